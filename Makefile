@@ -1,0 +1,76 @@
+# ductile — build, run the demo, run the tests.
+#   make          library (build/libductile.so, build/libductile.a) and CLI (build/ductile)
+#   make run      installs what it needs, builds, and runs the whole workflow on a model the
+#                 repo makes itself (scripts/make_demo_model.py)
+#   make test     installs what the tests need, builds, runs every test
+CC      ?= gcc
+BUILD   ?= build
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pthread \
+           -Iinclude -Isrc -fvisibility=hidden
+LDLIBS  += -lm -pthread
+PYTHON  ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+export DUCTILE_MODELS ?= $(abspath ../shared/models)
+
+SRCS    := $(shell find src -name '*.c' | sort)
+OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
+DEPS    := $(OBJS:.o=.d)
+CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
+
+.PHONY: all run test ctest pytest venv sysdeps clean bench
+all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libductile.a: $(OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libductile.so: $(OBJS)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ductile: tools/ductile.c tools/*.h $(BUILD)/libductile.a
+	$(CC) $(CFLAGS) -Itools -o $@ tools/ductile.c $(wildcard tools/cli_*.c) $(BUILD)/libductile.a $(LDLIBS)
+
+# C unit tests link the static library so they can reach internal symbols.
+$(BUILD)/tests/%: tests/c/%.c tests/c/*.h $(BUILD)/libductile.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fvisibility=default -Itests/c -o $@ $< $(BUILD)/libductile.a $(LDLIBS)
+
+# System packages: only installed when missing (CI machines have them; apt-get otherwise).
+sysdeps:
+	@command -v $(CC) >/dev/null && command -v make >/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends gcc make)
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends python3-venv)
+
+$(VENV)/.done: requirements.txt
+	$(MAKE) sysdeps
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+venv: $(VENV)/.done
+
+run: venv all
+	$(VPY) scripts/make_demo_model.py $(BUILD)/demo
+	PYTHONPATH=python $(VPY) examples/demo.py $(BUILD)/demo/superres_demo.onnx
+
+ctest: $(CTESTS)
+	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
+
+pytest: venv all
+	PYTHONPATH=python $(VPY) -m pytest -q tests/python
+
+test: venv all ctest pytest
+
+bench: venv all
+	PYTHONPATH=python $(VPY) bench/bench_models.py
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(DEPS)

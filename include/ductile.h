@@ -1,0 +1,346 @@
+/*
+ * ductile.h — the public C API of ductile, a dynamic-shape inference engine for ONNX models.
+ *
+ * This header is the specification. Everything a caller may rely on is written here.
+ *
+ * Object model (mirrors TensorRT):
+ *
+ *   1. ductile_builder_create            a builder: the factory for the objects below.
+ *   2. ductile_network_create            an empty network definition (editable graph),
+ *      ductile_onnx_parse_file/_memory   ... filled from an ONNX model.
+ *   3. ductile_network_add_* / mark / unmark   edit it (optional).
+ *   4. ductile_profile_create + ductile_profile_set_shape    min/opt/max per dynamic input.
+ *   5. ductile_config_create + ductile_config_add_profile    builder options and profiles.
+ *   6. ductile_builder_build             network + config -> engine (immutable).
+ *      ductile_engine_save / _serialize  engine -> file or bytes;
+ *      ductile_engine_load_file/_memory  file or bytes -> engine.
+ *   7. ductile_context_create            per-thread execution state on an engine:
+ *      set_profile, set_input_shape, get_tensor_shape, set_tensor_address, execute.
+ *   8. ductile_*_free                    every create has its free; free(NULL) is a no-op.
+ *
+ * Errors. Every call that can fail returns a ductile_status. DUCTILE_OK is 0. On failure the
+ * message of the failure is kept for the calling thread and read with ductile_last_error():
+ * it names the input, node, dimension or byte offset at fault and what was expected. A call
+ * never aborts or exits the process on bad input.
+ *
+ * Threads. A builder, network, profile and config are used by one thread at a time. An engine
+ * is immutable once built or loaded: any number of threads may share it and create contexts
+ * on it. A context is used by one thread at a time (create one context per thread).
+ *
+ * Ownership. "Owned by X" means the pointer stays valid until X is freed or changed as said;
+ * the caller must not free it. Strings returned by the library are NUL-terminated UTF-8.
+ */
+#ifndef DUCTILE_H
+#define DUCTILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DUCTILE_VERSION_MAJOR 0
+#define DUCTILE_VERSION_MINOR 1
+#define DUCTILE_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------------------------------- */
+/* Status                                                                                     */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Status codes. The numeric values are fixed and will not change. */
+typedef enum ductile_status {
+    DUCTILE_OK = 0,
+    DUCTILE_ERR_INVALID_ARGUMENT = 1, /* NULL where not allowed, bad index, bad enum value   */
+    DUCTILE_ERR_PARSE = 2,            /* malformed ONNX model (truncated, bad wire data)     */
+    DUCTILE_ERR_UNSUPPORTED = 3,      /* an op, attribute, dtype or feature not implemented  */
+    DUCTILE_ERR_SHAPE = 4,            /* shapes that do not fit (inference, set_input_shape) */
+    DUCTILE_ERR_PROFILE = 5,          /* an optimization profile that is invalid or does not
+                                         fit the model                                       */
+    DUCTILE_ERR_OUT_OF_MEMORY = 6,
+    DUCTILE_ERR_IO = 7,               /* a file could not be opened, read or written         */
+    DUCTILE_ERR_FORMAT = 8,           /* an engine file that is corrupted or of another
+                                         version                                             */
+    DUCTILE_ERR_STATE = 9,            /* a call made at the wrong point of the life cycle    */
+    DUCTILE_ERR_INTERNAL = 10         /* a bug in ductile; the message says where            */
+} ductile_status;
+
+/* The name of a status code ("DUCTILE_ERR_SHAPE"); "DUCTILE_UNKNOWN_STATUS" for others.
+ * Static storage. */
+const char *ductile_status_name(ductile_status status);
+
+/* The message of the most recent failed call made by this thread, or "" if none.
+ * Owned by the library; valid until the next failing call on this thread. */
+const char *ductile_last_error(void);
+
+/* "0.1.0" */
+const char *ductile_version(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Types and dims                                                                            */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Element types. Values are those of ONNX's TensorProto.DataType. */
+typedef enum ductile_dtype {
+    DUCTILE_UNDEFINED = 0,
+    DUCTILE_FLOAT32 = 1,
+    DUCTILE_UINT8 = 2,
+    DUCTILE_INT8 = 3,
+    DUCTILE_UINT16 = 4,
+    DUCTILE_INT16 = 5,
+    DUCTILE_INT32 = 6,
+    DUCTILE_INT64 = 7,
+    DUCTILE_STRING = 8,
+    DUCTILE_BOOL = 9,
+    DUCTILE_FLOAT16 = 10,
+    DUCTILE_FLOAT64 = 11,
+    DUCTILE_UINT32 = 12,
+    DUCTILE_UINT64 = 13,
+    DUCTILE_BFLOAT16 = 16
+} ductile_dtype;
+
+/* "float32", "int64", ...; "undefined" for others. Static storage. */
+const char *ductile_dtype_name(ductile_dtype dtype);
+/* Bytes per element; 0 for STRING and unknown types. */
+size_t ductile_dtype_size(ductile_dtype dtype);
+
+#define DUCTILE_MAX_DIMS 8
+
+/* A shape. In a network definition a dim of -1 is dynamic (see ductile_tensor_dim_name). */
+typedef struct ductile_dims {
+    int32_t nb_dims;                 /* 0 <= nb_dims <= DUCTILE_MAX_DIMS */
+    int64_t d[DUCTILE_MAX_DIMS];
+} ductile_dims;
+
+/* Opaque handles. */
+typedef struct ductile_builder ductile_builder;
+typedef struct ductile_network ductile_network;
+typedef struct ductile_tensor ductile_tensor;
+typedef struct ductile_layer ductile_layer;
+typedef struct ductile_profile ductile_profile;
+typedef struct ductile_config ductile_config;
+typedef struct ductile_engine ductile_engine;
+typedef struct ductile_context ductile_context;
+
+/* ---------------------------------------------------------------------------------------- */
+/* Builder                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Constructs a builder. *out is set to NULL on failure. Free with ductile_builder_free. */
+ductile_status ductile_builder_create(ductile_builder **out);
+/* Destroys a builder. Networks, profiles and configs it created stay valid. NULL: no-op. */
+void ductile_builder_free(ductile_builder *builder);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Network definition                                                                        */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Constructs an empty network. Free with ductile_network_free. */
+ductile_status ductile_network_create(ductile_builder *builder, ductile_network **out);
+/* Destroys a network and every tensor and layer handle it gave out. NULL: no-op. */
+void ductile_network_free(ductile_network *network);
+
+/* Parses an ONNX model (ModelProto) into an empty network.
+ *   1. The file is mapped, not copied; initializers are used in place where their bytes are
+ *      stored raw and aligned, so weights are not held twice. The mapping lives as long as
+ *      the network.
+ *   2. External data files are read only from inside the folder that holds the model file;
+ *      a location with ".." or an absolute path is refused.
+ *   3. Symbolic dims keep their names (ductile_tensor_dim_name).
+ *   4. An unsupported op or attribute is refused with a message naming the node, its op type
+ *      and opset, and what is unsupported.
+ * The network must be empty (DUCTILE_ERR_STATE otherwise). On failure it is left empty. */
+ductile_status ductile_onnx_parse_file(ductile_network *network, const char *path);
+/* As ductile_onnx_parse_file, from bytes. The bytes are copied; the caller keeps ownership of
+ * data. External data is refused (there is no folder to read it from). */
+ductile_status ductile_onnx_parse_memory(ductile_network *network, const void *data, size_t size);
+
+/* Counts and handles. Handles are owned by the network and valid until it is freed.
+ * An index out of range gives NULL. */
+int32_t ductile_network_num_inputs(const ductile_network *network);
+int32_t ductile_network_num_outputs(const ductile_network *network);
+int32_t ductile_network_num_layers(const ductile_network *network);
+ductile_tensor *ductile_network_get_input(ductile_network *network, int32_t index);
+ductile_tensor *ductile_network_get_output(ductile_network *network, int32_t index);
+ductile_layer *ductile_network_get_layer(ductile_network *network, int32_t index);
+/* The tensor of that name, or NULL. */
+ductile_tensor *ductile_network_find_tensor(ductile_network *network, const char *name);
+
+/* Makes a tensor a network output (appended to the output list). Marking an output twice is
+ * a no-op. A network input or a constant cannot be an output (INVALID_ARGUMENT). */
+ductile_status ductile_network_mark_output(ductile_network *network, ductile_tensor *tensor);
+/* Removes a tensor from the output list (it stays in the graph). Not an output: INVALID_ARGUMENT. */
+ductile_status ductile_network_unmark_output(ductile_network *network, ductile_tensor *tensor);
+
+typedef enum ductile_activation {
+    DUCTILE_ACTIVATION_RELU = 0,
+    DUCTILE_ACTIVATION_SIGMOID = 1,
+    DUCTILE_ACTIVATION_TANH = 2
+} ductile_activation;
+
+typedef enum ductile_elementwise {
+    DUCTILE_ELEMENTWISE_SUM = 0,   /* a + b, with ONNX (numpy) broadcasting */
+    DUCTILE_ELEMENTWISE_PROD = 1,  /* a * b */
+    DUCTILE_ELEMENTWISE_SUB = 2,   /* a - b */
+    DUCTILE_ELEMENTWISE_DIV = 3,   /* a / b */
+    DUCTILE_ELEMENTWISE_MAX = 4,
+    DUCTILE_ELEMENTWISE_MIN = 5
+} ductile_elementwise;
+
+/* Adds a layer applying an activation to a float tensor of this network. *out is the new
+ * layer, owned by the network; its output 0 is a new tensor named "<layer name>_output". */
+ductile_status ductile_network_add_activation(ductile_network *network, ductile_tensor *input,
+                                              ductile_activation type, ductile_layer **out);
+/* Adds a layer combining two tensors of this network elementwise (same dtype). */
+ductile_status ductile_network_add_elementwise(ductile_network *network, ductile_tensor *a,
+                                               ductile_tensor *b, ductile_elementwise op,
+                                               ductile_layer **out);
+
+/* Layer queries. Strings owned by the network. Index out of range: NULL. */
+const char *ductile_layer_name(const ductile_layer *layer);
+const char *ductile_layer_op_type(const ductile_layer *layer);  /* ONNX op type, "Conv" */
+int32_t ductile_layer_num_inputs(const ductile_layer *layer);
+int32_t ductile_layer_num_outputs(const ductile_layer *layer);
+ductile_tensor *ductile_layer_get_input(ductile_layer *layer, int32_t index);
+ductile_tensor *ductile_layer_get_output(ductile_layer *layer, int32_t index);
+
+/* Tensor queries. Strings owned by the network. */
+const char *ductile_tensor_name(const ductile_tensor *tensor);
+ductile_dtype ductile_tensor_dtype(const ductile_tensor *tensor);
+/* Declared shape: nb_dims = -1 if the rank is unknown; a dynamic dim is -1. */
+ductile_dims ductile_tensor_dims(const ductile_tensor *tensor);
+/* The symbolic name of dim i ("batch"), or NULL when the dim is fixed or unnamed. */
+const char *ductile_tensor_dim_name(const ductile_tensor *tensor, int32_t i);
+/* 1 for a network input, 0 otherwise. */
+int ductile_tensor_is_input(const ductile_tensor *tensor);
+/* 1 for a network output, 0 otherwise. */
+int ductile_tensor_is_output(const ductile_tensor *tensor);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Optimization profiles and builder config                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Constructs an empty optimization profile. Free with ductile_profile_free. */
+ductile_status ductile_profile_create(ductile_builder *builder, ductile_profile **out);
+void ductile_profile_free(ductile_profile *profile);
+
+/* Sets the shape range of one input, replacing an earlier one for that name.
+ *   1. min, opt and max have the same nb_dims, 1..DUCTILE_MAX_DIMS.
+ *   2. 0 <= min.d[i] <= opt.d[i] <= max.d[i] for every i.
+ * Checked here; that the name and rank match the network is checked at build time. */
+ductile_status ductile_profile_set_shape(ductile_profile *profile, const char *input_name,
+                                         const ductile_dims *min, const ductile_dims *opt,
+                                         const ductile_dims *max);
+
+/* Constructs a builder config with defaults: no profile, workspace unlimited, float32,
+ * threads = number of online CPUs. Free with ductile_config_free. */
+ductile_status ductile_config_create(ductile_builder *builder, ductile_config **out);
+void ductile_config_free(ductile_config *config);
+
+/* Copies a profile into the config; *index (may be NULL) is its index in the engine. */
+ductile_status ductile_config_add_profile(ductile_config *config, const ductile_profile *profile,
+                                          int32_t *index);
+/* Upper bound in bytes for scratch memory a kernel may use; 0 = unlimited. */
+ductile_status ductile_config_set_workspace(ductile_config *config, uint64_t bytes);
+
+typedef enum ductile_builder_flag {
+    DUCTILE_FLAG_FP16 = 0,  /* allow float16 kernels (accepted; the CPU backend computes in
+                               float32) */
+    DUCTILE_FLAG_BF16 = 1   /* allow bfloat16 kernels (same) */
+} ductile_builder_flag;
+ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_flag flag, int on);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Engine                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Builds an engine. The network and config are only read; they may be freed afterwards.
+ *   1. A network input whose declared shape has a dynamic dim must be covered by every
+ *      profile. A profile may widen an input the file declares fixed.
+ *   2. Inputs that share a symbolic dim name must get equal ranges for it in each profile.
+ *   3. Shapes are inferred at min, opt and max of every profile; a constant in the model that
+ *      contradicts a profile fails the build with a message naming the node, the constant,
+ *      the input dimension and the profile range.
+ * A network without dynamic inputs may be built with no profile (one is made of its shapes). */
+ductile_status ductile_builder_build(ductile_builder *builder, const ductile_network *network,
+                                     const ductile_config *config, ductile_engine **out);
+
+/* Writes the engine to bytes. *data is allocated with malloc and owned by the caller
+ * (release with ductile_free). */
+ductile_status ductile_engine_serialize(const ductile_engine *engine, void **data, size_t *size);
+ductile_status ductile_engine_save(const ductile_engine *engine, const char *path);
+/* Reads an engine. A file of another format version, truncated or corrupted (checksum) is
+ * refused with DUCTILE_ERR_FORMAT and a message naming the byte offset or field. */
+ductile_status ductile_engine_load_file(const char *path, ductile_engine **out);
+ductile_status ductile_engine_load_memory(const void *data, size_t size, ductile_engine **out);
+void ductile_engine_free(ductile_engine *engine);
+/* Frees memory the library gave the caller (ductile_engine_serialize). NULL: no-op. */
+void ductile_free(void *ptr);
+
+/* I/O tensors: inputs first, in network order, then outputs. */
+int32_t ductile_engine_num_io_tensors(const ductile_engine *engine);
+const char *ductile_engine_io_tensor_name(const ductile_engine *engine, int32_t index);
+int ductile_engine_is_input(const ductile_engine *engine, const char *name);  /* 1, 0, or -1: no such tensor */
+ductile_dtype ductile_engine_tensor_dtype(const ductile_engine *engine, const char *name);
+int32_t ductile_engine_num_profiles(const ductile_engine *engine);
+
+typedef enum ductile_profile_selector {
+    DUCTILE_PROFILE_MIN = 0,
+    DUCTILE_PROFILE_OPT = 1,
+    DUCTILE_PROFILE_MAX = 2
+} ductile_profile_selector;
+/* The min, opt or max shape of an input in a profile. */
+ductile_status ductile_engine_get_profile_shape(const ductile_engine *engine, int32_t profile,
+                                                const char *input_name,
+                                                ductile_profile_selector which, ductile_dims *out);
+/* A JSON description of the engine's layers (name, op type, inputs, outputs, kernel),
+ * as trtexec's --dumpLayerInfo prints it. Owned by the engine. */
+const char *ductile_engine_layer_info(const ductile_engine *engine);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Execution context                                                                         */
+/* ---------------------------------------------------------------------------------------- */
+
+/* Constructs a context on an engine. The engine must outlive the context. Profile 0 is
+ * active; no input shape is set. Free with ductile_context_free. */
+ductile_status ductile_context_create(const ductile_engine *engine, ductile_context **out);
+void ductile_context_free(ductile_context *context);
+
+/* Number of worker threads for execute (default: the number of online CPUs, at most 64). */
+ductile_status ductile_context_set_threads(ductile_context *context, int32_t threads);
+
+/* Selects the active profile. Input shapes set before are cleared. */
+ductile_status ductile_context_set_profile(ductile_context *context, int32_t profile);
+int32_t ductile_context_get_profile(const ductile_context *context);
+
+/* Sets the shape of an input for the next executions.
+ *   1. The name is an input of the engine.
+ *   2. nb_dims equals the rank of the input.
+ *   3. min[i] <= shape[i] <= max[i] of the active profile for every i.
+ * Dims that share a symbol across inputs are checked for agreement when all inputs are set. */
+ductile_status ductile_context_set_input_shape(ductile_context *context, const char *name,
+                                               const ductile_dims *shape);
+/* The shape of an input or output for the input shapes set. Output shapes need every input
+ * shape set (DUCTILE_ERR_STATE otherwise); computing them runs the shape program. */
+ductile_status ductile_context_get_tensor_shape(ductile_context *context, const char *name,
+                                                ductile_dims *out);
+
+/* Binds a caller buffer to an input or output. The caller owns it and keeps it valid and
+ * large enough (product of dims * dtype size) until execute returns. NULL unbinds: the
+ * context then uses its own buffer (see ductile_context_get_tensor_address). */
+ductile_status ductile_context_set_tensor_address(ductile_context *context, const char *name,
+                                                  void *data);
+/* The buffer the next execute reads (input) or writes (output): the caller's if bound, else
+ * the context's own, sized for the current shapes. Owned by the context; valid until shapes
+ * change, the profile changes or the context is freed. Needs every input shape set. */
+ductile_status ductile_context_get_tensor_address(ductile_context *context, const char *name,
+                                                  void **data);
+
+/* Runs the engine on the inputs' buffers and writes the outputs' buffers. Every input shape
+ * must be set. Synchronous on the CPU. */
+ductile_status ductile_context_execute(ductile_context *context);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* DUCTILE_H */

@@ -1,0 +1,17 @@
+/* The CPU kernel families, mirroring src/ops/families.h; each table ends with op_type NULL. */
+#ifndef DT_CPU_FAMILIES_H
+#define DT_CPU_FAMILIES_H
+
+#include "backend/cpu/kernels.h"
+
+typedef struct dt_cpu_kernel {
+    const char *op_type;
+    dt_cpu_run_fn run;
+} dt_cpu_kernel;
+
+extern const dt_cpu_kernel dt_cpu_elementwise[]; /* elementwise.c */
+extern const dt_cpu_kernel dt_cpu_shape[];       /* shape.c */
+extern const dt_cpu_kernel dt_cpu_linalg[];      /* linalg.c (+ gemm_*.c, conv_*.c) */
+extern const dt_cpu_kernel dt_cpu_nn[];          /* nn.c (+ nn_*.c) */
+
+#endif

@@ -1,0 +1,35 @@
+#include "core/dtype.h"
+
+const char *ductile_dtype_name(ductile_dtype t)
+{
+    switch (t) {
+    case DUCTILE_FLOAT32: return "float32";
+    case DUCTILE_UINT8: return "uint8";
+    case DUCTILE_INT8: return "int8";
+    case DUCTILE_UINT16: return "uint16";
+    case DUCTILE_INT16: return "int16";
+    case DUCTILE_INT32: return "int32";
+    case DUCTILE_INT64: return "int64";
+    case DUCTILE_STRING: return "string";
+    case DUCTILE_BOOL: return "bool";
+    case DUCTILE_FLOAT16: return "float16";
+    case DUCTILE_FLOAT64: return "float64";
+    case DUCTILE_UINT32: return "uint32";
+    case DUCTILE_UINT64: return "uint64";
+    case DUCTILE_BFLOAT16: return "bfloat16";
+    default: return "undefined";
+    }
+}
+
+size_t ductile_dtype_size(ductile_dtype t)
+{
+    switch (t) {
+    case DUCTILE_BOOL: case DUCTILE_UINT8: case DUCTILE_INT8: return 1;
+    case DUCTILE_UINT16: case DUCTILE_INT16: case DUCTILE_FLOAT16: case DUCTILE_BFLOAT16: return 2;
+    case DUCTILE_FLOAT32: case DUCTILE_INT32: case DUCTILE_UINT32: return 4;
+    case DUCTILE_FLOAT64: case DUCTILE_INT64: case DUCTILE_UINT64: return 8;
+    default: return 0;
+    }
+}
+
+bool dt_dtype_valid(int t) { return ductile_dtype_size((ductile_dtype)t) != 0; }

@@ -1,0 +1,196 @@
+#include "graph/network.h"
+#include "core/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+ductile_status dt_network_new(ductile_network **out)
+{
+    ductile_network *n = calloc(1, sizeof *n);
+    *out = n;
+    if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a network");
+    dt_arena_init(&n->arena);
+    return DUCTILE_OK;
+}
+
+void dt_network_delete(ductile_network *n)
+{
+    if (!n) return;
+    dt_resource *r = n->resources;
+    while (r) {
+        dt_resource *next = r->next;
+        if (r->release) r->release(r->ptr, r->size);
+        free(r);
+        r = next;
+    }
+    free(n->tensors);
+    free(n->layers);
+    free(n->inputs);
+    free(n->outputs);
+    dt_arena_release(&n->arena);
+    free(n);
+}
+
+ductile_status dt_network_keep(ductile_network *n, void *ptr, size_t size,
+                               void (*release)(void *, size_t))
+{
+    dt_resource *r = malloc(sizeof *r);
+    if (!r) {
+        if (release) release(ptr, size);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    r->ptr = ptr;
+    r->size = size;
+    r->release = release;
+    r->next = n->resources;
+    n->resources = r;
+    return DUCTILE_OK;
+}
+
+/* Appends p to a growable pointer array. */
+static int dt_push(void ***arr, int *n, int *cap, void *p)
+{
+    if (*n == *cap) {
+        int nc = *cap ? *cap * 2 : 16;
+        void **na = realloc(*arr, (size_t)nc * sizeof *na);
+        if (!na) return 0;
+        *arr = na;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = p;
+    return 1;
+}
+
+ductile_tensor *dt_network_add_tensor(ductile_network *n, const char *name)
+{
+    if (dt_network_find(n, name)) return NULL;
+    ductile_tensor *t = dt_arena_alloc(&n->arena, sizeof *t);
+    if (!t) return NULL;
+    t->name = dt_arena_strdup(&n->arena, name);
+    if (!t->name) return NULL;
+    t->rank = -1;
+    t->index = n->n_tensors;
+    if (!dt_push((void ***)&n->tensors, &n->n_tensors, &n->cap_tensors, t)) return NULL;
+    return t;
+}
+
+ductile_layer *dt_network_add_layer(ductile_network *n, const char *op_type, const char *name,
+                                    int n_in, int n_out, int n_attr)
+{
+    ductile_layer *L = dt_arena_alloc(&n->arena, sizeof *L);
+    if (!L) return NULL;
+    L->op_type = dt_arena_strdup(&n->arena, op_type);
+    L->name = dt_arena_strdup(&n->arena, name ? name : "");
+    L->domain = "";
+    L->opset = n->opset;
+    L->n_in = n_in;
+    L->n_out = n_out;
+    L->n_attr = n_attr;
+    L->in = dt_arena_alloc(&n->arena, sizeof *L->in * (size_t)(n_in ? n_in : 1));
+    L->out = dt_arena_alloc(&n->arena, sizeof *L->out * (size_t)(n_out ? n_out : 1));
+    L->attrs = dt_arena_alloc(&n->arena, sizeof *L->attrs * (size_t)(n_attr ? n_attr : 1));
+    if (!L->op_type || !L->name || !L->in || !L->out || !L->attrs) return NULL;
+    L->index = n->n_layers;
+    if (!dt_push((void ***)&n->layers, &n->n_layers, &n->cap_layers, L)) return NULL;
+    return L;
+}
+
+ductile_status dt_network_add_input(ductile_network *n, ductile_tensor *t)
+{
+    if (!dt_push((void ***)&n->inputs, &n->n_inputs, &n->cap_inputs, t))
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    t->is_input = true;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_network_add_output(ductile_network *n, ductile_tensor *t)
+{
+    if (t->is_output) return DUCTILE_OK;
+    if (!dt_push((void ***)&n->outputs, &n->n_outputs, &n->cap_outputs, t))
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    t->is_output = true;
+    return DUCTILE_OK;
+}
+
+ductile_tensor *dt_network_find(const ductile_network *n, const char *name)
+{
+    for (int i = 0; i < n->n_tensors; i++)
+        if (strcmp(n->tensors[i]->name, name) == 0) return n->tensors[i];
+    return NULL;
+}
+
+const dt_attr *dt_attr_find(const ductile_layer *L, const char *name)
+{
+    for (int i = 0; i < L->n_attr; i++)
+        if (L->attrs[i].name && strcmp(L->attrs[i].name, name) == 0) return &L->attrs[i];
+    return NULL;
+}
+
+int64_t dt_attr_int(const ductile_layer *L, const char *name, int64_t dflt)
+{
+    const dt_attr *a = dt_attr_find(L, name);
+    return a && a->type == DT_ATTR_INT ? a->i : dflt;
+}
+
+float dt_attr_float(const ductile_layer *L, const char *name, float dflt)
+{
+    const dt_attr *a = dt_attr_find(L, name);
+    return a && a->type == DT_ATTR_FLOAT ? a->f : dflt;
+}
+
+const char *dt_attr_string(const ductile_layer *L, const char *name, const char *dflt)
+{
+    const dt_attr *a = dt_attr_find(L, name);
+    return a && a->type == DT_ATTR_STRING ? a->s : dflt;
+}
+
+const int64_t *dt_attr_ints(const ductile_layer *L, const char *name, int64_t *n)
+{
+    const dt_attr *a = dt_attr_find(L, name);
+    if (!a || a->type != DT_ATTR_INTS) {
+        *n = 0;
+        return NULL;
+    }
+    *n = a->n;
+    return a->ints;
+}
+
+const float *dt_attr_floats(const ductile_layer *L, const char *name, int64_t *n)
+{
+    const dt_attr *a = dt_attr_find(L, name);
+    if (!a || a->type != DT_ATTR_FLOATS) {
+        *n = 0;
+        return NULL;
+    }
+    *n = a->n;
+    return a->floats;
+}
+
+int64_t dt_tensor_count(const ductile_tensor *t)
+{
+    if (t->rank < 0) return -1;
+    int64_t c = 1;
+    for (int i = 0; i < t->rank; i++) {
+        if (t->dims[i] < 0 || __builtin_mul_overflow(c, t->dims[i], &c)) return -1;
+    }
+    return c;
+}
+
+char *dt_format_dims(char *buf, size_t cap, const int64_t *dims, int rank, const char *const *syms)
+{
+    size_t used = 0;
+    if (cap == 0) return buf;
+    buf[0] = 0;
+    used += (size_t)snprintf(buf + used, cap - used, "[");
+    for (int i = 0; i < rank && used < cap; i++) {
+        const char *sep = i ? "," : "";
+        if (dims[i] < 0)
+            used += (size_t)snprintf(buf + used, cap - used, "%s%s", sep,
+                                     syms && syms[i] ? syms[i] : "?");
+        else
+            used += (size_t)snprintf(buf + used, cap - used, "%s%lld", sep, (long long)dims[i]);
+    }
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+    return buf;
+}

@@ -1,0 +1,16 @@
+/* The op families; each table ends with an entry whose op_type is NULL. */
+#ifndef DT_OP_FAMILIES_H
+#define DT_OP_FAMILIES_H
+
+#include "ops/op.h"
+
+/* Unary and binary elementwise ops, Where, Cast, Clip, activations (elementwise.c). */
+extern const dt_opdef dt_ops_elementwise[];
+/* Shape and data-movement ops: Shape, Gather, Concat, Reshape, Slice, ... (shape.c). */
+extern const dt_opdef dt_ops_shape[];
+/* Matrix ops: Conv, Gemm, MatMul (linalg.c). */
+extern const dt_opdef dt_ops_linalg[];
+/* Other neural-network ops: pooling, Resize, Softmax, normalizations, reductions (nn.c). */
+extern const dt_opdef dt_ops_nn[];
+
+#endif

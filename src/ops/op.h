@@ -1,0 +1,56 @@
+/* Op definitions: for each ONNX op type, what the graph needs to know independent of any
+ * backend: which attributes and opsets are supported (check) and how output dtypes and
+ * shapes follow from the inputs (infer). Kernels live in the backends (src/backend/<name>/).
+ *
+ * Errors: check and infer return a status and set the thread's message with dt_fail. They
+ * describe the problem in terms of the op ("input 1 (shape) ..."); the caller prefixes the
+ * node: "node '<name>' (<OpType>, opset <N>): ". */
+#ifndef DT_OP_H
+#define DT_OP_H
+
+#include "ductile.h"
+#include "graph/network.h"
+
+#include <stdint.h>
+
+/* A tensor as ops see it at run time: concrete dims and (maybe) a buffer. */
+typedef struct dt_view {
+    int dtype;                  /* ductile_dtype */
+    int rank;
+    int64_t dims[DT_MAX_DIMS];
+    void *data;                 /* infer: non-NULL only if the value is known (a constant or a
+                                   value computed from shapes); run: always set (for an
+                                   omitted optional input, the view has rank -1 and NULL) */
+} dt_view;
+
+typedef struct dt_opdef {
+    const char *op_type;
+    /* Optional. Build-time validation of the layer: number of inputs/outputs, supported
+     * attributes and values, opset. DUCTILE_ERR_UNSUPPORTED naming the attribute and value
+     * for what ductile does not implement. */
+    ductile_status (*check)(const ductile_layer *L);
+    /* Sets dtype, rank and dims of out[0..L->n_out). in[i] for an omitted optional input has
+     * rank -1 and data NULL. Reads in[i].data only for inputs in value_inputs; if such an
+     * input's value is not known (data == NULL), returns DUCTILE_ERR_UNSUPPORTED with
+     * "the output shape depends on the data of input <i> (<name>)". */
+    ductile_status (*infer)(const ductile_layer *L, const dt_view *in, dt_view *out);
+    /* Bit i set: infer reads the value of input i (Reshape's shape, Slice's starts, ...). */
+    uint32_t value_inputs;
+} dt_opdef;
+
+/* The definition for an op type in the default ONNX domain, or NULL. */
+const dt_opdef *dt_opdef_find(const char *op_type);
+
+/* Element count of a view (product of dims), as int64; views always hold inferred, checked
+ * dims, so this cannot overflow. */
+int64_t dt_view_count(const dt_view *v);
+
+/* Helpers for infer functions. */
+/* Numpy broadcasting of a and b into out dims; DUCTILE_ERR_SHAPE naming both shapes. */
+ductile_status dt_broadcast(const dt_view *a, const dt_view *b, dt_view *out);
+/* Reads element i of an integer (int32/int64) view as int64. */
+int64_t dt_view_int(const dt_view *v, int64_t i);
+/* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
+ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
+
+#endif

@@ -1,0 +1,19 @@
+#include "ops/op.h"
+#include "ops/families.h"
+
+#include <string.h>
+
+static const dt_opdef *const dt_families[] = {
+    dt_ops_elementwise,
+    dt_ops_shape,
+    dt_ops_linalg,
+    dt_ops_nn,
+};
+
+const dt_opdef *dt_opdef_find(const char *op_type)
+{
+    for (size_t f = 0; f < sizeof dt_families / sizeof dt_families[0]; f++)
+        for (const dt_opdef *d = dt_families[f]; d->op_type; d++)
+            if (strcmp(d->op_type, op_type) == 0) return d;
+    return NULL;
+}
