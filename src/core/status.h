@@ -13,7 +13,6 @@ ductile_status dt_fail_prefix(ductile_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* The calling thread's message. */
- * for failures, so nothing clears it). */
 const char *dt_last_error(void);
 
 #define DT_TRY(expr)                          \
