@@ -40,6 +40,11 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden visibility; everything declared here is its exported API. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define DUCTILE_VERSION_MAJOR 0
 #define DUCTILE_VERSION_MINOR 1
 #define DUCTILE_VERSION_PATCH 0
@@ -339,6 +344,10 @@ ductile_status ductile_context_get_tensor_address(ductile_context *context, cons
 /* Runs the engine on the inputs' buffers and writes the outputs' buffers. Every input shape
  * must be set. Synchronous on the CPU. */
 ductile_status ductile_context_execute(ductile_context *context);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,64 @@
+/* ductile_builder_build: network + config -> engine.
+ *
+ * 1. copy the needed part of the network (the user's network is only read),
+ * 2. fold layers whose inputs are all constants, and copy again without them,
+ * 3. check the profiles against the inputs,
+ * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
+ * 5. infer shapes at the corners of every profile. */
+#include "builder/config.h"
+#include "builder/engine_format.h"
+#include "builder/passes.h"
+#include "builder/profile_check.h"
+#include "core/status.h"
+#include "runtime/engine_impl.h"
+
+#include <stdlib.h>
+
+static ductile_status dt_check_network(const ductile_network *net)
+{
+    if (net->n_outputs == 0)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the network has no outputs: mark at least one tensor as an output");
+    for (int i = 0; i < net->n_outputs; i++) {
+        const ductile_tensor *t = net->outputs[i];
+        if (t->is_input)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output '%s' is also a network input; ductile needs outputs computed by a layer", t->name);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *net, const ductile_config *cfg,
+                                     ductile_engine **out)
+{
+    if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "build: out is NULL");
+    *out = NULL;
+    if (!b || !net || !cfg) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "build: builder, network or config is NULL");
+    DT_TRY(dt_check_network(net));
+    ductile_network *w1 = NULL, *w2 = NULL;
+    ductile_profile *profiles = NULL;
+    int n_profiles = 0;
+    void *bytes = NULL;
+    size_t size = 0;
+    ductile_engine *e = NULL;
+    ductile_status s = dt_pass_extract(net, &w1);
+    if (!s) s = dt_pass_fold_constants(w1);
+    if (!s) s = dt_pass_extract(w1, &w2);
+    if (!s) s = dt_check_network(w2);
+    if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);
+    if (!s) s = dt_engine_write(w2, profiles, n_profiles, &bytes, &size);
+    for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
+    free(profiles);
+    dt_network_delete(w2);
+    dt_network_delete(w1);
+    if (s) {
+        free(bytes);
+        return s;
+    }
+    s = dt_engine_from_bytes(bytes, size, &e);
+    if (!s) s = dt_profiles_verify(e);
+    if (s) {
+        ductile_engine_free(e);
+        return s;
+    }
+    *out = e;
+    return DUCTILE_OK;
+}

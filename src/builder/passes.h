@@ -1,0 +1,18 @@
+/* Graph passes the builder runs on a working copy of the user's network (which it only reads). */
+#ifndef DT_PASSES_H
+#define DT_PASSES_H
+
+#include "graph/network.h"
+
+/* A new network holding, in execution order, only the layers the outputs need (a tensor
+ * with data needs no producer) and only the tensors those layers use, plus every input and
+ * output. Tensors and layers are new; names, attributes and constant data are shared with
+ * `src`, which must outlive the copy. */
+ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out);
+
+/* Computes at build time every layer whose inputs are all constants (and which writes no
+ * network output); its outputs become constants whose data `net` owns. Run dt_pass_extract
+ * afterwards to drop the folded layers. */
+ductile_status dt_pass_fold_constants(ductile_network *net);
+
+#endif

@@ -1,0 +1,213 @@
+#include "builder/profile_check.h"
+#include "core/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool dt_tensor_dynamic(const ductile_tensor *t)
+{
+    if (t->rank < 0) return true;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dims[i] < 0) return true;
+    return false;
+}
+
+static void dt_free_profiles(ductile_profile *p, int n)
+{
+    for (int i = 0; i < n; i++) dt_profile_clear(&p[i]);
+    free(p);
+}
+
+static ductile_status dt_check_symbols(const ductile_network *net, const ductile_profile *p, int pi)
+{
+    for (int a = 0; a < net->n_inputs; a++) {
+        const ductile_tensor *A = net->inputs[a];
+        const dt_profile_input *ea = dt_profile_get(p, A->name);
+        for (int i = 0; i < A->rank; i++) {
+            if (!A->dim_sym[i]) continue;
+            for (int b = a + 1; b < net->n_inputs; b++) {
+                const ductile_tensor *B = net->inputs[b];
+                const dt_profile_input *eb = dt_profile_get(p, B->name);
+                for (int j = 0; j < B->rank; j++) {
+                    if (!B->dim_sym[j] || strcmp(A->dim_sym[i], B->dim_sym[j])) continue;
+                    if (ea->min[i] == eb->min[j] && ea->opt[i] == eb->opt[j] && ea->max[i] == eb->max[j]) continue;
+                    return dt_fail(DUCTILE_ERR_PROFILE,
+                                   "profile %d: inputs '%s' and '%s' share the dimension '%s' (dimension %d of '%s', dimension %d of '%s') "
+                                   "but their ranges differ: min %lld, opt %lld, max %lld vs min %lld, opt %lld, max %lld",
+                                   pi, A->name, B->name, A->dim_sym[i], i, A->name, j, B->name,
+                                   (long long)ea->min[i], (long long)ea->opt[i], (long long)ea->max[i],
+                                   (long long)eb->min[j], (long long)eb->opt[j], (long long)eb->max[j]);
+                }
+            }
+        }
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_profiles_normalize(const ductile_network *net, const ductile_config *cfg,
+                                     ductile_profile **out, int *n_out)
+{
+    int n = cfg->n_profiles ? cfg->n_profiles : 1;
+    ductile_profile *ps = calloc((size_t)n, sizeof *ps);
+    if (!ps) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory copying profiles");
+    ductile_status s = DUCTILE_OK;
+    for (int p = 0; p < n && !s; p++) {
+        const ductile_profile *src = cfg->n_profiles ? &cfg->profiles[p] : NULL;
+        for (int k = 0; src && k < src->n && !s; k++) {
+            const dt_profile_input *e = &src->inputs[k];
+            const ductile_tensor *t = dt_network_find(net, e->name);
+            if (!t || !t->is_input) {
+                char names[512];
+                size_t used = 0;
+                names[0] = 0;
+                for (int i = 0; i < net->n_inputs && used < sizeof names; i++)
+                    used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "", net->inputs[i]->name);
+                s = dt_fail(DUCTILE_ERR_PROFILE, "profile %d names '%s', which is not an input of the network (inputs: %s)",
+                            p, e->name, names);
+            } else if (t->rank >= 0 && t->rank != e->rank) {
+                s = dt_fail(DUCTILE_ERR_PROFILE, "profile %d: input '%s' has rank %d but the profile gives %d dimensions",
+                            p, e->name, t->rank, e->rank);
+            } else {
+                s = dt_profile_set(&ps[p], e->name, e->rank, e->min, e->opt, e->max);
+            }
+        }
+        for (int i = 0; i < net->n_inputs && !s; i++) {
+            const ductile_tensor *t = net->inputs[i];
+            if (dt_profile_get(&ps[p], t->name)) continue;
+            if (dt_tensor_dynamic(t)) {
+                char dims[256];
+                dt_format_dims(dims, sizeof dims, t->dims, t->rank, t->dim_sym);
+                s = cfg->n_profiles
+                        ? dt_fail(DUCTILE_ERR_PROFILE, "profile %d does not cover input '%s', whose shape %s has dynamic dimensions",
+                                  p, t->name, dims)
+                        : dt_fail(DUCTILE_ERR_PROFILE, "input '%s' has dynamic dimensions (%s): add an optimization profile that covers it",
+                                  t->name, dims);
+            } else {
+                s = dt_profile_set(&ps[p], t->name, t->rank, t->dims, t->dims, t->dims);
+            }
+        }
+        if (!s) s = dt_check_symbols(net, &ps[p], p);
+    }
+    if (s) {
+        dt_free_profiles(ps, n);
+        return s;
+    }
+    *out = ps;
+    *n_out = n;
+    return DUCTILE_OK;
+}
+
+/* Infers shapes with every input at `point` (per input, rank dims). */
+static ductile_status dt_try_point(const ductile_engine *e, const ductile_profile *prof,
+                                   int64_t (*point)[DUCTILE_MAX_DIMS])
+{
+    dt_shape_state st;
+    DT_TRY(dt_shape_state_init(&st, e));
+    const ductile_network *net = e->net;
+    for (int i = 0; i < net->n_inputs; i++) {
+        dt_view *v = &st.views[net->inputs[i]->index];
+        v->rank = net->inputs[i]->rank;
+        const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
+        if (pi) v->rank = pi->rank;
+        memcpy(v->dims, point[i], sizeof point[i]);
+    }
+    dt_exec ex = {NULL};
+    ductile_status s = dt_check_shared_symbols(e, st.views);
+    if (!s) s = dt_shape_pass(e, &st, &ex);
+    dt_shape_state_free(&st, e);
+    return s;
+}
+
+static void dt_format_point(char *buf, size_t cap, const ductile_network *net, int64_t (*point)[DUCTILE_MAX_DIMS],
+                            const ductile_profile *p)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < net->n_inputs && used < cap; i++) {
+        const dt_profile_input *pi = dt_profile_get(p, net->inputs[i]->name);
+        char d[200];
+        dt_format_dims(d, sizeof d, point[i], pi ? pi->rank : 0, NULL);
+        used += (size_t)snprintf(buf + used, cap - used, "%s'%s' %s", i ? ", " : "", net->inputs[i]->name, d);
+    }
+}
+
+static ductile_status dt_verify_profile(const ductile_engine *e, int p)
+{
+    const ductile_network *net = e->net;
+    const ductile_profile *prof = &e->profiles[p];
+    int n = net->n_inputs;
+    int64_t(*base)[DUCTILE_MAX_DIMS] = calloc((size_t)n + 1, sizeof *base);
+    int64_t(*pt)[DUCTILE_MAX_DIMS] = calloc((size_t)n + 1, sizeof *pt);
+    if (!base || !pt) {
+        free(base);
+        free(pt);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking profile %d", p);
+    }
+    /* The base point keeps the sizes the file declares where the profile allows them, so a
+     * failure when one dim moves away from it points at that dim. */
+    for (int i = 0; i < n; i++) {
+        const ductile_tensor *t = net->inputs[i];
+        const dt_profile_input *pi = dt_profile_get(prof, t->name);
+        for (int d = 0; d < pi->rank; d++) {
+            int64_t decl = t->rank == pi->rank ? t->dims[d] : -1;
+            base[i][d] = decl >= pi->min[d] && decl <= pi->max[d] ? decl : pi->opt[d];
+        }
+    }
+    ductile_status s = DUCTILE_OK;
+    static const char *const corner_name[3] = {"min", "opt", "max"};
+    for (int c = -1; c < 3 && !s; c++) {
+        for (int i = 0; i < n; i++) {
+            const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
+            const int64_t *src = c < 0 ? base[i] : c == 0 ? pi->min : c == 1 ? pi->opt : pi->max;
+            memcpy(pt[i], src, sizeof pt[i]);
+        }
+        if (!dt_try_point(e, prof, pt)) continue;
+        char where[1024];
+        dt_format_point(where, sizeof where, net, pt, prof);
+        if (c < 0) {
+            s = dt_fail_prefix(DUCTILE_ERR_PROFILE, "profile %d at shapes %s", p, where);
+            break;
+        }
+        /* Move one dim (with every dim sharing its symbol) from the base to min or max. */
+        for (int i = 0; i < n && !s; i++) {
+            const ductile_tensor *t = net->inputs[i];
+            const dt_profile_input *pi = dt_profile_get(prof, t->name);
+            for (int d = 0; d < pi->rank && !s; d++) {
+                if (pi->min[d] == pi->max[d]) continue;
+                const int64_t vals[2] = {pi->min[d], pi->max[d]};
+                for (int v = 0; v < 2 && !s; v++) {
+                    memcpy(pt, base, sizeof *pt * (size_t)n);
+                    pt[i][d] = vals[v];
+                    const char *sym = t->rank == pi->rank ? t->dim_sym[d] : NULL;
+                    for (int j = 0; sym && j < n; j++)
+                        for (int k = 0; k < net->inputs[j]->rank; k++)
+                            if (net->inputs[j]->dim_sym[k] && !strcmp(net->inputs[j]->dim_sym[k], sym)) pt[j][k] = vals[v];
+                    if (!dt_try_point(e, prof, pt)) continue;
+                    char symtxt[80] = "";
+                    if (sym) snprintf(symtxt, sizeof symtxt, " (%s)", sym);
+                    s = dt_fail_prefix(DUCTILE_ERR_PROFILE,
+                                       "profile %d: input '%s' dimension %d%s ranges over %lld..%lld but the model fails at %lld",
+                                       p, t->name, d, symtxt, (long long)pi->min[d], (long long)pi->max[d], (long long)vals[v]);
+                }
+            }
+        }
+        if (!s) { /* no single dim explains it: report the corner itself */
+            for (int i = 0; i < n; i++) {
+                const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
+                memcpy(pt[i], c == 0 ? pi->min : c == 1 ? pi->opt : pi->max, sizeof pt[i]);
+            }
+            dt_try_point(e, prof, pt);
+            s = dt_fail_prefix(DUCTILE_ERR_PROFILE, "profile %d at its %s shapes %s", p, corner_name[c], where);
+        }
+    }
+    free(base);
+    free(pt);
+    return s;
+}
+
+ductile_status dt_profiles_verify(const ductile_engine *e)
+{
+    for (int p = 0; p < e->n_profiles; p++) DT_TRY(dt_verify_profile(e, p));
+    return DUCTILE_OK;
+}

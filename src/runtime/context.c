@@ -1,0 +1,316 @@
+/* Execution contexts: per-thread run state on a shared, immutable engine.
+ *
+ * Life of a run: set_profile -> set_input_shape (each input) -> [shape pass + memory plan,
+ * once per new set of shapes] -> execute (the kernels of the non-value layers, in order). */
+#include "runtime/engine_impl.h"
+#include "runtime/memplan.h"
+#include "core/status.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct ductile_context {
+    const ductile_engine *e;
+    int profile;
+    int threads;
+    dt_pool *pool;
+    dt_shape_state st;
+    bool *shape_set;        /* per network input */
+    bool ready;             /* shape pass and memory plan done for the current shapes */
+    void **bound;           /* per tensor: the caller's buffer (I/O tensors) */
+    void **own;             /* per tensor: the context's buffer for an I/O tensor */
+    size_t *own_cap;
+    size_t *offsets;        /* per tensor: activation offset in the arena */
+    void *arena;
+    size_t arena_cap;
+};
+
+static int dt_default_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+ductile_status ductile_context_create(const ductile_engine *e, ductile_context **out)
+{
+    if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "context_create: out is NULL");
+    *out = NULL;
+    if (!e) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "context_create: engine is NULL");
+    ductile_context *c = calloc(1, sizeof *c);
+    if (!c) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    c->e = e;
+    size_t nt = (size_t)e->net->n_tensors + 1;
+    c->shape_set = calloc((size_t)e->net->n_inputs + 1, sizeof *c->shape_set);
+    c->bound = calloc(nt, sizeof *c->bound);
+    c->own = calloc(nt, sizeof *c->own);
+    c->own_cap = calloc(nt, sizeof *c->own_cap);
+    c->offsets = calloc(nt, sizeof *c->offsets);
+    ductile_status s = DUCTILE_OK;
+    if (!c->shape_set || !c->bound || !c->own || !c->own_cap || !c->offsets)
+        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    if (!s) s = dt_shape_state_init(&c->st, e);
+    c->threads = dt_default_threads();
+    if (!s) s = dt_pool_create(c->threads, &c->pool);
+    if (s) {
+        ductile_context_free(c);
+        return s;
+    }
+    *out = c;
+    return DUCTILE_OK;
+}
+
+void ductile_context_free(ductile_context *c)
+{
+    if (!c) return;
+    dt_pool_free(c->pool);
+    if (c->st.views) dt_shape_state_free(&c->st, c->e);
+    if (c->own)
+        for (int t = 0; t < c->e->net->n_tensors; t++) free(c->own[t]);
+    free(c->shape_set);
+    free(c->bound);
+    free(c->own);
+    free(c->own_cap);
+    free(c->offsets);
+    free(c->arena);
+    free(c);
+}
+
+ductile_status ductile_context_set_threads(ductile_context *c, int32_t threads)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_threads: context is NULL");
+    if (threads < 1 || threads > 64)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_threads: %d threads; expected 1..64", threads);
+    dt_pool *p;
+    DT_TRY(dt_pool_create(threads, &p));
+    dt_pool_free(c->pool);
+    c->pool = p;
+    c->threads = threads;
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_context_set_profile(ductile_context *c, int32_t profile)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_profile: context is NULL");
+    if (profile < 0 || profile >= c->e->n_profiles)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "profile %d does not exist: the engine has %d profile%s (0..%d)",
+                       profile, c->e->n_profiles, c->e->n_profiles == 1 ? "" : "s", c->e->n_profiles - 1);
+    c->profile = profile;
+    memset(c->shape_set, 0, sizeof *c->shape_set * (size_t)c->e->net->n_inputs);
+    c->ready = false;
+    return DUCTILE_OK;
+}
+
+int32_t ductile_context_get_profile(const ductile_context *c) { return c ? c->profile : -1; }
+
+/* Comma-separated input names, for "not an input" messages. */
+static void dt_input_names(const ductile_network *net, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = 0; i < net->n_inputs && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s'%s'", i ? ", " : "", net->inputs[i]->name);
+}
+
+static int dt_input_index(const ductile_network *net, const char *name)
+{
+    for (int i = 0; i < net->n_inputs; i++)
+        if (!strcmp(net->inputs[i]->name, name)) return i;
+    return -1;
+}
+
+ductile_status ductile_context_set_input_shape(ductile_context *c, const char *name, const ductile_dims *shape)
+{
+    if (!c || !name || !shape) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_input_shape: context, name or shape is NULL");
+    const ductile_network *net = c->e->net;
+    int i = dt_input_index(net, name);
+    if (i < 0) {
+        char names[512];
+        dt_input_names(net, names, sizeof names);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input of the engine (inputs: %s)", name, names);
+    }
+    const ductile_tensor *T = net->inputs[i];
+    const dt_profile_input *pi = dt_profile_get(&c->e->profiles[c->profile], name);
+    if (!pi) return dt_fail(DUCTILE_ERR_INTERNAL, "profile %d has no range for input '%s'", c->profile, name);
+    if (shape->nb_dims != pi->rank)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input '%s' has rank %d but the shape given has %d dimensions",
+                       name, pi->rank, shape->nb_dims);
+    for (int d = 0; d < pi->rank; d++) {
+        if (shape->d[d] >= pi->min[d] && shape->d[d] <= pi->max[d]) continue;
+        char sym[80] = "";
+        if (T->dim_sym[d]) snprintf(sym, sizeof sym, " (%s)", T->dim_sym[d]);
+        return dt_fail(DUCTILE_ERR_SHAPE, "input '%s' dimension %d%s is %lld, outside the range %lld..%lld of profile %d",
+                       name, d, sym, (long long)shape->d[d], (long long)pi->min[d], (long long)pi->max[d], c->profile);
+    }
+    dt_view *v = &c->st.views[T->index];
+    v->rank = pi->rank;
+    memcpy(v->dims, shape->d, sizeof(int64_t) * (size_t)pi->rank);
+    c->shape_set[i] = true;
+    c->ready = false;
+    return DUCTILE_OK;
+}
+
+/* Ensures `need` bytes in the context's own buffer of tensor t. */
+static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
+{
+    if (need == 0) need = 1;
+    if (c->own_cap[t] >= need) return DUCTILE_OK;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, need) != 0)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for tensor '%s'", need, c->e->net->tensors[t]->name);
+    free(c->own[t]);
+    c->own[t] = p;
+    c->own_cap[t] = need;
+    return DUCTILE_OK;
+}
+
+/* Runs the shape program and plans memory for the shapes set, once per new set of shapes. */
+static ductile_status dt_prepare(ductile_context *c)
+{
+    if (c->ready) return DUCTILE_OK;
+    const ductile_engine *e = c->e;
+    const ductile_network *net = e->net;
+    for (int i = 0; i < net->n_inputs; i++) {
+        if (c->shape_set[i]) continue;
+        const dt_profile_input *pi = dt_profile_get(&e->profiles[c->profile], net->inputs[i]->name);
+        bool fixed = pi != NULL;
+        for (int d = 0; fixed && d < pi->rank; d++) fixed = pi->min[d] == pi->max[d];
+        if (!fixed)
+            return dt_fail(DUCTILE_ERR_STATE, "the shape of input '%s' is not set (call set_input_shape for every dynamic input)",
+                           net->inputs[i]->name);
+        dt_view *v = &c->st.views[net->inputs[i]->index];
+        v->rank = pi->rank;
+        memcpy(v->dims, pi->min, sizeof(int64_t) * (size_t)pi->rank);
+        c->shape_set[i] = true;
+    }
+    DT_TRY(dt_check_shared_symbols(e, c->st.views));
+    dt_exec ex = {c->pool};
+    DT_TRY(dt_shape_pass(e, &c->st, &ex));
+    size_t arena = 0;
+    DT_TRY(dt_memplan(e, c->st.views, c->offsets, &arena));
+    if (arena > c->arena_cap) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, arena) != 0)
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for activations", arena);
+        free(c->arena);
+        c->arena = p;
+        c->arena_cap = arena;
+    }
+    for (int t = 0; t < net->n_tensors; t++) {
+        dt_tensor_kind k = e->plan.kind[t];
+        if (k != DT_TENSOR_INPUT && k != DT_TENSOR_OUTPUT) continue;
+        size_t bytes;
+        if (!dt_view_bytes(&c->st.views[t], &bytes))
+            return dt_fail(DUCTILE_ERR_SHAPE, "tensor '%s' is too large", net->tensors[t]->name);
+        DT_TRY(dt_own_buffer(c, t, bytes));
+    }
+    c->ready = true;
+    return DUCTILE_OK;
+}
+
+static const ductile_tensor *dt_io_tensor(const ductile_network *net, const char *name)
+{
+    for (int i = 0; i < net->n_inputs; i++)
+        if (!strcmp(net->inputs[i]->name, name)) return net->inputs[i];
+    for (int i = 0; i < net->n_outputs; i++)
+        if (!strcmp(net->outputs[i]->name, name)) return net->outputs[i];
+    return NULL;
+}
+
+static ductile_status dt_not_io(const ductile_network *net, const char *name)
+{
+    char names[512];
+    size_t used = 0;
+    names[0] = 0;
+    for (int i = 0; i < net->n_inputs + net->n_outputs && used < sizeof names; i++) {
+        const ductile_tensor *t = i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs];
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", i ? ", " : "", t->name);
+    }
+    return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input or output of the engine (tensors: %s)", name, names);
+}
+
+ductile_status ductile_context_get_tensor_shape(ductile_context *c, const char *name, ductile_dims *out)
+{
+    if (!c || !name || !out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_shape: context, name or out is NULL");
+    const ductile_tensor *T = dt_io_tensor(c->e->net, name);
+    if (!T) return dt_not_io(c->e->net, name);
+    if (T->is_input) {
+        int i = dt_input_index(c->e->net, name);
+        if (!c->shape_set[i]) {
+            DT_TRY(dt_prepare(c)); /* fills fixed inputs, or says which shape is missing */
+        }
+    } else {
+        DT_TRY(dt_prepare(c));
+    }
+    const dt_view *v = &c->st.views[T->index];
+    memset(out, 0, sizeof *out);
+    out->nb_dims = v->rank;
+    memcpy(out->d, v->dims, sizeof(int64_t) * (size_t)v->rank);
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_context_set_tensor_address(ductile_context *c, const char *name, void *data)
+{
+    if (!c || !name) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_tensor_address: context or name is NULL");
+    const ductile_tensor *T = dt_io_tensor(c->e->net, name);
+    if (!T) return dt_not_io(c->e->net, name);
+    c->bound[T->index] = data;
+    return DUCTILE_OK;
+}
+
+/* The buffer of tensor t for this run. */
+static void *dt_tensor_data(ductile_context *c, int t)
+{
+    switch (c->e->plan.kind[t]) {
+    case DT_TENSOR_CONSTANT:
+    case DT_TENSOR_VALUE: return c->st.views[t].data;
+    case DT_TENSOR_ACTIVATION: return (char *)c->arena + c->offsets[t];
+    case DT_TENSOR_INPUT:
+    case DT_TENSOR_OUTPUT: return c->bound[t] ? c->bound[t] : c->own[t];
+    }
+    return NULL;
+}
+
+ductile_status ductile_context_get_tensor_address(ductile_context *c, const char *name, void **data)
+{
+    if (!c || !name || !data) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_address: context, name or data is NULL");
+    *data = NULL;
+    const ductile_tensor *T = dt_io_tensor(c->e->net, name);
+    if (!T) return dt_not_io(c->e->net, name);
+    DT_TRY(dt_prepare(c));
+    *data = dt_tensor_data(c, T->index);
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_context_execute(ductile_context *c)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
+    DT_TRY(dt_prepare(c));
+    const dt_plan *p = &c->e->plan;
+    dt_exec ex = {c->pool};
+    dt_view in[64], out[64];
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value) continue;
+        const ductile_layer *L = pl->layer;
+        for (int k = 0; k < L->n_in; k++) {
+            if (!L->in[k]) {
+                memset(&in[k], 0, sizeof in[k]);
+                in[k].rank = -1;
+                continue;
+            }
+            int t = L->in[k]->index;
+            in[k] = c->st.views[t];
+            in[k].data = dt_tensor_data(c, t);
+        }
+        for (int k = 0; k < L->n_out; k++) {
+            int t = L->out[k]->index;
+            out[k] = c->st.views[t];
+            out[k].data = dt_tensor_data(c, t);
+        }
+        ductile_status s = pl->run(L, in, out, &ex);
+        if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    return DUCTILE_OK;
+}

@@ -1,0 +1,164 @@
+/* Engines: loading (bytes -> network -> plan), saving, and the public queries. */
+#include "runtime/engine_impl.h"
+#include "builder/engine_format.h"
+#include "core/status.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void dt_free_aligned(void *p, size_t n) { free(p); }
+
+ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out)
+{
+    *out = NULL;
+    ductile_engine *e = calloc(1, sizeof *e);
+    if (!e) {
+        free(bytes);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");
+    }
+    e->bytes = bytes;
+    e->size = size;
+    ductile_status s = dt_engine_read(bytes, size, &e->net, &e->profiles, &e->n_profiles);
+    if (!s) s = dt_plan_make(e->net, &e->plan);
+    if (!s && !(e->layer_info = dt_layer_info_make(e)))
+        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory describing the engine's layers");
+    if (s) {
+        ductile_engine_free(e);
+        return s;
+    }
+    *out = e;
+    return DUCTILE_OK;
+}
+
+void ductile_engine_free(ductile_engine *e)
+{
+    if (!e) return;
+    dt_plan_free(&e->plan);
+    dt_network_delete(e->net);
+    for (int i = 0; i < e->n_profiles; i++) dt_profile_clear(&e->profiles[i]);
+    free(e->profiles);
+    dt_free_aligned(e->bytes, e->size);
+    free(e->layer_info);
+    free(e);
+}
+
+void ductile_free(void *p) { free(p); }
+
+ductile_status ductile_engine_load_memory(const void *data, size_t size, ductile_engine **out)
+{
+    if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_memory: out is NULL");
+    *out = NULL;
+    if (!data && size) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_memory: data is NULL");
+    void *copy = NULL;
+    if (posix_memalign(&copy, 64, size ? size : 1) != 0)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) loading an engine", size);
+    if (size) memcpy(copy, data, size);
+    return dt_engine_from_bytes(copy, size, out);
+}
+
+ductile_status ductile_engine_load_file(const char *path, ductile_engine **out)
+{
+    if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_file: out is NULL");
+    *out = NULL;
+    if (!path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_file: path is NULL");
+    FILE *f = fopen(path, "rb");
+    if (!f) return dt_fail(DUCTILE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    long len = -1;
+    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
+    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return dt_fail(DUCTILE_ERR_IO, "cannot read '%s': not a regular file", path);
+    }
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, len ? (size_t)len : 1) != 0) {
+        fclose(f);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%ld bytes) reading '%s'", len, path);
+    }
+    size_t got = fread(buf, 1, (size_t)len, f);
+    fclose(f);
+    if (got != (size_t)len) {
+        free(buf);
+        return dt_fail(DUCTILE_ERR_IO, "cannot read '%s': got %zu of %ld bytes", path, got, len);
+    }
+    ductile_status s = dt_engine_from_bytes(buf, (size_t)len, out);
+    if (s) dt_fail_prefix(s, "%s", path);
+    return s;
+}
+
+ductile_status ductile_engine_serialize(const ductile_engine *e, void **data, size_t *size)
+{
+    if (!e || !data || !size) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "serialize: engine, data or size is NULL");
+    *data = malloc(e->size ? e->size : 1);
+    if (!*data) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) serializing the engine", e->size);
+    memcpy(*data, e->bytes, e->size);
+    *size = e->size;
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_engine_save(const ductile_engine *e, const char *path)
+{
+    if (!e || !path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "save: engine or path is NULL");
+    FILE *f = fopen(path, "wb");
+    if (!f) return dt_fail(DUCTILE_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
+    size_t put = fwrite(e->bytes, 1, e->size, f);
+    int closed = fclose(f);
+    if (put != e->size || closed != 0)
+        return dt_fail(DUCTILE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
+    return DUCTILE_OK;
+}
+
+int32_t ductile_engine_num_io_tensors(const ductile_engine *e)
+{
+    return e ? e->net->n_inputs + e->net->n_outputs : 0;
+}
+
+const char *ductile_engine_io_tensor_name(const ductile_engine *e, int32_t i)
+{
+    if (!e || i < 0) return NULL;
+    if (i < e->net->n_inputs) return e->net->inputs[i]->name;
+    i -= e->net->n_inputs;
+    return i < e->net->n_outputs ? e->net->outputs[i]->name : NULL;
+}
+
+/* The I/O tensor of that name, or NULL. */
+static const ductile_tensor *dt_engine_io(const ductile_engine *e, const char *name)
+{
+    for (int i = 0; i < e->net->n_inputs; i++)
+        if (!strcmp(e->net->inputs[i]->name, name)) return e->net->inputs[i];
+    for (int i = 0; i < e->net->n_outputs; i++)
+        if (!strcmp(e->net->outputs[i]->name, name)) return e->net->outputs[i];
+    return NULL;
+}
+
+int ductile_engine_is_input(const ductile_engine *e, const char *name)
+{
+    const ductile_tensor *t = e && name ? dt_engine_io(e, name) : NULL;
+    return t ? t->is_input : -1;
+}
+
+ductile_dtype ductile_engine_tensor_dtype(const ductile_engine *e, const char *name)
+{
+    const ductile_tensor *t = e && name ? dt_engine_io(e, name) : NULL;
+    return t ? (ductile_dtype)t->dtype : DUCTILE_UNDEFINED;
+}
+
+int32_t ductile_engine_num_profiles(const ductile_engine *e) { return e ? e->n_profiles : 0; }
+
+ductile_status ductile_engine_get_profile_shape(const ductile_engine *e, int32_t profile, const char *name,
+                                                ductile_profile_selector which, ductile_dims *out)
+{
+    if (!e || !name || !out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_profile_shape: engine, name or out is NULL");
+    if (profile < 0 || profile >= e->n_profiles)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "profile %d does not exist (the engine has %d)", profile, e->n_profiles);
+    if ((unsigned)which > DUCTILE_PROFILE_MAX)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_profile_shape: selector %d is not MIN (0), OPT (1) or MAX (2)", (int)which);
+    const dt_profile_input *pi = dt_profile_get(&e->profiles[profile], name);
+    if (!pi) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input of the engine", name);
+    const int64_t *src = which == DUCTILE_PROFILE_MIN ? pi->min : which == DUCTILE_PROFILE_OPT ? pi->opt : pi->max;
+    memset(out, 0, sizeof *out);
+    out->nb_dims = pi->rank;
+    memcpy(out->d, src, sizeof(int64_t) * (size_t)pi->rank);
+    return DUCTILE_OK;
+}

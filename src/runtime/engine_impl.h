@@ -1,0 +1,79 @@
+/* The engine as it lives in memory, and the execution plan derived from it at load.
+ *
+ * An engine is its serialized bytes plus what is derived from them, so a built engine and the
+ * same engine saved and loaded run the same code on the same data: outputs are bitwise equal. */
+#ifndef DT_ENGINE_IMPL_H
+#define DT_ENGINE_IMPL_H
+
+#include "ductile.h"
+#include "backend/cpu/kernels.h"
+#include "builder/profile.h"
+#include "graph/network.h"
+#include "ops/op.h"
+
+#include <stdbool.h>
+
+/* How a tensor gets its bytes at run time. */
+typedef enum dt_tensor_kind {
+    DT_TENSOR_CONSTANT = 0,   /* data in the engine */
+    DT_TENSOR_INPUT = 1,      /* the caller's buffer or the context's own */
+    DT_TENSOR_VALUE = 2,      /* computed from shapes alone, in the shape pass */
+    DT_TENSOR_ACTIVATION = 3, /* computed by execute, placed in the activation arena */
+    DT_TENSOR_OUTPUT = 4      /* a network output computed by execute: its own buffer */
+} dt_tensor_kind;
+
+typedef struct dt_plan_layer {
+    const ductile_layer *layer;
+    const dt_opdef *def;
+    dt_cpu_run_fn run;
+    bool value;               /* runs in the shape pass (all inputs known from shapes) */
+} dt_plan_layer;
+
+typedef struct dt_plan {
+    int n_tensors, n_layers;
+    dt_tensor_kind *kind;     /* per tensor */
+    int *last_use;            /* per tensor: index of the last layer reading it, -1 if none */
+    dt_plan_layer *layers;    /* in execution order */
+} dt_plan;
+
+struct ductile_engine {
+    void *bytes;              /* serialized engine, 64-byte aligned, owned */
+    size_t size;
+    ductile_network *net;     /* read from bytes; constants point into bytes */
+    ductile_profile *profiles;
+    int n_profiles;
+    dt_plan plan;
+    char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
+};
+
+/* Takes ownership of bytes (posix_memalign'd, 64-byte aligned) on success and on failure. */
+ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);
+
+/* The plan for a network in execution order; DUCTILE_ERR_UNSUPPORTED for an op without a
+ * definition or CPU kernel. */
+ductile_status dt_plan_make(const ductile_network *net, dt_plan *plan);
+void dt_plan_free(dt_plan *plan);
+/* The layer-info JSON (malloc'd), or NULL when out of memory. */
+char *dt_layer_info_make(const ductile_engine *e);
+
+/* ---- shape pass (shared by the context and the builder's profile checks) ---- */
+
+/* Per-tensor run-time state for one set of input shapes. */
+typedef struct dt_shape_state {
+    dt_view *views;           /* per tensor: dtype, rank, dims; data for constants and values */
+    void **value_bufs;        /* per tensor: owned buffer of a VALUE tensor */
+    size_t *value_caps;
+} dt_shape_state;
+
+ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e);
+void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e);
+/* Input views (rank, dims) must be set; infers every tensor's dims and computes VALUE tensors.
+ * Errors are prefixed with the node: "node '<name>' (<Op>, opset <N>): ...". */
+ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exec *ex);
+/* Checks that dims sharing a symbol agree across the inputs (views of inputs set). */
+ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views);
+
+/* Bytes of a view's data (dims known); false on overflow. */
+bool dt_view_bytes(const dt_view *v, size_t *out);
+
+#endif

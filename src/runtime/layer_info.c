@@ -1,0 +1,95 @@
+/* ductile_engine_layer_info: the engine's layers as JSON, in the spirit of trtexec's
+ * --dumpLayerInfo. */
+#include "runtime/engine_impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+typedef struct dt_sbuf {
+    char *p;
+    size_t n, cap;
+    int oom;
+} dt_sbuf;
+
+static void dt_sb_printf(dt_sbuf *b, const char *fmt, ...)
+{
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) { b->oom = 1; return; }
+        if (b->p && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
+        size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)k;
+        char *np = realloc(b->p, nc);
+        if (!np) { b->oom = 1; return; }
+        b->p = np;
+        b->cap = nc;
+    }
+}
+
+/* A JSON string literal. */
+static void dt_sb_str(dt_sbuf *b, const char *s)
+{
+    dt_sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') dt_sb_printf(b, "\\%c", ch);
+        else if (ch < 0x20) dt_sb_printf(b, "\\u%04x", ch);
+        else dt_sb_printf(b, "%c", ch);
+    }
+    dt_sb_printf(b, "\"");
+}
+
+static const char *const dt_kind_name[] = {"constant", "input", "shape", "activation", "output"};
+
+const char *ductile_engine_layer_info(const ductile_engine *e)
+{
+    return e ? e->layer_info : NULL;
+}
+
+char *dt_layer_info_make(const ductile_engine *e)
+{
+    dt_sbuf b = {0};
+    const ductile_network *net = e->net;
+    dt_sb_printf(&b, "{\n  \"Layers\": [");
+    for (int i = 0; i < e->plan.n_layers; i++) {
+        const dt_plan_layer *pl = &e->plan.layers[i];
+        const ductile_layer *L = pl->layer;
+        dt_sb_printf(&b, "%s\n    { \"Name\": ", i ? "," : "");
+        dt_sb_str(&b, L->name);
+        dt_sb_printf(&b, ", \"LayerType\": ");
+        dt_sb_str(&b, L->op_type);
+        dt_sb_printf(&b, ", \"Inputs\": [");
+        for (int k = 0; k < L->n_in; k++) {
+            dt_sb_printf(&b, "%s", k ? ", " : "");
+            if (L->in[k]) {
+                dt_sb_printf(&b, "{ \"Name\": ");
+                dt_sb_str(&b, L->in[k]->name);
+                dt_sb_printf(&b, ", \"Kind\": \"%s\" }", dt_kind_name[e->plan.kind[L->in[k]->index]]);
+            } else {
+                dt_sb_printf(&b, "null");
+            }
+        }
+        dt_sb_printf(&b, "], \"Outputs\": [");
+        for (int k = 0; k < L->n_out; k++) {
+            dt_sb_printf(&b, "%s", k ? ", " : "");
+            dt_sb_str(&b, L->out[k]->name);
+        }
+        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"cpu.%s\" }", pl->value ? "shape" : "execute", L->op_type);
+    }
+    dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");
+    for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {
+        const ductile_tensor *t = i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs];
+        dt_sb_printf(&b, "%s", i ? ", " : "");
+        dt_sb_str(&b, t->name);
+    }
+    dt_sb_printf(&b, "]\n}\n");
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

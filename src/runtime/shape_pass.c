@@ -1,0 +1,127 @@
+/* The shape program: given the input shapes, every tensor's dims, and the values of tensors
+ * that follow from shapes alone (Shape -> Gather -> Concat -> Reshape chains, Range lengths,
+ * Resize sizes). Runs when input shapes change, never per execute. */
+#include "runtime/engine_impl.h"
+#include "core/checked.h"
+#include "core/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+bool dt_view_bytes(const dt_view *v, size_t *out)
+{
+    int64_t n;
+    if (v->rank < 0 || !dt_dims_product(v->dims, v->rank, &n)) return false;
+    return dt_mul_size((size_t)n, ductile_dtype_size((ductile_dtype)v->dtype), out);
+}
+
+ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
+{
+    const ductile_network *net = e->net;
+    size_t n = (size_t)net->n_tensors + 1;
+    st->views = calloc(n, sizeof *st->views);
+    st->value_bufs = calloc(n, sizeof *st->value_bufs);
+    st->value_caps = calloc(n, sizeof *st->value_caps);
+    if (!st->views || !st->value_bufs || !st->value_caps) {
+        dt_shape_state_free(st, e);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the shapes of %d tensors", net->n_tensors);
+    }
+    for (int t = 0; t < net->n_tensors; t++) {
+        const ductile_tensor *T = net->tensors[t];
+        dt_view *v = &st->views[t];
+        v->dtype = T->dtype;
+        v->rank = T->rank;
+        for (int i = 0; i < T->rank && i < DT_MAX_DIMS; i++) v->dims[i] = T->dims[i];
+        if (T->data) v->data = (void *)T->data;
+    }
+    return DUCTILE_OK;
+}
+
+void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e)
+{
+    if (st->value_bufs)
+        for (int t = 0; t < e->net->n_tensors; t++) free(st->value_bufs[t]);
+    free(st->views);
+    free(st->value_bufs);
+    free(st->value_caps);
+    memset(st, 0, sizeof *st);
+}
+
+static ductile_status dt_node_fail(const ductile_layer *L, ductile_status s)
+{
+    return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+}
+
+ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exec *ex)
+{
+    const dt_plan *p = &e->plan;
+    dt_view in[64], out[64];
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        const ductile_layer *L = pl->layer;
+        if (L->n_in > 64 || L->n_out > 64)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): more than 64 inputs or outputs", L->name, L->op_type);
+        for (int k = 0; k < L->n_in; k++) {
+            if (!L->in[k]) {
+                memset(&in[k], 0, sizeof in[k]);
+                in[k].rank = -1;
+                continue;
+            }
+            in[k] = st->views[L->in[k]->index];
+            dt_tensor_kind kk = p->kind[L->in[k]->index];
+            if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE) in[k].data = NULL;
+        }
+        memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
+        for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;
+        ductile_status s = pl->def->infer(L, in, out);
+        if (s) return dt_node_fail(L, s);
+        for (int k = 0; k < L->n_out; k++) {
+            size_t bytes;
+            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes))
+                return dt_node_fail(L, dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid shape (rank %d, negative or overflowing dims)",
+                                               k, L->out[k]->name, out[k].rank));
+            int t = L->out[k]->index;
+            if (pl->value) {
+                size_t need = bytes ? bytes : 1;
+                if (st->value_caps[t] < need) {
+                    void *nb = realloc(st->value_bufs[t], need);
+                    if (!nb) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for '%s'", need, L->out[k]->name);
+                    st->value_bufs[t] = nb;
+                    st->value_caps[t] = need;
+                }
+                out[k].data = st->value_bufs[t];
+            } else {
+                out[k].data = NULL;
+            }
+            st->views[t] = out[k];
+        }
+        if (pl->value) {
+            s = pl->run(L, in, out, ex);
+            if (s) return dt_node_fail(L, s);
+        }
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views)
+{
+    const ductile_network *net = e->net;
+    for (int a = 0; a < net->n_inputs; a++) {
+        const ductile_tensor *A = net->inputs[a];
+        for (int i = 0; i < A->rank; i++) {
+            if (!A->dim_sym[i]) continue;
+            for (int b = a; b < net->n_inputs; b++) {
+                const ductile_tensor *B = net->inputs[b];
+                for (int j = (b == a ? i + 1 : 0); j < B->rank; j++) {
+                    if (!B->dim_sym[j] || strcmp(A->dim_sym[i], B->dim_sym[j]) != 0) continue;
+                    int64_t va = views[A->index].dims[i], vb = views[B->index].dims[j];
+                    if (va != vb)
+                        return dt_fail(DUCTILE_ERR_SHAPE,
+                                       "inputs '%s' (dimension %d) and '%s' (dimension %d) share the dimension '%s' but were set to %lld and %lld",
+                                       A->name, i, B->name, j, A->dim_sym[i], (long long)va, (long long)vb);
+                }
+            }
+        }
+    }
+    return DUCTILE_OK;
+}
