@@ -1,0 +1,32 @@
+/* Private to the CPU nn kernels: one run function per op, the table is in nn.c. */
+#ifndef DT_CPU_NN_KERNELS_H
+#define DT_CPU_NN_KERNELS_H
+
+#include "backend/cpu/kernels.h"
+
+ductile_status dt_cpu_global_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_global_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_log_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+
+/* Sum and max of n contiguous floats with several independent accumulators, which keeps
+ * the rounding error of long sums small and lets the compiler vectorize. */
+float dt_cpu_sum_f32(const float *x, int64_t n);
+float dt_cpu_max_f32(const float *x, int64_t n);
+
+/* Items per parallel task so that each moves roughly 16K elements: enough to amortize the
+ * hand-off to a worker without starving threads on small tensors. */
+static inline int64_t dt_cpu_grain(int64_t work_per_item)
+{
+    int64_t g = work_per_item > 0 ? 16384 / work_per_item : 16384;
+    return g < 1 ? 1 : g;
+}
+
+#endif

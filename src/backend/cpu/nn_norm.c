@@ -1,0 +1,136 @@
+/* LayerNormalization, BatchNormalization (inference), InstanceNormalization. Mean and
+ * variance take two passes (mean, then squared deviations) in float: one-pass E[x^2]-E[x]^2
+ * cancels badly when the mean is large against the spread. */
+#include "backend/cpu/nn_kernels.h"
+#include "ops/nn.h"
+#include "core/status.h"
+
+#include <math.h>
+
+/* Sum of (x - m)^2 with independent accumulators, like dt_cpu_sum_f32. */
+static float dt_sq_dev_sum(const float *x, int64_t n, float m)
+{
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 16; k++) {
+            float d = x[i + k] - m;
+            acc[k] += d * d;
+        }
+    float s = 0.0f;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    for (; i < n; i++) s += (x[i] - m) * (x[i] - m);
+    return s;
+}
+
+typedef struct {
+    const float *x, *scale, *bias;
+    const float *in_mean, *in_var; /* BatchNormalization's inputs */
+    float *y, *mean, *inv_std;     /* LayerNormalization's outputs (may be NULL) */
+    int64_t block, n_scale, n_bias, channels;
+    float eps;
+} dt_norm_job;
+
+static void dt_layernorm_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_norm_job *j = arg;
+    int64_t d = j->block;
+    for (int64_t r = b; r < e; r++) {
+        const float *x = j->x + r * d;
+        float *y = j->y + r * d;
+        float m = dt_cpu_sum_f32(x, d) / (float)d;
+        float inv = 1.0f / sqrtf(dt_sq_dev_sum(x, d, m) / (float)d + j->eps);
+        if (j->mean) j->mean[r] = m;
+        if (j->inv_std) j->inv_std[r] = inv;
+        /* Scale and B repeat with their own period (a suffix of the normalized dims). */
+        for (int64_t k0 = 0; k0 < d; k0 += j->n_scale) {
+            int64_t len = d - k0 < j->n_scale ? d - k0 : j->n_scale;
+            for (int64_t k = 0; k < len; k++)
+                y[k0 + k] = (x[k0 + k] - m) * inv * j->scale[k];
+        }
+        if (j->bias)
+            for (int64_t k0 = 0; k0 < d; k0 += j->n_bias) {
+                int64_t len = d - k0 < j->n_bias ? d - k0 : j->n_bias;
+                for (int64_t k = 0; k < len; k++) y[k0 + k] += j->bias[k];
+            }
+    }
+}
+
+ductile_status dt_cpu_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int axis;
+    int64_t block;
+    DT_TRY(dt_layernorm_layout(L, &in[0], &axis, &block));
+    bool has_b = L->n_in > 2 && in[2].rank >= 0;
+    dt_norm_job j = {
+        .x = in[0].data, .scale = in[1].data, .bias = has_b ? in[2].data : NULL,
+        .y = out[0].data,
+        .mean = L->n_out > 1 ? out[1].data : NULL,
+        .inv_std = L->n_out > 2 ? out[2].data : NULL,
+        .block = block, .n_scale = dt_view_count(&in[1]),
+        .n_bias = has_b ? dt_view_count(&in[2]) : 0,
+        .eps = dt_attr_float(L, "epsilon", 1e-5f),
+    };
+    if (block == 0 || j.n_scale == 0 || (has_b && j.n_bias == 0)) return DUCTILE_OK;
+    int64_t rows = dt_view_count(&in[0]) / block;
+    dt_parallel_for(ex->pool, rows, dt_cpu_grain(block * 3), dt_layernorm_range, &j);
+    return DUCTILE_OK;
+}
+
+/* BatchNormalization: one item is one (n, c) plane; y = x * a + b with per-channel a, b. */
+static void dt_batchnorm_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_norm_job *j = arg;
+    for (int64_t p = b; p < e; p++) {
+        int64_t c = p % j->channels;
+        float a = j->scale[c] / sqrtf(j->in_var[c] + j->eps);
+        float off = j->bias[c] - j->in_mean[c] * a;
+        const float *x = j->x + p * j->block;
+        float *y = j->y + p * j->block;
+        for (int64_t k = 0; k < j->block; k++) y[k] = x[k] * a + off;
+    }
+}
+
+ductile_status dt_cpu_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t plane = 1;
+    for (int i = 2; i < in[0].rank; i++) plane *= in[0].dims[i];
+    dt_norm_job j = {
+        .x = in[0].data, .scale = in[1].data, .bias = in[2].data,
+        .in_mean = in[3].data, .in_var = in[4].data,
+        .y = out[0].data, .block = plane, .channels = in[0].dims[1],
+        .eps = dt_attr_float(L, "epsilon", 1e-5f),
+    };
+    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    dt_parallel_for(ex->pool, planes, dt_cpu_grain(plane), dt_batchnorm_range, &j);
+    return DUCTILE_OK;
+}
+
+static void dt_instancenorm_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_norm_job *j = arg;
+    int64_t d = j->block;
+    for (int64_t p = b; p < e; p++) {
+        int64_t c = p % j->channels;
+        const float *x = j->x + p * d;
+        float *y = j->y + p * d;
+        float m = dt_cpu_sum_f32(x, d) / (float)d;
+        float a = j->scale[c] / sqrtf(dt_sq_dev_sum(x, d, m) / (float)d + j->eps);
+        float off = j->bias[c] - m * a;
+        for (int64_t k = 0; k < d; k++) y[k] = x[k] * a + off;
+    }
+}
+
+ductile_status dt_cpu_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t plane = 1;
+    for (int i = 2; i < in[0].rank; i++) plane *= in[0].dims[i];
+    dt_norm_job j = {
+        .x = in[0].data, .scale = in[1].data, .bias = in[2].data, .y = out[0].data,
+        .block = plane, .channels = in[0].dims[1], .eps = dt_attr_float(L, "epsilon", 1e-5f),
+    };
+    if (plane == 0) return DUCTILE_OK;
+    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    dt_parallel_for(ex->pool, planes, dt_cpu_grain(plane * 3), dt_instancenorm_range, &j);
+    return DUCTILE_OK;
+}

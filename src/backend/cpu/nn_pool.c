@@ -1,0 +1,130 @@
+/* Pooling kernels: global average/max over each (n, c) plane, windowed average/max over 1-3
+ * spatial dims through one 3-D loop nest (geometry from ops/nn.h, shared with infer). */
+#include "backend/cpu/nn_kernels.h"
+#include "ops/nn.h"
+#include "core/status.h"
+
+#include <math.h>
+
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t plane;
+    int is_max;
+} dt_gpool_job;
+
+static void dt_gpool_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_gpool_job *j = arg;
+    for (int64_t p = b; p < e; p++) {
+        const float *x = j->x + p * j->plane;
+        j->y[p] = j->is_max ? dt_cpu_max_f32(x, j->plane)
+                            : dt_cpu_sum_f32(x, j->plane) / (float)j->plane;
+    }
+}
+
+static ductile_status dt_cpu_global_pool(const dt_view *in, dt_view *out, dt_exec *ex, int is_max)
+{
+    dt_gpool_job j = {in[0].data, out[0].data, 1, is_max};
+    for (int i = 2; i < in[0].rank; i++) j.plane *= in[0].dims[i];
+    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    if (j.plane == 0) return DUCTILE_OK;
+    dt_parallel_for(ex->pool, planes, dt_cpu_grain(j.plane), dt_gpool_range, &j);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_global_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_global_pool(in, out, ex, 0);
+}
+
+ductile_status dt_cpu_global_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_global_pool(in, out, ex, 1);
+}
+
+typedef struct {
+    const float *x;
+    float *y;
+    dt_pool_geom g;
+    int is_max;
+} dt_pool_job;
+
+/* Taps [*t0, *t1) of a window starting at `start` that fall inside [0, in). */
+static void dt_pool_taps(int64_t start, int64_t k, int64_t d, int64_t in, int64_t *t0, int64_t *t1)
+{
+    int64_t a = start < 0 ? (-start + d - 1) / d : 0;
+    int64_t b = start >= in ? 0 : (in - 1 - start) / d + 1;
+    *t0 = a;
+    *t1 = b < k ? b : k;
+    if (*t1 < *t0) *t1 = *t0;
+}
+
+/* Taps of an average window counted with count_include_pad: those inside the padded input. */
+static int64_t dt_pool_padded_taps(int64_t start, int64_t k, int64_t in, int64_t pe)
+{
+    int64_t end = start + k < in + pe ? start + k : in + pe;
+    return end - start;
+}
+
+/* One item is one output row (n, c, z, y) of out[2] values. */
+static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_pool_job *j = arg;
+    const dt_pool_geom *g = &j->g;
+    int64_t plane_in = g->in[0] * g->in[1] * g->in[2];
+    for (int64_t it = b; it < e; it++) {
+        int64_t oy = it % g->out[1], oz = (it / g->out[1]) % g->out[0];
+        int64_t p = it / (g->out[1] * g->out[0]);
+        const float *x = j->x + p * plane_in;
+        float *y = j->y + it * g->out[2];
+        int64_t sz = oz * g->s[0] - g->pb[0], sy = oy * g->s[1] - g->pb[1];
+        int64_t z0, z1, y0, y1;
+        dt_pool_taps(sz, g->k[0], g->d[0], g->in[0], &z0, &z1);
+        dt_pool_taps(sy, g->k[1], g->d[1], g->in[1], &y0, &y1);
+        for (int64_t ox = 0; ox < g->out[2]; ox++) {
+            int64_t sx = ox * g->s[2] - g->pb[2], x0, x1;
+            dt_pool_taps(sx, g->k[2], g->d[2], g->in[2], &x0, &x1);
+            float acc = j->is_max ? -INFINITY : 0.0f;
+            for (int64_t tz = z0; tz < z1; tz++) {
+                for (int64_t ty = y0; ty < y1; ty++) {
+                    const float *row = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2] + sx;
+                    if (j->is_max)
+                        for (int64_t tx = x0; tx < x1; tx++) acc = row[tx * g->d[2]] > acc ? row[tx * g->d[2]] : acc;
+                    else
+                        for (int64_t tx = x0; tx < x1; tx++) acc += row[tx];
+                }
+            }
+            if (!j->is_max) {
+                int64_t n = g->count_include_pad
+                    ? dt_pool_padded_taps(sz, g->k[0], g->in[0], g->pe[0]) *
+                      dt_pool_padded_taps(sy, g->k[1], g->in[1], g->pe[1]) *
+                      dt_pool_padded_taps(sx, g->k[2], g->in[2], g->pe[2])
+                    : (z1 - z0) * (y1 - y0) * (x1 - x0);
+                acc /= (float)n;
+            }
+            y[ox] = acc;
+        }
+    }
+}
+
+static ductile_status dt_cpu_pool(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                  dt_exec *ex, int is_max)
+{
+    dt_pool_job j = {in[0].data, out[0].data, {0}, is_max};
+    DT_TRY(dt_pool_geometry(L, &in[0], &j.g));
+    int64_t rows = in[0].dims[0] * in[0].dims[1] * j.g.out[0] * j.g.out[1];
+    int64_t work = j.g.out[2] * j.g.k[0] * j.g.k[1] * j.g.k[2];
+    dt_parallel_for(ex->pool, rows, dt_cpu_grain(work), dt_pool_range, &j);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_pool(L, in, out, ex, 0);
+}
+
+ductile_status dt_cpu_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_pool(L, in, out, ex, 1);
+}

@@ -1,0 +1,65 @@
+/* Softmax and LogSoftmax over [outer, n, inner] (layout from ops/nn.h): each line subtracts
+ * its max before exp so large logits cannot overflow. */
+#include "backend/cpu/nn_kernels.h"
+#include "ops/nn.h"
+#include "core/status.h"
+
+#include <math.h>
+
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t n, inner;
+    int is_log;
+} dt_softmax_job;
+
+/* One item is one line: (o, i) of n elements at stride inner. */
+static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_softmax_job *j = arg;
+    int64_t n = j->n, st = j->inner;
+    for (int64_t it = b; it < e; it++) {
+        int64_t base = (it / st) * n * st + it % st;
+        const float *x = j->x + base;
+        float *y = j->y + base;
+        float m = -INFINITY;
+        if (st == 1)
+            m = dt_cpu_max_f32(x, n);
+        else
+            for (int64_t k = 0; k < n; k++) m = x[k * st] > m ? x[k * st] : m;
+        float sum = 0.0f;
+        for (int64_t k = 0; k < n; k++) {
+            float v = expf(x[k * st] - m);
+            sum += v;
+            if (!j->is_log) y[k * st] = v;
+        }
+        if (j->is_log) {
+            float lse = m + logf(sum);
+            for (int64_t k = 0; k < n; k++) y[k * st] = x[k * st] - lse;
+        } else {
+            float inv = 1.0f / sum;
+            for (int64_t k = 0; k < n; k++) y[k * st] *= inv;
+        }
+    }
+}
+
+static ductile_status dt_cpu_softmax_any(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                         dt_exec *ex, int is_log)
+{
+    int64_t outer, n, inner;
+    DT_TRY(dt_softmax_layout(L, &in[0], &outer, &n, &inner));
+    dt_softmax_job j = {in[0].data, out[0].data, n, inner, is_log};
+    if (n == 0) return DUCTILE_OK;
+    dt_parallel_for(ex->pool, outer * inner, dt_cpu_grain(n * 4), dt_softmax_range, &j);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_softmax_any(L, in, out, ex, 0);
+}
+
+ductile_status dt_cpu_log_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_softmax_any(L, in, out, ex, 1);
+}

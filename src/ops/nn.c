@@ -1,0 +1,79 @@
+/* The nn op family's table and the checks its ops share. */
+#include "ops/nn.h"
+#include "ops/families.h"
+#include "core/status.h"
+
+ductile_status dt_nn_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi)
+{
+    if (L->n_in < lo || L->n_in > hi) {
+        if (lo == hi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d", lo,
+                           lo == 1 ? "" : "s", L->n_in);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
+                       L->n_in);
+    }
+    if (L->n_in > 0 && !L->in[0])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 is required but was omitted");
+    if (L->n_out < olo || L->n_out > ohi) {
+        if (olo == ohi)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d output%s, got %d", olo,
+                           olo == 1 ? "" : "s", L->n_out);
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d to %d outputs, got %d", olo, ohi,
+                       L->n_out);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_nn_check_int_range(const ductile_layer *L, const char *name, int64_t dflt,
+                                     int64_t lo, int64_t hi)
+{
+    int64_t v = dt_attr_int(L, name, dflt);
+    if (v < lo || v > hi) {
+        if (hi - lo == 1)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute '%s' = %lld is not supported (supported: %lld, %lld)", name,
+                           (long long)v, (long long)lo, (long long)hi);
+        if (lo == hi)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute '%s' = %lld is not supported (supported: %lld)", name,
+                           (long long)v, (long long)lo);
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute '%s' = %lld is not supported (supported: %lld..%lld)", name,
+                       (long long)v, (long long)lo, (long long)hi);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_nn_want_float(const dt_view *in, int i, const char *what)
+{
+    if (in[i].dtype != DUCTILE_FLOAT32)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; only float32 is supported",
+                       i, what, ductile_dtype_name((ductile_dtype)in[i].dtype));
+    return DUCTILE_OK;
+}
+
+bool dt_nn_present(const ductile_layer *L, const dt_view *in, int i)
+{
+    return i < L->n_in && in[i].rank >= 0 && dt_view_count(&in[i]) > 0;
+}
+
+const dt_opdef dt_ops_nn[] = {
+    {"GlobalAveragePool", dt_nn_check_global_pool, dt_nn_infer_global_pool, 0},
+    {"GlobalMaxPool", dt_nn_check_global_pool, dt_nn_infer_global_pool, 0},
+    {"AveragePool", dt_nn_check_pool, dt_nn_infer_pool, 0},
+    {"MaxPool", dt_nn_check_pool, dt_nn_infer_pool, 0},
+    /* Bit 1 is scales for opset 10; for opset 11+ it is roi, which infer never reads (only
+     * tf_crop_and_resize uses it, and that mode is refused), so an unknown roi is fine. */
+    {"Resize", dt_nn_check_resize, dt_nn_infer_resize, (1u << 1) | (1u << 2) | (1u << 3)},
+    {"Softmax", dt_nn_check_softmax, dt_nn_infer_softmax, 0},
+    {"LogSoftmax", dt_nn_check_softmax, dt_nn_infer_softmax, 0},
+    {"LayerNormalization", dt_nn_check_layernorm, dt_nn_infer_layernorm, 0},
+    {"BatchNormalization", dt_nn_check_batchnorm, dt_nn_infer_batchnorm, 0},
+    {"InstanceNormalization", dt_nn_check_instancenorm, dt_nn_infer_instancenorm, 0},
+    /* axes is input 1 for ReduceSum from opset 13 and for the others from opset 18. */
+    {"ReduceMean", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
+    {"ReduceSum", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
+    {"ReduceMax", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
+    {"ReduceMin", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
+    {NULL, NULL, NULL, 0},
+};

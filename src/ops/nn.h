@@ -1,0 +1,102 @@
+/* Private to the nn op family (src/ops/nn*.c) and its kernels (src/backend/<name>/nn*.c):
+ * the attribute parsing that both shape inference and the kernels depend on lives here once,
+ * so a kernel can never disagree with infer about padding, scales or axes. */
+#ifndef DT_OPS_NN_H
+#define DT_OPS_NN_H
+
+#include "ops/op.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- shared checks (nn.c) ---- */
+
+/* Input count in [lo, hi] and output count in [olo, ohi]; DUCTILE_ERR_INVALID_ARGUMENT. */
+ductile_status dt_nn_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
+/* An INT attribute restricted to [lo, hi]; DUCTILE_ERR_UNSUPPORTED naming it otherwise. */
+ductile_status dt_nn_check_int_range(const ductile_layer *L, const char *name, int64_t dflt,
+                                     int64_t lo, int64_t hi);
+/* Input i is float32 (the only type the nn kernels compute in). */
+ductile_status dt_nn_want_float(const dt_view *in, int i, const char *what);
+/* Input i was given (not an omitted optional input) and is non-empty. */
+bool dt_nn_present(const ductile_layer *L, const dt_view *in, int i);
+
+/* ---- pooling (nn_pool.c) ---- */
+
+/* Geometry of a pooling window over up to 3 spatial dims, right-aligned: lower-rank pools
+ * get leading unit dims (kernel 1, stride 1, no pad) so kernels need only one 3-D loop nest
+ * and index [2] is always the innermost (contiguous) dim. */
+typedef struct dt_pool_geom {
+    int spatial;                        /* 1..3 spatial dims of the real input */
+    int64_t in[3], out[3];
+    int64_t k[3], s[3], d[3], pb[3], pe[3]; /* kernel, stride, dilation, pad begin/end */
+    bool count_include_pad;
+} dt_pool_geom;
+
+/* From the layer's attributes and input dims; DUCTILE_ERR_SHAPE naming the dim at fault. */
+ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_pool_geom *g);
+
+/* ---- Resize (nn_resize.c) ---- */
+
+enum { DT_RESIZE_NEAREST, DT_RESIZE_LINEAR };
+enum {
+    DT_CTM_HALF_PIXEL, DT_CTM_ASYMMETRIC, DT_CTM_ALIGN_CORNERS, DT_CTM_PYTORCH_HALF_PIXEL,
+    DT_CTM_TF_HALF_PIXEL_FOR_NN
+};
+enum {
+    DT_NEAREST_ROUND_PREFER_FLOOR, DT_NEAREST_ROUND_PREFER_CEIL, DT_NEAREST_FLOOR,
+    DT_NEAREST_CEIL,
+    DT_NEAREST_OPSET10 /* Resize-10: truncate when upsampling, ceil when downsampling */
+};
+
+typedef struct dt_resize_params {
+    int mode, ctm, nearest;
+    /* Per axis: the scale used by the coordinate transform (from scales, or out/in when
+     * sizes are given) and the output dim. */
+    float scale[DT_MAX_DIMS];
+    int64_t out[DT_MAX_DIMS];
+} dt_resize_params;
+
+/* Reads attributes and the scales/sizes inputs (their data must be known). */
+ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in,
+                                    dt_resize_params *p);
+
+/* ---- Softmax, LogSoftmax (nn_softmax.c) ---- */
+
+/* The input seen as [outer, n, inner], normalized over n. */
+ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64_t *outer,
+                                 int64_t *n, int64_t *inner);
+
+/* ---- LayerNormalization (nn_norm.c) ---- */
+
+/* First normalized axis and the element count of the normalized block. */
+ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int *axis,
+                                   int64_t *block);
+
+/* ---- Reductions (nn_reduce.c) ---- */
+
+/* reduced[i] for each axis of x; *identity when the op copies its input (empty axes with
+ * noop_with_empty_axes). Axes come from the attribute or from input 1 by opset. */
+ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
+                              bool *identity);
+
+/* ---- check and infer of each op ---- */
+
+ductile_status dt_nn_check_global_pool(const ductile_layer *L);
+ductile_status dt_nn_infer_global_pool(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_pool(const ductile_layer *L);
+ductile_status dt_nn_infer_pool(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_resize(const ductile_layer *L);
+ductile_status dt_nn_infer_resize(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_softmax(const ductile_layer *L);
+ductile_status dt_nn_infer_softmax(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_layernorm(const ductile_layer *L);
+ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_batchnorm(const ductile_layer *L);
+ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_instancenorm(const ductile_layer *L);
+ductile_status dt_nn_infer_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_reduce(const ductile_layer *L);
+ductile_status dt_nn_infer_reduce(const ductile_layer *L, const dt_view *in, dt_view *out);
+
+#endif

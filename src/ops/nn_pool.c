@@ -1,0 +1,178 @@
+/* GlobalAveragePool, GlobalMaxPool, AveragePool, MaxPool: checks, geometry and shapes. */
+#include "ops/nn.h"
+#include "core/status.h"
+
+#include <string.h>
+
+ductile_status dt_nn_check_global_pool(const ductile_layer *L)
+{
+    return dt_nn_check_arity(L, 1, 1, 1, 1);
+}
+
+ductile_status dt_nn_infer_global_pool(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    if (in[0].rank < 3) {
+        char s[160];
+        dt_format_dims(s, sizeof s, in[0].dims, in[0].rank, NULL);
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 0 (X) has shape %s; expected rank 3 or more (N, C, spatial dims)", s);
+    }
+    out[0].dtype = in[0].dtype;
+    out[0].rank = in[0].rank;
+    out[0].dims[0] = in[0].dims[0];
+    out[0].dims[1] = in[0].dims[1];
+    for (int i = 2; i < in[0].rank; i++) out[0].dims[i] = 1;
+    return DUCTILE_OK;
+}
+
+static const char *dt_pool_auto_pad(const ductile_layer *L)
+{
+    return dt_attr_string(L, "auto_pad", "NOTSET");
+}
+
+/* An INTS attribute that, when present, has one value per spatial dim. */
+static ductile_status dt_pool_ints(const ductile_layer *L, const char *name, int64_t want,
+                                   const int64_t **v)
+{
+    int64_t n;
+    *v = dt_attr_ints(L, name, &n);
+    if (*v && n != want)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute '%s' has %lld values; expected %lld (one per spatial dim%s)", name,
+                       (long long)n, (long long)want,
+                       strcmp(name, "pads") == 0 ? ", begins then ends" : "");
+    return DUCTILE_OK;
+}
+
+ductile_status dt_nn_check_pool(const ductile_layer *L)
+{
+    bool is_max = strcmp(L->op_type, "MaxPool") == 0;
+    DT_TRY(dt_nn_check_arity(L, 1, 1, 1, is_max ? 2 : 1));
+    if (L->n_out == 2 && L->out[1])
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices) of MaxPool is not supported");
+    const char *ap = dt_pool_auto_pad(L);
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
+        strcmp(ap, "VALID"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
+                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    int64_t nk;
+    const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
+    if (!k) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' is required");
+    if (nk < 1 || nk > 3)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'kernel_shape' has %lld values; 1 to 3 spatial dims are supported",
+                       (long long)nk);
+    const int64_t *s, *p, *d;
+    DT_TRY(dt_pool_ints(L, "strides", nk, &s));
+    DT_TRY(dt_pool_ints(L, "pads", 2 * nk, &p));
+    DT_TRY(dt_pool_ints(L, "dilations", nk, &d));
+    for (int64_t i = 0; i < nk; i++) {
+        if (k[i] < 1)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attribute 'kernel_shape'[%lld] = %lld; expected >= 1", (long long)i,
+                           (long long)k[i]);
+        if (s && s[i] < 1)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'strides'[%lld] = %lld; expected >= 1",
+                           (long long)i, (long long)s[i]);
+        if (d && d[i] < 1)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attribute 'dilations'[%lld] = %lld; expected >= 1", (long long)i,
+                           (long long)d[i]);
+        if (d && d[i] != 1 && !is_max)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute 'dilations'[%lld] = %lld is not supported for AveragePool "
+                           "(supported: 1)", (long long)i, (long long)d[i]);
+    }
+    for (int64_t i = 0; p && i < 2 * nk; i++) {
+        int64_t ek = (k[i % nk] - 1) * (d ? d[i % nk] : 1) + 1;
+        /* A window lying wholly in the padding would have no input to pool. */
+        if (p[i] < 0 || p[i] >= ek)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attribute 'pads'[%lld] = %lld; expected 0 <= pad < %lld (the "
+                           "dilated kernel size)", (long long)i, (long long)p[i], (long long)ek);
+    }
+    DT_TRY(dt_nn_check_int_range(L, "ceil_mode", 0, 0, 1));
+    if (!is_max) DT_TRY(dt_nn_check_int_range(L, "count_include_pad", 0, 0, 1));
+    return DUCTILE_OK;
+}
+
+ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_pool_geom *g)
+{
+    int64_t nk;
+    const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
+    if (!k || nk < 1 || nk > 3)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' is required (1 to 3 values)");
+    if (x->rank != nk + 2) {
+        char sx[160];
+        dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 0 (X) has shape %s; expected rank %lld (N, C and the %lld spatial "
+                       "dims of kernel_shape)", sx, (long long)(nk + 2), (long long)nk);
+    }
+    const int64_t *s, *p, *d;
+    DT_TRY(dt_pool_ints(L, "strides", nk, &s));
+    DT_TRY(dt_pool_ints(L, "pads", 2 * nk, &p));
+    DT_TRY(dt_pool_ints(L, "dilations", nk, &d));
+    const char *ap = dt_pool_auto_pad(L);
+    bool ceil_mode = dt_attr_int(L, "ceil_mode", 0) != 0;
+    memset(g, 0, sizeof *g);
+    g->spatial = (int)nk;
+    g->count_include_pad = dt_attr_int(L, "count_include_pad", 0) != 0;
+    for (int i = 0; i < 3; i++) {
+        g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
+        g->pb[i] = g->pe[i] = 0;
+    }
+    for (int i = 0; i < nk; i++) {
+        int j = 3 - (int)nk + i;
+        int64_t in = x->dims[2 + i];
+        int64_t kk = k[i], ss = s ? s[i] : 1, dd = d ? d[i] : 1;
+        int64_t ek = (kk - 1) * dd + 1, pb = 0, pe = 0, o;
+        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+            o = (in + ss - 1) / ss;
+            int64_t total = (o - 1) * ss + ek - in;
+            if (total < 0) total = 0;
+            pb = ap[5] == 'U' ? total / 2 : total - total / 2;
+            pe = total - pb;
+        } else {
+            if (strcmp(ap, "NOTSET") == 0 && p) {
+                pb = p[i];
+                pe = p[nk + i];
+            }
+            int64_t span = in + pb + pe - ek;
+            if (span < 0)
+                return dt_fail(DUCTILE_ERR_SHAPE,
+                               "input 0 (X) spatial dim %d is %lld, smaller than the dilated "
+                               "kernel %lld minus the padding %lld", i, (long long)in,
+                               (long long)ek, (long long)(pb + pe));
+            o = (ceil_mode ? (span + ss - 1) / ss : span / ss) + 1;
+            /* The last window must start inside the input or the leading padding. */
+            if (ceil_mode && (o - 1) * ss >= in + pb) o--;
+        }
+        if (in < 1 || o < 1)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) spatial dim %d is %lld; expected >= 1", i,
+                           (long long)in);
+        g->in[j] = in;
+        g->out[j] = o;
+        g->k[j] = kk;
+        g->s[j] = ss;
+        g->d[j] = dd;
+        g->pb[j] = pb;
+        g->pe[j] = pe;
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_nn_infer_pool(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    dt_pool_geom g;
+    DT_TRY(dt_pool_geometry(L, &in[0], &g));
+    out[0].dtype = in[0].dtype;
+    out[0].rank = in[0].rank;
+    out[0].dims[0] = in[0].dims[0];
+    out[0].dims[1] = in[0].dims[1];
+    for (int i = 0; i < g.spatial; i++) out[0].dims[2 + i] = g.out[3 - g.spatial + i];
+    return DUCTILE_OK;
+}

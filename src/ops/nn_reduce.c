@@ -1,0 +1,90 @@
+/* ReduceMean, ReduceSum, ReduceMax, ReduceMin: where the axes come from and the shapes. */
+#include "ops/nn.h"
+#include "core/status.h"
+
+#include <string.h>
+
+/* ReduceSum moved axes from an attribute to input 1 at opset 13, the others at 18. */
+static bool dt_reduce_axes_input(const ductile_layer *L)
+{
+    return L->opset >= 18 || (L->opset >= 13 && strcmp(L->op_type, "ReduceSum") == 0);
+}
+
+ductile_status dt_nn_check_reduce(const ductile_layer *L)
+{
+    bool from_input = dt_reduce_axes_input(L);
+    DT_TRY(dt_nn_check_arity(L, 1, from_input ? 2 : 1, 1, 1));
+    if (from_input && dt_attr_find(L, "axes"))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute 'axes' is not allowed at opset %d; axes are input 1", L->opset);
+    DT_TRY(dt_nn_check_int_range(L, "keepdims", 1, 0, 1));
+    return dt_nn_check_int_range(L, "noop_with_empty_axes", 0, 0, 1);
+}
+
+ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
+                              bool *identity)
+{
+    int r = in[0].rank;
+    int64_t n = 0;
+    const int64_t *attr = NULL;
+    const dt_view *axes = NULL;
+    if (dt_reduce_axes_input(L)) {
+        if (L->n_in > 1 && in[1].rank >= 0) {
+            axes = &in[1];
+            if (axes->rank != 1 || (axes->dtype != DUCTILE_INT64 && axes->dtype != DUCTILE_INT32)) {
+                char s[160];
+                dt_format_dims(s, sizeof s, axes->dims, axes->rank, NULL);
+                return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (axes) is %s %s; expected a 1-D int64 tensor",
+                               ductile_dtype_name((ductile_dtype)axes->dtype), s);
+            }
+            n = axes->dims[0];
+            if (n > 0 && !axes->data)
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                               "the output shape depends on the data of input 1 (%s)",
+                               L->in[1] ? L->in[1]->name : "axes");
+        }
+    } else {
+        attr = dt_attr_ints(L, "axes", &n);
+    }
+    *identity = false;
+    bool all = n == 0;
+    if (all && dt_attr_int(L, "noop_with_empty_axes", 0)) {
+        *identity = true;
+        all = false;
+    }
+    for (int i = 0; i < DT_MAX_DIMS; i++) reduced[i] = all && i < r;
+    for (int64_t k = 0; k < n; k++) {
+        int64_t a = attr ? attr[k] : dt_view_int(axes, k);
+        int ax;
+        ductile_status st = dt_norm_axis(a, r, &ax);
+        if (st != DUCTILE_OK) return dt_fail_prefix(st, "axes[%lld]", (long long)k);
+        if (reduced[ax])
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "axes[%lld] = %lld repeats axis %d",
+                           (long long)k, (long long)a, ax);
+        reduced[ax] = true;
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_nn_infer_reduce(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_nn_want_float(in, 0, "data"));
+    bool red[DT_MAX_DIMS], identity;
+    DT_TRY(dt_reduce_axes(L, in, red, &identity));
+    bool keep = dt_attr_int(L, "keepdims", 1) != 0;
+    out[0].dtype = in[0].dtype;
+    out[0].data = NULL;
+    int r = 0;
+    for (int i = 0; i < in[0].rank; i++) {
+        /* An empty sum is 0 and an empty mean NaN, but an empty max or min has no value. */
+        if (red[i] && in[0].dims[i] == 0 && (strcmp(L->op_type, "ReduceMax") == 0 ||
+                                             strcmp(L->op_type, "ReduceMin") == 0))
+            return dt_fail(DUCTILE_ERR_SHAPE, "%s over axis %d of size 0 has no value", L->op_type, i);
+        if (!red[i])
+            out[0].dims[r++] = in[0].dims[i];
+        else if (keep)
+            out[0].dims[r++] = 1;
+    }
+    out[0].rank = r;
+    return DUCTILE_OK;
+}

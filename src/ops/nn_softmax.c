@@ -1,0 +1,41 @@
+/* Softmax and LogSoftmax: the axis semantics that changed at opset 13. */
+#include "ops/nn.h"
+#include "core/status.h"
+
+ductile_status dt_nn_check_softmax(const ductile_layer *L)
+{
+    return dt_nn_check_arity(L, 1, 1, 1, 1);
+}
+
+ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64_t *outer,
+                                 int64_t *n, int64_t *inner)
+{
+    /* Before opset 13 the input is coerced to 2-D at axis (default 1) and each row of the
+     * flattened trailing dims is normalized; from 13 only the one axis (default -1) is. */
+    bool coerce = L->opset < 13;
+    int axis;
+    ductile_status st = dt_norm_axis(dt_attr_int(L, "axis", coerce ? 1 : -1), x->rank, &axis);
+    if (st != DUCTILE_OK) return dt_fail_prefix(st, "attribute 'axis'");
+    *outer = 1;
+    *n = 1;
+    *inner = 1;
+    for (int i = 0; i < x->rank; i++) {
+        if (i < axis)
+            *outer *= x->dims[i];
+        else if (i == axis || coerce)
+            *n *= x->dims[i];
+        else
+            *inner *= x->dims[i];
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_nn_infer_softmax(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    int64_t o, n, i;
+    DT_TRY(dt_softmax_layout(L, &in[0], &o, &n, &i));
+    out[0] = in[0];
+    out[0].data = NULL;
+    return DUCTILE_OK;
+}
