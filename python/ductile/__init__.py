@@ -1,0 +1,40 @@
+"""ductile: a dynamic-shape inference engine for ONNX models, with TensorRT's Python names.
+
+    builder = ductile.Builder()
+    network = builder.parse_onnx("model.onnx")
+    profile = builder.create_optimization_profile()
+    profile.set_shape("input", (1, 3, 64, 64), (1, 3, 256, 256), (4, 3, 512, 512))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    engine = builder.build_engine(network, config)
+    outputs = engine.create_execution_context().run({"input": x})
+
+A ctypes binding over build/libductile.so (or $DUCTILE_LIB); it uses only include/ductile.h.
+"""
+from ._enums import (ActivationType, BuilderFlag, ElementWiseOperation, MemoryPoolType,
+                     TensorIOMode)
+from ._lib import Error, lib as _lib, text as _text
+from .builder import Builder, BuilderConfig, OptimizationProfile
+from .context import Context, ExecutionContext
+from .engine import Engine, Runtime, load_engine
+from .network import Layer, Network, OnnxParser, ParserError, Tensor
+
+__version__ = _text(_lib.ductile_version())
+
+# TensorRT code passes a logger to Builder/Runtime; ductile reports through exceptions.
+class Logger:
+    WARNING = 2
+    INFO = 3
+    ERROR = 1
+    VERBOSE = 4
+
+    def __init__(self, min_severity=2):
+        self.min_severity = min_severity
+
+
+__all__ = [
+    "ActivationType", "Builder", "BuilderConfig", "BuilderFlag", "Context", "ElementWiseOperation",
+    "Engine", "Error", "ExecutionContext", "Layer", "Logger", "MemoryPoolType", "Network",
+    "OnnxParser", "OptimizationProfile", "ParserError", "Runtime", "Tensor", "TensorIOMode",
+    "load_engine",
+]

@@ -1,0 +1,104 @@
+"""Execution contexts: shapes, buffers and execution; run() is the numpy-in, numpy-out path."""
+import ctypes
+
+import numpy as np
+
+from ._enums import TensorIOMode
+from ._lib import Dims, Error, check, enc, free_quietly, lib, new_handle
+
+
+class ExecutionContext:
+    def __init__(self, engine):
+        # The C context reads the engine on every call; holding it keeps it alive.
+        self._engine = engine
+        self._handle = new_handle(lib.ductile_context_create, engine._handle)
+        self._free = lib.ductile_context_free
+        names = engine.io_tensor_names
+        self._inputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.INPUT]
+        self._outputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.OUTPUT]
+        self._dtypes = {n: engine.get_tensor_dtype(n) for n in names}
+
+    def __del__(self):
+        free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
+
+    @property
+    def engine(self):
+        return self._engine
+
+    def set_threads(self, threads):
+        check(lib.ductile_context_set_threads(self._handle, int(threads)))
+
+    def set_optimization_profile(self, profile_index):
+        check(lib.ductile_context_set_profile(self._handle, int(profile_index)))
+
+    def set_optimization_profile_async(self, profile_index, stream=None):
+        """As set_optimization_profile; the stream exists for TensorRT code and is unused."""
+        self.set_optimization_profile(profile_index)
+        return True
+
+    @property
+    def active_optimization_profile(self):
+        return lib.ductile_context_get_profile(self._handle)
+
+    def set_input_shape(self, name, shape):
+        check(lib.ductile_context_set_input_shape(self._handle, enc(name),
+                                                  ctypes.byref(Dims.of(shape))))
+        return True
+
+    def get_tensor_shape(self, name):
+        dims = Dims()
+        check(lib.ductile_context_get_tensor_shape(self._handle, enc(name), ctypes.byref(dims)))
+        return dims.to_tuple()
+
+    def set_tensor_address(self, name, address):
+        """Binds a buffer (an address as int, or 0/None to unbind); the caller keeps it alive
+        and large enough until execution returns."""
+        check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
+        return True
+
+    def get_tensor_address(self, name):
+        ptr = ctypes.c_void_p()
+        check(lib.ductile_context_get_tensor_address(self._handle, enc(name), ctypes.byref(ptr)))
+        return ptr.value or 0
+
+    def execute(self):
+        check(lib.ductile_context_execute(self._handle))
+        return True
+
+    def execute_async_v3(self, stream_handle=0):
+        """TensorRT's entry point; execution is synchronous on the CPU."""
+        return self.execute()
+
+    def run(self, feeds):
+        """Runs on {input name: array} and returns {output name: new array}.
+
+        Shapes come from the arrays. Inputs are bound in place when they already have the
+        engine's dtype and are C-contiguous; otherwise a converted copy is bound."""
+        # Shapes first, as given, so the library judges unknown names, ranks and ranges.
+        for name, value in feeds.items():
+            self.set_input_shape(name, np.shape(value))
+        missing = [n for n in self._inputs if n not in feeds]
+        if missing:
+            raise Error(f"run: no array given for input '{missing[0]}' (inputs: "
+                        f"{', '.join(self._inputs)})", "DUCTILE_ERR_INVALID_ARGUMENT")
+        bound = {}
+        try:
+            for name in self._inputs:
+                arr = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
+                bound[name] = arr
+                self.set_tensor_address(name, arr.ctypes.data)
+            outputs = {}
+            for name in self._outputs:
+                out = np.empty(self.get_tensor_shape(name), dtype=self._dtypes[name])
+                bound[name] = out
+                outputs[name] = out
+                self.set_tensor_address(name, out.ctypes.data)
+            self.execute()
+        finally:
+            # Never leave the context pointing into arrays Python may free.
+            for name in bound:
+                lib.ductile_context_set_tensor_address(self._handle, enc(name), None)
+        return outputs
+
+
+Context = ExecutionContext

@@ -1,0 +1,93 @@
+/* Convolution as GEMM: per image and group, Y[M, OH*OW] = W[M, C*KH*KW] * col[C*KH*KW, OH*OW].
+ * col is never stored: the GEMM's B packer reads it straight from the image (im2col done
+ * panel by panel), so the packed panel (in L2) is the only copy. A 1x1, stride-1, unpadded
+ * conv needs no im2col at all: B is the image itself. */
+#include "backend/cpu/conv.h"
+#include "backend/cpu/gemm.h"
+#include "core/status.h"
+
+#include <string.h>
+
+typedef struct dt_im2col {
+    const float *x;         /* this image and group: c channels of ih x iw */
+    int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
+} dt_im2col;
+
+/* Row k of col is (channel, kernel row, kernel col); column n is output pixel (n / ow, n % ow). */
+static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t w,
+                           float *dst, int64_t ld)
+{
+    const dt_im2col *p = ctx;
+    int64_t ksz = p->kh * p->kw;
+    int64_t c = k0 / ksz, r = k0 % ksz, ky = r / p->kw, kx = r % p->kw;
+    int64_t oy0 = n0 / p->ow, ox0 = n0 % p->ow;
+    for (int64_t kk = 0; kk < kc; kk++) {
+        float *d = dst + kk * ld;
+        const float *plane = p->x + c * p->ih * p->iw;
+        int64_t oy = oy0, ox = ox0, j = 0;
+        while (j < w) {
+            int64_t seg = p->ow - ox;
+            if (seg > w - j) seg = w - j;
+            int64_t y = oy * p->sh - p->ph + ky * p->dh;
+            if (y < 0 || y >= p->ih) {
+                memset(d + j, 0, (size_t)seg * sizeof *d);
+            } else {
+                const float *row = plane + y * p->iw;
+                int64_t x0 = ox * p->sw - p->pw + kx * p->dw;
+                if (p->sw == 1) {
+                    int64_t lo = x0 < 0 ? -x0 : 0, hi = p->iw - x0;
+                    if (hi > seg) hi = seg;
+                    if (lo > seg) lo = seg;
+                    if (hi < lo) hi = lo;
+                    for (int64_t t = 0; t < lo; t++) d[j + t] = 0.0f;
+                    if (hi > lo) memcpy(d + j + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof *d);
+                    for (int64_t t = hi; t < seg; t++) d[j + t] = 0.0f;
+                } else {
+                    for (int64_t t = 0; t < seg; t++) {
+                        int64_t x = x0 + t * p->sw;
+                        d[j + t] = (x >= 0 && x < p->iw) ? row[x] : 0.0f;
+                    }
+                }
+            }
+            j += seg;
+            ox = 0;
+            oy++;
+        }
+        for (int64_t t = w; t < ld; t++) d[t] = 0.0f;
+        if (++kx == p->kw) {
+            kx = 0;
+            if (++ky == p->kh) {
+                ky = 0;
+                c++;
+            }
+        }
+    }
+}
+
+ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w,
+                           const float *bias, float *y, dt_pool *pool)
+{
+    if (dt_cpu_conv_is_depthwise(g)) return dt_cpu_conv_depthwise(g, x, w, bias, y, pool);
+    int64_t cg = g->c / g->group, mg = g->m / g->group;
+    int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
+    int64_t K = cg * g->k[0] * g->k[1];
+    bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+                  g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    for (int64_t b = 0; b < g->batch; b++) {
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (b * g->c + gi * cg) * in_px;
+            dt_im2col col = {xg, g->in[0], g->in[1], g->out[0], g->out[1], g->k[0], g->k[1],
+                             g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1]};
+            dt_gemm gm = {
+                .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
+                .A = w + gi * mg * K, .lda = K,
+                .B = xg, .ldb = in_px,
+                .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
+                .C = y + (b * g->m + gi * mg) * out_px, .ldc = out_px,
+                .bias = bias ? bias + gi * mg : NULL,
+            };
+            DT_TRY(dt_sgemm(&gm, pool));
+        }
+    }
+    return DUCTILE_OK;
+}

@@ -1,0 +1,148 @@
+/* Depthwise convolution (one input and one output channel per group), direct: each plane is
+ * copied once into a zero-padded scratch plane so the inner loops have no bounds checks, then
+ * 16 outputs of a row are computed per vector. im2col + GEMM would be wasteful here: K is
+ * only KH*KW and M is 1. Planes are split over threads. */
+#include "backend/cpu/conv.h"
+#include "core/checked.h"
+#include "core/status.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g)
+{
+    return g->group > 1 && g->group == g->c && g->group == g->m;
+}
+
+typedef struct dt_dw_job {
+    const dt_conv_geom *g;
+    const float *x, *w, *bias;
+    float *y;
+    int64_t hp, wp;         /* padded plane, with slack columns for full-vector reads */
+    float **scratch;        /* one plane per thread */
+    bool avx512;
+} dt_dw_job;
+
+static void dt_dw_pad_plane(const dt_dw_job *j, const float *src, float *dst)
+{
+    const dt_conv_geom *g = j->g;
+    memset(dst, 0, (size_t)(j->hp * j->wp) * sizeof *dst);
+    for (int64_t r = 0; r < g->in[0]; r++)
+        memcpy(dst + (r + g->pb[0]) * j->wp + g->pb[1], src + r * g->in[1],
+               (size_t)g->in[1] * sizeof *dst);
+}
+
+static void dt_dw_plane_ref(const dt_dw_job *j, const float *pad, const float *w, float b,
+                            float *y)
+{
+    const dt_conv_geom *g = j->g;
+    for (int64_t oy = 0; oy < g->out[0]; oy++)
+        for (int64_t ox = 0; ox < g->out[1]; ox++) {
+            float acc = b;
+            for (int64_t ky = 0; ky < g->k[0]; ky++) {
+                const float *row = pad + (oy * g->s[0] + ky * g->d[0]) * j->wp + ox * g->s[1];
+                for (int64_t kx = 0; kx < g->k[1]; kx++)
+                    acc += w[ky * g->k[1] + kx] * row[kx * g->d[1]];
+            }
+            y[oy * g->out[1] + ox] = acc;
+        }
+}
+
+/* Strides 1 and 2 along the row are vectorized (stride 2 by picking the even lanes of two
+ * loads); other strides use the reference loop. */
+__attribute__((target("avx512f,fma"))) static void
+dt_dw_plane_avx512(const dt_dw_job *j, const float *pad, const float *w, float b, float *y)
+{
+    const dt_conv_geom *g = j->g;
+    int64_t sx = g->s[1];
+    if (sx > 2) {
+        dt_dw_plane_ref(j, pad, w, b, y);
+        return;
+    }
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int64_t ow = g->out[1], kh = g->k[0], kw = g->k[1], dy = g->d[0], dx = g->d[1];
+    for (int64_t oy = 0; oy < g->out[0]; oy++) {
+        float *yr = y + oy * ow;
+        const float *base = pad + oy * g->s[0] * j->wp;
+        for (int64_t ox = 0; ox < ow; ox += 32) {
+            __m512 a0 = _mm512_set1_ps(b), a1 = a0;
+            for (int64_t ky = 0; ky < kh; ky++) {
+                const float *row = base + ky * dy * j->wp + ox * sx;
+                const float *wr = w + ky * kw;
+                for (int64_t kx = 0; kx < kw; kx++) {
+                    __m512 wv = _mm512_set1_ps(wr[kx]);
+                    const float *p = row + kx * dx;
+                    __m512 v0, v1;
+                    if (sx == 1) {
+                        v0 = _mm512_loadu_ps(p);
+                        v1 = _mm512_loadu_ps(p + 16);
+                    } else {
+                        v0 = _mm512_permutex2var_ps(_mm512_loadu_ps(p), even,
+                                                    _mm512_loadu_ps(p + 16));
+                        v1 = _mm512_permutex2var_ps(_mm512_loadu_ps(p + 32), even,
+                                                    _mm512_loadu_ps(p + 48));
+                    }
+                    a0 = _mm512_fmadd_ps(wv, v0, a0);
+                    a1 = _mm512_fmadd_ps(wv, v1, a1);
+                }
+            }
+            int64_t rem = ow - ox;
+            __mmask16 m0 = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
+            __mmask16 m1 = rem >= 32 ? 0xffff : rem <= 16 ? 0 : (__mmask16)((1u << (rem - 16)) - 1);
+            _mm512_mask_storeu_ps(yr + ox, m0, a0);
+            _mm512_mask_storeu_ps(yr + ox + 16, m1, a1);
+        }
+    }
+}
+
+static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_dw_job *j = arg;
+    const dt_conv_geom *g = j->g;
+    int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
+    int64_t ksz = g->k[0] * g->k[1];
+    float *pad = j->scratch[tid];
+    for (int64_t p = begin; p < end; p++) {
+        int64_t c = p % g->c;
+        dt_dw_pad_plane(j, j->x + p * in_px, pad);
+        float b = j->bias ? j->bias[c] : 0.0f;
+        if (j->avx512)
+            dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, j->y + p * out_px);
+        else
+            dt_dw_plane_ref(j, pad, j->w + c * ksz, b, j->y + p * out_px);
+    }
+}
+
+ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const float *x, const float *w,
+                                     const float *bias, float *y, dt_pool *pool)
+{
+    dt_dw_job j = {g, x, w, bias, y, 0, 0, NULL, false};
+    __builtin_cpu_init();
+    j.avx512 = __builtin_cpu_supports("avx512f");
+    j.hp = g->in[0] + g->pb[0] + g->pe[0];
+    /* A 32-output vector step reads up to 64 strided columns past its first one. */
+    j.wp = g->in[1] + g->pb[1] + g->pe[1] + 64 + 16;
+    size_t plane;
+    if (!dt_mul_size((size_t)j.hp, (size_t)j.wp, &plane) ||
+        !dt_mul_size(plane, sizeof(float), &plane))
+        return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv plane of %lldx%lld is too large",
+                       (long long)j.hp, (long long)j.wp);
+    int threads = dt_pool_threads(pool);
+    float *bufs[64] = {0};
+    for (int t = 0; t < threads; t++) {
+        bufs[t] = malloc(plane);
+        if (!bufs[t]) {
+            for (int u = 0; u < t; u++) free(bufs[u]);
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY,
+                           "out of memory for a depthwise conv scratch plane (%zu bytes)", plane);
+        }
+    }
+    j.scratch = bufs;
+    int64_t planes = g->batch * g->c;
+    /* Small planes are cheap: keep enough per thread to repay waking it. */
+    int64_t grain = (g->out[0] * g->out[1] * g->k[0] * g->k[1] < 4096) ? 16 : 1;
+    dt_parallel_for(pool, planes, grain, dt_dw_part, &j);
+    for (int t = 0; t < threads; t++) free(bufs[t]);
+    return DUCTILE_OK;
+}

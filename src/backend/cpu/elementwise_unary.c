@@ -1,0 +1,269 @@
+/* Unary elementwise kernels (activations, math, IsNaN, Not, Identity) and Clip. Inputs and
+ * outputs are contiguous and of one shape, so each op is one flat loop per parallel chunk. */
+/* The build's -O2 vectorizes only loops whose trip count and aliasing are known; these
+ * loops need the full vectorizer to run at memory speed. */
+#pragma GCC optimize("O3")
+
+#include "backend/cpu/elementwise_impl.h"
+#include "core/status.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+enum {
+    U_RELU, U_SIGMOID, U_TANH, U_ERF, U_EXP, U_LOG, U_SQRT, U_NEG, U_ABS, U_RECIP, U_FLOOR,
+    U_CEIL, U_HARDSIGMOID, U_HARDSWISH, U_LEAKYRELU, U_ELU, U_SOFTPLUS, U_ISNAN, U_NOT,
+    U_IDENTITY
+};
+
+static const struct { const char *name; int op; } dt_unary_ops[] = {
+    {"Relu", U_RELU}, {"Sigmoid", U_SIGMOID}, {"Tanh", U_TANH}, {"Erf", U_ERF},
+    {"Exp", U_EXP}, {"Log", U_LOG}, {"Sqrt", U_SQRT}, {"Neg", U_NEG}, {"Abs", U_ABS},
+    {"Reciprocal", U_RECIP}, {"Floor", U_FLOOR}, {"Ceil", U_CEIL},
+    {"HardSigmoid", U_HARDSIGMOID}, {"HardSwish", U_HARDSWISH}, {"LeakyRelu", U_LEAKYRELU},
+    {"Elu", U_ELU}, {"Softplus", U_SOFTPLUS}, {"IsNaN", U_ISNAN}, {"Not", U_NOT},
+    {"Identity", U_IDENTITY},
+};
+
+typedef struct {
+    int op;
+    int dtype;
+    const void *x;
+    void *y;
+    float alpha, beta;
+} dt_unary_job;
+
+static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
+{
+    const float *x = (const float *)j->x;
+    float *y = (float *)j->y;
+    const float alpha = j->alpha, beta = j->beta;
+    switch (j->op) {
+    case U_RELU:
+        for (int64_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case U_SIGMOID:
+        for (int64_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    case U_TANH:
+        for (int64_t i = b; i < e; i++) y[i] = tanhf(x[i]);
+        break;
+    case U_ERF:
+        for (int64_t i = b; i < e; i++) y[i] = erff(x[i]);
+        break;
+    case U_EXP:
+        for (int64_t i = b; i < e; i++) y[i] = expf(x[i]);
+        break;
+    case U_LOG:
+        for (int64_t i = b; i < e; i++) y[i] = logf(x[i]);
+        break;
+    case U_SQRT:
+        for (int64_t i = b; i < e; i++) y[i] = sqrtf(x[i]);
+        break;
+    case U_NEG:
+        for (int64_t i = b; i < e; i++) y[i] = -x[i];
+        break;
+    case U_ABS:
+        for (int64_t i = b; i < e; i++) y[i] = fabsf(x[i]);
+        break;
+    case U_RECIP:
+        for (int64_t i = b; i < e; i++) y[i] = 1.0f / x[i];
+        break;
+    case U_FLOOR:
+        for (int64_t i = b; i < e; i++) y[i] = floorf(x[i]);
+        break;
+    case U_CEIL:
+        for (int64_t i = b; i < e; i++) y[i] = ceilf(x[i]);
+        break;
+    case U_HARDSIGMOID:
+        for (int64_t i = b; i < e; i++) {
+            float v = alpha * x[i] + beta;
+            v = v > 0.0f ? v : 0.0f;
+            y[i] = v < 1.0f ? v : 1.0f;
+        }
+        break;
+    case U_HARDSWISH:
+        for (int64_t i = b; i < e; i++) {
+            float v = x[i] * (1.0f / 6.0f) + 0.5f;
+            v = v > 0.0f ? v : 0.0f;
+            v = v < 1.0f ? v : 1.0f;
+            y[i] = x[i] * v;
+        }
+        break;
+    case U_LEAKYRELU:
+        for (int64_t i = b; i < e; i++) y[i] = x[i] >= 0.0f ? x[i] : alpha * x[i];
+        break;
+    case U_ELU:
+        for (int64_t i = b; i < e; i++) y[i] = x[i] >= 0.0f ? x[i] : alpha * (expf(x[i]) - 1.0f);
+        break;
+    case U_SOFTPLUS:
+        /* log(1 + e^x) without overflow: for x > 0 it equals x + log(1 + e^-x). */
+        for (int64_t i = b; i < e; i++)
+            y[i] = x[i] > 0.0f ? x[i] + log1pf(expf(-x[i])) : log1pf(expf(x[i]));
+        break;
+    case U_ISNAN: {
+        bool *o = (bool *)j->y;
+        for (int64_t i = b; i < e; i++) o[i] = isnan(x[i]);
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+#define DT_UNARY_INT(T, UT, suffix)                                                       \
+    static void dt_unary_##suffix(const dt_unary_job *j, int64_t b, int64_t e)          \
+    {                                                                                   \
+        const T *x = (const T *)j->x;                                                   \
+        T *y = (T *)j->y;                                                               \
+        switch (j->op) {                                                                \
+        case U_RELU:                                                                    \
+            for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0;                 \
+            break;                                                                      \
+        case U_NEG: /* through unsigned so that -MIN wraps as onnxruntime does */      \
+            for (int64_t i = b; i < e; i++) y[i] = (T)((UT)0 - (UT)x[i]);          \
+            break;                                                                      \
+        case U_ABS:                                                                     \
+            for (int64_t i = b; i < e; i++)                                             \
+                y[i] = x[i] < 0 ? (T)((UT)0 - (UT)x[i]) : x[i];                    \
+            break;                                                                      \
+        default:                                                                        \
+            break;                                                                      \
+        }                                                                               \
+    }
+DT_UNARY_INT(int32_t, uint32_t, i32)
+DT_UNARY_INT(int64_t, uint64_t, i64)
+
+static void dt_unary_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_unary_job *j = arg;
+    if (j->op == U_IDENTITY) {
+        size_t es = ductile_dtype_size((ductile_dtype)j->dtype);
+        memcpy((char *)j->y + (size_t)b * es, (const char *)j->x + (size_t)b * es,
+               (size_t)(e - b) * es);
+    } else if (j->op == U_NOT) {
+        const bool *x = j->x;
+        bool *y = j->y;
+        for (int64_t i = b; i < e; i++) y[i] = !x[i];
+    } else if (j->dtype == DUCTILE_FLOAT32) {
+        dt_unary_f32(j, b, e);
+    } else if (j->dtype == DUCTILE_INT32) {
+        dt_unary_i32(j, b, e);
+    } else {
+        dt_unary_i64(j, b, e);
+    }
+}
+
+ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int op = -1;
+    for (size_t i = 0; i < sizeof dt_unary_ops / sizeof dt_unary_ops[0]; i++)
+        if (strcmp(dt_unary_ops[i].name, L->op_type) == 0) op = dt_unary_ops[i].op;
+    if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no unary CPU kernel for %s", L->op_type);
+
+    int t = in[0].dtype;
+    bool ok = op == U_IDENTITY || (op == U_NOT && t == DUCTILE_BOOL) || t == DUCTILE_FLOAT32 ||
+              ((op == U_RELU || op == U_NEG || op == U_ABS) &&
+               (t == DUCTILE_INT32 || t == DUCTILE_INT64));
+    if (!ok)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
+                       ductile_dtype_name((ductile_dtype)t), L->op_type);
+
+    dt_unary_job j = {op, t, in[0].data, out[0].data, 0.0f, 0.0f};
+    switch (op) {
+    case U_HARDSIGMOID:
+        j.alpha = dt_attr_float(L, "alpha", 0.2f);
+        j.beta = dt_attr_float(L, "beta", 0.5f);
+        break;
+    case U_LEAKYRELU: j.alpha = dt_attr_float(L, "alpha", 0.01f); break;
+    case U_ELU: j.alpha = dt_attr_float(L, "alpha", 1.0f); break;
+    default: break;
+    }
+    dt_ew_parallel(ex, dt_view_count(&out[0]), dt_unary_range, &j);
+    return DUCTILE_OK;
+}
+
+/* ---- Clip ---- */
+
+typedef struct {
+    int dtype;
+    const void *x;
+    void *y;
+    float flo, fhi;
+    int64_t ilo, ihi;
+} dt_clip_job;
+
+static void dt_clip_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_clip_job *j = arg;
+    if (j->dtype == DUCTILE_FLOAT32) {
+        const float *x = j->x;
+        float *y = j->y;
+        const float lo = j->flo, hi = j->fhi;
+        /* Written so a NaN input stays NaN, as in onnxruntime. */
+        for (int64_t i = b; i < e; i++) {
+            float v = x[i] < lo ? lo : x[i];
+            y[i] = v > hi ? hi : v;
+        }
+    } else if (j->dtype == DUCTILE_INT32) {
+        const int32_t *x = j->x;
+        int32_t *y = j->y;
+        const int32_t lo = (int32_t)j->ilo, hi = (int32_t)j->ihi;
+        for (int64_t i = b; i < e; i++) {
+            int32_t v = x[i] < lo ? lo : x[i];
+            y[i] = v > hi ? hi : v;
+        }
+    } else {
+        const int64_t *x = j->x;
+        int64_t *y = j->y;
+        const int64_t lo = j->ilo, hi = j->ihi;
+        for (int64_t i = b; i < e; i++) {
+            int64_t v = x[i] < lo ? lo : x[i];
+            y[i] = v > hi ? hi : v;
+        }
+    }
+}
+
+/* The bound in input i when given (an omitted or empty input keeps the default). */
+static bool dt_clip_bound(const ductile_layer *L, const dt_view *in, int i)
+{
+    return i < L->n_in && in[i].rank >= 0 && in[i].data && dt_view_count(&in[i]) > 0;
+}
+
+ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int t = in[0].dtype;
+    dt_clip_job j = {t, in[0].data, out[0].data, -INFINITY, INFINITY, INT64_MIN, INT64_MAX};
+    if (t == DUCTILE_INT32) {
+        j.ilo = INT32_MIN;
+        j.ihi = INT32_MAX;
+    } else if (t != DUCTILE_FLOAT32 && t != DUCTILE_INT64) {
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU Clip kernel supports float32, int32, int64",
+                       ductile_dtype_name((ductile_dtype)t));
+    }
+    if (L->opset < 11) {
+        j.flo = dt_attr_float(L, "min", -FLT_MAX);
+        j.fhi = dt_attr_float(L, "max", FLT_MAX);
+    } else {
+        for (int i = 1; i <= 2; i++) {
+            if (!dt_clip_bound(L, in, i)) continue;
+            if (in[i].dtype != t)
+                return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has dtype %s; expected %s like input 0",
+                               i, i == 1 ? "min" : "max", ductile_dtype_name((ductile_dtype)in[i].dtype),
+                               ductile_dtype_name((ductile_dtype)t));
+            if (t == DUCTILE_FLOAT32) {
+                float v = *(const float *)in[i].data;
+                if (i == 1) j.flo = v;
+                else j.fhi = v;
+            } else {
+                int64_t v = dt_view_int(&in[i], 0);
+                if (i == 1) j.ilo = v;
+                else j.ihi = v;
+            }
+        }
+    }
+    dt_ew_parallel(ex, dt_view_count(&out[0]), dt_clip_range, &j);
+    return DUCTILE_OK;
+}

@@ -1,0 +1,65 @@
+/* The CPU backend's single-precision GEMM: C = alpha * op(A) * B + beta * C (+ a per-row
+ * bias), row-major, with leading dimensions.
+ *
+ * Written by hand rather than taken from a BLAS because the conv kernel needs to feed B
+ * through its own packing routine (im2col done while packing, so no column buffer exists).
+ *
+ * Layout of the packed operands (what a custom B packer must produce):
+ *   A is packed in panels of DT_GEMM_MR rows: for each k, MR consecutive floats.
+ *   B is packed in panels of at most DT_GEMM_NR columns: for each k, `ld` consecutive floats
+ *   where ld is the panel width rounded up to 16; columns past the width are zero. */
+#ifndef DT_CPU_GEMM_H
+#define DT_CPU_GEMM_H
+
+#include "ductile.h"
+#include "core/threadpool.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DT_GEMM_MR 8
+#define DT_GEMM_NR 48
+
+/* Packs rows [k0, k0+kc) and columns [n0, n0+w) of a virtual B (w <= DT_GEMM_NR) into dst:
+ * row kk at dst + kk*ld, zeros in columns w..ld-1. */
+typedef void (*dt_gemm_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t w,
+                                  float *dst, int64_t ld);
+
+typedef struct dt_gemm {
+    int64_t M, N, K;
+    float alpha, beta;      /* beta == 0: C is write-only (it may hold NaN or garbage) */
+    const float *A;         /* M x K, or K x M when trans_a */
+    int64_t lda;
+    bool trans_a;
+    const float *B;         /* K x N, or N x K when trans_b; unused when pack_b is set */
+    int64_t ldb;
+    bool trans_b;
+    dt_gemm_pack_b_fn pack_b;   /* optional: a virtual B (im2col) */
+    const void *pack_b_ctx;
+    float *C;               /* M x N */
+    int64_t ldc;
+    const float *bias;      /* optional: bias[i] added to row i of C */
+} dt_gemm;
+
+/* Runs the product, splitting it over the pool's threads (pool may be NULL). The split
+ * changes which thread computes a tile, never the order of a tile's sums, so results do not
+ * depend on the thread count. Fails only for out-of-memory (packing buffers). */
+ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool);
+
+/* As dt_sgemm on the calling thread only (for callers that parallelize an outer loop). */
+ductile_status dt_sgemm_serial(const dt_gemm *g);
+
+/* Micro-kernels (gemm_kernel*.c). Computes the 8 x (nv*16) tile sum_k a[k][i] * b[k][j] for
+ * packed panels and writes rows i < m and columns j < n of it to c:
+ *   first: c = acc + (beta != 0 ? beta * c : 0) + (bias ? bias[i] : 0);  else c += acc. */
+typedef void (*dt_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, int nv, float *c,
+                                  int64_t ldc, int m, int n, bool first, float beta,
+                                  const float *bias);
+void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int nv, float *c,
+                        int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int nv, float *c,
+                           int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+/* The best kernel this CPU runs. */
+dt_gemm_kernel_fn dt_gemm_kernel_select(void);
+
+#endif

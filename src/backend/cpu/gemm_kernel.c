@@ -1,0 +1,117 @@
+/* GEMM micro-kernels: an 8 x 48 AVX-512 register tile (24 accumulators, 3 vector loads and
+ * 8 broadcasts per k, so the two FMA ports, not the load ports, set the pace) and a plain C
+ * kernel of the same packing layout for CPUs without AVX-512. */
+#include "backend/cpu/gemm.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+static inline void dt_gemm_store_ref(const float *acc, int64_t ldacc, float *c, int64_t ldc,
+                                     int m, int n, bool first, float beta, const float *bias)
+{
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        const float *ai = acc + i * ldacc;
+        if (first) {
+            float bi = bias ? bias[i] : 0.0f;
+            if (beta != 0.0f)
+                for (int j = 0; j < n; j++) ci[j] = ai[j] + beta * ci[j] + bi;
+            else
+                for (int j = 0; j < n; j++) ci[j] = ai[j] + bi;
+        } else {
+            for (int j = 0; j < n; j++) ci[j] += ai[j];
+        }
+    }
+}
+
+void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int nv, float *c,
+                        int64_t ldc, int m, int n, bool first, float beta, const float *bias)
+{
+    enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
+    float acc[MR][NR];
+    int ld = nv * 16;
+    memset(acc, 0, sizeof acc);
+    for (int64_t k = 0; k < kc; k++) {
+        const float *ak = a + k * MR, *bk = b + k * ld;
+        for (int i = 0; i < MR; i++) {
+            float ai = ak[i];
+            for (int j = 0; j < ld; j++) acc[i][j] += ai * bk[j];
+        }
+    }
+    dt_gemm_store_ref(&acc[0][0], NR, c, ldc, m, n, first, beta, bias);
+}
+
+#define DT_AVX512 __attribute__((target("avx512f,fma")))
+
+/* Writes one row of accumulators; the last vector is masked to the tile's width. */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, float bias)
+{
+#pragma GCC unroll 3
+    for (int v = 0; v < nv; v++) {
+        int rem = n - v * 16;
+        if (rem <= 0) return;
+        __mmask16 k = rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
+        __m512 r = acc[v];
+        if (first) {
+            r = _mm512_add_ps(r, _mm512_set1_ps(bias));
+            if (beta != 0.0f)
+                r = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(k, c + v * 16), r);
+        } else {
+            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
+        }
+        _mm512_mask_storeu_ps(c + v * 16, k, r);
+    }
+}
+
+/* One body per vector count so the accumulators stay in registers (constant nv). */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_gemm_avx512_nv(const int nv, int64_t kc, const float *a, const float *b, float *c,
+                  int64_t ldc, int m, int n, bool first, float beta, const float *bias)
+{
+    enum { MR = DT_GEMM_MR };
+    __m512 acc[MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
+    const int ld = nv * 16;
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + v * 16);
+        _mm_prefetch((const char *)(b + 8 * ld), _MM_HINT_T0);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) {
+            __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        a += MR;
+        b += ld;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        if (i >= m) break;
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
+    }
+}
+
+DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int nv,
+                                     float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                     const float *bias)
+{
+    if (nv == 3)
+        dt_gemm_avx512_nv(3, kc, a, b, c, ldc, m, n, first, beta, bias);
+    else if (nv == 2)
+        dt_gemm_avx512_nv(2, kc, a, b, c, ldc, m, n, first, beta, bias);
+    else
+        dt_gemm_avx512_nv(1, kc, a, b, c, ldc, m, n, first, beta, bias);
+}
+
+dt_gemm_kernel_fn dt_gemm_kernel_select(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return dt_gemm_kernel_avx512;
+    return dt_gemm_kernel_ref;
+}

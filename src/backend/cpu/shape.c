@@ -1,0 +1,85 @@
+/* The CPU shape kernels' table, and the kernels that only copy or generate: Shape, Size,
+ * ConstantOfShape, Range, and the reshapes (Reshape, Flatten, Squeeze, Unsqueeze), which
+ * copy because outputs never alias inputs. */
+#include "backend/cpu/families.h"
+#include "backend/cpu/shape_copy.h"
+#include "backend/cpu/shape_kernels.h"
+#include "core/status.h"
+#include "ops/shape.h"
+
+static ductile_status dt_cpu_shape_of(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int s, e;
+    dt_shape_bounds(L, in[0].rank, &s, &e);
+    int64_t *o = out[0].data;
+    for (int i = s; i < e; i++) o[i - s] = in[0].dims[i];
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_cpu_size(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    *(int64_t *)out[0].data = dt_view_count(&in[0]);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_cpu_constant_of_shape(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                               dt_exec *ex)
+{
+    static const float zero = 0.0f;
+    const dt_attr *a = dt_attr_find(L, "value");
+    const void *v = a && a->t ? a->t->data : &zero;
+    dt_cpu_fill(out[0].data, v, ductile_dtype_size((ductile_dtype)out[0].dtype), dt_view_count(&out[0]));
+    return DUCTILE_OK;
+}
+
+#define DT_RANGE_FILL(T, start, delta)                                                       \
+    do {                                                                                     \
+        T *o_ = out[0].data;                                                                 \
+        for (int64_t i = 0; i < n; i++) o_[i] = (T)((start) + (delta) * i);                  \
+    } while (0)
+
+static ductile_status dt_cpu_range(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t n = out[0].dims[0];
+    switch (out[0].dtype) {
+    case DUCTILE_FLOAT32: DT_RANGE_FILL(float, dt_range_f(&in[0]), dt_range_f(&in[2])); break;
+    case DUCTILE_FLOAT64: DT_RANGE_FILL(double, dt_range_f(&in[0]), dt_range_f(&in[2])); break;
+    case DUCTILE_INT16: DT_RANGE_FILL(int16_t, dt_range_i(&in[0]), dt_range_i(&in[2])); break;
+    case DUCTILE_INT32: DT_RANGE_FILL(int32_t, dt_range_i(&in[0]), dt_range_i(&in[2])); break;
+    case DUCTILE_INT64: DT_RANGE_FILL(int64_t, dt_range_i(&in[0]), dt_range_i(&in[2])); break;
+    default:
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Range of dtype %s is not supported",
+                       ductile_dtype_name((ductile_dtype)out[0].dtype));
+    }
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_cpu_reshape_copy(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                          dt_exec *ex)
+{
+    dt_cpu_copy_bytes(ex, out[0].data, in[0].data, dt_cpu_view_bytes(&out[0]));
+    return DUCTILE_OK;
+}
+
+const dt_cpu_kernel dt_cpu_shape[] = {
+    {"Shape", dt_cpu_shape_of},
+    {"Size", dt_cpu_size},
+    {"ConstantOfShape", dt_cpu_constant_of_shape},
+    {"Range", dt_cpu_range},
+    {"Reshape", dt_cpu_reshape_copy},
+    {"Flatten", dt_cpu_reshape_copy},
+    {"Squeeze", dt_cpu_reshape_copy},
+    {"Unsqueeze", dt_cpu_reshape_copy},
+    {"Expand", dt_cpu_expand},
+    {"Gather", dt_cpu_gather},
+    {"GatherElements", dt_cpu_gather_elements},
+    {"Concat", dt_cpu_concat},
+    {"Split", dt_cpu_split},
+    {"Slice", dt_cpu_slice},
+    {"Transpose", dt_cpu_transpose},
+    {"DepthToSpace", dt_cpu_depth_to_space},
+    {"SpaceToDepth", dt_cpu_space_to_depth},
+    {"Tile", dt_cpu_tile},
+    {"Pad", dt_cpu_pad},
+    {NULL, NULL},
+};

@@ -1,0 +1,75 @@
+/* Concat and Split: each (outer index, part) pair is one contiguous memcpy. */
+#include "backend/cpu/shape_copy.h"
+#include "backend/cpu/shape_kernels.h"
+#include "core/status.h"
+#include "ops/shape.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dt_join_job {
+    int n_parts;
+    bool split;             /* false: parts -> whole (Concat); true: whole -> parts (Split) */
+    char *whole;
+    char **parts;
+    size_t *part_bytes;     /* bytes of one part per outer index */
+    size_t *part_off;       /* offset of the part within one outer row of the whole */
+    size_t row_bytes;       /* bytes of one outer row of the whole */
+} dt_join_job;
+
+static void dt_join_part(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_join_job *j = arg;
+    for (int64_t u = begin; u < end; u++) {
+        int64_t o = u / j->n_parts;
+        int p = (int)(u % j->n_parts);
+        size_t n = j->part_bytes[p];
+        char *w = j->whole + (size_t)o * j->row_bytes + j->part_off[p];
+        char *q = j->parts[p] + (size_t)o * n;
+        if (j->split) memcpy(q, w, n);
+        else memcpy(w, q, n);
+    }
+}
+
+/* parts[i] has dims[axis] = sizes[i]; the whole is `whole` (the dims besides axis agree). */
+static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n_parts,
+                              const dt_view *parts, bool split)
+{
+    size_t es = ductile_dtype_size((ductile_dtype)whole->dtype);
+    int64_t outer = 1, inner = 1;
+    for (int i = 0; i < axis; i++) outer *= whole->dims[i];
+    for (int i = axis + 1; i < whole->rank; i++) inner *= whole->dims[i];
+    char **ptrs = malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
+    if (!ptrs) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %d parts", n_parts);
+    dt_join_job j = {.n_parts = n_parts, .split = split, .whole = whole->data, .parts = ptrs,
+                     .part_bytes = (size_t *)(ptrs + n_parts)};
+    j.part_off = j.part_bytes + n_parts;
+    size_t off = 0;
+    for (int p = 0; p < n_parts; p++) {
+        ptrs[p] = parts[p].data;
+        j.part_bytes[p] = (size_t)(parts[p].dims[axis] * inner) * es;
+        j.part_off[p] = off;
+        off += j.part_bytes[p];
+    }
+    j.row_bytes = off;
+    int64_t units = outer * n_parts;
+    int64_t grain = off ? (int64_t)(32768 / (off / (size_t)n_parts + 1)) : units;
+    if (off) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_join_part, &j);
+    free(ptrs);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_concat(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int axis;
+    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), out[0].rank, &axis));
+    return dt_join(ex, &out[0], axis, L->n_in, in, false);
+}
+
+ductile_status dt_cpu_split(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int axis;
+    int64_t sizes[DT_SHAPE_MAX_OUTPUTS];
+    DT_TRY(dt_split_sizes(L, in, &axis, sizes));
+    return dt_join(ex, &in[0], axis, L->n_out, out, true);
+}

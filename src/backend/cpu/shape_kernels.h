@@ -1,0 +1,23 @@
+/* Private to the CPU shape kernels: the run functions that src/backend/cpu/shape.c lists. */
+#ifndef DT_CPU_SHAPE_KERNELS_H
+#define DT_CPU_SHAPE_KERNELS_H
+
+#include "backend/cpu/kernels.h"
+
+#define DT_CPU_SHAPE_KERNEL(name)                                                           \
+    ductile_status dt_cpu_##name(const ductile_layer *L, const dt_view *in, dt_view *out,  \
+                                 dt_exec *ex)
+DT_CPU_SHAPE_KERNEL(expand);          /* shape_layout.c */
+DT_CPU_SHAPE_KERNEL(slice);
+DT_CPU_SHAPE_KERNEL(transpose);
+DT_CPU_SHAPE_KERNEL(depth_to_space);
+DT_CPU_SHAPE_KERNEL(space_to_depth);
+DT_CPU_SHAPE_KERNEL(tile);
+DT_CPU_SHAPE_KERNEL(gather);          /* shape_gather.c */
+DT_CPU_SHAPE_KERNEL(gather_elements);
+DT_CPU_SHAPE_KERNEL(concat);          /* shape_concat.c */
+DT_CPU_SHAPE_KERNEL(split);
+DT_CPU_SHAPE_KERNEL(pad);             /* shape_pad.c */
+#undef DT_CPU_SHAPE_KERNEL
+
+#endif

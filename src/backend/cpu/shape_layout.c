@@ -1,0 +1,103 @@
+/* Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth: each is an index map handed to
+ * the strided-copy engine. */
+#include "backend/cpu/shape_copy.h"
+#include "backend/cpu/shape_kernels.h"
+#include "core/status.h"
+#include "ops/shape.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+static size_t dt_esize(const dt_view *v) { return ductile_dtype_size((ductile_dtype)v->dtype); }
+
+ductile_status dt_cpu_transpose(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int perm[DT_MAX_DIMS];
+    DT_TRY(dt_transpose_perm(L, in[0].rank, perm));
+    int64_t st[DT_MAX_DIMS];
+    dt_cpu_dense_strides(&in[0], st);
+    dt_strided s = {.rank = in[0].rank};
+    for (int k = 0; k < s.rank; k++) {
+        s.dims[k] = in[0].dims[perm[k]];
+        s.stride[k] = st[perm[k]];
+    }
+    dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_slice(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_slice_plan p;
+    DT_TRY(dt_slice_plan_get(L, in, &p));
+    if (dt_view_count(&out[0]) == 0) return DUCTILE_OK;
+    int64_t st[DT_MAX_DIMS], base = 0;
+    dt_cpu_dense_strides(&in[0], st);
+    dt_strided s = {.rank = in[0].rank};
+    for (int k = 0; k < s.rank; k++) {
+        s.dims[k] = p.len[k];
+        s.stride[k] = st[k] * p.step[k];
+        base += p.start[k] * st[k];
+    }
+    size_t es = dt_esize(&in[0]);
+    dt_cpu_strided_copy(ex, out[0].data, (const char *)in[0].data + (size_t)base * es, es, &s);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_expand(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t st[DT_MAX_DIMS];
+    dt_cpu_dense_strides(&in[0], st);
+    int R = out[0].rank, lead = R - in[0].rank;
+    dt_strided s = {.rank = R};
+    for (int k = 0; k < R; k++) {
+        int i = k - lead;
+        s.dims[k] = out[0].dims[k];
+        /* A unit (or missing) input dim is read again for every output index: stride 0. */
+        s.stride[k] = i >= 0 && in[0].dims[i] != 1 ? st[i] : 0;
+    }
+    dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_tile(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t st[DT_MAX_DIMS];
+    dt_cpu_dense_strides(&in[0], st);
+    /* Output dim k of size rep*d is seen as (rep, d): the repeat index reads nothing new. */
+    dt_strided s = {.rank = 2 * in[0].rank};
+    for (int k = 0; k < in[0].rank; k++) {
+        int64_t d = in[0].dims[k];
+        s.dims[2 * k] = d ? out[0].dims[k] / d : 0;
+        s.stride[2 * k] = 0;
+        s.dims[2 * k + 1] = d;
+        s.stride[2 * k + 1] = st[k];
+    }
+    dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
+    return DUCTILE_OK;
+}
+
+/* The output of DepthToSpace and the input of SpaceToDepth are [N, C', H, b, W, b] with
+ * C' the small channel count; the other side has channels made of (b, b, C') or (C', b, b). */
+ductile_status dt_cpu_depth_to_space(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const int64_t *d = in[0].dims;
+    int64_t b = dt_attr_int(L, "blocksize", 1), H = d[2], W = d[3], HW = H * W, C2 = d[1] / (b * b);
+    bool crd = strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0;
+    dt_strided s = {.rank = 6,
+                    .dims = {d[0], C2, H, b, W, b},
+                    .stride = {d[1] * HW, crd ? b * b * HW : HW, W, crd ? b * HW : b * C2 * HW, 1,
+                               crd ? HW : C2 * HW}};
+    dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_space_to_depth(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const int64_t *d = in[0].dims;
+    int64_t b = dt_attr_int(L, "blocksize", 1), C = d[1], H = d[2], W = d[3];
+    dt_strided s = {.rank = 6,
+                    .dims = {d[0], b, b, C, H / b, W / b},
+                    .stride = {C * H * W, W, 1, H * W, b * W, b}};
+    dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
+    return DUCTILE_OK;
+}

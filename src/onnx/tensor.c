@@ -1,0 +1,212 @@
+/* TensorProto -> constant tensor. raw_data stays in the model's buffer when aligned for its
+ * dtype (zero-copy weights); typed fields (float_data, int64_data, ...) are decoded into the
+ * arena, since their wire form (varints) is not the in-memory form. */
+#include "onnx/onnx_internal.h"
+#include "core/checked.h"
+#include "core/status.h"
+
+#include <stdint.h>
+#include <string.h>
+
+enum { T_DIMS = 1, T_DTYPE = 2, T_SEGMENT = 3, T_FLOAT = 4, T_INT32 = 5, T_STRING = 6,
+       T_INT64 = 7, T_NAME = 8, T_RAW = 9, T_DOUBLE = 10, T_UINT64 = 11, T_EXTERNAL = 13,
+       T_LOCATION = 14 };
+
+/* The typed field that holds elements of a dtype (onnx.proto's comments on each field). */
+static int dt_typed_field(int dtype)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32: return T_FLOAT;
+    case DUCTILE_INT64: return T_INT64;
+    case DUCTILE_FLOAT64: return T_DOUBLE;
+    case DUCTILE_UINT32: case DUCTILE_UINT64: return T_UINT64;
+    default: return T_INT32;   /* int32, int16, int8, uint16, uint8, bool, float16, bfloat16 */
+    }
+}
+
+static const char *dt_typed_name(int field)
+{
+    switch (field) {
+    case T_FLOAT: return "float_data";
+    case T_INT64: return "int64_data";
+    case T_DOUBLE: return "double_data";
+    case T_UINT64: return "uint64_data";
+    default: return "int32_data";
+    }
+}
+
+static bool dt_is_typed(uint32_t num)
+{
+    return num == T_FLOAT || num == T_INT32 || num == T_INT64 || num == T_DOUBLE || num == T_UINT64;
+}
+
+/* Wire form of one element of a typed field. */
+static int dt_elem_wire(uint32_t num)
+{
+    return num == T_FLOAT ? PB_I32 : num == T_DOUBLE ? PB_I64 : PB_VARINT;
+}
+
+static void dt_store(uint8_t *dst, size_t es, uint64_t v)
+{
+    /* Narrower types keep the low bytes: int32_data holds int8/float16 bit patterns. */
+    switch (es) {
+    case 1: { uint8_t x = (uint8_t)v; memcpy(dst, &x, 1); break; }
+    case 2: { uint16_t x = (uint16_t)v; memcpy(dst, &x, 2); break; }
+    case 4: { uint32_t x = (uint32_t)v; memcpy(dst, &x, 4); break; }
+    default: memcpy(dst, &v, 8); break;
+    }
+}
+
+/* Elements of field num in one occurrence f, packed or not: count only (dst NULL) or decode. */
+static ductile_status dt_typed_elems(const pb_field *f, int wire, size_t es, uint8_t *dst,
+                                     size_t cap, size_t *n)
+{
+    if (f->wire != PB_LEN) {
+        DT_TRY(pb_expect(f, wire));
+        if (dst && *n < cap) dt_store(dst + *n * es, es, f->u);
+        (*n)++;
+        return DUCTILE_OK;
+    }
+    size_t count;
+    DT_TRY(pb_packed_count(f, wire, &count));
+    if (!dst) {
+        *n += count;
+        return DUCTILE_OK;
+    }
+    const uint8_t *b = pb_bytes(f);
+    size_t pos = f->off;
+    for (size_t i = 0; i < count && *n < cap; i++, (*n)++) {
+        uint64_t v;
+        if (wire == PB_VARINT) {
+            DT_TRY(pb_packed_varint(f, &pos, &v));
+        } else if (wire == PB_I32) {
+            uint32_t x;
+            memcpy(&x, b + i * 4, 4);
+            v = x;
+        } else {
+            memcpy(&v, b + i * 8, 8);
+        }
+        dt_store(dst + *n * es, es, v);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name_override,
+                              ductile_tensor *t)
+{
+    pb_reader r;
+    pb_field g, raw = {0}, name = {0};
+    bool more, has_raw = false, has_name = false, segment = false, has_strings = false;
+    int64_t dims[DT_MAX_DIMS];
+    size_t rank = 0, typed_n[16] = {0};
+    int64_t dtype = 0, location = 0;
+
+    DT_TRY(pb_sub(f, &dt_pb_tensor, &r));
+    for (;;) {
+        DT_TRY(pb_next(&r, &g, &more));
+        if (!more) break;
+        switch (g.num) {
+        case T_DIMS: {
+            /* dims may be packed or not; collected one at a time either way. */
+            size_t n = 0, pos = g.off;
+            if (g.wire == PB_LEN) DT_TRY(pb_packed_count(&g, PB_VARINT, &n));
+            else { DT_TRY(pb_expect(&g, PB_VARINT)); n = 1; }
+            for (size_t i = 0; i < n; i++, rank++) {
+                uint64_t v = g.u;
+                if (g.wire == PB_LEN) DT_TRY(pb_packed_varint(&g, &pos, &v));
+                if (rank < DT_MAX_DIMS) dims[rank] = (int64_t)v;
+            }
+            break;
+        }
+        case T_DTYPE: DT_TRY(pb_expect(&g, PB_VARINT)); dtype = (int64_t)g.u; break;
+        case T_SEGMENT: segment = true; break;
+        case T_STRING: has_strings = true; break;
+        case T_NAME: DT_TRY(pb_expect(&g, PB_LEN)); name = g; has_name = true; break;
+        case T_RAW: DT_TRY(pb_expect(&g, PB_LEN)); raw = g; has_raw = true; break;
+        case T_LOCATION: DT_TRY(pb_expect(&g, PB_VARINT)); location = (int64_t)g.u; break;
+        default:
+            if (dt_is_typed(g.num))
+                DT_TRY(dt_typed_elems(&g, dt_elem_wire(g.num), 0, NULL, 0, &typed_n[g.num]));
+            break;
+        }
+    }
+
+    t->name = name_override ? name_override : has_name ? dt_onnx_str(im, &name) : "";
+    if (!t->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    const char *tn = t->name;
+    if (rank > DT_MAX_DIMS)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': rank %zu is above the maximum of %d",
+                       tn, rank, DT_MAX_DIMS);
+    if (dtype == DUCTILE_STRING || has_strings)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': dtype string is not supported by ductile", tn);
+    if (dtype == 0)
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': data_type is missing", tn);
+    size_t es = ductile_dtype_size((ductile_dtype)dtype);
+    if (es == 0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': dtype %lld is not supported by ductile",
+                       tn, (long long)dtype);
+    if (segment)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': segmented tensors are not supported by ductile", tn);
+
+    t->dtype = (int)dtype;
+    t->rank = (int)rank;
+    t->index = -1;
+    for (size_t i = 0; i < rank; i++) {
+        if (dims[i] < 0)
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': dim %zu is %lld, expected >= 0", tn, i,
+                           (long long)dims[i]);
+        t->dims[i] = dims[i];
+    }
+    int64_t count;
+    size_t nbytes;
+    char dbuf[200];
+    if (!dt_dims_product(t->dims, t->rank, &count) || !dt_mul_size((size_t)count, es, &nbytes))
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': dims %s overflow", tn,
+                       dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL));
+    t->nbytes = nbytes;
+
+    if (location == 1) return dt_onnx_external(im, t, f, nbytes);
+    if (location != 0)
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': data_location %lld, expected 0 (default) or 1 (external)",
+                       tn, (long long)location);
+
+    if (has_raw) {
+        if (raw.len != nbytes)
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': raw_data has %zu bytes, expected %zu (dims %s, %s)",
+                           tn, raw.len, nbytes, dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL),
+                           ductile_dtype_name((ductile_dtype)dtype));
+        const uint8_t *p = pb_bytes(&raw);
+        if (nbytes && (uintptr_t)p % es == 0) {
+            t->data = p;
+            return DUCTILE_OK;
+        }
+        void *copy = dt_arena_alloc(&im->net->arena, nbytes);
+        if (!copy) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory (%zu bytes)", tn, nbytes);
+        if (nbytes) memcpy(copy, p, nbytes);
+        t->data = copy;
+        return DUCTILE_OK;
+    }
+
+    int want = dt_typed_field((int)dtype);
+    for (int k = 0; k < 16; k++) {
+        if (k != want && typed_n[k])
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': has %s, expected %s for dtype %s", tn,
+                           dt_typed_name(k), dt_typed_name(want), ductile_dtype_name((ductile_dtype)dtype));
+    }
+    if (typed_n[want] != (size_t)count)
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': %s has %zu elements, expected %lld (dims %s)", tn,
+                       dt_typed_name(want), typed_n[want], (long long)count,
+                       dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL));
+    uint8_t *dst = dt_arena_alloc(&im->net->arena, nbytes);
+    if (!dst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory (%zu bytes)", tn, nbytes);
+    t->data = dst;
+    if (!count) return DUCTILE_OK;
+    size_t n = 0;
+    DT_TRY(pb_sub(f, &dt_pb_tensor, &r));
+    for (;;) {
+        DT_TRY(pb_next(&r, &g, &more));
+        if (!more) break;
+        if ((int)g.num == want) DT_TRY(dt_typed_elems(&g, dt_elem_wire(g.num), es, dst, (size_t)count, &n));
+    }
+    return DUCTILE_OK;
+}

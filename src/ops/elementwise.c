@@ -1,0 +1,245 @@
+/* The elementwise op family: unary math and activations, binary arithmetic, comparisons and
+ * logic with numpy broadcasting, variadic Sum/Mean/Max/Min, Where, Clip and Cast.
+ *
+ * The dtypes each op accepts are listed once here; the CPU kernels implement exactly these,
+ * so a model that passes infer never reaches a kernel with a type it cannot compute. */
+#include "ops/op.h"
+#include "ops/families.h"
+#include "core/status.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Dtype sets, as bit masks over ductile_dtype values. */
+#define M(t) (1u << (t))
+#define F32 M(DUCTILE_FLOAT32)
+#define F64 M(DUCTILE_FLOAT64)
+#define I32 M(DUCTILE_INT32)
+#define I64 M(DUCTILE_INT64)
+#define BOOL M(DUCTILE_BOOL)
+#define NUM (F32 | F64 | I32 | I64)
+#define CAST_TYPES                                                                          \
+    (F32 | F64 | M(DUCTILE_FLOAT16) | M(DUCTILE_INT8) | M(DUCTILE_INT16) | I32 | I64 |      \
+     M(DUCTILE_UINT8) | M(DUCTILE_UINT16) | M(DUCTILE_UINT32) | M(DUCTILE_UINT64) | BOOL)
+#define ANY 0xffffffffu
+
+typedef struct dt_ew_sig {
+    const char *op_type;
+    int min_in, max_in;   /* max_in -1: variadic */
+    uint32_t types;       /* accepted dtypes of input 0 (and of the inputs that must match) */
+    int out_dtype;        /* 0: same as input 0 */
+} dt_ew_sig;
+
+static const dt_ew_sig dt_ew_sigs[] = {
+    {"Relu", 1, 1, F32 | I32 | I64, 0},
+    {"Sigmoid", 1, 1, F32, 0},
+    {"Tanh", 1, 1, F32, 0},
+    {"Erf", 1, 1, F32, 0},
+    {"Exp", 1, 1, F32, 0},
+    {"Log", 1, 1, F32, 0},
+    {"Sqrt", 1, 1, F32, 0},
+    {"Neg", 1, 1, F32 | I32 | I64, 0},
+    {"Abs", 1, 1, F32 | I32 | I64, 0},
+    {"Reciprocal", 1, 1, F32, 0},
+    {"Floor", 1, 1, F32, 0},
+    {"Ceil", 1, 1, F32, 0},
+    {"HardSigmoid", 1, 1, F32, 0},
+    {"HardSwish", 1, 1, F32, 0},
+    {"LeakyRelu", 1, 1, F32, 0},
+    {"Elu", 1, 1, F32, 0},
+    {"Softplus", 1, 1, F32, 0},
+    {"Identity", 1, 1, ANY, 0},
+    {"IsNaN", 1, 1, F32, DUCTILE_BOOL},
+    {"Not", 1, 1, BOOL, 0},
+    {"Clip", 1, 3, F32 | I32 | I64, 0},
+    {"Add", 2, 2, NUM, 0},
+    {"Sub", 2, 2, NUM, 0},
+    {"Mul", 2, 2, NUM, 0},
+    {"Div", 2, 2, NUM, 0},
+    {"Pow", 2, 2, NUM, 0},
+    {"Max", 1, -1, NUM, 0},
+    {"Min", 1, -1, NUM, 0},
+    {"Sum", 1, -1, NUM, 0},
+    {"Mean", 1, -1, F32 | F64, 0},
+    {"Equal", 2, 2, NUM | BOOL, DUCTILE_BOOL},
+    {"Less", 2, 2, NUM, DUCTILE_BOOL},
+    {"LessOrEqual", 2, 2, NUM, DUCTILE_BOOL},
+    {"Greater", 2, 2, NUM, DUCTILE_BOOL},
+    {"GreaterOrEqual", 2, 2, NUM, DUCTILE_BOOL},
+    {"And", 2, 2, BOOL, DUCTILE_BOOL},
+    {"Or", 2, 2, BOOL, DUCTILE_BOOL},
+    {"Xor", 2, 2, BOOL, DUCTILE_BOOL},
+    {"Where", 3, 3, BOOL, 0},
+    {"Cast", 1, 1, CAST_TYPES, 0},
+};
+
+static const dt_ew_sig *dt_ew_sig_find(const char *op_type)
+{
+    for (size_t i = 0; i < sizeof dt_ew_sigs / sizeof dt_ew_sigs[0]; i++)
+        if (strcmp(dt_ew_sigs[i].op_type, op_type) == 0) return &dt_ew_sigs[i];
+    return NULL;
+}
+
+static const char *dt_ew_in_name(const ductile_layer *L, int i)
+{
+    return i < L->n_in && L->in[i] ? L->in[i]->name : "";
+}
+
+/* "float32, int32, int64" for a mask. */
+static void dt_ew_types_str(uint32_t mask, char *buf, size_t cap)
+{
+    size_t used = 0;
+    buf[0] = 0;
+    for (int t = 0; t < 32 && used < cap; t++) {
+        if (!(mask & M(t)) || ductile_dtype_size((ductile_dtype)t) == 0) continue;
+        used += (size_t)snprintf(buf + used, cap - used, "%s%s", used ? ", " : "",
+                                 ductile_dtype_name((ductile_dtype)t));
+    }
+}
+
+static ductile_status dt_ew_want_type(const ductile_layer *L, const dt_view *in, int i,
+                                      uint32_t mask)
+{
+    int t = in[i].dtype;
+    if (t >= 0 && t < 32 && (mask & M(t)) && ductile_dtype_size((ductile_dtype)t)) return DUCTILE_OK;
+    char list[200];
+    dt_ew_types_str(mask, list, sizeof list);
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d ('%s') has dtype %s; %s supports %s", i,
+                   dt_ew_in_name(L, i), ductile_dtype_name((ductile_dtype)t), L->op_type, list);
+}
+
+static ductile_status dt_ew_same_type(const ductile_layer *L, const dt_view *in, int i, int j)
+{
+    if (in[i].dtype == in[j].dtype) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_SHAPE, "input %d ('%s') is %s but input %d ('%s') is %s", i,
+                   dt_ew_in_name(L, i), ductile_dtype_name((ductile_dtype)in[i].dtype), j,
+                   dt_ew_in_name(L, j), ductile_dtype_name((ductile_dtype)in[j].dtype));
+}
+
+static ductile_status dt_ew_present(const ductile_layer *L, const dt_view *in, int i)
+{
+    if (in[i].rank >= 0) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
+}
+
+/* Broadcasts out (already holding some shape) with input i, naming the input on failure. */
+static ductile_status dt_ew_broadcast_into(const ductile_layer *L, const dt_view *in, int i,
+                                           dt_view *out)
+{
+    dt_view acc = *out;
+    ductile_status s = dt_broadcast(&acc, &in[i], out);
+    if (s) return dt_fail_prefix(s, "input %d ('%s')", i, dt_ew_in_name(L, i));
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_ew_check(const ductile_layer *L)
+{
+    const dt_ew_sig *sig = dt_ew_sig_find(L->op_type);
+    if (!sig) return dt_fail(DUCTILE_ERR_INTERNAL, "elementwise op %s has no signature", L->op_type);
+    int hi = sig->max_in < 0 ? 64 : sig->max_in;
+    if (L->n_in < sig->min_in || L->n_in > hi) {
+        if (sig->min_in == hi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d",
+                           sig->min_in, sig->min_in == 1 ? "" : "s", L->n_in);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d",
+                       sig->min_in, hi, L->n_in);
+    }
+    for (int i = 0; i < sig->min_in; i++)
+        if (!L->in[i])
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
+    if (L->n_out != 1)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected 1 output, got %d", L->n_out);
+    if (strcmp(L->op_type, "Cast") == 0) {
+        const dt_attr *a = dt_attr_find(L, "to");
+        if (!a || a->type != DT_ATTR_INT)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'to' (an int) is required");
+        if (a->i < 0 || a->i >= 32 || !(CAST_TYPES & M(a->i))) {
+            char list[200];
+            dt_ew_types_str(CAST_TYPES, list, sizeof list);
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute 'to' = %lld (%s) is not supported (supported: %s)",
+                           (long long)a->i, ductile_dtype_name((ductile_dtype)a->i), list);
+        }
+    }
+    if (strcmp(L->op_type, "Clip") == 0 && L->opset < 11 && L->n_in > 1)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "Clip before opset 11 takes min and max as attributes, not inputs; got %d inputs",
+                       L->n_in);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_ew_infer_clip(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    static const char *const names[] = {"input", "min", "max"};
+    for (int i = 1; i < L->n_in; i++) {
+        if (in[i].rank < 0) continue;
+        DT_TRY(dt_ew_same_type(L, in, 0, i));
+        if (dt_view_count(&in[i]) != 1) {
+            char s[160];
+            dt_format_dims(s, sizeof s, in[i].dims, in[i].rank, NULL);
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s, '%s') has shape %s; expected a scalar",
+                           i, names[i], dt_ew_in_name(L, i), s);
+        }
+    }
+    out[0] = in[0];
+    out[0].data = NULL;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    const dt_ew_sig *sig = dt_ew_sig_find(L->op_type);
+    if (!sig) return dt_fail(DUCTILE_ERR_INTERNAL, "elementwise op %s has no signature", L->op_type);
+    DT_TRY(dt_ew_check(L));
+    for (int i = 0; i < sig->min_in; i++) DT_TRY(dt_ew_present(L, in, i));
+    DT_TRY(dt_ew_want_type(L, in, 0, sig->types));
+
+    if (strcmp(L->op_type, "Clip") == 0) return dt_ew_infer_clip(L, in, out);
+
+    bool is_where = strcmp(L->op_type, "Where") == 0;
+    bool is_pow = strcmp(L->op_type, "Pow") == 0;
+    if (is_where) {
+        DT_TRY(dt_ew_present(L, in, 1));
+        DT_TRY(dt_ew_present(L, in, 2));
+        DT_TRY(dt_ew_want_type(L, in, 1, ANY));
+        DT_TRY(dt_ew_same_type(L, in, 1, 2));
+    } else if (is_pow) {
+        /* The exponent may have its own type (ONNX's T1); an integer base needs an integer
+         * exponent because ductile computes integer powers exactly. */
+        uint32_t exp_types = (in[0].dtype == DUCTILE_FLOAT32 || in[0].dtype == DUCTILE_FLOAT64)
+                                 ? NUM : (I32 | I64);
+        DT_TRY(dt_ew_present(L, in, 1));
+        DT_TRY(dt_ew_want_type(L, in, 1, exp_types));
+    } else {
+        for (int i = 1; i < L->n_in; i++) {
+            DT_TRY(dt_ew_present(L, in, i));
+            DT_TRY(dt_ew_same_type(L, in, 0, i));
+        }
+    }
+
+    dt_view o;
+    memset(&o, 0, sizeof o);
+    o.rank = in[0].rank;
+    memcpy(o.dims, in[0].dims, sizeof o.dims);
+    for (int i = 1; i < L->n_in; i++) DT_TRY(dt_ew_broadcast_into(L, in, i, &o));
+
+    if (strcmp(L->op_type, "Cast") == 0) o.dtype = (int)dt_attr_int(L, "to", 0);
+    else if (is_where) o.dtype = in[1].dtype;
+    else o.dtype = sig->out_dtype ? sig->out_dtype : in[0].dtype;
+    out[0] = o;
+    return DUCTILE_OK;
+}
+
+const dt_opdef dt_ops_elementwise[] = {
+#define DT_EW(name) {name, dt_ew_check, dt_ew_infer, 0}
+    DT_EW("Relu"), DT_EW("Sigmoid"), DT_EW("Tanh"), DT_EW("Erf"), DT_EW("Exp"),
+    DT_EW("Log"), DT_EW("Sqrt"), DT_EW("Neg"), DT_EW("Abs"), DT_EW("Reciprocal"),
+    DT_EW("Floor"), DT_EW("Ceil"), DT_EW("HardSigmoid"), DT_EW("HardSwish"),
+    DT_EW("LeakyRelu"), DT_EW("Elu"), DT_EW("Softplus"), DT_EW("Identity"), DT_EW("IsNaN"),
+    DT_EW("Not"), DT_EW("Clip"), DT_EW("Add"), DT_EW("Sub"), DT_EW("Mul"), DT_EW("Div"),
+    DT_EW("Pow"), DT_EW("Max"), DT_EW("Min"), DT_EW("Sum"), DT_EW("Mean"), DT_EW("Equal"),
+    DT_EW("Less"), DT_EW("LessOrEqual"), DT_EW("Greater"), DT_EW("GreaterOrEqual"),
+    DT_EW("And"), DT_EW("Or"), DT_EW("Xor"), DT_EW("Where"), DT_EW("Cast"),
+#undef DT_EW
+    {NULL, NULL, NULL, 0},
+};

@@ -1,0 +1,337 @@
+/* Conv, Gemm and MatMul: checks, geometry and shapes. */
+#include "ops/linalg.h"
+#include "ops/families.h"
+#include "core/status.h"
+
+#include <stdbool.h>
+#include <string.h>
+
+static ductile_status dt_la_arity(const ductile_layer *L, int lo, int hi)
+{
+    if (L->n_in < lo || L->n_in > hi) {
+        if (lo == hi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d inputs, got %d", lo, L->n_in);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
+                       L->n_in);
+    }
+    for (int i = 0; i < lo; i++)
+        if (!L->in[i])
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
+    if (L->n_out != 1)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected 1 output, got %d", L->n_out);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_la_float(const dt_view *in, int i, const char *what)
+{
+    if (in[i].dtype != DUCTILE_FLOAT32)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; only float32 is supported",
+                       i, what, ductile_dtype_name((ductile_dtype)in[i].dtype));
+    return DUCTILE_OK;
+}
+
+static bool dt_la_present(const ductile_layer *L, const dt_view *in, int i)
+{
+    return i < L->n_in && L->in[i] && in[i].rank >= 0;
+}
+
+/* ---- Conv ---- */
+
+/* An INTS attribute that, when present, has `want` values each >= lo. */
+static ductile_status dt_conv_ints(const ductile_layer *L, const char *name, int64_t want,
+                                   int64_t lo, const int64_t **v)
+{
+    int64_t n;
+    *v = dt_attr_ints(L, name, &n);
+    if (!*v) return DUCTILE_OK;
+    if (n != want)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute '%s' has %lld values; expected %lld (%s)", name, (long long)n,
+                       (long long)want,
+                       strcmp(name, "pads") == 0 ? "begins then ends of each spatial dim"
+                                                 : "one per spatial dim");
+    for (int64_t i = 0; i < n; i++)
+        if ((*v)[i] < lo)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s'[%lld] = %lld; expected >= %lld",
+                           name, (long long)i, (long long)(*v)[i], (long long)lo);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_conv_check(const ductile_layer *L)
+{
+    DT_TRY(dt_la_arity(L, 2, 3));
+    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
+    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
+        strcmp(ap, "VALID"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
+                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    int64_t group = dt_attr_int(L, "group", 1);
+    if (group < 1)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
+                       (long long)group);
+    int64_t nk = 0;
+    const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
+    if (k) {
+        if (nk < 1 || nk > 2)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute 'kernel_shape' has %lld values; only 1-D and 2-D "
+                           "convolutions are supported", (long long)nk);
+        const int64_t *v;
+        DT_TRY(dt_conv_ints(L, "kernel_shape", nk, 1, &v));
+        DT_TRY(dt_conv_ints(L, "strides", nk, 1, &v));
+        DT_TRY(dt_conv_ints(L, "dilations", nk, 1, &v));
+        DT_TRY(dt_conv_ints(L, "pads", 2 * nk, 0, &v));
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w,
+                                dt_conv_geom *g)
+{
+    char sx[160], sw[160];
+    dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
+    dt_format_dims(sw, sizeof sw, w->dims, w->rank, NULL);
+    if (x->rank == 5)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "input 0 (X) has shape %s; 3-D convolution is not supported", sx);
+    if (x->rank != 3 && x->rank != 4)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 0 (X) has shape %s; expected rank 3 or 4 (N, C, spatial dims)", sx);
+    if (w->rank != x->rank)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 1 (W) has shape %s; expected rank %d like input 0 (X) %s", sw,
+                       x->rank, sx);
+    int nk = x->rank - 2;
+    int64_t nka;
+    const int64_t *ka = dt_attr_ints(L, "kernel_shape", &nka);
+    const int64_t *s, *p, *d;
+    if (ka && nka != nk)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "attribute 'kernel_shape' has %lld values but input 0 (X) %s has %d "
+                       "spatial dims", (long long)nka, sx, nk);
+    DT_TRY(dt_conv_ints(L, "strides", nk, 1, &s));
+    DT_TRY(dt_conv_ints(L, "dilations", nk, 1, &d));
+    DT_TRY(dt_conv_ints(L, "pads", 2 * nk, 0, &p));
+    memset(g, 0, sizeof *g);
+    g->spatial = nk;
+    g->batch = x->dims[0];
+    g->c = x->dims[1];
+    g->m = w->dims[0];
+    g->group = dt_attr_int(L, "group", 1);
+    if (g->group < 1)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
+                       (long long)g->group);
+    if (w->dims[1] * g->group != g->c)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 0 (X) %s has %lld channels but input 1 (W) %s with group %lld "
+                       "expects %lld", sx, (long long)g->c, sw, (long long)g->group,
+                       (long long)(w->dims[1] * g->group));
+    if (g->m % g->group != 0)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 1 (W) %s has %lld output channels, not a multiple of group %lld",
+                       sw, (long long)g->m, (long long)g->group);
+    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
+    for (int i = 0; i < 2; i++) {
+        g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
+        g->pb[i] = g->pe[i] = 0;
+    }
+    for (int i = 0; i < nk; i++) {
+        int j = 2 - nk + i;
+        int64_t in = x->dims[2 + i], kk = w->dims[2 + i];
+        int64_t ss = s ? s[i] : 1, dd = d ? d[i] : 1;
+        if (ka && ka[i] != kk)
+            return dt_fail(DUCTILE_ERR_SHAPE,
+                           "attribute 'kernel_shape'[%d] = %lld but input 1 (W) %s has %lld there",
+                           i, (long long)ka[i], sw, (long long)kk);
+        if (kk < 1)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (W) %s has an empty kernel (dim %d)", sw,
+                           2 + i);
+        int64_t ek = (kk - 1) * dd + 1, pb = 0, pe = 0, o;
+        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
+            o = (in + ss - 1) / ss;
+            int64_t total = (o - 1) * ss + ek - in;
+            if (total < 0) total = 0;
+            /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
+            pb = ap[5] == 'U' ? total / 2 : total - total / 2;
+            pe = total - pb;
+        } else {
+            if (strcmp(ap, "NOTSET") == 0 && p) {
+                pb = p[i];
+                pe = p[nk + i];
+            }
+            int64_t span = in + pb + pe - ek;
+            if (span < 0)
+                return dt_fail(DUCTILE_ERR_SHAPE,
+                               "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "
+                               "smaller than the dilated kernel %lld of input 1 (W) %s",
+                               sx, 2 + i, (long long)in, (long long)pb, (long long)pe,
+                               (long long)ek, sw);
+            o = span / ss + 1;
+        }
+        if (in < 1)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
+                           sx, 2 + i, (long long)in);
+        g->in[j] = in;
+        g->out[j] = o;
+        g->k[j] = kk;
+        g->s[j] = ss;
+        g->d[j] = dd;
+        g->pb[j] = pb;
+        g->pe[j] = pe;
+    }
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_conv_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_la_float(in, 0, "X"));
+    DT_TRY(dt_la_float(in, 1, "W"));
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geometry(L, &in[0], &in[1], &g));
+    if (dt_la_present(L, in, 2)) {
+        DT_TRY(dt_la_float(in, 2, "B"));
+        if (in[2].rank != 1 || in[2].dims[0] != g.m) {
+            char sb[160];
+            dt_format_dims(sb, sizeof sb, in[2].dims, in[2].rank, NULL);
+            return dt_fail(DUCTILE_ERR_SHAPE,
+                           "input 2 (B) has shape %s; expected [%lld] (one bias per output "
+                           "channel of input 1 (W))", sb, (long long)g.m);
+        }
+    }
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = in[0].rank;
+    out[0].dims[0] = g.batch;
+    out[0].dims[1] = g.m;
+    for (int i = 0; i < g.spatial; i++) out[0].dims[2 + i] = g.out[2 - g.spatial + i];
+    return DUCTILE_OK;
+}
+
+/* ---- Gemm ---- */
+
+static ductile_status dt_gemm_check(const ductile_layer *L)
+{
+    DT_TRY(dt_la_arity(L, 2, 3));
+    const char *names[] = {"transA", "transB"};
+    for (int i = 0; i < 2; i++) {
+        int64_t v = dt_attr_int(L, names[i], 0);
+        if (v != 0 && v != 1)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute '%s' = %lld is not supported (supported: 0, 1)", names[i],
+                           (long long)v);
+    }
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_gemm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_la_float(in, 0, "A"));
+    DT_TRY(dt_la_float(in, 1, "B"));
+    char sa[160], sb[160];
+    dt_format_dims(sa, sizeof sa, in[0].dims, in[0].rank, NULL);
+    dt_format_dims(sb, sizeof sb, in[1].dims, in[1].rank, NULL);
+    if (in[0].rank != 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (A) has shape %s; expected rank 2", sa);
+    if (in[1].rank != 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has shape %s; expected rank 2", sb);
+    bool ta = dt_attr_int(L, "transA", 0) != 0, tb = dt_attr_int(L, "transB", 0) != 0;
+    int64_t M = in[0].dims[ta ? 1 : 0], Ka = in[0].dims[ta ? 0 : 1];
+    int64_t Kb = in[1].dims[tb ? 1 : 0], N = in[1].dims[tb ? 0 : 1];
+    if (Ka != Kb)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 0 (A) %s with transA=%d has K = %lld but input 1 (B) %s with "
+                       "transB=%d has K = %lld", sa, ta, (long long)Ka, sb, tb, (long long)Kb);
+    if (dt_la_present(L, in, 2)) {
+        DT_TRY(dt_la_float(in, 2, "C"));
+        const dt_view *c = &in[2];
+        char sc[160];
+        dt_format_dims(sc, sizeof sc, c->dims, c->rank, NULL);
+        int64_t want[2] = {M, N};
+        bool ok = c->rank <= 2;
+        for (int i = 0; ok && i < c->rank; i++) {
+            int64_t dc = c->dims[c->rank - 1 - i], dy = want[1 - i];
+            if (dc != 1 && dc != dy) ok = false;
+        }
+        if (!ok)
+            return dt_fail(DUCTILE_ERR_SHAPE,
+                           "input 2 (C) has shape %s; it must broadcast to the output [%lld,%lld]",
+                           sc, (long long)M, (long long)N);
+    }
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = 2;
+    out[0].dims[0] = M;
+    out[0].dims[1] = N;
+    return DUCTILE_OK;
+}
+
+/* ---- MatMul ---- */
+
+ductile_status dt_matmul_geometry(const dt_view *a, const dt_view *b, dt_matmul_geom *g)
+{
+    char sa[160], sb[160];
+    dt_format_dims(sa, sizeof sa, a->dims, a->rank, NULL);
+    dt_format_dims(sb, sizeof sb, b->dims, b->rank, NULL);
+    if (a->rank < 1)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (A) has shape %s; expected rank >= 1", sa);
+    if (b->rank < 1)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has shape %s; expected rank >= 1", sb);
+    memset(g, 0, sizeof *g);
+    g->M = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
+    int64_t Ka = a->dims[a->rank - 1];
+    int64_t Kb = b->rank >= 2 ? b->dims[b->rank - 2] : b->dims[0];
+    g->N = b->rank >= 2 ? b->dims[b->rank - 1] : 1;
+    if (Ka != Kb)
+        return dt_fail(DUCTILE_ERR_SHAPE,
+                       "input 0 (A) %s has K = %lld (its last dim) but input 1 (B) %s has K = "
+                       "%lld (its %s dim)", sa, (long long)Ka, sb, (long long)Kb,
+                       b->rank >= 2 ? "second-to-last" : "only");
+    g->K = Ka;
+    int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
+    int r = ra > rb ? ra : rb;
+    g->batch_rank = r;
+    int64_t sa_run = g->M * g->K, sb_run = g->K * g->N;
+    g->batch_count = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        int ia = i - (r - ra), ib = i - (r - rb);
+        int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+        if (da != db && da != 1 && db != 1)
+            return dt_fail(DUCTILE_ERR_SHAPE,
+                           "input 0 (A) %s and input 1 (B) %s cannot be broadcast: batch dim %d "
+                           "is %lld and %lld", sa, sb, i, (long long)da, (long long)db);
+        g->batch[i] = da == 1 ? db : da;
+        g->a_stride[i] = da == 1 ? 0 : sa_run;
+        g->b_stride[i] = db == 1 ? 0 : sb_run;
+        sa_run *= da;
+        sb_run *= db;
+        g->batch_count *= g->batch[i];
+    }
+    g->out_rank = 0;
+    for (int i = 0; i < r; i++) g->out[g->out_rank++] = g->batch[i];
+    if (a->rank >= 2) g->out[g->out_rank++] = g->M;
+    if (b->rank >= 2) g->out[g->out_rank++] = g->N;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_matmul_check(const ductile_layer *L)
+{
+    return dt_la_arity(L, 2, 2);
+}
+
+static ductile_status dt_matmul_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_la_float(in, 0, "A"));
+    DT_TRY(dt_la_float(in, 1, "B"));
+    dt_matmul_geom g;
+    DT_TRY(dt_matmul_geometry(&in[0], &in[1], &g));
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = g.out_rank;
+    for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];
+    return DUCTILE_OK;
+}
+
+const dt_opdef dt_ops_linalg[] = {
+    {"Conv", dt_conv_check, dt_conv_infer, 0},
+    {"Gemm", dt_gemm_check, dt_gemm_infer, 0},
+    {"MatMul", dt_matmul_check, dt_matmul_infer, 0},
+    {NULL, NULL, NULL, 0},
+};

@@ -1,0 +1,38 @@
+/* Private to the linalg op family (src/ops/linalg.c) and its kernels: the conv geometry and
+ * the MatMul shape rules live here once, so a kernel never disagrees with infer about padding
+ * or broadcasting. */
+#ifndef DT_OPS_LINALG_H
+#define DT_OPS_LINALG_H
+
+#include "ops/op.h"
+
+#include <stdint.h>
+
+/* A 1-D or 2-D convolution as a 2-D one: a 1-D conv gets a leading unit spatial dim
+ * (in, out, kernel 1, stride 1, no pad). */
+typedef struct dt_conv_geom {
+    int spatial;            /* 1 or 2: spatial dims of the real input */
+    int64_t batch, c, m, group;
+    int64_t in[2], out[2], k[2], s[2], d[2], pb[2], pe[2];
+} dt_conv_geom;
+
+/* From the layer's attributes and the dims of X (in[0]) and W (in[1]); DUCTILE_ERR_SHAPE
+ * naming the input and dim at fault. */
+ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w,
+                                dt_conv_geom *g);
+
+/* MatMul with numpy rules: 1-D operands promoted (A to [1,K], B to [K,1]) and batch dims
+ * broadcast. Batch strides are 0 where an operand's batch dim is 1. */
+typedef struct dt_matmul_geom {
+    int64_t M, N, K;
+    int batch_rank;
+    int64_t batch[DT_MAX_DIMS];                 /* broadcast batch dims */
+    int64_t a_stride[DT_MAX_DIMS], b_stride[DT_MAX_DIMS];  /* elements per batch index */
+    int64_t batch_count;
+    int out_rank;
+    int64_t out[DT_MAX_DIMS];
+} dt_matmul_geom;
+
+ductile_status dt_matmul_geometry(const dt_view *a, const dt_view *b, dt_matmul_geom *g);
+
+#endif

@@ -1,0 +1,528 @@
+/* Conv, Gemm and MatMul: the fast CPU kernels against naive loops (double accumulation) on
+ * random data at odd sizes, single-threaded and on a 2-thread pool; and the shape and
+ * attribute errors that infer and check report. */
+#include "testutil.h"
+
+#include "backend/cpu/families.h"
+#include "backend/cpu/gemm.h"
+#include "core/status.h"
+#include "graph/network.h"
+#include "ops/families.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
+}
+
+static float *rand_buf(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+/* max |got - want| relative to the largest |want| (at least 1e-3, so all-zero outputs work). */
+static double rel_err(const float *got, const double *want, int64_t n)
+{
+    double maxd = 0, maxw = 1e-3;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= maxd)) maxd = d; /* NaN counts as a failure */
+        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
+    }
+    return maxd / maxw;
+}
+
+/* ---- layers built by hand ---- */
+
+static ductile_network *net;
+static int name_counter;
+
+static ductile_layer *make_layer(const char *op, int n_in, int n_attr)
+{
+    char name[32];
+    snprintf(name, sizeof name, "l%d", name_counter++);
+    ductile_layer *L = dt_network_add_layer(net, op, name, n_in, 1, n_attr);
+    for (int i = 0; i < n_in; i++) {
+        snprintf(name, sizeof name, "t%d", name_counter++);
+        L->in[i] = dt_network_add_tensor(net, name);
+    }
+    snprintf(name, sizeof name, "t%d", name_counter++);
+    L->out[0] = dt_network_add_tensor(net, name);
+    L->opset = 13;
+    L->n_attr = 0; /* filled by the set_* helpers up to the capacity given */
+    return L;
+}
+
+static void set_int(ductile_layer *L, const char *name, int64_t v)
+{
+    dt_attr *a = &L->attrs[L->n_attr++];
+    a->name = name;
+    a->type = DT_ATTR_INT;
+    a->i = v;
+}
+
+static void set_float(ductile_layer *L, const char *name, float v)
+{
+    dt_attr *a = &L->attrs[L->n_attr++];
+    a->name = name;
+    a->type = DT_ATTR_FLOAT;
+    a->f = v;
+}
+
+static void set_str(ductile_layer *L, const char *name, const char *s)
+{
+    dt_attr *a = &L->attrs[L->n_attr++];
+    a->name = name;
+    a->type = DT_ATTR_STRING;
+    a->s = s;
+    a->s_len = strlen(s);
+}
+
+static void set_ints(ductile_layer *L, const char *name, const int64_t *v, int n)
+{
+    dt_attr *a = &L->attrs[L->n_attr++];
+    a->name = name;
+    a->type = DT_ATTR_INTS;
+    a->n = n;
+    a->ints = dt_arena_memdup(&net->arena, v, sizeof *v * (size_t)n);
+}
+
+static const dt_opdef *opdef(const char *op)
+{
+    for (const dt_opdef *d = dt_ops_linalg; d->op_type; d++)
+        if (strcmp(d->op_type, op) == 0) return d;
+    return NULL;
+}
+
+static dt_cpu_run_fn kernel(const char *op)
+{
+    for (const dt_cpu_kernel *k = dt_cpu_linalg; k->op_type; k++)
+        if (strcmp(k->op_type, op) == 0) return k->run;
+    return NULL;
+}
+
+static dt_view view(int rank, const int64_t *dims, float *data)
+{
+    dt_view v = {DUCTILE_FLOAT32, rank, {0}, data};
+    for (int i = 0; i < rank; i++) v.dims[i] = dims[i];
+    return v;
+}
+
+static const dt_view absent = {DUCTILE_FLOAT32, -1, {0}, NULL};
+
+/* check + infer + run; the output buffer is malloc'd into out->data (caller frees). */
+static ductile_status run_layer(ductile_layer *L, const dt_view *in, dt_view *out, dt_pool *pool)
+{
+    const dt_opdef *d = opdef(L->op_type);
+    if (!d) return DUCTILE_ERR_INTERNAL;
+    DT_TRY(d->check(L));
+    memset(out, 0, sizeof *out);
+    DT_TRY(d->infer(L, in, out));
+    int64_t n = dt_view_count(out);
+    out->data = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    /* NaN in the output buffer: a kernel that reads it instead of writing fails the test. */
+    for (int64_t i = 0; i < n; i++) ((float *)out->data)[i] = NAN;
+    dt_exec ex = {pool};
+    return kernel(L->op_type)(L, in, out, &ex);
+}
+
+/* ---- sgemm ---- */
+
+static void ref_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                     const float *A, const float *B, double *C)
+{
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (double)(ta ? A[k * M + i] : A[i * K + k]) *
+                     (double)(tb ? B[j * K + k] : B[k * N + j]);
+            C[i * N + j] = alpha * s;
+        }
+}
+
+static void test_sgemm_odd_sizes_match_reference(dt_pool *pool)
+{
+    static const int64_t sz[] = {1, 3, 17, 63, 100, 129};
+    int bad = 0;
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++)
+            for (int c = 0; c < 6; c++) {
+                int64_t M = sz[a], N = sz[b], K = sz[c];
+                bool ta = (a + c) & 1, tb = (b + c) & 1;
+                float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(M * N);
+                double *R = malloc(sizeof(double) * (size_t)(M * N));
+                ref_gemm(ta, tb, M, N, K, 1.0, A, B, R);
+                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A,
+                             .lda = ta ? M : K, .trans_a = ta, .B = B, .ldb = tb ? K : N,
+                             .trans_b = tb, .C = C, .ldc = N};
+                CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                double e = rel_err(C, R, M * N);
+                if (!(e <= 1e-4)) {
+                    bad++;
+                    fprintf(stderr, "sgemm %lldx%lldx%lld ta=%d tb=%d: rel err %g\n",
+                            (long long)M, (long long)N, (long long)K, ta, tb, e);
+                }
+                free(A), free(B), free(C), free(R);
+            }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Sizes past every cache block (KC, NC, MC), with a leading dim wider than the matrix, beta
+ * and a row bias: the block loops and the epilogue. */
+static void test_sgemm_large_blocks_beta_bias(dt_pool *pool)
+{
+    int64_t M = 530, N = 1001, K = 300, ldc = N + 5;
+    float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(M * ldc), *bias = rand_buf(M);
+    double *R = malloc(sizeof(double) * (size_t)(M * N));
+    ref_gemm(false, false, M, N, K, 0.5, A, B, R);
+    float *got = malloc(sizeof(float) * (size_t)(M * N));
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) R[i * N + j] += 2.0 * C[i * ldc + j] + bias[i];
+    float pad_before = C[ldc - 1];
+    dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 0.5f, .beta = 2.0f, .A = A, .lda = K, .B = B,
+                 .ldb = N, .C = C, .ldc = ldc, .bias = bias};
+    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+    for (int64_t i = 0; i < M; i++) memcpy(got + i * N, C + i * ldc, sizeof(float) * (size_t)N);
+    CHECK(rel_err(got, R, M * N) <= 1e-4);
+    CHECK(C[ldc - 1] == pad_before); /* columns past N are not written */
+    free(A), free(B), free(C), free(bias), free(R), free(got);
+}
+
+/* ---- Gemm op ---- */
+
+static void test_gemm_op_trans_alpha_beta_broadcast(dt_pool *pool)
+{
+    int64_t M = 17, N = 63, K = 100;
+    /* C shapes: none, scalar, [N], [1,N], [M,1], [M,N] */
+    static const int crank[] = {-1, 0, 1, 2, 2, 2};
+    static const int64_t cdims[][2] = {{0, 0}, {0, 0}, {63, 0}, {1, 63}, {17, 1}, {17, 63}};
+    for (int ci = 0; ci < 6; ci++)
+        for (int t = 0; t < 4; t++) {
+            bool ta = t & 1, tb = t & 2;
+            ductile_layer *L = make_layer("Gemm", crank[ci] < 0 ? 2 : 3, 4);
+            set_int(L, "transA", ta);
+            set_int(L, "transB", tb);
+            set_float(L, "alpha", 0.75f);
+            set_float(L, "beta", -1.5f);
+            float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(M * N);
+            int64_t ad[2] = {ta ? K : M, ta ? M : K}, bd[2] = {tb ? N : K, tb ? K : N};
+            dt_view in[3] = {view(2, ad, A), view(2, bd, B), view(crank[ci], cdims[ci], C)};
+            dt_view out;
+            CHECK_EQ_INT(run_layer(L, in, &out, pool), DUCTILE_OK);
+            CHECK_EQ_INT(out.rank, 2);
+            CHECK_EQ_INT(out.dims[0], M);
+            CHECK_EQ_INT(out.dims[1], N);
+            double *R = malloc(sizeof(double) * (size_t)(M * N));
+            ref_gemm(ta, tb, M, N, K, 0.75, A, B, R);
+            if (crank[ci] >= 0) {
+                int64_t cm = crank[ci] == 2 ? cdims[ci][0] : 1;
+                int64_t cn = crank[ci] == 2 ? cdims[ci][1] : crank[ci] == 1 ? cdims[ci][0] : 1;
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++)
+                        R[i * N + j] += -1.5 * C[(cm == 1 ? 0 : i) * cn + (cn == 1 ? 0 : j)];
+            }
+            double e = rel_err(out.data, R, M * N);
+            if (!(e <= 1e-4)) fprintf(stderr, "Gemm C case %d trans %d: rel err %g\n", ci, t, e);
+            CHECK(e <= 1e-4);
+            free(A), free(B), free(C), free(R), free(out.data);
+        }
+}
+
+static void test_gemm_errors_name_inputs(void)
+{
+    ductile_layer *L = make_layer("Gemm", 2, 1);
+    set_int(L, "transA", 2);
+    CHECK_EQ_INT(opdef("Gemm")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK(strstr(dt_last_error(), "'transA' = 2") != NULL);
+
+    L = make_layer("Gemm", 3, 0);
+    int64_t ad[2] = {4, 5}, bd[2] = {6, 7}, cd[2] = {4, 3};
+    dt_view in[3] = {view(2, ad, NULL), view(2, bd, NULL), view(2, cd, NULL)}, out;
+    CHECK_EQ_INT(opdef("Gemm")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "input 0 (A) [4,5]") && strstr(dt_last_error(), "K = 6"));
+    bd[0] = 5;
+    in[1] = view(2, bd, NULL);
+    CHECK_EQ_INT(opdef("Gemm")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "input 2 (C) has shape [4,3]") != NULL);
+}
+
+/* ---- MatMul op ---- */
+
+static void test_matmul_broadcast_and_1d(dt_pool *pool)
+{
+    static const struct { int ra; int64_t a[4]; int rb; int64_t b[4]; int ro; int64_t o[4]; } cs[] = {
+        {3, {2, 17, 63}, 2, {63, 100}, 3, {2, 17, 100}},          /* stacked A, shared B */
+        {4, {2, 4, 13, 16}, 4, {2, 4, 16, 13}, 4, {2, 4, 13, 13}}, /* attention scores */
+        {4, {2, 3, 5, 4}, 3, {1, 4, 6}, 4, {2, 3, 5, 6}},
+        {2, {5, 4}, 4, {2, 3, 4, 6}, 4, {2, 3, 5, 6}},            /* A broadcast over B */
+        {3, {3, 1, 4}, 4, {2, 1, 4, 9}, 4, {2, 3, 1, 9}},
+        {1, {4}, 1, {4}, 0, {0}},                                  /* dot product */
+        {1, {7}, 3, {2, 7, 6}, 2, {2, 6}},
+        {3, {2, 5, 7}, 1, {7}, 2, {2, 5}},
+        {2, {1, 129}, 2, {129, 1}, 2, {1, 1}},
+    };
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        ductile_layer *L = make_layer("MatMul", 2, 0);
+        dt_view a = view(cs[c].ra, cs[c].a, NULL), b = view(cs[c].rb, cs[c].b, NULL);
+        a.data = rand_buf(dt_view_count(&a));
+        b.data = rand_buf(dt_view_count(&b));
+        dt_view in[2] = {a, b}, out;
+        CHECK_EQ_INT(run_layer(L, in, &out, pool), DUCTILE_OK);
+        CHECK_EQ_INT(out.rank, cs[c].ro);
+        for (int i = 0; i < cs[c].ro && i == 0; i++)
+            for (int k = 0; k < cs[c].ro; k++) CHECK_EQ_INT(out.dims[k], cs[c].o[k]);
+        /* Reference: promote 1-D, broadcast batch by index arithmetic. */
+        int64_t M = a.rank >= 2 ? a.dims[a.rank - 2] : 1, K = a.dims[a.rank - 1];
+        int64_t N = b.rank >= 2 ? b.dims[b.rank - 1] : 1;
+        int ra = a.rank > 2 ? a.rank - 2 : 0, rb = b.rank > 2 ? b.rank - 2 : 0;
+        int r = ra > rb ? ra : rb;
+        int64_t bat[8], nb = 1;
+        for (int i = 0; i < r; i++) {
+            int ia = i - (r - ra), ib = i - (r - rb);
+            int64_t da = ia >= 0 ? a.dims[ia] : 1, db = ib >= 0 ? b.dims[ib] : 1;
+            bat[i] = da > db ? da : db;
+            nb *= bat[i];
+        }
+        double *R = malloc(sizeof(double) * (size_t)(nb * M * N));
+        for (int64_t bi = 0; bi < nb; bi++) {
+            int64_t rest = bi, ao = 0, bo = 0, as = M * K, bs = K * N;
+            for (int i = r - 1; i >= 0; i--) {
+                int64_t idx = rest % bat[i];
+                rest /= bat[i];
+                int ia = i - (r - ra), ib = i - (r - rb);
+                int64_t da = ia >= 0 ? a.dims[ia] : 1, db = ib >= 0 ? b.dims[ib] : 1;
+                if (da > 1) ao += idx * as;
+                if (db > 1) bo += idx * bs;
+                as *= da;
+                bs *= db;
+            }
+            ref_gemm(false, false, M, N, K, 1.0, (float *)a.data + ao, (float *)b.data + bo,
+                     R + bi * M * N);
+        }
+        double e = rel_err(out.data, R, nb * M * N);
+        if (!(e <= 1e-4)) fprintf(stderr, "MatMul case %zu: rel err %g\n", c, e);
+        CHECK(e <= 1e-4);
+        free(a.data), free(b.data), free(out.data), free(R);
+    }
+}
+
+static void test_matmul_errors_name_inputs(void)
+{
+    ductile_layer *L = make_layer("MatMul", 2, 0);
+    int64_t ad[3] = {2, 5, 4}, bd[3] = {3, 4, 6};
+    dt_view in[2] = {view(3, ad, NULL), view(3, bd, NULL)}, out;
+    CHECK_EQ_INT(opdef("MatMul")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "batch dim 0 is 2 and 3") != NULL);
+    bd[0] = 2;
+    bd[1] = 5;
+    in[1] = view(3, bd, NULL);
+    CHECK_EQ_INT(opdef("MatMul")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "input 0 (A) [2,5,4] has K = 4") != NULL);
+}
+
+/* ---- Conv op ---- */
+
+typedef struct conv_case {
+    int64_t n, c, h, w, m, kh, kw, group;
+    int64_t sh, sw, dh, dw, pt, pl, pb, pr;
+    const char *auto_pad;   /* NULL: NOTSET with explicit pads */
+    bool bias;
+    bool one_d;             /* h == 1 and kh == 1, given as a rank-3 conv */
+} conv_case;
+
+static void ref_conv(const conv_case *cc, int64_t oh, int64_t ow, int64_t pt, int64_t pl,
+                     const float *x, const float *w, const float *b, double *y)
+{
+    int64_t cg = cc->c / cc->group, mg = cc->m / cc->group;
+    for (int64_t n = 0; n < cc->n; n++)
+        for (int64_t m = 0; m < cc->m; m++) {
+            int64_t g = m / mg;
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    double s = b ? b[m] : 0.0;
+                    for (int64_t c = 0; c < cg; c++)
+                        for (int64_t ky = 0; ky < cc->kh; ky++)
+                            for (int64_t kx = 0; kx < cc->kw; kx++) {
+                                int64_t iy = oy * cc->sh - pt + ky * cc->dh;
+                                int64_t ix = ox * cc->sw - pl + kx * cc->dw;
+                                if (iy < 0 || iy >= cc->h || ix < 0 || ix >= cc->w) continue;
+                                s += (double)x[((n * cc->c + g * cg + c) * cc->h + iy) * cc->w + ix] *
+                                     w[((m * cg + c) * cc->kh + ky) * cc->kw + kx];
+                            }
+                    y[((n * cc->m + m) * oh + oy) * ow + ox] = s;
+                }
+        }
+}
+
+static void run_conv_case(const conv_case *cc, dt_pool *pool)
+{
+    ductile_layer *L = make_layer("Conv", cc->bias ? 3 : 2, 6);
+    int sp = cc->one_d ? 1 : 2;
+    int64_t ks[2] = {cc->kh, cc->kw}, st[2] = {cc->sh, cc->sw}, di[2] = {cc->dh, cc->dw};
+    int64_t pads[4] = {cc->pt, cc->pl, cc->pb, cc->pr};
+    int64_t pads1[2] = {cc->pl, cc->pr};
+    set_ints(L, "kernel_shape", ks + 2 - sp, sp);
+    set_ints(L, "strides", st + 2 - sp, sp);
+    set_ints(L, "dilations", di + 2 - sp, sp);
+    set_int(L, "group", cc->group);
+    if (cc->auto_pad)
+        set_str(L, "auto_pad", cc->auto_pad);
+    else
+        set_ints(L, "pads", sp == 2 ? pads : pads1, 2 * sp);
+    int64_t xd[4] = {cc->n, cc->c, cc->h, cc->w}, wd[4] = {cc->m, cc->c / cc->group, cc->kh, cc->kw};
+    if (sp == 1) xd[2] = cc->w, wd[2] = cc->kw;
+    int64_t bd[1] = {cc->m};
+    float *x = rand_buf(cc->n * cc->c * cc->h * cc->w);
+    float *w = rand_buf(cc->m * (cc->c / cc->group) * cc->kh * cc->kw);
+    float *b = cc->bias ? rand_buf(cc->m) : NULL;
+    dt_view in[3] = {view(sp + 2, xd, x), view(sp + 2, wd, w), cc->bias ? view(1, bd, b) : absent};
+    dt_view out;
+    ductile_status st_run = run_layer(L, in, &out, pool);
+    CHECK_EQ_INT(st_run, DUCTILE_OK);
+    if (st_run != DUCTILE_OK) {
+        fprintf(stderr, "  %s\n", dt_last_error());
+        free(x), free(w), free(b);
+        return;
+    }
+    /* Expected output size and padding, worked out independently of the op's code. */
+    int64_t eh = cc->dh * (cc->kh - 1) + 1, ew = cc->dw * (cc->kw - 1) + 1;
+    int64_t oh, ow, pt = cc->pt, pl = cc->pl;
+    if (!cc->auto_pad) {
+        oh = (cc->h + cc->pt + cc->pb - eh) / cc->sh + 1;
+        ow = (cc->w + cc->pl + cc->pr - ew) / cc->sw + 1;
+    } else if (strcmp(cc->auto_pad, "VALID") == 0) {
+        oh = (cc->h - eh) / cc->sh + 1;
+        ow = (cc->w - ew) / cc->sw + 1;
+        pt = pl = 0;
+    } else {
+        oh = (cc->h + cc->sh - 1) / cc->sh;
+        ow = (cc->w + cc->sw - 1) / cc->sw;
+        int64_t th = (oh - 1) * cc->sh + eh - cc->h, tw = (ow - 1) * cc->sw + ew - cc->w;
+        th = th < 0 ? 0 : th;
+        tw = tw < 0 ? 0 : tw;
+        bool upper = strcmp(cc->auto_pad, "SAME_UPPER") == 0;
+        pt = upper ? th / 2 : th - th / 2;
+        pl = upper ? tw / 2 : tw - tw / 2;
+    }
+    if (sp == 1) oh = 1, pt = 0;
+    CHECK_EQ_INT(out.rank, sp + 2);
+    CHECK_EQ_INT(out.dims[1], cc->m);
+    CHECK_EQ_INT(out.dims[sp + 1], ow);
+    if (sp == 2) CHECK_EQ_INT(out.dims[2], oh);
+    double *R = malloc(sizeof(double) * (size_t)(cc->n * cc->m * oh * ow));
+    ref_conv(cc, oh, ow, pt, pl, x, w, b, R);
+    double e = rel_err(out.data, R, cc->n * cc->m * oh * ow);
+    if (!(e <= 1e-4))
+        fprintf(stderr, "Conv c=%lld m=%lld %lldx%lld k=%lldx%lld g=%lld s=%lld,%lld d=%lld: rel err %g\n",
+                (long long)cc->c, (long long)cc->m, (long long)cc->h, (long long)cc->w,
+                (long long)cc->kh, (long long)cc->kw, (long long)cc->group, (long long)cc->sh,
+                (long long)cc->sw, (long long)cc->dh, e);
+    CHECK(e <= 1e-4);
+    free(x), free(w), free(b), free(R), free(out.data);
+}
+
+static void test_conv_matches_reference(dt_pool *pool)
+{
+    static const int64_t ks[] = {1, 3, 5};
+    for (int c = 3; c <= 5; c += 2)
+        for (int ki = 0; ki < 3; ki++)
+            for (int s = 1; s <= 2; s++)
+                for (int d = 1; d <= 2; d++) {
+                    conv_case cc = {2, c, 11, 13, 7, ks[ki], ks[ki], 1, s, s, d, d,
+                                    ki, 0, 1, ki + 1, NULL, (s + d) % 2 == 0, false};
+                    run_conv_case(&cc, pool);
+                }
+    /* non-square kernel, mixed strides */
+    run_conv_case(&(conv_case){1, 5, 13, 11, 7, 3, 5, 1, 2, 1, 1, 2, 2, 1, 0, 3, NULL, true, false}, pool);
+    /* 1x1 stride 1 (the direct GEMM path) with batch */
+    run_conv_case(&(conv_case){3, 5, 11, 13, 7, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
+    /* groups */
+    run_conv_case(&(conv_case){2, 6, 11, 13, 8, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 6, 13, 11, 9, 3, 3, 3, 2, 2, 1, 1, 0, 1, 2, 0, NULL, false, false}, pool);
+    /* depthwise 3x3 and 5x5, strides 1 and 2, dilation 2; and one with a channel multiplier */
+    for (int k = 3; k <= 5; k += 2)
+        for (int s = 1; s <= 2; s++) {
+            run_conv_case(&(conv_case){2, 5, 11, 13, 5, k, k, 5, s, s, 1, 1, k / 2, k / 2, k / 2, k / 2, NULL, true, false}, pool);
+            run_conv_case(&(conv_case){1, 7, 13, 40, 7, k, k, 7, s, s, 2, 2, 1, 2, 0, 3, NULL, s == 1, false}, pool);
+        }
+    run_conv_case(&(conv_case){1, 4, 11, 13, 4, 3, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 3, 11, 13, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* auto_pad */
+    static const char *ap[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
+    for (int i = 0; i < 3; i++)
+        for (int s = 1; s <= 2; s++) {
+            run_conv_case(&(conv_case){1, 3, 11, 12, 7, 4, 3, 1, s, s, 1, 1, 0, 0, 0, 0, ap[i], true, false}, pool);
+            run_conv_case(&(conv_case){1, 5, 11, 12, 5, 4, 3, 5, s, s, 1, 1, 0, 0, 0, 0, ap[i], true, false}, pool);
+        }
+    /* 1-D */
+    run_conv_case(&(conv_case){2, 5, 1, 37, 7, 1, 5, 1, 1, 2, 1, 1, 0, 2, 0, 1, NULL, true, true}, pool);
+    run_conv_case(&(conv_case){1, 5, 1, 37, 5, 1, 3, 5, 1, 1, 1, 2, 0, 1, 0, 1, NULL, true, true}, pool);
+    /* mobilenet-sized depthwise and superres-like 3x3 (several threads' worth of work) */
+    run_conv_case(&(conv_case){1, 32, 28, 28, 32, 3, 3, 32, 2, 2, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 16, 30, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+}
+
+static void test_conv_errors_name_inputs(void)
+{
+    ductile_layer *L = make_layer("Conv", 2, 1);
+    int64_t xd[4] = {1, 3, 8, 8}, wd[4] = {64, 1, 5, 5};
+    dt_view in[2] = {view(4, xd, NULL), view(4, wd, NULL)}, out;
+    CHECK_EQ_INT(opdef("Conv")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(),
+                 "input 0 (X) [1,3,8,8] has 3 channels but input 1 (W) [64,1,5,5] with group 1 "
+                 "expects 1") != NULL);
+
+    L = make_layer("Conv", 2, 1);
+    set_str(L, "auto_pad", "SAME_MIDDLE");
+    CHECK_EQ_INT(opdef("Conv")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK(strstr(dt_last_error(), "'auto_pad' = 'SAME_MIDDLE'") != NULL);
+
+    L = make_layer("Conv", 2, 1);
+    int64_t k3[3] = {3, 3, 3};
+    set_ints(L, "kernel_shape", k3, 3);
+    CHECK_EQ_INT(opdef("Conv")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK(strstr(dt_last_error(), "'kernel_shape'") != NULL);
+
+    L = make_layer("Conv", 2, 0);
+    int64_t xs[4] = {1, 3, 2, 2}, ws[4] = {4, 3, 3, 3};
+    dt_view small[2] = {view(4, xs, NULL), view(4, ws, NULL)};
+    CHECK_EQ_INT(opdef("Conv")->infer(L, small, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "smaller than the dilated kernel") != NULL);
+
+    L = make_layer("Conv", 3, 0);
+    int64_t xb[4] = {1, 3, 8, 8}, wb[4] = {4, 3, 3, 3}, bb[1] = {5};
+    dt_view wbias[3] = {view(4, xb, NULL), view(4, wb, NULL), view(1, bb, NULL)};
+    CHECK_EQ_INT(opdef("Conv")->infer(L, wbias, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "input 2 (B) has shape [5]; expected [4]") != NULL);
+}
+
+int main(void)
+{
+    CHECK_EQ_INT(dt_network_new(&net), DUCTILE_OK);
+    dt_pool *pool2 = NULL;
+    CHECK_EQ_INT(dt_pool_create(2, &pool2), DUCTILE_OK);
+    dt_pool *pools[2] = {NULL, pool2};
+    for (int p = 0; p < 2; p++) {
+        test_sgemm_odd_sizes_match_reference(pools[p]);
+        test_sgemm_large_blocks_beta_bias(pools[p]);
+        test_gemm_op_trans_alpha_beta_broadcast(pools[p]);
+        test_matmul_broadcast_and_1d(pools[p]);
+        test_conv_matches_reference(pools[p]);
+    }
+    test_gemm_errors_name_inputs();
+    test_matmul_errors_name_inputs();
+    test_conv_errors_name_inputs();
+    dt_pool_free(pool2);
+    dt_network_delete(net);
+    TEST_MAIN_END();
+}

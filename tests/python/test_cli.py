@@ -1,0 +1,186 @@
+"""The `ductile` CLI end to end: build each model of the suite with a profile, run it at the
+profile's min, opt, max and an odd shape with --loadInputs/--exportOutput, and compare with
+onnxruntime; plus the command-line errors a user meets first."""
+import json
+import os
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import util
+
+REPO = util.REPO
+# DUCTILE_CLI points at another build of the binary (default: build/ductile of this repo).
+BIN = Path(os.environ.get("DUCTILE_CLI", REPO / "build" / "ductile"))
+RUN_ONCE = ["--iterations=1", "--warmUp=0", "--duration=0"]
+
+
+def dims(shape):
+    return "x".join(str(d) for d in shape)
+
+
+def spec(shapes):
+    return ",".join(f"{name}:{dims(shape)}" for name, shape in shapes.items())
+
+
+# The profiles the CLI is tested with (superres's opt is trtexec-guide's 224, not util's 256),
+# and the batch/size of each run: min, opt, max, then one that is none of them.
+CASES = {
+    "superres": (
+        {"input": ((1, 1, 64, 64), (1, 1, 224, 224), (4, 1, 512, 512))},
+        [(1, 1, 64, 64), (1, 1, 224, 224), (4, 1, 512, 512), (2, 1, 333, 301)]),
+    "seg_lraspp": (
+        {"input_1": ((1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600))},
+        [(1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600), (1, 3, 777, 555)]),
+    "mobilenet_v2": (
+        {"input": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))},
+        [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224), (7, 3, 224, 224)]),
+    "bert_small": (
+        {name: ((1, 1), (4, 128), (8, 512)) for name in ("input_ids", "attention_mask")},
+        [(1, 1), (4, 128), (8, 512), (3, 77)]),
+    "superres_op10_dynbatch": (
+        {"input": ((1, 1, 224, 224), (4, 1, 224, 224), (8, 1, 224, 224))},
+        [(1, 1, 224, 224), (4, 1, 224, 224), (8, 1, 224, 224), (3, 1, 224, 224)]),
+}
+
+
+def run_cli(*args, timeout=900):
+    if not BIN.exists():
+        pytest.skip(f"{BIN} is not built (run make)")
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=REPO)
+
+
+def model_path(model):
+    return util.model_path(util.MODELS[model].filename)
+
+
+def profile_flags(profile):
+    return [f"--{which}Shapes=" + spec({name: ranges[k] for name, ranges in profile.items()})
+            for k, which in enumerate(("min", "opt", "max"))]
+
+
+@lru_cache(maxsize=None)
+def ort_session(model):
+    return util.ort_session(model_path(model))
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    """One engine file per model, built on first use with --skipInference."""
+    folder = tmp_path_factory.mktemp("engines")
+    built = {}
+
+    def get(model):
+        if model not in built:
+            path = folder / f"{model}.engine"
+            r = run_cli(f"--onnx={model_path(model)}", *profile_flags(CASES[model][0]),
+                        f"--saveEngine={path}", "--skipInference")
+            assert r.returncode == 0, r.stderr
+            assert "Inference skipped" in r.stdout
+            built[model] = path
+        return built[model]
+
+    return get
+
+
+@pytest.mark.parametrize("model,index", [(m, i) for m in CASES for i in range(4)],
+                         ids=[f"{m}-{dims(CASES[m][1][i])}" for m in CASES for i in range(4)])
+def test_cli_output_matches_onnxruntime(model, index, engines, tmp_path):
+    engine = engines(model)
+    shape = CASES[model][1][index]
+    # Every input of a model of the suite has the same shape (bert: ids and mask).
+    inputs = util.random_feeds(util.MODELS[model], {name: shape for name in CASES[model][0]},
+                               seed=index)
+    load = []
+    for name, array in inputs.items():
+        path = tmp_path / f"{name}.bin"
+        array.tofile(path)
+        load.append(f"{name}:{path}")
+    out = tmp_path / "out.json"
+    r = run_cli(f"--loadEngine={engine}",
+                "--shapes=" + spec({name: a.shape for name, a in inputs.items()}),
+                "--loadInputs=" + ",".join(load), f"--exportOutput={out}", *RUN_ONCE)
+    assert r.returncode == 0, r.stderr
+    assert "Latency: min = " in r.stdout and "percentile(99%)" in r.stdout
+    assert "Throughput: " in r.stdout
+
+    exported = json.loads(out.read_text())
+    session = ort_session(model)
+    expected = session.run(None, inputs)
+    names = [o.name for o in session.get_outputs()]
+    assert [o["name"] for o in exported] == names
+    for item, ref in zip(exported, expected):
+        assert item["dimensions"] == dims(ref.shape), item["name"]
+        got = np.asarray(item["values"], dtype=ref.dtype).reshape(ref.shape)
+        util.assert_close(got, ref, what=f"{model} {item['name']} at {dims(shape)}")
+
+
+def test_unknown_flag_is_refused_by_name():
+    r = run_cli("--foo=3")
+    assert r.returncode == 2
+    assert r.stderr == "error: unknown flag '--foo'\n"
+
+
+def test_malformed_value_names_flag_and_value():
+    r = run_cli("--onnx=x.onnx", "--iterations=ten")
+    assert r.returncode == 2
+    assert r.stderr.startswith("error: invalid value for --iterations: 'ten'")
+    r = run_cli("--onnx=x.onnx", "--minShapes=input:1x", "--optShapes=input:1",
+                "--maxShapes=input:1")
+    assert r.returncode == 2
+    assert "--minShapes" in r.stderr and "'input:1x'" in r.stderr
+
+
+def test_incomplete_profile_triple_is_refused():
+    r = run_cli("--onnx=x.onnx", "--minShapes=input:1", "--optShapes=input:1")
+    assert r.returncode == 2
+    assert "must be given together" in r.stderr
+
+
+def test_help_lists_flags_and_random_data():
+    r = run_cli("--help")
+    assert r.returncode == 0
+    for flag in ("--onnx", "--minShapes", "--loadInputs", "--exportOutput", "--memPoolSize"):
+        assert flag in r.stdout
+    assert "[-1, 1)" in r.stdout and "mask" in r.stdout
+
+
+def test_missing_model_is_a_library_error():
+    r = run_cli("--onnx=/nonexistent/model.onnx")
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: DUCTILE_ERR_")
+
+
+def test_shape_outside_profile_exits_1_with_library_message(engines):
+    r = run_cli(f"--loadEngine={engines('superres')}", "--shapes=input:1x1x1000x224", *RUN_ONCE)
+    assert r.returncode == 1
+    line = r.stderr.strip()
+    assert line.startswith("error: DUCTILE_ERR_SHAPE: "), line
+    assert "'input'" in line and "1000" in line
+
+
+def test_load_inputs_with_wrong_size_gives_exact_message(engines, tmp_path):
+    path = tmp_path / "short.bin"
+    np.zeros(10, dtype=np.float32).tofile(path)
+    r = run_cli(f"--loadEngine={engines('superres')}", "--shapes=input:1x1x64x64",
+                f"--loadInputs=input:{path}", *RUN_ONCE)
+    assert r.returncode == 1
+    assert r.stderr == (f"error: --loadInputs: input 'input' (1x1x64x64) needs 16384 bytes "
+                        f"but '{path}' has 40 bytes\n")
+
+
+def test_unnamed_inputs_run_at_opt_with_random_data(engines):
+    r = run_cli(f"--loadEngine={engines('bert_small')}", *RUN_ONCE)
+    assert r.returncode == 0, r.stderr
+    assert "input_ids: 4x128 (random data)" in r.stdout
+    assert "attention_mask: 4x128 (random data)" in r.stdout
+
+
+def test_profile_index_out_of_range_is_refused(engines):
+    r = run_cli(f"--loadEngine={engines('superres')}", "--profile=3", *RUN_ONCE)
+    assert r.returncode == 1
+    assert "--profile=3" in r.stderr

@@ -1,0 +1,187 @@
+/* cli_engine — building, loading, saving and describing the engine (see cli_engine.h). */
+#include "cli_engine.h"
+
+#include <stdio.h>
+
+#include "cli_shapes.h"
+#include "cli_util.h"
+
+/* "[batch, 1, height, width]": symbolic names where the model gives them, ? for unnamed. */
+static void print_declared(ductile_tensor *t)
+{
+    ductile_dims dims = ductile_tensor_dims(t);
+    printf("  %s: %s ", ductile_tensor_name(t), ductile_dtype_name(ductile_tensor_dtype(t)));
+    if (dims.nb_dims < 0) {
+        printf("[rank unknown]\n");
+        return;
+    }
+    putchar('[');
+    for (int32_t i = 0; i < dims.nb_dims; i++) {
+        const char *sym = ductile_tensor_dim_name(t, i);
+        if (i)
+            printf(", ");
+        if (dims.d[i] >= 0)
+            printf("%lld", (long long)dims.d[i]);
+        else
+            printf("%s", sym ? sym : "?");
+    }
+    printf("]\n");
+}
+
+static void describe_network(ductile_network *network, int verbose)
+{
+    printf("Inputs:\n");
+    for (int32_t i = 0; i < ductile_network_num_inputs(network); i++)
+        print_declared(ductile_network_get_input(network, i));
+    printf("Outputs:\n");
+    for (int32_t i = 0; i < ductile_network_num_outputs(network); i++)
+        print_declared(ductile_network_get_output(network, i));
+    int32_t layers = ductile_network_num_layers(network);
+    printf("Layers: %d\n", layers);
+    for (int32_t i = 0; verbose && i < layers; i++) {
+        ductile_layer *l = ductile_network_get_layer(network, i);
+        printf("  [%d] %s (%s)\n", i, ductile_layer_name(l), ductile_layer_op_type(l));
+    }
+}
+
+/* Profiles from the command line: one per triple; with no triple but --shapes, one profile
+ * of min = opt = max = --shapes (trtexec does the same); otherwise none, which the library
+ * accepts for a network without dynamic inputs. */
+static ductile_status add_profiles(const cli_options *o, ductile_builder *builder,
+                                   ductile_config *config)
+{
+    int synthesized = o->num_profiles == 0 && o->shapes.count > 0;
+    int count = synthesized ? 1 : o->num_profiles;
+    for (int p = 0; p < count; p++) {
+        const cli_shape_list *min = synthesized ? &o->shapes : &o->profiles[p].min;
+        const cli_shape_list *opt = synthesized ? &o->shapes : &o->profiles[p].opt;
+        const cli_shape_list *max = synthesized ? &o->shapes : &o->profiles[p].max;
+        ductile_profile *profile = NULL;
+        ductile_status s = ductile_profile_create(builder, &profile);
+        for (int i = 0; s == DUCTILE_OK && i < min->count; i++) {
+            const char *name = min->items[i].name;
+            s = ductile_profile_set_shape(profile, name, &min->items[i].dims,
+                                          &cli_shapes_find(opt, name)->dims,
+                                          &cli_shapes_find(max, name)->dims);
+        }
+        if (s == DUCTILE_OK)
+            s = ductile_config_add_profile(config, profile, NULL);
+        ductile_profile_free(profile);
+        if (s != DUCTILE_OK)
+            return s;
+    }
+    if (synthesized)
+        printf("Profile 0 made of --shapes (min = opt = max)\n");
+    return DUCTILE_OK;
+}
+
+static int build(const cli_options *o, ductile_engine **out)
+{
+    ductile_builder *builder = NULL;
+    ductile_network *network = NULL;
+    ductile_config *config = NULL;
+    int rc = CLI_EXIT_OK;
+
+    double t0 = cli_now_ms();
+    ductile_status s = ductile_builder_create(&builder);
+    if (s == DUCTILE_OK)
+        s = ductile_network_create(builder, &network);
+    if (s == DUCTILE_OK)
+        s = ductile_onnx_parse_file(network, o->onnx);
+    if (s != DUCTILE_OK) {
+        rc = cli_report(s);
+        goto done;
+    }
+    printf("=== Model ===\n");
+    printf("Parsed %s in %.3f ms\n", o->onnx, cli_now_ms() - t0);
+    describe_network(network, o->verbose);
+
+    s = ductile_config_create(builder, &config);
+    if (s == DUCTILE_OK && o->has_workspace)
+        s = ductile_config_set_workspace(config, o->workspace_bytes);
+    if (s == DUCTILE_OK && o->fp16)
+        s = ductile_config_set_flag(config, DUCTILE_FLAG_FP16, 1);
+    if (s == DUCTILE_OK && o->bf16)
+        s = ductile_config_set_flag(config, DUCTILE_FLAG_BF16, 1);
+    if (s == DUCTILE_OK)
+        s = add_profiles(o, builder, config);
+    if (s != DUCTILE_OK) {
+        rc = cli_report(s);
+        goto done;
+    }
+
+    printf("=== Build ===\n");
+    fflush(stdout); /* a long build should not hide what came before */
+    double t1 = cli_now_ms();
+    s = ductile_builder_build(builder, network, config, out);
+    if (s != DUCTILE_OK) {
+        rc = cli_report(s);
+        goto done;
+    }
+    printf("Build time: %.3f ms\n", cli_now_ms() - t1);
+done:
+    ductile_config_free(config);
+    ductile_network_free(network);
+    ductile_builder_free(builder);
+    return rc;
+}
+
+int cli_engine_obtain(const cli_options *o, ductile_engine **out)
+{
+    *out = NULL;
+    if (o->load_engine) {
+        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16)
+            fprintf(stderr, "warning: build flags are ignored with --loadEngine\n");
+        double t0 = cli_now_ms();
+        ductile_status s = ductile_engine_load_file(o->load_engine, out);
+        if (s != DUCTILE_OK)
+            return cli_report(s);
+        printf("=== Engine ===\n");
+        printf("Loaded %s in %.3f ms\n", o->load_engine, cli_now_ms() - t0);
+    } else {
+        int rc = build(o, out);
+        if (rc)
+            return rc;
+        printf("=== Engine ===\n");
+    }
+    if (o->save_engine) {
+        ductile_status s = ductile_engine_save(*out, o->save_engine);
+        if (s != DUCTILE_OK) {
+            ductile_engine_free(*out);
+            *out = NULL;
+            return cli_report(s);
+        }
+        printf("Saved engine to %s\n", o->save_engine);
+    }
+    return CLI_EXIT_OK;
+}
+
+void cli_engine_describe(const ductile_engine *engine)
+{
+    int32_t n = ductile_engine_num_io_tensors(engine);
+    int32_t profiles = ductile_engine_num_profiles(engine);
+    printf("Profiles: %d\n", profiles);
+    for (int pass = 0; pass < 2; pass++) {
+        printf(pass == 0 ? "Inputs:\n" : "Outputs:\n");
+        for (int32_t i = 0; i < n; i++) {
+            const char *name = ductile_engine_io_tensor_name(engine, i);
+            if (!name || ductile_engine_is_input(engine, name) != (pass == 0))
+                continue;
+            printf("  %s: %s\n", name, ductile_dtype_name(ductile_engine_tensor_dtype(engine, name)));
+            for (int32_t p = 0; pass == 0 && p < profiles; p++) {
+                ductile_dims d[3];
+                char text[3][128];
+                int ok = 1;
+                for (int w = 0; w < 3; w++) {
+                    ok = ok && ductile_engine_get_profile_shape(engine, p, name,
+                                                                (ductile_profile_selector)w,
+                                                                &d[w]) == DUCTILE_OK;
+                    if (ok)
+                        cli_dims_format(&d[w], text[w], sizeof text[w]);
+                }
+                if (ok)
+                    printf("    profile %d: min %s, opt %s, max %s\n", p, text[0], text[1], text[2]);
+            }
+        }
+    }
+}

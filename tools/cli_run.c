@@ -1,0 +1,201 @@
+/* cli_run — inference and timing (see cli_run.h). */
+#include "cli_run.h"
+
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_data.h"
+#include "cli_json.h"
+#include "cli_shapes.h"
+#include "cli_stats.h"
+#include "cli_util.h"
+
+/* Names given on the command line must be inputs: a typo should not silently run on
+ * random data or on the opt shape. */
+static int check_names(const cli_options *o, const ductile_engine *engine)
+{
+    for (int i = 0; i < o->shapes.count; i++)
+        if (ductile_engine_is_input(engine, o->shapes.items[i].name) != 1)
+            return cli_fail("--shapes: '%s' is not an input of the engine", o->shapes.items[i].name);
+    for (int i = 0; i < o->num_inputs; i++)
+        if (ductile_engine_is_input(engine, o->inputs[i].name) != 1)
+            return cli_fail("--loadInputs: '%s' is not an input of the engine", o->inputs[i].name);
+    int32_t profiles = ductile_engine_num_profiles(engine);
+    if (o->profile >= profiles)
+        return cli_fail("--profile=%d: the engine has %d profile%s (0..%d)", o->profile, profiles,
+                        profiles == 1 ? "" : "s", profiles - 1);
+    return 0;
+}
+
+static const char *load_path(const cli_options *o, const char *name)
+{
+    for (int i = 0; i < o->num_inputs; i++)
+        if (strcmp(o->inputs[i].name, name) == 0)
+            return o->inputs[i].path;
+    return NULL;
+}
+
+/* Byte size of a tensor for its current shape; -1 after a message when it cannot be held. */
+static int tensor_bytes(const ductile_engine *engine, const char *name, const ductile_dims *dims,
+                        size_t *bytes)
+{
+    ductile_dtype dtype = ductile_engine_tensor_dtype(engine, name);
+    size_t elem = ductile_dtype_size(dtype);
+    int64_t count = cli_dims_volume(dims);
+    if (elem == 0)
+        return cli_fail("tensor '%s' has dtype %s, which the CLI cannot handle", name,
+                        ductile_dtype_name(dtype));
+    if (count < 0 || (uint64_t)count > SIZE_MAX / elem)
+        return cli_fail("tensor '%s' is too large to hold", name);
+    *bytes = (size_t)count * elem;
+    return 0;
+}
+
+static int set_shapes(const cli_options *o, const ductile_engine *engine, ductile_context *ctx)
+{
+    int32_t n = ductile_engine_num_io_tensors(engine);
+    for (int32_t i = 0; i < n; i++) {
+        const char *name = ductile_engine_io_tensor_name(engine, i);
+        if (ductile_engine_is_input(engine, name) != 1)
+            continue;
+        const cli_shape *given = cli_shapes_find(&o->shapes, name);
+        ductile_dims dims;
+        ductile_status s = DUCTILE_OK;
+        if (given)
+            dims = given->dims;
+        else
+            s = ductile_engine_get_profile_shape(engine, o->profile, name, DUCTILE_PROFILE_OPT,
+                                                 &dims);
+        if (s == DUCTILE_OK)
+            s = ductile_context_set_input_shape(ctx, name, &dims);
+        if (s != DUCTILE_OK)
+            return cli_report(s);
+    }
+    return 0;
+}
+
+/* Fills every input buffer and prints the shapes of inputs, then of outputs. */
+static int prepare_io(const cli_options *o, const ductile_engine *engine, ductile_context *ctx)
+{
+    int32_t n = ductile_engine_num_io_tensors(engine);
+    for (int pass = 0; pass < 2; pass++) {
+        printf(pass == 0 ? "Input shapes:\n" : "Output shapes:\n");
+        for (int32_t i = 0; i < n; i++) {
+            const char *name = ductile_engine_io_tensor_name(engine, i);
+            if (ductile_engine_is_input(engine, name) != (pass == 0))
+                continue;
+            ductile_dims dims;
+            ductile_status s = ductile_context_get_tensor_shape(ctx, name, &dims);
+            if (s != DUCTILE_OK)
+                return cli_report(s);
+            char text[160];
+            cli_dims_format(&dims, text, sizeof text);
+            if (pass == 1) {
+                printf("  %s: %s\n", name, text);
+                continue;
+            }
+            size_t bytes = 0;
+            void *data = NULL;
+            if (tensor_bytes(engine, name, &dims, &bytes) != 0)
+                return CLI_EXIT_FAILURE;
+            s = ductile_context_get_tensor_address(ctx, name, &data);
+            if (s != DUCTILE_OK)
+                return cli_report(s);
+            if (!data && bytes)
+                return cli_fail("input '%s': the context gave no buffer", name);
+            const char *path = load_path(o, name);
+            ductile_dtype dtype = ductile_engine_tensor_dtype(engine, name);
+            int rc = path ? cli_load_input(name, path, text, data, bytes)
+                          : cli_fill_random(dtype, name, data, bytes / ductile_dtype_size(dtype));
+            if (rc)
+                return rc;
+            printf("  %s: %s (%s)\n", name, text, path ? path : "random data");
+        }
+    }
+    return 0;
+}
+
+static int execute(ductile_context *ctx)
+{
+    ductile_status s = ductile_context_execute(ctx);
+    return s == DUCTILE_OK ? 0 : cli_report(s);
+}
+
+/* Warm-up, then at least o->iterations runs lasting at least o->duration_s in total. */
+static int time_runs(const cli_options *o, ductile_context *ctx)
+{
+    if (o->warmup_ms > 0) {
+        double start = cli_now_ms(), now = start;
+        long runs = 0;
+        do {
+            if (execute(ctx))
+                return CLI_EXIT_FAILURE;
+            runs++;
+            now = cli_now_ms();
+        } while (now - start < o->warmup_ms);
+        printf("Warm-up: %ld runs in %.3f ms\n", runs, now - start);
+    }
+    size_t cap = 64, n = 0;
+    double *ms = malloc(cap * sizeof *ms);
+    if (!ms)
+        return cli_fail("out of memory");
+    double start = cli_now_ms(), end = start;
+    while ((int64_t)n < o->iterations || end - start < o->duration_s * 1e3) {
+        if (n == cap) {
+            double *grown = realloc(ms, 2 * cap * sizeof *ms);
+            if (!grown) {
+                free(ms);
+                return cli_fail("out of memory");
+            }
+            ms = grown;
+            cap *= 2;
+        }
+        double t0 = cli_now_ms();
+        if (execute(ctx)) {
+            free(ms);
+            return CLI_EXIT_FAILURE;
+        }
+        end = cli_now_ms();
+        ms[n++] = end - t0;
+    }
+    printf("Timed runs: %zu iterations in %.3f s\n", n, (end - start) * 1e-3);
+    cli_stats_print(stdout, ms, n, o->percentiles, o->num_percentiles, end - start);
+    free(ms);
+    return 0;
+}
+
+int cli_run(const cli_options *o, const ductile_engine *engine)
+{
+    int rc = check_names(o, engine);
+    if (rc)
+        return rc;
+    ductile_context *ctx = NULL;
+    ductile_status s = ductile_context_create(engine, &ctx);
+    if (s == DUCTILE_OK && o->threads > 0)
+        s = ductile_context_set_threads(ctx, o->threads);
+    if (s == DUCTILE_OK)
+        s = ductile_context_set_profile(ctx, o->profile);
+    if (s != DUCTILE_OK) {
+        ductile_context_free(ctx);
+        return cli_report(s);
+    }
+    printf("=== Inference ===\n");
+    printf("Profile: %d\n", o->profile);
+    if (o->threads > 0)
+        printf("Threads: %d\n", o->threads);
+    rc = set_shapes(o, engine, ctx);
+    if (rc == 0)
+        rc = prepare_io(o, engine, ctx);
+    fflush(stdout);
+    if (rc == 0)
+        rc = time_runs(o, ctx);
+    if (rc == 0 && o->export_output) {
+        rc = cli_json_export(o->export_output, engine, ctx);
+        if (rc == 0)
+            printf("Outputs written to %s\n", o->export_output);
+    }
+    ductile_context_free(ctx);
+    return rc;
+}
