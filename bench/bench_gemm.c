@@ -1,7 +1,10 @@
-/* GFLOP/s of the CPU backend's sgemm at a few square and model-shaped sizes.
- *   gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_gemm.c
- *       src/backend/cpu/gemm*.c src/core/*.c -lm -pthread -o bench_gemm
+/* GFLOP/s of the CPU backend's sgemm at a few square and model-shaped sizes, and ms of the
+ * convolutions of the model suite's hot layers.
+ *   cd src && gcc -std=c11 -D_GNU_SOURCE -O2 -I../include -I. ../bench/bench_gemm.c
+ *       backend/cpu/{gemm,gemm_kernel,conv,conv_dw}.c core/{arena,status,threadpool}.c
+ *       -lm -pthread -o ../build/bench_gemm
  *   ./bench_gemm [threads] */
+#include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 
 #include <stdio.h>
@@ -25,7 +28,7 @@ static void bench(dt_pool *pool, int64_t M, int64_t N, int64_t K)
                  .ldb = N, .C = C, .ldc = N};
     dt_sgemm(&g, pool);
     double flops = 2.0 * M * N * K, best = 1e9;
-    int reps = (int)(2e9 / flops) + 3;
+    int reps = (int)(2e10 / flops) + 10;
     for (int r = 0; r < reps; r++) {
         double t0 = now_s();
         dt_sgemm(&g, pool);
@@ -37,6 +40,35 @@ static void bench(dt_pool *pool, int64_t M, int64_t N, int64_t K)
     free(A);
     free(B);
     free(C);
+}
+
+/* A square-kernel, square-image conv with symmetric padding. */
+static void bench_conv(dt_pool *pool, int64_t c, int64_t m, int64_t hw, int64_t k, int64_t group,
+                       int64_t stride)
+{
+    dt_conv_geom g = {2, 1, c, m, group, {hw, hw}, {0, 0}, {k, k}, {stride, stride}, {1, 1},
+                      {k / 2, k / 2}, {k / 2, k / 2}};
+    for (int i = 0; i < 2; i++) g.out[i] = (hw + 2 * (k / 2) - k) / stride + 1;
+    int64_t nx = c * hw * hw, nw = m * (c / group) * k * k, ny = m * g.out[0] * g.out[1];
+    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
+          *b = malloc(sizeof(float) * m), *y = malloc(sizeof(float) * ny);
+    for (int64_t i = 0; i < nx; i++) x[i] = (float)(i % 11) * 0.1f;
+    for (int64_t i = 0; i < nw; i++) w[i] = (float)(i % 3) * 0.1f;
+    for (int64_t i = 0; i < m; i++) b[i] = 0.5f;
+    dt_cpu_conv(&g, x, w, b, y, pool);
+    double flops = 2.0 * ny * (c / group) * k * k, best = 1e9;
+    int reps = (int)(1e10 / flops) + 10;
+    if (reps > 500) reps = 500;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        dt_cpu_conv(&g, x, w, b, y, pool);
+        double t = now_s() - t0;
+        if (t < best) best = t;
+    }
+    printf("conv C=%-4lld M=%-4lld %lldx%lld k=%lld g=%-4lld s=%lld %8.3f ms %7.1f GFLOP/s\n",
+           (long long)c, (long long)m, (long long)hw, (long long)hw, (long long)k,
+           (long long)group, (long long)stride, best * 1e3, flops / best * 1e-9);
+    free(x), free(w), free(b), free(y);
 }
 
 int main(int argc, char **argv)
@@ -54,6 +86,12 @@ int main(int argc, char **argv)
     };
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         bench(pool, sizes[i][0], sizes[i][1], sizes[i][2]);
+    bench_conv(pool, 64, 64, 224, 3, 1, 1);     /* superres body */
+    bench_conv(pool, 1, 64, 224, 5, 1, 1);      /* superres first */
+    bench_conv(pool, 32, 9, 224, 3, 1, 1);      /* superres last */
+    bench_conv(pool, 144, 144, 56, 3, 144, 1);  /* mobilenet depthwise */
+    bench_conv(pool, 144, 144, 56, 3, 144, 2);
+    bench_conv(pool, 24, 144, 56, 1, 1, 1);     /* mobilenet expansion */
     dt_pool_free(pool);
     return 0;
 }

@@ -160,6 +160,13 @@ ductile_status ductile_onnx_parse_file(ductile_network *network, const char *pat
  * data. External data is refused (there is no folder to read it from). */
 ductile_status ductile_onnx_parse_memory(ductile_network *network, const void *data, size_t size);
 
+/* Adds a network input (TensorRT's addInput). dims->d[i] = -1 marks a dynamic dim; dim_names
+ * (may be NULL, or hold NULL entries) names dynamic dims so inputs can share them ("batch").
+ * *out (may be NULL) is the new tensor, owned by the network. The name must be new. */
+ductile_status ductile_network_add_input(ductile_network *network, const char *name,
+                                         ductile_dtype dtype, const ductile_dims *dims,
+                                         const char *const *dim_names, ductile_tensor **out);
+
 /* Counts and handles. Handles are owned by the network and valid until it is freed.
  * An index out of range gives NULL. */
 int32_t ductile_network_num_inputs(const ductile_network *network);

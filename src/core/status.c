@@ -18,13 +18,20 @@ ductile_status dt_fail(ductile_status status, const char *fmt, ...)
 
 ductile_status dt_fail_prefix(ductile_status status, const char *fmt, ...)
 {
-    char prefix[DT_MSG_CAP], old[DT_MSG_CAP];
+    char prefix[DT_MSG_CAP];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int k = vsnprintf(prefix, sizeof prefix - 2, fmt, ap);
     va_end(ap);
-    memcpy(old, dt_msg, sizeof old);
-    snprintf(dt_msg, sizeof dt_msg, "%s: %s", prefix, old);
+    if (k < 0) return status;
+    size_t p = strlen(prefix);
+    memcpy(prefix + p, ": ", 3);
+    p += 2;
+    size_t old = strnlen(dt_msg, DT_MSG_CAP - 1);
+    if (p + old >= DT_MSG_CAP) old = DT_MSG_CAP - 1 - p; /* keep the start of both */
+    memmove(dt_msg + p, dt_msg, old);
+    memcpy(dt_msg, prefix, p);
+    dt_msg[p + old] = 0;
     return status;
 }
 

@@ -1,6 +1,7 @@
 /* The public network-definition calls: queries and the editing the TensorRT workflow needs
  * (unmark an output, add an activation or elementwise layer, mark the new output). */
 #include "graph/network.h"
+#include "core/dtype.h"
 #include "core/status.h"
 
 #include <stdio.h>
@@ -15,6 +16,38 @@ ductile_status ductile_network_create(ductile_builder *builder, ductile_network 
 }
 
 void ductile_network_free(ductile_network *network) { dt_network_delete(network); }
+
+ductile_status ductile_network_add_input(ductile_network *n, const char *name, ductile_dtype dtype,
+                                         const ductile_dims *dims, const char *const *dim_names,
+                                         ductile_tensor **out)
+{
+    if (out) *out = NULL;
+    if (!n || !name || !dims) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_input: network, name or dims is NULL");
+    if (!dt_dtype_valid(dtype))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_input: input '%s': dtype %d is not a supported element type", name, (int)dtype);
+    if (dims->nb_dims < 0 || dims->nb_dims > DT_MAX_DIMS)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_input: input '%s' has %d dims (expected 0..%d)", name, dims->nb_dims, DT_MAX_DIMS);
+    for (int i = 0; i < dims->nb_dims; i++)
+        if (dims->d[i] < -1)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_input: input '%s' dimension %d is %lld (expected -1 for dynamic, or >= 0)",
+                           name, i, (long long)dims->d[i]);
+    if (dt_network_find(n, name))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_input: the network already has a tensor named '%s'", name);
+    ductile_tensor *t = dt_network_add_tensor(n, name);
+    if (!t) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s'", name);
+    t->dtype = dtype;
+    t->rank = dims->nb_dims;
+    for (int i = 0; i < dims->nb_dims; i++) {
+        t->dims[i] = dims->d[i];
+        if (dims->d[i] < 0 && dim_names && dim_names[i]) {
+            t->dim_sym[i] = dt_arena_strdup(&n->arena, dim_names[i]);
+            if (!t->dim_sym[i]) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s'", name);
+        }
+    }
+    DT_TRY(dt_network_add_input(n, t));
+    if (out) *out = t;
+    return DUCTILE_OK;
+}
 
 int32_t ductile_network_num_inputs(const ductile_network *n) { return n ? n->n_inputs : 0; }
 int32_t ductile_network_num_outputs(const ductile_network *n) { return n ? n->n_outputs : 0; }

@@ -18,6 +18,7 @@ typedef struct dt_fields {
 static int dt_fields_push(dt_fields *a, const pb_field *f)
 {
     if (a->n == a->cap) {
+        if (a->cap > (1 << 28)) return 0;
         int cap = a->cap ? a->cap * 2 : 64;
         pb_field *v = realloc(a->v, (size_t)cap * sizeof *v);
         if (!v) return 0;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+enum { DT_MAX_NODE_IO = 1 << 20 };
 enum { N_INPUT = 1, N_OUTPUT = 2, N_NAME = 3, N_OP_TYPE = 4, N_ATTRIBUTE = 5, N_DOMAIN = 7 };
 
 typedef struct dt_node_info {
@@ -181,15 +182,19 @@ ductile_status dt_onnx_node(dt_import *im, const pb_field *f, int index)
         DT_TRY(pb_next(&r, &g, &more));
         if (!more) break;
         switch (g.num) {
-        case N_INPUT: DT_TRY(pb_expect(&g, PB_LEN)); n.n_in++; break;
-        case N_OUTPUT: DT_TRY(pb_expect(&g, PB_LEN)); n.n_out++; break;
-        case N_ATTRIBUTE: DT_TRY(pb_expect(&g, PB_LEN)); n.n_attr++; break;
+        case N_INPUT: DT_TRY(pb_expect(&g, PB_LEN)); n.n_in += n.n_in <= DT_MAX_NODE_IO; break;
+        case N_OUTPUT: DT_TRY(pb_expect(&g, PB_LEN)); n.n_out += n.n_out <= DT_MAX_NODE_IO; break;
+        case N_ATTRIBUTE: DT_TRY(pb_expect(&g, PB_LEN)); n.n_attr += n.n_attr <= DT_MAX_NODE_IO; break;
         case N_NAME: DT_TRY(pb_expect(&g, PB_LEN)); name = g; has_name = true; break;
         case N_OP_TYPE: DT_TRY(pb_expect(&g, PB_LEN)); op = g; has_op = true; break;
         case N_DOMAIN: DT_TRY(pb_expect(&g, PB_LEN)); dom = g; has_dom = true; break;
         default: break;
         }
     }
+    /* Counts are ints in the IR; a node this wide is not a real model. */
+    if (n.n_in > DT_MAX_NODE_IO || n.n_out > DT_MAX_NODE_IO || n.n_attr > DT_MAX_NODE_IO)
+        return dt_fail(DUCTILE_ERR_PARSE, "node %d: %d inputs, %d outputs, %d attributes; at most %d of each",
+                       index, n.n_in, n.n_out, n.n_attr, DT_MAX_NODE_IO);
     if (!has_op || !op.len)
         return dt_fail(DUCTILE_ERR_PARSE, "node %d%s%s%s: op_type is missing", index,
                        has_name ? " '" : "", has_name ? dt_onnx_tmpstr(im, &name) : "", has_name ? "'" : "");

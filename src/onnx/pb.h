@@ -9,12 +9,15 @@
  * for a number without a name, "field 99 (ModelProto)":
  *   truncated at byte offset O: <field> needs N bytes, R remain
  *   truncated at byte offset O: varint of <field> runs past the end of <Msg>
+ *   truncated at byte offset O: length of <field> runs past the end of <Msg>
  *   truncated at byte offset O: field key runs past the end of <Msg>
+ *   truncated at byte offset O: [last ]varint of packed <field> runs past its end
  *   malformed at byte offset O: varint longer than 10 bytes in <Msg>
  *   malformed at byte offset O: <field> has wire type W (group); groups are not supported
  *   malformed at byte offset O: <field> has wire type W, expected X
  *   malformed at byte offset O: invalid wire type W in <Msg>
- *   malformed at byte offset O: field number 0 in <Msg>
+ *   malformed at byte offset O: field number N in <Msg>          (0 or above 2^29-1)
+ *   malformed at byte offset O: packed <field> has N bytes, not a multiple of W
  *   malformed at byte offset O: messages nested deeper than 64 in <field>
  */
 #ifndef DT_ONNX_PB_H

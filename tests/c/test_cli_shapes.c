@@ -1,10 +1,13 @@
 /* The CLI's parsers: shape specs (--shapes, --minShapes...), and the flag values that carry
- * syntax of their own (--memPoolSize, --percentile, --loadInputs), plus the percentile rule. */
+ * syntax of their own (--memPoolSize, --percentile, --loadInputs); plus the percentile rule,
+ * the generated input data and the half-precision conversions the JSON writer uses. */
 #include "testutil.h"
 
 #include "../../tools/cli_shapes.c"
 #include "../../tools/cli_args.c"
 #include "../../tools/cli_stats.c"
+#include "../../tools/cli_util.c"
+#include "../../tools/cli_data.c"
 
 static int parse(const char *spec, cli_shape_list *list)
 {
@@ -161,6 +164,47 @@ static void test_percentile_is_nearest_rank(void)
     CHECK(cli_stats_percentile(&one, 1, 99) == 3);
 }
 
+static void test_random_inputs_follow_the_documented_ranges(void)
+{
+    float f[1000], g[1000];
+    int64_t ids[1000], mask[16];
+    CHECK_EQ_INT(cli_fill_random(DUCTILE_FLOAT32, "input", f, 1000), 0);
+    CHECK_EQ_INT(cli_fill_random(DUCTILE_FLOAT32, "input", g, 1000), 0);
+    CHECK(memcmp(f, g, sizeof f) == 0); /* deterministic */
+    int negative = 0;
+    for (int i = 0; i < 1000; i++) {
+        CHECK(f[i] >= -1.0f && f[i] < 1.0f);
+        negative += f[i] < 0;
+    }
+    CHECK(negative > 400 && negative < 600);
+    CHECK_EQ_INT(cli_fill_random(DUCTILE_INT64, "input_ids", ids, 1000), 0);
+    int64_t hi = 0;
+    for (int i = 0; i < 1000; i++) {
+        CHECK(ids[i] >= 0 && ids[i] < 100);
+        hi = ids[i] > hi ? ids[i] : hi;
+    }
+    CHECK(hi > 90);
+    CHECK_EQ_INT(cli_fill_random(DUCTILE_INT64, "attention_mask", mask, 16), 0);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(mask[i], 1);
+    CHECK_EQ_INT(cli_fill_random(DUCTILE_STRING, "s", f, 1), CLI_EXIT_FAILURE);
+}
+
+static void test_half_and_bfloat16_round_trip(void)
+{
+    static const float exact[] = {0.0f, 1.0f, -2.5f, 65504.0f, 0.000060975552f, 5.9604645e-8f};
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        CHECK(cli_half_to_float(cli_float_to_half(exact[i])) == exact[i]);
+    CHECK_EQ_INT(cli_float_to_half(1.0f), 0x3C00);
+    CHECK_EQ_INT(cli_float_to_half(-2.0f), 0xC000);
+    CHECK_EQ_INT(cli_float_to_half(1e6f), 0x7C00);
+    CHECK_EQ_INT(cli_float_to_half(1.0f + 1.0f / 4096.0f), 0x3C00); /* ties to even */
+    CHECK(isnan(cli_half_to_float(cli_float_to_half(NAN))));
+    CHECK(cli_bf16_to_float(cli_float_to_bf16(-3.0f)) == -3.0f);
+    CHECK_EQ_INT(cli_float_to_bf16(1.0f), 0x3F80);
+    CHECK(isnan(cli_bf16_to_float(cli_float_to_bf16(NAN))));
+}
+
 int main(void)
 {
     test_spec_with_two_inputs_gives_names_and_dims();
@@ -173,5 +217,7 @@ int main(void)
     test_mem_pool_sizes_follow_trtexec();
     test_percentiles_and_load_inputs_values();
     test_percentile_is_nearest_rank();
+    test_random_inputs_follow_the_documented_ranges();
+    test_half_and_bfloat16_round_trip();
     TEST_MAIN_END();
 }

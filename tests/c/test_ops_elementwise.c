@@ -249,6 +249,44 @@ static void test_unary_float_ops_match_reference(void)
     }
 }
 
+/* Sigmoid, Tanh and Erf use polynomial forms: sweep magnitudes from denormals to overflow,
+ * both signs, and hold them to a few ulp (absolute 1e-7 where the value is tiny). */
+static void test_polynomial_activations_stay_accurate_everywhere(void)
+{
+    static const char *ops[] = {"Sigmoid", "Tanh", "Erf"};
+    int64_t n = 4 * 2000 + 4;
+    dt_view in = make_view(DUCTILE_FLOAT32, 1, &n, 0, 0);
+    float *x = in.data;
+    for (int i = 0; i < 2000; i++) {
+        float m = powf(10.0f, -40.0f + 42.0f * (float)i / 2000.0f); /* 1e-40 .. 1e2 */
+        float lin = 6.0f * (float)i / 2000.0f;                        /* 0 .. 6, densely */
+        x[4 * i] = m;
+        x[4 * i + 1] = -m;
+        x[4 * i + 2] = lin;
+        x[4 * i + 3] = -lin;
+    }
+    x[n - 4] = INFINITY;
+    x[n - 3] = -INFINITY;
+    x[n - 2] = NAN;
+    x[n - 1] = 0.0f;
+    for (int o = 0; o < 3; o++) {
+        ductile_layer *L = make_layer(ops[o], 13, 1, 0);
+        dt_view out;
+        CHECK_EQ_INT(run_op(L, &in, &out, NULL), DUCTILE_OK);
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double want = ref_unary(ops[o], x[i], 0, 0), got = ((float *)out.data)[i];
+            bool ok = isnan(want) ? isnan(got)
+                                  : fabs(got - want) <= 1e-7 || fabs(got - want) <= 4e-7 * fabs(want);
+            if (!ok && !bad++)
+                fprintf(stderr, "%s(%.9g): got %.9g want %.9g\n", ops[o], x[i], got, want);
+        }
+        CHECK_EQ_INT(bad, 0);
+        free(out.data);
+    }
+    free(in.data);
+}
+
 static void test_unary_integer_and_bool_ops(void)
 {
     int64_t d[1] = {5};
@@ -779,6 +817,7 @@ int main(void)
 {
     if (dt_network_new(&net) != DUCTILE_OK || dt_pool_create(3, &pool) != DUCTILE_OK) return 1;
     test_unary_float_ops_match_reference();
+    test_polynomial_activations_stay_accurate_everywhere();
     test_unary_integer_and_bool_ops();
     test_binary_arithmetic_broadcasts_like_numpy();
     test_comparisons_and_logic_give_bool();

@@ -1,5 +1,6 @@
 """Every failure a user can provoke raises ductile.Error with the status and the library's
 exact message: the message must name what is at fault, so it is pinned verbatim."""
+import re
 import struct
 
 import numpy as np
@@ -12,12 +13,19 @@ from util import MODELS, model_path
 
 SUPERRES = MODELS["superres"]
 
+# The parser names the file by its base name, so the message does not depend on tmp_path.
+TRUNCATED_MODEL = ("half.onnx: truncated at byte offset 23: field 'graph' (ModelProto field 7) "
+                   "needs 239853 bytes, 119917 remain")
+
 
 def raises(status, message, fn, *args):
     with pytest.raises(ductile.Error) as info:
         fn(*args)
     assert info.value.status == status
-    assert str(info.value) == message
+    if isinstance(message, re.Pattern):
+        assert message.fullmatch(str(info.value)), str(info.value)
+    else:
+        assert str(info.value) == message
     return info.value
 
 
@@ -44,51 +52,52 @@ def engine_bytes(superres_engine):
 
 def test_shape_outside_profile_names_input_dim_and_range(context):
     raises("DUCTILE_ERR_SHAPE",
-           "MSG_OUT_OF_PROFILE",
+           "input 'input' dimension 2 (height) is 32, outside the range 64..512 of profile 0",
            context.set_input_shape, "input", (1, 1, 32, 64))
 
 
 def test_shape_of_wrong_rank_names_input_and_rank(context):
     raises("DUCTILE_ERR_SHAPE",
-           "MSG_WRONG_RANK",
+           "input 'input' has rank 4 but the shape given has 3 dimensions",
            context.set_input_shape, "input", (1, 64, 64))
 
 
 def test_unknown_input_name_is_named(context):
     raises("DUCTILE_ERR_INVALID_ARGUMENT",
-           "MSG_UNKNOWN_INPUT",
+           "'image' is not an input of the engine (inputs: 'input')",
            context.set_input_shape, "image", (1, 1, 64, 64))
 
 
 def test_run_with_unknown_input_reports_the_library_message(context):
     x = np.zeros((1, 1, 64, 64), np.float32)
     raises("DUCTILE_ERR_INVALID_ARGUMENT",
-           "MSG_UNKNOWN_INPUT",
+           "'image' is not an input of the engine (inputs: 'input')",
            context.run, {"input": x, "image": x})
 
 
 def test_run_with_out_of_profile_array_reports_the_library_message(context):
     raises("DUCTILE_ERR_SHAPE",
-           "MSG_OUT_OF_PROFILE_RUN",
+           "input 'input' dimension 0 (batch) is 5, outside the range 1..4 of profile 0",
            context.run, {"input": np.zeros((5, 1, 64, 64), np.float32)})
 
 
 def test_output_shape_before_input_shapes_is_a_state_error(context):
     raises("DUCTILE_ERR_STATE",
-           "MSG_OUTPUT_SHAPE_EARLY",
+           "the shape of input 'input' is not set (call set_input_shape for every dynamic "
+           "input)",
            context.get_tensor_shape, "output")
 
 
 def test_profile_index_out_of_range(context):
     raises("DUCTILE_ERR_INVALID_ARGUMENT",
-           "MSG_PROFILE_INDEX",
+           "profile 1 does not exist: the engine has 1 profile (0..0)",
            context.set_optimization_profile, 1)
 
 
 def test_profile_with_min_above_opt_names_input_and_dim():
     profile = ductile.Builder().create_optimization_profile()
     raises("DUCTILE_ERR_PROFILE",
-           "MSG_MIN_ABOVE_OPT",
+           "input 'input' dimension 2: min 256, opt 128, max 512; expected min <= opt <= max",
            profile.set_shape, "input", (1, 1, 256, 256), (1, 1, 128, 128), (1, 1, 512, 512))
 
 
@@ -101,7 +110,9 @@ def test_shared_symbol_with_different_ranges_is_refused_at_build():
     config = builder.create_builder_config()
     config.add_optimization_profile(profile)
     raises("DUCTILE_ERR_PROFILE",
-           "MSG_SHARED_SYMBOL",
+           "profile 0: inputs 'input_ids' and 'attention_mask' share the dimension 'seq' "
+           "(dimension 1 of 'input_ids', dimension 1 of 'attention_mask') but their ranges "
+           "differ: min 1, opt 128, max 512 vs min 1, opt 128, max 256",
            builder.build_engine, network, config)
 
 
@@ -113,7 +124,10 @@ def test_hardcoded_reshape_contradicting_profile_names_node_constant_and_range()
     config = builder.create_builder_config()
     config.add_optimization_profile(profile)
     raises("DUCTILE_ERR_PROFILE",
-           "MSG_STATIC_RESHAPE",
+           "profile 0: input 'input' dimension 2 ranges over 64..512 but the model fails at 64: "
+           "node '/ps/Reshape' (Reshape, opset 10): cannot reshape '/c4/Conv_output_0' of shape "
+           "[1,9,64,224] (129024 elements) to '/ps/Constant_output_0' = [-1,1,3,3,224,224]: "
+           "the known dims give 451584 elements, which does not divide 129024",
            builder.build_engine, network, config)
 
 
@@ -126,7 +140,7 @@ def det_model():
 
 def test_unsupported_op_names_node_op_and_opset():
     raises("DUCTILE_ERR_UNSUPPORTED",
-           "MSG_UNSUPPORTED_OP",
+           "node 'det0' (Det, opset 17): op type 'Det' is not supported by ductile",
            ductile.Builder().parse_onnx_bytes, det_model().SerializeToString())
 
 
@@ -135,7 +149,7 @@ def test_truncated_model_file_is_a_parse_error(tmp_path):
     path = tmp_path / "half.onnx"
     path.write_bytes(data[: len(data) // 2])
     raises("DUCTILE_ERR_PARSE",
-           "MSG_TRUNCATED_MODEL",
+           TRUNCATED_MODEL,
            ductile.Builder().parse_onnx, path)
 
 
@@ -148,12 +162,12 @@ def test_parser_records_the_error_instead_of_raising(tmp_path):
     assert not parser.parse_from_file(str(path))
     assert parser.num_errors == 1
     assert parser.get_error(0).code() == "DUCTILE_ERR_PARSE"
-    assert parser.get_error(0).desc() == "MSG_TRUNCATED_MODEL"
+    assert parser.get_error(0).desc() == TRUNCATED_MODEL
 
 
 def test_missing_model_file_is_an_io_error(tmp_path):
     raises("DUCTILE_ERR_IO",
-           "MSG_MISSING_FILE",
+           f"cannot open '{tmp_path / 'absent.onnx'}': No such file or directory",
            ductile.Builder().parse_onnx, tmp_path / "absent.onnx")
 
 
@@ -163,7 +177,10 @@ def test_corrupted_engine_file_is_refused(engine_bytes, tmp_path):
     path = tmp_path / "corrupt.engine"
     path.write_bytes(bytes(data))
     raises("DUCTILE_ERR_FORMAT",
-           "MSG_CORRUPT_ENGINE",
+           # The checksums change with every engine; the rest of the message is pinned.
+           re.compile(re.escape(f"{path}: engine checksum mismatch: stored ") + "0x[0-9a-f]{8}"
+                      + re.escape(", computed ") + "0x[0-9a-f]{8}"
+                      + re.escape(" (the file is corrupted)")),
            ductile.load_engine, path)
 
 
@@ -174,20 +191,21 @@ def test_engine_of_another_format_version_is_refused(engine_bytes, tmp_path):
     path = tmp_path / "future.engine"
     path.write_bytes(bytes(data))
     raises("DUCTILE_ERR_FORMAT",
-           "MSG_ENGINE_VERSION",
+           f"{path}: engine format version 2 is not supported (this build reads version 1)",
            ductile.load_engine, path)
 
 
 def test_truncated_engine_bytes_are_refused(engine_bytes):
     raises("DUCTILE_ERR_FORMAT",
-           "MSG_TRUNCATED_ENGINE",
+           f"truncated engine: the header says {len(engine_bytes)} bytes, got "
+           f"{len(engine_bytes) // 3}",
            ductile.Runtime().deserialize_cuda_engine, engine_bytes[: len(engine_bytes) // 3])
 
 
 def test_unmarking_a_tensor_that_is_not_an_output_is_refused():
     network = ductile.Builder().parse_onnx(model_path(SUPERRES.filename))
     raises("DUCTILE_ERR_INVALID_ARGUMENT",
-           "MSG_UNMARK_NON_OUTPUT",
+           "unmark_output: tensor 'input' is not a network output",
            network.unmark_output, network.get_input(0))
 
 
@@ -195,5 +213,6 @@ def test_dynamic_input_without_profile_is_refused_at_build():
     builder = ductile.Builder()
     network = builder.parse_onnx(model_path(SUPERRES.filename))
     raises("DUCTILE_ERR_PROFILE",
-           "MSG_NO_PROFILE",
+           "input 'input' has dynamic dimensions ([batch,1,height,width]): add an optimization "
+           "profile that covers it",
            builder.build_engine, network, builder.create_builder_config())

@@ -13,24 +13,26 @@ typedef struct dt_im2col {
     int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
 } dt_im2col;
 
-/* Row k of col is (channel, kernel row, kernel col); column n is output pixel (n / ow, n % ow). */
-static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t w,
-                           float *dst, int64_t ld)
+/* Row k of col is (channel, kernel row, kernel col); column n is output pixel (n / ow, n % ow).
+ * Each row is built in a line buffer, then scattered into the panels. */
+static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                           float *dst)
 {
     const dt_im2col *p = ctx;
+    float line[DT_GEMM_NC];
     int64_t ksz = p->kh * p->kw;
     int64_t c = k0 / ksz, r = k0 % ksz, ky = r / p->kw, kx = r % p->kw;
     int64_t oy0 = n0 / p->ow, ox0 = n0 % p->ow;
     for (int64_t kk = 0; kk < kc; kk++) {
-        float *d = dst + kk * ld;
         const float *plane = p->x + c * p->ih * p->iw;
         int64_t oy = oy0, ox = ox0, j = 0;
-        while (j < w) {
+        while (j < nc) {
             int64_t seg = p->ow - ox;
-            if (seg > w - j) seg = w - j;
+            if (seg > nc - j) seg = nc - j;
+            float *d = line + j;
             int64_t y = oy * p->sh - p->ph + ky * p->dh;
             if (y < 0 || y >= p->ih) {
-                memset(d + j, 0, (size_t)seg * sizeof *d);
+                memset(d, 0, (size_t)seg * sizeof *d);
             } else {
                 const float *row = plane + y * p->iw;
                 int64_t x0 = ox * p->sw - p->pw + kx * p->dw;
@@ -39,13 +41,13 @@ static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
                     if (hi > seg) hi = seg;
                     if (lo > seg) lo = seg;
                     if (hi < lo) hi = lo;
-                    for (int64_t t = 0; t < lo; t++) d[j + t] = 0.0f;
-                    if (hi > lo) memcpy(d + j + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof *d);
-                    for (int64_t t = hi; t < seg; t++) d[j + t] = 0.0f;
+                    for (int64_t t = 0; t < lo; t++) d[t] = 0.0f;
+                    if (hi > lo) memcpy(d + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof *d);
+                    for (int64_t t = hi; t < seg; t++) d[t] = 0.0f;
                 } else {
                     for (int64_t t = 0; t < seg; t++) {
                         int64_t x = x0 + t * p->sw;
-                        d[j + t] = (x >= 0 && x < p->iw) ? row[x] : 0.0f;
+                        d[t] = (x >= 0 && x < p->iw) ? row[x] : 0.0f;
                     }
                 }
             }
@@ -53,7 +55,7 @@ static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
             ox = 0;
             oy++;
         }
-        for (int64_t t = w; t < ld; t++) d[t] = 0.0f;
+        dt_gemm_scatter_row(line, nc, kk, kc, dst);
         if (++kx == p->kw) {
             kx = 0;
             if (++ky == p->kh) {

@@ -2,7 +2,7 @@
  * selection, so one loop per size serves every dtype. */
 /* The build's -O2 vectorizes only loops whose trip count and aliasing are known; these
  * loops need the full vectorizer to run at memory speed. */
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")
 
 #include "backend/cpu/elementwise_impl.h"
 #include "core/status.h"

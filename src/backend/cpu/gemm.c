@@ -11,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { KC = 256, NC = 20 * DT_GEMM_NR, MC = 64 * DT_GEMM_MR };
+#ifndef KC
+enum { KC = 256, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
+#endif
 
 static dt_gemm_kernel_fn dt_gemm_kernel(void)
 {
@@ -22,24 +24,37 @@ static dt_gemm_kernel_fn dt_gemm_kernel(void)
 
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* The built-in B packer for a stored matrix (plain or transposed). */
-static void dt_gemm_pack_b_matrix(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t w,
-                                  float *dst, int64_t ld)
+void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst)
 {
+    enum { NR = DT_GEMM_NR };
+    for (int64_t jp = 0; jp < nc; jp += NR) {
+        int64_t w = dt_min64(NR, nc - jp), ld = (w + 15) & ~(int64_t)15;
+        float *d = dst + jp * kc + kk * ld;
+        memcpy(d, line + jp, (size_t)w * sizeof *d);
+        for (int64_t j = w; j < ld; j++) d[j] = 0.0f;
+    }
+}
+
+/* The built-in B packer for a stored matrix (plain or transposed). */
+static void dt_gemm_pack_b_matrix(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                                  float *dst)
+{
+    enum { NR = DT_GEMM_NR };
     const dt_gemm *g = ctx;
     if (!g->trans_b) {
-        for (int64_t kk = 0; kk < kc; kk++) {
-            float *d = dst + kk * ld;
-            memcpy(d, g->B + (k0 + kk) * g->ldb + n0, (size_t)w * sizeof *d);
-            for (int64_t j = w; j < ld; j++) d[j] = 0.0f;
-        }
-    } else {
+        for (int64_t kk = 0; kk < kc; kk++)
+            dt_gemm_scatter_row(g->B + (k0 + kk) * g->ldb + n0, nc, kk, kc, dst);
+        return;
+    }
+    for (int64_t jp = 0; jp < nc; jp += NR) {
+        int64_t w = dt_min64(NR, nc - jp), ld = (w + 15) & ~(int64_t)15;
+        float *d = dst + jp * kc;
         for (int64_t j = 0; j < w; j++) {
-            const float *s = g->B + (n0 + j) * g->ldb + k0;
-            for (int64_t kk = 0; kk < kc; kk++) dst[kk * ld + j] = s[kk];
+            const float *s = g->B + (n0 + jp + j) * g->ldb + k0;
+            for (int64_t kk = 0; kk < kc; kk++) d[kk * ld + j] = s[kk];
         }
         for (int64_t kk = 0; kk < kc; kk++)
-            for (int64_t j = w; j < ld; j++) dst[kk * ld + j] = 0.0f;
+            for (int64_t j = w; j < ld; j++) d[kk * ld + j] = 0.0f;
     }
 }
 
@@ -85,10 +100,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = dt_min64(KC, g->K - pc);
             bool first = pc == 0;
-            for (int64_t jp = 0; jp < nc; jp += NR) {
-                int64_t w = dt_min64(NR, nc - jp);
-                pack_b(pctx, pc, kc, jc + jp, w, buf->b + jp * kc, (w + 15) & ~(int64_t)15);
-            }
+            pack_b(pctx, pc, kc, jc, nc, buf->b);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = dt_min64(MC, m1 - ic);
                 dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);

@@ -6,8 +6,9 @@
  *
  * Layout of the packed operands (what a custom B packer must produce):
  *   A is packed in panels of DT_GEMM_MR rows: for each k, MR consecutive floats.
- *   B is packed in panels of at most DT_GEMM_NR columns: for each k, `ld` consecutive floats
- *   where ld is the panel width rounded up to 16; columns past the width are zero. */
+ *   B is packed in panels of DT_GEMM_NR columns, panel p at dst + p * NR * kc: for each k,
+ *   `ld` consecutive floats, where ld is the panel's width (NR, or for the last panel the
+ *   columns left rounded up to 16); columns past the width are zero. */
 #ifndef DT_CPU_GEMM_H
 #define DT_CPU_GEMM_H
 
@@ -19,11 +20,16 @@
 
 #define DT_GEMM_MR 8
 #define DT_GEMM_NR 48
+/* The most columns one pack_b call is asked for. */
+#define DT_GEMM_NC (20 * DT_GEMM_NR)
 
-/* Packs rows [k0, k0+kc) and columns [n0, n0+w) of a virtual B (w <= DT_GEMM_NR) into dst:
- * row kk at dst + kk*ld, zeros in columns w..ld-1. */
-typedef void (*dt_gemm_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t w,
-                                  float *dst, int64_t ld);
+/* Packs rows [k0, k0+kc) and columns [n0, n0+nc) of a virtual B into dst in the panel layout
+ * above. Row by row, so the source is read in long contiguous runs. */
+typedef void (*dt_gemm_pack_b_fn)(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
+                                  float *dst);
+
+/* Writes one row (nc floats of `line`, the values of row kk) into the panels of dst. */
+void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst);
 
 typedef struct dt_gemm {
     int64_t M, N, K;
