@@ -216,3 +216,11 @@ def test_dynamic_input_without_profile_is_refused_at_build():
            "input 'input' has dynamic dimensions ([batch,1,height,width]): add an optimization "
            "profile that covers it",
            builder.build_engine, network, builder.create_builder_config())
+
+
+def test_run_without_an_input_array_names_the_missing_input(context):
+    # Checked by the binding: the context would otherwise run on the shape and buffer of the
+    # previous call.
+    raises("DUCTILE_ERR_INVALID_ARGUMENT",
+           "run: no array given for input 'input' (inputs: input)",
+           context.run, {})

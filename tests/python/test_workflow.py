@@ -184,3 +184,26 @@ def test_model_bytes_parse_like_the_file():
     feeds = random_feeds(SUPERRES, {"input": (1, 1, 65, 66)}, seed=7)
     got = engine.create_execution_context().run(feeds)["output"]
     assert_close(got, ort_run(model_path(SUPERRES.filename), feeds)["output"])
+
+
+def test_contexts_on_one_engine_run_in_parallel_threads(superres_engine):
+    """The engine is shared read-only; each thread has its own context (the header's rule)."""
+    from concurrent.futures import ThreadPoolExecutor
+    shapes = [(1, 1, 64 + 7 * i, 96 - 5 * i) for i in range(6)]
+    feeds = [random_feeds(SUPERRES, {"input": s}, seed=10 + i) for i, s in enumerate(shapes)]
+    # One thread per context on both sides, so bitwise equality does not depend on how a
+    # kernel splits its work.
+    alone = superres_engine.create_execution_context()
+    alone.set_threads(1)
+    serial = [alone.run(f)["output"] for f in feeds]
+
+    def work(i):
+        context = superres_engine.create_execution_context()
+        context.set_threads(1)
+        return [context.run(feeds[j])["output"] for j in range(i, len(feeds), 3)]
+
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(work, range(3)))
+    for i in range(3):
+        for k, j in enumerate(range(i, len(feeds), 3)):
+            assert np.array_equal(results[i][k], serial[j]), f"thread {i} shape {shapes[j]}"

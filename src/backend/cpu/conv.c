@@ -13,8 +13,31 @@ typedef struct dt_im2col {
     int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
 } dt_im2col;
 
+/* Copies len values of a col row (or zeros when src is NULL) to columns [j, j+len) of row kk
+ * of the packed panels, splitting at panel boundaries. */
+static void dt_im2col_put(float *dst, int64_t kc, int64_t nc, int64_t kk, int64_t j,
+                          const float *src, int64_t len)
+{
+    enum { NR = DT_GEMM_NR };
+    while (len > 0) {
+        int64_t p0 = j - j % NR, w = nc - p0 < NR ? nc - p0 : NR;
+        int64_t ld = (w + 15) & ~(int64_t)15, off = j - p0;
+        int64_t n = w - off < len ? w - off : len;
+        float *d = dst + p0 * kc + kk * ld + off;
+        if (src) {
+            memcpy(d, src, (size_t)n * sizeof *d);
+            src += n;
+        } else {
+            memset(d, 0, (size_t)n * sizeof *d);
+        }
+        j += n;
+        len -= n;
+    }
+}
+
 /* Row k of col is (channel, kernel row, kernel col); column n is output pixel (n / ow, n % ow).
- * Each row is built in a line buffer, then scattered into the panels. */
+ * With stride 1 a row is runs of an input row, copied straight into the panels; other strides
+ * gather a line first. */
 static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc,
                            float *dst)
 {
@@ -23,39 +46,47 @@ static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
     int64_t ksz = p->kh * p->kw;
     int64_t c = k0 / ksz, r = k0 % ksz, ky = r / p->kw, kx = r % p->kw;
     int64_t oy0 = n0 / p->ow, ox0 = n0 % p->ow;
+    int64_t last = nc - (nc - 1) % DT_GEMM_NR - 1;  /* first column of the last panel */
+    int64_t last_w = nc - last, last_ld = (last_w + 15) & ~(int64_t)15;
     for (int64_t kk = 0; kk < kc; kk++) {
         const float *plane = p->x + c * p->ih * p->iw;
         int64_t oy = oy0, ox = ox0, j = 0;
         while (j < nc) {
             int64_t seg = p->ow - ox;
             if (seg > nc - j) seg = nc - j;
-            float *d = line + j;
             int64_t y = oy * p->sh - p->ph + ky * p->dh;
+            int64_t x0 = ox * p->sw - p->pw + kx * p->dw;
             if (y < 0 || y >= p->ih) {
-                memset(d, 0, (size_t)seg * sizeof *d);
+                if (p->sw == 1)
+                    dt_im2col_put(dst, kc, nc, kk, j, NULL, seg);
+                else
+                    memset(line + j, 0, (size_t)seg * sizeof *line);
+            } else if (p->sw == 1) {
+                const float *row = plane + y * p->iw;
+                int64_t lo = x0 < 0 ? -x0 : 0, hi = p->iw - x0;
+                if (hi > seg) hi = seg;
+                if (lo > seg) lo = seg;
+                if (hi < lo) hi = lo;
+                dt_im2col_put(dst, kc, nc, kk, j, NULL, lo);
+                dt_im2col_put(dst, kc, nc, kk, j + lo, row + x0 + lo, hi - lo);
+                dt_im2col_put(dst, kc, nc, kk, j + hi, NULL, seg - hi);
             } else {
                 const float *row = plane + y * p->iw;
-                int64_t x0 = ox * p->sw - p->pw + kx * p->dw;
-                if (p->sw == 1) {
-                    int64_t lo = x0 < 0 ? -x0 : 0, hi = p->iw - x0;
-                    if (hi > seg) hi = seg;
-                    if (lo > seg) lo = seg;
-                    if (hi < lo) hi = lo;
-                    for (int64_t t = 0; t < lo; t++) d[t] = 0.0f;
-                    if (hi > lo) memcpy(d + lo, row + x0 + lo, (size_t)(hi - lo) * sizeof *d);
-                    for (int64_t t = hi; t < seg; t++) d[t] = 0.0f;
-                } else {
-                    for (int64_t t = 0; t < seg; t++) {
-                        int64_t x = x0 + t * p->sw;
-                        d[t] = (x >= 0 && x < p->iw) ? row[x] : 0.0f;
-                    }
+                for (int64_t t = 0; t < seg; t++) {
+                    int64_t x = x0 + t * p->sw;
+                    line[j + t] = (x >= 0 && x < p->iw) ? row[x] : 0.0f;
                 }
             }
             j += seg;
             ox = 0;
             oy++;
         }
-        dt_gemm_scatter_row(line, nc, kk, kc, dst);
+        if (p->sw != 1) {
+            dt_gemm_scatter_row(line, nc, kk, kc, dst);
+        } else {
+            float *d = dst + last * kc + kk * last_ld;
+            for (int64_t t = last_w; t < last_ld; t++) d[t] = 0.0f;
+        }
         if (++kx == p->kw) {
             kx = 0;
             if (++ky == p->kh) {

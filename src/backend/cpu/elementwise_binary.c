@@ -168,6 +168,10 @@ static dt_ew_run_fn dt_bin_pick(int op, int dtype)
 /* A Pow exponent converted to the base's dtype (ONNX lets its type differ). */
 static ductile_status dt_pow_exponent(const dt_view *b, int dtype, dt_view *conv, void **buf)
 {
+    bool float_base = dtype == DUCTILE_FLOAT32 || dtype == DUCTILE_FLOAT64;
+    if (!float_base && (b->dtype == DUCTILE_FLOAT32 || b->dtype == DUCTILE_FLOAT64))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Pow of an integer base needs an integer exponent, got %s",
+                       ductile_dtype_name((ductile_dtype)b->dtype));
     int64_t n = dt_view_count(b);
     size_t es = ductile_dtype_size((ductile_dtype)dtype);
     *buf = malloc((size_t)(n ? n : 1) * es);

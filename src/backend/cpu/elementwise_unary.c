@@ -195,25 +195,25 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
     }
 }
 
-#define DT_UNARY_INT(T, UT, suffix)                                                       \
-    static void dt_unary_##suffix(const dt_unary_job *j, int64_t b, int64_t e)          \
-    {                                                                                   \
-        const T *x = (const T *)j->x;                                                   \
-        T *y = (T *)j->y;                                                               \
-        switch (j->op) {                                                                \
-        case U_RELU:                                                                    \
-            for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0;                 \
-            break;                                                                      \
-        case U_NEG: /* through unsigned so that -MIN wraps as onnxruntime does */      \
-            for (int64_t i = b; i < e; i++) y[i] = (T)((UT)0 - (UT)x[i]);          \
-            break;                                                                      \
-        case U_ABS:                                                                     \
-            for (int64_t i = b; i < e; i++)                                             \
-                y[i] = x[i] < 0 ? (T)((UT)0 - (UT)x[i]) : x[i];                    \
-            break;                                                                      \
-        default:                                                                        \
-            break;                                                                      \
-        }                                                                               \
+#define DT_UNARY_INT(T, UT, suffix)                                                      \
+    static void dt_unary_##suffix(const dt_unary_job *j, int64_t b, int64_t e)           \
+    {                                                                                    \
+        const T *x = (const T *)j->x;                                                    \
+        T *y = (T *)j->y;                                                                \
+        switch (j->op) {                                                                 \
+        case U_RELU:                                                                     \
+            for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0;                  \
+            break;                                                                       \
+        case U_NEG: /* through unsigned so that -MIN wraps as onnxruntime does */        \
+            for (int64_t i = b; i < e; i++) y[i] = (T)((UT)0 - (UT)x[i]);                \
+            break;                                                                       \
+        case U_ABS:                                                                      \
+            for (int64_t i = b; i < e; i++)                                              \
+                y[i] = x[i] < 0 ? (T)((UT)0 - (UT)x[i]) : x[i];                          \
+            break;                                                                       \
+        default:                                                                         \
+            break;                                                                       \
+        }                                                                                \
     }
 DT_UNARY_INT(int32_t, uint32_t, i32)
 DT_UNARY_INT(int64_t, uint64_t, i64)
