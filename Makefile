@@ -5,7 +5,7 @@
 #   make test     installs what the tests need, builds, runs every test
 CC      ?= gcc
 BUILD   ?= build
-CFLAGS  ?= -O2 -g
+CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pthread \
            -Iinclude -Isrc -fvisibility=hidden
 LDLIBS  += -lm -pthread

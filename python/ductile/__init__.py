@@ -13,13 +13,14 @@ A ctypes binding over build/libductile.so (or $DUCTILE_LIB); it uses only includ
 """
 from ._enums import (ActivationType, BuilderFlag, ElementWiseOperation, MemoryPoolType,
                      TensorIOMode)
-from ._lib import Error, lib as _lib, text as _text
+from ._lib import Error, lib as _clib, text as _text
 from .builder import Builder, BuilderConfig, OptimizationProfile
 from .context import Context, ExecutionContext
 from .engine import Engine, Runtime, load_engine
 from .network import Layer, Network, OnnxParser, ParserError, Tensor
 
-__version__ = _text(_lib.ductile_version())
+Error.__module__ = "ductile"  # tracebacks say ductile.Error, the name users catch
+__version__ = _text(_clib.ductile_version())
 
 # TensorRT code passes a logger to Builder/Runtime; ductile reports through exceptions.
 class Logger:

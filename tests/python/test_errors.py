@@ -4,7 +4,6 @@ import re
 import struct
 
 import numpy as np
-import onnx
 import pytest
 from onnx import TensorProto, helper
 

@@ -76,6 +76,13 @@ dt_gemm_avx512_nv(const int nv, int64_t kc, const float *a, const float *b, floa
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
     const int ld = nv * 16;
+    /* The C tile is touched only after the k loop: start its lines moving now. */
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; i++) {
+        if (i >= m) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
+    }
     for (int64_t k = 0; k < kc; k++) {
         __m512 bv[3];
 #pragma GCC unroll 3

@@ -51,8 +51,8 @@ static void dt_gather_part(void *arg, int64_t begin, int64_t end, int tid)
         /* Single elements (Gather on the last axis, embedding ids into a 1-D table) are
          * common enough to skip memcpy's call. */
         switch (j->inner) {
-        case 4: *(uint32_t *)dst = *(const uint32_t *)src; break;
-        case 8: *(uint64_t *)dst = *(const uint64_t *)src; break;
+        case 4: memcpy(dst, src, 4); break;
+        case 8: memcpy(dst, src, 8); break;
         default: memcpy(dst, src, j->inner);
         }
     }

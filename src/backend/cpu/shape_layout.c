@@ -35,7 +35,8 @@ ductile_status dt_cpu_slice(const ductile_layer *L, const dt_view *in, dt_view *
     dt_strided s = {.rank = in[0].rank};
     for (int k = 0; k < s.rank; k++) {
         s.dims[k] = p.len[k];
-        s.stride[k] = st[k] * p.step[k];
+        /* A single element needs no stride (and a huge step would overflow it). */
+        s.stride[k] = p.len[k] > 1 ? st[k] * p.step[k] : 0;
         base += p.start[k] * st[k];
     }
     size_t es = dt_esize(&in[0]);
