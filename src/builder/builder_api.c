@@ -44,17 +44,17 @@ ductile_status ductile_profile_set_shape(ductile_profile *p, const char *name, c
     const ductile_dims *d[3] = {min, opt, max};
     for (int k = 0; k < 3; k++)
         if (d[k]->nb_dims < 0 || d[k]->nb_dims > DUCTILE_MAX_DIMS)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input '%s': %s shape has %d dims (expected 0..%d)",
+            return dt_fail(DUCTILE_ERR_PROFILE, "input '%s': %s shape has %d dims (expected 0..%d)",
                            name, dt_which[k], d[k]->nb_dims, DUCTILE_MAX_DIMS);
     if (min->nb_dims != opt->nb_dims || min->nb_dims != max->nb_dims)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input '%s': min, opt and max have %d, %d and %d dims; they must have the same number",
+        return dt_fail(DUCTILE_ERR_PROFILE, "input '%s': min, opt and max have %d, %d and %d dims; they must have the same number",
                        name, min->nb_dims, opt->nb_dims, max->nb_dims);
     for (int i = 0; i < min->nb_dims; i++) {
         if (min->d[i] < 0)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input '%s' dimension %d: min %lld is negative",
+            return dt_fail(DUCTILE_ERR_PROFILE, "input '%s' dimension %d: min %lld is negative",
                            name, i, (long long)min->d[i]);
         if (min->d[i] > opt->d[i] || opt->d[i] > max->d[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+            return dt_fail(DUCTILE_ERR_PROFILE,
                            "input '%s' dimension %d: min %lld, opt %lld, max %lld; expected min <= opt <= max",
                            name, i, (long long)min->d[i], (long long)opt->d[i], (long long)max->d[i]);
     }

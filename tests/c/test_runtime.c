@@ -52,10 +52,10 @@ static void test_profile_validation(ductile_builder *b)
     ductile_profile *p = NULL;
     ductile_profile_create(b, &p);
     ductile_dims mn = D2(1, 8), op = D2(1, 4), mx = D2(4, 16);
-    CHECK_EQ_INT(ductile_profile_set_shape(p, "a", &mn, &op, &mx), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "a", &mn, &op, &mx), DUCTILE_ERR_PROFILE);
     CHECK_EQ_STR(ductile_last_error(), "input 'a' dimension 1: min 8, opt 4, max 16; expected min <= opt <= max");
     ductile_dims three = {3, {1, 1, 1}};
-    CHECK_EQ_INT(ductile_profile_set_shape(p, "a", &mn, &three, &mx), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "a", &mn, &three, &mx), DUCTILE_ERR_PROFILE);
     CHECK_EQ_STR(ductile_last_error(), "input 'a': min, opt and max have 2, 3 and 2 dims; they must have the same number");
 
     /* shared symbol 'seq' with different ranges */

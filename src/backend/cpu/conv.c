@@ -23,9 +23,9 @@ static void dt_im2col_put(float *dst, int64_t kc, int64_t nc, int64_t kk, int64_
         int64_t p0 = j - j % NR, w = nc - p0 < NR ? nc - p0 : NR;
         int64_t ld = (w + 15) & ~(int64_t)15, off = j - p0;
         int64_t n = w - off < len ? w - off : len;
-        float *d = dst + p0 * kc + kk * ld + off;
+        float *d = dst + dt_gemm_panel(p0, kc) + kk * ld + off;
         if (src) {
-            memcpy(d, src, (size_t)n * sizeof *d);
+            dt_gemm_copy(d, src, n);
             src += n;
         } else {
             memset(d, 0, (size_t)n * sizeof *d);
@@ -84,7 +84,7 @@ static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
         if (p->sw != 1) {
             dt_gemm_scatter_row(line, nc, kk, kc, dst);
         } else {
-            float *d = dst + last * kc + kk * last_ld;
+            float *d = dst + dt_gemm_panel(last, kc) + kk * last_ld;
             for (int64_t t = last_w; t < last_ld; t++) d[t] = 0.0f;
         }
         if (++kx == p->kw) {

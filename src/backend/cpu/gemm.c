@@ -29,8 +29,8 @@ void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, 
     enum { NR = DT_GEMM_NR };
     for (int64_t jp = 0; jp < nc; jp += NR) {
         int64_t w = dt_min64(NR, nc - jp), ld = (w + 15) & ~(int64_t)15;
-        float *d = dst + jp * kc + kk * ld;
-        memcpy(d, line + jp, (size_t)w * sizeof *d);
+        float *d = dst + dt_gemm_panel(jp, kc) + kk * ld;
+        dt_gemm_copy(d, line + jp, w);
         for (int64_t j = w; j < ld; j++) d[j] = 0.0f;
     }
 }
@@ -48,7 +48,7 @@ static void dt_gemm_pack_b_matrix(const void *ctx, int64_t k0, int64_t kc, int64
     }
     for (int64_t jp = 0; jp < nc; jp += NR) {
         int64_t w = dt_min64(NR, nc - jp), ld = (w + 15) & ~(int64_t)15;
-        float *d = dst + jp * kc;
+        float *d = dst + dt_gemm_panel(jp, kc);
         for (int64_t j = 0; j < w; j++) {
             const float *s = g->B + (n0 + jp + j) * g->ldb + k0;
             for (int64_t kk = 0; kk < kc; kk++) d[kk * ld + j] = s[kk];
@@ -111,7 +111,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
                     for (int64_t jp = 0; jp < nc; jp += NR) {
                         int n = (int)dt_min64(NR, nc - jp);
-                        kern(kc, ap, buf->b + jp * kc, (n + 15) / 16, crow + jp, g->ldc, m, n,
+                        kern(kc, ap, buf->b + dt_gemm_panel(jp, kc), (n + 15) / 16, crow + jp, g->ldc, m, n,
                              first, g->beta, bias);
                     }
                 }
@@ -137,7 +137,7 @@ static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
     size_t na = ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
-    size_t nb = ((size_t)(nc * kc) * sizeof(float) + 63) & ~(size_t)63;
+    size_t nb = ((size_t)(dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) + nc * kc) * sizeof(float) + 63) & ~(size_t)63;
     buf->a = aligned_alloc(64, na);
     buf->b = aligned_alloc(64, nb);
     if (!buf->a || !buf->b) {

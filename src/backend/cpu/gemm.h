@@ -6,7 +6,9 @@
  *
  * Layout of the packed operands (what a custom B packer must produce):
  *   A is packed in panels of DT_GEMM_MR rows: for each k, MR consecutive floats.
- *   B is packed in panels of DT_GEMM_NR columns, panel p at dst + p * NR * kc: for each k,
+ *   B is packed in panels of DT_GEMM_NR columns, panel p at dst + dt_gemm_panel(p * NR, kc)
+ *   (panels are spaced off multiples of 4 KB so that writing one row of every panel does not
+ *   land all in one L1 set): for each k,
  *   `ld` consecutive floats, where ld is the panel's width (NR, or for the last panel the
  *   columns left rounded up to 16); columns past the width are zero. */
 #ifndef DT_CPU_GEMM_H
@@ -22,6 +24,20 @@
 #define DT_GEMM_NR 48
 /* The most columns one pack_b call is asked for. */
 #define DT_GEMM_NC (20 * DT_GEMM_NR)
+
+/* Offset in floats of the panel holding column j (a multiple of DT_GEMM_NR) of a packed B. */
+static inline int64_t dt_gemm_panel(int64_t j, int64_t kc)
+{
+    return j / DT_GEMM_NR * (DT_GEMM_NR * kc + 16);
+}
+
+/* Copies n floats. Packing copies runs of at most a panel's width, where a library memcpy of
+ * unknown size (rep movs) costs more than the copy; fixed 64-byte blocks compile to moves. */
+static inline void dt_gemm_copy(float *restrict d, const float *restrict s, int64_t n)
+{
+    for (; n >= 16; n -= 16, d += 16, s += 16) __builtin_memcpy(d, s, 64);
+    for (; n > 0; n--) *d++ = *s++;
+}
 
 /* Packs rows [k0, k0+kc) and columns [n0, n0+nc) of a virtual B into dst in the panel layout
  * above. Row by row, so the source is read in long contiguous runs. */
