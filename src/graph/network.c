@@ -25,6 +25,7 @@ void dt_network_delete(ductile_network *n)
         r = next;
     }
     free(n->tensors);
+    free(n->name_index);
     free(n->layers);
     free(n->inputs);
     free(n->outputs);
@@ -62,9 +63,40 @@ static int dt_push(void ***arr, int *n, int *cap, void *p)
     return 1;
 }
 
+static uint64_t dt_name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return h;
+}
+
+static void dt_index_put(int *idx, int cap, const ductile_tensor *t)
+{
+    size_t m = (size_t)cap - 1, i = dt_name_hash(t->name) & m;
+    while (idx[i] >= 0) i = (i + 1) & m;
+    idx[i] = t->index;
+}
+
+/* Keeps the name index at most half full; false when out of memory. */
+static bool dt_index_reserve(ductile_network *n, int count)
+{
+    if (n->name_index_cap > 2 * count) return true;
+    int cap = n->name_index_cap ? n->name_index_cap : 64;
+    while (cap <= 2 * count) cap *= 2;
+    int *idx = malloc(sizeof *idx * (size_t)cap);
+    if (!idx) return false;
+    memset(idx, 0xff, sizeof *idx * (size_t)cap);
+    for (int t = 0; t < n->n_tensors; t++) dt_index_put(idx, cap, n->tensors[t]);
+    free(n->name_index);
+    n->name_index = idx;
+    n->name_index_cap = cap;
+    return true;
+}
+
 ductile_tensor *dt_network_add_tensor(ductile_network *n, const char *name)
 {
     if (dt_network_find(n, name)) return NULL;
+    if (!dt_index_reserve(n, n->n_tensors + 1)) return NULL;
     ductile_tensor *t = dt_arena_alloc(&n->arena, sizeof *t);
     if (!t) return NULL;
     t->name = dt_arena_strdup(&n->arena, name);
@@ -72,6 +104,7 @@ ductile_tensor *dt_network_add_tensor(ductile_network *n, const char *name)
     t->rank = -1;
     t->index = n->n_tensors;
     if (!dt_push((void ***)&n->tensors, &n->n_tensors, &n->cap_tensors, t)) return NULL;
+    dt_index_put(n->name_index, n->name_index_cap, t);
     return t;
 }
 
@@ -115,8 +148,10 @@ ductile_status dt_network_add_output(ductile_network *n, ductile_tensor *t)
 
 ductile_tensor *dt_network_find(const ductile_network *n, const char *name)
 {
-    for (int i = 0; i < n->n_tensors; i++)
-        if (strcmp(n->tensors[i]->name, name) == 0) return n->tensors[i];
+    if (!n->name_index) return NULL;
+    size_t m = (size_t)n->name_index_cap - 1;
+    for (size_t i = dt_name_hash(name) & m; n->name_index[i] >= 0; i = (i + 1) & m)
+        if (strcmp(n->tensors[n->name_index[i]]->name, name) == 0) return n->tensors[n->name_index[i]];
     return NULL;
 }
 

@@ -87,6 +87,8 @@ struct ductile_network {
     int n_inputs, cap_inputs;
     ductile_tensor **outputs;
     int n_outputs, cap_outputs;
+    int *name_index;        /* open-addressing hash of tensor names -> index, -1 = empty */
+    int name_index_cap;     /* a power of two, > 2 * n_tensors */
     int opset;              /* default-domain opset of the model (0 if none) */
     int next_auto_name;     /* counter for names of layers added by editing */
     dt_resource *resources;

@@ -91,7 +91,7 @@ static ductile_status dt_constant(dt_import *im, const pb_field *f, const dt_nod
     if (!out_name[0])
         return dt_fail(DUCTILE_ERR_PARSE, "node '%s' (Constant, opset %d): output name is empty", n->name,
                        n->opset);
-    ductile_tensor *t;
+    ductile_tensor *t = NULL;
     DT_TRY(dt_new_output(im, n, out_name, &t));
     t->dtype = v.dtype;
     t->rank = v.rank;
@@ -152,7 +152,7 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
                 snprintf(gen, sizeof gen, "%s:out%d", n->name, ko);
                 name = gen;
             }
-            ductile_tensor *t;
+            ductile_tensor *t = NULL;
             DT_TRY(dt_new_output(im, n, name, &t));
             t->producer = L;
             L->out[ko++] = t;

@@ -467,6 +467,13 @@ static void test_conv_matches_reference(dt_pool *pool)
     /* 1-D */
     run_conv_case(&(conv_case){2, 5, 1, 37, 7, 1, 5, 1, 1, 2, 1, 1, 0, 2, 0, 1, NULL, true, true}, pool);
     run_conv_case(&(conv_case){1, 5, 1, 37, 5, 1, 3, 5, 1, 1, 1, 2, 0, 1, 0, 1, NULL, true, true}, pool);
+    /* stride 1 over images wide enough for the padded-width path: asymmetric pads, dilation,
+     * groups, batch, 1-D */
+    run_conv_case(&(conv_case){1, 5, 9, 40, 7, 3, 3, 1, 1, 1, 1, 1, 1, 2, 0, 1, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){2, 3, 6, 70, 7, 5, 5, 1, 1, 1, 2, 2, 2, 2, 2, 2, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){2, 6, 7, 50, 8, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, NULL, false, false}, pool);
+    run_conv_case(&(conv_case){1, 3, 11, 64, 7, 3, 3, 1, 1, 1, 1, 1, 0, 0, 0, 0, "SAME_LOWER", true, false}, pool);
+    run_conv_case(&(conv_case){1, 5, 1, 100, 7, 1, 3, 1, 1, 1, 1, 1, 0, 1, 0, 1, NULL, true, true}, pool);
     /* mobilenet-sized depthwise and superres-like 3x3 (several threads' worth of work) */
     run_conv_case(&(conv_case){1, 32, 28, 28, 32, 3, 3, 32, 2, 2, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     run_conv_case(&(conv_case){1, 16, 30, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);

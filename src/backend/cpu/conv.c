@@ -106,6 +106,7 @@ ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    if (!direct && dt_cpu_conv_padded_applies(g)) return dt_cpu_conv_padded(g, x, w, bias, y, pool);
     for (int64_t b = 0; b < g->batch; b++) {
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = x + (b * g->c + gi * cg) * in_px;

@@ -24,10 +24,11 @@ typedef struct dt_dw_job {
     bool avx512;
 } dt_dw_job;
 
+/* The scratch plane is zeroed once per call: every plane of a call has the same geometry, so
+ * only the interior changes. */
 static void dt_dw_pad_plane(const dt_dw_job *j, const float *src, float *dst)
 {
     const dt_conv_geom *g = j->g;
-    memset(dst, 0, (size_t)(j->hp * j->wp) * sizeof *dst);
     for (int64_t r = 0; r < g->in[0]; r++)
         memcpy(dst + (r + g->pb[0]) * j->wp + g->pb[1], src + r * g->in[1],
                (size_t)g->in[1] * sizeof *dst);
@@ -131,7 +132,7 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const float *x, cons
     int threads = dt_pool_threads(pool);
     float *bufs[64] = {0};
     for (int t = 0; t < threads; t++) {
-        bufs[t] = malloc(plane);
+        bufs[t] = calloc(1, plane);
         if (!bufs[t]) {
             for (int u = 0; u < t; u++) free(bufs[u]);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY,

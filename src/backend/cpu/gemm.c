@@ -11,9 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifndef KC
 enum { KC = 256, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
-#endif
 
 static dt_gemm_kernel_fn dt_gemm_kernel(void)
 {
@@ -137,7 +135,7 @@ static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
     size_t na = ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
-    size_t nb = ((size_t)(dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) + nc * kc) * sizeof(float) + 63) & ~(size_t)63;
+    size_t nb = ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
     buf->a = aligned_alloc(64, na);
     buf->b = aligned_alloc(64, nb);
     if (!buf->a || !buf->b) {
@@ -205,8 +203,8 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
     DT_TRY(dt_gemm_check(g));
     int threads = dt_pool_threads(pool);
     double work = (double)g->M * (double)g->N * (double)g->K;
-    /* Below ~1M multiply-adds a wake-up of the workers costs more than it saves. */
-    if (threads <= 1 || work < 1e6 || g->K == 0) return dt_sgemm_serial(g);
+    /* Below ~8M multiply-adds (~50 us) a wake-up of the workers costs about what it saves. */
+    if (threads <= 1 || work < 8e6 || g->K == 0) return dt_sgemm_serial(g);
 
     /* Per-thread cost of each split: its share of whole micro-panels plus packing the
      * operand that every thread then packs in full (~8 FMA-equivalents per element). */
