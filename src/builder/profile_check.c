@@ -112,7 +112,7 @@ static ductile_status dt_try_point(const ductile_engine *e, const ductile_profil
         if (pi) v->rank = pi->rank;
         memcpy(v->dims, point[i], sizeof point[i]);
     }
-    dt_exec ex = {NULL};
+    dt_exec ex = {NULL, NULL};
     ductile_status s = dt_check_shared_symbols(e, st.views);
     if (!s) s = dt_shape_pass(e, &st, &ex);
     dt_shape_state_free(&st, e);

@@ -67,13 +67,14 @@ void ductile_context_free(ductile_context *c)
     dt_pool_free(c->pool);
     if (c->st.views) dt_shape_state_free(&c->st, c->e);
     if (c->own)
-        for (int t = 0; t < c->e->net->n_tensors; t++) free(c->own[t]);
+        for (int t = 0; t < c->e->net->n_tensors; t++)
+            if (c->own[t]) c->e->backend->release(c->own[t]);
     free(c->shape_set);
     free(c->bound);
     free(c->own);
     free(c->own_cap);
     free(c->offsets);
-    free(c->arena);
+    if (c->arena) c->e->backend->release(c->arena);
     free(c);
 }
 
@@ -156,10 +157,10 @@ static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
 {
     if (need == 0) need = 1;
     if (c->own_cap[t] >= need) return DUCTILE_OK;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, need) != 0)
+    void *p = c->e->backend->alloc(need);
+    if (!p)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for tensor '%s'", need, c->e->net->tensors[t]->name);
-    free(c->own[t]);
+    if (c->own[t]) c->e->backend->release(c->own[t]);
     c->own[t] = p;
     c->own_cap[t] = need;
     return DUCTILE_OK;
@@ -185,15 +186,14 @@ static ductile_status dt_prepare(ductile_context *c)
         c->shape_set[i] = true;
     }
     DT_TRY(dt_check_shared_symbols(e, c->st.views));
-    dt_exec ex = {c->pool};
+    dt_exec ex = {c->pool, NULL};
     DT_TRY(dt_shape_pass(e, &c->st, &ex));
     size_t arena = 0;
     DT_TRY(dt_memplan(e, c->st.views, c->offsets, &arena));
     if (arena > c->arena_cap) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, arena) != 0)
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for activations", arena);
-        free(c->arena);
+        void *p = e->backend->alloc(arena);
+        if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for activations", arena);
+        if (c->arena) e->backend->release(c->arena);
         c->arena = p;
         c->arena_cap = arena;
     }
@@ -288,7 +288,7 @@ ductile_status ductile_context_execute(ductile_context *c)
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
     DT_TRY(dt_prepare(c));
     const dt_plan *p = &c->e->plan;
-    dt_exec ex = {c->pool};
+    dt_exec ex = {c->pool, NULL};
     dt_view in[64], out[64];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -312,5 +312,5 @@ ductile_status ductile_context_execute(ductile_context *c)
         ductile_status s = pl->run(L, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
-    return DUCTILE_OK;
+    return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;
 }

@@ -21,7 +21,8 @@ ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **o
     e->bytes = bytes;
     e->size = size;
     ductile_status s = dt_engine_read(bytes, size, &e->net, &e->profiles, &e->n_profiles);
-    if (!s) s = dt_plan_make(e->net, &e->plan);
+    e->backend = dt_backend_cpu();
+    if (!s) s = dt_plan_make(e->net, e->backend, &e->plan);
     if (!s && !(e->layer_info = dt_layer_info_make(e)))
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory describing the engine's layers");
     if (s) {

@@ -6,7 +6,7 @@
 #define DT_ENGINE_IMPL_H
 
 #include "ductile.h"
-#include "backend/cpu/kernels.h"
+#include "backend/backend.h"
 #include "builder/profile.h"
 #include "graph/network.h"
 #include "ops/op.h"
@@ -25,7 +25,8 @@ typedef enum dt_tensor_kind {
 typedef struct dt_plan_layer {
     const ductile_layer *layer;
     const dt_opdef *def;
-    dt_cpu_run_fn run;
+    dt_kernel_fn run;         /* value layers: the CPU kernel (the shape pass runs on the
+                                 host); others: the engine backend's kernel */
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
 } dt_plan_layer;
 
@@ -42,6 +43,7 @@ struct ductile_engine {
     ductile_network *net;     /* read from bytes; constants point into bytes */
     ductile_profile *profiles;
     int n_profiles;
+    const dt_backend *backend;  /* runs the execute layers and holds the context's buffers */
     dt_plan plan;
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
@@ -50,8 +52,8 @@ struct ductile_engine {
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);
 
 /* The plan for a network in execution order; DUCTILE_ERR_UNSUPPORTED for an op without a
- * definition or CPU kernel. */
-ductile_status dt_plan_make(const ductile_network *net, dt_plan *plan);
+ * definition, or without a kernel on the backend that must run it. */
+ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *plan);
 void dt_plan_free(dt_plan *plan);
 /* The layer-info JSON (malloc'd), or NULL when out of memory. */
 char *dt_layer_info_make(const ductile_engine *e);

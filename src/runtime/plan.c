@@ -2,6 +2,7 @@
  * tensors are known from shapes alone (computed once per shape in the shape pass, never in
  * execute), and where each tensor is last read (for the activation memory plan). */
 #include "runtime/engine_impl.h"
+#include "backend/cpu/kernels.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -10,7 +11,7 @@
 /* Ops whose outputs depend only on the input's shape, never its data. */
 static bool dt_op_reads_shape_only(const char *op) { return !strcmp(op, "Shape") || !strcmp(op, "Size"); }
 
-ductile_status dt_plan_make(const ductile_network *net, dt_plan *p)
+ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *p)
 {
     memset(p, 0, sizeof *p);
     p->n_tensors = net->n_tensors;
@@ -35,8 +36,7 @@ ductile_status dt_plan_make(const ductile_network *net, dt_plan *p)
         dt_plan_layer *pl = &p->layers[i];
         pl->layer = L;
         pl->def = dt_opdef_find(L->op_type);
-        pl->run = dt_cpu_kernel_find(L->op_type);
-        if (!pl->def || !pl->run) {
+        if (!pl->def) {
             dt_plan_free(p);
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): op type '%s' is not supported by ductile",
                            L->name, L->op_type, L->opset, L->op_type);
@@ -59,6 +59,12 @@ ductile_status dt_plan_make(const ductile_network *net, dt_plan *p)
         pl->value = (known || dt_op_reads_shape_only(L->op_type)) && !writes_output;
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
+        pl->run = pl->value ? dt_cpu_kernel_find(L->op_type) : backend->find_kernel(L->op_type);
+        if (!pl->run) {
+            dt_plan_free(p);
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
+                           L->name, L->op_type, L->opset, pl->value ? "cpu" : backend->name, L->op_type);
+        }
     }
     return DUCTILE_OK;
 }

@@ -3,18 +3,10 @@
 #ifndef DT_CPU_KERNELS_H
 #define DT_CPU_KERNELS_H
 
-#include "ductile.h"
-#include "core/threadpool.h"
-#include "ops/op.h"
+#include "backend/backend.h"
 
-typedef struct dt_exec {
-    dt_pool *pool;      /* may be NULL: run single-threaded */
-} dt_exec;
-
-/* Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
- * infer and data pointing at buffers of the right size (never aliasing an input). */
-typedef ductile_status (*dt_cpu_run_fn)(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                        dt_exec *ex);
+/* A CPU kernel (see dt_kernel_fn in backend/backend.h). */
+typedef dt_kernel_fn dt_cpu_run_fn;
 
 /* The kernel for an op type, or NULL. */
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type);

@@ -1,0 +1,40 @@
+/* The backend interface: where a context's buffers live and what runs its layers. The
+ * builder and runtime know a backend only through this table; a GPU backend (src/backend/cuda)
+ * fills one of its own. Backends never include each other. */
+#ifndef DT_BACKEND_H
+#define DT_BACKEND_H
+
+#include "ductile.h"
+#include "core/threadpool.h"
+#include "ops/op.h"
+
+#include <stddef.h>
+
+/* What a kernel runs with. */
+typedef struct dt_exec {
+    dt_pool *pool;      /* CPU worker threads; may be NULL: run single-threaded */
+    void *stream;       /* a device backend's stream (cudaStream_t); NULL on the CPU */
+} dt_exec;
+
+/* Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
+ * infer and data pointing at buffers of the right size (never aliasing an input). */
+typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                       dt_exec *ex);
+
+typedef struct dt_backend {
+    const char *name;                                   /* "cpu", "cuda" */
+    /* The kernel for an op type, or NULL when this backend lacks it. */
+    dt_kernel_fn (*find_kernel)(const char *op_type);
+    /* Buffers for activations and I/O: 64-byte aligned; NULL when out of memory. */
+    void *(*alloc)(size_t bytes);
+    void (*release)(void *ptr);
+    /* Optional (NULL: memcpy). Copies between host and backend memory on a stream. */
+    ductile_status (*copy)(void *dst, const void *src, size_t bytes, void *stream);
+    /* Optional (NULL: nothing to wait for). Waits for the work queued on a stream. */
+    ductile_status (*sync)(void *stream);
+} dt_backend;
+
+/* The CPU backend: the reference for every op. */
+const dt_backend *dt_backend_cpu(void);
+
+#endif
