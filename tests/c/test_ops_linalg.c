@@ -131,7 +131,7 @@ static ductile_status run_layer(ductile_layer *L, const dt_view *in, dt_view *ou
     out->data = malloc(sizeof(float) * (size_t)(n ? n : 1));
     /* NaN in the output buffer: a kernel that reads it instead of writing fails the test. */
     for (int64_t i = 0; i < n; i++) ((float *)out->data)[i] = NAN;
-    dt_exec ex = {pool};
+    dt_exec ex = {.pool = pool};
     return kernel(L->op_type)(L, in, out, &ex);
 }
 

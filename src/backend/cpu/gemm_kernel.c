@@ -64,21 +64,23 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
     }
 }
 
-/* One body per vector count so the accumulators stay in registers (constant nv). */
+/* One body per (rows, vectors) pair so the accumulators stay in registers; a short edge tile
+ * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */
 static inline __attribute__((always_inline)) DT_AVX512 void
-dt_gemm_avx512_nv(const int nv, int64_t kc, const float *a, const float *b, float *c,
-                  int64_t ldc, int m, int n, bool first, float beta, const float *bias)
+dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
+                    float *c, int64_t ldc, int m, int n, bool first, float beta,
+                    const float *bias)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++)
+    for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
     const int ld = nv * 16;
     /* The C tile is touched only after the k loop: start its lines moving now. */
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < mr; i++) {
         if (i >= m) break;
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
@@ -89,7 +91,7 @@ dt_gemm_avx512_nv(const int nv, int64_t kc, const float *a, const float *b, floa
         for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + v * 16);
         _mm_prefetch((const char *)(b + 8 * ld), _MM_HINT_T0);
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) {
+        for (int i = 0; i < mr; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
@@ -98,22 +100,34 @@ dt_gemm_avx512_nv(const int nv, int64_t kc, const float *a, const float *b, floa
         b += ld;
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; i++) {
+    for (int i = 0; i < mr; i++) {
         if (i >= m) break;
         dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
     }
 }
 
+#define DT_GEMM_BODY(MRV)                                                                    \
+    do {                                                                                     \
+        if (nv == 3)                                                                         \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, c, ldc, m, n, first, beta, bias);          \
+        else if (nv == 2)                                                                    \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, c, ldc, m, n, first, beta, bias);          \
+        else                                                                                 \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, c, ldc, m, n, first, beta, bias);          \
+    } while (0)
+
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int nv,
                                      float *c, int64_t ldc, int m, int n, bool first, float beta,
                                      const float *bias)
 {
-    if (nv == 3)
-        dt_gemm_avx512_nv(3, kc, a, b, c, ldc, m, n, first, beta, bias);
-    else if (nv == 2)
-        dt_gemm_avx512_nv(2, kc, a, b, c, ldc, m, n, first, beta, bias);
+    if (m > 4)
+        DT_GEMM_BODY(8);
+    else if (m > 2)
+        DT_GEMM_BODY(4);
+    else if (m == 2)
+        DT_GEMM_BODY(2);
     else
-        dt_gemm_avx512_nv(1, kc, a, b, c, ldc, m, n, first, beta, bias);
+        DT_GEMM_BODY(1);
 }
 
 dt_gemm_kernel_fn dt_gemm_kernel_select(void)

@@ -104,7 +104,7 @@ static ductile_status dt_cpu_matmul_run(const ductile_layer *L, const dt_view *i
     int threads = dt_pool_threads(ex->pool);
     double per = (double)g.M * g.N * g.K;
     /* Many small products (attention heads): one whole product per thread at a time. */
-    if (threads > 1 && g.batch_count >= threads && per < 4e6) {
+    if (threads > 1 && g.batch_count >= threads && per < 8e6) {
         dt_parallel_for(ex->pool, g.batch_count, 1, dt_mm_part, &j);
         if (j.failed)
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for MatMul packing buffers");
