@@ -3,6 +3,7 @@
 #include "graph/network.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "graph/symbolic.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -174,6 +175,9 @@ ductile_status ductile_network_add_elementwise(ductile_network *n, ductile_tenso
                 t->dims[i] = -1;
                 t->dim_sym[i] = NULL;
             }
+    /* Exact broadcast dims (a dim of 1 against `batch` is `batch`). It fails only on memory,
+     * and then the layer, already added, keeps the hints above. */
+    (void)dt_symbolic_infer_layer(n, *out);
     return DUCTILE_OK;
 }
 

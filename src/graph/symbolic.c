@@ -151,33 +151,33 @@ static void read_tensor(dt_symctx *c, const ductile_tensor *t, dt_symt *s)
     read_values(c, t, s);
 }
 
+/* Inferred dims replace what the file declared (an exporter's made-up names included); where
+ * nothing was inferred, the declaration stays: it is still the best that is known. A rank
+ * that contradicts the inferred one is dropped with its dims. */
 static ductile_status write_tensor(ductile_network *net, ductile_tensor *t, const dt_symt *s)
 {
-    if (!t || t->is_input || !t->producer) return DUCTILE_OK;
-    if (s->rank < 0 || s->rank > DT_MAX_DIMS) {
-        t->rank = -1;
-        for (int i = 0; i < DT_MAX_DIMS; i++) {
-            t->dims[i] = -1;
-            t->dim_sym[i] = NULL;
-        }
-        return DUCTILE_OK;
-    }
+    if (!t || t->is_input || !t->producer || s->rank < 0 || s->rank > DT_MAX_DIMS) return DUCTILE_OK;
+    bool keep = t->rank == s->rank;
     t->rank = s->rank;
     for (int i = 0; i < DT_MAX_DIMS; i++) {
         int64_t v;
-        t->dims[i] = i < s->rank ? -1 : 0;
-        t->dim_sym[i] = NULL;
-        if (i >= s->rank) continue;
-        if (dt_sd_is_const(s->d[i], &v) && v >= 0) {
-            t->dims[i] = v;
-            continue;
-        }
         char buf[256];
-        if (!dt_sd_print(s->d[i], buf, sizeof buf)) continue;   /* too long to be useful */
-        /* Reuse a neighbour's identical string rather than copying it again. */
-        if (i > 0 && t->dim_sym[i - 1] && !strcmp(t->dim_sym[i - 1], buf)) t->dim_sym[i] = t->dim_sym[i - 1];
-        else if (!(t->dim_sym[i] = dt_arena_strdup(&net->arena, buf)))
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "symbolic shapes: out of memory naming a dim of '%s'", t->name);
+        if (i >= s->rank) {
+            t->dims[i] = 0;
+            t->dim_sym[i] = NULL;
+        } else if (dt_sd_is_const(s->d[i], &v) && v >= 0) {
+            t->dims[i] = v;
+            t->dim_sym[i] = NULL;
+        } else if (dt_sd_print(s->d[i], buf, sizeof buf)) {   /* false: unknown or too long */
+            t->dims[i] = -1;
+            /* Reuse a neighbour's identical string rather than copying it again. */
+            if (i > 0 && t->dim_sym[i - 1] && !strcmp(t->dim_sym[i - 1], buf)) t->dim_sym[i] = t->dim_sym[i - 1];
+            else if (!(t->dim_sym[i] = dt_arena_strdup(&net->arena, buf)))
+                return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "symbolic shapes: out of memory naming a dim of '%s'", t->name);
+        } else if (!keep) {
+            t->dims[i] = -1;
+            t->dim_sym[i] = NULL;
+        }
     }
     return DUCTILE_OK;
 }

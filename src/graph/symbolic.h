@@ -8,8 +8,11 @@
  *
  * What cannot be inferred is left unknown; the pass never fails for that. Results are written
  * onto the layers' output tensors: rank, dims[i] (the constant, or -1) and dim_sym[i] (the
- * printed expression, an arena string, or NULL when unknown), replacing names an exporter made
- * up ("Resizeoutput_1_dim_0"). Graph inputs and constants are not changed. */
+ * printed expression, an arena string), replacing what the file declared, names an exporter
+ * made up ("Resizeoutput_1_dim_0") included. Where a rank or dim is not inferred, the file's
+ * declaration (often -1 and NULL) stays on the tensor, but later layers still treat it as
+ * unknown: declared names are trusted as symbols only on graph inputs. Graph inputs and
+ * constants are not changed. */
 #ifndef DT_SYMBOLIC_H
 #define DT_SYMBOLIC_H
 

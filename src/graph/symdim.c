@@ -11,7 +11,7 @@ enum { A_SYM, A_FLOOR, A_MIN, A_MAX };   /* also the atom order used when printi
 typedef struct sd_atom {
     int kind;
     const char *name;      /* A_SYM */
-    const dt_sd *a, *b;    /* A_FLOOR: a/b; A_MIN, A_MAX: arguments with a < b */
+    const dt_sd *a, *b;    /* A_FLOOR: a/b; A_MIN, A_MAX: arguments in order (see minmax) */
 } sd_atom;
 
 typedef struct sd_term {
@@ -401,7 +401,9 @@ static const dt_sd *minmax(dt_symctx *c, int kind, const dt_sd *a, const dt_sd *
     const dt_sd *nd = dt_sd_mul_const(c, d, -1);
     if (nd && dt_sd_nonneg(nd)) return kind == A_MIN ? b : a;
     if (c->oom) return NULL;
-    if (dt_sd_cmp(a, b) > 0) {
+    /* Arguments in canonical order, constants last: "min(seq, 512)". */
+    bool ka = dt_sd_is_const(a, NULL), kb = dt_sd_is_const(b, NULL);
+    if (ka != kb ? ka : dt_sd_cmp(a, b) > 0) {
         const dt_sd *t = a;
         a = b;
         b = t;

@@ -2,6 +2,7 @@
  * the result into the caller's only on success, so a failed parse leaves it empty. */
 #include "onnx/onnx_internal.h"
 #include "core/status.h"
+#include "graph/symbolic.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +130,8 @@ static ductile_status dt_import_run(ductile_network *tmp, const uint8_t *buf, si
     im.net = tmp;
     im.dir = dir;
     ductile_status s = dt_model(&im, buf, size);
+    /* Symbolic shapes are annotations: only running out of memory fails the parse. */
+    if (s == DUCTILE_OK && dt_symbolic_infer(tmp) == DUCTILE_ERR_OUT_OF_MEMORY) s = DUCTILE_ERR_OUT_OF_MEMORY;
     dt_names_free(&im.names);
     free(im.scratch);
     return s;
