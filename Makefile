@@ -74,3 +74,30 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(DEPS)
+
+# ---- Untrusted input (docs/DESIGN.md): fuzzing and sanitizer runs -------------------------
+#   make fuzz         libFuzzer harnesses (clang) in build/fuzz/; run them: scripts/fuzz.sh [s]
+#   make asan-test    the library and C tests with ASan + UBSan in build-asan/, then run them
+#   make tsan-test    tests/c/test_threads.c with ThreadSanitizer in build-tsan/, then run it
+# The flags reach the sub-make through the environment so the Makefile's `CFLAGS +=` still
+# adds -std, -I and warnings (a command-line CFLAGS would replace them).
+FUZZERS     := fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+SAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+.PHONY: fuzz fuzz-bins asan-test tsan-test
+fuzz:
+	CFLAGS="$(FUZZ_CFLAGS)" LDLIBS= $(MAKE) CC=clang BUILD=build/fuzz fuzz-bins
+fuzz-bins: $(FUZZERS:%=$(BUILD)/%)
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c fuzz/fuzz_common.h tools/cli_shapes.c $(BUILD)/libductile.a
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Itools -o $@ $< \
+	  $(if $(filter shapes,$*),tools/cli_shapes.c) $(BUILD)/libductile.a $(LDLIBS)
+
+asan-test:
+	CFLAGS="$(SAN_CFLAGS)" LDLIBS= $(MAKE) BUILD=build-asan \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 ctest
+
+tsan-test:
+	CFLAGS="-O1 -g -fsanitize=thread" LDLIBS= $(MAKE) BUILD=build-tsan build-tsan/tests/test_threads
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads

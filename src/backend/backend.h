@@ -14,7 +14,17 @@
 typedef struct dt_exec {
     dt_pool *pool;      /* CPU worker threads; may be NULL: run single-threaded */
     void *stream;       /* a device backend's stream (cudaStream_t); NULL on the CPU */
+    int profile;        /* the context's optimization profile: indexes a layer's `tactic` */
+    int tactic;         /* > 0: run this tactic instead of the layer's (builder timing runs) */
 } dt_exec;
+
+/* Weights a backend packed at build time (see dt_backend.prepack). */
+typedef struct dt_prepacked {
+    int input;          /* which input of the layer the blob replaces */
+    void *data;         /* posix_memalign(64); the builder takes ownership */
+    size_t nbytes;
+    int64_t layout;     /* the backend's layout id, stored in the layer's `packed` attribute */
+} dt_prepacked;
 
 /* Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
  * infer and data pointing at buffers of the right size (never aliasing an input). */
@@ -32,6 +42,16 @@ typedef struct dt_backend {
     ductile_status (*copy)(void *dst, const void *src, size_t bytes, void *stream);
     /* Optional (NULL: nothing to wait for). Waits for the work queued on a stream. */
     ductile_status (*sync)(void *stream);
+    /* Optional. Called by the builder once per layer: when the backend has a faster layout
+     * for one of the layer's constant inputs, it fills *out (data owned by the caller from
+     * then on) and returns DUCTILE_OK; out->data == NULL: nothing to pack. The builder stores
+     * the blob as a constant of the engine, so the run path never packs weights. */
+    ductile_status (*prepack)(const ductile_layer *L, dt_prepacked *out);
+    /* Optional. The tactics (ids > 0) that can run layer L on inputs of these dims, into
+     * ids[0..cap); returns how many. Fewer than two: nothing to choose. The builder times
+     * each (dt_exec.tactic) at every profile's opt shapes and stores the fastest in the
+     * layer's `tactic` attribute, one id per profile. */
+    int (*tactics)(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 } dt_backend;
 
 /* The CPU backend: the reference for every op. */

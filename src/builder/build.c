@@ -1,12 +1,14 @@
 /* ductile_builder_build: network + config -> engine.
  *
  * 1. copy the needed part of the network (the user's network is only read),
- * 2. fold layers whose inputs are all constants, and copy again without them,
+ * 2. fold layers whose inputs are all constants, fuse conv chains, pack weights for the
+ *    backend (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
  * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
  * 5. infer shapes at the corners of every profile. */
 #include "builder/config.h"
 #include "builder/engine_format.h"
+#include "builder/optimize.h"
 #include "builder/passes.h"
 #include "builder/profile_check.h"
 #include "core/status.h"
@@ -41,6 +43,8 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     ductile_engine *e = NULL;
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
+    if (!s) s = dt_pass_fuse(w1);
+    if (!s) s = dt_pass_prepack(w1, dt_backend_cpu());
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);
     if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);

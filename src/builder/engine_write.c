@@ -48,7 +48,7 @@ static void *dt_wbuf_grow(dt_wbuf *b, size_t extra)
         b->p = np;
         b->cap = cap;
     }
-    void *at = b->p + b->n;
+    void *at = b->p ? b->p + b->n : NULL; /* p is NULL only before the first byte */
     b->n = need;
     return at;
 }

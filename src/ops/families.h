@@ -12,5 +12,7 @@ extern const dt_opdef dt_ops_shape[];
 extern const dt_opdef dt_ops_linalg[];
 /* Other neural-network ops: pooling, Resize, Softmax, normalizations, reductions (nn.c). */
 extern const dt_opdef dt_ops_nn[];
+/* Private layers of domain "ductile" made by builder passes: FusedConv (fused.c). */
+extern const dt_opdef dt_ops_fused[];
 
 #endif

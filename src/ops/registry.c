@@ -8,6 +8,7 @@ static const dt_opdef *const dt_families[] = {
     dt_ops_shape,
     dt_ops_linalg,
     dt_ops_nn,
+    dt_ops_fused,
 };
 
 const dt_opdef *dt_opdef_find(const char *op_type)

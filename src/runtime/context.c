@@ -25,6 +25,8 @@ struct ductile_context {
     size_t *offsets;        /* per tensor: activation offset in the arena */
     void *arena;
     size_t arena_cap;
+    void **snap;            /* per tensor: the shape input's bytes the shape pass last read */
+    size_t *snap_size;
 };
 
 static int dt_default_threads(void)
@@ -47,8 +49,10 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
     c->own = calloc(nt, sizeof *c->own);
     c->own_cap = calloc(nt, sizeof *c->own_cap);
     c->offsets = calloc(nt, sizeof *c->offsets);
+    c->snap = calloc(nt, sizeof *c->snap);
+    c->snap_size = calloc(nt, sizeof *c->snap_size);
     ductile_status s = DUCTILE_OK;
-    if (!c->shape_set || !c->bound || !c->own || !c->own_cap || !c->offsets)
+    if (!c->shape_set || !c->bound || !c->own || !c->own_cap || !c->offsets || !c->snap || !c->snap_size)
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     if (!s) s = dt_shape_state_init(&c->st, e);
     c->threads = dt_default_threads();
@@ -74,6 +78,10 @@ void ductile_context_free(ductile_context *c)
     free(c->own);
     free(c->own_cap);
     free(c->offsets);
+    if (c->snap)
+        for (int t = 0; t < c->e->net->n_tensors; t++) free(c->snap[t]);
+    free(c->snap);
+    free(c->snap_size);
     if (c->arena) c->e->backend->release(c->arena);
     free(c);
 }
@@ -186,7 +194,25 @@ static ductile_status dt_prepare(ductile_context *c)
         c->shape_set[i] = true;
     }
     DT_TRY(dt_check_shared_symbols(e, c->st.views));
-    dt_exec ex = {c->pool, NULL};
+    /* Inputs get their buffers first: the shape pass reads the values of shape inputs. */
+    for (int i = 0; i < net->n_inputs; i++) {
+        int t = net->inputs[i]->index;
+        size_t bytes;
+        if (!dt_view_bytes(&c->st.views[t], &bytes))
+            return dt_fail(DUCTILE_ERR_SHAPE, "input '%s' is too large", net->tensors[t]->name);
+        DT_TRY(dt_own_buffer(c, t, bytes));
+        if (!e->plan.shape_input[t]) continue;
+        void *src = c->bound[t] ? c->bound[t] : c->own[t];
+        c->st.views[t].data = src;
+        if (c->snap_size[t] < bytes || !c->snap[t]) {
+            void *p = realloc(c->snap[t], bytes ? bytes : 1);
+            if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for input '%s'", net->tensors[t]->name);
+            c->snap[t] = p;
+        }
+        memcpy(c->snap[t], src, bytes);
+        c->snap_size[t] = bytes;
+    }
+    dt_exec ex = {c->pool, NULL, c->profile};
     DT_TRY(dt_shape_pass(e, &c->st, &ex));
     size_t arena = 0;
     DT_TRY(dt_memplan(e, c->st.views, c->offsets, &arena));
@@ -199,7 +225,7 @@ static ductile_status dt_prepare(ductile_context *c)
     }
     for (int t = 0; t < net->n_tensors; t++) {
         dt_tensor_kind k = e->plan.kind[t];
-        if (k != DT_TENSOR_INPUT && k != DT_TENSOR_OUTPUT) continue;
+        if (k != DT_TENSOR_OUTPUT) continue;
         size_t bytes;
         if (!dt_view_bytes(&c->st.views[t], &bytes))
             return dt_fail(DUCTILE_ERR_SHAPE, "tensor '%s' is too large", net->tensors[t]->name);
@@ -265,7 +291,7 @@ static void *dt_tensor_data(ductile_context *c, int t)
     switch (c->e->plan.kind[t]) {
     case DT_TENSOR_CONSTANT:
     case DT_TENSOR_VALUE: return c->st.views[t].data;
-    case DT_TENSOR_ACTIVATION: return (char *)c->arena + c->offsets[t];
+    case DT_TENSOR_ACTIVATION: return c->arena ? (char *)c->arena + c->offsets[t] : NULL; /* no arena: all empty */
     case DT_TENSOR_INPUT:
     case DT_TENSOR_OUTPUT: return c->bound[t] ? c->bound[t] : c->own[t];
     }
@@ -286,9 +312,23 @@ ductile_status ductile_context_get_tensor_address(ductile_context *c, const char
 ductile_status ductile_context_execute(ductile_context *c)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
-    DT_TRY(dt_prepare(c));
     const dt_plan *p = &c->e->plan;
-    dt_exec ex = {c->pool, NULL};
+    const ductile_network *net = c->e->net;
+    /* New values in a shape input mean new shapes: run the shape program again. */
+    for (int i = 0; c->ready && p->n_shape_inputs && i < net->n_inputs; i++) {
+        int t = net->inputs[i]->index;
+        const void *now = c->bound[t] ? c->bound[t] : c->own[t];
+        if (p->shape_input[t] && (!now || memcmp(now, c->snap[t], c->snap_size[t]) != 0)) c->ready = false;
+    }
+    DT_TRY(dt_prepare(c));
+    /* Outputs that are constants of the model: copy them into the output buffers. */
+    for (int i = 0; i < net->n_outputs; i++) {
+        const ductile_tensor *T = net->outputs[i];
+        size_t bytes;
+        if (T->data && dt_view_bytes(&c->st.views[T->index], &bytes) && bytes <= T->nbytes)
+            memcpy(dt_tensor_data(c, T->index), T->data, bytes);
+    }
+    dt_exec ex = {c->pool, NULL, c->profile};
     dt_view in[64], out[64];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];

@@ -33,6 +33,9 @@ typedef struct dt_plan_layer {
 typedef struct dt_plan {
     int n_tensors, n_layers;
     dt_tensor_kind *kind;     /* per tensor */
+    bool *shape_input;        /* per tensor: an INPUT whose values the shape pass reads (a
+                                 "shape tensor"); its host data must be bound for the pass */
+    int n_shape_inputs;
     int *last_use;            /* per tensor: index of the last layer reading it, -1 if none */
     dt_plan_layer *layers;    /* in execution order */
 } dt_plan;

@@ -11,24 +11,50 @@
 /* Ops whose outputs depend only on the input's shape, never its data. */
 static bool dt_op_reads_shape_only(const char *op) { return !strcmp(op, "Shape") || !strcmp(op, "Size"); }
 
+/* Marks the network inputs whose *values* decide shapes (TensorRT's shape tensors): those
+ * read, directly or through other layers, at a position whose value an op's infer needs.
+ * Shape and Size read only dims, so the walk stops there. */
+static ductile_status dt_find_shape_inputs(const ductile_network *net, dt_plan *p)
+{
+    bool *need = calloc((size_t)net->n_tensors + 1, sizeof *need);
+    if (!need) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d tensors", net->n_tensors);
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        const ductile_layer *L = net->layers[i];
+        bool out_needed = false;
+        for (int k = 0; k < L->n_out; k++) out_needed |= need[L->out[k]->index];
+        for (int k = 0; k < L->n_in && k < 32; k++) {
+            if (!L->in[k]) continue;
+            if ((p->layers[i].def->value_inputs >> k) & 1u) need[L->in[k]->index] = true;
+            else if (out_needed && !dt_op_reads_shape_only(L->op_type)) need[L->in[k]->index] = true;
+        }
+    }
+    for (int t = 0; t < net->n_tensors; t++)
+        p->shape_input[t] = need[t] && p->kind[t] == DT_TENSOR_INPUT &&
+                            (net->tensors[t]->dtype == DUCTILE_INT64 || net->tensors[t]->dtype == DUCTILE_INT32);
+    free(need);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *p)
 {
     memset(p, 0, sizeof *p);
     p->n_tensors = net->n_tensors;
     p->n_layers = net->n_layers;
     p->kind = calloc((size_t)net->n_tensors + 1, sizeof *p->kind);
+    p->shape_input = calloc((size_t)net->n_tensors + 1, sizeof *p->shape_input);
     p->last_use = malloc(((size_t)net->n_tensors + 1) * sizeof *p->last_use);
     p->layers = calloc((size_t)net->n_layers + 1, sizeof *p->layers);
-    if (!p->kind || !p->last_use || !p->layers) {
+    if (!p->kind || !p->shape_input || !p->last_use || !p->layers) {
         dt_plan_free(p);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d layers", net->n_layers);
     }
     for (int t = 0; t < net->n_tensors; t++) {
         const ductile_tensor *T = net->tensors[t];
         p->last_use[t] = -1;
-        p->kind[t] = T->data ? DT_TENSOR_CONSTANT
-                   : T->is_input ? DT_TENSOR_INPUT
+        /* A constant that is a network output is copied into the output's buffer by execute. */
+        p->kind[t] = T->is_input ? DT_TENSOR_INPUT
                    : T->is_output ? DT_TENSOR_OUTPUT
+                   : T->data ? DT_TENSOR_CONSTANT
                    : DT_TENSOR_ACTIVATION;
     }
     for (int i = 0; i < net->n_layers; i++) {
@@ -41,7 +67,15 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): op type '%s' is not supported by ductile",
                            L->name, L->op_type, L->opset, L->op_type);
         }
-        bool known = L->n_in > 0;
+        /* An engine's bytes are untrusted like a model's: its attributes get the checks the
+         * importer runs, so kernels never see values those checks refuse (negative pads). */
+        if (pl->def->check) {
+            ductile_status s = pl->def->check(L);
+            if (s) {
+                dt_plan_free(p);
+                return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+            }
+        }
         for (int k = 0; k < L->n_in; k++) {
             const ductile_tensor *in = L->in[k];
             if (!in) continue;
@@ -50,8 +84,21 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
                 return dt_fail(DUCTILE_ERR_INTERNAL, "node '%s': input %d is not a tensor of the network", L->name, k);
             }
             p->last_use[in->index] = i;
-            dt_tensor_kind kk = p->kind[in->index];
-            if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE) known = false;
+        }
+    }
+    ductile_status s = dt_find_shape_inputs(net, p);
+    if (s) {
+        dt_plan_free(p);
+        return s;
+    }
+    for (int i = 0; i < net->n_layers; i++) {
+        const ductile_layer *L = net->layers[i];
+        dt_plan_layer *pl = &p->layers[i];
+        bool known = L->n_in > 0;
+        for (int k = 0; k < L->n_in; k++) {
+            if (!L->in[k]) continue;
+            int t = L->in[k]->index;
+            if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) known = false;
         }
         /* A layer writing a network output runs in execute, into the output's buffer. */
         bool writes_output = false;
@@ -66,12 +113,14 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
                            L->name, L->op_type, L->opset, pl->value ? "cpu" : backend->name, L->op_type);
         }
     }
+    for (int t = 0; t < net->n_tensors; t++) p->n_shape_inputs += p->shape_input[t];
     return DUCTILE_OK;
 }
 
 void dt_plan_free(dt_plan *p)
 {
     free(p->kind);
+    free(p->shape_input);
     free(p->last_use);
     free(p->layers);
     memset(p, 0, sizeof *p);

@@ -68,8 +68,10 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
                 continue;
             }
             in[k] = st->views[L->in[k]->index];
-            dt_tensor_kind kk = p->kind[L->in[k]->index];
-            if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE) in[k].data = NULL;
+            int t = L->in[k]->index;
+            dt_tensor_kind kk = p->kind[t];
+            /* Shape inputs keep the host data the context put in their view. */
+            if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE && !p->shape_input[t]) in[k].data = NULL;
         }
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
         for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;

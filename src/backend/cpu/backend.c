@@ -18,6 +18,8 @@ const dt_backend *dt_backend_cpu(void)
         .find_kernel = dt_cpu_kernel_find,
         .alloc = dt_cpu_alloc,
         .release = dt_cpu_release,
+        .prepack = dt_cpu_prepack,
+        .tactics = dt_cpu_tactics,
     };
     return &cpu;
 }

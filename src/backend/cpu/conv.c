@@ -97,31 +97,97 @@ static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
     }
 }
 
-ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w,
-                           const float *bias, float *y, dt_pool *pool)
+/* The weights of group gi as the GEMM reads them: packed at build time, or raw. */
+static void dt_conv_group_a(const dt_conv_geom *g, const dt_conv_args *a, int64_t gi, dt_gemm *gm)
 {
-    if (dt_cpu_conv_is_depthwise(g)) return dt_cpu_conv_depthwise(g, x, w, bias, y, pool);
+    int64_t mg = g->m / g->group, K = g->c / g->group * g->k[0] * g->k[1];
+    gm->A = a->w ? a->w + gi * mg * K : NULL;
+    gm->lda = K;
+    gm->A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL;
+}
+
+int64_t dt_cpu_conv_packed_floats(const dt_conv_geom *g)
+{
+    int64_t mg = g->m / g->group, K = g->c / g->group * g->k[0] * g->k[1];
+    return g->group * dt_gemm_packed_a_floats(mg, K);
+}
+
+void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
+{
+    int64_t mg = g->m / g->group, K = g->c / g->group * g->k[0] * g->k[1];
+    for (int64_t gi = 0; gi < g->group; gi++)
+        dt_gemm_pack_a_full(w + gi * mg * K, K, false, 1.0f, mg, K,
+                            dst + gi * dt_gemm_packed_a_floats(mg, K));
+}
+
+static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_args *a,
+                                         dt_pool *pool)
+{
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    if (!direct && dt_cpu_conv_padded_applies(g)) return dt_cpu_conv_padded(g, x, w, bias, y, pool);
     for (int64_t b = 0; b < g->batch; b++) {
         for (int64_t gi = 0; gi < g->group; gi++) {
-            const float *xg = x + (b * g->c + gi * cg) * in_px;
+            const float *xg = a->x + (b * g->c + gi * cg) * in_px;
+            int64_t yoff = (b * g->m + gi * mg) * out_px;
             dt_im2col col = {xg, g->in[0], g->in[1], g->out[0], g->out[1], g->k[0], g->k[1],
                              g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1]};
+            dt_epilogue epi;
+            if (a->epi) {
+                epi = *a->epi;
+                if (epi.res) epi.res += yoff;
+            }
             dt_gemm gm = {
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
-                .A = w + gi * mg * K, .lda = K,
                 .B = xg, .ldb = in_px,
                 .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
-                .C = y + (b * g->m + gi * mg) * out_px, .ldc = out_px,
-                .bias = bias ? bias + gi * mg : NULL,
+                .C = a->y + yoff, .ldc = out_px,
+                .bias = a->bias ? a->bias + gi * mg : NULL,
+                .epi = a->epi ? &epi : NULL,
             };
+            dt_conv_group_a(g, a, gi, &gm);
             DT_TRY(dt_sgemm(&gm, pool));
         }
     }
     return DUCTILE_OK;
+}
+
+bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
+{
+    switch (algo) {
+    case DT_CONV_AUTO: return true;
+    case DT_CONV_IM2COL: return !dt_cpu_conv_is_depthwise(g);
+    case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g) && g->s[0] == 1 && g->s[1] == 1;
+    case DT_CONV_DEPTHWISE: return dt_cpu_conv_is_depthwise(g);
+    }
+    return false;
+}
+
+ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
+                               dt_pool *pool)
+{
+    if (algo == DT_CONV_AUTO) {
+        bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+        algo = dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
+             : !one && dt_cpu_conv_padded_applies(g)         ? DT_CONV_PADDED
+                                                             : DT_CONV_IM2COL;
+    }
+    if (!dt_cpu_conv_algo_applies(g, algo))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
+                       (int)algo);
+    switch (algo) {
+    case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
+    case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
+    default: return dt_cpu_conv_im2col(g, a, pool);
+    }
+}
+
+ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w,
+                           const float *bias, float *y, dt_pool *pool)
+{
+    dt_conv_args a = {.x = x, .w = w, .bias = bias, .y = y};
+    return dt_cpu_conv_run_algo(g, &a, DT_CONV_AUTO, pool);
 }

@@ -6,24 +6,55 @@
 #define DT_CPU_CONV_H
 
 #include "ductile.h"
+#include "backend/cpu/epilogue.h"
 #include "core/threadpool.h"
 #include "ops/linalg.h"
 
 #include <stdbool.h>
 
-/* y = conv(x, w) + bias over NCHW float tensors of the geometry's dims; bias may be NULL. */
+/* One convolution's operands (NCHW float tensors of the geometry's dims). */
+typedef struct dt_conv_args {
+    const float *x, *w;
+    const float *bias;      /* optional */
+    /* Optional: w packed at build time, group after group, each group's [M/group, K] by
+     * dt_gemm_pack_a_full (dt_cpu_conv_packed_floats floats in all). The GEMM paths then
+     * skip packing A; the depthwise kernel reads w and is never given a packed one. */
+    const float *w_packed;
+    const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
+    float *y;
+} dt_conv_args;
+
+/* How a convolution is computed; the builder times them per profile (tactics). */
+typedef enum dt_conv_algo {
+    DT_CONV_AUTO = 0,       /* the heuristic below */
+    DT_CONV_IM2COL = 1,     /* GEMM with im2col in the B packer (or B = x for 1x1) */
+    DT_CONV_PADDED = 2,     /* GEMM over a padded copy (stride 1 only) */
+    DT_CONV_DEPTHWISE = 3   /* direct (depthwise only) */
+} dt_conv_algo;
+
+/* True when algo can compute g. */
+bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo);
+
+/* y = act(conv(x, w) + bias + residual) with the given algorithm (AUTO: by heuristic). */
+ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
+                               dt_pool *pool);
+
+/* y = conv(x, w) + bias; bias may be NULL. */
 ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w,
                            const float *bias, float *y, dt_pool *pool);
 
+/* Floats of a conv's weights packed for the GEMM paths. */
+int64_t dt_cpu_conv_packed_floats(const dt_conv_geom *g);
+/* Packs w (M x C/group*KH*KW, row-major) group by group into dst. */
+void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst);
+
 /* True when the direct depthwise kernel applies: one input and one output channel per group. */
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
-ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const float *x, const float *w,
-                                     const float *bias, float *y, dt_pool *pool);
+ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Stride-1 convs over images wide enough that computing the padded width wastes little
  * (conv_padded.c). */
 bool dt_cpu_conv_padded_applies(const dt_conv_geom *g);
-ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const float *x, const float *w,
-                                  const float *bias, float *y, dt_pool *pool);
+ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 #endif

@@ -18,6 +18,7 @@ bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g)
 typedef struct dt_dw_job {
     const dt_conv_geom *g;
     const float *x, *w, *bias;
+    const dt_epilogue *epi;
     float *y;
     int64_t hp, wp;         /* padded plane, with slack columns for full-vector reads */
     float **scratch;        /* one plane per thread */
@@ -112,13 +113,15 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
             dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, j->y + p * out_px);
         else
             dt_dw_plane_ref(j, pad, j->w + c * ksz, b, j->y + p * out_px);
+        if (j->epi)
+            dt_epilogue_apply(j->epi, j->y + p * out_px,
+                              j->epi->res ? j->epi->res + p * out_px : NULL, out_px);
     }
 }
 
-ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const float *x, const float *w,
-                                     const float *bias, float *y, dt_pool *pool)
+ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
-    dt_dw_job j = {g, x, w, bias, y, 0, 0, NULL, false};
+    dt_dw_job j = {g, a->x, a->w, a->bias, a->epi, a->y, 0, 0, NULL, false};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
     j.hp = g->in[0] + g->pb[0] + g->pe[0];

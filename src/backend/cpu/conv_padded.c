@@ -55,6 +55,7 @@ static void dt_padded_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
 typedef struct dt_padded_out {
     const float *stage;
     float *y;
+    const dt_epilogue *epi;     /* res offset like y */
     int64_t ldc, wp, ow, out_px, row0, rows;
 } dt_padded_out;
 
@@ -63,14 +64,18 @@ static void dt_padded_copy_out(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_padded_out *o = arg;
     for (int64_t m = begin; m < end; m++)
-        for (int64_t r = 0; r < o->rows; r++)
-            memcpy(o->y + m * o->out_px + (o->row0 + r) * o->ow, o->stage + m * o->ldc + r * o->wp,
-                   (size_t)o->ow * sizeof(float));
+        for (int64_t r = 0; r < o->rows; r++) {
+            int64_t off = m * o->out_px + (o->row0 + r) * o->ow;
+            memcpy(o->y + off, o->stage + m * o->ldc + r * o->wp, (size_t)o->ow * sizeof(float));
+            if (o->epi)
+                dt_epilogue_apply(o->epi, o->y + off, o->epi->res ? o->epi->res + off : NULL, o->ow);
+        }
 }
 
-ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const float *x, const float *w,
-                                  const float *bias, float *y, dt_pool *pool)
+ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
+    const float *x = a->x, *bias = a->bias;
+    float *y = a->y;
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t hp = g->in[0] + g->pb[0] + g->pe[0], wp = g->in[1] + g->pb[1] + g->pe[1];
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
@@ -101,19 +106,26 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const float *x, const f
                 for (int64_t r = 0; r < g->in[0]; r++)
                     memcpy(xp + c * hp * wp + (r + g->pb[0]) * wp + g->pb[1],
                            xg + c * in_px + r * g->in[1], (size_t)g->in[1] * sizeof(float));
-            float *yg = y + (b * g->m + gi * mg) * out_px;
+            int64_t yoff = (b * g->m + gi * mg) * out_px;
+            float *yg = y + yoff;
+            dt_epilogue epi;
+            if (a->epi) {
+                epi = *a->epi;
+                if (epi.res) epi.res += yoff;
+            }
             for (int64_t r0 = 0; r0 < g->out[0] && st == DUCTILE_OK; r0 += rows) {
                 int64_t nr = g->out[0] - r0 < rows ? g->out[0] - r0 : rows;
                 dt_padded pk = {xp, hp * wp, wp, g->k[0], g->k[1], g->d[0], g->d[1], r0 * wp};
                 dt_gemm gm = {
                     .M = mg, .N = nr * wp, .K = K, .alpha = 1.0f, .beta = 0.0f,
-                    .A = w + gi * mg * K, .lda = K,
+                    .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
+                    .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
                     .pack_b = dt_padded_pack, .pack_b_ctx = &pk,
                     .C = stage, .ldc = nr * wp,
                     .bias = bias ? bias + gi * mg : NULL,
                 };
                 st = dt_sgemm(&gm, pool);
-                dt_padded_out o = {stage, yg, nr * wp, wp, g->out[1], out_px, r0, nr};
+                dt_padded_out o = {stage, yg, a->epi ? &epi : NULL, nr * wp, wp, g->out[1], out_px, r0, nr};
                 if (st == DUCTILE_OK) dt_parallel_for(pool, mg, 4, dt_padded_copy_out, &o);
             }
         }

@@ -47,6 +47,8 @@ static inline __attribute__((always_inline)) float dt_exp_approx(float x)
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
+    /* A NaN x passes the clamps; converting NaN to int is undefined, and p is NaN already. */
+    n = n == n ? n : 0.0f;
     int32_t bits = ((int32_t)n + 127) << 23; /* 2^n; n is in [-126, 127] after the clamp */
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -115,8 +117,17 @@ typedef struct {
 } dt_unary_job;
 
 /* The polynomial activations are compute-bound: an AVX2 clone, picked at load time by CPU
- * feature, runs them about twice as fast as the baseline SSE2 build. */
+ * feature, runs them about twice as fast as the baseline SSE2 build. ThreadSanitizer
+ * instruments the clones' resolver, which the loader runs before TSan starts (a crash at
+ * startup), so a TSan build keeps the baseline only. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DT_NO_CLONES 1
+#endif
+#endif
+#if !defined(__SANITIZE_THREAD__) && !defined(DT_NO_CLONES)
 __attribute__((target_clones("avx2", "default")))
+#endif
 static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
 {
     const float *restrict x = (const float *)j->x;

@@ -13,5 +13,6 @@ extern const dt_cpu_kernel dt_cpu_elementwise[]; /* elementwise.c */
 extern const dt_cpu_kernel dt_cpu_shape[];       /* shape.c */
 extern const dt_cpu_kernel dt_cpu_linalg[];      /* linalg.c (+ gemm_*.c, conv_*.c) */
 extern const dt_cpu_kernel dt_cpu_nn[];          /* nn.c (+ nn_*.c) */
+extern const dt_cpu_kernel dt_cpu_fused[];       /* fused_conv.c */
 
 #endif

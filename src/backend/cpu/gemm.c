@@ -81,6 +81,20 @@ static void dt_gemm_pack_a(const dt_gemm *g, int64_t i0, int64_t mc, int64_t k0,
     }
 }
 
+int64_t dt_gemm_packed_a_floats(int64_t M, int64_t K)
+{
+    return (M + DT_GEMM_MR - 1) / DT_GEMM_MR * DT_GEMM_MR * K;
+}
+
+void dt_gemm_pack_a_full(const float *A, int64_t lda, bool trans_a, float alpha, int64_t M,
+                         int64_t K, float *dst)
+{
+    /* One panel of full K is exactly what dt_gemm_pack_a writes for kc = K. */
+    dt_gemm g = {.M = M, .K = K, .alpha = alpha, .A = A, .lda = lda, .trans_a = trans_a};
+    for (int64_t p = 0; p < M; p += DT_GEMM_MR)
+        dt_gemm_pack_a(&g, p, dt_min64(DT_GEMM_MR, M - p), 0, K, dst + p * K);
+}
+
 typedef struct dt_gemm_bufs {
     float *a, *b;
 } dt_gemm_bufs;
@@ -101,16 +115,25 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
             pack_b(pctx, pc, kc, jc, nc, buf->b);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = dt_min64(MC, m1 - ic);
-                dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
+                bool last = pc + kc == g->K;
+                if (!g->A_packed) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
                 for (int64_t ip = 0; ip < mc; ip += MR) {
                     int m = (int)dt_min64(MR, mc - ip);
-                    const float *ap = buf->a + ip * kc;
+                    const float *ap = g->A_packed ? g->A_packed + (ic + ip) * g->K + pc * MR
+                                                  : buf->a + ip * kc;
                     const float *bias = g->bias ? g->bias + ic + ip : NULL;
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
                     for (int64_t jp = 0; jp < nc; jp += NR) {
                         int n = (int)dt_min64(NR, nc - jp);
                         kern(kc, ap, buf->b + dt_gemm_panel(jp, kc), (n + 15) / 16, crow + jp, g->ldc, m, n,
                              first, g->beta, bias);
+                    }
+                    if (last && g->epi) {
+                        const float *res = g->epi->res;
+                        for (int i = 0; i < m; i++) {
+                            int64_t off = (ic + ip + i) * g->ldc + jc;
+                            dt_epilogue_apply(g->epi, g->C + off, res ? res + off : NULL, nc);
+                        }
                     }
                 }
             }
@@ -125,6 +148,7 @@ static void dt_gemm_no_k(const dt_gemm *g)
         float *c = g->C + i * g->ldc;
         float b = g->bias ? g->bias[i] : 0.0f;
         for (int64_t j = 0; j < g->N; j++) c[j] = (g->beta != 0.0f ? g->beta * c[j] : 0.0f) + b;
+        if (g->epi) dt_epilogue_apply(g->epi, c, g->epi->res ? g->epi->res + i * g->ldc : NULL, g->N);
     }
 }
 

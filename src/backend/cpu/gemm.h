@@ -15,6 +15,7 @@
 #define DT_CPU_GEMM_H
 
 #include "ductile.h"
+#include "backend/cpu/epilogue.h"
 #include "core/threadpool.h"
 
 #include <stdbool.h>
@@ -61,7 +62,21 @@ typedef struct dt_gemm {
     float *C;               /* M x N */
     int64_t ldc;
     const float *bias;      /* optional: bias[i] added to row i of C */
+    /* Optional: A packed once by dt_gemm_pack_a_full (alpha and trans_a are then ignored:
+     * the packer applied them); A is unused. */
+    const float *A_packed;
+    /* Optional: applied to each 8-row strip of C once its last K block is written (res
+     * laid out like C, row stride ldc). Requires beta == 0 or the epilogue sees beta*C. */
+    const dt_epilogue *epi;
 } dt_gemm;
+
+/* Floats of A (M x K) packed whole: ceil(M / MR) panels of K x MR, rows past M zero. */
+int64_t dt_gemm_packed_a_floats(int64_t M, int64_t K);
+/* Packs alpha * op(A) (M x K, as dt_gemm reads it) into dst of dt_gemm_packed_a_floats. A
+ * K block [k0, k0+kc) of panel p is then dst + p*K*MR + k0*MR, the layout the micro-kernel
+ * reads, so a pre-packed A serves every cache blocking. */
+void dt_gemm_pack_a_full(const float *A, int64_t lda, bool trans_a, float alpha, int64_t M,
+                         int64_t K, float *dst);
 
 /* Runs the product, splitting it over the pool's threads (pool may be NULL). The split
  * changes which thread computes a tile, never the order of a tile's sums, so results do not

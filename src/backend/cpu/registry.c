@@ -8,6 +8,7 @@ static const dt_cpu_kernel *const dt_cpu_families[] = {
     dt_cpu_shape,
     dt_cpu_linalg,
     dt_cpu_nn,
+    dt_cpu_fused,
 };
 
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type)

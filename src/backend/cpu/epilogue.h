@@ -1,0 +1,36 @@
+/* What a fused convolution applies to its output while the output is still in cache: a
+ * residual added after the bias, then an activation. Shared by the GEMM driver (per 8-row
+ * strip of C once its last K block is done), the padded conv (while copying rows out) and the
+ * depthwise conv (per plane). */
+#ifndef DT_CPU_EPILOGUE_H
+#define DT_CPU_EPILOGUE_H
+
+#include <stdint.h>
+
+typedef enum dt_act {
+    DT_ACT_NONE = 0,
+    DT_ACT_RELU,
+    DT_ACT_CLIP,        /* p0 = min, p1 = max */
+    DT_ACT_HARDSIGMOID, /* max(0, min(1, p0 * x + p1)) */
+    DT_ACT_HARDSWISH,   /* x * hardsigmoid(x) with p0 = alpha, p1 = beta (ONNX: 1/6, 1/2) */
+    DT_ACT_SIGMOID
+} dt_act;
+
+typedef struct dt_epilogue {
+    dt_act act;
+    float p0, p1;
+    /* Residual laid out like the output it is given with (same offsets, same row stride):
+     * for a whole conv, the [N, M, OH, OW] tensor; a caller that hands a GEMM a part of the
+     * output hands it a copy with res moved by the same offset. NULL: none. */
+    const float *res;
+} dt_epilogue;
+
+/* c[j] = act(c[j] + (r ? r[j] : 0)) for j < n, with the same float operations, in the same
+ * order, as the unfused Add and activation kernels. */
+void dt_epilogue_apply(const dt_epilogue *e, float *c, const float *r, int64_t n);
+
+/* The name of an activation as FusedConv's `activation` attribute spells it ("" for none);
+ * -1 when unknown. */
+int dt_act_from_name(const char *name);
+
+#endif

@@ -1,0 +1,120 @@
+/* The CPU kernel of FusedConv (src/ops/fused.h) and the CPU backend's weight packing.
+ *
+ * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile
+ * (chosen by timing at build time) or by heuristic, and hands bias, residual and activation
+ * to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
+ * as its packed A. */
+#include "backend/cpu/conv.h"
+#include "backend/cpu/families.h"
+#include "backend/cpu/gemm.h"
+#include "core/status.h"
+#include "ops/fused.h"
+#include "ops/linalg.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ductile_status dt_fc_epilogue(const ductile_layer *L, const dt_view *in, dt_epilogue *e)
+{
+    const char *name = dt_attr_string(L, "activation", "");
+    int act = dt_act_from_name(name);
+    if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
+    e->act = (dt_act)act;
+    if (act == DT_ACT_CLIP) {
+        e->p0 = dt_attr_float(L, "act_min", -INFINITY);
+        e->p1 = dt_attr_float(L, "act_max", INFINITY);
+    } else {
+        e->p0 = dt_attr_float(L, "act_alpha", 0.2f);
+        e->p1 = dt_attr_float(L, "act_beta", 0.5f);
+    }
+    e->res = L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_cpu_fused_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                            dt_exec *ex)
+{
+    dt_view w;
+    DT_TRY(dt_fused_conv_weight(L, &in[DT_FC_W], &w));
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &w, &g));
+    dt_epilogue epi;
+    DT_TRY(dt_fc_epilogue(L, in, &epi));
+    dt_conv_args a = {
+        .x = in[DT_FC_X].data,
+        .bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL,
+        .epi = &epi,
+        .y = out[0].data,
+    };
+    int64_t packed = dt_attr_int(L, "packed", 0);
+    if (packed == 0) {
+        a.w = in[DT_FC_W].data;
+    } else if (packed == DT_CPU_PACK_GEMM_A) {
+        if (dt_view_count(&in[DT_FC_W]) != dt_cpu_conv_packed_floats(&g))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
+                           (long long)dt_view_count(&in[DT_FC_W]), (long long)packed,
+                           (long long)dt_cpu_conv_packed_floats(&g));
+        a.w_packed = in[DT_FC_W].data;
+    } else {
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
+    }
+    dt_conv_algo algo = DT_CONV_AUTO;
+    int64_t nt;
+    const int64_t *tactic = dt_attr_ints(L, "tactic", &nt);
+    if (tactic && ex->profile >= 0 && ex->profile < nt) algo = (dt_conv_algo)tactic[ex->profile];
+    if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
+    if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
+                       (long long)algo, ex->profile);
+    if (a.w_packed && dt_cpu_conv_is_depthwise(&g))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "a depthwise convolution cannot run on packed weights");
+    return dt_cpu_conv_run_algo(&g, &a, algo, ex->pool);
+}
+
+ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
+{
+    memset(out, 0, sizeof *out);
+    if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2) return DUCTILE_OK;
+    const ductile_tensor *w = L->in[DT_FC_W];
+    if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || (w->rank != 3 && w->rank != 4)) return DUCTILE_OK;
+    /* What the geometry needs of W alone: channels per group, kernel size, group. */
+    dt_conv_geom g = {.group = dt_attr_int(L, "group", 1), .m = w->dims[0]};
+    g.c = w->dims[1] * g.group;
+    g.k[0] = w->rank == 4 ? w->dims[2] : 1;
+    g.k[1] = w->dims[w->rank - 1];
+    if (g.group < 1 || g.m % g.group || dt_cpu_conv_is_depthwise(&g)) return DUCTILE_OK;
+    int64_t n = dt_cpu_conv_packed_floats(&g);
+    if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, (size_t)n * sizeof(float)) != 0)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
+                       L->name, (long long)n);
+    dt_cpu_conv_pack_weights(&g, w->data, buf);
+    *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)n * sizeof(float),
+                          .layout = DT_CPU_PACK_GEMM_A};
+    return DUCTILE_OK;
+}
+
+int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
+{
+    if (strcmp(L->op_type, "FusedConv")) return 0;
+    dt_view w;
+    dt_conv_geom g;
+    if (dt_fused_conv_weight(L, &in[DT_FC_W], &w) || dt_conv_geometry(L, &in[DT_FC_X], &w, &g)) return 0;
+    bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pb[0] == 0 &&
+               g.pb[1] == 0 && g.pe[0] == 0 && g.pe[1] == 0;
+    int n = 0;
+    /* A 1x1 stride-1 conv reads the image as B directly; padding it cannot win. */
+    static const dt_conv_algo all[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
+    for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
+        if (dt_cpu_conv_algo_applies(&g, all[i]) && !(one && all[i] == DT_CONV_PADDED)) ids[n++] = (int)all[i];
+    return n;
+}
+
+const dt_cpu_kernel dt_cpu_fused[] = {
+    {"FusedConv", dt_cpu_fused_conv_run},
+    {NULL, NULL},
+};

@@ -1,0 +1,247 @@
+/* Conv fusion: Conv [-> Add(residual)] [-> activation] becomes one FusedConv layer, so the
+ * residual and the activation are applied while the conv's output is still in cache instead
+ * of in two more passes over memory (src/ops/fused.h has the layer's contract).
+ *
+ * Activations: Relu, Clip (constant bounds), HardSigmoid, Sigmoid, HardSwish, and HardSwish as
+ * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them). */
+#include "builder/optimize.h"
+#include "core/status.h"
+#include "ops/fused.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dt_fuse {
+    ductile_network *net;
+    int *uses;          /* per tensor: how many layer inputs read it */
+    ductile_layer **reader;  /* per tensor: the (last) layer reading it */
+    bool *dead;         /* per layer: absorbed into a FusedConv */
+} dt_fuse;
+
+ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n)
+{
+    dt_attr *a = dt_arena_alloc(&net->arena, sizeof *a * (size_t)(L->n_attr + n));
+    if (!a) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding attributes to node '%s'", L->name);
+    memcpy(a, L->attrs, sizeof *a * (size_t)L->n_attr);
+    memcpy(a + L->n_attr, add, sizeof *a * (size_t)n);
+    L->attrs = a;
+    L->n_attr += n;
+    return DUCTILE_OK;
+}
+
+/* t feeds exactly one layer and is an intermediate: that layer, else NULL. */
+static ductile_layer *dt_sole_reader(const dt_fuse *f, const ductile_tensor *t)
+{
+    if (t->is_output || f->uses[t->index] != 1) return NULL;
+    ductile_layer *r = f->reader[t->index];
+    return r && !f->dead[r->index] ? r : NULL;
+}
+
+/* Equal shapes as far as the declared/inferred dims prove it. */
+static bool dt_same_shape(const ductile_tensor *a, const ductile_tensor *b)
+{
+    if (a->rank < 0 || a->rank != b->rank) return false;
+    for (int i = 0; i < a->rank; i++) {
+        if (a->dims[i] >= 0 || b->dims[i] >= 0) {
+            if (a->dims[i] != b->dims[i]) return false;
+        } else if (!a->dim_sym[i] || !b->dim_sym[i] || strcmp(a->dim_sym[i], b->dim_sym[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Activations may carry no dtype before the engine's shape pass; FusedConv's infer checks
+ * float32 at build time either way. */
+static bool dt_is_float(const ductile_tensor *t)
+{
+    return t && (t->dtype == DUCTILE_FLOAT32 || (t->dtype == DUCTILE_UNDEFINED && !t->data));
+}
+
+/* A scalar float constant input i of L, or the default when omitted or empty. */
+static bool dt_const_scalar(const ductile_layer *L, int i, float dflt, float *v)
+{
+    *v = dflt;
+    if (i >= L->n_in || !L->in[i]) return true;
+    const ductile_tensor *t = L->in[i];
+    if (!t->data || t->dtype != DUCTILE_FLOAT32) return false;
+    if (t->nbytes == 0) return true;
+    if (t->nbytes != sizeof(float)) return false;
+    memcpy(v, t->data, sizeof *v);
+    return true;
+}
+
+typedef struct dt_act_match {
+    const char *name;
+    float p0, p1;
+    ductile_layer *layers[2];   /* absorbed layers, in order; [1] may be NULL */
+    ductile_tensor *out;        /* the activation's output */
+} dt_act_match;
+
+/* An activation reading t (t's only reader, or the HardSigmoid + Mul pair reading it). */
+static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
+{
+    memset(m, 0, sizeof *m);
+    if (t->is_output) return false;
+    ductile_layer *A = dt_sole_reader(f, t);
+    if (A && A->n_out == 1 && A->n_in >= 1 && A->in[0] == t && !strcmp(A->domain, "")) {
+        m->layers[0] = A;
+        m->out = A->out[0];
+        if (!strcmp(A->op_type, "Relu")) {
+            m->name = "Relu";
+            return true;
+        }
+        if (!strcmp(A->op_type, "Sigmoid")) {
+            m->name = "Sigmoid";
+            return true;
+        }
+        if (!strcmp(A->op_type, "HardSigmoid") || !strcmp(A->op_type, "HardSwish")) {
+            bool hs = !strcmp(A->op_type, "HardSwish");
+            m->name = hs ? "HardSwish" : "HardSigmoid";
+            m->p0 = hs ? 1.0f / 6.0f : dt_attr_float(A, "alpha", 0.2f);
+            m->p1 = hs ? 0.5f : dt_attr_float(A, "beta", 0.5f);
+            return true;
+        }
+        if (!strcmp(A->op_type, "Clip")) {
+            m->name = "Clip";
+            if (A->opset < 11) {
+                m->p0 = dt_attr_float(A, "min", -FLT_MAX);
+                m->p1 = dt_attr_float(A, "max", FLT_MAX);
+                return true;
+            }
+            return dt_const_scalar(A, 1, -INFINITY, &m->p0) && dt_const_scalar(A, 2, INFINITY, &m->p1);
+        }
+        return false;
+    }
+    /* x * HardSigmoid(x): t read twice, by the HardSigmoid and by the Mul of both. */
+    if (f->uses[t->index] != 2) return false;
+    for (int l = 0; l < f->net->n_layers; l++) {
+        ductile_layer *H = f->net->layers[l];
+        if (f->dead[l] || strcmp(H->op_type, "HardSigmoid") || strcmp(H->domain, "") || H->n_in != 1 ||
+            H->in[0] != t || H->n_out != 1)
+            continue;
+        ductile_layer *M = dt_sole_reader(f, H->out[0]);
+        if (!M || strcmp(M->op_type, "Mul") || M->n_in != 2 || M->n_out != 1) return false;
+        if (!((M->in[0] == t && M->in[1] == H->out[0]) || (M->in[1] == t && M->in[0] == H->out[0])))
+            return false;
+        m->name = "HardSwish";
+        m->p0 = dt_attr_float(H, "alpha", 0.2f);
+        m->p1 = dt_attr_float(H, "beta", 0.5f);
+        m->layers[0] = H;
+        m->layers[1] = M;
+        m->out = M->out[0];
+        return true;
+    }
+    return false;
+}
+
+static void dt_kill(dt_fuse *f, ductile_layer *L)
+{
+    if (L) f->dead[L->index] = true;
+}
+
+static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
+{
+    ductile_network *net = f->net;
+    if (C->n_in < 2 || C->n_in > 3 || C->n_out != 1 || !dt_is_float(C->in[0]) || !C->in[1] ||
+        C->in[1]->dtype != DUCTILE_FLOAT32 || !C->in[1]->data)
+        return DUCTILE_OK;
+    ductile_tensor *t = C->out[0], *res = NULL;
+    ductile_layer *add = NULL, *last = C;
+    /* Conv -> Add(residual of the same shape) */
+    ductile_layer *A = dt_sole_reader(f, t);
+    if (A && !strcmp(A->op_type, "Add") && !strcmp(A->domain, "") && A->n_in == 2 && A->n_out == 1) {
+        ductile_tensor *r = A->in[0] == t ? A->in[1] : A->in[0];
+        if (r != t && dt_is_float(r) && dt_same_shape(r, t) && dt_same_shape(A->out[0], t)) {
+            add = A;
+            res = r;
+            last = A;
+            t = A->out[0];
+        }
+    }
+    dt_act_match act;
+    bool has_act = dt_match_act(f, t, &act);
+    if (has_act) {
+        last = act.layers[1] ? act.layers[1] : act.layers[0];
+        t = act.out;
+    }
+    ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 4);
+    if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", C->name);
+    in[DT_FC_X] = C->in[0];
+    in[DT_FC_W] = C->in[1];
+    in[DT_FC_B] = C->n_in > 2 ? C->in[2] : NULL;
+    in[DT_FC_R] = res;
+    dt_attr extra[3] = {
+        {.name = "activation", .type = DT_ATTR_STRING, .s = has_act ? act.name : "",
+         .s_len = has_act ? strlen(act.name) : 0},
+        {.name = !has_act ? "act_alpha" : !strcmp(act.name, "Clip") ? "act_min" : "act_alpha",
+         .type = DT_ATTR_FLOAT, .f = has_act ? act.p0 : 0.0f},
+        {.name = !has_act ? "act_beta" : !strcmp(act.name, "Clip") ? "act_max" : "act_beta",
+         .type = DT_ATTR_FLOAT, .f = has_act ? act.p1 : 0.0f},
+    };
+    DT_TRY(dt_layer_add_attrs(net, C, extra, 3));
+    C->op_type = "FusedConv";
+    C->domain = "ductile";
+    C->in = in;
+    C->n_in = res ? 4 : 3;
+    C->out[0] = t;
+    t->producer = C;
+    if (res) f->reader[res->index] = C;
+    dt_kill(f, add);
+    if (has_act) {
+        dt_kill(f, act.layers[0]);
+        dt_kill(f, act.layers[1]);
+    }
+    /* The fused layer runs where the last absorbed layer ran: every input (the residual
+     * included) is computed by then. */
+    if (last != C) {
+        int at = last->index, from = C->index;
+        net->layers[at] = C;
+        net->layers[from] = last;
+        last->index = from;
+        C->index = at;
+        f->dead[from] = true;
+        f->dead[at] = false;
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_pass_fuse(ductile_network *net)
+{
+    size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
+    dt_fuse f = {net, calloc(nt, sizeof(int)), calloc(nt, sizeof(ductile_layer *)), calloc(nl, sizeof(bool))};
+    ductile_status s = DUCTILE_OK;
+    if (!f.uses || !f.reader || !f.dead) {
+        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory in the fusion pass");
+        goto done;
+    }
+    for (int l = 0; l < net->n_layers; l++) {
+        ductile_layer *L = net->layers[l];
+        L->index = l;
+        for (int k = 0; k < L->n_in; k++) {
+            if (!L->in[k]) continue;
+            f.uses[L->in[k]->index]++;
+            f.reader[L->in[k]->index] = L;
+        }
+    }
+    for (int l = 0; l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "Conv") && !strcmp(L->domain, "")) s = dt_fuse_conv(&f, L);
+    }
+    if (s) goto done;
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        if (f.dead[l]) continue;
+        net->layers[n] = net->layers[l];
+        net->layers[n]->index = n;
+        n++;
+    }
+    net->n_layers = n;
+done:
+    free(f.uses);
+    free(f.reader);
+    free(f.dead);
+    return s;
+}

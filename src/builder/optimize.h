@@ -1,0 +1,27 @@
+/* Builder passes that make the working network fast on a backend: fusion into private layers
+ * (fuse.c), weights packed once into the backend's layout (prepack.c) and the per-profile
+ * choice of kernel by timing (tactics.c). See docs/DESIGN.md, "Fusion, packed weights,
+ * tactics". */
+#ifndef DT_BUILDER_OPTIMIZE_H
+#define DT_BUILDER_OPTIMIZE_H
+
+#include "backend/backend.h"
+#include "graph/network.h"
+
+/* Rewrites Conv [-> Add(residual of the same shape)] [-> activation] chains whose
+ * intermediate tensors have one consumer and are not network outputs into FusedConv layers
+ * (src/ops/fused.h); a Conv with constant weights and nothing to fuse becomes a FusedConv
+ * too, so packing and tactics apply to it. The absorbed layers are removed; run
+ * dt_pass_extract afterwards to drop the tensors nobody uses. */
+ductile_status dt_pass_fuse(ductile_network *net);
+
+/* Asks the backend to pack the constant weights of every layer it knows how to
+ * (backend->prepack); each packed blob becomes a new constant "<weight>.packed" that replaces
+ * the layer's input, with the layout recorded in the layer's attributes. No-op for a backend
+ * without prepack. Run dt_pass_extract afterwards to drop the unpacked weights. */
+ductile_status dt_pass_prepack(ductile_network *net, const dt_backend *backend);
+
+/* Appends attributes to a layer (arena-allocated copy of its attribute array). */
+ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n);
+
+#endif

@@ -1,0 +1,25 @@
+/* Private layers that builder passes create (domain "ductile"); never in an ONNX file.
+ *
+ * FusedConv: Conv [-> Add(residual)] [-> activation] as one layer (src/builder/fuse.c).
+ *   inputs   X, W, B (optional), R (optional: same shape as the output, added after B)
+ *   attrs    Conv's (auto_pad, dilations, group, kernel_shape, pads, strides), plus
+ *            activation  STRING  "", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"
+ *            act_alpha, act_beta  FLOAT  HardSigmoid / HardSwish: max(0, min(1, a*x + b))
+ *            act_min, act_max     FLOAT  Clip bounds
+ *            packed   INT   0: W is [M, C/group, KH, KW]; else the layout id of a backend's
+ *                           pre-packed W (a flat tensor) and w_shape holds W's dims
+ *            w_shape  INTS  W's dims when packed
+ *            tactic   INTS  optional: the backend's algorithm per optimization profile */
+#ifndef DT_OPS_FUSED_H
+#define DT_OPS_FUSED_H
+
+#include "ops/op.h"
+
+/* Input indices. */
+enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3 };
+
+/* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
+ * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */
+ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out);
+
+#endif

@@ -1,0 +1,434 @@
+/* Conv fusion, packed weights and tactics: the FusedConv kernel against a naive conv + residual
+ * + activation (double accumulation) at odd sizes, for every activation, with and without a
+ * residual, on raw and build-time-packed weights and under every applicable tactic; and the
+ * fusion pass's rewrites of hand-built chains (and the chains it must leave alone). */
+#include "testutil.h"
+
+#include "backend/cpu/conv.h"
+#include "backend/cpu/families.h"
+#include "builder/optimize.h"
+#include "core/status.h"
+#include "ops/families.h"
+#include "ops/fused.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+static float frand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
+}
+
+static float *rand_buf(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+static ductile_network *net;
+static int counter;
+
+static ductile_tensor *tensor(int rank, const int64_t *dims, const void *data)
+{
+    char name[32];
+    snprintf(name, sizeof name, "t%d", counter++);
+    ductile_tensor *t = dt_network_add_tensor(net, name);
+    t->dtype = DUCTILE_FLOAT32;
+    t->rank = rank;
+    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
+    t->data = data;
+    if (data) t->nbytes = sizeof(float) * (size_t)dt_tensor_count(t);
+    return t;
+}
+
+static ductile_layer *layer(const char *op, int n_in, int n_attr)
+{
+    char name[32];
+    snprintf(name, sizeof name, "l%d", counter++);
+    ductile_layer *L = dt_network_add_layer(net, op, name, n_in, 1, n_attr);
+    L->opset = 13;
+    L->n_attr = 0;
+    return L;
+}
+
+static dt_attr *attr(ductile_layer *L, const char *name, int type)
+{
+    dt_attr *a = &L->attrs[L->n_attr++];
+    memset(a, 0, sizeof *a);
+    a->name = name;
+    a->type = type;
+    return a;
+}
+
+static void set_ints(ductile_layer *L, const char *name, const int64_t *v, int n)
+{
+    dt_attr *a = attr(L, name, DT_ATTR_INTS);
+    a->n = n;
+    a->ints = dt_arena_memdup(&net->arena, v, sizeof *v * (size_t)n);
+}
+
+/* ---- the kernel against a naive reference ---- */
+
+typedef struct conv_case {
+    int64_t n, c, h, w, m, k, stride, pad, group;
+} conv_case;
+
+static double ref_act(const char *act, double x)
+{
+    if (!strcmp(act, "Relu")) return x > 0 ? x : 0;
+    if (!strcmp(act, "Clip")) return x < -0.5 ? -0.5 : x > 0.75 ? 0.75 : x;
+    if (!strcmp(act, "HardSigmoid")) return fmax(0, fmin(1, 0.2 * x + 0.5));
+    if (!strcmp(act, "HardSwish")) return x * fmax(0, fmin(1, x / 6.0 + 0.5));
+    if (!strcmp(act, "Sigmoid")) return 1 / (1 + exp(-x));
+    return x;
+}
+
+static void ref_conv(const conv_case *cc, const int64_t *od, const float *x, const float *w,
+                     const float *b, const float *r, const char *act, double *y)
+{
+    int64_t cg = cc->c / cc->group, mg = cc->m / cc->group;
+    for (int64_t n = 0; n < od[0]; n++)
+        for (int64_t m = 0; m < od[1]; m++)
+            for (int64_t oy = 0; oy < od[2]; oy++)
+                for (int64_t ox = 0; ox < od[3]; ox++) {
+                    double s = b[m];
+                    int64_t g = m / mg;
+                    for (int64_t c = 0; c < cg; c++)
+                        for (int64_t ky = 0; ky < cc->k; ky++)
+                            for (int64_t kx = 0; kx < cc->k; kx++) {
+                                int64_t iy = oy * cc->stride - cc->pad + ky, ix = ox * cc->stride - cc->pad + kx;
+                                if (iy < 0 || iy >= cc->h || ix < 0 || ix >= cc->w) continue;
+                                s += (double)x[((n * cc->c + g * cg + c) * cc->h + iy) * cc->w + ix] *
+                                     w[((m * cg + c) * cc->k + ky) * cc->k + kx];
+                            }
+                    int64_t o = ((n * od[1] + m) * od[2] + oy) * od[3] + ox;
+                    if (r) s += r[o];
+                    y[o] = ref_act(act, s);
+                }
+}
+
+static double rel_err(const float *got, const double *want, int64_t n)
+{
+    double maxd = 0, maxw = 1e-3;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= maxd)) maxd = d;
+        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
+    }
+    return maxd / maxw;
+}
+
+/* A FusedConv layer over constants w and b; `tactic` < 0: none. */
+static ductile_layer *fused_layer(const conv_case *cc, const float *w, const float *b, bool res,
+                                  const char *act, int tactic)
+{
+    ductile_layer *L = layer("FusedConv", res ? 4 : 3, 12);
+    int64_t wd[4] = {cc->m, cc->c / cc->group, cc->k, cc->k};
+    L->in[0] = tensor(-1, NULL, NULL);
+    L->in[1] = tensor(4, wd, w);
+    L->in[2] = tensor(1, &cc->m, b);
+    if (res) L->in[3] = tensor(-1, NULL, NULL);
+    int64_t s[2] = {cc->stride, cc->stride}, p[4] = {cc->pad, cc->pad, cc->pad, cc->pad};
+    set_ints(L, "strides", s, 2);
+    set_ints(L, "pads", p, 4);
+    attr(L, "group", DT_ATTR_INT)->i = cc->group;
+    dt_attr *a = attr(L, "activation", DT_ATTR_STRING);
+    a->s = act;
+    a->s_len = strlen(act);
+    bool clip = !strcmp(act, "Clip");
+    attr(L, clip ? "act_min" : "act_alpha", DT_ATTR_FLOAT)->f = clip ? -0.5f : !strcmp(act, "HardSwish") ? 1.0f / 6.0f : 0.2f;
+    attr(L, clip ? "act_max" : "act_beta", DT_ATTR_FLOAT)->f = clip ? 0.75f : 0.5f;
+    if (tactic >= 0) {
+        int64_t t[2] = {DT_CONV_AUTO, tactic}; /* profile 1 gets the tactic under test */
+        set_ints(L, "tactic", t, 2);
+    }
+    L->out[0] = tensor(-1, NULL, NULL);
+    return L;
+}
+
+static const dt_opdef *find_def(const char *op)
+{
+    for (const dt_opdef *d = dt_ops_fused; d->op_type; d++)
+        if (!strcmp(d->op_type, op)) return d;
+    return NULL;
+}
+
+static dt_cpu_run_fn find_kernel(const char *op)
+{
+    for (const dt_cpu_kernel *k = dt_cpu_fused; k->op_type; k++)
+        if (!strcmp(k->op_type, op)) return k->run;
+    return NULL;
+}
+
+/* Runs one case and returns the relative error against the reference (or +inf on failure). */
+static double run_case(const conv_case *cc, const char *act, bool res, bool pack, int tactic, dt_pool *pool)
+{
+    int64_t cg = cc->c / cc->group;
+    int64_t xd[4] = {cc->n, cc->c, cc->h, cc->w};
+    float *x = rand_buf(cc->n * cc->c * cc->h * cc->w), *w = rand_buf(cc->m * cg * cc->k * cc->k),
+          *b = rand_buf(cc->m);
+    ductile_layer *L = fused_layer(cc, w, b, res, act, tactic);
+    double err = INFINITY;
+    float *packed = NULL;
+    if (pack) {
+        dt_prepacked pk;
+        if (dt_cpu_prepack(L, &pk) != DUCTILE_OK || !pk.data) goto out;
+        packed = pk.data;
+        int64_t nf = (int64_t)(pk.nbytes / sizeof(float));
+        dt_attr add[2] = {{.name = "packed", .type = DT_ATTR_INT, .i = pk.layout},
+                          {.name = "w_shape", .type = DT_ATTR_INTS, .n = 4, .ints = L->in[1]->dims}};
+        if (dt_layer_add_attrs(net, L, add, 2) != DUCTILE_OK) goto out;
+        L->in[1] = tensor(1, &nf, packed);
+    }
+    const dt_opdef *d = find_def("FusedConv");
+    dt_view in[4] = {{DUCTILE_FLOAT32, 4, {0}, x}}, out = {0};
+    memcpy(in[0].dims, xd, sizeof xd);
+    for (int i = 1; i < 3; i++) {
+        in[i].dtype = DUCTILE_FLOAT32;
+        in[i].rank = L->in[i]->rank;
+        memcpy(in[i].dims, L->in[i]->dims, sizeof in[i].dims);
+        in[i].data = (void *)L->in[i]->data;
+    }
+    if (d->check(L) != DUCTILE_OK) goto out;
+    /* infer needs R's shape: the output's; the first infer (without R) gives it. */
+    int n_in = L->n_in;
+    L->n_in = 3;
+    ductile_status s = d->infer(L, in, &out);
+    L->n_in = n_in;
+    if (s != DUCTILE_OK) goto out;
+    int64_t ny = dt_view_count(&out);
+    float *r = res ? rand_buf(ny) : NULL;
+    if (res) {
+        in[3] = out;
+        in[3].data = r;
+        if (d->infer(L, in, &out) != DUCTILE_OK) {
+            free(r);
+            goto out;
+        }
+    }
+    out.data = malloc(sizeof(float) * (size_t)ny);
+    for (int64_t i = 0; i < ny; i++) ((float *)out.data)[i] = NAN;
+    double *want = malloc(sizeof(double) * (size_t)ny);
+    ref_conv(cc, out.dims, x, w, b, r, act, want);
+    dt_exec ex = {.pool = pool, .profile = tactic >= 0 ? 1 : 0};
+    if (find_kernel("FusedConv")(L, in, &out, &ex) == DUCTILE_OK) err = rel_err(out.data, want, ny);
+    free(out.data);
+    free(want);
+    free(r);
+out:
+    free(x), free(w), free(b), free(packed);
+    return err;
+}
+
+static const conv_case cases[] = {
+    {1, 5, 13, 17, 7, 3, 1, 1, 1},      /* 3x3 same: the padded path */
+    {2, 6, 11, 9, 10, 3, 2, 1, 1},      /* stride 2: im2col */
+    {1, 19, 7, 5, 13, 1, 1, 0, 1},      /* 1x1: B is the image */
+    {1, 8, 37, 41, 24, 3, 1, 1, 2},     /* grouped, wide enough for the padded path */
+    {2, 12, 15, 33, 12, 3, 2, 1, 12},   /* depthwise, stride 2 */
+    {1, 9, 21, 70, 9, 5, 1, 2, 9},      /* depthwise 5x5 */
+};
+static const char *const acts[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"};
+
+static void test_fused_conv_matches_reference_for_every_activation_and_residual(dt_pool *pool)
+{
+    int bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t a = 0; a < sizeof acts / sizeof acts[0]; a++)
+            for (int res = 0; res < 2; res++) {
+                double e = run_case(&cases[c], acts[a], res, false, -1, pool);
+                if (!(e <= 1e-4)) {
+                    bad++;
+                    fprintf(stderr, "case %zu act '%s' res %d: rel err %g\n", c, acts[a], res, e);
+                }
+            }
+    CHECK_EQ_INT(bad, 0);
+}
+
+static void test_packed_weights_and_every_tactic_match_reference(dt_pool *pool)
+{
+    int bad = 0, ran = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const conv_case *cc = &cases[c];
+        dt_conv_geom g = {.group = cc->group, .c = cc->c, .m = cc->m, .s = {cc->stride, cc->stride}};
+        bool dw = dt_cpu_conv_is_depthwise(&g);
+        for (int t = DT_CONV_IM2COL; t <= DT_CONV_DEPTHWISE; t++) {
+            if (!dt_cpu_conv_algo_applies(&g, (dt_conv_algo)t)) continue;
+            for (int pack = 0; pack < 2; pack++) {
+                if (pack && dw) continue;
+                double e = run_case(cc, "HardSwish", true, pack, t, pool);
+                ran++;
+                if (!(e <= 1e-4)) {
+                    bad++;
+                    fprintf(stderr, "case %zu tactic %d packed %d: rel err %g\n", c, t, pack, e);
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(ran >= 10);
+}
+
+static void test_prepack_skips_depthwise_and_rejects_wrong_tactic(void)
+{
+    const conv_case *dw = &cases[4];
+    float *w = rand_buf(dw->m * 9), *b = rand_buf(dw->m);
+    ductile_layer *L = fused_layer(dw, w, b, false, "Relu", DT_CONV_PADDED);
+    dt_prepacked pk;
+    CHECK_EQ_INT(dt_cpu_prepack(L, &pk), DUCTILE_OK);
+    CHECK(pk.data == NULL);
+    /* A tactic that cannot compute the layer is an error naming the attribute, not a crash. */
+    int64_t xd[4] = {1, dw->c, 8, 8};
+    float *x = rand_buf(dw->c * 64), *y = malloc(sizeof(float) * (size_t)(dw->c * 16));
+    dt_view in[3] = {{DUCTILE_FLOAT32, 4, {0}, x}, {DUCTILE_FLOAT32, 4, {dw->m, 1, 3, 3}, w},
+                     {DUCTILE_FLOAT32, 1, {dw->m}, b}};
+    memcpy(in[0].dims, xd, sizeof xd);
+    dt_view out = {DUCTILE_FLOAT32, 4, {1, dw->c, 4, 4}, y};
+    dt_exec ex = {.profile = 1};
+    CHECK_EQ_INT(find_kernel("FusedConv")(L, in, &out, &ex), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(ductile_last_error(), "tactic") != NULL);
+    free(w), free(b), free(x), free(y);
+}
+
+/* ---- the pass ---- */
+
+static const int64_t shp[4] = {1, 4, 6, 6};
+
+static ductile_layer *conv_layer(ductile_tensor *x)
+{
+    static float w[4 * 4 * 9];
+    int64_t wd[4] = {4, 4, 3, 3};
+    ductile_layer *L = layer("Conv", 2, 2);
+    int64_t p[4] = {1, 1, 1, 1};
+    set_ints(L, "pads", p, 4);
+    L->in[0] = x;
+    L->in[1] = tensor(4, wd, w);
+    L->out[0] = tensor(4, shp, NULL);
+    return L;
+}
+
+static ductile_layer *unary(const char *op, ductile_tensor *x)
+{
+    ductile_layer *L = layer(op, 1, 2);
+    L->in[0] = x;
+    L->out[0] = tensor(4, shp, NULL);
+    return L;
+}
+
+static void new_net(void)
+{
+    dt_network_delete(net);
+    dt_network_new(&net);
+}
+
+static ductile_layer *only_fused(void)
+{
+    int n = 0;
+    ductile_layer *f = NULL;
+    for (int l = 0; l < net->n_layers; l++)
+        if (!strcmp(net->layers[l]->op_type, "FusedConv")) {
+            n++;
+            f = net->layers[l];
+        }
+    return n == 1 ? f : NULL;
+}
+
+static void test_pass_fuses_conv_add_relu_with_residual(void)
+{
+    new_net();
+    ductile_tensor *x = tensor(4, shp, NULL), *r = tensor(4, shp, NULL);
+    dt_network_add_input(net, x);
+    dt_network_add_input(net, r);
+    ductile_layer *C = conv_layer(x);
+    ductile_layer *A = layer("Add", 2, 1);
+    A->in[0] = r; /* residual first: either order fuses */
+    A->in[1] = C->out[0];
+    A->out[0] = tensor(4, shp, NULL);
+    ductile_layer *R = unary("Relu", A->out[0]);
+    dt_network_add_output(net, R->out[0]);
+    CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 1);
+    ductile_layer *F = only_fused();
+    CHECK(F != NULL);
+    if (!F) return;
+    CHECK_EQ_STR(F->domain, "ductile");
+    CHECK_EQ_INT(F->n_in, 4);
+    CHECK(F->in[DT_FC_R] == r);
+    CHECK(F->out[0] == R->out[0]);
+    CHECK_EQ_STR(dt_attr_string(F, "activation", "?"), "Relu");
+}
+
+static void test_pass_fuses_hardsigmoid_mul_as_hardswish(void)
+{
+    new_net();
+    ductile_tensor *x = tensor(4, shp, NULL);
+    dt_network_add_input(net, x);
+    ductile_layer *C = conv_layer(x);
+    ductile_layer *H = unary("HardSigmoid", C->out[0]);
+    attr(H, "alpha", DT_ATTR_FLOAT)->f = 1.0f / 6.0f;
+    ductile_layer *M = layer("Mul", 2, 1);
+    M->in[0] = H->out[0];
+    M->in[1] = C->out[0];
+    M->out[0] = tensor(4, shp, NULL);
+    ductile_layer *after = unary("Relu", M->out[0]); /* reads the fused output */
+    dt_network_add_output(net, after->out[0]);
+    CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 2);
+    ductile_layer *F = only_fused();
+    CHECK(F != NULL);
+    if (!F) return;
+    CHECK_EQ_STR(dt_attr_string(F, "activation", "?"), "HardSwish");
+    CHECK(fabsf(dt_attr_float(F, "act_alpha", 0) - 1.0f / 6.0f) < 1e-7f);
+    CHECK(F->out[0] == M->out[0]);
+    CHECK(net->layers[0] == F && net->layers[1] == after); /* order kept */
+}
+
+static void test_pass_leaves_shared_and_broadcast_intermediates(void)
+{
+    new_net();
+    ductile_tensor *x = tensor(4, shp, NULL);
+    dt_network_add_input(net, x);
+    /* conv output read twice: the Relu stays a layer of its own */
+    ductile_layer *C = conv_layer(x);
+    ductile_layer *R = unary("Relu", C->out[0]);
+    ductile_layer *S = unary("Sigmoid", C->out[0]);
+    /* Add of a per-channel tensor broadcasts: not a residual */
+    ductile_layer *C2 = conv_layer(R->out[0]);
+    int64_t bd[4] = {1, 4, 1, 1};
+    ductile_layer *A = layer("Add", 2, 1);
+    A->in[0] = C2->out[0];
+    A->in[1] = tensor(4, bd, NULL);
+    dt_network_add_input(net, A->in[1]);
+    A->out[0] = tensor(4, shp, NULL);
+    dt_network_add_output(net, S->out[0]);
+    dt_network_add_output(net, A->out[0]);
+    CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 5);
+    CHECK_EQ_STR(net->layers[0]->op_type, "FusedConv");
+    CHECK_EQ_STR(dt_attr_string(net->layers[0], "activation", "?"), "");
+    CHECK_EQ_STR(net->layers[1]->op_type, "Relu");
+    CHECK_EQ_STR(net->layers[4]->op_type, "Add");
+}
+
+int main(void)
+{
+    dt_network_new(&net);
+    dt_pool *pool = NULL;
+    dt_pool_create(2, &pool);
+    test_fused_conv_matches_reference_for_every_activation_and_residual(NULL);
+    test_fused_conv_matches_reference_for_every_activation_and_residual(pool);
+    test_packed_weights_and_every_tactic_match_reference(pool);
+    test_prepack_skips_depthwise_and_rejects_wrong_tactic();
+    test_pass_fuses_conv_add_relu_with_residual();
+    test_pass_fuses_hardsigmoid_mul_as_hardswish();
+    test_pass_leaves_shared_and_broadcast_intermediates();
+    dt_pool_free(pool);
+    dt_network_delete(net);
+    TEST_MAIN_END();
+}
