@@ -349,7 +349,11 @@ ductile_status ductile_context_get_tensor_address(ductile_context *context, cons
                                                   void **data);
 
 /* Runs the engine on the inputs' buffers and writes the outputs' buffers. Every input shape
- * must be set. Synchronous on the CPU. */
+ * must be set. Synchronous on the CPU.
+ * Data-dependent shapes: when an output's shape follows from data computed at run time
+ * (NonZero, Unique, ...), get_tensor_shape answers for it only after execute
+ * (DUCTILE_ERR_STATE before), and execute writes it into the context's own buffer: read it
+ * with get_tensor_address after execute (a buffer bound to such an output is not used). */
 ductile_status ductile_context_execute(ductile_context *context);
 
 #if defined(__GNUC__)

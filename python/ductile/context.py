@@ -88,12 +88,26 @@ class ExecutionContext:
                 bound[name] = arr
                 self.set_tensor_address(name, arr.ctypes.data)
             outputs = {}
+            late = []  # outputs whose shape depends on data: known only after execute
             for name in self._outputs:
-                out = np.empty(self.get_tensor_shape(name), dtype=self._dtypes[name])
+                try:
+                    shape = self.get_tensor_shape(name)
+                except Error as e:
+                    if e.status != "DUCTILE_ERR_STATE":
+                        raise
+                    late.append(name)
+                    continue
+                out = np.empty(shape, dtype=self._dtypes[name])
                 bound[name] = out
                 outputs[name] = out
                 self.set_tensor_address(name, out.ctypes.data)
             self.execute()
+            for name in late:
+                shape = self.get_tensor_shape(name)
+                out = np.empty(shape, dtype=self._dtypes[name])
+                if out.nbytes:
+                    ctypes.memmove(out.ctypes.data, self.get_tensor_address(name), out.nbytes)
+                outputs[name] = out
         finally:
             # Never leave the context pointing into arrays Python may free.
             for name in bound:

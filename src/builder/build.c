@@ -5,7 +5,9 @@
  *    backend (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
  * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
- * 5. infer shapes at the corners of every profile. */
+ * 5. infer shapes at the corners of every profile,
+ * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
+ *    choice, write and load the engine again with the choices. */
 #include "builder/config.h"
 #include "builder/engine_format.h"
 #include "builder/optimize.h"
@@ -49,16 +51,29 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     if (!s) s = dt_check_network(w2);
     if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);
     if (!s) s = dt_engine_write(w2, profiles, n_profiles, &bytes, &size);
+    if (!s) {
+        s = dt_engine_from_bytes(bytes, size, &e); /* takes bytes */
+        bytes = NULL;
+    }
+    if (!s) s = dt_profiles_verify(e);
+    /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
+     * is written and loaded once more, so the stored engine carries them. */
+    bool changed = false;
+    if (!s) s = dt_pass_tactics(e, w2, b->threads > 0 ? b->threads : 1, &changed);
+    if (!s && changed) {
+        ductile_engine_free(e);
+        e = NULL;
+        s = dt_engine_write(w2, profiles, n_profiles, &bytes, &size);
+        if (!s) {
+            s = dt_engine_from_bytes(bytes, size, &e);
+            bytes = NULL;
+        }
+    }
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
     free(profiles);
     dt_network_delete(w2);
     dt_network_delete(w1);
-    if (s) {
-        free(bytes);
-        return s;
-    }
-    s = dt_engine_from_bytes(bytes, size, &e);
-    if (!s) s = dt_profiles_verify(e);
+    free(bytes);
     if (s) {
         ductile_engine_free(e);
         return s;

@@ -21,6 +21,13 @@ ductile_status dt_pass_fuse(ductile_network *net);
  * without prepack. Run dt_pass_extract afterwards to drop the unpacked weights. */
 ductile_status dt_pass_prepack(ductile_network *net, const dt_backend *backend);
 
+/* Times the backend's tactics for every layer that has a choice at each profile's opt shapes
+ * on engine e (built from net, layer for layer) and adds the fastest to net's layers as
+ * attribute `tactic` (one id per profile, 0 = the kernel's heuristic). *changed: some layer
+ * got one, so the engine must be written again. */
+struct ductile_engine;
+ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads, bool *changed);
+
 /* Appends attributes to a layer (arena-allocated copy of its attribute array). */
 ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n);
 

@@ -117,7 +117,7 @@ static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, cons
         DT_TRY(dt_network_keep(net, buf, bytes[k], dt_release_free));
         out[k].data = buf;
     }
-    dt_exec ex = {NULL, NULL, 0};
+    dt_exec ex = {.pool = NULL};
     s = run(L, in, out, &ex);
     if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     for (int k = 0; k < L->n_out; k++) {

@@ -112,7 +112,7 @@ static ductile_status dt_try_point(const ductile_engine *e, const ductile_profil
         if (pi) v->rank = pi->rank;
         memcpy(v->dims, point[i], sizeof point[i]);
     }
-    dt_exec ex = {NULL, NULL, 0};
+    dt_exec ex = {.pool = NULL};
     ductile_status s = dt_check_shared_symbols(e, st.views);
     if (!s) s = dt_shape_pass(e, &st, &ex);
     dt_shape_state_free(&st, e);
@@ -210,7 +210,7 @@ ductile_status dt_profiles_verify(const ductile_engine *e)
 {
     /* Shapes that follow from an input's values (shape inputs) are unknown until run time;
      * they are checked when the context runs the shape program. */
-    if (e->plan.n_shape_inputs) return DUCTILE_OK;
+    if (e->plan.n_shape_inputs || e->plan.eager) return DUCTILE_OK;
     for (int p = 0; p < e->n_profiles; p++) DT_TRY(dt_verify_profile(e, p));
     return DUCTILE_OK;
 }

@@ -75,5 +75,8 @@ const dt_opdef dt_ops_nn[] = {
     {"ReduceSum", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
     {"ReduceMax", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
     {"ReduceMin", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
+    {"Attention", dt_nn_check_attention, dt_nn_infer_attention, 0},
+    {"NegativeLogLikelihoodLoss", dt_nn_check_loss, dt_nn_infer_loss, 0},
+    {"SoftmaxCrossEntropyLoss", dt_nn_check_loss, dt_nn_infer_loss, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -80,6 +80,41 @@ ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int
 ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
                               bool *identity);
 
+/* ---- Attention (nn_attention.c) ---- */
+
+/* Attention (opsets 23-25) in the 4-D layout: Q [B, Hq, Sq, Dh], K [B, Hkv, Skv, Dh],
+ * V [B, Hkv, Skv, Dv]; 3-D inputs [B, S, H * D] are read in place as the same heads. The
+ * keys are past (Spast) then new (Skv), Stotal in all. */
+typedef struct dt_attention_params {
+    bool rank3;
+    int64_t B, Hq, Hkv, Sq, Skv, Spast, Stotal, Dh, Dv;
+    float sqrt_scale;              /* applied to Q and to K, as the reference does */
+    float softcap;                 /* > 0: tanh soft-capping of the scores */
+    bool causal;
+    int mode;                      /* qk_matmul_output_mode */
+    int64_t left, right;           /* sliding window; -1: unbounded */
+    bool has_mask, mask_bool, has_nonpad;
+    int64_t mask_stride[4];        /* element strides of the mask over (b, h, i, j); 0: broadcast */
+    int64_t mask_len;              /* the mask's last dim; keys past it are masked */
+} dt_attention_params;
+
+ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in,
+                                       dt_attention_params *p);
+
+/* ---- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss (nn_loss.c) ---- */
+
+enum { DT_LOSS_NONE, DT_LOSS_SUM, DT_LOSS_MEAN };
+
+/* The input [N, C, d1, ...] seen as [N, C, D]; the target [N, d1, ...] as [N, D]. */
+typedef struct dt_loss_params {
+    int64_t N, C, D;
+    int reduction;
+    bool has_ignore, has_weight;
+    int64_t ignore_index;
+} dt_loss_params;
+
+ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_loss_params *p);
+
 /* ---- check and infer of each op ---- */
 
 ductile_status dt_nn_check_global_pool(const ductile_layer *L);
@@ -96,6 +131,10 @@ ductile_status dt_nn_check_batchnorm(const ductile_layer *L);
 ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out);
 ductile_status dt_nn_check_instancenorm(const ductile_layer *L);
 ductile_status dt_nn_infer_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_attention(const ductile_layer *L);
+ductile_status dt_nn_infer_attention(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_loss(const ductile_layer *L);
+ductile_status dt_nn_infer_loss(const ductile_layer *L, const dt_view *in, dt_view *out);
 ductile_status dt_nn_check_reduce(const ductile_layer *L);
 ductile_status dt_nn_infer_reduce(const ductile_layer *L, const dt_view *in, dt_view *out);
 

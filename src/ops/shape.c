@@ -124,5 +124,10 @@ const dt_opdef dt_ops_shape[] = {
     {"Tile", dt_shape_check_tile, dt_shape_infer_tile, 1u << 1},
     /* pads (input 1) and axes (input 3, opset 18); constant_value is only read by the kernel. */
     {"Pad", dt_shape_check_pad, dt_shape_infer_pad, (1u << 1) | (1u << 3)},
+    {"GatherND", dt_shape_check_gather_nd, dt_shape_infer_gather_nd, 0},
+    {"ScatterElements", dt_shape_check_scatter_elements, dt_shape_infer_scatter_elements, 0},
+    /* Scatter (opset 9-10) is ScatterElements without reduction. */
+    {"Scatter", dt_shape_check_scatter_elements, dt_shape_infer_scatter_elements, 0},
+    {"ScatterND", dt_shape_check_scatter_nd, dt_shape_infer_scatter_nd, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -48,7 +48,7 @@ ductile_status dt_slice_plan_get(const ductile_layer *L, const dt_view *in, dt_s
 
 /* ---- Pad (shape_pad.c) ---- */
 
-enum { DT_PAD_CONSTANT, DT_PAD_REFLECT, DT_PAD_EDGE };
+enum { DT_PAD_CONSTANT, DT_PAD_REFLECT, DT_PAD_EDGE, DT_PAD_WRAP };
 
 typedef struct dt_pad_plan {
     int mode;
@@ -71,6 +71,15 @@ void dt_shape_bounds(const ductile_layer *L, int r, int *start, int *end);
 /* Scalar i of Range as double (float types) or int64 (integer types). */
 double dt_range_f(const dt_view *v);
 int64_t dt_range_i(const dt_view *v);
+
+/* ---- GatherND, ScatterElements, ScatterND (shape_scatter.c) ---- */
+
+enum { DT_SCATTER_NONE, DT_SCATTER_ADD, DT_SCATTER_MUL, DT_SCATTER_MAX, DT_SCATTER_MIN };
+
+/* The 'reduction' attribute as DT_SCATTER_*. */
+ductile_status dt_scatter_reduction(const ductile_layer *L, int *red);
+/* GatherND's batch_dims and index depth (the last dim of indices), checked against shapes. */
+ductile_status dt_gather_nd_plan(const ductile_layer *L, const dt_view *in, int *batch, int *depth);
 
 /* ---- check and infer of each op ---- */
 
@@ -97,6 +106,9 @@ DT_SHAPE_OP(depth_to_space);
 DT_SHAPE_OP(space_to_depth);
 DT_SHAPE_OP(tile);
 DT_SHAPE_OP(pad);
+DT_SHAPE_OP(gather_nd);
+DT_SHAPE_OP(scatter_elements);
+DT_SHAPE_OP(scatter_nd);
 #undef DT_SHAPE_OP
 
 /* Transpose's permutation (attribute or the reversed default) for an input of rank r. */

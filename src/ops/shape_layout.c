@@ -61,7 +61,14 @@ ductile_status dt_shape_check_depth_to_space(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
-ductile_status dt_shape_check_space_to_depth(const ductile_layer *L) { return dt_check_blocksize(L); }
+ductile_status dt_shape_check_space_to_depth(const ductile_layer *L)
+{
+    DT_TRY(dt_check_blocksize(L));
+    const char *mode = dt_attr_string(L, "mode", "DCR");
+    if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'mode' = '%s' is not supported (supported: DCR, CRD)", mode);
+    return DUCTILE_OK;
+}
 
 static ductile_status dt_want_rank4(const ductile_layer *L, const dt_view *in)
 {

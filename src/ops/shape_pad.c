@@ -12,6 +12,7 @@ static int dt_pad_mode(const char *m)
     if (strcmp(m, "constant") == 0) return DT_PAD_CONSTANT;
     if (strcmp(m, "reflect") == 0) return DT_PAD_REFLECT;
     if (strcmp(m, "edge") == 0) return DT_PAD_EDGE;
+    if (strcmp(m, "wrap") == 0) return DT_PAD_WRAP;
     return -1;
 }
 
@@ -30,7 +31,7 @@ ductile_status dt_shape_check_pad(const ductile_layer *L)
     const char *m = dt_attr_string(L, "mode", "constant");
     if (dt_pad_mode(m) < 0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'mode' = '%s' is not supported (supported: constant, reflect, edge)", m);
+                       "attribute 'mode' = '%s' is not supported (supported: constant, reflect, edge, wrap)", m);
     return DUCTILE_OK;
 }
 
@@ -84,7 +85,7 @@ ductile_status dt_pad_plan_get(const ductile_layer *L, const dt_view *in, dt_pad
         int64_t size = hi - lo, pb = p->begin[i] > 0 ? p->begin[i] : 0, pe = p->end[i] > 0 ? p->end[i] : 0;
         if ((pb || pe) && size < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "%s mode cannot pad dimension %d of input 0 ('%s'), which is empty",
-                           p->mode == DT_PAD_EDGE ? "edge" : "reflect", i, dt_shape_name(L, 0));
+                           p->mode == DT_PAD_EDGE ? "edge" : p->mode == DT_PAD_WRAP ? "wrap" : "reflect", i, dt_shape_name(L, 0));
         if (p->mode == DT_PAD_REFLECT && (pb >= size || pe >= size))
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "reflect mode pads dimension %d of input 0 ('%s') by %lld and %lld, but it has only %lld elements (pads must be smaller)",

@@ -19,6 +19,8 @@ struct ductile_context {
     dt_shape_state st;
     bool *shape_set;        /* per network input */
     bool ready;             /* shape pass and memory plan done for the current shapes */
+    bool ran;               /* eager engines: execute ran for the current shapes, so the
+                               output shapes are known */
     void **bound;           /* per tensor: the caller's buffer (I/O tensors) */
     void **own;             /* per tensor: the context's buffer for an I/O tensor */
     size_t *own_cap;
@@ -212,7 +214,12 @@ static ductile_status dt_prepare(ductile_context *c)
         memcpy(c->snap[t], src, bytes);
         c->snap_size[t] = bytes;
     }
-    dt_exec ex = {c->pool, NULL, c->profile};
+    c->ran = false;
+    if (e->plan.eager) { /* shapes are inferred layer by layer in execute */
+        c->ready = true;
+        return DUCTILE_OK;
+    }
+    dt_exec ex = {.pool = c->pool, .profile = c->profile};
     DT_TRY(dt_shape_pass(e, &c->st, &ex));
     size_t arena = 0;
     DT_TRY(dt_memplan(e, c->st.views, c->offsets, &arena));
@@ -268,6 +275,10 @@ ductile_status ductile_context_get_tensor_shape(ductile_context *c, const char *
         }
     } else {
         DT_TRY(dt_prepare(c));
+        if (c->e->plan.eager && !c->ran)
+            return dt_fail(DUCTILE_ERR_STATE,
+                           "the shape of output '%s' depends on data computed at run time (node '%s' (%s)); it is known after execute",
+                           name, c->e->plan.eager_cause->name, c->e->plan.eager_cause->op_type);
     }
     const dt_view *v = &c->st.views[T->index];
     memset(out, 0, sizeof *out);
@@ -292,8 +303,8 @@ static void *dt_tensor_data(ductile_context *c, int t)
     case DT_TENSOR_CONSTANT:
     case DT_TENSOR_VALUE: return c->st.views[t].data;
     case DT_TENSOR_ACTIVATION: return c->arena ? (char *)c->arena + c->offsets[t] : NULL; /* no arena: all empty */
-    case DT_TENSOR_INPUT:
-    case DT_TENSOR_OUTPUT: return c->bound[t] ? c->bound[t] : c->own[t];
+    case DT_TENSOR_INPUT: return c->bound[t] ? c->bound[t] : c->own[t];
+    case DT_TENSOR_OUTPUT: return c->bound[t] && !c->e->plan.eager ? c->bound[t] : c->own[t];
     }
     return NULL;
 }
@@ -309,6 +320,53 @@ ductile_status ductile_context_get_tensor_address(ductile_context *c, const char
     return DUCTILE_OK;
 }
 
+/* Eager execution: each layer's shapes are inferred with its inputs' data at hand, and every
+ * tensor gets its own buffer (outputs included: they are the context's, see the header). */
+static ductile_status dt_execute_eager(ductile_context *c)
+{
+    const ductile_engine *e = c->e;
+    const dt_plan *p = &e->plan;
+    dt_exec ex = {.pool = c->pool, .profile = c->profile};
+    dt_view in[64], out[64];
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        const ductile_layer *L = pl->layer;
+        if (L->n_in > 64 || L->n_out > 64)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): more than 64 inputs or outputs", L->name, L->op_type);
+        for (int k = 0; k < L->n_in; k++) {
+            if (!L->in[k]) {
+                memset(&in[k], 0, sizeof in[k]);
+                in[k].rank = -1;
+                continue;
+            }
+            int t = L->in[k]->index;
+            in[k] = c->st.views[t];
+            in[k].data = e->plan.kind[t] == DT_TENSOR_CONSTANT ? (void *)L->in[k]->data
+                       : e->plan.kind[t] == DT_TENSOR_INPUT && c->bound[t] ? c->bound[t]
+                       : c->own[t];
+        }
+        memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
+        for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;
+        ductile_status s = pl->def->infer(L, in, out);
+        for (int k = 0; !s && k < L->n_out; k++) {
+            size_t bytes;
+            int t = L->out[k]->index;
+            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes))
+                s = dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid shape", k, L->out[k]->name);
+            else
+                s = dt_own_buffer(c, t, bytes);
+            if (!s) {
+                out[k].data = c->own[t];
+                c->st.views[t] = out[k];
+            }
+        }
+        if (!s) s = pl->run(L, in, out, &ex);
+        if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    c->ran = true;
+    return e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
+}
+
 ductile_status ductile_context_execute(ductile_context *c)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
@@ -321,6 +379,7 @@ ductile_status ductile_context_execute(ductile_context *c)
         if (p->shape_input[t] && (!now || memcmp(now, c->snap[t], c->snap_size[t]) != 0)) c->ready = false;
     }
     DT_TRY(dt_prepare(c));
+    if (p->eager) return dt_execute_eager(c);
     /* Outputs that are constants of the model: copy them into the output buffers. */
     for (int i = 0; i < net->n_outputs; i++) {
         const ductile_tensor *T = net->outputs[i];
@@ -328,7 +387,7 @@ ductile_status ductile_context_execute(ductile_context *c)
         if (T->data && dt_view_bytes(&c->st.views[T->index], &bytes) && bytes <= T->nbytes)
             memcpy(dt_tensor_data(c, T->index), T->data, bytes);
     }
-    dt_exec ex = {c->pool, NULL, c->profile};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile};
     dt_view in[64], out[64];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];

@@ -36,6 +36,11 @@ typedef struct dt_plan {
     bool *shape_input;        /* per tensor: an INPUT whose values the shape pass reads (a
                                  "shape tensor"); its host data must be bound for the pass */
     int n_shape_inputs;
+    /* Some layer's output shape depends on data computed at run time (NonZero, Unique, a
+     * Reshape fed by computed values): the context runs such engines eagerly, inferring
+     * each layer's shapes right before running it, with every input's data at hand. */
+    bool eager;
+    const ductile_layer *eager_cause;   /* the first such layer, for messages */
     int *last_use;            /* per tensor: index of the last layer reading it, -1 if none */
     dt_plan_layer *layers;    /* in execution order */
 } dt_plan;

@@ -114,6 +114,18 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         }
     }
     for (int t = 0; t < net->n_tensors; t++) p->n_shape_inputs += p->shape_input[t];
+    for (int i = 0; i < net->n_layers && !p->eager; i++) {
+        const ductile_layer *L = net->layers[i];
+        if (p->layers[i].value) continue;
+        for (int k = 0; k < L->n_in && k < 32; k++) {
+            if (!L->in[k] || !((p->layers[i].def->value_inputs >> k) & 1u)) continue;
+            int t = L->in[k]->index;
+            if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) {
+                p->eager = true;
+                p->eager_cause = L;
+            }
+        }
+    }
     return DUCTILE_OK;
 }
 

@@ -98,6 +98,12 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             st->views[t] = out[k];
         }
         if (pl->value) {
+            /* A shape input without data (no buffer yet): say so rather than read NULL. */
+            bool dims_only = !strcmp(L->op_type, "Shape") || !strcmp(L->op_type, "Size");
+            for (int k = 0; k < L->n_in && !dims_only; k++)
+                if (L->in[k] && !in[k].data && dt_view_count(&in[k]) > 0)
+                    return dt_node_fail(L, dt_fail(DUCTILE_ERR_STATE, "the values of input %d ('%s') are needed to compute shapes but are not available",
+                                                   k, L->in[k]->name));
             s = pl->run(L, in, out, ex);
             if (s) return dt_node_fail(L, s);
         }

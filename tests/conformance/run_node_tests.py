@@ -10,6 +10,7 @@ rate and the failures grouped by cause; exits 0 (it is a measurement, not a gate
 """
 import argparse
 import collections
+import os
 import re
 import sys
 import warnings
@@ -35,10 +36,22 @@ def _symbolic(model):
     return m
 
 
+def _as_array(x):
+    """Test data comes as numpy arrays, or as TensorProtos for types numpy lacks."""
+    if isinstance(x, onnx.TensorProto):
+        try:
+            return numpy_helper.to_array(x)
+        except Exception:
+            return None
+    return x
+
+
 def run_case(case, symbolic):
     """Returns None on success, else (category, message)."""
     model = case.model
     inputs, outputs = case.data_sets[0]
+    inputs = [_as_array(x) for x in inputs]
+    outputs = [_as_array(x) for x in outputs]
     if not all(isinstance(x, (np.ndarray, np.generic)) for x in list(inputs) + list(outputs)):
         return "non-tensor io", "sequence/optional inputs or outputs"
     if symbolic:
@@ -92,7 +105,10 @@ def main():
     from onnx.backend.test.case import node
     cases = [c for c in node.collect_testcases(None) if args.filter in c.name]
     results = collections.OrderedDict()
+    trace = os.environ.get("DUCTILE_CONF_TRACE")
     for c in cases:
+        if trace:
+            print(c.name, flush=True)
         try:
             results[c.name] = run_case(c, args.symbolic)
         except Exception as e:  # a binding-level surprise is a failure too, not a stop

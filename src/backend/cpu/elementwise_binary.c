@@ -47,13 +47,32 @@
 
 /* Integer division truncates toward zero like onnxruntime; zero divisors are refused before
  * the kernel runs, and MIN / -1 wraps instead of trapping. */
-static inline int64_t dt_idiv64(int64_t x, int64_t y)
+#define SDIV(UW, T) (y == -1 ? (T)((UW)0 - (UW)x) : (T)(x / y))
+/* numpy's mod takes the sign of the divisor, C's % (Mod with fmod=1) that of the dividend. */
+#define SFMOD(T) (y == -1 ? (T)0 : (T)(x % y))
+#define SMOD(T) dt_smod_##T(x, y)
+#define DT_SMOD(T)                                                                           \
+    static inline T dt_smod_##T(T x, T y)                                                    \
+    {                                                                                        \
+        T r = y == -1 ? (T)0 : (T)(x % y);                                                   \
+        return (r != 0 && ((r < 0) != (y < 0))) ? (T)(r + y) : r;                            \
+    }
+DT_SMOD(int8_t)
+DT_SMOD(int16_t)
+DT_SMOD(int32_t)
+DT_SMOD(int64_t)
+
+static inline float dt_pymodf(float x, float y)
 {
-    return y == -1 ? (int64_t)(0 - (uint64_t)x) : x / y;
+    float r = fmodf(x, y);
+    if (r != 0.0f) return ((r < 0.0f) != (y < 0.0f)) ? r + y : r;
+    return copysignf(0.0f, y);
 }
-static inline int32_t dt_idiv32(int32_t x, int32_t y)
+static inline double dt_pymod(double x, double y)
 {
-    return y == -1 ? (int32_t)(0 - (uint32_t)x) : x / y;
+    double r = fmod(x, y);
+    if (r != 0.0) return ((r < 0.0) != (y < 0.0)) ? r + y : r;
+    return copysign(0.0, y);
 }
 
 /* Integer power by squaring, wrapping on overflow. A negative exponent gives 1/x^-y truncated:
@@ -83,34 +102,69 @@ static inline int32_t dt_ipow32(int32_t x, int32_t y)
     return x == 0 ? INT32_MIN : 0;
 }
 
-/* Wrapping integer arithmetic: signed overflow is undefined in C, not in ONNX. */
-#define WADD(UT, T) (T)((UT)x + (UT)y)
-#define WSUB(UT, T) (T)((UT)x - (UT)y)
-#define WMUL(UT, T) (T)((UT)x * (UT)y)
+/* BitShift by a count outside [0, bits) gives 0 (and -1 for a negative value shifted right),
+ * as ONNX's reference does; C leaves those shifts undefined. */
+static inline bool dt_shift_ok(int64_t y, int bits) { return y >= 0 && y < bits; }
+#define SHL(UW, T) (dt_shift_ok((int64_t)y, (int)sizeof(T) * 8) ? (T)((UW)x << y) : (T)0)
+#define SHR_S(T) (dt_shift_ok((int64_t)y, (int)sizeof(T) * 8) ? (T)(x >> y) : (T)(x < 0 ? -1 : 0))
+#define SHR_U(T) (dt_shift_ok((int64_t)y, (int)sizeof(T) * 8) ? (T)(x >> y) : (T)0)
 
-#define DT_BIN_FLOAT(T, sfx, POWF)                                                           \
+/* Wrapping integer arithmetic: signed overflow is undefined in C, not in ONNX. UW is an
+ * unsigned type at least as wide as int, so that narrow operands do not promote to int. */
+#define WADD(UW, T) (T)((UW)x + (UW)y)
+#define WSUB(UW, T) (T)((UW)x - (UW)y)
+#define WMUL(UW, T) (T)((UW)x * (UW)y)
+
+#define DT_BIN_FLOAT(T, sfx, POWF, FMODF, PYMOD)                                             \
     DT_BIN_FN(add_##sfx, T, T, x + y)                                                        \
     DT_BIN_FN(sub_##sfx, T, T, x - y)                                                        \
     DT_BIN_FN(mul_##sfx, T, T, x * y)                                                        \
     DT_BIN_FN(div_##sfx, T, T, x / y)                                                        \
     DT_BIN_FN(pow_##sfx, T, T, POWF(x, y))                                                   \
     DT_BIN_FN(max_##sfx, T, T, (x > y || x != x) ? x : y)                                    \
-    DT_BIN_FN(min_##sfx, T, T, (x < y || x != x) ? x : y)
-DT_BIN_FLOAT(float, f32, powf)
-DT_BIN_FLOAT(double, f64, pow)
+    DT_BIN_FN(min_##sfx, T, T, (x < y || x != x) ? x : y)                                    \
+    DT_BIN_FN(mod_##sfx, T, T, PYMOD(x, y))                                                  \
+    DT_BIN_FN(fmod_##sfx, T, T, FMODF(x, y))                                                 \
+    DT_BIN_FN(prelu_##sfx, T, T, x < 0 ? x * y : x)
+DT_BIN_FLOAT(float, f32, powf, fmodf, dt_pymodf)
+DT_BIN_FLOAT(double, f64, pow, fmod, dt_pymod)
 DT_BIN_FN(sq_f32, float, float, ((void)y, x * x))
 DT_BIN_FN(sq_f64, double, double, ((void)y, x * x))
 
-#define DT_BIN_INT(T, UT, sfx, IDIV, IPOW)                                                   \
-    DT_BIN_FN(add_##sfx, T, T, WADD(UT, T))                                                  \
-    DT_BIN_FN(sub_##sfx, T, T, WSUB(UT, T))                                                  \
-    DT_BIN_FN(mul_##sfx, T, T, WMUL(UT, T))                                                  \
-    DT_BIN_FN(div_##sfx, T, T, IDIV(x, y))                                                   \
-    DT_BIN_FN(pow_##sfx, T, T, IPOW(x, y))                                                   \
+#define DT_BIN_INT_COMMON(T, UW, sfx)                                                        \
+    DT_BIN_FN(add_##sfx, T, T, WADD(UW, T))                                                  \
+    DT_BIN_FN(sub_##sfx, T, T, WSUB(UW, T))                                                  \
+    DT_BIN_FN(mul_##sfx, T, T, WMUL(UW, T))                                                  \
+    DT_BIN_FN(pow_##sfx, T, T, (T)dt_ipow64((int64_t)x, (int64_t)y))                        \
     DT_BIN_FN(max_##sfx, T, T, x > y ? x : y)                                                \
-    DT_BIN_FN(min_##sfx, T, T, x < y ? x : y)
-DT_BIN_INT(int32_t, uint32_t, i32, dt_idiv32, dt_ipow32)
-DT_BIN_INT(int64_t, uint64_t, i64, dt_idiv64, dt_ipow64)
+    DT_BIN_FN(min_##sfx, T, T, x < y ? x : y)                                                \
+    DT_BIN_FN(shl_##sfx, T, T, SHL(UW, T))                                                   \
+    DT_BIN_FN(bitand_##sfx, T, T, (T)(x & y))                                                \
+    DT_BIN_FN(bitor_##sfx, T, T, (T)(x | y))                                                 \
+    DT_BIN_FN(bitxor_##sfx, T, T, (T)(x ^ y))
+#define DT_BIN_SINT(T, UW, sfx)                                                              \
+    DT_BIN_INT_COMMON(T, UW, sfx)                                                            \
+    DT_BIN_FN(div_##sfx, T, T, SDIV(UW, T))                                                  \
+    DT_BIN_FN(mod_##sfx, T, T, SMOD(T))                                                      \
+    DT_BIN_FN(fmod_##sfx, T, T, SFMOD(T))                                                    \
+    DT_BIN_FN(shr_##sfx, T, T, SHR_S(T))                                                     \
+    DT_BIN_FN(prelu_##sfx, T, T, x < 0 ? WMUL(UW, T) : x)
+#define DT_BIN_UINT(T, UW, sfx)                                                              \
+    DT_BIN_INT_COMMON(T, UW, sfx)                                                            \
+    DT_BIN_FN(div_##sfx, T, T, (T)(x / y))                                                   \
+    DT_BIN_FN(mod_##sfx, T, T, (T)(x % y))                                                   \
+    DT_BIN_FN(shr_##sfx, T, T, SHR_U(T))                                                     \
+    DT_BIN_FN(prelu_##sfx, T, T, ((void)y, x))
+DT_BIN_SINT(int8_t, uint32_t, i8)
+DT_BIN_SINT(int16_t, uint32_t, i16)
+DT_BIN_SINT(int32_t, uint32_t, i32)
+DT_BIN_SINT(int64_t, uint64_t, i64)
+DT_BIN_UINT(uint8_t, uint32_t, u8)
+DT_BIN_UINT(uint16_t, uint32_t, u16)
+DT_BIN_UINT(uint32_t, uint32_t, u32)
+DT_BIN_UINT(uint64_t, uint64_t, u64)
+/* int32 keeps its own power: exponents beyond int32 never reach it (same dtype). */
+DT_BIN_FN(pow32_i32, int32_t, int32_t, dt_ipow32(x, y))
 
 #define DT_BIN_CMP(T, sfx)                                                                   \
     DT_BIN_FN(eq_##sfx, T, bool, x == y)                                                     \
@@ -120,8 +174,14 @@ DT_BIN_INT(int64_t, uint64_t, i64, dt_idiv64, dt_ipow64)
     DT_BIN_FN(ge_##sfx, T, bool, x >= y)
 DT_BIN_CMP(float, f32)
 DT_BIN_CMP(double, f64)
+DT_BIN_CMP(int8_t, i8)
+DT_BIN_CMP(int16_t, i16)
 DT_BIN_CMP(int32_t, i32)
 DT_BIN_CMP(int64_t, i64)
+DT_BIN_CMP(uint8_t, u8)
+DT_BIN_CMP(uint16_t, u16)
+DT_BIN_CMP(uint32_t, u32)
+DT_BIN_CMP(uint64_t, u64)
 
 /* Bools are read as bytes so that a caller's nonzero byte other than 1 still means true. */
 DT_BIN_FN(eq_b, uint8_t, bool, (x != 0) == (y != 0))
@@ -129,8 +189,7 @@ DT_BIN_FN(and_b, uint8_t, bool, (x != 0) & (y != 0))
 DT_BIN_FN(or_b, uint8_t, bool, (x != 0) | (y != 0))
 DT_BIN_FN(xor_b, uint8_t, bool, (x != 0) != (y != 0))
 
-#define DT_PICK(sfx)                                                                         \
-    switch (op) {                                                                            \
+#define DT_PICK_COMMON(sfx)                                                                  \
     case DT_BIN_ADD: return add_##sfx;                                                       \
     case DT_BIN_SUB: return sub_##sfx;                                                       \
     case DT_BIN_MUL: return mul_##sfx;                                                       \
@@ -143,16 +202,42 @@ DT_BIN_FN(xor_b, uint8_t, bool, (x != 0) != (y != 0))
     case DT_BIN_LE: return le_##sfx;                                                         \
     case DT_BIN_GT: return gt_##sfx;                                                         \
     case DT_BIN_GE: return ge_##sfx;                                                         \
+    case DT_BIN_MOD: return mod_##sfx;                                                       \
+    case DT_BIN_PRELU: return prelu_##sfx;
+#define DT_PICK_FLOAT(sfx)                                                                   \
+    switch (op) {                                                                            \
+    DT_PICK_COMMON(sfx)                                                                      \
+    case DT_BIN_FMOD: return fmod_##sfx;                                                     \
+    default: return NULL;                                                                    \
+    }
+#define DT_PICK_INT(sfx, FMOD)                                                               \
+    switch (op) {                                                                            \
+    DT_PICK_COMMON(sfx)                                                                      \
+    case DT_BIN_FMOD: return FMOD;                                                           \
+    case DT_BIN_SHL: return shl_##sfx;                                                       \
+    case DT_BIN_SHR: return shr_##sfx;                                                       \
+    case DT_BIN_BITAND: return bitand_##sfx;                                                 \
+    case DT_BIN_BITOR: return bitor_##sfx;                                                   \
+    case DT_BIN_BITXOR: return bitxor_##sfx;                                                 \
     default: return NULL;                                                                    \
     }
 
 static dt_ew_run_fn dt_bin_pick(int op, int dtype)
 {
     switch (dtype) {
-    case DUCTILE_FLOAT32: DT_PICK(f32)
-    case DUCTILE_FLOAT64: DT_PICK(f64)
-    case DUCTILE_INT32: DT_PICK(i32)
-    case DUCTILE_INT64: DT_PICK(i64)
+    case DUCTILE_FLOAT32: DT_PICK_FLOAT(f32)
+    case DUCTILE_FLOAT64: DT_PICK_FLOAT(f64)
+    case DUCTILE_INT8: DT_PICK_INT(i8, fmod_i8)
+    case DUCTILE_INT16: DT_PICK_INT(i16, fmod_i16)
+    case DUCTILE_INT32:
+        if (op == DT_BIN_POW) return pow32_i32;
+        DT_PICK_INT(i32, fmod_i32)
+    case DUCTILE_INT64: DT_PICK_INT(i64, fmod_i64)
+    /* For unsigned values C's % and numpy's mod agree. */
+    case DUCTILE_UINT8: DT_PICK_INT(u8, mod_u8)
+    case DUCTILE_UINT16: DT_PICK_INT(u16, mod_u16)
+    case DUCTILE_UINT32: DT_PICK_INT(u32, mod_u32)
+    case DUCTILE_UINT64: DT_PICK_INT(u64, mod_u64)
     case DUCTILE_BOOL:
         switch (op) {
         case DT_BIN_EQ: return eq_b;
@@ -165,42 +250,27 @@ static dt_ew_run_fn dt_bin_pick(int op, int dtype)
     }
 }
 
-/* A Pow exponent converted to the base's dtype (ONNX lets its type differ). */
-static ductile_status dt_pow_exponent(const dt_view *b, int dtype, dt_view *conv, void **buf)
+/* Pow with an exponent of another dtype (ONNX's T1): a float base takes the exponent
+ * converted to its type; an integer base is computed in int64 (integer exponent) or double
+ * (float exponent, as numpy's power promotes) and cast back to the base's type. */
+static ductile_status dt_pow_mixed(const dt_view *a, const dt_view *b, dt_view *out, dt_exec *ex)
 {
-    bool float_base = dtype == DUCTILE_FLOAT32 || dtype == DUCTILE_FLOAT64;
-    if (!float_base && (b->dtype == DUCTILE_FLOAT32 || b->dtype == DUCTILE_FLOAT64))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Pow of an integer base needs an integer exponent, got %s",
-                       ductile_dtype_name((ductile_dtype)b->dtype));
-    int64_t n = dt_view_count(b);
-    size_t es = ductile_dtype_size((ductile_dtype)dtype);
-    *buf = malloc((size_t)(n ? n : 1) * es);
-    if (!*buf) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory converting the Pow exponent");
-    *conv = *b;
-    conv->dtype = dtype;
-    conv->data = *buf;
-    for (int64_t i = 0; i < n; i++) {
-        double v;
-        switch (b->dtype) {
-        case DUCTILE_FLOAT32: v = ((const float *)b->data)[i]; break;
-        case DUCTILE_FLOAT64: v = ((const double *)b->data)[i]; break;
-        default: v = (double)dt_view_int(b, i); break;
-        }
-        switch (dtype) {
-        case DUCTILE_FLOAT32: ((float *)*buf)[i] = (float)v; break;
-        case DUCTILE_FLOAT64: ((double *)*buf)[i] = v; break;
-        case DUCTILE_INT32: {
-            int64_t e = dt_view_int(b, i);
-            /* Clamped, keeping the parity that decides the sign of (-1)^e. */
-            if (e > INT32_MAX) e = INT32_MAX - 1 + (e & 1);
-            if (e < INT32_MIN) e = INT32_MIN + (e & 1);
-            ((int32_t *)*buf)[i] = (int32_t)e;
-            break;
-        }
-        default: ((int64_t *)*buf)[i] = dt_view_int(b, i); break;
-        }
+    void *bufs[4] = {NULL, NULL, NULL, NULL};
+    dt_view ca, cb, co;
+    ductile_status s;
+    if (dt_ew_is_float(a->dtype)) {
+        s = dt_ew_convert(b, a->dtype, &cb, &bufs[0], ex);
+        if (!s) s = dt_cpu_ew_apply_binary(DT_BIN_POW, a, &cb, out, ex);
+    } else {
+        int w = dt_ew_is_float(b->dtype) ? DUCTILE_FLOAT64 : DUCTILE_INT64;
+        s = dt_ew_convert(a, w, &ca, &bufs[0], ex);
+        if (!s) s = dt_ew_convert(b, w, &cb, &bufs[1], ex);
+        if (!s) s = dt_ew_convert(out, w, &co, &bufs[2], ex);
+        if (!s) s = dt_cpu_ew_apply_binary(DT_BIN_POW, &ca, &cb, &co, ex);
+        if (!s) s = dt_ew_cast_view(&co, out, ex);
     }
-    return DUCTILE_OK;
+    for (int i = 0; i < 4; i++) free(bufs[i]);
+    return s;
 }
 
 static bool dt_is_scalar_value(const dt_view *b, double want)
@@ -219,12 +289,7 @@ ductile_status dt_cpu_ew_apply_binary(int op, const dt_view *a, const dt_view *b
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the CPU kernel does not support dtype %s for this op",
                        ductile_dtype_name((ductile_dtype)a->dtype));
     if (dt_view_count(out) == 0) return DUCTILE_OK;
-    dt_view conv;
-    void *buf = NULL;
-    if (op == DT_BIN_POW && b->dtype != a->dtype) {
-        DT_TRY(dt_pow_exponent(b, a->dtype, &conv, &buf));
-        b = &conv;
-    }
+    if (op == DT_BIN_POW && b->dtype != a->dtype) return dt_pow_mixed(a, b, out, ex);
     /* x^2 is the common Pow in exported graphs (variance); a multiply is exact and fast. */
     if (op == DT_BIN_POW && dt_is_scalar_value(b, 2.0))
         fn = a->dtype == DUCTILE_FLOAT32 ? sq_f32 : sq_f64;
@@ -232,7 +297,6 @@ ductile_status dt_cpu_ew_apply_binary(int op, const dt_view *a, const dt_view *b
     dt_ew_iter it;
     dt_ew_iter_init(&it, out, ins, 2);
     dt_ew_iter_run(&it, ex, fn, NULL);
-    free(buf);
     return DUCTILE_OK;
 }
 
@@ -241,7 +305,9 @@ static const struct { const char *name; int op; } dt_binary_ops[] = {
     {"Pow", DT_BIN_POW}, {"Max", DT_BIN_MAX}, {"Min", DT_BIN_MIN}, {"Sum", DT_BIN_ADD},
     {"Mean", DT_BIN_ADD}, {"Equal", DT_BIN_EQ}, {"Less", DT_BIN_LT},
     {"LessOrEqual", DT_BIN_LE}, {"Greater", DT_BIN_GT}, {"GreaterOrEqual", DT_BIN_GE},
-    {"And", DT_BIN_AND}, {"Or", DT_BIN_OR}, {"Xor", DT_BIN_XOR},
+    {"And", DT_BIN_AND}, {"Or", DT_BIN_OR}, {"Xor", DT_BIN_XOR}, {"Mod", DT_BIN_MOD},
+    {"BitShift", DT_BIN_SHL}, {"BitwiseAnd", DT_BIN_BITAND}, {"BitwiseOr", DT_BIN_BITOR},
+    {"BitwiseXor", DT_BIN_BITXOR}, {"PRelu", DT_BIN_PRELU},
 };
 
 static int dt_binary_op(const char *op_type)
@@ -254,10 +320,10 @@ static int dt_binary_op(const char *op_type)
 /* Integer division by zero would trap the process; it is refused as bad input instead. */
 static ductile_status dt_check_divisor(const ductile_layer *L, const dt_view *b)
 {
-    if (b->dtype != DUCTILE_INT32 && b->dtype != DUCTILE_INT64) return DUCTILE_OK;
+    if (!dt_ew_is_int(b->dtype)) return DUCTILE_OK;
     int64_t n = dt_view_count(b);
     for (int64_t i = 0; i < n; i++)
-        if (dt_view_int(b, i) == 0)
+        if (dt_ew_get_i64(b, i) == 0)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "input 1 ('%s') holds 0 at element %lld: integer division by zero",
                            L->n_in > 1 && L->in[1] ? L->in[1]->name : "", (long long)i);
@@ -266,9 +332,12 @@ static ductile_status dt_check_divisor(const ductile_layer *L, const dt_view *b)
 
 ductile_status dt_cpu_ew_binary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_binary);
     int op = dt_binary_op(L->op_type);
     if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no binary CPU kernel for %s", L->op_type);
-    if (op == DT_BIN_DIV) DT_TRY(dt_check_divisor(L, &in[1]));
+    if (op == DT_BIN_MOD && dt_attr_int(L, "fmod", 0) == 1) op = DT_BIN_FMOD;
+    if (op == DT_BIN_SHL && strcmp(dt_attr_string(L, "direction", ""), "RIGHT") == 0) op = DT_BIN_SHR;
+    if (op == DT_BIN_DIV || op == DT_BIN_MOD || op == DT_BIN_FMOD) DT_TRY(dt_check_divisor(L, &in[1]));
     return dt_cpu_ew_apply_binary(op, &in[0], &in[1], &out[0], ex);
 }
 
@@ -293,6 +362,7 @@ static void dt_scale_range(void *arg, int64_t b, int64_t e, int tid)
 
 ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_variadic);
     int op = dt_binary_op(L->op_type);
     if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no variadic CPU kernel for %s", L->op_type);
     if (L->n_in < 1) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected at least 1 input, got 0");

@@ -51,7 +51,8 @@ uint16_t dt_float_to_half(float f)
 
 static bool dt_is_float_type(int t)
 {
-    return t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64 || t == DUCTILE_FLOAT16;
+    return t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64 || t == DUCTILE_FLOAT16 ||
+           t == DUCTILE_BFLOAT16;
 }
 
 static void dt_load_f(int t, const void *src, int64_t off, int n, double *w)
@@ -63,6 +64,11 @@ static void dt_load_f(int t, const void *src, int64_t off, int n, double *w)
         break;
     }
     case DUCTILE_FLOAT64: memcpy(w, (const double *)src + off, (size_t)n * sizeof *w); break;
+    case DUCTILE_BFLOAT16: {
+        const uint16_t *s = (const uint16_t *)src + off;
+        for (int i = 0; i < n; i++) w[i] = dt_bf16_to_float(s[i]);
+        break;
+    }
     default: {
         const uint16_t *s = (const uint16_t *)src + off;
         for (int i = 0; i < n; i++) w[i] = dt_half_to_float(s[i]);
@@ -122,6 +128,7 @@ static void dt_store_from_f(int t, void *dst, int64_t off, int n, const double *
     case DUCTILE_FLOAT32: DT_STORE(float, w[i])
     case DUCTILE_FLOAT64: DT_STORE(double, w[i])
     case DUCTILE_FLOAT16: DT_STORE(uint16_t, dt_float_to_half((float)w[i]))
+    case DUCTILE_BFLOAT16: DT_STORE(uint16_t, dt_float_to_bf16((float)w[i]))
     case DUCTILE_INT8: DT_STORE(int8_t, (uint8_t)dt_f2i32(w[i]))
     case DUCTILE_INT16: DT_STORE(int16_t, (uint16_t)dt_f2i32(w[i]))
     case DUCTILE_INT32: DT_STORE(int32_t, dt_f2i32(w[i]))
@@ -147,6 +154,9 @@ static void dt_store_from_i(int t, void *dst, int64_t off, int n, const int64_t 
     case DUCTILE_FLOAT16:
         if (from_u64) DT_STORE(uint16_t, dt_float_to_half((float)(uint64_t)w[i]))
         DT_STORE(uint16_t, dt_float_to_half((float)w[i]))
+    case DUCTILE_BFLOAT16:
+        if (from_u64) DT_STORE(uint16_t, dt_float_to_bf16((float)(uint64_t)w[i]))
+        DT_STORE(uint16_t, dt_float_to_bf16((float)w[i]))
     case DUCTILE_INT8: DT_STORE(int8_t, (uint8_t)w[i])
     case DUCTILE_INT16: DT_STORE(int16_t, (uint16_t)w[i])
     case DUCTILE_INT32: DT_STORE(int32_t, (uint32_t)w[i])
@@ -189,24 +199,32 @@ static bool dt_cast_type_ok(int t)
     case DUCTILE_FLOAT32: case DUCTILE_FLOAT64: case DUCTILE_FLOAT16: case DUCTILE_INT8:
     case DUCTILE_INT16: case DUCTILE_INT32: case DUCTILE_INT64: case DUCTILE_UINT8:
     case DUCTILE_UINT16: case DUCTILE_UINT32: case DUCTILE_UINT64: case DUCTILE_BOOL:
+    case DUCTILE_BFLOAT16:
         return true;
     default:
         return false;
     }
 }
 
-ductile_status dt_cpu_ew_cast(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+ductile_status dt_ew_cast_view(const dt_view *src, dt_view *dst, dt_exec *ex)
 {
-    int from = in[0].dtype, to = out[0].dtype;
+    int from = src->dtype, to = dst->dtype;
     if (!dt_cast_type_ok(from) || !dt_cast_type_ok(to))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Cast from %s to %s is not supported",
                        ductile_dtype_name((ductile_dtype)from), ductile_dtype_name((ductile_dtype)to));
-    int64_t n = dt_view_count(&out[0]);
+    int64_t n = dt_view_count(dst);
     if (from == to && from != DUCTILE_BOOL) {
-        memcpy(out[0].data, in[0].data, (size_t)n * ductile_dtype_size((ductile_dtype)to));
+        memcpy(dst->data, src->data, (size_t)n * ductile_dtype_size((ductile_dtype)to));
         return DUCTILE_OK;
     }
-    dt_cast_job j = {from, to, in[0].data, out[0].data};
+    dt_cast_job j = {from, to, src->data, dst->data};
     dt_ew_parallel(ex, n, dt_cast_range, &j);
     return DUCTILE_OK;
+}
+
+/* Cast, and CastLike (whose target dtype infer took from input 1). */
+ductile_status dt_cpu_ew_cast(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    (void)L;
+    return dt_ew_cast_view(&in[0], &out[0], ex);
 }

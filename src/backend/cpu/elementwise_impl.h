@@ -5,6 +5,7 @@
 
 #include "backend/cpu/kernels.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,11 +47,16 @@ ductile_status dt_cpu_ew_binary(const ductile_layer *L, const dt_view *in, dt_vi
 ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_where(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_cast(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_ew_dropout(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 
 /* The binary op codes shared by the binary and variadic kernels. */
 enum {
     DT_BIN_ADD, DT_BIN_SUB, DT_BIN_MUL, DT_BIN_DIV, DT_BIN_POW, DT_BIN_MAX, DT_BIN_MIN,
-    DT_BIN_EQ, DT_BIN_LT, DT_BIN_LE, DT_BIN_GT, DT_BIN_GE, DT_BIN_AND, DT_BIN_OR, DT_BIN_XOR
+    DT_BIN_EQ, DT_BIN_LT, DT_BIN_LE, DT_BIN_GT, DT_BIN_GE, DT_BIN_AND, DT_BIN_OR, DT_BIN_XOR,
+    DT_BIN_MOD,      /* numpy's mod: the sign of the divisor */
+    DT_BIN_FMOD,     /* C's fmod: the sign of the dividend */
+    DT_BIN_SHL, DT_BIN_SHR, DT_BIN_BITAND, DT_BIN_BITOR, DT_BIN_BITXOR,
+    DT_BIN_PRELU     /* x < 0 ? x * slope : x */
 };
 /* out = a <op> b with broadcasting; a and b share a dtype (Pow: see elementwise_binary.c).
  * a may be out itself (same dims), which the variadic ops use to accumulate. */
@@ -60,5 +66,26 @@ ductile_status dt_cpu_ew_apply_binary(int op, const dt_view *a, const dt_view *b
 /* IEEE half <-> float, round to nearest even (elementwise_cast.c). */
 float dt_half_to_float(uint16_t h);
 uint16_t dt_float_to_half(float f);
+/* Casts src into dst (same dims, dst->dtype the target) with Cast's rules (elementwise_cast.c). */
+ductile_status dt_ew_cast_view(const dt_view *src, dt_view *dst, dt_exec *ex);
+
+/* elementwise_convert.c */
+/* bfloat16 <-> float, round to nearest even. */
+float dt_bf16_to_float(uint16_t h);
+uint16_t dt_float_to_bf16(float f);
+bool dt_ew_is_half(int dtype);   /* float16, bfloat16 */
+bool dt_ew_is_float(int dtype);  /* float16, bfloat16, float32, float64 */
+bool dt_ew_is_int(int dtype);    /* the eight integer types */
+/* Element i of a numeric or bool view as int64 (uint64 keeps its bits) or as double. */
+int64_t dt_ew_get_i64(const dt_view *v, int64_t i);
+double dt_ew_get_f64(const dt_view *v, int64_t i);
+/* *dst = src converted to dtype, in *buf (malloc'd; the caller frees it, also on failure). */
+ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void **buf, dt_exec *ex);
+/* True when an input or output is float16/bfloat16: the kernel then runs through
+ * dt_ew_via_f32, which widens those inputs to float32, runs fn on float32 outputs and rounds
+ * them back. */
+bool dt_ew_needs_f32(const ductile_layer *L, const dt_view *in, const dt_view *out);
+ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
+                             dt_kernel_fn fn);
 
 #endif

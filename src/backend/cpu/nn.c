@@ -44,5 +44,8 @@ const dt_cpu_kernel dt_cpu_nn[] = {
     {"ReduceSum", dt_cpu_reduce},
     {"ReduceMax", dt_cpu_reduce},
     {"ReduceMin", dt_cpu_reduce},
+    {"Attention", dt_cpu_attention},
+    {"NegativeLogLikelihoodLoss", dt_cpu_loss},
+    {"SoftmaxCrossEntropyLoss", dt_cpu_loss},
     {NULL, NULL},
 };

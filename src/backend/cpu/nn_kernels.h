@@ -15,6 +15,8 @@ ductile_status dt_cpu_layernorm(const ductile_layer *L, const dt_view *in, dt_vi
 ductile_status dt_cpu_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_loss(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 
 /* Sum and max of n contiguous floats with several independent accumulators, which keeps
  * the rounding error of long sums small and lets the compiler vectorize. */

@@ -96,9 +96,15 @@ ductile_status dt_cpu_space_to_depth(const ductile_layer *L, const dt_view *in, 
 {
     const int64_t *d = in[0].dims;
     int64_t b = dt_attr_int(L, "blocksize", 1), C = d[1], H = d[2], W = d[3];
+    /* Output channels are (b, b, C) in DCR mode, (C, b, b) in CRD mode. */
+    bool crd = strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0;
     dt_strided s = {.rank = 6,
                     .dims = {d[0], b, b, C, H / b, W / b},
                     .stride = {C * H * W, W, 1, H * W, b * W, b}};
+    if (crd) {
+        s.dims[1] = C, s.dims[2] = b, s.dims[3] = b;
+        s.stride[1] = H * W, s.stride[2] = W, s.stride[3] = 1;
+    }
     dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
     return DUCTILE_OK;
 }

@@ -1,4 +1,4 @@
-/* Pad in constant, edge and reflect modes, by output rows: each row's interior is one memcpy
+/* Pad in constant, edge, reflect and wrap modes, by output rows: each row's interior is one memcpy
  * and only its borders are computed element by element. */
 #include "backend/cpu/shape_copy.h"
 #include "backend/cpu/shape_kernels.h"
@@ -44,6 +44,10 @@ static int64_t dt_pad_map(const dt_pad_job *j, int k, int64_t o)
     switch (j->p.mode) {
     case DT_PAD_EDGE: return i < lo ? lo : hi - 1;
     case DT_PAD_REFLECT: return i < lo ? 2 * lo - i : 2 * (hi - 1) - i;
+    case DT_PAD_WRAP: {
+        int64_t size = hi - lo, m = (i - lo) % size;
+        return lo + (m < 0 ? m + size : m);
+    }
     default: return -1;
     }
 }

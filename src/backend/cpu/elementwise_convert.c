@@ -1,0 +1,142 @@
+/* Dtype plumbing shared by the elementwise kernels: reading any numeric element, converting a
+ * view to another dtype, and running a float32 kernel on float16/bfloat16 tensors. The half
+ * types have no arithmetic in C, so they are widened to float32 (exact), computed there and
+ * rounded back to nearest even: one rounding per result, as onnxruntime's CPU kernels do. */
+#include "backend/cpu/elementwise_impl.h"
+#include "core/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+float dt_bf16_to_float(uint16_t h)
+{
+    uint32_t x = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+uint16_t dt_float_to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40); /* quiet NaN */
+    x += 0x7fffu + ((x >> 16) & 1);                                          /* nearest even */
+    return (uint16_t)(x >> 16);
+}
+
+bool dt_ew_is_half(int dtype)
+{
+    return dtype == DUCTILE_FLOAT16 || dtype == DUCTILE_BFLOAT16;
+}
+
+bool dt_ew_is_float(int dtype)
+{
+    return dtype == DUCTILE_FLOAT32 || dtype == DUCTILE_FLOAT64 || dt_ew_is_half(dtype);
+}
+
+bool dt_ew_is_int(int dtype)
+{
+    switch (dtype) {
+    case DUCTILE_INT8: case DUCTILE_INT16: case DUCTILE_INT32: case DUCTILE_INT64:
+    case DUCTILE_UINT8: case DUCTILE_UINT16: case DUCTILE_UINT32: case DUCTILE_UINT64:
+        return true;
+    default:
+        return false;
+    }
+}
+
+int64_t dt_ew_get_i64(const dt_view *v, int64_t i)
+{
+    const void *p = v->data;
+    switch (v->dtype) {
+    case DUCTILE_INT8: return ((const int8_t *)p)[i];
+    case DUCTILE_INT16: return ((const int16_t *)p)[i];
+    case DUCTILE_INT32: return ((const int32_t *)p)[i];
+    case DUCTILE_INT64: return ((const int64_t *)p)[i];
+    case DUCTILE_UINT8: return ((const uint8_t *)p)[i];
+    case DUCTILE_UINT16: return ((const uint16_t *)p)[i];
+    case DUCTILE_UINT32: return ((const uint32_t *)p)[i];
+    case DUCTILE_UINT64: return (int64_t)((const uint64_t *)p)[i];
+    case DUCTILE_BOOL: return ((const uint8_t *)p)[i] != 0;
+    default: return (int64_t)dt_ew_get_f64(v, i);
+    }
+}
+
+double dt_ew_get_f64(const dt_view *v, int64_t i)
+{
+    const void *p = v->data;
+    switch (v->dtype) {
+    case DUCTILE_FLOAT32: return ((const float *)p)[i];
+    case DUCTILE_FLOAT64: return ((const double *)p)[i];
+    case DUCTILE_FLOAT16: return dt_half_to_float(((const uint16_t *)p)[i]);
+    case DUCTILE_BFLOAT16: return dt_bf16_to_float(((const uint16_t *)p)[i]);
+    case DUCTILE_UINT64: return (double)((const uint64_t *)p)[i];
+    default: return (double)dt_ew_get_i64(v, i);
+    }
+}
+
+ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void **buf, dt_exec *ex)
+{
+    int64_t n = dt_view_count(src);
+    size_t es = ductile_dtype_size((ductile_dtype)dtype);
+    *buf = malloc((size_t)(n ? n : 1) * es);
+    if (!*buf)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory converting %lld elements to %s",
+                       (long long)n, ductile_dtype_name((ductile_dtype)dtype));
+    *dst = *src;
+    dst->dtype = dtype;
+    dst->data = *buf;
+    if (n == 0) return DUCTILE_OK;
+    return dt_ew_cast_view(src, dst, ex);
+}
+
+bool dt_ew_needs_f32(const ductile_layer *L, const dt_view *in, const dt_view *out)
+{
+    for (int i = 0; i < L->n_in; i++)
+        if (in[i].rank >= 0 && in[i].data && dt_ew_is_half(in[i].dtype)) return true;
+    for (int i = 0; i < L->n_out; i++)
+        if (dt_ew_is_half(out[i].dtype)) return true;
+    return false;
+}
+
+ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
+                             dt_kernel_fn fn)
+{
+    int n = L->n_in + L->n_out;
+    dt_view *v = calloc((size_t)n, sizeof *v);
+    void **bufs = calloc((size_t)n, sizeof *bufs);
+    ductile_status s = DUCTILE_OK;
+    if (!v || !bufs) {
+        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory widening %s's operands", L->op_type);
+        goto done;
+    }
+    dt_view *win = v, *wout = v + L->n_in;
+    for (int i = 0; i < L->n_in && !s; i++) {
+        win[i] = in[i];
+        if (in[i].rank >= 0 && in[i].data && dt_ew_is_half(in[i].dtype))
+            s = dt_ew_convert(&in[i], DUCTILE_FLOAT32, &win[i], &bufs[i], ex);
+    }
+    for (int i = 0; i < L->n_out && !s; i++) {
+        wout[i] = out[i];
+        if (!dt_ew_is_half(out[i].dtype)) continue;
+        int64_t cnt = dt_view_count(&out[i]);
+        bufs[L->n_in + i] = malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
+        if (!bufs[L->n_in + i]) {
+            s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %s's float32 output", L->op_type);
+            break;
+        }
+        wout[i].dtype = DUCTILE_FLOAT32;
+        wout[i].data = bufs[L->n_in + i];
+    }
+    if (!s) s = fn(L, win, wout, ex);
+    for (int i = 0; i < L->n_out && !s; i++)
+        if (dt_ew_is_half(out[i].dtype) && dt_view_count(&out[i]) > 0)
+            s = dt_ew_cast_view(&wout[i], &out[i], ex);
+done:
+    if (bufs)
+        for (int i = 0; i < n; i++) free(bufs[i]);
+    free(bufs);
+    free(v);
+    return s;
+}
