@@ -68,6 +68,7 @@ const dt_opdef dt_ops_nn[] = {
     {"Softmax", dt_nn_check_softmax, dt_nn_infer_softmax, 0},
     {"LogSoftmax", dt_nn_check_softmax, dt_nn_infer_softmax, 0},
     {"LayerNormalization", dt_nn_check_layernorm, dt_nn_infer_layernorm, 0},
+    {"RMSNormalization", dt_nn_check_rmsnorm, dt_nn_infer_layernorm, 0},
     {"BatchNormalization", dt_nn_check_batchnorm, dt_nn_infer_batchnorm, 0},
     {"InstanceNormalization", dt_nn_check_instancenorm, dt_nn_infer_instancenorm, 0},
     /* axes is input 1 for ReduceSum from opset 13 and for the others from opset 18. */

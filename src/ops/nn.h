@@ -127,6 +127,7 @@ ductile_status dt_nn_check_softmax(const ductile_layer *L);
 ductile_status dt_nn_infer_softmax(const ductile_layer *L, const dt_view *in, dt_view *out);
 ductile_status dt_nn_check_layernorm(const ductile_layer *L);
 ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_rmsnorm(const ductile_layer *L);
 ductile_status dt_nn_check_batchnorm(const ductile_layer *L);
 ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out);
 ductile_status dt_nn_check_instancenorm(const ductile_layer *L);

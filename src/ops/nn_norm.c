@@ -32,6 +32,14 @@ ductile_status dt_nn_check_layernorm(const ductile_layer *L)
     return dt_nn_check_int_range(L, "stash_type", 1, 1, 1);
 }
 
+/* RMSNormalization (opset 23) is LayerNormalization without the mean and the bias. */
+ductile_status dt_nn_check_rmsnorm(const ductile_layer *L)
+{
+    DT_TRY(dt_nn_check_arity(L, 2, 2, 1, 1));
+    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (scale) is required");
+    return dt_nn_check_int_range(L, "stash_type", 1, 1, 1);
+}
+
 ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int *axis,
                                    int64_t *block)
 {

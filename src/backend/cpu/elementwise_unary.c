@@ -1,5 +1,6 @@
-/* Unary elementwise kernels (activations, math, IsNaN, Not, Identity) and Clip. Inputs and
- * outputs are contiguous and of one shape, so each op is one flat loop per parallel chunk. */
+/* Unary elementwise kernels (activations, math, IsNaN, IsInf, Not, BitwiseNot, Identity),
+ * Clip and Dropout. Inputs and outputs are contiguous and of one shape, so each op is one flat
+ * loop per parallel chunk. float16/bfloat16 run through float32 (dt_ew_via_f32). */
 /* The build's -O2 vectorizes only loops whose trip count and aliasing are known; these
  * loops need the full vectorizer to run at memory speed. */
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
@@ -15,7 +16,13 @@
 enum {
     U_RELU, U_SIGMOID, U_TANH, U_ERF, U_EXP, U_LOG, U_SQRT, U_NEG, U_ABS, U_RECIP, U_FLOOR,
     U_CEIL, U_HARDSIGMOID, U_HARDSWISH, U_LEAKYRELU, U_ELU, U_SOFTPLUS, U_ISNAN, U_NOT,
-    U_IDENTITY
+    U_IDENTITY,
+    /* Ops from here on compute in double, element by element (dt_unary_d): they are rare in
+     * exported models, so accuracy comes before speed. */
+    U_FIRST_SCALAR,
+    U_SIGN = U_FIRST_SCALAR, U_ROUND, U_SIN, U_COS, U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH,
+    U_COSH, U_ASINH, U_ACOSH, U_ATANH, U_CELU, U_SELU, U_SOFTSIGN, U_MISH, U_GELU, U_GELU_TANH,
+    U_SWISH, U_THRESHOLDEDRELU, U_SHRINK, U_ISINF, U_BITNOT
 };
 
 static const struct { const char *name; int op; } dt_unary_ops[] = {
@@ -24,7 +31,13 @@ static const struct { const char *name; int op; } dt_unary_ops[] = {
     {"Reciprocal", U_RECIP}, {"Floor", U_FLOOR}, {"Ceil", U_CEIL},
     {"HardSigmoid", U_HARDSIGMOID}, {"HardSwish", U_HARDSWISH}, {"LeakyRelu", U_LEAKYRELU},
     {"Elu", U_ELU}, {"Softplus", U_SOFTPLUS}, {"IsNaN", U_ISNAN}, {"Not", U_NOT},
-    {"Identity", U_IDENTITY},
+    {"Identity", U_IDENTITY}, {"Sign", U_SIGN}, {"Round", U_ROUND}, {"Sin", U_SIN},
+    {"Cos", U_COS}, {"Tan", U_TAN}, {"Asin", U_ASIN}, {"Acos", U_ACOS}, {"Atan", U_ATAN},
+    {"Sinh", U_SINH}, {"Cosh", U_COSH}, {"Asinh", U_ASINH}, {"Acosh", U_ACOSH},
+    {"Atanh", U_ATANH}, {"Celu", U_CELU}, {"Selu", U_SELU}, {"Softsign", U_SOFTSIGN},
+    {"Mish", U_MISH}, {"Gelu", U_GELU}, {"Swish", U_SWISH},
+    {"ThresholdedRelu", U_THRESHOLDEDRELU}, {"Shrink", U_SHRINK}, {"IsInf", U_ISINF},
+    {"BitwiseNot", U_BITNOT},
 };
 
 /* Sigmoid, Tanh and Erf dominate the activations of exported transformers and mobile nets;
@@ -113,8 +126,83 @@ typedef struct {
     int dtype;
     const void *x;
     void *y;
-    float alpha, beta;
+    float alpha, beta, gamma;
 } dt_unary_job;
+
+static inline double dt_softplus_d(double x)
+{
+    return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x));
+}
+
+/* The float ops on one element, in double. */
+static double dt_unary_d(const dt_unary_job *j, double x)
+{
+    const double alpha = j->alpha, beta = j->beta;
+    switch (j->op) {
+    case U_RELU: return x > 0.0 ? x : 0.0;
+    case U_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case U_TANH: return tanh(x);
+    case U_ERF: return erf(x);
+    case U_EXP: return exp(x);
+    case U_LOG: return log(x);
+    case U_SQRT: return sqrt(x);
+    case U_NEG: return -x;
+    case U_ABS: return fabs(x);
+    case U_RECIP: return 1.0 / x;
+    case U_FLOOR: return floor(x);
+    case U_CEIL: return ceil(x);
+    case U_HARDSIGMOID: return fmin(1.0, fmax(0.0, alpha * x + beta));
+    case U_HARDSWISH: return x * fmin(1.0, fmax(0.0, x / 6.0 + 0.5));
+    case U_LEAKYRELU: return x >= 0.0 ? x : alpha * x;
+    case U_ELU: return x >= 0.0 ? x : alpha * expm1(x);
+    case U_SOFTPLUS: return dt_softplus_d(x);
+    case U_SIGN: return x > 0.0 ? 1.0 : x < 0.0 ? -1.0 : x; /* keeps 0 and NaN */
+    case U_ROUND: return nearbyint(x);                      /* half to even */
+    case U_SIN: return sin(x);
+    case U_COS: return cos(x);
+    case U_TAN: return tan(x);
+    case U_ASIN: return asin(x);
+    case U_ACOS: return acos(x);
+    case U_ATAN: return atan(x);
+    case U_SINH: return sinh(x);
+    case U_COSH: return cosh(x);
+    case U_ASINH: return asinh(x);
+    case U_ACOSH: return acosh(x);
+    case U_ATANH: return atanh(x);
+    case U_CELU: return fmax(0.0, x) + fmin(0.0, alpha * expm1(x / alpha));
+    case U_SELU: return x > 0.0 ? j->gamma * x : j->gamma * alpha * expm1(x);
+    case U_SOFTSIGN: return x / (1.0 + fabs(x));
+    case U_MISH: return x * tanh(dt_softplus_d(x));
+    case U_GELU: return 0.5 * x * (1.0 + erf(x * M_SQRT1_2));
+    case U_GELU_TANH:
+        return 0.5 * x * (1.0 + tanh(sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case U_SWISH: return x / (1.0 + exp(-alpha * x));
+    case U_THRESHOLDEDRELU: return x > alpha ? x : 0.0;
+    case U_SHRINK: return x < -alpha ? x + beta : x > alpha ? x - beta : 0.0;
+    default: return NAN;
+    }
+}
+
+/* Float ops in double for float32 (the ops past U_FIRST_SCALAR) and float64 (every op). */
+static void dt_unary_scalar(const dt_unary_job *j, int64_t b, int64_t e)
+{
+    if (j->op == U_ISNAN || j->op == U_ISINF) {
+        bool *o = (bool *)j->y;
+        bool pos = j->alpha != 0.0f, neg = j->beta != 0.0f;
+        for (int64_t i = b; i < e; i++) {
+            double x = j->dtype == DUCTILE_FLOAT32 ? ((const float *)j->x)[i] : ((const double *)j->x)[i];
+            o[i] = j->op == U_ISNAN ? isnan(x) : (isinf(x) && (x > 0 ? pos : neg));
+        }
+    } else if (j->dtype == DUCTILE_FLOAT32) {
+        const float *x = (const float *)j->x;
+        float *y = (float *)j->y;
+        for (int64_t i = b; i < e; i++) y[i] = (float)dt_unary_d(j, x[i]);
+    } else {
+        const double *x = (const double *)j->x;
+        double *y = (double *)j->y;
+        for (int64_t i = b; i < e; i++) y[i] = dt_unary_d(j, x[i]);
+    }
+}
 
 /* The polynomial activations are compute-bound: an AVX2 clone, picked at load time by CPU
  * feature, runs them about twice as fast as the baseline SSE2 build. ThreadSanitizer
@@ -206,28 +294,44 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
     }
 }
 
-#define DT_UNARY_INT(T, UT, suffix)                                                      \
+/* UW: an unsigned type at least as wide as int, so that -MIN wraps as in onnxruntime. */
+#define DT_UNARY_INT(T, UW, suffix, NEGATIVE)                                            \
     static void dt_unary_##suffix(const dt_unary_job *j, int64_t b, int64_t e)           \
     {                                                                                    \
         const T *x = (const T *)j->x;                                                    \
         T *y = (T *)j->y;                                                                \
         switch (j->op) {                                                                 \
         case U_RELU:                                                                     \
-            for (int64_t i = b; i < e; i++) y[i] = x[i] > 0 ? x[i] : 0;                  \
+            for (int64_t i = b; i < e; i++) y[i] = NEGATIVE(x[i]) ? 0 : x[i];            \
             break;                                                                       \
-        case U_NEG: /* through unsigned so that -MIN wraps as onnxruntime does */        \
-            for (int64_t i = b; i < e; i++) y[i] = (T)((UT)0 - (UT)x[i]);                \
+        case U_NEG:                                                                      \
+            for (int64_t i = b; i < e; i++) y[i] = (T)((UW)0 - (UW)x[i]);                \
             break;                                                                       \
         case U_ABS:                                                                      \
             for (int64_t i = b; i < e; i++)                                              \
-                y[i] = x[i] < 0 ? (T)((UT)0 - (UT)x[i]) : x[i];                          \
+                y[i] = NEGATIVE(x[i]) ? (T)((UW)0 - (UW)x[i]) : x[i];                    \
+            break;                                                                       \
+        case U_SIGN:                                                                     \
+            for (int64_t i = b; i < e; i++)                                              \
+                y[i] = NEGATIVE(x[i]) ? (T)-1 : x[i] != 0 ? (T)1 : (T)0;                 \
+            break;                                                                       \
+        case U_BITNOT:                                                                   \
+            for (int64_t i = b; i < e; i++) y[i] = (T)~x[i];                             \
             break;                                                                       \
         default:                                                                         \
             break;                                                                       \
         }                                                                                \
     }
-DT_UNARY_INT(int32_t, uint32_t, i32)
-DT_UNARY_INT(int64_t, uint64_t, i64)
+#define DT_SNEG(v) ((v) < 0)
+#define DT_UNEG(v) ((void)(v), 0)
+DT_UNARY_INT(int8_t, uint32_t, i8, DT_SNEG)
+DT_UNARY_INT(int16_t, uint32_t, i16, DT_SNEG)
+DT_UNARY_INT(int32_t, uint32_t, i32, DT_SNEG)
+DT_UNARY_INT(int64_t, uint64_t, i64, DT_SNEG)
+DT_UNARY_INT(uint8_t, uint32_t, u8, DT_UNEG)
+DT_UNARY_INT(uint16_t, uint32_t, u16, DT_UNEG)
+DT_UNARY_INT(uint32_t, uint32_t, u32, DT_UNEG)
+DT_UNARY_INT(uint64_t, uint64_t, u64, DT_UNEG)
 
 static void dt_unary_range(void *arg, int64_t b, int64_t e, int tid)
 {
@@ -240,12 +344,21 @@ static void dt_unary_range(void *arg, int64_t b, int64_t e, int tid)
         const bool *x = j->x;
         bool *y = j->y;
         for (int64_t i = b; i < e; i++) y[i] = !x[i];
-    } else if (j->dtype == DUCTILE_FLOAT32) {
+    } else if (j->dtype == DUCTILE_FLOAT32 && j->op < U_FIRST_SCALAR && j->op != U_ISNAN) {
         dt_unary_f32(j, b, e);
-    } else if (j->dtype == DUCTILE_INT32) {
-        dt_unary_i32(j, b, e);
+    } else if (j->dtype == DUCTILE_FLOAT32 || j->dtype == DUCTILE_FLOAT64) {
+        dt_unary_scalar(j, b, e);
     } else {
-        dt_unary_i64(j, b, e);
+        switch (j->dtype) {
+        case DUCTILE_INT8: dt_unary_i8(j, b, e); break;
+        case DUCTILE_INT16: dt_unary_i16(j, b, e); break;
+        case DUCTILE_INT32: dt_unary_i32(j, b, e); break;
+        case DUCTILE_INT64: dt_unary_i64(j, b, e); break;
+        case DUCTILE_UINT8: dt_unary_u8(j, b, e); break;
+        case DUCTILE_UINT16: dt_unary_u16(j, b, e); break;
+        case DUCTILE_UINT32: dt_unary_u32(j, b, e); break;
+        default: dt_unary_u64(j, b, e); break;
+        }
     }
 }
 
@@ -255,23 +368,43 @@ ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_vie
     for (size_t i = 0; i < sizeof dt_unary_ops / sizeof dt_unary_ops[0]; i++)
         if (strcmp(dt_unary_ops[i].name, L->op_type) == 0) op = dt_unary_ops[i].op;
     if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no unary CPU kernel for %s", L->op_type);
+    if (op != U_IDENTITY && dt_ew_needs_f32(L, in, out))
+        return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_unary);
 
     int t = in[0].dtype;
-    bool ok = op == U_IDENTITY || (op == U_NOT && t == DUCTILE_BOOL) || t == DUCTILE_FLOAT32 ||
-              ((op == U_RELU || op == U_NEG || op == U_ABS) &&
-               (t == DUCTILE_INT32 || t == DUCTILE_INT64));
+    bool is_f = t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64;
+    bool int_op = op == U_RELU || op == U_NEG || op == U_ABS || op == U_SIGN || op == U_BITNOT;
+    bool ok = op == U_IDENTITY || (op == U_NOT && t == DUCTILE_BOOL) ||
+              (is_f && op != U_NOT && op != U_BITNOT) || (int_op && dt_ew_is_int(t));
     if (!ok)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
                        ductile_dtype_name((ductile_dtype)t), L->op_type);
 
-    dt_unary_job j = {op, t, in[0].data, out[0].data, 0.0f, 0.0f};
+    dt_unary_job j = {op, t, in[0].data, out[0].data, 0.0f, 0.0f, 0.0f};
     switch (op) {
     case U_HARDSIGMOID:
         j.alpha = dt_attr_float(L, "alpha", 0.2f);
         j.beta = dt_attr_float(L, "beta", 0.5f);
         break;
     case U_LEAKYRELU: j.alpha = dt_attr_float(L, "alpha", 0.01f); break;
-    case U_ELU: j.alpha = dt_attr_float(L, "alpha", 1.0f); break;
+    case U_ELU: case U_CELU: case U_THRESHOLDEDRELU: case U_SWISH:
+        j.alpha = dt_attr_float(L, "alpha", 1.0f);
+        break;
+    case U_SELU:
+        j.alpha = dt_attr_float(L, "alpha", 1.67326319217681884765625f);
+        j.gamma = dt_attr_float(L, "gamma", 1.05070102214813232421875f);
+        break;
+    case U_SHRINK:
+        j.alpha = dt_attr_float(L, "lambd", 0.5f);
+        j.beta = dt_attr_float(L, "bias", 0.0f);
+        break;
+    case U_ISINF:
+        j.alpha = (float)dt_attr_int(L, "detect_positive", 1);
+        j.beta = (float)dt_attr_int(L, "detect_negative", 1);
+        break;
+    case U_GELU:
+        if (strcmp(dt_attr_string(L, "approximate", "none"), "tanh") == 0) j.op = U_GELU_TANH;
+        break;
     default: break;
     }
     dt_ew_parallel(ex, dt_view_count(&out[0]), dt_unary_range, &j);

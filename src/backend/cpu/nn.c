@@ -38,6 +38,7 @@ const dt_cpu_kernel dt_cpu_nn[] = {
     {"Softmax", dt_cpu_softmax},
     {"LogSoftmax", dt_cpu_log_softmax},
     {"LayerNormalization", dt_cpu_layernorm},
+    {"RMSNormalization", dt_cpu_layernorm},
     {"BatchNormalization", dt_cpu_batchnorm},
     {"InstanceNormalization", dt_cpu_instancenorm},
     {"ReduceMean", dt_cpu_reduce},

@@ -6,6 +6,7 @@
 #include "core/status.h"
 
 #include <math.h>
+#include <string.h>
 
 /* Sum of (x - m)^2 with independent accumulators, like dt_cpu_sum_f32. */
 static float dt_sq_dev_sum(const float *x, int64_t n, float m)
@@ -29,6 +30,7 @@ typedef struct {
     float *y, *mean, *inv_std;     /* LayerNormalization's outputs (may be NULL) */
     int64_t block, n_scale, n_bias, channels;
     float eps;
+    bool rms;                      /* RMSNormalization: no mean subtracted */
 } dt_norm_job;
 
 static void dt_layernorm_range(void *arg, int64_t b, int64_t e, int tid)
@@ -38,7 +40,7 @@ static void dt_layernorm_range(void *arg, int64_t b, int64_t e, int tid)
     for (int64_t r = b; r < e; r++) {
         const float *x = j->x + r * d;
         float *y = j->y + r * d;
-        float m = dt_cpu_sum_f32(x, d) / (float)d;
+        float m = j->rms ? 0.0f : dt_cpu_sum_f32(x, d) / (float)d;
         float inv = 1.0f / sqrtf(dt_sq_dev_sum(x, d, m) / (float)d + j->eps);
         if (j->mean) j->mean[r] = m;
         if (j->inv_std) j->inv_std[r] = inv;
@@ -70,6 +72,7 @@ ductile_status dt_cpu_layernorm(const ductile_layer *L, const dt_view *in, dt_vi
         .block = block, .n_scale = dt_view_count(&in[1]),
         .n_bias = has_b ? dt_view_count(&in[2]) : 0,
         .eps = dt_attr_float(L, "epsilon", 1e-5f),
+        .rms = strcmp(L->op_type, "RMSNormalization") == 0,
     };
     if (block == 0 || j.n_scale == 0 || (has_b && j.n_bias == 0)) return DUCTILE_OK;
     int64_t rows = dt_view_count(&in[0]) / block;

@@ -81,5 +81,9 @@ const dt_cpu_kernel dt_cpu_shape[] = {
     {"SpaceToDepth", dt_cpu_space_to_depth},
     {"Tile", dt_cpu_tile},
     {"Pad", dt_cpu_pad},
+    {"GatherND", dt_cpu_gather_nd},
+    {"ScatterElements", dt_cpu_scatter_elements},
+    {"Scatter", dt_cpu_scatter_elements},
+    {"ScatterND", dt_cpu_scatter_nd},
     {NULL, NULL},
 };

@@ -18,6 +18,9 @@ DT_CPU_SHAPE_KERNEL(gather_elements);
 DT_CPU_SHAPE_KERNEL(concat);          /* shape_concat.c */
 DT_CPU_SHAPE_KERNEL(split);
 DT_CPU_SHAPE_KERNEL(pad);             /* shape_pad.c */
+DT_CPU_SHAPE_KERNEL(gather_nd);       /* shape_scatter.c */
+DT_CPU_SHAPE_KERNEL(scatter_elements);
+DT_CPU_SHAPE_KERNEL(scatter_nd);
 #undef DT_CPU_SHAPE_KERNEL
 
 #endif
