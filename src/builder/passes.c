@@ -90,8 +90,8 @@ static void dt_release_free(void *p, size_t n) { free(p); }
 /* Folds one layer whose inputs are all constants. */
 static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, const dt_opdef *def, dt_cpu_run_fn run)
 {
-    dt_view in[64], out[64];
-    if (L->n_in > 64 || L->n_out > 64) return DUCTILE_OK;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return DUCTILE_OK; /* left to run time */
     for (int k = 0; k < L->n_in; k++) {
         memset(&in[k], 0, sizeof in[k]);
         in[k].rank = -1;
@@ -106,7 +106,7 @@ static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, cons
     for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;
     ductile_status s = def->infer(L, in, out);
     if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
-    size_t bytes[64];
+    size_t bytes[DT_MAX_LAYER_IO];
     for (int k = 0; k < L->n_out; k++) {
         if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes[k]))
             return dt_fail(DUCTILE_ERR_SHAPE, "node '%s' (%s, opset %d): output %d has an invalid shape",

@@ -327,20 +327,14 @@ static ductile_status dt_execute_eager(ductile_context *c)
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
     dt_exec ex = {.pool = c->pool, .profile = c->profile};
-    dt_view in[64], out[64];
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         const ductile_layer *L = pl->layer;
-        if (L->n_in > 64 || L->n_out > 64)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): more than 64 inputs or outputs", L->name, L->op_type);
+        dt_layer_input_views(L, c->st.views, in);
         for (int k = 0; k < L->n_in; k++) {
-            if (!L->in[k]) {
-                memset(&in[k], 0, sizeof in[k]);
-                in[k].rank = -1;
-                continue;
-            }
+            if (!L->in[k]) continue;
             int t = L->in[k]->index;
-            in[k] = c->st.views[t];
             in[k].data = e->plan.kind[t] == DT_TENSOR_CONSTANT ? (void *)L->in[k]->data
                        : e->plan.kind[t] == DT_TENSOR_INPUT && c->bound[t] ? c->bound[t]
                        : c->own[t];
@@ -388,21 +382,14 @@ ductile_status ductile_context_execute(ductile_context *c)
             memcpy(dt_tensor_data(c, T->index), T->data, bytes);
     }
     dt_exec ex = {.pool = c->pool, .profile = c->profile};
-    dt_view in[64], out[64];
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         if (pl->value) continue;
         const ductile_layer *L = pl->layer;
-        for (int k = 0; k < L->n_in; k++) {
-            if (!L->in[k]) {
-                memset(&in[k], 0, sizeof in[k]);
-                in[k].rank = -1;
-                continue;
-            }
-            int t = L->in[k]->index;
-            in[k] = c->st.views[t];
-            in[k].data = dt_tensor_data(c, t);
-        }
+        dt_layer_input_views(L, c->st.views, in);
+        for (int k = 0; k < L->n_in; k++)
+            if (L->in[k]) in[k].data = dt_tensor_data(c, L->in[k]->index);
         for (int k = 0; k < L->n_out; k++) {
             int t = L->out[k]->index;
             out[k] = c->st.views[t];

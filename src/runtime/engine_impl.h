@@ -83,6 +83,13 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
 /* Checks that dims sharing a symbol agree across the inputs (views of inputs set). */
 ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views);
 
+/* The most inputs or outputs a layer may have; dt_plan_make refuses more, so every run
+ * path can keep a layer's views on the stack. */
+#define DT_MAX_LAYER_IO 64
+
+/* in[k] = views[L->in[k]] for every input; an omitted input gets rank -1 and no data. */
+void dt_layer_input_views(const ductile_layer *L, const dt_view *views, dt_view *in);
+
 /* Bytes of a view's data (dims known); false on overflow. */
 bool dt_view_bytes(const dt_view *v, size_t *out);
 

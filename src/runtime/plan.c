@@ -61,6 +61,11 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         const ductile_layer *L = net->layers[i];
         dt_plan_layer *pl = &p->layers[i];
         pl->layer = L;
+        if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) {
+            dt_plan_free(p);
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): %d inputs and %d outputs; ductile supports at most %d of each",
+                           L->name, L->op_type, L->opset, L->n_in, L->n_out, DT_MAX_LAYER_IO);
+        }
         pl->def = dt_opdef_find(L->op_type);
         if (!pl->def) {
             dt_plan_free(p);

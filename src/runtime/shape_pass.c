@@ -52,22 +52,28 @@ static ductile_status dt_node_fail(const ductile_layer *L, ductile_status s)
     return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
 }
 
+void dt_layer_input_views(const ductile_layer *L, const dt_view *views, dt_view *in)
+{
+    for (int k = 0; k < L->n_in; k++) {
+        if (L->in[k]) {
+            in[k] = views[L->in[k]->index];
+            continue;
+        }
+        memset(&in[k], 0, sizeof in[k]);
+        in[k].rank = -1;
+    }
+}
+
 ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exec *ex)
 {
     const dt_plan *p = &e->plan;
-    dt_view in[64], out[64];
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         const ductile_layer *L = pl->layer;
-        if (L->n_in > 64 || L->n_out > 64)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): more than 64 inputs or outputs", L->name, L->op_type);
+        dt_layer_input_views(L, st->views, in);
         for (int k = 0; k < L->n_in; k++) {
-            if (!L->in[k]) {
-                memset(&in[k], 0, sizeof in[k]);
-                in[k].rank = -1;
-                continue;
-            }
-            in[k] = st->views[L->in[k]->index];
+            if (!L->in[k]) continue;
             int t = L->in[k]->index;
             dt_tensor_kind kk = p->kind[t];
             /* Shape inputs keep the host data the context put in their view. */
