@@ -1,5 +1,6 @@
-/* The elementwise op family: unary math and activations, binary arithmetic, comparisons and
- * logic with numpy broadcasting, variadic Sum/Mean/Max/Min, Where, Clip and Cast.
+/* The elementwise op family: unary math, trigonometry and activations, binary arithmetic,
+ * Mod, bit ops, comparisons and logic with numpy broadcasting, variadic Sum/Mean/Max/Min,
+ * Where, Clip, Cast, CastLike and Dropout (inference: the identity).
  *
  * The dtypes each op accepts are listed once here; the CPU kernels implement exactly these,
  * so a model that passes infer never reaches a kernel with a type it cannot compute. */
@@ -17,10 +18,12 @@
 #define I32 M(DUCTILE_INT32)
 #define I64 M(DUCTILE_INT64)
 #define BOOL M(DUCTILE_BOOL)
-#define NUM (F32 | F64 | I32 | I64)
-#define CAST_TYPES                                                                          \
-    (F32 | F64 | M(DUCTILE_FLOAT16) | M(DUCTILE_INT8) | M(DUCTILE_INT16) | I32 | I64 |      \
-     M(DUCTILE_UINT8) | M(DUCTILE_UINT16) | M(DUCTILE_UINT32) | M(DUCTILE_UINT64) | BOOL)
+/* float16 and bfloat16 are computed through float32 (one rounding per result). */
+#define FLT (F32 | F64 | M(DUCTILE_FLOAT16) | M(DUCTILE_BFLOAT16))
+#define SINT (M(DUCTILE_INT8) | M(DUCTILE_INT16) | I32 | I64)
+#define INT (SINT | M(DUCTILE_UINT8) | M(DUCTILE_UINT16) | M(DUCTILE_UINT32) | M(DUCTILE_UINT64))
+#define NUM (FLT | INT)
+#define CAST_TYPES (NUM | BOOL)
 #define ANY 0xffffffffu
 
 typedef struct dt_ew_sig {
@@ -31,36 +34,66 @@ typedef struct dt_ew_sig {
 } dt_ew_sig;
 
 static const dt_ew_sig dt_ew_sigs[] = {
-    {"Relu", 1, 1, F32 | I32 | I64, 0},
-    {"Sigmoid", 1, 1, F32, 0},
-    {"Tanh", 1, 1, F32, 0},
-    {"Erf", 1, 1, F32, 0},
-    {"Exp", 1, 1, F32, 0},
-    {"Log", 1, 1, F32, 0},
-    {"Sqrt", 1, 1, F32, 0},
-    {"Neg", 1, 1, F32 | I32 | I64, 0},
-    {"Abs", 1, 1, F32 | I32 | I64, 0},
-    {"Reciprocal", 1, 1, F32, 0},
-    {"Floor", 1, 1, F32, 0},
-    {"Ceil", 1, 1, F32, 0},
-    {"HardSigmoid", 1, 1, F32, 0},
-    {"HardSwish", 1, 1, F32, 0},
-    {"LeakyRelu", 1, 1, F32, 0},
-    {"Elu", 1, 1, F32, 0},
-    {"Softplus", 1, 1, F32, 0},
+    {"Relu", 1, 1, FLT | SINT, 0},
+    {"Sigmoid", 1, 1, FLT, 0},
+    {"Tanh", 1, 1, FLT, 0},
+    {"Erf", 1, 1, FLT, 0},
+    {"Exp", 1, 1, FLT, 0},
+    {"Log", 1, 1, FLT, 0},
+    {"Sqrt", 1, 1, FLT, 0},
+    {"Neg", 1, 1, FLT | SINT, 0},
+    {"Abs", 1, 1, NUM, 0},
+    {"Sign", 1, 1, NUM, 0},
+    {"Reciprocal", 1, 1, FLT, 0},
+    {"Floor", 1, 1, FLT, 0},
+    {"Ceil", 1, 1, FLT, 0},
+    {"Round", 1, 1, FLT, 0},
+    {"Sin", 1, 1, FLT, 0},
+    {"Cos", 1, 1, FLT, 0},
+    {"Tan", 1, 1, FLT, 0},
+    {"Asin", 1, 1, FLT, 0},
+    {"Acos", 1, 1, FLT, 0},
+    {"Atan", 1, 1, FLT, 0},
+    {"Sinh", 1, 1, FLT, 0},
+    {"Cosh", 1, 1, FLT, 0},
+    {"Asinh", 1, 1, FLT, 0},
+    {"Acosh", 1, 1, FLT, 0},
+    {"Atanh", 1, 1, FLT, 0},
+    {"HardSigmoid", 1, 1, FLT, 0},
+    {"HardSwish", 1, 1, FLT, 0},
+    {"LeakyRelu", 1, 1, FLT, 0},
+    {"Elu", 1, 1, FLT, 0},
+    {"Celu", 1, 1, FLT, 0},
+    {"Selu", 1, 1, FLT, 0},
+    {"Softplus", 1, 1, FLT, 0},
+    {"Softsign", 1, 1, FLT, 0},
+    {"Mish", 1, 1, FLT, 0},
+    {"Gelu", 1, 1, FLT, 0},
+    {"Swish", 1, 1, FLT, 0},
+    {"ThresholdedRelu", 1, 1, FLT, 0},
+    {"Shrink", 1, 1, FLT, 0},
     {"Identity", 1, 1, ANY, 0},
-    {"IsNaN", 1, 1, F32, DUCTILE_BOOL},
+    {"Dropout", 1, 3, FLT, 0},
+    {"IsNaN", 1, 1, FLT, DUCTILE_BOOL},
+    {"IsInf", 1, 1, FLT, DUCTILE_BOOL},
     {"Not", 1, 1, BOOL, 0},
-    {"Clip", 1, 3, F32 | I32 | I64, 0},
+    {"BitwiseNot", 1, 1, INT, 0},
+    {"Clip", 1, 3, NUM, 0},
     {"Add", 2, 2, NUM, 0},
     {"Sub", 2, 2, NUM, 0},
     {"Mul", 2, 2, NUM, 0},
     {"Div", 2, 2, NUM, 0},
+    {"Mod", 2, 2, NUM, 0},
     {"Pow", 2, 2, NUM, 0},
+    {"PRelu", 2, 2, FLT | SINT, 0},
+    {"BitShift", 2, 2, INT, 0},
+    {"BitwiseAnd", 2, 2, INT, 0},
+    {"BitwiseOr", 2, 2, INT, 0},
+    {"BitwiseXor", 2, 2, INT, 0},
     {"Max", 1, -1, NUM, 0},
     {"Min", 1, -1, NUM, 0},
     {"Sum", 1, -1, NUM, 0},
-    {"Mean", 1, -1, F32 | F64, 0},
+    {"Mean", 1, -1, FLT, 0},
     {"Equal", 2, 2, NUM | BOOL, DUCTILE_BOOL},
     {"Less", 2, 2, NUM, DUCTILE_BOOL},
     {"LessOrEqual", 2, 2, NUM, DUCTILE_BOOL},
@@ -71,6 +104,7 @@ static const dt_ew_sig dt_ew_sigs[] = {
     {"Xor", 2, 2, BOOL, DUCTILE_BOOL},
     {"Where", 3, 3, BOOL, 0},
     {"Cast", 1, 1, CAST_TYPES, 0},
+    {"CastLike", 2, 2, CAST_TYPES, 0},
 };
 
 static const dt_ew_sig *dt_ew_sig_find(const char *op_type)
@@ -147,8 +181,13 @@ static ductile_status dt_ew_check(const ductile_layer *L)
     for (int i = 0; i < sig->min_in; i++)
         if (!L->in[i])
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
-    if (L->n_out != 1)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected 1 output, got %d", L->n_out);
+    int max_out = strcmp(L->op_type, "Dropout") == 0 ? 2 : 1;
+    if (L->n_out < 1 || L->n_out > max_out)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %s output%s, got %d",
+                       max_out == 1 ? "1" : "1 or 2", max_out == 1 ? "" : "s", L->n_out);
+    for (int i = 0; i < L->n_out; i++)
+        if (!L->out[i])
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output %d is omitted; ductile needs every output named", i);
     if (strcmp(L->op_type, "Cast") == 0) {
         const dt_attr *a = dt_attr_find(L, "to");
         if (!a || a->type != DT_ATTR_INT)
@@ -161,6 +200,26 @@ static ductile_status dt_ew_check(const ductile_layer *L)
                            (long long)a->i, ductile_dtype_name((ductile_dtype)a->i), list);
         }
     }
+    if (strcmp(L->op_type, "Mod") == 0) {
+        int64_t f = dt_attr_int(L, "fmod", 0);
+        if (f != 0 && f != 1)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'fmod' = %lld; expected 0 or 1",
+                           (long long)f);
+    }
+    if (strcmp(L->op_type, "BitShift") == 0) {
+        const char *d = dt_attr_string(L, "direction", NULL);
+        if (!d || (strcmp(d, "LEFT") != 0 && strcmp(d, "RIGHT") != 0))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attribute 'direction' = '%s'; expected \"LEFT\" or \"RIGHT\"", d ? d : "(missing)");
+    }
+    if (strcmp(L->op_type, "Gelu") == 0) {
+        const char *a = dt_attr_string(L, "approximate", "none");
+        if (strcmp(a, "none") != 0 && strcmp(a, "tanh") != 0)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'approximate' = '%s' is not supported (none, tanh)", a);
+    }
+    if (strcmp(L->op_type, "Dropout") == 0 && L->opset < 7 && dt_attr_int(L, "is_test", 0) == 0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'is_test' = 0 (training) is not supported; ductile runs inference only");
     if (strcmp(L->op_type, "Clip") == 0 && L->opset < 11 && L->n_in > 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                        "Clip before opset 11 takes min and max as attributes, not inputs; got %d inputs",
@@ -195,6 +254,23 @@ static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_
     DT_TRY(dt_ew_want_type(L, in, 0, sig->types));
 
     if (strcmp(L->op_type, "Clip") == 0) return dt_ew_infer_clip(L, in, out);
+    if (strcmp(L->op_type, "CastLike") == 0) {
+        DT_TRY(dt_ew_present(L, in, 1));
+        DT_TRY(dt_ew_want_type(L, in, 1, CAST_TYPES));
+        out[0] = in[0];
+        out[0].dtype = in[1].dtype;
+        out[0].data = NULL;
+        return DUCTILE_OK;
+    }
+    if (strcmp(L->op_type, "Dropout") == 0) {
+        out[0] = in[0];
+        out[0].data = NULL;
+        if (L->n_out > 1) {
+            out[1] = out[0];
+            out[1].dtype = DUCTILE_BOOL;
+        }
+        return DUCTILE_OK;
+    }
 
     bool is_where = strcmp(L->op_type, "Where") == 0;
     bool is_pow = strcmp(L->op_type, "Pow") == 0;
@@ -204,12 +280,9 @@ static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_
         DT_TRY(dt_ew_want_type(L, in, 1, ANY));
         DT_TRY(dt_ew_same_type(L, in, 1, 2));
     } else if (is_pow) {
-        /* The exponent may have its own type (ONNX's T1); an integer base needs an integer
-         * exponent because ductile computes integer powers exactly. */
-        uint32_t exp_types = (in[0].dtype == DUCTILE_FLOAT32 || in[0].dtype == DUCTILE_FLOAT64)
-                                 ? NUM : (I32 | I64);
+        /* The exponent may have its own type (ONNX's T1); the result has the base's. */
         DT_TRY(dt_ew_present(L, in, 1));
-        DT_TRY(dt_ew_want_type(L, in, 1, exp_types));
+        DT_TRY(dt_ew_want_type(L, in, 1, NUM));
     } else {
         for (int i = 1; i < L->n_in; i++) {
             DT_TRY(dt_ew_present(L, in, i));
@@ -222,6 +295,14 @@ static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_
     o.rank = in[0].rank;
     memcpy(o.dims, in[0].dims, sizeof o.dims);
     for (int i = 1; i < L->n_in; i++) DT_TRY(dt_ew_broadcast_into(L, in, i, &o));
+    if (strcmp(L->op_type, "PRelu") == 0 &&
+        (o.rank != in[0].rank || memcmp(o.dims, in[0].dims, sizeof(int64_t) * (size_t)o.rank) != 0)) {
+        char a[160], b[160];
+        dt_format_dims(a, sizeof a, in[0].dims, in[0].rank, NULL);
+        dt_format_dims(b, sizeof b, in[1].dims, in[1].rank, NULL);
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (slope, '%s') of shape %s does not broadcast to X's shape %s",
+                       dt_ew_in_name(L, 1), b, a);
+    }
 
     if (strcmp(L->op_type, "Cast") == 0) o.dtype = (int)dt_attr_int(L, "to", 0);
     else if (is_where) o.dtype = in[1].dtype;
@@ -240,6 +321,12 @@ const dt_opdef dt_ops_elementwise[] = {
     DT_EW("Pow"), DT_EW("Max"), DT_EW("Min"), DT_EW("Sum"), DT_EW("Mean"), DT_EW("Equal"),
     DT_EW("Less"), DT_EW("LessOrEqual"), DT_EW("Greater"), DT_EW("GreaterOrEqual"),
     DT_EW("And"), DT_EW("Or"), DT_EW("Xor"), DT_EW("Where"), DT_EW("Cast"),
+    DT_EW("CastLike"), DT_EW("Sign"), DT_EW("Round"), DT_EW("Sin"), DT_EW("Cos"), DT_EW("Tan"),
+    DT_EW("Asin"), DT_EW("Acos"), DT_EW("Atan"), DT_EW("Sinh"), DT_EW("Cosh"), DT_EW("Asinh"),
+    DT_EW("Acosh"), DT_EW("Atanh"), DT_EW("Celu"), DT_EW("Selu"), DT_EW("Softsign"),
+    DT_EW("Mish"), DT_EW("Gelu"), DT_EW("Swish"), DT_EW("ThresholdedRelu"), DT_EW("Shrink"),
+    DT_EW("IsInf"), DT_EW("BitwiseNot"), DT_EW("Dropout"), DT_EW("Mod"), DT_EW("BitShift"),
+    DT_EW("BitwiseAnd"), DT_EW("BitwiseOr"), DT_EW("BitwiseXor"), DT_EW("PRelu"),
 #undef DT_EW
     {NULL, NULL, NULL, 0},
 };

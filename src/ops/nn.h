@@ -115,6 +115,16 @@ typedef struct dt_loss_params {
 
 ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_loss_params *p);
 
+/* ---- ArgMax, ArgMin, Hardmax, CumSum, CumProd, LpNormalization, TopK (nn_axis.c) ---- */
+
+/* x seen as [outer, n, inner] around axis (normalized). */
+void dt_axis_layout(const dt_view *x, int axis, int64_t *outer, int64_t *n, int64_t *inner);
+/* The axis of the op: the attribute 'axis' (dflt) or, for CumSum and CumProd, input 1's
+ * value; DUCTILE_ERR_SHAPE naming it when out of range. */
+ductile_status dt_axis_get(const ductile_layer *L, const dt_view *in, int64_t dflt, int *axis);
+/* TopK's k: input 1 (opset 10+) or attribute 'k'; in [0, dim of axis]. */
+ductile_status dt_topk_k(const ductile_layer *L, const dt_view *in, int axis, int64_t *k);
+
 /* ---- check and infer of each op ---- */
 
 ductile_status dt_nn_check_global_pool(const ductile_layer *L);
@@ -136,6 +146,16 @@ ductile_status dt_nn_check_attention(const ductile_layer *L);
 ductile_status dt_nn_infer_attention(const ductile_layer *L, const dt_view *in, dt_view *out);
 ductile_status dt_nn_check_loss(const ductile_layer *L);
 ductile_status dt_nn_infer_loss(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_argmax(const ductile_layer *L);
+ductile_status dt_nn_infer_argmax(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_hardmax(const ductile_layer *L);
+ductile_status dt_nn_infer_hardmax(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_cum(const ductile_layer *L);
+ductile_status dt_nn_infer_cum(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_lpnorm(const ductile_layer *L);
+ductile_status dt_nn_infer_lpnorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_nn_check_topk(const ductile_layer *L);
+ductile_status dt_nn_infer_topk(const ductile_layer *L, const dt_view *in, dt_view *out);
 ductile_status dt_nn_check_reduce(const ductile_layer *L);
 ductile_status dt_nn_infer_reduce(const ductile_layer *L, const dt_view *in, dt_view *out);
 

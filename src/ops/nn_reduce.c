@@ -1,4 +1,5 @@
-/* ReduceMean, ReduceSum, ReduceMax, ReduceMin: where the axes come from and the shapes. */
+/* The Reduce* ops: where the axes come from and the shapes. An empty reduction gives the
+ * fold's identity (0 for sums, -inf for max and the log-sums, +inf for min, 1 for Prod). */
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -76,10 +77,6 @@ ductile_status dt_nn_infer_reduce(const ductile_layer *L, const dt_view *in, dt_
     out[0].data = NULL;
     int r = 0;
     for (int i = 0; i < in[0].rank; i++) {
-        /* An empty sum is 0 and an empty mean NaN, but an empty max or min has no value. */
-        if (red[i] && in[0].dims[i] == 0 && (strcmp(L->op_type, "ReduceMax") == 0 ||
-                                             strcmp(L->op_type, "ReduceMin") == 0))
-            return dt_fail(DUCTILE_ERR_SHAPE, "%s over axis %d of size 0 has no value", L->op_type, i);
         if (!red[i])
             out[0].dims[r++] = in[0].dims[i];
         else if (keep)

@@ -94,6 +94,12 @@ static dt_view make_view(int dtype, int rank, const int64_t *dims, double lo, do
         case DUCTILE_FLOAT64: ((double *)v.data)[i] = urand(lo, hi); break;
         case DUCTILE_INT32: ((int32_t *)v.data)[i] = (int32_t)floor(urand(lo, hi + 1)); break;
         case DUCTILE_INT64: ((int64_t *)v.data)[i] = (int64_t)floor(urand(lo, hi + 1)); break;
+        case DUCTILE_INT8: ((int8_t *)v.data)[i] = (int8_t)floor(urand(lo, hi + 1)); break;
+        case DUCTILE_INT16: ((int16_t *)v.data)[i] = (int16_t)floor(urand(lo, hi + 1)); break;
+        case DUCTILE_UINT8: ((uint8_t *)v.data)[i] = (uint8_t)floor(urand(lo, hi + 1)); break;
+        case DUCTILE_UINT16: ((uint16_t *)v.data)[i] = (uint16_t)floor(urand(lo, hi + 1)); break;
+        case DUCTILE_UINT32: ((uint32_t *)v.data)[i] = (uint32_t)floor(urand(lo, hi + 1)); break;
+        case DUCTILE_UINT64: ((uint64_t *)v.data)[i] = (uint64_t)floor(urand(lo, hi + 1)); break;
         case DUCTILE_BOOL: ((bool *)v.data)[i] = rng() & 1; break;
         default: break;
         }
@@ -108,6 +114,12 @@ static double get_f(const dt_view *v, int64_t i)
     case DUCTILE_FLOAT64: return ((const double *)v->data)[i];
     case DUCTILE_INT32: return ((const int32_t *)v->data)[i];
     case DUCTILE_INT64: return (double)((const int64_t *)v->data)[i];
+    case DUCTILE_INT8: return ((const int8_t *)v->data)[i];
+    case DUCTILE_INT16: return ((const int16_t *)v->data)[i];
+    case DUCTILE_UINT8: return ((const uint8_t *)v->data)[i];
+    case DUCTILE_UINT16: return ((const uint16_t *)v->data)[i];
+    case DUCTILE_UINT32: return ((const uint32_t *)v->data)[i];
+    case DUCTILE_UINT64: return (double)((const uint64_t *)v->data)[i];
     case DUCTILE_BOOL: return ((const uint8_t *)v->data)[i];
     default: return NAN;
     }
@@ -118,8 +130,34 @@ static int64_t get_i(const dt_view *v, int64_t i)
     switch (v->dtype) {
     case DUCTILE_INT32: return ((const int32_t *)v->data)[i];
     case DUCTILE_INT64: return ((const int64_t *)v->data)[i];
+    case DUCTILE_INT8: return ((const int8_t *)v->data)[i];
+    case DUCTILE_INT16: return ((const int16_t *)v->data)[i];
+    case DUCTILE_UINT8: return ((const uint8_t *)v->data)[i];
+    case DUCTILE_UINT16: return ((const uint16_t *)v->data)[i];
+    case DUCTILE_UINT32: return ((const uint32_t *)v->data)[i];
+    case DUCTILE_UINT64: return (int64_t)((const uint64_t *)v->data)[i];
     case DUCTILE_BOOL: return ((const uint8_t *)v->data)[i];
     default: return (int64_t)get_f(v, i);
+    }
+}
+
+static bool is_int_type(int t)
+{
+    return t == DUCTILE_INT8 || t == DUCTILE_INT16 || t == DUCTILE_INT32 || t == DUCTILE_INT64 ||
+           t == DUCTILE_UINT8 || t == DUCTILE_UINT16 || t == DUCTILE_UINT32 || t == DUCTILE_UINT64;
+}
+
+/* w wrapped to an integer dtype, as stored (and read back by get_i). */
+static int64_t wrap_to(int t, int64_t w)
+{
+    switch (t) {
+    case DUCTILE_INT8: return (int8_t)w;
+    case DUCTILE_INT16: return (int16_t)w;
+    case DUCTILE_INT32: return (int32_t)w;
+    case DUCTILE_UINT8: return (uint8_t)w;
+    case DUCTILE_UINT16: return (uint16_t)w;
+    case DUCTILE_UINT32: return (uint32_t)w;
+    default: return w;
     }
 }
 
@@ -155,7 +193,7 @@ static ductile_status run_op(ductile_layer *L, const dt_view *in, dt_view *out, 
     unsigned char *buf = malloc(bytes + 64);
     memset(buf, 0xA5, bytes + 64);
     out->data = buf;
-    dt_exec ex = {p};
+    dt_exec ex = {.pool = p};
     s = run(L, in, out, &ex);
     for (int i = 0; i < 64; i++)
         if (buf[bytes + i] != 0xA5) {
@@ -409,6 +447,8 @@ static void check_binary(const char *op, int dtype, double lo, double hi, bool n
             for (int64_t i = 0; i < n; i++) {
                 if (dtype == DUCTILE_INT64 && ((int64_t *)in[1].data)[i] == 0) ((int64_t *)in[1].data)[i] = 3;
                 if (dtype == DUCTILE_INT32 && ((int32_t *)in[1].data)[i] == 0) ((int32_t *)in[1].data)[i] = -3;
+                if (dtype == DUCTILE_INT8 && ((int8_t *)in[1].data)[i] == 0) ((int8_t *)in[1].data)[i] = -3;
+                if (dtype == DUCTILE_UINT16 && ((uint16_t *)in[1].data)[i] == 0) ((uint16_t *)in[1].data)[i] = 3;
             }
         }
         dt_view out;
@@ -429,9 +469,9 @@ static void check_binary(const char *op, int dtype, double lo, double hi, bool n
             int64_t ia = bcast_index(&in[0], &out, i), ib = bcast_index(&in[1], &out, i);
             bool ok;
             double got = get_f(&out, i), want;
-            if (dtype == DUCTILE_INT32 || dtype == DUCTILE_INT64) {
+            if (is_int_type(dtype)) {
                 int64_t w = ref_binary_i(op, get_i(&in[0], ia), get_i(&in[1], ib));
-                if (dtype == DUCTILE_INT32 && out.dtype == DUCTILE_INT32) w = (int32_t)w;
+                if (out.dtype == dtype) w = wrap_to(dtype, w);
                 ok = get_i(&out, i) == w;
                 want = (double)w;
             } else {
@@ -463,6 +503,16 @@ static void test_binary_arithmetic_broadcasts_like_numpy(void)
     check_binary("Pow", DUCTILE_FLOAT64, 0.1, 3, false);
     check_binary("Pow", DUCTILE_INT64, 0, 5, false);
     check_binary("Pow", DUCTILE_INT32, 0, 5, false);
+    /* the narrow and unsigned integer types (Mul and Add wrap) */
+    static const char *iops[] = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Less", "Equal"};
+    for (size_t o = 0; o < sizeof iops / sizeof iops[0]; o++) {
+        check_binary(iops[o], DUCTILE_INT8, -100, 100, true);
+        check_binary(iops[o], DUCTILE_UINT16, 0, 65535, true);
+    }
+    check_binary("Add", DUCTILE_UINT8, 0, 255, false);
+    check_binary("Mul", DUCTILE_INT16, -30000, 30000, false);
+    check_binary("Max", DUCTILE_UINT32, 0, 4e9, false);
+    check_binary("Greater", DUCTILE_UINT64, 0, 1e18, false);
 }
 
 static void test_comparisons_and_logic_give_bool(void)
@@ -813,6 +863,419 @@ static void test_infer_names_mismatched_inputs(void)
     free_views(in, 2);
 }
 
+/* ---- ops and dtypes added for ONNX's node tests ---- */
+
+static void set_str_attr(ductile_layer *L, int i, const char *name, const char *v)
+{
+    L->attrs[i].name = name;
+    L->attrs[i].type = DT_ATTR_STRING;
+    L->attrs[i].s = v;
+    L->attrs[i].s_len = strlen(v);
+}
+
+/* A rank-1 view of n elements copied from vals (of the dtype's C type). */
+static dt_view vec_of(int dtype, int n, const void *vals)
+{
+    int64_t d[1] = {n};
+    dt_view v = make_view(dtype, 1, d, 0, 0);
+    memcpy(v.data, vals, (size_t)n * ductile_dtype_size((ductile_dtype)dtype));
+    return v;
+}
+
+/* Runs a unary op on float32 and float64 inputs and compares with want(x) in double. */
+static void check_unary_d(ductile_layer *L, const double *x, const double *want, int n, double tol)
+{
+    for (int t = 0; t < 2; t++) {
+        int dtype = t ? DUCTILE_FLOAT64 : DUCTILE_FLOAT32;
+        int64_t d[1] = {n};
+        dt_view in = make_view(dtype, 1, d, 0, 0), out;
+        for (int i = 0; i < n; i++) {
+            if (t) ((double *)in.data)[i] = x[i];
+            else ((float *)in.data)[i] = (float)x[i];
+        }
+        CHECK_EQ_INT(run_op(L, &in, &out, NULL), DUCTILE_OK);
+        for (int i = 0; i < n; i++) {
+            double w = t ? want[i] : (double)(float)want[i];
+            if (!close_enough(get_f(&out, i), w, tol)) {
+                fprintf(stderr, "%s(%g) as %s: got %.9g, want %.9g\n", L->op_type, x[i],
+                        ductile_dtype_name((ductile_dtype)dtype), get_f(&out, i), w);
+                CHECK(!"unary op differs from the reference");
+            }
+        }
+        free(in.data);
+        free(out.data);
+    }
+}
+
+static void test_math_and_activation_ops_match_libm(void)
+{
+    enum { N = 9 };
+    const double x[N] = {-3.5, -2.5, -1.0, -0.5, 0.0, 0.25, 0.5, 1.5, 2.5};
+    const double u[N] = {-0.99, -0.7, -0.5, -0.1, 0.0, 0.2, 0.5, 0.8, 0.99}; /* |x| < 1 */
+    static const struct { const char *op; double (*f)(double); bool unit; } libm[] = {
+        {"Sin", sin, false}, {"Cos", cos, false}, {"Tan", tan, false}, {"Atan", atan, false},
+        {"Sinh", sinh, false}, {"Cosh", cosh, false}, {"Asinh", asinh, false},
+        {"Asin", asin, true}, {"Acos", acos, true}, {"Atanh", atanh, true},
+    };
+    double want[N];
+    for (size_t k = 0; k < sizeof libm / sizeof libm[0]; k++) {
+        const double *in = libm[k].unit ? u : x;
+        for (int i = 0; i < N; i++) want[i] = libm[k].f(in[i]);
+        check_unary_d(make_layer(libm[k].op, 22, 1, 0), in, want, N, 1e-6);
+    }
+    const double big[3] = {1.0, 2.0, 10.0};
+    check_unary_d(make_layer("Acosh", 22, 1, 0), big, (double[]){0.0, acosh(2.0), acosh(10.0)}, 3, 1e-6);
+
+    /* Round is half to even; Sign keeps 0 */
+    check_unary_d(make_layer("Round", 22, 1, 0), x,
+                  (double[]){-4, -2, -1, -0.0, 0, 0, 0, 2, 2}, N, 0);
+    check_unary_d(make_layer("Sign", 13, 1, 0), x, (double[]){-1, -1, -1, -1, 0, 1, 1, 1, 1}, N, 0);
+
+    ductile_layer *L = make_layer("Celu", 12, 1, 1);
+    set_float_attr(L, 0, "alpha", 2.0f);
+    for (int i = 0; i < N; i++) want[i] = fmax(0, x[i]) + fmin(0, 2.0 * expm1(x[i] / 2.0));
+    check_unary_d(L, x, want, N, 1e-6);
+    L = make_layer("Selu", 6, 1, 0);
+    for (int i = 0; i < N; i++)
+        want[i] = x[i] > 0 ? 1.0507009873554805 * x[i] : 1.0507009873554805 * 1.6732632423543772 * expm1(x[i]);
+    check_unary_d(L, x, want, N, 1e-6);
+    for (int i = 0; i < N; i++) want[i] = x[i] / (1 + fabs(x[i]));
+    check_unary_d(make_layer("Softsign", 22, 1, 0), x, want, N, 1e-6);
+    for (int i = 0; i < N; i++) want[i] = x[i] * tanh(log1p(exp(x[i])));
+    check_unary_d(make_layer("Mish", 22, 1, 0), x, want, N, 1e-6);
+    for (int i = 0; i < N; i++) want[i] = 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0)));
+    check_unary_d(make_layer("Gelu", 20, 1, 0), x, want, N, 1e-6);
+    L = make_layer("Gelu", 20, 1, 1);
+    set_str_attr(L, 0, "approximate", "tanh");
+    for (int i = 0; i < N; i++)
+        want[i] = 0.5 * x[i] * (1 + tanh(sqrt(2 / M_PI) * (x[i] + 0.044715 * pow(x[i], 3))));
+    check_unary_d(L, x, want, N, 1e-6);
+    L = make_layer("Swish", 24, 1, 1);
+    set_float_attr(L, 0, "alpha", 0.5f);
+    for (int i = 0; i < N; i++) want[i] = x[i] / (1 + exp(-0.5 * x[i]));
+    check_unary_d(L, x, want, N, 1e-6);
+    L = make_layer("ThresholdedRelu", 22, 1, 1);
+    set_float_attr(L, 0, "alpha", 0.5f);
+    check_unary_d(L, x, (double[]){0, 0, 0, 0, 0, 0, 0, 1.5, 2.5}, N, 0);
+    L = make_layer("Shrink", 9, 1, 2);
+    set_float_attr(L, 0, "lambd", 1.0f);
+    set_float_attr(L, 1, "bias", 0.5f);
+    check_unary_d(L, x, (double[]){-3, -2, 0, 0, 0, 0, 0, 1, 2}, N, 0);
+
+    L = make_layer("Gelu", 20, 1, 1);
+    set_str_attr(L, 0, "approximate", "erf");
+    CHECK_EQ_INT(find_def("Gelu")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK(strstr(dt_last_error(), "attribute 'approximate' = 'erf' is not supported") != NULL);
+}
+
+static void test_isinf_detects_each_sign_on_request(void)
+{
+    const float f[5] = {1.0f, INFINITY, -INFINITY, NAN, 0.0f};
+    for (int mode = 0; mode < 3; mode++) {
+        ductile_layer *L = make_layer("IsInf", 20, 1, 2);
+        set_int_attr(L, 0, "detect_positive", mode != 2);
+        set_int_attr(L, 1, "detect_negative", mode != 1);
+        dt_view in = vec_of(DUCTILE_FLOAT32, 5, f), out;
+        CHECK_EQ_INT(run_op(L, &in, &out, NULL), DUCTILE_OK);
+        CHECK_EQ_INT(out.dtype, DUCTILE_BOOL);
+        bool *b = out.data;
+        CHECK(!b[0] && b[1] == (mode != 2) && b[2] == (mode != 1) && !b[3] && !b[4]);
+        free(in.data);
+        free(out.data);
+    }
+}
+
+static void test_narrow_integer_types_wrap_like_onnxruntime(void)
+{
+    ductile_layer *L = make_layer("Add", 14, 2, 0);
+    dt_view in[2] = {vec_of(DUCTILE_INT8, 3, (int8_t[]){100, -100, 5}),
+                     vec_of(DUCTILE_INT8, 3, (int8_t[]){100, -100, -7})};
+    dt_view out;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-56, 56, -2}, 3) == 0);
+    free(out.data);
+    free_views(in, 2);
+
+    L = make_layer("Mul", 14, 2, 0);
+    in[0] = vec_of(DUCTILE_UINT16, 2, (uint16_t[]){65535, 300});
+    in[1] = vec_of(DUCTILE_UINT16, 2, (uint16_t[]){65535, 300});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(((uint16_t *)out.data)[0] == 1 && ((uint16_t *)out.data)[1] == (uint16_t)90000);
+    free(out.data);
+    free_views(in, 2);
+
+    L = make_layer("Div", 14, 2, 0);
+    in[0] = vec_of(DUCTILE_INT8, 3, (int8_t[]){-128, 7, -7});
+    in[1] = vec_of(DUCTILE_INT8, 3, (int8_t[]){-1, -2, 2});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-128, -3, -3}, 3) == 0);
+    free(out.data);
+    ((int8_t *)in[1].data)[2] = 0;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(dt_last_error(), "holds 0 at element 2: integer division by zero") != NULL);
+    free(out.data);
+    free_views(in, 2);
+
+    /* uint64 compares as unsigned, above INT64_MAX too */
+    L = make_layer("Greater", 13, 2, 0);
+    in[0] = vec_of(DUCTILE_UINT64, 2, (uint64_t[]){UINT64_MAX, 1});
+    in[1] = vec_of(DUCTILE_UINT64, 2, (uint64_t[]){1, UINT64_MAX});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(((bool *)out.data)[0] && !((bool *)out.data)[1]);
+    free(out.data);
+    free_views(in, 2);
+
+    L = make_layer("Max", 13, 2, 0);
+    in[0] = vec_of(DUCTILE_UINT32, 2, (uint32_t[]){4000000000u, 3});
+    in[1] = vec_of(DUCTILE_UINT32, 2, (uint32_t[]){5, 4});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(((uint32_t *)out.data)[0] == 4000000000u && ((uint32_t *)out.data)[1] == 4);
+    free(out.data);
+    free_views(in, 2);
+
+    /* unary: Abs of int8 MIN wraps; Sign, BitwiseNot */
+    L = make_layer("Abs", 13, 1, 0);
+    in[0] = vec_of(DUCTILE_INT8, 3, (int8_t[]){-128, -5, 6});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-128, 5, 6}, 3) == 0);
+    free(out.data);
+    L = make_layer("Sign", 13, 1, 0);
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-1, -1, 1}, 3) == 0);
+    free(out.data);
+    free(in[0].data);
+    L = make_layer("BitwiseNot", 18, 1, 0);
+    in[0] = vec_of(DUCTILE_UINT16, 2, (uint16_t[]){0, 0x00ff});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(((uint16_t *)out.data)[0] == 0xffff && ((uint16_t *)out.data)[1] == 0xff00);
+    free(out.data);
+    free(in[0].data);
+
+    /* Clip of int8 with only a max bound */
+    L = make_layer("Clip", 13, 3, 0);
+    in[0] = vec_of(DUCTILE_INT8, 3, (int8_t[]){-100, 0, 100});
+    int8_t hi = 50;
+    dt_view cin[3] = {in[0], {DUCTILE_INT8, -1, {0}, NULL}, {DUCTILE_INT8, 0, {0}, &hi}};
+    CHECK_EQ_INT(run_op(L, cin, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-100, 0, 50}, 3) == 0);
+    free(out.data);
+    free(in[0].data);
+}
+
+static void test_mod_follows_numpy_and_c_sign_rules(void)
+{
+    const int64_t x[6] = {-4, 7, 5, 4, -7, 8}, y[6] = {2, -3, 8, -2, 3, 5};
+    ductile_layer *L = make_layer("Mod", 13, 2, 1);
+    set_int_attr(L, 0, "fmod", 0);
+    dt_view in[2] = {vec_i64(6, x), vec_i64(6, y)}, out;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int64_t[]){0, -2, 5, 0, 2, 3}, 48) == 0);
+    free(out.data);
+    L = make_layer("Mod", 13, 2, 1);
+    set_int_attr(L, 0, "fmod", 1);
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int64_t[]){0, 1, 5, 0, -1, 3}, 48) == 0);
+    free(out.data);
+    free_views(in, 2);
+
+    /* floats: fmod=1 is C's fmod; fmod=0 takes the divisor's sign, x mod inf of the other
+     * sign is inf, anything mod 0 is NaN */
+    const float fx[5] = {-4.5f, 7.25f, -3.0f, 3.0f, 1.0f}, fy[5] = {2.0f, -2.0f, INFINITY, -INFINITY, 0.0f};
+    L = make_layer("Mod", 13, 2, 1);
+    set_int_attr(L, 0, "fmod", 0);
+    in[0] = vec_of(DUCTILE_FLOAT32, 5, fx);
+    in[1] = vec_of(DUCTILE_FLOAT32, 5, fy);
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    float *o = out.data;
+    CHECK(o[0] == 1.5f && o[1] == -0.75f && isinf(o[2]) && o[2] > 0 && isinf(o[3]) && o[3] < 0 &&
+          isnan(o[4]));
+    free(out.data);
+    L = make_layer("Mod", 13, 2, 1);
+    set_int_attr(L, 0, "fmod", 1);
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    o = out.data;
+    CHECK(o[0] == -0.5f && o[1] == 1.25f && o[2] == -3.0f && o[3] == 3.0f && isnan(o[4]));
+    free(out.data);
+    free_views(in, 2);
+
+    L = make_layer("Mod", 13, 2, 1);
+    set_int_attr(L, 0, "fmod", 2);
+    CHECK_EQ_INT(find_def("Mod")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(dt_last_error(), "attribute 'fmod' = 2; expected 0 or 1");
+}
+
+static void test_bitshift_and_bitwise_ops(void)
+{
+    ductile_layer *L = make_layer("BitShift", 11, 2, 1);
+    set_str_attr(L, 0, "direction", "LEFT");
+    dt_view in[2] = {vec_of(DUCTILE_INT8, 4, (int8_t[]){1, 3, -1, 5}),
+                     vec_of(DUCTILE_INT8, 4, (int8_t[]){7, 6, 8, -1})}, out;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-128, -64, 0, 0}, 4) == 0); /* wraps; counts outside [0, 8) give 0 */
+    free(out.data);
+    L = make_layer("BitShift", 11, 2, 1);
+    set_str_attr(L, 0, "direction", "RIGHT");
+    ((int8_t *)in[0].data)[0] = -128;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int8_t[]){-1, 0, -1, 0}, 4) == 0); /* arithmetic; out of range: the sign */
+    free(out.data);
+    free_views(in, 2);
+    L = make_layer("BitShift", 11, 2, 1);
+    set_str_attr(L, 0, "direction", "UP");
+    CHECK_EQ_INT(find_def("BitShift")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(dt_last_error(), "attribute 'direction' = 'UP'") != NULL);
+
+    /* bitwise ops broadcast a [2] operand over [3,2] */
+    static const char *ops[] = {"BitwiseAnd", "BitwiseOr", "BitwiseXor"};
+    const uint64_t want[3][6] = {{0x0c, 0x00, 0x3c, 0x00, 0x0c, 0x00},
+                                 {0xfc, 0xf1, 0xfc, 0xf1, 0xfe, 0xfe},
+                                 {0xf0, 0xf1, 0xc0, 0xf1, 0xf2, 0xfe}};
+    int64_t d2[2] = {3, 2};
+    for (int k = 0; k < 3; k++) {
+        L = make_layer(ops[k], 18, 2, 0);
+        in[0] = make_view(DUCTILE_UINT64, 2, d2, 0, 0);
+        memcpy(in[0].data, (uint64_t[]){0x0c, 0x01, 0x3c, 0x01, 0x0e, 0x0e}, 48);
+        in[1] = vec_of(DUCTILE_UINT64, 2, (uint64_t[]){0xfc, 0xf0});
+        CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+        CHECK(out.rank == 2 && memcmp(out.data, want[k], 48) == 0);
+        free(out.data);
+        free_views(in, 2);
+    }
+}
+
+static void test_half_types_compute_through_float32(void)
+{
+    /* bfloat16 conversion rounds to nearest even and keeps NaN and infinities */
+    extern float dt_bf16_to_float(uint16_t);
+    extern uint16_t dt_float_to_bf16(float);
+    CHECK_EQ_INT(dt_float_to_bf16(1.0f), 0x3f80);
+    CHECK_EQ_INT(dt_float_to_bf16(0.47892547f), 16117);
+    CHECK_EQ_INT(dt_float_to_bf16(1.00390625f), 0x3f80);  /* a tie: stays even */
+    CHECK_EQ_INT(dt_float_to_bf16(1.01171875f), 0x3f82);  /* a tie: rounds up to even */
+    CHECK_EQ_INT(dt_float_to_bf16(-INFINITY), 0xff80);
+    CHECK(isnan(dt_bf16_to_float(dt_float_to_bf16(NAN))));
+
+    ductile_layer *L = make_layer("Add", 14, 2, 0);
+    dt_view in[2] = {vec_of(DUCTILE_FLOAT16, 3, (uint16_t[]){0x3c00, 0x4000, 0x7bff}),
+                     vec_of(DUCTILE_FLOAT16, 1, (uint16_t[]){0x3800})}, out; /* + 0.5 */
+    CHECK_EQ_INT(run_op(L, in, &out, pool), DUCTILE_OK);
+    CHECK_EQ_INT(out.dtype, DUCTILE_FLOAT16);
+    uint16_t *h = out.data;
+    CHECK(h[0] == 0x3e00 && h[1] == 0x4100 && h[2] == 0x7bff); /* 1.5, 2.5, 65504 + 0.5 rounds back */
+    free(out.data);
+    free_views(in, 2);
+
+    L = make_layer("Less", 13, 2, 0);
+    in[0] = vec_of(DUCTILE_BFLOAT16, 2, (uint16_t[]){0x3f80, 0x4000}); /* 1, 2 */
+    in[1] = vec_of(DUCTILE_BFLOAT16, 2, (uint16_t[]){0x4000, 0x3f80});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK_EQ_INT(out.dtype, DUCTILE_BOOL);
+    CHECK(((bool *)out.data)[0] && !((bool *)out.data)[1]);
+    free(out.data);
+    free_views(in, 2);
+
+    /* a unary op and Clip with float16 bounds */
+    L = make_layer("Celu", 12, 1, 0);
+    in[0] = vec_of(DUCTILE_BFLOAT16, 2, (uint16_t[]){0x3f80, 0xbf80}); /* 1, -1 */
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(((uint16_t *)out.data)[0] == 0x3f80 &&
+          ((uint16_t *)out.data)[1] == dt_float_to_bf16((float)expm1(-1.0)));
+    free(out.data);
+    free(in[0].data);
+    L = make_layer("Clip", 13, 3, 0);
+    uint16_t lo = 0x0000, hi = 0x3c00; /* [0, 1] */
+    dt_view cin[3] = {vec_of(DUCTILE_FLOAT16, 3, (uint16_t[]){0xbc00, 0x3800, 0x4000}),
+                      {DUCTILE_FLOAT16, 0, {0}, &lo}, {DUCTILE_FLOAT16, 0, {0}, &hi}};
+    CHECK_EQ_INT(run_op(L, cin, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (uint16_t[]){0x0000, 0x3800, 0x3c00}, 6) == 0);
+    free(out.data);
+    free(cin[0].data);
+}
+
+static void test_castlike_takes_the_dtype_of_input_1(void)
+{
+    ductile_layer *L = make_layer("CastLike", 15, 2, 0);
+    int64_t d0[1] = {0};
+    dt_view in[2] = {vec_of(DUCTILE_FLOAT32, 3, (float[]){1.5f, -2.0f, 0.47892547f}),
+                     make_view(DUCTILE_BFLOAT16, 1, d0, 0, 0)}, out;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(out.dtype == DUCTILE_BFLOAT16 && out.rank == 1 && out.dims[0] == 3);
+    CHECK(memcmp(out.data, (uint16_t[]){0x3fc0, 0xc000, 16117}, 6) == 0);
+    free(out.data);
+    in[1].dtype = DUCTILE_INT32;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int32_t[]){1, -2, 0}, 12) == 0);
+    free(out.data);
+    free_views(in, 2);
+}
+
+static void test_dropout_is_identity_at_inference(void)
+{
+    ductile_layer *L = dt_network_add_layer(net, "Dropout", "dropout_2out", 3, 2, 0);
+    for (int i = 0; i < 3; i++) L->in[i] = dt_network_add_tensor(net, i == 0 ? "dx" : i == 1 ? "dr" : "dt");
+    L->out[0] = dt_network_add_tensor(net, "dy");
+    L->out[1] = dt_network_add_tensor(net, "dmask");
+    L->opset = 13;
+    CHECK_EQ_INT(find_def("Dropout")->check(L), DUCTILE_OK);
+    float ratio = 0.5f;
+    bool training = false;
+    dt_view in[3] = {vec_of(DUCTILE_FLOAT32, 3, (float[]){1, 2, 3}), {DUCTILE_FLOAT32, 0, {0}, &ratio},
+                     {DUCTILE_BOOL, 0, {0}, &training}};
+    dt_view out[2];
+    memset(out, 0, sizeof out);
+    CHECK_EQ_INT(find_def("Dropout")->infer(L, in, out), DUCTILE_OK);
+    CHECK(out[0].dtype == DUCTILE_FLOAT32 && out[1].dtype == DUCTILE_BOOL && out[1].dims[0] == 3);
+    float y[3];
+    bool mask[3] = {false, false, false};
+    out[0].data = y;
+    out[1].data = mask;
+    dt_exec ex = {.pool = NULL};
+    CHECK_EQ_INT(find_kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
+    CHECK(y[0] == 1 && y[1] == 2 && y[2] == 3 && mask[0] && mask[1] && mask[2]);
+    training = true;
+    CHECK_EQ_INT(find_kernel("Dropout")(L, in, out, &ex), DUCTILE_ERR_UNSUPPORTED);
+    CHECK(strstr(dt_last_error(), "training_mode) is true with ratio 0.5") != NULL);
+    ratio = 0.0f; /* nothing dropped: still the identity */
+    CHECK_EQ_INT(find_kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
+    free(in[0].data);
+}
+
+static void test_prelu_and_pow_type_mixes(void)
+{
+    ductile_layer *L = make_layer("PRelu", 16, 2, 0);
+    int64_t d[2] = {2, 3};
+    dt_view in[2] = {make_view(DUCTILE_FLOAT32, 2, d, 0, 0), vec_of(DUCTILE_FLOAT32, 3, (float[]){0.5f, 2, 0})};
+    memcpy(in[0].data, (float[]){-2, -2, -2, 4, -1, 3}, 24);
+    dt_view out;
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (float[]){-1, -4, -0.0f, 4, -2, 3}, 24) == 0);
+    free(out.data);
+    /* a slope larger than X is refused */
+    free(in[1].data);
+    int64_t d3[3] = {2, 2, 3};
+    in[1] = make_view(DUCTILE_FLOAT32, 3, d3, 0, 1);
+    CHECK_EQ_INT(find_def("PRelu")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK(strstr(dt_last_error(), "of shape [2,2,3] does not broadcast to X's shape [2,3]") != NULL);
+    free_views(in, 2);
+
+    /* int base, float exponent: computed in double and truncated, as numpy's power does */
+    L = make_layer("Pow", 15, 2, 0);
+    in[0] = vec_i64(3, (int64_t[]){2, 9, -8});
+    in[1] = vec_of(DUCTILE_FLOAT32, 3, (float[]){0.5f, 0.5f, 2.0f});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(out.dtype == DUCTILE_INT64 && memcmp(out.data, (int64_t[]){1, 3, 64}, 24) == 0);
+    free(out.data);
+    free(in[1].data);
+    /* int32 base, uint8 exponent */
+    free(in[0].data);
+    in[0] = vec_of(DUCTILE_INT32, 2, (int32_t[]){3, -2});
+    in[1] = vec_of(DUCTILE_UINT8, 2, (uint8_t[]){4, 3});
+    CHECK_EQ_INT(run_op(L, in, &out, NULL), DUCTILE_OK);
+    CHECK(memcmp(out.data, (int32_t[]){81, -8}, 8) == 0);
+    free(out.data);
+    free_views(in, 2);
+}
+
 int main(void)
 {
     if (dt_network_new(&net) != DUCTILE_OK || dt_pool_create(3, &pool) != DUCTILE_OK) return 1;
@@ -830,6 +1293,15 @@ int main(void)
     test_cast_matches_onnxruntime();
     test_cast_check_refuses_string_target();
     test_infer_names_mismatched_inputs();
+    test_math_and_activation_ops_match_libm();
+    test_isinf_detects_each_sign_on_request();
+    test_narrow_integer_types_wrap_like_onnxruntime();
+    test_mod_follows_numpy_and_c_sign_rules();
+    test_bitshift_and_bitwise_ops();
+    test_half_types_compute_through_float32();
+    test_castlike_takes_the_dtype_of_input_1();
+    test_dropout_is_identity_at_inference();
+    test_prelu_and_pow_type_mixes();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();

@@ -81,15 +81,46 @@ static const float exp_rmin[] = {-2.75f};
 /* [3] */
 static const float exp_rmean0[] = {-0.3125f, 0.21875f, 0.03125f};
 
+/* The ops below: values from onnx's reference implementation (onnx/reference/ops) on the
+ * same generated inputs. */
+/* [8] */
+static const float exp_att_y[] = {1.01829004f, -1.57050192f, 0.428012937f, -1.61705756f, -0.396110833f, -0.951701462f, 0.505416512f, -1.69460285f};
+/* [12] */
+static const float exp_att_pk[] = {0.0f, 0.875f, -1.125f, 0.875f, -1.125f, -0.25f, 0.625f, -1.375f, -0.5f, 0.375f, 1.25f, -0.75f};
+/* [16] */
+static const float exp_att_qk[] = {0.754572511f, 0.245427474f, 0.0f, 0.0f, 0.235940233f, 0.339987785f, 0.424072027f, 0.0f, 0.400972277f, 0.599027693f, 0.0f, 0.0f, 0.202113882f, 0.313040137f, 0.484846026f, 0.0f};
+/* [12] */
+static const float exp_att3_y[] = {-1.5f, 0.25f, 2.0f, -2.0f, -0.25f, 1.5f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+/* [8] */
+static const float exp_att3_qk[] = {-0.792142868f, -INFINITY, -INFINITY, -INFINITY, -0.130916074f, -INFINITY, -INFINITY, -INFINITY};
+/* [1] */
+static const float exp_nll[] = {-1.17241383f};
+/* [1] */
+static const float exp_sce[] = {6.74866867f};
+/* [12] */
+static const float exp_sce_logp[] = {-2.01043081f, -0.260430843f, -4.26043081f, -2.51043081f, -0.548263371f, -4.54826355f, -2.79826331f, -1.04826331f, -5.43997478f, -3.68997455f, -1.93997455f, -0.189974546f};
+/* [6] */
+static const float exp_rms[] = {-1.55563235f, -0.530329227f, 0.707105637f, -1.36719561f, -0.79753077f, 0.0f};
+/* [3] */
+static const float exp_rl2[] = {4.52078533f, 4.39459896f, 4.94974756f};
+/* [8] */
+static const float exp_rlse[] = {2.51052713f, 2.79867887f, 1.5637809f, 2.0105269f, 1.8137809f, 2.2605269f, 2.54867887f, 1.3137809f};
+/* [6] */
+static const float exp_rprod[] = {-0.107421875f, -0.0f, -0.241699219f, 0.17578125f, 0.015625f, 0.17578125f};
+static const int64_t exp_argmax_last[] = {2, 2, 1, 0, 1, 0, 2, 1};
+static const int64_t exp_argmin[] = {0, 3, 2, 2, 1, 3};
+/* [6] */
+static const float exp_lpnorm[] = {-0.375f, 0.666666687f, 0.550000012f, -0.625f, 0.333333343f, 0.449999988f};
+
 static ductile_network *net;
 static dt_pool *pool;
 static int n_names;
-static void *allocs[256];
+static void *allocs[512];
 static int n_allocs;
 
 static void *keep(void *p)
 {
-    if (n_allocs < 256) allocs[n_allocs++] = p;
+    if (n_allocs < 512) allocs[n_allocs++] = p;
     return p;
 }
 
@@ -214,9 +245,10 @@ static void expect(const ductile_layer *L, const dt_view *in, int o, int rank,
             return;
         }
         for (int i = 0; i < L->n_out; i++) {
-            out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, sizeof(float)));
+            /* 8 bytes an element: room for int64 outputs (TopK's indices) too. */
+            out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, 8));
         }
-        dt_exec ex = {threaded ? pool : NULL};
+        dt_exec ex = {.pool = threaded ? pool : NULL};
         CHECK_EQ_INT(kernel(L->op_type)(L, in, out, &ex), DUCTILE_OK);
         const float *y = out[o].data;
         int64_t n = dt_view_count(&out[o]), bad = -1;
@@ -533,6 +565,222 @@ static void test_reduce(void)
     expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "the output shape depends on the data of input 1");
 }
 
+/* An int64 view of any rank. */
+static dt_view i64view(int rank, const int64_t *dims, const int64_t *data)
+{
+    dt_view v = {.dtype = DUCTILE_INT64, .rank = rank, .data = (void *)data};
+    for (int i = 0; i < rank; i++) v.dims[i] = dims[i];
+    return v;
+}
+
+/* A float view of generated data times `mul`. */
+static dt_view gview_scaled(int rank, const int64_t *dims, int seed, float mul)
+{
+    dt_view v = gview(rank, dims, seed);
+    float *x = v.data;
+    for (int64_t i = 0; i < dt_view_count(&v); i++) x[i] *= mul;
+    return v;
+}
+
+/* check + infer + kernel; int64 output `o` must equal exp. */
+static void expect_i64(const ductile_layer *L, const dt_view *in, int o, int rank,
+                       const int64_t *dims, const int64_t *exp)
+{
+    dt_view out[4] = {{0}};
+    ductile_status st = build(L, in, out);
+    if (st != DUCTILE_OK) fprintf(stderr, "%s: %s\n", L->op_type, dt_last_error());
+    CHECK_EQ_INT(st, DUCTILE_OK);
+    if (st != DUCTILE_OK) return;
+    CHECK_EQ_INT(out[o].rank, rank);
+    for (int i = 0; i < rank && i < out[o].rank; i++) CHECK_EQ_INT(out[o].dims[i], dims[i]);
+    for (int i = 0; i < L->n_out; i++)
+        out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, 8));
+    dt_exec ex = {.pool = pool};
+    CHECK_EQ_INT(kernel(L->op_type)(L, in, out, &ex), DUCTILE_OK);
+    const int64_t *y = out[o].data;
+    for (int64_t i = 0; i < dt_view_count(&out[o]); i++)
+        if (y[i] != exp[i]) {
+            fprintf(stderr, "%s: element %lld is %lld, expected %lld\n", L->op_type, (long long)i,
+                    (long long)y[i], (long long)exp[i]);
+            CHECK(0);
+            return;
+        }
+}
+
+static void test_attention(void)
+{
+    /* 4-D, two query heads sharing one kv head, a past of 1 key, a float mask covering 3 of
+     * the 4 keys (the 4th is masked), causal from offset 1, probabilities as output 3. */
+    dt_view in[6] = {gview_scaled(4, DIMS(1, 2, 2, 3), 30, 0.5f), gview_scaled(4, DIMS(1, 1, 3, 3), 31, 0.5f),
+                     GVIEW(32, 1, 1, 3, 2), gview_scaled(2, DIMS(2, 3), 35, 0.25f),
+                     gview_scaled(4, DIMS(1, 1, 1, 3), 33, 0.5f), GVIEW(34, 1, 1, 1, 2)};
+    ductile_layer *L = layer("Attention", 23, 6, in, 4);
+    a_int(L, "is_causal", 1);
+    a_int(L, "qk_matmul_output_mode", 3);
+    EXPECT(L, in, 0, exp_att_y, 1, 2, 2, 2);
+    EXPECT(L, in, 1, exp_att_pk, 1, 1, 4, 3);
+    EXPECT(L, in, 3, exp_att_qk, 1, 2, 2, 4);
+
+    /* 3-D [B, S, H * D] read in place; soft-capped scores plus the bias as output 3; a bool
+     * mask whose second row masks every key gives that row 0. */
+    static const uint8_t bmask[4] = {1, 0, 0, 0};
+    dt_view in3[4] = {GVIEW(36, 1, 2, 4), GVIEW(37, 1, 2, 4), GVIEW(38, 1, 2, 6),
+                      {.dtype = DUCTILE_BOOL, .rank = 2, .dims = {2, 2}, .data = (void *)bmask}};
+    L = layer("Attention", 23, 4, in3, 4);
+    a_int(L, "q_num_heads", 2);
+    a_int(L, "kv_num_heads", 2);
+    a_float(L, "scale", 0.3f);
+    a_float(L, "softcap", 1.5f);
+    a_int(L, "qk_matmul_output_mode", 2);
+    EXPECT(L, in3, 0, exp_att3_y, 1, 2, 6);
+    dt_view out[4] = {{0}};
+    CHECK_EQ_INT(build(L, in3, out), DUCTILE_OK);
+    float qk[8];
+    out[0].data = keep(calloc(12, sizeof(float)));
+    out[1].data = keep(calloc(8, sizeof(float)));
+    out[2].data = keep(calloc(12, sizeof(float)));
+    out[3].data = qk;
+    dt_exec ex = {.pool = NULL};
+    CHECK_EQ_INT(kernel("Attention")(L, in3, out, &ex), DUCTILE_OK);
+    for (int i = 0; i < 8; i++)
+        CHECK(isinf(exp_att3_qk[i]) ? qk[i] == exp_att3_qk[i] : fabsf(qk[i] - exp_att3_qk[i]) < 1e-5f);
+
+    /* 3 query heads cannot share 2 kv heads. */
+    dt_view bad[3] = {GVIEW(0, 1, 3, 2, 4), GVIEW(0, 1, 2, 2, 4), GVIEW(0, 1, 2, 2, 4)};
+    L = layer("Attention", 23, 3, bad, 1);
+    expect_error(L, bad, DUCTILE_ERR_SHAPE, "3 query heads cannot be grouped over 2 key/value heads");
+    bad[2] = GVIEW(0, 1, 2, 3, 4);
+    L = layer("Attention", 23, 3, bad, 1);
+    expect_error(L, bad, DUCTILE_ERR_SHAPE, "input 2 (V) has shape [1,2,3,4]; expected the sequence length of K");
+    L = layer("Attention", 23, 3, in3, 1);
+    expect_error(L, in3, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'q_num_heads' = 0; 3-D inputs need a positive head count");
+}
+
+static void test_losses(void)
+{
+    float w[3];
+    const float *g = gen(3, 41);
+    for (int i = 0; i < 3; i++) w[i] = fabsf(g[i]) + 0.5f;
+    static const int64_t target[4] = {0, 1, 2, 2};
+    dt_view in[3] = {GVIEW(40, 2, 3, 2), i64view(2, DIMS(2, 2), target), fview(1, DIMS(3), w)};
+    ductile_layer *L = layer("NegativeLogLikelihoodLoss", 22, 3, in, 1);
+    a_str(L, "reduction", "mean");
+    a_int(L, "ignore_index", 1);
+    expect(L, in, 0, 0, NULL, exp_nll);
+
+    static const int64_t t2[3] = {3, 0, 1};
+    dt_view sin[2] = {GVIEW(42, 3, 4), i64view(1, DIMS(3), t2)};
+    L = layer("SoftmaxCrossEntropyLoss", 13, 2, sin, 2);
+    a_str(L, "reduction", "sum");
+    expect(L, sin, 0, 0, NULL, exp_sce);
+    EXPECT(L, sin, 1, exp_sce_logp, 3, 4);
+
+    /* A class outside 0..C-1 is an error of the run, not a wild read. */
+    static const int64_t t3[3] = {3, 4, 1};
+    sin[1] = i64view(1, DIMS(3), t3);
+    L = layer("SoftmaxCrossEntropyLoss", 13, 2, sin, 1);
+    dt_view out[1] = {{0}};
+    CHECK_EQ_INT(build(L, sin, out), DUCTILE_OK);
+    float y;
+    out[0].data = &y;
+    dt_exec ex = {.pool = NULL};
+    CHECK_EQ_INT(kernel(L->op_type)(L, sin, out, &ex), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(dt_last_error(), "target element 1 is 4, outside the classes 0..3") != NULL);
+
+    sin[1] = i64view(1, DIMS(2), t3);
+    expect_error(L, sin, DUCTILE_ERR_SHAPE, "input 1 (target) has shape [2]; expected input's shape [3,4] without dim 1");
+}
+
+static void test_rms_and_reductions(void)
+{
+    dt_view in[2] = {GVIEW(43, 2, 3), GVIEW(44, 3)};
+    EXPECT(layer("RMSNormalization", 23, 2, in, 1), in, 0, exp_rms, 2, 3);
+
+    dt_view r[2] = {GVIEW(45, 2, 3, 4), iview(2, DIMS(0, 2))};
+    ductile_layer *L = layer("ReduceL2", 18, 2, r, 1);
+    a_int(L, "keepdims", 0);
+    EXPECT(L, r, 0, exp_rl2, 3);
+    r[1] = iview(1, DIMS(1));
+    EXPECT(layer("ReduceLogSumExp", 18, 2, r, 1), r, 0, exp_rlse, 2, 1, 4);
+    r[0] = gview_scaled(3, DIMS(2, 3, 4), 45, 0.5f);
+    L = layer("ReduceProd", 13, 1, r, 1);
+    a_ints(L, "axes", DIMS(2), 1);
+    a_int(L, "keepdims", 0);
+    EXPECT(L, r, 0, exp_rprod, 2, 3);
+
+    /* Over an empty axis: the identity of the fold. */
+    float none[1];
+    dt_view e[2] = {fview(2, DIMS(2, 0), none), iview(1, DIMS(1))};
+    const float neg_inf[2] = {-INFINITY, -INFINITY}, ones[2] = {1, 1};
+    dt_view out[1] = {{0}};
+    L = layer("ReduceMax", 18, 2, e, 1);
+    CHECK_EQ_INT(build(L, e, out), DUCTILE_OK);
+    float y[2];
+    out[0].data = y;
+    dt_exec ex = {.pool = NULL};
+    CHECK_EQ_INT(kernel("ReduceMax")(L, e, out, &ex), DUCTILE_OK);
+    CHECK(y[0] == neg_inf[0] && y[1] == neg_inf[1]);
+    EXPECT(layer("ReduceProd", 18, 2, e, 1), e, 0, ones, 2, 1);
+}
+
+static void test_axis_ops(void)
+{
+    dt_view in[2] = {GVIEW(46, 2, 3, 4)};
+    float *x = in[0].data;
+    x[4] = x[8] = 9; /* [0, 1, 0] and [0, 2, 0]: a tie, the last index wins */
+    ductile_layer *L = layer("ArgMax", 13, 1, in, 1);
+    a_int(L, "axis", 1);
+    a_int(L, "select_last_index", 1);
+    expect_i64(L, in, 0, 3, DIMS(2, 1, 4), exp_argmax_last);
+    L = layer("ArgMin", 13, 1, in, 1);
+    a_int(L, "axis", -1);
+    a_int(L, "keepdims", 0);
+    expect_i64(L, in, 0, 2, DIMS(2, 3), exp_argmin);
+
+    const float hx[6] = {1, 3, 3, 0, -1, -2}, hy[6] = {0, 1, 0, 1, 0, 0};
+    in[0] = fview(2, DIMS(2, 3), hx);
+    EXPECT(layer("Hardmax", 13, 1, in, 1), in, 0, hy, 2, 3);
+
+    in[0] = GVIEW(47, 2, 3);
+    L = layer("LpNormalization", 22, 1, in, 1);
+    a_int(L, "axis", 0);
+    a_int(L, "p", 1);
+    EXPECT(L, in, 0, exp_lpnorm, 2, 3);
+
+    /* CumSum over int32, exclusive and reversed, axis from a run-time input. */
+    static const int32_t cx[6] = {1, 2, 3, 4, 5, 6};
+    static const int64_t axis1[1] = {-1};
+    dt_view cin[2] = {{.dtype = DUCTILE_INT32, .rank = 2, .dims = {2, 3}, .data = (void *)cx},
+                      i64view(0, NULL, NULL)};
+    L = layer("CumSum", 14, 2, cin, 1);
+    a_int(L, "exclusive", 1);
+    a_int(L, "reverse", 1);
+    dt_view out[2] = {{0}};
+    CHECK_EQ_INT(build(L, cin, out), DUCTILE_OK); /* the axis is not known yet: fine */
+    cin[1].data = (void *)axis1;
+    int32_t cy[6];
+    out[0].data = cy;
+    dt_exec ex = {.pool = pool};
+    CHECK_EQ_INT(kernel("CumSum")(L, cin, out, &ex), DUCTILE_OK);
+    static const int32_t cexp[6] = {5, 3, 0, 11, 6, 0};
+    CHECK(memcmp(cy, cexp, sizeof cexp) == 0);
+
+    /* TopK, smallest 2 along axis 1; ties keep the lower index. */
+    const float tx[8] = {3, 1, 1, 2, 0, 5, 0, -1};
+    static const int64_t k2[1] = {2};
+    const float tv[4] = {1, 1, -1, 0};
+    static const int64_t ti[4] = {1, 2, 3, 0};
+    dt_view tin[2] = {fview(2, DIMS(2, 4), tx), iview(1, k2)};
+    L = layer("TopK", 11, 2, tin, 2);
+    a_int(L, "largest", 0);
+    EXPECT(L, tin, 0, tv, 2, 2);
+    expect_i64(L, tin, 1, 2, DIMS(2, 2), ti);
+    tin[1] = iview(1, NULL);
+    expect_error(L, tin, DUCTILE_ERR_UNSUPPORTED, "the output shape depends on the data of input 1");
+    tin[1] = iview(1, DIMS(5));
+    expect_error(L, tin, DUCTILE_ERR_SHAPE, "K = 5 is outside 0..4 (dim 1 of X)");
+}
+
 int main(void)
 {
     if (dt_network_new(&net) != DUCTILE_OK || dt_pool_create(2, &pool) != DUCTILE_OK) return 1;
@@ -545,6 +793,10 @@ int main(void)
     test_layernorm();
     test_batch_instance_norm();
     test_reduce();
+    test_attention();
+    test_losses();
+    test_rms_and_reductions();
+    test_axis_ops();
     dt_pool_free(pool);
     dt_network_delete(net);
     for (int i = 0; i < n_allocs; i++) free(allocs[i]);

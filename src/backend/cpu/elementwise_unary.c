@@ -344,7 +344,7 @@ static void dt_unary_range(void *arg, int64_t b, int64_t e, int tid)
         const bool *x = j->x;
         bool *y = j->y;
         for (int64_t i = b; i < e; i++) y[i] = !x[i];
-    } else if (j->dtype == DUCTILE_FLOAT32 && j->op < U_FIRST_SCALAR && j->op != U_ISNAN) {
+    } else if (j->dtype == DUCTILE_FLOAT32 && j->op < U_FIRST_SCALAR) {
         dt_unary_f32(j, b, e);
     } else if (j->dtype == DUCTILE_FLOAT32 || j->dtype == DUCTILE_FLOAT64) {
         dt_unary_scalar(j, b, e);
@@ -418,37 +418,59 @@ typedef struct {
     const void *x;
     void *y;
     float flo, fhi;
-    int64_t ilo, ihi;
+    unsigned char lo[8], hi[8];  /* bounds of other dtypes, in the input's type */
+    bool has_lo, has_hi;
 } dt_clip_job;
+
+/* Written so a NaN input stays NaN, as in onnxruntime; lo > hi gives hi, as ONNX says. */
+#define DT_CLIP_FN(T, sfx)                                                                  \
+    static void dt_clip_##sfx(const dt_clip_job *j, int64_t b, int64_t e)                  \
+    {                                                                                       \
+        const T *x = (const T *)j->x;                                                       \
+        T *y = (T *)j->y;                                                                   \
+        T lo, hi;                                                                           \
+        memcpy(&lo, j->lo, sizeof lo);                                                      \
+        memcpy(&hi, j->hi, sizeof hi);                                                      \
+        for (int64_t i = b; i < e; i++) {                                                   \
+            T v = x[i];                                                                     \
+            if (j->has_lo && v < lo) v = lo;                                                \
+            if (j->has_hi && v > hi) v = hi;                                                \
+            y[i] = v;                                                                       \
+        }                                                                                   \
+    }
+DT_CLIP_FN(double, f64)
+DT_CLIP_FN(int8_t, i8)
+DT_CLIP_FN(int16_t, i16)
+DT_CLIP_FN(int32_t, i32)
+DT_CLIP_FN(int64_t, i64)
+DT_CLIP_FN(uint8_t, u8)
+DT_CLIP_FN(uint16_t, u16)
+DT_CLIP_FN(uint32_t, u32)
+DT_CLIP_FN(uint64_t, u64)
 
 static void dt_clip_range(void *arg, int64_t b, int64_t e, int tid)
 {
     const dt_clip_job *j = arg;
-    if (j->dtype == DUCTILE_FLOAT32) {
+    switch (j->dtype) {
+    case DUCTILE_FLOAT32: {
         const float *x = j->x;
         float *y = j->y;
         const float lo = j->flo, hi = j->fhi;
-        /* Written so a NaN input stays NaN, as in onnxruntime. */
         for (int64_t i = b; i < e; i++) {
             float v = x[i] < lo ? lo : x[i];
             y[i] = v > hi ? hi : v;
         }
-    } else if (j->dtype == DUCTILE_INT32) {
-        const int32_t *x = j->x;
-        int32_t *y = j->y;
-        const int32_t lo = (int32_t)j->ilo, hi = (int32_t)j->ihi;
-        for (int64_t i = b; i < e; i++) {
-            int32_t v = x[i] < lo ? lo : x[i];
-            y[i] = v > hi ? hi : v;
-        }
-    } else {
-        const int64_t *x = j->x;
-        int64_t *y = j->y;
-        const int64_t lo = j->ilo, hi = j->ihi;
-        for (int64_t i = b; i < e; i++) {
-            int64_t v = x[i] < lo ? lo : x[i];
-            y[i] = v > hi ? hi : v;
-        }
+        break;
+    }
+    case DUCTILE_FLOAT64: dt_clip_f64(j, b, e); break;
+    case DUCTILE_INT8: dt_clip_i8(j, b, e); break;
+    case DUCTILE_INT16: dt_clip_i16(j, b, e); break;
+    case DUCTILE_INT32: dt_clip_i32(j, b, e); break;
+    case DUCTILE_INT64: dt_clip_i64(j, b, e); break;
+    case DUCTILE_UINT8: dt_clip_u8(j, b, e); break;
+    case DUCTILE_UINT16: dt_clip_u16(j, b, e); break;
+    case DUCTILE_UINT32: dt_clip_u32(j, b, e); break;
+    default: dt_clip_u64(j, b, e); break;
     }
 }
 
@@ -460,19 +482,26 @@ static bool dt_clip_bound(const ductile_layer *L, const dt_view *in, int i)
 
 ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_clip);
     int t = in[0].dtype;
-    dt_clip_job j = {t, in[0].data, out[0].data, -INFINITY, INFINITY, INT64_MIN, INT64_MAX};
-    if (t == DUCTILE_INT32) {
-        j.ilo = INT32_MIN;
-        j.ihi = INT32_MAX;
-    } else if (t != DUCTILE_FLOAT32 && t != DUCTILE_INT64) {
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU Clip kernel supports float32, int32, int64",
+    dt_clip_job j;
+    memset(&j, 0, sizeof j);
+    j.dtype = t;
+    j.x = in[0].data;
+    j.y = out[0].data;
+    j.flo = -INFINITY;
+    j.fhi = INFINITY;
+    if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT64 && !dt_ew_is_int(t))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU Clip kernel supports the float and integer types",
                        ductile_dtype_name((ductile_dtype)t));
-    }
     if (L->opset < 11) {
+        if (t != DUCTILE_FLOAT32)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Clip before opset 11 supports float32 here, not %s",
+                           ductile_dtype_name((ductile_dtype)t));
         j.flo = dt_attr_float(L, "min", -FLT_MAX);
         j.fhi = dt_attr_float(L, "max", FLT_MAX);
     } else {
+        size_t es = ductile_dtype_size((ductile_dtype)t);
         for (int i = 1; i <= 2; i++) {
             if (!dt_clip_bound(L, in, i)) continue;
             if (in[i].dtype != t)
@@ -484,12 +513,34 @@ ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view
                 if (i == 1) j.flo = v;
                 else j.fhi = v;
             } else {
-                int64_t v = dt_view_int(&in[i], 0);
-                if (i == 1) j.ilo = v;
-                else j.ihi = v;
+                memcpy(i == 1 ? j.lo : j.hi, in[i].data, es);
+                if (i == 1) j.has_lo = true;
+                else j.has_hi = true;
             }
         }
     }
     dt_ew_parallel(ex, dt_view_count(&out[0]), dt_clip_range, &j);
+    return DUCTILE_OK;
+}
+
+/* ---- Dropout ---- */
+
+/* Inference only: the output is the input and the mask all true. Training mode with a
+ * nonzero ratio drops random elements, which an inference engine does not do. */
+ductile_status dt_cpu_ew_dropout(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    bool training = L->n_in > 2 && in[2].rank >= 0 && in[2].data && dt_view_count(&in[2]) > 0 &&
+                    dt_ew_get_i64(&in[2], 0) != 0;
+    double ratio = 0.5;
+    if (L->opset < 12) ratio = dt_attr_float(L, "ratio", 0.5f);
+    else if (L->n_in > 1 && in[1].rank >= 0 && in[1].data && dt_view_count(&in[1]) > 0)
+        ratio = dt_ew_get_f64(&in[1], 0);
+    if (training && ratio != 0.0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "input 2 (training_mode) is true with ratio %g: random dropout is not supported (inference only)",
+                       ratio);
+    int64_t n = dt_view_count(&out[0]);
+    memcpy(out[0].data, in[0].data, (size_t)n * ductile_dtype_size((ductile_dtype)out[0].dtype));
+    if (L->n_out > 1 && out[1].data) memset(out[1].data, 1, (size_t)dt_view_count(&out[1]));
     return DUCTILE_OK;
 }

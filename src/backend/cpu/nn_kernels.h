@@ -16,6 +16,11 @@ ductile_status dt_cpu_batchnorm(const ductile_layer *L, const dt_view *in, dt_vi
 ductile_status dt_cpu_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_loss(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_argmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_hardmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_cum(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_lpnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cpu_topk(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 
 /* Sum and max of n contiguous floats with several independent accumulators, which keeps

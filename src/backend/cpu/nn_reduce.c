@@ -1,4 +1,4 @@
-/* ReduceMean, ReduceSum, ReduceMax, ReduceMin over any set of axes. Adjacent axes that are
+/* ReduceSum, Mean, Max, Min, L1, L2, SumSquare, LogSum, LogSumExp, Prod over any set of axes. Adjacent axes that are
  * all kept or all reduced merge into one group and unit axes drop out, so the usual cases
  * (trailing axes, H and W of NCHW) become one contiguous run per output element. */
 #include "backend/cpu/nn_kernels.h"
@@ -8,7 +8,10 @@
 #include <math.h>
 #include <string.h>
 
-enum { DT_RED_SUM, DT_RED_MEAN, DT_RED_MAX, DT_RED_MIN };
+enum {
+    DT_RED_SUM, DT_RED_MEAN, DT_RED_MAX, DT_RED_MIN, DT_RED_L1, DT_RED_L2, DT_RED_SUMSQ,
+    DT_RED_LOGSUM, DT_RED_PROD, DT_RED_LSE
+};
 
 typedef struct {
     const float *x;
@@ -21,42 +24,103 @@ typedef struct {
     int64_t runs, count;              /* runs per output element; elements reduced */
 } dt_reduce_job;
 
-static float dt_reduce_run(int op, const float *x, int64_t n)
+/* The reduction of one contiguous run; m is LogSumExp's shift. */
+static float dt_reduce_run(int op, const float *x, int64_t n, float m)
 {
-    if (op == DT_RED_MAX) return dt_cpu_max_f32(x, n);
-    if (op == DT_RED_MIN) {
-        float m = INFINITY;
-        for (int64_t i = 0; i < n; i++) m = x[i] < m ? x[i] : m;
-        return m;
+    float acc = 0.0f;
+    switch (op) {
+    case DT_RED_MAX: return dt_cpu_max_f32(x, n);
+    case DT_RED_MIN:
+        acc = INFINITY;
+        for (int64_t i = 0; i < n; i++) acc = x[i] < acc ? x[i] : acc;
+        return acc;
+    case DT_RED_L1:
+        for (int64_t i = 0; i < n; i++) acc += fabsf(x[i]);
+        return acc;
+    case DT_RED_L2:
+    case DT_RED_SUMSQ:
+        for (int64_t i = 0; i < n; i++) acc += x[i] * x[i];
+        return acc;
+    case DT_RED_PROD:
+        acc = 1.0f;
+        for (int64_t i = 0; i < n; i++) acc *= x[i];
+        return acc;
+    case DT_RED_LSE:
+        for (int64_t i = 0; i < n; i++) acc += expf(x[i] - m);
+        return acc;
+    /* LogSumExp's shift: the largest finite element (infinities would make x - m NaN). */
+    case -DT_RED_LSE:
+        acc = -INFINITY;
+        for (int64_t i = 0; i < n; i++)
+            if (isfinite(x[i]) && x[i] > acc) acc = x[i];
+        return acc;
+    default: return dt_cpu_sum_f32(x, n);
     }
-    return dt_cpu_sum_f32(x, n);
+}
+
+static float dt_reduce_init(int op)
+{
+    return op == DT_RED_MAX || op == -DT_RED_LSE ? -INFINITY
+           : op == DT_RED_MIN                    ? INFINITY
+           : op == DT_RED_PROD                   ? 1.0f
+                                                 : 0.0f;
+}
+
+/* Folds the runs of output element (base) with op. */
+static float dt_reduce_fold(const dt_reduce_job *j, int op, int64_t base, float m)
+{
+    int nr_outer = j->inner > 1 ? j->nr - 1 : j->nr;
+    float acc = dt_reduce_init(op);
+    for (int64_t q = 0; q < j->runs; q++) {
+        int64_t off = base, rq = q;
+        for (int g = nr_outer - 1; g >= 0; g--) {
+            off += (rq % j->rsize[g]) * j->rstride[g];
+            rq /= j->rsize[g];
+        }
+        float v = dt_reduce_run(op, j->x + off, j->inner, m);
+        if (op == DT_RED_MAX || op == -DT_RED_LSE) acc = v > acc ? v : acc;
+        else if (op == DT_RED_MIN) acc = v < acc ? v : acc;
+        else if (op == DT_RED_PROD) acc *= v;
+        else acc += v;
+    }
+    return acc;
+}
+
+static float dt_reduce_finish(int op, float acc, int64_t count, float m)
+{
+    switch (op) {
+    case DT_RED_MEAN: return acc / (float)count;
+    case DT_RED_L2: return sqrtf(acc);
+    case DT_RED_LOGSUM: return logf(acc);
+    case DT_RED_LSE: return logf(acc) + m;
+    default: return acc;
+    }
 }
 
 static void dt_reduce_range(void *arg, int64_t b, int64_t e, int tid)
 {
     const dt_reduce_job *j = arg;
-    int nr_outer = j->inner > 1 ? j->nr - 1 : j->nr;
     for (int64_t o = b; o < e; o++) {
         int64_t base = 0, rem = o;
         for (int g = j->nk - 1; g >= 0; g--) {
             base += (rem % j->ksize[g]) * j->kstride[g];
             rem /= j->ksize[g];
         }
-        float acc = j->op == DT_RED_MAX ? -INFINITY : j->op == DT_RED_MIN ? INFINITY : 0.0f;
-        for (int64_t q = 0; q < j->runs; q++) {
-            int64_t off = base, rq = q;
-            for (int g = nr_outer - 1; g >= 0; g--) {
-                off += (rq % j->rsize[g]) * j->rstride[g];
-                rq /= j->rsize[g];
-            }
-            float v = dt_reduce_run(j->op, j->x + off, j->inner);
-            if (j->op == DT_RED_MAX) acc = v > acc ? v : acc;
-            else if (j->op == DT_RED_MIN) acc = v < acc ? v : acc;
-            else acc += v;
+        float m = 0.0f;
+        if (j->op == DT_RED_LSE) {
+            m = dt_reduce_fold(j, -DT_RED_LSE, base, 0.0f);
+            if (m == -INFINITY) m = 0.0f;
         }
-        j->y[o] = j->op == DT_RED_MEAN ? acc / (float)j->count : acc;
+        j->y[o] = dt_reduce_finish(j->op, dt_reduce_fold(j, j->op, base, m), j->count, m);
     }
 }
+
+static const struct { const char *name; int op; } dt_reduce_ops[] = {
+    {"ReduceSum", DT_RED_SUM}, {"ReduceMean", DT_RED_MEAN}, {"ReduceMax", DT_RED_MAX},
+    {"ReduceMin", DT_RED_MIN}, {"ReduceL1", DT_RED_L1}, {"ReduceL2", DT_RED_L2},
+    {"ReduceSumSquare", DT_RED_SUMSQ}, {"ReduceLogSum", DT_RED_LOGSUM},
+    {"ReduceProd", DT_RED_PROD}, {"ReduceLogSumExp", DT_RED_LSE},
+};
 
 ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
@@ -67,12 +131,9 @@ ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view 
         memcpy(out[0].data, in[0].data, (size_t)n_out * sizeof(float));
         return DUCTILE_OK;
     }
-    const char *t = L->op_type;
-    dt_reduce_job j = {.x = in[0].data, .y = out[0].data, .inner = 1, .runs = 1, .count = 1,
-                       .op = strcmp(t, "ReduceSum") == 0    ? DT_RED_SUM
-                             : strcmp(t, "ReduceMean") == 0 ? DT_RED_MEAN
-                             : strcmp(t, "ReduceMax") == 0  ? DT_RED_MAX
-                                                            : DT_RED_MIN};
+    dt_reduce_job j = {.x = in[0].data, .y = out[0].data, .inner = 1, .runs = 1, .count = 1};
+    for (size_t k = 0; k < sizeof dt_reduce_ops / sizeof dt_reduce_ops[0]; k++)
+        if (strcmp(L->op_type, dt_reduce_ops[k].name) == 0) j.op = dt_reduce_ops[k].op;
     /* Group sizes, outermost first; group strides follow from the sizes. */
     int64_t gsize[DT_MAX_DIMS];
     bool gred[DT_MAX_DIMS];
@@ -105,8 +166,9 @@ ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view 
     if (ng > 0 && gred[ng - 1]) j.inner = gsize[ng - 1];
     if (n_out == 0) return DUCTILE_OK;
     if (j.count == 0) {
-        /* An empty sum is 0 and an empty mean 0/0 (infer refuses empty max and min). */
-        for (int64_t o = 0; o < n_out; o++) j.y[o] = j.op == DT_RED_MEAN ? NAN : 0.0f;
+        /* Over no elements: the fold's identity, finished (a mean is 0/0, a log-sum -inf). */
+        float v = j.op == DT_RED_LSE ? -INFINITY : dt_reduce_finish(j.op, dt_reduce_init(j.op), 0, 0.0f);
+        for (int64_t o = 0; o < n_out; o++) j.y[o] = v;
         return DUCTILE_OK;
     }
     j.runs = j.count / j.inner;

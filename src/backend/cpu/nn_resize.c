@@ -22,6 +22,9 @@ static float dt_resize_source(const dt_resize_params *p, int64_t x, float scale,
     switch (p->ctm) {
     case DT_CTM_ASYMMETRIC: return xf / scale;
     case DT_CTM_ALIGN_CORNERS:
+        /* onnxruntime divides by the rounded output length; onnx's reference divides by
+         * in * scale, so they differ when in * scale is not whole (ductile follows onnxruntime,
+         * which is what exported models are checked against). */
         return out == 1 ? 0.0f : xf * (float)(in - 1) / (float)(out - 1);
     case DT_CTM_PYTORCH_HALF_PIXEL: return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
     case DT_CTM_TF_HALF_PIXEL_FOR_NN: return (xf + 0.5f) / scale;
