@@ -129,5 +129,17 @@ const dt_opdef dt_ops_shape[] = {
     /* Scatter (opset 9-10) is ScatterElements without reduction. */
     {"Scatter", dt_shape_check_scatter_elements, dt_shape_infer_scatter_elements, 0},
     {"ScatterND", dt_shape_check_scatter_nd, dt_shape_infer_scatter_nd, 0},
+    /* k (input 1) is read only by the kernel. */
+    {"Trilu", dt_shape_check_trilu, dt_shape_infer_trilu, 0},
+    {"EyeLike", dt_shape_check_eye_like, dt_shape_infer_eye_like, 0},
+    {"ReverseSequence", dt_shape_check_reverse_sequence, dt_shape_infer_reverse_sequence, 0},
+    {"ConvTranspose", dt_shape_check_conv_transpose, dt_shape_infer_conv_transpose, 0},
+    /* image_shape and block_shape. */
+    {"Col2Im", dt_shape_check_col2im, dt_shape_infer_col2im, (1u << 1) | (1u << 2)},
+    {"CenterCropPad", dt_shape_check_center_crop_pad, dt_shape_infer_center_crop_pad, 1u << 1},
+    /* Output shapes that depend on data: condition, the input, the input. */
+    {"Compress", dt_shape_check_compress, dt_shape_infer_compress, 1u << 1},
+    {"NonZero", dt_shape_check_non_zero, dt_shape_infer_non_zero, 1u << 0},
+    {"Unique", dt_shape_check_unique, dt_shape_infer_unique, 1u << 0},
     {NULL, NULL, NULL, 0},
 };

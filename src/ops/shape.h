@@ -56,6 +56,8 @@ typedef struct dt_pad_plan {
 } dt_pad_plan;
 
 ductile_status dt_pad_plan_get(const ductile_layer *L, const dt_view *in, dt_pad_plan *p);
+/* CenterCropPad as a Pad (constant zero) of the input; needs the value of input 1. */
+ductile_status dt_center_crop_pad_plan(const ductile_layer *L, const dt_view *in, dt_pad_plan *p);
 
 /* ---- Split (shape_concat.c) ---- */
 
@@ -80,6 +82,49 @@ enum { DT_SCATTER_NONE, DT_SCATTER_ADD, DT_SCATTER_MUL, DT_SCATTER_MAX, DT_SCATT
 ductile_status dt_scatter_reduction(const ductile_layer *L, int *red);
 /* GatherND's batch_dims and index depth (the last dim of indices), checked against shapes. */
 ductile_status dt_gather_nd_plan(const ductile_layer *L, const dt_view *in, int *batch, int *depth);
+
+/* ---- ConvTranspose, Col2Im (shape_convtranspose.c) ---- */
+
+/* How columns [channels * prod(kernel), prod(in)] fold into images [channels, out...]:
+ * column (k, i) adds to image position i * stride - pad + k * dilation, per spatial axis. */
+typedef struct dt_col2im_geom {
+    int nsp;                       /* spatial axes */
+    int64_t in[DT_MAX_DIMS];       /* input positions per axis (ConvTranspose: input dims;
+                                      Col2Im: sliding blocks) */
+    int64_t out[DT_MAX_DIMS];      /* image dims */
+    int64_t kernel[DT_MAX_DIMS], stride[DT_MAX_DIMS], dil[DT_MAX_DIMS], pad[DT_MAX_DIMS];
+} dt_col2im_geom;
+
+typedef struct dt_convt_plan {
+    dt_col2im_geom g;
+    int64_t group, batch, in_ch, out_ch; /* out_ch: all groups */
+} dt_convt_plan;
+
+/* ConvTranspose's geometry from attributes and the shapes of X (input 0) and W (input 1). */
+ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_convt_plan *p);
+/* Col2Im's geometry; needs the values of image_shape (input 1) and block_shape (input 2). */
+ductile_status dt_col2im_plan_get(const ductile_layer *L, const dt_view *in, dt_col2im_geom *g,
+                                  int64_t *channels);
+
+/* ---- Compress, NonZero, Unique (shape_select.c): shapes that depend on data ---- */
+
+/* Element i of v is not zero (any fixed-size dtype; -0.0 is zero). */
+bool dt_select_nonzero(const dt_view *v, int64_t i);
+/* Compress's axis (-1: flattened) and how many positions the condition (input 1) keeps. */
+ductile_status dt_compress_plan(const ductile_layer *L, const dt_view *in, int *axis, int64_t *kept);
+
+typedef struct dt_unique_result {
+    int axis;                   /* -1: over the flattened elements */
+    int64_t n_items, n_unique;  /* items: elements, or slices along the axis */
+    int64_t item;               /* elements per item */
+    int64_t *first;             /* [n_unique] item index of each unique item, in output order */
+    int64_t *inverse;           /* [n_items] output position of each item */
+    int64_t *counts;            /* [n_unique] */
+} dt_unique_result;
+
+/* Groups input 0's items (its value must be known); free with dt_unique_free. */
+ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_unique_result *r);
+void dt_unique_free(dt_unique_result *r);
 
 /* ---- check and infer of each op ---- */
 
@@ -109,6 +154,15 @@ DT_SHAPE_OP(pad);
 DT_SHAPE_OP(gather_nd);
 DT_SHAPE_OP(scatter_elements);
 DT_SHAPE_OP(scatter_nd);
+DT_SHAPE_OP(trilu);
+DT_SHAPE_OP(eye_like);
+DT_SHAPE_OP(reverse_sequence);
+DT_SHAPE_OP(conv_transpose);
+DT_SHAPE_OP(col2im);
+DT_SHAPE_OP(center_crop_pad);
+DT_SHAPE_OP(compress);
+DT_SHAPE_OP(non_zero);
+DT_SHAPE_OP(unique);
 #undef DT_SHAPE_OP
 
 /* Transpose's permutation (attribute or the reversed default) for an input of rank r. */

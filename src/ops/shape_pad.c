@@ -103,3 +103,64 @@ ductile_status dt_shape_infer_pad(const ductile_layer *L, const dt_view *in, dt_
     for (int i = 0; i < in[0].rank; i++) out[0].dims[i] += p.begin[i] + p.end[i];
     return DUCTILE_OK;
 }
+
+/* ---- CenterCropPad: a constant-zero Pad whose begin is -floor(crop/2) or floor(pad/2) ---- */
+
+ductile_status dt_shape_check_center_crop_pad(const ductile_layer *L)
+{
+    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
+    if (!L->in[1])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (shape) is required but was omitted");
+    return DUCTILE_OK;
+}
+
+ductile_status dt_center_crop_pad_plan(const ductile_layer *L, const dt_view *in, dt_pad_plan *p)
+{
+    int r = in[0].rank, n, na = r;
+    int64_t shape[DT_MAX_DIMS], axes[DT_MAX_DIMS];
+    DT_TRY(dt_shape_read_ints(L, in, 1, shape, DT_MAX_DIMS, &n));
+    int64_t n64;
+    const int64_t *a = dt_attr_ints(L, "axes", &n64);
+    if (a) {
+        if (n64 > DT_MAX_DIMS)
+            return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'axes' has %lld values; at most %d are supported",
+                           (long long)n64, DT_MAX_DIMS);
+        memcpy(axes, a, (size_t)n64 * sizeof *axes);
+        na = (int)n64;
+    } else {
+        for (int i = 0; i < r; i++) axes[i] = i;
+    }
+    char sv[200];
+    if (n != na)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (shape, '%s') = %s has %d values; expected %d (one per axis)",
+                       dt_shape_name(L, 1), dt_shape_format_values(sv, sizeof sv, shape, n), n, na);
+    p->mode = DT_PAD_CONSTANT;
+    for (int i = 0; i < r; i++) p->begin[i] = p->end[i] = 0;
+    bool seen[DT_MAX_DIMS] = {false};
+    for (int i = 0; i < na; i++) {
+        int64_t ax = axes[i];
+        if (ax < -r || ax >= r)
+            return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'axes'[%d] = %lld is out of range for rank %d", i, (long long)ax, r);
+        if (ax < 0) ax += r;
+        if (seen[ax]) return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'axes'[%d] repeats axis %lld", i, (long long)ax);
+        seen[ax] = true;
+        int64_t dim = in[0].dims[ax], want = shape[i];
+        if (want < 0 || want > ((int64_t)1 << 40))
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (shape, '%s') = %s: value %d (%lld) is out of range",
+                           dt_shape_name(L, 1), dt_shape_format_values(sv, sizeof sv, shape, n), i, (long long)want);
+        int64_t d = want - dim, half = (d < 0 ? -d : d) / 2;
+        p->begin[ax] = d < 0 ? -half : half;
+        p->end[ax] = d - p->begin[ax];
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_shape_infer_center_crop_pad(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    DT_TRY(dt_shape_want_sized(L, in, 0));
+    dt_pad_plan p;
+    DT_TRY(dt_center_crop_pad_plan(L, in, &p));
+    dt_shape_same(&in[0], &out[0]);
+    for (int i = 0; i < in[0].rank; i++) out[0].dims[i] += p.begin[i] + p.end[i];
+    return DUCTILE_OK;
+}

@@ -121,7 +121,7 @@ ductile_status dt_shape_check_scatter_elements(const ductile_layer *L)
 
 ductile_status dt_shape_infer_scatter_elements(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    int red, axis, r = in[0].rank;
+    int red = DT_SCATTER_NONE, axis, r = in[0].rank;
     DT_TRY(dt_scatter_reduction(L, &red));
     DT_TRY(dt_shape_want_sized(L, in, 0));
     DT_TRY(dt_shape_want_int(L, in, 1));
@@ -158,7 +158,7 @@ ductile_status dt_shape_check_scatter_nd(const ductile_layer *L) { return dt_sha
 
 ductile_status dt_shape_infer_scatter_nd(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    int red, r = in[0].rank, q = in[1].rank;
+    int red = DT_SCATTER_NONE, r = in[0].rank, q = in[1].rank;
     DT_TRY(dt_scatter_reduction(L, &red));
     DT_TRY(dt_shape_want_sized(L, in, 0));
     DT_TRY(dt_shape_want_int(L, in, 1));

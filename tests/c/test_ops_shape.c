@@ -128,7 +128,7 @@ static ductile_status run(const ductile_layer *L, dt_view *in, dt_view *out)
         memset(b, 0xAB, bytes + SENTINEL);
         out[i].data = b;
     }
-    dt_exec ex = {pool};
+    dt_exec ex = {.pool = pool};
     return k(L, in, out, &ex);
 }
 
@@ -841,6 +841,11 @@ static void test_pad(void)
     CHECK_EQ_INT(run(L, in5, out), DUCTILE_ERR_SHAPE);
     L = layer("Pad", 11, 2, 1);
     attr_s(L, "mode", "wrap");
+    CHECK_OK(run(L, in5, out));
+    CHECK_DIMS(out[0], 2, 6);
+    EXPECT(out[0], 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6);
+    L = layer("Pad", 11, 2, 1);
+    attr_s(L, "mode", "circular");
     CHECK_EQ_INT(run(L, in5, out), DUCTILE_ERR_UNSUPPORTED);
 }
 
@@ -862,6 +867,212 @@ static void time_big_copies(void)
     free(x);
 }
 
+static void test_trilu_eye_reverse(void)
+{
+    float *x = iota(12);
+    int64_t k1 = 1, km1 = -1;
+    dt_view in[2] = {F32(x, 2, 3, 4), I64(&k1, 0)}, out[1];
+    ductile_layer *L = layer("Trilu", 14, 2, 1);
+    CHECK_OK(run(L, in, out));
+    CHECK_DIMS(out[0], 3, 4);
+    EXPECT(out[0], 0, 1, 2, 3, 0, 0, 6, 7, 0, 0, 0, 11);
+    in[1].data = &km1;
+    L = layer("Trilu", 14, 2, 1);
+    attr_i(L, "upper", 0);
+    CHECK_OK(run(L, in, out));
+    EXPECT(out[0], 0, 0, 0, 0, 4, 0, 0, 0, 8, 9, 0, 0);
+
+    /* EyeLike with k = 1 and int32 output. */
+    dt_view e[1] = {F32(x, 2, 3, 4)};
+    L = layer("EyeLike", 22, 1, 1);
+    attr_i(L, "k", 1);
+    attr_i(L, "dtype", DUCTILE_INT32);
+    CHECK_OK(run(L, e, out));
+    CHECK_EQ_INT(out[0].dtype, DUCTILE_INT32);
+    EXPECT(out[0], 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1);
+
+    /* ReverseSequence, time axis 0: batch 0 reverses 3 steps, batch 1 one. */
+    int64_t lens[] = {3, 1}, bad[] = {3, 5};
+    dt_view r[2] = {F32(x, 2, 4, 2), I64(lens, 1, 2)};
+    L = layer("ReverseSequence", 10, 2, 1);
+    attr_i(L, "batch_axis", 1);
+    attr_i(L, "time_axis", 0);
+    CHECK_OK(run(L, r, out));
+    EXPECT(out[0], 4, 1, 2, 3, 0, 5, 6, 7);
+    r[1].data = bad;
+    L = layer("ReverseSequence", 10, 2, 1);
+    rename_in(L, 0, "x");
+    rename_in(L, 1, "lens");
+    attr_i(L, "batch_axis", 1);
+    attr_i(L, "time_axis", 0);
+    CHECK_EQ_INT(run(L, r, out), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(dt_last_error(), "input 1 ('lens') holds the length 5 at position 1; expected 0..4 (the time dimension of input 0 ('x'))");
+    free_outs(out, 1);
+    free(x);
+}
+
+static void test_gather_scatter_nd(void)
+{
+    float *d = iota(8);
+    int64_t idx[] = {1, 0};
+    dt_view in[2] = {F32(d, 3, 2, 2, 2), I64(idx, 2, 2, 1)}, out[1];
+    ductile_layer *L = layer("GatherND", 13, 2, 1);
+    attr_i(L, "batch_dims", 1);
+    CHECK_OK(run(L, in, out));
+    CHECK_DIMS(out[0], 2, 2);
+    EXPECT(out[0], 2, 3, 4, 5);
+
+    /* ScatterElements with add: duplicate indices accumulate. */
+    int64_t si[] = {2, 2};
+    float up[] = {10, 20};
+    dt_view s[3] = {F32(d, 2, 2, 3), I64(si, 2, 1, 2), F32(up, 2, 1, 2)};
+    L = layer("ScatterElements", 18, 3, 1);
+    attr_i(L, "axis", 1);
+    attr_s(L, "reduction", "add");
+    CHECK_OK(run(L, s, out));
+    EXPECT(out[0], 0, 1, 32, 3, 4, 5);
+
+    int64_t oob[] = {2, 3};
+    s[1].data = oob;
+    L = layer("ScatterElements", 18, 3, 1);
+    rename_in(L, 0, "data");
+    rename_in(L, 1, "ids");
+    attr_i(L, "axis", 1);
+    CHECK_EQ_INT(run(L, s, out), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(dt_last_error(), "input 1 ('ids') holds the index 3 at position 1, out of range for dimension 1 of input 0 ('data'), which has size 3 (expected -3..2)");
+
+    int64_t ni[] = {2, 0};
+    float nu[] = {7, 8, 9, 10};
+    dt_view n[3] = {F32(d, 2, 3, 2), I64(ni, 2, 2, 1), F32(nu, 2, 2, 2)};
+    L = layer("ScatterND", 18, 3, 1);
+    CHECK_OK(run(L, n, out));
+    EXPECT(out[0], 9, 10, 2, 3, 7, 8);
+
+    dt_view bad[3] = {F32(d, 2, 3, 2), I64(ni, 2, 2, 1), F32(nu, 2, 2, 1)};
+    L = layer("ScatterND", 18, 3, 1);
+    CHECK_EQ_INT(run(L, bad, out), DUCTILE_ERR_SHAPE);
+    free_outs(out, 1);
+    free(d);
+}
+
+static void test_conv_transpose_col2im(void)
+{
+    float *x = iota(12), *w = iota(8), *c = iota(16);
+    dt_view in[3] = {F32(x, 4, 1, 1, 2, 3), F32(w, 4, 1, 2, 2, 2), NONE}, out[1];
+    ductile_layer *L = layer("ConvTranspose", 22, 2, 1);
+    attr_ints(L, "strides", 2, (int64_t)2, (int64_t)1);
+    attr_ints(L, "pads", 4, (int64_t)0, (int64_t)1, (int64_t)1, (int64_t)0);
+    CHECK_OK(run(L, in, out));
+    CHECK_DIMS(out[0], 1, 2, 3, 3);
+    EXPECT(out[0], 0, 1, 2, 2, 7, 6, 3, 4, 5, 4, 13, 10, 6, 19, 14, 31, 40, 25);
+
+    /* Two groups with a bias. */
+    float b[] = {1, -1};
+    dt_view g[3] = {F32(x, 4, 1, 2, 2, 3), F32(w, 4, 2, 1, 2, 2), F32(b, 1, 2)};
+    L = layer("ConvTranspose", 22, 3, 1);
+    attr_i(L, "group", 2);
+    CHECK_OK(run(L, g, out));
+    CHECK_DIMS(out[0], 1, 2, 3, 4);
+    EXPECT(out[0], 1, 1, 2, 3, 1, 6, 12, 12, 7, 18, 23, 16, 23, 57, 66, 39, 71, 168, 190, 110, 53, 122, 135, 76);
+
+    int64_t img[] = {3, 3}, blk[] = {2, 2};
+    dt_view ci[3] = {F32(c, 3, 1, 4, 4), I64(img, 1, 2), I64(blk, 1, 2)};
+    L = layer("Col2Im", 18, 3, 1);
+    CHECK_OK(run(L, ci, out));
+    CHECK_DIMS(out[0], 1, 1, 3, 3);
+    EXPECT(out[0], 0, 5, 5, 10, 30, 20, 10, 25, 15);
+
+    /* image_shape is a value input: without its value the shape is unknown. */
+    dt_view nv[3] = {F32(c, 3, 1, 4, 4), I64(NULL, 1, 2), I64(blk, 1, 2)};
+    L = layer("Col2Im", 18, 3, 1);
+    rename_in(L, 1, "image_shape");
+    CHECK_EQ_INT(run(L, nv, out), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(dt_last_error(), "the output shape depends on the data of input 1 ('image_shape')");
+    free_outs(out, 1);
+    free(x);
+    free(w);
+    free(c);
+}
+
+static void test_crop_compress_unique(void)
+{
+    float *x = iota(12);
+    int64_t shape[] = {2, 7};
+    dt_view in[2] = {F32(x, 2, 3, 4), I64(shape, 1, 2)}, out[4];
+    ductile_layer *L = layer("CenterCropPad", 18, 2, 1);
+    CHECK_OK(run(L, in, out));
+    CHECK_DIMS(out[0], 2, 7);
+    EXPECT(out[0], 0, 0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 0, 0);
+
+    bool cond[] = {false, true, true}, flat[] = {false, true, false, false, true};
+    dt_view c[2] = {F32(x, 2, 3, 4), view(DUCTILE_BOOL, cond, 1, (const int64_t[]){0, 3})};
+    L = layer("Compress", 11, 2, 1);
+    attr_i(L, "axis", 0);
+    CHECK_OK(run(L, c, out));
+    CHECK_DIMS(out[0], 2, 4);
+    EXPECT(out[0], 4, 5, 6, 7, 8, 9, 10, 11);
+    dt_view c2[2] = {F32(x, 2, 3, 4), view(DUCTILE_BOOL, flat, 1, (const int64_t[]){0, 5})};
+    L = layer("Compress", 11, 2, 1);
+    CHECK_OK(run(L, c2, out));
+    CHECK_DIMS(out[0], 2);
+    EXPECT(out[0], 1, 4);
+    c2[1].data = NULL;
+    L = layer("Compress", 11, 2, 1);
+    rename_in(L, 1, "keep");
+    CHECK_EQ_INT(run(L, c2, out), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(dt_last_error(), "the output shape depends on the data of input 1 ('keep')");
+
+    float nz[] = {1, 0, 2, 0, -0.0f, 3};
+    dt_view z[1] = {F32(nz, 2, 2, 3)};
+    L = layer("NonZero", 13, 1, 1);
+    CHECK_OK(run(L, z, out));
+    CHECK_DIMS(out[0], 2, 3);
+    EXPECT(out[0], 0, 0, 1, 0, 2, 2);
+
+    float u[] = {2, 1, 1, 3, 4, 3};
+    dt_view uv[1] = {F32(u, 1, 6)};
+    L = layer("Unique", 11, 1, 4);
+    attr_i(L, "sorted", 0);
+    CHECK_OK(run(L, uv, out));
+    EXPECT(out[0], 2, 1, 3, 4);
+    EXPECT(out[1], 0, 1, 3, 4);
+    EXPECT(out[2], 0, 1, 1, 2, 3, 2);
+    EXPECT(out[3], 1, 2, 2, 1);
+
+    float m[] = {1, 0, 0, 1, 0, 0, 2, 3, 4};
+    dt_view mv[1] = {F32(m, 2, 3, 3)};
+    L = layer("Unique", 11, 1, 4);
+    attr_i(L, "axis", 0);
+    CHECK_OK(run(L, mv, out));
+    CHECK_DIMS(out[0], 2, 3);
+    EXPECT(out[0], 1, 0, 0, 2, 3, 4);
+    EXPECT(out[1], 0, 2);
+    EXPECT(out[2], 0, 0, 1);
+    EXPECT(out[3], 2, 1);
+    free(x);
+}
+
+static void test_pad_wrap_space_to_depth_crd(void)
+{
+    float *x = iota(16);
+    int64_t p[] = {0, 2, 1, 1};
+    dt_view in[2] = {F32(x, 2, 2, 3), I64(p, 1, 4)}, out[1];
+    ductile_layer *L = layer("Pad", 19, 2, 1);
+    attr_s(L, "mode", "wrap");
+    CHECK_OK(run(L, in, out));
+    CHECK_DIMS(out[0], 3, 6);
+    EXPECT(out[0], 1, 2, 0, 1, 2, 0, 4, 5, 3, 4, 5, 3, 1, 2, 0, 1, 2, 0);
+
+    dt_view s[1] = {F32(x, 4, 1, 1, 4, 4)};
+    L = layer("SpaceToDepth", 13, 1, 1);
+    attr_i(L, "blocksize", 2);
+    attr_s(L, "mode", "CRD");
+    CHECK_OK(run(L, s, out));
+    CHECK_DIMS(out[0], 1, 4, 2, 2);
+    EXPECT(out[0], 0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15);
+    free(x);
+}
+
 int main(void)
 {
     if (dt_network_new(&net) || dt_pool_create(2, &pool)) return 1;
@@ -878,6 +1089,11 @@ int main(void)
     test_depth_space();
     test_split();
     test_pad();
+    test_trilu_eye_reverse();
+    test_gather_scatter_nd();
+    test_conv_transpose_col2im();
+    test_crop_compress_unique();
+    test_pad_wrap_space_to_depth_crd();
     time_big_copies();
     dt_pool_free(pool);
     dt_network_delete(net);

@@ -18,9 +18,18 @@ DT_CPU_SHAPE_KERNEL(gather_elements);
 DT_CPU_SHAPE_KERNEL(concat);          /* shape_concat.c */
 DT_CPU_SHAPE_KERNEL(split);
 DT_CPU_SHAPE_KERNEL(pad);             /* shape_pad.c */
+DT_CPU_SHAPE_KERNEL(center_crop_pad);
 DT_CPU_SHAPE_KERNEL(gather_nd);       /* shape_scatter.c */
 DT_CPU_SHAPE_KERNEL(scatter_elements);
 DT_CPU_SHAPE_KERNEL(scatter_nd);
+DT_CPU_SHAPE_KERNEL(trilu);           /* shape_pattern.c */
+DT_CPU_SHAPE_KERNEL(eye_like);
+DT_CPU_SHAPE_KERNEL(reverse_sequence);
+DT_CPU_SHAPE_KERNEL(conv_transpose);  /* convtranspose.c */
+DT_CPU_SHAPE_KERNEL(col2im);
+DT_CPU_SHAPE_KERNEL(compress);        /* shape_select.c */
+DT_CPU_SHAPE_KERNEL(non_zero);
+DT_CPU_SHAPE_KERNEL(unique);
 #undef DT_CPU_SHAPE_KERNEL
 
 #endif

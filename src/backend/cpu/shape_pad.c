@@ -89,6 +89,17 @@ static void dt_pad_rows(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+static void dt_pad_run(dt_pad_job *j, dt_exec *ex);
+
+ductile_status dt_cpu_center_crop_pad(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_pad_job j = {.in = &in[0], .out = &out[0], .es = ductile_dtype_size((ductile_dtype)in[0].dtype)};
+    DT_TRY(dt_center_crop_pad_plan(L, in, &j.p));
+    memset(j.value, 0, sizeof j.value);
+    dt_pad_run(&j, ex);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_cpu_pad(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_pad_job j = {.in = &in[0], .out = &out[0], .es = ductile_dtype_size((ductile_dtype)in[0].dtype)};
@@ -106,19 +117,26 @@ ductile_status dt_cpu_pad(const ductile_layer *L, const dt_view *in, dt_view *ou
     } else {
         DT_TRY(dt_pad_value_from_float(in[0].dtype, dt_attr_float(L, "value", 0.0f), j.value));
     }
-    int r = in[0].rank;
-    if (r == 0) {
-        memcpy(out[0].data, in[0].data, j.es);
-        return DUCTILE_OK;
-    }
-    dt_cpu_dense_strides(&in[0], j.st);
-    for (int k = 0; k < r; k++) {
-        j.lo[k] = j.p.begin[k] < 0 ? -j.p.begin[k] : 0;
-        j.hi[k] = in[0].dims[k] - (j.p.end[k] < 0 ? -j.p.end[k] : 0);
-    }
-    int64_t n = out[0].dims[r - 1];
-    if (n == 0 || dt_view_count(&out[0]) == 0) return DUCTILE_OK;
-    int64_t rows = dt_view_count(&out[0]) / n, grain = 32768 / (n * (int64_t)j.es);
-    dt_parallel_for(ex ? ex->pool : NULL, rows, grain < 1 ? 1 : grain, dt_pad_rows, &j);
+    dt_pad_run(&j, ex);
     return DUCTILE_OK;
+}
+
+/* Runs a job whose plan, views, element size and value are set. */
+static void dt_pad_run(dt_pad_job *j, dt_exec *ex)
+{
+    const dt_view *in = j->in, *out = j->out;
+    int r = in->rank;
+    if (r == 0) {
+        memcpy(out->data, in->data, j->es);
+        return;
+    }
+    dt_cpu_dense_strides(in, j->st);
+    for (int k = 0; k < r; k++) {
+        j->lo[k] = j->p.begin[k] < 0 ? -j->p.begin[k] : 0;
+        j->hi[k] = in->dims[k] - (j->p.end[k] < 0 ? -j->p.end[k] : 0);
+    }
+    int64_t n = out->dims[r - 1];
+    if (n == 0 || dt_view_count(out) == 0) return;
+    int64_t rows = dt_view_count(out) / n, grain = 32768 / (n * (int64_t)j->es);
+    dt_parallel_for(ex ? ex->pool : NULL, rows, grain < 1 ? 1 : grain, dt_pad_rows, j);
 }

@@ -69,7 +69,7 @@ ductile_status dt_cpu_gather_nd(const ductile_layer *L, const dt_view *in, dt_vi
 {
     int b, k, r = in[0].rank, q = in[1].rank;
     DT_TRY(dt_gather_nd_plan(L, in, &b, &k));
-    int64_t st[DT_MAX_DIMS], batches = 1, per = 1, slice = 1;
+    int64_t st[DT_MAX_DIMS], batches = 1, per = 1, slice = 1, x = 0;
     dt_cpu_dense_strides(&in[0], st);
     for (int i = 0; i < b; i++) batches *= in[0].dims[i];
     for (int i = b; i < q - 1; i++) per *= in[1].dims[i];
@@ -82,7 +82,6 @@ ductile_status dt_cpu_gather_nd(const ductile_layer *L, const dt_view *in, dt_vi
         for (int64_t n = 0; n < per; n++) {
             int64_t row = bi * per + n, off = bi * batch_stride;
             for (int j = 0; j < k; j++) {
-                int64_t x;
                 DT_TRY(dt_index_at(L, &in[1], row * k + j, in[0].dims[b + j], b + j, &x));
                 off += x * st[b + j];
             }
@@ -98,7 +97,7 @@ ductile_status dt_cpu_scatter_elements(const ductile_layer *L, const dt_view *in
     DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), r, &axis));
     size_t es = ductile_dtype_size((ductile_dtype)in[0].dtype);
     /* Check every index first so that a failure leaves no half-scattered output behind. */
-    int64_t n = dt_view_count(&in[1]), st[DT_MAX_DIMS], pos[DT_MAX_DIMS] = {0}, x;
+    int64_t n = dt_view_count(&in[1]), st[DT_MAX_DIMS], pos[DT_MAX_DIMS] = {0}, x = 0;
     for (int64_t e = 0; e < n; e++) DT_TRY(dt_index_at(L, &in[1], e, in[0].dims[axis], axis, &x));
     dt_cpu_copy_bytes(ex, out[0].data, in[0].data, dt_cpu_view_bytes(&in[0]));
     dt_cpu_dense_strides(&in[0], st);
@@ -123,7 +122,7 @@ ductile_status dt_cpu_scatter_nd(const ductile_layer *L, const dt_view *in, dt_v
 {
     int red, r = in[0].rank, q = in[1].rank, k = (int)in[1].dims[q - 1];
     DT_TRY(dt_scatter_reduction(L, &red));
-    int64_t st[DT_MAX_DIMS], rows = 1, slice = 1, x;
+    int64_t st[DT_MAX_DIMS], rows = 1, slice = 1, x = 0;
     dt_cpu_dense_strides(&in[0], st);
     for (int i = 0; i < q - 1; i++) rows *= in[1].dims[i];
     for (int i = k; i < r; i++) slice *= in[0].dims[i];
