@@ -118,8 +118,8 @@ ductile_status dt_compress_plan(const ductile_layer *L, const dt_view *in, int *
 
 ductile_status dt_shape_infer_compress(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    int axis;
-    int64_t kept;
+    int axis = -1;
+    int64_t kept = 0;
     DT_TRY(dt_compress_plan(L, in, &axis, &kept));
     if (axis < 0) {
         out[0].dtype = in[0].dtype;
