@@ -14,5 +14,11 @@ extern const dt_opdef dt_ops_linalg[];
 extern const dt_opdef dt_ops_nn[];
 /* Private layers of domain "ductile" made by builder passes: FusedConv (fused.c). */
 extern const dt_opdef dt_ops_fused[];
+/* Quantization and integer ops: QuantizeLinear, DequantizeLinear, QLinear*, *Integer (quant.c) */
+extern const dt_opdef dt_ops_quant[];
+/* Recurrent, signal and tensor-algebra ops: RNN, GRU, LSTM, DFT, STFT, windows, Einsum, OneHot (seq.c) */
+extern const dt_opdef dt_ops_seq[];
+/* Vision ops: GridSample, AffineGrid, RoiAlign, NonMaxSuppression, DeformConv (vision.c) */
+extern const dt_opdef dt_ops_vision[];
 
 #endif

@@ -9,6 +9,9 @@ static const dt_opdef *const dt_families[] = {
     dt_ops_linalg,
     dt_ops_nn,
     dt_ops_fused,
+    dt_ops_quant,
+    dt_ops_seq,
+    dt_ops_vision,
 };
 
 const dt_opdef *dt_opdef_find(const char *op_type)

@@ -14,5 +14,8 @@ extern const dt_cpu_kernel dt_cpu_shape[];       /* shape.c */
 extern const dt_cpu_kernel dt_cpu_linalg[];      /* linalg.c (+ gemm_*.c, conv_*.c) */
 extern const dt_cpu_kernel dt_cpu_nn[];          /* nn.c (+ nn_*.c) */
 extern const dt_cpu_kernel dt_cpu_fused[];       /* fused_conv.c */
+extern const dt_cpu_kernel dt_cpu_quant[];     /* quant.c (+ quant_*.c) */
+extern const dt_cpu_kernel dt_cpu_seq[];       /* seq.c (+ seq_*.c) */
+extern const dt_cpu_kernel dt_cpu_vision[];    /* vision.c (+ vision_*.c) */
 
 #endif

@@ -9,6 +9,9 @@ static const dt_cpu_kernel *const dt_cpu_families[] = {
     dt_cpu_linalg,
     dt_cpu_nn,
     dt_cpu_fused,
+    dt_cpu_quant,
+    dt_cpu_seq,
+    dt_cpu_vision,
 };
 
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type)
