@@ -205,17 +205,8 @@ static void dt_unary_scalar(const dt_unary_job *j, int64_t b, int64_t e)
 }
 
 /* The polynomial activations are compute-bound: an AVX2 clone, picked at load time by CPU
- * feature, runs them about twice as fast as the baseline SSE2 build. ThreadSanitizer
- * instruments the clones' resolver, which the loader runs before TSan starts (a crash at
- * startup), so a TSan build keeps the baseline only. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DT_NO_CLONES 1
-#endif
-#endif
-#if !defined(__SANITIZE_THREAD__) && !defined(DT_NO_CLONES)
+ * feature, runs them about twice as fast as the baseline SSE2 build. */
 __attribute__((target_clones("avx2", "default")))
-#endif
 static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
 {
     const float *restrict x = (const float *)j->x;
