@@ -230,6 +230,8 @@ static const conv_case cases[] = {
     {1, 5, 13, 17, 7, 3, 1, 1, 1},      /* 3x3 same: the padded path */
     {2, 6, 11, 9, 10, 3, 2, 1, 1},      /* stride 2: im2col */
     {1, 19, 7, 5, 13, 1, 1, 0, 1},      /* 1x1: B is the image */
+    {2, 21, 9, 13, 17, 1, 1, 0, 1},     /* 1x1 over whole 48-column panels read in place + a tail */
+    {1, 300, 7, 15, 10, 1, 1, 0, 1},    /* the same beyond one K block */
     {1, 8, 37, 41, 24, 3, 1, 1, 2},     /* grouped, wide enough for the padded path */
     {2, 12, 15, 33, 12, 3, 2, 1, 12},   /* depthwise, stride 2 */
     {1, 9, 21, 70, 9, 5, 1, 2, 9},      /* depthwise 5x5 */
@@ -258,7 +260,7 @@ static void test_packed_weights_and_every_tactic_match_reference(dt_pool *pool)
         const conv_case *cc = &cases[c];
         dt_conv_geom g = {.group = cc->group, .c = cc->c, .m = cc->m, .s = {cc->stride, cc->stride}};
         bool dw = dt_cpu_conv_is_depthwise(&g);
-        for (int t = DT_CONV_IM2COL; t <= DT_CONV_DEPTHWISE; t++) {
+        for (int t = DT_CONV_IM2COL; t <= DT_CONV_WINOGRAD; t++) {
             if (!dt_cpu_conv_algo_applies(&g, (dt_conv_algo)t)) continue;
             for (int pack = 0; pack < 2; pack++) {
                 if (pack && dw) continue;
@@ -277,7 +279,7 @@ static void test_packed_weights_and_every_tactic_match_reference(dt_pool *pool)
 
 static void test_prepack_skips_depthwise_and_rejects_wrong_tactic(void)
 {
-    const conv_case *dw = &cases[4];
+    const conv_case *dw = &cases[6];
     float *w = rand_buf(dw->m * 9), *b = rand_buf(dw->m);
     ductile_layer *L = fused_layer(dw, w, b, false, "Relu", DT_CONV_PADDED);
     dt_prepacked pk;

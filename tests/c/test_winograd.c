@@ -1,0 +1,158 @@
+/* Winograd F(4x4, 3x3): the kernel against a naive conv (double accumulation) at odd sizes
+ * (images not a multiple of the 4x4 tile, smaller than a tile, wider than a block; channels
+ * not multiples of the GEMM's tile; C beyond one K block; asymmetric padding), with bias,
+ * residual and activation; on weights transformed ahead and per call; with and without
+ * threads (bitwise equal); and with sentinels past the output. */
+#include "testutil.h"
+
+#include "backend/cpu/conv.h"
+#include "backend/cpu/winograd.h"
+#include "core/threadpool.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+
+static float frand(void)
+{
+    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
+}
+
+static float *rand_buf(int64_t n)
+{
+    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) p[i] = frand();
+    return p;
+}
+
+typedef struct wcase {
+    int64_t n, c, h, w, m;
+    int64_t pt, pl, pb, pr;
+} wcase;
+
+static dt_conv_geom geom_of(const wcase *k)
+{
+    dt_conv_geom g = {.spatial = 2, .batch = k->n, .c = k->c, .m = k->m, .group = 1,
+                      .in = {k->h, k->w}, .k = {3, 3}, .s = {1, 1}, .d = {1, 1},
+                      .pb = {k->pt, k->pl}, .pe = {k->pb, k->pr}};
+    g.out[0] = k->h + k->pt + k->pb - 2;
+    g.out[1] = k->w + k->pl + k->pr - 2;
+    return g;
+}
+
+static void ref_conv(const dt_conv_geom *g, const float *x, const float *w, const float *b,
+                     const float *r, double *y)
+{
+    for (int64_t n = 0; n < g->batch; n++)
+        for (int64_t m = 0; m < g->m; m++)
+            for (int64_t oy = 0; oy < g->out[0]; oy++)
+                for (int64_t ox = 0; ox < g->out[1]; ox++) {
+                    double s = b[m];
+                    for (int64_t c = 0; c < g->c; c++)
+                        for (int64_t ky = 0; ky < 3; ky++)
+                            for (int64_t kx = 0; kx < 3; kx++) {
+                                int64_t iy = oy - g->pb[0] + ky, ix = ox - g->pb[1] + kx;
+                                if (iy < 0 || iy >= g->in[0] || ix < 0 || ix >= g->in[1]) continue;
+                                s += (double)x[((n * g->c + c) * g->in[0] + iy) * g->in[1] + ix] *
+                                     w[((m * g->c + c) * 3 + ky) * 3 + kx];
+                            }
+                    int64_t o = ((n * g->m + m) * g->out[0] + oy) * g->out[1] + ox;
+                    s += r[o];
+                    /* HardSwish, as the epilogue computes it with alpha 1/6, beta 1/2 */
+                    y[o] = s * fmax(0, fmin(1, s / 6.0 + 0.5));
+                }
+}
+
+static double rel_err(const float *got, const double *want, int64_t n)
+{
+    double maxd = 0, maxw = 1e-3;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (!(d <= maxd)) maxd = d;
+        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
+    }
+    return maxd / maxw;
+}
+
+static const wcase cases[] = {
+    {1, 5, 13, 17, 7, 1, 1, 1, 1},       /* 3x3 same, 13x17: partial tiles both ways */
+    {2, 3, 9, 30, 11, 0, 0, 0, 0},       /* valid, batch 2 */
+    {1, 17, 23, 11, 19, 0, 1, 2, 1},     /* asymmetric padding */
+    {1, 9, 4, 5, 6, 1, 1, 1, 1},         /* one tile, partly outside */
+    {1, 6, 2, 3, 5, 1, 1, 1, 1},         /* smaller than a tile */
+    {1, 4, 7, 601, 5, 1, 1, 1, 1},       /* wider than a block: rows split */
+    {1, 64, 37, 45, 33, 1, 1, 1, 1},
+    {3, 13, 41, 19, 70, 1, 1, 1, 1},
+    {1, 300, 9, 11, 10, 1, 1, 1, 1},     /* C beyond one K block of the GEMM */
+};
+
+static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
+{
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dt_conv_geom g = geom_of(&cases[i]);
+        CHECK(dt_cpu_wino_applies(&g));
+        int64_t nx = g.batch * g.c * g.in[0] * g.in[1], ny = g.batch * g.m * g.out[0] * g.out[1];
+        float *x = rand_buf(nx), *w = rand_buf(g.m * g.c * 9), *b = rand_buf(g.m), *r = rand_buf(ny);
+        float *u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
+        dt_cpu_wino_pack_weights(&g, w, u);
+        double *want = malloc(sizeof(double) * (size_t)ny);
+        ref_conv(&g, x, w, b, r, want);
+        float *got[3];
+        dt_epilogue epi = {.act = DT_ACT_HARDSWISH, .p0 = 1.0f / 6.0f, .p1 = 0.5f, .res = r};
+        for (int v = 0; v < 3; v++) {
+            /* 0: transformed ahead, one thread; 1: the same on the pool; 2: raw weights */
+            got[v] = malloc(sizeof(float) * (size_t)(ny + 16));
+            for (int64_t k = 0; k < ny + 16; k++) got[v][k] = -1234.5f;
+            dt_conv_args a = {.x = x, .w = v == 2 ? w : NULL, .w_wino = v == 2 ? NULL : u,
+                              .bias = b, .epi = &epi, .y = got[v]};
+            CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, v == 0 ? NULL : pool), DUCTILE_OK);
+            double e = rel_err(got[v], want, ny);
+            bool fence = true;
+            for (int k = 0; k < 16; k++) fence &= got[v][ny + k] == -1234.5f;
+            if (!(e <= 1e-4) || !fence) {
+                bad++;
+                fprintf(stderr, "case %zu variant %d: rel err %g, sentinels %s\n", i, v, e,
+                        fence ? "intact" : "overwritten");
+            }
+        }
+        CHECK(memcmp(got[0], got[1], sizeof(float) * (size_t)ny) == 0);
+        CHECK(memcmp(got[0], got[2], sizeof(float) * (size_t)ny) == 0);
+        for (int v = 0; v < 3; v++) free(got[v]);
+        free(x), free(w), free(b), free(r), free(u), free(want);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
+static void test_winograd_applies_only_to_3x3_stride1_ungrouped(void)
+{
+    dt_conv_geom g = geom_of(&cases[0]);
+    CHECK(dt_cpu_conv_algo_applies(&g, DT_CONV_WINOGRAD));
+    dt_conv_geom s2 = g, d2 = g, g2 = g, k5 = g, one_d = g;
+    s2.s[1] = 2;
+    d2.d[0] = 2;
+    g2.group = 5;
+    k5.k[0] = k5.k[1] = 5;
+    one_d.spatial = 1;
+    CHECK(!dt_cpu_wino_applies(&s2));
+    CHECK(!dt_cpu_wino_applies(&d2));
+    CHECK(!dt_cpu_wino_applies(&g2));
+    CHECK(!dt_cpu_wino_applies(&k5));
+    CHECK(!dt_cpu_wino_applies(&one_d));
+    dt_conv_args a = {0};
+    CHECK_EQ_INT(dt_cpu_conv_winograd(&s2, &a, NULL), DUCTILE_ERR_INTERNAL);
+}
+
+int main(void)
+{
+    dt_pool *pool = NULL;
+    dt_pool_create(3, &pool);
+    test_winograd_matches_reference_at_odd_sizes(pool);
+    test_winograd_applies_only_to_3x3_stride1_ungrouped();
+    dt_pool_free(pool);
+    TEST_MAIN_END();
+}
