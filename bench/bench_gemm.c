@@ -1,8 +1,8 @@
 /* GFLOP/s of the CPU backend's sgemm at a few square and model-shaped sizes, and ms of the
  * convolutions of the model suite's hot layers.
- *   cd src && gcc -std=c11 -D_GNU_SOURCE -O2 -I../include -I. ../bench/bench_gemm.c
- *       backend/cpu/{gemm,gemm_kernel,conv,conv_dw,conv_padded}.c core/{arena,status,threadpool}.c
- *       -lm -pthread -o ../build/bench_gemm
+ *   make && gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_gemm.c build/libductile.a
+ *       -lm -pthread -o build/bench_gemm
+ *   (links the library: the conv paths need winograd.c and the epilogue)
  *   ./bench_gemm [threads] */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"

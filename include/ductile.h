@@ -85,7 +85,11 @@ const char *ductile_version(void);
 /* Types and dims                                                                            */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Element types. Values are those of ONNX's TensorProto.DataType. */
+/* Element types. Values are those of ONNX's TensorProto.DataType.
+ * The 8-, 4- and 2-bit types (17..26) take one byte per element in every ductile buffer
+ * (as numpy's ml_dtypes holds them): float8 bit patterns, and 4-bit and 2-bit values in the
+ * low bits of their byte. Only an ONNX file packs 4-bit and 2-bit types (low bits first); the
+ * importer unpacks them. */
 typedef enum ductile_dtype {
     DUCTILE_UNDEFINED = 0,
     DUCTILE_FLOAT32 = 1,
@@ -101,7 +105,17 @@ typedef enum ductile_dtype {
     DUCTILE_FLOAT64 = 11,
     DUCTILE_UINT32 = 12,
     DUCTILE_UINT64 = 13,
-    DUCTILE_BFLOAT16 = 16
+    DUCTILE_BFLOAT16 = 16,
+    DUCTILE_FLOAT8E4M3FN = 17,       /* no inf; NaN 0x7f/0xff; max 448                        */
+    DUCTILE_FLOAT8E4M3FNUZ = 18,     /* no inf, no -0; NaN 0x80; max 240                      */
+    DUCTILE_FLOAT8E5M2 = 19,         /* IEEE-like: inf 0x7c; max 57344                        */
+    DUCTILE_FLOAT8E5M2FNUZ = 20,     /* no inf, no -0; NaN 0x80; max 57344                    */
+    DUCTILE_UINT4 = 21,              /* 0..15                                                 */
+    DUCTILE_INT4 = 22,               /* -8..7                                                 */
+    DUCTILE_FLOAT4E2M1 = 23,         /* no inf, no NaN; max 6                                 */
+    DUCTILE_FLOAT8E8M0 = 24,         /* 2^(bits-127), unsigned; NaN 0xff                      */
+    DUCTILE_UINT2 = 25,              /* 0..3                                                  */
+    DUCTILE_INT2 = 26                /* -2..1                                                 */
 } ductile_dtype;
 
 /* "float32", "int64", ...; "undefined" for others. Static storage. */

@@ -1,8 +1,11 @@
 /* TensorProto -> constant tensor. raw_data stays in the model's buffer when aligned for its
  * dtype (zero-copy weights); typed fields (float_data, int64_data, ...) are decoded into the
- * arena, since their wire form (varints) is not the in-memory form. */
+ * arena, since their wire form (varints) is not the in-memory form. The 4-bit and 2-bit types
+ * are packed in the file (raw_data and int32_data alike: two or four per byte, low bits first)
+ * and one byte per element in memory, so they are always unpacked into the arena. */
 #include "onnx/onnx_internal.h"
 #include "core/checked.h"
+#include "core/dtype.h"
 #include "core/status.h"
 
 #include <stdint.h>
@@ -20,7 +23,8 @@ static int dt_typed_field(int dtype)
     case DUCTILE_INT64: return T_INT64;
     case DUCTILE_FLOAT64: return T_DOUBLE;
     case DUCTILE_UINT32: case DUCTILE_UINT64: return T_UINT64;
-    default: return T_INT32;   /* int32, int16, int8, uint16, uint8, bool, float16, bfloat16 */
+    default: return T_INT32;   /* int32, int16, int8, uint16, uint8, bool, float16, bfloat16,
+                                  float8 (one per entry), 4-bit and 2-bit (packed bytes) */
     }
 }
 
@@ -88,6 +92,30 @@ static ductile_status dt_typed_elems(const pb_field *f, int wire, size_t es, uin
         }
         dt_store(dst + *n * es, es, v);
     }
+    return DUCTILE_OK;
+}
+
+/* Spreads count elements of bits (4 or 2) each, packed low bits first in src, one per byte of
+ * dst. dst may be src: it is filled from the end, and element i reads byte i / per <= i. */
+static void dt_unpack_bits(uint8_t *dst, const uint8_t *src, int64_t count, int bits)
+{
+    int per = 8 / bits;
+    unsigned mask = (1u << bits) - 1;
+    for (int64_t i = count - 1; i >= 0; i--)
+        dst[i] = (uint8_t)((src[i / per] >> (i % per * bits)) & mask);
+}
+
+/* Unpacks t's packed file data (in place when it is already in the arena). */
+static ductile_status dt_unpack_into_arena(dt_import *im, ductile_tensor *t, const uint8_t *packed,
+                                           bool in_arena, int64_t count, int bits)
+{
+    uint8_t *dst = in_arena ? (uint8_t *)packed : dt_arena_alloc(&im->net->arena, (size_t)count);
+    if (!dst && count)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory (%lld bytes)", t->name,
+                       (long long)count);
+    if (count) dt_unpack_bits(dst, packed, count, bits);
+    t->data = dst;
+    t->nbytes = (size_t)count;
     return DUCTILE_OK;
 }
 
@@ -164,18 +192,27 @@ ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name
         return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': dims %s overflow", tn,
                        dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL));
     t->nbytes = nbytes;
+    /* The packed types: bits < 8, and the file holds file_bytes rather than nbytes. */
+    int bits = dt_dtype_file_bits((int)dtype);
+    size_t file_bytes = nbytes;
+    if (bits < 8) file_bytes = (size_t)count / (size_t)(8 / bits) + ((size_t)count % (size_t)(8 / bits) != 0);
 
-    if (location == 1) return dt_onnx_external(im, t, f, nbytes);
+    if (location == 1) {
+        if (bits >= 8) return dt_onnx_external(im, t, f, nbytes);
+        DT_TRY(dt_onnx_external(im, t, f, file_bytes));
+        return dt_unpack_into_arena(im, t, t->data, false, count, bits);
+    }
     if (location != 0)
         return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': data_location %lld, expected 0 (default) or 1 (external)",
                        tn, (long long)location);
 
     if (has_raw) {
-        if (raw.len != nbytes)
-            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': raw_data has %zu bytes, expected %zu (dims %s, %s)",
-                           tn, raw.len, nbytes, dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL),
-                           ductile_dtype_name((ductile_dtype)dtype));
+        if (raw.len != file_bytes)
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': raw_data has %zu bytes, expected %zu (dims %s, %s%s)",
+                           tn, raw.len, file_bytes, dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL),
+                           ductile_dtype_name((ductile_dtype)dtype), bits < 8 ? ", packed" : "");
         const uint8_t *p = pb_bytes(&raw);
+        if (bits < 8) return dt_unpack_into_arena(im, t, p, false, count, bits);
         if (nbytes && (uintptr_t)p % es == 0) {
             t->data = p;
             return DUCTILE_OK;
@@ -193,10 +230,13 @@ ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name
             return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': has %s, expected %s for dtype %s", tn,
                            dt_typed_name(k), dt_typed_name(want), ductile_dtype_name((ductile_dtype)dtype));
     }
-    if (typed_n[want] != (size_t)count)
-        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': %s has %zu elements, expected %lld (dims %s)", tn,
-                       dt_typed_name(want), typed_n[want], (long long)count,
-                       dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL));
+    /* For the packed types each int32_data entry holds one packed byte. */
+    size_t entries = bits < 8 ? file_bytes : (size_t)count;
+    if (typed_n[want] != entries)
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': %s has %zu elements, expected %zu (dims %s%s)", tn,
+                       dt_typed_name(want), typed_n[want], entries,
+                       dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL),
+                       bits < 8 ? ", packed" : "");
     uint8_t *dst = dt_arena_alloc(&im->net->arena, nbytes);
     if (!dst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory (%zu bytes)", tn, nbytes);
     t->data = dst;
@@ -206,7 +246,8 @@ ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name
     for (;;) {
         DT_TRY(pb_next(&r, &g, &more));
         if (!more) break;
-        if ((int)g.num == want) DT_TRY(dt_typed_elems(&g, dt_elem_wire(g.num), es, dst, (size_t)count, &n));
+        if ((int)g.num == want) DT_TRY(dt_typed_elems(&g, dt_elem_wire(g.num), es, dst, entries, &n));
     }
+    if (bits < 8) return dt_unpack_into_arena(im, t, dst, true, count, bits);
     return DUCTILE_OK;
 }

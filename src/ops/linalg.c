@@ -22,11 +22,19 @@ static ductile_status dt_la_arity(const ductile_layer *L, int lo, int hi)
     return DUCTILE_OK;
 }
 
+/* Input i is float32, float16, bfloat16 or float64 (the CPU computes the others in float32),
+ * of the same dtype as input 0. */
 static ductile_status dt_la_float(const dt_view *in, int i, const char *what)
 {
-    if (in[i].dtype != DUCTILE_FLOAT32)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; only float32 is supported",
-                       i, what, ductile_dtype_name((ductile_dtype)in[i].dtype));
+    int t = in[i].dtype;
+    if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT16 && t != DUCTILE_BFLOAT16 && t != DUCTILE_FLOAT64)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "input %d (%s) has dtype %s (supported: float32, float16, bfloat16, float64)",
+                       i, what, ductile_dtype_name((ductile_dtype)t));
+    if (t != in[0].dtype)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d (%s) has dtype %s; expected %s like "
+                       "input 0", i, what, ductile_dtype_name((ductile_dtype)t),
+                       ductile_dtype_name((ductile_dtype)in[0].dtype));
     return DUCTILE_OK;
 }
 
@@ -199,7 +207,7 @@ static ductile_status dt_conv_infer(const ductile_layer *L, const dt_view *in, d
                            "channel of input 1 (W))", sb, (long long)g.m);
         }
     }
-    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].dtype = in[0].dtype;
     out[0].rank = in[0].rank;
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
@@ -257,7 +265,7 @@ static ductile_status dt_gemm_infer(const ductile_layer *L, const dt_view *in, d
                            "input 2 (C) has shape %s; it must broadcast to the output [%lld,%lld]",
                            sc, (long long)M, (long long)N);
     }
-    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].dtype = in[0].dtype;
     out[0].rank = 2;
     out[0].dims[0] = M;
     out[0].dims[1] = N;
@@ -323,7 +331,7 @@ static ductile_status dt_matmul_infer(const ductile_layer *L, const dt_view *in,
     DT_TRY(dt_la_float(in, 1, "B"));
     dt_matmul_geom g;
     DT_TRY(dt_matmul_geometry(&in[0], &in[1], &g));
-    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].dtype = in[0].dtype;
     out[0].rank = g.out_rank;
     for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];
     return DUCTILE_OK;

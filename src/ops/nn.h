@@ -38,10 +38,10 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
 
 /* ---- Resize (nn_resize.c) ---- */
 
-enum { DT_RESIZE_NEAREST, DT_RESIZE_LINEAR };
+enum { DT_RESIZE_NEAREST, DT_RESIZE_LINEAR, DT_RESIZE_CUBIC };
 enum {
     DT_CTM_HALF_PIXEL, DT_CTM_ASYMMETRIC, DT_CTM_ALIGN_CORNERS, DT_CTM_PYTORCH_HALF_PIXEL,
-    DT_CTM_TF_HALF_PIXEL_FOR_NN
+    DT_CTM_TF_HALF_PIXEL_FOR_NN, DT_CTM_HALF_PIXEL_SYMMETRIC, DT_CTM_TF_CROP_AND_RESIZE
 };
 enum {
     DT_NEAREST_ROUND_PREFER_FLOOR, DT_NEAREST_ROUND_PREFER_CEIL, DT_NEAREST_FLOOR,
@@ -55,9 +55,16 @@ typedef struct dt_resize_params {
      * sizes are given) and the output dim. */
     float scale[DT_MAX_DIMS];
     int64_t out[DT_MAX_DIMS];
+    float cubic_a, extrapolation;
+    bool exclude_outside, antialias;
+    /* tf_crop_and_resize: the region of X per axis, as fractions (default 0 to 1); has_roi
+     * is false while the roi's value is unknown (infer does not need it). */
+    bool has_roi;
+    float roi_start[DT_MAX_DIMS], roi_end[DT_MAX_DIMS];
 } dt_resize_params;
 
-/* Reads attributes and the scales/sizes inputs (their data must be known). */
+/* Reads attributes and the scales/sizes inputs (their data must be known), mapped to every
+ * axis of X through the attribute 'axes' (opset 18). */
 ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in,
                                     dt_resize_params *p);
 

@@ -80,10 +80,6 @@ ductile_status dt_nn_check_pool(const ductile_layer *L)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'dilations'[%lld] = %lld; expected >= 1", (long long)i,
                            (long long)d[i]);
-        if (d && d[i] != 1 && !is_max)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                           "attribute 'dilations'[%lld] = %lld is not supported for AveragePool "
-                           "(supported: 1)", (long long)i, (long long)d[i]);
     }
     for (int64_t i = 0; p && i < 2 * nk; i++) {
         int64_t ek = (k[i % nk] - 1) * (d ? d[i % nk] : 1) + 1;
@@ -164,9 +160,21 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
     return DUCTILE_OK;
 }
 
+/* The CPU pools in float32: exact for halves and, for MaxPool, 8-bit integers. */
+static ductile_status dt_pool_dtype(const ductile_layer *L, int t)
+{
+    bool is_max = strcmp(L->op_type, "MaxPool") == 0;
+    if (t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT16 || t == DUCTILE_BFLOAT16 ||
+        t == DUCTILE_FLOAT64 || (is_max && (t == DUCTILE_INT8 || t == DUCTILE_UINT8)))
+        return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 (X) has dtype %s (supported: float32, "
+                   "float16, bfloat16, float64%s)", ductile_dtype_name((ductile_dtype)t),
+                   is_max ? ", int8, uint8" : "");
+}
+
 ductile_status dt_nn_infer_pool(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_pool_dtype(L, in[0].dtype));
     dt_pool_geom g;
     DT_TRY(dt_pool_geometry(L, &in[0], &g));
     out[0].dtype = in[0].dtype;

@@ -67,9 +67,27 @@ ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool re
     return DUCTILE_OK;
 }
 
+/* The CPU computes in float32: exact for halves, integers below 2^24 and bool. */
+static ductile_status dt_reduce_dtype(const ductile_layer *L, int t)
+{
+    if (t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT16 || t == DUCTILE_BFLOAT16 || t == DUCTILE_FLOAT64)
+        return DUCTILE_OK;
+    bool minmax = !strcmp(L->op_type, "ReduceMax") || !strcmp(L->op_type, "ReduceMin");
+    bool ints = minmax || !strcmp(L->op_type, "ReduceSum") || !strcmp(L->op_type, "ReduceMean") ||
+                !strcmp(L->op_type, "ReduceProd") || !strcmp(L->op_type, "ReduceL1") ||
+                !strcmp(L->op_type, "ReduceSumSquare");
+    bool is_int = t == DUCTILE_INT8 || t == DUCTILE_UINT8 || t == DUCTILE_INT16 ||
+                  t == DUCTILE_UINT16 || t == DUCTILE_INT32 || t == DUCTILE_INT64 ||
+                  t == DUCTILE_UINT32 || t == DUCTILE_UINT64;
+    if ((ints && is_int) || (minmax && t == DUCTILE_BOOL)) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 (data) has dtype %s (supported: float32, "
+                   "float16, bfloat16, float64%s)", ductile_dtype_name((ductile_dtype)t),
+                   minmax ? ", integers, bool" : ints ? ", integers" : "");
+}
+
 ductile_status dt_nn_infer_reduce(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "data"));
+    DT_TRY(dt_reduce_dtype(L, in[0].dtype));
     bool red[DT_MAX_DIMS], identity;
     DT_TRY(dt_reduce_axes(L, in, red, &identity));
     bool keep = dt_attr_int(L, "keepdims", 1) != 0;

@@ -32,7 +32,11 @@ ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64
 
 ductile_status dt_nn_infer_softmax(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    int t = in[0].dtype;
+    /* The CPU computes float16, bfloat16 and float64 in float32. */
+    if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT16 && t != DUCTILE_BFLOAT16 && t != DUCTILE_FLOAT64)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 (input) has dtype %s (supported: float32, "
+                       "float16, bfloat16, float64)", ductile_dtype_name((ductile_dtype)t));
     int64_t o, n, i;
     DT_TRY(dt_softmax_layout(L, &in[0], &o, &n, &i));
     out[0] = in[0];

@@ -74,9 +74,28 @@ ductile_status dt_shape_infer_constant_of_shape(const ductile_layer *L, const dt
     return DUCTILE_OK;
 }
 
+/* IEEE half and bfloat16 bits to float (exact). */
+static float dt_range_half(uint16_t h, bool bf16)
+{
+    union { uint32_t u; float f; } c;
+    if (bf16) {
+        c.u = (uint32_t)h << 16;
+        return c.f;
+    }
+    uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0) {
+        float f = ldexpf((float)m, -24);   /* zero and subnormals */
+        return sign ? -f : f;
+    }
+    c.u = sign | (e == 31 ? 0x7f800000u | (m << 13) : ((e + 112) << 23) | (m << 13));
+    return c.f;
+}
+
 double dt_range_f(const dt_view *v)
 {
     switch (v->dtype) {
+    case DUCTILE_FLOAT16: return dt_range_half(*(const uint16_t *)v->data, false);
+    case DUCTILE_BFLOAT16: return dt_range_half(*(const uint16_t *)v->data, true);
     case DUCTILE_FLOAT32: return *(const float *)v->data;
     case DUCTILE_FLOAT64: return *(const double *)v->data;
     default: return (double)dt_range_i(v);
@@ -107,11 +126,13 @@ static const char *const dt_range_names[3] = {"start", "limit", "delta"};
 ductile_status dt_shape_infer_range(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     int t = in[0].dtype;
-    if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT64 && t != DUCTILE_INT16 && t != DUCTILE_INT32 &&
-        t != DUCTILE_INT64)
+    bool is_float = t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64 || t == DUCTILE_FLOAT16 ||
+                    t == DUCTILE_BFLOAT16;
+    if (!is_float && t != DUCTILE_INT16 && t != DUCTILE_INT32 && t != DUCTILE_INT64)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input 0 (start, '%s') has dtype %s; supported: float32, float64, int16, "
-                       "int32, int64", dt_shape_name(L, 0), ductile_dtype_name((ductile_dtype)t));
+                       "input 0 (start, '%s') has dtype %s; supported: float32, float64, float16, "
+                       "bfloat16, int16, int32, int64", dt_shape_name(L, 0),
+                       ductile_dtype_name((ductile_dtype)t));
     for (int i = 0; i < 3; i++) {
         if (in[i].dtype != t)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -128,7 +149,8 @@ ductile_status dt_shape_infer_range(const ductile_layer *L, const dt_view *in, d
     }
     for (int i = 0; i < 3; i++) DT_TRY(dt_shape_need_value(L, in, i));
     int64_t n;
-    if (t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64) {
+    if (is_float) {
+        /* float16 and bfloat16 run in float64, as the reference's np.arange does. */
         double start = dt_range_f(&in[0]), limit = dt_range_f(&in[1]), delta = dt_range_f(&in[2]);
         /* The difference is taken in the input's precision, as onnxruntime does, so lengths
          * agree with it at the edges. */

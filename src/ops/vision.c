@@ -1,6 +1,61 @@
-/* Vision ops: GridSample, AffineGrid, RoiAlign, NonMaxSuppression, DeformConv: op definitions. */
+/* Vision ops: GridSample, AffineGrid, NonMaxSuppression, MaxUnpool, Upsample, LpPool,
+ * GlobalLpPool and the local normalizations (LRN, GroupNormalization, MeanVarianceNormalization):
+ * the family's table and the checks its ops share. */
+#include "ops/vision.h"
 #include "ops/families.h"
+#include "core/status.h"
+
+ductile_status dt_vision_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi)
+{
+    if (L->n_in < lo || L->n_in > hi) {
+        if (lo == hi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d", lo,
+                           lo == 1 ? "" : "s", L->n_in);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
+                       L->n_in);
+    }
+    if (L->n_in > 0 && !L->in[0])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 is required but was omitted");
+    if (L->n_out < olo || L->n_out > ohi) {
+        if (olo == ohi)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d output%s, got %d", olo,
+                           olo == 1 ? "" : "s", L->n_out);
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d to %d outputs, got %d", olo, ohi,
+                       L->n_out);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_vision_want_float(const dt_view *in, int i, const char *what)
+{
+    if (in[i].dtype != DUCTILE_FLOAT32)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "input %d (%s) has dtype %s; only float32 is supported", i, what,
+                       ductile_dtype_name((ductile_dtype)in[i].dtype));
+    return DUCTILE_OK;
+}
+
+ductile_status dt_vision_bad_shape(int i, const char *what, const dt_view *v,
+                                   const char *expected)
+{
+    char s[160];
+    dt_format_dims(s, sizeof s, v->dims, v->rank, NULL);
+    return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has shape %s; expected %s", i, what, s,
+                   expected);
+}
 
 const dt_opdef dt_ops_vision[] = {
+    {"GridSample", dt_vision_check_gridsample, dt_vision_infer_gridsample, 0},
+    {"AffineGrid", dt_vision_check_affinegrid, dt_vision_infer_affinegrid, 1u << 1},
+    /* Eager: the number of selected boxes depends on every input's data. */
+    {"NonMaxSuppression", dt_vision_check_nms, dt_vision_infer_nms, 0x1fu},
+    {"LRN", dt_vision_check_lrn, dt_vision_infer_same, 0},
+    {"GroupNormalization", dt_vision_check_groupnorm, dt_vision_infer_groupnorm, 0},
+    {"MeanVarianceNormalization", dt_vision_check_mvn, dt_vision_infer_same, 0},
+    {"MaxUnpool", dt_vision_check_maxunpool, dt_vision_infer_maxunpool, 1u << 2},
+    /* Opset 9: the scales (input 1) set the output shape. */
+    {"Upsample", dt_vision_check_upsample, dt_vision_infer_upsample, 1u << 1},
+    {"LpPool", dt_vision_check_lppool, dt_vision_infer_lppool, 0},
+    {"GlobalLpPool", dt_vision_check_global_lppool, dt_vision_infer_lppool, 0},
     {NULL, NULL, NULL, 0},
 };

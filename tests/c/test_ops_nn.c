@@ -419,13 +419,13 @@ static void test_resize_errors(void)
     const float scales[4] = {1, 1, 2, 2};
     dt_view in[4] = {GVIEW(0, 1, 1, 3, 3), omitted, fview(1, DIMS(4), scales), omitted};
     ductile_layer *L = layer("Resize", 13, 3, in, 1);
-    a_str(L, "mode", "cubic");
+    a_str(L, "mode", "area");
     expect_error(L, in, DUCTILE_ERR_UNSUPPORTED,
-                 "attribute 'mode' = 'cubic' is not supported (supported: nearest, linear)");
+                 "attribute 'mode' = 'area' is not supported (supported: nearest, linear, cubic)");
 
     L = layer("Resize", 13, 3, in, 1);
-    a_str(L, "coordinate_transformation_mode", "tf_crop_and_resize");
-    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "'coordinate_transformation_mode' = 'tf_crop_and_resize'");
+    a_str(L, "coordinate_transformation_mode", "centre");
+    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "'coordinate_transformation_mode' = 'centre'");
 
     /* sizes computed at run time: infer cannot know the shape yet. */
     in[2] = fview(1, DIMS(0), none);

@@ -102,15 +102,18 @@ static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
         dt_cpu_wino_pack_weights(&g, w, u);
         double *want = malloc(sizeof(double) * (size_t)ny);
         ref_conv(&g, x, w, b, r, want);
-        float *got[3];
+        float *got[4];
         dt_epilogue epi = {.act = DT_ACT_HARDSWISH, .p0 = 1.0f / 6.0f, .p1 = 0.5f, .res = r};
-        for (int v = 0; v < 3; v++) {
-            /* 0: transformed ahead, one thread; 1: the same on the pool; 2: raw weights */
+        for (int v = 0; v < 4; v++) {
+            /* 0: transformed ahead, one thread; 1: the same on the pool; 2: raw weights;
+             * 3: the portable transforms (the same as 0 on a CPU without AVX-512) */
             got[v] = malloc(sizeof(float) * (size_t)(ny + 16));
             for (int64_t k = 0; k < ny + 16; k++) got[v][k] = -1234.5f;
             dt_conv_args a = {.x = x, .w = v == 2 ? w : NULL, .w_wino = v == 2 ? NULL : u,
                               .bias = b, .epi = &epi, .y = got[v]};
+            if (v == 3) setenv("DT_WINO_GENERIC", "1", 1);
             CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, v == 0 ? NULL : pool), DUCTILE_OK);
+            if (v == 3) unsetenv("DT_WINO_GENERIC");
             double e = rel_err(got[v], want, ny);
             bool fence = true;
             for (int k = 0; k < 16; k++) fence &= got[v][ny + k] == -1234.5f;
@@ -122,7 +125,7 @@ static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
         }
         CHECK(memcmp(got[0], got[1], sizeof(float) * (size_t)ny) == 0);
         CHECK(memcmp(got[0], got[2], sizeof(float) * (size_t)ny) == 0);
-        for (int v = 0; v < 3; v++) free(got[v]);
+        for (int v = 0; v < 4; v++) free(got[v]);
         free(x), free(w), free(b), free(r), free(u), free(want);
     }
     CHECK_EQ_INT(bad, 0);

@@ -85,7 +85,7 @@ def run_case(case, symbolic):
             return "mismatch", f"output '{name}' missing"
         if have.shape != want.shape:
             return "mismatch", f"output '{name}' shape {have.shape}, expected {want.shape}"
-        if want.dtype.kind in "fc" or want.dtype.name == "bfloat16":
+        if want.dtype.kind in "fc" or want.dtype.name == "bfloat16" or want.dtype.name.startswith("float"):
             ok = np.allclose(have.astype(np.float64), want.astype(np.float64), rtol=case.rtol, atol=case.atol,
                              equal_nan=True)
         else:

@@ -133,13 +133,13 @@ def test_hardcoded_reshape_contradicting_profile_names_node_constant_and_range()
 def det_model():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 3])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])
-    graph = helper.make_graph([helper.make_node("Det", ["x"], ["y"], name="det0")], "det", [x], [y])
+    graph = helper.make_graph([helper.make_node("RoiAlign", ["x"], ["y"], name="roi0")], "det", [x], [y])
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
 
 
 def test_unsupported_op_names_node_op_and_opset():
     raises("DUCTILE_ERR_UNSUPPORTED",
-           "node 'det0' (Det, opset 17): op type 'Det' is not supported by ductile",
+           "node 'roi0' (RoiAlign, opset 17): op type 'RoiAlign' is not supported by ductile",
            ductile.Builder().parse_onnx_bytes, det_model().SerializeToString())
 
 

@@ -4,9 +4,15 @@
  * conv needs no im2col at all: B is the image itself. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/winograd.h"
 #include "core/status.h"
 
 #include <string.h>
+
+/* 1x1 convs over images of at most this many pixels read B in place (dt_gemm.direct_b):
+ * a K block of a panel then spans few pages; over larger images the strided rows cost more
+ * (TLB, prefetch) than packing saves. */
+enum { DT_CONV_DIRECT_B_PX = 1024 };
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
@@ -143,6 +149,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .B = xg, .ldb = in_px,
                 .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
+                .direct_b = direct && in_px <= DT_CONV_DIRECT_B_PX,
                 .C = a->y + yoff, .ldc = out_px,
                 .bias = a->bias ? a->bias + gi * mg : NULL,
                 .epi = a->epi ? &epi : NULL,
@@ -161,6 +168,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     case DT_CONV_IM2COL: return !dt_cpu_conv_is_depthwise(g);
     case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g) && g->s[0] == 1 && g->s[1] == 1;
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_is_depthwise(g);
+    case DT_CONV_WINOGRAD: return dt_cpu_wino_applies(g);
     }
     return false;
 }
@@ -181,6 +189,7 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     switch (algo) {
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
     case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
+    case DT_CONV_WINOGRAD: return dt_cpu_conv_winograd(g, a, pool);
     default: return dt_cpu_conv_im2col(g, a, pool);
     }
 }

@@ -20,6 +20,8 @@ typedef struct dt_conv_args {
      * dt_gemm_pack_a_full (dt_cpu_conv_packed_floats floats in all). The GEMM paths then
      * skip packing A; the depthwise kernel reads w and is never given a packed one. */
     const float *w_packed;
+    /* Optional: w transformed for Winograd F(4x4, 3x3) at build time (winograd.h). */
+    const float *w_wino;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
 } dt_conv_args;
@@ -29,7 +31,8 @@ typedef enum dt_conv_algo {
     DT_CONV_AUTO = 0,       /* the heuristic below */
     DT_CONV_IM2COL = 1,     /* GEMM with im2col in the B packer (or B = x for 1x1) */
     DT_CONV_PADDED = 2,     /* GEMM over a padded copy (stride 1 only) */
-    DT_CONV_DEPTHWISE = 3   /* direct (depthwise only) */
+    DT_CONV_DEPTHWISE = 3,  /* direct (depthwise only) */
+    DT_CONV_WINOGRAD = 4    /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
 } dt_conv_algo;
 
 /* True when algo can compute g. */

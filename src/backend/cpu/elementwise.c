@@ -73,6 +73,7 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"BitwiseXor", dt_cpu_ew_binary},
     {"PRelu", dt_cpu_ew_binary},
     {"CastLike", dt_cpu_ew_cast},
+    {"BitCast", dt_cpu_ew_cast},   /* dt_cpu_ew_cast tells BitCast apart by op type */
     {"Dropout", dt_cpu_ew_dropout},
     {NULL, NULL},
 };

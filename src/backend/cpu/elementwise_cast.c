@@ -1,11 +1,14 @@
 /* Cast between the numeric types and bool. Each block of elements is widened to double (float
  * sources) or int64 (integer and bool sources) and narrowed to the target, so n types need 2n
- * loops instead of n^2, and each loop still has no per-element dispatch. */
+ * loops instead of n^2, and each loop still has no per-element dispatch. The 8-, 4- and 2-bit
+ * types (one byte each) go through the same two loops; their conversions are in
+ * elementwise_float8.c. */
 /* The build's -O2 vectorizes only loops whose trip count and aliasing are known; these
  * loops need the full vectorizer to run at memory speed. */
 #pragma GCC optimize("O3", "no-trapping-math")
 
 #include "backend/cpu/elementwise_impl.h"
+#include "backend/cpu/elementwise_float8.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -52,8 +55,14 @@ uint16_t dt_float_to_half(float f)
 static bool dt_is_float_type(int t)
 {
     return t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64 || t == DUCTILE_FLOAT16 ||
-           t == DUCTILE_BFLOAT16;
+           t == DUCTILE_BFLOAT16 || dt_lowp_is_float(t);
 }
+
+/* Cast's attributes that shape a conversion to float8 (saturate) and float8e8m0 (round_mode). */
+typedef struct {
+    bool saturate;
+    int round_mode;
+} dt_cast_opts;
 
 static void dt_load_f(int t, const void *src, int64_t off, int n, double *w)
 {
@@ -67,6 +76,12 @@ static void dt_load_f(int t, const void *src, int64_t off, int n, double *w)
     case DUCTILE_BFLOAT16: {
         const uint16_t *s = (const uint16_t *)src + off;
         for (int i = 0; i < n; i++) w[i] = dt_bf16_to_float(s[i]);
+        break;
+    }
+    case DUCTILE_FLOAT8E4M3FN: case DUCTILE_FLOAT8E4M3FNUZ: case DUCTILE_FLOAT8E5M2:
+    case DUCTILE_FLOAT8E5M2FNUZ: case DUCTILE_FLOAT4E2M1: case DUCTILE_FLOAT8E8M0: {
+        const uint8_t *s = (const uint8_t *)src + off;
+        for (int i = 0; i < n; i++) w[i] = dt_lowp_to_f64(t, s[i]);
         break;
     }
     default: {
@@ -94,6 +109,11 @@ static void dt_load_i(int t, const void *src, int64_t off, int n, int64_t *w)
     case DUCTILE_UINT16: DT_LOAD_I(uint16_t)
     case DUCTILE_UINT32: DT_LOAD_I(uint32_t)
     case DUCTILE_UINT64: DT_LOAD_I(uint64_t) /* bit pattern kept; see dt_store_from_i */
+    case DUCTILE_UINT4: case DUCTILE_INT4: case DUCTILE_UINT2: case DUCTILE_INT2: {
+        const uint8_t *s = (const uint8_t *)src + off;
+        for (int i = 0; i < n; i++) w[i] = dt_lowp_int_load(t, s[i]);
+        break;
+    }
     default: {
         const uint8_t *s = (const uint8_t *)src + off;
         for (int i = 0; i < n; i++) w[i] = s[i] != 0;
@@ -122,7 +142,8 @@ static int64_t dt_f2i64(double v)
         for (int i = 0; i < n; i++) d[i] = (T)(EXPR);                                       \
         break;                                                                              \
     }
-static void dt_store_from_f(int t, void *dst, int64_t off, int n, const double *w)
+static void dt_store_from_f(int t, void *dst, int64_t off, int n, const double *w,
+                            const dt_cast_opts *o)
 {
     switch (t) {
     case DUCTILE_FLOAT32: DT_STORE(float, w[i])
@@ -137,12 +158,20 @@ static void dt_store_from_f(int t, void *dst, int64_t off, int n, const double *
     case DUCTILE_UINT32: DT_STORE(uint32_t, dt_f2i64(w[i]))
     case DUCTILE_INT64: DT_STORE(int64_t, dt_f2i64(w[i]))
     case DUCTILE_UINT64: DT_STORE(uint64_t, dt_f2i64(w[i]))
+    /* Float to 4-bit and 2-bit integers truncates and wraps, as ml_dtypes' astype does (onnx's
+     * reference and test data use it). */
+    case DUCTILE_UINT4: case DUCTILE_INT4: case DUCTILE_UINT2: case DUCTILE_INT2:
+        DT_STORE(uint8_t, dt_lowp_int_store(t, dt_f2i32(w[i])))
+    case DUCTILE_FLOAT8E4M3FN: case DUCTILE_FLOAT8E4M3FNUZ: case DUCTILE_FLOAT8E5M2:
+    case DUCTILE_FLOAT8E5M2FNUZ: case DUCTILE_FLOAT4E2M1: case DUCTILE_FLOAT8E8M0:
+        DT_STORE(uint8_t, dt_f64_to_lowp(t, w[i], o->saturate, o->round_mode))
     default: DT_STORE(bool, w[i] != 0.0) /* NaN is true, as in onnxruntime */
     }
 }
 
 /* Integers narrow by wrapping (two's complement), as numpy and onnxruntime do. */
-static void dt_store_from_i(int t, void *dst, int64_t off, int n, const int64_t *w, bool from_u64)
+static void dt_store_from_i(int t, void *dst, int64_t off, int n, const int64_t *w, bool from_u64,
+                            const dt_cast_opts *o)
 {
     switch (t) {
     case DUCTILE_FLOAT32:
@@ -165,6 +194,12 @@ static void dt_store_from_i(int t, void *dst, int64_t off, int n, const int64_t 
     case DUCTILE_UINT16: DT_STORE(uint16_t, w[i])
     case DUCTILE_UINT32: DT_STORE(uint32_t, w[i])
     case DUCTILE_UINT64: DT_STORE(uint64_t, w[i])
+    case DUCTILE_UINT4: case DUCTILE_INT4: case DUCTILE_UINT2: case DUCTILE_INT2:
+        DT_STORE(uint8_t, dt_lowp_int_store(t, w[i]))
+    case DUCTILE_FLOAT8E4M3FN: case DUCTILE_FLOAT8E4M3FNUZ: case DUCTILE_FLOAT8E5M2:
+    case DUCTILE_FLOAT8E5M2FNUZ: case DUCTILE_FLOAT4E2M1: case DUCTILE_FLOAT8E8M0:
+        if (from_u64) DT_STORE(uint8_t, dt_f64_to_lowp(t, (double)(uint64_t)w[i], o->saturate, o->round_mode))
+        DT_STORE(uint8_t, dt_f64_to_lowp(t, (double)w[i], o->saturate, o->round_mode))
     default: DT_STORE(bool, w[i] != 0)
     }
 }
@@ -173,6 +208,7 @@ typedef struct {
     int from, to;
     const void *x;
     void *y;
+    dt_cast_opts opts;
 } dt_cast_job;
 
 static void dt_cast_range(void *arg, int64_t b, int64_t e, int tid)
@@ -185,10 +221,10 @@ static void dt_cast_range(void *arg, int64_t b, int64_t e, int tid)
         int n = (int)(e - off < DT_CAST_BLOCK ? e - off : DT_CAST_BLOCK);
         if (from_float) {
             dt_load_f(j->from, j->x, off, n, wf);
-            dt_store_from_f(j->to, j->y, off, n, wf);
+            dt_store_from_f(j->to, j->y, off, n, wf, &j->opts);
         } else {
             dt_load_i(j->from, j->x, off, n, wi);
-            dt_store_from_i(j->to, j->y, off, n, wi, j->from == DUCTILE_UINT64);
+            dt_store_from_i(j->to, j->y, off, n, wi, j->from == DUCTILE_UINT64, &j->opts);
         }
     }
 }
@@ -202,11 +238,11 @@ static bool dt_cast_type_ok(int t)
     case DUCTILE_BFLOAT16:
         return true;
     default:
-        return false;
+        return dt_lowp_is_float(t) || dt_lowp_is_int(t);
     }
 }
 
-ductile_status dt_ew_cast_view(const dt_view *src, dt_view *dst, dt_exec *ex)
+static ductile_status dt_cast_view_opts(const dt_view *src, dt_view *dst, dt_exec *ex, dt_cast_opts opts)
 {
     int from = src->dtype, to = dst->dtype;
     if (!dt_cast_type_ok(from) || !dt_cast_type_ok(to))
@@ -217,14 +253,43 @@ ductile_status dt_ew_cast_view(const dt_view *src, dt_view *dst, dt_exec *ex)
         memcpy(dst->data, src->data, (size_t)n * ductile_dtype_size((ductile_dtype)to));
         return DUCTILE_OK;
     }
-    dt_cast_job j = {from, to, src->data, dst->data};
+    dt_cast_job j = {from, to, src->data, dst->data, opts};
     dt_ew_parallel(ex, n, dt_cast_range, &j);
     return DUCTILE_OK;
 }
 
-/* Cast, and CastLike (whose target dtype infer took from input 1). */
+ductile_status dt_ew_cast_view(const dt_view *src, dt_view *dst, dt_exec *ex)
+{
+    return dt_cast_view_opts(src, dst, ex, (dt_cast_opts){true, DT_E8M0_UP});
+}
+
+/* BitCast: the bytes unchanged (infer checked that the bit widths match). The 4-bit and 2-bit
+ * types keep only their low bits, so int4 -1 held as 0xff reads as uint4 15. */
+static ductile_status dt_bitcast(const dt_view *src, dt_view *dst)
+{
+    int64_t n = dt_view_count(dst);
+    size_t es = ductile_dtype_size((ductile_dtype)dst->dtype);
+    if (es == 0 || es != ductile_dtype_size((ductile_dtype)src->dtype))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "BitCast from %s to %s is not supported",
+                       ductile_dtype_name((ductile_dtype)src->dtype), ductile_dtype_name((ductile_dtype)dst->dtype));
+    if (n) memcpy(dst->data, src->data, (size_t)n * es);
+    if (dt_lowp_is_int(dst->dtype) || dst->dtype == DUCTILE_FLOAT4E2M1) {
+        uint8_t mask = dst->dtype == DUCTILE_UINT2 || dst->dtype == DUCTILE_INT2 ? 0x3 : 0xf, *d = dst->data;
+        for (int64_t i = 0; i < n; i++) d[i] &= mask;
+    }
+    return DUCTILE_OK;
+}
+
+/* Cast, CastLike (whose target dtype infer took from input 1) and BitCast. */
 ductile_status dt_cpu_ew_cast(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    (void)L;
-    return dt_ew_cast_view(&in[0], &out[0], ex);
+    if (L && strcmp(L->op_type, "BitCast") == 0) return dt_bitcast(&in[0], &out[0]);
+    dt_cast_opts o = {true, DT_E8M0_UP};
+    if (L) {
+        o.saturate = dt_attr_int(L, "saturate", 1) != 0;
+        const char *rm = dt_attr_string(L, "round_mode", "up");
+        o.round_mode = strcmp(rm, "down") == 0 ? DT_E8M0_DOWN : strcmp(rm, "nearest") == 0 ? DT_E8M0_NEAREST
+                                                                                          : DT_E8M0_UP;
+    }
+    return dt_cast_view_opts(&in[0], &out[0], ex, o);
 }

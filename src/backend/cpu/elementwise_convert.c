@@ -3,6 +3,7 @@
  * types have no arithmetic in C, so they are widened to float32 (exact), computed there and
  * rounded back to nearest even: one rounding per result, as onnxruntime's CPU kernels do. */
 #include "backend/cpu/elementwise_impl.h"
+#include "backend/cpu/elementwise_float8.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -59,7 +60,13 @@ int64_t dt_ew_get_i64(const dt_view *v, int64_t i)
     case DUCTILE_UINT32: return ((const uint32_t *)p)[i];
     case DUCTILE_UINT64: return (int64_t)((const uint64_t *)p)[i];
     case DUCTILE_BOOL: return ((const uint8_t *)p)[i] != 0;
-    default: return (int64_t)dt_ew_get_f64(v, i);
+    case DUCTILE_UINT4: case DUCTILE_INT4: case DUCTILE_UINT2: case DUCTILE_INT2:
+        return dt_lowp_int_load(v->dtype, ((const uint8_t *)p)[i]);
+    default: {
+        if (!dt_ew_is_float(v->dtype) && !dt_lowp_is_float(v->dtype)) return 0;   /* no such type */
+        double d = dt_ew_get_f64(v, i);
+        return d >= -9223372036854775808.0 && d < 9223372036854775808.0 ? (int64_t)d : INT64_MIN;
+    }
     }
 }
 
@@ -72,6 +79,9 @@ double dt_ew_get_f64(const dt_view *v, int64_t i)
     case DUCTILE_FLOAT16: return dt_half_to_float(((const uint16_t *)p)[i]);
     case DUCTILE_BFLOAT16: return dt_bf16_to_float(((const uint16_t *)p)[i]);
     case DUCTILE_UINT64: return (double)((const uint64_t *)p)[i];
+    case DUCTILE_FLOAT8E4M3FN: case DUCTILE_FLOAT8E4M3FNUZ: case DUCTILE_FLOAT8E5M2:
+    case DUCTILE_FLOAT8E5M2FNUZ: case DUCTILE_FLOAT4E2M1: case DUCTILE_FLOAT8E8M0:
+        return dt_lowp_to_f64(v->dtype, ((const uint8_t *)p)[i]);
     default: return (double)dt_ew_get_i64(v, i);
     }
 }

@@ -7,6 +7,8 @@
 #include "backend/cpu/conv.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/winograd.h"
 #include "core/status.h"
 #include "ops/fused.h"
 #include "ops/linalg.h"
@@ -58,6 +60,14 @@ static ductile_status dt_cpu_fused_conv_run(const ductile_layer *L, const dt_vie
                            (long long)dt_view_count(&in[DT_FC_W]), (long long)packed,
                            (long long)dt_cpu_conv_packed_floats(&g));
         a.w_packed = in[DT_FC_W].data;
+    } else if (packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(&g)) {
+        int64_t ng = dt_cpu_conv_packed_floats(&g), nw = dt_cpu_wino_floats(&g);
+        if (dt_view_count(&in[DT_FC_W]) != ng + nw)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
+                           (long long)dt_view_count(&in[DT_FC_W]), (long long)packed, (long long)(ng + nw));
+        a.w_packed = in[DT_FC_W].data;
+        a.w_wino = a.w_packed + ng;
     } else {
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
     }
@@ -66,7 +76,8 @@ static ductile_status dt_cpu_fused_conv_run(const ductile_layer *L, const dt_vie
     const int64_t *tactic = dt_attr_ints(L, "tactic", &nt);
     if (tactic && ex->profile >= 0 && ex->profile < nt) algo = (dt_conv_algo)tactic[ex->profile];
     if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
-    if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE))
+    if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE) ||
+        (a.w_packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
                        (long long)algo, ex->profile);
     if (a.w_packed && dt_cpu_conv_is_depthwise(&g))
@@ -86,15 +97,25 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     g.k[0] = w->rank == 4 ? w->dims[2] : 1;
     g.k[1] = w->dims[w->rank - 1];
     if (g.group < 1 || g.m % g.group || dt_cpu_conv_is_depthwise(&g)) return DUCTILE_OK;
-    int64_t n = dt_cpu_conv_packed_floats(&g);
+    /* Winograd needs stride and dilation 1 too; the input's size does not matter. */
+    g.spatial = w->rank - 2;
+    for (int i = 0; i < 2; i++) g.s[i] = g.d[i] = 1;
+    int64_t ns, nd;
+    const int64_t *s = dt_attr_ints(L, "strides", &ns), *d = dt_attr_ints(L, "dilations", &nd);
+    for (int i = 0; i < ns && i < 2; i++) g.s[i] = s[i];
+    for (int i = 0; i < nd && i < 2; i++) g.d[i] = d[i];
+    /* Below 4 channels either way the GEMMs are too thin for the transforms to pay. */
+    bool wino = dt_cpu_wino_applies(&g) && g.c >= 4 && g.m >= 4;
+    int64_t ng = dt_cpu_conv_packed_floats(&g), n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = NULL;
     if (posix_memalign(&buf, 64, (size_t)n * sizeof(float)) != 0)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
     dt_cpu_conv_pack_weights(&g, w->data, buf);
+    if (wino) dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng);
     *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)n * sizeof(float),
-                          .layout = DT_CPU_PACK_GEMM_A};
+                          .layout = wino ? DT_CPU_PACK_GEMM_A_WINO : DT_CPU_PACK_GEMM_A};
     return DUCTILE_OK;
 }
 
@@ -111,6 +132,9 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     static const dt_conv_algo all[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
     for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
         if (dt_cpu_conv_algo_applies(&g, all[i]) && !(one && all[i] == DT_CONV_PADDED)) ids[n++] = (int)all[i];
+    /* Winograd only where its weights were transformed at build time. */
+    if (n < cap && dt_attr_int(L, "packed", 0) == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(&g))
+        ids[n++] = DT_CONV_WINOGRAD;
     return n;
 }
 

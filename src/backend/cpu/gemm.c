@@ -112,7 +112,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = dt_min64(KC, g->K - pc);
             bool first = pc == 0;
-            pack_b(pctx, pc, kc, jc, nc, buf->b);
+            /* Whole panels of a direct B are read in place; the rest is packed. */
+            int64_t nd = g->direct_b && !g->pack_b && !g->trans_b ? nc / NR * NR : 0;
+            if (nd < nc) pack_b(pctx, pc, kc, jc + nd, nc - nd, buf->b);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
@@ -125,8 +127,13 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
                     for (int64_t jp = 0; jp < nc; jp += NR) {
                         int n = (int)dt_min64(NR, nc - jp);
-                        kern(kc, ap, buf->b + dt_gemm_panel(jp, kc), (n + 15) / 16, crow + jp, g->ldc, m, n,
-                             first, g->beta, bias);
+                        int nv = (n + 15) / 16;
+                        if (jp < nd)
+                            kern(kc, ap, g->B + pc * g->ldb + jc + jp, g->ldb, nv, crow + jp, g->ldc, m, n,
+                                 first, g->beta, bias);
+                        else
+                            kern(kc, ap, buf->b + dt_gemm_panel(jp - nd, kc), nv * 16, nv, crow + jp, g->ldc,
+                                 m, n, first, g->beta, bias);
                     }
                     if (last && g->epi) {
                         const float *res = g->epi->res;
@@ -152,14 +159,20 @@ static void dt_gemm_no_k(const dt_gemm *g)
     }
 }
 
-static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs *buf)
+static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t *nb)
 {
     enum { MR = DT_GEMM_MR };
     int64_t kc = dt_min64(KC, g->K);
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
-    size_t na = ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
-    size_t nb = ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
+    *na = ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
+    *nb = ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs *buf)
+{
+    size_t na, nb;
+    dt_gemm_buf_sizes(g, rows, &na, &nb);
     buf->a = aligned_alloc(64, na);
     buf->b = aligned_alloc(64, nb);
     if (!buf->a || !buf->b) {
@@ -170,6 +183,26 @@ static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs
                        "out of memory for GEMM packing buffers (%zu bytes)", na + nb);
     }
     return DUCTILE_OK;
+}
+
+size_t dt_gemm_serial_scratch_bytes(const dt_gemm *g)
+{
+    size_t na, nb;
+    dt_gemm_buf_sizes(g, g->M, &na, &nb);
+    return (g->A_packed ? 0 : na) + nb;
+}
+
+void dt_sgemm_serial_in(const dt_gemm *g, void *scratch)
+{
+    if (g->M <= 0 || g->N <= 0) return;
+    if (g->K <= 0) {
+        dt_gemm_no_k(g);
+        return;
+    }
+    size_t na, nb;
+    dt_gemm_buf_sizes(g, g->M, &na, &nb);
+    dt_gemm_bufs buf = {.b = scratch, .a = g->A_packed ? NULL : (float *)((char *)scratch + nb)};
+    dt_gemm_slice(g, 0, g->M, 0, g->N, &buf);
 }
 
 static ductile_status dt_gemm_check(const dt_gemm *g)

@@ -65,6 +65,10 @@ typedef struct dt_gemm {
     /* Optional: A packed once by dt_gemm_pack_a_full (alpha and trans_a are then ignored:
      * the packer applied them); A is unused. */
     const float *A_packed;
+    /* B (plain, no pack_b) may be read in place, whole 48-column panels straight from its
+     * rows, instead of being packed: for a B that is already an image row after row (1x1
+     * convs), where packing is a copy as costly as a thin product. */
+    bool direct_b;
     /* Optional: applied to each 8-row strip of C once its last K block is written (res
      * laid out like C, row stride ldc). Requires beta == 0 or the epilogue sees beta*C. */
     const dt_epilogue *epi;
@@ -86,15 +90,23 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool);
 /* As dt_sgemm on the calling thread only (for callers that parallelize an outer loop). */
 ductile_status dt_sgemm_serial(const dt_gemm *g);
 
+/* Bytes of packing buffers dt_sgemm_serial_in needs for g (and for any product no larger
+ * in M, N and K, with the same A_packed-ness). */
+size_t dt_gemm_serial_scratch_bytes(const dt_gemm *g);
+/* As dt_sgemm_serial with the caller's packing buffers (64-byte aligned, of
+ * dt_gemm_serial_scratch_bytes): for callers running many small products; cannot fail. */
+void dt_sgemm_serial_in(const dt_gemm *g, void *scratch);
+
 /* Micro-kernels (gemm_kernel*.c). Computes the 8 x (nv*16) tile sum_k a[k][i] * b[k][j] for
- * packed panels and writes rows i < m and columns j < n of it to c:
+ * a packed A panel and B rows ldb floats apart (nv*16 for a packed panel) and writes rows
+ * i < m and columns j < n of it to c:
  *   first: c = acc + (beta != 0 ? beta * c : 0) + (bias ? bias[i] : 0);  else c += acc. */
-typedef void (*dt_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, int nv, float *c,
+typedef void (*dt_gemm_kernel_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                   int64_t ldc, int m, int n, bool first, float beta,
                                   const float *bias);
-void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int nv, float *c,
+void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                         int64_t ldc, int m, int n, bool first, float beta, const float *bias);
-void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int nv, float *c,
+void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                            int64_t ldc, int m, int n, bool first, float beta, const float *bias);
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);

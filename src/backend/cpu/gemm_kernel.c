@@ -24,7 +24,7 @@ static inline void dt_gemm_store_ref(const float *acc, int64_t ldacc, float *c, 
     }
 }
 
-void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int nv, float *c,
+void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                         int64_t ldc, int m, int n, bool first, float beta, const float *bias)
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
@@ -32,7 +32,7 @@ void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int nv, floa
     int ld = nv * 16;
     memset(acc, 0, sizeof acc);
     for (int64_t k = 0; k < kc; k++) {
-        const float *ak = a + k * MR, *bk = b + k * ld;
+        const float *ak = a + k * MR, *bk = b + k * ldb;
         for (int i = 0; i < MR; i++) {
             float ai = ak[i];
             for (int j = 0; j < ld; j++) acc[i][j] += ai * bk[j];
@@ -68,7 +68,7 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
  * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
-                    float *c, int64_t ldc, int m, int n, bool first, float beta,
+                    int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
                     const float *bias)
 {
     enum { MR = DT_GEMM_MR };
@@ -77,7 +77,6 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
-    const int ld = nv * 16;
     /* The C tile is touched only after the k loop: start its lines moving now. */
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
@@ -109,14 +108,14 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
 #define DT_GEMM_BODY(MRV)                                                                    \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
     } while (0)
 
-DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int nv,
+DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
                                      float *c, int64_t ldc, int m, int n, bool first, float beta,
                                      const float *bias)
 {

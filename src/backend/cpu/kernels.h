@@ -11,8 +11,11 @@ typedef dt_kernel_fn dt_cpu_run_fn;
 /* The kernel for an op type, or NULL. */
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type);
 
-/* Weight layouts of the CPU backend (a layer's `packed` attribute). */
-enum { DT_CPU_PACK_GEMM_A = 1 };  /* conv weights as the GEMM's packed A, group by group */
+/* Layouts of conv weights packed at build time (FusedConv's `packed`):
+ *   DT_CPU_PACK_GEMM_A: the GEMM's packed A, group by group (dt_cpu_conv_pack_weights);
+ *   DT_CPU_PACK_GEMM_A_WINO: that, followed by the Winograd F(4x4, 3x3) transform
+ *   (dt_cpu_wino_pack_weights), for convs where Winograd applies, so every tactic can run. */
+enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2 };
 
 /* dt_backend.prepack of the CPU backend (fused_conv.c). */
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out);

@@ -2,12 +2,13 @@
 #include "backend/cpu/families.h"
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/widen.h"
 #include "core/status.h"
 #include "ops/linalg.h"
 
 #include <stdbool.h>
 
-static ductile_status dt_cpu_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out,
+static ductile_status dt_cpu_conv_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                                       dt_exec *ex)
 {
     dt_conv_geom g;
@@ -16,7 +17,7 @@ static ductile_status dt_cpu_conv_run(const ductile_layer *L, const dt_view *in,
     return dt_cpu_conv(&g, in[0].data, in[1].data, bias, out[0].data, ex->pool);
 }
 
-static ductile_status dt_cpu_gemm_run(const ductile_layer *L, const dt_view *in, dt_view *out,
+static ductile_status dt_cpu_gemm_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                                       dt_exec *ex)
 {
     bool ta = dt_attr_int(L, "transA", 0) != 0, tb = dt_attr_int(L, "transB", 0) != 0;
@@ -80,7 +81,7 @@ static void dt_mm_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-static ductile_status dt_cpu_matmul_run(const ductile_layer *L, const dt_view *in, dt_view *out,
+static ductile_status dt_cpu_matmul_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                                         dt_exec *ex)
 {
     dt_matmul_geom g;
@@ -117,6 +118,18 @@ static ductile_status dt_cpu_matmul_run(const ductile_layer *L, const dt_view *i
     }
     return DUCTILE_OK;
 }
+
+/* float16, bfloat16 and float64 run in float32 (see widen.h). */
+#define DT_LA_ENTRY(name)                                                                      \
+    static ductile_status dt_cpu_##name##_run(const ductile_layer *L, const dt_view *in,       \
+                                              dt_view *out, dt_exec *ex)                       \
+    {                                                                                          \
+        if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_##name##_f32(L, in, out, ex);        \
+        return dt_cpu_via_f32(L, in, out, ex, 0x7, dt_cpu_##name##_f32);                       \
+    }
+DT_LA_ENTRY(conv)
+DT_LA_ENTRY(gemm)
+DT_LA_ENTRY(matmul)
 
 const dt_cpu_kernel dt_cpu_linalg[] = {
     {"Conv", dt_cpu_conv_run},

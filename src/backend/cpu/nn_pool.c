@@ -2,6 +2,7 @@
  * spatial dims through one 3-D loop nest (geometry from ops/nn.h, shared with infer). */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
+#include "backend/cpu/widen.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -60,11 +61,12 @@ static void dt_pool_taps(int64_t start, int64_t k, int64_t d, int64_t in, int64_
     if (*t1 < *t0) *t1 = *t0;
 }
 
-/* Taps of an average window counted with count_include_pad: those inside the padded input. */
-static int64_t dt_pool_padded_taps(int64_t start, int64_t k, int64_t in, int64_t pe)
+/* Taps of an average window counted with count_include_pad: those inside the padded input
+ * (every d-th position from start, below in + pe). */
+static int64_t dt_pool_padded_taps(int64_t start, int64_t k, int64_t d, int64_t in, int64_t pe)
 {
-    int64_t end = start + k < in + pe ? start + k : in + pe;
-    return end - start;
+    int64_t n = (in + pe - start + d - 1) / d;
+    return n < k ? n : k;
 }
 
 /* One item is one output row (n, c, z, y) of out[2] values. */
@@ -92,14 +94,14 @@ static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
                     if (j->is_max)
                         for (int64_t tx = x0; tx < x1; tx++) acc = row[tx * g->d[2]] > acc ? row[tx * g->d[2]] : acc;
                     else
-                        for (int64_t tx = x0; tx < x1; tx++) acc += row[tx];
+                        for (int64_t tx = x0; tx < x1; tx++) acc += row[tx * g->d[2]];
                 }
             }
             if (!j->is_max) {
                 int64_t n = g->count_include_pad
-                    ? dt_pool_padded_taps(sz, g->k[0], g->in[0], g->pe[0]) *
-                      dt_pool_padded_taps(sy, g->k[1], g->in[1], g->pe[1]) *
-                      dt_pool_padded_taps(sx, g->k[2], g->in[2], g->pe[2])
+                    ? dt_pool_padded_taps(sz, g->k[0], g->d[0], g->in[0], g->pe[0]) *
+                      dt_pool_padded_taps(sy, g->k[1], g->d[1], g->in[1], g->pe[1]) *
+                      dt_pool_padded_taps(sx, g->k[2], g->d[2], g->in[2], g->pe[2])
                     : (z1 - z0) * (y1 - y0) * (x1 - x0);
                 acc /= (float)n;
             }
@@ -119,12 +121,27 @@ static ductile_status dt_cpu_pool(const ductile_layer *L, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_cpu_avg_pool_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                          dt_exec *ex)
 {
     return dt_cpu_pool(L, in, out, ex, 0);
 }
 
-ductile_status dt_cpu_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_cpu_max_pool_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                          dt_exec *ex)
 {
     return dt_cpu_pool(L, in, out, ex, 1);
+}
+
+/* Other dtypes pool in float32 (see widen.h). */
+ductile_status dt_cpu_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_avg_pool_f32(L, in, out, ex);
+    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_avg_pool_f32);
+}
+
+ductile_status dt_cpu_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_max_pool_f32(L, in, out, ex);
+    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_max_pool_f32);
 }

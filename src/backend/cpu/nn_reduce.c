@@ -3,6 +3,7 @@
  * (trailing axes, H and W of NCHW) become one contiguous run per output element. */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
+#include "backend/cpu/widen.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -122,7 +123,8 @@ static const struct { const char *name; int op; } dt_reduce_ops[] = {
     {"ReduceProd", DT_RED_PROD}, {"ReduceLogSumExp", DT_RED_LSE},
 };
 
-ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_cpu_reduce_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                        dt_exec *ex)
 {
     bool red[DT_MAX_DIMS], identity;
     DT_TRY(dt_reduce_axes(L, in, red, &identity));
@@ -173,5 +175,16 @@ ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view 
     }
     j.runs = j.count / j.inner;
     dt_parallel_for(ex->pool, n_out, dt_cpu_grain(j.count), dt_reduce_range, &j);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_reduce_f32(L, in, out, ex);
+    DT_TRY(dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_reduce_f32));
+    /* An empty bool Max is false and Min true (float32's -inf and +inf would cast to true). */
+    int64_t n_out = dt_view_count(&out[0]);
+    if (in[0].dtype == DUCTILE_BOOL && dt_view_count(&in[0]) == 0 && n_out > 0)
+        memset(out[0].data, strcmp(L->op_type, "ReduceMin") == 0, (size_t)n_out);
     return DUCTILE_OK;
 }

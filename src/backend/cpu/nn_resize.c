@@ -1,12 +1,15 @@
-/* Resize (nearest, linear): per-axis source indices and weights are computed once per call;
+/* Resize: per-axis source indices and weights are computed once per call. Nearest and linear:
  * the common case (only the last two axes resized) runs a 2-D kernel over output rows, any
- * other pattern a generic N-linear loop over the resized axes' taps. */
+ * other pattern a generic N-linear loop over the resized axes' taps. Cubic, antialias and
+ * tf_crop_and_resize: one pass per resized axis with that axis' taps, as the ONNX reference
+ * computes them (the taps widen with the downscale under antialias). */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Where output coordinate i of axis a samples the input: i0 with weight 1 - w, i1 with w. */
 typedef struct {
@@ -28,6 +31,11 @@ static float dt_resize_source(const dt_resize_params *p, int64_t x, float scale,
         return out == 1 ? 0.0f : xf * (float)(in - 1) / (float)(out - 1);
     case DT_CTM_PYTORCH_HALF_PIXEL: return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
     case DT_CTM_TF_HALF_PIXEL_FOR_NN: return (xf + 0.5f) / scale;
+    case DT_CTM_HALF_PIXEL_SYMMETRIC: {
+        /* Centres the output when in * scale is not whole. */
+        float ow = scale * (float)in, adj = (float)out / ow;
+        return (float)in / 2.0f * (1.0f - adj) + (xf + 0.5f) / scale - 0.5f;
+    }
     default: return (xf + 0.5f) / scale - 0.5f;
     }
 }
@@ -152,10 +160,229 @@ static void dt_resize_any(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
+/* ---- one pass per axis: cubic, antialias, tf_crop_and_resize ---- */
+
+/* The reference's coefficients at fractional position ratio in (0, 1] (1: on a sample);
+ * returns how many (at most cap). */
+static int dt_resize_coeffs(const dt_resize_params *p, double ratio, double scale, double *c,
+                            int cap)
+{
+    double s = scale < 1.0 ? scale : 1.0, a = p->cubic_a;
+    int n = 0;
+    if (p->mode == DT_RESIZE_NEAREST) {
+        bool hi;
+        if (ratio == 1.0) hi = true;
+        else if (p->nearest == DT_NEAREST_ROUND_PREFER_FLOOR) hi = ratio > 0.5;
+        else if (p->nearest == DT_NEAREST_ROUND_PREFER_CEIL) hi = ratio >= 0.5;
+        else hi = p->nearest == DT_NEAREST_CEIL;
+        c[0] = hi ? 0.0 : 1.0;
+        c[1] = hi ? 1.0 : 0.0;
+        return 2;
+    }
+    if (p->mode == DT_RESIZE_LINEAR && !p->antialias) {
+        c[0] = 1.0 - ratio;
+        c[1] = ratio;
+        return 2;
+    }
+    if (p->mode == DT_RESIZE_CUBIC && !p->antialias) {
+        double r1 = ratio + 1, r2 = 1 - ratio, r3 = 2 - ratio;
+        c[0] = ((a * r1 - 5 * a) * r1 + 8 * a) * r1 - 4 * a;
+        c[1] = ((a + 2) * ratio - (a + 3)) * ratio * ratio + 1;
+        c[2] = ((a + 2) * r2 - (a + 3)) * r2 * r2 + 1;
+        c[3] = ((a * r3 - 5 * a) * r3 + 8 * a) * r3 - 4 * a;
+        return 4;
+    }
+    double sum = 0.0;
+    if (p->mode == DT_RESIZE_LINEAR) {
+        int64_t start = (int64_t)floor(-1.0 / s) + 1, foot = 2 - 2 * start;
+        for (int64_t i = 0; i < foot && n < cap; i++) {
+            double v = 1.0 - fabs(((double)(start + i) - ratio) * s);
+            c[n] = v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v;
+            sum += c[n++];
+        }
+    } else {
+        int64_t i0 = (int64_t)floor(-2.0 / s) + 1, i1 = 2 - i0;
+        for (int64_t i = i0; i < i1 && n < cap; i++) {
+            double x = fabs(s * ((double)i - ratio)), x2 = x * x, x3 = x2 * x;
+            c[n] = x <= 1 ? (a + 2) * x3 - (a + 3) * x2 + 1
+                 : x < 2  ? a * x3 - 5 * a * x2 + 8 * a * x - 4 * a : 0.0;
+            sum += c[n++];
+        }
+    }
+    for (int i = 0; i < n; i++) c[i] = sum != 0.0 ? c[i] / sum : 0.0;
+    return n;
+}
+
+/* The most taps an axis may take: antialias at a downscale s uses about 4 / s. */
+#define DT_RESIZE_MAX_TAPS 1024
+
+typedef struct {
+    const float *x;
+    float *y;
+    int64_t in, out, inner, taps;
+    const int64_t *idx;   /* [out][taps], clamped into [0, in) */
+    const float *w;       /* [out][taps] */
+    const bool *ext;      /* [out]: the source lies outside the roi's input */
+    float extrapolation;
+} dt_resize_pass;
+
+static void dt_resize_pass_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const dt_resize_pass *j = arg;
+    for (int64_t it = b; it < e; it++) {
+        int64_t o = it % j->out, outer = it / j->out;
+        const float *src = j->x + outer * j->in * j->inner;
+        float *dst = j->y + it * j->inner;
+        if (j->ext[o]) {
+            for (int64_t i = 0; i < j->inner; i++) dst[i] = j->extrapolation;
+            continue;
+        }
+        for (int64_t i = 0; i < j->inner; i++) dst[i] = 0.0f;
+        for (int64_t t = 0; t < j->taps; t++) {
+            float w = j->w[o * j->taps + t];
+            if (w == 0.0f) continue;
+            const float *row = src + j->idx[o * j->taps + t] * j->inner;
+            for (int64_t i = 0; i < j->inner; i++) dst[i] += w * row[i];
+        }
+    }
+}
+
+/* Fills the taps of axis a into idx/w/ext; returns the tap count, or -1 when too many. */
+static int64_t dt_resize_axis_taps(const dt_resize_params *p, int a, int64_t in, int64_t **idx,
+                                   float **w, bool **ext)
+{
+    int64_t out = p->out[a];
+    double c[DT_RESIZE_MAX_TAPS];
+    int n = dt_resize_coeffs(p, 0.5, p->scale[a], c, DT_RESIZE_MAX_TAPS);
+    if (n >= DT_RESIZE_MAX_TAPS) return -1;
+    *idx = malloc((size_t)(out * n + 1) * sizeof **idx);
+    *w = malloc((size_t)(out * n + 1) * sizeof **w);
+    *ext = malloc((size_t)out + 1);
+    if (!*idx || !*w || !*ext) return -2;
+    for (int64_t o = 0; o < out; o++) {
+        double xo;
+        (*ext)[o] = false;
+        if (p->ctm == DT_CTM_TF_CROP_AND_RESIZE) {
+            double s0 = p->roi_start[a], s1 = p->roi_end[a], span = (double)(in - 1);
+            xo = out > 1 ? s0 * span + (double)o * (s1 - s0) * span / (double)(out - 1)
+                         : 0.5 * (s0 + s1) * span;
+            (*ext)[o] = xo < 0.0 || xo > span;
+        } else {
+            xo = dt_resize_source(p, o, p->scale[a], in, out);
+        }
+        if (!isfinite(xo) || fabs(xo) > 4e15) xo = 0.0, (*ext)[o] = true;
+        double fl = floor(xo), ratio = xo == fl ? 1.0 : xo - fl;
+        int m = dt_resize_coeffs(p, ratio, p->scale[a], c, n);
+        for (int t = m; t < n; t++) c[t] = 0.0;
+        int64_t pad = (n + 1) / 2;
+        double xp = xo + (double)pad, pp = floor(xp), frac = xp - pp;
+        int64_t off = n % 2 == 0 ? (frac == 0.0 ? -(n / 2) : -(n / 2) + 1)
+                                 : (frac <= 0.5 ? -((n - 1) / 2) : -((n - 1) / 2) + 1);
+        int64_t start = (int64_t)pp + off - pad;
+        if (p->exclude_outside) {
+            double sum = 0.0;
+            for (int t = 0; t < n; t++) {
+                if (start + t < 0 || start + t >= in) c[t] = 0.0;
+                sum += c[t];
+            }
+            for (int t = 0; t < n; t++) c[t] = sum != 0.0 ? c[t] / sum : c[t];
+        }
+        for (int t = 0; t < n; t++) {
+            int64_t i = start + t;
+            (*idx)[o * n + t] = i < 0 ? 0 : i >= in ? in - 1 : i;
+            (*w)[o * n + t] = (float)c[t];
+        }
+    }
+    return n;
+}
+
+static ductile_status dt_resize_separable(const dt_resize_params *p, const dt_view *in,
+                                          dt_view *out, dt_exec *ex)
+{
+    int r = in[0].rank, last = -1;
+    bool moving[DT_MAX_DIMS];
+    for (int a = 0; a < r; a++) {
+        moving[a] = !(fabsf(p->scale[a] - 1.0f) <= 1e-9f && p->out[a] == in[0].dims[a] &&
+                      (p->ctm != DT_CTM_TF_CROP_AND_RESIZE ||
+                       (p->roi_start[a] == 0.0f && p->roi_end[a] == 1.0f)));
+        if (moving[a]) last = a;
+    }
+    int64_t n_out = dt_view_count(&out[0]);
+    if (last < 0) {
+        memcpy(out[0].data, in[0].data, (size_t)n_out * sizeof(float));
+        return DUCTILE_OK;
+    }
+    int64_t dims[DT_MAX_DIMS];
+    for (int a = 0; a < r; a++) dims[a] = in[0].dims[a];
+    const float *cur = in[0].data;
+    float *bufs[2] = {NULL, NULL};
+    ductile_status st = DUCTILE_OK;
+    for (int a = 0; a < r && st == DUCTILE_OK; a++) {
+        if (!moving[a]) continue;
+        int64_t outer = 1, inner = 1, next = 1;
+        for (int k = 0; k < a; k++) outer *= dims[k];
+        for (int k = a + 1; k < r; k++) inner *= dims[k];
+        float *dst;
+        if (a == last) {
+            dst = out[0].data;
+        } else {
+            if (__builtin_mul_overflow(outer, p->out[a], &next) ||
+                __builtin_mul_overflow(next, inner, &next) || next > ((int64_t)1 << 40)) {
+                st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: intermediate of axis %d is too "
+                             "large", a);
+                break;
+            }
+            int b = cur == bufs[0] ? 1 : 0;
+            free(bufs[b]);
+            bufs[b] = malloc((size_t)(next + 1) * sizeof(float));
+            if (!bufs[b]) {
+                st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: out of memory for %lld values",
+                             (long long)next);
+                break;
+            }
+            dst = bufs[b];
+        }
+        int64_t *idx = NULL;
+        float *w = NULL;
+        bool *ext = NULL;
+        int64_t taps = dt_resize_axis_taps(p, a, dims[a], &idx, &w, &ext);
+        if (taps == -1)
+            st = dt_fail(DUCTILE_ERR_UNSUPPORTED, "Resize: axis %d needs more than %d taps "
+                         "(antialias at scale %g)", a, DT_RESIZE_MAX_TAPS, (double)p->scale[a]);
+        else if (taps < 0)
+            st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: out of memory for the taps of axis %d",
+                         a);
+        else if (outer * p->out[a] * inner > 0) {
+            dt_resize_pass j = {.x = cur, .y = dst, .in = dims[a], .out = p->out[a],
+                                .inner = inner, .taps = taps, .idx = idx, .w = w, .ext = ext,
+                                .extrapolation = p->extrapolation};
+            dt_parallel_for(ex->pool, outer * p->out[a], dt_cpu_grain(inner * taps),
+                            dt_resize_pass_range, &j);
+        }
+        free(idx);
+        free(w);
+        free(ext);
+        dims[a] = p->out[a];
+        cur = dst;
+    }
+    free(bufs[0]);
+    free(bufs[1]);
+    return st;
+}
+
 ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_resize_params p;
     DT_TRY(dt_resize_params_get(L, in, &p));
+    if (p.mode == DT_RESIZE_CUBIC || p.antialias || p.ctm == DT_CTM_TF_CROP_AND_RESIZE) {
+        if (dt_view_count(&out[0]) == 0) return DUCTILE_OK;
+        if (dt_view_count(&in[0]) == 0)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) is empty but the output is not");
+        if (p.ctm == DT_CTM_TF_CROP_AND_RESIZE && !p.has_roi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (roi) has no value");
+        return dt_resize_separable(&p, in, out, ex);
+    }
     dt_resize_job j = {.x = in[0].data, .y = out[0].data, .rank = in[0].rank,
                        .linear = p.mode == DT_RESIZE_LINEAR};
     int r = j.rank;

@@ -2,6 +2,7 @@
  * its max before exp so large logits cannot overflow. */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
+#include "backend/cpu/widen.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -54,12 +55,27 @@ static ductile_status dt_cpu_softmax_any(const ductile_layer *L, const dt_view *
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_cpu_softmax_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
+                                         dt_exec *ex)
 {
     return dt_cpu_softmax_any(L, in, out, ex, 0);
 }
 
-ductile_status dt_cpu_log_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_cpu_log_softmax_f32(const ductile_layer *L, const dt_view *in,
+                                             dt_view *out, dt_exec *ex)
 {
     return dt_cpu_softmax_any(L, in, out, ex, 1);
+}
+
+/* Other dtypes run in float32 (see widen.h). */
+ductile_status dt_cpu_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_softmax_f32(L, in, out, ex);
+    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_softmax_f32);
+}
+
+ductile_status dt_cpu_log_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_log_softmax_f32(L, in, out, ex);
+    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_log_softmax_f32);
 }

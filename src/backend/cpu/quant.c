@@ -1,6 +1,14 @@
 /* Quantization and integer ops: QuantizeLinear, DequantizeLinear, QLinear*, *Integer: CPU kernels. */
 #include "backend/cpu/families.h"
+#include "backend/cpu/quant_kernels.h"
 
 const dt_cpu_kernel dt_cpu_quant[] = {
+    {"QuantizeLinear", dt_cpu_quantize_linear},
+    {"DequantizeLinear", dt_cpu_dequantize_linear},
+    {"DynamicQuantizeLinear", dt_cpu_dynamic_quantize_linear},
+    {"MatMulInteger", dt_cpu_matmul_integer},
+    {"QLinearMatMul", dt_cpu_qlinear_matmul},
+    {"ConvInteger", dt_cpu_conv_integer},
+    {"QLinearConv", dt_cpu_qlinear_conv},
     {NULL, NULL},
 };

@@ -4,6 +4,7 @@
 #include "backend/cpu/families.h"
 #include "backend/cpu/shape_copy.h"
 #include "backend/cpu/shape_kernels.h"
+#include "backend/cpu/elementwise_impl.h"
 #include "core/status.h"
 #include "ops/shape.h"
 
@@ -44,6 +45,17 @@ static ductile_status dt_cpu_range(const ductile_layer *L, const dt_view *in, dt
     switch (out[0].dtype) {
     case DUCTILE_FLOAT32: DT_RANGE_FILL(float, dt_range_f(&in[0]), dt_range_f(&in[2])); break;
     case DUCTILE_FLOAT64: DT_RANGE_FILL(double, dt_range_f(&in[0]), dt_range_f(&in[2])); break;
+    case DUCTILE_FLOAT16:
+    case DUCTILE_BFLOAT16: {
+        double start = dt_range_f(&in[0]), delta = dt_range_f(&in[2]);
+        bool bf = out[0].dtype == DUCTILE_BFLOAT16;
+        uint16_t *o = out[0].data;
+        for (int64_t i = 0; i < n; i++) {
+            float v = (float)(start + delta * (double)i);
+            o[i] = bf ? dt_float_to_bf16(v) : dt_float_to_half(v);
+        }
+        break;
+    }
     case DUCTILE_INT16: DT_RANGE_FILL(int16_t, dt_range_i(&in[0]), dt_range_i(&in[2])); break;
     case DUCTILE_INT32: DT_RANGE_FILL(int32_t, dt_range_i(&in[0]), dt_range_i(&in[2])); break;
     case DUCTILE_INT64: DT_RANGE_FILL(int64_t, dt_range_i(&in[0]), dt_range_i(&in[2])); break;

@@ -1,0 +1,314 @@
+/* Winograd F(4x4, 3x3) (winograd.h), in blocks of tiles: a block is a few tile rows (or a
+ * part of one wide row) of one image. Per block: the input transform writes V[36][C][T], 36
+ * GEMMs write O[36][M][T], the output transform writes the block's output rows and runs the
+ * epilogue on them while they are in cache. Blocks are split over threads; each is computed
+ * the same way whichever thread takes it, so results do not depend on the thread count.
+ *
+ * Transforms are plain loops over a row of tiles, which the vectorizer turns into AVX-512
+ * (a clone picked by CPU feature): input rows are first split by column phase (x mod 4), so
+ * that the six values one tile needs along a row are at the same index of six arrays. */
+#pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
+
+#include "backend/cpu/winograd.h"
+#include "backend/cpu/gemm.h"
+#include "core/checked.h"
+#include "core/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DT_WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+/* Tiles per block: V and O of a 64-channel block stay ~1 MB each; tile rows wider than
+ * DT_WINO_MAX_TX tiles are split. */
+enum { DT_WINO_TILES = 96, DT_WINO_MAX_TX = 128 };
+
+bool dt_cpu_wino_applies(const dt_conv_geom *g)
+{
+    return g->spatial == 2 && g->group == 1 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 &&
+           g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1;
+}
+
+int64_t dt_cpu_wino_floats(const dt_conv_geom *g)
+{
+    return 36 * dt_gemm_packed_a_floats(g->m, g->c);
+}
+
+void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
+{
+    static const double G[6][3] = {
+        {1.0 / 4, 0, 0},
+        {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+        {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+        {1.0 / 24, 1.0 / 12, 1.0 / 6},
+        {1.0 / 24, -1.0 / 12, 1.0 / 6},
+        {0, 0, 1},
+    };
+    int64_t M = g->m, C = g->c, pa = dt_gemm_packed_a_floats(M, C);
+    /* One position's M x C matrix at a time, then packed: 36 passes over w, but w is small
+     * and this runs once per build. */
+    float *u = malloc(sizeof(float) * (size_t)(M * C > 0 ? M * C : 1));
+    if (!u) {
+        memset(dst, 0, sizeof(float) * (size_t)(36 * pa));
+        return;
+    }
+    for (int p = 0; p < 36; p++) {
+        int i = p / 6, j = p % 6;
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t c = 0; c < C; c++) {
+                const float *k = w + (m * C + c) * 9;
+                double s = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++) s += G[i][a] * (double)k[a * 3 + b] * G[j][b];
+                u[m * C + c] = (float)s;
+            }
+        dt_gemm_pack_a_full(u, C, false, 1.0f, M, C, dst + p * pa);
+    }
+    free(u);
+}
+
+/* ---- transforms ---- */
+
+/* d[j] = row j (j < 6) of flat arrays of n floats; t[i] = (B^T d)[i]. */
+DT_WINO_CLONES static void dt_wino_bt(float *restrict t, const float *restrict d, int64_t ld, int64_t n)
+{
+    const float *d0 = d, *d1 = d + ld, *d2 = d + 2 * ld, *d3 = d + 3 * ld, *d4 = d + 4 * ld, *d5 = d + 5 * ld;
+    float *t0 = t, *t1 = t + ld, *t2 = t + 2 * ld, *t3 = t + 3 * ld, *t4 = t + 4 * ld, *t5 = t + 5 * ld;
+    for (int64_t u = 0; u < n; u++) {
+        float a = d4[u] - 4.0f * d2[u], b = d3[u] - 4.0f * d1[u];
+        float c = d4[u] - d2[u], e = 2.0f * (d3[u] - d1[u]);
+        t0[u] = 4.0f * d0[u] - 5.0f * d2[u] + d4[u];
+        t1[u] = a + b;
+        t2[u] = a - b;
+        t3[u] = c + e;
+        t4[u] = c - e;
+        t5[u] = 4.0f * d1[u] - 5.0f * d3[u] + d5[u];
+    }
+}
+
+/* The same transform along the row: the six values of tile u are q0..q3 at u and q0, q1 at
+ * u + 1 (the phase arrays); the results go to six rows of V, `vs` floats apart. */
+DT_WINO_CLONES static void dt_wino_bt_row(float *restrict v, int64_t vs, const float *restrict q,
+                                          int64_t ld, int64_t n)
+{
+    const float *q0 = q, *q1 = q + ld, *q2 = q + 2 * ld, *q3 = q + 3 * ld;
+    for (int64_t u = 0; u < n; u++) {
+        float e0 = q0[u], e1 = q1[u], e2 = q2[u], e3 = q3[u], e4 = q0[u + 1], e5 = q1[u + 1];
+        float a = e4 - 4.0f * e2, b = e3 - 4.0f * e1;
+        float c = e4 - e2, e = 2.0f * (e3 - e1);
+        v[u] = 4.0f * e0 - 5.0f * e2 + e4;
+        v[vs + u] = a + b;
+        v[2 * vs + u] = a - b;
+        v[3 * vs + u] = c + e;
+        v[4 * vs + u] = c - e;
+        v[5 * vs + u] = 4.0f * e1 - 5.0f * e3 + e5;
+    }
+}
+
+/* A^T applied to six rows o[l] (`os` floats apart) into four rows of s (`ld` apart). */
+DT_WINO_CLONES static void dt_wino_at(float *restrict s, int64_t ld, const float *restrict o, int64_t os,
+                                      int64_t n, float bias)
+{
+    const float *o0 = o, *o1 = o + os, *o2 = o + 2 * os, *o3 = o + 3 * os, *o4 = o + 4 * os, *o5 = o + 5 * os;
+    for (int64_t u = 0; u < n; u++) {
+        float a = o1[u] + o2[u], b = o1[u] - o2[u], c = o3[u] + o4[u], d = o3[u] - o4[u];
+        s[u] = o0[u] + a + c + bias;
+        s[ld + u] = b + 2.0f * d + bias;
+        s[2 * ld + u] = a + 4.0f * c + bias;
+        s[3 * ld + u] = b + 8.0f * d + o5[u] + bias;
+    }
+}
+
+/* Interleaves the four phase rows of one output row into n columns. */
+static void dt_wino_interleave(float *restrict y, const float *restrict s, int64_t ld, int64_t n)
+{
+    int64_t full = n / 4;
+    for (int64_t u = 0; u < full; u++) {
+        y[4 * u] = s[u];
+        y[4 * u + 1] = s[ld + u];
+        y[4 * u + 2] = s[2 * ld + u];
+        y[4 * u + 3] = s[3 * ld + u];
+    }
+    for (int64_t t = 4 * full; t < n; t++) y[t] = s[(t & 3) * ld + (t >> 2)];
+}
+
+/* ---- blocks ---- */
+
+typedef struct dt_wino_job {
+    const dt_conv_geom *g;
+    const dt_conv_args *a;
+    const float *u;             /* transformed weights */
+    int64_t th, tw;             /* tiles per image */
+    int64_t nty, ntx, by, bx;   /* tiles per block; blocks per image */
+    int64_t ld;                 /* row stride of the phase buffers */
+    float **scratch;            /* per thread */
+    bool avx512;
+} dt_wino_job;
+
+/* V[36][C][T] of the block at tile (ty0, tx0), nty x ntx tiles, of image b. */
+static void dt_wino_input(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t nty, int64_t tx0,
+                          int64_t ntx, float *v, float *ph, float *tq)
+{
+    const dt_conv_geom *g = j->g;
+    int64_t C = g->c, H = g->in[0], W = g->in[1], T = nty * ntx, ld = j->ld;
+    int64_t n4 = 4 * (ntx + 1), ix0 = 4 * tx0 - g->pb[1];
+    int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0;
+    if (hi > n4) hi = n4;
+    if (hi < lo) hi = lo;
+    for (int64_t c = 0; c < C; c++) {
+        const float *plane = j->a->x + (b * C + c) * H * W;
+        for (int64_t r = 0; r < nty; r++) {
+            int64_t iy0 = 4 * (ty0 + r) - g->pb[0];
+            for (int k = 0; k < 6; k++) {
+                float *pk = ph + k * 4 * ld;
+                int64_t iy = iy0 + k;
+                if (iy < 0 || iy >= H) {
+                    memset(pk, 0, sizeof(float) * (size_t)(4 * ld));
+                    continue;
+                }
+                const float *row = plane + iy * W + ix0;
+                int64_t t = 0;
+                for (; t < lo; t++) pk[(t & 3) * ld + (t >> 2)] = 0.0f;
+                for (; t < hi; t++) pk[(t & 3) * ld + (t >> 2)] = row[t];
+                for (; t < n4; t++) pk[(t & 3) * ld + (t >> 2)] = 0.0f;
+            }
+            /* Along the columns, phase by phase (runs of ntx + 1). */
+            for (int q = 0; q < 4; q++) dt_wino_bt(tq + q * ld, ph + q * ld, 4 * ld, ntx + 1);
+            for (int i = 0; i < 6; i++)
+                dt_wino_bt_row(v + (i * 6 * C + c) * T + r * ntx, C * T, tq + i * 4 * ld, ld, ntx);
+        }
+    }
+}
+
+/* Output rows of the block from O[36][M][T]: bias, residual and activation included. */
+static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t nty, int64_t tx0,
+                           int64_t ntx, const float *o, float *s, float *out)
+{
+    const dt_conv_geom *g = j->g;
+    const dt_conv_args *a = j->a;
+    int64_t M = g->m, OH = g->out[0], OW = g->out[1], T = nty * ntx, ld = j->ld;
+    int64_t ox0 = 4 * tx0, width = OW - ox0 < 4 * ntx ? OW - ox0 : 4 * ntx;
+    for (int64_t m = 0; m < M; m++) {
+        float bias = a->bias ? a->bias[m] : 0.0f;
+        for (int64_t r = 0; r < nty; r++) {
+            const float *om = o + m * T + r * ntx;
+            /* Along the row for each of the six transform rows, then along the columns. */
+            for (int i = 0; i < 6; i++) dt_wino_at(s + i * 4 * ld, ld, om + i * 6 * M * T, M * T, ntx, 0.0f);
+            for (int q = 0; q < 4; q++) dt_wino_at(out + q * ld, 4 * ld, s + q * ld, 4 * ld, ntx, bias);
+            for (int k = 0; k < 4; k++) {
+                int64_t oy = 4 * (ty0 + r) + k;
+                if (oy >= OH) break;
+                int64_t off = ((b * M + m) * OH + oy) * OW + ox0;
+                dt_wino_interleave(a->y + off, out + k * 4 * ld, ld, width);
+                if (a->epi)
+                    dt_epilogue_apply(a->epi, a->y + off, a->epi->res ? a->epi->res + off : NULL, width);
+            }
+        }
+    }
+}
+
+static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_job *j = arg;
+    const dt_conv_geom *g = j->g;
+    int64_t M = g->m, C = g->c, ld = j->ld, pa = dt_gemm_packed_a_floats(M, C);
+    int64_t tmax = j->nty * j->ntx;
+    float *v = j->scratch[tid], *o = v + dt_wino_round16(36 * C * tmax);
+    float *ph = o + dt_wino_round16(36 * M * tmax), *tq = ph + 24 * ld;
+    float *gs = tq + 24 * ld;   /* the GEMM's packing buffers */
+    for (int64_t blk = begin; blk < end; blk++) {
+        int64_t per = j->by * j->bx, b = blk / per, r = blk % per;
+        int64_t ty0 = r / j->bx * j->nty, tx0 = r % j->bx * j->ntx;
+        int64_t nty = j->th - ty0 < j->nty ? j->th - ty0 : j->nty;
+        int64_t ntx = j->tw - tx0 < j->ntx ? j->tw - tx0 : j->ntx;
+        int64_t T = nty * ntx;
+        dt_wino_blk k = {
+            .x = j->a->x + b * C * g->in[0] * g->in[1], .y = j->a->y + b * M * g->out[0] * g->out[1],
+            .epi = j->a->epi, .bias = j->a->bias,
+            .C = C, .M = M, .H = g->in[0], .W = g->in[1], .OH = g->out[0], .OW = g->out[1],
+            .iy0 = 4 * ty0 - g->pb[0], .ix0 = 4 * tx0 - g->pb[1], .oy0 = 4 * ty0, .ox0 = 4 * tx0,
+            .nty = nty, .ntx = ntx,
+        };
+        if (k.epi && k.epi->res) k.res = k.epi->res + b * M * g->out[0] * g->out[1];
+        /* The line buffer of the AVX-512 input pass fits where the phase rows go. */
+        if (j->avx512)
+            dt_wino_input_avx512(&k, v, ph, 4 * dt_wino_round16(ntx) + 16);
+        else
+            dt_wino_input(j, b, ty0, nty, tx0, ntx, v, ph, tq);
+        for (int p = 0; p < 36; p++) {
+            dt_gemm gm = {
+                .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
+                .B = v + p * C * T, .ldb = T,
+                .C = o + p * M * T, .ldc = T,
+                .A_packed = j->u + p * pa,
+            };
+            dt_sgemm_serial_in(&gm, gs);
+        }
+        if (j->avx512)
+            dt_wino_output_avx512(&k, o);
+        else
+            dt_wino_output(j, b, ty0, nty, tx0, ntx, o, ph, tq);
+    }
+}
+
+ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    if (!dt_cpu_wino_applies(g))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "Winograd F(4x4, 3x3) does not apply to this convolution");
+    dt_wino_job j = {.g = g, .a = a, .u = a->w_wino};
+    __builtin_cpu_init();
+    /* DT_WINO_GENERIC: the portable transforms even on AVX-512 (so tests reach them). */
+    j.avx512 = __builtin_cpu_supports("avx512f") && !getenv("DT_WINO_GENERIC");
+    j.th = (g->out[0] + 3) / 4;
+    j.tw = (g->out[1] + 3) / 4;
+    if (g->batch == 0 || j.th == 0 || j.tw == 0) return DUCTILE_OK;
+    if (j.tw <= DT_WINO_MAX_TX) {
+        j.ntx = j.tw;
+        j.nty = (DT_WINO_TILES + j.tw / 2) / j.tw;
+        if (j.nty < 1) j.nty = 1;
+        if (j.nty > j.th) j.nty = j.th;
+    } else {
+        j.nty = 1;
+        j.ntx = (j.tw + (j.tw + DT_WINO_MAX_TX - 1) / DT_WINO_MAX_TX - 1) /
+                ((j.tw + DT_WINO_MAX_TX - 1) / DT_WINO_MAX_TX);
+    }
+    j.by = (j.th + j.nty - 1) / j.nty;
+    j.bx = (j.tw + j.ntx - 1) / j.ntx;
+    /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
+    j.ld = (j.ntx + 1 + 15) & ~(int64_t)15;
+    int64_t tmax = j.nty * j.ntx;
+    size_t per;
+    dt_gemm gmax = {.M = g->m, .N = tmax, .K = g->c};
+    if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, &per) ||
+        !dt_add_size(per, (size_t)(48 * j.ld + 32), &per) || !dt_mul_size(per, sizeof(float), &per) ||
+        !dt_add_size(per, dt_gemm_serial_scratch_bytes(&gmax), &per))
+        return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
+                       (long long)g->c, (long long)g->m);
+    float *tmp_u = NULL;
+    if (!j.u) {
+        tmp_u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(g));
+        if (!tmp_u)
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory transforming conv weights (%lld floats)",
+                           (long long)dt_cpu_wino_floats(g));
+        dt_cpu_wino_pack_weights(g, a->w, tmp_u);
+        j.u = tmp_u;
+    }
+    int64_t blocks = g->batch * j.by * j.bx;
+    int threads = dt_pool_threads(pool);
+    if (threads > blocks) threads = (int)blocks;
+    float *bufs[64] = {0};
+    ductile_status st = DUCTILE_OK;
+    for (int t = 0; t < threads && st == DUCTILE_OK; t++) {
+        bufs[t] = aligned_alloc(64, (per + 63) & ~(size_t)63);
+        if (!bufs[t]) st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Winograd scratch (%zu bytes)", per);
+    }
+    if (st == DUCTILE_OK) {
+        j.scratch = bufs;
+        dt_parallel_for(threads > 1 ? pool : NULL, blocks, 1, dt_wino_blocks, &j);
+    }
+    for (int t = 0; t < threads; t++) free(bufs[t]);
+    free(tmp_u);
+    return st;
+}

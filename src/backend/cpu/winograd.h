@@ -1,0 +1,49 @@
+/* Winograd F(4x4, 3x3) convolution for 3x3, stride-1, dilation-1, ungrouped 2-D convs.
+ *
+ * Each 4x4 output tile is A^T [ (G w G^T) (.) (B^T d B) ] A over a 6x6 input tile d: 36
+ * multiplies per tile and channel pair instead of 144. Over all tiles that is 36 GEMMs, one
+ * per position p of the 6x6 transform domain: O_p[M, T] = U_p[M, C] * V_p[C, T], run by the
+ * CPU sgemm on U_p packed once at build time (its packed-A layout, full K = C).
+ *
+ * Weights layout (dt_cpu_wino_floats floats): for p = 0..35, U_p = (G w G^T)[p / 6][p % 6]
+ * as an M x C matrix packed by dt_gemm_pack_a_full, one after another. */
+#ifndef DT_CPU_WINOGRAD_H
+#define DT_CPU_WINOGRAD_H
+
+#include "backend/cpu/conv.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* True for what F(4x4, 3x3) computes here: 2-D, 3x3, stride 1, dilation 1, group 1 (any
+ * padding). */
+bool dt_cpu_wino_applies(const dt_conv_geom *g);
+
+/* Floats of the transformed, packed weights of g. */
+int64_t dt_cpu_wino_floats(const dt_conv_geom *g);
+/* Transforms w (M x C x 3 x 3) into dst (dt_cpu_wino_floats floats), in double precision. */
+void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst);
+
+/* y = act(conv(x, w) + bias + residual) over a->w_wino (or a->w, transformed per call). */
+ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+
+/* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][T] and O
+ * [36][M][T], T = nty * ntx, tile (r, u) at column r * ntx + u. */
+typedef struct dt_wino_blk {
+    const float *x;             /* the image's channel 0 */
+    float *y;                   /* the output image's channel 0 */
+    const float *res;           /* the residual laid out like y, or NULL */
+    const dt_epilogue *epi;     /* or NULL */
+    const float *bias;          /* or NULL */
+    int64_t C, M, H, W, OH, OW;
+    int64_t iy0, ix0;           /* input row and column of the first tile (may be < 0) */
+    int64_t oy0, ox0;           /* output row and column of the first tile */
+    int64_t nty, ntx;
+} dt_wino_blk;
+
+/* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a
+ * multiple of 16 and at least 4 * ntx rounded up to 64, plus 16. */
+void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, int64_t ldl);
+void dt_wino_output_avx512(const dt_wino_blk *k, const float *o);
+
+#endif

@@ -1,0 +1,178 @@
+/* The Winograd F(4x4, 3x3) input and output transforms of one block (winograd.h) in AVX-512,
+ * 16 tiles of a tile row per vector. A tile's 4 (or 6) values along a row are 4 apart in
+ * the image; a 4x4 transpose (a lane permute inside each 128-bit block, then a block
+ * transpose across four vectors) turns 64 consecutive floats into the four column phases of
+ * 16 tiles, and back. Image borders are masked loads and stores, so nothing is copied. */
+#include "backend/cpu/winograd.h"
+
+#include <immintrin.h>
+
+#define DT_AVX512 __attribute__((target("avx512f,fma")))
+
+static inline __attribute__((always_inline)) DT_AVX512 __m512 dt_wino_lanes(__m512 v)
+{
+    /* Inside each 128-bit block of four vectors' worth: lane 4i + j <- lane 4j + i. */
+    const __m512i idx = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    return _mm512_permutexvar_ps(idx, v);
+}
+
+/* Block b of p[k] <-> block k of p[b]. */
+static inline __attribute__((always_inline)) DT_AVX512 void dt_wino_blocks4(__m512 p[4])
+{
+    __m512 l01 = _mm512_shuffle_f32x4(p[0], p[1], 0x44), h01 = _mm512_shuffle_f32x4(p[0], p[1], 0xee);
+    __m512 l23 = _mm512_shuffle_f32x4(p[2], p[3], 0x44), h23 = _mm512_shuffle_f32x4(p[2], p[3], 0xee);
+    p[0] = _mm512_shuffle_f32x4(l01, l23, 0x88);
+    p[1] = _mm512_shuffle_f32x4(l01, l23, 0xdd);
+    p[2] = _mm512_shuffle_f32x4(h01, h23, 0x88);
+    p[3] = _mm512_shuffle_f32x4(h01, h23, 0xdd);
+}
+
+/* p[k] = floats 16k..16k+15 of a run of 64 (16 tiles of 4) in, the four phases out: p[q]
+ * lane u = float 4u + q. */
+static inline __attribute__((always_inline)) DT_AVX512 void dt_wino_split4(__m512 p[4])
+{
+    for (int k = 0; k < 4; k++) p[k] = dt_wino_lanes(p[k]);
+    dt_wino_blocks4(p);
+}
+
+/* The inverse: phases in, the run of 64 out. */
+static inline __attribute__((always_inline)) DT_AVX512 void dt_wino_join4(__m512 p[4])
+{
+    dt_wino_blocks4(p);
+    for (int k = 0; k < 4; k++) p[k] = dt_wino_lanes(p[k]);
+}
+
+static inline DT_AVX512 __mmask16 dt_wino_mask(int64_t n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n <= 0 ? 0 : (__mmask16)((1u << n) - 1);
+}
+
+/* The runs of a row from x: columns [lo, hi) of the padded line are image columns. */
+static inline DT_AVX512 __mmask16 dt_wino_cols(int64_t x, int64_t lo, int64_t hi)
+{
+    __mmask16 m = 0xffff;
+    if (x < lo) m &= (__mmask16)(0xffffu << (lo - x < 16 ? lo - x : 16));
+    if (x + 16 > hi) m &= dt_wino_mask(hi - x);
+    return m;
+}
+
+DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, int64_t ldl)
+{
+    int64_t W = k->W, H = k->H, T = k->nty * k->ntx, ntx = k->ntx;
+    int64_t xs = 4 * ((ntx + 15) / 16 * 16) + 16;   /* line columns the row pass reads */
+    int64_t lo = k->ix0 < 0 ? -k->ix0 : 0, hi = W - k->ix0;
+    for (int64_t c = 0; c < k->C; c++) {
+        const float *plane = k->x + c * H * W;
+        for (int64_t r = 0; r < k->nty; r++) {
+            /* Along the columns first, over whole lines: tl[i] = (B^T d)[i], d = the six rows. */
+            const float *row[6];
+            bool in[6];
+            for (int j = 0; j < 6; j++) {
+                int64_t iy = k->iy0 + 4 * r + j;
+                in[j] = iy >= 0 && iy < H;
+                row[j] = in[j] ? plane + iy * W + k->ix0 : plane;
+            }
+            for (int64_t x = 0; x < xs; x += 16) {
+                __mmask16 m = dt_wino_cols(x, lo, hi);
+                __m512 d[6];
+                for (int j = 0; j < 6; j++)
+                    d[j] = in[j] ? _mm512_maskz_loadu_ps(m, row[j] + x) : _mm512_setzero_ps();
+                __m512 a = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[2], d[4]);
+                __m512 b = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[1], d[3]);
+                __m512 cc = _mm512_sub_ps(d[4], d[2]);
+                __m512 e = _mm512_mul_ps(_mm512_set1_ps(2.0f), _mm512_sub_ps(d[3], d[1]));
+                __m512 t0 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), d[0], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), d[2], d[4]));
+                __m512 t5 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), d[1], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), d[3], d[5]));
+                _mm512_store_ps(tl + x, t0);
+                _mm512_store_ps(tl + ldl + x, _mm512_add_ps(a, b));
+                _mm512_store_ps(tl + 2 * ldl + x, _mm512_sub_ps(a, b));
+                _mm512_store_ps(tl + 3 * ldl + x, _mm512_add_ps(cc, e));
+                _mm512_store_ps(tl + 4 * ldl + x, _mm512_sub_ps(cc, e));
+                _mm512_store_ps(tl + 5 * ldl + x, t5);
+            }
+            /* Then along the row, 16 tiles at a time, into six positions of V each. */
+            for (int i = 0; i < 6; i++) {
+                const float *li = tl + i * ldl;
+                float *vi = v + (int64_t)i * 6 * k->C * T + c * T + r * ntx;
+                for (int64_t u = 0; u < ntx; u += 16) {
+                    __m512 q[4];
+                    for (int t = 0; t < 4; t++) q[t] = _mm512_load_ps(li + 4 * u + 16 * t);
+                    dt_wino_split4(q);
+                    /* Values 4 and 5 of tile u are values 0 and 1 of tile u + 1. */
+                    __m512 e4 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                        _mm512_castps_si512(_mm512_set1_ps(li[4 * u + 64])), _mm512_castps_si512(q[0]), 1));
+                    __m512 e5 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+                        _mm512_castps_si512(_mm512_set1_ps(li[4 * u + 65])), _mm512_castps_si512(q[1]), 1));
+                    __m512 a = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), q[2], e4);
+                    __m512 b = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), q[1], q[3]);
+                    __m512 cc = _mm512_sub_ps(e4, q[2]);
+                    __m512 e = _mm512_mul_ps(_mm512_set1_ps(2.0f), _mm512_sub_ps(q[3], q[1]));
+                    __m512 t0 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), q[0], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), q[2], e4));
+                    __m512 t5 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), q[1], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), q[3], e5));
+                    __mmask16 m = dt_wino_mask(ntx - u);
+                    int64_t vs = k->C * T;
+                    _mm512_mask_storeu_ps(vi + u, m, t0);
+                    _mm512_mask_storeu_ps(vi + vs + u, m, _mm512_add_ps(a, b));
+                    _mm512_mask_storeu_ps(vi + 2 * vs + u, m, _mm512_sub_ps(a, b));
+                    _mm512_mask_storeu_ps(vi + 3 * vs + u, m, _mm512_add_ps(cc, e));
+                    _mm512_mask_storeu_ps(vi + 4 * vs + u, m, _mm512_sub_ps(cc, e));
+                    _mm512_mask_storeu_ps(vi + 5 * vs + u, m, t5);
+                }
+            }
+        }
+    }
+}
+
+DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
+{
+    int64_t M = k->M, T = k->nty * k->ntx, ntx = k->ntx, os = M * T;
+    int64_t width = k->OW - k->ox0 < 4 * ntx ? k->OW - k->ox0 : 4 * ntx;
+    for (int64_t m = 0; m < M; m++) {
+        __m512 bias = _mm512_set1_ps(k->bias ? k->bias[m] : 0.0f);
+        for (int64_t r = 0; r < k->nty; r++) {
+            int64_t rows = k->OH - (k->oy0 + 4 * r);
+            if (rows > 4) rows = 4;
+            for (int64_t u = 0; u < ntx; u += 16) {
+                __mmask16 mt = dt_wino_mask(ntx - u);
+                const float *om = o + m * T + r * ntx + u;
+                __m512 acc[4][4];
+                for (int a = 0; a < 4; a++)
+                    for (int q = 0; q < 4; q++) acc[a][q] = bias;
+                for (int i = 0; i < 6; i++) {
+                    const float *oi = om + (int64_t)i * 6 * os;
+                    __m512 o0 = _mm512_maskz_loadu_ps(mt, oi), o1 = _mm512_maskz_loadu_ps(mt, oi + os);
+                    __m512 o2 = _mm512_maskz_loadu_ps(mt, oi + 2 * os), o3 = _mm512_maskz_loadu_ps(mt, oi + 3 * os);
+                    __m512 o4 = _mm512_maskz_loadu_ps(mt, oi + 4 * os), o5 = _mm512_maskz_loadu_ps(mt, oi + 5 * os);
+                    __m512 a = _mm512_add_ps(o1, o2), b = _mm512_sub_ps(o1, o2);
+                    __m512 c = _mm512_add_ps(o3, o4), d = _mm512_sub_ps(o3, o4);
+                    __m512 s[4] = {
+                        _mm512_add_ps(_mm512_add_ps(o0, a), c),
+                        _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b),
+                        _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a),
+                        _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), o5),
+                    };
+                    /* A^T column i: (1, 0, 0, 0), (1, 1, 1, 1), (1, -1, 1, -1), (1, 2, 4, 8),
+                     * (1, -2, 4, -8), (0, 0, 0, 1). */
+                    static const float at[6][4] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1},
+                                                   {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
+                    for (int ar = 0; ar < 4; ar++) {
+                        if (at[i][ar] == 0.0f) continue;
+                        __m512 f = _mm512_set1_ps(at[i][ar]);
+                        for (int q = 0; q < 4; q++) acc[ar][q] = _mm512_fmadd_ps(f, s[q], acc[ar][q]);
+                    }
+                }
+                for (int ar = 0; ar < rows; ar++) {
+                    dt_wino_join4(acc[ar]);
+                    float *y = k->y + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
+                    int64_t left = width - 4 * u;
+                    for (int t = 0; t < 4; t++) _mm512_mask_storeu_ps(y + 16 * t, dt_wino_mask(left - 16 * t), acc[ar][t]);
+                }
+            }
+            if (k->epi)
+                for (int64_t ar = 0; ar < rows; ar++) {
+                    int64_t off = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0;
+                    dt_epilogue_apply(k->epi, k->y + off, k->res ? k->res + off : NULL, width);
+                }
+        }
+    }
+}

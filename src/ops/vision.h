@@ -1,0 +1,77 @@
+/* Private to the vision op family (src/ops/vision*.c) and its kernels
+ * (src/backend/<name>/vision*.c): attribute parsing that shape inference and the kernels
+ * share, so a kernel cannot disagree with infer about modes, sizes or groups. */
+#ifndef DT_OPS_VISION_H
+#define DT_OPS_VISION_H
+
+#include "ops/op.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- shared checks (vision.c) ---- */
+
+/* Input count in [lo, hi], input 0 given, output count in [olo, ohi]. */
+ductile_status dt_vision_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
+/* Input i is float32 (the type the vision kernels compute in). */
+ductile_status dt_vision_want_float(const dt_view *in, int i, const char *what);
+/* DUCTILE_ERR_SHAPE: "input <i> (<what>) has shape [..]; expected <expected>". */
+ductile_status dt_vision_bad_shape(int i, const char *what, const dt_view *v,
+                                   const char *expected);
+
+/* ---- GridSample, AffineGrid (vision_grid.c) ---- */
+
+enum { DT_GS_NEAREST, DT_GS_LINEAR, DT_GS_CUBIC };
+enum { DT_GS_ZEROS, DT_GS_BORDER, DT_GS_REFLECTION };
+
+typedef struct dt_gridsample_params {
+    int mode, padding;
+    bool align_corners;
+    int spatial;            /* spatial dims of X (1..3) */
+} dt_gridsample_params;
+
+ductile_status dt_gridsample_params_get(const ductile_layer *L, dt_gridsample_params *p);
+
+/* ---- NonMaxSuppression (vision_nms.c) ---- */
+
+typedef struct dt_nms_params {
+    int64_t batches, classes, boxes;
+    int64_t max_out;        /* per batch and class */
+    float iou, score;
+    bool has_score, center;
+} dt_nms_params;
+
+/* Reads attributes and the scalar inputs 2..4 (their data must be known). */
+ductile_status dt_nms_params_get(const ductile_layer *L, const dt_view *in, dt_nms_params *p);
+/* Runs the suppression; writes up to cap triples into sel (NULL: count only); returns the
+ * number of selected boxes. */
+int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scores,
+                   int64_t *sel, int64_t cap);
+
+/* ---- Upsample (vision_misc.c) ---- */
+
+/* The per-axis scales (attribute for opset 7, input 1 for opset 9), each in [1, 65536]. */
+ductile_status dt_vision_upsample_scales(const ductile_layer *L, const dt_view *in, float *sc);
+
+/* ---- check and infer of each op ---- */
+
+ductile_status dt_vision_check_gridsample(const ductile_layer *L);
+ductile_status dt_vision_infer_gridsample(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_affinegrid(const ductile_layer *L);
+ductile_status dt_vision_infer_affinegrid(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_nms(const ductile_layer *L);
+ductile_status dt_vision_infer_nms(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_lrn(const ductile_layer *L);
+ductile_status dt_vision_infer_same(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_groupnorm(const ductile_layer *L);
+ductile_status dt_vision_infer_groupnorm(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_mvn(const ductile_layer *L);
+ductile_status dt_vision_check_maxunpool(const ductile_layer *L);
+ductile_status dt_vision_infer_maxunpool(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_upsample(const ductile_layer *L);
+ductile_status dt_vision_infer_upsample(const ductile_layer *L, const dt_view *in, dt_view *out);
+ductile_status dt_vision_check_lppool(const ductile_layer *L);
+ductile_status dt_vision_check_global_lppool(const ductile_layer *L);
+ductile_status dt_vision_infer_lppool(const ductile_layer *L, const dt_view *in, dt_view *out);
+
+#endif
