@@ -42,7 +42,10 @@ static double dt_elem(const dt_view *v, int64_t i, int64_t *as_int, uint64_t *as
     case DUCTILE_UINT8: case DUCTILE_BOOL: *kind = 2; *as_u = ((const uint8_t *)p)[i]; return 0;
     case DUCTILE_UINT16: { uint16_t x; memcpy(&x, p + i * 2, 2); *kind = 2; *as_u = x; return 0; }
     case DUCTILE_UINT32: { uint32_t x; memcpy(&x, p + i * 4, 4); *kind = 2; *as_u = x; return 0; }
-    default: memcpy(as_u, p + i * 8, 8); *kind = 2; return 0; /* uint64 */
+    case DUCTILE_UINT64: memcpy(as_u, p + i * 8, 8); *kind = 2; return 0;
+    /* The 1-byte float8/int4/int2/float4 codes: compared by their stored byte, never read
+     * past it (their element size is 1). */
+    default: *kind = 2; *as_u = ((const uint8_t *)p)[i]; return 0;
     }
 }
 
