@@ -19,7 +19,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench
+.PHONY: all run test ctest pytest venv sysdeps clean bench layers
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
@@ -65,7 +65,11 @@ ctest: $(CTESTS)
 pytest: venv all
 	PYTHONPATH=python $(VPY) -m pytest -q tests/python
 
-test: venv all ctest pytest
+# The include rules between the parts (docs/DESIGN.md, "Layout and layering").
+layers:
+	$(PYTHON) scripts/check_layers.py
+
+test: layers venv all ctest pytest
 
 bench: venv all
 	PYTHONPATH=python $(VPY) bench/bench_models.py

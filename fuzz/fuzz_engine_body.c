@@ -2,8 +2,8 @@
  * the fuzzed bytes before loading, so mutations reach the section parser, the planner and
  * execution instead of stopping at the checksum (which refuses nearly every mutated file). */
 #include "fuzz_common.h"
-#include "builder/checksum.h"
-#include "builder/engine_format.h"
+#include "format/checksum.h"
+#include "format/format.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
  *    choice, write and load the engine again with the choices. */
 #include "builder/config.h"
-#include "builder/engine_format.h"
+#include "builder/engine_write.h"
 #include "builder/optimize.h"
 #include "builder/passes.h"
 #include "builder/profile_check.h"

@@ -3,7 +3,7 @@
 #define DT_CONFIG_H
 
 #include "ductile.h"
-#include "builder/profile.h"
+#include "format/profile.h"
 
 struct ductile_builder {
     int threads;        /* threads used to time and fold at build time */

@@ -5,8 +5,9 @@
  * behind the header and the checksum is taken last. Every byte is written explicitly
  * (padding is zero), so the same network always gives the same bytes. The writer refuses
  * what the reader would refuse, so an engine that was written can always be read back. */
-#include "builder/engine_format.h"
-#include "builder/checksum.h"
+#include "format/format.h"
+#include "builder/engine_write.h"
+#include "format/checksum.h"
 #include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"

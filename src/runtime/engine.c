@@ -1,6 +1,6 @@
 /* Engines: loading (bytes -> network -> plan), saving, and the public queries. */
 #include "runtime/engine_impl.h"
-#include "builder/engine_format.h"
+#include "runtime/engine_read.h"
 #include "core/status.h"
 
 #include <errno.h>

@@ -7,7 +7,7 @@
 
 #include "ductile.h"
 #include "backend/backend.h"
-#include "builder/profile.h"
+#include "format/profile.h"
 #include "graph/network.h"
 #include "ops/op.h"
 

@@ -1,11 +1,12 @@
-/* Engine reader: the bytes described in builder/engine_format.h -> network + profiles.
+/* Engine reader: the bytes described in format/format.h -> network + profiles.
  *
  * The bytes are untrusted. Every count, offset, size and index is checked against what is
  * left before it is used, so a count can never make the reader allocate more than the file
  * could describe, and no read leaves the buffer. Errors name the section and the absolute
  * byte offset of the field at fault. */
-#include "builder/engine_format.h"
-#include "builder/checksum.h"
+#include "format/format.h"
+#include "runtime/engine_read.h"
+#include "format/checksum.h"
 #include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"

@@ -1,9 +1,11 @@
 /* The engine file format: what is written reads back field by field, the bytes are
  * deterministic, and no corruption (flip, truncation, version, random mutation) gets past the
  * reader or crashes it. */
-#include "builder/checksum.h"
-#include "builder/engine_format.h"
-#include "builder/profile.h"
+#include "format/checksum.h"
+#include "format/format.h"
+#include "builder/engine_write.h"
+#include "runtime/engine_read.h"
+#include "format/profile.h"
 #include "core/status.h"
 #include "graph/network.h"
 #include "testutil.h"

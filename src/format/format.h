@@ -1,4 +1,7 @@
-/* The engine file format: an optimized network (layers in execution order), its profiles and
+/* The engine file format, shared by the writer (builder/engine_write.c) and the reader
+ * (runtime/engine_read.c); it includes only core, so neither side reaches into the other.
+ *
+ * The engine file format: an optimized network (layers in execution order), its profiles and
  * its constant data, in one buffer that is read in place (constants are not copied).
  *
  * All integers are little-endian. Offsets are from the start of the file unless said.
@@ -10,7 +13,7 @@
  *   16  section count   u32
  *   20  flags           u32      0 (a set bit is a feature this reader lacks: refused)
  *   24  file size       u64      the whole file, header included
- *   32  checksum        u32      CRC-32C (builder/checksum.h) of bytes [0, 32) followed by
+ *   32  checksum        u32      CRC-32C (format/checksum.h) of bytes [0, 32) followed by
  *                                bytes [36, file size): every byte but the field itself
  *   36  reserved        u32      0
  *   40  library version 16 bytes ductile_version() of the writer, NUL-padded (informative)
@@ -54,12 +57,10 @@
  *     every constant 64-byte aligned and usable in place.
  *
  * Version history: 1, the first. */
-#ifndef DT_ENGINE_FORMAT_H
-#define DT_ENGINE_FORMAT_H
+#ifndef DT_FORMAT_H
+#define DT_FORMAT_H
 
 #include "ductile.h"
-#include "builder/profile.h"
-#include "graph/network.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -98,35 +99,5 @@ enum {
     DT_ENGINE_TENSOR_OUTPUT = 2u,
     DT_ENGINE_TENSOR_DATA = 4u
 };
-
-/* Serializes an optimized network (layers already in execution order) and its profiles.
- * *out is allocated with posix_memalign(64) and owned by the caller (free()), so it can be
- * read back in place. Writing the same network twice gives identical bytes. A network that
- * cannot be stored (a NULL name, a tensor of another network, data of the wrong size, rank
- * above 8) is refused with DUCTILE_ERR_INVALID_ARGUMENT naming the tensor or layer. */
-ductile_status dt_engine_write(const ductile_network *net, const ductile_profile *profiles,
-                               int n_profiles, void **out, size_t *size);
-
-/* Parses engine bytes into a new network and profiles.
- *   1. data is 64-byte aligned (DUCTILE_ERR_INVALID_ARGUMENT otherwise).
- *   2. The network's constants point INTO data (zero copy): the caller keeps data alive and
- *      unchanged as long as the network (e.g. hands it over with dt_network_keep).
- *   3. *profiles is a malloc'd array of *n_profiles profiles: dt_profile_clear each, then
- *      free the array (NULL when there are none).
- *   4. Any bytes are safe to pass: a file that is not an engine, of another version,
- *      truncated or corrupted is refused with DUCTILE_ERR_FORMAT and a message naming the
- *      section and byte offset at fault. On failure *net is NULL, *profiles NULL and
- *      *n_profiles 0. */
-ductile_status dt_engine_read(const void *data, size_t size, ductile_network **net,
-                              ductile_profile **profiles, int *n_profiles);
-
-/* Flags of dt_engine_read_ex. */
-enum {
-    /* Skips the checksum so tests can reach the parser's own validation with mutated bytes. */
-    DT_ENGINE_READ_NO_CHECKSUM = 1
-};
-ductile_status dt_engine_read_ex(const void *data, size_t size, unsigned flags,
-                                 ductile_network **net, ductile_profile **profiles,
-                                 int *n_profiles);
 
 #endif

@@ -1,4 +1,4 @@
-#include "builder/profile.h"
+#include "format/profile.h"
 #include "core/status.h"
 
 #include <stdlib.h>

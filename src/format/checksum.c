@@ -1,6 +1,6 @@
 /* CRC-32C written by hand: two small paths (hardware instruction, table) are less than a
  * dependency, and the engine reader must not rely on anything it cannot vouch for. */
-#include "builder/checksum.h"
+#include "format/checksum.h"
 
 #include <pthread.h>
 #include <stdbool.h>
