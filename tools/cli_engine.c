@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 
+#include "cli_check.h"
 #include "cli_shapes.h"
 #include "cli_util.h"
 
@@ -95,6 +96,14 @@ static int build(const cli_options *o, ductile_engine **out)
     printf("=== Model ===\n");
     printf("Parsed %s in %.3f ms\n", o->onnx, cli_now_ms() - t0);
     describe_network(network, o->verbose);
+    rc = cli_check_network(o, network);
+    if (rc)
+        goto done;
+    /* Accepted for trtexec's command lines, but a user timing --fp16 should know it is float32. */
+    if (o->fp16 || o->bf16)
+        fprintf(stderr, "warning: %s: the CPU backend computes in float32\n",
+                o->fp16 && o->bf16 ? "--fp16 and --bf16 have no effect"
+                                   : o->fp16 ? "--fp16 has no effect" : "--bf16 has no effect");
 
     s = ductile_config_create(builder, &config);
     if (s == DUCTILE_OK && o->has_workspace)
