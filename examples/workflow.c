@@ -18,6 +18,14 @@
         }                                                                              \
     } while (0)
 
+static size_t volume(const ductile_dims *d)
+{
+    size_t n = 1;
+    for (int i = 0; i < d->nb_dims; i++)
+        n *= (size_t)d->d[i];
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -67,9 +75,7 @@ int main(int argc, char **argv)
     CHECK(ductile_context_set_input_shape(ctx, input, &shape));
     CHECK(ductile_context_get_tensor_shape(ctx, output, &out_shape));
 
-    size_t in_count = 1 * 3 * 777 * 555, out_count = 1;
-    for (int i = 0; i < out_shape.nb_dims; i++)
-        out_count *= (size_t)out_shape.d[i];
+    size_t in_count = volume(&shape), out_count = volume(&out_shape);
     image = malloc(in_count * sizeof *image);
     result = malloc(out_count * sizeof *result);
     if (!image || !result) {

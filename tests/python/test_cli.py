@@ -401,3 +401,16 @@ def test_readme_python_snippet_runs_at_small_shapes(tmp_path, monkeypatch, capsy
     want = sigmoid(ort_session("seg_lraspp").run(None, {"input_1": image})[0])
     (got,) = scope["outputs"].values()
     util.assert_close(got, want, what="README's Python snippet")
+
+
+def test_readme_c_program_reports_a_failed_call_and_exits_1(tmp_path):
+    exe = REPO / "build" / "examples" / "workflow"
+    if not exe.exists():
+        pytest.skip(f"{exe} is not built (run make examples)")
+    r = subprocess.run([str(exe), str(model_path("seg_lraspp")), "image", str(tmp_path / "e")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == ("DUCTILE_ERR_PROFILE: profile 0 names 'image', which is not an input of "
+                        "the network (inputs: 'input_1')\n")
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr == f"usage: {exe} model.onnx input_name engine_file\n"
