@@ -30,7 +30,7 @@ static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, s
             v = v * 10 + digit;
             i++;
         }
-        if (i == start && s[i] == '-') {
+        if (i == start && i < len && s[i] == '-') {
             snprintf(err, err_size,
                      "negative dim in '%.*s': a shape spec gives sizes; the range of a dynamic dim "
                      "goes in --minShapes/--optShapes/--maxShapes", (int)len, s);
