@@ -121,14 +121,11 @@ static int report_uncovered(ductile_network *network)
     }
     if (count == 0)
         return 0;
-    const char *flags = "add --minShapes/--optShapes/--maxShapes=%s (a range of shapes) or "
-                        "--shapes=%s (one shape), with sizes for <...>";
     char advice[3 * LIST_SIZE];
-    snprintf(advice, sizeof advice, flags, spec, spec);
-    if (count == 1) {
-        describe_dynamic(ductile_network_find_tensor(network, first), dims, one);
+    snprintf(advice, sizeof advice, "add --minShapes/--optShapes/--maxShapes=%s (a range of "
+             "shapes) or --shapes=%s (one shape), with sizes for <...>", spec, spec);
+    if (count == 1) /* dims still holds the one input's */
         return cli_fail("input '%s' has dynamic dims %s: %s", first, dims, advice);
-    }
     return cli_fail("inputs %s have dynamic dims: %s", names, advice);
 }
 
