@@ -19,7 +19,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench layers
+.PHONY: all run test ctest pytest venv sysdeps clean bench layers examples
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
@@ -30,16 +30,31 @@ $(BUILD)/libductile.a: $(OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# SONAME libductile.so.<major> (include/ductile.h's DUCTILE_VERSION_MAJOR), with the link the
+# loader looks for next to the library.
+SOMAJOR := $(shell sed -n 's/^\#define DUCTILE_VERSION_MAJOR //p' include/ductile.h)
 $(BUILD)/libductile.so: $(OBJS)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libductile.so.$(SOMAJOR) -o $@ $^ $(LDLIBS)
+	ln -sf libductile.so $@.$(SOMAJOR)
 
-$(BUILD)/ductile: tools/ductile.c tools/*.h $(BUILD)/libductile.a
+$(BUILD)/ductile: tools/ductile.c tools/*.h tools/cli_*.c $(BUILD)/libductile.a
 	$(CC) $(CFLAGS) -Itools -o $@ tools/ductile.c $(wildcard tools/cli_*.c) $(BUILD)/libductile.a $(LDLIBS)
 
 # C unit tests link the static library so they can reach internal symbols.
 $(BUILD)/tests/%: tests/c/%.c tests/c/*.h $(BUILD)/libductile.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fvisibility=default -Itests/c -o $@ $< $(BUILD)/libductile.a $(LDLIBS)
+
+# examples/workflow.c (README's "The workflow in C") built with the two link lines the README
+# documents; tests/python/test_cli.py runs both and checks the README shows this very file.
+EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -pedantic
+$(BUILD)/examples/workflow: examples/workflow.c include/ductile.h $(BUILD)/libductile.a
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread
+$(BUILD)/examples/workflow_shared: examples/workflow.c include/ductile.h $(BUILD)/libductile.so
+	@mkdir -p $(dir $@)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude -L$(BUILD) -lductile -Wl,-rpath,$(abspath $(BUILD))
+examples: $(BUILD)/examples/workflow $(BUILD)/examples/workflow_shared
 
 # System packages: only installed when missing (CI machines have them; apt-get otherwise).
 sysdeps:
@@ -62,7 +77,7 @@ run: venv all
 ctest: $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
 
-pytest: venv all
+pytest: venv all examples
 	PYTHONPATH=python $(VPY) -m pytest -q tests/python
 
 # The include rules between the parts (docs/DESIGN.md, "Layout and layering").

@@ -17,7 +17,7 @@ RULES = {
     "core": set(),
     "graph": {"core"},
     "ops": {"graph", "core"},
-    "onnx": {"graph", "ops", "core"},
+    "onnx": {"graph", "ops", "format", "core"},   # format: to recognise an engine file given as a model
     "format": {"core"},
     "backend": {"ops", "core"},                 # the table: src/backend/*.{c,h}
     "backend/cpu": {"backend", "ops", "core"},

@@ -1,6 +1,7 @@
 /* cli_args — flag parsing (see cli_args.h). Every rejection names the flag and the value. */
 #include "cli_args.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -348,6 +349,65 @@ static int check_combination(cli_options *o)
     return 0;
 }
 
+static const struct flag_desc *find_flag(const char *name, size_t len)
+{
+    for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
+        if (strlen(FLAGS[k].name) == len && strncmp(FLAGS[k].name, name, len) == 0)
+            return &FLAGS[k];
+    return NULL;
+}
+
+/* Edit distance (insert, delete, substitute; case ignored) of a[0..la) and b, for flags only:
+ * both are short (la is capped by the caller). */
+static size_t edit_distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b), row[64];
+    if (lb >= sizeof row / sizeof row[0])
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t sub = diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
+            row[j] = sub < best ? sub : best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+/* "error: unknown flag '--iteratons' (did you mean --iterations?)": the nearest flag within
+ * two edits that is not mostly rewritten (--fp32 is no --fp16). */
+static int unknown_flag(const char *arg, size_t name_len)
+{
+    const char *name = arg + 2;
+    if (name_len == 9 && strncmp(name, "workspace", 9) == 0) {
+        fprintf(stderr, "error: unknown flag '--workspace' (trtexec's old spelling: use "
+                        "--memPoolSize=workspace:<N>)\n");
+        return 2;
+    }
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t k = 0; name_len < 64 && k < sizeof FLAGS / sizeof FLAGS[0]; k++) {
+        size_t d = edit_distance(name, name_len, FLAGS[k].name);
+        size_t longer = name_len > strlen(FLAGS[k].name) ? name_len : strlen(FLAGS[k].name);
+        if (d <= 2 && 3 * d <= longer && d < best_d) {
+            best = FLAGS[k].name;
+            best_d = d;
+        }
+    }
+    if (best)
+        fprintf(stderr, "error: unknown flag '%.*s' (did you mean --%s?)\n", (int)(name_len + 2),
+                arg, best);
+    else
+        fprintf(stderr, "error: unknown flag '%.*s'\n", (int)(name_len + 2), arg);
+    return 2;
+}
+
 int cli_args_parse(int argc, char **argv, cli_options *o)
 {
     set_defaults(o);
@@ -358,21 +418,28 @@ int cli_args_parse(int argc, char **argv, cli_options *o)
             continue;
         }
         if (strncmp(arg, "--", 2) != 0) {
-            fprintf(stderr, "error: unexpected argument '%s' (flags are --name=value)\n", arg);
+            /* "-onnx=m.onnx" (one dash, as some tools take): show the flag as it should be. */
+            size_t len = arg[0] == '-' ? strcspn(arg + 1, "=") : 0;
+            if (len && find_flag(arg + 1, len))
+                fprintf(stderr, "error: unexpected argument '%s' (flags start with '--': -%s)\n",
+                        arg, arg);
+            else
+                fprintf(stderr, "error: unexpected argument '%s' (flags are --name=value)\n", arg);
             return 2;
         }
         const char *eq = strchr(arg, '=');
         size_t name_len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-        const struct flag_desc *desc = NULL;
-        for (size_t k = 0; k < sizeof FLAGS / sizeof FLAGS[0]; k++)
-            if (strlen(FLAGS[k].name) == name_len && strncmp(FLAGS[k].name, arg + 2, name_len) == 0)
-                desc = &FLAGS[k];
-        if (!desc) {
-            fprintf(stderr, "error: unknown flag '%.*s'\n", (int)(name_len + 2), arg);
-            return 2;
-        }
+        const struct flag_desc *desc = find_flag(arg + 2, name_len);
+        if (!desc)
+            return unknown_flag(arg, name_len);
         if (desc->kind == BOOL_FLAG && eq) {
             fprintf(stderr, "error: --%s takes no value (got '%s')\n", desc->name, eq + 1);
+            return 2;
+        }
+        if (desc->kind == VALUE_FLAG && !eq && i + 1 < argc && argv[i + 1][0] != '-') {
+            /* "--onnx m.onnx": trtexec's flags take their value after '=' only. */
+            fprintf(stderr, "error: --%s needs its value after '=': --%s=%s\n", desc->name,
+                    desc->name, argv[i + 1]);
             return 2;
         }
         if (desc->kind == VALUE_FLAG && (!eq || !eq[1])) {

@@ -1,8 +1,12 @@
 /* cli_engine — building, loading, saving and describing the engine (see cli_engine.h). */
 #include "cli_engine.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "cli_check.h"
 #include "cli_shapes.h"
 #include "cli_util.h"
 
@@ -95,6 +99,14 @@ static int build(const cli_options *o, ductile_engine **out)
     printf("=== Model ===\n");
     printf("Parsed %s in %.3f ms\n", o->onnx, cli_now_ms() - t0);
     describe_network(network, o->verbose);
+    rc = cli_check_network(o, network);
+    if (rc)
+        goto done;
+    /* Accepted for trtexec's command lines, but a user timing --fp16 should know it is float32. */
+    if (o->fp16 || o->bf16)
+        fprintf(stderr, "warning: %s: the CPU backend computes in float32\n",
+                o->fp16 && o->bf16 ? "--fp16 and --bf16 have no effect"
+                                   : o->fp16 ? "--fp16 has no effect" : "--bf16 has no effect");
 
     s = ductile_config_create(builder, &config);
     if (s == DUCTILE_OK && o->has_workspace)
@@ -126,6 +138,21 @@ done:
     return rc;
 }
 
+/* An ONNX file opens with ModelProto's field 1 (ir_version, a varint): the byte 0x08. Read
+ * only after the loader refused the file, and only from a regular file (never block on a FIFO). */
+static int starts_like_onnx(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    unsigned char first = 0;
+    int yes = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read(fd, &first, 1) == 1 &&
+              first == 0x08;
+    close(fd);
+    return yes;
+}
+
 int cli_engine_obtain(const cli_options *o, ductile_engine **out)
 {
     *out = NULL;
@@ -134,6 +161,12 @@ int cli_engine_obtain(const cli_options *o, ductile_engine **out)
             fprintf(stderr, "warning: build flags are ignored with --loadEngine\n");
         double t0 = cli_now_ms();
         ductile_status s = ductile_engine_load_file(o->load_engine, out);
+        if (s == DUCTILE_ERR_FORMAT && starts_like_onnx(o->load_engine)) {
+            fprintf(stderr, "error: %s: %s (the file starts as an ONNX model does: build it with "
+                            "--onnx=%s)\n", ductile_status_name(s), ductile_last_error(),
+                    o->load_engine);
+            return CLI_EXIT_FAILURE;
+        }
         if (s != DUCTILE_OK)
             return cli_report(s);
         printf("=== Engine ===\n");

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_check.h"
 #include "cli_data.h"
 #include "cli_json.h"
 #include "cli_shapes.h"
@@ -16,12 +17,9 @@
  * random data or on the opt shape. */
 static int check_names(const cli_options *o, const ductile_engine *engine)
 {
-    for (int i = 0; i < o->shapes.count; i++)
-        if (ductile_engine_is_input(engine, o->shapes.items[i].name) != 1)
-            return cli_fail("--shapes: '%s' is not an input of the engine", o->shapes.items[i].name);
-    for (int i = 0; i < o->num_inputs; i++)
-        if (ductile_engine_is_input(engine, o->inputs[i].name) != 1)
-            return cli_fail("--loadInputs: '%s' is not an input of the engine", o->inputs[i].name);
+    int rc = cli_check_engine(o, engine);
+    if (rc)
+        return rc;
     int32_t profiles = ductile_engine_num_profiles(engine);
     if (o->profile >= profiles)
         return cli_fail("--profile=%d: the engine has %d profile%s (0..%d)", o->profile, profiles,

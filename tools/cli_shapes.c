@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Room for a spec echoed back in a message (longer ones are cut). */
+#define CLI_SPEC_ECHO 256
+
 static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
@@ -26,6 +29,23 @@ static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, s
             }
             v = v * 10 + digit;
             i++;
+        }
+        if (i == start && i < len && s[i] == '-') {
+            snprintf(err, err_size,
+                     "negative dim in '%.*s': a shape spec gives sizes; the range of a dynamic dim "
+                     "goes in --minShapes/--optShapes/--maxShapes", (int)len, s);
+            return -1;
+        }
+        if (i > start && i < len && s[i] == 'X') {
+            /* trtexec's separator is the lowercase letter only; show the spec as it should be. */
+            char fixed[CLI_SPEC_ECHO];
+            snprintf(fixed, sizeof fixed, "%.*s", (int)len, s);
+            for (char *c = fixed; *c; c++)
+                if (*c == 'X')
+                    *c = 'x';
+            snprintf(err, err_size, "bad dims '%.*s': dims are joined by a lowercase 'x', as %s",
+                     (int)len, s, fixed);
+            return -1;
         }
         if (i == start || (i < len && s[i] != 'x')) {
             snprintf(err, err_size,
@@ -93,6 +113,43 @@ static int parse_item(const char *s, size_t len, cli_shape *out, char *err, size
     return 0;
 }
 
+/* An item without a name: only digits and 'x' (no ':'). */
+static int bare_dims(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (!(s[i] >= '0' && s[i] <= '9') && s[i] != 'x')
+            return 0;
+    return 1;
+}
+
+/* The two mistakes that leave a bare item: dims written with ',' ("in:1,3,224,224", where ','
+ * starts the next input), or no name at all ("1x3x224x224"). The message shows the fix.
+ * prev: the item before (NULL for the first), which parsed as name:dims. */
+static void explain_bare_dims(const char *spec, const char *prev, const char *item, char *err,
+                              size_t err_size)
+{
+    size_t item_len = strcspn(item, ",");
+    size_t prev_len = prev ? (size_t)(item - 1 - prev) : 0;
+    const char *prev_dims = prev ? memrchr(prev, ':', prev_len) : NULL;
+    int joins = prev_dims && !memchr(prev_dims, 'x', (size_t)(prev + prev_len - prev_dims)) &&
+                !memchr(item, 'x', item_len);
+    if (!joins) {
+        snprintf(err, err_size, "'%.*s' has no input name: write name:dims, as input:%.*s",
+                 (int)item_len, item, (int)item_len, item);
+        return;
+    }
+    /* Every ',' followed by a bare number joins dims: show the spec with 'x' there. */
+    char fixed[CLI_SPEC_ECHO];
+    snprintf(fixed, sizeof fixed, "%s", spec);
+    for (char *c = fixed; (c = strchr(c, ',')) != NULL; c++) {
+        size_t len = strcspn(c + 1, ",");
+        if (len > 0 && bare_dims(c + 1, len) && !memchr(c + 1, 'x', len))
+            *c = 'x';
+    }
+    snprintf(err, err_size, "dims are joined by 'x', not by ',' which separates inputs: write %s",
+             fixed);
+}
+
 int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t err_size)
 {
     if (!spec || !*spec) {
@@ -100,7 +157,7 @@ int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t e
         return -1;
     }
     cli_shape_list added = {0};
-    const char *p = spec;
+    const char *p = spec, *prev = NULL;
     for (;;) {
         /* An item ends at the first ',' outside a quoted name. */
         const char *end = p;
@@ -111,6 +168,15 @@ int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t e
         while (*end && *end != ',')
             end++;
         cli_shape item;
+        if (end == p) {
+            snprintf(err, err_size, !*end && p != spec ? "trailing ',' with no name:dims after it"
+                                                       : "empty item: two ',' in a row or a leading ','");
+            goto fail;
+        }
+        if (bare_dims(p, (size_t)(end - p))) {
+            explain_bare_dims(spec, prev, p, err, err_size);
+            goto fail;
+        }
         if (parse_item(p, (size_t)(end - p), &item, err, err_size) != 0)
             goto fail;
         if (cli_shapes_find(list, item.name) || cli_shapes_find(&added, item.name)) {
@@ -128,6 +194,7 @@ int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t e
         added.items[added.count++] = item;
         if (!*end)
             break;
+        prev = p;
         p = end + 1;
     }
     cli_shape *all = realloc(list->items, sizeof *all * (size_t)(list->count + added.count));

@@ -1,6 +1,7 @@
 /* The two public entry points and ModelProto. Parsing builds into a fresh network and moves
  * the result into the caller's only on success, so a failed parse leaves it empty. */
 #include "onnx/onnx_internal.h"
+#include "format/format.h"
 #include "core/status.h"
 #include "graph/symbolic.h"
 
@@ -126,6 +127,12 @@ static ductile_status dt_finish(ductile_network *network, ductile_network *tmp, 
 static ductile_status dt_import_run(ductile_network *tmp, const uint8_t *buf, size_t size,
                                     const char *dir)
 {
+    /* A saved engine handed to the parser would fail deep in the wire format ("wire type 4");
+     * its magic can never start a ModelProto ('D' is field 8 with wire type 4, a group). */
+    if (size >= sizeof DT_ENGINE_MAGIC && memcmp(buf, DT_ENGINE_MAGIC, sizeof DT_ENGINE_MAGIC) == 0)
+        return dt_fail(DUCTILE_ERR_PARSE, "this is a ductile engine file (magic \"DUCTILE\" at byte offset 0), "
+                       "not an ONNX model: load it with ductile_engine_load_file (Python: ductile.load_engine, "
+                       "CLI: --loadEngine)");
     dt_import im = {0};
     im.net = tmp;
     im.dir = dir;

@@ -3,6 +3,7 @@ profile's min, opt, max and an odd shape with --loadInputs/--exportOutput, and c
 onnxruntime; plus the command-line errors a user meets first."""
 import json
 import os
+import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
@@ -184,3 +185,232 @@ def test_profile_index_out_of_range_is_refused(engines):
     r = run_cli(f"--loadEngine={engines('superres')}", "--profile=3", *RUN_ONCE)
     assert r.returncode == 1
     assert "--profile=3" in r.stderr
+
+
+# ---- A new user's first mistakes: each gets a message that says what to write instead -------
+
+@pytest.mark.parametrize("value,reason", [
+    ("input_1:1,3,512,512",
+     "dims are joined by 'x', not by ',' which separates inputs: write input_1:1x3x512x512"),
+    ("a:1x2,b:3,4", "dims are joined by 'x', not by ',' which separates inputs: write a:1x2,b:3x4"),
+    ("1x3x224x224", "'1x3x224x224' has no input name: write name:dims, as input:1x3x224x224"),
+    ("a:1x3x224x224,1x3", "'1x3' has no input name: write name:dims, as input:1x3"),
+    ("input_1:1x3x512X512",
+     "bad dims '1x3x512X512': dims are joined by a lowercase 'x', as 1x3x512x512"),
+    ("input_1:1x3x-1x-1",
+     "negative dim in '1x3x-1x-1': a shape spec gives sizes; the range of a dynamic dim goes "
+     "in --minShapes/--optShapes/--maxShapes"),
+    ("input_1:1x3x64x64,", "trailing ',' with no name:dims after it"),
+    ("a:1,,b:2", "empty item: two ',' in a row or a leading ','"),
+])
+def test_shape_spec_mistakes_say_what_to_write(value, reason):
+    for flag in ("shapes", "minShapes"):
+        r = run_cli("--onnx=x.onnx", f"--{flag}={value}")
+        assert r.returncode == 2
+        assert r.stderr == f"error: invalid value for --{flag}: '{value}' ({reason})\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--iteratons=3"], "error: unknown flag '--iteratons' (did you mean --iterations?)"),
+    (["--minshapes=a:1"], "error: unknown flag '--minshapes' (did you mean --minShapes?)"),
+    (["--shape=a:1"], "error: unknown flag '--shape' (did you mean --shapes?)"),
+    (["--fp32"], "error: unknown flag '--fp32'"),
+    (["--workspace=64"],
+     "error: unknown flag '--workspace' (trtexec's old spelling: use --memPoolSize=workspace:<N>)"),
+    (["-onnx=m.onnx"], "error: unexpected argument '-onnx=m.onnx' (flags start with '--': "
+                       "--onnx=m.onnx)"),
+    (["--onnx", "m.onnx"], "error: --onnx needs its value after '=': --onnx=m.onnx"),
+])
+def test_flag_mistakes_name_the_flag_meant(args, message):
+    r = run_cli(*args)
+    assert r.returncode == 2
+    assert r.stderr == message + "\n"
+
+
+def test_engine_file_given_to_onnx_points_to_load_engine(engines):
+    engine = engines("superres")
+    r = run_cli(f"--onnx={engine}")
+    assert r.returncode == 1
+    why = ("this is a ductile engine file (magic \"DUCTILE\" at byte offset 0), not an ONNX "
+           "model: load it with ductile_engine_load_file (Python: ductile.load_engine, CLI: "
+           "--loadEngine)")
+    assert r.stderr == f"error: DUCTILE_ERR_PARSE: {engine.name}: {why}\n"
+    # The library says it, so Python's parser says the same, from a file or from bytes.
+    import ductile
+    with pytest.raises(ductile.Error) as e:
+        ductile.Builder().parse_onnx(str(engine))
+    assert str(e.value) == f"{engine.name}: {why}" and e.value.status == "DUCTILE_ERR_PARSE"
+    with pytest.raises(ductile.Error) as e:
+        ductile.Builder().parse_onnx_bytes(engine.read_bytes())
+    assert str(e.value) == why
+
+
+def test_onnx_file_given_to_load_engine_points_to_onnx():
+    model = model_path("superres")
+    r = run_cli(f"--loadEngine={model}")
+    assert r.returncode == 1
+    assert r.stderr == (f"error: DUCTILE_ERR_FORMAT: {model}: not a ductile engine: bad magic at "
+                        f"byte offset 0 (the file starts as an ONNX model does: build it with "
+                        f"--onnx={model})\n")
+
+
+def test_dynamic_model_without_shape_flags_names_the_flags_to_add():
+    r = run_cli(f"--onnx={model_path('seg_lraspp')}")
+    assert r.returncode == 1
+    spec_ = "input_1:1x3x<image_height>x<image_width>"
+    assert r.stderr == (
+        f"error: input 'input_1' has dynamic dims [1,3,-1,-1]: add --minShapes/--optShapes/"
+        f"--maxShapes={spec_} (a range of shapes) or --shapes={spec_} (one shape), with sizes "
+        f"for <...>\n")
+    r = run_cli(f"--onnx={model_path('bert_small')}")
+    assert r.returncode == 1
+    spec_ = "input_ids:<batch>x<seq>,attention_mask:<batch>x<seq>"
+    assert r.stderr == (
+        f"error: inputs 'input_ids' [-1,-1], 'attention_mask' [-1,-1] have dynamic dims: add "
+        f"--minShapes/--optShapes/--maxShapes={spec_} (a range of shapes) or --shapes={spec_} "
+        f"(one shape), with sizes for <...>\n")
+
+
+def test_dynamic_input_left_out_of_the_shape_flags_is_named():
+    bert = f"--onnx={model_path('bert_small')}"
+    r = run_cli(bert, "--shapes=input_ids:1x8")
+    assert r.returncode == 1
+    assert r.stderr == ("error: input 'attention_mask' has dynamic dims [-1,-1] but is not in "
+                        "--shapes: add attention_mask:<batch>x<seq> to it, with sizes for <...>\n")
+    r = run_cli(bert, "--minShapes=input_ids:1x8", "--optShapes=input_ids:1x8",
+                "--maxShapes=input_ids:1x8")
+    assert r.returncode == 1
+    assert r.stderr == ("error: profile 0: input 'attention_mask' has dynamic dims [-1,-1] but is "
+                        "not in --minShapes/--optShapes/--maxShapes: add "
+                        "attention_mask:<batch>x<seq> to each, with sizes for <...>\n")
+
+
+def test_wrong_name_in_shape_flags_lists_the_inputs(engines):
+    onnx = f"--onnx={model_path('superres')}"
+    cases = [
+        ([onnx, "--shapes=inptu:1x1x8x8"],
+         "--shapes: 'inptu' is not an input of the network (inputs: 'input')"),
+        ([onnx, "--shapes=output:1x1x8x8"],
+         "--shapes: 'output' is an output of the network, not an input (inputs: 'input')"),
+        ([onnx] + [f"--{w}Shapes=/c1/Conv_output_0:1" for w in ("min", "opt", "max")],
+         "--minShapes: '/c1/Conv_output_0' is an intermediate tensor of the network, not an "
+         "input (inputs: 'input')"),
+        ([f"--loadEngine={engines('superres')}", "--shapes=inptu:1x1x8x8"],
+         "--shapes: 'inptu' is not an input of the engine (inputs: 'input')"),
+        ([f"--loadEngine={engines('superres')}", "--shapes=output:1x1x8x8"],
+         "--shapes: 'output' is an output of the engine, not an input (inputs: 'input')"),
+        ([f"--loadEngine={engines('superres')}", "--loadInputs=output:/dev/null"],
+         "--loadInputs: 'output' is an output of the engine, not an input (inputs: 'input')"),
+    ]
+    for args, message in cases:
+        r = run_cli(*args, *RUN_ONCE)
+        assert r.returncode == 1, args
+        assert r.stderr == f"error: {message}\n"
+
+
+def test_fp16_and_bf16_warn_once_that_the_cpu_backend_ignores_them():
+    onnx = f"--onnx={model_path('superres')}"
+    for flags, which in ((["--fp16"], "--fp16 has no effect"),
+                         (["--bf16"], "--bf16 has no effect"),
+                         (["--fp16", "--bf16"], "--fp16 and --bf16 have no effect")):
+        r = run_cli(onnx, "--shapes=input:1x1x8x8", *flags, "--skipInference")
+        assert r.returncode == 0, r.stderr
+        assert r.stderr == f"warning: {which}: the CPU backend computes in float32\n"
+    r = run_cli(onnx, "--shapes=input:1x1x8x8", "--skipInference")
+    assert r.returncode == 0 and r.stderr == ""
+
+
+# ---- The README's three workflows, run as written -----------------------------------------------
+
+README = REPO / "README.md"
+
+
+def readme_block(section, lang):
+    """The first ```lang block after the heading `## section`."""
+    text = README.read_text()
+    start = text.index(f"## {section}\n")
+    begin = text.index(f"```{lang}\n", start) + len(lang) + 4
+    return text[begin:text.index("```\n", begin)]
+
+
+def sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
+
+
+def test_readme_c_block_is_examples_workflow_c():
+    assert readme_block("The workflow in C", "c") == (REPO / "examples/workflow.c").read_text()
+
+
+@pytest.mark.parametrize("binary", ["workflow", "workflow_shared"])
+def test_readme_c_program_runs_on_seg_lraspp(binary, tmp_path):
+    """make test builds examples/workflow.c with the README's static and shared link lines."""
+    exe = REPO / "build" / "examples" / binary
+    if not exe.exists():
+        pytest.skip(f"{exe} is not built (run make examples)")
+    model = model_path("seg_lraspp")
+    r = subprocess.run([str(exe), str(model), "input_1", str(tmp_path / "seg.engine")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
+    # The program feeds 0.5 everywhere and prints the sigmoid output's shape and mean.
+    want = sigmoid(ort_session("seg_lraspp").run(
+        None, {"input_1": np.full((1, 3, 777, 555), 0.5, np.float32)})[0])
+    name, rest = r.stdout.split(": ")
+    shape, mean = rest.split(", mean ")
+    assert name == "Sigmoid_0_output" and shape == dims(want.shape)
+    assert abs(float(mean) - want.mean()) < 2e-6, (mean, want.mean())
+
+
+def test_readme_cli_commands_run(tmp_path):
+    script = readme_block("The workflow on the command line", "sh")
+    model = model_path("seg_lraspp")
+    assert script.count("build/ductile ") == 2 and "--onnx=seg_lraspp.onnx" in script
+    if not BIN.exists():
+        pytest.skip(f"{BIN} is not built (run make)")
+    script = script.replace("build/ductile ", f"{BIN} ").replace("seg_lraspp.onnx", str(model))
+    r = subprocess.run(["bash", "-ec", script], capture_output=True, text=True, timeout=900,
+                       cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "percentile(90%)" in r.stdout and "percentile(99%)" in r.stdout
+    # --iterations=20 is a minimum; the default --duration=3 may add runs.
+    assert int(re.search(r"Timed runs: (\d+) iterations", r.stdout).group(1)) >= 20
+    exported = json.loads((tmp_path / "out.json").read_text())
+    assert [(o["name"], o["dimensions"]) for o in exported] == [("output_1", "1x1x777x555")]
+
+
+def test_readme_python_snippet_runs_at_small_shapes(tmp_path, monkeypatch, capsys):
+    code = readme_block("The workflow in Python", "python")
+    # The README's sizes, made small so the test is quick: each replacement must still match.
+    small = {"(1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600)":
+             "(1, 3, 64, 64), (1, 3, 128, 128), (1, 3, 256, 256)",
+             "np.random.rand(1, 3, 777, 555)": "np.random.rand(1, 3, 97, 75)",
+             '"seg_lraspp.onnx"': repr(str(model_path("seg_lraspp")))}
+    for old, new in small.items():
+        assert code.count(old) == 1, old
+        code = code.replace(old, new)
+    monkeypatch.chdir(tmp_path)
+    np.random.seed(5)
+    scope = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    # What the snippet prints is what its comment says it prints.
+    printed = capsys.readouterr().out
+    comment = code.split("print(logits.shape, logits.dim_names)")[1].split("\n")[0]
+    assert printed == comment.strip().lstrip("#").strip() + "\n"
+    np.random.seed(5)
+    image = np.random.rand(1, 3, 97, 75).astype(np.float32)
+    want = sigmoid(ort_session("seg_lraspp").run(None, {"input_1": image})[0])
+    (got,) = scope["outputs"].values()
+    util.assert_close(got, want, what="README's Python snippet")
+
+
+def test_readme_c_program_reports_a_failed_call_and_exits_1(tmp_path):
+    exe = REPO / "build" / "examples" / "workflow"
+    if not exe.exists():
+        pytest.skip(f"{exe} is not built (run make examples)")
+    r = subprocess.run([str(exe), str(model_path("seg_lraspp")), "image", str(tmp_path / "e")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == ("DUCTILE_ERR_PROFILE: profile 0 names 'image', which is not an input of "
+                        "the network (inputs: 'input_1')\n")
+    r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and r.stderr == f"usage: {exe} model.onnx input_name engine_file\n"
