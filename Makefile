@@ -33,7 +33,7 @@ $(BUILD)/libductile.a: $(OBJS)
 $(BUILD)/libductile.so: $(OBJS)
 	$(CC) -shared -o $@ $^ $(LDLIBS)
 
-$(BUILD)/ductile: tools/ductile.c tools/*.h $(BUILD)/libductile.a
+$(BUILD)/ductile: tools/ductile.c tools/cli_*.c tools/*.h $(BUILD)/libductile.a
 	$(CC) $(CFLAGS) -Itools -o $@ tools/ductile.c $(wildcard tools/cli_*.c) $(BUILD)/libductile.a $(LDLIBS)
 
 # C unit tests link the static library so they can reach internal symbols.

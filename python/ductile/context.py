@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from ._enums import TensorIOMode
-from ._lib import Dims, Error, check, enc, free_quietly, lib, new_handle
+from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle
 
 
 class ExecutionContext:
@@ -47,11 +47,13 @@ class ExecutionContext:
 
     def set_threads(self, threads):
         with self._owned("set_threads"):
-            check(lib.ductile_context_set_threads(self._handle, int(threads)))
+            threads = c_int(threads, "int32", "set_threads: threads")
+            check(lib.ductile_context_set_threads(self._handle, threads))
 
     def set_optimization_profile(self, profile_index):
         with self._owned("set_optimization_profile"):
-            check(lib.ductile_context_set_profile(self._handle, int(profile_index)))
+            profile_index = c_int(profile_index, "int32", "set_optimization_profile: profile_index")
+            check(lib.ductile_context_set_profile(self._handle, profile_index))
 
     def set_optimization_profile_async(self, profile_index, stream=None):
         """As set_optimization_profile; the stream exists for TensorRT code and is unused."""
@@ -69,7 +71,7 @@ class ExecutionContext:
 
     def _set_input_shape(self, name, shape):
         check(lib.ductile_context_set_input_shape(self._handle, enc(name),
-                                                  ctypes.byref(Dims.of(shape))))
+                                                  ctypes.byref(Dims.of(shape, f"set_input_shape: the shape of input '{name}'"))))
 
     def get_tensor_shape(self, name):
         with self._owned("get_tensor_shape"):
@@ -88,6 +90,7 @@ class ExecutionContext:
         return True
 
     def _set_tensor_address(self, name, address):
+        address = c_int(address or 0, "uint64", f"set_tensor_address: the address for '{name}'")
         check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
 
     def get_tensor_address(self, name):
