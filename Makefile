@@ -97,7 +97,8 @@ clean:
 # ---- Untrusted input (docs/DESIGN.md): fuzzing and sanitizer runs -------------------------
 #   make fuzz         libFuzzer harnesses (clang) in build/fuzz/; run them: scripts/fuzz.sh [s]
 #   make asan-test    the library and C tests with ASan + UBSan in build-asan/, then run them
-#   make tsan-test    tests/c/test_threads.c with ThreadSanitizer in build-tsan/, then run it
+#   make tsan-test    tests/c/test_threads.c and test_context_sharing.c with ThreadSanitizer in
+#                     build-tsan/, then run them
 # The flags reach the sub-make through the environment so the Makefile's `CFLAGS +=` still
 # adds -std, -I and warnings (a command-line CFLAGS would replace them).
 FUZZERS     := fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes
@@ -120,5 +121,6 @@ asan-test:
 # TSan instruments target_clones resolvers, which the loader runs before TSan starts (a crash
 # at startup): the TSan build turns the attribute into a harmless one and keeps the baseline.
 tsan-test:
-	CFLAGS="-O1 -g -fsanitize=thread -D'target_clones(...)=unused'" LDLIBS= $(MAKE) BUILD=build-tsan build-tsan/tests/test_threads
+	CFLAGS="-O1 -g -fsanitize=thread -D'target_clones(...)=unused'" LDLIBS= $(MAKE) BUILD=build-tsan build-tsan/tests/test_threads build-tsan/tests/test_context_sharing
 	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_threads
+	TSAN_OPTIONS=halt_on_error=1 build-tsan/tests/test_context_sharing

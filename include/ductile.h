@@ -25,7 +25,10 @@
  *
  * Threads. A builder, network, profile and config are used by one thread at a time. An engine
  * is immutable once built or loaded: any number of threads may share it and create contexts
- * on it. A context is used by one thread at a time (create one context per thread).
+ * on it. A context is used by one thread at a time (create one context per thread); a call
+ * that overlaps another call on the same context is refused with DUCTILE_ERR_STATE ("a
+ * context belongs to one thread at a time"), never run, but calls that merely interleave are
+ * not detected, and freeing a context in use is undefined.
  *
  * Ownership. "Owned by X" means the pointer stays valid until X is freed or changed as said;
  * the caller must not free it. Strings returned by the library are NUL-terminated UTF-8.
@@ -357,13 +360,21 @@ ductile_status ductile_context_get_tensor_shape(ductile_context *context, const 
 ductile_status ductile_context_set_tensor_address(ductile_context *context, const char *name,
                                                   void *data);
 /* The buffer the next execute reads (input) or writes (output): the caller's if bound, else
- * the context's own, sized for the current shapes. Owned by the context; valid until shapes
- * change, the profile changes or the context is freed. Needs every input shape set. */
+ * the context's own, sized for the current shapes and zeroed when new. Owned by the context;
+ * valid until shapes change, the profile changes or the context is freed. Needs every input
+ * shape set.
+ *   1. For an input it only sizes the buffer: write the values into it before execute.
+ *   2. Shape inputs (int32/int64 inputs whose values decide shapes, TensorRT's shape
+ *      tensors): output shapes are computed from their values, so get_tensor_shape and
+ *      get_tensor_address on an output fail with DUCTILE_ERR_STATE until each shape input has
+ *      a bound buffer or its own buffer was returned here (and then written). */
 ductile_status ductile_context_get_tensor_address(ductile_context *context, const char *name,
                                                   void **data);
 
 /* Runs the engine on the inputs' buffers and writes the outputs' buffers. Every input shape
- * must be set. Synchronous on the CPU.
+ * must be set, and every input's data given: a bound buffer, or the context's own buffer
+ * returned by get_tensor_address (DUCTILE_ERR_STATE otherwise, naming the input). New values
+ * in a shape input are seen here and by the shape queries. Synchronous on the CPU.
  * Data-dependent shapes: when an output's shape follows from data computed at run time
  * (NonZero, Unique, ...), get_tensor_shape answers for it only after execute
  * (DUCTILE_ERR_STATE before), and execute writes it into the context's own buffer: read it

@@ -2,10 +2,12 @@
 #include "cli_data.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli_util.h"
 
@@ -63,7 +65,11 @@ int cli_fill_random(ductile_dtype dtype, const char *name, void *data, size_t co
 int cli_load_input(const char *name, const char *path, const char *shape_text, void *data,
                    size_t bytes)
 {
-    FILE *f = fopen(path, "rb");
+    /* Not blocking: a FIFO with no writer would hang a plain open; it is refused below. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f && fd >= 0)
+        close(fd);
     if (!f)
         return cli_fail("--loadInputs: cannot open '%s' for input '%s': %s", path, name,
                         strerror(errno));

@@ -3,18 +3,47 @@
 Handles are opaque to Python, so every handle type is a c_void_p; only ductile_dims is a struct.
 """
 import ctypes
+import operator
 import os
 import pathlib
 
 MAX_DIMS = 8
+
+# ctypes converts a Python int to a C integer by keeping the low bits: 2**32 passed as an
+# int32 becomes 0, and a dim of 2**64 + 64 becomes 64. Every int that goes to the library
+# passes through c_int first, so a value the C type cannot hold is refused instead.
+_C_RANGES = {
+    "int32": (-2**31, 2**31 - 1),
+    "int64": (-2**63, 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+
+
+def c_int(value, ctype, what):
+    """value as an int that the C type ctype ("int32", "int64", "uint64") holds exactly.
+
+    TypeError for a non-integer (a float would be truncated), ValueError naming `what` and
+    the range otherwise. The library judges the value itself (a profile index that does not
+    exist, a negative dim) with its own message."""
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{what} must be an integer, not {type(value).__name__} "
+                        f"({value!r})") from None
+    lo, hi = _C_RANGES[ctype]
+    if not lo <= v <= hi:
+        raise ValueError(f"{what} is {v}, outside the range of {ctype} ({lo}..{hi})")
+    return v
 
 
 class Dims(ctypes.Structure):
     _fields_ = [("nb_dims", ctypes.c_int32), ("d", ctypes.c_int64 * MAX_DIMS)]
 
     @classmethod
-    def of(cls, shape):
-        shape = tuple(int(x) for x in shape)
+    def of(cls, shape, what="Dims: the shape"):
+        """what names the call and the argument in messages ("set_input_shape: the shape of
+        input 'x'")."""
+        shape = tuple(shape)
         if len(shape) > MAX_DIMS:
             # Said here because the struct cannot even hold the shape to let the library judge it.
             raise ValueError(f"shape {shape} has {len(shape)} dims; ductile supports at most "
@@ -22,7 +51,8 @@ class Dims(ctypes.Structure):
         dims = cls()
         dims.nb_dims = len(shape)
         for i, x in enumerate(shape):
-            dims.d[i] = x
+            call, _, arg = what.rpartition(": ")
+            dims.d[i] = c_int(x, "int64", f"{call}: dimension {i} of {arg}")
         return dims
 
     def to_tuple(self):
@@ -146,8 +176,13 @@ def text(raw):
 
 
 def enc(name):
-    """A str for a const char * argument."""
-    return os.fsencode(name) if isinstance(name, os.PathLike) else str(name).encode("utf-8")
+    """A str for a const char * argument. A NUL inside would silently cut the string short
+    in C (ctypes passes the bytes as they are), so it is refused."""
+    raw = os.fsencode(name) if isinstance(name, os.PathLike) else str(name).encode("utf-8")
+    if b"\0" in raw:
+        raise ValueError(f"{name!r} contains a NUL character, which no ductile name or path "
+                         "may hold")
+    return raw
 
 
 def check(status):

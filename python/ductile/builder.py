@@ -2,7 +2,7 @@
 import ctypes
 
 from ._enums import BuilderFlag, MemoryPoolType
-from ._lib import Dims, check, enc, free_quietly, lib, new_handle
+from ._lib import Dims, c_int, check, enc, free_quietly, lib, new_handle
 from .engine import Engine
 from .network import Network
 
@@ -17,7 +17,8 @@ class OptimizationProfile:
         free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
 
     def set_shape(self, input, min, opt, max):
-        dims = [Dims.of(s) for s in (min, opt, max)]
+        dims = [Dims.of(s, f"set_shape: the {which} shape of input '{input}'")
+                for s, which in ((min, "min"), (opt, "opt"), (max, "max"))]
         check(lib.ductile_profile_set_shape(self._handle, enc(input), *map(ctypes.byref, dims)))
         self._shapes[str(input)] = tuple(d.to_tuple() for d in dims)
 
@@ -42,7 +43,8 @@ class BuilderConfig:
     def set_memory_pool_limit(self, pool, size):
         if MemoryPoolType(pool) is not MemoryPoolType.WORKSPACE:
             raise ValueError(f"memory pool {pool!r} is not supported")
-        check(lib.ductile_config_set_workspace(self._handle, int(size)))
+        size = c_int(size, "uint64", "set_memory_pool_limit: size")
+        check(lib.ductile_config_set_workspace(self._handle, size))
 
     def set_flag(self, flag):
         check(lib.ductile_config_set_flag(self._handle, int(BuilderFlag(flag)), 1))

@@ -1,14 +1,23 @@
 """Execution contexts: shapes, buffers and execution; run() is the numpy-in, numpy-out path."""
+import contextlib
 import ctypes
+import threading
 
 import numpy as np
 
 from ._enums import TensorIOMode
-from ._lib import Dims, Error, check, enc, free_quietly, lib, new_handle
+from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle
 
 
 class ExecutionContext:
+    """One thread at a time: a call made while another thread is inside a call on the same
+    context raises Error (DUCTILE_ERR_STATE) instead of racing on its buffers, as the C
+    library does for each of its calls; here the whole of run() counts as one call."""
+
     def __init__(self, engine):
+        # Taken without waiting by every method (see _owned); run() holds it throughout, so
+        # another thread cannot rebind buffers or reshape between its steps.
+        self._busy = threading.Lock()
         # The C context reads the engine on every call; holding it keeps it alive.
         self._engine = engine
         self._handle = new_handle(lib.ductile_context_create, engine._handle)
@@ -21,15 +30,30 @@ class ExecutionContext:
     def __del__(self):
         free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
 
+    @contextlib.contextmanager
+    def _owned(self, call):
+        if not self._busy.acquire(blocking=False):
+            raise Error(f"{call}: the context is in use by another thread; a context belongs to "
+                        "one thread at a time (create one context per thread)",
+                        "DUCTILE_ERR_STATE")
+        try:
+            yield
+        finally:
+            self._busy.release()
+
     @property
     def engine(self):
         return self._engine
 
     def set_threads(self, threads):
-        check(lib.ductile_context_set_threads(self._handle, int(threads)))
+        with self._owned("set_threads"):
+            threads = c_int(threads, "int32", "set_threads: threads")
+            check(lib.ductile_context_set_threads(self._handle, threads))
 
     def set_optimization_profile(self, profile_index):
-        check(lib.ductile_context_set_profile(self._handle, int(profile_index)))
+        with self._owned("set_optimization_profile"):
+            profile_index = c_int(profile_index, "int32", "set_optimization_profile: profile_index")
+            check(lib.ductile_context_set_profile(self._handle, profile_index))
 
     def set_optimization_profile_async(self, profile_index, stream=None):
         """As set_optimization_profile; the stream exists for TensorRT code and is unused."""
@@ -41,11 +65,19 @@ class ExecutionContext:
         return lib.ductile_context_get_profile(self._handle)
 
     def set_input_shape(self, name, shape):
-        check(lib.ductile_context_set_input_shape(self._handle, enc(name),
-                                                  ctypes.byref(Dims.of(shape))))
+        with self._owned("set_input_shape"):
+            self._set_input_shape(name, shape)
         return True
 
+    def _set_input_shape(self, name, shape):
+        check(lib.ductile_context_set_input_shape(self._handle, enc(name),
+                                                  ctypes.byref(Dims.of(shape, f"set_input_shape: the shape of input '{name}'"))))
+
     def get_tensor_shape(self, name):
+        with self._owned("get_tensor_shape"):
+            return self._get_tensor_shape(name)
+
+    def _get_tensor_shape(self, name):
         dims = Dims()
         check(lib.ductile_context_get_tensor_shape(self._handle, enc(name), ctypes.byref(dims)))
         return dims.to_tuple()
@@ -53,16 +85,26 @@ class ExecutionContext:
     def set_tensor_address(self, name, address):
         """Binds a buffer (an address as int, or 0/None to unbind); the caller keeps it alive
         and large enough until execution returns."""
-        check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
+        with self._owned("set_tensor_address"):
+            self._set_tensor_address(name, address)
         return True
 
+    def _set_tensor_address(self, name, address):
+        address = c_int(address or 0, "uint64", f"set_tensor_address: the address for '{name}'")
+        check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
+
     def get_tensor_address(self, name):
+        with self._owned("get_tensor_address"):
+            return self._get_tensor_address(name)
+
+    def _get_tensor_address(self, name):
         ptr = ctypes.c_void_p()
         check(lib.ductile_context_get_tensor_address(self._handle, enc(name), ctypes.byref(ptr)))
         return ptr.value or 0
 
     def execute(self):
-        check(lib.ductile_context_execute(self._handle))
+        with self._owned("execute"):
+            check(lib.ductile_context_execute(self._handle))
         return True
 
     def execute_async_v3(self, stream_handle=0):
@@ -74,9 +116,13 @@ class ExecutionContext:
 
         Shapes come from the arrays. Inputs are bound in place when they already have the
         engine's dtype and are C-contiguous; otherwise a converted copy is bound."""
+        with self._owned("run"):
+            return self._run(feeds)
+
+    def _run(self, feeds):
         # Shapes first, as given, so the library judges unknown names, ranks and ranges.
         for name, value in feeds.items():
-            self.set_input_shape(name, np.shape(value))
+            self._set_input_shape(name, np.shape(value))
         missing = [n for n in self._inputs if n not in feeds]
         if missing:
             raise Error(f"run: no array given for input '{missing[0]}' (inputs: "
@@ -86,12 +132,12 @@ class ExecutionContext:
             for name in self._inputs:
                 arr = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
                 bound[name] = arr
-                self.set_tensor_address(name, arr.ctypes.data)
+                self._set_tensor_address(name, arr.ctypes.data)
             outputs = {}
             late = []  # outputs whose shape depends on data: known only after execute
             for name in self._outputs:
                 try:
-                    shape = self.get_tensor_shape(name)
+                    shape = self._get_tensor_shape(name)
                 except Error as e:
                     if e.status != "DUCTILE_ERR_STATE":
                         raise
@@ -100,13 +146,13 @@ class ExecutionContext:
                 out = np.empty(shape, dtype=self._dtypes[name])
                 bound[name] = out
                 outputs[name] = out
-                self.set_tensor_address(name, out.ctypes.data)
-            self.execute()
+                self._set_tensor_address(name, out.ctypes.data)
+            check(lib.ductile_context_execute(self._handle))
             for name in late:
-                shape = self.get_tensor_shape(name)
+                shape = self._get_tensor_shape(name)
                 out = np.empty(shape, dtype=self._dtypes[name])
                 if out.nbytes:
-                    ctypes.memmove(out.ctypes.data, self.get_tensor_address(name), out.nbytes)
+                    ctypes.memmove(out.ctypes.data, self._get_tensor_address(name), out.nbytes)
                 outputs[name] = out
         finally:
             # Never leave the context pointing into arrays Python may free.

@@ -3,7 +3,7 @@ import ctypes
 import os
 
 from ._enums import TensorIOMode, to_numpy_dtype
-from ._lib import Dims, check, enc, free_quietly, lib, new_handle, text
+from ._lib import Dims, c_int, check, enc, free_quietly, lib, new_handle, text
 
 
 class Engine:
@@ -33,6 +33,7 @@ class Engine:
         return lib.ductile_engine_num_io_tensors(self._handle)
 
     def get_tensor_name(self, index):
+        index = c_int(index, "int32", "get_tensor_name: index")
         name = text(lib.ductile_engine_io_tensor_name(self._handle, index))
         if name is None:
             raise IndexError(f"I/O tensor index {index} out of range")
@@ -54,6 +55,7 @@ class Engine:
         return lib.ductile_engine_num_profiles(self._handle)
 
     def get_tensor_profile_shape(self, name, profile_index):
+        profile_index = c_int(profile_index, "int32", "get_tensor_profile_shape: profile_index")
         shapes = []
         for which in range(3):
             dims = Dims()

@@ -3,7 +3,7 @@ import ctypes
 import os
 
 from ._enums import ActivationType, ElementWiseOperation, to_numpy_dtype
-from ._lib import Error, check, enc, free_quietly, lib, new_handle, text
+from ._lib import Error, c_int, check, enc, free_quietly, lib, new_handle, text
 
 
 class _View:
@@ -71,10 +71,12 @@ class Layer(_View):
         return lib.ductile_layer_num_outputs(self._handle)
 
     def get_input(self, index):
+        index = c_int(index, "int32", "Layer.get_input: index")
         return self._network._tensor(lib.ductile_layer_get_input(self._handle, index),
                                      "layer input", index)
 
     def get_output(self, index):
+        index = c_int(index, "int32", "Layer.get_output: index")
         return self._network._tensor(lib.ductile_layer_get_output(self._handle, index),
                                      "layer output", index)
 
@@ -117,12 +119,15 @@ class Network:
         return lib.ductile_network_num_layers(self._handle)
 
     def get_input(self, index):
+        index = c_int(index, "int32", "Network.get_input: index")
         return self._tensor(lib.ductile_network_get_input(self._handle, index), "input", index)
 
     def get_output(self, index):
+        index = c_int(index, "int32", "Network.get_output: index")
         return self._tensor(lib.ductile_network_get_output(self._handle, index), "output", index)
 
     def get_layer(self, index):
+        index = c_int(index, "int32", "Network.get_layer: index")
         handle = lib.ductile_network_get_layer(self._handle, index)
         if not handle:
             raise IndexError(f"layer index {index} out of range")

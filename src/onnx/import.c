@@ -2,6 +2,7 @@
  * the result into the caller's only on success, so a failed parse leaves it empty. */
 #include "onnx/onnx_internal.h"
 #include "format/format.h"
+#include "core/file.h"
 #include "core/status.h"
 #include "graph/symbolic.h"
 
@@ -178,16 +179,13 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
 {
     DT_TRY(dt_check_empty(network, "ductile_onnx_parse_file"));
     if (!path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_onnx_parse_file: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dt_fail(DUCTILE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    struct stat st;
-    int st_ok = fstat(fd, &st) == 0;
-    if (!st_ok || !S_ISREG(st.st_mode)) {
-        int err = !st_ok ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    int fd;
+    size_t size;
+    DT_TRY(dt_file_open_read(path, "an ONNX model", &fd, &size));
+    if (size == 0) {
         close(fd);
-        return dt_fail(DUCTILE_ERR_IO, "cannot open '%s': %s", path, strerror(err));
+        return dt_fail(DUCTILE_ERR_PARSE, "'%s' is empty (0 bytes), not an ONNX model", path);
     }
-    size_t size = (size_t)st.st_size;
     void *map = NULL;
     if (size) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -1,7 +1,13 @@
 /* Execution contexts: per-thread run state on a shared, immutable engine.
  *
- * Life of a run: set_profile -> set_input_shape (each input) -> [shape pass + memory plan,
- * once per new set of shapes] -> execute (the kernels of the non-value layers, in order). */
+ * Life of a run: set_profile -> set_input_shape (each input) -> [input buffers] -> [shape
+ * pass + memory plan, once per new set of shapes and shape-input values] -> execute (the
+ * kernels of the non-value layers, in order).
+ *
+ * The context's own buffer of an input is never read before the caller could have written
+ * it: an input's values count as given once a buffer is bound or once get_tensor_address
+ * handed out the context's own buffer. Shape inputs are read by the shape pass, so output
+ * shapes wait for their values; every input is read by execute. */
 #include "runtime/engine_impl.h"
 #include "runtime/memplan.h"
 #include "core/status.h"
@@ -18,17 +24,21 @@ struct ductile_context {
     dt_pool *pool;
     dt_shape_state st;
     bool *shape_set;        /* per network input */
+    bool inputs_ready;      /* input shapes complete and input buffers sized */
     bool ready;             /* shape pass and memory plan done for the current shapes */
     bool ran;               /* eager engines: execute ran for the current shapes, so the
                                output shapes are known */
     void **bound;           /* per tensor: the caller's buffer (I/O tensors) */
     void **own;             /* per tensor: the context's buffer for an I/O tensor */
     size_t *own_cap;
+    bool *given;            /* per tensor: get_tensor_address handed out own[t] since it was
+                               allocated, so the caller may have written it */
     size_t *offsets;        /* per tensor: activation offset in the arena */
     void *arena;
     size_t arena_cap;
     void **snap;            /* per tensor: the shape input's bytes the shape pass last read */
     size_t *snap_size;
+    int busy;               /* 1 while a call runs on this context (dt_enter/dt_leave) */
 };
 
 static int dt_default_threads(void)
@@ -50,11 +60,12 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
     c->bound = calloc(nt, sizeof *c->bound);
     c->own = calloc(nt, sizeof *c->own);
     c->own_cap = calloc(nt, sizeof *c->own_cap);
+    c->given = calloc(nt, sizeof *c->given);
     c->offsets = calloc(nt, sizeof *c->offsets);
     c->snap = calloc(nt, sizeof *c->snap);
     c->snap_size = calloc(nt, sizeof *c->snap_size);
     ductile_status s = DUCTILE_OK;
-    if (!c->shape_set || !c->bound || !c->own || !c->own_cap || !c->offsets || !c->snap || !c->snap_size)
+    if (!c->shape_set || !c->bound || !c->own || !c->own_cap || !c->given || !c->offsets || !c->snap || !c->snap_size)
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     if (!s) s = dt_shape_state_init(&c->st, e);
     c->threads = dt_default_threads();
@@ -79,6 +90,7 @@ void ductile_context_free(ductile_context *c)
     free(c->bound);
     free(c->own);
     free(c->own_cap);
+    free(c->given);
     free(c->offsets);
     if (c->snap)
         for (int t = 0; t < c->e->net->n_tensors; t++) free(c->snap[t]);
@@ -88,9 +100,8 @@ void ductile_context_free(ductile_context *c)
     free(c);
 }
 
-ductile_status ductile_context_set_threads(ductile_context *c, int32_t threads)
+static ductile_status dt_ctx_set_threads(ductile_context *c, int32_t threads)
 {
-    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_threads: context is NULL");
     if (threads < 1 || threads > 64)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_threads: %d threads; expected 1..64", threads);
     dt_pool *p;
@@ -101,14 +112,14 @@ ductile_status ductile_context_set_threads(ductile_context *c, int32_t threads)
     return DUCTILE_OK;
 }
 
-ductile_status ductile_context_set_profile(ductile_context *c, int32_t profile)
+static ductile_status dt_ctx_set_profile(ductile_context *c, int32_t profile)
 {
-    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_profile: context is NULL");
     if (profile < 0 || profile >= c->e->n_profiles)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "profile %d does not exist: the engine has %d profile%s (0..%d)",
                        profile, c->e->n_profiles, c->e->n_profiles == 1 ? "" : "s", c->e->n_profiles - 1);
     c->profile = profile;
     memset(c->shape_set, 0, sizeof *c->shape_set * (size_t)c->e->net->n_inputs);
+    c->inputs_ready = false;
     c->ready = false;
     return DUCTILE_OK;
 }
@@ -131,9 +142,8 @@ static int dt_input_index(const ductile_network *net, const char *name)
     return -1;
 }
 
-ductile_status ductile_context_set_input_shape(ductile_context *c, const char *name, const ductile_dims *shape)
+static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *name, const ductile_dims *shape)
 {
-    if (!c || !name || !shape) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_input_shape: context, name or shape is NULL");
     const ductile_network *net = c->e->net;
     int i = dt_input_index(net, name);
     if (i < 0) {
@@ -158,11 +168,13 @@ ductile_status ductile_context_set_input_shape(ductile_context *c, const char *n
     v->rank = pi->rank;
     memcpy(v->dims, shape->d, sizeof(int64_t) * (size_t)pi->rank);
     c->shape_set[i] = true;
+    c->inputs_ready = false;
     c->ready = false;
     return DUCTILE_OK;
 }
 
-/* Ensures `need` bytes in the context's own buffer of tensor t. */
+/* Ensures `need` bytes in the context's own buffer of tensor t. A new buffer is zeroed, so
+ * nothing ever reads what the allocator left there, and it has not been handed out yet. */
 static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
 {
     if (need == 0) need = 1;
@@ -170,16 +182,29 @@ static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
     void *p = c->e->backend->alloc(need);
     if (!p)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for tensor '%s'", need, c->e->net->tensors[t]->name);
+    memset(p, 0, need);
     if (c->own[t]) c->e->backend->release(c->own[t]);
     c->own[t] = p;
     c->own_cap[t] = need;
+    c->given[t] = false;
     return DUCTILE_OK;
 }
 
-/* Runs the shape program and plans memory for the shapes set, once per new set of shapes. */
-static ductile_status dt_prepare(ductile_context *c)
+/* The buffer execute reads for input t: the caller's if bound, else the context's own. */
+static void *dt_input_data(const ductile_context *c, int t) { return c->bound[t] ? c->bound[t] : c->own[t]; }
+
+/* Whether the caller can have written input t's values (see the opening comment). */
+static bool dt_input_given(const ductile_context *c, int t)
 {
-    if (c->ready) return DUCTILE_OK;
+    size_t bytes;
+    return c->bound[t] || c->given[t] || (dt_view_bytes(&c->st.views[t], &bytes) && bytes == 0);
+}
+
+/* Completes the input shapes (fixed inputs take their only shape) and sizes the inputs'
+ * buffers: all that get_tensor_address needs for an input. Reads no input values. */
+static ductile_status dt_prepare_inputs(ductile_context *c)
+{
+    if (c->inputs_ready) return DUCTILE_OK;
     const ductile_engine *e = c->e;
     const ductile_network *net = e->net;
     for (int i = 0; i < net->n_inputs; i++) {
@@ -196,15 +221,48 @@ static ductile_status dt_prepare(ductile_context *c)
         c->shape_set[i] = true;
     }
     DT_TRY(dt_check_shared_symbols(e, c->st.views));
-    /* Inputs get their buffers first: the shape pass reads the values of shape inputs. */
     for (int i = 0; i < net->n_inputs; i++) {
         int t = net->inputs[i]->index;
         size_t bytes;
         if (!dt_view_bytes(&c->st.views[t], &bytes))
             return dt_fail(DUCTILE_ERR_SHAPE, "input '%s' is too large", net->tensors[t]->name);
         DT_TRY(dt_own_buffer(c, t, bytes));
+    }
+    c->inputs_ready = true;
+    return DUCTILE_OK;
+}
+
+/* New values in a shape input (written into the buffer or bound anew) mean new shapes. */
+static void dt_check_shape_values(ductile_context *c)
+{
+    const dt_plan *p = &c->e->plan;
+    const ductile_network *net = c->e->net;
+    for (int i = 0; c->ready && p->n_shape_inputs && i < net->n_inputs; i++) {
+        int t = net->inputs[i]->index;
+        if (p->shape_input[t] && memcmp(dt_input_data(c, t), c->snap[t], c->snap_size[t]) != 0) c->ready = false;
+    }
+}
+
+/* Runs the shape program and plans memory, once per new set of shapes and shape-input
+ * values. The shape pass reads the shape inputs' values, so they must have been given. */
+static ductile_status dt_prepare(ductile_context *c)
+{
+    dt_check_shape_values(c);
+    if (c->ready) return DUCTILE_OK;
+    DT_TRY(dt_prepare_inputs(c));
+    const ductile_engine *e = c->e;
+    const ductile_network *net = e->net;
+    for (int i = 0; i < net->n_inputs; i++) {
+        int t = net->inputs[i]->index;
         if (!e->plan.shape_input[t]) continue;
-        void *src = c->bound[t] ? c->bound[t] : c->own[t];
+        if (!dt_input_given(c, t))
+            return dt_fail(DUCTILE_ERR_STATE,
+                           "the values of shape input '%s' decide shapes but were not given: bind them with set_tensor_address, "
+                           "or write them into the buffer get_tensor_address returns, first",
+                           net->tensors[t]->name);
+        size_t bytes;
+        dt_view_bytes(&c->st.views[t], &bytes); /* checked by dt_prepare_inputs */
+        void *src = dt_input_data(c, t);
         c->st.views[t].data = src;
         if (c->snap_size[t] < bytes || !c->snap[t]) {
             void *p = realloc(c->snap[t], bytes ? bytes : 1);
@@ -263,15 +321,14 @@ static ductile_status dt_not_io(const ductile_network *net, const char *name)
     return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input or output of the engine (tensors: %s)", name, names);
 }
 
-ductile_status ductile_context_get_tensor_shape(ductile_context *c, const char *name, ductile_dims *out)
+static ductile_status dt_ctx_get_tensor_shape(ductile_context *c, const char *name, ductile_dims *out)
 {
-    if (!c || !name || !out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_shape: context, name or out is NULL");
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
     if (T->is_input) {
         int i = dt_input_index(c->e->net, name);
         if (!c->shape_set[i]) {
-            DT_TRY(dt_prepare(c)); /* fills fixed inputs, or says which shape is missing */
+            DT_TRY(dt_prepare_inputs(c)); /* fills fixed inputs, or says which shape is missing */
         }
     } else {
         DT_TRY(dt_prepare(c));
@@ -287,9 +344,8 @@ ductile_status ductile_context_get_tensor_shape(ductile_context *c, const char *
     return DUCTILE_OK;
 }
 
-ductile_status ductile_context_set_tensor_address(ductile_context *c, const char *name, void *data)
+static ductile_status dt_ctx_set_tensor_address(ductile_context *c, const char *name, void *data)
 {
-    if (!c || !name) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_tensor_address: context or name is NULL");
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
     c->bound[T->index] = data;
@@ -303,20 +359,26 @@ static void *dt_tensor_data(ductile_context *c, int t)
     case DT_TENSOR_CONSTANT:
     case DT_TENSOR_VALUE: return c->st.views[t].data;
     case DT_TENSOR_ACTIVATION: return c->arena ? (char *)c->arena + c->offsets[t] : NULL; /* no arena: all empty */
-    case DT_TENSOR_INPUT: return c->bound[t] ? c->bound[t] : c->own[t];
+    case DT_TENSOR_INPUT: return dt_input_data(c, t);
     case DT_TENSOR_OUTPUT: return c->bound[t] && !c->e->plan.eager ? c->bound[t] : c->own[t];
     }
     return NULL;
 }
 
-ductile_status ductile_context_get_tensor_address(ductile_context *c, const char *name, void **data)
+static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *name, void **data)
 {
-    if (!c || !name || !data) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_address: context, name or data is NULL");
     *data = NULL;
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
-    DT_TRY(dt_prepare(c));
-    *data = dt_tensor_data(c, T->index);
+    int t = T->index;
+    if (T->is_input) {
+        /* Only the buffer: the shape pass waits until the caller had a chance to write it. */
+        DT_TRY(dt_prepare_inputs(c));
+        if (!c->bound[t]) c->given[t] = true;
+    } else {
+        DT_TRY(dt_prepare(c));
+    }
+    *data = dt_tensor_data(c, t);
     return DUCTILE_OK;
 }
 
@@ -361,18 +423,17 @@ static ductile_status dt_execute_eager(ductile_context *c)
     return e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
 }
 
-ductile_status ductile_context_execute(ductile_context *c)
+static ductile_status dt_ctx_execute(ductile_context *c)
 {
-    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
     const dt_plan *p = &c->e->plan;
     const ductile_network *net = c->e->net;
-    /* New values in a shape input mean new shapes: run the shape program again. */
-    for (int i = 0; c->ready && p->n_shape_inputs && i < net->n_inputs; i++) {
-        int t = net->inputs[i]->index;
-        const void *now = c->bound[t] ? c->bound[t] : c->own[t];
-        if (p->shape_input[t] && (!now || memcmp(now, c->snap[t], c->snap_size[t]) != 0)) c->ready = false;
-    }
     DT_TRY(dt_prepare(c));
+    for (int i = 0; i < net->n_inputs; i++)
+        if (!dt_input_given(c, net->inputs[i]->index))
+            return dt_fail(DUCTILE_ERR_STATE,
+                           "input '%s' has no data: bind a buffer with set_tensor_address, or write into the buffer "
+                           "get_tensor_address returns, before execute",
+                           net->inputs[i]->name);
     if (p->eager) return dt_execute_eager(c);
     /* Outputs that are constants of the model: copy them into the output buffers. */
     for (int i = 0; i < net->n_outputs; i++) {
@@ -399,4 +460,76 @@ ductile_status ductile_context_execute(ductile_context *c)
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;
+}
+
+/* ---- the public calls: each holds the context while it runs ---------------------------- */
+
+/* A context belongs to one thread at a time (ductile.h). Two threads inside one context at
+ * once would free and reuse each other's buffers, so every call takes the context with one
+ * atomic exchange and a second, overlapping caller is refused. This catches overlapping
+ * calls, not every misuse: calls from two threads that merely interleave still race on the
+ * shapes and buffers they set. */
+static ductile_status dt_enter(ductile_context *c, const char *call)
+{
+    if (__atomic_exchange_n(&c->busy, 1, __ATOMIC_ACQUIRE) == 0) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_STATE,
+                   "%s: the context is in use by another thread; a context belongs to one thread at a time "
+                   "(create one context per thread)",
+                   call);
+}
+
+static ductile_status dt_leave(ductile_context *c, ductile_status s)
+{
+    __atomic_store_n(&c->busy, 0, __ATOMIC_RELEASE);
+    return s;
+}
+
+ductile_status ductile_context_set_threads(ductile_context *c, int32_t threads)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_threads: context is NULL");
+    DT_TRY(dt_enter(c, "set_threads"));
+    return dt_leave(c, dt_ctx_set_threads(c, threads));
+}
+
+ductile_status ductile_context_set_profile(ductile_context *c, int32_t profile)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_profile: context is NULL");
+    DT_TRY(dt_enter(c, "set_profile"));
+    return dt_leave(c, dt_ctx_set_profile(c, profile));
+}
+
+ductile_status ductile_context_set_input_shape(ductile_context *c, const char *name, const ductile_dims *shape)
+{
+    if (!c || !name || !shape) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_input_shape: context, name or shape is NULL");
+    DT_TRY(dt_enter(c, "set_input_shape"));
+    return dt_leave(c, dt_ctx_set_input_shape(c, name, shape));
+}
+
+ductile_status ductile_context_get_tensor_shape(ductile_context *c, const char *name, ductile_dims *out)
+{
+    if (!c || !name || !out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_shape: context, name or out is NULL");
+    DT_TRY(dt_enter(c, "get_tensor_shape"));
+    return dt_leave(c, dt_ctx_get_tensor_shape(c, name, out));
+}
+
+ductile_status ductile_context_set_tensor_address(ductile_context *c, const char *name, void *data)
+{
+    if (!c || !name) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_tensor_address: context or name is NULL");
+    DT_TRY(dt_enter(c, "set_tensor_address"));
+    return dt_leave(c, dt_ctx_set_tensor_address(c, name, data));
+}
+
+ductile_status ductile_context_get_tensor_address(ductile_context *c, const char *name, void **data)
+{
+    if (!c || !name || !data) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_address: context, name or data is NULL");
+    *data = NULL;
+    DT_TRY(dt_enter(c, "get_tensor_address"));
+    return dt_leave(c, dt_ctx_get_tensor_address(c, name, data));
+}
+
+ductile_status ductile_context_execute(ductile_context *c)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
+    DT_TRY(dt_enter(c, "execute"));
+    return dt_leave(c, dt_ctx_execute(c));
 }
