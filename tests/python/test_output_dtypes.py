@@ -1,0 +1,145 @@
+"""The dtype an engine reports for a tensor is the one its kernels write. A declared dtype
+that differs from what the node computes is refused with the node, the tensor and both
+dtypes named (builder/dtypes.c says why refusing beats returning the computed one); an
+output that declares nothing gets the computed dtype."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import ductile
+from util import ort_run
+
+X = np.linspace(-2, 2, 12, dtype=np.float32).reshape(2, 6)
+
+
+def model(nodes, outputs, value_info=(), initializers=()):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6])
+    graph = helper.make_graph(nodes, "g", [x], outputs, value_info=list(value_info),
+                              initializer=list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+
+
+def relu_model(declared):
+    """y = Relu(x), float32, with y declared `declared` (None: no type at all)."""
+    y = (helper.make_empty_tensor_value_info("y") if declared is None
+         else helper.make_tensor_value_info("y", declared, None))
+    return model([helper.make_node("Relu", ["x"], ["y"], name="relu")], [y])
+
+
+def parse(data):
+    builder = ductile.Builder()
+    return builder, builder.parse_onnx_bytes(data)
+
+
+def build(builder, network):
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 6), (2, 6), (4, 6))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    return builder.build_engine(network, config)
+
+
+def refused(status, message, fn, *args):
+    with pytest.raises(ductile.Error) as info:
+        fn(*args)
+    assert (info.value.status, str(info.value)) == (status, message)
+
+
+@pytest.mark.parametrize("declared", [TensorProto.FLOAT16, TensorProto.UINT8, TensorProto.INT64,
+                                      TensorProto.DOUBLE])
+def test_output_declared_other_than_computed_is_refused_naming_both_dtypes(declared):
+    # Before: float16/uint8 made run() allocate the declared size and the kernel write past
+    # it (SIGSEGV); int64/double came back as garbage.
+    name = {TensorProto.FLOAT16: "float16", TensorProto.UINT8: "uint8",
+            TensorProto.INT64: "int64", TensorProto.DOUBLE: "float64"}[declared]
+    builder, network = parse(relu_model(declared))
+    refused("DUCTILE_ERR_INVALID_ARGUMENT",
+            f"node 'relu' (Relu, opset 17): output 'y' is declared {name} but the node computes float32",
+            build, builder, network)
+
+
+def test_output_without_declared_dtype_reports_and_returns_the_computed_one():
+    # Before: reported undefined, and run() returned float64 garbage.
+    data = relu_model(None)
+    engine = build(*parse(data))
+    assert engine.get_tensor_dtype("y") == np.float32
+    got = engine.create_execution_context().run({"x": X})
+    assert got["y"].dtype == np.float32
+    np.testing.assert_array_equal(got["y"], np.maximum(X, 0))
+
+
+def test_output_declared_as_computed_still_builds():
+    engine = build(*parse(relu_model(TensorProto.FLOAT)))
+    got = engine.create_execution_context().run({"x": X})
+    np.testing.assert_array_equal(got["y"], np.maximum(X, 0))
+
+
+def test_intermediate_value_info_other_than_computed_is_refused():
+    data = model([helper.make_node("Relu", ["x"], ["h"], name="relu"),
+                  helper.make_node("Neg", ["h"], ["y"], name="neg")],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                 value_info=[helper.make_tensor_value_info("h", TensorProto.INT64, None)])
+    builder, network = parse(data)
+    refused("DUCTILE_ERR_INVALID_ARGUMENT",
+            "node 'relu' (Relu, opset 17): tensor 'h' is declared int64 but the node computes float32",
+            build, builder, network)
+
+
+def test_value_info_and_output_declaring_two_dtypes_are_refused_at_parse():
+    data = model([helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT16, None)],
+                 value_info=[helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    refused("DUCTILE_ERR_PARSE",
+            "graph output 'y' is declared float16 but value_info declares it float32", parse, data)
+
+
+def test_constant_output_declared_other_than_its_dtype_is_refused_at_parse():
+    data = model([helper.make_node("Constant", [], ["k"], name="k",
+                                   value=numpy_helper.from_array(np.ones(3, np.float32))),
+                  helper.make_node("Relu", ["x"], ["y"], name="relu")],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                  helper.make_tensor_value_info("k", TensorProto.FLOAT16, None)])
+    refused("DUCTILE_ERR_PARSE",
+            "graph output 'k' is declared float16 but it is a constant of dtype float32", parse, data)
+
+
+def test_mixed_dtypes_untyped_outputs_match_onnxruntime():
+    """Outputs of several computed dtypes (float32, int64 from Shape, bool from Greater, int32
+    from Cast), none declared: each comes back in the dtype onnxruntime computes."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("Greater", ["x", "zero"], ["b"], name="greater"),
+             helper.make_node("Cast", ["x"], ["i"], name="cast", to=TensorProto.INT32),
+             helper.make_node("Relu", ["x"], ["y"], name="relu")]
+    data = model(nodes, [helper.make_empty_tensor_value_info(n) for n in ("s", "b", "i", "y")],
+                 initializers=[numpy_helper.from_array(np.zeros((), np.float32), "zero")])
+    engine = build(*parse(data))
+    got = engine.create_execution_context().run({"x": X})
+    want = ort_run(data, {"x": X})
+    for name, expected in want.items():
+        assert engine.get_tensor_dtype(name) == expected.dtype, name
+        assert got[name].dtype == expected.dtype, name
+        np.testing.assert_array_equal(got[name], expected)
+
+
+def test_output_added_by_editing_an_untyped_tensor_reports_float32():
+    """Network editing: an activation on a tensor with no declared dtype, its output marked
+    (and the untyped tensor too): both are float32 and hold the right values."""
+    data = model([helper.make_node("Relu", ["x"], ["h"], name="relu"),
+                  helper.make_node("Neg", ["h"], ["y"], name="neg")],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    builder, network = parse(data)
+    h = network.find_tensor("h")
+    assert h.dtype is None  # nothing declared in the file; the builder settles it
+    layer = network.add_activation(h, ductile.ActivationType.SIGMOID)
+    network.mark_output(layer.get_output(0))
+    network.mark_output(h)
+    engine = build(builder, network)
+    new = layer.get_output(0).name
+    assert engine.get_tensor_dtype(new) == np.float32
+    assert engine.get_tensor_dtype("h") == np.float32
+    got = engine.create_execution_context().run({"x": X})
+    relu = np.maximum(X, 0)
+    np.testing.assert_array_equal(got["h"], relu)
+    np.testing.assert_allclose(got[new], 1 / (1 + np.exp(-relu)), rtol=1e-6)
+    np.testing.assert_array_equal(got["y"], -relu)
