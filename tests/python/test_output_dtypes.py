@@ -143,3 +143,49 @@ def test_output_added_by_editing_an_untyped_tensor_reports_float32():
     np.testing.assert_array_equal(got["h"], relu)
     np.testing.assert_allclose(got[new], 1 / (1 + np.exp(-relu)), rtol=1e-6)
     np.testing.assert_array_equal(got["y"], -relu)
+
+
+def test_folded_layer_with_value_info_other_than_computed_is_refused():
+    """A layer the builder folds (constant inputs) is checked like one that runs."""
+    data = model([helper.make_node("Neg", ["k"], ["h"], name="neg"),
+                  helper.make_node("Add", ["x", "h"], ["y"], name="add")],
+                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                 value_info=[helper.make_tensor_value_info("h", TensorProto.DOUBLE, None)],
+                 initializers=[numpy_helper.from_array(np.ones(6, np.float32), "k")])
+    builder, network = parse(data)
+    refused("DUCTILE_ERR_INVALID_ARGUMENT",
+            "node 'neg' (Neg, opset 17): tensor 'h' is declared float64 but the node computes float32",
+            build, builder, network)
+
+
+def nonzero_model(declared):
+    """y = Transpose(NonZero(x)): its shape depends on data, so the engine runs eagerly."""
+    y = (helper.make_empty_tensor_value_info("y") if declared is None
+         else helper.make_tensor_value_info("y", declared, None))
+    return model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+                  helper.make_node("Transpose", ["nz"], ["y"], name="transpose")], [y])
+
+
+def test_eager_output_declared_as_computed_runs():
+    data = nonzero_model(TensorProto.INT64)
+    engine = build(*parse(data))
+    got = engine.create_execution_context().run({"x": X})
+    np.testing.assert_array_equal(got["y"], ort_run(data, {"x": X})["y"])
+
+
+def test_eager_output_without_declared_dtype_is_refused_naming_the_node():
+    """Infer reaches past a data-dependent shape only at run time; an output after it that
+    declares nothing has no dtype to report before execute, so the build says so."""
+    builder, network = parse(nonzero_model(None))
+    refused("DUCTILE_ERR_UNSUPPORTED",
+            "output 'y' declares no dtype, and ductile infers it only at run time (it follows node "
+            "'nonzero' (NonZero), whose output shape depends on data): declare its element "
+            "type in the model", build, builder, network)
+
+
+def test_eager_output_declared_other_than_computed_is_refused_at_run():
+    builder, network = parse(nonzero_model(TensorProto.FLOAT))
+    context = build(builder, network).create_execution_context()
+    refused("DUCTILE_ERR_FORMAT",
+            "node 'transpose' (Transpose, opset 17): output 'y' is declared float32 but the node "
+            "computes int64", context.run, {"x": X})
