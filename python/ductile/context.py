@@ -4,7 +4,7 @@ import ctypes
 import numpy as np
 
 from ._enums import TensorIOMode
-from ._lib import Dims, Error, check, enc, free_quietly, lib, new_handle
+from ._lib import Dims, Error, check, enc, free_quietly, lib, new_handle, text
 
 
 class ExecutionContext:
@@ -69,6 +69,17 @@ class ExecutionContext:
         """TensorRT's entry point; execution is synchronous on the CPU."""
         return self.execute()
 
+    def _numpy_dtype(self, name):
+        """The numpy dtype run() allocates or converts to; an engine dtype numpy cannot hold
+        is refused rather than read as float64 (np.empty's default)."""
+        dtype = self._dtypes[name]
+        if dtype is None:
+            code = lib.ductile_engine_tensor_dtype(self._engine._handle, enc(name))
+            raise Error(f"run: tensor '{name}' has dtype {text(lib.ductile_dtype_name(code))}, "
+                        "which numpy cannot hold (ml_dtypes provides bfloat16, float8, 4-bit "
+                        "and 2-bit types)", "DUCTILE_ERR_UNSUPPORTED")
+        return dtype
+
     def run(self, feeds):
         """Runs on {input name: array} and returns {output name: new array}.
 
@@ -84,7 +95,7 @@ class ExecutionContext:
         bound = {}
         try:
             for name in self._inputs:
-                arr = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
+                arr = np.ascontiguousarray(feeds[name], dtype=self._numpy_dtype(name))
                 bound[name] = arr
                 self.set_tensor_address(name, arr.ctypes.data)
             outputs = {}
@@ -97,14 +108,14 @@ class ExecutionContext:
                         raise
                     late.append(name)
                     continue
-                out = np.empty(shape, dtype=self._dtypes[name])
+                out = np.empty(shape, dtype=self._numpy_dtype(name))
                 bound[name] = out
                 outputs[name] = out
                 self.set_tensor_address(name, out.ctypes.data)
             self.execute()
             for name in late:
                 shape = self.get_tensor_shape(name)
-                out = np.empty(shape, dtype=self._dtypes[name])
+                out = np.empty(shape, dtype=self._numpy_dtype(name))
                 if out.nbytes:
                     ctypes.memmove(out.ctypes.data, self.get_tensor_address(name), out.nbytes)
                 outputs[name] = out

@@ -2,6 +2,8 @@
 that differs from what the node computes is refused with the node, the tensor and both
 dtypes named (builder/dtypes.c says why refusing beats returning the computed one); an
 output that declares nothing gets the computed dtype."""
+import struct
+
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -189,3 +191,43 @@ def test_eager_output_declared_other_than_computed_is_refused_at_run():
     refused("DUCTILE_ERR_FORMAT",
             "node 'transpose' (Transpose, opset 17): output 'y' is declared float32 but the node "
             "computes int64", context.run, {"x": X})
+
+
+def crc32c(data, crc=0):
+    """CRC-32C (Castagnoli, reflected), as the engine header's checksum."""
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def retype_outputs(engine_bytes, dtype):
+    """The engine with every network-output tensor record's dtype set to `dtype` and the
+    checksum resealed (docs: builder/engine_format.h, TENSORS is section 2)."""
+    f = bytearray(engine_bytes)
+    nsec, hs = struct.unpack_from("<I", f, 16)[0], struct.unpack_from("<I", f, 12)[0]
+    off = next(struct.unpack_from("<Q", f, hs + 24 * i + 8)[0] for i in range(nsec)
+               if struct.unpack_from("<I", f, hs + 24 * i)[0] == 2)
+    for t in range(struct.unpack_from("<I", f, off)[0]):
+        rec = off + 4 + 128 * t
+        if struct.unpack_from("<I", f, rec + 12)[0] & 2:
+            struct.pack_into("<i", f, rec + 4, dtype)
+    struct.pack_into("<I", f, 32, crc32c(f[36:], crc32c(f[:32])))
+    return bytes(f)
+
+
+@pytest.mark.parametrize("claim, status, message", [
+    (10, "DUCTILE_ERR_FORMAT",
+     "node 'relu' (Relu, opset 17): output 'y' is declared float16 but the node computes float32"),
+    (0, "DUCTILE_ERR_UNSUPPORTED",
+     "run: tensor 'y' has dtype undefined, which numpy cannot hold (ml_dtypes provides bfloat16, "
+     "float8, 4-bit and 2-bit types)"),
+])
+def test_engine_bytes_claiming_another_output_dtype_are_refused_at_run(claim, status, message):
+    """Engine files are untrusted: one whose output record claims another dtype than its node
+    computes is refused before a buffer sized by the claim is written."""
+    engine = build(*parse(relu_model(TensorProto.FLOAT)))
+    bad = ductile.Runtime().deserialize_cuda_engine(retype_outputs(engine.serialize(), claim))
+    refused(status, message, bad.create_execution_context().run, {"x": X})
