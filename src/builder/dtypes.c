@@ -11,9 +11,12 @@
  *
  * The dtypes come from the ops' infer, through the shape pass at profile 0's opt shapes, on
  * an engine written with every computed tensor's dtype cleared (so no declaration is read
- * as an input to inference). Infer stops at the first layer whose shapes depend on data
- * computed at run time (eager engines, shape inputs): tensors after it keep the declared
- * dtype, which the run-time shape pass and eager execute check against infer in turn. */
+ * as an input to inference). The shape pass stops at the first layer whose shapes depend on
+ * data computed at run time (eager engines, shape inputs); such engines are then run once
+ * on zeros at profile 0's min shapes, since a dtype never depends on values or sizes. When
+ * even that fails (zeros that make no valid shape), tensors it did not reach keep their
+ * declared dtype, an output that declares none is refused, and the run-time shape pass and
+ * eager execute check every declaration against infer in turn. */
 #include "builder/engine_format.h"
 #include "builder/passes.h"
 #include "core/status.h"
@@ -53,6 +56,48 @@ static ductile_status dt_computed_dtypes(const ductile_engine *e, int *computed)
     return DUCTILE_OK;
 }
 
+/* Fills the computed dtypes still 0 by running e once on zeros at profile 0's min shapes.
+ * A failure only leaves them 0. */
+static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *computed)
+{
+    const ductile_network *net = e->net;
+    void **bufs = calloc((size_t)net->n_inputs + 1, sizeof *bufs);
+    ductile_context *c = NULL;
+    ductile_status s = bufs ? ductile_context_create(e, &c)
+                            : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory settling dtypes");
+    if (s == DUCTILE_ERR_OUT_OF_MEMORY) {
+        free(bufs);
+        return s;
+    }
+    for (int i = 0; !s && i < net->n_inputs; i++) {
+        const ductile_tensor *T = net->inputs[i];
+        const dt_profile_input *pi = dt_profile_get(&e->profiles[0], T->name);
+        if (!pi) { /* normalized profiles cover every input */
+            s = DUCTILE_ERR_INTERNAL;
+            break;
+        }
+        dt_view v = {.dtype = T->dtype, .rank = pi->rank};
+        ductile_dims d = {.nb_dims = pi->rank};
+        memcpy(v.dims, pi->min, sizeof(int64_t) * (size_t)pi->rank);
+        memcpy(d.d, pi->min, sizeof(int64_t) * (size_t)pi->rank);
+        size_t bytes;
+        s = dt_view_bytes(&v, &bytes) ? DUCTILE_OK : DUCTILE_ERR_SHAPE;
+        if (!s && !(bufs[i] = calloc(bytes ? bytes : 1, 1))) s = DUCTILE_ERR_OUT_OF_MEMORY;
+        if (!s) s = ductile_context_set_input_shape(c, T->name, &d);
+        if (!s) s = ductile_context_set_tensor_address(c, T->name, bufs[i]);
+    }
+    if (!s) s = ductile_context_execute(c);
+    if (!s) {
+        const dt_view *views = dt_context_views(c);
+        for (int t = 0; t < net->n_tensors; t++)
+            if (!computed[t] && net->tensors[t]->producer) computed[t] = views[t].dtype;
+    }
+    ductile_context_free(c);
+    for (int i = 0; i < net->n_inputs; i++) free(bufs[i]);
+    free(bufs);
+    return s == DUCTILE_ERR_OUT_OF_MEMORY ? dt_fail(s, "out of memory settling dtypes") : DUCTILE_OK;
+}
+
 /* Settles w's dtypes; *out is the engine written from w with them. */
 ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profiles, int n_profiles,
                               ductile_engine **out)
@@ -74,6 +119,9 @@ ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profile
     if (!s && e->net->n_tensors != n)
         s = dt_fail(DUCTILE_ERR_INTERNAL, "dtypes: the engine has %d tensors, the network %d", e->net->n_tensors, n);
     if (!s) s = dt_computed_dtypes(e, computed);
+    bool unknown = false;
+    for (int t = 0; !s && t < n; t++) unknown |= w->tensors[t]->producer && !computed[t];
+    if (!s && unknown && (e->plan.eager || e->plan.n_shape_inputs)) s = dt_dtypes_by_running(e, computed);
     for (int t = 0; !s && t < n; t++) {
         ductile_tensor *T = w->tensors[t];
         if (!T->producer) continue;

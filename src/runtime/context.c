@@ -162,6 +162,8 @@ ductile_status ductile_context_set_input_shape(ductile_context *c, const char *n
     return DUCTILE_OK;
 }
 
+const dt_view *dt_context_views(const ductile_context *c) { return c->st.views; }
+
 /* Ensures `need` bytes in the context's own buffer of tensor t. */
 static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
 {

@@ -85,6 +85,10 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
 /* Checks that dims sharing a symbol agree across the inputs (views of inputs set). */
 ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views);
 
+/* The context's per-tensor views (dtype, rank, dims) as the last shape pass or eager
+ * execute left them; for the builder, which learns eager engines' dtypes by running one. */
+const dt_view *dt_context_views(const ductile_context *c);
+
 /* The most inputs or outputs a layer may have; dt_plan_make refuses more, so every run
  * path can keep a layer's views on the stack. */
 #define DT_MAX_LAYER_IO 64

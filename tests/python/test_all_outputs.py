@@ -213,3 +213,13 @@ def test_initializer_marked_as_output_through_the_network_api():
     got = engine.create_execution_context().run({"x": x})
     np.testing.assert_array_equal(got["w"], w)
     np.testing.assert_array_equal(got["y"], x + w)
+
+
+def test_constant_output_of_an_eager_engine_read_by_a_layer():
+    """NonZero makes the engine eager: a Constant that is an output and read by a layer after
+    it reaches both the layer and the output buffer."""
+    nodes = [constant("one", np.array(1, np.int64)),
+             onnx.helper.make_node("NonZero", ["x"], ["nz"], name="nonzero"),
+             onnx.helper.make_node("Add", ["nz", "one"], ["y"], name="add")]
+    model = tiny(nodes, [onnx.helper.make_empty_tensor_value_info(n) for n in ("y", "one", "nz")])
+    check_all(model, TINY_PROFILE, TINY_SHAPES, MODELS["superres"])

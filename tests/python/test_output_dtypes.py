@@ -175,22 +175,43 @@ def test_eager_output_declared_as_computed_runs():
     np.testing.assert_array_equal(got["y"], ort_run(data, {"x": X})["y"])
 
 
-def test_eager_output_without_declared_dtype_is_refused_naming_the_node():
-    """Infer reaches past a data-dependent shape only at run time; an output after it that
-    declares nothing has no dtype to report before execute, so the build says so."""
-    builder, network = parse(nonzero_model(None))
-    refused("DUCTILE_ERR_UNSUPPORTED",
-            "output 'y' declares no dtype, and ductile infers it only at run time (it follows node "
-            "'nonzero' (NonZero), whose output shape depends on data): declare its element "
-            "type in the model", build, builder, network)
+def test_eager_output_without_declared_dtype_reports_the_computed_one():
+    """The shape pass stops at NonZero at build time; the builder runs the engine once on
+    zeros to learn the dtypes after it."""
+    data = nonzero_model(None)
+    engine = build(*parse(data))
+    assert engine.get_tensor_dtype("y") == np.int64
+    got = engine.create_execution_context().run({"x": X})
+    np.testing.assert_array_equal(got["y"], ort_run(data, {"x": X})["y"])
 
 
-def test_eager_output_declared_other_than_computed_is_refused_at_run():
+def test_eager_output_declared_other_than_computed_is_refused_at_build():
     builder, network = parse(nonzero_model(TensorProto.FLOAT))
-    context = build(builder, network).create_execution_context()
-    refused("DUCTILE_ERR_FORMAT",
+    refused("DUCTILE_ERR_INVALID_ARGUMENT",
             "node 'transpose' (Transpose, opset 17): output 'y' is declared float32 but the node "
-            "computes int64", context.run, {"x": X})
+            "computes int64", build, builder, network)
+
+
+def test_output_whose_dtype_no_build_time_run_reaches_must_declare_one():
+    """r = Range(0, v[0], v[1]) with v a shape input: no values at build time, and zeros make
+    Range's delta 0, so the builder cannot learn r's dtype; it says so."""
+    v = helper.make_tensor_value_info("v", TensorProto.INT64, [2])
+    nodes = [helper.make_node("Gather", ["v", "i0"], ["limit"], name="limit", axis=0),
+             helper.make_node("Gather", ["v", "i1"], ["delta"], name="delta", axis=0),
+             helper.make_node("Range", ["start", "limit", "delta"], ["r"], name="range")]
+    inits = [numpy_helper.from_array(np.array(0, np.int64), "i0"),
+             numpy_helper.from_array(np.array(1, np.int64), "i1"),
+             numpy_helper.from_array(np.array(0, np.int64), "start")]
+    graph = helper.make_graph(nodes, "g", [v], [helper.make_empty_tensor_value_info("r")],
+                              initializer=inits)
+    data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                             ir_version=8).SerializeToString()
+    builder, network = parse(data)
+    config = builder.create_builder_config()
+    refused("DUCTILE_ERR_UNSUPPORTED",
+            "output 'r' declares no dtype, and ductile infers it only at run time (its shape "
+            "depends on the values of a shape input): declare its element type in the model",
+            builder.build_engine, network, config)
 
 
 def crc32c(data, crc=0):
@@ -231,3 +252,11 @@ def test_engine_bytes_claiming_another_output_dtype_are_refused_at_run(claim, st
     engine = build(*parse(relu_model(TensorProto.FLOAT)))
     bad = ductile.Runtime().deserialize_cuda_engine(retype_outputs(engine.serialize(), claim))
     refused(status, message, bad.create_execution_context().run, {"x": X})
+
+
+def test_eager_engine_bytes_claiming_another_output_dtype_are_refused_at_run():
+    engine = build(*parse(nonzero_model(TensorProto.INT64)))
+    bad = ductile.Runtime().deserialize_cuda_engine(retype_outputs(engine.serialize(), 1))
+    refused("DUCTILE_ERR_FORMAT",
+            "node 'transpose' (Transpose, opset 17): output 'y' is declared float32 but the node "
+            "computes int64", bad.create_execution_context().run, {"x": X})
