@@ -13,13 +13,21 @@ class ExecutionContext:
         self._engine = engine
         self._handle = new_handle(lib.ductile_context_create, engine._handle)
         self._free = lib.ductile_context_free
+        engine._contexts += 1
         names = engine.io_tensor_names
         self._inputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.INPUT]
         self._outputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.OUTPUT]
         self._dtypes = {n: engine.get_tensor_dtype(n) for n in names}
 
     def __del__(self):
-        free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
+        if getattr(self, "_handle", None) is None:
+            return
+        free_quietly(getattr(self, "_free", None), self._handle)
+        self._handle = None
+        engine = self._engine
+        engine._contexts -= 1
+        if engine._contexts == 0 and getattr(engine, "_deferred", False):
+            engine.__del__()  # its finalizer ran first (a collected cycle) and left it to us
 
     @property
     def engine(self):

@@ -13,8 +13,9 @@ static uint32_t ld32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); ret
 static uint64_t ld64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 static void st32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
 
-/* x [n, 4] float32 -> Relu -> marked output; the builder settles the output's dtype. */
-static ductile_engine *build_relu(ductile_builder *b, const char **out_name)
+/* x [n, 4] float32 -> Relu -> marked output; the builder settles the output's dtype. The
+ * output's name is copied into out_name (the network is freed here). */
+static ductile_engine *build_relu(ductile_builder *b, char out_name[64])
 {
     ductile_network *n = NULL;
     ductile_tensor *x = NULL;
@@ -24,7 +25,7 @@ static ductile_engine *build_relu(ductile_builder *b, const char **out_name)
     CHECK_EQ_INT(ductile_network_add_input(n, "x", DUCTILE_FLOAT32, &dyn, NULL, &x), DUCTILE_OK);
     CHECK_EQ_INT(ductile_network_add_activation(n, x, DUCTILE_ACTIVATION_RELU, &relu), DUCTILE_OK);
     CHECK_EQ_INT(ductile_network_mark_output(n, ductile_layer_get_output(relu, 0)), DUCTILE_OK);
-    *out_name = ductile_tensor_name(ductile_layer_get_output(relu, 0));
+    snprintf(out_name, 64, "%s", ductile_tensor_name(ductile_layer_get_output(relu, 0)));
     ductile_profile *p = NULL;
     ductile_config *c = NULL;
     ductile_engine *e = NULL;
@@ -103,8 +104,8 @@ int main(void)
 {
     ductile_builder *b = NULL;
     CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
-    const char *out = NULL;
-    ductile_engine *e = build_relu(b, &out);
+    char out[64];
+    ductile_engine *e = build_relu(b, out);
     if (e) {
         test_edited_output_reports_computed_dtype(e, out);
         test_engine_claiming_another_output_dtype_is_refused(e, out);
