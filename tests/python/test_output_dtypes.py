@@ -260,3 +260,19 @@ def test_eager_engine_bytes_claiming_another_output_dtype_are_refused_at_run():
     refused("DUCTILE_ERR_FORMAT",
             "node 'transpose' (Transpose, opset 17): output 'y' is declared float32 but the node "
             "computes int64", bad.create_execution_context().run, {"x": X})
+
+
+def test_eager_output_whose_dtype_no_build_time_run_reaches_names_the_node():
+    """r = Range(0, 5, int(sum(x))): eager (Range reads computed values), and on zeros its
+    delta is 0, so the build-time run fails before r; the message names Range."""
+    nodes = [helper.make_node("ReduceSum", ["x"], ["sum"], name="sum", keepdims=0),
+             helper.make_node("Cast", ["sum"], ["delta"], name="cast", to=TensorProto.INT64),
+             helper.make_node("Range", ["start", "limit", "delta"], ["r"], name="range")]
+    data = model(nodes, [helper.make_empty_tensor_value_info("r")],
+                 initializers=[numpy_helper.from_array(np.array(0, np.int64), "start"),
+                               numpy_helper.from_array(np.array(5, np.int64), "limit")])
+    builder, network = parse(data)
+    refused("DUCTILE_ERR_UNSUPPORTED",
+            "output 'r' declares no dtype, and ductile infers it only at run time (it follows node "
+            "'range' (Range), whose output shape depends on data): declare its element type in "
+            "the model", build, builder, network)
