@@ -196,7 +196,8 @@ ductile_layer *ductile_network_get_layer(ductile_network *network, int32_t index
 ductile_tensor *ductile_network_find_tensor(ductile_network *network, const char *name);
 
 /* Makes a tensor a network output (appended to the output list). Marking an output twice is
- * a no-op. A network input or a constant cannot be an output (INVALID_ARGUMENT). */
+ * a no-op. A network input cannot be an output (INVALID_ARGUMENT); a constant can (execute
+ * copies it into the output's buffer). */
 ductile_status ductile_network_mark_output(ductile_network *network, ductile_tensor *tensor);
 /* Removes a tensor from the output list (it stays in the graph). Not an output: INVALID_ARGUMENT. */
 ductile_status ductile_network_unmark_output(ductile_network *network, ductile_tensor *tensor);

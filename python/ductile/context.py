@@ -6,7 +6,7 @@ import threading
 import numpy as np
 
 from ._enums import TensorIOMode
-from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle
+from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
 
 
 class ExecutionContext:
@@ -22,13 +22,21 @@ class ExecutionContext:
         self._engine = engine
         self._handle = new_handle(lib.ductile_context_create, engine._handle)
         self._free = lib.ductile_context_free
+        engine._contexts += 1
         names = engine.io_tensor_names
         self._inputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.INPUT]
         self._outputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.OUTPUT]
         self._dtypes = {n: engine.get_tensor_dtype(n) for n in names}
 
     def __del__(self):
-        free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
+        if getattr(self, "_handle", None) is None:
+            return
+        free_quietly(getattr(self, "_free", None), self._handle)
+        self._handle = None
+        engine = self._engine
+        engine._contexts -= 1
+        if engine._contexts == 0 and getattr(engine, "_deferred", False):
+            engine.__del__()  # its finalizer ran first (a collected cycle) and left it to us
 
     @contextlib.contextmanager
     def _owned(self, call):
@@ -111,6 +119,17 @@ class ExecutionContext:
         """TensorRT's entry point; execution is synchronous on the CPU."""
         return self.execute()
 
+    def _numpy_dtype(self, name):
+        """The numpy dtype run() allocates or converts to; an engine dtype numpy cannot hold
+        is refused rather than read as float64 (np.empty's default)."""
+        dtype = self._dtypes[name]
+        if dtype is None:
+            code = lib.ductile_engine_tensor_dtype(self._engine._handle, enc(name))
+            raise Error(f"run: tensor '{name}' has dtype {text(lib.ductile_dtype_name(code))}, "
+                        "which numpy cannot hold (ml_dtypes provides bfloat16, float8, 4-bit "
+                        "and 2-bit types)", "DUCTILE_ERR_UNSUPPORTED")
+        return dtype
+
     def run(self, feeds):
         """Runs on {input name: array} and returns {output name: new array}.
 
@@ -130,7 +149,7 @@ class ExecutionContext:
         bound = {}
         try:
             for name in self._inputs:
-                arr = np.ascontiguousarray(feeds[name], dtype=self._dtypes[name])
+                arr = np.ascontiguousarray(feeds[name], dtype=self._numpy_dtype(name))
                 bound[name] = arr
                 self._set_tensor_address(name, arr.ctypes.data)
             outputs = {}
@@ -143,14 +162,14 @@ class ExecutionContext:
                         raise
                     late.append(name)
                     continue
-                out = np.empty(shape, dtype=self._dtypes[name])
+                out = np.empty(shape, dtype=self._numpy_dtype(name))
                 bound[name] = out
                 outputs[name] = out
                 self._set_tensor_address(name, out.ctypes.data)
             check(lib.ductile_context_execute(self._handle))
             for name in late:
                 shape = self._get_tensor_shape(name)
-                out = np.empty(shape, dtype=self._dtypes[name])
+                out = np.empty(shape, dtype=self._numpy_dtype(name))
                 if out.nbytes:
                     ctypes.memmove(out.ctypes.data, self._get_tensor_address(name), out.nbytes)
                 outputs[name] = out

@@ -12,9 +12,16 @@ class Engine:
     def __init__(self, handle):
         self._handle = handle
         self._free = lib.ductile_engine_free
+        self._contexts = 0  # live contexts; the C engine must outlive them
 
     def __del__(self):
+        # A context keeps its engine alive, but the garbage collector finalizes a cycle
+        # holding both (a traceback's frames, say) in any order: the last one frees it.
+        if getattr(self, "_contexts", 0):
+            self._deferred = True
+            return
         free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
+        self._handle = None
 
     def serialize(self):
         data = ctypes.c_void_p()

@@ -5,6 +5,8 @@
  *    backend (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
  * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
+ *    settling on the way every computed tensor's dtype (a declared one that differs is
+ *    refused: builder/dtypes.c),
  * 5. infer shapes at the corners of every profile,
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
  *    choice, write and load the engine again with the choices. */
@@ -50,11 +52,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);
     if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);
-    if (!s) s = dt_engine_write(w2, profiles, n_profiles, &bytes, &size);
-    if (!s) {
-        s = dt_engine_from_bytes(bytes, size, &e); /* takes bytes */
-        bytes = NULL;
-    }
+    if (!s) s = dt_pass_dtypes(w2, profiles, n_profiles, &e);
     if (!s) s = dt_profiles_verify(e);
     /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
      * is written and loaded once more, so the stored engine carries them. */

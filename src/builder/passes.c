@@ -103,9 +103,10 @@ static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, cons
         in[k].data = (void *)T->data;
     }
     memset(out, 0, sizeof out[0] * (size_t)L->n_out);
-    for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;
     ductile_status s = def->infer(L, in, out);
     if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    for (int k = 0; k < L->n_out; k++)
+        DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_INVALID_ARGUMENT));
     size_t bytes[DT_MAX_LAYER_IO];
     for (int k = 0; k < L->n_out; k++) {
         if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes[k]))

@@ -15,4 +15,13 @@ ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out
  * afterwards to drop the folded layers. */
 ductile_status dt_pass_fold_constants(ductile_network *net);
 
+/* Settles the dtype of every tensor a layer computes (builder/dtypes.c): the one the layer's
+ * infer computes, written into net; a declared dtype that differs is refused
+ * (DUCTILE_ERR_INVALID_ARGUMENT, naming the node, the tensor and both dtypes). *out: the
+ * engine written from net with those dtypes and the (normalized) profiles. */
+struct ductile_profile;
+struct ductile_engine;
+ductile_status dt_pass_dtypes(ductile_network *net, const struct ductile_profile *profiles,
+                              int n_profiles, struct ductile_engine **out);
+
 #endif

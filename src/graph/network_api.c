@@ -87,8 +87,6 @@ ductile_status ductile_network_mark_output(ductile_network *n, ductile_tensor *t
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "mark_output: tensor '%s' does not belong to this network", t->name);
     if (t->is_input)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "mark_output: tensor '%s' is a network input and cannot be an output", t->name);
-    if (!t->producer)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "mark_output: tensor '%s' is a constant and cannot be an output", t->name);
     return dt_network_add_output(n, t);
 }
 

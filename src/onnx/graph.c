@@ -82,6 +82,23 @@ static ductile_status dt_input(dt_import *im, const pb_field *f)
     return dt_network_add_input(im->net, t);
 }
 
+/* A declared element type: taken where none is known yet, refused where another one is (a
+ * constant's, a graph input's, or an earlier declaration's), as ONNX Runtime refuses it. A
+ * layer's computed dtype is checked against the declaration at build time (builder/dtypes.c). */
+static ductile_status dt_declare_dtype(ductile_tensor *t, const dt_vtype *vt, const char *what)
+{
+    if (!vt->is_tensor || !vt->elem || vt->elem == DUCTILE_STRING) return DUCTILE_OK;
+    if (!t->dtype) {
+        t->dtype = vt->elem;
+        return DUCTILE_OK;
+    }
+    if (t->dtype == vt->elem) return DUCTILE_OK;
+    const char *known = t->data ? "it is a constant of dtype" : t->is_input ? "it is a graph input of dtype"
+                      : t->is_output ? "an earlier graph output entry declares it" : "value_info declares it";
+    return dt_fail(DUCTILE_ERR_PARSE, "%s '%s' is declared %s but %s %s", what, t->name,
+                   ductile_dtype_name((ductile_dtype)vt->elem), known, ductile_dtype_name((ductile_dtype)t->dtype));
+}
+
 /* value_info: declared types of intermediate tensors, used only where nothing is known. */
 static ductile_status dt_hint(dt_import *im, const pb_field *f)
 {
@@ -89,7 +106,7 @@ static ductile_status dt_hint(dt_import *im, const pb_field *f)
     DT_TRY(dt_onnx_value_info(im, f, &vt));
     ductile_tensor *t = dt_names_get(&im->names, vt.name);
     if (!t || !t->producer || !vt.is_tensor) return DUCTILE_OK;
-    if (!t->dtype && vt.elem != DUCTILE_STRING) t->dtype = vt.elem;
+    DT_TRY(dt_declare_dtype(t, &vt, "value_info"));
     if (t->rank < 0 && vt.rank >= 0 && vt.raw_rank <= DT_MAX_DIMS) dt_apply_shape(t, &vt);
     return DUCTILE_OK;
 }
@@ -103,7 +120,7 @@ static ductile_status dt_output(dt_import *im, const pb_field *f)
         return dt_fail(DUCTILE_ERR_PARSE,
                        "graph output '%s' is not produced by any node, initializer or graph input", vt.name);
     if (vt.is_tensor) {
-        if (!t->dtype && vt.elem != DUCTILE_STRING) t->dtype = vt.elem;
+        DT_TRY(dt_declare_dtype(t, &vt, "graph output"));
         if (t->rank < 0 && vt.rank >= 0 && vt.raw_rank <= DT_MAX_DIMS) dt_apply_shape(t, &vt);
     }
     return dt_network_add_output(im->net, t);

@@ -173,6 +173,8 @@ static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *nam
     return DUCTILE_OK;
 }
 
+const dt_view *dt_context_views(const ductile_context *c) { return c->st.views; }
+
 /* Ensures `need` bytes in the context's own buffer of tensor t. A new buffer is zeroed, so
  * nothing ever reads what the allocator left there, and it has not been handed out yet. */
 static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
@@ -288,9 +290,9 @@ static ductile_status dt_prepare(ductile_context *c)
         c->arena = p;
         c->arena_cap = arena;
     }
-    for (int t = 0; t < net->n_tensors; t++) {
-        dt_tensor_kind k = e->plan.kind[t];
-        if (k != DT_TENSOR_OUTPUT) continue;
+    for (int i = 0; i < net->n_outputs; i++) {
+        int t = net->outputs[i]->index;
+        if (e->plan.kind[t] == DT_TENSOR_INPUT) continue; /* the builder refuses these */
         size_t bytes;
         if (!dt_view_bytes(&c->st.views[t], &bytes))
             return dt_fail(DUCTILE_ERR_SHAPE, "tensor '%s' is too large", net->tensors[t]->name);
@@ -352,7 +354,7 @@ static ductile_status dt_ctx_set_tensor_address(ductile_context *c, const char *
     return DUCTILE_OK;
 }
 
-/* The buffer of tensor t for this run. */
+/* The buffer layers read tensor t from in this run. */
 static void *dt_tensor_data(ductile_context *c, int t)
 {
     switch (c->e->plan.kind[t]) {
@@ -363,6 +365,37 @@ static void *dt_tensor_data(ductile_context *c, int t)
     case DT_TENSOR_OUTPUT: return c->bound[t] && !c->e->plan.eager ? c->bound[t] : c->own[t];
     }
     return NULL;
+}
+
+/* Where execute leaves a network output: the caller's buffer, else the context's (eager
+ * engines always use their own). For a constant or value output this is not where layers
+ * read it from: execute copies it here. */
+static void *dt_output_data(ductile_context *c, int t)
+{
+    return c->bound[t] && !c->e->plan.eager ? c->bound[t] : c->own[t];
+}
+
+/* Copies the outputs that are constants or values (known before execute) into their output
+ * buffers; eager engines first give them a buffer of the size their view has. */
+static ductile_status dt_copy_known_outputs(ductile_context *c)
+{
+    const ductile_network *net = c->e->net;
+    for (int i = 0; i < net->n_outputs; i++) {
+        int t = net->outputs[i]->index;
+        dt_tensor_kind k = c->e->plan.kind[t];
+        if (k != DT_TENSOR_CONSTANT && k != DT_TENSOR_VALUE) continue;
+        const dt_view *v = &c->st.views[t];
+        size_t bytes;
+        if (!dt_view_bytes(v, &bytes))
+            return dt_fail(DUCTILE_ERR_SHAPE, "output '%s' is too large", net->tensors[t]->name);
+        if (k == DT_TENSOR_CONSTANT && bytes > net->tensors[t]->nbytes)
+            return dt_fail(DUCTILE_ERR_FORMAT, "constant output '%s' holds %zu bytes but its shape needs %zu",
+                           net->tensors[t]->name, net->tensors[t]->nbytes, bytes);
+        if (c->e->plan.eager) DT_TRY(dt_own_buffer(c, t, bytes));
+        void *dst = dt_output_data(c, t);
+        if (bytes && dst != v->data) memcpy(dst, v->data, bytes);
+    }
+    return DUCTILE_OK;
 }
 
 static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *name, void **data)
@@ -378,7 +411,7 @@ static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *
     } else {
         DT_TRY(dt_prepare(c));
     }
-    *data = dt_tensor_data(c, t);
+    *data = T->is_input ? dt_tensor_data(c, t) : dt_output_data(c, t);
     return DUCTILE_OK;
 }
 
@@ -402,8 +435,9 @@ static ductile_status dt_execute_eager(ductile_context *c)
                        : c->own[t];
         }
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
-        for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;
         ductile_status s = pl->def->infer(L, in, out);
+        for (int k = 0; !s && k < L->n_out; k++)
+            if ((s = dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT))) return s;
         for (int k = 0; !s && k < L->n_out; k++) {
             size_t bytes;
             int t = L->out[k]->index;
@@ -419,6 +453,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
         if (!s) s = pl->run(L, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
+    DT_TRY(dt_copy_known_outputs(c));
     c->ran = true;
     return e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
 }
@@ -435,13 +470,7 @@ static ductile_status dt_ctx_execute(ductile_context *c)
                            "get_tensor_address returns, before execute",
                            net->inputs[i]->name);
     if (p->eager) return dt_execute_eager(c);
-    /* Outputs that are constants of the model: copy them into the output buffers. */
-    for (int i = 0; i < net->n_outputs; i++) {
-        const ductile_tensor *T = net->outputs[i];
-        size_t bytes;
-        if (T->data && dt_view_bytes(&c->st.views[T->index], &bytes) && bytes <= T->nbytes)
-            memcpy(dt_tensor_data(c, T->index), T->data, bytes);
-    }
+    DT_TRY(dt_copy_known_outputs(c));
     dt_exec ex = {.pool = c->pool, .profile = c->profile};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {

@@ -19,7 +19,9 @@ typedef enum dt_tensor_kind {
     DT_TENSOR_INPUT = 1,      /* the caller's buffer or the context's own */
     DT_TENSOR_VALUE = 2,      /* computed from shapes alone, in the shape pass */
     DT_TENSOR_ACTIVATION = 3, /* computed by execute, placed in the activation arena */
-    DT_TENSOR_OUTPUT = 4      /* a network output computed by execute: its own buffer */
+    DT_TENSOR_OUTPUT = 4      /* a network output computed by execute: its own buffer.
+                                 A constant or value that is an output keeps its kind and
+                                 is copied into the output's buffer by execute. */
 } dt_tensor_kind;
 
 typedef struct dt_plan_layer {
@@ -83,12 +85,24 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
 /* Checks that dims sharing a symbol agree across the inputs (views of inputs set). */
 ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views);
 
+/* The context's per-tensor views (dtype, rank, dims) as the last shape pass or eager
+ * execute left them; for the builder, which learns eager engines' dtypes by running one. */
+const dt_view *dt_context_views(const ductile_context *c);
+
 /* The most inputs or outputs a layer may have; dt_plan_make refuses more, so every run
  * path can keep a layer's views on the stack. */
 #define DT_MAX_LAYER_IO 64
 
 /* in[k] = views[L->in[k]] for every input; an omitted input gets rank -1 and no data. */
 void dt_layer_input_views(const ductile_layer *L, const dt_view *views, dt_view *in);
+
+/* The dtype layer L computed for its output T against the dtype T declares (0: none):
+ * DUCTILE_OK when they agree or T declares none, else `code` with "node '<name>' (<Op>,
+ * opset <N>): output '<T>' is declared <d> but the node computes <c>" ("tensor" for a tensor
+ * that is not a network output). Every place that runs infer checks it, so the dtype an
+ * engine reports is the one its kernels write. */
+ductile_status dt_check_dtype(const ductile_layer *L, const ductile_tensor *T, int declared,
+                              int computed, ductile_status code);
 
 /* Bytes of a view's data (dims known); false on overflow. */
 bool dt_view_bytes(const dt_view *v, size_t *out);

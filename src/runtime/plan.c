@@ -51,10 +51,14 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
     for (int t = 0; t < net->n_tensors; t++) {
         const ductile_tensor *T = net->tensors[t];
         p->last_use[t] = -1;
-        /* A constant that is a network output is copied into the output's buffer by execute. */
+        /* The kind says where a tensor's bytes come from; being a network output does not
+         * change that. A constant or value that is also an output stays what it is (layers
+         * keep reading it, value layers keep running in the shape pass) and execute copies it
+         * into the output's buffer: making it an OUTPUT left readers of a marked constant
+         * without data and turned engines eager. */
         p->kind[t] = T->is_input ? DT_TENSOR_INPUT
-                   : T->is_output ? DT_TENSOR_OUTPUT
                    : T->data ? DT_TENSOR_CONSTANT
+                   : T->is_output ? DT_TENSOR_OUTPUT
                    : DT_TENSOR_ACTIVATION;
     }
     for (int i = 0; i < net->n_layers; i++) {
@@ -105,10 +109,7 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             int t = L->in[k]->index;
             if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) known = false;
         }
-        /* A layer writing a network output runs in execute, into the output's buffer. */
-        bool writes_output = false;
-        for (int k = 0; k < L->n_out; k++) writes_output |= L->out[k]->is_output;
-        pl->value = (known || dt_op_reads_shape_only(L->op_type)) && !writes_output;
+        pl->value = known || dt_op_reads_shape_only(L->op_type);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
         pl->run = pl->value ? dt_cpu_kernel_find(L->op_type) : backend->find_kernel(L->op_type);

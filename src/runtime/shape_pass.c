@@ -47,6 +47,15 @@ void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e)
     memset(st, 0, sizeof *st);
 }
 
+ductile_status dt_check_dtype(const ductile_layer *L, const ductile_tensor *T, int declared,
+                              int computed, ductile_status code)
+{
+    if (!declared || declared == computed) return DUCTILE_OK;
+    return dt_fail(code, "node '%s' (%s, opset %d): %s '%s' is declared %s but the node computes %s",
+                   L->name, L->op_type, L->opset, T->is_output ? "output" : "tensor", T->name,
+                   ductile_dtype_name((ductile_dtype)declared), ductile_dtype_name((ductile_dtype)computed));
+}
+
 static ductile_status dt_node_fail(const ductile_layer *L, ductile_status s)
 {
     return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
@@ -79,10 +88,13 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             /* Shape inputs keep the host data the context put in their view. */
             if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE && !p->shape_input[t]) in[k].data = NULL;
         }
+        /* Outputs start undefined: the dtype is infer's to compute, never the engine's to
+         * suggest; an engine whose stored dtype disagrees was not written by the builder. */
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
-        for (int k = 0; k < L->n_out; k++) out[k].dtype = L->out[k]->dtype;
         ductile_status s = pl->def->infer(L, in, out);
         if (s) return dt_node_fail(L, s);
+        for (int k = 0; k < L->n_out; k++)
+            DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
         for (int k = 0; k < L->n_out; k++) {
             size_t bytes;
             if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes))
