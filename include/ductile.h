@@ -262,7 +262,7 @@ ductile_status ductile_profile_set_shape(ductile_profile *profile, const char *i
                                          const ductile_dims *min, const ductile_dims *opt,
                                          const ductile_dims *max);
 
-/* Constructs a builder config with defaults: no profile, workspace unlimited, float32,
+/* Constructs a builder config with defaults: no profile, workspace = the backend's memory, float32,
  * threads = number of online CPUs. Free with ductile_config_free. */
 ductile_status ductile_config_create(ductile_builder *builder, ductile_config **out);
 void ductile_config_free(ductile_config *config);
@@ -270,7 +270,12 @@ void ductile_config_free(ductile_config *config);
 /* Copies a profile into the config; *index (may be NULL) is its index in the engine. */
 ductile_status ductile_config_add_profile(ductile_config *config, const ductile_profile *profile,
                                           int32_t *index);
-/* Upper bound in bytes for scratch memory a kernel may use; 0 = unlimited. */
+/* Upper bound in bytes for a context's activation memory (the arena its intermediate tensors
+ * share). The build plans it at min, opt and max of every profile and refuses a profile that
+ * needs more (DUCTILE_ERR_PROFILE, naming the bytes and the corner). 0 (the default): the
+ * backend's memory (the CPU: the machine's physical memory), so an absurd max fails the build
+ * rather than the first run. Engines whose shapes follow from input values (shape inputs,
+ * NonZero) are not checked. */
 ductile_status ductile_config_set_workspace(ductile_config *config, uint64_t bytes);
 
 typedef enum ductile_builder_flag {
@@ -291,6 +296,8 @@ ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_f
  *   3. Shapes are inferred at min, opt and max of every profile; a constant in the model that
  *      contradicts a profile fails the build with a message naming the node, the constant,
  *      the input dimension and the profile range.
+ *   4. The activation memory at min, opt and max of every profile fits the workspace limit
+ *      (ductile_config_set_workspace).
  * A network without dynamic inputs may be built with no profile (one is made of its shapes). */
 ductile_status ductile_builder_build(ductile_builder *builder, const ductile_network *network,
                                      const ductile_config *config, ductile_engine **out);

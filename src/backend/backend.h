@@ -52,6 +52,11 @@ typedef struct dt_backend {
      * each (dt_exec.tactic) at every profile's opt shapes and stores the fastest in the
      * layer's `tactic` attribute, one id per profile. */
     int (*tactics)(const ductile_layer *L, const dt_view *in, int *ids, int cap);
+    /* Optional (NULL: no bound). The most bytes its buffers can take in all (the CPU: the
+     * machine's physical memory; a GPU: its global memory); 0 when unknown. The builder's
+     * limit for a profile's activation memory when the config sets none, as TensorRT's
+     * workspace defaults to the device's memory. */
+    uint64_t (*memory_size)(void);
 } dt_backend;
 
 /* The CPU backend: the reference for every op. */

@@ -1,5 +1,6 @@
 #include "builder/profile_check.h"
 #include "core/status.h"
+#include "runtime/memplan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,9 +99,10 @@ ductile_status dt_profiles_normalize(const ductile_network *net, const ductile_c
     return DUCTILE_OK;
 }
 
-/* Infers shapes with every input at `point` (per input, rank dims). */
-static ductile_status dt_try_point(const ductile_engine *e, const ductile_profile *prof,
-                                   int64_t (*point)[DUCTILE_MAX_DIMS])
+/* Infers shapes with every input at `point` (per input, rank dims); with arena, also plans
+ * the activation memory there. */
+static ductile_status dt_try_point_arena(const ductile_engine *e, const ductile_profile *prof,
+                                         int64_t (*point)[DUCTILE_MAX_DIMS], size_t *arena)
 {
     dt_shape_state st;
     DT_TRY(dt_shape_state_init(&st, e));
@@ -115,8 +117,29 @@ static ductile_status dt_try_point(const ductile_engine *e, const ductile_profil
     dt_exec ex = {.pool = NULL};
     ductile_status s = dt_check_shared_symbols(e, st.views);
     if (!s) s = dt_shape_pass(e, &st, &ex);
+    for (int i = 0; !s && arena && i < net->n_inputs; i++) {
+        const dt_view *v = &st.views[net->inputs[i]->index];
+        size_t bytes;
+        if (dt_view_bytes(v, &bytes)) continue;
+        char dims[256];
+        dt_format_dims(dims, sizeof dims, v->dims, v->rank, NULL);
+        s = dt_fail(DUCTILE_ERR_PROFILE, "input '%s' has shape %s of %s: more than %zu bytes", net->inputs[i]->name, dims,
+                    ductile_dtype_name((ductile_dtype)v->dtype), (size_t)SIZE_MAX);
+    }
+    if (!s && arena) {
+        size_t *offsets = calloc((size_t)net->n_tensors + 1, sizeof *offsets);
+        s = offsets ? dt_memplan(e, st.views, offsets, arena)
+                    : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning activation memory");
+        free(offsets);
+    }
     dt_shape_state_free(&st, e);
     return s;
+}
+
+static ductile_status dt_try_point(const ductile_engine *e, const ductile_profile *prof,
+                                   int64_t (*point)[DUCTILE_MAX_DIMS])
+{
+    return dt_try_point_arena(e, prof, point, NULL);
 }
 
 static void dt_format_point(char *buf, size_t cap, const ductile_network *net, int64_t (*point)[DUCTILE_MAX_DIMS],
@@ -212,5 +235,83 @@ ductile_status dt_profiles_verify(const ductile_engine *e)
      * they are checked when the context runs the shape program. */
     if (e->plan.n_shape_inputs || e->plan.eager) return DUCTILE_OK;
     for (int p = 0; p < e->n_profiles; p++) DT_TRY(dt_verify_profile(e, p));
+    return DUCTILE_OK;
+}
+
+/* "536870912 bytes (512.0 MiB)" */
+static void dt_format_bytes(char *buf, size_t cap, uint64_t bytes)
+{
+    static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)bytes;
+    int u = -1;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u < 0) snprintf(buf, cap, "%llu bytes", (unsigned long long)bytes);
+    else snprintf(buf, cap, "%llu bytes (%.1f %s)", (unsigned long long)bytes, v, unit[u]);
+}
+
+/* The activation memory is planned at min, opt and max: the largest is what a context may
+ * need (max is not always it: a dim can shrink as an input grows). */
+static ductile_status dt_check_profile_memory(const ductile_engine *e, int p, uint64_t limit, bool configured)
+{
+    const ductile_network *net = e->net;
+    const ductile_profile *prof = &e->profiles[p];
+    int n = net->n_inputs;
+    int64_t(*pt)[DUCTILE_MAX_DIMS] = calloc((size_t)n + 1, sizeof *pt);
+    if (!pt) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking profile %d", p);
+    static const char *const corner_name[3] = {"min", "opt", "max"};
+    ductile_status s = DUCTILE_OK;
+    size_t worst = 0;
+    int worst_c = 0;
+    for (int c = 2; c >= 0 && !s; c--) {
+        for (int i = 0; i < n; i++) {
+            const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
+            memcpy(pt[i], c == 0 ? pi->min : c == 1 ? pi->opt : pi->max, sizeof pt[i]);
+        }
+        size_t arena = 0;
+        s = dt_try_point_arena(e, prof, pt, &arena);
+        if (s) {
+            char where[1024];
+            dt_format_point(where, sizeof where, net, pt, prof);
+            s = dt_fail_prefix(s, "profile %d at its %s shapes %s", p, corner_name[c], where);
+        } else if (arena > worst) {
+            worst = arena;
+            worst_c = c;
+        }
+    }
+    if (!s && worst > limit) {
+        for (int i = 0; i < n; i++) {
+            const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
+            memcpy(pt[i], worst_c == 0 ? pi->min : worst_c == 1 ? pi->opt : pi->max, sizeof pt[i]);
+        }
+        char where[1024], need[64], have[64];
+        dt_format_point(where, sizeof where, net, pt, prof);
+        dt_format_bytes(need, sizeof need, worst);
+        dt_format_bytes(have, sizeof have, limit);
+        s = configured
+                ? dt_fail(DUCTILE_ERR_PROFILE,
+                          "profile %d needs %s of activation memory at its %s shapes %s, more than the workspace limit of %s "
+                          "(ductile_config_set_workspace; --memPoolSize=workspace:N in the CLI; set_memory_pool_limit in Python): "
+                          "raise the limit or shrink the profile",
+                          p, need, corner_name[worst_c], where, have)
+                : dt_fail(DUCTILE_ERR_PROFILE,
+                          "profile %d needs %s of activation memory at its %s shapes %s, more than the %s of memory of the %s backend "
+                          "(the limit when no workspace limit is set): shrink the profile",
+                          p, need, corner_name[worst_c], where, have, e->backend->name);
+    }
+    free(pt);
+    return s;
+}
+
+ductile_status dt_profiles_check_memory(const ductile_engine *e, uint64_t workspace)
+{
+    /* Engines with shape inputs or data-dependent shapes learn their shapes at run time. */
+    if (e->plan.n_shape_inputs || e->plan.eager) return DUCTILE_OK;
+    uint64_t limit = workspace;
+    if (!limit && e->backend->memory_size) limit = e->backend->memory_size();
+    if (!limit) return DUCTILE_OK;
+    for (int p = 0; p < e->n_profiles; p++) DT_TRY(dt_check_profile_memory(e, p, limit, workspace != 0));
     return DUCTILE_OK;
 }

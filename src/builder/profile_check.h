@@ -16,4 +16,9 @@ ductile_status dt_profiles_normalize(const ductile_network *net, const ductile_c
  * range that break the model and the node and constant at fault. */
 ductile_status dt_profiles_verify(const ductile_engine *e);
 
+/* Plans the activation memory at min, opt and max of every profile and refuses a profile
+ * that needs more than `workspace` bytes (0: the backend's memory size), naming the bytes,
+ * the corner and the limit. Engines whose shapes follow from run-time data are skipped. */
+ductile_status dt_profiles_check_memory(const ductile_engine *e, uint64_t workspace);
+
 #endif

@@ -44,6 +44,11 @@ typedef struct dt_plan {
     bool eager;
     const ductile_layer *eager_cause;   /* the first such layer, for messages */
     int *last_use;            /* per tensor: index of the last layer reading it, -1 if none */
+    /* Activation lifetimes, planned once per engine (runtime/memplan.h): block b is tensor
+     * mem_tensor[b]; offsets are planned per set of shapes from these. */
+    struct dt_memlife *mem;
+    int *mem_tensor;
+    int n_mem;
     dt_plan_layer *layers;    /* in execution order */
 } dt_plan;
 

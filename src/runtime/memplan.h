@@ -1,12 +1,48 @@
-/* Activation memory for one set of shapes: one arena, tensors whose lifetimes do not overlap
- * share bytes. Recomputed when input shapes change (a few microseconds per hundred tensors). */
+/* Activation memory: one arena per context; tensors whose lifetimes do not overlap share bytes.
+ *
+ * Lifetimes depend only on the network, so they are planned once per engine (dt_memlife_make,
+ * from dt_plan_make at load); offsets depend on the shapes and are planned per set of shapes
+ * (dt_memplan), in O(n log n) for n blocks whatever the network. */
 #ifndef DT_MEMPLAN_H
 #define DT_MEMPLAN_H
 
 #include "runtime/engine_impl.h"
 
-/* Sets offsets[t] for every ACTIVATION tensor (others untouched) and *arena_size.
- * Offsets are 64-byte aligned. */
+#include <stddef.h>
+
+/* The lifetimes of n blocks over n_steps steps (layers): block b is live from step first[b]
+ * through last[b] (0 <= first <= last < n_steps), and with it the time-neighbours of the
+ * blocks that get exact placement (see memplan.c). */
+typedef struct dt_memlife dt_memlife;
+
+/* budget: the most neighbour entries listed in all (the work per shape is bounded by it);
+ * 0 takes the default, DT_MEMPLAN_BUDGET(n). Ties between equal sizes go to the lower block
+ * index. */
+#define DT_MEMPLAN_BUDGET(n) ((size_t)32 * (size_t)(n) + 65536)
+ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_steps, size_t budget,
+                               dt_memlife **out);
+void dt_memlife_free(dt_memlife *m);
+
+/* What one placement did, for tests: every entry read from the neighbour lists, and the
+ * blocks placed above their lifetime's highest block instead (too many neighbours). */
+typedef struct dt_memplan_work {
+    size_t neighbours;
+    int stacked;
+} dt_memplan_work;
+
+/* Places every block (sizes in bytes, used as given): offsets[b], *arena = the end of the
+ * highest block. Blocks live at a common step never share a byte. work may be NULL.
+ * DUCTILE_ERR_SHAPE when the arena would pass SIZE_MAX (the message names the block). */
+ductile_status dt_memlife_place(const dt_memlife *m, const size_t *sizes, size_t *offsets, size_t *arena,
+                                dt_memplan_work *work);
+
+/* The engine's blocks: one per ACTIVATION tensor that a layer writes, live from its producer
+ * to its last reader. Made by dt_plan_make; NULL plan->mem_tensor when there is none. */
+ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *plan);
+
+/* Sets offsets[t] for every ACTIVATION tensor (others untouched) and *arena_size for the
+ * views' shapes. Offsets are 64-byte aligned. A size that overflows names the tensor, its
+ * producer and its shape. */
 ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t *offsets,
                           size_t *arena_size);
 

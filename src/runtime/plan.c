@@ -1,7 +1,8 @@
 /* Derives the execution plan from an engine's network: the kernel of each layer, which
  * tensors are known from shapes alone (computed once per shape in the shape pass, never in
- * execute), and where each tensor is last read (for the activation memory plan). */
+ * execute), where each tensor is last read, and the activation lifetimes (memplan.h), once per engine. */
 #include "runtime/engine_impl.h"
+#include "runtime/memplan.h"
 #include "backend/cpu/kernels.h"
 #include "core/status.h"
 
@@ -119,6 +120,11 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
                            L->name, L->op_type, L->opset, pl->value ? "cpu" : backend->name, L->op_type);
         }
     }
+    s = dt_memplan_lifetimes(net, p);
+    if (s) {
+        dt_plan_free(p);
+        return s;
+    }
     for (int t = 0; t < net->n_tensors; t++) p->n_shape_inputs += p->shape_input[t];
     for (int i = 0; i < net->n_layers && !p->eager; i++) {
         const ductile_layer *L = net->layers[i];
@@ -141,5 +147,7 @@ void dt_plan_free(dt_plan *p)
     free(p->shape_input);
     free(p->last_use);
     free(p->layers);
+    dt_memlife_free(p->mem);
+    free(p->mem_tensor);
     memset(p, 0, sizeof *p);
 }

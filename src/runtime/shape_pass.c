@@ -4,6 +4,7 @@
 #include "runtime/engine_impl.h"
 #include "core/checked.h"
 #include "core/status.h"
+#include "ops/shape.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -97,9 +98,17 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
         for (int k = 0; k < L->n_out; k++) {
             size_t bytes;
-            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes))
-                return dt_node_fail(L, dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid shape (rank %d, negative or overflowing dims)",
-                                               k, L->out[k]->name, out[k].rank));
+            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS)
+                return dt_node_fail(L, dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid rank %d", k, L->out[k]->name, out[k].rank));
+            if (!dt_view_bytes(&out[k], &bytes)) {
+                char dims[256];
+                dt_shape_format_values(dims, sizeof dims, out[k].dims, out[k].rank);
+                bool negative = false;
+                for (int d = 0; d < out[k].rank; d++) negative |= out[k].dims[d] < 0;
+                return dt_node_fail(L, negative ? dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has a negative dimension: %s", k, L->out[k]->name, dims)
+                                                : dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has shape %s of %s: more than %zu bytes",
+                                                          k, L->out[k]->name, dims, ductile_dtype_name((ductile_dtype)out[k].dtype), (size_t)SIZE_MAX));
+            }
             int t = L->out[k]->index;
             if (pl->value) {
                 size_t need = bytes ? bytes : 1;

@@ -200,6 +200,10 @@ static ductile_status run_op(ductile_layer *L, const dt_view *in, dt_view *out, 
             CHECK(!"kernel wrote past the end of its output");
             break;
         }
+    if (s) { /* the caller frees the output only on success */
+        free(buf);
+        out->data = NULL;
+    }
     return s;
 }
 

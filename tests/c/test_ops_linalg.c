@@ -132,7 +132,12 @@ static ductile_status run_layer(ductile_layer *L, const dt_view *in, dt_view *ou
     /* NaN in the output buffer: a kernel that reads it instead of writing fails the test. */
     for (int64_t i = 0; i < n; i++) ((float *)out->data)[i] = NAN;
     dt_exec ex = {.pool = pool};
-    return kernel(L->op_type)(L, in, out, &ex);
+    ductile_status s = kernel(L->op_type)(L, in, out, &ex);
+    if (s) { /* the caller frees the output only on success */
+        free(out->data);
+        out->data = NULL;
+    }
+    return s;
 }
 
 /* ---- sgemm ---- */

@@ -129,7 +129,13 @@ static ductile_status run(const ductile_layer *L, dt_view *in, dt_view *out)
         out[i].data = b;
     }
     dt_exec ex = {.pool = pool};
-    return k(L, in, out, &ex);
+    ductile_status s = k(L, in, out, &ex);
+    if (s) /* the caller frees outputs only on success */
+        for (int i = 0; i < L->n_out; i++) {
+            free(out[i].data);
+            out[i].data = NULL;
+        }
+    return s;
 }
 
 static bool sentinel_ok(const dt_view *v)

@@ -2,6 +2,7 @@
 #include "backend/cpu/kernels.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static void *dt_cpu_alloc(size_t bytes)
 {
@@ -10,6 +11,14 @@ static void *dt_cpu_alloc(size_t bytes)
 }
 
 static void dt_cpu_release(void *p) { free(p); }
+
+static uint64_t dt_cpu_memory_size(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t bytes;
+    if (pages <= 0 || page <= 0 || __builtin_mul_overflow((uint64_t)pages, (uint64_t)page, &bytes)) return 0;
+    return bytes;
+}
 
 const dt_backend *dt_backend_cpu(void)
 {
@@ -20,6 +29,7 @@ const dt_backend *dt_backend_cpu(void)
         .release = dt_cpu_release,
         .prepack = dt_cpu_prepack,
         .tactics = dt_cpu_tactics,
+        .memory_size = dt_cpu_memory_size,
     };
     return &cpu;
 }
