@@ -1,11 +1,11 @@
 /* The two public entry points and ModelProto. Parsing builds into a fresh network and moves
  * the result into the caller's only on success, so a failed parse leaves it empty. */
 #include "onnx/onnx_internal.h"
+#include "core/file.h"
 #include "core/status.h"
 #include "graph/symbolic.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,15 +171,9 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
 {
     DT_TRY(dt_check_empty(network, "ductile_onnx_parse_file"));
     if (!path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_onnx_parse_file: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dt_fail(DUCTILE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    int fd;
     struct stat st;
-    int st_ok = fstat(fd, &st) == 0;
-    if (!st_ok || !S_ISREG(st.st_mode)) {
-        int err = !st_ok ? errno : S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-        close(fd);
-        return dt_fail(DUCTILE_ERR_IO, "cannot open '%s': %s", path, strerror(err));
-    }
+    DT_TRY(dt_file_open_read(path, NULL, &fd, &st));
     size_t size = (size_t)st.st_size;
     void *map = NULL;
     if (size) {
@@ -204,6 +198,8 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
         return s;
     }
     if (map) s = dt_network_keep(tmp, map, size, dt_release_unmap);   /* frees map on failure */
+    /* Initializers point into the mapping; the build refuses to read it if the file shrank. */
+    if (s == DUCTILE_OK && map) s = dt_file_watch_add(&tmp->files, dir, base, "model file", &st);
     if (s == DUCTILE_OK) s = dt_import_run(tmp, map, size, dir);
     if (s != DUCTILE_OK) dt_fail_prefix(s, "%s", base);
     free(dir);

@@ -1,12 +1,13 @@
 /* Engines: loading (bytes -> network -> plan), saving, and the public queries. */
 #include "runtime/engine_impl.h"
 #include "builder/engine_format.h"
+#include "core/file.h"
 #include "core/status.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void dt_free_aligned(void *p, size_t n) { free(p); }
 
@@ -64,26 +65,23 @@ ductile_status ductile_engine_load_file(const char *path, ductile_engine **out)
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_file: out is NULL");
     *out = NULL;
     if (!path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_file: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return dt_fail(DUCTILE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
-    long len = -1;
-    if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-    if (len < 0 || fseek(f, 0, SEEK_SET) != 0) {
-        fclose(f);
-        return dt_fail(DUCTILE_ERR_IO, "cannot read '%s': not a regular file", path);
-    }
+    /* Read, not mapped: the engine owns its bytes, so the file may change once loaded. */
+    int fd;
+    struct stat st;
+    DT_TRY(dt_file_open_read(path, NULL, &fd, &st));
+    size_t len = (size_t)st.st_size;
     void *buf = NULL;
-    if (posix_memalign(&buf, 64, len ? (size_t)len : 1) != 0) {
-        fclose(f);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%ld bytes) reading '%s'", len, path);
+    if (posix_memalign(&buf, 64, len ? len : 1) != 0) {
+        close(fd);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) reading '%s'", len, path);
     }
-    size_t got = fread(buf, 1, (size_t)len, f);
-    fclose(f);
-    if (got != (size_t)len) {
+    ductile_status s = dt_file_read_all(fd, buf, len, path, NULL);
+    close(fd);
+    if (s) {
         free(buf);
-        return dt_fail(DUCTILE_ERR_IO, "cannot read '%s': got %zu of %ld bytes", path, got, len);
+        return s;
     }
-    ductile_status s = dt_engine_from_bytes(buf, (size_t)len, out);
+    s = dt_engine_from_bytes(buf, len, out);
     if (s) dt_fail_prefix(s, "%s", path);
     return s;
 }
@@ -101,13 +99,9 @@ ductile_status ductile_engine_serialize(const ductile_engine *e, void **data, si
 ductile_status ductile_engine_save(const ductile_engine *e, const char *path)
 {
     if (!e || !path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "save: engine or path is NULL");
-    FILE *f = fopen(path, "wb");
-    if (!f) return dt_fail(DUCTILE_ERR_IO, "cannot create '%s': %s", path, strerror(errno));
-    size_t put = fwrite(e->bytes, 1, e->size, f);
-    int closed = fclose(f);
-    if (put != e->size || closed != 0)
-        return dt_fail(DUCTILE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    return DUCTILE_OK;
+    int fd;
+    DT_TRY(dt_file_create(path, NULL, &fd));
+    return dt_file_write_close(fd, e->bytes, e->size, path, NULL);
 }
 
 int32_t ductile_engine_num_io_tensors(const ductile_engine *e)

@@ -1,0 +1,434 @@
+/* Opening untrusted files without blocking, without leaving a folder, and telling what they
+ * are (see file.h). Linux: O_PATH, readlinkat on an O_PATH descriptor, openat2 when present. */
+#include "core/file.h"
+#include "core/status.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#ifdef SYS_openat2
+#include <linux/openat2.h>
+#endif
+
+/* The kernel's own limit on symlinks followed in one lookup. */
+enum { DT_MAX_SYMLINKS = 40 };
+/* A longer path after symlink expansion is refused (ENAMETOOLONG), as the kernel would. */
+enum { DT_MAX_PATH = 4 * PATH_MAX };
+
+const char *dt_file_kind(mode_t mode)
+{
+    if (S_ISREG(mode)) return "a regular file";
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISLNK(mode)) return "a symbolic link";
+    return "not a regular file";
+}
+
+/* "what 'path'" or "'path'". */
+#define DT_NAMED_FMT "%s%s'%s'"
+#define DT_NAMED(what, path) (what) ? (what) : "", (what) ? " " : "", (path)
+
+static ductile_status dt_not_regular(const char *path, const char *what, mode_t mode)
+{
+    return dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT " is %s, not a regular file", DT_NAMED(what, path),
+                   dt_file_kind(mode));
+}
+
+/* After a failed open: when something is there but is not a regular file (a socket gives
+ * ENXIO, a FIFO without a reader gives ENXIO when opened to write), say what it is. */
+static ductile_status dt_open_failed(int dirfd, const char *name, int at_flags, const char *path,
+                                     const char *what, const char *verb, int err)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, at_flags) == 0 && !S_ISREG(st.st_mode)) return dt_not_regular(path, what, st.st_mode);
+    return dt_fail(DUCTILE_ERR_IO, "cannot %s " DT_NAMED_FMT ": %s", verb, DT_NAMED(what, path), strerror(err));
+}
+
+/* fstat and refuse a non-regular file; closes fd on failure. */
+static ductile_status dt_check_regular(int fd, const char *path, const char *what, struct stat *st)
+{
+    if (fstat(fd, st) != 0) {
+        int err = errno;
+        close(fd);
+        return dt_fail(DUCTILE_ERR_IO, "cannot open " DT_NAMED_FMT ": %s", DT_NAMED(what, path), strerror(err));
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return dt_not_regular(path, what, st->st_mode);
+    }
+    return DUCTILE_OK;
+}
+
+/* O_NONBLOCK: opening a FIFO to read returns at once instead of waiting for a writer; it has
+ * no effect on reading a regular file. O_NOCTTY: a terminal never becomes ours. */
+#define DT_READ_FLAGS (O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+
+ductile_status dt_file_open_read(const char *path, const char *what, int *fd, struct stat *st)
+{
+    *fd = -1;
+    int f = open(path, DT_READ_FLAGS);
+    if (f < 0) return dt_open_failed(AT_FDCWD, path, 0, path, what, "open", errno);
+    DT_TRY(dt_check_regular(f, path, what, st));
+    *fd = f;
+    return DUCTILE_OK;
+}
+
+/* ---- Confined open: the component walk ------------------------------------------------- */
+
+typedef struct dt_walk {
+    const char *rel, *what, *folder;
+    int *fds;           /* fds[0]: the folder; fds[depth]: the directory we are in (O_PATH) */
+    int depth, cap;
+    char *rest;         /* the path still to resolve (symlink targets spliced in front) */
+    size_t link_end;    /* rest[0..link_end) came from symlink targets */
+    char walked[PATH_MAX];  /* the directories entered, from the folder: "sub/deeper" */
+    char last_link[PATH_MAX + NAME_MAX + 2], last_target[PATH_MAX];
+    int n_links;
+} dt_walk;
+
+static ductile_status dt_walk_fail_errno(dt_walk *w, int err)
+{
+    return dt_fail(DUCTILE_ERR_IO, "cannot open " DT_NAMED_FMT ": %s", DT_NAMED(w->what, w->rel), strerror(err));
+}
+
+static ductile_status dt_walk_leaves(dt_walk *w, bool from_link)
+{
+    if (from_link)
+        return dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT ": symlink '%s' -> '%s' leaves %s", DT_NAMED(w->what, w->rel),
+                       w->last_link, w->last_target, w->folder);
+    return dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT ": '..' leaves %s", DT_NAMED(w->what, w->rel), w->folder);
+}
+
+static ductile_status dt_walk_push(dt_walk *w, int fd, const char *comp)
+{
+    size_t wl = strlen(w->walked);
+    if (wl + 1 + strlen(comp) >= sizeof w->walked) {
+        close(fd);
+        return dt_walk_fail_errno(w, ENAMETOOLONG);
+    }
+    snprintf(w->walked + wl, sizeof w->walked - wl, "%s%s", wl ? "/" : "", comp);
+    if (w->depth + 1 == w->cap) {
+        int nc = w->cap * 2;
+        int *n = realloc(w->fds, (size_t)nc * sizeof *n);
+        if (!n) {
+            close(fd);
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
+        }
+        w->fds = n;
+        w->cap = nc;
+    }
+    w->fds[++w->depth] = fd;
+    return DUCTILE_OK;
+}
+
+/* Remembers the link for messages, as a path from the folder. */
+static void dt_walk_note_link(dt_walk *w, const char *comp, const char *target)
+{
+    snprintf(w->last_link, sizeof w->last_link, "%s%s%s", w->walked, w->walked[0] ? "/" : "", comp);
+    snprintf(w->last_target, sizeof w->last_target, "%s", target);
+}
+
+/* Replaces the component just read (rest[0..after)) by the link's target. */
+static ductile_status dt_walk_splice(dt_walk *w, const char *comp, const char *target, size_t after)
+{
+    if (++w->n_links > DT_MAX_SYMLINKS) return dt_walk_fail_errno(w, ELOOP);
+    dt_walk_note_link(w, comp, target);
+    size_t tl = strlen(target), rl = strlen(w->rest + after);
+    if (tl + 1 + rl >= DT_MAX_PATH) return dt_walk_fail_errno(w, ENAMETOOLONG);
+    char *n = malloc(tl + 1 + rl + 1);
+    if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
+    memcpy(n, target, tl);
+    n[tl] = '/';
+    memcpy(n + tl + 1, w->rest + after, rl + 1);
+    /* The target is link text; so is what was left of an earlier target. */
+    w->link_end = tl + (w->link_end > after ? w->link_end - after + 1 : 0);
+    free(w->rest);
+    w->rest = n;
+    return DUCTILE_OK;
+}
+
+/* Reads the symlink `name` in the current directory (or the link fd itself when name is "");
+ * an absolute target leaves the folder at once. */
+static ductile_status dt_walk_follow(dt_walk *w, int fd, const char *name, const char *comp, size_t after)
+{
+    char target[PATH_MAX];
+    ssize_t n = readlinkat(fd, name, target, sizeof target - 1);
+    if (n < 0) return dt_walk_fail_errno(w, errno);
+    if ((size_t)n >= sizeof target - 1) return dt_walk_fail_errno(w, ENAMETOOLONG);
+    target[n] = 0;
+    if (target[0] == '/') {
+        dt_walk_note_link(w, comp, target);
+        return dt_walk_leaves(w, true);
+    }
+    return dt_walk_splice(w, comp, target, after);
+}
+
+static ductile_status dt_walk_run(dt_walk *w, int *out)
+{
+    for (;;) {
+        /* The next component rest[start..end) and whether another one follows. */
+        size_t start = 0;
+        while (w->rest[start] == '/') start++;
+        size_t end = start;
+        while (w->rest[end] && w->rest[end] != '/') end++;
+        size_t next = end;
+        while (w->rest[next] == '/') next++;
+        bool last = w->rest[next] == 0;
+        size_t len = end - start;
+        if (len >= NAME_MAX + 1) return dt_walk_fail_errno(w, ENAMETOOLONG);
+        char comp[NAME_MAX + 1];
+        memcpy(comp, w->rest + start, len);
+        comp[len] = 0;
+        bool from_link = start < w->link_end;
+        int dir = w->fds[w->depth];
+
+        if (len == 0 || strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
+            if (strcmp(comp, "..") == 0) {
+                if (w->depth == 0) return dt_walk_leaves(w, from_link);
+                close(w->fds[w->depth--]);
+                char *slash = strrchr(w->walked, '/');
+                *(slash ? slash : w->walked) = 0;
+            }
+            if (last) {
+                struct stat st;
+                if (fstat(w->fds[w->depth], &st) != 0) return dt_walk_fail_errno(w, errno);
+                return dt_not_regular(w->rel, w->what, st.st_mode);
+            }
+        } else if (last) {
+            int fd = openat(dir, comp, DT_READ_FLAGS | O_NOFOLLOW);
+            if (fd >= 0) {
+                *out = fd;
+                return DUCTILE_OK;
+            }
+            /* O_NOFOLLOW on a symlink fails with ELOOP: follow it ourselves. */
+            if (errno != ELOOP) return dt_open_failed(dir, comp, AT_SYMLINK_NOFOLLOW, w->rel, w->what, "open", errno);
+            DT_TRY(dt_walk_follow(w, dir, comp, comp, end));
+            continue;
+        } else {
+            int fd = openat(dir, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+            if (fd < 0) return dt_walk_fail_errno(w, errno);
+            struct stat st;
+            if (fstat(fd, &st) != 0) {
+                int err = errno;
+                close(fd);
+                return dt_walk_fail_errno(w, err);
+            }
+            if (S_ISLNK(st.st_mode)) {
+                ductile_status s = dt_walk_follow(w, fd, "", comp, end);
+                close(fd);
+                if (s) return s;
+                continue;
+            }
+            if (!S_ISDIR(st.st_mode)) {
+                close(fd);
+                return dt_walk_fail_errno(w, ENOTDIR);
+            }
+            DT_TRY(dt_walk_push(w, fd, comp));
+        }
+        /* Drop the component from rest. */
+        memmove(w->rest, w->rest + next, strlen(w->rest + next) + 1);
+        w->link_end = w->link_end > next ? w->link_end - next : 0;
+    }
+}
+
+static ductile_status dt_file_walk(int dirfd, const char *rel, const char *what, const char *folder, int *out)
+{
+    dt_walk w = {.rel = rel, .what = what, .folder = folder, .cap = 16};
+    w.fds = malloc((size_t)w.cap * sizeof *w.fds);
+    w.rest = strdup(rel);
+    if (!w.fds || !w.rest) {
+        free(w.fds);
+        free(w.rest);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", rel);
+    }
+    w.fds[0] = dirfd;
+    /* An absolute path is a symlink-free escape; the caller's own check usually comes first. */
+    ductile_status s = rel[0] == '/' ? dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT ": an absolute path leaves %s",
+                                               DT_NAMED(what, rel), folder)
+                                     : dt_walk_run(&w, out);
+    for (int i = 1; i <= w.depth; i++) close(w.fds[i]);
+    free(w.fds);
+    free(w.rest);
+    return s;
+}
+
+static bool dt_openat2_disabled(void)
+{
+    const char *v = getenv("DUCTILE_FILE_NO_OPENAT2");
+    return v && v[0] && strcmp(v, "0") != 0;
+}
+
+ductile_status dt_file_open_beneath(const char *dir, const char *rel, const char *what, const char *folder,
+                                    int *fd, struct stat *st)
+{
+    *fd = -1;
+    int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) return dt_fail(DUCTILE_ERR_IO, "cannot open %s '%s': %s", folder, dir, strerror(errno));
+    int f = -1;
+#ifdef SYS_openat2
+    /* The fast path. Its failures carry no detail (EXDEV for any escape), so every failure is
+     * answered again by the walk, which names the symlink at fault. */
+    if (!dt_openat2_disabled()) {
+        struct open_how how = {.flags = DT_READ_FLAGS, .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+        f = (int)syscall(SYS_openat2, dfd, rel, &how, sizeof how);
+    }
+#endif
+    ductile_status s = f >= 0 ? DUCTILE_OK : dt_file_walk(dfd, rel, what, folder, &f);
+    close(dfd);
+    if (s) return s;
+    DT_TRY(dt_check_regular(f, rel, what, st));
+    *fd = f;
+    return DUCTILE_OK;
+}
+
+/* ---- Reading and writing whole files --------------------------------------------------- */
+
+ductile_status dt_file_read_all(int fd, void *buf, size_t n, const char *path, const char *what)
+{
+    size_t got = 0;
+    while (got < n) {
+        size_t chunk = n - got < (size_t)1 << 30 ? n - got : (size_t)1 << 30;
+        ssize_t r = pread(fd, (char *)buf + got, chunk, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0)
+            return dt_fail(DUCTILE_ERR_IO, "cannot read " DT_NAMED_FMT ": %s", DT_NAMED(what, path), strerror(errno));
+        if (r == 0)
+            return dt_fail(DUCTILE_ERR_IO, "cannot read " DT_NAMED_FMT ": it ended after %zu of %zu bytes (it shrank while being read)",
+                           DT_NAMED(what, path), got, n);
+        got += (size_t)r;
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_file_create(const char *path, const char *what, int *fd)
+{
+    *fd = -1;
+    /* No O_TRUNC yet: a FIFO or device is refused before anything happens to it. O_NONBLOCK:
+     * opening a FIFO to write fails at once (ENXIO) instead of waiting for a reader. */
+    int f = open(path, O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0666);
+    if (f < 0) return dt_open_failed(AT_FDCWD, path, 0, path, what, "create", errno);
+    struct stat st;
+    if (fstat(f, &st) != 0) {
+        int err = errno;
+        close(f);
+        return dt_fail(DUCTILE_ERR_IO, "cannot create " DT_NAMED_FMT ": %s", DT_NAMED(what, path), strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(f);
+        return dt_not_regular(path, what, st.st_mode);
+    }
+    if (ftruncate(f, 0) != 0) {
+        int err = errno;
+        close(f);
+        return dt_fail(DUCTILE_ERR_IO, "cannot write " DT_NAMED_FMT ": %s", DT_NAMED(what, path), strerror(err));
+    }
+    /* Back to blocking writes for the regular file (O_NONBLOCK is meaningless there, but a
+     * short write must never be mistaken for EAGAIN). */
+    int fl = fcntl(f, F_GETFL);
+    if (fl >= 0) (void)fcntl(f, F_SETFL, fl & ~O_NONBLOCK);
+    *fd = f;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_file_write_close(int fd, const void *buf, size_t n, const char *path, const char *what)
+{
+    size_t put = 0;
+    while (put < n) {
+        size_t chunk = n - put < (size_t)1 << 30 ? n - put : (size_t)1 << 30;
+        ssize_t r = write(fd, (const char *)buf + put, chunk);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int err = r < 0 ? errno : EIO;
+            close(fd);
+            return dt_fail(DUCTILE_ERR_IO, "cannot write " DT_NAMED_FMT ": %s", DT_NAMED(what, path), strerror(err));
+        }
+        put += (size_t)r;
+    }
+    if (close(fd) != 0)
+        return dt_fail(DUCTILE_ERR_IO, "cannot write " DT_NAMED_FMT ": %s", DT_NAMED(what, path), strerror(errno));
+    return DUCTILE_OK;
+}
+
+/* ---- Watching mapped files ------------------------------------------------------------- */
+
+typedef struct dt_watched {
+    struct dt_watched *next;
+    char *name;
+    const char *what;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} dt_watched;
+
+struct dt_file_watch {
+    int dirfd;          /* O_PATH: names are looked up from the folder even if it is renamed */
+    dt_watched *files;
+};
+
+ductile_status dt_file_watch_add(dt_file_watch **wp, const char *dir, const char *name, const char *what,
+                                 const struct stat *st)
+{
+    if (!*wp) {
+        dt_file_watch *w = malloc(sizeof *w);
+        if (!w) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        w->files = NULL;
+        w->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (w->dirfd < 0) {
+            int err = errno;
+            free(w);
+            return dt_fail(DUCTILE_ERR_IO, "cannot open the folder '%s': %s", dir, strerror(err));
+        }
+        *wp = w;
+    }
+    dt_watched *f = malloc(sizeof *f);
+    char *copy = strdup(name);
+    if (!f || !copy) {
+        free(f);
+        free(copy);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    *f = (dt_watched){.next = (*wp)->files, .name = copy, .what = what, .dev = st->st_dev, .ino = st->st_ino,
+                      .size = st->st_size, .mtime = st->st_mtim};
+    (*wp)->files = f;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_file_watch_check(const dt_file_watch *w)
+{
+    if (!w) return DUCTILE_OK;
+    for (const dt_watched *f = w->files; f; f = f->next) {
+        struct stat st;
+        /* Another inode under the name (or none): ours lives on in the mapping, unchanged. */
+        if (fstatat(w->dirfd, f->name, &st, 0) != 0 || st.st_dev != f->dev || st.st_ino != f->ino) continue;
+        if (st.st_size != f->size)
+            return dt_fail(DUCTILE_ERR_IO, "%s '%s' changed since parsing (%lld bytes then, %lld now); parse the model again",
+                           f->what, f->name, (long long)f->size, (long long)st.st_size);
+        if (st.st_mtim.tv_sec != f->mtime.tv_sec || st.st_mtim.tv_nsec != f->mtime.tv_nsec)
+            return dt_fail(DUCTILE_ERR_IO, "%s '%s' changed since parsing (written to after it was read); parse the model again",
+                           f->what, f->name);
+    }
+    return DUCTILE_OK;
+}
+
+void dt_file_watch_free(dt_file_watch *w)
+{
+    if (!w) return;
+    for (dt_watched *f = w->files, *next; f; f = next) {
+        next = f->next;
+        free(f->name);
+        free(f);
+    }
+    close(w->dirfd);
+    free(w);
+}
