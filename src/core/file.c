@@ -144,14 +144,15 @@ static ductile_status dt_walk_splice(dt_walk *w, const char *comp, const char *t
     if (++w->n_links > DT_MAX_SYMLINKS) return dt_walk_fail_errno(w, ELOOP);
     dt_walk_note_link(w, comp, target);
     size_t tl = strlen(target), rl = strlen(w->rest + after);
-    if (tl + 1 + rl >= DT_MAX_PATH) return dt_walk_fail_errno(w, ENAMETOOLONG);
+    if (tl + rl >= DT_MAX_PATH) return dt_walk_fail_errno(w, ENAMETOOLONG);
     char *n = malloc(tl + 1 + rl + 1);
     if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
+    /* rest[after..] is empty or starts with '/': the target takes the component's place
+     * exactly ("l" -> "t" makes "l/x" "t/x" and a last "l" a last "t", not "t/"). */
     memcpy(n, target, tl);
-    n[tl] = '/';
-    memcpy(n + tl + 1, w->rest + after, rl + 1);
+    memcpy(n + tl, w->rest + after, rl + 1);
     /* The target is link text; so is what was left of an earlier target. */
-    w->link_end = tl + (w->link_end > after ? w->link_end - after + 1 : 0);
+    w->link_end = tl + (w->link_end > after ? w->link_end - after : 0);
     free(w->rest);
     w->rest = n;
     return DUCTILE_OK;
@@ -183,7 +184,8 @@ static ductile_status dt_walk_run(dt_walk *w, int *out)
         while (w->rest[end] && w->rest[end] != '/') end++;
         size_t next = end;
         while (w->rest[next] == '/') next++;
-        bool last = w->rest[next] == 0;
+        /* "name/" is not last: like the kernel, it must then be a directory. */
+        bool last = w->rest[end] == 0;
         size_t len = end - start;
         if (len >= NAME_MAX + 1) return dt_walk_fail_errno(w, ENAMETOOLONG);
         char comp[NAME_MAX + 1];

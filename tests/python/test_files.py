@@ -5,13 +5,10 @@ kernels); external data or a model file truncated or rewritten between parse and
 
 Anything that could hang or crash (SIGBUS through a mapping) runs in a child process with a
 timeout, so a hang or a crash fails the test instead of stopping the suite."""
-import ctypes
 import multiprocessing
 import os
-import platform
 import socket
 import subprocess
-import traceback
 from pathlib import Path
 
 import numpy as np
@@ -21,32 +18,24 @@ import pytest
 from onnx import TensorProto, helper
 
 import ductile
+import files_child
 import util
+from files_child import (X, build_truncate_run, load, parse, parse_build_run,
+                         parse_build_run_enosys, parse_change_build, run, save)
 
 TIMEOUT = 60
 CLI = Path(os.environ.get("DUCTILE_CLI", util.REPO / "build" / "ductile"))
 W = np.array([1.5, -2.0, 3.25], dtype=np.float32)
-X = np.array([10.0, 20.0, 30.0], dtype=np.float32)
 
 
 # ---- Running a function in a child process -------------------------------------------------
-
-def _child(pipe, fn, args, env):
-    os.environ.update(env)
-    try:
-        pipe.send(("ok", fn(*args)))
-    except ductile.Error as e:
-        pipe.send(("error", e.status, str(e)))
-    except BaseException:  # noqa: BLE001 - reported to the parent verbatim
-        pipe.send(("exception", traceback.format_exc()))
-
 
 def isolated(fn, *args, env=None):
     """fn(*args) in a fresh process: ("ok", value) or ("error", status, message). A hang or a
     crash fails the calling test with what happened."""
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)
-    p = ctx.Process(target=_child, args=(child, fn, args, env or {}))
+    p = ctx.Process(target=files_child._child, args=(child, fn, args, env or {}))
     p.start()
     child.close()
     p.join(TIMEOUT)
@@ -92,36 +81,10 @@ def reference(w=W):
     return s.run(None, {"X": X})[0]
 
 
-def build(network):
-    builder = ductile.Builder()
-    return builder.build_engine(network, builder.create_builder_config())
-
-
-def run(engine):
-    return engine.create_execution_context().run({"X": X})["Y"]
-
-
-def parse_build_run(path):
-    """Parses, builds and runs; returns Y (a list, to cross the process boundary)."""
-    return run(build(ductile.Builder().parse_onnx(str(path)))).tolist()
-
-
-def parse(path):
-    ductile.Builder().parse_onnx(str(path))
-
-
-def load(path):
-    ductile.load_engine(str(path))
-
-
-def save(path):
-    builder = ductile.Builder()
+def inline_model():
     w = helper.make_tensor("w", TensorProto.FLOAT, [3], W.tobytes(), raw=True)
-    engine = build(builder.parse_onnx_bytes(add_model(w).SerializeToString()))
-    engine.save(str(path))
+    return add_model(w).SerializeToString()
 
-
-# ---- FIFOs, directories, sockets: point 8 --------------------------------------------------
 
 def fifo(path):
     os.mkfifo(path)
@@ -182,16 +145,16 @@ def test_directory_as_engine_says_it_is_a_directory(tmp_path):
 
 def test_saving_onto_a_fifo_or_a_directory_is_refused(tmp_path):
     path = fifo(tmp_path / "e.engine")
-    assert isolated(save, path) == ("error", "DUCTILE_ERR_IO",
+    assert isolated(save, path, inline_model()) == ("error", "DUCTILE_ERR_IO",
                                     f"'{path}' is a FIFO, not a regular file")
-    assert isolated(save, tmp_path) == ("error", "DUCTILE_ERR_IO",
+    assert isolated(save, tmp_path, inline_model()) == ("error", "DUCTILE_ERR_IO",
                                         f"'{tmp_path}' is a directory, not a regular file")
 
 
 def test_saved_engine_loads_and_matches_onnxruntime(tmp_path):
     path = tmp_path / "e.engine"
     path.write_bytes(b"x" * 100000)   # an older, longer file is replaced, not overwritten
-    assert isolated(save, path) == ("ok", None)
+    assert isolated(save, path, inline_model()) == ("ok", None)
     np.testing.assert_array_equal(run(ductile.load_engine(str(path))), reference())
 
 
@@ -209,7 +172,7 @@ def test_cli_fifo_as_onnx_or_engine_or_inputs_fails_at_once(tmp_path):
         assert (r.returncode, r.stderr) == (
             1, f"error: DUCTILE_ERR_IO: '{path}' is a FIFO, not a regular file\n")
     engine = tmp_path / "e.engine"
-    assert isolated(save, engine) == ("ok", None)
+    assert isolated(save, engine, inline_model()) == ("ok", None)
     r = cli(f"--loadEngine={engine}", f"--loadInputs=X:{path}", "--iterations=1",
             "--warmUp=0", "--duration=0")
     assert (r.returncode, r.stderr) == (
@@ -217,37 +180,6 @@ def test_cli_fifo_as_onnx_or_engine_or_inputs_fails_at_once(tmp_path):
 
 
 # ---- Symlinks and the model's folder: point 9 ----------------------------------------------
-
-def _enosys_openat2():
-    """Makes openat2 fail with ENOSYS in this process (a seccomp filter), as on kernels before
-    5.6 and in sandboxes that do not know it; False when seccomp is not available."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 38, 22, 2
-    OPENAT2 = 437   # the same number on every architecture (after the tables were unified)
-
-    class Insn(ctypes.Structure):
-        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8),
-                    ("k", ctypes.c_uint32)]
-
-    class Prog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Insn))]
-
-    insns = (Insn * 4)(
-        Insn(0x20, 0, 0, 0),                  # A = seccomp_data.nr
-        Insn(0x15, 0, 1, OPENAT2),            # A == openat2 ? next : skip one
-        Insn(0x06, 0, 0, 0x00050000 | 38),    # SECCOMP_RET_ERRNO | ENOSYS
-        Insn(0x06, 0, 0, 0x7FFF0000))         # SECCOMP_RET_ALLOW
-    prog = Prog(4, insns)
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        return False
-    return libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) == 0
-
-
-def parse_build_run_enosys(path):
-    if not _enosys_openat2():
-        return "no seccomp"
-    return parse_build_run(path)
-
 
 MODES = ["openat2", "walk", "enosys"]
 
@@ -368,29 +300,6 @@ def test_dotdot_location_is_refused_before_any_lookup(folders, location):
 
 # ---- Files changed between parse and build: point 10 ---------------------------------------
 
-def parse_change_build(path, changed, how, then_run):
-    """Parses path, changes the file `changed` (truncate, rewrite in place, replace by rename,
-    delete), then builds and runs (then_run) or just builds."""
-    network = ductile.Builder().parse_onnx(str(path))
-    data = Path(changed).read_bytes()
-    st = os.stat(changed)
-    if how == "truncate":
-        os.truncate(changed, 4)
-    elif how == "rewrite":
-        with open(changed, "r+b") as f:   # same size, other bytes
-            f.write(bytes(len(data)))
-        # A rewrite moves the modification time; make it visible even on a coarse clock.
-        os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
-    elif how == "replace":
-        tmp = Path(changed).with_suffix(".new")
-        tmp.write_bytes(bytes(len(data)))
-        os.replace(tmp, changed)
-    elif how == "delete":
-        os.unlink(changed)
-    engine = build(network)
-    return run(engine).tolist() if then_run else None
-
-
 def big_model(folder):
     """An inline model that reads the last bytes of a 256 KiB initializer, so a read of them
     after truncation is past the end of the mapping. uint8: its raw bytes are always aligned,
@@ -458,15 +367,6 @@ def test_replaced_or_deleted_files_build_from_what_was_parsed(external, changed,
     r = isolated(parse_change_build, external, external.parent / changed, how, True)
     assert r[0] == "ok", r
     np.testing.assert_array_equal(np.array(r[1], dtype=np.float32), reference())
-
-
-def build_truncate_run(path):
-    """The engine holds its own copy of the weights: truncating the files after the build
-    changes nothing."""
-    engine = build(ductile.Builder().parse_onnx(str(path)))
-    os.truncate(path.parent / "w.bin", 0)
-    os.truncate(path, 0)
-    return run(engine).tolist()
 
 
 def test_engine_does_not_read_the_files_after_build(external):
