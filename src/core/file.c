@@ -90,9 +90,14 @@ typedef struct dt_walk {
     int *fds;           /* fds[0]: the folder; fds[depth]: the directory we are in (O_PATH) */
     int depth, cap;
     char *rest;         /* the path still to resolve (symlink targets spliced in front) */
-    size_t link_end;    /* rest[0..link_end) came from symlink targets */
     char walked[PATH_MAX];  /* the directories entered, from the folder: "sub/deeper" */
-    char last_link[PATH_MAX + NAME_MAX + 2], last_target[PATH_MAX];
+    /* The links followed, newest last; rest[0..end) holds what is left of each one's target
+     * (a newer target is spliced in front, inside or before an older one), so the link that
+     * wrote a '..' is the newest whose end lies past it. */
+    struct {
+        char *name, *target;
+        size_t end;
+    } links[DT_MAX_SYMLINKS + 1];
     int n_links;
 } dt_walk;
 
@@ -101,11 +106,13 @@ static ductile_status dt_walk_fail_errno(dt_walk *w, int err)
     return dt_fail(DUCTILE_ERR_IO, "cannot open " DT_NAMED_FMT ": %s", DT_NAMED(w->what, w->rel), strerror(err));
 }
 
-static ductile_status dt_walk_leaves(dt_walk *w, bool from_link)
+/* The component at rest[pos] leaves the folder: blames the link whose target holds it. */
+static ductile_status dt_walk_leaves(dt_walk *w, size_t pos)
 {
-    if (from_link)
-        return dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT ": symlink '%s' -> '%s' leaves %s", DT_NAMED(w->what, w->rel),
-                       w->last_link, w->last_target, w->folder);
+    for (int i = w->n_links - 1; i >= 0; i--)
+        if (pos < w->links[i].end)
+            return dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT ": symlink '%s' -> '%s' leaves %s", DT_NAMED(w->what, w->rel),
+                           w->links[i].name, w->links[i].target, w->folder);
     return dt_fail(DUCTILE_ERR_IO, DT_NAMED_FMT ": '..' leaves %s", DT_NAMED(w->what, w->rel), w->folder);
 }
 
@@ -131,19 +138,34 @@ static ductile_status dt_walk_push(dt_walk *w, int fd, const char *comp)
     return DUCTILE_OK;
 }
 
-/* Remembers the link for messages, as a path from the folder. */
-static void dt_walk_note_link(dt_walk *w, const char *comp, const char *target)
+/* Remembers a link for messages, named as a path from the folder; its text will be
+ * rest[0..end). */
+static ductile_status dt_walk_note_link(dt_walk *w, const char *comp, const char *target, size_t end)
 {
-    snprintf(w->last_link, sizeof w->last_link, "%s%s%s", w->walked, w->walked[0] ? "/" : "", comp);
-    snprintf(w->last_target, sizeof w->last_target, "%s", target);
+    if (w->n_links == DT_MAX_SYMLINKS) return dt_walk_fail_errno(w, ELOOP);
+    size_t n = strlen(w->walked) + 1 + strlen(comp) + 1;
+    char *name = malloc(n), *t = strdup(target);
+    if (!name || !t) {
+        free(name);
+        free(t);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
+    }
+    snprintf(name, n, "%s%s%s", w->walked, w->walked[0] ? "/" : "", comp);
+    w->links[w->n_links].name = name;
+    w->links[w->n_links].target = t;
+    w->links[w->n_links].end = end;
+    w->n_links++;
+    return DUCTILE_OK;
 }
 
 /* Replaces the component just read (rest[0..after)) by the link's target. */
 static ductile_status dt_walk_splice(dt_walk *w, const char *comp, const char *target, size_t after)
 {
-    if (++w->n_links > DT_MAX_SYMLINKS) return dt_walk_fail_errno(w, ELOOP);
-    dt_walk_note_link(w, comp, target);
     size_t tl = strlen(target), rl = strlen(w->rest + after);
+    /* Older targets' text after the component moves by tl - after; what was before it is
+     * replaced. */
+    for (int i = 0; i < w->n_links; i++) w->links[i].end = w->links[i].end > after ? w->links[i].end - after + tl : 0;
+    DT_TRY(dt_walk_note_link(w, comp, target, tl));
     if (tl + rl >= DT_MAX_PATH) return dt_walk_fail_errno(w, ENAMETOOLONG);
     char *n = malloc(tl + 1 + rl + 1);
     if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
@@ -151,8 +173,6 @@ static ductile_status dt_walk_splice(dt_walk *w, const char *comp, const char *t
      * exactly ("l" -> "t" makes "l/x" "t/x" and a last "l" a last "t", not "t/"). */
     memcpy(n, target, tl);
     memcpy(n + tl, w->rest + after, rl + 1);
-    /* The target is link text; so is what was left of an earlier target. */
-    w->link_end = tl + (w->link_end > after ? w->link_end - after : 0);
     free(w->rest);
     w->rest = n;
     return DUCTILE_OK;
@@ -168,8 +188,8 @@ static ductile_status dt_walk_follow(dt_walk *w, int fd, const char *name, const
     if ((size_t)n >= sizeof target - 1) return dt_walk_fail_errno(w, ENAMETOOLONG);
     target[n] = 0;
     if (target[0] == '/') {
-        dt_walk_note_link(w, comp, target);
-        return dt_walk_leaves(w, true);
+        DT_TRY(dt_walk_note_link(w, comp, target, 1));
+        return dt_walk_leaves(w, 0);
     }
     return dt_walk_splice(w, comp, target, after);
 }
@@ -191,12 +211,11 @@ static ductile_status dt_walk_run(dt_walk *w, int *out)
         char comp[NAME_MAX + 1];
         memcpy(comp, w->rest + start, len);
         comp[len] = 0;
-        bool from_link = start < w->link_end;
         int dir = w->fds[w->depth];
 
         if (len == 0 || strcmp(comp, ".") == 0 || strcmp(comp, "..") == 0) {
             if (strcmp(comp, "..") == 0) {
-                if (w->depth == 0) return dt_walk_leaves(w, from_link);
+                if (w->depth == 0) return dt_walk_leaves(w, start);
                 close(w->fds[w->depth--]);
                 char *slash = strrchr(w->walked, '/');
                 *(slash ? slash : w->walked) = 0;
@@ -239,7 +258,7 @@ static ductile_status dt_walk_run(dt_walk *w, int *out)
         }
         /* Drop the component from rest. */
         memmove(w->rest, w->rest + next, strlen(w->rest + next) + 1);
-        w->link_end = w->link_end > next ? w->link_end - next : 0;
+        for (int i = 0; i < w->n_links; i++) w->links[i].end = w->links[i].end > next ? w->links[i].end - next : 0;
     }
 }
 
@@ -259,6 +278,10 @@ static ductile_status dt_file_walk(int dirfd, const char *rel, const char *what,
                                                DT_NAMED(what, rel), folder)
                                      : dt_walk_run(&w, out);
     for (int i = 1; i <= w.depth; i++) close(w.fds[i]);
+    for (int i = 0; i < w.n_links; i++) {
+        free(w.links[i].name);
+        free(w.links[i].target);
+    }
     free(w.fds);
     free(w.rest);
     return s;

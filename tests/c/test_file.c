@@ -70,6 +70,9 @@ static void test_confined_open_is_the_same_with_and_without_openat2(void)
     link_("../b.bin", "sub/back");   /* from sub: '..' to the folder, then a missing file */
     link_("up/s/b.bin", "lb");       /* a last component whose target goes through links */
     link_("lb", "llb");
+    link_("s/../..", "far");         /* the '..' that leaves is far's, after s's expansion */
+    link_("s", "ls");
+    link_("ls/..", "near");          /* ... and here every '..' is near's, inside */
 
     static const struct {
         const char *rel, *want;
@@ -89,6 +92,9 @@ static void test_confined_open_is_the_same_with_and_without_openat2(void)
         {"s/../../a.bin", "'s/../../a.bin': '..' leaves the test folder"},
         {"out/a.bin", "'out/a.bin': symlink 'out' -> 'sub/../..' leaves the test folder"},
         {"up/out", "'up/out': symlink 'out' -> 'sub/../..' leaves the test folder"},
+        {"far", "'far': symlink 'far' -> 's/../..' leaves the test folder"},
+        {"near/a.bin", "A"},
+        {"near/near/sub/b.bin", "B"},
         {"/etc/passwd", "'/etc/passwd': an absolute path leaves the test folder"},
         {"sub/back", "cannot open 'sub/back': No such file or directory"},
         {"a.bin/", "cannot open 'a.bin/': Not a directory"},
