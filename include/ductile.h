@@ -165,9 +165,13 @@ void ductile_network_free(ductile_network *network);
 /* Parses an ONNX model (ModelProto) into an empty network.
  *   1. The file is mapped, not copied; initializers are used in place where their bytes are
  *      stored raw and aligned, so weights are not held twice. The mapping lives as long as
- *      the network.
+ *      the network: the model file and its external data must not change until the network
+ *      is built (ductile_builder_build refuses, naming the file, one that changed since).
  *   2. External data files are read only from inside the folder that holds the model file;
- *      a location with ".." or an absolute path is refused.
+ *      a location with ".." or an absolute path is refused, and so is a symlink that leads
+ *      out of the folder (symlinks that stay inside are followed).
+ *   A path (the model's or external data's) that is not a regular file, such as a FIFO or a
+ *   directory, is refused with a message saying what it is; no open blocks.
  *   3. Symbolic dims keep their names (ductile_tensor_dim_name).
  *   4. An unsupported op or attribute is refused with a message naming the node, its op type
  *      and opset, and what is unsupported.
@@ -307,7 +311,9 @@ ductile_status ductile_builder_build(ductile_builder *builder, const ductile_net
 ductile_status ductile_engine_serialize(const ductile_engine *engine, void **data, size_t *size);
 ductile_status ductile_engine_save(const ductile_engine *engine, const char *path);
 /* Reads an engine. A file of another format version, truncated or corrupted (checksum) is
- * refused with DUCTILE_ERR_FORMAT and a message naming the byte offset or field. */
+ * refused with DUCTILE_ERR_FORMAT and a message naming the byte offset or field. The file is
+ * read into memory: it may change once loaded. Load and save refuse a path that is not a
+ * regular file (a FIFO, a directory) with DUCTILE_ERR_IO, without blocking. */
 ductile_status ductile_engine_load_file(const char *path, ductile_engine **out);
 ductile_status ductile_engine_load_memory(const void *data, size_t size, ductile_engine **out);
 void ductile_engine_free(ductile_engine *engine);

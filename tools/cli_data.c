@@ -65,14 +65,16 @@ int cli_fill_random(ductile_dtype dtype, const char *name, void *data, size_t co
 int cli_load_input(const char *name, const char *path, const char *shape_text, void *data,
                    size_t bytes)
 {
-    /* Not blocking: a FIFO with no writer would hang a plain open; it is refused below. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once (and is refused below) instead of waiting for a
+     * writer; it changes nothing for a regular file. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f && fd >= 0)
-        close(fd);
-    if (!f)
+    if (!f) {
+        int err = errno;
+        if (fd >= 0) close(fd);
         return cli_fail("--loadInputs: cannot open '%s' for input '%s': %s", path, name,
-                        strerror(errno));
+                        strerror(err));
+    }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);

@@ -41,6 +41,16 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     *out = NULL;
     if (!b || !net || !cfg) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "build: builder, network or config is NULL");
     DT_TRY(dt_check_network(net));
+    /* The network's constants may live in mappings of the model file and its external data
+     * (zero-copy: weights are not held twice). A file truncated since parsing would make the
+     * reads below SIGBUS, and one rewritten would mix new bytes into what was parsed, so the
+     * files are checked (size, modification time) before anything is read, and again after,
+     * for a change during the build. The engine gets its own copy of every constant, so once
+     * built nothing depends on the files. Copying at parse instead would close the remaining
+     * window (a truncation during the build itself) at the cost of holding every weight twice
+     * until the network is freed; the header documents that the files must not change while
+     * a network parsed from them is alive. */
+    DT_TRY(dt_network_check_files(net));
     ductile_network *w1 = NULL, *w2 = NULL;
     ductile_profile *profiles = NULL;
     int n_profiles = 0;
@@ -75,6 +85,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     dt_network_delete(w2);
     dt_network_delete(w1);
     free(bytes);
+    if (!s) s = dt_network_check_files(net);
     if (s) {
         ductile_engine_free(e);
         return s;

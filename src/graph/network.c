@@ -1,4 +1,5 @@
 #include "graph/network.h"
+#include "core/file.h"
 #include "core/status.h"
 
 #include <stdio.h>
@@ -24,6 +25,7 @@ void dt_network_delete(ductile_network *n)
         free(r);
         r = next;
     }
+    dt_file_watch_free(n->files);
     free(n->tensors);
     free(n->name_index);
     free(n->layers);
@@ -32,6 +34,8 @@ void dt_network_delete(ductile_network *n)
     dt_arena_release(&n->arena);
     free(n);
 }
+
+ductile_status dt_network_check_files(const ductile_network *n) { return dt_file_watch_check(n->files); }
 
 ductile_status dt_network_keep(ductile_network *n, void *ptr, size_t size,
                                void (*release)(void *, size_t))

@@ -92,9 +92,13 @@ struct ductile_network {
     int opset;              /* default-domain opset of the model (0 if none) */
     int next_auto_name;     /* counter for names of layers added by editing */
     dt_resource *resources;
+    struct dt_file_watch *files;  /* the files the mappings above come from (core/file.h) */
 };
 
 /* Lifecycle. */
+/* DUCTILE_OK unless a file the network's mappings come from changed since parsing (the
+ * builder calls it before reading constants: a truncated file would be SIGBUS). */
+ductile_status dt_network_check_files(const ductile_network *net);
 ductile_status dt_network_new(ductile_network **out);
 void dt_network_delete(ductile_network *net);
 /* Keeps ptr alive until the network is freed, then calls release(ptr, size). */

@@ -1,8 +1,10 @@
 /* External tensor data (TensorProto.data_location = EXTERNAL): files next to the model,
  * mapped once each and kept alive by the network. Only paths that stay inside the model's
- * folder are opened, so a model cannot make the importer read arbitrary files. */
+ * folder are opened (dt_file_open_beneath: symlinks are resolved and checked here, whatever
+ * the kernel), so a model cannot make the importer read arbitrary files. */
 #include "onnx/onnx_internal.h"
 #include "core/checked.h"
+#include "core/file.h"
 #include "core/status.h"
 
 #include <errno.h>
@@ -11,15 +13,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#ifdef SYS_openat2
-#include <linux/openat2.h>
-#endif
 
 static void dt_ext_unmap(void *p, size_t n) { munmap(p, n); }
 
-/* True if loc is relative and has no ".." component. */
+/* True if loc is relative and has no ".." component. (The confined open refuses escapes
+ * too; this check comes first so the message names the location, not a lookup.) */
 static bool dt_ext_location_ok(const char *loc)
 {
     if (!loc[0] || loc[0] == '/') return false;
@@ -33,25 +32,6 @@ static bool dt_ext_location_ok(const char *loc)
     return true;
 }
 
-/* Opens loc under dir; with openat2 (Linux 5.6+) symlinks may not lead out of dir either. */
-static int dt_ext_open(const char *dir, const char *loc)
-{
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) return -1;
-    int fd = -1;
-#ifdef SYS_openat2
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
-    fd = (int)syscall(SYS_openat2, dfd, loc, &how, sizeof how);
-    if (fd < 0 && errno == ENOSYS) fd = openat(dfd, loc, O_RDONLY | O_CLOEXEC);
-#else
-    fd = openat(dfd, loc, O_RDONLY | O_CLOEXEC);
-#endif
-    int err = errno;
-    close(dfd);
-    errno = err;
-    return fd;
-}
-
 static ductile_status dt_ext_file_get(dt_import *im, const char *tn, const char *loc,
                                       dt_ext_file **out)
 {
@@ -60,16 +40,15 @@ static ductile_status dt_ext_file_get(dt_import *im, const char *tn, const char 
             *out = e;
             return DUCTILE_OK;
         }
-    int fd = dt_ext_open(im->dir, loc);
-    if (fd < 0)
-        return dt_fail(DUCTILE_ERR_IO, "tensor '%s': cannot open external data file '%s': %s", tn, loc,
-                       strerror(errno));
+    int fd;
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int err = errno;
+    ductile_status s = dt_file_open_beneath(im->dir, loc, "external data file", "the model's folder", &fd, &st);
+    if (s) return dt_fail_prefix(s, "tensor '%s'", tn);
+    /* The build reads the mapping; the watch lets it refuse a file truncated since (SIGBUS). */
+    s = dt_file_watch_add(&im->net->files, im->dir, loc, "external data file", &st);
+    if (s) {
         close(fd);
-        return dt_fail(DUCTILE_ERR_IO, "tensor '%s': external data file '%s' is not a regular file%s%s", tn,
-                       loc, err ? ": " : "", err ? strerror(err) : "");
+        return s;
     }
     dt_ext_file *e = dt_arena_alloc(&im->net->arena, sizeof *e);
     if (!e) {

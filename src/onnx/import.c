@@ -7,7 +7,6 @@
 #include "graph/symbolic.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,8 +179,9 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
     DT_TRY(dt_check_empty(network, "ductile_onnx_parse_file"));
     if (!path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_onnx_parse_file: path is NULL");
     int fd;
-    size_t size;
-    DT_TRY(dt_file_open_read(path, "an ONNX model", &fd, &size));
+    struct stat st;
+    DT_TRY(dt_file_open_read(path, NULL, &fd, &st));
+    size_t size = (size_t)st.st_size;
     if (size == 0) {
         close(fd);
         return dt_fail(DUCTILE_ERR_PARSE, "'%s' is empty (0 bytes), not an ONNX model", path);
@@ -209,6 +209,8 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
         return s;
     }
     if (map) s = dt_network_keep(tmp, map, size, dt_release_unmap);   /* frees map on failure */
+    /* Initializers point into the mapping; the build refuses to read it if the file shrank. */
+    if (s == DUCTILE_OK && map) s = dt_file_watch_add(&tmp->files, dir, base, "model file", &st);
     if (s == DUCTILE_OK) s = dt_import_run(tmp, map, size, dir);
     if (s != DUCTILE_OK) dt_fail_prefix(s, "%s", base);
     free(dir);

@@ -4,10 +4,9 @@
 #include "core/file.h"
 #include "core/status.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void dt_free_aligned(void *p, size_t n) { free(p); }
@@ -66,9 +65,11 @@ ductile_status ductile_engine_load_file(const char *path, ductile_engine **out)
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_file: out is NULL");
     *out = NULL;
     if (!path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_file: path is NULL");
+    /* Read, not mapped: the engine owns its bytes, so the file may change once loaded. */
     int fd;
-    size_t len;
-    DT_TRY(dt_file_open_read(path, "an engine file", &fd, &len));
+    struct stat st;
+    DT_TRY(dt_file_open_read(path, NULL, &fd, &st));
+    size_t len = (size_t)st.st_size;
     if (len == 0) {
         close(fd);
         return dt_fail(DUCTILE_ERR_FORMAT, "'%s' is empty (0 bytes), not an engine file", path);
@@ -78,7 +79,7 @@ ductile_status ductile_engine_load_file(const char *path, ductile_engine **out)
         close(fd);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) reading '%s'", len, path);
     }
-    ductile_status s = dt_file_read_all(fd, path, buf, len);
+    ductile_status s = dt_file_read_all(fd, buf, len, path, NULL);
     close(fd);
     if (s) {
         free(buf);
@@ -103,10 +104,8 @@ ductile_status ductile_engine_save(const ductile_engine *e, const char *path)
 {
     if (!e || !path) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "save: engine or path is NULL");
     int fd;
-    DT_TRY(dt_file_create(path, "the engine", &fd));
-    ductile_status s = dt_file_write_all(fd, path, e->bytes, e->size);
-    if (close(fd) != 0 && !s) s = dt_fail(DUCTILE_ERR_IO, "cannot write '%s': %s", path, strerror(errno));
-    return s;
+    DT_TRY(dt_file_create(path, NULL, &fd));
+    return dt_file_write_close(fd, e->bytes, e->size, path, NULL);
 }
 
 int32_t ductile_engine_num_io_tensors(const ductile_engine *e)

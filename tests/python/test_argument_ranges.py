@@ -114,7 +114,7 @@ def test_names_with_nul_are_refused_not_cut_short(built):
 
 def test_paths_that_are_not_files_say_what_they_are(built, tmp_path):
     _, _, engine = built
-    e = refused(ductile.Error, f"'{tmp_path}' is a directory, not an engine file",
+    e = refused(ductile.Error, f"'{tmp_path}' is a directory, not a regular file",
                 ductile.load_engine, tmp_path)
     assert e.status == "DUCTILE_ERR_IO"
     empty = tmp_path / "empty.engine"
@@ -124,17 +124,14 @@ def test_paths_that_are_not_files_say_what_they_are(built, tmp_path):
     assert e.status == "DUCTILE_ERR_FORMAT"
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    refused(ductile.Error, f"'{fifo}' is a FIFO, not an engine file", ductile.load_engine, fifo)
-    refused(ductile.Error, f"'{fifo}' is a FIFO, not an ONNX model",
+    refused(ductile.Error, f"'{fifo}' is a FIFO, not a regular file", ductile.load_engine, fifo)
+    refused(ductile.Error, f"'{fifo}' is a FIFO, not a regular file",
             ductile.Builder().parse_onnx, fifo)
-    e = refused(ductile.Error, f"'{tmp_path}' is a directory, not an ONNX model",
+    e = refused(ductile.Error, f"'{tmp_path}' is a directory, not a regular file",
                 ductile.Builder().parse_onnx, tmp_path)
     assert e.status == "DUCTILE_ERR_IO"
-    refused(ductile.Error, f"cannot save the engine to '{tmp_path}': it is a directory; give a "
-                           "file path",
-            engine.save, tmp_path)
-    refused(ductile.Error, f"cannot save the engine to '{tmp_path}/sub/m.engine': the folder "
-                           f"'{tmp_path}/sub' does not exist",
+    refused(ductile.Error, f"'{tmp_path}' is a directory, not a regular file", engine.save, tmp_path)
+    refused(ductile.Error, f"cannot create '{tmp_path}/sub/m.engine': No such file or directory",
             engine.save, tmp_path / "sub" / "m.engine")
 
 
@@ -146,7 +143,7 @@ def test_cli_names_a_directory_given_as_model_or_engine(tmp_path, flag, what):
     r = subprocess.run([str(BIN), f"{flag}={tmp_path}"], capture_output=True, text=True,
                        timeout=60)
     assert r.returncode == 1
-    assert r.stderr == f"error: DUCTILE_ERR_IO: '{tmp_path}' is a directory, not {what}\n"
+    assert r.stderr == f"error: DUCTILE_ERR_IO: '{tmp_path}' is a directory, not a regular file\n"
 
 
 def test_cli_names_an_empty_engine_file_and_a_fifo_input(tmp_path):
