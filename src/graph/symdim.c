@@ -285,7 +285,9 @@ static int64_t gcd_i64(int64_t a, int64_t b)
 
 static const dt_sd *floordiv_const(dt_symctx *c, const dt_sd *a, int64_t k)
 {
-    if (k == 0 || k == INT64_MIN) return NULL;
+    /* a is NULL when the caller's own arithmetic overflowed (ceil's a + k - 1, the nested
+     * floor's a*c): the quotient is unknown too. */
+    if (!a || k == 0 || k == INT64_MIN) return NULL;
     if (k < 0) {   /* floor(a/k) == floor(-a/-k) */
         a = dt_sd_mul_const(c, a, -1);
         k = -k;
