@@ -92,6 +92,19 @@ static ductile_status dt_conv_check(const ductile_layer *L)
         DT_TRY(dt_conv_ints(L, "dilations", nk, 1, &v));
         DT_TRY(dt_conv_ints(L, "pads", 2 * nk, 0, &v));
     }
+    /* The dilated kernel, where its taps are known (kernel_shape or W's declared dims), must
+     * have a size: caught here, before any shape, so the message names the model's Conv. */
+    const ductile_tensor *w = L->n_in > 1 ? L->in[1] : NULL;
+    int64_t nd;
+    const int64_t *d = dt_attr_ints(L, "dilations", &nd);
+    for (int64_t i = 0; d && i < nd; i++) {
+        int64_t taps = k && i < nk ? k[i] : w && w->rank == nd + 2 ? w->dims[2 + i] : -1, ek;
+        if (taps >= 1 && d[i] >= 1 && !dt_dilated_extent(taps, d[i], &ek))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attribute 'dilations'[%lld] = %lld: the dilated kernel (%lld - 1)*%lld "
+                           "+ 1 overflows int64", (long long)i, (long long)d[i], (long long)taps,
+                           (long long)d[i]);
+    }
     return DUCTILE_OK;
 }
 
@@ -171,9 +184,9 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "
-                           "smaller than the dilated kernel %lld of input 1 (W) %s",
-                           sx, 2 + i, (long long)in, (long long)pb, (long long)pe,
-                           (long long)ek, sw);
+                           "smaller than the dilated kernel %lld (%lld taps, dilations %lld) of "
+                           "input 1 (W) %s", sx, 2 + i, (long long)in, (long long)pb,
+                           (long long)pe, (long long)ek, (long long)kk, (long long)dd, sw);
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
                            sx, 2 + i, (long long)in);
