@@ -366,7 +366,13 @@ const dt_sd *dt_sd_ceildiv(dt_symctx *c, const dt_sd *a, const dt_sd *b)
 {
     if (!a || !b) return NULL;
     int64_t k;
-    if (dt_sd_is_const(b, &k) && k > 0) return floordiv_const(c, dt_sd_add_const(c, a, k - 1), k);
+    int64_t av;
+    if (dt_sd_is_const(b, &k) && k > 0) {
+        /* A constant divides exactly; otherwise a + k - 1 may overflow (a slice step of
+         * INT64_MAX), and the quotient is then unknown (NULL), never a crash. */
+        if (dt_sd_is_const(a, &av)) return dt_sd_const(c, av / k + (av % k > 0));
+        return floordiv_const(c, dt_sd_add_const(c, a, k - 1), k);
+    }
     /* ceil(a/b) == -floor(-a/b) */
     return dt_sd_mul_const(c, dt_sd_floordiv(c, dt_sd_mul_const(c, a, -1), b), -1);
 }

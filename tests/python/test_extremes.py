@@ -298,3 +298,71 @@ def test_integer_extremes_are_refused_by_name_or_match_onnxruntime(op):
 if __name__ == "__main__":
     sys.path.insert(0, HERE)
     _worker(sys.argv[1])
+
+
+# ---- the cases of the issue, pinned ----
+
+def _parse(model):
+    import ductile
+    return ductile.Builder().parse_onnx_bytes(model.SerializeToString())
+
+
+def _one_node(node, x_dims, inits, out_type=TensorProto.FLOAT, opset=18):
+    g = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x_dims)],
+                          [helper.make_tensor_value_info("y", out_type, None)],
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m
+
+
+def test_conv_dilation_int64_max_is_refused_at_parse_naming_node_and_attribute():
+    # No kernel_shape: the taps come from W's dims.
+    import ductile
+    m = _one_node(helper.make_node("Conv", ["x", "w"], ["y"], name="c1", dilations=[I64_MAX, 1]),
+                  [1, 2, 8, 8], {"w": W})
+    with pytest.raises(ductile.Error) as e:
+        _parse(m)
+    assert e.value.status == "DUCTILE_ERR_INVALID_ARGUMENT"
+    assert str(e.value) == ("node 'c1' (Conv, opset 18): attribute 'dilations'[0] = "
+                            "9223372036854775807: the dilated kernel (3 - 1)*9223372036854775807 + 1 "
+                            "overflows int64")
+
+
+def test_pool_dilation_int64_max_is_refused_naming_node_and_attribute():
+    import ductile
+    m = _one_node(helper.make_node("MaxPool", ["x"], ["y"], name="p1", kernel_shape=[2, 2],
+                                   dilations=[1, I64_MAX]), [1, 2, 8, 8], {}, opset=19)
+    with pytest.raises(ductile.Error) as e:
+        _parse(m)
+    assert str(e.value) == ("node 'p1' (MaxPool, opset 19): attribute 'dilations'[1] = "
+                            "9223372036854775807: the dilated kernel (2 - 1)*9223372036854775807 + 1 "
+                            "overflows int64")
+
+
+@pytest.mark.parametrize("dims", [[1, 2, 8, 8], ["n", "c", "h", "w"]], ids=["fixed", "symbolic"])
+@pytest.mark.parametrize("case", ["slice-steps", "slice-steps-reversed", "range-delta"])
+def test_steps_and_delta_of_int64_extremes_parse_and_match_onnxruntime(case, dims):
+    """Symbolic inference overflowed on these and dereferenced NULL while parsing."""
+    if case == "range-delta":
+        node = helper.make_node("Range", ["a", "b", "d"], ["r"], name="r1")
+        inits = {"a": I(0), "b": I(5), "d": I(I64_MAX)}
+        g = helper.make_graph([node, helper.make_node("Identity", ["x"], ["y"], name="keep")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, dims)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                               helper.make_tensor_value_info("r", TensorProto.INT64, None)],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+        m.ir_version = 8
+    else:
+        rev = case.endswith("reversed")
+        node = helper.make_node("Slice", ["x", "s", "e", "a", "st"], ["y"], name="s1")
+        m = _one_node(node, dims, {"s": I([7 if rev else 0]), "e": I([-9 if rev else 8]),
+                                   "a": I([2]), "st": I([I64_MIN if rev else I64_MAX])})
+    data = m.SerializeToString()
+    x = np.arange(128, dtype=np.float32).reshape(1, 2, 8, 8)
+    got = _ductile(data, {"x": x})
+    want = _ort(data, {"x": x})
+    assert sorted(got) == sorted(want)
+    for k, w in want.items():
+        assert got[k].shape == w.shape and np.array_equal(got[k], w), k
