@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from onnx import TensorProto, ValueInfoProto, helper, numpy_helper, shape_inference
+from onnx import TensorProto, ValueInfoProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 I64_MAX, I64_MIN = 2**63 - 1, -2**63
@@ -151,14 +151,35 @@ def probes():
                       (2, 3), ["depth"], x_dtype=np.int64)
     p += attr_probes("GroupNormalization", ["x", "sc", "bi"], dict(num_groups=2), X4,
                      {"sc": np.ones(2, np.float32), "bi": np.zeros(2, np.float32)})
-    p += attr_probes("Upsample", ["x", "sc"], dict(mode="nearest"), X4,
-                     {"sc": np.array([1, 1, 2, 2], np.float32)}, vary=[], opset=9)
     p += input_probes("DFT", ["x", "len", "ax"], {"len": I(4), "ax": I(1)}, (1, 8, 1),
                       ["len", "ax"], opset=20)
     p += attr_probes("Compress", ["x", "cond"], dict(axis=2), X4,
                      {"cond": np.array([1, 0, 1], np.bool_)})
     p += attr_probes("GatherElements", ["x", "idx"], dict(axis=3), X4,
                      {"idx": np.zeros((1, 2, 8, 2), np.int64)})
+    p += attr_probes("MaxUnpool", ["x", "ind"], dict(kernel_shape=[2, 2], strides=[2, 2],
+                                                    pads=[0, 0, 0, 0]), (1, 2, 4, 4),
+                     {"ind": np.zeros((1, 2, 4, 4), np.int64)}, opset=11)
+    p += attr_probes("MaxUnpool", ["x", "ind"], dict(kernel_shape=[2, 2], pads=[0, 0, 0, 0]),
+                     (1, 2, 4, 4), {"ind": np.zeros((1, 2, 4, 4), np.int64)}, opset=11, pos=2,
+                     vary=["pads"])
+    for op, ins, inits, opset in (("HannWindow", ["n"], {"n": I(8)}, 17),
+                                  ("BlackmanWindow", ["n"], {"n": I(8)}, 17),
+                                  ("GatherND", ["x", "idx"], {"idx": np.zeros((1, 2), np.int64)}, 18)):
+        if op == "GatherND":
+            p += attr_probes(op, ins, dict(batch_dims=0), X4, inits, opset=opset)
+        else:
+            p += input_probes(op, ins, inits, X4, ["n"], opset=opset)
+    p += input_probes("MelWeightMatrix", ["bins", "len", "rate", "lo", "hi"],
+                      {"bins": I(4), "len": I(16), "rate": I(8000),
+                       "lo": np.array(0, np.float32), "hi": np.array(4000, np.float32)}, X4,
+                      ["bins", "len", "rate"], opset=17)
+    p += input_probes("STFT", ["x", "step", "", "len"], {"step": I(2), "len": I(4)}, (1, 16, 1),
+                      ["step", "len"], opset=17)
+    for tag, e in {"huge": 1e30, "inf": np.inf, "nan": np.nan, "neg": -2.0, "zero": 0.0}.items():
+        for op, ins, opset in (("Resize", ["x", "", "sc"], 18), ("Upsample", ["x", "sc"], 9)):
+            p.append(Probe(f"{op}-scales-{tag}", _node(op, ins), "scales", X4,
+                           {"sc": np.array([1, 1, e, 2], np.float32)}, opset))
     # ConstantOfShape reads its shape from the graph input x: the constant variant is here.
     for tag, e in EXTREMES.items():
         p.append(Probe(f"ConstantOfShape-input-{tag}",
@@ -181,6 +202,17 @@ ORT_REFUSES = {
 }
 
 
+def _out_type(pr, i):
+    op = pr.node.op_type
+    if op in ("ArgMax", "Range") or (op == "TopK" and i == 1):
+        return TensorProto.INT64
+    if op == "OneHot":
+        return TensorProto.INT64   # the dtype of its values input
+    if op == "ConstantOfShape":
+        return TensorProto.FLOAT
+    return helper.np_dtype_to_tensor_dtype(np.dtype(pr.x_dtype))
+
+
 def model_bytes(pr, symbolic):
     """The probe's model: x a graph input (fixed or symbolic dims) unless the node does not read
     it, initializers for the rest, outputs of unknown shape."""
@@ -198,14 +230,10 @@ def model_bytes(pr, symbolic):
     g = helper.make_graph(nodes, "extreme", inputs, outs, inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", pr.opset)])
     m.ir_version = 8
-    # The outputs' dtypes from onnx's inference (float where it cannot tell), no shapes.
-    try:
-        inferred = {v.name: v.type.tensor_type.elem_type
-                    for v in shape_inference.infer_shapes(m).graph.output}
-    except Exception:   # onnx's own inference can fail on these values
-        inferred = {}
-    for o in m.graph.output:
-        o.type.tensor_type.elem_type = inferred.get(o.name) or TensorProto.FLOAT
+    # The outputs' dtypes (onnx's own inference allocates what these values say, so not it).
+    for i, o in enumerate(m.graph.output):
+        if o.name != "xo":
+            o.type.tensor_type.elem_type = _out_type(pr, i)
     return m.SerializeToString()
 
 
