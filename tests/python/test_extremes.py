@@ -60,12 +60,20 @@ def attr_probes(op, ins, attrs, x_shape, inits=None, vary=None, opset=18, pos=0,
     """One probe per extreme per attribute in vary (default: every int attribute given)."""
     out = []
     for name in vary or [k for k, v in attrs.items() if not isinstance(v, (str, float))]:
-        for tag, e in EXTREMES.items():
-            a = dict(attrs)
-            a[name] = _replace(a[name], pos, e)
-            out.append(Probe(f"{op}-{name}-{tag}", _node(op, ins, n_out, **a), name, x_shape,
-                             dict(inits or {}), opset, x_dtype, n_out))
+        for where in _positions(attrs[name], pos):
+            for tag, e in EXTREMES.items():
+                a = dict(attrs)
+                a[name] = _replace(a[name], where, e)
+                out.append(Probe(f"{op}-{name}-{tag}{'' if where == pos else '@last'}",
+                                 _node(op, ins, n_out, **a), name, x_shape, dict(inits or {}),
+                                 opset, x_dtype, n_out))
     return out
+
+
+def _positions(v, pos):
+    """pos, and the last element too when v has more than one."""
+    n = len(v) if isinstance(v, (list, tuple, np.ndarray)) else np.size(v)
+    return [pos] if n <= 1 or pos in (n - 1, -1) else [pos, n - 1]
 
 
 def input_probes(op, ins, inits, x_shape, vary, attrs=None, opset=18, pos=0, n_out=1,
@@ -73,13 +81,15 @@ def input_probes(op, ins, inits, x_shape, vary, attrs=None, opset=18, pos=0, n_o
     """One probe per extreme per constant input in vary (its element pos replaced)."""
     out = []
     for name in vary:
-        for tag, e in EXTREMES.items():
-            i = dict(inits)
-            v = np.array(i[name], dtype=np.int64)
-            v.reshape(-1)[pos] = e
-            i[name] = v
-            out.append(Probe(f"{op}-{name}-{tag}", _node(op, ins, n_out, **(attrs or {})), name,
-                             x_shape, i, opset, x_dtype, n_out))
+        for where in _positions(np.asarray(inits[name]).reshape(-1), pos):
+            for tag, e in EXTREMES.items():
+                i = dict(inits)
+                v = np.array(i[name], dtype=np.int64)
+                v.reshape(-1)[where] = e
+                i[name] = v
+                out.append(Probe(f"{op}-{name}-{tag}{'' if where == pos else '@last'}",
+                                 _node(op, ins, n_out, **(attrs or {})), name, x_shape, i, opset,
+                                 x_dtype, n_out))
     return out
 
 
