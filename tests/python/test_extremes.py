@@ -190,6 +190,15 @@ def probes():
         for op, ins, opset in (("Resize", ["x", "", "sc"], 18), ("Upsample", ["x", "sc"], 9)):
             p.append(Probe(f"{op}-scales-{tag}", _node(op, ins), "scales", X4,
                            {"sc": np.array([1, 1, e, 2], np.float32)}, opset))
+    for op, gates in (("RNN", 1), ("GRU", 3), ("LSTM", 4)):
+        h = 2
+        p += attr_probes(op, ["x", "W", "R"], dict(hidden_size=h), (2, 1, 3),
+                         {"W": np.ones((1, gates * h, 3), np.float32),
+                          "R": np.ones((1, gates * h, h), np.float32)}, opset=14)
+    p += attr_probes("LpNormalization", ["x"], dict(axis=1, p=2), X4)
+    p += attr_probes("LayerNormalization", ["x", "sc"], dict(axis=-1), X4,
+                     {"sc": np.ones(8, np.float32)})
+    p += attr_probes("Hardmax", ["x"], dict(axis=1), X4)
     # ConstantOfShape reads its shape from the graph input x: the constant variant is here.
     for tag, e in EXTREMES.items():
         p.append(Probe(f"ConstantOfShape-input-{tag}",
