@@ -48,14 +48,18 @@ ductile_status dt_norm_axis(int64_t axis, int rank, int *out)
     return DUCTILE_OK;
 }
 
+ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d)
+{
+    return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                   "attribute 'dilations'[%lld] = %lld: the dilated kernel (%lld - 1)*%lld + 1 "
+                   "overflows int64", (long long)i, (long long)d, (long long)k, (long long)d);
+}
+
 ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
                              const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
                              int64_t *ek, int64_t *out)
 {
-    if (!dt_dilated_extent(k, d, ek))
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                       "attribute 'dilations'[%d] = %lld: the dilated kernel (%lld - 1)*%lld + 1 "
-                       "overflows int64", i, (long long)d, (long long)k, (long long)d);
+    if (!dt_dilated_extent(k, d, ek)) return dt_fail_dilated_extent(i, k, d);
     if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "SAME_LOWER") == 0) {
         *out = dt_ceildiv_nonneg(in, s);
         /* (out - 1)*s <= in - 1, so only adding the kernel can overflow. */

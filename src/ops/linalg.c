@@ -100,10 +100,7 @@ static ductile_status dt_conv_check(const ductile_layer *L)
     for (int64_t i = 0; d && i < nd; i++) {
         int64_t taps = k && i < nk ? k[i] : w && w->rank == nd + 2 ? w->dims[2 + i] : -1, ek;
         if (taps >= 1 && d[i] >= 1 && !dt_dilated_extent(taps, d[i], &ek))
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                           "attribute 'dilations'[%lld] = %lld: the dilated kernel (%lld - 1)*%lld "
-                           "+ 1 overflows int64", (long long)i, (long long)d[i], (long long)taps,
-                           (long long)d[i]);
+            return dt_fail_dilated_extent(i, taps, d[i]);
     }
     return DUCTILE_OK;
 }
@@ -175,6 +172,9 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (kk < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (W) %s has an empty kernel (dim %d)", sw,
                            2 + i);
+        if (in < 1)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
+                           sx, 2 + i, (long long)in);
         int64_t ek, pb = 0, pe = 0, o;
         if (strcmp(ap, "NOTSET") == 0 && p) {
             pb = p[i];
@@ -187,9 +187,6 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
                            "smaller than the dilated kernel %lld (%lld taps, dilations %lld) of "
                            "input 1 (W) %s", sx, 2 + i, (long long)in, (long long)pb,
                            (long long)pe, (long long)ek, (long long)kk, (long long)dd, sw);
-        if (in < 1)
-            return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
-                           sx, 2 + i, (long long)in);
         g->in[j] = in;
         g->out[j] = o;
         g->k[j] = kk;

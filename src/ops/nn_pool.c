@@ -82,11 +82,7 @@ ductile_status dt_nn_check_pool(const ductile_layer *L)
                            "attribute 'dilations'[%lld] = %lld; expected >= 1", (long long)i,
                            (long long)d[i]);
         int64_t ek;
-        if (!dt_dilated_extent(k[i], d ? d[i] : 1, &ek))
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                           "attribute 'dilations'[%lld] = %lld: the dilated kernel (%lld - 1)*%lld "
-                           "+ 1 overflows int64", (long long)i, (long long)(d ? d[i] : 1),
-                           (long long)k[i], (long long)(d ? d[i] : 1));
+        if (!dt_dilated_extent(k[i], d ? d[i] : 1, &ek)) return dt_fail_dilated_extent(i, k[i], d ? d[i] : 1);
     }
     for (int64_t i = 0; p && i < 2 * nk; i++) {
         int64_t ek = 1;
