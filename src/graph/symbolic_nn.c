@@ -2,6 +2,7 @@
  * ceil_mode), global pooling, MatMul, Gemm, Resize/Upsample, reductions, normalizations and
  * the ops whose output has the shape of their first input. */
 #include "graph/symbolic.h"
+#include "core/checked.h"
 
 #include <math.h>
 #include <string.h>
@@ -30,7 +31,9 @@ static const dt_sd *window_dim(dt_symctx *c, const dt_sd *d, const char *auto_pa
     if (!strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER")) return dt_sd_ceildiv(c, d, ks);
     if (!strcmp(auto_pad, "VALID")) pb = pe = 0;
     else if (strcmp(auto_pad, "NOTSET") != 0) return NULL;
-    const dt_sd *span = dt_sd_add_const(c, d, pb + pe - ek);
+    int64_t pads, off;   /* overflowing attributes leave the dim unknown; the op's check names them */
+    if (!dt_add_i64(pb, pe, &pads) || !dt_add_i64(pads, -ek, &off)) return NULL;
+    const dt_sd *span = dt_sd_add_const(c, d, off);
     if (!ceil_mode) return dt_sd_add_const(c, dt_sd_floordiv(c, span, ks), 1);
     const dt_sd *out = dt_sd_add_const(c, dt_sd_ceildiv(c, span, ks), 1);
     int64_t dv, ov;
@@ -38,7 +41,9 @@ static const dt_sd *window_dim(dt_symctx *c, const dt_sd *d, const char *auto_pa
      * and windows overlap or touch. Otherwise only constants can tell. */
     if (pb == 0 && pe == 0 && ek >= s) return out;
     if (!dt_sd_is_const(d, &dv) || !dt_sd_is_const(out, &ov)) return NULL;
-    return dt_sd_const(c, (ov - 1) * s >= dv + pb ? ov - 1 : ov);
+    int64_t last, end;
+    if (!dt_mul_i64(ov - 1, s, &last) || !dt_add_i64(dv, pb, &end)) return NULL;
+    return dt_sd_const(c, last >= end ? ov - 1 : ov);
 }
 
 static void conv_pool(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out, bool conv)
@@ -66,11 +71,11 @@ static void conv_pool(dt_symctx *c, const ductile_layer *L, const dt_symt *in, d
     out->d[1] = conv ? (L->n_in > 1 && in[1].rank == r ? in[1].d[0] : NULL) : x->d[1];
     for (int i = 0; i < ns; i++) {
         int64_t s = st ? st[i] : 1, dl = dil ? dil[i] : 1, ek;
-        if (s <= 0 || dl <= 0 || kern[i] <= 0 || __builtin_mul_overflow(dl, kern[i] - 1, &ek)) {
+        if (s <= 0 || !dt_dilated_extent(kern[i], dl, &ek)) {
             out->d[i + 2] = NULL;
             continue;
         }
-        out->d[i + 2] = window_dim(c, x->d[i + 2], auto_pad, pads ? pads[i] : 0, pads ? pads[i + ns] : 0, ek + 1, s,
+        out->d[i + 2] = window_dim(c, x->d[i + 2], auto_pad, pads ? pads[i] : 0, pads ? pads[i + ns] : 0, ek, s,
                                    ceil_mode);
     }
 }

@@ -2,6 +2,7 @@
  * Concat, Unsqueeze, Squeeze, Slice, Reshape, Expand, Flatten, Transpose, Tile, Pad, Split,
  * DepthToSpace, SpaceToDepth. Values pass through where the element order allows. */
 #include "graph/symbolic.h"
+#include "core/checked.h"
 
 #include <string.h>
 
@@ -171,7 +172,10 @@ static void slice(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_sy
             if (ev < 0) ev += dv;
             sv = sv < 0 ? 0 : sv > dv - 1 ? dv - 1 : sv;
             ev = ev < -1 ? -1 : ev > dv - 1 ? dv - 1 : ev;
-            out->d[axes[j]] = dt_sd_const(c, sv > ev ? (sv - ev - st - 1) / -st : 0);
+            /* ceil((sv - ev)/-st); both bounds are clamped to [-1, dv), and -INT64_MIN does
+             * not exist (one element then). */
+            int64_t len = sv <= ev ? 0 : st == INT64_MIN ? 1 : dt_ceildiv_nonneg(sv - ev, -st);
+            out->d[axes[j]] = dt_sd_const(c, len);
             continue;
         }
         const dt_sd *s = slice_bound(c, starts[j], d), *e = slice_bound(c, ends[j], d);

@@ -2,6 +2,7 @@
  * ConstantOfShape, Range, Where and the elementwise binary ops (broadcast shapes, and values
  * element by element when the inputs carry values). */
 #include "graph/symbolic.h"
+#include "core/checked.h"
 
 #include <string.h>
 
@@ -39,8 +40,8 @@ static int small_count(const dt_symt *o, int64_t *od)
     if (!const_dims(o, od)) return -1;
     int64_t n = 1;
     for (int i = 0; i < o->rank; i++) {
-        n *= od[i];
-        if (n > DT_SYM_MAX_VALUES) return -1;
+        /* A dim from a hostile constant may be negative or huge: checked, never wrapped. */
+        if (od[i] < 0 || !dt_mul_i64(n, od[i], &n) || n > DT_SYM_MAX_VALUES) return -1;
     }
     return (int)n;
 }
@@ -174,7 +175,11 @@ static void range_op(dt_symctx *c, const dt_symt *in, dt_symt *out)
     out->d[0] = n;
     int64_t cnt;
     if (!dt_sd_is_const(n, &cnt) || cnt > DT_SYM_MAX_VALUES || !dt_sd_is_const(start, &s)) return;
-    for (int64_t i = 0; i < cnt; i++) out->val[i] = dt_sd_const(c, s + i * delta);
+    for (int64_t i = 0; i < cnt; i++) {
+        int64_t v;
+        if (!dt_mul_i64(i, delta, &v) || !dt_add_i64(s, v, &v)) return;   /* values unknown */
+        out->val[i] = dt_sd_const(c, v);
+    }
     out->nval = (int)cnt;
 }
 

@@ -285,7 +285,9 @@ static int64_t gcd_i64(int64_t a, int64_t b)
 
 static const dt_sd *floordiv_const(dt_symctx *c, const dt_sd *a, int64_t k)
 {
-    if (k == 0 || k == INT64_MIN) return NULL;
+    /* a is NULL when the caller's own arithmetic overflowed (ceil's a + k - 1, the nested
+     * floor's a*c): the quotient is unknown too. */
+    if (!a || k == 0 || k == INT64_MIN) return NULL;
     if (k < 0) {   /* floor(a/k) == floor(-a/-k) */
         a = dt_sd_mul_const(c, a, -1);
         k = -k;
@@ -364,7 +366,13 @@ const dt_sd *dt_sd_ceildiv(dt_symctx *c, const dt_sd *a, const dt_sd *b)
 {
     if (!a || !b) return NULL;
     int64_t k;
-    if (dt_sd_is_const(b, &k) && k > 0) return floordiv_const(c, dt_sd_add_const(c, a, k - 1), k);
+    int64_t av;
+    if (dt_sd_is_const(b, &k) && k > 0) {
+        /* A constant divides exactly; otherwise a + k - 1 may overflow (a slice step of
+         * INT64_MAX), and the quotient is then unknown (NULL), never a crash. */
+        if (dt_sd_is_const(a, &av)) return dt_sd_const(c, av / k + (av % k > 0));
+        return floordiv_const(c, dt_sd_add_const(c, a, k - 1), k);
+    }
     /* ceil(a/b) == -floor(-a/b) */
     return dt_sd_mul_const(c, dt_sd_floordiv(c, dt_sd_mul_const(c, a, -1), b), -1);
 }

@@ -16,7 +16,7 @@
 
 #define DT_EXPORT __attribute__((visibility("default")))
 
-enum { M_GRAPH = 7, M_OPSET_IMPORT = 8 };
+enum { M_IR_VERSION = 1, M_GRAPH = 7, M_OPSET_IMPORT = 8 };
 
 bool dt_onnx_default_domain(const char *d) { return !d[0] || strcmp(d, "ai.onnx") == 0; }
 
@@ -53,6 +53,8 @@ static ductile_status dt_opset_entry_read(dt_import *im, const pb_field *f, dt_o
     pb_reader r;
     pb_field g;
     bool more;
+    int64_t version = 0;
+    size_t version_off = f->off;
     e->domain = "";
     e->version = 0;
     DT_TRY(pb_sub(f, &dt_pb_opset, &r));
@@ -64,13 +66,28 @@ static ductile_status dt_opset_entry_read(dt_import *im, const pb_field *f, dt_o
             if (!(e->domain = dt_onnx_str(im, &g))) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
         } else if (g.num == 2) {
             DT_TRY(pb_expect(&g, PB_VARINT));
-            int64_t v = (int64_t)g.u;
-            if (v < 0 || v > 100000)
-                return dt_fail(DUCTILE_ERR_PARSE, "malformed at byte offset %zu: opset version %lld, expected 0..100000",
-                               g.off, (long long)v);
-            e->version = (int)v;
+            version = (int64_t)g.u;
+            version_off = g.off;
         }
     }
+    /* The default domain's opset decides what every op means (ops read L->opset; 0 there
+     * stands for "the newest", for layers added through the API), so it must be a real one
+     * that ductile knows. Other domains' nodes are refused by name, whatever their opset. */
+    if (dt_onnx_default_domain(e->domain)) {
+        if (version < 1)
+            return dt_fail(DUCTILE_ERR_PARSE,
+                           "opset_import: opset %lld of the default domain (ai.onnx) is not an "
+                           "ONNX opset (expected 1..%d)", (long long)version, DT_ONNX_MAX_OPSET);
+        if (version > DT_ONNX_MAX_OPSET)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "opset_import: the model uses opset %lld of the default domain "
+                           "(ai.onnx), newer than opset %d, the newest ductile implements",
+                           (long long)version, DT_ONNX_MAX_OPSET);
+    } else if (version < 0 || version > 100000) {
+        return dt_fail(DUCTILE_ERR_PARSE, "malformed at byte offset %zu: opset version %lld of domain '%s', "
+                       "expected 0..100000", version_off, (long long)version, e->domain);
+    }
+    e->version = (int)version;
     return DUCTILE_OK;
 }
 
@@ -93,6 +110,17 @@ static ductile_status dt_model(dt_import *im, const uint8_t *buf, size_t size)
         } else if (g.num == M_OPSET_IMPORT) {
             DT_TRY(pb_expect(&g, PB_LEN));
             n_opsets++;
+        } else if (g.num == M_IR_VERSION) {
+            /* A newer IR may change what fields mean; older ones (and none) read as ONNX's. */
+            DT_TRY(pb_expect(&g, PB_VARINT));
+            int64_t v = (int64_t)g.u;
+            if (v < 0)
+                return dt_fail(DUCTILE_ERR_PARSE, "malformed at byte offset %zu: ir_version %lld is negative",
+                               g.off, (long long)v);
+            if (v > DT_ONNX_MAX_IR_VERSION)
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                               "ir_version %lld is newer than IR version %d, the newest the ONNX "
+                               "importer reads", (long long)v, DT_ONNX_MAX_IR_VERSION);
         }
     }
     if (!has_graph) return dt_fail(DUCTILE_ERR_PARSE, "the model has no graph (ModelProto field 7)");

@@ -112,6 +112,11 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                        "node '%s' (%s.%s, opset %d): domain '%s' is not supported by ductile", n->name,
                        n->domain, n->op_type, n->opset, n->domain);
+    /* 0 would read as "the newest opset" in the op rules: a model must say which it uses. */
+    if (n->opset < 1)
+        return dt_fail(DUCTILE_ERR_PARSE,
+                       "node '%s' (%s): the model's opset_import has no entry for the default "
+                       "domain (ai.onnx)", n->name, n->op_type);
     const dt_opdef *def = dt_opdef_find(n->op_type);
     if (!def)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,

@@ -13,6 +13,12 @@ extern const pb_msgdesc dt_pb_model, dt_pb_graph, dt_pb_node, dt_pb_attr, dt_pb_
     dt_pb_value_info, dt_pb_type, dt_pb_type_tensor, dt_pb_shape, dt_pb_dim, dt_pb_opset,
     dt_pb_entry;
 
+/* The newest opset of the default domain and the newest IR version ductile implements: those of
+ * the onnx release whose node tests pass (tests/conformance/passing.txt, opset 28 cases
+ * included). A newer model is refused by name rather than read with older semantics. */
+#define DT_ONNX_MAX_OPSET 28
+#define DT_ONNX_MAX_IR_VERSION 14
+
 typedef struct dt_opset_entry {
     const char *domain;     /* "" for the default domain ("ai.onnx" is folded into it) */
     int version;

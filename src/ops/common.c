@@ -1,7 +1,9 @@
 #include "ops/op.h"
+#include "core/checked.h"
 #include "core/status.h"
 
 #include <stdio.h>
+#include <string.h>
 
 int64_t dt_view_count(const dt_view *v)
 {
@@ -43,5 +45,50 @@ ductile_status dt_norm_axis(int64_t axis, int rank, int *out)
         return dt_fail(DUCTILE_ERR_SHAPE, "axis %lld is out of range for rank %d (expected %d..%d)",
                        (long long)axis, rank, -rank, rank - 1);
     *out = (int)(axis < 0 ? axis + rank : axis);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d)
+{
+    return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                   "attribute 'dilations'[%lld] = %lld: the dilated kernel (%lld - 1)*%lld + 1 "
+                   "overflows int64", (long long)i, (long long)d, (long long)k, (long long)d);
+}
+
+ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
+                             const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
+                             int64_t *ek, int64_t *out)
+{
+    if (!dt_dilated_extent(k, d, ek)) return dt_fail_dilated_extent(i, k, d);
+    if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "SAME_LOWER") == 0) {
+        *out = dt_ceildiv_nonneg(in, s);
+        /* (out - 1)*s <= in - 1, so only adding the kernel can overflow. */
+        int64_t total;
+        if (!dt_add_i64((*out - 1) * s, *ek - in, &total))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attribute 'dilations'[%d] = %lld: the padding of auto_pad %s "
+                           "overflows int64", i, (long long)d, auto_pad);
+        if (total < 0) total = 0;
+        /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
+        *pb = auto_pad[5] == 'U' ? total / 2 : total - total / 2;
+        *pe = total - *pb;
+        return DUCTILE_OK;
+    }
+    if (strcmp(auto_pad, "VALID") == 0) *pb = *pe = 0;
+    int64_t padded;
+    if (!dt_add_i64(in, *pb, &padded) || !dt_add_i64(padded, *pe, &padded))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute 'pads' = %lld, %lld at spatial dim %d: the padded size "
+                       "%lld + %lld + %lld overflows int64", (long long)*pb, (long long)*pe, i,
+                       (long long)in, (long long)*pb, (long long)*pe);
+    int64_t span = padded - *ek;   /* both >= 0: cannot overflow */
+    if (span < 0) {
+        *out = 0;
+        return DUCTILE_OK;
+    }
+    *out = (ceil_mode ? dt_ceildiv_nonneg(span, s) : span / s) + 1;
+    /* The last window must start inside the input or the leading padding. */
+    int64_t last;
+    if (ceil_mode && (!dt_mul_i64(*out - 1, s, &last) || last >= in + *pb)) (*out)--;
     return DUCTILE_OK;
 }

@@ -1,6 +1,7 @@
 /* Conv, Gemm and MatMul: checks, geometry and shapes. */
 #include "ops/linalg.h"
 #include "ops/families.h"
+#include "core/checked.h"
 #include "core/status.h"
 
 #include <stdbool.h>
@@ -91,6 +92,16 @@ static ductile_status dt_conv_check(const ductile_layer *L)
         DT_TRY(dt_conv_ints(L, "dilations", nk, 1, &v));
         DT_TRY(dt_conv_ints(L, "pads", 2 * nk, 0, &v));
     }
+    /* The dilated kernel, where its taps are known (kernel_shape or W's declared dims), must
+     * have a size: caught here, before any shape, so the message names the model's Conv. */
+    const ductile_tensor *w = L->n_in > 1 ? L->in[1] : NULL;
+    int64_t nd;
+    const int64_t *d = dt_attr_ints(L, "dilations", &nd);
+    for (int64_t i = 0; d && i < nd; i++) {
+        int64_t taps = k && i < nk ? k[i] : w && w->rank == nd + 2 ? w->dims[2 + i] : -1, ek;
+        if (taps >= 1 && d[i] >= 1 && !dt_dilated_extent(taps, d[i], &ek))
+            return dt_fail_dilated_extent(i, taps, d[i]);
+    }
     return DUCTILE_OK;
 }
 
@@ -130,11 +141,17 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
     if (g->group < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
                        (long long)g->group);
-    if (w->dims[1] * g->group != g->c)
+    int64_t want_c;
+    if (!dt_mul_i64(w->dims[1], g->group, &want_c))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute 'group' = %lld: input 1 (W) %s with that group expects %lld*%lld "
+                       "input channels, which overflows int64", (long long)g->group, sw,
+                       (long long)w->dims[1], (long long)g->group);
+    if (want_c != g->c)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 0 (X) %s has %lld channels but input 1 (W) %s with group %lld "
                        "expects %lld", sx, (long long)g->c, sw, (long long)g->group,
-                       (long long)(w->dims[1] * g->group));
+                       (long long)want_c);
     if (g->m % g->group != 0)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 1 (W) %s has %lld output channels, not a multiple of group %lld",
@@ -155,31 +172,21 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (kk < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (W) %s has an empty kernel (dim %d)", sw,
                            2 + i);
-        int64_t ek = (kk - 1) * dd + 1, pb = 0, pe = 0, o;
-        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
-            o = (in + ss - 1) / ss;
-            int64_t total = (o - 1) * ss + ek - in;
-            if (total < 0) total = 0;
-            /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
-            pb = ap[5] == 'U' ? total / 2 : total - total / 2;
-            pe = total - pb;
-        } else {
-            if (strcmp(ap, "NOTSET") == 0 && p) {
-                pb = p[i];
-                pe = p[nk + i];
-            }
-            int64_t span = in + pb + pe - ek;
-            if (span < 0)
-                return dt_fail(DUCTILE_ERR_SHAPE,
-                               "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "
-                               "smaller than the dilated kernel %lld of input 1 (W) %s",
-                               sx, 2 + i, (long long)in, (long long)pb, (long long)pe,
-                               (long long)ek, sw);
-            o = span / ss + 1;
-        }
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
                            sx, 2 + i, (long long)in);
+        int64_t ek, pb = 0, pe = 0, o;
+        if (strcmp(ap, "NOTSET") == 0 && p) {
+            pb = p[i];
+            pe = p[nk + i];
+        }
+        DT_TRY(dt_window_dim(i, in, kk, ss, dd, ap, false, &pb, &pe, &ek, &o));
+        if (o < 1)
+            return dt_fail(DUCTILE_ERR_SHAPE,
+                           "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "
+                           "smaller than the dilated kernel %lld (%lld taps, dilations %lld) of "
+                           "input 1 (W) %s", sx, 2 + i, (long long)in, (long long)pb,
+                           (long long)pe, (long long)ek, (long long)kk, (long long)dd, sw);
         g->in[j] = in;
         g->out[j] = o;
         g->k[j] = kk;

@@ -1,5 +1,6 @@
 /* GlobalAveragePool, GlobalMaxPool, AveragePool, MaxPool: checks, geometry and shapes. */
 #include "ops/nn.h"
+#include "core/checked.h"
 #include "core/status.h"
 
 #include <string.h>
@@ -80,9 +81,12 @@ ductile_status dt_nn_check_pool(const ductile_layer *L)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'dilations'[%lld] = %lld; expected >= 1", (long long)i,
                            (long long)d[i]);
+        int64_t ek;
+        if (!dt_dilated_extent(k[i], d ? d[i] : 1, &ek)) return dt_fail_dilated_extent(i, k[i], d ? d[i] : 1);
     }
     for (int64_t i = 0; p && i < 2 * nk; i++) {
-        int64_t ek = (k[i % nk] - 1) * (d ? d[i % nk] : 1) + 1;
+        int64_t ek = 1;
+        dt_dilated_extent(k[i % nk], d ? d[i % nk] : 1, &ek);   /* checked above */
         /* A window lying wholly in the padding would have no input to pool. */
         if (p[i] < 0 || p[i] >= ek)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -124,31 +128,21 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
         int j = 3 - (int)nk + i;
         int64_t in = x->dims[2 + i];
         int64_t kk = k[i], ss = s ? s[i] : 1, dd = d ? d[i] : 1;
-        int64_t ek = (kk - 1) * dd + 1, pb = 0, pe = 0, o;
-        if (strcmp(ap, "SAME_UPPER") == 0 || strcmp(ap, "SAME_LOWER") == 0) {
-            o = (in + ss - 1) / ss;
-            int64_t total = (o - 1) * ss + ek - in;
-            if (total < 0) total = 0;
-            pb = ap[5] == 'U' ? total / 2 : total - total / 2;
-            pe = total - pb;
-        } else {
-            if (strcmp(ap, "NOTSET") == 0 && p) {
-                pb = p[i];
-                pe = p[nk + i];
-            }
-            int64_t span = in + pb + pe - ek;
-            if (span < 0)
-                return dt_fail(DUCTILE_ERR_SHAPE,
-                               "input 0 (X) spatial dim %d is %lld, smaller than the dilated "
-                               "kernel %lld minus the padding %lld", i, (long long)in,
-                               (long long)ek, (long long)(pb + pe));
-            o = (ceil_mode ? (span + ss - 1) / ss : span / ss) + 1;
-            /* The last window must start inside the input or the leading padding. */
-            if (ceil_mode && (o - 1) * ss >= in + pb) o--;
+        int64_t ek, pb = 0, pe = 0, o;
+        if (strcmp(ap, "NOTSET") == 0 && p) {
+            pb = p[i];
+            pe = p[nk + i];
         }
-        if (in < 1 || o < 1)
+        if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) spatial dim %d is %lld; expected >= 1", i,
                            (long long)in);
+        DT_TRY(dt_window_dim(i, in, kk, ss, dd, ap, ceil_mode, &pb, &pe, &ek, &o));
+        if (o < 1)
+            return dt_fail(DUCTILE_ERR_SHAPE,
+                           "input 0 (X) spatial dim %d is %lld, smaller than the dilated "
+                           "kernel %lld (kernel_shape %lld, dilations %lld) minus the padding "
+                           "%lld", i, (long long)in, (long long)ek, (long long)kk, (long long)dd,
+                           (long long)(pb + pe));
         g->in[j] = in;
         g->out[j] = o;
         g->k[j] = kk;

@@ -50,6 +50,19 @@ int64_t dt_view_count(const dt_view *v);
 ductile_status dt_broadcast(const dt_view *a, const dt_view *b, dt_view *out);
 /* Reads element i of an integer (int32/int64) view as int64. */
 int64_t dt_view_int(const dt_view *v, int64_t i);
+/* DUCTILE_ERR_INVALID_ARGUMENT: dilation d of spatial dim i makes the kernel of k taps,
+ * (k - 1)*d + 1, overflow int64 (the message Conv and the pools share). */
+ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d);
+/* One spatial dim of a sliding window (Conv, pooling). in >= 1, taps k >= 1, stride s >= 1,
+ * dilation d >= 1 (callers check these first); *pb, *pe hold the pads (>= 0) and are replaced
+ * for auto_pad SAME_UPPER/SAME_LOWER (split as ONNX does) and VALID (zero). Sets *ek (the dilated
+ * kernel) and *out, the number of windows (ceil_mode as in pooling). *out < 1 when the kernel
+ * does not fit in the padded input; the caller words that refusal. Refuses with
+ * DUCTILE_ERR_INVALID_ARGUMENT, naming the attribute and spatial dim i, a size that
+ * overflows int64 (a dilation or pad of INT64_MAX). */
+ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
+                             const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
+                             int64_t *ek, int64_t *out);
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 

@@ -1,5 +1,6 @@
 /* RNN, GRU, LSTM: attributes, input shapes and output shapes. */
 #include "ops/seq.h"
+#include "core/checked.h"
 #include "core/status.h"
 
 #include <string.h>
@@ -74,7 +75,14 @@ static ductile_status rnn_attrs(const ductile_layer *L, dt_rnn_params *p)
         if (acts[j].has_a && ia < nalpha) p->act[k].alpha = alpha[ia++];
         if (acts[j].has_b && ib < nbeta) p->act[k].beta = beta[ib++];
     }
+    /* Absent, it follows from W's dims; given, it must be a size whose gate rows (and B's
+     * twice as many) fit in int64. */
     p->H = dt_attr_int(L, "hidden_size", 0);
+    int64_t rows;
+    if (dt_attr_find(L, "hidden_size") &&
+        (p->H < 1 || !dt_mul_i64(p->H, 2 * p->gates, &rows)))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'hidden_size' = %lld; expected 1 or more, "
+                       "with %d*hidden_size within int64", (long long)p->H, 2 * p->gates);
     return DUCTILE_OK;
 }
 
@@ -87,6 +95,15 @@ ductile_status dt_seq_check_rnn(const ductile_layer *L)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (W) and 2 (R) are required");
     dt_rnn_params p;
     return rnn_attrs(L, &p);
+}
+
+static ductile_status want_dims(const dt_view *v, int i, const char *what, int rank, const int64_t *d);
+
+/* W and R are sized by hidden_size: the message says which one it took. */
+static ductile_status want_weights(const dt_view *v, int i, const char *what, const int64_t *d, int64_t H)
+{
+    ductile_status s = want_dims(v, i, what, 3, d);
+    return s ? dt_fail_prefix(s, "hidden_size %lld", (long long)H) : DUCTILE_OK;
 }
 
 static ductile_status want_dims(const dt_view *v, int i, const char *what, int rank, const int64_t *d)
@@ -113,8 +130,8 @@ ductile_status dt_rnn_params_get(const ductile_layer *L, const dt_view *in, dt_r
     p->I = in[0].dims[2];
     if (p->H <= 0) p->H = in[1].dims[1] / p->gates;
     int64_t G = p->gates * p->H, D = p->dirs, H = p->H, B = p->B;
-    DT_TRY(want_dims(&in[1], 1, "W", 3, (int64_t[]){D, G, p->I}));
-    DT_TRY(want_dims(&in[2], 2, "R", 3, (int64_t[]){D, G, H}));
+    DT_TRY(want_weights(&in[1], 1, "W", (int64_t[]){D, G, p->I}, H));
+    DT_TRY(want_weights(&in[2], 2, "R", (int64_t[]){D, G, H}, H));
     if (dt_seq_given(L, in, 3)) DT_TRY(want_dims(&in[3], 3, "B", 2, (int64_t[]){D, 2 * G}));
     if (dt_seq_given(L, in, 4)) {
         DT_TRY(dt_seq_want_int(in, 4, "sequence_lens"));

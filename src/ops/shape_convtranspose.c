@@ -131,11 +131,15 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
             !dt_add_i64(a, b, &full) || !dt_add_i64(full, out_pad[i] + 1, &full))
             return dt_fail(DUCTILE_ERR_SHAPE, "spatial axis %d: input size %lld and kernel size %lld give no valid output",
                            i, (long long)d, (long long)k);
-        if (osa) os[i] = osa[nos - n + i];
-        else if (same && !dt_mul_i64(d, g->stride[i], &os[i]))
+        if (osa) {
+            os[i] = osa[nos - n + i];
+            if (os[i] < 0)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'output_shape'[%lld] = %lld; expected >= 0",
+                               (long long)(nos - n + i), (long long)os[i]);
+        } else if (same && !dt_mul_i64(d, g->stride[i], &os[i]))
             return dt_fail(DUCTILE_ERR_SHAPE, "the output dims overflow int64");
         if (same) {
-            int64_t total = full - os[i];
+            int64_t total = full - os[i];   /* both >= 0 */
             g->pad[i] = upper ? dt_floor_div2(total) : total - dt_floor_div2(total);
             g->out[i] = os[i];
         } else if (osa) {
@@ -166,8 +170,12 @@ ductile_status dt_shape_infer_conv_transpose(const ductile_layer *L, const dt_vi
     out[0].dims[1] = p.out_ch;
     for (int i = 0; i < p.g.nsp; i++) out[0].dims[2 + i] = p.g.out[i];
     int64_t total;
-    if (!dt_dims_product(out[0].dims, out[0].rank, &total))
-        return dt_fail(DUCTILE_ERR_SHAPE, "the output's element count overflows int64");
+    if (!dt_dims_product(out[0].dims, out[0].rank, &total)) {
+        char s[200];
+        dt_format_dims(s, sizeof s, out[0].dims, out[0].rank, NULL);
+        return dt_fail(DUCTILE_ERR_SHAPE, "the output %s%s has an element count that overflows int64", s,
+                       dt_attr_find(L, "output_shape") ? " (from attribute 'output_shape')" : "");
+    }
     return DUCTILE_OK;
 }
 
@@ -215,8 +223,8 @@ ductile_status dt_col2im_plan_get(const ductile_layer *L, const dt_view *in, dt_
     }
     if (in[0].dims[1] % kprod != 0 || in[0].dims[2] != blocks)
         return dt_fail(DUCTILE_ERR_SHAPE,
-                       "input 0 ('%s') has shape %s; expected dimension 1 to be a multiple of %lld (the block size) and dimension 2 to be %lld (the sliding blocks)",
-                       dt_shape_name(L, 0), sx, (long long)kprod, (long long)blocks);
+                       "input 0 ('%s') has shape %s; expected dimension 1 to be a multiple of %lld (the block size) and dimension 2 to be %lld (the sliding blocks) for input 1 (image_shape) = %s and input 2 (block_shape) = %s",
+                       dt_shape_name(L, 0), sx, (long long)kprod, (long long)blocks, si, sb);
     *channels = in[0].dims[1] / kprod;
     return DUCTILE_OK;
 }

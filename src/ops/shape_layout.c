@@ -144,7 +144,9 @@ ductile_status dt_shape_infer_tile(const ductile_layer *L, const dt_view *in, dt
                            dt_shape_name(L, 1), dt_shape_format_values(sv, sizeof sv, rep, n),
                            (long long)rep[i], i);
         if (!dt_mul_i64(in[0].dims[i], rep[i], &out[0].dims[i]))
-            return dt_fail(DUCTILE_ERR_SHAPE, "dimension %d of the output overflows int64", i);
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 1 ('%s') = %s: dimension %d of the output, %lld*%lld, overflows int64",
+                           dt_shape_name(L, 1), dt_shape_format_values(sv, sizeof sv, rep, n), i,
+                           (long long)in[0].dims[i], (long long)rep[i]);
     }
     return DUCTILE_OK;
 }

@@ -200,7 +200,7 @@ ductile_status dt_shape_infer_squeeze(const ductile_layer *L, const dt_view *in,
         if (in[0].dims[i] != 1) {
             char s[160];
             return dt_fail(DUCTILE_ERR_SHAPE,
-                           "cannot squeeze dimension %d of input 0 ('%s') of shape %s: it is %lld, not 1",
+                           "cannot squeeze dimension %d of input 0 ('%s') of shape %s named by axes: it is %lld, not 1",
                            i, dt_shape_name(L, 0),
                            dt_format_dims(s, sizeof s, in[0].dims, r, NULL), (long long)in[0].dims[i]);
         }

@@ -1,5 +1,6 @@
 /* MaxUnpool and Upsample (opsets 7 to 9; deprecated for Resize since 10). */
 #include "ops/vision.h"
+#include "core/checked.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -40,11 +41,24 @@ ductile_status dt_vision_infer_maxunpool(const ductile_layer *L, const dt_view *
     out[0] = *x;
     out[0].data = NULL;
     for (int i = 0; i < nk; i++) {
-        int64_t st = s ? s[i] : 1, pb = p ? p[i] : 0, pe = p ? p[nk + i] : 0;
-        int64_t d = (x->dims[2 + i] - 1) * st - (pb + pe) + k[i];
-        if (st < 1 || k[i] < 1 || d < 0)
-            return dt_fail(DUCTILE_ERR_SHAPE, "spatial dim %d: the output size %lld is invalid",
-                           i, (long long)d);
+        int64_t st = s ? s[i] : 1, pb = p ? p[i] : 0, pe = p ? p[nk + i] : 0, d, pads;
+        /* (in - 1)*stride - (pads) + kernel, each step checked: the attributes are the file's. */
+        if (st < 1 || k[i] < 1 || pb < 0 || pe < 0)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attributes at spatial dim %d: strides %lld, kernel_shape %lld, pads %lld, "
+                           "%lld; expected strides and kernel_shape >= 1, pads >= 0", i,
+                           (long long)st, (long long)k[i], (long long)pb, (long long)pe);
+        if (!dt_mul_i64(x->dims[2 + i] - 1, st, &d) || !dt_add_i64(pb, pe, &pads) ||
+            !dt_add_i64(d, k[i] - pads, &d))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "attributes at spatial dim %d: the output size (%lld - 1)*%lld (strides) - "
+                           "%lld - %lld (pads) + %lld (kernel_shape) overflows int64", i,
+                           (long long)x->dims[2 + i], (long long)st, (long long)pb, (long long)pe,
+                           (long long)k[i]);
+        if (d < 0)
+            return dt_fail(DUCTILE_ERR_SHAPE, "spatial dim %d: the output size %lld is invalid "
+                           "(pads %lld + %lld exceed the unpooled size)", i, (long long)d,
+                           (long long)pb, (long long)pe);
         out[0].dims[2 + i] = d;
     }
     if (L->n_in > 2 && in[2].rank >= 0) {

@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "ops/shape.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,40 @@ bool dt_view_bytes(const dt_view *v, size_t *out)
     int64_t n;
     if (v->rank < 0 || !dt_dims_product(v->dims, v->rank, &n)) return false;
     return dt_mul_size((size_t)n, ductile_dtype_size((ductile_dtype)v->dtype), out);
+}
+
+/* The safety net behind the ops' own checks: an output whose dims are negative or whose size
+ * overflows. The dims come from the values of the layer's value inputs (a Range's limit, a
+ * OneHot's depth, a ConstantOfShape's shape), so the message shows them. */
+static ductile_status dt_bad_output(const ductile_layer *L, const dt_opdef *def, const dt_view *in,
+                                    const dt_view *o, int k)
+{
+    char msg[600];
+    size_t n = 0;
+#define DT_PUT(...) do { int w_ = snprintf(msg + n, sizeof msg - n, __VA_ARGS__); \
+                         if (w_ > 0) n = (size_t)w_ < sizeof msg - n ? n + (size_t)w_ : sizeof msg - 1; } while (0)
+    DT_PUT("output %d ('%s') has ", k, L->out[k]->name);
+    if (o->rank < 0 || o->rank > DT_MAX_DIMS) DT_PUT("rank %d", o->rank);
+    else {
+        DT_PUT("dims [");
+        for (int i = 0; i < o->rank; i++) DT_PUT("%s%lld", i ? "," : "", (long long)o->dims[i]);
+        DT_PUT("]");
+    }
+    DT_PUT(", negative or too large to address");
+    const char *sep = ", from ";
+    for (int i = 0; i < L->n_in && i < 32; i++) {
+        const dt_view *v = &in[i];
+        if (!(def->value_inputs & (1u << i)) || !L->in[i] || !v->data || v->rank > 1 ||
+            (v->dtype != DUCTILE_INT64 && v->dtype != DUCTILE_INT32))
+            continue;
+        int64_t cnt = v->rank == 1 ? v->dims[0] : 1;
+        DT_PUT("%sinput %d ('%s') = [", sep, i, L->in[i]->name);
+        for (int64_t j = 0; j < cnt && j < 8; j++) DT_PUT("%s%lld", j ? "," : "", (long long)dt_view_int(v, j));
+        DT_PUT("%s]", cnt > 8 ? ",..." : "");
+        sep = " and ";
+    }
+#undef DT_PUT
+    return dt_fail(DUCTILE_ERR_SHAPE, "%s", msg);
 }
 
 ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
@@ -98,16 +133,15 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
         for (int k = 0; k < L->n_out; k++) {
             size_t bytes;
-            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS)
-                return dt_node_fail(L, dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid rank %d", k, L->out[k]->name, out[k].rank));
-            if (!dt_view_bytes(&out[k], &bytes)) {
+            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes)) {
+                bool negative = out[k].rank < 0 || out[k].rank > DT_MAX_DIMS;
+                for (int d = 0; !negative && d < out[k].rank; d++) negative |= out[k].dims[d] < 0;
+                if (negative) return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k));
                 char dims[256];
                 dt_shape_format_values(dims, sizeof dims, out[k].dims, out[k].rank);
-                bool negative = false;
-                for (int d = 0; d < out[k].rank; d++) negative |= out[k].dims[d] < 0;
-                return dt_node_fail(L, negative ? dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has a negative dimension: %s", k, L->out[k]->name, dims)
-                                                : dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has shape %s of %s: more than %zu bytes",
-                                                          k, L->out[k]->name, dims, ductile_dtype_name((ductile_dtype)out[k].dtype), (size_t)SIZE_MAX));
+                return dt_node_fail(L, dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has shape %s of %s: more than %zu bytes",
+                                               k, L->out[k]->name, dims, ductile_dtype_name((ductile_dtype)out[k].dtype),
+                                               (size_t)SIZE_MAX));
             }
             int t = L->out[k]->index;
             if (pl->value) {

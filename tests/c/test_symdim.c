@@ -68,6 +68,15 @@ static void test_division(void)
     CHECK(dt_sd_is_const(dt_sd_floordiv(&ctx, K(-7), K(2)), &v) && v == -4);
     CHECK(dt_sd_is_const(dt_sd_ceildiv(&ctx, K(-7), K(2)), &v) && v == -3);
     CHECK(dt_sd_is_const(dt_sd_floordiv(&ctx, K(7), K(-2)), &v) && v == -4);
+    /* A Slice step or Range delta of INT64_MAX: constants divide exactly, and where a + k - 1
+     * overflows the quotient is unknown (NULL), not a NULL dereference. */
+    CHECK(dt_sd_is_const(dt_sd_ceildiv(&ctx, K(8), K(INT64_MAX)), &v) && v == 1);
+    CHECK(dt_sd_is_const(dt_sd_ceildiv(&ctx, K(INT64_MAX), K(INT64_MAX)), &v) && v == 1);
+    CHECK(dt_sd_is_const(dt_sd_ceildiv(&ctx, K(0), K(INT64_MAX)), &v) && v == 0);
+    CHECK(dt_sd_ceildiv(&ctx, P("h + 5"), K(INT64_MAX)) == NULL);
+    CHECK(dt_sd_floordiv(&ctx, NULL, K(3)) == NULL);
+    CHECK(dt_sd_ceildiv(&ctx, P("h"), K(INT64_MIN)) == NULL);
+    CHECK_EQ_STR(str(dt_sd_ceildiv(&ctx, P("h"), K(INT64_MAX))), "floor((h + 9223372036854775806)/9223372036854775807)");
 }
 
 static void test_min_max(void)

@@ -9,6 +9,7 @@
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/winograd.h"
+#include "core/checked.h"
 #include "core/status.h"
 #include "ops/fused.h"
 #include "ops/linalg.h"
@@ -93,10 +94,11 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || (w->rank != 3 && w->rank != 4)) return DUCTILE_OK;
     /* What the geometry needs of W alone: channels per group, kernel size, group. */
     dt_conv_geom g = {.group = dt_attr_int(L, "group", 1), .m = w->dims[0]};
-    g.c = w->dims[1] * g.group;
+    /* A group that overflows the channel count is left for the layer's shape check to name. */
+    if (g.group < 1 || !dt_mul_i64(w->dims[1], g.group, &g.c)) return DUCTILE_OK;
     g.k[0] = w->rank == 4 ? w->dims[2] : 1;
     g.k[1] = w->dims[w->rank - 1];
-    if (g.group < 1 || g.m % g.group || dt_cpu_conv_is_depthwise(&g)) return DUCTILE_OK;
+    if (g.m % g.group || dt_cpu_conv_is_depthwise(&g)) return DUCTILE_OK;
     /* Winograd needs stride and dilation 1 too; the input's size does not matter. */
     g.spatial = w->rank - 2;
     for (int i = 0; i < 2; i++) g.s[i] = g.d[i] = 1;
