@@ -20,8 +20,9 @@ bool dt_view_bytes(const dt_view *v, size_t *out)
 /* The safety net behind the ops' own checks: an output whose dims are negative or whose size
  * overflows. The dims come from the values of the layer's value inputs (a Range's limit, a
  * OneHot's depth, a ConstantOfShape's shape), so the message shows them. */
+enum { DT_BAD_NEGATIVE, DT_BAD_OVERFLOW, DT_BAD_NO_MEMORY };
 static ductile_status dt_bad_output(const ductile_layer *L, const dt_opdef *def, const dt_view *in,
-                                    const dt_view *o, int k)
+                                    const dt_view *o, int k, int why, size_t bytes)
 {
     char msg[600];
     size_t n = 0;
@@ -30,11 +31,14 @@ static ductile_status dt_bad_output(const ductile_layer *L, const dt_opdef *def,
     DT_PUT("output %d ('%s') has ", k, L->out[k]->name);
     if (o->rank < 0 || o->rank > DT_MAX_DIMS) DT_PUT("rank %d", o->rank);
     else {
-        DT_PUT("dims [");
+        DT_PUT(why == DT_BAD_NEGATIVE ? "dims [" : "shape [");
         for (int i = 0; i < o->rank; i++) DT_PUT("%s%lld", i ? "," : "", (long long)o->dims[i]);
         DT_PUT("]");
     }
-    DT_PUT(", negative or too large to address");
+    if (why == DT_BAD_NEGATIVE) DT_PUT(", negative or too large to address");
+    else if (why == DT_BAD_OVERFLOW)
+        DT_PUT(" of %s: more than %zu bytes", ductile_dtype_name((ductile_dtype)o->dtype), (size_t)SIZE_MAX);
+    else DT_PUT(" of %s (%zu bytes): out of memory", ductile_dtype_name((ductile_dtype)o->dtype), bytes);
     const char *sep = ", from ";
     for (int i = 0; i < L->n_in && i < 32; i++) {
         const dt_view *v = &in[i];
@@ -48,7 +52,7 @@ static ductile_status dt_bad_output(const ductile_layer *L, const dt_opdef *def,
         sep = " and ";
     }
 #undef DT_PUT
-    return dt_fail(DUCTILE_ERR_SHAPE, "%s", msg);
+    return dt_fail(why == DT_BAD_NO_MEMORY ? DUCTILE_ERR_OUT_OF_MEMORY : DUCTILE_ERR_SHAPE, "%s", msg);
 }
 
 ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
@@ -136,19 +140,15 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes)) {
                 bool negative = out[k].rank < 0 || out[k].rank > DT_MAX_DIMS;
                 for (int d = 0; !negative && d < out[k].rank; d++) negative |= out[k].dims[d] < 0;
-                if (negative) return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k));
-                char dims[256];
-                dt_shape_format_values(dims, sizeof dims, out[k].dims, out[k].rank);
-                return dt_node_fail(L, dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has shape %s of %s: more than %zu bytes",
-                                               k, L->out[k]->name, dims, ductile_dtype_name((ductile_dtype)out[k].dtype),
-                                               (size_t)SIZE_MAX));
+                return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k,
+                                                     negative ? DT_BAD_NEGATIVE : DT_BAD_OVERFLOW, 0));
             }
             int t = L->out[k]->index;
             if (pl->value) {
                 size_t need = bytes ? bytes : 1;
                 if (st->value_caps[t] < need) {
                     void *nb = realloc(st->value_bufs[t], need);
-                    if (!nb) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for '%s'", need, L->out[k]->name);
+                    if (!nb) return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k, DT_BAD_NO_MEMORY, need));
                     st->value_bufs[t] = nb;
                     st->value_caps[t] = need;
                 }
