@@ -361,9 +361,8 @@ static ductile_status dt_execute_eager(ductile_context *c)
     return e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
 }
 
-ductile_status ductile_context_execute(ductile_context *c)
+static ductile_status dt_execute(ductile_context *c)
 {
-    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
     const dt_plan *p = &c->e->plan;
     const ductile_network *net = c->e->net;
     /* New values in a shape input mean new shapes: run the shape program again. */
@@ -399,4 +398,14 @@ ductile_status ductile_context_execute(ductile_context *c)
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;
+}
+
+ductile_status ductile_context_execute(ductile_context *c)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
+    /* Workers wake now, while the shape pass runs, and spin between layers until the end. */
+    dt_pool_wake(c->pool);
+    ductile_status s = dt_execute(c);
+    dt_pool_rest(c->pool);
+    return s;
 }
