@@ -19,7 +19,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench layers examples
+.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick layers examples
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
@@ -86,8 +86,14 @@ layers:
 
 test: layers venv all ctest pytest
 
-bench: venv all
-	PYTHONPATH=python $(VPY) bench/bench_models.py
+# Benchmarks (bench/bench.py): ductile and onnxruntime each in its own process, alternating.
+$(VENV)/.bench: bench/requirements.txt $(VENV)/.done
+	$(VPY) -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	touch $@
+bench: venv all $(VENV)/.bench
+	PYTHONPATH=python $(VPY) bench/bench.py
+bench-quick: venv all $(VENV)/.bench
+	PYTHONPATH=python $(VPY) bench/bench.py --quick
 
 clean:
 	rm -rf $(BUILD)

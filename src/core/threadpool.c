@@ -2,13 +2,14 @@
 #include "core/status.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
-/* Waits first spin this many rounds (a few tens of microseconds) on the word that ends them,
- * then sleep on the condition variable: back-to-back parallel loops (a network's layers)
- * then skip the futex sleep and wake-up, which cost more than a small layer. Every change of
- * generation and pending is still made under the mutex, so a sleeper is always woken. */
-enum { DT_POOL_SPIN = 4000 };
+/* Outside a wake/rest window, a waiting worker spins this many rounds (a few tens of
+ * microseconds) before it sleeps, so loops issued back to back outside an execute (the
+ * builder's timing runs) still skip the sleep. */
+enum { DT_POOL_SPIN = 4000, DT_POOL_MAX = 64 };
 
 static inline void dt_pool_relax(void)
 {
@@ -17,29 +18,48 @@ static inline void dt_pool_relax(void)
 #endif
 }
 
+/* Every field shared between threads is read and written with __atomic builtins. The
+ * sleeping handshakes (sleepers vs generation/awake, done_waiter vs remaining) are Dekker
+ * pairs: each side stores its word, then loads the other's, both sequentially consistent, so
+ * at least one side sees the other and no wake-up is lost. */
 struct dt_pool {
     int threads;
     pthread_t *tids;
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
-    uint64_t generation;
-    int pending;
-    int stop;
-    /* the current job */
+    uint64_t generation;   /* the current loop's number; written by the owner only */
+    int stop;              /* dt_pool_free: workers exit */
+    int awake;             /* between dt_pool_wake and dt_pool_rest: workers do not sleep */
+    int sleepers;          /* workers in (or entering) pthread_cond_wait on work_cv */
+    int done_waiter;       /* the owner sleeps on done_cv */
+    int64_t remaining;     /* parts of the current loop not yet finished */
+    /* claim[p] = generation << 1 while part p of that loop is free, | 1 once taken. */
+    uint64_t claim[DT_POOL_MAX];
+    /* the current loop; stable while any of its parts is unfinished */
     dt_range_fn fn;
     void *arg;
     int64_t n, chunk;
-    int parts;
 };
 
 typedef struct { dt_pool *pool; int tid; } dt_worker_arg;
 
-static void dt_run_part(dt_pool *p, int part)
+/* Takes part `part` of loop g if it is still free and runs it. */
+static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
 {
-    int64_t b = (int64_t)part * p->chunk;
-    int64_t e = b + p->chunk;
+    uint64_t want = g << 1;
+    if (__atomic_load_n(&p->claim[part], __ATOMIC_RELAXED) != want ||
+        !__atomic_compare_exchange_n(&p->claim[part], &want, want | 1u, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED))
+        return;
+    int64_t b = (int64_t)part * p->chunk, e = b + p->chunk;
     if (e > p->n) e = p->n;
     if (b < e) p->fn(p->arg, b, e, part);
+    if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 static void *dt_worker(void *varg)
@@ -49,39 +69,62 @@ static void *dt_worker(void *varg)
     int tid = wa->tid;
     free(wa);
     uint64_t seen = 0;
-    pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (!p->stop && p->generation == seen) {
-            pthread_mutex_unlock(&p->mu);
-            for (int i = 0; i < DT_POOL_SPIN && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE) &&
-                            __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE) == seen; i++)
+        uint64_t g;
+        int spins = 0;
+        while ((g = __atomic_load_n(&p->generation, __ATOMIC_ACQUIRE)) == seen &&
+               !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+            if (spins < DT_POOL_SPIN) {
                 dt_pool_relax();
+                spins++;
+                continue;
+            }
+            if (__atomic_load_n(&p->awake, __ATOMIC_RELAXED)) {
+                /* Awake but idle for a while (a serial stretch of the network): stay runnable
+                 * so this vCPU is not parked, but let other runnable work have the core. */
+                sched_yield();
+                spins = DT_POOL_SPIN - 64;
+                continue;
+            }
             pthread_mutex_lock(&p->mu);
+            __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+            while (__atomic_load_n(&p->generation, __ATOMIC_SEQ_CST) == seen &&
+                   !__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) &&
+                   !__atomic_load_n(&p->awake, __ATOMIC_SEQ_CST))
+                pthread_cond_wait(&p->work_cv, &p->mu);
+            __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
+            pthread_mutex_unlock(&p->mu);
+            spins = 0;
         }
-        while (!p->stop && p->generation == seen) pthread_cond_wait(&p->work_cv, &p->mu);
-        if (p->stop) break;
-        seen = p->generation;
-        int parts = p->parts;
-        pthread_mutex_unlock(&p->mu);
-        if (tid < parts) dt_run_part(p, tid);
-        pthread_mutex_lock(&p->mu);
-        if (__atomic_sub_fetch(&p->pending, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&p->done_cv);
+        if (__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) break;
+        seen = g;
+        /* Its own part first (the same data as last time: warm caches), then any left. */
+        for (int k = 0; k < p->threads; k++) dt_pool_try_part(p, g, (tid + k) % p->threads);
     }
-    pthread_mutex_unlock(&p->mu);
     return NULL;
+}
+
+static void dt_pool_wake_sleepers(dt_pool *p)
+{
+    if (__atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_broadcast(&p->work_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 ductile_status dt_pool_create(int threads, dt_pool **out)
 {
     *out = NULL;
     if (threads < 1) threads = 1;
-    if (threads > 64) threads = 64;
+    if (threads > DT_POOL_MAX) threads = DT_POOL_MAX;
     dt_pool *p = calloc(1, sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a pool of %d threads", threads);
     p->threads = threads;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
+    for (int i = 0; i < DT_POOL_MAX; i++) p->claim[i] = 1; /* loop 0 is never run */
     if (threads > 1) {
         p->tids = calloc((size_t)threads, sizeof *p->tids);
         if (!p->tids) { dt_pool_free(p); return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool"); }
@@ -106,8 +149,8 @@ void dt_pool_free(dt_pool *p)
 {
     if (!p) return;
     if (p->tids) {
+        __atomic_store_n(&p->stop, 1, __ATOMIC_SEQ_CST);
         pthread_mutex_lock(&p->mu);
-        __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
         pthread_cond_broadcast(&p->work_cv);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < p->threads; i++) pthread_join(p->tids[i], NULL);
@@ -121,6 +164,18 @@ void dt_pool_free(dt_pool *p)
 
 int dt_pool_threads(const dt_pool *p) { return p ? p->threads : 1; }
 
+void dt_pool_wake(dt_pool *p)
+{
+    if (!p || !p->tids) return;
+    __atomic_store_n(&p->awake, 1, __ATOMIC_SEQ_CST);
+    dt_pool_wake_sleepers(p);
+}
+
+void dt_pool_rest(dt_pool *p)
+{
+    if (p) __atomic_store_n(&p->awake, 0, __ATOMIC_SEQ_CST);
+}
+
 void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void *arg)
 {
     if (n <= 0) return;
@@ -132,20 +187,26 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
         fn(arg, 0, n, 0);
         return;
     }
-    pthread_mutex_lock(&p->mu);
+    /* No part of the previous loop is running (it ended with remaining == 0), so the fields
+     * are the owner's until the generation is published. */
+    uint64_t g = p->generation + 1;
     p->fn = fn;
     p->arg = arg;
     p->n = n;
     p->chunk = (n + parts - 1) / parts;
-    p->parts = (int)parts;
-    __atomic_store_n(&p->pending, p->threads - 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->generation, p->generation + 1, __ATOMIC_RELEASE);
-    pthread_cond_broadcast(&p->work_cv);
-    pthread_mutex_unlock(&p->mu);
-    dt_run_part(p, 0);
-    for (int i = 0; i < DT_POOL_SPIN && __atomic_load_n(&p->pending, __ATOMIC_ACQUIRE) > 0; i++)
+    __atomic_store_n(&p->remaining, parts, __ATOMIC_RELAXED);
+    for (int i = 0; i < threads; i++)
+        __atomic_store_n(&p->claim[i], i < parts ? g << 1 : (g << 1) | 1u, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->generation, g, __ATOMIC_SEQ_CST);
+    dt_pool_wake_sleepers(p);
+    for (int i = 0; i < parts; i++) dt_pool_try_part(p, g, i);
+    for (int i = 0; i < DT_POOL_SPIN && __atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0; i++)
         dt_pool_relax();
-    pthread_mutex_lock(&p->mu);
-    while (p->pending > 0) pthread_cond_wait(&p->done_cv, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    if (__atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0) {
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->done_waiter, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
+        __atomic_store_n(&p->done_waiter, 0, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&p->mu);
+    }
 }

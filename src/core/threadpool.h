@@ -1,5 +1,14 @@
 /* A fixed pool of worker threads running parallel-for loops. One pool per context: a pool is
- * used by one thread at a time (its owner), which also works as worker 0. */
+ * used by one thread at a time (its owner), which also works as worker 0.
+ *
+ * Waking a sleeping thread costs tens of microseconds, and far more on a VM whose idle vCPU
+ * the hypervisor has descheduled: more than a small layer takes. So (1) between dt_pool_wake
+ * and dt_pool_rest (one execute) workers never sleep: they spin between loops; (2) dt_pool_wake
+ * wakes every sleeper at once, at the start of an execute, so the wake-ups overlap with the
+ * owner's first work; (3) a loop's parts are claimed, not assigned: the owner runs every part
+ * that no worker has taken by the time it finishes its own, so a worker slow to wake delays
+ * nothing. A part's range still depends only on n, grain and the thread count, and `tid` is the
+ * part's index, so results do not depend on which thread ran what. */
 #ifndef DT_THREADPOOL_H
 #define DT_THREADPOOL_H
 
@@ -14,9 +23,14 @@ typedef void (*dt_range_fn)(void *arg, int64_t begin, int64_t end, int tid);
 ductile_status dt_pool_create(int threads, dt_pool **out);
 void dt_pool_free(dt_pool *pool);
 int dt_pool_threads(const dt_pool *pool);
+/* Keeps the workers spinning (awake) until dt_pool_rest: calls around a burst of loops such as
+ * one execute. Both accept NULL. */
+void dt_pool_wake(dt_pool *pool);
+void dt_pool_rest(dt_pool *pool);
 /* Splits [0, n) into at most `threads` contiguous ranges of at least `grain` items and runs
  * fn on each; returns when all are done. The split depends only on n, grain and the thread
- * count, so results are deterministic. pool may be NULL (runs inline). */
+ * count, so results are deterministic; fn's tid is the part's index (< threads), unique among
+ * the parts running at once (per-part scratch). pool may be NULL (runs inline). */
 void dt_parallel_for(dt_pool *pool, int64_t n, int64_t grain, dt_range_fn fn, void *arg);
 
 #endif

@@ -560,5 +560,9 @@ ductile_status ductile_context_execute(ductile_context *c)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
     DT_TRY(dt_enter(c, "execute"));
-    return dt_leave(c, dt_ctx_execute(c));
+    /* Workers wake now, while the shape pass runs, and spin between layers until the end. */
+    dt_pool_wake(c->pool);
+    ductile_status s = dt_ctx_execute(c);
+    dt_pool_rest(c->pool);
+    return dt_leave(c, s);
 }

@@ -1,0 +1,220 @@
+"""ductile against onnxruntime on the model suite, each engine in its own process.
+
+    make bench          every shape of every model, 1 and 2 threads, back to back and idle
+    make bench-quick    one off-opt shape per model (a few minutes)
+    PYTHONPATH=python python bench/bench.py [--quick] [--threads 1,2] [--rounds 5] [model ...]
+
+For each model and thread count, two worker processes (bench/worker.py) load the model, one
+in ductile and one in onnxruntime. Each shape is timed in rounds: per round each engine does a
+few runs, the two alternating (and swapping who goes first), so a burst of outside load hits
+both. "b2b" runs follow each other; "idle" runs each come after 50 ms of sleep, as requests
+reach a service. Reported: median ms per engine and the speedup ort/ductile (> 1: ductile is
+faster), the build time and each process's peak RSS growth over its loaded state. Writes
+bench/results/latest.json, latest.md and, when matplotlib is installed, latency-vs-shape
+plots bench/results/<model>.png.
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+MODELS = os.path.abspath(os.environ.get("DUCTILE_MODELS", os.path.join(ROOT, "..", "shared", "models")))
+RESULTS = os.path.join(HERE, "results")
+IDLE_MS = 50
+
+# model: {input: (min, opt, max)}, and the shapes timed besides min/opt/max (two off opt).
+SUITE = {
+    "superres.onnx": ({"input": ((1, 1, 64, 64), (1, 1, 224, 224), (4, 1, 512, 512))},
+                      [{"input": (1, 1, 480, 320)}, {"input": (2, 1, 300, 300)}]),
+    "seg_lraspp.onnx": ({"input_1": ((1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600))},
+                        [{"input_1": (1, 3, 777, 555)}, {"input_1": (1, 3, 1280, 720)}]),
+    "mobilenet_v2.onnx": ({"input": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))},
+                          [{"input": (2, 3, 224, 224)}, {"input": (13, 3, 224, 224)}]),
+    "bert_small.onnx": ({"input_ids": ((1, 1), (4, 128), (8, 512)),
+                         "attention_mask": ((1, 1), (4, 128), (8, 512))},
+                        [{"input_ids": (1, 16), "attention_mask": (1, 16)},
+                         {"input_ids": (8, 128), "attention_mask": (8, 128)}]),
+    "resnet50.onnx": ({"input": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))},
+                      [{"input": (1, 3, 224, 224)}, {"input": (4, 3, 224, 224)}]),
+}
+
+
+def shapes_of(model, quick):
+    profile, extra = SUITE[model]
+    if quick:
+        return [extra[0]]
+    corners = [{n: r[i] for n, r in profile.items()} for i in range(3)]
+    return corners + extra
+
+
+def label(shapes):
+    return ",".join("x".join(map(str, s)) for s in shapes.values())
+
+
+class Worker:
+    def __init__(self, engine, model_path, profile, threads, flags=""):
+        cmd = [sys.executable, os.path.join(HERE, "worker.py"), "--engine", engine, "--model", model_path,
+               "--profile", json.dumps(profile), "--threads", str(threads), "--flags", flags]
+        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS=str(threads))
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.build_ms = self._read()["build_ms"]
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError("a bench worker died (see its stderr above)")
+        return json.loads(line)
+
+    def ask(self, **req):
+        self.p.stdin.write(json.dumps(req) + "\n")
+        self.p.stdin.flush()
+        return self._read()
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait()
+
+
+def time_pair(d, o, shapes, rounds, runs, idle_ms):
+    """Median ms of each engine over `rounds` alternating rounds of `runs` runs."""
+    td, to = [], []
+    req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms}
+    for r in range(rounds):
+        first, second = (d, o) if r % 2 == 0 else (o, d)
+        a = first.ask(**req)["ms"]
+        b = second.ask(**req)["ms"]
+        (td if first is d else to).extend(a)
+        (to if first is d else td).extend(b)
+    return statistics.median(td), statistics.median(to)
+
+
+def runs_for(est_ms, budget_ms):
+    return max(1, min(20, int(budget_ms / max(est_ms, 0.05))))
+
+
+def ensure_resnet50():
+    path = os.path.join(ROOT, "build", "bench", "resnet50.onnx")
+    if not os.path.exists(path):
+        subprocess.check_call([sys.executable, os.path.join(HERE, "make_resnet50.py"), path])
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--modes", default="b2b,idle")
+    ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("models", nargs="*")
+    args = ap.parse_args()
+    threads_list = [int(t) for t in args.threads.split(",")]
+    modes = args.modes.split(",")
+    rows, builds = [], []
+    for model in SUITE:
+        if args.models and model not in args.models:
+            continue
+        path = ensure_resnet50() if model == "resnet50.onnx" else os.path.join(MODELS, model)
+        if not os.path.exists(path):
+            print(f"skip {model}: not found in {MODELS} (set DUCTILE_MODELS)", flush=True)
+            continue
+        profile = {n: [list(r[0]), list(r[1]), list(r[2])] for n, r in SUITE[model][0].items()}
+        for threads in threads_list:
+            d = Worker("ductile", path, profile, threads)
+            o = Worker("ort", path, profile, threads)
+            builds.append({"model": model, "threads": threads, "ductile_build_ms": d.build_ms,
+                           "ort_session_ms": o.build_ms})
+            for shapes in shapes_of(model, args.quick):
+                # One probe run each sizes the rounds: about 300 ms of runs per round and engine.
+                probe = statistics.median(d.ask(shapes={k: list(v) for k, v in shapes.items()},
+                                                runs=1, idle_ms=0)["ms"])
+                n = runs_for(probe, 300 if not args.quick else 150)
+                for mode in modes:
+                    idle = IDLE_MS if mode == "idle" else 0
+                    dm, om = time_pair(d, o, shapes, args.rounds, n if mode == "b2b" else max(1, n // 2), idle)
+                    row = {"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads,
+                           "mode": mode, "ductile_ms": round(dm, 3), "ort_ms": round(om, 3),
+                           "speedup": round(om / dm, 3)}
+                    rows.append(row)
+                    print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
+                          f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}", flush=True)
+            sd, so = d.ask(stats=True), o.ask(stats=True)
+            builds[-1].update({"ductile_peak_mb": round(sd["peak_rss_mb"] - sd["base_rss_mb"], 1),
+                               "ort_peak_mb": round(so["peak_rss_mb"] - so["base_rss_mb"], 1)})
+            d.close()
+            o.close()
+    if not rows:
+        print("nothing measured")
+        return 1
+    geo = math.exp(statistics.mean(math.log(r["speedup"]) for r in rows))
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
+               "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "latest.json"), "w") as f:
+        json.dump({"machine": machine, "geomean_speedup": round(geo, 3), "min_speedup": min(r["speedup"] for r in rows),
+                   "rows": rows, "builds": builds}, f, indent=1)
+    with open(os.path.join(args.out, "latest.md"), "w") as f:
+        f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
+                f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
+                f"median ms; speedup = ort / ductile. idle: {IDLE_MS} ms sleep before each run.\n\n")
+        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup |\n|---|---|---:|---|---:|---:|---:|\n")
+        for r in rows:
+            f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['mode']} | {r['ductile_ms']:.2f} | "
+                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} |\n")
+        f.write(f"\ngeometric mean speedup {geo:.2f}, minimum {min(r['speedup'] for r in rows):.2f}\n\n")
+        f.write("| model | threads | ductile build ms | ort session ms | ductile peak MB | ort peak MB |\n"
+                "|---|---:|---:|---:|---:|---:|\n")
+        for b in builds:
+            f.write(f"| {b['model']} | {b['threads']} | {b['ductile_build_ms']:.0f} | {b['ort_session_ms']:.0f} | "
+                    f"{b['ductile_peak_mb']} | {b['ort_peak_mb']} |\n")
+    plot(rows, args.out)
+    print(f"geometric mean speedup {geo:.2f}; results in {args.out}/latest.md")
+    return 0
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def plot(rows, out):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plots (pip install -r bench/requirements.txt)")
+        return
+    for model in sorted({r["model"] for r in rows}):
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for threads in sorted({r["threads"] for r in rows}):
+            sel = [r for r in rows if r["model"] == model and r["threads"] == threads and r["mode"] == "b2b"]
+            xs = [r["shape"] for r in sel]
+            ax.plot(xs, [r["ductile_ms"] for r in sel], "o-", label=f"ductile {threads}t")
+            ax.plot(xs, [r["ort_ms"] for r in sel], "s--", label=f"onnxruntime {threads}t")
+        ax.set_ylabel("ms (median, back to back)")
+        ax.set_title(model)
+        ax.tick_params(axis="x", rotation=30)
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(out, f"{model}.png"))
+        plt.close(fig)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""One engine in its own process, timed on request (bench/bench.py drives it).
+
+A worker loads one model into ductile or onnxruntime, with a thread count, and then answers
+requests on stdin, one JSON object per line, with one JSON line on stdout:
+    {"shapes": {input: [dims]}, "runs": N, "idle_ms": X}  ->  {"ms": [N timings]}
+    {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}
+Each run after idle_ms of sleep (0: back to back). Inputs are random, made once per shape.
+Keeping each engine in its own process matters: onnxruntime's spinning worker threads would
+otherwise steal a core from whichever engine runs next.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def rss_mb(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def feeds_for(shapes, dtypes, rng):
+    out = {}
+    for name, shape in shapes.items():
+        dt = dtypes.get(name, "float32")
+        if name == "input_ids":
+            out[name] = rng.integers(0, 2048, shape).astype(np.int64)
+        elif dt.startswith("int"):
+            out[name] = np.ones(shape, dt)
+        else:
+            out[name] = rng.standard_normal(shape).astype(dt)
+    return out
+
+
+def make_ductile(path, profile, threads, flags):
+    import ductile
+    builder = ductile.Builder()
+    network = builder.parse_onnx(path)
+    prof = builder.create_optimization_profile()
+    for name, (mn, op, mx) in profile.items():
+        prof.set_shape(name, tuple(mn), tuple(op), tuple(mx))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(prof)
+    for f in flags:
+        config.set_flag(getattr(ductile.BuilderFlag, f.upper()))
+    t = time.perf_counter()
+    engine = builder.build_engine(network, config)
+    build_ms = (time.perf_counter() - t) * 1e3
+    ctx = engine.create_execution_context()
+    ctx.set_threads(threads)
+    dtypes = {n: "int64" if n in ("input_ids", "attention_mask") else "float32" for n in profile}
+    return (lambda feeds: ctx.run(feeds)), dtypes, build_ms
+
+
+def make_ort(path, threads):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    t = time.perf_counter()
+    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    build_ms = (time.perf_counter() - t) * 1e3
+    kinds = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}
+    dtypes = {i.name: kinds.get(i.type, "float32") for i in sess.get_inputs()}
+    return (lambda feeds: sess.run(None, feeds)), dtypes, build_ms
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--engine", choices=["ductile", "ort"], required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--profile", required=True, help="JSON {input: [min, opt, max]}")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--flags", default="", help="ductile builder flags, comma separated (fp16, bf16)")
+    args = ap.parse_args()
+    profile = json.loads(args.profile)
+    if args.engine == "ductile":
+        run, dtypes, build_ms = make_ductile(args.model, profile, args.threads,
+                                             [f for f in args.flags.split(",") if f])
+    else:
+        run, dtypes, build_ms = make_ort(args.model, args.threads)
+    base = rss_mb("VmRSS")
+    print(json.dumps({"ready": True, "build_ms": build_ms}), flush=True)
+    rng = np.random.default_rng(0)
+    cache = {}
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("stats"):
+            print(json.dumps({"peak_rss_mb": rss_mb("VmHWM"), "base_rss_mb": base}), flush=True)
+            continue
+        key = json.dumps(req["shapes"], sort_keys=True)
+        if key not in cache:
+            cache[key] = feeds_for({k: tuple(v) for k, v in req["shapes"].items()}, dtypes, rng)
+            run(cache[key])  # warm-up: first run at a shape pays for its shape program / allocs
+        feeds = cache[key]
+        idle = req.get("idle_ms", 0) / 1e3
+        ms = []
+        for _ in range(req["runs"]):
+            if idle:
+                time.sleep(idle)
+            t = time.perf_counter()
+            run(feeds)
+            ms.append((time.perf_counter() - t) * 1e3)
+        print(json.dumps({"ms": ms}), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
