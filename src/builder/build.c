@@ -5,7 +5,8 @@
  *    backend (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
  * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
- * 5. infer shapes at the corners of every profile,
+ * 5. refuse ranged dims the model fixes, infer shapes at the corners of every profile and
+ *    move every overridden dim away from the model's size (profile_check.c, dim_ties.c),
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
  *    choice, write and load the engine again with the choices. */
 #include "builder/config.h"
@@ -55,7 +56,10 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
         s = dt_engine_from_bytes(bytes, size, &e); /* takes bytes */
         bytes = NULL;
     }
-    if (!s) s = dt_profiles_verify(e);
+    dt_input_decl *decl = NULL;
+    if (!s) s = dt_input_decls(w2, e, &decl);
+    if (!s) s = dt_profiles_verify(e, decl);
+    free(decl);
     /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
      * is written and loaded once more, so the stored engine carries them. */
     bool changed = false;
