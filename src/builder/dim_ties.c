@@ -184,11 +184,11 @@ static ductile_status dt_find_tie(const ductile_engine *e, const dt_shape_state 
     return DUCTILE_OK;
 }
 
-typedef enum { DT_MOVE_FREE, DT_MOVE_FAILS, DT_MOVE_TIES } dt_move;
+typedef enum { DT_MOVE_FREE, DT_MOVE_FAILS, DT_MOVE_TIES, DT_MOVE_UNKNOWN } dt_move;
 
 /* Moves input i's dim d alone from R to each of profile p's min and max. FAILS or TIES leave
- * the node's message (and *at, the size); FREE also when the model fails at R itself (the
- * corner checks report that). */
+ * the node's message (and *at, the size); UNKNOWN when the model fails at R itself (the
+ * corner checks report what does). */
 static dt_move dt_move_dim(const ductile_engine *e, const ductile_profile *prof, dt_point *R, int i, int d, int64_t *at)
 {
     const dt_profile_input *pi = dt_profile_get(prof, e->net->inputs[i]->name);
@@ -201,6 +201,7 @@ static dt_move dt_move_dim(const ductile_engine *e, const ductile_profile *prof,
     dt_shape_state A, B;
     dt_move r = DT_MOVE_FREE;
     bool ok = !dt_profile_point(e, prof, R, &A);
+    if (!ok) r = DT_MOVE_UNKNOWN;
     const int64_t to[2] = {pi->min[d], pi->max[d]};
     for (int v = 0; v < 2 && ok && r == DT_MOVE_FREE; v++) {
         if (to[v] == R[i][d]) continue;
@@ -260,7 +261,7 @@ ductile_status dt_fixed_dims_check(const ductile_engine *e, const dt_input_decl 
     for (int d = first_d; R && d < pi->rank && how == DT_MOVE_FREE; d++) {
         if (t->dims[d] < 0 || (pi->min[d] == t->dims[d] && pi->max[d] == t->dims[d])) continue;
         how = dt_move_dim(e, prof, R, first_i, d, &at);
-        if (how != DT_MOVE_FREE) report = d;
+        if (how == DT_MOVE_FAILS || how == DT_MOVE_TIES) report = d;
     }
     free(R);
     char py[200], cli[200], range[80];
@@ -274,6 +275,7 @@ ductile_status dt_fixed_dims_check(const ductile_engine *e, const dt_input_decl 
              "fixes stays fixed unless it is overridden (C: ductile_network_set_input_dims; Python: "
              "network.get_input(%d).shape = %s; command line: --dynamicDims=%s:%s)",
              p, t->name, report, fixed, range, first_i, py, t->name, cli);
+    if (how == DT_MOVE_UNKNOWN) return dt_fail(DUCTILE_ERR_PROFILE, "%s", head);
     if (how == DT_MOVE_FREE)
         return search ? dt_fail(DUCTILE_ERR_PROFILE, "%s; with the override the model passes the shape check at %lld..%lld", head, mn, mx)
                       : dt_fail(DUCTILE_ERR_PROFILE, "%s", head);
@@ -300,7 +302,7 @@ ductile_status dt_ties_check(const ductile_engine *e, const dt_input_decl *decl,
             int64_t model = dt_model_size(e, decl, i, d, pi), at = 0;
             if (model < 0 || (t->dims[d] == model && t->rank == pi->rank)) continue;
             dt_move how = dt_move_dim(e, prof, R, i, d, &at);
-            if (how == DT_MOVE_FREE) continue;
+            if (how == DT_MOVE_FREE || how == DT_MOVE_UNKNOWN) continue;
             char sym[80] = "";
             if (t->rank == pi->rank && t->dim_sym[d]) snprintf(sym, sizeof sym, " (%s)", t->dim_sym[d]);
             if (how == DT_MOVE_TIES)

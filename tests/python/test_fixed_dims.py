@@ -206,3 +206,44 @@ def test_batch_override_on_static_superres_matches_onnxruntime_per_image():
     for k in range(3):
         want = session.run(None, {"input": x[k:k + 1]})[0]
         util.assert_close(got[k:k + 1], want, what=f"image {k} of the batch")
+
+
+def resize_model(dims, sizes=None, scales=None):
+    """x -> Resize (nearest) by constant sizes or scales."""
+    inits, ins = [], ["x", "", ""]
+    if sizes is not None:
+        inits.append(numpy_helper.from_array(np.array(sizes, np.int64), "sizes"))
+        ins.append("sizes")
+    else:
+        inits.append(numpy_helper.from_array(np.array(scales, np.float32), "scales"))
+        ins[2] = "scales"
+    node = helper.make_node("Resize", ins, ["y"], name="up", mode="nearest")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, list(dims))
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    model = helper.make_model(helper.make_graph([node], "up", [x], [y], inits),
+                              opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def test_override_with_a_resize_to_constant_sizes_is_refused():
+    builder, network, config = build(
+        resize_model((1, 3, 8, 8), sizes=[1, 3, 16, 16]),
+        ((1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 16, 16)), (1, 3, -1, -1), "x")
+    raises("DUCTILE_ERR_PROFILE",
+           "profile 0: input 'x' dimension 2 (x_dim2) ranges over 8..16 but the model ties it "
+           "to its declared size 8: node 'up' (Resize, opset 13): sizes 'sizes' = [1,3,16,16] "
+           "ties 'x' dimension 2 to 8: at 16 the output keeps 16",
+           builder.build_engine, network, config)
+
+
+def test_override_with_a_resize_by_scales_builds_and_matches_onnxruntime():
+    builder, network, config = build(
+        resize_model((1, 3, 8, 8), scales=[1, 1, 2, 2]),
+        ((1, 3, 8, 8), (1, 3, 8, 8), (1, 3, 16, 16)), (1, 3, -1, -1), "x")
+    engine = builder.build_engine(network, config)
+    x = np.random.default_rng(6).standard_normal((1, 3, 13, 16), dtype=np.float32)
+    got = engine.create_execution_context().run({"x": x})["y"]
+    want = util.ort_run(resize_model((1, 3, "h", "w"), scales=[1, 1, 2, 2]), {"x": x})["y"]
+    assert got.shape == want.shape == (1, 3, 26, 32)
+    util.assert_close(got, want, what="resize by 2 at 13x16")
