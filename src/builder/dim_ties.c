@@ -184,11 +184,11 @@ static ductile_status dt_find_tie(const ductile_engine *e, const dt_shape_state 
     return DUCTILE_OK;
 }
 
-typedef enum { DT_MOVE_FREE, DT_MOVE_FAILS, DT_MOVE_TIES, DT_MOVE_UNKNOWN } dt_move;
+typedef enum { DT_MOVE_FREE, DT_MOVE_FAILS, DT_MOVE_TIES, DT_MOVE_UNKNOWN, DT_MOVE_OOM } dt_move;
 
 /* Moves input i's dim d alone from R to each of profile p's min and max. FAILS or TIES leave
  * the node's message (and *at, the size); UNKNOWN when the model fails at R itself (the
- * corner checks report what does). */
+ * corner checks report what does); OOM with the message set. */
 static dt_move dt_move_dim(const ductile_engine *e, const ductile_profile *prof, dt_point *R, int i, int d, int64_t *at)
 {
     const dt_profile_input *pi = dt_profile_get(prof, e->net->inputs[i]->name);
@@ -196,19 +196,20 @@ static dt_move dt_move_dim(const ductile_engine *e, const ductile_profile *prof,
     dt_point *pt = calloc((size_t)n + 1, sizeof *pt);
     if (!pt) {
         dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory moving input '%s' dimension %d", e->net->inputs[i]->name, d);
-        return DT_MOVE_FAILS;
+        return DT_MOVE_OOM;
     }
     dt_shape_state A, B;
     dt_move r = DT_MOVE_FREE;
-    bool ok = !dt_profile_point(e, prof, R, &A);
-    if (!ok) r = DT_MOVE_UNKNOWN;
+    ductile_status sa = dt_profile_point(e, prof, R, &A), sb;
+    bool ok = !sa;
+    if (!ok) r = sa == DUCTILE_ERR_OUT_OF_MEMORY ? DT_MOVE_OOM : DT_MOVE_UNKNOWN;
     const int64_t to[2] = {pi->min[d], pi->max[d]};
     for (int v = 0; v < 2 && ok && r == DT_MOVE_FREE; v++) {
         if (to[v] == R[i][d]) continue;
         memcpy(pt, R, sizeof *pt * (size_t)n);
         pt[i][d] = to[v];
         *at = to[v];
-        if (dt_profile_point(e, prof, pt, &B)) r = DT_MOVE_FAILS;
+        if ((sb = dt_profile_point(e, prof, pt, &B))) r = sb == DUCTILE_ERR_OUT_OF_MEMORY ? DT_MOVE_OOM : DT_MOVE_FAILS;
         else if (dt_find_tie(e, &A, &B)) r = DT_MOVE_TIES;
         dt_shape_state_free(&B, e);
     }
@@ -264,6 +265,7 @@ ductile_status dt_fixed_dims_check(const ductile_engine *e, const dt_input_decl 
         if (how == DT_MOVE_FAILS || how == DT_MOVE_TIES) report = d;
     }
     free(R);
+    if (how == DT_MOVE_OOM) return DUCTILE_ERR_OUT_OF_MEMORY;
     char py[200], cli[200], range[80];
     dt_override_text(t, pi, py, sizeof py, cli, sizeof cli);
     long long mn = pi->min[report], mx = pi->max[report], fixed = t->dims[report];
@@ -303,6 +305,10 @@ ductile_status dt_ties_check(const ductile_engine *e, const dt_input_decl *decl,
             if (model < 0 || (t->dims[d] == model && t->rank == pi->rank)) continue;
             dt_move how = dt_move_dim(e, prof, R, i, d, &at);
             if (how == DT_MOVE_FREE || how == DT_MOVE_UNKNOWN) continue;
+            if (how == DT_MOVE_OOM) {
+                s = DUCTILE_ERR_OUT_OF_MEMORY;
+                break;
+            }
             char sym[80] = "";
             if (t->rank == pi->rank && t->dim_sym[d]) snprintf(sym, sizeof sym, " (%s)", t->dim_sym[d]);
             if (how == DT_MOVE_TIES)
