@@ -144,7 +144,8 @@ def test_incomplete_profile_triple_is_refused():
 def test_help_lists_flags_and_random_data():
     r = run_cli("--help")
     assert r.returncode == 0
-    for flag in ("--onnx", "--minShapes", "--loadInputs", "--exportOutput", "--memPoolSize"):
+    for flag in ("--onnx", "--minShapes", "--loadInputs", "--exportOutput", "--memPoolSize",
+                 "--dynamicDims"):
         assert flag in r.stdout
     assert "[-1, 1)" in r.stdout and "mask" in r.stdout
 
