@@ -5,6 +5,7 @@ the old size is refused even where the sizes divide (superres_op10_static at 448
 return 4x1x672x672: the Reshape's -1 turned the extra rows into batch)."""
 import numpy as np
 import pytest
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import ductile
@@ -247,3 +248,20 @@ def test_override_with_a_resize_by_scales_builds_and_matches_onnxruntime():
     want = util.ort_run(resize_model((1, 3, "h", "w"), scales=[1, 1, 2, 2]), {"x": x})["y"]
     assert got.shape == want.shape == (1, 3, 26, 32)
     util.assert_close(got, want, what="resize by 2 at 13x16")
+
+
+def test_override_of_mobilenet_image_size_builds_and_matches_onnxruntime():
+    # mobilenet_v2 declares [batch, 3, 224, 224], but its head pools globally: 224 is free.
+    builder, network, config = build(
+        "mobilenet_v2.onnx", ((1, 3, 160, 160), (1, 3, 224, 224), (2, 3, 256, 256)),
+        (-1, 3, -1, -1))
+    engine = builder.build_engine(network, config)
+    x = np.random.default_rng(8).standard_normal((2, 3, 192, 256), dtype=np.float32)
+    got = engine.create_execution_context().run({"input": x})
+    model = onnx.load(str(model_path("mobilenet_v2.onnx")))
+    for d, name in ((2, "h"), (3, "w")):
+        model.graph.input[0].type.tensor_type.shape.dim[d].dim_param = name
+    want = util.ort_run(model.SerializeToString(), {"input": x})
+    assert sorted(got) == sorted(want)
+    for name in want:
+        util.assert_close(got[name], want[name], what=f"mobilenet_v2 {name} at 2x3x192x256")
