@@ -41,7 +41,7 @@ $(BUILD)/ductile: tools/ductile.c tools/*.h tools/cli_*.c $(BUILD)/libductile.a
 	$(CC) $(CFLAGS) -Itools -o $@ tools/ductile.c $(wildcard tools/cli_*.c) $(BUILD)/libductile.a $(LDLIBS)
 
 # C unit tests link the static library so they can reach internal symbols.
-$(BUILD)/tests/%: tests/c/%.c tests/c/*.h $(BUILD)/libductile.a
+$(BUILD)/tests/%: tests/c/%.c tests/c/*.h tools/*.c tools/*.h $(BUILD)/libductile.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fvisibility=default -Itests/c -o $@ $< $(BUILD)/libductile.a $(LDLIBS)
 

@@ -188,6 +188,26 @@ ductile_status ductile_network_add_input(ductile_network *network, const char *n
                                          ductile_dtype dtype, const ductile_dims *dims,
                                          const char *const *dim_names, ductile_tensor **out);
 
+/* Overrides the declared shape of a network input (TensorRT's ITensor::setDimensions; in
+ * Python, network.get_input(0).shape = (-1, 1, -1, -1); on the command line, --dynamicDims).
+ *   1. dims->nb_dims equals the input's rank (any rank when the model leaves it unknown);
+ *      every d[i] >= -1.
+ *   2. d[i] = -1 makes dim i dynamic. A dim the model fixes gets the symbol "<input>_dim<i>"
+ *      (characters other than letters, digits and '_' become '_'; "_2", "_3", ... is appended
+ *      when another input already uses the name); a dim already dynamic keeps its symbol.
+ *      d[i] >= 0 fixes dim i to that size.
+ *   3. Without an override a dim the model fixes stays fixed: a profile that ranges it is
+ *      refused at build time (see ductile_builder_build).
+ *   4. At build time every overridden dim is moved alone from the model's size to the
+ *      profile's min and max; a node whose constant still holds the model's size (a Reshape
+ *      whose -1 turns the extra rows into batch, a Slice or Resize that keeps the old size)
+ *      fails the build, naming the node, the constant, the input dim and the range. Such a
+ *      model must be exported again with that dim dynamic.
+ *   5. The symbolic dims of every layer output are inferred again (ductile_tensor_dim_name).
+ * The input must belong to the network (INVALID_ARGUMENT otherwise). Handles stay valid. */
+ductile_status ductile_network_set_input_dims(ductile_network *network, ductile_tensor *input,
+                                              const ductile_dims *dims);
+
 /* Counts and handles. Handles are owned by the network and valid until it is freed.
  * An index out of range gives NULL. */
 int32_t ductile_network_num_inputs(const ductile_network *network);
@@ -295,13 +315,19 @@ ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_f
 
 /* Builds an engine. The network and config are only read; they may be freed afterwards.
  *   1. A network input whose declared shape has a dynamic dim must be covered by every
- *      profile. A profile may widen an input the file declares fixed.
+ *      profile. A dim the model fixes stays fixed: a profile that gives it another size or
+ *      a range is refused with a message naming the input, the dim, the declared size, the
+ *      override (ductile_network_set_input_dims) and whether a node of the model ties the
+ *      dim to its size, in which case an override is not enough.
  *   2. Inputs that share a symbolic dim name must get equal ranges for it in each profile.
  *   3. Shapes are inferred at min, opt and max of every profile; a constant in the model that
  *      contradicts a profile fails the build with a message naming the node, the constant,
  *      the input dimension and the profile range.
  *   4. The activation memory at min, opt and max of every profile fits the workspace limit
  *      (ductile_config_set_workspace).
+ *   5. Every dim overridden by ductile_network_set_input_dims is moved alone from the model's
+ *      size to the profile's min and max; a node whose constant ties the dim to that size
+ *      fails the build, with the same naming (see ductile_network_set_input_dims).
  * A network without dynamic inputs may be built with no profile (one is made of its shapes). */
 ductile_status ductile_builder_build(ductile_builder *builder, const ductile_network *network,
                                      const ductile_config *config, ductile_engine **out);

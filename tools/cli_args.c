@@ -29,6 +29,10 @@ void cli_args_usage(FILE *f)
 "                             ':' or ',' may be quoted: 'input:0':1x3x224x224.\n"
 "                             A network without dynamic inputs needs no shape flags; with\n"
 "                             --shapes and no triple, one profile min=opt=max=--shapes is built.\n"
+"  --dynamicDims=<spec>       override input dims before the build, -1 for dynamic:\n"
+"                             input:-1x1x-1x-1 (as TensorRT's tensor.shape = ...). A dim the\n"
+"                             model fixes stays fixed unless overridden; the build refuses a\n"
+"                             model whose constants tie an overridden dim to its old size.\n"
 "  --memPoolSize=workspace:<N>[K|M|G]  activation memory limit per profile (plain N: MiB;\n"
 "                             default: the machine's memory)\n"
 "  --fp16                     allow float16 kernels\n"
@@ -239,7 +243,7 @@ static const struct flag_desc {
 } FLAGS[] = {
     {"onnx", VALUE_FLAG}, {"loadEngine", VALUE_FLAG}, {"saveEngine", VALUE_FLAG},
     {"minShapes", VALUE_FLAG}, {"optShapes", VALUE_FLAG}, {"maxShapes", VALUE_FLAG},
-    {"shapes", VALUE_FLAG}, {"profile", VALUE_FLAG}, {"iterations", VALUE_FLAG},
+    {"dynamicDims", VALUE_FLAG}, {"shapes", VALUE_FLAG}, {"profile", VALUE_FLAG}, {"iterations", VALUE_FLAG},
     {"warmUp", VALUE_FLAG}, {"duration", VALUE_FLAG}, {"percentile", VALUE_FLAG},
     {"threads", VALUE_FLAG}, {"memPoolSize", VALUE_FLAG}, {"loadInputs", VALUE_FLAG},
     {"exportOutput", VALUE_FLAG}, {"fp16", BOOL_FLAG}, {"bf16", BOOL_FLAG},
@@ -266,6 +270,11 @@ static int apply_flag(cli_options *o, const char *flag, const char *value)
             return 2;
         }
         if (cli_shapes_parse(value, list, err, sizeof err) != 0) {
+            fprintf(stderr, "error: invalid value for --%s: '%s' (%s)\n", flag, value, err);
+            return 2;
+        }
+    } else if (strcmp(flag, "dynamicDims") == 0) {
+        if (cli_shapes_parse_dynamic(value, &o->dynamic_dims, err, sizeof err) != 0) {
             fprintf(stderr, "error: invalid value for --%s: '%s' (%s)\n", flag, value, err);
             return 2;
         }
@@ -465,6 +474,7 @@ void cli_args_free(cli_options *o)
     }
     free(o->profiles);
     cli_shapes_free(&o->shapes);
+    cli_shapes_free(&o->dynamic_dims);
     for (int i = 0; i < o->num_inputs; i++) {
         free(o->inputs[i].name);
         free(o->inputs[i].path);

@@ -32,6 +32,7 @@ typedef struct cli_options {
     int num_profiles;
     int num_min, num_opt, num_max; /* how many of each flag were seen */
 
+    cli_shape_list dynamic_dims; /* --dynamicDims: input dims overridden before the build */
     cli_shape_list shapes;       /* --shapes */
     int32_t profile;             /* --profile */
 

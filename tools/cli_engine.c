@@ -48,6 +48,29 @@ static void describe_network(ductile_network *network, int verbose)
     }
 }
 
+/* --dynamicDims: each item overrides the declared dims of one network input. */
+static int override_dims(const cli_options *o, ductile_network *network)
+{
+    for (int i = 0; i < o->dynamic_dims.count; i++) {
+        const cli_shape *item = &o->dynamic_dims.items[i];
+        ductile_tensor *t = ductile_network_find_tensor(network, item->name);
+        if (!t || !ductile_tensor_is_input(t)) {
+            char names[512];
+            size_t used = 0;
+            names[0] = 0;
+            for (int32_t k = 0; k < ductile_network_num_inputs(network) && used < sizeof names; k++)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s'%s'", k ? ", " : "",
+                                         ductile_tensor_name(ductile_network_get_input(network, k)));
+            return cli_fail("--dynamicDims names '%s', which is not an input of the network (inputs: %s)",
+                            item->name, names);
+        }
+        ductile_status s = ductile_network_set_input_dims(network, t, &item->dims);
+        if (s != DUCTILE_OK)
+            return cli_report(s);
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Profiles from the command line: one per triple; with no triple but --shapes, one profile
  * of min = opt = max = --shapes (trtexec does the same); otherwise none, which the library
  * accepts for a network without dynamic inputs. */
@@ -98,6 +121,9 @@ static int build(const cli_options *o, ductile_engine **out)
     }
     printf("=== Model ===\n");
     printf("Parsed %s in %.3f ms\n", o->onnx, cli_now_ms() - t0);
+    rc = override_dims(o, network);
+    if (rc != CLI_EXIT_OK)
+        goto done;
     describe_network(network, o->verbose);
     rc = cli_check_network(o, network);
     if (rc)
@@ -157,7 +183,7 @@ int cli_engine_obtain(const cli_options *o, ductile_engine **out)
 {
     *out = NULL;
     if (o->load_engine) {
-        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16)
+        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16 || o->dynamic_dims.count)
             fprintf(stderr, "warning: build flags are ignored with --loadEngine\n");
         double t0 = cli_now_ms();
         ductile_status s = ductile_engine_load_file(o->load_engine, out);

@@ -8,7 +8,8 @@
 /* Room for a spec echoed back in a message (longer ones are cut). */
 #define CLI_SPEC_ECHO 256
 
-static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, size_t err_size)
+/* dynamic: "-1" is a dim too (--dynamicDims). */
+static int parse_dims(const char *s, size_t len, ductile_dims *out, int dynamic, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
     if (len == 0)
@@ -21,6 +22,18 @@ static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, s
         }
         size_t start = i;
         int64_t v = 0;
+        if (dynamic && len - i >= 2 && s[i] == '-' && s[i + 1] == '1' && (i + 2 == len || s[i + 2] == 'x')) {
+            out->d[out->nb_dims++] = -1;
+            i += 2;
+            if (i == len)
+                break;
+            i++;
+            if (i == len) {
+                snprintf(err, err_size, "bad dims '%.*s' (trailing 'x')", (int)len, s);
+                return -1;
+            }
+            continue;
+        }
         while (i < len && s[i] >= '0' && s[i] <= '9') {
             int digit = s[i] - '0';
             if (v > (INT64_MAX - digit) / 10) {
@@ -30,7 +43,7 @@ static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, s
             v = v * 10 + digit;
             i++;
         }
-        if (i == start && i < len && s[i] == '-') {
+        if (!dynamic && i == start && i < len && s[i] == '-') {
             snprintf(err, err_size,
                      "negative dim in '%.*s': a shape spec gives sizes; the range of a dynamic dim "
                      "goes in --minShapes/--optShapes/--maxShapes", (int)len, s);
@@ -49,7 +62,8 @@ static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, s
         }
         if (i == start || (i < len && s[i] != 'x')) {
             snprintf(err, err_size,
-                     "bad dims '%.*s' (expected non-negative integers joined by 'x', as 1x3x224x224)",
+                     dynamic ? "bad dims '%.*s' (expected -1 or non-negative integers joined by 'x', as -1x3x-1x-1)"
+                             : "bad dims '%.*s' (expected non-negative integers joined by 'x', as 1x3x224x224)",
                      (int)len, s);
             return -1;
         }
@@ -66,7 +80,7 @@ static int parse_dims(const char *s, size_t len, ductile_dims *out, char *err, s
 }
 
 /* Splits one item (not NUL-terminated: s[0..len)) into name and dims. */
-static int parse_item(const char *s, size_t len, cli_shape *out, char *err, size_t err_size)
+static int parse_item(const char *s, size_t len, cli_shape *out, int dynamic, char *err, size_t err_size)
 {
     const char *name;
     size_t name_len;
@@ -103,7 +117,7 @@ static int parse_item(const char *s, size_t len, cli_shape *out, char *err, size
         return -1;
     }
     const char *dims = colon + 1;
-    if (parse_dims(dims, (size_t)(s + len - dims), &out->dims, err, err_size) != 0)
+    if (parse_dims(dims, (size_t)(s + len - dims), &out->dims, dynamic, err, err_size) != 0)
         return -1;
     out->name = strndup(name, name_len);
     if (!out->name) {
@@ -150,7 +164,7 @@ static void explain_bare_dims(const char *spec, const char *prev, const char *it
              fixed);
 }
 
-int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t err_size)
+static int parse_list(const char *spec, cli_shape_list *list, int dynamic, char *err, size_t err_size)
 {
     if (!spec || !*spec) {
         snprintf(err, err_size, "empty shape spec");
@@ -177,7 +191,7 @@ int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t e
             explain_bare_dims(spec, prev, p, err, err_size);
             goto fail;
         }
-        if (parse_item(p, (size_t)(end - p), &item, err, err_size) != 0)
+        if (parse_item(p, (size_t)(end - p), &item, dynamic, err, err_size) != 0)
             goto fail;
         if (cli_shapes_find(list, item.name) || cli_shapes_find(&added, item.name)) {
             snprintf(err, err_size, "input '%s' given twice", item.name);
@@ -210,6 +224,16 @@ int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t e
 fail:
     cli_shapes_free(&added);
     return -1;
+}
+
+int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t err_size)
+{
+    return parse_list(spec, list, 0, err, err_size);
+}
+
+int cli_shapes_parse_dynamic(const char *spec, cli_shape_list *list, char *err, size_t err_size)
+{
+    return parse_list(spec, list, 1, err, err_size);
 }
 
 void cli_shapes_free(cli_shape_list *list)

@@ -25,6 +25,9 @@ typedef struct cli_shape_list {
  * unchanged. A name given twice is refused. */
 int cli_shapes_parse(const char *spec, cli_shape_list *list, char *err, size_t err_size);
 
+/* As cli_shapes_parse, where a dim may also be -1 (dynamic): --dynamicDims=input:-1x1x-1x-1. */
+int cli_shapes_parse_dynamic(const char *spec, cli_shape_list *list, char *err, size_t err_size);
+
 /* Frees the items; *list becomes empty. NULL: no-op. */
 void cli_shapes_free(cli_shape_list *list);
 

@@ -114,6 +114,7 @@ _PROTOTYPES = {
     "ductile_network_get_output": (_P, [_P, _I32]),
     "ductile_network_get_layer": (_P, [_P, _I32]),
     "ductile_network_find_tensor": (_P, [_P, _STR]),
+    "ductile_network_set_input_dims": (_S, [_P, _P, _DIMS_P]),
     "ductile_network_mark_output": (_S, [_P, _P]),
     "ductile_network_unmark_output": (_S, [_P, _P]),
     "ductile_network_add_activation": (_S, [_P, _P, _S, _PP]),

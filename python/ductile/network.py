@@ -3,7 +3,7 @@ import ctypes
 import os
 
 from ._enums import ActivationType, ElementWiseOperation, to_numpy_dtype
-from ._lib import Error, c_int, check, enc, free_quietly, lib, new_handle, text
+from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
 
 
 class _View:
@@ -34,6 +34,14 @@ class Tensor(_View):
     def shape(self):
         """Declared shape, -1 for a dynamic dim; None when the rank is unknown."""
         return lib.ductile_tensor_dims(self._handle).to_tuple()
+
+    @shape.setter
+    def shape(self, dims):
+        """Overrides a network input's declared shape, as TensorRT's `tensor.shape = ...`:
+        -1 makes a dim dynamic (a dim the model fixes gets the symbol "<input>_dim<i>"), a
+        size fixes it. See ductile_network_set_input_dims."""
+        check(lib.ductile_network_set_input_dims(self._network._handle, self._handle,
+                                                 ctypes.byref(Dims.of(dims))))
 
     @property
     def dim_names(self):

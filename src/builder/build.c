@@ -7,7 +7,8 @@
  * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
  *    settling on the way every computed tensor's dtype (a declared one that differs is
  *    refused: builder/dtypes.c),
- * 5. infer shapes at the corners of every profile, and plan the activation memory there: a
+ * 5. refuse ranged dims the model fixes, infer shapes at the corners of every profile and
+ *    move every overridden dim away from the model's size (profile_check.c, dim_ties.c), and plan the activation memory there: a
  *    profile that needs more than the workspace limit (default: the backend's memory) is
  *    refused here rather than at its first run,
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
@@ -65,7 +66,10 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     if (!s) s = dt_check_network(w2);
     if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);
     if (!s) s = dt_pass_dtypes(w2, profiles, n_profiles, &e);
-    if (!s) s = dt_profiles_verify(e);
+    dt_input_decl *decl = NULL;
+    if (!s) s = dt_input_decls(w2, e, &decl);
+    if (!s) s = dt_profiles_verify(e, decl);
+    free(decl);
     if (!s) s = dt_profiles_check_memory(e, cfg->workspace);
     /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
      * is written and loaded once more, so the stored engine carries them. */

@@ -13,6 +13,8 @@ static void dt_copy_tensor(ductile_tensor *dst, const ductile_tensor *src)
     dst->rank = src->rank;
     memcpy(dst->dims, src->dims, sizeof dst->dims);
     memcpy(dst->dim_sym, src->dim_sym, sizeof dst->dim_sym);
+    memcpy(dst->overridden, src->overridden, sizeof dst->overridden);
+    memcpy(dst->declared, src->declared, sizeof dst->declared);
     dst->data = src->data;
     dst->nbytes = src->nbytes;
 }

@@ -1,4 +1,5 @@
 #include "builder/profile_check.h"
+#include "builder/dim_ties.h"
 #include "core/status.h"
 #include "runtime/memplan.h"
 
@@ -99,24 +100,32 @@ ductile_status dt_profiles_normalize(const ductile_network *net, const ductile_c
     return DUCTILE_OK;
 }
 
-/* Infers shapes with every input at `point` (per input, rank dims); with arena, also plans
- * the activation memory there. */
-static ductile_status dt_try_point_arena(const ductile_engine *e, const ductile_profile *prof,
-                                         int64_t (*point)[DUCTILE_MAX_DIMS], size_t *arena)
+ductile_status dt_profile_point(const ductile_engine *e, const ductile_profile *prof,
+                                int64_t (*point)[DUCTILE_MAX_DIMS], dt_shape_state *st)
 {
-    dt_shape_state st;
-    DT_TRY(dt_shape_state_init(&st, e));
+    DT_TRY(dt_shape_state_init(st, e));
     const ductile_network *net = e->net;
     for (int i = 0; i < net->n_inputs; i++) {
-        dt_view *v = &st.views[net->inputs[i]->index];
+        dt_view *v = &st->views[net->inputs[i]->index];
         v->rank = net->inputs[i]->rank;
         const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
         if (pi) v->rank = pi->rank;
         memcpy(v->dims, point[i], sizeof point[i]);
     }
     dt_exec ex = {.pool = NULL};
-    ductile_status s = dt_check_shared_symbols(e, st.views);
-    if (!s) s = dt_shape_pass(e, &st, &ex);
+    ductile_status s = dt_check_shared_symbols(e, st->views);
+    if (!s) s = dt_shape_pass(e, st, &ex);
+    return s;
+}
+
+/* Infers shapes with every input at `point` (per input, rank dims); with arena, also plans
+ * the activation memory there. */
+static ductile_status dt_try_point_arena(const ductile_engine *e, const ductile_profile *prof,
+                                         int64_t (*point)[DUCTILE_MAX_DIMS], size_t *arena)
+{
+    const ductile_network *net = e->net;
+    dt_shape_state st;
+    ductile_status s = dt_profile_point(e, prof, point, &st);
     for (int i = 0; !s && arena && i < net->n_inputs; i++) {
         const dt_view *v = &st.views[net->inputs[i]->index];
         size_t bytes;
@@ -155,7 +164,7 @@ static void dt_format_point(char *buf, size_t cap, const ductile_network *net, i
     }
 }
 
-static ductile_status dt_verify_profile(const ductile_engine *e, int p)
+static ductile_status dt_verify_profile(const ductile_engine *e, const dt_input_decl *decl, int p)
 {
     const ductile_network *net = e->net;
     const ductile_profile *prof = &e->profiles[p];
@@ -173,8 +182,8 @@ static ductile_status dt_verify_profile(const ductile_engine *e, int p)
         const ductile_tensor *t = net->inputs[i];
         const dt_profile_input *pi = dt_profile_get(prof, t->name);
         for (int d = 0; d < pi->rank; d++) {
-            int64_t decl = t->rank == pi->rank ? t->dims[d] : -1;
-            base[i][d] = decl >= pi->min[d] && decl <= pi->max[d] ? decl : pi->opt[d];
+            int64_t model = t->rank == pi->rank ? decl[i].dims[d] : -1;
+            base[i][d] = model >= pi->min[d] && model <= pi->max[d] ? model : pi->opt[d];
         }
     }
     ductile_status s = DUCTILE_OK;
@@ -229,12 +238,18 @@ static ductile_status dt_verify_profile(const ductile_engine *e, int p)
     return s;
 }
 
-ductile_status dt_profiles_verify(const ductile_engine *e)
+ductile_status dt_profiles_verify(const ductile_engine *e, const dt_input_decl *decl)
 {
     /* Shapes that follow from an input's values (shape inputs) are unknown until run time;
-     * they are checked when the context runs the shape program. */
-    if (e->plan.n_shape_inputs || e->plan.eager) return DUCTILE_OK;
-    for (int p = 0; p < e->n_profiles; p++) DT_TRY(dt_verify_profile(e, p));
+     * they are checked when the context runs the shape program. A fixed dim that a profile
+     * ranges is refused all the same, only without the search for the nodes that tie it. */
+    bool search = !e->plan.n_shape_inputs && !e->plan.eager;
+    for (int p = 0; p < e->n_profiles; p++) DT_TRY(dt_fixed_dims_check(e, decl, p, search));
+    if (!search) return DUCTILE_OK;
+    for (int p = 0; p < e->n_profiles; p++) {
+        DT_TRY(dt_verify_profile(e, decl, p));
+        DT_TRY(dt_ties_check(e, decl, p));
+    }
     return DUCTILE_OK;
 }
 

@@ -47,6 +47,11 @@ struct ductile_tensor {
     int rank;                           /* -1: unknown */
     int64_t dims[DT_MAX_DIMS];          /* -1: dynamic or unknown */
     const char *dim_sym[DT_MAX_DIMS];   /* symbolic name of a dynamic dim, or NULL */
+    /* Network inputs: overridden[i] once ductile_network_set_input_dims has set dim i;
+     * declared[i] is then what the model declared for it (-1: dynamic). A fixed declared size
+     * is where the build's tie check starts when it moves the dim (builder/dim_ties.c). */
+    bool overridden[DT_MAX_DIMS];
+    int64_t declared[DT_MAX_DIMS];
     int index;                          /* position in network->tensors, -1 for attr tensors */
     struct ductile_layer *producer;     /* NULL for inputs and constants */
     const void *data;                   /* constant value (initializer, folded), or NULL;

@@ -89,6 +89,27 @@ static void test_malformed_specs_are_refused_with_the_item(void)
     CHECK(strstr(err, "1xqx3") != NULL);
 }
 
+static void test_dynamic_dims_specs_take_minus_one_only_there(void)
+{
+    cli_shape_list l = {0};
+    char err[256];
+    CHECK_EQ_INT(cli_shapes_parse_dynamic("input:-1x1x-1x224,'b:0':-1", &l, err, sizeof err), 0);
+    CHECK_EQ_INT(l.count, 2);
+    CHECK_EQ_INT(l.items[0].dims.nb_dims, 4);
+    CHECK(l.items[0].dims.d[0] == -1 && l.items[0].dims.d[1] == 1 && l.items[0].dims.d[2] == -1 &&
+          l.items[0].dims.d[3] == 224);
+    CHECK_EQ_STR(l.items[1].name, "b:0");
+    CHECK_EQ_INT(l.items[1].dims.d[0], -1);
+    cli_shapes_free(&l);
+    static const char *const bad[] = {"x:-2", "x:-1x", "x:-11", "x:1x-", "x:--1", "x:-1-1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK_EQ_INT(cli_shapes_parse_dynamic(bad[i], &l, err, sizeof err), -1);
+    CHECK_EQ_INT(cli_shapes_parse_dynamic("x:-2x1", &l, err, sizeof err), -1);
+    CHECK_EQ_STR(err, "bad dims '-2x1' (expected -1 or non-negative integers joined by 'x', as -1x3x-1x-1)");
+    CHECK_EQ_INT(l.count, 0);
+    CHECK_EQ_INT(parse("x:-1x1", &l), -1);   /* --shapes and profiles stay concrete */
+}
+
 static void test_eight_dims_are_accepted(void)
 {
     cli_shape_list l = {0};
@@ -212,6 +233,7 @@ int main(void)
     test_empty_dims_is_a_scalar();
     test_repeated_specs_add_up_and_duplicates_are_refused();
     test_malformed_specs_are_refused_with_the_item();
+    test_dynamic_dims_specs_take_minus_one_only_there();
     test_eight_dims_are_accepted();
     test_dims_format_and_volume();
     test_mem_pool_sizes_follow_trtexec();

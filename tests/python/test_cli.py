@@ -145,7 +145,8 @@ def test_incomplete_profile_triple_is_refused():
 def test_help_lists_flags_and_random_data():
     r = run_cli("--help")
     assert r.returncode == 0
-    for flag in ("--onnx", "--minShapes", "--loadInputs", "--exportOutput", "--memPoolSize"):
+    for flag in ("--onnx", "--minShapes", "--loadInputs", "--exportOutput", "--memPoolSize",
+                 "--dynamicDims"):
         assert flag in r.stdout
     assert "[-1, 1)" in r.stdout and "mask" in r.stdout
 
@@ -414,3 +415,65 @@ def test_readme_c_program_reports_a_failed_call_and_exits_1(tmp_path):
                         "the network (inputs: 'input_1')\n")
     r = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr == f"usage: {exe} model.onnx input_name engine_file\n"
+
+
+STATIC_PROFILE = ["--minShapes=input:1x1x224x224", "--optShapes=input:2x1x224x224",
+                  "--maxShapes=input:4x1x448x448"]
+RESHAPE_TIE = ("node '/ps/Reshape' (Reshape, opset 10): '/ps/Constant_output_0' = "
+               "[-1,1,3,3,224,224] ties '/c4/Conv_output_0' dimension 2 to 224: at [1,9,448,224] "
+               "it reshapes to [2,1,3,3,224,224], where dimension 0 grows instead of dimension 4")
+
+
+def test_profile_ranging_fixed_dims_is_refused_naming_the_dynamic_dims_flag():
+    r = run_cli(f"--onnx={util.model_path('superres_op10_static.onnx')}", *STATIC_PROFILE,
+                "--skipInference")
+    assert r.returncode == 1
+    assert r.stderr == (
+        "error: DUCTILE_ERR_PROFILE: profile 0: input 'input' dimension 2 is fixed to 224 by the "
+        "model but the profile ranges it over 224..448; a dim the model fixes stays fixed unless "
+        "it is overridden (C: ductile_network_set_input_dims; Python: network.get_input(0).shape "
+        "= (-1, 1, -1, -1); command line: --dynamicDims=input:-1x1x-1x-1); even overridden, the "
+        "model ties it to 224, so it must be exported again with this dim dynamic: "
+        + RESHAPE_TIE + "\n")
+
+
+def test_dynamic_dims_flag_with_tied_dims_is_refused_naming_the_reshape():
+    r = run_cli(f"--onnx={util.model_path('superres_op10_static.onnx')}",
+                "--dynamicDims=input:-1x1x-1x-1", *STATIC_PROFILE, "--skipInference")
+    assert r.returncode == 1
+    assert "  input: float32 [input_dim0, 1, input_dim2, input_dim3]\n" in r.stdout
+    assert r.stderr == (
+        "error: DUCTILE_ERR_PROFILE: profile 0: input 'input' dimension 2 (input_dim2) ranges "
+        "over 224..448 but the model ties it to its declared size 224: " + RESHAPE_TIE + "\n")
+
+
+def test_dynamic_dims_flag_makes_batch_dynamic_and_matches_onnxruntime(tmp_path):
+    x = np.random.default_rng(4).standard_normal((3, 1, 224, 224), dtype=np.float32)
+    x.tofile(tmp_path / "x.bin")
+    out = tmp_path / "out.json"
+    r = run_cli(f"--onnx={util.model_path('superres_op10_static.onnx')}",
+                "--dynamicDims=input:-1x1x224x224", "--minShapes=input:1x1x224x224",
+                "--optShapes=input:2x1x224x224", "--maxShapes=input:4x1x224x224",
+                "--shapes=input:3x1x224x224", f"--loadInputs=input:{tmp_path / 'x.bin'}",
+                f"--exportOutput={out}", *RUN_ONCE)
+    assert r.returncode == 0, r.stderr
+    (item,) = json.loads(out.read_text())
+    assert item["dimensions"] == "3x1x672x672"
+    got = np.asarray(item["values"], dtype=np.float32).reshape(3, 1, 672, 672)
+    # onnxruntime takes only the declared batch of 1: one image at a time.
+    session = util.ort_session(util.model_path("superres_op10_static.onnx"))
+    for k in range(3):
+        util.assert_close(got[k:k + 1], session.run(None, {"input": x[k:k + 1]})[0],
+                          what=f"image {k}")
+
+
+def test_dynamic_dims_flag_refuses_unknown_inputs_and_bad_dims():
+    r = run_cli(f"--onnx={util.model_path('superres_op10_static.onnx')}",
+                "--dynamicDims=image:-1x1x224x224", "--skipInference")
+    assert r.returncode == 1
+    assert r.stderr == ("error: --dynamicDims names 'image', which is not an input of the network "
+                        "(inputs: 'input')\n")
+    r = run_cli("--onnx=x.onnx", "--dynamicDims=input:-2x1")
+    assert r.returncode == 2
+    assert r.stderr == ("error: invalid value for --dynamicDims: 'input:-2x1' (bad dims '-2x1' "
+                        "(expected -1 or non-negative integers joined by 'x', as -1x3x-1x-1))\n")
