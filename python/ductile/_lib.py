@@ -156,6 +156,7 @@ _PROTOTYPES = {
     "ductile_engine_io_tensor_name": (_STR, [_P, _I32]),
     "ductile_engine_is_input": (ctypes.c_int, [_P, _STR]),
     "ductile_engine_tensor_dtype": (_S, [_P, _STR]),
+    "ductile_engine_get_tensor_dims": (_S, [_P, _STR, _DIMS_P]),
     "ductile_engine_num_profiles": (_I32, [_P]),
     "ductile_engine_get_profile_shape": (_S, [_P, _I32, _STR, _S, _DIMS_P]),
     "ductile_engine_layer_info": (_STR, [_P]),
