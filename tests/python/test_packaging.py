@@ -49,7 +49,9 @@ def header_version():
 def clean_env():
     """The environment without what would let a broken package work from the checkout."""
     env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "DUCTILE_LIB", "VIRTUAL_ENV", "PYTHONHOME")}
+           if k not in ("PYTHONPATH", "DUCTILE_LIB", "VIRTUAL_ENV", "PYTHONHOME",
+                        # a `make test` above us must not lend its jobserver to setup.py's make
+                        "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     return env
 
 
