@@ -144,6 +144,8 @@ def init_libnvinfer_plugins(logger, namespace):
 
 def __getattr__(name):
     """The module's unknown names (PEP 562), re-exported by ductile/__init__.py."""
+    if name.startswith("__"):  # probes by tools (__wrapped__, __file__ of a frozen module)
+        raise AttributeError(f"module 'ductile' has no attribute '{name}'")
     raise AttributeError(f"module 'ductile' has no attribute '{name}': ductile does not "
                          f"support TensorRT's trt.{name}")
 
@@ -341,19 +343,25 @@ class TrtContext(_TrtObject):
                 raise
             return self.engine.get_tensor_shape(name)
 
-    @property
-    def all_binding_shapes_specified(self):
+    def infer_shapes(self):
+        """TensorRT 10: the names of the inputs whose shapes are still missing ([] when every
+        output shape can be computed)."""
         engine = self.engine
+        missing = []
         for name in engine.io_tensor_names:
             if engine.get_tensor_mode(name) != TensorIOMode.INPUT:
                 continue
             try:
                 self.get_tensor_shape(name)
             except Error as e:
-                if e.status == "DUCTILE_ERR_STATE":
-                    return False
-                raise
-        return True
+                if e.status != "DUCTILE_ERR_STATE":
+                    raise
+                missing.append(name)
+        return missing
+
+    @property
+    def all_binding_shapes_specified(self):
+        return not self.infer_shapes()
 
     def execute_v2(self, bindings):
         """Binds the active profile's part of `bindings` (addresses in binding order) and runs."""

@@ -106,6 +106,7 @@ def test_execute_v2_uses_the_active_profiles_bindings(two_profiles):
     context = engine.create_execution_context()
     assert context.active_optimization_profile == 0
     assert not context.all_binding_shapes_specified
+    assert context.infer_shapes() == ["x"]
     assert context.get_binding_shape(1) == (-1, 4)  # unknown yet: the declared shape
     with pytest.raises(trt.Error) as e:
         context.set_binding_shape(2, (6, 4))
@@ -114,7 +115,7 @@ def test_execute_v2_uses_the_active_profiles_bindings(two_profiles):
     context.active_optimization_profile = 1
     assert context.active_optimization_profile == 1
     assert context.set_binding_shape(2, (6, 4))
-    assert context.all_binding_shapes_specified
+    assert context.all_binding_shapes_specified and context.infer_shapes() == []
     assert context.get_binding_shape(3) == (6, 4)
     x = np.arange(24, dtype=np.float32).reshape(6, 4)
     y = np.empty((6, 4), np.float32)
@@ -152,6 +153,9 @@ def test_module_helpers():
     assert trt.DataType.HALF == np.float16
     assert trt.Logger.Severity.WARNING == trt.Logger.WARNING == 2
     assert trt.init_libnvinfer_plugins(trt.Logger(), "")
+    with pytest.raises(AttributeError) as e:
+        trt.__wrapped__
+    assert str(e.value) == "module 'ductile' has no attribute '__wrapped__'"
 
 
 def test_unsupported_tensorrt_calls_name_the_call():
