@@ -9,7 +9,9 @@
     engine = builder.build_engine(network, config)
     outputs = engine.create_execution_context().run({"input": x})
 
-A ctypes binding over build/libductile.so (or $DUCTILE_LIB); it uses only include/ductile.h.
+A ctypes binding over libductile.so ($DUCTILE_LIB, else the one inside an installed package,
+else the checkout's build/); it uses only include/ductile.h. `import ductile as trt` runs
+code written for TensorRT's Python API (trt.py).
 """
 from ._enums import (ActivationType, BuilderFlag, ElementWiseOperation, MemoryPoolType,
                      TensorIOMode)
