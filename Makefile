@@ -56,6 +56,57 @@ $(BUILD)/examples/workflow_shared: examples/workflow.c include/ductile.h $(BUILD
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude -L$(BUILD) -lductile -Wl,-rpath,$(abspath $(BUILD))
 examples: $(BUILD)/examples/workflow $(BUILD)/examples/workflow_shared
 
+# ---- Install ------------------------------------------------------------------------------
+#   make install [PREFIX=/usr/local] [DESTDIR=/stage]   make uninstall (same variables)
+# The version has one home, include/ductile.h; the library, the pkg-config file, the CMake
+# package and the Python wheel (setup.py) all read it from there.
+hdr_version = $(shell sed -n 's/^\#define DUCTILE_VERSION_$(1) //p' include/ductile.h)
+VERSION      := $(SOMAJOR).$(call hdr_version,MINOR).$(call hdr_version,PATCH)
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR     ?= $(LIBDIR)/cmake/ductile
+# What a static link needs besides libductile.a: what the shared library links with (so a
+# backend that adds its libraries to LDLIBS, CUDA's, reaches Libs.private unasked), plus any
+# extra given here.
+PRIVATE_LIBS  = $(strip $(LDLIBS) $(EXTRA_PRIVATE_LIBS))
+# Relative paths from the CMake package to the library and header, so it can be moved.
+relpath       = $(shell realpath -m --relative-to=$(2) $(1))
+INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+  -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+  -e 's|@MAJOR@|$(SOMAJOR)|g' -e 's|@MINOR@|$(call hdr_version,MINOR)|g' \
+  -e 's|@PRIVATE_LIBS@|$(PRIVATE_LIBS)|g' \
+  -e 's|@PRIVATE_LIBS_NO_PTHREAD@|$(filter-out -pthread,$(PRIVATE_LIBS))|g' \
+  -e 's|@LIBDIR_REL@|$(call relpath,$(LIBDIR),$(CMAKEDIR))|g' \
+  -e 's|@INCLUDEDIR_REL@|$(call relpath,$(INCLUDEDIR),$(CMAKEDIR))|g'
+# Everything install writes, and so everything uninstall removes (no more: the folders are
+# shared with other packages, except the CMake package's own).
+INSTALLED := $(BINDIR)/ductile $(INCLUDEDIR)/ductile.h $(LIBDIR)/libductile.a \
+  $(LIBDIR)/libductile.so.$(VERSION) $(LIBDIR)/libductile.so.$(SOMAJOR) $(LIBDIR)/libductile.so \
+  $(PKGCONFIGDIR)/ductile.pc $(CMAKEDIR)/ductile-config.cmake \
+  $(CMAKEDIR)/ductile-config-version.cmake
+
+.PHONY: install uninstall
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
+	install -m 755 $(BUILD)/ductile $(DESTDIR)$(BINDIR)/ductile
+	install -m 644 include/ductile.h $(DESTDIR)$(INCLUDEDIR)/ductile.h
+	install -m 644 $(BUILD)/libductile.a $(DESTDIR)$(LIBDIR)/libductile.a
+	install -m 755 $(BUILD)/libductile.so $(DESTDIR)$(LIBDIR)/libductile.so.$(VERSION)
+	ln -sf libductile.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libductile.so.$(SOMAJOR)
+	ln -sf libductile.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libductile.so
+	$(INSTALL_SUBST) packaging/ductile.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ductile.pc
+	$(INSTALL_SUBST) packaging/ductile-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/ductile-config.cmake
+	$(INSTALL_SUBST) packaging/ductile-config-version.cmake.in \
+	  > $(DESTDIR)$(CMAKEDIR)/ductile-config-version.cmake
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	rmdir $(DESTDIR)$(CMAKEDIR) 2>/dev/null || true
+
 # System packages: only installed when missing (CI machines have them; apt-get otherwise).
 sysdeps:
 	@command -v $(CC) >/dev/null && command -v make >/dev/null || \

@@ -351,6 +351,11 @@ int32_t ductile_engine_num_io_tensors(const ductile_engine *engine);
 const char *ductile_engine_io_tensor_name(const ductile_engine *engine, int32_t index);
 int ductile_engine_is_input(const ductile_engine *engine, const char *name);  /* 1, 0, or -1: no such tensor */
 ductile_dtype ductile_engine_tensor_dtype(const ductile_engine *engine, const char *name);
+/* The dims of an I/O tensor as the network declares them (TensorRT's engine-level shape):
+ * -1 where a dim is dynamic; nb_dims -1 where even the rank is unknown. A context gives the
+ * concrete shape. DUCTILE_ERR_INVALID_ARGUMENT when name is no I/O tensor of the engine. */
+ductile_status ductile_engine_get_tensor_dims(const ductile_engine *engine, const char *name,
+                                              ductile_dims *out);
 int32_t ductile_engine_num_profiles(const ductile_engine *engine);
 
 typedef enum ductile_profile_selector {

@@ -9,7 +9,9 @@
     engine = builder.build_engine(network, config)
     outputs = engine.create_execution_context().run({"input": x})
 
-A ctypes binding over build/libductile.so (or $DUCTILE_LIB); it uses only include/ductile.h.
+A ctypes binding over libductile.so ($DUCTILE_LIB, else the one inside an installed package,
+else the checkout's build/); it uses only include/ductile.h. `import ductile as trt` runs
+code written for TensorRT's Python API (trt.py).
 """
 from ._enums import (ActivationType, BuilderFlag, ElementWiseOperation, MemoryPoolType,
                      TensorIOMode)
@@ -22,20 +24,18 @@ from .network import Layer, Network, OnnxParser, ParserError, Tensor
 Error.__module__ = "ductile"  # tracebacks say ductile.Error, the name users catch
 __version__ = _text(_clib.ductile_version())
 
-# TensorRT code passes a logger to Builder/Runtime; ductile reports through exceptions.
-class Logger:
-    WARNING = 2
-    INFO = 3
-    ERROR = 1
-    VERBOSE = 4
-
-    def __init__(self, min_severity=2):
-        self.min_severity = min_severity
-
+# TensorRT's Python API: `import ductile as trt` (trt.py).
+from .trt import (DataType, ILogger, Logger, NetworkDefinitionCreationFlag, TensorLocation,
+                  __getattr__, bfloat16, bool, float16, float32, fp8, init_libnvinfer_plugins,
+                  int4, int8, int32, int64, nptype, uint8, volume)
 
 __all__ = [
     "ActivationType", "Builder", "BuilderConfig", "BuilderFlag", "Context", "ElementWiseOperation",
     "Engine", "Error", "ExecutionContext", "Layer", "Logger", "MemoryPoolType", "Network",
     "OnnxParser", "OptimizationProfile", "ParserError", "Runtime", "Tensor", "TensorIOMode",
     "load_engine",
+    # TensorRT's module-level names
+    "DataType", "ILogger", "NetworkDefinitionCreationFlag", "TensorLocation", "bfloat16", "bool",
+    "float16", "float32", "fp8", "init_libnvinfer_plugins", "int4", "int8", "int32", "int64",
+    "nptype", "uint8", "volume",
 ]

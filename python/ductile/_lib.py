@@ -71,10 +71,16 @@ class Error(RuntimeError):
 
 
 def _library_path():
+    """$DUCTILE_LIB when set (an explicit choice wins), else the library inside the package
+    (an installed wheel: _native/, written by setup.py), else the checkout's build/."""
     env = os.environ.get("DUCTILE_LIB")
     if env:
         return pathlib.Path(env)
-    return pathlib.Path(__file__).resolve().parents[2] / "build" / "libductile.so"
+    here = pathlib.Path(__file__).resolve().parent
+    packaged = here / "_native" / "libductile.so"
+    if packaged.is_file():
+        return packaged
+    return here.parents[1] / "build" / "libductile.so"
 
 
 def _load():
@@ -83,7 +89,8 @@ def _load():
         return ctypes.CDLL(str(path))
     except OSError as e:
         raise ImportError(f"cannot load the ductile library at {path} ({e}); build it with "
-                          "`make build/libductile.so` or point DUCTILE_LIB at it") from e
+                          "`make build/libductile.so`, install the package (pip install .) or point "
+                          "DUCTILE_LIB at it") from e
 
 
 lib = _load()
@@ -150,6 +157,7 @@ _PROTOTYPES = {
     "ductile_engine_io_tensor_name": (_STR, [_P, _I32]),
     "ductile_engine_is_input": (ctypes.c_int, [_P, _STR]),
     "ductile_engine_tensor_dtype": (_S, [_P, _STR]),
+    "ductile_engine_get_tensor_dims": (_S, [_P, _STR, _DIMS_P]),
     "ductile_engine_num_profiles": (_I32, [_P]),
     "ductile_engine_get_profile_shape": (_S, [_P, _I32, _STR, _S, _DIMS_P]),
     "ductile_engine_layer_info": (_STR, [_P]),

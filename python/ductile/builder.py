@@ -5,9 +5,10 @@ from ._enums import BuilderFlag, MemoryPoolType
 from ._lib import Dims, c_int, check, enc, free_quietly, lib, new_handle
 from .engine import Engine
 from .network import Network
+from .trt import TrtBuilder, TrtConfig, TrtProfile
 
 
-class OptimizationProfile:
+class OptimizationProfile(TrtProfile):
     def __init__(self, builder_handle):
         self._handle = new_handle(lib.ductile_profile_create, builder_handle)
         self._free = lib.ductile_profile_free
@@ -27,7 +28,7 @@ class OptimizationProfile:
         return self._shapes[str(input)]
 
 
-class BuilderConfig:
+class BuilderConfig(TrtConfig):
     def __init__(self, builder_handle):
         self._handle = new_handle(lib.ductile_config_create, builder_handle)
         self._free = lib.ductile_config_free
@@ -45,15 +46,18 @@ class BuilderConfig:
             raise ValueError(f"memory pool {pool!r} is not supported")
         size = c_int(size, "uint64", "set_memory_pool_limit: size")
         check(lib.ductile_config_set_workspace(self._handle, size))
+        self._limits()[int(pool)] = size
 
     def set_flag(self, flag):
         check(lib.ductile_config_set_flag(self._handle, int(BuilderFlag(flag)), 1))
+        self._remember_flag(flag, True)
 
     def clear_flag(self, flag):
         check(lib.ductile_config_set_flag(self._handle, int(BuilderFlag(flag)), 0))
+        self._remember_flag(flag, False)
 
 
-class Builder:
+class Builder(TrtBuilder):
     def __init__(self, logger=None):
         self._handle = new_handle(lib.ductile_builder_create)
         self._free = lib.ductile_builder_free

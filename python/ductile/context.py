@@ -7,9 +7,10 @@ import numpy as np
 
 from ._enums import TensorIOMode
 from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
+from .trt import TrtContext
 
 
-class ExecutionContext:
+class ExecutionContext(TrtContext):
     """One thread at a time: a call made while another thread is inside a call on the same
     context raises Error (DUCTILE_ERR_STATE) instead of racing on its buffers, as the C
     library does for each of its calls; here the whole of run() counts as one call."""
@@ -67,10 +68,6 @@ class ExecutionContext:
         """As set_optimization_profile; the stream exists for TensorRT code and is unused."""
         self.set_optimization_profile(profile_index)
         return True
-
-    @property
-    def active_optimization_profile(self):
-        return lib.ductile_context_get_profile(self._handle)
 
     def set_input_shape(self, name, shape):
         with self._owned("set_input_shape"):

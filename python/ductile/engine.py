@@ -4,9 +4,10 @@ import os
 
 from ._enums import TensorIOMode, to_numpy_dtype
 from ._lib import Dims, c_int, check, enc, free_quietly, lib, new_handle, text
+from .trt import TrtEngine, TrtRuntime
 
 
-class Engine:
+class Engine(TrtEngine):
     """An immutable engine. Owns its C handle; contexts keep it alive."""
 
     def __init__(self, handle):
@@ -89,7 +90,7 @@ def load_engine(path):
     return _load_file(path)
 
 
-class Runtime:
+class Runtime(TrtRuntime):
     """TensorRT's deserializer; the logger is accepted and ignored."""
 
     def __init__(self, logger=None):

@@ -4,6 +4,7 @@ import os
 
 from ._enums import ActivationType, ElementWiseOperation, to_numpy_dtype
 from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
+from .trt import TrtNetwork, TrtParser
 
 
 class _View:
@@ -92,7 +93,7 @@ class Layer(_View):
         return f"<ductile.Layer {self.name!r} {self.type}>"
 
 
-class Network:
+class Network(TrtNetwork):
     """An editable network definition. Made by Builder.create_network() or Builder.parse_onnx."""
 
     def __init__(self, builder_handle):
@@ -200,7 +201,7 @@ class ParserError:
         return str(self._error)
 
 
-class OnnxParser:
+class OnnxParser(TrtParser):
     """TensorRT's parser: fills an empty network; failures are recorded, not raised."""
 
     def __init__(self, network, logger=None):

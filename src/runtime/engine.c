@@ -143,6 +143,15 @@ ductile_dtype ductile_engine_tensor_dtype(const ductile_engine *e, const char *n
     return t ? (ductile_dtype)t->dtype : DUCTILE_UNDEFINED;
 }
 
+ductile_status ductile_engine_get_tensor_dims(const ductile_engine *e, const char *name, ductile_dims *out)
+{
+    if (!e || !name || !out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_dims: engine, name or out is NULL");
+    const ductile_tensor *t = dt_engine_io(e, name);
+    if (!t) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an I/O tensor of the engine", name);
+    *out = ductile_tensor_dims(t);
+    return DUCTILE_OK;
+}
+
 int32_t ductile_engine_num_profiles(const ductile_engine *e) { return e ? e->n_profiles : 0; }
 
 ductile_status ductile_engine_get_profile_shape(const ductile_engine *e, int32_t profile, const char *name,

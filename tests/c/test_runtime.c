@@ -166,6 +166,17 @@ static void test_context(ductile_builder *b)
     ductile_engine *e2 = NULL;
     CHECK_EQ_INT(ductile_engine_load_memory(bytes, size, &e2), DUCTILE_OK);
     if (e2) {
+        /* declared dims survive the engine file: -1 where dynamic, on inputs and outputs */
+        ductile_dims decl;
+        CHECK_EQ_INT(ductile_engine_get_tensor_dims(e2, "a", &decl), DUCTILE_OK);
+        CHECK(decl.nb_dims == 2 && decl.d[0] == -1 && decl.d[1] == -1);
+        CHECK_EQ_INT(ductile_engine_get_tensor_dims(e2, oname, &decl), DUCTILE_OK);
+        CHECK(decl.nb_dims == 2 && decl.d[0] == -1 && decl.d[1] == -1);
+        CHECK_EQ_INT(ductile_engine_get_tensor_dims(e2, "nope", &decl), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(ductile_last_error(), "'nope' is not an I/O tensor of the engine");
+        CHECK_EQ_INT(ductile_engine_get_tensor_dims(e2, "a", NULL), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(ductile_last_error(), "get_tensor_dims: engine, name or out is NULL");
+
         ductile_context *c2 = NULL;
         float out2[15];
         ductile_context_create(e2, &c2);
