@@ -121,7 +121,10 @@ class DuctileBackend(Backend):
 
     @classmethod
     def supports_device(cls, device):
-        return Device(device).type == DeviceType.CPU
+        try:
+            return Device(device).type == DeviceType.CPU
+        except (AttributeError, KeyError, ValueError):  # a name onnx's Device does not know
+            return False
 
     @classmethod
     def prepare(cls, model, device="CPU", symbolic_dims=False, **kwargs):

@@ -203,10 +203,14 @@ def read_expectations(path=EXPECTATIONS):
     return expected
 
 
-def write_expectations(results, path=EXPECTATIONS):
+def write_expectations(results, path=EXPECTATIONS, whole_suites=False):
     """Replaces the entries for what was run with its failures (skips count as failures: they
-    do not pass) and keeps the others."""
+    do not pass) and keeps the others. whole_suites: every test of each suite run was run, so
+    its entries for tests ONNX no longer has are dropped too."""
     expected = read_expectations(path)
+    if whole_suites:
+        ran = {(suite, variant) for variant, tests in results.items() for suite, _ in tests}
+        expected = {k: v for k, v in expected.items() if (k[0], k[2]) not in ran}
     for variant, tests in results.items():
         for (suite, name), outcome in tests.items():
             expected.pop((suite, name, variant), None)
@@ -333,7 +337,7 @@ def main(argv=None):
         write_json(results, args.json)
         print(f"wrote {args.json}")
     if args.write_expectations:
-        write_expectations(results)
+        write_expectations(results, whole_suites=not args.filter and not args.shard)
         print(f"wrote {os.path.relpath(EXPECTATIONS)}")
     if args.check:
         regressions, fixed = compare(results, read_expectations())

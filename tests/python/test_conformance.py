@@ -140,6 +140,7 @@ def test_too_many_inputs_are_refused_by_count():
 def test_devices():
     assert ductile.backend.supports_device("CPU")
     assert not ductile.backend.supports_device("CUDA")
+    assert not ductile.backend.supports_device("TPU")
     with pytest.raises(ductile.Error) as e:
         ductile.backend.prepare(_model(), "CUDA")
     assert str(e.value) == "prepare: device 'CUDA' is not supported (ductile runs on the CPU)"
@@ -164,6 +165,17 @@ def test_expectations_round_trip_and_keep_what_was_not_run(tmp_path):
                         ("node", "test_b_cpu", "symbolic"): "DUCTILE_ERR_X: b",
                         ("node", "test_keep_cpu", "symbolic"): "kept",
                         ("simple", "test_a_cpu", "symbolic"): "still a"}
+
+
+def test_expectations_of_a_whole_suite_drop_tests_onnx_no_longer_has(tmp_path):
+    path = tmp_path / "expected.txt"
+    path.write_text("simple/test_gone_cpu both gone\nnode/test_other_cpu fixed other\n")
+    results = {"fixed": {("simple", "test_a_cpu"): "fail: a"}}
+    run_conformance.write_expectations(results, str(path), whole_suites=True)
+    assert run_conformance.read_expectations(str(path)) == {
+        ("simple", "test_gone_cpu", "symbolic"): "gone",
+        ("node", "test_other_cpu", "fixed"): "other",
+        ("simple", "test_a_cpu", "fixed"): "a"}
 
 
 def test_compare_reports_regressions_and_new_passes():
