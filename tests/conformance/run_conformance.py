@@ -296,6 +296,8 @@ def _cause(outcome):
     m = re.search(r"\(([\w.]+), opset \d+\): (.*)", text)
     if m:  # the node's op type, then what is wrong with it
         text = f"{m.group(1)}: {m.group(2)}"
+        # One cause for every dtype an op lacks (QuantizeLinear to int4, uint2, float8 ...).
+        text = re.sub(r"(dtype|quantizing to) \w+", r"\1 _", text)
     text = re.sub(r"'[^']*'", "'_'", text)
     text = re.sub(r"\[[^\]]*\]", "[_]", text)
     text = re.sub(r"(?<![A-Za-z_\d])\d+(\.\d+)?(e[-+]?\d+)?", "N", text)
