@@ -3,6 +3,9 @@
 #   make run      installs what it needs, builds, and runs the whole workflow on a model the
 #                 repo makes itself (scripts/make_demo_model.py)
 #   make test     installs what the tests need, builds, runs every test
+#   make conformance  ONNX's five backend suites through ONNX's runner, fixed and symbolic dims:
+#                 counts per suite, build/conformance.json (conformance-expectations: also
+#                 rewrites tests/conformance/expected_failures.txt, the ratchet make test checks)
 CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O3 -g
@@ -19,7 +22,8 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick layers examples
+.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick layers examples \
+        conformance conformance-expectations
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
@@ -136,6 +140,14 @@ layers:
 	$(PYTHON) scripts/check_layers.py
 
 test: layers venv all ctest pytest
+
+conformance: venv all
+	PYTHONPATH=python $(VPY) tests/conformance/run_conformance.py --json $(BUILD)/conformance.json
+
+conformance-expectations: venv all
+	PYTHONPATH=python $(VPY) tests/conformance/run_conformance.py --json $(BUILD)/conformance.json \
+	  --write-expectations
+
 
 # Benchmarks (bench/bench.py): ductile and onnxruntime each in its own process, alternating.
 $(VENV)/.bench: bench/requirements.txt $(VENV)/.done

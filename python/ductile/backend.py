@@ -1,0 +1,174 @@
+"""ONNX's backend protocol (onnx.backend.base) over ductile, as onnxruntime.backend is for
+onnxruntime, so ONNX's own test runner judges ductile the way it judges other backends:
+
+    import ductile.backend
+    onnx.backend.test.BackendTest(ductile.backend, __name__)
+
+    rep = ductile.backend.prepare(model)          # parse now, build on first run
+    outputs = rep.run([x, y])                     # a tuple in the model's output order
+
+An engine needs a profile, and the backend protocol gives shapes only at run(): prepare()
+parses (so an unsupported model fails there), and run() builds one engine per distinct set of
+input shapes (min = opt = max = those shapes) and keeps it for the next run with the same
+shapes. prepare(model, symbolic_dims=True) first replaces every input dim by a symbol, so the
+same model goes through the dynamic-shape path with a profile pinned to the run's shapes.
+"""
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
+
+from ._lib import Error
+from .builder import Builder
+
+
+def make_dims_symbolic(model):
+    """A copy of model whose graph inputs have a distinct named symbol for every dim."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    inits = {t.name for t in out.graph.initializer}
+    for i, vi in enumerate(out.graph.input):
+        if vi.name in inits or not vi.type.HasField("tensor_type"):
+            continue
+        if not vi.type.tensor_type.HasField("shape"):
+            continue
+        for k, d in enumerate(vi.type.tensor_type.shape.dim):
+            d.ClearField("dim_value")
+            d.dim_param = f"in{i}_d{k}"
+    return out
+
+
+class DuctileRep(BackendRep):
+    """A parsed model; engines are built per set of input shapes (see the module's text)."""
+
+    def __init__(self, model, network, builder):
+        self._model = model
+        self._builder = builder
+        self._network = network
+        inits = {t.name for t in model.graph.initializer}
+        self._inputs = [vi for vi in model.graph.input if vi.name not in inits]
+        self._input_names = [vi.name for vi in self._inputs]
+        self._output_names = [vo.name for vo in model.graph.output]
+        self._contexts = {}  # tuple of input shapes -> execution context (holds its engine)
+
+    def _feeds(self, inputs):
+        if isinstance(inputs, dict):
+            feeds = dict(inputs)
+        else:
+            if isinstance(inputs, np.ndarray):
+                inputs = [inputs]
+            inputs = list(inputs)
+            if len(inputs) > len(self._input_names):
+                raise Error(f"run: {len(inputs)} inputs given, the model has "
+                            f"{len(self._input_names)} ({', '.join(self._input_names)})",
+                            "DUCTILE_ERR_INVALID_ARGUMENT")
+            feeds = dict(zip(self._input_names, inputs))
+        for name, value in feeds.items():
+            if not isinstance(value, (np.ndarray, np.generic)):
+                # The runner passes sequences as lists and optionals as None or a value.
+                raise Error(f"run: input '{name}' is a {type(value).__name__}, not a tensor; "
+                            "ductile runs tensor inputs only", "DUCTILE_ERR_UNSUPPORTED")
+        feeds = {name: np.asarray(value) for name, value in feeds.items()}
+        for vi in self._inputs:
+            if vi.name in feeds:
+                self._check_declared(vi, feeds[vi.name].shape)
+        return feeds
+
+    @staticmethod
+    def _check_declared(vi, shape):
+        """The model's fixed dims bind as they do in onnxruntime: the builder would let a
+        profile widen them (docs/DESIGN.md), but a backend runs the model as declared."""
+        tensor = vi.type.tensor_type
+        if not tensor.HasField("shape"):
+            return
+        declared = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+        text = "[" + ",".join("?" if d is None else str(d) for d in declared) + "]"
+        if len(declared) != len(shape):
+            raise Error(f"run: input '{vi.name}' has rank {len(shape)}; the model declares "
+                        f"{text}", "DUCTILE_ERR_INVALID_ARGUMENT")
+        for k, (want, have) in enumerate(zip(declared, shape)):
+            if want is not None and want != have:
+                raise Error(f"run: input '{vi.name}' has shape {list(shape)}; the model declares "
+                            f"{text} (dimension {k} is {want})", "DUCTILE_ERR_INVALID_ARGUMENT")
+
+    def _context(self, feeds):
+        key = tuple((name, feeds[name].shape) for name in sorted(feeds))
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            config = self._builder.create_builder_config()
+            profile = self._builder.create_optimization_profile()
+            for name, arr in feeds.items():
+                profile.set_shape(name, arr.shape, arr.shape, arr.shape)
+            config.add_optimization_profile(profile)
+            engine = self._builder.build_engine(self._network, config)
+            ctx = engine.create_execution_context()
+            self._contexts[key] = ctx
+        return ctx
+
+    def run(self, inputs, **kwargs):
+        feeds = self._feeds(inputs)
+        got = self._context(feeds).run(feeds)
+        missing = [n for n in self._output_names if n not in got]
+        if missing:
+            raise Error(f"run: the engine has no output '{missing[0]}' (it has "
+                        f"{', '.join(got)})", "DUCTILE_ERR_INTERNAL")
+        return namedtupledict("Outputs", self._output_names)(*(got[n] for n in self._output_names))
+
+
+class DuctileBackend(Backend):
+    @classmethod
+    def is_compatible(cls, model, device="CPU", **kwargs):
+        return cls.supports_device(device)
+
+    @classmethod
+    def supports_device(cls, device):
+        try:
+            return Device(device).type == DeviceType.CPU
+        except (AttributeError, KeyError, ValueError):  # a name onnx's Device does not know
+            return False
+
+    @classmethod
+    def prepare(cls, model, device="CPU", symbolic_dims=False, **kwargs):
+        """model: a ModelProto, serialized bytes or a path. Other keyword arguments (ONNX's
+        runner passes each test's rtol/atol) are accepted and unused."""
+        if not cls.supports_device(device):
+            raise Error(f"prepare: device '{device}' is not supported (ductile runs on the CPU)",
+                        "DUCTILE_ERR_UNSUPPORTED")
+        if isinstance(model, (bytes, bytearray)):
+            model = onnx.load_model_from_string(bytes(model))
+        elif isinstance(model, str):
+            model = onnx.load(model)
+        if symbolic_dims:
+            model = make_dims_symbolic(model)
+        builder = Builder()
+        network = builder.parse_onnx_bytes(model.SerializeToString())
+        return DuctileRep(model, network, builder)
+
+    @classmethod
+    def run_model(cls, model, inputs, device="CPU", **kwargs):
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node, inputs, device="CPU", outputs_info=None, **kwargs):
+        """One node as a model of its own: inputs named after the node's, in order."""
+        inputs = [np.asarray(x) for x in inputs]
+        vis = [onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(x.dtype),
+                                                  x.shape)
+               for name, x in zip(node.input, inputs)]
+        if outputs_info:
+            outs = [onnx.helper.make_tensor_value_info(name, onnx.helper.np_dtype_to_tensor_dtype(
+                        np.dtype(dtype)), shape) for name, (dtype, shape) in zip(node.output, outputs_info)]
+        else:
+            outs = [onnx.helper.make_empty_tensor_value_info(name) for name in node.output]
+        graph = onnx.helper.make_graph([node], "run_node", vis, outs)
+        opset = kwargs.pop("opset_version", None)
+        imports = [onnx.helper.make_opsetid(node.domain, opset)] if opset else None
+        model = onnx.helper.make_model(graph, opset_imports=imports)
+        return cls.run_model(model, inputs, device, **kwargs)
+
+
+is_compatible = DuctileBackend.is_compatible
+prepare = DuctileBackend.prepare
+run = DuctileBackend.run_model
+run_model = DuctileBackend.run_model
+run_node = DuctileBackend.run_node
+supports_device = DuctileBackend.supports_device
