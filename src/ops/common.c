@@ -39,6 +39,33 @@ int64_t dt_view_int(const dt_view *v, int64_t i)
     return ((const int64_t *)v->data)[i];
 }
 
+ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi,
+                              const char *const *names)
+{
+    if (L->n_in < lo || L->n_in > hi) {
+        if (lo == hi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d", lo,
+                           lo == 1 ? "" : "s", L->n_in);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
+                       L->n_in);
+    }
+    for (int i = 0; i < lo; i++) {
+        if (L->in[i]) continue;
+        if (names)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input %d (%s) is required but was omitted", i, names[i]);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
+    }
+    if (L->n_out < olo || L->n_out > ohi) {
+        if (olo == ohi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d output%s, got %d", olo,
+                           olo == 1 ? "" : "s", L->n_out);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d outputs, got %d", olo,
+                       ohi, L->n_out);
+    }
+    return DUCTILE_OK;
+}
+
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out)
 {
     if (axis < -rank || axis >= rank || (rank == 0 && axis != 0))

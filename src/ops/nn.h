@@ -11,8 +11,6 @@
 
 /* ---- shared checks (nn.c) ---- */
 
-/* Input count in [lo, hi] and output count in [olo, ohi]; DUCTILE_ERR_INVALID_ARGUMENT. */
-ductile_status dt_nn_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
 /* An INT attribute restricted to [lo, hi]; DUCTILE_ERR_UNSUPPORTED naming it otherwise. */
 ductile_status dt_nn_check_int_range(const ductile_layer *L, const char *name, int64_t dflt,
                                      int64_t lo, int64_t hi);

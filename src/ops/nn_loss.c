@@ -25,8 +25,7 @@ static ductile_status dt_loss_reduction(const ductile_layer *L, int *out)
 
 ductile_status dt_nn_check_loss(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 3, 1, dt_loss_is_sce(L) ? 2 : 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (target) is required");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, dt_loss_is_sce(L) ? 2 : 1, DT_INPUT_NAMES("input", "target")));
     int r;
     return dt_loss_reduction(L, &r);
 }

@@ -27,16 +27,14 @@ static ductile_status dt_norm_channel_param(const dt_view *in, int i, const char
 
 ductile_status dt_nn_check_layernorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 3, 1, 3));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (Scale) is required");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 3, DT_INPUT_NAMES("X", "Scale")));
     return dt_nn_check_int_range(L, "stash_type", 1, 1, 1);
 }
 
 /* RMSNormalization (opset 23) is LayerNormalization without the mean and the bias. */
 ductile_status dt_nn_check_rmsnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (scale) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("X", "scale")));
     return dt_nn_check_int_range(L, "stash_type", 1, 1, 1);
 }
 
@@ -91,9 +89,7 @@ ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, 
 
 ductile_status dt_nn_check_batchnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 5, 5, 1, 5));
-    for (int i = 1; i < 5; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 5, 5, 1, 5, DT_INPUT_NAMES("X", "scale", "B", "input_mean", "input_var")));
     for (int o = 1; o < L->n_out; o++)
         if (L->out[o])
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -118,9 +114,7 @@ ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, 
 
 ductile_status dt_nn_check_instancenorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 3, 3, 1, 1));
-    for (int i = 1; i < 3; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, DT_INPUT_NAMES("input", "scale", "B")));
     return DUCTILE_OK;
 }
 

@@ -7,7 +7,7 @@
 
 ductile_status dt_nn_check_global_pool(const ductile_layer *L)
 {
-    return dt_nn_check_arity(L, 1, 1, 1, 1);
+    return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
 ductile_status dt_nn_infer_global_pool(const ductile_layer *L, const dt_view *in, dt_view *out)
@@ -49,7 +49,7 @@ static ductile_status dt_pool_ints(const ductile_layer *L, const char *name, int
 ductile_status dt_nn_check_pool(const ductile_layer *L)
 {
     bool is_max = strcmp(L->op_type, "MaxPool") == 0;
-    DT_TRY(dt_nn_check_arity(L, 1, 1, 1, is_max ? 2 : 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, is_max ? 2 : 1, NULL));
     if (L->n_out == 2 && L->out[1])
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices) of MaxPool is not supported");
     const char *ap = dt_pool_auto_pad(L);

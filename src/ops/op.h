@@ -63,6 +63,14 @@ ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d);
 ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
                              const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
                              int64_t *ek, int64_t *out);
+/* The one arity check of every op: the node has lo..hi inputs and olo..ohi outputs and inputs
+ * 0..lo-1 (the required ones) are present. Any mismatch is DUCTILE_ERR_INVALID_ARGUMENT:
+ * "expected 2 inputs, got 1", "expected 1 to 3 outputs, got 4", "input 1 (W) is required but
+ * was omitted" (names, may be NULL, holds the op's names of inputs 0..lo-1). Limits of ductile
+ * below what ONNX allows are refused by the op, before this, as DUCTILE_ERR_UNSUPPORTED. */
+ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi,
+                              const char *const *names);
+#define DT_INPUT_NAMES(...) ((const char *const[]){__VA_ARGS__})
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 

@@ -90,9 +90,7 @@ ductile_status dt_seq_check_rnn(const ductile_layer *L)
 {
     int max_out = strcmp(L->op_type, "LSTM") == 0 ? 3 : 2;
     int max_in = strcmp(L->op_type, "LSTM") == 0 ? 8 : 6;
-    DT_TRY(dt_seq_arity(L, 3, max_in, 0, max_out));
-    if (!L->in[1] || !L->in[2])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (W) and 2 (R) are required");
+    DT_TRY(dt_check_arity(L, 3, max_in, 0, max_out, DT_INPUT_NAMES("X", "W", "R")));
     dt_rnn_params p;
     return rnn_attrs(L, &p);
 }

@@ -58,8 +58,7 @@ static int64_t dt_floor_div2(int64_t a) { return a >= 0 ? a / 2 : -((-a + 1) / 2
 
 ductile_status dt_shape_check_conv_transpose(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 3, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (W) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, DT_INPUT_NAMES("X", "W")));
     const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
     if (strcmp(ap, "NOTSET") != 0 && strcmp(ap, "SAME_UPPER") != 0 && strcmp(ap, "SAME_LOWER") != 0 &&
         strcmp(ap, "VALID") != 0)
@@ -183,7 +182,7 @@ ductile_status dt_shape_infer_conv_transpose(const ductile_layer *L, const dt_vi
 
 ductile_status dt_shape_check_col2im(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 3, 3, 1, 1));
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, NULL));
     if (!L->in[1] || !L->in[2])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (image_shape) and 2 (block_shape) are required");
     return DUCTILE_OK;

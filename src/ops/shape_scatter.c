@@ -44,11 +44,7 @@ static ductile_status dt_want_same_dtype(const ductile_layer *L, const dt_view *
 
 static ductile_status dt_want_inputs(const ductile_layer *L, int n, const char *const *names)
 {
-    DT_TRY(dt_shape_arity(L, n, n, 1, 1));
-    for (int i = 1; i < n; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d (%s) is required but was omitted", i, names[i]);
-    return DUCTILE_OK;
+    return dt_check_arity(L, n, n, 1, 1, names);
 }
 
 /* ---- GatherND ---- */

@@ -36,8 +36,7 @@ ductile_status dt_gridsample_params_get(const ductile_layer *L, dt_gridsample_pa
 
 ductile_status dt_vision_check_gridsample(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (grid) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("X", "grid")));
     dt_gridsample_params p;
     return dt_gridsample_params_get(L, &p);
 }
@@ -66,8 +65,7 @@ ductile_status dt_vision_infer_gridsample(const ductile_layer *L, const dt_view 
 
 ductile_status dt_vision_check_affinegrid(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (size) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("theta", "size")));
     int64_t ac = dt_attr_int(L, "align_corners", 0);
     if (ac != 0 && ac != 1)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,

@@ -9,8 +9,7 @@
 
 ductile_status dt_vision_check_maxunpool(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 3, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (I) is required");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, DT_INPUT_NAMES("X", "I")));
     int64_t nk;
     if (!dt_attr_ints(L, "kernel_shape", &nk) || nk < 1 || nk > 3)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -112,7 +111,7 @@ ductile_status dt_vision_upsample_scales(const ductile_layer *L, const dt_view *
 
 ductile_status dt_vision_check_upsample(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 1, 2, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 2, 1, 1, NULL));
     const char *m = dt_attr_string(L, "mode", "nearest");
     if (strcmp(m, "nearest") != 0 && strcmp(m, "linear") != 0 && strcmp(m, "bilinear") != 0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,

@@ -13,8 +13,7 @@ static const char *dt_nms_names[5] = {"boxes", "scores", "max_output_boxes_per_c
 
 ductile_status dt_vision_check_nms(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 5, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (scores) is required");
+    DT_TRY(dt_check_arity(L, 2, 5, 1, 1, DT_INPUT_NAMES("boxes", "scores")));
     int64_t c = dt_attr_int(L, "center_point_box", 0);
     if (c != 0 && c != 1)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,

@@ -6,7 +6,7 @@
 
 ductile_status dt_vision_check_lrn(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "size");
     if (!a || a->type != DT_ATTR_INT)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'size' (int) is required");
@@ -41,14 +41,12 @@ ductile_status dt_vision_infer_same(const ductile_layer *L, const dt_view *in, d
 
 ductile_status dt_vision_check_mvn(const ductile_layer *L)
 {
-    return dt_vision_check_arity(L, 1, 1, 1, 1);
+    return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
 ductile_status dt_vision_check_groupnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 3, 3, 1, 1));
-    for (int i = 1; i < 3; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, DT_INPUT_NAMES("X", "scale", "bias")));
     const dt_attr *a = dt_attr_find(L, "num_groups");
     if (!a || a->type != DT_ATTR_INT)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'num_groups' (int) is required");
