@@ -53,12 +53,8 @@ static ductile_status dt_conv_ints(const ductile_layer *L, const char *name, int
 static ductile_status dt_conv_check(const ductile_layer *L)
 {
     DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
-        strcmp(ap, "VALID"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
-                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    const char *ap;
+    DT_TRY(dt_auto_pad(L, &ap));
     int64_t group = dt_attr_int(L, "group", 1);
     if (group < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
@@ -159,12 +155,8 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
                            sx, 2 + i, (long long)in);
-        int64_t ek, pb = 0, pe = 0, o;
-        if (strcmp(ap, "NOTSET") == 0 && p) {
-            pb = p[i];
-            pe = p[nk + i];
-        }
-        DT_TRY(dt_window_dim(i, in, kk, ss, dd, ap, false, &pb, &pe, &ek, &o));
+        int64_t ek, pb, pe, o;
+        DT_TRY(dt_window_dim(i, nk, in, kk, ss, dd, ap, p, false, &pb, &pe, &ek, &o));
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "

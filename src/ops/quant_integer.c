@@ -91,12 +91,8 @@ ductile_status dt_qlmatmul_infer(const ductile_layer *L, const dt_view *in, dt_v
 
 static ductile_status dt_qi_conv_attrs(const ductile_layer *L)
 {
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
-        strcmp(ap, "VALID"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
-                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    const char *ap;
+    DT_TRY(dt_auto_pad(L, &ap));
     int64_t nk = 0;
     if (dt_attr_ints(L, "kernel_shape", &nk) && (nk < 1 || nk > 2))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,

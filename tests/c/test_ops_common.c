@@ -1,12 +1,15 @@
-/* One arity check for every op (ops/common.c's dt_check_arity): the same mistake (too few
- * inputs, too many outputs, an omitted required input) gives the same status and the same
- * message shape whichever family the op is in. */
+/* The checks every op family shares (ops/common.c). One arity check (dt_check_arity): the same
+ * mistake (too few inputs, too many outputs, an omitted required input) gives the same status
+ * and the same message shape whichever family the op is in. One auto_pad check and one SAME
+ * padding split (dt_auto_pad, dt_same_pads), used by Conv, the pools and ConvTranspose. */
 #include "testutil.h"
 #include "ops/op.h"
 #include "ops/families.h"
+#include "ops/shape.h"
 #include "core/status.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 static ductile_network *net;
 static int n_names;
@@ -111,6 +114,71 @@ static void test_every_op_same_status(void)
         }
 }
 
+/* ONNX: SAME_UPPER puts the odd pixel of padding at the end, SAME_LOWER at the beginning. */
+static void test_same_pads(void)
+{
+    int64_t pb, pe, ek, o;
+    /* in 5, kernel 4, stride 1: 5 windows, 3 pixels of padding. */
+    CHECK_EQ_INT(dt_window_dim(0, 1, 5, 4, 1, 1, "SAME_UPPER", NULL, false, &pb, &pe, &ek, &o), DUCTILE_OK);
+    CHECK(pb == 1 && pe == 2 && o == 5);
+    CHECK_EQ_INT(dt_window_dim(0, 1, 5, 4, 1, 1, "SAME_LOWER", NULL, false, &pb, &pe, &ek, &o), DUCTILE_OK);
+    CHECK(pb == 2 && pe == 1 && o == 5);
+    /* Explicit pads are read only for NOTSET. */
+    const int64_t pads[] = {1, 3, 2, 0};
+    CHECK_EQ_INT(dt_window_dim(1, 2, 5, 3, 1, 1, "NOTSET", pads, false, &pb, &pe, &ek, &o), DUCTILE_OK);
+    CHECK(pb == 3 && pe == 0 && o == 6);
+    CHECK_EQ_INT(dt_window_dim(1, 2, 5, 3, 1, 1, "VALID", pads, false, &pb, &pe, &ek, &o), DUCTILE_OK);
+    CHECK(pb == 0 && pe == 0 && o == 3);
+    dt_same_pads(-3, "SAME_UPPER", &pb, &pe);
+    CHECK(pb == -2 && pe == -1);
+    dt_same_pads(-3, "SAME_LOWER", &pb, &pe);
+    CHECK(pb == -1 && pe == -2);
+
+    /* ConvTranspose: X [1, 1, 3], W [1, 1, 3], stride 2: output 6, the full span 7, so one
+     * pixel is cropped: at the end for SAME_UPPER, at the beginning for SAME_LOWER. */
+    static const char *const aps[] = {"SAME_UPPER", "SAME_LOWER"};
+    for (int u = 0; u < 2; u++) {
+        ductile_layer *L = layer("ConvTranspose", 21, 2, 0, 1);
+        L->attrs = calloc(2, sizeof *L->attrs);
+        static const int64_t strides[] = {2};
+        L->attrs[0] = (dt_attr){.name = "auto_pad", .type = DT_ATTR_STRING, .s = aps[u],
+                                .s_len = strlen(aps[u])};
+        L->attrs[1] = (dt_attr){.name = "strides", .type = DT_ATTR_INTS, .ints = strides, .n = 1};
+        L->n_attr = 2;
+        dt_view in[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 3, .dims = {1, 1, 3}},
+                         {.dtype = DUCTILE_FLOAT32, .rank = 3, .dims = {1, 1, 3}}};
+        dt_convt_plan p;
+        CHECK_EQ_INT(dt_convt_plan_get(L, in, &p), DUCTILE_OK);
+        CHECK_EQ_INT(p.g.out[0], 6);
+        CHECK_EQ_INT(p.g.pad[0], u);
+        free(L->attrs);
+        L->attrs = NULL;
+        L->n_attr = 0;
+    }
+}
+
+/* One auto_pad check, one message, for every op that reads it. */
+static void test_auto_pad_refused_alike(void)
+{
+    static const char *const ops[] = {"Conv", "MaxPool", "AveragePool", "ConvTranspose",
+                                      "ConvInteger", "LpPool"};
+    static const int64_t k[] = {3};
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        ductile_layer *L = layer(ops[i], 21, 2, 0, 1);
+        if (strcmp(ops[i], "MaxPool") == 0 || strstr(ops[i], "Pool")) L->n_in = 1;
+        dt_attr attrs[2] = {{.name = "auto_pad", .type = DT_ATTR_STRING, .s = "SAME", .s_len = 4},
+                            {.name = "kernel_shape", .type = DT_ATTR_INTS, .ints = k, .n = 1}};
+        L->attrs = attrs;
+        L->n_attr = 2;
+        const dt_opdef *d = dt_opdef_find(ops[i]);
+        CHECK_EQ_INT(d->check(L), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(dt_last_error(), "attribute 'auto_pad' = 'SAME' is not supported (supported: "
+                                      "NOTSET, SAME_UPPER, SAME_LOWER, VALID)");
+        L->attrs = NULL;
+        L->n_attr = 0;
+    }
+}
+
 int main(void)
 {
     if (dt_network_new(&net) != DUCTILE_OK) return 1;
@@ -118,6 +186,8 @@ int main(void)
     test_omitted_required_input();
     test_ductile_limits_unsupported();
     test_every_op_same_status();
+    test_same_pads();
+    test_auto_pad_refused_alike();
     dt_network_delete(net);
     TEST_MAIN_END();
 }
