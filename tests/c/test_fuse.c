@@ -5,12 +5,14 @@
 #include "testutil.h"
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/epilogue.h"
 #include "backend/cpu/families.h"
 #include "builder/optimize.h"
 #include "core/status.h"
 #include "ops/families.h"
 #include "ops/fused.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -418,6 +420,87 @@ static void test_pass_leaves_shared_and_broadcast_intermediates(void)
     CHECK_EQ_STR(net->layers[4]->op_type, "Add");
 }
 
+/* ---- the fused activation's defaults against the unfused kernels ---- */
+
+static dt_cpu_run_fn elementwise_kernel(const char *op)
+{
+    for (const dt_cpu_kernel *k = dt_cpu_elementwise; k->op_type; k++)
+        if (!strcmp(k->op_type, op)) return k->run;
+    return NULL;
+}
+
+/* Runs the elementwise kernel of L (its attributes and opset) on x[n] into y[n]; b: a second
+ * input of the same shape (Mul) or NULL. */
+static ductile_status run_elementwise(const ductile_layer *L, const float *x, const float *b,
+                                      float *y, int64_t n)
+{
+    dt_view in[2] = {{DUCTILE_FLOAT32, 1, {n}, (void *)x}, {DUCTILE_FLOAT32, 1, {n}, (void *)b}};
+    dt_view out = {DUCTILE_FLOAT32, 1, {n}, y};
+    dt_exec ex = {0};
+    return elementwise_kernel(L->op_type)(L, in, &out, &ex);
+}
+
+/* Each activation the pass fuses, with no attributes (every default in play): the FusedConv it
+ * makes must apply what the unfused kernel computes. A default written differently in
+ * builder/fuse.c and the elementwise kernel (HardSigmoid's alpha 0.2 vs 0.21) fails here. */
+static void test_fused_activation_defaults_match_the_unfused_kernels(void)
+{
+    static const struct { const char *op; int opset; bool times_x; } cases[] = {
+        {"HardSigmoid", 13, false}, {"HardSwish", 14, false}, {"HardSigmoid", 13, true},
+        {"Clip", 6, false},         {"Clip", 13, false},      {"Relu", 13, false},
+    };
+    enum { N = 4096 };
+    float *x = malloc(sizeof(float) * N), *y_fused = malloc(sizeof(float) * N),
+          *y_ref = malloc(sizeof(float) * N), *h = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) x[i] = 8.0f * frand();   /* past every clamp: |x| up to 8 */
+    x[0] = FLT_MAX, x[1] = -FLT_MAX, x[2] = 1e30f, x[3] = -1e30f;   /* the Clip-6 bounds */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        new_net();
+        ductile_tensor *in = tensor(4, shp, NULL);
+        dt_network_add_input(net, in);
+        ductile_layer *C = conv_layer(in);
+        ductile_layer *A = unary(cases[c].op, C->out[0]);
+        A->opset = cases[c].opset;
+        ductile_tensor *last = A->out[0];
+        if (cases[c].times_x) {
+            ductile_layer *M = layer("Mul", 2, 1);
+            M->in[0] = C->out[0];
+            M->in[1] = A->out[0];
+            M->out[0] = last = tensor(4, shp, NULL);
+        }
+        dt_network_add_output(net, last);
+        CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+        ductile_layer *F = only_fused();
+        CHECK(F != NULL);
+        if (!F) continue;
+        dt_epilogue e = {.act = (dt_act)dt_act_from_name(dt_attr_string(F, "activation", "?"))};
+        bool clip = e.act == DT_ACT_CLIP;
+        e.p0 = dt_attr_float(F, clip ? "act_min" : "act_alpha", NAN);
+        e.p1 = dt_attr_float(F, clip ? "act_max" : "act_beta", NAN);
+        memcpy(y_fused, x, sizeof(float) * N);
+        dt_epilogue_apply(&e, y_fused, NULL, N);
+
+        /* The same activation as a layer of its own, run by its kernel. */
+        ductile_layer *U = unary(cases[c].op, tensor(4, shp, NULL));
+        U->opset = cases[c].opset;
+        ductile_status st = run_elementwise(U, x, NULL, cases[c].times_x ? h : y_ref, N);
+        if (st == DUCTILE_OK && cases[c].times_x) {
+            ductile_layer *M = layer("Mul", 2, 1);
+            st = run_elementwise(M, x, h, y_ref, N);
+        }
+        CHECK_EQ_INT(st, DUCTILE_OK);
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++)
+            if (!(fabsf(y_fused[i] - y_ref[i]) <= 1e-6f * (1.0f + fabsf(y_ref[i])))) bad = i;
+        if (bad >= 0)
+            fprintf(stderr, "%s%s (opset %d): fused %.9g, unfused %.9g at x = %.9g\n",
+                    cases[c].times_x ? "x * " : "", cases[c].op, cases[c].opset,
+                    (double)y_fused[bad], (double)y_ref[bad], (double)x[bad]);
+        CHECK(bad < 0);
+    }
+    free(x), free(y_fused), free(y_ref), free(h);
+}
+
 int main(void)
 {
     dt_network_new(&net);
@@ -430,6 +513,7 @@ int main(void)
     test_pass_fuses_conv_add_relu_with_residual();
     test_pass_fuses_hardsigmoid_mul_as_hardswish();
     test_pass_leaves_shared_and_broadcast_intermediates();
+    test_fused_activation_defaults_match_the_unfused_kernels();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();
