@@ -1,5 +1,5 @@
 /* Defaults of ONNX attributes that more than one part of ductile reads: the CPU kernels and the
- * builder's fusion pass, which copies an activation's attributes into FusedConv's act_* (and
+ * builder's fusion pass (and the recurrent ops' activation_alpha/beta), which copies an activation's attributes into FusedConv's act_* (and
  * FusedConv's kernel, which falls back on them). One home each: a default written in two files
  * drifts unnoticed (HardSigmoid's alpha could be changed in one of them and no test failed).
  * Values from the ONNX operator specification. */
