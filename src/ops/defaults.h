@@ -1,7 +1,8 @@
-/* Defaults of ONNX attributes that more than one part of ductile reads: the CPU kernels and the
- * builder's fusion pass (and the recurrent ops' activation_alpha/beta), which copies an activation's attributes into FusedConv's act_* (and
- * FusedConv's kernel, which falls back on them). One home each: a default written in two files
- * drifts unnoticed (HardSigmoid's alpha could be changed in one of them and no test failed).
+/* Defaults of ONNX attributes that more than one part of ductile reads: the CPU kernels, the
+ * builder's fusion pass (which copies an activation's attributes into FusedConv's act_*, and
+ * FusedConv's kernel, which falls back on them) and the recurrent ops' activation_alpha/beta
+ * (which default to the op's own). One home each: a default written in two files drifts
+ * unnoticed (HardSigmoid's alpha could be changed in one of them and no test failed).
  * Values from the ONNX operator specification. */
 #ifndef DT_OP_DEFAULTS_H
 #define DT_OP_DEFAULTS_H
