@@ -8,13 +8,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t refconv_rng = 0x9e3779b97f4a7c15ull;
 
-/* Uniform in [-1, 1), from a fixed seed (a test sets rng_state for its own sequence). */
+/* Uniform in [-1, 1), from a fixed seed (a test sets refconv_rng for its own sequence). */
 static inline float frand(void)
 {
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
+    refconv_rng = refconv_rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((refconv_rng >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
 }
 
 /* n values of frand(); the caller frees. */

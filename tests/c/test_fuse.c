@@ -463,7 +463,7 @@ static void test_fused_activation_defaults_match_the_unfused_kernels(void)
 
 int main(void)
 {
-    rng_state = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
+    refconv_rng = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
     dt_network_new(&net);
     dt_pool *pool = NULL;
     dt_pool_create(2, &pool);
