@@ -1,8 +1,7 @@
 /* Conv, Gemm and MatMul: the fast CPU kernels against naive loops (double accumulation) on
  * random data at odd sizes, single-threaded and on a 2-thread pool; and the shape and
  * attribute errors that infer and check report. */
-#include "testutil.h"
-#include "refconv.h"
+#include "ophelp.h"
 
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
@@ -20,7 +19,6 @@
 
 /* ---- layers built by hand ---- */
 
-static ductile_network *net;
 static int name_counter;
 
 static ductile_layer *make_layer(const char *op, int n_in, int n_attr)
@@ -71,20 +69,6 @@ static void set_ints(ductile_layer *L, const char *name, const int64_t *v, int n
     a->type = DT_ATTR_INTS;
     a->n = n;
     a->ints = dt_arena_memdup(&net->arena, v, sizeof *v * (size_t)n);
-}
-
-static const dt_opdef *opdef(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_linalg; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_linalg; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
 }
 
 static dt_view view(int rank, const int64_t *dims, float *data)
@@ -478,10 +462,8 @@ static void test_conv_errors_name_inputs(void)
 
 int main(void)
 {
-    CHECK_EQ_INT(dt_network_new(&net), DUCTILE_OK);
-    dt_pool *pool2 = NULL;
-    CHECK_EQ_INT(dt_pool_create(2, &pool2), DUCTILE_OK);
-    dt_pool *pools[2] = {NULL, pool2};
+    if (ophelp_begin()) return 1;
+    dt_pool *pools[2] = {NULL, pool};
     for (int p = 0; p < 2; p++) {
         test_sgemm_odd_sizes_match_reference(pools[p]);
         test_sgemm_large_blocks_beta_bias(pools[p]);
@@ -492,7 +474,6 @@ int main(void)
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
     test_conv_errors_name_inputs();
-    dt_pool_free(pool2);
-    dt_network_delete(net);
+    ophelp_end();
     TEST_MAIN_END();
 }
