@@ -66,6 +66,14 @@ ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, i
     return DUCTILE_OK;
 }
 
+ductile_status dt_want_float32(const dt_view *in, int i, const char *what)
+{
+    if (in[i].dtype != DUCTILE_FLOAT32)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; only float32 is supported",
+                       i, what, ductile_dtype_name((ductile_dtype)in[i].dtype));
+    return DUCTILE_OK;
+}
+
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out)
 {
     if (axis < -rank || axis >= rank || (rank == 0 && axis != 0))

@@ -23,14 +23,6 @@ ductile_status dt_nn_check_int_range(const ductile_layer *L, const char *name, i
     return DUCTILE_OK;
 }
 
-ductile_status dt_nn_want_float(const dt_view *in, int i, const char *what)
-{
-    if (in[i].dtype != DUCTILE_FLOAT32)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; only float32 is supported",
-                       i, what, ductile_dtype_name((ductile_dtype)in[i].dtype));
-    return DUCTILE_OK;
-}
-
 bool dt_nn_present(const ductile_layer *L, const dt_view *in, int i)
 {
     return i < L->n_in && in[i].rank >= 0 && dt_view_count(&in[i]) > 0;

@@ -95,7 +95,7 @@ ductile_status dt_nn_check_hardmax(const ductile_layer *L)
 
 ductile_status dt_nn_infer_hardmax(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     int64_t o, n, i;
     DT_TRY(dt_softmax_layout(L, &in[0], &o, &n, &i));
     out[0] = in[0];
@@ -132,7 +132,7 @@ ductile_status dt_nn_check_lpnorm(const ductile_layer *L)
 
 ductile_status dt_nn_infer_lpnorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     int axis;
     DT_TRY(dt_axis_get(L, in, -1, &axis));
     out[0] = in[0];

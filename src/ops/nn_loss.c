@@ -34,7 +34,7 @@ ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_
 {
     *p = (dt_loss_params){0};
     DT_TRY(dt_loss_reduction(L, &p->reduction));
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     const dt_view *x = &in[0], *t = &in[1];
     char sx[160], st[160];
     dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
@@ -54,7 +54,7 @@ ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_
     p->D = 1;
     for (int i = 2; i < x->rank; i++) p->D *= x->dims[i];
     if (L->n_in > 2 && in[2].rank >= 0) {
-        DT_TRY(dt_nn_want_float(in, 2, "weight"));
+        DT_TRY(dt_want_float32(in, 2, "weight"));
         if (in[2].rank != 1 || in[2].dims[0] != p->C) {
             char sw[160];
             dt_format_dims(sw, sizeof sw, in[2].dims, in[2].rank, NULL);

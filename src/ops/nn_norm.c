@@ -16,7 +16,7 @@ static ductile_status dt_norm_bad_shape(int i, const char *what, const dt_view *
 /* A per-channel parameter: shape [C] where C is dim 1 of X. */
 static ductile_status dt_norm_channel_param(const dt_view *in, int i, const char *what)
 {
-    DT_TRY(dt_nn_want_float(in, i, what));
+    DT_TRY(dt_want_float32(in, i, what));
     if (in[i].rank != 1 || in[i].dims[0] != in[0].dims[1]) {
         char e[64];
         snprintf(e, sizeof e, "[%lld] (dim 1 of X)", (long long)in[0].dims[1]);
@@ -52,7 +52,7 @@ ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int
  * repeats the parameter with a period of its size: a suffix of the normalized dims. */
 static ductile_status dt_layernorm_param(const dt_view *in, int i, const char *what, int axis)
 {
-    DT_TRY(dt_nn_want_float(in, i, what));
+    DT_TRY(dt_want_float32(in, i, what));
     const dt_view *x = &in[0], *p = &in[i];
     int lead = 0;
     while (lead < p->rank && p->dims[lead] == 1) lead++;
@@ -70,7 +70,7 @@ static ductile_status dt_layernorm_param(const dt_view *in, int i, const char *w
 
 ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     int axis;
     int64_t block;
     DT_TRY(dt_layernorm_layout(L, &in[0], &axis, &block));
@@ -102,7 +102,7 @@ ductile_status dt_nn_check_batchnorm(const ductile_layer *L)
 ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     static const char *names[5] = {"X", "scale", "B", "input_mean", "input_var"};
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     if (in[0].rank < 2) return dt_norm_bad_shape(0, "X", &in[0], "rank 2 or more (N, C, ...)");
     for (int i = 1; i < 5; i++) DT_TRY(dt_norm_channel_param(in, i, names[i]));
     for (int o = 0; o < L->n_out; o++) {
@@ -120,7 +120,7 @@ ductile_status dt_nn_check_instancenorm(const ductile_layer *L)
 
 ductile_status dt_nn_infer_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     if (in[0].rank < 3)
         return dt_norm_bad_shape(0, "input", &in[0], "rank 3 or more (N, C, spatial dims)");
     DT_TRY(dt_norm_channel_param(in, 1, "scale"));

@@ -78,6 +78,9 @@ ductile_status dt_window_dim(int i, int n, int64_t in, int64_t k, int64_t s, int
 ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi,
                               const char *const *names);
 #define DT_INPUT_NAMES(...) ((const char *const[]){__VA_ARGS__})
+/* DUCTILE_ERR_UNSUPPORTED unless input i (`what`) is float32, the one dtype of the kernels of
+ * the nn and vision ops that use it. */
+ductile_status dt_want_float32(const dt_view *in, int i, const char *what);
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 

@@ -5,15 +5,6 @@
 #include "ops/families.h"
 #include "core/status.h"
 
-ductile_status dt_vision_want_float(const dt_view *in, int i, const char *what)
-{
-    if (in[i].dtype != DUCTILE_FLOAT32)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input %d (%s) has dtype %s; only float32 is supported", i, what,
-                       ductile_dtype_name((ductile_dtype)in[i].dtype));
-    return DUCTILE_OK;
-}
-
 ductile_status dt_vision_bad_shape(int i, const char *what, const dt_view *v,
                                    const char *expected)
 {

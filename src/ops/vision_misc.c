@@ -19,7 +19,7 @@ ductile_status dt_vision_check_maxunpool(const ductile_layer *L)
 
 ductile_status dt_vision_infer_maxunpool(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     const dt_view *x = &in[0];
     int64_t nk, ns, np;
     const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
@@ -121,7 +121,7 @@ ductile_status dt_vision_check_upsample(const ductile_layer *L)
 
 ductile_status dt_vision_infer_upsample(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     float sc[DT_MAX_DIMS];
     DT_TRY(dt_vision_upsample_scales(L, in, sc));
     int resized = 0;

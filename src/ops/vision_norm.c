@@ -19,7 +19,7 @@ ductile_status dt_vision_check_lrn(const ductile_layer *L)
 /* Y has X's shape (LRN, MeanVarianceNormalization). */
 ductile_status dt_vision_infer_same(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     if (in[0].rank < 2 && L->op_type[0] == 'L')
         return dt_vision_bad_shape(0, "X", &in[0], "rank 2 or more (N, C, ...)");
     if (L->op_type[0] == 'M') {
@@ -64,7 +64,7 @@ ductile_status dt_vision_check_groupnorm(const ductile_layer *L)
 /* scale and bias are [C] from opset 21, [num_groups] before. */
 ductile_status dt_vision_infer_groupnorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     const dt_view *x = &in[0];
     if (x->rank < 2) return dt_vision_bad_shape(0, "X", x, "rank 2 or more (N, C, ...)");
     int64_t g = dt_attr_int(L, "num_groups", 1);
@@ -75,7 +75,7 @@ ductile_status dt_vision_infer_groupnorm(const ductile_layer *L, const dt_view *
     int64_t want = L->opset >= 21 ? x->dims[1] : g;
     static const char *names[3] = {"X", "scale", "bias"};
     for (int i = 1; i < 3; i++) {
-        DT_TRY(dt_vision_want_float(in, i, names[i]));
+        DT_TRY(dt_want_float32(in, i, names[i]));
         if (in[i].rank != 1 || in[i].dims[0] != want) {
             char e[64];
             snprintf(e, sizeof e, "[%lld] (%s)", (long long)want,
