@@ -6,6 +6,7 @@
  * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them). */
 #include "builder/optimize.h"
 #include "core/status.h"
+#include "ops/defaults.h"
 #include "ops/fused.h"
 
 #include <float.h>
@@ -100,18 +101,19 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
         if (!strcmp(A->op_type, "HardSigmoid") || !strcmp(A->op_type, "HardSwish")) {
             bool hs = !strcmp(A->op_type, "HardSwish");
             m->name = hs ? "HardSwish" : "HardSigmoid";
-            m->p0 = hs ? 1.0f / 6.0f : dt_attr_float(A, "alpha", 0.2f);
-            m->p1 = hs ? 0.5f : dt_attr_float(A, "beta", 0.5f);
+            m->p0 = hs ? DT_HARDSWISH_ALPHA : dt_attr_float(A, "alpha", DT_HARDSIGMOID_ALPHA);
+            m->p1 = hs ? DT_HARDSWISH_BETA : dt_attr_float(A, "beta", DT_HARDSIGMOID_BETA);
             return true;
         }
         if (!strcmp(A->op_type, "Clip")) {
             m->name = "Clip";
             if (A->opset < 11) {
-                m->p0 = dt_attr_float(A, "min", -FLT_MAX);
-                m->p1 = dt_attr_float(A, "max", FLT_MAX);
+                m->p0 = dt_attr_float(A, "min", DT_CLIP6_MIN);
+                m->p1 = dt_attr_float(A, "max", DT_CLIP6_MAX);
                 return true;
             }
-            return dt_const_scalar(A, 1, -INFINITY, &m->p0) && dt_const_scalar(A, 2, INFINITY, &m->p1);
+            return dt_const_scalar(A, 1, DT_CLIP_NO_MIN, &m->p0) &&
+                   dt_const_scalar(A, 2, DT_CLIP_NO_MAX, &m->p1);
         }
         return false;
     }
@@ -127,8 +129,8 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
         if (!((M->in[0] == t && M->in[1] == H->out[0]) || (M->in[1] == t && M->in[0] == H->out[0])))
             return false;
         m->name = "HardSwish";
-        m->p0 = dt_attr_float(H, "alpha", 0.2f);
-        m->p1 = dt_attr_float(H, "beta", 0.5f);
+        m->p0 = dt_attr_float(H, "alpha", DT_HARDSIGMOID_ALPHA);
+        m->p1 = dt_attr_float(H, "beta", DT_HARDSIGMOID_BETA);
         m->layers[0] = H;
         m->layers[1] = M;
         m->out = M->out[0];

@@ -39,6 +39,41 @@ int64_t dt_view_int(const dt_view *v, int64_t i)
     return ((const int64_t *)v->data)[i];
 }
 
+ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi,
+                              const char *const *names)
+{
+    if (L->n_in < lo || L->n_in > hi) {
+        if (lo == hi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d", lo,
+                           lo == 1 ? "" : "s", L->n_in);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
+                       L->n_in);
+    }
+    for (int i = 0; i < lo; i++) {
+        if (L->in[i]) continue;
+        if (names)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input %d (%s) is required but was omitted", i, names[i]);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
+    }
+    if (L->n_out < olo || L->n_out > ohi) {
+        if (olo == ohi)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d output%s, got %d", olo,
+                           olo == 1 ? "" : "s", L->n_out);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d outputs, got %d", olo,
+                       ohi, L->n_out);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_want_float32(const dt_view *in, int i, const char *what)
+{
+    if (in[i].dtype != DUCTILE_FLOAT32)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; only float32 is supported",
+                       i, what, ductile_dtype_name((ductile_dtype)in[i].dtype));
+    return DUCTILE_OK;
+}
+
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out)
 {
     if (axis < -rank || axis >= rank || (rank == 0 && axis != 0))
@@ -55,10 +90,33 @@ ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d)
                    "overflows int64", (long long)i, (long long)d, (long long)k, (long long)d);
 }
 
-ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
-                             const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
-                             int64_t *ek, int64_t *out)
+ductile_status dt_auto_pad(const ductile_layer *L, const char **ap)
 {
+    *ap = dt_attr_string(L, "auto_pad", "NOTSET");
+    if (strcmp(*ap, "NOTSET") && strcmp(*ap, "SAME_UPPER") && strcmp(*ap, "SAME_LOWER") &&
+        strcmp(*ap, "VALID"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
+                       "SAME_UPPER, SAME_LOWER, VALID)", *ap);
+    return DUCTILE_OK;
+}
+
+void dt_same_pads(int64_t total, const char *auto_pad, int64_t *pb, int64_t *pe)
+{
+    /* floor(total / 2), also for a negative total (ConvTranspose with a larger output_shape). */
+    int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
+    /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
+    *pb = strcmp(auto_pad, "SAME_UPPER") == 0 ? half : total - half;
+    *pe = total - *pb;
+}
+
+ductile_status dt_window_dim(int i, int n, int64_t in, int64_t k, int64_t s, int64_t d,
+                             const char *auto_pad, const int64_t *pads, bool ceil_mode,
+                             int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out)
+{
+    bool explicit_pads = pads && strcmp(auto_pad, "NOTSET") == 0;
+    *pb = explicit_pads ? pads[i] : 0;
+    *pe = explicit_pads ? pads[n + i] : 0;
     if (!dt_dilated_extent(k, d, ek)) return dt_fail_dilated_extent(i, k, d);
     if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "SAME_LOWER") == 0) {
         *out = dt_ceildiv_nonneg(in, s);
@@ -68,13 +126,9 @@ ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'dilations'[%d] = %lld: the padding of auto_pad %s "
                            "overflows int64", i, (long long)d, auto_pad);
-        if (total < 0) total = 0;
-        /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
-        *pb = auto_pad[5] == 'U' ? total / 2 : total - total / 2;
-        *pe = total - *pb;
+        dt_same_pads(total < 0 ? 0 : total, auto_pad, pb, pe);
         return DUCTILE_OK;
     }
-    if (strcmp(auto_pad, "VALID") == 0) *pb = *pe = 0;
     int64_t padded;
     if (!dt_add_i64(in, *pb, &padded) || !dt_add_i64(padded, *pe, &padded))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,

@@ -177,20 +177,8 @@ static ductile_status dt_ew_check(const ductile_layer *L)
     const dt_ew_sig *sig = dt_ew_sig_find(L->op_type);
     if (!sig) return dt_fail(DUCTILE_ERR_INTERNAL, "elementwise op %s has no signature", L->op_type);
     int hi = sig->max_in < 0 ? 64 : sig->max_in;
-    if (L->n_in < sig->min_in || L->n_in > hi) {
-        if (sig->min_in == hi)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d",
-                           sig->min_in, sig->min_in == 1 ? "" : "s", L->n_in);
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d",
-                       sig->min_in, hi, L->n_in);
-    }
-    for (int i = 0; i < sig->min_in; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
-    int max_out = strcmp(L->op_type, "Dropout") == 0 ? 2 : 1;
-    if (L->n_out < 1 || L->n_out > max_out)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %s output%s, got %d",
-                       max_out == 1 ? "1" : "1 or 2", max_out == 1 ? "" : "s", L->n_out);
+    DT_TRY(dt_check_arity(L, sig->min_in, hi, 1, strcmp(L->op_type, "Dropout") == 0 ? 2 : 1,
+                          NULL));
     for (int i = 0; i < L->n_out; i++)
         if (!L->out[i])
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output %d is omitted; ductile needs every output named", i);

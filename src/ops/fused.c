@@ -30,9 +30,7 @@ ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt
 
 static ductile_status dt_fc_check(const ductile_layer *L)
 {
-    if (L->n_in < 2 || L->n_in > 4 || !L->in[DT_FC_X] || !L->in[DT_FC_W])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected inputs X, W and optional B, R; got %d inputs", L->n_in);
-    if (L->n_out != 1) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected 1 output, got %d", L->n_out);
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("X", "W")));
     const char *act = dt_attr_string(L, "activation", "");
     bool known = false;
     for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++) known |= strcmp(act, dt_fc_acts[i]) == 0;

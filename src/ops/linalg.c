@@ -7,22 +7,6 @@
 #include <stdbool.h>
 #include <string.h>
 
-static ductile_status dt_la_arity(const ductile_layer *L, int lo, int hi)
-{
-    if (L->n_in < lo || L->n_in > hi) {
-        if (lo == hi)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d inputs, got %d", lo, L->n_in);
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
-                       L->n_in);
-    }
-    for (int i = 0; i < lo; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
-    if (L->n_out != 1)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected 1 output, got %d", L->n_out);
-    return DUCTILE_OK;
-}
-
 /* Input i is float32, float16, bfloat16 or float64 (the CPU computes the others in float32),
  * of the same dtype as input 0. */
 static ductile_status dt_la_float(const dt_view *in, int i, const char *what)
@@ -68,13 +52,9 @@ static ductile_status dt_conv_ints(const ductile_layer *L, const char *name, int
 
 static ductile_status dt_conv_check(const ductile_layer *L)
 {
-    DT_TRY(dt_la_arity(L, 2, 3));
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
-        strcmp(ap, "VALID"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
-                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
+    const char *ap;
+    DT_TRY(dt_auto_pad(L, &ap));
     int64_t group = dt_attr_int(L, "group", 1);
     if (group < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
@@ -175,12 +155,8 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
                            sx, 2 + i, (long long)in);
-        int64_t ek, pb = 0, pe = 0, o;
-        if (strcmp(ap, "NOTSET") == 0 && p) {
-            pb = p[i];
-            pe = p[nk + i];
-        }
-        DT_TRY(dt_window_dim(i, in, kk, ss, dd, ap, false, &pb, &pe, &ek, &o));
+        int64_t ek, pb, pe, o;
+        DT_TRY(dt_window_dim(i, nk, in, kk, ss, dd, ap, p, false, &pb, &pe, &ek, &o));
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "
@@ -226,7 +202,7 @@ static ductile_status dt_conv_infer(const ductile_layer *L, const dt_view *in, d
 
 static ductile_status dt_gemm_check(const ductile_layer *L)
 {
-    DT_TRY(dt_la_arity(L, 2, 3));
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
     const char *names[] = {"transA", "transB"};
     for (int i = 0; i < 2; i++) {
         int64_t v = dt_attr_int(L, names[i], 0);
@@ -329,7 +305,7 @@ ductile_status dt_matmul_geometry(const dt_view *a, const dt_view *b, dt_matmul_
 
 static ductile_status dt_matmul_check(const ductile_layer *L)
 {
-    return dt_la_arity(L, 2, 2);
+    return dt_check_arity(L, 2, 2, 1, 1, NULL);
 }
 
 static ductile_status dt_matmul_infer(const ductile_layer *L, const dt_view *in, dt_view *out)

@@ -11,13 +11,9 @@
 
 /* ---- shared checks (nn.c) ---- */
 
-/* Input count in [lo, hi] and output count in [olo, ohi]; DUCTILE_ERR_INVALID_ARGUMENT. */
-ductile_status dt_nn_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
 /* An INT attribute restricted to [lo, hi]; DUCTILE_ERR_UNSUPPORTED naming it otherwise. */
 ductile_status dt_nn_check_int_range(const ductile_layer *L, const char *name, int64_t dflt,
                                      int64_t lo, int64_t hi);
-/* Input i is float32 (the only type the nn kernels compute in). */
-ductile_status dt_nn_want_float(const dt_view *in, int i, const char *what);
 /* Input i was given (not an omitted optional input) and is non-empty. */
 bool dt_nn_present(const ductile_layer *L, const dt_view *in, int i);
 

@@ -15,7 +15,7 @@ static bool dt_att_given(const ductile_layer *L, int i) { return i < L->n_in && 
 
 ductile_status dt_nn_check_attention(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 3, L->opset >= 24 ? 7 : 6, 1, 4));
+    DT_TRY(dt_check_arity(L, 3, L->opset >= 24 ? 7 : 6, 1, 4, NULL));
     if (!L->in[1] || !L->in[2])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (K) and 2 (V) are required");
     if (dt_att_given(L, DT_ATT_PAST_K) != dt_att_given(L, DT_ATT_PAST_V))

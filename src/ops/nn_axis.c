@@ -48,7 +48,7 @@ ductile_status dt_axis_get(const ductile_layer *L, const dt_view *in, int64_t df
 
 ductile_status dt_nn_check_argmax(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     DT_TRY(dt_nn_check_int_range(L, "keepdims", 1, 0, 1));
     return dt_nn_check_int_range(L, "select_last_index", 0, 0, 1);
 }
@@ -90,12 +90,12 @@ ductile_status dt_nn_infer_argmax(const ductile_layer *L, const dt_view *in, dt_
 
 ductile_status dt_nn_check_hardmax(const ductile_layer *L)
 {
-    return dt_nn_check_arity(L, 1, 1, 1, 1);
+    return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
 ductile_status dt_nn_infer_hardmax(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     int64_t o, n, i;
     DT_TRY(dt_softmax_layout(L, &in[0], &o, &n, &i));
     out[0] = in[0];
@@ -107,8 +107,7 @@ ductile_status dt_nn_infer_hardmax(const ductile_layer *L, const dt_view *in, dt
 
 ductile_status dt_nn_check_cum(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (axis) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("x", "axis")));
     DT_TRY(dt_nn_check_int_range(L, "exclusive", 0, 0, 1));
     return dt_nn_check_int_range(L, "reverse", 0, 0, 1);
 }
@@ -127,13 +126,13 @@ ductile_status dt_nn_infer_cum(const ductile_layer *L, const dt_view *in, dt_vie
 
 ductile_status dt_nn_check_lpnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     return dt_nn_check_int_range(L, "p", 2, 1, 2);
 }
 
 ductile_status dt_nn_infer_lpnorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     int axis;
     DT_TRY(dt_axis_get(L, in, -1, &axis));
     out[0] = in[0];
@@ -146,9 +145,7 @@ ductile_status dt_nn_infer_lpnorm(const ductile_layer *L, const dt_view *in, dt_
 
 ductile_status dt_nn_check_topk(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, L->opset >= 10 ? 2 : 1, L->opset >= 10 ? 2 : 1, 2, 2));
-    if (L->opset >= 10 && !L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (K) is required");
+    DT_TRY(dt_check_arity(L, L->opset >= 10 ? 2 : 1, L->opset >= 10 ? 2 : 1, 2, 2, DT_INPUT_NAMES("X", "K")));
     DT_TRY(dt_nn_check_int_range(L, "largest", 1, 0, 1));
     return dt_nn_check_int_range(L, "sorted", 1, 0, 1);
 }

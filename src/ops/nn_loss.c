@@ -25,8 +25,7 @@ static ductile_status dt_loss_reduction(const ductile_layer *L, int *out)
 
 ductile_status dt_nn_check_loss(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 3, 1, dt_loss_is_sce(L) ? 2 : 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (target) is required");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, dt_loss_is_sce(L) ? 2 : 1, DT_INPUT_NAMES("input", "target")));
     int r;
     return dt_loss_reduction(L, &r);
 }
@@ -35,7 +34,7 @@ ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_
 {
     *p = (dt_loss_params){0};
     DT_TRY(dt_loss_reduction(L, &p->reduction));
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     const dt_view *x = &in[0], *t = &in[1];
     char sx[160], st[160];
     dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
@@ -55,7 +54,7 @@ ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_
     p->D = 1;
     for (int i = 2; i < x->rank; i++) p->D *= x->dims[i];
     if (L->n_in > 2 && in[2].rank >= 0) {
-        DT_TRY(dt_nn_want_float(in, 2, "weight"));
+        DT_TRY(dt_want_float32(in, 2, "weight"));
         if (in[2].rank != 1 || in[2].dims[0] != p->C) {
             char sw[160];
             dt_format_dims(sw, sizeof sw, in[2].dims, in[2].rank, NULL);

@@ -16,7 +16,7 @@ static ductile_status dt_norm_bad_shape(int i, const char *what, const dt_view *
 /* A per-channel parameter: shape [C] where C is dim 1 of X. */
 static ductile_status dt_norm_channel_param(const dt_view *in, int i, const char *what)
 {
-    DT_TRY(dt_nn_want_float(in, i, what));
+    DT_TRY(dt_want_float32(in, i, what));
     if (in[i].rank != 1 || in[i].dims[0] != in[0].dims[1]) {
         char e[64];
         snprintf(e, sizeof e, "[%lld] (dim 1 of X)", (long long)in[0].dims[1]);
@@ -27,16 +27,14 @@ static ductile_status dt_norm_channel_param(const dt_view *in, int i, const char
 
 ductile_status dt_nn_check_layernorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 3, 1, 3));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (Scale) is required");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 3, DT_INPUT_NAMES("X", "Scale")));
     return dt_nn_check_int_range(L, "stash_type", 1, 1, 1);
 }
 
 /* RMSNormalization (opset 23) is LayerNormalization without the mean and the bias. */
 ductile_status dt_nn_check_rmsnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (scale) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("X", "scale")));
     return dt_nn_check_int_range(L, "stash_type", 1, 1, 1);
 }
 
@@ -54,7 +52,7 @@ ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int
  * repeats the parameter with a period of its size: a suffix of the normalized dims. */
 static ductile_status dt_layernorm_param(const dt_view *in, int i, const char *what, int axis)
 {
-    DT_TRY(dt_nn_want_float(in, i, what));
+    DT_TRY(dt_want_float32(in, i, what));
     const dt_view *x = &in[0], *p = &in[i];
     int lead = 0;
     while (lead < p->rank && p->dims[lead] == 1) lead++;
@@ -72,7 +70,7 @@ static ductile_status dt_layernorm_param(const dt_view *in, int i, const char *w
 
 ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     int axis;
     int64_t block;
     DT_TRY(dt_layernorm_layout(L, &in[0], &axis, &block));
@@ -91,9 +89,7 @@ ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, 
 
 ductile_status dt_nn_check_batchnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 5, 5, 1, 5));
-    for (int i = 1; i < 5; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 5, 5, 1, 5, DT_INPUT_NAMES("X", "scale", "B", "input_mean", "input_var")));
     for (int o = 1; o < L->n_out; o++)
         if (L->out[o])
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -106,7 +102,7 @@ ductile_status dt_nn_check_batchnorm(const ductile_layer *L)
 ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     static const char *names[5] = {"X", "scale", "B", "input_mean", "input_var"};
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     if (in[0].rank < 2) return dt_norm_bad_shape(0, "X", &in[0], "rank 2 or more (N, C, ...)");
     for (int i = 1; i < 5; i++) DT_TRY(dt_norm_channel_param(in, i, names[i]));
     for (int o = 0; o < L->n_out; o++) {
@@ -118,15 +114,13 @@ ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, 
 
 ductile_status dt_nn_check_instancenorm(const ductile_layer *L)
 {
-    DT_TRY(dt_nn_check_arity(L, 3, 3, 1, 1));
-    for (int i = 1; i < 3; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, DT_INPUT_NAMES("input", "scale", "B")));
     return DUCTILE_OK;
 }
 
 ductile_status dt_nn_infer_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "input"));
+    DT_TRY(dt_want_float32(in, 0, "input"));
     if (in[0].rank < 3)
         return dt_norm_bad_shape(0, "input", &in[0], "rank 3 or more (N, C, spatial dims)");
     DT_TRY(dt_norm_channel_param(in, 1, "scale"));

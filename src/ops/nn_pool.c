@@ -7,12 +7,12 @@
 
 ductile_status dt_nn_check_global_pool(const ductile_layer *L)
 {
-    return dt_nn_check_arity(L, 1, 1, 1, 1);
+    return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
 ductile_status dt_nn_infer_global_pool(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     if (in[0].rank < 3) {
         char s[160];
         dt_format_dims(s, sizeof s, in[0].dims, in[0].rank, NULL);
@@ -25,11 +25,6 @@ ductile_status dt_nn_infer_global_pool(const ductile_layer *L, const dt_view *in
     out[0].dims[1] = in[0].dims[1];
     for (int i = 2; i < in[0].rank; i++) out[0].dims[i] = 1;
     return DUCTILE_OK;
-}
-
-static const char *dt_pool_auto_pad(const ductile_layer *L)
-{
-    return dt_attr_string(L, "auto_pad", "NOTSET");
 }
 
 /* An INTS attribute that, when present, has one value per spatial dim. */
@@ -49,15 +44,11 @@ static ductile_status dt_pool_ints(const ductile_layer *L, const char *name, int
 ductile_status dt_nn_check_pool(const ductile_layer *L)
 {
     bool is_max = strcmp(L->op_type, "MaxPool") == 0;
-    DT_TRY(dt_nn_check_arity(L, 1, 1, 1, is_max ? 2 : 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, is_max ? 2 : 1, NULL));
     if (L->n_out == 2 && L->out[1])
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices) of MaxPool is not supported");
-    const char *ap = dt_pool_auto_pad(L);
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
-        strcmp(ap, "VALID"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
-                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    const char *ap;
+    DT_TRY(dt_auto_pad(L, &ap));
     int64_t nk;
     const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
     if (!k) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' is required");
@@ -115,7 +106,7 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
     DT_TRY(dt_pool_ints(L, "strides", nk, &s));
     DT_TRY(dt_pool_ints(L, "pads", 2 * nk, &p));
     DT_TRY(dt_pool_ints(L, "dilations", nk, &d));
-    const char *ap = dt_pool_auto_pad(L);
+    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
     bool ceil_mode = dt_attr_int(L, "ceil_mode", 0) != 0;
     memset(g, 0, sizeof *g);
     g->spatial = (int)nk;
@@ -128,15 +119,11 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
         int j = 3 - (int)nk + i;
         int64_t in = x->dims[2 + i];
         int64_t kk = k[i], ss = s ? s[i] : 1, dd = d ? d[i] : 1;
-        int64_t ek, pb = 0, pe = 0, o;
-        if (strcmp(ap, "NOTSET") == 0 && p) {
-            pb = p[i];
-            pe = p[nk + i];
-        }
+        int64_t ek, pb, pe, o;
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) spatial dim %d is %lld; expected >= 1", i,
                            (long long)in);
-        DT_TRY(dt_window_dim(i, in, kk, ss, dd, ap, ceil_mode, &pb, &pe, &ek, &o));
+        DT_TRY(dt_window_dim(i, (int)nk, in, kk, ss, dd, ap, p, ceil_mode, &pb, &pe, &ek, &o));
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) spatial dim %d is %lld, smaller than the dilated "

@@ -14,7 +14,7 @@ static bool dt_reduce_axes_input(const ductile_layer *L)
 ductile_status dt_nn_check_reduce(const ductile_layer *L)
 {
     bool from_input = dt_reduce_axes_input(L);
-    DT_TRY(dt_nn_check_arity(L, 1, from_input ? 2 : 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, from_input ? 2 : 1, 1, 1, NULL));
     if (from_input && dt_attr_find(L, "axes"))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                        "attribute 'axes' is not allowed at opset %d; axes are input 1", L->opset);

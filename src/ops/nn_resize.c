@@ -69,9 +69,9 @@ static ductile_status dt_resize_attrs(const ductile_layer *L, dt_resize_params *
 ductile_status dt_nn_check_resize(const ductile_layer *L)
 {
     if (L->opset < 11)
-        DT_TRY(dt_nn_check_arity(L, 2, 2, 1, 1));
+        DT_TRY(dt_check_arity(L, 2, 2, 1, 1, NULL));
     else
-        DT_TRY(dt_nn_check_arity(L, 1, 4, 1, 1));
+        DT_TRY(dt_check_arity(L, 1, 4, 1, 1, NULL));
     dt_resize_params p;
     DT_TRY(dt_resize_attrs(L, &p));
     DT_TRY(dt_nn_check_int_range(L, "antialias", 0, 0, 1));
@@ -214,7 +214,7 @@ ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in, d
 
 ductile_status dt_nn_infer_resize(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_nn_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     dt_resize_params p;
     DT_TRY(dt_resize_params_get(L, in, &p));
     out[0].dtype = in[0].dtype;

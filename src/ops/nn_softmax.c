@@ -4,7 +4,7 @@
 
 ductile_status dt_nn_check_softmax(const ductile_layer *L)
 {
-    return dt_nn_check_arity(L, 1, 1, 1, 1);
+    return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
 ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64_t *outer,

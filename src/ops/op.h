@@ -53,16 +53,34 @@ int64_t dt_view_int(const dt_view *v, int64_t i);
 /* DUCTILE_ERR_INVALID_ARGUMENT: dilation d of spatial dim i makes the kernel of k taps,
  * (k - 1)*d + 1, overflow int64 (the message Conv and the pools share). */
 ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d);
-/* One spatial dim of a sliding window (Conv, pooling). in >= 1, taps k >= 1, stride s >= 1,
- * dilation d >= 1 (callers check these first); *pb, *pe hold the pads (>= 0) and are replaced
- * for auto_pad SAME_UPPER/SAME_LOWER (split as ONNX does) and VALID (zero). Sets *ek (the dilated
- * kernel) and *out, the number of windows (ceil_mode as in pooling). *out < 1 when the kernel
- * does not fit in the padded input; the caller words that refusal. Refuses with
- * DUCTILE_ERR_INVALID_ARGUMENT, naming the attribute and spatial dim i, a size that
- * overflows int64 (a dilation or pad of INT64_MAX). */
-ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
-                             const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
-                             int64_t *ek, int64_t *out);
+/* Attribute auto_pad (default NOTSET) into *ap; DUCTILE_ERR_UNSUPPORTED for a value other
+ * than NOTSET, SAME_UPPER, SAME_LOWER and VALID (Conv, the pools, ConvTranspose, ConvInteger). */
+ductile_status dt_auto_pad(const ductile_layer *L, const char **ap);
+/* The one split of a total padding for auto_pad SAME_UPPER (the odd pixel at the end) and
+ * SAME_LOWER (at the beginning), as ONNX defines it; total may be negative (ConvTranspose). */
+void dt_same_pads(int64_t total, const char *auto_pad, int64_t *pb, int64_t *pe);
+/* Spatial dim i of n of a sliding window (Conv, pooling). in >= 1, taps k >= 1, stride s >= 1,
+ * dilation d >= 1 (callers check these first). Sets the pads *pb, *pe: pads[i] and pads[n + i]
+ * (attribute 'pads', may be NULL: zero, values >= 0) for auto_pad NOTSET, split as ONNX does for
+ * SAME_UPPER/SAME_LOWER (dt_same_pads), zero for VALID. Sets *ek (the dilated kernel) and *out,
+ * the number of windows (ceil_mode as in pooling). *out < 1 when the kernel does not fit in the
+ * padded input; the caller words that refusal. Refuses with DUCTILE_ERR_INVALID_ARGUMENT, naming
+ * the attribute and spatial dim i, a size that overflows int64 (a dilation or pad of
+ * INT64_MAX). */
+ductile_status dt_window_dim(int i, int n, int64_t in, int64_t k, int64_t s, int64_t d,
+                             const char *auto_pad, const int64_t *pads, bool ceil_mode,
+                             int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out);
+/* The one arity check of every op: the node has lo..hi inputs and olo..ohi outputs and inputs
+ * 0..lo-1 (the required ones) are present. Any mismatch is DUCTILE_ERR_INVALID_ARGUMENT:
+ * "expected 2 inputs, got 1", "expected 1 to 3 outputs, got 4", "input 1 (W) is required but
+ * was omitted" (names, may be NULL, holds the op's names of inputs 0..lo-1). Limits of ductile
+ * below what ONNX allows are refused by the op, before this, as DUCTILE_ERR_UNSUPPORTED. */
+ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi,
+                              const char *const *names);
+#define DT_INPUT_NAMES(...) ((const char *const[]){__VA_ARGS__})
+/* DUCTILE_ERR_UNSUPPORTED unless input i (`what`) is float32, the one dtype of the kernels of
+ * the nn and vision ops that use it. */
+ductile_status dt_want_float32(const dt_view *in, int i, const char *what);
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 

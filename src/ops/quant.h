@@ -50,8 +50,6 @@ ductile_status dt_quant_vec(const ductile_layer *L, const dt_view *in, int i, co
 
 /* Input i was given (not an omitted optional input). */
 bool dt_quant_present(const ductile_layer *L, const dt_view *in, int i);
-/* Input count in [lo, hi] with inputs [0, lo) given, and nout outputs. */
-ductile_status dt_quant_arity(const ductile_layer *L, int lo, int hi, int nout);
 
 /* ---- check and infer of each op ---- */
 

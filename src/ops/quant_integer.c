@@ -39,7 +39,7 @@ static ductile_status dt_qi_float(const dt_view *in, int i, const char *what)
 
 ductile_status dt_matmulint_check(const ductile_layer *L)
 {
-    return dt_quant_arity(L, 2, 4, 1);
+    return dt_check_arity(L, 2, 4, 1, 1, NULL);
 }
 
 ductile_status dt_matmulint_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
@@ -61,7 +61,7 @@ ductile_status dt_matmulint_infer(const ductile_layer *L, const dt_view *in, dt_
 
 ductile_status dt_qlmatmul_check(const ductile_layer *L)
 {
-    return dt_quant_arity(L, 8, 8, 1);
+    return dt_check_arity(L, 8, 8, 1, 1, NULL);
 }
 
 ductile_status dt_qlmatmul_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
@@ -91,12 +91,8 @@ ductile_status dt_qlmatmul_infer(const ductile_layer *L, const dt_view *in, dt_v
 
 static ductile_status dt_qi_conv_attrs(const ductile_layer *L)
 {
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") && strcmp(ap, "SAME_UPPER") && strcmp(ap, "SAME_LOWER") &&
-        strcmp(ap, "VALID"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, "
-                       "SAME_UPPER, SAME_LOWER, VALID)", ap);
+    const char *ap;
+    DT_TRY(dt_auto_pad(L, &ap));
     int64_t nk = 0;
     if (dt_attr_ints(L, "kernel_shape", &nk) && (nk < 1 || nk > 2))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -117,7 +113,7 @@ static void dt_qi_conv_out(const dt_view *x, const dt_conv_geom *g, int dtype, d
 /* x, w, x_zero_point?, w_zero_point? */
 ductile_status dt_convint_check(const ductile_layer *L)
 {
-    DT_TRY(dt_quant_arity(L, 2, 4, 1));
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, NULL));
     return dt_qi_conv_attrs(L);
 }
 
@@ -137,7 +133,7 @@ ductile_status dt_convint_infer(const ductile_layer *L, const dt_view *in, dt_vi
 /* x, x_scale, x_zp, w, w_scale, w_zp, y_scale, y_zp, B? */
 ductile_status dt_qlconv_check(const ductile_layer *L)
 {
-    DT_TRY(dt_quant_arity(L, 8, 9, 1));
+    DT_TRY(dt_check_arity(L, 8, 9, 1, 1, NULL));
     return dt_qi_conv_attrs(L);
 }
 

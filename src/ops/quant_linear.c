@@ -32,20 +32,6 @@ bool dt_quant_present(const ductile_layer *L, const dt_view *in, int i)
     return i < L->n_in && L->in[i] && in[i].rank >= 0;
 }
 
-ductile_status dt_quant_arity(const ductile_layer *L, int lo, int hi, int nout)
-{
-    if (L->n_in < lo || L->n_in > hi)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
-                       L->n_in);
-    for (int i = 0; i < lo; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
-    if (L->n_out != nout)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d output%s, got %d", nout,
-                       nout == 1 ? "" : "s", L->n_out);
-    return DUCTILE_OK;
-}
-
 ductile_status dt_quant_vec(const ductile_layer *L, const dt_view *in, int i, const char *what,
                             int64_t n, const char *nwhat, bool *per_channel)
 {
@@ -129,7 +115,7 @@ ductile_status dt_qmap_get(const ductile_layer *L, const dt_view *in, dt_qmap *q
 
 ductile_status dt_quantize_check(const ductile_layer *L)
 {
-    DT_TRY(dt_quant_arity(L, 2, 3, 1));
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
     int64_t od = dt_attr_int(L, "output_dtype", 0);
     int64_t lo, hi;
     if (od != 0 && (od == DUCTILE_INT32 || !dt_quant_int_range((int)od, &lo, &hi)))
@@ -187,7 +173,7 @@ ductile_status dt_quantize_infer(const ductile_layer *L, const dt_view *in, dt_v
 
 ductile_status dt_dequantize_check(const ductile_layer *L)
 {
-    DT_TRY(dt_quant_arity(L, 2, 3, 1));
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
     int64_t od = dt_attr_int(L, "output_dtype", 0);
     if (od != 0 && (od == DUCTILE_FLOAT64 || !dt_quant_is_float((int)od)))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -229,7 +215,7 @@ ductile_status dt_dequantize_infer(const ductile_layer *L, const dt_view *in, dt
 
 ductile_status dt_dynquant_check(const ductile_layer *L)
 {
-    return dt_quant_arity(L, 1, 1, 3);
+    return dt_check_arity(L, 1, 1, 3, 3, NULL);
 }
 
 ductile_status dt_dynquant_infer(const ductile_layer *L, const dt_view *in, dt_view *out)

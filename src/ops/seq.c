@@ -6,17 +6,6 @@
 
 #include <string.h>
 
-ductile_status dt_seq_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi)
-{
-    if (L->n_in < lo || L->n_in > hi)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi, L->n_in);
-    if (L->n_in > 0 && !L->in[0])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 is required but was omitted");
-    if (L->n_out < olo || L->n_out > ohi)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d to %d outputs, got %d", olo, ohi, L->n_out);
-    return DUCTILE_OK;
-}
-
 ductile_status dt_seq_want_float(const dt_view *in, int i, const char *what)
 {
     int t = in[i].dtype;

@@ -10,8 +10,6 @@
 
 /* ---- shared checks (seq.c) ---- */
 
-/* Input count in [lo, hi], output count in [olo, ohi], input 0 present. */
-ductile_status dt_seq_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
 /* Input i is float32, float64, float16 or bfloat16. */
 ductile_status dt_seq_want_float(const dt_view *in, int i, const char *what);
 /* Input i is int32 or int64. */

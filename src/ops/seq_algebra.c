@@ -30,7 +30,7 @@ static ductile_status copy_shape(const dt_view *in, dt_view *out)
 
 ductile_status dt_seq_check_onehot(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 3, 3, 1, 1));
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, NULL));
     if (!L->in[1] || !L->in[2]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (depth) and 2 (values) are required");
     return DUCTILE_OK;
 }
@@ -56,7 +56,7 @@ ductile_status dt_seq_infer_onehot(const ductile_layer *L, const dt_view *in, dt
 
 /* Det */
 
-ductile_status dt_seq_check_det(const ductile_layer *L) { return dt_seq_arity(L, 1, 1, 1, 1); }
+ductile_status dt_seq_check_det(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
 
 ductile_status dt_seq_infer_det(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
@@ -74,7 +74,7 @@ ductile_status dt_seq_infer_det(const ductile_layer *L, const dt_view *in, dt_vi
 
 ductile_status dt_seq_check_tscatter(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 2, 3, 1, 1));
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
     const char *m = dt_attr_string(L, "mode", "linear");
     if (strcmp(m, "linear") != 0 && strcmp(m, "circular") != 0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'mode' = '%s' is not supported (supported: linear, circular)", m);
@@ -104,7 +104,7 @@ ductile_status dt_seq_infer_tscatter(const ductile_layer *L, const dt_view *in, 
 
 /* SwiGLU */
 
-ductile_status dt_seq_check_swiglu(const ductile_layer *L) { return dt_seq_arity(L, 2, 2, 1, 1); }
+ductile_status dt_seq_check_swiglu(const ductile_layer *L) { return dt_check_arity(L, 2, 2, 1, 1, NULL); }
 
 ductile_status dt_seq_infer_swiglu(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
@@ -119,7 +119,7 @@ ductile_status dt_seq_infer_swiglu(const ductile_layer *L, const dt_view *in, dt
 
 ductile_status dt_seq_check_rope(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 3, 4, 1, 1));
+    DT_TRY(dt_check_arity(L, 3, 4, 1, 1, NULL));
     int64_t v = dt_attr_int(L, "interleaved", 0);
     if (v != 0 && v != 1) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'interleaved' = %lld is not supported (supported: 0, 1)", (long long)v);
     return DUCTILE_OK;
@@ -174,7 +174,7 @@ ductile_status dt_seq_infer_rope(const ductile_layer *L, const dt_view *in, dt_v
 
 ductile_status dt_seq_check_linattn(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 3, 6, 1, 2));
+    DT_TRY(dt_check_arity(L, 3, 6, 1, 2, NULL));
     const char *r = dt_attr_string(L, "update_rule", "gated_delta");
     if (strcmp(r, "linear") && strcmp(r, "gated") && strcmp(r, "delta") && strcmp(r, "gated_delta"))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'update_rule' = '%s' is not supported (supported: linear, gated, delta, gated_delta)", r);
@@ -252,8 +252,7 @@ ductile_status dt_seq_infer_linattn(const ductile_layer *L, const dt_view *in, d
 
 ductile_status dt_seq_check_cconv(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 2, 4, 1, 2));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (weight) is required");
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 2, DT_INPUT_NAMES("input", "weight")));
     const char *a = dt_attr_string(L, "activation", "none");
     if (strcmp(a, "none") && strcmp(a, "silu") && strcmp(a, "swish"))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported (supported: none, silu, swish)", a);

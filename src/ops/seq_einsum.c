@@ -15,9 +15,11 @@ static int letter_id(char c)
 
 ductile_status dt_seq_check_einsum(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 1, DT_EINSUM_MAX_IN, 1, 1));
-    for (int i = 0; i < L->n_in; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is omitted", i);
+    if (L->n_in > DT_EINSUM_MAX_IN)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "%d inputs; 1 to %d are supported", L->n_in,
+                       DT_EINSUM_MAX_IN);
+    /* Every operand is required: lo = n_in makes the arity check name an omitted one. */
+    DT_TRY(dt_check_arity(L, L->n_in > 0 ? L->n_in : 1, DT_EINSUM_MAX_IN, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "equation");
     if (!a || a->type != DT_ATTR_STRING)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'equation' (a string) is required");

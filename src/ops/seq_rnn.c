@@ -2,18 +2,20 @@
 #include "ops/seq.h"
 #include "core/checked.h"
 #include "core/status.h"
+#include "ops/defaults.h"
 
 #include <string.h>
 
+/* activation_alpha/beta default, as ONNX says, to the defaults of the op of that name. */
 static const struct { const char *name; int kind; float alpha, beta; bool has_a, has_b; } acts[] = {
     {"Relu", DT_ACT_RELU, 0, 0, false, false},
     {"Tanh", DT_ACT_TANH, 0, 0, false, false},
     {"Sigmoid", DT_ACT_SIGMOID, 0, 0, false, false},
     {"Affine", DT_ACT_AFFINE, 1.0f, 0.0f, true, true},
-    {"LeakyRelu", DT_ACT_LEAKYRELU, 0.01f, 0, true, false},
+    {"LeakyRelu", DT_ACT_LEAKYRELU, DT_LEAKYRELU_ALPHA, 0, true, false},
     {"ThresholdedRelu", DT_ACT_THRESHOLDEDRELU, 1.0f, 0, true, false},
     {"ScaledTanh", DT_ACT_SCALEDTANH, 1.0f, 1.0f, true, true},
-    {"HardSigmoid", DT_ACT_HARDSIGMOID, 0.2f, 0.5f, true, true},
+    {"HardSigmoid", DT_ACT_HARDSIGMOID, DT_HARDSIGMOID_ALPHA, DT_HARDSIGMOID_BETA, true, true},
     {"Elu", DT_ACT_ELU, 1.0f, 0, true, false},
     {"Softsign", DT_ACT_SOFTSIGN, 0, 0, false, false},
     {"Softplus", DT_ACT_SOFTPLUS, 0, 0, false, false},
@@ -90,9 +92,7 @@ ductile_status dt_seq_check_rnn(const ductile_layer *L)
 {
     int max_out = strcmp(L->op_type, "LSTM") == 0 ? 3 : 2;
     int max_in = strcmp(L->op_type, "LSTM") == 0 ? 8 : 6;
-    DT_TRY(dt_seq_arity(L, 3, max_in, 0, max_out));
-    if (!L->in[1] || !L->in[2])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (W) and 2 (R) are required");
+    DT_TRY(dt_check_arity(L, 3, max_in, 0, max_out, DT_INPUT_NAMES("X", "W", "R")));
     dt_rnn_params p;
     return rnn_attrs(L, &p);
 }

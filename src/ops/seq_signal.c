@@ -15,7 +15,7 @@ static ductile_status bool_attr(const ductile_layer *L, const char *name, int64_
 
 ductile_status dt_seq_check_dft(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 1, L->opset >= 20 ? 3 : 2, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, L->opset >= 20 ? 3 : 2, 1, 1, NULL));
     bool b;
     DT_TRY(bool_attr(L, "inverse", 0, &b));
     return bool_attr(L, "onesided", 0, &b);
@@ -63,8 +63,7 @@ ductile_status dt_seq_infer_dft(const ductile_layer *L, const dt_view *in, dt_vi
 
 ductile_status dt_seq_check_stft(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 2, 4, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (frame_step) is required");
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("signal", "frame_step")));
     bool b;
     return bool_attr(L, "onesided", 1, &b);
 }
@@ -114,7 +113,7 @@ ductile_status dt_seq_infer_stft(const ductile_layer *L, const dt_view *in, dt_v
 
 ductile_status dt_seq_check_window(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     bool b;
     DT_TRY(bool_attr(L, "periodic", 1, &b));
     int t;
@@ -136,9 +135,7 @@ ductile_status dt_seq_infer_window(const ductile_layer *L, const dt_view *in, dt
 
 ductile_status dt_seq_check_mel(const ductile_layer *L)
 {
-    DT_TRY(dt_seq_arity(L, 5, 5, 1, 1));
-    for (int i = 0; i < 5; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 5, 5, 1, 1, DT_INPUT_NAMES("num_mel_bins", "dft_length", "sample_rate", "lower_edge_hertz", "upper_edge_hertz")));
     int t;
     return dt_seq_out_dtype(L, &t);
 }

@@ -5,27 +5,6 @@
 
 #include <stdio.h>
 
-ductile_status dt_shape_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi)
-{
-    if (L->n_in < lo || L->n_in > hi) {
-        if (lo == hi)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d", lo,
-                           lo == 1 ? "" : "s", L->n_in);
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
-                       L->n_in);
-    }
-    if (L->n_in > 0 && !L->in[0])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 is required but was omitted");
-    if (L->n_out < olo || L->n_out > ohi) {
-        if (olo == ohi)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d output%s, got %d", olo,
-                           olo == 1 ? "" : "s", L->n_out);
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d outputs, got %d", olo,
-                       ohi, L->n_out);
-    }
-    return DUCTILE_OK;
-}
-
 const char *dt_shape_name(const ductile_layer *L, int i)
 {
     return i < L->n_in && L->in[i] ? L->in[i]->name : "";

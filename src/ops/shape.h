@@ -15,8 +15,6 @@
 
 /* ---- shared helpers (shape.c) ---- */
 
-/* Input count in [lo, hi], input 0 present, output count in [olo, ohi]. */
-ductile_status dt_shape_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
 /* The name of input i, or "" when omitted. */
 const char *dt_shape_name(const ductile_layer *L, int i);
 /* Input i was given (not an omitted optional input). */

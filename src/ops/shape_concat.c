@@ -7,10 +7,8 @@
 
 ductile_status dt_shape_check_concat(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, 1 << 30, 1, 1));
-    for (int i = 1; i < L->n_in; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
+    /* Every input is required: lo = n_in makes the arity check name an omitted one. */
+    DT_TRY(dt_check_arity(L, L->n_in > 0 ? L->n_in : 1, 1 << 30, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "axis");
     if (!a || a->type != DT_ATTR_INT)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'axis' is required");
@@ -53,7 +51,10 @@ static bool dt_split_from_input(const ductile_layer *L) { return L->opset == 0 |
 
 ductile_status dt_shape_check_split(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, dt_split_from_input(L) ? 2 : 1, 1, DT_SHAPE_MAX_OUTPUTS));
+    if (L->n_out > DT_SHAPE_MAX_OUTPUTS)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "%d outputs; 1 to %d are supported", L->n_out,
+                       DT_SHAPE_MAX_OUTPUTS);
+    DT_TRY(dt_check_arity(L, 1, dt_split_from_input(L) ? 2 : 1, 1, DT_SHAPE_MAX_OUTPUTS, NULL));
     int64_t no = dt_attr_int(L, "num_outputs", L->n_out);
     if (no != L->n_out)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'num_outputs' = %lld but the node has %d outputs",

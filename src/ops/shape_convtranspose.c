@@ -52,19 +52,13 @@ static ductile_status dt_geom_attrs(const ductile_layer *L, int n, dt_col2im_geo
     return DUCTILE_OK;
 }
 
-static int64_t dt_floor_div2(int64_t a) { return a >= 0 ? a / 2 : -((-a + 1) / 2); }
-
 /* ---- ConvTranspose ---- */
 
 ductile_status dt_shape_check_conv_transpose(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 3, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (W) is required but was omitted");
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    if (strcmp(ap, "NOTSET") != 0 && strcmp(ap, "SAME_UPPER") != 0 && strcmp(ap, "SAME_LOWER") != 0 &&
-        strcmp(ap, "VALID") != 0)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'auto_pad' = '%s' is not supported (supported: NOTSET, SAME_UPPER, SAME_LOWER, VALID)", ap);
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, DT_INPUT_NAMES("X", "W")));
+    const char *ap;
+    DT_TRY(dt_auto_pad(L, &ap));
     if (dt_attr_int(L, "group", 1) < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected 1 or more",
                        (long long)dt_attr_int(L, "group", 1));
@@ -109,7 +103,7 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
                                i, (long long)ks[i], dt_shape_name(L, 1), sw);
     }
     const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    bool same = strncmp(ap, "SAME", 4) == 0, upper = strcmp(ap, "SAME_UPPER") == 0;
+    bool same = strncmp(ap, "SAME", 4) == 0;
     int64_t os[DT_MAX_DIMS], nos;
     const int64_t *osa = dt_attr_ints(L, "output_shape", &nos);
     if (osa && nos != n && nos != n + 2)
@@ -140,7 +134,8 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
             return dt_fail(DUCTILE_ERR_SHAPE, "the output dims overflow int64");
         if (same) {
             int64_t total = full - os[i];   /* both >= 0 */
-            g->pad[i] = upper ? dt_floor_div2(total) : total - dt_floor_div2(total);
+            int64_t pe;
+            dt_same_pads(total, ap, &g->pad[i], &pe);
             g->out[i] = os[i];
         } else if (osa) {
             g->out[i] = os[i];
@@ -183,7 +178,7 @@ ductile_status dt_shape_infer_conv_transpose(const ductile_layer *L, const dt_vi
 
 ductile_status dt_shape_check_col2im(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 3, 3, 1, 1));
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, NULL));
     if (!L->in[1] || !L->in[2])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "inputs 1 (image_shape) and 2 (block_shape) are required");
     return DUCTILE_OK;

@@ -5,9 +5,7 @@
 
 ductile_status dt_shape_check_gather(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (indices) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("data", "indices")));
     return DUCTILE_OK;
 }
 

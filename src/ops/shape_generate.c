@@ -15,7 +15,7 @@ void dt_shape_bounds(const ductile_layer *L, int r, int *start, int *end)
     *end = (int)(e < s ? s : e);
 }
 
-ductile_status dt_shape_check_shape(const ductile_layer *L) { return dt_shape_arity(L, 1, 1, 1, 1); }
+ductile_status dt_shape_check_shape(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
 
 ductile_status dt_shape_infer_shape(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
@@ -27,7 +27,7 @@ ductile_status dt_shape_infer_shape(const ductile_layer *L, const dt_view *in, d
     return DUCTILE_OK;
 }
 
-ductile_status dt_shape_check_size(const ductile_layer *L) { return dt_shape_arity(L, 1, 1, 1, 1); }
+ductile_status dt_shape_check_size(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
 
 ductile_status dt_shape_infer_size(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
@@ -38,7 +38,7 @@ ductile_status dt_shape_infer_size(const ductile_layer *L, const dt_view *in, dt
 
 ductile_status dt_shape_check_constant_of_shape(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "value");
     if (!a) return DUCTILE_OK;
     if (a->type != DT_ATTR_TENSOR || !a->t)
@@ -112,16 +112,12 @@ int64_t dt_range_i(const dt_view *v)
     }
 }
 
+static const char *const dt_range_names[3] = {"start", "limit", "delta"};
+
 ductile_status dt_shape_check_range(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 3, 3, 1, 1));
-    for (int i = 1; i < 3; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required but was omitted", i);
-    return DUCTILE_OK;
+    return dt_check_arity(L, 3, 3, 1, 1, dt_range_names);
 }
-
-static const char *const dt_range_names[3] = {"start", "limit", "delta"};
 
 ductile_status dt_shape_infer_range(const ductile_layer *L, const dt_view *in, dt_view *out)
 {

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-ductile_status dt_shape_check_transpose(const ductile_layer *L) { return dt_shape_arity(L, 1, 1, 1, 1); }
+ductile_status dt_shape_check_transpose(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
 
 ductile_status dt_transpose_perm(const ductile_layer *L, int r, int perm[DT_MAX_DIMS])
 {
@@ -42,7 +42,7 @@ ductile_status dt_shape_infer_transpose(const ductile_layer *L, const dt_view *i
 
 static ductile_status dt_check_blocksize(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "blocksize");
     if (!a || a->type != DT_ATTR_INT)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'blocksize' is required");
@@ -120,9 +120,7 @@ ductile_status dt_shape_infer_space_to_depth(const ductile_layer *L, const dt_vi
 
 ductile_status dt_shape_check_tile(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (repeats) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("input", "repeats")));
     return DUCTILE_OK;
 }
 

@@ -19,11 +19,9 @@ static int dt_pad_mode(const char *m)
 ductile_status dt_shape_check_pad(const ductile_layer *L)
 {
     if (dt_pad_from_inputs(L)) {
-        DT_TRY(dt_shape_arity(L, 2, 4, 1, 1));
-        if (!L->in[1])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (pads) is required but was omitted");
+        DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("data", "pads")));
     } else {
-        DT_TRY(dt_shape_arity(L, 1, 1, 1, 1));
+        DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
         int64_t n;
         if (!dt_attr_ints(L, "pads", &n))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'pads' is required before opset 11");
@@ -108,9 +106,7 @@ ductile_status dt_shape_infer_pad(const ductile_layer *L, const dt_view *in, dt_
 
 ductile_status dt_shape_check_center_crop_pad(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (shape) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("input_data", "shape")));
     return DUCTILE_OK;
 }
 

@@ -8,7 +8,7 @@
 
 ductile_status dt_shape_check_trilu(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, 2, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 2, 1, 1, NULL));
     int64_t u = dt_attr_int(L, "upper", 1);
     if (u != 0 && u != 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'upper' = %lld; expected 0 or 1", (long long)u);
@@ -37,7 +37,7 @@ ductile_status dt_shape_infer_trilu(const ductile_layer *L, const dt_view *in, d
 
 ductile_status dt_shape_check_eye_like(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "dtype");
     if (a && (!dt_dtype_valid((int)a->i) || a->i == DUCTILE_STRING))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'dtype' = %lld (%s) is not supported", (long long)a->i,
@@ -63,9 +63,7 @@ ductile_status dt_shape_infer_eye_like(const ductile_layer *L, const dt_view *in
 
 ductile_status dt_shape_check_reverse_sequence(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (sequence_lens) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("input", "sequence_lens")));
     int64_t b = dt_attr_int(L, "batch_axis", 1), t = dt_attr_int(L, "time_axis", 0);
     if ((b != 0 && b != 1) || (t != 0 && t != 1) || b == t)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,

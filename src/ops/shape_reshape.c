@@ -9,9 +9,7 @@
 
 ductile_status dt_shape_check_reshape(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (shape) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("data", "shape")));
     if (L->opset > 0 && L->opset < 5)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Reshape before opset 5 (shape as an attribute) is not supported");
     int64_t az = dt_attr_int(L, "allowzero", 0);
@@ -85,7 +83,7 @@ ductile_status dt_shape_infer_reshape(const ductile_layer *L, const dt_view *in,
     return DUCTILE_OK;
 }
 
-ductile_status dt_shape_check_flatten(const ductile_layer *L) { return dt_shape_arity(L, 1, 1, 1, 1); }
+ductile_status dt_shape_check_flatten(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
 
 ductile_status dt_shape_infer_flatten(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
@@ -114,22 +112,20 @@ static bool dt_axes_from_input(const ductile_layer *L) { return L->opset == 0 ||
 
 ductile_status dt_shape_check_squeeze(const ductile_layer *L)
 {
-    if (!dt_axes_from_input(L)) return dt_shape_arity(L, 1, 1, 1, 1);
-    return dt_shape_arity(L, 1, 2, 1, 1);
+    if (!dt_axes_from_input(L)) return dt_check_arity(L, 1, 1, 1, 1, NULL);
+    return dt_check_arity(L, 1, 2, 1, 1, NULL);
 }
 
 ductile_status dt_shape_check_unsqueeze(const ductile_layer *L)
 {
     if (!dt_axes_from_input(L)) {
-        DT_TRY(dt_shape_arity(L, 1, 1, 1, 1));
+        DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
         int64_t n;
         if (!dt_attr_ints(L, "axes", &n))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'axes' is required before opset 13");
         return DUCTILE_OK;
     }
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (axes) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("data", "axes")));
     return DUCTILE_OK;
 }
 
@@ -232,9 +228,7 @@ ductile_status dt_shape_infer_unsqueeze(const ductile_layer *L, const dt_view *i
 
 ductile_status dt_shape_check_expand(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (shape) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("input", "shape")));
     return DUCTILE_OK;
 }
 

@@ -44,11 +44,7 @@ static ductile_status dt_want_same_dtype(const ductile_layer *L, const dt_view *
 
 static ductile_status dt_want_inputs(const ductile_layer *L, int n, const char *const *names)
 {
-    DT_TRY(dt_shape_arity(L, n, n, 1, 1));
-    for (int i = 1; i < n; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d (%s) is required but was omitted", i, names[i]);
-    return DUCTILE_OK;
+    return dt_check_arity(L, n, n, 1, 1, names);
 }
 
 /* ---- GatherND ---- */
@@ -119,18 +115,27 @@ ductile_status dt_shape_check_scatter_elements(const ductile_layer *L)
     return dt_scatter_reduction(L, &red);
 }
 
-ductile_status dt_shape_infer_scatter_elements(const ductile_layer *L, const dt_view *in, dt_view *out)
+/* What ScatterElements and ScatterND both require of data (0), indices (1) and updates (2), and
+ * the three shapes formatted for their messages. */
+static ductile_status dt_scatter_inputs(const ductile_layer *L, const dt_view *in, int *red,
+                                        char sd[160], char si[160], char su[160])
 {
-    int red = DT_SCATTER_NONE, axis, r = in[0].rank;
-    DT_TRY(dt_scatter_reduction(L, &red));
+    DT_TRY(dt_scatter_reduction(L, red));
     DT_TRY(dt_shape_want_sized(L, in, 0));
     DT_TRY(dt_shape_want_int(L, in, 1));
     DT_TRY(dt_want_same_dtype(L, in, 2));
-    DT_TRY(dt_want_reducible(L, in, red));
+    DT_TRY(dt_want_reducible(L, in, *red));
+    dt_format_dims(sd, 160, in[0].dims, in[0].rank, NULL);
+    dt_format_dims(si, 160, in[1].dims, in[1].rank, NULL);
+    dt_format_dims(su, 160, in[2].dims, in[2].rank, NULL);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_shape_infer_scatter_elements(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    int red = DT_SCATTER_NONE, axis, r = in[0].rank;
     char sd[160], si[160], su[160];
-    dt_format_dims(sd, sizeof sd, in[0].dims, r, NULL);
-    dt_format_dims(si, sizeof si, in[1].dims, in[1].rank, NULL);
-    dt_format_dims(su, sizeof su, in[2].dims, in[2].rank, NULL);
+    DT_TRY(dt_scatter_inputs(L, in, &red, sd, si, su));
     if (r < 1 || in[1].rank != r)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 1 ('%s') has shape %s but input 0 ('%s') has %s; expected equal ranks of 1 or more",
@@ -159,15 +164,8 @@ ductile_status dt_shape_check_scatter_nd(const ductile_layer *L) { return dt_sha
 ductile_status dt_shape_infer_scatter_nd(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     int red = DT_SCATTER_NONE, r = in[0].rank, q = in[1].rank;
-    DT_TRY(dt_scatter_reduction(L, &red));
-    DT_TRY(dt_shape_want_sized(L, in, 0));
-    DT_TRY(dt_shape_want_int(L, in, 1));
-    DT_TRY(dt_want_same_dtype(L, in, 2));
-    DT_TRY(dt_want_reducible(L, in, red));
     char sd[160], si[160], su[160];
-    dt_format_dims(sd, sizeof sd, in[0].dims, r, NULL);
-    dt_format_dims(si, sizeof si, in[1].dims, q, NULL);
-    dt_format_dims(su, sizeof su, in[2].dims, in[2].rank, NULL);
+    DT_TRY(dt_scatter_inputs(L, in, &red, sd, si, su));
     if (r < 1 || q < 1 || in[1].dims[q - 1] > r)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 1 ('%s') has shape %s and input 0 ('%s') %s; expected ranks of 1 or more and a last index dimension of at most %d",

@@ -82,8 +82,7 @@ static ductile_status dt_want_selectable(const ductile_layer *L, const dt_view *
 
 ductile_status dt_shape_check_compress(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (condition) is required but was omitted");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("input", "condition")));
     return DUCTILE_OK;
 }
 
@@ -137,7 +136,7 @@ ductile_status dt_shape_infer_compress(const ductile_layer *L, const dt_view *in
 
 /* ---- NonZero ---- */
 
-ductile_status dt_shape_check_non_zero(const ductile_layer *L) { return dt_shape_arity(L, 1, 1, 1, 1); }
+ductile_status dt_shape_check_non_zero(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
 
 ductile_status dt_shape_infer_non_zero(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
@@ -156,7 +155,7 @@ ductile_status dt_shape_infer_non_zero(const ductile_layer *L, const dt_view *in
 
 ductile_status dt_shape_check_unique(const ductile_layer *L)
 {
-    DT_TRY(dt_shape_arity(L, 1, 1, 1, 4));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 4, NULL));
     int64_t s = dt_attr_int(L, "sorted", 1);
     if (s != 0 && s != 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'sorted' = %lld; expected 0 or 1", (long long)s);

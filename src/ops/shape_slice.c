@@ -9,18 +9,13 @@ static bool dt_slice_from_inputs(const ductile_layer *L) { return L->opset == 0 
 ductile_status dt_shape_check_slice(const ductile_layer *L)
 {
     if (!dt_slice_from_inputs(L)) {
-        DT_TRY(dt_shape_arity(L, 1, 1, 1, 1));
+        DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
         int64_t n;
         if (!dt_attr_ints(L, "starts", &n) || !dt_attr_ints(L, "ends", &n))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attributes 'starts' and 'ends' are required before opset 10");
         return DUCTILE_OK;
     }
-    DT_TRY(dt_shape_arity(L, 3, 5, 1, 1));
-    for (int i = 1; i < 3; i++)
-        if (!L->in[i])
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d (%s) is required but was omitted", i,
-                           i == 1 ? "starts" : "ends");
-    return DUCTILE_OK;
+    return dt_check_arity(L, 3, 5, 1, 1, DT_INPUT_NAMES("data", "starts", "ends"));
 }
 
 /* One of starts/ends/axes/steps: *n = -1 when absent. */

@@ -5,36 +5,6 @@
 #include "ops/families.h"
 #include "core/status.h"
 
-ductile_status dt_vision_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi)
-{
-    if (L->n_in < lo || L->n_in > hi) {
-        if (lo == hi)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d input%s, got %d", lo,
-                           lo == 1 ? "" : "s", L->n_in);
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d to %d inputs, got %d", lo, hi,
-                       L->n_in);
-    }
-    if (L->n_in > 0 && !L->in[0])
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 is required but was omitted");
-    if (L->n_out < olo || L->n_out > ohi) {
-        if (olo == ohi)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d output%s, got %d", olo,
-                           olo == 1 ? "" : "s", L->n_out);
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "expected %d to %d outputs, got %d", olo, ohi,
-                       L->n_out);
-    }
-    return DUCTILE_OK;
-}
-
-ductile_status dt_vision_want_float(const dt_view *in, int i, const char *what)
-{
-    if (in[i].dtype != DUCTILE_FLOAT32)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input %d (%s) has dtype %s; only float32 is supported", i, what,
-                       ductile_dtype_name((ductile_dtype)in[i].dtype));
-    return DUCTILE_OK;
-}
-
 ductile_status dt_vision_bad_shape(int i, const char *what, const dt_view *v,
                                    const char *expected)
 {

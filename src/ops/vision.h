@@ -11,10 +11,6 @@
 
 /* ---- shared checks (vision.c) ---- */
 
-/* Input count in [lo, hi], input 0 given, output count in [olo, ohi]. */
-ductile_status dt_vision_check_arity(const ductile_layer *L, int lo, int hi, int olo, int ohi);
-/* Input i is float32 (the type the vision kernels compute in). */
-ductile_status dt_vision_want_float(const dt_view *in, int i, const char *what);
 /* DUCTILE_ERR_SHAPE: "input <i> (<what>) has shape [..]; expected <expected>". */
 ductile_status dt_vision_bad_shape(int i, const char *what, const dt_view *v,
                                    const char *expected);

@@ -36,8 +36,7 @@ ductile_status dt_gridsample_params_get(const ductile_layer *L, dt_gridsample_pa
 
 ductile_status dt_vision_check_gridsample(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (grid) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("X", "grid")));
     dt_gridsample_params p;
     return dt_gridsample_params_get(L, &p);
 }
@@ -45,8 +44,8 @@ ductile_status dt_vision_check_gridsample(const ductile_layer *L)
 ductile_status dt_vision_infer_gridsample(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     (void)L;
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
-    DT_TRY(dt_vision_want_float(in, 1, "grid"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 1, "grid"));
     const dt_view *x = &in[0], *g = &in[1];
     if (x->rank < 3 || x->rank > 5)
         return dt_vision_bad_shape(0, "X", x, "rank 3 to 5 (N, C, 1 to 3 spatial dims)");
@@ -66,8 +65,7 @@ ductile_status dt_vision_infer_gridsample(const ductile_layer *L, const dt_view 
 
 ductile_status dt_vision_check_affinegrid(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 2, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (size) is required");
+    DT_TRY(dt_check_arity(L, 2, 2, 1, 1, DT_INPUT_NAMES("theta", "size")));
     int64_t ac = dt_attr_int(L, "align_corners", 0);
     if (ac != 0 && ac != 1)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -80,7 +78,7 @@ ductile_status dt_vision_check_affinegrid(const ductile_layer *L)
  * size (N, C, D, H, W) gives [N, D, H, W, 3]. */
 ductile_status dt_vision_infer_affinegrid(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "theta"));
+    DT_TRY(dt_want_float32(in, 0, "theta"));
     const dt_view *t = &in[0], *s = &in[1];
     if (s->dtype != DUCTILE_INT64 || s->rank != 1 || (s->dims[0] != 4 && s->dims[0] != 5))
         return dt_vision_bad_shape(1, "size", s, "an int64 [4] (N, C, H, W) or [5] (N, C, D, H, W)");

@@ -20,7 +20,7 @@ ductile_status dt_vision_check_global_lppool(const ductile_layer *L)
 
 ductile_status dt_vision_infer_lppool(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     if (L->op_type[0] == 'G') return dt_nn_infer_global_pool(L, in, out);
     return dt_nn_infer_pool(L, in, out);
 }

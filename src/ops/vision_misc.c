@@ -9,8 +9,7 @@
 
 ductile_status dt_vision_check_maxunpool(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 3, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (I) is required");
+    DT_TRY(dt_check_arity(L, 2, 3, 1, 1, DT_INPUT_NAMES("X", "I")));
     int64_t nk;
     if (!dt_attr_ints(L, "kernel_shape", &nk) || nk < 1 || nk > 3)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -20,7 +19,7 @@ ductile_status dt_vision_check_maxunpool(const ductile_layer *L)
 
 ductile_status dt_vision_infer_maxunpool(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     const dt_view *x = &in[0];
     int64_t nk, ns, np;
     const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
@@ -112,7 +111,7 @@ ductile_status dt_vision_upsample_scales(const ductile_layer *L, const dt_view *
 
 ductile_status dt_vision_check_upsample(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 1, 2, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 2, 1, 1, NULL));
     const char *m = dt_attr_string(L, "mode", "nearest");
     if (strcmp(m, "nearest") != 0 && strcmp(m, "linear") != 0 && strcmp(m, "bilinear") != 0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -122,7 +121,7 @@ ductile_status dt_vision_check_upsample(const ductile_layer *L)
 
 ductile_status dt_vision_infer_upsample(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     float sc[DT_MAX_DIMS];
     DT_TRY(dt_vision_upsample_scales(L, in, sc));
     int resized = 0;

@@ -13,8 +13,7 @@ static const char *dt_nms_names[5] = {"boxes", "scores", "max_output_boxes_per_c
 
 ductile_status dt_vision_check_nms(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 2, 5, 1, 1));
-    if (!L->in[1]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (scores) is required");
+    DT_TRY(dt_check_arity(L, 2, 5, 1, 1, DT_INPUT_NAMES("boxes", "scores")));
     int64_t c = dt_attr_int(L, "center_point_box", 0);
     if (c != 0 && c != 1)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -47,8 +46,8 @@ static ductile_status dt_nms_scalar(const ductile_layer *L, const dt_view *in, i
 ductile_status dt_nms_params_get(const ductile_layer *L, const dt_view *in, dt_nms_params *p)
 {
     memset(p, 0, sizeof *p);
-    DT_TRY(dt_vision_want_float(in, 0, "boxes"));
-    DT_TRY(dt_vision_want_float(in, 1, "scores"));
+    DT_TRY(dt_want_float32(in, 0, "boxes"));
+    DT_TRY(dt_want_float32(in, 1, "scores"));
     const dt_view *b = &in[0], *s = &in[1];
     if (b->rank != 3 || b->dims[2] != 4)
         return dt_vision_bad_shape(0, "boxes", b, "[num_batches, spatial_dimension, 4]");

@@ -6,7 +6,7 @@
 
 ductile_status dt_vision_check_lrn(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 1, 1, 1, 1));
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "size");
     if (!a || a->type != DT_ATTR_INT)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'size' (int) is required");
@@ -19,7 +19,7 @@ ductile_status dt_vision_check_lrn(const ductile_layer *L)
 /* Y has X's shape (LRN, MeanVarianceNormalization). */
 ductile_status dt_vision_infer_same(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     if (in[0].rank < 2 && L->op_type[0] == 'L')
         return dt_vision_bad_shape(0, "X", &in[0], "rank 2 or more (N, C, ...)");
     if (L->op_type[0] == 'M') {
@@ -41,14 +41,12 @@ ductile_status dt_vision_infer_same(const ductile_layer *L, const dt_view *in, d
 
 ductile_status dt_vision_check_mvn(const ductile_layer *L)
 {
-    return dt_vision_check_arity(L, 1, 1, 1, 1);
+    return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
 ductile_status dt_vision_check_groupnorm(const ductile_layer *L)
 {
-    DT_TRY(dt_vision_check_arity(L, 3, 3, 1, 1));
-    for (int i = 1; i < 3; i++)
-        if (!L->in[i]) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d is required", i);
+    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, DT_INPUT_NAMES("X", "scale", "bias")));
     const dt_attr *a = dt_attr_find(L, "num_groups");
     if (!a || a->type != DT_ATTR_INT)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'num_groups' (int) is required");
@@ -66,7 +64,7 @@ ductile_status dt_vision_check_groupnorm(const ductile_layer *L)
 /* scale and bias are [C] from opset 21, [num_groups] before. */
 ductile_status dt_vision_infer_groupnorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_vision_want_float(in, 0, "X"));
+    DT_TRY(dt_want_float32(in, 0, "X"));
     const dt_view *x = &in[0];
     if (x->rank < 2) return dt_vision_bad_shape(0, "X", x, "rank 2 or more (N, C, ...)");
     int64_t g = dt_attr_int(L, "num_groups", 1);
@@ -77,7 +75,7 @@ ductile_status dt_vision_infer_groupnorm(const ductile_layer *L, const dt_view *
     int64_t want = L->opset >= 21 ? x->dims[1] : g;
     static const char *names[3] = {"X", "scale", "bias"};
     for (int i = 1; i < 3; i++) {
-        DT_TRY(dt_vision_want_float(in, i, names[i]));
+        DT_TRY(dt_want_float32(in, i, names[i]));
         if (in[i].rank != 1 || in[i].dims[0] != want) {
             char e[64];
             snprintf(e, sizeof e, "[%lld] (%s)", (long long)want,

@@ -3,7 +3,8 @@
  * onnx 1.23: NaN, infinity, saturation, subnormals and rounding ties); every float8 code
  * round-tripping; packed initializers (raw_data and int32_data) unpacking to one byte per
  * element; and an engine holding these types through serialize, load and execute. */
-#include "testutil.h"
+#include "ophelp.h"
+#include "pbwrite.h"
 #include "ductile.h"
 #include "backend/cpu/families.h"
 #include "core/dtype.h"
@@ -49,22 +50,7 @@ static const uint8_t i4_INT2[N_I4] = {0x03, 0x00, 0x01, 0x02, 0x03, 0x00, 0x01, 
 
 /* ---- harness: one Cast layer run through infer and the CPU kernel ---- */
 
-static ductile_network *net;
 static int layer_counter;
-
-static const dt_opdef *find_def(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_elementwise; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn find_kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_elementwise; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
 
 /* Cast to `to` with saturate (-1: absent) and round_mode (NULL: absent). */
 static ductile_layer *cast_layer(int to, int saturate, const char *round_mode)
@@ -103,7 +89,7 @@ static void *cast(int from, const void *x, int64_t n, int to, int saturate, cons
     ductile_layer *L = cast_layer(to, saturate, round_mode);
     dt_view in = {from, 1, {n}, (void *)x}, out;
     memset(&out, 0, sizeof out);
-    ductile_status s = find_def("Cast")->infer(L, &in, &out);
+    ductile_status s = opdef("Cast")->infer(L, &in, &out);
     CHECK_EQ_INT(s, DUCTILE_OK);
     CHECK_EQ_INT(out.dtype, to);
     if (s) return NULL;
@@ -112,7 +98,7 @@ static void *cast(int from, const void *x, int64_t n, int to, int saturate, cons
     memset(buf, 0xA5, bytes + 16);
     out.data = buf;
     dt_exec ex = {0};
-    s = find_kernel("Cast")(L, &in, &out, &ex);
+    s = kernel("Cast")(L, &in, &out, &ex);
     CHECK_EQ_INT(s, DUCTILE_OK);
     for (int i = 0; i < 16; i++) CHECK(buf[bytes + i] == 0xA5);
     return buf;
@@ -302,13 +288,13 @@ static void test_4bit_and_2bit_integers_wrap_like_ml_dtypes(void)
 static void test_cast_check_refuses_bad_saturate_and_round_mode(void)
 {
     ductile_layer *L = cast_layer(DUCTILE_FLOAT8E4M3FN, 2, NULL);
-    CHECK_EQ_INT(find_def("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(dt_last_error(), "attribute 'saturate' = 2; expected 0 or 1");
     L = cast_layer(DUCTILE_FLOAT8E8M0, 1, "sideways");
-    CHECK_EQ_INT(find_def("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK(strstr(dt_last_error(), "attribute 'round_mode' = 'sideways'") != NULL);
     L = cast_layer(27, -1, NULL);
-    CHECK_EQ_INT(find_def("Cast")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_UNSUPPORTED);
 }
 
 static void test_bitcast_keeps_bits_and_refuses_other_widths(void)
@@ -318,12 +304,12 @@ static void test_bitcast_keeps_bits_and_refuses_other_widths(void)
     L->op_type = "BitCast";
     dt_view in = {DUCTILE_FLOAT32, 1, {2}, x}, out;
     memset(&out, 0, sizeof out);
-    CHECK_EQ_INT(find_def("BitCast")->infer(L, &in, &out), DUCTILE_OK);
+    CHECK_EQ_INT(opdef("BitCast")->infer(L, &in, &out), DUCTILE_OK);
     CHECK_EQ_INT(out.dtype, DUCTILE_INT32);
     int32_t y[2] = {0, 0};
     out.data = y;
     dt_exec ex = {0};
-    CHECK_EQ_INT(find_kernel("BitCast")(L, &in, &out, &ex), DUCTILE_OK);
+    CHECK_EQ_INT(kernel("BitCast")(L, &in, &out, &ex), DUCTILE_OK);
     CHECK(y[0] == 0x3f800000 && y[1] == INT32_MIN);
     /* int4 -> uint4 keeps the low four bits; int4 -> uint8 differs in width */
     uint8_t i4[2] = {0xff, 0x07}, u4[2] = {0, 0};
@@ -331,62 +317,20 @@ static void test_bitcast_keeps_bits_and_refuses_other_widths(void)
     L->op_type = "BitCast";
     in = (dt_view){DUCTILE_INT4, 1, {2}, i4};
     memset(&out, 0, sizeof out);
-    CHECK_EQ_INT(find_def("BitCast")->infer(L, &in, &out), DUCTILE_OK);
+    CHECK_EQ_INT(opdef("BitCast")->infer(L, &in, &out), DUCTILE_OK);
     out.data = u4;
-    CHECK_EQ_INT(find_kernel("BitCast")(L, &in, &out, &ex), DUCTILE_OK);
+    CHECK_EQ_INT(kernel("BitCast")(L, &in, &out, &ex), DUCTILE_OK);
     CHECK(u4[0] == 0xf && u4[1] == 0x7);
     L = cast_layer(DUCTILE_UINT8, -1, NULL);
     L->op_type = "BitCast";
     memset(&out, 0, sizeof out);
-    CHECK_EQ_INT(find_def("BitCast")->infer(L, &in, &out), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("BitCast")->infer(L, &in, &out), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(dt_last_error(), "BitCast from int4 (4 bits) to uint8 (8 bits): the bit widths must be equal");
 }
 
 /* ---- importer and engine: a tiny protobuf writer ---- */
 
-typedef struct pbw {
-    uint8_t *p;
-    size_t n, cap;
-} pbw;
-
-static void w_raw(pbw *w, const void *d, size_t n)
-{
-    if (w->n + n > w->cap) {
-        w->cap = (w->n + n) * 2 + 64;
-        w->p = realloc(w->p, w->cap);
-        if (!w->p) exit(2);
-    }
-    if (n) memcpy(w->p + w->n, d, n);
-    w->n += n;
-}
-
-static void w_varint(pbw *w, uint64_t v)
-{
-    uint8_t b[10];
-    int n = 0;
-    do {
-        b[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v);
-    w_raw(w, b, (size_t)n);
-}
-
-static void w_key(pbw *w, unsigned field, unsigned wire) { w_varint(w, (uint64_t)field << 3 | wire); }
-static void w_int(pbw *w, unsigned field, int64_t v) { w_key(w, field, 0); w_varint(w, (uint64_t)v); }
-static void w_bytes(pbw *w, unsigned field, const void *d, size_t n)
-{
-    w_key(w, field, 2);
-    w_varint(w, n);
-    w_raw(w, d, n);
-}
-static void w_str(pbw *w, unsigned field, const char *s) { w_bytes(w, field, s, strlen(s)); }
-static void w_msg(pbw *w, unsigned field, pbw sub)
-{
-    w_bytes(w, field, sub.p, sub.n);
-    free(sub.p);
-}
-
-static pbw tensor(const char *name, int dtype, int64_t n, const void *raw, size_t raw_n,
+static pbw tensor_proto(const char *name, int dtype, int64_t n, const void *raw, size_t raw_n,
                   const int64_t *int32_data, int n32)
 {
     pbw t = {0};
@@ -449,10 +393,10 @@ static void test_packed_initializers_unpack_to_one_byte_each(void)
     const int64_t f8_entries[3] = {0x38, 0xb8, 0x7f};
     pbw g = {0};
     w_str(&g, 2, "g");
-    w_msg(&g, 5, tensor("i4", DUCTILE_INT4, 5, i4_raw, 3, NULL, 0));
-    w_msg(&g, 5, tensor("u2", DUCTILE_UINT2, 5, NULL, 0, u2_packed, 2));
-    w_msg(&g, 5, tensor("f8", DUCTILE_FLOAT8E4M3FN, 3, NULL, 0, f8_entries, 3));
-    w_msg(&g, 5, tensor("u4_raw", DUCTILE_UINT4, 4, "\x21\x43", 2, NULL, 0));
+    w_msg(&g, 5, tensor_proto("i4", DUCTILE_INT4, 5, i4_raw, 3, NULL, 0));
+    w_msg(&g, 5, tensor_proto("u2", DUCTILE_UINT2, 5, NULL, 0, u2_packed, 2));
+    w_msg(&g, 5, tensor_proto("f8", DUCTILE_FLOAT8E4M3FN, 3, NULL, 0, f8_entries, 3));
+    w_msg(&g, 5, tensor_proto("u4_raw", DUCTILE_UINT4, 4, "\x21\x43", 2, NULL, 0));
     w_msg(&g, 1, cast_node("i4", "y", DUCTILE_FLOAT32));
     w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 5));
     pbw m = model(g);
@@ -484,7 +428,7 @@ static void test_packed_initializers_unpack_to_one_byte_each(void)
     /* raw_data of the unpacked size is refused, naming the packed size */
     g = (pbw){0};
     w_str(&g, 2, "g");
-    w_msg(&g, 5, tensor("i4", DUCTILE_INT4, 5, "\0\0\0\0\0", 5, NULL, 0));
+    w_msg(&g, 5, tensor_proto("i4", DUCTILE_INT4, 5, "\0\0\0\0\0", 5, NULL, 0));
     w_msg(&g, 1, cast_node("i4", "y", DUCTILE_FLOAT32));
     w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 5));
     m = model(g);
@@ -501,7 +445,7 @@ static void test_engine_runs_float8_and_int4_through_serialize(void)
     /* x: float8e5m2 [4] input -> float32; w: int4 initializer -> float32 */
     pbw g = {0};
     w_str(&g, 2, "g");
-    w_msg(&g, 5, tensor("w", DUCTILE_INT4, 3, "\x9f\x07", 2, NULL, 0));
+    w_msg(&g, 5, tensor_proto("w", DUCTILE_INT4, 3, "\x9f\x07", 2, NULL, 0));
     w_msg(&g, 1, cast_node("x", "y", DUCTILE_FLOAT32));
     w_msg(&g, 1, cast_node("w", "z", DUCTILE_FLOAT32));
     w_msg(&g, 1, cast_node("x", "x8", DUCTILE_FLOAT8E4M3FN));

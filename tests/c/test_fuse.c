@@ -3,33 +3,23 @@
  * residual, on raw and build-time-packed weights and under every applicable tactic; and the
  * fusion pass's rewrites of hand-built chains (and the chains it must leave alone). */
 #include "testutil.h"
+#include "refconv.h"
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/epilogue.h"
 #include "backend/cpu/families.h"
 #include "builder/optimize.h"
 #include "core/status.h"
 #include "ops/families.h"
 #include "ops/fused.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng_state = 0x2545f4914f6cdd1dull;
 
-static float frand(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
-}
-
-static float *rand_buf(int64_t n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
 
 static ductile_network *net;
 static int counter;
@@ -89,40 +79,7 @@ static double ref_act(const char *act, double x)
     return x;
 }
 
-static void ref_conv(const conv_case *cc, const int64_t *od, const float *x, const float *w,
-                     const float *b, const float *r, const char *act, double *y)
-{
-    int64_t cg = cc->c / cc->group, mg = cc->m / cc->group;
-    for (int64_t n = 0; n < od[0]; n++)
-        for (int64_t m = 0; m < od[1]; m++)
-            for (int64_t oy = 0; oy < od[2]; oy++)
-                for (int64_t ox = 0; ox < od[3]; ox++) {
-                    double s = b[m];
-                    int64_t g = m / mg;
-                    for (int64_t c = 0; c < cg; c++)
-                        for (int64_t ky = 0; ky < cc->k; ky++)
-                            for (int64_t kx = 0; kx < cc->k; kx++) {
-                                int64_t iy = oy * cc->stride - cc->pad + ky, ix = ox * cc->stride - cc->pad + kx;
-                                if (iy < 0 || iy >= cc->h || ix < 0 || ix >= cc->w) continue;
-                                s += (double)x[((n * cc->c + g * cg + c) * cc->h + iy) * cc->w + ix] *
-                                     w[((m * cg + c) * cc->k + ky) * cc->k + kx];
-                            }
-                    int64_t o = ((n * od[1] + m) * od[2] + oy) * od[3] + ox;
-                    if (r) s += r[o];
-                    y[o] = ref_act(act, s);
-                }
-}
 
-static double rel_err(const float *got, const double *want, int64_t n)
-{
-    double maxd = 0, maxw = 1e-3;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= maxd)) maxd = d;
-        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
-    }
-    return maxd / maxw;
-}
 
 /* A FusedConv layer over constants w and b; `tactic` < 0: none. */
 static ductile_layer *fused_layer(const conv_case *cc, const float *w, const float *b, bool res,
@@ -215,7 +172,12 @@ static double run_case(const conv_case *cc, const char *act, bool res, bool pack
     out.data = malloc(sizeof(float) * (size_t)ny);
     for (int64_t i = 0; i < ny; i++) ((float *)out.data)[i] = NAN;
     double *want = malloc(sizeof(double) * (size_t)ny);
-    ref_conv(cc, out.dims, x, w, b, r, act, want);
+    ref_conv(&(ref_conv_geom){.n = out.dims[0], .c = cc->c, .m = out.dims[1], .group = cc->group,
+                              .h = cc->h, .w = cc->w, .oh = out.dims[2], .ow = out.dims[3],
+                              .kh = cc->k, .kw = cc->k, .sh = cc->stride, .sw = cc->stride,
+                              .dh = 1, .dw = 1, .pt = cc->pad, .pl = cc->pad},
+             x, w, b, r, want);
+    for (int64_t i = 0; i < ny; i++) want[i] = ref_act(act, want[i]);
     dt_exec ex = {.pool = pool, .profile = tactic >= 0 ? 1 : 0};
     if (find_kernel("FusedConv")(L, in, &out, &ex) == DUCTILE_OK) err = rel_err(out.data, want, ny);
     free(out.data);
@@ -418,8 +380,90 @@ static void test_pass_leaves_shared_and_broadcast_intermediates(void)
     CHECK_EQ_STR(net->layers[4]->op_type, "Add");
 }
 
+/* ---- the fused activation's defaults against the unfused kernels ---- */
+
+static dt_cpu_run_fn elementwise_kernel(const char *op)
+{
+    for (const dt_cpu_kernel *k = dt_cpu_elementwise; k->op_type; k++)
+        if (!strcmp(k->op_type, op)) return k->run;
+    return NULL;
+}
+
+/* Runs the elementwise kernel of L (its attributes and opset) on x[n] into y[n]; b: a second
+ * input of the same shape (Mul) or NULL. */
+static ductile_status run_elementwise(const ductile_layer *L, const float *x, const float *b,
+                                      float *y, int64_t n)
+{
+    dt_view in[2] = {{DUCTILE_FLOAT32, 1, {n}, (void *)x}, {DUCTILE_FLOAT32, 1, {n}, (void *)b}};
+    dt_view out = {DUCTILE_FLOAT32, 1, {n}, y};
+    dt_exec ex = {0};
+    return elementwise_kernel(L->op_type)(L, in, &out, &ex);
+}
+
+/* Each activation the pass fuses, with no attributes (every default in play): the FusedConv it
+ * makes must apply what the unfused kernel computes. A default written differently in
+ * builder/fuse.c and the elementwise kernel (HardSigmoid's alpha 0.2 vs 0.21) fails here. */
+static void test_fused_activation_defaults_match_the_unfused_kernels(void)
+{
+    static const struct { const char *op; int opset; bool times_x; } cases[] = {
+        {"HardSigmoid", 13, false}, {"HardSwish", 14, false}, {"HardSigmoid", 13, true},
+        {"Clip", 6, false},         {"Clip", 13, false},      {"Relu", 13, false},
+    };
+    enum { N = 4096 };
+    float *x = malloc(sizeof(float) * N), *y_fused = malloc(sizeof(float) * N),
+          *y_ref = malloc(sizeof(float) * N), *h = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) x[i] = 8.0f * frand();   /* past every clamp: |x| up to 8 */
+    x[0] = FLT_MAX, x[1] = -FLT_MAX, x[2] = 1e30f, x[3] = -1e30f;   /* the Clip-6 bounds */
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        new_net();
+        ductile_tensor *in = tensor(4, shp, NULL);
+        dt_network_add_input(net, in);
+        ductile_layer *C = conv_layer(in);
+        ductile_layer *A = unary(cases[c].op, C->out[0]);
+        A->opset = cases[c].opset;
+        ductile_tensor *last = A->out[0];
+        if (cases[c].times_x) {
+            ductile_layer *M = layer("Mul", 2, 1);
+            M->in[0] = C->out[0];
+            M->in[1] = A->out[0];
+            M->out[0] = last = tensor(4, shp, NULL);
+        }
+        dt_network_add_output(net, last);
+        CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+        ductile_layer *F = only_fused();
+        CHECK(F != NULL);
+        if (!F) continue;
+        dt_epilogue e = {.act = (dt_act)dt_act_from_name(dt_attr_string(F, "activation", "?"))};
+        bool clip = e.act == DT_ACT_CLIP;
+        e.p0 = dt_attr_float(F, clip ? "act_min" : "act_alpha", NAN);
+        e.p1 = dt_attr_float(F, clip ? "act_max" : "act_beta", NAN);
+        memcpy(y_fused, x, sizeof(float) * N);
+        dt_epilogue_apply(&e, y_fused, NULL, N);
+
+        /* The same activation as a layer of its own, run by its kernel. */
+        ductile_layer *U = unary(cases[c].op, tensor(4, shp, NULL));
+        U->opset = cases[c].opset;
+        ductile_status st = run_elementwise(U, x, NULL, cases[c].times_x ? h : y_ref, N);
+        if (st == DUCTILE_OK && cases[c].times_x) {
+            ductile_layer *M = layer("Mul", 2, 1);
+            st = run_elementwise(M, x, h, y_ref, N);
+        }
+        CHECK_EQ_INT(st, DUCTILE_OK);
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++)
+            if (!(fabsf(y_fused[i] - y_ref[i]) <= 1e-6f * (1.0f + fabsf(y_ref[i])))) bad = i;
+        if (bad >= 0)
+            fprintf(stderr, "%s%s (opset %d): fused %.9g, unfused %.9g at x = %.9g\n",
+                    cases[c].times_x ? "x * " : "", cases[c].op, cases[c].opset,
+                    (double)y_fused[bad], (double)y_ref[bad], (double)x[bad]);
+        CHECK(bad < 0);
+    }
+    free(x), free(y_fused), free(y_ref), free(h);
+}
+
 int main(void)
 {
+    refconv_rng = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
     dt_network_new(&net);
     dt_pool *pool = NULL;
     dt_pool_create(2, &pool);
@@ -430,6 +474,7 @@ int main(void)
     test_pass_fuses_conv_add_relu_with_residual();
     test_pass_fuses_hardsigmoid_mul_as_hardswish();
     test_pass_leaves_shared_and_broadcast_intermediates();
+    test_fused_activation_defaults_match_the_unfused_kernels();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();

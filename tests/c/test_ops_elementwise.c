@@ -2,7 +2,7 @@
  * compared element by element with a plain scalar reference written here, on odd shapes that
  * hit every path of the broadcast walker (same shape, scalar, row vector, per-channel, rank 0)
  * and on outputs large enough to run in parallel. */
-#include "testutil.h"
+#include "ophelp.h"
 
 #include "backend/cpu/families.h"
 #include "core/status.h"
@@ -17,23 +17,7 @@
 
 /* ---- harness ---- */
 
-static ductile_network *net;
-static dt_pool *pool;
 static int layer_counter;
-
-static const dt_opdef *find_def(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_elementwise; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn find_kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_elementwise; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
 
 /* A layer with inputs named a, b, c, ... (NULL where omitted[i]) and up to 2 attributes. */
 static ductile_layer *make_layer(const char *op, int opset, int n_in, int n_attr)
@@ -180,8 +164,8 @@ static int64_t bcast_index(const dt_view *v, const dt_view *out, int64_t flat)
 /* Runs infer and the kernel; returns the status and fills *out (data allocated here). */
 static ductile_status run_op(ductile_layer *L, const dt_view *in, dt_view *out, dt_pool *p)
 {
-    const dt_opdef *def = find_def(L->op_type);
-    dt_cpu_run_fn run = find_kernel(L->op_type);
+    const dt_opdef *def = opdef(L->op_type);
+    dt_cpu_run_fn run = kernel(L->op_type);
     if (!def || !run) return DUCTILE_ERR_INTERNAL;
     memset(out, 0, sizeof *out);
     ductile_status s = def->infer(L, in, out);
@@ -828,10 +812,10 @@ static void test_cast_check_refuses_string_target(void)
 {
     ductile_layer *L = make_layer("Cast", 13, 1, 1);
     set_int_attr(L, 0, "to", DUCTILE_STRING);
-    CHECK_EQ_INT(find_def("Cast")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_UNSUPPORTED);
     CHECK(strstr(dt_last_error(), "attribute 'to' = 8 (string) is not supported") != NULL);
     L = make_layer("Cast", 13, 1, 0);
-    CHECK_EQ_INT(find_def("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK(strstr(dt_last_error(), "attribute 'to'") != NULL);
 }
 
@@ -843,7 +827,7 @@ static void test_infer_names_mismatched_inputs(void)
     int64_t d[1] = {3};
     dt_view in[2] = {make_view(DUCTILE_FLOAT32, 1, d, 0, 1), make_view(DUCTILE_INT64, 1, d, 0, 1)};
     dt_view out;
-    CHECK_EQ_INT(find_def("Add")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK_EQ_INT(opdef("Add")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
     char want[200];
     snprintf(want, sizeof want, "input 0 ('%s') is float32 but input 1 ('%s') is int64",
              L->in[0]->name, L->in[1]->name);
@@ -851,18 +835,18 @@ static void test_infer_names_mismatched_inputs(void)
 
     in[1].dtype = DUCTILE_FLOAT32;
     in[1].dims[0] = 4;
-    CHECK_EQ_INT(find_def("Add")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK_EQ_INT(opdef("Add")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
     CHECK(strstr(dt_last_error(), "input 1 ('Add_") != NULL);
     CHECK(strstr(dt_last_error(), "shapes [3] and [4] cannot be broadcast") != NULL);
 
     L = make_layer("Mul", 13, 1, 0);
-    CHECK_EQ_INT(find_def("Mul")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("Mul")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(dt_last_error(), "expected 2 inputs, got 1");
 
     L = make_layer("And", 13, 2, 0);
     in[0].dtype = DUCTILE_FLOAT32;
     in[1].dims[0] = 3;
-    CHECK_EQ_INT(find_def("And")->infer(L, in, &out), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(opdef("And")->infer(L, in, &out), DUCTILE_ERR_UNSUPPORTED);
     CHECK(strstr(dt_last_error(), "has dtype float32; And supports bool") != NULL);
     free_views(in, 2);
 }
@@ -968,7 +952,7 @@ static void test_math_and_activation_ops_match_libm(void)
 
     L = make_layer("Gelu", 20, 1, 1);
     set_str_attr(L, 0, "approximate", "erf");
-    CHECK_EQ_INT(find_def("Gelu")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(opdef("Gelu")->check(L), DUCTILE_ERR_UNSUPPORTED);
     CHECK(strstr(dt_last_error(), "attribute 'approximate' = 'erf' is not supported") != NULL);
 }
 
@@ -1104,7 +1088,7 @@ static void test_mod_follows_numpy_and_c_sign_rules(void)
 
     L = make_layer("Mod", 13, 2, 1);
     set_int_attr(L, 0, "fmod", 2);
-    CHECK_EQ_INT(find_def("Mod")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("Mod")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(dt_last_error(), "attribute 'fmod' = 2; expected 0 or 1");
 }
 
@@ -1126,7 +1110,7 @@ static void test_bitshift_and_bitwise_ops(void)
     free_views(in, 2);
     L = make_layer("BitShift", 11, 2, 1);
     set_str_attr(L, 0, "direction", "UP");
-    CHECK_EQ_INT(find_def("BitShift")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(opdef("BitShift")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK(strstr(dt_last_error(), "attribute 'direction' = 'UP'") != NULL);
 
     /* bitwise ops broadcast a [2] operand over [3,2] */
@@ -1220,27 +1204,27 @@ static void test_dropout_is_identity_at_inference(void)
     L->out[0] = dt_network_add_tensor(net, "dy");
     L->out[1] = dt_network_add_tensor(net, "dmask");
     L->opset = 13;
-    CHECK_EQ_INT(find_def("Dropout")->check(L), DUCTILE_OK);
+    CHECK_EQ_INT(opdef("Dropout")->check(L), DUCTILE_OK);
     float ratio = 0.5f;
     bool training = false;
     dt_view in[3] = {vec_of(DUCTILE_FLOAT32, 3, (float[]){1, 2, 3}), {DUCTILE_FLOAT32, 0, {0}, &ratio},
                      {DUCTILE_BOOL, 0, {0}, &training}};
     dt_view out[2];
     memset(out, 0, sizeof out);
-    CHECK_EQ_INT(find_def("Dropout")->infer(L, in, out), DUCTILE_OK);
+    CHECK_EQ_INT(opdef("Dropout")->infer(L, in, out), DUCTILE_OK);
     CHECK(out[0].dtype == DUCTILE_FLOAT32 && out[1].dtype == DUCTILE_BOOL && out[1].dims[0] == 3);
     float y[3];
     bool mask[3] = {false, false, false};
     out[0].data = y;
     out[1].data = mask;
     dt_exec ex = {.pool = NULL};
-    CHECK_EQ_INT(find_kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
+    CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
     CHECK(y[0] == 1 && y[1] == 2 && y[2] == 3 && mask[0] && mask[1] && mask[2]);
     training = true;
-    CHECK_EQ_INT(find_kernel("Dropout")(L, in, out, &ex), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_ERR_UNSUPPORTED);
     CHECK(strstr(dt_last_error(), "training_mode) is true with ratio 0.5") != NULL);
     ratio = 0.0f; /* nothing dropped: still the identity */
-    CHECK_EQ_INT(find_kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
+    CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
     free(in[0].data);
 }
 
@@ -1258,7 +1242,7 @@ static void test_prelu_and_pow_type_mixes(void)
     free(in[1].data);
     int64_t d3[3] = {2, 2, 3};
     in[1] = make_view(DUCTILE_FLOAT32, 3, d3, 0, 1);
-    CHECK_EQ_INT(find_def("PRelu")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK_EQ_INT(opdef("PRelu")->infer(L, in, &out), DUCTILE_ERR_SHAPE);
     CHECK(strstr(dt_last_error(), "of shape [2,2,3] does not broadcast to X's shape [2,3]") != NULL);
     free_views(in, 2);
 
@@ -1306,7 +1290,6 @@ int main(void)
     test_castlike_takes_the_dtype_of_input_1();
     test_dropout_is_identity_at_inference();
     test_prelu_and_pow_type_mixes();
-    dt_pool_free(pool);
-    dt_network_delete(net);
+    ophelp_end();
     TEST_MAIN_END();
 }

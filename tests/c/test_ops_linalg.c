@@ -1,7 +1,7 @@
 /* Conv, Gemm and MatMul: the fast CPU kernels against naive loops (double accumulation) on
  * random data at odd sizes, single-threaded and on a 2-thread pool; and the shape and
  * attribute errors that infer and check report. */
-#include "testutil.h"
+#include "ophelp.h"
 
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
@@ -14,36 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static float frand(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
-}
 
-static float *rand_buf(int64_t n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
-
-/* max |got - want| relative to the largest |want| (at least 1e-3, so all-zero outputs work). */
-static double rel_err(const float *got, const double *want, int64_t n)
-{
-    double maxd = 0, maxw = 1e-3;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= maxd)) maxd = d; /* NaN counts as a failure */
-        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
-    }
-    return maxd / maxw;
-}
 
 /* ---- layers built by hand ---- */
 
-static ductile_network *net;
 static int name_counter;
 
 static ductile_layer *make_layer(const char *op, int n_in, int n_attr)
@@ -94,20 +69,6 @@ static void set_ints(ductile_layer *L, const char *name, const int64_t *v, int n
     a->type = DT_ATTR_INTS;
     a->n = n;
     a->ints = dt_arena_memdup(&net->arena, v, sizeof *v * (size_t)n);
-}
-
-static const dt_opdef *opdef(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_linalg; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_linalg; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
 }
 
 static dt_view view(int rank, const int64_t *dims, float *data)
@@ -345,29 +306,6 @@ typedef struct conv_case {
     bool one_d;             /* h == 1 and kh == 1, given as a rank-3 conv */
 } conv_case;
 
-static void ref_conv(const conv_case *cc, int64_t oh, int64_t ow, int64_t pt, int64_t pl,
-                     const float *x, const float *w, const float *b, double *y)
-{
-    int64_t cg = cc->c / cc->group, mg = cc->m / cc->group;
-    for (int64_t n = 0; n < cc->n; n++)
-        for (int64_t m = 0; m < cc->m; m++) {
-            int64_t g = m / mg;
-            for (int64_t oy = 0; oy < oh; oy++)
-                for (int64_t ox = 0; ox < ow; ox++) {
-                    double s = b ? b[m] : 0.0;
-                    for (int64_t c = 0; c < cg; c++)
-                        for (int64_t ky = 0; ky < cc->kh; ky++)
-                            for (int64_t kx = 0; kx < cc->kw; kx++) {
-                                int64_t iy = oy * cc->sh - pt + ky * cc->dh;
-                                int64_t ix = ox * cc->sw - pl + kx * cc->dw;
-                                if (iy < 0 || iy >= cc->h || ix < 0 || ix >= cc->w) continue;
-                                s += (double)x[((n * cc->c + g * cg + c) * cc->h + iy) * cc->w + ix] *
-                                     w[((m * cg + c) * cc->kh + ky) * cc->kw + kx];
-                            }
-                    y[((n * cc->m + m) * oh + oy) * ow + ox] = s;
-                }
-        }
-}
 
 static void run_conv_case(const conv_case *cc, dt_pool *pool)
 {
@@ -425,7 +363,11 @@ static void run_conv_case(const conv_case *cc, dt_pool *pool)
     CHECK_EQ_INT(out.dims[sp + 1], ow);
     if (sp == 2) CHECK_EQ_INT(out.dims[2], oh);
     double *R = malloc(sizeof(double) * (size_t)(cc->n * cc->m * oh * ow));
-    ref_conv(cc, oh, ow, pt, pl, x, w, b, R);
+    ref_conv(&(ref_conv_geom){.n = cc->n, .c = cc->c, .m = cc->m, .group = cc->group, .h = cc->h,
+                              .w = cc->w, .oh = oh, .ow = ow, .kh = cc->kh, .kw = cc->kw,
+                              .sh = cc->sh, .sw = cc->sw, .dh = cc->dh, .dw = cc->dw, .pt = pt,
+                              .pl = pl},
+             x, w, b, NULL, R);
     double e = rel_err(out.data, R, cc->n * cc->m * oh * ow);
     if (!(e <= 1e-4))
         fprintf(stderr, "Conv c=%lld m=%lld %lldx%lld k=%lldx%lld g=%lld s=%lld,%lld d=%lld: rel err %g\n",
@@ -520,10 +462,8 @@ static void test_conv_errors_name_inputs(void)
 
 int main(void)
 {
-    CHECK_EQ_INT(dt_network_new(&net), DUCTILE_OK);
-    dt_pool *pool2 = NULL;
-    CHECK_EQ_INT(dt_pool_create(2, &pool2), DUCTILE_OK);
-    dt_pool *pools[2] = {NULL, pool2};
+    if (ophelp_begin()) return 1;
+    dt_pool *pools[2] = {NULL, pool};
     for (int p = 0; p < 2; p++) {
         test_sgemm_odd_sizes_match_reference(pools[p]);
         test_sgemm_large_blocks_beta_bias(pools[p]);
@@ -534,7 +474,6 @@ int main(void)
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
     test_conv_errors_name_inputs();
-    dt_pool_free(pool2);
-    dt_network_delete(net);
+    ophelp_end();
     TEST_MAIN_END();
 }

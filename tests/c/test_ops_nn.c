@@ -2,7 +2,7 @@
  * and CPU kernel at small odd shapes, against values computed with onnxruntime 1.30 for the
  * same single-node model. Inputs are generated here and in the generator by one formula,
  * x[i] = ((i * 7919 + seed * 31) % 23 - 11) / 4, so only the expected outputs are embedded. */
-#include "testutil.h"
+#include "ophelp.h"
 #include "ops/nn.h"
 #include "ops/families.h"
 #include "backend/cpu/families.h"
@@ -112,171 +112,24 @@ static const int64_t exp_argmin[] = {0, 3, 2, 2, 1, 3};
 /* [6] */
 static const float exp_lpnorm[] = {-0.375f, 0.666666687f, 0.550000012f, -0.625f, 0.333333343f, 0.449999988f};
 
-static ductile_network *net;
-static dt_pool *pool;
-static int n_names;
-static void *allocs[512];
-static int n_allocs;
-
-static void *keep(void *p)
-{
-    if (n_allocs < 512) allocs[n_allocs++] = p;
-    return p;
-}
-
-static float *gen(int64_t n, int seed)
-{
-    float *x = keep(malloc((size_t)(n ? n : 1) * sizeof *x));
-    for (int64_t i = 0; i < n; i++) x[i] = (float)((i * 7919 + seed * 31) % 23 - 11) / 4.0f;
-    return x;
-}
-
-static dt_view fview(int rank, const int64_t *dims, const float *data)
-{
-    dt_view v = {.dtype = DUCTILE_FLOAT32, .rank = rank, .data = (void *)data};
-    for (int i = 0; i < rank; i++) v.dims[i] = dims[i];
-    return v;
-}
-
-/* A float view of generated data. */
+/* A float view of generated data (the expected arrays' inputs, /4). */
 static dt_view gview(int rank, const int64_t *dims, int seed)
 {
     dt_view v = fview(rank, dims, NULL);
-    v.data = gen(dt_view_count(&v), seed);
+    v.data = gen(dt_view_count(&v), seed, 4.0f);
     return v;
 }
 
-static dt_view iview(int64_t n, const int64_t *data)
-{
-    dt_view v = {.dtype = DUCTILE_INT64, .rank = 1, .dims = {n}, .data = (void *)data};
-    return v;
-}
+static dt_view iview(int64_t n, const int64_t *data) { return view_of(DUCTILE_INT64, 1, &n, data); }
 
-static const dt_view omitted = {.rank = -1};
-
-static ductile_tensor *tensor(void)
-{
-    char name[32];
-    snprintf(name, sizeof name, "t%d", n_names++);
-    return dt_network_add_tensor(net, name);
-}
-
-/* A layer whose inputs mirror the views (rank -1: omitted) and with n_out outputs. */
-static ductile_layer *layer(const char *op, int opset, int n_in, const dt_view *in, int n_out)
-{
-    ductile_layer *L = dt_network_add_layer(net, op, NULL, n_in, n_out, 8);
-    L->opset = opset;
-    L->n_attr = 0;
-    for (int i = 0; i < n_in; i++) L->in[i] = in[i].rank >= 0 ? tensor() : NULL;
-    for (int i = 0; i < n_out; i++) L->out[i] = tensor();
-    return L;
-}
-
-static dt_attr *attr(ductile_layer *L, const char *name, int type)
-{
-    dt_attr *a = &L->attrs[L->n_attr++];
-    a->name = name;
-    a->type = type;
-    return a;
-}
-
-static void a_int(ductile_layer *L, const char *name, int64_t v) { attr(L, name, DT_ATTR_INT)->i = v; }
-static void a_float(ductile_layer *L, const char *name, float v) { attr(L, name, DT_ATTR_FLOAT)->f = v; }
-
-static void a_str(ductile_layer *L, const char *name, const char *v)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_STRING);
-    a->s = v;
-    a->s_len = strlen(v);
-}
-
-static void a_ints(ductile_layer *L, const char *name, const int64_t *v, int64_t n)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_INTS);
-    a->ints = v;
-    a->n = n;
-}
-
-static const dt_opdef *opdef(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_nn; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_nn; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
-
-/* check + infer; on success the outputs have shapes but no buffers. */
-static ductile_status build(const ductile_layer *L, const dt_view *in, dt_view *out)
-{
-    const dt_opdef *d = opdef(L->op_type);
-    if (!d) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no definition");
-    if (d->check) DT_TRY(d->check(L));
-    return d->infer(L, in, out);
-}
-
-/* check + infer + kernel, single-threaded and on the pool; output `o` must match exp. */
+/* check + infer + kernel, inline and on the pool; output `o` must match exp. */
 static void expect(const ductile_layer *L, const dt_view *in, int o, int rank,
                    const int64_t *dims, const float *exp)
 {
-    for (int threaded = 0; threaded < 2; threaded++) {
-        dt_view out[4] = {{0}};
-        ductile_status st = build(L, in, out);
-        if (st != DUCTILE_OK) {
-            fprintf(stderr, "%s (opset %d): %s\n", L->op_type, L->opset, dt_last_error());
-            CHECK_EQ_INT(st, DUCTILE_OK);
-            return;
-        }
-        CHECK_EQ_INT(out[o].rank, rank);
-        bool same = out[o].rank == rank;
-        for (int i = 0; same && i < rank; i++) same = out[o].dims[i] == dims[i];
-        if (!same) {
-            char a[160], b[160];
-            dt_format_dims(a, sizeof a, out[o].dims, out[o].rank, NULL);
-            dt_format_dims(b, sizeof b, dims, rank, NULL);
-            fprintf(stderr, "%s (opset %d): output %d shape %s, expected %s\n", L->op_type,
-                    L->opset, o, a, b);
-            CHECK(same);
-            return;
-        }
-        for (int i = 0; i < L->n_out; i++) {
-            /* 8 bytes an element: room for int64 outputs (TopK's indices) too. */
-            out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, 8));
-        }
-        dt_exec ex = {.pool = threaded ? pool : NULL};
-        CHECK_EQ_INT(kernel(L->op_type)(L, in, out, &ex), DUCTILE_OK);
-        const float *y = out[o].data;
-        int64_t n = dt_view_count(&out[o]), bad = -1;
-        for (int64_t i = 0; i < n && bad < 0; i++)
-            if (!(fabsf(y[i] - exp[i]) <= 2e-5f + 2e-5f * fabsf(exp[i]))) bad = i;
-        if (bad >= 0)
-            fprintf(stderr, "%s (opset %d, %s): output %d element %lld is %.8g, expected %.8g\n",
-                    L->op_type, L->opset, threaded ? "pool" : "inline", o, (long long)bad,
-                    (double)y[bad], (double)exp[bad]);
-        CHECK(bad < 0);
-    }
+    expect_want(L, in, &(want){.o = o, .dtype = -1, .rank = rank, .dims = dims, .f = exp,
+                               .atol = 2e-5, .rtol = 2e-5});
 }
 
-/* check + infer fail with status and a message containing `part`. */
-static void expect_error(const ductile_layer *L, const dt_view *in, ductile_status status,
-                         const char *part)
-{
-    dt_view out[4] = {{0}};
-    ductile_status st = build(L, in, out);
-    CHECK_EQ_INT(st, status);
-    if (!strstr(dt_last_error(), part)) {
-        fprintf(stderr, "message \"%s\" lacks \"%s\"\n", dt_last_error(), part);
-        CHECK(0);
-    }
-}
-
-#define DIMS(...) ((const int64_t[]){__VA_ARGS__})
-#define NDIMS(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 #define GVIEW(seed, ...) gview(NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__), seed)
 #define EXPECT(L, in, o, exp, ...) expect(L, in, o, NDIMS(__VA_ARGS__), DIMS(__VA_ARGS__), exp)
 
@@ -502,7 +355,7 @@ static void test_layernorm(void)
 static void test_batch_instance_norm(void)
 {
     float var[3];
-    const float *v = gen(3, 23);
+    const float *v = gen(3, 23, 4.0f);
     for (int i = 0; i < 3; i++) var[i] = fabsf(v[i]) + 0.5f;
     dt_view in[5] = {GVIEW(19, 2, 3, 2, 3), GVIEW(20, 3), GVIEW(21, 3), GVIEW(22, 3),
                      fview(1, DIMS(3), var)};
@@ -659,7 +512,7 @@ static void test_attention(void)
 static void test_losses(void)
 {
     float w[3];
-    const float *g = gen(3, 41);
+    const float *g = gen(3, 41, 4.0f);
     for (int i = 0; i < 3; i++) w[i] = fabsf(g[i]) + 0.5f;
     static const int64_t target[4] = {0, 1, 2, 2};
     dt_view in[3] = {GVIEW(40, 2, 3, 2), i64view(2, DIMS(2, 2), target), fview(1, DIMS(3), w)};
@@ -783,7 +636,7 @@ static void test_axis_ops(void)
 
 int main(void)
 {
-    if (dt_network_new(&net) != DUCTILE_OK || dt_pool_create(2, &pool) != DUCTILE_OK) return 1;
+    if (ophelp_begin()) return 1;
     test_global_pools();
     test_pools();
     test_pool_errors();
@@ -797,8 +650,6 @@ int main(void)
     test_losses();
     test_rms_and_reductions();
     test_axis_ops();
-    dt_pool_free(pool);
-    dt_network_delete(net);
-    for (int i = 0; i < n_allocs; i++) free(allocs[i]);
+    ophelp_end();
     TEST_MAIN_END();
 }

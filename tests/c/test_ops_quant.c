@@ -4,7 +4,7 @@
  * (onnx/reference/ops) on the same inputs. Inputs come from formulas repeated here and in the
  * generator: x[i] = ((i * 7919 + seed * 31) % 23 - 11) / 4 for floats, (i * k) % 256 for
  * 8-bit integers. */
-#include "testutil.h"
+#include "ophelp.h"
 #include "ops/quant.h"
 #include "ops/families.h"
 #include "backend/cpu/families.h"
@@ -40,18 +40,6 @@ static const double exp_qlconv[] = {102.0, 103.0, 101.0, 104.0, 105.0, 101.0, 10
 /* [6] int8 */
 static const double exp_q_half[] = {12.0, -28.0, -11.0, 7.0, 25.0, -15.0};
 
-static ductile_network *net;
-static dt_pool *pool;
-static int n_names;
-static void *allocs[256];
-static int n_allocs;
-
-static void *keep(void *p)
-{
-    if (n_allocs < 256) allocs[n_allocs++] = p;
-    return p;
-}
-
 /* A view of n elements of dtype, filled by f(i) converted with Cast's rules. */
 static dt_view mk(int dtype, int rank, const int64_t *dims, double (*f)(int64_t, int), int arg)
 {
@@ -85,93 +73,13 @@ static dt_view lit(int dtype, int rank, const int64_t *dims, const double *v)
     return mk(dtype, rank, dims, f_vals, 0);
 }
 
-static ductile_tensor *tensor(void)
-{
-    char name[32];
-    snprintf(name, sizeof name, "t%d", n_names++);
-    return dt_network_add_tensor(net, name);
-}
-
-static ductile_layer *layer(const char *op, int opset, int n_in, const dt_view *in, int n_out)
-{
-    ductile_layer *L = dt_network_add_layer(net, op, NULL, n_in, n_out, 8);
-    L->opset = opset;
-    L->n_attr = 0;
-    for (int i = 0; i < n_in; i++) L->in[i] = in[i].rank >= 0 ? tensor() : NULL;
-    for (int i = 0; i < n_out; i++) L->out[i] = tensor();
-    return L;
-}
-
-static dt_attr *attr(ductile_layer *L, const char *name, int type)
-{
-    dt_attr *a = &L->attrs[L->n_attr++];
-    a->name = name;
-    a->type = type;
-    return a;
-}
-
-static void a_int(ductile_layer *L, const char *name, int64_t v) { attr(L, name, DT_ATTR_INT)->i = v; }
-
-static void a_ints(ductile_layer *L, const char *name, const int64_t *v, int64_t n)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_INTS);
-    a->ints = v;
-    a->n = n;
-}
-
-static ductile_status build(const ductile_layer *L, const dt_view *in, dt_view *out)
-{
-    const dt_opdef *d = NULL;
-    for (const dt_opdef *o = dt_ops_quant; o->op_type; o++)
-        if (strcmp(o->op_type, L->op_type) == 0) d = o;
-    if (!d) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no definition");
-    if (d->check) DT_TRY(d->check(L));
-    return d->infer(L, in, out);
-}
-
-static dt_cpu_run_fn kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_quant; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
-
 /* check + infer + kernel, inline and on the pool; output o must have dtype, dims and values. */
 static void expect(const ductile_layer *L, const dt_view *in, int o, int dtype, int rank,
                    const int64_t *dims, const double *exp)
 {
-    for (int threaded = 0; threaded < 2; threaded++) {
-        dt_view out[3] = {{0}};
-        ductile_status st = build(L, in, out);
-        if (st != DUCTILE_OK) {
-            fprintf(stderr, "%s: %s\n", L->op_type, dt_last_error());
-            CHECK_EQ_INT(st, DUCTILE_OK);
-            return;
-        }
-        CHECK_EQ_INT(out[o].dtype, dtype);
-        CHECK_EQ_INT(out[o].rank, rank);
-        bool same = out[o].rank == rank;
-        for (int i = 0; same && i < rank; i++) same = out[o].dims[i] == dims[i];
-        CHECK(same);
-        if (!same || out[o].dtype != dtype) return;
-        for (int i = 0; i < L->n_out; i++)
-            out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, 8));
-        dt_exec ex = {.pool = threaded ? pool : NULL};
-        CHECK_EQ_INT(kernel(L->op_type)(L, in, out, &ex), DUCTILE_OK);
-        int64_t n = dt_view_count(&out[o]), bad = -1;
-        for (int64_t i = 0; i < n && bad < 0; i++) {
-            double y = dt_ew_get_f64(&out[o], i);
-            if (!(fabs(y - exp[i]) <= 1e-6 * (1 + fabs(exp[i])))) bad = i;
-        }
-        if (bad >= 0)
-            fprintf(stderr, "%s (%s): output %d element %lld is %.9g, expected %.9g\n", L->op_type,
-                    threaded ? "pool" : "inline", o, (long long)bad,
-                    dt_ew_get_f64(&out[o], bad), exp[bad]);
-        CHECK(bad < 0);
-    }
+    expect_want(L, in, &(want){.o = o, .dtype = dtype, .rank = rank, .dims = dims, .d = exp,
+                               .atol = 1e-6, .rtol = 1e-6});
 }
-
-static const dt_view omitted = {.rank = -1};
 
 static void test_quantize(void)
 {
@@ -313,14 +221,12 @@ static void test_integer_conv(void)
 
 int main(void)
 {
-    if (dt_network_new(&net) != DUCTILE_OK || dt_pool_create(2, &pool) != DUCTILE_OK) return 1;
+    if (ophelp_begin()) return 1;
     test_quantize();
     test_dequantize();
     test_dynamic_quantize();
     test_integer_matmul();
     test_integer_conv();
-    dt_pool_free(pool);
-    dt_network_delete(net);
-    for (int i = 0; i < n_allocs; i++) free(allocs[i]);
+    ophelp_end();
     TEST_MAIN_END();
 }

@@ -5,7 +5,7 @@
  * ignores sequence_lens).
  * Inputs are generated here and in the generator by one formula,
  * x[i] = ((i * 7919 + seed * 31) % 23 - 11) / 16 (times a scale), so only outputs are embedded. */
-#include "testutil.h"
+#include "ophelp.h"
 #include "ops/seq.h"
 #include "ops/families.h"
 #include "backend/cpu/families.h"
@@ -53,17 +53,6 @@ static const float exp_cc_y[] = {0.5492904186248779f, 0.1779172420501709f, 0.128
 /* [1, 2, 2] */
 static const float exp_cc_state[] = {-0.6875f, -0.25f, 0.0625f, 0.5f};
 
-static ductile_network *net;
-static int n_names;
-static void *allocs[256];
-static int n_allocs;
-
-static void *keep(void *p)
-{
-    if (n_allocs < 256) allocs[n_allocs++] = p;
-    return p;
-}
-
 static dt_view gview(int rank, const int64_t *dims, int seed, float scale)
 {
     dt_view v = {.dtype = DUCTILE_FLOAT32, .rank = rank};
@@ -81,103 +70,11 @@ static dt_view ints(int dtype, int rank, int64_t n, const void *data)
     return v;
 }
 
-static const dt_view omitted = {.rank = -1};
-
-static ductile_layer *layer(const char *op, int opset, int n_in, const dt_view *in, int n_out)
-{
-    ductile_layer *L = dt_network_add_layer(net, op, NULL, n_in, n_out, 8);
-    L->opset = opset;
-    L->n_attr = 0;
-    for (int i = 0; i < n_in; i++) {
-        if (in[i].rank < 0) continue;
-        char name[32];
-        snprintf(name, sizeof name, "t%d", n_names++);
-        L->in[i] = dt_network_add_tensor(net, name);
-    }
-    for (int i = 0; i < n_out; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "t%d", n_names++);
-        L->out[i] = dt_network_add_tensor(net, name);
-    }
-    return L;
-}
-
-static dt_attr *attr(ductile_layer *L, const char *name, int type)
-{
-    dt_attr *a = &L->attrs[L->n_attr++];
-    a->name = name;
-    a->type = type;
-    return a;
-}
-
-static void a_int(ductile_layer *L, const char *name, int64_t v) { attr(L, name, DT_ATTR_INT)->i = v; }
-static void a_float(ductile_layer *L, const char *name, float v) { attr(L, name, DT_ATTR_FLOAT)->f = v; }
-static void a_str(ductile_layer *L, const char *name, const char *v)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_STRING);
-    a->s = v;
-    a->s_len = strlen(v);
-}
-
-static const dt_opdef *opdef(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_seq; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_seq; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
-
-static ductile_status build(const ductile_layer *L, const dt_view *in, dt_view *out)
-{
-    const dt_opdef *d = opdef(L->op_type);
-    if (!d) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no definition");
-    if (d->check) DT_TRY(d->check(L));
-    return d->infer(L, in, out);
-}
-
 /* check + infer + kernel; output o must have `count` elements equal to exp (float32). */
 static void expect(const ductile_layer *L, const dt_view *in, int o, int64_t count, const float *exp)
 {
-    dt_view out[4] = {{0}};
-    ductile_status st = build(L, in, out);
-    if (st != DUCTILE_OK) {
-        fprintf(stderr, "%s: %s\n", L->op_type, dt_last_error());
-        CHECK_EQ_INT(st, DUCTILE_OK);
-        return;
-    }
-    CHECK_EQ_INT(dt_view_count(&out[o]), count);
-    if (dt_view_count(&out[o]) != count) return;
-    for (int i = 0; i < L->n_out; i++) out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, 8));
-    dt_exec ex = {0};
-    st = kernel(L->op_type)(L, in, out, &ex);
-    if (st != DUCTILE_OK) fprintf(stderr, "%s: %s\n", L->op_type, dt_last_error());
-    CHECK_EQ_INT(st, DUCTILE_OK);
-    const float *y = out[o].data;
-    int64_t bad = -1;
-    for (int64_t i = 0; i < count && bad < 0; i++)
-        if (!(fabsf(y[i] - exp[i]) <= 1e-5f + 1e-4f * fabsf(exp[i]))) bad = i;
-    if (bad >= 0)
-        fprintf(stderr, "%s: output %d element %lld is %.8g, expected %.8g\n", L->op_type, o, (long long)bad,
-                (double)y[bad], (double)exp[bad]);
-    CHECK(bad < 0);
-}
-
-/* check (and infer) fail with status st and a message containing `needle`. */
-static void expect_error(const ductile_layer *L, const dt_view *in, ductile_status want, const char *needle)
-{
-    dt_view out[4] = {{0}};
-    ductile_status st = build(L, in, out);
-    CHECK_EQ_INT(st, want);
-    if (st != DUCTILE_OK && !strstr(dt_last_error(), needle)) {
-        fprintf(stderr, "message '%s' lacks '%s'\n", dt_last_error(), needle);
-        CHECK(0);
-    }
+    expect_want(L, in, &(want){.o = o, .dtype = -1, .rank = -1, .count = count, .f = exp,
+                               .atol = 1e-5, .rtol = 1e-4, .inline_only = true});
 }
 
 #define N(a) ((int64_t)(sizeof(a) / sizeof((a)[0])))
@@ -340,11 +237,10 @@ static void test_algebra(void)
 
 int main(void)
 {
-    if (dt_network_new(&net) != DUCTILE_OK) return 1;
+    if (ophelp_begin()) return 1;
     test_recurrent();
     test_signal();
     test_algebra();
-    dt_network_delete(net);
-    for (int i = 0; i < n_allocs; i++) free(allocs[i]);
+    ophelp_end();
     TEST_MAIN_END();
 }

@@ -3,7 +3,7 @@
  * larger copies (tiled transposes, DepthToSpace, Expand, Tile) are compared with a naive
  * index-by-index reference written here, run with a 2-thread pool. Output buffers carry
  * sentinels to catch overruns. */
-#include "testutil.h"
+#include "ophelp.h"
 #include "backend/cpu/families.h"
 #include "core/status.h"
 #include "core/threadpool.h"
@@ -15,63 +15,29 @@
 #include <string.h>
 #include <time.h>
 
-static ductile_network *net;
-static dt_pool *pool;
-static int n_names;
-
 enum { SENTINEL = 64 };
 
 /* ---- building layers ---- */
-
-static ductile_layer *layer(const char *op, int opset, int n_in, int n_out)
-{
-    char name[64];
-    snprintf(name, sizeof name, "%s_%d", op, n_names++);
-    ductile_layer *L = dt_network_add_layer(net, op, name, n_in, n_out, 6);
-    L->opset = opset;
-    for (int i = 0; i < n_in; i++) {
-        snprintf(name, sizeof name, "in%d_%d", i, n_names++);
-        L->in[i] = dt_network_add_tensor(net, name);
-    }
-    for (int i = 0; i < n_out; i++) {
-        snprintf(name, sizeof name, "out%d_%d", i, n_names++);
-        L->out[i] = dt_network_add_tensor(net, name);
-    }
-    return L;
-}
 
 static void rename_in(ductile_layer *L, int i, const char *name)
 {
     L->in[i]->name = dt_arena_strdup(&net->arena, name);
 }
 
-static dt_attr *attr(ductile_layer *L, const char *name, int type)
-{
-    for (int i = 0; i < L->n_attr; i++)
-        if (!L->attrs[i].name) {
-            L->attrs[i].name = name;
-            L->attrs[i].type = type;
-            return &L->attrs[i];
-        }
-    return NULL;
-}
+static void attr_i(ductile_layer *L, const char *name, int64_t v) { a_int(L, name, v); }
 
-static void attr_i(ductile_layer *L, const char *name, int64_t v) { attr(L, name, DT_ATTR_INT)->i = v; }
+static void attr_f(ductile_layer *L, const char *name, float v) { a_float(L, name, v); }
 
-static void attr_f(ductile_layer *L, const char *name, float v) { attr(L, name, DT_ATTR_FLOAT)->f = v; }
-
-static void attr_s(ductile_layer *L, const char *name, const char *v) { attr(L, name, DT_ATTR_STRING)->s = v; }
+static void attr_s(ductile_layer *L, const char *name, const char *v) { a_str(L, name, v); }
 
 static void attr_ints(ductile_layer *L, const char *name, int n, ...)
 {
-    int64_t *v = dt_arena_alloc(&net->arena, sizeof *v * (size_t)(n ? n : 1));
+    int64_t v[DT_MAX_DIMS * 2 + 8];
     va_list ap;
     va_start(ap, n);
-    for (int i = 0; i < n; i++) v[i] = va_arg(ap, int64_t);
+    for (int i = 0; i < n && i < (int)(sizeof v / sizeof v[0]); i++) v[i] = va_arg(ap, int64_t);
     va_end(ap);
-    dt_attr *a = attr(L, name, DT_ATTR_INTS);
-    a->ints = v;
-    a->n = n;
+    a_ints(L, name, v, n);
 }
 
 /* ---- views ---- */
@@ -99,29 +65,12 @@ static float *iota(int64_t n)
 
 /* ---- running ---- */
 
-static const dt_opdef *find_def(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_shape; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn find_kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_shape; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
-
 /* check, infer (value inputs keep their data), allocate outputs with sentinels, run. */
 static ductile_status run(const ductile_layer *L, dt_view *in, dt_view *out)
 {
-    const dt_opdef *d = find_def(L->op_type);
-    dt_cpu_run_fn k = find_kernel(L->op_type);
-    if (!d || !k) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no op %s", L->op_type);
-    if (d->check) DT_TRY(d->check(L));
-    for (int i = 0; i < L->n_out; i++) memset(&out[i], 0, sizeof out[i]);
-    DT_TRY(d->infer(L, in, out));
+    dt_cpu_run_fn k = kernel(L->op_type);
+    if (!k) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no op %s", L->op_type);
+    DT_TRY(build(L, in, out));
     for (int i = 0; i < L->n_out; i++) {
         size_t bytes = (size_t)dt_view_count(&out[i]) * ductile_dtype_size((ductile_dtype)out[i].dtype);
         unsigned char *b = malloc(bytes + SENTINEL);
@@ -184,6 +133,7 @@ static void check_out(dt_view *v, const double *expect, int64_t n, int line)
     v->data = NULL;
 }
 
+#undef DIMS /* ophelp.h's gives the array alone; here it is the array and its count */
 #define DIMS(...) (const int64_t[]){__VA_ARGS__}, (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 #define CHECK_DIMS(v, ...) check_dims(&(v), (int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), (const int64_t[]){__VA_ARGS__}, __LINE__)
 #define CHECK_DIMS0(v) check_dims(&(v), 0, NULL, __LINE__)
@@ -230,25 +180,25 @@ static bool same_as_map(const float *out, const float *in, int r, const int64_t 
 static void test_shape_size(void)
 {
     dt_view in[1] = {F32(NULL, 4, 2, 3, 5, 7)}, out[1];
-    ductile_layer *L = layer("Shape", 13, 1, 1);
+    ductile_layer *L = layer("Shape", 13, 1, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 4);
     EXPECT(out[0], 2, 3, 5, 7);
 
-    L = layer("Shape", 15, 1, 1);
+    L = layer("Shape", 15, 1, NULL, 1);
     attr_i(L, "start", -3);
     attr_i(L, "end", -1);
     CHECK_OK(run(L, in, out));
     EXPECT(out[0], 3, 5);
 
-    L = layer("Shape", 15, 1, 1);
+    L = layer("Shape", 15, 1, NULL, 1);
     attr_i(L, "start", 3);
     attr_i(L, "end", 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 0);
     free_outs(out, 1);
 
-    L = layer("Size", 13, 1, 1);
+    L = layer("Size", 13, 1, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS0(out[0]);
     EXPECT(out[0], 210);
@@ -259,7 +209,7 @@ static void test_gather(void)
     float *x = iota(12);
     int32_t idx32[] = {-1, 0, 2};
     dt_view in[2] = {F32(x, 2, 3, 4), I32(idx32, 1, 3)}, out[1];
-    ductile_layer *L = layer("Gather", 13, 2, 1);
+    ductile_layer *L = layer("Gather", 13, 2, NULL, 1);
     attr_i(L, "axis", -1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 3, 3);
@@ -268,7 +218,7 @@ static void test_gather(void)
     /* A scalar index on int64 data: the Shape -> Gather pattern; rank drops by one. */
     int64_t shape[] = {7, 5, 9}, i1 = -2;
     dt_view s[2] = {I64(shape, 1, 3), I64(&i1, 0)};
-    L = layer("Gather", 11, 2, 1);
+    L = layer("Gather", 11, 2, NULL, 1);
     CHECK_OK(run(L, s, out));
     CHECK_DIMS0(out[0]);
     EXPECT(out[0], 5);
@@ -276,14 +226,14 @@ static void test_gather(void)
     /* 2-D indices on axis 0. */
     int64_t idx2[] = {1, 0, 1, 1};
     dt_view in2[2] = {F32(x, 2, 2, 6), I64(idx2, 2, 2, 2)};
-    L = layer("Gather", 13, 2, 1);
+    L = layer("Gather", 13, 2, NULL, 1);
     CHECK_OK(run(L, in2, out));
     CHECK_DIMS(out[0], 2, 2, 6);
     EXPECT(out[0], 6, 7, 8, 9, 10, 11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 6, 7, 8, 9, 10, 11);
 
     int64_t bad[] = {0, 3};
     dt_view in3[2] = {F32(x, 2, 4, 3), I64(bad, 1, 2)};
-    L = layer("Gather", 13, 2, 1);
+    L = layer("Gather", 13, 2, NULL, 1);
     rename_in(L, 0, "data");
     rename_in(L, 1, "ids");
     attr_i(L, "axis", 1);
@@ -298,7 +248,7 @@ static void test_gather_elements(void)
     float y[] = {1, 2, 3, 4, 5, 6};
     int64_t idx[] = {-1, 0, 1, 2};
     dt_view in[2] = {F32(y, 2, 2, 3), I64(idx, 2, 2, 2)}, out[1];
-    ductile_layer *L = layer("GatherElements", 13, 2, 1);
+    ductile_layer *L = layer("GatherElements", 13, 2, NULL, 1);
     attr_i(L, "axis", 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 2);
@@ -306,7 +256,7 @@ static void test_gather_elements(void)
 
     int64_t idx0[] = {1, 0, 1};
     dt_view in0[2] = {F32(y, 2, 2, 3), I64(idx0, 2, 1, 3)};
-    L = layer("GatherElements", 13, 2, 1);
+    L = layer("GatherElements", 13, 2, NULL, 1);
     CHECK_OK(run(L, in0, out));
     EXPECT(out[0], 4, 2, 6);
 }
@@ -317,7 +267,7 @@ static void test_unsqueeze_squeeze(void)
     dt_view out[1];
     /* Opset 11: axes is an attribute. */
     dt_view in11[1] = {F32(x, 2, 2, 3)};
-    ductile_layer *L = layer("Unsqueeze", 11, 1, 1);
+    ductile_layer *L = layer("Unsqueeze", 11, 1, NULL, 1);
     attr_ints(L, "axes", 2, (int64_t)0, (int64_t)-1);
     CHECK_OK(run(L, in11, out));
     CHECK_DIMS(out[0], 1, 2, 3, 1);
@@ -326,26 +276,26 @@ static void test_unsqueeze_squeeze(void)
     /* Opset 13: axes is input 1, and a node with an axes attribute but no input is refused. */
     int64_t axes[] = {-1, 1};
     dt_view in13[2] = {F32(x, 2, 2, 3), I64(axes, 1, 2)};
-    L = layer("Unsqueeze", 13, 2, 1);
+    L = layer("Unsqueeze", 13, 2, NULL, 1);
     CHECK_OK(run(L, in13, out));
     CHECK_DIMS(out[0], 2, 1, 3, 1);
     free_outs(out, 1);
-    L = layer("Unsqueeze", 13, 1, 1);
+    L = layer("Unsqueeze", 13, 1, NULL, 1);
     attr_ints(L, "axes", 1, (int64_t)0);
     CHECK_EQ_INT(run(L, in11, out), DUCTILE_ERR_INVALID_ARGUMENT);
 
     /* Axes of unknown value: the shape depends on data. */
     dt_view unk[2] = {F32(x, 2, 2, 3), I64(NULL, 1, 1)};
-    L = layer("Unsqueeze", 13, 2, 1);
+    L = layer("Unsqueeze", 13, 2, NULL, 1);
     rename_in(L, 1, "ax");
-    CHECK_EQ_INT(find_def("Unsqueeze")->infer(L, unk, out), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(opdef("Unsqueeze")->infer(L, unk, out), DUCTILE_ERR_UNSUPPORTED);
     CHECK_EQ_STR(dt_last_error(), "the output shape depends on the data of input 1 ('ax')");
-    CHECK(find_def("Unsqueeze")->value_inputs == 2u);
+    CHECK(opdef("Unsqueeze")->value_inputs == 2u);
 
     /* Scalar to [1]. */
     int64_t zero = 0;
     dt_view sc[2] = {F32(x, 0), I64(&zero, 1, 1)};
-    L = layer("Unsqueeze", 13, 2, 1);
+    L = layer("Unsqueeze", 13, 2, NULL, 1);
     CHECK_OK(run(L, sc, out));
     CHECK_DIMS(out[0], 1);
     EXPECT(out[0], 1);
@@ -353,17 +303,17 @@ static void test_unsqueeze_squeeze(void)
     dt_view sq[2] = {F32(x, 4, 1, 2, 1, 3), I64(axes, 1, 1)};
     int64_t m2 = -2;
     sq[1].data = &m2;
-    L = layer("Squeeze", 13, 2, 1);
+    L = layer("Squeeze", 13, 2, NULL, 1);
     CHECK_OK(run(L, sq, out));
     CHECK_DIMS(out[0], 1, 2, 3);
     EXPECT(out[0], 1, 2, 3, 4, 5, 6);
 
-    L = layer("Squeeze", 11, 1, 1);
+    L = layer("Squeeze", 11, 1, NULL, 1);
     CHECK_OK(run(L, sq, out));
     CHECK_DIMS(out[0], 2, 3);
     free_outs(out, 1);
 
-    L = layer("Squeeze", 11, 1, 1);
+    L = layer("Squeeze", 11, 1, NULL, 1);
     rename_in(L, 0, "x");
     attr_ints(L, "axes", 2, (int64_t)2, (int64_t)-3);
     CHECK_EQ_INT(run(L, sq, out), DUCTILE_ERR_SHAPE);
@@ -374,14 +324,14 @@ static void test_concat(void)
 {
     float a[] = {1, 2, 3, 4}, b[] = {5, 6}, c[] = {7, 8, 9, 10, 11, 12};
     dt_view in[3] = {F32(a, 2, 2, 2), F32(b, 2, 2, 1), F32(c, 2, 2, 3)}, out[1];
-    ductile_layer *L = layer("Concat", 13, 3, 1);
+    ductile_layer *L = layer("Concat", 13, 3, NULL, 1);
     attr_i(L, "axis", -1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 6);
     EXPECT(out[0], 1, 2, 5, 7, 8, 9, 3, 4, 6, 10, 11, 12);
 
     dt_view in0[2] = {F32(a, 2, 2, 2), F32(c, 2, 3, 2)};
-    L = layer("Concat", 13, 2, 1);
+    L = layer("Concat", 13, 2, NULL, 1);
     attr_i(L, "axis", 0);
     CHECK_OK(run(L, in0, out));
     CHECK_DIMS(out[0], 5, 2);
@@ -390,13 +340,13 @@ static void test_concat(void)
     /* int64 shape pieces, the Shape -> Concat -> Reshape pattern. */
     int64_t s1[] = {1}, s2[] = {-1, 7};
     dt_view ins[2] = {I64(s1, 1, 1), I64(s2, 1, 2)};
-    L = layer("Concat", 11, 2, 1);
+    L = layer("Concat", 11, 2, NULL, 1);
     attr_i(L, "axis", 0);
     CHECK_OK(run(L, ins, out));
     EXPECT(out[0], 1, -1, 7);
 
     dt_view bad[3] = {F32(NULL, 3, 1, 4, 5), F32(NULL, 3, 1, 4, 5), F32(NULL, 3, 1, 3, 5)};
-    L = layer("Concat", 13, 3, 1);
+    L = layer("Concat", 13, 3, NULL, 1);
     rename_in(L, 0, "y");
     rename_in(L, 2, "x");
     attr_i(L, "axis", 0);
@@ -409,7 +359,7 @@ static void test_slice(void)
     float *x = iota(35);
     int64_t st[] = {-1, 1}, en[] = {INT64_MIN, INT64_MAX}, ax[] = {0, -1}, sp[] = {-2, 3};
     dt_view in[5] = {F32(x, 2, 5, 7), I64(st, 1, 2), I64(en, 1, 2), I64(ax, 1, 2), I64(sp, 1, 2)}, out[1];
-    ductile_layer *L = layer("Slice", 13, 5, 1);
+    ductile_layer *L = layer("Slice", 13, 5, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 3, 2);
     EXPECT(out[0], 29, 32, 15, 18, 1, 4);
@@ -417,7 +367,7 @@ static void test_slice(void)
     /* Out-of-range starts and ends clamp; a backwards step over axis 1. */
     int64_t st2[] = {10, -100}, en2[] = {-100, 5}, ax2[] = {1, 0}, sp2[] = {-3, 2};
     dt_view in2[5] = {F32(x, 2, 5, 7), I64(st2, 1, 2), I64(en2, 1, 2), I64(ax2, 1, 2), I64(sp2, 1, 2)};
-    L = layer("Slice", 13, 5, 1);
+    L = layer("Slice", 13, 5, NULL, 1);
     CHECK_OK(run(L, in2, out));
     CHECK_DIMS(out[0], 3, 3);
     EXPECT(out[0], 6, 3, 0, 20, 17, 14, 34, 31, 28);
@@ -425,14 +375,14 @@ static void test_slice(void)
     /* Omitted axes and steps; int32 starts/ends. */
     int32_t st3[] = {1}, en3[] = {-1};
     dt_view in3[3] = {F32(x, 2, 5, 7), I32(st3, 1, 1), I32(en3, 1, 1)};
-    L = layer("Slice", 11, 3, 1);
+    L = layer("Slice", 11, 3, NULL, 1);
     CHECK_OK(run(L, in3, out));
     CHECK_DIMS(out[0], 3, 7);
     free_outs(out, 1);
 
     /* Opset 9: attributes. */
     dt_view in9[1] = {F32(x, 2, 5, 7)};
-    L = layer("Slice", 9, 1, 1);
+    L = layer("Slice", 9, 1, NULL, 1);
     attr_ints(L, "starts", 1, (int64_t)2);
     attr_ints(L, "ends", 1, (int64_t)4);
     attr_ints(L, "axes", 1, (int64_t)1);
@@ -443,14 +393,14 @@ static void test_slice(void)
     /* An empty result. */
     int64_t st4[] = {3}, en4[] = {3};
     dt_view in4[3] = {F32(x, 2, 5, 7), I64(st4, 1, 1), I64(en4, 1, 1)};
-    L = layer("Slice", 13, 3, 1);
+    L = layer("Slice", 13, 3, NULL, 1);
     CHECK_OK(run(L, in4, out));
     CHECK_DIMS(out[0], 0, 7);
     free_outs(out, 1);
 
     int64_t zero[] = {0};
     dt_view in5[5] = {F32(x, 2, 5, 7), I64(st4, 1, 1), I64(en4, 1, 1), NONE, I64(zero, 1, 1)};
-    L = layer("Slice", 13, 5, 1);
+    L = layer("Slice", 13, 5, NULL, 1);
     L->in[3] = NULL;
     CHECK_EQ_INT(run(L, in5, out), DUCTILE_ERR_SHAPE);
     free(x);
@@ -461,7 +411,7 @@ static void test_reshape(void)
     float *x = iota(24);
     int64_t s1[] = {0, -1};
     dt_view in[2] = {F32(x, 3, 2, 3, 4), I64(s1, 1, 2)}, out[1];
-    ductile_layer *L = layer("Reshape", 13, 2, 1);
+    ductile_layer *L = layer("Reshape", 13, 2, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 12);
     CHECK(((float *)out[0].data)[23] == 23.0f && sentinel_ok(&out[0]));
@@ -469,7 +419,7 @@ static void test_reshape(void)
 
     int64_t s2[] = {-1, 0, 2};
     dt_view in2[2] = {F32(x, 3, 2, 3, 4), I64(s2, 1, 3)};
-    L = layer("Reshape", 13, 2, 1);
+    L = layer("Reshape", 13, 2, NULL, 1);
     CHECK_OK(run(L, in2, out));
     CHECK_DIMS(out[0], 4, 3, 2);
     free_outs(out, 1);
@@ -477,7 +427,7 @@ static void test_reshape(void)
     /* allowzero=1: a 0 is a real zero dim. */
     int64_t s3[] = {0, 5};
     dt_view in3[2] = {F32(NULL, 2, 0, 5), I64(s3, 1, 2)};
-    L = layer("Reshape", 14, 2, 1);
+    L = layer("Reshape", 14, 2, NULL, 1);
     attr_i(L, "allowzero", 1);
     CHECK_OK(run(L, in3, out));
     CHECK_DIMS(out[0], 0, 5);
@@ -485,7 +435,7 @@ static void test_reshape(void)
 
     int64_t s4[] = {-1, 1, 3, 3, 224, 224};
     dt_view in4[2] = {F32(NULL, 4, 1, 9, 64, 64), I64(s4, 1, 6)};
-    L = layer("Reshape", 10, 2, 1);
+    L = layer("Reshape", 10, 2, NULL, 1);
     rename_in(L, 0, "input");
     rename_in(L, 1, "onnx::Reshape_15");
     CHECK_EQ_INT(run(L, in4, out), DUCTILE_ERR_SHAPE);
@@ -493,7 +443,7 @@ static void test_reshape(void)
 
     int64_t s5[] = {1, 1, 3, 3, 224, 224};
     dt_view in5[2] = {F32(NULL, 4, 1, 9, 64, 64), I64(s5, 1, 6)};
-    L = layer("Reshape", 10, 2, 1);
+    L = layer("Reshape", 10, 2, NULL, 1);
     rename_in(L, 0, "x");
     rename_in(L, 1, "s");
     CHECK_EQ_INT(run(L, in5, out), DUCTILE_ERR_SHAPE);
@@ -501,7 +451,7 @@ static void test_reshape(void)
 
     int64_t s6[] = {-1, 4, -1};
     dt_view in6[2] = {F32(NULL, 2, 4, 4), I64(s6, 1, 3)};
-    L = layer("Reshape", 13, 2, 1);
+    L = layer("Reshape", 13, 2, NULL, 1);
     rename_in(L, 0, "x");
     rename_in(L, 1, "s");
     CHECK_EQ_INT(run(L, in6, out), DUCTILE_ERR_SHAPE);
@@ -509,7 +459,7 @@ static void test_reshape(void)
 
     int64_t s7[] = {4, 2, 0, 1};
     dt_view in7[2] = {F32(NULL, 2, 4, 2), I64(s7, 1, 4)};
-    L = layer("Reshape", 13, 2, 1);
+    L = layer("Reshape", 13, 2, NULL, 1);
     rename_in(L, 0, "x");
     rename_in(L, 1, "s");
     CHECK_EQ_INT(run(L, in7, out), DUCTILE_ERR_SHAPE);
@@ -517,25 +467,25 @@ static void test_reshape(void)
 
     int64_t s8[] = {-2, 4};
     dt_view in8[2] = {F32(NULL, 2, 4, 2), I64(s8, 1, 2)};
-    L = layer("Reshape", 13, 2, 1);
+    L = layer("Reshape", 13, 2, NULL, 1);
     rename_in(L, 0, "x");
     rename_in(L, 1, "s");
     CHECK_EQ_INT(run(L, in8, out), DUCTILE_ERR_SHAPE);
     CHECK_EQ_STR(dt_last_error(), "cannot reshape 'x' of shape [4,2] (8 elements) to 's' = [-2,4]: the value -2 at position 0 is invalid (expected -1, 0 or a positive dim)");
 
     dt_view in9[2] = {F32(NULL, 2, 4, 2), I64(NULL, 1, 2)};
-    L = layer("Reshape", 13, 2, 1);
+    L = layer("Reshape", 13, 2, NULL, 1);
     rename_in(L, 1, "shape_in");
     CHECK_EQ_INT(run(L, in9, out), DUCTILE_ERR_UNSUPPORTED);
     CHECK_EQ_STR(dt_last_error(), "the output shape depends on the data of input 1 ('shape_in')");
 
     dt_view fl[1] = {F32(x, 4, 2, 3, 2, 2)};
-    L = layer("Flatten", 13, 1, 1);
+    L = layer("Flatten", 13, 1, NULL, 1);
     attr_i(L, "axis", -1);
     CHECK_OK(run(L, fl, out));
     CHECK_DIMS(out[0], 12, 2);
     free_outs(out, 1);
-    L = layer("Flatten", 13, 1, 1);
+    L = layer("Flatten", 13, 1, NULL, 1);
     attr_i(L, "axis", 0);
     CHECK_OK(run(L, fl, out));
     CHECK_DIMS(out[0], 1, 24);
@@ -551,7 +501,7 @@ static void test_transpose(void)
     static const int perms[][4] = {{0, 2, 1, 3}, {3, 1, 0, 2}, {2, 3, 0, 1}, {3, 2, 1, 0}, {0, 1, 2, 3}};
     const int64_t st[4] = {105, 35, 7, 1};
     for (int p = 0; p < 5; p++) {
-        ductile_layer *L = layer("Transpose", 13, 1, 1);
+        ductile_layer *L = layer("Transpose", 13, 1, NULL, 1);
         if (p < 4) attr_ints(L, "perm", 4, (int64_t)perms[p][0], (int64_t)perms[p][1], (int64_t)perms[p][2], (int64_t)perms[p][3]);
         else attr_ints(L, "perm", 4, (int64_t)0, (int64_t)1, (int64_t)2, (int64_t)3);
         CHECK_OK(run(L, in, out));
@@ -566,7 +516,7 @@ static void test_transpose(void)
         free_outs(out, 1);
     }
     /* No perm: reversed dims. */
-    ductile_layer *L = layer("Transpose", 13, 1, 1);
+    ductile_layer *L = layer("Transpose", 13, 1, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 7, 5, 3, 2);
     CHECK(same_as_map(out[0].data, x, 4, (int64_t[]){7, 5, 3, 2}, (int64_t[]){1, 7, 35, 105}, 0));
@@ -576,14 +526,14 @@ static void test_transpose(void)
     /* Large and odd: the memcpy-rows path and the tiled path, on int16 and float data. */
     x = iota(8 * 37 * 4 * 64);
     dt_view big[1] = {F32(x, 4, 8, 37, 4, 64)};
-    L = layer("Transpose", 13, 1, 1);
+    L = layer("Transpose", 13, 1, NULL, 1);
     attr_ints(L, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)1, (int64_t)3);
     CHECK_OK(run(L, big, out));
     CHECK(same_as_map(out[0].data, x, 4, (int64_t[]){8, 4, 37, 64}, (int64_t[]){37 * 256, 64, 256, 1}, 0));
     CHECK(sentinel_ok(&out[0]));
     free_outs(out, 1);
     dt_view nhwc[1] = {F32(x, 4, 2, 37, 33, 31)};
-    L = layer("Transpose", 13, 1, 1);
+    L = layer("Transpose", 13, 1, NULL, 1);
     attr_ints(L, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)3, (int64_t)1);
     CHECK_OK(run(L, nhwc, out));
     CHECK(same_as_map(out[0].data, x, 4, (int64_t[]){2, 33, 31, 37}, (int64_t[]){37 * 33 * 31, 31, 1, 33 * 31}, 0));
@@ -594,13 +544,13 @@ static void test_transpose(void)
     int16_t h[15];
     for (int i = 0; i < 15; i++) h[i] = (int16_t)i;
     dt_view hv[1] = {I16(h, 2, 3, 5)};
-    L = layer("Transpose", 13, 1, 1);
+    L = layer("Transpose", 13, 1, NULL, 1);
     CHECK_OK(run(L, hv, out));
     int16_t *ho = out[0].data;
     CHECK(ho[0] == 0 && ho[1] == 5 && ho[2] == 10 && ho[3] == 1 && ho[14] == 14 && sentinel_ok(&out[0]));
     free_outs(out, 1);
 
-    L = layer("Transpose", 13, 1, 1);
+    L = layer("Transpose", 13, 1, NULL, 1);
     attr_ints(L, "perm", 2, (int64_t)0, (int64_t)0);
     CHECK_EQ_INT(run(L, hv, out), DUCTILE_ERR_SHAPE);
 }
@@ -610,14 +560,14 @@ static void test_expand_tile(void)
     float a[] = {1, 2, 3};
     int64_t shp[] = {2, 1, 4};
     dt_view in[2] = {F32(a, 2, 3, 1), I64(shp, 1, 3)}, out[1];
-    ductile_layer *L = layer("Expand", 13, 2, 1);
+    ductile_layer *L = layer("Expand", 13, 2, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 3, 4);
     EXPECT(out[0], 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
 
     int64_t shp2[] = {2, 5};
     dt_view in2[2] = {F32(a, 2, 3, 1), I64(shp2, 1, 2)};
-    L = layer("Expand", 13, 2, 1);
+    L = layer("Expand", 13, 2, NULL, 1);
     rename_in(L, 0, "a");
     rename_in(L, 1, "s");
     CHECK_EQ_INT(run(L, in2, out), DUCTILE_ERR_SHAPE);
@@ -626,7 +576,7 @@ static void test_expand_tile(void)
     float *x = iota(1 * 37 * 1);
     int64_t shp3[] = {5, 37, 33};
     dt_view in3[2] = {F32(x, 3, 1, 37, 1), I64(shp3, 1, 3)};
-    L = layer("Expand", 13, 2, 1);
+    L = layer("Expand", 13, 2, NULL, 1);
     CHECK_OK(run(L, in3, out));
     CHECK(same_as_map(out[0].data, x, 3, shp3, (int64_t[]){0, 1, 0}, 0));
     CHECK(sentinel_ok(&out[0]));
@@ -636,13 +586,13 @@ static void test_expand_tile(void)
     float y[] = {1, 2, 3, 4, 5, 6};
     int64_t rep[] = {2, 1};
     dt_view t[2] = {F32(y, 2, 2, 3), I64(rep, 1, 2)};
-    L = layer("Tile", 13, 2, 1);
+    L = layer("Tile", 13, 2, NULL, 1);
     CHECK_OK(run(L, t, out));
     CHECK_DIMS(out[0], 4, 3);
     EXPECT(out[0], 1, 2, 3, 4, 5, 6, 1, 2, 3, 4, 5, 6);
     int64_t rep2[] = {1, 3};
     t[1].data = rep2;
-    L = layer("Tile", 13, 2, 1);
+    L = layer("Tile", 13, 2, NULL, 1);
     CHECK_OK(run(L, t, out));
     CHECK_DIMS(out[0], 2, 9);
     EXPECT(out[0], 1, 2, 3, 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6, 4, 5, 6);
@@ -652,7 +602,7 @@ static void test_constant_range(void)
 {
     int64_t shp[] = {2, 3};
     dt_view in[1] = {I64(shp, 1, 2)}, out[1];
-    ductile_layer *L = layer("ConstantOfShape", 13, 1, 1);
+    ductile_layer *L = layer("ConstantOfShape", 13, 1, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 3);
     CHECK_EQ_INT(out[0].dtype, DUCTILE_FLOAT32);
@@ -665,7 +615,7 @@ static void test_constant_range(void)
     vt->dims[0] = 1;
     vt->data = &seven;
     vt->nbytes = 8;
-    L = layer("ConstantOfShape", 13, 1, 1);
+    L = layer("ConstantOfShape", 13, 1, NULL, 1);
     attr(L, "value", DT_ATTR_TENSOR)->t = vt;
     CHECK_OK(run(L, in, out));
     CHECK_EQ_INT(out[0].dtype, DUCTILE_INT64);
@@ -673,26 +623,26 @@ static void test_constant_range(void)
 
     float f0 = 0, f1 = 1, f3 = 0.3f;
     dt_view rf[3] = {F32(&f0, 0), F32(&f1, 0), F32(&f3, 0)};
-    L = layer("Range", 11, 3, 1);
+    L = layer("Range", 11, 3, NULL, 1);
     CHECK_OK(run(L, rf, out));
     CHECK_DIMS(out[0], 4);
     EXPECT(out[0], 0, 0.3f, 0.6f, 0.90000004f);
 
     int64_t i10 = 10, i1 = 1, im3 = -3;
     dt_view ri[3] = {I64(&i10, 0), I64(&i1, 0), I64(&im3, 0)};
-    L = layer("Range", 11, 3, 1);
+    L = layer("Range", 11, 3, NULL, 1);
     CHECK_OK(run(L, ri, out));
     EXPECT(out[0], 10, 7, 4);
 
     int32_t a = 5, b = 5, c = 1;
     dt_view re[3] = {I32(&a, 0), I32(&b, 0), I32(&c, 0)};
-    L = layer("Range", 11, 3, 1);
+    L = layer("Range", 11, 3, NULL, 1);
     CHECK_OK(run(L, re, out));
     CHECK_DIMS(out[0], 0);
     free_outs(out, 1);
 
     c = 0;
-    L = layer("Range", 11, 3, 1);
+    L = layer("Range", 11, 3, NULL, 1);
     CHECK_EQ_INT(run(L, re, out), DUCTILE_ERR_INVALID_ARGUMENT);
 }
 
@@ -706,19 +656,19 @@ static void test_depth_space(void)
 {
     float *x = iota(48);
     dt_view in[1] = {F32(x, 4, 1, 8, 2, 3)}, out[1];
-    ductile_layer *L = layer("DepthToSpace", 13, 1, 1);
+    ductile_layer *L = layer("DepthToSpace", 13, 1, NULL, 1);
     attr_i(L, "blocksize", 2);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 1, 2, 4, 6);
     check_out(&out[0], exp_d2s_dcr, 48, __LINE__);
-    L = layer("DepthToSpace", 13, 1, 1);
+    L = layer("DepthToSpace", 13, 1, NULL, 1);
     attr_i(L, "blocksize", 2);
     attr_s(L, "mode", "CRD");
     CHECK_OK(run(L, in, out));
     check_out(&out[0], exp_d2s_crd, 48, __LINE__);
 
     dt_view s[1] = {F32(x, 4, 1, 2, 4, 6)};
-    L = layer("SpaceToDepth", 13, 1, 1);
+    L = layer("SpaceToDepth", 13, 1, NULL, 1);
     attr_i(L, "blocksize", 2);
     CHECK_OK(run(L, s, out));
     CHECK_DIMS(out[0], 1, 8, 2, 3);
@@ -730,7 +680,7 @@ static void test_depth_space(void)
     int64_t N = 2, C = 9 * 2, H = 37, W = 45;
     x = iota(N * C * H * W);
     dt_view big[1] = {F32(x, 4, N, C, H, W)};
-    L = layer("DepthToSpace", 11, 1, 1);
+    L = layer("DepthToSpace", 11, 1, NULL, 1);
     attr_i(L, "blocksize", 3);
     CHECK_OK(run(L, big, out));
     int64_t C2 = C / 9, HW = H * W;
@@ -738,7 +688,7 @@ static void test_depth_space(void)
                       (int64_t[]){C * HW, HW, W, 3 * C2 * HW, 1, C2 * HW}, 0));
     CHECK(sentinel_ok(&out[0]));
     dt_view back[1] = {out[0]}, out2[1];
-    L = layer("SpaceToDepth", 11, 1, 1);
+    L = layer("SpaceToDepth", 11, 1, NULL, 1);
     attr_i(L, "blocksize", 3);
     CHECK_OK(run(L, back, out2));
     CHECK(memcmp(out2[0].data, x, (size_t)(N * C * HW) * sizeof(float)) == 0);
@@ -747,7 +697,7 @@ static void test_depth_space(void)
     free(x);
 
     dt_view bad[1] = {F32(NULL, 4, 1, 6, 2, 2)};
-    L = layer("DepthToSpace", 13, 1, 1);
+    L = layer("DepthToSpace", 13, 1, NULL, 1);
     attr_i(L, "blocksize", 2);
     CHECK_EQ_INT(run(L, bad, out), DUCTILE_ERR_SHAPE);
 }
@@ -756,7 +706,7 @@ static void test_split(void)
 {
     float *x = iota(14);
     dt_view in[1] = {F32(x, 2, 2, 7)}, out[3];
-    ductile_layer *L = layer("Split", 11, 1, 3);
+    ductile_layer *L = layer("Split", 11, 1, NULL, 3);
     attr_i(L, "axis", -1);
     attr_ints(L, "split", 3, (int64_t)2, (int64_t)4, (int64_t)1);
     CHECK_OK(run(L, in, out));
@@ -768,22 +718,22 @@ static void test_split(void)
 
     int64_t sp[] = {1, 6};
     dt_view in13[2] = {F32(x, 2, 2, 7), I64(sp, 1, 2)};
-    L = layer("Split", 13, 2, 2);
+    L = layer("Split", 13, 2, NULL, 2);
     attr_i(L, "axis", 1);
     CHECK_OK(run(L, in13, out));
     EXPECT(out[0], 0, 7);
     EXPECT(out[1], 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13);
 
-    L = layer("Split", 13, 1, 2);
+    L = layer("Split", 13, 1, NULL, 2);
     CHECK_OK(run(L, in, out));
     EXPECT(out[0], 0, 1, 2, 3, 4, 5, 6);
     EXPECT(out[1], 7, 8, 9, 10, 11, 12, 13);
 
     /* Uneven: refused before opset 18, rounded-up chunks from 18. */
-    L = layer("Split", 13, 1, 3);
+    L = layer("Split", 13, 1, NULL, 3);
     attr_i(L, "axis", 1);
     CHECK_EQ_INT(run(L, in, out), DUCTILE_ERR_SHAPE);
-    L = layer("Split", 18, 1, 3);
+    L = layer("Split", 18, 1, NULL, 3);
     attr_i(L, "axis", 1);
     attr_i(L, "num_outputs", 3);
     CHECK_OK(run(L, in, out));
@@ -799,7 +749,7 @@ static void test_pad(void)
     float y[] = {1, 2, 3, 4, 5, 6};
     int64_t p1[] = {1, 2, 0, 1};
     dt_view in[3] = {F32(y, 2, 2, 3), I64(p1, 1, 4), NONE}, out[1];
-    ductile_layer *L = layer("Pad", 11, 2, 1);
+    ductile_layer *L = layer("Pad", 11, 2, NULL, 1);
     attr_s(L, "mode", "reflect");
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 3, 6);
@@ -807,7 +757,7 @@ static void test_pad(void)
 
     int64_t p2[] = {0, -1, 1, 2};
     in[1].data = p2;
-    L = layer("Pad", 11, 2, 1);
+    L = layer("Pad", 11, 2, NULL, 1);
     attr_s(L, "mode", "edge");
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 3, 4);
@@ -816,7 +766,7 @@ static void test_pad(void)
     int64_t p3[] = {1, 0, 0, -1};
     float nine = 9;
     dt_view in3[3] = {F32(y, 2, 2, 3), I64(p3, 1, 4), F32(&nine, 0)};
-    L = layer("Pad", 11, 3, 1);
+    L = layer("Pad", 11, 3, NULL, 1);
     CHECK_OK(run(L, in3, out));
     CHECK_DIMS(out[0], 3, 2);
     EXPECT(out[0], 9, 9, 1, 2, 4, 5);
@@ -824,7 +774,7 @@ static void test_pad(void)
     float *x = iota(12);
     int64_t p4[] = {0, -1, 0, 2};
     dt_view in4[2] = {F32(x, 2, 3, 4), I64(p4, 1, 4)};
-    L = layer("Pad", 11, 2, 1);
+    L = layer("Pad", 11, 2, NULL, 1);
     attr_s(L, "mode", "reflect");
     CHECK_OK(run(L, in4, out));
     CHECK_DIMS(out[0], 3, 5);
@@ -833,7 +783,7 @@ static void test_pad(void)
 
     /* Opset 2: pads and value are attributes. */
     dt_view in2[1] = {F32(y, 2, 2, 3)};
-    L = layer("Pad", 2, 1, 1);
+    L = layer("Pad", 2, 1, NULL, 1);
     attr_ints(L, "pads", 4, (int64_t)0, (int64_t)1, (int64_t)1, (int64_t)0);
     attr_f(L, "value", -1.5f);
     CHECK_OK(run(L, in2, out));
@@ -842,15 +792,15 @@ static void test_pad(void)
 
     int64_t p5[] = {0, 3, 0, 0};
     dt_view in5[2] = {F32(y, 2, 2, 3), I64(p5, 1, 4)};
-    L = layer("Pad", 11, 2, 1);
+    L = layer("Pad", 11, 2, NULL, 1);
     attr_s(L, "mode", "reflect");
     CHECK_EQ_INT(run(L, in5, out), DUCTILE_ERR_SHAPE);
-    L = layer("Pad", 11, 2, 1);
+    L = layer("Pad", 11, 2, NULL, 1);
     attr_s(L, "mode", "wrap");
     CHECK_OK(run(L, in5, out));
     CHECK_DIMS(out[0], 2, 6);
     EXPECT(out[0], 1, 2, 3, 1, 2, 3, 4, 5, 6, 4, 5, 6);
-    L = layer("Pad", 11, 2, 1);
+    L = layer("Pad", 11, 2, NULL, 1);
     attr_s(L, "mode", "circular");
     CHECK_EQ_INT(run(L, in5, out), DUCTILE_ERR_UNSUPPORTED);
 }
@@ -861,7 +811,7 @@ static void time_big_copies(void)
     dt_view out[1];
     float *x = iota(8 * 512 * 4 * 64);
     dt_view in[1] = {F32(x, 4, 8, 512, 4, 64)};
-    ductile_layer *L = layer("Transpose", 13, 1, 1);
+    ductile_layer *L = layer("Transpose", 13, 1, NULL, 1);
     attr_ints(L, "perm", 4, (int64_t)0, (int64_t)2, (int64_t)1, (int64_t)3);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -878,19 +828,19 @@ static void test_trilu_eye_reverse(void)
     float *x = iota(12);
     int64_t k1 = 1, km1 = -1;
     dt_view in[2] = {F32(x, 2, 3, 4), I64(&k1, 0)}, out[1];
-    ductile_layer *L = layer("Trilu", 14, 2, 1);
+    ductile_layer *L = layer("Trilu", 14, 2, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 3, 4);
     EXPECT(out[0], 0, 1, 2, 3, 0, 0, 6, 7, 0, 0, 0, 11);
     in[1].data = &km1;
-    L = layer("Trilu", 14, 2, 1);
+    L = layer("Trilu", 14, 2, NULL, 1);
     attr_i(L, "upper", 0);
     CHECK_OK(run(L, in, out));
     EXPECT(out[0], 0, 0, 0, 0, 4, 0, 0, 0, 8, 9, 0, 0);
 
     /* EyeLike with k = 1 and int32 output. */
     dt_view e[1] = {F32(x, 2, 3, 4)};
-    L = layer("EyeLike", 22, 1, 1);
+    L = layer("EyeLike", 22, 1, NULL, 1);
     attr_i(L, "k", 1);
     attr_i(L, "dtype", DUCTILE_INT32);
     CHECK_OK(run(L, e, out));
@@ -900,13 +850,13 @@ static void test_trilu_eye_reverse(void)
     /* ReverseSequence, time axis 0: batch 0 reverses 3 steps, batch 1 one. */
     int64_t lens[] = {3, 1}, bad[] = {3, 5};
     dt_view r[2] = {F32(x, 2, 4, 2), I64(lens, 1, 2)};
-    L = layer("ReverseSequence", 10, 2, 1);
+    L = layer("ReverseSequence", 10, 2, NULL, 1);
     attr_i(L, "batch_axis", 1);
     attr_i(L, "time_axis", 0);
     CHECK_OK(run(L, r, out));
     EXPECT(out[0], 4, 1, 2, 3, 0, 5, 6, 7);
     r[1].data = bad;
-    L = layer("ReverseSequence", 10, 2, 1);
+    L = layer("ReverseSequence", 10, 2, NULL, 1);
     rename_in(L, 0, "x");
     rename_in(L, 1, "lens");
     attr_i(L, "batch_axis", 1);
@@ -922,7 +872,7 @@ static void test_gather_scatter_nd(void)
     float *d = iota(8);
     int64_t idx[] = {1, 0};
     dt_view in[2] = {F32(d, 3, 2, 2, 2), I64(idx, 2, 2, 1)}, out[1];
-    ductile_layer *L = layer("GatherND", 13, 2, 1);
+    ductile_layer *L = layer("GatherND", 13, 2, NULL, 1);
     attr_i(L, "batch_dims", 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 2);
@@ -932,7 +882,7 @@ static void test_gather_scatter_nd(void)
     int64_t si[] = {2, 2};
     float up[] = {10, 20};
     dt_view s[3] = {F32(d, 2, 2, 3), I64(si, 2, 1, 2), F32(up, 2, 1, 2)};
-    L = layer("ScatterElements", 18, 3, 1);
+    L = layer("ScatterElements", 18, 3, NULL, 1);
     attr_i(L, "axis", 1);
     attr_s(L, "reduction", "add");
     CHECK_OK(run(L, s, out));
@@ -940,7 +890,7 @@ static void test_gather_scatter_nd(void)
 
     int64_t oob[] = {2, 3};
     s[1].data = oob;
-    L = layer("ScatterElements", 18, 3, 1);
+    L = layer("ScatterElements", 18, 3, NULL, 1);
     rename_in(L, 0, "data");
     rename_in(L, 1, "ids");
     attr_i(L, "axis", 1);
@@ -950,12 +900,12 @@ static void test_gather_scatter_nd(void)
     int64_t ni[] = {2, 0};
     float nu[] = {7, 8, 9, 10};
     dt_view n[3] = {F32(d, 2, 3, 2), I64(ni, 2, 2, 1), F32(nu, 2, 2, 2)};
-    L = layer("ScatterND", 18, 3, 1);
+    L = layer("ScatterND", 18, 3, NULL, 1);
     CHECK_OK(run(L, n, out));
     EXPECT(out[0], 9, 10, 2, 3, 7, 8);
 
     dt_view bad[3] = {F32(d, 2, 3, 2), I64(ni, 2, 2, 1), F32(nu, 2, 2, 1)};
-    L = layer("ScatterND", 18, 3, 1);
+    L = layer("ScatterND", 18, 3, NULL, 1);
     CHECK_EQ_INT(run(L, bad, out), DUCTILE_ERR_SHAPE);
     free_outs(out, 1);
     free(d);
@@ -965,7 +915,7 @@ static void test_conv_transpose_col2im(void)
 {
     float *x = iota(12), *w = iota(8), *c = iota(16);
     dt_view in[3] = {F32(x, 4, 1, 1, 2, 3), F32(w, 4, 1, 2, 2, 2), NONE}, out[1];
-    ductile_layer *L = layer("ConvTranspose", 22, 2, 1);
+    ductile_layer *L = layer("ConvTranspose", 22, 2, NULL, 1);
     attr_ints(L, "strides", 2, (int64_t)2, (int64_t)1);
     attr_ints(L, "pads", 4, (int64_t)0, (int64_t)1, (int64_t)1, (int64_t)0);
     CHECK_OK(run(L, in, out));
@@ -975,7 +925,7 @@ static void test_conv_transpose_col2im(void)
     /* Two groups with a bias. */
     float b[] = {1, -1};
     dt_view g[3] = {F32(x, 4, 1, 2, 2, 3), F32(w, 4, 2, 1, 2, 2), F32(b, 1, 2)};
-    L = layer("ConvTranspose", 22, 3, 1);
+    L = layer("ConvTranspose", 22, 3, NULL, 1);
     attr_i(L, "group", 2);
     CHECK_OK(run(L, g, out));
     CHECK_DIMS(out[0], 1, 2, 3, 4);
@@ -983,14 +933,14 @@ static void test_conv_transpose_col2im(void)
 
     int64_t img[] = {3, 3}, blk[] = {2, 2};
     dt_view ci[3] = {F32(c, 3, 1, 4, 4), I64(img, 1, 2), I64(blk, 1, 2)};
-    L = layer("Col2Im", 18, 3, 1);
+    L = layer("Col2Im", 18, 3, NULL, 1);
     CHECK_OK(run(L, ci, out));
     CHECK_DIMS(out[0], 1, 1, 3, 3);
     EXPECT(out[0], 0, 5, 5, 10, 30, 20, 10, 25, 15);
 
     /* image_shape is a value input: without its value the shape is unknown. */
     dt_view nv[3] = {F32(c, 3, 1, 4, 4), I64(NULL, 1, 2), I64(blk, 1, 2)};
-    L = layer("Col2Im", 18, 3, 1);
+    L = layer("Col2Im", 18, 3, NULL, 1);
     rename_in(L, 1, "image_shape");
     CHECK_EQ_INT(run(L, nv, out), DUCTILE_ERR_UNSUPPORTED);
     CHECK_EQ_STR(dt_last_error(), "the output shape depends on the data of input 1 ('image_shape')");
@@ -1005,39 +955,39 @@ static void test_crop_compress_unique(void)
     float *x = iota(12);
     int64_t shape[] = {2, 7};
     dt_view in[2] = {F32(x, 2, 3, 4), I64(shape, 1, 2)}, out[4];
-    ductile_layer *L = layer("CenterCropPad", 18, 2, 1);
+    ductile_layer *L = layer("CenterCropPad", 18, 2, NULL, 1);
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 2, 7);
     EXPECT(out[0], 0, 0, 1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 0, 0);
 
     bool cond[] = {false, true, true}, flat[] = {false, true, false, false, true};
     dt_view c[2] = {F32(x, 2, 3, 4), view(DUCTILE_BOOL, cond, 1, (const int64_t[]){0, 3})};
-    L = layer("Compress", 11, 2, 1);
+    L = layer("Compress", 11, 2, NULL, 1);
     attr_i(L, "axis", 0);
     CHECK_OK(run(L, c, out));
     CHECK_DIMS(out[0], 2, 4);
     EXPECT(out[0], 4, 5, 6, 7, 8, 9, 10, 11);
     dt_view c2[2] = {F32(x, 2, 3, 4), view(DUCTILE_BOOL, flat, 1, (const int64_t[]){0, 5})};
-    L = layer("Compress", 11, 2, 1);
+    L = layer("Compress", 11, 2, NULL, 1);
     CHECK_OK(run(L, c2, out));
     CHECK_DIMS(out[0], 2);
     EXPECT(out[0], 1, 4);
     c2[1].data = NULL;
-    L = layer("Compress", 11, 2, 1);
+    L = layer("Compress", 11, 2, NULL, 1);
     rename_in(L, 1, "keep");
     CHECK_EQ_INT(run(L, c2, out), DUCTILE_ERR_UNSUPPORTED);
     CHECK_EQ_STR(dt_last_error(), "the output shape depends on the data of input 1 ('keep')");
 
     float nz[] = {1, 0, 2, 0, -0.0f, 3};
     dt_view z[1] = {F32(nz, 2, 2, 3)};
-    L = layer("NonZero", 13, 1, 1);
+    L = layer("NonZero", 13, 1, NULL, 1);
     CHECK_OK(run(L, z, out));
     CHECK_DIMS(out[0], 2, 3);
     EXPECT(out[0], 0, 0, 1, 0, 2, 2);
 
     float u[] = {2, 1, 1, 3, 4, 3};
     dt_view uv[1] = {F32(u, 1, 6)};
-    L = layer("Unique", 11, 1, 4);
+    L = layer("Unique", 11, 1, NULL, 4);
     attr_i(L, "sorted", 0);
     CHECK_OK(run(L, uv, out));
     EXPECT(out[0], 2, 1, 3, 4);
@@ -1047,7 +997,7 @@ static void test_crop_compress_unique(void)
 
     float m[] = {1, 0, 0, 1, 0, 0, 2, 3, 4};
     dt_view mv[1] = {F32(m, 2, 3, 3)};
-    L = layer("Unique", 11, 1, 4);
+    L = layer("Unique", 11, 1, NULL, 4);
     attr_i(L, "axis", 0);
     CHECK_OK(run(L, mv, out));
     CHECK_DIMS(out[0], 2, 3);
@@ -1063,14 +1013,14 @@ static void test_pad_wrap_space_to_depth_crd(void)
     float *x = iota(16);
     int64_t p[] = {0, 2, 1, 1};
     dt_view in[2] = {F32(x, 2, 2, 3), I64(p, 1, 4)}, out[1];
-    ductile_layer *L = layer("Pad", 19, 2, 1);
+    ductile_layer *L = layer("Pad", 19, 2, NULL, 1);
     attr_s(L, "mode", "wrap");
     CHECK_OK(run(L, in, out));
     CHECK_DIMS(out[0], 3, 6);
     EXPECT(out[0], 1, 2, 0, 1, 2, 0, 4, 5, 3, 4, 5, 3, 1, 2, 0, 1, 2, 0);
 
     dt_view s[1] = {F32(x, 4, 1, 1, 4, 4)};
-    L = layer("SpaceToDepth", 13, 1, 1);
+    L = layer("SpaceToDepth", 13, 1, NULL, 1);
     attr_i(L, "blocksize", 2);
     attr_s(L, "mode", "CRD");
     CHECK_OK(run(L, s, out));
@@ -1081,7 +1031,7 @@ static void test_pad_wrap_space_to_depth_crd(void)
 
 int main(void)
 {
-    if (dt_network_new(&net) || dt_pool_create(2, &pool)) return 1;
+    if (ophelp_begin()) return 1;
     test_shape_size();
     test_gather();
     test_gather_elements();
@@ -1101,7 +1051,6 @@ int main(void)
     test_crop_compress_unique();
     test_pad_wrap_space_to_depth_crd();
     time_big_copies();
-    dt_pool_free(pool);
-    dt_network_delete(net);
+    ophelp_end();
     TEST_MAIN_END();
 }

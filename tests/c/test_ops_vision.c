@@ -5,7 +5,7 @@
  * reference (onnx.reference) for the same single-node model. Inputs are generated here and in
  * the generator by one formula, x[i] = ((i * 7919 + seed * 31) % 23 - 11) / div, so only the
  * expected outputs are embedded. */
-#include "testutil.h"
+#include "ophelp.h"
 #include "ops/vision.h"
 #include "ops/families.h"
 #include "backend/cpu/families.h"
@@ -50,32 +50,6 @@ static const float exp_rs_crop[] = {-0.6150000691413879f, 0.5800001621246338f, 7
 /* [1, 1, 3, 5] */
 static const float exp_ap_dil[] = {-0.625f, 0.1875f, -0.375f, 0.5f, 0.25f, 0.1875f, 0.375f, -0.75f, 1.0f, -0.9375f, -0.625f, 0.1875f, -0.375f, 0.5f, 0.25f};
 
-static ductile_network *net;
-static dt_pool *pool;
-static int n_names;
-static void *allocs[512];
-static int n_allocs;
-
-static void *keep(void *p)
-{
-    if (n_allocs < 512) allocs[n_allocs++] = p;
-    return p;
-}
-
-static float *gen(int64_t n, int seed, float div)
-{
-    float *x = keep(malloc((size_t)(n ? n : 1) * sizeof *x));
-    for (int64_t i = 0; i < n; i++) x[i] = (float)((i * 7919 + seed * 31) % 23 - 11) / div;
-    return x;
-}
-
-static dt_view fview(int rank, const int64_t *dims, const float *data)
-{
-    dt_view v = {.dtype = DUCTILE_FLOAT32, .rank = rank, .data = (void *)data};
-    for (int i = 0; i < rank; i++) v.dims[i] = dims[i];
-    return v;
-}
-
 /* A float view of generated data. */
 static dt_view gview(int rank, const int64_t *dims, int seed, float div)
 {
@@ -86,148 +60,22 @@ static dt_view gview(int rank, const int64_t *dims, int seed, float div)
 
 static dt_view iview(int rank, const int64_t *dims, const int64_t *data)
 {
-    dt_view v = {.dtype = DUCTILE_INT64, .rank = rank, .data = (void *)data};
-    for (int i = 0; i < rank; i++) v.dims[i] = dims[i];
-    return v;
+    return view_of(DUCTILE_INT64, rank, dims, data);
 }
 
-static const dt_view omitted = {.rank = -1};
-
-static ductile_tensor *tensor(void)
-{
-    char name[32];
-    snprintf(name, sizeof name, "t%d", n_names++);
-    return dt_network_add_tensor(net, name);
-}
-
-/* A layer whose inputs mirror the views (rank -1: omitted) and with n_out outputs. */
-static ductile_layer *layer(const char *op, int opset, int n_in, const dt_view *in, int n_out)
-{
-    ductile_layer *L = dt_network_add_layer(net, op, NULL, n_in, n_out, 8);
-    L->opset = opset;
-    L->n_attr = 0;
-    for (int i = 0; i < n_in; i++) L->in[i] = in[i].rank >= 0 ? tensor() : NULL;
-    for (int i = 0; i < n_out; i++) L->out[i] = tensor();
-    return L;
-}
-
-static dt_attr *attr(ductile_layer *L, const char *name, int type)
-{
-    dt_attr *a = &L->attrs[L->n_attr++];
-    a->name = name;
-    a->type = type;
-    return a;
-}
-
-static void a_int(ductile_layer *L, const char *name, int64_t v) { attr(L, name, DT_ATTR_INT)->i = v; }
-static void a_float(ductile_layer *L, const char *name, float v) { attr(L, name, DT_ATTR_FLOAT)->f = v; }
-
-static void a_str(ductile_layer *L, const char *name, const char *v)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_STRING);
-    a->s = v;
-    a->s_len = strlen(v);
-}
-
-static void a_ints(ductile_layer *L, const char *name, const int64_t *v, int64_t n)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_INTS);
-    a->ints = v;
-    a->n = n;
-}
-
-/* The vision family first, then nn (Resize and the pools live there). */
-static const dt_opdef *opdef(const char *op)
-{
-    for (const dt_opdef *d = dt_ops_vision; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    for (const dt_opdef *d = dt_ops_nn; d->op_type; d++)
-        if (strcmp(d->op_type, op) == 0) return d;
-    return NULL;
-}
-
-static dt_cpu_run_fn kernel(const char *op)
-{
-    for (const dt_cpu_kernel *k = dt_cpu_vision; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    for (const dt_cpu_kernel *k = dt_cpu_nn; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
-    return NULL;
-}
-
-/* check + infer; on success the outputs have shapes but no buffers. */
-static ductile_status build(const ductile_layer *L, const dt_view *in, dt_view *out)
-{
-    const dt_opdef *d = opdef(L->op_type);
-    if (!d) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no definition");
-    if (d->check) DT_TRY(d->check(L));
-    return d->infer(L, in, out);
-}
-
-/* check + infer + kernel, single-threaded and on the pool; output 0 must match exp (float) or
- * iexp (int64). */
+/* check + infer + kernel, inline and on the pool; output 0 must match exp (float) or iexp
+ * (int64). */
 static void expect_any(const ductile_layer *L, const dt_view *in, int rank, const int64_t *dims,
                        const float *exp, const int64_t *iexp)
 {
-    for (int threaded = 0; threaded < 2; threaded++) {
-        dt_view out[4] = {{0}};
-        ductile_status st = build(L, in, out);
-        if (st != DUCTILE_OK) {
-            fprintf(stderr, "%s (opset %d): %s\n", L->op_type, L->opset, dt_last_error());
-            CHECK_EQ_INT(st, DUCTILE_OK);
-            return;
-        }
-        bool same = out[0].rank == rank;
-        for (int i = 0; same && i < rank; i++) same = out[0].dims[i] == dims[i];
-        if (!same) {
-            char a[160], b[160];
-            dt_format_dims(a, sizeof a, out[0].dims, out[0].rank, NULL);
-            dt_format_dims(b, sizeof b, dims, rank, NULL);
-            fprintf(stderr, "%s (opset %d): output shape %s, expected %s\n", L->op_type,
-                    L->opset, a, b);
-            CHECK(same);
-            return;
-        }
-        for (int i = 0; i < L->n_out; i++)
-            out[i].data = keep(calloc((size_t)dt_view_count(&out[i]) + 1, 8));
-        dt_exec ex = {.pool = threaded ? pool : NULL};
-        st = kernel(L->op_type)(L, in, out, &ex);
-        if (st != DUCTILE_OK) fprintf(stderr, "%s: %s\n", L->op_type, dt_last_error());
-        CHECK_EQ_INT(st, DUCTILE_OK);
-        int64_t n = dt_view_count(&out[0]), bad = -1;
-        if (iexp) {
-            const int64_t *y = out[0].data;
-            for (int64_t i = 0; i < n && bad < 0; i++)
-                if (y[i] != iexp[i]) bad = i;
-        } else {
-            const float *y = out[0].data;
-            for (int64_t i = 0; i < n && bad < 0; i++)
-                if (!(fabsf(y[i] - exp[i]) <= 1e-4f + 1e-4f * fabsf(exp[i]))) bad = i;
-            if (bad >= 0)
-                fprintf(stderr, "%s (opset %d): element %lld is %.8g, expected %.8g\n",
-                        L->op_type, L->opset, (long long)bad, (double)y[bad], (double)exp[bad]);
-        }
-        CHECK(bad < 0);
-    }
+    expect_want(L, in, &(want){.dtype = -1, .rank = rank, .dims = dims, .f = exp, .i = iexp,
+                               .atol = 1e-4, .rtol = 1e-4});
 }
 
 static void expect(const ductile_layer *L, const dt_view *in, int rank, const int64_t *dims,
                    const float *exp)
 {
     expect_any(L, in, rank, dims, exp, NULL);
-}
-
-/* check + infer must fail with this status and a message containing `part`. */
-static void expect_fail(const ductile_layer *L, const dt_view *in, ductile_status want,
-                        const char *part)
-{
-    dt_view out[4] = {{0}};
-    ductile_status st = build(L, in, out);
-    CHECK_EQ_INT(st, want);
-    if (st != DUCTILE_OK && !strstr(dt_last_error(), part)) {
-        fprintf(stderr, "%s: message '%s' lacks '%s'\n", L->op_type, dt_last_error(), part);
-        CHECK(0);
-    }
 }
 
 static void test_gridsample(void)
@@ -259,11 +107,11 @@ static void test_gridsample(void)
 
     L = layer("GridSample", 20, 2, in, 1);
     a_str(L, "mode", "area");
-    expect_fail(L, in, DUCTILE_ERR_UNSUPPORTED, "'mode' = 'area'");
+    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "'mode' = 'area'");
     static const int64_t bad[4] = {1, 2, 3, 3};
     dt_view wrong[2] = {in[0], gview(4, bad, 2, 10.0f)};
     L = layer("GridSample", 20, 2, wrong, 1);
-    expect_fail(L, wrong, DUCTILE_ERR_SHAPE, "input 1 (grid)");
+    expect_error(L, wrong, DUCTILE_ERR_SHAPE, "input 1 (grid)");
 }
 
 static void test_affinegrid(void)
@@ -276,7 +124,7 @@ static void test_affinegrid(void)
     expect(L, in, 4, dy, exp_ag);
     dt_view unknown[2] = {in[0], iview(1, ds, NULL)};
     L = layer("AffineGrid", 20, 2, unknown, 1);
-    expect_fail(L, unknown, DUCTILE_ERR_UNSUPPORTED, "depends on the data of input 1");
+    expect_error(L, unknown, DUCTILE_ERR_UNSUPPORTED, "depends on the data of input 1");
 }
 
 static void test_nms(void)
@@ -295,10 +143,10 @@ static void test_nms(void)
     /* Without the data (a static build), the shape cannot be known. */
     dt_view unknown[5] = {fview(3, db, NULL), fview(3, dsc, NULL), in[2], in[3], in[4]};
     L = layer("NonMaxSuppression", 11, 5, unknown, 1);
-    expect_fail(L, unknown, DUCTILE_ERR_UNSUPPORTED, "depends on the data of input 0");
+    expect_error(L, unknown, DUCTILE_ERR_UNSUPPORTED, "depends on the data of input 0");
     L = layer("NonMaxSuppression", 11, 5, in, 1);
     a_int(L, "center_point_box", 2);
-    expect_fail(L, in, DUCTILE_ERR_UNSUPPORTED, "'center_point_box' = 2");
+    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "'center_point_box' = 2");
 }
 
 static void test_norms(void)
@@ -312,7 +160,7 @@ static void test_norms(void)
     a_float(L, "bias", 1.5f);
     expect(L, in, 4, dl, exp_lrn);
     L = layer("LRN", 13, 1, in, 1);
-    expect_fail(L, in, DUCTILE_ERR_INVALID_ARGUMENT, "'size'");
+    expect_error(L, in, DUCTILE_ERR_INVALID_ARGUMENT, "'size'");
 
     static const int64_t dg[3] = {2, 4, 3}, dc[1] = {4};
     dt_view g[3] = {gview(3, dg, 7, 4.0f), gview(1, dc, 8, 4.0f), gview(1, dc, 9, 4.0f)};
@@ -322,7 +170,7 @@ static void test_norms(void)
     expect(L, g, 3, dg, exp_gn);
     L = layer("GroupNormalization", 21, 3, g, 1);
     a_int(L, "num_groups", 3);
-    expect_fail(L, g, DUCTILE_ERR_SHAPE, "does not divide");
+    expect_error(L, g, DUCTILE_ERR_SHAPE, "does not divide");
 
     static const int64_t dm[4] = {2, 3, 2, 2};
     dt_view m[1] = {gview(4, dm, 10, 4.0f)};
@@ -348,7 +196,7 @@ static void test_unpool_upsample(void)
     expect(L, u, 4, dy, exp_ups_linear);
     L = layer("Upsample", 9, 2, u, 1);
     a_str(L, "mode", "cubic");
-    expect_fail(L, u, DUCTILE_ERR_UNSUPPORTED, "'mode' = 'cubic'");
+    expect_error(L, u, DUCTILE_ERR_UNSUPPORTED, "'mode' = 'cubic'");
 }
 
 static void test_lppool(void)
@@ -395,7 +243,7 @@ static void test_resize_more(void)
     L = layer("Resize", 19, 3, a, 1);
     a_str(L, "mode", "nearest");
     a_int(L, "antialias", 1);
-    expect_fail(L, a, DUCTILE_ERR_UNSUPPORTED, "'antialias' = 1");
+    expect_error(L, a, DUCTILE_ERR_UNSUPPORTED, "'antialias' = 1");
 }
 
 static void test_avgpool_dilations(void)
@@ -412,7 +260,7 @@ static void test_avgpool_dilations(void)
 
 int main(void)
 {
-    if (dt_network_new(&net) != DUCTILE_OK || dt_pool_create(2, &pool) != DUCTILE_OK) return 1;
+    if (ophelp_begin()) return 1;
     test_gridsample();
     test_affinegrid();
     test_nms();
@@ -421,8 +269,6 @@ int main(void)
     test_lppool();
     test_resize_more();
     test_avgpool_dilations();
-    for (int i = 0; i < n_allocs; i++) free(allocs[i]);
-    dt_pool_free(pool);
-    dt_network_delete(net);
+    ophelp_end();
     TEST_MAIN_END();
 }

@@ -4,6 +4,7 @@
  * residual and activation; on weights transformed ahead and per call; with and without
  * threads (bitwise equal); and with sentinels past the output. */
 #include "testutil.h"
+#include "refconv.h"
 
 #include "backend/cpu/conv.h"
 #include "backend/cpu/winograd.h"
@@ -14,20 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 
-static float frand(void)
-{
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((rng_state >> 40) & 0xffffff) / (float)0x800000 - 1.0f;
-}
-
-static float *rand_buf(int64_t n)
-{
-    float *p = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) p[i] = frand();
-    return p;
-}
 
 typedef struct wcase {
     int64_t n, c, h, w, m;
@@ -44,39 +32,7 @@ static dt_conv_geom geom_of(const wcase *k)
     return g;
 }
 
-static void ref_conv(const dt_conv_geom *g, const float *x, const float *w, const float *b,
-                     const float *r, double *y)
-{
-    for (int64_t n = 0; n < g->batch; n++)
-        for (int64_t m = 0; m < g->m; m++)
-            for (int64_t oy = 0; oy < g->out[0]; oy++)
-                for (int64_t ox = 0; ox < g->out[1]; ox++) {
-                    double s = b[m];
-                    for (int64_t c = 0; c < g->c; c++)
-                        for (int64_t ky = 0; ky < 3; ky++)
-                            for (int64_t kx = 0; kx < 3; kx++) {
-                                int64_t iy = oy - g->pb[0] + ky, ix = ox - g->pb[1] + kx;
-                                if (iy < 0 || iy >= g->in[0] || ix < 0 || ix >= g->in[1]) continue;
-                                s += (double)x[((n * g->c + c) * g->in[0] + iy) * g->in[1] + ix] *
-                                     w[((m * g->c + c) * 3 + ky) * 3 + kx];
-                            }
-                    int64_t o = ((n * g->m + m) * g->out[0] + oy) * g->out[1] + ox;
-                    s += r[o];
-                    /* HardSwish, as the epilogue computes it with alpha 1/6, beta 1/2 */
-                    y[o] = s * fmax(0, fmin(1, s / 6.0 + 0.5));
-                }
-}
 
-static double rel_err(const float *got, const double *want, int64_t n)
-{
-    double maxd = 0, maxw = 1e-3;
-    for (int64_t i = 0; i < n; i++) {
-        double d = fabs((double)got[i] - want[i]);
-        if (!(d <= maxd)) maxd = d;
-        if (fabs(want[i]) > maxw) maxw = fabs(want[i]);
-    }
-    return maxd / maxw;
-}
 
 static const wcase cases[] = {
     {1, 5, 13, 17, 7, 1, 1, 1, 1},       /* 3x3 same, 13x17: partial tiles both ways */
@@ -101,7 +57,12 @@ static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
         float *u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
         dt_cpu_wino_pack_weights(&g, w, u);
         double *want = malloc(sizeof(double) * (size_t)ny);
-        ref_conv(&g, x, w, b, r, want);
+        ref_conv(&(ref_conv_geom){.n = g.batch, .c = g.c, .m = g.m, .group = 1, .h = g.in[0],
+                                  .w = g.in[1], .oh = g.out[0], .ow = g.out[1], .kh = 3, .kw = 3,
+                                  .sh = 1, .sw = 1, .dh = 1, .dw = 1, .pt = g.pb[0], .pl = g.pb[1]},
+                 x, w, b, r, want);
+        /* HardSwish, as the epilogue computes it with alpha 1/6, beta 1/2 */
+        for (int64_t k = 0; k < ny; k++) want[k] *= fmax(0, fmin(1, want[k] / 6.0 + 0.5));
         float *got[4];
         dt_epilogue epi = {.act = DT_ACT_HARDSWISH, .p0 = 1.0f / 6.0f, .p1 = 0.5f, .res = r};
         for (int v = 0; v < 4; v++) {

@@ -4,6 +4,7 @@
  * rounded back to nearest even: one rounding per result, as onnxruntime's CPU kernels do. */
 #include "backend/cpu/elementwise_impl.h"
 #include "backend/cpu/elementwise_float8.h"
+#include "backend/cpu/widen.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -113,40 +114,5 @@ bool dt_ew_needs_f32(const ductile_layer *L, const dt_view *in, const dt_view *o
 ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
                              dt_kernel_fn fn)
 {
-    int n = L->n_in + L->n_out;
-    dt_view *v = calloc((size_t)n, sizeof *v);
-    void **bufs = calloc((size_t)n, sizeof *bufs);
-    ductile_status s = DUCTILE_OK;
-    if (!v || !bufs) {
-        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory widening %s's operands", L->op_type);
-        goto done;
-    }
-    dt_view *win = v, *wout = v + L->n_in;
-    for (int i = 0; i < L->n_in && !s; i++) {
-        win[i] = in[i];
-        if (in[i].rank >= 0 && in[i].data && dt_ew_is_half(in[i].dtype))
-            s = dt_ew_convert(&in[i], DUCTILE_FLOAT32, &win[i], &bufs[i], ex);
-    }
-    for (int i = 0; i < L->n_out && !s; i++) {
-        wout[i] = out[i];
-        if (!dt_ew_is_half(out[i].dtype)) continue;
-        int64_t cnt = dt_view_count(&out[i]);
-        bufs[L->n_in + i] = malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
-        if (!bufs[L->n_in + i]) {
-            s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %s's float32 output", L->op_type);
-            break;
-        }
-        wout[i].dtype = DUCTILE_FLOAT32;
-        wout[i].data = bufs[L->n_in + i];
-    }
-    if (!s) s = fn(L, win, wout, ex);
-    for (int i = 0; i < L->n_out && !s; i++)
-        if (dt_ew_is_half(out[i].dtype) && dt_view_count(&out[i]) > 0)
-            s = dt_ew_cast_view(&wout[i], &out[i], ex);
-done:
-    if (bufs)
-        for (int i = 0; i < n; i++) free(bufs[i]);
-    free(bufs);
-    free(v);
-    return s;
+    return dt_cpu_widen(L, in, out, ex, UINT32_MAX, dt_ew_is_half, fn);
 }

@@ -7,6 +7,7 @@
 
 #include "backend/cpu/elementwise_impl.h"
 #include "core/status.h"
+#include "ops/defaults.h"
 
 #include <float.h>
 #include <math.h>
@@ -258,7 +259,7 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
         break;
     case U_HARDSWISH:
         for (int64_t i = b; i < e; i++) {
-            float xi = x[i], v = xi * (1.0f / 6.0f) + 0.5f;
+            float xi = x[i], v = xi * DT_HARDSWISH_ALPHA + DT_HARDSWISH_BETA;
             v = v > 0.0f ? v : 0.0f;
             v = v < 1.0f ? v : 1.0f;
             y[i] = xi * v;
@@ -374,10 +375,10 @@ ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_vie
     dt_unary_job j = {op, t, in[0].data, out[0].data, 0.0f, 0.0f, 0.0f};
     switch (op) {
     case U_HARDSIGMOID:
-        j.alpha = dt_attr_float(L, "alpha", 0.2f);
-        j.beta = dt_attr_float(L, "beta", 0.5f);
+        j.alpha = dt_attr_float(L, "alpha", DT_HARDSIGMOID_ALPHA);
+        j.beta = dt_attr_float(L, "beta", DT_HARDSIGMOID_BETA);
         break;
-    case U_LEAKYRELU: j.alpha = dt_attr_float(L, "alpha", 0.01f); break;
+    case U_LEAKYRELU: j.alpha = dt_attr_float(L, "alpha", DT_LEAKYRELU_ALPHA); break;
     case U_ELU: case U_CELU: case U_THRESHOLDEDRELU: case U_SWISH:
         j.alpha = dt_attr_float(L, "alpha", 1.0f);
         break;
@@ -480,8 +481,8 @@ ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view
     j.dtype = t;
     j.x = in[0].data;
     j.y = out[0].data;
-    j.flo = -INFINITY;
-    j.fhi = INFINITY;
+    j.flo = DT_CLIP_NO_MIN;
+    j.fhi = DT_CLIP_NO_MAX;
     if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT64 && !dt_ew_is_int(t))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU Clip kernel supports the float and integer types",
                        ductile_dtype_name((ductile_dtype)t));
@@ -489,8 +490,8 @@ ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view
         if (t != DUCTILE_FLOAT32)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Clip before opset 11 supports float32 here, not %s",
                            ductile_dtype_name((ductile_dtype)t));
-        j.flo = dt_attr_float(L, "min", -FLT_MAX);
-        j.fhi = dt_attr_float(L, "max", FLT_MAX);
+        j.flo = dt_attr_float(L, "min", DT_CLIP6_MIN);
+        j.fhi = dt_attr_float(L, "max", DT_CLIP6_MAX);
     } else {
         size_t es = ductile_dtype_size((ductile_dtype)t);
         for (int i = 1; i <= 2; i++) {

@@ -11,6 +11,7 @@
 #include "backend/cpu/winograd.h"
 #include "core/checked.h"
 #include "core/status.h"
+#include "ops/defaults.h"
 #include "ops/fused.h"
 #include "ops/linalg.h"
 
@@ -26,11 +27,11 @@ static ductile_status dt_fc_epilogue(const ductile_layer *L, const dt_view *in, 
     if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
     e->act = (dt_act)act;
     if (act == DT_ACT_CLIP) {
-        e->p0 = dt_attr_float(L, "act_min", -INFINITY);
-        e->p1 = dt_attr_float(L, "act_max", INFINITY);
+        e->p0 = dt_attr_float(L, "act_min", DT_CLIP_NO_MIN);
+        e->p1 = dt_attr_float(L, "act_max", DT_CLIP_NO_MAX);
     } else {
-        e->p0 = dt_attr_float(L, "act_alpha", 0.2f);
-        e->p1 = dt_attr_float(L, "act_beta", 0.5f);
+        e->p0 = dt_attr_float(L, "act_alpha", DT_HARDSIGMOID_ALPHA);
+        e->p1 = dt_attr_float(L, "act_beta", DT_HARDSIGMOID_BETA);
     }
     e->res = L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     return DUCTILE_OK;

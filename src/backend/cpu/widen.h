@@ -8,11 +8,17 @@
 
 #include "backend/backend.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Bit i of in_mask: convert input i (when given and not float32); outputs of another dtype are
  * computed in float32 buffers and converted. */
 ductile_status dt_cpu_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                               dt_exec *ex, uint32_t in_mask, dt_kernel_fn fn);
+/* The one widening loop, under dt_cpu_via_f32 and the elementwise kernels' dt_ew_via_f32
+ * (which widens only the half types): input i is converted when bit min(i, 31) of in_mask is set
+ * and widen(its dtype); an output is computed in a float32 buffer when widen(its dtype). */
+ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
+                            uint32_t in_mask, bool (*widen)(int dtype), dt_kernel_fn fn);
 
 #endif
