@@ -71,7 +71,7 @@ ductile_status dt_seq_check_stft(const ductile_layer *L)
 ductile_status dt_stft_params_get(const ductile_layer *L, const dt_view *in, dt_stft_params *p)
 {
     memset(p, 0, sizeof *p);
-    bool onesided;
+    bool onesided = true; /* set by the attribute below; initialised for -O3's flow analysis */
     DT_TRY(bool_attr(L, "onesided", 1, &onesided));
     DT_TRY(dt_seq_want_float(in, 0, "signal"));
     const dt_view *x = &in[0];
