@@ -242,16 +242,18 @@ static ductile_status dt_gemm_infer(const ductile_layer *L, const dt_view *in, d
 {
     DT_TRY(dt_la_float(in, 0, "A"));
     DT_TRY(dt_la_float(in, 1, "B"));
+    dt_view b;
+    DT_TRY(dt_packed_weight_view(L, 1, &in[1], 2, 2, &b));
     char sa[160], sb[160];
     dt_format_dims(sa, sizeof sa, in[0].dims, in[0].rank, NULL);
-    dt_format_dims(sb, sizeof sb, in[1].dims, in[1].rank, NULL);
+    dt_format_dims(sb, sizeof sb, b.dims, b.rank, NULL);
     if (in[0].rank != 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (A) has shape %s; expected rank 2", sa);
-    if (in[1].rank != 2)
+    if (b.rank != 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has shape %s; expected rank 2", sb);
     bool ta = dt_attr_int(L, "transA", 0) != 0, tb = dt_attr_int(L, "transB", 0) != 0;
     int64_t M = in[0].dims[ta ? 1 : 0], Ka = in[0].dims[ta ? 0 : 1];
-    int64_t Kb = in[1].dims[tb ? 1 : 0], N = in[1].dims[tb ? 0 : 1];
+    int64_t Kb = b.dims[tb ? 1 : 0], N = b.dims[tb ? 0 : 1];
     if (Ka != Kb)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 0 (A) %s with transA=%d has K = %lld but input 1 (B) %s with "
@@ -336,8 +338,10 @@ static ductile_status dt_matmul_infer(const ductile_layer *L, const dt_view *in,
 {
     DT_TRY(dt_la_float(in, 0, "A"));
     DT_TRY(dt_la_float(in, 1, "B"));
+    dt_view b;
+    DT_TRY(dt_packed_weight_view(L, 1, &in[1], 2, 2, &b));
     dt_matmul_geom g;
-    DT_TRY(dt_matmul_geometry(&in[0], &in[1], &g));
+    DT_TRY(dt_matmul_geometry(&in[0], &b, &g));
     out[0].dtype = in[0].dtype;
     out[0].rank = g.out_rank;
     for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];
