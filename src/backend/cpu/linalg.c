@@ -161,8 +161,10 @@ static ductile_status dt_cpu_matmul_f32(const ductile_layer *L, const dt_view *i
     }
     int threads = dt_pool_threads(ex->pool);
     double per = (double)g.M * g.N * g.K;
-    /* Many small products (attention heads): one whole product per thread at a time. */
-    if (threads > 1 && g.batch_count >= threads && per < 8e6) {
+    /* Many small products (attention heads): one whole product per thread at a time, once
+     * they add up to ~1M multiply-adds (~20 us on one core, several times what waking the
+     * workers costs); fewer, as at short sequences (4 heads of 16x16x64 = 65K), run here. */
+    if (threads > 1 && g.batch_count >= threads && per < 8e6 && per * (double)g.batch_count >= 1e6) {
         dt_parallel_for(ex->pool, g.batch_count, 1, dt_mm_part, &j);
         if (j.failed)
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for MatMul packing buffers");
