@@ -625,6 +625,12 @@ static void test_conv_matches_reference(dt_pool *pool)
             run_conv_case(&(conv_case){1, 7, 13, 40, 7, k, k, 7, s, s, 2, 2, 1, 2, 0, 3, NULL, s == 1, false}, pool);
         }
     run_conv_case(&(conv_case){1, 4, 11, 13, 4, 3, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* depthwise rows at the edges of the one- and two-vector steps: 16, 17, 32, 33, 48 outputs
+     * (and 7, 9, 17, 24 at stride 2) */
+    static const int64_t dw_w[] = {16, 17, 32, 33, 48, 7};
+    for (int i = 0; i < 6; i++)
+        for (int s = 1; s <= 2; s++)
+            run_conv_case(&(conv_case){1, 3, 5, dw_w[i], 3, 3, 3, 3, s, s, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     run_conv_case(&(conv_case){1, 3, 11, 13, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     /* auto_pad */
     static const char *ap[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
