@@ -352,8 +352,10 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
                 float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
                 dt_gemm_pack_b_full(B, tb ? K : N, tb, K, N, P);
                 double *R = malloc(sizeof(double) * (size_t)(M * N));
-                ref_gemm(false, tb, M, N, K, 0.75, A, B, R);
-                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 0.75f, .beta = 0, .A = A, .lda = K,
+                /* alpha 1 with M <= 32 reads A in place (DT_GEMM_ROWS_M); else A is packed */
+                float alpha = c == 1 ? 1.0f : 0.75f;
+                ref_gemm(false, tb, M, N, K, alpha, A, B, R);
+                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = alpha, .beta = 0, .A = A, .lda = K,
                              .B_packed = P, .C = C, .ldc = N};
                 CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
                 double e = rel_err(C, R, M * N);
@@ -365,6 +367,39 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
                 free(A), free(B), free(C), free(P), free(R);
             }
     CHECK_EQ_INT(bad, 0);
+}
+
+/* The in-place-A micro-kernels (plain C, and AVX-512 where the CPU has it) on one tile of
+ * every height and width class, first block (beta, bias) and accumulating block. */
+static void test_rows_kernels_match_naive(void)
+{
+    int64_t kc = 37, lda = 41, ldb = 48, ldc = 50;
+    float *A = rand_buf(8 * lda), *B = rand_buf(kc * ldb), *bias = rand_buf(8), *C0 = rand_buf(8 * ldc);
+    float *C = malloc(sizeof(float) * (size_t)(8 * ldc));
+    __builtin_cpu_init();
+    dt_gemm_kernel_rows_fn ks[2] = {dt_gemm_kernel_rows_ref,
+                                    __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_rows_avx512 : NULL};
+    int bad = 0;
+    for (int kf = 0; kf < 2; kf++)
+        for (int m = 1; m <= 8; m++)
+            for (int n = 1; n <= 48; n += 5)
+                for (int first = 0; first < 2; first++) {
+                    if (!ks[kf]) continue;
+                    memcpy(C, C0, sizeof(float) * (size_t)(8 * ldc));
+                    int nv = (n + 15) / 16;
+                    ks[kf](kc, A, lda, B, ldb, nv, C, ldc, m, n, first, 0.5f, bias);
+                    for (int i = 0; i < 8; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            double s = 0;
+                            for (int64_t k = 0; k < kc; k++) s += (double)A[i * lda + k] * B[k * ldb + j];
+                            double want = i >= m || j >= n ? C0[i * ldc + j]
+                                          : first ? s + 0.5 * C0[i * ldc + j] + bias[i]
+                                                  : s + C0[i * ldc + j];
+                            if (!(fabs(C[i * ldc + j] - want) <= 1e-4 * (1 + fabs(want)))) bad++;
+                        }
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(C0), free(C);
 }
 
 /* Gives L's input 1 the constant B (as the builder sees it), packs it with the backend's
@@ -706,6 +741,7 @@ int main(void)
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
     test_prepack_leaves_other_matmuls();
+    test_rows_kernels_match_naive();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     dt_pool_free(pool2);

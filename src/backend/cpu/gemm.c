@@ -20,6 +20,13 @@ static dt_gemm_kernel_fn dt_gemm_kernel(void)
     return k;
 }
 
+static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
+{
+    static dt_gemm_kernel_rows_fn k;   /* benign race, as above */
+    if (!k) k = dt_gemm_kernel_rows_select();
+    return k;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst)
@@ -116,6 +123,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
     dt_gemm_kernel_fn kern = dt_gemm_kernel();
+    /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
+    bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
+    dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
     for (int64_t jc = n0; jc < n1; jc += NC) {
@@ -129,17 +139,25 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
-                if (!g->A_packed) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
+                if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
                 for (int64_t ip = 0; ip < mc; ip += MR) {
                     int m = (int)dt_min64(MR, mc - ip);
                     const float *ap = g->A_packed ? g->A_packed + (ic + ip) * g->K + pc * MR
                                                   : buf->a + ip * kc;
                     const float *bias = g->bias ? g->bias + ic + ip : NULL;
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
+                    const float *arow = rows ? g->A + (ic + ip) * g->lda + pc : NULL;
                     for (int64_t jp = 0; jp < nc; jp += NR) {
                         int n = (int)dt_min64(NR, nc - jp);
                         int nv = (n + 15) / 16;
-                        if (g->B_packed)
+                        if (rows) {
+                            const float *bp = g->B_packed ? g->B_packed + (jc + jp) * g->K + pc * nv * 16
+                                              : jp < nd ? g->B + pc * g->ldb + jc + jp
+                                                        : buf->b + dt_gemm_panel(jp - nd, kc);
+                            int64_t ldb = g->B_packed || jp >= nd ? nv * 16 : g->ldb;
+                            kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
+                                      g->beta, bias);
+                        } else if (g->B_packed)
                             kern(kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv,
                                  crow + jp, g->ldc, m, n, first, g->beta, bias);
                         else if (jp < nd)

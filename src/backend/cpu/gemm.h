@@ -124,4 +124,20 @@ void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t l
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 
+/* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
+ * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a
+ * short sequence), where packing A is a copy of a size comparable to the product's B panel
+ * traffic and buys no reuse. */
+#define DT_GEMM_ROWS_M 32
+typedef void (*dt_gemm_kernel_rows_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
+                                       int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                       bool first, float beta, const float *bias);
+void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                             int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                             const float *bias);
+void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+                                int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                bool first, float beta, const float *bias);
+dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void);
+
 #endif
