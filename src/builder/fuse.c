@@ -210,6 +210,54 @@ static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
     return DUCTILE_OK;
 }
 
+/* The layer of op `op` (domain "") that alone reads t, with t among its inputs, else NULL. */
+static ductile_layer *dt_sole_op(const dt_fuse *f, ductile_tensor *t, const char *op, int n_in)
+{
+    ductile_layer *L = dt_sole_reader(f, t);
+    if (!L || strcmp(L->op_type, op) || strcmp(L->domain, "") || L->n_in != n_in || L->n_out != 1) return NULL;
+    for (int k = 0; k < n_in; k++)
+        if (L->in[k] == t) return L;
+    return NULL;
+}
+
+/* The input of L other than t is a one-element constant equal to v (to float precision) of
+ * no higher rank than x, so that broadcasting it leaves x's shape. */
+static bool dt_other_is(const ductile_layer *L, const ductile_tensor *t, const ductile_tensor *x, float v)
+{
+    int i = L->in[0] == t ? 1 : 0;
+    const ductile_tensor *c = L->in[i];
+    float cv;
+    if (c == t || !c || !c->data || (c->rank > 0 && c->rank > x->rank)) return false;
+    return dt_const_scalar(L, i, NAN, &cv) && fabsf(cv - v) <= 1e-6f * fabsf(v);
+}
+
+/* Gelu as exporters write it: Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x, .) -> Mul(0.5), each
+ * intermediate read only by the next, becomes one Gelu layer (approximate "none") in the
+ * Div's place: five passes over the widest activation of a transformer become one. */
+static void dt_fuse_gelu(dt_fuse *f, ductile_layer *D)
+{
+    if (D->n_in != 2 || D->n_out != 1 || !dt_is_float(D->in[0]) || D->in[0]->data) return;
+    ductile_tensor *x = D->in[0];
+    if (D->in[1] == x || !dt_other_is(D, x, x, 1.41421356f)) return;
+    ductile_layer *E = dt_sole_op(f, D->out[0], "Erf", 1);
+    ductile_layer *A = E ? dt_sole_op(f, E->out[0], "Add", 2) : NULL;
+    if (!A || !dt_other_is(A, E->out[0], x, 1.0f)) return;
+    ductile_layer *M1 = dt_sole_op(f, A->out[0], "Mul", 2);
+    if (!M1 || M1->in[M1->in[0] == A->out[0] ? 1 : 0] != x) return;
+    ductile_layer *M2 = dt_sole_op(f, M1->out[0], "Mul", 2);
+    if (!M2 || !dt_other_is(M2, M1->out[0], x, 0.5f)) return;
+    D->op_type = "Gelu";
+    D->n_in = 1;
+    D->out[0] = M2->out[0];
+    D->out[0]->producer = D;
+    f->uses[x->index]--;    /* M1's read of x is gone */
+    f->reader[x->index] = D;
+    dt_kill(f, E);
+    dt_kill(f, A);
+    dt_kill(f, M1);
+    dt_kill(f, M2);
+}
+
 ductile_status dt_pass_fuse(ductile_network *net)
 {
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
@@ -227,6 +275,10 @@ ductile_status dt_pass_fuse(ductile_network *net)
             f.uses[L->in[k]->index]++;
             f.reader[L->in[k]->index] = L;
         }
+    }
+    for (int l = 0; l < net->n_layers; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "Div") && !strcmp(L->domain, "")) dt_fuse_gelu(&f, L);
     }
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];

@@ -12,6 +12,32 @@ int64_t dt_view_count(const dt_view *v)
     return n;
 }
 
+ductile_status dt_packed_weight_view(const ductile_layer *L, int input, const dt_view *w, int rmin,
+                                     int rmax, dt_view *out)
+{
+    *out = *w;
+    if (dt_attr_int(L, "packed", 0) == 0) return DUCTILE_OK;
+    int64_t n;
+    const int64_t *shape = dt_attr_ints(L, "w_shape", &n);
+    if (!shape || n < rmin || n > rmax) {
+        char ranks[32];
+        if (rmin == rmax) snprintf(ranks, sizeof ranks, "%d", rmin);
+        else snprintf(ranks, sizeof ranks, "%d or %d", rmin, rmax);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute 'w_shape' must hold the %s dims of the packed weights (input %d)",
+                       ranks, input);
+    }
+    out->rank = (int)n;
+    for (int i = 0; i < n; i++) {
+        if (shape[i] < 1)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'w_shape'[%d] = %lld; expected >= 1",
+                           i, (long long)shape[i]);
+        out->dims[i] = shape[i];
+    }
+    out->data = NULL;
+    return DUCTILE_OK;
+}
+
 ductile_status dt_broadcast(const dt_view *a, const dt_view *b, dt_view *out)
 {
     int r = a->rank > b->rank ? a->rank : b->rank;

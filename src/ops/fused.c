@@ -10,22 +10,7 @@ static const char *const dt_fc_acts[] = {"", "Relu", "Clip", "HardSigmoid", "Har
 
 ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out)
 {
-    *out = *w;
-    if (dt_attr_int(L, "packed", 0) == 0) return DUCTILE_OK;
-    int64_t n;
-    const int64_t *shape = dt_attr_ints(L, "w_shape", &n);
-    if (!shape || n < 3 || n > 4)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                       "attribute 'w_shape' must hold the 3 or 4 dims of the packed weights (input 1)");
-    out->rank = (int)n;
-    for (int i = 0; i < n; i++) {
-        if (shape[i] < 1)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'w_shape'[%d] = %lld; expected >= 1",
-                           i, (long long)shape[i]);
-        out->dims[i] = shape[i];
-    }
-    out->data = NULL;
-    return DUCTILE_OK;
+    return dt_packed_weight_view(L, DT_FC_W, w, 3, 4, out);
 }
 
 static ductile_status dt_fc_check(const ductile_layer *L)

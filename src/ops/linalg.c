@@ -85,22 +85,26 @@ static ductile_status dt_conv_check(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+/* Geometries run on every execute: the dims are formatted only for an error message. */
+static const char *dt_la_dims(char buf[160], const dt_view *v)
+{
+    return dt_format_dims(buf, 160, v->dims, v->rank, NULL);
+}
+
 ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w,
                                 dt_conv_geom *g)
 {
     char sx[160], sw[160];
-    dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
-    dt_format_dims(sw, sizeof sw, w->dims, w->rank, NULL);
     if (x->rank == 5)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input 0 (X) has shape %s; 3-D convolution is not supported", sx);
+                       "input 0 (X) has shape %s; 3-D convolution is not supported", dt_la_dims(sx, x));
     if (x->rank != 3 && x->rank != 4)
         return dt_fail(DUCTILE_ERR_SHAPE,
-                       "input 0 (X) has shape %s; expected rank 3 or 4 (N, C, spatial dims)", sx);
+                       "input 0 (X) has shape %s; expected rank 3 or 4 (N, C, spatial dims)", dt_la_dims(sx, x));
     if (w->rank != x->rank)
         return dt_fail(DUCTILE_ERR_SHAPE,
-                       "input 1 (W) has shape %s; expected rank %d like input 0 (X) %s", sw,
-                       x->rank, sx);
+                       "input 1 (W) has shape %s; expected rank %d like input 0 (X) %s", dt_la_dims(sw, w),
+                       x->rank, dt_la_dims(sx, x));
     int nk = x->rank - 2;
     int64_t nka;
     const int64_t *ka = dt_attr_ints(L, "kernel_shape", &nka);
@@ -108,7 +112,7 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
     if (ka && nka != nk)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "attribute 'kernel_shape' has %lld values but input 0 (X) %s has %d "
-                       "spatial dims", (long long)nka, sx, nk);
+                       "spatial dims", (long long)nka, dt_la_dims(sx, x), nk);
     DT_TRY(dt_conv_ints(L, "strides", nk, 1, &s));
     DT_TRY(dt_conv_ints(L, "dilations", nk, 1, &d));
     DT_TRY(dt_conv_ints(L, "pads", 2 * nk, 0, &p));
@@ -125,17 +129,17 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
     if (!dt_mul_i64(w->dims[1], g->group, &want_c))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                        "attribute 'group' = %lld: input 1 (W) %s with that group expects %lld*%lld "
-                       "input channels, which overflows int64", (long long)g->group, sw,
+                       "input channels, which overflows int64", (long long)g->group, dt_la_dims(sw, w),
                        (long long)w->dims[1], (long long)g->group);
     if (want_c != g->c)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 0 (X) %s has %lld channels but input 1 (W) %s with group %lld "
-                       "expects %lld", sx, (long long)g->c, sw, (long long)g->group,
+                       "expects %lld", dt_la_dims(sx, x), (long long)g->c, dt_la_dims(sw, w), (long long)g->group,
                        (long long)want_c);
     if (g->m % g->group != 0)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 1 (W) %s has %lld output channels, not a multiple of group %lld",
-                       sw, (long long)g->m, (long long)g->group);
+                       dt_la_dims(sw, w), (long long)g->m, (long long)g->group);
     const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
     for (int i = 0; i < 2; i++) {
         g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
@@ -148,21 +152,21 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (ka && ka[i] != kk)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "attribute 'kernel_shape'[%d] = %lld but input 1 (W) %s has %lld there",
-                           i, (long long)ka[i], sw, (long long)kk);
+                           i, (long long)ka[i], dt_la_dims(sw, w), (long long)kk);
         if (kk < 1)
-            return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (W) %s has an empty kernel (dim %d)", sw,
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (W) %s has an empty kernel (dim %d)", dt_la_dims(sw, w),
                            2 + i);
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
-                           sx, 2 + i, (long long)in);
+                           dt_la_dims(sx, x), 2 + i, (long long)in);
         int64_t ek, pb, pe, o;
         DT_TRY(dt_window_dim(i, nk, in, kk, ss, dd, ap, p, false, &pb, &pe, &ek, &o));
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "
                            "smaller than the dilated kernel %lld (%lld taps, dilations %lld) of "
-                           "input 1 (W) %s", sx, 2 + i, (long long)in, (long long)pb,
-                           (long long)pe, (long long)ek, (long long)kk, (long long)dd, sw);
+                           "input 1 (W) %s", dt_la_dims(sx, x), 2 + i, (long long)in, (long long)pb,
+                           (long long)pe, (long long)ek, (long long)kk, (long long)dd, dt_la_dims(sw, w));
         g->in[j] = in;
         g->out[j] = o;
         g->k[j] = kk;
@@ -218,16 +222,18 @@ static ductile_status dt_gemm_infer(const ductile_layer *L, const dt_view *in, d
 {
     DT_TRY(dt_la_float(in, 0, "A"));
     DT_TRY(dt_la_float(in, 1, "B"));
+    dt_view b;
+    DT_TRY(dt_packed_weight_view(L, 1, &in[1], 2, 2, &b));
     char sa[160], sb[160];
     dt_format_dims(sa, sizeof sa, in[0].dims, in[0].rank, NULL);
-    dt_format_dims(sb, sizeof sb, in[1].dims, in[1].rank, NULL);
+    dt_format_dims(sb, sizeof sb, b.dims, b.rank, NULL);
     if (in[0].rank != 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (A) has shape %s; expected rank 2", sa);
-    if (in[1].rank != 2)
+    if (b.rank != 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has shape %s; expected rank 2", sb);
     bool ta = dt_attr_int(L, "transA", 0) != 0, tb = dt_attr_int(L, "transB", 0) != 0;
     int64_t M = in[0].dims[ta ? 1 : 0], Ka = in[0].dims[ta ? 0 : 1];
-    int64_t Kb = in[1].dims[tb ? 1 : 0], N = in[1].dims[tb ? 0 : 1];
+    int64_t Kb = b.dims[tb ? 1 : 0], N = b.dims[tb ? 0 : 1];
     if (Ka != Kb)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 0 (A) %s with transA=%d has K = %lld but input 1 (B) %s with "
@@ -260,12 +266,10 @@ static ductile_status dt_gemm_infer(const ductile_layer *L, const dt_view *in, d
 ductile_status dt_matmul_geometry(const dt_view *a, const dt_view *b, dt_matmul_geom *g)
 {
     char sa[160], sb[160];
-    dt_format_dims(sa, sizeof sa, a->dims, a->rank, NULL);
-    dt_format_dims(sb, sizeof sb, b->dims, b->rank, NULL);
     if (a->rank < 1)
-        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (A) has shape %s; expected rank >= 1", sa);
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (A) has shape %s; expected rank >= 1", dt_la_dims(sa, a));
     if (b->rank < 1)
-        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has shape %s; expected rank >= 1", sb);
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has shape %s; expected rank >= 1", dt_la_dims(sb, b));
     memset(g, 0, sizeof *g);
     g->M = a->rank >= 2 ? a->dims[a->rank - 2] : 1;
     int64_t Ka = a->dims[a->rank - 1];
@@ -274,7 +278,7 @@ ductile_status dt_matmul_geometry(const dt_view *a, const dt_view *b, dt_matmul_
     if (Ka != Kb)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 0 (A) %s has K = %lld (its last dim) but input 1 (B) %s has K = "
-                       "%lld (its %s dim)", sa, (long long)Ka, sb, (long long)Kb,
+                       "%lld (its %s dim)", dt_la_dims(sa, a), (long long)Ka, dt_la_dims(sb, b), (long long)Kb,
                        b->rank >= 2 ? "second-to-last" : "only");
     g->K = Ka;
     int ra = a->rank > 2 ? a->rank - 2 : 0, rb = b->rank > 2 ? b->rank - 2 : 0;
@@ -288,7 +292,7 @@ ductile_status dt_matmul_geometry(const dt_view *a, const dt_view *b, dt_matmul_
         if (da != db && da != 1 && db != 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (A) %s and input 1 (B) %s cannot be broadcast: batch dim %d "
-                           "is %lld and %lld", sa, sb, i, (long long)da, (long long)db);
+                           "is %lld and %lld", dt_la_dims(sa, a), dt_la_dims(sb, b), i, (long long)da, (long long)db);
         g->batch[i] = da == 1 ? db : da;
         g->a_stride[i] = da == 1 ? 0 : sa_run;
         g->b_stride[i] = db == 1 ? 0 : sb_run;
@@ -312,8 +316,10 @@ static ductile_status dt_matmul_infer(const ductile_layer *L, const dt_view *in,
 {
     DT_TRY(dt_la_float(in, 0, "A"));
     DT_TRY(dt_la_float(in, 1, "B"));
+    dt_view b;
+    DT_TRY(dt_packed_weight_view(L, 1, &in[1], 2, 2, &b));
     dt_matmul_geom g;
-    DT_TRY(dt_matmul_geometry(&in[0], &in[1], &g));
+    DT_TRY(dt_matmul_geometry(&in[0], &b, &g));
     out[0].dtype = in[0].dtype;
     out[0].rank = g.out_rank;
     for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];

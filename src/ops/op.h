@@ -44,6 +44,13 @@ const dt_opdef *dt_opdef_find(const char *op_type);
 /* Element count of a view (product of dims), as int64; views always hold inferred, checked
  * dims, so this cannot overflow. */
 int64_t dt_view_count(const dt_view *v);
+/* Weights a backend packed at build time (builder/prepack.c): when the layer's `packed`
+ * attribute is nonzero, input `input` is a flat blob and `w_shape` holds the original dims,
+ * which is what the op's geometry reads; *out is then a view of those dims with data NULL.
+ * Otherwise *out = *w. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed (rank outside
+ * [rmin, rmax] or a dim < 1). */
+ductile_status dt_packed_weight_view(const ductile_layer *L, int input, const dt_view *w, int rmin,
+                                     int rmax, dt_view *out);
 
 /* Helpers for infer functions. */
 /* Numpy broadcasting of a and b into out dims; DUCTILE_ERR_SHAPE naming both shapes. */

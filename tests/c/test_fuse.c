@@ -461,6 +461,60 @@ static void test_fused_activation_defaults_match_the_unfused_kernels(void)
     free(x), free(y_fused), free(y_ref), free(h);
 }
 
+/* x -> Div(sqrt 2) -> Erf -> Add(1) -> Mul(x) -> Mul(half) -> Relu; half = 0.5 fuses into
+ * Gelu, any other value leaves the six layers. */
+static void gelu_chain(float half, ductile_tensor **x_out, ductile_layer **mul2, ductile_layer **relu)
+{
+    static float sqrt2 = 1.41421356f, one = 1.0f, h;
+    h = half;
+    new_net();
+    ductile_tensor *x = tensor(4, shp, NULL);
+    dt_network_add_input(net, x);
+    ductile_layer *D = layer("Div", 2, 0);
+    D->in[0] = x;
+    D->in[1] = tensor(0, NULL, &sqrt2);
+    D->out[0] = tensor(4, shp, NULL);
+    ductile_layer *E = unary("Erf", D->out[0]);
+    ductile_layer *A = layer("Add", 2, 0);
+    A->in[0] = tensor(1, (int64_t[]){1}, &one); /* constant first: either order fuses */
+    A->in[1] = E->out[0];
+    A->out[0] = tensor(4, shp, NULL);
+    ductile_layer *M1 = layer("Mul", 2, 0);
+    M1->in[0] = x;
+    M1->in[1] = A->out[0];
+    M1->out[0] = tensor(4, shp, NULL);
+    ductile_layer *M2 = layer("Mul", 2, 0);
+    M2->in[0] = M1->out[0];
+    M2->in[1] = tensor(0, NULL, &h);
+    M2->out[0] = tensor(4, shp, NULL);
+    ductile_layer *R = unary("Relu", M2->out[0]);
+    dt_network_add_output(net, R->out[0]);
+    *x_out = x;
+    *mul2 = M2;
+    *relu = R;
+}
+
+static void test_pass_fuses_gelu_chain(void)
+{
+    ductile_tensor *x;
+    ductile_layer *M2, *R;
+    gelu_chain(0.5f, &x, &M2, &R);
+    CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 2);
+    ductile_layer *G = net->layers[0];
+    CHECK_EQ_STR(G->op_type, "Gelu");
+    CHECK_EQ_STR(G->domain, "");
+    CHECK_EQ_INT(G->n_in, 1);
+    CHECK(G->in[0] == x);
+    CHECK(G->out[0] == M2->out[0] && M2->out[0]->producer == G);
+    CHECK(net->layers[1] == R);
+
+    gelu_chain(0.25f, &x, &M2, &R);
+    CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 6);
+    CHECK_EQ_STR(net->layers[0]->op_type, "Div");
+}
+
 int main(void)
 {
     refconv_rng = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
@@ -475,6 +529,8 @@ int main(void)
     test_pass_fuses_hardsigmoid_mul_as_hardswish();
     test_pass_leaves_shared_and_broadcast_intermediates();
     test_fused_activation_defaults_match_the_unfused_kernels();
+
+    test_pass_fuses_gelu_chain();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();

@@ -296,6 +296,205 @@ static void test_matmul_errors_name_inputs(void)
     CHECK(strstr(dt_last_error(), "input 0 (A) [2,5,4] has K = 4") != NULL);
 }
 
+/* ---- B packed at build time (MatMul and Gemm with a constant B) ---- */
+
+/* dt_gemm_pack_b_full + B_packed against the reference at odd sizes, past KC (300) and NC
+ * (1001 columns), both storage orders of B: the panel offsets of every K block. */
+static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
+{
+    static const int64_t ms[] = {1, 3, 17, 100}, ns[] = {1, 17, 63, 1001}, ks[] = {3, 100, 300};
+    int bad = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 3; c++) {
+                int64_t M = ms[a], N = ns[b], K = ks[c];
+                bool tb = (a + b + c) & 1;
+                float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(M * N);
+                float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+                dt_gemm_pack_b_full(B, tb ? K : N, tb, K, N, P);
+                double *R = malloc(sizeof(double) * (size_t)(M * N));
+                /* alpha 1 with M <= 32 reads A in place (DT_GEMM_ROWS_M); else A is packed */
+                float alpha = c == 1 ? 1.0f : 0.75f;
+                ref_gemm(false, tb, M, N, K, alpha, A, B, R);
+                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = alpha, .beta = 0, .A = A, .lda = K,
+                             .B_packed = P, .C = C, .ldc = N};
+                CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                double e = rel_err(C, R, M * N);
+                if (!(e <= 1e-4)) {
+                    bad++;
+                    fprintf(stderr, "packed-B sgemm %lldx%lldx%lld tb=%d: rel err %g\n",
+                            (long long)M, (long long)N, (long long)K, tb, e);
+                }
+                free(A), free(B), free(C), free(P), free(R);
+            }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* The in-place-A micro-kernels (plain C, and AVX-512 where the CPU has it) on one tile of
+ * every height and width class, first block (beta, bias) and accumulating block. */
+static void test_rows_kernels_match_naive(void)
+{
+    int64_t kc = 37, lda = 41, ldb = 48, ldc = 50;
+    float *A = rand_buf(8 * lda), *B = rand_buf(kc * ldb), *bias = rand_buf(8), *C0 = rand_buf(8 * ldc);
+    float *C = malloc(sizeof(float) * (size_t)(8 * ldc));
+    __builtin_cpu_init();
+    dt_gemm_kernel_rows_fn ks[2] = {dt_gemm_kernel_rows_ref,
+                                    __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_rows_avx512 : NULL};
+    int bad = 0;
+    for (int kf = 0; kf < 2; kf++)
+        for (int m = 1; m <= 8; m++)
+            for (int n = 1; n <= 48; n += 5)
+                for (int first = 0; first < 2; first++) {
+                    if (!ks[kf]) continue;
+                    memcpy(C, C0, sizeof(float) * (size_t)(8 * ldc));
+                    int nv = (n + 15) / 16;
+                    ks[kf](kc, A, lda, B, ldb, nv, C, ldc, m, n, first, 0.5f, bias);
+                    for (int i = 0; i < 8; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            double s = 0;
+                            for (int64_t k = 0; k < kc; k++) s += (double)A[i * lda + k] * B[k * ldb + j];
+                            double want = i >= m || j >= n ? C0[i * ldc + j]
+                                          : first ? s + 0.5 * C0[i * ldc + j] + bias[i]
+                                                  : s + C0[i * ldc + j];
+                            if (!(fabs(C[i * ldc + j] - want) <= 1e-4 * (1 + fabs(want)))) bad++;
+                        }
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(C0), free(C);
+}
+
+/* Gives L's input 1 the constant B (as the builder sees it), packs it with the backend's
+ * prepack and returns a second layer of the same op reading the blob, as the builder leaves
+ * it: attributes `packed` and `w_shape` after L's own. */
+static ductile_layer *packed_twin(ductile_layer *L, int rank_b, const int64_t *bd, float *B,
+                                  dt_prepacked *pk)
+{
+    ductile_tensor *w = L->in[1];
+    w->dtype = DUCTILE_FLOAT32;
+    w->rank = rank_b;
+    for (int i = 0; i < rank_b; i++) w->dims[i] = bd[i];
+    w->data = B;
+    w->nbytes = sizeof(float) * (size_t)dt_tensor_count(w);
+    CHECK_EQ_INT(dt_cpu_prepack(L, pk), DUCTILE_OK);
+    w->data = NULL;
+    if (!pk->data) return NULL;
+    ductile_layer *P = make_layer(L->op_type, L->n_in, L->n_attr + 2);
+    for (int i = 0; i < L->n_attr; i++) P->attrs[P->n_attr++] = L->attrs[i];
+    set_int(P, "packed", pk->layout);
+    set_ints(P, "w_shape", bd, rank_b);
+    return P;
+}
+
+static void test_packed_matmul_and_gemm_match_unpacked(dt_pool *pool)
+{
+    /* MatMul: stacked A [2,17,63] x B [63,100], and a 1-D A [300] x B [300,1001]. */
+    static const struct { int ra; int64_t a[3]; int64_t b[2]; } mm[] = {
+        {3, {2, 17, 63}, {63, 100}}, {1, {300}, {300, 1001}}, {2, {5, 129}, {129, 33}}};
+    for (size_t c = 0; c < sizeof mm / sizeof mm[0]; c++) {
+        ductile_layer *L = make_layer("MatMul", 2, 0);
+        dt_view a = view(mm[c].ra, mm[c].a, NULL), b = view(2, mm[c].b, NULL);
+        a.data = rand_buf(dt_view_count(&a));
+        b.data = rand_buf(dt_view_count(&b));
+        dt_prepacked pk;
+        ductile_layer *P = packed_twin(L, 2, mm[c].b, b.data, &pk);
+        CHECK(P != NULL);
+        CHECK_EQ_INT(pk.layout, DT_CPU_PACK_GEMM_B);
+        CHECK_EQ_INT(pk.input, 1);
+        if (!P) continue;
+        int64_t nf = (int64_t)(pk.nbytes / sizeof(float));
+        dt_view in[2] = {a, b}, inp[2] = {a, view(1, &nf, pk.data)}, out, outp;
+        CHECK_EQ_INT(run_layer(L, in, &out, pool), DUCTILE_OK);
+        CHECK_EQ_INT(run_layer(P, inp, &outp, pool), DUCTILE_OK);
+        CHECK_EQ_INT(outp.rank, out.rank);
+        for (int i = 0; i < out.rank; i++) CHECK_EQ_INT(outp.dims[i], out.dims[i]);
+        int64_t n = dt_view_count(&out);
+        double *R = malloc(sizeof(double) * (size_t)n);
+        int64_t M = n / mm[c].b[1];
+        ref_gemm(false, false, M, mm[c].b[1], mm[c].b[0], 1.0, a.data, b.data, R);
+        CHECK(rel_err(outp.data, R, n) <= 1e-4);
+        CHECK(rel_err(out.data, R, n) <= 1e-4);
+        free(a.data), free(b.data), free(pk.data), free(out.data), free(outp.data), free(R);
+    }
+    /* Gemm: both transB, alpha, beta and a bias C [N]; M = 1 (a classifier) and M = 17. */
+    for (int t = 0; t < 4; t++) {
+        bool tb = t & 1;
+        int64_t M = t & 2 ? 17 : 1, N = 1001, K = 130;
+        ductile_layer *L = make_layer("Gemm", 3, 3);
+        set_int(L, "transB", tb);
+        set_float(L, "alpha", 0.5f);
+        set_float(L, "beta", 2.0f);
+        int64_t ad[2] = {M, K}, bd[2] = {tb ? N : K, tb ? K : N}, cd[1] = {N};
+        float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(N);
+        dt_prepacked pk;
+        ductile_layer *P = packed_twin(L, 2, bd, B, &pk);
+        CHECK(P != NULL);
+        if (!P) continue;
+        int64_t nf = (int64_t)(pk.nbytes / sizeof(float));
+        dt_view inp[3] = {view(2, ad, A), view(1, &nf, pk.data), view(1, cd, C)}, out;
+        CHECK_EQ_INT(run_layer(P, inp, &out, pool), DUCTILE_OK);
+        CHECK_EQ_INT(out.dims[0], M);
+        CHECK_EQ_INT(out.dims[1], N);
+        double *R = malloc(sizeof(double) * (size_t)(M * N));
+        ref_gemm(false, tb, M, N, K, 0.5, A, B, R);
+        for (int64_t i = 0; i < M * N; i++) R[i] += 2.0 * C[i % N];
+        CHECK(rel_err(out.data, R, M * N) <= 1e-4);
+        free(A), free(B), free(C), free(pk.data), free(out.data), free(R);
+    }
+}
+
+/* Not packed: a constant A (folded, not packed), a 3-D B, a float16 B. */
+static void test_prepack_leaves_other_matmuls(void)
+{
+    ductile_layer *L = make_layer("MatMul", 2, 0);
+    float B[24] = {0};
+    int64_t b3[3] = {2, 3, 4}, b2[2] = {4, 6};
+    dt_prepacked pk;
+    CHECK(packed_twin(L, 3, b3, B, &pk) == NULL);
+    L->in[0]->data = B;
+    CHECK(packed_twin(L, 2, b2, B, &pk) == NULL);
+    L->in[0]->data = NULL;
+    L->in[1]->dtype = DUCTILE_FLOAT16;
+    L->in[1]->data = B;
+    L->in[1]->nbytes = 48;
+    CHECK_EQ_INT(dt_cpu_prepack(L, &pk), DUCTILE_OK);
+    CHECK(pk.data == NULL);
+}
+
+/* A packed layer whose blob or attributes do not fit: named, never read out of bounds. */
+static void test_packed_b_errors(void)
+{
+    int64_t ad[2] = {3, 4}, wrong = 20, ws[2] = {4, 5}, ws3[3] = {1, 4, 5};
+    float A[12] = {0}, Bp[32] = {0}, Y[15];
+    int64_t yd[2] = {3, 5};
+    dt_view in[2] = {view(2, ad, A), view(1, &wrong, Bp)}, out = view(2, yd, Y);
+    dt_exec ex = {0};
+    for (int op = 0; op < 2; op++) {
+        const char *name = op ? "Gemm" : "MatMul";
+        ductile_layer *L = make_layer(name, 2, 2);
+        set_int(L, "packed", DT_CPU_PACK_GEMM_B);
+        set_ints(L, "w_shape", ws, 2);
+        dt_view o;
+        CHECK_EQ_INT(opdef(name)->infer(L, in, &o), DUCTILE_OK);
+        CHECK_EQ_INT(o.dims[0], 3);
+        CHECK_EQ_INT(o.dims[1], 5);
+        /* 4 x 5 packs to 16 columns x 4 rows = 64 floats, not 20. */
+        CHECK_EQ_INT(kernel(name)(L, in, &out, &ex), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(dt_last_error(), "input 1 (B) holds 20 packed floats; layout 3 of a 4x5 B needs 64");
+
+        L = make_layer(name, 2, 2);
+        set_int(L, "packed", 7);
+        set_ints(L, "w_shape", ws, 2);
+        CHECK_EQ_INT(kernel(name)(L, in, &out, &ex), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(dt_last_error(), "attribute 'packed' = 7 is not a CPU layout of B");
+
+        L = make_layer(name, 2, 2);
+        set_int(L, "packed", DT_CPU_PACK_GEMM_B);
+        set_ints(L, "w_shape", ws3, 3);
+        CHECK_EQ_INT(opdef(name)->infer(L, in, &o), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(dt_last_error(), "attribute 'w_shape' must hold the 2 dims of the packed weights (input 1)");
+    }
+}
+
 /* ---- Conv op ---- */
 
 typedef struct conv_case {
@@ -403,6 +602,12 @@ static void test_conv_matches_reference(dt_pool *pool)
             run_conv_case(&(conv_case){1, 7, 13, 40, 7, k, k, 7, s, s, 2, 2, 1, 2, 0, 3, NULL, s == 1, false}, pool);
         }
     run_conv_case(&(conv_case){1, 4, 11, 13, 4, 3, 3, 4, 3, 3, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* depthwise rows at the edges of the one- and two-vector steps: 16, 17, 32, 33, 48 outputs
+     * (and 7, 9, 17, 24 at stride 2) */
+    static const int64_t dw_w[] = {16, 17, 32, 33, 48, 7};
+    for (int i = 0; i < 6; i++)
+        for (int s = 1; s <= 2; s++)
+            run_conv_case(&(conv_case){1, 3, 5, dw_w[i], 3, 3, 3, 3, s, s, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     run_conv_case(&(conv_case){1, 3, 11, 13, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     /* auto_pad */
     static const char *ap[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
@@ -469,10 +674,15 @@ int main(void)
         test_sgemm_large_blocks_beta_bias(pools[p]);
         test_gemm_op_trans_alpha_beta_broadcast(pools[p]);
         test_matmul_broadcast_and_1d(pools[p]);
+        test_sgemm_packed_b_matches_reference(pools[p]);
+        test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);
     }
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
+    test_prepack_leaves_other_matmuls();
+    test_rows_kernels_match_naive();
+    test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();
     TEST_MAIN_END();

@@ -9,6 +9,7 @@
 #include "core/status.h"
 #include "core/threadpool.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -318,6 +319,32 @@ static void test_softmax(void)
     in[0] = fview(1, DIMS(3), big);
     const float exp_big[3] = {0.73105858f, 0.26894142f, 0.0f};
     EXPECT(layer("Softmax", 13, 1, in, 1), in, 0, exp_big, 3);
+
+    /* Lines of every length around the 16-lane steps of the vectorized exp and sum, with
+     * logits over [-20, 20] and a masked one (float's lowest, as attention masks write it),
+     * against a double-precision reference; LogSoftmax on the same lines. */
+    static const int64_t lens[] = {1, 15, 16, 17, 33, 300};
+    for (int c = 0; c < 6; c++) {
+        int64_t n = lens[c];
+        float *x = keep(malloc(sizeof(float) * (size_t)(2 * n)));
+        float *ys = keep(malloc(sizeof(float) * (size_t)(2 * n)));
+        float *yl = keep(malloc(sizeof(float) * (size_t)(2 * n)));
+        for (int64_t r = 0; r < 2; r++) {
+            const float *xr = x + r * n;
+            for (int64_t k = 0; k < n; k++) x[r * n + k] = (float)((k * 7919 + r * 31) % 4001) / 100.0f - 20.0f;
+            if (n > 2) x[r * n + n / 2] = -FLT_MAX;
+            double m = -INFINITY, sum = 0;
+            for (int64_t k = 0; k < n; k++) m = xr[k] > m ? xr[k] : m;
+            for (int64_t k = 0; k < n; k++) sum += exp((double)xr[k] - m);
+            for (int64_t k = 0; k < n; k++) {
+                ys[r * n + k] = (float)(exp((double)xr[k] - m) / sum);
+                yl[r * n + k] = (float)((double)xr[k] - m - log(sum));
+            }
+        }
+        in[0] = fview(2, DIMS(2, n), x);
+        EXPECT(layer("Softmax", 13, 1, in, 1), in, 0, ys, 2, n);
+        EXPECT(layer("LogSoftmax", 13, 1, in, 1), in, 0, yl, 2, n);
+    }
 
     in[0] = GVIEW(0, 2, 3);
     L = layer("Softmax", 13, 1, in, 1);

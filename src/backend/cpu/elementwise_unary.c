@@ -6,6 +6,7 @@
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 
 #include "backend/cpu/elementwise_impl.h"
+#include "backend/cpu/exp_approx.h"
 #include "core/status.h"
 #include "ops/defaults.h"
 
@@ -17,12 +18,12 @@
 enum {
     U_RELU, U_SIGMOID, U_TANH, U_ERF, U_EXP, U_LOG, U_SQRT, U_NEG, U_ABS, U_RECIP, U_FLOOR,
     U_CEIL, U_HARDSIGMOID, U_HARDSWISH, U_LEAKYRELU, U_ELU, U_SOFTPLUS, U_ISNAN, U_NOT,
-    U_IDENTITY,
+    U_IDENTITY, U_GELU,
     /* Ops from here on compute in double, element by element (dt_unary_d): they are rare in
      * exported models, so accuracy comes before speed. */
     U_FIRST_SCALAR,
     U_SIGN = U_FIRST_SCALAR, U_ROUND, U_SIN, U_COS, U_TAN, U_ASIN, U_ACOS, U_ATAN, U_SINH,
-    U_COSH, U_ASINH, U_ACOSH, U_ATANH, U_CELU, U_SELU, U_SOFTSIGN, U_MISH, U_GELU, U_GELU_TANH,
+    U_COSH, U_ASINH, U_ACOSH, U_ATANH, U_CELU, U_SELU, U_SOFTSIGN, U_MISH, U_GELU_TANH,
     U_SWISH, U_THRESHOLDEDRELU, U_SHRINK, U_ISINF, U_BITNOT
 };
 
@@ -45,30 +46,6 @@ static const struct { const char *name; int op; } dt_unary_ops[] = {
  * libm's scalar calls cost 5-10 ns an element, so these use polynomial forms the vectorizer
  * turns into SIMD code, within 3 ulp of the true value (coefficients fitted on Chebyshev
  * nodes for this file). Exp and Log keep libm: users compare them bit for bit. */
-static inline __attribute__((always_inline)) float dt_exp_approx(float x)
-{
-    x = x < -87.0f ? -87.0f : x;
-    x = x > 88.0f ? 88.0f : x;
-    /* x = n ln2 + r with |r| <= ln2 / 2; adding and subtracting 1.5 * 2^23 rounds to nearest. */
-    float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693145752f;
-    r = r - n * 1.42860677e-6f;
-    float p = 1.98412698e-4f;
-    p = p * r + 1.38888889e-3f;
-    p = p * r + 8.33333333e-3f;
-    p = p * r + 4.16666667e-2f;
-    p = p * r + 1.66666667e-1f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    /* A NaN x passes the clamps; converting NaN to int is undefined, and p is NaN already. */
-    n = n == n ? n : 0.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n; n is in [-126, 127] after the clamp */
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
 static inline __attribute__((always_inline)) float dt_tanh_approx(float x)
 {
     float a = fabsf(x);
@@ -120,6 +97,42 @@ static inline __attribute__((always_inline)) float dt_erf_approx(float x)
     big = x < 0.0f ? -big : big;
     big = x != x ? x : big;
     return a < 0.921875f ? small : big;
+}
+
+/* Gelu (approximate "none"), 0.5 x (1 + erf(x / sqrt 2)), in float: transformers run it on
+ * their widest activations (the builder fuses the Div, Erf, Add, Mul, Mul that exporters
+ * write into one Gelu). Built from dt_erf_approx's pieces, but where erf is near -1 the
+ * factor 1 + erf is taken as exp(Q) itself (Q fits log erfc), not as 1 - (1 - exp(Q)), so
+ * the negative tail keeps the accuracy of exp(Q) instead of cancelling. */
+static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
+{
+    float z = x * 0.707106781f, a = fabsf(z), zz = z * z;
+    float p = 1.135858170e-06f;
+    p = p * zz - 1.417643338e-05f;
+    p = p * zz + 1.199418542e-04f;
+    p = p * zz - 8.545392544e-04f;
+    p = p * zz + 5.223894961e-03f;
+    p = p * zz - 2.686615768e-02f;
+    p = p * zz + 1.128379157e-01f;
+    p = p * zz - 3.761263890e-01f;
+    p = p * zz + 1.128379167e+00f;
+    float small = 1.0f + z * p;
+    float b = a < 4.0f ? a : 4.0f;
+    float q = -5.145243064e-08f;
+    q = q * b + 1.226307281e-06f;
+    q = q * b - 1.122068767e-05f;
+    q = q * b + 3.196410875e-05f;
+    q = q * b + 2.936291109e-04f;
+    q = q * b - 3.971806958e-03f;
+    q = q * b + 2.503526851e-02f;
+    q = q * b - 1.084502228e-01f;
+    q = q * b - 6.330528755e-01f;
+    q = q * b - 1.129699386e+00f;
+    q = q * b + 2.179623732e-04f;
+    float t = dt_exp_approx(q);     /* erfc(|z|) */
+    t = a >= 4.0f ? 0.0f : t;
+    float big = z < 0.0f ? t : 2.0f - t;
+    return 0.5f * x * (a < 0.921875f ? small : big);
 }
 
 typedef struct {
@@ -207,7 +220,7 @@ static void dt_unary_scalar(const dt_unary_job *j, int64_t b, int64_t e)
 
 /* The polynomial activations are compute-bound: an AVX2 clone, picked at load time by CPU
  * feature, runs them about twice as fast as the baseline SSE2 build. */
-__attribute__((target_clones("avx2", "default")))
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
 {
     const float *restrict x = (const float *)j->x;
@@ -225,6 +238,9 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
         break;
     case U_ERF:
         for (int64_t i = b; i < e; i++) y[i] = dt_erf_approx(x[i]);
+        break;
+    case U_GELU:
+        for (int64_t i = b; i < e; i++) y[i] = dt_gelu_approx(x[i]);
         break;
     case U_EXP:
         for (int64_t i = b; i < e; i++) y[i] = expf(x[i]);

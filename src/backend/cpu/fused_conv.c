@@ -90,6 +90,7 @@ static ductile_status dt_cpu_fused_conv_run(const ductile_layer *L, const dt_vie
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {
     memset(out, 0, sizeof *out);
+    if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm")) return dt_cpu_prepack_gemm_b(L, out);
     if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2) return DUCTILE_OK;
     const ductile_tensor *w = L->in[DT_FC_W];
     if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || (w->rank != 3 && w->rank != 4)) return DUCTILE_OK;

@@ -20,6 +20,13 @@ static dt_gemm_kernel_fn dt_gemm_kernel(void)
     return k;
 }
 
+static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
+{
+    static dt_gemm_kernel_rows_fn k;   /* benign race, as above */
+    if (!k) k = dt_gemm_kernel_rows_select();
+    return k;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst)
@@ -95,6 +102,17 @@ void dt_gemm_pack_a_full(const float *A, int64_t lda, bool trans_a, float alpha,
         dt_gemm_pack_a(&g, p, dt_min64(DT_GEMM_MR, M - p), 0, K, dst + p * K);
 }
 
+int64_t dt_gemm_packed_b_floats(int64_t N, int64_t K) { return (N + 15) / 16 * 16 * K; }
+
+void dt_gemm_pack_b_full(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N,
+                         float *dst)
+{
+    /* A single panel of full K is exactly what dt_gemm_pack_b_matrix writes for kc = K. */
+    dt_gemm g = {.K = K, .N = N, .B = B, .ldb = ldb, .trans_b = trans_b};
+    for (int64_t p = 0; p < N; p += DT_GEMM_NR)
+        dt_gemm_pack_b_matrix(&g, 0, K, p, dt_min64(DT_GEMM_NR, N - p), dst + p * K);
+}
+
 typedef struct dt_gemm_bufs {
     float *a, *b;
 } dt_gemm_bufs;
@@ -105,6 +123,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
     dt_gemm_kernel_fn kern = dt_gemm_kernel();
+    /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
+    bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
+    dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
     for (int64_t jc = n0; jc < n1; jc += NC) {
@@ -114,21 +135,32 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
             bool first = pc == 0;
             /* Whole panels of a direct B are read in place; the rest is packed. */
             int64_t nd = g->direct_b && !g->pack_b && !g->trans_b ? nc / NR * NR : 0;
-            if (nd < nc) pack_b(pctx, pc, kc, jc + nd, nc - nd, buf->b);
+            if (nd < nc && !g->B_packed) pack_b(pctx, pc, kc, jc + nd, nc - nd, buf->b);
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
-                if (!g->A_packed) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
+                if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
                 for (int64_t ip = 0; ip < mc; ip += MR) {
                     int m = (int)dt_min64(MR, mc - ip);
                     const float *ap = g->A_packed ? g->A_packed + (ic + ip) * g->K + pc * MR
                                                   : buf->a + ip * kc;
                     const float *bias = g->bias ? g->bias + ic + ip : NULL;
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
+                    const float *arow = rows ? g->A + (ic + ip) * g->lda + pc : NULL;
                     for (int64_t jp = 0; jp < nc; jp += NR) {
                         int n = (int)dt_min64(NR, nc - jp);
                         int nv = (n + 15) / 16;
-                        if (jp < nd)
+                        if (rows) {
+                            const float *bp = g->B_packed ? g->B_packed + (jc + jp) * g->K + pc * nv * 16
+                                              : jp < nd ? g->B + pc * g->ldb + jc + jp
+                                                        : buf->b + dt_gemm_panel(jp - nd, kc);
+                            int64_t ldb = g->B_packed || jp >= nd ? nv * 16 : g->ldb;
+                            kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
+                                      g->beta, bias);
+                        } else if (g->B_packed)
+                            kern(kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv,
+                                 crow + jp, g->ldc, m, n, first, g->beta, bias);
+                        else if (jp < nd)
                             kern(kc, ap, g->B + pc * g->ldb + jc + jp, g->ldb, nv, crow + jp, g->ldc, m, n,
                                  first, g->beta, bias);
                         else
@@ -166,16 +198,18 @@ static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
     *na = ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
-    *nb = ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
+    *nb = g->B_packed ? 0
+                      : ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
 }
 
 static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs *buf)
 {
     size_t na, nb;
     dt_gemm_buf_sizes(g, rows, &na, &nb);
+    /* A pre-packed B needs no buffer (nb == 0, and aligned_alloc(64, 0) may be NULL). */
     buf->a = aligned_alloc(64, na);
-    buf->b = aligned_alloc(64, nb);
-    if (!buf->a || !buf->b) {
+    buf->b = nb ? aligned_alloc(64, nb) : NULL;
+    if (!buf->a || (nb && !buf->b)) {
         free(buf->a);
         free(buf->b);
         buf->a = buf->b = NULL;
@@ -269,7 +303,7 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
     double cost_n = (double)((un + threads - 1) / threads) * DT_GEMM_NR * g->M * g->K +
                     8.0 * g->M * g->K;
     double cost_m = (double)((um + threads - 1) / threads) * DT_GEMM_MR * g->N * g->K +
-                    8.0 * g->N * g->K;
+                    (g->B_packed ? 0.0 : 8.0 * g->N * g->K);
     dt_gemm_job job = {g, threads, cost_n <= cost_m, cost_n <= cost_m ? un : um, NULL};
     if (job.units < job.parts) job.parts = (int)job.units;
     if (job.parts <= 1) return dt_sgemm_serial(g);

@@ -69,6 +69,9 @@ typedef struct dt_gemm {
      * rows, instead of being packed: for a B that is already an image row after row (1x1
      * convs), where packing is a copy as costly as a thin product. */
     bool direct_b;
+    /* Optional: op(B) packed once by dt_gemm_pack_b_full (B, ldb and trans_b are then
+     * unused): constant weights packed at build time, so no run packs B. */
+    const float *B_packed;
     /* Optional: applied to each 8-row strip of C once its last K block is written (res
      * laid out like C, row stride ldc). Requires beta == 0 or the epilogue sees beta*C. */
     const dt_epilogue *epi;
@@ -81,6 +84,16 @@ int64_t dt_gemm_packed_a_floats(int64_t M, int64_t K);
  * reads, so a pre-packed A serves every cache blocking. */
 void dt_gemm_pack_a_full(const float *A, int64_t lda, bool trans_a, float alpha, int64_t M,
                          int64_t K, float *dst);
+
+/* Floats of op(B) (K x N) packed whole: N rounded up to 16, times K. */
+int64_t dt_gemm_packed_b_floats(int64_t N, int64_t K);
+/* Packs op(B) (K x N; B is N x K when trans_b) into dst of dt_gemm_packed_b_floats: panels
+ * of NR columns over the whole K, panel p at dst + p*NR*K, each row of a panel `ld` floats
+ * (NR, or the last panel's width rounded up to 16, zero past N). A K block [k0, k0+kc) of
+ * panel p is then dst + p*NR*K + k0*ld, the layout the micro-kernel reads, so one packing
+ * serves every cache blocking and every split over threads. */
+void dt_gemm_pack_b_full(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N,
+                         float *dst);
 
 /* Runs the product, splitting it over the pool's threads (pool may be NULL). The split
  * changes which thread computes a tile, never the order of a tile's sums, so results do not
@@ -110,5 +123,21 @@ void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t l
                            int64_t ldc, int m, int n, bool first, float beta, const float *bias);
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
+
+/* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
+ * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a
+ * short sequence), where packing A is a copy of a size comparable to the product's B panel
+ * traffic and buys no reuse. */
+#define DT_GEMM_ROWS_M 32
+typedef void (*dt_gemm_kernel_rows_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
+                                       int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                       bool first, float beta, const float *bias);
+void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                             int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                             const float *bias);
+void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+                                int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                bool first, float beta, const float *bias);
+dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void);
 
 #endif

@@ -41,6 +41,23 @@ void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int64_t ldb,
     dt_gemm_store_ref(&acc[0][0], NR, c, ldc, m, n, first, beta, bias);
 }
 
+void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                             int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                             const float *bias)
+{
+    enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
+    float acc[MR][NR];
+    int ld = nv * 16;
+    memset(acc, 0, sizeof acc);
+    for (int i = 0; i < m; i++)
+        for (int64_t k = 0; k < kc; k++) {
+            float ai = a[i * lda + k];
+            const float *bk = b + k * ldb;
+            for (int j = 0; j < ld; j++) acc[i][j] += ai * bk[j];
+        }
+    dt_gemm_store_ref(&acc[0][0], NR, c, ldc, m, n, first, beta, bias);
+}
+
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
 /* Writes one row of accumulators; the last vector is masked to the tile's width. */
@@ -127,6 +144,73 @@ DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b,
         DT_GEMM_BODY(2);
     else
         DT_GEMM_BODY(1);
+}
+
+/* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
+ * repeat row m-1, which exists, and are never stored). */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a, int64_t lda,
+                         const float *b, int64_t ld, float *c, int64_t ldc, int m, int n, bool first,
+                         float beta, const float *bias)
+{
+    enum { MR = DT_GEMM_MR };
+    const float *ar[MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) ar[i] = a + (i < m ? i : m - 1) * lda;
+    __m512 acc[MR][3];
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + v * 16);
+        _mm_prefetch((const char *)(b + 8 * ld), _MM_HINT_T0);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            __m512 ai = _mm512_set1_ps(ar[i][k]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
+        }
+        b += ld;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        if (i >= m) break;
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
+    }
+}
+
+#define DT_GEMM_ROWS_BODY(MRV)                                                               \
+    do {                                                                                     \
+        if (nv == 3)                                                                         \
+            dt_gemm_avx512_rows_body(MRV, 3, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+        else if (nv == 2)                                                                    \
+            dt_gemm_avx512_rows_body(MRV, 2, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+        else                                                                                 \
+            dt_gemm_avx512_rows_body(MRV, 1, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+    } while (0)
+
+DT_AVX512 void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+                                          int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                          bool first, float beta, const float *bias)
+{
+    if (m > 4)
+        DT_GEMM_ROWS_BODY(8);
+    else if (m > 2)
+        DT_GEMM_ROWS_BODY(4);
+    else if (m == 2)
+        DT_GEMM_ROWS_BODY(2);
+    else
+        DT_GEMM_ROWS_BODY(1);
+}
+
+dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void)
+{
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return dt_gemm_kernel_rows_avx512;
+    return dt_gemm_kernel_rows_ref;
 }
 
 dt_gemm_kernel_fn dt_gemm_kernel_select(void)
