@@ -107,8 +107,10 @@ static ductile_status add_profiles(const cli_options *o, ductile_builder *builde
 static void show_progress(void *user, int32_t profile, int32_t n_profiles, int32_t done, int32_t total)
 {
     int *shown = user;
-    fprintf(stderr, "\rTiming tactics: profile %d/%d, layer %d/%d", (int)profile + 1, (int)n_profiles,
-            (int)done, (int)total);
+    /* Counts padded to the width of their totals: each line overwrites the last one fully. */
+    int wp = snprintf(NULL, 0, "%d", (int)n_profiles), wl = snprintf(NULL, 0, "%d", (int)total);
+    fprintf(stderr, "\rTiming tactics: profile %*d/%d, layer %*d/%d", wp, (int)profile + 1,
+            (int)n_profiles, wl, (int)done, (int)total);
     fflush(stderr);
     *shown = 1;
 }

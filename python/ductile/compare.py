@@ -301,9 +301,14 @@ def main(argv=None):
     import ductile
     try:
         try:
+            with open(args.model, "rb"):
+                pass
+        except OSError as e:
+            raise Usage(f"cannot open '{args.model}': {e.strerror}")
+        try:
             model = onnx.load(args.model)
-        except Exception as e:  # onnx raises OSError, DecodeError and others
-            raise Usage(f"cannot read '{args.model}' as an ONNX model: {e}")
+        except Exception as e:  # onnx raises DecodeError, ValueError and others
+            raise Usage(f"'{args.model}' is not an ONNX model: {e}")
         inputs = model_inputs(model)
         runs = [complete(f"--shapes={s}", shapes, inputs)
                 for s, shapes in zip(args.shapes, args.runs)]

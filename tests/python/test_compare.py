@@ -181,6 +181,18 @@ def test_shapes_that_do_not_fit_the_model_are_refused_with_exit_2(tmp_path, flag
     assert proc.stderr == f"{PROG}: error: {message}\n"
 
 
+def test_a_model_that_cannot_be_read_is_refused(tmp_path):
+    proc = compare(tmp_path / "none.onnx", "--shapes=x:1x4")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (f"{PROG}: error: cannot open '{tmp_path / 'none.onnx'}': No such file "
+                           "or directory\n")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\xff" * 16)
+    proc = compare(junk, "--shapes=x:1x4")
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr.startswith(f"{PROG}: error: '{junk}' is not an ONNX model: ")
+
+
 def test_a_run_outside_every_profile_is_refused(tmp_path):
     proc = compare(chain_model(tmp_path / "chain.onnx", k=4), "--minShapes=x:1x4",
                    "--optShapes=x:2x4", "--maxShapes=x:4x4", "--shapes=x:5x4")
