@@ -82,10 +82,30 @@ def cli_args(tmp_path):
 
 
 def test_cli_shows_progress_on_a_terminal(tmp_path):
+    rc, err = run_on_terminal(cli_args(tmp_path))
+    assert rc == 0
+    want = "".join(f"\rTiming tactics: profile {p}/2, layer {d}/2" for p in (1, 2) for d in (1, 2))
+    # The terminal turns the closing "\n" into "\r\n".
+    assert err == want + "\r\n"
+
+
+def conv_chain(n):
+    """n 1x1 Convs of 4 channels in a row: n layers to time."""
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 4, 1, 1], np.eye(4, dtype=np.float32).ravel())
+    names = ["x"] + [f"c{i}" for i in range(n - 1)] + ["y"]
+    nodes = [helper.make_node("Conv", [names[i], "w"], [names[i + 1]], name=f"conv{i}")
+             for i in range(n)]
+    graph = helper.make_graph(
+        nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, "h", "w"])], [w])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def run_on_terminal(args):
+    """(exit status, what the program wrote to stderr, a terminal)."""
     leader, follower = pty.openpty()
     try:
-        proc = subprocess.run(cli_args(tmp_path), stdout=subprocess.PIPE, stderr=follower,
-                              timeout=120)
+        proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=follower, timeout=120)
         os.close(follower)
         follower = -1
         err = b""
@@ -101,10 +121,17 @@ def test_cli_shows_progress_on_a_terminal(tmp_path):
         if follower >= 0:
             os.close(follower)
         os.close(leader)
-    assert proc.returncode == 0, proc.stdout
-    want = "".join(f"\rTiming tactics: profile {p}/2, layer {d}/2" for p in (1, 2) for d in (1, 2))
-    # The terminal turns the closing "\n" into "\r\n".
-    assert err.decode() == want + "\r\n"
+    return proc.returncode, err.decode()
+
+
+def test_cli_progress_pads_counts_so_each_line_covers_the_last(tmp_path):
+    model = tmp_path / "chain.onnx"
+    onnx.save(conv_chain(12), str(model))
+    rc, err = run_on_terminal([str(BUILD / "ductile"), f"--onnx={model}", "--shapes=x:1x4x8x8",
+                               "--skipInference"])
+    assert rc == 0
+    want = "".join(f"\rTiming tactics: profile 1/1, layer {d:2d}/12" for d in range(1, 13))
+    assert err == want + "\r\n"
 
 
 def test_cli_is_quiet_when_stderr_is_not_a_terminal(tmp_path):
