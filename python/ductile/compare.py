@@ -100,16 +100,17 @@ def parse_args(argv):
 
 # ---- the model ------------------------------------------------------------------------------
 
-def mark_every_tensor(model):
-    """A copy of the model with every node output appended to graph.output (typed by onnx's
-    shape inference where it can, else untyped: both engines then report what they compute).
-    Returns (model, [(node index, node, output name)]) in graph order, graph outputs included."""
+def mark_every_tensor(model, typed=True):
+    """A copy of the model with every node output appended to graph.output, typed by onnx's
+    shape inference where it can (and `typed`), else untyped: both engines then report what
+    they compute. Returns (model, [(node index, node, output name)]) in graph order, graph
+    outputs included."""
     import onnx
     marked = onnx.ModelProto.FromString(model.SerializeToString())
     types = {}
     try:
-        inferred = onnx.shape_inference.infer_shapes(marked)
-        for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
+        inferred = onnx.shape_inference.infer_shapes(marked) if typed else None
+        for vi in list(inferred.graph.value_info) + list(inferred.graph.output) if typed else []:
             types[vi.name] = vi.type.tensor_type.elem_type
     except Exception:  # inference is a help for the dtypes, not a requirement
         pass
