@@ -143,6 +143,8 @@ def model_inputs(model):
         if vi.name in inits:
             continue
         tt = vi.type.tensor_type
+        if not tt.elem_type:
+            raise Usage(f"input '{vi.name}' of the model declares no tensor dtype")
         dims = tuple(d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim)
         out[vi.name] = (dims, onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
     return out
@@ -316,8 +318,9 @@ def main(argv=None):
         if not runs:
             runs = [complete("the model's declared shapes (no --shapes given)", {}, inputs)]
         if args.profiles:
-            profiles = [{c: complete(f"profile {k} --{c}Shapes", p[c], inputs)
-                         for c in ("mn", "opt", "mx")} for k, p in enumerate(args.profiles)]
+            profiles = [{c: complete(f"profile {k} --{flag}Shapes", p[c], inputs)
+                         for c, flag in (("mn", "min"), ("opt", "opt"), ("mx", "max"))}
+                        for k, p in enumerate(args.profiles)]
         else:
             profiles = []
             for shapes in runs:

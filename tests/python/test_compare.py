@@ -198,6 +198,11 @@ def test_a_run_outside_every_profile_is_refused(tmp_path):
                    "--optShapes=x:2x4", "--maxShapes=x:4x4", "--shapes=x:5x4")
     assert proc.returncode == 2
     assert proc.stderr == f"{PROG}: error: --shapes=x:5x4 is inside no profile\n"
+    proc = compare(chain_model(tmp_path / "chain.onnx", k=4), "--minShapes=x:1x4",
+                   "--optShapes=x:2x4", "--maxShapes=x:4x5", "--shapes=x:2x4")
+    assert proc.returncode == 2
+    assert proc.stderr == (f"{PROG}: error: profile 0 --maxShapes: dim 1 of input 'x' is fixed "
+                           "at 4 in the model, 5 given\n")
 
 
 def test_without_onnxruntime_it_says_so_and_exits_2(tmp_path):
