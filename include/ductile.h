@@ -309,6 +309,14 @@ typedef enum ductile_builder_flag {
 } ductile_builder_flag;
 ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_flag flag, int on);
 
+/* Called by ductile_builder_build while it times tactics (the long part of a build): once per
+ * layer examined, with done = layers examined so far (1..total) of the total in profile
+ * `profile` (0..n_profiles-1). Runs on the building thread; must not call into the builder.
+ * fn NULL (the default) turns it off. The config keeps user as given, without owning it. */
+typedef void (*ductile_progress_fn)(void *user, int32_t profile, int32_t n_profiles, int32_t done,
+                                    int32_t total);
+ductile_status ductile_config_set_progress(ductile_config *config, ductile_progress_fn fn, void *user);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Engine                                                                                    */
 /* ---------------------------------------------------------------------------------------- */

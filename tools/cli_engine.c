@@ -102,12 +102,25 @@ static ductile_status add_profiles(const cli_options *o, ductile_builder *builde
     return DUCTILE_OK;
 }
 
+/* Tactic timing is most of a long build: on a terminal, one line rewritten in place says how far
+ * it is; piped or redirected, stderr stays clean for logs and tests. */
+static void show_progress(void *user, int32_t profile, int32_t n_profiles, int32_t done, int32_t total)
+{
+    int *shown = user;
+    /* Counts padded to the width of their totals: each line overwrites the last one fully. */
+    int wp = snprintf(NULL, 0, "%d", (int)n_profiles), wl = snprintf(NULL, 0, "%d", (int)total);
+    fprintf(stderr, "\rTiming tactics: profile %*d/%d, layer %*d/%d", wp, (int)profile + 1,
+            (int)n_profiles, wl, (int)done, (int)total);
+    fflush(stderr);
+    *shown = 1;
+}
+
 static int build(const cli_options *o, ductile_engine **out)
 {
     ductile_builder *builder = NULL;
     ductile_network *network = NULL;
     ductile_config *config = NULL;
-    int rc = CLI_EXIT_OK;
+    int rc = CLI_EXIT_OK, shown = 0;
 
     double t0 = cli_now_ms();
     ductile_status s = ductile_builder_create(&builder);
@@ -141,6 +154,8 @@ static int build(const cli_options *o, ductile_engine **out)
         s = ductile_config_set_flag(config, DUCTILE_FLAG_FP16, 1);
     if (s == DUCTILE_OK && o->bf16)
         s = ductile_config_set_flag(config, DUCTILE_FLAG_BF16, 1);
+    if (s == DUCTILE_OK && isatty(fileno(stderr)))
+        s = ductile_config_set_progress(config, show_progress, &shown);
     if (s == DUCTILE_OK)
         s = add_profiles(o, builder, config);
     if (s != DUCTILE_OK) {
@@ -152,6 +167,8 @@ static int build(const cli_options *o, ductile_engine **out)
     fflush(stdout); /* a long build should not hide what came before */
     double t1 = cli_now_ms();
     s = ductile_builder_build(builder, network, config, out);
+    if (shown)
+        fputc('\n', stderr); /* end the progress line before what follows */
     if (s != DUCTILE_OK) {
         rc = cli_report(s);
         goto done;

@@ -146,6 +146,7 @@ _PROTOTYPES = {
     "ductile_config_add_profile": (_S, [_P, _P, ctypes.POINTER(_I32)]),
     "ductile_config_set_workspace": (_S, [_P, ctypes.c_uint64]),
     "ductile_config_set_flag": (_S, [_P, _S, ctypes.c_int]),
+    "ductile_config_set_progress": (_S, [_P, _P, _P]),
     "ductile_builder_build": (_S, [_P, _P, _P, _PP]),
     "ductile_engine_serialize": (_S, [_P, _PP, ctypes.POINTER(ctypes.c_size_t)]),
     "ductile_engine_save": (_S, [_P, _STR]),

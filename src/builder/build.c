@@ -74,7 +74,8 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
      * is written and loaded once more, so the stored engine carries them. */
     bool changed = false;
-    if (!s) s = dt_pass_tactics(e, w2, b->threads > 0 ? b->threads : 1, &changed);
+    if (!s) s = dt_pass_tactics(e, w2, b->threads > 0 ? b->threads : 1, cfg->progress, cfg->progress_user,
+                                &changed);
     if (!s && changed) {
         ductile_engine_free(e);
         e = NULL;

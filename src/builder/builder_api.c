@@ -112,3 +112,11 @@ ductile_status ductile_config_set_flag(ductile_config *c, ductile_builder_flag f
     else c->flags &= ~(1u << flag);
     return DUCTILE_OK;
 }
+
+ductile_status ductile_config_set_progress(ductile_config *c, ductile_progress_fn fn, void *user)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_progress: config is NULL");
+    c->progress = fn;
+    c->progress_user = user;
+    return DUCTILE_OK;
+}

@@ -14,6 +14,8 @@ struct ductile_config {
     int n_profiles, cap_profiles;
     uint64_t workspace;          /* 0: unlimited */
     unsigned flags;              /* bit per ductile_builder_flag */
+    ductile_progress_fn progress; /* NULL: silent */
+    void *progress_user;
 };
 
 #endif

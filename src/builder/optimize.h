@@ -26,7 +26,9 @@ ductile_status dt_pass_prepack(ductile_network *net, const dt_backend *backend);
  * attribute `tactic` (one id per profile, 0 = the kernel's heuristic). *changed: some layer
  * got one, so the engine must be written again. */
 struct ductile_engine;
-ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads, bool *changed);
+/* progress (may be NULL) is called after each layer examined, per profile. */
+ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads,
+                               ductile_progress_fn progress, void *user, bool *changed);
 
 /* Appends attributes to a layer (arena-allocated copy of its attribute array). */
 ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n);

@@ -102,7 +102,8 @@ static ductile_status dt_opt_point(const ductile_engine *e, int p, dt_shape_stat
     return dt_shape_pass(e, st, &ex);
 }
 
-ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, int threads, bool *changed)
+ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, int threads,
+                               ductile_progress_fn progress, void *user, bool *changed)
 {
     *changed = false;
     if (!e->backend->tactics || e->n_profiles < 1) return DUCTILE_OK;
@@ -119,11 +120,14 @@ ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, in
         if (s) break;
         /* A profile whose opt point cannot be evaluated keeps the heuristic (0). */
         if (dt_opt_point(e, p, &st) == DUCTILE_OK) {
+            int total = 0, done = 0;
+            for (int l = 0; l < plan->n_layers; l++) total += !plan->layers[l].value;
             for (int l = 0; l < plan->n_layers && !s; l++) {
                 const dt_plan_layer *pl = &plan->layers[l];
                 if (pl->value) continue;
                 s = dt_time_layer(e, pl, &st, pool, p, &choice[l * e->n_profiles + p]);
                 *changed |= choice[l * e->n_profiles + p] != 0;
+                if (!s && progress) progress(user, p, e->n_profiles, ++done, total);
             }
         }
         dt_shape_state_free(&st, e);

@@ -7,6 +7,7 @@ import onnx
 import pytest
 
 import ductile
+from ductile import compare
 from util import MODELS, assert_close, model_path, random_feeds
 
 # Small shapes keep the whole suite at a few seconds: {model: (profile, two shapes inside it)}.
@@ -29,26 +30,11 @@ SMALL = {
 
 def mark_every_tensor(model, typed):
     """The model with every node output appended to graph.output: with the type onnx's shape
-    inference gives it when `typed`, else with no type (ductile then reports what it computes)."""
-    model = onnx.ModelProto.FromString(model.SerializeToString())
-    types = {}
-    if typed:
-        inferred = onnx.shape_inference.infer_shapes(model)
-        for vi in list(inferred.graph.value_info) + list(inferred.graph.output):
-            types[vi.name] = vi.type.tensor_type.elem_type
-    taken = {o.name for o in model.graph.output} | {i.name for i in model.graph.input}
-    marked = []
-    for node in model.graph.node:
-        for name in node.output:
-            if not name or name in taken:
-                continue
-            taken.add(name)
-            marked.append(name)
-            if types.get(name):
-                model.graph.output.append(onnx.helper.make_tensor_value_info(name, types[name], None))
-            else:
-                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(name))
-    return model, marked
+    inference gives it when `typed`, else with no type (ductile then reports what it computes);
+    and the names it marked. The marking is python -m ductile.compare's."""
+    original = {o.name for o in model.graph.output}
+    marked, tensors = compare.mark_every_tensor(model, typed)
+    return marked, [name for _, _, name in tensors if name not in original]
 
 
 def ort_all(model_bytes, feeds):
