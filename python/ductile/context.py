@@ -66,8 +66,11 @@ class ExecutionContext:
         return True
 
     def execute_async_v3(self, stream_handle=0):
-        """TensorRT's entry point; execution is synchronous on the CPU."""
-        return self.execute()
+        """TensorRT's entry point: queues the run on a CUDA stream (an int handle, e.g.
+        torch.cuda.current_stream().cuda_stream; 0 is the default stream) without waiting.
+        Synchronous on the CPU backend."""
+        check(lib.ductile_context_execute_async(self._handle, ctypes.c_void_p(int(stream_handle) or None)))
+        return True
 
     def run(self, feeds):
         """Runs on {input name: array} and returns {output name: new array}.

@@ -2,7 +2,6 @@
  * tensors are known from shapes alone (computed once per shape in the shape pass, never in
  * execute), and where each tensor is last read (for the activation memory plan). */
 #include "runtime/engine_impl.h"
-#include "backend/cpu/kernels.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -111,11 +110,17 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         pl->value = (known || dt_op_reads_shape_only(L->op_type)) && !writes_output;
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
-        pl->run = pl->value ? dt_cpu_kernel_find(L->op_type) : backend->find_kernel(L->op_type);
+        const dt_backend *host = dt_backend_host();
+        pl->run = pl->value ? host->find_kernel(L->op_type) : backend->find_kernel(L->op_type);
+        if (pl->run && !pl->value && backend->supports && !backend->supports(L)) pl->run = NULL;
+        if (!pl->run && !pl->value && !backend->host_memory) {
+            pl->run = host->find_kernel(L->op_type);
+            pl->fallback = pl->run != NULL;
+        }
         if (!pl->run) {
             dt_plan_free(p);
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
-                           L->name, L->op_type, L->opset, pl->value ? "cpu" : backend->name, L->op_type);
+                           L->name, L->op_type, L->opset, pl->value || !backend->host_memory ? host->name : backend->name, L->op_type);
         }
     }
     for (int t = 0; t < net->n_tensors; t++) p->n_shape_inputs += p->shape_input[t];

@@ -11,6 +11,8 @@ static void *dt_cpu_alloc(size_t bytes)
 
 static void dt_cpu_release(void *p) { free(p); }
 
+/* Reached through the registry (backend/backends.c). */
+const dt_backend *dt_backend_cpu(void);
 const dt_backend *dt_backend_cpu(void)
 {
     static const dt_backend cpu = {
@@ -20,6 +22,7 @@ const dt_backend *dt_backend_cpu(void)
         .release = dt_cpu_release,
         .prepack = dt_cpu_prepack,
         .tactics = dt_cpu_tactics,
+        .host_memory = true,
     };
     return &cpu;
 }

@@ -1,0 +1,294 @@
+/* The CUDA backend's kernel table and the layers that run the project's own kernels
+ * (kernels.cu): elementwise with broadcasting, Softmax, LayerNormalization, pooling,
+ * Transpose, Gather, Concat. Layers the table lacks, or whose dtypes or attributes
+ * dt_cuda_supports refuses, run on the host (the runtime's "cpu fallback"). */
+#include "backend/cuda/cuda.h"
+#include "core/status.h"
+#include "core/dtype.h"
+#include "ops/nn.h"
+
+#include <cuda_runtime_api.h>
+
+#include <math.h>
+#include <string.h>
+
+#define DT_CU_TRY(call, what) DT_TRY(dt_cuda_check((call), (what)))
+
+static int64_t dt_count(const dt_view *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->rank; d++) n *= v->dims[d];
+    return n;
+}
+
+/* ---- elementwise ---- */
+
+static const struct { const char *op; int code; } dt_binary_ops[] = {
+    {"Add", DT_CU_ADD}, {"Sub", DT_CU_SUB}, {"Mul", DT_CU_MUL}, {"Div", DT_CU_DIV},
+    {"Pow", DT_CU_POW}, {"Max", DT_CU_MAX}, {"Min", DT_CU_MIN}, {"PRelu", DT_CU_PRELU},
+};
+
+static const struct { const char *op; int code; } dt_unary_ops[] = {
+    {"Identity", DT_CU_IDENTITY}, {"Relu", DT_CU_RELU}, {"Sigmoid", DT_CU_SIGMOID}, {"Tanh", DT_CU_TANH},
+    {"Erf", DT_CU_ERF}, {"Sqrt", DT_CU_SQRT}, {"Exp", DT_CU_EXP}, {"Log", DT_CU_LOG}, {"Neg", DT_CU_NEG},
+    {"Abs", DT_CU_ABS}, {"Reciprocal", DT_CU_RECIPROCAL}, {"HardSigmoid", DT_CU_HARDSIGMOID},
+    {"HardSwish", DT_CU_HARDSWISH}, {"Clip", DT_CU_CLIP}, {"LeakyRelu", DT_CU_LEAKYRELU}, {"Elu", DT_CU_ELU},
+    {"Softplus", DT_CU_SOFTPLUS}, {"Gelu", DT_CU_GELU}, {"Floor", DT_CU_FLOOR}, {"Ceil", DT_CU_CEIL},
+};
+
+static int dt_binary_code(const char *op)
+{
+    for (size_t i = 0; i < sizeof dt_binary_ops / sizeof dt_binary_ops[0]; i++)
+        if (!strcmp(dt_binary_ops[i].op, op)) return dt_binary_ops[i].code;
+    return -1;
+}
+
+static int dt_unary_code(const char *op)
+{
+    for (size_t i = 0; i < sizeof dt_unary_ops / sizeof dt_unary_ops[0]; i++)
+        if (!strcmp(dt_unary_ops[i].op, op)) return dt_unary_ops[i].code;
+    return -1;
+}
+
+/* Strides of an operand broadcast (numpy, right-aligned) to the output's dims. */
+static void dt_bcast_strides(const dt_view *x, const dt_view *y, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = y->rank - 1; d >= 0; d--) {
+        int dx = d - (y->rank - x->rank);
+        if (dx < 0) {
+            st[d] = 0;
+            continue;
+        }
+        st[d] = x->dims[dx] == 1 ? 0 : s;
+        s *= x->dims[dx];
+    }
+}
+
+static ductile_status dt_cuda_binary_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_cu_bcast g;
+    memset(&g, 0, sizeof g);
+    g.rank = out[0].rank;
+    g.n = dt_count(&out[0]);
+    memcpy(g.dims, out[0].dims, sizeof g.dims[0] * (size_t)g.rank);
+    dt_bcast_strides(&in[0], &out[0], g.sa);
+    dt_bcast_strides(&in[1], &out[0], g.sb);
+    return dt_cuda_check(dt_cu_binary(dt_binary_code(L->op_type), in[0].data, in[1].data, out[0].data, &g, ex->stream),
+                         L->op_type);
+}
+
+/* Clip's bounds: attributes before opset 11, constant inputs after (supports checks them). */
+static void dt_clip_bounds(const ductile_layer *L, float *lo, float *hi)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (L->opset < 11) {
+        *lo = dt_attr_float(L, "min", -INFINITY);
+        *hi = dt_attr_float(L, "max", INFINITY);
+        return;
+    }
+    if (L->n_in > 1 && L->in[1] && L->in[1]->data) *lo = *(const float *)L->in[1]->data;
+    if (L->n_in > 2 && L->in[2] && L->in[2]->data) *hi = *(const float *)L->in[2]->data;
+}
+
+static ductile_status dt_cuda_unary_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int code = dt_unary_code(L->op_type);
+    float p0 = 0.f, p1 = 0.f;
+    switch (code) {
+    case DT_CU_HARDSIGMOID:
+        p0 = dt_attr_float(L, "alpha", 0.2f);
+        p1 = dt_attr_float(L, "beta", 0.5f);
+        break;
+    case DT_CU_HARDSWISH:
+        p0 = 1.f / 6.f;
+        p1 = 0.5f;
+        break;
+    case DT_CU_CLIP: dt_clip_bounds(L, &p0, &p1); break;
+    case DT_CU_LEAKYRELU: p0 = dt_attr_float(L, "alpha", 0.01f); break;
+    case DT_CU_ELU: p0 = dt_attr_float(L, "alpha", 1.0f); break;
+    case DT_CU_GELU:
+        if (!strcmp(dt_attr_string(L, "approximate", "none"), "tanh")) code = DT_CU_GELU_TANH;
+        break;
+    }
+    return dt_cuda_check(dt_cu_unary(code, in[0].data, out[0].data, dt_count(&out[0]), p0, p1, ex->stream), L->op_type);
+}
+
+/* ---- Softmax, LayerNormalization ---- */
+
+static ductile_status dt_cuda_softmax_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int r = in[0].rank, axis;
+    bool v13 = L->opset >= 13;
+    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", v13 ? -1 : 1), r, &axis));
+    int64_t outer = 1, mid = 1, inner = 1;
+    for (int d = 0; d < r; d++) {
+        if (d < axis) outer *= in[0].dims[d];
+        else if (d == axis || !v13) mid *= in[0].dims[d];
+        else inner *= in[0].dims[d];
+    }
+    return dt_cuda_check(dt_cu_softmax(in[0].data, out[0].data, outer, mid, inner, !strcmp(L->op_type, "LogSoftmax"),
+                                       ex->stream), L->op_type);
+}
+
+static ductile_status dt_cuda_layernorm_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int r = in[0].rank, axis;
+    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", -1), r, &axis));
+    int64_t rows = 1, cols = 1;
+    for (int d = 0; d < r; d++) {
+        if (d < axis) rows *= in[0].dims[d];
+        else cols *= in[0].dims[d];
+    }
+    bool has_bias = L->n_in > 2 && L->in[2];
+    if (dt_count(&in[1]) != cols || (has_bias && dt_count(&in[2]) != cols))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda kernel needs Scale and B of %lld elements (the normalized dims)",
+                       (long long)cols);
+    return dt_cuda_check(dt_cu_layernorm(in[0].data, in[1].data, has_bias ? in[2].data : NULL, out[0].data, rows, cols,
+                                         dt_attr_float(L, "epsilon", 1e-5f), ex->stream), L->op_type);
+}
+
+/* ---- pooling ---- */
+
+static ductile_status dt_cuda_gap_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t planes = in[0].dims[0] * in[0].dims[1], hw = 1;
+    for (int d = 2; d < in[0].rank; d++) hw *= in[0].dims[d];
+    return dt_cuda_check(dt_cu_global_avgpool(in[0].data, out[0].data, planes, hw, ex->stream), L->op_type);
+}
+
+static ductile_status dt_cuda_pool_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_pool_geom g;
+    DT_TRY(dt_pool_geometry(L, &in[0], &g));
+    bool avg = !strcmp(L->op_type, "AveragePool");
+    if (g.spatial > 2 || (avg && g.count_include_pad && (g.pb[1] != g.pe[1] || g.pb[2] != g.pe[2])))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda pooling kernel takes 1-D and 2-D windows (count_include_pad: symmetric pads)");
+    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    return dt_cuda_check(dt_cu_pool2d(in[0].data, out[0].data, planes, g.in[1], g.in[2], g.out[1], g.out[2], (int)g.k[1],
+                                      (int)g.k[2], (int)g.s[1], (int)g.s[2], (int)g.pb[1], (int)g.pb[2], (int)g.d[1],
+                                      (int)g.d[2], avg, avg && g.count_include_pad, ex->stream), L->op_type);
+}
+
+/* ---- layout ---- */
+
+static ductile_status dt_cuda_transpose_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int r = in[0].rank;
+    int64_t n;
+    const int64_t *perm = dt_attr_ints(L, "perm", &n);
+    int64_t st[DT_MAX_DIMS], pst[DT_MAX_DIMS];
+    int64_t s = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        st[d] = s;
+        s *= in[0].dims[d];
+    }
+    for (int d = 0; d < r; d++) pst[d] = st[perm && n == r ? perm[d] : r - 1 - d];
+    return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, (int)ductile_dtype_size(in[0].dtype), r, out[0].dims, pst,
+                                         dt_count(&out[0]), ex->stream), L->op_type);
+}
+
+static ductile_status dt_cuda_gather_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int axis;
+    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), in[0].rank, &axis));
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < in[0].rank; d++) {
+        if (d < axis) outer *= in[0].dims[d];
+        else if (d > axis) inner *= in[0].dims[d];
+    }
+    return dt_cuda_check(dt_cu_gather(in[0].data, in[1].data, in[1].dtype == DUCTILE_INT64, out[0].data, outer,
+                                      in[0].dims[axis], inner, dt_count(&in[1]), (int)ductile_dtype_size(in[0].dtype),
+                                      ex->stream), L->op_type);
+}
+
+/* Concat: per input one strided 2-D copy ([outer] rows of its slice of the axis). */
+static ductile_status dt_cuda_concat_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int axis;
+    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), out[0].rank, &axis));
+    size_t es = ductile_dtype_size(out[0].dtype);
+    int64_t outer = 1, inner = 1;
+    for (int d = 0; d < out[0].rank; d++) {
+        if (d < axis) outer *= out[0].dims[d];
+        else if (d > axis) inner *= out[0].dims[d];
+    }
+    size_t row = (size_t)(out[0].dims[axis] * inner) * es, at = 0;
+    for (int k = 0; k < L->n_in; k++) {
+        if (!L->in[k] || in[k].rank < 0) continue;
+        size_t w = (size_t)(in[k].dims[axis] * inner) * es;
+        if (w && outer)
+            DT_CU_TRY(cudaMemcpy2DAsync((char *)out[0].data + at, row, in[k].data, w, w, (size_t)outer,
+                                        cudaMemcpyDeviceToDevice, (cudaStream_t)ex->stream), "Concat");
+        at += w;
+    }
+    return DUCTILE_OK;
+}
+
+/* ---- the table ---- */
+
+static const struct { const char *op; dt_kernel_fn run; } dt_cuda_kernels[] = {
+    {"FusedConv", dt_cuda_conv_run}, {"Conv", dt_cuda_conv_run},
+    {"MatMul", dt_cuda_matmul_run}, {"Gemm", dt_cuda_gemm_run},
+    {"Softmax", dt_cuda_softmax_run}, {"LogSoftmax", dt_cuda_softmax_run},
+    {"LayerNormalization", dt_cuda_layernorm_run},
+    {"GlobalAveragePool", dt_cuda_gap_run}, {"MaxPool", dt_cuda_pool_run}, {"AveragePool", dt_cuda_pool_run},
+    {"Transpose", dt_cuda_transpose_run}, {"Gather", dt_cuda_gather_run}, {"Concat", dt_cuda_concat_run},
+};
+
+dt_kernel_fn dt_cuda_kernel_find(const char *op)
+{
+    if (dt_binary_code(op) >= 0) return dt_cuda_binary_run;
+    if (dt_unary_code(op) >= 0) return dt_cuda_unary_run;
+    for (size_t i = 0; i < sizeof dt_cuda_kernels / sizeof dt_cuda_kernels[0]; i++)
+        if (!strcmp(dt_cuda_kernels[i].op, op)) return dt_cuda_kernels[i].run;
+    return NULL;
+}
+
+static bool dt_is_f32(const ductile_tensor *t) { return t && t->dtype == DUCTILE_FLOAT32; }
+
+/* Every given input and output float32 (the kernels' only type this far). */
+static bool dt_all_f32(const ductile_layer *L)
+{
+    for (int k = 0; k < L->n_in; k++)
+        if (L->in[k] && !dt_is_f32(L->in[k])) return false;
+    for (int k = 0; k < L->n_out; k++)
+        if (!dt_is_f32(L->out[k])) return false;
+    return true;
+}
+
+static bool dt_rank_ok(const ductile_tensor *t) { return t && t->rank >= 0 && t->rank <= DT_CU_MAX_RANK; }
+
+bool dt_cuda_supports(const ductile_layer *L)
+{
+    const char *op = L->op_type;
+    if (dt_binary_code(op) >= 0)
+        return L->n_in == 2 && L->n_out == 1 && dt_all_f32(L) && dt_rank_ok(L->out[0]);
+    if (dt_unary_code(op) >= 0) {
+        if (!strcmp(op, "Clip")) {
+            if (!dt_is_f32(L->in[0]) || !dt_is_f32(L->out[0])) return false;
+            for (int k = 1; k < L->n_in; k++)
+                if (L->in[k] && (!L->in[k]->data || L->in[k]->dtype != DUCTILE_FLOAT32)) return false;
+            return true;
+        }
+        if (!strcmp(op, "Identity")) return false; /* any dtype: the host copy is exact */
+        return L->n_in == 1 && dt_all_f32(L);
+    }
+    if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_all_f32(L) && dt_cuda_conv_supports(L);
+    if (!strcmp(op, "Gemm")) return dt_all_f32(L) && dt_cuda_gemm_supports(L);
+    if (!strcmp(op, "LayerNormalization"))
+        return L->n_out == 1 && L->n_in >= 2 && dt_all_f32(L) && (L->opset >= 17);
+    if (!strcmp(op, "MaxPool")) return L->n_out == 1 && dt_all_f32(L) && !dt_attr_int(L, "storage_order", 0);
+    if (!strcmp(op, "Transpose") || !strcmp(op, "Concat"))
+        return L->n_out == 1 && dt_rank_ok(L->out[0]) && ductile_dtype_size(L->out[0]->dtype) <= 8 &&
+               ductile_dtype_size(L->out[0]->dtype) > 0 && L->out[0]->dtype != DUCTILE_STRING;
+    if (!strcmp(op, "Gather")) {
+        size_t es = ductile_dtype_size(L->out[0]->dtype);
+        /* An index out of range fails on the host; the kernel writes zeros for it (no error
+         * path from the device yet). */
+        return L->n_in == 2 && L->in[1] && (L->in[1]->dtype == DUCTILE_INT64 || L->in[1]->dtype == DUCTILE_INT32) &&
+               (es == 1 || es == 2 || es == 4 || es == 8);
+    }
+    return dt_all_f32(L);
+}
