@@ -30,7 +30,7 @@ static ductile_status dt_engine_backend(ductile_engine *e, const dt_engine_targe
 
 /* Device backends: the constants that device kernels read get one device copy per engine
  * (fallback and value layers read the engine bytes in place). */
-static ductile_status dt_engine_upload(ductile_engine *e)
+ductile_status dt_engine_upload(ductile_engine *e)
 {
     const dt_backend *be = e->backend;
     if (be->host_memory) return DUCTILE_OK;

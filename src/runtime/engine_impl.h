@@ -62,6 +62,10 @@ struct ductile_engine {
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
 
+/* Device backends: refuses what they cannot run yet (eager plans, shape tensors) and copies
+ * the constants that device kernels read to the device (dconst). Nothing for the CPU. */
+ductile_status dt_engine_upload(ductile_engine *e);
+
 /* Takes ownership of bytes (posix_memalign'd, 64-byte aligned) on success and on failure. */
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);
 
