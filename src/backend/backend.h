@@ -44,10 +44,11 @@ typedef struct dt_backend {
     const char *name;                                   /* "cpu", "cuda" */
     /* The kernel for an op type, or NULL when this backend lacks it. */
     dt_kernel_fn (*find_kernel)(const char *op_type);
-    /* Optional (NULL: every layer whose op has a kernel). Whether the kernel runs this layer
-     * (its dtypes, attributes, constant inputs); false makes a device backend's layer a
-     * host fallback. */
-    bool (*supports)(const ductile_layer *L);
+    /* Optional (NULL: every layer whose op has a kernel). Whether the kernel runs this layer;
+     * false makes a device backend's layer a host fallback. Called once when the engine is
+     * loaded, with the views (dtype, rank, dims; no data) of profile 0's opt shapes: it must
+     * decide on what does not change with shapes (dtypes, ranks, attributes, constants). */
+    bool (*supports)(const ductile_layer *L, const dt_view *in, const dt_view *out);
     /* Buffers for activations and I/O: 64-byte aligned; NULL when out of memory. */
     void *(*alloc)(size_t bytes);
     void (*release)(void *ptr);

@@ -30,6 +30,43 @@ static ductile_status dt_engine_backend(ductile_engine *e, const dt_engine_targe
 
 /* Device backends: the constants that device kernels read get one device copy per engine
  * (fallback and value layers read the engine bytes in place). */
+/* Layers whose dtypes or attributes the device kernel refuses become host fallbacks. Tensor
+ * dtypes are known only from inference, so the shape pass runs once at profile 0's opt
+ * shapes. */
+static ductile_status dt_engine_place_layers(ductile_engine *e)
+{
+    const dt_backend *be = e->backend;
+    if (!be->supports || e->n_profiles < 1) return DUCTILE_OK;
+    const ductile_network *net = e->net;
+    dt_shape_state st;
+    DT_TRY(dt_shape_state_init(&st, e));
+    for (int i = 0; i < net->n_inputs; i++) {
+        const dt_profile_input *pi = dt_profile_get(&e->profiles[0], net->inputs[i]->name);
+        if (!pi) continue;
+        dt_view *v = &st.views[net->inputs[i]->index];
+        v->rank = pi->rank;
+        memcpy(v->dims, pi->opt, sizeof(int64_t) * (size_t)pi->rank);
+    }
+    dt_exec ex = {.pool = NULL};
+    ductile_status s = dt_shape_pass(e, &st, &ex);
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    for (int i = 0; !s && i < e->plan.n_layers; i++) {
+        dt_plan_layer *pl = &e->plan.layers[i];
+        const ductile_layer *L = pl->layer;
+        if (pl->value || pl->fallback) continue;
+        dt_layer_input_views(L, st.views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = st.views[L->out[k]->index];
+        if (be->supports(L, in, out)) continue;
+        pl->run = dt_backend_host()->find_kernel(L->op_type);
+        pl->fallback = true;
+        if (!pl->run)
+            s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): neither the %s nor the %s backend runs it",
+                        L->name, L->op_type, L->opset, be->name, dt_backend_host()->name);
+    }
+    dt_shape_state_free(&st, e);
+    return s;
+}
+
 ductile_status dt_engine_upload(ductile_engine *e)
 {
     const dt_backend *be = e->backend;
@@ -43,6 +80,7 @@ ductile_status dt_engine_upload(ductile_engine *e)
         if (e->plan.shape_input[t])
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input '%s' is a shape tensor (its values decide shapes); shape tensors do not run on the %s backend yet",
                            net->tensors[t]->name, be->name);
+    DT_TRY(dt_engine_place_layers(e));
     e->dconst = calloc((size_t)net->n_tensors + 1, sizeof *e->dconst);
     if (!e->dconst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");
     for (int i = 0; i < e->plan.n_layers; i++) {

@@ -112,7 +112,6 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
         const dt_backend *host = dt_backend_host();
         pl->run = pl->value ? host->find_kernel(L->op_type) : backend->find_kernel(L->op_type);
-        if (pl->run && !pl->value && backend->supports && !backend->supports(L)) pl->run = NULL;
         if (!pl->run && !pl->value && !backend->host_memory) {
             pl->run = host->find_kernel(L->op_type);
             pl->fallback = pl->run != NULL;

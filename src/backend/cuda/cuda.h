@@ -81,7 +81,7 @@ bool dt_cuda_gemm_supports(const ductile_layer *L);
 
 /* The kernel table (layers.c). */
 dt_kernel_fn dt_cuda_kernel_find(const char *op_type);
-bool dt_cuda_supports(const ductile_layer *L);
+bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out);
 
 #ifdef __cplusplus
 }

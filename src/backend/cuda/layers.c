@@ -246,49 +246,46 @@ dt_kernel_fn dt_cuda_kernel_find(const char *op)
     return NULL;
 }
 
-static bool dt_is_f32(const ductile_tensor *t) { return t && t->dtype == DUCTILE_FLOAT32; }
-
-/* Every given input and output float32 (the kernels' only type this far). */
-static bool dt_all_f32(const ductile_layer *L)
+/* Every given input and every output float32 (the kernels' only type this far). */
+static bool dt_all_f32(const ductile_layer *L, const dt_view *in, const dt_view *out)
 {
     for (int k = 0; k < L->n_in; k++)
-        if (L->in[k] && !dt_is_f32(L->in[k])) return false;
+        if (L->in[k] && in[k].dtype != DUCTILE_FLOAT32) return false;
     for (int k = 0; k < L->n_out; k++)
-        if (!dt_is_f32(L->out[k])) return false;
+        if (out[k].dtype != DUCTILE_FLOAT32) return false;
     return true;
 }
 
-static bool dt_rank_ok(const ductile_tensor *t) { return t && t->rank >= 0 && t->rank <= DT_CU_MAX_RANK; }
+static bool dt_is_index(const dt_view *v) { return v->dtype == DUCTILE_INT64 || v->dtype == DUCTILE_INT32; }
 
-bool dt_cuda_supports(const ductile_layer *L)
+bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out)
 {
     const char *op = L->op_type;
-    if (dt_binary_code(op) >= 0)
-        return L->n_in == 2 && L->n_out == 1 && dt_all_f32(L) && dt_rank_ok(L->out[0]);
+    if (L->n_out < 1 || out[0].rank < 0 || out[0].rank > DT_CU_MAX_RANK) return false;
+    if (dt_binary_code(op) >= 0) return L->n_in == 2 && L->n_out == 1 && dt_all_f32(L, in, out);
     if (dt_unary_code(op) >= 0) {
+        if (!strcmp(op, "Identity")) return false; /* any dtype: the host copy is exact */
         if (!strcmp(op, "Clip")) {
-            if (!dt_is_f32(L->in[0]) || !dt_is_f32(L->out[0])) return false;
+            if (in[0].dtype != DUCTILE_FLOAT32) return false;
+            /* Bounds after opset 11 are inputs: the kernel takes them as constants. */
             for (int k = 1; k < L->n_in; k++)
                 if (L->in[k] && (!L->in[k]->data || L->in[k]->dtype != DUCTILE_FLOAT32)) return false;
             return true;
         }
-        if (!strcmp(op, "Identity")) return false; /* any dtype: the host copy is exact */
-        return L->n_in == 1 && dt_all_f32(L);
+        return L->n_in == 1 && dt_all_f32(L, in, out);
     }
-    if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_all_f32(L) && dt_cuda_conv_supports(L);
-    if (!strcmp(op, "Gemm")) return dt_all_f32(L) && dt_cuda_gemm_supports(L);
-    if (!strcmp(op, "LayerNormalization"))
-        return L->n_out == 1 && L->n_in >= 2 && dt_all_f32(L) && (L->opset >= 17);
-    if (!strcmp(op, "MaxPool")) return L->n_out == 1 && dt_all_f32(L) && !dt_attr_int(L, "storage_order", 0);
-    if (!strcmp(op, "Transpose") || !strcmp(op, "Concat"))
-        return L->n_out == 1 && dt_rank_ok(L->out[0]) && ductile_dtype_size(L->out[0]->dtype) <= 8 &&
-               ductile_dtype_size(L->out[0]->dtype) > 0 && L->out[0]->dtype != DUCTILE_STRING;
-    if (!strcmp(op, "Gather")) {
-        size_t es = ductile_dtype_size(L->out[0]->dtype);
+    if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_all_f32(L, in, out) && dt_cuda_conv_supports(L);
+    if (!strcmp(op, "Gemm")) return dt_all_f32(L, in, out) && dt_cuda_gemm_supports(L);
+    if (!strcmp(op, "MatMul")) return dt_all_f32(L, in, out);
+    if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_all_f32(L, in, out);
+    if (!strcmp(op, "MaxPool")) return L->n_out == 1 && dt_all_f32(L, in, out) && !dt_attr_int(L, "storage_order", 0);
+    if (!strcmp(op, "Transpose") || !strcmp(op, "Concat") || !strcmp(op, "Gather")) {
+        size_t es = ductile_dtype_size((ductile_dtype)out[0].dtype);
+        if (es != 1 && es != 2 && es != 4 && es != 8) return false;
         /* An index out of range fails on the host; the kernel writes zeros for it (no error
          * path from the device yet). */
-        return L->n_in == 2 && L->in[1] && (L->in[1]->dtype == DUCTILE_INT64 || L->in[1]->dtype == DUCTILE_INT32) &&
-               (es == 1 || es == 2 || es == 4 || es == 8);
+        if (!strcmp(op, "Gather")) return L->n_in == 2 && dt_is_index(&in[1]);
+        return true;
     }
-    return dt_all_f32(L);
+    return dt_all_f32(L, in, out);
 }
