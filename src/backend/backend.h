@@ -19,6 +19,9 @@ typedef struct dt_exec {
     int tactic;         /* > 0: run this tactic instead of the layer's (builder timing runs) */
     void *state;        /* the backend's per-context state (dt_backend.state_create); NULL on
                            the CPU */
+    const dt_view *host_in; /* device backends: the layer's inputs with host data where the
+                           host has it (constants, shape-pass values), else NULL data: what
+                           a kernel reads parameters from (Resize's sizes, Slice's starts) */
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */

@@ -517,8 +517,8 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
         if (T->data && dt_view_bytes(&c->st.views[T->index], &bytes) && bytes <= T->nbytes && bytes)
             s = be->copy(dt_device_data(c, T->index, hb), T->data, bytes, stream);
     }
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate};
-    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], hin[DT_MAX_LAYER_IO];
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin};
     for (int i = 0; !s && i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         if (pl->value) continue;
@@ -528,19 +528,28 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
         if (pl->fallback) {
             s = dt_run_fallback(c, pl, in, out, hb, stream);
         } else {
-            for (int k = 0; k < L->n_in; k++)
-                if (L->in[k]) in[k].data = dt_device_data(c, L->in[k]->index, hb);
+            for (int k = 0; k < L->n_in; k++) {
+                hin[k] = in[k];
+                if (!L->in[k]) continue;
+                int t = L->in[k]->index;
+                hin[k].data = p->kind[t] == DT_TENSOR_CONSTANT || p->kind[t] == DT_TENSOR_VALUE ? in[k].data : NULL;
+                in[k].data = dt_device_data(c, t, hb);
+            }
             for (int k = 0; k < L->n_out; k++) out[k].data = dt_device_data(c, L->out[k]->index, hb);
             s = pl->run(L, in, out, &ex);
         }
         if (s) s = dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
+    /* Outputs bound to host memory: copied back, and waited for (the caller reads them when
+     * the call returns, as with pageable memory cudaMemcpyAsync may return early). */
+    bool host_out = false;
     for (int i = 0; !s && i < net->n_outputs; i++) {
         int t = net->outputs[i]->index;
         size_t bytes;
+        host_out |= hb[t];
         if (hb[t] && dt_view_bytes(&c->st.views[t], &bytes) && bytes) s = be->copy(c->bound[t], c->own[t], bytes, stream);
     }
-    if (!s && wait) s = be->sync(stream);
+    if (!s && (wait || host_out)) s = be->sync(stream);
     return s;
 }
 

@@ -47,9 +47,38 @@ int dt_cu_layernorm(const float *x, const float *scale, const float *bias, float
                     float eps, void *stream);
 /* Mean of each of `planes` planes of hw elements. */
 int dt_cu_global_avgpool(const float *x, float *y, int64_t planes, int64_t hw, void *stream);
-/* y[o] = x[sum_d idx_d(o) * in_stride[d]] for the permuted strides, any element size. */
+/* y[o] = x[base + sum_d idx_d(o) * in_stride[d]], any element size: Transpose (permuted
+ * strides), Expand (0 strides), Slice (base, step strides), DepthToSpace (a 6-D transpose). */
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
-                    int64_t n, void *stream);
+                    int64_t base, int64_t n, void *stream);
+
+/* Resize of the last two dims of [planes, ih, iw] (nearest or linear), with the CPU's
+ * coordinate transforms and rounding (nn_resize.c). */
+enum {
+    DT_CU_CTM_HALF_PIXEL, DT_CU_CTM_ASYMMETRIC, DT_CU_CTM_ALIGN_CORNERS, DT_CU_CTM_PYTORCH_HALF_PIXEL,
+    DT_CU_CTM_TF_HALF_PIXEL_FOR_NN, DT_CU_CTM_HALF_PIXEL_SYMMETRIC
+};
+typedef struct dt_cu_resize_geom {
+    int64_t planes, ih, iw, oh, ow;
+    float scale[2];
+    int ctm, nearest, linear;
+} dt_cu_resize_geom;
+int dt_cu_resize(const float *x, float *y, const dt_cu_resize_geom *p, void *stream);
+/* Cast among float32, int64, int32 and bool (ductile_dtype codes). Float to integer truncates
+ * toward zero like C; out-of-range floats are undefined there as here (the host's rules for
+ * NaN/overflow are not reproduced: supports() sends float -> integer casts to the host). */
+int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream);
+/* Where(c, x, y) with float x, y; And (0), Or (1), Xor (2) on bools; IsNaN; Not. Strides per
+ * output dim as in dt_cu_bcast. */
+int dt_cu_where(const uint8_t *c, const float *x, const float *y, float *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream);
+int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sa, const int64_t *sb, void *stream);
+int dt_cu_isnan(const float *x, uint8_t *y, int64_t n, void *stream);
+int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream);
+/* Reduction over the middle dim of [outer, n, inner]. */
+enum { DT_CU_RED_SUM, DT_CU_RED_MEAN, DT_CU_RED_MAX, DT_CU_RED_MIN, DT_CU_RED_SUMSQ, DT_CU_RED_L1, DT_CU_RED_L2 };
+int dt_cu_reduce(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
 /* Gather on [outer, axis_n, inner] with nidx indices (int64 or int32), esize-byte elements.
  * Out-of-range indices (after adding axis_n to negatives) write zeros and set *bad (device). */
 int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n,

@@ -203,10 +203,10 @@ struct perm_geom {
 };
 
 template <typename T>
-__global__ void transpose_k(const T *x, T *y, perm_geom g, int64_t n)
+__global__ void transpose_k(const T *x, T *y, perm_geom g, int64_t n, int64_t base)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = i, off = 0;
+        int64_t r = i, off = base;
         for (int d = g.rank - 1; d >= 0; d--) {
             int64_t q = r / g.dims[d];
             off += (r - q * g.dims[d]) * g.st[d];
@@ -256,9 +256,239 @@ __global__ void pool_k(const float *x, float *y, int64_t planes, int64_t ih, int
     }
 }
 
+__device__ float resize_source(int ctm, int64_t x, float scale, int64_t in, int64_t out)
+{
+    float xf = (float)x;
+    switch (ctm) {
+    case DT_CU_CTM_ASYMMETRIC: return xf / scale;
+    case DT_CU_CTM_ALIGN_CORNERS: return out == 1 ? 0.0f : xf * (float)(in - 1) / (float)(out - 1);
+    case DT_CU_CTM_PYTORCH_HALF_PIXEL: return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
+    case DT_CU_CTM_TF_HALF_PIXEL_FOR_NN: return (xf + 0.5f) / scale;
+    case DT_CU_CTM_HALF_PIXEL_SYMMETRIC: {
+        float ow = scale * (float)in, adj = (float)out / ow;
+        return (float)in / 2.0f * (1.0f - adj) + (xf + 0.5f) / scale - 0.5f;
+    }
+    default: return (xf + 0.5f) / scale - 0.5f;
+    }
+}
+
+__device__ int64_t resize_nearest(int mode, float x, bool down)
+{
+    float f = floorf(x);
+    switch (mode) {
+    case 0: return (int64_t)(x - f == 0.5f ? f : roundf(x));
+    case 1: return (int64_t)(x - f == 0.5f ? f + 1.0f : roundf(x));
+    case 2: return (int64_t)f;
+    case 3: return (int64_t)ceilf(x);
+    default: return down ? (int64_t)ceilf(x) : (int64_t)x;
+    }
+}
+
+// One axis' source taps, as the CPU's table (nn_resize.c) computes them.
+__device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_t in, int64_t out, int64_t *i0, int64_t *i1,
+                            float *w)
+{
+    float s = resize_source(p.ctm, x, p.scale[a], in, out);
+    if (!p.linear) {
+        int64_t i = resize_nearest(p.nearest, s, p.scale[a] < 1.0f);
+        i = i < 0 ? 0 : i > in - 1 ? in - 1 : i;
+        *i0 = *i1 = i;
+        *w = 0.f;
+        return;
+    }
+    s = s < 0.0f ? 0.0f : s > (float)(in - 1) ? (float)(in - 1) : s;
+    *i0 = (int64_t)s;
+    *i1 = *i0 + 1 < in ? *i0 + 1 : in - 1;
+    *w = *i1 == *i0 ? 0.0f : s - (float)*i0;
+}
+
+__global__ void resize_k(const float *x, float *y, dt_cu_resize_geom p)
+{
+    int64_t total = p.planes * p.oh * p.ow;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = i % p.ow, t = i / p.ow, oy = t % p.oh, pl = t / p.oh;
+        int64_t y0, y1, x0, x1;
+        float wy, wx;
+        resize_taps(p, 0, oy, p.ih, p.oh, &y0, &y1, &wy);
+        resize_taps(p, 1, ox, p.iw, p.ow, &x0, &x1, &wx);
+        const float *xp = x + pl * p.ih * p.iw;
+        float a = xp[y0 * p.iw + x0], b = xp[y0 * p.iw + x1], c = xp[y1 * p.iw + x0], d = xp[y1 * p.iw + x1];
+        float top = a + (b - a) * wx, bot = c + (d - c) * wx;
+        y[i] = top + (bot - top) * wy;
+    }
+}
+
+// bool is one byte 0/1 (uint8_t here); casting to it tests != 0, as numpy does.
+template <typename D, typename S> __device__ __forceinline__ D cast_one(S v) { return (D)v; }
+template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, float>(float v) { return v != 0.f; }
+template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, int64_t>(int64_t v) { return v != 0; }
+template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, int32_t>(int32_t v) { return v != 0; }
+
+template <typename S, typename D>
+__global__ void cast_k(const S *x, D *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = cast_one<D, S>(x[i]);
+}
+
+template <typename S>
+int cast_from(const S *x, void *y, int to, int64_t n, cudaStream_t s)
+{
+    unsigned b = blocks_for(n);
+    switch (to) {
+    case DUCTILE_FLOAT32: cast_k<<<b, kThreads, 0, s>>>(x, (float *)y, n); break;
+    case DUCTILE_INT64: cast_k<<<b, kThreads, 0, s>>>(x, (int64_t *)y, n); break;
+    case DUCTILE_INT32: cast_k<<<b, kThreads, 0, s>>>(x, (int32_t *)y, n); break;
+    case DUCTILE_BOOL: cast_k<<<b, kThreads, 0, s>>>(x, (uint8_t *)y, n); break;
+    default: return (int)cudaErrorInvalidValue;
+    }
+    return (int)cudaGetLastError();
+}
+
+__global__ void reduce_k(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = i / inner, in = i - o * inner;
+        const float *xp = x + o * n * inner + in;
+        float acc = op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
+        for (int64_t j = 0; j < n; j++) {
+            float v = xp[j * inner];
+            switch (op) {
+            case DT_CU_RED_MAX: acc = fmaxf(acc, v); break;
+            case DT_CU_RED_MIN: acc = fminf(acc, v); break;
+            case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: acc += v * v; break;
+            case DT_CU_RED_L1: acc += fabsf(v); break;
+            default: acc += v;
+            }
+        }
+        y[i] = op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc;
+    }
+}
+
+// Where(cond, x, y) and the logical ops, over broadcast operands (strides per output dim).
+struct tri_geom {
+    int rank;
+    int64_t n;
+    int64_t dims[DT_CU_MAX_RANK], s0[DT_CU_MAX_RANK], s1[DT_CU_MAX_RANK], s2[DT_CU_MAX_RANK];
+};
+
+__global__ void where_k(const uint8_t *c, const float *x, const float *y, float *out, tri_geom g)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, o0 = 0, o1 = 0, o2 = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            int64_t q = r / g.dims[d], idx = r - q * g.dims[d];
+            r = q;
+            o0 += idx * g.s0[d];
+            o1 += idx * g.s1[d];
+            o2 += idx * g.s2[d];
+        }
+        out[i] = c[o0] ? x[o1] : y[o2];
+    }
+}
+
+__global__ void logic_k(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, tri_geom g)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, o0 = 0, o1 = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            int64_t q = r / g.dims[d], idx = r - q * g.dims[d];
+            r = q;
+            o0 += idx * g.s0[d];
+            o1 += idx * g.s1[d];
+        }
+        bool x = a[o0] != 0, y = b[o1] != 0;
+        out[i] = op == 0 ? (x && y) : op == 1 ? (x || y) : (x != y);
+    }
+}
+
+__global__ void isnan_k(const float *x, uint8_t *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = x[i] != x[i];
+}
+
+__global__ void not_k(const uint8_t *x, uint8_t *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = !x[i];
+}
+
 } // namespace
 
 extern "C" {
+
+static tri_geom to_tri(int rank, int64_t n, const int64_t *dims, const int64_t *s0, const int64_t *s1, const int64_t *s2)
+{
+    tri_geom g;
+    g.rank = rank;
+    g.n = n;
+    for (int d = 0; d < rank; d++) {
+        g.dims[d] = dims[d];
+        g.s0[d] = s0[d];
+        g.s1[d] = s1[d];
+        g.s2[d] = s2 ? s2[d] : 0;
+    }
+    return g;
+}
+
+int dt_cu_where(const uint8_t *c, const float *x, const float *y, float *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream)
+{
+    if (n <= 0) return 0;
+    where_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(c, x, y, out, to_tri(rank, n, dims, sc, sx, sy));
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sa, const int64_t *sb, void *stream)
+{
+    if (n <= 0) return 0;
+    logic_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, out, to_tri(rank, n, dims, sa, sb, NULL));
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_isnan(const float *x, uint8_t *y, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    isnan_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(x, y, n);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    not_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(x, y, n);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_resize(const float *x, float *y, const dt_cu_resize_geom *p, void *stream)
+{
+    int64_t total = p->planes * p->oh * p->ow;
+    if (total <= 0) return 0;
+    resize_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(x, y, *p);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)stream;
+    switch (from) {
+    case DUCTILE_FLOAT32: return cast_from((const float *)x, y, to, n, s);
+    case DUCTILE_INT64: return cast_from((const int64_t *)x, y, to, n, s);
+    case DUCTILE_INT32: return cast_from((const int32_t *)x, y, to, n, s);
+    case DUCTILE_BOOL: return cast_from((const uint8_t *)x, y, to, n, s);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+int dt_cu_reduce(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream)
+{
+    if (outer * inner <= 0) return 0;
+    reduce_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>(x, y, outer, n, inner, op);
+    return (int)cudaGetLastError();
+}
 
 int dt_cu_unary(int op, const float *x, float *y, int64_t n, float p0, float p1, void *stream)
 {
@@ -325,7 +555,7 @@ int dt_cu_global_avgpool(const float *x, float *y, int64_t planes, int64_t hw, v
 }
 
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
-                    int64_t n, void *stream)
+                    int64_t base, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
     perm_geom g;
@@ -336,10 +566,10 @@ int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *
     }
     cudaStream_t s = (cudaStream_t)stream;
     switch (esize) {
-    case 1: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, n); break;
-    case 2: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, n); break;
-    case 4: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint32_t *)x, (uint32_t *)y, g, n); break;
-    case 8: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint64_t *)x, (uint64_t *)y, g, n); break;
+    case 1: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, n, base); break;
+    case 2: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, n, base); break;
+    case 4: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint32_t *)x, (uint32_t *)y, g, n, base); break;
+    case 8: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint64_t *)x, (uint64_t *)y, g, n, base); break;
     default: return (int)cudaErrorInvalidValue;
     }
     return (int)cudaGetLastError();

@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "core/dtype.h"
 #include "ops/nn.h"
+#include "ops/shape.h"
 
 #include <cuda_runtime_api.h>
 
@@ -186,7 +187,7 @@ static ductile_status dt_cuda_transpose_run(const ductile_layer *L, const dt_vie
     }
     for (int d = 0; d < r; d++) pst[d] = st[perm && n == r ? perm[d] : r - 1 - d];
     return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, (int)ductile_dtype_size(in[0].dtype), r, out[0].dims, pst,
-                                         dt_count(&out[0]), ex->stream), L->op_type);
+                                         0, dt_count(&out[0]), ex->stream), L->op_type);
 }
 
 static ductile_status dt_cuda_gather_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -226,6 +227,150 @@ static ductile_status dt_cuda_concat_run(const ductile_layer *L, const dt_view *
     return DUCTILE_OK;
 }
 
+/* Reshape, Flatten, Squeeze, Unsqueeze: the same bytes in a new buffer (outputs never alias
+ * inputs in this runtime). */
+static ductile_status dt_cuda_copy_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    size_t bytes = (size_t)dt_count(&out[0]) * ductile_dtype_size((ductile_dtype)out[0].dtype);
+    if (!bytes) return DUCTILE_OK;
+    return dt_cuda_check(cudaMemcpyAsync(out[0].data, in[0].data, bytes, cudaMemcpyDeviceToDevice, (cudaStream_t)ex->stream),
+                         L->op_type);
+}
+
+/* Expand: a strided read with 0 strides on the broadcast dims. */
+static ductile_status dt_cuda_expand_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t st[DT_MAX_DIMS];
+    dt_bcast_strides(&in[0], &out[0], st);
+    return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, (int)ductile_dtype_size((ductile_dtype)out[0].dtype),
+                                         out[0].rank, out[0].dims, st, 0, dt_count(&out[0]), ex->stream), L->op_type);
+}
+
+/* Slice: start offset and step strides from the plan the op computes (starts, ends, axes and
+ * steps read on the host: constants or shape-pass values). */
+static ductile_status dt_cuda_slice_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_slice_plan p;
+    DT_TRY(dt_slice_plan_get(L, ex->host_in, &p));
+    int r = in[0].rank;
+    int64_t st[DT_MAX_DIMS], s = 1, base = 0;
+    for (int d = r - 1; d >= 0; d--) {
+        base += p.start[d] * s;
+        st[d] = p.step[d] * s;
+        s *= in[0].dims[d];
+    }
+    return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, (int)ductile_dtype_size((ductile_dtype)out[0].dtype), r,
+                                         out[0].dims, st, base, dt_count(&out[0]), ex->stream), L->op_type);
+}
+
+/* DepthToSpace as a 6-D transpose: DCR reads [N, b, b, C', H, W] in the order
+ * [N, C', H, b, W, b]; CRD reads [N, C', b, b, H, W] in that order. */
+static ductile_status dt_cuda_d2s_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t b = dt_attr_int(L, "blocksize", 0), n = in[0].dims[0], c = in[0].dims[1], h = in[0].dims[2], w = in[0].dims[3];
+    int64_t co = c / (b * b);
+    bool crd = !strcmp(dt_attr_string(L, "mode", "DCR"), "CRD");
+    int64_t dims[6] = {n, co, h, b, w, b}, st[6];
+    int64_t hw = h * w;
+    st[0] = c * hw;
+    st[2] = w;
+    st[4] = 1;
+    if (crd) {
+        st[1] = b * b * hw; /* [N, C', b1, b2, H, W] */
+        st[3] = b * hw;
+        st[5] = hw;
+    } else {
+        st[1] = hw;         /* [N, b1, b2, C', H, W] */
+        st[3] = b * co * hw;
+        st[5] = co * hw;
+    }
+    return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, 4, 6, dims, st, 0, dt_count(&out[0]), ex->stream),
+                         L->op_type);
+}
+
+static ductile_status dt_cuda_resize_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_resize_params p;
+    DT_TRY(dt_resize_params_get(L, ex->host_in, &p));
+    if (in[0].rank != 4 || p.out[0] != in[0].dims[0] || p.out[1] != in[0].dims[1] || p.antialias ||
+        (p.mode != DT_RESIZE_NEAREST && p.mode != DT_RESIZE_LINEAR) || p.ctm > DT_CTM_HALF_PIXEL_SYMMETRIC)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda Resize resizes the last two dims of 4-D inputs (nearest, linear)");
+    dt_cu_resize_geom g = {
+        .planes = in[0].dims[0] * in[0].dims[1], .ih = in[0].dims[2], .iw = in[0].dims[3],
+        .oh = out[0].dims[2], .ow = out[0].dims[3], .scale = {p.scale[2], p.scale[3]},
+        .ctm = p.ctm, .nearest = p.nearest, .linear = p.mode == DT_RESIZE_LINEAR,
+    };
+    return dt_cuda_check(dt_cu_resize(in[0].data, out[0].data, &g, ex->stream), L->op_type);
+}
+
+static ductile_status dt_cuda_cast_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cuda_check(dt_cu_cast(in[0].data, in[0].dtype, out[0].data, out[0].dtype, dt_count(&out[0]), ex->stream),
+                         L->op_type);
+}
+
+static const struct { const char *op; int code; } dt_reduce_ops[] = {
+    {"ReduceSum", DT_CU_RED_SUM}, {"ReduceMean", DT_CU_RED_MEAN}, {"ReduceMax", DT_CU_RED_MAX},
+    {"ReduceMin", DT_CU_RED_MIN}, {"ReduceSumSquare", DT_CU_RED_SUMSQ}, {"ReduceL1", DT_CU_RED_L1},
+    {"ReduceL2", DT_CU_RED_L2},
+};
+
+static int dt_reduce_code(const char *op)
+{
+    for (size_t i = 0; i < sizeof dt_reduce_ops / sizeof dt_reduce_ops[0]; i++)
+        if (!strcmp(dt_reduce_ops[i].op, op)) return dt_reduce_ops[i].code;
+    return -1;
+}
+
+/* Reductions whose reduced axes are contiguous: [outer, n, inner]. */
+static ductile_status dt_cuda_reduce_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    bool red[DT_MAX_DIMS], identity = false;
+    DT_TRY(dt_reduce_axes(L, ex->host_in, red, &identity));
+    if (identity) return dt_cuda_copy_run(L, in, out, ex);
+    int r = in[0].rank, first = -1, last = -1;
+    for (int d = 0; d < r; d++)
+        if (red[d]) {
+            if (first < 0) first = d;
+            last = d;
+        }
+    int64_t outer = 1, n = 1, inner = 1;
+    for (int d = 0; d < r; d++) {
+        if (first >= 0 && d >= first && d <= last) {
+            if (!red[d] && in[0].dims[d] != 1)
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction takes contiguous axes");
+            n *= in[0].dims[d];
+        } else if (first < 0 || d < first) outer *= in[0].dims[d];
+        else inner *= in[0].dims[d];
+    }
+    if (n == 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction needs a non-empty reduced block");
+    return dt_cuda_check(dt_cu_reduce(in[0].data, out[0].data, outer, n, inner, dt_reduce_code(L->op_type), ex->stream),
+                         L->op_type);
+}
+
+static ductile_status dt_cuda_where_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t sc[DT_MAX_DIMS], sx[DT_MAX_DIMS], sy[DT_MAX_DIMS];
+    dt_bcast_strides(&in[0], &out[0], sc);
+    dt_bcast_strides(&in[1], &out[0], sx);
+    dt_bcast_strides(&in[2], &out[0], sy);
+    return dt_cuda_check(dt_cu_where(in[0].data, in[1].data, in[2].data, out[0].data, out[0].rank, dt_count(&out[0]),
+                                     out[0].dims, sc, sx, sy, ex->stream), L->op_type);
+}
+
+static ductile_status dt_cuda_logic_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int64_t n = dt_count(&out[0]);
+    if (!strcmp(L->op_type, "IsNaN")) return dt_cuda_check(dt_cu_isnan(in[0].data, out[0].data, n, ex->stream), L->op_type);
+    if (!strcmp(L->op_type, "Not")) return dt_cuda_check(dt_cu_not(in[0].data, out[0].data, n, ex->stream), L->op_type);
+    int64_t sa[DT_MAX_DIMS], sb[DT_MAX_DIMS];
+    dt_bcast_strides(&in[0], &out[0], sa);
+    dt_bcast_strides(&in[1], &out[0], sb);
+    int op = !strcmp(L->op_type, "And") ? 0 : !strcmp(L->op_type, "Or") ? 1 : 2;
+    return dt_cuda_check(dt_cu_logic(op, in[0].data, in[1].data, out[0].data, out[0].rank, n, out[0].dims, sa, sb, ex->stream),
+                         L->op_type);
+}
+
 /* ---- the table ---- */
 
 static const struct { const char *op; dt_kernel_fn run; } dt_cuda_kernels[] = {
@@ -235,12 +380,18 @@ static const struct { const char *op; dt_kernel_fn run; } dt_cuda_kernels[] = {
     {"LayerNormalization", dt_cuda_layernorm_run},
     {"GlobalAveragePool", dt_cuda_gap_run}, {"MaxPool", dt_cuda_pool_run}, {"AveragePool", dt_cuda_pool_run},
     {"Transpose", dt_cuda_transpose_run}, {"Gather", dt_cuda_gather_run}, {"Concat", dt_cuda_concat_run},
+    {"Reshape", dt_cuda_copy_run}, {"Flatten", dt_cuda_copy_run}, {"Squeeze", dt_cuda_copy_run},
+    {"Unsqueeze", dt_cuda_copy_run}, {"Expand", dt_cuda_expand_run}, {"Slice", dt_cuda_slice_run},
+    {"DepthToSpace", dt_cuda_d2s_run}, {"Resize", dt_cuda_resize_run}, {"Cast", dt_cuda_cast_run},
+    {"Where", dt_cuda_where_run}, {"IsNaN", dt_cuda_logic_run}, {"Not", dt_cuda_logic_run},
+    {"And", dt_cuda_logic_run}, {"Or", dt_cuda_logic_run}, {"Xor", dt_cuda_logic_run},
 };
 
 dt_kernel_fn dt_cuda_kernel_find(const char *op)
 {
     if (dt_binary_code(op) >= 0) return dt_cuda_binary_run;
     if (dt_unary_code(op) >= 0) return dt_cuda_unary_run;
+    if (dt_reduce_code(op) >= 0) return dt_cuda_reduce_run;
     for (size_t i = 0; i < sizeof dt_cuda_kernels / sizeof dt_cuda_kernels[0]; i++)
         if (!strcmp(dt_cuda_kernels[i].op, op)) return dt_cuda_kernels[i].run;
     return NULL;
@@ -279,7 +430,31 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
     if (!strcmp(op, "MatMul")) return dt_all_f32(L, in, out);
     if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_all_f32(L, in, out);
     if (!strcmp(op, "MaxPool")) return L->n_out == 1 && dt_all_f32(L, in, out) && !dt_attr_int(L, "storage_order", 0);
-    if (!strcmp(op, "Transpose") || !strcmp(op, "Concat") || !strcmp(op, "Gather")) {
+    if (dt_reduce_code(op) >= 0) return L->n_out == 1 && in[0].dtype == DUCTILE_FLOAT32 && out[0].dtype == DUCTILE_FLOAT32;
+    if (!strcmp(op, "Cast")) {
+        int f = in[0].dtype, t = out[0].dtype;
+        bool fi = f == DUCTILE_INT64 || f == DUCTILE_INT32 || f == DUCTILE_BOOL, ti = t == DUCTILE_INT64 || t == DUCTILE_INT32;
+        return (fi || f == DUCTILE_FLOAT32) && (t == DUCTILE_FLOAT32 || t == DUCTILE_BOOL || (ti && fi));
+    }
+    if (!strcmp(op, "Where"))
+        return in[0].dtype == DUCTILE_BOOL && in[1].dtype == DUCTILE_FLOAT32 && in[2].dtype == DUCTILE_FLOAT32 &&
+               out[0].dtype == DUCTILE_FLOAT32;
+    if (!strcmp(op, "IsNaN")) return in[0].dtype == DUCTILE_FLOAT32 && out[0].dtype == DUCTILE_BOOL;
+    if (!strcmp(op, "Not") || !strcmp(op, "And") || !strcmp(op, "Or") || !strcmp(op, "Xor")) {
+        for (int k = 0; k < L->n_in; k++)
+            if (in[k].dtype != DUCTILE_BOOL) return false;
+        return out[0].dtype == DUCTILE_BOOL;
+    }
+    if (!strcmp(op, "DepthToSpace")) return in[0].rank == 4 && dt_all_f32(L, in, out);
+    if (!strcmp(op, "Resize")) {
+        const char *mode = dt_attr_string(L, "mode", "nearest");
+        return in[0].rank == 4 && in[0].dtype == DUCTILE_FLOAT32 && (!strcmp(mode, "nearest") || !strcmp(mode, "linear")) &&
+               !dt_attr_int(L, "antialias", 0) &&
+               strcmp(dt_attr_string(L, "coordinate_transformation_mode", ""), "tf_crop_and_resize") != 0;
+    }
+    if (!strcmp(op, "Transpose") || !strcmp(op, "Concat") || !strcmp(op, "Gather") || !strcmp(op, "Reshape") ||
+        !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze") || !strcmp(op, "Expand") ||
+        !strcmp(op, "Slice")) {
         size_t es = ductile_dtype_size((ductile_dtype)out[0].dtype);
         if (es != 1 && es != 2 && es != 4 && es != 8) return false;
         /* An index out of range fails on the host; the kernel writes zeros for it (no error
