@@ -29,7 +29,8 @@ log "C tests"
 make -j16 "${MAKEVARS[@]}" $(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|build/tests/\1|') >> "$OUT/build.log" 2>&1
 for t in build/tests/test_*; do
     timeout 120 "$t" > "$OUT/ctest_$(basename "$t").log" 2>&1
-    echo "$(basename "$t"): rc=$? $(tail -1 "$OUT/ctest_$(basename "$t").log")" | tee -a "$OUT/summary.txt"
+    rc=$?
+    echo "$(basename "$t"): rc=$rc $(tail -1 "$OUT/ctest_$(basename "$t").log")" | tee -a "$OUT/summary.txt"
 done
 
 log "Python CUDA tests"

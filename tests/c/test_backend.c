@@ -38,7 +38,7 @@ static unsigned char *tiny_engine(size_t *n)
     ductile_tensor *x = NULL;
     ductile_layer *l = NULL;
     ductile_dims d = {.nb_dims = 2, .d = {2, 3}};
-    void *bytes = NULL;
+    void *bytes = NULL, *aligned = NULL;
     CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
     CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
     CHECK_EQ_INT(ductile_network_add_input(net, "x", DUCTILE_FLOAT32, &d, NULL, &x), DUCTILE_OK);
@@ -48,11 +48,15 @@ static unsigned char *tiny_engine(size_t *n)
     CHECK_EQ_INT(ductile_builder_build(b, net, cfg, &e), DUCTILE_OK);
     CHECK_EQ_STR(ductile_engine_device(e), "cpu");
     CHECK_EQ_INT(ductile_engine_serialize(e, &bytes, n), DUCTILE_OK);
+    /* The reader wants 64-byte alignment; malloc promises 16. */
+    CHECK_EQ_INT(posix_memalign(&aligned, 64, *n), 0);
+    memcpy(aligned, bytes, *n);
+    ductile_free(bytes);
     ductile_engine_free(e);
     ductile_config_free(cfg);
     ductile_network_free(net);
     ductile_builder_free(b);
-    return bytes;
+    return aligned;
 }
 
 /* The TARGET section's offset in engine bytes (0 if absent). */
