@@ -59,7 +59,18 @@ if command -v compute-sanitizer > /dev/null; then
             --shapes="$2" --iterations=2 --warmUp=0 --duration=0 > "$OUT/memcheck.log" 2>&1
         echo "memcheck $1 rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")" | tee -a "$OUT/summary.txt"
     done
+    for spec in "superres.onnx input:1x1x24x20" "bert_small.onnx input_ids:1x7,attention_mask:1x7"; do
+        set -- $spec
+        timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 ./build/ductile --onnx="$M/$1" --device=cuda \
+            --shapes="$2" --iterations=1 --warmUp=0 --duration=0 > "$OUT/racecheck.log" 2>&1
+        echo "racecheck $1 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")" | tee -a "$OUT/summary.txt"
+    done
 else
     log "compute-sanitizer not found"
 fi
+log "ONNX node tests through the CUDA backend"
+timeout ${CONF_TIMEOUT:-200} python3 tests/conformance/run_node_tests.py --device=cuda --report="$OUT/conformance_cuda.tsv" \
+    > "$OUT/conformance.log" 2>&1
+echo "conformance rc=$?" | tee -a "$OUT/summary.txt"
+head -60 "$OUT/conformance.log" | tee -a "$OUT/summary.txt"
 log "done"

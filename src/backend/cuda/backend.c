@@ -94,10 +94,41 @@ static bool dt_cuda_owns_pointer(const void *p)
 
 /* ---- per-context state ---- */
 
+void dt_cuda_plan_release(dt_cuda_plan *p)
+{
+    if (p->kind == 1) {
+        if (p->desc[0]) cudnnDestroyTensorDescriptor(p->desc[0]);
+        if (p->desc[1]) cudnnDestroyTensorDescriptor(p->desc[1]);
+        if (p->desc[2]) cudnnDestroyFilterDescriptor(p->desc[2]);
+        if (p->desc[3]) cudnnDestroyConvolutionDescriptor(p->desc[3]);
+    } else if (p->kind == 2) {
+        if (p->desc[0]) cublasLtMatmulDescDestroy(p->desc[0]);
+        for (int i = 1; i < 4; i++)
+            if (p->desc[i]) cublasLtMatrixLayoutDestroy(p->desc[i]);
+    }
+    memset(p, 0, sizeof *p);
+}
+
+dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit)
+{
+    uint64_t h = (uint64_t)(uintptr_t)L * 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < DT_CUDA_KEY; i++) h = (h ^ (uint64_t)key[i]) * 0x100000001B3ull;
+    dt_cuda_plan *p = &st->plans[(h >> 20) % DT_CUDA_PLANS];
+    *hit = p->layer == L && memcmp(p->key, key, sizeof p->key) == 0;
+    if (!*hit) {
+        dt_cuda_plan_release(p);
+        p->layer = L;
+        memcpy(p->key, key, sizeof p->key);
+    }
+    return p;
+}
+
 static void dt_cuda_state_free(void *p)
 {
     dt_cuda_state *st = p;
     if (!st) return;
+    for (int i = 0; st->plans && i < DT_CUDA_PLANS; i++) dt_cuda_plan_release(&st->plans[i]);
+    free(st->plans);
     if (st->cudnn) cudnnDestroy((cudnnHandle_t)st->cudnn);
     if (st->lt) cublasLtDestroy((cublasLtHandle_t)st->lt);
     if (st->ws) cudaFree(st->ws);
@@ -108,7 +139,11 @@ static ductile_status dt_cuda_state_create(void **out)
 {
     *out = NULL;
     dt_cuda_state *st = calloc(1, sizeof *st);
-    if (!st) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a CUDA context");
+    if (st) st->plans = calloc(DT_CUDA_PLANS, sizeof *st->plans);
+    if (!st || !st->plans) {
+        free(st);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a CUDA context");
+    }
     cudnnHandle_t h = NULL;
     cublasLtHandle_t lt = NULL;
     cudnnStatus_t cs = cudnnCreate(&h);

@@ -1,8 +1,8 @@
 /* Conv and FusedConv on cuDNN: the convolution by cuDNN (FMA math: no TF32), bias, residual
  * and activation in one pass of the project's epilogue kernel (cuDNN's fused
  * conv-bias-activation takes only ReLU, and FusedConv has six activations and a residual).
- * Descriptors are made per call and the algorithm comes from cuDNN's heuristics; caching them
- * per layer and timing algorithms as tactics is the next step. */
+ * Descriptors and cuDNN's heuristic algorithm are made once per layer and shapes (the
+ * context's plan cache); timing algorithms as tactics at build time is the next step. */
 #include "backend/cuda/cuda.h"
 #include "core/status.h"
 #include "ops/fused.h"
@@ -54,36 +54,34 @@ static int dt_act_code(const ductile_layer *L, float *p0, float *p1)
     return !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH : DT_CU_HARDSIGMOID;
 }
 
-ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Descriptors and the algorithm for one geometry, into an empty plan slot. */
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_cuda_plan *p)
 {
-    dt_cuda_state *st = ex->state;
-    bool fused = !strcmp(L->op_type, "FusedConv");
-    dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
-    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
     cudnnHandle_t h = st->cudnn;
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
     cudnnFilterDescriptor_t wd = NULL;
     cudnnConvolutionDescriptor_t cd = NULL;
-    ductile_status s = dt_cudnn(cudnnSetStream(h, (cudaStream_t)ex->stream), "set stream");
-    if (!s) s = dt_cudnn(cudnnCreateTensorDescriptor(&xd), "descriptor");
+    p->kind = 1;
+    ductile_status s = dt_cudnn(cudnnCreateTensorDescriptor(&xd), "descriptor");
+    p->desc[0] = xd;
     if (!s) s = dt_cudnn(cudnnCreateTensorDescriptor(&yd), "descriptor");
+    p->desc[1] = yd;
     if (!s) s = dt_cudnn(cudnnCreateFilterDescriptor(&wd), "descriptor");
+    p->desc[2] = wd;
     if (!s) s = dt_cudnn(cudnnCreateConvolutionDescriptor(&cd), "descriptor");
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g.batch, (int)g.c,
-                                                    (int)g.in[0], (int)g.in[1]), "input descriptor");
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g.batch, (int)g.m,
-                                                    (int)g.out[0], (int)g.out[1]), "output descriptor");
-    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g.m, (int)(g.c / g.group),
-                                                    (int)g.k[0], (int)g.k[1]), "filter descriptor");
-    if (!s) s = dt_cudnn(cudnnSetConvolution2dDescriptor(cd, (int)g.pb[0], (int)g.pb[1], (int)g.s[0], (int)g.s[1],
-                                                         (int)g.d[0], (int)g.d[1], CUDNN_CROSS_CORRELATION,
+    p->desc[3] = cd;
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->batch, (int)g->c,
+                                                    (int)g->in[0], (int)g->in[1]), "input descriptor");
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->batch, (int)g->m,
+                                                    (int)g->out[0], (int)g->out[1]), "output descriptor");
+    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->m,
+                                                    (int)(g->c / g->group), (int)g->k[0], (int)g->k[1]), "filter descriptor");
+    if (!s) s = dt_cudnn(cudnnSetConvolution2dDescriptor(cd, (int)g->pb[0], (int)g->pb[1], (int)g->s[0], (int)g->s[1],
+                                                         (int)g->d[0], (int)g->d[1], CUDNN_CROSS_CORRELATION,
                                                          CUDNN_DATA_FLOAT), "convolution descriptor");
-    if (!s) s = dt_cudnn(cudnnSetConvolutionGroupCount(cd, (int)g.group), "group count");
+    if (!s) s = dt_cudnn(cudnnSetConvolutionGroupCount(cd, (int)g->group), "group count");
     if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH), "math type");
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    size_t ws = 0;
     if (!s) {
         cudnnConvolutionFwdAlgoPerf_t perf[8];
         int got = 0;
@@ -94,22 +92,39 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
                 perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
                 continue;
             algo = perf[i].algo;
-            ws = perf[i].memory;
             break;
         }
     }
+    size_t ws = 0;
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
-    if (!s && ws) s = dt_cuda_workspace(st, ws);
-    if (!s) {
-        const float one = 1.f, zero = 0.f;
-        s = dt_cudnn(cudnnConvolutionForward(h, &one, xd, in[DT_FC_X].data, wd, in[DT_FC_W].data, cd, algo, st->ws, ws,
-                                             &zero, yd, out[0].data), "convolution");
+    p->algo = (int)algo;
+    p->ws = ws;
+    return s;
+}
+
+ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_cuda_state *st = ex->state;
+    bool fused = !strcmp(L->op_type, "FusedConv");
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
+    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
+    /* Attributes are fixed per layer: the input dims and the channel count decide the rest. */
+    int64_t key[DT_CUDA_KEY] = {g.batch, g.c, g.in[0], g.in[1], g.m, g.k[0], g.k[1]};
+    bool hit;
+    dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
+    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, &g, p);
+    if (s) {
+        dt_cuda_plan_release(p);
+        return s;
     }
-    if (xd) cudnnDestroyTensorDescriptor(xd);
-    if (yd) cudnnDestroyTensorDescriptor(yd);
-    if (wd) cudnnDestroyFilterDescriptor(wd);
-    if (cd) cudnnDestroyConvolutionDescriptor(cd);
-    if (s) return s;
+    if (p->ws) DT_TRY(dt_cuda_workspace(st, p->ws));
+    DT_TRY(dt_cudnn(cudnnSetStream(st->cudnn, (cudaStream_t)ex->stream), "set stream"));
+    const float one = 1.f, zero = 0.f;
+    DT_TRY(dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
+                                            p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, &zero, p->desc[1],
+                                            out[0].data), "convolution"));
     const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
     const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     float p0 = 0.f, p1 = 0.f;

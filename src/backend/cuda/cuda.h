@@ -90,12 +90,32 @@ int dt_cu_pool2d(const float *x, float *y, int64_t planes, int64_t ih, int64_t i
 
 /* ---- state and layer kernels (C) ---- */
 
+/* What a layer's library call needs for one set of shapes (descriptors, the chosen algorithm),
+ * made on the first run at those shapes and reused: cuDNN's heuristics cost about a
+ * millisecond a call. Direct-mapped on (layer, key); a collision replaces the entry. */
+enum { DT_CUDA_PLANS = 1024, DT_CUDA_KEY = 12 };
+typedef struct dt_cuda_plan {
+    const ductile_layer *layer;     /* NULL: empty */
+    int64_t key[DT_CUDA_KEY];
+    void *desc[4];                  /* cuDNN or cuBLASLt descriptors */
+    int kind;                       /* 1 conv, 2 matmul */
+    int algo;                       /* cuDNN: cudnnConvolutionFwdAlgo_t */
+    size_t ws;
+    unsigned char lt_algo[64];      /* cuBLASLt: cublasLtMatmulAlgo_t */
+} dt_cuda_plan;
+
 typedef struct dt_cuda_state {
     void *cudnn;            /* cudnnHandle_t */
     void *lt;               /* cublasLtHandle_t */
     void *ws;               /* device workspace for cuDNN and cuBLASLt */
     size_t ws_cap;
+    dt_cuda_plan *plans;    /* DT_CUDA_PLANS entries */
 } dt_cuda_state;
+
+/* The plan slot for (layer, key): *hit tells whether it holds that plan; otherwise the slot
+ * was emptied (its old descriptors released) for the caller to fill. */
+dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit);
+void dt_cuda_plan_release(dt_cuda_plan *p);
 
 /* A status for a CUDA runtime error code (0: DUCTILE_OK). */
 ductile_status dt_cuda_check(int err, const char *what);
