@@ -51,6 +51,9 @@ done
     > "$OUT/layerinfo_seg.log" 2>&1
 grep -c '"Kernel": "cuda' "$OUT/layerinfo_seg.log" | sed 's/^/seg_lraspp layers on cuda: /' | tee -a "$OUT/summary.txt"
 
+log "GPU-resident latency (device buffers, execute_async, CUDA events)"
+timeout 150 python3 scripts/cuda_latency.py "$M" 2>&1 | tee -a "$OUT/summary.txt"
+
 log "compute-sanitizer memcheck"
 if command -v compute-sanitizer > /dev/null; then
     for spec in "superres.onnx input:2x1x40x36" "bert_small.onnx input_ids:2x9,attention_mask:2x9" "seg_lraspp.onnx input_1:1x3x96x80"; do

@@ -141,11 +141,16 @@ static ductile_engine *build(const char *file, const char *const *names, const d
     return e;
 }
 
-/* A CPU engine turned into a fake-device one, as dt_engine_from_bytes does for a real one. */
-static ductile_engine *as_fake(const char *file, const char *const *names, const ductile_dims *lo,
-                               const ductile_dims *hi, int n_in, int *fallbacks)
+/* The same engine (its bytes: builds may time different tactics) turned into a fake-device
+ * one, as dt_engine_from_bytes does for a real one. */
+static ductile_engine *as_fake(const ductile_engine *cpu, int *fallbacks)
 {
-    ductile_engine *e = build(file, names, lo, hi, n_in);
+    void *bytes = NULL;
+    size_t n = 0;
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(ductile_engine_serialize(cpu, &bytes, &n), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_engine_load_memory(bytes, n, &e), DUCTILE_OK);
+    ductile_free(bytes);
     if (!e) return NULL;
     dt_plan_free(&e->plan);
     e->backend = &fake;
@@ -226,7 +231,7 @@ static void check_model(const char *file, const char *const *names, const ductil
 {
     ductile_engine *cpu = build(file, names, lo, hi, n_in);
     int fallbacks = 0;
-    ductile_engine *dev = as_fake(file, names, lo, hi, n_in, &fallbacks);
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
     if (!cpu || !dev) {
         ductile_engine_free(cpu);
         ductile_engine_free(dev);
