@@ -51,8 +51,15 @@ class ExecutionContext:
         return dims.to_tuple()
 
     def set_tensor_address(self, name, address):
-        """Binds a buffer (an address as int, or 0/None to unbind); the caller keeps it alive
-        and large enough until execution returns."""
+        """Binds a buffer (an address as int, or 0/None to unbind), or a device array that
+        exposes __cuda_array_interface__ (PyTorch CUDA tensors, CuPy arrays; C-contiguous, of
+        the engine's dtype: the caller sees to that). The caller keeps it alive and large
+        enough until execution returns."""
+        cai = getattr(address, "__cuda_array_interface__", None)
+        if cai is not None:
+            if cai.get("strides") is not None:
+                raise ValueError(f"set_tensor_address('{name}'): the device array is not C-contiguous")
+            address = cai["data"][0]
         check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
         return True
 
@@ -69,7 +76,9 @@ class ExecutionContext:
         """TensorRT's entry point: queues the run on a CUDA stream (an int handle, e.g.
         torch.cuda.current_stream().cuda_stream; 0 is the default stream) without waiting.
         Synchronous on the CPU backend."""
-        check(lib.ductile_context_execute_async(self._handle, ctypes.c_void_p(int(stream_handle) or None)))
+        # A stream object: PyTorch's has .cuda_stream, CuPy's .ptr.
+        handle = getattr(stream_handle, "cuda_stream", getattr(stream_handle, "ptr", stream_handle))
+        check(lib.ductile_context_execute_async(self._handle, ctypes.c_void_p(int(handle or 0) or None)))
         return True
 
     def run(self, feeds):

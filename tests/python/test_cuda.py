@@ -126,11 +126,11 @@ def test_execute_async_on_torch_stream_with_device_buffers():
     x = torch.from_numpy(feeds["input"]).cuda()
     ctx.set_input_shape("input", tuple(x.shape))
     y = torch.full(ctx.get_tensor_shape("output"), float("nan"), device="cuda")
-    ctx.set_tensor_address("input", x.data_ptr())
-    ctx.set_tensor_address("output", y.data_ptr())
+    ctx.set_tensor_address("input", x)              # __cuda_array_interface__
+    ctx.set_tensor_address("output", y.data_ptr())  # a plain address
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        ctx.execute_async_v3(stream.cuda_stream)
+        ctx.execute_async_v3(stream)                 # the stream object
     stream.synchronize()
     err = rel_l2(y.cpu().numpy(), want)
     print(f"CUDA async torch stream superres: rel-L2 {err:.3e}")
