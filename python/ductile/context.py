@@ -57,8 +57,14 @@ class ExecutionContext:
         enough until execution returns."""
         cai = getattr(address, "__cuda_array_interface__", None)
         if cai is not None:
-            if cai.get("strides") is not None:
-                raise ValueError(f"set_tensor_address('{name}'): the device array is not C-contiguous")
+            strides, shape = cai.get("strides"), tuple(cai["shape"])
+            if strides is not None:
+                want, step = [], int(cai["typestr"][2:])
+                for d in reversed(shape):
+                    want.append(step)
+                    step *= d
+                if tuple(strides) != tuple(reversed(want)) and 0 not in shape:
+                    raise ValueError(f"set_tensor_address('{name}'): the device array is not C-contiguous")
             address = cai["data"][0]
         check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
         return True
