@@ -77,3 +77,5 @@ timeout ${CONF_TIMEOUT:-200} python3 tests/conformance/run_node_tests.py --devic
 echo "conformance rc=$?" | tee -a "$OUT/summary.txt"
 head -60 "$OUT/conformance.log" | tee -a "$OUT/summary.txt"
 log "done"
+# Few files come back from a lent machine: the logs travel as one archive.
+(cd "$OUT" && tar czf logs.tgz ./*.log ./*.tsv 2>/dev/null && rm -f ctest_*.log memcheck.log racecheck.log cli.log build.log layerinfo_seg.log)
