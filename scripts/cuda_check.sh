@@ -72,10 +72,10 @@ else
     log "compute-sanitizer not found"
 fi
 log "ONNX node tests through the CUDA backend"
-timeout ${CONF_TIMEOUT:-200} python3 tests/conformance/run_node_tests.py --device=cuda --report="$OUT/conformance_cuda.tsv" \
+PYTHONPATH=python timeout ${CONF_TIMEOUT:-200} python3 tests/conformance/run_node_tests.py --device=cuda --report="$OUT/conformance_cuda.tsv" \
     > "$OUT/conformance.log" 2>&1
 echo "conformance rc=$?" | tee -a "$OUT/summary.txt"
 head -60 "$OUT/conformance.log" | tee -a "$OUT/summary.txt"
 log "done"
 # Few files come back from a lent machine: the logs travel as one archive.
-(cd "$OUT" && tar czf logs.tgz ./*.log ./*.tsv 2>/dev/null && rm -f ctest_*.log memcheck.log racecheck.log cli.log build.log layerinfo_seg.log)
+(cd "$OUT" && tar czf logs.tgz ./*.log $(ls ./*.tsv 2>/dev/null) && rm -f ctest_*.log memcheck.log racecheck.log cli.log build.log layerinfo_seg.log)

@@ -19,7 +19,7 @@ CASES = [
     ("seg_lraspp.onnx", {"input_1": [(1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600)]}),
     ("bert_small.onnx", {"input_ids": [(1, 128), (8, 128), (8, 512)], "attention_mask": [(1, 128), (8, 128), (8, 512)]}),
 ]
-DT = {np.float32: torch.float32, np.int64: torch.int64}
+DT = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64}
 
 
 def engine(path, shapes):
@@ -44,7 +44,7 @@ def main():
             keep = []
             for name, s in shapes.items():
                 ctx.set_input_shape(name, s[i])
-                dt = DT[e.get_tensor_dtype(name)]
+                dt = DT[np.dtype(e.get_tensor_dtype(name))]
                 t = (torch.randint(0, 2, s[i], device="cuda", dtype=dt) if "mask" in name
                      else torch.randint(0, 2048, s[i], device="cuda", dtype=dt) if dt == torch.int64
                      else torch.randn(s[i], device="cuda", dtype=dt))
@@ -52,7 +52,7 @@ def main():
                 ctx.set_tensor_address(name, t.data_ptr())
             for name in e.io_tensor_names:
                 if e.get_tensor_mode(name) == ductile.TensorIOMode.OUTPUT:
-                    o = torch.empty(ctx.get_tensor_shape(name), device="cuda", dtype=DT[e.get_tensor_dtype(name)])
+                    o = torch.empty(ctx.get_tensor_shape(name), device="cuda", dtype=DT[np.dtype(e.get_tensor_dtype(name))])
                     keep.append(o)
                     ctx.set_tensor_address(name, o.data_ptr())
             first0, first1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)

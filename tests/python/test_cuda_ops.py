@@ -19,10 +19,16 @@ F, I64, I32, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, Tensor
 NP = {F: np.float32, I64: np.int64, I32: np.int32, B: np.bool_}
 
 
-def case(op, inputs, attrs=None, consts=None, opset=17, outs=1, gen=None):
+def case(op, inputs, attrs=None, consts=None, opset=17, outs=1, gen=None, out_type=None):
     """inputs: [(elem type, shape)] for network inputs x0, x1, ...; consts: {input position:
-    array} for constant inputs (initializers); gen: {position: callable(rng, shape)}."""
-    return dict(op=op, inputs=inputs, attrs=attrs or {}, consts=consts or {}, opset=opset, outs=outs, gen=gen or {})
+    array} for constant inputs (initializers); gen: {position: callable(rng, shape)}; out_type:
+    the output's element type (default: Cast's `to`, bool for logical ops, else the first
+    input's)."""
+    if out_type is None:
+        out_type = (attrs or {}).get("to") if op == "Cast" else \
+            B if op in ("And", "Or", "Xor", "Not", "IsNaN") else inputs[0][0]
+    return dict(op=op, inputs=inputs, attrs=attrs or {}, consts=consts or {}, opset=opset, outs=outs, gen=gen or {},
+                out_type=out_type)
 
 
 CASES = {
@@ -130,7 +136,8 @@ def make_model(c):
             nodes_in.append("")
     outs = [f"y{i}" for i in range(c["outs"])]
     node = helper.make_node(c["op"], nodes_in, outs, **c["attrs"])
-    graph = helper.make_graph([node], "one", graph_in, [helper.make_tensor_value_info(o, TensorProto.UNDEFINED, None)
+    # Outputs declare their element type: run() sizes its arrays by the engine's dtype.
+    graph = helper.make_graph([node], "one", graph_in, [helper.make_tensor_value_info(o, c["out_type"], None)
                                                          for o in outs], initializer=inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", c["opset"])])
     return model.SerializeToString(), rng_names
@@ -187,6 +194,8 @@ def test_cuda_kernel_matches_cpu(name):
     model, names = make_model(c)
     feeds = feeds_for(c, names, seed=hash(name) % 1000)
     want = build(model, feeds, "cpu").create_execution_context().run(feeds)
+    for out, w in want.items():
+        assert w.dtype == NP[c["out_type"]], (out, w.dtype)
     if not gpu_available():
         pytest.skip("no CUDA device found")
     engine = build(model, feeds, "cuda")
