@@ -29,8 +29,6 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
     if (pads && n % 2 == 0)
         for (int64_t i = 0; i < n / 2; i++)
             if (pads[i] != pads[i + n / 2]) return false;
-    int64_t nk = 0;
-    dt_attr_ints(L, "kernel_shape", &nk);
     if (L->in[1] && L->in[1]->rank > 4) return false; /* 3-D convs: host */
     const char *act = dt_attr_string(L, "activation", "");
     return !act[0] || !strcmp(act, "Relu") || !strcmp(act, "Clip") || !strcmp(act, "HardSigmoid") ||
