@@ -46,6 +46,16 @@ class BuilderConfig:
         size = c_int(size, "uint64", "set_memory_pool_limit: size")
         check(lib.ductile_config_set_workspace(self._handle, size))
 
+    @property
+    def device(self):
+        """The backend the engine is built for: "cpu" (default) or "cuda"."""
+        return getattr(self, "_device", "cpu")
+
+    @device.setter
+    def device(self, name):
+        check(lib.ductile_config_set_device(self._handle, enc(name)))
+        self._device = str(name)
+
     def set_flag(self, flag):
         check(lib.ductile_config_set_flag(self._handle, int(BuilderFlag(flag)), 1))
 

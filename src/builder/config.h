@@ -14,6 +14,7 @@ struct ductile_config {
     int n_profiles, cap_profiles;
     uint64_t workspace;          /* 0: unlimited */
     unsigned flags;              /* bit per ductile_builder_flag */
+    const char *device;          /* backend name (static string); NULL = "cpu" */
 };
 
 #endif

@@ -46,6 +46,9 @@ def _as_array(x):
     return x
 
 
+DEVICE = "cpu"
+
+
 def run_case(case, symbolic):
     """Returns None on success, else (category, message)."""
     model = case.model
@@ -65,6 +68,7 @@ def run_case(case, symbolic):
                     if vi.name not in {t.name for t in model.graph.initializer}]
     feeds = dict(zip(graph_inputs, (np.asarray(x) for x in inputs)))
     config = builder.create_builder_config()
+    config.device = DEVICE
     profile = builder.create_optimization_profile()
     for name, arr in feeds.items():
         profile.set_shape(name, arr.shape, arr.shape, arr.shape)
@@ -100,9 +104,12 @@ def main():
     ap.add_argument("--symbolic", action="store_true")
     ap.add_argument("--filter", default="")
     ap.add_argument("--report", default="")
+    ap.add_argument("--device", default="cpu", help="backend to build for: cpu or cuda")
     ap.add_argument("--write-passing", action="store_true",
                     help="write the names that pass to tests/conformance/passing.txt")
     args = ap.parse_args()
+    global DEVICE
+    DEVICE = args.device
     warnings.simplefilter("ignore")
     from onnx.backend.test.case import node
     cases = [c for c in node.collect_testcases(None) if args.filter in c.name]
@@ -129,6 +136,18 @@ def main():
                 unsupported[m.group(1)] += 1
     if unsupported:
         print("  unsupported op types:", ", ".join(f"{k} ({v})" for k, v in unsupported.most_common()))
+    if DEVICE != "cpu":
+        # The CPU's pinned passes are the bar for another backend.
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "passing.txt")
+        with open(path) as f:
+            pinned = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+        ran = [n for n in pinned if n in results]
+        lost = [n for n in ran if results[n] is not None]
+        print(f"  of {len(ran)} tests the CPU passes, {len(ran) - len(lost)} pass on {DEVICE}")
+        for cat, n in collections.Counter(results[n][0] for n in lost).most_common():
+            print(f"  {n:5d}  lost: {cat}")
+        for n in lost[:40]:
+            print(f"    {n}: {results[n][1][:160]}")
     if args.write_passing:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "passing.txt")
         with open(path, "w") as f:
