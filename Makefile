@@ -17,8 +17,29 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 export DUCTILE_MODELS ?= $(abspath ../shared/models)
 
-SRCS    := $(shell find src -name '*.c' | sort)
-OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o)
+# CUDA backend (src/backend/cuda): built when nvcc is found; `make CUDA=0` is CPU-only.
+# Own kernels are .cu (nvcc, sm_90 machine code plus compute_90 PTX for later GPUs); the
+# cuDNN/cuBLASLt callers are plain C against the toolkit's headers.
+CUDA      ?= auto
+NVCC      ?= nvcc
+ifeq ($(CUDA),auto)
+CUDA      := $(if $(shell command -v $(NVCC) 2>/dev/null),1,0)
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(shell command -v $(NVCC) 2>/dev/null)))
+CUDNN_INC ?= /usr/local/include
+CUDNN_LIB ?= $(firstword $(wildcard $(CUDA_HOME)/lib /usr/local/cuda-13.0/lib))
+NVFLAGS   ?= -O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90
+CUDA_SRCS := $(shell find src/backend/cuda -name '*.c' 2>/dev/null | sort)
+CU_SRCS   := $(shell find src/backend/cuda -name '*.cu' 2>/dev/null | sort)
+ifeq ($(CUDA),1)
+CFLAGS    += -DDT_WITH_CUDA=1 -I$(CUDA_HOME)/include -I$(CUDNN_INC)
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIB) -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_LIB) \
+               -lcudart -lcublasLt -l:libcudnn.so.9 -lstdc++
+LDLIBS    += $(CUDA_LDLIBS)
+endif
+
+SRCS    := $(filter-out $(if $(filter 1,$(CUDA)),,$(CUDA_SRCS)),$(shell find src -name '*.c' | sort))
+OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRCS:%.cu=$(BUILD)/obj/%.o))
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
@@ -29,6 +50,16 @@ all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVFLAGS) -std=c++17 -Iinclude -Isrc -Xcompiler -fPIC,-fvisibility=hidden -MMD -MP -c $< -o $@
+
+# The backend registry says which backends this build has: rebuilt when CUDA changes.
+$(BUILD)/cuda.cfg: FORCE
+	@mkdir -p $(BUILD); echo $(CUDA) | cmp -s - $@ || echo $(CUDA) > $@
+$(BUILD)/obj/src/backend/backends.o: $(BUILD)/cuda.cfg
+.PHONY: FORCE
 
 $(BUILD)/libductile.a: $(OBJS)
 	@mkdir -p $(dir $@)
@@ -51,10 +82,11 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/*.h tools/*.c tools/*.h $(BUILD)/libductil
 
 # examples/workflow.c (README's "The workflow in C") built with the two link lines the README
 # documents; tests/python/test_cli.py runs both and checks the README shows this very file.
+# The static library of a CUDA build also needs the CUDA libraries (CUDA_LDLIBS).
 EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -pedantic
 $(BUILD)/examples/workflow: examples/workflow.c include/ductile.h $(BUILD)/libductile.a
 	@mkdir -p $(dir $@)
-	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread $(CUDA_LDLIBS)
 $(BUILD)/examples/workflow_shared: examples/workflow.c include/ductile.h $(BUILD)/libductile.so
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude -L$(BUILD) -lductile -Wl,-rpath,$(abspath $(BUILD))

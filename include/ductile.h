@@ -297,8 +297,8 @@ ductile_status ductile_config_add_profile(ductile_config *config, const ductile_
 /* Upper bound in bytes for a context's activation memory (the arena its intermediate tensors
  * share). The build plans it at min, opt and max of every profile and refuses a profile that
  * needs more (DUCTILE_ERR_PROFILE, naming the bytes and the corner). 0 (the default): the
- * backend's memory (the CPU: the machine's physical memory), so an absurd max fails the build
- * rather than the first run. Engines whose shapes follow from input values (shape inputs,
+ * backend's memory (the CPU: the machine's physical memory; CUDA: the GPU's global memory),
+ * so an absurd max fails the build rather than the first run. Engines whose shapes follow from input values (shape inputs,
  * NonZero) are not checked. */
 ductile_status ductile_config_set_workspace(ductile_config *config, uint64_t bytes);
 
@@ -308,6 +308,14 @@ typedef enum ductile_builder_flag {
     DUCTILE_FLAG_BF16 = 1   /* allow bfloat16 kernels (same) */
 } ductile_builder_flag;
 ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_flag flag, int on);
+/* Selects the backend the engine is built for and runs on: "cpu" (the default) or "cuda".
+ *   1. An unknown name, or "cuda" in a build without the CUDA backend (make CUDA=0), is
+ *      refused here with DUCTILE_ERR_INVALID_ARGUMENT / DUCTILE_ERR_UNSUPPORTED.
+ *   2. The device itself is looked for at build time: with no GPU (or no driver) the build
+ *      fails with DUCTILE_ERR_UNSUPPORTED and "no CUDA device found".
+ *   3. A CUDA engine records the GPU it was built on (name, compute capability) and loads
+ *      only on a GPU of the same compute capability. */
+ductile_status ductile_config_set_device(ductile_config *config, const char *device);
 
 /* Called by ductile_builder_build while it times tactics (the long part of a build): once per
  * layer examined, with done = layers examined so far (1..total) of the total in profile
@@ -378,6 +386,9 @@ ductile_status ductile_engine_get_profile_shape(const ductile_engine *engine, in
 /* A JSON description of the engine's layers (name, op type, inputs, outputs, kernel),
  * as trtexec's --dumpLayerInfo prints it. Owned by the engine. */
 const char *ductile_engine_layer_info(const ductile_engine *engine);
+/* The backend the engine runs on ("cpu", "cuda"; see ductile_config_set_device), or NULL for
+ * a NULL engine. Static string. */
+const char *ductile_engine_device(const ductile_engine *engine);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Execution context                                                                         */
@@ -413,9 +424,9 @@ ductile_status ductile_context_get_tensor_shape(ductile_context *context, const 
 ductile_status ductile_context_set_tensor_address(ductile_context *context, const char *name,
                                                   void *data);
 /* The buffer the next execute reads (input) or writes (output): the caller's if bound, else
- * the context's own, sized for the current shapes and zeroed when new. Owned by the context;
- * valid until shapes change, the profile changes or the context is freed. Needs every input
- * shape set.
+ * the context's own (device memory for a CUDA engine), sized for the current shapes and zeroed
+ * when new. Owned by the context; valid until shapes change, the profile changes or the context
+ * is freed. Needs every input shape set.
  *   1. For an input it only sizes the buffer: write the values into it before execute.
  *   2. Shape inputs (int32/int64 inputs whose values decide shapes, TensorRT's shape
  *      tensors): output shapes are computed from their values, so get_tensor_shape and
@@ -433,6 +444,17 @@ ductile_status ductile_context_get_tensor_address(ductile_context *context, cons
  * (DUCTILE_ERR_STATE before), and execute writes it into the context's own buffer: read it
  * with get_tensor_address after execute (a buffer bound to such an output is not used). */
 ductile_status ductile_context_execute(ductile_context *context);
+/* Queues the run on a CUDA stream (a cudaStream_t; NULL: the default stream) and returns
+ * without waiting, as TensorRT's enqueueV3 does. CUDA engines only; on the CPU backend it is
+ * execute.
+ *   1. Buffers bound with set_tensor_address may be device memory (used in place, the caller
+ *      keeps them valid until the stream has run) or host memory (copied through the
+ *      context's own device buffers; the copies make the call wait for those transfers).
+ *   2. The context's own buffers (get_tensor_address) are device memory.
+ *   3. A layer without a GPU kernel ("cpu fallback" in the layer info) runs on the host: the
+ *      call waits for the stream before it.
+ * One stream per context at a time: the next call on the context may reuse its buffers. */
+ductile_status ductile_context_execute_async(ductile_context *context, void *stream);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

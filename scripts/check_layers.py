@@ -27,12 +27,7 @@ RULES = {
     "tools": set(),
 }
 
-# Value layers (run by the shape pass and constant folding) still call the CPU kernels by name
-# instead of through the backend table (issue 6, point 2).
-KNOWN = {
-    ("runtime", "backend/cpu"),
-    ("builder", "backend/cpu"),
-}
+KNOWN = set()
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 

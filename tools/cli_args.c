@@ -37,6 +37,7 @@ void cli_args_usage(FILE *f)
 "                             default: the machine's memory)\n"
 "  --fp16                     allow float16 kernels\n"
 "  --bf16                     allow bfloat16 kernels\n"
+"  --device=cpu|cuda          the backend the engine is built for (default cpu)\n"
 "  --dumpLayerInfo            print the engine's layers (JSON)\n"
 "  --skipInference            stop after building (and saving) the engine\n"
 "\n"
@@ -248,7 +249,7 @@ static const struct flag_desc {
     {"threads", VALUE_FLAG}, {"memPoolSize", VALUE_FLAG}, {"loadInputs", VALUE_FLAG},
     {"exportOutput", VALUE_FLAG}, {"fp16", BOOL_FLAG}, {"bf16", BOOL_FLAG},
     {"dumpLayerInfo", BOOL_FLAG}, {"verbose", BOOL_FLAG}, {"skipInference", BOOL_FLAG},
-    {"help", BOOL_FLAG},
+    {"help", BOOL_FLAG}, {"device", VALUE_FLAG},
 };
 
 static int apply_flag(cli_options *o, const char *flag, const char *value)
@@ -313,6 +314,10 @@ static int apply_flag(cli_options *o, const char *flag, const char *value)
         if (parse_mem_pool(value, &o->workspace_bytes) != 0)
             return bad_value(flag, value, "workspace:<N>[K|M|G], e.g. workspace:1024M");
         o->has_workspace = 1;
+    } else if (strcmp(flag, "device") == 0) {
+        if (strcmp(value, "cpu") != 0 && strcmp(value, "cuda") != 0)
+            return bad_value(flag, value, "cpu or cuda");
+        o->device = value;
     } else if (strcmp(flag, "fp16") == 0) o->fp16 = 1;
     else if (strcmp(flag, "bf16") == 0) o->bf16 = 1;
     else if (strcmp(flag, "dumpLayerInfo") == 0) o->dump_layer_info = 1;

@@ -50,6 +50,7 @@ typedef struct cli_options {
     int num_inputs;
 
     int fp16, bf16, dump_layer_info, verbose, skip_inference, help;
+    const char *device;          /* --device (points into argv); NULL: cpu */
 } cli_options;
 
 /* Parses argv into *o (set to defaults first). Returns 0, or 2 after printing the reason on

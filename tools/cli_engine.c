@@ -150,6 +150,8 @@ static int build(const cli_options *o, ductile_engine **out)
     s = ductile_config_create(builder, &config);
     if (s == DUCTILE_OK && o->has_workspace)
         s = ductile_config_set_workspace(config, o->workspace_bytes);
+    if (s == DUCTILE_OK && o->device)
+        s = ductile_config_set_device(config, o->device);
     if (s == DUCTILE_OK && o->fp16)
         s = ductile_config_set_flag(config, DUCTILE_FLAG_FP16, 1);
     if (s == DUCTILE_OK && o->bf16)
@@ -200,7 +202,8 @@ int cli_engine_obtain(const cli_options *o, ductile_engine **out)
 {
     *out = NULL;
     if (o->load_engine) {
-        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16 || o->dynamic_dims.count)
+        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16 || o->dynamic_dims.count ||
+            o->device)
             fprintf(stderr, "warning: build flags are ignored with --loadEngine\n");
         double t0 = cli_now_ms();
         ductile_status s = ductile_engine_load_file(o->load_engine, out);

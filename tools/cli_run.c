@@ -74,8 +74,27 @@ static int set_shapes(const cli_options *o, const ductile_engine *engine, ductil
     return 0;
 }
 
+/* A device engine's own buffers are device memory: the CLI binds host buffers (host[i] for
+ * I/O tensor i, freed by the caller), which the context copies through. */
+static int bind_host(const ductile_engine *engine, ductile_context *ctx, const char *name, int32_t i,
+                     const ductile_dims *dims, void **host)
+{
+    const char *dev = ductile_engine_device(engine);
+    if (!dev || strcmp(dev, "cpu") == 0)
+        return 0;
+    size_t bytes = 0;
+    if (tensor_bytes(engine, name, dims, &bytes) != 0)
+        return CLI_EXIT_FAILURE;
+    free(host[i]);
+    host[i] = calloc(1, bytes ? bytes : 1);
+    if (!host[i])
+        return cli_fail("out of memory for tensor '%s'", name);
+    ductile_status s = ductile_context_set_tensor_address(ctx, name, host[i]);
+    return s == DUCTILE_OK ? 0 : cli_report(s);
+}
+
 /* Fills every input buffer and prints the shapes of inputs, then of outputs. */
-static int prepare_io(const cli_options *o, const ductile_engine *engine, ductile_context *ctx)
+static int prepare_io(const cli_options *o, const ductile_engine *engine, ductile_context *ctx, void **host)
 {
     int32_t n = ductile_engine_num_io_tensors(engine);
     for (int pass = 0; pass < 2; pass++) {
@@ -90,6 +109,8 @@ static int prepare_io(const cli_options *o, const ductile_engine *engine, ductil
                 return cli_report(s);
             char text[160];
             cli_dims_format(&dims, text, sizeof text);
+            if (bind_host(engine, ctx, name, i, &dims, host) != 0)
+                return CLI_EXIT_FAILURE;
             if (pass == 1) {
                 printf("  %s: %s\n", name, text);
                 continue;
@@ -184,8 +205,12 @@ int cli_run(const cli_options *o, const ductile_engine *engine)
     if (o->threads > 0)
         printf("Threads: %d\n", o->threads);
     rc = set_shapes(o, engine, ctx);
+    int32_t n_io = ductile_engine_num_io_tensors(engine);
+    void **host = calloc((size_t)n_io + 1, sizeof *host);
+    if (!host)
+        rc = cli_fail("out of memory");
     if (rc == 0)
-        rc = prepare_io(o, engine, ctx);
+        rc = prepare_io(o, engine, ctx, host);
     fflush(stdout);
     if (rc == 0)
         rc = time_runs(o, ctx);
@@ -195,5 +220,8 @@ int cli_run(const cli_options *o, const ductile_engine *engine)
             printf("Outputs written to %s\n", o->export_output);
     }
     ductile_context_free(ctx);
+    for (int32_t i = 0; host && i < n_io; i++)
+        free(host[i]);
+    free(host);
     return rc;
 }

@@ -40,7 +40,8 @@ def make_dims_symbolic(model):
 class DuctileRep(BackendRep):
     """A parsed model; engines are built per set of input shapes (see the module's text)."""
 
-    def __init__(self, model, network, builder):
+    def __init__(self, model, network, builder, device="cpu"):
+        self._device = device
         self._model = model
         self._builder = builder
         self._network = network
@@ -99,6 +100,7 @@ class DuctileRep(BackendRep):
             for name, arr in feeds.items():
                 profile.set_shape(name, arr.shape, arr.shape, arr.shape)
             config.add_optimization_profile(profile)
+            config.device = self._device
             engine = self._builder.build_engine(self._network, config)
             ctx = engine.create_execution_context()
             self._contexts[key] = ctx
@@ -114,6 +116,30 @@ class DuctileRep(BackendRep):
         return namedtupledict("Outputs", self._output_names)(*(got[n] for n in self._output_names))
 
 
+_CUDA = None
+
+
+def _cuda_available():
+    """Whether an engine can be built for CUDA here (the backend in this build and a GPU):
+    one tiny build, once per process."""
+    global _CUDA
+    if _CUDA is None:
+        x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+        y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])
+        g = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "probe", [x], [y])
+        m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", 13)])
+        try:
+            b = Builder()
+            n = b.parse_onnx_bytes(m.SerializeToString())
+            c = b.create_builder_config()
+            c.device = "cuda"
+            b.build_engine(n, c)
+            _CUDA = True
+        except Error:
+            _CUDA = False
+    return _CUDA
+
+
 class DuctileBackend(Backend):
     @classmethod
     def is_compatible(cls, model, device="CPU", **kwargs):
@@ -122,16 +148,18 @@ class DuctileBackend(Backend):
     @classmethod
     def supports_device(cls, device):
         try:
-            return Device(device).type == DeviceType.CPU
+            kind = Device(device).type
         except (AttributeError, KeyError, ValueError):  # a name onnx's Device does not know
             return False
+        return kind == DeviceType.CPU or (kind == DeviceType.CUDA and _cuda_available())
 
     @classmethod
     def prepare(cls, model, device="CPU", symbolic_dims=False, **kwargs):
         """model: a ModelProto, serialized bytes or a path. Other keyword arguments (ONNX's
         runner passes each test's rtol/atol) are accepted and unused."""
         if not cls.supports_device(device):
-            raise Error(f"prepare: device '{device}' is not supported (ductile runs on the CPU)",
+            raise Error(f"prepare: device '{device}' is not supported here (ductile runs on the CPU, "
+                        "and on CUDA where this build has the backend and a GPU is found)",
                         "DUCTILE_ERR_UNSUPPORTED")
         if isinstance(model, (bytes, bytearray)):
             model = onnx.load_model_from_string(bytes(model))
@@ -141,7 +169,8 @@ class DuctileBackend(Backend):
             model = make_dims_symbolic(model)
         builder = Builder()
         network = builder.parse_onnx_bytes(model.SerializeToString())
-        return DuctileRep(model, network, builder)
+        return DuctileRep(model, network, builder,
+                          "cuda" if Device(device).type == DeviceType.CUDA else "cpu")
 
     @classmethod
     def run_model(cls, model, inputs, device="CPU", **kwargs):

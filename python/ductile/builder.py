@@ -48,6 +48,16 @@ class BuilderConfig(TrtConfig):
         check(lib.ductile_config_set_workspace(self._handle, size))
         self._limits()[int(pool)] = size
 
+    @property
+    def device(self):
+        """The backend the engine is built for: "cpu" (default) or "cuda"."""
+        return getattr(self, "_device", "cpu")
+
+    @device.setter
+    def device(self, name):
+        check(lib.ductile_config_set_device(self._handle, enc(name)))
+        self._device = str(name)
+
     def set_flag(self, flag):
         check(lib.ductile_config_set_flag(self._handle, int(BuilderFlag(flag)), 1))
         self._remember_flag(flag, True)

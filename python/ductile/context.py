@@ -88,13 +88,26 @@ class ExecutionContext(TrtContext):
         return dims.to_tuple()
 
     def set_tensor_address(self, name, address):
-        """Binds a buffer (an address as int, or 0/None to unbind); the caller keeps it alive
-        and large enough until execution returns."""
+        """Binds a buffer (an address as int, or 0/None to unbind), or a device array that
+        exposes __cuda_array_interface__ (PyTorch CUDA tensors, CuPy arrays; C-contiguous, of
+        the engine's dtype: the caller sees to that). The caller keeps it alive and large
+        enough until execution returns."""
         with self._owned("set_tensor_address"):
             self._set_tensor_address(name, address)
         return True
 
     def _set_tensor_address(self, name, address):
+        cai = getattr(address, "__cuda_array_interface__", None)
+        if cai is not None:
+            strides, shape = cai.get("strides"), tuple(cai["shape"])
+            if strides is not None:
+                want, step = [], int(cai["typestr"][2:])
+                for d in reversed(shape):
+                    want.append(step)
+                    step *= d
+                if tuple(strides) != tuple(reversed(want)) and 0 not in shape:
+                    raise ValueError(f"set_tensor_address('{name}'): the device array is not C-contiguous")
+            address = cai["data"][0]
         address = c_int(address or 0, "uint64", f"set_tensor_address: the address for '{name}'")
         check(lib.ductile_context_set_tensor_address(self._handle, enc(name), address or None))
 
@@ -113,8 +126,15 @@ class ExecutionContext(TrtContext):
         return True
 
     def execute_async_v3(self, stream_handle=0):
-        """TensorRT's entry point; execution is synchronous on the CPU."""
-        return self.execute()
+        """TensorRT's entry point: queues the run on a CUDA stream (an int handle, e.g.
+        torch.cuda.current_stream().cuda_stream; 0 is the default stream) without waiting.
+        Synchronous on the CPU backend."""
+        # A stream object: PyTorch's has .cuda_stream, CuPy's .ptr.
+        handle = getattr(stream_handle, "cuda_stream", getattr(stream_handle, "ptr", stream_handle))
+        handle = c_int(handle or 0, "uint64", "execute_async_v3: stream_handle")
+        with self._owned("execute_async_v3"):
+            check(lib.ductile_context_execute_async(self._handle, ctypes.c_void_p(handle or None)))
+        return True
 
     def _numpy_dtype(self, name):
         """The numpy dtype run() allocates or converts to; an engine dtype numpy cannot hold

@@ -73,6 +73,11 @@ class Engine(TrtEngine):
         return tuple(shapes)
 
     @property
+    def device(self):
+        """The backend the engine runs on: "cpu" or "cuda"."""
+        return text(lib.ductile_engine_device(self._handle))
+
+    @property
     def layer_info(self):
         return text(lib.ductile_engine_layer_info(self._handle))
 

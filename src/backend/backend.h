@@ -8,6 +8,7 @@
 #include "core/threadpool.h"
 #include "ops/op.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* What a kernel runs with. */
@@ -16,7 +17,18 @@ typedef struct dt_exec {
     void *stream;       /* a device backend's stream (cudaStream_t); NULL on the CPU */
     int profile;        /* the context's optimization profile: indexes a layer's `tactic` */
     int tactic;         /* > 0: run this tactic instead of the layer's (builder timing runs) */
+    void *state;        /* the backend's per-context state (dt_backend.state_create); NULL on
+                           the CPU */
+    const dt_view *host_in; /* device backends: the layer's inputs with host data where the
+                           host has it (constants, shape-pass values), else NULL data: what
+                           a kernel reads parameters from (Resize's sizes, Slice's starts) */
 } dt_exec;
+
+/* The device a backend runs on, as an engine records it (format: TARGET section). */
+typedef struct dt_device_info {
+    char name[96];      /* "NVIDIA H200"; "" for the host */
+    int cc_major, cc_minor;   /* compute capability; 0.0 for the host */
+} dt_device_info;
 
 /* Weights a backend packed at build time (see dt_backend.prepack). */
 typedef struct dt_prepacked {
@@ -35,6 +47,11 @@ typedef struct dt_backend {
     const char *name;                                   /* "cpu", "cuda" */
     /* The kernel for an op type, or NULL when this backend lacks it. */
     dt_kernel_fn (*find_kernel)(const char *op_type);
+    /* Optional (NULL: every layer whose op has a kernel). Whether the kernel runs this layer;
+     * false makes a device backend's layer a host fallback. Called once when the engine is
+     * loaded, with the views (dtype, rank, dims; no data) of profile 0's opt shapes: it must
+     * decide on what does not change with shapes (dtypes, ranks, attributes, constants). */
+    bool (*supports)(const ductile_layer *L, const dt_view *in, const dt_view *out);
     /* Buffers for activations and I/O: 64-byte aligned; NULL when out of memory. */
     void *(*alloc)(size_t bytes);
     void (*release)(void *ptr);
@@ -57,9 +74,31 @@ typedef struct dt_backend {
      * limit for a profile's activation memory when the config sets none, as TensorRT's
      * workspace defaults to the device's memory. */
     uint64_t (*memory_size)(void);
+    /* true: alloc returns host memory that the CPU kernels read directly. false: device
+     * memory; layers without a kernel here run on the host backend with copies. */
+    bool host_memory;
+    /* Optional (NULL: always there). Finds the device, lazily (never at library load), and
+     * describes it; fails with a message ("no CUDA device found") when there is none. */
+    ductile_status (*device)(dt_device_info *info);
+    /* Optional. Whether a caller's pointer is this backend's memory (false: host memory, which
+     * the context copies through its own buffers). */
+    bool (*owns_pointer)(const void *ptr);
+    /* Optional. Per-context state (library handles, a workspace) handed to kernels in
+     * dt_exec.state. */
+    ductile_status (*state_create)(void **out);
+    void (*state_free)(void *state);
 } dt_backend;
 
-/* The CPU backend: the reference for every op. */
-const dt_backend *dt_backend_cpu(void);
+/* ---- the registry: the only way to reach a backend (backends.c) ---- */
+
+/* The backend of that name built into this library ("cpu", "cuda"), or NULL. */
+const dt_backend *dt_backend_find(const char *name);
+/* Like dt_backend_find, with a message when the build lacks it: "engine was built for backend
+ * 'cuda', which this build of ductile lacks (built with CUDA=0)" (`what` = "engine was built
+ * for"). */
+ductile_status dt_backend_require(const char *name, const char *what, const dt_backend **out);
+/* Where value layers (the shape pass), constant folding and a device backend's fallback layers
+ * run: the CPU backend, the reference for every op. */
+const dt_backend *dt_backend_host(void);
 
 #endif

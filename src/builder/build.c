@@ -4,7 +4,8 @@
  * 2. fold layers whose inputs are all constants, fuse conv chains, pack weights for the
  *    backend (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
- * 4. write the engine bytes and load them, so a built engine and a loaded one are the same,
+ * 4. write the engine bytes (for the config's device: its TARGET section) and load them, so a
+ *    built engine and a loaded one are the same,
  *    settling on the way every computed tensor's dtype (a declared one that differs is
  *    refused: builder/dtypes.c),
  * 5. refuse ranged dims the model fixes, infer shapes at the corners of every profile and
@@ -13,6 +14,7 @@
  *    refused here rather than at its first run,
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
  *    choice, write and load the engine again with the choices. */
+#include "backend/backend.h"
 #include "builder/config.h"
 #include "builder/engine_write.h"
 #include "builder/optimize.h"
@@ -21,7 +23,9 @@
 #include "core/status.h"
 #include "runtime/engine_impl.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static ductile_status dt_check_network(const ductile_network *net)
 {
@@ -52,6 +56,19 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
      * until the network is freed; the header documents that the files must not change while
      * a network parsed from them is alive. */
     DT_TRY(dt_network_check_files(net));
+    /* The backend first: a missing device fails the build before any work. */
+    const dt_backend *backend;
+    DT_TRY(dt_backend_require(cfg->device ? cfg->device : "cpu", "build:", &backend));
+    dt_engine_target target;
+    memset(&target, 0, sizeof target);
+    snprintf(target.backend, sizeof target.backend, "%s", backend->name);
+    if (backend->device) {
+        dt_device_info dev;
+        DT_TRY(backend->device(&dev));
+        snprintf(target.device, sizeof target.device, "%s", dev.name);
+        target.cc_major = (uint32_t)dev.cc_major;
+        target.cc_minor = (uint32_t)dev.cc_minor;
+    }
     ductile_network *w1 = NULL, *w2 = NULL;
     ductile_profile *profiles = NULL;
     int n_profiles = 0;
@@ -61,11 +78,11 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
     if (!s) s = dt_pass_fuse(w1);
-    if (!s) s = dt_pass_prepack(w1, dt_backend_cpu());
+    if (!s) s = dt_pass_prepack(w1, backend);
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);
     if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);
-    if (!s) s = dt_pass_dtypes(w2, profiles, n_profiles, &e);
+    if (!s) s = dt_pass_dtypes(w2, profiles, n_profiles, &target, &e);
     dt_input_decl *decl = NULL;
     if (!s) s = dt_input_decls(w2, e, &decl);
     if (!s) s = dt_profiles_verify(e, decl);
@@ -79,7 +96,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     if (!s && changed) {
         ductile_engine_free(e);
         e = NULL;
-        s = dt_engine_write(w2, profiles, n_profiles, &bytes, &size);
+        s = dt_engine_write_target(w2, profiles, n_profiles, &target, &bytes, &size);
         if (!s) {
             s = dt_engine_from_bytes(bytes, size, &e);
             bytes = NULL;

@@ -1,5 +1,6 @@
 /* The public builder, profile and config calls: argument checks and bookkeeping. */
 #include "builder/config.h"
+#include "backend/backend.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -100,6 +101,17 @@ ductile_status ductile_config_set_workspace(ductile_config *c, uint64_t bytes)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_workspace: config is NULL");
     c->workspace = bytes;
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_config_set_device(ductile_config *c, const char *device)
+{
+    if (!c || !device) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_device: config or device is NULL");
+    if (strcmp(device, "cpu") && strcmp(device, "cuda"))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_device: '%s' is not a device (expected cpu or cuda)", device);
+    const dt_backend *be;
+    DT_TRY(dt_backend_require(device, "set_device:", &be));
+    c->device = be->name;
     return DUCTILE_OK;
 }
 

@@ -16,6 +16,7 @@ struct ductile_config {
     unsigned flags;              /* bit per ductile_builder_flag */
     ductile_progress_fn progress; /* NULL: silent */
     void *progress_user;
+    const char *device;          /* backend name (static string); NULL = "cpu" */
 };
 
 #endif

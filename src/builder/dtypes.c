@@ -25,12 +25,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* target NULL: the CPU backend. */
 static ductile_status dt_write_load(const ductile_network *w, const ductile_profile *profiles,
-                                    int n_profiles, ductile_engine **e)
+                                    int n_profiles, const dt_engine_target *target, ductile_engine **e)
 {
     void *bytes = NULL;
     size_t size = 0;
-    DT_TRY(dt_engine_write(w, profiles, n_profiles, &bytes, &size));
+    DT_TRY(target ? dt_engine_write_target(w, profiles, n_profiles, target, &bytes, &size)
+                  : dt_engine_write(w, profiles, n_profiles, &bytes, &size));
     return dt_engine_from_bytes(bytes, size, e); /* takes bytes */
 }
 
@@ -100,7 +102,7 @@ static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *compute
 
 /* Settles w's dtypes; *out is the engine written from w with them. */
 ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profiles, int n_profiles,
-                              ductile_engine **out)
+                              const dt_engine_target *target, ductile_engine **out)
 {
     *out = NULL;
     int n = w->n_tensors;
@@ -114,7 +116,7 @@ ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profile
         declared[t] = T->dtype;
         if (T->producer) T->dtype = DUCTILE_UNDEFINED;
     }
-    if (!s) s = dt_write_load(w, profiles, n_profiles, &e);
+    if (!s) s = dt_write_load(w, profiles, n_profiles, NULL, &e);
     /* The engine reader keeps the writer's tensor order. */
     if (!s && e->net->n_tensors != n)
         s = dt_fail(DUCTILE_ERR_INTERNAL, "dtypes: the engine has %d tensors, the network %d", e->net->n_tensors, n);
@@ -139,7 +141,7 @@ ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profile
     }
     ductile_engine_free(e);
     e = NULL;
-    if (!s) s = dt_write_load(w, profiles, n_profiles, &e);
+    if (!s) s = dt_write_load(w, profiles, n_profiles, target, &e);
     if (s) {
         /* w keeps what it declared, as the user's network does. */
         for (int t = 0; declared && t < n; t++) w->tensors[t]->dtype = declared[t];

@@ -1,4 +1,4 @@
-/* Engine writer: network + profiles -> the bytes described in engine_format.h.
+/* Engine writer: network + profiles -> the bytes described in format/format.h.
  *
  * Each section is built in its own growing buffer (strings and blobs are appended while the
  * tensor and layer records that name them are written), then the sections are laid out
@@ -89,7 +89,7 @@ typedef struct dt_writer {
     const ductile_network *net;
     dt_wbuf strings;
     uint32_t n_strings;
-    dt_wbuf tensors, layers, io, profiles, blobs;
+    dt_wbuf tensors, layers, io, profiles, blobs, target;
 } dt_writer;
 
 /* Appends a string and returns its index; NULL gives DT_ENGINE_NO_STRING. */
@@ -108,7 +108,7 @@ static uint32_t dt_wstring(dt_writer *w, const char *s, size_t len)
 
 static uint32_t dt_wname(dt_writer *w, const char *s) { return dt_wstring(w, s, s ? strlen(s) : 0); }
 
-/* A tensor record (engine_format.h); `what` names the tensor in errors. */
+/* A tensor record (format/format.h); `what` names the tensor in errors. */
 static ductile_status dt_write_tensor(dt_writer *w, dt_wbuf *b, const ductile_tensor *t,
                                       uint32_t flags, const char *what)
 {
@@ -350,10 +350,11 @@ static void dt_le64(unsigned char *p, uint64_t v)
 /* Header, table and sections into one 64-byte-aligned buffer. */
 static ductile_status dt_assemble(dt_writer *w, void **out, size_t *size)
 {
-    enum { NSEC = 6 };
-    dt_wbuf *sec[NSEC] = {&w->strings, &w->tensors, &w->layers, &w->io, &w->profiles, &w->blobs};
+    enum { NSEC = 7 };
+    dt_wbuf *sec[NSEC] = {&w->strings, &w->tensors, &w->layers, &w->io, &w->profiles, &w->blobs, &w->target};
     static const uint32_t ids[NSEC] = {DT_SECTION_STRINGS, DT_SECTION_TENSORS, DT_SECTION_LAYERS,
-                                       DT_SECTION_IO, DT_SECTION_PROFILES, DT_SECTION_BLOBS};
+                                       DT_SECTION_IO, DT_SECTION_PROFILES, DT_SECTION_BLOBS,
+                                       DT_SECTION_TARGET};
     size_t off[NSEC], pos = DT_ENGINE_HEADER_SIZE + NSEC * DT_ENGINE_SECTION_ENTRY;
     for (int i = 0; i < NSEC; i++) {
         if (sec[i]->failed)
@@ -394,16 +395,37 @@ static ductile_status dt_assemble(dt_writer *w, void **out, size_t *size)
     return DUCTILE_OK;
 }
 
+/* TARGET: fixed-size, NUL-padded names (the reader checks the characters). */
+static void dt_write_target(dt_writer *w, const dt_engine_target *t)
+{
+    unsigned char rec[DT_ENGINE_TARGET_SIZE];
+    memset(rec, 0, sizeof rec);
+    memcpy(rec, t->backend, strnlen(t->backend, 15));
+    memcpy(rec + 16, t->device, strnlen(t->device, 95));
+    dt_le32(rec + 112, t->cc_major);
+    dt_le32(rec + 116, t->cc_minor);
+    dt_put(&w->target, rec, sizeof rec);
+}
+
 ductile_status dt_engine_write(const ductile_network *net, const ductile_profile *profiles,
                                int n_profiles, void **out, size_t *size)
 {
+    dt_engine_target cpu = {.backend = "cpu"};
+    return dt_engine_write_target(net, profiles, n_profiles, &cpu, out, size);
+}
+
+ductile_status dt_engine_write_target(const ductile_network *net, const ductile_profile *profiles,
+                                      int n_profiles, const dt_engine_target *target, void **out,
+                                      size_t *size)
+{
     if (out) *out = NULL;
     if (size) *size = 0;
-    if (!net || !out || !size || n_profiles < 0 || (n_profiles > 0 && !profiles))
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "engine write: net, out or size is NULL, or profiles do not match n_profiles");
+    if (!net || !out || !size || !target || n_profiles < 0 || (n_profiles > 0 && !profiles))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "engine write: net, target, out or size is NULL, or profiles do not match n_profiles");
     dt_writer w;
     memset(&w, 0, sizeof w);
     w.net = net;
+    dt_write_target(&w, target);
     ductile_status s = dt_write_tensors(&w);
     if (!s) s = dt_write_layers(&w);
     if (!s) s = dt_write_profiles(&w, profiles, n_profiles);
@@ -423,5 +445,6 @@ ductile_status dt_engine_write(const ductile_network *net, const ductile_profile
     free(w.io.p);
     free(w.profiles.p);
     free(w.blobs.p);
+    free(w.target.p);
     return s;
 }

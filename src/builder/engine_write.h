@@ -3,6 +3,7 @@
 #define DT_ENGINE_WRITE_H
 
 #include "ductile.h"
+#include "format/format.h"
 #include "format/profile.h"
 #include "graph/network.h"
 
@@ -15,5 +16,9 @@
  * above 8) is refused with DUCTILE_ERR_INVALID_ARGUMENT naming the tensor or layer. */
 ductile_status dt_engine_write(const ductile_network *net, const ductile_profile *profiles,
                                int n_profiles, void **out, size_t *size);
+/* The same for a given target (dt_engine_write: the CPU backend). */
+ductile_status dt_engine_write_target(const ductile_network *net, const ductile_profile *profiles,
+                                      int n_profiles, const dt_engine_target *target, void **out,
+                                      size_t *size);
 
 #endif

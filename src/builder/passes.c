@@ -1,5 +1,5 @@
 #include "builder/passes.h"
-#include "backend/cpu/kernels.h"
+#include "backend/backend.h"
 #include "core/status.h"
 #include "ops/op.h"
 #include "runtime/engine_impl.h"
@@ -90,7 +90,7 @@ done:
 static void dt_release_free(void *p, size_t n) { free(p); }
 
 /* Folds one layer whose inputs are all constants. */
-static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, const dt_opdef *def, dt_cpu_run_fn run)
+static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, const dt_opdef *def, dt_kernel_fn run)
 {
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return DUCTILE_OK; /* left to run time */
@@ -147,7 +147,7 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->out[k]->is_output) all_const = false;
         if (!all_const) continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
-        dt_cpu_run_fn run = dt_cpu_kernel_find(L->op_type);
+        dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): op type '%s' is not supported by ductile",
                            L->name, L->op_type, L->opset, L->op_type);

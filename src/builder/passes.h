@@ -18,10 +18,14 @@ ductile_status dt_pass_fold_constants(ductile_network *net);
 /* Settles the dtype of every tensor a layer computes (builder/dtypes.c): the one the layer's
  * infer computes, written into net; a declared dtype that differs is refused
  * (DUCTILE_ERR_INVALID_ARGUMENT, naming the node, the tensor and both dtypes). *out: the
- * engine written from net with those dtypes and the (normalized) profiles. */
+ * engine written for `target` from net with those dtypes and the (normalized) profiles. The
+ * dtypes themselves are inferred on a CPU engine (the reference backend, which runs every
+ * engine, eager and shape-input ones included). */
 struct ductile_profile;
 struct ductile_engine;
+struct dt_engine_target;
 ductile_status dt_pass_dtypes(ductile_network *net, const struct ductile_profile *profiles,
-                              int n_profiles, struct ductile_engine **out);
+                              int n_profiles, const struct dt_engine_target *target,
+                              struct ductile_engine **out);
 
 #endif

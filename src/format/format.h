@@ -55,8 +55,12 @@
  * BLOBS (id 6): constant data, the section starting 64-byte aligned in the file and each
  *     blob at a multiple of 64 inside it, so a file loaded at a 64-byte-aligned address has
  *     every constant 64-byte aligned and usable in place.
+ * TARGET (id 7, DT_ENGINE_TARGET_SIZE = 128 bytes): what the engine was built and tuned for.
+ *     0 backend 16 bytes (NUL-padded name of a backend: lowercase letters, digits, '_'),
+ *     16 device 96 bytes (NUL-padded printable name of the GPU; empty for the host),
+ *     112 compute capability major u32, 116 minor u32 (0, 0 for the host), 120 reserved u64 (0).
  *
- * Version history: 1, the first. */
+ * Version history: 1, the first. 2: TARGET (required). */
 #ifndef DT_FORMAT_H
 #define DT_FORMAT_H
 
@@ -65,13 +69,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DT_ENGINE_FORMAT_VERSION 1
+#define DT_ENGINE_FORMAT_VERSION 2
 #define DT_ENGINE_MAGIC "DUCTILE" /* 8 bytes with its NUL */
 #define DT_ENGINE_HEADER_SIZE 64
 #define DT_ENGINE_SECTION_ENTRY 24
 #define DT_ENGINE_TENSOR_RECORD 128
 #define DT_ENGINE_BLOB_ALIGN 64
 #define DT_ENGINE_NO_STRING 0xFFFFFFFFu
+#define DT_ENGINE_TARGET_SIZE 128
 
 /* Byte offsets of header fields (tests patch them). */
 enum {
@@ -91,7 +96,8 @@ enum {
     DT_SECTION_LAYERS = 3,
     DT_SECTION_IO = 4,
     DT_SECTION_PROFILES = 5,
-    DT_SECTION_BLOBS = 6
+    DT_SECTION_BLOBS = 6,
+    DT_SECTION_TARGET = 7
 };
 
 enum {
@@ -99,5 +105,12 @@ enum {
     DT_ENGINE_TENSOR_OUTPUT = 2u,
     DT_ENGINE_TENSOR_DATA = 4u
 };
+
+/* The TARGET section in memory. */
+typedef struct dt_engine_target {
+    char backend[16];       /* NUL-terminated: at most 15 characters */
+    char device[96];        /* NUL-terminated: at most 95 characters */
+    uint32_t cc_major, cc_minor;
+} dt_engine_target;
 
 #endif

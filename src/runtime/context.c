@@ -39,6 +39,13 @@ struct ductile_context {
     void **snap;            /* per tensor: the shape input's bytes the shape pass last read */
     size_t *snap_size;
     int busy;               /* 1 while a call runs on this context (dt_enter/dt_leave) */
+    /* Device backends (engine backend without host memory), see dt_execute_device: */
+    void *bstate;           /* the backend's per-context state (handles, workspace) */
+    void **dval;            /* per tensor: device copy of a value tensor a device kernel reads */
+    size_t *dval_cap;
+    void **hbuf;            /* per tensor: host copy for a fallback layer's input or output */
+    size_t *hbuf_cap;
+    bool *hostb;            /* per tensor: the caller bound host memory to this I/O tensor */
 };
 
 static int dt_default_threads(void)
@@ -70,6 +77,16 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
     if (!s) s = dt_shape_state_init(&c->st, e);
     c->threads = dt_default_threads();
     if (!s) s = dt_pool_create(c->threads, &c->pool);
+    if (!s && !e->backend->host_memory) {
+        c->dval = calloc(nt, sizeof *c->dval);
+        c->dval_cap = calloc(nt, sizeof *c->dval_cap);
+        c->hbuf = calloc(nt, sizeof *c->hbuf);
+        c->hbuf_cap = calloc(nt, sizeof *c->hbuf_cap);
+        c->hostb = calloc(nt, sizeof *c->hostb);
+        if (!c->dval || !c->dval_cap || !c->hbuf || !c->hbuf_cap || !c->hostb)
+            s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+    }
+    if (!s && e->backend->state_create) s = e->backend->state_create(&c->bstate);
     if (s) {
         ductile_context_free(c);
         return s;
@@ -97,6 +114,15 @@ void ductile_context_free(ductile_context *c)
     free(c->snap);
     free(c->snap_size);
     if (c->arena) c->e->backend->release(c->arena);
+    for (int t = 0; c->dval && t < c->e->net->n_tensors; t++)
+        if (c->dval[t]) c->e->backend->release(c->dval[t]);
+    for (int t = 0; c->hbuf && t < c->e->net->n_tensors; t++) free(c->hbuf[t]);
+    free(c->dval);
+    free(c->dval_cap);
+    free(c->hbuf);
+    free(c->hbuf_cap);
+    free(c->hostb);
+    if (c->bstate) c->e->backend->state_free(c->bstate);
     free(c);
 }
 
@@ -175,6 +201,22 @@ static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *nam
 
 const dt_view *dt_context_views(const ductile_context *c) { return c->st.views; }
 
+/* Zeroes `bytes` of the backend's memory at p: memset for host memory; a device's is
+ * written from a block of zeros through the backend's copy (the host cannot touch it). */
+static ductile_status dt_zero_buffer(const dt_backend *be, void *p, size_t bytes)
+{
+    if (be->host_memory) {
+        memset(p, 0, bytes);
+        return DUCTILE_OK;
+    }
+    static const unsigned char zeros[65536];
+    for (size_t at = 0; at < bytes; at += sizeof zeros) {
+        size_t n = bytes - at < sizeof zeros ? bytes - at : sizeof zeros;
+        DT_TRY(be->copy((char *)p + at, zeros, n, NULL));
+    }
+    return be->sync ? be->sync(NULL) : DUCTILE_OK;
+}
+
 /* Ensures `need` bytes in the context's own buffer of tensor t. A new buffer is zeroed, so
  * nothing ever reads what the allocator left there, and it has not been handed out yet. */
 static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
@@ -184,12 +226,45 @@ static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
     void *p = c->e->backend->alloc(need);
     if (!p)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for tensor '%s'", need, c->e->net->tensors[t]->name);
-    memset(p, 0, need);
+    ductile_status s = dt_zero_buffer(c->e->backend, p, need);
+    if (s) {
+        c->e->backend->release(p);
+        return s;
+    }
     if (c->own[t]) c->e->backend->release(c->own[t]);
     c->own[t] = p;
     c->own_cap[t] = need;
     c->given[t] = false;
     return DUCTILE_OK;
+}
+
+/* Device backends: value tensors (computed on the host by the shape pass) that device kernels
+ * read get a device copy, once per set of shapes. */
+static ductile_status dt_upload_values(ductile_context *c)
+{
+    const ductile_engine *e = c->e;
+    const dt_backend *be = e->backend;
+    for (int i = 0; i < e->plan.n_layers; i++) {
+        const dt_plan_layer *pl = &e->plan.layers[i];
+        if (pl->value || pl->fallback) continue;
+        for (int k = 0; k < pl->layer->n_in; k++) {
+            const ductile_tensor *T = pl->layer->in[k];
+            if (!T || e->plan.kind[T->index] != DT_TENSOR_VALUE) continue;
+            int t = T->index;
+            size_t bytes;
+            if (!dt_view_bytes(&c->st.views[t], &bytes))
+                return dt_fail(DUCTILE_ERR_SHAPE, "tensor '%s' is too large", T->name);
+            if (c->dval_cap[t] < bytes || !c->dval[t]) {
+                void *p = be->alloc(bytes ? bytes : 1);
+                if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of %s memory (%zu bytes) for tensor '%s'", be->name, bytes, T->name);
+                if (c->dval[t]) be->release(c->dval[t]);
+                c->dval[t] = p;
+                c->dval_cap[t] = bytes;
+            }
+            if (bytes) DT_TRY(be->copy(c->dval[t], c->st.views[t].data, bytes, NULL));
+        }
+    }
+    return be->sync ? be->sync(NULL) : DUCTILE_OK;
 }
 
 /* The buffer execute reads for input t: the caller's if bound, else the context's own. */
@@ -281,6 +356,7 @@ static ductile_status dt_prepare(ductile_context *c)
     }
     dt_exec ex = {.pool = c->pool, .profile = c->profile};
     DT_TRY(dt_shape_pass(e, &c->st, &ex));
+    if (!e->backend->host_memory) DT_TRY(dt_upload_values(c));
     size_t arena = 0;
     DT_TRY(dt_memplan(e, c->st.views, c->offsets, &arena));
     if (arena > c->arena_cap) {
@@ -376,8 +452,11 @@ static void *dt_output_data(ductile_context *c, int t)
 }
 
 /* Copies the outputs that are constants or values (known before execute) into their output
- * buffers; eager engines first give them a buffer of the size their view has. */
-static ductile_status dt_copy_known_outputs(ductile_context *c)
+ * buffers; eager engines first give them a buffer of the size their view has. Device engines
+ * (host_bound: dt_execute_device's per-tensor flags, NULL for a host backend) copy on the
+ * stream into the device buffer the output leaves from (the context's own when the caller's
+ * is host memory: dt_execute_device copies that back at the end). */
+static ductile_status dt_copy_known_outputs(ductile_context *c, const bool *host_bound, void *stream)
 {
     const ductile_network *net = c->e->net;
     for (int i = 0; i < net->n_outputs; i++) {
@@ -392,6 +471,11 @@ static ductile_status dt_copy_known_outputs(ductile_context *c)
             return dt_fail(DUCTILE_ERR_FORMAT, "constant output '%s' holds %zu bytes but its shape needs %zu",
                            net->tensors[t]->name, net->tensors[t]->nbytes, bytes);
         if (c->e->plan.eager) DT_TRY(dt_own_buffer(c, t, bytes));
+        if (host_bound) {
+            void *dst = c->bound[t] && !host_bound[t] ? c->bound[t] : c->own[t];
+            if (bytes) DT_TRY(c->e->backend->copy(dst, v->data, bytes, stream));
+            continue;
+        }
         void *dst = dt_output_data(c, t);
         if (bytes && dst != v->data) memcpy(dst, v->data, bytes);
     }
@@ -453,12 +537,144 @@ static ductile_status dt_execute_eager(ductile_context *c)
         if (!s) s = pl->run(L, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
-    DT_TRY(dt_copy_known_outputs(c));
+    DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     c->ran = true;
     return e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
 }
 
-static ductile_status dt_ctx_execute(ductile_context *c)
+/* ---- device backends ----
+ * Buffers live on the device: the arena, the context's own I/O buffers, the engine's device
+ * copies of constants (dconst) and the context's of value tensors (dval). A caller buffer in
+ * host memory (a numpy array) is copied through the context's own device buffer. A layer
+ * without a device kernel ("cpu fallback") runs on the host: its device inputs are copied into
+ * host buffers (constants and values are read in place), the stream is waited for, the host
+ * kernel runs, and its outputs are copied back. Everything else is queued on the stream. */
+
+/* The device address of tensor t for this run. */
+static void *dt_device_data(ductile_context *c, int t, const bool *host_bound)
+{
+    switch (c->e->plan.kind[t]) {
+    case DT_TENSOR_CONSTANT: return c->e->dconst[t];
+    case DT_TENSOR_VALUE: return c->dval[t];
+    case DT_TENSOR_ACTIVATION: return c->arena ? (char *)c->arena + c->offsets[t] : NULL;
+    case DT_TENSOR_INPUT:
+    case DT_TENSOR_OUTPUT: return c->bound[t] && !host_bound[t] ? c->bound[t] : c->own[t];
+    }
+    return NULL;
+}
+
+static ductile_status dt_host_buffer(ductile_context *c, int t, size_t bytes)
+{
+    if (c->hbuf_cap[t] >= bytes && c->hbuf[t]) return DUCTILE_OK;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for a host copy of '%s'", bytes,
+                       c->e->net->tensors[t]->name);
+    free(c->hbuf[t]);
+    c->hbuf[t] = p;
+    c->hbuf_cap[t] = bytes;
+    return DUCTILE_OK;
+}
+
+/* One fallback layer: device -> host, the host kernel, host -> device. */
+static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *pl, dt_view *in, dt_view *out,
+                                      const bool *host_bound, void *stream)
+{
+    const ductile_engine *e = c->e;
+    const dt_backend *be = e->backend;
+    const ductile_layer *L = pl->layer;
+    for (int k = 0; k < L->n_in; k++) {
+        const ductile_tensor *T = L->in[k];
+        if (!T) continue;
+        int t = T->index;
+        dt_tensor_kind kind = e->plan.kind[t];
+        if (kind == DT_TENSOR_CONSTANT) in[k].data = (void *)T->data;
+        else if (kind == DT_TENSOR_VALUE) in[k].data = c->st.views[t].data;
+        else if ((kind == DT_TENSOR_INPUT || kind == DT_TENSOR_OUTPUT) && c->bound[t] && host_bound[t]) in[k].data = c->bound[t];
+        else {
+            size_t bytes;
+            if (!dt_view_bytes(&in[k], &bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "input %d is too large", k);
+            DT_TRY(dt_host_buffer(c, t, bytes));
+            if (bytes) DT_TRY(be->copy(c->hbuf[t], dt_device_data(c, t, host_bound), bytes, stream));
+            in[k].data = c->hbuf[t];
+        }
+    }
+    for (int k = 0; k < L->n_out; k++) {
+        int t = L->out[k]->index;
+        size_t bytes;
+        if (!dt_view_bytes(&out[k], &bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "output %d is too large", k);
+        DT_TRY(dt_host_buffer(c, t, bytes));
+        out[k].data = c->hbuf[t];
+    }
+    DT_TRY(be->sync(stream));
+    dt_exec hx = {.pool = c->pool, .profile = c->profile};
+    DT_TRY(pl->run(L, in, out, &hx));
+    for (int k = 0; k < L->n_out; k++) {
+        int t = L->out[k]->index;
+        size_t bytes;
+        if (dt_view_bytes(&out[k], &bytes) && bytes)
+            DT_TRY(be->copy(dt_device_data(c, t, host_bound), c->hbuf[t], bytes, stream));
+    }
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_execute_device(ductile_context *c, void *stream, bool wait)
+{
+    const ductile_engine *e = c->e;
+    const dt_backend *be = e->backend;
+    const dt_plan *p = &e->plan;
+    const ductile_network *net = e->net;
+    bool *hb = c->hostb;
+    ductile_status s = DUCTILE_OK;
+    /* Caller buffers in host memory go through the context's own device buffers. */
+    for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {
+        const ductile_tensor *T = i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs];
+        int t = T->index;
+        hb[t] = c->bound[t] && !(be->owns_pointer && be->owns_pointer(c->bound[t]));
+        size_t bytes;
+        if (!s && hb[t] && T->is_input && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
+            s = be->copy(c->own[t], c->bound[t], bytes, stream);
+    }
+    /* Outputs that are constants or values of the model. */
+    if (!s) s = dt_copy_known_outputs(c, hb, stream);
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], hin[DT_MAX_LAYER_IO];
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin};
+    for (int i = 0; !s && i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value) continue;
+        const ductile_layer *L = pl->layer;
+        dt_layer_input_views(L, c->st.views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
+        if (pl->fallback) {
+            s = dt_run_fallback(c, pl, in, out, hb, stream);
+        } else {
+            for (int k = 0; k < L->n_in; k++) {
+                hin[k] = in[k];
+                if (!L->in[k]) continue;
+                int t = L->in[k]->index;
+                hin[k].data = p->kind[t] == DT_TENSOR_CONSTANT || p->kind[t] == DT_TENSOR_VALUE ? in[k].data : NULL;
+                in[k].data = dt_device_data(c, t, hb);
+            }
+            for (int k = 0; k < L->n_out; k++) out[k].data = dt_device_data(c, L->out[k]->index, hb);
+            s = pl->run(L, in, out, &ex);
+        }
+        if (s) s = dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    /* Outputs bound to host memory: copied back, and waited for (the caller reads them when
+     * the call returns, as with pageable memory cudaMemcpyAsync may return early). */
+    bool host_out = false;
+    for (int i = 0; !s && i < net->n_outputs; i++) {
+        int t = net->outputs[i]->index;
+        size_t bytes;
+        host_out |= hb[t];
+        if (hb[t] && dt_view_bytes(&c->st.views[t], &bytes) && bytes) s = be->copy(c->bound[t], c->own[t], bytes, stream);
+    }
+    if (!s && (wait || host_out)) s = be->sync(stream);
+    return s;
+}
+
+/* stream, wait: device engines only (dt_execute_device); a host backend runs synchronously. */
+static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait)
 {
     const dt_plan *p = &c->e->plan;
     const ductile_network *net = c->e->net;
@@ -469,8 +685,9 @@ static ductile_status dt_ctx_execute(ductile_context *c)
                            "input '%s' has no data: bind a buffer with set_tensor_address, or write into the buffer "
                            "get_tensor_address returns, before execute",
                            net->inputs[i]->name);
+    if (!c->e->backend->host_memory) return dt_execute_device(c, stream, wait);
     if (p->eager) return dt_execute_eager(c);
-    DT_TRY(dt_copy_known_outputs(c));
+    DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     dt_exec ex = {.pool = c->pool, .profile = c->profile};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
@@ -560,9 +777,20 @@ ductile_status ductile_context_execute(ductile_context *c)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute: context is NULL");
     DT_TRY(dt_enter(c, "execute"));
-    /* Workers wake now, while the shape pass runs, and spin between layers until the end. */
-    dt_pool_wake(c->pool);
-    ductile_status s = dt_ctx_execute(c);
-    dt_pool_rest(c->pool);
+    /* Workers wake now, while the shape pass runs, and spin between layers until the end.
+     * Not for a device engine: they would spin through its waits on the GPU (its fallback
+     * layers still use the pool, whose workers then wake per loop). */
+    bool host = c->e->backend->host_memory;
+    if (host) dt_pool_wake(c->pool);
+    ductile_status s = dt_ctx_execute(c, NULL, true);
+    if (host) dt_pool_rest(c->pool);
     return dt_leave(c, s);
+}
+
+ductile_status ductile_context_execute_async(ductile_context *c, void *stream)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "execute_async: context is NULL");
+    if (c->e->backend->host_memory) return ductile_context_execute(c);
+    DT_TRY(dt_enter(c, "execute_async"));
+    return dt_leave(c, dt_ctx_execute(c, stream, false));
 }

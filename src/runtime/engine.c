@@ -4,12 +4,103 @@
 #include "core/file.h"
 #include "core/status.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 static void dt_free_aligned(void *p, size_t n) { free(p); }
+
+/* The engine's backend, present in this build and on this machine (its device of the compute
+ * capability the engine was tuned for). */
+static ductile_status dt_engine_backend(ductile_engine *e, const dt_engine_target *t)
+{
+    DT_TRY(dt_backend_require(t->backend, "engine was built for", &e->backend));
+    snprintf(e->device.name, sizeof e->device.name, "%s", t->device);
+    e->device.cc_major = (int)t->cc_major;
+    e->device.cc_minor = (int)t->cc_minor;
+    if (!e->backend->device) return DUCTILE_OK;
+    dt_device_info have;
+    DT_TRY(e->backend->device(&have));
+    if (have.cc_major != e->device.cc_major || have.cc_minor != e->device.cc_minor)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "engine was built for %s (compute capability %d.%d); this GPU is %s (compute capability %d.%d): rebuild the engine on it",
+                       e->device.name, e->device.cc_major, e->device.cc_minor, have.name, have.cc_major, have.cc_minor);
+    return DUCTILE_OK;
+}
+
+/* Device backends: the constants that device kernels read get one device copy per engine
+ * (fallback and value layers read the engine bytes in place). */
+/* Layers whose dtypes or attributes the device kernel refuses become host fallbacks. Tensor
+ * dtypes are known only from inference, so the shape pass runs once at profile 0's opt
+ * shapes. */
+static ductile_status dt_engine_place_layers(ductile_engine *e)
+{
+    const dt_backend *be = e->backend;
+    if (!be->supports || e->n_profiles < 1) return DUCTILE_OK;
+    const ductile_network *net = e->net;
+    dt_shape_state st;
+    DT_TRY(dt_shape_state_init(&st, e));
+    for (int i = 0; i < net->n_inputs; i++) {
+        const dt_profile_input *pi = dt_profile_get(&e->profiles[0], net->inputs[i]->name);
+        if (!pi) continue;
+        dt_view *v = &st.views[net->inputs[i]->index];
+        v->rank = pi->rank;
+        memcpy(v->dims, pi->opt, sizeof(int64_t) * (size_t)pi->rank);
+    }
+    dt_exec ex = {.pool = NULL};
+    ductile_status s = dt_shape_pass(e, &st, &ex);
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    for (int i = 0; !s && i < e->plan.n_layers; i++) {
+        dt_plan_layer *pl = &e->plan.layers[i];
+        const ductile_layer *L = pl->layer;
+        if (pl->value || pl->fallback) continue;
+        dt_layer_input_views(L, st.views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = st.views[L->out[k]->index];
+        if (be->supports(L, in, out)) continue;
+        pl->run = dt_backend_host()->find_kernel(L->op_type);
+        pl->fallback = true;
+        if (!pl->run)
+            s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): neither the %s nor the %s backend runs it",
+                        L->name, L->op_type, L->opset, be->name, dt_backend_host()->name);
+    }
+    dt_shape_state_free(&st, e);
+    return s;
+}
+
+ductile_status dt_engine_upload(ductile_engine *e)
+{
+    const dt_backend *be = e->backend;
+    if (be->host_memory) return DUCTILE_OK;
+    const ductile_network *net = e->net;
+    /* Both read run-time data on the host between layers; not yet on a device backend. */
+    if (e->plan.eager)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): output shapes that depend on computed data do not run on the %s backend yet",
+                       e->plan.eager_cause->name, e->plan.eager_cause->op_type, be->name);
+    for (int t = 0; t < net->n_tensors; t++)
+        if (e->plan.shape_input[t])
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input '%s' is a shape tensor (its values decide shapes); shape tensors do not run on the %s backend yet",
+                           net->tensors[t]->name, be->name);
+    DT_TRY(dt_engine_place_layers(e));
+    e->dconst = calloc((size_t)net->n_tensors + 1, sizeof *e->dconst);
+    if (!e->dconst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");
+    for (int i = 0; i < e->plan.n_layers; i++) {
+        const dt_plan_layer *pl = &e->plan.layers[i];
+        if (pl->value || pl->fallback) continue;
+        for (int k = 0; k < pl->layer->n_in; k++) {
+            const ductile_tensor *T = pl->layer->in[k];
+            if (!T || e->plan.kind[T->index] != DT_TENSOR_CONSTANT || e->dconst[T->index]) continue;
+            void *d = be->alloc(T->nbytes);
+            if (!d)
+                return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of %s memory (%zu bytes) for constant '%s'", be->name,
+                               T->nbytes, T->name);
+            e->dconst[T->index] = d;
+            if (T->nbytes) DT_TRY(be->copy(d, T->data, T->nbytes, NULL));
+        }
+    }
+    return be->sync ? be->sync(NULL) : DUCTILE_OK;
+}
 
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out)
 {
@@ -21,9 +112,11 @@ ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **o
     }
     e->bytes = bytes;
     e->size = size;
-    ductile_status s = dt_engine_read(bytes, size, &e->net, &e->profiles, &e->n_profiles);
-    e->backend = dt_backend_cpu();
+    dt_engine_target target;
+    ductile_status s = dt_engine_read_target(bytes, size, 0, &e->net, &e->profiles, &e->n_profiles, &target);
+    if (!s) s = dt_engine_backend(e, &target);
     if (!s) s = dt_plan_make(e->net, e->backend, &e->plan);
+    if (!s) s = dt_engine_upload(e);
     if (!s && !(e->layer_info = dt_layer_info_make(e)))
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory describing the engine's layers");
     if (s) {
@@ -37,6 +130,10 @@ ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **o
 void ductile_engine_free(ductile_engine *e)
 {
     if (!e) return;
+    if (e->dconst)
+        for (int t = 0; t < e->net->n_tensors; t++)
+            if (e->dconst[t]) e->backend->release(e->dconst[t]);
+    free(e->dconst);
     dt_plan_free(&e->plan);
     dt_network_delete(e->net);
     for (int i = 0; i < e->n_profiles; i++) dt_profile_clear(&e->profiles[i]);
@@ -151,6 +248,8 @@ ductile_status ductile_engine_get_tensor_dims(const ductile_engine *e, const cha
     *out = ductile_tensor_dims(t);
     return DUCTILE_OK;
 }
+
+const char *ductile_engine_device(const ductile_engine *e) { return e ? e->backend->name : NULL; }
 
 int32_t ductile_engine_num_profiles(const ductile_engine *e) { return e ? e->n_profiles : 0; }
 

@@ -27,9 +27,12 @@ typedef enum dt_tensor_kind {
 typedef struct dt_plan_layer {
     const ductile_layer *layer;
     const dt_opdef *def;
-    dt_kernel_fn run;         /* value layers: the CPU kernel (the shape pass runs on the
-                                 host); others: the engine backend's kernel */
+    dt_kernel_fn run;         /* value layers: the host backend's kernel (the shape pass runs
+                                 on the host); others: the engine backend's kernel, or the
+                                 host's when `fallback` */
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
+    bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
+                                 copied from the device and its outputs back */
 } dt_plan_layer;
 
 typedef struct dt_plan {
@@ -59,9 +62,16 @@ struct ductile_engine {
     ductile_profile *profiles;
     int n_profiles;
     const dt_backend *backend;  /* runs the execute layers and holds the context's buffers */
+    dt_device_info device;    /* what the engine was built for (TARGET section) */
+    void **dconst;            /* device backends: per tensor, the device copy of a constant
+                                 that a device kernel reads (NULL otherwise) */
     dt_plan plan;
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
+
+/* Device backends: refuses what they cannot run yet (eager plans, shape tensors) and copies
+ * the constants that device kernels read to the device (dconst). Nothing for the CPU. */
+ductile_status dt_engine_upload(ductile_engine *e);
 
 /* Takes ownership of bytes (posix_memalign'd, 64-byte aligned) on success and on failure. */
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);

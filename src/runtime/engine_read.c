@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DT_NSEC = 7 }; /* section ids 1..6 */
+enum { DT_NSEC = 8 }; /* section ids 1..7 */
 
 static const char *const dt_section_names[DT_NSEC] = {"?", "STRINGS", "TENSORS", "LAYERS",
-                                                      "IO", "PROFILES", "BLOBS"};
+                                                      "IO", "PROFILES", "BLOBS", "TARGET"};
 
 typedef struct dt_reader {
     const unsigned char *base;
@@ -507,6 +507,44 @@ static ductile_status dt_read_profiles(dt_reader *r, ductile_profile **out, int 
     return dt_section_end(&c);
 }
 
+/* ---- target ---- */
+
+/* A NUL-padded name field of `cap` bytes: terminated, the padding all NUL, and every
+ * character accepted by `ok`. */
+static ductile_status dt_name_field(const dt_cur *c, size_t at, size_t cap, const char *what, bool (*ok)(int),
+                                    char *out)
+{
+    const unsigned char *p = c->r->base + at;
+    size_t n = strnlen((const char *)p, cap);
+    if (n == cap) return dt_bad(c, at, "%s is not NUL-terminated within %zu bytes", what, cap);
+    for (size_t i = 0; i < n; i++)
+        if (!ok(p[i])) return dt_bad(c, at + i, "%s holds byte 0x%02x", what, p[i]);
+    for (size_t i = n; i < cap; i++)
+        if (p[i]) return dt_bad(c, at + i, "%s: padding after the name is not 0", what);
+    memcpy(out, p, n + 1);
+    return DUCTILE_OK;
+}
+
+static bool dt_backend_char(int ch) { return (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'; }
+static bool dt_printable(int ch) { return ch >= 0x20 && ch < 0x7f; }
+
+static ductile_status dt_read_target(dt_reader *r, dt_engine_target *t)
+{
+    dt_cur c = dt_section(r, DT_SECTION_TARGET);
+    if (c.end - c.pos != DT_ENGINE_TARGET_SIZE)
+        return dt_bad(&c, c.pos, "size %zu, expected %d", c.end - c.pos, DT_ENGINE_TARGET_SIZE);
+    size_t at = c.pos;
+    DT_TRY(dt_name_field(&c, at, 16, "the backend name", dt_backend_char, t->backend));
+    if (!t->backend[0]) return dt_bad(&c, at, "the backend name is empty");
+    DT_TRY(dt_name_field(&c, at + 16, 96, "the device name", dt_printable, t->device));
+    t->cc_major = dt_ld32(c.r->base + at + 112);
+    t->cc_minor = dt_ld32(c.r->base + at + 116);
+    if (t->cc_major > 1000 || t->cc_minor > 1000)
+        return dt_bad(&c, at + 112, "compute capability %u.%u is not plausible", (unsigned)t->cc_major, (unsigned)t->cc_minor);
+    if (dt_ld64(c.r->base + at + 120)) return dt_bad(&c, at + 120, "reserved field is not 0");
+    return DUCTILE_OK;
+}
+
 /* ---- header and section table ---- */
 
 static ductile_status dt_read_header(dt_reader *r, unsigned flags)
@@ -586,6 +624,14 @@ static ductile_status dt_read_header(dt_reader *r, unsigned flags)
 ductile_status dt_engine_read_ex(const void *data, size_t size, unsigned flags, ductile_network **net,
                                  ductile_profile **profiles, int *n_profiles)
 {
+    return dt_engine_read_target(data, size, flags, net, profiles, n_profiles, NULL);
+}
+
+ductile_status dt_engine_read_target(const void *data, size_t size, unsigned flags, ductile_network **net,
+                                     ductile_profile **profiles, int *n_profiles, dt_engine_target *target)
+{
+    dt_engine_target tgt;
+    memset(&tgt, 0, sizeof tgt);
     if (net) *net = NULL;
     if (profiles) *profiles = NULL;
     if (n_profiles) *n_profiles = 0;
@@ -606,6 +652,7 @@ ductile_status dt_engine_read_ex(const void *data, size_t size, unsigned flags, 
     if (!s) s = dt_read_io(&r);
     if (!s) s = dt_read_layers(&r);
     if (!s) s = dt_read_profiles(&r, profiles, n_profiles);
+    if (!s) s = dt_read_target(&r, &tgt);
     free(r.str);
     free(r.str_len);
     free(r.tflags);
@@ -619,6 +666,7 @@ ductile_status dt_engine_read_ex(const void *data, size_t size, unsigned flags, 
         return s;
     }
     *net = r.net;
+    if (target) *target = tgt;
     return DUCTILE_OK;
 }
 

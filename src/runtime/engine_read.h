@@ -3,6 +3,7 @@
 #define DT_ENGINE_READ_H
 
 #include "ductile.h"
+#include "format/format.h"
 #include "format/profile.h"
 #include "graph/network.h"
 
@@ -29,5 +30,9 @@ enum {
 ductile_status dt_engine_read_ex(const void *data, size_t size, unsigned flags,
                                  ductile_network **net, ductile_profile **profiles,
                                  int *n_profiles);
+/* dt_engine_read_ex that also returns the TARGET section (target may be NULL). */
+ductile_status dt_engine_read_target(const void *data, size_t size, unsigned flags,
+                                     ductile_network **net, ductile_profile **profiles,
+                                     int *n_profiles, dt_engine_target *target);
 
 #endif

@@ -78,7 +78,11 @@ char *dt_layer_info_make(const ductile_engine *e)
             dt_sb_printf(&b, "%s", k ? ", " : "");
             dt_sb_str(&b, L->out[k]->name);
         }
-        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"cpu.%s\" }", pl->value ? "shape" : "execute", L->op_type);
+        /* Value layers run on the host in the shape pass; a device backend's layers without a
+         * kernel there run on the host between copies ("cpu fallback"). */
+        const char *be = pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
+        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s }", pl->value ? "shape" : "execute", be,
+                     L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "");
     }
     dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");
     for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {

@@ -3,7 +3,6 @@
  * execute), where each tensor is last read, and the activation lifetimes (memplan.h), once per engine. */
 #include "runtime/engine_impl.h"
 #include "runtime/memplan.h"
-#include "backend/cpu/kernels.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -113,11 +112,16 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         pl->value = known || dt_op_reads_shape_only(L->op_type);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
-        pl->run = pl->value ? dt_cpu_kernel_find(L->op_type) : backend->find_kernel(L->op_type);
+        const dt_backend *host = dt_backend_host();
+        pl->run = pl->value ? host->find_kernel(L->op_type) : backend->find_kernel(L->op_type);
+        if (!pl->run && !pl->value && !backend->host_memory) {
+            pl->run = host->find_kernel(L->op_type);
+            pl->fallback = pl->run != NULL;
+        }
         if (!pl->run) {
             dt_plan_free(p);
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
-                           L->name, L->op_type, L->opset, pl->value ? "cpu" : backend->name, L->op_type);
+                           L->name, L->op_type, L->opset, pl->value || !backend->host_memory ? host->name : backend->name, L->op_type);
         }
     }
     s = dt_memplan_lifetimes(net, p);

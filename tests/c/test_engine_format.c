@@ -297,7 +297,7 @@ static void test_header_errors(const unsigned char *f, size_t n)
     memcpy(g, f, n);
     st32(g + DT_ENGINE_OFF_VERSION, 7);
     CHECK_EQ_INT(read_copy(g, n, 0), DUCTILE_ERR_FORMAT);
-    CHECK_EQ_STR(dt_last_error(), "engine format version 7 is not supported (this build reads version 1)");
+    CHECK_EQ_STR(dt_last_error(), "engine format version 7 is not supported (this build reads version 2)");
 
     memcpy(g, f, n);
     g[3] ^= 0x20;

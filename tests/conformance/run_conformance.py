@@ -118,12 +118,15 @@ def _needs_download(runner, suite, name):
     return False
 
 
+DEVICE_SUFFIX = "_cpu"   # "_cuda" with --device=CUDA
+
+
 def select(test_cases, suites, pattern, shard):
     """[(suite, test name, unittest class)] in a stable order; shard=(k, n) keeps every n-th."""
     chosen = []
     for suite in suites:
         cls = test_cases[SUITES[suite]]
-        for name in sorted(n for n in dir(cls) if n.startswith("test_") and n.endswith("_cpu")):
+        for name in sorted(n for n in dir(cls) if n.startswith("test_") and n.endswith(DEVICE_SUFFIX)):
             if pattern and not re.search(pattern, name):
                 continue
             chosen.append((suite, name, cls))
@@ -316,6 +319,8 @@ def main(argv=None):
     ap.add_argument("--suite", action="append", choices=list(SUITES),
                     help="a suite to run (repeatable; default: all five)")
     ap.add_argument("--dims", choices=["fixed", "symbolic", "both"], default="both")
+    ap.add_argument("--device", choices=["CPU", "CUDA"], default="CPU",
+                    help="run ONNX's test variants for this device (CUDA: the CUDA backend)")
     ap.add_argument("--filter", default="", help="run tests whose name matches this regex")
     ap.add_argument("--shard", type=_parse_shard, default=None, help="K/N: every N-th test from K")
     ap.add_argument("--json", default="", help="write the results here")
@@ -324,6 +329,8 @@ def main(argv=None):
                     help="exit 1 on a difference from expected_failures.txt")
     ap.add_argument("--verbose", action="store_true", help="print each test as it runs")
     args = ap.parse_args(argv)
+    global DEVICE_SUFFIX
+    DEVICE_SUFFIX = "_" + args.device.lower()
     variants = VARIANTS if args.dims == "both" else (args.dims,)
     runner, backend = load_runner()
     chosen = select(runner.test_cases, args.suite or list(SUITES), args.filter, args.shard)

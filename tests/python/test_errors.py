@@ -193,7 +193,7 @@ def test_engine_of_another_format_version_is_refused(engine_bytes, tmp_path):
     path = tmp_path / "future.engine"
     path.write_bytes(bytes(data))
     raises("DUCTILE_ERR_FORMAT",
-           f"{path}: engine format version 2 is not supported (this build reads version 1)",
+           f"{path}: engine format version 3 is not supported (this build reads version 2)",
            ductile.load_engine, path)
 
 

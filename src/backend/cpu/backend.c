@@ -20,6 +20,8 @@ static uint64_t dt_cpu_memory_size(void)
     return bytes;
 }
 
+/* Reached through the registry (backend/backends.c). */
+const dt_backend *dt_backend_cpu(void);
 const dt_backend *dt_backend_cpu(void)
 {
     static const dt_backend cpu = {
@@ -30,6 +32,7 @@ const dt_backend *dt_backend_cpu(void)
         .prepack = dt_cpu_prepack,
         .tactics = dt_cpu_tactics,
         .memory_size = dt_cpu_memory_size,
+        .host_memory = true,
     };
     return &cpu;
 }

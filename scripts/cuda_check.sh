@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# One full GPU check on a CUDA machine, in one call (GPU time is scarce): build with the CUDA
+# backend, run the C tests, the CUDA Python tests (every suite model, CUDA engine vs CPU
+# engine at min/opt/max/odd, rel-L2 <= 1e-4), the CLI with --device=cuda, and
+# compute-sanitizer memcheck on small runs. Logs go to $OUT (or build/cuda_check).
+#   scripts/cuda_check.sh [models dir]
+set -u
+export PATH=$PATH:/usr/local/cuda/bin
+OUT=${OUT:-build/cuda_check}
+mkdir -p "$OUT"
+export DUCTILE_MODELS=${1:-${DUCTILE_MODELS:-../shared/models}}
+export PYTHONUNBUFFERED=1
+log() { echo "== $*" | tee -a "$OUT/summary.txt"; }
+
+nvidia-smi -L 2>&1 | tee -a "$OUT/summary.txt"
+# cuDNN: the toolkit's, else the one PyTorch's wheels bring.
+MAKEVARS=()
+if [ ! -f /usr/local/include/cudnn.h ]; then
+    d=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])' 2>/dev/null)
+    [ -n "$d" ] && MAKEVARS=(CUDNN_INC="$d/include" CUDNN_LIB="$d/lib")
+    log "cuDNN from $d"
+fi
+log "build"
+start=$(date +%s)
+make -j16 "${MAKEVARS[@]}" all > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+log "built in $(( $(date +%s) - start )) s"
+
+log "C tests"
+make -j16 "${MAKEVARS[@]}" $(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|build/tests/\1|') >> "$OUT/build.log" 2>&1
+for t in build/tests/test_*; do
+    timeout 120 "$t" > "$OUT/ctest_$(basename "$t").log" 2>&1
+    rc=$?
+    echo "$(basename "$t"): rc=$rc $(tail -1 "$OUT/ctest_$(basename "$t").log")" | tee -a "$OUT/summary.txt"
+done
+
+log "Python CUDA tests"
+timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py > "$OUT/pytest_cuda.log" 2>&1
+echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
+grep -E "CUDA-vs-CPU|PLACEMENT|CUDA async|passed|failed|Error|^FAILED|assert" "$OUT/pytest_cuda.log" | head -80 | tee -a "$OUT/summary.txt"
+
+log "CLI --device=cuda"
+M=$DUCTILE_MODELS
+run_cli() { timeout 60 ./build/ductile "$@" > "$OUT/cli.log" 2>&1; echo "rc=$? $*"; grep -E "error|Latency" "$OUT/cli.log" | head -3; }
+for spec in "superres.onnx input:1x1x224x224" "superres.onnx input:1x1x512x512" "mobilenet_v2.onnx input:1x3x224x224" \
+            "mobilenet_v2.onnx input:32x3x224x224" "seg_lraspp.onnx input_1:1x3x512x512" "seg_lraspp.onnx input_1:1x3x1024x1024" \
+            "bert_small.onnx input_ids:1x128,attention_mask:1x128" "bert_small.onnx input_ids:8x512,attention_mask:8x512"; do
+    set -- $spec
+    run_cli --onnx="$M/$1" --device=cuda --shapes="$2" --iterations=50 --warmUp=200 --duration=0 | tee -a "$OUT/summary.txt"
+done
+./build/ductile --onnx="$M/seg_lraspp.onnx" --device=cuda --shapes=input_1:1x3x512x512 --dumpLayerInfo --iterations=1 --duration=0 \
+    > "$OUT/layerinfo_seg.log" 2>&1
+grep -c '"Kernel": "cuda' "$OUT/layerinfo_seg.log" | sed 's/^/seg_lraspp layers on cuda: /' | tee -a "$OUT/summary.txt"
+
+log "GPU-resident latency (device buffers, execute_async, CUDA events)"
+timeout 150 python3 scripts/cuda_latency.py "$M" 2>&1 | tee -a "$OUT/summary.txt"
+
+log "compute-sanitizer memcheck"
+if command -v compute-sanitizer > /dev/null; then
+    for spec in "superres.onnx input:2x1x40x36" "bert_small.onnx input_ids:2x9,attention_mask:2x9" "seg_lraspp.onnx input_1:1x3x96x80"; do
+        set -- $spec
+        timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/ductile --onnx="$M/$1" --device=cuda \
+            --shapes="$2" --iterations=2 --warmUp=0 --duration=0 > "$OUT/memcheck.log" 2>&1
+        echo "memcheck $1 rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")" | tee -a "$OUT/summary.txt"
+    done
+    for spec in "superres.onnx input:1x1x24x20" "bert_small.onnx input_ids:1x7,attention_mask:1x7"; do
+        set -- $spec
+        timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 ./build/ductile --onnx="$M/$1" --device=cuda \
+            --shapes="$2" --iterations=1 --warmUp=0 --duration=0 > "$OUT/racecheck.log" 2>&1
+        echo "racecheck $1 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")" | tee -a "$OUT/summary.txt"
+    done
+else
+    log "compute-sanitizer not found"
+fi
+log "ONNX node tests through the CUDA backend"
+PYTHONPATH=python timeout ${CONF_TIMEOUT:-200} python3 tests/conformance/run_conformance.py --device=CUDA --suite node --dims fixed --json "$OUT/conformance_cuda.json" \
+    > "$OUT/conformance.log" 2>&1
+echo "conformance rc=$?" | tee -a "$OUT/summary.txt"
+head -60 "$OUT/conformance.log" | tee -a "$OUT/summary.txt"
+log "done"
+# Few files come back from a lent machine: the logs travel as one archive.
+(cd "$OUT" && tar czf logs.tgz ./*.log $(ls ./*.tsv 2>/dev/null) && rm -f ctest_*.log memcheck.log racecheck.log cli.log build.log layerinfo_seg.log)

@@ -1,0 +1,79 @@
+"""GPU-resident latency of CUDA engines (float32): inputs and outputs in device memory (torch
+tensors), execute_async on a torch stream, timed with CUDA events; median of N runs after a
+warm-up. A measurement for notes and reports, not a test.
+    python3 scripts/cuda_latency.py [models dir]"""
+import os
+import statistics
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
+import ductile  # noqa: E402
+
+MODELS = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DUCTILE_MODELS", "../shared/models"))
+CASES = [
+    ("superres.onnx", {"input": [(1, 1, 224, 224), (1, 1, 512, 512), (1, 1, 1024, 1024)]}),
+    ("mobilenet_v2.onnx", {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224)]}),
+    ("seg_lraspp.onnx", {"input_1": [(1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600)]}),
+    ("bert_small.onnx", {"input_ids": [(1, 128), (8, 128), (8, 512)], "attention_mask": [(1, 128), (8, 128), (8, 512)]}),
+]
+DT = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64}
+
+
+def engine(path, shapes):
+    b = ductile.Builder()
+    net = b.parse_onnx(path)
+    prof = b.create_optimization_profile()
+    for name, s in shapes.items():
+        prof.set_shape(name, s[0], s[1], s[2])
+    cfg = b.create_builder_config()
+    cfg.device = "cuda"
+    cfg.add_optimization_profile(prof)
+    return b.build_engine(net, cfg)
+
+
+def main():
+    print(f"{'model':<18} {'shape':<28} {'median ms':>10} {'first run ms':>13}")
+    for fname, shapes in CASES:
+        e = engine(os.path.join(MODELS, fname), shapes)
+        ctx = e.create_execution_context()
+        stream = torch.cuda.Stream()
+        for i in range(3):
+            keep = []
+            for name, s in shapes.items():
+                ctx.set_input_shape(name, s[i])
+                dt = DT[np.dtype(e.get_tensor_dtype(name))]
+                t = (torch.randint(0, 2, s[i], device="cuda", dtype=dt) if "mask" in name
+                     else torch.randint(0, 2048, s[i], device="cuda", dtype=dt) if dt == torch.int64
+                     else torch.randn(s[i], device="cuda", dtype=dt))
+                keep.append(t)
+                ctx.set_tensor_address(name, t.data_ptr())
+            for name in e.io_tensor_names:
+                if e.get_tensor_mode(name) == ductile.TensorIOMode.OUTPUT:
+                    o = torch.empty(ctx.get_tensor_shape(name), device="cuda", dtype=DT[np.dtype(e.get_tensor_dtype(name))])
+                    keep.append(o)
+                    ctx.set_tensor_address(name, o.data_ptr())
+            first0, first1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            with torch.cuda.stream(stream):
+                first0.record()
+                ctx.execute_async_v3(stream.cuda_stream)
+                first1.record()
+                for _ in range(5):
+                    ctx.execute_async_v3(stream.cuda_stream)
+                times = []
+                for _ in range(30):
+                    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                    a.record()
+                    ctx.execute_async_v3(stream.cuda_stream)
+                    b.record()
+                    times.append((a, b))
+            stream.synchronize()
+            med = statistics.median(a.elapsed_time(b) for a, b in times)
+            shape = ",".join("x".join(map(str, s[i])) for s in shapes.values())
+            print(f"{fname[:-5]:<18} {shape:<28} {med:10.3f} {first0.elapsed_time(first1):13.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

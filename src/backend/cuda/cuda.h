@@ -1,0 +1,139 @@
+/* The CUDA backend's internals: its per-context state, the layer kernels (C, calling cuDNN,
+ * cuBLASLt and the project's own kernels) and the launchers of those own kernels (kernels.cu).
+ * float32 only this far; TF32 stays off (cuDNN FMA math, cuBLASLt COMPUTE_32F). */
+#ifndef DT_CUDA_H
+#define DT_CUDA_H
+
+#include "backend/backend.h"
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- own kernels (kernels.cu): each returns a cudaError_t (0 = queued) ---- */
+
+enum { DT_CU_MAX_RANK = 8 };
+
+/* An elementwise broadcast: output dims and each operand's element strides per output dim
+ * (0 where the operand broadcasts). */
+typedef struct dt_cu_bcast {
+    int rank;
+    int64_t n;
+    int64_t dims[DT_CU_MAX_RANK];
+    int64_t sa[DT_CU_MAX_RANK], sb[DT_CU_MAX_RANK];
+} dt_cu_bcast;
+
+enum { DT_CU_ADD, DT_CU_SUB, DT_CU_MUL, DT_CU_DIV, DT_CU_POW, DT_CU_MAX, DT_CU_MIN, DT_CU_PRELU };
+enum {
+    DT_CU_IDENTITY, DT_CU_RELU, DT_CU_SIGMOID, DT_CU_TANH, DT_CU_ERF, DT_CU_SQRT, DT_CU_EXP, DT_CU_LOG,
+    DT_CU_NEG, DT_CU_ABS, DT_CU_RECIPROCAL, DT_CU_HARDSIGMOID, DT_CU_HARDSWISH, DT_CU_CLIP,
+    DT_CU_LEAKYRELU, DT_CU_ELU, DT_CU_SOFTPLUS, DT_CU_GELU, DT_CU_GELU_TANH, DT_CU_FLOOR, DT_CU_CEIL
+};
+
+int dt_cu_binary(int op, const float *a, const float *b, float *y, const dt_cu_bcast *g, void *stream);
+/* p0, p1: HardSigmoid alpha/beta, Clip min/max, LeakyRelu/Elu alpha. */
+int dt_cu_unary(int op, const float *x, float *y, int64_t n, float p0, float p1, void *stream);
+/* y[n, c, i] = act(y + bias[c] + res[n, c, i]) (bias, res optional), in place. */
+int dt_cu_epilogue(float *y, const float *bias, const float *res, int64_t n, int64_t c, int64_t hw, int act,
+                   float p0, float p1, void *stream);
+/* y[m, n] += beta * C[m * sm + n * sn] (Gemm's C, broadcast). */
+int dt_cu_add_c(float *y, const float *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream);
+/* Softmax / LogSoftmax over the middle dim of [outer, axis, inner]. */
+int dt_cu_softmax(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream);
+/* LayerNormalization over the last `cols` elements of each of `rows` rows. */
+int dt_cu_layernorm(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t cols,
+                    float eps, void *stream);
+/* Mean of each of `planes` planes of hw elements. */
+int dt_cu_global_avgpool(const float *x, float *y, int64_t planes, int64_t hw, void *stream);
+/* y[o] = x[base + sum_d idx_d(o) * in_stride[d]], any element size: Transpose (permuted
+ * strides), Expand (0 strides), Slice (base, step strides), DepthToSpace (a 6-D transpose). */
+int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
+                    int64_t base, int64_t n, void *stream);
+
+/* Resize of the last two dims of [planes, ih, iw] (nearest or linear), with the CPU's
+ * coordinate transforms and rounding (nn_resize.c). */
+enum {
+    DT_CU_CTM_HALF_PIXEL, DT_CU_CTM_ASYMMETRIC, DT_CU_CTM_ALIGN_CORNERS, DT_CU_CTM_PYTORCH_HALF_PIXEL,
+    DT_CU_CTM_TF_HALF_PIXEL_FOR_NN, DT_CU_CTM_HALF_PIXEL_SYMMETRIC
+};
+typedef struct dt_cu_resize_geom {
+    int64_t planes, ih, iw, oh, ow;
+    float scale[2];
+    int ctm, nearest, linear;
+} dt_cu_resize_geom;
+int dt_cu_resize(const float *x, float *y, const dt_cu_resize_geom *p, void *stream);
+/* Cast among float32, int64, int32 and bool (ductile_dtype codes). Float to integer truncates
+ * toward zero like C; out-of-range floats are undefined there as here (the host's rules for
+ * NaN/overflow are not reproduced: supports() sends float -> integer casts to the host). */
+int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream);
+/* Where(c, x, y) with float x, y; And (0), Or (1), Xor (2) on bools; IsNaN; Not. Strides per
+ * output dim as in dt_cu_bcast. */
+int dt_cu_where(const uint8_t *c, const float *x, const float *y, float *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream);
+int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sa, const int64_t *sb, void *stream);
+int dt_cu_isnan(const float *x, uint8_t *y, int64_t n, void *stream);
+int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream);
+/* Reduction over the middle dim of [outer, n, inner]. */
+enum { DT_CU_RED_SUM, DT_CU_RED_MEAN, DT_CU_RED_MAX, DT_CU_RED_MIN, DT_CU_RED_SUMSQ, DT_CU_RED_L1, DT_CU_RED_L2 };
+int dt_cu_reduce(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
+/* Gather on [outer, axis_n, inner] with nidx indices (int64 or int32), esize-byte elements.
+ * Out-of-range indices (after adding axis_n to negatives) write zeros and set *bad (device). */
+int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n,
+                 int64_t inner, int64_t nidx, int esize, void *stream);
+/* 2-D pooling, NCHW; one thread per output. kind 0 max, 1 average (count_include_pad). */
+int dt_cu_pool2d(const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+                 int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
+                 void *stream);
+
+/* ---- state and layer kernels (C) ---- */
+
+/* What a layer's library call needs for one set of shapes (descriptors, the chosen algorithm),
+ * made on the first run at those shapes and reused: cuDNN's heuristics cost about a
+ * millisecond a call. Direct-mapped on (layer, key); a collision replaces the entry. */
+enum { DT_CUDA_PLANS = 1024, DT_CUDA_KEY = 12 };
+typedef struct dt_cuda_plan {
+    const ductile_layer *layer;     /* NULL: empty */
+    int64_t key[DT_CUDA_KEY];
+    void *desc[4];                  /* cuDNN or cuBLASLt descriptors */
+    int kind;                       /* 1 conv, 2 matmul */
+    int algo;                       /* cuDNN: cudnnConvolutionFwdAlgo_t */
+    size_t ws;
+    unsigned char lt_algo[64];      /* cuBLASLt: cublasLtMatmulAlgo_t */
+} dt_cuda_plan;
+
+typedef struct dt_cuda_state {
+    void *cudnn;            /* cudnnHandle_t */
+    void *lt;               /* cublasLtHandle_t */
+    void *ws;               /* device workspace for cuDNN and cuBLASLt */
+    size_t ws_cap;
+    dt_cuda_plan *plans;    /* DT_CUDA_PLANS entries */
+} dt_cuda_state;
+
+/* The plan slot for (layer, key): *hit tells whether it holds that plan; otherwise the slot
+ * was emptied (its old descriptors released) for the caller to fill. */
+dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit);
+void dt_cuda_plan_release(dt_cuda_plan *p);
+
+/* A status for a CUDA runtime error code (0: DUCTILE_OK). */
+ductile_status dt_cuda_check(int err, const char *what);
+/* Ensures the state's workspace holds `bytes`. */
+ductile_status dt_cuda_workspace(dt_cuda_state *st, size_t bytes);
+
+ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+bool dt_cuda_conv_supports(const ductile_layer *L);
+ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+bool dt_cuda_gemm_supports(const ductile_layer *L);
+
+/* The kernel table (layers.c). */
+dt_kernel_fn dt_cuda_kernel_find(const char *op_type);
+bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,604 @@
+// The CUDA backend's own kernels: what cuDNN and cuBLASLt do not offer in the form the engine
+// needs (numpy broadcasting, ONNX's activations fused into a conv epilogue, layouts). Simple
+// first versions, one thread per output element or one block per row; float32 throughout.
+#include "backend/cuda/cuda.h"
+
+#include <cuda_runtime.h>
+#include <math.h>
+
+namespace {
+
+constexpr int kThreads = 256;
+
+inline unsigned blocks_for(int64_t n)
+{
+    int64_t b = (n + kThreads - 1) / kThreads;
+    return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
+}
+
+__device__ __forceinline__ float act(int op, float x, float p0, float p1)
+{
+    switch (op) {
+    case DT_CU_IDENTITY: return x;
+    case DT_CU_RELU: return x > 0.f ? x : 0.f;
+    case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
+    case DT_CU_TANH: return tanhf(x);
+    case DT_CU_ERF: return erff(x);
+    case DT_CU_SQRT: return sqrtf(x);
+    case DT_CU_EXP: return expf(x);
+    case DT_CU_LOG: return logf(x);
+    case DT_CU_NEG: return -x;
+    case DT_CU_ABS: return fabsf(x);
+    case DT_CU_RECIPROCAL: return 1.f / x;
+    case DT_CU_HARDSIGMOID: return fmaxf(0.f, fminf(1.f, p0 * x + p1));
+    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, p0 * x + p1));
+    case DT_CU_CLIP: return fminf(fmaxf(x, p0), p1);
+    case DT_CU_LEAKYRELU: return x >= 0.f ? x : p0 * x;
+    case DT_CU_ELU: return x >= 0.f ? x : p0 * (expf(x) - 1.f);
+    case DT_CU_SOFTPLUS: return x > 20.f ? x : log1pf(expf(x));
+    case DT_CU_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case DT_CU_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case DT_CU_FLOOR: return floorf(x);
+    case DT_CU_CEIL: return ceilf(x);
+    }
+    return x;
+}
+
+__global__ void unary_k(int op, const float *x, float *y, int64_t n, float p0, float p1)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = act(op, x[i], p0, p1);
+}
+
+__device__ __forceinline__ float binop(int op, float a, float b)
+{
+    switch (op) {
+    case DT_CU_ADD: return a + b;
+    case DT_CU_SUB: return a - b;
+    case DT_CU_MUL: return a * b;
+    case DT_CU_DIV: return a / b;
+    case DT_CU_POW: return powf(a, b);
+    case DT_CU_MAX: return (a != a || b != b) ? a + b : fmaxf(a, b);
+    case DT_CU_MIN: return (a != a || b != b) ? a + b : fminf(a, b);
+    case DT_CU_PRELU: return a < 0.f ? a * b : a;
+    }
+    return 0.f;
+}
+
+__global__ void binary_same_k(int op, const float *a, const float *b, float *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = binop(op, a[i], b[i]);
+}
+
+__global__ void binary_k(int op, const float *a, const float *b, float *y, dt_cu_bcast g)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, oa = 0, ob = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            int64_t q = r / g.dims[d], idx = r - q * g.dims[d];
+            r = q;
+            oa += idx * g.sa[d];
+            ob += idx * g.sb[d];
+        }
+        y[i] = binop(op, a[oa], b[ob]);
+    }
+}
+
+__global__ void epilogue_k(float *y, const float *bias, const float *res, int64_t total, int64_t c, int64_t hw,
+                           int op, float p0, float p1)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = y[i];
+        if (bias) v += bias[(i / hw) % c];
+        if (res) v += res[i];
+        y[i] = act(op, v, p0, p1);
+    }
+}
+
+__global__ void add_c_k(float *y, const float *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m * n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i / n, col = i - r * n;
+        y[i] += beta * c[r * sm + col * sn];
+    }
+}
+
+// Block-wide sum of one float per thread (blockDim.x a multiple of 32, at most 1024).
+__device__ float block_sum(float v, float *sh)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    int w = threadIdx.x >> 5, l = threadIdx.x & 31;
+    __syncthreads();
+    if (l == 0) sh[w] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    v = threadIdx.x < nw ? sh[threadIdx.x] : 0.f;
+    if (w == 0)
+        for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    return sh[0];
+}
+
+__device__ float block_max(float v, float *sh)
+{
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    int w = threadIdx.x >> 5, l = threadIdx.x & 31;
+    __syncthreads();
+    if (l == 0) sh[w] = v;
+    __syncthreads();
+    int nw = blockDim.x >> 5;
+    v = threadIdx.x < nw ? sh[threadIdx.x] : -INFINITY;
+    if (w == 0)
+        for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    if (threadIdx.x == 0) sh[0] = v;
+    __syncthreads();
+    return sh[0];
+}
+
+// inner == 1: one block per row.
+__global__ void softmax_rows_k(const float *x, float *y, int64_t cols, int log)
+{
+    __shared__ float sh[32];
+    const float *xr = x + blockIdx.x * cols;
+    float *yr = y + blockIdx.x * cols;
+    float m = -INFINITY;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, xr[j]);
+    m = block_max(m, sh);
+    float s = 0.f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += expf(xr[j] - m);
+    s = block_sum(s, sh);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
+        yr[j] = log ? xr[j] - m - logf(s) : expf(xr[j] - m) / s;
+}
+
+// General: one thread per (outer, inner) pair.
+__global__ void softmax_strided_k(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner, int log)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = i / inner, in = i - o * inner;
+        const float *xp = x + o * axis * inner + in;
+        float *yp = y + o * axis * inner + in;
+        float m = -INFINITY, s = 0.f;
+        for (int64_t j = 0; j < axis; j++) m = fmaxf(m, xp[j * inner]);
+        for (int64_t j = 0; j < axis; j++) s += expf(xp[j * inner] - m);
+        for (int64_t j = 0; j < axis; j++) yp[j * inner] = log ? xp[j * inner] - m - logf(s) : expf(xp[j * inner] - m) / s;
+    }
+}
+
+__global__ void layernorm_k(const float *x, const float *scale, const float *bias, float *y, int64_t cols, float eps)
+{
+    __shared__ float sh[32];
+    const float *xr = x + blockIdx.x * cols;
+    float *yr = y + blockIdx.x * cols;
+    float s = 0.f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += xr[j];
+    float mean = block_sum(s, sh) / (float)cols;
+    float v = 0.f;
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+        float d = xr[j] - mean;
+        v += d * d;
+    }
+    float inv = rsqrtf(block_sum(v, sh) / (float)cols + eps);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
+        float o = (xr[j] - mean) * inv * scale[j];
+        yr[j] = bias ? o + bias[j] : o;
+    }
+}
+
+__global__ void gap_k(const float *x, float *y, int64_t hw)
+{
+    __shared__ float sh[32];
+    const float *xp = x + blockIdx.x * hw;
+    float s = 0.f;
+    for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) s += xp[j];
+    s = block_sum(s, sh);
+    if (threadIdx.x == 0) y[blockIdx.x] = s / (float)hw;
+}
+
+struct perm_geom {
+    int rank;
+    int64_t dims[DT_CU_MAX_RANK], st[DT_CU_MAX_RANK];
+};
+
+template <typename T>
+__global__ void transpose_k(const T *x, T *y, perm_geom g, int64_t n, int64_t base)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, off = base;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            int64_t q = r / g.dims[d];
+            off += (r - q * g.dims[d]) * g.st[d];
+            r = q;
+        }
+        y[i] = x[off];
+    }
+}
+
+template <typename T>
+__global__ void gather_k(const T *data, const void *idx, int idx64, T *y, int64_t outer, int64_t axis_n, int64_t inner,
+                         int64_t nidx)
+{
+    int64_t total = outer * nidx * inner;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t in = i % inner, t = i / inner, k = t % nidx, o = t / nidx;
+        int64_t j = idx64 ? ((const int64_t *)idx)[k] : ((const int32_t *)idx)[k];
+        if (j < 0) j += axis_n;
+        y[i] = (j >= 0 && j < axis_n) ? data[(o * axis_n + j) * inner + in] : T(0);
+    }
+}
+
+__global__ void pool_k(const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad)
+{
+    int64_t total = planes * oh * ow;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = i % ow, t = i / ow, oy = t % oh, p = t / oh;
+        const float *xp = x + p * ih * iw;
+        float acc = kind == 0 ? -INFINITY : 0.f;
+        int cnt = 0;
+        for (int a = 0; a < kh; a++) {
+            int64_t yy = oy * sh - ph + (int64_t)a * dh;
+            for (int b = 0; b < kw; b++) {
+                int64_t xx = ox * sw - pw + (int64_t)b * dw;
+                bool inside = yy >= 0 && yy < ih && xx >= 0 && xx < iw;
+                if (inside) {
+                    float v = xp[yy * iw + xx];
+                    acc = kind == 0 ? fmaxf(acc, v) : acc + v;
+                    cnt++;
+                } else if (count_pad && yy < ih + ph && xx < iw + pw) {
+                    cnt++; // a padded position counts toward the average (count_include_pad)
+                }
+            }
+        }
+        y[i] = kind == 0 ? acc : (cnt ? acc / (float)cnt : 0.f);
+    }
+}
+
+__device__ float resize_source(int ctm, int64_t x, float scale, int64_t in, int64_t out)
+{
+    float xf = (float)x;
+    switch (ctm) {
+    case DT_CU_CTM_ASYMMETRIC: return xf / scale;
+    case DT_CU_CTM_ALIGN_CORNERS: return out == 1 ? 0.0f : xf * (float)(in - 1) / (float)(out - 1);
+    case DT_CU_CTM_PYTORCH_HALF_PIXEL: return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
+    case DT_CU_CTM_TF_HALF_PIXEL_FOR_NN: return (xf + 0.5f) / scale;
+    case DT_CU_CTM_HALF_PIXEL_SYMMETRIC: {
+        float ow = scale * (float)in, adj = (float)out / ow;
+        return (float)in / 2.0f * (1.0f - adj) + (xf + 0.5f) / scale - 0.5f;
+    }
+    default: return (xf + 0.5f) / scale - 0.5f;
+    }
+}
+
+__device__ int64_t resize_nearest(int mode, float x, bool down)
+{
+    float f = floorf(x);
+    switch (mode) {
+    case 0: return (int64_t)(x - f == 0.5f ? f : roundf(x));
+    case 1: return (int64_t)(x - f == 0.5f ? f + 1.0f : roundf(x));
+    case 2: return (int64_t)f;
+    case 3: return (int64_t)ceilf(x);
+    default: return down ? (int64_t)ceilf(x) : (int64_t)x;
+    }
+}
+
+// One axis' source taps, as the CPU's table (nn_resize.c) computes them.
+__device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_t in, int64_t out, int64_t *i0, int64_t *i1,
+                            float *w)
+{
+    float s = resize_source(p.ctm, x, p.scale[a], in, out);
+    if (!p.linear) {
+        int64_t i = resize_nearest(p.nearest, s, p.scale[a] < 1.0f);
+        i = i < 0 ? 0 : i > in - 1 ? in - 1 : i;
+        *i0 = *i1 = i;
+        *w = 0.f;
+        return;
+    }
+    s = s < 0.0f ? 0.0f : s > (float)(in - 1) ? (float)(in - 1) : s;
+    *i0 = (int64_t)s;
+    *i1 = *i0 + 1 < in ? *i0 + 1 : in - 1;
+    *w = *i1 == *i0 ? 0.0f : s - (float)*i0;
+}
+
+__global__ void resize_k(const float *x, float *y, dt_cu_resize_geom p)
+{
+    int64_t total = p.planes * p.oh * p.ow;
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t ox = i % p.ow, t = i / p.ow, oy = t % p.oh, pl = t / p.oh;
+        int64_t y0, y1, x0, x1;
+        float wy, wx;
+        resize_taps(p, 0, oy, p.ih, p.oh, &y0, &y1, &wy);
+        resize_taps(p, 1, ox, p.iw, p.ow, &x0, &x1, &wx);
+        const float *xp = x + pl * p.ih * p.iw;
+        float a = xp[y0 * p.iw + x0], b = xp[y0 * p.iw + x1], c = xp[y1 * p.iw + x0], d = xp[y1 * p.iw + x1];
+        float top = a + (b - a) * wx, bot = c + (d - c) * wx;
+        y[i] = top + (bot - top) * wy;
+    }
+}
+
+// bool is one byte 0/1 (uint8_t here); casting to it tests != 0, as numpy does.
+template <typename D, typename S> __device__ __forceinline__ D cast_one(S v) { return (D)v; }
+template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, float>(float v) { return v != 0.f; }
+template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, int64_t>(int64_t v) { return v != 0; }
+template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, int32_t>(int32_t v) { return v != 0; }
+
+template <typename S, typename D>
+__global__ void cast_k(const S *x, D *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = cast_one<D, S>(x[i]);
+}
+
+template <typename S>
+int cast_from(const S *x, void *y, int to, int64_t n, cudaStream_t s)
+{
+    unsigned b = blocks_for(n);
+    switch (to) {
+    case DUCTILE_FLOAT32: cast_k<<<b, kThreads, 0, s>>>(x, (float *)y, n); break;
+    case DUCTILE_INT64: cast_k<<<b, kThreads, 0, s>>>(x, (int64_t *)y, n); break;
+    case DUCTILE_INT32: cast_k<<<b, kThreads, 0, s>>>(x, (int32_t *)y, n); break;
+    case DUCTILE_BOOL: cast_k<<<b, kThreads, 0, s>>>(x, (uint8_t *)y, n); break;
+    default: return (int)cudaErrorInvalidValue;
+    }
+    return (int)cudaGetLastError();
+}
+
+__global__ void reduce_k(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t o = i / inner, in = i - o * inner;
+        const float *xp = x + o * n * inner + in;
+        float acc = op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
+        for (int64_t j = 0; j < n; j++) {
+            float v = xp[j * inner];
+            switch (op) {
+            case DT_CU_RED_MAX: acc = fmaxf(acc, v); break;
+            case DT_CU_RED_MIN: acc = fminf(acc, v); break;
+            case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: acc += v * v; break;
+            case DT_CU_RED_L1: acc += fabsf(v); break;
+            default: acc += v;
+            }
+        }
+        y[i] = op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc;
+    }
+}
+
+// Where(cond, x, y) and the logical ops, over broadcast operands (strides per output dim).
+struct tri_geom {
+    int rank;
+    int64_t n;
+    int64_t dims[DT_CU_MAX_RANK], s0[DT_CU_MAX_RANK], s1[DT_CU_MAX_RANK], s2[DT_CU_MAX_RANK];
+};
+
+__global__ void where_k(const uint8_t *c, const float *x, const float *y, float *out, tri_geom g)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, o0 = 0, o1 = 0, o2 = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            int64_t q = r / g.dims[d], idx = r - q * g.dims[d];
+            r = q;
+            o0 += idx * g.s0[d];
+            o1 += idx * g.s1[d];
+            o2 += idx * g.s2[d];
+        }
+        out[i] = c[o0] ? x[o1] : y[o2];
+    }
+}
+
+__global__ void logic_k(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, tri_geom g)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = i, o0 = 0, o1 = 0;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            int64_t q = r / g.dims[d], idx = r - q * g.dims[d];
+            r = q;
+            o0 += idx * g.s0[d];
+            o1 += idx * g.s1[d];
+        }
+        bool x = a[o0] != 0, y = b[o1] != 0;
+        out[i] = op == 0 ? (x && y) : op == 1 ? (x || y) : (x != y);
+    }
+}
+
+__global__ void isnan_k(const float *x, uint8_t *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = x[i] != x[i];
+}
+
+__global__ void not_k(const uint8_t *x, uint8_t *y, int64_t n)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
+        y[i] = !x[i];
+}
+
+} // namespace
+
+extern "C" {
+
+static tri_geom to_tri(int rank, int64_t n, const int64_t *dims, const int64_t *s0, const int64_t *s1, const int64_t *s2)
+{
+    tri_geom g;
+    g.rank = rank;
+    g.n = n;
+    for (int d = 0; d < rank; d++) {
+        g.dims[d] = dims[d];
+        g.s0[d] = s0[d];
+        g.s1[d] = s1[d];
+        g.s2[d] = s2 ? s2[d] : 0;
+    }
+    return g;
+}
+
+int dt_cu_where(const uint8_t *c, const float *x, const float *y, float *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream)
+{
+    if (n <= 0) return 0;
+    where_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(c, x, y, out, to_tri(rank, n, dims, sc, sx, sy));
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int rank, int64_t n, const int64_t *dims,
+                const int64_t *sa, const int64_t *sb, void *stream)
+{
+    if (n <= 0) return 0;
+    logic_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, out, to_tri(rank, n, dims, sa, sb, NULL));
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_isnan(const float *x, uint8_t *y, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    isnan_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(x, y, n);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    not_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(x, y, n);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_resize(const float *x, float *y, const dt_cu_resize_geom *p, void *stream)
+{
+    int64_t total = p->planes * p->oh * p->ow;
+    if (total <= 0) return 0;
+    resize_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(x, y, *p);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)stream;
+    switch (from) {
+    case DUCTILE_FLOAT32: return cast_from((const float *)x, y, to, n, s);
+    case DUCTILE_INT64: return cast_from((const int64_t *)x, y, to, n, s);
+    case DUCTILE_INT32: return cast_from((const int32_t *)x, y, to, n, s);
+    case DUCTILE_BOOL: return cast_from((const uint8_t *)x, y, to, n, s);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+int dt_cu_reduce(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream)
+{
+    if (outer * inner <= 0) return 0;
+    reduce_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>(x, y, outer, n, inner, op);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_unary(int op, const float *x, float *y, int64_t n, float p0, float p1, void *stream)
+{
+    if (n <= 0) return 0;
+    unary_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, x, y, n, p0, p1);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_binary(int op, const float *a, const float *b, float *y, const dt_cu_bcast *g, void *stream)
+{
+    if (g->n <= 0) return 0;
+    bool same = true;
+    int64_t st = 1;
+    for (int d = g->rank - 1; d >= 0; d--) {
+        if (g->dims[d] != 1 && (g->sa[d] != st || g->sb[d] != st)) same = false;
+        st *= g->dims[d];
+    }
+    if (same)
+        binary_same_k<<<blocks_for(g->n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, y, g->n);
+    else
+        binary_k<<<blocks_for(g->n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, y, *g);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_epilogue(float *y, const float *bias, const float *res, int64_t n, int64_t c, int64_t hw, int op, float p0,
+                   float p1, void *stream)
+{
+    int64_t total = n * c * hw;
+    if (total <= 0) return 0;
+    epilogue_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(y, bias, res, total, c, hw, op, p0, p1);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_add_c(float *y, const float *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream)
+{
+    if (m * n <= 0) return 0;
+    add_c_k<<<blocks_for(m * n), kThreads, 0, (cudaStream_t)stream>>>(y, c, beta, m, n, sm, sn);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_softmax(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream)
+{
+    if (outer * axis * inner <= 0) return 0;
+    if (inner == 1 && outer < (1ll << 31))
+        softmax_rows_k<<<(unsigned)outer, axis >= 1024 ? 1024 : (axis >= 256 ? 256 : 64), 0, (cudaStream_t)stream>>>(x, y, axis, log);
+    else
+        softmax_strided_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>(x, y, outer, axis, inner, log);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_layernorm(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t cols, float eps,
+                    void *stream)
+{
+    if (rows * cols <= 0) return 0;
+    layernorm_k<<<(unsigned)rows, cols >= 1024 ? 1024 : 256, 0, (cudaStream_t)stream>>>(x, scale, bias, y, cols, eps);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_global_avgpool(const float *x, float *y, int64_t planes, int64_t hw, void *stream)
+{
+    if (planes <= 0) return 0;
+    gap_k<<<(unsigned)planes, 256, 0, (cudaStream_t)stream>>>(x, y, hw);
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
+                    int64_t base, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    perm_geom g;
+    g.rank = rank;
+    for (int d = 0; d < rank; d++) {
+        g.dims[d] = out_dims[d];
+        g.st[d] = in_strides[d];
+    }
+    cudaStream_t s = (cudaStream_t)stream;
+    switch (esize) {
+    case 1: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, n, base); break;
+    case 2: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, n, base); break;
+    case 4: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint32_t *)x, (uint32_t *)y, g, n, base); break;
+    case 8: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint64_t *)x, (uint64_t *)y, g, n, base); break;
+    default: return (int)cudaErrorInvalidValue;
+    }
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n, int64_t inner,
+                 int64_t nidx, int esize, void *stream)
+{
+    int64_t total = outer * nidx * inner;
+    if (total <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)stream;
+    switch (esize) {
+    case 1: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint8_t *)data, idx, idx64, (uint8_t *)y, outer, axis_n, inner, nidx); break;
+    case 2: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint16_t *)data, idx, idx64, (uint16_t *)y, outer, axis_n, inner, nidx); break;
+    case 4: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint32_t *)data, idx, idx64, (uint32_t *)y, outer, axis_n, inner, nidx); break;
+    case 8: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint64_t *)data, idx, idx64, (uint64_t *)y, outer, axis_n, inner, nidx); break;
+    default: return (int)cudaErrorInvalidValue;
+    }
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_pool2d(const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int kh, int kw,
+                 int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad, void *stream)
+{
+    int64_t total = planes * oh * ow;
+    if (total <= 0) return 0;
+    pool_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(x, y, planes, ih, iw, oh, ow, kh, kw, sh, sw, ph, pw,
+                                                                       dh, dw, kind, count_pad);
+    return (int)cudaGetLastError();
+}
+
+} // extern "C"

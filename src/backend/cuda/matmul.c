@@ -1,0 +1,157 @@
+/* MatMul and Gemm on cuBLASLt, float32 with float32 compute (CUBLAS_COMPUTE_32F: no TF32).
+ * Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B is cuBLASLt's first
+ * operand and no data moves. Batched MatMul runs as one strided-batch call when the
+ * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
+ * the project's kernel (any broadcast, beta). */
+#include "backend/cuda/cuda.h"
+#include "core/status.h"
+#include "ops/linalg.h"
+
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+
+#include <string.h>
+
+enum { DT_LT_WORKSPACE = 32 << 20 };
+
+static ductile_status dt_lt(cublasStatus_t s, const char *what)
+{
+    if (s == CUBLAS_STATUS_SUCCESS) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_INTERNAL, "cuBLASLt %s: status %d", what, (int)s);
+}
+
+_Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_algo), "cuBLASLt algo fits the plan");
+
+/* Descriptors and the heuristic's algorithm for one problem, into an empty plan slot. */
+static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
+                                 int64_t batch, int64_t sa, int64_t sb, int64_t sy)
+{
+    cublasLtMatmulDesc_t op = NULL;
+    cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+    cublasLtMatmulPreference_t pref = NULL;
+    cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
+    p->kind = 2;
+    ductile_status s = dt_lt(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
+    p->desc[0] = op;
+    if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
+    if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
+    /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
+    if (!s) s = dt_lt(tb ? cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, (uint64_t)K, (uint64_t)N, K)
+                         : cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, (uint64_t)N, (uint64_t)K, N), "layout");
+    p->desc[1] = la;
+    if (!s) s = dt_lt(ta ? cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, (uint64_t)M, (uint64_t)K, M)
+                         : cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, (uint64_t)K, (uint64_t)M, K), "layout");
+    p->desc[2] = lb;
+    if (!s) s = dt_lt(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)N, (uint64_t)M, N), "layout");
+    p->desc[3] = lc;
+    if (!s && batch > 1) {
+        int32_t bc = (int32_t)batch;
+        cublasLtMatrixLayout_t ls[3] = {la, lb, lc};
+        int64_t strides[3] = {sb, sa, sy};
+        for (int i = 0; !s && i < 3; i++) {
+            s = dt_lt(cublasLtMatrixLayoutSetAttribute(ls[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &bc, sizeof bc), "batch");
+            if (!s) s = dt_lt(cublasLtMatrixLayoutSetAttribute(ls[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                                               sizeof strides[i]), "batch stride");
+        }
+    }
+    cublasLtMatmulHeuristicResult_t heur;
+    int got = 0;
+    if (!s) s = dt_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
+    if (!s) {
+        uint64_t cap = DT_LT_WORKSPACE;
+        s = dt_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cap, sizeof cap),
+                  "workspace");
+    }
+    if (!s) s = dt_lt(cublasLtMatmulAlgoGetHeuristic(st->lt, op, la, lb, lc, lc, pref, 1, &heur, &got), "heuristic");
+    if (!s && got < 1) s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for %lldx%lldx%lld", (long long)M,
+                                   (long long)N, (long long)K);
+    if (!s) {
+        memcpy(p->lt_algo, &heur.algo, sizeof heur.algo);
+        p->ws = heur.workspaceSize;
+    }
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    return s;
+}
+
+/* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides. */
+static ductile_status dt_lt_matmul(dt_cuda_state *st, const ductile_layer *L, void *stream, const float *a, const float *b,
+                                   float *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
+                                   int64_t sa, int64_t sb, int64_t sy)
+{
+    DT_TRY(dt_cuda_workspace(st, DT_LT_WORKSPACE));
+    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy};
+    bool hit;
+    dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
+    ductile_status s = hit ? DUCTILE_OK : dt_lt_plan(st, p, M, N, K, ta, tb, batch, sa, sb, sy);
+    if (s) {
+        dt_cuda_plan_release(p);
+        return s;
+    }
+    const float beta = 0.f;
+    cublasLtMatmulAlgo_t algo;
+    memcpy(&algo, p->lt_algo, sizeof algo);
+    return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, y, p->desc[3], y, p->desc[3],
+                                &algo, st->ws, st->ws_cap, (cudaStream_t)stream), "matmul");
+}
+
+/* Element offset of batch i in an operand with per-dim batch strides. */
+static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, int64_t i)
+{
+    int64_t off = 0;
+    for (int d = g->batch_rank - 1; d >= 0; d--) {
+        off += (i % g->batch[d]) * stride[d];
+        i /= g->batch[d];
+    }
+    return off;
+}
+
+ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_matmul_geom g;
+    DT_TRY(dt_matmul_geometry(&in[0], &in[1], &g));
+    if (g.M == 0 || g.N == 0 || g.batch_count == 0) return DUCTILE_OK;
+    const float *a = in[0].data, *b = in[1].data;
+    float *y = out[0].data;
+    if (g.K == 0) return dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(g.batch_count * g.M * g.N) * sizeof(float),
+                                                       (cudaStream_t)ex->stream), "MatMul");
+    int64_t n = g.batch_count, sa = n > 1 ? dt_batch_offset(&g, g.a_stride, 1) : 0,
+            sb = n > 1 ? dt_batch_offset(&g, g.b_stride, 1) : 0;
+    bool even = true;
+    for (int64_t i = 2; i < n && even; i++)
+        even = dt_batch_offset(&g, g.a_stride, i) == i * sa && dt_batch_offset(&g, g.b_stride, i) == i * sb;
+    if (even) return dt_lt_matmul(ex->state, L, ex->stream, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N);
+    for (int64_t i = 0; i < n; i++)
+        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, a + dt_batch_offset(&g, g.a_stride, i), b + dt_batch_offset(&g, g.b_stride, i),
+                            y + i * g.M * g.N, g.M, g.N, g.K, false, false, 1.f, 1, 0, 0, 0));
+    return DUCTILE_OK;
+}
+
+bool dt_cuda_gemm_supports(const ductile_layer *L)
+{
+    return L->n_in >= 2 && L->in[0] && L->in[1] && L->in[0]->rank == 2 && L->in[1]->rank == 2 &&
+           (L->n_in < 3 || !L->in[2] || L->in[2]->rank <= 2);
+}
+
+ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    bool ta = dt_attr_int(L, "transA", 0) != 0, tb = dt_attr_int(L, "transB", 0) != 0;
+    float alpha = dt_attr_float(L, "alpha", 1.f), beta = dt_attr_float(L, "beta", 1.f);
+    int64_t M = ta ? in[0].dims[1] : in[0].dims[0], K = ta ? in[0].dims[0] : in[0].dims[1];
+    int64_t N = tb ? in[1].dims[0] : in[1].dims[1];
+    float *y = out[0].data;
+    if (M == 0 || N == 0) return DUCTILE_OK;
+    if (K == 0)
+        DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * sizeof(float), (cudaStream_t)ex->stream), "Gemm"));
+    else
+        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, in[0].data, in[1].data, y, M, N, K, ta, tb, alpha, 1, 0, 0, 0));
+    if (L->n_in < 3 || !L->in[2] || in[2].rank < 0 || beta == 0.f) return DUCTILE_OK;
+    const dt_view *c = &in[2];
+    int64_t sm = 0, sn = 0;
+    if (c->rank == 2) {
+        sm = c->dims[0] == 1 ? 0 : c->dims[1];
+        sn = c->dims[1] == 1 ? 0 : 1;
+    } else if (c->rank == 1) {
+        sn = c->dims[0] == 1 ? 0 : 1;
+    }
+    return dt_cuda_check(dt_cu_add_c(y, c->data, beta, M, N, sm, sn, ex->stream), "Gemm C");
+}

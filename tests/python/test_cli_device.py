@@ -1,0 +1,51 @@
+"""`ductile --device=cuda`: the flag's value is checked, the build fails with the library's
+message where there is no GPU (or no CUDA backend in the build), and on a GPU the outputs
+equal the CPU run's on the same inputs (--loadInputs / --exportOutput), with every layer on
+the GPU in --dumpLayerInfo."""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import util
+
+BIN = Path(os.environ.get("DUCTILE_CLI", util.REPO / "build" / "ductile"))
+RUN_ONCE = ["--iterations=1", "--warmUp=0", "--duration=0"]
+NO_GPU = "error: DUCTILE_ERR_UNSUPPORTED: no CUDA device found"
+NO_BACKEND = ("error: DUCTILE_ERR_UNSUPPORTED: set_device: backend 'cuda', which this build of ductile "
+              "lacks (built with CUDA=0)")
+
+
+def run_cli(*args):
+    if not BIN.exists():
+        pytest.skip(f"{BIN} is not built (run make)")
+    return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True, timeout=600,
+                          cwd=util.REPO)
+
+
+def test_device_value_is_checked():
+    r = run_cli("--onnx=x.onnx", "--device=gpu")
+    assert r.returncode == 2
+    assert r.stderr == "error: invalid value for --device: 'gpu' (expected cpu or cuda)\n"
+
+
+def test_cuda_build_without_gpu_fails_with_the_library_message_or_matches_cpu(tmp_path):
+    model = util.model_path("superres.onnx")
+    x = np.random.default_rng(5).standard_normal((2, 1, 40, 36), dtype=np.float32)
+    x.tofile(tmp_path / "x.bin")
+    common = [f"--onnx={model}", "--shapes=input:2x1x40x36", f"--loadInputs=input:{tmp_path / 'x.bin'}", *RUN_ONCE]
+    r = run_cli(*common, "--device=cuda", f"--exportOutput={tmp_path / 'gpu.json'}", "--dumpLayerInfo")
+    if r.returncode == 1:
+        assert r.stderr.strip() in (NO_GPU, NO_BACKEND), r.stderr
+        pytest.skip("no CUDA device found" if r.stderr.strip() == NO_GPU else "built with CUDA=0")
+    assert r.returncode == 0, r.stderr
+    assert '"Kernel": "cuda.FusedConv"' in r.stdout and "cpu fallback" not in r.stdout
+    r = run_cli(*common, "--device=cpu", f"--exportOutput={tmp_path / 'cpu.json'}")
+    assert r.returncode == 0, r.stderr
+    gpu = json.loads((tmp_path / "gpu.json").read_text())[0]
+    cpu = json.loads((tmp_path / "cpu.json").read_text())[0]
+    assert gpu["dimensions"] == cpu["dimensions"] == "2x1x120x108"
+    assert util.rel_l2(gpu["values"], cpu["values"]) <= 1e-4

@@ -1,0 +1,137 @@
+"""The CUDA backend through Python: config.device, the messages without a GPU (every build
+machine), and on a GPU every suite model against the CPU engine at min, opt, max and an odd
+shape (float32, rel-L2 <= 1e-4), numpy in and out and torch device tensors on a stream."""
+import json
+
+import numpy as np
+import pytest
+
+import ductile
+from util import MODELS, model_path, random_feeds, rel_l2
+
+POINTS = ("min", "opt", "max", "odd")
+NO_GPU = "no CUDA device found"
+
+
+def build_engine(spec, device):
+    builder = ductile.Builder()
+    network = builder.parse_onnx(model_path(spec.filename))
+    profile = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in spec.profile.items():
+        profile.set_shape(name, lo, opt, hi)
+    config = builder.create_builder_config()
+    config.device = device
+    config.add_optimization_profile(profile)
+    return builder.build_engine(network, config)
+
+
+def _cuda_state():
+    """"nobuild" (CUDA=0), "nogpu", or "gpu", as the library sees this machine."""
+    builder = ductile.Builder()
+    config = builder.create_builder_config()
+    try:
+        config.device = "cuda"
+    except ductile.Error as e:
+        assert str(e) == "set_device: backend 'cuda', which this build of ductile lacks (built with CUDA=0)"
+        return "nobuild"
+    network = builder.parse_onnx(model_path("superres.onnx"))
+    profile = builder.create_optimization_profile()
+    profile.set_shape("input", (1, 1, 8, 8), (1, 1, 8, 8), (1, 1, 8, 8))
+    config.add_optimization_profile(profile)
+    try:
+        builder.build_engine(network, config)
+    except ductile.Error as e:
+        assert str(e) == NO_GPU and e.status == "DUCTILE_ERR_UNSUPPORTED"
+        return "nogpu"
+    return "gpu"
+
+
+STATE = None
+
+
+def cuda_state():
+    global STATE
+    if STATE is None:
+        STATE = _cuda_state()
+    return STATE
+
+
+def need_gpu():
+    if cuda_state() != "gpu":
+        pytest.skip(NO_GPU if cuda_state() == "nogpu" else "built with CUDA=0")
+
+
+def test_config_device_names_are_checked():
+    config = ductile.Builder().create_builder_config()
+    assert config.device == "cpu"
+    with pytest.raises(ductile.Error) as e:
+        config.device = "gpu"
+    assert str(e.value) == "set_device: 'gpu' is not a device (expected cpu or cuda)"
+    config.device = "cpu"
+    assert config.device == "cpu"
+
+
+def test_cuda_build_without_gpu_fails_cleanly():
+    """Here (no GPU) the build fails with the message; the state probe asserts it exactly."""
+    state = cuda_state()
+    assert state in ("nobuild", "nogpu", "gpu")
+    if state == "gpu":
+        pytest.skip("a GPU is present: the GPU tests below run instead")
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def engines(request):
+    need_gpu()
+    spec = MODELS[request.param]
+    gpu = build_engine(spec, "cuda")
+    cpu = build_engine(spec, "cpu")
+    assert gpu.device == "cuda" and cpu.device == "cpu"
+    return request.param, spec, gpu.create_execution_context(), cpu.create_execution_context(), gpu
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_cuda_matches_cpu_engine(engines, point):
+    name, spec, gctx, cctx, _ = engines
+    shapes = spec.shapes(point)
+    feeds = random_feeds(spec, shapes, seed=10 + POINTS.index(point))
+    got, want = gctx.run(feeds), cctx.run(feeds)
+    assert sorted(got) == sorted(want)
+    for out, expected in want.items():
+        assert got[out].shape == expected.shape
+        err = rel_l2(got[out], expected)
+        print(f"CUDA-vs-CPU {name} {point} {shapes} {out}: rel-L2 {err:.3e}")
+        assert err <= 1e-4, f"{name} {point} {out}: rel-L2 {err:.3e}"
+
+
+def test_layer_info_reports_placement(engines):
+    name, _, _, _, gpu = engines
+    layers = json.loads(gpu.layer_info)["Layers"]
+    run = [l for l in layers if l["Stage"] == "execute"]
+    fallback = [l["LayerType"] for l in run if l.get("Placement") == "cpu fallback"]
+    print(f"PLACEMENT {name}: {len(run) - len(fallback)} of {len(run)} execute layers on the GPU; "
+          f"cpu fallback: {sorted(set(fallback))}")
+    for l in run:
+        assert l["Kernel"].startswith("cpu." if l.get("Placement") == "cpu fallback" else "cuda.")
+
+
+def test_execute_async_on_torch_stream_with_device_buffers():
+    need_gpu()
+    torch = pytest.importorskip("torch")
+    spec = MODELS["superres"]
+    gpu = build_engine(spec, "cuda")
+    cpu = build_engine(spec, "cpu")
+    ctx = gpu.create_execution_context()
+    feeds = random_feeds(spec, {"input": (2, 1, 96, 80)}, seed=3)
+    want = cpu.create_execution_context().run(feeds)["output"]
+    x = torch.from_numpy(feeds["input"]).cuda()
+    ctx.set_input_shape("input", tuple(x.shape))
+    y = torch.full(ctx.get_tensor_shape("output"), float("nan"), device="cuda")
+    ctx.set_tensor_address("input", x)              # __cuda_array_interface__
+    ctx.set_tensor_address("output", y.data_ptr())  # a plain address
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        ctx.execute_async_v3(stream)                 # the stream object
+    stream.synchronize()
+    err = rel_l2(y.cpu().numpy(), want)
+    print(f"CUDA async torch stream superres: rel-L2 {err:.3e}")
+    assert err <= 1e-4
