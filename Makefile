@@ -36,6 +36,11 @@ CFLAGS    += -DDT_WITH_CUDA=1 -I$(CUDA_HOME)/include -I$(CUDNN_INC)
 CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -L$(CUDNN_LIB) -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_LIB) \
                -lcudart -lcublasLt -l:libcudnn.so.9 -lstdc++
 LDLIBS    += $(CUDA_LDLIBS)
+# The same for pkg-config and CMake: full paths handed to the linker with -Wl, which a
+# pkg-config sysroot (a DESTDIR-staged install) leaves alone, unlike -L and bare paths, since
+# these libraries belong to the system, not to the install; plus their run-time rpaths.
+CUDA_PC_LIBS := -Wl,$(CUDA_HOME)/lib64/libcudart.so -Wl,$(CUDA_HOME)/lib64/libcublasLt.so \
+               -Wl,$(CUDNN_LIB)/libcudnn.so.9 -Wl,-rpath,$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDNN_LIB) -lstdc++
 endif
 
 SRCS    := $(filter-out $(if $(filter 1,$(CUDA)),,$(CUDA_SRCS)),$(shell find src -name '*.c' | sort))
@@ -107,7 +112,7 @@ CMAKEDIR     ?= $(LIBDIR)/cmake/ductile
 # What a static link needs besides libductile.a: what the shared library links with (so a
 # backend that adds its libraries to LDLIBS, CUDA's, reaches Libs.private unasked), plus any
 # extra given here.
-PRIVATE_LIBS  = $(strip $(LDLIBS) $(EXTRA_PRIVATE_LIBS))
+PRIVATE_LIBS  = $(strip -lm -pthread $(CUDA_PC_LIBS) $(EXTRA_PRIVATE_LIBS))
 # Relative paths from the CMake package to the library and header, so it can be moved.
 relpath       = $(shell realpath -m --relative-to=$(2) $(1))
 INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -121,10 +126,16 @@ INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 # shared with other packages, except the CMake package's own).
 INSTALLED := $(BINDIR)/ductile $(INCLUDEDIR)/ductile.h $(LIBDIR)/libductile.a \
   $(LIBDIR)/libductile.so.$(VERSION) $(LIBDIR)/libductile.so.$(SOMAJOR) $(LIBDIR)/libductile.so \
-  $(PKGCONFIGDIR)/ductile.pc $(CMAKEDIR)/ductile-config.cmake \
+  $(PKGCONFIGDIR)/ductile.pc $(PKGCONFIGDIR)/ductile-static.pc $(CMAKEDIR)/ductile-config.cmake \
   $(CMAKEDIR)/ductile-config-version.cmake
 
-.PHONY: install uninstall
+# What a program linking build/libductile.a needs besides it (README, "The workflow in C").
+link-flags:
+	@echo -lm -pthread $(CUDA_LDLIBS)
+print-private-libs:
+	@echo $(PRIVATE_LIBS)
+
+.PHONY: install uninstall link-flags print-private-libs
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(CMAKEDIR)
@@ -135,6 +146,7 @@ install: all
 	ln -sf libductile.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libductile.so.$(SOMAJOR)
 	ln -sf libductile.so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/libductile.so
 	$(INSTALL_SUBST) packaging/ductile.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ductile.pc
+	$(INSTALL_SUBST) packaging/ductile-static.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/ductile-static.pc
 	$(INSTALL_SUBST) packaging/ductile-config.cmake.in > $(DESTDIR)$(CMAKEDIR)/ductile-config.cmake
 	$(INSTALL_SUBST) packaging/ductile-config-version.cmake.in \
 	  > $(DESTDIR)$(CMAKEDIR)/ductile-config-version.cmake

@@ -29,6 +29,7 @@ VERSION = f"{MAJOR}.{MINOR}.{PATCH}"
 EXPECTED = {
     "bin/ductile", "include/ductile.h", "lib/libductile.a", f"lib/libductile.so.{VERSION}",
     f"lib/libductile.so.{MAJOR}", "lib/libductile.so", "lib/pkgconfig/ductile.pc",
+    "lib/pkgconfig/ductile-static.pc",
     "lib/cmake/ductile/ductile-config.cmake", "lib/cmake/ductile/ductile-config-version.cmake",
 }
 
@@ -95,8 +96,14 @@ def test_pkg_config_file(staged):
     assert run(["pkg-config", "--modversion", "ductile"], env).strip() == VERSION
     assert run(["pkg-config", "--cflags", "--libs", "ductile"], env).split() == \
         [f"-I{root}/include", f"-L{root}/lib", "-lductile"]
+    # What a static link needs besides the archive: libm, pthreads and, in a build with the
+    # CUDA backend, the CUDA libraries (as full paths, which a pkg-config sysroot leaves alone).
+    private = make("print-private-libs").split()
+    assert private[:2] == ["-lm", "-pthread"]
     assert run(["pkg-config", "--static", "--libs", "ductile"], env).split() == \
-        [f"-L{root}/lib", "-lductile", "-lm", "-pthread"]
+        [f"-L{root}/lib", "-lductile", *private]
+    assert run(["pkg-config", "--libs", "ductile-static"], env).split() == \
+        [f"-L{root}/lib", "-l:libductile.a", *private]
     # The file itself names the real prefix, not the staging folder.
     pc = (root / "lib/pkgconfig/ductile.pc").read_text()
     assert f"prefix={PREFIX}\n" in pc and str(stage) not in pc
@@ -113,10 +120,10 @@ def build_three_ways(stage, root, out):
     src = REPO / "examples/workflow.c"
     env = pkg_env(stage, root)
     flags = run(["pkg-config", "--cflags", "--libs", "ductile"], env).split()
-    static = run(["pkg-config", "--static", "--cflags", "--libs", "ductile"], env).split()
+    static = run(["pkg-config", "--cflags", "--libs", "ductile-static"], env).split()
     exes = {"pkg-config": out / "wf_pc", "pkg-config --static": out / "wf_pc_static"}
     run(["cc", "-std=c11", "-o", str(exes["pkg-config"]), str(src), *flags])
-    run(["cc", "-std=c11", "-static", "-o", str(exes["pkg-config --static"]), str(src), *static])
+    run(["cc", "-std=c11", "-o", str(exes["pkg-config --static"]), str(src), *static])
 
     proj = out / "cmake_project"
     proj.mkdir()
