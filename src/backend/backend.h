@@ -16,6 +16,11 @@ typedef struct dt_exec {
     void *stream;       /* a device backend's stream (cudaStream_t); NULL on the CPU */
     int profile;        /* the context's optimization profile: indexes a layer's `tactic` */
     int tactic;         /* > 0: run this tactic instead of the layer's (builder timing runs) */
+    /* Scratch for the layer being run: at least the bytes its kernel's `scratch` asked for
+     * at these shapes and this pool's thread count, 64-byte aligned, shared by the layers of
+     * a context (they run one at a time), contents undefined. NULL when none was asked for. */
+    void *scratch;
+    size_t scratch_bytes;
 } dt_exec;
 
 /* Weights a backend packed at build time (see dt_backend.prepack). */
@@ -26,14 +31,50 @@ typedef struct dt_prepacked {
     int64_t layout;     /* the backend's layout id, stored in the layer's `packed` attribute */
 } dt_prepacked;
 
-/* Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
+/* The adapter's (old) kernel signature: reads the layer's attributes on every run.
+ * Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
  * infer and data pointing at buffers of the right size (never aliasing an input). */
 typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in, dt_view *out,
                                        dt_exec *ex);
 
+/* ---- compiled layers -------------------------------------------------------------------
+ *
+ * A kernel is compiled once per layer, when an engine is loaded (dt_plan_make; a build loads
+ * the engine it wrote, so it sees the same refusals):
+ *
+ *   1. prepare(L, &params): reads everything the run needs from the layer (op, attributes,
+ *      constant inputs, declared dims) into one blob of the kernel's own layout, and refuses
+ *      whatever can be refused from those alone (DUCTILE_ERR_UNSUPPORTED / _INVALID_ARGUMENT;
+ *      the plan prefixes the node). The plan owns the blob and frees it with free().
+ *   2. scratch(params, in, out, threads, &bytes): the scratch bytes the run needs at these
+ *      shapes (dims set, data not) with a pool of `threads` threads. Called by the context
+ *      whenever shapes change; it reserves the maximum over its layers next to the
+ *      activation arena, so the run path never allocates.
+ *   3. run(params, in, out, ex): computes out[] from in[] (as dt_kernel_fn above) with
+ *      ex->scratch. No attribute lookups, no string compares, no allocation: what it reads
+ *      is params, the views and ex.
+ *
+ * params is immutable after prepare: contexts on several threads share it. */
+typedef ductile_status (*dt_kernel_prepare_fn)(const ductile_layer *L, void **params);
+typedef ductile_status (*dt_kernel_scratch_fn)(const void *params, const dt_view *in,
+                                               const dt_view *out, int threads, size_t *bytes);
+typedef ductile_status (*dt_kernel_run_fn)(const void *params, const dt_view *in, dt_view *out,
+                                           dt_exec *ex);
+
+typedef struct dt_kernel {
+    dt_kernel_prepare_fn prepare;   /* optional (NULL: params = NULL) */
+    dt_kernel_scratch_fn scratch;   /* optional (NULL: no scratch) */
+    dt_kernel_run_fn run;
+} dt_kernel;
+
 typedef struct dt_backend {
     const char *name;                                   /* "cpu", "cuda" */
-    /* The kernel for an op type, or NULL when this backend lacks it. */
+    /* The compiled kernel (dt_kernel above) for an op type, or NULL. Optional; the plan
+     * asks it first. */
+    const dt_kernel *(*kernel)(const char *op_type);
+    /* The adapter for kernels not yet compiled: the old run function for an op type, or
+     * NULL. The plan falls back to it when `kernel` has none and then runs it with the layer
+     * itself as params (attributes read on every run, scratch allocated by the kernel). */
     dt_kernel_fn (*find_kernel)(const char *op_type);
     /* Buffers for activations and I/O: 64-byte aligned; NULL when out of memory. */
     void *(*alloc)(size_t bytes);

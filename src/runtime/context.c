@@ -36,6 +36,8 @@ struct ductile_context {
     size_t *offsets;        /* per tensor: activation offset in the arena */
     void *arena;
     size_t arena_cap;
+    void *scratch;          /* kernels' scratch (dt_exec.scratch), shared by the layers */
+    size_t scratch_cap;
     void **snap;            /* per tensor: the shape input's bytes the shape pass last read */
     size_t *snap_size;
     int busy;               /* 1 while a call runs on this context (dt_enter/dt_leave) */
@@ -97,6 +99,7 @@ void ductile_context_free(ductile_context *c)
     free(c->snap);
     free(c->snap_size);
     if (c->arena) c->e->backend->release(c->arena);
+    if (c->scratch) c->e->backend->release(c->scratch);
     free(c);
 }
 
@@ -109,6 +112,7 @@ static ductile_status dt_ctx_set_threads(ductile_context *c, int32_t threads)
     dt_pool_free(c->pool);
     c->pool = p;
     c->threads = threads;
+    c->ready = false;   /* kernels' scratch depends on the thread count */
     return DUCTILE_OK;
 }
 
@@ -245,6 +249,19 @@ static void dt_check_shape_values(ductile_context *c)
     }
 }
 
+/* Ensures `bytes` of kernel scratch, next to the arena and sized with it: the most any
+ * layer asks for at the current shapes, so execute never allocates. */
+static ductile_status dt_scratch_reserve(ductile_context *c, size_t bytes)
+{
+    if (bytes <= c->scratch_cap) return DUCTILE_OK;
+    void *p = c->e->backend->alloc(bytes);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes);
+    if (c->scratch) c->e->backend->release(c->scratch);
+    c->scratch = p;
+    c->scratch_cap = bytes;
+    return DUCTILE_OK;
+}
+
 /* Runs the shape program and plans memory, once per new set of shapes and shape-input
  * values. The shape pass reads the shape inputs' values, so they must have been given. */
 static ductile_status dt_prepare(ductile_context *c)
@@ -290,6 +307,9 @@ static ductile_status dt_prepare(ductile_context *c)
         c->arena = p;
         c->arena_cap = arena;
     }
+    size_t scratch = 0;
+    DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), &scratch));
+    DT_TRY(dt_scratch_reserve(c, scratch));
     for (int i = 0; i < net->n_outputs; i++) {
         int t = net->outputs[i]->index;
         if (e->plan.kind[t] == DT_TENSOR_INPUT) continue; /* the builder refuses these */
@@ -450,7 +470,12 @@ static ductile_status dt_execute_eager(ductile_context *c)
                 c->st.views[t] = out[k];
             }
         }
-        if (!s) s = pl->run(L, in, out, &ex);
+        size_t scratch = 0;
+        if (!s) s = dt_plan_layer_scratch(pl, in, out, dt_pool_threads(c->pool), &scratch);
+        if (!s) s = dt_scratch_reserve(c, scratch);
+        ex.scratch = c->scratch;
+        ex.scratch_bytes = c->scratch_cap;
+        if (!s) s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     DT_TRY(dt_copy_known_outputs(c));
@@ -471,7 +496,7 @@ static ductile_status dt_ctx_execute(ductile_context *c)
                            net->inputs[i]->name);
     if (p->eager) return dt_execute_eager(c);
     DT_TRY(dt_copy_known_outputs(c));
-    dt_exec ex = {.pool = c->pool, .profile = c->profile};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -485,7 +510,7 @@ static ductile_status dt_ctx_execute(ductile_context *c)
             out[k] = c->st.views[t];
             out[k].data = dt_tensor_data(c, t);
         }
-        ductile_status s = pl->run(L, in, out, &ex);
+        ductile_status s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;

@@ -3,7 +3,6 @@
  * execute), where each tensor is last read, and the activation lifetimes (memplan.h), once per engine. */
 #include "runtime/engine_impl.h"
 #include "runtime/memplan.h"
-#include "backend/cpu/kernels.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -33,6 +32,53 @@ static ductile_status dt_find_shape_inputs(const ductile_network *net, dt_plan *
         p->shape_input[t] = need[t] && p->kind[t] == DT_TENSOR_INPUT &&
                             (net->tensors[t]->dtype == DUCTILE_INT64 || net->tensors[t]->dtype == DUCTILE_INT32);
     free(need);
+    return DUCTILE_OK;
+}
+
+/* Finds layer pl's kernel on backend b and compiles it (backend.h): attributes the kernel
+ * refuses fail here, at load, so a build fails too, naming the node. */
+static ductile_status dt_plan_compile(dt_plan_layer *pl, const dt_backend *b)
+{
+    const ductile_layer *L = pl->layer;
+    pl->kernel = b->kernel ? b->kernel(L->op_type) : NULL;
+    pl->legacy = pl->kernel || !b->find_kernel ? NULL : b->find_kernel(L->op_type);
+    if (!pl->kernel && !pl->legacy)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
+                       L->name, L->op_type, L->opset, b->name, L->op_type);
+    if (pl->kernel && pl->kernel->prepare) {
+        ductile_status s = pl->kernel->prepare(L, &pl->params);
+        if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_plan_layer_scratch(const dt_plan_layer *pl, const dt_view *in, const dt_view *out,
+                                     int threads, size_t *bytes)
+{
+    *bytes = 0;
+    if (!pl->kernel || !pl->kernel->scratch) return DUCTILE_OK;
+    ductile_status s = pl->kernel->scratch(pl->params, in, out, threads, bytes);
+    if (s) {
+        const ductile_layer *L = pl->layer;
+        return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_plan_scratch_max(const dt_plan *p, const dt_view *views, int threads, size_t *bytes)
+{
+    *bytes = 0;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value || !pl->kernel || !pl->kernel->scratch) continue;
+        const ductile_layer *L = pl->layer;
+        dt_layer_input_views(L, views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = views[L->out[k]->index];
+        size_t b;
+        DT_TRY(dt_plan_layer_scratch(pl, in, out, threads, &b));
+        if (b > *bytes) *bytes = b;
+    }
     return DUCTILE_OK;
 }
 
@@ -113,11 +159,10 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         pl->value = known || dt_op_reads_shape_only(L->op_type);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
-        pl->run = pl->value ? dt_cpu_kernel_find(L->op_type) : backend->find_kernel(L->op_type);
-        if (!pl->run) {
+        s = dt_plan_compile(pl, pl->value ? dt_backend_cpu() : backend);
+        if (s) {
             dt_plan_free(p);
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
-                           L->name, L->op_type, L->opset, pl->value ? "cpu" : backend->name, L->op_type);
+            return s;
         }
     }
     s = dt_memplan_lifetimes(net, p);
@@ -146,6 +191,7 @@ void dt_plan_free(dt_plan *p)
     free(p->kind);
     free(p->shape_input);
     free(p->last_use);
+    for (int i = 0; p->layers && i < p->n_layers; i++) free(p->layers[i].params);
     free(p->layers);
     dt_memlife_free(p->mem);
     free(p->mem_tensor);

@@ -24,7 +24,8 @@ const dt_backend *dt_backend_cpu(void)
 {
     static const dt_backend cpu = {
         .name = "cpu",
-        .find_kernel = dt_cpu_kernel_find,
+        .kernel = dt_cpu_kernel_compiled,
+        .find_kernel = dt_cpu_kernel_legacy,
         .alloc = dt_cpu_alloc,
         .release = dt_cpu_release,
         .prepack = dt_cpu_prepack,

@@ -141,6 +141,6 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 }
 
 const dt_cpu_kernel dt_cpu_fused[] = {
-    {"FusedConv", dt_cpu_fused_conv_run},
-    {NULL, NULL},
+    {"FusedConv", dt_cpu_fused_conv_run, NULL},
+    {NULL, NULL, NULL},
 };

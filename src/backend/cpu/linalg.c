@@ -132,8 +132,8 @@ DT_LA_ENTRY(gemm)
 DT_LA_ENTRY(matmul)
 
 const dt_cpu_kernel dt_cpu_linalg[] = {
-    {"Conv", dt_cpu_conv_run},
-    {"Gemm", dt_cpu_gemm_run},
-    {"MatMul", dt_cpu_matmul_run},
-    {NULL, NULL},
+    {"Conv", dt_cpu_conv_run, NULL},
+    {"Gemm", dt_cpu_gemm_run, NULL},
+    {"MatMul", dt_cpu_matmul_run, NULL},
+    {NULL, NULL, NULL},
 };
