@@ -55,26 +55,41 @@ ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d)
                    "overflows int64", (long long)i, (long long)d, (long long)k, (long long)d);
 }
 
+dt_auto_pad dt_auto_pad_of(const char *auto_pad)
+{
+    return !strcmp(auto_pad, "SAME_UPPER") ? DT_PAD_SAME_UPPER
+         : !strcmp(auto_pad, "SAME_LOWER") ? DT_PAD_SAME_LOWER
+         : !strcmp(auto_pad, "VALID")      ? DT_PAD_VALID
+                                           : DT_PAD_NOTSET;
+}
+
 ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
                              const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
                              int64_t *ek, int64_t *out)
 {
+    return dt_window_dim_pad(i, in, k, s, d, dt_auto_pad_of(auto_pad), ceil_mode, pb, pe, ek, out);
+}
+
+ductile_status dt_window_dim_pad(int i, int64_t in, int64_t k, int64_t s, int64_t d, dt_auto_pad auto_pad,
+                                 bool ceil_mode, int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out)
+{
     if (!dt_dilated_extent(k, d, ek)) return dt_fail_dilated_extent(i, k, d);
-    if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "SAME_LOWER") == 0) {
+    if (auto_pad == DT_PAD_SAME_UPPER || auto_pad == DT_PAD_SAME_LOWER) {
+        const char *name = auto_pad == DT_PAD_SAME_UPPER ? "SAME_UPPER" : "SAME_LOWER";
         *out = dt_ceildiv_nonneg(in, s);
         /* (out - 1)*s <= in - 1, so only adding the kernel can overflow. */
         int64_t total;
         if (!dt_add_i64((*out - 1) * s, *ek - in, &total))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'dilations'[%d] = %lld: the padding of auto_pad %s "
-                           "overflows int64", i, (long long)d, auto_pad);
+                           "overflows int64", i, (long long)d, name);
         if (total < 0) total = 0;
         /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
-        *pb = auto_pad[5] == 'U' ? total / 2 : total - total / 2;
+        *pb = auto_pad == DT_PAD_SAME_UPPER ? total / 2 : total - total / 2;
         *pe = total - *pb;
         return DUCTILE_OK;
     }
-    if (strcmp(auto_pad, "VALID") == 0) *pb = *pe = 0;
+    if (auto_pad == DT_PAD_VALID) *pb = *pe = 0;
     int64_t padded;
     if (!dt_add_i64(in, *pb, &padded) || !dt_add_i64(padded, *pe, &padded))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,

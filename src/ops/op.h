@@ -63,6 +63,13 @@ ductile_status dt_fail_dilated_extent(int64_t i, int64_t k, int64_t d);
 ductile_status dt_window_dim(int i, int64_t in, int64_t k, int64_t s, int64_t d,
                              const char *auto_pad, bool ceil_mode, int64_t *pb, int64_t *pe,
                              int64_t *ek, int64_t *out);
+/* auto_pad as a value, read once from the attribute (compiled kernels): any other string
+ * pads as NOTSET does, as dt_window_dim treats it. */
+typedef enum dt_auto_pad { DT_PAD_NOTSET, DT_PAD_SAME_UPPER, DT_PAD_SAME_LOWER, DT_PAD_VALID } dt_auto_pad;
+dt_auto_pad dt_auto_pad_of(const char *auto_pad);
+/* dt_window_dim with auto_pad already read. */
+ductile_status dt_window_dim_pad(int i, int64_t in, int64_t k, int64_t s, int64_t d, dt_auto_pad auto_pad,
+                                 bool ceil_mode, int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out);
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 

@@ -162,7 +162,7 @@ static const dt_opdef *find_def(const char *op)
 static dt_cpu_run_fn find_kernel(const char *op)
 {
     for (const dt_cpu_kernel *k = dt_cpu_fused; k->op_type; k++)
-        if (!strcmp(k->op_type, op)) return k->run;
+        if (!strcmp(k->op_type, op)) return k->kernel ? dt_cpu_run_once : k->run;
     return NULL;
 }
 

@@ -106,7 +106,7 @@ static const dt_opdef *opdef(const char *op)
 static dt_cpu_run_fn kernel(const char *op)
 {
     for (const dt_cpu_kernel *k = dt_cpu_linalg; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
+        if (strcmp(k->op_type, op) == 0) return k->kernel ? dt_cpu_run_once : k->run;
     return NULL;
 }
 

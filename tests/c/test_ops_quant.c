@@ -132,7 +132,7 @@ static ductile_status build(const ductile_layer *L, const dt_view *in, dt_view *
 static dt_cpu_run_fn kernel(const char *op)
 {
     for (const dt_cpu_kernel *k = dt_cpu_quant; k->op_type; k++)
-        if (strcmp(k->op_type, op) == 0) return k->run;
+        if (strcmp(k->op_type, op) == 0) return k->kernel ? dt_cpu_run_once : k->run;
     return NULL;
 }
 
