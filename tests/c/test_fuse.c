@@ -8,6 +8,7 @@
 #include "backend/cpu/families.h"
 #include "builder/optimize.h"
 #include "core/status.h"
+#include "runtime/engine_impl.h"
 #include "ops/families.h"
 #include "ops/fused.h"
 
@@ -418,6 +419,34 @@ static void test_pass_leaves_shared_and_broadcast_intermediates(void)
     CHECK_EQ_STR(net->layers[4]->op_type, "Add");
 }
 
+/* What a kernel refuses from the layer alone it refuses when the engine is loaded (its
+ * prepare, run by dt_plan_make), so the build fails naming the node, not the first run. */
+static void test_unknown_weight_layout_is_refused_when_compiled(void)
+{
+    new_net();
+    const conv_case *cc = &cases[0];
+    float *w = rand_buf(cc->m * (cc->c / cc->group) * cc->k * cc->k), *b = rand_buf(cc->m);
+    ductile_layer *L = fused_layer(cc, w, b, false, "Relu", -1);
+    attr(L, "packed", DT_ATTR_INT)->i = 7;
+    int64_t xd[4] = {cc->n, cc->c, cc->h, cc->w};
+    ductile_tensor *x = tensor(4, xd, NULL);
+    L->in[0] = x;
+    dt_network_add_input(net, x);
+    dt_network_add_output(net, L->out[0]);
+    const dt_kernel *k = dt_cpu_kernel_compiled("FusedConv");
+    void *params = NULL;
+    CHECK(k != NULL);
+    CHECK_EQ_INT(k->prepare(L, &params), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'packed' = 7 is not a CPU weight layout");
+    CHECK(params == NULL);
+    dt_plan plan;
+    CHECK_EQ_INT(dt_plan_make(net, dt_backend_cpu(), &plan), DUCTILE_ERR_UNSUPPORTED);
+    char want[160];
+    snprintf(want, sizeof want, "node '%s' (FusedConv, opset 13): attribute 'packed' = 7 is not a CPU weight layout", L->name);
+    CHECK_EQ_STR(ductile_last_error(), want);
+    free(w), free(b);
+}
+
 int main(void)
 {
     dt_network_new(&net);
@@ -430,6 +459,7 @@ int main(void)
     test_pass_fuses_conv_add_relu_with_residual();
     test_pass_fuses_hardsigmoid_mul_as_hardswish();
     test_pass_leaves_shared_and_broadcast_intermediates();
+    test_unknown_weight_layout_is_refused_when_compiled();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();
