@@ -30,7 +30,6 @@ RULES = {
 # Value layers (run by the shape pass and constant folding) still call the CPU kernels by name
 # instead of through the backend table (issue 6, point 2).
 KNOWN = {
-    ("runtime", "backend/cpu"),
     ("builder", "backend/cpu"),
 }
 
