@@ -73,12 +73,19 @@ ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in,
 /* The input seen as [outer, n, inner], normalized over n. */
 ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64_t *outer,
                                  int64_t *n, int64_t *inner);
+/* The same from the axis attribute already read (compiled kernels): `coerce` is opset < 13,
+ * `axis_attr` the attribute or its default for that opset (dt_softmax_axis_attr). */
+int64_t dt_softmax_axis_attr(const ductile_layer *L);
+ductile_status dt_softmax_layout_of(int64_t axis_attr, bool coerce, const dt_view *x, int64_t *outer,
+                                    int64_t *n, int64_t *inner);
 
 /* ---- LayerNormalization (nn_norm.c) ---- */
 
 /* First normalized axis and the element count of the normalized block. */
 ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int *axis,
                                    int64_t *block);
+/* The same from the axis attribute already read (compiled kernels). */
+ductile_status dt_layernorm_layout_of(int64_t axis_attr, const dt_view *x, int *axis, int64_t *block);
 
 /* ---- Reductions (nn_reduce.c) ---- */
 

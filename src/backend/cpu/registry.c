@@ -66,6 +66,15 @@ ductile_status dt_cpu_run_once(const ductile_layer *L, const dt_view *in, dt_vie
     return s;
 }
 
+ductile_status dt_cpu_params_copy(const void *src, size_t bytes, const ductile_layer *L, void **out)
+{
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
+    memcpy(p, src, bytes);
+    *out = p;
+    return DUCTILE_OK;
+}
+
 int dt_cpu_adapter_ops(const char **ops, int cap)
 {
     int n = 0;
