@@ -36,6 +36,18 @@ typedef struct dt_pool_geom {
 /* From the layer's attributes and input dims; DUCTILE_ERR_SHAPE naming the dim at fault. */
 ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_pool_geom *g);
 
+/* A pooling layer's attributes as read once (compiled kernels); reading refuses what the
+ * attributes alone get wrong (kernel_shape missing, a count that disagrees with it). */
+typedef struct dt_pool_attrs {
+    int nk;
+    int64_t k[3], s[3], d[3], p[6];
+    bool has_s, has_d, has_p, ceil_mode, count_include_pad;
+    dt_auto_pad auto_pad;
+} dt_pool_attrs;
+
+ductile_status dt_pool_attrs_read(const ductile_layer *L, dt_pool_attrs *a);
+ductile_status dt_pool_geometry_of(const dt_pool_attrs *a, const dt_view *x, dt_pool_geom *g);
+
 /* ---- Resize (nn_resize.c) ---- */
 
 enum { DT_RESIZE_NEAREST, DT_RESIZE_LINEAR, DT_RESIZE_CUBIC };

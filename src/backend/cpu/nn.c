@@ -30,10 +30,10 @@ float dt_cpu_max_f32(const float *x, int64_t n)
 }
 
 const dt_cpu_kernel dt_cpu_nn[] = {
-    {"GlobalAveragePool", dt_cpu_global_avg_pool, NULL},
-    {"GlobalMaxPool", dt_cpu_global_max_pool, NULL},
-    {"AveragePool", dt_cpu_avg_pool, NULL},
-    {"MaxPool", dt_cpu_max_pool, NULL},
+    {"GlobalAveragePool", NULL, &dt_cpu_global_avg_pool_kernel},
+    {"GlobalMaxPool", NULL, &dt_cpu_global_max_pool_kernel},
+    {"AveragePool", NULL, &dt_cpu_avg_pool_kernel},
+    {"MaxPool", NULL, &dt_cpu_max_pool_kernel},
     {"Resize", dt_cpu_resize, NULL},
     {"Softmax", NULL, &dt_cpu_softmax_kernel},
     {"LogSoftmax", NULL, &dt_cpu_log_softmax_kernel},
