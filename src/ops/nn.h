@@ -80,6 +80,19 @@ typedef struct dt_resize_params {
 ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in,
                                     dt_resize_params *p);
 
+/* A Resize layer's attributes as read once (compiled kernels); the scales/sizes/roi inputs
+ * are read per set of shapes by dt_resize_params_of. */
+typedef struct dt_resize_layer {
+    const ductile_layer *L;     /* its inputs' names, for messages */
+    dt_resize_params attrs;     /* mode, transforms, coefficients */
+    int64_t n_axes;             /* -1: no 'axes' attribute */
+    int64_t axes[DT_MAX_DIMS];
+    int keep_aspect;            /* 0 stretch, 1 not_larger, 2 not_smaller */
+} dt_resize_layer;
+
+ductile_status dt_resize_layer_read(const ductile_layer *L, dt_resize_layer *r);
+ductile_status dt_resize_params_of(const dt_resize_layer *r, const dt_view *in, dt_resize_params *p);
+
 /* ---- Softmax, LogSoftmax (nn_softmax.c) ---- */
 
 /* The input seen as [outer, n, inner], normalized over n. */

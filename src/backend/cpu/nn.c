@@ -34,7 +34,7 @@ const dt_cpu_kernel dt_cpu_nn[] = {
     {"GlobalMaxPool", NULL, &dt_cpu_global_max_pool_kernel},
     {"AveragePool", NULL, &dt_cpu_avg_pool_kernel},
     {"MaxPool", NULL, &dt_cpu_max_pool_kernel},
-    {"Resize", dt_cpu_resize, NULL},
+    {"Resize", NULL, &dt_cpu_resize_kernel},
     {"Softmax", NULL, &dt_cpu_softmax_kernel},
     {"LogSoftmax", NULL, &dt_cpu_log_softmax_kernel},
     {"LayerNormalization", NULL, &dt_cpu_layernorm_kernel},
