@@ -14,6 +14,7 @@ DT_CPU_SHAPE_KERNEL(depth_to_space);
 DT_CPU_SHAPE_KERNEL(space_to_depth);
 DT_CPU_SHAPE_KERNEL(tile);
 DT_CPU_SHAPE_KERNEL(gather);          /* shape_gather.c */
+extern const dt_kernel dt_cpu_gather_kernel, dt_cpu_concat_kernel; /* compiled (backend.h) */
 DT_CPU_SHAPE_KERNEL(gather_elements);
 DT_CPU_SHAPE_KERNEL(concat);          /* shape_concat.c */
 DT_CPU_SHAPE_KERNEL(split);
