@@ -12,6 +12,13 @@ double *dt_seq_load(const dt_view *v)
     int64_t n = v->rank >= 0 && v->data ? dt_view_count(v) : 0;
     double *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
     if (!d) return NULL;
+    dt_seq_load_into(v, d);
+    return d;
+}
+
+void dt_seq_load_into(const dt_view *v, double *d)
+{
+    int64_t n = v->rank >= 0 && v->data ? dt_view_count(v) : 0;
     switch (v->dtype) {
     case DUCTILE_FLOAT32:
         for (int64_t i = 0; i < n; i++) d[i] = ((const float *)v->data)[i];
@@ -23,7 +30,6 @@ double *dt_seq_load(const dt_view *v)
         for (int64_t i = 0; i < n; i++) d[i] = dt_ew_get_f64(v, i);
         break;
     }
-    return d;
 }
 
 void dt_seq_store(dt_view *v, const double *s, int64_t n)
@@ -53,9 +59,9 @@ ductile_status dt_seq_oom(const char *op)
 }
 
 const dt_cpu_kernel dt_cpu_seq[] = {
-    {"RNN", dt_cpu_seq_rnn, NULL},
-    {"GRU", dt_cpu_seq_rnn, NULL},
-    {"LSTM", dt_cpu_seq_rnn, NULL},
+    {"RNN", NULL, &dt_cpu_seq_rnn_kernel},
+    {"GRU", NULL, &dt_cpu_seq_rnn_kernel},
+    {"LSTM", NULL, &dt_cpu_seq_rnn_kernel},
     {"DFT", dt_cpu_seq_dft, NULL},
     {"STFT", dt_cpu_seq_stft, NULL},
     {"HannWindow", dt_cpu_seq_window, NULL},
