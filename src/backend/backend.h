@@ -47,14 +47,27 @@ typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in
  *      whatever can be refused from those alone (DUCTILE_ERR_UNSUPPORTED / _INVALID_ARGUMENT;
  *      the plan prefixes the node). The plan owns the blob and frees it with free().
  *   2. scratch(params, in, out, threads, &bytes): the scratch bytes the run needs at these
- *      shapes (dims set, data not) with a pool of `threads` threads. Called by the context
- *      whenever shapes change; it reserves the maximum over its layers next to the
- *      activation arena, so the run path never allocates.
+ *      shapes with a pool of `threads` threads. Views have dims; data only where the shape
+ *      pass knows it (constants, values computed from shapes such as Resize's scales).
+ *      Called by the context whenever shapes or the thread count change; the context
+ *      reserves the maximum over its layers next to the activation arena, so the run path
+ *      never allocates. Shapes the run would refuse may report 0: the run names the fault.
  *   3. run(params, in, out, ex): computes out[] from in[] (as dt_kernel_fn above) with
  *      ex->scratch. No attribute lookups, no string compares, no allocation: what it reads
  *      is params, the views and ex.
  *
- * params is immutable after prepare: contexts on several threads share it. */
+ * Why prepare does not see the profiles' shapes: dims vary inside a profile, so whatever
+ * depends on them is computed per set of shapes (scratch, and the geometry at run); what
+ * depends on the profile (the tactic) goes into params per profile and is picked with
+ * ex->profile. Why one scratch per context, sized by the largest layer: layers of a context
+ * run one at a time, so one region serves all; placing each layer's scratch in the arena
+ * with a one-layer lifetime would let it share memory with dead activations (later).
+ *
+ * params is immutable after prepare: contexts on several threads share it.
+ *
+ * Migration: kernels not yet compiled stay on the old signature through the adapter
+ * (dt_backend.find_kernel); the plan runs them with the layer itself as their params.
+ * test_kernels_compiled lists the CPU ops still there. */
 typedef ductile_status (*dt_kernel_prepare_fn)(const ductile_layer *L, void **params);
 typedef ductile_status (*dt_kernel_scratch_fn)(const void *params, const dt_view *in,
                                                const dt_view *out, int threads, size_t *bytes);
