@@ -42,7 +42,7 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"Sum", NULL, &dt_cpu_ew_variadic_kernel},
     {"Mean", NULL, &dt_cpu_ew_variadic_kernel},
     {"Where", dt_cpu_ew_where, NULL},
-    {"Cast", dt_cpu_ew_cast, NULL},
+    {"Cast", NULL, &dt_cpu_ew_cast_kernel},
     {"Sign", NULL, &dt_cpu_ew_unary_kernel},
     {"Round", NULL, &dt_cpu_ew_unary_kernel},
     {"Sin", NULL, &dt_cpu_ew_unary_kernel},
@@ -72,8 +72,8 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"BitwiseOr", NULL, &dt_cpu_ew_binary_kernel},
     {"BitwiseXor", NULL, &dt_cpu_ew_binary_kernel},
     {"PRelu", NULL, &dt_cpu_ew_binary_kernel},
-    {"CastLike", dt_cpu_ew_cast, NULL},
-    {"BitCast", dt_cpu_ew_cast, NULL},   /* dt_cpu_ew_cast tells BitCast apart by op type */
+    {"CastLike", NULL, &dt_cpu_ew_cast_kernel},
+    {"BitCast", NULL, &dt_cpu_ew_cast_kernel}, /* prepare tells BitCast apart by op type */
     {"Dropout", dt_cpu_ew_dropout, NULL},
     {NULL, NULL, NULL},
 };

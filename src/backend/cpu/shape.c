@@ -88,7 +88,7 @@ const dt_cpu_kernel dt_cpu_shape[] = {
     {"Concat", NULL, &dt_cpu_concat_kernel},
     {"Split", dt_cpu_split, NULL},
     {"Slice", dt_cpu_slice, NULL},
-    {"Transpose", dt_cpu_transpose, NULL},
+    {"Transpose", NULL, &dt_cpu_transpose_kernel},
     {"DepthToSpace", dt_cpu_depth_to_space, NULL},
     {"SpaceToDepth", dt_cpu_space_to_depth, NULL},
     {"Tile", dt_cpu_tile, NULL},

@@ -63,13 +63,6 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_concat(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
-{
-    int axis;
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), out[0].rank, &axis));
-    return dt_join(ex, &out[0], axis, L->n_in, in, false);
-}
-
 /* Concat compiled: the axis read once. */
 typedef struct dt_concat_params {
     int64_t axis;

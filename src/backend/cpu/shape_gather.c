@@ -95,11 +95,6 @@ static ductile_status dt_gather_exec(const ductile_layer *L, int64_t axis_attr, 
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_gather(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
-{
-    return dt_gather_exec(L, dt_attr_int(L, "axis", 0), in, out, ex, NULL);
-}
-
 /* Gather compiled: the axis read once; the layer kept for naming inputs in messages. */
 typedef struct dt_gather_params {
     const ductile_layer *L;

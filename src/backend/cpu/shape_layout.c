@@ -10,10 +10,8 @@
 
 static size_t dt_esize(const dt_view *v) { return ductile_dtype_size((ductile_dtype)v->dtype); }
 
-ductile_status dt_cpu_transpose(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_transpose_exec(const int perm[DT_MAX_DIMS], const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    int perm[DT_MAX_DIMS];
-    DT_TRY(dt_transpose_perm(L, in[0].rank, perm));
     int64_t st[DT_MAX_DIMS];
     dt_cpu_dense_strides(&in[0], st);
     dt_strided s = {.rank = in[0].rank};
@@ -24,6 +22,36 @@ ductile_status dt_cpu_transpose(const ductile_layer *L, const dt_view *in, dt_vi
     dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
     return DUCTILE_OK;
 }
+
+/* Transpose compiled: 'perm' read once (its first DT_MAX_DIMS values: a longer one is
+ * refused by its count, which no rank matches). */
+typedef struct dt_transpose_params {
+    const ductile_layer *L;     /* names input 0 in messages */
+    int64_t n;                  /* -1: no 'perm' */
+    int64_t perm[DT_MAX_DIMS];
+} dt_transpose_params;
+
+static ductile_status dt_transpose_prepare(const ductile_layer *L, void **out)
+{
+    dt_transpose_params p = {.L = L, .n = -1};
+    int64_t n;
+    const int64_t *v = dt_attr_ints(L, "perm", &n);
+    if (v) {
+        p.n = n;
+        for (int64_t i = 0; i < n && i < DT_MAX_DIMS; i++) p.perm[i] = v[i];
+    }
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_transpose_params *p = params;
+    int perm[DT_MAX_DIMS];
+    DT_TRY(dt_transpose_perm_of(p->L, p->n < 0 ? NULL : p->perm, p->n, in[0].rank, perm));
+    return dt_transpose_exec(perm, in, out, ex);
+}
+
+const dt_kernel dt_cpu_transpose_kernel = {dt_transpose_prepare, NULL, dt_transpose_run};
 
 ductile_status dt_cpu_slice(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
