@@ -316,9 +316,9 @@ ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a,
 
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
-    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_WINOGRAD, pool); /* allocates it */
     if (!dt_cpu_wino_applies(g))
         return dt_fail(DUCTILE_ERR_INTERNAL, "Winograd F(4x4, 3x3) does not apply to this convolution");
+    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_WINOGRAD, pool); /* allocates it */
     dt_wino_job j = {.g = g, .a = a, .u = a->w_wino};
     __builtin_cpu_init();
     /* DT_WINO_GENERIC: the portable transforms even on AVX-512 (so tests reach them). */
