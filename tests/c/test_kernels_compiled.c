@@ -12,7 +12,7 @@
 static const char *const still_adapted[] = {
     "Where", "Dropout", "Shape", "Size", "ConstantOfShape",
     "Range", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "GatherElements", "Split",
-    "Slice", "DepthToSpace", "SpaceToDepth", "Tile", "Pad", "GatherND",
+    "Slice", "Tile", "Pad", "GatherND",
     "ScatterElements", "Scatter", "ScatterND", "Trilu", "EyeLike", "ReverseSequence",
     "ConvTranspose", "Col2Im", "CenterCropPad", "Compress", "NonZero", "Unique", "ReduceMean",
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
