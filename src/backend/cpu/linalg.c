@@ -20,6 +20,15 @@ static ductile_status dt_la_sgemm(const dt_gemm *g, dt_exec *ex)
     return dt_sgemm(g, ex->pool);
 }
 
+/* A layout of B the kernels read, refused at load (prepare) otherwise. */
+static ductile_status dt_cpu_gemm_layout_check(int64_t layout)
+{
+    if (layout != 0 && layout != DT_CPU_PACK_GEMM_B)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU layout of B",
+                       (long long)layout);
+    return DUCTILE_OK;
+}
+
 /* B of MatMul or Gemm as the GEMM reads it: in place (*packed NULL), or (layout, the layer's
  * `packed` attribute read once) the blob the builder packed, checked against the size its
  * layout has for K x N. */
@@ -27,10 +36,8 @@ static ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K,
                                     const float **packed)
 {
     *packed = NULL;
+    DT_TRY(dt_cpu_gemm_layout_check(layout));
     if (layout == 0) return DUCTILE_OK;
-    if (layout != DT_CPU_PACK_GEMM_B)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU layout of B",
-                       (long long)layout);
     /* N and K come from the layer's w_shape: checked, as for any size read from a file. */
     int64_t n16, want;
     if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, K, &want))
@@ -361,6 +368,11 @@ static ductile_status dt_la_gemm_prepare(const ductile_layer *L, void **out)
     dt_la_gemm *p = malloc(sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a Gemm");
     dt_la_gemm_read(L, p);
+    ductile_status s = dt_cpu_gemm_layout_check(p->packed);
+    if (s) {
+        free(p);
+        return s;
+    }
     *out = p;
     return DUCTILE_OK;
 }
@@ -389,7 +401,8 @@ static ductile_status dt_la_matmul_prepare(const ductile_layer *L, void **out)
     dt_la_matmul_read(L, p);
     /* A packed B's dims come from w_shape: read (and checked) here, once. */
     dt_view none = {.rank = -1};
-    ductile_status s = p->packed ? dt_packed_weight_view(L, 1, &none, 2, 2, &p->b) : DUCTILE_OK;
+    ductile_status s = dt_cpu_gemm_layout_check(p->packed);
+    if (!s && p->packed) s = dt_packed_weight_view(L, 1, &none, 2, 2, &p->b);
     if (s) {
         free(p);
         return s;
