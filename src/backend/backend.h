@@ -22,6 +22,11 @@ typedef struct dt_exec {
     const dt_view *host_in; /* device backends: the layer's inputs with host data where the
                            host has it (constants, shape-pass values), else NULL data: what
                            a kernel reads parameters from (Resize's sizes, Slice's starts) */
+    /* Scratch for the layer being run: at least the bytes its kernel's `scratch` asked for
+     * at these shapes and this pool's thread count, 64-byte aligned, shared by the layers of
+     * a context (they run one at a time), contents undefined. NULL when none was asked for. */
+    void *scratch;
+    size_t scratch_bytes;
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */
@@ -38,14 +43,65 @@ typedef struct dt_prepacked {
     int64_t layout;     /* the backend's layout id, stored in the layer's `packed` attribute */
 } dt_prepacked;
 
-/* Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
+/* The adapter's (old) kernel signature: reads the layer's attributes on every run.
+ * Computes out[] from in[]. Output views arrive with dtype, rank and dims set by the op's
  * infer and data pointing at buffers of the right size (never aliasing an input). */
 typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in, dt_view *out,
                                        dt_exec *ex);
 
+/* ---- compiled layers -------------------------------------------------------------------
+ *
+ * A kernel is compiled once per layer, when an engine is loaded (dt_plan_make; a build loads
+ * the engine it wrote, so it sees the same refusals):
+ *
+ *   1. prepare(L, &params): reads everything the run needs from the layer (op, attributes,
+ *      constant inputs, declared dims) into one blob of the kernel's own layout, and refuses
+ *      whatever can be refused from those alone (DUCTILE_ERR_UNSUPPORTED / _INVALID_ARGUMENT;
+ *      the plan prefixes the node). The plan owns the blob and frees it with free().
+ *   2. scratch(params, in, out, threads, &bytes): the scratch bytes the run needs at these
+ *      shapes with a pool of `threads` threads. Views have dims; data only where the shape
+ *      pass knows it (constants, values computed from shapes such as Resize's scales).
+ *      Called by the context whenever shapes or the thread count change; the context
+ *      reserves the maximum over its layers next to the activation arena, so the run path
+ *      never allocates. Shapes the run would refuse may report 0: the run names the fault.
+ *   3. run(params, in, out, ex): computes out[] from in[] (as dt_kernel_fn above) with
+ *      ex->scratch. No attribute lookups, no string compares, no allocation: what it reads
+ *      is params, the views and ex.
+ *
+ * Why prepare does not see the profiles' shapes: dims vary inside a profile, so whatever
+ * depends on them is computed per set of shapes (scratch, and the geometry at run); what
+ * depends on the profile (the tactic) goes into params per profile and is picked with
+ * ex->profile. Why one scratch per context, sized by the largest layer: layers of a context
+ * run one at a time, so one region serves all; placing each layer's scratch in the arena
+ * with a one-layer lifetime would let it share memory with dead activations (later).
+ *
+ * params is immutable after prepare: contexts on several threads share it.
+ *
+ * Migration: kernels not yet compiled stay on the old signature through the adapter
+ * (dt_backend.find_kernel); the plan runs them with the layer itself as their params.
+ * test_kernels_compiled lists the CPU ops still there. */
+typedef ductile_status (*dt_kernel_prepare_fn)(const ductile_layer *L, void **params);
+typedef ductile_status (*dt_kernel_scratch_fn)(const void *params, const dt_view *in,
+                                               const dt_view *out, int threads, size_t *bytes);
+typedef ductile_status (*dt_kernel_run_fn)(const void *params, const dt_view *in, dt_view *out,
+                                           dt_exec *ex);
+
+typedef struct dt_kernel {
+    dt_kernel_prepare_fn prepare;   /* optional (NULL: params = NULL) */
+    dt_kernel_scratch_fn scratch;   /* optional (NULL: no scratch) */
+    dt_kernel_run_fn run;
+} dt_kernel;
+
 typedef struct dt_backend {
     const char *name;                                   /* "cpu", "cuda" */
-    /* The kernel for an op type, or NULL when this backend lacks it. */
+    /* The compiled kernel (dt_kernel above) for an op type, or NULL. Optional; the plan
+     * asks it first. */
+    const dt_kernel *(*kernel)(const char *op_type);
+    /* The adapter: a function that runs one layer of an op type (the old signature), or NULL.
+     * The plan falls back to it when `kernel` has none and then runs it with the layer itself
+     * as params (attributes read on every run, scratch allocated by the kernel). Constant
+     * folding and device backends' kernels that defer to the host call it too, so the CPU
+     * answers for every op: for a compiled one with dt_cpu_run_once (prepare, run, free). */
     dt_kernel_fn (*find_kernel)(const char *op_type);
     /* Optional (NULL: every layer whose op has a kernel). Whether the kernel runs this layer;
      * false makes a device backend's layer a host fallback. Called once when the engine is

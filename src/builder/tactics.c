@@ -65,13 +65,19 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
         for (size_t i = 0; i < bytes / sizeof(float); i++) p[i] = (float)((i * 2654435761u) % 2001) * 1e-3f - 1.0f;
         v->data = p;
     }
+    /* Scratch as the context would give it (every tactic runs within the layer's size). */
+    size_t scratch_bytes = 0;
+    void *scratch = NULL;
+    if (!s) s = dt_plan_layer_scratch(pl, in, out, dt_pool_threads(pool), &scratch_bytes);
+    if (!s && scratch_bytes && !(scratch = e->backend->alloc(scratch_bytes)))
+        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) timing node '%s'", scratch_bytes, L->name);
     double best_t = 0;
     for (int t = 0; t < n && !s; t++) {
-        dt_exec ex = {.pool = pool, .profile = profile, .tactic = ids[t]};
+        dt_exec ex = {.pool = pool, .profile = profile, .tactic = ids[t], .scratch = scratch, .scratch_bytes = scratch_bytes};
         double times[DT_TACTIC_REPS];
         for (int r = -1; r < DT_TACTIC_REPS && !s; r++) {
             double t0 = dt_now();
-            s = pl->run(L, in, out, &ex);
+            s = dt_plan_layer_run(pl, in, out, &ex);
             if (r >= 0) times[r] = dt_now() - t0;
         }
         if (s) break;
@@ -82,6 +88,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
         }
     }
     for (int i = 0; i < nb; i++) e->backend->release(bufs[i]);
+    if (scratch) e->backend->release(scratch);
     if (s) return dt_fail_prefix(s, "timing node '%s' (%s)", L->name, L->op_type);
     return DUCTILE_OK;
 }

@@ -127,34 +127,57 @@ ductile_status dt_auto_pad(const ductile_layer *L, const char **ap)
     return DUCTILE_OK;
 }
 
-void dt_same_pads(int64_t total, const char *auto_pad, int64_t *pb, int64_t *pe)
+dt_auto_pad_kind dt_auto_pad_of(const char *auto_pad)
+{
+    return !strcmp(auto_pad, "SAME_UPPER") ? DT_PAD_SAME_UPPER
+         : !strcmp(auto_pad, "SAME_LOWER") ? DT_PAD_SAME_LOWER
+         : !strcmp(auto_pad, "VALID")      ? DT_PAD_VALID
+                                           : DT_PAD_NOTSET;
+}
+
+/* The one split of a SAME padding (dt_same_pads). */
+static void dt_same_split(int64_t total, bool upper, int64_t *pb, int64_t *pe)
 {
     /* floor(total / 2), also for a negative total (ConvTranspose with a larger output_shape). */
     int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
     /* SAME_UPPER puts the odd pixel at the end, SAME_LOWER at the beginning. */
-    *pb = strcmp(auto_pad, "SAME_UPPER") == 0 ? half : total - half;
+    *pb = upper ? half : total - half;
     *pe = total - *pb;
+}
+
+void dt_same_pads(int64_t total, const char *auto_pad, int64_t *pb, int64_t *pe)
+{
+    dt_same_split(total, strcmp(auto_pad, "SAME_UPPER") == 0, pb, pe);
 }
 
 ductile_status dt_window_dim(int i, int n, int64_t in, int64_t k, int64_t s, int64_t d,
                              const char *auto_pad, const int64_t *pads, bool ceil_mode,
                              int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out)
 {
-    bool explicit_pads = pads && strcmp(auto_pad, "NOTSET") == 0;
+    dt_auto_pad_kind m = dt_auto_pad_of(auto_pad);
+    bool explicit_pads = pads && m == DT_PAD_NOTSET;
     *pb = explicit_pads ? pads[i] : 0;
     *pe = explicit_pads ? pads[n + i] : 0;
+    return dt_window_dim_pad(i, in, k, s, d, m, ceil_mode, pb, pe, ek, out);
+}
+
+ductile_status dt_window_dim_pad(int i, int64_t in, int64_t k, int64_t s, int64_t d, dt_auto_pad_kind auto_pad,
+                                 bool ceil_mode, int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out)
+{
     if (!dt_dilated_extent(k, d, ek)) return dt_fail_dilated_extent(i, k, d);
-    if (strcmp(auto_pad, "SAME_UPPER") == 0 || strcmp(auto_pad, "SAME_LOWER") == 0) {
+    if (auto_pad == DT_PAD_SAME_UPPER || auto_pad == DT_PAD_SAME_LOWER) {
+        const char *name = auto_pad == DT_PAD_SAME_UPPER ? "SAME_UPPER" : "SAME_LOWER";
         *out = dt_ceildiv_nonneg(in, s);
         /* (out - 1)*s <= in - 1, so only adding the kernel can overflow. */
         int64_t total;
         if (!dt_add_i64((*out - 1) * s, *ek - in, &total))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'dilations'[%d] = %lld: the padding of auto_pad %s "
-                           "overflows int64", i, (long long)d, auto_pad);
-        dt_same_pads(total < 0 ? 0 : total, auto_pad, pb, pe);
+                           "overflows int64", i, (long long)d, name);
+        dt_same_split(total < 0 ? 0 : total, auto_pad == DT_PAD_SAME_UPPER, pb, pe);
         return DUCTILE_OK;
     }
+    if (auto_pad == DT_PAD_VALID) *pb = *pe = 0;
     int64_t padded;
     if (!dt_add_i64(in, *pb, &padded) || !dt_add_i64(padded, *pe, &padded))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,

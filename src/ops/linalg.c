@@ -91,8 +91,53 @@ static const char *dt_la_dims(char buf[160], const dt_view *v)
     return dt_format_dims(buf, 160, v->dims, v->rank, NULL);
 }
 
+static void dt_conv_attr_ints(const ductile_layer *L, const char *name, int64_t *n, int64_t *v)
+{
+    const int64_t *p = dt_attr_ints(L, name, n);
+    if (!p) *n = -1;
+    for (int64_t i = 0; p && i < *n && i < 4; i++) v[i] = p[i];
+}
+
+void dt_conv_attrs_read(const ductile_layer *L, dt_conv_attrs *a)
+{
+    memset(a, 0, sizeof *a);
+    a->group = dt_attr_int(L, "group", 1);
+    a->auto_pad = dt_auto_pad_of(dt_attr_string(L, "auto_pad", "NOTSET"));
+    dt_conv_attr_ints(L, "kernel_shape", &a->n_kernel, a->kernel);
+    dt_conv_attr_ints(L, "strides", &a->n_strides, a->strides);
+    dt_conv_attr_ints(L, "dilations", &a->n_dilations, a->dilations);
+    dt_conv_attr_ints(L, "pads", &a->n_pads, a->pads);
+}
+
+/* dt_conv_ints over a read attribute. */
+static ductile_status dt_conv_ints_of(const char *name, int64_t n, const int64_t *vals, int64_t want,
+                                      int64_t lo, const int64_t **v)
+{
+    *v = n < 0 ? NULL : vals;
+    if (!*v) return DUCTILE_OK;
+    if (n != want)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute '%s' has %lld values; expected %lld (%s)", name, (long long)n,
+                       (long long)want,
+                       strcmp(name, "pads") == 0 ? "begins then ends of each spatial dim"
+                                                 : "one per spatial dim");
+    for (int64_t i = 0; i < n; i++)
+        if ((*v)[i] < lo)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s'[%lld] = %lld; expected >= %lld",
+                           name, (long long)i, (long long)(*v)[i], (long long)lo);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w,
                                 dt_conv_geom *g)
+{
+    dt_conv_attrs a;
+    dt_conv_attrs_read(L, &a);
+    return dt_conv_geometry_of(&a, x, w, g);
+}
+
+ductile_status dt_conv_geometry_of(const dt_conv_attrs *at, const dt_view *x, const dt_view *w,
+                                   dt_conv_geom *g)
 {
     char sx[160], sw[160];
     if (x->rank == 5)
@@ -106,22 +151,22 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
                        "input 1 (W) has shape %s; expected rank %d like input 0 (X) %s", dt_la_dims(sw, w),
                        x->rank, dt_la_dims(sx, x));
     int nk = x->rank - 2;
-    int64_t nka;
-    const int64_t *ka = dt_attr_ints(L, "kernel_shape", &nka);
+    int64_t nka = at->n_kernel;
+    const int64_t *ka = nka < 0 ? NULL : at->kernel;
     const int64_t *s, *p, *d;
     if (ka && nka != nk)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "attribute 'kernel_shape' has %lld values but input 0 (X) %s has %d "
                        "spatial dims", (long long)nka, dt_la_dims(sx, x), nk);
-    DT_TRY(dt_conv_ints(L, "strides", nk, 1, &s));
-    DT_TRY(dt_conv_ints(L, "dilations", nk, 1, &d));
-    DT_TRY(dt_conv_ints(L, "pads", 2 * nk, 0, &p));
+    DT_TRY(dt_conv_ints_of("strides", at->n_strides, at->strides, nk, 1, &s));
+    DT_TRY(dt_conv_ints_of("dilations", at->n_dilations, at->dilations, nk, 1, &d));
+    DT_TRY(dt_conv_ints_of("pads", at->n_pads, at->pads, 2 * nk, 0, &p));
     memset(g, 0, sizeof *g);
     g->spatial = nk;
     g->batch = x->dims[0];
     g->c = x->dims[1];
     g->m = w->dims[0];
-    g->group = dt_attr_int(L, "group", 1);
+    g->group = at->group;
     if (g->group < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
                        (long long)g->group);
@@ -140,7 +185,7 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 1 (W) %s has %lld output channels, not a multiple of group %lld",
                        dt_la_dims(sw, w), (long long)g->m, (long long)g->group);
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
+    dt_auto_pad_kind ap = at->auto_pad;
     for (int i = 0; i < 2; i++) {
         g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
         g->pb[i] = g->pe[i] = 0;
@@ -159,8 +204,12 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) %s spatial dim %d is %lld; expected >= 1",
                            dt_la_dims(sx, x), 2 + i, (long long)in);
-        int64_t ek, pb, pe, o;
-        DT_TRY(dt_window_dim(i, nk, in, kk, ss, dd, ap, p, false, &pb, &pe, &ek, &o));
+        int64_t ek, pb = 0, pe = 0, o;
+        if (ap == DT_PAD_NOTSET && p) {
+            pb = p[i];
+            pe = p[nk + i];
+        }
+        DT_TRY(dt_window_dim_pad(i, in, kk, ss, dd, ap, false, &pb, &pe, &ek, &o));
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) %s spatial dim %d is %lld; with pads %lld+%lld it is "

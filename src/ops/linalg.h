@@ -21,6 +21,20 @@ typedef struct dt_conv_geom {
 ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w,
                                 dt_conv_geom *g);
 
+/* A conv's attributes as read once (compiled kernels): counts are -1 where absent; values
+ * past the fourth are not kept (no 1-D or 2-D conv has more, and the count alone refuses). */
+typedef struct dt_conv_attrs {
+    int64_t group;
+    dt_auto_pad_kind auto_pad;
+    int64_t n_kernel, n_strides, n_dilations, n_pads;
+    int64_t kernel[4], strides[4], dilations[4], pads[4];
+} dt_conv_attrs;
+
+void dt_conv_attrs_read(const ductile_layer *L, dt_conv_attrs *a);
+/* dt_conv_geometry over attributes already read: the same checks and messages. */
+ductile_status dt_conv_geometry_of(const dt_conv_attrs *a, const dt_view *x, const dt_view *w,
+                                   dt_conv_geom *g);
+
 /* MatMul with numpy rules: 1-D operands promoted (A to [1,K], B to [K,1]) and batch dims
  * broadcast. Batch strides are 0 where an operand's batch dim is 1. */
 typedef struct dt_matmul_geom {

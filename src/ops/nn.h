@@ -32,6 +32,18 @@ typedef struct dt_pool_geom {
 /* From the layer's attributes and input dims; DUCTILE_ERR_SHAPE naming the dim at fault. */
 ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_pool_geom *g);
 
+/* A pooling layer's attributes as read once (compiled kernels); reading refuses what the
+ * attributes alone get wrong (kernel_shape missing, a count that disagrees with it). */
+typedef struct dt_pool_attrs {
+    int nk;
+    int64_t k[3], s[3], d[3], p[6];
+    bool has_s, has_d, has_p, ceil_mode, count_include_pad;
+    dt_auto_pad_kind auto_pad;
+} dt_pool_attrs;
+
+ductile_status dt_pool_attrs_read(const ductile_layer *L, dt_pool_attrs *a);
+ductile_status dt_pool_geometry_of(const dt_pool_attrs *a, const dt_view *x, dt_pool_geom *g);
+
 /* ---- Resize (nn_resize.c) ---- */
 
 enum { DT_RESIZE_NEAREST, DT_RESIZE_LINEAR, DT_RESIZE_CUBIC };
@@ -64,17 +76,37 @@ typedef struct dt_resize_params {
 ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in,
                                     dt_resize_params *p);
 
+/* A Resize layer's attributes as read once (compiled kernels); the scales/sizes/roi inputs
+ * are read per set of shapes by dt_resize_params_of. */
+typedef struct dt_resize_layer {
+    const ductile_layer *L;     /* its inputs' names, for messages */
+    dt_resize_params attrs;     /* mode, transforms, coefficients */
+    int64_t n_axes;             /* -1: no 'axes' attribute */
+    int64_t axes[DT_MAX_DIMS];
+    int keep_aspect;            /* 0 stretch, 1 not_larger, 2 not_smaller */
+} dt_resize_layer;
+
+ductile_status dt_resize_layer_read(const ductile_layer *L, dt_resize_layer *r);
+ductile_status dt_resize_params_of(const dt_resize_layer *r, const dt_view *in, dt_resize_params *p);
+
 /* ---- Softmax, LogSoftmax (nn_softmax.c) ---- */
 
 /* The input seen as [outer, n, inner], normalized over n. */
 ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64_t *outer,
                                  int64_t *n, int64_t *inner);
+/* The same from the axis attribute already read (compiled kernels): `coerce` is opset < 13,
+ * `axis_attr` the attribute or its default for that opset (dt_softmax_axis_attr). */
+int64_t dt_softmax_axis_attr(const ductile_layer *L);
+ductile_status dt_softmax_layout_of(int64_t axis_attr, bool coerce, const dt_view *x, int64_t *outer,
+                                    int64_t *n, int64_t *inner);
 
 /* ---- LayerNormalization (nn_norm.c) ---- */
 
 /* First normalized axis and the element count of the normalized block. */
 ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int *axis,
                                    int64_t *block);
+/* The same from the axis attribute already read (compiled kernels). */
+ductile_status dt_layernorm_layout_of(int64_t axis_attr, const dt_view *x, int *axis, int64_t *block);
 
 /* ---- Reductions (nn_reduce.c) ---- */
 

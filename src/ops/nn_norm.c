@@ -41,7 +41,12 @@ ductile_status dt_nn_check_rmsnorm(const ductile_layer *L)
 ductile_status dt_layernorm_layout(const ductile_layer *L, const dt_view *x, int *axis,
                                    int64_t *block)
 {
-    ductile_status st = dt_norm_axis(dt_attr_int(L, "axis", -1), x->rank, axis);
+    return dt_layernorm_layout_of(dt_attr_int(L, "axis", -1), x, axis, block);
+}
+
+ductile_status dt_layernorm_layout_of(int64_t axis_attr, const dt_view *x, int *axis, int64_t *block)
+{
+    ductile_status st = dt_norm_axis(axis_attr, x->rank, axis);
     if (st != DUCTILE_OK) return dt_fail_prefix(st, "attribute 'axis'");
     *block = 1;
     for (int i = *axis; i < x->rank; i++) *block *= x->dims[i];

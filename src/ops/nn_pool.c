@@ -89,12 +89,45 @@ ductile_status dt_nn_check_pool(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
-ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_pool_geom *g)
+/* Copies an INTS attribute of n values (checked by dt_pool_ints) into v. */
+static void dt_pool_copy(const int64_t *src, int64_t n, int64_t *v, bool *has)
 {
+    *has = src != NULL;
+    for (int64_t i = 0; src && i < n; i++) v[i] = src[i];
+}
+
+ductile_status dt_pool_attrs_read(const ductile_layer *L, dt_pool_attrs *a)
+{
+    memset(a, 0, sizeof *a);
     int64_t nk;
     const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
     if (!k || nk < 1 || nk > 3)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' is required (1 to 3 values)");
+    const int64_t *s, *p, *d;
+    DT_TRY(dt_pool_ints(L, "strides", nk, &s));
+    DT_TRY(dt_pool_ints(L, "pads", 2 * nk, &p));
+    DT_TRY(dt_pool_ints(L, "dilations", nk, &d));
+    a->nk = (int)nk;
+    memcpy(a->k, k, (size_t)nk * sizeof *k);
+    dt_pool_copy(s, nk, a->s, &a->has_s);
+    dt_pool_copy(p, 2 * nk, a->p, &a->has_p);
+    dt_pool_copy(d, nk, a->d, &a->has_d);
+    a->auto_pad = dt_auto_pad_of(dt_attr_string(L, "auto_pad", "NOTSET"));
+    a->ceil_mode = dt_attr_int(L, "ceil_mode", 0) != 0;
+    a->count_include_pad = dt_attr_int(L, "count_include_pad", 0) != 0;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_pool_geom *g)
+{
+    dt_pool_attrs a;
+    DT_TRY(dt_pool_attrs_read(L, &a));
+    return dt_pool_geometry_of(&a, x, g);
+}
+
+ductile_status dt_pool_geometry_of(const dt_pool_attrs *a, const dt_view *x, dt_pool_geom *g)
+{
+    int64_t nk = a->nk;
     if (x->rank != nk + 2) {
         char sx[160];
         dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
@@ -102,15 +135,9 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
                        "input 0 (X) has shape %s; expected rank %lld (N, C and the %lld spatial "
                        "dims of kernel_shape)", sx, (long long)(nk + 2), (long long)nk);
     }
-    const int64_t *s, *p, *d;
-    DT_TRY(dt_pool_ints(L, "strides", nk, &s));
-    DT_TRY(dt_pool_ints(L, "pads", 2 * nk, &p));
-    DT_TRY(dt_pool_ints(L, "dilations", nk, &d));
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    bool ceil_mode = dt_attr_int(L, "ceil_mode", 0) != 0;
     memset(g, 0, sizeof *g);
     g->spatial = (int)nk;
-    g->count_include_pad = dt_attr_int(L, "count_include_pad", 0) != 0;
+    g->count_include_pad = a->count_include_pad;
     for (int i = 0; i < 3; i++) {
         g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
         g->pb[i] = g->pe[i] = 0;
@@ -118,12 +145,16 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
     for (int i = 0; i < nk; i++) {
         int j = 3 - (int)nk + i;
         int64_t in = x->dims[2 + i];
-        int64_t kk = k[i], ss = s ? s[i] : 1, dd = d ? d[i] : 1;
-        int64_t ek, pb, pe, o;
+        int64_t kk = a->k[i], ss = a->has_s ? a->s[i] : 1, dd = a->has_d ? a->d[i] : 1;
+        int64_t ek, pb = 0, pe = 0, o;
+        if (a->auto_pad == DT_PAD_NOTSET && a->has_p) {
+            pb = a->p[i];
+            pe = a->p[nk + i];
+        }
         if (in < 1)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) spatial dim %d is %lld; expected >= 1", i,
                            (long long)in);
-        DT_TRY(dt_window_dim(i, (int)nk, in, kk, ss, dd, ap, p, ceil_mode, &pb, &pe, &ek, &o));
+        DT_TRY(dt_window_dim_pad(i, in, kk, ss, dd, a->auto_pad, a->ceil_mode, &pb, &pe, &ek, &o));
         if (o < 1)
             return dt_fail(DUCTILE_ERR_SHAPE,
                            "input 0 (X) spatial dim %d is %lld, smaller than the dilated "

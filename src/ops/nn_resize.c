@@ -107,17 +107,43 @@ static ductile_status dt_resize_need_data(const ductile_layer *L, const dt_view 
     return DUCTILE_OK;
 }
 
+ductile_status dt_resize_layer_read(const ductile_layer *L, dt_resize_layer *r)
+{
+    memset(r, 0, sizeof *r);
+    r->L = L;
+    DT_TRY(dt_resize_attrs(L, &r->attrs));
+    int64_t nax;
+    const int64_t *ax = dt_attr_ints(L, "axes", &nax);
+    r->n_axes = -1;
+    if (ax) {
+        /* A count outside 1..rank is refused with the rank, by dt_resize_params_of. */
+        r->n_axes = nax;
+        for (int64_t k = 0; k < nax && k < DT_MAX_DIMS; k++) r->axes[k] = ax[k];
+    }
+    const char *kar = dt_attr_string(L, "keep_aspect_ratio_policy", "stretch");
+    r->keep_aspect = strcmp(kar, "not_larger") == 0 ? 1 : strcmp(kar, "not_smaller") == 0 ? 2 : 0;
+    return DUCTILE_OK;
+}
+
 ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in, dt_resize_params *p)
 {
-    DT_TRY(dt_resize_attrs(L, p));
+    dt_resize_layer r;
+    DT_TRY(dt_resize_layer_read(L, &r));
+    return dt_resize_params_of(&r, in, p);
+}
+
+ductile_status dt_resize_params_of(const dt_resize_layer *rl, const dt_view *in, dt_resize_params *p)
+{
+    const ductile_layer *L = rl->L;
+    *p = rl->attrs;
     const dt_view *x = &in[0];
     int r = x->rank;
     int is = L->opset < 11 ? 1 : 2, iz = L->opset < 11 ? -1 : 3;
     /* axes[k]: the axis of X that value k of scales, sizes and roi is for. */
     int axes[DT_MAX_DIMS], na = r;
     bool seen[DT_MAX_DIMS] = {false};
-    int64_t nax;
-    const int64_t *ax = dt_attr_ints(L, "axes", &nax);
+    int64_t nax = rl->n_axes;
+    const int64_t *ax = nax < 0 ? NULL : rl->axes;
     if (ax) {
         if (nax < 1 || nax > r)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -178,10 +204,9 @@ ductile_status dt_resize_params_get(const ductile_layer *L, const dt_view *in, d
             p->out[i] = o;
             p->scale[i] = x->dims[i] ? (float)o / (float)x->dims[i] : 1.0f;
         }
-        const char *kar = dt_attr_string(L, "keep_aspect_ratio_policy", "stretch");
-        if (strcmp(kar, "stretch") != 0) {
+        if (rl->keep_aspect != 0) {
             /* One scale for the resized axes: the smallest (not_larger) or the largest. */
-            bool larger = strcmp(kar, "not_smaller") == 0;
+            bool larger = rl->keep_aspect == 2;
             float s = p->scale[axes[0]];
             for (int k = 1; k < na; k++)
                 s = larger ? (p->scale[axes[k]] > s ? p->scale[axes[k]] : s)

@@ -7,14 +7,24 @@ ductile_status dt_nn_check_softmax(const ductile_layer *L)
     return dt_check_arity(L, 1, 1, 1, 1, NULL);
 }
 
+int64_t dt_softmax_axis_attr(const ductile_layer *L)
+{
+    return dt_attr_int(L, "axis", L->opset < 13 ? 1 : -1);
+}
+
 ductile_status dt_softmax_layout(const ductile_layer *L, const dt_view *x, int64_t *outer,
                                  int64_t *n, int64_t *inner)
 {
+    return dt_softmax_layout_of(dt_softmax_axis_attr(L), L->opset < 13, x, outer, n, inner);
+}
+
+ductile_status dt_softmax_layout_of(int64_t axis_attr, bool coerce, const dt_view *x, int64_t *outer,
+                                    int64_t *n, int64_t *inner)
+{
     /* Before opset 13 the input is coerced to 2-D at axis (default 1) and each row of the
      * flattened trailing dims is normalized; from 13 only the one axis (default -1) is. */
-    bool coerce = L->opset < 13;
     int axis;
-    ductile_status st = dt_norm_axis(dt_attr_int(L, "axis", coerce ? 1 : -1), x->rank, &axis);
+    ductile_status st = dt_norm_axis(axis_attr, x->rank, &axis);
     if (st != DUCTILE_OK) return dt_fail_prefix(st, "attribute 'axis'");
     *outer = 1;
     *n = 1;

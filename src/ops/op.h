@@ -77,6 +77,14 @@ void dt_same_pads(int64_t total, const char *auto_pad, int64_t *pb, int64_t *pe)
 ductile_status dt_window_dim(int i, int n, int64_t in, int64_t k, int64_t s, int64_t d,
                              const char *auto_pad, const int64_t *pads, bool ceil_mode,
                              int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out);
+/* auto_pad as a value, read once from the attribute (compiled kernels; dt_auto_pad has
+ * refused other strings when the layer was checked): any other string pads as NOTSET. */
+typedef enum dt_auto_pad_kind { DT_PAD_NOTSET, DT_PAD_SAME_UPPER, DT_PAD_SAME_LOWER, DT_PAD_VALID } dt_auto_pad_kind;
+dt_auto_pad_kind dt_auto_pad_of(const char *auto_pad);
+/* dt_window_dim with auto_pad already read: *pb, *pe hold the explicit pads (>= 0) on entry
+ * and are replaced for SAME_UPPER/SAME_LOWER and VALID. */
+ductile_status dt_window_dim_pad(int i, int64_t in, int64_t k, int64_t s, int64_t d, dt_auto_pad_kind auto_pad,
+                                 bool ceil_mode, int64_t *pb, int64_t *pe, int64_t *ek, int64_t *out);
 /* The one arity check of every op: the node has lo..hi inputs and olo..ohi outputs and inputs
  * 0..lo-1 (the required ones) are present. Any mismatch is DUCTILE_ERR_INVALID_ARGUMENT:
  * "expected 2 inputs, got 1", "expected 1 to 3 outputs, got 4", "input 1 (W) is required but

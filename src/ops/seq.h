@@ -50,6 +50,10 @@ typedef struct dt_rnn_params {
 } dt_rnn_params;
 
 ductile_status dt_rnn_params_get(const ductile_layer *L, const dt_view *in, dt_rnn_params *p);
+/* The two halves of it (compiled kernels): the attributes, read once, then per set of
+ * shapes the dims of the inputs into a copy of them. */
+ductile_status dt_rnn_attrs_read(const ductile_layer *L, dt_rnn_params *p);
+ductile_status dt_rnn_params_shapes(const ductile_layer *L, const dt_view *in, dt_rnn_params *p);
 
 /* ---- DFT, STFT (seq_signal.c) ---- */
 

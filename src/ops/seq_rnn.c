@@ -122,6 +122,13 @@ static ductile_status want_dims(const dt_view *v, int i, const char *what, int r
 ductile_status dt_rnn_params_get(const ductile_layer *L, const dt_view *in, dt_rnn_params *p)
 {
     DT_TRY(rnn_attrs(L, p));
+    return dt_rnn_params_shapes(L, in, p);
+}
+
+ductile_status dt_rnn_attrs_read(const ductile_layer *L, dt_rnn_params *p) { return rnn_attrs(L, p); }
+
+ductile_status dt_rnn_params_shapes(const ductile_layer *L, const dt_view *in, dt_rnn_params *p)
+{
     for (int i = 0; i < 3; i++) DT_TRY(dt_seq_want_float(in, i, i == 0 ? "X" : i == 1 ? "W" : "R"));
     if (in[0].rank != 3 || in[1].rank != 3)
         return dt_fail(DUCTILE_ERR_SHAPE, "inputs 0 (X) and 1 (W) must have rank 3 (got %d and %d)", in[0].rank, in[1].rank);

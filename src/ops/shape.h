@@ -165,5 +165,8 @@ DT_SHAPE_OP(unique);
 
 /* Transpose's permutation (attribute or the reversed default) for an input of rank r. */
 ductile_status dt_transpose_perm(const ductile_layer *L, int r, int perm[DT_MAX_DIMS]);
+/* The same over the attribute already read (p NULL: absent; n its count); L names input 0. */
+ductile_status dt_transpose_perm_of(const ductile_layer *L, const int64_t *p, int64_t n, int r,
+                                    int perm[DT_MAX_DIMS]);
 
 #endif

@@ -11,6 +11,12 @@ ductile_status dt_transpose_perm(const ductile_layer *L, int r, int perm[DT_MAX_
 {
     int64_t n;
     const int64_t *p = dt_attr_ints(L, "perm", &n);
+    return dt_transpose_perm_of(L, p, n, r, perm);
+}
+
+ductile_status dt_transpose_perm_of(const ductile_layer *L, const int64_t *p, int64_t n, int r,
+                                    int perm[DT_MAX_DIMS])
+{
     if (!p) {
         for (int i = 0; i < r; i++) perm[i] = r - 1 - i;
         return DUCTILE_OK;

@@ -36,6 +36,8 @@ struct ductile_context {
     size_t *offsets;        /* per tensor: activation offset in the arena */
     void *arena;
     size_t arena_cap;
+    void *scratch;          /* kernels' scratch (dt_exec.scratch), shared by the layers */
+    size_t scratch_cap;
     void **snap;            /* per tensor: the shape input's bytes the shape pass last read */
     size_t *snap_size;
     int busy;               /* 1 while a call runs on this context (dt_enter/dt_leave) */
@@ -45,6 +47,8 @@ struct ductile_context {
     size_t *dval_cap;
     void **hbuf;            /* per tensor: host copy for a fallback layer's input or output */
     size_t *hbuf_cap;
+    void *hscratch;         /* fallback layers' kernel scratch (host memory) */
+    size_t hscratch_cap;
     bool *hostb;            /* per tensor: the caller bound host memory to this I/O tensor */
 };
 
@@ -123,6 +127,8 @@ void ductile_context_free(ductile_context *c)
     free(c->hbuf_cap);
     free(c->hostb);
     if (c->bstate) c->e->backend->state_free(c->bstate);
+    if (c->scratch) c->e->backend->release(c->scratch);
+    free(c->hscratch);
     free(c);
 }
 
@@ -135,6 +141,7 @@ static ductile_status dt_ctx_set_threads(ductile_context *c, int32_t threads)
     dt_pool_free(c->pool);
     c->pool = p;
     c->threads = threads;
+    c->ready = false;   /* kernels' scratch depends on the thread count */
     return DUCTILE_OK;
 }
 
@@ -320,6 +327,19 @@ static void dt_check_shape_values(ductile_context *c)
     }
 }
 
+/* Ensures `bytes` of kernel scratch, next to the arena and sized with it: the most any
+ * layer asks for at the current shapes, so execute never allocates. */
+static ductile_status dt_scratch_reserve(ductile_context *c, size_t bytes)
+{
+    if (bytes <= c->scratch_cap) return DUCTILE_OK;
+    void *p = c->e->backend->alloc(bytes);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes);
+    if (c->scratch) c->e->backend->release(c->scratch);
+    c->scratch = p;
+    c->scratch_cap = bytes;
+    return DUCTILE_OK;
+}
+
 /* Runs the shape program and plans memory, once per new set of shapes and shape-input
  * values. The shape pass reads the shape inputs' values, so they must have been given. */
 static ductile_status dt_prepare(ductile_context *c)
@@ -365,6 +385,21 @@ static ductile_status dt_prepare(ductile_context *c)
         if (c->arena) e->backend->release(c->arena);
         c->arena = p;
         c->arena_cap = arena;
+    }
+    size_t scratch = 0;
+    DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), false, &scratch));
+    DT_TRY(dt_scratch_reserve(c, scratch));
+    if (!e->backend->host_memory) {
+        /* Fallback layers run compiled host kernels: their scratch is host memory. */
+        DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), true, &scratch));
+        if (scratch > c->hscratch_cap) {
+            void *hp = NULL;
+            if (posix_memalign(&hp, 64, scratch) != 0)
+                return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", scratch);
+            free(c->hscratch);
+            c->hscratch = hp;
+            c->hscratch_cap = scratch;
+        }
     }
     for (int i = 0; i < net->n_outputs; i++) {
         int t = net->outputs[i]->index;
@@ -534,7 +569,12 @@ static ductile_status dt_execute_eager(ductile_context *c)
                 c->st.views[t] = out[k];
             }
         }
-        if (!s) s = pl->run(L, in, out, &ex);
+        size_t scratch = 0;
+        if (!s) s = dt_plan_layer_scratch(pl, in, out, dt_pool_threads(c->pool), &scratch);
+        if (!s) s = dt_scratch_reserve(c, scratch);
+        ex.scratch = c->scratch;
+        ex.scratch_bytes = c->scratch_cap;
+        if (!s) s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
@@ -607,8 +647,8 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
         out[k].data = c->hbuf[t];
     }
     DT_TRY(be->sync(stream));
-    dt_exec hx = {.pool = c->pool, .profile = c->profile};
-    DT_TRY(pl->run(L, in, out, &hx));
+    dt_exec hx = {.pool = c->pool, .profile = c->profile, .scratch = c->hscratch, .scratch_bytes = c->hscratch_cap};
+    DT_TRY(dt_plan_layer_run(pl, in, out, &hx));
     for (int k = 0; k < L->n_out; k++) {
         int t = L->out[k]->index;
         size_t bytes;
@@ -638,7 +678,8 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
     /* Outputs that are constants or values of the model. */
     if (!s) s = dt_copy_known_outputs(c, hb, stream);
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], hin[DT_MAX_LAYER_IO];
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin,
+                  .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
     for (int i = 0; !s && i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         if (pl->value) continue;
@@ -656,7 +697,7 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
                 in[k].data = dt_device_data(c, t, hb);
             }
             for (int k = 0; k < L->n_out; k++) out[k].data = dt_device_data(c, L->out[k]->index, hb);
-            s = pl->run(L, in, out, &ex);
+            s = dt_plan_layer_run(pl, in, out, &ex);
         }
         if (s) s = dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
@@ -688,7 +729,7 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     if (!c->e->backend->host_memory) return dt_execute_device(c, stream, wait);
     if (p->eager) return dt_execute_eager(c);
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
-    dt_exec ex = {.pool = c->pool, .profile = c->profile};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -702,7 +743,7 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
             out[k] = c->st.views[t];
             out[k].data = dt_tensor_data(c, t);
         }
-        ductile_status s = pl->run(L, in, out, &ex);
+        ductile_status s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;

@@ -59,11 +59,13 @@ static ductile_status dt_engine_place_layers(ductile_engine *e)
         dt_layer_input_views(L, st.views, in);
         for (int k = 0; k < L->n_out; k++) out[k] = st.views[L->out[k]->index];
         if (be->supports(L, in, out)) continue;
-        pl->run = dt_backend_host()->find_kernel(L->op_type);
+        const dt_backend *host = dt_backend_host();
         pl->fallback = true;
-        if (!pl->run)
+        if (!(host->kernel && host->kernel(L->op_type)) && !host->find_kernel(L->op_type))
             s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): neither the %s nor the %s backend runs it",
-                        L->name, L->op_type, L->opset, be->name, dt_backend_host()->name);
+                        L->name, L->op_type, L->opset, be->name, host->name);
+        else
+            s = dt_plan_compile(pl, host);
     }
     dt_shape_state_free(&st, e);
     return s;

@@ -27,13 +27,32 @@ typedef enum dt_tensor_kind {
 typedef struct dt_plan_layer {
     const ductile_layer *layer;
     const dt_opdef *def;
-    dt_kernel_fn run;         /* value layers: the host backend's kernel (the shape pass runs
-                                 on the host); others: the engine backend's kernel, or the
-                                 host's when `fallback` */
+    /* Value layers: the CPU's kernel (the shape pass runs on the host); others: the engine
+     * backend's. Compiled (kernel, with the params its prepare made; see backend.h) or, for
+     * kernels not migrated yet, through the adapter (legacy, with the layer as params). */
+    const dt_kernel *kernel;
+    void *params;             /* owned by the plan */
+    dt_kernel_fn legacy;
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
     bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
                                  copied from the device and its outputs back */
 } dt_plan_layer;
+
+/* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */
+static inline ductile_status dt_plan_layer_run(const dt_plan_layer *pl, const dt_view *in, dt_view *out,
+                                               dt_exec *ex)
+{
+    return pl->kernel ? pl->kernel->run(pl->params, in, out, ex) : pl->legacy(pl->layer, in, out, ex);
+}
+
+/* Finds layer pl's kernel on backend b and compiles it (backend.h): attributes the kernel
+ * refuses fail here, at load, so a build fails too, naming the node. Frees params a previous
+ * compile left (a device layer made a host fallback). */
+ductile_status dt_plan_compile(dt_plan_layer *pl, const dt_backend *b);
+
+/* The scratch bytes layer pl needs at these shapes with `threads` threads (0 for none). */
+ductile_status dt_plan_layer_scratch(const dt_plan_layer *pl, const dt_view *in, const dt_view *out,
+                                     int threads, size_t *bytes);
 
 typedef struct dt_plan {
     int n_tensors, n_layers;
@@ -80,6 +99,11 @@ ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **o
  * definition, or without a kernel on the backend that must run it. */
 ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *plan);
 void dt_plan_free(dt_plan *plan);
+/* The most scratch any layer that execute runs needs at the shapes in views (per tensor):
+ * of the host fallback layers of a device engine when `fallback` (host memory), else of the
+ * others (the engine backend's memory). */
+ductile_status dt_plan_scratch_max(const dt_plan *p, const dt_view *views, int threads, bool fallback,
+                                   size_t *bytes);
 /* The layer-info JSON (malloc'd), or NULL when out of memory. */
 char *dt_layer_info_make(const ductile_engine *e);
 
@@ -90,6 +114,8 @@ typedef struct dt_shape_state {
     dt_view *views;           /* per tensor: dtype, rank, dims; data for constants and values */
     void **value_bufs;        /* per tensor: owned buffer of a VALUE tensor */
     size_t *value_caps;
+    void *scratch;            /* value layers' kernel scratch (host memory, 64-byte aligned) */
+    size_t scratch_cap;
 } dt_shape_state;
 
 ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e);

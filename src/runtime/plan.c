@@ -35,6 +35,59 @@ static ductile_status dt_find_shape_inputs(const ductile_network *net, dt_plan *
     return DUCTILE_OK;
 }
 
+static bool dt_backend_has_kernel(const dt_backend *b, const char *op_type)
+{
+    return (b->kernel && b->kernel(op_type)) || (b->find_kernel && b->find_kernel(op_type));
+}
+
+ductile_status dt_plan_compile(dt_plan_layer *pl, const dt_backend *b)
+{
+    const ductile_layer *L = pl->layer;
+    free(pl->params);
+    pl->params = NULL;
+    pl->kernel = b->kernel ? b->kernel(L->op_type) : NULL;
+    pl->legacy = pl->kernel || !b->find_kernel ? NULL : b->find_kernel(L->op_type);
+    if (!pl->kernel && !pl->legacy)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
+                       L->name, L->op_type, L->opset, b->name, L->op_type);
+    if (pl->kernel && pl->kernel->prepare) {
+        ductile_status s = pl->kernel->prepare(L, &pl->params);
+        if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_plan_layer_scratch(const dt_plan_layer *pl, const dt_view *in, const dt_view *out,
+                                     int threads, size_t *bytes)
+{
+    *bytes = 0;
+    if (!pl->kernel || !pl->kernel->scratch) return DUCTILE_OK;
+    ductile_status s = pl->kernel->scratch(pl->params, in, out, threads, bytes);
+    if (s) {
+        const ductile_layer *L = pl->layer;
+        return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_plan_scratch_max(const dt_plan *p, const dt_view *views, int threads, bool fallback,
+                                   size_t *bytes)
+{
+    *bytes = 0;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value || pl->fallback != fallback || !pl->kernel || !pl->kernel->scratch) continue;
+        const ductile_layer *L = pl->layer;
+        dt_layer_input_views(L, views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = views[L->out[k]->index];
+        size_t b;
+        DT_TRY(dt_plan_layer_scratch(pl, in, out, threads, &b));
+        if (b > *bytes) *bytes = b;
+    }
+    return DUCTILE_OK;
+}
+
 ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *p)
 {
     memset(p, 0, sizeof *p);
@@ -112,16 +165,17 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         pl->value = known || dt_op_reads_shape_only(L->op_type);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
-        const dt_backend *host = dt_backend_host();
-        pl->run = pl->value ? host->find_kernel(L->op_type) : backend->find_kernel(L->op_type);
-        if (!pl->run && !pl->value && !backend->host_memory) {
-            pl->run = host->find_kernel(L->op_type);
-            pl->fallback = pl->run != NULL;
+        /* A device backend without a kernel for the op: the layer runs on the host between
+         * copies (fallback), compiled like any host layer. */
+        const dt_backend *host = dt_backend_host(), *b = pl->value ? host : backend;
+        if (!pl->value && !backend->host_memory && !dt_backend_has_kernel(backend, L->op_type)) {
+            b = host;
+            pl->fallback = true;
         }
-        if (!pl->run) {
+        s = dt_plan_compile(pl, b);
+        if (s) {
             dt_plan_free(p);
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s, opset %d): the %s backend has no kernel for '%s'",
-                           L->name, L->op_type, L->opset, pl->value || !backend->host_memory ? host->name : backend->name, L->op_type);
+            return s;
         }
     }
     s = dt_memplan_lifetimes(net, p);
@@ -150,6 +204,7 @@ void dt_plan_free(dt_plan *p)
     free(p->kind);
     free(p->shape_input);
     free(p->last_use);
+    for (int i = 0; p->layers && i < p->n_layers; i++) free(p->layers[i].params);
     free(p->layers);
     dt_memlife_free(p->mem);
     free(p->mem_tensor);

@@ -59,6 +59,7 @@ ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
 {
     const ductile_network *net = e->net;
     size_t n = (size_t)net->n_tensors + 1;
+    memset(st, 0, sizeof *st);
     st->views = calloc(n, sizeof *st->views);
     st->value_bufs = calloc(n, sizeof *st->value_bufs);
     st->value_caps = calloc(n, sizeof *st->value_caps);
@@ -84,6 +85,7 @@ void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e)
     free(st->views);
     free(st->value_bufs);
     free(st->value_caps);
+    free(st->scratch);
     memset(st, 0, sizeof *st);
 }
 
@@ -165,7 +167,20 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
                 if (L->in[k] && !in[k].data && dt_view_count(&in[k]) > 0)
                     return dt_node_fail(L, dt_fail(DUCTILE_ERR_STATE, "the values of input %d ('%s') are needed to compute shapes but are not available",
                                                    k, L->in[k]->name));
-            s = pl->run(L, in, out, ex);
+            size_t bytes;
+            DT_TRY(dt_plan_layer_scratch(pl, in, out, dt_pool_threads(ex->pool), &bytes));
+            if (bytes > st->scratch_cap) {
+                void *nb = NULL;
+                if (posix_memalign(&nb, 64, bytes) != 0)
+                    return dt_node_fail(L, dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes));
+                free(st->scratch);
+                st->scratch = nb;
+                st->scratch_cap = bytes;
+            }
+            dt_exec vex = *ex;
+            vex.scratch = st->scratch;
+            vex.scratch_bytes = st->scratch_cap;
+            s = dt_plan_layer_run(pl, in, out, &vex);
             if (s) return dt_node_fail(L, s);
         }
     }

@@ -158,7 +158,7 @@ static inline dt_cpu_run_fn kernel(const char *op)
 {
     for (size_t f = 0; f < sizeof ophelp_kernel_families / sizeof ophelp_kernel_families[0]; f++)
         for (const dt_cpu_kernel *k = ophelp_kernel_families[f]; k->op_type; k++)
-            if (strcmp(k->op_type, op) == 0) return k->run;
+            if (strcmp(k->op_type, op) == 0) return k->kernel ? dt_cpu_run_once : k->run;
     return NULL;
 }
 

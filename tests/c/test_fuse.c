@@ -10,6 +10,7 @@
 #include "backend/cpu/families.h"
 #include "builder/optimize.h"
 #include "core/status.h"
+#include "runtime/engine_impl.h"
 #include "ops/families.h"
 #include "ops/fused.h"
 
@@ -119,7 +120,7 @@ static const dt_opdef *find_def(const char *op)
 static dt_cpu_run_fn find_kernel(const char *op)
 {
     for (const dt_cpu_kernel *k = dt_cpu_fused; k->op_type; k++)
-        if (!strcmp(k->op_type, op)) return k->run;
+        if (!strcmp(k->op_type, op)) return k->kernel ? dt_cpu_run_once : k->run;
     return NULL;
 }
 
@@ -385,7 +386,7 @@ static void test_pass_leaves_shared_and_broadcast_intermediates(void)
 static dt_cpu_run_fn elementwise_kernel(const char *op)
 {
     for (const dt_cpu_kernel *k = dt_cpu_elementwise; k->op_type; k++)
-        if (!strcmp(k->op_type, op)) return k->run;
+        if (!strcmp(k->op_type, op)) return k->kernel ? dt_cpu_run_once : k->run;
     return NULL;
 }
 
@@ -515,6 +516,34 @@ static void test_pass_fuses_gelu_chain(void)
     CHECK_EQ_STR(net->layers[0]->op_type, "Div");
 }
 
+/* What a kernel refuses from the layer alone it refuses when the engine is loaded (its
+ * prepare, run by dt_plan_make), so the build fails naming the node, not the first run. */
+static void test_unknown_weight_layout_is_refused_when_compiled(void)
+{
+    new_net();
+    const conv_case *cc = &cases[0];
+    float *w = rand_buf(cc->m * (cc->c / cc->group) * cc->k * cc->k), *b = rand_buf(cc->m);
+    ductile_layer *L = fused_layer(cc, w, b, false, "Relu", -1);
+    attr(L, "packed", DT_ATTR_INT)->i = 7;
+    int64_t xd[4] = {cc->n, cc->c, cc->h, cc->w};
+    ductile_tensor *x = tensor(4, xd, NULL);
+    L->in[0] = x;
+    dt_network_add_input(net, x);
+    dt_network_add_output(net, L->out[0]);
+    const dt_kernel *k = dt_cpu_kernel_compiled("FusedConv");
+    void *params = NULL;
+    CHECK(k != NULL);
+    CHECK_EQ_INT(k->prepare(L, &params), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'packed' = 7 is not a CPU weight layout");
+    CHECK(params == NULL);
+    dt_plan plan;
+    CHECK_EQ_INT(dt_plan_make(net, dt_backend_host(), &plan), DUCTILE_ERR_UNSUPPORTED);
+    char want[160];
+    snprintf(want, sizeof want, "node '%s' (FusedConv, opset 13): attribute 'packed' = 7 is not a CPU weight layout", L->name);
+    CHECK_EQ_STR(ductile_last_error(), want);
+    free(w), free(b);
+}
+
 int main(void)
 {
     refconv_rng = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
@@ -531,6 +560,8 @@ int main(void)
     test_fused_activation_defaults_match_the_unfused_kernels();
 
     test_pass_fuses_gelu_chain();
+
+    test_unknown_weight_layout_is_refused_when_compiled();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();

@@ -109,6 +109,7 @@ static void test_winograd_applies_only_to_3x3_stride1_ungrouped(void)
     CHECK(!dt_cpu_wino_applies(&one_d));
     dt_conv_args a = {0};
     CHECK_EQ_INT(dt_cpu_conv_winograd(&s2, &a, NULL), DUCTILE_ERR_INTERNAL);
+    CHECK_EQ_STR(ductile_last_error(), "Winograd F(4x4, 3x3) does not apply to this convolution");
 }
 
 int main(void)

@@ -4,6 +4,7 @@ import re
 import struct
 
 import numpy as np
+import onnxruntime
 import pytest
 from onnx import TensorProto, helper
 
@@ -226,3 +227,35 @@ def test_run_without_an_input_array_names_the_missing_input(context):
     raises("DUCTILE_ERR_INVALID_ARGUMENT",
            "run: no array given for input 'input' (inputs: input)",
            context.run, {})
+
+
+def clip6_model(dtype):
+    x = helper.make_tensor_value_info("x", dtype, ["n", 3])
+    y = helper.make_tensor_value_info("y", dtype, ["n", 3])
+    node = helper.make_node("Clip", ["x"], ["y"], name="clip0", min=-1.0, max=1.0)
+    graph = helper.make_graph([node], "clip", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 6)], ir_version=8)
+
+
+def build_n_by_3(model):
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(model.SerializeToString())
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 3), (2, 3), (4, 3))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    return builder.build_engine(network, config)
+
+
+def test_kernel_refusal_known_from_the_layer_fails_the_build_naming_the_node():
+    # Kernels are compiled when the engine is loaded, and the build loads its engine: what a
+    # kernel refuses from the layer alone (here Clip-6's float32-only bounds) fails the build,
+    # not the first run.
+    raises("DUCTILE_ERR_UNSUPPORTED",
+           "node 'clip0' (Clip, opset 6): Clip before opset 11 supports float32 here, not float64",
+           build_n_by_3, clip6_model(TensorProto.DOUBLE))
+    model = clip6_model(TensorProto.FLOAT)
+    x = np.array([[-3, 0.5, 2], [7, -0.25, -1]], dtype=np.float32)
+    got = build_n_by_3(model).create_execution_context().run({"x": x})["y"]
+    want = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    assert np.array_equal(got, want)

@@ -26,6 +26,7 @@ const dt_backend *dt_backend_cpu(void)
 {
     static const dt_backend cpu = {
         .name = "cpu",
+        .kernel = dt_cpu_kernel_compiled,
         .find_kernel = dt_cpu_kernel_find,
         .alloc = dt_cpu_alloc,
         .release = dt_cpu_release,

@@ -7,6 +7,7 @@
 #include "backend/cpu/winograd.h"
 #include "core/status.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* 1x1 convs over images of at most this many pixels read B in place (dt_gemm.direct_b):
@@ -126,6 +127,15 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
                             dst + gi * dt_gemm_packed_a_floats(mg, K));
 }
 
+/* The GEMM of one image and group (every one has the same sizes). */
+static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
+{
+    int64_t cg = g->c / g->group, mg = g->m / g->group;
+    dt_gemm gm = {.M = mg, .N = g->out[0] * g->out[1], .K = cg * g->k[0] * g->k[1]};
+    dt_conv_group_a(g, a, 0, &gm);
+    return gm;
+}
+
 static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_args *a,
                                          dt_pool *pool)
 {
@@ -155,7 +165,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                 .epi = a->epi ? &epi : NULL,
             };
             dt_conv_group_a(g, a, gi, &gm);
-            DT_TRY(dt_sgemm(&gm, pool));
+            DT_TRY(dt_sgemm_in(&gm, pool, a->scratch));
         }
     }
     return DUCTILE_OK;
@@ -173,19 +183,50 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     return false;
 }
 
+dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
+{
+    bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+               g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    return dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
+         : !one && dt_cpu_conv_padded_applies(g)         ? DT_CONV_PADDED
+                                                         : DT_CONV_IM2COL;
+}
+
+ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
+                                   int threads, size_t *bytes)
+{
+    *bytes = 0;
+    if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(g);
+    if (!dt_cpu_conv_algo_applies(g, algo)) return DUCTILE_OK;
+    switch (algo) {
+    case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise_scratch(g, threads, bytes);
+    case DT_CONV_PADDED: return dt_cpu_conv_padded_scratch(g, a, threads, bytes);
+    case DT_CONV_WINOGRAD: return dt_cpu_wino_scratch(g, a, threads, bytes);
+    default: {
+        dt_gemm gm = dt_conv_im2col_gemm(g, a);
+        *bytes = dt_sgemm_scratch_bytes(&gm, threads);
+        return DUCTILE_OK;
+    }
+    }
+}
+
 ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
                                dt_pool *pool)
 {
-    if (algo == DT_CONV_AUTO) {
-        bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
-                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-        algo = dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
-             : !one && dt_cpu_conv_padded_applies(g)         ? DT_CONV_PADDED
-                                                             : DT_CONV_IM2COL;
-    }
+    if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(g);
     if (!dt_cpu_conv_algo_applies(g, algo))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
                        (int)algo);
+    if (!a->scratch) {
+        size_t bytes;
+        DT_TRY(dt_cpu_conv_scratch(g, a, algo, dt_pool_threads(pool), &bytes));
+        dt_conv_args b = *a;
+        if (posix_memalign(&b.scratch, 64, bytes ? bytes : 64) != 0)
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for conv scratch (%zu bytes)", bytes);
+        ductile_status s = dt_cpu_conv_run_algo(g, &b, algo, pool);
+        free(b.scratch);
+        return s;
+    }
     switch (algo) {
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
     case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);

@@ -24,6 +24,9 @@ typedef struct dt_conv_args {
     const float *w_wino;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
+    /* 64-byte aligned, of dt_cpu_conv_scratch bytes for the algorithm and the pool's thread
+     * count. NULL: dt_cpu_conv_run_algo allocates it (callers that run a conv once). */
+    void *scratch;
 } dt_conv_args;
 
 /* How a convolution is computed; the builder times them per profile (tactics). */
@@ -37,6 +40,14 @@ typedef enum dt_conv_algo {
 
 /* True when algo can compute g. */
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo);
+
+/* The algorithm AUTO stands for with g. */
+dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g);
+
+/* Bytes of scratch algo (AUTO: the heuristic's) needs for g with a's kinds of weights
+ * (raw, packed, transformed; a's pointers are not read) on `threads` threads. */
+ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
+                                   int threads, size_t *bytes);
 
 /* y = act(conv(x, w) + bias + residual) with the given algorithm (AUTO: by heuristic). */
 ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
@@ -54,10 +65,12 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
 /* True when the direct depthwise kernel applies: one input and one output channel per group. */
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 
 /* Stride-1 convs over images wide enough that computing the padded width wastes little
  * (conv_padded.c). */
 bool dt_cpu_conv_padded_applies(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
 
 #endif

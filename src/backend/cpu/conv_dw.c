@@ -129,34 +129,47 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* The padded plane's height and row stride, and its bytes (64-byte multiple). */
+static ductile_status dt_dw_plane(const dt_conv_geom *g, int64_t *hp, int64_t *wp, size_t *plane)
+{
+    *hp = g->in[0] + g->pb[0] + g->pe[0];
+    /* A 32-output vector step reads up to 64 strided columns past its first one. */
+    *wp = g->in[1] + g->pb[1] + g->pe[1] + 64 + 16;
+    if (!dt_mul_size((size_t)*hp, (size_t)*wp, plane) || !dt_mul_size(*plane, sizeof(float), plane) ||
+        !dt_add_size(*plane, 63, plane))
+        return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv plane of %lldx%lld is too large",
+                       (long long)*hp, (long long)*wp);
+    *plane &= ~(size_t)63;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes)
+{
+    int64_t hp, wp;
+    size_t plane;
+    DT_TRY(dt_dw_plane(g, &hp, &wp, &plane));
+    if (!dt_mul_size(plane, (size_t)threads, bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv scratch of %d planes is too large", threads);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
+    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_DEPTHWISE, pool); /* allocates it */
     dt_dw_job j = {g, a->x, a->w, a->bias, a->epi, a->y, 0, 0, NULL, false};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
-    j.hp = g->in[0] + g->pb[0] + g->pe[0];
-    /* A 32-output vector step reads up to 64 strided columns past its first one. */
-    j.wp = g->in[1] + g->pb[1] + g->pe[1] + 64 + 16;
     size_t plane;
-    if (!dt_mul_size((size_t)j.hp, (size_t)j.wp, &plane) ||
-        !dt_mul_size(plane, sizeof(float), &plane))
-        return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv plane of %lldx%lld is too large",
-                       (long long)j.hp, (long long)j.wp);
+    DT_TRY(dt_dw_plane(g, &j.hp, &j.wp, &plane));
     int threads = dt_pool_threads(pool);
+    /* Zero once per call: planes of a call share their geometry, so the borders stay zero. */
+    memset(a->scratch, 0, plane * (size_t)threads);
     float *bufs[64] = {0};
-    for (int t = 0; t < threads; t++) {
-        bufs[t] = calloc(1, plane);
-        if (!bufs[t]) {
-            for (int u = 0; u < t; u++) free(bufs[u]);
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY,
-                           "out of memory for a depthwise conv scratch plane (%zu bytes)", plane);
-        }
-    }
+    for (int t = 0; t < threads; t++) bufs[t] = (float *)((char *)a->scratch + (size_t)t * plane);
     j.scratch = bufs;
     int64_t planes = g->batch * g->c;
     /* Small planes are cheap: keep enough per thread to repay waking it. */
     int64_t grain = (g->out[0] * g->out[1] * g->k[0] * g->k[1] < 4096) ? 16 : 1;
     dt_parallel_for(pool, planes, grain, dt_dw_part, &j);
-    for (int t = 0; t < threads; t++) free(bufs[t]);
     return DUCTILE_OK;
 }

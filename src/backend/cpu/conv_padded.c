@@ -72,36 +72,65 @@ static void dt_padded_copy_out(void *arg, int64_t begin, int64_t end, int tid)
         }
 }
 
+/* The padded copy's and the staging rows' floats, rows of output per GEMM, and the GEMM
+ * scratch (the most of a full and the last, shorter, band). */
+static ductile_status dt_padded_sizes(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *nxp,
+                                      size_t *nstage, int64_t *rows, size_t *gemm)
+{
+    int64_t cg = g->c / g->group, mg = g->m / g->group;
+    int64_t hp = g->in[0] + g->pb[0] + g->pe[0], wp = g->in[1] + g->pb[1] + g->pe[1];
+    int64_t K = cg * g->k[0] * g->k[1];
+    *rows = (DT_PADDED_COLS + wp - 1) / wp;
+    if (*rows > g->out[0]) *rows = g->out[0];
+    /* The last garbage column of the last channel reads (kw-1)*dw past the plane. */
+    if (!dt_mul_size((size_t)(cg * hp), (size_t)wp, nxp) ||
+        !dt_add_size(*nxp, (size_t)((g->k[1] - 1) * g->d[1] + 16), nxp) ||
+        !dt_mul_size((size_t)mg, (size_t)(*rows * wp), nstage))
+        return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch for input of %lld channels of %lldx%lld is too large",
+                       (long long)cg, (long long)hp, (long long)wp);
+    *nxp = (*nxp + 15) & ~(size_t)15;       /* the stage starts 64-byte aligned */
+    *nstage = (*nstage + 15) & ~(size_t)15;
+    dt_gemm gm = {.M = mg, .N = *rows * wp, .K = K, .A_packed = a->w_packed};
+    *gemm = dt_sgemm_scratch_bytes(&gm, threads);
+    int64_t last = g->out[0] % *rows;
+    if (last) {
+        gm.N = last * wp;
+        size_t b = dt_sgemm_scratch_bytes(&gm, threads);
+        if (b > *gemm) *gemm = b;
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
+{
+    size_t nxp = 0, nstage = 0, gemm = 0;
+    int64_t rows;
+    DT_TRY(dt_padded_sizes(g, a, threads, &nxp, &nstage, &rows, &gemm));
+    if (!dt_add_size(nxp, nstage, bytes) || !dt_mul_size(*bytes, sizeof(float), bytes) || !dt_add_size(*bytes, gemm, bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch of %zu + %zu floats is too large", nxp, nstage);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
+    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_PADDED, pool); /* allocates it */
     const float *x = a->x, *bias = a->bias;
     float *y = a->y;
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t hp = g->in[0] + g->pb[0] + g->pe[0], wp = g->in[1] + g->pb[1] + g->pe[1];
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t K = cg * g->k[0] * g->k[1];
-    int64_t rows = (DT_PADDED_COLS + wp - 1) / wp;
-    if (rows > g->out[0]) rows = g->out[0];
-    /* The last garbage column of the last channel reads (kw-1)*dw past the plane. */
-    size_t nxp, nstage;
-    if (!dt_mul_size((size_t)(cg * hp), (size_t)wp, &nxp) ||
-        !dt_add_size(nxp, (size_t)((g->k[1] - 1) * g->d[1] + 16), &nxp) ||
-        !dt_mul_size((size_t)mg, (size_t)(rows * wp), &nstage))
-        return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch for input of %lld channels of %lldx%lld is too large",
-                       (long long)cg, (long long)hp, (long long)wp);
-    float *xp = calloc(nxp, sizeof(float));
-    float *stage = malloc(nstage * sizeof(float));
-    if (!xp || !stage) {
-        free(xp);
-        free(stage);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for conv scratch (%zu bytes)",
-                       (nxp + nstage) * sizeof(float));
-    }
+    size_t nxp = 0, nstage = 0, gemm = 0;
+    int64_t rows;
+    DT_TRY(dt_padded_sizes(g, a, dt_pool_threads(pool), &nxp, &nstage, &rows, &gemm));
+    float *xp = a->scratch, *stage = xp + nxp;
+    void *gs = stage + nstage;
+    memset(xp, 0, nxp * sizeof *xp);
     ductile_status st = DUCTILE_OK;
     for (int64_t b = 0; b < g->batch && st == DUCTILE_OK; b++) {
         for (int64_t gi = 0; gi < g->group && st == DUCTILE_OK; gi++) {
             const float *xg = x + (b * g->c + gi * cg) * in_px;
-            /* Borders stay zero from calloc; only the interior changes between groups. */
+            /* Borders stay zero from the memset; only the interior changes between groups. */
             for (int64_t c = 0; c < cg; c++)
                 for (int64_t r = 0; r < g->in[0]; r++)
                     memcpy(xp + c * hp * wp + (r + g->pb[0]) * wp + g->pb[1],
@@ -124,13 +153,11 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
                     .C = stage, .ldc = nr * wp,
                     .bias = bias ? bias + gi * mg : NULL,
                 };
-                st = dt_sgemm(&gm, pool);
+                st = dt_sgemm_in(&gm, pool, gs);
                 dt_padded_out o = {stage, yg, a->epi ? &epi : NULL, nr * wp, wp, g->out[1], out_px, r0, nr};
                 if (st == DUCTILE_OK) dt_parallel_for(pool, mg, 4, dt_padded_copy_out, &o);
             }
         }
     }
-    free(xp);
-    free(stage);
     return st;
 }

@@ -330,15 +330,39 @@ static ductile_status dt_check_divisor(const ductile_layer *L, const dt_view *b)
     return DUCTILE_OK;
 }
 
+/* A binary or variadic layer compiled: the op with its attributes applied (Mod's fmod,
+ * BitShift's direction); L for float16/bfloat16 (widened through dt_ew_via_f32) and for
+ * naming the divisor. */
+typedef struct dt_binary_params {
+    const ductile_layer *L;
+    int op;
+    bool mean;                  /* variadic Mean: the sum scaled by 1/n */
+} dt_binary_params;
+
+static ductile_status dt_binary_read(const ductile_layer *L, dt_binary_params *p)
+{
+    p->L = L;
+    p->op = dt_binary_op(L->op_type);
+    p->mean = strcmp(L->op_type, "Mean") == 0;
+    if (p->op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no binary CPU kernel for %s", L->op_type);
+    if (p->op == DT_BIN_MOD && dt_attr_int(L, "fmod", 0) == 1) p->op = DT_BIN_FMOD;
+    if (p->op == DT_BIN_SHL && strcmp(dt_attr_string(L, "direction", ""), "RIGHT") == 0) p->op = DT_BIN_SHR;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_binary_exec(const dt_binary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (dt_ew_needs_f32(p->L, in, out)) return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_binary);
+    int op = p->op;
+    if (op == DT_BIN_DIV || op == DT_BIN_MOD || op == DT_BIN_FMOD) DT_TRY(dt_check_divisor(p->L, &in[1]));
+    return dt_cpu_ew_apply_binary(op, &in[0], &in[1], &out[0], ex);
+}
+
 ductile_status dt_cpu_ew_binary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_binary);
-    int op = dt_binary_op(L->op_type);
-    if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no binary CPU kernel for %s", L->op_type);
-    if (op == DT_BIN_MOD && dt_attr_int(L, "fmod", 0) == 1) op = DT_BIN_FMOD;
-    if (op == DT_BIN_SHL && strcmp(dt_attr_string(L, "direction", ""), "RIGHT") == 0) op = DT_BIN_SHR;
-    if (op == DT_BIN_DIV || op == DT_BIN_MOD || op == DT_BIN_FMOD) DT_TRY(dt_check_divisor(L, &in[1]));
-    return dt_cpu_ew_apply_binary(op, &in[0], &in[1], &out[0], ex);
+    dt_binary_params p;
+    DT_TRY(dt_binary_read(L, &p));
+    return dt_binary_exec(&p, in, out, ex);
 }
 
 typedef struct {
@@ -360,11 +384,11 @@ static void dt_scale_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_variadic_exec(const dt_binary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const ductile_layer *L = p->L;
     if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_variadic);
-    int op = dt_binary_op(L->op_type);
-    if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no variadic CPU kernel for %s", L->op_type);
+    int op = p->op;
     if (L->n_in < 1) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected at least 1 input, got 0");
     if (L->n_in == 1) {
         size_t bytes = (size_t)dt_view_count(&out[0]) * ductile_dtype_size((ductile_dtype)out[0].dtype);
@@ -373,7 +397,7 @@ ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_
     }
     DT_TRY(dt_cpu_ew_apply_binary(op, &in[0], &in[1], &out[0], ex));
     for (int k = 2; k < L->n_in; k++) DT_TRY(dt_cpu_ew_apply_binary(op, &out[0], &in[k], &out[0], ex));
-    if (strcmp(L->op_type, "Mean") == 0) {
+    if (p->mean) {
         if (out[0].dtype != DUCTILE_FLOAT32 && out[0].dtype != DUCTILE_FLOAT64)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Mean supports float32 and float64, not %s",
                            ductile_dtype_name((ductile_dtype)out[0].dtype));
@@ -382,3 +406,36 @@ ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_
     }
     return DUCTILE_OK;
 }
+
+ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_binary_params p;
+    DT_TRY(dt_binary_read(L, &p));
+    return dt_variadic_exec(&p, in, out, ex);
+}
+
+static ductile_status dt_binary_prepare(const ductile_layer *L, void **out)
+{
+    dt_binary_params *p = malloc(sizeof *p);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a %s", L->op_type);
+    ductile_status s = dt_binary_read(L, p);
+    if (s) {
+        free(p);
+        return s;
+    }
+    *out = p;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_binary_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_binary_exec(params, in, out, ex);
+}
+
+static ductile_status dt_variadic_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_variadic_exec(params, in, out, ex);
+}
+
+const dt_kernel dt_cpu_ew_binary_kernel = {dt_binary_prepare, NULL, dt_binary_run};
+const dt_kernel dt_cpu_ew_variadic_kernel = {dt_binary_prepare, NULL, dt_variadic_run};

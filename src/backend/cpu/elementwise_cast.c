@@ -280,16 +280,41 @@ static ductile_status dt_bitcast(const dt_view *src, dt_view *dst)
     return DUCTILE_OK;
 }
 
-/* Cast, CastLike (whose target dtype infer took from input 1) and BitCast. */
-ductile_status dt_cpu_ew_cast(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Cast, CastLike (whose target dtype infer took from input 1) and BitCast, compiled: the
+ * op and the options read once. */
+typedef struct dt_cast_params {
+    bool bitcast;
+    dt_cast_opts o;
+} dt_cast_params;
+
+static void dt_cast_read(const ductile_layer *L, dt_cast_params *p)
 {
-    if (L && strcmp(L->op_type, "BitCast") == 0) return dt_bitcast(&in[0], &out[0]);
-    dt_cast_opts o = {true, DT_E8M0_UP};
+    p->bitcast = L && strcmp(L->op_type, "BitCast") == 0;
+    p->o = (dt_cast_opts){true, DT_E8M0_UP};
     if (L) {
-        o.saturate = dt_attr_int(L, "saturate", 1) != 0;
+        p->o.saturate = dt_attr_int(L, "saturate", 1) != 0;
         const char *rm = dt_attr_string(L, "round_mode", "up");
-        o.round_mode = strcmp(rm, "down") == 0 ? DT_E8M0_DOWN : strcmp(rm, "nearest") == 0 ? DT_E8M0_NEAREST
-                                                                                          : DT_E8M0_UP;
+        p->o.round_mode = strcmp(rm, "down") == 0 ? DT_E8M0_DOWN : strcmp(rm, "nearest") == 0 ? DT_E8M0_NEAREST
+                                                                                             : DT_E8M0_UP;
     }
-    return dt_cast_view_opts(&in[0], &out[0], ex, o);
 }
+
+static ductile_status dt_cast_exec(const dt_cast_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    if (p->bitcast) return dt_bitcast(&in[0], &out[0]);
+    return dt_cast_view_opts(&in[0], &out[0], ex, p->o);
+}
+
+static ductile_status dt_cast_prepare(const ductile_layer *L, void **out)
+{
+    dt_cast_params p;
+    dt_cast_read(L, &p);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_cast_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cast_exec(params, in, out, ex);
+}
+
+const dt_kernel dt_cpu_ew_cast_kernel = {dt_cast_prepare, NULL, dt_cast_run};

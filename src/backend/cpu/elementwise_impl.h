@@ -43,10 +43,12 @@ void dt_ew_parallel(dt_exec *ex, int64_t n, dt_range_fn fn, void *arg);
 /* Entry points, one per file, dispatching on L->op_type. */
 ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+/* The same compiled (backend.h); the functions above are what float16/bfloat16 widen into. */
+extern const dt_kernel dt_cpu_ew_unary_kernel, dt_cpu_ew_clip_kernel, dt_cpu_ew_binary_kernel,
+    dt_cpu_ew_variadic_kernel, dt_cpu_ew_cast_kernel;
 ductile_status dt_cpu_ew_binary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_where(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_ew_cast(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_dropout(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 
 /* The binary op codes shared by the binary and variadic kernels. */

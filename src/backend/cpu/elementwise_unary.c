@@ -13,6 +13,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum {
@@ -370,25 +371,29 @@ static void dt_unary_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* The CPU unary kernels' dtypes. */
+static bool dt_unary_supports(int op, int t)
+{
+    bool is_f = t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64;
+    bool int_op = op == U_RELU || op == U_NEG || op == U_ABS || op == U_SIGN || op == U_BITNOT;
+    return op == U_IDENTITY || (op == U_NOT && t == DUCTILE_BOOL) ||
+           (is_f && op != U_NOT && op != U_BITNOT) || (int_op && dt_ew_is_int(t));
+}
+
+/* A unary layer compiled: the op and its attributes; L only for float16/bfloat16, which
+ * still widen through dt_ew_via_f32 (the adapter's signature, heap buffers). */
+typedef struct dt_unary_params {
+    const ductile_layer *L;
+    dt_unary_job job;           /* x, y and dtype set per run */
+} dt_unary_params;
+
+static ductile_status dt_unary_read(const ductile_layer *L, dt_unary_params *p)
 {
     int op = -1;
     for (size_t i = 0; i < sizeof dt_unary_ops / sizeof dt_unary_ops[0]; i++)
         if (strcmp(dt_unary_ops[i].name, L->op_type) == 0) op = dt_unary_ops[i].op;
     if (op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "no unary CPU kernel for %s", L->op_type);
-    if (op != U_IDENTITY && dt_ew_needs_f32(L, in, out))
-        return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_unary);
-
-    int t = in[0].dtype;
-    bool is_f = t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT64;
-    bool int_op = op == U_RELU || op == U_NEG || op == U_ABS || op == U_SIGN || op == U_BITNOT;
-    bool ok = op == U_IDENTITY || (op == U_NOT && t == DUCTILE_BOOL) ||
-              (is_f && op != U_NOT && op != U_BITNOT) || (int_op && dt_ew_is_int(t));
-    if (!ok)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
-                       ductile_dtype_name((ductile_dtype)t), L->op_type);
-
-    dt_unary_job j = {op, t, in[0].data, out[0].data, 0.0f, 0.0f, 0.0f};
+    dt_unary_job j = {op, 0, NULL, NULL, 0.0f, 0.0f, 0.0f};
     switch (op) {
     case U_HARDSIGMOID:
         j.alpha = dt_attr_float(L, "alpha", DT_HARDSIGMOID_ALPHA);
@@ -415,9 +420,56 @@ ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_vie
         break;
     default: break;
     }
+    p->L = L;
+    p->job = j;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_unary_exec(const dt_unary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    int t = in[0].dtype;
+    if (p->job.op != U_IDENTITY && dt_ew_needs_f32(p->L, in, out))
+        return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_unary);
+    if (!dt_unary_supports(p->job.op, t))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
+                       ductile_dtype_name((ductile_dtype)t), p->L->op_type);
+    dt_unary_job j = p->job;
+    j.dtype = t;
+    j.x = in[0].data;
+    j.y = out[0].data;
     dt_ew_parallel(ex, dt_view_count(&out[0]), dt_unary_range, &j);
     return DUCTILE_OK;
 }
+
+ductile_status dt_cpu_ew_unary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_unary_params p;
+    DT_TRY(dt_unary_read(L, &p));
+    return dt_unary_exec(&p, in, out, ex);
+}
+
+static ductile_status dt_unary_prepare(const ductile_layer *L, void **out)
+{
+    dt_unary_params p;
+    DT_TRY(dt_unary_read(L, &p));
+    /* Dtypes are settled at build: a dtype this kernel lacks fails the build, not a run. */
+    int t = L->n_in > 0 && L->in[0] ? L->in[0]->dtype : 0;
+    if (t && !dt_ew_is_half(t) && !dt_unary_supports(p.job.op, t))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
+                       ductile_dtype_name((ductile_dtype)t), L->op_type);
+    dt_unary_params *b = malloc(sizeof *b);
+    if (!b) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a %s", L->op_type);
+    *b = p;
+    *out = b;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_unary_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_unary_exec(params, in, out, ex);
+}
+
+const dt_kernel dt_cpu_ew_unary_kernel = {dt_unary_prepare, NULL, dt_unary_run};
 
 /* ---- Clip ---- */
 
@@ -482,36 +534,54 @@ static void dt_clip_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-/* The bound in input i when given (an omitted or empty input keeps the default). */
-static bool dt_clip_bound(const ductile_layer *L, const dt_view *in, int i)
+/* A Clip compiled: before opset 11 the bounds are attributes (float32 only). */
+typedef struct dt_clip_params {
+    const ductile_layer *L;     /* float16/bfloat16 only (dt_ew_via_f32) */
+    bool attrs;
+    float flo, fhi;
+} dt_clip_params;
+
+static void dt_clip_read(const ductile_layer *L, dt_clip_params *p)
 {
-    return i < L->n_in && in[i].rank >= 0 && in[i].data && dt_view_count(&in[i]) > 0;
+    p->L = L;
+    p->attrs = L->opset < 11;
+    p->flo = p->attrs ? dt_attr_float(L, "min", DT_CLIP6_MIN) : DT_CLIP_NO_MIN;
+    p->fhi = p->attrs ? dt_attr_float(L, "max", DT_CLIP6_MAX) : DT_CLIP_NO_MAX;
 }
 
-ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_clip_refuse_old(int t)
 {
-    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_clip);
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Clip before opset 11 supports float32 here, not %s",
+                   ductile_dtype_name((ductile_dtype)t));
+}
+
+/* The bound in input i when given (an omitted or empty input keeps the default). */
+static bool dt_clip_bound(const dt_view *in, int i)
+{
+    return in[i].rank >= 0 && in[i].data && dt_view_count(&in[i]) > 0;
+}
+
+static ductile_status dt_clip_exec(const dt_clip_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
+{
     int t = in[0].dtype;
+    if (dt_ew_needs_f32(p->L, in, out))
+        return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_clip);
     dt_clip_job j;
     memset(&j, 0, sizeof j);
     j.dtype = t;
     j.x = in[0].data;
     j.y = out[0].data;
-    j.flo = DT_CLIP_NO_MIN;
-    j.fhi = DT_CLIP_NO_MAX;
+    j.flo = p->flo;
+    j.fhi = p->fhi;
     if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT64 && !dt_ew_is_int(t))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU Clip kernel supports the float and integer types",
                        ductile_dtype_name((ductile_dtype)t));
-    if (L->opset < 11) {
-        if (t != DUCTILE_FLOAT32)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Clip before opset 11 supports float32 here, not %s",
-                           ductile_dtype_name((ductile_dtype)t));
-        j.flo = dt_attr_float(L, "min", DT_CLIP6_MIN);
-        j.fhi = dt_attr_float(L, "max", DT_CLIP6_MAX);
+    if (p->attrs) {
+        if (t != DUCTILE_FLOAT32) return dt_clip_refuse_old(t);
     } else {
         size_t es = ductile_dtype_size((ductile_dtype)t);
-        for (int i = 1; i <= 2; i++) {
-            if (!dt_clip_bound(L, in, i)) continue;
+        for (int i = 1; i <= 2 && i < p->L->n_in; i++) {
+            if (!dt_clip_bound(in, i)) continue;
             if (in[i].dtype != t)
                 return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has dtype %s; expected %s like input 0",
                                i, i == 1 ? "min" : "max", ductile_dtype_name((ductile_dtype)in[i].dtype),
@@ -530,6 +600,34 @@ ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view
     dt_ew_parallel(ex, dt_view_count(&out[0]), dt_clip_range, &j);
     return DUCTILE_OK;
 }
+
+ductile_status dt_cpu_ew_clip(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    dt_clip_params p;
+    dt_clip_read(L, &p);
+    return dt_clip_exec(&p, in, out, ex);
+}
+
+static ductile_status dt_clip_prepare(const ductile_layer *L, void **out)
+{
+    dt_clip_params p;
+    dt_clip_read(L, &p);
+    /* Dtypes are settled at build: refused there, naming the node, not on the first run. */
+    int t = L->n_in > 0 && L->in[0] ? L->in[0]->dtype : 0;
+    if (p.attrs && t && t != DUCTILE_FLOAT32 && !dt_ew_is_half(t)) return dt_clip_refuse_old(t);
+    dt_clip_params *b = malloc(sizeof *b);
+    if (!b) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a Clip");
+    *b = p;
+    *out = b;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_clip_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_clip_exec(params, in, out, ex);
+}
+
+const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, NULL, dt_clip_run};
 
 /* ---- Dropout ---- */
 

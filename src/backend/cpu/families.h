@@ -4,9 +4,12 @@
 
 #include "backend/cpu/kernels.h"
 
+/* An op's kernel: compiled (`kernel`, run = NULL) or, until migrated, through the adapter
+ * (`run`, the old signature, kernel = NULL). */
 typedef struct dt_cpu_kernel {
     const char *op_type;
     dt_cpu_run_fn run;
+    const dt_kernel *kernel;
 } dt_cpu_kernel;
 
 extern const dt_cpu_kernel dt_cpu_elementwise[]; /* elementwise.c */

@@ -20,63 +20,141 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ductile_status dt_fc_epilogue(const ductile_layer *L, const dt_view *in, dt_epilogue *e)
+/* What the run reads: the layer compiled (backend.h). */
+typedef struct dt_fc_params {
+    dt_conv_attrs conv;
+    dt_epilogue epi;            /* activation; res set per run */
+    int64_t packed;             /* 0 or a DT_CPU_PACK_* layout */
+    bool has_bias, has_res;
+    int w_rank;                 /* packed: the raw weights' dims (w_shape) */
+    int64_t w_dims[4];
+    int64_t n_tactic;
+    int64_t tactic[];           /* per profile (dt_conv_algo) */
+} dt_fc_params;
+
+static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
 {
     const char *name = dt_attr_string(L, "activation", "");
     int act = dt_act_from_name(name);
     if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
-    e->act = (dt_act)act;
-    if (act == DT_ACT_CLIP) {
-        e->p0 = dt_attr_float(L, "act_min", DT_CLIP_NO_MIN);
-        e->p1 = dt_attr_float(L, "act_max", DT_CLIP_NO_MAX);
-    } else {
-        e->p0 = dt_attr_float(L, "act_alpha", DT_HARDSIGMOID_ALPHA);
-        e->p1 = dt_attr_float(L, "act_beta", DT_HARDSIGMOID_BETA);
+    int64_t packed = dt_attr_int(L, "packed", 0);
+    if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
+    int64_t nt = 0;
+    const int64_t *tactic = dt_attr_ints(L, "tactic", &nt);
+    if (!tactic) nt = 0;
+    for (int64_t i = 0; i < nt; i++)
+        if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_WINOGRAD)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
+                           (long long)i, (long long)tactic[i]);
+    dt_view w = {0};
+    if (L->n_in > DT_FC_W && L->in[DT_FC_W]) {
+        const ductile_tensor *t = L->in[DT_FC_W];
+        w.rank = t->rank;
+        for (int i = 0; i < t->rank && i < DT_MAX_DIMS; i++) w.dims[i] = t->dims[i];
     }
-    e->res = L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
+    dt_view wraw;
+    DT_TRY(dt_fused_conv_weight(L, &w, &wraw));
+    size_t bytes;
+    if (!dt_mul_size((size_t)nt, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_fc_params), &bytes))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' has %lld values", (long long)nt);
+    dt_fc_params *p = calloc(1, bytes);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedConv");
+    dt_conv_attrs_read(L, &p->conv);
+    p->epi.act = (dt_act)act;
+    if (act == DT_ACT_CLIP) {
+        p->epi.p0 = dt_attr_float(L, "act_min", DT_CLIP_NO_MIN);
+        p->epi.p1 = dt_attr_float(L, "act_max", DT_CLIP_NO_MAX);
+    } else {
+        p->epi.p0 = dt_attr_float(L, "act_alpha", DT_HARDSIGMOID_ALPHA);
+        p->epi.p1 = dt_attr_float(L, "act_beta", DT_HARDSIGMOID_BETA);
+    }
+    p->packed = packed;
+    p->has_bias = L->n_in > DT_FC_B && L->in[DT_FC_B];
+    p->has_res = L->n_in > DT_FC_R && L->in[DT_FC_R];
+    if (packed) {
+        p->w_rank = wraw.rank;
+        for (int i = 0; i < wraw.rank && i < 4; i++) p->w_dims[i] = wraw.dims[i];
+    }
+    p->n_tactic = nt;
+    if (nt) memcpy(p->tactic, tactic, (size_t)nt * sizeof *tactic);
+    *out = p;
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_fused_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                            dt_exec *ex)
+/* The geometry at these shapes and the conv's operands, weights checked against the layout. */
+static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, dt_view *out, dt_conv_geom *g,
+                                     dt_conv_args *a, dt_epilogue *epi)
 {
-    dt_view w;
-    DT_TRY(dt_fused_conv_weight(L, &in[DT_FC_W], &w));
-    dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &w, &g));
-    dt_epilogue epi;
-    DT_TRY(dt_fc_epilogue(L, in, &epi));
-    dt_conv_args a = {
+    dt_view w = in[DT_FC_W];
+    if (p->packed) {
+        w.rank = p->w_rank;
+        memcpy(w.dims, p->w_dims, sizeof p->w_dims);
+        w.data = NULL;
+    }
+    DT_TRY(dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &w, g));
+    *epi = p->epi;
+    epi->res = p->has_res ? in[DT_FC_R].data : NULL;
+    *a = (dt_conv_args){
         .x = in[DT_FC_X].data,
-        .bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL,
-        .epi = &epi,
-        .y = out[0].data,
+        .bias = p->has_bias ? in[DT_FC_B].data : NULL,
+        .epi = epi,
+        .y = out ? out[0].data : NULL,
     };
-    int64_t packed = dt_attr_int(L, "packed", 0);
-    if (packed == 0) {
-        a.w = in[DT_FC_W].data;
-    } else if (packed == DT_CPU_PACK_GEMM_A) {
-        if (dt_view_count(&in[DT_FC_W]) != dt_cpu_conv_packed_floats(&g))
+    if (p->packed == 0) {
+        a->w = in[DT_FC_W].data;
+    } else if (p->packed == DT_CPU_PACK_GEMM_A) {
+        if (dt_view_count(&in[DT_FC_W]) != dt_cpu_conv_packed_floats(g))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
-                           (long long)dt_view_count(&in[DT_FC_W]), (long long)packed,
-                           (long long)dt_cpu_conv_packed_floats(&g));
-        a.w_packed = in[DT_FC_W].data;
-    } else if (packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(&g)) {
-        int64_t ng = dt_cpu_conv_packed_floats(&g), nw = dt_cpu_wino_floats(&g);
+                           (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed,
+                           (long long)dt_cpu_conv_packed_floats(g));
+        a->w_packed = in[DT_FC_W].data;
+    } else if (dt_cpu_wino_applies(g)) {
+        int64_t ng = dt_cpu_conv_packed_floats(g), nw = dt_cpu_wino_floats(g);
         if (dt_view_count(&in[DT_FC_W]) != ng + nw)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
-                           (long long)dt_view_count(&in[DT_FC_W]), (long long)packed, (long long)(ng + nw));
-        a.w_packed = in[DT_FC_W].data;
-        a.w_wino = a.w_packed + ng;
+                           (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed, (long long)(ng + nw));
+        a->w_packed = in[DT_FC_W].data;
+        a->w_wino = a->w_packed + ng;
     } else {
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
     }
+    return DUCTILE_OK;
+}
+
+/* The most any algorithm that may run this layer needs: the profile, and so the tactic, is
+ * the context's to choose, and the builder's timing runs each. */
+static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                    size_t *bytes)
+{
+    (void)out;
+    const dt_fc_params *p = params;
+    dt_conv_geom g;
+    dt_conv_args a;
+    dt_epilogue epi;
+    *bytes = 0;
+    /* Shapes the run will refuse need nothing; the run names the fault. */
+    if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return DUCTILE_OK;
+    static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD};
+    for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
+        size_t b;
+        DT_TRY(dt_cpu_conv_scratch(&g, &a, algos[i], threads, &b));
+        if (b > *bytes) *bytes = b;
+    }
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_fc_params *p = params;
+    dt_conv_geom g;
+    dt_conv_args a;
+    dt_epilogue epi;
+    DT_TRY(dt_fc_operands(p, in, out, &g, &a, &epi));
     dt_conv_algo algo = DT_CONV_AUTO;
-    int64_t nt;
-    const int64_t *tactic = dt_attr_ints(L, "tactic", &nt);
-    if (tactic && ex->profile >= 0 && ex->profile < nt) algo = (dt_conv_algo)tactic[ex->profile];
+    if (ex->profile >= 0 && ex->profile < p->n_tactic) algo = (dt_conv_algo)p->tactic[ex->profile];
     if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
     if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE) ||
         (a.w_packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
@@ -84,8 +162,11 @@ static ductile_status dt_cpu_fused_conv_run(const ductile_layer *L, const dt_vie
                        (long long)algo, ex->profile);
     if (a.w_packed && dt_cpu_conv_is_depthwise(&g))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "a depthwise convolution cannot run on packed weights");
+    a.scratch = ex->scratch;
     return dt_cpu_conv_run_algo(&g, &a, algo, ex->pool);
 }
+
+static const dt_kernel dt_fc_kernel = {dt_fc_prepare, dt_fc_scratch, dt_fc_run};
 
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {
@@ -143,6 +224,6 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 }
 
 const dt_cpu_kernel dt_cpu_fused[] = {
-    {"FusedConv", dt_cpu_fused_conv_run},
-    {NULL, NULL},
+    {"FusedConv", NULL, &dt_fc_kernel},
+    {NULL, NULL, NULL},
 };

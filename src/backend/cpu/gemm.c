@@ -202,23 +202,6 @@ static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t
                       : ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
 }
 
-static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs *buf)
-{
-    size_t na, nb;
-    dt_gemm_buf_sizes(g, rows, &na, &nb);
-    /* A pre-packed B needs no buffer (nb == 0, and aligned_alloc(64, 0) may be NULL). */
-    buf->a = aligned_alloc(64, na);
-    buf->b = nb ? aligned_alloc(64, nb) : NULL;
-    if (!buf->a || (nb && !buf->b)) {
-        free(buf->a);
-        free(buf->b);
-        buf->a = buf->b = NULL;
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY,
-                       "out of memory for GEMM packing buffers (%zu bytes)", na + nb);
-    }
-    return DUCTILE_OK;
-}
-
 size_t dt_gemm_serial_scratch_bytes(const dt_gemm *g)
 {
     size_t na, nb;
@@ -253,15 +236,12 @@ ductile_status dt_sgemm_serial(const dt_gemm *g)
 {
     DT_TRY(dt_gemm_check(g));
     if (g->M == 0 || g->N == 0) return DUCTILE_OK;
-    if (g->K == 0) {
-        dt_gemm_no_k(g);
-        return DUCTILE_OK;
-    }
-    dt_gemm_bufs buf;
-    DT_TRY(dt_gemm_alloc(g, g->M, &buf));
-    dt_gemm_slice(g, 0, g->M, 0, g->N, &buf);
-    free(buf.a);
-    free(buf.b);
+    size_t bytes = g->K > 0 ? dt_gemm_serial_scratch_bytes(g) : 0;
+    void *scratch = NULL;
+    if (bytes && posix_memalign(&scratch, 64, bytes) != 0)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for GEMM packing buffers (%zu bytes)", bytes);
+    dt_sgemm_serial_in(g, scratch);
+    free(scratch);
     return DUCTILE_OK;
 }
 
@@ -289,14 +269,13 @@ static void dt_gemm_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
+/* How dt_sgemm_in splits g over `threads` threads: parts <= 1 runs serially. */
+static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
 {
-    DT_TRY(dt_gemm_check(g));
-    int threads = dt_pool_threads(pool);
+    dt_gemm_job job = {g, 1, false, 0, NULL};
     double work = (double)g->M * (double)g->N * (double)g->K;
     /* Below ~8M multiply-adds (~50 us) a wake-up of the workers costs about what it saves. */
-    if (threads <= 1 || work < 8e6 || g->K == 0) return dt_sgemm_serial(g);
-
+    if (threads <= 1 || work < 8e6 || g->K == 0) return job;
     /* Per-thread cost of each split: its share of whole micro-panels plus packing the
      * operand that every thread then packs in full (~8 FMA-equivalents per element). */
     int64_t un = (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR, um = (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
@@ -304,27 +283,60 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
                     8.0 * g->M * g->K;
     double cost_m = (double)((um + threads - 1) / threads) * DT_GEMM_MR * g->N * g->K +
                     (g->B_packed ? 0.0 : 8.0 * g->N * g->K);
-    dt_gemm_job job = {g, threads, cost_n <= cost_m, cost_n <= cost_m ? un : um, NULL};
+    job = (dt_gemm_job){g, threads, cost_n <= cost_m, cost_n <= cost_m ? un : um, NULL};
     if (job.units < job.parts) job.parts = (int)job.units;
-    if (job.parts <= 1) return dt_sgemm_serial(g);
+    if (job.parts < 1) job.parts = 1;
+    return job;
+}
 
+/* Rows of C a part of the split packs A for. */
+static int64_t dt_gemm_part_rows(const dt_gemm_job *job)
+{
+    return job->split_n ? job->g->M : (job->units / job->parts + 1) * DT_GEMM_MR;
+}
+
+size_t dt_sgemm_scratch_bytes(const dt_gemm *g, int threads)
+{
+    if (g->M <= 0 || g->N <= 0 || g->K <= 0) return 0;
+    dt_gemm_job job = dt_gemm_split(g, threads > 64 ? 64 : threads);
+    if (job.parts <= 1) return dt_gemm_serial_scratch_bytes(g);
+    size_t na, nb;
+    dt_gemm_buf_sizes(g, dt_gemm_part_rows(&job), &na, &nb);
+    return (size_t)job.parts * ((g->A_packed ? 0 : na) + nb);
+}
+
+ductile_status dt_sgemm_in(const dt_gemm *g, dt_pool *pool, void *scratch)
+{
+    DT_TRY(dt_gemm_check(g));
+    if (g->M == 0 || g->N == 0) return DUCTILE_OK;
+    int threads = dt_pool_threads(pool);
+    dt_gemm_job job = dt_gemm_split(g, threads > 64 ? 64 : threads);
+    if (job.parts <= 1) {
+        dt_sgemm_serial_in(g, scratch);
+        return DUCTILE_OK;
+    }
+    size_t na, nb;
+    dt_gemm_buf_sizes(g, dt_gemm_part_rows(&job), &na, &nb);
+    if (g->A_packed) na = 0;
     dt_gemm_bufs bufs[64];
     for (int s = 0; s < job.parts; s++) {
-        int64_t rows = job.split_n ? g->M : (job.units / job.parts + 1) * DT_GEMM_MR;
-        ductile_status st = dt_gemm_alloc(g, rows, &bufs[s]);
-        if (st != DUCTILE_OK) {
-            for (int t = 0; t < s; t++) {
-                free(bufs[t].a);
-                free(bufs[t].b);
-            }
-            return st;
-        }
+        char *base = (char *)scratch + (size_t)s * (na + nb);
+        bufs[s].b = (float *)base;
+        bufs[s].a = g->A_packed ? NULL : (float *)(base + nb);
     }
     job.bufs = bufs;
     dt_parallel_for(pool, job.parts, 1, dt_gemm_part, &job);
-    for (int s = 0; s < job.parts; s++) {
-        free(bufs[s].a);
-        free(bufs[s].b);
-    }
     return DUCTILE_OK;
+}
+
+ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
+{
+    DT_TRY(dt_gemm_check(g));
+    size_t bytes = dt_sgemm_scratch_bytes(g, dt_pool_threads(pool));
+    void *scratch = NULL;
+    if (bytes && posix_memalign(&scratch, 64, bytes) != 0)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for GEMM packing buffers (%zu bytes)", bytes);
+    ductile_status s = dt_sgemm_in(g, pool, scratch);
+    free(scratch);
+    return s;
 }

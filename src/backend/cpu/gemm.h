@@ -100,6 +100,13 @@ void dt_gemm_pack_b_full(const float *B, int64_t ldb, bool trans_b, int64_t K, i
  * depend on the thread count. Fails only for out-of-memory (packing buffers). */
 ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool);
 
+/* Bytes of packing buffers (64-byte aligned) dt_sgemm_in needs for g on `threads` threads. */
+size_t dt_sgemm_scratch_bytes(const dt_gemm *g, int threads);
+/* As dt_sgemm with the caller's packing buffers (scratch of dt_sgemm_scratch_bytes for the
+ * pool's thread count, 64-byte aligned): the compiled kernels' run path, which never
+ * allocates. */
+ductile_status dt_sgemm_in(const dt_gemm *g, dt_pool *pool, void *scratch);
+
 /* As dt_sgemm on the calling thread only (for callers that parallelize an outer loop). */
 ductile_status dt_sgemm_serial(const dt_gemm *g);
 

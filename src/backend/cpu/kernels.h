@@ -8,8 +8,22 @@
 /* A CPU kernel (see dt_kernel_fn in backend/backend.h). */
 typedef dt_kernel_fn dt_cpu_run_fn;
 
-/* The kernel for an op type, or NULL. */
+/* The compiled kernel of an op type (dt_backend.kernel), or NULL: none, or not migrated. */
+const dt_kernel *dt_cpu_kernel_compiled(const char *op_type);
+/* The adapter (dt_backend.find_kernel): the old run function of an op type not migrated. */
+dt_cpu_run_fn dt_cpu_kernel_legacy(const char *op_type);
+/* A function that runs one layer of this op type once, or NULL: the old run function, or for
+ * a compiled kernel dt_cpu_run_once. For constant folding and tests, which run a layer once;
+ * the execute path runs plans (runtime/plan.c). */
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type);
+/* Runs layer L through its compiled kernel: prepare, scratch from the heap, run, free. */
+ductile_status dt_cpu_run_once(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+/* The end of most prepares: a malloc'd copy of the kernel's params (bytes of src) in *out. */
+ductile_status dt_cpu_params_copy(const void *src, size_t bytes, const ductile_layer *L, void **out);
+
+/* The op types still running through the adapter, in table order, into ops[0..cap); returns
+ * how many there are (test_kernels_compiled keeps the list). */
+int dt_cpu_adapter_ops(const char **ops, int cap);
 
 /* Layouts of conv weights packed at build time (FusedConv's `packed`):
  *   DT_CPU_PACK_GEMM_A: the GEMM's packed A, group by group (dt_cpu_conv_pack_weights);

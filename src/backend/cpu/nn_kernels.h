@@ -4,16 +4,11 @@
 
 #include "backend/cpu/kernels.h"
 
-ductile_status dt_cpu_global_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_global_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_log_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+/* Compiled (backend.h). */
+extern const dt_kernel dt_cpu_softmax_kernel, dt_cpu_log_softmax_kernel, dt_cpu_layernorm_kernel,
+    dt_cpu_batchnorm_kernel, dt_cpu_instancenorm_kernel, dt_cpu_global_avg_pool_kernel,
+    dt_cpu_global_max_pool_kernel, dt_cpu_avg_pool_kernel, dt_cpu_max_pool_kernel,
+    dt_cpu_resize_kernel;
 ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_loss(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_argmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);

@@ -58,21 +58,43 @@ static void dt_layernorm_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* A normalization compiled: epsilon (and LayerNormalization's axis) read once; which
+ * optional inputs and outputs exist is fixed by the layer. */
+typedef struct dt_norm_params {
+    float eps;
+    int64_t axis;
+    bool rms, has_b;
+    int n_out;
+} dt_norm_params;
+
+static ductile_status dt_norm_prepare(const ductile_layer *L, void **out)
 {
+    dt_norm_params p = {
+        .eps = dt_attr_float(L, "epsilon", 1e-5f),
+        .axis = dt_attr_int(L, "axis", -1),
+        .rms = strcmp(L->op_type, "RMSNormalization") == 0,
+        .has_b = L->n_in > 2 && L->in[2],
+        .n_out = L->n_out,
+    };
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_norm_params *p = params;
     int axis;
     int64_t block;
-    DT_TRY(dt_layernorm_layout(L, &in[0], &axis, &block));
-    bool has_b = L->n_in > 2 && in[2].rank >= 0;
+    DT_TRY(dt_layernorm_layout_of(p->axis, &in[0], &axis, &block));
+    bool has_b = p->has_b && in[2].rank >= 0;
     dt_norm_job j = {
         .x = in[0].data, .scale = in[1].data, .bias = has_b ? in[2].data : NULL,
         .y = out[0].data,
-        .mean = L->n_out > 1 ? out[1].data : NULL,
-        .inv_std = L->n_out > 2 ? out[2].data : NULL,
+        .mean = p->n_out > 1 ? out[1].data : NULL,
+        .inv_std = p->n_out > 2 ? out[2].data : NULL,
         .block = block, .n_scale = dt_view_count(&in[1]),
         .n_bias = has_b ? dt_view_count(&in[2]) : 0,
-        .eps = dt_attr_float(L, "epsilon", 1e-5f),
-        .rms = strcmp(L->op_type, "RMSNormalization") == 0,
+        .eps = p->eps,
+        .rms = p->rms,
     };
     if (block == 0 || j.n_scale == 0 || (has_b && j.n_bias == 0)) return DUCTILE_OK;
     int64_t rows = dt_view_count(&in[0]) / block;
@@ -94,15 +116,16 @@ static void dt_batchnorm_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_batchnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_batchnorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_norm_params *p = params;
     int64_t plane = 1;
     for (int i = 2; i < in[0].rank; i++) plane *= in[0].dims[i];
     dt_norm_job j = {
         .x = in[0].data, .scale = in[1].data, .bias = in[2].data,
         .in_mean = in[3].data, .in_var = in[4].data,
         .y = out[0].data, .block = plane, .channels = in[0].dims[1],
-        .eps = dt_attr_float(L, "epsilon", 1e-5f),
+        .eps = p->eps,
     };
     int64_t planes = in[0].dims[0] * in[0].dims[1];
     dt_parallel_for(ex->pool, planes, dt_cpu_grain(plane), dt_batchnorm_range, &j);
@@ -124,16 +147,21 @@ static void dt_instancenorm_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_instancenorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_instancenorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_norm_params *p = params;
     int64_t plane = 1;
     for (int i = 2; i < in[0].rank; i++) plane *= in[0].dims[i];
     dt_norm_job j = {
         .x = in[0].data, .scale = in[1].data, .bias = in[2].data, .y = out[0].data,
-        .block = plane, .channels = in[0].dims[1], .eps = dt_attr_float(L, "epsilon", 1e-5f),
+        .block = plane, .channels = in[0].dims[1], .eps = p->eps,
     };
     if (plane == 0) return DUCTILE_OK;
     int64_t planes = in[0].dims[0] * in[0].dims[1];
     dt_parallel_for(ex->pool, planes, dt_cpu_grain(plane * 3), dt_instancenorm_range, &j);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_layernorm_kernel = {dt_norm_prepare, NULL, dt_layernorm_run};
+const dt_kernel dt_cpu_batchnorm_kernel = {dt_norm_prepare, NULL, dt_batchnorm_run};
+const dt_kernel dt_cpu_instancenorm_kernel = {dt_norm_prepare, NULL, dt_instancenorm_run};

@@ -34,15 +34,25 @@ static ductile_status dt_cpu_global_pool(const dt_view *in, dt_view *out, dt_exe
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_global_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_gpool_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    return dt_cpu_global_pool(in, out, ex, 0);
+    return dt_cpu_global_pool(in, out, ex, *(const int *)params);
 }
 
-ductile_status dt_cpu_global_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_gavg_prepare(const ductile_layer *L, void **out)
 {
-    return dt_cpu_global_pool(in, out, ex, 1);
+    int is_max = 0;
+    return dt_cpu_params_copy(&is_max, sizeof is_max, L, out);
 }
+
+static ductile_status dt_gmax_prepare(const ductile_layer *L, void **out)
+{
+    int is_max = 1;
+    return dt_cpu_params_copy(&is_max, sizeof is_max, L, out);
+}
+
+const dt_kernel dt_cpu_global_avg_pool_kernel = {dt_gavg_prepare, NULL, dt_gpool_run};
+const dt_kernel dt_cpu_global_max_pool_kernel = {dt_gmax_prepare, NULL, dt_gpool_run};
 
 typedef struct {
     const float *x;
@@ -110,38 +120,68 @@ static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-static ductile_status dt_cpu_pool(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                  dt_exec *ex, int is_max)
+/* A windowed pool compiled: its attributes read (and refused) once. L only for other
+ * dtypes than float32 (widened through dt_cpu_via_f32). */
+typedef struct dt_pool_params {
+    const ductile_layer *L;
+    dt_pool_attrs attrs;
+    int is_max;
+} dt_pool_params;
+
+static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_pool_job j = {in[0].data, out[0].data, {0}, is_max};
-    DT_TRY(dt_pool_geometry(L, &in[0], &j.g));
+    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max};
+    DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     int64_t rows = in[0].dims[0] * in[0].dims[1] * j.g.out[0] * j.g.out[1];
     int64_t work = j.g.out[2] * j.g.k[0] * j.g.k[1] * j.g.k[2];
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(work), dt_pool_range, &j);
     return DUCTILE_OK;
 }
 
+static ductile_status dt_pool_read(const ductile_layer *L, int is_max, dt_pool_params *p)
+{
+    p->L = L;
+    p->is_max = is_max;
+    return dt_pool_attrs_read(L, &p->attrs);
+}
+
 static ductile_status dt_cpu_avg_pool_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                                           dt_exec *ex)
 {
-    return dt_cpu_pool(L, in, out, ex, 0);
+    dt_pool_params p;
+    DT_TRY(dt_pool_read(L, 0, &p));
+    return dt_pool_exec(&p, in, out, ex);
 }
 
 static ductile_status dt_cpu_max_pool_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                                           dt_exec *ex)
 {
-    return dt_cpu_pool(L, in, out, ex, 1);
+    dt_pool_params p;
+    DT_TRY(dt_pool_read(L, 1, &p));
+    return dt_pool_exec(&p, in, out, ex);
+}
+
+static ductile_status dt_avg_pool_prepare(const ductile_layer *L, void **out)
+{
+    dt_pool_params p;
+    DT_TRY(dt_pool_read(L, 0, &p));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_max_pool_prepare(const ductile_layer *L, void **out)
+{
+    dt_pool_params p;
+    DT_TRY(dt_pool_read(L, 1, &p));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
 /* Other dtypes pool in float32 (see widen.h). */
-ductile_status dt_cpu_avg_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_pool_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_avg_pool_f32(L, in, out, ex);
-    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_avg_pool_f32);
+    const dt_pool_params *p = params;
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_pool_exec(p, in, out, ex);
+    return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_max ? dt_cpu_max_pool_f32 : dt_cpu_avg_pool_f32);
 }
 
-ductile_status dt_cpu_max_pool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
-{
-    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_max_pool_f32(L, in, out, ex);
-    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_max_pool_f32);
-}
+const dt_kernel dt_cpu_avg_pool_kernel = {dt_avg_pool_prepare, NULL, dt_pool_run};
+const dt_kernel dt_cpu_max_pool_kernel = {dt_max_pool_prepare, NULL, dt_pool_run};

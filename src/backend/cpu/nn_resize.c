@@ -248,18 +248,20 @@ static void dt_resize_pass_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-/* Fills the taps of axis a into idx/w/ext; returns the tap count, or -1 when too many. */
+/* Taps per output of axis a (DT_RESIZE_MAX_TAPS or more: too many). */
+static int dt_resize_tap_count(const dt_resize_params *p, int a)
+{
+    double c[DT_RESIZE_MAX_TAPS];
+    return dt_resize_coeffs(p, 0.5, p->scale[a], c, DT_RESIZE_MAX_TAPS);
+}
+
+/* Fills the taps of axis a into idx/w/ext (out * n entries, n = dt_resize_tap_count). */
 static int64_t dt_resize_axis_taps(const dt_resize_params *p, int a, int64_t in, int64_t **idx,
                                    float **w, bool **ext)
 {
     int64_t out = p->out[a];
     double c[DT_RESIZE_MAX_TAPS];
-    int n = dt_resize_coeffs(p, 0.5, p->scale[a], c, DT_RESIZE_MAX_TAPS);
-    if (n >= DT_RESIZE_MAX_TAPS) return -1;
-    *idx = malloc((size_t)(out * n + 1) * sizeof **idx);
-    *w = malloc((size_t)(out * n + 1) * sizeof **w);
-    *ext = malloc((size_t)out + 1);
-    if (!*idx || !*w || !*ext) return -2;
+    int n = dt_resize_tap_count(p, a);
     for (int64_t o = 0; o < out; o++) {
         double xo;
         (*ext)[o] = false;
@@ -297,85 +299,125 @@ static int64_t dt_resize_axis_taps(const dt_resize_params *p, int a, int64_t in,
     return n;
 }
 
+/* The axes a separable resize passes over (those it changes); -1 in *last when none. */
+static void dt_resize_moving(const dt_resize_params *p, const dt_view *x, bool *moving, int *last)
+{
+    *last = -1;
+    for (int a = 0; a < x->rank; a++) {
+        moving[a] = !(fabsf(p->scale[a] - 1.0f) <= 1e-9f && p->out[a] == x->dims[a] &&
+                      (p->ctm != DT_CTM_TF_CROP_AND_RESIZE ||
+                       (p->roi_start[a] == 0.0f && p->roi_end[a] == 1.0f)));
+        if (moving[a]) *last = a;
+    }
+}
+
+static size_t dt_align64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+/* Scratch of the separable passes: two intermediates of `inter` floats, then the taps of
+ * one axis (`taps` entries of index and weight, `outs` flags). */
+typedef struct dt_resize_sep_sizes {
+    size_t inter, taps, outs, bytes;
+} dt_resize_sep_sizes;
+
+static ductile_status dt_resize_sep_size(const dt_resize_params *p, const dt_view *x, dt_resize_sep_sizes *z)
+{
+    bool moving[DT_MAX_DIMS];
+    int last;
+    dt_resize_moving(p, x, moving, &last);
+    memset(z, 0, sizeof *z);
+    int64_t dims[DT_MAX_DIMS];
+    for (int a = 0; a < x->rank; a++) dims[a] = x->dims[a];
+    for (int a = 0; a <= last; a++) {
+        if (!moving[a]) continue;
+        int n = dt_resize_tap_count(p, a);
+        if (n >= DT_RESIZE_MAX_TAPS)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Resize: axis %d needs more than %d taps "
+                           "(antialias at scale %g)", a, DT_RESIZE_MAX_TAPS, (double)p->scale[a]);
+        int64_t outer = 1, inner = 1, next;
+        for (int k = 0; k < a; k++) outer *= dims[k];
+        for (int k = a + 1; k < x->rank; k++) inner *= dims[k];
+        if (a != last) {
+            if (__builtin_mul_overflow(outer, p->out[a], &next) ||
+                __builtin_mul_overflow(next, inner, &next) || next > ((int64_t)1 << 40))
+                return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: intermediate of axis %d is too "
+                               "large", a);
+            if ((size_t)next + 1 > z->inter) z->inter = (size_t)next + 1;
+        }
+        if ((size_t)(p->out[a] * n) + 1 > z->taps) z->taps = (size_t)(p->out[a] * n) + 1;
+        if ((size_t)p->out[a] + 1 > z->outs) z->outs = (size_t)p->out[a] + 1;
+        dims[a] = p->out[a];
+    }
+    /* Each part is below 2^40 entries, so the sum cannot overflow a 64-bit size. */
+    z->bytes = 2 * dt_align64(z->inter * sizeof(float)) + dt_align64(z->taps * sizeof(int64_t)) +
+               dt_align64(z->taps * sizeof(float)) + dt_align64(z->outs);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_resize_separable(const dt_resize_params *p, const dt_view *in,
                                           dt_view *out, dt_exec *ex)
 {
-    int r = in[0].rank, last = -1;
+    int r = in[0].rank, last;
     bool moving[DT_MAX_DIMS];
-    for (int a = 0; a < r; a++) {
-        moving[a] = !(fabsf(p->scale[a] - 1.0f) <= 1e-9f && p->out[a] == in[0].dims[a] &&
-                      (p->ctm != DT_CTM_TF_CROP_AND_RESIZE ||
-                       (p->roi_start[a] == 0.0f && p->roi_end[a] == 1.0f)));
-        if (moving[a]) last = a;
-    }
+    dt_resize_moving(p, &in[0], moving, &last);
     int64_t n_out = dt_view_count(&out[0]);
     if (last < 0) {
         memcpy(out[0].data, in[0].data, (size_t)n_out * sizeof(float));
         return DUCTILE_OK;
     }
+    dt_resize_sep_sizes z;
+    DT_TRY(dt_resize_sep_size(p, &in[0], &z));
+    if (!ex->scratch || ex->scratch_bytes < z.bytes)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "Resize: %zu bytes of scratch given, %zu needed", ex->scratch_bytes, z.bytes);
+    char *m = ex->scratch;
+    float *bufs[2] = {(float *)m, (float *)(m + dt_align64(z.inter * sizeof(float)))};
+    m += 2 * dt_align64(z.inter * sizeof(float));
+    int64_t *idx = (int64_t *)m;
+    m += dt_align64(z.taps * sizeof(int64_t));
+    float *w = (float *)m;
+    m += dt_align64(z.taps * sizeof(float));
+    bool *ext = (bool *)m;
     int64_t dims[DT_MAX_DIMS];
     for (int a = 0; a < r; a++) dims[a] = in[0].dims[a];
     const float *cur = in[0].data;
-    float *bufs[2] = {NULL, NULL};
-    ductile_status st = DUCTILE_OK;
-    for (int a = 0; a < r && st == DUCTILE_OK; a++) {
+    for (int a = 0; a < r; a++) {
         if (!moving[a]) continue;
-        int64_t outer = 1, inner = 1, next = 1;
+        int64_t outer = 1, inner = 1;
         for (int k = 0; k < a; k++) outer *= dims[k];
         for (int k = a + 1; k < r; k++) inner *= dims[k];
-        float *dst;
-        if (a == last) {
-            dst = out[0].data;
-        } else {
-            if (__builtin_mul_overflow(outer, p->out[a], &next) ||
-                __builtin_mul_overflow(next, inner, &next) || next > ((int64_t)1 << 40)) {
-                st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: intermediate of axis %d is too "
-                             "large", a);
-                break;
-            }
-            int b = cur == bufs[0] ? 1 : 0;
-            free(bufs[b]);
-            bufs[b] = malloc((size_t)(next + 1) * sizeof(float));
-            if (!bufs[b]) {
-                st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: out of memory for %lld values",
-                             (long long)next);
-                break;
-            }
-            dst = bufs[b];
-        }
-        int64_t *idx = NULL;
-        float *w = NULL;
-        bool *ext = NULL;
+        float *dst = a == last ? out[0].data : bufs[cur == bufs[0] ? 1 : 0];
         int64_t taps = dt_resize_axis_taps(p, a, dims[a], &idx, &w, &ext);
-        if (taps == -1)
-            st = dt_fail(DUCTILE_ERR_UNSUPPORTED, "Resize: axis %d needs more than %d taps "
-                         "(antialias at scale %g)", a, DT_RESIZE_MAX_TAPS, (double)p->scale[a]);
-        else if (taps < 0)
-            st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: out of memory for the taps of axis %d",
-                         a);
-        else if (outer * p->out[a] * inner > 0) {
+        if (outer * p->out[a] * inner > 0) {
             dt_resize_pass j = {.x = cur, .y = dst, .in = dims[a], .out = p->out[a],
                                 .inner = inner, .taps = taps, .idx = idx, .w = w, .ext = ext,
                                 .extrapolation = p->extrapolation};
             dt_parallel_for(ex->pool, outer * p->out[a], dt_cpu_grain(inner * taps),
                             dt_resize_pass_range, &j);
         }
-        free(idx);
-        free(w);
-        free(ext);
         dims[a] = p->out[a];
         cur = dst;
     }
-    free(bufs[0]);
-    free(bufs[1]);
-    return st;
+    return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* The separable passes serve cubic, antialias and tf_crop_and_resize. */
+static bool dt_resize_is_separable(const dt_resize_params *p)
+{
+    return p->mode == DT_RESIZE_CUBIC || p->antialias || p->ctm == DT_CTM_TF_CROP_AND_RESIZE;
+}
+
+/* Bytes of the nearest/linear tables: per axis i0 and i1 (int64) then w (float). */
+static size_t dt_resize_table_bytes(const dt_view *out)
+{
+    int64_t total = 0;
+    for (int a = 0; a < out->rank; a++) total += out->dims[a];
+    return (size_t)total * (2 * sizeof(int64_t) + sizeof(float)) + 1;
+}
+
+static ductile_status dt_resize_exec(const dt_resize_layer *rl, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_resize_params p;
-    DT_TRY(dt_resize_params_get(L, in, &p));
-    if (p.mode == DT_RESIZE_CUBIC || p.antialias || p.ctm == DT_CTM_TF_CROP_AND_RESIZE) {
+    DT_TRY(dt_resize_params_of(rl, in, &p));
+    if (dt_resize_is_separable(&p)) {
         if (dt_view_count(&out[0]) == 0) return DUCTILE_OK;
         if (dt_view_count(&in[0]) == 0)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) is empty but the output is not");
@@ -393,12 +435,10 @@ ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view 
         j.out_dims[a] = out[0].dims[a];
         total += out[0].dims[a];
     }
-    /* One block: per axis i0 and i1 (int64) then w (float), out[a] entries each. */
-    char *mem = malloc((size_t)total * (2 * sizeof(int64_t) + sizeof(float)) + 1);
-    if (!mem)
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Resize tables (%lld entries)",
-                       (long long)total);
-    int64_t *ip = (int64_t *)mem;
+    size_t need = dt_resize_table_bytes(&out[0]);
+    if (!ex->scratch || ex->scratch_bytes < need)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "Resize: %zu bytes of scratch given, %zu needed", ex->scratch_bytes, need);
+    int64_t *ip = ex->scratch;
     float *wp = (float *)(ip + 2 * total);
     bool leading_identity = r >= 2;
     for (int a = 0; a < r; a++) {
@@ -417,6 +457,36 @@ ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view 
     } else {
         dt_parallel_for(ex->pool, count, 4096, dt_resize_any, &j);
     }
-    free(mem);
     return DUCTILE_OK;
 }
+
+static ductile_status dt_resize_prepare(const ductile_layer *L, void **out)
+{
+    dt_resize_layer r;
+    DT_TRY(dt_resize_layer_read(L, &r));
+    return dt_cpu_params_copy(&r, sizeof r, L, out);
+}
+
+/* Shapes the run refuses need nothing; the run names the fault. */
+static ductile_status dt_resize_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                        size_t *bytes)
+{
+    (void)threads;
+    *bytes = 0;
+    dt_resize_params p;
+    if (dt_resize_params_of(params, in, &p) != DUCTILE_OK) return DUCTILE_OK;
+    if (!dt_resize_is_separable(&p)) {
+        *bytes = dt_resize_table_bytes(&out[0]);
+        return DUCTILE_OK;
+    }
+    dt_resize_sep_sizes z;
+    if (dt_resize_sep_size(&p, &in[0], &z) == DUCTILE_OK) *bytes = z.bytes;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_resize_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_resize_exec(params, in, out, ex);
+}
+
+const dt_kernel dt_cpu_resize_kernel = {dt_resize_prepare, dt_resize_scratch, dt_resize_run};

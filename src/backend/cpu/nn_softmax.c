@@ -66,12 +66,25 @@ static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-static ductile_status dt_cpu_softmax_any(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                         dt_exec *ex, int is_log)
+/* A Softmax or LogSoftmax compiled: its axis, read once. L only for other dtypes than
+ * float32 (widened through dt_cpu_via_f32). */
+typedef struct dt_softmax_params {
+    const ductile_layer *L;
+    int64_t axis;
+    bool coerce;
+    int is_log;
+} dt_softmax_params;
+
+static void dt_softmax_read(const ductile_layer *L, int is_log, dt_softmax_params *p)
+{
+    *p = (dt_softmax_params){L, dt_softmax_axis_attr(L), L->opset < 13, is_log};
+}
+
+static ductile_status dt_softmax_exec(const dt_softmax_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int64_t outer, n, inner;
-    DT_TRY(dt_softmax_layout(L, &in[0], &outer, &n, &inner));
-    dt_softmax_job j = {in[0].data, out[0].data, n, inner, is_log};
+    DT_TRY(dt_softmax_layout_of(p->axis, p->coerce, &in[0], &outer, &n, &inner));
+    dt_softmax_job j = {in[0].data, out[0].data, n, inner, p->is_log};
     if (n == 0) return DUCTILE_OK;
     dt_parallel_for(ex->pool, outer * inner, dt_cpu_grain(n * 4), dt_softmax_range, &j);
     return DUCTILE_OK;
@@ -80,24 +93,40 @@ static ductile_status dt_cpu_softmax_any(const ductile_layer *L, const dt_view *
 static ductile_status dt_cpu_softmax_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                                          dt_exec *ex)
 {
-    return dt_cpu_softmax_any(L, in, out, ex, 0);
+    dt_softmax_params p;
+    dt_softmax_read(L, 0, &p);
+    return dt_softmax_exec(&p, in, out, ex);
 }
 
 static ductile_status dt_cpu_log_softmax_f32(const ductile_layer *L, const dt_view *in,
                                              dt_view *out, dt_exec *ex)
 {
-    return dt_cpu_softmax_any(L, in, out, ex, 1);
+    dt_softmax_params p;
+    dt_softmax_read(L, 1, &p);
+    return dt_softmax_exec(&p, in, out, ex);
+}
+
+static ductile_status dt_softmax_prepare(const ductile_layer *L, void **out)
+{
+    dt_softmax_params p;
+    dt_softmax_read(L, 0, &p);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_log_softmax_prepare(const ductile_layer *L, void **out)
+{
+    dt_softmax_params p;
+    dt_softmax_read(L, 1, &p);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
 /* Other dtypes run in float32 (see widen.h). */
-ductile_status dt_cpu_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_softmax_f32(L, in, out, ex);
-    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_softmax_f32);
+    const dt_softmax_params *p = params;
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_softmax_exec(p, in, out, ex);
+    return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_log ? dt_cpu_log_softmax_f32 : dt_cpu_softmax_f32);
 }
 
-ductile_status dt_cpu_log_softmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
-{
-    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_log_softmax_f32(L, in, out, ex);
-    return dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_log_softmax_f32);
-}
+const dt_kernel dt_cpu_softmax_kernel = {dt_softmax_prepare, NULL, dt_softmax_run};
+const dt_kernel dt_cpu_log_softmax_kernel = {dt_log_softmax_prepare, NULL, dt_softmax_run};

@@ -12,6 +12,13 @@ double *dt_seq_load(const dt_view *v)
     int64_t n = v->rank >= 0 && v->data ? dt_view_count(v) : 0;
     double *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
     if (!d) return NULL;
+    dt_seq_load_into(v, d);
+    return d;
+}
+
+void dt_seq_load_into(const dt_view *v, double *d)
+{
+    int64_t n = v->rank >= 0 && v->data ? dt_view_count(v) : 0;
     switch (v->dtype) {
     case DUCTILE_FLOAT32:
         for (int64_t i = 0; i < n; i++) d[i] = ((const float *)v->data)[i];
@@ -23,7 +30,6 @@ double *dt_seq_load(const dt_view *v)
         for (int64_t i = 0; i < n; i++) d[i] = dt_ew_get_f64(v, i);
         break;
     }
-    return d;
 }
 
 void dt_seq_store(dt_view *v, const double *s, int64_t n)
@@ -53,22 +59,22 @@ ductile_status dt_seq_oom(const char *op)
 }
 
 const dt_cpu_kernel dt_cpu_seq[] = {
-    {"RNN", dt_cpu_seq_rnn},
-    {"GRU", dt_cpu_seq_rnn},
-    {"LSTM", dt_cpu_seq_rnn},
-    {"DFT", dt_cpu_seq_dft},
-    {"STFT", dt_cpu_seq_stft},
-    {"HannWindow", dt_cpu_seq_window},
-    {"HammingWindow", dt_cpu_seq_window},
-    {"BlackmanWindow", dt_cpu_seq_window},
-    {"MelWeightMatrix", dt_cpu_seq_mel},
-    {"Einsum", dt_cpu_seq_einsum},
-    {"OneHot", dt_cpu_seq_onehot},
-    {"Det", dt_cpu_seq_det},
-    {"TensorScatter", dt_cpu_seq_tscatter},
-    {"SwiGLU", dt_cpu_seq_swiglu},
-    {"RotaryEmbedding", dt_cpu_seq_rope},
-    {"LinearAttention", dt_cpu_seq_linattn},
-    {"CausalConvWithState", dt_cpu_seq_cconv},
-    {NULL, NULL},
+    {"RNN", NULL, &dt_cpu_seq_rnn_kernel},
+    {"GRU", NULL, &dt_cpu_seq_rnn_kernel},
+    {"LSTM", NULL, &dt_cpu_seq_rnn_kernel},
+    {"DFT", dt_cpu_seq_dft, NULL},
+    {"STFT", dt_cpu_seq_stft, NULL},
+    {"HannWindow", dt_cpu_seq_window, NULL},
+    {"HammingWindow", dt_cpu_seq_window, NULL},
+    {"BlackmanWindow", dt_cpu_seq_window, NULL},
+    {"MelWeightMatrix", dt_cpu_seq_mel, NULL},
+    {"Einsum", dt_cpu_seq_einsum, NULL},
+    {"OneHot", dt_cpu_seq_onehot, NULL},
+    {"Det", dt_cpu_seq_det, NULL},
+    {"TensorScatter", dt_cpu_seq_tscatter, NULL},
+    {"SwiGLU", dt_cpu_seq_swiglu, NULL},
+    {"RotaryEmbedding", dt_cpu_seq_rope, NULL},
+    {"LinearAttention", dt_cpu_seq_linattn, NULL},
+    {"CausalConvWithState", dt_cpu_seq_cconv, NULL},
+    {NULL, NULL, NULL},
 };

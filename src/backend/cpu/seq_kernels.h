@@ -10,6 +10,8 @@
 /* A malloc'd copy of v's elements as double (at least one element allocated), or NULL when
  * out of memory. Absent views (rank -1) give a one-element zero array. */
 double *dt_seq_load(const dt_view *v);
+/* The same into d, which holds dt_view_count(v) doubles (nothing written for an absent v). */
+void dt_seq_load_into(const dt_view *v, double *d);
 /* Stores n doubles into v (rounded to v's dtype). */
 void dt_seq_store(dt_view *v, const double *src, int64_t n);
 /* dt_fail for an allocation that failed. */
@@ -17,7 +19,7 @@ ductile_status dt_seq_oom(const char *op);
 
 #define DT_SEQ_KERNEL(name) \
     ductile_status dt_cpu_seq_##name(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
-DT_SEQ_KERNEL(rnn);
+extern const dt_kernel dt_cpu_seq_rnn_kernel;   /* RNN, GRU, LSTM: compiled (backend.h) */
 DT_SEQ_KERNEL(dft);
 DT_SEQ_KERNEL(stft);
 DT_SEQ_KERNEL(window);

@@ -39,7 +39,11 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= whole->dims[i];
     for (int i = axis + 1; i < whole->rank; i++) inner *= whole->dims[i];
-    char **ptrs = malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
+    /* A plan refuses layers of more than 64 inputs or outputs, so the run path keeps its
+     * tables on the stack; only a layer run once with more (constant folding) allocates. */
+    enum { DT_JOIN_STACK = 64 };
+    char *stack[DT_JOIN_STACK * 3];
+    char **ptrs = n_parts <= DT_JOIN_STACK ? stack : malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
     if (!ptrs) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %d parts", n_parts);
     dt_join_job j = {.n_parts = n_parts, .split = split, .whole = whole->data, .parts = ptrs,
                      .part_bytes = (size_t *)(ptrs + n_parts)};
@@ -55,16 +59,31 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     int64_t units = outer * n_parts;
     int64_t grain = off ? (int64_t)(32768 / (off / (size_t)n_parts + 1)) : units;
     if (off) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_join_part, &j);
-    free(ptrs);
+    if (ptrs != stack) free(ptrs);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_concat(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Concat compiled: the axis read once. */
+typedef struct dt_concat_params {
+    int64_t axis;
+    int n_in;
+} dt_concat_params;
+
+static ductile_status dt_concat_prepare(const ductile_layer *L, void **out)
 {
-    int axis;
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), out[0].rank, &axis));
-    return dt_join(ex, &out[0], axis, L->n_in, in, false);
+    dt_concat_params p = {dt_attr_int(L, "axis", 0), L->n_in};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
+
+static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_concat_params *p = params;
+    int axis;
+    DT_TRY(dt_norm_axis(p->axis, out[0].rank, &axis));
+    return dt_join(ex, &out[0], axis, p->n_in, in, false);
+}
+
+const dt_kernel dt_cpu_concat_kernel = {dt_concat_prepare, NULL, dt_concat_run};
 
 ductile_status dt_cpu_split(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {

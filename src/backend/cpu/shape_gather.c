@@ -8,7 +8,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Reads indices as int64, wrapping negatives; *out is malloc'd (caller frees). */
+/* Reads indices as int64 into v (dt_view_count(idx) of them), wrapping negatives. */
+static ductile_status dt_read_indices_into(const ductile_layer *L, const dt_view *idx, int64_t dim,
+                                           int axis, int64_t *v)
+{
+    int64_t n = dt_view_count(idx);
+    for (int64_t i = 0; i < n; i++) {
+        int64_t x = dt_view_int(idx, i);
+        if (x < -dim || x >= dim) {
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input 1 ('%s') holds the index %lld at position %lld, out of range for "
+                           "dimension %d of input 0 ('%s'), which has size %lld (expected %lld..%lld)",
+                           dt_shape_name(L, 1), (long long)x, (long long)i, axis,
+                           dt_shape_name(L, 0), (long long)dim, (long long)-dim, (long long)dim - 1);
+        }
+        v[i] = x < 0 ? x + dim : x;
+    }
+    return DUCTILE_OK;
+}
+
+/* The same into a malloc'd array (caller frees). */
 static ductile_status dt_read_indices(const ductile_layer *L, const dt_view *idx, int64_t dim,
                                       int axis, int64_t **out)
 {
@@ -17,17 +36,10 @@ static ductile_status dt_read_indices(const ductile_layer *L, const dt_view *idx
     if (!v)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %lld indices of input 1 ('%s')",
                        (long long)n, dt_shape_name(L, 1));
-    for (int64_t i = 0; i < n; i++) {
-        int64_t x = dt_view_int(idx, i);
-        if (x < -dim || x >= dim) {
-            free(v);
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                           "input 1 ('%s') holds the index %lld at position %lld, out of range for "
-                           "dimension %d of input 0 ('%s'), which has size %lld (expected %lld..%lld)",
-                           dt_shape_name(L, 1), (long long)x, (long long)i, axis,
-                           dt_shape_name(L, 0), (long long)dim, (long long)-dim, (long long)dim - 1);
-        }
-        v[i] = x < 0 ? x + dim : x;
+    ductile_status s = dt_read_indices_into(L, idx, dim, axis, v);
+    if (s) {
+        free(v);
+        return s;
     }
     *out = v;
     return DUCTILE_OK;
@@ -58,10 +70,12 @@ static void dt_gather_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-ductile_status dt_cpu_gather(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Gather over indices already read (idx NULL: read into `scratch`, or allocate when NULL). */
+static ductile_status dt_gather_exec(const ductile_layer *L, int64_t axis_attr, const dt_view *in, dt_view *out,
+                                     dt_exec *ex, int64_t *scratch)
 {
     int axis;
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), in[0].rank, &axis));
+    DT_TRY(dt_norm_axis(axis_attr, in[0].rank, &axis));
     dt_gather_job j = {.out = out[0].data, .in = in[0].data, .n_idx = dt_view_count(&in[1]),
                        .dim = in[0].dims[axis],
                        .es = ductile_dtype_size((ductile_dtype)in[0].dtype)};
@@ -69,20 +83,52 @@ ductile_status dt_cpu_gather(const ductile_layer *L, const dt_view *in, dt_view 
     for (int i = 0; i < axis; i++) outer *= in[0].dims[i];
     for (int i = axis + 1; i < in[0].rank; i++) inner *= in[0].dims[i];
     j.inner = (size_t)inner * j.es;
-    int64_t *idx;
-    DT_TRY(dt_read_indices(L, &in[1], j.dim, axis, &idx));
+    int64_t *idx = scratch;
+    if (idx)
+        DT_TRY(dt_read_indices_into(L, &in[1], j.dim, axis, idx));
+    else
+        DT_TRY(dt_read_indices(L, &in[1], j.dim, axis, &idx));
     j.idx = idx;
     int64_t units = outer * j.n_idx, grain = 32768 / (int64_t)(j.inner ? j.inner : 1);
     if (j.inner) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_gather_part, &j);
-    free(idx);
+    if (idx != scratch) free(idx);
     return DUCTILE_OK;
 }
+
+/* Gather compiled: the axis read once; the layer kept for naming inputs in messages. */
+typedef struct dt_gather_params {
+    const ductile_layer *L;
+    int64_t axis;
+} dt_gather_params;
+
+static ductile_status dt_gather_prepare(const ductile_layer *L, void **out)
+{
+    dt_gather_params p = {L, dt_attr_int(L, "axis", 0)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_gather_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                        size_t *bytes)
+{
+    (void)params, (void)out, (void)threads;
+    int64_t n = dt_view_count(&in[1]);
+    *bytes = (size_t)(n > 0 ? n : 1) * sizeof(int64_t);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_gather_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_gather_params *p = params;
+    return dt_gather_exec(p->L, p->axis, in, out, ex, ex->scratch);
+}
+
+const dt_kernel dt_cpu_gather_kernel = {dt_gather_prepare, dt_gather_scratch, dt_gather_run};
 
 ductile_status dt_cpu_gather_elements(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int axis, r = in[0].rank;
     DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), r, &axis));
-    int64_t *idx;
+    int64_t *idx = NULL;
     DT_TRY(dt_read_indices(L, &in[1], in[0].dims[axis], axis, &idx));
     int64_t n = dt_view_count(&in[1]), st[DT_MAX_DIMS], pos[DT_MAX_DIMS] = {0};
     dt_cpu_dense_strides(&in[0], st);

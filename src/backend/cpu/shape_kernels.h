@@ -9,14 +9,9 @@
                                  dt_exec *ex)
 DT_CPU_SHAPE_KERNEL(expand);          /* shape_layout.c */
 DT_CPU_SHAPE_KERNEL(slice);
-DT_CPU_SHAPE_KERNEL(transpose);
-DT_CPU_SHAPE_KERNEL(depth_to_space);
-DT_CPU_SHAPE_KERNEL(space_to_depth);
 DT_CPU_SHAPE_KERNEL(tile);
-DT_CPU_SHAPE_KERNEL(gather);          /* shape_gather.c */
-DT_CPU_SHAPE_KERNEL(gather_elements);
-DT_CPU_SHAPE_KERNEL(concat);          /* shape_concat.c */
-DT_CPU_SHAPE_KERNEL(split);
+DT_CPU_SHAPE_KERNEL(gather_elements); /* shape_gather.c */
+DT_CPU_SHAPE_KERNEL(split);           /* shape_concat.c */
 DT_CPU_SHAPE_KERNEL(pad);             /* shape_pad.c */
 DT_CPU_SHAPE_KERNEL(center_crop_pad);
 DT_CPU_SHAPE_KERNEL(gather_nd);       /* shape_scatter.c */
@@ -31,5 +26,10 @@ DT_CPU_SHAPE_KERNEL(compress);        /* shape_select.c */
 DT_CPU_SHAPE_KERNEL(non_zero);
 DT_CPU_SHAPE_KERNEL(unique);
 #undef DT_CPU_SHAPE_KERNEL
+
+/* Compiled (backend.h): Transpose, DepthToSpace, SpaceToDepth (shape_layout.c), Gather
+ * (shape_gather.c), Concat (shape_concat.c). */
+extern const dt_kernel dt_cpu_transpose_kernel, dt_cpu_depth_to_space_kernel, dt_cpu_space_to_depth_kernel,
+    dt_cpu_gather_kernel, dt_cpu_concat_kernel;
 
 #endif

@@ -10,10 +10,8 @@
 
 static size_t dt_esize(const dt_view *v) { return ductile_dtype_size((ductile_dtype)v->dtype); }
 
-ductile_status dt_cpu_transpose(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_transpose_exec(const int perm[DT_MAX_DIMS], const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    int perm[DT_MAX_DIMS];
-    DT_TRY(dt_transpose_perm(L, in[0].rank, perm));
     int64_t st[DT_MAX_DIMS];
     dt_cpu_dense_strides(&in[0], st);
     dt_strided s = {.rank = in[0].rank};
@@ -24,6 +22,36 @@ ductile_status dt_cpu_transpose(const ductile_layer *L, const dt_view *in, dt_vi
     dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
     return DUCTILE_OK;
 }
+
+/* Transpose compiled: 'perm' read once (its first DT_MAX_DIMS values: a longer one is
+ * refused by its count, which no rank matches). */
+typedef struct dt_transpose_params {
+    const ductile_layer *L;     /* names input 0 in messages */
+    int64_t n;                  /* -1: no 'perm' */
+    int64_t perm[DT_MAX_DIMS];
+} dt_transpose_params;
+
+static ductile_status dt_transpose_prepare(const ductile_layer *L, void **out)
+{
+    dt_transpose_params p = {.L = L, .n = -1};
+    int64_t n;
+    const int64_t *v = dt_attr_ints(L, "perm", &n);
+    if (v) {
+        p.n = n;
+        for (int64_t i = 0; i < n && i < DT_MAX_DIMS; i++) p.perm[i] = v[i];
+    }
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_transpose_params *p = params;
+    int perm[DT_MAX_DIMS];
+    DT_TRY(dt_transpose_perm_of(p->L, p->n < 0 ? NULL : p->perm, p->n, in[0].rank, perm));
+    return dt_transpose_exec(perm, in, out, ex);
+}
+
+const dt_kernel dt_cpu_transpose_kernel = {dt_transpose_prepare, NULL, dt_transpose_run};
 
 ductile_status dt_cpu_slice(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
@@ -79,11 +107,24 @@ ductile_status dt_cpu_tile(const ductile_layer *L, const dt_view *in, dt_view *o
 
 /* The output of DepthToSpace and the input of SpaceToDepth are [N, C', H, b, W, b] with
  * C' the small channel count; the other side has channels made of (b, b, C') or (C', b, b). */
-ductile_status dt_cpu_depth_to_space(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* DepthToSpace and SpaceToDepth compiled: blocksize and mode read once. */
+typedef struct dt_block_params {
+    int64_t b;
+    bool crd;
+} dt_block_params;
+
+static ductile_status dt_block_prepare(const ductile_layer *L, void **out)
 {
+    dt_block_params p = {dt_attr_int(L, "blocksize", 1), strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_depth_to_space_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_block_params *p = params;
     const int64_t *d = in[0].dims;
-    int64_t b = dt_attr_int(L, "blocksize", 1), H = d[2], W = d[3], HW = H * W, C2 = d[1] / (b * b);
-    bool crd = strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0;
+    int64_t b = p->b, H = d[2], W = d[3], HW = H * W, C2 = d[1] / (b * b);
+    bool crd = p->crd;
     dt_strided s = {.rank = 6,
                     .dims = {d[0], C2, H, b, W, b},
                     .stride = {d[1] * HW, crd ? b * b * HW : HW, W, crd ? b * HW : b * C2 * HW, 1,
@@ -92,19 +133,22 @@ ductile_status dt_cpu_depth_to_space(const ductile_layer *L, const dt_view *in, 
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_space_to_depth(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_space_to_depth_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_block_params *p = params;
     const int64_t *d = in[0].dims;
-    int64_t b = dt_attr_int(L, "blocksize", 1), C = d[1], H = d[2], W = d[3];
+    int64_t b = p->b, C = d[1], H = d[2], W = d[3];
     /* Output channels are (b, b, C) in DCR mode, (C, b, b) in CRD mode. */
-    bool crd = strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0;
     dt_strided s = {.rank = 6,
                     .dims = {d[0], b, b, C, H / b, W / b},
                     .stride = {C * H * W, W, 1, H * W, b * W, b}};
-    if (crd) {
+    if (p->crd) {
         s.dims[1] = C, s.dims[2] = b, s.dims[3] = b;
         s.stride[1] = H * W, s.stride[2] = W, s.stride[3] = 1;
     }
     dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_depth_to_space_kernel = {dt_block_prepare, NULL, dt_depth_to_space_run};
+const dt_kernel dt_cpu_space_to_depth_kernel = {dt_block_prepare, NULL, dt_space_to_depth_run};

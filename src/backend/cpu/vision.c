@@ -4,15 +4,15 @@
 #include "backend/cpu/vision_kernels.h"
 
 const dt_cpu_kernel dt_cpu_vision[] = {
-    {"GridSample", dt_cpu_gridsample},
-    {"AffineGrid", dt_cpu_affinegrid},
-    {"NonMaxSuppression", dt_cpu_nms},
-    {"LRN", dt_cpu_lrn},
-    {"GroupNormalization", dt_cpu_groupnorm},
-    {"MeanVarianceNormalization", dt_cpu_mvn},
-    {"MaxUnpool", dt_cpu_maxunpool},
-    {"Upsample", dt_cpu_upsample},
-    {"LpPool", dt_cpu_lppool},
-    {"GlobalLpPool", dt_cpu_global_lppool},
-    {NULL, NULL},
+    {"GridSample", dt_cpu_gridsample, NULL},
+    {"AffineGrid", dt_cpu_affinegrid, NULL},
+    {"NonMaxSuppression", dt_cpu_nms, NULL},
+    {"LRN", dt_cpu_lrn, NULL},
+    {"GroupNormalization", dt_cpu_groupnorm, NULL},
+    {"MeanVarianceNormalization", dt_cpu_mvn, NULL},
+    {"MaxUnpool", dt_cpu_maxunpool, NULL},
+    {"Upsample", dt_cpu_upsample, NULL},
+    {"LpPool", dt_cpu_lppool, NULL},
+    {"GlobalLpPool", dt_cpu_global_lppool, NULL},
+    {NULL, NULL, NULL},
 };

@@ -253,62 +253,90 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* The tiling of g into blocks and each thread's scratch (V, O, phase rows, GEMM buffers);
+ * false when there is nothing to compute. */
+static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size_t *per, bool *empty)
+{
+    j->th = (g->out[0] + 3) / 4;
+    j->tw = (g->out[1] + 3) / 4;
+    *empty = g->batch == 0 || j->th == 0 || j->tw == 0;
+    if (*empty) return DUCTILE_OK;
+    if (j->tw <= DT_WINO_MAX_TX) {
+        j->ntx = j->tw;
+        j->nty = (DT_WINO_TILES + j->tw / 2) / j->tw;
+        if (j->nty < 1) j->nty = 1;
+        if (j->nty > j->th) j->nty = j->th;
+    } else {
+        j->nty = 1;
+        j->ntx = (j->tw + (j->tw + DT_WINO_MAX_TX - 1) / DT_WINO_MAX_TX - 1) /
+                 ((j->tw + DT_WINO_MAX_TX - 1) / DT_WINO_MAX_TX);
+    }
+    j->by = (j->th + j->nty - 1) / j->nty;
+    j->bx = (j->tw + j->ntx - 1) / j->ntx;
+    /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
+    j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
+    int64_t tmax = j->nty * j->ntx;
+    dt_gemm gmax = {.M = g->m, .N = tmax, .K = g->c};
+    if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, per) ||
+        !dt_add_size(*per, (size_t)(48 * j->ld + 32), per) || !dt_mul_size(*per, sizeof(float), per) ||
+        !dt_add_size(*per, dt_gemm_serial_scratch_bytes(&gmax), per) || !dt_add_size(*per, 63, per))
+        return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
+                       (long long)g->c, (long long)g->m);
+    *per &= ~(size_t)63;
+    return DUCTILE_OK;
+}
+
+/* Threads that get a block, and the bytes of the weights transformed per call (none when
+ * they were transformed at build time). */
+static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
+{
+    int64_t blocks = g->batch * j->by * j->bx;
+    return threads > blocks ? (int)blocks : threads;
+}
+
+static size_t dt_wino_u_bytes(const dt_conv_geom *g, const dt_conv_args *a)
+{
+    return a->w_wino ? 0 : ((size_t)dt_cpu_wino_floats(g) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
+{
+    *bytes = 0;
+    if (!dt_cpu_wino_applies(g)) return DUCTILE_OK;
+    dt_wino_job j = {.g = g};
+    size_t per;
+    bool empty;
+    DT_TRY(dt_wino_tiling(g, &j, &per, &empty));
+    if (empty) return DUCTILE_OK;
+    if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, threads), bytes) || !dt_add_size(*bytes, dt_wino_u_bytes(g, a), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
+                       (long long)g->c, (long long)g->m);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     if (!dt_cpu_wino_applies(g))
         return dt_fail(DUCTILE_ERR_INTERNAL, "Winograd F(4x4, 3x3) does not apply to this convolution");
+    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_WINOGRAD, pool); /* allocates it */
     dt_wino_job j = {.g = g, .a = a, .u = a->w_wino};
     __builtin_cpu_init();
     /* DT_WINO_GENERIC: the portable transforms even on AVX-512 (so tests reach them). */
     j.avx512 = __builtin_cpu_supports("avx512f") && !getenv("DT_WINO_GENERIC");
-    j.th = (g->out[0] + 3) / 4;
-    j.tw = (g->out[1] + 3) / 4;
-    if (g->batch == 0 || j.th == 0 || j.tw == 0) return DUCTILE_OK;
-    if (j.tw <= DT_WINO_MAX_TX) {
-        j.ntx = j.tw;
-        j.nty = (DT_WINO_TILES + j.tw / 2) / j.tw;
-        if (j.nty < 1) j.nty = 1;
-        if (j.nty > j.th) j.nty = j.th;
-    } else {
-        j.nty = 1;
-        j.ntx = (j.tw + (j.tw + DT_WINO_MAX_TX - 1) / DT_WINO_MAX_TX - 1) /
-                ((j.tw + DT_WINO_MAX_TX - 1) / DT_WINO_MAX_TX);
-    }
-    j.by = (j.th + j.nty - 1) / j.nty;
-    j.bx = (j.tw + j.ntx - 1) / j.ntx;
-    /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
-    j.ld = (j.ntx + 1 + 15) & ~(int64_t)15;
-    int64_t tmax = j.nty * j.ntx;
     size_t per;
-    dt_gemm gmax = {.M = g->m, .N = tmax, .K = g->c};
-    if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, &per) ||
-        !dt_add_size(per, (size_t)(48 * j.ld + 32), &per) || !dt_mul_size(per, sizeof(float), &per) ||
-        !dt_add_size(per, dt_gemm_serial_scratch_bytes(&gmax), &per))
-        return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
-                       (long long)g->c, (long long)g->m);
-    float *tmp_u = NULL;
+    bool empty;
+    DT_TRY(dt_wino_tiling(g, &j, &per, &empty));
+    if (empty) return DUCTILE_OK;
+    char *scratch = a->scratch;
     if (!j.u) {
-        tmp_u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(g));
-        if (!tmp_u)
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory transforming conv weights (%lld floats)",
-                           (long long)dt_cpu_wino_floats(g));
-        dt_cpu_wino_pack_weights(g, a->w, tmp_u);
-        j.u = tmp_u;
+        dt_cpu_wino_pack_weights(g, a->w, (float *)scratch);
+        j.u = (float *)scratch;
+        scratch += dt_wino_u_bytes(g, a);
     }
-    int64_t blocks = g->batch * j.by * j.bx;
-    int threads = dt_pool_threads(pool);
-    if (threads > blocks) threads = (int)blocks;
+    int threads = dt_wino_threads(g, &j, dt_pool_threads(pool));
     float *bufs[64] = {0};
-    ductile_status st = DUCTILE_OK;
-    for (int t = 0; t < threads && st == DUCTILE_OK; t++) {
-        bufs[t] = aligned_alloc(64, (per + 63) & ~(size_t)63);
-        if (!bufs[t]) st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Winograd scratch (%zu bytes)", per);
-    }
-    if (st == DUCTILE_OK) {
-        j.scratch = bufs;
-        dt_parallel_for(threads > 1 ? pool : NULL, blocks, 1, dt_wino_blocks, &j);
-    }
-    for (int t = 0; t < threads; t++) free(bufs[t]);
-    free(tmp_u);
-    return st;
+    for (int t = 0; t < threads; t++) bufs[t] = (float *)(scratch + (size_t)t * per);
+    j.scratch = bufs;
+    dt_parallel_for(threads > 1 ? pool : NULL, g->batch * j.by * j.bx, 1, dt_wino_blocks, &j);
+    return DUCTILE_OK;
 }

@@ -24,7 +24,11 @@ int64_t dt_cpu_wino_floats(const dt_conv_geom *g);
 /* Transforms w (M x C x 3 x 3) into dst (dt_cpu_wino_floats floats), in double precision. */
 void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst);
 
-/* y = act(conv(x, w) + bias + residual) over a->w_wino (or a->w, transformed per call). */
+/* Bytes of a->scratch dt_cpu_conv_winograd needs on `threads` threads (0 where it does not
+ * apply). */
+ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
+/* y = act(conv(x, w) + bias + residual) over a->w_wino (or a->w, transformed per call into
+ * the scratch). */
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][T] and O
