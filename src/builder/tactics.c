@@ -39,7 +39,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
     ductile_status s = DUCTILE_OK;
     *best = 0;
     if (L->n_in > 8 || L->n_out > 4) return DUCTILE_OK;
-    for (int k = 0; k < L->n_in; k++) {
+    for (int k = 0; k < L->n_in && k < 8; k++) {
         if (!L->in[k]) {
             memset(&in[k], 0, sizeof in[k]);
             in[k].rank = -1;
