@@ -2,7 +2,7 @@
 import ctypes
 
 from ._enums import BuilderFlag, MemoryPoolType
-from ._lib import Dims, c_int, check, enc, free_quietly, lib, new_handle
+from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle
 from .engine import Engine
 from .network import Network
 from .trt import TrtBuilder, TrtConfig, TrtProfile
@@ -67,10 +67,36 @@ class BuilderConfig(TrtConfig):
         self._remember_flag(flag, False)
 
 
+# A one-Relu ONNX model (opset 13), to ask whether an engine can be built for CUDA here.
+_PROBE_MODEL = (b'\x08\x08:3\n\x0c\n\x01x\x12\x01y"\x04Relu\x12\x01pZ\x0f\n\x01x\x12\n\n\x08\x08\x01'
+                b'\x12\x04\n\x02\x08\x01b\x0f\n\x01y\x12\n\n\x08\x08\x01\x12\x04\n\x02\x08\x01B\x04\n\x00\x10\r')
+_CUDA = None
+
+
+def cuda_available():
+    """Whether this build has the CUDA backend and a GPU is found: one tiny build, once."""
+    global _CUDA
+    if _CUDA is None:
+        try:
+            b = Builder()
+            config = b.create_builder_config()
+            config.device = "cuda"
+            b.build_engine(b.parse_onnx_bytes(_PROBE_MODEL), config)
+            _CUDA = True
+        except Error:
+            _CUDA = False
+    return _CUDA
+
+
 class Builder(TrtBuilder):
     def __init__(self, logger=None):
+        """logger: TensorRT's first argument. A builder made the TensorRT way
+        (`trt.Builder(logger)`) builds for the GPU when one is found, as TensorRT does, so
+        code ported by changing its import runs where it ran; ductile's own `Builder()`
+        builds for the CPU unless config.device says otherwise."""
         self._handle = new_handle(lib.ductile_builder_create)
         self._free = lib.ductile_builder_free
+        self._gpu_default = logger is not None
 
     def __del__(self):
         free_quietly(getattr(self, "_free", None), getattr(self, "_handle", None))
@@ -94,7 +120,10 @@ class Builder(TrtBuilder):
         return OptimizationProfile(self._handle)
 
     def create_builder_config(self):
-        return BuilderConfig(self._handle)
+        config = BuilderConfig(self._handle)
+        if getattr(self, "_gpu_default", False) and cuda_available():
+            config.device = "cuda"
+        return config
 
     def build_engine(self, network, config):
         out = ctypes.c_void_p()

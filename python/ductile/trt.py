@@ -158,7 +158,7 @@ class TrtBuilder(_TrtObject):
 
     @property
     def platform_has_fast_fp16(self):
-        return False  # the CPU backend computes float16 layers in float32
+        return False  # float16 layers compute in float32 (FP16 kernels: issue 7)
 
     @property
     def platform_has_fast_int8(self):

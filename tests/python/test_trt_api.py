@@ -181,3 +181,44 @@ def test_unsupported_tensorrt_calls_name_the_call():
         with pytest.raises(AttributeError) as e:
             call()
         assert str(e.value) == message
+
+
+def test_tensorrt_code_with_device_pointers_runs_on_the_gpu(tmp_path):
+    """TensorRT 10 code as its samples write it for the GPU: torch CUDA tensors bound by
+    data_ptr(), execute_async_v3 on torch's stream, then a stream sync; only the import is
+    ductile's. Compared with onnxruntime."""
+    import ductile as trt
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device found (torch)")
+    from ductile.builder import cuda_available
+    if not cuda_available():
+        pytest.skip("no CUDA device found (this build of ductile has no CUDA backend or no GPU)")
+    path = util.model_path("superres.onnx")
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH))
+    parser = trt.OnnxParser(network, logger)
+    assert parser.parse_from_file(str(path))
+    config = builder.create_builder_config()
+    assert config.device == "cuda"
+    profile = builder.create_optimization_profile()
+    profile.set_shape("input", (1, 1, 64, 64), (1, 1, 224, 224), (2, 1, 300, 300))
+    config.add_optimization_profile(profile)
+    engine = trt.Runtime(logger).deserialize_cuda_engine(builder.build_serialized_network(network, config))
+    context = engine.create_execution_context()
+    x = np.random.default_rng(3).standard_normal((2, 1, 123, 77)).astype(np.float32)
+    context.set_input_shape("input", x.shape)
+    out_shape = tuple(context.get_tensor_shape("output"))
+    x_dev = torch.from_numpy(x).cuda()
+    y_dev = torch.empty(out_shape, dtype=torch.float32, device="cuda")
+    context.set_tensor_address("input", x_dev.data_ptr())
+    context.set_tensor_address("output", y_dev.data_ptr())
+    stream = torch.cuda.Stream()
+    context.execute_async_v3(stream.cuda_stream)
+    stream.synchronize()
+    got = y_dev.cpu().numpy()
+    import onnxruntime as ort
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    assert got.shape == want.shape
+    assert np.linalg.norm(got - want) <= 1e-4 * np.linalg.norm(want)
