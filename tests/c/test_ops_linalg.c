@@ -351,8 +351,8 @@ static void test_rows_kernels_match_naive(void)
                     ks[kf](kc, A, lda, B, ldb, nv, C, ldc, m, n, first, 0.5f, bias);
                     for (int i = 0; i < 8; i++)
                         for (int j = 0; j < ldc; j++) {
-                            double s = 0;
-                            for (int64_t k = 0; k < kc; k++) s += (double)A[i * lda + k] * B[k * ldb + j];
+                            double s = 0;   /* only inside the m x n tile: B has ldb < ldc columns */
+                            for (int64_t k = 0; i < m && j < n && k < kc; k++) s += (double)A[i * lda + k] * B[k * ldb + j];
                             double want = i >= m || j >= n ? C0[i * ldc + j]
                                           : first ? s + 0.5 * C0[i * ldc + j] + bias[i]
                                                   : s + C0[i * ldc + j];
