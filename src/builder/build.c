@@ -13,6 +13,7 @@
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
  *    choice, write and load the engine again with the choices. */
 #include "builder/config.h"
+#include "core/alloc.h"
 #include "builder/engine_write.h"
 #include "builder/optimize.h"
 #include "builder/passes.h"
@@ -81,10 +82,10 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
         }
     }
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
-    free(profiles);
+    dt_free(profiles);
     dt_network_delete(w2);
     dt_network_delete(w1);
-    free(bytes);
+    dt_free(bytes);
     if (!s) s = dt_network_check_files(net);
     if (s) {
         ductile_engine_free(e);

@@ -1,4 +1,5 @@
 #include "graph/network.h"
+#include "core/alloc.h"
 #include "core/file.h"
 #include "core/status.h"
 
@@ -8,7 +9,7 @@
 
 ductile_status dt_network_new(ductile_network **out)
 {
-    ductile_network *n = calloc(1, sizeof *n);
+    ductile_network *n = dt_calloc(1, sizeof *n);
     *out = n;
     if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a network");
     dt_arena_init(&n->arena);
@@ -22,17 +23,17 @@ void dt_network_delete(ductile_network *n)
     while (r) {
         dt_resource *next = r->next;
         if (r->release) r->release(r->ptr, r->size);
-        free(r);
+        dt_free(r);
         r = next;
     }
     dt_file_watch_free(n->files);
-    free(n->tensors);
-    free(n->name_index);
-    free(n->layers);
-    free(n->inputs);
-    free(n->outputs);
+    dt_free(n->tensors);
+    dt_free(n->name_index);
+    dt_free(n->layers);
+    dt_free(n->inputs);
+    dt_free(n->outputs);
     dt_arena_release(&n->arena);
-    free(n);
+    dt_free(n);
 }
 
 ductile_status dt_network_check_files(const ductile_network *n) { return dt_file_watch_check(n->files); }
@@ -40,10 +41,10 @@ ductile_status dt_network_check_files(const ductile_network *n) { return dt_file
 ductile_status dt_network_keep(ductile_network *n, void *ptr, size_t size,
                                void (*release)(void *, size_t))
 {
-    dt_resource *r = malloc(sizeof *r);
+    dt_resource *r = dt_malloc(sizeof *r);
     if (!r) {
         if (release) release(ptr, size);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory recording a %zu-byte block the network keeps", size);
     }
     r->ptr = ptr;
     r->size = size;
@@ -58,7 +59,7 @@ static int dt_push(void ***arr, int *n, int *cap, void *p)
 {
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        void **na = realloc(*arr, (size_t)nc * sizeof *na);
+        void **na = dt_realloc(*arr, (size_t)nc * sizeof *na);
         if (!na) return 0;
         *arr = na;
         *cap = nc;
@@ -87,11 +88,11 @@ static bool dt_index_reserve(ductile_network *n, int count)
     if (n->name_index_cap > 2 * count) return true;
     int cap = n->name_index_cap ? n->name_index_cap : 64;
     while (cap <= 2 * count) cap *= 2;
-    int *idx = malloc(sizeof *idx * (size_t)cap);
+    int *idx = dt_malloc(sizeof *idx * (size_t)cap);
     if (!idx) return false;
     memset(idx, 0xff, sizeof *idx * (size_t)cap);
     for (int t = 0; t < n->n_tensors; t++) dt_index_put(idx, cap, n->tensors[t]);
-    free(n->name_index);
+    dt_free(n->name_index);
     n->name_index = idx;
     n->name_index_cap = cap;
     return true;

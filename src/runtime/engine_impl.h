@@ -63,7 +63,7 @@ struct ductile_engine {
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
 
-/* Takes ownership of bytes (posix_memalign'd, 64-byte aligned) on success and on failure. */
+/* Takes ownership of bytes (dt_aligned_alloc'd, 64-byte aligned) on success and on failure. */
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);
 
 /* The plan for a network in execution order; DUCTILE_ERR_UNSUPPORTED for an op without a

@@ -2,6 +2,7 @@
  * that follow from shapes alone (Shape -> Gather -> Concat -> Reshape chains, Range lengths,
  * Resize sizes). Runs when input shapes change, never per execute. */
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -55,9 +56,9 @@ ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
 {
     const ductile_network *net = e->net;
     size_t n = (size_t)net->n_tensors + 1;
-    st->views = calloc(n, sizeof *st->views);
-    st->value_bufs = calloc(n, sizeof *st->value_bufs);
-    st->value_caps = calloc(n, sizeof *st->value_caps);
+    st->views = dt_calloc(n, sizeof *st->views);
+    st->value_bufs = dt_calloc(n, sizeof *st->value_bufs);
+    st->value_caps = dt_calloc(n, sizeof *st->value_caps);
     if (!st->views || !st->value_bufs || !st->value_caps) {
         dt_shape_state_free(st, e);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the shapes of %d tensors", net->n_tensors);
@@ -76,10 +77,10 @@ ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
 void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e)
 {
     if (st->value_bufs)
-        for (int t = 0; t < e->net->n_tensors; t++) free(st->value_bufs[t]);
-    free(st->views);
-    free(st->value_bufs);
-    free(st->value_caps);
+        for (int t = 0; t < e->net->n_tensors; t++) dt_free(st->value_bufs[t]);
+    dt_free(st->views);
+    dt_free(st->value_bufs);
+    dt_free(st->value_caps);
     memset(st, 0, sizeof *st);
 }
 
@@ -147,7 +148,7 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             if (pl->value) {
                 size_t need = bytes ? bytes : 1;
                 if (st->value_caps[t] < need) {
-                    void *nb = realloc(st->value_bufs[t], need);
+                    void *nb = dt_realloc(st->value_bufs[t], need);
                     if (!nb) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for '%s'", need, L->out[k]->name);
                     st->value_bufs[t] = nb;
                     st->value_caps[t] = need;
