@@ -3,6 +3,7 @@
 #include "core/file.h"
 #include "core/status.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,45 @@ static bool dt_index_reserve(ductile_network *n, int count)
     n->name_index = idx;
     n->name_index_cap = cap;
     return true;
+}
+
+/* Grows a pointer array to hold `more` more entries. */
+static bool dt_grow(void ***arr, int n, int *cap, int more)
+{
+    if (*cap - n >= more) return true;
+    int nc = *cap ? *cap : 16;
+    while (nc - n < more) {
+        if (nc > INT32_MAX / 2) return false;
+        nc *= 2;
+    }
+    void **na = dt_realloc(*arr, (size_t)nc * sizeof *na);
+    if (!na) return false;
+    *arr = na;
+    *cap = nc;
+    return true;
+}
+
+bool dt_network_reserve(ductile_network *n, int tensors, int layers, int inputs, int outputs)
+{
+    return dt_index_reserve(n, n->n_tensors + tensors) &&
+           dt_grow((void ***)&n->tensors, n->n_tensors, &n->cap_tensors, tensors) &&
+           dt_grow((void ***)&n->layers, n->n_layers, &n->cap_layers, layers) &&
+           dt_grow((void ***)&n->inputs, n->n_inputs, &n->cap_inputs, inputs) &&
+           dt_grow((void ***)&n->outputs, n->n_outputs, &n->cap_outputs, outputs);
+}
+
+void dt_network_drop_last_layer(ductile_network *n)
+{
+    if (n->n_layers == 0) return;
+    ductile_layer *L = n->layers[--n->n_layers];
+    /* Its outputs and anything after them; their arena memory goes with the network. */
+    int keep = n->n_tensors;
+    for (int k = 0; k < L->n_out; k++)
+        if (L->out[k] && L->out[k]->index < keep) keep = L->out[k]->index;
+    n->n_tensors = keep;
+    if (!n->name_index) return;
+    memset(n->name_index, 0xff, sizeof *n->name_index * (size_t)n->name_index_cap);
+    for (int t = 0; t < n->n_tensors; t++) dt_index_put(n->name_index, n->name_index_cap, n->tensors[t]);
 }
 
 ductile_tensor *dt_network_add_tensor(ductile_network *n, const char *name)

@@ -279,9 +279,164 @@ done:
     return r;
 }
 
+/* A network made with the editing API (out = sigmoid(a + b), a and b float [batch, seq]):
+ * build, context, bound input buffers, the output in the context's own buffer. */
+static run_result workflow_api(workload *w, long n)
+{
+    run_result r = {0, 0};
+    int failures_before = test_failures;
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    ductile_context *ctx = NULL;
+    cnt.calls = 0;
+    cnt.failed = 0;
+    cnt.fail_at = n;
+
+    const char *syms[2] = {"batch", "seq"};
+    ductile_dims dyn = {2, {-1, -1}}, mn = {2, {1, 1}}, opt = {2, {2, 3}}, mx = {2, {4, 8}}, run = {2, {2, 5}};
+    ductile_tensor *ta = NULL, *tb = NULL;
+    ductile_layer *add = NULL, *sig = NULL;
+    STEP(ductile_builder_create(&b));
+    STEP(ductile_network_create(b, &net));
+    STEP(ductile_network_add_input(net, "a", DUCTILE_FLOAT32, &dyn, syms, &ta));
+    STEP(ductile_network_add_input(net, "b", DUCTILE_FLOAT32, &dyn, syms, &tb));
+    STEP(ductile_network_add_elementwise(net, ta, tb, DUCTILE_ELEMENTWISE_SUM, &add));
+    STEP(ductile_network_add_activation(net, ductile_layer_get_output(add, 0), DUCTILE_ACTIVATION_SIGMOID, &sig));
+    ductile_tensor *to = ductile_layer_get_output(sig, 0);
+    STEP(ductile_network_mark_output(net, to));
+    STEP(ductile_profile_create(b, &p));
+    STEP(ductile_profile_set_shape(p, "a", &mn, &opt, &mx));
+    STEP(ductile_profile_set_shape(p, "b", &mn, &opt, &mx));
+    STEP(ductile_config_create(b, &cfg));
+    STEP(ductile_config_add_profile(cfg, p, NULL));
+    STEP(ductile_builder_build(b, net, cfg, &e));
+    STEP(ductile_context_create(e, &ctx));
+    float xa[10], xb[10];
+    for (int i = 0; i < 10; i++) {
+        xa[i] = (float)i * 0.25f - 1;
+        xb[i] = 0.5f - (float)(i % 3) * 0.375f;
+    }
+    STEP(ductile_context_set_input_shape(ctx, "a", &run));
+    STEP(ductile_context_set_input_shape(ctx, "b", &run));
+    STEP(ductile_context_set_tensor_address(ctx, "a", xa));
+    STEP(ductile_context_set_tensor_address(ctx, "b", xb));
+    STEP(ductile_context_execute(ctx));
+    void *yv = NULL;
+    STEP(ductile_context_get_tensor_address(ctx, ductile_tensor_name(to), &yv));
+    const float *y = yv;
+    int bad = 0;
+    for (int i = 0; i < 10; i++) {
+        float want = 1 / (1 + expf(-(xa[i] + xb[i])));
+        if (!(fabsf(y[i] - want) <= 1e-6f)) bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+done:
+    ductile_context_free(ctx);
+    ductile_engine_free(e);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    CHECK_EQ_INT(cnt.live_blocks, 0);
+    CHECK_EQ_INT(cnt.live_bytes, 0);
+    if (cnt.live_blocks || cnt.live_bytes)
+        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
+                cnt.live_blocks, cnt.live_bytes);
+    r.wrong = test_failures - failures_before;
+    return r;
+}
+
+/* A model whose shapes follow from values: a shape input (r = Reshape(x, s), s an int64
+ * input) and a data-dependent output (nz = NonZero(x)), so the context runs eagerly and keeps
+ * a snapshot of s. x: float [N]. */
+static pbw dynamic_model(void)
+{
+    pbw g = {0};
+    w_msg(&g, 1, node("reshape", "Reshape", NULL, S("x", "s"), S("r"), NULL, 0));
+    w_msg(&g, 1, node("nonzero", "NonZero", NULL, S("x"), S("nz"), NULL, 0));
+    w_str(&g, 2, "dynamic");
+    int64_t xd = -1, sd = 2, rd[2] = {-1, -1}, nd[2] = {1, -1};
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &xd, S("N")));
+    w_msg(&g, 11, value_info("s", DUCTILE_INT64, 1, &sd, NULL));
+    w_msg(&g, 12, value_info("r", DUCTILE_FLOAT32, 2, rd, NULL));
+    w_msg(&g, 12, value_info("nz", DUCTILE_INT64, 2, nd, NULL));
+    return model(g, NULL, 0);
+}
+
+static run_result workflow_dynamic(workload *w, long n)
+{
+    run_result r = {0, 0};
+    int failures_before = test_failures;
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    ductile_context *ctx = NULL;
+    cnt.calls = 0;
+    cnt.failed = 0;
+    cnt.fail_at = n;
+
+    ductile_dims xmin = {1, {1}}, xopt = {1, {6}}, xmax = {1, {12}}, s2 = {1, {2}}, xrun = {1, {6}};
+    STEP(ductile_builder_create(&b));
+    STEP(ductile_network_create(b, &net));
+    STEP(ductile_onnx_parse_memory(net, w->bytes, w->size));
+    STEP(ductile_profile_create(b, &p));
+    STEP(ductile_profile_set_shape(p, "x", &xmin, &xopt, &xmax));
+    STEP(ductile_profile_set_shape(p, "s", &s2, &s2, &s2));
+    STEP(ductile_config_create(b, &cfg));
+    STEP(ductile_config_add_profile(cfg, p, NULL));
+    STEP(ductile_builder_build(b, net, cfg, &e));
+    STEP(ductile_context_create(e, &ctx));
+    float x[6] = {0, 1.5f, 0, -2, 3, 0};
+    STEP(ductile_context_set_input_shape(ctx, "x", &xrun));
+    STEP(ductile_context_set_input_shape(ctx, "s", &s2));
+    STEP(ductile_context_set_tensor_address(ctx, "x", x));
+    void *sv = NULL;
+    STEP(ductile_context_get_tensor_address(ctx, "s", &sv));
+    /* Two runs with different values in the shape input: [2, 3], then [3, 2]. */
+    for (int k = 0; k < 2; k++) {
+        int64_t *sh = sv;
+        sh[0] = k ? 3 : 2;
+        sh[1] = k ? 2 : 3;
+        /* An eager engine: every output's shape is known after execute. */
+        STEP(ductile_context_execute(ctx));
+        ductile_dims rd;
+        STEP(ductile_context_get_tensor_shape(ctx, "r", &rd));
+        CHECK(rd.nb_dims == 2 && rd.d[0] == sh[0] && rd.d[1] == sh[1]);
+        void *rv = NULL, *nv = NULL;
+        STEP(ductile_context_get_tensor_address(ctx, "r", &rv));
+        CHECK(rv && memcmp(rv, x, sizeof x) == 0);
+        ductile_dims nd;
+        STEP(ductile_context_get_tensor_shape(ctx, "nz", &nd));
+        CHECK(nd.nb_dims == 2 && nd.d[0] == 1 && nd.d[1] == 3);
+        STEP(ductile_context_get_tensor_address(ctx, "nz", &nv));
+        const int64_t want[3] = {1, 3, 4};
+        CHECK(nv && memcmp(nv, want, sizeof want) == 0);
+    }
+done:
+    ductile_context_free(ctx);
+    ductile_engine_free(e);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    CHECK_EQ_INT(cnt.live_blocks, 0);
+    CHECK_EQ_INT(cnt.live_bytes, 0);
+    if (cnt.live_blocks || cnt.live_bytes)
+        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
+                cnt.live_blocks, cnt.live_bytes);
+    r.wrong = test_failures - failures_before;
+    return r;
+}
+
 /* Runs the workflow clean (counting its allocations), then with each allocation in `every`
  * failing, then every `stride`th after that. */
-static void fail_each_allocation(workload *w, long every, long stride)
+static void fail_each_allocation(run_result (*workflow)(workload *, long), workload *w, long every,
+                                 long stride)
 {
     run_result clean = workflow(w, 0);
     long total = cnt.calls;
@@ -423,7 +578,13 @@ int main(void)
     tiny.expected = ref;
 
     test_set_allocator_rules(&tiny);
-    fail_each_allocation(&tiny, 1L << 30, 1);
+    fail_each_allocation(workflow, &tiny, 1L << 30, 1);
+    workload api = {.what = "network made with the API"};
+    fail_each_allocation(workflow_api, &api, 1L << 30, 1);
+    pbw dm = dynamic_model();
+    workload dyn = {.what = "model with a shape input and NonZero", .bytes = dm.p, .size = dm.n};
+    fail_each_allocation(workflow_dynamic, &dyn, 1L << 30, 1);
+    free(dm.p);
 
     const char *models = getenv("DUCTILE_MODELS");
     char sr_path[1024];
@@ -440,7 +601,7 @@ int main(void)
                       D4(1, 1, 8, 8), D4(1, 1, 16, 16), D4(1, 1, 32, 32), D4(1, 1, 12, 10), NULL,
                       1 * 1 * 36 * 30};
         /* Every allocation up to 200, then a stride: a build times tactics, so each run costs. */
-        fail_each_allocation(&w, 200, 97);
+        fail_each_allocation(workflow, &w, 200, 97);
         free(w.expected);
         free(sr);
     } else {
