@@ -29,7 +29,7 @@ ductile_status dt_file_watch_add(dt_file_watch **wp, const char *dir, const char
 {
     if (!*wp) {
         dt_file_watch *w = dt_malloc(sizeof *w);
-        if (!w) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!w) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory watching '%s'", name);
         w->files = NULL;
         w->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (w->dirfd < 0) {
@@ -44,7 +44,7 @@ ductile_status dt_file_watch_add(dt_file_watch **wp, const char *dir, const char
     if (!f || !copy) {
         dt_free(f);
         dt_free(copy);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory watching '%s'", name);
     }
     *f = (dt_watched){.next = (*wp)->files, .name = copy, .what = what, .dev = st->st_dev, .ino = st->st_ino,
                       .size = st->st_size, .mtime = st->st_mtim};

@@ -20,14 +20,14 @@ ductile_status dt_profile_set(ductile_profile *p, const char *name, int rank, co
         if (p->n == p->cap) {
             int nc = p->cap ? p->cap * 2 : 4;
             dt_profile_input *ni = dt_realloc(p->inputs, (size_t)nc * sizeof *ni);
-            if (!ni) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            if (!ni) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s' to a profile", name);
             p->inputs = ni;
             p->cap = nc;
         }
         e = &p->inputs[p->n];
         memset(e, 0, sizeof *e);
         e->name = dt_strdup(name);
-        if (!e->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        if (!e->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s' to a profile", name);
         p->n++;
     }
     e->rank = rank;

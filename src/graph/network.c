@@ -177,7 +177,7 @@ ductile_layer *dt_network_add_layer(ductile_network *n, const char *op_type, con
 ductile_status dt_network_add_input(ductile_network *n, ductile_tensor *t)
 {
     if (!dt_push((void ***)&n->inputs, &n->n_inputs, &n->cap_inputs, t))
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding network input '%s'", t->name);
     t->is_input = true;
     return DUCTILE_OK;
 }
@@ -186,7 +186,7 @@ ductile_status dt_network_add_output(ductile_network *n, ductile_tensor *t)
 {
     if (t->is_output) return DUCTILE_OK;
     if (!dt_push((void ***)&n->outputs, &n->n_outputs, &n->cap_outputs, t))
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory marking '%s' as a network output", t->name);
     t->is_output = true;
     return DUCTILE_OK;
 }

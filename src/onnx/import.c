@@ -64,7 +64,7 @@ static ductile_status dt_opset_entry_read(dt_import *im, const pb_field *f, dt_o
         if (!more) break;
         if (g.num == 1) {
             DT_TRY(pb_expect(&g, PB_LEN));
-            if (!(e->domain = dt_onnx_str(im, &g))) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            if (!(e->domain = dt_onnx_str(im, &g))) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading an opset_import domain");
         } else if (g.num == 2) {
             DT_TRY(pb_expect(&g, PB_VARINT));
             version = (int64_t)g.u;
@@ -129,7 +129,7 @@ static ductile_status dt_model(dt_import *im, const uint8_t *buf, size_t size)
     if (!n_opsets) return dt_fail(DUCTILE_ERR_PARSE, "the model has no opset_import (ModelProto field 8)");
 
     im->opsets = dt_arena_alloc(&im->net->arena, (size_t)n_opsets * sizeof *im->opsets);
-    if (!im->opsets) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!im->opsets) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %d opset_import entries", n_opsets);
     pb_init(&r, buf, size, &dt_pb_model);
     for (;;) {
         DT_TRY(pb_next(&r, &g, &more));
@@ -231,7 +231,7 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
     char *dir = slash ? dt_strndup(path, (size_t)(slash - path) + 1) : dt_strdup(".");
     ductile_network *tmp = NULL;
     ductile_status s = dir ? dt_network_new(&tmp)
-                           : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+                           : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory parsing '%s'", path);
     if (s != DUCTILE_OK) {
         if (map) munmap(map, size);
         dt_free(dir);

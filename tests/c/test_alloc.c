@@ -148,7 +148,9 @@ static void failed_call(const workload *w, long n, ductile_status s, const char 
                         run_result *r)
 {
     const char *msg = ductile_last_error();
-    int ok = cnt.failed == 1 && s == DUCTILE_ERR_OUT_OF_MEMORY && msg && strstr(msg, "out of memory");
+    /* ... and the message says what was being allocated, not only "out of memory". */
+    int ok = cnt.failed == 1 && s == DUCTILE_ERR_OUT_OF_MEMORY && msg && strstr(msg, "out of memory") &&
+             strcmp(msg, "out of memory") != 0;
     CHECK(ok);
     if (!ok)
         fprintf(stderr, "  %s, failing allocation %ld: %s (line %d) gave %s: \"%s\"\n", w->what, n,
