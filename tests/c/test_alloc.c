@@ -6,6 +6,7 @@
  * existed before the failure working: the failed call is retried on them and the workflow
  * must end with the right outputs. */
 #include "ductile.h"
+#include "core/alloc.h"
 #include "onnx_writer.h"
 #include "testutil.h"
 
@@ -435,6 +436,63 @@ done:
     return r;
 }
 
+/* A model whose weight lives in an external data file next to it (the importer's mapping,
+ * the folder walk and the file watch): y = x + w, x and w float [3], no profile. */
+static const float ext_w[3] = {0.5f, -1.25f, 2};
+
+static pbw external_model(void)
+{
+    pbw g = {0};
+    int64_t d = 3;
+    w_msg(&g, 1, node("add", "Add", NULL, S("x", "w"), S("y"), NULL, 0));
+    w_str(&g, 2, "external");
+    w_msg(&g, 5, tensor_external("w", "w.bin", NULL, NULL));
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &d, NULL));
+    w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 1, &d, NULL));
+    return model(g, NULL, 0);
+}
+
+static run_result workflow_external(workload *w, long n)
+{
+    run_result r = {0, 0};
+    int failures_before = test_failures;
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    ductile_context *ctx = NULL;
+    cnt.calls = 0;
+    cnt.failed = 0;
+    cnt.fail_at = n;
+
+    STEP(ductile_builder_create(&b));
+    STEP(ductile_network_create(b, &net));
+    STEP(ductile_onnx_parse_file(net, w->model_path));
+    STEP(ductile_config_create(b, &cfg));
+    STEP(ductile_builder_build(b, net, cfg, &e));
+    STEP(ductile_context_create(e, &ctx));
+    ductile_dims d3 = {1, {3}};
+    float x[3] = {1, 2, 3}, y[3] = {0};
+    STEP(ductile_context_set_input_shape(ctx, "x", &d3));
+    STEP(ductile_context_set_tensor_address(ctx, "x", x));
+    STEP(ductile_context_set_tensor_address(ctx, "y", y));
+    STEP(ductile_context_execute(ctx));
+    for (int i = 0; i < 3; i++) CHECK(y[i] == x[i] + ext_w[i]);
+done:
+    ductile_context_free(ctx);
+    ductile_engine_free(e);
+    ductile_config_free(cfg);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    CHECK_EQ_INT(cnt.live_blocks, 0);
+    CHECK_EQ_INT(cnt.live_bytes, 0);
+    if (cnt.live_blocks || cnt.live_bytes)
+        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
+                cnt.live_blocks, cnt.live_bytes);
+    r.wrong = test_failures - failures_before;
+    return r;
+}
+
 /* Runs the workflow clean (counting its allocations), then with each of the first `every`
  * allocations failing, then about `extra` more spread evenly over the rest. */
 static void fail_each_allocation(run_result (*workflow)(workload *, long), workload *w, long every,
@@ -529,6 +587,57 @@ static void test_set_allocator_rules(const workload *w)
     CHECK_EQ_INT(ductile_set_allocator(&counting_allocator), DUCTILE_OK);
 }
 
+/* The internal calls over the counting allocator: alignment kept through realloc, sizes
+ * that overflow refused before the allocator is asked, free(NULL) never reaching it. */
+
+static size_t last_alignment;
+static void *spy_alloc(void *user, size_t size, size_t alignment)
+{
+    last_alignment = alignment;
+    return count_alloc(user, size, alignment);
+}
+
+static void test_alloc_primitives(void)
+{
+    ductile_allocator spy = {spy_alloc, count_free, &cnt};
+    CHECK_EQ_INT(ductile_set_allocator(&spy), DUCTILE_OK);
+    cnt.calls = 0;
+    cnt.fail_at = 0;
+    unsigned char *p = dt_aligned_alloc(256, 100);
+    CHECK(p && (uintptr_t)p % 256 == 0 && last_alignment == 256);
+    for (int i = 0; i < 100; i++) p[i] = (unsigned char)i;
+    unsigned char *q = dt_realloc(p, 5000);
+    CHECK(q && (uintptr_t)q % 256 == 0 && last_alignment == 256);
+    int same = 1;
+    for (int i = 0; q && i < 100; i++) same &= q[i] == (unsigned char)i;
+    CHECK(same);
+    /* A failed realloc leaves the block as it was. */
+    cnt.fail_at = cnt.calls + 1;
+    CHECK(dt_realloc(q, 10000) == NULL);
+    CHECK(q[99] == 99);
+    cnt.fail_at = 0;
+    q = dt_realloc(q, 10);
+    CHECK(q && q[9] == 9);
+    dt_free(q);
+    long calls = cnt.calls;
+    CHECK(dt_calloc(SIZE_MAX / 2, 4) == NULL);
+    CHECK(dt_malloc(SIZE_MAX - 8) == NULL);
+    CHECK(dt_aligned_alloc(48, 16) == NULL); /* not a power of two */
+    CHECK_EQ_INT(cnt.calls, calls);
+    dt_free(NULL);
+    int *z = dt_calloc(1000, sizeof *z);
+    int zero = z != NULL;
+    for (int i = 0; z && i < 1000; i++) zero &= z[i] == 0; /* the allocator fills with 0xa5 */
+    CHECK(zero);
+    dt_free(z);
+    char *s = dt_strndup("allocator", 5);
+    CHECK_EQ_STR(s, "alloc");
+    dt_free(s);
+    CHECK_EQ_INT(cnt.live_blocks, 0);
+    CHECK_EQ_INT(dt_alloc_live(), 0);
+    CHECK_EQ_INT(ductile_set_allocator(&counting_allocator), DUCTILE_OK);
+}
+
 static int write_file(const char *path, const void *d, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -581,6 +690,7 @@ int main(void)
     tiny_reference(x, 2, 4, 5, ref);
     tiny.expected = ref;
 
+    test_alloc_primitives();
     test_set_allocator_rules(&tiny);
     fail_each_allocation(workflow, &tiny, 1L << 30, 0);
     workload api = {.what = "network made with the API"};
@@ -589,6 +699,17 @@ int main(void)
     workload dyn = {.what = "model with a shape input and NonZero", .bytes = dm.p, .size = dm.n};
     fail_each_allocation(workflow_dynamic, &dyn, 1L << 30, 0);
     free(dm.p);
+
+    char ext_path[128], ext_bin[128];
+    snprintf(ext_path, sizeof ext_path, "%s/external.onnx", dir);
+    snprintf(ext_bin, sizeof ext_bin, "%s/w.bin", dir);
+    pbw em = external_model();
+    if (!write_file(ext_path, em.p, em.n) || !write_file(ext_bin, ext_w, sizeof ext_w)) return 2;
+    free(em.p);
+    workload ext = {.what = "model with external data", .model_path = ext_path};
+    fail_each_allocation(workflow_external, &ext, 1L << 30, 0);
+    unlink(ext_path);
+    unlink(ext_bin);
 
     const char *models = getenv("DUCTILE_MODELS");
     char sr_path[1024];
