@@ -7,6 +7,7 @@
  * must end with the right outputs. */
 #include "ductile.h"
 #include "core/alloc.h"
+#include "runtime/memplan.h"
 #include "onnx_writer.h"
 #include "testutil.h"
 
@@ -638,6 +639,45 @@ static void test_alloc_primitives(void)
     CHECK_EQ_INT(ductile_set_allocator(&counting_allocator), DUCTILE_OK);
 }
 
+/* The memory planner's lifetimes and placement, including blocks with more neighbours than
+ * the budget lists (the skyline path), with each allocation failing: out of memory, nothing
+ * leaked, and the clean plan unchanged. */
+static void test_memplan_each_allocation(void)
+{
+    enum { NB = 64, STEPS = 40 };
+    int first[NB], last[NB];
+    size_t size[NB], off[NB], ref[NB], arena = 0, ref_arena = 0;
+    for (int b = 0; b < NB; b++) {
+        first[b] = (b * 7) % STEPS;
+        last[b] = first[b] + (b % 5 == 0 ? STEPS - 1 - first[b] : (b * 3) % 6);
+        if (last[b] >= STEPS) last[b] = STEPS - 1;
+        size[b] = (size_t)(64 * (1 + (b * 13) % 9));
+    }
+    long total = 0;
+    for (long n = 0; n == 0 || n <= total; n++) {
+        cnt.calls = 0;
+        cnt.failed = 0;
+        cnt.fail_at = n;
+        dt_memlife *m = NULL;
+        ductile_status s = dt_memlife_make(NB, first, last, STEPS, 16, &m);
+        dt_memplan_work work = {0, 0};
+        if (!s) s = dt_memlife_place(m, size, n ? off : ref, n ? &arena : &ref_arena, &work);
+        dt_memlife_free(m);
+        if (n == 0) {
+            total = cnt.calls;
+            CHECK_EQ_INT(s, DUCTILE_OK);
+            CHECK(work.stacked > 0); /* the budget is small enough to take the skyline path */
+            continue;
+        }
+        CHECK_EQ_INT(s, cnt.failed ? DUCTILE_ERR_OUT_OF_MEMORY : DUCTILE_OK);
+        if (s) CHECK(strstr(ductile_last_error(), "out of memory planning") != NULL);
+        else CHECK(arena == ref_arena && memcmp(off, ref, sizeof off) == 0);
+        CHECK_EQ_INT(cnt.live_blocks, 0);
+    }
+    CHECK(total > 5);
+    cnt.fail_at = 0;
+}
+
 static int write_file(const char *path, const void *d, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -691,6 +731,7 @@ int main(void)
     tiny.expected = ref;
 
     test_alloc_primitives();
+    test_memplan_each_allocation();
     test_set_allocator_rules(&tiny);
     fail_each_allocation(workflow, &tiny, 1L << 30, 0);
     workload api = {.what = "network made with the API"};
