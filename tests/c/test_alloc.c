@@ -709,6 +709,26 @@ static ductile_dims D4(int64_t a, int64_t b, int64_t c, int64_t d)
     return r;
 }
 
+/* A model of the suite (DUCTILE_MODELS) through the workflow, its output checked against the
+ * clean run's. */
+static void run_suite_model(const char *models, const char *dir, const char *file, const char *input,
+                            ductile_dims min, ductile_dims opt, ductile_dims max, ductile_dims run,
+                            int64_t out_count, long every, long extra)
+{
+    char path[1024], engine[1024];
+    snprintf(path, sizeof path, "%s/%s", models, file);
+    snprintf(engine, sizeof engine, "%s/%s.engine", dir, file);
+    size_t size = 0;
+    void *bytes = read_file(path, &size);
+    CHECK(bytes != NULL);
+    if (!bytes) return;
+    workload w = {file, bytes, size, path, engine, input, min, opt, max, run, NULL, out_count};
+    fail_each_allocation(workflow, &w, every, extra);
+    free(w.expected);
+    free(bytes);
+    unlink(engine);
+}
+
 int main(void)
 {
     /* Before any object exists. */
@@ -753,24 +773,18 @@ int main(void)
     unlink(ext_bin);
 
     const char *models = getenv("DUCTILE_MODELS");
-    char sr_path[1024];
-    size_t sr_size = 0;
-    void *sr = NULL;
+    const char *suite = getenv("DUCTILE_ALLOC_SUITE");
+    long all = suite && !strcmp(suite, "all") ? 1L << 30 : 0;
     if (models) {
-        snprintf(sr_path, sizeof sr_path, "%s/superres.onnx", models);
-        sr = read_file(sr_path, &sr_size);
-    }
-    if (sr) {
-        char sr_engine[128];
-        snprintf(sr_engine, sizeof sr_engine, "%s/superres.engine", dir);
-        workload w = {"superres.onnx", sr, sr_size, sr_path, sr_engine, "input",
-                      D4(1, 1, 8, 8), D4(1, 1, 16, 16), D4(1, 1, 32, 32), D4(1, 1, 12, 10), NULL,
-                      1 * 1 * 36 * 30};
         /* The first 60 allocations (the parse), then 30 more spread over the build, load,
          * contexts and execute: each run builds (and times tactics), so each run costs. */
-        fail_each_allocation(workflow, &w, 60, 30);
-        free(w.expected);
-        free(sr);
+        run_suite_model(models, dir, "superres.onnx", "input", D4(1, 1, 8, 8), D4(1, 1, 16, 16),
+                        D4(1, 1, 32, 32), D4(1, 1, 12, 10), 1 * 1 * 36 * 30, all ? all : 60, 30);
+        /* A bigger network (233 layers: fusion with residuals, hard-swish, resize), run by hand:
+         * DUCTILE_ALLOC_SUITE=1 (DUCTILE_ALLOC_SUITE=all: every allocation of both models). */
+        if (suite)
+            run_suite_model(models, dir, "seg_lraspp.onnx", "input_1", D4(1, 3, 32, 32), D4(1, 3, 64, 64),
+                            D4(1, 3, 96, 96), D4(1, 3, 64, 64), 64 * 64, all ? all : 60, 60);
     } else {
         printf("SKIP: superres.onnx not found; set DUCTILE_MODELS\n");
     }
@@ -779,8 +793,6 @@ int main(void)
     free(m.p);
     unlink(model_path);
     unlink(tiny.engine_path);
-    snprintf(engine_path, sizeof engine_path, "%s/superres.engine", dir);
-    unlink(engine_path);
     rmdir(dir);
     TEST_MAIN_END();
 }
