@@ -112,8 +112,8 @@ typedef struct ductile_allocator {
  * library's. Only while no memory of the library is live: every ductile object freed and every
  * buffer of ductile_engine_serialize released (DUCTILE_ERR_STATE otherwise, with the count of
  * live blocks). Not thread-safe: call it before other threads use the library. alloc or free
- * NULL: DUCTILE_ERR_INVALID_ARGUMENT. Thread stacks (pthread) and file mappings (mmap) of the
- * model being parsed are the operating system's and do not go through it. */
+ * NULL: DUCTILE_ERR_INVALID_ARGUMENT. Thread stacks (pthread) and the file mappings (mmap) of
+ * a parsed model and its external data are the operating system's and do not go through it. */
 ductile_status ductile_set_allocator(const ductile_allocator *allocator);
 
 /* ---------------------------------------------------------------------------------------- */
