@@ -137,6 +137,7 @@ typedef struct workload {
     ductile_dims min, opt, max, run;
     float *expected;            /* the output at `run` (NULL: the first clean run sets it) */
     int64_t out_count;
+    const char *input2;         /* a second input with the same shapes, or NULL */
 } workload;
 
 typedef struct run_result {
@@ -208,6 +209,7 @@ static run_result workflow(workload *w, long n)
     STEP(ductile_onnx_parse_file(net_file, w->model_path));
     STEP(ductile_profile_create(b, &p));
     STEP(ductile_profile_set_shape(p, w->input, &w->min, &w->opt, &w->max));
+    if (w->input2) STEP(ductile_profile_set_shape(p, w->input2, &w->min, &w->opt, &w->max));
     STEP(ductile_config_create(b, &cfg));
     STEP(ductile_config_add_profile(cfg, p, NULL));
     STEP(ductile_builder_build(b, net_file, cfg, &built));
@@ -226,16 +228,24 @@ static run_result workflow(workload *w, long n)
         ductile_context *c = *ctxs[k];
         STEP(ductile_context_set_threads(c, 2));
         STEP(ductile_context_set_input_shape(c, w->input, &w->run));
+        if (w->input2) STEP(ductile_context_set_input_shape(c, w->input2, &w->run));
         const char *oname = ductile_engine_io_tensor_name(e, ductile_engine_num_io_tensors(e) - 1);
         ductile_dims od;
         STEP(ductile_context_get_tensor_shape(c, oname, &od));
         int64_t oc = dims_count(&od);
         CHECK_EQ_INT(oc, w->out_count);
         if (oc != w->out_count) goto done;
-        void *xin = NULL;
-        STEP(ductile_context_get_tensor_address(c, w->input, &xin));
-        float *x = xin;
-        for (int64_t i = 0; i < dims_count(&w->run); i++) x[i] = (float)((i * 37) % 11 - 5) * 0.1f;
+        for (int j = 0; j < (w->input2 ? 2 : 1); j++) {
+            const char *iname = j ? w->input2 : w->input;
+            void *xin = NULL;
+            STEP(ductile_context_get_tensor_address(c, iname, &xin));
+            for (int64_t i = 0; i < dims_count(&w->run); i++) {
+                if (ductile_engine_tensor_dtype(e, iname) == DUCTILE_INT64)
+                    ((int64_t *)xin)[i] = 1 + (i * 37) % 11; /* token ids, a mask */
+                else
+                    ((float *)xin)[i] = (float)((i * 37) % 11 - 5) * 0.1f;
+            }
+        }
         if (!out) out = calloc((size_t)oc, sizeof *out);
         STEP(ductile_context_set_tensor_address(c, oname, out));
         STEP(ductile_context_execute(c));
@@ -712,7 +722,7 @@ static ductile_dims D4(int64_t a, int64_t b, int64_t c, int64_t d)
 /* A model of the suite (DUCTILE_MODELS) through the workflow, its output checked against the
  * clean run's. */
 static void run_suite_model(const char *models, const char *dir, const char *file, const char *input,
-                            ductile_dims min, ductile_dims opt, ductile_dims max, ductile_dims run,
+                            const char *input2, ductile_dims min, ductile_dims opt, ductile_dims max, ductile_dims run,
                             int64_t out_count, long every, long extra)
 {
     char path[1024], engine[1024];
@@ -722,7 +732,7 @@ static void run_suite_model(const char *models, const char *dir, const char *fil
     void *bytes = read_file(path, &size);
     CHECK(bytes != NULL);
     if (!bytes) return;
-    workload w = {file, bytes, size, path, engine, input, min, opt, max, run, NULL, out_count};
+    workload w = {file, bytes, size, path, engine, input, min, opt, max, run, NULL, out_count, input2};
     fail_each_allocation(workflow, &w, every, extra);
     free(w.expected);
     free(bytes);
@@ -743,7 +753,7 @@ int main(void)
     if (!write_file(model_path, m.p, m.n)) return 2;
     workload tiny = {"tiny model", m.p, m.n, model_path, engine_path, "x",
                      D4(1, CI, 3, 3), D4(1, CI, 4, 4), D4(2, CI, 6, 6), D4(2, CI, 4, 5), NULL,
-                     2 * CO * 2 * 3};
+                     2 * CO * 2 * 3, NULL};
     /* The first clean run's output must be the convolution computed here. */
     float x[2 * CI * 4 * 5], ref[2 * CO * 2 * 3];
     for (int i = 0; i < 2 * CI * 4 * 5; i++) x[i] = (float)((i * 37) % 11 - 5) * 0.1f;
@@ -778,13 +788,19 @@ int main(void)
     if (models) {
         /* The first 60 allocations (the parse), then 30 more spread over the build, load,
          * contexts and execute: each run builds (and times tactics), so each run costs. */
-        run_suite_model(models, dir, "superres.onnx", "input", D4(1, 1, 8, 8), D4(1, 1, 16, 16),
+        run_suite_model(models, dir, "superres.onnx", "input", NULL, D4(1, 1, 8, 8), D4(1, 1, 16, 16),
                         D4(1, 1, 32, 32), D4(1, 1, 12, 10), 1 * 1 * 36 * 30, all ? all : 60, 30);
         /* A bigger network (233 layers: fusion with residuals, hard-swish, resize), run by hand:
          * DUCTILE_ALLOC_SUITE=1 (DUCTILE_ALLOC_SUITE=all: every allocation of both models). */
         if (suite)
-            run_suite_model(models, dir, "seg_lraspp.onnx", "input_1", D4(1, 3, 32, 32), D4(1, 3, 64, 64),
+            run_suite_model(models, dir, "seg_lraspp.onnx", "input_1", NULL, D4(1, 3, 32, 32), D4(1, 3, 64, 64),
                             D4(1, 3, 96, 96), D4(1, 3, 64, 64), 64 * 64, all ? all : 60, 60);
+        /* Attention, layer norm, Gather on token ids: two int64 inputs [batch, seq]. */
+        if (suite) {
+            ductile_dims mn = {2, {1, 1}}, op = {2, {1, 8}}, mx = {2, {2, 16}}, rn = {2, {2, 5}};
+            run_suite_model(models, dir, "bert_small.onnx", "input_ids", "attention_mask", mn, op, mx, rn,
+                            2 * 5 * 256, all ? all : 60, 60);
+        }
     } else {
         printf("SKIP: superres.onnx not found; set DUCTILE_MODELS\n");
     }
