@@ -21,7 +21,7 @@ typedef struct dt_exec {
 /* Weights a backend packed at build time (see dt_backend.prepack). */
 typedef struct dt_prepacked {
     int input;          /* which input of the layer the blob replaces */
-    void *data;         /* posix_memalign(64); the builder takes ownership */
+    void *data;         /* dt_aligned_alloc(64); the builder takes ownership (dt_free) */
     size_t nbytes;
     int64_t layout;     /* the backend's layout id, stored in the layer's `packed` attribute */
 } dt_prepacked;

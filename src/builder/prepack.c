@@ -10,8 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The CPU backend still allocates its blobs with posix_memalign (backend.h). */
-static void dt_release_free(void *p, size_t n) { free(p); }
+static void dt_release_free(void *p, size_t n) { dt_free(p); }
 
 static ductile_status dt_prepack_layer(ductile_network *net, const dt_backend *be, ductile_layer *L)
 {

@@ -3,6 +3,7 @@
  * 16 outputs of a row are computed per vector. im2col + GEMM would be wasteful here: K is
  * only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 
@@ -135,9 +136,9 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
     int threads = dt_pool_threads(pool);
     float *bufs[64] = {0};
     for (int t = 0; t < threads; t++) {
-        bufs[t] = calloc(1, plane);
+        bufs[t] = dt_calloc(1, plane);
         if (!bufs[t]) {
-            for (int u = 0; u < t; u++) free(bufs[u]);
+            for (int u = 0; u < t; u++) dt_free(bufs[u]);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY,
                            "out of memory for a depthwise conv scratch plane (%zu bytes)", plane);
         }
@@ -147,6 +148,6 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
     /* Small planes are cheap: keep enough per thread to repay waking it. */
     int64_t grain = (g->out[0] * g->out[1] * g->k[0] * g->k[1] < 4096) ? 16 : 1;
     dt_parallel_for(pool, planes, grain, dt_dw_part, &j);
-    for (int t = 0; t < threads; t++) free(bufs[t]);
+    for (int t = 0; t < threads; t++) dt_free(bufs[t]);
     return DUCTILE_OK;
 }

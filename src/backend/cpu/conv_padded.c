@@ -7,6 +7,7 @@
  * when M (output channels) is small. The price: Wp - OW garbage columns per output row
  * (computed, then dropped when the rows are copied out) and one copy of the image. */
 #include "backend/cpu/conv.h"
+#include "core/alloc.h"
 #include "backend/cpu/gemm.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -89,11 +90,11 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
         !dt_mul_size((size_t)mg, (size_t)(rows * wp), &nstage))
         return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch for input of %lld channels of %lldx%lld is too large",
                        (long long)cg, (long long)hp, (long long)wp);
-    float *xp = calloc(nxp, sizeof(float));
-    float *stage = malloc(nstage * sizeof(float));
+    float *xp = dt_calloc(nxp, sizeof(float));
+    float *stage = dt_malloc(nstage * sizeof(float));
     if (!xp || !stage) {
-        free(xp);
-        free(stage);
+        dt_free(xp);
+        dt_free(stage);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for conv scratch (%zu bytes)",
                        (nxp + nstage) * sizeof(float));
     }
@@ -130,7 +131,7 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
             }
         }
     }
-    free(xp);
-    free(stage);
+    dt_free(xp);
+    dt_free(stage);
     return st;
 }

@@ -6,6 +6,7 @@
 #pragma GCC optimize("O3", "no-trapping-math")
 
 #include "backend/cpu/elementwise_impl.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -269,7 +270,7 @@ static ductile_status dt_pow_mixed(const dt_view *a, const dt_view *b, dt_view *
         if (!s) s = dt_cpu_ew_apply_binary(DT_BIN_POW, &ca, &cb, &co, ex);
         if (!s) s = dt_ew_cast_view(&co, out, ex);
     }
-    for (int i = 0; i < 4; i++) free(bufs[i]);
+    for (int i = 0; i < 4; i++) dt_free(bufs[i]);
     return s;
 }
 

@@ -3,6 +3,7 @@
  * types have no arithmetic in C, so they are widened to float32 (exact), computed there and
  * rounded back to nearest even: one rounding per result, as onnxruntime's CPU kernels do. */
 #include "backend/cpu/elementwise_impl.h"
+#include "core/alloc.h"
 #include "backend/cpu/elementwise_float8.h"
 #include "core/status.h"
 
@@ -90,7 +91,7 @@ ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void *
 {
     int64_t n = dt_view_count(src);
     size_t es = ductile_dtype_size((ductile_dtype)dtype);
-    *buf = malloc((size_t)(n ? n : 1) * es);
+    *buf = dt_malloc((size_t)(n ? n : 1) * es);
     if (!*buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory converting %lld elements to %s",
                        (long long)n, ductile_dtype_name((ductile_dtype)dtype));
@@ -114,8 +115,8 @@ ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view 
                              dt_kernel_fn fn)
 {
     int n = L->n_in + L->n_out;
-    dt_view *v = calloc((size_t)n, sizeof *v);
-    void **bufs = calloc((size_t)n, sizeof *bufs);
+    dt_view *v = dt_calloc((size_t)n, sizeof *v);
+    void **bufs = dt_calloc((size_t)n, sizeof *bufs);
     ductile_status s = DUCTILE_OK;
     if (!v || !bufs) {
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory widening %s's operands", L->op_type);
@@ -131,7 +132,7 @@ ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view 
         wout[i] = out[i];
         if (!dt_ew_is_half(out[i].dtype)) continue;
         int64_t cnt = dt_view_count(&out[i]);
-        bufs[L->n_in + i] = malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
+        bufs[L->n_in + i] = dt_malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
         if (!bufs[L->n_in + i]) {
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %s's float32 output", L->op_type);
             break;
@@ -145,8 +146,8 @@ ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view 
             s = dt_ew_cast_view(&wout[i], &out[i], ex);
 done:
     if (bufs)
-        for (int i = 0; i < n; i++) free(bufs[i]);
-    free(bufs);
-    free(v);
+        for (int i = 0; i < n; i++) dt_free(bufs[i]);
+    dt_free(bufs);
+    dt_free(v);
     return s;
 }

@@ -5,6 +5,7 @@
  * folded in), then for each A micro-panel (8 x KC = 8 KB, stays in L1) every B micro-panel
  * streams from L2 through the micro-kernel. */
 #include "backend/cpu/gemm.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 
@@ -173,11 +174,11 @@ static ductile_status dt_gemm_alloc(const dt_gemm *g, int64_t rows, dt_gemm_bufs
 {
     size_t na, nb;
     dt_gemm_buf_sizes(g, rows, &na, &nb);
-    buf->a = aligned_alloc(64, na);
-    buf->b = aligned_alloc(64, nb);
+    buf->a = dt_aligned_alloc(64, na);
+    buf->b = dt_aligned_alloc(64, nb);
     if (!buf->a || !buf->b) {
-        free(buf->a);
-        free(buf->b);
+        dt_free(buf->a);
+        dt_free(buf->b);
         buf->a = buf->b = NULL;
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY,
                        "out of memory for GEMM packing buffers (%zu bytes)", na + nb);
@@ -226,8 +227,8 @@ ductile_status dt_sgemm_serial(const dt_gemm *g)
     dt_gemm_bufs buf;
     DT_TRY(dt_gemm_alloc(g, g->M, &buf));
     dt_gemm_slice(g, 0, g->M, 0, g->N, &buf);
-    free(buf.a);
-    free(buf.b);
+    dt_free(buf.a);
+    dt_free(buf.b);
     return DUCTILE_OK;
 }
 
@@ -280,8 +281,8 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
         ductile_status st = dt_gemm_alloc(g, rows, &bufs[s]);
         if (st != DUCTILE_OK) {
             for (int t = 0; t < s; t++) {
-                free(bufs[t].a);
-                free(bufs[t].b);
+                dt_free(bufs[t].a);
+                dt_free(bufs[t].b);
             }
             return st;
         }
@@ -289,8 +290,8 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
     job.bufs = bufs;
     dt_parallel_for(pool, job.parts, 1, dt_gemm_part, &job);
     for (int s = 0; s < job.parts; s++) {
-        free(bufs[s].a);
-        free(bufs[s].b);
+        dt_free(bufs[s].a);
+        dt_free(bufs[s].b);
     }
     return DUCTILE_OK;
 }

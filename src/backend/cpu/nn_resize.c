@@ -4,6 +4,7 @@
  * tf_crop_and_resize: one pass per resized axis with that axis' taps, as the ONNX reference
  * computes them (the taps widen with the downscale under antialias). */
 #include "backend/cpu/nn_kernels.h"
+#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -256,9 +257,9 @@ static int64_t dt_resize_axis_taps(const dt_resize_params *p, int a, int64_t in,
     double c[DT_RESIZE_MAX_TAPS];
     int n = dt_resize_coeffs(p, 0.5, p->scale[a], c, DT_RESIZE_MAX_TAPS);
     if (n >= DT_RESIZE_MAX_TAPS) return -1;
-    *idx = malloc((size_t)(out * n + 1) * sizeof **idx);
-    *w = malloc((size_t)(out * n + 1) * sizeof **w);
-    *ext = malloc((size_t)out + 1);
+    *idx = dt_malloc((size_t)(out * n + 1) * sizeof **idx);
+    *w = dt_malloc((size_t)(out * n + 1) * sizeof **w);
+    *ext = dt_malloc((size_t)out + 1);
     if (!*idx || !*w || !*ext) return -2;
     for (int64_t o = 0; o < out; o++) {
         double xo;
@@ -334,8 +335,8 @@ static ductile_status dt_resize_separable(const dt_resize_params *p, const dt_vi
                 break;
             }
             int b = cur == bufs[0] ? 1 : 0;
-            free(bufs[b]);
-            bufs[b] = malloc((size_t)(next + 1) * sizeof(float));
+            dt_free(bufs[b]);
+            bufs[b] = dt_malloc((size_t)(next + 1) * sizeof(float));
             if (!bufs[b]) {
                 st = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Resize: out of memory for %lld values",
                              (long long)next);
@@ -360,14 +361,14 @@ static ductile_status dt_resize_separable(const dt_resize_params *p, const dt_vi
             dt_parallel_for(ex->pool, outer * p->out[a], dt_cpu_grain(inner * taps),
                             dt_resize_pass_range, &j);
         }
-        free(idx);
-        free(w);
-        free(ext);
+        dt_free(idx);
+        dt_free(w);
+        dt_free(ext);
         dims[a] = p->out[a];
         cur = dst;
     }
-    free(bufs[0]);
-    free(bufs[1]);
+    dt_free(bufs[0]);
+    dt_free(bufs[1]);
     return st;
 }
 
@@ -394,7 +395,7 @@ ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view 
         total += out[0].dims[a];
     }
     /* One block: per axis i0 and i1 (int64) then w (float), out[a] entries each. */
-    char *mem = malloc((size_t)total * (2 * sizeof(int64_t) + sizeof(float)) + 1);
+    char *mem = dt_malloc((size_t)total * (2 * sizeof(int64_t) + sizeof(float)) + 1);
     if (!mem)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Resize tables (%lld entries)",
                        (long long)total);
@@ -417,6 +418,6 @@ ductile_status dt_cpu_resize(const ductile_layer *L, const dt_view *in, dt_view 
     } else {
         dt_parallel_for(ex->pool, count, 4096, dt_resize_any, &j);
     }
-    free(mem);
+    dt_free(mem);
     return DUCTILE_OK;
 }

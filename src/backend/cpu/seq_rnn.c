@@ -1,6 +1,7 @@
 /* RNN, GRU, LSTM on the CPU: each direction and batch row runs its recurrence step by step
  * (ONNX's gate orders: GRU z, r, h; LSTM i, o, f, c; peepholes i, o, f). */
 #include "backend/cpu/seq_kernels.h"
+#include "core/alloc.h"
 #include "ops/seq.h"
 #include "core/status.h"
 
@@ -44,14 +45,14 @@ ductile_status dt_cpu_seq_rnn(const ductile_layer *L, const dt_view *in, dt_view
     const int64_t S = p.S, B = p.B, I = p.I, H = p.H, D = p.dirs, G = p.gates * H;
     const bool lstm = p.kind == DT_RNN_LSTM;
     double *x = dt_seq_load(&in[0]), *w = dt_seq_load(&in[1]), *r = dt_seq_load(&in[2]);
-    double *bias = dt_seq_given(L, in, 3) ? dt_seq_load(&in[3]) : calloc((size_t)(D * 2 * G), sizeof(double));
-    double *h0 = dt_seq_given(L, in, 5) ? dt_seq_load(&in[5]) : calloc((size_t)(D * B * H + 1), sizeof(double));
-    double *c0 = lstm && dt_seq_given(L, in, 6) ? dt_seq_load(&in[6]) : calloc((size_t)(D * B * H + 1), sizeof(double));
-    double *peep = lstm && dt_seq_given(L, in, 7) ? dt_seq_load(&in[7]) : calloc((size_t)(D * 3 * H + 1), sizeof(double));
-    double *y = calloc((size_t)(S * D * B * H + 1), sizeof(double));
-    double *yh = calloc((size_t)(D * B * H + 1), sizeof(double));
-    double *yc = calloc((size_t)(D * B * H + 1), sizeof(double));
-    double *gx = malloc((size_t)(2 * G + 4 * H + 1) * sizeof(double));
+    double *bias = dt_seq_given(L, in, 3) ? dt_seq_load(&in[3]) : dt_calloc((size_t)(D * 2 * G), sizeof(double));
+    double *h0 = dt_seq_given(L, in, 5) ? dt_seq_load(&in[5]) : dt_calloc((size_t)(D * B * H + 1), sizeof(double));
+    double *c0 = lstm && dt_seq_given(L, in, 6) ? dt_seq_load(&in[6]) : dt_calloc((size_t)(D * B * H + 1), sizeof(double));
+    double *peep = lstm && dt_seq_given(L, in, 7) ? dt_seq_load(&in[7]) : dt_calloc((size_t)(D * 3 * H + 1), sizeof(double));
+    double *y = dt_calloc((size_t)(S * D * B * H + 1), sizeof(double));
+    double *yh = dt_calloc((size_t)(D * B * H + 1), sizeof(double));
+    double *yc = dt_calloc((size_t)(D * B * H + 1), sizeof(double));
+    double *gx = dt_malloc((size_t)(2 * G + 4 * H + 1) * sizeof(double));
     ductile_status st = DUCTILE_OK;
     if (!x || !w || !r || !bias || !h0 || !c0 || !peep || !y || !yh || !yc || !gx) {
         st = dt_seq_oom(L->op_type);
@@ -129,7 +130,7 @@ ductile_status dt_cpu_seq_rnn(const ductile_layer *L, const dt_view *in, dt_view
     if (L->n_out > 1) dt_seq_store(&out[1], yh, D * B * H);
     if (L->n_out > 2) dt_seq_store(&out[2], yc, D * B * H);
 done:
-    free(x), free(w), free(r), free(bias), free(h0), free(c0), free(peep);
-    free(y), free(yh), free(yc), free(gx);
+    dt_free(x), dt_free(w), dt_free(r), dt_free(bias), dt_free(h0), dt_free(c0), dt_free(peep);
+    dt_free(y), dt_free(yh), dt_free(yc), dt_free(gx);
     return st;
 }

@@ -1,5 +1,6 @@
 /* Concat and Split: each (outer index, part) pair is one contiguous memcpy. */
 #include "backend/cpu/shape_copy.h"
+#include "core/alloc.h"
 #include "backend/cpu/shape_kernels.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -39,7 +40,7 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= whole->dims[i];
     for (int i = axis + 1; i < whole->rank; i++) inner *= whole->dims[i];
-    char **ptrs = malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
+    char **ptrs = dt_malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
     if (!ptrs) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %d parts", n_parts);
     dt_join_job j = {.n_parts = n_parts, .split = split, .whole = whole->data, .parts = ptrs,
                      .part_bytes = (size_t *)(ptrs + n_parts)};
@@ -55,7 +56,7 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     int64_t units = outer * n_parts;
     int64_t grain = off ? (int64_t)(32768 / (off / (size_t)n_parts + 1)) : units;
     if (off) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_join_part, &j);
-    free(ptrs);
+    dt_free(ptrs);
     return DUCTILE_OK;
 }
 

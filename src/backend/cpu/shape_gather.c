@@ -1,6 +1,7 @@
 /* Gather and GatherElements. Indices are validated in one pass before any copying, so a bad
  * index is reported with its position and the output is never half-written by workers. */
 #include "backend/cpu/shape_copy.h"
+#include "core/alloc.h"
 #include "backend/cpu/shape_kernels.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -13,14 +14,14 @@ static ductile_status dt_read_indices(const ductile_layer *L, const dt_view *idx
                                       int axis, int64_t **out)
 {
     int64_t n = dt_view_count(idx);
-    int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    int64_t *v = dt_malloc((size_t)(n ? n : 1) * sizeof *v);
     if (!v)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %lld indices of input 1 ('%s')",
                        (long long)n, dt_shape_name(L, 1));
     for (int64_t i = 0; i < n; i++) {
         int64_t x = dt_view_int(idx, i);
         if (x < -dim || x >= dim) {
-            free(v);
+            dt_free(v);
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "input 1 ('%s') holds the index %lld at position %lld, out of range for "
                            "dimension %d of input 0 ('%s'), which has size %lld (expected %lld..%lld)",
@@ -74,7 +75,7 @@ ductile_status dt_cpu_gather(const ductile_layer *L, const dt_view *in, dt_view 
     j.idx = idx;
     int64_t units = outer * j.n_idx, grain = 32768 / (int64_t)(j.inner ? j.inner : 1);
     if (j.inner) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_gather_part, &j);
-    free(idx);
+    dt_free(idx);
     return DUCTILE_OK;
 }
 
@@ -99,6 +100,6 @@ ductile_status dt_cpu_gather_elements(const ductile_layer *L, const dt_view *in,
             pos[k] = 0;
         }
     }
-    free(idx);
+    dt_free(idx);
     return DUCTILE_OK;
 }
