@@ -4,6 +4,7 @@
  * fusion pass's rewrites of hand-built chains (and the chains it must leave alone). */
 #include "testutil.h"
 
+#include "core/alloc.h"
 #include "backend/cpu/conv.h"
 #include "backend/cpu/families.h"
 #include "builder/optimize.h"
@@ -222,7 +223,8 @@ static double run_case(const conv_case *cc, const char *act, bool res, bool pack
     free(want);
     free(r);
 out:
-    free(x), free(w), free(b), free(packed);
+    free(x), free(w), free(b);
+    dt_free(packed); /* the backend's blob: core/alloc */
     return err;
 }
 
