@@ -32,6 +32,10 @@
  *
  * Ownership. "Owned by X" means the pointer stays valid until X is freed or changed as said;
  * the caller must not free it. Strings returned by the library are NUL-terminated UTF-8.
+ * Memory the caller owns (ductile_engine_serialize's bytes) is released with ductile_free,
+ * never free(). Every allocation goes through ductile_set_allocator's allocator (the C
+ * library's by default); an allocation that fails gives DUCTILE_ERR_OUT_OF_MEMORY and leaves
+ * every existing object as it was.
  */
 #ifndef DUCTILE_H
 #define DUCTILE_H
@@ -83,6 +87,34 @@ const char *ductile_last_error(void);
 
 /* "0.1.0" */
 const char *ductile_version(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Memory                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+/* A replacement for the C library's allocator (as SQLite's SQLITE_CONFIG_MALLOC).
+ *   alloc: at least size bytes aligned to alignment (a power of two, >= 16), or NULL when out
+ *          of memory; the call that needed the memory then fails with
+ *          DUCTILE_ERR_OUT_OF_MEMORY and a message naming what was being allocated, and every
+ *          object that existed before stays usable. size includes a small header the library
+ *          keeps in front of each block (its size), which is why free needs none.
+ *   free:  releases a pointer alloc returned (never NULL).
+ *   user:  passed to both unchanged.
+ * alloc and free may be called from any thread that calls into the library and from the
+ * worker threads of a context, at once: they must be thread-safe. */
+typedef struct ductile_allocator {
+    void *(*alloc)(void *user, size_t size, size_t alignment);
+    void (*free)(void *user, void *ptr);
+    void *user;
+} ductile_allocator;
+
+/* Makes every allocation of the library go through *allocator (copied); NULL restores the C
+ * library's. Only while no memory of the library is live: every ductile object freed and every
+ * buffer of ductile_engine_serialize released (DUCTILE_ERR_STATE otherwise, with the count of
+ * live blocks). Not thread-safe: call it before other threads use the library. alloc or free
+ * NULL: DUCTILE_ERR_INVALID_ARGUMENT. Thread stacks (pthread) and the file mappings (mmap) of
+ * a parsed model and its external data are the operating system's and do not go through it. */
+ductile_status ductile_set_allocator(const ductile_allocator *allocator);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Types and dims                                                                            */
@@ -348,8 +380,9 @@ ductile_status ductile_config_set_progress(ductile_config *config, ductile_progr
 ductile_status ductile_builder_build(ductile_builder *builder, const ductile_network *network,
                                      const ductile_config *config, ductile_engine **out);
 
-/* Writes the engine to bytes. *data is allocated with malloc and owned by the caller
- * (release with ductile_free). */
+/* Writes the engine to bytes. *data is allocated through the library's allocator and owned
+ * by the caller: release it with ductile_free, never free() (it does not point at the start
+ * of what the allocator returned). */
 ductile_status ductile_engine_serialize(const ductile_engine *engine, void **data, size_t *size);
 ductile_status ductile_engine_save(const ductile_engine *engine, const char *path);
 /* Reads an engine. A file of another format version, truncated or corrupted (checksum) is
@@ -359,7 +392,8 @@ ductile_status ductile_engine_save(const ductile_engine *engine, const char *pat
 ductile_status ductile_engine_load_file(const char *path, ductile_engine **out);
 ductile_status ductile_engine_load_memory(const void *data, size_t size, ductile_engine **out);
 void ductile_engine_free(ductile_engine *engine);
-/* Frees memory the library gave the caller (ductile_engine_serialize). NULL: no-op. */
+/* Frees memory the library gave the caller (ductile_engine_serialize), through the allocator
+ * that allocated it. NULL: no-op. */
 void ductile_free(void *ptr);
 
 /* I/O tensors: inputs first, in network order, then outputs. */

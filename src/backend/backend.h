@@ -38,7 +38,7 @@ typedef struct dt_device_info {
 /* Weights a backend packed at build time (see dt_backend.prepack). */
 typedef struct dt_prepacked {
     int input;          /* which input of the layer the blob replaces */
-    void *data;         /* posix_memalign(64); the builder takes ownership */
+    void *data;         /* dt_aligned_alloc(64); the builder takes ownership (dt_free) */
     size_t nbytes;
     int64_t layout;     /* the backend's layout id, stored in the layer's `packed` attribute */
 } dt_prepacked;
@@ -57,7 +57,7 @@ typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in
  *   1. prepare(L, &params): reads everything the run needs from the layer (op, attributes,
  *      constant inputs, declared dims) into one blob of the kernel's own layout, and refuses
  *      whatever can be refused from those alone (DUCTILE_ERR_UNSUPPORTED / _INVALID_ARGUMENT;
- *      the plan prefixes the node). The plan owns the blob and frees it with free().
+ *      the plan prefixes the node). The plan owns the blob and frees it with dt_free() (so prepare allocates it with dt_malloc).
  *   2. scratch(params, in, out, threads, &bytes): the scratch bytes the run needs at these
  *      shapes with a pool of `threads` threads. Views have dims; data only where the shape
  *      pass knows it (constants, values computed from shapes such as Resize's scales).

@@ -16,6 +16,7 @@
  *    choice, write and load the engine again with the choices. */
 #include "backend/backend.h"
 #include "builder/config.h"
+#include "core/alloc.h"
 #include "builder/engine_write.h"
 #include "builder/optimize.h"
 #include "builder/passes.h"
@@ -86,7 +87,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     dt_input_decl *decl = NULL;
     if (!s) s = dt_input_decls(w2, e, &decl);
     if (!s) s = dt_profiles_verify(e, decl);
-    free(decl);
+    dt_free(decl);
     if (!s) s = dt_profiles_check_memory(e, cfg->workspace);
     /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
      * is written and loaded once more, so the stored engine carries them. */
@@ -103,10 +104,10 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
         }
     }
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
-    free(profiles);
+    dt_free(profiles);
     dt_network_delete(w2);
     dt_network_delete(w1);
-    free(bytes);
+    dt_free(bytes);
     if (!s) s = dt_network_check_files(net);
     if (s) {
         ductile_engine_free(e);

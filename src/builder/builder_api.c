@@ -1,6 +1,7 @@
 /* The public builder, profile and config calls: argument checks and bookkeeping. */
 #include "builder/config.h"
 #include "backend/backend.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -10,21 +11,21 @@
 ductile_status ductile_builder_create(ductile_builder **out)
 {
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_builder_create: out is NULL");
-    *out = calloc(1, sizeof **out);
+    *out = dt_calloc(1, sizeof **out);
     if (!*out) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a builder");
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     (*out)->threads = n < 1 ? 1 : n > 64 ? 64 : (int)n;
     return DUCTILE_OK;
 }
 
-void ductile_builder_free(ductile_builder *b) { free(b); }
+void ductile_builder_free(ductile_builder *b) { dt_free(b); }
 
 ductile_status ductile_profile_create(ductile_builder *b, ductile_profile **out)
 {
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_profile_create: out is NULL");
     *out = NULL;
     if (!b) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_profile_create: builder is NULL");
-    *out = calloc(1, sizeof **out);
+    *out = dt_calloc(1, sizeof **out);
     return *out ? DUCTILE_OK : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a profile");
 }
 
@@ -32,7 +33,7 @@ void ductile_profile_free(ductile_profile *p)
 {
     if (!p) return;
     dt_profile_clear(p);
-    free(p);
+    dt_free(p);
 }
 
 static const char *const dt_which[3] = {"min", "opt", "max"};
@@ -67,7 +68,7 @@ ductile_status ductile_config_create(ductile_builder *b, ductile_config **out)
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_config_create: out is NULL");
     *out = NULL;
     if (!b) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_config_create: builder is NULL");
-    *out = calloc(1, sizeof **out);
+    *out = dt_calloc(1, sizeof **out);
     return *out ? DUCTILE_OK : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a config");
 }
 
@@ -75,8 +76,8 @@ void ductile_config_free(ductile_config *c)
 {
     if (!c) return;
     for (int i = 0; i < c->n_profiles; i++) dt_profile_clear(&c->profiles[i]);
-    free(c->profiles);
-    free(c);
+    dt_free(c->profiles);
+    dt_free(c);
 }
 
 ductile_status ductile_config_add_profile(ductile_config *c, const ductile_profile *p, int32_t *index)
@@ -84,7 +85,7 @@ ductile_status ductile_config_add_profile(ductile_config *c, const ductile_profi
     if (!c || !p) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_profile: config or profile is NULL");
     if (c->n_profiles == c->cap_profiles) {
         int nc = c->cap_profiles ? c->cap_profiles * 2 : 4;
-        ductile_profile *np = realloc(c->profiles, (size_t)nc * sizeof *np);
+        ductile_profile *np = dt_realloc(c->profiles, (size_t)nc * sizeof *np);
         if (!np) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding a profile");
         c->profiles = np;
         c->cap_profiles = nc;

@@ -10,7 +10,7 @@ struct ductile_builder {
 };
 
 struct ductile_config {
-    ductile_profile *profiles;   /* malloc'd array of n_profiles */
+    ductile_profile *profiles;   /* dt_malloc'd array of n_profiles */
     int n_profiles, cap_profiles;
     uint64_t workspace;          /* 0: unlimited */
     unsigned flags;              /* bit per ductile_builder_flag */

@@ -29,6 +29,7 @@
  * runs is known for every op the shape pass knows, costs two passes per dim, and a Reshape's
  * blocks say exactly where a moved dim may go. */
 #include "builder/dim_ties.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "ops/shape.h"
 
@@ -41,7 +42,7 @@ typedef int64_t dt_point[DUCTILE_MAX_DIMS];
 ductile_status dt_input_decls(const ductile_network *net, const ductile_engine *e, dt_input_decl **out)
 {
     const ductile_network *en = e->net;
-    dt_input_decl *d = calloc((size_t)en->n_inputs + 1, sizeof *d);
+    dt_input_decl *d = dt_calloc((size_t)en->n_inputs + 1, sizeof *d);
     if (!d) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading the inputs' declared dims");
     for (int i = 0; i < en->n_inputs; i++) {
         const ductile_tensor *t = en->inputs[i];
@@ -193,7 +194,7 @@ static dt_move dt_move_dim(const ductile_engine *e, const ductile_profile *prof,
 {
     const dt_profile_input *pi = dt_profile_get(prof, e->net->inputs[i]->name);
     int n = e->net->n_inputs;
-    dt_point *pt = calloc((size_t)n + 1, sizeof *pt);
+    dt_point *pt = dt_calloc((size_t)n + 1, sizeof *pt);
     if (!pt) {
         dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory moving input '%s' dimension %d", e->net->inputs[i]->name, d);
         return DT_MOVE_OOM;
@@ -214,7 +215,7 @@ static dt_move dt_move_dim(const ductile_engine *e, const ductile_profile *prof,
         dt_shape_state_free(&B, e);
     }
     dt_shape_state_free(&A, e);
-    free(pt);
+    dt_free(pt);
     return r;
 }
 
@@ -256,7 +257,7 @@ ductile_status dt_fixed_dims_check(const ductile_engine *e, const dt_input_decl 
     dt_move how = DT_MOVE_FREE;
     int64_t at = 0;
     int report = first_d;
-    dt_point *R = search ? calloc((size_t)n + 1, sizeof *R) : NULL;
+    dt_point *R = search ? dt_calloc((size_t)n + 1, sizeof *R) : NULL;
     if (search && !R) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking profile %d", p);
     if (R) dt_reference(e, decl, prof, R);
     for (int d = first_d; R && d < pi->rank && how == DT_MOVE_FREE; d++) {
@@ -264,7 +265,7 @@ ductile_status dt_fixed_dims_check(const ductile_engine *e, const dt_input_decl 
         how = dt_move_dim(e, prof, R, first_i, d, &at);
         if (how == DT_MOVE_FAILS || how == DT_MOVE_TIES) report = d;
     }
-    free(R);
+    dt_free(R);
     if (how == DT_MOVE_OOM) return DUCTILE_ERR_OUT_OF_MEMORY;
     char py[200], cli[200], range[80];
     dt_override_text(t, pi, py, sizeof py, cli, sizeof cli);
@@ -293,7 +294,7 @@ ductile_status dt_ties_check(const ductile_engine *e, const dt_input_decl *decl,
     const ductile_network *net = e->net;
     const ductile_profile *prof = &e->profiles[p];
     int n = net->n_inputs;
-    dt_point *R = calloc((size_t)n + 1, sizeof *R);
+    dt_point *R = dt_calloc((size_t)n + 1, sizeof *R);
     if (!R) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking profile %d", p);
     dt_reference(e, decl, prof, R);
     ductile_status s = DUCTILE_OK;
@@ -322,6 +323,6 @@ ductile_status dt_ties_check(const ductile_engine *e, const dt_input_decl *decl,
                                    p, t->name, d, sym, (long long)pi->min[d], (long long)pi->max[d], (long long)at);
         }
     }
-    free(R);
+    dt_free(R);
     return s;
 }

@@ -18,6 +18,7 @@
  * declared dtype, an output that declares none is refused, and the run-time shape pass and
  * eager execute check every declaration against infer in turn. */
 #include "builder/engine_write.h"
+#include "core/alloc.h"
 #include "builder/passes.h"
 #include "core/status.h"
 #include "runtime/engine_impl.h"
@@ -52,10 +53,12 @@ static ductile_status dt_computed_dtypes(const ductile_engine *e, int *computed)
         memcpy(v->dims, pi->opt, sizeof(int64_t) * (size_t)pi->rank);
     }
     dt_exec ex = {.pool = NULL};
-    if (dt_check_shared_symbols(e, st.views) == DUCTILE_OK) (void)dt_shape_pass(e, &st, &ex);
+    ductile_status s = dt_check_shared_symbols(e, st.views);
+    if (!s) s = dt_shape_pass(e, &st, &ex);
     for (int t = 0; t < net->n_tensors; t++) computed[t] = net->tensors[t]->producer ? st.views[t].dtype : 0;
     dt_shape_state_free(&st, e);
-    return DUCTILE_OK;
+    /* Out of memory, though, would leave dtypes unsettled that the shapes could settle. */
+    return s == DUCTILE_ERR_OUT_OF_MEMORY ? dt_fail_prefix(s, "settling dtypes") : DUCTILE_OK;
 }
 
 /* Fills the computed dtypes still 0 by running e once on zeros at profile 0's min shapes.
@@ -63,12 +66,12 @@ static ductile_status dt_computed_dtypes(const ductile_engine *e, int *computed)
 static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *computed)
 {
     const ductile_network *net = e->net;
-    void **bufs = calloc((size_t)net->n_inputs + 1, sizeof *bufs);
+    void **bufs = dt_calloc((size_t)net->n_inputs + 1, sizeof *bufs);
     ductile_context *c = NULL;
     ductile_status s = bufs ? ductile_context_create(e, &c)
                             : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory settling dtypes");
     if (s == DUCTILE_ERR_OUT_OF_MEMORY) {
-        free(bufs);
+        dt_free(bufs);
         return s;
     }
     for (int i = 0; !s && i < net->n_inputs; i++) {
@@ -84,7 +87,7 @@ static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *compute
         memcpy(d.d, pi->min, sizeof(int64_t) * (size_t)pi->rank);
         size_t bytes;
         s = dt_view_bytes(&v, &bytes) ? DUCTILE_OK : DUCTILE_ERR_SHAPE;
-        if (!s && !(bufs[i] = calloc(bytes ? bytes : 1, 1))) s = DUCTILE_ERR_OUT_OF_MEMORY;
+        if (!s && !(bufs[i] = dt_calloc(bytes ? bytes : 1, 1))) s = DUCTILE_ERR_OUT_OF_MEMORY;
         if (!s) s = ductile_context_set_input_shape(c, T->name, &d);
         if (!s) s = ductile_context_set_tensor_address(c, T->name, bufs[i]);
     }
@@ -95,8 +98,8 @@ static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *compute
             if (!computed[t] && net->tensors[t]->producer) computed[t] = views[t].dtype;
     }
     ductile_context_free(c);
-    for (int i = 0; i < net->n_inputs; i++) free(bufs[i]);
-    free(bufs);
+    for (int i = 0; i < net->n_inputs; i++) dt_free(bufs[i]);
+    dt_free(bufs);
     return s == DUCTILE_ERR_OUT_OF_MEMORY ? dt_fail(s, "out of memory settling dtypes") : DUCTILE_OK;
 }
 
@@ -106,8 +109,8 @@ ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profile
 {
     *out = NULL;
     int n = w->n_tensors;
-    int *declared = malloc(((size_t)n + 1) * sizeof *declared);
-    int *computed = malloc(((size_t)n + 1) * sizeof *computed);
+    int *declared = dt_malloc(((size_t)n + 1) * sizeof *declared);
+    int *computed = dt_malloc(((size_t)n + 1) * sizeof *computed);
     ductile_engine *e = NULL;
     ductile_status s = declared && computed ? DUCTILE_OK
                      : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the dtypes of %d tensors", n);
@@ -148,8 +151,8 @@ ductile_status dt_pass_dtypes(ductile_network *w, const ductile_profile *profile
         ductile_engine_free(e);
         e = NULL;
     }
-    free(declared);
-    free(computed);
+    dt_free(declared);
+    dt_free(computed);
     *out = e;
     return s;
 }

@@ -6,6 +6,7 @@
  * (padding is zero), so the same network always gives the same bytes. The writer refuses
  * what the reader would refuse, so an engine that was written can always be read back. */
 #include "format/format.h"
+#include "core/alloc.h"
 #include "builder/engine_write.h"
 #include "format/checksum.h"
 #include "core/checked.h"
@@ -41,7 +42,7 @@ static void *dt_wbuf_grow(dt_wbuf *b, size_t extra)
                 return NULL;
             }
         }
-        unsigned char *np = realloc(b->p, cap);
+        unsigned char *np = dt_realloc(b->p, cap);
         if (!np) {
             b->failed = true;
             return NULL;
@@ -168,7 +169,7 @@ static ductile_status dt_write_tensors(dt_writer *w)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "cannot store tensor %d: it is NULL, unnamed or misindexed", i);
     }
     /* Flags come from the I/O lists (not the tensors' own bits) so they agree by construction. */
-    uint32_t *flags = calloc((size_t)net->n_tensors + 1, sizeof *flags);
+    uint32_t *flags = dt_calloc((size_t)net->n_tensors + 1, sizeof *flags);
     if (!flags) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory writing an engine");
     ductile_status s = DUCTILE_OK;
     for (int k = 0; k < 2 && !s; k++) {
@@ -198,7 +199,7 @@ static ductile_status dt_write_tensors(dt_writer *w)
         for (int i = 0; i < net->n_inputs; i++) dt_put_i32(&w->io, net->inputs[i]->index);
         for (int i = 0; i < net->n_outputs; i++) dt_put_i32(&w->io, net->outputs[i]->index);
     }
-    free(flags);
+    dt_free(flags);
     return s;
 }
 
@@ -253,7 +254,7 @@ static ductile_status dt_write_attr(dt_writer *w, const ductile_layer *L, const 
 static ductile_status dt_write_layers(dt_writer *w)
 {
     const ductile_network *net = w->net;
-    bool *ready = calloc((size_t)net->n_tensors + 1, 1);
+    bool *ready = dt_calloc((size_t)net->n_tensors + 1, 1);
     if (!ready) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory writing an engine");
     for (int i = 0; i < net->n_tensors; i++)
         ready[i] = net->tensors[i]->data != NULL;
@@ -296,7 +297,7 @@ static ductile_status dt_write_layers(dt_writer *w)
         }
         for (int k = 0; k < L->n_attr && !s; k++) s = dt_write_attr(w, L, &L->attrs[k]);
     }
-    free(ready);
+    dt_free(ready);
     return s;
 }
 
@@ -367,8 +368,8 @@ static ductile_status dt_assemble(dt_writer *w, void **out, size_t *size)
         if (!dt_add_size(pos, sec[i]->n, &pos))
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "engine too large");
     }
-    void *mem = NULL;
-    if (posix_memalign(&mem, DT_ENGINE_BLOB_ALIGN, pos ? pos : 1) != 0)
+    void *mem = dt_aligned_alloc(DT_ENGINE_BLOB_ALIGN, pos ? pos : 1);
+    if (!mem)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) writing an engine", pos);
     unsigned char *f = mem;
     memset(f, 0, pos);
@@ -435,16 +436,16 @@ ductile_status dt_engine_write_target(const ductile_network *net, const ductile_
         dt_put_u32(&strings, w.n_strings);
         dt_put(&strings, w.strings.p, w.strings.n);
         strings.failed |= w.strings.failed;
-        free(w.strings.p);
+        dt_free(w.strings.p);
         w.strings = strings;
         s = dt_assemble(&w, out, size);
     }
-    free(w.strings.p);
-    free(w.tensors.p);
-    free(w.layers.p);
-    free(w.io.p);
-    free(w.profiles.p);
-    free(w.blobs.p);
-    free(w.target.p);
+    dt_free(w.strings.p);
+    dt_free(w.tensors.p);
+    dt_free(w.layers.p);
+    dt_free(w.io.p);
+    dt_free(w.profiles.p);
+    dt_free(w.blobs.p);
+    dt_free(w.target.p);
     return s;
 }

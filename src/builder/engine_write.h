@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 /* Serializes an optimized network (layers already in execution order) and its profiles.
- * *out is allocated with posix_memalign(64) and owned by the caller (free()), so it can be
+ * *out is allocated with dt_aligned_alloc(64) and owned by the caller (dt_free), so it can be
  * read back in place. Writing the same network twice gives identical bytes. A network that
  * cannot be stored (a NULL name, a tensor of another network, data of the wrong size, rank
  * above 8) is refused with DUCTILE_ERR_INVALID_ARGUMENT naming the tensor or layer. */

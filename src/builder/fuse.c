@@ -5,6 +5,7 @@
  * Activations: Relu, Clip (constant bounds), HardSigmoid, Sigmoid, HardSwish, and HardSwish as
  * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them). */
 #include "builder/optimize.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "ops/defaults.h"
 #include "ops/fused.h"
@@ -261,7 +262,7 @@ static void dt_fuse_gelu(dt_fuse *f, ductile_layer *D)
 ductile_status dt_pass_fuse(ductile_network *net)
 {
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
-    dt_fuse f = {net, calloc(nt, sizeof(int)), calloc(nt, sizeof(ductile_layer *)), calloc(nl, sizeof(bool))};
+    dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
     ductile_status s = DUCTILE_OK;
     if (!f.uses || !f.reader || !f.dead) {
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory in the fusion pass");
@@ -294,8 +295,8 @@ ductile_status dt_pass_fuse(ductile_network *net)
     }
     net->n_layers = n;
 done:
-    free(f.uses);
-    free(f.reader);
-    free(f.dead);
+    dt_free(f.uses);
+    dt_free(f.reader);
+    dt_free(f.dead);
     return s;
 }

@@ -1,5 +1,6 @@
 #include "builder/passes.h"
 #include "backend/backend.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "ops/op.h"
 #include "runtime/engine_impl.h"
@@ -23,8 +24,8 @@ ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out
 {
     *out = NULL;
     size_t nt = (size_t)src->n_tensors + 1, nl = (size_t)src->n_layers + 1;
-    bool *need_t = calloc(nt, sizeof *need_t), *need_l = calloc(nl, sizeof *need_l);
-    ductile_tensor **map = calloc(nt, sizeof *map);
+    bool *need_t = dt_calloc(nt, sizeof *need_t), *need_l = dt_calloc(nl, sizeof *need_l);
+    ductile_tensor **map = dt_calloc(nt, sizeof *map);
     ductile_network *w = NULL;
     ductile_status s = DUCTILE_OK;
     if (!need_t || !need_l || !map) {
@@ -79,15 +80,15 @@ ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out
     for (int i = 0; i < src->n_inputs && !s; i++) s = dt_network_add_input(w, map[src->inputs[i]->index]);
     for (int i = 0; i < src->n_outputs && !s; i++) s = dt_network_add_output(w, map[src->outputs[i]->index]);
 done:
-    free(need_t);
-    free(need_l);
-    free(map);
+    dt_free(need_t);
+    dt_free(need_l);
+    dt_free(map);
     if (s) dt_network_delete(w);
     else *out = w;
     return s;
 }
 
-static void dt_release_free(void *p, size_t n) { free(p); }
+static void dt_release_free(void *p, size_t n) { dt_free(p); }
 
 /* Folds one layer whose inputs are all constants. */
 static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, const dt_opdef *def, dt_kernel_fn run)
@@ -114,8 +115,8 @@ static ductile_status dt_fold_layer(ductile_network *net, ductile_layer *L, cons
         if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes[k]))
             return dt_fail(DUCTILE_ERR_SHAPE, "node '%s' (%s, opset %d): output %d has an invalid shape",
                            L->name, L->op_type, L->opset, k);
-        void *buf = NULL;
-        if (posix_memalign(&buf, 64, bytes[k] ? bytes[k] : 1) != 0)
+        void *buf = dt_aligned_alloc(64, bytes[k] ? bytes[k] : 1);
+        if (!buf)
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory folding node '%s'", L->name);
         DT_TRY(dt_network_keep(net, buf, bytes[k], dt_release_free));
         out[k].data = buf;

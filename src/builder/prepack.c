@@ -3,24 +3,22 @@
  * engine stores the packed blob like any constant, so neither a built nor a loaded engine
  * ever packs weights while running. */
 #include "builder/optimize.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void dt_release_free(void *p, size_t n) { free(p); }
+static void dt_release_free(void *p, size_t n) { dt_free(p); }
 
 static ductile_status dt_prepack_layer(ductile_network *net, const dt_backend *be, ductile_layer *L)
 {
     dt_prepacked pk = {0};
     DT_TRY(be->prepack(L, &pk));
     if (!pk.data) return DUCTILE_OK;
-    ductile_status s = dt_network_keep(net, pk.data, pk.nbytes, dt_release_free);
-    if (s) {
-        free(pk.data);
-        return s;
-    }
+    /* On failure dt_network_keep has released the blob already. */
+    DT_TRY(dt_network_keep(net, pk.data, pk.nbytes, dt_release_free));
     if (pk.input < 0 || pk.input >= L->n_in || !L->in[pk.input] || L->in[pk.input]->rank < 0)
         return dt_fail(DUCTILE_ERR_INTERNAL, "node '%s': the %s backend packed input %d, which the layer lacks",
                        L->name, be->name, pk.input);

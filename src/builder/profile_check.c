@@ -1,5 +1,6 @@
 #include "builder/profile_check.h"
 #include "builder/dim_ties.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "runtime/memplan.h"
 
@@ -18,7 +19,7 @@ static bool dt_tensor_dynamic(const ductile_tensor *t)
 static void dt_free_profiles(ductile_profile *p, int n)
 {
     for (int i = 0; i < n; i++) dt_profile_clear(&p[i]);
-    free(p);
+    dt_free(p);
 }
 
 static ductile_status dt_check_symbols(const ductile_network *net, const ductile_profile *p, int pi)
@@ -51,7 +52,7 @@ ductile_status dt_profiles_normalize(const ductile_network *net, const ductile_c
                                      ductile_profile **out, int *n_out)
 {
     int n = cfg->n_profiles ? cfg->n_profiles : 1;
-    ductile_profile *ps = calloc((size_t)n, sizeof *ps);
+    ductile_profile *ps = dt_calloc((size_t)n, sizeof *ps);
     if (!ps) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory copying profiles");
     ductile_status s = DUCTILE_OK;
     for (int p = 0; p < n && !s; p++) {
@@ -136,10 +137,10 @@ static ductile_status dt_try_point_arena(const ductile_engine *e, const ductile_
                     ductile_dtype_name((ductile_dtype)v->dtype), (size_t)SIZE_MAX);
     }
     if (!s && arena) {
-        size_t *offsets = calloc((size_t)net->n_tensors + 1, sizeof *offsets);
+        size_t *offsets = dt_calloc((size_t)net->n_tensors + 1, sizeof *offsets);
         s = offsets ? dt_memplan(e, st.views, offsets, arena)
                     : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning activation memory");
-        free(offsets);
+        dt_free(offsets);
     }
     dt_shape_state_free(&st, e);
     return s;
@@ -169,11 +170,11 @@ static ductile_status dt_verify_profile(const ductile_engine *e, const dt_input_
     const ductile_network *net = e->net;
     const ductile_profile *prof = &e->profiles[p];
     int n = net->n_inputs;
-    int64_t(*base)[DUCTILE_MAX_DIMS] = calloc((size_t)n + 1, sizeof *base);
-    int64_t(*pt)[DUCTILE_MAX_DIMS] = calloc((size_t)n + 1, sizeof *pt);
+    int64_t(*base)[DUCTILE_MAX_DIMS] = dt_calloc((size_t)n + 1, sizeof *base);
+    int64_t(*pt)[DUCTILE_MAX_DIMS] = dt_calloc((size_t)n + 1, sizeof *pt);
     if (!base || !pt) {
-        free(base);
-        free(pt);
+        dt_free(base);
+        dt_free(pt);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking profile %d", p);
     }
     /* The base point keeps the sizes the file declares where the profile allows them, so a
@@ -194,9 +195,15 @@ static ductile_status dt_verify_profile(const ductile_engine *e, const dt_input_
             const int64_t *src = c < 0 ? base[i] : c == 0 ? pi->min : c == 1 ? pi->opt : pi->max;
             memcpy(pt[i], src, sizeof pt[i]);
         }
-        if (!dt_try_point(e, prof, pt)) continue;
+        ductile_status st = dt_try_point(e, prof, pt);
+        if (!st) continue;
         char where[1024];
         dt_format_point(where, sizeof where, net, pt, prof);
+        /* Running out of memory says nothing about the profile: report it as it is. */
+        if (st == DUCTILE_ERR_OUT_OF_MEMORY) {
+            s = dt_fail_prefix(st, "profile %d at shapes %s", p, where);
+            break;
+        }
         if (c < 0) {
             s = dt_fail_prefix(DUCTILE_ERR_PROFILE, "profile %d at shapes %s", p, where);
             break;
@@ -215,7 +222,13 @@ static ductile_status dt_verify_profile(const ductile_engine *e, const dt_input_
                     for (int j = 0; sym && j < n; j++)
                         for (int k = 0; k < net->inputs[j]->rank; k++)
                             if (net->inputs[j]->dim_sym[k] && !strcmp(net->inputs[j]->dim_sym[k], sym)) pt[j][k] = vals[v];
-                    if (!dt_try_point(e, prof, pt)) continue;
+                    st = dt_try_point(e, prof, pt);
+                    if (!st) continue;
+                    if (st == DUCTILE_ERR_OUT_OF_MEMORY) {
+                        dt_format_point(where, sizeof where, net, pt, prof);
+                        s = dt_fail_prefix(st, "profile %d at shapes %s", p, where);
+                        break;
+                    }
                     char symtxt[80] = "";
                     if (sym) snprintf(symtxt, sizeof symtxt, " (%s)", sym);
                     s = dt_fail_prefix(DUCTILE_ERR_PROFILE,
@@ -229,12 +242,13 @@ static ductile_status dt_verify_profile(const ductile_engine *e, const dt_input_
                 const dt_profile_input *pi = dt_profile_get(prof, net->inputs[i]->name);
                 memcpy(pt[i], c == 0 ? pi->min : c == 1 ? pi->opt : pi->max, sizeof pt[i]);
             }
-            dt_try_point(e, prof, pt);
-            s = dt_fail_prefix(DUCTILE_ERR_PROFILE, "profile %d at its %s shapes %s", p, corner_name[c], where);
+            st = dt_try_point(e, prof, pt);
+            s = dt_fail_prefix(st == DUCTILE_ERR_OUT_OF_MEMORY ? st : DUCTILE_ERR_PROFILE,
+                               "profile %d at its %s shapes %s", p, corner_name[c], where);
         }
     }
-    free(base);
-    free(pt);
+    dt_free(base);
+    dt_free(pt);
     return s;
 }
 
@@ -274,7 +288,7 @@ static ductile_status dt_check_profile_memory(const ductile_engine *e, int p, ui
     const ductile_network *net = e->net;
     const ductile_profile *prof = &e->profiles[p];
     int n = net->n_inputs;
-    int64_t(*pt)[DUCTILE_MAX_DIMS] = calloc((size_t)n + 1, sizeof *pt);
+    int64_t(*pt)[DUCTILE_MAX_DIMS] = dt_calloc((size_t)n + 1, sizeof *pt);
     if (!pt) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking profile %d", p);
     static const char *const corner_name[3] = {"min", "opt", "max"};
     ductile_status s = DUCTILE_OK;
@@ -316,7 +330,7 @@ static ductile_status dt_check_profile_memory(const ductile_engine *e, int p, ui
                           "(the limit when no workspace limit is set): shrink the profile",
                           p, need, corner_name[worst_c], where, have, e->backend->name);
     }
-    free(pt);
+    dt_free(pt);
     return s;
 }
 

@@ -19,7 +19,7 @@ typedef struct dt_input_decl {
     int64_t dims[DUCTILE_MAX_DIMS];
 } dt_input_decl;
 
-/* The declarations of e's inputs, read from the network it was built from (*out malloc'd). */
+/* The declarations of e's inputs, read from the network it was built from (*out dt_malloc'd). */
 ductile_status dt_input_decls(const ductile_network *net, const ductile_engine *e, dt_input_decl **out);
 
 /* Refuses a profile that ranges a dim the model fixes (dim_ties.c); infers shapes at the

@@ -4,6 +4,7 @@
  * warm-up. Only layers with a choice are timed, so a build costs a few runs of the layers
  * that matter, not of the network. */
 #include "builder/optimize.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "core/threadpool.h"
 #include "runtime/engine_impl.h"
@@ -117,7 +118,7 @@ ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, in
     const dt_plan *plan = &e->plan;
     if (plan->n_layers != net->n_layers)
         return dt_fail(DUCTILE_ERR_INTERNAL, "tactics: the engine has %d layers, the network %d", plan->n_layers, net->n_layers);
-    int *choice = calloc((size_t)plan->n_layers * (size_t)e->n_profiles + 1, sizeof *choice);
+    int *choice = dt_calloc((size_t)plan->n_layers * (size_t)e->n_profiles + 1, sizeof *choice);
     dt_pool *pool = NULL;
     ductile_status s = choice ? dt_pool_create(threads, &pool)
                               : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory choosing tactics");
@@ -125,8 +126,11 @@ ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, in
         dt_shape_state st;
         s = dt_shape_state_init(&st, e);
         if (s) break;
-        /* A profile whose opt point cannot be evaluated keeps the heuristic (0). */
-        if (dt_opt_point(e, p, &st) == DUCTILE_OK) {
+        /* A profile whose opt point cannot be evaluated keeps the heuristic (0); running
+         * out of memory there is a failure of the build, not a property of the profile. */
+        ductile_status opt = dt_opt_point(e, p, &st);
+        if (opt == DUCTILE_ERR_OUT_OF_MEMORY) s = dt_fail_prefix(opt, "choosing tactics for profile %d", p);
+        if (opt == DUCTILE_OK) {
             int total = 0, done = 0;
             for (int l = 0; l < plan->n_layers; l++) total += !plan->layers[l].value;
             for (int l = 0; l < plan->n_layers && !s; l++) {
@@ -155,6 +159,6 @@ ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, in
         if (!s) s = dt_layer_add_attrs(net, net->layers[l], &a, 1);
     }
     dt_pool_free(pool);
-    free(choice);
+    dt_free(choice);
     return s;
 }

@@ -1,4 +1,5 @@
 #include "core/arena.h"
+#include "core/alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -19,7 +20,7 @@ void dt_arena_release(dt_arena *a)
     dt_arena_chunk *c = a->head;
     while (c) {
         dt_arena_chunk *n = c->next;
-        free(c);
+        dt_free(c);
         c = n;
     }
     a->head = NULL;
@@ -33,7 +34,7 @@ void *dt_arena_alloc(dt_arena *a, size_t size)
     dt_arena_chunk *c = a->head;
     if (!c || c->cap - c->used < size) {
         size_t cap = size > DT_ARENA_CHUNK ? size : DT_ARENA_CHUNK;
-        c = malloc(sizeof *c + cap);
+        c = dt_malloc(sizeof *c + cap);
         if (!c) return NULL;
         c->used = 0;
         c->cap = cap;

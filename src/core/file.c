@@ -1,6 +1,7 @@
 /* Opening untrusted files without blocking, without leaving a folder, and telling what they
  * are (see file.h). Linux: O_PATH, readlinkat on an O_PATH descriptor, openat2 when present. */
 #include "core/file.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <errno.h>
@@ -126,7 +127,7 @@ static ductile_status dt_walk_push(dt_walk *w, int fd, const char *comp)
     snprintf(w->walked + wl, sizeof w->walked - wl, "%s%s", wl ? "/" : "", comp);
     if (w->depth + 1 == w->cap) {
         int nc = w->cap * 2;
-        int *n = realloc(w->fds, (size_t)nc * sizeof *n);
+        int *n = dt_realloc(w->fds, (size_t)nc * sizeof *n);
         if (!n) {
             close(fd);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
@@ -144,10 +145,10 @@ static ductile_status dt_walk_note_link(dt_walk *w, const char *comp, const char
 {
     if (w->n_links == DT_MAX_SYMLINKS) return dt_walk_fail_errno(w, ELOOP);
     size_t n = strlen(w->walked) + 1 + strlen(comp) + 1;
-    char *name = malloc(n), *t = strdup(target);
+    char *name = dt_malloc(n), *t = dt_strdup(target);
     if (!name || !t) {
-        free(name);
-        free(t);
+        dt_free(name);
+        dt_free(t);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
     }
     snprintf(name, n, "%s%s%s", w->walked, w->walked[0] ? "/" : "", comp);
@@ -167,13 +168,13 @@ static ductile_status dt_walk_splice(dt_walk *w, const char *comp, const char *t
     for (int i = 0; i < w->n_links; i++) w->links[i].end = w->links[i].end > after ? w->links[i].end - after + tl : 0;
     DT_TRY(dt_walk_note_link(w, comp, target, tl));
     if (tl + rl >= DT_MAX_PATH) return dt_walk_fail_errno(w, ENAMETOOLONG);
-    char *n = malloc(tl + 1 + rl + 1);
+    char *n = dt_malloc(tl + 1 + rl + 1);
     if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", w->rel);
     /* rest[after..] is empty or starts with '/': the target takes the component's place
      * exactly ("l" -> "t" makes "l/x" "t/x" and a last "l" a last "t", not "t/"). */
     memcpy(n, target, tl);
     memcpy(n + tl, w->rest + after, rl + 1);
-    free(w->rest);
+    dt_free(w->rest);
     w->rest = n;
     return DUCTILE_OK;
 }
@@ -265,11 +266,11 @@ static ductile_status dt_walk_run(dt_walk *w, int *out)
 static ductile_status dt_file_walk(int dirfd, const char *rel, const char *what, const char *folder, int *out)
 {
     dt_walk w = {.rel = rel, .what = what, .folder = folder, .cap = 16};
-    w.fds = malloc((size_t)w.cap * sizeof *w.fds);
-    w.rest = strdup(rel);
+    w.fds = dt_malloc((size_t)w.cap * sizeof *w.fds);
+    w.rest = dt_strdup(rel);
     if (!w.fds || !w.rest) {
-        free(w.fds);
-        free(w.rest);
+        dt_free(w.fds);
+        dt_free(w.rest);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory opening '%s'", rel);
     }
     w.fds[0] = dirfd;
@@ -279,11 +280,11 @@ static ductile_status dt_file_walk(int dirfd, const char *rel, const char *what,
                                      : dt_walk_run(&w, out);
     for (int i = 1; i <= w.depth; i++) close(w.fds[i]);
     for (int i = 0; i < w.n_links; i++) {
-        free(w.links[i].name);
-        free(w.links[i].target);
+        dt_free(w.links[i].name);
+        dt_free(w.links[i].target);
     }
-    free(w.fds);
-    free(w.rest);
+    dt_free(w.fds);
+    dt_free(w.rest);
     return s;
 }
 

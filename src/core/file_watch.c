@@ -1,5 +1,6 @@
 /* The files a network's mappings come from, and whether one changed since (see file.h). */
 #include "core/file.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <errno.h>
@@ -27,23 +28,23 @@ ductile_status dt_file_watch_add(dt_file_watch **wp, const char *dir, const char
                                  const struct stat *st)
 {
     if (!*wp) {
-        dt_file_watch *w = malloc(sizeof *w);
-        if (!w) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        dt_file_watch *w = dt_malloc(sizeof *w);
+        if (!w) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory watching '%s'", name);
         w->files = NULL;
         w->dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (w->dirfd < 0) {
             int err = errno;
-            free(w);
+            dt_free(w);
             return dt_fail(DUCTILE_ERR_IO, "cannot open the folder '%s': %s", dir, strerror(err));
         }
         *wp = w;
     }
-    dt_watched *f = malloc(sizeof *f);
-    char *copy = strdup(name);
+    dt_watched *f = dt_malloc(sizeof *f);
+    char *copy = dt_strdup(name);
     if (!f || !copy) {
-        free(f);
-        free(copy);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        dt_free(f);
+        dt_free(copy);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory watching '%s'", name);
     }
     *f = (dt_watched){.next = (*wp)->files, .name = copy, .what = what, .dev = st->st_dev, .ino = st->st_ino,
                       .size = st->st_size, .mtime = st->st_mtim};
@@ -73,9 +74,9 @@ void dt_file_watch_free(dt_file_watch *w)
     if (!w) return;
     for (dt_watched *f = w->files, *next; f; f = next) {
         next = f->next;
-        free(f->name);
-        free(f);
+        dt_free(f->name);
+        dt_free(f);
     }
     close(w->dirfd);
-    free(w);
+    dt_free(w);
 }

@@ -1,4 +1,5 @@
 #include "core/threadpool.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <pthread.h>
@@ -67,7 +68,7 @@ static void *dt_worker(void *varg)
     dt_worker_arg *wa = varg;
     dt_pool *p = wa->pool;
     int tid = wa->tid;
-    free(wa);
+    dt_free(wa);
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
@@ -118,7 +119,7 @@ ductile_status dt_pool_create(int threads, dt_pool **out)
     *out = NULL;
     if (threads < 1) threads = 1;
     if (threads > DT_POOL_MAX) threads = DT_POOL_MAX;
-    dt_pool *p = calloc(1, sizeof *p);
+    dt_pool *p = dt_calloc(1, sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a pool of %d threads", threads);
     p->threads = threads;
     pthread_mutex_init(&p->mu, NULL);
@@ -126,15 +127,15 @@ ductile_status dt_pool_create(int threads, dt_pool **out)
     pthread_cond_init(&p->done_cv, NULL);
     for (int i = 0; i < DT_POOL_MAX; i++) p->claim[i] = 1; /* loop 0 is never run */
     if (threads > 1) {
-        p->tids = calloc((size_t)threads, sizeof *p->tids);
+        p->tids = dt_calloc((size_t)threads, sizeof *p->tids);
         if (!p->tids) { dt_pool_free(p); return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool"); }
         for (int i = 1; i < threads; i++) {
-            dt_worker_arg *wa = malloc(sizeof *wa);
+            dt_worker_arg *wa = dt_malloc(sizeof *wa);
             if (!wa) { p->threads = i; dt_pool_free(p); return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool"); }
             wa->pool = p;
             wa->tid = i;
             if (pthread_create(&p->tids[i], NULL, dt_worker, wa) != 0) {
-                free(wa);
+                dt_free(wa);
                 p->threads = i;
                 dt_pool_free(p);
                 return dt_fail(DUCTILE_ERR_INTERNAL, "could not start worker thread %d of %d", i, threads);
@@ -154,12 +155,12 @@ void dt_pool_free(dt_pool *p)
         pthread_cond_broadcast(&p->work_cv);
         pthread_mutex_unlock(&p->mu);
         for (int i = 1; i < p->threads; i++) pthread_join(p->tids[i], NULL);
-        free(p->tids);
+        dt_free(p->tids);
     }
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->work_cv);
     pthread_cond_destroy(&p->done_cv);
-    free(p);
+    dt_free(p);
 }
 
 int dt_pool_threads(const dt_pool *p) { return p ? p->threads : 1; }

@@ -1,4 +1,5 @@
 #include "format/profile.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -18,15 +19,15 @@ ductile_status dt_profile_set(ductile_profile *p, const char *name, int rank, co
     if (!e) {
         if (p->n == p->cap) {
             int nc = p->cap ? p->cap * 2 : 4;
-            dt_profile_input *ni = realloc(p->inputs, (size_t)nc * sizeof *ni);
-            if (!ni) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            dt_profile_input *ni = dt_realloc(p->inputs, (size_t)nc * sizeof *ni);
+            if (!ni) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s' to a profile", name);
             p->inputs = ni;
             p->cap = nc;
         }
         e = &p->inputs[p->n];
         memset(e, 0, sizeof *e);
-        e->name = strdup(name);
-        if (!e->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        e->name = dt_strdup(name);
+        if (!e->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s' to a profile", name);
         p->n++;
     }
     e->rank = rank;
@@ -53,8 +54,8 @@ ductile_status dt_profile_copy(ductile_profile *dst, const ductile_profile *src)
 
 void dt_profile_clear(ductile_profile *p)
 {
-    for (int i = 0; i < p->n; i++) free(p->inputs[i].name);
-    free(p->inputs);
+    for (int i = 0; i < p->n; i++) dt_free(p->inputs[i].name);
+    dt_free(p->inputs);
     p->inputs = NULL;
     p->n = p->cap = 0;
 }

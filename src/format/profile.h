@@ -6,14 +6,14 @@
 #include <stdint.h>
 
 typedef struct dt_profile_input {
-    char *name;                  /* malloc'd */
+    char *name;                  /* dt_malloc'd */
     int rank;
     int64_t min[DUCTILE_MAX_DIMS], opt[DUCTILE_MAX_DIMS], max[DUCTILE_MAX_DIMS];
 } dt_profile_input;
 
 struct ductile_profile {
     int n, cap;
-    dt_profile_input *inputs;    /* malloc'd array of n */
+    dt_profile_input *inputs;    /* dt_malloc'd array of n */
 };
 
 /* Sets or replaces the range of one input (name copied). */

@@ -1,14 +1,16 @@
 #include "graph/network.h"
+#include "core/alloc.h"
 #include "core/file.h"
 #include "core/status.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 ductile_status dt_network_new(ductile_network **out)
 {
-    ductile_network *n = calloc(1, sizeof *n);
+    ductile_network *n = dt_calloc(1, sizeof *n);
     *out = n;
     if (!n) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a network");
     dt_arena_init(&n->arena);
@@ -22,17 +24,17 @@ void dt_network_delete(ductile_network *n)
     while (r) {
         dt_resource *next = r->next;
         if (r->release) r->release(r->ptr, r->size);
-        free(r);
+        dt_free(r);
         r = next;
     }
     dt_file_watch_free(n->files);
-    free(n->tensors);
-    free(n->name_index);
-    free(n->layers);
-    free(n->inputs);
-    free(n->outputs);
+    dt_free(n->tensors);
+    dt_free(n->name_index);
+    dt_free(n->layers);
+    dt_free(n->inputs);
+    dt_free(n->outputs);
     dt_arena_release(&n->arena);
-    free(n);
+    dt_free(n);
 }
 
 ductile_status dt_network_check_files(const ductile_network *n) { return dt_file_watch_check(n->files); }
@@ -40,10 +42,10 @@ ductile_status dt_network_check_files(const ductile_network *n) { return dt_file
 ductile_status dt_network_keep(ductile_network *n, void *ptr, size_t size,
                                void (*release)(void *, size_t))
 {
-    dt_resource *r = malloc(sizeof *r);
+    dt_resource *r = dt_malloc(sizeof *r);
     if (!r) {
         if (release) release(ptr, size);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory recording a %zu-byte block the network keeps", size);
     }
     r->ptr = ptr;
     r->size = size;
@@ -58,7 +60,7 @@ static int dt_push(void ***arr, int *n, int *cap, void *p)
 {
     if (*n == *cap) {
         int nc = *cap ? *cap * 2 : 16;
-        void **na = realloc(*arr, (size_t)nc * sizeof *na);
+        void **na = dt_realloc(*arr, (size_t)nc * sizeof *na);
         if (!na) return 0;
         *arr = na;
         *cap = nc;
@@ -87,14 +89,53 @@ static bool dt_index_reserve(ductile_network *n, int count)
     if (n->name_index_cap > 2 * count) return true;
     int cap = n->name_index_cap ? n->name_index_cap : 64;
     while (cap <= 2 * count) cap *= 2;
-    int *idx = malloc(sizeof *idx * (size_t)cap);
+    int *idx = dt_malloc(sizeof *idx * (size_t)cap);
     if (!idx) return false;
     memset(idx, 0xff, sizeof *idx * (size_t)cap);
     for (int t = 0; t < n->n_tensors; t++) dt_index_put(idx, cap, n->tensors[t]);
-    free(n->name_index);
+    dt_free(n->name_index);
     n->name_index = idx;
     n->name_index_cap = cap;
     return true;
+}
+
+/* Grows a pointer array to hold `more` more entries. */
+static bool dt_grow(void ***arr, int n, int *cap, int more)
+{
+    if (*cap - n >= more) return true;
+    int nc = *cap ? *cap : 16;
+    while (nc - n < more) {
+        if (nc > INT32_MAX / 2) return false;
+        nc *= 2;
+    }
+    void **na = dt_realloc(*arr, (size_t)nc * sizeof *na);
+    if (!na) return false;
+    *arr = na;
+    *cap = nc;
+    return true;
+}
+
+bool dt_network_reserve(ductile_network *n, int tensors, int layers, int inputs, int outputs)
+{
+    return dt_index_reserve(n, n->n_tensors + tensors) &&
+           dt_grow((void ***)&n->tensors, n->n_tensors, &n->cap_tensors, tensors) &&
+           dt_grow((void ***)&n->layers, n->n_layers, &n->cap_layers, layers) &&
+           dt_grow((void ***)&n->inputs, n->n_inputs, &n->cap_inputs, inputs) &&
+           dt_grow((void ***)&n->outputs, n->n_outputs, &n->cap_outputs, outputs);
+}
+
+void dt_network_drop_last_layer(ductile_network *n)
+{
+    if (n->n_layers == 0) return;
+    ductile_layer *L = n->layers[--n->n_layers];
+    /* Its outputs and anything after them; their arena memory goes with the network. */
+    int keep = n->n_tensors;
+    for (int k = 0; k < L->n_out; k++)
+        if (L->out[k] && L->out[k]->index < keep) keep = L->out[k]->index;
+    n->n_tensors = keep;
+    if (!n->name_index) return;
+    memset(n->name_index, 0xff, sizeof *n->name_index * (size_t)n->name_index_cap);
+    for (int t = 0; t < n->n_tensors; t++) dt_index_put(n->name_index, n->name_index_cap, n->tensors[t]);
 }
 
 ductile_tensor *dt_network_add_tensor(ductile_network *n, const char *name)
@@ -136,7 +177,7 @@ ductile_layer *dt_network_add_layer(ductile_network *n, const char *op_type, con
 ductile_status dt_network_add_input(ductile_network *n, ductile_tensor *t)
 {
     if (!dt_push((void ***)&n->inputs, &n->n_inputs, &n->cap_inputs, t))
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding network input '%s'", t->name);
     t->is_input = true;
     return DUCTILE_OK;
 }
@@ -145,7 +186,7 @@ ductile_status dt_network_add_output(ductile_network *n, ductile_tensor *t)
 {
     if (t->is_output) return DUCTILE_OK;
     if (!dt_push((void ***)&n->outputs, &n->n_outputs, &n->cap_outputs, t))
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory marking '%s' as a network output", t->name);
     t->is_output = true;
     return DUCTILE_OK;
 }

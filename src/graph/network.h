@@ -118,6 +118,11 @@ ductile_layer *dt_network_add_layer(ductile_network *net, const char *op_type, c
 ductile_status dt_network_add_input(ductile_network *net, ductile_tensor *t);
 ductile_status dt_network_add_output(ductile_network *net, ductile_tensor *t);
 ductile_tensor *dt_network_find(const ductile_network *net, const char *name);
+/* Room for this many more tensors, layers, inputs and outputs (false: out of memory), so an
+ * edit can reserve first and then add without failing halfway. */
+bool dt_network_reserve(ductile_network *net, int tensors, int layers, int inputs, int outputs);
+/* Undoes the last dt_network_add_layer and the tensors added after it (a failed edit). */
+void dt_network_drop_last_layer(ductile_network *net);
 
 /* Attributes of a layer. */
 const dt_attr *dt_attr_find(const ductile_layer *L, const char *name);

@@ -34,18 +34,21 @@ ductile_status ductile_network_add_input(ductile_network *n, const char *name, d
                            name, i, (long long)dims->d[i]);
     if (dt_network_find(n, name))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "add_input: the network already has a tensor named '%s'", name);
-    ductile_tensor *t = dt_network_add_tensor(n, name);
+    /* Everything that can fail comes before the tensor joins the network, so a failure leaves
+     * the network as it was. */
+    const char *syms[DT_MAX_DIMS] = {0};
+    bool ok = dt_network_reserve(n, 1, 0, 1, 0);
+    for (int i = 0; ok && i < dims->nb_dims; i++)
+        if (dims->d[i] < 0 && dim_names && dim_names[i]) ok = (syms[i] = dt_arena_strdup(&n->arena, dim_names[i])) != NULL;
+    ductile_tensor *t = ok ? dt_network_add_tensor(n, name) : NULL;
     if (!t) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s'", name);
     t->dtype = dtype;
     t->rank = dims->nb_dims;
     for (int i = 0; i < dims->nb_dims; i++) {
         t->dims[i] = dims->d[i];
-        if (dims->d[i] < 0 && dim_names && dim_names[i]) {
-            t->dim_sym[i] = dt_arena_strdup(&n->arena, dim_names[i]);
-            if (!t->dim_sym[i]) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding input '%s'", name);
-        }
+        t->dim_sym[i] = syms[i];
     }
-    DT_TRY(dt_network_add_input(n, t));
+    DT_TRY(dt_network_add_input(n, t)); /* reserved: cannot fail */
     if (out) *out = t;
     return DUCTILE_OK;
 }
@@ -114,9 +117,12 @@ static ductile_status dt_add_edit_layer(ductile_network *n, const char *op, duct
         snprintf(oname, sizeof oname, "%s_output", name);
         if (!dt_network_find(n, name) && !dt_network_find(n, oname)) break;
     }
-    ductile_layer *L = dt_network_add_layer(n, op, name, n_in, 1, 0);
+    ductile_layer *L = dt_network_reserve(n, 1, 1, 0, 0) ? dt_network_add_layer(n, op, name, n_in, 1, 0) : NULL;
     ductile_tensor *t = L ? dt_network_add_tensor(n, oname) : NULL;
-    if (!t) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding layer '%s'", name);
+    if (!t) {
+        if (L) dt_network_drop_last_layer(n); /* the network stays as it was */
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory adding layer '%s'", name);
+    }
     for (int i = 0; i < n_in; i++) L->in[i] = ins[i];
     L->out[0] = t;
     t->producer = L;
@@ -173,9 +179,14 @@ ductile_status ductile_network_add_elementwise(ductile_network *n, ductile_tenso
                 t->dims[i] = -1;
                 t->dim_sym[i] = NULL;
             }
-    /* Exact broadcast dims (a dim of 1 against `batch` is `batch`). It fails only on memory,
-     * and then the layer, already added, keeps the hints above. */
-    (void)dt_symbolic_infer_layer(n, *out);
+    /* Exact broadcast dims (a dim of 1 against `batch` is `batch`). It fails only on memory;
+     * the layer is then taken out again, as a parse that runs out of memory fails. */
+    if (dt_symbolic_infer_layer(n, *out) != DUCTILE_OK) {
+        const char *name = (*out)->name;
+        dt_network_drop_last_layer(n);
+        *out = NULL;
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory inferring the dims of layer '%s'", name);
+    }
     return DUCTILE_OK;
 }
 

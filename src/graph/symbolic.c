@@ -1,6 +1,7 @@
 /* Symbolic shape inference: the walk over the network, reading and writing tensors, and the
  * helpers the op rules share. The rules themselves are in symbolic_{values,shape,nn}.c. */
 #include "graph/symbolic.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -206,8 +207,8 @@ ductile_status dt_symbolic_infer(ductile_network *net)
     }
     dt_symctx c;
     dt_symctx_init(&c);
-    dt_symt *tab = calloc((size_t)net->n_tensors + 1, sizeof *tab);
-    dt_symt *ins = calloc((size_t)max_io, sizeof *ins), *outs = calloc((size_t)max_io, sizeof *outs);
+    dt_symt *tab = dt_calloc((size_t)net->n_tensors + 1, sizeof *tab);
+    dt_symt *ins = dt_calloc((size_t)max_io, sizeof *ins), *outs = dt_calloc((size_t)max_io, sizeof *outs);
     ductile_status s = tab && ins && outs ? DUCTILE_OK : oom();
     /* Layer outputs start unknown: what the file declared for them is not trusted. */
     for (int i = 0; !s && i < net->n_tensors; i++) {
@@ -229,9 +230,9 @@ ductile_status dt_symbolic_infer(ductile_network *net)
             if (t && t->index >= 0 && t->index < net->n_tensors && !t->is_input) tab[t->index] = outs[k];
         }
     }
-    free(tab);
-    free(ins);
-    free(outs);
+    dt_free(tab);
+    dt_free(ins);
+    dt_free(outs);
     dt_symctx_release(&c);
     return s;
 }
@@ -242,12 +243,12 @@ ductile_status dt_symbolic_infer_layer(ductile_network *net, ductile_layer *L)
     int n = L->n_in > L->n_out ? L->n_in : L->n_out;
     dt_symctx c;
     dt_symctx_init(&c);
-    dt_symt *ins = calloc((size_t)n + 1, sizeof *ins), *outs = calloc((size_t)n + 1, sizeof *outs);
+    dt_symt *ins = dt_calloc((size_t)n + 1, sizeof *ins), *outs = dt_calloc((size_t)n + 1, sizeof *outs);
     ductile_status s = ins && outs ? DUCTILE_OK : oom();
     for (int k = 0; !s && k < L->n_in; k++) read_tensor(&c, L->in[k], &ins[k]);
     if (!s) s = run_layer(&c, net, L, ins, outs);
-    free(ins);
-    free(outs);
+    dt_free(ins);
+    dt_free(outs);
     dt_symctx_release(&c);
     return s;
 }

@@ -53,7 +53,7 @@ static ductile_status dt_ext_file_get(dt_import *im, const char *tn, const char 
     dt_ext_file *e = dt_arena_alloc(&im->net->arena, sizeof *e);
     if (!e) {
         close(fd);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading external data file '%s'", loc);
     }
     e->location = (char *)loc;
     e->size = (size_t)st.st_size;
@@ -113,7 +113,7 @@ ductile_status dt_onnx_external(dt_import *im, ductile_tensor *t, const pb_field
             if (h.num != 1 && h.num != 2) continue;
             DT_TRY(pb_expect(&h, PB_LEN));
             const char *s = dt_onnx_str(im, &h);
-            if (!s) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            if (!s) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading a tensor's external_data");
             if (h.num == 1) key = s;
             else val = s;
         }

@@ -2,6 +2,7 @@
  * order names are defined in, so the graph's repeated fields are gathered first and then
  * read as: initializers, inputs, nodes, value_info hints, outputs. */
 #include "onnx/onnx_internal.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -20,7 +21,7 @@ static int dt_fields_push(dt_fields *a, const pb_field *f)
     if (a->n == a->cap) {
         if (a->cap > (1 << 28)) return 0;
         int cap = a->cap ? a->cap * 2 : 64;
-        pb_field *v = realloc(a->v, (size_t)cap * sizeof *v);
+        pb_field *v = dt_realloc(a->v, (size_t)cap * sizeof *v);
         if (!v) return 0;
         a->v = v;
         a->cap = cap;
@@ -149,10 +150,10 @@ ductile_status dt_onnx_graph(dt_import *im, const pb_field *gf)
     for (int i = 0; s == DUCTILE_OK && i < nodes.n; i++) s = dt_onnx_node(im, &nodes.v[i], i);
     for (int i = 0; s == DUCTILE_OK && i < hints.n; i++) s = dt_hint(im, &hints.v[i]);
     for (int i = 0; s == DUCTILE_OK && i < outputs.n; i++) s = dt_output(im, &outputs.v[i]);
-    free(nodes.v);
-    free(inits.v);
-    free(inputs.v);
-    free(outputs.v);
-    free(hints.v);
+    dt_free(nodes.v);
+    dt_free(inits.v);
+    dt_free(inputs.v);
+    dt_free(outputs.v);
+    dt_free(hints.v);
     return s;
 }

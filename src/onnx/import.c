@@ -1,6 +1,7 @@
 /* The two public entry points and ModelProto. Parsing builds into a fresh network and moves
  * the result into the caller's only on success, so a failed parse leaves it empty. */
 #include "onnx/onnx_internal.h"
+#include "core/alloc.h"
 #include "format/format.h"
 #include "core/file.h"
 #include "core/status.h"
@@ -38,7 +39,7 @@ const char *dt_onnx_tmpstr(dt_import *im, const pb_field *f)
 {
     if (f->len >= im->scratch_cap) {
         size_t cap = f->len + 64;
-        char *p = realloc(im->scratch, cap);
+        char *p = dt_realloc(im->scratch, cap);
         if (!p) return NULL;
         im->scratch = p;
         im->scratch_cap = cap;
@@ -63,7 +64,7 @@ static ductile_status dt_opset_entry_read(dt_import *im, const pb_field *f, dt_o
         if (!more) break;
         if (g.num == 1) {
             DT_TRY(pb_expect(&g, PB_LEN));
-            if (!(e->domain = dt_onnx_str(im, &g))) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            if (!(e->domain = dt_onnx_str(im, &g))) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading an opset_import domain");
         } else if (g.num == 2) {
             DT_TRY(pb_expect(&g, PB_VARINT));
             version = (int64_t)g.u;
@@ -128,7 +129,7 @@ static ductile_status dt_model(dt_import *im, const uint8_t *buf, size_t size)
     if (!n_opsets) return dt_fail(DUCTILE_ERR_PARSE, "the model has no opset_import (ModelProto field 8)");
 
     im->opsets = dt_arena_alloc(&im->net->arena, (size_t)n_opsets * sizeof *im->opsets);
-    if (!im->opsets) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!im->opsets) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %d opset_import entries", n_opsets);
     pb_init(&r, buf, size, &dt_pb_model);
     for (;;) {
         DT_TRY(pb_next(&r, &g, &more));
@@ -168,7 +169,7 @@ static ductile_status dt_import_run(ductile_network *tmp, const uint8_t *buf, si
     /* Symbolic shapes are annotations: only running out of memory fails the parse. */
     if (s == DUCTILE_OK && dt_symbolic_infer(tmp) == DUCTILE_ERR_OUT_OF_MEMORY) s = DUCTILE_ERR_OUT_OF_MEMORY;
     dt_names_free(&im.names);
-    free(im.scratch);
+    dt_free(im.scratch);
     return s;
 }
 
@@ -181,7 +182,7 @@ static ductile_status dt_check_empty(const ductile_network *network, const char 
     return DUCTILE_OK;
 }
 
-static void dt_release_free(void *p, size_t n) { free(p); }
+static void dt_release_free(void *p, size_t n) { dt_free(p); }
 static void dt_release_unmap(void *p, size_t n) { munmap(p, n); }
 
 DT_EXPORT ductile_status ductile_onnx_parse_memory(ductile_network *network, const void *data, size_t size)
@@ -190,8 +191,8 @@ DT_EXPORT ductile_status ductile_onnx_parse_memory(ductile_network *network, con
     if (!data && size) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ductile_onnx_parse_memory: data is NULL");
     ductile_network *tmp;
     DT_TRY(dt_network_new(&tmp));
-    /* The copy is malloc'd, so raw tensor bytes keep the file's alignment mod 16. */
-    void *copy = malloc(size ? size : 1);
+    /* The copy is dt_malloc'd, so raw tensor bytes keep the file's alignment mod 16. */
+    void *copy = dt_malloc(size ? size : 1);
     if (!copy) {
         dt_network_delete(tmp);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "ductile_onnx_parse_memory: out of memory copying %zu bytes", size);
@@ -227,13 +228,13 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
 
     const char *slash = strrchr(path, '/');
     const char *base = slash ? slash + 1 : path;
-    char *dir = slash ? strndup(path, (size_t)(slash - path) + 1) : strdup(".");
+    char *dir = slash ? dt_strndup(path, (size_t)(slash - path) + 1) : dt_strdup(".");
     ductile_network *tmp = NULL;
     ductile_status s = dir ? dt_network_new(&tmp)
-                           : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+                           : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory parsing '%s'", path);
     if (s != DUCTILE_OK) {
         if (map) munmap(map, size);
-        free(dir);
+        dt_free(dir);
         return s;
     }
     if (map) s = dt_network_keep(tmp, map, size, dt_release_unmap);   /* frees map on failure */
@@ -241,6 +242,6 @@ DT_EXPORT ductile_status ductile_onnx_parse_file(ductile_network *network, const
     if (s == DUCTILE_OK && map) s = dt_file_watch_add(&tmp->files, dir, base, "model file", &st);
     if (s == DUCTILE_OK) s = dt_import_run(tmp, map, size, dir);
     if (s != DUCTILE_OK) dt_fail_prefix(s, "%s", base);
-    free(dir);
+    dt_free(dir);
     return dt_finish(network, tmp, s);
 }

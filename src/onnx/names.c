@@ -1,4 +1,5 @@
 #include "onnx/names.h"
+#include "core/alloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@ static uint64_t dt_names_hash(const char *s)
 
 void dt_names_free(dt_names *m)
 {
-    free(m->slots);
+    dt_free(m->slots);
     m->slots = NULL;
     m->cap = m->count = 0;
 }
@@ -40,11 +41,11 @@ int dt_names_put(dt_names *m, ductile_tensor *t)
     /* Grow at half full so probes stay short. */
     if ((m->count + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 256;
-        ductile_tensor **slots = calloc(cap, sizeof *slots);
+        ductile_tensor **slots = dt_calloc(cap, sizeof *slots);
         if (!slots) return 0;
         for (size_t i = 0; i < m->cap; i++)
             if (m->slots[i]) dt_names_insert(slots, cap, m->slots[i]);
-        free(m->slots);
+        dt_free(m->slots);
         m->slots = slots;
         m->cap = cap;
     }

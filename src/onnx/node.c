@@ -207,12 +207,12 @@ ductile_status dt_onnx_node(dt_import *im, const pb_field *f, int index)
     n.domain = has_dom ? dt_onnx_str(im, &dom) : "";
     n.name = has_name && name.len ? dt_onnx_str(im, &name) : NULL;
     if (!n.op_type || !n.domain || (has_name && name.len && !n.name))
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading node %d", index);
     if (!n.name) {
         char gen[320];
         snprintf(gen, sizeof gen, "%.256s_%d", n.op_type, index);
         if (!(n.name = dt_arena_strdup(&im->net->arena, gen)))
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading node %d", index);
     }
     if (dt_onnx_default_domain(n.domain)) n.domain = "";
     n.opset = dt_onnx_opset(im, n.domain);

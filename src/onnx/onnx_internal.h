@@ -40,7 +40,7 @@ typedef struct dt_import {
     dt_opset_entry *opsets;     /* in net->arena */
     int n_opsets;
     dt_ext_file *ext;           /* external files opened so far (kept by net) */
-    char *scratch;              /* malloc'd buffer for names looked up, not kept */
+    char *scratch;              /* dt_malloc'd buffer for names looked up, not kept */
     size_t scratch_cap;
 } dt_import;
 

@@ -160,7 +160,7 @@ ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name
     }
 
     t->name = name_override ? name_override : has_name ? dt_onnx_str(im, &name) : "";
-    if (!t->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+    if (!t->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading a tensor name");
     const char *tn = t->name;
     if (rank > DT_MAX_DIMS)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': rank %zu is above the maximum of %d",

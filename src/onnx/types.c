@@ -22,7 +22,7 @@ static ductile_status dt_dim(dt_import *im, const pb_field *f, dt_vtype *out)
         } else if (g.num == 2) {
             DT_TRY(pb_expect(&g, PB_LEN));
             sym = dt_onnx_str(im, &g);
-            if (!sym) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            if (!sym) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading a dim_param");
             value = -1;
         }
     }
@@ -80,7 +80,7 @@ ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *ou
         if (g.num == 1) {
             DT_TRY(pb_expect(&g, PB_LEN));
             out->name = dt_onnx_str(im, &g);
-            if (!out->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory");
+            if (!out->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading a value_info name");
         } else if (g.num == 2) {
             DT_TRY(pb_sub(&g, &dt_pb_type, &tr));
             for (;;) {

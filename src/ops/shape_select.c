@@ -3,6 +3,7 @@
  * says which input's data it needs. The counting and grouping live here so that the kernels
  * produce exactly the shapes infer announced. */
 #include "ops/shape.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -194,9 +195,9 @@ static void dt_item_sort(const dt_unique_ctx *c, int64_t *idx, int64_t *tmp, int
 
 void dt_unique_free(dt_unique_result *r)
 {
-    free(r->first);
-    free(r->inverse);
-    free(r->counts);
+    dt_free(r->first);
+    dt_free(r->inverse);
+    dt_free(r->counts);
     memset(r, 0, sizeof *r);
 }
 
@@ -226,13 +227,13 @@ ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_uniqu
     DT_TRY(dt_shape_need_value(L, in, 0));
     int64_t n = r->n_items;
     size_t bytes = (size_t)(n ? n : 1) * sizeof(int64_t);
-    int64_t *idx = malloc(bytes), *tmp = malloc(bytes);
-    r->first = malloc(bytes);
-    r->inverse = malloc(bytes);
-    r->counts = malloc(bytes);
+    int64_t *idx = dt_malloc(bytes), *tmp = dt_malloc(bytes);
+    r->first = dt_malloc(bytes);
+    r->inverse = dt_malloc(bytes);
+    r->counts = dt_malloc(bytes);
     if (!idx || !tmp || !r->first || !r->inverse || !r->counts) {
-        free(idx);
-        free(tmp);
+        dt_free(idx);
+        dt_free(tmp);
         dt_unique_free(r);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Unique over %lld items", (long long)n);
     }
@@ -262,12 +263,12 @@ ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_uniqu
             int64_t g = r->inverse[i];
             if (rank[g] < 0) order[k] = g, rank[g] = k++;
         }
-        int64_t *first = malloc(bytes), *counts = malloc(bytes);
+        int64_t *first = dt_malloc(bytes), *counts = dt_malloc(bytes);
         if (!first || !counts) {
-            free(first);
-            free(counts);
-            free(idx);
-            free(tmp);
+            dt_free(first);
+            dt_free(counts);
+            dt_free(idx);
+            dt_free(tmp);
             dt_unique_free(r);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Unique over %lld items", (long long)n);
         }
@@ -276,13 +277,13 @@ ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_uniqu
             counts[j] = r->counts[order[j]];
         }
         for (int64_t i = 0; i < n; i++) r->inverse[i] = rank[r->inverse[i]];
-        free(r->first);
-        free(r->counts);
+        dt_free(r->first);
+        dt_free(r->counts);
         r->first = first;
         r->counts = counts;
     }
-    free(idx);
-    free(tmp);
+    dt_free(idx);
+    dt_free(tmp);
     return DUCTILE_OK;
 }
 

@@ -2,6 +2,7 @@
  * infer runs the suppression (eager mode) and the kernel runs it again into the output; both
  * use dt_nms_run, so the count infer announces is the count the kernel writes. */
 #include "ops/vision.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -119,11 +120,11 @@ int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scor
                    int64_t *sel, int64_t cap)
 {
     if (p->max_out <= 0 || p->boxes == 0) return 0;
-    dt_nms_cand *cand = malloc((size_t)p->boxes * sizeof *cand);
-    int64_t *kept = malloc((size_t)p->boxes * sizeof *kept);
+    dt_nms_cand *cand = dt_malloc((size_t)p->boxes * sizeof *cand);
+    int64_t *kept = dt_malloc((size_t)p->boxes * sizeof *kept);
     if (!cand || !kept) {
-        free(cand);
-        free(kept);
+        dt_free(cand);
+        dt_free(kept);
         return -1;
     }
     int64_t total = 0;
@@ -151,8 +152,8 @@ int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scor
                 total++;
             }
         }
-    free(cand);
-    free(kept);
+    dt_free(cand);
+    dt_free(kept);
     return total;
 }
 

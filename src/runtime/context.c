@@ -9,6 +9,7 @@
  * handed out the context's own buffer. Shape inputs are read by the shape pass, so output
  * shapes wait for their values; every input is read by execute. */
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 #include "runtime/memplan.h"
 #include "core/status.h"
 
@@ -63,18 +64,18 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "context_create: out is NULL");
     *out = NULL;
     if (!e) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "context_create: engine is NULL");
-    ductile_context *c = calloc(1, sizeof *c);
+    ductile_context *c = dt_calloc(1, sizeof *c);
     if (!c) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     c->e = e;
     size_t nt = (size_t)e->net->n_tensors + 1;
-    c->shape_set = calloc((size_t)e->net->n_inputs + 1, sizeof *c->shape_set);
-    c->bound = calloc(nt, sizeof *c->bound);
-    c->own = calloc(nt, sizeof *c->own);
-    c->own_cap = calloc(nt, sizeof *c->own_cap);
-    c->given = calloc(nt, sizeof *c->given);
-    c->offsets = calloc(nt, sizeof *c->offsets);
-    c->snap = calloc(nt, sizeof *c->snap);
-    c->snap_size = calloc(nt, sizeof *c->snap_size);
+    c->shape_set = dt_calloc((size_t)e->net->n_inputs + 1, sizeof *c->shape_set);
+    c->bound = dt_calloc(nt, sizeof *c->bound);
+    c->own = dt_calloc(nt, sizeof *c->own);
+    c->own_cap = dt_calloc(nt, sizeof *c->own_cap);
+    c->given = dt_calloc(nt, sizeof *c->given);
+    c->offsets = dt_calloc(nt, sizeof *c->offsets);
+    c->snap = dt_calloc(nt, sizeof *c->snap);
+    c->snap_size = dt_calloc(nt, sizeof *c->snap_size);
     ductile_status s = DUCTILE_OK;
     if (!c->shape_set || !c->bound || !c->own || !c->own_cap || !c->given || !c->offsets || !c->snap || !c->snap_size)
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
@@ -82,11 +83,11 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
     c->threads = dt_default_threads();
     if (!s) s = dt_pool_create(c->threads, &c->pool);
     if (!s && !e->backend->host_memory) {
-        c->dval = calloc(nt, sizeof *c->dval);
-        c->dval_cap = calloc(nt, sizeof *c->dval_cap);
-        c->hbuf = calloc(nt, sizeof *c->hbuf);
-        c->hbuf_cap = calloc(nt, sizeof *c->hbuf_cap);
-        c->hostb = calloc(nt, sizeof *c->hostb);
+        c->dval = dt_calloc(nt, sizeof *c->dval);
+        c->dval_cap = dt_calloc(nt, sizeof *c->dval_cap);
+        c->hbuf = dt_calloc(nt, sizeof *c->hbuf);
+        c->hbuf_cap = dt_calloc(nt, sizeof *c->hbuf_cap);
+        c->hostb = dt_calloc(nt, sizeof *c->hostb);
         if (!c->dval || !c->dval_cap || !c->hbuf || !c->hbuf_cap || !c->hostb)
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     }
@@ -107,29 +108,29 @@ void ductile_context_free(ductile_context *c)
     if (c->own)
         for (int t = 0; t < c->e->net->n_tensors; t++)
             if (c->own[t]) c->e->backend->release(c->own[t]);
-    free(c->shape_set);
-    free(c->bound);
-    free(c->own);
-    free(c->own_cap);
-    free(c->given);
-    free(c->offsets);
+    dt_free(c->shape_set);
+    dt_free(c->bound);
+    dt_free(c->own);
+    dt_free(c->own_cap);
+    dt_free(c->given);
+    dt_free(c->offsets);
     if (c->snap)
-        for (int t = 0; t < c->e->net->n_tensors; t++) free(c->snap[t]);
-    free(c->snap);
-    free(c->snap_size);
+        for (int t = 0; t < c->e->net->n_tensors; t++) dt_free(c->snap[t]);
+    dt_free(c->snap);
+    dt_free(c->snap_size);
     if (c->arena) c->e->backend->release(c->arena);
     for (int t = 0; c->dval && t < c->e->net->n_tensors; t++)
         if (c->dval[t]) c->e->backend->release(c->dval[t]);
-    for (int t = 0; c->hbuf && t < c->e->net->n_tensors; t++) free(c->hbuf[t]);
-    free(c->dval);
-    free(c->dval_cap);
-    free(c->hbuf);
-    free(c->hbuf_cap);
-    free(c->hostb);
+    for (int t = 0; c->hbuf && t < c->e->net->n_tensors; t++) dt_free(c->hbuf[t]);
+    dt_free(c->dval);
+    dt_free(c->dval_cap);
+    dt_free(c->hbuf);
+    dt_free(c->hbuf_cap);
+    dt_free(c->hostb);
     if (c->bstate) c->e->backend->state_free(c->bstate);
     if (c->scratch) c->e->backend->release(c->scratch);
-    free(c->hscratch);
-    free(c);
+    dt_free(c->hscratch);
+    dt_free(c);
 }
 
 static ductile_status dt_ctx_set_threads(ductile_context *c, int32_t threads)
@@ -362,7 +363,7 @@ static ductile_status dt_prepare(ductile_context *c)
         void *src = dt_input_data(c, t);
         c->st.views[t].data = src;
         if (c->snap_size[t] < bytes || !c->snap[t]) {
-            void *p = realloc(c->snap[t], bytes ? bytes : 1);
+            void *p = dt_realloc(c->snap[t], bytes ? bytes : 1);
             if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for input '%s'", net->tensors[t]->name);
             c->snap[t] = p;
         }
@@ -393,10 +394,10 @@ static ductile_status dt_prepare(ductile_context *c)
         /* Fallback layers run compiled host kernels: their scratch is host memory. */
         DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), true, &scratch));
         if (scratch > c->hscratch_cap) {
-            void *hp = NULL;
-            if (posix_memalign(&hp, 64, scratch) != 0)
+            void *hp = dt_aligned_alloc(64, scratch);
+            if (!hp)
                 return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", scratch);
-            free(c->hscratch);
+            dt_free(c->hscratch);
             c->hscratch = hp;
             c->hscratch_cap = scratch;
         }
@@ -606,11 +607,11 @@ static void *dt_device_data(ductile_context *c, int t, const bool *host_bound)
 static ductile_status dt_host_buffer(ductile_context *c, int t, size_t bytes)
 {
     if (c->hbuf_cap[t] >= bytes && c->hbuf[t]) return DUCTILE_OK;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0)
+    void *p = dt_aligned_alloc(64, bytes ? bytes : 1);
+    if (!p)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for a host copy of '%s'", bytes,
                        c->e->net->tensors[t]->name);
-    free(c->hbuf[t]);
+    dt_free(c->hbuf[t]);
     c->hbuf[t] = p;
     c->hbuf_cap[t] = bytes;
     return DUCTILE_OK;

@@ -1,5 +1,6 @@
 /* Engines: loading (bytes -> network -> plan), saving, and the public queries. */
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 #include "runtime/engine_read.h"
 #include "core/file.h"
 #include "core/status.h"
@@ -10,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void dt_free_aligned(void *p, size_t n) { free(p); }
+static void dt_free_aligned(void *p, size_t n) { dt_free(p); }
 
 /* The engine's backend, present in this build and on this machine (its device of the compute
  * capability the engine was tuned for). */
@@ -85,7 +86,7 @@ ductile_status dt_engine_upload(ductile_engine *e)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input '%s' is a shape tensor (its values decide shapes); shape tensors do not run on the %s backend yet",
                            net->tensors[t]->name, be->name);
     DT_TRY(dt_engine_place_layers(e));
-    e->dconst = calloc((size_t)net->n_tensors + 1, sizeof *e->dconst);
+    e->dconst = dt_calloc((size_t)net->n_tensors + 1, sizeof *e->dconst);
     if (!e->dconst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");
     for (int i = 0; i < e->plan.n_layers; i++) {
         const dt_plan_layer *pl = &e->plan.layers[i];
@@ -107,9 +108,9 @@ ductile_status dt_engine_upload(ductile_engine *e)
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out)
 {
     *out = NULL;
-    ductile_engine *e = calloc(1, sizeof *e);
+    ductile_engine *e = dt_calloc(1, sizeof *e);
     if (!e) {
-        free(bytes);
+        dt_free(bytes);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");
     }
     e->bytes = bytes;
@@ -135,25 +136,25 @@ void ductile_engine_free(ductile_engine *e)
     if (e->dconst)
         for (int t = 0; t < e->net->n_tensors; t++)
             if (e->dconst[t]) e->backend->release(e->dconst[t]);
-    free(e->dconst);
+    dt_free(e->dconst);
     dt_plan_free(&e->plan);
     dt_network_delete(e->net);
     for (int i = 0; i < e->n_profiles; i++) dt_profile_clear(&e->profiles[i]);
-    free(e->profiles);
+    dt_free(e->profiles);
     dt_free_aligned(e->bytes, e->size);
-    free(e->layer_info);
-    free(e);
+    dt_free(e->layer_info);
+    dt_free(e);
 }
 
-void ductile_free(void *p) { free(p); }
+void ductile_free(void *p) { dt_free(p); }
 
 ductile_status ductile_engine_load_memory(const void *data, size_t size, ductile_engine **out)
 {
     if (!out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_memory: out is NULL");
     *out = NULL;
     if (!data && size) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "load_memory: data is NULL");
-    void *copy = NULL;
-    if (posix_memalign(&copy, 64, size ? size : 1) != 0)
+    void *copy = dt_aligned_alloc(64, size ? size : 1);
+    if (!copy)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) loading an engine", size);
     if (size) memcpy(copy, data, size);
     return dt_engine_from_bytes(copy, size, out);
@@ -173,15 +174,15 @@ ductile_status ductile_engine_load_file(const char *path, ductile_engine **out)
         close(fd);
         return dt_fail(DUCTILE_ERR_FORMAT, "'%s' is empty (0 bytes), not an engine file", path);
     }
-    void *buf = NULL;
-    if (posix_memalign(&buf, 64, len) != 0) {
+    void *buf = dt_aligned_alloc(64, len);
+    if (!buf) {
         close(fd);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) reading '%s'", len, path);
     }
     ductile_status s = dt_file_read_all(fd, buf, len, path, NULL);
     close(fd);
     if (s) {
-        free(buf);
+        dt_free(buf);
         return s;
     }
     s = dt_engine_from_bytes(buf, len, out);
@@ -192,7 +193,7 @@ ductile_status ductile_engine_load_file(const char *path, ductile_engine **out)
 ductile_status ductile_engine_serialize(const ductile_engine *e, void **data, size_t *size)
 {
     if (!e || !data || !size) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "serialize: engine, data or size is NULL");
-    *data = malloc(e->size ? e->size : 1);
+    *data = dt_malloc(e->size ? e->size : 1);
     if (!*data) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) serializing the engine", e->size);
     memcpy(*data, e->bytes, e->size);
     *size = e->size;

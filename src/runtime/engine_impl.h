@@ -92,7 +92,7 @@ struct ductile_engine {
  * the constants that device kernels read to the device (dconst). Nothing for the CPU. */
 ductile_status dt_engine_upload(ductile_engine *e);
 
-/* Takes ownership of bytes (posix_memalign'd, 64-byte aligned) on success and on failure. */
+/* Takes ownership of bytes (dt_aligned_alloc'd, 64-byte aligned) on success and on failure. */
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);
 
 /* The plan for a network in execution order; DUCTILE_ERR_UNSUPPORTED for an op without a
@@ -104,7 +104,7 @@ void dt_plan_free(dt_plan *plan);
  * others (the engine backend's memory). */
 ductile_status dt_plan_scratch_max(const dt_plan *p, const dt_view *views, int threads, bool fallback,
                                    size_t *bytes);
-/* The layer-info JSON (malloc'd), or NULL when out of memory. */
+/* The layer-info JSON (dt_malloc'd), or NULL when out of memory. */
 char *dt_layer_info_make(const ductile_engine *e);
 
 /* ---- shape pass (shared by the context and the builder's profile checks) ---- */

@@ -5,6 +5,7 @@
  * could describe, and no read leaves the buffer. Errors name the section and the absolute
  * byte offset of the field at fault. */
 #include "format/format.h"
+#include "core/alloc.h"
 #include "runtime/engine_read.h"
 #include "format/checksum.h"
 #include "core/checked.h"
@@ -133,8 +134,8 @@ static ductile_status dt_read_strings(dt_reader *r)
     uint32_t n = dt_u32(&c);
     DT_TRY(dt_need_n(&c, n, 5, "the strings")); /* each at least a length and a NUL */
     if (n == DT_ENGINE_NO_STRING) return dt_bad(&c, c.pos - 4, "string count 0x%08x is reserved", n);
-    r->str = malloc(sizeof *r->str * ((size_t)n + 1));
-    r->str_len = malloc(sizeof *r->str_len * ((size_t)n + 1));
+    r->str = dt_malloc(sizeof *r->str * ((size_t)n + 1));
+    r->str_len = dt_malloc(sizeof *r->str_len * ((size_t)n + 1));
     if (!r->str || !r->str_len) return dt_oom();
     for (uint32_t i = 0; i < n; i++) {
         DT_TRY(dt_need(&c, 4, "a string length"));
@@ -253,8 +254,8 @@ static ductile_status dt_read_tensors(dt_reader *r)
     uint32_t n = dt_u32(&c);
     DT_TRY(dt_need_n(&c, n, DT_ENGINE_TENSOR_RECORD, "the tensor records"));
     if (n > INT_MAX) return dt_bad(&c, c.pos - 4, "tensor count %" PRIu32 " is too large", n);
-    r->tflags = calloc((size_t)n + 1, sizeof *r->tflags);
-    r->ready = calloc((size_t)n + 1, sizeof *r->ready);
+    r->tflags = dt_calloc((size_t)n + 1, sizeof *r->tflags);
+    r->ready = dt_calloc((size_t)n + 1, sizeof *r->ready);
     if (!r->tflags || !r->ready) return dt_oom();
     for (uint32_t i = 0; i < n; i++) {
         size_t at = c.pos;
@@ -470,7 +471,7 @@ static ductile_status dt_read_profiles(dt_reader *r, ductile_profile **out, int 
     uint32_t n = dt_u32(&c);
     DT_TRY(dt_need_n(&c, n, 4, "the profiles"));
     if (n == 0) return dt_section_end(&c);
-    ductile_profile *ps = calloc(n, sizeof *ps);
+    ductile_profile *ps = dt_calloc(n, sizeof *ps);
     if (!ps) return dt_oom();
     *out = ps;
     for (uint32_t p = 0; p < n; p++) {
@@ -653,14 +654,14 @@ ductile_status dt_engine_read_target(const void *data, size_t size, unsigned fla
     if (!s) s = dt_read_layers(&r);
     if (!s) s = dt_read_profiles(&r, profiles, n_profiles);
     if (!s) s = dt_read_target(&r, &tgt);
-    free(r.str);
-    free(r.str_len);
-    free(r.tflags);
-    free(r.ready);
+    dt_free(r.str);
+    dt_free(r.str_len);
+    dt_free(r.tflags);
+    dt_free(r.ready);
     if (s) {
         dt_network_delete(r.net);
         for (int i = 0; i < *n_profiles; i++) dt_profile_clear(&(*profiles)[i]);
-        free(*profiles);
+        dt_free(*profiles);
         *profiles = NULL;
         *n_profiles = 0;
         return s;

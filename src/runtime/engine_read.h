@@ -13,7 +13,7 @@
  *   1. data is 64-byte aligned (DUCTILE_ERR_INVALID_ARGUMENT otherwise).
  *   2. The network's constants point INTO data (zero copy): the caller keeps data alive and
  *      unchanged as long as the network (e.g. hands it over with dt_network_keep).
- *   3. *profiles is a malloc'd array of *n_profiles profiles: dt_profile_clear each, then
+ *   3. *profiles is a dt_malloc'd array of *n_profiles profiles: dt_profile_clear each, then
  *      free the array (NULL when there are none).
  *   4. Any bytes are safe to pass: a file that is not an engine, of another version,
  *      truncated or corrupted is refused with DUCTILE_ERR_FORMAT and a message naming the

@@ -1,6 +1,7 @@
 /* ductile_engine_layer_info: the engine's layers as JSON, in the spirit of trtexec's
  * --dumpLayerInfo. */
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,7 +24,7 @@ static void dt_sb_printf(dt_sbuf *b, const char *fmt, ...)
         if (k < 0) { b->oom = 1; return; }
         if (b->p && b->n + (size_t)k < b->cap) { b->n += (size_t)k; return; }
         size_t nc = (b->cap ? b->cap * 2 : 4096) + (size_t)k;
-        char *np = realloc(b->p, nc);
+        char *np = dt_realloc(b->p, nc);
         if (!np) { b->oom = 1; return; }
         b->p = np;
         b->cap = nc;
@@ -92,7 +93,7 @@ char *dt_layer_info_make(const ductile_engine *e)
     }
     dt_sb_printf(&b, "]\n}\n");
     if (b.oom) {
-        free(b.p);
+        dt_free(b.p);
         return NULL;
     }
     return b.p;

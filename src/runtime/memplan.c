@@ -16,6 +16,7 @@
  * O(n log n + budget log n); on every suite model all blocks fit the budget and the plan is
  * exactly the naive one's. */
 #include "runtime/memplan.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 
@@ -36,22 +37,22 @@ struct dt_memlife {
 void dt_memlife_free(dt_memlife *m)
 {
     if (!m) return;
-    free(m->first);
-    free(m->last);
-    free(m->adj_start);
-    free(m->adj);
-    free(m->listed);
-    free(m);
+    dt_free(m->first);
+    dt_free(m->last);
+    dt_free(m->adj_start);
+    dt_free(m->adj);
+    dt_free(m->listed);
+    dt_free(m);
 }
 
 static ductile_status dt_memlife_oom(dt_memlife *m, int *a, int *b, int *c, int *d, size_t *e)
 {
     dt_memlife_free(m);
-    free(a);
-    free(b);
-    free(c);
-    free(d);
-    free(e);
+    dt_free(a);
+    dt_free(b);
+    dt_free(c);
+    dt_free(d);
+    dt_free(e);
     return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning activation lifetimes");
 }
 
@@ -67,19 +68,19 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
                            b, first[b], last[b], n_steps - 1);
     if (!budget) budget = DT_MEMPLAN_BUDGET(n);
     size_t nn = (size_t)n + 1, ns = (size_t)n_steps + 2;
-    dt_memlife *m = calloc(1, sizeof *m);
-    int *by_first = malloc(nn * sizeof *by_first);    /* blocks sorted by first step (stable) */
-    int *fstart = calloc(ns, sizeof *fstart);         /* by_first[fstart[t]..fstart[t+1]) start at t */
-    int *lcount = calloc(ns, sizeof *lcount);         /* blocks that end before step t */
-    int *link = malloc(2 * nn * sizeof *link);        /* the live list: next, prev */
-    size_t *deg = malloc(nn * sizeof *deg);
+    dt_memlife *m = dt_calloc(1, sizeof *m);
+    int *by_first = dt_malloc(nn * sizeof *by_first);    /* blocks sorted by first step (stable) */
+    int *fstart = dt_calloc(ns, sizeof *fstart);         /* by_first[fstart[t]..fstart[t+1]) start at t */
+    int *lcount = dt_calloc(ns, sizeof *lcount);         /* blocks that end before step t */
+    int *link = dt_malloc(2 * nn * sizeof *link);        /* the live list: next, prev */
+    size_t *deg = dt_malloc(nn * sizeof *deg);
     if (!m || !by_first || !fstart || !lcount || !link || !deg) return dt_memlife_oom(m, by_first, fstart, lcount, link, deg);
     m->n = n;
     m->n_steps = n_steps;
-    m->first = malloc(nn * sizeof *m->first);
-    m->last = malloc(nn * sizeof *m->last);
-    m->adj_start = calloc(nn, sizeof *m->adj_start);
-    m->listed = calloc(nn, 1);
+    m->first = dt_malloc(nn * sizeof *m->first);
+    m->last = dt_malloc(nn * sizeof *m->last);
+    m->adj_start = dt_calloc(nn, sizeof *m->adj_start);
+    m->listed = dt_calloc(nn, 1);
     if (!m->first || !m->last || !m->adj_start || !m->listed) return dt_memlife_oom(m, by_first, fstart, lcount, link, deg);
     if (n) {
         memcpy(m->first, first, (size_t)n * sizeof *first);
@@ -94,11 +95,11 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
         fstart[t + 1] += fstart[t];
         lcount[t + 1] += lcount[t];
     }
-    int *fill = malloc(ns * sizeof *fill);
+    int *fill = dt_malloc(ns * sizeof *fill);
     if (!fill) return dt_memlife_oom(m, by_first, fstart, lcount, link, deg);
     memcpy(fill, fstart, ns * sizeof *fill);
     for (int b = 0; b < n; b++) by_first[fill[first[b]]++] = b;
-    free(fill);
+    dt_free(fill);
     /* Neighbours of b: the blocks that start by its last step, less those that ended before its
      * first step, less itself. */
     size_t total = 0, max_deg = 0;
@@ -110,7 +111,7 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
     /* Over budget: list the blocks with the fewest neighbours first, up to the budget. */
     size_t cap = max_deg;
     if (total > budget) {
-        size_t *hist = calloc(max_deg + 1, sizeof *hist);
+        size_t *hist = dt_calloc(max_deg + 1, sizeof *hist);
         if (!hist) return dt_memlife_oom(m, by_first, fstart, lcount, link, deg);
         for (int b = 0; b < n; b++) hist[deg[b]]++;
         size_t sum = 0;
@@ -120,7 +121,7 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
             sum += hist[d] * d;
             cap = d;
         }
-        free(hist);
+        dt_free(hist);
     }
     for (int b = 0; b < n; b++) {
         m->listed[b] = deg[b] <= cap;
@@ -128,17 +129,17 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
         m->adj_start[b + 1] = m->adj_start[b] + (m->listed[b] ? deg[b] : 0);
         if (m->listed[b] && deg[b] > m->max_list) m->max_list = deg[b];
     }
-    m->adj = malloc((m->adj_start[n] + 1) * sizeof *m->adj);
+    m->adj = dt_malloc((m->adj_start[n] + 1) * sizeof *m->adj);
     if (!m->adj) return dt_memlife_oom(m, by_first, fstart, lcount, link, deg);
     /* One sweep over the steps with the list of live blocks that started earlier: a listed
      * block's neighbours are those (all live at its first step, so no more than its degree)
      * and the blocks that start within its lifetime. */
     int *next = link, *prev = link + nn, head = n; /* index n: the list's sentinel */
     next[head] = prev[head] = head;
-    int *end_next = malloc(nn * sizeof *end_next), *end_head = malloc(ns * sizeof *end_head);
+    int *end_next = dt_malloc(nn * sizeof *end_next), *end_head = dt_malloc(ns * sizeof *end_head);
     if (!end_next || !end_head) {
-        free(end_next);
-        free(end_head);
+        dt_free(end_next);
+        dt_free(end_head);
         return dt_memlife_oom(m, by_first, fstart, lcount, link, deg);
     }
     for (int t = 0; t < n_steps; t++) end_head[t] = -1;
@@ -167,13 +168,13 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
             prev[next[b]] = prev[b];
         }
     }
-    free(end_next);
-    free(end_head);
-    free(by_first);
-    free(fstart);
-    free(lcount);
-    free(link);
-    free(deg);
+    dt_free(end_next);
+    dt_free(end_head);
+    dt_free(by_first);
+    dt_free(fstart);
+    dt_free(lcount);
+    dt_free(link);
+    dt_free(deg);
     *out = m;
     return DUCTILE_OK;
 }
@@ -232,13 +233,13 @@ static ductile_status dt_place(const dt_memlife *m, const size_t *sizes, size_t 
 {
     int n = m->n;
     size_t nn = (size_t)n + 1;
-    dt_sized *order = malloc(nn * sizeof *order);
-    unsigned char *done = calloc(nn, 1);
-    dt_span *near = malloc((m->max_list + 1) * sizeof *near);
+    dt_sized *order = dt_malloc(nn * sizeof *order);
+    unsigned char *done = dt_calloc(nn, 1);
+    dt_span *near = dt_malloc((m->max_list + 1) * sizeof *near);
     dt_skyline sky = {NULL, NULL, m->n_steps};
     if (m->any_stacked) {
-        sky.mx = calloc(4 * (size_t)m->n_steps, sizeof *sky.mx);
-        sky.raise = calloc(4 * (size_t)m->n_steps, sizeof *sky.raise);
+        sky.mx = dt_calloc(4 * (size_t)m->n_steps, sizeof *sky.mx);
+        sky.raise = dt_calloc(4 * (size_t)m->n_steps, sizeof *sky.raise);
     }
     ductile_status s = DUCTILE_OK;
     if (!order || !done || !near || (m->any_stacked && (!sky.mx || !sky.raise)))
@@ -276,11 +277,11 @@ static ductile_status dt_place(const dt_memlife *m, const size_t *sizes, size_t 
         done[b] = 1;
         if (end > top) top = end;
     }
-    free(order);
-    free(done);
-    free(near);
-    free(sky.mx);
-    free(sky.raise);
+    dt_free(order);
+    dt_free(done);
+    dt_free(near);
+    dt_free(sky.mx);
+    dt_free(sky.raise);
     if (!s) *arena = top;
     return s;
 }
@@ -300,11 +301,11 @@ ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *p)
     for (int t = 0; t < net->n_tensors; t++)
         n += p->kind[t] == DT_TENSOR_ACTIVATION && net->tensors[t]->producer;
     size_t nn = (size_t)n + 1;
-    int *first = malloc(nn * sizeof *first), *last = malloc(nn * sizeof *last);
-    p->mem_tensor = malloc(nn * sizeof *p->mem_tensor);
+    int *first = dt_malloc(nn * sizeof *first), *last = dt_malloc(nn * sizeof *last);
+    p->mem_tensor = dt_malloc(nn * sizeof *p->mem_tensor);
     if (!first || !last || !p->mem_tensor) {
-        free(first);
-        free(last);
+        dt_free(first);
+        dt_free(last);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d tensors", net->n_tensors);
     }
     int b = 0;
@@ -317,8 +318,8 @@ ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *p)
     }
     p->n_mem = n;
     ductile_status s = dt_memlife_make(n, first, last, net->n_layers, 0, &p->mem);
-    free(first);
-    free(last);
+    dt_free(first);
+    dt_free(last);
     return s;
 }
 
@@ -327,10 +328,10 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
     const ductile_network *net = e->net;
     const dt_plan *p = &e->plan;
     size_t nn = (size_t)p->n_mem + 1;
-    size_t *sizes = malloc(nn * sizeof *sizes), *offs = malloc(nn * sizeof *offs);
+    size_t *sizes = dt_malloc(nn * sizeof *sizes), *offs = dt_malloc(nn * sizeof *offs);
     if (!sizes || !offs) {
-        free(sizes);
-        free(offs);
+        dt_free(sizes);
+        dt_free(offs);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning activation memory (%d tensors)", p->n_mem);
     }
     ductile_status s = DUCTILE_OK;
@@ -355,7 +356,7 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
                     (size_t)SIZE_MAX, T->name, T->producer->name, T->producer->op_type, sizes[failed]);
     }
     for (int b = 0; b < p->n_mem && !s; b++) offsets[p->mem_tensor[b]] = offs[b];
-    free(sizes);
-    free(offs);
+    dt_free(sizes);
+    dt_free(offs);
     return s;
 }

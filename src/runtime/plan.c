@@ -2,6 +2,7 @@
  * tensors are known from shapes alone (computed once per shape in the shape pass, never in
  * execute), where each tensor is last read, and the activation lifetimes (memplan.h), once per engine. */
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 #include "runtime/memplan.h"
 #include "core/status.h"
 
@@ -16,7 +17,7 @@ static bool dt_op_reads_shape_only(const char *op) { return !strcmp(op, "Shape")
  * Shape and Size read only dims, so the walk stops there. */
 static ductile_status dt_find_shape_inputs(const ductile_network *net, dt_plan *p)
 {
-    bool *need = calloc((size_t)net->n_tensors + 1, sizeof *need);
+    bool *need = dt_calloc((size_t)net->n_tensors + 1, sizeof *need);
     if (!need) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d tensors", net->n_tensors);
     for (int i = net->n_layers - 1; i >= 0; i--) {
         const ductile_layer *L = net->layers[i];
@@ -31,7 +32,7 @@ static ductile_status dt_find_shape_inputs(const ductile_network *net, dt_plan *
     for (int t = 0; t < net->n_tensors; t++)
         p->shape_input[t] = need[t] && p->kind[t] == DT_TENSOR_INPUT &&
                             (net->tensors[t]->dtype == DUCTILE_INT64 || net->tensors[t]->dtype == DUCTILE_INT32);
-    free(need);
+    dt_free(need);
     return DUCTILE_OK;
 }
 
@@ -43,7 +44,7 @@ static bool dt_backend_has_kernel(const dt_backend *b, const char *op_type)
 ductile_status dt_plan_compile(dt_plan_layer *pl, const dt_backend *b)
 {
     const ductile_layer *L = pl->layer;
-    free(pl->params);
+    dt_free(pl->params);
     pl->params = NULL;
     pl->kernel = b->kernel ? b->kernel(L->op_type) : NULL;
     pl->legacy = pl->kernel || !b->find_kernel ? NULL : b->find_kernel(L->op_type);
@@ -93,10 +94,10 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
     memset(p, 0, sizeof *p);
     p->n_tensors = net->n_tensors;
     p->n_layers = net->n_layers;
-    p->kind = calloc((size_t)net->n_tensors + 1, sizeof *p->kind);
-    p->shape_input = calloc((size_t)net->n_tensors + 1, sizeof *p->shape_input);
-    p->last_use = malloc(((size_t)net->n_tensors + 1) * sizeof *p->last_use);
-    p->layers = calloc((size_t)net->n_layers + 1, sizeof *p->layers);
+    p->kind = dt_calloc((size_t)net->n_tensors + 1, sizeof *p->kind);
+    p->shape_input = dt_calloc((size_t)net->n_tensors + 1, sizeof *p->shape_input);
+    p->last_use = dt_malloc(((size_t)net->n_tensors + 1) * sizeof *p->last_use);
+    p->layers = dt_calloc((size_t)net->n_layers + 1, sizeof *p->layers);
     if (!p->kind || !p->shape_input || !p->last_use || !p->layers) {
         dt_plan_free(p);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d layers", net->n_layers);
@@ -201,12 +202,12 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
 
 void dt_plan_free(dt_plan *p)
 {
-    free(p->kind);
-    free(p->shape_input);
-    free(p->last_use);
-    for (int i = 0; p->layers && i < p->n_layers; i++) free(p->layers[i].params);
-    free(p->layers);
+    dt_free(p->kind);
+    dt_free(p->shape_input);
+    dt_free(p->last_use);
+    for (int i = 0; p->layers && i < p->n_layers; i++) dt_free(p->layers[i].params);
+    dt_free(p->layers);
     dt_memlife_free(p->mem);
-    free(p->mem_tensor);
+    dt_free(p->mem_tensor);
     memset(p, 0, sizeof *p);
 }

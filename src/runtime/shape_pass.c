@@ -2,6 +2,7 @@
  * that follow from shapes alone (Shape -> Gather -> Concat -> Reshape chains, Range lengths,
  * Resize sizes). Runs when input shapes change, never per execute. */
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -60,9 +61,9 @@ ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
     const ductile_network *net = e->net;
     size_t n = (size_t)net->n_tensors + 1;
     memset(st, 0, sizeof *st);
-    st->views = calloc(n, sizeof *st->views);
-    st->value_bufs = calloc(n, sizeof *st->value_bufs);
-    st->value_caps = calloc(n, sizeof *st->value_caps);
+    st->views = dt_calloc(n, sizeof *st->views);
+    st->value_bufs = dt_calloc(n, sizeof *st->value_bufs);
+    st->value_caps = dt_calloc(n, sizeof *st->value_caps);
     if (!st->views || !st->value_bufs || !st->value_caps) {
         dt_shape_state_free(st, e);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the shapes of %d tensors", net->n_tensors);
@@ -81,11 +82,11 @@ ductile_status dt_shape_state_init(dt_shape_state *st, const ductile_engine *e)
 void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e)
 {
     if (st->value_bufs)
-        for (int t = 0; t < e->net->n_tensors; t++) free(st->value_bufs[t]);
-    free(st->views);
-    free(st->value_bufs);
-    free(st->value_caps);
-    free(st->scratch);
+        for (int t = 0; t < e->net->n_tensors; t++) dt_free(st->value_bufs[t]);
+    dt_free(st->views);
+    dt_free(st->value_bufs);
+    dt_free(st->value_caps);
+    dt_free(st->scratch);
     memset(st, 0, sizeof *st);
 }
 
@@ -149,7 +150,7 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             if (pl->value) {
                 size_t need = bytes ? bytes : 1;
                 if (st->value_caps[t] < need) {
-                    void *nb = realloc(st->value_bufs[t], need);
+                    void *nb = dt_realloc(st->value_bufs[t], need);
                     if (!nb) return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k, DT_BAD_NO_MEMORY, need));
                     st->value_bufs[t] = nb;
                     st->value_caps[t] = need;
@@ -170,10 +171,10 @@ ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exe
             size_t bytes;
             DT_TRY(dt_plan_layer_scratch(pl, in, out, dt_pool_threads(ex->pool), &bytes));
             if (bytes > st->scratch_cap) {
-                void *nb = NULL;
-                if (posix_memalign(&nb, 64, bytes) != 0)
+                void *nb = dt_aligned_alloc(64, bytes);
+                if (!nb)
                     return dt_node_fail(L, dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes));
-                free(st->scratch);
+                dt_free(st->scratch);
                 st->scratch = nb;
                 st->scratch_cap = bytes;
             }

@@ -5,6 +5,7 @@
 
 #include "ductile.h"
 #include "backend/backend.h"
+#include "core/alloc.h"
 #include "format/checksum.h"
 #include "format/format.h"
 #include "builder/engine_write.h"
@@ -179,9 +180,9 @@ static void test_target_round_trip(void)
     dt_network_delete(net2);
     for (int i = 0; i < np; i++) dt_profile_clear(&p[i]);
     for (int i = 0; i < np2; i++) dt_profile_clear(&p2[i]);
-    free(p);
-    free(p2);
-    free(again);
+    dt_free(p);
+    dt_free(p2);
+    dt_free(again);
     free(f);
 }
 

@@ -11,6 +11,7 @@
 #include "ductile.h"
 #include "backend/backend.h"
 #include "runtime/engine_impl.h"
+#include "core/alloc.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -171,7 +172,7 @@ static ductile_engine *as_fake(const ductile_engine *cpu, int *fallbacks)
     CHECK_EQ_INT(dt_engine_upload(e), DUCTILE_OK);
     *fallbacks = 0;
     for (int i = 0; i < e->plan.n_layers; i++) *fallbacks += e->plan.layers[i].fallback;
-    free(e->layer_info);
+    dt_free(e->layer_info);
     e->layer_info = dt_layer_info_make(e);
     return e;
 }

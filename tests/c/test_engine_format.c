@@ -1,6 +1,7 @@
 /* The engine file format: what is written reads back field by field, the bytes are
  * deterministic, and no corruption (flip, truncation, version, random mutation) gets past the
  * reader or crashes it. */
+#include "core/alloc.h"
 #include "format/checksum.h"
 #include "format/format.h"
 #include "builder/engine_write.h"
@@ -204,7 +205,7 @@ static void free_read(ductile_network *net, ductile_profile *p, int n)
 {
     dt_network_delete(net);
     for (int i = 0; i < n; i++) dt_profile_clear(&p[i]);
-    free(p);
+    dt_free(p);
 }
 
 /* Reads an aligned copy of the first n bytes of src. */
@@ -285,7 +286,7 @@ static void test_roundtrip(const unsigned char *f, size_t n, const ductile_netwo
     size_t n2;
     CHECK_EQ_INT(dt_engine_write(back, bp, nbp, &again, &n2), DUCTILE_OK);
     CHECK(n2 == n && memcmp(again, f, n) == 0);
-    free(again);
+    dt_free(again);
     free_read(back, bp, nbp);
 }
 
@@ -499,7 +500,7 @@ static void test_writer_refuses(void)
     CHECK_EQ_INT(dt_engine_write(net, prof, 2, &out, &n), DUCTILE_ERR_INVALID_ARGUMENT);
     net->tensors[1]->nbytes = sizeof w_data;
     CHECK_EQ_INT(dt_engine_write(net, prof, 2, &out, &n), DUCTILE_OK);
-    free(out);
+    dt_free(out);
     dt_profile_clear(&prof[0]);
     dt_profile_clear(&prof[1]);
     dt_network_delete(net);
@@ -518,7 +519,7 @@ int main(void)
     CHECK_EQ_INT(dt_engine_write(net, prof, 2, &b, &nb), DUCTILE_OK);
     CHECK(na == nb && memcmp(a, b, na) == 0);
     CHECK((uintptr_t)a % 64 == 0);
-    free(b);
+    dt_free(b);
     fprintf(stderr, "engine of the test network: %zu bytes\n", na);
 
     test_roundtrip(a, na, net, prof);
@@ -529,7 +530,7 @@ int main(void)
     test_random_mutations(a, na);
     test_writer_refuses();
 
-    free(a);
+    dt_free(a);
     dt_profile_clear(&prof[0]);
     dt_profile_clear(&prof[1]);
     dt_network_delete(net);

@@ -5,6 +5,7 @@
 #include "testutil.h"
 #include "refconv.h"
 
+#include "core/alloc.h"
 #include "backend/cpu/conv.h"
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/families.h"
@@ -185,7 +186,8 @@ static double run_case(const conv_case *cc, const char *act, bool res, bool pack
     free(want);
     free(r);
 out:
-    free(x), free(w), free(b), free(packed);
+    free(x), free(w), free(b);
+    dt_free(packed); /* the backend's blob: core/alloc */
     return err;
 }
 

@@ -3,6 +3,7 @@
  * attribute errors that infer and check report. */
 #include "ophelp.h"
 
+#include "core/alloc.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
 #include "core/status.h"
@@ -413,7 +414,7 @@ static void test_packed_matmul_and_gemm_match_unpacked(dt_pool *pool)
         ref_gemm(false, false, M, mm[c].b[1], mm[c].b[0], 1.0, a.data, b.data, R);
         CHECK(rel_err(outp.data, R, n) <= 1e-4);
         CHECK(rel_err(out.data, R, n) <= 1e-4);
-        free(a.data), free(b.data), free(pk.data), free(out.data), free(outp.data), free(R);
+        free(a.data), free(b.data), dt_free(pk.data), free(out.data), free(outp.data), free(R);
     }
     /* Gemm: both transB, alpha, beta and a bias C [N]; M = 1 (a classifier) and M = 17. */
     for (int t = 0; t < 4; t++) {
@@ -438,7 +439,7 @@ static void test_packed_matmul_and_gemm_match_unpacked(dt_pool *pool)
         ref_gemm(false, tb, M, N, K, 0.5, A, B, R);
         for (int64_t i = 0; i < M * N; i++) R[i] += 2.0 * C[i % N];
         CHECK(rel_err(out.data, R, M * N) <= 1e-4);
-        free(A), free(B), free(C), free(pk.data), free(out.data), free(R);
+        free(A), free(B), free(C), dt_free(pk.data), free(out.data), free(R);
     }
 }
 

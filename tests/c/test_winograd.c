@@ -55,7 +55,7 @@ static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
         int64_t nx = g.batch * g.c * g.in[0] * g.in[1], ny = g.batch * g.m * g.out[0] * g.out[1];
         float *x = rand_buf(nx), *w = rand_buf(g.m * g.c * 9), *b = rand_buf(g.m), *r = rand_buf(ny);
         float *u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
-        dt_cpu_wino_pack_weights(&g, w, u);
+        CHECK_EQ_INT(dt_cpu_wino_pack_weights(&g, w, u), DUCTILE_OK);
         double *want = malloc(sizeof(double) * (size_t)ny);
         ref_conv(&(ref_conv_geom){.n = g.batch, .c = g.c, .m = g.m, .group = 1, .h = g.in[0],
                                   .w = g.in[1], .oh = g.out[0], .ow = g.out[1], .kh = 3, .kw = 3,

@@ -1,16 +1,16 @@
 /* The CPU backend's table: host memory and the CPU kernels. */
 #include "backend/cpu/kernels.h"
+#include "core/alloc.h"
 
 #include <stdlib.h>
 #include <unistd.h>
 
 static void *dt_cpu_alloc(size_t bytes)
 {
-    void *p = NULL;
-    return posix_memalign(&p, 64, bytes ? bytes : 1) == 0 ? p : NULL;
+    return dt_aligned_alloc(64, bytes ? bytes : 1);
 }
 
-static void dt_cpu_release(void *p) { free(p); }
+static void dt_cpu_release(void *p) { dt_free(p); }
 
 static uint64_t dt_cpu_memory_size(void)
 {

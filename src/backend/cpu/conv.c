@@ -3,6 +3,7 @@
  * panel by panel), so the packed panel (in L2) is the only copy. A 1x1, stride-1, unpadded
  * conv needs no im2col at all: B is the image itself. */
 #include "backend/cpu/conv.h"
+#include "core/alloc.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/winograd.h"
 #include "core/status.h"
@@ -221,10 +222,10 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
         size_t bytes;
         DT_TRY(dt_cpu_conv_scratch(g, a, algo, dt_pool_threads(pool), &bytes));
         dt_conv_args b = *a;
-        if (posix_memalign(&b.scratch, 64, bytes ? bytes : 64) != 0)
+        if (!(b.scratch = dt_aligned_alloc(64, bytes ? bytes : 64)))
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for conv scratch (%zu bytes)", bytes);
         ductile_status s = dt_cpu_conv_run_algo(g, &b, algo, pool);
-        free(b.scratch);
+        dt_free(b.scratch);
         return s;
     }
     switch (algo) {

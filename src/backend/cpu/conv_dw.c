@@ -3,6 +3,7 @@
  * 16 outputs of a row are computed per vector. im2col + GEMM would be wasteful here: K is
  * only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 

@@ -7,6 +7,7 @@
  * when M (output channels) is small. The price: Wp - OW garbage columns per output row
  * (computed, then dropped when the rows are copied out) and one copy of the image. */
 #include "backend/cpu/conv.h"
+#include "core/alloc.h"
 #include "backend/cpu/gemm.h"
 #include "core/checked.h"
 #include "core/status.h"

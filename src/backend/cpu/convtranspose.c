@@ -2,6 +2,7 @@
  * (W_g^T [Cout*K x Cin] times X_g [Cin x S]) into a column buffer, then col2im: each column
  * entry is added to the output position it maps to. Col2Im is that second step alone. */
 #include "backend/cpu/gemm.h"
+#include "core/alloc.h"
 #include "backend/cpu/shape_copy.h"
 #include "backend/cpu/shape_kernels.h"
 #include "core/checked.h"
@@ -100,7 +101,7 @@ ductile_status dt_cpu_conv_transpose(const ductile_layer *L, const dt_view *in, 
         n_col > ((size_t)1 << 32))
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "the column buffer of %lld x %lld floats is too large",
                        (long long)(Mg * K), (long long)S_in);
-    float *col = malloc(n_col);
+    float *col = dt_malloc(n_col);
     if (!col) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a %zu-byte column buffer", n_col);
     const float *x = in[0].data, *w = in[1].data;
     for (int64_t n = 0; n < p.batch; n++)
@@ -111,12 +112,12 @@ ductile_status dt_cpu_conv_transpose(const ductile_layer *L, const dt_view *in, 
                           .C = col, .ldc = S_in};
             ductile_status s = dt_sgemm(&gm, ex ? ex->pool : NULL);
             if (s) {
-                free(col);
+                dt_free(col);
                 return s;
             }
             dt_col2im_run(ex, g, col, Mg, y + (n * p.out_ch + gi * Mg) * S_out);
         }
-    free(col);
+    dt_free(col);
     return DUCTILE_OK;
 }
 

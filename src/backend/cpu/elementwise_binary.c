@@ -6,6 +6,7 @@
 #pragma GCC optimize("O3", "no-trapping-math")
 
 #include "backend/cpu/elementwise_impl.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -269,7 +270,7 @@ static ductile_status dt_pow_mixed(const dt_view *a, const dt_view *b, dt_view *
         if (!s) s = dt_cpu_ew_apply_binary(DT_BIN_POW, &ca, &cb, &co, ex);
         if (!s) s = dt_ew_cast_view(&co, out, ex);
     }
-    for (int i = 0; i < 4; i++) free(bufs[i]);
+    for (int i = 0; i < 4; i++) dt_free(bufs[i]);
     return s;
 }
 
@@ -416,11 +417,11 @@ ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_
 
 static ductile_status dt_binary_prepare(const ductile_layer *L, void **out)
 {
-    dt_binary_params *p = malloc(sizeof *p);
+    dt_binary_params *p = dt_malloc(sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a %s", L->op_type);
     ductile_status s = dt_binary_read(L, p);
     if (s) {
-        free(p);
+        dt_free(p);
         return s;
     }
     *out = p;

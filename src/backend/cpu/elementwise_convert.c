@@ -3,6 +3,7 @@
  * types have no arithmetic in C, so they are widened to float32 (exact), computed there and
  * rounded back to nearest even: one rounding per result, as onnxruntime's CPU kernels do. */
 #include "backend/cpu/elementwise_impl.h"
+#include "core/alloc.h"
 #include "backend/cpu/elementwise_float8.h"
 #include "backend/cpu/widen.h"
 #include "core/status.h"
@@ -91,7 +92,7 @@ ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void *
 {
     int64_t n = dt_view_count(src);
     size_t es = ductile_dtype_size((ductile_dtype)dtype);
-    *buf = malloc((size_t)(n ? n : 1) * es);
+    *buf = dt_malloc((size_t)(n ? n : 1) * es);
     if (!*buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory converting %lld elements to %s",
                        (long long)n, ductile_dtype_name((ductile_dtype)dtype));

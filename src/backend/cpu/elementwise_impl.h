@@ -81,7 +81,7 @@ bool dt_ew_is_int(int dtype);    /* the eight integer types */
 /* Element i of a numeric or bool view as int64 (uint64 keeps its bits) or as double. */
 int64_t dt_ew_get_i64(const dt_view *v, int64_t i);
 double dt_ew_get_f64(const dt_view *v, int64_t i);
-/* *dst = src converted to dtype, in *buf (malloc'd; the caller frees it, also on failure). */
+/* *dst = src converted to dtype, in *buf (dt_malloc'd; the caller frees it, also on failure). */
 ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void **buf, dt_exec *ex);
 /* True when an input or output is float16/bfloat16: the kernel then runs through
  * dt_ew_via_f32, which widens those inputs to float32, runs fn on float32 outputs and rounds

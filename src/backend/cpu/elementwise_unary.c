@@ -6,6 +6,7 @@
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 
 #include "backend/cpu/elementwise_impl.h"
+#include "core/alloc.h"
 #include "backend/cpu/exp_approx.h"
 #include "core/status.h"
 #include "ops/defaults.h"
@@ -457,7 +458,7 @@ static ductile_status dt_unary_prepare(const ductile_layer *L, void **out)
     if (t && !dt_ew_is_half(t) && !dt_unary_supports(p.job.op, t))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
                        ductile_dtype_name((ductile_dtype)t), L->op_type);
-    dt_unary_params *b = malloc(sizeof *b);
+    dt_unary_params *b = dt_malloc(sizeof *b);
     if (!b) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a %s", L->op_type);
     *b = p;
     *out = b;
@@ -615,7 +616,7 @@ static ductile_status dt_clip_prepare(const ductile_layer *L, void **out)
     /* Dtypes are settled at build: refused there, naming the node, not on the first run. */
     int t = L->n_in > 0 && L->in[0] ? L->in[0]->dtype : 0;
     if (p.attrs && t && t != DUCTILE_FLOAT32 && !dt_ew_is_half(t)) return dt_clip_refuse_old(t);
-    dt_clip_params *b = malloc(sizeof *b);
+    dt_clip_params *b = dt_malloc(sizeof *b);
     if (!b) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a Clip");
     *b = p;
     *out = b;

@@ -5,6 +5,7 @@
  * to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
  * as its packed A. */
 #include "backend/cpu/conv.h"
+#include "core/alloc.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
@@ -58,7 +59,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     size_t bytes;
     if (!dt_mul_size((size_t)nt, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_fc_params), &bytes))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' has %lld values", (long long)nt);
-    dt_fc_params *p = calloc(1, bytes);
+    dt_fc_params *p = dt_calloc(1, bytes);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedConv");
     dt_conv_attrs_read(L, &p->conv);
     p->epi.act = (dt_act)act;
@@ -193,12 +194,16 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     bool wino = dt_cpu_wino_applies(&g) && g.c >= 4 && g.m >= 4;
     int64_t ng = dt_cpu_conv_packed_floats(&g), n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
-    void *buf = NULL;
-    if (posix_memalign(&buf, 64, (size_t)n * sizeof(float)) != 0)
+    void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
+    if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
     dt_cpu_conv_pack_weights(&g, w->data, buf);
-    if (wino) dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng);
+    ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
+    if (st) {
+        dt_free(buf);
+        return dt_fail_prefix(st, "node '%s'", L->name);
+    }
     *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)n * sizeof(float),
                           .layout = wino ? DT_CPU_PACK_GEMM_A_WINO : DT_CPU_PACK_GEMM_A};
     return DUCTILE_OK;

@@ -5,6 +5,7 @@
  * folded in), then for each A micro-panel (8 x KC = 8 KB, stays in L1) every B micro-panel
  * streams from L2 through the micro-kernel. */
 #include "backend/cpu/gemm.h"
+#include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
 
@@ -238,10 +239,10 @@ ductile_status dt_sgemm_serial(const dt_gemm *g)
     if (g->M == 0 || g->N == 0) return DUCTILE_OK;
     size_t bytes = g->K > 0 ? dt_gemm_serial_scratch_bytes(g) : 0;
     void *scratch = NULL;
-    if (bytes && posix_memalign(&scratch, 64, bytes) != 0)
+    if (bytes && !(scratch = dt_aligned_alloc(64, bytes)))
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for GEMM packing buffers (%zu bytes)", bytes);
     dt_sgemm_serial_in(g, scratch);
-    free(scratch);
+    dt_free(scratch);
     return DUCTILE_OK;
 }
 
@@ -334,9 +335,9 @@ ductile_status dt_sgemm(const dt_gemm *g, dt_pool *pool)
     DT_TRY(dt_gemm_check(g));
     size_t bytes = dt_sgemm_scratch_bytes(g, dt_pool_threads(pool));
     void *scratch = NULL;
-    if (bytes && posix_memalign(&scratch, 64, bytes) != 0)
+    if (bytes && !(scratch = dt_aligned_alloc(64, bytes)))
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for GEMM packing buffers (%zu bytes)", bytes);
     ductile_status s = dt_sgemm_in(g, pool, scratch);
-    free(scratch);
+    dt_free(scratch);
     return s;
 }

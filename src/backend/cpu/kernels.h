@@ -18,7 +18,7 @@ dt_cpu_run_fn dt_cpu_kernel_legacy(const char *op_type);
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type);
 /* Runs layer L through its compiled kernel: prepare, scratch from the heap, run, free. */
 ductile_status dt_cpu_run_once(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-/* The end of most prepares: a malloc'd copy of the kernel's params (bytes of src) in *out. */
+/* The end of most prepares: a dt_malloc'd copy of the kernel's params (bytes of src) in *out. */
 ductile_status dt_cpu_params_copy(const void *src, size_t bytes, const ductile_layer *L, void **out);
 
 /* The op types still running through the adapter, in table order, into ops[0..cap); returns

@@ -1,5 +1,6 @@
 /* CPU kernels of the linalg family: Conv, Gemm and MatMul on top of dt_sgemm. */
 #include "backend/cpu/families.h"
+#include "core/alloc.h"
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/widen.h"
@@ -65,8 +66,8 @@ ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out)
     int64_t n = dt_gemm_packed_b_floats(N, K);
     size_t bytes;
     if (!dt_mul_size((size_t)n, sizeof(float), &bytes)) return DUCTILE_OK;
-    void *buf = NULL;
-    if (posix_memalign(&buf, 64, bytes) != 0)
+    void *buf = dt_aligned_alloc(64, bytes);
+    if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
     dt_gemm_pack_b_full(w->data, w->dims[1], tb, K, N, buf);
@@ -338,7 +339,7 @@ static ductile_status dt_cpu_matmul_f32(const ductile_layer *L, const dt_view *i
 
 static ductile_status dt_la_conv_prepare(const ductile_layer *L, void **out)
 {
-    dt_la_conv *p = malloc(sizeof *p);
+    dt_la_conv *p = dt_malloc(sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a Conv");
     dt_la_conv_read(L, p);
     *out = p;
@@ -365,12 +366,12 @@ static ductile_status dt_la_conv_run(const void *params, const dt_view *in, dt_v
 
 static ductile_status dt_la_gemm_prepare(const ductile_layer *L, void **out)
 {
-    dt_la_gemm *p = malloc(sizeof *p);
+    dt_la_gemm *p = dt_malloc(sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a Gemm");
     dt_la_gemm_read(L, p);
     ductile_status s = dt_cpu_gemm_layout_check(p->packed);
     if (s) {
-        free(p);
+        dt_free(p);
         return s;
     }
     *out = p;
@@ -396,7 +397,7 @@ static ductile_status dt_la_gemm_run(const void *params, const dt_view *in, dt_v
 
 static ductile_status dt_la_matmul_prepare(const ductile_layer *L, void **out)
 {
-    dt_la_matmul *p = malloc(sizeof *p);
+    dt_la_matmul *p = dt_malloc(sizeof *p);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a MatMul");
     dt_la_matmul_read(L, p);
     /* A packed B's dims come from w_shape: read (and checked) here, once. */
@@ -404,7 +405,7 @@ static ductile_status dt_la_matmul_prepare(const ductile_layer *L, void **out)
     ductile_status s = dt_cpu_gemm_layout_check(p->packed);
     if (!s && p->packed) s = dt_packed_weight_view(L, 1, &none, 2, 2, &p->b);
     if (s) {
-        free(p);
+        dt_free(p);
         return s;
     }
     *out = p;

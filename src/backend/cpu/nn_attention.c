@@ -3,6 +3,7 @@
  * sum of values. 3-D inputs [B, S, H * D] are read in place (a head's row is contiguous in
  * both layouts), so nothing is transposed. */
 #include "backend/cpu/nn_kernels.h"
+#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -150,11 +151,11 @@ static ductile_status dt_att_f32(const ductile_layer *L, const dt_view *in, dt_v
     int threads = ex->pool ? dt_pool_threads(ex->pool) : 1;
     size_t bytes;
     if (__builtin_mul_overflow((size_t)threads * sizeof(float), (size_t)p.Stotal, &bytes) ||
-        !(j.scratch = malloc(bytes)))
+        !(j.scratch = dt_malloc(bytes)))
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Attention: no memory for %d rows of %lld scores",
                        threads, (long long)p.Stotal);
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(p.Stotal * (p.Dh + p.Dv)), dt_att_range, &j);
-    free(j.scratch);
+    dt_free(j.scratch);
     return DUCTILE_OK;
 }
 
@@ -214,7 +215,7 @@ ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_vi
         fin[i] = in[i];
         if (in[i].rank < 0 || in[i].dtype != dt) continue;
         int64_t n = dt_view_count(&in[i]);
-        float *f = malloc((size_t)(n ? n : 1) * sizeof *f);
+        float *f = dt_malloc((size_t)(n ? n : 1) * sizeof *f);
         if (!f) goto oom;
         bufs[nb++] = f;
         const uint16_t *h = in[i].data;
@@ -226,7 +227,7 @@ ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_vi
         fout[o] = out[o];
         fout[o].dtype = DUCTILE_FLOAT32;
         int64_t n = dt_view_count(&out[o]);
-        if (!(fout[o].data = malloc((size_t)(n ? n : 1) * sizeof(float)))) goto oom;
+        if (!(fout[o].data = dt_malloc((size_t)(n ? n : 1) * sizeof(float)))) goto oom;
         bufs[nb++] = fout[o].data;
     }
     st = dt_att_f32(L, fin, fout, ex);
@@ -236,10 +237,10 @@ ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_vi
         uint16_t *h = out[o].data;
         for (int64_t e = 0; e < n; e++) h[e] = dt_att_narrow(dt, f[e]);
     }
-    for (int b = 0; b < nb; b++) free(bufs[b]);
+    for (int b = 0; b < nb; b++) dt_free(bufs[b]);
     return st;
 oom:
-    for (int b = 0; b < nb; b++) free(bufs[b]);
+    for (int b = 0; b < nb; b++) dt_free(bufs[b]);
     return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Attention: no memory to widen %s to float32",
                    ductile_dtype_name((ductile_dtype)dt));
 }

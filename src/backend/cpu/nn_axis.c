@@ -3,6 +3,7 @@
  * other than float32 go through double (integers through int64 for CumSum and CumProd, so
  * they wrap like the reference's fixed-width arithmetic only where int64 does). */
 #include "backend/cpu/nn_kernels.h"
+#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -243,7 +244,7 @@ ductile_status dt_cpu_topk(const ductile_layer *L, const dt_view *in, dt_view *o
     DT_TRY(dt_topk_k(L, in, axis, &k));
     dt_axis_layout(&in[0], axis, &outer, &n, &inner);
     if (k == 0 || outer * inner == 0) return DUCTILE_OK;
-    dt_topk_item *items = malloc((size_t)n * sizeof *items);
+    dt_topk_item *items = dt_malloc((size_t)n * sizeof *items);
     if (!items) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "TopK: no memory for a line of %lld", (long long)n);
     int t = in[0].dtype;
     bool largest = dt_attr_int(L, "largest", 1) != 0;
@@ -258,6 +259,6 @@ ductile_status dt_cpu_topk(const ductile_layer *L, const dt_view *in, dt_view *o
             ((int64_t *)out[1].data)[obase + c * inner] = items[c].i;
         }
     }
-    free(items);
+    dt_free(items);
     return DUCTILE_OK;
 }

@@ -1,6 +1,7 @@
 /* NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (NLL of the log-softmax over C).
  * Sums accumulate in double: a mean over many elements stays exact to float precision. */
 #include "backend/cpu/nn_kernels.h"
+#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -72,12 +73,12 @@ ductile_status dt_cpu_loss(const ductile_layer *L, const dt_view *in, dt_view *o
     float *tmp = NULL;
     if (!logp) {
         size_t n = (size_t)dt_view_count(&in[0]);
-        if (!(logp = tmp = malloc((n ? n : 1) * sizeof(float))))
+        if (!(logp = tmp = dt_malloc((n ? n : 1) * sizeof(float))))
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "no memory for %zu log-probabilities", n);
     }
     dt_lsm_job j = {in[0].data, logp, p.C, p.D};
     if (p.C > 0) dt_parallel_for(ex->pool, p.N * p.D, dt_cpu_grain(p.C * 3), dt_lsm_range, &j);
     ductile_status st = dt_loss_gather(&p, logp, &in[1], w, out[0].data);
-    free(tmp);
+    dt_free(tmp);
     return st;
 }

@@ -4,6 +4,7 @@
  * tf_crop_and_resize: one pass per resized axis with that axis' taps, as the ONNX reference
  * computes them (the taps widen with the downscale under antialias). */
 #include "backend/cpu/nn_kernels.h"
+#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 

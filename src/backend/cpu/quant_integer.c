@@ -2,6 +2,7 @@
  * to int32 with their zero points subtracted, multiplied with int32 accumulation (wrapping like
  * the reference's int32 arrays), and the QLinear ops requantize each accumulator. */
 #include "backend/cpu/families.h"
+#include "core/alloc.h"
 #include "backend/cpu/quant_kernels.h"
 #include "core/status.h"
 #include "ops/linalg.h"
@@ -15,7 +16,7 @@ static int32_t *dt_qi_widen(const dt_view *v, const dt_view *zp, bool per, int64
                             int64_t mod)
 {
     int64_t n = dt_view_count(v);
-    int32_t *w = malloc((size_t)(n ? n : 1) * sizeof *w);
+    int32_t *w = dt_malloc((size_t)(n ? n : 1) * sizeof *w);
     if (!w) return NULL;
     for (int64_t i = 0; i < n; i++) {
         int32_t z = 0;
@@ -102,16 +103,16 @@ static ductile_status dt_qi_matmul(const dt_view *a, const dt_view *az, const dt
     int32_t *a32 = dt_qi_widen(a, az, a_per, g.K, g.M);
     int32_t *b32 = dt_qi_widen(b, bz, b_per, 1, g.N);
     if (!a32 || !b32) {
-        free(a32);
-        free(b32);
+        dt_free(a32);
+        dt_free(b32);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the int32 operands");
     }
     dt_qi_mm_job j = {&g, a32, b32, y, q};
     int64_t rows = g.batch_count * g.M;
     if (rows > 0 && g.N > 0)
         dt_parallel_for(ex->pool, rows, 1 + 16384 / (1 + g.N * g.K), dt_qi_mm_range, &j);
-    free(a32);
-    free(b32);
+    dt_free(a32);
+    dt_free(b32);
     return DUCTILE_OK;
 }
 
@@ -192,16 +193,16 @@ static ductile_status dt_qi_conv(const ductile_layer *L, const dt_view *x, const
     int32_t *x32 = dt_qi_widen(x, xz, false, 1, 1);
     int32_t *w32 = dt_qi_widen(w, wz, wz && dt_view_count(wz) > 1, per_m ? per_m : 1, g.m);
     if (!x32 || !w32) {
-        free(x32);
-        free(w32);
+        dt_free(x32);
+        dt_free(w32);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the int32 operands");
     }
     dt_qi_conv_job j = {&g, x32, w32, bias, y, q};
     int64_t planes = g.batch * g.m;
     if (planes > 0)
         dt_parallel_for(ex->pool, planes, 1, dt_qi_conv_range, &j);
-    free(x32);
-    free(w32);
+    dt_free(x32);
+    dt_free(w32);
     return DUCTILE_OK;
 }
 

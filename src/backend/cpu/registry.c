@@ -1,4 +1,5 @@
 #include "backend/cpu/kernels.h"
+#include "core/alloc.h"
 #include "backend/cpu/families.h"
 #include "core/status.h"
 
@@ -51,7 +52,7 @@ ductile_status dt_cpu_run_once(const ductile_layer *L, const dt_view *in, dt_vie
     size_t bytes = 0;
     ductile_status s = k->scratch ? k->scratch(params, in, out, dt_pool_threads(ex->pool), &bytes) : DUCTILE_OK;
     void *scratch = NULL;
-    if (!s && bytes && posix_memalign(&scratch, 64, bytes) != 0) {
+    if (!s && bytes && !(scratch = dt_aligned_alloc(64, bytes))) {
         scratch = NULL;
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for a kernel's scratch", bytes);
     }
@@ -61,14 +62,14 @@ ductile_status dt_cpu_run_once(const ductile_layer *L, const dt_view *in, dt_vie
         e.scratch_bytes = bytes;
         s = k->run(params, in, out, &e);
     }
-    free(scratch);
-    free(params);
+    dt_free(scratch);
+    dt_free(params);
     return s;
 }
 
 ductile_status dt_cpu_params_copy(const void *src, size_t bytes, const ductile_layer *L, void **out)
 {
-    void *p = malloc(bytes ? bytes : 1);
+    void *p = dt_malloc(bytes ? bytes : 1);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
     memcpy(p, src, bytes);
     *out = p;

@@ -1,6 +1,7 @@
 /* Recurrent, signal and tensor-algebra ops: RNN, GRU, LSTM, DFT, STFT, windows, Einsum, OneHot:
  * CPU kernel table and the conversions the kernels share. */
 #include "backend/cpu/seq_kernels.h"
+#include "core/alloc.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/elementwise_impl.h"
 #include "core/status.h"
@@ -10,7 +11,7 @@
 double *dt_seq_load(const dt_view *v)
 {
     int64_t n = v->rank >= 0 && v->data ? dt_view_count(v) : 0;
-    double *d = calloc((size_t)(n > 0 ? n : 1), sizeof *d);
+    double *d = dt_calloc((size_t)(n > 0 ? n : 1), sizeof *d);
     if (!d) return NULL;
     dt_seq_load_into(v, d);
     return d;

@@ -1,6 +1,7 @@
 /* OneHot, Det, TensorScatter, SwiGLU, RotaryEmbedding, LinearAttention, CausalConvWithState
  * on the CPU. */
 #include "backend/cpu/seq_kernels.h"
+#include "core/alloc.h"
 #include "ops/seq.h"
 #include "core/status.h"
 
@@ -31,7 +32,7 @@ ductile_status dt_cpu_seq_onehot(const ductile_layer *L, const dt_view *in, dt_v
                 if (k < 0) k += depth;
                 memcpy(y + (size_t)((o * depth + d) * inner + q) * es, k == d ? on : off, es);
             }
-    free(idx);
+    dt_free(idx);
     return DUCTILE_OK;
 }
 
@@ -39,9 +40,9 @@ ductile_status dt_cpu_seq_det(const ductile_layer *L, const dt_view *in, dt_view
 {
     (void)L, (void)ex;
     int64_t M = in[0].dims[in[0].rank - 1], n = dt_view_count(&out[0]);
-    double *x = dt_seq_load(&in[0]), *y = malloc((size_t)(n + 1) * sizeof *y);
+    double *x = dt_seq_load(&in[0]), *y = dt_malloc((size_t)(n + 1) * sizeof *y);
     if (!x || !y) {
-        free(x), free(y);
+        dt_free(x), dt_free(y);
         return dt_seq_oom("Det");
     }
     for (int64_t b = 0; b < n; b++) {
@@ -70,7 +71,7 @@ ductile_status dt_cpu_seq_det(const ductile_layer *L, const dt_view *in, dt_view
         y[b] = det;
     }
     dt_seq_store(&out[0], y, n);
-    free(x), free(y);
+    dt_free(x), dt_free(y);
     return DUCTILE_OK;
 }
 
@@ -111,12 +112,12 @@ ductile_status dt_cpu_seq_swiglu(const ductile_layer *L, const dt_view *in, dt_v
     int64_t n = dt_view_count(&in[0]);
     double *a = dt_seq_load(&in[0]), *b = dt_seq_load(&in[1]);
     if (!a || !b) {
-        free(a), free(b);
+        dt_free(a), dt_free(b);
         return dt_seq_oom("SwiGLU");
     }
     for (int64_t i = 0; i < n; i++) a[i] = a[i] / (1 + exp(-alpha * a[i])) * b[i];
     dt_seq_store(&out[0], a, n);
-    free(a), free(b);
+    dt_free(a), dt_free(b);
     return DUCTILE_OK;
 }
 
@@ -156,7 +157,7 @@ ductile_status dt_cpu_seq_rope(const ductile_layer *L, const dt_view *in, dt_vie
         }
     dt_seq_store(&out[0], x, n);
 done:
-    free(x), free(cs), free(sn);
+    dt_free(x), dt_free(cs), dt_free(sn);
     return st;
 }
 
@@ -168,9 +169,9 @@ ductile_status dt_cpu_seq_linattn(const ductile_layer *L, const dt_view *in, dt_
     const int64_t B = p.B, T = p.T, Hq = p.Hq, Hkv = p.Hkv, dk = p.dk, dv = p.dv, grp = Hq / Hkv;
     double *q = dt_seq_load(&in[0]), *k = dt_seq_load(&in[1]), *v = dt_seq_load(&in[2]);
     double *state = dt_seq_given(L, in, 3) ? dt_seq_load(&in[3])
-                                           : calloc((size_t)(B * Hkv * dk * dv + 1), sizeof(double));
+                                           : dt_calloc((size_t)(B * Hkv * dk * dv + 1), sizeof(double));
     double *decay = p.gating ? dt_seq_load(&in[4]) : NULL, *beta = p.delta ? dt_seq_load(&in[5]) : NULL;
-    double *y = calloc((size_t)(B * T * Hq * dv + 1), sizeof(double)), *vt = malloc((size_t)(dv + 1) * sizeof(double));
+    double *y = dt_calloc((size_t)(B * T * Hq * dv + 1), sizeof(double)), *vt = dt_malloc((size_t)(dv + 1) * sizeof(double));
     ductile_status st = DUCTILE_OK;
     if (!q || !k || !v || !state || (p.gating && !decay) || (p.delta && !beta) || !y || !vt) {
         st = dt_seq_oom("LinearAttention");
@@ -213,7 +214,7 @@ ductile_status dt_cpu_seq_linattn(const ductile_layer *L, const dt_view *in, dt_
     dt_seq_store(&out[0], y, B * T * Hq * dv);
     if (L->n_out > 1) dt_seq_store(&out[1], state, B * Hkv * dk * dv);
 done:
-    free(q), free(k), free(v), free(state), free(decay), free(beta), free(y), free(vt);
+    dt_free(q), dt_free(k), dt_free(v), dt_free(state), dt_free(decay), dt_free(beta), dt_free(y), dt_free(vt);
     return st;
 }
 
@@ -224,11 +225,11 @@ ductile_status dt_cpu_seq_cconv(const ductile_layer *L, const dt_view *in, dt_vi
     bool silu = strcmp(dt_attr_string(L, "activation", "none"), "none") != 0;
     double *x = dt_seq_load(&in[0]), *w = dt_seq_load(&in[1]);
     bool has_bias = dt_seq_given(L, in, 2), has_past = dt_seq_given(L, in, 3);
-    double *bias = has_bias ? dt_seq_load(&in[2]) : calloc(1, sizeof(double));
-    double *past = has_past ? dt_seq_load(&in[3]) : calloc(1, sizeof(double));
-    double *pad = malloc((size_t)(B * C * (N + K - 1) + 1) * sizeof(double));
-    double *y = malloc((size_t)(B * C * N + 1) * sizeof(double));
-    double *st_out = malloc((size_t)(B * C * (K - 1) + 1) * sizeof(double));
+    double *bias = has_bias ? dt_seq_load(&in[2]) : dt_calloc(1, sizeof(double));
+    double *past = has_past ? dt_seq_load(&in[3]) : dt_calloc(1, sizeof(double));
+    double *pad = dt_malloc((size_t)(B * C * (N + K - 1) + 1) * sizeof(double));
+    double *y = dt_malloc((size_t)(B * C * N + 1) * sizeof(double));
+    double *st_out = dt_malloc((size_t)(B * C * (K - 1) + 1) * sizeof(double));
     ductile_status st = DUCTILE_OK;
     if (!x || !w || !bias || !past || !pad || !y || !st_out) {
         st = dt_seq_oom("CausalConvWithState");
@@ -249,6 +250,6 @@ ductile_status dt_cpu_seq_cconv(const ductile_layer *L, const dt_view *in, dt_vi
     dt_seq_store(&out[0], y, B * C * N);
     if (L->n_out > 1) dt_seq_store(&out[1], st_out, B * C * (K - 1));
 done:
-    free(x), free(w), free(bias), free(past), free(pad), free(y), free(st_out);
+    dt_free(x), dt_free(w), dt_free(bias), dt_free(past), dt_free(pad), dt_free(y), dt_free(st_out);
     return st;
 }

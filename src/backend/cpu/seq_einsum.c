@@ -1,5 +1,6 @@
 /* Einsum on the CPU: a direct loop over the output labels and, inside, the summed labels. */
 #include "backend/cpu/seq_kernels.h"
+#include "core/alloc.h"
 #include "ops/seq.h"
 #include "core/status.h"
 
@@ -18,7 +19,7 @@ ductile_status dt_cpu_seq_einsum(const ductile_layer *L, const dt_view *in, dt_v
         if (!is_out[l]) red[nred++] = l;
     double *x[DT_EINSUM_MAX_IN] = {NULL};
     int64_t n_out = dt_view_count(&out[0]);
-    double *y = malloc((size_t)(n_out + 1) * sizeof *y);
+    double *y = dt_malloc((size_t)(n_out + 1) * sizeof *y);
     ductile_status st = y ? DUCTILE_OK : dt_seq_oom("Einsum");
     for (int i = 0; !st && i < p.n_in; i++)
         if (!(x[i] = dt_seq_load(&in[i]))) st = dt_seq_oom("Einsum");
@@ -50,7 +51,7 @@ ductile_status dt_cpu_seq_einsum(const ductile_layer *L, const dt_view *in, dt_v
         y[o] = acc;
     }
     if (!st) dt_seq_store(&out[0], y, n_out);
-    for (int i = 0; i < p.n_in; i++) free(x[i]);
-    free(y);
+    for (int i = 0; i < p.n_in; i++) dt_free(x[i]);
+    dt_free(y);
     return st;
 }

@@ -7,7 +7,7 @@
 
 #include "backend/cpu/kernels.h"
 
-/* A malloc'd copy of v's elements as double (at least one element allocated), or NULL when
+/* A dt_malloc'd copy of v's elements as double (at least one element allocated), or NULL when
  * out of memory. Absent views (rank -1) give a one-element zero array. */
 double *dt_seq_load(const dt_view *v);
 /* The same into d, which holds dt_view_count(v) doubles (nothing written for an absent v). */

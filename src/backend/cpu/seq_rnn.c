@@ -1,6 +1,7 @@
 /* RNN, GRU, LSTM on the CPU: each direction and batch row runs its recurrence step by step
  * (ONNX's gate orders: GRU z, r, h; LSTM i, o, f, c; peepholes i, o, f). */
 #include "backend/cpu/seq_kernels.h"
+#include "core/alloc.h"
 #include "ops/seq.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -67,7 +68,7 @@ static ductile_status dt_rnn_prepare(const ductile_layer *L, void **out)
     size_t bytes;
     if (!dt_mul_size((size_t)total, sizeof(double), &bytes) || !dt_add_size(bytes, sizeof(dt_rnn_compiled), &bytes))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the weights of node '%s' are too large", L->name);
-    dt_rnn_compiled *c = malloc(bytes);
+    dt_rnn_compiled *c = dt_malloc(bytes);
     if (!c) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory converting the weights of node '%s'", L->name);
     c->L = L;
     c->attrs = attrs;

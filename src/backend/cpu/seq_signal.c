@@ -2,6 +2,7 @@
  * double with exact twiddle indices (k * n mod N), which keeps them accurate for any length;
  * the ONNX ops are used on short frames where this is not the bottleneck. */
 #include "backend/cpu/seq_kernels.h"
+#include "core/alloc.h"
 #include "ops/seq.h"
 #include "core/status.h"
 
@@ -29,8 +30,8 @@ static void dft_line(const double *xr, const double *xi, int64_t nx, int64_t N, 
 
 static bool twiddles(int64_t N, double **cs, double **sn)
 {
-    *cs = malloc((size_t)N * sizeof(double));
-    *sn = malloc((size_t)N * sizeof(double));
+    *cs = dt_malloc((size_t)N * sizeof(double));
+    *sn = dt_malloc((size_t)N * sizeof(double));
     if (!*cs || !*sn) return false;
     for (int64_t i = 0; i < N; i++) {
         (*cs)[i] = cos(2 * M_PI * (double)i / (double)N);
@@ -50,8 +51,8 @@ ductile_status dt_cpu_seq_dft(const ductile_layer *L, const dt_view *in, dt_view
     for (int i = p.axis + 1; i < x->rank - 1; i++) inner *= x->dims[i];
     int64_t line = p.n_in > N ? p.n_in : N;
     double *xv = dt_seq_load(x), *cs = NULL, *sn = NULL;
-    double *buf = malloc((size_t)(4 * line + 4) * sizeof(double));
-    double *y = malloc((size_t)(outer * p.n_out * inner * p.out_c + 1) * sizeof(double));
+    double *buf = dt_malloc((size_t)(4 * line + 4) * sizeof(double));
+    double *y = dt_malloc((size_t)(outer * p.n_out * inner * p.out_c + 1) * sizeof(double));
     ductile_status st = DUCTILE_OK;
     if (!xv || !buf || !y || !twiddles(N, &cs, &sn)) {
         st = dt_seq_oom("DFT");
@@ -92,7 +93,7 @@ ductile_status dt_cpu_seq_dft(const ductile_layer *L, const dt_view *in, dt_view
         }
     dt_seq_store(&out[0], y, outer * p.n_out * inner * p.out_c);
 done:
-    free(xv), free(buf), free(y), free(cs), free(sn);
+    dt_free(xv), dt_free(buf), dt_free(y), dt_free(cs), dt_free(sn);
     return st;
 }
 
@@ -103,8 +104,8 @@ ductile_status dt_cpu_seq_stft(const ductile_layer *L, const dt_view *in, dt_vie
     DT_TRY(dt_stft_params_get(L, in, &p));
     int64_t N = p.length;
     double *x = dt_seq_load(&in[0]), *w = p.window ? dt_seq_load(&in[2]) : NULL, *cs = NULL, *sn = NULL;
-    double *buf = malloc((size_t)(4 * N) * sizeof(double));
-    double *y = malloc((size_t)(p.batch * p.frames * p.bins * 2) * sizeof(double) + 8);
+    double *buf = dt_malloc((size_t)(4 * N) * sizeof(double));
+    double *y = dt_malloc((size_t)(p.batch * p.frames * p.bins * 2) * sizeof(double) + 8);
     ductile_status st = DUCTILE_OK;
     if (!x || (p.window && !w) || !buf || !y || !twiddles(N, &cs, &sn)) {
         st = dt_seq_oom("STFT");
@@ -126,7 +127,7 @@ ductile_status dt_cpu_seq_stft(const ductile_layer *L, const dt_view *in, dt_vie
         }
     dt_seq_store(&out[0], y, p.batch * p.frames * p.bins * 2);
 done:
-    free(x), free(w), free(buf), free(y), free(cs), free(sn);
+    dt_free(x), dt_free(w), dt_free(buf), dt_free(y), dt_free(cs), dt_free(sn);
     return st;
 }
 
@@ -135,7 +136,7 @@ ductile_status dt_cpu_seq_window(const ductile_layer *L, const dt_view *in, dt_v
     (void)ex;
     int64_t n = out[0].dims[0];
     double N = (double)(dt_attr_int(L, "periodic", 1) ? n : n - 1);
-    double *y = malloc((size_t)(n + 1) * sizeof(double));
+    double *y = dt_malloc((size_t)(n + 1) * sizeof(double));
     if (!y) return dt_seq_oom(L->op_type);
     (void)in;
     for (int64_t i = 0; i < n; i++) {
@@ -145,7 +146,7 @@ ductile_status dt_cpu_seq_window(const ductile_layer *L, const dt_view *in, dt_v
         else y[i] = 0.42 - 0.5 * cos(t) + 0.08 * cos(2 * t);                            /* Blackman */
     }
     dt_seq_store(&out[0], y, n);
-    free(y);
+    dt_free(y);
     return DUCTILE_OK;
 }
 
@@ -159,8 +160,8 @@ ductile_status dt_cpu_seq_mel(const ductile_layer *L, const dt_view *in, dt_view
     if (rate <= 0) return dt_fail(DUCTILE_ERR_SHAPE, "sample_rate = %lld must be positive", (long long)rate);
     double *lo = dt_seq_load(&in[3]), *hi = dt_seq_load(&in[4]);
     int64_t rows = len / 2 + 1;
-    double *y = calloc((size_t)(rows * bins), sizeof(double));
-    int64_t *fb = malloc((size_t)(bins + 2) * sizeof(int64_t));
+    double *y = dt_calloc((size_t)(rows * bins), sizeof(double));
+    int64_t *fb = dt_malloc((size_t)(bins + 2) * sizeof(int64_t));
     ductile_status st = DUCTILE_OK;
     if (!lo || !hi || !y || !fb) {
         st = dt_seq_oom("MelWeightMatrix");
@@ -187,6 +188,6 @@ ductile_status dt_cpu_seq_mel(const ductile_layer *L, const dt_view *in, dt_view
     }
     dt_seq_store(&out[0], y, rows * bins);
 done:
-    free(lo), free(hi), free(y), free(fb);
+    dt_free(lo), dt_free(hi), dt_free(y), dt_free(fb);
     return st;
 }

@@ -1,5 +1,6 @@
 /* Concat and Split: each (outer index, part) pair is one contiguous memcpy. */
 #include "backend/cpu/shape_copy.h"
+#include "core/alloc.h"
 #include "backend/cpu/shape_kernels.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -43,7 +44,7 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
      * tables on the stack; only a layer run once with more (constant folding) allocates. */
     enum { DT_JOIN_STACK = 64 };
     char *stack[DT_JOIN_STACK * 3];
-    char **ptrs = n_parts <= DT_JOIN_STACK ? stack : malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
+    char **ptrs = n_parts <= DT_JOIN_STACK ? stack : dt_malloc((size_t)n_parts * (sizeof(char *) + 2 * sizeof(size_t)));
     if (!ptrs) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %d parts", n_parts);
     dt_join_job j = {.n_parts = n_parts, .split = split, .whole = whole->data, .parts = ptrs,
                      .part_bytes = (size_t *)(ptrs + n_parts)};
@@ -59,7 +60,7 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     int64_t units = outer * n_parts;
     int64_t grain = off ? (int64_t)(32768 / (off / (size_t)n_parts + 1)) : units;
     if (off) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_join_part, &j);
-    if (ptrs != stack) free(ptrs);
+    if (ptrs != stack) dt_free(ptrs);
     return DUCTILE_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Gather and GatherElements. Indices are validated in one pass before any copying, so a bad
  * index is reported with its position and the output is never half-written by workers. */
 #include "backend/cpu/shape_copy.h"
+#include "core/alloc.h"
 #include "backend/cpu/shape_kernels.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -27,18 +28,18 @@ static ductile_status dt_read_indices_into(const ductile_layer *L, const dt_view
     return DUCTILE_OK;
 }
 
-/* The same into a malloc'd array (caller frees). */
+/* The same into a dt_malloc'd array (caller frees). */
 static ductile_status dt_read_indices(const ductile_layer *L, const dt_view *idx, int64_t dim,
                                       int axis, int64_t **out)
 {
     int64_t n = dt_view_count(idx);
-    int64_t *v = malloc((size_t)(n ? n : 1) * sizeof *v);
+    int64_t *v = dt_malloc((size_t)(n ? n : 1) * sizeof *v);
     if (!v)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %lld indices of input 1 ('%s')",
                        (long long)n, dt_shape_name(L, 1));
     ductile_status s = dt_read_indices_into(L, idx, dim, axis, v);
     if (s) {
-        free(v);
+        dt_free(v);
         return s;
     }
     *out = v;
@@ -91,7 +92,7 @@ static ductile_status dt_gather_exec(const ductile_layer *L, int64_t axis_attr, 
     j.idx = idx;
     int64_t units = outer * j.n_idx, grain = 32768 / (int64_t)(j.inner ? j.inner : 1);
     if (j.inner) dt_parallel_for(ex ? ex->pool : NULL, units, grain < 1 ? 1 : grain, dt_gather_part, &j);
-    if (idx != scratch) free(idx);
+    if (idx != scratch) dt_free(idx);
     return DUCTILE_OK;
 }
 
@@ -145,6 +146,6 @@ ductile_status dt_cpu_gather_elements(const ductile_layer *L, const dt_view *in,
             pos[k] = 0;
         }
     }
-    free(idx);
+    dt_free(idx);
     return DUCTILE_OK;
 }

@@ -1,6 +1,7 @@
 /* LRN, GroupNormalization, MeanVarianceNormalization. Statistics accumulate in double,
  * two passes (mean, then squared deviations). */
 #include "backend/cpu/vision_kernels.h"
+#include "core/alloc.h"
 #include "ops/vision.h"
 #include "core/status.h"
 #include "core/threadpool.h"
@@ -85,11 +86,11 @@ ductile_status dt_cpu_mvn(const ductile_layer *L, const dt_view *in, dt_view *ou
     for (int i = 0; i < r; i++)
         if (!red[i]) groups *= in[0].dims[i];
     if (n == 0) return DUCTILE_OK;
-    double *sum = calloc((size_t)groups * 2, sizeof *sum);
-    int64_t *gi = malloc((size_t)n * sizeof *gi);
+    double *sum = dt_calloc((size_t)groups * 2, sizeof *sum);
+    int64_t *gi = dt_malloc((size_t)n * sizeof *gi);
     if (!sum || !gi) {
-        free(sum);
-        free(gi);
+        dt_free(sum);
+        dt_free(gi);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %lld elements", (long long)n);
     }
     int64_t coord[DT_MAX_DIMS] = {0};
@@ -115,7 +116,7 @@ ductile_status dt_cpu_mvn(const ductile_layer *L, const dt_view *in, dt_view *ou
     for (int64_t g = 0; g < groups; g++) sum[groups + g] = sqrt(sum[groups + g] / (double)per) + 1e-9;
     for (int64_t e = 0; e < n; e++)
         y[e] = (float)((x[e] - sum[gi[e]]) / sum[groups + gi[e]]);
-    free(sum);
-    free(gi);
+    dt_free(sum);
+    dt_free(gi);
     return DUCTILE_OK;
 }

@@ -1,5 +1,6 @@
 /* dt_cpu_via_f32 and dt_cpu_widen: see widen.h. */
 #include "backend/cpu/widen.h"
+#include "core/alloc.h"
 #include "backend/cpu/elementwise_impl.h"
 #include "core/status.h"
 
@@ -17,8 +18,8 @@ ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *
                             uint32_t in_mask, bool (*widen)(int dtype), dt_kernel_fn fn)
 {
     int n = L->n_in + L->n_out;
-    dt_view *v = calloc((size_t)n, sizeof *v);
-    void **bufs = calloc((size_t)n, sizeof *bufs);
+    dt_view *v = dt_calloc((size_t)n, sizeof *v);
+    void **bufs = dt_calloc((size_t)n, sizeof *bufs);
     ductile_status s = DUCTILE_OK;
     if (!v || !bufs) {
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory widening %s's operands", L->op_type);
@@ -35,7 +36,7 @@ ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *
         wout[i] = out[i];
         if (!widen(out[i].dtype)) continue;
         int64_t cnt = dt_view_count(&out[i]);
-        bufs[L->n_in + i] = malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
+        bufs[L->n_in + i] = dt_malloc((size_t)(cnt ? cnt : 1) * sizeof(float));
         if (!bufs[L->n_in + i]) {
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %s's float32 output",
                         L->op_type);
@@ -50,8 +51,8 @@ ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *
             s = dt_ew_cast_view(&wout[i], &out[i], ex);
 done:
     if (bufs)
-        for (int i = 0; i < n; i++) free(bufs[i]);
-    free(bufs);
-    free(v);
+        for (int i = 0; i < n; i++) dt_free(bufs[i]);
+    dt_free(bufs);
+    dt_free(v);
     return s;
 }

@@ -10,6 +10,7 @@
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 
 #include "backend/cpu/winograd.h"
+#include "core/alloc.h"
 #include "backend/cpu/gemm.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -34,7 +35,7 @@ int64_t dt_cpu_wino_floats(const dt_conv_geom *g)
     return 36 * dt_gemm_packed_a_floats(g->m, g->c);
 }
 
-void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
+ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
 {
     static const double G[6][3] = {
         {1.0 / 4, 0, 0},
@@ -47,11 +48,10 @@ void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
     int64_t M = g->m, C = g->c, pa = dt_gemm_packed_a_floats(M, C);
     /* One position's M x C matrix at a time, then packed: 36 passes over w, but w is small
      * and this runs once per build. */
-    float *u = malloc(sizeof(float) * (size_t)(M * C > 0 ? M * C : 1));
-    if (!u) {
-        memset(dst, 0, sizeof(float) * (size_t)(36 * pa));
-        return;
-    }
+    float *u = dt_malloc(sizeof(float) * (size_t)(M * C > 0 ? M * C : 1));
+    if (!u)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory transforming %lld x %lld conv weights for Winograd",
+                       (long long)M, (long long)C);
     for (int p = 0; p < 36; p++) {
         int i = p / 6, j = p % 6;
         for (int64_t m = 0; m < M; m++)
@@ -64,7 +64,8 @@ void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
             }
         dt_gemm_pack_a_full(u, C, false, 1.0f, M, C, dst + p * pa);
     }
-    free(u);
+    dt_free(u);
+    return DUCTILE_OK;
 }
 
 /* ---- transforms ---- */

@@ -21,8 +21,9 @@ bool dt_cpu_wino_applies(const dt_conv_geom *g);
 
 /* Floats of the transformed, packed weights of g. */
 int64_t dt_cpu_wino_floats(const dt_conv_geom *g);
-/* Transforms w (M x C x 3 x 3) into dst (dt_cpu_wino_floats floats), in double precision. */
-void dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst);
+/* Transforms w (M x C x 3 x 3) into dst (dt_cpu_wino_floats floats), in double precision.
+ * DUCTILE_ERR_OUT_OF_MEMORY (dst unusable) when its M x C staging matrix cannot be had. */
+ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst);
 
 /* Bytes of a->scratch dt_cpu_conv_winograd needs on `threads` threads (0 where it does not
  * apply). */

@@ -2,6 +2,7 @@
  * found lazily (never at library load: the library loads and runs on machines without a GPU
  * or even without a driver), and per-context cuDNN / cuBLASLt handles. */
 #include "backend/cuda/cuda.h"
+#include "core/alloc.h"
 #include "core/status.h"
 
 #include <cuda_runtime_api.h>
@@ -137,20 +138,20 @@ static void dt_cuda_state_free(void *p)
     dt_cuda_state *st = p;
     if (!st) return;
     for (int i = 0; st->plans && i < DT_CUDA_PLANS; i++) dt_cuda_plan_release(&st->plans[i]);
-    free(st->plans);
+    dt_free(st->plans);
     if (st->cudnn) cudnnDestroy((cudnnHandle_t)st->cudnn);
     if (st->lt) cublasLtDestroy((cublasLtHandle_t)st->lt);
     if (st->ws) cudaFree(st->ws);
-    free(st);
+    dt_free(st);
 }
 
 static ductile_status dt_cuda_state_create(void **out)
 {
     *out = NULL;
-    dt_cuda_state *st = calloc(1, sizeof *st);
-    if (st) st->plans = calloc(DT_CUDA_PLANS, sizeof *st->plans);
+    dt_cuda_state *st = dt_calloc(1, sizeof *st);
+    if (st) st->plans = dt_calloc(DT_CUDA_PLANS, sizeof *st->plans);
     if (!st || !st->plans) {
-        free(st);
+        dt_free(st);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a CUDA context");
     }
     cudnnHandle_t h = NULL;
