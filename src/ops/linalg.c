@@ -30,24 +30,16 @@ static bool dt_la_present(const ductile_layer *L, const dt_view *in, int i)
 
 /* ---- Conv ---- */
 
+static ductile_status dt_conv_ints_of(const char *name, int64_t n, const int64_t *vals, int64_t want,
+                                      int64_t lo, const int64_t **v);
+
 /* An INTS attribute that, when present, has `want` values each >= lo. */
 static ductile_status dt_conv_ints(const ductile_layer *L, const char *name, int64_t want,
                                    int64_t lo, const int64_t **v)
 {
-    int64_t n;
-    *v = dt_attr_ints(L, name, &n);
-    if (!*v) return DUCTILE_OK;
-    if (n != want)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                       "attribute '%s' has %lld values; expected %lld (%s)", name, (long long)n,
-                       (long long)want,
-                       strcmp(name, "pads") == 0 ? "begins then ends of each spatial dim"
-                                                 : "one per spatial dim");
-    for (int64_t i = 0; i < n; i++)
-        if ((*v)[i] < lo)
-            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s'[%lld] = %lld; expected >= %lld",
-                           name, (long long)i, (long long)(*v)[i], (long long)lo);
-    return DUCTILE_OK;
+    int64_t n = -1;
+    const int64_t *vals = dt_attr_ints(L, name, &n);
+    return dt_conv_ints_of(name, vals ? n : -1, vals, want, lo, v);
 }
 
 static ductile_status dt_conv_check(const ductile_layer *L)
