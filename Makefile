@@ -48,7 +48,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRCS:%.cu=
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick layers examples \
+.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick bench-cuda layers examples \
         conformance conformance-expectations
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
@@ -201,6 +201,10 @@ bench: venv all $(VENV)/.bench
 	PYTHONPATH=python $(VPY) bench/bench.py
 bench-quick: venv all $(VENV)/.bench
 	PYTHONPATH=python $(VPY) bench/bench.py --quick
+# On a machine with an NVIDIA GPU, PyTorch and torchvision (the system python3 that holds
+# PyTorch, not the venv): ductile's CUDA engines against PyTorch eager / compile / CUDA graphs.
+bench-cuda: all
+	PYTHONPATH=python python3 bench/bench_cuda.py --commit $$(git rev-parse --short HEAD 2>/dev/null || echo $${DUCTILE_COMMIT:-unknown})
 
 clean:
 	rm -rf $(BUILD)
