@@ -4,6 +4,7 @@
 # engine at min/opt/max/odd, rel-L2 <= 1e-4), the CLI with --device=cuda, and
 # compute-sanitizer memcheck on small runs. Logs go to $OUT (or build/cuda_check).
 #   scripts/cuda_check.sh [models dir]
+# QUICK=1: no C tests, sanitizers or node tests; BENCH=1: also bench/bench_cuda.py (BENCH_ARGS).
 set -u
 export PATH=$PATH:/usr/local/cuda/bin
 OUT=${OUT:-build/cuda_check}
@@ -25,6 +26,7 @@ start=$(date +%s)
 make -j16 "${MAKEVARS[@]}" all > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 log "built in $(( $(date +%s) - start )) s"
 
+if [ -z "${QUICK:-}" ]; then
 log "C tests"
 make -j16 "${MAKEVARS[@]}" $(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|build/tests/\1|') >> "$OUT/build.log" 2>&1
 for t in build/tests/test_*; do
@@ -33,6 +35,7 @@ for t in build/tests/test_*; do
     echo "$(basename "$t"): rc=$rc $(tail -1 "$OUT/ctest_$(basename "$t").log")" | tee -a "$OUT/summary.txt"
 done
 
+fi
 log "Python CUDA tests"
 timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
@@ -55,7 +58,9 @@ log "GPU-resident latency (device buffers, execute_async, CUDA events)"
 timeout 150 python3 scripts/cuda_latency.py "$M" 2>&1 | tee -a "$OUT/summary.txt"
 
 log "compute-sanitizer memcheck"
-if command -v compute-sanitizer > /dev/null; then
+if [ -n "${QUICK:-}" ]; then
+    log "QUICK: sanitizers and node tests skipped"
+elif command -v compute-sanitizer > /dev/null; then
     for spec in "superres.onnx input:2x1x40x36" "bert_small.onnx input_ids:2x9,attention_mask:2x9" "seg_lraspp.onnx input_1:1x3x96x80"; do
         set -- $spec
         timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/ductile --onnx="$M/$1" --device=cuda \
@@ -71,11 +76,20 @@ if command -v compute-sanitizer > /dev/null; then
 else
     log "compute-sanitizer not found"
 fi
+if [ -z "${QUICK:-}" ]; then
 log "ONNX node tests through the CUDA backend"
 PYTHONPATH=python timeout ${CONF_TIMEOUT:-200} python3 tests/conformance/run_conformance.py --device=CUDA --suite node --dims fixed --json "$OUT/conformance_cuda.json" \
     > "$OUT/conformance.log" 2>&1
 echo "conformance rc=$?" | tee -a "$OUT/summary.txt"
 head -60 "$OUT/conformance.log" | tee -a "$OUT/summary.txt"
+fi
+if [ -n "${BENCH:-}" ]; then
+    log "bench-cuda (ductile vs PyTorch)"
+    PYTHONPATH=python timeout ${BENCH_TIMEOUT:-400} python3 bench/bench_cuda.py --out "$OUT" --commit "${DUCTILE_COMMIT:-unknown}" \
+        ${BENCH_ARGS:-} > "$OUT/bench_cuda.log" 2>&1
+    echo "bench rc=$?" | tee -a "$OUT/summary.txt"
+    grep -E "^\||skipped|failed|Error" "$OUT/bench_cuda.log" | tail -30 | tee -a "$OUT/summary.txt"
+fi
 log "done"
 # Few files come back from a lent machine: the logs travel as one archive.
-(cd "$OUT" && tar czf logs.tgz ./*.log $(ls ./*.tsv 2>/dev/null) && rm -f ctest_*.log memcheck.log racecheck.log cli.log build.log layerinfo_seg.log)
+(cd "$OUT" && tar czf logs.tgz ./*.log $(ls ./*.json 2>/dev/null) $(ls ./*.tsv 2>/dev/null) && rm -f ctest_*.log memcheck.log racecheck.log cli.log build.log layerinfo_seg.log)
