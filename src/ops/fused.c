@@ -46,7 +46,7 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     out[0].rank = in[DT_FC_X].rank;
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
-    for (int i = 0; i < g.spatial; i++) out[0].dims[2 + i] = g.out[2 - g.spatial + i];
+    dt_conv_out_dims(&g, out[0].dims + 2);
     if (L->n_in > DT_FC_R && L->in[DT_FC_R]) {
         const dt_view *r = &in[DT_FC_R];
         bool same = r->rank == out[0].rank;

@@ -54,9 +54,9 @@ static ductile_status dt_conv_check(const ductile_layer *L)
     int64_t nk = 0;
     const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
     if (k) {
-        if (nk < 1 || nk > 2)
+        if (nk < 1 || nk > 3)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                           "attribute 'kernel_shape' has %lld values; only 1-D and 2-D "
+                           "attribute 'kernel_shape' has %lld values; only 1-D, 2-D and 3-D "
                            "convolutions are supported", (long long)nk);
         const int64_t *v;
         DT_TRY(dt_conv_ints(L, "kernel_shape", nk, 1, &v));
@@ -87,7 +87,7 @@ static void dt_conv_attr_ints(const ductile_layer *L, const char *name, int64_t 
 {
     const int64_t *p = dt_attr_ints(L, name, n);
     if (!p) *n = -1;
-    for (int64_t i = 0; p && i < *n && i < 4; i++) v[i] = p[i];
+    for (int64_t i = 0; p && i < *n && i < 6; i++) v[i] = p[i];
 }
 
 void dt_conv_attrs_read(const ductile_layer *L, dt_conv_attrs *a)
@@ -132,12 +132,9 @@ ductile_status dt_conv_geometry_of(const dt_conv_attrs *at, const dt_view *x, co
                                    dt_conv_geom *g)
 {
     char sx[160], sw[160];
-    if (x->rank == 5)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input 0 (X) has shape %s; 3-D convolution is not supported", dt_la_dims(sx, x));
-    if (x->rank != 3 && x->rank != 4)
+    if (x->rank < 3 || x->rank > 5)
         return dt_fail(DUCTILE_ERR_SHAPE,
-                       "input 0 (X) has shape %s; expected rank 3 or 4 (N, C, spatial dims)", dt_la_dims(sx, x));
+                       "input 0 (X) has shape %s; expected rank 3, 4 or 5 (N, C, spatial dims)", dt_la_dims(sx, x));
     if (w->rank != x->rank)
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 1 (W) has shape %s; expected rank %d like input 0 (X) %s", dt_la_dims(sw, w),
@@ -182,8 +179,9 @@ ductile_status dt_conv_geometry_of(const dt_conv_attrs *at, const dt_view *x, co
         g->in[i] = g->out[i] = g->k[i] = g->s[i] = g->d[i] = 1;
         g->pb[i] = g->pe[i] = 0;
     }
+    g->depth = (dt_conv_axis){1, 1, 1, 1, 1, 0, 0};
     for (int i = 0; i < nk; i++) {
-        int j = 2 - nk + i;
+        int j = nk == 3 ? i - 1 : 2 - nk + i;   /* -1: the depth axis */
         int64_t in = x->dims[2 + i], kk = w->dims[2 + i];
         int64_t ss = s ? s[i] : 1, dd = d ? d[i] : 1;
         if (ka && ka[i] != kk)
@@ -208,6 +206,10 @@ ductile_status dt_conv_geometry_of(const dt_conv_attrs *at, const dt_view *x, co
                            "smaller than the dilated kernel %lld (%lld taps, dilations %lld) of "
                            "input 1 (W) %s", dt_la_dims(sx, x), 2 + i, (long long)in, (long long)pb,
                            (long long)pe, (long long)ek, (long long)kk, (long long)dd, dt_la_dims(sw, w));
+        if (j < 0) {
+            g->depth = (dt_conv_axis){in, o, kk, ss, dd, pb, pe};
+            continue;
+        }
         g->in[j] = in;
         g->out[j] = o;
         g->k[j] = kk;
@@ -217,6 +219,14 @@ ductile_status dt_conv_geometry_of(const dt_conv_attrs *at, const dt_view *x, co
         g->pe[j] = pe;
     }
     return DUCTILE_OK;
+}
+
+void dt_conv_out_dims(const dt_conv_geom *g, int64_t *dims)
+{
+    int n = 0;
+    if (g->spatial == 3) dims[n++] = g->depth.out;
+    if (g->spatial >= 2) dims[n++] = g->out[0];
+    dims[n] = g->out[1];
 }
 
 static ductile_status dt_conv_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
@@ -239,7 +249,7 @@ static ductile_status dt_conv_infer(const ductile_layer *L, const dt_view *in, d
     out[0].rank = in[0].rank;
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
-    for (int i = 0; i < g.spatial; i++) out[0].dims[2 + i] = g.out[2 - g.spatial + i];
+    dt_conv_out_dims(&g, out[0].dims + 2);
     return DUCTILE_OK;
 }
 

@@ -8,13 +8,24 @@
 
 #include <stdint.h>
 
-/* A 1-D or 2-D convolution as a 2-D one: a 1-D conv gets a leading unit spatial dim
- * (in, out, kernel 1, stride 1, no pad). */
+/* A convolution over one spatial axis of the geometry. */
+typedef struct dt_conv_axis {
+    int64_t in, out, k, s, d, pb, pe;
+} dt_conv_axis;
+
+/* A 1-D, 2-D or 3-D convolution as a 2-D one (rows [0], columns [1]) with an optional depth
+ * axis in front: a 1-D conv gets a leading unit row dim, and 1-D and 2-D convs a unit depth
+ * (in, out, kernel 1, stride 1, no pad). The 2-D kernels read only the 2-D part and never
+ * see spatial == 3 (dt_cpu_conv_algo_applies). */
 typedef struct dt_conv_geom {
-    int spatial;            /* 1 or 2: spatial dims of the real input */
+    int spatial;            /* 1, 2 or 3: spatial dims of the real input */
     int64_t batch, c, m, group;
     int64_t in[2], out[2], k[2], s[2], d[2], pb[2], pe[2];
+    dt_conv_axis depth;     /* the first spatial dim of a 3-D conv */
 } dt_conv_geom;
+
+/* Writes the output's spatial dims (g->spatial of them) to dims[0..). */
+void dt_conv_out_dims(const dt_conv_geom *g, int64_t *dims);
 
 /* From the layer's attributes and the dims of X (in[0]) and W (in[1]); DUCTILE_ERR_SHAPE
  * naming the input and dim at fault. */
@@ -22,12 +33,13 @@ ductile_status dt_conv_geometry(const ductile_layer *L, const dt_view *x, const 
                                 dt_conv_geom *g);
 
 /* A conv's attributes as read once (compiled kernels): counts are -1 where absent; values
- * past the fourth are not kept (no 1-D or 2-D conv has more, and the count alone refuses). */
+ * past the sixth are not kept (no conv of up to 3 spatial dims has more, and the count alone
+ * refuses). */
 typedef struct dt_conv_attrs {
     int64_t group;
     dt_auto_pad_kind auto_pad;
     int64_t n_kernel, n_strides, n_dilations, n_pads;
-    int64_t kernel[4], strides[4], dilations[4], pads[4];
+    int64_t kernel[6], strides[6], dilations[6], pads[6];
 } dt_conv_attrs;
 
 void dt_conv_attrs_read(const ductile_layer *L, dt_conv_attrs *a);

@@ -101,13 +101,22 @@ static ductile_status dt_qi_conv_attrs(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+/* The integer convolutions run 1-D and 2-D only (Conv's geometry also reads 3-D). */
+static ductile_status dt_qi_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w,
+                                          dt_conv_geom *g)
+{
+    if (x->rank == 5)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 (x) has rank 5; 3-D integer convolution is not supported");
+    return dt_conv_geometry(L, x, w, g);
+}
+
 static void dt_qi_conv_out(const dt_view *x, const dt_conv_geom *g, int dtype, dt_view *out)
 {
     out->dtype = dtype;
     out->rank = x->rank;
     out->dims[0] = g->batch;
     out->dims[1] = g->m;
-    for (int i = 0; i < g->spatial; i++) out->dims[2 + i] = g->out[2 - g->spatial + i];
+    dt_conv_out_dims(g, out->dims + 2);
 }
 
 /* x, w, x_zero_point?, w_zero_point? */
@@ -122,7 +131,7 @@ ductile_status dt_convint_infer(const ductile_layer *L, const dt_view *in, dt_vi
     DT_TRY(dt_qi_int8(L, in, 0, "x", 2, "x_zero_point"));
     DT_TRY(dt_qi_int8(L, in, 1, "w", 3, "w_zero_point"));
     dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[0], &in[1], &g));
+    DT_TRY(dt_qi_conv_geometry(L, &in[0], &in[1], &g));
     bool per;
     DT_TRY(dt_quant_vec(L, in, 2, "x_zero_point", 1, "a single value", &per));
     DT_TRY(dt_quant_vec(L, in, 3, "w_zero_point", g.m, "one per output channel", &per));
@@ -146,7 +155,7 @@ ductile_status dt_qlconv_infer(const ductile_layer *L, const dt_view *in, dt_vie
     DT_TRY(dt_qi_float(in, 4, "w_scale"));
     DT_TRY(dt_qi_float(in, 6, "y_scale"));
     dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[0], &in[3], &g));
+    DT_TRY(dt_qi_conv_geometry(L, &in[0], &in[3], &g));
     bool per;
     DT_TRY(dt_quant_vec(L, in, 1, "x_scale", 1, "a single value", &per));
     DT_TRY(dt_quant_vec(L, in, 2, "x_zero_point", 1, "a single value", &per));

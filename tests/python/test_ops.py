@@ -70,6 +70,20 @@ def conv(id, c_in, c_out, k, group=1, bias=True, sizes=None, **attrs):
                      sizes or {"n": 2, "h": 13, "w": 11}, group=group, **attrs)
 
 
+def conv3d(id, c_in, c_out, k, group=1, bias=True, relu=False, sizes=None, **attrs):
+    """A 3-D conv (the direct path); relu: followed by a Relu, which the builder fuses."""
+    rng = np.random.default_rng(len(id) + 7)
+    k = k if isinstance(k, tuple) else (k, k, k)
+    inits = {"w": rng.standard_normal((c_out, c_in // group, *k), dtype=F)}
+    if bias:
+        inits["b"] = rng.standard_normal(c_out, dtype=F)
+    nodes = [node("Conv", ["x", "w"] + (["b"] if bias else []), ["c" if relu else "y"], group=group, **attrs)]
+    if relu:
+        nodes.append(node("Relu", ["c"], ["y"]))
+    return Case(id, nodes, [x_in(("n", c_in, "d", "h", "w"))], [("y", F)],
+                sizes or {"n": 2, "d": 5, "h": 7, "w": 6}, inits=inits)
+
+
 R = np.random.default_rng(1234)
 SHAPE_CHAIN_NODES = [node("Shape", ["x"], ["s"]),
                      node("Gather", ["s", "i1"], ["d"], axis=0)]
@@ -219,6 +233,12 @@ CASES = [
     conv("Conv-5x5-asym-pads", 1, 4, 5, pads=[2, 1, 0, 2]),
     conv("Conv-depthwise-strided", 6, 6, 3, group=6, strides=[2, 2], pads=[1, 1, 1, 1]),
     conv("Conv-same-upper", 3, 5, 3, strides=[2, 2], auto_pad="SAME_UPPER"),
+    conv3d("Conv3d", 3, 4, 3, pads=[1, 1, 1, 1, 1, 1]),
+    conv3d("Conv3d-nobias-valid", 2, 5, 2, bias=False),
+    conv3d("Conv3d-grouped-strided", 4, 6, 3, group=2, strides=[2, 1, 2], pads=[1, 0, 1, 1, 2, 0]),
+    conv3d("Conv3d-dilated", 3, 3, (2, 3, 2), dilations=[2, 1, 2], pads=[1, 1, 1, 1, 1, 1]),
+    conv3d("Conv3d-depthwise-relu", 5, 5, 3, group=5, relu=True, pads=[1, 1, 1, 1, 1, 1]),
+    conv3d("Conv3d-same-lower", 3, 2, 3, strides=[2, 2, 2], auto_pad="SAME_LOWER"),
     # linear algebra
     Case("Gemm-transB-bias", [node("Gemm", ["x", "w", "b"], transB=1)], [x_in(("n", 24))],
          [("y", F)], {"n": 5},

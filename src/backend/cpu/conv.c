@@ -174,7 +174,10 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
 
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
 {
+    /* The 2-D paths read only rows and columns: a 3-D conv takes the direct loops. */
+    if (g->spatial == 3) return algo == DT_CONV_AUTO || algo == DT_CONV_DIRECT;
     switch (algo) {
+    case DT_CONV_DIRECT: return true;
     case DT_CONV_AUTO: return true;
     case DT_CONV_IM2COL: return !dt_cpu_conv_is_depthwise(g);
     case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g) && g->s[0] == 1 && g->s[1] == 1;
@@ -186,6 +189,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
 
 dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
 {
+    if (g->spatial == 3) return DT_CONV_DIRECT;
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     return dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
@@ -203,6 +207,7 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise_scratch(g, threads, bytes);
     case DT_CONV_PADDED: return dt_cpu_conv_padded_scratch(g, a, threads, bytes);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_scratch(g, a, threads, bytes);
+    case DT_CONV_DIRECT: return DUCTILE_OK;
     default: {
         dt_gemm gm = dt_conv_im2col_gemm(g, a);
         *bytes = dt_sgemm_scratch_bytes(&gm, threads);
@@ -232,6 +237,7 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
     case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
     case DT_CONV_WINOGRAD: return dt_cpu_conv_winograd(g, a, pool);
+    case DT_CONV_DIRECT: return dt_cpu_conv_direct(g, a, pool);
     default: return dt_cpu_conv_im2col(g, a, pool);
     }
 }

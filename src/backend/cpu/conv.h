@@ -35,7 +35,8 @@ typedef enum dt_conv_algo {
     DT_CONV_IM2COL = 1,     /* GEMM with im2col in the B packer (or B = x for 1x1) */
     DT_CONV_PADDED = 2,     /* GEMM over a padded copy (stride 1 only) */
     DT_CONV_DEPTHWISE = 3,  /* direct (depthwise only) */
-    DT_CONV_WINOGRAD = 4    /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
+    DT_CONV_WINOGRAD = 4,   /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
+    DT_CONV_DIRECT = 5      /* direct loops over every geometry, 3-D too (conv_direct.c) */
 } dt_conv_algo;
 
 /* True when algo can compute g. */
@@ -66,6 +67,10 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+
+/* Any geometry (1-D, 2-D, 3-D; groups, strides, dilations, pads), raw weights, no scratch:
+ * the path of 3-D convolutions, which no GEMM path takes yet. */
+ductile_status dt_cpu_conv_direct(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Stride-1 convs over images wide enough that computing the padded width wastes little
  * (conv_padded.c). */
