@@ -45,8 +45,10 @@ ductile_status dt_nn_check_pool(const ductile_layer *L)
 {
     bool is_max = strcmp(L->op_type, "MaxPool") == 0;
     DT_TRY(dt_check_arity(L, 1, 1, 1, is_max ? 2 : 1, NULL));
-    if (L->n_out == 2 && L->out[1])
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices) of MaxPool is not supported");
+    int64_t order = dt_attr_int(L, "storage_order", 0);
+    if (is_max && order != 0 && order != 1)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'storage_order' = %lld; expected 0 (row major) or 1 "
+                       "(column major)", (long long)order);
     const char *ap;
     DT_TRY(dt_auto_pad(L, &ap));
     int64_t nk;
@@ -194,5 +196,12 @@ ductile_status dt_nn_infer_pool(const ductile_layer *L, const dt_view *in, dt_vi
     out[0].dims[0] = in[0].dims[0];
     out[0].dims[1] = in[0].dims[1];
     for (int i = 0; i < g.spatial; i++) out[0].dims[2 + i] = g.out[3 - g.spatial + i];
+    if (L->n_out == 2 && L->out[1]) { /* MaxPool's Indices */
+        if (in[0].dtype != DUCTILE_FLOAT32)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices) of MaxPool needs a float32 input 0 (X); it "
+                           "has dtype %s", ductile_dtype_name((ductile_dtype)in[0].dtype));
+        out[1] = out[0];
+        out[1].dtype = DUCTILE_INT64;
+    }
     return DUCTILE_OK;
 }

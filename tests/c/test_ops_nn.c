@@ -203,7 +203,16 @@ static void test_pool_errors(void)
 
     L = layer("MaxPool", 13, 1, in, 2);
     a_ints(L, "kernel_shape", DIMS(3), 1);
-    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices)");
+    a_int(L, "storage_order", 2);
+    expect_error(L, in, DUCTILE_ERR_INVALID_ARGUMENT,
+                 "attribute 'storage_order' = 2; expected 0 (row major) or 1 (column major)");
+
+    dt_view h[1] = {in[0]};
+    h[0].dtype = DUCTILE_FLOAT16;
+    L = layer("MaxPool", 13, 1, h, 2);
+    a_ints(L, "kernel_shape", DIMS(3), 1);
+    expect_error(L, h, DUCTILE_ERR_UNSUPPORTED,
+                 "output 1 (Indices) of MaxPool needs a float32 input 0 (X); it has dtype float16");
 }
 
 /* Opset 11+ inputs: X, roi (empty), scales (empty) and sizes, as seg_lraspp passes them. */

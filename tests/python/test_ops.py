@@ -266,6 +266,16 @@ CASES = [
         kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
     one("AveragePool", dims=("n", "c", "h", "w"), sizes={"n": 2, "c": 3, "h": 11, "w": 9},
         kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1]),
+    *[Case(f"MaxPool-indices-{tag}", [node("MaxPool", ["x"], ["y", "i"], **attrs)], [x_in(dims)],
+           [("y", F), ("i", np.int64)], sizes)
+      for tag, dims, sizes, attrs in [
+          ("rows", ("n", "c", "h", "w"), {"n": 2, "c": 3, "h": 11, "w": 9},
+           dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+          ("cols", ("n", "c", "h", "w"), {"n": 2, "c": 3, "h": 11, "w": 9},
+           dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1], storage_order=1)),
+          ("dilated-1d", ("n", "c", "w"), {"n": 2, "c": 3, "w": 13}, dict(kernel_shape=[3], dilations=[2])),
+          ("3d", ("n", "c", "d", "h", "w"), {"n": 1, "c": 2, "d": 5, "h": 6, "w": 7},
+           dict(kernel_shape=[2, 3, 2], strides=[2, 2, 1], pads=[0, 1, 1, 1, 1, 0]))]],
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),

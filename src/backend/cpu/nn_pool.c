@@ -59,7 +59,17 @@ typedef struct {
     float *y;
     dt_pool_geom g;
     int is_max;
+    int64_t *idx;           /* MaxPool's Indices output, or NULL */
+    bool col_major;         /* its storage_order */
 } dt_pool_job;
+
+/* MaxPool's index of input element (plane p; z, y, x): flat over [N, C, spatial dims] in row
+ * or column order (ONNX: padding not counted). The geometry's unused leading dims are 1. */
+static int64_t dt_pool_index(const dt_pool_geom *g, int64_t p, int64_t z, int64_t y, int64_t x, bool col_major)
+{
+    int64_t plane = g->in[0] * g->in[1] * g->in[2];
+    return p * plane + (col_major ? (x * g->in[1] + y) * g->in[0] + z : (z * g->in[1] + y) * g->in[2] + x);
+}
 
 /* Taps [*t0, *t1) of a window starting at `start` that fall inside [0, in). */
 static void dt_pool_taps(int64_t start, int64_t k, int64_t d, int64_t in, int64_t *t0, int64_t *t1)
@@ -98,13 +108,28 @@ static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
             int64_t sx = ox * g->s[2] - g->pb[2], x0, x1;
             dt_pool_taps(sx, g->k[2], g->d[2], g->in[2], &x0, &x1);
             float acc = j->is_max ? -INFINITY : 0.0f;
-            for (int64_t tz = z0; tz < z1; tz++) {
-                for (int64_t ty = y0; ty < y1; ty++) {
-                    const float *row = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2] + sx;
-                    if (j->is_max)
-                        for (int64_t tx = x0; tx < x1; tx++) acc = row[tx * g->d[2]] > acc ? row[tx * g->d[2]] : acc;
-                    else
-                        for (int64_t tx = x0; tx < x1; tx++) acc += row[tx * g->d[2]];
+            if (j->idx) { /* the first maximum's position, as onnxruntime */
+                int64_t bz = sz + z0 * g->d[0], by = sy + y0 * g->d[1], bx = sx + x0 * g->d[2];
+                for (int64_t tz = z0; tz < z1; tz++)
+                    for (int64_t ty = y0; ty < y1; ty++)
+                        for (int64_t tx = x0; tx < x1; tx++) {
+                            int64_t iz = sz + tz * g->d[0], iy = sy + ty * g->d[1], ix = sx + tx * g->d[2];
+                            float v = x[(iz * g->in[1] + iy) * g->in[2] + ix];
+                            if (v > acc) {
+                                acc = v;
+                                bz = iz, by = iy, bx = ix;
+                            }
+                        }
+                j->idx[it * g->out[2] + ox] = dt_pool_index(g, p, bz, by, bx, j->col_major);
+            } else {
+                for (int64_t tz = z0; tz < z1; tz++) {
+                    for (int64_t ty = y0; ty < y1; ty++) {
+                        const float *row = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2] + sx;
+                        if (j->is_max)
+                            for (int64_t tx = x0; tx < x1; tx++) acc = row[tx * g->d[2]] > acc ? row[tx * g->d[2]] : acc;
+                        else
+                            for (int64_t tx = x0; tx < x1; tx++) acc += row[tx * g->d[2]];
+                    }
                 }
             }
             if (!j->is_max) {
@@ -126,11 +151,12 @@ typedef struct dt_pool_params {
     const ductile_layer *L;
     dt_pool_attrs attrs;
     int is_max;
+    bool indices, col_major;    /* MaxPool: output 1 wanted; its storage_order */
 } dt_pool_params;
 
 static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max};
+    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     int64_t rows = in[0].dims[0] * in[0].dims[1] * j.g.out[0] * j.g.out[1];
     int64_t work = j.g.out[2] * j.g.k[0] * j.g.k[1] * j.g.k[2];
@@ -142,6 +168,8 @@ static ductile_status dt_pool_read(const ductile_layer *L, int is_max, dt_pool_p
 {
     p->L = L;
     p->is_max = is_max;
+    p->indices = is_max && L->n_out == 2 && L->out[1];
+    p->col_major = is_max && dt_attr_int(L, "storage_order", 0) == 1;
     return dt_pool_attrs_read(L, &p->attrs);
 }
 
