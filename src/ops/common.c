@@ -195,3 +195,14 @@ ductile_status dt_window_dim_pad(int i, int64_t in, int64_t k, int64_t s, int64_
     if (ceil_mode && (!dt_mul_i64(*out - 1, s, &last) || last >= in + *pb)) (*out)--;
     return DUCTILE_OK;
 }
+
+bool dt_prelu_channel_slope(int opset, const dt_view *x, const dt_view *slope, dt_view *as)
+{
+    if (opset >= 7 || slope->rank != 1 || x->rank < 3 ||
+        slope->dims[0] != x->dims[1] || slope->dims[0] == 1)
+        return false;
+    *as = *slope;
+    as->rank = x->rank - 1;
+    for (int d = 1; d < as->rank; d++) as->dims[d] = 1;
+    return true;
+}

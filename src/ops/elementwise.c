@@ -314,7 +314,13 @@ static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_
     memset(&o, 0, sizeof o);
     o.rank = in[0].rank;
     memcpy(o.dims, in[0].dims, sizeof o.dims);
-    for (int i = 1; i < L->n_in; i++) DT_TRY(dt_ew_broadcast_into(L, in, i, &o));
+    dt_view slope;
+    if (L->n_in == 2 && !strcmp(L->op_type, "PRelu") && dt_prelu_channel_slope(L->opset, &in[0], &in[1], &slope)) {
+        dt_view pair[2] = {in[0], slope};
+        DT_TRY(dt_ew_broadcast_into(L, pair, 1, &o));
+    } else {
+        for (int i = 1; i < L->n_in; i++) DT_TRY(dt_ew_broadcast_into(L, in, i, &o));
+    }
     if (strcmp(L->op_type, "PRelu") == 0 &&
         (o.rank != in[0].rank || memcmp(o.dims, in[0].dims, sizeof(int64_t) * (size_t)o.rank) != 0)) {
         char a[160], b[160];

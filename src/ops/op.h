@@ -99,4 +99,10 @@ ductile_status dt_want_float32(const dt_view *in, int i, const char *what);
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 
+/* PRelu before opset 7 took a slope of one value per channel (caffe2's semantics, as PyTorch
+ * exported it): a rank-1 slope of x's dim 1 applies along that dim, not the last. True when
+ * a PRelu of this opset reads its slope so, and then fills *as with the slope's view shaped
+ * [C, 1, ..., 1] (rank of x minus 1), which numpy broadcasting applies along dim 1. */
+bool dt_prelu_channel_slope(int opset, const dt_view *x, const dt_view *slope, dt_view *as);
+
 #endif

@@ -28,6 +28,8 @@ class Case:
     inits: dict = field(default_factory=dict)
     opset: int = 17
     ranges: dict = field(default_factory=dict)  # symbol -> (min, max) where half..twice won't do
+    # numpy reference (feeds, inits) -> {output: array}, for what onnxruntime does not run
+    reference: object = None
 
 
 def node(op, ins, outs=("y",), **attrs):
@@ -276,6 +278,16 @@ CASES = [
           ("dilated-1d", ("n", "c", "w"), {"n": 2, "c": 3, "w": 13}, dict(kernel_shape=[3], dilations=[2])),
           ("3d", ("n", "c", "d", "h", "w"), {"n": 1, "c": 2, "d": 5, "h": 6, "w": 7},
            dict(kernel_shape=[2, 3, 2], strides=[2, 2, 1], pads=[0, 1, 1, 1, 1, 0]))]],
+    # PRelu: numpy broadcasting from opset 7; before, a [C] slope is per channel (dim 1)
+    with_init("PRelu-channel-slope", "PRelu", ("n", 4, "h", "w"), {"s": R.standard_normal((4, 1, 1), dtype=F)},
+              ["x", "s"], {"n": 2, "h": 3, "w": 5}),
+    # (onnxruntime has no PRelu-6: numpy is the reference)
+    *[Case(f"PRelu-opset6-channel-slope-{len(dims) - 2}d", [node("PRelu", ["x", "s"])], [x_in(dims)], [("y", F)],
+           sizes, inits={"s": R.standard_normal(dims[1], dtype=F)}, opset=6,
+           reference=lambda f, i: {"y": np.where(f["x"] < 0, f["x"] * i["s"].reshape(-1, *[1] * (f["x"].ndim - 2)),
+                                                 f["x"])})
+      for dims, sizes in [(("n", 4, "h", "w"), {"n": 2, "h": 3, "w": 5}), (("n", 3, "w"), {"n": 2, "w": 3}),
+                          (("n", 2, "d", "h", "w"), {"n": 1, "d": 2, "h": 3, "w": 2})]],
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),
@@ -376,7 +388,7 @@ def test_op_matches_onnxruntime(case):
     for name, dtype, dims, kind in case.inputs:
         shape = tuple(case.sizes[d] if isinstance(d, str) else d for d in dims)
         feeds[name] = values(kind, dtype, shape, case.sizes, rng)
-    want = ort_run(data, feeds)
+    want = case.reference(feeds, case.inits) if case.reference else ort_run(data, feeds)
 
     builder = ductile.Builder()
     network = builder.parse_onnx_bytes(data)

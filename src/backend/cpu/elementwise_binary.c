@@ -356,6 +356,9 @@ static ductile_status dt_binary_exec(const dt_binary_params *p, const dt_view *i
     if (dt_ew_needs_f32(p->L, in, out)) return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_binary);
     int op = p->op;
     if (op == DT_BIN_DIV || op == DT_BIN_MOD || op == DT_BIN_FMOD) DT_TRY(dt_check_divisor(p->L, &in[1]));
+    dt_view slope;
+    if (op == DT_BIN_PRELU && dt_prelu_channel_slope(p->L->opset, &in[0], &in[1], &slope))
+        return dt_cpu_ew_apply_binary(op, &in[0], &slope, &out[0], ex);
     return dt_cpu_ew_apply_binary(op, &in[0], &in[1], &out[0], ex);
 }
 

@@ -413,7 +413,8 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
 {
     const char *op = L->op_type;
     if (L->n_out < 1 || out[0].rank < 0 || out[0].rank > DT_CU_MAX_RANK) return false;
-    if (dt_binary_code(op) >= 0) return L->n_in == 2 && L->n_out == 1 && dt_all_f32(L, in, out);
+    if (dt_binary_code(op) >= 0) /* PRelu before opset 7 (slope per channel): the host's */
+        return L->n_in == 2 && L->n_out == 1 && dt_all_f32(L, in, out) && !(!strcmp(op, "PRelu") && L->opset < 7);
     if (dt_unary_code(op) >= 0) {
         if (!strcmp(op, "Identity")) return false; /* any dtype: the host copy is exact */
         if (!strcmp(op, "Clip")) {
