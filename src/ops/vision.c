@@ -1,4 +1,4 @@
-/* Vision ops: GridSample, AffineGrid, NonMaxSuppression, MaxUnpool, Upsample, LpPool,
+/* Vision ops: GridSample, AffineGrid, NonMaxSuppression, RoiAlign, MaxUnpool, Upsample, LpPool,
  * GlobalLpPool and the local normalizations (LRN, GroupNormalization, MeanVarianceNormalization):
  * the family's table and the checks its ops share. */
 #include "ops/vision.h"
@@ -27,5 +27,6 @@ const dt_opdef dt_ops_vision[] = {
     {"Upsample", dt_vision_check_upsample, dt_vision_infer_upsample, 1u << 1},
     {"LpPool", dt_vision_check_lppool, dt_vision_infer_lppool, 0},
     {"GlobalLpPool", dt_vision_check_global_lppool, dt_vision_infer_lppool, 0},
+    {"RoiAlign", dt_vision_check_roialign, dt_vision_infer_roialign, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -44,6 +44,19 @@ ductile_status dt_nms_params_get(const ductile_layer *L, const dt_view *in, dt_n
 int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scores,
                    int64_t *sel, int64_t cap);
 
+/* ---- RoiAlign (vision_roi.c) ---- */
+
+typedef struct dt_roialign_params {
+    bool max;               /* mode 'max' (else 'avg') */
+    bool half_pixel;        /* coordinate_transformation_mode (else 'output_half_pixel') */
+    int64_t out_h, out_w, sampling_ratio;   /* sampling_ratio 0: adaptive */
+    float spatial_scale;
+} dt_roialign_params;
+
+ductile_status dt_roialign_params_get(const ductile_layer *L, dt_roialign_params *p);
+ductile_status dt_vision_check_roialign(const ductile_layer *L);
+ductile_status dt_vision_infer_roialign(const ductile_layer *L, const dt_view *in, dt_view *out);
+
 /* ---- Upsample (vision_misc.c) ---- */
 
 /* The per-axis scales (attribute for opset 7, input 1 for opset 9), each in [1, 65536]. */

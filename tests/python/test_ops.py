@@ -288,6 +288,18 @@ CASES = [
                                                  f["x"])})
       for dims, sizes in [(("n", 4, "h", "w"), {"n": 2, "h": 3, "w": 5}), (("n", 3, "w"), {"n": 2, "w": 3}),
                           (("n", 2, "d", "h", "w"), {"n": 1, "d": 2, "h": 3, "w": 2})]],
+    # RoiAlign: regions inside, across the border, beyond it, degenerate; adaptive and fixed grids
+    *[Case(f"RoiAlign-{tag}", [node("RoiAlign", ["x", "rois", "bi"], **attrs)], [x_in(("n", 3, "h", "w"))],
+           [("y", F)], {"n": 2, "h": 9, "w": 11}, opset=opset,
+           inits={"rois": np.array([[0.5, 1.0, 6.5, 7.25], [-2.0, -1.0, 4.0, 3.0], [3.0, 2.0, 3.2, 2.1],
+                                    [8.0, 6.0, 14.0, 12.5], [0, 0, 10, 8]], F),
+                  "bi": np.array([0, 1, 1, 0, 1], np.int64)})
+      for tag, opset, attrs in [
+          ("avg", 16, dict(output_height=3, output_width=4)),
+          ("max", 16, dict(mode="max", output_height=2, output_width=3, sampling_ratio=2)),
+          ("output-half-pixel", 16, dict(coordinate_transformation_mode="output_half_pixel", output_height=5,
+                                         output_width=2, spatial_scale=0.5)),
+          ("opset10", 10, dict(output_height=2, output_width=2, sampling_ratio=3))]],
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),

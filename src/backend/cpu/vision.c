@@ -14,5 +14,6 @@ const dt_cpu_kernel dt_cpu_vision[] = {
     {"Upsample", dt_cpu_upsample, NULL},
     {"LpPool", dt_cpu_lppool, NULL},
     {"GlobalLpPool", dt_cpu_global_lppool, NULL},
+    {"RoiAlign", NULL, &dt_cpu_roialign_kernel},
     {NULL, NULL, NULL},
 };

@@ -22,4 +22,6 @@ ductile_status dt_cpu_upsample(const ductile_layer *L, const dt_view *in, dt_vie
 ductile_status dt_cpu_lppool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_global_lppool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 
+extern const dt_kernel dt_cpu_roialign_kernel;  /* vision_roi.c */
+
 #endif
