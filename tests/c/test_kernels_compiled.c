@@ -10,11 +10,9 @@
 #include <string.h>
 
 static const char *const still_adapted[] = {
-    "Where", "Dropout", "Shape", "Size", "ConstantOfShape",
-    "Range", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "GatherElements", "Split",
-    "Slice", "Tile", "Pad", "GatherND",
+    "GatherElements", "GatherND",
     "ScatterElements", "Scatter", "ScatterND", "Trilu", "EyeLike", "ReverseSequence",
-    "ConvTranspose", "Col2Im", "CenterCropPad", "Compress", "NonZero", "Unique", "ReduceMean",
+    "Compress", "NonZero", "Unique", "ReduceMean",
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceProd", "Attention", "ArgMax", "ArgMin", "Hardmax",
     "CumSum", "CumProd", "LpNormalization", "TopK", "NegativeLogLikelihoodLoss",
