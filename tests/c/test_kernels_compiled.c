@@ -10,9 +10,7 @@
 #include <string.h>
 
 static const char *const still_adapted[] = {
-    "GatherElements", "GatherND",
-    "ScatterElements", "Scatter", "ScatterND", "Trilu", "EyeLike", "ReverseSequence",
-    "Compress", "NonZero", "Unique", "ReduceMean",
+    "ReduceMean",
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceProd", "Attention", "ArgMax", "ArgMin", "Hardmax",
     "CumSum", "CumProd", "LpNormalization", "TopK", "NegativeLogLikelihoodLoss",
