@@ -136,7 +136,7 @@ dt_auto_pad_kind dt_auto_pad_of(const char *auto_pad)
 }
 
 /* The one split of a SAME padding (dt_same_pads). */
-static void dt_same_split(int64_t total, bool upper, int64_t *pb, int64_t *pe)
+void dt_same_split(int64_t total, bool upper, int64_t *pb, int64_t *pe)
 {
     /* floor(total / 2), also for a negative total (ConvTranspose with a larger output_shape). */
     int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);

@@ -66,6 +66,8 @@ ductile_status dt_auto_pad(const ductile_layer *L, const char **ap);
 /* The one split of a total padding for auto_pad SAME_UPPER (the odd pixel at the end) and
  * SAME_LOWER (at the beginning), as ONNX defines it; total may be negative (ConvTranspose). */
 void dt_same_pads(int64_t total, const char *auto_pad, int64_t *pb, int64_t *pe);
+/* The same with auto_pad already read (upper: SAME_UPPER), for compiled kernels. */
+void dt_same_split(int64_t total, bool upper, int64_t *pb, int64_t *pe);
 /* Spatial dim i of n of a sliding window (Conv, pooling). in >= 1, taps k >= 1, stride s >= 1,
  * dilation d >= 1 (callers check these first). Sets the pads *pb, *pe: pads[i] and pads[n + i]
  * (attribute 'pads', may be NULL: zero, values >= 0) for auto_pad NOTSET, split as ONNX does for

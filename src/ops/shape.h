@@ -44,6 +44,19 @@ typedef struct dt_slice_plan {
 /* From attributes (opset < 10) or inputs 1..4 (their values must be known). */
 ductile_status dt_slice_plan_get(const ductile_layer *L, const dt_view *in, dt_slice_plan *p);
 
+/* Slice's attributes, read once (compiled kernels): before opset 10, n[k] values of starts,
+ * ends, axes (k = 0..2; -1: absent); from opset 10 the lists are inputs (from_inputs). */
+typedef struct dt_slice_attrs {
+    bool from_inputs;
+    int n[3];
+    int64_t v[3][DT_MAX_DIMS];
+} dt_slice_attrs;
+
+ductile_status dt_slice_attrs_read(const ductile_layer *L, dt_slice_attrs *a);
+/* dt_slice_plan_get over attributes already read; L names inputs in messages. */
+ductile_status dt_slice_plan_of(const ductile_layer *L, const dt_slice_attrs *a, const dt_view *in,
+                                dt_slice_plan *p);
+
 /* ---- Pad (shape_pad.c) ---- */
 
 enum { DT_PAD_CONSTANT, DT_PAD_REFLECT, DT_PAD_EDGE, DT_PAD_WRAP };
@@ -57,16 +70,56 @@ ductile_status dt_pad_plan_get(const ductile_layer *L, const dt_view *in, dt_pad
 /* CenterCropPad as a Pad (constant zero) of the input; needs the value of input 1. */
 ductile_status dt_center_crop_pad_plan(const ductile_layer *L, const dt_view *in, dt_pad_plan *p);
 
+/* Pad's attributes, read once (compiled kernels): mode; before opset 11 also 'pads' and
+ * 'value' (from opset 11 they are inputs: from_inputs). */
+typedef struct dt_pad_attrs {
+    int mode;
+    bool from_inputs;
+    int n_pads;
+    int64_t pads[2 * DT_MAX_DIMS];
+    float value;
+} dt_pad_attrs;
+
+ductile_status dt_pad_attrs_read(const ductile_layer *L, dt_pad_attrs *a);
+/* dt_pad_plan_get over attributes already read; L names inputs in messages. */
+ductile_status dt_pad_plan_of(const ductile_layer *L, const dt_pad_attrs *a, const dt_view *in, dt_pad_plan *p);
+
+/* CenterCropPad's attribute 'axes' (n_axes -1: absent), read once. */
+typedef struct dt_crop_attrs {
+    int n_axes;
+    int64_t axes[DT_MAX_DIMS];
+} dt_crop_attrs;
+
+ductile_status dt_center_crop_pad_attrs_read(const ductile_layer *L, dt_crop_attrs *a);
+ductile_status dt_center_crop_pad_plan_of(const ductile_layer *L, const dt_crop_attrs *a, const dt_view *in,
+                                          dt_pad_plan *p);
+
 /* ---- Split (shape_concat.c) ---- */
 
 /* Normalized axis and the size of each of the L->n_out outputs along it. */
 ductile_status dt_split_sizes(const ductile_layer *L, const dt_view *in, int *axis,
                               int64_t sizes[DT_SHAPE_MAX_OUTPUTS]);
 
+/* Split's attributes, read once (compiled kernels): 'axis' and, before opset 13, 'split'
+ * (n_split values; 0: absent). From opset 13 the sizes are input 1 (from_input). */
+typedef struct dt_split_attrs {
+    int64_t axis;
+    bool from_input;
+    int n_split;
+    int64_t split[DT_SHAPE_MAX_OUTPUTS];
+} dt_split_attrs;
+
+ductile_status dt_split_attrs_read(const ductile_layer *L, dt_split_attrs *a);
+/* dt_split_sizes over attributes already read; L gives the outputs' count and names inputs. */
+ductile_status dt_split_sizes_of(const ductile_layer *L, const dt_split_attrs *a, const dt_view *in, int *axis,
+                                 int64_t sizes[DT_SHAPE_MAX_OUTPUTS]);
+
 /* ---- Shape, Range (shape_generate.c) ---- */
 
 /* The dims [*start, *end) that Shape outputs for an input of rank r (opset 15 start/end). */
 void dt_shape_bounds(const ductile_layer *L, int r, int *start, int *end);
+/* The same from the attributes already read (end: INT64_MAX when absent). */
+void dt_shape_bounds_of(int64_t start, int64_t end, int r, int *s, int *e);
 
 /* Scalar i of Range as double (float types) or int64 (integer types). */
 double dt_range_f(const dt_view *v);
@@ -80,6 +133,9 @@ enum { DT_SCATTER_NONE, DT_SCATTER_ADD, DT_SCATTER_MUL, DT_SCATTER_MAX, DT_SCATT
 ductile_status dt_scatter_reduction(const ductile_layer *L, int *red);
 /* GatherND's batch_dims and index depth (the last dim of indices), checked against shapes. */
 ductile_status dt_gather_nd_plan(const ductile_layer *L, const dt_view *in, int *batch, int *depth);
+/* The same with batch_dims already read (compiled kernels). */
+ductile_status dt_gather_nd_plan_of(const ductile_layer *L, int64_t batch_dims, const dt_view *in, int *batch,
+                                    int *depth);
 
 /* ---- ConvTranspose, Col2Im (shape_convtranspose.c) ---- */
 
@@ -104,12 +160,32 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
 ductile_status dt_col2im_plan_get(const ductile_layer *L, const dt_view *in, dt_col2im_geom *g,
                                   int64_t *channels);
 
+/* The attributes of ConvTranspose and Col2Im as given, read once (compiled kernels): n_* is
+ * the count (-1: absent), of which at most the arrays' size is kept; the checks against the
+ * spatial rank happen in the plans below. */
+typedef struct dt_fold_attrs {
+    int64_t n_strides, n_dil, n_pads, n_out_pad, n_kernel, n_out_shape;
+    int64_t strides[DT_MAX_DIMS], dil[DT_MAX_DIMS], pads[2 * DT_MAX_DIMS], out_pad[DT_MAX_DIMS],
+        kernel[DT_MAX_DIMS], out_shape[DT_MAX_DIMS];
+    int64_t group;
+    dt_auto_pad_kind auto_pad;
+} dt_fold_attrs;
+
+ductile_status dt_fold_attrs_read(const ductile_layer *L, dt_fold_attrs *a);
+/* The plans above over attributes already read; L names inputs in messages. */
+ductile_status dt_convt_plan_of(const ductile_layer *L, const dt_fold_attrs *a, const dt_view *in, dt_convt_plan *p);
+ductile_status dt_col2im_plan_of(const ductile_layer *L, const dt_fold_attrs *a, const dt_view *in,
+                                 dt_col2im_geom *g, int64_t *channels);
+
 /* ---- Compress, NonZero, Unique (shape_select.c): shapes that depend on data ---- */
 
 /* Element i of v is not zero (any fixed-size dtype; -0.0 is zero). */
 bool dt_select_nonzero(const dt_view *v, int64_t i);
 /* Compress's axis (-1: flattened) and how many positions the condition (input 1) keeps. */
 ductile_status dt_compress_plan(const ductile_layer *L, const dt_view *in, int *axis, int64_t *kept);
+/* The same with the attribute already read (has_axis false: flattened). */
+ductile_status dt_compress_plan_of(const ductile_layer *L, bool has_axis, int64_t axis_attr, const dt_view *in,
+                                   int *axis, int64_t *kept);
 
 typedef struct dt_unique_result {
     int axis;                   /* -1: over the flattened elements */
@@ -118,11 +194,26 @@ typedef struct dt_unique_result {
     int64_t *first;             /* [n_unique] item index of each unique item, in output order */
     int64_t *inverse;           /* [n_items] output position of each item */
     int64_t *counts;            /* [n_unique] */
+    int64_t *work;              /* what the three point into when dt_unique_get allocated it */
 } dt_unique_result;
 
 /* Groups input 0's items (its value must be known); free with dt_unique_free. */
 ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_unique_result *r);
 void dt_unique_free(dt_unique_result *r);
+
+/* Unique's attributes, read once (compiled kernels). */
+typedef struct dt_unique_attrs {
+    bool has_axis, sorted;
+    int64_t axis;
+} dt_unique_attrs;
+
+void dt_unique_attrs_read(const ductile_layer *L, dt_unique_attrs *a);
+/* int64s of work dt_unique_group needs for input 0 of these dims (7 per item). */
+size_t dt_unique_work(const dt_unique_attrs *a, const dt_view *in);
+/* dt_unique_get over attributes already read, in the caller's work (dt_unique_work of them):
+ * r's arrays point into it, so there is nothing to free. */
+ductile_status dt_unique_group(const ductile_layer *L, const dt_unique_attrs *a, const dt_view *in, int64_t *work,
+                               dt_unique_result *r);
 
 /* ---- check and infer of each op ---- */
 

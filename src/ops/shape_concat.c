@@ -62,18 +62,42 @@ ductile_status dt_shape_check_split(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+ductile_status dt_split_attrs_read(const ductile_layer *L, dt_split_attrs *a)
+{
+    a->axis = dt_attr_int(L, "axis", 0);
+    a->from_input = dt_split_from_input(L);
+    a->n_split = 0;
+    if (a->from_input) return DUCTILE_OK;
+    int64_t ns;
+    const int64_t *v = dt_attr_ints(L, "split", &ns);
+    if (ns > DT_SHAPE_MAX_OUTPUTS)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'split' has %lld values; at most %d are supported",
+                       (long long)ns, DT_SHAPE_MAX_OUTPUTS);
+    if (v) memcpy(a->split, v, (size_t)ns * sizeof *v);
+    a->n_split = (int)ns;
+    return DUCTILE_OK;
+}
+
 ductile_status dt_split_sizes(const ductile_layer *L, const dt_view *in, int *axis,
                               int64_t sizes[DT_SHAPE_MAX_OUTPUTS])
+{
+    dt_split_attrs a;
+    DT_TRY(dt_split_attrs_read(L, &a));
+    return dt_split_sizes_of(L, &a, in, axis, sizes);
+}
+
+ductile_status dt_split_sizes_of(const ductile_layer *L, const dt_split_attrs *a, const dt_view *in, int *axis,
+                                 int64_t sizes[DT_SHAPE_MAX_OUTPUTS])
 {
     int r = in[0].rank, n = L->n_out;
     if (n < 1 || n > DT_SHAPE_MAX_OUTPUTS)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "%d outputs; 1 to %d are supported", n, DT_SHAPE_MAX_OUTPUTS);
-    if (dt_norm_axis(dt_attr_int(L, "axis", 0), r, axis) != DUCTILE_OK || r == 0)
+    if (dt_norm_axis(a->axis, r, axis) != DUCTILE_OK || r == 0)
         return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'axis' = %lld is out of range for input 0 ('%s') of rank %d (expected %d..%d)",
-                       (long long)dt_attr_int(L, "axis", 0), dt_shape_name(L, 0), r, -r, r - 1);
+                       (long long)a->axis, dt_shape_name(L, 0), r, -r, r - 1);
     int64_t dim = in[0].dims[*axis], ns = 0;
     const char *src = "attribute 'split'";
-    if (dt_split_from_input(L)) {
+    if (a->from_input) {
         if (dt_shape_has(L, in, 1)) {
             int got;
             DT_TRY(dt_shape_read_ints(L, in, 1, sizes, DT_SHAPE_MAX_OUTPUTS, &got));
@@ -81,11 +105,8 @@ ductile_status dt_split_sizes(const ductile_layer *L, const dt_view *in, int *ax
             src = "input 1 (split)";
         }
     } else {
-        const int64_t *a = dt_attr_ints(L, "split", &ns);
-        if (ns > DT_SHAPE_MAX_OUTPUTS)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'split' has %lld values; at most %d are supported",
-                           (long long)ns, DT_SHAPE_MAX_OUTPUTS);
-        if (a) memcpy(sizes, a, (size_t)ns * sizeof *sizes);
+        ns = a->n_split;
+        memcpy(sizes, a->split, (size_t)ns * sizeof *sizes);
     }
     if (ns > 0) {
         if (ns != n)

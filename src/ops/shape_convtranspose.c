@@ -7,29 +7,52 @@
 
 #include <string.h>
 
-/* An INTS attribute of n values, or dflt for each when absent. */
-static ductile_status dt_ints_n(const ductile_layer *L, const char *name, int n, int64_t dflt, int64_t *v)
+/* The values of an INTS attribute as read (n -1: absent; only the first DT_MAX_DIMS * 2 are
+ * kept, and more is refused below, since no geometry here has that many). */
+static void dt_ints_read(const ductile_layer *L, const char *name, int64_t *n, int64_t *v, int cap)
 {
     int64_t cnt;
     const int64_t *a = dt_attr_ints(L, name, &cnt);
-    if (!a) {
+    *n = a ? cnt : -1;
+    if (a) memcpy(v, a, (size_t)(cnt < cap ? cnt : cap) * sizeof *v);
+}
+
+ductile_status dt_fold_attrs_read(const ductile_layer *L, dt_fold_attrs *a)
+{
+    memset(a, 0, sizeof *a);
+    dt_ints_read(L, "strides", &a->n_strides, a->strides, DT_MAX_DIMS);
+    dt_ints_read(L, "dilations", &a->n_dil, a->dil, DT_MAX_DIMS);
+    dt_ints_read(L, "pads", &a->n_pads, a->pads, 2 * DT_MAX_DIMS);
+    dt_ints_read(L, "output_padding", &a->n_out_pad, a->out_pad, DT_MAX_DIMS);
+    dt_ints_read(L, "kernel_shape", &a->n_kernel, a->kernel, DT_MAX_DIMS);
+    dt_ints_read(L, "output_shape", &a->n_out_shape, a->out_shape, DT_MAX_DIMS);
+    a->group = dt_attr_int(L, "group", 1);
+    a->auto_pad = dt_auto_pad_of(dt_attr_string(L, "auto_pad", "NOTSET"));
+    return DUCTILE_OK;
+}
+
+/* An INTS attribute of n values (cnt, src as read), or dflt for each when absent. */
+static ductile_status dt_ints_n(const char *name, int64_t cnt, const int64_t *src, int n, int64_t dflt,
+                                int64_t *v)
+{
+    if (cnt < 0) {
         for (int i = 0; i < n; i++) v[i] = dflt;
         return DUCTILE_OK;
     }
     if (cnt != n)
         return dt_fail(DUCTILE_ERR_SHAPE, "attribute '%s' has %lld values; expected %d", name, (long long)cnt, n);
-    memcpy(v, a, (size_t)n * sizeof *v);
+    memcpy(v, src, (size_t)n * sizeof *v);
     return DUCTILE_OK;
 }
 
 /* Strides and dilations at least 1, pads at least 0, into g (pads: begin only; end in *pad_end). */
-static ductile_status dt_geom_attrs(const ductile_layer *L, int n, dt_col2im_geom *g, int64_t *pad_end,
+static ductile_status dt_geom_attrs(const dt_fold_attrs *a, int n, dt_col2im_geom *g, int64_t *pad_end,
                                     bool want_pads)
 {
     int64_t pads[2 * DT_MAX_DIMS];
     g->nsp = n;
-    DT_TRY(dt_ints_n(L, "strides", n, 1, g->stride));
-    DT_TRY(dt_ints_n(L, "dilations", n, 1, g->dil));
+    DT_TRY(dt_ints_n("strides", a->n_strides, a->strides, n, 1, g->stride));
+    DT_TRY(dt_ints_n("dilations", a->n_dil, a->dil, n, 1, g->dil));
     for (int i = 0; i < n; i++) {
         if (g->stride[i] < 1 || g->stride[i] > (1 << 20))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'strides'[%d] = %lld; expected 1..%d", i,
@@ -39,7 +62,7 @@ static ductile_status dt_geom_attrs(const ductile_layer *L, int n, dt_col2im_geo
                            (long long)g->dil[i], 1 << 20);
     }
     if (want_pads) {
-        DT_TRY(dt_ints_n(L, "pads", 2 * n, 0, pads));
+        DT_TRY(dt_ints_n("pads", a->n_pads, a->pads, 2 * n, 0, pads));
         for (int i = 0; i < 2 * n; i++)
             if (pads[i] < 0 || pads[i] > (1 << 30))
                 return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'pads'[%d] = %lld; expected 0..%d", i,
@@ -67,6 +90,13 @@ ductile_status dt_shape_check_conv_transpose(const ductile_layer *L)
 
 ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_convt_plan *p)
 {
+    dt_fold_attrs a;
+    DT_TRY(dt_fold_attrs_read(L, &a));
+    return dt_convt_plan_of(L, &a, in, p);
+}
+
+ductile_status dt_convt_plan_of(const ductile_layer *L, const dt_fold_attrs *a, const dt_view *in, dt_convt_plan *p)
+{
     const dt_view *x = &in[0], *w = &in[1];
     char sx[160], sw[160];
     dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
@@ -82,9 +112,9 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
     int n = x->rank - 2;
     dt_col2im_geom *g = &p->g;
     int64_t pad_end[DT_MAX_DIMS], out_pad[DT_MAX_DIMS], ks[DT_MAX_DIMS];
-    DT_TRY(dt_geom_attrs(L, n, g, pad_end, true));
-    DT_TRY(dt_ints_n(L, "output_padding", n, 0, out_pad));
-    p->group = dt_attr_int(L, "group", 1);
+    DT_TRY(dt_geom_attrs(a, n, g, pad_end, true));
+    DT_TRY(dt_ints_n("output_padding", a->n_out_pad, a->out_pad, n, 0, out_pad));
+    p->group = a->group;
     p->batch = x->dims[0];
     p->in_ch = x->dims[1];
     if (p->group < 1 || p->in_ch % p->group != 0 || w->dims[0] != p->in_ch)
@@ -94,18 +124,16 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
     if (!dt_mul_i64(w->dims[1], p->group, &p->out_ch))
         return dt_fail(DUCTILE_ERR_SHAPE, "the output channels overflow int64");
     for (int i = 0; i < n; i++) g->kernel[i] = w->dims[2 + i];
-    int64_t nk;
-    if (dt_attr_ints(L, "kernel_shape", &nk)) {
-        DT_TRY(dt_ints_n(L, "kernel_shape", n, 0, ks));
+    if (a->n_kernel >= 0) {
+        DT_TRY(dt_ints_n("kernel_shape", a->n_kernel, a->kernel, n, 0, ks));
         for (int i = 0; i < n; i++)
             if (ks[i] != g->kernel[i])
                 return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'kernel_shape'[%d] = %lld but input 1 ('%s') has shape %s",
                                i, (long long)ks[i], dt_shape_name(L, 1), sw);
     }
-    const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
-    bool same = strncmp(ap, "SAME", 4) == 0;
-    int64_t os[DT_MAX_DIMS], nos;
-    const int64_t *osa = dt_attr_ints(L, "output_shape", &nos);
+    bool same = a->auto_pad == DT_PAD_SAME_UPPER || a->auto_pad == DT_PAD_SAME_LOWER;
+    int64_t os[DT_MAX_DIMS], nos = a->n_out_shape;
+    const int64_t *osa = nos >= 0 ? a->out_shape : NULL;
     if (osa && nos != n && nos != n + 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'output_shape' has %lld values; expected %d (or %d with N and C)",
                        (long long)nos, n, n + 2);
@@ -120,9 +148,9 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
         /* The span the input covers: stride*(d-1) + output_padding + dil*(k-1) + 1. Dims,
          * strides, dilations and pads are bounded (checked dims, 2^20 attributes), so only
          * the products need checking. */
-        int64_t a, b;
-        if (d < 1 || k < 1 || !dt_mul_i64(g->stride[i], d - 1, &a) || !dt_mul_i64(g->dil[i], k - 1, &b) ||
-            !dt_add_i64(a, b, &full) || !dt_add_i64(full, out_pad[i] + 1, &full))
+        int64_t span_in, span_k;
+        if (d < 1 || k < 1 || !dt_mul_i64(g->stride[i], d - 1, &span_in) || !dt_mul_i64(g->dil[i], k - 1, &span_k) ||
+            !dt_add_i64(span_in, span_k, &full) || !dt_add_i64(full, out_pad[i] + 1, &full))
             return dt_fail(DUCTILE_ERR_SHAPE, "spatial axis %d: input size %lld and kernel size %lld give no valid output",
                            i, (long long)d, (long long)k);
         if (osa) {
@@ -135,7 +163,7 @@ ductile_status dt_convt_plan_get(const ductile_layer *L, const dt_view *in, dt_c
         if (same) {
             int64_t total = full - os[i];   /* both >= 0 */
             int64_t pe;
-            dt_same_pads(total, ap, &g->pad[i], &pe);
+            dt_same_split(total, a->auto_pad == DT_PAD_SAME_UPPER, &g->pad[i], &pe);
             g->out[i] = os[i];
         } else if (osa) {
             g->out[i] = os[i];
@@ -186,6 +214,14 @@ ductile_status dt_shape_check_col2im(const ductile_layer *L)
 
 ductile_status dt_col2im_plan_get(const ductile_layer *L, const dt_view *in, dt_col2im_geom *g, int64_t *channels)
 {
+    dt_fold_attrs a;
+    DT_TRY(dt_fold_attrs_read(L, &a));
+    return dt_col2im_plan_of(L, &a, in, g, channels);
+}
+
+ductile_status dt_col2im_plan_of(const ductile_layer *L, const dt_fold_attrs *a, const dt_view *in,
+                                 dt_col2im_geom *g, int64_t *channels)
+{
     int64_t img[DT_MAX_DIMS], blk[DT_MAX_DIMS], pad_end[DT_MAX_DIMS];
     int ni, nb;
     DT_TRY(dt_shape_read_ints(L, in, 1, img, DT_MAX_DIMS, &ni));
@@ -197,7 +233,7 @@ ductile_status dt_col2im_plan_get(const ductile_layer *L, const dt_view *in, dt_
     if (ni != nb || ni < 1 || ni + 2 > DT_MAX_DIMS)
         return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (image_shape) = %s and input 2 (block_shape) = %s; expected the same number (1..%d) of values",
                        si, sb, DT_MAX_DIMS - 2);
-    DT_TRY(dt_geom_attrs(L, ni, g, pad_end, true));
+    DT_TRY(dt_geom_attrs(a, ni, g, pad_end, true));
     if (in[0].dtype != DUCTILE_FLOAT32)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 ('%s') has dtype %s; only float32 is supported",
                        dt_shape_name(L, 0), ductile_dtype_name((ductile_dtype)in[0].dtype));

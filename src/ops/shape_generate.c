@@ -6,7 +6,11 @@
 
 void dt_shape_bounds(const ductile_layer *L, int r, int *start, int *end)
 {
-    int64_t s = dt_attr_int(L, "start", 0), e = dt_attr_int(L, "end", r);
+    dt_shape_bounds_of(dt_attr_int(L, "start", 0), dt_attr_int(L, "end", INT64_MAX), r, start, end);
+}
+
+void dt_shape_bounds_of(int64_t s, int64_t e, int r, int *start, int *end)
+{
     if (s < 0) s += r;
     if (e < 0) e += r;
     s = s < 0 ? 0 : s > r ? r : s;

@@ -33,27 +33,47 @@ ductile_status dt_shape_check_pad(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+ductile_status dt_pad_attrs_read(const ductile_layer *L, dt_pad_attrs *a)
+{
+    a->mode = dt_pad_mode(dt_attr_string(L, "mode", "constant"));
+    if (a->mode < 0) return dt_shape_check_pad(L);
+    a->from_inputs = dt_pad_from_inputs(L);
+    a->n_pads = 0;
+    a->value = 0.0f;
+    if (a->from_inputs) return DUCTILE_OK;
+    int64_t n64;
+    const int64_t *v = dt_attr_ints(L, "pads", &n64);
+    if (n64 > 2 * DT_MAX_DIMS)
+        return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'pads' has %lld values; at most %d are supported",
+                       (long long)n64, 2 * DT_MAX_DIMS);
+    if (v) memcpy(a->pads, v, (size_t)n64 * sizeof *v);
+    a->n_pads = (int)n64;
+    a->value = dt_attr_float(L, "value", 0.0f);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_pad_plan_get(const ductile_layer *L, const dt_view *in, dt_pad_plan *p)
+{
+    dt_pad_attrs a;
+    DT_TRY(dt_pad_attrs_read(L, &a));
+    return dt_pad_plan_of(L, &a, in, p);
+}
+
+ductile_status dt_pad_plan_of(const ductile_layer *L, const dt_pad_attrs *a, const dt_view *in, dt_pad_plan *p)
 {
     int r = in[0].rank, n;
     int64_t pads[2 * DT_MAX_DIMS], axes[DT_MAX_DIMS];
     int na = r;
     const char *src = "attribute 'pads'";
-    p->mode = dt_pad_mode(dt_attr_string(L, "mode", "constant"));
-    if (p->mode < 0) return dt_shape_check_pad(L);
+    p->mode = a->mode;
     for (int i = 0; i < r; i++) axes[i] = i;
-    if (dt_pad_from_inputs(L)) {
+    if (a->from_inputs) {
         src = "input 1 (pads)";
         DT_TRY(dt_shape_read_ints(L, in, 1, pads, 2 * DT_MAX_DIMS, &n));
         if (dt_shape_has(L, in, 3)) DT_TRY(dt_shape_read_ints(L, in, 3, axes, DT_MAX_DIMS, &na));
     } else {
-        int64_t n64;
-        const int64_t *a = dt_attr_ints(L, "pads", &n64);
-        if (n64 > 2 * DT_MAX_DIMS)
-            return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'pads' has %lld values; at most %d are supported",
-                           (long long)n64, 2 * DT_MAX_DIMS);
-        memcpy(pads, a, (size_t)n64 * sizeof *pads);
-        n = (int)n64;
+        memcpy(pads, a->pads, (size_t)a->n_pads * sizeof *pads);
+        n = a->n_pads;
     }
     if (n != 2 * na)
         return dt_fail(DUCTILE_ERR_SHAPE, "%s has %d values; expected %d (a begin and an end for each of %d axes)",
@@ -61,15 +81,15 @@ ductile_status dt_pad_plan_get(const ductile_layer *L, const dt_view *in, dt_pad
     for (int i = 0; i < r; i++) p->begin[i] = p->end[i] = 0;
     bool seen[DT_MAX_DIMS] = {false};
     for (int i = 0; i < na; i++) {
-        int64_t a = axes[i];
-        if (a < -r || a >= r)
+        int64_t ax = axes[i];
+        if (ax < -r || ax >= r)
             return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (axes)[%d] = %lld is out of range for rank %d", i,
-                           (long long)a, r);
-        if (a < 0) a += r;
-        if (seen[a]) return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (axes)[%d] repeats axis %lld", i, (long long)a);
-        seen[a] = true;
-        p->begin[a] = pads[i];
-        p->end[a] = pads[na + i];
+                           (long long)ax, r);
+        if (ax < 0) ax += r;
+        if (seen[ax]) return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (axes)[%d] repeats axis %lld", i, (long long)ax);
+        seen[ax] = true;
+        p->begin[ax] = pads[i];
+        p->end[ax] = pads[na + i];
     }
     for (int i = 0; i < r; i++) {
         int64_t d = in[0].dims[i], o;
@@ -110,19 +130,36 @@ ductile_status dt_shape_check_center_crop_pad(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+ductile_status dt_center_crop_pad_attrs_read(const ductile_layer *L, dt_crop_attrs *a)
+{
+    int64_t n64;
+    const int64_t *v = dt_attr_ints(L, "axes", &n64);
+    a->n_axes = -1;
+    if (!v) return DUCTILE_OK;
+    if (n64 > DT_MAX_DIMS)
+        return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'axes' has %lld values; at most %d are supported",
+                       (long long)n64, DT_MAX_DIMS);
+    memcpy(a->axes, v, (size_t)n64 * sizeof *v);
+    a->n_axes = (int)n64;
+    return DUCTILE_OK;
+}
+
 ductile_status dt_center_crop_pad_plan(const ductile_layer *L, const dt_view *in, dt_pad_plan *p)
+{
+    dt_crop_attrs a;
+    DT_TRY(dt_center_crop_pad_attrs_read(L, &a));
+    return dt_center_crop_pad_plan_of(L, &a, in, p);
+}
+
+ductile_status dt_center_crop_pad_plan_of(const ductile_layer *L, const dt_crop_attrs *a, const dt_view *in,
+                                          dt_pad_plan *p)
 {
     int r = in[0].rank, n, na = r;
     int64_t shape[DT_MAX_DIMS], axes[DT_MAX_DIMS];
     DT_TRY(dt_shape_read_ints(L, in, 1, shape, DT_MAX_DIMS, &n));
-    int64_t n64;
-    const int64_t *a = dt_attr_ints(L, "axes", &n64);
-    if (a) {
-        if (n64 > DT_MAX_DIMS)
-            return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'axes' has %lld values; at most %d are supported",
-                           (long long)n64, DT_MAX_DIMS);
-        memcpy(axes, a, (size_t)n64 * sizeof *axes);
-        na = (int)n64;
+    if (a->n_axes >= 0) {
+        memcpy(axes, a->axes, (size_t)a->n_axes * sizeof *axes);
+        na = a->n_axes;
     } else {
         for (int i = 0; i < r; i++) axes[i] = i;
     }

@@ -61,10 +61,14 @@ ductile_status dt_shape_check_gather_nd(const ductile_layer *L)
 
 ductile_status dt_gather_nd_plan(const ductile_layer *L, const dt_view *in, int *batch, int *depth)
 {
+    return dt_gather_nd_plan_of(L, dt_attr_int(L, "batch_dims", 0), in, batch, depth);
+}
+
+ductile_status dt_gather_nd_plan_of(const ductile_layer *L, int64_t b, const dt_view *in, int *batch, int *depth)
+{
     DT_TRY(dt_shape_want_sized(L, in, 0));
     DT_TRY(dt_shape_want_int(L, in, 1));
     int r = in[0].rank, q = in[1].rank;
-    int64_t b = dt_attr_int(L, "batch_dims", 0);
     char sd[160], si[160];
     dt_format_dims(sd, sizeof sd, in[0].dims, r, NULL);
     dt_format_dims(si, sizeof si, in[1].dims, q, NULL);

@@ -89,6 +89,13 @@ ductile_status dt_shape_check_compress(const ductile_layer *L)
 
 ductile_status dt_compress_plan(const ductile_layer *L, const dt_view *in, int *axis, int64_t *kept)
 {
+    const dt_attr *a = dt_attr_find(L, "axis");
+    return dt_compress_plan_of(L, a != NULL, dt_attr_int(L, "axis", 0), in, axis, kept);
+}
+
+ductile_status dt_compress_plan_of(const ductile_layer *L, bool has_axis, int64_t axis_attr, const dt_view *in,
+                                   int *axis, int64_t *kept)
+{
     DT_TRY(dt_shape_want_sized(L, in, 0));
     DT_TRY(dt_want_selectable(L, in, 1));
     char sc[160];
@@ -97,8 +104,8 @@ ductile_status dt_compress_plan(const ductile_layer *L, const dt_view *in, int *
         return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (condition, '%s') has shape %s; expected a 1-D tensor",
                        dt_shape_name(L, 1), sc);
     int64_t dim;
-    if (dt_attr_find(L, "axis")) {
-        if (dt_norm_axis(dt_attr_int(L, "axis", 0), in[0].rank, axis) != DUCTILE_OK)
+    if (has_axis) {
+        if (dt_norm_axis(axis_attr, in[0].rank, axis) != DUCTILE_OK)
             return dt_fail_prefix(DUCTILE_ERR_SHAPE, "attribute 'axis' for input 0 ('%s')", dt_shape_name(L, 0));
         dim = in[0].dims[*axis];
     } else {
@@ -195,19 +202,53 @@ static void dt_item_sort(const dt_unique_ctx *c, int64_t *idx, int64_t *tmp, int
 
 void dt_unique_free(dt_unique_result *r)
 {
-    dt_free(r->first);
-    dt_free(r->inverse);
-    dt_free(r->counts);
+    dt_free(r->work);
     memset(r, 0, sizeof *r);
+}
+
+void dt_unique_attrs_read(const ductile_layer *L, dt_unique_attrs *a)
+{
+    a->has_axis = dt_attr_find(L, "axis") != NULL;
+    a->axis = dt_attr_int(L, "axis", 0);
+    a->sorted = dt_attr_int(L, "sorted", 1) != 0;
+}
+
+size_t dt_unique_work(const dt_unique_attrs *a, const dt_view *in)
+{
+    int axis;
+    int64_t n = dt_view_count(&in[0]);
+    if (a->has_axis && dt_norm_axis(a->axis, in[0].rank, &axis) == DUCTILE_OK) n = in[0].dims[axis];
+    /* Saturates rather than wraps: an impossible size then fails to allocate. */
+    if ((uint64_t)n > SIZE_MAX / 64) return SIZE_MAX / 8;
+    return 7 * (size_t)(n > 0 ? n : 1);
 }
 
 ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_unique_result *r)
 {
     memset(r, 0, sizeof *r);
+    dt_unique_attrs a;
+    dt_unique_attrs_read(L, &a);
+    size_t words = dt_unique_work(&a, in);
+    int64_t *work = dt_malloc(words * sizeof(int64_t));
+    if (!work)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Unique over %lld items", (long long)(words / 7));
+    ductile_status s = dt_unique_group(L, &a, in, work, r);
+    if (s) {
+        dt_free(work);
+        return s;
+    }
+    r->work = work;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_unique_group(const ductile_layer *L, const dt_unique_attrs *a, const dt_view *in, int64_t *work,
+                               dt_unique_result *r)
+{
+    memset(r, 0, sizeof *r);
     DT_TRY(dt_want_selectable(L, in, 0));
     dt_unique_ctx c = {.v = &in[0]};
-    if (dt_attr_find(L, "axis")) {
-        if (dt_norm_axis(dt_attr_int(L, "axis", 0), in[0].rank, &r->axis) != DUCTILE_OK)
+    if (a->has_axis) {
+        if (dt_norm_axis(a->axis, in[0].rank, &r->axis) != DUCTILE_OK)
             return dt_fail_prefix(DUCTILE_ERR_SHAPE, "attribute 'axis' for input 0 ('%s')", dt_shape_name(L, 0));
         int64_t outer = 1, inner = 1;
         for (int i = 0; i < r->axis; i++) outer *= in[0].dims[i];
@@ -226,17 +267,12 @@ ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_uniqu
     r->item = c.item;
     DT_TRY(dt_shape_need_value(L, in, 0));
     int64_t n = r->n_items;
-    size_t bytes = (size_t)(n ? n : 1) * sizeof(int64_t);
-    int64_t *idx = dt_malloc(bytes), *tmp = dt_malloc(bytes);
-    r->first = dt_malloc(bytes);
-    r->inverse = dt_malloc(bytes);
-    r->counts = dt_malloc(bytes);
-    if (!idx || !tmp || !r->first || !r->inverse || !r->counts) {
-        dt_free(idx);
-        dt_free(tmp);
-        dt_unique_free(r);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Unique over %lld items", (long long)n);
-    }
+    int64_t m = n ? n : 1; /* work holds 7 arrays of m (dt_unique_work) */
+    int64_t *idx = work, *tmp = work + m;
+    r->first = work + 2 * m;
+    r->inverse = work + 3 * m;
+    r->counts = work + 4 * m;
+    int64_t *first2 = work + 5 * m, *counts2 = work + 6 * m;
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     dt_item_sort(&c, idx, tmp, n);
     /* Groups of equal items in sorted order; stability puts each group's first occurrence first.
@@ -252,7 +288,7 @@ ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_uniqu
         r->inverse[idx[i]] = u - 1;
     }
     r->n_unique = u;
-    if (!dt_attr_int(L, "sorted", 1)) {
+    if (!a->sorted) {
         /* Order groups by first occurrence: rank[g] = position of group g in that order. */
         int64_t *order = idx, *rank = tmp;
         for (int64_t g = 0; g < u; g++) order[g] = g;
@@ -263,27 +299,14 @@ ductile_status dt_unique_get(const ductile_layer *L, const dt_view *in, dt_uniqu
             int64_t g = r->inverse[i];
             if (rank[g] < 0) order[k] = g, rank[g] = k++;
         }
-        int64_t *first = dt_malloc(bytes), *counts = dt_malloc(bytes);
-        if (!first || !counts) {
-            dt_free(first);
-            dt_free(counts);
-            dt_free(idx);
-            dt_free(tmp);
-            dt_unique_free(r);
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for Unique over %lld items", (long long)n);
-        }
         for (int64_t j = 0; j < u; j++) {
-            first[j] = r->first[order[j]];
-            counts[j] = r->counts[order[j]];
+            first2[j] = r->first[order[j]];
+            counts2[j] = r->counts[order[j]];
         }
         for (int64_t i = 0; i < n; i++) r->inverse[i] = rank[r->inverse[i]];
-        dt_free(r->first);
-        dt_free(r->counts);
-        r->first = first;
-        r->counts = counts;
+        r->first = first2;
+        r->counts = counts2;
     }
-    dt_free(idx);
-    dt_free(tmp);
     return DUCTILE_OK;
 }
 

@@ -18,23 +18,37 @@ ductile_status dt_shape_check_slice(const ductile_layer *L)
     return dt_check_arity(L, 3, 5, 1, 1, DT_INPUT_NAMES("data", "starts", "ends"));
 }
 
-/* One of starts/ends/axes/steps: *n = -1 when absent. */
-static ductile_status dt_slice_list(const ductile_layer *L, const dt_view *in, int input,
-                                    const char *attr, int64_t *v, int *n)
+ductile_status dt_slice_attrs_read(const ductile_layer *L, dt_slice_attrs *a)
 {
-    if (!dt_slice_from_inputs(L)) {
+    static const char *const names[3] = {"starts", "ends", "axes"};
+    a->from_inputs = dt_slice_from_inputs(L);
+    for (int k = 0; k < 3; k++) {
+        a->n[k] = -1;
+        if (a->from_inputs) continue;
         int64_t na;
-        const int64_t *a = attr ? dt_attr_ints(L, attr, &na) : NULL;
-        *n = -1;
-        if (!a) return DUCTILE_OK;
+        const int64_t *v = dt_attr_ints(L, names[k], &na);
+        if (!v) continue;
         if (na > DT_MAX_DIMS)
             return dt_fail(DUCTILE_ERR_SHAPE, "attribute '%s' has %lld values; at most %d are supported",
-                           attr, (long long)na, DT_MAX_DIMS);
-        memcpy(v, a, (size_t)na * sizeof *v);
-        *n = (int)na;
+                           names[k], (long long)na, DT_MAX_DIMS);
+        memcpy(a->v[k], v, (size_t)na * sizeof *v);
+        a->n[k] = (int)na;
+    }
+    return DUCTILE_OK;
+}
+
+/* One of starts/ends/axes/steps (input 1..4): *n = -1 when absent. */
+static ductile_status dt_slice_list(const ductile_layer *L, const dt_slice_attrs *a, const dt_view *in,
+                                    int input, int64_t *v, int *n)
+{
+    *n = -1;
+    if (!a->from_inputs) {
+        if (input < 4 && a->n[input - 1] >= 0) {
+            *n = a->n[input - 1];
+            memcpy(v, a->v[input - 1], (size_t)*n * sizeof *v);
+        }
         return DUCTILE_OK;
     }
-    *n = -1;
     if (!dt_shape_has(L, in, input)) return DUCTILE_OK;
     return dt_shape_read_ints(L, in, input, v, DT_MAX_DIMS, n);
 }
@@ -43,10 +57,18 @@ static int64_t dt_clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo 
 
 ductile_status dt_slice_plan_get(const ductile_layer *L, const dt_view *in, dt_slice_plan *p)
 {
+    dt_slice_attrs a;
+    DT_TRY(dt_slice_attrs_read(L, &a));
+    return dt_slice_plan_of(L, &a, in, p);
+}
+
+ductile_status dt_slice_plan_of(const ductile_layer *L, const dt_slice_attrs *a, const dt_view *in,
+                                dt_slice_plan *p)
+{
     static const char *const names[5] = {"", "starts", "ends", "axes", "steps"};
     int64_t v[5][DT_MAX_DIMS];
     int n[5];
-    for (int k = 1; k < 5; k++) DT_TRY(dt_slice_list(L, in, k, k < 4 ? names[k] : NULL, v[k], &n[k]));
+    for (int k = 1; k < 5; k++) DT_TRY(dt_slice_list(L, a, in, k, v[k], &n[k]));
     int r = in[0].rank;
     for (int i = 0; i < r; i++) {
         p->start[i] = 0;

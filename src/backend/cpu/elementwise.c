@@ -41,7 +41,7 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"Min", NULL, &dt_cpu_ew_variadic_kernel},
     {"Sum", NULL, &dt_cpu_ew_variadic_kernel},
     {"Mean", NULL, &dt_cpu_ew_variadic_kernel},
-    {"Where", dt_cpu_ew_where, NULL},
+    {"Where", NULL, &dt_cpu_ew_where_kernel},
     {"Cast", NULL, &dt_cpu_ew_cast_kernel},
     {"Sign", NULL, &dt_cpu_ew_unary_kernel},
     {"Round", NULL, &dt_cpu_ew_unary_kernel},
@@ -74,6 +74,6 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"PRelu", NULL, &dt_cpu_ew_binary_kernel},
     {"CastLike", NULL, &dt_cpu_ew_cast_kernel},
     {"BitCast", NULL, &dt_cpu_ew_cast_kernel}, /* prepare tells BitCast apart by op type */
-    {"Dropout", dt_cpu_ew_dropout, NULL},
+    {"Dropout", NULL, &dt_cpu_ew_dropout_kernel},
     {NULL, NULL, NULL},
 };

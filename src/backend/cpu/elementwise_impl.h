@@ -48,8 +48,8 @@ extern const dt_kernel dt_cpu_ew_unary_kernel, dt_cpu_ew_clip_kernel, dt_cpu_ew_
     dt_cpu_ew_variadic_kernel, dt_cpu_ew_cast_kernel;
 ductile_status dt_cpu_ew_binary(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cpu_ew_variadic(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_ew_where(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_ew_dropout(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+/* Where (elementwise_where.c) and Dropout (elementwise_unary.c), compiled. */
+extern const dt_kernel dt_cpu_ew_where_kernel, dt_cpu_ew_dropout_kernel;
 
 /* The binary op codes shared by the binary and variadic kernels. */
 enum {

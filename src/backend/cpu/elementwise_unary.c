@@ -634,13 +634,28 @@ const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, NULL, dt_clip_run};
 
 /* Inference only: the output is the input and the mask all true. Training mode with a
  * nonzero ratio drops random elements, which an inference engine does not do. */
-ductile_status dt_cpu_ew_dropout(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Dropout compiled: before opset 12 the ratio is the attribute, read once; from 12 it is
+ * input 1, read (with training_mode) on each run since either may be a runtime input. */
+typedef struct dt_dropout_params {
+    bool ratio_attr;    /* opset < 12 */
+    double ratio;       /* the attribute's value, or 0.5 (the default) */
+    int n_in, n_out;
+} dt_dropout_params;
+
+static ductile_status dt_dropout_prepare(const ductile_layer *L, void **out)
 {
-    bool training = L->n_in > 2 && in[2].rank >= 0 && in[2].data && dt_view_count(&in[2]) > 0 &&
+    dt_dropout_params p = {.ratio_attr = L->opset < 12, .ratio = 0.5, .n_in = L->n_in, .n_out = L->n_out};
+    if (p.ratio_attr) p.ratio = dt_attr_float(L, "ratio", 0.5f);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_dropout_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_dropout_params *p = params;
+    bool training = p->n_in > 2 && in[2].rank >= 0 && in[2].data && dt_view_count(&in[2]) > 0 &&
                     dt_ew_get_i64(&in[2], 0) != 0;
-    double ratio = 0.5;
-    if (L->opset < 12) ratio = dt_attr_float(L, "ratio", 0.5f);
-    else if (L->n_in > 1 && in[1].rank >= 0 && in[1].data && dt_view_count(&in[1]) > 0)
+    double ratio = p->ratio;
+    if (!p->ratio_attr && p->n_in > 1 && in[1].rank >= 0 && in[1].data && dt_view_count(&in[1]) > 0)
         ratio = dt_ew_get_f64(&in[1], 0);
     if (training && ratio != 0.0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -648,6 +663,8 @@ ductile_status dt_cpu_ew_dropout(const ductile_layer *L, const dt_view *in, dt_v
                        ratio);
     int64_t n = dt_view_count(&out[0]);
     memcpy(out[0].data, in[0].data, (size_t)n * ductile_dtype_size((ductile_dtype)out[0].dtype));
-    if (L->n_out > 1 && out[1].data) memset(out[1].data, 1, (size_t)dt_view_count(&out[1]));
+    if (p->n_out > 1 && out[1].data) memset(out[1].data, 1, (size_t)dt_view_count(&out[1]));
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_ew_dropout_kernel = {dt_dropout_prepare, NULL, dt_dropout_run};

@@ -32,7 +32,8 @@ DT_WHERE_FN(where_2, uint16_t)
 DT_WHERE_FN(where_4, uint32_t)
 DT_WHERE_FN(where_8, uint64_t)
 
-ductile_status dt_cpu_ew_where(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* No attributes: nothing to prepare. */
+static ductile_status dt_where_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_ew_run_fn fn;
     switch (ductile_dtype_size((ductile_dtype)out[0].dtype)) {
@@ -54,3 +55,5 @@ ductile_status dt_cpu_ew_where(const ductile_layer *L, const dt_view *in, dt_vie
     dt_ew_iter_run(&it, ex, fn, NULL);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_ew_where_kernel = {NULL, NULL, dt_where_run};

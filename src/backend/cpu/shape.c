@@ -8,28 +8,51 @@
 #include "core/status.h"
 #include "ops/shape.h"
 
-static ductile_status dt_cpu_shape_of(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Shape compiled: 'start' and 'end' read once (end INT64_MAX when absent: the rank). */
+typedef struct dt_shape_params {
+    int64_t start, end;
+} dt_shape_params;
+
+static ductile_status dt_shape_prepare(const ductile_layer *L, void **out)
 {
+    dt_shape_params p = {dt_attr_int(L, "start", 0), dt_attr_int(L, "end", INT64_MAX)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_shape_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_shape_params *p = params;
     int s, e;
-    dt_shape_bounds(L, in[0].rank, &s, &e);
+    dt_shape_bounds_of(p->start, p->end, in[0].rank, &s, &e);
     int64_t *o = out[0].data;
     for (int i = s; i < e; i++) o[i - s] = in[0].dims[i];
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_size(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_size_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     *(int64_t *)out[0].data = dt_view_count(&in[0]);
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_constant_of_shape(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                               dt_exec *ex)
+/* ConstantOfShape compiled: the value's bytes (the attribute tensor lives as long as the
+ * engine's network, which outlives the plan), or float 0 when absent. */
+typedef struct dt_cos_params {
+    const void *value;
+} dt_cos_params;
+
+static ductile_status dt_cos_prepare(const ductile_layer *L, void **out)
 {
     static const float zero = 0.0f;
     const dt_attr *a = dt_attr_find(L, "value");
-    const void *v = a && a->t ? a->t->data : &zero;
-    dt_cpu_fill(out[0].data, v, ductile_dtype_size((ductile_dtype)out[0].dtype), dt_view_count(&out[0]));
+    dt_cos_params p = {a && a->t ? a->t->data : &zero};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_cos_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cos_params *p = params;
+    dt_cpu_fill(out[0].data, p->value, ductile_dtype_size((ductile_dtype)out[0].dtype), dt_view_count(&out[0]));
     return DUCTILE_OK;
 }
 
@@ -39,7 +62,7 @@ static ductile_status dt_cpu_constant_of_shape(const ductile_layer *L, const dt_
         for (int64_t i = 0; i < n; i++) o_[i] = (T)((start) + (delta) * i);                  \
     } while (0)
 
-static ductile_status dt_cpu_range(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_range_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int64_t n = out[0].dims[0];
     switch (out[0].dtype) {
@@ -66,45 +89,52 @@ static ductile_status dt_cpu_range(const ductile_layer *L, const dt_view *in, dt
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_reshape_copy(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                          dt_exec *ex)
+/* Reshape, Flatten, Squeeze, Unsqueeze: the output's dims come from infer; the data is copied
+ * because outputs never alias inputs. */
+static ductile_status dt_reshape_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_cpu_copy_bytes(ex, out[0].data, in[0].data, dt_cpu_view_bytes(&out[0]));
     return DUCTILE_OK;
 }
 
+static const dt_kernel dt_cpu_shape_of_kernel = {dt_shape_prepare, NULL, dt_shape_run};
+static const dt_kernel dt_cpu_size_kernel = {NULL, NULL, dt_size_run};
+static const dt_kernel dt_cpu_constant_of_shape_kernel = {dt_cos_prepare, NULL, dt_cos_run};
+static const dt_kernel dt_cpu_range_kernel = {NULL, NULL, dt_range_run};
+static const dt_kernel dt_cpu_reshape_kernel = {NULL, NULL, dt_reshape_run};
+
 const dt_cpu_kernel dt_cpu_shape[] = {
-    {"Shape", dt_cpu_shape_of, NULL},
-    {"Size", dt_cpu_size, NULL},
-    {"ConstantOfShape", dt_cpu_constant_of_shape, NULL},
-    {"Range", dt_cpu_range, NULL},
-    {"Reshape", dt_cpu_reshape_copy, NULL},
-    {"Flatten", dt_cpu_reshape_copy, NULL},
-    {"Squeeze", dt_cpu_reshape_copy, NULL},
-    {"Unsqueeze", dt_cpu_reshape_copy, NULL},
-    {"Expand", dt_cpu_expand, NULL},
+    {"Shape", NULL, &dt_cpu_shape_of_kernel},
+    {"Size", NULL, &dt_cpu_size_kernel},
+    {"ConstantOfShape", NULL, &dt_cpu_constant_of_shape_kernel},
+    {"Range", NULL, &dt_cpu_range_kernel},
+    {"Reshape", NULL, &dt_cpu_reshape_kernel},
+    {"Flatten", NULL, &dt_cpu_reshape_kernel},
+    {"Squeeze", NULL, &dt_cpu_reshape_kernel},
+    {"Unsqueeze", NULL, &dt_cpu_reshape_kernel},
+    {"Expand", NULL, &dt_cpu_expand_kernel},
     {"Gather", NULL, &dt_cpu_gather_kernel},
-    {"GatherElements", dt_cpu_gather_elements, NULL},
+    {"GatherElements", NULL, &dt_cpu_gather_elements_kernel},
     {"Concat", NULL, &dt_cpu_concat_kernel},
-    {"Split", dt_cpu_split, NULL},
-    {"Slice", dt_cpu_slice, NULL},
+    {"Split", NULL, &dt_cpu_split_kernel},
+    {"Slice", NULL, &dt_cpu_slice_kernel},
     {"Transpose", NULL, &dt_cpu_transpose_kernel},
     {"DepthToSpace", NULL, &dt_cpu_depth_to_space_kernel},
     {"SpaceToDepth", NULL, &dt_cpu_space_to_depth_kernel},
-    {"Tile", dt_cpu_tile, NULL},
-    {"Pad", dt_cpu_pad, NULL},
-    {"GatherND", dt_cpu_gather_nd, NULL},
-    {"ScatterElements", dt_cpu_scatter_elements, NULL},
-    {"Scatter", dt_cpu_scatter_elements, NULL},
-    {"ScatterND", dt_cpu_scatter_nd, NULL},
-    {"Trilu", dt_cpu_trilu, NULL},
-    {"EyeLike", dt_cpu_eye_like, NULL},
-    {"ReverseSequence", dt_cpu_reverse_sequence, NULL},
-    {"ConvTranspose", dt_cpu_conv_transpose, NULL},
-    {"Col2Im", dt_cpu_col2im, NULL},
-    {"CenterCropPad", dt_cpu_center_crop_pad, NULL},
-    {"Compress", dt_cpu_compress, NULL},
-    {"NonZero", dt_cpu_non_zero, NULL},
-    {"Unique", dt_cpu_unique, NULL},
+    {"Tile", NULL, &dt_cpu_tile_kernel},
+    {"Pad", NULL, &dt_cpu_pad_kernel},
+    {"GatherND", NULL, &dt_cpu_gather_nd_kernel},
+    {"ScatterElements", NULL, &dt_cpu_scatter_elements_kernel},
+    {"Scatter", NULL, &dt_cpu_scatter_elements_kernel},
+    {"ScatterND", NULL, &dt_cpu_scatter_nd_kernel},
+    {"Trilu", NULL, &dt_cpu_trilu_kernel},
+    {"EyeLike", NULL, &dt_cpu_eye_like_kernel},
+    {"ReverseSequence", NULL, &dt_cpu_reverse_sequence_kernel},
+    {"ConvTranspose", NULL, &dt_cpu_conv_transpose_kernel},
+    {"Col2Im", NULL, &dt_cpu_col2im_kernel},
+    {"CenterCropPad", NULL, &dt_cpu_center_crop_pad_kernel},
+    {"Compress", NULL, &dt_cpu_compress_kernel},
+    {"NonZero", NULL, &dt_cpu_non_zero_kernel},
+    {"Unique", NULL, &dt_cpu_unique_kernel},
     {NULL, NULL, NULL},
 };

@@ -86,10 +86,27 @@ static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_vi
 
 const dt_kernel dt_cpu_concat_kernel = {dt_concat_prepare, NULL, dt_concat_run};
 
-ductile_status dt_cpu_split(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Split compiled: 'axis' and (before opset 13) 'split' read once; the layer kept for its
+ * outputs' count and for naming inputs in messages. */
+typedef struct dt_split_params {
+    const ductile_layer *L;
+    dt_split_attrs a;
+} dt_split_params;
+
+static ductile_status dt_split_prepare(const ductile_layer *L, void **out)
 {
+    dt_split_params p = {.L = L};
+    DT_TRY(dt_split_attrs_read(L, &p.a));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_split_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_split_params *p = params;
     int axis;
     int64_t sizes[DT_SHAPE_MAX_OUTPUTS];
-    DT_TRY(dt_split_sizes(L, in, &axis, sizes));
-    return dt_join(ex, &in[0], axis, L->n_out, out, true);
+    DT_TRY(dt_split_sizes_of(p->L, &p->a, in, &axis, sizes));
+    return dt_join(ex, &in[0], axis, p->L->n_out, out, true);
 }
+
+const dt_kernel dt_cpu_split_kernel = {dt_split_prepare, NULL, dt_split_run};

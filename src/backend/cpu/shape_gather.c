@@ -125,12 +125,15 @@ static ductile_status dt_gather_run(const void *params, const dt_view *in, dt_vi
 
 const dt_kernel dt_cpu_gather_kernel = {dt_gather_prepare, dt_gather_scratch, dt_gather_run};
 
-ductile_status dt_cpu_gather_elements(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* GatherElements compiled: the axis read once (as Gather); the indices, read and checked
+ * before any copy, go into the scratch. */
+static ductile_status dt_gather_elements_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_gather_params *p = params;
     int axis, r = in[0].rank;
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), r, &axis));
-    int64_t *idx = NULL;
-    DT_TRY(dt_read_indices(L, &in[1], in[0].dims[axis], axis, &idx));
+    DT_TRY(dt_norm_axis(p->axis, r, &axis));
+    int64_t *idx = ex->scratch;
+    DT_TRY(dt_read_indices_into(p->L, &in[1], in[0].dims[axis], axis, idx));
     int64_t n = dt_view_count(&in[1]), st[DT_MAX_DIMS], pos[DT_MAX_DIMS] = {0};
     dt_cpu_dense_strides(&in[0], st);
     size_t es = ductile_dtype_size((ductile_dtype)in[0].dtype);
@@ -146,6 +149,7 @@ ductile_status dt_cpu_gather_elements(const ductile_layer *L, const dt_view *in,
             pos[k] = 0;
         }
     }
-    dt_free(idx);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_gather_elements_kernel = {dt_gather_prepare, dt_gather_scratch, dt_gather_elements_run};

@@ -53,10 +53,25 @@ static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt
 
 const dt_kernel dt_cpu_transpose_kernel = {dt_transpose_prepare, NULL, dt_transpose_run};
 
-ductile_status dt_cpu_slice(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Slice compiled: starts/ends/axes read once before opset 10 (later they are inputs, whose
+ * values the shape pass knows); the layer kept for naming inputs in messages. */
+typedef struct dt_slice_params {
+    const ductile_layer *L;
+    dt_slice_attrs a;
+} dt_slice_params;
+
+static ductile_status dt_slice_prepare(const ductile_layer *L, void **out)
 {
+    dt_slice_params p = {.L = L};
+    DT_TRY(dt_slice_attrs_read(L, &p.a));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_slice_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_slice_params *prm = params;
     dt_slice_plan p;
-    DT_TRY(dt_slice_plan_get(L, in, &p));
+    DT_TRY(dt_slice_plan_of(prm->L, &prm->a, in, &p));
     if (dt_view_count(&out[0]) == 0) return DUCTILE_OK;
     int64_t st[DT_MAX_DIMS], base = 0;
     dt_cpu_dense_strides(&in[0], st);
@@ -72,7 +87,7 @@ ductile_status dt_cpu_slice(const ductile_layer *L, const dt_view *in, dt_view *
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_expand(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_expand_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int64_t st[DT_MAX_DIMS];
     dt_cpu_dense_strides(&in[0], st);
@@ -88,7 +103,7 @@ ductile_status dt_cpu_expand(const ductile_layer *L, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_tile(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_tile_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int64_t st[DT_MAX_DIMS];
     dt_cpu_dense_strides(&in[0], st);
@@ -104,6 +119,10 @@ ductile_status dt_cpu_tile(const ductile_layer *L, const dt_view *in, dt_view *o
     dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_slice_kernel = {dt_slice_prepare, NULL, dt_slice_run};
+const dt_kernel dt_cpu_expand_kernel = {NULL, NULL, dt_expand_run};
+const dt_kernel dt_cpu_tile_kernel = {NULL, NULL, dt_tile_run};
 
 /* The output of DepthToSpace and the input of SpaceToDepth are [N, C', H, b, W, b] with
  * C' the small channel count; the other side has channels made of (b, b, C') or (C', b, b). */

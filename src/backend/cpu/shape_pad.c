@@ -91,21 +91,57 @@ static void dt_pad_rows(void *arg, int64_t begin, int64_t end, int tid)
 
 static void dt_pad_run(dt_pad_job *j, dt_exec *ex);
 
-ductile_status dt_cpu_center_crop_pad(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* CenterCropPad compiled: 'axes' read once; the layer kept for naming inputs. */
+typedef struct dt_crop_params {
+    const ductile_layer *L;
+    dt_crop_attrs a;
+} dt_crop_params;
+
+static ductile_status dt_crop_prepare(const ductile_layer *L, void **out)
 {
+    dt_crop_params p = {.L = L};
+    DT_TRY(dt_center_crop_pad_attrs_read(L, &p.a));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_crop_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_crop_params *p = params;
     dt_pad_job j = {.in = &in[0], .out = &out[0], .es = ductile_dtype_size((ductile_dtype)in[0].dtype)};
-    DT_TRY(dt_center_crop_pad_plan(L, in, &j.p));
+    DT_TRY(dt_center_crop_pad_plan_of(p->L, &p->a, in, &j.p));
     memset(j.value, 0, sizeof j.value);
     dt_pad_run(&j, ex);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_pad(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_center_crop_pad_kernel = {dt_crop_prepare, NULL, dt_crop_run};
+
+/* Pad compiled: mode and (before opset 11) 'pads' and 'value' read once; the layer kept for
+ * naming inputs. */
+typedef struct dt_pad_params {
+    const ductile_layer *L;
+    dt_pad_attrs a;
+} dt_pad_params;
+
+static ductile_status dt_pad_prepare(const ductile_layer *L, void **out)
 {
+    dt_pad_params p = {.L = L};
+    DT_TRY(dt_pad_attrs_read(L, &p.a));
+    /* A 'value' the data's dtype cannot hold is refused here when the dtype is settled. */
+    unsigned char v[8];
+    if (!p.a.from_inputs && L->n_in > 0 && L->in[0] && L->in[0]->dtype)
+        DT_TRY(dt_pad_value_from_float(L->in[0]->dtype, p.a.value, v));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_pad_kernel_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_pad_params *p = params;
+    const ductile_layer *L = p->L;
     dt_pad_job j = {.in = &in[0], .out = &out[0], .es = ductile_dtype_size((ductile_dtype)in[0].dtype)};
-    DT_TRY(dt_pad_plan_get(L, in, &j.p));
+    DT_TRY(dt_pad_plan_of(L, &p->a, in, &j.p));
     memset(j.value, 0, sizeof j.value);
-    if (L->opset == 0 || L->opset >= 11) {
+    if (p->a.from_inputs) {
         if (dt_shape_has(L, in, 2) && dt_view_count(&in[2]) > 0) {
             if (in[2].dtype != in[0].dtype)
                 return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -115,11 +151,13 @@ ductile_status dt_cpu_pad(const ductile_layer *L, const dt_view *in, dt_view *ou
             memcpy(j.value, in[2].data, j.es);
         }
     } else {
-        DT_TRY(dt_pad_value_from_float(in[0].dtype, dt_attr_float(L, "value", 0.0f), j.value));
+        DT_TRY(dt_pad_value_from_float(in[0].dtype, p->a.value, j.value));
     }
     dt_pad_run(&j, ex);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_pad_kernel = {dt_pad_prepare, NULL, dt_pad_kernel_run};
 
 /* Runs a job whose plan, views, element size and value are set. */
 static void dt_pad_run(dt_pad_job *j, dt_exec *ex)

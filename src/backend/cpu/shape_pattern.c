@@ -35,12 +35,27 @@ static void dt_trilu_rows(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-ductile_status dt_cpu_trilu(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* The three compiled: one integer attribute each (Trilu's upper, EyeLike's k,
+ * ReverseSequence's batch_axis) read once; the layer kept for naming inputs. */
+typedef struct dt_pattern_params {
+    const ductile_layer *L;
+    int64_t v;
+} dt_pattern_params;
+
+static ductile_status dt_trilu_prepare(const ductile_layer *L, void **out)
 {
+    dt_pattern_params p = {L, dt_attr_int(L, "upper", 1)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_trilu_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_pattern_params *p = params;
+    const ductile_layer *L = p->L;
     int r = in[0].rank;
     dt_trilu_job j = {.in = in[0].data, .out = out[0].data, .rows = in[0].dims[r - 2],
                       .cols = in[0].dims[r - 1], .es = ductile_dtype_size((ductile_dtype)in[0].dtype),
-                      .upper = dt_attr_int(L, "upper", 1) != 0};
+                      .upper = p->v != 0};
     if (dt_shape_has(L, in, 1)) {
         j.k = dt_view_int(&in[1], 0);
         /* Beyond +-(rows + cols) every k selects the same elements; clamping avoids overflow. */
@@ -72,14 +87,27 @@ static bool dt_one(int t, unsigned char v[8])
     }
 }
 
-ductile_status dt_cpu_eye_like(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_eye_like_prepare(const ductile_layer *L, void **out)
 {
+    dt_pattern_params p = {L, dt_attr_int(L, "k", 0)};
+    /* The output dtype, when settled, is refused here rather than on the first run. */
+    unsigned char one[8];
+    int t = L->n_out > 0 && L->out[0] ? L->out[0]->dtype : DUCTILE_UNDEFINED;
+    if (t != DUCTILE_UNDEFINED && !dt_one(t, one))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "EyeLike of dtype %s is not supported",
+                       ductile_dtype_name((ductile_dtype)t));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_eye_like_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_pattern_params *p = params;
     unsigned char one[8];
     if (!dt_one(out[0].dtype, one))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "EyeLike of dtype %s is not supported",
                        ductile_dtype_name((ductile_dtype)out[0].dtype));
     size_t es = ductile_dtype_size((ductile_dtype)out[0].dtype);
-    int64_t rows = out[0].dims[0], cols = out[0].dims[1], k = dt_attr_int(L, "k", 0);
+    int64_t rows = out[0].dims[0], cols = out[0].dims[1], k = p->v;
     char *o = out[0].data;
     memset(o, 0, dt_cpu_view_bytes(&out[0]));
     for (int64_t i = 0; i < rows; i++) {
@@ -91,9 +119,17 @@ ductile_status dt_cpu_eye_like(const ductile_layer *L, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_reverse_sequence(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_reverse_sequence_prepare(const ductile_layer *L, void **out)
 {
-    int b_ax = (int)dt_attr_int(L, "batch_axis", 1), t_ax = 1 - b_ax;
+    dt_pattern_params p = {L, dt_attr_int(L, "batch_axis", 1)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_reverse_sequence_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_pattern_params *p = params;
+    const ductile_layer *L = p->L;
+    int b_ax = (int)p->v, t_ax = 1 - b_ax;
     int64_t B = in[0].dims[b_ax], T = in[0].dims[t_ax], inner = 1;
     for (int i = 2; i < in[0].rank; i++) inner *= in[0].dims[i];
     for (int64_t b = 0; b < B; b++) {
@@ -116,3 +152,7 @@ ductile_status dt_cpu_reverse_sequence(const ductile_layer *L, const dt_view *in
     }
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_trilu_kernel = {dt_trilu_prepare, NULL, dt_trilu_run};
+const dt_kernel dt_cpu_eye_like_kernel = {dt_eye_like_prepare, NULL, dt_eye_like_run};
+const dt_kernel dt_cpu_reverse_sequence_kernel = {dt_reverse_sequence_prepare, NULL, dt_reverse_sequence_run};

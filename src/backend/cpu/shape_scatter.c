@@ -65,10 +65,33 @@ static void dt_put(char *dst, const char *src, size_t es, dt_red_fn f, int red)
     else memcpy(dst, src, es);
 }
 
-ductile_status dt_cpu_gather_nd(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* The three compiled: the attributes (batch_dims; axis and reduction) read once; the layer
+ * kept for naming inputs in messages. */
+typedef struct dt_scatter_params {
+    const ductile_layer *L;
+    int64_t axis;       /* ScatterElements: 'axis'; GatherND: 'batch_dims' */
+    int red;            /* DT_SCATTER_* */
+} dt_scatter_params;
+
+static ductile_status dt_gather_nd_prepare(const ductile_layer *L, void **out)
 {
+    dt_scatter_params p = {.L = L, .axis = dt_attr_int(L, "batch_dims", 0)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_scatter_prepare(const ductile_layer *L, void **out)
+{
+    dt_scatter_params p = {.L = L, .axis = dt_attr_int(L, "axis", 0)};
+    DT_TRY(dt_scatter_reduction(L, &p.red));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_gather_nd_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_scatter_params *prm = params;
+    const ductile_layer *L = prm->L;
     int b, k, r = in[0].rank, q = in[1].rank;
-    DT_TRY(dt_gather_nd_plan(L, in, &b, &k));
+    DT_TRY(dt_gather_nd_plan_of(L, prm->axis, in, &b, &k));
     int64_t st[DT_MAX_DIMS], batches = 1, per = 1, slice = 1, x = 0;
     dt_cpu_dense_strides(&in[0], st);
     for (int i = 0; i < b; i++) batches *= in[0].dims[i];
@@ -90,11 +113,12 @@ ductile_status dt_cpu_gather_nd(const ductile_layer *L, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_scatter_elements(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_scatter_elements_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    int red, axis, r = in[0].rank;
-    DT_TRY(dt_scatter_reduction(L, &red));
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", 0), r, &axis));
+    const dt_scatter_params *prm = params;
+    const ductile_layer *L = prm->L;
+    int red = prm->red, axis, r = in[0].rank;
+    DT_TRY(dt_norm_axis(prm->axis, r, &axis));
     size_t es = ductile_dtype_size((ductile_dtype)in[0].dtype);
     /* Check every index first so that a failure leaves no half-scattered output behind. */
     int64_t n = dt_view_count(&in[1]), st[DT_MAX_DIMS], pos[DT_MAX_DIMS] = {0}, x = 0;
@@ -118,10 +142,11 @@ ductile_status dt_cpu_scatter_elements(const ductile_layer *L, const dt_view *in
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_scatter_nd(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_scatter_nd_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    int red, r = in[0].rank, q = in[1].rank, k = (int)in[1].dims[q - 1];
-    DT_TRY(dt_scatter_reduction(L, &red));
+    const dt_scatter_params *prm = params;
+    const ductile_layer *L = prm->L;
+    int red = prm->red, r = in[0].rank, q = in[1].rank, k = (int)in[1].dims[q - 1];
     int64_t st[DT_MAX_DIMS], rows = 1, slice = 1, x = 0;
     dt_cpu_dense_strides(&in[0], st);
     for (int i = 0; i < q - 1; i++) rows *= in[1].dims[i];
@@ -149,3 +174,7 @@ ductile_status dt_cpu_scatter_nd(const ductile_layer *L, const dt_view *in, dt_v
     }
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_gather_nd_kernel = {dt_gather_nd_prepare, NULL, dt_gather_nd_run};
+const dt_kernel dt_cpu_scatter_elements_kernel = {dt_scatter_prepare, NULL, dt_scatter_elements_run};
+const dt_kernel dt_cpu_scatter_nd_kernel = {dt_scatter_prepare, NULL, dt_scatter_nd_run};
