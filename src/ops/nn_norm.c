@@ -95,12 +95,17 @@ ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, 
 ductile_status dt_nn_check_batchnorm(const ductile_layer *L)
 {
     DT_TRY(dt_check_arity(L, 5, 5, 1, 5, DT_INPUT_NAMES("X", "scale", "B", "input_mean", "input_var")));
+    /* Opset 14 on: training_mode = 1 normalizes with the batch's statistics and may output the
+     * running mean and variance. Earlier opsets' training outputs (saved statistics) are not
+     * computed. */
+    int64_t training = L->opset >= 14 ? dt_attr_int(L, "training_mode", 0) : 0;
+    if (L->opset >= 14) DT_TRY(dt_nn_check_int_range(L, "training_mode", 0, 0, 1));
     for (int o = 1; o < L->n_out; o++)
-        if (L->out[o])
+        if (L->out[o] && (!training || o > 2))
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                            "output %d of BatchNormalization is only produced in training mode, "
-                           "which is not supported", o);
-    DT_TRY(dt_nn_check_int_range(L, "training_mode", 0, 0, 0));
+                           "which is supported from opset 14 (training_mode = 1, outputs running_mean and "
+                           "running_var)", o);
     return dt_nn_check_int_range(L, "spatial", 1, 1, 1);
 }
 
@@ -110,8 +115,10 @@ ductile_status dt_nn_infer_batchnorm(const ductile_layer *L, const dt_view *in, 
     DT_TRY(dt_want_float32(in, 0, "X"));
     if (in[0].rank < 2) return dt_norm_bad_shape(0, "X", &in[0], "rank 2 or more (N, C, ...)");
     for (int i = 1; i < 5; i++) DT_TRY(dt_norm_channel_param(in, i, names[i]));
-    for (int o = 0; o < L->n_out; o++) {
-        out[o] = in[0];
+    out[0] = in[0];
+    out[0].data = NULL;
+    for (int o = 1; o < L->n_out; o++) { /* running_mean, running_var: one per channel */
+        out[o] = in[3];
         out[o].data = NULL;
     }
     return DUCTILE_OK;

@@ -300,6 +300,18 @@ CASES = [
           ("output-half-pixel", 16, dict(coordinate_transformation_mode="output_half_pixel", output_height=5,
                                          output_width=2, spatial_scale=0.5)),
           ("opset10", 10, dict(output_height=2, output_width=2, sampling_ratio=3))]],
+    # BatchNormalization with training_mode = 1: batch statistics, running mean and variance
+    Case("BatchNormalization-training", [node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm", "rv"],
+                                              training_mode=1, momentum=0.8, epsilon=1e-3)],
+         [x_in(("n", 3, "h", "w"))], [("y", F), ("rm", F), ("rv", F)], {"n": 2, "h": 5, "w": 3}, opset=15,
+         inits={"s": R.standard_normal(3, dtype=F), "b": R.standard_normal(3, dtype=F),
+                "m": R.standard_normal(3, dtype=F), "v": R.uniform(0.5, 2, 3).astype(F)},
+         reference=lambda f, i: (lambda x, mean, var: {
+             "y": ((x - mean[:, None, None]) / np.sqrt(var[:, None, None] + 1e-3) * i["s"][:, None, None]
+                   + i["b"][:, None, None]).astype(F),
+             "rm": (i["m"] * 0.8 + mean * 0.2).astype(F), "rv": (i["v"] * 0.8 + var * 0.2).astype(F)})(
+             f["x"].astype(np.float64), f["x"].astype(np.float64).mean(axis=(0, 2, 3)),
+             f["x"].astype(np.float64).var(axis=(0, 2, 3)))),
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),
@@ -416,3 +428,21 @@ def test_op_matches_onnxruntime(case):
     for name, expected in want.items():
         assert got[name].dtype == expected.dtype, f"{name}: {got[name].dtype} != {expected.dtype}"
         assert_close(got[name], expected, rtol=OP_RTOL, what=f"{case.id} {name}")
+
+
+def test_batchnorm_training_outputs_need_training_mode():
+    """Outputs 1 and 2 exist only in training mode (opset 14 on); elsewhere the build refuses."""
+    for opset, attrs in ((15, {}), (9, {})):
+        g = helper.make_graph(
+            [helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y", "rm"], name="bn", **attrs)], "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+            [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "rm")],
+            [numpy_helper.from_array(np.ones(3, F), n) for n in ("s", "b", "m", "v")])
+        data = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)]).SerializeToString()
+        b = ductile.Builder()
+        with pytest.raises(ductile.Error) as e:
+            b.parse_onnx_bytes(data)
+            b.build_engine(b.parse_onnx_bytes(data), b.create_builder_config())
+        assert str(e.value).endswith(
+            f"node 'bn' (BatchNormalization, opset {opset}): output 1 of BatchNormalization is only produced in "
+            "training mode, which is supported from opset 14 (training_mode = 1, outputs running_mean and running_var)")

@@ -65,6 +65,9 @@ typedef struct dt_norm_params {
     int64_t axis;
     bool rms, has_b;
     int n_out;
+    bool training;          /* BatchNormalization: training_mode = 1 */
+    bool run_stats[2];      /* ... and outputs 1, 2 (running mean, variance) wanted */
+    float momentum;
 } dt_norm_params;
 
 static ductile_status dt_norm_prepare(const ductile_layer *L, void **out)
@@ -75,6 +78,9 @@ static ductile_status dt_norm_prepare(const ductile_layer *L, void **out)
         .rms = strcmp(L->op_type, "RMSNormalization") == 0,
         .has_b = L->n_in > 2 && L->in[2],
         .n_out = L->n_out,
+        .training = L->opset >= 14 && dt_attr_int(L, "training_mode", 0) == 1,
+        .run_stats = {L->n_out > 1 && L->out[1], L->n_out > 2 && L->out[2]},
+        .momentum = dt_attr_float(L, "momentum", 0.9f),
     };
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
@@ -116,9 +122,48 @@ static void dt_batchnorm_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
+/* Training mode: one item is one channel; its mean and (population) variance over the batch
+ * and spatial dims normalize it, and blend into the running statistics (outputs 1, 2). */
+typedef struct {
+    const float *x, *scale, *bias, *in_mean, *in_var;
+    float *y, *run_mean, *run_var;
+    int64_t n, channels, plane;
+    float eps, momentum;
+} dt_bn_train_job;
+
+static void dt_bn_train_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_bn_train_job *j = arg;
+    for (int64_t c = b; c < e; c++) {
+        double sum = 0.0, sq = 0.0;
+        for (int64_t n = 0; n < j->n; n++) sum += dt_cpu_sum_f32(j->x + (n * j->channels + c) * j->plane, j->plane);
+        int64_t count = j->n * j->plane;
+        float m = count ? (float)(sum / (double)count) : 0.0f;
+        for (int64_t n = 0; n < j->n; n++) sq += dt_sq_dev_sum(j->x + (n * j->channels + c) * j->plane, j->plane, m);
+        float v = count ? (float)(sq / (double)count) : 0.0f;
+        float a = j->scale[c] / sqrtf(v + j->eps), off = j->bias[c] - m * a;
+        for (int64_t n = 0; n < j->n; n++) {
+            const float *x = j->x + (n * j->channels + c) * j->plane;
+            float *y = j->y + (n * j->channels + c) * j->plane;
+            for (int64_t k = 0; k < j->plane; k++) y[k] = x[k] * a + off;
+        }
+        if (j->run_mean) j->run_mean[c] = j->in_mean[c] * j->momentum + m * (1.0f - j->momentum);
+        if (j->run_var) j->run_var[c] = j->in_var[c] * j->momentum + v * (1.0f - j->momentum);
+    }
+}
+
 static ductile_status dt_batchnorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_norm_params *p = params;
+    if (p->training) {
+        int64_t plane = 1;
+        for (int i = 2; i < in[0].rank; i++) plane *= in[0].dims[i];
+        dt_bn_train_job t = {in[0].data, in[1].data, in[2].data, in[3].data, in[4].data, out[0].data,
+                             p->run_stats[0] ? out[1].data : NULL, p->run_stats[1] ? out[2].data : NULL,
+                             in[0].dims[0], in[0].dims[1], plane, p->eps, p->momentum};
+        dt_parallel_for(ex->pool, t.channels, dt_cpu_grain(t.n * plane * 3), dt_bn_train_range, &t);
+        return DUCTILE_OK;
+    }
     int64_t plane = 1;
     for (int i = 2; i < in[0].rank; i++) plane *= in[0].dims[i];
     dt_norm_job j = {
