@@ -399,8 +399,8 @@ static void test_batch_instance_norm(void)
     a_float(L, "epsilon", 1e-3f);
     EXPECT(L, in, 0, exp_bn, 2, 3, 2, 3);
     L = layer("BatchNormalization", 15, 5, in, 1);
-    a_int(L, "training_mode", 1);
-    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "attribute 'training_mode' = 1 is not supported");
+    a_int(L, "training_mode", 2);
+    expect_error(L, in, DUCTILE_ERR_UNSUPPORTED, "attribute 'training_mode' = 2 is not supported");
 
     dt_view xin[3] = {GVIEW(24, 2, 3, 2, 3), GVIEW(25, 3), GVIEW(26, 3)};
     L = layer("InstanceNormalization", 6, 3, xin, 1);
