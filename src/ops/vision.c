@@ -28,5 +28,6 @@ const dt_opdef dt_ops_vision[] = {
     {"LpPool", dt_vision_check_lppool, dt_vision_infer_lppool, 0},
     {"GlobalLpPool", dt_vision_check_global_lppool, dt_vision_infer_lppool, 0},
     {"RoiAlign", dt_vision_check_roialign, dt_vision_infer_roialign, 0},
+    {"DeformConv", dt_vision_check_deformconv, dt_vision_infer_deformconv, 0},
     {NULL, NULL, NULL, 0},
 };

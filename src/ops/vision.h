@@ -57,6 +57,20 @@ ductile_status dt_roialign_params_get(const ductile_layer *L, dt_roialign_params
 ductile_status dt_vision_check_roialign(const ductile_layer *L);
 ductile_status dt_vision_infer_roialign(const ductile_layer *L, const dt_view *in, dt_view *out);
 
+/* ---- DeformConv (vision_deform.c) ---- */
+
+struct dt_conv_geom;
+struct dt_conv_attrs;
+/* Conv's geometry of X and W (ops/linalg.h) plus the offset, B and mask shapes, checked. */
+ductile_status dt_deformconv_geometry(const ductile_layer *L, const dt_view *in, struct dt_conv_geom *g,
+                                      int64_t *offset_group);
+/* The same from attributes read once (dt_conv_attrs_read, offset_group) and which of the
+ * optional inputs B and mask are given. */
+ductile_status dt_deformconv_geometry_of(const struct dt_conv_attrs *a, int64_t offset_group, bool has_b,
+                                         bool has_mask, const dt_view *in, struct dt_conv_geom *g);
+ductile_status dt_vision_check_deformconv(const ductile_layer *L);
+ductile_status dt_vision_infer_deformconv(const ductile_layer *L, const dt_view *in, dt_view *out);
+
 /* ---- Upsample (vision_misc.c) ---- */
 
 /* The per-axis scales (attribute for opset 7, input 1 for opset 9), each in [1, 65536]. */

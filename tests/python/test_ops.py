@@ -28,7 +28,8 @@ class Case:
     inits: dict = field(default_factory=dict)
     opset: int = 17
     ranges: dict = field(default_factory=dict)  # symbol -> (min, max) where half..twice won't do
-    # numpy reference (feeds, inits) -> {output: array}, for what onnxruntime does not run
+    # numpy reference (feeds, inits) -> {output: array}, or "onnx" for ONNX's reference evaluator,
+    # for what onnxruntime does not run
     reference: object = None
 
 
@@ -312,6 +313,19 @@ CASES = [
              "rm": (i["m"] * 0.8 + mean * 0.2).astype(F), "rv": (i["v"] * 0.8 + var * 0.2).astype(F)})(
              f["x"].astype(np.float64), f["x"].astype(np.float64).mean(axis=(0, 2, 3)),
              f["x"].astype(np.float64).var(axis=(0, 2, 3)))),
+    # DeformConv: onnxruntime runs none of these here; ONNX's reference evaluator is the reference
+    *[Case(f"DeformConv-{tag}", [node("DeformConv", ins, **attrs)], [x_in(("n", 4, "h", "w"))], [("y", F)],
+           {"n": 2, "h": 7, "w": 6}, opset=19, ranges={"n": (2, 2), "h": (7, 7), "w": (6, 6)}, inits=inits,
+           reference="onnx")
+      for tag, ins, attrs, inits in [
+          ("plain", ["x", "w", "off"], dict(), {
+              "w": R.standard_normal((3, 4, 3, 3), dtype=F),
+              "off": (R.standard_normal((2, 18, 5, 4)) * 1.5).astype(F)}),
+          ("groups-bias-mask", ["x", "w", "off", "b", "m"],
+           dict(group=2, offset_group=2, pads=[1, 0, 1, 1], strides=[2, 1], dilations=[1, 2]), {
+              "w": R.standard_normal((6, 2, 2, 3), dtype=F),
+              "off": (R.standard_normal((2, 24, 4, 3)) * 2).astype(F),
+              "b": R.standard_normal(6, dtype=F), "m": R.uniform(0, 1, (2, 12, 4, 3)).astype(F)})]],
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),
@@ -412,7 +426,11 @@ def test_op_matches_onnxruntime(case):
     for name, dtype, dims, kind in case.inputs:
         shape = tuple(case.sizes[d] if isinstance(d, str) else d for d in dims)
         feeds[name] = values(kind, dtype, shape, case.sizes, rng)
-    want = case.reference(feeds, case.inits) if case.reference else ort_run(data, feeds)
+    if case.reference == "onnx":
+        from onnx.reference import ReferenceEvaluator
+        want = dict(zip([o for o, _ in case.outputs], ReferenceEvaluator(data).run(None, feeds)))
+    else:
+        want = case.reference(feeds, case.inits) if case.reference else ort_run(data, feeds)
 
     builder = ductile.Builder()
     network = builder.parse_onnx_bytes(data)
@@ -446,3 +464,18 @@ def test_batchnorm_training_outputs_need_training_mode():
         assert str(e.value).endswith(
             f"node 'bn' (BatchNormalization, opset {opset}): output 1 of BatchNormalization is only produced in "
             "training mode, which is supported from opset 14 (training_mode = 1, outputs running_mean and running_var)")
+
+
+def test_deformconv_refuses_an_offset_of_the_wrong_shape():
+    g = helper.make_graph(
+        [helper.make_node("DeformConv", ["x", "w", "off"], ["y"], name="dc", offset_group=2)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.ones((3, 4, 3, 3), F), "w"), numpy_helper.from_array(np.ones((1, 18, 4, 4), F), "off")])
+    data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 19)]).SerializeToString()
+    b = ductile.Builder()
+    with pytest.raises(ductile.Error) as e:
+        b.build_engine(b.parse_onnx_bytes(data), b.create_builder_config())
+    assert str(e.value).endswith(
+        "node 'dc' (DeformConv, opset 19): input 2 (offset) has shape [1,18,4,4]; expected [1, 36, 4, 4] "
+        "(N, offset_group*2*kH*kW, output height, width)")

@@ -15,5 +15,6 @@ const dt_cpu_kernel dt_cpu_vision[] = {
     {"LpPool", dt_cpu_lppool, NULL},
     {"GlobalLpPool", dt_cpu_global_lppool, NULL},
     {"RoiAlign", NULL, &dt_cpu_roialign_kernel},
+    {"DeformConv", NULL, &dt_cpu_deformconv_kernel},
     {NULL, NULL, NULL},
 };

@@ -23,5 +23,6 @@ ductile_status dt_cpu_lppool(const ductile_layer *L, const dt_view *in, dt_view 
 ductile_status dt_cpu_global_lppool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 
 extern const dt_kernel dt_cpu_roialign_kernel;  /* vision_roi.c */
+extern const dt_kernel dt_cpu_deformconv_kernel; /* vision_deform.c */
 
 #endif
