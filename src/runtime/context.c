@@ -744,7 +744,7 @@ static void dt_graph_key(ductile_context *c, const bool *hb)
         void *d = dt_device_data(c, t, hb);
         dt_graphs_key_add(g, &d, sizeof d);
     }
-    for (int t = 0; t < net->n_tensors; t++)
+    for (int t = 0; c->dval && t < net->n_tensors; t++)
         if (c->dval[t]) {
             dt_graphs_key_add(g, &t, sizeof t);
             dt_graphs_key_add(g, &c->dval[t], sizeof c->dval[t]);

@@ -1,6 +1,7 @@
 """The CUDA backend through Python: config.device, the messages without a GPU (every build
 machine), and on a GPU every suite model against the CPU engine at min, opt, max and an odd
 shape (float32, rel-L2 <= 1e-4), numpy in and out and torch device tensors on a stream."""
+import gc
 import json
 
 import numpy as np
@@ -192,6 +193,7 @@ def test_memory_size_matches_the_device_memory_taken():
     spec = MODELS["seg_lraspp"]
     engine = build_engine(spec, "cuda")
     feeds = random_feeds(spec, spec.shapes("max"), seed=4)
+    gc.collect()  # contexts of earlier tests freed now, not while this one measures
     torch.cuda.synchronize()
     free0 = torch.cuda.mem_get_info()[0]
     ctx = engine.create_execution_context()
@@ -202,7 +204,8 @@ def test_memory_size_matches_the_device_memory_taken():
     print(f"MEMORY seg_lraspp max: reported {reported / 2**20:.1f} MiB, cudaMemGetInfo delta "
           f"{taken / 2**20:.1f} MiB")
     assert reported > 0
-    assert 0.9 * reported <= taken <= reported + 512 * 2**20
+    # Above: cudaMalloc's rounding, cuDNN's and cuBLASLt's handles, kernels loaded lazily.
+    assert 0.9 * reported <= taken <= reported + 1024 * 2**20
 
 
 def _run_alternating(ctx, spec, points, seeds):
