@@ -733,7 +733,7 @@ static void dt_graph_key(ductile_context *c, const bool *hb)
             dt_graphs_key_add(g, c->snap[t], c->snap_size[t]);
         }
     }
-    const void *at[3] = {c->arena, c->scratch, NULL};
+    const void *at[2] = {c->arena, c->scratch};
     uint64_t stamp = 0;
     size_t ws = 0;
     if (c->e->backend->state_memory) c->e->backend->state_memory(c->bstate, &ws, &stamp);
