@@ -490,6 +490,35 @@ ductile_status ductile_context_execute(ductile_context *context);
  * One stream per context at a time: the next call on the context may reuse its buffers. */
 ductile_status ductile_context_execute_async(ductile_context *context, void *stream);
 
+/* CUDA graphs: how many recorded runs the context keeps (default 16; 0 turns them off and
+ * frees those kept; at most 4096). Any change frees the graphs kept. Accepted and without
+ * effect on a backend that does not record runs (the CPU) and on an engine with "cpu
+ * fallback" layers (they run on the host in the middle of a run).
+ *   1. A run's GPU work is recorded per execution key: profile, input shapes, shape-input
+ *      values, and the device address of every buffer it reads or writes (bound device
+ *      buffers, the context's own buffers, its activation memory).
+ *   2. The first execute at a key runs kernel by kernel (it sets up the kernels' plans and
+ *      workspace); the second records the run into a graph and launches it; later ones
+ *      launch the graph: one launch on the stream instead of one per kernel.
+ *   3. Binding another device buffer, or new shapes, makes a new key: its first run is
+ *      kernel by kernel again. Caller host buffers are copied outside the graph, so binding
+ *      new host arrays (numpy) on every run keeps the key.
+ *   4. When more keys have graphs than the bound, the least recently used graph is freed.
+ *   5. Work that cannot be recorded makes the key run kernel by kernel for good, never an
+ *      error; so does a stream that the caller is itself recording into a graph. */
+ductile_status ductile_context_set_cuda_graphs(ductile_context *context, int32_t max_graphs);
+/* The bound set by ductile_context_set_cuda_graphs (16 by default); -1 for a NULL context. */
+int32_t ductile_context_get_cuda_graphs(const ductile_context *context);
+
+/* The bytes of backend memory the context holds now (device memory for a CUDA engine, host
+ * memory for the CPU): activation memory, kernel scratch, its own input and output buffers,
+ * device copies of shape-derived values, and the backend's workspace. Activation memory is
+ * planned for the shapes run (not the profile's max), and buffers grow to the largest shapes
+ * run and are kept until the context is freed; so this is what the shapes run so far took,
+ * and 0 (plus a workspace) before the first execute or get_tensor_address. The engine's
+ * weights are not counted. Reads the context: call it from the thread that uses it. */
+ductile_status ductile_context_get_memory_size(const ductile_context *context, uint64_t *bytes);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -1,6 +1,8 @@
 """GPU-resident latency of CUDA engines (float32): inputs and outputs in device memory (torch
-tensors), execute_async on a torch stream, timed with CUDA events; median of N runs after a
-warm-up. A measurement for notes and reports, not a test.
+tensors), execute_async on a torch stream, timed with CUDA events; median of 30 runs after a
+warm-up, with CUDA graphs off and on (two contexts on one engine), and the first two runs at
+each shape apart (the first runs kernel by kernel, the second records the graph). A
+measurement for notes and reports, not a test.
     python3 scripts/cuda_latency.py [models dir]"""
 import os
 import statistics
@@ -34,45 +36,61 @@ def engine(path, shapes):
     return b.build_engine(net, cfg)
 
 
+def bind(e, ctx, shapes, i, keep):
+    """Binds fresh device tensors at shape i to every input and output of ctx."""
+    for name, s in shapes.items():
+        ctx.set_input_shape(name, s[i])
+        dt = DT[np.dtype(e.get_tensor_dtype(name))]
+        t = (torch.randint(0, 2, s[i], device="cuda", dtype=dt) if "mask" in name
+             else torch.randint(0, 2048, s[i], device="cuda", dtype=dt) if dt == torch.int64
+             else torch.randn(s[i], device="cuda", dtype=dt))
+        keep.append(t)
+        ctx.set_tensor_address(name, t.data_ptr())
+    for name in e.io_tensor_names:
+        if e.get_tensor_mode(name) == ductile.TensorIOMode.OUTPUT:
+            o = torch.empty(ctx.get_tensor_shape(name), device="cuda", dtype=DT[np.dtype(e.get_tensor_dtype(name))])
+            keep.append(o)
+            ctx.set_tensor_address(name, o.data_ptr())
+
+
+def timed(ctx, stream, n):
+    """n runs on the stream, each between two CUDA events."""
+    events = []
+    for _ in range(n):
+        a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        a.record()
+        ctx.execute_async_v3(stream.cuda_stream)
+        b.record()
+        events.append((a, b))
+    return events
+
+
 def main():
-    print(f"{'model':<18} {'shape':<28} {'median ms':>10} {'first run ms':>13}")
+    print(f"{'model':<18} {'shape':<28} {'graphs off':>10} {'graphs on':>10} {'first run':>10} {'capture run':>12}"
+          "   (median ms of 30 runs; first / second run at the shape)")
     for fname, shapes in CASES:
         e = engine(os.path.join(MODELS, fname), shapes)
-        ctx = e.create_execution_context()
+        on, off = e.create_execution_context(), e.create_execution_context()
+        off.cuda_graphs = 0
         stream = torch.cuda.Stream()
         for i in range(3):
             keep = []
-            for name, s in shapes.items():
-                ctx.set_input_shape(name, s[i])
-                dt = DT[np.dtype(e.get_tensor_dtype(name))]
-                t = (torch.randint(0, 2, s[i], device="cuda", dtype=dt) if "mask" in name
-                     else torch.randint(0, 2048, s[i], device="cuda", dtype=dt) if dt == torch.int64
-                     else torch.randn(s[i], device="cuda", dtype=dt))
-                keep.append(t)
-                ctx.set_tensor_address(name, t.data_ptr())
-            for name in e.io_tensor_names:
-                if e.get_tensor_mode(name) == ductile.TensorIOMode.OUTPUT:
-                    o = torch.empty(ctx.get_tensor_shape(name), device="cuda", dtype=DT[np.dtype(e.get_tensor_dtype(name))])
-                    keep.append(o)
-                    ctx.set_tensor_address(name, o.data_ptr())
-            first0, first1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            bind(e, on, shapes, i, keep)
+            bind(e, off, shapes, i, keep)
+            torch.cuda.synchronize()
             with torch.cuda.stream(stream):
-                first0.record()
-                ctx.execute_async_v3(stream.cuda_stream)
-                first1.record()
+                first = timed(on, stream, 2)   # kernel by kernel (plans, workspace); then recorded
                 for _ in range(5):
-                    ctx.execute_async_v3(stream.cuda_stream)
-                times = []
-                for _ in range(30):
-                    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    a.record()
-                    ctx.execute_async_v3(stream.cuda_stream)
-                    b.record()
-                    times.append((a, b))
+                    on.execute_async_v3(stream.cuda_stream)
+                t_on = timed(on, stream, 30)
+                for _ in range(6):
+                    off.execute_async_v3(stream.cuda_stream)
+                t_off = timed(off, stream, 30)
             stream.synchronize()
-            med = statistics.median(a.elapsed_time(b) for a, b in times)
+            med = [statistics.median(a.elapsed_time(b) for a, b in t) for t in (t_off, t_on)]
             shape = ",".join("x".join(map(str, s[i])) for s in shapes.values())
-            print(f"{fname[:-5]:<18} {shape:<28} {med:10.3f} {first0.elapsed_time(first1):13.3f}", flush=True)
+            print(f"{fname[:-5]:<18} {shape:<28} {med[0]:10.3f} {med[1]:10.3f} {first[0][0].elapsed_time(first[0][1]):10.3f} "
+                  f"{first[1][0].elapsed_time(first[1][1]):12.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -55,6 +55,10 @@ void cli_args_usage(FILE *f)
 "  --percentile=<P>[,P...]    latency percentiles to report, 0..100 (default 90,95,99)\n"
 "  --threads=<N>              worker threads of the execution context\n"
 "  --exportOutput=<file>      write the outputs of the last run as JSON (trtexec's format)\n"
+"  --cudaGraphs=<N>           CUDA graphs kept per context, one per shape and set of buffers\n"
+"                             (default 16; 0 = off): a shape's second run records one, later\n"
+"                             runs replay it. No effect on the CPU\n"
+"  --useCudaGraph             trtexec's switch; graphs are on by default (16)\n"
 "\n"
 "Other:\n"
 "  --verbose                  more detail\n"
@@ -233,6 +237,7 @@ static int set_defaults(cli_options *o)
     o->percentiles[1] = 95.0;
     o->percentiles[2] = 99.0;
     o->num_percentiles = 3;
+    o->cuda_graphs = -1;
     return 0;
 }
 
@@ -249,7 +254,7 @@ static const struct flag_desc {
     {"threads", VALUE_FLAG}, {"memPoolSize", VALUE_FLAG}, {"loadInputs", VALUE_FLAG},
     {"exportOutput", VALUE_FLAG}, {"fp16", BOOL_FLAG}, {"bf16", BOOL_FLAG},
     {"dumpLayerInfo", BOOL_FLAG}, {"verbose", BOOL_FLAG}, {"skipInference", BOOL_FLAG},
-    {"help", BOOL_FLAG}, {"device", VALUE_FLAG},
+    {"help", BOOL_FLAG}, {"device", VALUE_FLAG}, {"cudaGraphs", VALUE_FLAG}, {"useCudaGraph", BOOL_FLAG},
 };
 
 static int apply_flag(cli_options *o, const char *flag, const char *value)
@@ -318,6 +323,13 @@ static int apply_flag(cli_options *o, const char *flag, const char *value)
         if (strcmp(value, "cpu") != 0 && strcmp(value, "cuda") != 0)
             return bad_value(flag, value, "cpu or cuda");
         o->device = value;
+    } else if (strcmp(flag, "cudaGraphs") == 0) {
+        if (parse_int(value, 0, 4096, &i64) != 0)
+            return bad_value(flag, value, "an integer in 0..4096 (0: off)");
+        o->cuda_graphs = (int32_t)i64;
+    } else if (strcmp(flag, "useCudaGraph") == 0) {
+        if (o->cuda_graphs < 0)
+            o->cuda_graphs = 16;
     } else if (strcmp(flag, "fp16") == 0) o->fp16 = 1;
     else if (strcmp(flag, "bf16") == 0) o->bf16 = 1;
     else if (strcmp(flag, "dumpLayerInfo") == 0) o->dump_layer_info = 1;

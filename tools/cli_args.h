@@ -51,6 +51,7 @@ typedef struct cli_options {
 
     int fp16, bf16, dump_layer_info, verbose, skip_inference, help;
     const char *device;          /* --device (points into argv); NULL: cpu */
+    int32_t cuda_graphs;         /* --cudaGraphs / --useCudaGraph; -1: the library's default */
 } cli_options;
 
 /* Parses argv into *o (set to defaults first). Returns 0, or 2 after printing the reason on

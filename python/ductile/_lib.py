@@ -175,6 +175,9 @@ _PROTOTYPES = {
     "ductile_context_set_tensor_address": (_S, [_P, _STR, _P]),
     "ductile_context_get_tensor_address": (_S, [_P, _STR, _PP]),
     "ductile_context_execute": (_S, [_P]),
+    "ductile_context_set_cuda_graphs": (_S, [_P, _I32]),
+    "ductile_context_get_cuda_graphs": (_I32, [_P]),
+    "ductile_context_get_memory_size": (_S, [_P, ctypes.POINTER(ctypes.c_uint64)]),
 }
 
 for _name, (_res, _args) in _PROTOTYPES.items():

@@ -54,6 +54,29 @@ class ExecutionContext(TrtContext):
     def engine(self):
         return self._engine
 
+    @property
+    def cuda_graphs(self):
+        """How many CUDA graphs the context keeps, one per shape and set of device buffers
+        (ductile_context_set_cuda_graphs): 16 by default, 0 = off. A shape's second run
+        records its graph, later runs replay it. No effect on the CPU."""
+        return lib.ductile_context_get_cuda_graphs(self._handle)
+
+    @cuda_graphs.setter
+    def cuda_graphs(self, max_graphs):
+        with self._owned("cuda_graphs"):
+            max_graphs = c_int(max_graphs, "int32", "cuda_graphs")
+            check(lib.ductile_context_set_cuda_graphs(self._handle, max_graphs))
+
+    @property
+    def memory_size(self):
+        """Bytes of backend memory the context holds (device memory on CUDA): activations,
+        scratch, its own I/O buffers and workspace, for the largest shapes run so far
+        (ductile_context_get_memory_size). The engine's weights are not counted."""
+        with self._owned("memory_size"):
+            size = ctypes.c_uint64()
+            check(lib.ductile_context_get_memory_size(self._handle, ctypes.byref(size)))
+            return size.value
+
     def set_threads(self, threads):
         with self._owned("set_threads"):
             threads = c_int(threads, "int32", "set_threads: threads")

@@ -363,6 +363,22 @@ class TrtContext(_TrtObject):
     def all_binding_shapes_specified(self):
         return not self.infer_shapes()
 
+    def update_device_memory_size_for_shapes(self):
+        """TensorRT 10: the memory the current input shapes need. Here the context plans them
+        and takes that memory itself (it has no caller-supplied memory), and returns what it
+        holds (memory_size). Every input shape must be set."""
+        engine = self.engine
+        for name in engine.io_tensor_names:
+            if engine.get_tensor_mode(name) == TensorIOMode.OUTPUT:
+                try:
+                    self.get_tensor_shape(name)  # plans memory for the shapes
+                except Error as e:
+                    # An output known only after execute (data-dependent shapes) is the one
+                    # DUCTILE_ERR_STATE left once every input shape is set.
+                    if e.status != "DUCTILE_ERR_STATE" or self.infer_shapes():
+                        raise
+        return self.memory_size
+
     def execute_v2(self, bindings):
         """Binds the active profile's part of `bindings` (addresses in binding order) and runs."""
         engine = self.engine

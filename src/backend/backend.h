@@ -143,6 +143,32 @@ typedef struct dt_backend {
      * dt_exec.state. */
     ductile_status (*state_create)(void **out);
     void (*state_free)(void *state);
+    /* Optional (NULL: none). The backend memory a state holds (its workspace) in *bytes, and
+     * in *stamp a value that changes whenever that memory moves (the workspace's address):
+     * a recorded graph that addressed the old memory must not be replayed. */
+    void (*state_memory)(const void *state, size_t *bytes, uint64_t *stamp);
+    /* ---- optional: recorded runs (CUDA graphs); all four or none ----
+     * The runtime records the work of a run's layers once per execution key and replays the
+     * record after (runtime/graphs.h says when):
+     *   1. capture_begin(state, stream, &cap): starts recording on *cap, a stream of the
+     *      state's own (the legacy default stream cannot be recorded, and the caller's may be
+     *      it). The layers then run with dt_exec.stream = cap: their work is recorded, not run.
+     *      DUCTILE_ERR_UNSUPPORTED, with no message: not now (the caller's stream is itself
+     *      being recorded by the caller); the runtime runs the layers on `stream` instead.
+     *   2. capture_end(state, &graph): ends the recording begun on this state, also after a
+     *      layer failed, and makes the record replayable; fails when the work could not be
+     *      recorded (a kernel that waited on the host or allocated): the runtime then runs
+     *      the layers unrecorded and never records at that key again.
+     *   3. graph_launch(graph, stream): queues the recorded work on the caller's stream, in
+     *      order with what the caller queued before; DUCTILE_ERR_UNSUPPORTED (no message) as
+     *      in 1.
+     *   4. graph_free(graph).
+     * A kernel that waits on the host, reads device memory on the host or allocates (beyond
+     * the first run at a set of shapes) makes recording fail: correct, but never replayed. */
+    ductile_status (*capture_begin)(void *state, void *stream, void **cap);
+    ductile_status (*capture_end)(void *state, void **graph);
+    ductile_status (*graph_launch)(void *graph, void *stream);
+    void (*graph_free)(void *graph);
 } dt_backend;
 
 /* ---- the registry: the only way to reach a backend (backends.c) ---- */

@@ -10,6 +10,7 @@
  * shapes wait for their values; every input is read by execute. */
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
+#include "runtime/graphs.h"
 #include "runtime/memplan.h"
 #include "core/status.h"
 
@@ -51,7 +52,21 @@ struct ductile_context {
     void *hscratch;         /* fallback layers' kernel scratch (host memory) */
     size_t hscratch_cap;
     bool *hostb;            /* per tensor: the caller bound host memory to this I/O tensor */
+    int graphs_max;         /* ductile_context_set_cuda_graphs */
+    bool graphable;         /* the backend records runs and no layer runs on the host */
+    dt_graphs graphs;       /* records per execution key (runtime/graphs.h) */
 };
+
+/* Whether runs on e can be recorded: the backend records (backend.h), and no layer of the
+ * run is a host fallback (it waits for the stream and runs on the host in the middle). */
+static bool dt_graphable(const ductile_engine *e)
+{
+    const dt_backend *be = e->backend;
+    if (!be->capture_begin || !be->capture_end || !be->graph_launch || !be->graph_free) return false;
+    for (int i = 0; i < e->plan.n_layers; i++)
+        if (!e->plan.layers[i].value && e->plan.layers[i].fallback) return false;
+    return true;
+}
 
 static int dt_default_threads(void)
 {
@@ -92,6 +107,9 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     }
     if (!s && e->backend->state_create) s = e->backend->state_create(&c->bstate);
+    c->graphs_max = DT_GRAPHS_DEFAULT;
+    c->graphable = dt_graphable(e);
+    if (!s && c->graphable) s = dt_graphs_set_max(&c->graphs, c->graphs_max, e->backend);
     if (s) {
         ductile_context_free(c);
         return s;
@@ -127,6 +145,7 @@ void ductile_context_free(ductile_context *c)
     dt_free(c->hbuf);
     dt_free(c->hbuf_cap);
     dt_free(c->hostb);
+    dt_graphs_free(&c->graphs, c->e->backend);
     if (c->bstate) c->e->backend->state_free(c->bstate);
     if (c->scratch) c->e->backend->release(c->scratch);
     dt_free(c->hscratch);
@@ -659,25 +678,11 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
     return DUCTILE_OK;
 }
 
-static ductile_status dt_execute_device(ductile_context *c, void *stream, bool wait)
+/* The layers of a run, one by one, queued on `stream` (fallback layers wait for it). */
+static ductile_status dt_run_device_layers(ductile_context *c, void *stream, const bool *hb)
 {
-    const ductile_engine *e = c->e;
-    const dt_backend *be = e->backend;
-    const dt_plan *p = &e->plan;
-    const ductile_network *net = e->net;
-    bool *hb = c->hostb;
+    const dt_plan *p = &c->e->plan;
     ductile_status s = DUCTILE_OK;
-    /* Caller buffers in host memory go through the context's own device buffers. */
-    for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {
-        const ductile_tensor *T = i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs];
-        int t = T->index;
-        hb[t] = c->bound[t] && !(be->owns_pointer && be->owns_pointer(c->bound[t]));
-        size_t bytes;
-        if (!s && hb[t] && T->is_input && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
-            s = be->copy(c->own[t], c->bound[t], bytes, stream);
-    }
-    /* Outputs that are constants or values of the model. */
-    if (!s) s = dt_copy_known_outputs(c, hb, stream);
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], hin[DT_MAX_LAYER_IO];
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin,
                   .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
@@ -702,6 +707,105 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
         }
         if (s) s = dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
+    return s;
+}
+
+/* The execution key of this run (runtime/graphs.h): what decides the work the layers queue.
+ * Shapes and shape-input values decide every tensor's dims, the arena offsets and what
+ * kernels read on the host (Resize's sizes, Slice's starts); the addresses are every buffer
+ * a layer reads or writes: the arena, the kernels' scratch, the backend's workspace, each
+ * I/O tensor's device buffer (the caller's, or the context's own when the caller's is host
+ * memory) and the device copies of values. The engine's device constants (dconst) never move.
+ * Buffers only grow, so an address that comes back holds at least what the record needs. */
+static void dt_graph_key(ductile_context *c, const bool *hb)
+{
+    const ductile_network *net = c->e->net;
+    dt_graphs *g = &c->graphs;
+    dt_graphs_key_reset(g);
+    dt_graphs_key_add(g, &c->profile, sizeof c->profile);
+    for (int i = 0; i < net->n_inputs; i++) {
+        const dt_view *v = &c->st.views[net->inputs[i]->index];
+        dt_graphs_key_add(g, &v->rank, sizeof v->rank);
+        dt_graphs_key_add(g, v->dims, sizeof v->dims[0] * (size_t)(v->rank > 0 ? v->rank : 0));
+        if (c->e->plan.shape_input[net->inputs[i]->index]) {
+            int t = net->inputs[i]->index;
+            dt_graphs_key_add(g, &c->snap_size[t], sizeof c->snap_size[t]);
+            dt_graphs_key_add(g, c->snap[t], c->snap_size[t]);
+        }
+    }
+    const void *at[2] = {c->arena, c->scratch};
+    uint64_t stamp = 0;
+    size_t ws = 0;
+    if (c->e->backend->state_memory) c->e->backend->state_memory(c->bstate, &ws, &stamp);
+    dt_graphs_key_add(g, at, sizeof at);
+    dt_graphs_key_add(g, &stamp, sizeof stamp);
+    for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {
+        int t = (i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs])->index;
+        void *d = dt_device_data(c, t, hb);
+        dt_graphs_key_add(g, &d, sizeof d);
+    }
+    for (int t = 0; c->dval && t < net->n_tensors; t++)
+        if (c->dval[t]) {
+            dt_graphs_key_add(g, &t, sizeof t);
+            dt_graphs_key_add(g, &c->dval[t], sizeof c->dval[t]);
+        }
+}
+
+/* The layers of a run through the records (runtime/graphs.h): replayed at a key recorded
+ * before, recorded at the second run at a key, else run one by one. Recording that fails
+ * (the backend could not record some kernel's work) is never an error: the layers run one
+ * by one instead, and a real error shows there. */
+static ductile_status dt_device_layers(ductile_context *c, void *stream, const bool *hb)
+{
+    const dt_backend *be = c->e->backend;
+    if (!c->graphable || !c->graphs_max) return dt_run_device_layers(c, stream, hb);
+    dt_graph_key(c, hb);
+    dt_graph_entry *g = dt_graphs_find(&c->graphs);
+    if (!g) {
+        dt_graphs_remember(&c->graphs);
+        return dt_run_device_layers(c, stream, hb);
+    }
+    if (g->failed) return dt_run_device_layers(c, stream, hb);
+    if (!g->graph) {
+        void *cap = NULL, *graph = NULL;
+        ductile_status s = be->capture_begin(c->bstate, stream, &cap);
+        if (s) {
+            g->failed = s != DUCTILE_ERR_UNSUPPORTED;
+            return dt_run_device_layers(c, stream, hb);
+        }
+        s = dt_run_device_layers(c, cap, hb);
+        ductile_status end = be->capture_end(c->bstate, &graph);
+        if (s || end) {
+            if (!end) be->graph_free(graph);
+            g->failed = true;
+            return dt_run_device_layers(c, stream, hb);
+        }
+        dt_graphs_store(&c->graphs, g, graph, be);
+    }
+    ductile_status s = be->graph_launch(g->graph, stream);
+    return s == DUCTILE_ERR_UNSUPPORTED ? dt_run_device_layers(c, stream, hb) : s;
+}
+
+static ductile_status dt_execute_device(ductile_context *c, void *stream, bool wait)
+{
+    const ductile_engine *e = c->e;
+    const dt_backend *be = e->backend;
+    const ductile_network *net = e->net;
+    bool *hb = c->hostb;
+    ductile_status s = DUCTILE_OK;
+    /* Caller buffers in host memory go through the context's own device buffers. */
+    for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {
+        const ductile_tensor *T = i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs];
+        int t = T->index;
+        hb[t] = c->bound[t] && !(be->owns_pointer && be->owns_pointer(c->bound[t]));
+        size_t bytes;
+        if (!s && hb[t] && T->is_input && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
+            s = be->copy(c->own[t], c->bound[t], bytes, stream);
+    }
+    /* Outputs that are constants or values of the model (copies from host memory: queued
+     * here, outside any record). */
+    if (!s) s = dt_copy_known_outputs(c, hb, stream);
+    if (!s) s = dt_device_layers(c, stream, hb);
     /* Outputs bound to host memory: copied back, and waited for (the caller reads them when
      * the call returns, as with pageable memory cudaMemcpyAsync may return early). */
     bool host_out = false;
@@ -835,4 +939,38 @@ ductile_status ductile_context_execute_async(ductile_context *c, void *stream)
     if (c->e->backend->host_memory) return ductile_context_execute(c);
     DT_TRY(dt_enter(c, "execute_async"));
     return dt_leave(c, dt_ctx_execute(c, stream, false));
+}
+
+ductile_status ductile_context_set_cuda_graphs(ductile_context *c, int32_t max_graphs)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_cuda_graphs: context is NULL");
+    if (max_graphs < 0 || max_graphs > DT_GRAPHS_MAX)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_cuda_graphs: %d graphs; expected 0..%d (0: off)", max_graphs,
+                       DT_GRAPHS_MAX);
+    DT_TRY(dt_enter(c, "set_cuda_graphs"));
+    ductile_status s = c->graphable ? dt_graphs_set_max(&c->graphs, max_graphs, c->e->backend) : DUCTILE_OK;
+    if (!s) c->graphs_max = max_graphs;
+    return dt_leave(c, s);
+}
+
+int32_t ductile_context_get_cuda_graphs(const ductile_context *c) { return c ? c->graphs_max : -1; }
+
+/* Everything the context allocated through its backend, by capacity (buffers grow to the
+ * largest shapes run and are kept), and the backend state's workspace. */
+ductile_status ductile_context_get_memory_size(const ductile_context *c, uint64_t *bytes)
+{
+    if (!c || !bytes) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_memory_size: context or bytes is NULL");
+    uint64_t n = (uint64_t)c->arena_cap + c->scratch_cap;
+    for (int t = 0; t < c->e->net->n_tensors; t++) {
+        n += c->own_cap[t];
+        if (c->dval_cap) n += c->dval_cap[t];
+    }
+    if (c->bstate && c->e->backend->state_memory) {
+        size_t ws = 0;
+        uint64_t stamp;
+        c->e->backend->state_memory(c->bstate, &ws, &stamp);
+        n += ws;
+    }
+    *bytes = n;
+    return DUCTILE_OK;
 }

@@ -5,13 +5,21 @@
  * every pointer they get is its own memory, and which lacks half the ops (those run as
  * fallbacks). Outputs must equal the CPU engine's bit for bit: the same kernels run on the
  * same data, only the memory and the copies differ. Also checks the fallback count and the
- * "cpu fallback" placement of --dumpLayerInfo. */
+ * "cpu fallback" placement of --dumpLayerInfo.
+ *
+ * Recorded runs (CUDA graphs, runtime/graphs.h): the fake records a run as the list of its
+ * launches (layer, views, exec) and a graph launch runs the list, so a replay that used the
+ * wrong record (another shape, an old buffer) writes the wrong output and the comparison
+ * with the CPU engine fails. check_graphs pins when runs are recorded and replayed, the keys,
+ * the LRU bound, the switch, failed recordings, and that nothing leaks; check_memory the
+ * context's memory report against the fake's own count of its blocks. */
 #include "testutil.h"
 
 #include "ductile.h"
 #include "backend/backend.h"
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
+#include "core/status.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -53,8 +61,119 @@ static bool fake_owns(const void *p)
     return false;
 }
 
+/* ---- the fake's recorded runs ---- */
+
+typedef struct fake_rec {
+    const ductile_layer *L;
+    dt_view *in, *out;
+    dt_exec ex;
+} fake_rec;
+
+typedef struct fake_graph {
+    fake_rec *r;
+    int n, cap;
+} fake_graph;
+
+static fake_graph *recording;           /* the capture under way, or NULL */
+static char fake_capture_stream;        /* its address is the capture stream */
+static char fake_recorded_stream;       /* a caller stream the caller records itself */
+static int captures, capture_begins, launches, live_graphs, in_capture_bad;
+static bool fake_capture_fail;          /* capture_end fails: work that cannot be recorded */
+static uint64_t fake_stamp;             /* the fake workspace's "address" */
+static size_t fake_ws_bytes = 4096;
+
+static void fake_graph_free(void *p)
+{
+    fake_graph *g = p;
+    if (!g) return;
+    for (int i = 0; i < g->n; i++) {
+        free(g->r[i].in);
+        free(g->r[i].out);
+    }
+    free(g->r);
+    free(g);
+    live_graphs--;
+}
+
+static ductile_status fake_capture_begin(void *state, void *stream, void **cap)
+{
+    if (stream == &fake_recorded_stream) return DUCTILE_ERR_UNSUPPORTED;
+    if (recording) bad_pointers++; /* a capture left open */
+    capture_begins++;
+    recording = calloc(1, sizeof *recording);
+    live_graphs++;
+    *cap = &fake_capture_stream;
+    return recording ? DUCTILE_OK : DUCTILE_ERR_OUT_OF_MEMORY;
+}
+
+static ductile_status fake_capture_end(void *state, void **graph)
+{
+    fake_graph *g = recording;
+    recording = NULL;
+    *graph = NULL;
+    if (fake_capture_fail) {
+        fake_graph_free(g);
+        return dt_fail(DUCTILE_ERR_INTERNAL, "fake: the work could not be recorded");
+    }
+    captures++;
+    *graph = g;
+    return DUCTILE_OK;
+}
+
+static ductile_status fake_exec(const ductile_layer *L, const dt_view *in, dt_view *out, const dt_exec *ex)
+{
+    dt_exec hx = *ex;
+    hx.stream = NULL;
+    hx.host_in = NULL; /* the CPU's kernels read their operands, never host_in */
+    return dt_backend_host()->find_kernel(L->op_type)(L, in, out, &hx);
+}
+
+static ductile_status fake_graph_launch(void *p, void *stream)
+{
+    if (stream == &fake_recorded_stream) return DUCTILE_ERR_UNSUPPORTED;
+    if (recording) in_capture_bad++;
+    launches++;
+    fake_graph *g = p;
+    for (int i = 0; i < g->n; i++) DT_TRY(fake_exec(g->r[i].L, g->r[i].in, g->r[i].out, &g->r[i].ex));
+    return DUCTILE_OK;
+}
+
+/* What the capture records of a launch: what CUDA would bake into the kernel's parameters. */
+static ductile_status fake_record(const ductile_layer *L, const dt_view *in, const dt_view *out, const dt_exec *ex)
+{
+    fake_graph *g = recording;
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 64;
+        fake_rec *r = realloc(g->r, sizeof *r * (size_t)cap);
+        if (!r) return DUCTILE_ERR_OUT_OF_MEMORY;
+        g->r = r;
+        g->cap = cap;
+    }
+    fake_rec *r = &g->r[g->n];
+    r->L = L;
+    r->in = malloc(sizeof *in * (size_t)(L->n_in + 1));
+    r->out = malloc(sizeof *out * (size_t)(L->n_out + 1));
+    if (!r->in || !r->out) {
+        free(r->in);
+        free(r->out);
+        return DUCTILE_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(r->in, in, sizeof *in * (size_t)L->n_in);
+    memcpy(r->out, out, sizeof *out * (size_t)L->n_out);
+    r->ex = *ex;
+    g->n++;
+    return DUCTILE_OK;
+}
+
+static void fake_state_memory(const void *state, size_t *bytes, uint64_t *stamp)
+{
+    *bytes = fake_ws_bytes;
+    *stamp = fake_stamp;
+}
+
 static ductile_status fake_copy(void *dst, const void *src, size_t bytes, void *stream)
 {
+    if (recording) in_capture_bad++; /* copies of host memory stay outside a record */
     copies++;
     memcpy(dst, src, bytes);
     return DUCTILE_OK;
@@ -62,6 +181,7 @@ static ductile_status fake_copy(void *dst, const void *src, size_t bytes, void *
 
 static ductile_status fake_sync(void *stream)
 {
+    if (recording) in_capture_bad++;
     syncs++;
     return DUCTILE_OK;
 }
@@ -74,9 +194,10 @@ static ductile_status fake_run(const ductile_layer *L, const dt_view *in, dt_vie
     for (int k = 0; k < L->n_out; k++)
         if (!fake_owns(out[k].data)) bad_pointers++;
     if (ex->state != (void *)&n_blocks) bad_pointers++;
-    dt_exec hx = *ex;
-    hx.stream = NULL;
-    return dt_backend_host()->find_kernel(L->op_type)(L, in, out, &hx);
+    /* Recording: the work goes to the capture stream and is recorded, not run. */
+    if ((ex->stream == &fake_capture_stream) != (recording != NULL)) bad_pointers++;
+    if (recording) return fake_record(L, in, out, ex);
+    return fake_exec(L, in, out, ex);
 }
 
 /* Half the ops: the rest are fallbacks. */
@@ -87,9 +208,12 @@ static const char *const fake_ops[] = {"FusedConv", "MatMul", "Add", "Softmax", 
  * fallbacks through their compiled CPU kernels (the conv's im2col, the GEMM's packing, a
  * MatMul's B packed at build time). */
 static bool fake_lacks_gemm;
+/* Set: the fake has every op the CPU has (no fallbacks), so its runs can be recorded. */
+static bool fake_all_ops;
 
 static dt_kernel_fn fake_find(const char *op)
 {
+    if (fake_all_ops) return dt_backend_host()->find_kernel(op) ? fake_run : NULL;
     if (fake_lacks_gemm && (!strcmp(op, "FusedConv") || !strcmp(op, "MatMul") || !strcmp(op, "Gemm"))) return NULL;
     for (int i = 0; fake_ops[i]; i++)
         if (!strcmp(fake_ops[i], op)) return fake_run;
@@ -114,6 +238,11 @@ static const dt_backend fake = {
     .owns_pointer = fake_owns,
     .state_create = fake_state_create,
     .state_free = fake_state_free,
+    .state_memory = fake_state_memory,
+    .capture_begin = fake_capture_begin,
+    .capture_end = fake_capture_end,
+    .graph_launch = fake_graph_launch,
+    .graph_free = fake_graph_free,
 };
 
 /* ---- the check ---- */
@@ -274,6 +403,256 @@ static void check_model(const char *file, const char *const *names, const ductil
     CHECK_EQ_INT(n_blocks, 0); /* every device buffer released */
 }
 
+/* ---- recorded runs ---- */
+
+static size_t fake_bytes(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < n_blocks; i++) n += blocks[i].n;
+    return n;
+}
+
+/* Bytes of output k (in I/O order) of a context, at its current shapes. */
+static size_t output_bytes(ductile_context *c, const ductile_engine *e, const char *name)
+{
+    ductile_dims d;
+    CHECK_EQ_INT(ductile_context_get_tensor_shape(c, name, &d), DUCTILE_OK);
+    size_t n = ductile_dtype_size(ductile_engine_tensor_dtype(e, name));
+    for (int k = 0; k < d.nb_dims; k++) n *= (size_t)d.d[k];
+    return n;
+}
+
+/* One run of both engines at `shape` on new input values (seed), outputs compared bit for
+ * bit. The fake's outputs: its own buffers, or out_dev[k] ("device" memory) bound to output
+ * k. Returns the number of outputs. */
+static int graph_step(ductile_context *cc, ductile_context *dc, const ductile_engine *cpu, const char *const *names,
+                      const ductile_dims *shape, int n_in, unsigned seed, void *const *out_dev, void *stream)
+{
+    void *bufs[8] = {0};
+    for (int i = 0; i < n_in; i++) {
+        CHECK_EQ_INT(ductile_context_set_input_shape(cc, names[i], &shape[i]), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_input_shape(dc, names[i], &shape[i]), DUCTILE_OK);
+        size_t n = 1;
+        for (int d = 0; d < shape[i].nb_dims; d++) n *= (size_t)shape[i].d[d];
+        ductile_dtype dt = ductile_engine_tensor_dtype(cpu, names[i]);
+        bufs[i] = malloc(n * ductile_dtype_size(dt));
+        fill(bufs[i], dt, n, seed * 31u + (unsigned)i, strstr(names[i], "mask") != NULL);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(cc, names[i], bufs[i]), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, names[i], bufs[i]), DUCTILE_OK);
+    }
+    int32_t nio = ductile_engine_num_io_tensors(cpu);
+    int k = 0;
+    for (int32_t i = 0; i < nio; i++) {
+        const char *name = ductile_engine_io_tensor_name(cpu, i);
+        if (ductile_engine_is_input(cpu, name)) continue;
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, name, out_dev ? out_dev[k] : NULL), DUCTILE_OK);
+        k++;
+    }
+    CHECK_EQ_INT(ductile_context_execute(cc), DUCTILE_OK);
+    int before = bad_pointers;
+    CHECK_EQ_INT(ductile_context_execute_async(dc, stream), DUCTILE_OK);
+    CHECK_EQ_INT(bad_pointers, before);
+    k = 0;
+    for (int32_t i = 0; i < nio; i++) {
+        const char *name = ductile_engine_io_tensor_name(cpu, i);
+        if (ductile_engine_is_input(cpu, name)) continue;
+        size_t n = output_bytes(cc, cpu, name);
+        void *want = NULL, *got = out_dev ? out_dev[k] : NULL;
+        CHECK_EQ_INT(ductile_context_get_tensor_address(cc, name, &want), DUCTILE_OK);
+        if (!out_dev) CHECK_EQ_INT(ductile_context_get_tensor_address(dc, name, &got), DUCTILE_OK);
+        int same = want && got && memcmp(want, got, n) == 0;
+        if (!same) fprintf(stderr, "graph step (seed %u): output '%s' differs from the CPU engine\n", seed, name);
+        CHECK(same);
+        k++;
+    }
+    for (int i = 0; i < n_in; i++) free(bufs[i]);
+    return k;
+}
+
+/* Runs one step and checks how many recordings and graph launches it added. */
+#define STEP(shape, out_dev, stream, want_captures, want_launches)                                      \
+    do {                                                                                                \
+        int c0_ = captures, l0_ = launches;                                                             \
+        graph_step(cc, dc, cpu, names, shape, n_in, ++seed, out_dev, stream);                           \
+        CHECK_EQ_INT(captures - c0_, want_captures);                                                    \
+        CHECK_EQ_INT(launches - l0_, want_launches);                                                    \
+    } while (0)
+
+static void check_graphs(const char *file, const char *const *names, const ductile_dims *lo, const ductile_dims *hi,
+                         int n_in)
+{
+    ductile_engine *cpu = build(file, names, lo, hi, n_in, NULL);
+    int fallbacks = -1;
+    fake_all_ops = true;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+    fake_all_ops = false;
+    if (!cpu || !dev) {
+        ductile_engine_free(cpu);
+        ductile_engine_free(dev);
+        return;
+    }
+    CHECK_EQ_INT(fallbacks, 0);
+    ductile_context *cc = NULL, *dc = NULL;
+    CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
+    unsigned seed = 0;
+    int bad0 = bad_pointers;
+    CHECK_EQ_INT(ductile_context_get_cuda_graphs(dc), 16);
+    /* The CPU takes the setting and records nothing. */
+    CHECK_EQ_INT(ductile_context_set_cuda_graphs(cc, 3), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_get_cuda_graphs(cc), 3);
+    CHECK_EQ_INT(ductile_context_set_cuda_graphs(dc, -1), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "set_cuda_graphs: -1 graphs; expected 0..4096 (0: off)");
+    CHECK_EQ_INT(ductile_context_set_cuda_graphs(dc, 4097), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(ductile_context_get_cuda_graphs(dc), 16);
+
+    /* B (the largest) first, so A's runs find the buffers B grew and keep their addresses;
+     * then A, B, A, B: each key runs kernel by kernel once, is recorded at its second run and
+     * replayed after, and each replay picks its own shape's record. */
+    STEP(hi, NULL, NULL, 0, 0);
+    STEP(lo, NULL, NULL, 0, 0);
+    STEP(hi, NULL, NULL, 1, 1);
+    STEP(lo, NULL, NULL, 1, 1);
+    STEP(hi, NULL, NULL, 0, 1);
+    STEP(lo, NULL, NULL, 0, 1);
+    CHECK_EQ_INT(live_graphs, 2);
+
+    /* Device buffers bound to the outputs: each buffer is a key of its own. */
+    int n_out = 0;
+    void *out1[8] = {0}, *out2[8] = {0};
+    for (int32_t i = 0; i < ductile_engine_num_io_tensors(cpu); i++) {
+        const char *name = ductile_engine_io_tensor_name(cpu, i);
+        if (ductile_engine_is_input(cpu, name) || n_out == 8) continue;
+        for (int k = 0; k < n_in; k++) CHECK_EQ_INT(ductile_context_set_input_shape(cc, names[k], &hi[k]), DUCTILE_OK);
+        size_t n = output_bytes(cc, cpu, name);
+        out1[n_out] = fake_alloc(n);
+        out2[n_out++] = fake_alloc(n);
+    }
+    STEP(lo, out1, NULL, 0, 0);
+    STEP(lo, out1, NULL, 1, 1);
+    STEP(lo, out2, NULL, 0, 0);
+    STEP(lo, out1, NULL, 0, 1);   /* out1's record, not out2's: the output lands in out1 */
+    STEP(lo, out2, NULL, 1, 1);
+    STEP(lo, NULL, NULL, 0, 1);   /* the context's own buffers again: the first record */
+
+    /* The workspace moved: records that addressed it are not replayed. */
+    fake_stamp++;
+    STEP(lo, NULL, NULL, 0, 0);
+    STEP(lo, NULL, NULL, 1, 1);
+
+    /* A stream the caller is recording itself: kernel by kernel, and recorded later. */
+    STEP(hi, NULL, &fake_recorded_stream, 0, 0);
+    STEP(hi, NULL, &fake_recorded_stream, 0, 0);
+    STEP(hi, NULL, NULL, 1, 1);
+
+    /* At most one record: the least recently used one goes. */
+    CHECK_EQ_INT(ductile_context_set_cuda_graphs(dc, 1), DUCTILE_OK);
+    CHECK_EQ_INT(live_graphs, 0);
+    STEP(hi, NULL, NULL, 0, 0);
+    STEP(hi, NULL, NULL, 1, 1);
+    STEP(lo, NULL, NULL, 0, 0);
+    STEP(lo, NULL, NULL, 1, 1);
+    CHECK_EQ_INT(live_graphs, 1);
+    STEP(lo, NULL, NULL, 0, 1);
+    STEP(hi, NULL, NULL, 0, 0);   /* hi's record was freed */
+    STEP(hi, NULL, NULL, 1, 1);
+    CHECK_EQ_INT(live_graphs, 1);
+
+    /* Off: kernel by kernel, the records freed, the outputs the same. */
+    CHECK_EQ_INT(ductile_context_set_cuda_graphs(dc, 0), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_get_cuda_graphs(dc), 0);
+    CHECK_EQ_INT(live_graphs, 0);
+    for (int i = 0; i < 3; i++) STEP(lo, NULL, NULL, 0, 0);
+
+    /* Work that cannot be recorded: tried once, then kernel by kernel for good; never an
+     * error. */
+    CHECK_EQ_INT(ductile_context_set_cuda_graphs(dc, 16), DUCTILE_OK);
+    fake_capture_fail = true;
+    int b0 = capture_begins;
+    STEP(lo, NULL, NULL, 0, 0);
+    STEP(lo, NULL, NULL, 0, 0);
+    CHECK_EQ_INT(capture_begins - b0, 1);
+    STEP(lo, NULL, NULL, 0, 0);
+    CHECK_EQ_INT(capture_begins - b0, 1);
+    fake_capture_fail = false;
+    STEP(hi, NULL, NULL, 0, 0);
+    STEP(hi, NULL, NULL, 1, 1);
+
+    CHECK_EQ_INT(in_capture_bad, 0);
+    CHECK_EQ_INT(bad_pointers, bad0);
+    CHECK(recording == NULL);
+    ductile_context_free(dc);
+    CHECK_EQ_INT(live_graphs, 0); /* freed with the context */
+    for (int k = 0; k < n_out; k++) {
+        fake_release(out1[k]);
+        fake_release(out2[k]);
+    }
+    ductile_context_free(cc);
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    CHECK_EQ_INT(n_blocks, 0);
+}
+
+/* Runs a fresh context of e once at `shape` (inputs from fill) and returns its memory report. */
+static uint64_t memory_at(const ductile_engine *e, const char *const *names, const ductile_dims *shape, int n_in,
+                          size_t *fake_delta)
+{
+    size_t before = fake_bytes();
+    ductile_context *c = NULL;
+    uint64_t bytes = 0;
+    CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
+    void *bufs[8] = {0};
+    for (int i = 0; i < n_in; i++) {
+        CHECK_EQ_INT(ductile_context_set_input_shape(c, names[i], &shape[i]), DUCTILE_OK);
+        size_t n = 1;
+        for (int d = 0; d < shape[i].nb_dims; d++) n *= (size_t)shape[i].d[d];
+        ductile_dtype dt = ductile_engine_tensor_dtype(e, names[i]);
+        bufs[i] = malloc(n * ductile_dtype_size(dt));
+        fill(bufs[i], dt, n, 5u + (unsigned)i, strstr(names[i], "mask") != NULL);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, names[i], bufs[i]), DUCTILE_OK);
+    }
+    CHECK_EQ_INT(ductile_context_get_memory_size(c, &bytes), DUCTILE_OK);
+    /* Before the first run only the workspace (the fake's; the CPU has none). */
+    CHECK_EQ_INT(bytes, fake_delta ? fake_ws_bytes : 0);
+    CHECK_EQ_INT(ductile_context_execute(c), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_get_memory_size(c, &bytes), DUCTILE_OK);
+    if (fake_delta) *fake_delta = fake_bytes() - before;
+    ductile_context_free(c);
+    for (int i = 0; i < n_in; i++) free(bufs[i]);
+    return bytes;
+}
+
+/* The memory report: on the fake, exactly the blocks the context took plus its workspace;
+ * planned for the shapes run, so a fresh context at the smallest shapes reports less than
+ * one at the largest, on the fake and on the CPU. */
+static void check_memory(const char *file, const char *const *names, const ductile_dims *lo, const ductile_dims *hi,
+                         int n_in)
+{
+    ductile_engine *cpu = build(file, names, lo, hi, n_in, NULL);
+    int fallbacks = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+    if (!cpu || !dev) {
+        ductile_engine_free(cpu);
+        ductile_engine_free(dev);
+        return;
+    }
+    size_t took_lo = 0, took_hi = 0;
+    uint64_t dlo = memory_at(dev, names, lo, n_in, &took_lo), dhi = memory_at(dev, names, hi, n_in, &took_hi);
+    CHECK_EQ_INT(dlo, took_lo + fake_ws_bytes);
+    CHECK_EQ_INT(dhi, took_hi + fake_ws_bytes);
+    CHECK(dlo < dhi);
+    uint64_t clo = memory_at(cpu, names, lo, n_in, NULL), chi = memory_at(cpu, names, hi, n_in, NULL);
+    CHECK(clo > 0 && clo < chi);
+    fprintf(stderr, "%s: context memory %llu / %llu bytes (fake), %llu / %llu (cpu) at min / max\n", file,
+            (unsigned long long)dlo, (unsigned long long)dhi, (unsigned long long)clo, (unsigned long long)chi);
+    uint64_t none = 0;
+    CHECK_EQ_INT(ductile_context_get_memory_size(NULL, &none), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "get_memory_size: context or bytes is NULL");
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    CHECK_EQ_INT(n_blocks, 0);
+}
+
 int main(void)
 {
     const char *sr[] = {"input"};
@@ -296,5 +675,11 @@ int main(void)
     check_model("bert_small.onnx", bert, b_lo, b_hi, 2, 1, NULL);
     fake_lacks_gemm = false;
     CHECK(copies > 0 && syncs > 0);
+    /* Engines with fallback layers are never recorded. */
+    CHECK_EQ_INT(capture_begins, 0);
+    check_graphs("superres.onnx", sr, sr_lo, sr_hi, 1);
+    check_graphs("bert_small.onnx", bert, b_lo, b_hi, 2);
+    check_memory("superres.onnx", sr, sr_lo, sr_hi, 1);
+    check_memory("bert_small.onnx", bert, b_lo, b_hi, 2);
     TEST_MAIN_END();
 }

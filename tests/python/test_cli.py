@@ -182,6 +182,31 @@ def test_unnamed_inputs_run_at_opt_with_random_data(engines):
     assert "attention_mask: 4x128 (random data)" in r.stdout
 
 
+def test_first_runs_and_context_memory_are_reported(engines):
+    """The first execute at the shapes and the second are timed apart from the steady state,
+    and the summary gives the context's memory (host memory on the CPU: no graph recorded)."""
+    r = run_cli(f"--loadEngine={engines('superres')}", "--shapes=input:1x1x64x64", "--cudaGraphs=4",
+                *RUN_ONCE)
+    assert r.returncode == 0, r.stderr
+    first = re.search(r"^First run: ([0-9.]+) ms \(the first execute at these shapes\)$", r.stdout, re.M)
+    second = re.search(r"^Second run: ([0-9.]+) ms$", r.stdout, re.M)
+    memory = re.search(r"^Host memory: ([0-9.]+) MiB \(the context's: activations, scratch, I/O buffers, "
+                       r"workspace\)$", r.stdout, re.M)
+    assert first and second and memory, r.stdout
+    assert float(memory.group(1)) > 0
+    assert r.stdout.index("First run") < r.stdout.index("Timed runs") < r.stdout.index("Host memory")
+    r = run_cli(f"--loadEngine={engines('superres')}", "--useCudaGraph", *RUN_ONCE)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("value", ["-1", "4097", "x"])
+def test_cuda_graphs_flag_value_is_checked(value):
+    r = run_cli("--onnx=x.onnx", f"--cudaGraphs={value}")
+    assert r.returncode == 2
+    assert r.stderr == (f"error: invalid value for --cudaGraphs: '{value}' "
+                        "(expected an integer in 0..4096 (0: off))\n")
+
+
 def test_profile_index_out_of_range_is_refused(engines):
     r = run_cli(f"--loadEngine={engines('superres')}", "--profile=3", *RUN_ONCE)
     assert r.returncode == 1

@@ -4,6 +4,7 @@ equal the CPU run's on the same inputs (--loadInputs / --exportOutput), with eve
 the GPU in --dumpLayerInfo."""
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -43,6 +44,9 @@ def test_cuda_build_without_gpu_fails_with_the_library_message_or_matches_cpu(tm
         pytest.skip("no CUDA device found" if r.stderr.strip() == NO_GPU else "built with CUDA=0")
     assert r.returncode == 0, r.stderr
     assert '"Kernel": "cuda.FusedConv"' in r.stdout and "cpu fallback" not in r.stdout
+    # The second run records the CUDA graph; the summary gives the context's device memory.
+    assert re.search(r"^Second run: [0-9.]+ ms \(records the CUDA graph\)$", r.stdout, re.M), r.stdout
+    assert re.search(r"^Device memory: [0-9.]+ MiB ", r.stdout, re.M), r.stdout
     r = run_cli(*common, "--device=cpu", f"--exportOutput={tmp_path / 'cpu.json'}")
     assert r.returncode == 0, r.stderr
     gpu = json.loads((tmp_path / "gpu.json").read_text())[0]

@@ -1,6 +1,7 @@
 """The CUDA backend through Python: config.device, the messages without a GPU (every build
 machine), and on a GPU every suite model against the CPU engine at min, opt, max and an odd
 shape (float32, rel-L2 <= 1e-4), numpy in and out and torch device tensors on a stream."""
+import gc
 import json
 
 import numpy as np
@@ -135,3 +136,134 @@ def test_execute_async_on_torch_stream_with_device_buffers():
     err = rel_l2(y.cpu().numpy(), want)
     print(f"CUDA async torch stream superres: rel-L2 {err:.3e}")
     assert err <= 1e-4
+
+
+# ---- CUDA graphs and the context's memory report ----------------------------------------
+
+def test_cuda_graphs_setting_is_checked_and_inert_on_the_cpu():
+    """The switch exists on every context; on the CPU it records nothing and runs the same."""
+    spec = MODELS["superres"]
+    ctx = build_engine(spec, "cpu").create_execution_context()
+    assert ctx.cuda_graphs == 16
+    feeds = random_feeds(spec, {"input": (1, 1, 64, 64)}, seed=1)
+    want = ctx.run(feeds)["output"]
+    ctx.cuda_graphs = 0
+    assert ctx.cuda_graphs == 0
+    assert np.array_equal(ctx.run(feeds)["output"], want)
+    with pytest.raises(ductile.Error) as e:
+        ctx.cuda_graphs = 4097
+    assert str(e.value) == "set_cuda_graphs: 4097 graphs; expected 0..4096 (0: off)"
+    assert e.value.status == "DUCTILE_ERR_INVALID_ARGUMENT"
+    assert ctx.cuda_graphs == 0
+
+
+def _memory_after_run(engine, spec, point):
+    ctx = engine.create_execution_context()
+    before = ctx.memory_size
+    ctx.run(random_feeds(spec, spec.shapes(point), seed=2))
+    return before, ctx.memory_size
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_memory_size_is_planned_for_the_shapes_run(device):
+    """A fresh context at the profile's min holds less than one at its max (activation
+    memory is planned per shape, not for max), and more than nothing; TensorRT's
+    update_device_memory_size_for_shapes answers the same after planning."""
+    if device == "cuda":
+        need_gpu()
+    for name in ("superres", "bert_small"):
+        spec = MODELS[name]
+        engine = build_engine(spec, device)
+        b_lo, lo = _memory_after_run(engine, spec, "min")
+        b_hi, hi = _memory_after_run(engine, spec, "max")
+        print(f"MEMORY {device} {name}: {lo} bytes at min, {hi} at max")
+        assert b_lo == b_hi == 0  # nothing taken before the first run (not even a workspace)
+        assert 0 < lo < hi
+        ctx = engine.create_execution_context()
+        for inp, shape in spec.shapes("min").items():
+            ctx.set_input_shape(inp, shape)
+        assert ctx.update_device_memory_size_for_shapes() == ctx.memory_size > 0
+
+
+def test_memory_size_matches_the_device_memory_taken():
+    """On the GPU the report is what cudaMemGetInfo sees the context take, within the
+    allocator's rounding and the libraries' handles."""
+    need_gpu()
+    torch = pytest.importorskip("torch")
+    spec = MODELS["seg_lraspp"]
+    engine = build_engine(spec, "cuda")
+    feeds = random_feeds(spec, spec.shapes("max"), seed=4)
+    gc.collect()  # contexts of earlier tests freed now, not while this one measures
+    torch.cuda.synchronize()
+    free0 = torch.cuda.mem_get_info()[0]
+    ctx = engine.create_execution_context()
+    ctx.run(feeds)
+    torch.cuda.synchronize()
+    taken = free0 - torch.cuda.mem_get_info()[0]
+    reported = ctx.memory_size
+    print(f"MEMORY seg_lraspp max: reported {reported / 2**20:.1f} MiB, cudaMemGetInfo delta "
+          f"{taken / 2**20:.1f} MiB")
+    assert reported > 0
+    # Above: cudaMalloc's rounding, cuDNN's and cuBLASLt's handles, kernels loaded lazily.
+    assert 0.9 * reported <= taken <= reported + 1024 * 2**20
+
+
+def _run_alternating(ctx, spec, points, seeds):
+    return [ctx.run(random_feeds(spec, spec.shapes(p), seed=s)) for p, s in zip(points, seeds)]
+
+
+def test_cuda_graphs_on_and_off_give_identical_outputs(engines):
+    """Two shapes alternating, A B A B A B, on new inputs each run: runs 3 and 4 record a graph
+    per shape, 5 and 6 replay them; a replay of the wrong shape's graph, or one that read
+    stale inputs, would differ from the context without graphs."""
+    name, spec, _, cctx, gpu = engines
+    on, off = gpu.create_execution_context(), gpu.create_execution_context()
+    off.cuda_graphs = 0
+    assert on.cuda_graphs == 16
+    points = ["min", "odd"] * 3
+    seeds = list(range(20, 26))
+    got, want = _run_alternating(on, spec, points, seeds), _run_alternating(off, spec, points, seeds)
+    for i, (g, w) in enumerate(zip(got, want)):
+        for out in w:
+            assert g[out].shape == w[out].shape
+            assert np.array_equal(g[out], w[out]), f"{name} run {i} ({points[i]}) {out}: max |diff| " \
+                f"{np.max(np.abs(g[out] - w[out]))}"
+    cpu = cctx.run(random_feeds(spec, spec.shapes(points[-1]), seed=seeds[-1]))
+    for out in cpu:
+        assert rel_l2(got[-1][out], cpu[out]) <= 1e-4
+
+
+def test_cuda_graphs_follow_a_rebound_output_buffer():
+    """Device buffers bound with set_tensor_address: another output buffer is another graph,
+    the replay writes the buffer bound now (never the old one), and new values in a bound
+    input are read by the replay."""
+    need_gpu()
+    torch = pytest.importorskip("torch")
+    spec = MODELS["superres"]
+    gpu, cpu = build_engine(spec, "cuda"), build_engine(spec, "cpu")
+    ctx, cctx = gpu.create_execution_context(), cpu.create_execution_context()
+    shape = (2, 1, 96, 80)
+    ctx.set_input_shape("input", shape)
+    x = torch.empty(shape, device="cuda")
+    y1 = torch.empty(ctx.get_tensor_shape("output"), device="cuda")
+    y2 = torch.empty_like(y1)
+    ctx.set_tensor_address("input", x)
+    stream = torch.cuda.Stream()
+
+    def run(y, seed):
+        feeds = random_feeds(spec, {"input": shape}, seed=seed)
+        x.copy_(torch.from_numpy(feeds["input"]))
+        y1.fill_(float("nan"))
+        y2.fill_(float("nan"))
+        torch.cuda.synchronize()
+        ctx.set_tensor_address("output", y)
+        ctx.execute_async_v3(stream)
+        stream.synchronize()
+        want = cctx.run(feeds)["output"]
+        other = y2 if y is y1 else y1
+        assert torch.isnan(other).all(), "a graph wrote the buffer bound before"
+        assert rel_l2(y.cpu().numpy(), want) <= 1e-4
+
+    # y1: kernel by kernel, recorded, replayed; y2 likewise; then y1's graph again.
+    for i, y in enumerate([y1, y1, y1, y2, y2, y2, y1, y2]):
+        run(y, 40 + i)

@@ -142,6 +142,7 @@ static void dt_cuda_state_free(void *p)
     if (st->cudnn) cudnnDestroy((cudnnHandle_t)st->cudnn);
     if (st->lt) cublasLtDestroy((cublasLtHandle_t)st->lt);
     if (st->ws) cudaFree(st->ws);
+    if (st->capture) cudaStreamDestroy((cudaStream_t)st->capture);
     dt_free(st);
 }
 
@@ -205,6 +206,11 @@ const dt_backend *dt_backend_cuda(void)
         .owns_pointer = dt_cuda_owns_pointer,
         .state_create = dt_cuda_state_create,
         .state_free = dt_cuda_state_free,
+        .state_memory = dt_cuda_state_memory,
+        .capture_begin = dt_cuda_capture_begin,
+        .capture_end = dt_cuda_capture_end,
+        .graph_launch = dt_cuda_graph_launch,
+        .graph_free = dt_cuda_graph_free,
     };
     return &cuda;
 }

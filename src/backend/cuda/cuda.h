@@ -110,6 +110,7 @@ typedef struct dt_cuda_state {
     void *ws;               /* device workspace for cuDNN and cuBLASLt */
     size_t ws_cap;
     dt_cuda_plan *plans;    /* DT_CUDA_PLANS entries */
+    void *capture;          /* cudaStream_t for graph capture (graph.c), made on first use */
 } dt_cuda_state;
 
 /* The plan slot for (layer, key): *hit tells whether it holds that plan; otherwise the slot
@@ -127,6 +128,13 @@ bool dt_cuda_conv_supports(const ductile_layer *L);
 ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 bool dt_cuda_gemm_supports(const ductile_layer *L);
+
+/* CUDA graphs and the state's memory (graph.c; backend.h says what each does). */
+ductile_status dt_cuda_capture_begin(void *state, void *stream, void **cap);
+ductile_status dt_cuda_capture_end(void *state, void **graph);
+ductile_status dt_cuda_graph_launch(void *graph, void *stream);
+void dt_cuda_graph_free(void *graph);
+void dt_cuda_state_memory(const void *state, size_t *bytes, uint64_t *stamp);
 
 /* The kernel table (layers.c). */
 dt_kernel_fn dt_cuda_kernel_find(const char *op_type);
