@@ -470,7 +470,15 @@ static ductile_status dt_unary_run(const void *params, const dt_view *in, dt_vie
     return dt_unary_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_ew_unary_kernel = {dt_unary_prepare, NULL, dt_unary_run};
+/* Scratch: the float16/bfloat16 widening (widen.h), nothing else. */
+static ductile_status dt_unary_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                       size_t *bytes)
+{
+    *bytes = 0;
+    return dt_ew_via_f32_scratch(((const dt_unary_params *)params)->L, in, out, bytes);
+}
+
+const dt_kernel dt_cpu_ew_unary_kernel = {dt_unary_prepare, dt_unary_scratch, dt_unary_run};
 
 /* ---- Clip ---- */
 
@@ -628,7 +636,14 @@ static ductile_status dt_clip_run(const void *params, const dt_view *in, dt_view
     return dt_clip_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, NULL, dt_clip_run};
+static ductile_status dt_clip_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                      size_t *bytes)
+{
+    *bytes = 0;
+    return dt_ew_via_f32_scratch(((const dt_clip_params *)params)->L, in, out, bytes);
+}
+
+const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, dt_clip_scratch, dt_clip_run};
 
 /* ---- Dropout ---- */
 

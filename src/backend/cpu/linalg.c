@@ -352,9 +352,10 @@ static ductile_status dt_la_conv_scratch(const void *params, const dt_view *in, 
     const dt_la_conv *p = params;
     dt_conv_geom g;
     *bytes = 0;
-    if (in[0].dtype != DUCTILE_FLOAT32 || dt_conv_geometry_of(&p->attrs, &in[0], &in[1], &g)) return DUCTILE_OK;
+    if (dt_conv_geometry_of(&p->attrs, &in[0], &in[1], &g)) return DUCTILE_OK;
     dt_conv_args a = {0};
-    return dt_cpu_conv_scratch(&g, &a, DT_CONV_AUTO, threads, bytes);
+    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_AUTO, threads, bytes));
+    return dt_cpu_via_f32_scratch(p->L, in, out, 0x7, bytes);
 }
 
 static ductile_status dt_la_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -383,9 +384,9 @@ static ductile_status dt_la_gemm_scratch(const void *params, const dt_view *in, 
 {
     dt_gemm g;
     *bytes = 0;
-    if (in[0].dtype != DUCTILE_FLOAT32 || out[0].rank != 2 || dt_la_gemm_of(params, in, out, &g)) return DUCTILE_OK;
+    if (out[0].rank != 2 || dt_la_gemm_of(params, in, out, &g)) return DUCTILE_OK;
     *bytes = dt_sgemm_scratch_bytes(&g, threads);
-    return DUCTILE_OK;
+    return dt_cpu_via_f32_scratch(((const dt_la_gemm *)params)->L, in, out, 0x7, bytes);
 }
 
 static ductile_status dt_la_gemm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -421,7 +422,15 @@ static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt
 
 static const dt_kernel dt_la_conv_kernel = {dt_la_conv_prepare, dt_la_conv_scratch, dt_la_conv_run};
 static const dt_kernel dt_la_gemm_kernel = {dt_la_gemm_prepare, dt_la_gemm_scratch, dt_la_gemm_run};
-static const dt_kernel dt_la_matmul_kernel = {dt_la_matmul_prepare, dt_mm_scratch, dt_la_matmul_run};
+/* The GEMM's scratch, and the widening's for other dtypes than float32 (widen.h). */
+static ductile_status dt_la_matmul_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                           size_t *bytes)
+{
+    DT_TRY(dt_mm_scratch(params, in, out, threads, bytes));
+    return dt_cpu_via_f32_scratch(((const dt_la_matmul *)params)->L, in, out, 0x7, bytes);
+}
+
+static const dt_kernel dt_la_matmul_kernel = {dt_la_matmul_prepare, dt_la_matmul_scratch, dt_la_matmul_run};
 
 const dt_cpu_kernel dt_cpu_linalg[] = {
     {"Conv", NULL, &dt_la_conv_kernel},

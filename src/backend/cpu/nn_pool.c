@@ -183,5 +183,12 @@ static ductile_status dt_pool_run(const void *params, const dt_view *in, dt_view
     return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_max ? dt_cpu_max_pool_f32 : dt_cpu_avg_pool_f32);
 }
 
-const dt_kernel dt_cpu_avg_pool_kernel = {dt_avg_pool_prepare, NULL, dt_pool_run};
-const dt_kernel dt_cpu_max_pool_kernel = {dt_max_pool_prepare, NULL, dt_pool_run};
+static ductile_status dt_pool_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                      size_t *bytes)
+{
+    *bytes = 0;
+    return dt_cpu_via_f32_scratch(((const dt_pool_params *)params)->L, in, out, 0x1, bytes);
+}
+
+const dt_kernel dt_cpu_avg_pool_kernel = {dt_avg_pool_prepare, dt_pool_scratch, dt_pool_run};
+const dt_kernel dt_cpu_max_pool_kernel = {dt_max_pool_prepare, dt_pool_scratch, dt_pool_run};

@@ -128,5 +128,12 @@ static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_v
     return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_log ? dt_cpu_log_softmax_f32 : dt_cpu_softmax_f32);
 }
 
-const dt_kernel dt_cpu_softmax_kernel = {dt_softmax_prepare, NULL, dt_softmax_run};
-const dt_kernel dt_cpu_log_softmax_kernel = {dt_log_softmax_prepare, NULL, dt_softmax_run};
+static ductile_status dt_softmax_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                         size_t *bytes)
+{
+    *bytes = 0;
+    return dt_cpu_via_f32_scratch(((const dt_softmax_params *)params)->L, in, out, 0x1, bytes);
+}
+
+const dt_kernel dt_cpu_softmax_kernel = {dt_softmax_prepare, dt_softmax_scratch, dt_softmax_run};
+const dt_kernel dt_cpu_log_softmax_kernel = {dt_log_softmax_prepare, dt_softmax_scratch, dt_softmax_run};
