@@ -376,9 +376,12 @@ static ductile_status dt_binary_read(const ductile_layer *L, dt_binary_params *p
     return DUCTILE_OK;
 }
 
+static ductile_status dt_binary_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex);
+static ductile_status dt_variadic_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex);
+
 static ductile_status dt_binary_exec(const dt_binary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    if (dt_ew_needs_f32(p->L, in, out)) return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_binary);
+    if (dt_ew_needs_f32(p->L, in, out)) return dt_ew_via_f32_run(p->L, p, dt_binary_run, in, out, ex);
     int op = p->op;
     if (op == DT_BIN_DIV || op == DT_BIN_MOD || op == DT_BIN_FMOD) DT_TRY(dt_check_divisor(p->L, &in[1]));
     return dt_cpu_ew_apply_binary(op, &in[0], &in[1], &out[0], ex);
@@ -413,7 +416,7 @@ static void dt_scale_range(void *arg, int64_t b, int64_t e, int tid)
 static ductile_status dt_variadic_exec(const dt_binary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const ductile_layer *L = p->L;
-    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_variadic);
+    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32_run(L, p, dt_variadic_run, in, out, ex);
     int op = p->op;
     if (L->n_in < 1) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected at least 1 input, got 0");
     if (L->n_in == 1) {

@@ -112,6 +112,12 @@ ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view 
     return dt_cpu_widen(L, in, out, ex, UINT32_MAX, dt_ew_is_half, fn);
 }
 
+ductile_status dt_ew_via_f32_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run,
+                                 const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_widen_run(L, params, run, in, out, ex, UINT32_MAX, dt_ew_is_half);
+}
+
 ductile_status dt_ew_via_f32_scratch(const ductile_layer *L, const dt_view *in, const dt_view *out, size_t *bytes)
 {
     return dt_cpu_widen_scratch(L, in, out, UINT32_MAX, dt_ew_is_half, bytes);

@@ -89,6 +89,9 @@ ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void *
 bool dt_ew_needs_f32(const ductile_layer *L, const dt_view *in, const dt_view *out);
 ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
                              dt_kernel_fn fn);
+/* The same for a compiled kernel: run(params, ...) on the float32 views (dt_cpu_via_f32_run). */
+ductile_status dt_ew_via_f32_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run,
+                                 const dt_view *in, dt_view *out, dt_exec *ex);
 /* For the scratch function of a compiled kernel whose run may call dt_ew_via_f32: adds the
  * float32 copies it takes at these views to *bytes (dt_cpu_via_f32_scratch's rule). */
 ductile_status dt_ew_via_f32_scratch(const ductile_layer *L, const dt_view *in, const dt_view *out, size_t *bytes);

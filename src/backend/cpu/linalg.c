@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* The GEMM on the context's scratch when it planned enough (compiled kernels), else on
- * buffers of its own (the float32 kernels run through dt_cpu_via_f32 or once by tests). */
+ * buffers of its own (a caller that planned none). */
 static ductile_status dt_la_sgemm(const dt_gemm *g, dt_exec *ex)
 {
     if (ex->scratch && ex->scratch_bytes >= dt_sgemm_scratch_bytes(g, dt_pool_threads(ex->pool)))
@@ -102,14 +102,6 @@ static ductile_status dt_la_conv_exec(const dt_la_conv *p, const dt_view *in, dt
     return dt_cpu_conv_run_algo(&g, &a, DT_CONV_AUTO, ex->pool);
 }
 
-static ductile_status dt_cpu_conv_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                      dt_exec *ex)
-{
-    dt_la_conv p;
-    dt_la_conv_read(L, &p);
-    return dt_la_conv_exec(&p, in, out, ex);
-}
-
 /* ---- Gemm ---- */
 
 typedef struct dt_la_gemm {
@@ -162,14 +154,6 @@ static ductile_status dt_la_gemm_exec(const dt_la_gemm *p, const dt_view *in, dt
         g.beta = 1.0f;
     }
     return dt_la_sgemm(&g, ex);
-}
-
-static ductile_status dt_cpu_gemm_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                      dt_exec *ex)
-{
-    dt_la_gemm p;
-    dt_la_gemm_read(L, &p);
-    return dt_la_gemm_exec(&p, in, out, ex);
 }
 
 /* ---- MatMul ---- */
@@ -324,18 +308,9 @@ static ductile_status dt_la_matmul_exec(const dt_la_matmul *p, const dt_view *in
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_matmul_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                        dt_exec *ex)
-{
-    dt_la_matmul p;
-    dt_la_matmul_read(L, &p);
-    if (p.packed) DT_TRY(dt_packed_weight_view(L, 1, &in[1], 2, 2, &p.b));
-    return dt_la_matmul_exec(&p, in, out, ex);
-}
-
 /* ---- compiled (backend.h) ----
- * float16, bfloat16 and float64 run in float32 (see widen.h): through the adapter's
- * signature, with the layer, on buffers of their own. */
+ * float16, bfloat16 and float64 run in float32 (see widen.h): the run calls itself on the
+ * float32 copies, which its scratch function reserved next to the GEMM's scratch. */
 
 static ductile_status dt_la_conv_prepare(const ductile_layer *L, void **out)
 {
@@ -361,7 +336,7 @@ static ductile_status dt_la_conv_scratch(const void *params, const dt_view *in, 
 static ductile_status dt_la_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_la_conv *p = params;
-    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32(p->L, in, out, ex, 0x7, dt_cpu_conv_f32);
+    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32_run(p->L, p, dt_la_conv_run, in, out, ex, 0x7);
     return dt_la_conv_exec(p, in, out, ex);
 }
 
@@ -392,7 +367,7 @@ static ductile_status dt_la_gemm_scratch(const void *params, const dt_view *in, 
 static ductile_status dt_la_gemm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_la_gemm *p = params;
-    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32(p->L, in, out, ex, 0x7, dt_cpu_gemm_f32);
+    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32_run(p->L, p, dt_la_gemm_run, in, out, ex, 0x7);
     return dt_la_gemm_exec(p, in, out, ex);
 }
 
@@ -416,7 +391,7 @@ static ductile_status dt_la_matmul_prepare(const ductile_layer *L, void **out)
 static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_la_matmul *p = params;
-    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32(p->L, in, out, ex, 0x7, dt_cpu_matmul_f32);
+    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32_run(p->L, p, dt_la_matmul_run, in, out, ex, 0x7);
     return dt_la_matmul_exec(p, in, out, ex);
 }
 

@@ -90,22 +90,6 @@ static ductile_status dt_softmax_exec(const dt_softmax_params *p, const dt_view 
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_softmax_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                         dt_exec *ex)
-{
-    dt_softmax_params p;
-    dt_softmax_read(L, 0, &p);
-    return dt_softmax_exec(&p, in, out, ex);
-}
-
-static ductile_status dt_cpu_log_softmax_f32(const ductile_layer *L, const dt_view *in,
-                                             dt_view *out, dt_exec *ex)
-{
-    dt_softmax_params p;
-    dt_softmax_read(L, 1, &p);
-    return dt_softmax_exec(&p, in, out, ex);
-}
-
 static ductile_status dt_softmax_prepare(const ductile_layer *L, void **out)
 {
     dt_softmax_params p;
@@ -125,7 +109,7 @@ static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_v
 {
     const dt_softmax_params *p = params;
     if (in[0].dtype == DUCTILE_FLOAT32) return dt_softmax_exec(p, in, out, ex);
-    return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_log ? dt_cpu_log_softmax_f32 : dt_cpu_softmax_f32);
+    return dt_cpu_via_f32_run(p->L, p, dt_softmax_run, in, out, ex, 0x1);
 }
 
 static ductile_status dt_softmax_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,

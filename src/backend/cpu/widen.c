@@ -57,14 +57,11 @@ ductile_status dt_cpu_via_f32_scratch(const ductile_layer *L, const dt_view *in,
     return dt_cpu_widen_scratch(L, in, out, in_mask, dt_not_f32, bytes);
 }
 
-ductile_status dt_cpu_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                              dt_exec *ex, uint32_t in_mask, dt_kernel_fn fn)
-{
-    return dt_cpu_widen(L, in, out, ex, in_mask, dt_not_f32, fn);
-}
-
-ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
-                            uint32_t in_mask, bool (*widen)(int dtype), dt_kernel_fn fn)
+/* The loop under both kinds of kernels: fn(L, ...) for the adapter's, run(params, ...) for a
+ * compiled one. */
+static ductile_status dt_widen(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
+                               uint32_t in_mask, bool (*widen)(int dtype), dt_kernel_fn fn, dt_kernel_run_fn run,
+                               const void *params)
 {
     int n = L->n_in + L->n_out;
     dt_view stack[DT_WIDEN_STACK_VIEWS];
@@ -98,11 +95,35 @@ ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *
         wout[i].data = cur;
         cur += dt_widen_piece(&out[i]);
     }
-    if (!s) s = fn(L, win, wout, &e);
+    if (!s) s = run ? run(params, win, wout, &e) : fn(L, win, wout, &e);
     for (int i = 0; i < L->n_out && !s; i++)
         if (widen(out[i].dtype) && dt_view_count(&out[i]) > 0)
             s = dt_ew_cast_view(&wout[i], &out[i], ex);
     dt_free(heap);
     if (v != stack) dt_free(v);
     return s;
+}
+
+ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
+                            uint32_t in_mask, bool (*widen)(int dtype), dt_kernel_fn fn)
+{
+    return dt_widen(L, in, out, ex, in_mask, widen, fn, NULL, NULL);
+}
+
+ductile_status dt_cpu_widen_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run, const dt_view *in,
+                                dt_view *out, dt_exec *ex, uint32_t in_mask, bool (*widen)(int dtype))
+{
+    return dt_widen(L, in, out, ex, in_mask, widen, NULL, run, params);
+}
+
+ductile_status dt_cpu_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
+                              dt_exec *ex, uint32_t in_mask, dt_kernel_fn fn)
+{
+    return dt_widen(L, in, out, ex, in_mask, dt_not_f32, fn, NULL, NULL);
+}
+
+ductile_status dt_cpu_via_f32_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run,
+                                  const dt_view *in, dt_view *out, dt_exec *ex, uint32_t in_mask)
+{
+    return dt_widen(L, in, out, ex, in_mask, dt_not_f32, NULL, run, params);
 }

@@ -17,6 +17,11 @@
  * scratch past them), else from the heap (adapter kernels). */
 ductile_status dt_cpu_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
                               dt_exec *ex, uint32_t in_mask, dt_kernel_fn fn);
+/* The same for a compiled kernel: runs run(params, ...) on the float32 views, so nothing is
+ * read from the layer (L gives only the operand counts and names in messages). A run that
+ * widens when its operands are not float32 passes itself. */
+ductile_status dt_cpu_via_f32_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run,
+                                  const dt_view *in, dt_view *out, dt_exec *ex, uint32_t in_mask);
 /* For the scratch function of a compiled kernel whose run calls dt_cpu_via_f32 with this
  * in_mask: adds to *bytes the float32 copies the widening takes at these views (nothing when
  * every operand is float32). The run then takes them from ex->scratch and hands the kernel
@@ -31,5 +36,7 @@ ductile_status dt_cpu_widen_scratch(const ductile_layer *L, const dt_view *in, c
  * and widen(its dtype); an output is computed in a float32 buffer when widen(its dtype). */
 ductile_status dt_cpu_widen(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
                             uint32_t in_mask, bool (*widen)(int dtype), dt_kernel_fn fn);
+ductile_status dt_cpu_widen_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run, const dt_view *in,
+                                dt_view *out, dt_exec *ex, uint32_t in_mask, bool (*widen)(int dtype));
 
 #endif
