@@ -32,6 +32,13 @@ static inline int64_t dt_qmap_index(const dt_qmap *q, int64_t o, int64_t a, int6
  * the shapes of x (input 0), the scale (input 1) and the zero point (input 2, may be
  * omitted: rank -1). DUCTILE_ERR_SHAPE naming the input at fault. */
 ductile_status dt_qmap_get(const ductile_layer *L, const dt_view *in, dt_qmap *q);
+/* The two halves of it (compiled kernels): the attributes, read once, then the map for the
+ * shapes at hand (same checks and messages). */
+typedef struct dt_qmap_attrs {
+    int64_t axis, block;
+} dt_qmap_attrs;
+void dt_qmap_attrs_read(const ductile_layer *L, dt_qmap_attrs *a);
+ductile_status dt_qmap_of(const dt_qmap_attrs *a, const ductile_layer *L, const dt_view *in, dt_qmap *q);
 
 /* Integer types a quantized tensor may have: the range of values; false for others. */
 bool dt_quant_int_range(int dtype, int64_t *lo, int64_t *hi);

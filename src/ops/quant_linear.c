@@ -49,7 +49,20 @@ ductile_status dt_quant_vec(const ductile_layer *L, const dt_view *in, int i, co
                    "(%s)", i, what, sv, (long long)n, nwhat);
 }
 
+void dt_qmap_attrs_read(const ductile_layer *L, dt_qmap_attrs *a)
+{
+    a->axis = dt_attr_int(L, "axis", 1);
+    a->block = dt_attr_int(L, "block_size", 0);
+}
+
 ductile_status dt_qmap_get(const ductile_layer *L, const dt_view *in, dt_qmap *q)
+{
+    dt_qmap_attrs a;
+    dt_qmap_attrs_read(L, &a);
+    return dt_qmap_of(&a, L, in, q);
+}
+
+ductile_status dt_qmap_of(const dt_qmap_attrs *a, const ductile_layer *L, const dt_view *in, dt_qmap *q)
 {
     const dt_view *x = &in[0], *s = &in[1];
     char sx[160], ss[160];
@@ -59,7 +72,7 @@ ductile_status dt_qmap_get(const ductile_layer *L, const dt_view *in, dt_qmap *q
     q->mode = DT_QUANT_TENSOR;
     q->outer = dt_view_count(x);
     q->n = q->inner = 1;
-    int64_t block = dt_attr_int(L, "block_size", 0);
+    int64_t block = a->block;
     if (block < 0)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'block_size' = %lld; expected >= 0",
                        (long long)block);
@@ -68,7 +81,7 @@ ductile_status dt_qmap_get(const ductile_layer *L, const dt_view *in, dt_qmap *q
         /* Per tensor: a scalar or a 1-element vector. */
     } else {
         int axis;
-        ductile_status st = dt_norm_axis(dt_attr_int(L, "axis", 1), x->rank, &axis);
+        ductile_status st = dt_norm_axis(a->axis, x->rank, &axis);
         if (st != DUCTILE_OK) return dt_fail_prefix(st, "attribute 'axis'");
         q->outer = q->inner = 1;
         for (int i = 0; i < x->rank; i++) {

@@ -67,6 +67,14 @@ typedef struct dt_dft_params {
 } dt_dft_params;
 
 ductile_status dt_dft_params_get(const ductile_layer *L, const dt_view *in, dt_dft_params *p);
+/* The two halves of it (compiled kernels): the attributes, read once (and refused), then
+ * the params for the inputs at hand (same checks and messages). */
+typedef struct dt_dft_attrs {
+    bool inverse, onesided;
+    int64_t axis;           /* the attribute below opset 20, else the default of input 2 */
+} dt_dft_attrs;
+ductile_status dt_dft_attrs_read(const ductile_layer *L, dt_dft_attrs *a);
+ductile_status dt_dft_params_of(const dt_dft_attrs *a, const ductile_layer *L, const dt_view *in, dt_dft_params *p);
 
 typedef struct dt_stft_params {
     int64_t batch, signal, in_c;
@@ -75,6 +83,9 @@ typedef struct dt_stft_params {
 } dt_stft_params;
 
 ductile_status dt_stft_params_get(const ductile_layer *L, const dt_view *in, dt_stft_params *p);
+/* Its two halves: attribute 'onesided', then the params for the inputs at hand. */
+ductile_status dt_stft_onesided_read(const ductile_layer *L, bool *onesided);
+ductile_status dt_stft_params_of(bool onesided, const ductile_layer *L, const dt_view *in, dt_stft_params *p);
 
 /* ---- Einsum (seq_einsum.c) ---- */
 
@@ -92,6 +103,8 @@ typedef struct dt_einsum_plan {
 } dt_einsum_plan;
 
 ductile_status dt_einsum_plan_get(const ductile_layer *L, const dt_view *in, dt_einsum_plan *p);
+/* The same for an equation read once (compiled kernels). */
+ductile_status dt_einsum_plan_of(const char *eq, const ductile_layer *L, const dt_view *in, dt_einsum_plan *p);
 
 /* ---- RotaryEmbedding, LinearAttention (seq_algebra.c) ---- */
 
@@ -104,6 +117,13 @@ typedef struct dt_rope_params {
 } dt_rope_params;
 
 ductile_status dt_rope_params_get(const ductile_layer *L, const dt_view *in, dt_rope_params *p);
+/* Its two halves: the attributes, read once, then the params for the inputs at hand. */
+typedef struct dt_rope_attrs {
+    bool interleaved;
+    int64_t num_heads, rot;     /* 'rotary_embedding_dim' (0: the head size) */
+} dt_rope_attrs;
+void dt_rope_attrs_read(const ductile_layer *L, dt_rope_attrs *a);
+ductile_status dt_rope_params_of(const dt_rope_attrs *a, const ductile_layer *L, const dt_view *in, dt_rope_params *p);
 
 typedef struct dt_linattn_params {
     int64_t B, T, Hq, Hkv, dk, dv;
@@ -113,6 +133,16 @@ typedef struct dt_linattn_params {
 } dt_linattn_params;
 
 ductile_status dt_linattn_params_get(const ductile_layer *L, const dt_view *in, dt_linattn_params *p);
+/* Its two halves: the attributes, read once, then the params for the inputs at hand. */
+typedef struct dt_linattn_attrs {
+    const char *rule;       /* 'update_rule' (the layer's string; for messages) */
+    bool gating, delta;
+    int64_t Hq, Hkv;
+    float scale;            /* 0: 1 / sqrt(d_k) */
+} dt_linattn_attrs;
+void dt_linattn_attrs_read(const ductile_layer *L, dt_linattn_attrs *a);
+ductile_status dt_linattn_params_of(const dt_linattn_attrs *a, const ductile_layer *L, const dt_view *in,
+                                    dt_linattn_params *p);
 
 /* ---- check and infer of each op (the table is in seq.c) ---- */
 #define DT_SEQ_OP(name)                                                                   \

@@ -125,24 +125,38 @@ ductile_status dt_seq_check_rope(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+void dt_rope_attrs_read(const ductile_layer *L, dt_rope_attrs *a)
+{
+    a->interleaved = dt_attr_int(L, "interleaved", 0);
+    a->num_heads = dt_attr_int(L, "num_heads", 0);
+    a->rot = dt_attr_int(L, "rotary_embedding_dim", 0);
+}
+
 ductile_status dt_rope_params_get(const ductile_layer *L, const dt_view *in, dt_rope_params *p)
+{
+    dt_rope_attrs a;
+    dt_rope_attrs_read(L, &a);
+    return dt_rope_params_of(&a, L, in, p);
+}
+
+ductile_status dt_rope_params_of(const dt_rope_attrs *a, const ductile_layer *L, const dt_view *in, dt_rope_params *p)
 {
     memset(p, 0, sizeof *p);
     for (int i = 0; i < 3; i++) DT_TRY(dt_seq_want_float(in, i, i == 0 ? "input" : i == 1 ? "cos_cache" : "sin_cache"));
     const dt_view *x = &in[0];
-    p->interleaved = dt_attr_int(L, "interleaved", 0);
+    p->interleaved = a->interleaved;
     if (x->rank == 4) {
         p->four_d = true;
         p->B = x->dims[0], p->H = x->dims[1], p->S = x->dims[2], p->D = x->dims[3];
     } else if (x->rank == 3) {
-        int64_t nh = dt_attr_int(L, "num_heads", 0);
+        int64_t nh = a->num_heads;
         if (nh <= 0 || x->dims[2] % nh)
             return dt_fail(DUCTILE_ERR_SHAPE, "a 3-D input needs attribute 'num_heads' dividing its last dim %lld", (long long)x->dims[2]);
         p->B = x->dims[0], p->S = x->dims[1], p->H = nh, p->D = x->dims[2] / nh;
     } else {
         return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (input) must have rank 3 or 4, got %d", x->rank);
     }
-    p->rot = dt_attr_int(L, "rotary_embedding_dim", 0);
+    p->rot = a->rot;
     if (p->rot == 0) p->rot = p->D;
     if (p->rot < 0 || p->rot > p->D || p->rot % 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "rotary_embedding_dim %lld must be even and at most the head size %lld", (long long)p->rot, (long long)p->D);
@@ -185,13 +199,30 @@ ductile_status dt_seq_check_linattn(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+void dt_linattn_attrs_read(const ductile_layer *L, dt_linattn_attrs *a)
+{
+    a->rule = dt_attr_string(L, "update_rule", "gated_delta");
+    a->gating = strcmp(a->rule, "gated") == 0 || strcmp(a->rule, "gated_delta") == 0;
+    a->delta = strcmp(a->rule, "delta") == 0 || strcmp(a->rule, "gated_delta") == 0;
+    a->Hq = dt_attr_int(L, "q_num_heads", 1), a->Hkv = dt_attr_int(L, "kv_num_heads", 1);
+    a->scale = dt_attr_float(L, "scale", 0.0f);
+}
+
 ductile_status dt_linattn_params_get(const ductile_layer *L, const dt_view *in, dt_linattn_params *p)
 {
+    dt_linattn_attrs a;
+    dt_linattn_attrs_read(L, &a);
+    return dt_linattn_params_of(&a, L, in, p);
+}
+
+ductile_status dt_linattn_params_of(const dt_linattn_attrs *a, const ductile_layer *L, const dt_view *in,
+                                    dt_linattn_params *p)
+{
     memset(p, 0, sizeof *p);
-    const char *r = dt_attr_string(L, "update_rule", "gated_delta");
-    p->gating = strcmp(r, "gated") == 0 || strcmp(r, "gated_delta") == 0;
-    p->delta = strcmp(r, "delta") == 0 || strcmp(r, "gated_delta") == 0;
-    p->Hq = dt_attr_int(L, "q_num_heads", 1), p->Hkv = dt_attr_int(L, "kv_num_heads", 1);
+    const char *r = a->rule;
+    p->gating = a->gating;
+    p->delta = a->delta;
+    p->Hq = a->Hq, p->Hkv = a->Hkv;
     for (int i = 0; i < 3; i++) {
         DT_TRY(dt_seq_want_float(in, i, i == 0 ? "query" : i == 1 ? "key" : "value"));
         if (in[i].rank != 3) return dt_fail(DUCTILE_ERR_SHAPE, "input %d must have rank 3 (B, T, H*D)", i);
@@ -227,7 +258,7 @@ ductile_status dt_linattn_params_get(const ductile_layer *L, const dt_view *in, 
         if (b->rank != 3 || b->dims[0] != p->B || b->dims[1] != p->T || (p->beta_last != p->Hkv && p->beta_last != 1))
             return dt_fail(DUCTILE_ERR_SHAPE, "input 5 (beta) must be [B, T, kv_num_heads] or [B, T, 1]");
     }
-    float sc = dt_attr_float(L, "scale", 0.0f);
+    float sc = a->scale;
     p->scale = sc == 0.0f ? (float)(1.0 / sqrt((double)p->dk)) : sc;
     return DUCTILE_OK;
 }

@@ -28,8 +28,12 @@ ductile_status dt_seq_check_einsum(const ductile_layer *L)
 
 ductile_status dt_einsum_plan_get(const ductile_layer *L, const dt_view *in, dt_einsum_plan *p)
 {
+    return dt_einsum_plan_of(dt_attr_string(L, "equation", ""), L, in, p);
+}
+
+ductile_status dt_einsum_plan_of(const char *eq, const ductile_layer *L, const dt_view *in, dt_einsum_plan *p)
+{
     memset(p, 0, sizeof *p);
-    const char *eq = dt_attr_string(L, "equation", "");
     char terms[DT_EINSUM_MAX_IN + 1][64];
     int nt = 0, len = 0;
     bool has_out = false;

@@ -21,19 +21,34 @@ ductile_status dt_seq_check_dft(const ductile_layer *L)
     return bool_attr(L, "onesided", 0, &b);
 }
 
+ductile_status dt_dft_attrs_read(const ductile_layer *L, dt_dft_attrs *a)
+{
+    memset(a, 0, sizeof *a);
+    DT_TRY(bool_attr(L, "inverse", 0, &a->inverse));
+    DT_TRY(bool_attr(L, "onesided", 0, &a->onesided));
+    a->axis = L->opset >= 20 ? -2 : dt_attr_int(L, "axis", 1);
+    return DUCTILE_OK;
+}
+
 ductile_status dt_dft_params_get(const ductile_layer *L, const dt_view *in, dt_dft_params *p)
 {
+    dt_dft_attrs a;
+    DT_TRY(dt_dft_attrs_read(L, &a));
+    return dt_dft_params_of(&a, L, in, p);
+}
+
+ductile_status dt_dft_params_of(const dt_dft_attrs *a, const ductile_layer *L, const dt_view *in, dt_dft_params *p)
+{
     memset(p, 0, sizeof *p);
-    DT_TRY(bool_attr(L, "inverse", 0, &p->inverse));
-    DT_TRY(bool_attr(L, "onesided", 0, &p->onesided));
+    p->inverse = a->inverse;
+    p->onesided = a->onesided;
     DT_TRY(dt_seq_want_float(in, 0, "input"));
     const dt_view *x = &in[0];
     if (x->rank < 2 || (x->dims[x->rank - 1] != 1 && x->dims[x->rank - 1] != 2))
         return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (input) must have rank >= 2 and a last dim of 1 (real) or 2 (complex)");
     p->in_c = (int)x->dims[x->rank - 1];
-    int64_t axis = L->opset >= 20 ? -2 : 1;
+    int64_t axis = a->axis;
     if (L->opset >= 20 && dt_seq_given(L, in, 2)) DT_TRY(dt_seq_scalar(L, in, 2, "axis", &axis));
-    else if (L->opset < 20) axis = dt_attr_int(L, "axis", 1);
     if (axis < -x->rank || axis >= x->rank)
         return dt_fail(DUCTILE_ERR_SHAPE, "axis %lld is outside [-%d, %d)", (long long)axis, x->rank, x->rank);
     if (axis < 0) axis += x->rank;
@@ -68,11 +83,22 @@ ductile_status dt_seq_check_stft(const ductile_layer *L)
     return bool_attr(L, "onesided", 1, &b);
 }
 
+ductile_status dt_stft_onesided_read(const ductile_layer *L, bool *onesided)
+{
+    *onesided = true; /* set by the attribute below; initialised for -O3's flow analysis */
+    return bool_attr(L, "onesided", 1, onesided);
+}
+
 ductile_status dt_stft_params_get(const ductile_layer *L, const dt_view *in, dt_stft_params *p)
 {
+    bool onesided = true;
+    DT_TRY(dt_stft_onesided_read(L, &onesided));
+    return dt_stft_params_of(onesided, L, in, p);
+}
+
+ductile_status dt_stft_params_of(bool onesided, const ductile_layer *L, const dt_view *in, dt_stft_params *p)
+{
     memset(p, 0, sizeof *p);
-    bool onesided = true; /* set by the attribute below; initialised for -O3's flow analysis */
-    DT_TRY(bool_attr(L, "onesided", 1, &onesided));
     DT_TRY(dt_seq_want_float(in, 0, "signal"));
     const dt_view *x = &in[0];
     if (x->rank != 3 || (x->dims[2] != 1 && x->dims[2] != 2))

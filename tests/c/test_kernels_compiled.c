@@ -15,11 +15,7 @@ static const char *const still_adapted[] = {
     "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceProd", "Attention", "ArgMax", "ArgMin", "Hardmax",
     "CumSum", "CumProd", "LpNormalization", "TopK", "NegativeLogLikelihoodLoss",
-    "SoftmaxCrossEntropyLoss", "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
-    "MatMulInteger", "QLinearMatMul", "ConvInteger", "QLinearConv", "DFT",
-    "STFT", "HannWindow", "HammingWindow", "BlackmanWindow", "MelWeightMatrix", "Einsum",
-    "OneHot", "Det", "TensorScatter", "SwiGLU", "RotaryEmbedding", "LinearAttention",
-    "CausalConvWithState", "GridSample", "AffineGrid", "NonMaxSuppression", "LRN",
+    "SoftmaxCrossEntropyLoss", "GridSample", "AffineGrid", "NonMaxSuppression", "LRN",
     "GroupNormalization", "MeanVarianceNormalization", "MaxUnpool", "Upsample", "LpPool",
     "GlobalLpPool",
 };

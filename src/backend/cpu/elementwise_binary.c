@@ -254,23 +254,48 @@ static dt_ew_run_fn dt_bin_pick(int op, int dtype)
 /* Pow with an exponent of another dtype (ONNX's T1): a float base takes the exponent
  * converted to its type; an integer base is computed in int64 (integer exponent) or double
  * (float exponent, as numpy's power promotes) and cast back to the base's type. */
+
+/* The bytes of n elements of 8 bytes (the widest a converted operand gets), rounded to 64. */
+static size_t dt_pow_piece(const dt_view *v)
+{
+    int64_t n = dt_view_count(v);
+    return ((size_t)(n > 0 ? n : 1) * 8 + 63) & ~(size_t)63;
+}
+
+/* The scratch dt_pow_mixed converts into: the exponent for a float base; base, exponent and
+ * result for an integer one. Counted at 8 bytes an element whatever the base's type, so it
+ * also holds when the base is widened to float32 first. */
+static size_t dt_pow_mixed_bytes(const dt_view *a, const dt_view *b, const dt_view *out)
+{
+    if (dt_ew_is_float(a->dtype) || dt_ew_is_half(a->dtype)) return dt_pow_piece(b);
+    return dt_pow_piece(a) + dt_pow_piece(b) + dt_pow_piece(out);
+}
+
 static ductile_status dt_pow_mixed(const dt_view *a, const dt_view *b, dt_view *out, dt_exec *ex)
 {
-    void *bufs[4] = {NULL, NULL, NULL, NULL};
+    /* From the kernel's scratch (dt_binary_scratch reserved it); the heap only for a caller
+     * that reserved none. */
+    size_t need = dt_pow_mixed_bytes(a, b, out);
+    char *heap = NULL, *cur = ex->scratch;
+    if (!ex->scratch || ex->scratch_bytes < need) {
+        if (!(cur = heap = dt_aligned_alloc(64, need)))
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) converting Pow's operands", need);
+    }
     dt_view ca, cb, co;
     ductile_status s;
     if (dt_ew_is_float(a->dtype)) {
-        s = dt_ew_convert(b, a->dtype, &cb, &bufs[0], ex);
+        s = dt_ew_convert(b, a->dtype, &cb, cur, ex);
         if (!s) s = dt_cpu_ew_apply_binary(DT_BIN_POW, a, &cb, out, ex);
     } else {
         int w = dt_ew_is_float(b->dtype) ? DUCTILE_FLOAT64 : DUCTILE_INT64;
-        s = dt_ew_convert(a, w, &ca, &bufs[0], ex);
-        if (!s) s = dt_ew_convert(b, w, &cb, &bufs[1], ex);
-        if (!s) s = dt_ew_convert(out, w, &co, &bufs[2], ex);
+        char *pb = cur + dt_pow_piece(a), *po = pb + dt_pow_piece(b);
+        s = dt_ew_convert(a, w, &ca, cur, ex);
+        if (!s) s = dt_ew_convert(b, w, &cb, pb, ex);
+        if (!s) s = dt_ew_convert(out, w, &co, po, ex);
         if (!s) s = dt_cpu_ew_apply_binary(DT_BIN_POW, &ca, &cb, &co, ex);
         if (!s) s = dt_ew_cast_view(&co, out, ex);
     }
-    for (int i = 0; i < 4; i++) dt_free(bufs[i]);
+    dt_free(heap);
     return s;
 }
 
@@ -351,9 +376,12 @@ static ductile_status dt_binary_read(const ductile_layer *L, dt_binary_params *p
     return DUCTILE_OK;
 }
 
+static ductile_status dt_binary_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex);
+static ductile_status dt_variadic_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex);
+
 static ductile_status dt_binary_exec(const dt_binary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    if (dt_ew_needs_f32(p->L, in, out)) return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_binary);
+    if (dt_ew_needs_f32(p->L, in, out)) return dt_ew_via_f32_run(p->L, p, dt_binary_run, in, out, ex);
     int op = p->op;
     if (op == DT_BIN_DIV || op == DT_BIN_MOD || op == DT_BIN_FMOD) DT_TRY(dt_check_divisor(p->L, &in[1]));
     dt_view slope;
@@ -391,7 +419,7 @@ static void dt_scale_range(void *arg, int64_t b, int64_t e, int tid)
 static ductile_status dt_variadic_exec(const dt_binary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const ductile_layer *L = p->L;
-    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32(L, in, out, ex, dt_cpu_ew_variadic);
+    if (dt_ew_needs_f32(L, in, out)) return dt_ew_via_f32_run(L, p, dt_variadic_run, in, out, ex);
     int op = p->op;
     if (L->n_in < 1) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected at least 1 input, got 0");
     if (L->n_in == 1) {
@@ -441,5 +469,22 @@ static ductile_status dt_variadic_run(const void *params, const dt_view *in, dt_
     return dt_variadic_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_ew_binary_kernel = {dt_binary_prepare, NULL, dt_binary_run};
-const dt_kernel dt_cpu_ew_variadic_kernel = {dt_binary_prepare, NULL, dt_variadic_run};
+/* Scratch: Pow's converted operands, after the float16/bfloat16 widening when there is one. */
+static ductile_status dt_binary_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                        size_t *bytes)
+{
+    const dt_binary_params *p = params;
+    *bytes = p->op == DT_BIN_POW && in[1].dtype != in[0].dtype ? dt_pow_mixed_bytes(&in[0], &in[1], &out[0]) : 0;
+    return dt_ew_via_f32_scratch(p->L, in, out, bytes);
+}
+
+static ductile_status dt_variadic_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                          size_t *bytes)
+{
+    const dt_binary_params *p = params;
+    *bytes = 0;
+    return dt_ew_via_f32_scratch(p->L, in, out, bytes);
+}
+
+const dt_kernel dt_cpu_ew_binary_kernel = {dt_binary_prepare, dt_binary_scratch, dt_binary_run};
+const dt_kernel dt_cpu_ew_variadic_kernel = {dt_binary_prepare, dt_variadic_scratch, dt_variadic_run};

@@ -88,18 +88,12 @@ double dt_ew_get_f64(const dt_view *v, int64_t i)
     }
 }
 
-ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void **buf, dt_exec *ex)
+ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void *buf, dt_exec *ex)
 {
-    int64_t n = dt_view_count(src);
-    size_t es = ductile_dtype_size((ductile_dtype)dtype);
-    *buf = dt_malloc((size_t)(n ? n : 1) * es);
-    if (!*buf)
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory converting %lld elements to %s",
-                       (long long)n, ductile_dtype_name((ductile_dtype)dtype));
     *dst = *src;
     dst->dtype = dtype;
-    dst->data = *buf;
-    if (n == 0) return DUCTILE_OK;
+    dst->data = buf;
+    if (dt_view_count(src) == 0) return DUCTILE_OK;
     return dt_ew_cast_view(src, dst, ex);
 }
 
@@ -116,4 +110,15 @@ ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view 
                              dt_kernel_fn fn)
 {
     return dt_cpu_widen(L, in, out, ex, UINT32_MAX, dt_ew_is_half, fn);
+}
+
+ductile_status dt_ew_via_f32_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run,
+                                 const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_cpu_widen_run(L, params, run, in, out, ex, UINT32_MAX, dt_ew_is_half);
+}
+
+ductile_status dt_ew_via_f32_scratch(const ductile_layer *L, const dt_view *in, const dt_view *out, size_t *bytes)
+{
+    return dt_cpu_widen_scratch(L, in, out, UINT32_MAX, dt_ew_is_half, bytes);
 }

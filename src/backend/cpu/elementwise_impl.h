@@ -81,13 +81,19 @@ bool dt_ew_is_int(int dtype);    /* the eight integer types */
 /* Element i of a numeric or bool view as int64 (uint64 keeps its bits) or as double. */
 int64_t dt_ew_get_i64(const dt_view *v, int64_t i);
 double dt_ew_get_f64(const dt_view *v, int64_t i);
-/* *dst = src converted to dtype, in *buf (dt_malloc'd; the caller frees it, also on failure). */
-ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void **buf, dt_exec *ex);
+/* *dst = src converted to dtype, in buf (the caller's: dt_view_count(src) elements of dtype). */
+ductile_status dt_ew_convert(const dt_view *src, int dtype, dt_view *dst, void *buf, dt_exec *ex);
 /* True when an input or output is float16/bfloat16: the kernel then runs through
  * dt_ew_via_f32, which widens those inputs to float32, runs fn on float32 outputs and rounds
  * them back. */
 bool dt_ew_needs_f32(const ductile_layer *L, const dt_view *in, const dt_view *out);
 ductile_status dt_ew_via_f32(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex,
                              dt_kernel_fn fn);
+/* The same for a compiled kernel: run(params, ...) on the float32 views (dt_cpu_via_f32_run). */
+ductile_status dt_ew_via_f32_run(const ductile_layer *L, const void *params, dt_kernel_run_fn run,
+                                 const dt_view *in, dt_view *out, dt_exec *ex);
+/* For the scratch function of a compiled kernel whose run may call dt_ew_via_f32: adds the
+ * float32 copies it takes at these views to *bytes (dt_cpu_via_f32_scratch's rule). */
+ductile_status dt_ew_via_f32_scratch(const ductile_layer *L, const dt_view *in, const dt_view *out, size_t *bytes);
 
 #endif

@@ -382,7 +382,7 @@ static bool dt_unary_supports(int op, int t)
 }
 
 /* A unary layer compiled: the op and its attributes; L only for float16/bfloat16, which
- * still widen through dt_ew_via_f32 (the adapter's signature, heap buffers). */
+ * widen through dt_ew_via_f32_run into the scratch. */
 typedef struct dt_unary_params {
     const ductile_layer *L;
     dt_unary_job job;           /* x, y and dtype set per run */
@@ -426,11 +426,13 @@ static ductile_status dt_unary_read(const ductile_layer *L, dt_unary_params *p)
     return DUCTILE_OK;
 }
 
+static ductile_status dt_unary_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex);
+
 static ductile_status dt_unary_exec(const dt_unary_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int t = in[0].dtype;
     if (p->job.op != U_IDENTITY && dt_ew_needs_f32(p->L, in, out))
-        return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_unary);
+        return dt_ew_via_f32_run(p->L, p, dt_unary_run, in, out, ex);
     if (!dt_unary_supports(p->job.op, t))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 0 has dtype %s; the CPU %s kernel does not support it",
                        ductile_dtype_name((ductile_dtype)t), p->L->op_type);
@@ -470,7 +472,15 @@ static ductile_status dt_unary_run(const void *params, const dt_view *in, dt_vie
     return dt_unary_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_ew_unary_kernel = {dt_unary_prepare, NULL, dt_unary_run};
+/* Scratch: the float16/bfloat16 widening (widen.h), nothing else. */
+static ductile_status dt_unary_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                       size_t *bytes)
+{
+    *bytes = 0;
+    return dt_ew_via_f32_scratch(((const dt_unary_params *)params)->L, in, out, bytes);
+}
+
+const dt_kernel dt_cpu_ew_unary_kernel = {dt_unary_prepare, dt_unary_scratch, dt_unary_run};
 
 /* ---- Clip ---- */
 
@@ -562,11 +572,13 @@ static bool dt_clip_bound(const dt_view *in, int i)
     return in[i].rank >= 0 && in[i].data && dt_view_count(&in[i]) > 0;
 }
 
+static ductile_status dt_clip_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex);
+
 static ductile_status dt_clip_exec(const dt_clip_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int t = in[0].dtype;
     if (dt_ew_needs_f32(p->L, in, out))
-        return dt_ew_via_f32(p->L, in, out, ex, dt_cpu_ew_clip);
+        return dt_ew_via_f32_run(p->L, p, dt_clip_run, in, out, ex);
     dt_clip_job j;
     memset(&j, 0, sizeof j);
     j.dtype = t;
@@ -628,7 +640,14 @@ static ductile_status dt_clip_run(const void *params, const dt_view *in, dt_view
     return dt_clip_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, NULL, dt_clip_run};
+static ductile_status dt_clip_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                      size_t *bytes)
+{
+    *bytes = 0;
+    return dt_ew_via_f32_scratch(((const dt_clip_params *)params)->L, in, out, bytes);
+}
+
+const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, dt_clip_scratch, dt_clip_run};
 
 /* ---- Dropout ---- */
 

@@ -13,7 +13,7 @@
 #include <string.h>
 
 /* The GEMM on the context's scratch when it planned enough (compiled kernels), else on
- * buffers of its own (the float32 kernels run through dt_cpu_via_f32 or once by tests). */
+ * buffers of its own (a caller that planned none). */
 static ductile_status dt_la_sgemm(const dt_gemm *g, dt_exec *ex)
 {
     if (ex->scratch && ex->scratch_bytes >= dt_sgemm_scratch_bytes(g, dt_pool_threads(ex->pool)))
@@ -102,14 +102,6 @@ static ductile_status dt_la_conv_exec(const dt_la_conv *p, const dt_view *in, dt
     return dt_cpu_conv_run_algo(&g, &a, DT_CONV_AUTO, ex->pool);
 }
 
-static ductile_status dt_cpu_conv_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                      dt_exec *ex)
-{
-    dt_la_conv p;
-    dt_la_conv_read(L, &p);
-    return dt_la_conv_exec(&p, in, out, ex);
-}
-
 /* ---- Gemm ---- */
 
 typedef struct dt_la_gemm {
@@ -162,14 +154,6 @@ static ductile_status dt_la_gemm_exec(const dt_la_gemm *p, const dt_view *in, dt
         g.beta = 1.0f;
     }
     return dt_la_sgemm(&g, ex);
-}
-
-static ductile_status dt_cpu_gemm_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                      dt_exec *ex)
-{
-    dt_la_gemm p;
-    dt_la_gemm_read(L, &p);
-    return dt_la_gemm_exec(&p, in, out, ex);
 }
 
 /* ---- MatMul ---- */
@@ -324,18 +308,9 @@ static ductile_status dt_la_matmul_exec(const dt_la_matmul *p, const dt_view *in
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_matmul_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                        dt_exec *ex)
-{
-    dt_la_matmul p;
-    dt_la_matmul_read(L, &p);
-    if (p.packed) DT_TRY(dt_packed_weight_view(L, 1, &in[1], 2, 2, &p.b));
-    return dt_la_matmul_exec(&p, in, out, ex);
-}
-
 /* ---- compiled (backend.h) ----
- * float16, bfloat16 and float64 run in float32 (see widen.h): through the adapter's
- * signature, with the layer, on buffers of their own. */
+ * float16, bfloat16 and float64 run in float32 (see widen.h): the run calls itself on the
+ * float32 copies, which its scratch function reserved next to the GEMM's scratch. */
 
 static ductile_status dt_la_conv_prepare(const ductile_layer *L, void **out)
 {
@@ -352,15 +327,16 @@ static ductile_status dt_la_conv_scratch(const void *params, const dt_view *in, 
     const dt_la_conv *p = params;
     dt_conv_geom g;
     *bytes = 0;
-    if (in[0].dtype != DUCTILE_FLOAT32 || dt_conv_geometry_of(&p->attrs, &in[0], &in[1], &g)) return DUCTILE_OK;
+    if (dt_conv_geometry_of(&p->attrs, &in[0], &in[1], &g)) return DUCTILE_OK;
     dt_conv_args a = {0};
-    return dt_cpu_conv_scratch(&g, &a, DT_CONV_AUTO, threads, bytes);
+    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_AUTO, threads, bytes));
+    return dt_cpu_via_f32_scratch(p->L, in, out, 0x7, bytes);
 }
 
 static ductile_status dt_la_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_la_conv *p = params;
-    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32(p->L, in, out, ex, 0x7, dt_cpu_conv_f32);
+    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32_run(p->L, p, dt_la_conv_run, in, out, ex, 0x7);
     return dt_la_conv_exec(p, in, out, ex);
 }
 
@@ -383,15 +359,15 @@ static ductile_status dt_la_gemm_scratch(const void *params, const dt_view *in, 
 {
     dt_gemm g;
     *bytes = 0;
-    if (in[0].dtype != DUCTILE_FLOAT32 || out[0].rank != 2 || dt_la_gemm_of(params, in, out, &g)) return DUCTILE_OK;
+    if (out[0].rank != 2 || dt_la_gemm_of(params, in, out, &g)) return DUCTILE_OK;
     *bytes = dt_sgemm_scratch_bytes(&g, threads);
-    return DUCTILE_OK;
+    return dt_cpu_via_f32_scratch(((const dt_la_gemm *)params)->L, in, out, 0x7, bytes);
 }
 
 static ductile_status dt_la_gemm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_la_gemm *p = params;
-    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32(p->L, in, out, ex, 0x7, dt_cpu_gemm_f32);
+    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32_run(p->L, p, dt_la_gemm_run, in, out, ex, 0x7);
     return dt_la_gemm_exec(p, in, out, ex);
 }
 
@@ -415,13 +391,21 @@ static ductile_status dt_la_matmul_prepare(const ductile_layer *L, void **out)
 static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_la_matmul *p = params;
-    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32(p->L, in, out, ex, 0x7, dt_cpu_matmul_f32);
+    if (in[0].dtype != DUCTILE_FLOAT32) return dt_cpu_via_f32_run(p->L, p, dt_la_matmul_run, in, out, ex, 0x7);
     return dt_la_matmul_exec(p, in, out, ex);
 }
 
 static const dt_kernel dt_la_conv_kernel = {dt_la_conv_prepare, dt_la_conv_scratch, dt_la_conv_run};
 static const dt_kernel dt_la_gemm_kernel = {dt_la_gemm_prepare, dt_la_gemm_scratch, dt_la_gemm_run};
-static const dt_kernel dt_la_matmul_kernel = {dt_la_matmul_prepare, dt_mm_scratch, dt_la_matmul_run};
+/* The GEMM's scratch, and the widening's for other dtypes than float32 (widen.h). */
+static ductile_status dt_la_matmul_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                           size_t *bytes)
+{
+    DT_TRY(dt_mm_scratch(params, in, out, threads, bytes));
+    return dt_cpu_via_f32_scratch(((const dt_la_matmul *)params)->L, in, out, 0x7, bytes);
+}
+
+static const dt_kernel dt_la_matmul_kernel = {dt_la_matmul_prepare, dt_la_matmul_scratch, dt_la_matmul_run};
 
 const dt_cpu_kernel dt_cpu_linalg[] = {
     {"Conv", NULL, &dt_la_conv_kernel},

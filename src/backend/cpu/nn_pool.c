@@ -173,22 +173,6 @@ static ductile_status dt_pool_read(const ductile_layer *L, int is_max, dt_pool_p
     return dt_pool_attrs_read(L, &p->attrs);
 }
 
-static ductile_status dt_cpu_avg_pool_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                          dt_exec *ex)
-{
-    dt_pool_params p;
-    DT_TRY(dt_pool_read(L, 0, &p));
-    return dt_pool_exec(&p, in, out, ex);
-}
-
-static ductile_status dt_cpu_max_pool_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                          dt_exec *ex)
-{
-    dt_pool_params p;
-    DT_TRY(dt_pool_read(L, 1, &p));
-    return dt_pool_exec(&p, in, out, ex);
-}
-
 static ductile_status dt_avg_pool_prepare(const ductile_layer *L, void **out)
 {
     dt_pool_params p;
@@ -208,8 +192,15 @@ static ductile_status dt_pool_run(const void *params, const dt_view *in, dt_view
 {
     const dt_pool_params *p = params;
     if (in[0].dtype == DUCTILE_FLOAT32) return dt_pool_exec(p, in, out, ex);
-    return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_max ? dt_cpu_max_pool_f32 : dt_cpu_avg_pool_f32);
+    return dt_cpu_via_f32_run(p->L, p, dt_pool_run, in, out, ex, 0x1);
 }
 
-const dt_kernel dt_cpu_avg_pool_kernel = {dt_avg_pool_prepare, NULL, dt_pool_run};
-const dt_kernel dt_cpu_max_pool_kernel = {dt_max_pool_prepare, NULL, dt_pool_run};
+static ductile_status dt_pool_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                      size_t *bytes)
+{
+    *bytes = 0;
+    return dt_cpu_via_f32_scratch(((const dt_pool_params *)params)->L, in, out, 0x1, bytes);
+}
+
+const dt_kernel dt_cpu_avg_pool_kernel = {dt_avg_pool_prepare, dt_pool_scratch, dt_pool_run};
+const dt_kernel dt_cpu_max_pool_kernel = {dt_max_pool_prepare, dt_pool_scratch, dt_pool_run};

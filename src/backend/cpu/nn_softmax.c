@@ -90,22 +90,6 @@ static ductile_status dt_softmax_exec(const dt_softmax_params *p, const dt_view 
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_softmax_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                         dt_exec *ex)
-{
-    dt_softmax_params p;
-    dt_softmax_read(L, 0, &p);
-    return dt_softmax_exec(&p, in, out, ex);
-}
-
-static ductile_status dt_cpu_log_softmax_f32(const ductile_layer *L, const dt_view *in,
-                                             dt_view *out, dt_exec *ex)
-{
-    dt_softmax_params p;
-    dt_softmax_read(L, 1, &p);
-    return dt_softmax_exec(&p, in, out, ex);
-}
-
 static ductile_status dt_softmax_prepare(const ductile_layer *L, void **out)
 {
     dt_softmax_params p;
@@ -125,8 +109,15 @@ static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_v
 {
     const dt_softmax_params *p = params;
     if (in[0].dtype == DUCTILE_FLOAT32) return dt_softmax_exec(p, in, out, ex);
-    return dt_cpu_via_f32(p->L, in, out, ex, 0x1, p->is_log ? dt_cpu_log_softmax_f32 : dt_cpu_softmax_f32);
+    return dt_cpu_via_f32_run(p->L, p, dt_softmax_run, in, out, ex, 0x1);
 }
 
-const dt_kernel dt_cpu_softmax_kernel = {dt_softmax_prepare, NULL, dt_softmax_run};
-const dt_kernel dt_cpu_log_softmax_kernel = {dt_log_softmax_prepare, NULL, dt_softmax_run};
+static ductile_status dt_softmax_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                         size_t *bytes)
+{
+    *bytes = 0;
+    return dt_cpu_via_f32_scratch(((const dt_softmax_params *)params)->L, in, out, 0x1, bytes);
+}
+
+const dt_kernel dt_cpu_softmax_kernel = {dt_softmax_prepare, dt_softmax_scratch, dt_softmax_run};
+const dt_kernel dt_cpu_log_softmax_kernel = {dt_log_softmax_prepare, dt_softmax_scratch, dt_softmax_run};

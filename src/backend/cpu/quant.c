@@ -3,12 +3,12 @@
 #include "backend/cpu/quant_kernels.h"
 
 const dt_cpu_kernel dt_cpu_quant[] = {
-    {"QuantizeLinear", dt_cpu_quantize_linear, NULL},
-    {"DequantizeLinear", dt_cpu_dequantize_linear, NULL},
-    {"DynamicQuantizeLinear", dt_cpu_dynamic_quantize_linear, NULL},
-    {"MatMulInteger", dt_cpu_matmul_integer, NULL},
-    {"QLinearMatMul", dt_cpu_qlinear_matmul, NULL},
-    {"ConvInteger", dt_cpu_conv_integer, NULL},
-    {"QLinearConv", dt_cpu_qlinear_conv, NULL},
+    {"QuantizeLinear", NULL, &dt_cpu_quantize_linear_kernel},
+    {"DequantizeLinear", NULL, &dt_cpu_dequantize_linear_kernel},
+    {"DynamicQuantizeLinear", NULL, &dt_cpu_dynamic_quantize_linear_kernel},
+    {"MatMulInteger", NULL, &dt_cpu_matmul_integer_kernel},
+    {"QLinearMatMul", NULL, &dt_cpu_qlinear_matmul_kernel},
+    {"ConvInteger", NULL, &dt_cpu_conv_integer_kernel},
+    {"QLinearConv", NULL, &dt_cpu_qlinear_conv_kernel},
     {NULL, NULL, NULL},
 };

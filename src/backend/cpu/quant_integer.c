@@ -10,20 +10,43 @@
 
 #include <stdlib.h>
 
-/* int32 copy of an int8/uint8 view minus its zero point: zp[(i / div) % mod] when per
- * channel, zp[0] when a single value, 0 when omitted. */
-static int32_t *dt_qi_widen(const dt_view *v, const dt_view *zp, bool per, int64_t div,
-                            int64_t mod)
+/* The int32 operands the run widens into its scratch: one int32 per element of each, each
+ * array rounded up to 64 bytes. */
+static size_t dt_qi_operand_bytes(const dt_view *v)
 {
     int64_t n = dt_view_count(v);
-    int32_t *w = dt_malloc((size_t)(n ? n : 1) * sizeof *w);
-    if (!w) return NULL;
+    return ((size_t)(n > 0 ? n : 1) * sizeof(int32_t) + 63) / 64 * 64;
+}
+
+/* int32 copy of an int8/uint8 view minus its zero point into w: zp[(i / div) % mod] when per
+ * channel, zp[0] when a single value, 0 when omitted. */
+static int32_t *dt_qi_widen(const dt_view *v, const dt_view *zp, bool per, int64_t div,
+                            int64_t mod, int32_t *w)
+{
+    int64_t n = dt_view_count(v);
     for (int64_t i = 0; i < n; i++) {
         int32_t z = 0;
         if (zp) z = dt_q_get_i8(zp, per ? (i / div) % mod : 0);
         w[i] = dt_q_get_i8(v, i) - z;
     }
     return w;
+}
+
+/* Scratch of the Integer and QLinear ops: the two operands (a, b or x, w) as int32. */
+static ductile_status dt_qi_scratch_of(const dt_view *a, const dt_view *b, size_t *bytes)
+{
+    *bytes = dt_qi_operand_bytes(a) + dt_qi_operand_bytes(b);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_qi_scratch_check(const dt_view *a, const dt_view *b, const dt_exec *ex)
+{
+    size_t need;
+    dt_qi_scratch_of(a, b, &need);
+    if (!ex->scratch || ex->scratch_bytes < need)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "%zu bytes of scratch given, %zu needed for the int32 operands",
+                       ex->scratch_bytes, need);
+    return DUCTILE_OK;
 }
 
 /* Output scaling of a QLinear op: y = rint(acc * a_scale[ai] * b_scale[bi] / y_scale + y_zp). */
@@ -100,19 +123,13 @@ static ductile_status dt_qi_matmul(const dt_view *a, const dt_view *az, const dt
     dt_matmul_geom g;
     DT_TRY(dt_matmul_geometry(a, b, &g));
     bool a_per = az && dt_view_count(az) > 1, b_per = bz && dt_view_count(bz) > 1;
-    int32_t *a32 = dt_qi_widen(a, az, a_per, g.K, g.M);
-    int32_t *b32 = dt_qi_widen(b, bz, b_per, 1, g.N);
-    if (!a32 || !b32) {
-        dt_free(a32);
-        dt_free(b32);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the int32 operands");
-    }
+    DT_TRY(dt_qi_scratch_check(a, b, ex));
+    int32_t *a32 = dt_qi_widen(a, az, a_per, g.K, g.M, ex->scratch);
+    int32_t *b32 = dt_qi_widen(b, bz, b_per, 1, g.N, (int32_t *)((char *)ex->scratch + dt_qi_operand_bytes(a)));
     dt_qi_mm_job j = {&g, a32, b32, y, q};
     int64_t rows = g.batch_count * g.M;
     if (rows > 0 && g.N > 0)
         dt_parallel_for(ex->pool, rows, 1 + 16384 / (1 + g.N * g.K), dt_qi_mm_range, &j);
-    dt_free(a32);
-    dt_free(b32);
     return DUCTILE_OK;
 }
 
@@ -121,15 +138,41 @@ static const dt_view *dt_qi_opt(const ductile_layer *L, const dt_view *in, int i
     return dt_quant_present(L, in, i) ? &in[i] : NULL;
 }
 
-ductile_status dt_cpu_matmul_integer(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                     dt_exec *ex)
+/* The Integer and QLinear ops compiled: the conv attributes read once (the MatMuls have
+ * none: defaults, unused); L for which optional inputs exist. Operand a/x is input 0; b/w is input 1 of the
+ * Integer ops and input 3 of the QLinear ops. */
+typedef struct dt_qi_params {
+    const ductile_layer *L;
+    dt_conv_attrs conv;
+} dt_qi_params;
+
+static ductile_status dt_qi_prepare(const ductile_layer *L, void **out)
 {
-    return dt_qi_matmul(&in[0], dt_qi_opt(L, in, 2), &in[1], dt_qi_opt(L, in, 3), &out[0], NULL,
+    dt_qi_params p = {.L = L};
+    dt_conv_attrs_read(L, &p.conv);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_qi_integer_scratch(const void *params, const dt_view *in, const dt_view *out,
+                                            int threads, size_t *bytes)
+{
+    return dt_qi_scratch_of(&in[0], &in[1], bytes);
+}
+
+static ductile_status dt_qi_qlinear_scratch(const void *params, const dt_view *in, const dt_view *out,
+                                            int threads, size_t *bytes)
+{
+    return dt_qi_scratch_of(&in[0], &in[3], bytes);
+}
+
+static ductile_status dt_matmul_integer_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_qi_params *p = params;
+    return dt_qi_matmul(&in[0], dt_qi_opt(p->L, in, 2), &in[1], dt_qi_opt(p->L, in, 3), &out[0], NULL,
                         ex);
 }
 
-ductile_status dt_cpu_qlinear_matmul(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                     dt_exec *ex)
+static ductile_status dt_qlinear_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_qi_out q;
     dt_qi_out_init(&q, in, 1, 4);
@@ -183,41 +226,41 @@ static void dt_qi_conv_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-static ductile_status dt_qi_conv(const ductile_layer *L, const dt_view *x, const dt_view *xz,
+static ductile_status dt_qi_conv(const dt_conv_attrs *attrs, const dt_view *x, const dt_view *xz,
                                  const dt_view *w, const dt_view *wz, const int32_t *bias,
                                  dt_view *y, const dt_qi_out *q, dt_exec *ex)
 {
     dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, x, w, &g));
+    DT_TRY(dt_conv_geometry_of(attrs, x, w, &g));
+    DT_TRY(dt_qi_scratch_check(x, w, ex));
     int64_t per_m = dt_view_count(w) / (g.m ? g.m : 1);
-    int32_t *x32 = dt_qi_widen(x, xz, false, 1, 1);
-    int32_t *w32 = dt_qi_widen(w, wz, wz && dt_view_count(wz) > 1, per_m ? per_m : 1, g.m);
-    if (!x32 || !w32) {
-        dt_free(x32);
-        dt_free(w32);
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for the int32 operands");
-    }
+    int32_t *x32 = dt_qi_widen(x, xz, false, 1, 1, ex->scratch);
+    int32_t *w32 = dt_qi_widen(w, wz, wz && dt_view_count(wz) > 1, per_m ? per_m : 1, g.m,
+                               (int32_t *)((char *)ex->scratch + dt_qi_operand_bytes(x)));
     dt_qi_conv_job j = {&g, x32, w32, bias, y, q};
     int64_t planes = g.batch * g.m;
     if (planes > 0)
         dt_parallel_for(ex->pool, planes, 1, dt_qi_conv_range, &j);
-    dt_free(x32);
-    dt_free(w32);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_conv_integer(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                   dt_exec *ex)
+static ductile_status dt_conv_integer_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    return dt_qi_conv(L, &in[0], dt_qi_opt(L, in, 2), &in[1], dt_qi_opt(L, in, 3), NULL, &out[0],
-                      NULL, ex);
+    const dt_qi_params *p = params;
+    return dt_qi_conv(&p->conv, &in[0], dt_qi_opt(p->L, in, 2), &in[1], dt_qi_opt(p->L, in, 3), NULL,
+                      &out[0], NULL, ex);
 }
 
-ductile_status dt_cpu_qlinear_conv(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                   dt_exec *ex)
+static ductile_status dt_qlinear_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_qi_params *p = params;
     dt_qi_out q;
     dt_qi_out_init(&q, in, 1, 4);
-    const dt_view *b = dt_qi_opt(L, in, 8);
-    return dt_qi_conv(L, &in[0], &in[2], &in[3], &in[5], b ? b->data : NULL, &out[0], &q, ex);
+    const dt_view *b = dt_qi_opt(p->L, in, 8);
+    return dt_qi_conv(&p->conv, &in[0], &in[2], &in[3], &in[5], b ? b->data : NULL, &out[0], &q, ex);
 }
+
+const dt_kernel dt_cpu_matmul_integer_kernel = {dt_qi_prepare, dt_qi_integer_scratch, dt_matmul_integer_run};
+const dt_kernel dt_cpu_qlinear_matmul_kernel = {dt_qi_prepare, dt_qi_qlinear_scratch, dt_qlinear_matmul_run};
+const dt_kernel dt_cpu_conv_integer_kernel = {dt_qi_prepare, dt_qi_integer_scratch, dt_conv_integer_run};
+const dt_kernel dt_cpu_qlinear_conv_kernel = {dt_qi_prepare, dt_qi_qlinear_scratch, dt_qlinear_conv_run};

@@ -55,20 +55,13 @@ static inline int64_t dt_q_requant(int32_t acc, double mult, int64_t zp, int64_t
     return v < (double)lo ? lo : v > (double)hi ? hi : (int64_t)v;
 }
 
-/* The kernels (quant_linear.c, quant_integer.c). */
-ductile_status dt_cpu_quantize_linear(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                      dt_exec *ex);
-ductile_status dt_cpu_dequantize_linear(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                        dt_exec *ex);
-ductile_status dt_cpu_dynamic_quantize_linear(const ductile_layer *L, const dt_view *in,
-                                              dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_matmul_integer(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                     dt_exec *ex);
-ductile_status dt_cpu_qlinear_matmul(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                     dt_exec *ex);
-ductile_status dt_cpu_conv_integer(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                   dt_exec *ex);
-ductile_status dt_cpu_qlinear_conv(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                   dt_exec *ex);
+/* The kernels, compiled (backend.h): quant_linear.c, quant_integer.c. */
+extern const dt_kernel dt_cpu_quantize_linear_kernel;
+extern const dt_kernel dt_cpu_dequantize_linear_kernel;
+extern const dt_kernel dt_cpu_dynamic_quantize_linear_kernel;
+extern const dt_kernel dt_cpu_matmul_integer_kernel;
+extern const dt_kernel dt_cpu_qlinear_matmul_kernel;
+extern const dt_kernel dt_cpu_conv_integer_kernel;
+extern const dt_kernel dt_cpu_qlinear_conv_kernel;
 
 #endif

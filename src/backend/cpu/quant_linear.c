@@ -34,17 +34,31 @@ static void dt_quantize_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_quantize_linear(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                      dt_exec *ex)
+/* QuantizeLinear and DequantizeLinear compiled: the map's attributes and 'precision', read
+ * once; L for which optional inputs exist and the map's messages. */
+typedef struct dt_qlin_params {
+    const ductile_layer *L;
+    dt_qmap_attrs qa;
+    bool precision;
+} dt_qlin_params;
+
+static ductile_status dt_qlin_prepare(const ductile_layer *L, void **out)
 {
-    dt_qlin_job j = {.x = &in[0], .s = &in[1], .z = dt_quant_present(L, in, 2) ? &in[2] : NULL,
+    dt_qlin_params p = {.L = L, .precision = dt_attr_int(L, "precision", 0) != 0};
+    dt_qmap_attrs_read(L, &p.qa);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_quantize_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_qlin_params *p = params;
+    dt_qlin_job j = {.x = &in[0], .s = &in[1], .z = dt_quant_present(p->L, in, 2) ? &in[2] : NULL,
                      .y = &out[0]};
-    DT_TRY(dt_qmap_get(L, in, &j.q));
+    DT_TRY(dt_qmap_of(&p->qa, p->L, in, &j.q));
     if (!dt_quant_int_range(out[0].dtype, &j.lo, &j.hi))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "quantizing to %s is not supported",
                        ductile_dtype_name((ductile_dtype)out[0].dtype));
-    bool precision = dt_attr_int(L, "precision", 0) != 0;
-    j.div_dtype = !precision && in[0].dtype == in[1].dtype ? in[0].dtype : DUCTILE_FLOAT32;
+    j.div_dtype = !p->precision && in[0].dtype == in[1].dtype ? in[0].dtype : DUCTILE_FLOAT32;
     int64_t rows = j.q.outer * j.q.n;
     if (rows == 0 || j.q.inner == 0) return DUCTILE_OK;
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(j.q.inner * 4), dt_quantize_range, &j);
@@ -71,12 +85,12 @@ static void dt_dequantize_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_dequantize_linear(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                        dt_exec *ex)
+static ductile_status dt_dequantize_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_qlin_job j = {.x = &in[0], .s = &in[1], .z = dt_quant_present(L, in, 2) ? &in[2] : NULL,
+    const dt_qlin_params *p = params;
+    dt_qlin_job j = {.x = &in[0], .s = &in[1], .z = dt_quant_present(p->L, in, 2) ? &in[2] : NULL,
                      .y = &out[0]};
-    DT_TRY(dt_qmap_get(L, in, &j.q));
+    DT_TRY(dt_qmap_of(&p->qa, p->L, in, &j.q));
     int64_t rows = j.q.outer * j.q.n;
     if (rows == 0 || j.q.inner == 0) return DUCTILE_OK;
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(j.q.inner * 4), dt_dequantize_range, &j);
@@ -98,8 +112,7 @@ static void dt_dynq_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_dynamic_quantize_linear(const ductile_layer *L, const dt_view *in,
-                                              dt_view *out, dt_exec *ex)
+static ductile_status dt_dynquant_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const float *x = in[0].data;
     int64_t n = dt_view_count(&in[0]);
@@ -118,3 +131,7 @@ ductile_status dt_cpu_dynamic_quantize_linear(const ductile_layer *L, const dt_v
     if (n > 0) dt_parallel_for(ex->pool, n, 16384, dt_dynq_range, &j);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_quantize_linear_kernel = {dt_qlin_prepare, NULL, dt_quantize_run};
+const dt_kernel dt_cpu_dequantize_linear_kernel = {dt_qlin_prepare, NULL, dt_dequantize_run};
+const dt_kernel dt_cpu_dynamic_quantize_linear_kernel = {NULL, NULL, dt_dynquant_run};

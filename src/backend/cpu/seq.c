@@ -1,21 +1,12 @@
 /* Recurrent, signal and tensor-algebra ops: RNN, GRU, LSTM, DFT, STFT, windows, Einsum, OneHot:
  * CPU kernel table and the conversions the kernels share. */
 #include "backend/cpu/seq_kernels.h"
-#include "core/alloc.h"
+#include "core/checked.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/elementwise_impl.h"
 #include "core/status.h"
 
 #include <stdlib.h>
-
-double *dt_seq_load(const dt_view *v)
-{
-    int64_t n = v->rank >= 0 && v->data ? dt_view_count(v) : 0;
-    double *d = dt_calloc((size_t)(n > 0 ? n : 1), sizeof *d);
-    if (!d) return NULL;
-    dt_seq_load_into(v, d);
-    return d;
-}
 
 void dt_seq_load_into(const dt_view *v, double *d)
 {
@@ -54,28 +45,48 @@ void dt_seq_store(dt_view *v, const double *s, int64_t n)
     }
 }
 
-ductile_status dt_seq_oom(const char *op)
+double *dt_seq_take_load(double **cur, const dt_view *v)
 {
-    return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "%s: out of memory for working buffers", op);
+    double *d = dt_seq_take(cur, dt_seq_n1(v));
+    d[0] = 0;
+    dt_seq_load_into(v, d);
+    return d;
+}
+
+ductile_status dt_seq_scratch_bytes(const char *op, int64_t doubles, size_t *bytes)
+{
+    if (doubles < 0 || !dt_mul_size((size_t)doubles, sizeof(double), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "%s: scratch of %lld doubles is too large", op, (long long)doubles);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_seq_scratch(const char *op, const dt_exec *ex, int64_t doubles, double **cur)
+{
+    size_t need = 0;
+    DT_TRY(dt_seq_scratch_bytes(op, doubles, &need));
+    if (!ex->scratch || ex->scratch_bytes < need)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "%s: %zu bytes of scratch given, %zu needed", op, ex->scratch_bytes, need);
+    *cur = ex->scratch;
+    return DUCTILE_OK;
 }
 
 const dt_cpu_kernel dt_cpu_seq[] = {
     {"RNN", NULL, &dt_cpu_seq_rnn_kernel},
     {"GRU", NULL, &dt_cpu_seq_rnn_kernel},
     {"LSTM", NULL, &dt_cpu_seq_rnn_kernel},
-    {"DFT", dt_cpu_seq_dft, NULL},
-    {"STFT", dt_cpu_seq_stft, NULL},
-    {"HannWindow", dt_cpu_seq_window, NULL},
-    {"HammingWindow", dt_cpu_seq_window, NULL},
-    {"BlackmanWindow", dt_cpu_seq_window, NULL},
-    {"MelWeightMatrix", dt_cpu_seq_mel, NULL},
-    {"Einsum", dt_cpu_seq_einsum, NULL},
-    {"OneHot", dt_cpu_seq_onehot, NULL},
-    {"Det", dt_cpu_seq_det, NULL},
-    {"TensorScatter", dt_cpu_seq_tscatter, NULL},
-    {"SwiGLU", dt_cpu_seq_swiglu, NULL},
-    {"RotaryEmbedding", dt_cpu_seq_rope, NULL},
-    {"LinearAttention", dt_cpu_seq_linattn, NULL},
-    {"CausalConvWithState", dt_cpu_seq_cconv, NULL},
+    {"DFT", NULL, &dt_cpu_seq_dft_kernel},
+    {"STFT", NULL, &dt_cpu_seq_stft_kernel},
+    {"HannWindow", NULL, &dt_cpu_seq_window_kernel},
+    {"HammingWindow", NULL, &dt_cpu_seq_window_kernel},
+    {"BlackmanWindow", NULL, &dt_cpu_seq_window_kernel},
+    {"MelWeightMatrix", NULL, &dt_cpu_seq_mel_kernel},
+    {"Einsum", NULL, &dt_cpu_seq_einsum_kernel},
+    {"OneHot", NULL, &dt_cpu_seq_onehot_kernel},
+    {"Det", NULL, &dt_cpu_seq_det_kernel},
+    {"TensorScatter", NULL, &dt_cpu_seq_tscatter_kernel},
+    {"SwiGLU", NULL, &dt_cpu_seq_swiglu_kernel},
+    {"RotaryEmbedding", NULL, &dt_cpu_seq_rope_kernel},
+    {"LinearAttention", NULL, &dt_cpu_seq_linattn_kernel},
+    {"CausalConvWithState", NULL, &dt_cpu_seq_cconv_kernel},
     {NULL, NULL, NULL},
 };

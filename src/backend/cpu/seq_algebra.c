@@ -1,7 +1,7 @@
 /* OneHot, Det, TensorScatter, SwiGLU, RotaryEmbedding, LinearAttention, CausalConvWithState
- * on the CPU. */
+ * on the CPU, compiled: attributes read once by each prepare, double copies of the operands in
+ * the context's scratch. */
 #include "backend/cpu/seq_kernels.h"
-#include "core/alloc.h"
 #include "ops/seq.h"
 #include "core/status.h"
 
@@ -9,18 +9,47 @@
 #include <stdlib.h>
 #include <string.h>
 
-ductile_status dt_cpu_seq_onehot(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Scratch of the kernels whose run converts their inputs [0, n) and stores their output 0
+ * from doubles: one dt_seq_n1 per input plus one for the output. */
+static int64_t dt_seq_io_doubles(const dt_view *in, int n, const dt_view *out)
 {
-    (void)ex;
+    int64_t d = dt_seq_n1(&out[0]);
+    for (int i = 0; i < n; i++) d += dt_seq_n1(&in[i]);
+    return d;
+}
+
+/* ---- OneHot ---- */
+
+typedef struct dt_seq_onehot {
+    const ductile_layer *L;     /* the depth scalar's messages */
+    int64_t axis;
+} dt_seq_onehot;
+
+static ductile_status dt_onehot_prepare(const ductile_layer *L, void **out)
+{
+    dt_seq_onehot p = {L, dt_attr_int(L, "axis", -1)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_onehot_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                        size_t *bytes)
+{
+    return dt_seq_scratch_bytes("OneHot", dt_seq_n1(&in[0]), bytes);
+}
+
+static ductile_status dt_onehot_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_seq_onehot *c = params;
     int64_t depth;
-    DT_TRY(dt_seq_scalar(L, in, 1, "depth", &depth));
+    DT_TRY(dt_seq_scalar(c->L, in, 1, "depth", &depth));
     int axis = 0;
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", -1), out[0].rank, &axis));
+    DT_TRY(dt_norm_axis(c->axis, out[0].rank, &axis));
     int64_t outer = 1, inner = 1;
     for (int i = 0; i < axis; i++) outer *= out[0].dims[i];
     for (int i = axis + 1; i < out[0].rank; i++) inner *= out[0].dims[i];
-    double *idx = dt_seq_load(&in[0]);
-    if (!idx) return dt_seq_oom("OneHot");
+    double *cur;
+    DT_TRY(dt_seq_scratch("OneHot", ex, dt_seq_n1(&in[0]), &cur));
+    double *idx = dt_seq_take_load(&cur, &in[0]);
     size_t es = ductile_dtype_size((ductile_dtype)out[0].dtype);
     const char *off = in[2].data, *on = off + es;
     char *y = out[0].data;
@@ -32,19 +61,25 @@ ductile_status dt_cpu_seq_onehot(const ductile_layer *L, const dt_view *in, dt_v
                 if (k < 0) k += depth;
                 memcpy(y + (size_t)((o * depth + d) * inner + q) * es, k == d ? on : off, es);
             }
-    dt_free(idx);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_seq_det(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_seq_onehot_kernel = {dt_onehot_prepare, dt_onehot_scratch, dt_onehot_run};
+
+/* ---- Det (no attributes) ---- */
+
+static ductile_status dt_det_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                     size_t *bytes)
 {
-    (void)L, (void)ex;
+    return dt_seq_scratch_bytes("Det", dt_seq_io_doubles(in, 1, out), bytes);
+}
+
+static ductile_status dt_det_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
     int64_t M = in[0].dims[in[0].rank - 1], n = dt_view_count(&out[0]);
-    double *x = dt_seq_load(&in[0]), *y = dt_malloc((size_t)(n + 1) * sizeof *y);
-    if (!x || !y) {
-        dt_free(x), dt_free(y);
-        return dt_seq_oom("Det");
-    }
+    double *cur;
+    DT_TRY(dt_seq_scratch("Det", ex, dt_seq_io_doubles(in, 1, out), &cur));
+    double *x = dt_seq_take_load(&cur, &in[0]), *y = dt_seq_take(&cur, dt_seq_n1(&out[0]));
     for (int64_t b = 0; b < n; b++) {
         double *a = x + b * M * M, det = 1;
         for (int64_t c = 0; c < M; c++) {
@@ -71,17 +106,33 @@ ductile_status dt_cpu_seq_det(const ductile_layer *L, const dt_view *in, dt_view
         y[b] = det;
     }
     dt_seq_store(&out[0], y, n);
-    dt_free(x), dt_free(y);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_seq_tscatter(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_seq_det_kernel = {NULL, dt_det_scratch, dt_det_run};
+
+/* ---- TensorScatter (no scratch: it copies elements as they are) ---- */
+
+typedef struct dt_seq_tscatter {
+    const ductile_layer *L;     /* whether write_indices is given */
+    int64_t axis;
+    bool circular;
+} dt_seq_tscatter;
+
+static ductile_status dt_tscatter_prepare(const ductile_layer *L, void **out)
 {
-    (void)ex;
+    dt_seq_tscatter p = {L, dt_attr_int(L, "axis", -2), strcmp(dt_attr_string(L, "mode", "linear"), "circular") == 0};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_tscatter_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_seq_tscatter *cp = params;
+    const ductile_layer *L = cp->L;
     const dt_view *c = &in[0], *u = &in[1];
     int axis;
-    DT_TRY(dt_norm_axis(dt_attr_int(L, "axis", -2), c->rank, &axis));
-    bool circular = strcmp(dt_attr_string(L, "mode", "linear"), "circular") == 0;
+    DT_TRY(dt_norm_axis(cp->axis, c->rank, &axis));
+    bool circular = cp->circular;
     size_t es = ductile_dtype_size((ductile_dtype)c->dtype);
     int64_t per_b = 1, inner = 1;
     for (int i = 1; i < axis; i++) per_b *= c->dims[i];
@@ -105,43 +156,79 @@ ductile_status dt_cpu_seq_tscatter(const ductile_layer *L, const dt_view *in, dt
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_seq_swiglu(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_seq_tscatter_kernel = {dt_tscatter_prepare, NULL, dt_tscatter_run};
+
+/* ---- SwiGLU ---- */
+
+static ductile_status dt_swiglu_prepare(const ductile_layer *L, void **out)
 {
-    (void)ex;
     double alpha = dt_attr_float(L, "alpha", 1.0f);
+    return dt_cpu_params_copy(&alpha, sizeof alpha, L, out);
+}
+
+static ductile_status dt_swiglu_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                        size_t *bytes)
+{
+    return dt_seq_scratch_bytes("SwiGLU", dt_seq_n1(&in[0]) + dt_seq_n1(&in[1]), bytes);
+}
+
+static ductile_status dt_swiglu_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    double alpha = *(const double *)params;
     int64_t n = dt_view_count(&in[0]);
-    double *a = dt_seq_load(&in[0]), *b = dt_seq_load(&in[1]);
-    if (!a || !b) {
-        dt_free(a), dt_free(b);
-        return dt_seq_oom("SwiGLU");
-    }
+    double *cur;
+    DT_TRY(dt_seq_scratch("SwiGLU", ex, dt_seq_n1(&in[0]) + dt_seq_n1(&in[1]), &cur));
+    double *a = dt_seq_take_load(&cur, &in[0]), *b = dt_seq_take_load(&cur, &in[1]);
     for (int64_t i = 0; i < n; i++) a[i] = a[i] / (1 + exp(-alpha * a[i])) * b[i];
     dt_seq_store(&out[0], a, n);
-    dt_free(a), dt_free(b);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_seq_rope(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_seq_swiglu_kernel = {dt_swiglu_prepare, dt_swiglu_scratch, dt_swiglu_run};
+
+/* ---- RotaryEmbedding ---- */
+
+typedef struct dt_seq_rope {
+    const ductile_layer *L;     /* whether position_ids is given */
+    dt_rope_attrs a;
+} dt_seq_rope;
+
+static ductile_status dt_rope_prepare(const ductile_layer *L, void **out)
 {
-    (void)ex;
+    dt_seq_rope p = {.L = L};
+    dt_rope_attrs_read(L, &p.a);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static int64_t dt_rope_doubles(const dt_view *in)
+{
+    return dt_seq_n1(&in[0]) + dt_seq_n1(&in[1]) + dt_seq_n1(&in[2]);
+}
+
+static ductile_status dt_rope_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                      size_t *bytes)
+{
+    return dt_seq_scratch_bytes("RotaryEmbedding", dt_rope_doubles(in), bytes);
+}
+
+static ductile_status dt_rope_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_seq_rope *c = params;
     dt_rope_params p;
-    DT_TRY(dt_rope_params_get(L, in, &p));
+    DT_TRY(dt_rope_params_of(&c->a, c->L, in, &p));
     int64_t n = dt_view_count(&in[0]), half = p.rot / 2;
-    double *x = dt_seq_load(&in[0]), *cs = dt_seq_load(&in[1]), *sn = dt_seq_load(&in[2]);
-    ductile_status st = DUCTILE_OK;
-    if (!x || !cs || !sn) {
-        st = dt_seq_oom("RotaryEmbedding");
-        goto done;
-    }
+    double *cur;
+    DT_TRY(dt_seq_scratch("RotaryEmbedding", ex, dt_rope_doubles(in), &cur));
+    double *x = dt_seq_take_load(&cur, &in[0]), *cs = dt_seq_take_load(&cur, &in[1]);
+    double *sn = dt_seq_take_load(&cur, &in[2]);
     for (int64_t b = 0; b < p.B; b++)
         for (int64_t s = 0; s < p.S; s++) {
             int64_t row = b * p.S + s;
             if (p.pos_ids) {
                 row = dt_view_int(&in[3], b * p.S + s);
                 if (row < 0 || row >= p.max_pos) {
-                    st = dt_fail(DUCTILE_ERR_SHAPE, "position_ids[%lld, %lld] = %lld is outside 0..%lld", (long long)b,
-                                 (long long)s, (long long)row, (long long)p.max_pos - 1);
-                    goto done;
+                    return dt_fail(DUCTILE_ERR_SHAPE, "position_ids[%lld, %lld] = %lld is outside 0..%lld", (long long)b,
+                                   (long long)s, (long long)row, (long long)p.max_pos - 1);
                 }
             }
             const double *c = cs + row * half, *si = sn + row * half;
@@ -156,27 +243,66 @@ ductile_status dt_cpu_seq_rope(const ductile_layer *L, const dt_view *in, dt_vie
             }
         }
     dt_seq_store(&out[0], x, n);
-done:
-    dt_free(x), dt_free(cs), dt_free(sn);
-    return st;
+    return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_seq_linattn(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_seq_rope_kernel = {dt_rope_prepare, dt_rope_scratch, dt_rope_run};
+
+/* ---- LinearAttention ---- */
+
+typedef struct dt_seq_linattn {
+    const ductile_layer *L;     /* which optional inputs and outputs exist */
+    dt_linattn_attrs a;
+} dt_seq_linattn;
+
+static ductile_status dt_linattn_prepare(const ductile_layer *L, void **out)
 {
-    (void)ex;
+    dt_seq_linattn p = {.L = L};
+    dt_linattn_attrs_read(L, &p.a);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+/* Doubles of the run: q, k, v, the state, decay, beta, y and one value row. */
+static int64_t dt_linattn_doubles(const dt_seq_linattn *c, const dt_linattn_params *p, const dt_view *in)
+{
+    int64_t d = dt_seq_n1(&in[0]) + dt_seq_n1(&in[1]) + dt_seq_n1(&in[2]);
+    d += dt_seq_given(c->L, in, 3) ? dt_seq_n1(&in[3]) : p->B * p->Hkv * p->dk * p->dv + 1;
+    if (p->gating) d += dt_seq_n1(&in[4]);
+    if (p->delta) d += dt_seq_n1(&in[5]);
+    return d + p->B * p->T * p->Hq * p->dv + 1 + p->dv + 1;
+}
+
+static ductile_status dt_linattn_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                         size_t *bytes)
+{
+    const dt_seq_linattn *c = params;
     dt_linattn_params p;
-    DT_TRY(dt_linattn_params_get(L, in, &p));
+    *bytes = 0;
+    if (dt_linattn_params_of(&c->a, c->L, in, &p) != DUCTILE_OK) return DUCTILE_OK; /* the run names it */
+    return dt_seq_scratch_bytes("LinearAttention", dt_linattn_doubles(c, &p, in), bytes);
+}
+
+static ductile_status dt_linattn_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_seq_linattn *c = params;
+    const ductile_layer *L = c->L;
+    dt_linattn_params p;
+    DT_TRY(dt_linattn_params_of(&c->a, L, in, &p));
     const int64_t B = p.B, T = p.T, Hq = p.Hq, Hkv = p.Hkv, dk = p.dk, dv = p.dv, grp = Hq / Hkv;
-    double *q = dt_seq_load(&in[0]), *k = dt_seq_load(&in[1]), *v = dt_seq_load(&in[2]);
-    double *state = dt_seq_given(L, in, 3) ? dt_seq_load(&in[3])
-                                           : dt_calloc((size_t)(B * Hkv * dk * dv + 1), sizeof(double));
-    double *decay = p.gating ? dt_seq_load(&in[4]) : NULL, *beta = p.delta ? dt_seq_load(&in[5]) : NULL;
-    double *y = dt_calloc((size_t)(B * T * Hq * dv + 1), sizeof(double)), *vt = dt_malloc((size_t)(dv + 1) * sizeof(double));
-    ductile_status st = DUCTILE_OK;
-    if (!q || !k || !v || !state || (p.gating && !decay) || (p.delta && !beta) || !y || !vt) {
-        st = dt_seq_oom("LinearAttention");
-        goto done;
+    double *cur;
+    DT_TRY(dt_seq_scratch("LinearAttention", ex, dt_linattn_doubles(c, &p, in), &cur));
+    double *q = dt_seq_take_load(&cur, &in[0]), *k = dt_seq_take_load(&cur, &in[1]);
+    double *v = dt_seq_take_load(&cur, &in[2]), *state;
+    if (dt_seq_given(L, in, 3)) {
+        state = dt_seq_take_load(&cur, &in[3]);
+    } else {
+        state = dt_seq_take(&cur, B * Hkv * dk * dv + 1);
+        memset(state, 0, (size_t)(B * Hkv * dk * dv + 1) * sizeof *state);
     }
+    double *decay = p.gating ? dt_seq_take_load(&cur, &in[4]) : NULL;
+    double *beta = p.delta ? dt_seq_take_load(&cur, &in[5]) : NULL;
+    double *y = dt_seq_take(&cur, B * T * Hq * dv + 1), *vt = dt_seq_take(&cur, dv + 1);
+    memset(y, 0, (size_t)(B * T * Hq * dv + 1) * sizeof *y);
     for (int64_t b = 0; b < B; b++)
         for (int64_t t = 0; t < T; t++)
             for (int64_t h = 0; h < Hkv; h++) {
@@ -213,28 +339,55 @@ ductile_status dt_cpu_seq_linattn(const ductile_layer *L, const dt_view *in, dt_
             }
     dt_seq_store(&out[0], y, B * T * Hq * dv);
     if (L->n_out > 1) dt_seq_store(&out[1], state, B * Hkv * dk * dv);
-done:
-    dt_free(q), dt_free(k), dt_free(v), dt_free(state), dt_free(decay), dt_free(beta), dt_free(y), dt_free(vt);
-    return st;
+    return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_seq_cconv(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_seq_linattn_kernel = {dt_linattn_prepare, dt_linattn_scratch, dt_linattn_run};
+
+/* ---- CausalConvWithState ---- */
+
+typedef struct dt_seq_cconv {
+    const ductile_layer *L;     /* which optional inputs and outputs exist */
+    bool silu;
+} dt_seq_cconv;
+
+static ductile_status dt_cconv_prepare(const ductile_layer *L, void **out)
 {
-    (void)ex;
+    dt_seq_cconv p = {L, strcmp(dt_attr_string(L, "activation", "none"), "none") != 0};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+/* Doubles of the run: x, w, bias, past (each at least one), the padded rows, y and the state. */
+static int64_t dt_cconv_doubles(const dt_seq_cconv *c, const dt_view *in)
+{
+    if (in[0].rank != 3 || in[1].rank != 3) return 0;
     const int64_t B = in[0].dims[0], C = in[0].dims[1], N = in[0].dims[2], K = in[1].dims[2];
-    bool silu = strcmp(dt_attr_string(L, "activation", "none"), "none") != 0;
-    double *x = dt_seq_load(&in[0]), *w = dt_seq_load(&in[1]);
+    int64_t d = dt_seq_n1(&in[0]) + dt_seq_n1(&in[1]);
+    d += dt_seq_given(c->L, in, 2) ? dt_seq_n1(&in[2]) : 1;
+    d += dt_seq_given(c->L, in, 3) ? dt_seq_n1(&in[3]) : 1;
+    return d + B * C * (N + K - 1) + 1 + B * C * N + 1 + B * C * (K - 1) + 1;
+}
+
+static ductile_status dt_cconv_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                       size_t *bytes)
+{
+    return dt_seq_scratch_bytes("CausalConvWithState", dt_cconv_doubles(params, in), bytes);
+}
+
+static ductile_status dt_cconv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_seq_cconv *c = params;
+    const ductile_layer *L = c->L;
+    const int64_t B = in[0].dims[0], C = in[0].dims[1], N = in[0].dims[2], K = in[1].dims[2];
+    bool silu = c->silu;
     bool has_bias = dt_seq_given(L, in, 2), has_past = dt_seq_given(L, in, 3);
-    double *bias = has_bias ? dt_seq_load(&in[2]) : dt_calloc(1, sizeof(double));
-    double *past = has_past ? dt_seq_load(&in[3]) : dt_calloc(1, sizeof(double));
-    double *pad = dt_malloc((size_t)(B * C * (N + K - 1) + 1) * sizeof(double));
-    double *y = dt_malloc((size_t)(B * C * N + 1) * sizeof(double));
-    double *st_out = dt_malloc((size_t)(B * C * (K - 1) + 1) * sizeof(double));
-    ductile_status st = DUCTILE_OK;
-    if (!x || !w || !bias || !past || !pad || !y || !st_out) {
-        st = dt_seq_oom("CausalConvWithState");
-        goto done;
-    }
+    double *cur;
+    DT_TRY(dt_seq_scratch("CausalConvWithState", ex, dt_cconv_doubles(c, in), &cur));
+    double *x = dt_seq_take_load(&cur, &in[0]), *w = dt_seq_take_load(&cur, &in[1]);
+    double *bias = has_bias ? dt_seq_take_load(&cur, &in[2]) : dt_seq_take(&cur, 1);
+    double *past = has_past ? dt_seq_take_load(&cur, &in[3]) : dt_seq_take(&cur, 1);
+    double *pad = dt_seq_take(&cur, B * C * (N + K - 1) + 1), *y = dt_seq_take(&cur, B * C * N + 1);
+    double *st_out = dt_seq_take(&cur, B * C * (K - 1) + 1);
     for (int64_t bc = 0; bc < B * C; bc++) {
         double *row = pad + bc * (N + K - 1);
         for (int64_t j = 0; j < K - 1; j++) row[j] = has_past ? past[bc * (K - 1) + j] : 0;
@@ -249,7 +402,7 @@ ductile_status dt_cpu_seq_cconv(const ductile_layer *L, const dt_view *in, dt_vi
     }
     dt_seq_store(&out[0], y, B * C * N);
     if (L->n_out > 1) dt_seq_store(&out[1], st_out, B * C * (K - 1));
-done:
-    dt_free(x), dt_free(w), dt_free(bias), dt_free(past), dt_free(pad), dt_free(y), dt_free(st_out);
-    return st;
+    return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_seq_cconv_kernel = {dt_cconv_prepare, dt_cconv_scratch, dt_cconv_run};
