@@ -96,7 +96,8 @@ def serve(args):
         names = export(args, os.path.join(work, "repository"), import_path=here)
         log = args.log or os.path.join(work, "triton.log")
         server = TritonServer(os.path.join(work, "repository"), args.http_port, args.grpc_port,
-                              args.metrics_port or None, address=args.address, log_path=log)
+                              args.metrics_port or None, address=args.address, log_path=log,
+                              own_group=False)
         server.start()
         try:
             server.wait_ready(timeout_s=120)

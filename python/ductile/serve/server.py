@@ -104,10 +104,13 @@ def free_port():
 
 
 class TritonServer:
-    """tritonserver on a repository, in its own process group, bound to `address`."""
+    """tritonserver on a repository, bound to `address`. own_group: in a process group of
+    its own (with its stubs), which stop() kills whole; else in the caller's group, so that
+    whoever kills the caller's group (a test, a terminal's Ctrl-C) reaches the server too."""
 
     def __init__(self, repository, http_port, grpc_port, metrics_port=None, address=LOOPBACK,
-                 log_path=None, exit_timeout_s=5):
+                 log_path=None, exit_timeout_s=5, own_group=True):
+        self.own_group = own_group
         self.repository = os.fspath(repository)
         self.address = address
         self.http_port, self.grpc_port = http_port, grpc_port
@@ -160,7 +163,7 @@ class TritonServer:
         self._log = open(self.log_path, "wb") if self.log_path else None
         self.proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log or subprocess.DEVNULL,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=self.own_group)
         return self
 
     def ready(self):
@@ -194,8 +197,8 @@ class TritonServer:
 
     def stop(self):
         """SIGTERM to the server, which unloads its models and stops their stubs; then
-        SIGKILL to the whole process group (the server and its stubs) for anything left by
-        the server's own exit timeout plus a margin."""
+        SIGKILL for anything left by the server's own exit timeout plus a margin (its whole
+        process group when it has its own)."""
         if self.proc is not None and self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
@@ -206,7 +209,10 @@ class TritonServer:
                 pass
         if self.proc is not None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)  # stubs that outlived the server
+                if self.own_group:
+                    os.killpg(self.proc.pid, signal.SIGKILL)  # stubs that outlived the server
+                elif self.proc.poll() is None:
+                    self.proc.kill()
             except (ProcessLookupError, PermissionError):
                 pass
             self.proc.wait(timeout=10)
