@@ -46,9 +46,9 @@ def parse_args(argv):
                     help="the serving image (deploy/Dockerfile)")
     ap.add_argument("--min-replicas", type=int, default=1)
     ap.add_argument("--max-replicas", type=int, default=4)
-    ap.add_argument("--gpu-product", default=None,
-                    help="serve on GPU nodes of this product label (nvidia.com/gpu.product), "
-                         "the architecture the engines were built for; default: CPU nodes")
+    ap.add_argument("--gpu-arch", default=None, metavar="MAJOR.MINOR",
+                    help="serve on GPU nodes of this compute capability, the one the engines "
+                         "were built for (9.0: H100, H200); default: CPU nodes")
     args = ap.parse_args(argv)
     if not args.model:
         ap.error("at least one --model NAME=FILE.engine is required")
@@ -131,7 +131,7 @@ def main(argv=None):
                 from .manifest import inference_service
                 text = inference_service(args.service_name, args.storage_uri, args.image,
                                          args.min_replicas, args.max_replicas,
-                                         args.gpu_product)
+                                         args.gpu_arch)
                 with open(args.manifest, "w", encoding="utf-8") as f:
                     f.write(text)
                 print(f"ductile.serve: wrote {args.manifest}")
