@@ -5,8 +5,10 @@ ductile's message as a 400 (gRPC INVALID_ARGUMENT) and the server goes on; SIGTE
 server and every stub. Skipped, with the reason, where this Python cannot run the server."""
 import concurrent.futures
 import os
+import re
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -202,3 +204,22 @@ def test_sigterm_stops_the_server_and_its_stubs(server):
         time.sleep(0.2)
     assert not server.group_alive(), \
         f"processes left in group {server.proc.pid}: {os.popen(f'ps -g {server.proc.pid}').read()}"
+
+
+def test_a_venv_of_another_python_than_the_stubs_is_named_in_a_warning(monkeypatch):
+    """The bundled stub embeds the system's libpython and takes the venv's standard library:
+    with a venv of another Python (pyenv's 3.11.7 over Debian's 3.11.2) standard modules that
+    need the newer core fail in the stub ('_thread.RLock' object has no attribute
+    '_recursion_count'); serve warns, naming both."""
+    from ductile.serve import server
+    if server.pytriton_dir() is None:
+        pytest.skip("nvidia-pytriton is not installed in this Python")
+    monkeypatch.setattr(server.platform, "python_version", lambda: "3.11.99")
+    m = re.fullmatch(
+        r"Triton's Python backend stub \(bundled with nvidia-pytriton\) embeds "
+        r"(/\S+/libpython3\.\d+\.so\.1\.0) \(Python 3\.\d+\.\d+\) but this venv runs Python "
+        r"3\.11\.99 \((\S+)\): the stub will run its own core under this venv's standard "
+        r"library, where modules that need the newer core fail; make the venv with that "
+        r"Python \(Debian: /usr/bin/python3 -m venv\)",
+        server.stub_mismatch() or "")
+    assert m and m.group(2) == sys.base_prefix

@@ -45,7 +45,6 @@ output [
 dynamic_batching { max_queue_delay_microseconds: 500 }
 instance_group [ { count: 2 kind: KIND_CPU } ]
 parameters { key: "engine" value: { string_value: "model.engine" } }
-parameters { key: "max_batch" value: { string_value: "4" } }
 parameters { key: "threads" value: { string_value: "0" } }
 """
 
@@ -147,3 +146,71 @@ def test_without_a_batch_dim_every_request_runs_alone():
     runner = FailsMerged()
     results = run_requests([{"x": np.ones((1, 2), np.float32)}] * 3, runner, max_batch=0)
     assert runner.calls == [1, 1, 1] and all(isinstance(r, dict) for r in results)
+
+
+def build_bytes(model_bytes, profiles):
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(model_bytes)
+    config = builder.create_builder_config()
+    for shapes in profiles:
+        p = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in shapes.items():
+            p.set_shape(name, lo, opt, hi)
+        config.add_optimization_profile(p)
+    return builder.build_engine(network, config)
+
+
+def tiny_model(transpose):
+    """x (N, 4) -> y = x * 2, or its transpose (4, N) whose dim 0 is not the batch."""
+    from onnx import TensorProto, helper
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    nodes = [helper.make_node("Mul", ["x", "two"], ["m" if transpose else "y"])]
+    if transpose:
+        nodes.append(helper.make_node("Transpose", ["m"], ["y"], perm=[1, 0]))
+    graph = helper.make_graph(
+        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [two])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              ir_version=8)
+    return model.SerializeToString()
+
+
+def test_an_output_whose_dim_0_is_not_the_batch_turns_batching_off():
+    engine = build_bytes(tiny_model(transpose=True), [{"x": ((1, 4), (2, 4), (8, 4))}])
+    sig = read_signature(engine)
+    assert sig.max_batch == 0
+    assert [(t.name, t.dims) for t in sig.inputs] == [("x", (-1, 4))]
+    assert [(t.name, t.dims) for t in sig.outputs] == [("y", (4, -1))]
+    assert "max_batch_size: 0\n" in sig.config_pbtxt("t")
+    with pytest.raises(ValueError) as e:
+        sig.config_pbtxt("t", max_batch=2)
+    assert str(e.value) == ("model 't': the engine cannot be batched along dim 0 (an input's "
+                            "dim 0 is fixed, or an output's dim 0 does not follow it), so its "
+                            "max batch must be 0")
+    # Not batchable: requests run one by one, each its own shape.
+    requests = [{"x": np.full((n, 4), n, np.float32)} for n in (1, 2, 3)]
+    stats = Stats()
+    results = run_requests(requests, EngineRunner(engine), sig.max_batch, stats)
+    assert stats.batches == [1, 2, 3]
+    for n, r in zip((1, 2, 3), results):
+        np.testing.assert_array_equal(r["y"], np.full((4, n), 2 * n, np.float32))
+
+
+def test_each_request_runs_in_the_first_profile_that_holds_it():
+    engine = build_bytes(tiny_model(transpose=False),
+                         [{"x": ((1, 4), (2, 4), (4, 4))}, {"x": ((5, 4), (6, 4), (8, 4))}])
+    sig = read_signature(engine)
+    assert sig.max_batch == 8 and sig.inputs[0].dims == (-1, 4)
+    runner = EngineRunner(engine)
+    assert runner.check({"x": np.zeros((3, 4), np.float32)}) == 0
+    assert runner.check({"x": np.zeros((7, 4), np.float32)}) == 1
+    requests = [{"x": np.full((n, 4), n, np.float32)} for n in (3, 7, 9, 2)]
+    stats = Stats()
+    results = run_requests(requests, runner, sig.max_batch, stats)
+    assert str(results[2]) == (
+        "profile 0: input 'x' dimension 0 (N) is 9, outside the range 1..4 of profile 0; "
+        "profile 1: input 'x' dimension 0 (N) is 9, outside the range 5..8 of profile 1")
+    # 3 and 2 fit one merged execute of 5 (profile 1); 7 runs alone.
+    assert stats.batches == [5, 7]
+    for i, n in ((0, 3), (1, 7), (3, 2)):
+        np.testing.assert_array_equal(results[i]["y"], np.full((n, 4), 2 * n, np.float32))

@@ -35,17 +35,20 @@ def _key(feeds):
 
 
 def _chunks(items, max_batch):
-    """Consecutive runs of (index, feeds, batch) whose batches add up to at most max_batch."""
-    chunk, total = [], 0
+    """Lists of (index, feeds, batch) whose batches add up to at most max_batch: each request
+    goes to the first list it fits in (first fit, in arrival order), so a large request does
+    not cut off the small ones after it from those before it."""
+    chunks, totals = [], []
     for item in items:
-        b = item[2]
-        if chunk and total + b > max_batch:
-            yield chunk
-            chunk, total = [], 0
-        chunk.append(item)
-        total += b
-    if chunk:
-        yield chunk
+        for k, total in enumerate(totals):
+            if total + item[2] <= max_batch:
+                chunks[k].append(item)
+                totals[k] += item[2]
+                break
+        else:
+            chunks.append([item])
+            totals.append(item[2])
+    return chunks
 
 
 def _run_one(runner, feeds, stats):

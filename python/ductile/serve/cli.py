@@ -80,11 +80,14 @@ def export(args, repository, import_path=None):
 
 
 def serve(args):
-    from .server import TritonServer, missing_reason
+    from .server import TritonServer, missing_reason, stub_mismatch
     why = missing_reason()
     if why:
         print(f"ductile.serve: cannot serve: {why}", file=sys.stderr)
         return 2
+    warning = stub_mismatch()
+    if warning:
+        print(f"ductile.serve: warning: {warning}", file=sys.stderr, flush=True)
     work = tempfile.mkdtemp(prefix="ductile-serve-")
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,10 +7,14 @@ fail alone with a 400 and ductile's message (PyTriton fails a whole batch with a
 traceback), and because it is the very repository a cluster serves.
 
 The stub embeds the system's libpython (on Debian, /usr/lib/x86_64-linux-gnu/libpython3.X)
-and takes the standard library of the `python3` first on PATH, this venv's: both must be the
-same Python, so the venv must be made with Debian's /usr/bin/python3. stub_mismatch() says
-so before a model fails to load with '_thread.RLock' object has no attribute
-'_recursion_count'.
+and takes the standard library and site-packages of the `python3` first on PATH, this
+venv's. When the venv was made by another Python (pyenv's 3.11.7 over Debian's 3.11.2), the
+stub runs 3.11.2's C core under 3.11.7's pure-Python standard library: our model, which
+imports little of it, works (tests/python/test_serve.py passes that way), but standard
+modules that need the newer core fail (multiprocessing's resource tracker, which PyTriton's
+own proxy model uses: '_thread.RLock' object has no attribute '_recursion_count'). So a
+mismatch is a warning (stub_mismatch), and the Makefile makes .venv with Debian's
+/usr/bin/python3 where there is one.
 """
 import importlib.util
 import os
@@ -44,7 +48,9 @@ def missing_reason():
                 "`make serve-deps` installs it into .venv)")
     if not (root / "tritonserver" / "bin" / "tritonserver").is_file():
         return f"nvidia-pytriton at {root} has no bundled tritonserver"
-    return stub_mismatch()
+    if not _stub(root).is_file():
+        return f"nvidia-pytriton has no backend stub for Python {platform.python_version()}"
+    return None
 
 
 def _stub(root):
@@ -57,11 +63,9 @@ def _libs(root):
 
 
 def stub_mismatch():
-    """None when the bundled stub runs this venv's Python; else why not."""
+    """None when the bundled stub embeds this venv's Python; else a warning saying so."""
     root = pytriton_dir()
     stub = _stub(root)
-    if not stub.is_file():
-        return f"nvidia-pytriton has no backend stub for Python {platform.python_version()}"
     env = dict(os.environ, LD_LIBRARY_PATH=_ld_path(root))
     try:
         ldd = subprocess.run(["ldd", str(stub)], capture_output=True, text=True, env=env,
@@ -84,8 +88,9 @@ def stub_mismatch():
     if lib_version != platform.python_version():
         return (f"Triton's Python backend stub (bundled with nvidia-pytriton) embeds "
                 f"{m.group(2)} (Python {lib_version}) but this venv runs Python "
-                f"{platform.python_version()} ({sys.base_prefix}): their standard libraries "
-                "differ and models fail to load; make the venv with that Python "
+                f"{platform.python_version()} ({sys.base_prefix}): the stub will run its "
+                "own core under this venv's standard library, where modules that need the "
+                "newer core fail; make the venv with that Python "
                 "(Debian: /usr/bin/python3 -m venv)")
     return None
 

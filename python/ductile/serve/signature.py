@@ -69,8 +69,7 @@ class Signature:
         if mb and dynamic_batching:
             lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}")
         lines.append(f"instance_group [ {{ count: {instances} kind: KIND_CPU }} ]")
-        for key, value in (("engine", engine_file), ("max_batch", str(mb)),
-                           ("threads", str(threads))):
+        for key, value in (("engine", engine_file), ("threads", str(threads))):
             lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
         return "\n".join(lines) + "\n"
 

@@ -56,14 +56,19 @@ class TritonPythonModel:
         _quiet_capsules()
         config = json.loads(args["model_config"])
         here = os.path.join(args["model_repository"], args["model_version"])
-        path = _param(config, "engine", "model.engine")
-        self.runner = EngineRunner(path if os.path.isabs(path) else os.path.join(here, path),
-                                   threads=int(_param(config, "threads", "0")))
+        self.runner = self.make_runner(config, here)
         self.max_batch = int(config.get("max_batch_size", 0))
         self.inputs = [t["name"] for t in config["input"]]
         self.outputs = [t["name"] for t in config["output"]]
         self.stats = Stats()
         self._metrics(config["name"])
+
+    def make_runner(self, config, here):
+        """The runner batcher.py drives: check(feeds), run(feeds). bench/serve_bench.py
+        serves onnxruntime through this same class by overriding this method."""
+        path = _param(config, "engine", "model.engine")
+        return EngineRunner(path if os.path.isabs(path) else os.path.join(here, path),
+                            threads=int(_param(config, "threads", "0")))
 
     def _metrics(self, model):
         """Counters on Triton's /metrics: how many executes ductile ran and how many requests
