@@ -15,9 +15,6 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pth
            -Iinclude -Isrc -fvisibility=hidden
 LDLIBS  += -lm -pthread
 PYTHON  ?= python3
-# The venv's interpreter: Debian's where there is one, since Triton's Python backend stub
-# (requirements-serve.txt) embeds the system's libpython and must match the venv's stdlib.
-VENV_PYTHON ?= $(if $(wildcard /usr/bin/python3),/usr/bin/python3,$(PYTHON))
 VENV    := .venv
 VPY     := $(VENV)/bin/python
 export DUCTILE_MODELS ?= $(abspath ../shared/models)
@@ -164,12 +161,12 @@ uninstall:
 sysdeps:
 	@command -v $(CC) >/dev/null && command -v make >/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends gcc make)
-	@$(VENV_PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends python3-venv)
 
 $(VENV)/.done: requirements.txt
 	$(MAKE) sysdeps
-	$(VENV_PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 venv: $(VENV)/.done

@@ -13,8 +13,7 @@ stub runs 3.11.2's C core under 3.11.7's pure-Python standard library: our model
 imports little of it, works (tests/python/test_serve.py passes that way), but standard
 modules that need the newer core fail (multiprocessing's resource tracker, which PyTriton's
 own proxy model uses: '_thread.RLock' object has no attribute '_recursion_count'). So a
-mismatch is a warning (stub_mismatch), and the Makefile makes .venv with Debian's
-/usr/bin/python3 where there is one.
+mismatch is a warning (stub_mismatch); a venv made with Debian's /usr/bin/python3 has none.
 """
 import importlib.util
 import os
