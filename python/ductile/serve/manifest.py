@@ -5,10 +5,10 @@ deploy/*.yaml are rendered from here and tests/python/test_serve_repository.py c
 still match.
 
 Scaling out: KServe runs min..max replicas of the predictor, each a Triton serving the whole
-repository. Engines are built for one backend and, on GPUs, one architecture (the CUDA backend compiles for
-sm_90), so a GPU service pins its pods to nodes whose GPUs have that compute capability
-(GPU feature discovery's labels; H100 and H200 are both 9.0); CPU services land on any
-x86-64 node.
+repository. Engines are built for one backend and, on GPUs, one architecture (the CUDA
+backend compiles for sm_90), so a GPU service pins its pods to nodes whose GPUs have that
+compute capability (GPU feature discovery's labels; H100 and H200 are both 9.0); CPU
+services land on any x86-64 node.
 """
 
 RUNTIME_NAME = "ductile-triton"

@@ -8,12 +8,14 @@ that must agree between inputs); run() executes a feed, usually several requests
 """
 from .._lib import Error
 from ..engine import load_engine
+from .signature import io_names
 
 
 class EngineRunner:
     def __init__(self, engine, threads=0):
         self.engine = engine if hasattr(engine, "io_tensor_names") else load_engine(engine)
         self.threads = threads
+        self.outputs = io_names(self.engine)[1]
         self._contexts = {}
 
     def context(self, profile):
@@ -36,7 +38,7 @@ class EngineRunner:
                 for name, shape in shapes.items():
                     ctx.set_input_shape(name, shape)
                 # The shape pass: catches dims that must agree between inputs.
-                for name in ctx._outputs:
+                for name in self.outputs:
                     try:
                         ctx.get_tensor_shape(name)
                     except Error as e:

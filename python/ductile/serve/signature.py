@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._enums import TensorIOMode
 from .._lib import Error
 from ..engine import load_engine
 
@@ -84,12 +85,19 @@ def _range_dims(engine, name):
     return tuple(a if a == b else -1 for a, b in zip(lo, hi)), hi
 
 
-def _output_shapes(context, inputs, shapes):
+def io_names(engine):
+    """(input names, output names) in the engine's order."""
+    names = engine.io_tensor_names
+    return ([n for n in names if engine.get_tensor_mode(n) == TensorIOMode.INPUT],
+            [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.OUTPUT])
+
+
+def _output_shapes(context, inputs, outputs, shapes):
     """{output: shape} at these input shapes; None for an output known only after execute."""
     for name, shape in zip(inputs, shapes):
         context.set_input_shape(name, shape)
     out = {}
-    for name in context._outputs:
+    for name in outputs:
         try:
             out[name] = context.get_tensor_shape(name)
         except Error as e:
@@ -118,11 +126,8 @@ def read_signature(engine):
     """The Signature of an engine (a ductile.Engine or a path to one)."""
     if not hasattr(engine, "io_tensor_names"):
         engine = load_engine(engine)
-    names = engine.io_tensor_names
-    from .._enums import TensorIOMode
-    inputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.INPUT]
-    outputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.OUTPUT]
-    for n in names:
+    inputs, outputs = io_names(engine)
+    for n in inputs + outputs:
         dt = engine.get_tensor_dtype(n)
         if dt is None or np.dtype(dt) not in TRITON_DTYPES:
             raise Error(f"serve: tensor '{n}' has a dtype ({dt}) that Triton's numpy path "
@@ -135,8 +140,8 @@ def read_signature(engine):
     ctx.set_optimization_profile(0)
     mins = [engine.get_tensor_profile_shape(n, 0)[0] for n in inputs]
     maxs = [engine.get_tensor_profile_shape(n, 0)[2] for n in inputs]
-    at_min = _output_shapes(ctx, inputs, mins)
-    at_max = _output_shapes(ctx, inputs, maxs)
+    at_min = _output_shapes(ctx, inputs, outputs, mins)
+    at_max = _output_shapes(ctx, inputs, outputs, maxs)
     out_specs = []
     for n in outputs:
         a, b = at_min[n], at_max[n]
@@ -148,7 +153,7 @@ def read_signature(engine):
     if max_batch:
         b0 = mins[0][0]
         plus = [(s[0] + 1,) + tuple(s[1:]) for s in mins]
-        at_plus = _output_shapes(ctx, inputs, plus) if b0 + 1 <= maxs[0][0] else None
+        at_plus = _output_shapes(ctx, inputs, outputs, plus) if b0 + 1 <= maxs[0][0] else None
         for n in outputs:
             a = at_min[n]
             p = at_plus[n] if at_plus is not None else None

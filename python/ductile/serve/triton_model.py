@@ -7,12 +7,12 @@ dynamic batcher gathered; batcher.py judges, groups, concatenates, runs and spli
 
 Tensors cross between Triton and numpy through DLPack (np.from_dlpack, Tensor.from_dlpack),
 not as_numpy()/Tensor(name, array): the backend stub bundled with nvidia-pytriton 0.7.0 was
-built against numpy 1.x and reads numpy 2's dtype structs wrongly that way (outputs arrive
-empty), while the DLPack path does not look inside numpy's structs at all. The stub marks
-a capsule it consumed "used_dlpack" where numpy expects "used_dltensor", so numpy's capsule
-destructor reports a harmless ValueError (the stub owns the tensor by then and frees it
-through the DLPack deleter);
-_quiet_capsules keeps that one report out of the log, once per response.
+built against numpy 1.x, and under numpy 2 an output made with Tensor(name, array) reaches
+the client with 0 bytes; the DLPack path does not look inside numpy's structs at all.
+The stub renames a capsule it consumed "used_dlpack" where numpy expects "used_dltensor", so
+numpy's capsule destructor reports a ValueError, harmless since the stub owns the tensor by
+then and frees it through the DLPack deleter; _quiet_capsules keeps that report (one per
+output) out of the log.
 """
 import json
 import os
