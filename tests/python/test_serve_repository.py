@@ -200,3 +200,43 @@ def test_deploy_examples_are_what_the_generator_writes():
 def test_bad_model_arguments_are_refused_by_name(arg, message, tmp_path, capsys):
     assert main(["--model", arg, "--export-repository", str(tmp_path / "r")]) == 2
     assert capsys.readouterr().err == f"ductile.serve: {message}\n"
+
+
+def test_readme_serving_commands_run(tmp_path):
+    """README's "Serving" block: the export command runs (engines of the suite's models in
+    tmp), the serving command's flags parse (test_serve.py serves with the same ones), the
+    make targets exist."""
+    import shlex
+    import subprocess
+    from test_cli import readme_block
+    from ductile.serve.cli import parse_args
+    if "\n## Serving\n" not in (REPO / "README.md").read_text():
+        pytest.skip("README.md has no Serving section yet")
+    script = readme_block("Serving", "sh").replace("\\\n", " ")
+    files = {"superres.engine": build_engine("sr", str(tmp_path / "sr.engine")),
+             "bert_small.engine": build_engine("bert", str(tmp_path / "bert.engine")),
+             "repo": str(tmp_path / "repo"), "kserve.yaml": str(tmp_path / "kserve.yaml")}
+    ran = []
+    for line in script.splitlines():
+        words = shlex.split(line, comments=True)
+        if not words:
+            continue
+        if words[0] == "make":
+            r = subprocess.run(["make", "-n", "-C", str(REPO), *words[1:]],
+                               capture_output=True, text=True, timeout=60)
+            assert r.returncode == 0, r.stderr
+            ran.append(words[1])
+            continue
+        assert words[:4] == ["PYTHONPATH=python", ".venv/bin/python", "-m", "ductile.serve"]
+        args = [w.split("=", 1)[0] + "=" + files[w.split("=", 1)[1]]
+                if "=" in w and w.split("=", 1)[1] in files else files.get(w, w)
+                for w in words[4:]]
+        if "--export-repository" in args:
+            assert main(args) == 0
+            assert (tmp_path / "repo" / "sr" / "config.pbtxt").is_file()
+            assert (tmp_path / "kserve.yaml").is_file()
+            ran.append("export")
+        else:
+            parse_args(args)
+            ran.append("serve")
+    assert ran == ["serve-deps", "serve", "export", "serve-bench"]
