@@ -240,3 +240,19 @@ def test_readme_serving_commands_run(tmp_path):
             parse_args(args)
             ran.append("serve")
     assert ran == ["serve-deps", "serve", "export", "serve-bench"]
+
+
+def test_bad_flags_are_refused_before_anything_is_written(exported, tmp_path, capsys):
+    bert = exported["engines"]["bert"]
+    with pytest.raises(SystemExit) as e:
+        main(["--model", f"bert={bert}", "--export-repository", str(tmp_path / "r"),
+              "--manifest", str(tmp_path / "m.yaml"), "--gpu-arch", "hopper"])
+    assert e.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "python -m ductile.serve: error: --gpu-arch 'hopper': expected MAJOR.MINOR, e.g. 9.0\n")
+    assert main(["--model", f"bert={bert}", "--export-repository", str(tmp_path / "r"),
+                 "--max-batch", "5"]) == 2
+    assert capsys.readouterr().err == (
+        "ductile.serve: model 'bert': max batch 5 is outside 0..4, the largest batch the "
+        "engine's profiles accept\n")
+    assert not (tmp_path / "m.yaml").exists() and not (tmp_path / "r" / "bert").exists()

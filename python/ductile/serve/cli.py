@@ -2,6 +2,7 @@
 write the model repository (and a KServe manifest) that serves them on a cluster."""
 import argparse
 import os
+import re
 import shutil
 import signal
 import sys
@@ -61,6 +62,8 @@ def parse_args(argv):
         ap.error("--max-queue-delay-us and --threads must be >= 0")
     if args.manifest and not args.export_repository:
         ap.error("--manifest goes with --export-repository")
+    if args.gpu_arch is not None and not re.fullmatch(r"\d+\.\d+", args.gpu_arch):
+        ap.error(f"--gpu-arch '{args.gpu_arch}': expected MAJOR.MINOR, e.g. 9.0")
     return args
 
 
