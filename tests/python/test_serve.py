@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -41,22 +40,12 @@ def sessions():
     return {k: ort_session(model_path(f)) for k, (f, _) in ENGINES.items()}
 
 
-_local = threading.local()
-
-
 def clients(server):
-    """{protocol: (module, url)}; infer() keeps one client per thread and protocol, as the
-    HTTP client (gevent) belongs to the thread that made it."""
+    """{protocol: (client module, url)}; infer() opens a client per call, as the HTTP client
+    (gevent) belongs to the thread that made it, and closes it."""
     import tritonclient.grpc as grpcclient
     import tritonclient.http as httpclient
     return {"http": (httpclient, server.http_url), "grpc": (grpcclient, server.grpc_url)}
-
-
-def client_for(module, url):
-    cache = _local.__dict__.setdefault("clients", {})
-    if (module.__name__, url) not in cache:
-        cache[(module.__name__, url)] = module.InferenceServerClient(url)
-    return cache[(module.__name__, url)]
 
 
 TRITON_TYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64"}
@@ -64,14 +53,17 @@ TRITON_TYPES = {np.dtype(np.float32): "FP32", np.dtype(np.int64): "INT64"}
 
 def infer(proto, model, feeds, outputs):
     module, url = proto
-    client = client_for(module, url)
     inputs = []
     for name, a in feeds.items():
         i = module.InferInput(name, list(a.shape), TRITON_TYPES[a.dtype])
         i.set_data_from_numpy(a)
         inputs.append(i)
-    result = client.infer(model, inputs)
-    return {n: result.as_numpy(n) for n in outputs}
+    client = module.InferenceServerClient(url)
+    try:
+        result = client.infer(model, inputs)
+        return {n: result.as_numpy(n) for n in outputs}
+    finally:
+        client.close()
 
 
 def bert_feeds(batch, seq, seed):
