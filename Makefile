@@ -3,6 +3,8 @@
 #   make run      installs what it needs, builds, and runs the whole workflow on a model the
 #                 repo makes itself (scripts/make_demo_model.py)
 #   make test     installs what the tests need, builds, runs every test
+#   make serve-bench  ductile and onnxruntime served by Triton on loopback, under load
+#                 (bench/serve_bench.py; bench/results/serve-<date>.md)
 #   make conformance  ONNX's five backend suites through ONNX's runner, fixed and symbolic dims:
 #                 counts per suite, build/conformance.json (conformance-expectations: also
 #                 rewrites tests/conformance/expected_failures.txt, the ratchet make test checks)
@@ -49,7 +51,7 @@ DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
 .PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick bench-cuda layers examples \
-        conformance conformance-expectations
+        conformance conformance-expectations serve-deps serve-bench
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
@@ -169,14 +171,23 @@ $(VENV)/.done: requirements.txt
 	touch $@
 venv: $(VENV)/.done
 
-run: venv all
+# Serving: Triton (bundled by nvidia-pytriton) and its clients, every package pinned in
+# requirements-serve.txt, which says why --no-deps.
+$(VENV)/.serve: requirements-serve.txt $(VENV)/.done
+	$(VPY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-serve.txt
+	touch $@
+serve-deps: $(VENV)/.serve
+serve-bench: venv all serve-deps
+	PYTHONPATH=python $(VPY) bench/serve_bench.py
+
+run: venv all serve-deps
 	$(VPY) scripts/make_demo_model.py $(BUILD)/demo
 	PYTHONPATH=python $(VPY) examples/demo.py $(BUILD)/demo/superres_demo.onnx
 
 ctest: $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
 
-pytest: venv all examples
+pytest: venv all examples serve-deps
 	PYTHONPATH=python $(VPY) -m pytest -q tests/python
 
 # The include rules between the parts (docs/DESIGN.md, "Layout and layering").
