@@ -46,6 +46,7 @@ ELSEWHERE = {
     ("The workflow on the command line", "sh", 0): ("test_cli.py", "test_readme_cli_commands_run"),
     ("The workflow in Python", "python", 0):
         ("test_cli.py", "test_readme_python_snippet_runs_at_small_shapes"),
+    ("Serving", "sh", 0): ("test_serve_repository.py", "test_readme_serving_commands_run"),
 }
 
 # pip's block needs PyPI and a few minutes: test_packaging.py runs exactly these commands (pip
