@@ -102,5 +102,6 @@ const dt_opdef dt_ops_seq[] = {
     {"RotaryEmbedding", dt_seq_check_rope, dt_seq_infer_rope, 0},
     {"LinearAttention", dt_seq_check_linattn, dt_seq_infer_linattn, 0},
     {"CausalConvWithState", dt_seq_check_cconv, dt_seq_infer_cconv, 0},
+    {"TfIdfVectorizer", dt_seq_check_tfidf, dt_seq_infer_tfidf, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -163,4 +163,21 @@ DT_SEQ_OP(linattn);
 DT_SEQ_OP(cconv);
 #undef DT_SEQ_OP
 
+/* ---- TfIdfVectorizer (seq_text.c) ---- */
+
+enum { DT_TFIDF_TF, DT_TFIDF_IDF, DT_TFIDF_TFIDF };
+
+/* The attributes, checked; the arrays point into the layer's attributes. */
+typedef struct dt_tfidf_attrs {
+    int mode;
+    int64_t min_gram, max_gram, max_skip, out_size;
+    const int64_t *pool, *counts, *indexes;
+    const float *weights;
+    int64_t n_pool, n_counts, n_indexes, n_weights;
+} dt_tfidf_attrs;
+
+ductile_status dt_tfidf_attrs_check(const ductile_layer *L, dt_tfidf_attrs *a);
+ductile_status dt_seq_check_tfidf(const ductile_layer *L);
+ductile_status dt_seq_infer_tfidf(const ductile_layer *L, const dt_view *in, dt_view *out);
+
 #endif

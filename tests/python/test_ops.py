@@ -326,6 +326,17 @@ CASES = [
               "w": R.standard_normal((6, 2, 2, 3), dtype=F),
               "off": (R.standard_normal((2, 24, 4, 3)) * 2).astype(F),
               "b": R.standard_normal(6, dtype=F), "m": R.uniform(0, 1, (2, 12, 4, 3)).astype(F)})]],
+    # TfIdfVectorizer: unigrams and bigrams with skips, each weighting, repeated n-grams in the pool
+    *[Case(f"TfIdfVectorizer-{mode}-{tag}", [node("TfIdfVectorizer", ["x"], mode=mode, **attrs)],
+           [("x", dt, ("b", "c"), "tokens")], [("y", F)], {"b": 3, "c": 11})
+      for mode in ("TF", "IDF", "TFIDF") for tag, dt, attrs in [
+          ("bigrams-skip2", np.int64, dict(min_gram_length=1, max_gram_length=2, max_skip_count=2,
+                                           ngram_counts=[0, 4], ngram_indexes=[0, 1, 2, 3, 4, 5, 6],
+                                           pool_int64s=[2, 3, 1, 4, 1, 2, 3, 4, 2, 1])),
+          ("trigrams-weights-int32", np.int32, dict(min_gram_length=2, max_gram_length=3, max_skip_count=1,
+                                                    ngram_counts=[0, 3, 7], ngram_indexes=[4, 0, 3, 1, 2, 5, 6],
+                                                    pool_int64s=[1, 2, 3, 1, 2, 2, 1, 1, 2, 3, 2, 1, 1],
+                                                    weights=[0.5, 2.0, 1.5, 0.25, 3.0, 1.0, 0.75]))]],
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),
@@ -394,6 +405,8 @@ def values(kind, dtype, shape, sizes, rng):
         return rng.integers(-n, n, shape).astype(dtype)
     if kind == "int":
         return rng.integers(-20, 20, shape).astype(dtype)
+    if kind == "tokens":  # a small vocabulary, so that n-grams repeat
+        return rng.integers(1, 5, shape).astype(dtype)
     if kind == "nonzero":
         v = rng.integers(1, 7, shape) * rng.choice([-1, 1], shape)
         return v.astype(dtype)
@@ -479,3 +492,22 @@ def test_deformconv_refuses_an_offset_of_the_wrong_shape():
     assert str(e.value).endswith(
         "node 'dc' (DeformConv, opset 19): input 2 (offset) has shape [1,18,4,4]; expected [1, 36, 4, 4] "
         "(N, offset_group*2*kH*kW, output height, width)")
+
+
+def test_tfidf_refuses_a_pool_of_strings_and_misplaced_ngram_counts():
+    def build(**attrs):
+        g = helper.make_graph([helper.make_node("TfIdfVectorizer", ["x"], ["y"], name="tf", mode="TF",
+                                                min_gram_length=1, max_gram_length=2, **attrs)], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        data = helper.make_model(g, opset_imports=[helper.make_opsetid("", 9)]).SerializeToString()
+        b = ductile.Builder()
+        with pytest.raises(ductile.Error) as e:
+            b.build_engine(b.parse_onnx_bytes(data), b.create_builder_config())
+        return str(e.value)
+    assert build(ngram_counts=[0, 1], ngram_indexes=[0, 1], pool_strings=["a", "b", "c"]).endswith(
+        "node 'tf' (TfIdfVectorizer, opset 9): attribute 'pool_strings': string tensors are not supported by ductile "
+        "(a pool of int64 tokens, pool_int64s, is)")
+    assert build(ngram_counts=[0, 2], ngram_indexes=[0, 1, 2], pool_int64s=[1, 2, 3]).endswith(
+        "node 'tf' (TfIdfVectorizer, opset 9): attribute 'ngram_counts'[1] = 2: the 2-grams must take "
+        "pool_int64s[2..3), a multiple of 2 items within the pool of 3")

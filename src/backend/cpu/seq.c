@@ -88,5 +88,6 @@ const dt_cpu_kernel dt_cpu_seq[] = {
     {"RotaryEmbedding", NULL, &dt_cpu_seq_rope_kernel},
     {"LinearAttention", NULL, &dt_cpu_seq_linattn_kernel},
     {"CausalConvWithState", NULL, &dt_cpu_seq_cconv_kernel},
+    {"TfIdfVectorizer", NULL, &dt_cpu_seq_tfidf_kernel},
     {NULL, NULL, NULL},
 };

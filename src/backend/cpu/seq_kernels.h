@@ -35,6 +35,7 @@ ductile_status dt_seq_scratch_bytes(const char *op, int64_t doubles, size_t *byt
 ductile_status dt_seq_scratch(const char *op, const dt_exec *ex, int64_t doubles, double **cur);
 
 /* The compiled kernels (backend.h). */
+extern const dt_kernel dt_cpu_seq_tfidf_kernel; /* seq_text.c */
 extern const dt_kernel dt_cpu_seq_rnn_kernel;   /* RNN, GRU, LSTM (seq_rnn.c) */
 extern const dt_kernel dt_cpu_seq_dft_kernel;   /* seq_signal.c */
 extern const dt_kernel dt_cpu_seq_stft_kernel;
