@@ -114,6 +114,19 @@ ductile_status dt_layernorm_layout_of(int64_t axis_attr, const dt_view *x, int *
  * noop_with_empty_axes). Axes come from the attribute or from input 1 by opset. */
 ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
                               bool *identity);
+/* The same in two steps for compiled kernels: the attributes read once (refusing an 'axes'
+ * longer than a tensor's rank), then the axes of these inputs. */
+typedef struct dt_reduce_attrs {
+    bool from_input;            /* axes are input 1 (opset 18+; ReduceSum from 13) */
+    bool noop;                  /* noop_with_empty_axes */
+    int n_axes;                 /* the attribute's (from_input false) */
+    int64_t axes[DT_MAX_DIMS];
+    const char *axes_name;      /* input 1's tensor, for messages */
+} dt_reduce_attrs;
+
+ductile_status dt_reduce_attrs_read(const ductile_layer *L, dt_reduce_attrs *a);
+ductile_status dt_reduce_axes_of(const dt_reduce_attrs *a, int n_in, const dt_view *in,
+                                 bool reduced[DT_MAX_DIMS], bool *identity);
 
 /* ---- Attention (nn_attention.c) ---- */
 
@@ -135,6 +148,20 @@ typedef struct dt_attention_params {
 
 ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in,
                                        dt_attention_params *p);
+/* The same in two steps for compiled kernels: the attributes read once, then the
+ * geometry of these inputs (n_in: the layer's input count). */
+typedef struct dt_attention_attrs {
+    int64_t q_heads, kv_heads;     /* q_num_heads, kv_num_heads (0: absent) */
+    bool has_scale;
+    float scale, softcap;
+    bool causal;
+    int mode;
+    int64_t left, right;
+} dt_attention_attrs;
+
+void dt_attention_attrs_read(const ductile_layer *L, dt_attention_attrs *a);
+ductile_status dt_attention_params_of(const dt_attention_attrs *a, int n_in, const dt_view *in,
+                                      dt_attention_params *p);
 
 /* ---- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss (nn_loss.c) ---- */
 
