@@ -4,15 +4,15 @@
 #include "backend/cpu/vision_kernels.h"
 
 const dt_cpu_kernel dt_cpu_vision[] = {
-    {"GridSample", dt_cpu_gridsample, NULL},
-    {"AffineGrid", dt_cpu_affinegrid, NULL},
-    {"NonMaxSuppression", dt_cpu_nms, NULL},
-    {"LRN", dt_cpu_lrn, NULL},
-    {"GroupNormalization", dt_cpu_groupnorm, NULL},
-    {"MeanVarianceNormalization", dt_cpu_mvn, NULL},
-    {"MaxUnpool", dt_cpu_maxunpool, NULL},
-    {"Upsample", dt_cpu_upsample, NULL},
-    {"LpPool", dt_cpu_lppool, NULL},
-    {"GlobalLpPool", dt_cpu_global_lppool, NULL},
+    {"GridSample", NULL, &dt_cpu_gridsample_kernel},
+    {"AffineGrid", NULL, &dt_cpu_affinegrid_kernel},
+    {"NonMaxSuppression", NULL, &dt_cpu_nms_kernel},
+    {"LRN", NULL, &dt_cpu_lrn_kernel},
+    {"GroupNormalization", NULL, &dt_cpu_groupnorm_kernel},
+    {"MeanVarianceNormalization", NULL, &dt_cpu_mvn_kernel},
+    {"MaxUnpool", NULL, &dt_cpu_maxunpool_kernel},
+    {"Upsample", NULL, &dt_cpu_upsample_kernel},
+    {"LpPool", NULL, &dt_cpu_lppool_kernel},
+    {"GlobalLpPool", NULL, &dt_cpu_global_lppool_kernel},
     {NULL, NULL, NULL},
 };
