@@ -3,6 +3,7 @@
  * use dt_nms_run, so the count infer announces is the count the kernel writes. */
 #include "ops/vision.h"
 #include "core/alloc.h"
+#include "core/sort.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -131,7 +132,7 @@ static int dt_nms_cmp(const void *pa, const void *pb)
 bool dt_nms_work_bytes(int64_t boxes, size_t *bytes)
 {
     return boxes >= 0 &&
-           !__builtin_mul_overflow((size_t)boxes, sizeof(dt_nms_cand) + sizeof(int64_t), bytes);
+           !__builtin_mul_overflow((size_t)boxes, 2 * sizeof(dt_nms_cand) + sizeof(int64_t), bytes);
 }
 
 int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scores,
@@ -146,13 +147,14 @@ int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scor
     return n;
 }
 
-/* work: the candidates of one class, then the indices kept. */
+/* work: the candidates of one class, the indices kept, dt_sort's buffer. */
 int64_t dt_nms_run_in(const dt_nms_params *p, const float *boxes, const float *scores,
                       int64_t *sel, int64_t cap, void *work)
 {
     if (p->max_out <= 0 || p->boxes == 0) return 0;
     dt_nms_cand *cand = work;
     int64_t *kept = (int64_t *)(cand + p->boxes);
+    void *tmp = kept + p->boxes;
     int64_t total = 0;
     for (int64_t bt = 0; bt < p->batches; bt++)
         for (int64_t c = 0; c < p->classes; c++) {
@@ -161,7 +163,7 @@ int64_t dt_nms_run_in(const dt_nms_params *p, const float *boxes, const float *s
             int64_t n = 0;
             for (int64_t i = 0; i < p->boxes; i++)
                 if (!p->has_score || sc[i] > p->score) cand[n++] = (dt_nms_cand){sc[i], i};
-            qsort(cand, (size_t)n, sizeof *cand, dt_nms_cmp);
+            dt_sort(cand, (size_t)n, sizeof *cand, dt_nms_cmp, tmp);
             int64_t nk = 0;
             for (int64_t i = 0; i < n && nk < p->max_out; i++) {
                 bool keep = true;

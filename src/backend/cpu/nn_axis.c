@@ -4,6 +4,7 @@
  * they wrap like the reference's fixed-width arithmetic only where int64 does). */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
+#include "core/sort.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -277,7 +278,7 @@ static int dt_topk_asc(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-/* TopK sorts one line at a time in the scratch: n items. */
+/* TopK sorts one line at a time in the scratch: n items and dt_sort's n more. */
 static ductile_status dt_topk_scratch(const void *params, const dt_view *in, const dt_view *out,
                                       int threads, size_t *bytes)
 {
@@ -287,7 +288,7 @@ static ductile_status dt_topk_scratch(const void *params, const dt_view *in, con
     if (dt_axis_of(p->axis, false, in, &axis) != DUCTILE_OK) return DUCTILE_OK; /* the run names it */
     int64_t outer, n, inner;
     dt_axis_layout(&in[0], axis, &outer, &n, &inner);
-    if (__builtin_mul_overflow((size_t)n, sizeof(dt_topk_item), bytes))
+    if (__builtin_mul_overflow((size_t)n, 2 * sizeof(dt_topk_item), bytes))
         return dt_fail(DUCTILE_ERR_SHAPE, "TopK: a line of %lld elements overflows", (long long)n);
     return DUCTILE_OK;
 }
@@ -302,7 +303,7 @@ static ductile_status dt_topk_run(const void *params, const dt_view *in, dt_view
     dt_axis_layout(&in[0], axis, &outer, &n, &inner);
     if (k == 0 || outer * inner == 0) return DUCTILE_OK;
     dt_topk_item *items = ex->scratch;
-    if (!items || ex->scratch_bytes / sizeof *items < (size_t)n)
+    if (!items || ex->scratch_bytes / (2 * sizeof *items) < (size_t)n)
         return dt_fail(DUCTILE_ERR_INTERNAL, "TopK: %zu bytes of scratch given for a line of %lld",
                        ex->scratch_bytes, (long long)n);
     int t = in[0].dtype;
@@ -311,7 +312,7 @@ static ductile_status dt_topk_run(const void *params, const dt_view *in, dt_view
         int64_t obase = (it / inner) * k * inner + it % inner;
         for (int64_t c = 0; c < n; c++)
             items[c] = (dt_topk_item){dt_ax_get(t, in[0].data, base + c * inner), c};
-        qsort(items, (size_t)n, sizeof *items, p->flag1 ? dt_topk_desc : dt_topk_asc);
+        dt_sort(items, (size_t)n, sizeof *items, p->flag1 ? dt_topk_desc : dt_topk_asc, items + n);
         for (int64_t c = 0; c < k; c++) {
             dt_ax_copy(t, out[0].data, obase + c * inner, in[0].data, base + items[c].i * inner);
             ((int64_t *)out[1].data)[obase + c * inner] = items[c].i;
