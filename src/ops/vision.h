@@ -65,7 +65,7 @@ ductile_status dt_vision_upsample_scales(const ductile_layer *L, const dt_view *
 /* The same from the attributes read once (compiled kernels). */
 typedef struct dt_upsample_attrs {
     bool from_input;        /* opset 9: input 1 */
-    int n;                  /* the attribute's count (-1: more than a tensor's dims) */
+    int n;                  /* the attribute's count (-1: absent or more than a tensor's dims) */
     float sc[DT_MAX_DIMS];
     const char *name;       /* input 1's tensor, for messages */
     int n_in;

@@ -95,7 +95,7 @@ void dt_vision_upsample_attrs_read(const ductile_layer *L, dt_upsample_attrs *a)
     if (a->from_input) return;
     int64_t n;
     const float *f = dt_attr_floats(L, "scales", &n);
-    a->n = !f ? 0 : n > DT_MAX_DIMS ? -1 : (int)n;
+    a->n = !f || n > DT_MAX_DIMS ? -1 : (int)n;
     for (int i = 0; i < a->n; i++) a->sc[i] = f[i];
 }
 
@@ -112,7 +112,7 @@ ductile_status dt_vision_upsample_scales_of(const dt_upsample_attrs *a, const dt
             return dt_vision_bad_shape(1, "scales", &in[1], "float32 [rank of X]");
         memcpy(sc, in[1].data, sizeof(float) * (size_t)r);
     } else {
-        if (a->n == 0 || a->n != r)
+        if (a->n != r)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'scales' needs %d values (the rank of X)", r);
         memcpy(sc, a->sc, sizeof(float) * (size_t)r);

@@ -1,4 +1,4 @@
-/* Private to the CPU nn kernels: one run function per op, the table is in nn.c. */
+/* Private to the CPU nn kernels: one compiled kernel per op family, the table is in nn.c. */
 #ifndef DT_CPU_NN_KERNELS_H
 #define DT_CPU_NN_KERNELS_H
 
