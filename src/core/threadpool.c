@@ -23,9 +23,14 @@ static inline void dt_pool_relax(void)
  * sleeping handshakes (sleepers vs generation/awake, done_waiter vs remaining) are Dekker
  * pairs: each side stores its word, then loads the other's, both sequentially consistent, so
  * at least one side sees the other and no wake-up is lost. */
+typedef struct { dt_pool *pool; int tid; } dt_worker_arg;
+
 struct dt_pool {
     int threads;
     pthread_t *tids;
+    /* Each worker's start-up data, owned by the pool: a worker frees nothing, so one that
+     * starts late cannot call the allocator inside an execute. */
+    dt_worker_arg wargs[DT_POOL_MAX];
     pthread_mutex_t mu;
     pthread_cond_t work_cv, done_cv;
     uint64_t generation;   /* the current loop's number; written by the owner only */
@@ -41,8 +46,6 @@ struct dt_pool {
     void *arg;
     int64_t n, chunk;
 };
-
-typedef struct { dt_pool *pool; int tid; } dt_worker_arg;
 
 /* Takes part `part` of loop g if it is still free and runs it. */
 static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
@@ -65,10 +68,9 @@ static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
 
 static void *dt_worker(void *varg)
 {
-    dt_worker_arg *wa = varg;
+    const dt_worker_arg *wa = varg;
     dt_pool *p = wa->pool;
     int tid = wa->tid;
-    dt_free(wa);
     uint64_t seen = 0;
     for (;;) {
         uint64_t g;
@@ -130,12 +132,10 @@ ductile_status dt_pool_create(int threads, dt_pool **out)
         p->tids = dt_calloc((size_t)threads, sizeof *p->tids);
         if (!p->tids) { dt_pool_free(p); return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool"); }
         for (int i = 1; i < threads; i++) {
-            dt_worker_arg *wa = dt_malloc(sizeof *wa);
-            if (!wa) { p->threads = i; dt_pool_free(p); return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool"); }
+            dt_worker_arg *wa = &p->wargs[i];
             wa->pool = p;
             wa->tid = i;
             if (pthread_create(&p->tids[i], NULL, dt_worker, wa) != 0) {
-                dt_free(wa);
                 p->threads = i;
                 dt_pool_free(p);
                 return dt_fail(DUCTILE_ERR_INTERNAL, "could not start worker thread %d of %d", i, threads);
