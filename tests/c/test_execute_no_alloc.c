@@ -202,6 +202,19 @@ static void add_node(pbw *g, const char *op, const char *const *ins, const char 
     w_msg(g, 1, node(NULL, op, NULL, ins, outs, attrs, n_attrs));
 }
 
+/* ModelProto around graph g, default domain at this opset. */
+static pbw opset_model(pbw g, int opset)
+{
+    pbw m = {0}, o = {0};
+    w_int(&m, 1, 8);
+    w_str(&m, 2, "ductile-test");
+    w_msg(&m, 7, g);
+    w_str(&o, 1, "");
+    w_int(&o, 2, opset);
+    w_msg(&m, 8, o);
+    return m;
+}
+
 /* Opset 23: the reductions (axes as input 1), Attention in float32 and float16 (widened on
  * the scratch), TopK over 128 (a sort larger than glibc's qsort sorts without malloc),
  * ArgMax, CumSum, LpNormalization, Hardmax, LRN, MeanVarianceNormalization and
@@ -254,20 +267,57 @@ static pbw nn_ops_model(void)
         int t = !strcmp(outs[i], "topi") ? DUCTILE_INT64 : outs[i][3] == 'h' ? DUCTILE_FLOAT16 : DUCTILE_FLOAT32;
         w_msg(&g, 12, value_info(outs[i], t, -1, NULL, NULL));
     }
-    pbw m = {0}, o = {0};
-    w_int(&m, 1, 8);
-    w_str(&m, 2, "ductile-test");
-    w_msg(&m, 7, g);
-    w_str(&o, 1, "");
-    w_int(&o, 2, 23);
-    w_msg(&m, 8, o);
-    return m;
+    return opset_model(g, 23);
 }
 
 static void test_execute_allocates_nothing_with_the_nn_ops(void)
 {
     static const model_case mc = {"nn_ops (built in the test)", 1, {"x"}, {{3, {2, 4, 128}}}};
     pbw m = nn_ops_model();
+    ductile_engine *e = build(NULL, m.p, m.n, &mc);
+    free(m.p);
+    CHECK(e != NULL);
+    if (!e) return;
+    check_executes_allocate_nothing(e, &mc);
+    ductile_engine_free(e);
+}
+/* Opset 20: GridSample over AffineGrid's grid, LpPool, GlobalLpPool, GroupNormalization,
+ * LRN and MeanVarianceNormalization (its group sums in the scratch). */
+static pbw vision_ops_model(void)
+{
+    pbw g = {0};
+    int64_t xd[4] = {1, 4, 8, 8}, td[3] = {1, 2, 3}, four = 4, two = 2;
+    static const float theta[6] = {1, 0, 0, 0, 1, 0}, gscale[2] = {1.0f, 0.5f}, gbias[2] = {0.0f, 0.25f};
+    w_msg(&g, 5, tensor_raw("theta", DUCTILE_FLOAT32, 3, td, theta, sizeof theta));
+    w_msg(&g, 5, tensor_raw("size", DUCTILE_INT64, 1, &four, xd, sizeof xd));
+    w_msg(&g, 5, tensor_raw("gscale", DUCTILE_FLOAT32, 1, &two, gscale, sizeof gscale));
+    w_msg(&g, 5, tensor_raw("gbias", DUCTILE_FLOAT32, 1, &two, gbias, sizeof gbias));
+    pbw a[2];
+    add_node(&g, "AffineGrid", S("theta", "size"), S("grid"), NULL, 0);
+    add_node(&g, "GridSample", S("x", "grid"), S("gs"), NULL, 0);
+    a[0] = (pbw){0};
+    w_str(&a[0], 1, "kernel_shape");
+    w_packed(&a[0], 8, (const int64_t[]){2, 2}, 2);
+    w_int(&a[0], 20, 7); /* INTS */
+    add_node(&g, "LpPool", S("x"), S("lp"), a, 1);
+    add_node(&g, "GlobalLpPool", S("x"), S("glp"), NULL, 0);
+    a[0] = attr_int("num_groups", 2);
+    add_node(&g, "GroupNormalization", S("x", "gscale", "gbias"), S("gn"), a, 1);
+    a[0] = attr_int("size", 3);
+    add_node(&g, "LRN", S("x"), S("lrn"), a, 1);
+    add_node(&g, "MeanVarianceNormalization", S("x"), S("mvn"), NULL, 0);
+    w_str(&g, 2, "vision_ops");
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 4, xd, NULL));
+    static const char *const outs[] = {"gs", "lp", "glp", "gn", "lrn", "mvn"};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        w_msg(&g, 12, value_info(outs[i], DUCTILE_FLOAT32, -1, NULL, NULL));
+    return opset_model(g, 20);
+}
+
+static void test_execute_allocates_nothing_with_the_vision_ops(void)
+{
+    static const model_case mc = {"vision_ops (built in the test)", 1, {"x"}, {{4, {1, 4, 8, 8}}}};
+    pbw m = vision_ops_model();
     ductile_engine *e = build(NULL, m.p, m.n, &mc);
     free(m.p);
     CHECK(e != NULL);
@@ -284,6 +334,7 @@ int main(void)
 #else
     test_pool_workers_allocate_nothing();
     test_execute_allocates_nothing_with_the_nn_ops();
+    test_execute_allocates_nothing_with_the_vision_ops();
     const char *dir = getenv("DUCTILE_MODELS");
     char probe[1024];
     snprintf(probe, sizeof probe, "%s/superres.onnx", dir ? dir : "");
