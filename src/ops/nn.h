@@ -114,6 +114,19 @@ ductile_status dt_layernorm_layout_of(int64_t axis_attr, const dt_view *x, int *
  * noop_with_empty_axes). Axes come from the attribute or from input 1 by opset. */
 ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
                               bool *identity);
+/* The same in two steps for compiled kernels: the attributes read once (refusing an 'axes'
+ * longer than a tensor's rank), then the axes of these inputs. */
+typedef struct dt_reduce_attrs {
+    bool from_input;            /* axes are input 1 (opset 18+; ReduceSum from 13) */
+    bool noop;                  /* noop_with_empty_axes */
+    int n_axes;                 /* the attribute's (from_input false) */
+    int64_t axes[DT_MAX_DIMS];
+    const char *axes_name;      /* input 1's tensor, for messages */
+} dt_reduce_attrs;
+
+ductile_status dt_reduce_attrs_read(const ductile_layer *L, dt_reduce_attrs *a);
+ductile_status dt_reduce_axes_of(const dt_reduce_attrs *a, int n_in, const dt_view *in,
+                                 bool reduced[DT_MAX_DIMS], bool *identity);
 
 /* ---- Attention (nn_attention.c) ---- */
 
@@ -135,6 +148,20 @@ typedef struct dt_attention_params {
 
 ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in,
                                        dt_attention_params *p);
+/* The same in two steps for compiled kernels: the attributes read once, then the
+ * geometry of these inputs (n_in: the layer's input count). */
+typedef struct dt_attention_attrs {
+    int64_t q_heads, kv_heads;     /* q_num_heads, kv_num_heads (0: absent) */
+    bool has_scale;
+    float scale, softcap;
+    bool causal;
+    int mode;
+    int64_t left, right;
+} dt_attention_attrs;
+
+void dt_attention_attrs_read(const ductile_layer *L, dt_attention_attrs *a);
+ductile_status dt_attention_params_of(const dt_attention_attrs *a, int n_in, const dt_view *in,
+                                      dt_attention_params *p);
 
 /* ---- NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss (nn_loss.c) ---- */
 
@@ -149,6 +176,16 @@ typedef struct dt_loss_params {
 } dt_loss_params;
 
 ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_loss_params *p);
+/* The same in two steps for compiled kernels: reduction and ignore_index read once (a
+ * reduction outside none, sum, mean refused), then the geometry of these inputs. */
+typedef struct dt_loss_attrs {
+    int reduction;
+    bool has_ignore;
+    int64_t ignore_index;
+} dt_loss_attrs;
+
+ductile_status dt_loss_attrs_read(const ductile_layer *L, dt_loss_attrs *a);
+ductile_status dt_loss_params_of(const dt_loss_attrs *a, int n_in, const dt_view *in, dt_loss_params *p);
 
 /* ---- ArgMax, ArgMin, Hardmax, CumSum, CumProd, LpNormalization, TopK (nn_axis.c) ---- */
 
@@ -157,8 +194,16 @@ void dt_axis_layout(const dt_view *x, int axis, int64_t *outer, int64_t *n, int6
 /* The axis of the op: the attribute 'axis' (dflt) or, for CumSum and CumProd, input 1's
  * value; DUCTILE_ERR_SHAPE naming it when out of range. */
 ductile_status dt_axis_get(const ductile_layer *L, const dt_view *in, int64_t dflt, int *axis);
+/* The same from what the layer gives, read once (compiled kernels): `from_input` for CumSum
+ * and CumProd, else `attr` (the attribute or its default). */
+bool dt_axis_from_input(const ductile_layer *L);
+ductile_status dt_axis_of(int64_t attr, bool from_input, const dt_view *in, int *axis);
 /* TopK's k: input 1 (opset 10+) or attribute 'k'; in [0, dim of axis]. */
 ductile_status dt_topk_k(const ductile_layer *L, const dt_view *in, int axis, int64_t *k);
+/* The same from what the layer gives: k from input 1 (`from_input`, opset 10+; k_name its
+ * tensor, for messages) or the attribute `attr`. */
+ductile_status dt_topk_k_of(bool from_input, int64_t attr, const char *k_name, const dt_view *in,
+                            int axis, int64_t *k);
 
 /* ---- check and infer of each op ---- */
 

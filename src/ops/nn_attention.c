@@ -58,21 +58,21 @@ static ductile_status dt_att_4d(const dt_view *in, int i, const char *what, int6
     return dt_att_bad(i, what, v, e);
 }
 
-/* Heads of a 3-D input [B, S, H * D]: D from the attribute H. */
-static ductile_status dt_att_heads(const ductile_layer *L, const dt_view *in, int i,
-                                   const char *what, const char *attr, int64_t *heads, int64_t *d)
+/* Heads of a 3-D input [B, S, H * D]: D from the attribute H (its value `heads`). */
+static ductile_status dt_att_heads(int64_t heads, const dt_view *in, int i, const char *what,
+                                   const char *attr, int64_t *out_heads, int64_t *d)
 {
-    *heads = dt_attr_int(L, attr, 0);
-    if (*heads <= 0)
+    *out_heads = heads;
+    if (heads <= 0)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                        "attribute '%s' = %lld; 3-D inputs need a positive head count", attr,
-                       (long long)*heads);
-    if (in[i].dims[2] % *heads != 0) {
+                       (long long)heads);
+    if (in[i].dims[2] % heads != 0) {
         char e[128];
-        snprintf(e, sizeof e, "a last dim divisible by %s = %lld", attr, (long long)*heads);
+        snprintf(e, sizeof e, "a last dim divisible by %s = %lld", attr, (long long)heads);
         return dt_att_bad(i, what, &in[i], e);
     }
-    *d = in[i].dims[2] / *heads;
+    *d = in[i].dims[2] / heads;
     return DUCTILE_OK;
 }
 
@@ -127,8 +127,31 @@ static ductile_status dt_att_mask(const dt_view *in, dt_attention_params *p)
     return DUCTILE_OK;
 }
 
+void dt_attention_attrs_read(const ductile_layer *L, dt_attention_attrs *a)
+{
+    *a = (dt_attention_attrs){
+        .q_heads = dt_attr_int(L, "q_num_heads", 0),
+        .kv_heads = dt_attr_int(L, "kv_num_heads", 0),
+        .has_scale = dt_attr_find(L, "scale") != NULL,
+        .scale = dt_attr_float(L, "scale", 0.0f),
+        .softcap = dt_attr_float(L, "softcap", 0.0f),
+        .causal = dt_attr_int(L, "is_causal", 0) != 0,
+        .mode = (int)dt_attr_int(L, "qk_matmul_output_mode", 0),
+        .left = dt_attr_int(L, "left_window_size", -1),
+        .right = dt_attr_int(L, "right_window_size", -1),
+    };
+}
+
 ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in,
                                        dt_attention_params *p)
+{
+    dt_attention_attrs a;
+    dt_attention_attrs_read(L, &a);
+    return dt_attention_params_of(&a, L->n_in, in, p);
+}
+
+ductile_status dt_attention_params_of(const dt_attention_attrs *a, int n_in, const dt_view *in,
+                                      dt_attention_params *p)
 {
     *p = (dt_attention_params){0};
     DT_TRY(dt_att_float(in, DT_ATT_Q, "Q"));
@@ -142,15 +165,15 @@ ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in
     if (q->rank == 3) {
         p->rank3 = true;
         int64_t hk, hv;
-        DT_TRY(dt_att_heads(L, in, 0, "Q", "q_num_heads", &p->Hq, &p->Dh));
-        DT_TRY(dt_att_heads(L, in, 1, "K", "kv_num_heads", &hk, &p->Dv));
+        DT_TRY(dt_att_heads(a->q_heads, in, 0, "Q", "q_num_heads", &p->Hq, &p->Dh));
+        DT_TRY(dt_att_heads(a->kv_heads, in, 1, "K", "kv_num_heads", &hk, &p->Dv));
         if (p->Dv != p->Dh) {
             char e[128];
             snprintf(e, sizeof e, "[%lld, seq, %lld] (head size %lld like Q)", (long long)p->B,
                      (long long)(hk * p->Dh), (long long)p->Dh);
             return dt_att_bad(1, "K", k, e);
         }
-        DT_TRY(dt_att_heads(L, in, 2, "V", "kv_num_heads", &hv, &p->Dv));
+        DT_TRY(dt_att_heads(a->kv_heads, in, 2, "V", "kv_num_heads", &hv, &p->Dv));
         p->Hkv = hk;
         p->Sq = q->dims[1];
         p->Skv = k->dims[1];
@@ -176,8 +199,8 @@ ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "%lld query heads cannot be grouped over %lld key/value heads (must divide)",
                        (long long)p->Hq, (long long)p->Hkv);
-    bool past_k = L->n_in > DT_ATT_PAST_K && in[DT_ATT_PAST_K].rank >= 0;
-    bool past_v = L->n_in > DT_ATT_PAST_V && in[DT_ATT_PAST_V].rank >= 0;
+    bool past_k = n_in > DT_ATT_PAST_K && in[DT_ATT_PAST_K].rank >= 0;
+    bool past_v = n_in > DT_ATT_PAST_V && in[DT_ATT_PAST_V].rank >= 0;
     if (past_k != past_v)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                        "inputs 4 (past_key) and 5 (past_value) must be given together");
@@ -193,8 +216,8 @@ ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in
     }
     if (!dt_add_i64(p->Spast, p->Skv, &p->Stotal))
         return dt_fail(DUCTILE_ERR_SHAPE, "past and new sequence lengths overflow");
-    if (L->n_in > DT_ATT_MASK && in[DT_ATT_MASK].rank >= 0) DT_TRY(dt_att_mask(in, p));
-    if (L->n_in > DT_ATT_NONPAD && in[DT_ATT_NONPAD].rank >= 0) {
+    if (n_in > DT_ATT_MASK && in[DT_ATT_MASK].rank >= 0) DT_TRY(dt_att_mask(in, p));
+    if (n_in > DT_ATT_NONPAD && in[DT_ATT_NONPAD].rank >= 0) {
         const dt_view *n = &in[DT_ATT_NONPAD];
         if (n->dtype != DUCTILE_INT64 || n->rank != 1 || n->dims[0] != p->B) {
             char e[64];
@@ -203,14 +226,13 @@ ductile_status dt_attention_params_get(const ductile_layer *L, const dt_view *in
         }
         p->has_nonpad = true;
     }
-    float scale = dt_attr_float(L, "scale", 0.0f);
-    if (!dt_attr_find(L, "scale")) scale = 1.0f / sqrtf((float)(p->Dh > 0 ? p->Dh : 1));
+    float scale = a->has_scale ? a->scale : 1.0f / sqrtf((float)(p->Dh > 0 ? p->Dh : 1));
     p->sqrt_scale = sqrtf(scale);
-    p->softcap = dt_attr_float(L, "softcap", 0.0f);
-    p->causal = dt_attr_int(L, "is_causal", 0) != 0;
-    p->mode = (int)dt_attr_int(L, "qk_matmul_output_mode", 0);
-    p->left = dt_attr_int(L, "left_window_size", -1);
-    p->right = dt_attr_int(L, "right_window_size", -1);
+    p->softcap = a->softcap;
+    p->causal = a->causal;
+    p->mode = a->mode;
+    p->left = a->left;
+    p->right = a->right;
     return DUCTILE_OK;
 }
 

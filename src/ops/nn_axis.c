@@ -15,16 +15,22 @@ void dt_axis_layout(const dt_view *x, int axis, int64_t *outer, int64_t *n, int6
     }
 }
 
-static bool dt_axis_from_input(const ductile_layer *L)
+bool dt_axis_from_input(const ductile_layer *L)
 {
     return strcmp(L->op_type, "CumSum") == 0 || strcmp(L->op_type, "CumProd") == 0;
 }
 
 ductile_status dt_axis_get(const ductile_layer *L, const dt_view *in, int64_t dflt, int *axis)
 {
-    int64_t a = dflt;
+    bool from_input = dt_axis_from_input(L);
+    return dt_axis_of(from_input ? dflt : dt_attr_int(L, "axis", dflt), from_input, in, axis);
+}
+
+ductile_status dt_axis_of(int64_t attr, bool from_input, const dt_view *in, int *axis)
+{
+    int64_t a = attr;
     const char *what = "attribute 'axis'";
-    if (dt_axis_from_input(L)) {
+    if (from_input) {
         const dt_view *v = &in[1];
         if ((v->dtype != DUCTILE_INT32 && v->dtype != DUCTILE_INT64) || dt_view_count(v) != 1 ||
             v->rank > 1)
@@ -36,8 +42,6 @@ ductile_status dt_axis_get(const ductile_layer *L, const dt_view *in, int64_t df
         }
         a = dt_view_int(v, 0);
         what = "input 1 (axis)";
-    } else {
-        a = dt_attr_int(L, "axis", dflt);
     }
     ductile_status st = dt_norm_axis(a, in[0].rank, axis);
     if (st != DUCTILE_OK) return dt_fail_prefix(st, "%s", what);
@@ -152,7 +156,15 @@ ductile_status dt_nn_check_topk(const ductile_layer *L)
 
 ductile_status dt_topk_k(const ductile_layer *L, const dt_view *in, int axis, int64_t *k)
 {
-    if (L->opset >= 10) {
+    bool from_input = L->opset >= 10;
+    return dt_topk_k_of(from_input, from_input ? -1 : dt_attr_int(L, "k", -1),
+                        from_input && L->in[1] ? L->in[1]->name : "K", in, axis, k);
+}
+
+ductile_status dt_topk_k_of(bool from_input, int64_t attr, const char *k_name, const dt_view *in,
+                            int axis, int64_t *k)
+{
+    if (from_input) {
         const dt_view *v = &in[1];
         if ((v->dtype != DUCTILE_INT64 && v->dtype != DUCTILE_INT32) || v->rank > 1 ||
             dt_view_count(v) != 1)
@@ -160,11 +172,10 @@ ductile_status dt_topk_k(const ductile_layer *L, const dt_view *in, int axis, in
                            ductile_dtype_name((ductile_dtype)v->dtype), v->rank);
         if (!v->data)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                           "the output shape depends on the data of input 1 ('%s')",
-                           L->in[1] ? L->in[1]->name : "K");
+                           "the output shape depends on the data of input 1 ('%s')", k_name);
         *k = dt_view_int(v, 0);
     } else {
-        *k = dt_attr_int(L, "k", -1);
+        *k = attr;
     }
     if (*k < 0 || *k > in[0].dims[axis])
         return dt_fail(DUCTILE_ERR_SHAPE, "K = %lld is outside 0..%lld (dim %d of X)", (long long)*k,

@@ -30,10 +30,25 @@ ductile_status dt_nn_check_loss(const ductile_layer *L)
     return dt_loss_reduction(L, &r);
 }
 
+ductile_status dt_loss_attrs_read(const ductile_layer *L, dt_loss_attrs *a)
+{
+    *a = (dt_loss_attrs){.has_ignore = dt_attr_find(L, "ignore_index") != NULL,
+                         .ignore_index = dt_attr_int(L, "ignore_index", 0)};
+    return dt_loss_reduction(L, &a->reduction);
+}
+
 ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_loss_params *p)
 {
+    dt_loss_attrs a;
     *p = (dt_loss_params){0};
-    DT_TRY(dt_loss_reduction(L, &p->reduction));
+    DT_TRY(dt_loss_attrs_read(L, &a));
+    return dt_loss_params_of(&a, L->n_in, in, p);
+}
+
+ductile_status dt_loss_params_of(const dt_loss_attrs *a, int n_in, const dt_view *in, dt_loss_params *p)
+{
+    *p = (dt_loss_params){0};
+    p->reduction = a->reduction;
     DT_TRY(dt_want_float32(in, 0, "input"));
     const dt_view *x = &in[0], *t = &in[1];
     char sx[160], st[160];
@@ -53,7 +68,7 @@ ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_
     p->C = x->dims[1];
     p->D = 1;
     for (int i = 2; i < x->rank; i++) p->D *= x->dims[i];
-    if (L->n_in > 2 && in[2].rank >= 0) {
+    if (n_in > 2 && in[2].rank >= 0) {
         DT_TRY(dt_want_float32(in, 2, "weight"));
         if (in[2].rank != 1 || in[2].dims[0] != p->C) {
             char sw[160];
@@ -63,8 +78,8 @@ ductile_status dt_loss_params_get(const ductile_layer *L, const dt_view *in, dt_
         }
         p->has_weight = true;
     }
-    p->has_ignore = dt_attr_find(L, "ignore_index") != NULL;
-    p->ignore_index = dt_attr_int(L, "ignore_index", 0);
+    p->has_ignore = a->has_ignore;
+    p->ignore_index = a->ignore_index;
     return DUCTILE_OK;
 }
 

@@ -22,15 +22,31 @@ ductile_status dt_nn_check_reduce(const ductile_layer *L)
     return dt_nn_check_int_range(L, "noop_with_empty_axes", 0, 0, 1);
 }
 
-ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
-                              bool *identity)
+ductile_status dt_reduce_attrs_read(const ductile_layer *L, dt_reduce_attrs *a)
+{
+    *a = (dt_reduce_attrs){.from_input = dt_reduce_axes_input(L),
+                           .noop = dt_attr_int(L, "noop_with_empty_axes", 0) != 0,
+                           .axes_name = L->n_in > 1 && L->in[1] ? L->in[1]->name : "axes"};
+    if (a->from_input) return DUCTILE_OK;
+    int64_t n = 0;
+    const int64_t *attr = dt_attr_ints(L, "axes", &n);
+    /* More axes than a tensor has dims must repeat one; infer names which. */
+    if (n > DT_MAX_DIMS)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'axes' has %lld entries; a tensor has at most %d dims",
+                       (long long)n, DT_MAX_DIMS);
+    a->n_axes = (int)n;
+    for (int k = 0; k < a->n_axes; k++) a->axes[k] = attr[k];
+    return DUCTILE_OK;
+}
+
+ductile_status dt_reduce_axes_of(const dt_reduce_attrs *a, int n_in, const dt_view *in,
+                                 bool reduced[DT_MAX_DIMS], bool *identity)
 {
     int r = in[0].rank;
     int64_t n = 0;
-    const int64_t *attr = NULL;
     const dt_view *axes = NULL;
-    if (dt_reduce_axes_input(L)) {
-        if (L->n_in > 1 && in[1].rank >= 0) {
+    if (a->from_input) {
+        if (n_in > 1 && in[1].rank >= 0) {
             axes = &in[1];
             if (axes->rank != 1 || (axes->dtype != DUCTILE_INT64 && axes->dtype != DUCTILE_INT32)) {
                 char s[160];
@@ -41,30 +57,37 @@ ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool re
             n = axes->dims[0];
             if (n > 0 && !axes->data)
                 return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                               "the output shape depends on the data of input 1 (%s)",
-                               L->in[1] ? L->in[1]->name : "axes");
+                               "the output shape depends on the data of input 1 (%s)", a->axes_name);
         }
     } else {
-        attr = dt_attr_ints(L, "axes", &n);
+        n = a->n_axes;
     }
     *identity = false;
     bool all = n == 0;
-    if (all && dt_attr_int(L, "noop_with_empty_axes", 0)) {
+    if (all && a->noop) {
         *identity = true;
         all = false;
     }
     for (int i = 0; i < DT_MAX_DIMS; i++) reduced[i] = all && i < r;
     for (int64_t k = 0; k < n; k++) {
-        int64_t a = attr ? attr[k] : dt_view_int(axes, k);
+        int64_t v = axes ? dt_view_int(axes, k) : a->axes[k];
         int ax;
-        ductile_status st = dt_norm_axis(a, r, &ax);
+        ductile_status st = dt_norm_axis(v, r, &ax);
         if (st != DUCTILE_OK) return dt_fail_prefix(st, "axes[%lld]", (long long)k);
         if (reduced[ax])
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "axes[%lld] = %lld repeats axis %d",
-                           (long long)k, (long long)a, ax);
+                           (long long)k, (long long)v, ax);
         reduced[ax] = true;
     }
     return DUCTILE_OK;
+}
+
+ductile_status dt_reduce_axes(const ductile_layer *L, const dt_view *in, bool reduced[DT_MAX_DIMS],
+                              bool *identity)
+{
+    dt_reduce_attrs a;
+    DT_TRY(dt_reduce_attrs_read(L, &a));
+    return dt_reduce_axes_of(&a, L->n_in, in, reduced, identity);
 }
 
 /* The CPU computes in float32: exact for halves, integers below 2^24 and bool. */

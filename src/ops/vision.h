@@ -43,6 +43,20 @@ ductile_status dt_nms_params_get(const ductile_layer *L, const dt_view *in, dt_n
  * number of selected boxes. */
 int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scores,
                    int64_t *sel, int64_t cap);
+/* The same in steps for compiled kernels: the attribute and the input names read once,
+ * the parameters of these inputs, and the run on caller memory of dt_nms_work_bytes
+ * (returns -1 only when that overflows). */
+typedef struct dt_nms_attrs {
+    bool center;
+    int n_in;
+    const char *names[5];   /* the inputs' tensors, for messages */
+} dt_nms_attrs;
+
+void dt_nms_attrs_read(const ductile_layer *L, dt_nms_attrs *a);
+ductile_status dt_nms_params_of(const dt_nms_attrs *a, const dt_view *in, dt_nms_params *p);
+bool dt_nms_work_bytes(int64_t boxes, size_t *bytes);
+int64_t dt_nms_run_in(const dt_nms_params *p, const float *boxes, const float *scores,
+                      int64_t *sel, int64_t cap, void *work);
 
 /* ---- RoiAlign (vision_roi.c) ---- */
 
@@ -75,6 +89,17 @@ ductile_status dt_vision_infer_deformconv(const ductile_layer *L, const dt_view 
 
 /* The per-axis scales (attribute for opset 7, input 1 for opset 9), each in [1, 65536]. */
 ductile_status dt_vision_upsample_scales(const ductile_layer *L, const dt_view *in, float *sc);
+/* The same from the attributes read once (compiled kernels). */
+typedef struct dt_upsample_attrs {
+    bool from_input;        /* opset 9: input 1 */
+    int n;                  /* the attribute's count (-1: absent or more than a tensor's dims) */
+    float sc[DT_MAX_DIMS];
+    const char *name;       /* input 1's tensor, for messages */
+    int n_in;
+} dt_upsample_attrs;
+
+void dt_vision_upsample_attrs_read(const ductile_layer *L, dt_upsample_attrs *a);
+ductile_status dt_vision_upsample_scales_of(const dt_upsample_attrs *a, const dt_view *in, float *sc);
 
 /* ---- check and infer of each op ---- */
 

@@ -83,24 +83,39 @@ ductile_status dt_vision_infer_maxunpool(const ductile_layer *L, const dt_view *
 /* Upsample's scales: attribute (opset 7) or input 1 (opset 9). */
 ductile_status dt_vision_upsample_scales(const ductile_layer *L, const dt_view *in, float *sc)
 {
+    dt_upsample_attrs a;
+    dt_vision_upsample_attrs_read(L, &a);
+    return dt_vision_upsample_scales_of(&a, in, sc);
+}
+
+void dt_vision_upsample_attrs_read(const ductile_layer *L, dt_upsample_attrs *a)
+{
+    *a = (dt_upsample_attrs){.from_input = L->opset >= 9, .n_in = L->n_in,
+                             .name = L->n_in > 1 && L->in[1] ? L->in[1]->name : "scales"};
+    if (a->from_input) return;
+    int64_t n;
+    const float *f = dt_attr_floats(L, "scales", &n);
+    a->n = !f || n > DT_MAX_DIMS ? -1 : (int)n;
+    for (int i = 0; i < a->n; i++) a->sc[i] = f[i];
+}
+
+ductile_status dt_vision_upsample_scales_of(const dt_upsample_attrs *a, const dt_view *in, float *sc)
+{
     int r = in[0].rank;
-    if (L->opset >= 9) {
-        if (L->n_in < 2 || in[1].rank < 0)
+    if (a->from_input) {
+        if (a->n_in < 2 || in[1].rank < 0)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 (scales) is required");
         if (!in[1].data)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                           "the output shape depends on the data of input 1 ('%s')",
-                           L->in[1] ? L->in[1]->name : "scales");
+                           "the output shape depends on the data of input 1 ('%s')", a->name);
         if (in[1].dtype != DUCTILE_FLOAT32 || in[1].rank != 1 || in[1].dims[0] != r)
             return dt_vision_bad_shape(1, "scales", &in[1], "float32 [rank of X]");
         memcpy(sc, in[1].data, sizeof(float) * (size_t)r);
     } else {
-        int64_t n;
-        const float *f = dt_attr_floats(L, "scales", &n);
-        if (!f || n != r)
+        if (a->n != r)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "attribute 'scales' needs %d values (the rank of X)", r);
-        memcpy(sc, f, sizeof(float) * (size_t)r);
+        memcpy(sc, a->sc, sizeof(float) * (size_t)r);
     }
     for (int i = 0; i < r; i++)
         if (!(sc[i] >= 1.0f) || sc[i] > 65536.0f)

@@ -3,6 +3,7 @@
  * use dt_nms_run, so the count infer announces is the count the kernel writes. */
 #include "ops/vision.h"
 #include "core/alloc.h"
+#include "core/sort.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -24,15 +25,14 @@ ductile_status dt_vision_check_nms(const ductile_layer *L)
 }
 
 /* A scalar-like input (shape [] or [1]) that may be omitted or empty: *given false. */
-static ductile_status dt_nms_scalar(const ductile_layer *L, const dt_view *in, int i,
-                                    double *v, bool *given)
+static ductile_status dt_nms_scalar(const dt_nms_attrs *a, const dt_view *in, int i, double *v,
+                                    bool *given)
 {
     *given = false;
-    if (i >= L->n_in || in[i].rank < 0 || dt_view_count(&in[i]) == 0) return DUCTILE_OK;
+    if (i >= a->n_in || in[i].rank < 0 || dt_view_count(&in[i]) == 0) return DUCTILE_OK;
     if (!in[i].data)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "the output shape depends on the data of input %d ('%s')", i,
-                       L->in[i] ? L->in[i]->name : dt_nms_names[i]);
+                       "the output shape depends on the data of input %d ('%s')", i, a->names[i]);
     if (in[i].dtype == DUCTILE_INT64) *v = (double)((const int64_t *)in[i].data)[0];
     else if (in[i].dtype == DUCTILE_INT32) *v = ((const int32_t *)in[i].data)[0];
     else if (in[i].dtype == DUCTILE_FLOAT32) *v = ((const float *)in[i].data)[0];
@@ -44,7 +44,21 @@ static ductile_status dt_nms_scalar(const ductile_layer *L, const dt_view *in, i
     return DUCTILE_OK;
 }
 
+void dt_nms_attrs_read(const ductile_layer *L, dt_nms_attrs *a)
+{
+    a->center = dt_attr_int(L, "center_point_box", 0) == 1;
+    a->n_in = L->n_in;
+    for (int i = 0; i < 5; i++) a->names[i] = i < L->n_in && L->in[i] ? L->in[i]->name : dt_nms_names[i];
+}
+
 ductile_status dt_nms_params_get(const ductile_layer *L, const dt_view *in, dt_nms_params *p)
+{
+    dt_nms_attrs a;
+    dt_nms_attrs_read(L, &a);
+    return dt_nms_params_of(&a, in, p);
+}
+
+ductile_status dt_nms_params_of(const dt_nms_attrs *a, const dt_view *in, dt_nms_params *p)
 {
     memset(p, 0, sizeof *p);
     DT_TRY(dt_want_float32(in, 0, "boxes"));
@@ -58,21 +72,20 @@ ductile_status dt_nms_params_get(const ductile_layer *L, const dt_view *in, dt_n
     p->batches = b->dims[0];
     p->classes = s->dims[1];
     p->boxes = b->dims[1];
-    p->center = dt_attr_int(L, "center_point_box", 0) == 1;
+    p->center = a->center;
     double v;
     bool given;
-    DT_TRY(dt_nms_scalar(L, in, 2, &v, &given));
+    DT_TRY(dt_nms_scalar(a, in, 2, &v, &given));
     p->max_out = given && v > 0 ? (v > 9e15 ? (int64_t)9e15 : (int64_t)v) : 0;
-    DT_TRY(dt_nms_scalar(L, in, 3, &v, &given));
+    DT_TRY(dt_nms_scalar(a, in, 3, &v, &given));
     p->iou = given ? (float)v : 0.0f;
-    DT_TRY(dt_nms_scalar(L, in, 4, &v, &given));
+    DT_TRY(dt_nms_scalar(a, in, 4, &v, &given));
     p->score = given ? (float)v : 0.0f;
     p->has_score = given;
     for (int i = 0; i < 2; i++)
         if (!in[i].data && dt_view_count(&in[i]) > 0)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                           "the output shape depends on the data of input %d ('%s')", i,
-                           L->in[i] ? L->in[i]->name : dt_nms_names[i]);
+                           "the output shape depends on the data of input %d ('%s')", i, a->names[i]);
     return DUCTILE_OK;
 }
 
@@ -116,17 +129,32 @@ static int dt_nms_cmp(const void *pa, const void *pb)
     return a->idx < b->idx ? -1 : a->idx > b->idx;
 }
 
+bool dt_nms_work_bytes(int64_t boxes, size_t *bytes)
+{
+    return boxes >= 0 &&
+           !__builtin_mul_overflow((size_t)boxes, 2 * sizeof(dt_nms_cand) + sizeof(int64_t), bytes);
+}
+
 int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scores,
                    int64_t *sel, int64_t cap)
 {
     if (p->max_out <= 0 || p->boxes == 0) return 0;
-    dt_nms_cand *cand = dt_malloc((size_t)p->boxes * sizeof *cand);
-    int64_t *kept = dt_malloc((size_t)p->boxes * sizeof *kept);
-    if (!cand || !kept) {
-        dt_free(cand);
-        dt_free(kept);
-        return -1;
-    }
+    size_t bytes;
+    void *work = dt_nms_work_bytes(p->boxes, &bytes) ? dt_malloc(bytes) : NULL;
+    if (!work) return -1;
+    int64_t n = dt_nms_run_in(p, boxes, scores, sel, cap, work);
+    dt_free(work);
+    return n;
+}
+
+/* work: the candidates of one class, the indices kept, dt_sort's buffer. */
+int64_t dt_nms_run_in(const dt_nms_params *p, const float *boxes, const float *scores,
+                      int64_t *sel, int64_t cap, void *work)
+{
+    if (p->max_out <= 0 || p->boxes == 0) return 0;
+    dt_nms_cand *cand = work;
+    int64_t *kept = (int64_t *)(cand + p->boxes);
+    void *tmp = kept + p->boxes;
     int64_t total = 0;
     for (int64_t bt = 0; bt < p->batches; bt++)
         for (int64_t c = 0; c < p->classes; c++) {
@@ -135,7 +163,7 @@ int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scor
             int64_t n = 0;
             for (int64_t i = 0; i < p->boxes; i++)
                 if (!p->has_score || sc[i] > p->score) cand[n++] = (dt_nms_cand){sc[i], i};
-            qsort(cand, (size_t)n, sizeof *cand, dt_nms_cmp);
+            dt_sort(cand, (size_t)n, sizeof *cand, dt_nms_cmp, tmp);
             int64_t nk = 0;
             for (int64_t i = 0; i < n && nk < p->max_out; i++) {
                 bool keep = true;
@@ -152,8 +180,6 @@ int64_t dt_nms_run(const dt_nms_params *p, const float *boxes, const float *scor
                 total++;
             }
         }
-    dt_free(cand);
-    dt_free(kept);
     return total;
 }
 

@@ -276,6 +276,19 @@ static inline void expect_error(const ductile_layer *L, const dt_view *in, ducti
     }
 }
 
+/* The compiled kernel's prepare (run when an engine is loaded, so the build fails naming the
+ * node) refuses L with this status and exactly this message. */
+static inline void expect_prepare_error(const ductile_layer *L, ductile_status status, const char *msg)
+{
+    const dt_kernel *k = dt_cpu_kernel_compiled(L->op_type);
+    CHECK(k != NULL && k->prepare != NULL);
+    if (!k || !k->prepare) return;
+    void *params = NULL;
+    CHECK_EQ_INT(k->prepare(L, &params), status);
+    CHECK_EQ_STR(dt_last_error(), msg);
+    CHECK(params == NULL);
+}
+
 #define DIMS(...) ((const int64_t[]){__VA_ARGS__})
 #define NDIMS(...) (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t))
 

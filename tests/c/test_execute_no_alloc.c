@@ -9,6 +9,7 @@
 #include "ductile.h"
 #include "onnx_writer.h"
 #include "testutil.h"
+#include "core/threadpool.h"
 
 #include "backend/cpu/elementwise_impl.h"
 
@@ -34,12 +35,15 @@ extern void *__libc_realloc(void *, size_t);
 extern void *__libc_memalign(size_t, size_t);
 extern void __libc_free(void *);
 
-static atomic_int counting;
+static atomic_int counting, workers_only;
 static atomic_long calls;
+static _Thread_local int main_thread;
 
 static void dt_count(void)
 {
-    if (atomic_load_explicit(&counting, memory_order_relaxed)) atomic_fetch_add(&calls, 1);
+    if (atomic_load_explicit(&counting, memory_order_relaxed) &&
+        !(main_thread && atomic_load_explicit(&workers_only, memory_order_relaxed)))
+        atomic_fetch_add(&calls, 1);
 }
 
 void *malloc(size_t n)
@@ -546,6 +550,163 @@ static void test_seq_and_quant_ops_execute_in_scratch(void)
     }
     ductile_engine_free(e);
 }
+
+/* ---- the nn and vision kernels, and the pool ---- */
+
+/* A pool's workers allocate and free nothing of their own, not even at start: a worker the
+ * machine starts late (under load) would otherwise free its start-up data inside an execute
+ * (test_execute_allocates_nothing_on_the_suite failed now and then, under make test).
+ * Counted on the workers only, from the pool's creation to its free, which joins them. */
+static void test_pool_workers_allocate_nothing(void)
+{
+    main_thread = 1;
+    atomic_store(&calls, 0);
+    atomic_store(&workers_only, 1);
+    atomic_store(&counting, 1);
+    dt_pool *p = NULL;
+    CHECK_EQ_INT(dt_pool_create(4, &p), DUCTILE_OK);
+    dt_pool_free(p);
+    atomic_store(&counting, 0);
+    atomic_store(&workers_only, 0);
+    CHECK_EQ_INT((int)atomic_load(&calls), 0);
+}
+
+static void add_node(pbw *g, const char *op, const char *const *ins, const char *const *outs, pbw *attrs,
+                     int n_attrs)
+{
+    w_msg(g, 1, node(NULL, op, NULL, ins, outs, attrs, n_attrs));
+}
+
+/* ModelProto around graph g, default domain at this opset. */
+static pbw opset_model(pbw g, int opset)
+{
+    pbw m = {0}, o = {0};
+    w_int(&m, 1, 8);
+    w_str(&m, 2, "ductile-test");
+    w_msg(&m, 7, g);
+    w_str(&o, 1, "");
+    w_int(&o, 2, opset);
+    w_msg(&m, 8, o);
+    return m;
+}
+
+/* Opset 23: the reductions (axes as input 1), Attention in float32 and float16 (widened on
+ * the scratch), TopK over 128 (a sort larger than glibc's qsort sorts without malloc),
+ * ArgMax, CumSum, LpNormalization, Hardmax, LRN, MeanVarianceNormalization and
+ * SoftmaxCrossEntropyLoss without its log-probabilities output (computed in the scratch). */
+static pbw nn_ops_model(void)
+{
+    pbw g = {0};
+    int64_t xd[3] = {2, 4, 128}, one = 1, last = -1, k = 100;
+    w_msg(&g, 5, tensor_raw("axes", DUCTILE_INT64, 1, &one, &last, sizeof last));
+    w_msg(&g, 5, tensor_raw("k", DUCTILE_INT64, 1, &one, &k, sizeof k));
+    w_msg(&g, 5, tensor_raw("axis1", DUCTILE_INT64, 0, NULL, &one, sizeof one));
+    pbw a[2];
+    a[0] = attr_int("q_num_heads", 2);
+    a[1] = attr_int("kv_num_heads", 2);
+    add_node(&g, "Attention", S("x", "x", "x"), S("att"), a, 2);
+    static const char *const reds[] = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2",
+                                       "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ReduceProd"};
+    char names[10][24];
+    for (int i = 0; i < 10; i++) {
+        snprintf(names[i], sizeof names[i], "red%d", i);
+        w_msg(&g, 1, node(NULL, reds[i], NULL, S("att", "axes"), (const char *const[]){names[i], NULL}, NULL, 0));
+    }
+    a[0] = attr_int("to", DUCTILE_FLOAT16);
+    add_node(&g, "Cast", S("x"), S("xh"), a, 1);
+    add_node(&g, "ReduceSum", S("xh", "axes"), S("redh"), NULL, 0);
+    a[0] = attr_int("q_num_heads", 2);
+    a[1] = attr_int("kv_num_heads", 2);
+    add_node(&g, "Attention", S("xh", "xh", "xh"), S("atth"), a, 2);
+    add_node(&g, "TopK", S("att", "k"), S("topv", "topi"), NULL, 0);
+    a[0] = attr_int("axis", 1);
+    a[1] = attr_int("keepdims", 0);
+    add_node(&g, "ArgMax", S("att"), S("target"), a, 2);
+    add_node(&g, "CumSum", S("att", "axis1"), S("cum"), NULL, 0);
+    add_node(&g, "LpNormalization", S("att"), S("lpn"), NULL, 0);
+    add_node(&g, "Hardmax", S("att"), S("hard"), NULL, 0);
+    a[0] = attr_int("size", 3);
+    add_node(&g, "LRN", S("att"), S("lrn"), a, 1);
+    a[0] = (pbw){0};
+    int64_t mvn_axes[2] = {0, 2};
+    w_str(&a[0], 1, "axes");
+    w_packed(&a[0], 8, mvn_axes, 2);
+    w_int(&a[0], 20, 7); /* INTS */
+    add_node(&g, "MeanVarianceNormalization", S("att"), S("mvn"), a, 1);
+    add_node(&g, "SoftmaxCrossEntropyLoss", S("att", "target"), S("loss"), NULL, 0);
+    w_str(&g, 2, "nn_ops");
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 3, xd, NULL));
+    static const char *const outs[] = {"redh", "atth", "topv", "topi", "cum", "lpn", "hard", "lrn", "mvn", "loss"};
+    for (int i = 0; i < 10; i++) w_msg(&g, 12, value_info(names[i], DUCTILE_FLOAT32, -1, NULL, NULL));
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++) {
+        int t = !strcmp(outs[i], "topi") ? DUCTILE_INT64 : outs[i][3] == 'h' ? DUCTILE_FLOAT16 : DUCTILE_FLOAT32;
+        w_msg(&g, 12, value_info(outs[i], t, -1, NULL, NULL));
+    }
+    return opset_model(g, 23);
+}
+
+/* Opset 20: GridSample over AffineGrid's grid, LpPool, GlobalLpPool, GroupNormalization,
+ * LRN and MeanVarianceNormalization (its group sums in the scratch). */
+static pbw vision_ops_model(void)
+{
+    pbw g = {0};
+    int64_t xd[4] = {1, 4, 8, 8}, td[3] = {1, 2, 3}, four = 4, two = 2;
+    static const float theta[6] = {1, 0, 0, 0, 1, 0}, gscale[2] = {1.0f, 0.5f}, gbias[2] = {0.0f, 0.25f};
+    w_msg(&g, 5, tensor_raw("theta", DUCTILE_FLOAT32, 3, td, theta, sizeof theta));
+    w_msg(&g, 5, tensor_raw("size", DUCTILE_INT64, 1, &four, xd, sizeof xd));
+    w_msg(&g, 5, tensor_raw("gscale", DUCTILE_FLOAT32, 1, &two, gscale, sizeof gscale));
+    w_msg(&g, 5, tensor_raw("gbias", DUCTILE_FLOAT32, 1, &two, gbias, sizeof gbias));
+    pbw a[2];
+    add_node(&g, "AffineGrid", S("theta", "size"), S("grid"), NULL, 0);
+    add_node(&g, "GridSample", S("x", "grid"), S("gs"), NULL, 0);
+    a[0] = (pbw){0};
+    w_str(&a[0], 1, "kernel_shape");
+    w_packed(&a[0], 8, (const int64_t[]){2, 2}, 2);
+    w_int(&a[0], 20, 7); /* INTS */
+    add_node(&g, "LpPool", S("x"), S("lp"), a, 1);
+    add_node(&g, "GlobalLpPool", S("x"), S("glp"), NULL, 0);
+    a[0] = attr_int("num_groups", 2);
+    add_node(&g, "GroupNormalization", S("x", "gscale", "gbias"), S("gn"), a, 1);
+    a[0] = attr_int("size", 3);
+    add_node(&g, "LRN", S("x"), S("lrn"), a, 1);
+    add_node(&g, "MeanVarianceNormalization", S("x"), S("mvn"), NULL, 0);
+    w_str(&g, 2, "vision_ops");
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 4, xd, NULL));
+    static const char *const outs[] = {"gs", "lp", "glp", "gn", "lrn", "mvn"};
+    for (size_t i = 0; i < sizeof outs / sizeof outs[0]; i++)
+        w_msg(&g, 12, value_info(outs[i], DUCTILE_FLOAT32, -1, NULL, NULL));
+    return opset_model(g, 20);
+}
+
+/* Writes model m to a temporary file and checks executes of it allocate nothing. */
+static void expect_no_alloc_model(pbw m, const model_case *mc)
+{
+    char path[] = "/tmp/ductile_no_alloc_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0) {
+        free(m.p);
+        return;
+    }
+    FILE *f = fdopen(fd, "wb");
+    CHECK(f != NULL && fwrite(m.p, 1, m.n, f) == m.n);
+    if (f) fclose(f);
+    free(m.p);
+    expect_no_alloc(path, mc);
+    remove(path);
+}
+
+static void test_execute_allocates_nothing_with_the_nn_ops(void)
+{
+    static const model_case mc = {"nn_ops (built in the test)", 1, {"x"}, {{3, {2, 4, 128}}}};
+    expect_no_alloc_model(nn_ops_model(), &mc);
+}
+
+static void test_execute_allocates_nothing_with_the_vision_ops(void)
+{
+    static const model_case mc = {"vision_ops (built in the test)", 1, {"x"}, {{4, {1, 4, 8, 8}}}};
+    expect_no_alloc_model(vision_ops_model(), &mc);
+}
 #endif
 
 int main(void)
@@ -553,6 +714,9 @@ int main(void)
 #ifdef DT_NO_INTERPOSE
     printf("SKIP: a sanitizer owns malloc\n");
 #else
+    test_pool_workers_allocate_nothing();
+    test_execute_allocates_nothing_with_the_nn_ops();
+    test_execute_allocates_nothing_with_the_vision_ops();
     test_execute_allocates_nothing_on_the_shape_kernels();
     test_float16_layers_widen_in_scratch();
     test_seq_and_quant_ops_execute_in_scratch();

@@ -1,49 +1,39 @@
-/* Which CPU kernels are compiled (backend.h: prepare once, scratch planned, run without
- * attribute lookups or allocation) and which still run through the adapter with the old
- * signature. The list below is the work left: migrating a kernel removes its op here, and a
- * kernel that falls back to the adapter fails this test. */
+/* Every CPU kernel is compiled (backend.h: prepare once, scratch planned, run without
+ * attribute lookups or allocation): the adapter (old signature) runs no CPU op any more, and
+ * every op that ductile defines and the CPU runs is found as a compiled kernel. A kernel added
+ * on the old signature fails this test. */
 #include "testutil.h"
 #include "onnx_writer.h"
 
 #include "backend/cpu/kernels.h"
+#include "ops/families.h"
 
 #include <stdbool.h>
 #include <string.h>
 
-static const char *const still_adapted[] = {
-    "ReduceMean",
-    "ReduceSum", "ReduceMax", "ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-    "ReduceLogSum", "ReduceLogSumExp", "ReduceProd", "Attention", "ArgMax", "ArgMin", "Hardmax",
-    "CumSum", "CumProd", "LpNormalization", "TopK", "NegativeLogLikelihoodLoss",
-    "SoftmaxCrossEntropyLoss", "GridSample", "AffineGrid", "NonMaxSuppression", "LRN",
-    "GroupNormalization", "MeanVarianceNormalization", "MaxUnpool", "Upsample", "LpPool",
-    "GlobalLpPool",
-};
-
-static void test_adapter_runs_exactly_the_listed_ops(void)
+static void test_the_adapter_runs_no_cpu_op(void)
 {
     const char *ops[512];
     int n = dt_cpu_adapter_ops(ops, 512);
-    int want = (int)(sizeof still_adapted / sizeof still_adapted[0]);
-    CHECK_EQ_INT(n, want);
-    for (int i = 0; i < n && i < want; i++) CHECK_EQ_STR(ops[i], still_adapted[i]);
+    for (int i = 0; i < n && i < 512; i++) fprintf(stderr, "still on the adapter: %s\n", ops[i]);
+    CHECK_EQ_INT(n, 0);
 }
 
-static void test_every_op_has_one_kind_of_kernel(void)
+static void test_every_op_has_a_compiled_kernel(void)
 {
-    static const char *const compiled[] = {"FusedConv", "Conv", "Gemm", "MatMul", "Relu", "Clip", "Add",
-                                           "Mul", "Sum", "Softmax", "LayerNormalization", "MaxPool",
-                                           "GlobalAveragePool", "Resize", "Gather", "Concat", "LSTM", "Cast",
-                                           "Transpose"};
-    for (size_t i = 0; i < sizeof compiled / sizeof compiled[0]; i++) {
-        CHECK(dt_cpu_kernel_compiled(compiled[i]) != NULL);
-        CHECK(dt_cpu_kernel_legacy(compiled[i]) == NULL);
-        CHECK(dt_cpu_kernel_find(compiled[i]) == dt_cpu_run_once);
-    }
-    for (size_t i = 0; i < sizeof still_adapted / sizeof still_adapted[0]; i++) {
-        CHECK(dt_cpu_kernel_compiled(still_adapted[i]) == NULL);
-        CHECK(dt_cpu_kernel_legacy(still_adapted[i]) != NULL);
-    }
+    const dt_opdef *const families[] = {dt_ops_elementwise, dt_ops_shape, dt_ops_linalg, dt_ops_nn,
+                                        dt_ops_fused,       dt_ops_quant, dt_ops_seq,    dt_ops_vision};
+    int ops = 0;
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        for (const dt_opdef *d = families[f]; d->op_type; d++) {
+            if (!dt_cpu_kernel_find(d->op_type)) continue; /* ops run only by the shape pass or folded */
+            ops++;
+            if (!dt_cpu_kernel_compiled(d->op_type)) fprintf(stderr, "not compiled: %s\n", d->op_type);
+            CHECK(dt_cpu_kernel_compiled(d->op_type) != NULL);
+            CHECK(dt_cpu_kernel_legacy(d->op_type) == NULL);
+            CHECK(dt_cpu_kernel_find(d->op_type) == dt_cpu_run_once);
+        }
+    CHECK(ops > 170);
     CHECK(dt_cpu_kernel_compiled("NoSuchOp") == NULL);
     CHECK(dt_cpu_kernel_legacy("NoSuchOp") == NULL);
     CHECK(dt_cpu_kernel_find("NoSuchOp") == NULL);
@@ -113,8 +103,8 @@ static void test_pad_value_the_data_cannot_hold_is_refused_at_build(void)
 
 int main(void)
 {
-    test_adapter_runs_exactly_the_listed_ops();
-    test_every_op_has_one_kind_of_kernel();
+    test_the_adapter_runs_no_cpu_op();
+    test_every_op_has_a_compiled_kernel();
     test_eye_like_of_a_dtype_without_one_is_refused_at_build();
     test_pad_value_the_data_cannot_hold_is_refused_at_build();
     TEST_MAIN_END();

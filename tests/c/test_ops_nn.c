@@ -670,9 +670,24 @@ static void test_axis_ops(void)
     expect_error(L, tin, DUCTILE_ERR_SHAPE, "K = 5 is outside 0..4 (dim 1 of X)");
 }
 
+/* Refusals from the attributes alone happen in the kernels' prepare, once per layer. */
+static void test_compiled_refusals(void)
+{
+    ductile_layer *L = layer("ReduceMean", 13, 1, NULL, 1);
+    a_ints(L, "axes", DIMS(0, 1, 2, 3, 4, 5, 6, 7, 0), 9);
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'axes' has 9 entries; a tensor has at most 8 dims");
+    L = layer("NegativeLogLikelihoodLoss", 13, 2, NULL, 1);
+    a_str(L, "reduction", "avg");
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'reduction' = 'avg' is not one of none, sum, mean");
+    L = layer("SoftmaxCrossEntropyLoss", 13, 2, NULL, 2);
+    a_str(L, "reduction", "max");
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'reduction' = 'max' is not one of none, sum, mean");
+}
+
 int main(void)
 {
     if (ophelp_begin()) return 1;
+    test_compiled_refusals();
     test_global_pools();
     test_pools();
     test_pool_errors();

@@ -258,9 +258,34 @@ static void test_avgpool_dilations(void)
     expect(L, in, 4, dx, exp_ap_dil);
 }
 
+/* Refusals from the attributes alone happen in the kernels' prepare, once per layer. */
+static void test_compiled_refusals(void)
+{
+    ductile_layer *L = layer("GridSample", 20, 2, NULL, 1);
+    a_str(L, "mode", "area");
+    expect_prepare_error(L, DUCTILE_ERR_UNSUPPORTED,
+                         "attribute 'mode' = 'area' is not supported (supported: nearest, linear, cubic, bilinear, bicubic)");
+    L = layer("GridSample", 20, 2, NULL, 1);
+    a_str(L, "padding_mode", "wrap");
+    expect_prepare_error(L, DUCTILE_ERR_UNSUPPORTED,
+                         "attribute 'padding_mode' = 'wrap' is not supported (supported: zeros, border, reflection)");
+    L = layer("MaxUnpool", 11, 2, NULL, 1);
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' with 1 to 3 values is required");
+    L = layer("MaxUnpool", 11, 2, NULL, 1);
+    a_ints(L, "kernel_shape", DIMS(2, 2), 2);
+    a_ints(L, "strides", DIMS(2), 1);
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attributes 'strides' and 'pads' need 2 and 4 values");
+    L = layer("MeanVarianceNormalization", 13, 1, NULL, 1);
+    a_ints(L, "axes", DIMS(0, 9), 2);
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'axes': axes[1] = 9 is outside -8..7");
+    L = layer("LpPool", 18, 1, NULL, 1);
+    expect_prepare_error(L, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' is required (1 to 3 values)");
+}
+
 int main(void)
 {
     if (ophelp_begin()) return 1;
+    test_compiled_refusals();
     test_gridsample();
     test_affinegrid();
     test_nms();

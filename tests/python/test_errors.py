@@ -134,17 +134,17 @@ def test_hardcoded_reshape_contradicting_profile_names_node_constant_and_range()
            builder.build_engine, network, config)
 
 
-def det_model():
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 3])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n"])
-    graph = helper.make_graph([helper.make_node("RoiAlign", ["x"], ["y"], name="roi0")], "det", [x], [y])
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+def decoder_model():
+    x = helper.make_tensor_value_info("x", TensorProto.UINT8, ["n"])
+    y = helper.make_tensor_value_info("y", TensorProto.UINT8, None)
+    graph = helper.make_graph([helper.make_node("ImageDecoder", ["x"], ["y"], name="dec0")], "dec", [x], [y])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
 
 
 def test_unsupported_op_names_node_op_and_opset():
     raises("DUCTILE_ERR_UNSUPPORTED",
-           "node 'roi0' (RoiAlign, opset 17): op type 'RoiAlign' is not supported by ductile",
-           ductile.Builder().parse_onnx_bytes, det_model().SerializeToString())
+           "node 'dec0' (ImageDecoder, opset 20): op type 'ImageDecoder' is not supported by ductile",
+           ductile.Builder().parse_onnx_bytes, decoder_model().SerializeToString())
 
 
 def test_truncated_model_file_is_a_parse_error(tmp_path):

@@ -3,7 +3,6 @@
  * sum of values. 3-D inputs [B, S, H * D] are read in place (a head's row is contiguous in
  * both layouts), so nothing is transposed. */
 #include "backend/cpu/nn_kernels.h"
-#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -125,11 +124,24 @@ static void dt_att_present(const dt_att_job *j, float *dst, const float *past, c
                        dt_att_kv(j, past, cur, d, b, h, t), (size_t)d * sizeof(float));
 }
 
-static ductile_status dt_att_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                 dt_exec *ex)
+/* An Attention compiled: its attributes, read once, and its input and output counts. */
+typedef struct dt_att_kernel_params {
+    dt_attention_attrs a;
+    int n_in, n_out;
+} dt_att_kernel_params;
+
+/* The per-worker rows of scores: threads x Stotal floats. */
+static bool dt_att_rows_bytes(int threads, int64_t stotal, size_t *bytes)
+{
+    return !__builtin_mul_overflow((size_t)threads * sizeof(float), (size_t)stotal, bytes);
+}
+
+/* Computes in float32; `rows` is the scratch for the scores (dt_att_rows_bytes). */
+static ductile_status dt_att_f32(const dt_att_kernel_params *kp, const dt_view *in, dt_view *out,
+                                 dt_exec *ex, void *rows, size_t rows_bytes)
 {
     dt_attention_params p;
-    DT_TRY(dt_attention_params_get(L, in, &p));
+    DT_TRY(dt_attention_params_of(&kp->a, kp->n_in, in, &p));
     bool past = p.Spast > 0;
     dt_att_job j = {
         .p = &p, .q = in[0].data, .k = in[1].data, .v = in[2].data,
@@ -137,25 +149,23 @@ static ductile_status dt_att_f32(const ductile_layer *L, const dt_view *in, dt_v
         .fmask = p.has_mask && !p.mask_bool ? in[3].data : NULL,
         .bmask = p.has_mask && p.mask_bool ? in[3].data : NULL,
         .nonpad = p.has_nonpad ? in[6].data : NULL,
-        .y = out[0].data, .qk = L->n_out > 3 ? out[3].data : NULL,
+        .y = out[0].data, .qk = kp->n_out > 3 ? out[3].data : NULL,
     };
-    if (L->n_out > 1) dt_att_present(&j, out[1].data, j.past_k, j.k, p.Dh);
-    if (L->n_out > 2) dt_att_present(&j, out[2].data, j.past_v, j.v, p.Dv);
-    int64_t rows = p.B * p.Hq * p.Sq;
-    if (rows == 0) return DUCTILE_OK;
+    if (kp->n_out > 1) dt_att_present(&j, out[1].data, j.past_k, j.k, p.Dh);
+    if (kp->n_out > 2) dt_att_present(&j, out[2].data, j.past_v, j.v, p.Dv);
+    int64_t rows_n = p.B * p.Hq * p.Sq;
+    if (rows_n == 0) return DUCTILE_OK;
     if (p.Stotal == 0) {
         /* No keys at all: every row attends nothing. */
         memset(out[0].data, 0, (size_t)dt_view_count(&out[0]) * sizeof(float));
         return DUCTILE_OK;
     }
-    int threads = ex->pool ? dt_pool_threads(ex->pool) : 1;
-    size_t bytes;
-    if (__builtin_mul_overflow((size_t)threads * sizeof(float), (size_t)p.Stotal, &bytes) ||
-        !(j.scratch = dt_malloc(bytes)))
-        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Attention: no memory for %d rows of %lld scores",
-                       threads, (long long)p.Stotal);
-    dt_parallel_for(ex->pool, rows, dt_cpu_grain(p.Stotal * (p.Dh + p.Dv)), dt_att_range, &j);
-    dt_free(j.scratch);
+    size_t need;
+    if (!dt_att_rows_bytes(dt_pool_threads(ex->pool), p.Stotal, &need) || !rows || rows_bytes < need)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "Attention: %zu bytes of scratch given for %d rows of %lld scores",
+                       rows_bytes, dt_pool_threads(ex->pool), (long long)p.Stotal);
+    j.scratch = rows;
+    dt_parallel_for(ex->pool, rows_n, dt_cpu_grain(p.Stotal * (p.Dh + p.Dv)), dt_att_range, &j);
     return DUCTILE_OK;
 }
 
@@ -202,45 +212,90 @@ static uint16_t dt_att_narrow(int dtype, float f)
     return sign | (uint16_t)(((r >> 23) - 112) << 10 | ((r >> 13) & 1023));
 }
 
-ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                dt_exec *ex)
+/* float16 and bfloat16 inputs of Q's dtype (not a bool mask, not the int64 lengths) are
+ * widened into the scratch, and every output is computed in a float32 buffer there. */
+static bool dt_att_widens(const dt_view *in, int i) { return in[i].rank >= 0 && in[i].dtype == in[0].dtype; }
+
+static size_t dt_att_round(int64_t n) { return ((size_t)(n ? n : 1) * sizeof(float) + 63) & ~(size_t)63; }
+
+static ductile_status dt_att_scratch(const void *params, const dt_view *in, const dt_view *out,
+                                     int threads, size_t *bytes)
 {
+    const dt_att_kernel_params *kp = params;
+    *bytes = 0;
+    dt_attention_params p;
+    /* Shapes the run refuses need nothing: the run names the fault. */
+    if (dt_attention_params_of(&kp->a, kp->n_in, in, &p) != DUCTILE_OK) return DUCTILE_OK;
+    size_t total = 0;
+    if (!dt_att_rows_bytes(threads, p.Stotal, &total) || total > SIZE_MAX / 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "Attention: %d rows of %lld scores overflow", threads, (long long)p.Stotal);
+    total = (total + 63) & ~(size_t)63;
+    if (in[0].dtype != DUCTILE_FLOAT32) {
+        for (int i = 0; i < kp->n_in && i < 7; i++)
+            if (dt_att_widens(in, i) && __builtin_add_overflow(total, dt_att_round(dt_view_count(&in[i])), &total))
+                return dt_fail(DUCTILE_ERR_SHAPE, "Attention: float32 copies of the inputs overflow");
+        for (int o = 0; o < kp->n_out && o < 4; o++)
+            if (__builtin_add_overflow(total, dt_att_round(dt_view_count(&out[o])), &total))
+                return dt_fail(DUCTILE_ERR_SHAPE, "Attention: float32 outputs overflow");
+    }
+    *bytes = total;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_att_prepare(const ductile_layer *L, void **out)
+{
+    dt_att_kernel_params kp = {.n_in = L->n_in, .n_out = L->n_out};
+    dt_attention_attrs_read(L, &kp.a);
+    return dt_cpu_params_copy(&kp, sizeof kp, L, out);
+}
+
+static ductile_status dt_att_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_att_kernel_params *kp = params;
     int dt = in[0].dtype;
-    if (dt == DUCTILE_FLOAT32) return dt_att_f32(L, in, out, ex);
+    if (dt == DUCTILE_FLOAT32) return dt_att_f32(kp, in, out, ex, ex->scratch, ex->scratch_bytes);
+    /* The copies go after the rows of scores, which take the front of the scratch. */
+    dt_attention_params p;
+    DT_TRY(dt_attention_params_of(&kp->a, kp->n_in, in, &p));
+    size_t rows = 0;
+    if (!dt_att_rows_bytes(dt_pool_threads(ex->pool), p.Stotal, &rows))
+        return dt_fail(DUCTILE_ERR_SHAPE, "Attention: rows of %lld scores overflow", (long long)p.Stotal);
+    rows = (rows + 63) & ~(size_t)63;
+    char *s = ex->scratch;
+    size_t at = rows;
     dt_view fin[7], fout[4];
-    void *bufs[11] = {0};
-    int nb = 0;
-    ductile_status st = DUCTILE_OK;
-    for (int i = 0; i < L->n_in && i < 7; i++) {
+    for (int i = 0; i < kp->n_in && i < 7; i++) {
         fin[i] = in[i];
-        if (in[i].rank < 0 || in[i].dtype != dt) continue;
+        if (!dt_att_widens(in, i)) continue;
         int64_t n = dt_view_count(&in[i]);
-        float *f = dt_malloc((size_t)(n ? n : 1) * sizeof *f);
-        if (!f) goto oom;
-        bufs[nb++] = f;
+        size_t b = dt_att_round(n);
+        if (!s || at > ex->scratch_bytes || b > ex->scratch_bytes - at) goto short_scratch;
+        float *f = (float *)(s + at);
+        at += b;
         const uint16_t *h = in[i].data;
         for (int64_t e = 0; e < n; e++) f[e] = dt_att_widen(dt, h[e]);
         fin[i].data = f;
         fin[i].dtype = DUCTILE_FLOAT32;
     }
-    for (int o = 0; o < L->n_out && o < 4; o++) {
+    for (int o = 0; o < kp->n_out && o < 4; o++) {
         fout[o] = out[o];
         fout[o].dtype = DUCTILE_FLOAT32;
-        int64_t n = dt_view_count(&out[o]);
-        if (!(fout[o].data = dt_malloc((size_t)(n ? n : 1) * sizeof(float)))) goto oom;
-        bufs[nb++] = fout[o].data;
+        size_t b = dt_att_round(dt_view_count(&out[o]));
+        if (!s || at > ex->scratch_bytes || b > ex->scratch_bytes - at) goto short_scratch;
+        fout[o].data = s + at;
+        at += b;
     }
-    st = dt_att_f32(L, fin, fout, ex);
-    for (int o = 0; st == DUCTILE_OK && o < L->n_out && o < 4; o++) {
+    DT_TRY(dt_att_f32(kp, fin, fout, ex, s, rows));
+    for (int o = 0; o < kp->n_out && o < 4; o++) {
         int64_t n = dt_view_count(&out[o]);
         const float *f = fout[o].data;
         uint16_t *h = out[o].data;
         for (int64_t e = 0; e < n; e++) h[e] = dt_att_narrow(dt, f[e]);
     }
-    for (int b = 0; b < nb; b++) dt_free(bufs[b]);
-    return st;
-oom:
-    for (int b = 0; b < nb; b++) dt_free(bufs[b]);
-    return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "Attention: no memory to widen %s to float32",
-                   ductile_dtype_name((ductile_dtype)dt));
+    return DUCTILE_OK;
+short_scratch:
+    return dt_fail(DUCTILE_ERR_INTERNAL, "Attention: %zu bytes of scratch given, more needed to widen %s to float32",
+                   ex->scratch_bytes, ductile_dtype_name((ductile_dtype)dt));
 }
+
+const dt_kernel dt_cpu_attention_kernel = {dt_att_prepare, dt_att_scratch, dt_att_run};

@@ -3,8 +3,8 @@
  * other than float32 go through double (integers through int64 for CumSum and CumProd, so
  * they wrap like the reference's fixed-width arithmetic only where int64 does). */
 #include "backend/cpu/nn_kernels.h"
-#include "core/alloc.h"
 #include "ops/nn.h"
+#include "core/sort.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -63,7 +63,6 @@ static void dt_ax_copy(int t, void *dst, int64_t j, const void *src, int64_t i)
 }
 
 typedef struct {
-    const ductile_layer *L;
     const dt_view *x;
     dt_view *y, *y2;
     int64_t n, inner;
@@ -97,18 +96,36 @@ static void dt_argmax_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_argmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* What the ops along an axis read from their layer, once (compiled kernels). */
+typedef struct dt_ax_params {
+    int64_t axis;               /* the attribute or its default (not for CumSum, CumProd) */
+    int flag1, flag2;           /* as dt_ax_job's, per op */
+    int64_t k;                  /* CumProd: 1; LpNormalization: p; TopK: the attribute 'k' */
+    bool coerce;                /* Hardmax before opset 13 */
+    bool k_input;               /* TopK: k is input 1 */
+    const char *k_name;         /* TopK: input 1's tensor, for messages */
+} dt_ax_params;
+
+static ductile_status dt_argmax_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_ax_params *p = params;
     int axis;
-    DT_TRY(dt_axis_get(L, in, 0, &axis));
+    DT_TRY(dt_axis_of(p->axis, false, in, &axis));
     int64_t outer;
-    dt_ax_job j = {.L = L, .x = &in[0], .y = &out[0],
-                   .flag1 = strcmp(L->op_type, "ArgMin") == 0,
-                   .flag2 = dt_attr_int(L, "select_last_index", 0) != 0};
+    dt_ax_job j = {.x = &in[0], .y = &out[0], .flag1 = p->flag1, .flag2 = p->flag2};
     dt_axis_layout(&in[0], axis, &outer, &j.n, &j.inner);
     dt_parallel_for(ex->pool, outer * j.inner, dt_cpu_grain(j.n), dt_argmax_range, &j);
     return DUCTILE_OK;
 }
+
+static ductile_status dt_argmax_prepare(const ductile_layer *L, void **out)
+{
+    dt_ax_params p = {.axis = dt_attr_int(L, "axis", 0), .flag1 = strcmp(L->op_type, "ArgMin") == 0,
+                      .flag2 = dt_attr_int(L, "select_last_index", 0) != 0};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+const dt_kernel dt_cpu_argmax_kernel = {dt_argmax_prepare, NULL, dt_argmax_run};
 
 /* Hardmax: 1 at the first maximum of each line, 0 elsewhere. */
 static void dt_hardmax_range(void *arg, int64_t b, int64_t e, int tid)
@@ -126,14 +143,23 @@ static void dt_hardmax_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_hardmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_hardmax_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_ax_params *p = params;
     int64_t outer;
-    dt_ax_job j = {.L = L, .x = &in[0], .y = &out[0]};
-    DT_TRY(dt_softmax_layout(L, &in[0], &outer, &j.n, &j.inner));
+    dt_ax_job j = {.x = &in[0], .y = &out[0]};
+    DT_TRY(dt_softmax_layout_of(p->axis, p->coerce, &in[0], &outer, &j.n, &j.inner));
     dt_parallel_for(ex->pool, outer * j.inner, dt_cpu_grain(j.n), dt_hardmax_range, &j);
     return DUCTILE_OK;
 }
+
+static ductile_status dt_hardmax_prepare(const ductile_layer *L, void **out)
+{
+    dt_ax_params p = {.axis = dt_softmax_axis_attr(L), .coerce = L->opset < 13};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+const dt_kernel dt_cpu_hardmax_kernel = {dt_hardmax_prepare, NULL, dt_hardmax_run};
 
 /* CumSum (k = 0) / CumProd (k = 1); flag1: exclusive, flag2: reverse. */
 static void dt_cum_range(void *arg, int64_t b, int64_t e, int tid)
@@ -167,15 +193,13 @@ static void dt_cum_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_cum(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_cum_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_ax_params *p = params;
     int axis;
-    DT_TRY(dt_axis_get(L, in, 0, &axis));
+    DT_TRY(dt_axis_of(0, true, in, &axis));
     int64_t outer;
-    dt_ax_job j = {.L = L, .x = &in[0], .y = &out[0],
-                   .flag1 = dt_attr_int(L, "exclusive", 0) != 0,
-                   .flag2 = dt_attr_int(L, "reverse", 0) != 0,
-                   .k = strcmp(L->op_type, "CumProd") == 0};
+    dt_ax_job j = {.x = &in[0], .y = &out[0], .flag1 = p->flag1, .flag2 = p->flag2, .k = p->k};
     if (in[0].rank == 0) {
         dt_ax_copy(in[0].dtype, out[0].data, 0, in[0].data, 0);
         return DUCTILE_OK;
@@ -184,6 +208,16 @@ ductile_status dt_cpu_cum(const ductile_layer *L, const dt_view *in, dt_view *ou
     dt_parallel_for(ex->pool, outer * j.inner, dt_cpu_grain(j.n), dt_cum_range, &j);
     return DUCTILE_OK;
 }
+
+static ductile_status dt_cum_prepare(const ductile_layer *L, void **out)
+{
+    dt_ax_params p = {.flag1 = dt_attr_int(L, "exclusive", 0) != 0,
+                      .flag2 = dt_attr_int(L, "reverse", 0) != 0,
+                      .k = strcmp(L->op_type, "CumProd") == 0};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+const dt_kernel dt_cpu_cum_kernel = {dt_cum_prepare, NULL, dt_cum_run};
 
 /* LpNormalization; k = p (1 or 2). A zero norm gives 0, not 0/0. */
 static void dt_lpnorm_range(void *arg, int64_t b, int64_t e, int tid)
@@ -206,16 +240,25 @@ static void dt_lpnorm_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_lpnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_lpnorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    const dt_ax_params *p = params;
     int axis;
-    DT_TRY(dt_axis_get(L, in, -1, &axis));
+    DT_TRY(dt_axis_of(p->axis, false, in, &axis));
     int64_t outer;
-    dt_ax_job j = {.L = L, .x = &in[0], .y = &out[0], .k = dt_attr_int(L, "p", 2)};
+    dt_ax_job j = {.x = &in[0], .y = &out[0], .k = p->k};
     dt_axis_layout(&in[0], axis, &outer, &j.n, &j.inner);
     dt_parallel_for(ex->pool, outer * j.inner, dt_cpu_grain(j.n * 2), dt_lpnorm_range, &j);
     return DUCTILE_OK;
 }
+
+static ductile_status dt_lpnorm_prepare(const ductile_layer *L, void **out)
+{
+    dt_ax_params p = {.axis = dt_attr_int(L, "axis", -1), .k = dt_attr_int(L, "p", 2)};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+const dt_kernel dt_cpu_lpnorm_kernel = {dt_lpnorm_prepare, NULL, dt_lpnorm_run};
 
 /* TopK: flag1 = largest, flag2 = sorted (ductile always sorts: an unsorted order is any
  * order). Ties go to the lower index, as the reference's stable sort does. */
@@ -235,30 +278,56 @@ static int dt_topk_asc(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-ductile_status dt_cpu_topk(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* TopK sorts one line at a time in the scratch: n items and dt_sort's n more. */
+static ductile_status dt_topk_scratch(const void *params, const dt_view *in, const dt_view *out,
+                                      int threads, size_t *bytes)
 {
-    (void)ex;
+    const dt_ax_params *p = params;
     int axis;
-    DT_TRY(dt_axis_get(L, in, -1, &axis));
+    *bytes = 0;
+    if (dt_axis_of(p->axis, false, in, &axis) != DUCTILE_OK) return DUCTILE_OK; /* the run names it */
+    int64_t outer, n, inner;
+    dt_axis_layout(&in[0], axis, &outer, &n, &inner);
+    if (__builtin_mul_overflow((size_t)n, 2 * sizeof(dt_topk_item), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "TopK: a line of %lld elements overflows", (long long)n);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_topk_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_ax_params *p = params;
+    int axis;
+    DT_TRY(dt_axis_of(p->axis, false, in, &axis));
     int64_t k, outer, n, inner;
-    DT_TRY(dt_topk_k(L, in, axis, &k));
+    DT_TRY(dt_topk_k_of(p->k_input, p->k, p->k_name, in, axis, &k));
     dt_axis_layout(&in[0], axis, &outer, &n, &inner);
     if (k == 0 || outer * inner == 0) return DUCTILE_OK;
-    dt_topk_item *items = dt_malloc((size_t)n * sizeof *items);
-    if (!items) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "TopK: no memory for a line of %lld", (long long)n);
+    dt_topk_item *items = ex->scratch;
+    if (!items || ex->scratch_bytes / (2 * sizeof *items) < (size_t)n)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "TopK: %zu bytes of scratch given for a line of %lld",
+                       ex->scratch_bytes, (long long)n);
     int t = in[0].dtype;
-    bool largest = dt_attr_int(L, "largest", 1) != 0;
     for (int64_t it = 0; it < outer * inner; it++) {
         int64_t base = (it / inner) * n * inner + it % inner;
         int64_t obase = (it / inner) * k * inner + it % inner;
         for (int64_t c = 0; c < n; c++)
             items[c] = (dt_topk_item){dt_ax_get(t, in[0].data, base + c * inner), c};
-        qsort(items, (size_t)n, sizeof *items, largest ? dt_topk_desc : dt_topk_asc);
+        dt_sort(items, (size_t)n, sizeof *items, p->flag1 ? dt_topk_desc : dt_topk_asc, items + n);
         for (int64_t c = 0; c < k; c++) {
             dt_ax_copy(t, out[0].data, obase + c * inner, in[0].data, base + items[c].i * inner);
             ((int64_t *)out[1].data)[obase + c * inner] = items[c].i;
         }
     }
-    dt_free(items);
     return DUCTILE_OK;
 }
+
+static ductile_status dt_topk_prepare(const ductile_layer *L, void **out)
+{
+    bool from_input = L->opset >= 10;
+    dt_ax_params p = {.axis = dt_attr_int(L, "axis", -1), .flag1 = dt_attr_int(L, "largest", 1) != 0,
+                      .k = from_input ? -1 : dt_attr_int(L, "k", -1), .k_input = from_input,
+                      .k_name = from_input && L->n_in > 1 && L->in[1] ? L->in[1]->name : "K"};
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+const dt_kernel dt_cpu_topk_kernel = {dt_topk_prepare, dt_topk_scratch, dt_topk_run};

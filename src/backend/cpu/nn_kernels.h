@@ -1,4 +1,4 @@
-/* Private to the CPU nn kernels: one run function per op, the table is in nn.c. */
+/* Private to the CPU nn kernels: one compiled kernel per op family, the table is in nn.c. */
 #ifndef DT_CPU_NN_KERNELS_H
 #define DT_CPU_NN_KERNELS_H
 
@@ -8,15 +8,8 @@
 extern const dt_kernel dt_cpu_softmax_kernel, dt_cpu_log_softmax_kernel, dt_cpu_layernorm_kernel,
     dt_cpu_batchnorm_kernel, dt_cpu_instancenorm_kernel, dt_cpu_global_avg_pool_kernel,
     dt_cpu_global_max_pool_kernel, dt_cpu_avg_pool_kernel, dt_cpu_max_pool_kernel,
-    dt_cpu_resize_kernel;
-ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_loss(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_argmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_hardmax(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_cum(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_lpnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_topk(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_attention(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+    dt_cpu_resize_kernel, dt_cpu_reduce_kernel, dt_cpu_attention_kernel, dt_cpu_argmax_kernel,
+    dt_cpu_hardmax_kernel, dt_cpu_cum_kernel, dt_cpu_lpnorm_kernel, dt_cpu_topk_kernel, dt_cpu_loss_kernel;
 
 /* Sum and max of n contiguous floats with several independent accumulators, which keeps
  * the rounding error of long sums small and lets the compiler vectorize. */

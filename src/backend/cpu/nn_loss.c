@@ -1,7 +1,6 @@
 /* NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss (NLL of the log-softmax over C).
  * Sums accumulate in double: a mean over many elements stays exact to float precision. */
 #include "backend/cpu/nn_kernels.h"
-#include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -61,24 +60,49 @@ static ductile_status dt_loss_gather(const dt_loss_params *p, const float *logp,
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_loss(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* A loss compiled: which one, its attributes, and whether output 1 takes the
+ * log-probabilities (else SoftmaxCrossEntropyLoss computes them in the scratch). */
+typedef struct dt_loss_kernel_params {
+    dt_loss_attrs a;
+    bool sce, logp_out;
+    int n_in;
+} dt_loss_kernel_params;
+
+static ductile_status dt_loss_prepare(const ductile_layer *L, void **out)
 {
+    dt_loss_kernel_params kp = {.sce = strcmp(L->op_type, "SoftmaxCrossEntropyLoss") == 0,
+                                .logp_out = L->n_out > 1, .n_in = L->n_in};
+    DT_TRY(dt_loss_attrs_read(L, &kp.a));
+    return dt_cpu_params_copy(&kp, sizeof kp, L, out);
+}
+
+static ductile_status dt_loss_scratch(const void *params, const dt_view *in, const dt_view *out,
+                                      int threads, size_t *bytes)
+{
+    const dt_loss_kernel_params *kp = params;
+    *bytes = 0;
+    if (!kp->sce || kp->logp_out) return DUCTILE_OK;
+    int64_t n = dt_view_count(&in[0]);
+    if (__builtin_mul_overflow((size_t)(n ? n : 1), sizeof(float), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "%lld log-probabilities overflow", (long long)n);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_loss_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_loss_kernel_params *kp = params;
     dt_loss_params p;
-    DT_TRY(dt_loss_params_get(L, in, &p));
+    DT_TRY(dt_loss_params_of(&kp->a, kp->n_in, in, &p));
     const float *w = p.has_weight ? in[2].data : NULL;
-    if (strcmp(L->op_type, "NegativeLogLikelihoodLoss") == 0)
-        return dt_loss_gather(&p, in[0].data, &in[1], w, out[0].data);
-    /* SoftmaxCrossEntropyLoss: log-probabilities into output 1 when asked for, else scratch. */
-    float *logp = L->n_out > 1 ? out[1].data : NULL;
-    float *tmp = NULL;
-    if (!logp) {
-        size_t n = (size_t)dt_view_count(&in[0]);
-        if (!(logp = tmp = dt_malloc((n ? n : 1) * sizeof(float))))
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "no memory for %zu log-probabilities", n);
-    }
+    if (!kp->sce) return dt_loss_gather(&p, in[0].data, &in[1], w, out[0].data);
+    float *logp = kp->logp_out ? out[1].data : ex->scratch;
+    size_t n = (size_t)dt_view_count(&in[0]);
+    if (!kp->logp_out && (!logp || ex->scratch_bytes / sizeof(float) < n))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "%zu bytes of scratch given for %zu log-probabilities",
+                       ex->scratch_bytes, n);
     dt_lsm_job j = {in[0].data, logp, p.C, p.D};
     if (p.C > 0) dt_parallel_for(ex->pool, p.N * p.D, dt_cpu_grain(p.C * 3), dt_lsm_range, &j);
-    ductile_status st = dt_loss_gather(&p, logp, &in[1], w, out[0].data);
-    dt_free(tmp);
-    return st;
+    return dt_loss_gather(&p, logp, &in[1], w, out[0].data);
 }
+
+const dt_kernel dt_cpu_loss_kernel = {dt_loss_prepare, dt_loss_scratch, dt_loss_run};

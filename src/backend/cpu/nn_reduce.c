@@ -3,7 +3,7 @@
  * (trailing axes, H and W of NCHW) become one contiguous run per output element. */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
-#include "backend/cpu/widen.h"
+#include "backend/cpu/widen_scratch.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -123,19 +123,24 @@ static const struct { const char *name; int op; } dt_reduce_ops[] = {
     {"ReduceProd", DT_RED_PROD}, {"ReduceLogSumExp", DT_RED_LSE},
 };
 
-static ductile_status dt_cpu_reduce_f32(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                        dt_exec *ex)
+/* A reduction compiled: its fold and its axes attributes, read once. */
+typedef struct dt_reduce_params {
+    dt_reduce_attrs a;
+    int op;
+    int n_in;
+} dt_reduce_params;
+
+static ductile_status dt_reduce_exec(const dt_reduce_params *p, const dt_view *in, dt_view *out,
+                                     dt_exec *ex)
 {
     bool red[DT_MAX_DIMS], identity;
-    DT_TRY(dt_reduce_axes(L, in, red, &identity));
+    DT_TRY(dt_reduce_axes_of(&p->a, p->n_in, in, red, &identity));
     int64_t n_out = dt_view_count(&out[0]);
     if (identity) {
         memcpy(out[0].data, in[0].data, (size_t)n_out * sizeof(float));
         return DUCTILE_OK;
     }
-    dt_reduce_job j = {.x = in[0].data, .y = out[0].data, .inner = 1, .runs = 1, .count = 1};
-    for (size_t k = 0; k < sizeof dt_reduce_ops / sizeof dt_reduce_ops[0]; k++)
-        if (strcmp(L->op_type, dt_reduce_ops[k].name) == 0) j.op = dt_reduce_ops[k].op;
+    dt_reduce_job j = {.x = in[0].data, .y = out[0].data, .op = p->op, .inner = 1, .runs = 1, .count = 1};
     /* Group sizes, outermost first; group strides follow from the sizes. */
     int64_t gsize[DT_MAX_DIMS];
     bool gred[DT_MAX_DIMS];
@@ -178,13 +183,42 @@ static ductile_status dt_cpu_reduce_f32(const ductile_layer *L, const dt_view *i
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_reduce(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_reduce_prepare(const ductile_layer *L, void **out)
 {
-    if (in[0].dtype == DUCTILE_FLOAT32) return dt_cpu_reduce_f32(L, in, out, ex);
-    DT_TRY(dt_cpu_via_f32(L, in, out, ex, 0x1, dt_cpu_reduce_f32));
+    dt_reduce_params p = {.n_in = L->n_in, .op = -1};
+    for (size_t k = 0; k < sizeof dt_reduce_ops / sizeof dt_reduce_ops[0]; k++)
+        if (strcmp(L->op_type, dt_reduce_ops[k].name) == 0) p.op = dt_reduce_ops[k].op;
+    if (p.op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "'%s' is not a reduction", L->op_type);
+    DT_TRY(dt_reduce_attrs_read(L, &p.a));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+/* Other dtypes reduce in float32 copies of data and output (widen_scratch.h). */
+static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, const dt_view *out,
+                                        int threads, size_t *bytes)
+{
+    (void)params;
+    (void)threads;
+    *bytes = 0;
+    if (in[0].dtype == DUCTILE_FLOAT32) return DUCTILE_OK;
+    return dt_cpu_widen_bytes(in, 1, out, 1, 0x1, bytes);
+}
+
+static ductile_status dt_reduce_layer_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_reduce_params *p = params;
+    if (in[0].dtype == DUCTILE_FLOAT32) return dt_reduce_exec(p, in, out, ex);
+    dt_view win[2], wout[1];
+    size_t used;
+    int n_in = p->n_in < 2 ? p->n_in : 2;
+    DT_TRY(dt_cpu_widen_in(in, n_in, out, 1, 0x1, ex->scratch, ex->scratch_bytes, win, wout, &used, ex));
+    DT_TRY(dt_reduce_exec(p, win, wout, ex));
+    DT_TRY(dt_cpu_widen_out(wout, out, 1, ex));
     /* An empty bool Max is false and Min true (float32's -inf and +inf would cast to true). */
     int64_t n_out = dt_view_count(&out[0]);
     if (in[0].dtype == DUCTILE_BOOL && dt_view_count(&in[0]) == 0 && n_out > 0)
-        memset(out[0].data, strcmp(L->op_type, "ReduceMin") == 0, (size_t)n_out);
+        memset(out[0].data, p->op == DT_RED_MIN, (size_t)n_out);
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_reduce_kernel = {dt_reduce_prepare, dt_reduce_scratch, dt_reduce_layer_run};

@@ -129,10 +129,10 @@ static void dt_gs_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_gridsample(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+static ductile_status dt_gs_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_gs_job j = {.x = in[0].data, .grid = in[1].data, .y = out[0].data};
-    DT_TRY(dt_gridsample_params_get(L, &j.p));
+    dt_gs_job j = {.x = in[0].data, .grid = in[1].data, .y = out[0].data,
+                   .p = *(const dt_gridsample_params *)params};
     int sp = in[0].rank - 2;
     j.p.spatial = sp;
     j.N = in[0].dims[0];
@@ -154,10 +154,20 @@ ductile_status dt_cpu_gridsample(const ductile_layer *L, const dt_view *in, dt_v
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_affinegrid(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* Mode, padding and align_corners read (and refused) once. */
+static ductile_status dt_gs_prepare(const ductile_layer *L, void **out)
+{
+    dt_gridsample_params p;
+    DT_TRY(dt_gridsample_params_get(L, &p));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+const dt_kernel dt_cpu_gridsample_kernel = {dt_gs_prepare, NULL, dt_gs_run};
+
+static ductile_status dt_ag_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     (void)ex;
-    bool ac = dt_attr_int(L, "align_corners", 0) == 1;
+    bool ac = *(const bool *)params;
     int sp = out[0].rank - 2;
     int64_t N = out[0].dims[0], d[3] = {1, 1, 1};
     for (int k = 0; k < sp; k++) d[3 - sp + k] = out[0].dims[1 + k];
@@ -188,3 +198,11 @@ ductile_status dt_cpu_affinegrid(const ductile_layer *L, const dt_view *in, dt_v
 #undef DT_AG_COORD
     return DUCTILE_OK;
 }
+
+static ductile_status dt_ag_prepare(const ductile_layer *L, void **out)
+{
+    bool ac = dt_attr_int(L, "align_corners", 0) == 1;
+    return dt_cpu_params_copy(&ac, sizeof ac, L, out);
+}
+
+const dt_kernel dt_cpu_affinegrid_kernel = {dt_ag_prepare, NULL, dt_ag_run};

@@ -11,16 +11,10 @@ static inline int64_t dt_cpu_grain(int64_t work_per_item)
     return g < 1 ? 1 : g;
 }
 
-ductile_status dt_cpu_gridsample(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_affinegrid(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_nms(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_lrn(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_groupnorm(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_mvn(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_maxunpool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_upsample(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_lppool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cpu_global_lppool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+/* Compiled (backend.h). */
+extern const dt_kernel dt_cpu_gridsample_kernel, dt_cpu_affinegrid_kernel, dt_cpu_nms_kernel,
+    dt_cpu_lrn_kernel, dt_cpu_groupnorm_kernel, dt_cpu_mvn_kernel, dt_cpu_maxunpool_kernel,
+    dt_cpu_upsample_kernel, dt_cpu_lppool_kernel, dt_cpu_global_lppool_kernel;
 
 extern const dt_kernel dt_cpu_roialign_kernel;  /* vision_roi.c */
 extern const dt_kernel dt_cpu_deformconv_kernel; /* vision_deform.c */

@@ -57,20 +57,42 @@ static void dt_lp_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
-ductile_status dt_cpu_lppool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* LpPool's window and p, read (and refused) once. */
+typedef struct dt_lp_params {
+    dt_pool_attrs attrs;
+    int64_t p;
+} dt_lp_params;
+
+static ductile_status dt_lppool_prepare(const ductile_layer *L, void **out)
 {
-    dt_lp_job j = {.x = in[0].data, .y = out[0].data, .p = dt_attr_int(L, "p", 2)};
-    DT_TRY(dt_pool_geometry(L, &in[0], &j.g));
+    dt_lp_params p = {.p = dt_attr_int(L, "p", 2)};
+    DT_TRY(dt_pool_attrs_read(L, &p.attrs));
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_lppool_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_lp_params *p = params;
+    dt_lp_job j = {.x = in[0].data, .y = out[0].data, .p = p->p};
+    DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     int64_t n = dt_view_count(&out[0]);
     dt_parallel_for(ex->pool, n, dt_cpu_grain(j.g.k[0] * j.g.k[1] * j.g.k[2]), dt_lp_range, &j);
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_global_lppool(const ductile_layer *L, const dt_view *in, dt_view *out,
-                                    dt_exec *ex)
+const dt_kernel dt_cpu_lppool_kernel = {dt_lppool_prepare, NULL, dt_lppool_run};
+
+static ductile_status dt_global_lppool_prepare(const ductile_layer *L, void **out)
+{
+    int64_t p = dt_attr_int(L, "p", 2);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_global_lppool_run(const void *params, const dt_view *in, dt_view *out,
+                                           dt_exec *ex)
 {
     (void)ex;
-    int64_t p = dt_attr_int(L, "p", 2), planes = in[0].dims[0] * in[0].dims[1];
+    int64_t p = *(const int64_t *)params, planes = in[0].dims[0] * in[0].dims[1];
     int64_t sz = planes ? dt_view_count(&in[0]) / planes : 0;
     const float *x = in[0].data;
     float *y = out[0].data;
@@ -81,3 +103,5 @@ ductile_status dt_cpu_global_lppool(const ductile_layer *L, const dt_view *in, d
     }
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_global_lppool_kernel = {dt_global_lppool_prepare, NULL, dt_global_lppool_run};

@@ -8,19 +8,47 @@
 
 /* Scatters X into zeros at the flat indices I, which index the unpooled shape (the one
  * inferred from the attributes); a larger output_shape pads that shape at the end. */
-ductile_status dt_cpu_maxunpool(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* MaxUnpool's window, read once: kernel, strides (default 1) and pads (begin then end,
+ * default 0) of its 1 to 3 spatial dims. */
+typedef struct dt_unpool_params {
+    int nk;
+    int64_t k[3], s[3], p[6];
+} dt_unpool_params;
+
+static ductile_status dt_unpool_prepare(const ductile_layer *L, void **out)
 {
-    (void)ex;
-    int r = in[0].rank;
     int64_t nk, ns, np;
     const int64_t *k = dt_attr_ints(L, "kernel_shape", &nk);
     const int64_t *s = dt_attr_ints(L, "strides", &ns);
     const int64_t *p = dt_attr_ints(L, "pads", &np);
+    if (!k || nk < 1 || nk > 3)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'kernel_shape' with 1 to 3 values is required");
+    if ((s && ns != nk) || (p && np != 2 * nk))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attributes 'strides' and 'pads' need %lld and %lld values", (long long)nk,
+                       (long long)(2 * nk));
+    dt_unpool_params u = {.nk = (int)nk};
+    for (int i = 0; i < u.nk; i++) {
+        u.k[i] = k[i];
+        u.s[i] = s ? s[i] : 1;
+        u.p[i] = p ? p[i] : 0;
+        u.p[u.nk + i] = p ? p[nk + i] : 0;
+    }
+    return dt_cpu_params_copy(&u, sizeof u, L, out);
+}
+
+static ductile_status dt_unpool_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    (void)ex;
+    const dt_unpool_params *u = params;
+    int r = in[0].rank;
+    if (r != u->nk + 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) has rank %d; expected %d (N, C and the kernel's dims)", r,
+                       u->nk + 2);
     int64_t inf[DT_MAX_DIMS], total = 1;
     for (int i = 0; i < r; i++) {
         inf[i] = i < 2 ? in[0].dims[i]
-                       : (in[0].dims[i] - 1) * (s ? s[i - 2] : 1) -
-                             (p ? p[i - 2] + p[nk + i - 2] : 0) + k[i - 2];
+                       : (in[0].dims[i] - 1) * u->s[i - 2] - (u->p[i - 2] + u->p[u->nk + i - 2]) + u->k[i - 2];
         total *= inf[i];
     }
     float *y = out[0].data;
@@ -47,12 +75,28 @@ ductile_status dt_cpu_maxunpool(const ductile_layer *L, const dt_view *in, dt_vi
 
 /* Nearest: source index floor(o / scale); linear: asymmetric coordinates o / scale with the
  * upper neighbour clamped to the last index (Upsample-7/9, as onnxruntime computes them). */
-ductile_status dt_cpu_upsample(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+const dt_kernel dt_cpu_maxunpool_kernel = {dt_unpool_prepare, NULL, dt_unpool_run};
+
+/* Upsample's scales (the attribute's, opset 7) and mode, read once. */
+typedef struct dt_upsample_params {
+    dt_upsample_attrs a;
+    bool linear;
+} dt_upsample_params;
+
+static ductile_status dt_upsample_prepare(const ductile_layer *L, void **out)
+{
+    dt_upsample_params p = {.linear = strcmp(dt_attr_string(L, "mode", "nearest"), "nearest") != 0};
+    dt_vision_upsample_attrs_read(L, &p.a);
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_upsample_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     (void)ex;
+    const dt_upsample_params *p = params;
     float sc[DT_MAX_DIMS];
-    DT_TRY(dt_vision_upsample_scales(L, in, sc));
-    bool linear = strcmp(dt_attr_string(L, "mode", "nearest"), "nearest") != 0;
+    DT_TRY(dt_vision_upsample_scales_of(&p->a, in, sc));
+    bool linear = p->linear;
     int r = in[0].rank;
     int64_t istr[DT_MAX_DIMS], coord[DT_MAX_DIMS] = {0};
     int64_t acc = 1;
@@ -108,3 +152,5 @@ ductile_status dt_cpu_upsample(const ductile_layer *L, const dt_view *in, dt_vie
     }
     return DUCTILE_OK;
 }
+
+const dt_kernel dt_cpu_upsample_kernel = {dt_upsample_prepare, NULL, dt_upsample_run};
