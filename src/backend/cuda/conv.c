@@ -1,8 +1,11 @@
 /* Conv and FusedConv on cuDNN: the convolution by cuDNN (FMA math: no TF32), bias, residual
  * and activation in one pass of the project's epilogue kernel (cuDNN's fused
  * conv-bias-activation takes only ReLU, and FusedConv has six activations and a residual).
- * Descriptors and cuDNN's heuristic algorithm are made once per layer and shapes (the
- * context's plan cache); timing algorithms as tactics at build time is the next step. */
+ * Descriptors and the algorithm are made once per layer, shapes and tactic (the context's
+ * plan cache). The layer's tactic (timed by the builder, conv_own.h) picks a cuDNN algorithm
+ * or one of the project's own kernels (conv_own.c); without one, depthwise convs run on the
+ * own kernel and the rest on cuDNN's heuristic algorithm. */
+#include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "core/status.h"
 #include "ops/fused.h"
@@ -16,7 +19,8 @@
 static ductile_status dt_cudnn(cudnnStatus_t s, const char *what)
 {
     if (s == CUDNN_STATUS_SUCCESS) return DUCTILE_OK;
-    return dt_fail(DUCTILE_ERR_INTERNAL, "cuDNN %s: %s", what, cudnnGetErrorString(s));
+    /* An algorithm that does not apply to these shapes: a tactic to skip, not a fault. */
+    return dt_fail(s == CUDNN_STATUS_NOT_SUPPORTED ? DUCTILE_ERR_UNSUPPORTED : DUCTILE_ERR_INTERNAL, "cuDNN %s: %s", what, cudnnGetErrorString(s));
 }
 
 /* cuDNN pads symmetrically: explicit pads must be, and auto_pad is left to the host. */
@@ -35,7 +39,7 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
            !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid");
 }
 
-static int dt_act_code(const ductile_layer *L, float *p0, float *p1)
+int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1)
 {
     const char *a = dt_attr_string(L, "activation", "");
     *p0 = *p1 = 0.f;
@@ -52,8 +56,9 @@ static int dt_act_code(const ductile_layer *L, float *p0, float *p1)
     return !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH : DT_CU_HARDSIGMOID;
 }
 
-/* Descriptors and the algorithm for one geometry, into an empty plan slot. */
-static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_cuda_plan *p)
+/* Descriptors and the algorithm (algo >= 0: that one; else cuDNN's heuristic) for one
+ * geometry, into an empty plan slot. */
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int algo_forced, dt_cuda_plan *p)
 {
     cudnnHandle_t h = st->cudnn;
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
@@ -80,7 +85,8 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_
     if (!s) s = dt_cudnn(cudnnSetConvolutionGroupCount(cd, (int)g->group), "group count");
     if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH), "math type");
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    if (!s) {
+    if (!s && algo_forced >= 0) algo = (cudnnConvolutionFwdAlgo_t)algo_forced;
+    if (!s && algo_forced < 0) {
         cudnnConvolutionFwdAlgoPerf_t perf[8];
         int got = 0;
         s = dt_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(h, xd, wd, cd, yd, 8, &got, perf), "algorithm");
@@ -95,24 +101,24 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_
     }
     size_t ws = 0;
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
+    if (!s && ws > ((size_t)1 << 30))
+        s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN algorithm %d needs %zu bytes of workspace (over 1 GiB)", (int)algo, ws);
     p->algo = (int)algo;
     p->ws = ws;
     return s;
 }
 
-ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* The convolution alone on cuDNN with algorithm `algo` (< 0: the heuristic's). */
+static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *g, int algo, const dt_view *in,
+                                    dt_view *out, dt_exec *ex)
 {
     dt_cuda_state *st = ex->state;
-    bool fused = !strcmp(L->op_type, "FusedConv");
-    dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
-    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
     /* Attributes are fixed per layer: the input dims and the channel count decide the rest. */
-    int64_t key[DT_CUDA_KEY] = {g.batch, g.c, g.in[0], g.in[1], g.m, g.k[0], g.k[1]};
+    int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1], algo};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
-    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, &g, p);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
+    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, g, algo, p);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -120,13 +126,34 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
     if (p->ws) DT_TRY(dt_cuda_workspace(st, p->ws));
     DT_TRY(dt_cudnn(cudnnSetStream(st->cudnn, (cudaStream_t)ex->stream), "set stream"));
     const float one = 1.f, zero = 0.f;
-    DT_TRY(dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
+    return dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
                                             p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, &zero, p->desc[1],
-                                            out[0].data), "convolution"));
+                                            out[0].data), "convolution");
+}
+
+ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    bool fused = !strcmp(L->op_type, "FusedConv");
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
+    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
+    int tactic = dt_cuda_layer_tactic(L, ex);
+    if (!tactic && dt_cuda_conv_own_applies(&g, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE) {
+        if (dt_cuda_conv_own_applies(&g, tactic)) return dt_cuda_conv_own_run(L, &g, tactic, in, out, ex);
+        if (ex->tactic) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", tactic);
+        tactic = 0; /* a profile's choice at its opt shapes that does not apply here */
+    }
+    int algo = tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8 ? tactic - DT_CUDA_CONV_CUDNN : -1;
+    ductile_status s = dt_conv_cudnn(L, &g, algo, in, out, ex);
+    /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(L, &g, -1, in, out, ex);
+    if (s) return s;
     const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
     const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     float p0 = 0.f, p1 = 0.f;
-    int act = fused ? dt_act_code(L, &p0, &p1) : DT_CU_IDENTITY;
+    int act = fused ? dt_cuda_conv_act(L, &p0, &p1) : DT_CU_IDENTITY;
     if (!bias && !res && act == DT_CU_IDENTITY) return DUCTILE_OK;
     return dt_cuda_check(dt_cu_epilogue(out[0].data, bias, res, g.batch, g.m, g.out[0] * g.out[1], act, p0, p1, ex->stream),
                          "conv epilogue");
