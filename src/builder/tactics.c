@@ -178,6 +178,22 @@ static ductile_status dt_opt_point(const ductile_engine *e, int p, dt_shape_stat
     return dt_shape_pass(e, st, &ex);
 }
 
+/* Sets the layer's `tactic`: replaces the one a network built before may carry (the
+ * first of a name is the one read), else adds it. */
+static ductile_status dt_set_tactic_attr(ductile_network *net, ductile_layer *L, const dt_attr *a)
+{
+    for (int i = 0; i < L->n_attr; i++) {
+        if (strcmp(L->attrs[i].name, "tactic")) continue;
+        dt_attr *copy = dt_arena_alloc(&net->arena, sizeof *copy * (size_t)L->n_attr);
+        if (!copy) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory choosing tactics");
+        memcpy(copy, L->attrs, sizeof *copy * (size_t)L->n_attr);
+        copy[i] = *a;
+        L->attrs = copy;
+        return DUCTILE_OK;
+    }
+    return dt_layer_add_attrs(net, L, a, 1);
+}
+
 ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, int threads,
                                ductile_progress_fn progress, void *user, bool *changed)
 {
@@ -226,7 +242,7 @@ ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, in
             s = dt_fail(DUCTILE_ERR_INTERNAL, "tactics: layer %d is '%s' in the engine, '%s' in the network", l,
                         plan->layers[l].layer->name, net->layers[l]->name);
         dt_attr a = {.name = "tactic", .type = DT_ATTR_INTS, .n = e->n_profiles, .ints = ids};
-        if (!s) s = dt_layer_add_attrs(net, net->layers[l], &a, 1);
+        if (!s) s = dt_set_tactic_attr(net, net->layers[l], &a);
     }
     if (state) e->backend->state_free(state);
     dt_pool_free(pool);
