@@ -1,4 +1,4 @@
-// The CUDA backend's own convolution kernels (conv_own.h): depthwise and pointwise, each with
+// The CUDA backend's own convolution kernels (conv_own.h): depthwise and implicit GEMM, each with
 // bias, residual and activation applied before the single store. Templated on the element
 // type T (loads and stores convert through float; accumulation in float).
 #include "backend/cuda/act.cuh"
@@ -12,27 +12,30 @@ template <typename T> __device__ __forceinline__ float to_f(T v) { return static
 template <typename T> __device__ __forceinline__ T from_f(float v) { return static_cast<T>(v); }
 
 // One thread per output element: y[n, o, oh, ow] over the taps of input channel o / mult.
-template <typename T>
+// I: the index type (int where the output's element count fits: 32-bit division is far
+// cheaper than 64-bit).
+template <typename T, typename I>
 __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
-                            const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, int64_t total)
+                            const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
 {
-    const int64_t mult = g.m / g.c, taps = g.kh * g.kw;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ow = i % g.ow, r = i / g.ow;
-        int64_t oh = r % g.oh;
-        r /= g.oh;
-        int64_t o = r % g.m, n = r / g.m;
-        const T *xp = x + (n * g.c + o / mult) * g.ih * g.iw;
-        const T *wp = w + o * taps;
-        int64_t h0 = oh * g.sh - g.ph, w0 = ow * g.sw - g.pw;
+    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
+    const I IH = (I)g.ih, IW = (I)g.iw;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I ow = i % OW, r = i / OW;
+        I oh = r % OH;
+        r /= OH;
+        I o = r % M, n = r / M;
+        const T *xp = x + ((int64_t)n * g.c + o / mult) * g.ih * g.iw;
+        const T *wp = w + (int64_t)o * kh * kw;
+        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
         float acc = 0.f;
-        for (int64_t a = 0; a < g.kh; a++) {
-            int64_t h = h0 + a * g.dh;
-            if (h < 0 || h >= g.ih) continue;
-            for (int64_t b = 0; b < g.kw; b++) {
-                int64_t c = w0 + b * g.dw;
-                if (c < 0 || c >= g.iw) continue;
-                acc += to_f(xp[h * g.iw + c]) * to_f(wp[a * g.kw + b]);
+        for (I a = 0; a < kh; a++) {
+            I h = h0 + a * (I)g.dh;
+            if (h < 0 || h >= IH) continue;
+            for (I b = 0; b < kw; b++) {
+                I c = w0 + b * (I)g.dw;
+                if (c < 0 || c >= IW) continue;
+                acc += to_f(xp[(int64_t)h * IW + c]) * to_f(wp[a * kw + b]);
             }
         }
         if (bias) acc += to_f(bias[o]);
@@ -41,20 +44,26 @@ __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, co
     }
 }
 
-// y[n] (M x P) = w (M x K) * x[n] (K x P), P = H*W: a BM x BP tile per block of 256 threads
-// (16 x 16), each thread BM/16 x BP/16 outputs strided by 16 (conflict-free shared reads,
-// coalesced stores along P); K in steps of 16 through shared memory.
-template <typename T, int BM, int BP>
-__global__ void __launch_bounds__(256) pointwise_k(const T *__restrict__ x, const T *__restrict__ w,
-                                                   const T *__restrict__ bias, const T *__restrict__ res,
-                                                   T *__restrict__ y, dt_cu_conv g)
+// Implicit GEMM: y[n, group g] (Mg x P) = w_g (Mg x K) * cols(x[n, g]) (K x P), with
+// P = OH*OW, K = C/group * KH*KW and cols the im2col matrix, never stored: the X tile is
+// gathered from x (zeros outside the pads). PW (1x1, stride 1, no pads): cols is x itself.
+// A BM x BP tile per block of 256 threads (16 x 16), each thread BM/16 x BP/16 outputs
+// strided by 16 (conflict-free shared reads, coalesced stores along P); K in steps of 16
+// through shared memory. blockIdx.z: image * group + g.
+template <typename T, int BM, int BP, bool PW>
+__global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T *__restrict__ w,
+                                               const T *__restrict__ bias, const T *__restrict__ res,
+                                               T *__restrict__ y, dt_cu_conv g)
 {
     constexpr int BK = 16, TM = BM / 16, TP = BP / 16;
     __shared__ float ws[BK][BM + 1];
     __shared__ float xs[BK][BP];
-    const int64_t M = g.m, K = g.c, P = g.oh * g.ow;
-    const int64_t m0 = (int64_t)blockIdx.y * BM, p0 = (int64_t)blockIdx.x * BP, n = blockIdx.z;
-    const T *xn = x + n * K * P;
+    const int64_t Mg = g.m / g.group, Cg = g.c / g.group, taps = g.kh * g.kw, K = Cg * taps;
+    const int64_t P = g.oh * g.ow, IP = g.ih * g.iw;
+    const int64_t n = blockIdx.z / g.group, gi = blockIdx.z % g.group;
+    const int64_t m0 = (int64_t)blockIdx.y * BM, p0 = (int64_t)blockIdx.x * BP;
+    const T *xn = x + (n * g.c + gi * Cg) * IP;
+    const T *wg = w + gi * Mg * K;
     const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
     float acc[TM][TP];
 #pragma unroll
@@ -66,13 +75,26 @@ __global__ void __launch_bounds__(256) pointwise_k(const T *__restrict__ x, cons
         for (int e = threadIdx.x; e < BM * BK; e += 256) {
             int kk = e % BK, mm = e / BK;
             int64_t m = m0 + mm, k = k0 + kk;
-            ws[kk][mm] = m < M && k < K ? to_f(w[m * K + k]) : 0.f;
+            ws[kk][mm] = m < Mg && k < K ? to_f(wg[m * K + k]) : 0.f;
         }
         // X tile: BK rows of BP (p fastest).
         for (int e = threadIdx.x; e < BK * BP; e += 256) {
             int pp = e % BP, kk = e / BP;
             int64_t p = p0 + pp, k = k0 + kk;
-            xs[kk][pp] = p < P && k < K ? to_f(xn[k * P + p]) : 0.f;
+            float v = 0.f;
+            if (p < P && k < K) {
+                if (PW) {
+                    v = to_f(xn[k * IP + p]);
+                } else { // 32-bit: conv_own.c's applies() bounds K, P and the input's dims
+                    int ki = (int)k, pi = (int)p, tp = (int)taps, kw = (int)g.kw, OW = (int)g.ow;
+                    int c = ki / tp, rs = ki - c * tp, r = rs / kw, s = rs - r * kw;
+                    int oh = pi / OW, ow = pi - oh * OW;
+                    int ih = oh * (int)g.sh - (int)g.ph + r * (int)g.dh, iw = ow * (int)g.sw - (int)g.pw + s * (int)g.dw;
+                    if (ih >= 0 && ih < (int)g.ih && iw >= 0 && iw < (int)g.iw)
+                        v = to_f(xn[(int64_t)c * IP + (int64_t)ih * g.iw + iw]);
+                }
+            }
+            xs[kk][pp] = v;
         }
         __syncthreads();
 #pragma unroll
@@ -92,13 +114,14 @@ __global__ void __launch_bounds__(256) pointwise_k(const T *__restrict__ x, cons
 #pragma unroll
     for (int i = 0; i < TM; i++) {
         int64_t m = m0 + ty + 16 * i;
-        if (m >= M) continue;
-        float bm = bias ? to_f(bias[m]) : 0.f;
+        if (m >= Mg) continue;
+        int64_t mo = gi * Mg + m;
+        float bm = bias ? to_f(bias[mo]) : 0.f;
 #pragma unroll
         for (int j = 0; j < TP; j++) {
             int64_t p = p0 + tx + 16 * j;
             if (p >= P) continue;
-            int64_t o = (n * M + m) * P + p;
+            int64_t o = (n * g.m + mo) * P + p;
             float v = acc[i][j] + bm;
             if (res) v += to_f(res[o]);
             y[o] = from_f<T>(act(g.act, v, g.p0, g.p1));
@@ -113,19 +136,22 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
     if (total <= 0) return 0;
     int64_t blocks = (total + 255) / 256;
     if (blocks > 65535 * 32) blocks = 65535 * 32;
-    depthwise_k<T><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+    if (total < 0x7fffffff - 65535 * 32 * 256)
+        depthwise_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+    else
+        depthwise_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
     return (int)cudaGetLastError();
 }
 
-template <typename T, int B>
-int pointwise(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, void *stream)
+template <typename T, int B, bool PW>
+int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, void *stream)
 {
     int64_t P = g->oh * g->ow;
     if (g->n <= 0 || g->m <= 0 || P <= 0) return 0;
-    int64_t gx = (P + B - 1) / B, gy = (g->m + B - 1) / B;
-    if (gx > 0x7fffffff || gy > 65535 || g->n > 65535) return (int)cudaErrorInvalidConfiguration;
-    dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)g->n);
-    pointwise_k<T, B, B><<<grid, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g);
+    int64_t gx = (P + B - 1) / B, gy = (g->m / g->group + B - 1) / B, gz = g->n * g->group;
+    if (gx > 0x7fffffff || gy > 65535 || gz > 65535) return (int)cudaErrorInvalidConfiguration;
+    dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
+    igemm_k<T, B, B, PW><<<grid, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g);
     return (int)cudaGetLastError();
 }
 
@@ -137,9 +163,12 @@ extern "C" int dt_cu_conv_depthwise_f32(const float *x, const float *w, const fl
     return depthwise<float>(x, w, bias, res, y, g, stream);
 }
 
-extern "C" int dt_cu_conv_pointwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                                        const dt_cu_conv *g, int tile, void *stream)
+extern "C" int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
+                                    const dt_cu_conv *g, int tile, int pointwise, void *stream)
 {
-    return tile == 64 ? pointwise<float, 64>(x, w, bias, res, y, g, stream)
-                      : pointwise<float, 32>(x, w, bias, res, y, g, stream);
+    if (pointwise)
+        return tile == 64 ? igemm<float, 64, true>(x, w, bias, res, y, g, stream)
+                          : igemm<float, 32, true>(x, w, bias, res, y, g, stream);
+    return tile == 64 ? igemm<float, 64, false>(x, w, bias, res, y, g, stream)
+                      : igemm<float, 32, false>(x, w, bias, res, y, g, stream);
 }

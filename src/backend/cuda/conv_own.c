@@ -5,17 +5,26 @@
 #include "core/status.h"
 #include "ops/fused.h"
 
+#include <stdint.h>
 #include <string.h>
 
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic)
 {
+    /* The implicit GEMM's grid: images x groups in z, output channels in y (each at most
+     * 65535 blocks). */
+    bool grid = g->batch * g->group <= 65535 && g->m / g->group <= 65535 * 32;
+    /* ... and its gather's 32-bit index arithmetic. */
+    bool idx32 = g->out[0] * g->out[1] < INT32_MAX && (g->c / g->group) * g->k[0] * g->k[1] < INT32_MAX &&
+                 g->in[0] < (1 << 28) && g->in[1] < (1 << 28) && g->k[0] * g->d[0] < (1 << 28) &&
+                 g->k[1] * g->d[1] < (1 << 28) && g->s[0] < (1 << 12) && g->s[1] < (1 << 12);
     switch (tactic) {
     case DT_CUDA_CONV_DEPTHWISE: return g->group == g->c && g->group > 1;
     case DT_CUDA_CONV_POINTWISE64:
     case DT_CUDA_CONV_POINTWISE32:
-        /* Grid: images in z, output channels in y (both at most 65535 blocks). */
-        return g->batch <= 65535 && g->m <= 65535 * 32 && g->group == 1 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
-               g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+        return grid && g->group == 1 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+               g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    case DT_CUDA_CONV_IGEMM64:
+    case DT_CUDA_CONV_IGEMM32: return grid && idx32;
     }
     return false;
 }
@@ -32,9 +41,11 @@ ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *
     c.act = fused ? dt_cuda_conv_act(L, &c.p0, &c.p1) : DT_CU_IDENTITY;
     const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
     const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
-    int err = tactic == DT_CUDA_CONV_DEPTHWISE
-                  ? dt_cu_conv_depthwise_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, ex->stream)
-                  : dt_cu_conv_pointwise_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
-                                             tactic == DT_CUDA_CONV_POINTWISE64 ? 64 : 32, ex->stream);
-    return dt_cuda_check(err, tactic == DT_CUDA_CONV_DEPTHWISE ? "depthwise convolution" : "pointwise convolution");
+    if (tactic == DT_CUDA_CONV_DEPTHWISE)
+        return dt_cuda_check(dt_cu_conv_depthwise_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
+                                                      ex->stream), "depthwise convolution");
+    int tile = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
+    bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32;
+    return dt_cuda_check(dt_cu_conv_igemm_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
+                                              ex->stream), "implicit GEMM convolution");
 }

@@ -2,8 +2,10 @@
  * and launches them (conv_own.c): one kernel computes the convolution with its bias, residual
  * and activation, where cuDNN takes a convolution call and an epilogue kernel. NCHW.
  *   depthwise: group == C (any channel multiplier), any kernel, stride, pads, dilation.
- *   pointwise: 1x1 kernel, stride 1, no pads, group 1: a tiled matrix product per image,
- *              in two tile sizes (64x64 for large maps, 32x32 for small ones).
+ *   implicit GEMM: any conv (groups too), a tiled matrix product per image and group whose
+ *              input tile is gathered from x as im2col would lay it out, in two tile sizes
+ *              (64x64 for large maps, 32x32 for small ones); pointwise: its variant for 1x1
+ *              kernels with stride 1 and no pads, where the columns are x itself.
  * Templated on the element type with float accumulation; float32 is instantiated. */
 #ifndef DT_CUDA_CONV_OWN_H
 #define DT_CUDA_CONV_OWN_H
@@ -22,6 +24,8 @@ enum {
     DT_CUDA_CONV_DEPTHWISE = 16,
     DT_CUDA_CONV_POINTWISE64 = 17,
     DT_CUDA_CONV_POINTWISE32 = 18,
+    DT_CUDA_CONV_IGEMM64 = 19,
+    DT_CUDA_CONV_IGEMM32 = 20,
 };
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
@@ -33,9 +37,9 @@ typedef struct dt_cu_conv {
 
 int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
                              const dt_cu_conv *g, void *stream);
-/* tile: 64 or 32. */
-int dt_cu_conv_pointwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                             const dt_cu_conv *g, int tile, void *stream);
+/* tile: 64 or 32; pointwise: the 1x1 / stride 1 / no pads variant. */
+int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
+                         const dt_cu_conv *g, int tile, int pointwise, void *stream);
 
 /* Whether own kernel `tactic` computes this geometry. */
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic);
