@@ -20,9 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-/* DT_TACTIC_MAX: ids a backend may offer per layer; a device times DT_TACTIC_BATCH runs
+/* DT_TACTIC_MAX: ids a backend may offer per layer; a device times up to DT_TACTIC_BATCH runs
  * between syncs (one launch alone is mostly launch latency). */
 enum { DT_TACTIC_REPS = 3, DT_TACTIC_DEVICE_REPS = 5, DT_TACTIC_BATCH = 10, DT_TACTIC_MAX = 16 };
+#define DT_TACTIC_BATCH_S 200e-6
 
 static double dt_now(void)
 {
@@ -75,16 +76,32 @@ static ductile_status dt_tactic_fill(dt_tactic_bufs *b, size_t bytes, const void
     return s;
 }
 
-/* Seconds per run of one tactic: the median over reps of a batch of runs between syncs. */
+/* Seconds per run of one tactic: the median over reps of a batch of runs between syncs. On a
+ * device, the batch is sized from a single timed run (about DT_TACTIC_BATCH_S of work, at
+ * most DT_TACTIC_BATCH runs), and a tactic whose single run already takes over four times
+ * the best so far (best > 0) is not timed further: slow algorithms at large shapes would
+ * otherwise make the build take minutes. */
 static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
-                                     dt_exec *ex, double *t)
+                                     dt_exec *ex, double best, double *t)
 {
     bool device = !be->host_memory;
-    int reps = device ? DT_TACTIC_DEVICE_REPS : DT_TACTIC_REPS, batch = device ? DT_TACTIC_BATCH : 1;
+    int reps = device ? DT_TACTIC_DEVICE_REPS : DT_TACTIC_REPS, batch = 1;
     double times[DT_TACTIC_DEVICE_REPS];
     /* The warm-up run makes what the tactic caches (plans, workspace) and its errors show. */
     DT_TRY(dt_plan_layer_run(pl, in, out, ex));
     if (be->sync) DT_TRY(be->sync(ex->stream));
+    if (device) {
+        double t0 = dt_now();
+        DT_TRY(dt_plan_layer_run(pl, in, out, ex));
+        if (be->sync) DT_TRY(be->sync(ex->stream));
+        double one = dt_now() - t0;
+        if (best > 0 && one > 4 * best) {
+            *t = one;
+            return DUCTILE_OK;
+        }
+        batch = one > 0 ? (int)(DT_TACTIC_BATCH_S / one) : DT_TACTIC_BATCH;
+        batch = batch < 1 ? 1 : batch > DT_TACTIC_BATCH ? DT_TACTIC_BATCH : batch;
+    }
     for (int r = 0; r < reps; r++) {
         double t0 = dt_now();
         for (int k = 0; k < batch; k++) DT_TRY(dt_plan_layer_run(pl, in, out, ex));
@@ -146,7 +163,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
         dt_exec ex = {.pool = pool, .profile = profile, .tactic = ids[t], .state = state, .host_in = hin,
                       .scratch = scratch, .scratch_bytes = scratch_bytes};
         double time;
-        s = dt_time_tactic(be, pl, in, out, &ex, &time);
+        s = dt_time_tactic(be, pl, in, out, &ex, *best ? best_t : 0, &time);
         if (s == DUCTILE_ERR_UNSUPPORTED) {
             s = DUCTILE_OK; /* not at these shapes */
             continue;
