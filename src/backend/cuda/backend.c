@@ -111,6 +111,8 @@ void dt_cuda_plan_release(dt_cuda_plan *p)
         if (p->desc[1]) cudnnDestroyTensorDescriptor(p->desc[1]);
         if (p->desc[2]) cudnnDestroyFilterDescriptor(p->desc[2]);
         if (p->desc[3]) cudnnDestroyConvolutionDescriptor(p->desc[3]);
+        if (p->desc[4]) cudnnDestroyTensorDescriptor(p->desc[4]);
+        if (p->desc[5]) cudnnDestroyActivationDescriptor(p->desc[5]);
     } else if (p->kind == 2) {
         if (p->desc[0]) cublasLtMatmulDescDestroy(p->desc[0]);
         for (int i = 1; i < 4; i++)

@@ -1,6 +1,7 @@
 /* Conv and FusedConv on cuDNN: the convolution by cuDNN (FMA math: no TF32), bias, residual
- * and activation in one pass of the project's epilogue kernel (cuDNN's fused
- * conv-bias-activation takes only ReLU, and FusedConv has six activations and a residual).
+ * and activation by cuDNN's conv-bias-activation where it computes them (a bias; ReLU,
+ * Clip(0, max) as its clipped ReLU, or none with the one algorithm that takes identity),
+ * else in one pass of the project's epilogue kernel (FusedConv has six activations).
  * Descriptors and the algorithm are made once per layer, shapes and tactic (the context's
  * plan cache). The layer's tactic (timed by the builder, conv_own.h) picks a cuDNN algorithm
  * or one of the project's own kernels (conv_own.c); without one, depthwise convs run on the
@@ -56,9 +57,28 @@ int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1)
     return !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH : DT_CU_HARDSIGMOID;
 }
 
+/* The epilogue as cuDNN's conv-bias-activation computes it with `algo`: its activation mode,
+ * or -1 where it does not (the project's epilogue kernel runs instead). */
+typedef struct dt_conv_epi {
+    const float *bias, *res;
+    int act;
+    float p0, p1;
+} dt_conv_epi;
+
+static int dt_cudnn_fused_mode(const dt_conv_epi *e, cudnnConvolutionFwdAlgo_t algo)
+{
+    if (!e->bias) return -1;
+    if (e->act == DT_CU_RELU) return CUDNN_ACTIVATION_RELU;
+    if (e->act == DT_CU_CLIP && e->p0 == 0.f && isfinite(e->p1) && e->p1 > 0.f) return CUDNN_ACTIVATION_CLIPPED_RELU;
+    if (e->act == DT_CU_IDENTITY && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return CUDNN_ACTIVATION_IDENTITY;
+    return -1;
+}
+
 /* Descriptors and the algorithm (algo >= 0: that one; else cuDNN's heuristic) for one
- * geometry, into an empty plan slot. */
-static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int algo_forced, dt_cuda_plan *p)
+ * geometry, into an empty plan slot; with the bias and activation descriptors (desc[4], [5])
+ * when conv-bias-activation computes the epilogue. */
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int algo_forced, const dt_conv_epi *epi,
+                                   dt_cuda_plan *p)
 {
     cudnnHandle_t h = st->cudnn;
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
@@ -103,22 +123,38 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
     if (!s && ws > ((size_t)1 << 30))
         s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN algorithm %d needs %zu bytes of workspace (over 1 GiB)", (int)algo, ws);
+    int mode = s ? -1 : dt_cudnn_fused_mode(epi, algo);
+    if (mode >= 0) {
+        cudnnTensorDescriptor_t bd = NULL;
+        cudnnActivationDescriptor_t ad = NULL;
+        s = dt_cudnn(cudnnCreateTensorDescriptor(&bd), "descriptor");
+        p->desc[4] = bd;
+        if (!s) s = dt_cudnn(cudnnCreateActivationDescriptor(&ad), "descriptor");
+        p->desc[5] = ad;
+        if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)g->m, 1, 1),
+                             "bias descriptor");
+        if (!s) s = dt_cudnn(cudnnSetActivationDescriptor(ad, (cudnnActivationMode_t)mode, CUDNN_NOT_PROPAGATE_NAN,
+                                                          mode == CUDNN_ACTIVATION_CLIPPED_RELU ? (double)epi->p1 : 0.0),
+                             "activation descriptor");
+    }
     p->algo = (int)algo;
     p->ws = ws;
     return s;
 }
 
-/* The convolution alone on cuDNN with algorithm `algo` (< 0: the heuristic's). */
-static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *g, int algo, const dt_view *in,
-                                    dt_view *out, dt_exec *ex)
+/* The convolution on cuDNN with algorithm `algo` (< 0: the heuristic's); *done: the epilogue
+ * too (conv-bias-activation). */
+static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *g, int algo, const dt_conv_epi *epi,
+                                    const dt_view *in, dt_view *out, dt_exec *ex, bool *done)
 {
     dt_cuda_state *st = ex->state;
+    *done = false;
     /* Attributes are fixed per layer: the input dims and the channel count decide the rest. */
     int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1], algo};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
-    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, g, algo, p);
+    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, g, algo, epi, p);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -126,6 +162,19 @@ static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *
     if (p->ws) DT_TRY(dt_cuda_workspace(st, p->ws));
     DT_TRY(dt_cudnn(cudnnSetStream(st->cudnn, (cudaStream_t)ex->stream), "set stream"));
     const float one = 1.f, zero = 0.f;
+    if (p->desc[5]) {
+        /* y = act(conv + alpha2 * z + bias): z is the residual, or y itself with alpha2 0. */
+        cudnnStatus_t cs = cudnnConvolutionBiasActivationForward(
+            st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data, p->desc[3],
+            (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, epi->res ? &one : &zero, p->desc[1],
+            epi->res ? (const void *)epi->res : out[0].data, p->desc[4], epi->bias, p->desc[5], p->desc[1], out[0].data);
+        *done = cs == CUDNN_STATUS_SUCCESS;
+        if (cs != CUDNN_STATUS_NOT_SUPPORTED) return dt_cudnn(cs, "convolution with bias and activation");
+        /* Not with this algorithm after all: the plain convolution and the epilogue kernel. */
+        cudnnDestroyTensorDescriptor(p->desc[4]);
+        cudnnDestroyActivationDescriptor(p->desc[5]);
+        p->desc[4] = p->desc[5] = NULL;
+    }
     return dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
                                             p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, &zero, p->desc[1],
                                             out[0].data), "convolution");
@@ -146,15 +195,19 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
         tactic = 0; /* a profile's choice at its opt shapes that does not apply here */
     }
     int algo = tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8 ? tactic - DT_CUDA_CONV_CUDNN : -1;
-    ductile_status s = dt_conv_cudnn(L, &g, algo, in, out, ex);
+    dt_conv_epi epi = {
+        .bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL,
+        .res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL,
+        .act = DT_CU_IDENTITY,
+    };
+    if (fused) epi.act = dt_cuda_conv_act(L, &epi.p0, &epi.p1);
+    bool done;
+    ductile_status s = dt_conv_cudnn(L, &g, algo, &epi, in, out, ex, &done);
     /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
-    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(L, &g, -1, in, out, ex);
-    if (s) return s;
-    const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
-    const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
-    float p0 = 0.f, p1 = 0.f;
-    int act = fused ? dt_cuda_conv_act(L, &p0, &p1) : DT_CU_IDENTITY;
-    if (!bias && !res && act == DT_CU_IDENTITY) return DUCTILE_OK;
-    return dt_cuda_check(dt_cu_epilogue(out[0].data, bias, res, g.batch, g.m, g.out[0] * g.out[1], act, p0, p1, ex->stream),
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(L, &g, -1, &epi, in, out, ex, &done);
+    if (s || done) return s;
+    if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
+    return dt_cuda_check(dt_cu_epilogue(out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act, epi.p0,
+                                        epi.p1, ex->stream),
                          "conv epilogue");
 }

@@ -99,7 +99,8 @@ enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 12 };
 typedef struct dt_cuda_plan {
     bool used;
     int64_t key[DT_CUDA_KEY];
-    void *desc[4];                  /* cuDNN or cuBLASLt descriptors */
+    void *desc[6];                  /* cuDNN: x, y, w, conv, and for conv-bias-activation
+                                       bias and activation; cuBLASLt: op, a, b, c */
     int kind;                       /* 1 conv, 2 matmul */
     int algo;                       /* cuDNN: cudnnConvolutionFwdAlgo_t */
     size_t ws;
