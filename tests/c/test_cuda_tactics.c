@@ -110,10 +110,11 @@ static void check(const char *file, const char *input, ductile_dims shape, const
     float *want = run(cpu, input, &shape, x, nx, output, &ny);
     CHECK(want != NULL);
     static const int64_t conv_ids[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
-                                       DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, 1, 2, 3, 5, 6, 7};
+                                       DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, DT_CUDA_CONV_POINTWISE32_SPLITK,
+                                       DT_CUDA_CONV_IGEMM32_SPLITK, 1, 2, 3, 5, 6, 7};
     static const int64_t mm_ids[] = {1, 2, 3, 4};
     const int64_t *ids = conv ? conv_ids : mm_ids;
-    int n = conv ? 11 : 4;
+    int n = conv ? (int)(sizeof conv_ids / sizeof conv_ids[0]) : 4;
     for (int k = 0; k < n && want; k++) {
         int forced = conv ? force(gpu, "Conv", "FusedConv", ids[k]) : force(gpu, "MatMul", "Gemm", ids[k]);
         CHECK(forced > 0);

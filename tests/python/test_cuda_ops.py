@@ -238,6 +238,7 @@ CONV_CASES = [
     ("full_3x3_relu_nobias", (1, 8, 11, 11), (8, 8, 3, 3), 1, {"pads": [1, 1, 1, 1]}, False, False, "Relu"),
     ("group2_3x3_hswish", (1, 8, 9, 9), (12, 4, 3, 3), 2, {"strides": [2, 2]}, True, False, "HardSwish"),
     ("pw_7x7_deep_res", (1, 320, 7, 7), (96, 320, 1, 1), 1, {}, True, True, None),
+    ("full_3x3_deep_7x7", (1, 256, 7, 7), (64, 256, 3, 3), 1, {"pads": [1, 1, 1, 1]}, True, False, "Relu"),
 ]
 
 

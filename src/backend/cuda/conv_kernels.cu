@@ -50,17 +50,25 @@ __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, co
 // A BM x BP tile per block of 256 threads (16 x 16), each thread BM/16 x BP/16 outputs
 // strided by 16 (conflict-free shared reads, coalesced stores along P); K in steps of 16
 // through shared memory. blockIdx.z: image * group + g.
+//
+// Split K (part != NULL, for grids too small to fill the GPU): blockIdx.z also holds the
+// slice s of `split`, covering K [s * kslice, (s + 1) * kslice); the block stores its raw sums
+// in part[s] (float, the output's layout) and splitk_reduce_k adds the slices and applies the
+// epilogue.
 template <typename T, int BM, int BP, bool PW>
 __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T *__restrict__ w,
                                                const T *__restrict__ bias, const T *__restrict__ res,
-                                               T *__restrict__ y, dt_cu_conv g)
+                                               T *__restrict__ y, dt_cu_conv g, float *__restrict__ part,
+                                               int split, int64_t kslice)
 {
     constexpr int BK = 16, TM = BM / 16, TP = BP / 16;
     __shared__ float ws[BK][BM + 1];
     __shared__ float xs[BK][BP];
-    const int64_t Mg = g.m / g.group, Cg = g.c / g.group, taps = g.kh * g.kw, K = Cg * taps;
+    const int64_t Mg = g.m / g.group, Cg = g.c / g.group, taps = g.kh * g.kw, Kall = Cg * taps;
     const int64_t P = g.oh * g.ow, IP = g.ih * g.iw;
-    const int64_t n = blockIdx.z / g.group, gi = blockIdx.z % g.group;
+    const int64_t z = blockIdx.z / split, sl = blockIdx.z % split;
+    const int64_t n = z / g.group, gi = z % g.group;
+    const int64_t kbeg = part ? sl * kslice : 0, K = part ? (kbeg + kslice < Kall ? kbeg + kslice : Kall) : Kall;
     const int64_t m0 = (int64_t)blockIdx.y * BM, p0 = (int64_t)blockIdx.x * BP;
     const T *xn = x + (n * g.c + gi * Cg) * IP;
     const T *wg = w + gi * Mg * K;
@@ -70,12 +78,12 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
     for (int i = 0; i < TM; i++)
 #pragma unroll
         for (int j = 0; j < TP; j++) acc[i][j] = 0.f;
-    for (int64_t k0 = 0; k0 < K; k0 += BK) {
+    for (int64_t k0 = kbeg; k0 < K; k0 += BK) {
         // W tile: BM rows of BK (k fastest across threads: coalesced along W's rows).
         for (int e = threadIdx.x; e < BM * BK; e += 256) {
             int kk = e % BK, mm = e / BK;
             int64_t m = m0 + mm, k = k0 + kk;
-            ws[kk][mm] = m < Mg && k < K ? to_f(wg[m * K + k]) : 0.f;
+            ws[kk][mm] = m < Mg && k < K ? to_f(wg[m * Kall + k]) : 0.f;
         }
         // X tile: BK rows of BP (p fastest).
         for (int e = threadIdx.x; e < BK * BP; e += 256) {
@@ -122,6 +130,10 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
             int64_t p = p0 + tx + 16 * j;
             if (p >= P) continue;
             int64_t o = (n * g.m + mo) * P + p;
+            if (part) {
+                part[sl * g.n * g.m * P + o] = acc[i][j];
+                continue;
+            }
             float v = acc[i][j] + bm;
             if (res) v += to_f(res[o]);
             y[o] = from_f<T>(act(g.act, v, g.p0, g.p1));
@@ -143,15 +155,37 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
     return (int)cudaGetLastError();
 }
 
+// y = act(sum of the split slices + bias + res), one thread per output element.
+template <typename T>
+__global__ void splitk_reduce_k(const float *__restrict__ part, const T *__restrict__ bias, const T *__restrict__ res,
+                                T *__restrict__ y, dt_cu_conv g, int split, int64_t total, int64_t P)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = 0.f;
+        for (int s = 0; s < split; s++) v += part[s * total + i];
+        if (bias) v += to_f(bias[(i / P) % g.m]);
+        if (res) v += to_f(res[i]);
+        y[i] = from_f<T>(act(g.act, v, g.p0, g.p1));
+    }
+}
+
 template <typename T, int B, bool PW>
-int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, void *stream)
+int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, float *part, int split,
+          void *stream)
 {
     int64_t P = g->oh * g->ow;
     if (g->n <= 0 || g->m <= 0 || P <= 0) return 0;
-    int64_t gx = (P + B - 1) / B, gy = (g->m / g->group + B - 1) / B, gz = g->n * g->group;
+    if (!part) split = 1;
+    int64_t K = g->c / g->group * g->kh * g->kw, kslice = (K + split - 1) / split;
+    kslice = (kslice + 15) / 16 * 16;
+    int64_t gx = (P + B - 1) / B, gy = (g->m / g->group + B - 1) / B, gz = g->n * g->group * split;
     if (gx > 0x7fffffff || gy > 65535 || gz > 65535) return (int)cudaErrorInvalidConfiguration;
     dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
-    igemm_k<T, B, B, PW><<<grid, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g);
+    igemm_k<T, B, B, PW><<<grid, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, part, split, kslice);
+    if (!part) return (int)cudaGetLastError();
+    int64_t total = g->n * g->m * P, blocks = (total + 255) / 256;
+    if (blocks > 65535 * 32) blocks = 65535 * 32;
+    splitk_reduce_k<T><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(part, bias, res, y, *g, split, total, P);
     return (int)cudaGetLastError();
 }
 
@@ -164,11 +198,11 @@ extern "C" int dt_cu_conv_depthwise_f32(const float *x, const float *w, const fl
 }
 
 extern "C" int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                                    const dt_cu_conv *g, int tile, int pointwise, void *stream)
+                                    const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream)
 {
     if (pointwise)
-        return tile == 64 ? igemm<float, 64, true>(x, w, bias, res, y, g, stream)
-                          : igemm<float, 32, true>(x, w, bias, res, y, g, stream);
-    return tile == 64 ? igemm<float, 64, false>(x, w, bias, res, y, g, stream)
-                      : igemm<float, 32, false>(x, w, bias, res, y, g, stream);
+        return tile == 64 ? igemm<float, 64, true>(x, w, bias, res, y, g, part, split, stream)
+                          : igemm<float, 32, true>(x, w, bias, res, y, g, part, split, stream);
+    return tile == 64 ? igemm<float, 64, false>(x, w, bias, res, y, g, part, split, stream)
+                      : igemm<float, 32, false>(x, w, bias, res, y, g, part, split, stream);
 }

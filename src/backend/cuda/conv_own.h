@@ -5,7 +5,9 @@
  *   implicit GEMM: any conv (groups too), a tiled matrix product per image and group whose
  *              input tile is gathered from x as im2col would lay it out, in two tile sizes
  *              (64x64 for large maps, 32x32 for small ones); pointwise: its variant for 1x1
- *              kernels with stride 1 and no pads, where the columns are x itself.
+ *              kernels with stride 1 and no pads, where the columns are x itself. Split K:
+ *              both with the K dim cut in slices summed by a second kernel, for grids
+ *              that would leave most of the GPU idle (7x7 maps with deep channels).
  * Templated on the element type with float accumulation; float32 is instantiated. */
 #ifndef DT_CUDA_CONV_OWN_H
 #define DT_CUDA_CONV_OWN_H
@@ -26,6 +28,8 @@ enum {
     DT_CUDA_CONV_POINTWISE32 = 18,
     DT_CUDA_CONV_IGEMM64 = 19,
     DT_CUDA_CONV_IGEMM32 = 20,
+    DT_CUDA_CONV_POINTWISE32_SPLITK = 21,
+    DT_CUDA_CONV_IGEMM32_SPLITK = 22,
 };
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
@@ -37,9 +41,11 @@ typedef struct dt_cu_conv {
 
 int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
                              const dt_cu_conv *g, void *stream);
-/* tile: 64 or 32; pointwise: the 1x1 / stride 1 / no pads variant. */
+/* tile: 64 or 32; pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
+ * split * n * m * oh * ow floats where the K dim is summed in `split` slices by separate
+ * blocks, then added with the epilogue by a second kernel. */
 int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                         const dt_cu_conv *g, int tile, int pointwise, void *stream);
+                         const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream);
 
 /* Whether own kernel `tactic` computes this geometry. */
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic);

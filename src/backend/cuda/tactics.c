@@ -29,10 +29,14 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     int n = 0;
     /* The pointwise kernels compute what the general implicit GEMM would, faster. */
     static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
-                              DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32};
+                              DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32,
+                              DT_CUDA_CONV_IGEMM32_SPLITK};
     bool pointwise = dt_cuda_conv_own_applies(&g, DT_CUDA_CONV_POINTWISE64);
     for (size_t i = 0; i < sizeof own / sizeof own[0] && n < cap; i++)
-        if (dt_cuda_conv_own_applies(&g, own[i]) && !(pointwise && own[i] >= DT_CUDA_CONV_IGEMM64)) ids[n++] = own[i];
+        if (dt_cuda_conv_own_applies(&g, own[i]) &&
+            !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
+                            own[i] == DT_CUDA_CONV_IGEMM32_SPLITK)))
+            ids[n++] = own[i];
     /* DIRECT has no implementation in cuDNN; FFT needs unit strides and dilations. */
     static const cudnnConvolutionFwdAlgo_t algos[] = {
         CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
