@@ -242,6 +242,16 @@ CONV_CASES = [
 ]
 
 
+def conv_out_shape(xs, ws, attrs):
+    """ONNX's output size formula (the residual has the conv's output shape)."""
+    k = ws[2:]
+    st = attrs.get("strides", [1] * len(k))
+    dl = attrs.get("dilations", [1] * len(k))
+    pd = attrs.get("pads", [0] * (2 * len(k)))
+    return (xs[0], ws[0], *[(xs[2 + i] + pd[i] + pd[i + len(k)] - dl[i] * (k[i] - 1) - 1) // st[i] + 1
+                            for i in range(len(k))])
+
+
 def conv_model(xs, ws, group, attrs, bias, res, act, seed):
     rng = np.random.default_rng(seed)
     w = (rng.standard_normal(ws) * 0.3).astype(np.float32)
@@ -258,7 +268,8 @@ def conv_model(xs, ws, group, attrs, bias, res, act, seed):
     if res:
         last = "a" if act else "y"
         nodes.append(helper.make_node("Add", ["c", "r"], [last]))
-        graph_in.append(helper.make_tensor_value_info("r", F, None))
+        # Declared with its shape: the fusion pass folds an Add whose operands provably match.
+        graph_in.append(helper.make_tensor_value_info("r", F, list(conv_out_shape(xs, ws, attrs))))
     if act in ("Clip", "Relu6"):  # Relu6: Clip(0, 6), cuDNN's clipped ReLU where cuDNN runs
         lo, hi = (-0.3, 0.6) if act == "Clip" else (0.0, 6.0)
         inits += [numpy_helper.from_array(np.float32(lo), "lo"), numpy_helper.from_array(np.float32(hi), "hi")]
@@ -277,14 +288,11 @@ def test_cuda_conv_fused_matches_cpu(name, xs, ws, group, attrs, bias, res, act)
     model = conv_model(xs, ws, group, attrs, bias, res, act, seed)
     rng = np.random.default_rng(seed + 1)
     feeds = {"x": rng.standard_normal(xs).astype(np.float32)}
-    if res:  # the residual has the conv's output shape (ONNX's output size formula)
-        k = ws[2:]
-        st = attrs.get("strides", [1] * len(k))
-        dl = attrs.get("dilations", [1] * len(k))
-        pd = attrs.get("pads", [0] * (2 * len(k)))
-        sp = [(xs[2 + i] + pd[i] + pd[i + len(k)] - dl[i] * (k[i] - 1) - 1) // st[i] + 1 for i in range(len(k))]
-        feeds["r"] = rng.standard_normal((xs[0], ws[0], *sp)).astype(np.float32)
+    if res:
+        feeds["r"] = rng.standard_normal(conv_out_shape(xs, ws, attrs)).astype(np.float32)
     cpu = build(model, feeds, "cpu")
+    fused = [l for l in json.loads(cpu.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert [l["LayerType"] for l in fused] in (["FusedConv"], ["Conv"]), fused  # one layer: all fused
     want = cpu.create_execution_context().run(feeds)["y"]
     if not gpu_available():
         pytest.skip("no CUDA device found")
