@@ -212,3 +212,94 @@ def test_cuda_kernel_matches_cpu(name):
             assert err <= 1e-5, f"{name}: rel-L2 {err:.3e}"
         else:
             assert np.array_equal(g, w), name
+
+
+# Convolutions with what the fusion pass folds into one FusedConv (bias, residual Add, an
+# activation), at odd sizes: depthwise (the own depthwise kernel, any stride, pads, dilation,
+# channel multiplier), pointwise (the own tiled kernels: sizes off the tile edges) and general
+# ones (cuDNN). The CUDA build times every tactic that applies at these shapes and keeps the
+# fastest; the layer must run on the GPU as one fused layer and match the CPU.
+# (name, x shape, w shape, group, attrs, bias, residual, activation)
+CONV_CASES = [
+    ("dw_s1_relu", (1, 7, 13, 11), (7, 1, 3, 3), 7, {"pads": [1, 1, 1, 1]}, True, False, "Relu"),
+    ("dw_s2_clip_res", (2, 5, 15, 14), (5, 1, 3, 3), 5, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, True, True, "Clip"),
+    ("dw_dil_nobias", (1, 6, 12, 17), (6, 1, 3, 3), 6, {"pads": [2, 2, 2, 2], "dilations": [2, 2]}, False, False, None),
+    ("dw_5x3_hswish", (3, 4, 9, 10), (4, 1, 5, 3), 4, {"pads": [2, 1, 2, 1], "strides": [1, 2]}, True, False, "HardSwish"),
+    ("dw_mult2_sigmoid", (1, 3, 8, 9), (6, 1, 3, 3), 3, {}, True, False, "Sigmoid"),
+    ("dw_res_hsig", (2, 9, 7, 7), (9, 1, 3, 3), 9, {"pads": [1, 1, 1, 1]}, False, True, "HardSigmoid"),
+    ("pw_odd_relu_res", (2, 19, 9, 13), (37, 19, 1, 1), 1, {}, True, True, "Relu"),
+    ("pw_big_clip", (1, 70, 21, 23), (130, 70, 1, 1), 1, {}, True, False, "Clip"),
+    ("pw_small_nobias", (3, 5, 3, 3), (3, 5, 1, 1), 1, {}, False, False, None),
+    ("pw_1d_sigmoid", (2, 6, 29), (10, 6, 1), 1, {}, True, False, "Sigmoid"),
+    ("full_3x3_s2_hswish", (2, 3, 17, 15), (8, 3, 3, 3), 1, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, True, False,
+     "HardSwish"),
+    ("full_5x5_res", (1, 4, 12, 12), (4, 4, 5, 5), 1, {"pads": [2, 2, 2, 2]}, True, True, None),
+    ("full_3x3_relu6_res", (2, 16, 10, 9), (24, 16, 3, 3), 1, {"pads": [1, 1, 1, 1]}, True, True, "Relu6"),
+    ("full_3x3_relu_nobias", (1, 8, 11, 11), (8, 8, 3, 3), 1, {"pads": [1, 1, 1, 1]}, False, False, "Relu"),
+    ("group2_3x3_hswish", (1, 8, 9, 9), (12, 4, 3, 3), 2, {"strides": [2, 2]}, True, False, "HardSwish"),
+    ("pw_7x7_deep_res", (1, 320, 7, 7), (96, 320, 1, 1), 1, {}, True, True, None),
+    ("full_3x3_deep_7x7", (1, 256, 7, 7), (64, 256, 3, 3), 1, {"pads": [1, 1, 1, 1]}, True, False, "Relu"),
+]
+
+
+def conv_out_shape(xs, ws, attrs):
+    """ONNX's output size formula (the residual has the conv's output shape)."""
+    k = ws[2:]
+    st = attrs.get("strides", [1] * len(k))
+    dl = attrs.get("dilations", [1] * len(k))
+    pd = attrs.get("pads", [0] * (2 * len(k)))
+    return (xs[0], ws[0], *[(xs[2 + i] + pd[i] + pd[i + len(k)] - dl[i] * (k[i] - 1) - 1) // st[i] + 1
+                            for i in range(len(k))])
+
+
+def conv_model(xs, ws, group, attrs, bias, res, act, seed):
+    rng = np.random.default_rng(seed)
+    w = (rng.standard_normal(ws) * 0.3).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "w")]
+    ins = ["x", "w"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(ws[0]).astype(np.float32), "b"))
+        ins.append("b")
+    # The last node writes y (the fused layer's output is the graph's).
+    conv_out = "c" if res or act else "y"
+    nodes = [helper.make_node("Conv", ins, [conv_out], group=group, **attrs)]
+    graph_in = [helper.make_tensor_value_info("x", F, list(xs))]
+    last = conv_out
+    if res:
+        last = "a" if act else "y"
+        nodes.append(helper.make_node("Add", ["c", "r"], [last]))
+        # Declared with its shape: the fusion pass folds an Add whose operands provably match.
+        graph_in.append(helper.make_tensor_value_info("r", F, list(conv_out_shape(xs, ws, attrs))))
+    if act in ("Clip", "Relu6"):  # Relu6: Clip(0, 6), cuDNN's clipped ReLU where cuDNN runs
+        lo, hi = (-0.3, 0.6) if act == "Clip" else (0.0, 6.0)
+        inits += [numpy_helper.from_array(np.float32(lo), "lo"), numpy_helper.from_array(np.float32(hi), "hi")]
+        nodes.append(helper.make_node("Clip", [last, "lo", "hi"], ["y"]))
+    elif act == "HardSigmoid":
+        nodes.append(helper.make_node("HardSigmoid", [last], ["y"], alpha=0.3, beta=0.4))
+    elif act:
+        nodes.append(helper.make_node(act, [last], ["y"]))
+    graph = helper.make_graph(nodes, "conv", graph_in, [helper.make_tensor_value_info("y", F, None)], initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]).SerializeToString()
+
+
+@pytest.mark.parametrize("name,xs,ws,group,attrs,bias,res,act", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_cuda_conv_fused_matches_cpu(name, xs, ws, group, attrs, bias, res, act):
+    seed = sum(map(ord, name))
+    model = conv_model(xs, ws, group, attrs, bias, res, act, seed)
+    rng = np.random.default_rng(seed + 1)
+    feeds = {"x": rng.standard_normal(xs).astype(np.float32)}
+    if res:
+        feeds["r"] = rng.standard_normal(conv_out_shape(xs, ws, attrs)).astype(np.float32)
+    cpu = build(model, feeds, "cpu")
+    fused = [l for l in json.loads(cpu.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert [l["LayerType"] for l in fused] in (["FusedConv"], ["Conv"]), fused  # one layer: all fused
+    want = cpu.create_execution_context().run(feeds)["y"]
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    engine = build(model, feeds, "cuda")
+    run = [l for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert [l["Kernel"] for l in run] in (["cuda.FusedConv"], ["cuda.Conv"]), run
+    got = engine.create_execution_context().run(feeds)["y"]
+    assert got.shape == want.shape
+    err = rel_l2(got, want)
+    assert err <= 1e-5, f"{name}: rel-L2 {err:.3e}"

@@ -111,6 +111,8 @@ void dt_cuda_plan_release(dt_cuda_plan *p)
         if (p->desc[1]) cudnnDestroyTensorDescriptor(p->desc[1]);
         if (p->desc[2]) cudnnDestroyFilterDescriptor(p->desc[2]);
         if (p->desc[3]) cudnnDestroyConvolutionDescriptor(p->desc[3]);
+        if (p->desc[4]) cudnnDestroyTensorDescriptor(p->desc[4]);
+        if (p->desc[5]) cudnnDestroyActivationDescriptor(p->desc[5]);
     } else if (p->kind == 2) {
         if (p->desc[0]) cublasLtMatmulDescDestroy(p->desc[0]);
         for (int i = 1; i < 4; i++)
@@ -119,17 +121,51 @@ void dt_cuda_plan_release(dt_cuda_plan *p)
     memset(p, 0, sizeof *p);
 }
 
-dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit)
+static size_t dt_plans_home(const ductile_layer *L, size_t cap)
 {
     uint64_t h = (uint64_t)(uintptr_t)L * 0x9E3779B97F4A7C15ull;
-    for (int i = 0; i < DT_CUDA_KEY; i++) h = (h ^ (uint64_t)key[i]) * 0x100000001B3ull;
-    dt_cuda_plan *p = &st->plans[(h >> 20) % DT_CUDA_PLANS];
-    *hit = p->layer == L && memcmp(p->key, key, sizeof p->key) == 0;
-    if (!*hit) {
-        dt_cuda_plan_release(p);
-        p->layer = L;
-        memcpy(p->key, key, sizeof p->key);
+    return (size_t)(h >> 32) & (cap - 1);
+}
+
+/* The table's entry for L, or the empty entry where it would go. */
+static dt_cuda_layer_plans *dt_plans_find(dt_cuda_layer_plans *t, size_t cap, const ductile_layer *L)
+{
+    size_t i = dt_plans_home(L, cap);
+    while (t[i].layer && t[i].layer != L) i = (i + 1) & (cap - 1);
+    return &t[i];
+}
+
+static bool dt_plans_grow(dt_cuda_state *st)
+{
+    size_t cap = st->plans_cap ? st->plans_cap * 2 : 64;
+    dt_cuda_layer_plans *t = dt_calloc(cap, sizeof *t);
+    if (!t) return false;
+    for (size_t i = 0; i < st->plans_cap; i++)
+        if (st->plans[i].layer) *dt_plans_find(t, cap, st->plans[i].layer) = st->plans[i];
+    dt_free(st->plans);
+    st->plans = t;
+    st->plans_cap = cap;
+    return true;
+}
+
+dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit)
+{
+    *hit = false;
+    if (2 * (st->plans_used + 1) > st->plans_cap && !dt_plans_grow(st)) return NULL;
+    dt_cuda_layer_plans *lp = dt_plans_find(st->plans, st->plans_cap, L);
+    if (!lp->layer) {
+        lp->layer = L;
+        st->plans_used++;
     }
+    for (int w = 0; w < DT_CUDA_WAYS; w++)
+        if (lp->way[w].used && memcmp(lp->way[w].key, key, sizeof lp->way[w].key) == 0) {
+            *hit = true;
+            return &lp->way[w];
+        }
+    dt_cuda_plan *p = &lp->way[lp->next++ % DT_CUDA_WAYS];
+    dt_cuda_plan_release(p);
+    p->used = true;
+    memcpy(p->key, key, sizeof p->key);
     return p;
 }
 
@@ -137,7 +173,8 @@ static void dt_cuda_state_free(void *p)
 {
     dt_cuda_state *st = p;
     if (!st) return;
-    for (int i = 0; st->plans && i < DT_CUDA_PLANS; i++) dt_cuda_plan_release(&st->plans[i]);
+    for (size_t i = 0; i < st->plans_cap; i++)
+        for (int w = 0; w < DT_CUDA_WAYS; w++) dt_cuda_plan_release(&st->plans[i].way[w]);
     dt_free(st->plans);
     if (st->cudnn) cudnnDestroy((cudnnHandle_t)st->cudnn);
     if (st->lt) cublasLtDestroy((cublasLtHandle_t)st->lt);
@@ -150,8 +187,7 @@ static ductile_status dt_cuda_state_create(void **out)
 {
     *out = NULL;
     dt_cuda_state *st = dt_calloc(1, sizeof *st);
-    if (st) st->plans = dt_calloc(DT_CUDA_PLANS, sizeof *st->plans);
-    if (!st || !st->plans) {
+    if (!st || !dt_plans_grow(st)) {
         dt_free(st);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a CUDA context");
     }
@@ -196,6 +232,7 @@ const dt_backend *dt_backend_cuda(void)
         .name = "cuda",
         .find_kernel = dt_cuda_kernel_find,
         .supports = dt_cuda_supports,
+        .tactics = dt_cuda_tactics,
         .alloc = dt_cuda_alloc,
         .release = dt_cuda_release,
         .copy = dt_cuda_copy,

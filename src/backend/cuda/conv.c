@@ -1,8 +1,12 @@
 /* Conv and FusedConv on cuDNN: the convolution by cuDNN (FMA math: no TF32), bias, residual
- * and activation in one pass of the project's epilogue kernel (cuDNN's fused
- * conv-bias-activation takes only ReLU, and FusedConv has six activations and a residual).
- * Descriptors and cuDNN's heuristic algorithm are made once per layer and shapes (the
- * context's plan cache); timing algorithms as tactics at build time is the next step. */
+ * and activation by cuDNN's conv-bias-activation where it computes them (a bias; ReLU,
+ * Clip(0, max) as its clipped ReLU, or none with the one algorithm that takes identity),
+ * else in one pass of the project's epilogue kernel (FusedConv has six activations).
+ * Descriptors and the algorithm are made once per layer, shapes and tactic (the context's
+ * plan cache). The layer's tactic (timed by the builder, conv_own.h) picks a cuDNN algorithm
+ * or one of the project's own kernels (conv_own.c); without one, depthwise convs run on the
+ * own kernel and the rest on cuDNN's heuristic algorithm. */
+#include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "core/status.h"
 #include "ops/fused.h"
@@ -16,7 +20,8 @@
 static ductile_status dt_cudnn(cudnnStatus_t s, const char *what)
 {
     if (s == CUDNN_STATUS_SUCCESS) return DUCTILE_OK;
-    return dt_fail(DUCTILE_ERR_INTERNAL, "cuDNN %s: %s", what, cudnnGetErrorString(s));
+    /* An algorithm that does not apply to these shapes: a tactic to skip, not a fault. */
+    return dt_fail(s == CUDNN_STATUS_NOT_SUPPORTED ? DUCTILE_ERR_UNSUPPORTED : DUCTILE_ERR_INTERNAL, "cuDNN %s: %s", what, cudnnGetErrorString(s));
 }
 
 /* cuDNN pads symmetrically: explicit pads must be, and auto_pad is left to the host. */
@@ -35,7 +40,7 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
            !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid");
 }
 
-static int dt_act_code(const ductile_layer *L, float *p0, float *p1)
+int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1)
 {
     const char *a = dt_attr_string(L, "activation", "");
     *p0 = *p1 = 0.f;
@@ -52,8 +57,28 @@ static int dt_act_code(const ductile_layer *L, float *p0, float *p1)
     return !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH : DT_CU_HARDSIGMOID;
 }
 
-/* Descriptors and the algorithm for one geometry, into an empty plan slot. */
-static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_cuda_plan *p)
+/* The epilogue as cuDNN's conv-bias-activation computes it with `algo`: its activation mode,
+ * or -1 where it does not (the project's epilogue kernel runs instead). */
+typedef struct dt_conv_epi {
+    const float *bias, *res;
+    int act;
+    float p0, p1;
+} dt_conv_epi;
+
+static int dt_cudnn_fused_mode(const dt_conv_epi *e, cudnnConvolutionFwdAlgo_t algo)
+{
+    if (!e->bias) return -1;
+    if (e->act == DT_CU_RELU) return CUDNN_ACTIVATION_RELU;
+    if (e->act == DT_CU_CLIP && e->p0 == 0.f && isfinite(e->p1) && e->p1 > 0.f) return CUDNN_ACTIVATION_CLIPPED_RELU;
+    if (e->act == DT_CU_IDENTITY && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return CUDNN_ACTIVATION_IDENTITY;
+    return -1;
+}
+
+/* Descriptors and the algorithm (algo >= 0: that one; else cuDNN's heuristic) for one
+ * geometry, into an empty plan slot; with the bias and activation descriptors (desc[4], [5])
+ * when conv-bias-activation computes the epilogue. */
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int algo_forced, const dt_conv_epi *epi,
+                                   dt_cuda_plan *p)
 {
     cudnnHandle_t h = st->cudnn;
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
@@ -80,14 +105,16 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_
     if (!s) s = dt_cudnn(cudnnSetConvolutionGroupCount(cd, (int)g->group), "group count");
     if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH), "math type");
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
-    if (!s) {
+    if (!s && algo_forced >= 0) algo = (cudnnConvolutionFwdAlgo_t)algo_forced;
+    if (!s && algo_forced < 0) {
         cudnnConvolutionFwdAlgoPerf_t perf[8];
         int got = 0;
         s = dt_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(h, xd, wd, cd, yd, 8, &got, perf), "algorithm");
         for (int i = 0; !s && i < got; i++) {
             /* Heuristic order; skip what needs over 1 GB of workspace or computes in TF32. */
             if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ((size_t)1 << 30) ||
-                perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+                perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
+                perf[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED) /* float32 error over 1e-4 */
                 continue;
             algo = perf[i].algo;
             break;
@@ -95,24 +122,40 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_
     }
     size_t ws = 0;
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
+    if (!s && ws > ((size_t)1 << 30))
+        s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN algorithm %d needs %zu bytes of workspace (over 1 GiB)", (int)algo, ws);
+    int mode = s ? -1 : dt_cudnn_fused_mode(epi, algo);
+    if (mode >= 0) {
+        cudnnTensorDescriptor_t bd = NULL;
+        cudnnActivationDescriptor_t ad = NULL;
+        s = dt_cudnn(cudnnCreateTensorDescriptor(&bd), "descriptor");
+        p->desc[4] = bd;
+        if (!s) s = dt_cudnn(cudnnCreateActivationDescriptor(&ad), "descriptor");
+        p->desc[5] = ad;
+        if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)g->m, 1, 1),
+                             "bias descriptor");
+        if (!s) s = dt_cudnn(cudnnSetActivationDescriptor(ad, (cudnnActivationMode_t)mode, CUDNN_NOT_PROPAGATE_NAN,
+                                                          mode == CUDNN_ACTIVATION_CLIPPED_RELU ? (double)epi->p1 : 0.0),
+                             "activation descriptor");
+    }
     p->algo = (int)algo;
     p->ws = ws;
     return s;
 }
 
-ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* The convolution on cuDNN with algorithm `algo` (< 0: the heuristic's); *done: the epilogue
+ * too (conv-bias-activation). */
+static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *g, int algo, const dt_conv_epi *epi,
+                                    const dt_view *in, dt_view *out, dt_exec *ex, bool *done)
 {
     dt_cuda_state *st = ex->state;
-    bool fused = !strcmp(L->op_type, "FusedConv");
-    dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
-    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
+    *done = false;
     /* Attributes are fixed per layer: the input dims and the channel count decide the rest. */
-    int64_t key[DT_CUDA_KEY] = {g.batch, g.c, g.in[0], g.in[1], g.m, g.k[0], g.k[1]};
+    int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1], algo};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
-    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, &g, p);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
+    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, g, algo, epi, p);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -120,14 +163,52 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
     if (p->ws) DT_TRY(dt_cuda_workspace(st, p->ws));
     DT_TRY(dt_cudnn(cudnnSetStream(st->cudnn, (cudaStream_t)ex->stream), "set stream"));
     const float one = 1.f, zero = 0.f;
-    DT_TRY(dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
+    if (p->desc[5]) {
+        /* y = act(conv + alpha2 * z + bias): z is the residual, or y itself with alpha2 0. */
+        cudnnStatus_t cs = cudnnConvolutionBiasActivationForward(
+            st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data, p->desc[3],
+            (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, epi->res ? &one : &zero, p->desc[1],
+            epi->res ? (const void *)epi->res : out[0].data, p->desc[4], epi->bias, p->desc[5], p->desc[1], out[0].data);
+        *done = cs == CUDNN_STATUS_SUCCESS;
+        if (cs != CUDNN_STATUS_NOT_SUPPORTED) return dt_cudnn(cs, "convolution with bias and activation");
+        /* Not with this algorithm after all: the plain convolution and the epilogue kernel. */
+        cudnnDestroyTensorDescriptor(p->desc[4]);
+        cudnnDestroyActivationDescriptor(p->desc[5]);
+        p->desc[4] = p->desc[5] = NULL;
+    }
+    return dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
                                             p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, &zero, p->desc[1],
-                                            out[0].data), "convolution"));
-    const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
-    const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
-    float p0 = 0.f, p1 = 0.f;
-    int act = fused ? dt_act_code(L, &p0, &p1) : DT_CU_IDENTITY;
-    if (!bias && !res && act == DT_CU_IDENTITY) return DUCTILE_OK;
-    return dt_cuda_check(dt_cu_epilogue(out[0].data, bias, res, g.batch, g.m, g.out[0] * g.out[1], act, p0, p1, ex->stream),
+                                            out[0].data), "convolution");
+}
+
+ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    bool fused = !strcmp(L->op_type, "FusedConv");
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
+    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
+    int tactic = dt_cuda_layer_tactic(L, ex);
+    if (!tactic && dt_cuda_conv_own_applies(&g, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE) {
+        if (dt_cuda_conv_own_applies(&g, tactic)) return dt_cuda_conv_own_run(L, &g, tactic, in, out, ex);
+        if (ex->tactic) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", tactic);
+        tactic = 0; /* a profile's choice at its opt shapes that does not apply here */
+    }
+    int algo = tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8 ? tactic - DT_CUDA_CONV_CUDNN : -1;
+    dt_conv_epi epi = {
+        .bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL,
+        .res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL,
+        .act = DT_CU_IDENTITY,
+    };
+    if (fused) epi.act = dt_cuda_conv_act(L, &epi.p0, &epi.p1);
+    bool done;
+    ductile_status s = dt_conv_cudnn(L, &g, algo, &epi, in, out, ex, &done);
+    /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(L, &g, -1, &epi, in, out, ex, &done);
+    if (s || done) return s;
+    if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
+    return dt_cuda_check(dt_cu_epilogue(out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act, epi.p0,
+                                        epi.p1, ex->stream),
                          "conv epilogue");
 }

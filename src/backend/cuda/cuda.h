@@ -90,31 +90,42 @@ int dt_cu_pool2d(const float *x, float *y, int64_t planes, int64_t ih, int64_t i
 
 /* ---- state and layer kernels (C) ---- */
 
-/* What a layer's library call needs for one set of shapes (descriptors, the chosen algorithm),
- * made on the first run at those shapes and reused: cuDNN's heuristics cost about a
- * millisecond a call. Direct-mapped on (layer, key); a collision replaces the entry. */
-enum { DT_CUDA_PLANS = 1024, DT_CUDA_KEY = 12 };
+/* What a layer's library call needs for one set of shapes and tactic (descriptors, the chosen
+ * algorithm), made on the first run at those shapes and reused: cuDNN's heuristics cost about
+ * a millisecond a call. Each layer has its own DT_CUDA_WAYS plans (found by the layer in a
+ * growing hash table), so layers never evict each other; a layer run at more shapes than
+ * that replaces its plans round-robin. */
+enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 12 };
 typedef struct dt_cuda_plan {
-    const ductile_layer *layer;     /* NULL: empty */
+    bool used;
     int64_t key[DT_CUDA_KEY];
-    void *desc[4];                  /* cuDNN or cuBLASLt descriptors */
+    void *desc[6];                  /* cuDNN: x, y, w, conv, and for conv-bias-activation
+                                       bias and activation; cuBLASLt: op, a, b, c */
     int kind;                       /* 1 conv, 2 matmul */
     int algo;                       /* cuDNN: cudnnConvolutionFwdAlgo_t */
     size_t ws;
     unsigned char lt_algo[64];      /* cuBLASLt: cublasLtMatmulAlgo_t */
 } dt_cuda_plan;
 
+typedef struct dt_cuda_layer_plans {
+    const ductile_layer *layer;     /* NULL: empty entry of the table */
+    unsigned next;                  /* the way to replace next */
+    dt_cuda_plan way[DT_CUDA_WAYS];
+} dt_cuda_layer_plans;
+
 typedef struct dt_cuda_state {
     void *cudnn;            /* cudnnHandle_t */
     void *lt;               /* cublasLtHandle_t */
     void *ws;               /* device workspace for cuDNN and cuBLASLt */
     size_t ws_cap;
-    dt_cuda_plan *plans;    /* DT_CUDA_PLANS entries */
+    dt_cuda_layer_plans *plans; /* open addressing on the layer, cap a power of two */
+    size_t plans_cap, plans_used;
     void *capture;          /* cudaStream_t for graph capture (graph.c), made on first use */
 } dt_cuda_state;
 
-/* The plan slot for (layer, key): *hit tells whether it holds that plan; otherwise the slot
- * was emptied (its old descriptors released) for the caller to fill. */
+/* The plan for (layer, key): *hit tells whether it holds that plan; otherwise the slot was
+ * emptied (its old descriptors released) for the caller to fill. NULL: out of host memory
+ * (the table grows when half full). The pointer is valid until the next call. */
 dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit);
 void dt_cuda_plan_release(dt_cuda_plan *p);
 
@@ -122,6 +133,13 @@ void dt_cuda_plan_release(dt_cuda_plan *p);
 ductile_status dt_cuda_check(int err, const char *what);
 /* Ensures the state's workspace holds `bytes`. */
 ductile_status dt_cuda_workspace(dt_cuda_state *st, size_t bytes);
+
+/* Tactics (tactics.c): the backend's list for the builder, and the id a run uses: the
+ * builder's (dt_exec.tactic) or the layer's stored choice for the context's profile; 0: none.
+ * MatMul, Gemm: the rank in cuBLASLt's heuristic (1..DT_CUDA_LT_TACTICS). */
+enum { DT_CUDA_LT_TACTICS = 4 };
+int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
+int dt_cuda_layer_tactic(const ductile_layer *L, const dt_exec *ex);
 
 ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 bool dt_cuda_conv_supports(const ductile_layer *L);

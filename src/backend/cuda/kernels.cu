@@ -1,6 +1,7 @@
 // The CUDA backend's own kernels: what cuDNN and cuBLASLt do not offer in the form the engine
 // needs (numpy broadcasting, ONNX's activations fused into a conv epilogue, layouts). Simple
 // first versions, one thread per output element or one block per row; float32 throughout.
+#include "backend/cuda/act.cuh"
 #include "backend/cuda/cuda.h"
 
 #include <cuda_runtime.h>
@@ -14,34 +15,6 @@ inline unsigned blocks_for(int64_t n)
 {
     int64_t b = (n + kThreads - 1) / kThreads;
     return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
-}
-
-__device__ __forceinline__ float act(int op, float x, float p0, float p1)
-{
-    switch (op) {
-    case DT_CU_IDENTITY: return x;
-    case DT_CU_RELU: return x > 0.f ? x : 0.f;
-    case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
-    case DT_CU_TANH: return tanhf(x);
-    case DT_CU_ERF: return erff(x);
-    case DT_CU_SQRT: return sqrtf(x);
-    case DT_CU_EXP: return expf(x);
-    case DT_CU_LOG: return logf(x);
-    case DT_CU_NEG: return -x;
-    case DT_CU_ABS: return fabsf(x);
-    case DT_CU_RECIPROCAL: return 1.f / x;
-    case DT_CU_HARDSIGMOID: return fmaxf(0.f, fminf(1.f, p0 * x + p1));
-    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, p0 * x + p1));
-    case DT_CU_CLIP: return fminf(fmaxf(x, p0), p1);
-    case DT_CU_LEAKYRELU: return x >= 0.f ? x : p0 * x;
-    case DT_CU_ELU: return x >= 0.f ? x : p0 * (expf(x) - 1.f);
-    case DT_CU_SOFTPLUS: return x > 20.f ? x : log1pf(expf(x));
-    case DT_CU_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
-    case DT_CU_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case DT_CU_FLOOR: return floorf(x);
-    case DT_CU_CEIL: return ceilf(x);
-    }
-    return x;
 }
 
 __global__ void unary_k(int op, const float *x, float *y, int64_t n, float p0, float p1)

@@ -22,9 +22,10 @@ static ductile_status dt_lt(cublasStatus_t s, const char *what)
 
 _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_algo), "cuBLASLt algo fits the plan");
 
-/* Descriptors and the heuristic's algorithm for one problem, into an empty plan slot. */
+/* Descriptors and the heuristic's algorithm of that rank (1: its first choice; tactics) for
+ * one problem, into an empty plan slot. */
 static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
-                                 int64_t batch, int64_t sa, int64_t sb, int64_t sy)
+                                 int64_t batch, int64_t sa, int64_t sb, int64_t sy, int rank)
 {
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
@@ -54,7 +55,7 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, 
                                                                sizeof strides[i]), "batch stride");
         }
     }
-    cublasLtMatmulHeuristicResult_t heur;
+    cublasLtMatmulHeuristicResult_t heur[DT_CUDA_LT_TACTICS];
     int got = 0;
     if (!s) s = dt_lt(cublasLtMatmulPreferenceCreate(&pref), "preference");
     if (!s) {
@@ -62,12 +63,14 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, 
         s = dt_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cap, sizeof cap),
                   "workspace");
     }
-    if (!s) s = dt_lt(cublasLtMatmulAlgoGetHeuristic(st->lt, op, la, lb, lc, lc, pref, 1, &heur, &got), "heuristic");
+    if (!s) s = dt_lt(cublasLtMatmulAlgoGetHeuristic(st->lt, op, la, lb, lc, lc, pref, rank, heur, &got), "heuristic");
     if (!s && got < 1) s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for %lldx%lldx%lld", (long long)M,
                                    (long long)N, (long long)K);
+    /* Fewer candidates than the rank (a profile's choice at other shapes): the last one. */
     if (!s) {
-        memcpy(p->lt_algo, &heur.algo, sizeof heur.algo);
-        p->ws = heur.workspaceSize;
+        int r = got < rank ? got : rank;
+        memcpy(p->lt_algo, &heur[r - 1].algo, sizeof heur[r - 1].algo);
+        p->ws = heur[r - 1].workspaceSize;
     }
     if (pref) cublasLtMatmulPreferenceDestroy(pref);
     return s;
@@ -76,13 +79,15 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, 
 /* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides. */
 static ductile_status dt_lt_matmul(dt_cuda_state *st, const ductile_layer *L, void *stream, const float *a, const float *b,
                                    float *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
-                                   int64_t sa, int64_t sb, int64_t sy)
+                                   int64_t sa, int64_t sb, int64_t sy, int tactic)
 {
     DT_TRY(dt_cuda_workspace(st, DT_LT_WORKSPACE));
-    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy};
+    int rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1;
+    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, rank};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
-    ductile_status s = hit ? DUCTILE_OK : dt_lt_plan(st, p, M, N, K, ta, tb, batch, sa, sb, sy);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
+    ductile_status s = hit ? DUCTILE_OK : dt_lt_plan(st, p, M, N, K, ta, tb, batch, sa, sb, sy, rank);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -119,10 +124,12 @@ ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_
     bool even = true;
     for (int64_t i = 2; i < n && even; i++)
         even = dt_batch_offset(&g, g.a_stride, i) == i * sa && dt_batch_offset(&g, g.b_stride, i) == i * sb;
-    if (even) return dt_lt_matmul(ex->state, L, ex->stream, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N);
+    int tactic = dt_cuda_layer_tactic(L, ex);
+    if (even)
+        return dt_lt_matmul(ex->state, L, ex->stream, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N, tactic);
     for (int64_t i = 0; i < n; i++)
         DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, a + dt_batch_offset(&g, g.a_stride, i), b + dt_batch_offset(&g, g.b_stride, i),
-                            y + i * g.M * g.N, g.M, g.N, g.K, false, false, 1.f, 1, 0, 0, 0));
+                            y + i * g.M * g.N, g.M, g.N, g.K, false, false, 1.f, 1, 0, 0, 0, tactic));
     return DUCTILE_OK;
 }
 
@@ -143,7 +150,8 @@ ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_vi
     if (K == 0)
         DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * sizeof(float), (cudaStream_t)ex->stream), "Gemm"));
     else
-        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, in[0].data, in[1].data, y, M, N, K, ta, tb, alpha, 1, 0, 0, 0));
+        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, in[0].data, in[1].data, y, M, N, K, ta, tb, alpha, 1, 0, 0, 0,
+                            dt_cuda_layer_tactic(L, ex)));
     if (L->n_in < 3 || !L->in[2] || in[2].rank < 0 || beta == 0.f) return DUCTILE_OK;
     const dt_view *c = &in[2];
     int64_t sm = 0, sn = 0;

@@ -1,0 +1,38 @@
+// The activations of the CUDA backend's own kernels (DT_CU_* codes of cuda.h), in float: every
+// element type computes its epilogue in float. Shared by kernels.cu and conv_kernels.cu.
+#ifndef DT_CUDA_ACT_CUH
+#define DT_CUDA_ACT_CUH
+
+#include "backend/cuda/cuda.h"
+
+#include <math.h>
+
+static __device__ __forceinline__ float act(int op, float x, float p0, float p1)
+{
+    switch (op) {
+    case DT_CU_IDENTITY: return x;
+    case DT_CU_RELU: return x > 0.f ? x : 0.f;
+    case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
+    case DT_CU_TANH: return tanhf(x);
+    case DT_CU_ERF: return erff(x);
+    case DT_CU_SQRT: return sqrtf(x);
+    case DT_CU_EXP: return expf(x);
+    case DT_CU_LOG: return logf(x);
+    case DT_CU_NEG: return -x;
+    case DT_CU_ABS: return fabsf(x);
+    case DT_CU_RECIPROCAL: return 1.f / x;
+    case DT_CU_HARDSIGMOID: return fmaxf(0.f, fminf(1.f, p0 * x + p1));
+    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, p0 * x + p1));
+    case DT_CU_CLIP: return fminf(fmaxf(x, p0), p1);
+    case DT_CU_LEAKYRELU: return x >= 0.f ? x : p0 * x;
+    case DT_CU_ELU: return x >= 0.f ? x : p0 * (expf(x) - 1.f);
+    case DT_CU_SOFTPLUS: return x > 20.f ? x : log1pf(expf(x));
+    case DT_CU_GELU: return 0.5f * x * (1.f + erff(x * 0.70710678118654752f));
+    case DT_CU_GELU_TANH: return 0.5f * x * (1.f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case DT_CU_FLOOR: return floorf(x);
+    case DT_CU_CEIL: return ceilf(x);
+    }
+    return x;
+}
+
+#endif

@@ -1,0 +1,208 @@
+// The CUDA backend's own convolution kernels (conv_own.h): depthwise and implicit GEMM, each with
+// bias, residual and activation applied before the single store. Templated on the element
+// type T (loads and stores convert through float; accumulation in float).
+#include "backend/cuda/act.cuh"
+#include "backend/cuda/conv_own.h"
+
+#include <cuda_runtime.h>
+
+namespace {
+
+template <typename T> __device__ __forceinline__ float to_f(T v) { return static_cast<float>(v); }
+template <typename T> __device__ __forceinline__ T from_f(float v) { return static_cast<T>(v); }
+
+// One thread per output element: y[n, o, oh, ow] over the taps of input channel o / mult.
+// I: the index type (int where the output's element count fits: 32-bit division is far
+// cheaper than 64-bit).
+template <typename T, typename I>
+__global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
+                            const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
+{
+    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
+    const I IH = (I)g.ih, IW = (I)g.iw;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I ow = i % OW, r = i / OW;
+        I oh = r % OH;
+        r /= OH;
+        I o = r % M, n = r / M;
+        const T *xp = x + ((int64_t)n * g.c + o / mult) * g.ih * g.iw;
+        const T *wp = w + (int64_t)o * kh * kw;
+        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
+        float acc = 0.f;
+        for (I a = 0; a < kh; a++) {
+            I h = h0 + a * (I)g.dh;
+            if (h < 0 || h >= IH) continue;
+            for (I b = 0; b < kw; b++) {
+                I c = w0 + b * (I)g.dw;
+                if (c < 0 || c >= IW) continue;
+                acc += to_f(xp[(int64_t)h * IW + c]) * to_f(wp[a * kw + b]);
+            }
+        }
+        if (bias) acc += to_f(bias[o]);
+        if (res) acc += to_f(res[i]);
+        y[i] = from_f<T>(act(g.act, acc, g.p0, g.p1));
+    }
+}
+
+// Implicit GEMM: y[n, group g] (Mg x P) = w_g (Mg x K) * cols(x[n, g]) (K x P), with
+// P = OH*OW, K = C/group * KH*KW and cols the im2col matrix, never stored: the X tile is
+// gathered from x (zeros outside the pads). PW (1x1, stride 1, no pads): cols is x itself.
+// A BM x BP tile per block of 256 threads (16 x 16), each thread BM/16 x BP/16 outputs
+// strided by 16 (conflict-free shared reads, coalesced stores along P); K in steps of 16
+// through shared memory. blockIdx.z: image * group + g.
+//
+// Split K (part != NULL, for grids too small to fill the GPU): blockIdx.z also holds the
+// slice s of `split`, covering K [s * kslice, (s + 1) * kslice); the block stores its raw sums
+// in part[s] (float, the output's layout) and splitk_reduce_k adds the slices and applies the
+// epilogue.
+template <typename T, int BM, int BP, bool PW>
+__global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T *__restrict__ w,
+                                               const T *__restrict__ bias, const T *__restrict__ res,
+                                               T *__restrict__ y, dt_cu_conv g, float *__restrict__ part,
+                                               int split, int64_t kslice)
+{
+    constexpr int BK = 16, TM = BM / 16, TP = BP / 16;
+    __shared__ float ws[BK][BM + 1];
+    __shared__ float xs[BK][BP];
+    const int64_t Mg = g.m / g.group, Cg = g.c / g.group, taps = g.kh * g.kw, Kall = Cg * taps;
+    const int64_t P = g.oh * g.ow, IP = g.ih * g.iw;
+    const int64_t z = blockIdx.z / split, sl = blockIdx.z % split;
+    const int64_t n = z / g.group, gi = z % g.group;
+    const int64_t kbeg = part ? sl * kslice : 0, K = part ? (kbeg + kslice < Kall ? kbeg + kslice : Kall) : Kall;
+    const int64_t m0 = (int64_t)blockIdx.y * BM, p0 = (int64_t)blockIdx.x * BP;
+    const T *xn = x + (n * g.c + gi * Cg) * IP;
+    const T *wg = w + gi * Mg * K;
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+    float acc[TM][TP];
+#pragma unroll
+    for (int i = 0; i < TM; i++)
+#pragma unroll
+        for (int j = 0; j < TP; j++) acc[i][j] = 0.f;
+    for (int64_t k0 = kbeg; k0 < K; k0 += BK) {
+        // W tile: BM rows of BK (k fastest across threads: coalesced along W's rows).
+        for (int e = threadIdx.x; e < BM * BK; e += 256) {
+            int kk = e % BK, mm = e / BK;
+            int64_t m = m0 + mm, k = k0 + kk;
+            ws[kk][mm] = m < Mg && k < K ? to_f(wg[m * Kall + k]) : 0.f;
+        }
+        // X tile: BK rows of BP (p fastest).
+        for (int e = threadIdx.x; e < BK * BP; e += 256) {
+            int pp = e % BP, kk = e / BP;
+            int64_t p = p0 + pp, k = k0 + kk;
+            float v = 0.f;
+            if (p < P && k < K) {
+                if (PW) {
+                    v = to_f(xn[k * IP + p]);
+                } else { // 32-bit: conv_own.c's applies() bounds K, P and the input's dims
+                    int ki = (int)k, pi = (int)p, tp = (int)taps, kw = (int)g.kw, OW = (int)g.ow;
+                    int c = ki / tp, rs = ki - c * tp, r = rs / kw, s = rs - r * kw;
+                    int oh = pi / OW, ow = pi - oh * OW;
+                    int ih = oh * (int)g.sh - (int)g.ph + r * (int)g.dh, iw = ow * (int)g.sw - (int)g.pw + s * (int)g.dw;
+                    if (ih >= 0 && ih < (int)g.ih && iw >= 0 && iw < (int)g.iw)
+                        v = to_f(xn[(int64_t)c * IP + (int64_t)ih * g.iw + iw]);
+                }
+            }
+            xs[kk][pp] = v;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < BK; kk++) {
+            float a[TM], b[TP];
+#pragma unroll
+            for (int i = 0; i < TM; i++) a[i] = ws[kk][ty + 16 * i];
+#pragma unroll
+            for (int j = 0; j < TP; j++) b[j] = xs[kk][tx + 16 * j];
+#pragma unroll
+            for (int i = 0; i < TM; i++)
+#pragma unroll
+                for (int j = 0; j < TP; j++) acc[i][j] += a[i] * b[j];
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < TM; i++) {
+        int64_t m = m0 + ty + 16 * i;
+        if (m >= Mg) continue;
+        int64_t mo = gi * Mg + m;
+        float bm = bias ? to_f(bias[mo]) : 0.f;
+#pragma unroll
+        for (int j = 0; j < TP; j++) {
+            int64_t p = p0 + tx + 16 * j;
+            if (p >= P) continue;
+            int64_t o = (n * g.m + mo) * P + p;
+            if (part) {
+                part[sl * g.n * g.m * P + o] = acc[i][j];
+                continue;
+            }
+            float v = acc[i][j] + bm;
+            if (res) v += to_f(res[o]);
+            y[o] = from_f<T>(act(g.act, v, g.p0, g.p1));
+        }
+    }
+}
+
+template <typename T>
+int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, void *stream)
+{
+    int64_t total = g->n * g->m * g->oh * g->ow;
+    if (total <= 0) return 0;
+    int64_t blocks = (total + 255) / 256;
+    if (blocks > 65535 * 32) blocks = 65535 * 32;
+    if (total < 0x7fffffff - 65535 * 32 * 256)
+        depthwise_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+    else
+        depthwise_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+    return (int)cudaGetLastError();
+}
+
+// y = act(sum of the split slices + bias + res), one thread per output element.
+template <typename T>
+__global__ void splitk_reduce_k(const float *__restrict__ part, const T *__restrict__ bias, const T *__restrict__ res,
+                                T *__restrict__ y, dt_cu_conv g, int split, int64_t total, int64_t P)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        float v = 0.f;
+        for (int s = 0; s < split; s++) v += part[s * total + i];
+        if (bias) v += to_f(bias[(i / P) % g.m]);
+        if (res) v += to_f(res[i]);
+        y[i] = from_f<T>(act(g.act, v, g.p0, g.p1));
+    }
+}
+
+template <typename T, int B, bool PW>
+int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, float *part, int split,
+          void *stream)
+{
+    int64_t P = g->oh * g->ow;
+    if (g->n <= 0 || g->m <= 0 || P <= 0) return 0;
+    if (!part) split = 1;
+    int64_t K = g->c / g->group * g->kh * g->kw, kslice = (K + split - 1) / split;
+    kslice = (kslice + 15) / 16 * 16;
+    int64_t gx = (P + B - 1) / B, gy = (g->m / g->group + B - 1) / B, gz = g->n * g->group * split;
+    if (gx > 0x7fffffff || gy > 65535 || gz > 65535) return (int)cudaErrorInvalidConfiguration;
+    dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
+    igemm_k<T, B, B, PW><<<grid, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, part, split, kslice);
+    if (!part) return (int)cudaGetLastError();
+    int64_t total = g->n * g->m * P, blocks = (total + 255) / 256;
+    if (blocks > 65535 * 32) blocks = 65535 * 32;
+    splitk_reduce_k<T><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(part, bias, res, y, *g, split, total, P);
+    return (int)cudaGetLastError();
+}
+
+} // namespace
+
+extern "C" int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
+                                        const dt_cu_conv *g, void *stream)
+{
+    return depthwise<float>(x, w, bias, res, y, g, stream);
+}
+
+extern "C" int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
+                                    const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream)
+{
+    if (pointwise)
+        return tile == 64 ? igemm<float, 64, true>(x, w, bias, res, y, g, part, split, stream)
+                          : igemm<float, 32, true>(x, w, bias, res, y, g, part, split, stream);
+    return tile == 64 ? igemm<float, 64, false>(x, w, bias, res, y, g, part, split, stream)
+                      : igemm<float, 32, false>(x, w, bias, res, y, g, part, split, stream);
+}

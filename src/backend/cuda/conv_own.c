@@ -1,0 +1,98 @@
+/* Conv and FusedConv on the CUDA backend's own kernels (conv_own.h): the checks of which
+ * geometry each kernel computes, and the launch with the layer's bias, residual and
+ * activation fused. */
+#include "backend/cuda/conv_own.h"
+#include "core/status.h"
+#include "ops/fused.h"
+
+#include <cuda_runtime_api.h>
+
+#include <stdint.h>
+#include <string.h>
+
+/* The GPU's multiprocessors (0: unknown), read once. */
+static int dt_sm_count(void)
+{
+    static int sms = -1;
+    if (sms < 0) {
+        int v = 0;
+        if (cudaDeviceGetAttribute(&v, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
+            cudaGetLastError();
+            v = 0;
+        }
+        sms = v;
+    }
+    return sms;
+}
+
+/* Split K for the 32x32 implicit GEMM: slices enough for two blocks per multiprocessor, each
+ * slice at least 64 deep (four steps of the kernel's K loop); 1: no split. */
+static int dt_splitk(const dt_conv_geom *g)
+{
+    int64_t P = g->out[0] * g->out[1], K = g->c / g->group * g->k[0] * g->k[1];
+    int64_t blocks = (P + 31) / 32 * ((g->m / g->group + 31) / 32) * g->batch * g->group;
+    int64_t want = 2 * (int64_t)dt_sm_count();
+    if (blocks <= 0 || blocks * 2 > want) return 1;
+    int64_t s = (want + blocks - 1) / blocks, most = K / 64;
+    if (s > most) s = most;
+    if (s > 64) s = 64;
+    if (g->batch * g->group * s > 65535) return 1;
+    return s < 2 ? 1 : (int)s;
+}
+
+bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic)
+{
+    /* The implicit GEMM's grid: images x groups in z, output channels in y (each at most
+     * 65535 blocks). */
+    bool grid = g->batch * g->group <= 65535 && g->m / g->group <= 65535 * 32;
+    /* ... and its gather's 32-bit index arithmetic. */
+    bool idx32 = g->out[0] * g->out[1] < INT32_MAX && (g->c / g->group) * g->k[0] * g->k[1] < INT32_MAX &&
+                 g->in[0] < (1 << 28) && g->in[1] < (1 << 28) && g->k[0] * g->d[0] < (1 << 28) &&
+                 g->k[1] * g->d[1] < (1 << 28) && g->s[0] < (1 << 12) && g->s[1] < (1 << 12);
+    bool split = tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_IGEMM32_SPLITK;
+    if (split && dt_splitk(g) < 2) return false;
+    switch (tactic) {
+    case DT_CUDA_CONV_DEPTHWISE: return g->group == g->c && g->group > 1;
+    case DT_CUDA_CONV_POINTWISE64:
+    case DT_CUDA_CONV_POINTWISE32:
+    case DT_CUDA_CONV_POINTWISE32_SPLITK:
+        return grid && g->group == 1 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+               g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    case DT_CUDA_CONV_IGEMM64:
+    case DT_CUDA_CONV_IGEMM32:
+    case DT_CUDA_CONV_IGEMM32_SPLITK: return grid && idx32;
+    }
+    return false;
+}
+
+ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
+                                    dt_view *out, dt_exec *ex)
+{
+    bool fused = !strcmp(L->op_type, "FusedConv");
+    dt_cu_conv c = {
+        .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],
+        .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1], .ph = g->pb[0], .pw = g->pb[1],
+        .dh = g->d[0], .dw = g->d[1], .group = g->group,
+    };
+    c.act = fused ? dt_cuda_conv_act(L, &c.p0, &c.p1) : DT_CU_IDENTITY;
+    const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
+    const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
+    if (tactic == DT_CUDA_CONV_DEPTHWISE)
+        return dt_cuda_check(dt_cu_conv_depthwise_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
+                                                      ex->stream), "depthwise convolution");
+    int tile = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
+    bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
+              tactic == DT_CUDA_CONV_POINTWISE32_SPLITK;
+    int split = 1;
+    float *part = NULL;
+    if (tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_IGEMM32_SPLITK) {
+        /* The slices' sums in the context's workspace (sized here: the first run grows it). */
+        dt_cuda_state *st = ex->state;
+        split = dt_splitk(g);
+        size_t bytes = (size_t)split * (size_t)(g->batch * g->m * g->out[0] * g->out[1]) * sizeof(float);
+        DT_TRY(dt_cuda_workspace(st, bytes));
+        part = st->ws;
+    }
+    return dt_cuda_check(dt_cu_conv_igemm_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
+                                              part, split, ex->stream), "implicit GEMM convolution");
+}

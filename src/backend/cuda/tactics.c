@@ -1,0 +1,65 @@
+/* The CUDA backend's tactics (dt_backend.tactics): what the builder times per layer at each
+ * profile's opt shapes, and how a run finds the choice again.
+ *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
+ *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
+ *     kernels that compute the geometry (conv_own.h). Not WINOGRAD_NONFUSED: its float32
+ *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
+ *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic. */
+#include "backend/cuda/conv_own.h"
+#include "backend/cuda/cuda.h"
+#include "ops/fused.h"
+
+#include <cudnn.h>
+
+#include <string.h>
+
+int dt_cuda_layer_tactic(const ductile_layer *L, const dt_exec *ex)
+{
+    if (ex->tactic > 0) return ex->tactic;
+    int64_t n = 0;
+    const int64_t *t = dt_attr_ints(L, "tactic", &n);
+    if (!t || ex->profile < 0 || ex->profile >= n || t[ex->profile] < 0 || t[ex->profile] > 1024) return 0;
+    return (int)t[ex->profile];
+}
+
+static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
+{
+    dt_conv_geom g;
+    if (L->n_in < 2 || dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return 0;
+    int n = 0;
+    /* The pointwise kernels compute what the general implicit GEMM would, faster. */
+    static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
+                              DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32,
+                              DT_CUDA_CONV_IGEMM32_SPLITK};
+    bool pointwise = dt_cuda_conv_own_applies(&g, DT_CUDA_CONV_POINTWISE64);
+    for (size_t i = 0; i < sizeof own / sizeof own[0] && n < cap; i++)
+        if (dt_cuda_conv_own_applies(&g, own[i]) &&
+            !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
+                            own[i] == DT_CUDA_CONV_IGEMM32_SPLITK)))
+            ids[n++] = own[i];
+    /* DIRECT has no implementation in cuDNN; FFT needs unit strides and dilations. */
+    static const cudnnConvolutionFwdAlgo_t algos[] = {
+        CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM,
+        CUDNN_CONVOLUTION_FWD_ALGO_GEMM, CUDNN_CONVOLUTION_FWD_ALGO_FFT, CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING,
+        CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD,
+    };
+    bool unit = g.s[0] == 1 && g.s[1] == 1 && g.d[0] == 1 && g.d[1] == 1;
+    for (size_t i = 0; i < sizeof algos / sizeof algos[0] && n < cap; i++) {
+        bool fft = algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING;
+        bool wino = algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD;
+        if ((fft || wino) && (!unit || g.group != 1)) continue;
+        ids[n++] = DT_CUDA_CONV_CUDNN + (int)algos[i];
+    }
+    return n;
+}
+
+int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
+{
+    if (!strcmp(L->op_type, "Conv") || !strcmp(L->op_type, "FusedConv")) return dt_conv_tactics(L, in, ids, cap);
+    if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm")) {
+        int n = 0;
+        for (int r = 1; r <= DT_CUDA_LT_TACTICS && n < cap; r++) ids[n++] = r;
+        return n;
+    }
+    return 0;
+}

@@ -1,0 +1,158 @@
+/* Every tactic of the CUDA backend's convolutions and matmuls, forced, against the CPU engine
+ * on suite models (GPU only; skips with "no CUDA device found"): the engine built for CUDA
+ * stores one tactic per layer; the test overwrites every conv's stored tactic with one id
+ * (layers where it does not apply fall back to the backend's default) and every matmul's
+ * with one heuristic rank, runs, and compares with the CPU engine (rel-L2 <= 1e-4). */
+#include "testutil.h"
+
+#include "ductile.h"
+#include "backend/cuda/conv_own.h"
+#include "backend/backend.h"
+#include "runtime/engine_impl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static ductile_engine *build(const char *file, const char *input, const ductile_dims *shape, const char *device)
+{
+    char path[1024];
+    const char *dir = getenv("DUCTILE_MODELS");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "../shared/models", file);
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    ductile_builder_create(&b);
+    ductile_network_create(b, &net);
+    if (ductile_onnx_parse_file(net, path) == DUCTILE_OK && ductile_profile_create(b, &p) == DUCTILE_OK &&
+        ductile_profile_set_shape(p, input, shape, shape, shape) == DUCTILE_OK && ductile_config_create(b, &cfg) == DUCTILE_OK &&
+        ductile_config_set_device(cfg, device) == DUCTILE_OK && ductile_config_add_profile(cfg, p, NULL) == DUCTILE_OK &&
+        ductile_builder_build(b, net, cfg, &e) != DUCTILE_OK)
+        e = NULL;
+    if (!e) fprintf(stderr, "%s on %s: %s\n", file, device, ductile_last_error());
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    return e;
+}
+
+static float *run(ductile_engine *e, const char *input, const ductile_dims *shape, const float *x, size_t nx,
+                  const char *output, size_t *ny)
+{
+    ductile_context *c = NULL;
+    float *y = NULL;
+    ductile_dims od;
+    if (ductile_context_create(e, &c) != DUCTILE_OK) return NULL;
+    if (ductile_context_set_input_shape(c, input, shape) == DUCTILE_OK &&
+        ductile_context_set_tensor_address(c, input, (void *)x) == DUCTILE_OK &&
+        ductile_context_get_tensor_shape(c, output, &od) == DUCTILE_OK) {
+        *ny = 1;
+        for (int i = 0; i < od.nb_dims; i++) *ny *= (size_t)od.d[i];
+        y = calloc(*ny, sizeof *y);
+        if (ductile_context_set_tensor_address(c, output, y) != DUCTILE_OK || ductile_context_execute(c) != DUCTILE_OK) {
+            fprintf(stderr, "run: %s\n", ductile_last_error());
+            free(y);
+            y = NULL;
+        }
+    }
+    (void)nx;
+    ductile_context_free(c);
+    return y;
+}
+
+static double rel_l2(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* Sets the stored tactic (profile 0) of every layer of those ops to id; returns how many. */
+static int force(ductile_engine *e, const char *op1, const char *op2, int64_t id)
+{
+    int n = 0;
+    for (int i = 0; i < e->net->n_layers; i++) {
+        ductile_layer *L = e->net->layers[i];
+        if (strcmp(L->op_type, op1) && strcmp(L->op_type, op2)) continue;
+        for (int a = 0; a < L->n_attr; a++)
+            if (!strcmp(L->attrs[a].name, "tactic") && L->attrs[a].n >= 1) {
+                ((int64_t *)L->attrs[a].ints)[0] = id;
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
+static void check(const char *file, const char *input, ductile_dims shape, const char *output, bool conv)
+{
+    ductile_engine *cpu = build(file, input, &shape, "cpu"), *gpu = build(file, input, &shape, "cuda");
+    if (!cpu || !gpu) {
+        CHECK(cpu != NULL);
+        ductile_engine_free(cpu);
+        ductile_engine_free(gpu);
+        return;
+    }
+    size_t nx = 1, ny = 0, ng = 0;
+    for (int i = 0; i < shape.nb_dims; i++) nx *= (size_t)shape.d[i];
+    float *x = malloc(nx * sizeof *x);
+    unsigned seed = 7;
+    for (size_t i = 0; i < nx; i++) {
+        seed = seed * 1103515245u + 12345u;
+        x[i] = (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
+    }
+    float *want = run(cpu, input, &shape, x, nx, output, &ny);
+    CHECK(want != NULL);
+    static const int64_t conv_ids[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
+                                       DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, DT_CUDA_CONV_POINTWISE32_SPLITK,
+                                       DT_CUDA_CONV_IGEMM32_SPLITK, 1, 2, 3, 5, 6, 7};
+    static const int64_t mm_ids[] = {1, 2, 3, 4};
+    const int64_t *ids = conv ? conv_ids : mm_ids;
+    int n = conv ? (int)(sizeof conv_ids / sizeof conv_ids[0]) : 4;
+    for (int k = 0; k < n && want; k++) {
+        int forced = conv ? force(gpu, "Conv", "FusedConv", ids[k]) : force(gpu, "MatMul", "Gemm", ids[k]);
+        CHECK(forced > 0);
+        float *got = run(gpu, input, &shape, x, nx, output, &ng);
+        CHECK(got != NULL && ng == ny);
+        if (got && ng == ny) {
+            double err = rel_l2(got, want, ny);
+            fprintf(stderr, "%s tactic %lld on %d layers: rel-L2 %.3e\n", file, (long long)ids[k], forced, err);
+            CHECK(err <= 1e-4);
+        }
+        free(got);
+    }
+    free(want);
+    free(x);
+    ductile_engine_free(cpu);
+    ductile_engine_free(gpu);
+}
+
+int main(void)
+{
+    ductile_builder *b = NULL;
+    ductile_config *cfg = NULL;
+    ductile_builder_create(&b);
+    ductile_config_create(b, &cfg);
+    ductile_status s = ductile_config_set_device(cfg, "cuda");
+    ductile_config_free(cfg);
+    ductile_builder_free(b);
+    if (s != DUCTILE_OK || !dt_backend_find("cuda")) {
+        fprintf(stderr, "skipped: no CUDA device found\n");
+        TEST_MAIN_END();
+    }
+    dt_device_info dev;
+    if (dt_backend_find("cuda")->device(&dev) != DUCTILE_OK) {
+        fprintf(stderr, "skipped: %s\n", ductile_last_error());
+        TEST_MAIN_END();
+    }
+    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {2, 3, 224, 224}}, "output", true);
+    check("superres.onnx", "input", (ductile_dims){4, {1, 1, 37, 29}}, "output", true);
+    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {3, 3, 224, 224}}, "output", false); /* its Gemm */
+    TEST_MAIN_END();
+}
