@@ -3,7 +3,7 @@
  * (trailing axes, H and W of NCHW) become one contiguous run per output element. */
 #include "backend/cpu/nn_kernels.h"
 #include "ops/nn.h"
-#include "backend/cpu/widen_scratch.h"
+#include "backend/cpu/widen.h"
 #include "core/status.h"
 
 #include <math.h>
@@ -125,6 +125,7 @@ static const struct { const char *name; int op; } dt_reduce_ops[] = {
 
 /* A reduction compiled: its fold and its axes attributes, read once. */
 typedef struct dt_reduce_params {
+    const ductile_layer *L;     /* operand counts and names when widening (widen.h) */
     dt_reduce_attrs a;
     int op;
     int n_in;
@@ -185,7 +186,7 @@ static ductile_status dt_reduce_exec(const dt_reduce_params *p, const dt_view *i
 
 static ductile_status dt_reduce_prepare(const ductile_layer *L, void **out)
 {
-    dt_reduce_params p = {.n_in = L->n_in, .op = -1};
+    dt_reduce_params p = {.L = L, .n_in = L->n_in, .op = -1};
     for (size_t k = 0; k < sizeof dt_reduce_ops / sizeof dt_reduce_ops[0]; k++)
         if (strcmp(L->op_type, dt_reduce_ops[k].name) == 0) p.op = dt_reduce_ops[k].op;
     if (p.op < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "'%s' is not a reduction", L->op_type);
@@ -193,27 +194,27 @@ static ductile_status dt_reduce_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-/* Other dtypes reduce in float32 copies of data and output (widen_scratch.h). */
+/* Other dtypes reduce in float32 copies of data and output, taken from the scratch (widen.h). */
 static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, const dt_view *out,
                                         int threads, size_t *bytes)
 {
-    (void)params;
+    const dt_reduce_params *p = params;
     (void)threads;
     *bytes = 0;
     if (in[0].dtype == DUCTILE_FLOAT32) return DUCTILE_OK;
-    return dt_cpu_widen_bytes(in, 1, out, 1, 0x1, bytes);
+    return dt_cpu_via_f32_scratch(p->L, in, out, 0x1, bytes);
+}
+
+static ductile_status dt_reduce_f32_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    return dt_reduce_exec(params, in, out, ex);
 }
 
 static ductile_status dt_reduce_layer_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_reduce_params *p = params;
     if (in[0].dtype == DUCTILE_FLOAT32) return dt_reduce_exec(p, in, out, ex);
-    dt_view win[2], wout[1];
-    size_t used;
-    int n_in = p->n_in < 2 ? p->n_in : 2;
-    DT_TRY(dt_cpu_widen_in(in, n_in, out, 1, 0x1, ex->scratch, ex->scratch_bytes, win, wout, &used, ex));
-    DT_TRY(dt_reduce_exec(p, win, wout, ex));
-    DT_TRY(dt_cpu_widen_out(wout, out, 1, ex));
+    DT_TRY(dt_cpu_via_f32_run(p->L, params, dt_reduce_f32_run, in, out, ex, 0x1));
     /* An empty bool Max is false and Min true (float32's -inf and +inf would cast to true). */
     int64_t n_out = dt_view_count(&out[0]);
     if (in[0].dtype == DUCTILE_BOOL && dt_view_count(&in[0]) == 0 && n_out > 0)
