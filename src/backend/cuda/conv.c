@@ -1,4 +1,5 @@
-/* Conv and FusedConv on cuDNN: the convolution by cuDNN (FMA math: no TF32), bias, residual
+/* Conv and FusedConv on cuDNN: the convolution by cuDNN (float32: FMA math, TF32 only where the
+ * builder marked the layer `tf32`; float16 / bfloat16 tensors: tensor cores, float32 compute), bias, residual
  * and activation in one pass of the project's epilogue kernel (cuDNN's fused
  * conv-bias-activation takes only ReLU, and FusedConv has six activations and a residual).
  * Descriptors and cuDNN's heuristic algorithm are made once per layer and shapes (the
@@ -52,9 +53,19 @@ static int dt_act_code(const ductile_layer *L, float *p0, float *p1)
     return !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH : DT_CU_HARDSIGMOID;
 }
 
-/* Descriptors and the algorithm for one geometry, into an empty plan slot. */
-static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_cuda_plan *p)
+/* The cuDNN data type of a layer's tensors (supports() admits these three). */
+static cudnnDataType_t dt_cudnn_type(int dtype)
 {
+    return dtype == DUCTILE_FLOAT16 ? CUDNN_DATA_HALF : dtype == DUCTILE_BFLOAT16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
+/* Descriptors and the algorithm for one geometry, into an empty plan slot. Half data runs on
+ * tensor cores with float32 accumulation; float32 keeps FMA math unless the layer allows
+ * TF32 (ductile_builder_flag TF32). */
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, dt_cuda_plan *p)
+{
+    cudnnDataType_t dt = dt_cudnn_type(dtype);
+    cudnnMathType_t math = dtype != DUCTILE_FLOAT32 || tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
     cudnnHandle_t h = st->cudnn;
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
     cudnnFilterDescriptor_t wd = NULL;
@@ -68,17 +79,17 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_
     p->desc[2] = wd;
     if (!s) s = dt_cudnn(cudnnCreateConvolutionDescriptor(&cd), "descriptor");
     p->desc[3] = cd;
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->batch, (int)g->c,
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, dt, (int)g->batch, (int)g->c,
                                                     (int)g->in[0], (int)g->in[1]), "input descriptor");
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->batch, (int)g->m,
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, dt, (int)g->batch, (int)g->m,
                                                     (int)g->out[0], (int)g->out[1]), "output descriptor");
-    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->m,
+    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, dt, CUDNN_TENSOR_NCHW, (int)g->m,
                                                     (int)(g->c / g->group), (int)g->k[0], (int)g->k[1]), "filter descriptor");
     if (!s) s = dt_cudnn(cudnnSetConvolution2dDescriptor(cd, (int)g->pb[0], (int)g->pb[1], (int)g->s[0], (int)g->s[1],
                                                          (int)g->d[0], (int)g->d[1], CUDNN_CROSS_CORRELATION,
                                                          CUDNN_DATA_FLOAT), "convolution descriptor");
     if (!s) s = dt_cudnn(cudnnSetConvolutionGroupCount(cd, (int)g->group), "group count");
-    if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH), "math type");
+    if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, math), "math type");
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     if (!s) {
         cudnnConvolutionFwdAlgoPerf_t perf[8];
@@ -87,9 +98,11 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, dt_
         for (int i = 0; !s && i < got; i++) {
             /* Heuristic order; skip what needs over 1 GB of workspace or computes in TF32. */
             if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ((size_t)1 << 30) ||
-                perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)
+                perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
+                (math == CUDNN_FMA_MATH && perf[i].mathType != CUDNN_FMA_MATH))
                 continue;
             algo = perf[i].algo;
+            s = dt_cudnn(cudnnSetConvolutionMathType(cd, perf[i].mathType), "math type");
             break;
         }
     }
@@ -112,7 +125,7 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
     int64_t key[DT_CUDA_KEY] = {g.batch, g.c, g.in[0], g.in[1], g.m, g.k[0], g.k[1]};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
-    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, &g, p);
+    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, &g, out[0].dtype, dt_attr_int(L, "tf32", 0) != 0, p);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -123,11 +136,11 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
     DT_TRY(dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
                                             p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, &zero, p->desc[1],
                                             out[0].data), "convolution"));
-    const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
-    const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
+    const void *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
+    const void *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     float p0 = 0.f, p1 = 0.f;
     int act = fused ? dt_act_code(L, &p0, &p1) : DT_CU_IDENTITY;
     if (!bias && !res && act == DT_CU_IDENTITY) return DUCTILE_OK;
-    return dt_cuda_check(dt_cu_epilogue(out[0].data, bias, res, g.batch, g.m, g.out[0] * g.out[1], act, p0, p1, ex->stream),
+    return dt_cuda_check(dt_cu_epilogue(out[0].dtype, out[0].data, bias, res, g.batch, g.m, g.out[0] * g.out[1], act, p0, p1, ex->stream),
                          "conv epilogue");
 }
