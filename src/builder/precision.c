@@ -12,8 +12,9 @@
  *   - a layer whose kernel has no half variant stays float32 between casts. Precision never
  *     sends a layer to the host: a layer is lowered only if it runs on the device in float32
  *     and also would in half;
- *   - shape-pass values, integer and bool tensors, and inputs whose meaning is float32
- *     (Resize's roi and scales) are untouched;
+ *   - shape-pass values, integer and bool tensors, inputs whose meaning is float32 (Resize's
+ *     roi and scales) and layers reading weights packed in the backend's float32 layout are
+ *     untouched;
  *   - kept in float32 for accuracy: Pow, ReduceSumSquare, ReduceL2, ReduceLogSumExp (squares
  *     and exponentials overflow float16's 65504: a decomposed LayerNorm's variance), and the
  *     model's own Cast layers (their `to` is the model's choice).
@@ -122,6 +123,8 @@ static bool dt_lowers(const ductile_engine *e, const dt_backend *be, int i, cons
     const dt_plan_layer *pl = &e->plan.layers[i];
     const ductile_layer *L = pl->layer;
     if (pl->value || pl->fallback || dt_keep_f32(L->op_type) || L->n_out < 1) return false;
+    /* Weights the backend packed into its own float32 layout (dt_backend.prepack) stay so. */
+    if (dt_attr_int(L, "packed", 0) != 0) return false;
     if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return false;
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     dt_layer_input_views(L, views, in);
