@@ -55,6 +55,8 @@ static bool dt_is_tf32_op(const char *op)
     return !strcmp(op, "Conv") || !strcmp(op, "FusedConv") || !strcmp(op, "MatMul") || !strcmp(op, "Gemm");
 }
 
+enum { DT_LOWERED = 1, DT_READS_HALF = 2 };
+
 typedef struct dt_prec {
     ductile_network *net;
     int half;                   /* DUCTILE_FLOAT16 or DUCTILE_BFLOAT16 */
@@ -142,6 +144,31 @@ static bool dt_lowers(const ductile_engine *e, const dt_backend *be, int i, cons
     return any && (!be->supports || be->supports(L, in, out));
 }
 
+/* Whether layer i, not lowered, reads half inputs as they are (no cast back to float32):
+ * Shape and Size read only dims; a device layer without float32 outputs (IsNaN) whose kernel
+ * takes the half input. */
+static bool dt_reads_half(const ductile_engine *e, const dt_backend *be, int i, const dt_view *views, int half)
+{
+    const dt_plan_layer *pl = &e->plan.layers[i];
+    const ductile_layer *L = pl->layer;
+    if (pl->value) return dt_op_reads_shape_only(L->op_type);
+    if (pl->fallback || dt_keep_f32(L->op_type) || L->n_out < 1 || dt_attr_int(L, "packed", 0) != 0) return false;
+    if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return false;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    dt_layer_input_views(L, views, in);
+    bool any = false;
+    for (int k = 0; k < L->n_in; k++)
+        if (L->in[k] && in[k].dtype == DUCTILE_FLOAT32 && !dt_slot_kept(L, k)) {
+            in[k].dtype = half;
+            any = true;
+        }
+    for (int k = 0; k < L->n_out; k++) {
+        out[k] = views[L->out[k]->index];
+        if (out[k].dtype == DUCTILE_FLOAT32) return false;
+    }
+    return any && (!be->supports || be->supports(L, in, out));
+}
+
 ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, const dt_backend *be, unsigned flags,
                                  bool *changed)
 {
@@ -155,7 +182,7 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
         return dt_fail(DUCTILE_ERR_INTERNAL, "precision: the engine has %d layers and %d tensors, the network %d and %d",
                        e->net->n_layers, e->net->n_tensors, nl, n);
     dt_prec p = {.net = net, .half = fp16 ? DUCTILE_FLOAT16 : DUCTILE_BFLOAT16, .n = n};
-    bool *low = dt_calloc((size_t)nl + 1, sizeof *low);
+    unsigned char *low = dt_calloc((size_t)nl + 1, sizeof *low);
     p.hv = dt_calloc((size_t)n + 1, sizeof *p.hv);
     p.fv = dt_calloc((size_t)n + 1, sizeof *p.fv);
     /* Each tensor gets at most two casts (to half, back to float32). */
@@ -177,7 +204,9 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
         }
         dt_exec ex = {.pool = NULL};
         if (!s) s = dt_shape_pass(e, &st, &ex);
-        for (int i = 0; !s && i < nl; i++) low[i] = dt_lowers(e, be, i, st.views, p.half);
+        for (int i = 0; !s && i < nl; i++)
+            low[i] = dt_lowers(e, be, i, st.views, p.half) ? DT_LOWERED
+                   : dt_reads_half(e, be, i, st.views, p.half) ? DT_READS_HALF : 0;
     }
     /* Float32 tensors start as their own float32 version; a lowered layer's outputs become
      * half (a network output keeps its name and dtype: the layer writes a half twin that a
@@ -186,7 +215,10 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
         if (net->tensors[t]->dtype == DUCTILE_FLOAT32) p.fv[t] = net->tensors[t];
     for (int i = 0; !s && i < nl; i++) {
         ductile_layer *L = net->layers[i];
-        if (low[i]) {
+        if (low[i] == DT_READS_HALF) {
+            for (int k = 0; k < L->n_in; k++)
+                if (L->in[k] && L->in[k]->index < n && p.hv[L->in[k]->index]) L->in[k] = p.hv[L->in[k]->index];
+        } else if (low[i] == DT_LOWERED) {
             for (int k = 0; !s && k < L->n_in; k++) {
                 ductile_tensor *T = L->in[k];
                 if (!T || T->index >= n || (!p.fv[T->index] && !p.hv[T->index]) || dt_slot_kept(L, k)) continue;
@@ -201,7 +233,7 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
         }
         if (s) break;
         p.order[p.n_order++] = L;
-        if (!low[i]) continue;
+        if (low[i] != DT_LOWERED) continue;
         for (int k = 0; !s && k < L->n_out; k++) {
             ductile_tensor *T = L->out[k];
             if (!T->is_output) {

@@ -30,7 +30,8 @@ static ductile_status fake_run(const ductile_layer *L, const dt_view *in, dt_vie
 
 static dt_kernel_fn fake_find(const char *op)
 {
-    static const char *const ops[] = {"MatMul", "Add", "Softmax", "Relu", "Pow", "Mul", "Neg", "Reshape", "Cast", NULL};
+    static const char *const ops[] = {"MatMul", "Add", "Softmax", "Relu", "Pow", "Mul", "Neg", "Reshape", "Cast",
+                                      "IsNaN", NULL};
     for (int i = 0; ops[i]; i++)
         if (!strcmp(ops[i], op)) return fake_run;
     return NULL;
@@ -61,7 +62,8 @@ static const dt_backend fake = {
 /* ---- the model ----
  *   a = MatMul(x, W)  b = Add(a, B)  c = Softmax(b)  d = Relu(c)  e = Pow(d, two)
  *   f = Mul(e, x)     y = Sigmoid(f) y2 = Neg(f)     y3 = Reshape(f, shp)
- * x: float [N, 4], B [4, 1, 4] (b: [4, N, 4]); outputs y, y2, y3. */
+ *   y4 = IsNaN(f)     y5 = Shape(b)
+ * x: float [N, 4], B [4, 1, 4] (b: [4, N, 4]); outputs y, y2, y3, y4, y5. */
 static const float B[16] = {0.1f, 1.0f / 3.0f, -2.5f, 65520.0f, 1e-8f, 0.5f, 3.0f, -0.1f,
                             0.25f, 0.75f, -1.0f, 2.0f, 1.5f, -0.5f, 0.125f, 4.0f};
 /* B in float16 and bfloat16, rounded to nearest even (65520 overflows float16 to inf; 1e-8
@@ -86,6 +88,8 @@ static pbw the_model(void)
     w_msg(&g, 1, node("sig", "Sigmoid", NULL, S("f"), S("y"), NULL, 0));
     w_msg(&g, 1, node("neg", "Neg", NULL, S("f"), S("y2"), NULL, 0));
     w_msg(&g, 1, node("rs", "Reshape", NULL, S("f", "shp"), S("y3"), NULL, 0));
+    w_msg(&g, 1, node("nan", "IsNaN", NULL, S("f"), S("y4"), NULL, 0));
+    w_msg(&g, 1, node("shape", "Shape", NULL, S("b"), S("y5"), NULL, 0));
     w_str(&g, 2, "g");
     w_msg(&g, 5, tensor_raw("W", DUCTILE_FLOAT32, 2, d44, W, sizeof W));
     w_msg(&g, 5, tensor_raw("B", DUCTILE_FLOAT32, 3, d414, B, sizeof B));
@@ -97,6 +101,9 @@ static pbw the_model(void)
     w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 3, yd, ysyms));
     w_msg(&g, 12, value_info("y2", DUCTILE_FLOAT32, 3, yd, ysyms));
     w_msg(&g, 12, value_info("y3", DUCTILE_FLOAT32, 1, &yd3, NULL));
+    w_msg(&g, 12, value_info("y4", DUCTILE_BOOL, 3, yd, ysyms));
+    int64_t d3 = 3;
+    w_msg(&g, 12, value_info("y5", DUCTILE_INT64, 1, &d3, NULL));
     return model(g, NULL, 0);
 }
 
@@ -204,11 +211,13 @@ static void check_half(const ductile_engine *cpu, int half)
     /* The MatMul reads W packed in the CPU's float32 layout: it stays float32. Softmax (no half
      * kernel) and Pow (kept float32) run between casts; one cast of x to half (for Mul);
      * Sigmoid, a host fallback, reads float32; outputs written by lowered layers get a cast
-     * into the float32 output; B is a half constant. */
+     * into the float32 output; B is a half constant. IsNaN (its kernel takes half) and Shape
+     * (reads dims only) read the half tensors as they are. */
     snprintf(want, sizeof want,
              "MatMul(x,W.packed)->a Cast(a)->a/%s Add(a/%s,B/%s)->b Cast(b)->b/f32 Softmax(b/f32)->c Cast(c)->c/%s "
              "Relu(c/%s)->d Cast(d)->d/f32 Pow(d/f32,two)->e Cast(e)->e/%s Cast(x)->x/%s Mul(e/%s,x/%s)->f "
-             "Cast(f)->f/f32 Sigmoid(f/f32)->y Neg(f)->y2/%s Cast(y2/%s)->y2 Reshape(f,shp)->y3/%s Cast(y3/%s)->y3",
+             "Cast(f)->f/f32 Sigmoid(f/f32)->y Neg(f)->y2/%s Cast(y2/%s)->y2 Reshape(f,shp)->y3/%s Cast(y3/%s)->y3 "
+             "IsNaN(f)->y4 Shape(b)->y5",
              t, t, t, t, t, t, t, t, t, t, t, t, t);
     describe(w, got, sizeof got);
     CHECK_EQ_STR(got, want);
@@ -220,7 +229,9 @@ static void check_half(const ductile_engine *cpu, int half)
     CHECK_EQ_INT(dtype_of(w, "e"), DUCTILE_FLOAT32);
     CHECK_EQ_INT(dtype_of(w, "two"), DUCTILE_FLOAT32);
     CHECK_EQ_INT(dtype_of(w, "shp"), DUCTILE_INT64);
-    for (int i = 0; i < w->n_outputs; i++) CHECK_EQ_INT(w->outputs[i]->dtype, DUCTILE_FLOAT32);
+    CHECK_EQ_INT(dtype_of(w, "y4"), DUCTILE_BOOL);
+    CHECK_EQ_INT(dtype_of(w, "y5"), DUCTILE_INT64);
+    for (int i = 0; i < 3; i++) CHECK_EQ_INT(w->outputs[i]->dtype, DUCTILE_FLOAT32);
     char wname[16];
     snprintf(wname, sizeof wname, "B/%s", t);
     const ductile_tensor *wt = find(w, wname);
