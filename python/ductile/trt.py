@@ -158,7 +158,10 @@ class TrtBuilder(_TrtObject):
 
     @property
     def platform_has_fast_fp16(self):
-        return False  # float16 layers compute in float32 (FP16 kernels: issue 7)
+        """True where this builder builds for a GPU (the CUDA backend's half kernels); the CPU
+        backend computes float16 layers in float32."""
+        from .builder import cuda_available
+        return bool(getattr(self, "_gpu_default", False)) and cuda_available()
 
     @property
     def platform_has_fast_int8(self):

@@ -271,6 +271,19 @@ static void check_tf32(const ductile_engine *cpu)
     }
     CHECK_EQ_INT(casts, 0);
     CHECK_EQ_INT(marked, 1);
+    /* --dumpLayerInfo shows it. */
+    void *bytes = NULL;
+    size_t n = 0;
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(dt_engine_write(w, cpu->profiles, cpu->n_profiles, &bytes, &n), DUCTILE_OK);
+    CHECK_EQ_INT(dt_engine_from_bytes(bytes, n, &e), DUCTILE_OK);
+    const char *info = e ? ductile_engine_layer_info(e) : "";
+    const char *mm = strstr(info, "\"LayerType\": \"MatMul\"");
+    const char *tf = strstr(info, "\"TF32\": true"), *next = mm ? strstr(mm + 1, "\"LayerType\"") : NULL;
+    /* Once, in the MatMul's entry. */
+    CHECK(mm && tf && tf > mm && (!next || tf < next));
+    CHECK(tf && !strstr(tf + 1, "TF32"));
+    ductile_engine_free(e);
     release(w, keep);
 
 }

@@ -177,7 +177,8 @@ def test_precision_matches_cpu_float32_engine(precision_engines, point):
 
 def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
     """No layer goes to the host because of precision; FP16/BF16 engines compute in half
-    (most execute layers write a half tensor), TF32 marks float32 convolutions / matmuls."""
+    (most execute layers write a half tensor); TF32 marks the float32 convolutions and matmuls
+    ("TF32": true in the layer info)."""
     name, prec, _, _, half, gpu, _, _ = precision_engines
     layers = json.loads(gpu.layer_info)["Layers"]
     run = [l for l in layers if l["Stage"] == "execute"]
@@ -193,3 +194,7 @@ def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
         print(f"PRECISION-LAYERS {name} {prec}: {len(lowered)} of {len(run)} execute layers in {half}, "
               f"{casts} casts; float32: {f32}")
         assert len(lowered) > len(run) // 2
+    else:
+        marked = [l["LayerType"] for l in run if l.get("TF32")]
+        print(f"PRECISION-LAYERS {name} {prec}: TF32 in {len(marked)} layers: {sorted(set(marked))}")
+        assert marked and set(marked) <= {"Conv", "FusedConv", "MatMul", "Gemm"}
