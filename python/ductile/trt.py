@@ -161,7 +161,8 @@ class TrtBuilder(_TrtObject):
         """True where this builder builds for a GPU (the CUDA backend's half kernels); the CPU
         backend computes float16 layers in float32."""
         from .builder import cuda_available
-        return bool(getattr(self, "_gpu_default", False)) and cuda_available()
+        # (`bool` is numpy's dtype in this module, as trt.bool is.)
+        return True if getattr(self, "_gpu_default", False) and cuda_available() else False
 
     @property
     def platform_has_fast_int8(self):
