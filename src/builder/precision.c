@@ -119,6 +119,24 @@ static ductile_status dt_version(dt_prec *p, ductile_tensor *T, int want, ductil
     return DUCTILE_OK;
 }
 
+/* Whether the op's inference takes the views (inputs already half where they would be) and
+ * gives each output `want` (0: its dtype in views, unchanged): the lowered network must stay
+ * one that every op admits, whatever a backend's supports() says. Data of half inputs is
+ * withheld (it is float32 until converted); an op that needs it is not lowered. */
+static bool dt_infers(const dt_plan_layer *pl, dt_view *in, const dt_view *views, int want)
+{
+    const ductile_layer *L = pl->layer;
+    if (!pl->def || !pl->def->infer) return false;
+    for (int k = 0; k < L->n_in; k++)
+        if (L->in[k] && in[k].dtype != views[L->in[k]->index].dtype) in[k].data = NULL;
+    dt_view out[DT_MAX_LAYER_IO];
+    memset(out, 0, sizeof out[0] * (size_t)L->n_out);
+    if (pl->def->infer(L, in, out) != DUCTILE_OK) return false;
+    for (int k = 0; k < L->n_out; k++)
+        if (out[k].dtype != (want ? want : views[L->out[k]->index].dtype)) return false;
+    return true;
+}
+
 /* Whether layer i is lowered; views are profile 0's opt shapes. */
 static bool dt_lowers(const ductile_engine *e, const dt_backend *be, int i, const dt_view *views, int half)
 {
@@ -141,7 +159,7 @@ static bool dt_lowers(const ductile_engine *e, const dt_backend *be, int i, cons
         if (out[k].dtype != DUCTILE_FLOAT32) return false;
         out[k].dtype = half;
     }
-    return any && (!be->supports || be->supports(L, in, out));
+    return any && (!be->supports || be->supports(L, in, out)) && dt_infers(pl, in, views, half);
 }
 
 /* Whether layer i, not lowered, reads half inputs as they are (no cast back to float32):
@@ -166,7 +184,7 @@ static bool dt_reads_half(const ductile_engine *e, const dt_backend *be, int i, 
         out[k] = views[L->out[k]->index];
         if (out[k].dtype == DUCTILE_FLOAT32) return false;
     }
-    return any && (!be->supports || be->supports(L, in, out));
+    return any && (!be->supports || be->supports(L, in, out)) && dt_infers(pl, in, views, 0);
 }
 
 ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, const dt_backend *be, unsigned flags,

@@ -308,8 +308,49 @@ static void check_cpu_unchanged(const ductile_engine *cpu)
     ductile_engine_free(h);
 }
 
+/* Ops that admit half for the CUDA backend's kernels (LayerNormalization, GlobalAveragePool,
+ * Resize, FusedConv) are refused by the CPU's float32 kernels when the engine is loaded, with
+ * the tensor named, never run on half data as if it were float32. */
+static void check_cpu_refuses_half_layers(void)
+{
+    pbw g = {0};
+    int64_t d[2] = {2, 4}, d4 = 4;
+    const uint16_t scale[4] = {0x3C00, 0x3C00, 0x3C00, 0x3C00};
+    pbw ln[1] = {attr_float("epsilon", 1e-5f)};
+    w_msg(&g, 1, node("ln", "LayerNormalization", NULL, S("x", "scale"), S("y"), ln, 1));
+    w_str(&g, 2, "g");
+    w_msg(&g, 5, tensor_raw("scale", DUCTILE_FLOAT16, 1, &d4, scale, sizeof scale));
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT16, 2, d, NULL));
+    w_msg(&g, 12, value_info("y", DUCTILE_FLOAT16, 2, d, NULL));
+    /* model()'s opset 13 lacks LayerNormalization: an opset 17 ModelProto. */
+    pbw m = {0}, o = {0};
+    w_int(&m, 1, 8);
+    w_msg(&m, 7, g);
+    w_str(&o, 1, "");
+    w_int(&o, 2, 17);
+    w_msg(&m, 8, o);
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    free(m.p);
+    CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_set_flag(cfg, DUCTILE_FLAG_FP16, 1), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_builder_build(b, net, cfg, &e), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(),
+                 "node 'ln' (LayerNormalization, opset 17): input 0 ('x') has dtype float16; the cpu kernel computes float32 only");
+    CHECK(e == NULL);
+    ductile_config_free(cfg);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+}
+
 int main(void)
 {
+    check_cpu_refuses_half_layers();
     ductile_engine *cpu = build_cpu(0);
     CHECK(cpu != NULL);
     if (cpu) {
