@@ -12,6 +12,7 @@
 #include "builder/optimize.h"
 #include "builder/passes.h"
 #include "builder/engine_write.h"
+#include "builder/profile_check.h"
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
 
@@ -19,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the fake device: the CPU's kernels; Softmax has no half variant, Sigmoid no kernel ---- */
@@ -348,8 +350,187 @@ static void check_cpu_refuses_half_layers(void)
     ductile_builder_free(b);
 }
 
+/* ---- the suite models through the CUDA backend's supports() (pure logic, no GPU needed) ----
+ * The lowered network must pass the shape pass (every op admits its dtypes) and keep every
+ * layer the device ran in float32 on the device. */
+static const dt_backend *cuda;
+static dt_kernel_fn fcuda_find(const char *op) { return cuda->find_kernel(op); }
+static const dt_kernel *fcuda_kernel(const char *op) { return cuda->kernel ? cuda->kernel(op) : NULL; }
+static bool fcuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out)
+{
+    return cuda->supports(L, in, out);
+}
+
+static dt_backend fcuda = {
+    .name = "fake-cuda",
+    .kernel = fcuda_kernel,
+    .find_kernel = fcuda_find,
+    .supports = fcuda_supports,
+    .alloc = fake_alloc,
+    .release = fake_release,
+    .host_memory = false,
+};
+
+/* Marks fallbacks as dt_engine_upload does, from the shape pass at profile 0's opt shapes;
+ * returns how many execute layers are fallbacks, -1 when the shape pass fails. */
+static int place(ductile_engine *e)
+{
+    dt_shape_state st;
+    CHECK_EQ_INT(dt_shape_state_init(&st, e), DUCTILE_OK);
+    for (int i = 0; i < e->net->n_inputs; i++) {
+        const dt_profile_input *pi = dt_profile_get(&e->profiles[0], e->net->inputs[i]->name);
+        dt_view *v = &st.views[e->net->inputs[i]->index];
+        v->rank = pi->rank;
+        memcpy(v->dims, pi->opt, sizeof(int64_t) * (size_t)pi->rank);
+    }
+    dt_exec ex = {.pool = NULL};
+    ductile_status s = dt_shape_pass(e, &st, &ex);
+    if (s) fprintf(stderr, "  shape pass: %s\n", ductile_last_error());
+    int fallbacks = 0;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    for (int i = 0; !s && i < e->plan.n_layers; i++) {
+        dt_plan_layer *pl = &e->plan.layers[i];
+        const ductile_layer *L = pl->layer;
+        if (pl->value) continue;
+        dt_layer_input_views(L, st.views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = st.views[L->out[k]->index];
+        if (!pl->fallback && !fcuda.supports(L, in, out)) pl->fallback = true;
+        fallbacks += pl->fallback;
+    }
+    dt_shape_state_free(&st, e);
+    return s ? -1 : fallbacks;
+}
+
+static void check_suite_model(const char *file, const char *const *names, const ductile_dims *lo,
+                              const ductile_dims *hi, int n_in, int half)
+{
+    char path[1024];
+    const char *dir = getenv("DUCTILE_MODELS");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : "../shared/models", file);
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    if (ductile_onnx_parse_file(net, path) != DUCTILE_OK) {
+        fprintf(stderr, "skipped %s: %s\n", file, ductile_last_error());
+        ductile_network_free(net);
+        ductile_builder_free(b);
+        return;
+    }
+    CHECK_EQ_INT(ductile_profile_create(b, &p), DUCTILE_OK);
+    for (int i = 0; i < n_in; i++) CHECK_EQ_INT(ductile_profile_set_shape(p, names[i], &lo[i], &hi[i], &hi[i]), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_add_profile(cfg, p, NULL), DUCTILE_OK);
+    /* The build's passes without the CPU's packing (the CUDA backend packs nothing; a layer
+     * reading weights packed for the CPU stays float32), written for the CPU and re-planned
+     * for the fake: a CUDA engine without a GPU. */
+    ductile_network *w0 = NULL, *w1 = NULL;
+    ductile_profile *profiles = NULL;
+    int n_profiles = 0;
+    dt_engine_target tgt;
+    memset(&tgt, 0, sizeof tgt);
+    strcpy(tgt.backend, "cpu");
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(dt_pass_extract(net, &w0), DUCTILE_OK);
+    CHECK_EQ_INT(dt_pass_fold_constants(w0), DUCTILE_OK);
+    CHECK_EQ_INT(dt_pass_fuse(w0), DUCTILE_OK);
+    CHECK_EQ_INT(dt_pass_extract(w0, &w1), DUCTILE_OK);
+    CHECK_EQ_INT(dt_profiles_normalize(w1, cfg, &profiles, &n_profiles), DUCTILE_OK);
+    CHECK_EQ_INT(dt_pass_dtypes(w1, profiles, n_profiles, &tgt, &e), DUCTILE_OK);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    if (!e) return;
+    dt_plan_free(&e->plan);
+    e->backend = &fcuda;
+    CHECK_EQ_INT(dt_plan_make(e->net, &fcuda, &e->plan), DUCTILE_OK);
+    int before = place(e);
+    ductile_network *w = NULL, *w2 = NULL;
+    bool changed = false;
+    CHECK_EQ_INT(dt_pass_extract(e->net, &w), DUCTILE_OK);
+    ductile_layer **orig = malloc(sizeof *orig * (size_t)(w->n_layers + 1));
+    memcpy(orig, w->layers, sizeof *orig * (size_t)w->n_layers);
+    unsigned flag = half == DUCTILE_FLOAT16 ? 1u << DUCTILE_FLAG_FP16 : 1u << DUCTILE_FLAG_BF16;
+    CHECK_EQ_INT(dt_pass_precision(w, e, &fcuda, flag, &changed), DUCTILE_OK);
+    CHECK(changed);
+    CHECK_EQ_INT(dt_pass_extract(w, &w2), DUCTILE_OK);
+    int lowered = 0, casts = 0, layers = w2 ? w2->n_layers : 0;
+    char kept[512] = "";
+    for (int l = 0; l < layers; l++) {
+        const ductile_layer *L = w2->layers[l];
+        casts += !strcmp(L->op_type, "Cast") && (L->out[0]->dtype == half || L->in[0]->dtype == half);
+        lowered += strcmp(L->op_type, "Cast") && L->out[0]->dtype == half;
+    }
+    /* Every layer the device computed in float32 is lowered, but those kept for accuracy. */
+    for (int l = 0; l < e->plan.n_layers; l++) {
+        const dt_plan_layer *pl = &e->plan.layers[l];
+        const ductile_layer *L = orig[l]; /* the same layer, after the pass */
+        if (pl->value || pl->fallback || L->out[0]->dtype == half || !strcmp(L->op_type, "Cast") ||
+            !strcmp(L->op_type, "Pow") || pl->layer->out[0]->dtype != DUCTILE_FLOAT32)
+            continue;
+        if (strlen(kept) + strlen(L->op_type) + 2 < sizeof kept) strcat(strcat(kept, " "), L->op_type);
+    }
+    CHECK_EQ_STR(kept, "");
+    free(orig);
+    /* The lowered network as an engine for the fake: the shape pass and the placement. */
+    ductile_engine *h = dt_calloc(1, sizeof *h);
+    int after = -2;
+    if (h && w2) {
+        h->net = w2;
+        h->profiles = e->profiles;
+        h->n_profiles = e->n_profiles;
+        h->backend = &fcuda;
+        CHECK_EQ_INT(dt_plan_make(w2, &fcuda, &h->plan), DUCTILE_OK);
+        after = place(h);
+        dt_plan_free(&h->plan);
+    }
+    dt_free(h);
+    fprintf(stderr, "%s %s: %d layers, %d lowered, %d casts, fallbacks %d -> %d\n", file,
+            ductile_dtype_name((ductile_dtype)half), layers, lowered, casts, before, after);
+    CHECK(after >= 0 && after == before);
+    CHECK(lowered > 0);
+    dt_network_delete(w2);
+    dt_network_delete(w);
+    ductile_engine_free(e);
+    for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
+    dt_free(profiles);
+    dt_network_delete(w1);
+    dt_network_delete(w0);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+}
+
+static void check_suite(void)
+{
+    cuda = dt_backend_find("cuda");
+    if (!cuda) {
+        fprintf(stderr, "skipped the suite models: built with CUDA=0\n");
+        return;
+    }
+    fcuda.precisions = cuda->precisions;
+    for (int h = 0; h < 2; h++) {
+        int half = h ? DUCTILE_BFLOAT16 : DUCTILE_FLOAT16;
+        const char *sr[] = {"input"};
+        ductile_dims sr_lo[] = {{4, {1, 1, 16, 16}}}, sr_hi[] = {{4, {2, 1, 40, 24}}};
+        check_suite_model("superres.onnx", sr, sr_lo, sr_hi, 1, half);
+        check_suite_model("superres_op10_dynbatch.onnx", sr, (ductile_dims[]){{4, {1, 1, 224, 224}}},
+                          (ductile_dims[]){{4, {2, 1, 224, 224}}}, 1, half);
+        const char *mn[] = {"input"};
+        ductile_dims mn_lo[] = {{4, {1, 3, 224, 224}}}, mn_hi[] = {{4, {2, 3, 224, 224}}};
+        check_suite_model("mobilenet_v2.onnx", mn, mn_lo, mn_hi, 1, half);
+        const char *bert[] = {"input_ids", "attention_mask"};
+        ductile_dims b_lo[] = {{2, {1, 5}}, {2, {1, 5}}}, b_hi[] = {{2, {2, 17}}, {2, {2, 17}}};
+        check_suite_model("bert_small.onnx", bert, b_lo, b_hi, 2, half);
+        const char *seg[] = {"input_1"};
+        ductile_dims s_lo[] = {{4, {1, 3, 64, 64}}}, s_hi[] = {{4, {1, 3, 96, 80}}};
+        check_suite_model("seg_lraspp.onnx", seg, s_lo, s_hi, 1, half);
+    }
+}
+
 int main(void)
 {
+    check_suite();
     check_cpu_refuses_half_layers();
     ductile_engine *cpu = build_cpu(0);
     CHECK(cpu != NULL);
