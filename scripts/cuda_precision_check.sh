@@ -23,7 +23,7 @@ for t in test_precision test_device_path; do
     timeout 60 build/tests/$t > "$OUT/$t.log" 2>&1; echo "$t rc=$? $(tail -1 "$OUT/$t.log")" | tee -a "$OUT/summary.txt"
 done
 log "precision tests"
-timeout ${T_PREC:-110} python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py -k precision -x \
+timeout ${T_PREC:-110} python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py -k precision \
     > "$OUT/pytest_precision.log" 2>&1
 echo "pytest precision rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "PRECISION|passed|failed|Error|^FAILED|^E " "$OUT/pytest_precision.log" | head -150 >> "$OUT/summary.txt"
