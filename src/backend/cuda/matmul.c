@@ -26,8 +26,8 @@ static ductile_status dt_lt(cublasStatus_t s, const char *what)
 _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_algo), "cuBLASLt algo fits the plan");
 
 /* Descriptors and the heuristic's algorithm for one problem, into an empty plan slot. */
-static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, int64_t M, int64_t N, int64_t K,
-                                 bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy)
+static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, uint32_t align, int64_t M,
+                                 int64_t N, int64_t K, bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy)
 {
     cudaDataType_t dt = dtype == DUCTILE_FLOAT16 ? CUDA_R_16F : dtype == DUCTILE_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasComputeType_t ct = dtype == DUCTILE_FLOAT32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -67,6 +67,13 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
         s = dt_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cap, sizeof cap),
                   "workspace");
     }
+    /* Operands at offsets inside a buffer (batches, half elements) may be less aligned than
+     * the 256 bytes the heuristic assumes: it must not pick a kernel that needs more. */
+    const cublasLtMatmulPreferenceAttributes_t aligns[] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; !s && i < 4; i++)
+        s = dt_lt(cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &align, sizeof align), "alignment");
     if (!s) s = dt_lt(cublasLtMatmulAlgoGetHeuristic(st->lt, op, la, lb, lc, lc, pref, 1, &heur, &got), "heuristic");
     if (!s && got < 1) s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for %lldx%lldx%lld", (long long)M,
                                    (long long)N, (long long)K);
@@ -85,11 +92,17 @@ static ductile_status dt_lt_matmul(dt_cuda_state *st, const ductile_layer *L, vo
                                    int64_t batch, int64_t sa, int64_t sb, int64_t sy)
 {
     DT_TRY(dt_cuda_workspace(st, DT_LT_WORKSPACE));
-    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy};
+    /* The alignment every operand (pointers and batch strides, in bytes) has, up to 256. */
+    size_t es = ductile_dtype_size((ductile_dtype)dtype);
+    uint64_t bits = (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y | 256u;
+    if (batch > 1) bits |= (uint64_t)sa * es | (uint64_t)sb * es | (uint64_t)sy * es;
+    uint32_t align = (uint32_t)(bits & (~bits + 1));
+    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, align};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
     ductile_status s = hit ? DUCTILE_OK
-                           : dt_lt_plan(st, p, dtype, dt_attr_int(L, "tf32", 0) != 0, M, N, K, ta, tb, batch, sa, sb, sy);
+                           : dt_lt_plan(st, p, dtype, dt_attr_int(L, "tf32", 0) != 0, align, M, N, K, ta, tb, batch, sa,
+                                        sb, sy);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
