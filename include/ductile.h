@@ -334,10 +334,17 @@ ductile_status ductile_config_add_profile(ductile_config *config, const ductile_
  * NonZero) are not checked. */
 ductile_status ductile_config_set_workspace(ductile_config *config, uint64_t bytes);
 
+/* Precision. Float32 is the default everywhere, with TF32 off.
+ *   FP16 / BF16: mixed precision on a backend with half kernels (CUDA): layers that have a
+ *     half kernel compute on float16 (bfloat16) tensors with float32 accumulation; the others
+ *     stay float32 with casts around them. Engine inputs and outputs stay float32. Both set:
+ *     float16. The CPU backend accepts them and computes in float32.
+ *   TF32: float32 convolutions and matmuls may use TF32 tensor cores (CUDA; the choice is
+ *     stored in the engine's layers). No effect on the CPU. */
 typedef enum ductile_builder_flag {
-    DUCTILE_FLAG_FP16 = 0,  /* allow float16 kernels (accepted; the CPU backend computes in
-                               float32) */
-    DUCTILE_FLAG_BF16 = 1   /* allow bfloat16 kernels (same) */
+    DUCTILE_FLAG_FP16 = 0,
+    DUCTILE_FLAG_BF16 = 1,
+    DUCTILE_FLAG_TF32 = 2
 } ductile_builder_flag;
 ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_flag flag, int on);
 /* Selects the backend the engine is built for and runs on: "cpu" (the default) or "cuda".

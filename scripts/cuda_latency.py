@@ -1,9 +1,11 @@
-"""GPU-resident latency of CUDA engines (float32): inputs and outputs in device memory (torch
-tensors), execute_async on a torch stream, timed with CUDA events; median of 30 runs after a
-warm-up, with CUDA graphs off and on (two contexts on one engine), and the first two runs at
-each shape apart (the first runs kernel by kernel, the second records the graph). A
-measurement for notes and reports, not a test.
-    python3 scripts/cuda_latency.py [models dir]"""
+"""GPU-resident latency of CUDA engines: inputs and outputs in device memory (torch tensors),
+execute_async on a torch stream, timed with CUDA events; median of 30 runs after a warm-up,
+with CUDA graphs off and on (two contexts on one engine), and the first two runs at each shape
+apart (the first runs kernel by kernel, the second records the graph). A measurement for notes
+and reports, not a test. --precision: fp32 (default), fp16, bf16, tf32, or several,
+comma-separated (one row per model, shape and precision; engine I/O is float32 in all of them).
+    python3 scripts/cuda_latency.py [models dir] [--precision=fp32,fp16,bf16]"""
+import argparse
 import os
 import statistics
 import sys
@@ -14,7 +16,8 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import ductile  # noqa: E402
 
-MODELS = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("DUCTILE_MODELS", "../shared/models"))
+FLAGS = {"fp32": (), "fp16": (ductile.BuilderFlag.FP16,), "bf16": (ductile.BuilderFlag.BF16,),
+         "tf32": (ductile.BuilderFlag.TF32,)}
 CASES = [
     ("superres.onnx", {"input": [(1, 1, 224, 224), (1, 1, 512, 512), (1, 1, 1024, 1024)]}),
     ("mobilenet_v2.onnx", {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224)]}),
@@ -24,7 +27,7 @@ CASES = [
 DT = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64}
 
 
-def engine(path, shapes):
+def engine(path, shapes, flags):
     b = ductile.Builder()
     net = b.parse_onnx(path)
     prof = b.create_optimization_profile()
@@ -32,6 +35,8 @@ def engine(path, shapes):
         prof.set_shape(name, s[0], s[1], s[2])
     cfg = b.create_builder_config()
     cfg.device = "cuda"
+    for f in flags:
+        cfg.set_flag(f)
     cfg.add_optimization_profile(prof)
     return b.build_engine(net, cfg)
 
@@ -66,10 +71,19 @@ def timed(ctx, stream, n):
 
 
 def main():
-    print(f"{'model':<18} {'shape':<28} {'graphs off':>10} {'graphs on':>10} {'first run':>10} {'capture run':>12}"
-          "   (median ms of 30 runs; first / second run at the shape)")
-    for fname, shapes in CASES:
-        e = engine(os.path.join(MODELS, fname), shapes)
+    ap = argparse.ArgumentParser()
+    ap.add_argument("models", nargs="?", default=os.environ.get("DUCTILE_MODELS", "../shared/models"))
+    ap.add_argument("--precision", default="fp32")
+    args = ap.parse_args()
+    precisions = args.precision.split(",")
+    for p in precisions:
+        if p not in FLAGS:
+            sys.exit(f"--precision: '{p}' is not one of {', '.join(FLAGS)}")
+    models = os.path.abspath(args.models)
+    print(f"{'model':<18} {'prec':<5} {'shape':<28} {'graphs off':>10} {'graphs on':>10} {'first run':>10} "
+          f"{'capture run':>12}   (median ms of 30 runs; first / second run at the shape)")
+    for (fname, shapes), prec in ((c, p) for c in CASES for p in precisions):
+        e = engine(os.path.join(models, fname), shapes, FLAGS[prec])
         on, off = e.create_execution_context(), e.create_execution_context()
         off.cuda_graphs = 0
         stream = torch.cuda.Stream()
@@ -89,8 +103,9 @@ def main():
             stream.synchronize()
             med = [statistics.median(a.elapsed_time(b) for a, b in t) for t in (t_off, t_on)]
             shape = ",".join("x".join(map(str, s[i])) for s in shapes.values())
-            print(f"{fname[:-5]:<18} {shape:<28} {med[0]:10.3f} {med[1]:10.3f} {first[0][0].elapsed_time(first[0][1]):10.3f} "
-                  f"{first[1][0].elapsed_time(first[1][1]):12.3f}", flush=True)
+            print(f"{fname[:-5]:<18} {prec:<5} {shape:<28} {med[0]:10.3f} {med[1]:10.3f} "
+                  f"{first[0][0].elapsed_time(first[0][1]):10.3f} {first[1][0].elapsed_time(first[1][1]):12.3f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

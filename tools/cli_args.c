@@ -37,6 +37,8 @@ void cli_args_usage(FILE *f)
 "                             default: the machine's memory)\n"
 "  --fp16                     allow float16 kernels\n"
 "  --bf16                     allow bfloat16 kernels\n"
+"  --tf32                     allow TF32 in float32 convolutions and matmuls (cuda; off by\n"
+"                             default, unlike trtexec's --noTF32)\n"
 "  --device=cpu|cuda          the backend the engine is built for (default cpu)\n"
 "  --dumpLayerInfo            print the engine's layers (JSON)\n"
 "  --skipInference            stop after building (and saving) the engine\n"
@@ -252,7 +254,7 @@ static const struct flag_desc {
     {"dynamicDims", VALUE_FLAG}, {"shapes", VALUE_FLAG}, {"profile", VALUE_FLAG}, {"iterations", VALUE_FLAG},
     {"warmUp", VALUE_FLAG}, {"duration", VALUE_FLAG}, {"percentile", VALUE_FLAG},
     {"threads", VALUE_FLAG}, {"memPoolSize", VALUE_FLAG}, {"loadInputs", VALUE_FLAG},
-    {"exportOutput", VALUE_FLAG}, {"fp16", BOOL_FLAG}, {"bf16", BOOL_FLAG},
+    {"exportOutput", VALUE_FLAG}, {"fp16", BOOL_FLAG}, {"bf16", BOOL_FLAG}, {"tf32", BOOL_FLAG},
     {"dumpLayerInfo", BOOL_FLAG}, {"verbose", BOOL_FLAG}, {"skipInference", BOOL_FLAG},
     {"help", BOOL_FLAG}, {"device", VALUE_FLAG}, {"cudaGraphs", VALUE_FLAG}, {"useCudaGraph", BOOL_FLAG},
 };
@@ -332,6 +334,7 @@ static int apply_flag(cli_options *o, const char *flag, const char *value)
             o->cuda_graphs = 16;
     } else if (strcmp(flag, "fp16") == 0) o->fp16 = 1;
     else if (strcmp(flag, "bf16") == 0) o->bf16 = 1;
+    else if (strcmp(flag, "tf32") == 0) o->tf32 = 1;
     else if (strcmp(flag, "dumpLayerInfo") == 0) o->dump_layer_info = 1;
     else if (strcmp(flag, "verbose") == 0) o->verbose = 1;
     else if (strcmp(flag, "skipInference") == 0) o->skip_inference = 1;

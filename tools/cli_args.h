@@ -49,7 +49,7 @@ typedef struct cli_options {
     cli_input_file *inputs;      /* --loadInputs */
     int num_inputs;
 
-    int fp16, bf16, dump_layer_info, verbose, skip_inference, help;
+    int fp16, bf16, tf32, dump_layer_info, verbose, skip_inference, help;
     const char *device;          /* --device (points into argv); NULL: cpu */
     int32_t cuda_graphs;         /* --cudaGraphs / --useCudaGraph; -1: the library's default */
 } cli_options;

@@ -2,6 +2,8 @@
 #include "cli_engine.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,11 +143,15 @@ static int build(const cli_options *o, ductile_engine **out)
     rc = cli_check_network(o, network);
     if (rc)
         goto done;
-    /* Accepted for trtexec's command lines, but a user timing --fp16 should know it is float32. */
-    if (o->fp16 || o->bf16)
+    /* Accepted for trtexec's command lines, but a user timing --fp16 on the CPU should know it
+     * is float32; the CUDA backend has half kernels and TF32. */
+    bool on_cpu = !o->device || strcmp(o->device, "cpu") == 0;
+    if (on_cpu && (o->fp16 || o->bf16))
         fprintf(stderr, "warning: %s: the CPU backend computes in float32\n",
                 o->fp16 && o->bf16 ? "--fp16 and --bf16 have no effect"
                                    : o->fp16 ? "--fp16 has no effect" : "--bf16 has no effect");
+    if (on_cpu && o->tf32)
+        fprintf(stderr, "warning: --tf32 has no effect: the CPU backend computes in float32\n");
 
     s = ductile_config_create(builder, &config);
     if (s == DUCTILE_OK && o->has_workspace)
@@ -156,6 +162,8 @@ static int build(const cli_options *o, ductile_engine **out)
         s = ductile_config_set_flag(config, DUCTILE_FLAG_FP16, 1);
     if (s == DUCTILE_OK && o->bf16)
         s = ductile_config_set_flag(config, DUCTILE_FLAG_BF16, 1);
+    if (s == DUCTILE_OK && o->tf32)
+        s = ductile_config_set_flag(config, DUCTILE_FLAG_TF32, 1);
     if (s == DUCTILE_OK && isatty(fileno(stderr)))
         s = ductile_config_set_progress(config, show_progress, &shown);
     if (s == DUCTILE_OK)
@@ -202,7 +210,7 @@ int cli_engine_obtain(const cli_options *o, ductile_engine **out)
 {
     *out = NULL;
     if (o->load_engine) {
-        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16 || o->dynamic_dims.count ||
+        if (o->num_profiles || o->has_workspace || o->fp16 || o->bf16 || o->tf32 || o->dynamic_dims.count ||
             o->device)
             fprintf(stderr, "warning: build flags are ignored with --loadEngine\n");
         double t0 = cli_now_ms();

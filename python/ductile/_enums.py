@@ -23,6 +23,7 @@ class ElementWiseOperation(enum.IntEnum):
 class BuilderFlag(enum.IntEnum):
     FP16 = 0
     BF16 = 1
+    TF32 = 2
 
 
 class MemoryPoolType(enum.IntEnum):

@@ -158,7 +158,11 @@ class TrtBuilder(_TrtObject):
 
     @property
     def platform_has_fast_fp16(self):
-        return False  # float16 layers compute in float32 (FP16 kernels: issue 7)
+        """True where this builder builds for a GPU (the CUDA backend's half kernels); the CPU
+        backend computes float16 layers in float32."""
+        from .builder import cuda_available
+        # (`bool` is numpy's dtype in this module, as trt.bool is.)
+        return True if getattr(self, "_gpu_default", False) and cuda_available() else False
 
     @property
     def platform_has_fast_int8(self):

@@ -139,6 +139,11 @@ typedef struct dt_backend {
     /* Optional. Whether a caller's pointer is this backend's memory (false: host memory, which
      * the context copies through its own buffers). */
     bool (*owns_pointer)(const void *ptr);
+    /* The builder flags (bits 1u << DUCTILE_FLAG_FP16 / BF16 / TF32) this backend computes
+     * with; 0: float32 only (the flags are accepted and change nothing). With FP16/BF16 the
+     * builder lowers the layers whose kernel takes half views (`supports` asked with them;
+     * builder/precision.c); TF32 marks float32 convolutions and matmuls (attribute `tf32`). */
+    unsigned precisions;
     /* Optional. Per-context state (library handles, a workspace) handed to kernels in
      * dt_exec.state. */
     ductile_status (*state_create)(void **out);

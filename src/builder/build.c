@@ -7,7 +7,8 @@
  * 4. write the engine bytes (for the config's device: its TARGET section) and load them, so a
  *    built engine and a loaded one are the same,
  *    settling on the way every computed tensor's dtype (a declared one that differs is
- *    refused: builder/dtypes.c),
+ *    refused: builder/dtypes.c); with --fp16/--bf16/--tf32 on a backend that has them, lower
+ *    layers to half and write again (builder/precision.c),
  * 5. refuse ranged dims the model fixes, infer shapes at the corners of every profile and
  *    move every overridden dim away from the model's size (profile_check.c, dim_ties.c), and plan the activation memory there: a
  *    profile that needs more than the workspace limit (default: the backend's memory) is
@@ -84,6 +85,26 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     if (!s) s = dt_check_network(w2);
     if (!s) s = dt_profiles_normalize(w2, cfg, &profiles, &n_profiles);
     if (!s) s = dt_pass_dtypes(w2, profiles, n_profiles, &target, &e);
+    /* Precision needs settled dtypes and the backend's placement; the edited network is
+     * written and loaded again. */
+    ductile_network *w3 = NULL;
+    bool lowered = false;
+    if (!s) s = dt_pass_precision(w2, e, backend, cfg->flags, &lowered);
+    if (!s && lowered) {
+        ductile_engine_free(e);
+        e = NULL;
+        s = dt_pass_extract(w2, &w3);
+        if (!s) {
+            ductile_network *t = w2; /* w3 shares w2's names and data: w2 lives to the end */
+            w2 = w3;
+            w3 = t;
+            s = dt_engine_write_target(w2, profiles, n_profiles, &target, &bytes, &size);
+        }
+        if (!s) {
+            s = dt_engine_from_bytes(bytes, size, &e);
+            bytes = NULL;
+        }
+    }
     dt_input_decl *decl = NULL;
     if (!s) s = dt_input_decls(w2, e, &decl);
     if (!s) s = dt_profiles_verify(e, decl);
@@ -106,6 +127,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
     dt_free(profiles);
     dt_network_delete(w2);
+    dt_network_delete(w3);
     dt_network_delete(w1);
     dt_free(bytes);
     if (!s) s = dt_network_check_files(net);

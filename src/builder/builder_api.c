@@ -119,8 +119,8 @@ ductile_status ductile_config_set_device(ductile_config *c, const char *device)
 ductile_status ductile_config_set_flag(ductile_config *c, ductile_builder_flag flag, int on)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_flag: config is NULL");
-    if ((unsigned)flag > DUCTILE_FLAG_BF16)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_flag: flag %d is not one of FP16 (0), BF16 (1)", (int)flag);
+    if ((unsigned)flag > DUCTILE_FLAG_TF32)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_flag: flag %d is not one of FP16 (0), BF16 (1), TF32 (2)", (int)flag);
     if (on) c->flags |= 1u << flag;
     else c->flags &= ~(1u << flag);
     return DUCTILE_OK;

@@ -30,6 +30,18 @@ struct ductile_engine;
 ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads,
                                ductile_progress_fn progress, void *user, bool *changed);
 
+/* Mixed precision (builder/precision.c) for the flags (bit per ductile_builder_flag) that the
+ * backend computes with (dt_backend.precisions): FP16 / BF16 lower the layers whose kernel has
+ * a half variant to float16 / bfloat16 tensors, with Cast layers where a tensor crosses to
+ * float32 (network inputs and outputs stay float32) and half copies of their constants; TF32
+ * adds attribute `tf32` to float32 Conv / FusedConv / MatMul / Gemm. e: the engine written
+ * from net for the backend (net's layers and tensors, in order). *changed: net was edited;
+ * run dt_pass_extract afterwards (the converted constants' float32 originals and their
+ * folded casts are left unused). */
+struct ductile_engine;
+ductile_status dt_pass_precision(ductile_network *net, const struct ductile_engine *e, const dt_backend *be,
+                                 unsigned flags, bool *changed);
+
 /* Appends attributes to a layer (arena-allocated copy of its attribute array). */
 ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n);
 

@@ -100,6 +100,19 @@ ductile_status dt_want_float32(const dt_view *in, int i, const char *what)
     return DUCTILE_OK;
 }
 
+ductile_status dt_want_float(const dt_view *in, int i, const char *what, int same)
+{
+    int t = in[i].dtype;
+    if (t != DUCTILE_FLOAT32 && t != DUCTILE_FLOAT16 && t != DUCTILE_BFLOAT16)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) has dtype %s; expected float32, float16 or bfloat16",
+                       i, what, ductile_dtype_name((ductile_dtype)t));
+    if (same >= 0 && t != in[same].dtype)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d (%s) has dtype %s and input %d %s; expected the same",
+                       i, what, ductile_dtype_name((ductile_dtype)t), same,
+                       ductile_dtype_name((ductile_dtype)in[same].dtype));
+    return DUCTILE_OK;
+}
+
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out)
 {
     if (axis < -rank || axis >= rank || (rank == 0 && axis != 0))

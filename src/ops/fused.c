@@ -31,10 +31,10 @@ static ductile_status dt_fc_check(const ductile_layer *L)
 
 static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
+    /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
+    static const char *const names[] = {"X", "W", "B", "residual"};
     for (int i = 0; i < L->n_in; i++)
-        if (L->in[i] && in[i].rank >= 0 && in[i].dtype != DUCTILE_FLOAT32)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d has dtype %s; only float32 is supported",
-                           i, ductile_dtype_name((ductile_dtype)in[i].dtype));
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, i < 4 ? names[i] : "input", i ? 0 : -1));
     dt_view w;
     DT_TRY(dt_fused_conv_weight(L, &in[DT_FC_W], &w));
     dt_conv_geom g;
@@ -42,7 +42,7 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     if (L->n_in > DT_FC_B && L->in[DT_FC_B] && (in[DT_FC_B].rank != 1 || in[DT_FC_B].dims[0] != g.m))
         return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (B) must be [%lld], one bias per output channel",
                        (long long)g.m);
-    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].dtype = in[DT_FC_X].dtype;
     out[0].rank = in[DT_FC_X].rank;
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;

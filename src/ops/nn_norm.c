@@ -57,7 +57,7 @@ ductile_status dt_layernorm_layout_of(int64_t axis_attr, const dt_view *x, int *
  * repeats the parameter with a period of its size: a suffix of the normalized dims. */
 static ductile_status dt_layernorm_param(const dt_view *in, int i, const char *what, int axis)
 {
-    DT_TRY(dt_want_float32(in, i, what));
+    DT_TRY(dt_want_float(in, i, what, 0));
     const dt_view *x = &in[0], *p = &in[i];
     int lead = 0;
     while (lead < p->rank && p->dims[lead] == 1) lead++;
@@ -75,7 +75,7 @@ static ductile_status dt_layernorm_param(const dt_view *in, int i, const char *w
 
 ductile_status dt_nn_infer_layernorm(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_want_float32(in, 0, "X"));
+    DT_TRY(dt_want_float(in, 0, "X", -1));
     int axis;
     int64_t block;
     DT_TRY(dt_layernorm_layout(L, &in[0], &axis, &block));

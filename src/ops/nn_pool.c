@@ -12,7 +12,7 @@ ductile_status dt_nn_check_global_pool(const ductile_layer *L)
 
 ductile_status dt_nn_infer_global_pool(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_want_float32(in, 0, "X"));
+    DT_TRY(dt_want_float(in, 0, "X", -1));
     if (in[0].rank < 3) {
         char s[160];
         dt_format_dims(s, sizeof s, in[0].dims, in[0].rank, NULL);

@@ -239,7 +239,7 @@ ductile_status dt_resize_params_of(const dt_resize_layer *rl, const dt_view *in,
 
 ductile_status dt_nn_infer_resize(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    DT_TRY(dt_want_float32(in, 0, "X"));
+    DT_TRY(dt_want_float(in, 0, "X", -1));
     dt_resize_params p;
     DT_TRY(dt_resize_params_get(L, in, &p));
     out[0].dtype = in[0].dtype;

@@ -98,6 +98,10 @@ ductile_status dt_check_arity(const ductile_layer *L, int lo, int hi, int olo, i
 /* DUCTILE_ERR_UNSUPPORTED unless input i (`what`) is float32, the one dtype of the kernels of
  * the nn and vision ops that use it. */
 ductile_status dt_want_float32(const dt_view *in, int i, const char *what);
+/* Input i is float32, float16 or bfloat16 and, with same >= 0, of input same's dtype (ops a
+ * backend computes in half: mixed precision, builder/precision.c; the CPU's kernels refuse
+ * half when they are compiled). */
+ductile_status dt_want_float(const dt_view *in, int i, const char *what, int same);
 /* Normalizes axis into [0, rank); DUCTILE_ERR_SHAPE if out of [-rank, rank). */
 ductile_status dt_norm_axis(int64_t axis, int rank, int *out);
 

@@ -99,6 +99,8 @@ ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **o
  * definition, or without a kernel on the backend that must run it. */
 ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *plan);
 void dt_plan_free(dt_plan *plan);
+/* Ops that read only their input's dims, never its data (Shape, Size): value layers. */
+bool dt_op_reads_shape_only(const char *op);
 /* The most scratch any layer that execute runs needs at the shapes in views (per tensor):
  * of the host fallback layers of a device engine when `fallback` (host memory), else of the
  * others (the engine backend's memory). */

@@ -69,21 +69,24 @@ char *dt_layer_info_make(const ductile_engine *e)
             if (L->in[k]) {
                 dt_sb_printf(&b, "{ \"Name\": ");
                 dt_sb_str(&b, L->in[k]->name);
-                dt_sb_printf(&b, ", \"Kind\": \"%s\" }", dt_kind_name[e->plan.kind[L->in[k]->index]]);
+                dt_sb_printf(&b, ", \"Kind\": \"%s\", \"Dtype\": \"%s\" }", dt_kind_name[e->plan.kind[L->in[k]->index]],
+                             ductile_dtype_name((ductile_dtype)L->in[k]->dtype));
             } else {
                 dt_sb_printf(&b, "null");
             }
         }
         dt_sb_printf(&b, "], \"Outputs\": [");
         for (int k = 0; k < L->n_out; k++) {
-            dt_sb_printf(&b, "%s", k ? ", " : "");
+            dt_sb_printf(&b, "%s{ \"Name\": ", k ? ", " : "");
             dt_sb_str(&b, L->out[k]->name);
+            dt_sb_printf(&b, ", \"Dtype\": \"%s\" }", ductile_dtype_name((ductile_dtype)L->out[k]->dtype));
         }
         /* Value layers run on the host in the shape pass; a device backend's layers without a
          * kernel there run on the host between copies ("cpu fallback"). */
         const char *be = pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
-        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s }", pl->value ? "shape" : "execute", be,
-                     L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "");
+        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s }", pl->value ? "shape" : "execute", be,
+                     L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
+                     dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "");
     }
     dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");
     for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 /* Ops whose outputs depend only on the input's shape, never its data. */
-static bool dt_op_reads_shape_only(const char *op) { return !strcmp(op, "Shape") || !strcmp(op, "Size"); }
+bool dt_op_reads_shape_only(const char *op) { return !strcmp(op, "Shape") || !strcmp(op, "Size"); }
 
 /* Marks the network inputs whose *values* decide shapes (TensorRT's shape tensors): those
  * read, directly or through other layers, at a position whose value an op's infer needs.

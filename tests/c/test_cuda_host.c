@@ -23,9 +23,9 @@ static bool has(const int *ids, int n, int id)
     return false;
 }
 
-/* The tactics of a 2-D conv: x [n, c, h, w], w [m, c/group, k, k]. */
-static int conv_tactics(int64_t n, int64_t c, int64_t h, int64_t m, int64_t group, int64_t k, int64_t stride,
-                        int64_t pad, int *ids)
+/* The tactics of a 2-D conv: x [n, c, h, w], w [m, c/group, k, k], tensors of `dtype`. */
+static int conv_tactics_dt(int dtype, int64_t n, int64_t c, int64_t h, int64_t m, int64_t group, int64_t k,
+                           int64_t stride, int64_t pad, int *ids)
 {
     int64_t strides[2] = {stride, stride}, pads[4] = {pad, pad, pad, pad};
     dt_attr attrs[3] = {
@@ -34,9 +34,41 @@ static int conv_tactics(int64_t n, int64_t c, int64_t h, int64_t m, int64_t grou
         {.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = pads},
     };
     ductile_layer L = {.name = "conv", .op_type = "Conv", .n_in = 2, .n_attr = 3, .attrs = attrs};
-    dt_view in[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {n, c, h, h}},
-                     {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {m, c / group, k, k}}};
+    dt_view in[2] = {{.dtype = dtype, .rank = 4, .dims = {n, c, h, h}},
+                     {.dtype = dtype, .rank = 4, .dims = {m, c / group, k, k}}};
     return dt_cuda_tactics(&L, in, ids, 16);
+}
+
+static int conv_tactics(int64_t n, int64_t c, int64_t h, int64_t m, int64_t group, int64_t k, int64_t stride,
+                        int64_t pad, int *ids)
+{
+    return conv_tactics_dt(DUCTILE_FLOAT32, n, c, h, m, group, k, stride, pad, ids);
+}
+
+/* The own conv kernels are instantiated for float32 only: a float16 / bfloat16 conv (builder
+ * precision pass) is offered cuDNN's algorithms alone, and its default path (no tactic) is not
+ * the own depthwise kernel (conv.c asks dt_cuda_conv_own_applies with the layer's dtype). */
+static void check_half_tactics(void)
+{
+    static const int halves[] = {DUCTILE_FLOAT16, DUCTILE_BFLOAT16};
+    int ids[16];
+    for (int i = 0; i < 2; i++) {
+        int dt = halves[i];
+        int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids); /* depthwise 3x3 */
+        CHECK(n > 0);
+        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
+        CHECK(has(ids, n, 1) && has(ids, n, 2) && has(ids, n, 3) && !has(ids, n, 8));
+        n = conv_tactics_dt(dt, 1, 16, 112, 96, 1, 1, 1, 0, ids); /* pointwise */
+        CHECK(n > 0);
+        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
+        n = conv_tactics_dt(dt, 2, 3, 224, 32, 1, 3, 2, 1, ids); /* strided 3x3 */
+        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
+        dt_conv_geom g = {.batch = 1, .c = 32, .m = 32, .group = 32, .in = {112, 112}, .out = {112, 112},
+                          .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
+        CHECK(dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT32, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(!dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(!dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_IGEMM32));
+    }
 }
 
 static void check_tactics(void)
@@ -89,6 +121,7 @@ static void check_tactics(void)
 int main(void)
 {
     check_tactics();
+    check_half_tactics();
     static ductile_layer layers[LAYERS];
     dt_cuda_state *st = dt_calloc(1, sizeof *st);
     CHECK(st != NULL);

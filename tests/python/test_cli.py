@@ -339,9 +339,14 @@ def test_fp16_and_bf16_warn_once_that_the_cpu_backend_ignores_them():
     for flags, which in ((["--fp16"], "--fp16 has no effect"),
                          (["--bf16"], "--bf16 has no effect"),
                          (["--fp16", "--bf16"], "--fp16 and --bf16 have no effect")):
-        r = run_cli(onnx, "--shapes=input:1x1x8x8", *flags, "--skipInference")
-        assert r.returncode == 0, r.stderr
-        assert r.stderr == f"warning: {which}: the CPU backend computes in float32\n"
+        for device in ([], ["--device=cpu"]):
+            r = run_cli(onnx, "--shapes=input:1x1x8x8", *flags, *device, "--skipInference")
+            assert r.returncode == 0, r.stderr
+            assert r.stderr == f"warning: {which}: the CPU backend computes in float32\n"
+    r = run_cli(onnx, "--shapes=input:1x1x8x8", "--tf32", "--skipInference", "--dumpLayerInfo")
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "warning: --tf32 has no effect: the CPU backend computes in float32\n"
+    assert '"tf32"' not in r.stdout and "float16" not in r.stdout
     r = run_cli(onnx, "--shapes=input:1x1x8x8", "--skipInference")
     assert r.returncode == 0 and r.stderr == ""
 

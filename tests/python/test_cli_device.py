@@ -53,3 +53,26 @@ def test_cuda_build_without_gpu_fails_with_the_library_message_or_matches_cpu(tm
     cpu = json.loads((tmp_path / "cpu.json").read_text())[0]
     assert gpu["dimensions"] == cpu["dimensions"] == "2x1x120x108"
     assert util.rel_l2(gpu["values"], cpu["values"]) <= 1e-4
+
+
+@pytest.mark.parametrize("flag,dtype", [("--fp16", "float16"), ("--bf16", "bfloat16")])
+def test_half_flags_on_cuda_do_not_warn_and_lower_layers(tmp_path, flag, dtype):
+    """On the CPU --fp16/--bf16 warn (test_cli.py); with --device=cuda they lower layers: no
+    warning, half dtypes in --dumpLayerInfo, float32 engine I/O, outputs near the CPU's."""
+    model = util.model_path("superres.onnx")
+    x = np.random.default_rng(6).standard_normal((1, 1, 32, 24), dtype=np.float32)
+    x.tofile(tmp_path / "x.bin")
+    common = [f"--onnx={model}", "--shapes=input:1x1x32x24", f"--loadInputs=input:{tmp_path / 'x.bin'}", *RUN_ONCE]
+    r = run_cli(*common, "--device=cuda", flag, f"--exportOutput={tmp_path / 'gpu.json'}", "--dumpLayerInfo")
+    if r.returncode == 1:
+        assert r.stderr.strip() in (NO_GPU, NO_BACKEND), r.stderr
+        pytest.skip("no CUDA device found" if r.stderr.strip() == NO_GPU else "built with CUDA=0")
+    assert r.returncode == 0, r.stderr
+    assert "warning" not in r.stderr, r.stderr
+    assert f'"Dtype": "{dtype}"' in r.stdout and "cpu fallback" not in r.stdout
+    r = run_cli(*common, "--device=cpu", f"--exportOutput={tmp_path / 'cpu.json'}")
+    assert r.returncode == 0, r.stderr
+    gpu = json.loads((tmp_path / "gpu.json").read_text())[0]
+    cpu = json.loads((tmp_path / "cpu.json").read_text())[0]
+    assert gpu["dimensions"] == cpu["dimensions"]
+    assert util.rel_l2(gpu["values"], cpu["values"]) <= 1e-2

@@ -1,6 +1,8 @@
 """The CUDA backend through Python: config.device, the messages without a GPU (every build
 machine), and on a GPU every suite model against the CPU engine at min, opt, max and an odd
-shape (float32, rel-L2 <= 1e-4), numpy in and out and torch device tensors on a stream."""
+shape (float32, rel-L2 <= 1e-4; FP16 / BF16 <= 1e-2 with float32 I/O and no host fallback;
+TF32 <= 1e-3), numpy in and out and torch device tensors on a stream, CUDA graphs and the
+context's memory report."""
 import gc
 import json
 
@@ -14,7 +16,7 @@ POINTS = ("min", "opt", "max", "odd")
 NO_GPU = "no CUDA device found"
 
 
-def build_engine(spec, device):
+def build_engine(spec, device, flags=()):
     builder = ductile.Builder()
     network = builder.parse_onnx(model_path(spec.filename))
     profile = builder.create_optimization_profile()
@@ -22,6 +24,8 @@ def build_engine(spec, device):
         profile.set_shape(name, lo, opt, hi)
     config = builder.create_builder_config()
     config.device = device
+    for f in flags:
+        config.set_flag(f)
     config.add_optimization_profile(profile)
     return builder.build_engine(network, config)
 
@@ -267,3 +271,65 @@ def test_cuda_graphs_follow_a_rebound_output_buffer():
     # y1: kernel by kernel, recorded, replayed; y2 likewise; then y1's graph again.
     for i, y in enumerate([y1, y1, y1, y2, y2, y2, y1, y2]):
         run(y, 40 + i)
+
+
+# ---- precision: FP16 / BF16 (mixed, float32 I/O) and TF32 -----------------------------------
+
+PRECISIONS = {
+    "fp16": ((ductile.BuilderFlag.FP16,), 1e-2, "float16"),
+    "bf16": ((ductile.BuilderFlag.BF16,), 1e-2, "bfloat16"),
+    "tf32": ((ductile.BuilderFlag.TF32,), 1e-3, None),
+}
+
+
+@pytest.fixture(scope="module", params=[(m, p) for m in sorted(MODELS) for p in PRECISIONS], ids=lambda x: f"{x[0]}-{x[1]}")
+def precision_engines(request):
+    need_gpu()
+    model, prec = request.param
+    spec = MODELS[model]
+    flags, tol, half = PRECISIONS[prec]
+    gpu = build_engine(spec, "cuda", flags)
+    cpu = build_engine(spec, "cpu")
+    return model, prec, spec, tol, half, gpu, gpu.create_execution_context(), cpu.create_execution_context()
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_precision_matches_cpu_float32_engine(precision_engines, point):
+    name, prec, spec, tol, _, gpu, gctx, cctx = precision_engines
+    shapes = spec.shapes(point)
+    feeds = random_feeds(spec, shapes, seed=20 + POINTS.index(point))
+    got, want = gctx.run(feeds), cctx.run(feeds)
+    assert sorted(got) == sorted(want)
+    for out, expected in want.items():
+        assert got[out].dtype == expected.dtype  # engine I/O keeps the model's dtypes
+        assert got[out].shape == expected.shape
+        err = rel_l2(got[out], expected)
+        print(f"PRECISION {prec} {name} {point} {shapes} {out}: rel-L2 {err:.3e}")
+        assert err <= tol, f"{prec} {name} {point} {out}: rel-L2 {err:.3e}"
+
+
+def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
+    """No layer goes to the host because of precision; FP16/BF16 engines compute in half
+    (most execute layers write a half tensor); TF32 marks the float32 convolutions and matmuls
+    ("TF32": true in the layer info)."""
+    name, prec, _, _, half, gpu, _, _ = precision_engines
+    layers = json.loads(gpu.layer_info)["Layers"]
+    run = [l for l in layers if l["Stage"] == "execute"]
+    fallback = [l["LayerType"] for l in run if l.get("Placement") == "cpu fallback"]
+    assert not fallback, f"{name} {prec}: cpu fallback {fallback}"
+    for io in gpu.io_tensor_names:
+        assert np.dtype(gpu.get_tensor_dtype(io)) != np.float16
+    if half:
+        lowered = [l for l in run if any(o["Dtype"] == half for o in l["Outputs"])]
+        f32 = sorted({l["LayerType"] for l in run if l not in lowered and l["LayerType"] != "Cast"
+                      and any(o["Dtype"] == "float32" for o in l["Outputs"])})
+        casts = sum(l["LayerType"] == "Cast" for l in run)
+        print(f"PRECISION-LAYERS {name} {prec}: {len(lowered)} of {len(run)} execute layers in {half}, "
+              f"{casts} casts; float32: {f32}")
+        # Every execute layer computing float32 is lowered, but those kept for accuracy.
+        assert set(f32) <= {"Pow", "ReduceSumSquare", "ReduceL2", "ReduceLogSumExp"}, f32
+        assert lowered
+    else:
+        marked = [l["LayerType"] for l in run if l.get("TF32")]
+        print(f"PRECISION-LAYERS {name} {prec}: TF32 in {len(marked)} layers: {sorted(set(marked))}")
+        assert marked and set(marked) <= {"Conv", "FusedConv", "MatMul", "Gemm"}

@@ -35,6 +35,7 @@ typedef struct dt_fc_params {
 
 static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
 {
+    DT_TRY(dt_cpu_want_f32(L));
     const char *name = dt_attr_string(L, "activation", "");
     int act = dt_act_from_name(name);
     if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);

@@ -18,6 +18,10 @@ dt_cpu_run_fn dt_cpu_kernel_legacy(const char *op_type);
 dt_cpu_run_fn dt_cpu_kernel_find(const char *op_type);
 /* Runs layer L through its compiled kernel: prepare, scratch from the heap, run, free. */
 ductile_status dt_cpu_run_once(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
+/* For the prepares of kernels computing float32 only whose ops also admit float16 / bfloat16
+ * (the CUDA backend's half kernels, builder/precision.c): refuses a layer with a half input,
+ * naming it, so such an engine fails at load rather than reading half as float32. */
+ductile_status dt_cpu_want_f32(const ductile_layer *L);
 /* The end of most prepares: a dt_malloc'd copy of the kernel's params (bytes of src) in *out. */
 ductile_status dt_cpu_params_copy(const void *src, size_t bytes, const ductile_layer *L, void **out);
 

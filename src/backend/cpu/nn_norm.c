@@ -72,6 +72,7 @@ typedef struct dt_norm_params {
 
 static ductile_status dt_norm_prepare(const ductile_layer *L, void **out)
 {
+    DT_TRY(dt_cpu_want_f32(L));
     dt_norm_params p = {
         .eps = dt_attr_float(L, "epsilon", 1e-5f),
         .axis = dt_attr_int(L, "axis", -1),

@@ -41,6 +41,7 @@ static ductile_status dt_gpool_run(const void *params, const dt_view *in, dt_vie
 
 static ductile_status dt_gavg_prepare(const ductile_layer *L, void **out)
 {
+    DT_TRY(dt_cpu_want_f32(L));
     int is_max = 0;
     return dt_cpu_params_copy(&is_max, sizeof is_max, L, out);
 }

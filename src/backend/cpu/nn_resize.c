@@ -463,6 +463,7 @@ static ductile_status dt_resize_exec(const dt_resize_layer *rl, const dt_view *i
 
 static ductile_status dt_resize_prepare(const ductile_layer *L, void **out)
 {
+    DT_TRY(dt_cpu_want_f32(L));
     dt_resize_layer r;
     DT_TRY(dt_resize_layer_read(L, &r));
     return dt_cpu_params_copy(&r, sizeof r, L, out);

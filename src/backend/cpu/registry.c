@@ -87,3 +87,14 @@ int dt_cpu_adapter_ops(const char **ops, int cap)
             }
     return n;
 }
+
+ductile_status dt_cpu_want_f32(const ductile_layer *L)
+{
+    for (int k = 0; k < L->n_in; k++) {
+        const ductile_tensor *T = L->in[k];
+        if (T && (T->dtype == DUCTILE_FLOAT16 || T->dtype == DUCTILE_BFLOAT16))
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d ('%s') has dtype %s; the cpu kernel computes float32 only",
+                           k, T->name, ductile_dtype_name((ductile_dtype)T->dtype));
+    }
+    return DUCTILE_OK;
+}

@@ -239,6 +239,7 @@ const dt_backend *dt_backend_cuda(void)
         .sync = dt_cuda_sync,
         .memory_size = dt_cuda_memory_size,
         .host_memory = false,
+        .precisions = (1u << DUCTILE_FLAG_FP16) | (1u << DUCTILE_FLAG_BF16) | (1u << DUCTILE_FLAG_TF32),
         .device = dt_cuda_device,
         .owns_pointer = dt_cuda_owns_pointer,
         .state_create = dt_cuda_state_create,

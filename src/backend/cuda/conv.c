@@ -1,11 +1,13 @@
-/* Conv and FusedConv on cuDNN: the convolution by cuDNN (FMA math: no TF32), bias, residual
- * and activation by cuDNN's conv-bias-activation where it computes them (a bias; ReLU,
- * Clip(0, max) as its clipped ReLU, or none with the one algorithm that takes identity),
- * else in one pass of the project's epilogue kernel (FusedConv has six activations).
- * Descriptors and the algorithm are made once per layer, shapes and tactic (the context's
- * plan cache). The layer's tactic (timed by the builder, conv_own.h) picks a cuDNN algorithm
- * or one of the project's own kernels (conv_own.c); without one, depthwise convs run on the
- * own kernel and the rest on cuDNN's heuristic algorithm. */
+/* Conv and FusedConv on cuDNN: the convolution by cuDNN (float32: FMA math, TF32 only where the
+ * builder marked the layer `tf32`; float16 / bfloat16 tensors: tensor cores, float32 compute),
+ * bias, residual and activation by cuDNN's conv-bias-activation where it computes them
+ * (float32 only; a bias; ReLU, Clip(0, max) as its clipped ReLU, or none with the one
+ * algorithm that takes identity), else in one pass of the project's epilogue kernel
+ * (FusedConv has six activations). Descriptors and the algorithm are made once per layer,
+ * shapes and tactic (the context's plan cache). The layer's tactic (timed by the builder,
+ * conv_own.h) picks a cuDNN algorithm or one of the project's own kernels (conv_own.c, float32
+ * only); without one, float32 depthwise convs run on the own kernel and the rest on cuDNN's
+ * heuristic algorithm. */
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "core/status.h"
@@ -60,26 +62,38 @@ int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1)
 /* The epilogue as cuDNN's conv-bias-activation computes it with `algo`: its activation mode,
  * or -1 where it does not (the project's epilogue kernel runs instead). */
 typedef struct dt_conv_epi {
-    const float *bias, *res;
+    const void *bias, *res;
     int act;
     float p0, p1;
 } dt_conv_epi;
 
-static int dt_cudnn_fused_mode(const dt_conv_epi *e, cudnnConvolutionFwdAlgo_t algo)
+/* Float32 only: with half data cuDNN wants the bias in the data type and runs the fused
+ * call on fewer algorithms; the epilogue kernel takes the halves as they are. */
+static int dt_cudnn_fused_mode(const dt_conv_epi *e, int dtype, cudnnConvolutionFwdAlgo_t algo)
 {
-    if (!e->bias) return -1;
+    if (!e->bias || dtype != DUCTILE_FLOAT32) return -1;
     if (e->act == DT_CU_RELU) return CUDNN_ACTIVATION_RELU;
     if (e->act == DT_CU_CLIP && e->p0 == 0.f && isfinite(e->p1) && e->p1 > 0.f) return CUDNN_ACTIVATION_CLIPPED_RELU;
     if (e->act == DT_CU_IDENTITY && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return CUDNN_ACTIVATION_IDENTITY;
     return -1;
 }
 
+/* The cuDNN data type of a layer's tensors (supports() admits these three). */
+static cudnnDataType_t dt_cudnn_type(int dtype)
+{
+    return dtype == DUCTILE_FLOAT16 ? CUDNN_DATA_HALF : dtype == DUCTILE_BFLOAT16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+}
+
 /* Descriptors and the algorithm (algo >= 0: that one; else cuDNN's heuristic) for one
  * geometry, into an empty plan slot; with the bias and activation descriptors (desc[4], [5])
- * when conv-bias-activation computes the epilogue. */
-static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int algo_forced, const dt_conv_epi *epi,
-                                   dt_cuda_plan *p)
+ * when conv-bias-activation computes the epilogue. Half data runs on tensor cores with
+ * float32 accumulation; float32 keeps FMA math unless the layer allows TF32
+ * (ductile_builder_flag TF32). */
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, int algo_forced,
+                                   const dt_conv_epi *epi, dt_cuda_plan *p)
 {
+    cudnnDataType_t dt = dt_cudnn_type(dtype);
+    cudnnMathType_t math = dtype != DUCTILE_FLOAT32 || tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
     cudnnHandle_t h = st->cudnn;
     cudnnTensorDescriptor_t xd = NULL, yd = NULL;
     cudnnFilterDescriptor_t wd = NULL;
@@ -93,17 +107,17 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     p->desc[2] = wd;
     if (!s) s = dt_cudnn(cudnnCreateConvolutionDescriptor(&cd), "descriptor");
     p->desc[3] = cd;
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->batch, (int)g->c,
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, dt, (int)g->batch, (int)g->c,
                                                     (int)g->in[0], (int)g->in[1]), "input descriptor");
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, (int)g->batch, (int)g->m,
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, dt, (int)g->batch, (int)g->m,
                                                     (int)g->out[0], (int)g->out[1]), "output descriptor");
-    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, (int)g->m,
+    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, dt, CUDNN_TENSOR_NCHW, (int)g->m,
                                                     (int)(g->c / g->group), (int)g->k[0], (int)g->k[1]), "filter descriptor");
     if (!s) s = dt_cudnn(cudnnSetConvolution2dDescriptor(cd, (int)g->pb[0], (int)g->pb[1], (int)g->s[0], (int)g->s[1],
                                                          (int)g->d[0], (int)g->d[1], CUDNN_CROSS_CORRELATION,
                                                          CUDNN_DATA_FLOAT), "convolution descriptor");
     if (!s) s = dt_cudnn(cudnnSetConvolutionGroupCount(cd, (int)g->group), "group count");
-    if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, CUDNN_FMA_MATH), "math type");
+    if (!s) s = dt_cudnn(cudnnSetConvolutionMathType(cd, math), "math type");
     cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
     if (!s && algo_forced >= 0) algo = (cudnnConvolutionFwdAlgo_t)algo_forced;
     if (!s && algo_forced < 0) {
@@ -114,9 +128,11 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
             /* Heuristic order; skip what needs over 1 GB of workspace or computes in TF32. */
             if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ((size_t)1 << 30) ||
                 perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
-                perf[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED) /* float32 error over 1e-4 */
+                perf[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED || /* float32 error over 1e-4 */
+                (math == CUDNN_FMA_MATH && perf[i].mathType != CUDNN_FMA_MATH))
                 continue;
             algo = perf[i].algo;
+            s = dt_cudnn(cudnnSetConvolutionMathType(cd, perf[i].mathType), "math type");
             break;
         }
     }
@@ -124,7 +140,7 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
     if (!s && ws > ((size_t)1 << 30))
         s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN algorithm %d needs %zu bytes of workspace (over 1 GiB)", (int)algo, ws);
-    int mode = s ? -1 : dt_cudnn_fused_mode(epi, algo);
+    int mode = s ? -1 : dt_cudnn_fused_mode(epi, dtype, algo);
     if (mode >= 0) {
         cudnnTensorDescriptor_t bd = NULL;
         cudnnActivationDescriptor_t ad = NULL;
@@ -155,7 +171,8 @@ static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
-    ductile_status s = hit ? DUCTILE_OK : dt_conv_plan(st, g, algo, epi, p);
+    ductile_status s = hit ? DUCTILE_OK
+                           : dt_conv_plan(st, g, out[0].dtype, dt_attr_int(L, "tf32", 0) != 0, algo, epi, p);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -189,9 +206,9 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
     if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
     int tactic = dt_cuda_layer_tactic(L, ex);
-    if (!tactic && dt_cuda_conv_own_applies(&g, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
+    if (!tactic && dt_cuda_conv_own_applies(&g, out[0].dtype, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE) {
-        if (dt_cuda_conv_own_applies(&g, tactic)) return dt_cuda_conv_own_run(L, &g, tactic, in, out, ex);
+        if (dt_cuda_conv_own_applies(&g, out[0].dtype, tactic)) return dt_cuda_conv_own_run(L, &g, tactic, in, out, ex);
         if (ex->tactic) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", tactic);
         tactic = 0; /* a profile's choice at its opt shapes that does not apply here */
     }
@@ -208,7 +225,7 @@ ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_vi
     if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(L, &g, -1, &epi, in, out, ex, &done);
     if (s || done) return s;
     if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
-    return dt_cuda_check(dt_cu_epilogue(out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act, epi.p0,
-                                        epi.p1, ex->stream),
+    return dt_cuda_check(dt_cu_epilogue(out[0].dtype, out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act,
+                                        epi.p0, epi.p1, ex->stream),
                          "conv epilogue");
 }

@@ -40,8 +40,10 @@ static int dt_splitk(const dt_conv_geom *g)
     return s < 2 ? 1 : (int)s;
 }
 
-bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic)
+bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 {
+    /* The kernels are instantiated for float32 only (conv_own.h). */
+    if (dtype != DUCTILE_FLOAT32) return false;
     /* The implicit GEMM's grid: images x groups in z, output channels in y (each at most
      * 65535 blocks). */
     bool grid = g->batch * g->group <= 65535 && g->m / g->group <= 65535 * 32;
@@ -68,6 +70,9 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic)
 ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
                                     dt_view *out, dt_exec *ex)
 {
+    if (out[0].dtype != DUCTILE_FLOAT32 || in[DT_FC_X].dtype != DUCTILE_FLOAT32 || in[DT_FC_W].dtype != DUCTILE_FLOAT32)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "own convolution kernel %d: float32 only, tensors are %s", tactic,
+                       ductile_dtype_name((ductile_dtype)out[0].dtype));
     bool fused = !strcmp(L->op_type, "FusedConv");
     dt_cu_conv c = {
         .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],

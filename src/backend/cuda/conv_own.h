@@ -47,8 +47,9 @@ int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, 
 int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
                          const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream);
 
-/* Whether own kernel `tactic` computes this geometry. */
-bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int tactic);
+/* Whether own kernel `tactic` computes this geometry with tensors of `dtype` (a ductile_dtype;
+ * float32 only: half layers run on cuDNN). */
+bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic);
 /* Runs the layer with own kernel `tactic` (one that applies). */
 ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
                                     dt_view *out, dt_exec *ex);

@@ -1,6 +1,7 @@
 /* The CUDA backend's internals: its per-context state, the layer kernels (C, calling cuDNN,
  * cuBLASLt and the project's own kernels) and the launchers of those own kernels (kernels.cu).
- * float32 only this far; TF32 stays off (cuDNN FMA math, cuBLASLt COMPUTE_32F). */
+ * Float layers take float32, float16 or bfloat16 (mixed precision: half tensors, float32
+ * compute; builder/precision.c); TF32 only in layers the builder marked (attribute `tf32`). */
 #ifndef DT_CUDA_H
 #define DT_CUDA_H
 
@@ -12,7 +13,9 @@
 extern "C" {
 #endif
 
-/* ---- own kernels (kernels.cu): each returns a cudaError_t (0 = queued) ---- */
+/* ---- own kernels (kernels.cu): each returns a cudaError_t (0 = queued) ----
+ * `dtype` (a ductile_dtype: FLOAT32, FLOAT16 or BFLOAT16) is the element type of every float
+ * operand of the call; the kernels compute in float32. */
 
 enum { DT_CU_MAX_RANK = 8 };
 
@@ -32,21 +35,21 @@ enum {
     DT_CU_LEAKYRELU, DT_CU_ELU, DT_CU_SOFTPLUS, DT_CU_GELU, DT_CU_GELU_TANH, DT_CU_FLOOR, DT_CU_CEIL
 };
 
-int dt_cu_binary(int op, const float *a, const float *b, float *y, const dt_cu_bcast *g, void *stream);
+int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const dt_cu_bcast *g, void *stream);
 /* p0, p1: HardSigmoid alpha/beta, Clip min/max, LeakyRelu/Elu alpha. */
-int dt_cu_unary(int op, const float *x, float *y, int64_t n, float p0, float p1, void *stream);
+int dt_cu_unary(int op, int dtype, const void *x, void *y, int64_t n, float p0, float p1, void *stream);
 /* y[n, c, i] = act(y + bias[c] + res[n, c, i]) (bias, res optional), in place. */
-int dt_cu_epilogue(float *y, const float *bias, const float *res, int64_t n, int64_t c, int64_t hw, int act,
+int dt_cu_epilogue(int dtype, void *y, const void *bias, const void *res, int64_t n, int64_t c, int64_t hw, int act,
                    float p0, float p1, void *stream);
 /* y[m, n] += beta * C[m * sm + n * sn] (Gemm's C, broadcast). */
-int dt_cu_add_c(float *y, const float *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream);
+int dt_cu_add_c(int dtype, void *y, const void *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream);
 /* Softmax / LogSoftmax over the middle dim of [outer, axis, inner]. */
-int dt_cu_softmax(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream);
+int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream);
 /* LayerNormalization over the last `cols` elements of each of `rows` rows. */
-int dt_cu_layernorm(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t cols,
+int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bias, void *y, int64_t rows, int64_t cols,
                     float eps, void *stream);
 /* Mean of each of `planes` planes of hw elements. */
-int dt_cu_global_avgpool(const float *x, float *y, int64_t planes, int64_t hw, void *stream);
+int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int64_t hw, void *stream);
 /* y[o] = x[base + sum_d idx_d(o) * in_stride[d]], any element size: Transpose (permuted
  * strides), Expand (0 strides), Slice (base, step strides), DepthToSpace (a 6-D transpose). */
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
@@ -63,28 +66,29 @@ typedef struct dt_cu_resize_geom {
     float scale[2];
     int ctm, nearest, linear;
 } dt_cu_resize_geom;
-int dt_cu_resize(const float *x, float *y, const dt_cu_resize_geom *p, void *stream);
-/* Cast among float32, int64, int32 and bool (ductile_dtype codes). Float to integer truncates
+int dt_cu_resize(int dtype, const void *x, void *y, const dt_cu_resize_geom *p, void *stream);
+/* Cast among float32, float16, bfloat16, int64, int32 and bool (ductile_dtype codes); to a
+ * half type rounds to nearest even. Float to integer truncates
  * toward zero like C; out-of-range floats are undefined there as here (the host's rules for
  * NaN/overflow are not reproduced: supports() sends float -> integer casts to the host). */
 int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream);
 /* Where(c, x, y) with float x, y; And (0), Or (1), Xor (2) on bools; IsNaN; Not. Strides per
  * output dim as in dt_cu_bcast. */
-int dt_cu_where(const uint8_t *c, const float *x, const float *y, float *out, int rank, int64_t n, const int64_t *dims,
-                const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream);
+int dt_cu_where(int dtype, const uint8_t *c, const void *x, const void *y, void *out, int rank, int64_t n,
+                const int64_t *dims, const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream);
 int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int rank, int64_t n, const int64_t *dims,
                 const int64_t *sa, const int64_t *sb, void *stream);
-int dt_cu_isnan(const float *x, uint8_t *y, int64_t n, void *stream);
+int dt_cu_isnan(int dtype, const void *x, uint8_t *y, int64_t n, void *stream);
 int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream);
 /* Reduction over the middle dim of [outer, n, inner]. */
 enum { DT_CU_RED_SUM, DT_CU_RED_MEAN, DT_CU_RED_MAX, DT_CU_RED_MIN, DT_CU_RED_SUMSQ, DT_CU_RED_L1, DT_CU_RED_L2 };
-int dt_cu_reduce(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
+int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
 /* Gather on [outer, axis_n, inner] with nidx indices (int64 or int32), esize-byte elements.
  * Out-of-range indices (after adding axis_n to negatives) write zeros and set *bad (device). */
 int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n,
                  int64_t inner, int64_t nidx, int esize, void *stream);
 /* 2-D pooling, NCHW; one thread per output. kind 0 max, 1 average (count_include_pad). */
-int dt_cu_pool2d(const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
                  void *stream);
 

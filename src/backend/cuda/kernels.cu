@@ -1,13 +1,41 @@
 // The CUDA backend's own kernels: what cuDNN and cuBLASLt do not offer in the form the engine
 // needs (numpy broadcasting, ONNX's activations fused into a conv epilogue, layouts). Simple
-// first versions, one thread per output element or one block per row; float32 throughout.
+// first versions, one thread per output element or one block per row. Each float kernel is a
+// template over the element type (float, __half, __nv_bfloat16): elements are loaded into
+// float, computed and accumulated in float, and rounded once when stored (mixed precision:
+// builder/precision.c). The activations (act) are act.cuh's, shared with conv_kernels.cu.
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/cuda.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
 
+#include <type_traits>
+
 namespace {
+
+__device__ __forceinline__ float ld(float v) { return v; }
+__device__ __forceinline__ float ld(__half v) { return __half2float(v); }
+__device__ __forceinline__ float ld(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T st(float v);
+template <> __device__ __forceinline__ float st<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half st<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 st<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename T> struct is_half : std::false_type {};
+template <> struct is_half<__half> : std::true_type {};
+template <> struct is_half<__nv_bfloat16> : std::true_type {};
+
+// Runs the statements with T the element type of a float dtype (host side).
+#define DT_FLOATS(dtype, ...)                                                         \
+    switch (dtype) {                                                                  \
+    case DUCTILE_FLOAT32: { typedef float T; __VA_ARGS__; break; }                    \
+    case DUCTILE_FLOAT16: { typedef __half T; __VA_ARGS__; break; }                   \
+    case DUCTILE_BFLOAT16: { typedef __nv_bfloat16 T; __VA_ARGS__; break; }           \
+    default: return (int)cudaErrorInvalidValue;                                       \
+    }
 
 constexpr int kThreads = 256;
 
@@ -17,10 +45,11 @@ inline unsigned blocks_for(int64_t n)
     return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
 }
 
-__global__ void unary_k(int op, const float *x, float *y, int64_t n, float p0, float p1)
+template <typename T>
+__global__ void unary_k(int op, const T *x, T *y, int64_t n, float p0, float p1)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = act(op, x[i], p0, p1);
+        y[i] = st<T>(act(op, ld(x[i]), p0, p1));
 }
 
 __device__ __forceinline__ float binop(int op, float a, float b)
@@ -38,13 +67,15 @@ __device__ __forceinline__ float binop(int op, float a, float b)
     return 0.f;
 }
 
-__global__ void binary_same_k(int op, const float *a, const float *b, float *y, int64_t n)
+template <typename T>
+__global__ void binary_same_k(int op, const T *a, const T *b, T *y, int64_t n)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = binop(op, a[i], b[i]);
+        y[i] = st<T>(binop(op, ld(a[i]), ld(b[i])));
 }
 
-__global__ void binary_k(int op, const float *a, const float *b, float *y, dt_cu_bcast g)
+template <typename T>
+__global__ void binary_k(int op, const T *a, const T *b, T *y, dt_cu_bcast g)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, oa = 0, ob = 0;
@@ -54,26 +85,28 @@ __global__ void binary_k(int op, const float *a, const float *b, float *y, dt_cu
             oa += idx * g.sa[d];
             ob += idx * g.sb[d];
         }
-        y[i] = binop(op, a[oa], b[ob]);
+        y[i] = st<T>(binop(op, ld(a[oa]), ld(b[ob])));
     }
 }
 
-__global__ void epilogue_k(float *y, const float *bias, const float *res, int64_t total, int64_t c, int64_t hw,
-                           int op, float p0, float p1)
+template <typename T>
+__global__ void epilogue_k(T *y, const T *bias, const T *res, int64_t total, int64_t c, int64_t hw, int op, float p0,
+                           float p1)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        float v = y[i];
-        if (bias) v += bias[(i / hw) % c];
-        if (res) v += res[i];
-        y[i] = act(op, v, p0, p1);
+        float v = ld(y[i]);
+        if (bias) v += ld(bias[(i / hw) % c]);
+        if (res) v += ld(res[i]);
+        y[i] = st<T>(act(op, v, p0, p1));
     }
 }
 
-__global__ void add_c_k(float *y, const float *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn)
+template <typename T>
+__global__ void add_c_k(T *y, const T *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m * n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i / n, col = i - r * n;
-        y[i] += beta * c[r * sm + col * sn];
+        y[i] = st<T>(ld(y[i]) + beta * ld(c[r * sm + col * sn]));
     }
 }
 
@@ -111,63 +144,68 @@ __device__ float block_max(float v, float *sh)
 }
 
 // inner == 1: one block per row.
-__global__ void softmax_rows_k(const float *x, float *y, int64_t cols, int log)
+template <typename T>
+__global__ void softmax_rows_k(const T *x, T *y, int64_t cols, int log)
 {
     __shared__ float sh[32];
-    const float *xr = x + blockIdx.x * cols;
-    float *yr = y + blockIdx.x * cols;
+    const T *xr = x + blockIdx.x * cols;
+    T *yr = y + blockIdx.x * cols;
     float m = -INFINITY;
-    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, xr[j]);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) m = fmaxf(m, ld(xr[j]));
     m = block_max(m, sh);
     float s = 0.f;
-    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += expf(xr[j] - m);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += expf(ld(xr[j]) - m);
     s = block_sum(s, sh);
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x)
-        yr[j] = log ? xr[j] - m - logf(s) : expf(xr[j] - m) / s;
+        yr[j] = st<T>(log ? ld(xr[j]) - m - logf(s) : expf(ld(xr[j]) - m) / s);
 }
 
 // General: one thread per (outer, inner) pair.
-__global__ void softmax_strided_k(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner, int log)
+template <typename T>
+__global__ void softmax_strided_k(const T *x, T *y, int64_t outer, int64_t axis, int64_t inner, int log)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = i / inner, in = i - o * inner;
-        const float *xp = x + o * axis * inner + in;
-        float *yp = y + o * axis * inner + in;
+        const T *xp = x + o * axis * inner + in;
+        T *yp = y + o * axis * inner + in;
         float m = -INFINITY, s = 0.f;
-        for (int64_t j = 0; j < axis; j++) m = fmaxf(m, xp[j * inner]);
-        for (int64_t j = 0; j < axis; j++) s += expf(xp[j * inner] - m);
-        for (int64_t j = 0; j < axis; j++) yp[j * inner] = log ? xp[j * inner] - m - logf(s) : expf(xp[j * inner] - m) / s;
+        for (int64_t j = 0; j < axis; j++) m = fmaxf(m, ld(xp[j * inner]));
+        for (int64_t j = 0; j < axis; j++) s += expf(ld(xp[j * inner]) - m);
+        for (int64_t j = 0; j < axis; j++)
+            yp[j * inner] = st<T>(log ? ld(xp[j * inner]) - m - logf(s) : expf(ld(xp[j * inner]) - m) / s);
     }
 }
 
-__global__ void layernorm_k(const float *x, const float *scale, const float *bias, float *y, int64_t cols, float eps)
+template <typename T>
+__global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int64_t cols, float eps)
 {
     __shared__ float sh[32];
-    const float *xr = x + blockIdx.x * cols;
-    float *yr = y + blockIdx.x * cols;
+    const T *xr = x + blockIdx.x * cols;
+    T *yr = y + blockIdx.x * cols;
     float s = 0.f;
-    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += xr[j];
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += ld(xr[j]);
     float mean = block_sum(s, sh) / (float)cols;
     float v = 0.f;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-        float d = xr[j] - mean;
+        float d = ld(xr[j]) - mean;
         v += d * d;
     }
     float inv = rsqrtf(block_sum(v, sh) / (float)cols + eps);
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-        float o = (xr[j] - mean) * inv * scale[j];
-        yr[j] = bias ? o + bias[j] : o;
+        float o = (ld(xr[j]) - mean) * inv * ld(scale[j]);
+        yr[j] = st<T>(bias ? o + ld(bias[j]) : o);
     }
 }
 
-__global__ void gap_k(const float *x, float *y, int64_t hw)
+template <typename T>
+__global__ void gap_k(const T *x, T *y, int64_t hw)
 {
     __shared__ float sh[32];
-    const float *xp = x + blockIdx.x * hw;
+    const T *xp = x + blockIdx.x * hw;
     float s = 0.f;
-    for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) s += xp[j];
+    for (int64_t j = threadIdx.x; j < hw; j += blockDim.x) s += ld(xp[j]);
     s = block_sum(s, sh);
-    if (threadIdx.x == 0) y[blockIdx.x] = s / (float)hw;
+    if (threadIdx.x == 0) y[blockIdx.x] = st<T>(s / (float)hw);
 }
 
 struct perm_geom {
@@ -202,13 +240,14 @@ __global__ void gather_k(const T *data, const void *idx, int idx64, T *y, int64_
     }
 }
 
-__global__ void pool_k(const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+template <typename T>
+__global__ void pool_k(const T *x, T *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                        int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad)
 {
     int64_t total = planes * oh * ow;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t ox = i % ow, t = i / ow, oy = t % oh, p = t / oh;
-        const float *xp = x + p * ih * iw;
+        const T *xp = x + p * ih * iw;
         float acc = kind == 0 ? -INFINITY : 0.f;
         int cnt = 0;
         for (int a = 0; a < kh; a++) {
@@ -217,7 +256,7 @@ __global__ void pool_k(const float *x, float *y, int64_t planes, int64_t ih, int
                 int64_t xx = ox * sw - pw + (int64_t)b * dw;
                 bool inside = yy >= 0 && yy < ih && xx >= 0 && xx < iw;
                 if (inside) {
-                    float v = xp[yy * iw + xx];
+                    float v = ld(xp[yy * iw + xx]);
                     acc = kind == 0 ? fmaxf(acc, v) : acc + v;
                     cnt++;
                 } else if (count_pad && yy < ih + ph && xx < iw + pw) {
@@ -225,7 +264,7 @@ __global__ void pool_k(const float *x, float *y, int64_t planes, int64_t ih, int
                 }
             }
         }
-        y[i] = kind == 0 ? acc : (cnt ? acc / (float)cnt : 0.f);
+        y[i] = st<T>(kind == 0 ? acc : (cnt ? acc / (float)cnt : 0.f));
     }
 }
 
@@ -275,7 +314,8 @@ __device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_
     *w = *i1 == *i0 ? 0.0f : s - (float)*i0;
 }
 
-__global__ void resize_k(const float *x, float *y, dt_cu_resize_geom p)
+template <typename T>
+__global__ void resize_k(const T *x, T *y, dt_cu_resize_geom p)
 {
     int64_t total = p.planes * p.oh * p.ow;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
@@ -284,18 +324,22 @@ __global__ void resize_k(const float *x, float *y, dt_cu_resize_geom p)
         float wy, wx;
         resize_taps(p, 0, oy, p.ih, p.oh, &y0, &y1, &wy);
         resize_taps(p, 1, ox, p.iw, p.ow, &x0, &x1, &wx);
-        const float *xp = x + pl * p.ih * p.iw;
-        float a = xp[y0 * p.iw + x0], b = xp[y0 * p.iw + x1], c = xp[y1 * p.iw + x0], d = xp[y1 * p.iw + x1];
+        const T *xp = x + pl * p.ih * p.iw;
+        float a = ld(xp[y0 * p.iw + x0]), b = ld(xp[y0 * p.iw + x1]), c = ld(xp[y1 * p.iw + x0]), d = ld(xp[y1 * p.iw + x1]);
         float top = a + (b - a) * wx, bot = c + (d - c) * wx;
-        y[i] = top + (bot - top) * wy;
+        y[i] = st<T>(top + (bot - top) * wy);
     }
 }
 
-// bool is one byte 0/1 (uint8_t here); casting to it tests != 0, as numpy does.
-template <typename D, typename S> __device__ __forceinline__ D cast_one(S v) { return (D)v; }
-template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, float>(float v) { return v != 0.f; }
-template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, int64_t>(int64_t v) { return v != 0; }
-template <> __device__ __forceinline__ uint8_t cast_one<uint8_t, int32_t>(int32_t v) { return v != 0; }
+// bool is one byte 0/1 (uint8_t here); casting to it tests != 0, as numpy does. Half types go
+// through float (exact from half; to half: one rounding, to nearest even).
+template <typename D, typename S> __device__ __forceinline__ D cast_one(S v)
+{
+    if constexpr (is_half<S>::value) return cast_one<D, float>(ld(v));
+    else if constexpr (is_half<D>::value) return st<D>((float)v);
+    else if constexpr (std::is_same<D, uint8_t>::value) return v != S(0);
+    else return (D)v;
+}
 
 template <typename S, typename D>
 __global__ void cast_k(const S *x, D *y, int64_t n)
@@ -310,6 +354,8 @@ int cast_from(const S *x, void *y, int to, int64_t n, cudaStream_t s)
     unsigned b = blocks_for(n);
     switch (to) {
     case DUCTILE_FLOAT32: cast_k<<<b, kThreads, 0, s>>>(x, (float *)y, n); break;
+    case DUCTILE_FLOAT16: cast_k<<<b, kThreads, 0, s>>>(x, (__half *)y, n); break;
+    case DUCTILE_BFLOAT16: cast_k<<<b, kThreads, 0, s>>>(x, (__nv_bfloat16 *)y, n); break;
     case DUCTILE_INT64: cast_k<<<b, kThreads, 0, s>>>(x, (int64_t *)y, n); break;
     case DUCTILE_INT32: cast_k<<<b, kThreads, 0, s>>>(x, (int32_t *)y, n); break;
     case DUCTILE_BOOL: cast_k<<<b, kThreads, 0, s>>>(x, (uint8_t *)y, n); break;
@@ -318,14 +364,15 @@ int cast_from(const S *x, void *y, int to, int64_t n, cudaStream_t s)
     return (int)cudaGetLastError();
 }
 
-__global__ void reduce_k(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op)
+template <typename T>
+__global__ void reduce_k(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, int op)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = i / inner, in = i - o * inner;
-        const float *xp = x + o * n * inner + in;
+        const T *xp = x + o * n * inner + in;
         float acc = op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
         for (int64_t j = 0; j < n; j++) {
-            float v = xp[j * inner];
+            float v = ld(xp[j * inner]);
             switch (op) {
             case DT_CU_RED_MAX: acc = fmaxf(acc, v); break;
             case DT_CU_RED_MIN: acc = fminf(acc, v); break;
@@ -334,7 +381,7 @@ __global__ void reduce_k(const float *x, float *y, int64_t outer, int64_t n, int
             default: acc += v;
             }
         }
-        y[i] = op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc;
+        y[i] = st<T>(op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc);
     }
 }
 
@@ -345,7 +392,8 @@ struct tri_geom {
     int64_t dims[DT_CU_MAX_RANK], s0[DT_CU_MAX_RANK], s1[DT_CU_MAX_RANK], s2[DT_CU_MAX_RANK];
 };
 
-__global__ void where_k(const uint8_t *c, const float *x, const float *y, float *out, tri_geom g)
+template <typename T>
+__global__ void where_k(const uint8_t *c, const T *x, const T *y, T *out, tri_geom g)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, o0 = 0, o1 = 0, o2 = 0;
@@ -375,10 +423,11 @@ __global__ void logic_k(int op, const uint8_t *a, const uint8_t *b, uint8_t *out
     }
 }
 
-__global__ void isnan_k(const float *x, uint8_t *y, int64_t n)
+template <typename T>
+__global__ void isnan_k(const T *x, uint8_t *y, int64_t n)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
-        y[i] = x[i] != x[i];
+        y[i] = isnan(ld(x[i]));
 }
 
 __global__ void not_k(const uint8_t *x, uint8_t *y, int64_t n)
@@ -405,11 +454,12 @@ static tri_geom to_tri(int rank, int64_t n, const int64_t *dims, const int64_t *
     return g;
 }
 
-int dt_cu_where(const uint8_t *c, const float *x, const float *y, float *out, int rank, int64_t n, const int64_t *dims,
-                const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream)
+int dt_cu_where(int dtype, const uint8_t *c, const void *x, const void *y, void *out, int rank, int64_t n,
+                const int64_t *dims, const int64_t *sc, const int64_t *sx, const int64_t *sy, void *stream)
 {
     if (n <= 0) return 0;
-    where_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(c, x, y, out, to_tri(rank, n, dims, sc, sx, sy));
+    tri_geom g = to_tri(rank, n, dims, sc, sx, sy);
+    DT_FLOATS(dtype, where_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(c, (const T *)x, (const T *)y, (T *)out, g))
     return (int)cudaGetLastError();
 }
 
@@ -421,10 +471,10 @@ int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int ra
     return (int)cudaGetLastError();
 }
 
-int dt_cu_isnan(const float *x, uint8_t *y, int64_t n, void *stream)
+int dt_cu_isnan(int dtype, const void *x, uint8_t *y, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
-    isnan_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(x, y, n);
+    DT_FLOATS(dtype, isnan_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, y, n))
     return (int)cudaGetLastError();
 }
 
@@ -435,11 +485,11 @@ int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream)
     return (int)cudaGetLastError();
 }
 
-int dt_cu_resize(const float *x, float *y, const dt_cu_resize_geom *p, void *stream)
+int dt_cu_resize(int dtype, const void *x, void *y, const dt_cu_resize_geom *p, void *stream)
 {
     int64_t total = p->planes * p->oh * p->ow;
     if (total <= 0) return 0;
-    resize_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(x, y, *p);
+    DT_FLOATS(dtype, resize_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
     return (int)cudaGetLastError();
 }
 
@@ -449,6 +499,8 @@ int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream
     cudaStream_t s = (cudaStream_t)stream;
     switch (from) {
     case DUCTILE_FLOAT32: return cast_from((const float *)x, y, to, n, s);
+    case DUCTILE_FLOAT16: return cast_from((const __half *)x, y, to, n, s);
+    case DUCTILE_BFLOAT16: return cast_from((const __nv_bfloat16 *)x, y, to, n, s);
     case DUCTILE_INT64: return cast_from((const int64_t *)x, y, to, n, s);
     case DUCTILE_INT32: return cast_from((const int32_t *)x, y, to, n, s);
     case DUCTILE_BOOL: return cast_from((const uint8_t *)x, y, to, n, s);
@@ -456,21 +508,22 @@ int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream
     return (int)cudaErrorInvalidValue;
 }
 
-int dt_cu_reduce(const float *x, float *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream)
+int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream)
 {
     if (outer * inner <= 0) return 0;
-    reduce_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>(x, y, outer, n, inner, op);
+    DT_FLOATS(dtype, reduce_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, outer,
+                                                                                                 n, inner, op))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_unary(int op, const float *x, float *y, int64_t n, float p0, float p1, void *stream)
+int dt_cu_unary(int op, int dtype, const void *x, void *y, int64_t n, float p0, float p1, void *stream)
 {
     if (n <= 0) return 0;
-    unary_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, x, y, n, p0, p1);
+    DT_FLOATS(dtype, unary_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, (const T *)x, (T *)y, n, p0, p1))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_binary(int op, const float *a, const float *b, float *y, const dt_cu_bcast *g, void *stream)
+int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const dt_cu_bcast *g, void *stream)
 {
     if (g->n <= 0) return 0;
     bool same = true;
@@ -479,51 +532,60 @@ int dt_cu_binary(int op, const float *a, const float *b, float *y, const dt_cu_b
         if (g->dims[d] != 1 && (g->sa[d] != st || g->sb[d] != st)) same = false;
         st *= g->dims[d];
     }
+    cudaStream_t s = (cudaStream_t)stream;
     if (same)
-        binary_same_k<<<blocks_for(g->n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, y, g->n);
+        DT_FLOATS(dtype, binary_same_k<<<blocks_for(g->n), kThreads, 0, s>>>(op, (const T *)a, (const T *)b, (T *)y, g->n))
     else
-        binary_k<<<blocks_for(g->n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, y, *g);
+        DT_FLOATS(dtype, binary_k<<<blocks_for(g->n), kThreads, 0, s>>>(op, (const T *)a, (const T *)b, (T *)y, *g))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_epilogue(float *y, const float *bias, const float *res, int64_t n, int64_t c, int64_t hw, int op, float p0,
-                   float p1, void *stream)
+int dt_cu_epilogue(int dtype, void *y, const void *bias, const void *res, int64_t n, int64_t c, int64_t hw, int op,
+                   float p0, float p1, void *stream)
 {
     int64_t total = n * c * hw;
     if (total <= 0) return 0;
-    epilogue_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(y, bias, res, total, c, hw, op, p0, p1);
+    DT_FLOATS(dtype, epilogue_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((T *)y, (const T *)bias,
+                                                                                          (const T *)res, total, c, hw,
+                                                                                          op, p0, p1))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_add_c(float *y, const float *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream)
+int dt_cu_add_c(int dtype, void *y, const void *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream)
 {
     if (m * n <= 0) return 0;
-    add_c_k<<<blocks_for(m * n), kThreads, 0, (cudaStream_t)stream>>>(y, c, beta, m, n, sm, sn);
+    DT_FLOATS(dtype, add_c_k<<<blocks_for(m * n), kThreads, 0, (cudaStream_t)stream>>>((T *)y, (const T *)c, beta, m, n, sm,
+                                                                                       sn))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_softmax(const float *x, float *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream)
+int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream)
 {
     if (outer * axis * inner <= 0) return 0;
+    cudaStream_t s = (cudaStream_t)stream;
+    unsigned threads = axis >= 1024 ? 1024 : (axis >= 256 ? 256 : 64);
     if (inner == 1 && outer < (1ll << 31))
-        softmax_rows_k<<<(unsigned)outer, axis >= 1024 ? 1024 : (axis >= 256 ? 256 : 64), 0, (cudaStream_t)stream>>>(x, y, axis, log);
+        DT_FLOATS(dtype, softmax_rows_k<<<(unsigned)outer, threads, 0, s>>>((const T *)x, (T *)y, axis, log))
     else
-        softmax_strided_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>(x, y, outer, axis, inner, log);
+        DT_FLOATS(dtype, softmax_strided_k<<<blocks_for(outer * inner), kThreads, 0, s>>>((const T *)x, (T *)y, outer, axis,
+                                                                                          inner, log))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_layernorm(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t cols, float eps,
-                    void *stream)
+int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bias, void *y, int64_t rows, int64_t cols,
+                    float eps, void *stream)
 {
     if (rows * cols <= 0) return 0;
-    layernorm_k<<<(unsigned)rows, cols >= 1024 ? 1024 : 256, 0, (cudaStream_t)stream>>>(x, scale, bias, y, cols, eps);
+    unsigned threads = cols >= 1024 ? 1024 : 256;
+    DT_FLOATS(dtype, layernorm_k<<<(unsigned)rows, threads, 0, (cudaStream_t)stream>>>((const T *)x, (const T *)scale,
+                                                                                       (const T *)bias, (T *)y, cols, eps))
     return (int)cudaGetLastError();
 }
 
-int dt_cu_global_avgpool(const float *x, float *y, int64_t planes, int64_t hw, void *stream)
+int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int64_t hw, void *stream)
 {
     if (planes <= 0) return 0;
-    gap_k<<<(unsigned)planes, 256, 0, (cudaStream_t)stream>>>(x, y, hw);
+    DT_FLOATS(dtype, gap_k<<<(unsigned)planes, 256, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, hw))
     return (int)cudaGetLastError();
 }
 
@@ -564,13 +626,14 @@ int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t 
     return (int)cudaGetLastError();
 }
 
-int dt_cu_pool2d(const float *x, float *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int kh, int kw,
+int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int kh, int kw,
                  int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad, void *stream)
 {
     int64_t total = planes * oh * ow;
     if (total <= 0) return 0;
-    pool_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>(x, y, planes, ih, iw, oh, ow, kh, kw, sh, sw, ph, pw,
-                                                                       dh, dw, kind, count_pad);
+    DT_FLOATS(dtype, pool_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, planes, ih, iw,
+                                                                                      oh, ow, kh, kw, sh, sw, ph, pw, dh,
+                                                                                      dw, kind, count_pad))
     return (int)cudaGetLastError();
 }
 

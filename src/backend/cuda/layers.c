@@ -75,8 +75,33 @@ static ductile_status dt_cuda_binary_run(const ductile_layer *L, const dt_view *
     memcpy(g.dims, out[0].dims, sizeof g.dims[0] * (size_t)g.rank);
     dt_bcast_strides(&in[0], &out[0], g.sa);
     dt_bcast_strides(&in[1], &out[0], g.sb);
-    return dt_cuda_check(dt_cu_binary(dt_binary_code(L->op_type), in[0].data, in[1].data, out[0].data, &g, ex->stream),
-                         L->op_type);
+    return dt_cuda_check(dt_cu_binary(dt_binary_code(L->op_type), out[0].dtype, in[0].data, in[1].data, out[0].data, &g,
+                                      ex->stream), L->op_type);
+}
+
+/* A constant float scalar of the layer's float type. Half bits are widened here rather than
+ * with the CPU backend's helpers: backends never include each other. */
+static float dt_scalar(const ductile_tensor *T)
+{
+    uint16_t h;
+    uint32_t x;
+    float f;
+    switch (T->dtype) {
+    case DUCTILE_FLOAT16: {
+        memcpy(&h, T->data, 2);
+        uint32_t sign = (uint32_t)(h & 0x8000) << 16, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+        if (e == 0) return (h & 0x8000 ? -1.f : 1.f) * (float)m * (1.0f / 16777216.0f);
+        x = e == 31 ? sign | 0x7f800000u | (m << 13) : sign | ((e + 112) << 23) | (m << 13);
+        break;
+    }
+    case DUCTILE_BFLOAT16:
+        memcpy(&h, T->data, 2);
+        x = (uint32_t)h << 16;
+        break;
+    default: return *(const float *)T->data;
+    }
+    memcpy(&f, &x, sizeof f);
+    return f;
 }
 
 /* Clip's bounds: attributes before opset 11, constant inputs after (supports checks them). */
@@ -89,8 +114,8 @@ static void dt_clip_bounds(const ductile_layer *L, float *lo, float *hi)
         *hi = dt_attr_float(L, "max", INFINITY);
         return;
     }
-    if (L->n_in > 1 && L->in[1] && L->in[1]->data) *lo = *(const float *)L->in[1]->data;
-    if (L->n_in > 2 && L->in[2] && L->in[2]->data) *hi = *(const float *)L->in[2]->data;
+    if (L->n_in > 1 && L->in[1] && L->in[1]->data) *lo = dt_scalar(L->in[1]);
+    if (L->n_in > 2 && L->in[2] && L->in[2]->data) *hi = dt_scalar(L->in[2]);
 }
 
 static ductile_status dt_cuda_unary_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -113,7 +138,8 @@ static ductile_status dt_cuda_unary_run(const ductile_layer *L, const dt_view *i
         if (!strcmp(dt_attr_string(L, "approximate", "none"), "tanh")) code = DT_CU_GELU_TANH;
         break;
     }
-    return dt_cuda_check(dt_cu_unary(code, in[0].data, out[0].data, dt_count(&out[0]), p0, p1, ex->stream), L->op_type);
+    return dt_cuda_check(dt_cu_unary(code, out[0].dtype, in[0].data, out[0].data, dt_count(&out[0]), p0, p1, ex->stream),
+                         L->op_type);
 }
 
 /* ---- Softmax, LayerNormalization ---- */
@@ -129,7 +155,7 @@ static ductile_status dt_cuda_softmax_run(const ductile_layer *L, const dt_view 
         else if (d == axis || !v13) mid *= in[0].dims[d];
         else inner *= in[0].dims[d];
     }
-    return dt_cuda_check(dt_cu_softmax(in[0].data, out[0].data, outer, mid, inner, !strcmp(L->op_type, "LogSoftmax"),
+    return dt_cuda_check(dt_cu_softmax(out[0].dtype, in[0].data, out[0].data, outer, mid, inner, !strcmp(L->op_type, "LogSoftmax"),
                                        ex->stream), L->op_type);
 }
 
@@ -146,7 +172,7 @@ static ductile_status dt_cuda_layernorm_run(const ductile_layer *L, const dt_vie
     if (dt_count(&in[1]) != cols || (has_bias && dt_count(&in[2]) != cols))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda kernel needs Scale and B of %lld elements (the normalized dims)",
                        (long long)cols);
-    return dt_cuda_check(dt_cu_layernorm(in[0].data, in[1].data, has_bias ? in[2].data : NULL, out[0].data, rows, cols,
+    return dt_cuda_check(dt_cu_layernorm(out[0].dtype, in[0].data, in[1].data, has_bias ? in[2].data : NULL, out[0].data, rows, cols,
                                          dt_attr_float(L, "epsilon", 1e-5f), ex->stream), L->op_type);
 }
 
@@ -156,7 +182,7 @@ static ductile_status dt_cuda_gap_run(const ductile_layer *L, const dt_view *in,
 {
     int64_t planes = in[0].dims[0] * in[0].dims[1], hw = 1;
     for (int d = 2; d < in[0].rank; d++) hw *= in[0].dims[d];
-    return dt_cuda_check(dt_cu_global_avgpool(in[0].data, out[0].data, planes, hw, ex->stream), L->op_type);
+    return dt_cuda_check(dt_cu_global_avgpool(out[0].dtype, in[0].data, out[0].data, planes, hw, ex->stream), L->op_type);
 }
 
 static ductile_status dt_cuda_pool_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -167,7 +193,7 @@ static ductile_status dt_cuda_pool_run(const ductile_layer *L, const dt_view *in
     if (g.spatial > 2 || (avg && g.count_include_pad && (g.pb[1] != g.pe[1] || g.pb[2] != g.pe[2])))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda pooling kernel takes 1-D and 2-D windows (count_include_pad: symmetric pads)");
     int64_t planes = in[0].dims[0] * in[0].dims[1];
-    return dt_cuda_check(dt_cu_pool2d(in[0].data, out[0].data, planes, g.in[1], g.in[2], g.out[1], g.out[2], (int)g.k[1],
+    return dt_cuda_check(dt_cu_pool2d(out[0].dtype, in[0].data, out[0].data, planes, g.in[1], g.in[2], g.out[1], g.out[2], (int)g.k[1],
                                       (int)g.k[2], (int)g.s[1], (int)g.s[2], (int)g.pb[1], (int)g.pb[2], (int)g.d[1],
                                       (int)g.d[2], avg, avg && g.count_include_pad, ex->stream), L->op_type);
 }
@@ -284,7 +310,8 @@ static ductile_status dt_cuda_d2s_run(const ductile_layer *L, const dt_view *in,
         st[3] = b * co * hw;
         st[5] = co * hw;
     }
-    return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, 4, 6, dims, st, 0, dt_count(&out[0]), ex->stream),
+    int es = (int)ductile_dtype_size((ductile_dtype)out[0].dtype);
+    return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, es, 6, dims, st, 0, dt_count(&out[0]), ex->stream),
                          L->op_type);
 }
 
@@ -300,7 +327,7 @@ static ductile_status dt_cuda_resize_run(const ductile_layer *L, const dt_view *
         .oh = out[0].dims[2], .ow = out[0].dims[3], .scale = {p.scale[2], p.scale[3]},
         .ctm = p.ctm, .nearest = p.nearest, .linear = p.mode == DT_RESIZE_LINEAR,
     };
-    return dt_cuda_check(dt_cu_resize(in[0].data, out[0].data, &g, ex->stream), L->op_type);
+    return dt_cuda_check(dt_cu_resize(out[0].dtype, in[0].data, out[0].data, &g, ex->stream), L->op_type);
 }
 
 static ductile_status dt_cuda_cast_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -344,7 +371,7 @@ static ductile_status dt_cuda_reduce_run(const ductile_layer *L, const dt_view *
         else inner *= in[0].dims[d];
     }
     if (n == 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction needs a non-empty reduced block");
-    return dt_cuda_check(dt_cu_reduce(in[0].data, out[0].data, outer, n, inner, dt_reduce_code(L->op_type), ex->stream),
+    return dt_cuda_check(dt_cu_reduce(out[0].dtype, in[0].data, out[0].data, outer, n, inner, dt_reduce_code(L->op_type), ex->stream),
                          L->op_type);
 }
 
@@ -354,14 +381,14 @@ static ductile_status dt_cuda_where_run(const ductile_layer *L, const dt_view *i
     dt_bcast_strides(&in[0], &out[0], sc);
     dt_bcast_strides(&in[1], &out[0], sx);
     dt_bcast_strides(&in[2], &out[0], sy);
-    return dt_cuda_check(dt_cu_where(in[0].data, in[1].data, in[2].data, out[0].data, out[0].rank, dt_count(&out[0]),
+    return dt_cuda_check(dt_cu_where(out[0].dtype, in[0].data, in[1].data, in[2].data, out[0].data, out[0].rank, dt_count(&out[0]),
                                      out[0].dims, sc, sx, sy, ex->stream), L->op_type);
 }
 
 static ductile_status dt_cuda_logic_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     int64_t n = dt_count(&out[0]);
-    if (!strcmp(L->op_type, "IsNaN")) return dt_cuda_check(dt_cu_isnan(in[0].data, out[0].data, n, ex->stream), L->op_type);
+    if (!strcmp(L->op_type, "IsNaN")) return dt_cuda_check(dt_cu_isnan(in[0].dtype, in[0].data, out[0].data, n, ex->stream), L->op_type);
     if (!strcmp(L->op_type, "Not")) return dt_cuda_check(dt_cu_not(in[0].data, out[0].data, n, ex->stream), L->op_type);
     int64_t sa[DT_MAX_DIMS], sb[DT_MAX_DIMS];
     dt_bcast_strides(&in[0], &out[0], sa);
@@ -397,13 +424,18 @@ dt_kernel_fn dt_cuda_kernel_find(const char *op)
     return NULL;
 }
 
-/* Every given input and every output float32 (the kernels' only type this far). */
-static bool dt_all_f32(const ductile_layer *L, const dt_view *in, const dt_view *out)
+static bool dt_is_kfloat(int t) { return t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT16 || t == DUCTILE_BFLOAT16; }
+
+/* Every given input and every output of one float type the kernels take (float32, float16,
+ * bfloat16: the half ones compute in float32). */
+static bool dt_one_float(const ductile_layer *L, const dt_view *in, const dt_view *out)
 {
+    int t = out[0].dtype;
+    if (!dt_is_kfloat(t)) return false;
     for (int k = 0; k < L->n_in; k++)
-        if (L->in[k] && in[k].dtype != DUCTILE_FLOAT32) return false;
+        if (L->in[k] && in[k].dtype != t) return false;
     for (int k = 0; k < L->n_out; k++)
-        if (out[k].dtype != DUCTILE_FLOAT32) return false;
+        if (out[k].dtype != t) return false;
     return true;
 }
 
@@ -414,42 +446,43 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
     const char *op = L->op_type;
     if (L->n_out < 1 || out[0].rank < 0 || out[0].rank > DT_CU_MAX_RANK) return false;
     if (dt_binary_code(op) >= 0) /* PRelu before opset 7 (slope per channel): the host's */
-        return L->n_in == 2 && L->n_out == 1 && dt_all_f32(L, in, out) && !(!strcmp(op, "PRelu") && L->opset < 7);
+        return L->n_in == 2 && L->n_out == 1 && dt_one_float(L, in, out) && !(!strcmp(op, "PRelu") && L->opset < 7);
     if (dt_unary_code(op) >= 0) {
         if (!strcmp(op, "Identity")) return false; /* any dtype: the host copy is exact */
         if (!strcmp(op, "Clip")) {
-            if (in[0].dtype != DUCTILE_FLOAT32) return false;
+            if (!dt_is_kfloat(in[0].dtype) || out[0].dtype != in[0].dtype) return false;
             /* Bounds after opset 11 are inputs: the kernel takes them as constants. */
             for (int k = 1; k < L->n_in; k++)
-                if (L->in[k] && (!L->in[k]->data || L->in[k]->dtype != DUCTILE_FLOAT32)) return false;
+                if (L->in[k] && (!L->in[k]->data || in[k].dtype != in[0].dtype)) return false;
             return true;
         }
-        return L->n_in == 1 && dt_all_f32(L, in, out);
+        return L->n_in == 1 && dt_one_float(L, in, out);
     }
-    if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_all_f32(L, in, out) && dt_cuda_conv_supports(L);
-    if (!strcmp(op, "Gemm")) return dt_all_f32(L, in, out) && dt_cuda_gemm_supports(L);
-    if (!strcmp(op, "MatMul")) return dt_all_f32(L, in, out);
-    if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_all_f32(L, in, out);
-    if (!strcmp(op, "MaxPool")) return L->n_out == 1 && dt_all_f32(L, in, out) && !dt_attr_int(L, "storage_order", 0);
-    if (dt_reduce_code(op) >= 0) return L->n_out == 1 && in[0].dtype == DUCTILE_FLOAT32 && out[0].dtype == DUCTILE_FLOAT32;
+    if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_one_float(L, in, out) && dt_cuda_conv_supports(L);
+    if (!strcmp(op, "Gemm")) return dt_one_float(L, in, out) && dt_cuda_gemm_supports(L);
+    if (!strcmp(op, "MatMul")) return dt_one_float(L, in, out);
+    if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_one_float(L, in, out);
+    if (!strcmp(op, "MaxPool")) return L->n_out == 1 && dt_one_float(L, in, out) && !dt_attr_int(L, "storage_order", 0);
+    if (dt_reduce_code(op) >= 0) return L->n_out == 1 && dt_is_kfloat(in[0].dtype) && out[0].dtype == in[0].dtype;
     if (!strcmp(op, "Cast")) {
         int f = in[0].dtype, t = out[0].dtype;
         bool fi = f == DUCTILE_INT64 || f == DUCTILE_INT32 || f == DUCTILE_BOOL, ti = t == DUCTILE_INT64 || t == DUCTILE_INT32;
-        return (fi || f == DUCTILE_FLOAT32) && (t == DUCTILE_FLOAT32 || t == DUCTILE_BOOL || (ti && fi));
+        return (fi || dt_is_kfloat(f)) && (dt_is_kfloat(t) || t == DUCTILE_BOOL || (ti && fi));
     }
     if (!strcmp(op, "Where"))
-        return in[0].dtype == DUCTILE_BOOL && in[1].dtype == DUCTILE_FLOAT32 && in[2].dtype == DUCTILE_FLOAT32 &&
-               out[0].dtype == DUCTILE_FLOAT32;
-    if (!strcmp(op, "IsNaN")) return in[0].dtype == DUCTILE_FLOAT32 && out[0].dtype == DUCTILE_BOOL;
+        return in[0].dtype == DUCTILE_BOOL && dt_is_kfloat(out[0].dtype) && in[1].dtype == out[0].dtype &&
+               in[2].dtype == out[0].dtype;
+    if (!strcmp(op, "IsNaN")) return dt_is_kfloat(in[0].dtype) && out[0].dtype == DUCTILE_BOOL;
     if (!strcmp(op, "Not") || !strcmp(op, "And") || !strcmp(op, "Or") || !strcmp(op, "Xor")) {
         for (int k = 0; k < L->n_in; k++)
             if (in[k].dtype != DUCTILE_BOOL) return false;
         return out[0].dtype == DUCTILE_BOOL;
     }
-    if (!strcmp(op, "DepthToSpace")) return in[0].rank == 4 && dt_all_f32(L, in, out);
+    if (!strcmp(op, "DepthToSpace")) return in[0].rank == 4 && dt_one_float(L, in, out);
     if (!strcmp(op, "Resize")) {
         const char *mode = dt_attr_string(L, "mode", "nearest");
-        return in[0].rank == 4 && in[0].dtype == DUCTILE_FLOAT32 && (!strcmp(mode, "nearest") || !strcmp(mode, "linear")) &&
+        return in[0].rank == 4 && dt_is_kfloat(in[0].dtype) && out[0].dtype == in[0].dtype &&
+               (!strcmp(mode, "nearest") || !strcmp(mode, "linear")) &&
                !dt_attr_int(L, "antialias", 0) &&
                strcmp(dt_attr_string(L, "coordinate_transformation_mode", ""), "tf_crop_and_resize") != 0;
     }
@@ -463,5 +496,5 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
         if (!strcmp(op, "Gather")) return L->n_in == 2 && dt_is_index(&in[1]);
         return true;
     }
-    return dt_all_f32(L, in, out);
+    return dt_one_float(L, in, out);
 }

@@ -1,9 +1,12 @@
-/* MatMul and Gemm on cuBLASLt, float32 with float32 compute (CUBLAS_COMPUTE_32F: no TF32).
+/* MatMul and Gemm on cuBLASLt: float32, float16 or bfloat16 tensors, always float32 compute
+ * (CUBLAS_COMPUTE_32F; CUBLAS_COMPUTE_32F_FAST_TF32 for float32 layers the builder marked
+ * `tf32`), alpha and beta float32.
  * Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B is cuBLASLt's first
  * operand and no data moves. Batched MatMul runs as one strided-batch call when the
  * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
  * the project's kernel (any broadcast, beta). */
 #include "backend/cuda/cuda.h"
+#include "core/dtype.h"
 #include "core/status.h"
 #include "ops/linalg.h"
 
@@ -24,26 +27,29 @@ _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_al
 
 /* Descriptors and the heuristic's algorithm of that rank (1: its first choice; tactics) for
  * one problem, into an empty plan slot. */
-static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
-                                 int64_t batch, int64_t sa, int64_t sb, int64_t sy, int rank)
+static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, uint32_t align, int64_t M,
+                                 int64_t N, int64_t K, bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy,
+                                 int rank)
 {
+    cudaDataType_t dt = dtype == DUCTILE_FLOAT16 ? CUDA_R_16F : dtype == DUCTILE_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
+    cublasComputeType_t ct = dtype == DUCTILE_FLOAT32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
     cublasLtMatmulDesc_t op = NULL;
     cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
     cublasLtMatmulPreference_t pref = NULL;
     cublasOperation_t opa = tb ? CUBLAS_OP_T : CUBLAS_OP_N, opb = ta ? CUBLAS_OP_T : CUBLAS_OP_N;
     p->kind = 2;
-    ductile_status s = dt_lt(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "descriptor");
+    ductile_status s = dt_lt(cublasLtMatmulDescCreate(&op, ct, CUDA_R_32F), "descriptor");
     p->desc[0] = op;
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
     /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
-    if (!s) s = dt_lt(tb ? cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, (uint64_t)K, (uint64_t)N, K)
-                         : cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, (uint64_t)N, (uint64_t)K, N), "layout");
+    if (!s) s = dt_lt(tb ? cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)K, (uint64_t)N, K)
+                         : cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)N, (uint64_t)K, N), "layout");
     p->desc[1] = la;
-    if (!s) s = dt_lt(ta ? cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, (uint64_t)M, (uint64_t)K, M)
-                         : cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, (uint64_t)K, (uint64_t)M, K), "layout");
+    if (!s) s = dt_lt(ta ? cublasLtMatrixLayoutCreate(&lb, dt, (uint64_t)M, (uint64_t)K, M)
+                         : cublasLtMatrixLayoutCreate(&lb, dt, (uint64_t)K, (uint64_t)M, K), "layout");
     p->desc[2] = lb;
-    if (!s) s = dt_lt(cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)N, (uint64_t)M, N), "layout");
+    if (!s) s = dt_lt(cublasLtMatrixLayoutCreate(&lc, dt, (uint64_t)N, (uint64_t)M, N), "layout");
     p->desc[3] = lc;
     if (!s && batch > 1) {
         int32_t bc = (int32_t)batch;
@@ -63,6 +69,13 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, 
         s = dt_lt(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &cap, sizeof cap),
                   "workspace");
     }
+    /* Operands at offsets inside a buffer (batches, half elements) may be less aligned than
+     * the 256 bytes the heuristic assumes: it must not pick a kernel that needs more. */
+    const cublasLtMatmulPreferenceAttributes_t aligns[] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; !s && i < 4; i++)
+        s = dt_lt(cublasLtMatmulPreferenceSetAttribute(pref, aligns[i], &align, sizeof align), "alignment");
     if (!s) s = dt_lt(cublasLtMatmulAlgoGetHeuristic(st->lt, op, la, lb, lc, lc, pref, rank, heur, &got), "heuristic");
     if (!s && got < 1) s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuBLASLt has no algorithm for %lldx%lldx%lld", (long long)M,
                                    (long long)N, (long long)K);
@@ -76,18 +89,26 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int64_t M, 
     return s;
 }
 
-/* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides. */
-static ductile_status dt_lt_matmul(dt_cuda_state *st, const ductile_layer *L, void *stream, const float *a, const float *b,
-                                   float *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
-                                   int64_t sa, int64_t sb, int64_t sy, int tactic)
+/* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides; dtype: every
+ * operand's; tactic: the rank in cuBLASLt's heuristic (0: its first choice). */
+static ductile_status dt_lt_matmul(dt_cuda_state *st, const ductile_layer *L, void *stream, int dtype, const void *a,
+                                   const void *b, void *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha,
+                                   int64_t batch, int64_t sa, int64_t sb, int64_t sy, int tactic)
 {
     DT_TRY(dt_cuda_workspace(st, DT_LT_WORKSPACE));
     int rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1;
-    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, rank};
+    /* The alignment every operand (pointers and batch strides, in bytes) has, up to 256. */
+    size_t es = ductile_dtype_size((ductile_dtype)dtype);
+    uint64_t bits = (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y | 256u;
+    if (batch > 1) bits |= (uint64_t)sa * es | (uint64_t)sb * es | (uint64_t)sy * es;
+    uint32_t align = (uint32_t)(bits & (~bits + 1));
+    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, align, rank};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
-    ductile_status s = hit ? DUCTILE_OK : dt_lt_plan(st, p, M, N, K, ta, tb, batch, sa, sb, sy, rank);
+    ductile_status s = hit ? DUCTILE_OK
+                           : dt_lt_plan(st, p, dtype, dt_attr_int(L, "tf32", 0) != 0, align, M, N, K, ta, tb, batch, sa,
+                                        sb, sy, rank);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -115,9 +136,11 @@ ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_
     dt_matmul_geom g;
     DT_TRY(dt_matmul_geometry(&in[0], &in[1], &g));
     if (g.M == 0 || g.N == 0 || g.batch_count == 0) return DUCTILE_OK;
-    const float *a = in[0].data, *b = in[1].data;
-    float *y = out[0].data;
-    if (g.K == 0) return dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(g.batch_count * g.M * g.N) * sizeof(float),
+    const char *a = in[0].data, *b = in[1].data;
+    char *y = out[0].data;
+    int dt = out[0].dtype;
+    size_t es = ductile_dtype_size((ductile_dtype)dt);
+    if (g.K == 0) return dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(g.batch_count * g.M * g.N) * es,
                                                        (cudaStream_t)ex->stream), "MatMul");
     int64_t n = g.batch_count, sa = n > 1 ? dt_batch_offset(&g, g.a_stride, 1) : 0,
             sb = n > 1 ? dt_batch_offset(&g, g.b_stride, 1) : 0;
@@ -126,10 +149,12 @@ ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_
         even = dt_batch_offset(&g, g.a_stride, i) == i * sa && dt_batch_offset(&g, g.b_stride, i) == i * sb;
     int tactic = dt_cuda_layer_tactic(L, ex);
     if (even)
-        return dt_lt_matmul(ex->state, L, ex->stream, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N, tactic);
+        return dt_lt_matmul(ex->state, L, ex->stream, dt, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N,
+                            tactic);
     for (int64_t i = 0; i < n; i++)
-        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, a + dt_batch_offset(&g, g.a_stride, i), b + dt_batch_offset(&g, g.b_stride, i),
-                            y + i * g.M * g.N, g.M, g.N, g.K, false, false, 1.f, 1, 0, 0, 0, tactic));
+        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, dt, a + (size_t)dt_batch_offset(&g, g.a_stride, i) * es,
+                            b + (size_t)dt_batch_offset(&g, g.b_stride, i) * es, y + (size_t)(i * g.M * g.N) * es, g.M, g.N,
+                            g.K, false, false, 1.f, 1, 0, 0, 0, tactic));
     return DUCTILE_OK;
 }
 
@@ -145,12 +170,14 @@ ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_vi
     float alpha = dt_attr_float(L, "alpha", 1.f), beta = dt_attr_float(L, "beta", 1.f);
     int64_t M = ta ? in[0].dims[1] : in[0].dims[0], K = ta ? in[0].dims[0] : in[0].dims[1];
     int64_t N = tb ? in[1].dims[0] : in[1].dims[1];
-    float *y = out[0].data;
+    void *y = out[0].data;
+    int dt = out[0].dtype;
     if (M == 0 || N == 0) return DUCTILE_OK;
     if (K == 0)
-        DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * sizeof(float), (cudaStream_t)ex->stream), "Gemm"));
+        DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt),
+                                             (cudaStream_t)ex->stream), "Gemm"));
     else
-        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, in[0].data, in[1].data, y, M, N, K, ta, tb, alpha, 1, 0, 0, 0,
+        DT_TRY(dt_lt_matmul(ex->state, L, ex->stream, dt, in[0].data, in[1].data, y, M, N, K, ta, tb, alpha, 1, 0, 0, 0,
                             dt_cuda_layer_tactic(L, ex)));
     if (L->n_in < 3 || !L->in[2] || in[2].rank < 0 || beta == 0.f) return DUCTILE_OK;
     const dt_view *c = &in[2];
@@ -161,5 +188,5 @@ ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_vi
     } else if (c->rank == 1) {
         sn = c->dims[0] == 1 ? 0 : 1;
     }
-    return dt_cuda_check(dt_cu_add_c(y, c->data, beta, M, N, sm, sn, ex->stream), "Gemm C");
+    return dt_cuda_check(dt_cu_add_c(dt, y, c->data, beta, M, N, sm, sn, ex->stream), "Gemm C");
 }

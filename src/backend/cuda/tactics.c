@@ -2,7 +2,8 @@
  * profile's opt shapes, and how a run finds the choice again.
  *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
  *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
- *     kernels that compute the geometry (conv_own.h). Not WINOGRAD_NONFUSED: its float32
+ *     kernels that compute the geometry (conv_own.h; float32 layers only: a float16 /
+ *     bfloat16 conv is offered cuDNN's algorithms alone). Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic. */
 #include "backend/cuda/conv_own.h"
@@ -31,9 +32,9 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                               DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32,
                               DT_CUDA_CONV_IGEMM32_SPLITK};
-    bool pointwise = dt_cuda_conv_own_applies(&g, DT_CUDA_CONV_POINTWISE64);
+    bool pointwise = dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_POINTWISE64);
     for (size_t i = 0; i < sizeof own / sizeof own[0] && n < cap; i++)
-        if (dt_cuda_conv_own_applies(&g, own[i]) &&
+        if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
                             own[i] == DT_CUDA_CONV_IGEMM32_SPLITK)))
             ids[n++] = own[i];
