@@ -143,6 +143,12 @@ typedef struct dt_backend {
      * dt_exec.state. */
     ductile_status (*state_create)(void **out);
     void (*state_free)(void *state);
+    /* Optional (NULL: one path per kernel). For profiles: the path the compiled kernel of
+     * layer L (its params) takes at these shapes, profile and thread count ("winograd",
+     * "tall.packed_b"), a static string, or NULL where it has one. Called only while a
+     * context profiles. */
+    const char *(*kernel_path)(const ductile_layer *L, const void *params, const dt_view *in,
+                               const dt_view *out, int profile, int threads);
 } dt_backend;
 
 /* ---- the registry: the only way to reach a backend (backends.c) ---- */

@@ -51,6 +51,8 @@ struct ductile_context {
     void *hscratch;         /* fallback layers' kernel scratch (host memory) */
     size_t hscratch_cap;
     bool *hostb;            /* per tensor: the caller bound host memory to this I/O tensor */
+    ductile_profiler_fn prof;   /* ductile_context_set_profiler: NULL when off */
+    void *prof_user;
 };
 
 static int dt_default_threads(void)
@@ -575,8 +577,10 @@ static ductile_status dt_execute_eager(ductile_context *c)
         if (!s) s = dt_scratch_reserve(c, scratch);
         ex.scratch = c->scratch;
         ex.scratch_bytes = c->scratch_cap;
+        double t0 = c->prof ? dt_now_ms() : 0;
         if (!s) s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+        if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
     }
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     c->ran = true;
@@ -681,12 +685,16 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], hin[DT_MAX_LAYER_IO];
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin,
                   .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
-    for (int i = 0; !s && i < p->n_layers; i++) {
+    /* Profiling: the stream is drained before each layer starts and after it ends, so the
+     * time is the layer's own (ductile.h). */
+    if (!s && c->prof) s = be->sync(stream);
+    for (int i = 0, ran = 0; !s && i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         if (pl->value) continue;
         const ductile_layer *L = pl->layer;
         dt_layer_input_views(L, c->st.views, in);
         for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
+        double t0 = c->prof ? dt_now_ms() : 0;
         if (pl->fallback) {
             s = dt_run_fallback(c, pl, in, out, hb, stream);
         } else {
@@ -700,6 +708,8 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
             for (int k = 0; k < L->n_out; k++) out[k].data = dt_device_data(c, L->out[k]->index, hb);
             s = dt_plan_layer_run(pl, in, out, &ex);
         }
+        if (!s && c->prof && !(s = be->sync(stream)))
+            dt_profile_report(e, pl, ran++, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
         if (s) s = dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     /* Outputs bound to host memory: copied back, and waited for (the caller reads them when
@@ -711,7 +721,7 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
         host_out |= hb[t];
         if (hb[t] && dt_view_bytes(&c->st.views[t], &bytes) && bytes) s = be->copy(c->bound[t], c->own[t], bytes, stream);
     }
-    if (!s && (wait || host_out)) s = be->sync(stream);
+    if (!s && (wait || host_out || c->prof)) s = be->sync(stream);
     return s;
 }
 
@@ -732,7 +742,7 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
-    for (int i = 0; i < p->n_layers; i++) {
+    for (int i = 0, ran = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         if (pl->value) continue;
         const ductile_layer *L = pl->layer;
@@ -744,8 +754,10 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
             out[k] = c->st.views[t];
             out[k].data = dt_tensor_data(c, t);
         }
+        double t0 = c->prof ? dt_now_ms() : 0;
         ductile_status s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+        if (c->prof) dt_profile_report(c->e, pl, ran++, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
     }
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;
 }
@@ -813,6 +825,15 @@ ductile_status ductile_context_get_tensor_address(ductile_context *c, const char
     *data = NULL;
     DT_TRY(dt_enter(c, "get_tensor_address"));
     return dt_leave(c, dt_ctx_get_tensor_address(c, name, data));
+}
+
+ductile_status ductile_context_set_profiler(ductile_context *c, ductile_profiler_fn fn, void *user)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_profiler: context is NULL");
+    DT_TRY(dt_enter(c, "set_profiler"));
+    c->prof = fn;
+    c->prof_user = fn ? user : NULL;
+    return dt_leave(c, DUCTILE_OK);
 }
 
 ductile_status ductile_context_execute(ductile_context *c)
