@@ -331,6 +331,40 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
+ * multiply-adds) are split over the threads, by columns (each thread streams its own part of
+ * B), and give the same bits as on one thread. */
+static void test_small_products_split_by_columns_same_bits(void)
+{
+    static const int64_t cases[][3] = {{13, 300, 300}, {1, 1001, 700}, {32, 97, 1025}, {5, 49, 2000}, {16, 256, 256}};
+    dt_pool *two;
+    CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
+    dt_pool_wake(two);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t M = cases[c][0], N = cases[c][1], K = cases[c][2];
+        float *A = rand_buf(M * K), *B = rand_buf(K * N), *C1 = rand_buf(M * N), *C2 = rand_buf(M * N);
+        float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+        dt_gemm_pack_b_full(B, N, false, K, N, P);
+        dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B_packed = P,
+                     .C = C1, .ldc = N};
+        /* Split: one set of packing buffers per part. */
+        size_t one = dt_sgemm_scratch_bytes(&g, 1), split = dt_sgemm_scratch_bytes(&g, 2);
+        CHECK(split == 2 * one);
+        CHECK_EQ_INT(dt_sgemm(&g, NULL), DUCTILE_OK);
+        g.C = C2;
+        CHECK_EQ_INT(dt_sgemm(&g, two), DUCTILE_OK);
+        CHECK(memcmp(C1, C2, sizeof(float) * (size_t)(M * N)) == 0);
+        double *R = malloc(sizeof(double) * (size_t)(M * N));
+        ref_gemm(false, false, M, N, K, 1.0, A, B, R);
+        double e = rel_err(C2, R, M * N);
+        if (!(e <= 1e-4)) fprintf(stderr, "split sgemm %lldx%lldx%lld: rel err %g\n", (long long)M, (long long)N, (long long)K, e);
+        CHECK(e <= 1e-4);
+        free(A), free(B), free(C1), free(C2), free(P), free(R);
+    }
+    dt_pool_rest(two);
+    dt_pool_free(two);
+}
+
 /* The in-place-A micro-kernels (plain C, and AVX-512 where the CPU has it) on one tile of
  * every height and width class, first block (beta, bias) and accumulating block. */
 static void test_rows_kernels_match_naive(void)
@@ -683,6 +717,7 @@ int main(void)
     test_matmul_errors_name_inputs();
     test_prepack_leaves_other_matmuls();
     test_rows_kernels_match_naive();
+    test_small_products_split_by_columns_same_bits();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

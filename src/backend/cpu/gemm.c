@@ -13,6 +13,7 @@
 #include <string.h>
 
 enum { KC = 256, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
+#define DT_GEMM_FORK_MACS 4e5
 
 static dt_gemm_kernel_fn dt_gemm_kernel(void)
 {
@@ -275,8 +276,12 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
 {
     dt_gemm_job job = {g, 1, false, 0, NULL};
     double work = (double)g->M * (double)g->N * (double)g->K;
-    /* Below ~8M multiply-adds (~50 us) a wake-up of the workers costs about what it saves. */
-    if (threads <= 1 || work < 8e6 || g->K == 0) return job;
+    /* Workers spin through an execute (threadpool.h), so a fork costs about a microsecond
+     * (the loop's cache lines going to the workers and back), not a wake-up: a product of
+     * DT_GEMM_FORK_MACS (~7 us on one AVX-512 core) gains from a split. The old limit of 8M
+     * (~50 us, sized for sleeping workers) kept every GEMM of a transformer at a short
+     * sequence on one thread. */
+    if (threads <= 1 || work < DT_GEMM_FORK_MACS || g->K == 0) return job;
     /* Per-thread cost of each split: its share of whole micro-panels plus packing the
      * operand that every thread then packs in full (~8 FMA-equivalents per element). */
     int64_t un = (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR, um = (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
@@ -284,7 +289,11 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
                     8.0 * g->M * g->K;
     double cost_m = (double)((um + threads - 1) / threads) * DT_GEMM_MR * g->N * g->K +
                     (g->B_packed ? 0.0 : 8.0 * g->N * g->K);
-    job = (dt_gemm_job){g, threads, cost_n <= cost_m, cost_n <= cost_m ? un : um, NULL};
+    /* Few rows (read in place): the product streams B, using each element of it for only
+     * M multiply-adds, so each thread should read its own columns of B rather than all of it
+     * (split M makes every thread stream the whole B from L3). */
+    bool split_n = cost_n <= cost_m || (g->M <= DT_GEMM_ROWS_M && un >= threads);
+    job = (dt_gemm_job){g, threads, split_n, split_n ? un : um, NULL};
     if (job.units < job.parts) job.parts = (int)job.units;
     if (job.parts < 1) job.parts = 1;
     return job;
