@@ -643,6 +643,13 @@ static void test_conv_matches_reference(dt_pool *pool)
     for (int i = 0; i < 6; i++)
         for (int s = 1; s <= 2; s++)
             run_conv_case(&(conv_case){1, 3, 5, dw_w[i], 3, 3, 3, 3, s, s, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* 3x3 depthwise in blocks of output rows (4 at stride 1, 2 at stride 2): every remainder
+     * of the block, asymmetric pads, a plane with no padding */
+    for (int h = 5; h <= 12; h++)
+        for (int s = 1; s <= 2; s++)
+            run_conv_case(&(conv_case){2, 4, h, 9 + 7 * s, 4, 3, 3, 4, s, s, 1, 1, h % 2, 1, 1, h % 3, NULL, true, false},
+                          pool);
+    run_conv_case(&(conv_case){1, 3, 6, 20, 3, 3, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, NULL, false, false}, pool);
     run_conv_case(&(conv_case){1, 3, 11, 13, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     /* auto_pad */
     static const char *ap[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
