@@ -651,6 +651,12 @@ static void test_conv_matches_reference(dt_pool *pool)
                           pool);
     run_conv_case(&(conv_case){1, 3, 6, 20, 3, 3, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, NULL, false, false}, pool);
     run_conv_case(&(conv_case){1, 3, 11, 13, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* stride 2 along rows through im2col (a mobile net's stem: 3 channels): interiors of
+     * 1..51 outputs with zero borders on either side, dilation 2, and a stride of 3 */
+    for (int w = 1; w <= 103; w += 17)
+        run_conv_case(&(conv_case){2, 3, 9, w, 8, 3, 3, 1, 2, 2, 1, 1, 1, 1, 1, w % 2, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 3, 11, 70, 5, 3, 3, 1, 2, 2, 2, 2, 0, 2, 1, 0, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 2, 7, 50, 4, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, NULL, false, false}, pool);
     /* auto_pad */
     static const char *ap[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
     for (int i = 0; i < 3; i++)
