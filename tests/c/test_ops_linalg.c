@@ -627,6 +627,11 @@ static void test_conv_matches_reference(dt_pool *pool)
     run_conv_case(&(conv_case){1, 5, 13, 11, 7, 3, 5, 1, 2, 1, 1, 2, 2, 1, 0, 3, NULL, true, false}, pool);
     /* 1x1 stride 1 (the direct GEMM path) with batch */
     run_conv_case(&(conv_case){3, 5, 11, 13, 7, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
+    /* ... over images under 128 pixels: one GEMM over the batch's pixels (K past one block,
+     * a last panel of 8 columns), copied out image by image; 12x11 images do not batch */
+    run_conv_case(&(conv_case){8, 300, 7, 7, 37, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){3, 17, 9, 13, 50, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, false, false}, pool);
+    run_conv_case(&(conv_case){2, 9, 12, 11, 11, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
     /* groups */
     run_conv_case(&(conv_case){2, 6, 11, 13, 8, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     run_conv_case(&(conv_case){1, 6, 13, 11, 9, 3, 3, 3, 2, 2, 1, 1, 0, 1, 2, 0, NULL, false, false}, pool);

@@ -168,13 +168,83 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
                             dst + gi * dt_gemm_packed_a_floats(mg, K));
 }
 
-/* The GEMM of one image and group (every one has the same sizes). */
+/* 1x1 convs (stride 1, unpadded, one group) over a batch of images smaller than this many
+ * pixels run as one GEMM over the pixels of every image: per image, a 7x7 image's 49
+ * columns fill one 48-column panel and a 16-lane one for a single column, and the whole
+ * weight matrix streams through the cache again for each image; together, 8 images' 392
+ * columns fill 8 panels and one narrow one, and the weights stream once. The product goes to
+ * scratch and is copied out image by image, with the epilogue. Measured on mobilenet_v2 at
+ * batch 8: the 7x7 layers gain 15-25%; at 14x14 (196 pixels: the narrow panel is 2% of the
+ * work) the copy out costs about what the panels save, so they stay per image. */
+enum { DT_CONV_BATCH_PX = 128 };
+
+static bool dt_conv_batched(const dt_conv_geom *g)
+{
+    bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
+               g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    return one && g->group == 1 && g->batch > 1 && g->out[0] * g->out[1] < DT_CONV_BATCH_PX;
+}
+
+/* The GEMM of one image and group (every one has the same sizes), or of the whole batch. */
 static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
-    dt_gemm gm = {.M = mg, .N = g->out[0] * g->out[1], .K = cg * g->k[0] * g->k[1]};
+    int64_t n = g->out[0] * g->out[1] * (dt_conv_batched(g) ? g->batch : 1);
+    dt_gemm gm = {.M = mg, .N = n, .K = cg * g->k[0] * g->k[1]};
     dt_conv_group_a(g, a, 0, &gm);
     return gm;
+}
+
+/* Bytes of the batched product (M x batch*pixels floats), 64-byte multiple; 0 unbatched. */
+static size_t dt_conv_batched_bytes(const dt_conv_geom *g)
+{
+    if (!dt_conv_batched(g)) return 0;
+    size_t n = (size_t)g->m * (size_t)g->batch * (size_t)(g->out[0] * g->out[1]) * sizeof(float);
+    return (n + 63) & ~(size_t)63;
+}
+
+typedef struct dt_batch_b {
+    const float *x;         /* [batch, c, px] */
+    int64_t c, px;
+} dt_batch_b;
+
+/* B of the batched product: row k is channel k, column j pixel j % px of image j / px. */
+static void dt_batch_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst)
+{
+    const dt_batch_b *p = ctx;
+    float line[DT_GEMM_NC];
+    for (int64_t kk = 0; kk < kc; kk++) {
+        for (int64_t j = 0; j < nc;) {
+            int64_t img = (n0 + j) / p->px, px = (n0 + j) % p->px;
+            int64_t run = p->px - px < nc - j ? p->px - px : nc - j;
+            dt_gemm_copy(line + j, p->x + (img * p->c + k0 + kk) * p->px + px, run);
+            j += run;
+        }
+        dt_gemm_scatter_row(line, nc, kk, kc, dst);
+    }
+}
+
+static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    int64_t px = g->out[0] * g->out[1], n = g->batch * px;
+    dt_batch_b bb = {a->x, g->c, px};
+    dt_gemm gm = {
+        .M = g->m, .N = n, .K = g->c, .alpha = 1.0f, .beta = 0.0f,
+        .pack_b = dt_batch_pack, .pack_b_ctx = &bb,
+        .bias = a->bias, .ldc = n,
+    };
+    dt_conv_group_a(g, a, 0, &gm);
+    /* scratch: the product, then the GEMM's packing buffers (dt_cpu_conv_scratch) */
+    float *c = a->scratch;
+    gm.C = c;
+    DT_TRY(dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g)));
+    for (int64_t b = 0; b < g->batch; b++)
+        for (int64_t m = 0; m < g->m; m++) {
+            int64_t yoff = (b * g->m + m) * px;
+            memcpy(a->y + yoff, c + m * n + b * px, (size_t)px * sizeof(float));
+            if (a->epi) dt_epilogue_apply(a->epi, a->y + yoff, a->epi->res ? a->epi->res + yoff : NULL, px);
+        }
+    return DUCTILE_OK;
 }
 
 static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_args *a,
@@ -185,6 +255,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
     for (int64_t b = 0; b < g->batch; b++) {
@@ -247,7 +318,8 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     case DT_CONV_WINOGRAD: return dt_cpu_wino_scratch(g, a, threads, bytes);
     default: {
         dt_gemm gm = dt_conv_im2col_gemm(g, a);
-        *bytes = dt_sgemm_scratch_bytes(&gm, threads);
+        gm.pack_b = dt_conv_batched(g) ? dt_batch_pack : NULL;
+        *bytes = dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g);
         return DUCTILE_OK;
     }
     }
