@@ -398,6 +398,38 @@ static void test_rows_kernels_match_naive(void)
     free(A), free(B), free(bias), free(C0), free(C);
 }
 
+/* The narrow-tile kernel (1..4 columns, 8 rows in the lanes) gives the 16-lane kernel's bits
+ * for every height, first block with and without beta and bias, and accumulating blocks. */
+static void test_narrow_kernel_matches_wide_bit_for_bit(void)
+{
+    dt_gemm_kernel_fn narrow = dt_gemm_kernel_narrow_select(), wide = dt_gemm_kernel_select();
+    if (!narrow) {
+        fprintf(stderr, "narrow GEMM kernel: not on this CPU (no AVX-512), skipped\n");
+        return;
+    }
+    enum { KC = 37, LDC = 7 };
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * 16), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
+    float Cw[8 * LDC], Cn[8 * LDC];
+    int bad = 0;
+    for (int m = 1; m <= 8; m++)
+        for (int n = 1; n <= DT_GEMM_NARROW; n++)
+            for (int mode = 0; mode < 4; mode++) {
+                bool first = mode < 3;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bs = mode == 2 ? NULL : bias;
+                memcpy(Cw, C0, sizeof Cw);
+                memcpy(Cn, C0, sizeof Cn);
+                wide(KC, A, B, 16, 1, Cw, LDC, m, n, first, beta, bs);
+                narrow(KC, A, B, 16, 1, Cn, LDC, m, n, first, beta, bs);
+                if (memcmp(Cw, Cn, sizeof Cw)) {
+                    bad++;
+                    fprintf(stderr, "narrow kernel m=%d n=%d mode %d differs from the wide one\n", m, n, mode);
+                }
+            }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(C0);
+}
+
 /* Gives L's input 1 the constant B (as the builder sees it), packs it with the backend's
  * prepack and returns a second layer of the same op reading the blob, as the builder leaves
  * it: attributes `packed` and `w_shape` after L's own. */
@@ -735,6 +767,7 @@ int main(void)
     test_matmul_errors_name_inputs();
     test_prepack_leaves_other_matmuls();
     test_rows_kernels_match_naive();
+    test_narrow_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
     test_packed_b_errors();
     test_conv_errors_name_inputs();

@@ -22,6 +22,13 @@ static dt_gemm_kernel_fn dt_gemm_kernel(void)
     return k;
 }
 
+static dt_gemm_kernel_fn dt_gemm_kernel_narrow(void)
+{
+    static dt_gemm_kernel_fn k;   /* benign race, as above; NULL stays NULL (recomputed) */
+    if (!k) k = dt_gemm_kernel_narrow_select();
+    return k;
+}
+
 static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
 {
     static dt_gemm_kernel_rows_fn k;   /* benign race, as above */
@@ -124,7 +131,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                           dt_gemm_bufs *buf)
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
-    dt_gemm_kernel_fn kern = dt_gemm_kernel();
+    dt_gemm_kernel_fn kern = dt_gemm_kernel(), narrow = dt_gemm_kernel_narrow();
     /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
     dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
@@ -160,14 +167,16 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
                                       g->beta, bias);
                         } else if (g->B_packed)
-                            kern(kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv,
-                                 crow + jp, g->ldc, m, n, first, g->beta, bias);
+                            (narrow && n <= DT_GEMM_NARROW ? narrow : kern)(
+                                kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv, crow + jp,
+                                g->ldc, m, n, first, g->beta, bias);
                         else if (jp < nd)
                             kern(kc, ap, g->B + pc * g->ldb + jc + jp, g->ldb, nv, crow + jp, g->ldc, m, n,
                                  first, g->beta, bias);
                         else
-                            kern(kc, ap, buf->b + dt_gemm_panel(jp - nd, kc), nv * 16, nv, crow + jp, g->ldc,
-                                 m, n, first, g->beta, bias);
+                            (narrow && n <= DT_GEMM_NARROW ? narrow : kern)(
+                                kc, ap, buf->b + dt_gemm_panel(jp - nd, kc), nv * 16, nv, crow + jp, g->ldc, m, n,
+                                first, g->beta, bias);
                     }
                     if (last && g->epi) {
                         const float *res = g->epi->res;
