@@ -201,6 +201,12 @@ static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *nam
                        name, d, sym, (long long)shape->d[d], (long long)pi->min[d], (long long)pi->max[d], c->profile);
     }
     dt_view *v = &c->st.views[T->index];
+    /* The shape it already has: nothing to plan again. TensorRT code and the Python binding's
+     * run() set every input's shape before every execute; re-running the shape pass, the
+     * memory plan and the scratch sizing each time cost bert_small at sequence 16 about a
+     * fifth of its run. */
+    if (c->shape_set[i] && v->rank == pi->rank && !memcmp(v->dims, shape->d, sizeof(int64_t) * (size_t)pi->rank))
+        return DUCTILE_OK;
     v->rank = pi->rank;
     memcpy(v->dims, shape->d, sizeof(int64_t) * (size_t)pi->rank);
     c->shape_set[i] = true;
