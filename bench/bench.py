@@ -237,7 +237,7 @@ def write_layers_md(f, layers, peaks):
     f.write("\n## Convolutions and matmuls (ductile)\n\nFMA peak measured by bench/fma_peak.c: " +
             ", ".join(f"{t} thread{'s' if t > 1 else ''} {p['gflops']:.1f} GFLOP/s ({p['isa']})"
                       for t, p in peaks.items()) +
-            ". Per layer: average ms over profiled runs (the profiler's own, separate from the timings "
+            ". Per layer: median ms over profiled runs (the profiler's own, separate from the timings "
             "above), GFLOP per run (a multiply-add counts 2), GFLOP/s and share of the peak.\n\n")
     f.write("| model | shape | threads | layers | ms | GFLOP | GFLOP/s | share of peak |\n"
             "|---|---|---:|---:|---:|---:|---:|---:|\n")

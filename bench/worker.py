@@ -5,7 +5,7 @@ requests on stdin, one JSON object per line, with one JSON line on stdout:
     {"shapes": {input: [dims]}, "runs": N, "idle_ms": X}  ->  {"ms": [N timings]}
     {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}
     {"layers": true, "shapes": ..., "runs": N}  ->  {"layers": [{"layer", "op", "tactic", "ms",
-        "flops"}]}: ductile only, each convolution and matmul's average ms over N profiled
+        "flops"}]}: ductile only, each convolution and matmul's median ms over N profiled
         runs (context.profiler) and its FLOPs per run
 Each run after idle_ms of sleep (0: back to back). Inputs are random, made once per shape.
 Keeping each engine in its own process matters: onnxruntime's spinning worker threads would
@@ -14,6 +14,7 @@ otherwise steal a core from whichever engine runs next.
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -85,15 +86,16 @@ def feeds_cached(req, cache, dtypes, rng, run):
 
 
 def profile_layers(run, feeds, runs):
-    """Average ms and FLOPs per run of every layer that does the arithmetic (convolutions,
-    matmuls: the profiler's flops > 0)."""
+    """Median ms over the runs and FLOPs per run of every layer that does the arithmetic
+    (convolutions, matmuls: the profiler's flops > 0). The median, not the mean: one
+    preempted run would otherwise count for every layer it hit."""
     acc = {}
 
     def report(t):
         if t.flops > 0:
-            row = acc.setdefault(t.index, {"layer": t.layer, "op": t.op_type, "tactic": t.tactic, "ms": 0.0,
+            row = acc.setdefault(t.index, {"layer": t.layer, "op": t.op_type, "tactic": t.tactic, "ms": [],
                                            "flops": t.flops})
-            row["ms"] += t.ms
+            row["ms"].append(t.ms)
 
     ctx = run.context
     ctx.profiler = report
@@ -104,7 +106,7 @@ def profile_layers(run, feeds, runs):
         ctx.profiler = None
     rows = [acc[i] for i in sorted(acc)]
     for row in rows:
-        row["ms"] /= runs
+        row["ms"] = statistics.median(row["ms"])
     return rows
 
 
