@@ -72,9 +72,10 @@ __attribute__((target("avx512f"))) static void dt_gather2_avx512(float *d, const
 static void dt_im2col_gather(float *line, const float *row, int64_t x0, int64_t seg, int64_t sw, int64_t iw,
                              bool avx512)
 {
-    /* interior: lo = first t with x >= 0, hi = first t with x >= iw */
-    int64_t lo = x0 < 0 ? (-x0 + sw - 1) / sw : 0;
-    int64_t hi = x0 >= iw ? 0 : (iw - x0 + sw - 1) / sw;
+    /* interior: lo = first t with x >= 0, hi = first t with x >= iw; ceilings written as
+     * (n - 1) / sw + 1 so that a stride near INT64_MAX cannot overflow them */
+    int64_t lo = x0 < 0 ? (-x0 - 1) / sw + 1 : 0;
+    int64_t hi = x0 >= iw ? 0 : (iw - x0 - 1) / sw + 1;
     if (lo > seg) lo = seg;
     if (hi > seg) hi = seg;
     if (hi < lo) hi = lo;
