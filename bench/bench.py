@@ -9,7 +9,10 @@ in ductile and one in onnxruntime. Each shape is timed in rounds: per round each
 few runs, the two alternating (and swapping who goes first), so a burst of outside load hits
 both. "b2b" runs follow each other; "idle" runs each come after 50 ms of sleep, as requests
 reach a service. Reported: median ms per engine and the speedup ort/ductile (> 1: ductile is
-faster), the build time and each process's peak RSS growth over its loaded state. Writes
+faster), the build time and each process's peak RSS growth over its loaded state, and for
+every convolution and matmul of ductile's engine (its profiler, separate runs after the
+timing) the achieved GFLOP/s and its share of the FMA peak that bench/fma_peak.c measures on
+this machine with the same thread count. Writes
 bench/results/latest.json, latest.md and, when matplotlib is installed, latency-vs-shape
 plots bench/results/<model>.png.
 """
@@ -106,6 +109,41 @@ def ensure_resnet50():
     return path
 
 
+def fma_peak(threads):
+    """GFLOP/s of register-only FMAs on `threads` threads (bench/fma_peak.c, built here)."""
+    src = os.path.join(HERE, "fma_peak.c")
+    exe = os.path.join(ROOT, "build", "bench", "fma_peak")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
+        subprocess.check_call([os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_GNU_SOURCE", "-pthread", src,
+                               "-o", exe])
+    return json.loads(subprocess.check_output([exe, str(threads)], text=True))
+
+
+def layer_rows(d, model, shapes, threads, peak, runs):
+    """ductile's convolutions and matmuls at this shape: GFLOP/s and share of the peak."""
+    rows = []
+    for l in d.ask(layers=True, shapes={k: list(v) for k, v in shapes.items()}, runs=runs)["layers"]:
+        gflops = l["flops"] / (l["ms"] * 1e-3) * 1e-9 if l["ms"] > 0 else 0.0
+        rows.append({"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads,
+                     "layer": l["layer"], "op": l["op"], "tactic": l["tactic"], "ms": round(l["ms"], 4),
+                     "gflop": round(l["flops"] * 1e-9, 4), "gflops": round(gflops, 1),
+                     "peak_share": round(gflops / peak, 3) if peak > 0 else None})
+    return rows
+
+
+def layer_summary(rows):
+    """Per model, shape and thread count: the layers' total ms, GFLOP and overall GFLOP/s."""
+    out = {}
+    for r in rows:
+        k = (r["model"], r["shape"], r["threads"])
+        s = out.setdefault(k, {"layers": 0, "ms": 0.0, "gflop": 0.0})
+        s["layers"] += 1
+        s["ms"] += r["ms"]
+        s["gflop"] += r["gflop"]
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -117,7 +155,10 @@ def main():
     args = ap.parse_args()
     threads_list = [int(t) for t in args.threads.split(",")]
     modes = args.modes.split(",")
-    rows, builds = [], []
+    rows, builds, layers = [], [], []
+    peaks = {t: fma_peak(t) for t in threads_list}
+    for t, p in peaks.items():
+        print(f"FMA peak ({p['isa']}), {t} thread{'s' if t > 1 else ''}: {p['gflops']:.1f} GFLOP/s", flush=True)
     for model in SUITE:
         if args.models and model not in args.models:
             continue
@@ -145,6 +186,7 @@ def main():
                     rows.append(row)
                     print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
                           f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}", flush=True)
+                layers += layer_rows(d, model, shapes, threads, peaks[threads]["gflops"], max(1, n))
             sd, so = d.ask(stats=True), o.ask(stats=True)
             builds[-1].update({"ductile_peak_mb": round(sd["peak_rss_mb"] - sd["base_rss_mb"], 1),
                                "ort_peak_mb": round(so["peak_rss_mb"] - so["base_rss_mb"], 1)})
@@ -153,6 +195,14 @@ def main():
     if not rows:
         print("nothing measured")
         return 1
+    # Outside load only lowers a measured peak: the better of a measurement before and after.
+    for t in threads_list:
+        again = fma_peak(t)
+        if again["gflops"] > peaks[t]["gflops"]:
+            peaks[t] = again
+    for r in layers:
+        peak = peaks[r["threads"]]["gflops"]
+        r["peak_share"] = round(r["gflops"] / peak, 3) if peak > 0 else None
     geo = math.exp(statistics.mean(math.log(r["speedup"]) for r in rows))
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
@@ -161,7 +211,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump({"machine": machine, "geomean_speedup": round(geo, 3), "min_speedup": min(r["speedup"] for r in rows),
-                   "rows": rows, "builds": builds}, f, indent=1)
+                   "rows": rows, "builds": builds,
+                   "fma_peak": {str(t): p for t, p in peaks.items()}, "layers": layers}, f, indent=1)
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
@@ -176,9 +227,38 @@ def main():
         for b in builds:
             f.write(f"| {b['model']} | {b['threads']} | {b['ductile_build_ms']:.0f} | {b['ort_session_ms']:.0f} | "
                     f"{b['ductile_peak_mb']} | {b['ort_peak_mb']} |\n")
+        write_layers_md(f, layers, peaks)
     plot(rows, args.out)
     print(f"geometric mean speedup {geo:.2f}; results in {args.out}/latest.md")
     return 0
+
+
+def write_layers_md(f, layers, peaks):
+    f.write("\n## Convolutions and matmuls (ductile)\n\nFMA peak measured by bench/fma_peak.c: " +
+            ", ".join(f"{t} thread{'s' if t > 1 else ''} {p['gflops']:.1f} GFLOP/s ({p['isa']})"
+                      for t, p in peaks.items()) +
+            ". Per layer: median ms over profiled runs (the profiler's own, separate from the timings "
+            "above), GFLOP per run (a multiply-add counts 2), GFLOP/s and share of the peak.\n\n")
+    f.write("| model | shape | threads | layers | ms | GFLOP | GFLOP/s | share of peak |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|\n")
+    for (model, shape, threads), s in layer_summary(layers).items():
+        g = s["gflop"] / (s["ms"] * 1e-3) if s["ms"] > 0 else 0.0
+        peak = peaks[threads]["gflops"]
+        f.write(f"| {model} | {shape} | {threads} | {s['layers']} | {s['ms']:.3f} | {s['gflop']:.3f} | {g:.1f} | "
+                f"{g / peak:.2f} |\n" if peak > 0 else f"| {model} | {shape} | {threads} | {s['layers']} | "
+                f"{s['ms']:.3f} | {s['gflop']:.3f} | {g:.1f} | - |\n")
+    groups = {}
+    for r in layers:
+        groups.setdefault((r["model"], r["shape"], r["threads"]), []).append(r)
+    for (model, shape, threads), rs in groups.items():
+        f.write(f"\n<details><summary>{model} {shape}, {threads} thread{'s' if threads > 1 else ''}: "
+                f"{len(rs)} layers</summary>\n\n| layer | op | tactic | ms | GFLOP | GFLOP/s | share |\n"
+                "|---|---|---|---:|---:|---:|---:|\n")
+        for r in rs:
+            share = "-" if r["peak_share"] is None else f"{r['peak_share']:.2f}"
+            f.write(f"| {r['layer']} | {r['op']} | {r['tactic']} | {r['ms']:.4f} | {r['gflop']:.4f} | "
+                    f"{r['gflops']:.1f} | {share} |\n")
+        f.write("\n</details>\n")
 
 
 def cpu_name():

@@ -4,6 +4,9 @@ A worker loads one model into ductile or onnxruntime, with a thread count, and t
 requests on stdin, one JSON object per line, with one JSON line on stdout:
     {"shapes": {input: [dims]}, "runs": N, "idle_ms": X}  ->  {"ms": [N timings]}
     {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}
+    {"layers": true, "shapes": ..., "runs": N}  ->  {"layers": [{"layer", "op", "tactic", "ms",
+        "flops"}]}: ductile only, each convolution and matmul's median ms over N profiled
+        runs (context.profiler) and its FLOPs per run
 Each run after idle_ms of sleep (0: back to back). Inputs are random, made once per shape.
 Keeping each engine in its own process matters: onnxruntime's spinning worker threads would
 otherwise steal a core from whichever engine runs next.
@@ -11,6 +14,7 @@ otherwise steal a core from whichever engine runs next.
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 
@@ -55,7 +59,9 @@ def make_ductile(path, profile, threads, flags):
     ctx = engine.create_execution_context()
     ctx.set_threads(threads)
     dtypes = {n: "int64" if n in ("input_ids", "attention_mask") else "float32" for n in profile}
-    return (lambda feeds: ctx.run(feeds)), dtypes, build_ms
+    run = lambda feeds: ctx.run(feeds)  # noqa: E731
+    run.context = ctx
+    return run, dtypes, build_ms
 
 
 def make_ort(path, threads):
@@ -69,6 +75,39 @@ def make_ort(path, threads):
     kinds = {"tensor(float)": "float32", "tensor(int64)": "int64", "tensor(int32)": "int32"}
     dtypes = {i.name: kinds.get(i.type, "float32") for i in sess.get_inputs()}
     return (lambda feeds: sess.run(None, feeds)), dtypes, build_ms
+
+
+def feeds_cached(req, cache, dtypes, rng, run):
+    key = json.dumps(req["shapes"], sort_keys=True)
+    if key not in cache:
+        cache[key] = feeds_for({k: tuple(v) for k, v in req["shapes"].items()}, dtypes, rng)
+        run(cache[key])
+    return cache[key]
+
+
+def profile_layers(run, feeds, runs):
+    """Median ms over the runs and FLOPs per run of every layer that does the arithmetic
+    (convolutions, matmuls: the profiler's flops > 0). The median, not the mean: one
+    preempted run would otherwise count for every layer it hit."""
+    acc = {}
+
+    def report(t):
+        if t.flops > 0:
+            row = acc.setdefault(t.index, {"layer": t.layer, "op": t.op_type, "tactic": t.tactic, "ms": [],
+                                           "flops": t.flops})
+            row["ms"].append(t.ms)
+
+    ctx = run.context
+    ctx.profiler = report
+    try:
+        for _ in range(runs):
+            run(feeds)
+    finally:
+        ctx.profiler = None
+    rows = [acc[i] for i in sorted(acc)]
+    for row in rows:
+        row["ms"] = statistics.median(row["ms"])
+    return rows
 
 
 def main():
@@ -93,6 +132,10 @@ def main():
         req = json.loads(line)
         if req.get("stats"):
             print(json.dumps({"peak_rss_mb": rss_mb("VmHWM"), "base_rss_mb": base}), flush=True)
+            continue
+        if req.get("layers"):
+            print(json.dumps({"layers": profile_layers(run, feeds_cached(req, cache, dtypes, rng, run),
+                                                       req["runs"])}), flush=True)
             continue
         key = json.dumps(req["shapes"], sort_keys=True)
         if key not in cache:

@@ -526,6 +526,38 @@ int32_t ductile_context_get_cuda_graphs(const ductile_context *context);
  * weights are not counted. Reads the context: call it from the thread that uses it. */
 ductile_status ductile_context_get_memory_size(const ductile_context *context, uint64_t *bytes);
 
+/* Per-layer profiling (TensorRT's IProfiler). One report per layer that an execute runs, in
+ * execution order, made right after the layer ends, on the thread that called execute. The
+ * struct and its strings are valid during the call only. Fields may be added at the end. */
+typedef struct ductile_layer_timing {
+    const char *layer;      /* the engine's layer name (ductile_engine_layer_info's "Name") */
+    const char *op_type;    /* "FusedConv", "MatMul", ... */
+    const char *tactic;     /* the kernel that ran and, where it has several, the path it took
+                               at these shapes: "cpu.FusedConv.winograd", "cpu.Softmax" */
+    double ms;              /* wall time of the layer */
+    double flops;           /* floating-point operations of a convolution or matrix product at
+                               the run's shapes (a multiply-add counts 2); 0 for other layers */
+    int32_t index;          /* 0.. in execution order among the layers execute runs */
+} ductile_layer_timing;
+typedef void (*ductile_profiler_fn)(void *user, const ductile_layer_timing *timing);
+
+/* Sets the context's profiler; fn NULL (the default) turns it off. The context keeps user as
+ * given, without owning it.
+ *   1. Layers computed from shapes alone (the shape pass: Shape, Gather of shapes, ...) are
+ *      not executed and not reported; an execute that fails reports the layers before the one
+ *      that failed.
+ *   2. On the CPU, timing a layer costs two clock reads; the sum of one execute's reports is
+ *      at most its wall time (the rest is the shape pass, output copies, waking the workers).
+ *   3. On a device backend (CUDA) the runtime waits for the stream after every layer while a
+ *      profiler is set, so each report is that layer's time and execute_async returns only
+ *      when the run is done: profiling makes runs slower and synchronous.
+ *   4. Waiting for the stream after every layer cannot happen inside a recorded CUDA graph:
+ *      while a profiler is set, runs are neither recorded nor replayed as graphs (every run
+ *      goes kernel by kernel, whatever ductile_context_set_cuda_graphs says); the graphs
+ *      kept stay kept and are replayed again once the profiler is turned off.
+ *   5. fn must not call into this context. */
+ductile_status ductile_context_set_profiler(ductile_context *context, ductile_profiler_fn fn, void *user);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

@@ -61,6 +61,11 @@ void cli_args_usage(FILE *f)
 "                             (default 16; 0 = off): a shape's second run records one, later\n"
 "                             runs replay it. No effect on the CPU\n"
 "  --useCudaGraph             trtexec's switch; graphs are on by default (16)\n"
+"  --dumpProfile              print each layer's time over the timed runs (average, share of\n"
+"                             the total, tactic), in execution order, and the totals per op\n"
+"                             type; timing layers makes the runs slightly slower\n"
+"  --exportProfile=<file>     write that profile as JSON (trtexec's format, plus opType,\n"
+"                             tactic and flops per run)\n"
 "\n"
 "Other:\n"
 "  --verbose                  more detail\n"
@@ -257,6 +262,7 @@ static const struct flag_desc {
     {"exportOutput", VALUE_FLAG}, {"fp16", BOOL_FLAG}, {"bf16", BOOL_FLAG}, {"tf32", BOOL_FLAG},
     {"dumpLayerInfo", BOOL_FLAG}, {"verbose", BOOL_FLAG}, {"skipInference", BOOL_FLAG},
     {"help", BOOL_FLAG}, {"device", VALUE_FLAG}, {"cudaGraphs", VALUE_FLAG}, {"useCudaGraph", BOOL_FLAG},
+    {"dumpProfile", BOOL_FLAG}, {"exportProfile", VALUE_FLAG},
 };
 
 static int apply_flag(cli_options *o, const char *flag, const char *value)
@@ -268,6 +274,7 @@ static int apply_flag(cli_options *o, const char *flag, const char *value)
     else if (strcmp(flag, "loadEngine") == 0) o->load_engine = value;
     else if (strcmp(flag, "saveEngine") == 0) o->save_engine = value;
     else if (strcmp(flag, "exportOutput") == 0) o->export_output = value;
+    else if (strcmp(flag, "exportProfile") == 0) o->export_profile = value;
     else if (strcmp(flag, "minShapes") == 0 || strcmp(flag, "optShapes") == 0 ||
              strcmp(flag, "maxShapes") == 0) {
         int which = flag[1] == 'i' ? 0 : flag[1] == 'p' ? 1 : 2;
@@ -336,6 +343,7 @@ static int apply_flag(cli_options *o, const char *flag, const char *value)
     else if (strcmp(flag, "bf16") == 0) o->bf16 = 1;
     else if (strcmp(flag, "tf32") == 0) o->tf32 = 1;
     else if (strcmp(flag, "dumpLayerInfo") == 0) o->dump_layer_info = 1;
+    else if (strcmp(flag, "dumpProfile") == 0) o->dump_profile = 1;
     else if (strcmp(flag, "verbose") == 0) o->verbose = 1;
     else if (strcmp(flag, "skipInference") == 0) o->skip_inference = 1;
     else if (strcmp(flag, "help") == 0) o->help = 1;

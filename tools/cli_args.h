@@ -27,6 +27,7 @@ typedef struct cli_options {
     const char *load_engine;
     const char *save_engine;
     const char *export_output;
+    const char *export_profile;  /* --exportProfile */
 
     cli_profile_spec *profiles;  /* one per triple, in order */
     int num_profiles;
@@ -49,7 +50,7 @@ typedef struct cli_options {
     cli_input_file *inputs;      /* --loadInputs */
     int num_inputs;
 
-    int fp16, bf16, tf32, dump_layer_info, verbose, skip_inference, help;
+    int fp16, bf16, tf32, dump_layer_info, dump_profile, verbose, skip_inference, help;
     const char *device;          /* --device (points into argv); NULL: cpu */
     int32_t cuda_graphs;         /* --cudaGraphs / --useCudaGraph; -1: the library's default */
 } cli_options;

@@ -11,7 +11,7 @@
 #include "cli_shapes.h"
 #include "cli_util.h"
 
-static void write_string(FILE *f, const char *s)
+void cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -72,7 +72,7 @@ static int write_output(FILE *f, ductile_context *context, const ductile_engine 
         return cli_fail("--exportOutput: output '%s' has an invalid shape", name);
 
     fputs("{ \"name\" : ", f);
-    write_string(f, name);
+    cli_json_string(f, name);
     fputs("\n  , \"dimensions\" : \"", f);
     for (int i = 0; i < dims.nb_dims; i++)
         fprintf(f, i ? "x%" PRId64 : "%" PRId64, dims.d[i]);

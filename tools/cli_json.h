@@ -5,7 +5,12 @@
 #ifndef CLI_JSON_H
 #define CLI_JSON_H
 
+#include <stdio.h>
+
 #include "ductile.h"
+
+/* Writes s as a JSON string literal (quotes, backslashes and control characters escaped). */
+void cli_json_string(FILE *f, const char *s);
 
 /* Writes every output of the engine, from the context's buffers after an execute.
  * Returns 0, or CLI_EXIT_FAILURE after a message naming the file or tensor. */

@@ -9,6 +9,7 @@
 #include "cli_check.h"
 #include "cli_data.h"
 #include "cli_json.h"
+#include "cli_profile.h"
 #include "cli_shapes.h"
 #include "cli_stats.h"
 #include "cli_util.h"
@@ -169,8 +170,10 @@ static int first_runs(const ductile_engine *engine, ductile_context *ctx)
     return 0;
 }
 
-/* Warm-up, then at least o->iterations runs lasting at least o->duration_s in total. */
-static int time_runs(const cli_options *o, const ductile_engine *engine, ductile_context *ctx)
+/* The first two runs, warm-up, then at least o->iterations runs lasting at least
+ * o->duration_s in total; prof (may be NULL) collects the timed runs' layers (profiled runs
+ * go kernel by kernel, never through a CUDA graph: ductile.h). */
+static int time_runs(const cli_options *o, const ductile_engine *engine, ductile_context *ctx, cli_profile *prof)
 {
     if (first_runs(engine, ctx))
         return CLI_EXIT_FAILURE;
@@ -184,6 +187,11 @@ static int time_runs(const cli_options *o, const ductile_engine *engine, ductile
             now = cli_now_ms();
         } while (now - start < o->warmup_ms);
         printf("Warm-up: %ld runs in %.3f ms\n", runs, now - start);
+    }
+    if (prof) {
+        ductile_status s = ductile_context_set_profiler(ctx, cli_profile_report, prof);
+        if (s != DUCTILE_OK)
+            return cli_report(s);
     }
     size_t cap = 64, n = 0;
     double *ms = malloc(cap * sizeof *ms);
@@ -249,8 +257,22 @@ int cli_run(const cli_options *o, const ductile_engine *engine)
     if (rc == 0)
         rc = prepare_io(o, engine, ctx, host);
     fflush(stdout);
+    cli_profile *prof = NULL;
+    if (rc == 0 && (o->dump_profile || o->export_profile) && !(prof = cli_profile_create()))
+        rc = cli_fail("out of memory");
     if (rc == 0)
-        rc = time_runs(o, engine, ctx);
+        rc = time_runs(o, engine, ctx, prof);
+    if (rc == 0 && prof) {
+        ductile_context_set_profiler(ctx, NULL, NULL);
+        if (o->dump_profile)
+            cli_profile_print(prof, stdout);
+        if (o->export_profile) {
+            rc = cli_profile_export(prof, o->export_profile);
+            if (rc == 0)
+                printf("Profile written to %s\n", o->export_profile);
+        }
+    }
+    cli_profile_free(prof);
     if (rc == 0 && o->export_output) {
         rc = cli_json_export(o->export_output, engine, ctx);
         if (rc == 0)

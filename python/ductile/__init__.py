@@ -25,7 +25,7 @@ Error.__module__ = "ductile"  # tracebacks say ductile.Error, the name users cat
 __version__ = _text(_clib.ductile_version())
 
 # TensorRT's Python API: `import ductile as trt` (trt.py).
-from .trt import (DataType, ILogger, Logger, NetworkDefinitionCreationFlag, TensorLocation,
+from .trt import (DataType, ILogger, IProfiler, Logger, NetworkDefinitionCreationFlag, TensorLocation,
                   __getattr__, bfloat16, bool, float16, float32, fp8, init_libnvinfer_plugins,
                   int4, int8, int32, int64, nptype, uint8, volume)
 
@@ -35,7 +35,7 @@ __all__ = [
     "OnnxParser", "OptimizationProfile", "ParserError", "Runtime", "Tensor", "TensorIOMode",
     "load_engine",
     # TensorRT's module-level names
-    "DataType", "ILogger", "NetworkDefinitionCreationFlag", "TensorLocation", "bfloat16", "bool",
+    "DataType", "ILogger", "IProfiler", "NetworkDefinitionCreationFlag", "TensorLocation", "bfloat16", "bool",
     "float16", "float32", "fp8", "init_libnvinfer_plugins", "int4", "int8", "int32", "int64",
     "nptype", "uint8", "volume",
 ]

@@ -61,6 +61,15 @@ class Dims(ctypes.Structure):
         return tuple(int(self.d[i]) for i in range(self.nb_dims))
 
 
+class LayerTiming(ctypes.Structure):
+    """ductile_layer_timing: one layer's report to a context's profiler."""
+    _fields_ = [("layer", ctypes.c_char_p), ("op_type", ctypes.c_char_p), ("tactic", ctypes.c_char_p),
+                ("ms", ctypes.c_double), ("flops", ctypes.c_double), ("index", ctypes.c_int32)]
+
+
+PROFILER_FN = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.POINTER(LayerTiming))
+
+
 class Error(RuntimeError):
     """A failed library call. str(e) is the library's message; .status names the status code
     ("DUCTILE_ERR_SHAPE")."""
@@ -178,6 +187,7 @@ _PROTOTYPES = {
     "ductile_context_set_cuda_graphs": (_S, [_P, _I32]),
     "ductile_context_get_cuda_graphs": (_I32, [_P]),
     "ductile_context_get_memory_size": (_S, [_P, ctypes.POINTER(ctypes.c_uint64)]),
+    "ductile_context_set_profiler": (_S, [_P, PROFILER_FN, _P]),
 }
 
 for _name, (_res, _args) in _PROTOTYPES.items():

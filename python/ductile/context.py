@@ -1,4 +1,5 @@
 """Execution contexts: shapes, buffers and execution; run() is the numpy-in, numpy-out path."""
+import collections
 import contextlib
 import ctypes
 import threading
@@ -6,8 +7,14 @@ import threading
 import numpy as np
 
 from ._enums import TensorIOMode
-from ._lib import Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
+from ._lib import PROFILER_FN, Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
 from .trt import TrtContext
+
+
+# One layer's report to a profiler (ductile_layer_timing): name, op type, the kernel and path
+# that ran ("cpu.FusedConv.winograd"), wall ms, FLOPs of a conv or matmul (else 0), and its
+# index in execution order.
+LayerTiming = collections.namedtuple("LayerTiming", "layer op_type tactic ms flops index")
 
 
 class ExecutionContext(TrtContext):
@@ -76,6 +83,39 @@ class ExecutionContext(TrtContext):
             size = ctypes.c_uint64()
             check(lib.ductile_context_get_memory_size(self._handle, ctypes.byref(size)))
             return size.value
+
+    @property
+    def profiler(self):
+        """Per-layer timing (ductile_context_set_profiler), as TensorRT's context.profiler:
+        an object with report_layer_time(layer_name, ms) (a trt.IProfiler), or any callable,
+        which gets a LayerTiming (layer, op_type, tactic, ms, flops, index) instead. Called
+        after each layer an execute runs, on the executing thread; None turns it off. An
+        exception it raises is printed and the run goes on (it cannot cross the C library)."""
+        return getattr(self, "_profiler", None)
+
+    @profiler.setter
+    def profiler(self, profiler):
+        with self._owned("profiler"):
+            if profiler is None:
+                check(lib.ductile_context_set_profiler(self._handle, PROFILER_FN(), None))
+                self._profiler = self._profiler_fn = None
+                return
+            report = getattr(profiler, "report_layer_time", None)
+            if report is None and not callable(profiler):
+                raise TypeError("profiler: expected an object with report_layer_time(layer_name, ms) "
+                                f"or a callable, not {type(profiler).__name__}")
+
+            def fn(user, t):
+                t = t.contents
+                if report is not None:
+                    report(t.layer.decode("utf-8"), t.ms)
+                else:
+                    profiler(LayerTiming(t.layer.decode("utf-8"), t.op_type.decode("utf-8"),
+                                         t.tactic.decode("utf-8"), t.ms, t.flops, t.index))
+
+            c_fn = PROFILER_FN(fn)  # kept alive as long as the library may call it
+            check(lib.ductile_context_set_profiler(self._handle, c_fn, None))
+            self._profiler, self._profiler_fn = profiler, c_fn
 
     def set_threads(self, threads):
         with self._owned("set_threads"):

@@ -137,6 +137,17 @@ class Logger(_TrtObject):
 ILogger = Logger
 
 
+class IProfiler:
+    """TensorRT's profiler interface: subclass it, override report_layer_time and set an
+    instance as context.profiler; it is called after each layer an execute runs."""
+
+    def __init__(self):
+        pass
+
+    def report_layer_time(self, layer_name, ms):
+        pass
+
+
 def init_libnvinfer_plugins(logger, namespace):
     """Registers TensorRT's plugin library; ductile has no plugins, so there is nothing to do."""
     return True

@@ -174,6 +174,12 @@ typedef struct dt_backend {
     ductile_status (*capture_end)(void *state, void **graph);
     ductile_status (*graph_launch)(void *graph, void *stream);
     void (*graph_free)(void *graph);
+    /* Optional (NULL: one path per kernel). For profiles: the path the compiled kernel of
+     * layer L (its params) takes at these shapes, profile and thread count ("winograd",
+     * "tall.packed_b"), a static string, or NULL where it has one. Called only while a
+     * context profiles. */
+    const char *(*kernel_path)(const ductile_layer *L, const void *params, const dt_view *in,
+                               const dt_view *out, int profile, int threads);
 } dt_backend;
 
 /* ---- the registry: the only way to reach a backend (backends.c) ---- */

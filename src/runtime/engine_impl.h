@@ -147,6 +147,17 @@ void dt_layer_input_views(const ductile_layer *L, const dt_view *views, dt_view 
 ductile_status dt_check_dtype(const ductile_layer *L, const ductile_tensor *T, int declared,
                               int computed, ductile_status code);
 
+/* ---- per-layer profiling (ductile_context_set_profiler; runtime/profile.c) ---- */
+
+/* A monotonic clock in milliseconds. */
+double dt_now_ms(void);
+/* Reports layer pl (index `index` among the layers execute runs) to fn: its name, op type,
+ * the kernel and path that ran at these shapes, profile and thread count ("cpu.FusedConv.winograd"), ms,
+ * and its FLOPs (ops/flops.h). */
+void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int index, const dt_view *in,
+                       const dt_view *out, int profile, int threads, double ms, ductile_profiler_fn fn,
+                       void *user);
+
 /* Bytes of a view's data (dims known); false on overflow. */
 bool dt_view_bytes(const dt_view *v, size_t *out);
 

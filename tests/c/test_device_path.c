@@ -494,6 +494,11 @@ static int graph_step(ductile_context *cc, ductile_context *dc, const ductile_en
     return k;
 }
 
+static void count_report(void *user, const ductile_layer_timing *t)
+{
+    (*(int *)user)++;
+}
+
 /* Runs one step and checks how many recordings and graph launches it added. */
 #define STEP(shape, out_dev, stream, want_captures, want_launches)                                      \
     do {                                                                                                \
@@ -602,6 +607,21 @@ static void check_graphs(const char *file, const char *const *names, const ducti
     fake_capture_fail = false;
     STEP(hi, NULL, NULL, 0, 0);
     STEP(hi, NULL, NULL, 1, 1);
+
+    /* A profiler waits for the stream after each layer, which a record cannot: while it is
+     * set, runs neither record nor replay, and every layer is reported; hi's record is kept
+     * and replayed again once it is off. */
+    int run_layers = 0;
+    for (int i = 0; i < dev->plan.n_layers; i++) run_layers += !dev->plan.layers[i].value;
+    int reports = 0;
+    CHECK_EQ_INT(ductile_context_set_profiler(dc, count_report, &reports), DUCTILE_OK);
+    STEP(hi, NULL, NULL, 0, 0);
+    STEP(hi, NULL, NULL, 0, 0);
+    CHECK_EQ_INT(reports, 2 * run_layers);
+    CHECK(run_layers > 0);
+    CHECK_EQ_INT(ductile_context_set_profiler(dc, NULL, NULL), DUCTILE_OK);
+    STEP(hi, NULL, NULL, 0, 1);
+    CHECK_EQ_INT(reports, 2 * run_layers);
 
     CHECK_EQ_INT(in_capture_bad, 0);
     CHECK_EQ_INT(bad_pointers, bad0);

@@ -200,6 +200,10 @@ static const conv_case cases[] = {
     {1, 8, 37, 41, 24, 3, 1, 1, 2},     /* grouped, wide enough for the padded path */
     {2, 12, 15, 33, 12, 3, 2, 1, 12},   /* depthwise, stride 2 */
     {1, 9, 21, 70, 9, 5, 1, 2, 9},      /* depthwise 5x5 */
+    {1, 6, 7, 33, 6, 3, 1, 1, 6},       /* depthwise 3x3 in row blocks of 4 + 3, Relu/Clip in the store */
+    {2, 5, 10, 19, 5, 3, 1, 1, 5},      /* ... 4 + 4 + 2 */
+    {1, 4, 9, 40, 4, 3, 2, 1, 4},       /* ... stride 2: 2 + 2 + 1 */
+    {5, 300, 7, 7, 37, 1, 1, 0, 1},     /* 1x1 over a batch of small images: one GEMM, epilogue per image */
 };
 static const char *const acts[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"};
 

@@ -982,6 +982,15 @@ static void test_gelu_float_dense_grid(void)
     CHECK(isnan(y[N + 1]));
     CHECK(y[N + 2] == 1e30f);
     CHECK(y[N + 3] == 0.0f);
+    /* Split over two threads (chunks of DT_EW_GRAIN_COSTLY, 2048: this grid is two, cut at
+     * an odd element): the same bits. */
+    dt_pool *two;
+    dt_view out2;
+    CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
+    CHECK_EQ_INT(run_op(L, &in, &out2, two), DUCTILE_OK);
+    CHECK(memcmp(out.data, out2.data, sizeof(float) * (N + 4)) == 0);
+    dt_pool_free(two);
+    free(out2.data);
     free(in.data);
     free(out.data);
 }

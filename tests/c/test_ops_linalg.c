@@ -331,6 +331,40 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
+ * multiply-adds) are split over the threads, by columns (each thread streams its own part of
+ * B), and give the same bits as on one thread. */
+static void test_small_products_split_by_columns_same_bits(void)
+{
+    static const int64_t cases[][3] = {{13, 300, 300}, {1, 1001, 700}, {32, 97, 1025}, {5, 49, 2000}, {16, 256, 256}};
+    dt_pool *two;
+    CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
+    dt_pool_wake(two);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t M = cases[c][0], N = cases[c][1], K = cases[c][2];
+        float *A = rand_buf(M * K), *B = rand_buf(K * N), *C1 = rand_buf(M * N), *C2 = rand_buf(M * N);
+        float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+        dt_gemm_pack_b_full(B, N, false, K, N, P);
+        dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B_packed = P,
+                     .C = C1, .ldc = N};
+        /* Split: one set of packing buffers per part. */
+        size_t one = dt_sgemm_scratch_bytes(&g, 1), split = dt_sgemm_scratch_bytes(&g, 2);
+        CHECK(split == 2 * one);
+        CHECK_EQ_INT(dt_sgemm(&g, NULL), DUCTILE_OK);
+        g.C = C2;
+        CHECK_EQ_INT(dt_sgemm(&g, two), DUCTILE_OK);
+        CHECK(memcmp(C1, C2, sizeof(float) * (size_t)(M * N)) == 0);
+        double *R = malloc(sizeof(double) * (size_t)(M * N));
+        ref_gemm(false, false, M, N, K, 1.0, A, B, R);
+        double e = rel_err(C2, R, M * N);
+        if (!(e <= 1e-4)) fprintf(stderr, "split sgemm %lldx%lldx%lld: rel err %g\n", (long long)M, (long long)N, (long long)K, e);
+        CHECK(e <= 1e-4);
+        free(A), free(B), free(C1), free(C2), free(P), free(R);
+    }
+    dt_pool_rest(two);
+    dt_pool_free(two);
+}
+
 /* The in-place-A micro-kernels (plain C, and AVX-512 where the CPU has it) on one tile of
  * every height and width class, first block (beta, bias) and accumulating block. */
 static void test_rows_kernels_match_naive(void)
@@ -362,6 +396,38 @@ static void test_rows_kernels_match_naive(void)
                 }
     CHECK_EQ_INT(bad, 0);
     free(A), free(B), free(bias), free(C0), free(C);
+}
+
+/* The narrow-tile kernel (1..4 columns, 8 rows in the lanes) gives the 16-lane kernel's bits
+ * for every height, first block with and without beta and bias, and accumulating blocks. */
+static void test_narrow_kernel_matches_wide_bit_for_bit(void)
+{
+    dt_gemm_kernel_fn narrow = dt_gemm_kernel_narrow_select(), wide = dt_gemm_kernel_select();
+    if (!narrow) {
+        fprintf(stderr, "narrow GEMM kernel: not on this CPU (no AVX-512), skipped\n");
+        return;
+    }
+    enum { KC = 37, LDC = 7 };
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * 16), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
+    float Cw[8 * LDC], Cn[8 * LDC];
+    int bad = 0;
+    for (int m = 1; m <= 8; m++)
+        for (int n = 1; n <= DT_GEMM_NARROW; n++)
+            for (int mode = 0; mode < 4; mode++) {
+                bool first = mode < 3;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bs = mode == 2 ? NULL : bias;
+                memcpy(Cw, C0, sizeof Cw);
+                memcpy(Cn, C0, sizeof Cn);
+                wide(KC, A, B, 16, 1, Cw, LDC, m, n, first, beta, bs);
+                narrow(KC, A, B, 16, 1, Cn, LDC, m, n, first, beta, bs);
+                if (memcmp(Cw, Cn, sizeof Cw)) {
+                    bad++;
+                    fprintf(stderr, "narrow kernel m=%d n=%d mode %d differs from the wide one\n", m, n, mode);
+                }
+            }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(C0);
 }
 
 /* Gives L's input 1 the constant B (as the builder sees it), packs it with the backend's
@@ -593,6 +659,11 @@ static void test_conv_matches_reference(dt_pool *pool)
     run_conv_case(&(conv_case){1, 5, 13, 11, 7, 3, 5, 1, 2, 1, 1, 2, 2, 1, 0, 3, NULL, true, false}, pool);
     /* 1x1 stride 1 (the direct GEMM path) with batch */
     run_conv_case(&(conv_case){3, 5, 11, 13, 7, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
+    /* ... over images under 128 pixels: one GEMM over the batch's pixels (K past one block,
+     * a last panel of 8 columns), copied out image by image; 12x11 images do not batch */
+    run_conv_case(&(conv_case){8, 300, 7, 7, 37, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){3, 17, 9, 13, 50, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, false, false}, pool);
+    run_conv_case(&(conv_case){2, 9, 12, 11, 11, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, NULL, true, false}, pool);
     /* groups */
     run_conv_case(&(conv_case){2, 6, 11, 13, 8, 3, 3, 2, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
     run_conv_case(&(conv_case){1, 6, 13, 11, 9, 3, 3, 3, 2, 2, 1, 1, 0, 1, 2, 0, NULL, false, false}, pool);
@@ -609,7 +680,20 @@ static void test_conv_matches_reference(dt_pool *pool)
     for (int i = 0; i < 6; i++)
         for (int s = 1; s <= 2; s++)
             run_conv_case(&(conv_case){1, 3, 5, dw_w[i], 3, 3, 3, 3, s, s, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* 3x3 depthwise in blocks of output rows (4 at stride 1, 2 at stride 2): every remainder
+     * of the block, asymmetric pads, a plane with no padding */
+    for (int h = 5; h <= 12; h++)
+        for (int s = 1; s <= 2; s++)
+            run_conv_case(&(conv_case){2, 4, h, 9 + 7 * s, 4, 3, 3, 4, s, s, 1, 1, h % 2, 1, 1, h % 3, NULL, true, false},
+                          pool);
+    run_conv_case(&(conv_case){1, 3, 6, 20, 3, 3, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, NULL, false, false}, pool);
     run_conv_case(&(conv_case){1, 3, 11, 13, 6, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
+    /* stride 2 along rows through im2col (a mobile net's stem: 3 channels): interiors of
+     * 1..51 outputs with zero borders on either side, dilation 2, and a stride of 3 */
+    for (int w = 1; w <= 103; w += 17)
+        run_conv_case(&(conv_case){2, 3, 9, w, 8, 3, 3, 1, 2, 2, 1, 1, 1, 1, 1, w % 2, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 3, 11, 70, 5, 3, 3, 1, 2, 2, 2, 2, 0, 2, 1, 0, NULL, true, false}, pool);
+    run_conv_case(&(conv_case){1, 2, 7, 50, 4, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, NULL, false, false}, pool);
     /* auto_pad */
     static const char *ap[] = {"SAME_UPPER", "SAME_LOWER", "VALID"};
     for (int i = 0; i < 3; i++)
@@ -688,6 +772,8 @@ int main(void)
     test_matmul_errors_name_inputs();
     test_prepack_leaves_other_matmuls();
     test_rows_kernels_match_naive();
+    test_narrow_kernel_matches_wide_bit_for_bit();
+    test_small_products_split_by_columns_same_bits();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

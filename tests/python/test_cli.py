@@ -507,3 +507,58 @@ def test_dynamic_dims_flag_refuses_unknown_inputs_and_bad_dims():
     assert r.returncode == 2
     assert r.stderr == ("error: invalid value for --dynamicDims: 'input:-2x1' (bad dims '-2x1' "
                         "(expected -1 or non-negative integers joined by 'x', as -1x3x-1x-1))\n")
+
+
+def test_dump_profile_lists_each_executed_layer_with_tactic_and_op_totals(tmp_path):
+    """--dumpProfile: trtexec's table (execution order, Total = 100%) with the tactic of
+    each layer that execute runs (the engine's layer info, stage "execute"), then the totals
+    per op type, largest first; --exportProfile writes the same rows as trtexec's JSON."""
+    bert = {name: ((1, 1), (1, 16), (2, 32)) for name in ("input_ids", "attention_mask")}
+    out = tmp_path / "profile.json"
+    r = run_cli(f"--onnx={model_path('bert_small')}", *profile_flags(bert),
+                "--iterations=3", "--warmUp=0", "--duration=0", "--dumpLayerInfo", "--dumpProfile",
+                f"--exportProfile={out}")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout.split("Layer information:\n", 1)[1].split("\n}\n", 1)[0] + "\n}")
+    executed = [(l["Name"], l["LayerType"]) for l in info["Layers"] if l["Stage"] == "execute"]
+    assert len(executed) > 50
+
+    text = r.stdout.split("=== Profile (", 1)[1]
+    head, rows = text.split("\n", 1)
+    assert re.fullmatch(r"(\d+) iterations \) ===", head)
+    runs = int(head.split()[0])
+    assert runs >= 3
+    lines = rows.split("\n")
+    assert lines[0].split() == ["Time(ms)", "Avg.(ms)", "Time(%)", "Tactic", "Layer"]
+    row = re.compile(r"\s*(\d+\.\d\d)\s+(\d+\.\d{4})\s+(\d+\.\d)   (\S+)\s+(\S+)")
+    layers = [row.fullmatch(line) for line in lines[1:1 + len(executed)]]
+    assert all(layers), lines[1:1 + len(executed)]
+    assert [m.group(5) for m in layers] == [name for name, _ in executed]
+    for m, (name, op) in zip(layers, executed):
+        assert m.group(4).startswith(f"cpu.{op}"), (name, m.group(4))
+        # Time has 2 decimals, Avg. 4: equal up to their rounding.
+        assert abs(float(m.group(2)) * runs - float(m.group(1))) <= 0.005 + 0.00005 * runs
+    assert any(m.group(4) == "cpu.MatMul.tall.packed_b" for m in layers)
+    total = re.fullmatch(r"\s*(\d+\.\d\d)\s+(\d+\.\d{4})\s+100\.0\s+Total", lines[1 + len(executed)])
+    assert total, lines[1 + len(executed)]
+    assert abs(sum(float(m.group(1)) for m in layers) - float(total.group(1))) <= 0.01 * len(layers)
+
+    by_op = r.stdout.split("=== Profile by op type ===\n", 1)[1].split("\n\n", 1)[0].split("\n")
+    assert by_op[0].split() == ["Time(ms)", "Avg.(ms)", "Time(%)", "Layers", "Op", "type"]
+    op_rows = [line.split() for line in by_op[1:]]
+    counts = {}
+    for _, op in executed:
+        counts[op] = counts.get(op, 0) + 1
+    assert {o[4]: int(o[3]) for o in op_rows} == counts
+    times = [float(o[0]) for o in op_rows]
+    assert times == sorted(times, reverse=True)
+
+    exported = json.loads(out.read_text())
+    assert exported[0] == {"count": runs}
+    assert [(l["name"], l["opType"]) for l in exported[1:]] == executed
+    assert set(exported[1]) == {"name", "timeMs", "averageMs", "percentage", "opType", "tactic", "flops"}
+    assert abs(sum(l["percentage"] for l in exported[1:]) - 100) < 0.01
+    # The query projection of layer 0: [1, 16, hidden] x [hidden, hidden].
+    q = next(l for l in exported[1:] if l["name"].endswith("layer.0/attention/self/query/MatMul"))
+    assert q["flops"] > 0 and q["flops"] % (2 * 16) == 0
+    assert all(l["flops"] == 0 for l in exported[1:] if l["opType"] not in ("MatMul", "Gemm", "FusedConv"))

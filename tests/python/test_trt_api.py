@@ -222,3 +222,41 @@ def test_tensorrt_code_with_device_pointers_runs_on_the_gpu(tmp_path):
     want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
     assert got.shape == want.shape
     assert np.linalg.norm(got - want) <= 1e-4 * np.linalg.norm(want)
+
+
+def test_profiler_reports_each_executed_layer_as_tensorrt_and_with_details(two_profiles):
+    """context.profiler takes a trt.IProfiler (report_layer_time(name, ms)) or a callable
+    that gets ductile's LayerTiming; None turns it off."""
+    context = two_profiles.create_execution_context()
+
+    class Times(trt.IProfiler):
+        def __init__(self):
+            trt.IProfiler.__init__(self)
+            self.times = []
+
+        def report_layer_time(self, layer_name, ms):
+            self.times.append((layer_name, ms))
+
+    times = Times()
+    context.profiler = times
+    assert context.profiler is times
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    np.testing.assert_array_equal(context.run({"x": x})["y"], x + 1)
+    # The unnamed node gets the importer's name: op type and index.
+    assert [name for name, _ in times.times] == ["Add_0"] and times.times[0][1] >= 0
+
+    details = []
+    context.profiler = details.append
+    context.run({"x": x})
+    assert len(details) == 1
+    t = details[0]
+    assert (t.layer, t.op_type, t.tactic, t.flops, t.index) == ("Add_0", "Add", "cpu.Add", 0.0, 0)
+    assert t.ms >= 0
+
+    context.profiler = None
+    context.run({"x": x})
+    assert len(details) == 1 and len(times.times) == 1
+    with pytest.raises(TypeError) as e:
+        context.profiler = 3
+    assert str(e.value) == ("profiler: expected an object with report_layer_time(layer_name, ms) "
+                            "or a callable, not int")

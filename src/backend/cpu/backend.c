@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 static void *dt_cpu_alloc(size_t bytes)
@@ -20,6 +21,15 @@ static uint64_t dt_cpu_memory_size(void)
     return bytes;
 }
 
+const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
+                               int profile, int threads)
+{
+    if (!strcmp(L->op_type, "FusedConv")) return dt_cpu_fused_conv_path(params, in, out, profile, threads);
+    if (!strcmp(L->op_type, "MatMul")) return dt_cpu_matmul_path(params, in, out, profile, threads);
+    if (!strcmp(L->op_type, "Gemm")) return dt_cpu_gemm_path(params, in, out, profile, threads);
+    return NULL;
+}
+
 /* Reached through the registry (backend/backends.c). */
 const dt_backend *dt_backend_cpu(void);
 const dt_backend *dt_backend_cpu(void)
@@ -32,6 +42,7 @@ const dt_backend *dt_backend_cpu(void)
         .release = dt_cpu_release,
         .prepack = dt_cpu_prepack,
         .tactics = dt_cpu_tactics,
+        .kernel_path = dt_cpu_kernel_path,
         .memory_size = dt_cpu_memory_size,
         .host_memory = true,
     };

@@ -8,6 +8,8 @@
 #include "backend/cpu/winograd.h"
 #include "core/status.h"
 
+#include <immintrin.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ enum { DT_CONV_DIRECT_B_PX = 1024 };
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
     int64_t ih, iw, oh, ow, kh, kw, sh, sw, dh, dw, ph, pw;
+    bool avx512;            /* the CPU has AVX-512F (dt_im2col_gather) */
 } dt_im2col;
 
 /* Copies len values of a col row (or zeros when src is NULL) to columns [j, j+len) of row kk
@@ -41,6 +44,48 @@ static void dt_im2col_put(float *dst, int64_t kc, int64_t nc, int64_t kk, int64_
         j += n;
         len -= n;
     }
+}
+
+/* d[t] = s[2t] for t < n, 16 at a time from the even lanes of two loads; masked loads for
+ * the tail, so nothing past s[2n-2] is read. */
+__attribute__((target("avx512f"))) static void dt_gather2_avx512(float *d, const float *s, int64_t n)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    int64_t t = 0;
+    for (; t + 16 <= n && 2 * t + 32 <= 2 * n - 1; t += 16)
+        _mm512_storeu_ps(d + t, _mm512_permutex2var_ps(_mm512_loadu_ps(s + 2 * t), even,
+                                                       _mm512_loadu_ps(s + 2 * t + 16)));
+    for (; t < n; t += 16) {
+        int64_t in = 2 * (n - t) - 1;   /* floats this step may read: s[2t] .. s[2n-2] */
+        __mmask16 m0 = in >= 16 ? 0xffff : (__mmask16)((1u << in) - 1);
+        __mmask16 m1 = in >= 32 ? 0xffff : in > 16 ? (__mmask16)((1u << (in - 16)) - 1) : 0;
+        __m512 v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, s + 2 * t), even,
+                                          _mm512_maskz_loadu_ps(m1, s + 2 * t + 16));
+        int64_t out = n - t < 16 ? n - t : 16;
+        _mm512_mask_storeu_ps(d + t, (__mmask16)((1u << out) - 1), v);
+    }
+}
+
+/* line[t] = row[x0 + t*sw] for t < seg, 0 where that falls outside [0, iw): the zero borders
+ * and the interior found once, the interior of stride 2 vectorized (the stem convs of mobile
+ * nets: 3 channels, so most of their time is this gather). */
+static void dt_im2col_gather(float *line, const float *row, int64_t x0, int64_t seg, int64_t sw, int64_t iw,
+                             bool avx512)
+{
+    /* interior: lo = first t with x >= 0, hi = first t with x >= iw; ceilings written as
+     * (n - 1) / sw + 1 so that a stride near INT64_MAX cannot overflow them */
+    int64_t lo = x0 < 0 ? (-x0 - 1) / sw + 1 : 0;
+    int64_t hi = x0 >= iw ? 0 : (iw - x0 - 1) / sw + 1;
+    if (lo > seg) lo = seg;
+    if (hi > seg) hi = seg;
+    if (hi < lo) hi = lo;
+    memset(line, 0, (size_t)lo * sizeof *line);
+    if (sw == 2 && avx512 && hi > lo) {
+        dt_gather2_avx512(line + lo, row + x0 + lo * 2, hi - lo);
+    } else {
+        for (int64_t t = lo; t < hi; t++) line[t] = row[x0 + t * sw];
+    }
+    memset(line + hi, 0, (size_t)(seg - hi) * sizeof *line);
 }
 
 /* Row k of col is (channel, kernel row, kernel col); column n is output pixel (n / ow, n % ow).
@@ -79,11 +124,7 @@ static void dt_im2col_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, 
                 dt_im2col_put(dst, kc, nc, kk, j + lo, row + x0 + lo, hi - lo);
                 dt_im2col_put(dst, kc, nc, kk, j + hi, NULL, seg - hi);
             } else {
-                const float *row = plane + y * p->iw;
-                for (int64_t t = 0; t < seg; t++) {
-                    int64_t x = x0 + t * p->sw;
-                    line[j + t] = (x >= 0 && x < p->iw) ? row[x] : 0.0f;
-                }
+                dt_im2col_gather(line + j, plane + y * p->iw, x0, seg, p->sw, p->iw, p->avx512);
             }
             j += seg;
             ox = 0;
@@ -128,13 +169,83 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
                             dst + gi * dt_gemm_packed_a_floats(mg, K));
 }
 
-/* The GEMM of one image and group (every one has the same sizes). */
+/* 1x1 convs (stride 1, unpadded, one group) over a batch of images smaller than this many
+ * pixels run as one GEMM over the pixels of every image: per image, a 7x7 image's 49
+ * columns fill one 48-column panel and a 16-lane one for a single column, and the whole
+ * weight matrix streams through the cache again for each image; together, 8 images' 392
+ * columns fill 8 panels and one narrow one, and the weights stream once. The product goes to
+ * scratch and is copied out image by image, with the epilogue. Measured on mobilenet_v2 at
+ * batch 8: the 7x7 layers gain 15-25%; at 14x14 (196 pixels: the narrow panel is 2% of the
+ * work) the copy out costs about what the panels save, so they stay per image. */
+enum { DT_CONV_BATCH_PX = 128 };
+
+static bool dt_conv_batched(const dt_conv_geom *g)
+{
+    bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
+               g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    return one && g->group == 1 && g->batch > 1 && g->out[0] * g->out[1] < DT_CONV_BATCH_PX;
+}
+
+/* The GEMM of one image and group (every one has the same sizes), or of the whole batch. */
 static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
-    dt_gemm gm = {.M = mg, .N = g->out[0] * g->out[1], .K = cg * g->k[0] * g->k[1]};
+    int64_t n = g->out[0] * g->out[1] * (dt_conv_batched(g) ? g->batch : 1);
+    dt_gemm gm = {.M = mg, .N = n, .K = cg * g->k[0] * g->k[1]};
     dt_conv_group_a(g, a, 0, &gm);
     return gm;
+}
+
+/* Bytes of the batched product (M x batch*pixels floats), 64-byte multiple; 0 unbatched. */
+static size_t dt_conv_batched_bytes(const dt_conv_geom *g)
+{
+    if (!dt_conv_batched(g)) return 0;
+    size_t n = (size_t)g->m * (size_t)g->batch * (size_t)(g->out[0] * g->out[1]) * sizeof(float);
+    return (n + 63) & ~(size_t)63;
+}
+
+typedef struct dt_batch_b {
+    const float *x;         /* [batch, c, px] */
+    int64_t c, px;
+} dt_batch_b;
+
+/* B of the batched product: row k is channel k, column j pixel j % px of image j / px. */
+static void dt_batch_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst)
+{
+    const dt_batch_b *p = ctx;
+    float line[DT_GEMM_NC];
+    for (int64_t kk = 0; kk < kc; kk++) {
+        for (int64_t j = 0; j < nc;) {
+            int64_t img = (n0 + j) / p->px, px = (n0 + j) % p->px;
+            int64_t run = p->px - px < nc - j ? p->px - px : nc - j;
+            dt_gemm_copy(line + j, p->x + (img * p->c + k0 + kk) * p->px + px, run);
+            j += run;
+        }
+        dt_gemm_scatter_row(line, nc, kk, kc, dst);
+    }
+}
+
+static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    int64_t px = g->out[0] * g->out[1], n = g->batch * px;
+    dt_batch_b bb = {a->x, g->c, px};
+    dt_gemm gm = {
+        .M = g->m, .N = n, .K = g->c, .alpha = 1.0f, .beta = 0.0f,
+        .pack_b = dt_batch_pack, .pack_b_ctx = &bb,
+        .bias = a->bias, .ldc = n,
+    };
+    dt_conv_group_a(g, a, 0, &gm);
+    /* scratch: the product, then the GEMM's packing buffers (dt_cpu_conv_scratch) */
+    float *c = a->scratch;
+    gm.C = c;
+    DT_TRY(dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g)));
+    for (int64_t b = 0; b < g->batch; b++)
+        for (int64_t m = 0; m < g->m; m++) {
+            int64_t yoff = (b * g->m + m) * px;
+            memcpy(a->y + yoff, c + m * n + b * px, (size_t)px * sizeof(float));
+            if (a->epi) dt_epilogue_apply(a->epi, a->y + yoff, a->epi->res ? a->epi->res + yoff : NULL, px);
+        }
+    return DUCTILE_OK;
 }
 
 static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_args *a,
@@ -145,12 +256,15 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
+    __builtin_cpu_init();
+    bool avx512 = __builtin_cpu_supports("avx512f");
     for (int64_t b = 0; b < g->batch; b++) {
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = a->x + (b * g->c + gi * cg) * in_px;
             int64_t yoff = (b * g->m + gi * mg) * out_px;
             dt_im2col col = {xg, g->in[0], g->in[1], g->out[0], g->out[1], g->k[0], g->k[1],
-                             g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1]};
+                             g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1], avx512};
             dt_epilogue epi;
             if (a->epi) {
                 epi = *a->epi;
@@ -210,7 +324,8 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     case DT_CONV_DIRECT: return DUCTILE_OK;
     default: {
         dt_gemm gm = dt_conv_im2col_gemm(g, a);
-        *bytes = dt_sgemm_scratch_bytes(&gm, threads);
+        gm.pack_b = dt_conv_batched(g) ? dt_batch_pack : NULL;
+        *bytes = dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g);
         return DUCTILE_OK;
     }
     }

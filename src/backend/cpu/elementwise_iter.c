@@ -111,5 +111,10 @@ void dt_ew_iter_run(const dt_ew_iter *it, dt_exec *ex, dt_ew_run_fn fn, const vo
 
 void dt_ew_parallel(dt_exec *ex, int64_t n, dt_range_fn fn, void *arg)
 {
-    dt_parallel_for(ex ? ex->pool : NULL, n, DT_EW_GRAIN, fn, arg);
+    dt_ew_parallel_grain(ex, n, DT_EW_GRAIN, fn, arg);
+}
+
+void dt_ew_parallel_grain(dt_exec *ex, int64_t n, int64_t grain, dt_range_fn fn, void *arg)
+{
+    dt_parallel_for(ex ? ex->pool : NULL, n, grain, fn, arg);
 }

@@ -440,7 +440,10 @@ static ductile_status dt_unary_exec(const dt_unary_params *p, const dt_view *in,
     j.dtype = t;
     j.x = in[0].data;
     j.y = out[0].data;
-    dt_ew_parallel(ex, dt_view_count(&out[0]), dt_unary_range, &j);
+    int op = j.op;
+    bool costly = op == U_SIGMOID || op == U_TANH || op == U_ERF || op == U_GELU || op == U_EXP || op == U_LOG ||
+                  op >= U_FIRST_SCALAR || t == DUCTILE_FLOAT64;
+    dt_ew_parallel_grain(ex, dt_view_count(&out[0]), costly ? DT_EW_GRAIN_COSTLY : DT_EW_GRAIN, dt_unary_range, &j);
     return DUCTILE_OK;
 }
 

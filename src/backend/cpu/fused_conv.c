@@ -168,6 +168,26 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     return dt_cpu_conv_run_algo(&g, &a, algo, ex->pool);
 }
 
+/* The algorithm dt_fc_run takes, for profiles (backend.h: dt_backend.kernel_path). */
+const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads)
+{
+    (void)out, (void)threads;
+    const dt_fc_params *p = params;
+    dt_conv_geom g;
+    dt_conv_args a;
+    dt_epilogue epi;
+    if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
+    dt_conv_algo algo = profile >= 0 && profile < p->n_tactic ? (dt_conv_algo)p->tactic[profile] : DT_CONV_AUTO;
+    if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
+    bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
+    switch (algo) {
+    case DT_CONV_PADDED: return "padded";
+    case DT_CONV_DEPTHWISE: return "depthwise";
+    case DT_CONV_WINOGRAD: return "winograd";
+    default: return one ? "gemm1x1" : "im2col";
+    }
+}
+
 static const dt_kernel dt_fc_kernel = {dt_fc_prepare, dt_fc_scratch, dt_fc_run};
 
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)

@@ -13,11 +13,19 @@
 #include <string.h>
 
 enum { KC = 256, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
+#define DT_GEMM_FORK_MACS 4e5
 
 static dt_gemm_kernel_fn dt_gemm_kernel(void)
 {
     static dt_gemm_kernel_fn k;   /* benign race: every thread computes the same value */
     if (!k) k = dt_gemm_kernel_select();
+    return k;
+}
+
+static dt_gemm_kernel_fn dt_gemm_kernel_narrow(void)
+{
+    static dt_gemm_kernel_fn k;   /* benign race, as above; NULL stays NULL (recomputed) */
+    if (!k) k = dt_gemm_kernel_narrow_select();
     return k;
 }
 
@@ -123,7 +131,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                           dt_gemm_bufs *buf)
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
-    dt_gemm_kernel_fn kern = dt_gemm_kernel();
+    dt_gemm_kernel_fn kern = dt_gemm_kernel(), narrow = dt_gemm_kernel_narrow();
     /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
     dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
@@ -159,14 +167,16 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
                                       g->beta, bias);
                         } else if (g->B_packed)
-                            kern(kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv,
-                                 crow + jp, g->ldc, m, n, first, g->beta, bias);
+                            (narrow && n <= DT_GEMM_NARROW ? narrow : kern)(
+                                kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv, crow + jp,
+                                g->ldc, m, n, first, g->beta, bias);
                         else if (jp < nd)
                             kern(kc, ap, g->B + pc * g->ldb + jc + jp, g->ldb, nv, crow + jp, g->ldc, m, n,
                                  first, g->beta, bias);
                         else
-                            kern(kc, ap, buf->b + dt_gemm_panel(jp - nd, kc), nv * 16, nv, crow + jp, g->ldc,
-                                 m, n, first, g->beta, bias);
+                            (narrow && n <= DT_GEMM_NARROW ? narrow : kern)(
+                                kc, ap, buf->b + dt_gemm_panel(jp - nd, kc), nv * 16, nv, crow + jp, g->ldc, m, n,
+                                first, g->beta, bias);
                     }
                     if (last && g->epi) {
                         const float *res = g->epi->res;
@@ -275,8 +285,12 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
 {
     dt_gemm_job job = {g, 1, false, 0, NULL};
     double work = (double)g->M * (double)g->N * (double)g->K;
-    /* Below ~8M multiply-adds (~50 us) a wake-up of the workers costs about what it saves. */
-    if (threads <= 1 || work < 8e6 || g->K == 0) return job;
+    /* Workers spin through an execute (threadpool.h), so a fork costs about a microsecond
+     * (the loop's cache lines going to the workers and back), not a wake-up: a product of
+     * DT_GEMM_FORK_MACS (~7 us on one AVX-512 core) gains from a split. The old limit of 8M
+     * (~50 us, sized for sleeping workers) kept every GEMM of a transformer at a short
+     * sequence on one thread. */
+    if (threads <= 1 || work < DT_GEMM_FORK_MACS || g->K == 0) return job;
     /* Per-thread cost of each split: its share of whole micro-panels plus packing the
      * operand that every thread then packs in full (~8 FMA-equivalents per element). */
     int64_t un = (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR, um = (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
@@ -284,7 +298,11 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
                     8.0 * g->M * g->K;
     double cost_m = (double)((um + threads - 1) / threads) * DT_GEMM_MR * g->N * g->K +
                     (g->B_packed ? 0.0 : 8.0 * g->N * g->K);
-    job = (dt_gemm_job){g, threads, cost_n <= cost_m, cost_n <= cost_m ? un : um, NULL};
+    /* Few rows (read in place): the product streams B, using each element of it for only
+     * M multiply-adds, so each thread should read its own columns of B rather than all of it
+     * (split M makes every thread stream the whole B from L3). */
+    bool split_n = cost_n <= cost_m || (g->M <= DT_GEMM_ROWS_M && un >= threads);
+    job = (dt_gemm_job){g, threads, split_n, split_n ? un : um, NULL};
     if (job.units < job.parts) job.parts = (int)job.units;
     if (job.parts < 1) job.parts = 1;
     return job;

@@ -131,6 +131,18 @@ void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t l
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 
+/* As dt_gemm_kernel_fn for a narrow tile (n <= DT_GEMM_NARROW columns), vectorized along the
+ * tile's 8 rows instead of its columns: per k one load of the packed A column and one
+ * broadcast and FMA per column, where the 16-lane kernel spends 8 broadcasts and 8 FMAs on
+ * 16 columns of which n are kept. The last panel of a 7x7 image (49 = 48 + 1 columns) or a
+ * 14x14 one (196 = 4 * 48 + 4). The same float operations per element as
+ * dt_gemm_kernel_avx512 (FMA chain over k, then bias, then beta * C), so results do not
+ * depend on which kernel ran. NULL from the selector: none on this CPU. */
+#define DT_GEMM_NARROW 4
+dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void);
+void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                  int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+
 /* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
  * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a
  * short sequence), where packing A is a copy of a size comparable to the product's B panel

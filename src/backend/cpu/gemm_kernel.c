@@ -206,6 +206,59 @@ DT_AVX512 void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t ld
         DT_GEMM_ROWS_BODY(1);
 }
 
+/* One ymm accumulator per column (8 rows in its lanes), NC columns fixed per body. */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_gemm_narrow_body(const int nc, int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
+                    int m, bool first, float beta, const float *bias)
+{
+    __m256 acc[DT_GEMM_NARROW];
+#pragma GCC unroll 4
+    for (int j = 0; j < nc; j++) acc[j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc; k++) {
+        __m256 ak = _mm256_loadu_ps(a + k * DT_GEMM_MR);
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) acc[j] = _mm256_fmadd_ps(ak, _mm256_set1_ps(b[k * ldb + j]), acc[j]);
+    }
+    __m256 bv = _mm256_setzero_ps();
+    float tmp[8];
+    if (first && bias) {
+        for (int i = 0; i < 8; i++) tmp[i] = i < m ? bias[i] : 0.0f;
+        bv = _mm256_loadu_ps(tmp);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < nc; j++) {
+        for (int i = 0; i < 8; i++) tmp[i] = i < m && (!first || beta != 0.0f) ? c[i * ldc + j] : 0.0f;
+        __m256 old = _mm256_loadu_ps(tmp), r = acc[j];
+        if (first) {
+            r = _mm256_add_ps(r, bv);
+            if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), old, r);
+        } else {
+            r = _mm256_add_ps(r, old);
+        }
+        _mm256_storeu_ps(tmp, r);
+        for (int i = 0; i < m; i++) c[i * ldc + j] = tmp[i];
+    }
+}
+
+DT_AVX512 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
+                                            float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                            const float *bias)
+{
+    (void)nv;
+    switch (n) {
+    case 1: dt_gemm_narrow_body(1, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 2: dt_gemm_narrow_body(2, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 3: dt_gemm_narrow_body(3, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
+    default: dt_gemm_narrow_body(4, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
+    }
+}
+
+dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_narrow_avx512 : NULL;
+}
+
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void)
 {
     __builtin_cpu_init();

@@ -43,5 +43,13 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out);
 ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out);
 /* dt_backend.tactics of the CPU backend (fused_conv.c): the conv algorithms (dt_conv_algo). */
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
+/* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
+ * MatMul's and Gemm's ways), each next to its kernel. */
+const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
+                               int profile, int threads);
+const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile,
+                                   int threads);
+const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
+const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 
 #endif

@@ -395,6 +395,30 @@ static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt
     return dt_la_matmul_exec(p, in, out, ex);
 }
 
+/* Profiles' names for the paths (backend.h: dt_backend.kernel_path). */
+const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads)
+{
+    (void)in, (void)out, (void)profile, (void)threads;
+    return ((const dt_la_gemm *)params)->packed ? "packed_b" : NULL;
+}
+
+const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
+                               int threads)
+{
+    (void)out, (void)profile;
+    const dt_la_matmul *p = params;
+    dt_matmul_geom g;
+    const float *bp;
+    if (in[0].dtype != DUCTILE_FLOAT32) return "widened";
+    if (dt_mm_geometry(p, in, &g, &bp) != DUCTILE_OK) return NULL;
+    dt_gemm shape;
+    switch (dt_mm_plan(&g, threads, &shape)) {
+    case DT_MM_TALL: return bp ? "tall.packed_b" : "tall";
+    case DT_MM_PER_THREAD: return "per_thread";
+    default: return bp ? "loop.packed_b" : "loop";
+    }
+}
+
 static const dt_kernel dt_la_conv_kernel = {dt_la_conv_prepare, dt_la_conv_scratch, dt_la_conv_run};
 static const dt_kernel dt_la_gemm_kernel = {dt_la_gemm_prepare, dt_la_gemm_scratch, dt_la_gemm_run};
 /* The GEMM's scratch, and the widening's for other dtypes than float32 (widen.h). */

@@ -1,0 +1,41 @@
+/* dt_layer_flops (flops.h). A product's count is 2 * (output elements) * (reduction length),
+ * which covers every group, batch and broadcast at once: each output element is one dot
+ * product of that length. */
+#include "ops/flops.h"
+#include "ops/fused.h"
+
+#include <string.h>
+
+/* The reduction length of one output element, or 0 when the views do not say. */
+static double dt_reduction(const ductile_layer *L, const dt_view *in)
+{
+    const char *op = L->op_type;
+    if (!strcmp(op, "Conv") || !strcmp(op, "FusedConv")) {
+        if (L->n_in < 2 || !L->in[1]) return 0;
+        dt_view w = in[1];
+        if (!strcmp(op, "FusedConv") && dt_fused_conv_weight(L, &in[1], &w)) return 0;
+        if (w.rank < 3) return 0;
+        double k = 1;   /* C/group * KH * KW: W's dims past the output channels */
+        for (int i = 1; i < w.rank; i++) k *= (double)w.dims[i];
+        return k;
+    }
+    if (!strcmp(op, "MatMul")) {
+        /* A is never packed; a 1-D A is [K]. */
+        return in[0].rank >= 1 ? (double)in[0].dims[in[0].rank - 1] : 0;
+    }
+    if (!strcmp(op, "Gemm")) {
+        if (in[0].rank != 2) return 0;
+        return (double)in[0].dims[dt_attr_int(L, "transA", 0) ? 0 : 1];
+    }
+    return 0;
+}
+
+double dt_layer_flops(const ductile_layer *L, const dt_view *in, const dt_view *out)
+{
+    if (L->n_in < 1 || L->n_out < 1 || out[0].rank < 0) return 0;
+    double k = dt_reduction(L, in);
+    if (k <= 0) return 0;
+    double n = 1;
+    for (int i = 0; i < out[0].rank; i++) n *= (double)out[0].dims[i];
+    return 2.0 * n * k;
+}
