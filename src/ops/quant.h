@@ -43,6 +43,12 @@ ductile_status dt_qmap_of(const dt_qmap_attrs *a, const ductile_layer *L, const 
 /* Integer types a quantized tensor may have: the range of values; false for others. */
 bool dt_quant_int_range(int dtype, int64_t *lo, int64_t *hi);
 /* float32, float16, bfloat16 (and float64 where allowed): the scale / real-valued types. */
+/* float8 (all four) and float4e2m1: quantized types that are floats (no zero point for the
+ * float8 ones; ONNX casts x / scale to them, saturating unless saturate = 0). */
+bool dt_quant_is_minifloat(int dtype);
+/* What QuantizeLinear makes and DequantizeLinear reads (int32 aside): 8-, 16-, 4- and 2-bit
+ * integers and the minifloats. */
+bool dt_quant_is_quantized(int dtype);
 bool dt_quant_is_float(int dtype);
 
 /* The output type of QuantizeLinear: the zero point's, else 'output_dtype', else uint8. */

@@ -12,8 +12,24 @@ bool dt_quant_int_range(int dtype, int64_t *lo, int64_t *hi)
     case DUCTILE_UINT16: *lo = 0; *hi = 65535; return true;
     case DUCTILE_INT16: *lo = -32768; *hi = 32767; return true;
     case DUCTILE_INT32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
+    case DUCTILE_UINT4: *lo = 0; *hi = 15; return true;
+    case DUCTILE_INT4: *lo = -8; *hi = 7; return true;
+    case DUCTILE_UINT2: *lo = 0; *hi = 3; return true;
+    case DUCTILE_INT2: *lo = -2; *hi = 1; return true;
     default: return false;
     }
+}
+
+bool dt_quant_is_minifloat(int dtype)
+{
+    return dtype == DUCTILE_FLOAT8E4M3FN || dtype == DUCTILE_FLOAT8E4M3FNUZ || dtype == DUCTILE_FLOAT8E5M2 ||
+           dtype == DUCTILE_FLOAT8E5M2FNUZ || dtype == DUCTILE_FLOAT4E2M1;
+}
+
+bool dt_quant_is_quantized(int dtype)
+{
+    int64_t lo, hi;
+    return dt_quant_is_minifloat(dtype) || (dtype != DUCTILE_INT32 && dt_quant_int_range(dtype, &lo, &hi));
 }
 
 bool dt_quant_is_float(int dtype)
@@ -130,11 +146,10 @@ ductile_status dt_quantize_check(const ductile_layer *L)
 {
     DT_TRY(dt_check_arity(L, 2, 3, 1, 1, NULL));
     int64_t od = dt_attr_int(L, "output_dtype", 0);
-    int64_t lo, hi;
-    if (od != 0 && (od == DUCTILE_INT32 || !dt_quant_int_range((int)od, &lo, &hi)))
+    if (od != 0 && !dt_quant_is_quantized((int)od))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'output_dtype' = %lld (%s) is not supported (supported: uint8, "
-                       "int8, uint16, int16)", (long long)od, dt_q_name((int)od));
+                       "attribute 'output_dtype' = %lld (%s) is not supported (supported: uint8, int8, uint16, int16, uint4, int4, uint2, int2, float8e4m3fn, float8e4m3fnuz, float8e5m2, float8e5m2fnuz, float4e2m1)",
+                       (long long)od, dt_q_name((int)od));
     int64_t prec = dt_attr_int(L, "precision", 0);
     if (prec != 0 && prec != DUCTILE_FLOAT32)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -154,10 +169,9 @@ ductile_status dt_quantize_out_dtype(const ductile_layer *L, const dt_view *in, 
         od = in[2].dtype;
     }
     *dtype = od ? od : DUCTILE_UINT8;
-    int64_t lo, hi;
-    if (*dtype == DUCTILE_INT32 || !dt_quant_int_range(*dtype, &lo, &hi))
+    if (!dt_quant_is_quantized(*dtype))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "quantizing to %s is not supported (supported: uint8, int8, uint16, int16)",
+                       "quantizing to %s is not supported (supported: uint8, int8, uint16, int16, uint4, int4, uint2, int2, float8e4m3fn, float8e4m3fnuz, float8e5m2, float8e5m2fnuz, float4e2m1)",
                        dt_q_name(*dtype));
     return DUCTILE_OK;
 }
@@ -203,10 +217,9 @@ int dt_dequantize_out_dtype(const ductile_layer *L, const dt_view *in)
 
 ductile_status dt_dequantize_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
-    int64_t lo, hi;
-    if (!dt_quant_int_range(in[0].dtype, &lo, &hi))
+    if (!dt_quant_is_quantized(in[0].dtype) && in[0].dtype != DUCTILE_INT32)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input 0 (x) has dtype %s (supported: uint8, int8, uint16, int16, int32)",
+                       "input 0 (x) has dtype %s (supported: uint8, int8, uint16, int16, uint4, int4, uint2, int2, float8e4m3fn, float8e4m3fnuz, float8e5m2, float8e5m2fnuz, float4e2m1, int32)",
                        dt_q_name(in[0].dtype));
     if (!dt_quant_is_float(in[1].dtype))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,

@@ -337,6 +337,20 @@ CASES = [
                                                     ngram_counts=[0, 3, 7], ngram_indexes=[4, 0, 3, 1, 2, 5, 6],
                                                     pool_int64s=[1, 2, 3, 1, 2, 2, 1, 1, 2, 3, 2, 1, 1],
                                                     weights=[0.5, 2.0, 1.5, 0.25, 3.0, 1.0, 0.75]))]],
+    # QuantizeLinear -> DequantizeLinear through the 4- and 2-bit integers and the minifloats
+    # (per-axis scales; zero points where the type has them), ONNX's reference evaluator
+    *[Case(f"QDQ-{name}", [node("QuantizeLinear", ["x", "s"] + (["z"] if zp else []), ["q"], axis=1, **qattrs),
+                           node("DequantizeLinear", ["q", "s"] + (["z"] if zp else []), ["y"], axis=1)],
+           [x_in(("n", 3, "w"), "wide")], [("y", F)], {"n": 2, "w": 5}, opset=23, reference="onnx",
+           inits={"s": np.array([0.5, 1.5, 0.25], F),
+                  **({"z": helper.make_tensor("z", dtype, [3], zp)} if zp else {})})
+      for name, dtype, zp, qattrs in [
+          ("int4", TensorProto.INT4, [1, -2, 0], {}), ("uint4", TensorProto.UINT4, [3, 8, 0], {}),
+          ("int2", TensorProto.INT2, [0, -1, 1], {}), ("uint2", TensorProto.UINT2, [1, 0, 2], {}),
+          ("float8e4m3fn", TensorProto.FLOAT8E4M3FN, None, {}),
+          ("float8e5m2-nosaturate", TensorProto.FLOAT8E5M2, None, {"output_dtype": TensorProto.FLOAT8E5M2,
+                                                                   "saturate": 0}),
+          ("float4e2m1", TensorProto.FLOAT4E2M1, None, {"output_dtype": TensorProto.FLOAT4E2M1})]],
     Case("AveragePool-count-pad", [node("AveragePool", ["x"], kernel_shape=[2, 2], pads=[1, 1, 0, 0],
                                         count_include_pad=1)],
          [x_in(("n", "c", "h", "w"))], [("y", F)], {"n": 2, "c": 3, "h": 7, "w": 6}),
@@ -388,7 +402,8 @@ def make_model(case):
         case.nodes, case.id.replace("-", "_"),
         [vi(n, t, d) for n, t, d, _ in case.inputs],
         [vi(n, t, None) for n, t in case.outputs],
-        initializer=[numpy_helper.from_array(np.asarray(v), k) for k, v in case.inits.items()])
+        initializer=[v if isinstance(v, TensorProto) else numpy_helper.from_array(np.asarray(v), k)
+                     for k, v in case.inits.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", case.opset)])
     model.ir_version = 8
     return model.SerializeToString()

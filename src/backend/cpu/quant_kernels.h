@@ -5,6 +5,7 @@
 #define DT_CPU_QUANT_KERNELS_H
 
 #include "backend/cpu/elementwise_impl.h"
+#include "backend/cpu/elementwise_float8.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -26,6 +27,8 @@ static inline void dt_q_store_int(dt_view *v, int64_t i, int64_t x)
     case DUCTILE_INT8: ((int8_t *)v->data)[i] = (int8_t)x; break;
     case DUCTILE_UINT16: ((uint16_t *)v->data)[i] = (uint16_t)x; break;
     case DUCTILE_INT16: ((int16_t *)v->data)[i] = (int16_t)x; break;
+    case DUCTILE_UINT4: case DUCTILE_INT4: case DUCTILE_UINT2: case DUCTILE_INT2:
+        ((uint8_t *)v->data)[i] = dt_lowp_int_store(v->dtype, x); break;
     default: ((int32_t *)v->data)[i] = (int32_t)x; break;
     }
 }
