@@ -35,7 +35,7 @@ def test_config_of_superres_engine(engines):
     text = read_signature(engines["sr"]).config_pbtxt("sr", instances=2, queue_delay_us=500)
     assert text == """name: "sr"
 backend: "python"
-max_batch_size: 4
+max_batch_size: 65536
 input [
   { name: "input" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] }
 ]
@@ -46,6 +46,7 @@ dynamic_batching { max_queue_delay_microseconds: 500 }
 instance_group [ { count: 2 kind: KIND_CPU } ]
 parameters { key: "engine" value: { string_value: "model.engine" } }
 parameters { key: "threads" value: { string_value: "0" } }
+parameters { key: "max_batch" value: { string_value: "4" } }
 """
 
 
@@ -56,7 +57,8 @@ def test_config_of_bert_engine_without_dynamic_batching(engines):
         ("attention_mask", np.dtype(np.int64), (-1, -1))]
     assert [(t.name, t.dims) for t in sig.outputs] == [("last_hidden_state", (-1, -1, 256))]
     text = sig.config_pbtxt("bert", dynamic_batching=False)
-    assert "max_batch_size: 4\n" in text and "dynamic_batching" not in text
+    assert "max_batch_size: 65536\n" in text and "dynamic_batching" not in text
+    assert 'parameters { key: "max_batch" value: { string_value: "4" } }' in text
     # max batch 0: no batch dim, every dim in the model's own shape.
     assert '{ name: "input_ids" data_type: TYPE_INT64 dims: [ -1, -1 ] }' in \
         sig.config_pbtxt("bert", max_batch=0)

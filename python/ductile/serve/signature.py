@@ -36,6 +36,11 @@ class TensorSpec:
         return TRITON_DTYPES[self.dtype]
 
 
+# Triton's max_batch_size for a batched model (see Signature.config_pbtxt): any request a
+# client sends in practice reaches ductile's own profile check.
+TRITON_MAX_BATCH = 1 << 16
+
+
 @dataclass
 class Signature:
     inputs: list
@@ -65,12 +70,16 @@ class Signature:
                             f'dims: [ {", ".join(str(d) for d in dims)} ] }}')
             return ",\n".join(rows)
 
-        lines = [f'name: "{name}"', 'backend: "python"', f"max_batch_size: {mb}",
+        # Triton refuses a request above max_batch_size with its own message before the model
+        # sees it, so Triton's bound is set far above the profile's: a request outside the
+        # profile then reaches ductile and gets ductile's message (a 400), and what Triton
+        # gathers is split by batcher.py into executes of at most `max_batch` (a parameter).
+        lines = [f'name: "{name}"', 'backend: "python"', f"max_batch_size: {TRITON_MAX_BATCH if mb else 0}",
                  f"input [\n{tensors(self.inputs)}\n]", f"output [\n{tensors(self.outputs)}\n]"]
         if mb and dynamic_batching:
             lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {queue_delay_us} }}")
         lines.append(f"instance_group [ {{ count: {instances} kind: KIND_CPU }} ]")
-        for key, value in (("engine", engine_file), ("threads", str(threads))):
+        for key, value in (("engine", engine_file), ("threads", str(threads)), ("max_batch", str(mb))):
             lines.append(f'parameters {{ key: "{key}" value: {{ string_value: "{value}" }} }}')
         return "\n".join(lines) + "\n"
 

@@ -57,7 +57,9 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         here = os.path.join(args["model_repository"], args["model_version"])
         self.runner = self.make_runner(config, here)
-        self.max_batch = int(config.get("max_batch_size", 0))
+        # The profile's max batch (executes never exceed it); Triton's max_batch_size is only
+        # the bound on what it gathers (signature.py).
+        self.max_batch = int(_param(config, "max_batch", str(config.get("max_batch_size", 0))))
         self.inputs = [t["name"] for t in config["input"]]
         self.outputs = [t["name"] for t in config["output"]]
         self.stats = Stats()
