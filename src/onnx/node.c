@@ -108,12 +108,15 @@ oom:
 static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_info *n)
 {
     ductile_network *net = im->net;
-    if (!dt_onnx_default_domain(n->domain))
+    /* Besides the default domain: the training domain's optimizers (one update step). */
+    bool training = !strcmp(n->domain, "ai.onnx.preview.training") &&
+                    (!strcmp(n->op_type, "Adagrad") || !strcmp(n->op_type, "Momentum") || !strcmp(n->op_type, "Adam"));
+    if (!dt_onnx_default_domain(n->domain) && !training)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                        "node '%s' (%s.%s, opset %d): domain '%s' is not supported by ductile", n->name,
                        n->domain, n->op_type, n->opset, n->domain);
     /* 0 would read as "the newest opset" in the op rules: a model must say which it uses. */
-    if (n->opset < 1)
+    if (n->opset < 1 && !training)
         return dt_fail(DUCTILE_ERR_PARSE,
                        "node '%s' (%s): the model's opset_import has no entry for the default "
                        "domain (ai.onnx)", n->name, n->op_type);

@@ -103,5 +103,9 @@ const dt_opdef dt_ops_seq[] = {
     {"LinearAttention", dt_seq_check_linattn, dt_seq_infer_linattn, 0},
     {"CausalConvWithState", dt_seq_check_cconv, dt_seq_infer_cconv, 0},
     {"TfIdfVectorizer", dt_seq_check_tfidf, dt_seq_infer_tfidf, 0},
+    /* domain ai.onnx.preview.training (the importer admits these three from it) */
+    {"Adagrad", dt_seq_check_train, dt_seq_infer_train, 0},
+    {"Momentum", dt_seq_check_train, dt_seq_infer_train, 0},
+    {"Adam", dt_seq_check_train, dt_seq_infer_train, 0},
     {NULL, NULL, NULL, 0},
 };

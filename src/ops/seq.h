@@ -180,4 +180,13 @@ ductile_status dt_tfidf_attrs_check(const ductile_layer *L, dt_tfidf_attrs *a);
 ductile_status dt_seq_check_tfidf(const ductile_layer *L);
 ductile_status dt_seq_infer_tfidf(const ductile_layer *L, const dt_view *in, dt_view *out);
 
+/* ---- Adagrad, Momentum, Adam (seq_train.c; domain ai.onnx.preview.training) ---- */
+
+/* Optimizer states per tensor: 1 (Adagrad's H, Momentum's V) or 2 (Adam's V, H). */
+int dt_train_states(const char *op_type);
+/* n, the tensors updated, from the input and output counts. */
+ductile_status dt_train_layout(const ductile_layer *L, int *n);
+ductile_status dt_seq_check_train(const ductile_layer *L);
+ductile_status dt_seq_infer_train(const ductile_layer *L, const dt_view *in, dt_view *out);
+
 #endif

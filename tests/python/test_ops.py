@@ -526,3 +526,39 @@ def test_tfidf_refuses_a_pool_of_strings_and_misplaced_ngram_counts():
     assert build(ngram_counts=[0, 2], ngram_indexes=[0, 1, 2], pool_int64s=[1, 2, 3]).endswith(
         "node 'tf' (TfIdfVectorizer, opset 9): attribute 'ngram_counts'[1] = 2: the 2-grams must take "
         "pool_int64s[2..3), a multiple of 2 items within the pool of 3")
+
+
+@pytest.mark.parametrize("op,attrs,states", [
+    ("Adagrad", dict(decay_factor=0.1, epsilon=1e-5, norm_coefficient=0.01), 1),
+    ("Momentum", dict(alpha=0.9, beta=0.5, mode="nesterov", norm_coefficient=0.02), 1),
+    ("Momentum", dict(alpha=0.8, beta=1.0, mode="standard", norm_coefficient=0.0), 1),
+    ("Adam", dict(alpha=0.85, beta=0.95, epsilon=1e-4, norm_coefficient=0.01, norm_coefficient_post=0.02), 2)])
+def test_training_optimizers_match_onnx_reference(op, attrs, states):
+    """Adagrad / Momentum / Adam of ai.onnx.preview.training, two tensors of odd shapes, against
+    ONNX's reference evaluator (onnxruntime has no CPU kernels for them)."""
+    from onnx.reference import ReferenceEvaluator
+    rng = np.random.default_rng(len(op) + states)
+    shapes = [(3, 5), (7,)]
+    n = len(shapes)
+    groups = ["X", "G", "V", "H"][:2 + states] if op == "Adam" else ["X", "G", "H" if op == "Adagrad" else "V"]
+    ins = ["R", "T"] + [f"{g}{i}" for g in groups for i in range(n)]
+    outs = [f"{g}{i}_new" for g in [groups[0]] + groups[2:] for i in range(n)]
+    vis = [helper.make_tensor_value_info("R", TensorProto.FLOAT, []), helper.make_tensor_value_info("T", TensorProto.INT64, [])]
+    vis += [helper.make_tensor_value_info(f"{g}{i}", TensorProto.FLOAT, list(shapes[i])) for g in groups for i in range(n)]
+    graph = helper.make_graph([helper.make_node(op, ins, outs, domain="ai.onnx.preview.training", **attrs)], "train", vis,
+                              [helper.make_tensor_value_info(o, TensorProto.FLOAT, None) for o in outs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("ai.onnx.preview.training", 1)])
+    model.ir_version = 8
+    data = model.SerializeToString()
+    feeds = {"R": np.array(0.1, F), "T": np.array(3, np.int64)}
+    for g in groups:
+        for i in range(n):
+            v = rng.standard_normal(shapes[i]).astype(F)
+            feeds[f"{g}{i}"] = np.abs(v) if g == "H" else v
+    want = dict(zip(outs, ReferenceEvaluator(data).run(None, feeds)))
+    b = ductile.Builder()
+    engine = b.build_engine(b.parse_onnx_bytes(data), b.create_builder_config())
+    got = engine.create_execution_context().run(feeds)
+    for name in outs:
+        assert_close(got[name], want[name].astype(F), rtol=1e-5, what=f"{op} {name}")

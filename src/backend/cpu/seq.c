@@ -89,5 +89,8 @@ const dt_cpu_kernel dt_cpu_seq[] = {
     {"LinearAttention", NULL, &dt_cpu_seq_linattn_kernel},
     {"CausalConvWithState", NULL, &dt_cpu_seq_cconv_kernel},
     {"TfIdfVectorizer", NULL, &dt_cpu_seq_tfidf_kernel},
+    {"Adagrad", NULL, &dt_cpu_seq_train_kernel},
+    {"Momentum", NULL, &dt_cpu_seq_train_kernel},
+    {"Adam", NULL, &dt_cpu_seq_train_kernel},
     {NULL, NULL, NULL},
 };

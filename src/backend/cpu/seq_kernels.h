@@ -36,6 +36,7 @@ ductile_status dt_seq_scratch(const char *op, const dt_exec *ex, int64_t doubles
 
 /* The compiled kernels (backend.h). */
 extern const dt_kernel dt_cpu_seq_tfidf_kernel; /* seq_text.c */
+extern const dt_kernel dt_cpu_seq_train_kernel; /* Adagrad, Momentum, Adam (seq_train.c) */
 extern const dt_kernel dt_cpu_seq_rnn_kernel;   /* RNN, GRU, LSTM (seq_rnn.c) */
 extern const dt_kernel dt_cpu_seq_dft_kernel;   /* seq_signal.c */
 extern const dt_kernel dt_cpu_seq_stft_kernel;
