@@ -22,12 +22,12 @@ ductile_status dt_train_layout(const ductile_layer *L, int *n)
     int k = 2 + dt_train_states(L->op_type); /* X, G and the states */
     int rest = L->n_in - 2;
     if (rest < k || rest % k != 0)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "%d inputs; expected R, T and %d groups of n tensors (X, G, %s), n >= 1",
-                       L->n_in, k, k == 4 ? "V, H" : !strcmp(L->op_type, "Momentum") ? "V" : "H");
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected 2 + %d*n inputs (R, T and n each of X, G, %s; n >= 1), got %d",
+                       k, k == 4 ? "V, H" : !strcmp(L->op_type, "Momentum") ? "V" : "H", L->n_in);
     *n = rest / k;
     if (L->n_out != *n * (k - 1))
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "%d outputs; expected %d (the new X and %s of each of the %d tensors)",
-                       L->n_out, *n * (k - 1), k == 4 ? "V and H" : "state", *n);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected %d outputs (the new X and %s of each of the %d tensors), got %d",
+                       *n * (k - 1), k == 4 ? "V and H" : "state", *n, L->n_out);
     return DUCTILE_OK;
 }
 
