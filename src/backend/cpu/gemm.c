@@ -15,25 +15,31 @@
 enum { KC = 256, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
 #define DT_GEMM_FORK_MACS 4e5
 
+/* The micro-kernels are chosen once from the CPU's features. Several threads may choose at
+ * once; they all compute the same pointer, and the relaxed atomic accesses make that race
+ * defined (a plain static would be a data race in C11, and ThreadSanitizer says so). */
 static dt_gemm_kernel_fn dt_gemm_kernel(void)
 {
-    static dt_gemm_kernel_fn k;   /* benign race: every thread computes the same value */
-    if (!k) k = dt_gemm_kernel_select();
-    return k;
+    static dt_gemm_kernel_fn k;
+    dt_gemm_kernel_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_select(), __ATOMIC_RELAXED);
+    return f;
 }
 
 static dt_gemm_kernel_fn dt_gemm_kernel_narrow(void)
 {
-    static dt_gemm_kernel_fn k;   /* benign race, as above; NULL stays NULL (recomputed) */
-    if (!k) k = dt_gemm_kernel_narrow_select();
-    return k;
+    static dt_gemm_kernel_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_narrow_select(), __ATOMIC_RELAXED);
+    return f;
 }
 
 static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
 {
-    static dt_gemm_kernel_rows_fn k;   /* benign race, as above */
-    if (!k) k = dt_gemm_kernel_rows_select();
-    return k;
+    static dt_gemm_kernel_rows_fn k;
+    dt_gemm_kernel_rows_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_rows_select(), __ATOMIC_RELAXED);
+    return f;
 }
 
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
