@@ -5,14 +5,14 @@
  * extends ends the walk, an exact match counts. */
 #include "backend/cpu/seq_kernels.h"
 #include "core/alloc.h"
+#include "core/sort.h"
 #include "core/status.h"
 #include "ops/seq.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 typedef struct dt_gram {
-    int64_t off;            /* first token in the params' token array */
+    const int64_t *tok;     /* its tokens, in the params' token array */
     int32_t len;
     int32_t column;         /* output column (ngram_indexes of its id) */
 } dt_gram;
@@ -40,13 +40,11 @@ static int dt_seq_cmp(const int64_t *a, int64_t alen, const int64_t *b, int64_t 
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
-static const int64_t *dt_sort_tokens;   /* qsort has no context argument: prepare only */
-
 static int dt_gram_order(const void *x, const void *y)
 {
     const dt_gram *a = x, *b = y;
-    int c = dt_seq_cmp(dt_sort_tokens + a->off, a->len, dt_sort_tokens + b->off, b->len);
-    return c ? c : (a->off < b->off ? -1 : a->off > b->off); /* pool order among equals */
+    int c = dt_seq_cmp(a->tok, a->len, b->tok, b->len);
+    return c ? c : (a->tok < b->tok ? -1 : a->tok > b->tok); /* pool order among equals */
 }
 
 static ductile_status dt_tfidf_prepare(const ductile_layer *L, void **out)
@@ -81,14 +79,20 @@ static ductile_status dt_tfidf_prepare(const ductile_layer *L, void **out)
         int64_t start = a.counts[i], end = i + 1 < a.n_counts ? a.counts[i + 1] : a.n_pool;
         for (int64_t at = start; at + i + 1 <= end; at += i + 1, id++)
             if (i + 1 >= a.min_gram && i + 1 <= a.max_gram)
-                g[k++] = (dt_gram){at, (int32_t)(i + 1), (int32_t)a.indexes[id]};
+                g[k++] = (dt_gram){tok + at, (int32_t)(i + 1), (int32_t)a.indexes[id]};
     }
-    dt_sort_tokens = tok;
-    qsort(g, (size_t)n, sizeof *g, dt_gram_order);
+    /* dt_sort, not qsort: qsort allocates around the allocator hook (core/alloc.h). */
+    dt_gram *tmp = dt_malloc((size_t)(n ? n : 1) * sizeof *tmp);
+    if (!tmp) {
+        dt_free(p);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
+    }
+    dt_sort(g, (size_t)n, sizeof *g, dt_gram_order, tmp);
+    dt_free(tmp);
     /* Equal n-grams: the last in the pool wins; keep it alone. */
     int64_t m = 0;
     for (int64_t i = 0; i < n; i++) {
-        if (m && !dt_seq_cmp(tok + g[m - 1].off, g[m - 1].len, tok + g[i].off, g[i].len)) g[m - 1] = g[i];
+        if (m && !dt_seq_cmp(g[m - 1].tok, g[m - 1].len, g[i].tok, g[i].len)) g[m - 1] = g[i];
         else g[m++] = g[i];
     }
     p->n_grams = m;
@@ -110,7 +114,6 @@ static void dt_tfidf_rows(void *arg, int64_t b, int64_t e, int tid)
     const dt_tfidf_job *j = arg;
     const dt_tfidf_params *p = j->p;
     const dt_gram *g = dt_grams(p);
-    const int64_t *tok = (const int64_t *)(((uintptr_t)dt_tokens(p) + 7) & ~(uintptr_t)7);
     int64_t prefix[64];
     for (int64_t r = b; r < e; r++) {
         float *y = j->y + r * p->out_size;
@@ -127,10 +130,10 @@ static void dt_tfidf_rows(void *arg, int64_t b, int64_t e, int tid)
                     int64_t hi = p->n_grams;
                     while (lo < hi) {
                         int64_t mid = lo + (hi - lo) / 2;
-                        if (dt_seq_cmp(tok + g[mid].off, g[mid].len, prefix, s) < 0) lo = mid + 1;
+                        if (dt_seq_cmp(g[mid].tok, g[mid].len, prefix, s) < 0) lo = mid + 1;
                         else hi = mid;
                     }
-                    if (lo == p->n_grams || g[lo].len < s || dt_seq_cmp(tok + g[lo].off, s, prefix, s) != 0) break;
+                    if (lo == p->n_grams || g[lo].len < s || dt_seq_cmp(g[lo].tok, s, prefix, s) != 0) break;
                     if (g[lo].len == s && s >= start_size) y[g[lo].column] += 1.0f;
                 }
             }
