@@ -137,6 +137,22 @@ static bool dt_infers(const dt_plan_layer *pl, dt_view *in, const dt_view *views
     return true;
 }
 
+/* Layer L's input views with its float32 inputs that may turn half (not kept float32 by the
+ * op, dt_slot_kept) in dtype `half`; *any: at least one did. False when the layer has more
+ * operands than a view array holds (never lowered). */
+static bool dt_half_inputs(const ductile_layer *L, const dt_view *views, int half, dt_view *in, bool *any)
+{
+    *any = false;
+    if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return false;
+    dt_layer_input_views(L, views, in);
+    for (int k = 0; k < L->n_in; k++)
+        if (L->in[k] && in[k].dtype == DUCTILE_FLOAT32 && !dt_slot_kept(L, k)) {
+            in[k].dtype = half;
+            *any = true;
+        }
+    return true;
+}
+
 /* Whether layer i is lowered; views are profile 0's opt shapes. */
 static bool dt_lowers(const ductile_engine *e, const dt_backend *be, int i, const dt_view *views, int half)
 {
@@ -145,15 +161,9 @@ static bool dt_lowers(const ductile_engine *e, const dt_backend *be, int i, cons
     if (pl->value || pl->fallback || dt_keep_f32(L->op_type) || L->n_out < 1) return false;
     /* Weights the backend packed into its own float32 layout (dt_backend.prepack) stay so. */
     if (dt_attr_int(L, "packed", 0) != 0) return false;
-    if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return false;
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
-    dt_layer_input_views(L, views, in);
-    bool any = false;
-    for (int k = 0; k < L->n_in; k++)
-        if (L->in[k] && in[k].dtype == DUCTILE_FLOAT32 && !dt_slot_kept(L, k)) {
-            in[k].dtype = half;
-            any = true;
-        }
+    bool any;
+    if (!dt_half_inputs(L, views, half, in, &any)) return false;
     for (int k = 0; k < L->n_out; k++) {
         out[k] = views[L->out[k]->index];
         if (out[k].dtype != DUCTILE_FLOAT32) return false;
@@ -171,15 +181,9 @@ static bool dt_reads_half(const ductile_engine *e, const dt_backend *be, int i, 
     const ductile_layer *L = pl->layer;
     if (pl->value) return dt_op_reads_shape_only(L->op_type);
     if (pl->fallback || dt_keep_f32(L->op_type) || L->n_out < 1 || dt_attr_int(L, "packed", 0) != 0) return false;
-    if (L->n_in > DT_MAX_LAYER_IO || L->n_out > DT_MAX_LAYER_IO) return false;
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
-    dt_layer_input_views(L, views, in);
-    bool any = false;
-    for (int k = 0; k < L->n_in; k++)
-        if (L->in[k] && in[k].dtype == DUCTILE_FLOAT32 && !dt_slot_kept(L, k)) {
-            in[k].dtype = half;
-            any = true;
-        }
+    bool any;
+    if (!dt_half_inputs(L, views, half, in, &any)) return false;
     for (int k = 0; k < L->n_out; k++) {
         out[k] = views[L->out[k]->index];
         if (out[k].dtype == DUCTILE_FLOAT32) return false;
