@@ -97,15 +97,35 @@ def make_model(name):
     raise SystemExit(f"unknown model {name}")
 
 
-def inputs_for(shapes, i, dtype, gen):
+def calibrate_batchnorm(model, shapes):
+    """Random initialisation leaves BatchNorm's running statistics at mean 0, variance 1, and
+    activations then shrink layer after layer: mobilenet_v2's logits come out near 1e-9, below
+    float16's range, and every FP16 engine (PyTorch's too) reads rel-L2 1.0 against float32.
+    A few training-mode passes over random inputs (cumulative averages) give statistics of the
+    model's own activations, as a trained model has. Returns the model in eval mode."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if bns:
+        for m in bns:
+            m.reset_running_stats()
+            m.momentum = None
+        model.train()
+        gen = torch.Generator(device="cuda").manual_seed(3)
+        with torch.no_grad():
+            for _ in range(4):
+                model(*inputs_for(shapes, 0, torch.float32, gen, batch=4))
+    return model.eval()
+
+
+def inputs_for(shapes, i, dtype, gen, batch=None):
     out = []
     for name, s in shapes.items():
+        shape = (batch,) + tuple(s[i][1:]) if batch else s[i]  # BatchNorm's training pass wants batch > 1
         if name == "attention_mask":
-            out.append(torch.ones(s[i], dtype=torch.int64, device="cuda"))
+            out.append(torch.ones(shape, dtype=torch.int64, device="cuda"))
         elif name == "input_ids":
-            out.append(torch.randint(0, 2048, s[i], dtype=torch.int64, device="cuda", generator=gen))
+            out.append(torch.randint(0, 2048, shape, dtype=torch.int64, device="cuda", generator=gen))
         else:
-            out.append(torch.randn(s[i], dtype=torch.float32, device="cuda", generator=gen).to(dtype))
+            out.append(torch.randn(shape, dtype=torch.float32, device="cuda", generator=gen).to(dtype))
     return out
 
 
@@ -205,7 +225,7 @@ def main():
         except ImportError as err:
             print(f"{name}: skipped ({err})", flush=True)
             continue
-        model = model.eval().cuda()
+        model = calibrate_batchnorm(model.cuda(), shapes)
         path = os.path.join(tmp, name + ".onnx")
         names = list(shapes)
         gen = torch.Generator(device="cuda").manual_seed(1)

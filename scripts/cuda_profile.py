@@ -26,7 +26,7 @@ os.makedirs(out, exist_ok=True)
 for name in models:
     torch.manual_seed(0)
     model, shapes, dyn = bench_cuda.make_model(name)
-    model = model.eval().cuda()
+    model = bench_cuda.calibrate_batchnorm(model.cuda(), shapes)
     path = os.path.join(out, name + ".onnx")
     gen = torch.Generator(device="cuda").manual_seed(1)
     ex = tuple(bench_cuda.inputs_for(shapes, 0, torch.float32, gen))
