@@ -5,14 +5,22 @@
  *     run, ~1 ms each), a layer's shapes hit until it has seen more than DT_CUDA_WAYS of them,
  *     and the table grows;
  *   - the tactics offered per conv geometry and matmul (tactics.c, conv_own.c), and which one a
- *     run uses (the builder's, else the stored one of the context's profile). */
+ *     run uses (the builder's, else the stored one of the context's profile);
+ *   - the compiled layers (layers.h): what each prepare reads from its layer into the params
+ *     its run reads instead (attribute defaults, op codes, Clip's constant bounds of every
+ *     float type, the opset rules), the cuBLASLt workspace asked as scratch, and the layers
+ *     supports() now sends to the host instead of failing at run. */
 #include "testutil.h"
 
 #ifdef DT_WITH_CUDA
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/layers.h"
 #include "core/alloc.h"
+#include "core/status.h"
 #include "graph/network.h"
+
+#include <math.h>
 
 enum { LAYERS = 3000 };
 
@@ -118,10 +126,286 @@ static void check_tactics(void)
     CHECK_EQ_INT(dt_cuda_layer_tactic(&relu, &(dt_exec){.profile = 0}), 0);
 }
 
+/* ---- compiled layers: prepare's params ---- */
+
+static dt_attr a_int(const char *name, int64_t v) { return (dt_attr){.name = name, .type = DT_ATTR_INT, .i = v}; }
+static dt_attr a_float(const char *name, float v) { return (dt_attr){.name = name, .type = DT_ATTR_FLOAT, .f = v}; }
+static dt_attr a_str(const char *name, const char *v) { return (dt_attr){.name = name, .type = DT_ATTR_STRING, .s = v}; }
+static dt_attr a_ints(const char *name, const int64_t *v, int64_t n)
+{
+    return (dt_attr){.name = name, .type = DT_ATTR_INTS, .n = n, .ints = v};
+}
+
+/* A layer of op at opset with attributes and n_in inputs (the tensors in[], NULL: omitted). */
+static ductile_layer layer(const char *op, int opset, dt_attr *attrs, int n_attr, ductile_tensor **in, int n_in)
+{
+    return (ductile_layer){.name = "n", .op_type = op, .domain = "", .opset = opset, .n_in = n_in, .in = in,
+                           .n_out = 1, .n_attr = n_attr, .attrs = attrs};
+}
+
+/* Runs the CUDA table's prepare for L; the params, to dt_free (NULL when it failed). */
+static void *prepare(const ductile_layer *L)
+{
+    const dt_kernel *k = dt_cuda_kernel(L->op_type);
+    CHECK(k != NULL && k->prepare != NULL);
+    void *params = NULL;
+    if (!k || !k->prepare) return NULL;
+    ductile_status s = k->prepare(L, &params);
+    if (s) fprintf(stderr, "prepare %s: %s\n", L->op_type, ductile_last_error());
+    CHECK_EQ_INT(s, DUCTILE_OK);
+    return s ? NULL : params;
+}
+
+static void check_unary(const char *op, int opset, dt_attr *attrs, int n_attr, ductile_tensor **in, int n_in, int code,
+                        float p0, float p1)
+{
+    ductile_layer L = layer(op, opset, attrs, n_attr, in, n_in);
+    dt_cu_unary_params *p = prepare(&L);
+    if (!p) return;
+    CHECK(p->L == &L);
+    CHECK_EQ_INT(p->code, code);
+    if (p->p0 != p0 || p->p1 != p1) fprintf(stderr, "%s: p0 %g p1 %g, expected %g %g\n", op, p->p0, p->p1, p0, p1);
+    CHECK(p->p0 == p0 && p->p1 == p1);
+    dt_free(p);
+}
+
+static void check_prepare_elementwise(void)
+{
+    dt_attr gelu[] = {a_str("approximate", "tanh")}, hs[] = {a_float("alpha", 0.3f), a_float("beta", 0.4f)};
+    dt_attr lrelu[] = {a_float("alpha", 0.07f)}, clip6[] = {a_float("min", -0.2f), a_float("max", 0.3f)};
+    check_unary("Relu", 14, NULL, 0, NULL, 1, DT_CU_RELU, 0, 0);
+    check_unary("Gelu", 20, gelu, 1, NULL, 1, DT_CU_GELU_TANH, 0, 0);
+    check_unary("Gelu", 20, NULL, 0, NULL, 1, DT_CU_GELU, 0, 0);
+    check_unary("HardSigmoid", 6, hs, 2, NULL, 1, DT_CU_HARDSIGMOID, 0.3f, 0.4f);
+    check_unary("HardSigmoid", 6, NULL, 0, NULL, 1, DT_CU_HARDSIGMOID, 0.2f, 0.5f);
+    check_unary("HardSwish", 14, NULL, 0, NULL, 1, DT_CU_HARDSWISH, 1.f / 6.f, 0.5f);
+    check_unary("LeakyRelu", 6, lrelu, 1, NULL, 1, DT_CU_LEAKYRELU, 0.07f, 0);
+    check_unary("LeakyRelu", 6, NULL, 0, NULL, 1, DT_CU_LEAKYRELU, 0.01f, 0);
+    check_unary("Elu", 6, NULL, 0, NULL, 1, DT_CU_ELU, 1.0f, 0);
+    /* Clip: attributes before opset 11, constant inputs after, of the layer's float type. */
+    check_unary("Clip", 6, clip6, 2, NULL, 1, DT_CU_CLIP, -0.2f, 0.3f);
+    float lo32 = -0.5f, hi32 = 0.7f;
+    uint16_t lo16 = 0xB800, hi16 = 0x3A00, lobf = 0xBF00; /* -0.5, 0.75 (float16); -0.5 (bfloat16) */
+    ductile_tensor x = {.name = "x", .dtype = DUCTILE_FLOAT32, .rank = 2};
+    ductile_tensor c32[2] = {{.name = "lo", .dtype = DUCTILE_FLOAT32, .data = &lo32, .nbytes = 4},
+                             {.name = "hi", .dtype = DUCTILE_FLOAT32, .data = &hi32, .nbytes = 4}};
+    ductile_tensor c16[2] = {{.name = "lo", .dtype = DUCTILE_FLOAT16, .data = &lo16, .nbytes = 2},
+                             {.name = "hi", .dtype = DUCTILE_FLOAT16, .data = &hi16, .nbytes = 2}};
+    ductile_tensor cbf = {.name = "lo", .dtype = DUCTILE_BFLOAT16, .data = &lobf, .nbytes = 2};
+    ductile_tensor *in32[3] = {&x, &c32[0], &c32[1]}, *in16[3] = {&x, &c16[0], &c16[1]}, *inbf[2] = {&x, &cbf};
+    check_unary("Clip", 13, NULL, 0, in32, 3, DT_CU_CLIP, -0.5f, 0.7f);
+    check_unary("Clip", 13, NULL, 0, in16, 3, DT_CU_CLIP, -0.5f, 0.75f);
+    check_unary("Clip", 13, NULL, 0, inbf, 2, DT_CU_CLIP, -0.5f, INFINITY);
+    ductile_tensor *no_lo[3] = {&x, NULL, &c32[1]};
+    check_unary("Clip", 13, NULL, 0, no_lo, 3, DT_CU_CLIP, -INFINITY, 0.7f);
+    /* Bounds the kernel does not take (computed, or of another dtype: supports() sends the
+     * layer to the host) leave the defaults, and prepare, which runs before supports(),
+     * reads no byte past a 1-byte constant. */
+    int8_t one = 1;
+    ductile_tensor computed = {.name = "lo", .dtype = DUCTILE_FLOAT32}, i8 = {.name = "hi", .dtype = DUCTILE_INT8,
+                                                                            .data = &one, .nbytes = 1};
+    ductile_tensor *odd[3] = {&x, &computed, &i8};
+    check_unary("Clip", 13, NULL, 0, odd, 3, DT_CU_CLIP, -INFINITY, INFINITY);
+
+    static const struct { const char *op; int code; } codes[] = {
+        {"Add", DT_CU_ADD}, {"Sub", DT_CU_SUB}, {"Pow", DT_CU_POW}, {"Min", DT_CU_MIN}, {"PRelu", DT_CU_PRELU},
+        {"And", 0}, {"Or", 1}, {"Xor", 2},
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        ductile_layer L = layer(codes[i].op, 14, NULL, 0, NULL, 2);
+        dt_cu_op_params *p = prepare(&L);
+        if (p) CHECK_EQ_INT(p->code, codes[i].code);
+        dt_free(p);
+    }
+}
+
+static void check_prepare_nn(void)
+{
+    /* Softmax: opset 12 coerces at axis 1 by default, 13 normalizes the last axis. */
+    ductile_layer sm12 = layer("Softmax", 12, NULL, 0, NULL, 1), sm13 = layer("LogSoftmax", 13, NULL, 0, NULL, 1);
+    dt_cu_softmax_params *s = prepare(&sm12);
+    if (s) CHECK(s->axis == 1 && s->coerce && !s->log);
+    dt_free(s);
+    s = prepare(&sm13);
+    if (s) CHECK(s->axis == -1 && !s->coerce && s->log);
+    dt_free(s);
+    /* LayerNormalization: axis, epsilon and whether B is given. */
+    ductile_tensor t = {.name = "t", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *three[3] = {&t, &t, &t}, *no_b[3] = {&t, &t, NULL};
+    dt_attr ln[] = {a_int("axis", -2), a_float("epsilon", 1e-3f)};
+    ductile_layer l1 = layer("LayerNormalization", 17, ln, 2, three, 3), l2 = layer("LayerNormalization", 17, NULL, 0, no_b, 3);
+    dt_cu_layernorm_params *n = prepare(&l1);
+    if (n) CHECK(n->axis == -2 && n->eps == 1e-3f && n->has_bias);
+    dt_free(n);
+    n = prepare(&l2);
+    if (n) CHECK(n->axis == -1 && n->eps == 1e-5f && !n->has_bias);
+    dt_free(n);
+    /* Pools: the shared reader's attributes and the kind. */
+    int64_t k[2] = {3, 3}, pads[4] = {1, 0, 1, 2};
+    dt_attr pa[] = {a_ints("kernel_shape", k, 2), a_ints("pads", pads, 4), a_int("count_include_pad", 1)};
+    ductile_layer ap = layer("AveragePool", 19, pa, 3, three, 1), mp = layer("MaxPool", 12, pa, 2, three, 1);
+    dt_cu_pool_params *pp = prepare(&ap);
+    if (pp) CHECK(pp->avg && pp->a.nk == 2 && pp->a.count_include_pad && pp->a.has_p && pp->a.p[3] == 2);
+    dt_free(pp);
+    pp = prepare(&mp);
+    if (pp) CHECK(!pp->avg && pp->a.nk == 2 && !pp->a.count_include_pad);
+    dt_free(pp);
+    /* Reductions: the op's code and the axes attribute (opset 13) or input (opset 18). */
+    int64_t axes[1] = {1};
+    dt_attr ra[] = {a_ints("axes", axes, 1)};
+    ductile_layer r13 = layer("ReduceL2", 13, ra, 1, three, 1), r18 = layer("ReduceMean", 18, NULL, 0, three, 2);
+    dt_cu_reduce_params *r = prepare(&r13);
+    if (r) CHECK(r->code == DT_CU_RED_L2 && !r->a.from_input && r->a.n_axes == 1 && r->a.axes[0] == 1 && r->n_in == 1);
+    dt_free(r);
+    r = prepare(&r18);
+    if (r) CHECK(r->code == DT_CU_RED_MEAN && r->a.from_input && r->n_in == 2);
+    dt_free(r);
+    /* What the shared reader refuses, prepare refuses at load, naming it (as the CPU does). */
+    int64_t many[9] = {0};
+    dt_attr rbad[] = {a_ints("axes", many, 9)};
+    ductile_layer rb = layer("ReduceSum", 11, rbad, 1, three, 1);
+    void *params = NULL;
+    CHECK_EQ_INT(dt_cuda_kernel("ReduceSum")->prepare(&rb, &params), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'axes' has 9 entries; a tensor has at most 8 dims");
+    CHECK(params == NULL);
+}
+
+static void check_prepare_shape(void)
+{
+    int64_t perm[4] = {3, 1, 0, 2};
+    dt_attr ta[] = {a_ints("perm", perm, 4)};
+    ductile_layer t1 = layer("Transpose", 13, ta, 1, NULL, 1), t0 = layer("Transpose", 13, NULL, 0, NULL, 1);
+    dt_cu_transpose_params *t = prepare(&t1);
+    if (t) CHECK(t->n == 4 && t->perm[0] == 3 && t->perm[1] == 1 && t->perm[2] == 0 && t->perm[3] == 2);
+    dt_free(t);
+    t = prepare(&t0);
+    if (t) CHECK(t->n == -1);
+    dt_free(t);
+    dt_attr ax[] = {a_int("axis", 1)};
+    ductile_layer cc = layer("Concat", 13, ax, 1, NULL, 3), ga = layer("Gather", 13, NULL, 0, NULL, 2);
+    dt_cu_axis_params *a = prepare(&cc);
+    if (a) CHECK(a->axis == 1 && a->n_in == 3);
+    dt_free(a);
+    a = prepare(&ga);
+    if (a) CHECK(a->axis == 0);
+    dt_free(a);
+    dt_attr crd[] = {a_int("blocksize", 2), a_str("mode", "CRD")}, dcr[] = {a_int("blocksize", 3)};
+    ductile_layer d1 = layer("DepthToSpace", 13, crd, 2, NULL, 1), d2 = layer("DepthToSpace", 13, dcr, 1, NULL, 1);
+    dt_cu_d2s_params *d = prepare(&d1);
+    if (d) CHECK(d->block == 2 && d->crd);
+    dt_free(d);
+    d = prepare(&d2);
+    if (d) CHECK(d->block == 3 && !d->crd);
+    dt_free(d);
+    /* Slice before opset 10: starts, ends, axes read once. */
+    int64_t st[2] = {1, 0}, en[2] = {4, 2}, sa[2] = {0, 2};
+    dt_attr sl[] = {a_ints("starts", st, 2), a_ints("ends", en, 2), a_ints("axes", sa, 2)};
+    ductile_layer s9 = layer("Slice", 9, sl, 3, NULL, 1);
+    dt_cu_slice_params *s = prepare(&s9);
+    if (s) CHECK(!s->a.from_inputs && s->a.n[0] == 2 && s->a.v[1][0] == 4 && s->a.v[2][1] == 2);
+    dt_free(s);
+    /* The kernels that read nothing but the views keep the layer, for messages. */
+    static const char *const plain[] = {"Cast", "Where", "IsNaN", "Not", "Reshape", "Flatten", "Squeeze", "Unsqueeze",
+                                        "Expand", "GlobalAveragePool"};
+    for (size_t i = 0; i < sizeof plain / sizeof plain[0]; i++) {
+        ductile_layer L = layer(plain[i], 13, NULL, 0, NULL, 1);
+        dt_cu_layer_params *p = prepare(&L);
+        if (p) CHECK(p->L == &L);
+        dt_free(p);
+    }
+}
+
+/* MatMul and Gemm: the attributes and the tactic per profile read once; the cuBLASLt
+ * workspace is the context's scratch, asked only when there is a product to compute. */
+static void check_prepare_matmul(void)
+{
+    ductile_tensor t = {.name = "t", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *abc[3] = {&t, &t, &t};
+    int64_t tactic[2] = {3, 0};
+    dt_attr ga[] = {a_int("transA", 1), a_float("alpha", 0.5f), a_float("beta", 2.f), a_int("tf32", 1),
+                    a_ints("tactic", tactic, 2)};
+    ductile_layer gemm = layer("Gemm", 13, ga, 5, abc, 3), mm = layer("MatMul", 13, NULL, 0, abc, 2);
+    dt_cu_matmul_params *g = prepare(&gemm);
+    if (g) {
+        CHECK(g->L == &gemm && g->ta && !g->tb && g->alpha == 0.5f && g->beta == 2.f && g->has_c && g->tf32);
+        CHECK(g->n_tactic == 2 && g->tactic[0] == 3 && g->tactic[1] == 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 0}), 3);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 1}), 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 2}), 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 0, .tactic = 4}), 4);
+        /* A [5,4] transposed, B [5,6]: M 4, N 6, K 5. */
+        dt_view v[3] = {{.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {5, 4}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {5, 6}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {6}}};
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {4, 6}};
+        size_t bytes = 1;
+        CHECK_EQ_INT(dt_cuda_gemm_kernel.scratch(g, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 32u << 20);
+        v[0].dims[0] = 0; /* K = 0: Y is C alone, no product */
+        CHECK_EQ_INT(dt_cuda_gemm_kernel.scratch(g, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 0);
+        /* A rank the kernel does not take (supports() sends it to the host): refused at run,
+         * before anything reaches the device. */
+        v[0].rank = 3;
+        CHECK_EQ_INT(dt_cuda_gemm_kernel.scratch(g, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 0);
+        CHECK_EQ_INT(dt_cuda_gemm_kernel.run(g, v, &y, &(dt_exec){.profile = 0}), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(ductile_last_error(), "the cuda Gemm takes 2-D A and B (got ranks 3 and 2)");
+    }
+    dt_free(g);
+    dt_cu_matmul_params *m = prepare(&mm);
+    if (m) {
+        CHECK(m->L == &mm && !m->ta && !m->tb && m->alpha == 1.f && !m->has_c && !m->tf32 && m->n_tactic == 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, &(dt_exec){.profile = 0}), 0);
+        dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 3, .dims = {2, 4, 5}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {5, 6}}};
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 3, .dims = {2, 4, 6}};
+        size_t bytes = 0;
+        CHECK_EQ_INT(dt_cuda_matmul_kernel.scratch(m, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 32u << 20);
+        v[1].dims[0] = 7; /* K disagrees: the run refuses; no scratch */
+        CHECK_EQ_INT(dt_cuda_matmul_kernel.scratch(m, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 0);
+    }
+    dt_free(m);
+}
+
+/* supports(): pools the kernel cannot compute go to the host at load (they used to reach the
+ * kernel and fail at run: "the cuda pooling kernel takes 1-D and 2-D windows"). */
+static void check_pool_placement(void)
+{
+    ductile_tensor x = {.name = "x", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *in[1] = {&x};
+    int64_t k2[2] = {3, 3}, k3[3] = {3, 3, 3}, sym[4] = {1, 1, 1, 1}, asym[4] = {1, 0, 1, 2};
+    dt_view v4 = {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 2, 9, 9}};
+    dt_view v5 = {.dtype = DUCTILE_FLOAT32, .rank = 5, .dims = {1, 2, 9, 9, 9}};
+    dt_view y4 = {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 2, 7, 7}};
+    dt_view y5 = {.dtype = DUCTILE_FLOAT32, .rank = 5, .dims = {1, 2, 7, 7, 7}};
+    dt_attr m2[] = {a_ints("kernel_shape", k2, 2)}, m3[] = {a_ints("kernel_shape", k3, 3)};
+    ductile_layer mp2 = layer("MaxPool", 12, m2, 1, in, 1), mp3 = layer("MaxPool", 12, m3, 1, in, 1);
+    CHECK(dt_cuda_supports(&mp2, &v4, &y4));
+    CHECK(!dt_cuda_supports(&mp3, &v5, &y5));
+    ductile_layer ap3 = layer("AveragePool", 19, m3, 1, in, 1);
+    CHECK(!dt_cuda_supports(&ap3, &v5, &y5));
+    dt_attr inc_sym[] = {a_ints("kernel_shape", k2, 2), a_ints("pads", sym, 4), a_int("count_include_pad", 1)};
+    dt_attr inc_asym[] = {a_ints("kernel_shape", k2, 2), a_ints("pads", asym, 4), a_int("count_include_pad", 1)};
+    dt_attr exc_asym[] = {a_ints("kernel_shape", k2, 2), a_ints("pads", asym, 4)};
+    ductile_layer a1 = layer("AveragePool", 19, inc_sym, 3, in, 1), a2 = layer("AveragePool", 19, inc_asym, 3, in, 1);
+    ductile_layer a3 = layer("AveragePool", 19, exc_asym, 2, in, 1);
+    CHECK(dt_cuda_supports(&a1, &v4, &y4));
+    CHECK(!dt_cuda_supports(&a2, &v4, &y4));
+    CHECK(dt_cuda_supports(&a3, &v4, &y4));
+}
+
 int main(void)
 {
     check_tactics();
     check_half_tactics();
+    check_prepare_elementwise();
+    check_prepare_nn();
+    check_prepare_shape();
+    check_prepare_matmul();
+    check_pool_placement();
     static ductile_layer layers[LAYERS];
     dt_cuda_state *st = dt_calloc(1, sizeof *st);
     CHECK(st != NULL);

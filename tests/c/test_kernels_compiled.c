@@ -1,10 +1,12 @@
 /* Every CPU kernel is compiled (backend.h: prepare once, scratch planned, run without
  * attribute lookups or allocation): the adapter (old signature) runs no CPU op any more, and
  * every op that ductile defines and the CPU runs is found as a compiled kernel. A kernel added
- * on the old signature fails this test. */
+ * on the old signature fails this test. The CUDA backend's table likewise (its twin below: the
+ * table is data, found without a GPU; skipped in a build without the backend). */
 #include "testutil.h"
 #include "onnx_writer.h"
 
+#include "backend/backend.h"
 #include "backend/cpu/kernels.h"
 #include "ops/families.h"
 
@@ -37,6 +39,66 @@ static void test_every_op_has_a_compiled_kernel(void)
     CHECK(dt_cpu_kernel_compiled("NoSuchOp") == NULL);
     CHECK(dt_cpu_kernel_legacy("NoSuchOp") == NULL);
     CHECK(dt_cpu_kernel_find("NoSuchOp") == NULL);
+}
+
+/* ---- the CUDA backend's table ---- */
+
+/* The CUDA ops still on the adapter: the convolutions, being compiled in conv.c. Compiling
+ * one removes it here; an op added on the old signature fails. */
+static const char *const cuda_adapter_ops[] = {"Conv", "FusedConv"};
+
+/* Every op with a CUDA kernel before the migration: each must now be compiled. */
+static const char *const cuda_compiled_ops[] = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu", "Identity", "Relu", "Sigmoid", "Tanh", "Erf", "Sqrt",
+    "Exp", "Log", "Neg", "Abs", "Reciprocal", "HardSigmoid", "HardSwish", "Clip", "LeakyRelu", "Elu", "Softplus",
+    "Gelu", "Floor", "Ceil", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceSumSquare", "ReduceL1",
+    "ReduceL2", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization", "GlobalAveragePool", "MaxPool",
+    "AveragePool", "Transpose", "Gather", "Concat", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Slice",
+    "DepthToSpace", "Resize", "Cast", "Where", "IsNaN", "Not", "And", "Or", "Xor",
+};
+
+static bool cuda_on_adapter_allowed(const char *op)
+{
+    for (size_t i = 0; i < sizeof cuda_adapter_ops / sizeof cuda_adapter_ops[0]; i++)
+        if (!strcmp(cuda_adapter_ops[i], op)) return true;
+    return false;
+}
+
+static void test_the_cuda_adapter_runs_only_the_convolutions(void)
+{
+    const dt_backend *cuda = dt_backend_find("cuda");
+    if (!cuda) {
+        fprintf(stderr, "skipped the CUDA table: built without the CUDA backend (CUDA=0)\n");
+        return;
+    }
+    CHECK(cuda->kernel != NULL);
+    if (!cuda->kernel) return;
+    const dt_opdef *const families[] = {dt_ops_elementwise, dt_ops_shape, dt_ops_linalg, dt_ops_nn,
+                                        dt_ops_fused,       dt_ops_quant, dt_ops_seq,    dt_ops_vision};
+    int compiled = 0, adapter = 0;
+    for (size_t f = 0; f < sizeof families / sizeof families[0]; f++)
+        for (const dt_opdef *d = families[f]; d->op_type; d++) {
+            const dt_kernel *k = cuda->kernel(d->op_type);
+            dt_kernel_fn old = cuda->find_kernel ? cuda->find_kernel(d->op_type) : NULL;
+            if (k) {
+                compiled++;
+                CHECK(k->run != NULL);
+                CHECK(old == NULL); /* the plan would take the compiled one: the old one is dead */
+            }
+            if (old) {
+                adapter++;
+                if (!cuda_on_adapter_allowed(d->op_type)) fprintf(stderr, "cuda: still on the adapter: %s\n", d->op_type);
+                CHECK(cuda_on_adapter_allowed(d->op_type));
+            }
+        }
+    for (size_t i = 0; i < sizeof cuda_compiled_ops / sizeof cuda_compiled_ops[0]; i++) {
+        if (!cuda->kernel(cuda_compiled_ops[i])) fprintf(stderr, "cuda: not compiled: %s\n", cuda_compiled_ops[i]);
+        CHECK(cuda->kernel(cuda_compiled_ops[i]) != NULL);
+    }
+    CHECK_EQ_INT(compiled, (int)(sizeof cuda_compiled_ops / sizeof cuda_compiled_ops[0]));
+    CHECK_EQ_INT(adapter, (int)(sizeof cuda_adapter_ops / sizeof cuda_adapter_ops[0]));
+    CHECK(cuda->kernel("NoSuchOp") == NULL);
+    CHECK(!cuda->find_kernel || cuda->find_kernel("NoSuchOp") == NULL);
 }
 
 /* ---- refusals that prepare moved from the first execute to the build ---- */
@@ -105,6 +167,7 @@ int main(void)
 {
     test_the_adapter_runs_no_cpu_op();
     test_every_op_has_a_compiled_kernel();
+    test_the_cuda_adapter_runs_only_the_convolutions();
     test_eye_like_of_a_dtype_without_one_is_refused_at_build();
     test_pad_value_the_data_cannot_hold_is_refused_at_build();
     TEST_MAIN_END();

@@ -303,3 +303,30 @@ def test_cuda_conv_fused_matches_cpu(name, xs, ws, group, attrs, bias, res, act)
     assert got.shape == want.shape
     err = rel_l2(got, want)
     assert err <= 1e-5, f"{name}: rel-L2 {err:.3e}"
+
+
+# Layers of a CUDA op that its kernel cannot compute go to the host at load ("cpu fallback")
+# and match the CPU; they used to reach the kernel and fail at run ("the cuda pooling kernel
+# takes 1-D and 2-D windows"). supports() decides from ranks and attributes alone.
+FALLBACK_CASES = {
+    "maxpool_3d": case("MaxPool", [(F, (1, 2, 6, 7, 5))], {"kernel_shape": [3, 3, 2]}),
+    "avgpool_3d": case("AveragePool", [(F, (1, 2, 6, 7, 5))], {"kernel_shape": [2, 2, 2]}),
+    "avgpool_include_asym_pads": case("AveragePool", [(F, (2, 3, 9, 9))],
+                                      {"kernel_shape": [3, 3], "pads": [1, 0, 1, 2], "count_include_pad": 1}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FALLBACK_CASES))
+def test_cuda_layer_the_kernel_lacks_falls_back_to_the_host(name):
+    c = FALLBACK_CASES[name]
+    model, names = make_model(c)
+    feeds = feeds_for(c, names, seed=sum(map(ord, name)))
+    want = build(model, feeds, "cpu").create_execution_context().run(feeds)
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    engine = build(model, feeds, "cuda")
+    run = [l for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert [(l["Kernel"], l.get("Placement")) for l in run] == [(f"cpu.{c['op']}", "cpu fallback")], run
+    got = engine.create_execution_context().run(feeds)
+    for out, w in want.items():
+        assert got[out].shape == w.shape and np.array_equal(got[out], w), name

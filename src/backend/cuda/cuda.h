@@ -147,8 +147,6 @@ int dt_cuda_layer_tactic(const ductile_layer *L, const dt_exec *ex);
 
 ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 bool dt_cuda_conv_supports(const ductile_layer *L);
-ductile_status dt_cuda_matmul_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
-ductile_status dt_cuda_gemm_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 bool dt_cuda_gemm_supports(const ductile_layer *L);
 
 /* CUDA graphs and the state's memory (graph.c; backend.h says what each does). */
@@ -158,7 +156,10 @@ ductile_status dt_cuda_graph_launch(void *graph, void *stream);
 void dt_cuda_graph_free(void *graph);
 void dt_cuda_state_memory(const void *state, size_t *bytes, uint64_t *stamp);
 
-/* The kernel table (layers.c). */
+/* The kernel table (layers.c): the compiled kernel of an op type (dt_backend.kernel; the
+ * kernels: layers.h), and the adapter (dt_backend.find_kernel) for the ops not compiled yet
+ * (Conv, FusedConv). Both are data: neither needs a device. */
+const dt_kernel *dt_cuda_kernel(const char *op_type);
 dt_kernel_fn dt_cuda_kernel_find(const char *op_type);
 bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out);
 

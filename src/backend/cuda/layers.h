@@ -1,0 +1,159 @@
+/* The CUDA backend's compiled layers (backend.h, "compiled layers"): what each kernel's
+ * prepare reads from its layer once, at load, so that its run reads only these params and the
+ * views: no attribute lookups, no string compares (op names become codes in prepare), no
+ * allocation (the cuBLASLt workspace is the context's scratch).
+ *
+ * prepare runs when the engine is loaded, before supports() decides which layers fall back to
+ * the host (runtime/engine.c): it must accept every layer the host runs, so it refuses only
+ * what every backend refuses (the shared attribute readers of ops/). What the CUDA kernels
+ * cannot do is refused by dt_cuda_supports (a host fallback, not a failed load); what depends
+ * on run-time shapes or values is still checked at run.
+ *
+ * Every params struct starts with the layer: for messages (its op type names a failed
+ * launch) and as the key of the context's plan cache, never for its attributes. */
+#ifndef DT_CUDA_LAYERS_H
+#define DT_CUDA_LAYERS_H
+
+#include "backend/cuda/cuda.h"
+#include "ops/nn.h"
+#include "ops/shape.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Kernels that need nothing but the views (Cast, Where, IsNaN, Not, Reshape...). */
+typedef struct dt_cu_layer_params {
+    const ductile_layer *L;
+} dt_cu_layer_params;
+
+/* Binary elementwise (DT_CU_ADD...), unary (DT_CU_RELU...; p0, p1 as dt_cu_unary takes
+ * them), logic (0 And, 1 Or, 2 Xor) and reductions (DT_CU_RED_...). */
+typedef struct dt_cu_op_params {
+    const ductile_layer *L;
+    int code;
+} dt_cu_op_params;
+
+typedef struct dt_cu_unary_params {
+    const ductile_layer *L;
+    int code;           /* Gelu with approximate=tanh: DT_CU_GELU_TANH */
+    float p0, p1;       /* HardSigmoid alpha, beta; Clip min, max; LeakyRelu, Elu alpha */
+} dt_cu_unary_params;
+
+typedef struct dt_cu_softmax_params {
+    const ductile_layer *L;
+    int64_t axis;       /* the attribute or its opset's default */
+    bool coerce;        /* opset < 13: the trailing dims flattened into the axis */
+    int log;            /* LogSoftmax */
+} dt_cu_softmax_params;
+
+typedef struct dt_cu_layernorm_params {
+    const ductile_layer *L;
+    int64_t axis;
+    float eps;
+    bool has_bias;      /* input 2 given */
+} dt_cu_layernorm_params;
+
+typedef struct dt_cu_pool_params {
+    const ductile_layer *L;
+    dt_pool_attrs a;
+    bool avg;           /* AveragePool (else MaxPool) */
+} dt_cu_pool_params;
+
+typedef struct dt_cu_transpose_params {
+    const ductile_layer *L;
+    int64_t n;          /* -1: no 'perm' (the reversed default) */
+    int64_t perm[DT_MAX_DIMS];
+} dt_cu_transpose_params;
+
+/* Gather (axis) and Concat (axis, n_in: its inputs, omitted ones have rank -1). */
+typedef struct dt_cu_axis_params {
+    const ductile_layer *L;
+    int64_t axis;
+    int n_in;
+} dt_cu_axis_params;
+
+typedef struct dt_cu_slice_params {
+    const ductile_layer *L;     /* names inputs in messages */
+    dt_slice_attrs a;
+} dt_cu_slice_params;
+
+typedef struct dt_cu_d2s_params {
+    const ductile_layer *L;
+    int64_t block;
+    bool crd;           /* mode CRD (else DCR) */
+} dt_cu_d2s_params;
+
+typedef struct dt_cu_resize_params {
+    dt_resize_layer r;  /* r.L: the layer */
+} dt_cu_resize_params;
+
+typedef struct dt_cu_reduce_params {
+    const ductile_layer *L;
+    int code;
+    int n_in;
+    dt_reduce_attrs a;
+} dt_cu_reduce_params;
+
+/* MatMul and Gemm (matmul.c). The tactic per profile as the builder stored it. */
+typedef struct dt_cu_matmul_params {
+    const ductile_layer *L;     /* the plan cache's key */
+    bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
+    bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given */
+    float alpha, beta;          /* Gemm; MatMul: 1, 0 */
+    int64_t n_tactic;
+    int64_t tactic[];           /* the layer's `tactic`, one per profile */
+} dt_cu_matmul_params;
+
+/* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
+extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,
+    dt_cuda_isnan_kernel, dt_cuda_not_kernel, dt_cuda_cast_kernel;
+extern const dt_kernel dt_cuda_transpose_kernel, dt_cuda_gather_kernel, dt_cuda_concat_kernel, dt_cuda_copy_kernel,
+    dt_cuda_expand_kernel, dt_cuda_slice_kernel, dt_cuda_d2s_kernel;
+extern const dt_kernel dt_cuda_softmax_kernel, dt_cuda_layernorm_kernel, dt_cuda_gap_kernel, dt_cuda_pool_kernel,
+    dt_cuda_resize_kernel, dt_cuda_reduce_kernel;
+extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel;
+
+/* Op type -> code (-1: not of the family); prepare and supports() use them, runs never. */
+int dt_cuda_binary_code(const char *op);
+int dt_cuda_unary_code(const char *op);
+int dt_cuda_reduce_code(const char *op);
+int dt_cuda_logic_code(const char *op);
+
+/* A params blob of `bytes` copied from src, for the plan to free with dt_free. */
+ductile_status dt_cuda_params_copy(const void *src, size_t bytes, const ductile_layer *L, void **out);
+/* prepare of the kernels in dt_cu_layer_params. */
+ductile_status dt_cuda_layer_prepare(const ductile_layer *L, void **out);
+
+/* The tactic a run uses from what prepare stored: the builder's (ex->tactic), else the
+ * profile's stored one, else 0 (dt_cuda_layer_tactic's rule, without the lookup). */
+static inline int dt_cuda_params_tactic(const int64_t *tactic, int64_t n, const dt_exec *ex)
+{
+    if (ex->tactic > 0) return ex->tactic;
+    if (ex->profile < 0 || ex->profile >= n || tactic[ex->profile] < 0 || tactic[ex->profile] > 1024) return 0;
+    return (int)tactic[ex->profile];
+}
+
+static inline int64_t dt_cuda_count(const dt_view *v)
+{
+    int64_t n = 1;
+    for (int d = 0; d < v->rank; d++) n *= v->dims[d];
+    return n;
+}
+
+/* Element strides of x broadcast (numpy, right-aligned) to y's dims: 0 where x broadcasts.
+ * From the views at run: a dynamic dim decides whether an operand broadcasts. */
+static inline void dt_cuda_bcast_strides(const dt_view *x, const dt_view *y, int64_t *st)
+{
+    int64_t s = 1;
+    for (int d = y->rank - 1; d >= 0; d--) {
+        int dx = d - (y->rank - x->rank);
+        if (dx < 0) {
+            st[d] = 0;
+            continue;
+        }
+        st[d] = x->dims[dx] == 1 ? 0 : s;
+        s *= x->dims[dx];
+    }
+}
+
+#endif

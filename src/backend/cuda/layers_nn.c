@@ -1,0 +1,179 @@
+/* The CUDA backend's nn layers, compiled (layers.h): Softmax, LogSoftmax,
+ * LayerNormalization, GlobalAveragePool, MaxPool, AveragePool, Resize and the reductions.
+ * Their attributes are read once by the same readers of ops/nn.h that infer and the CPU use,
+ * so the GPU can never disagree with them about axes, pads or scales. */
+#include "backend/cuda/layers.h"
+#include "core/status.h"
+
+#include <string.h>
+
+/* ---- Softmax, LogSoftmax ---- */
+
+static ductile_status dt_softmax_prepare(const ductile_layer *L, void **out)
+{
+    dt_cu_softmax_params p = {L, dt_softmax_axis_attr(L), L->opset < 13, !strcmp(L->op_type, "LogSoftmax")};
+    return dt_cuda_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_softmax_params *p = params;
+    int64_t outer, mid, inner;
+    DT_TRY(dt_softmax_layout_of(p->axis, p->coerce, &in[0], &outer, &mid, &inner));
+    return dt_cuda_check(dt_cu_softmax(out[0].dtype, in[0].data, out[0].data, outer, mid, inner, p->log, ex->stream),
+                         p->L->op_type);
+}
+
+const dt_kernel dt_cuda_softmax_kernel = {dt_softmax_prepare, NULL, dt_softmax_run};
+
+/* ---- LayerNormalization ---- */
+
+static ductile_status dt_layernorm_prepare(const ductile_layer *L, void **out)
+{
+    dt_cu_layernorm_params p = {L, dt_attr_int(L, "axis", -1), dt_attr_float(L, "epsilon", 1e-5f),
+                                L->n_in > 2 && L->in[2]};
+    return dt_cuda_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_layernorm_params *p = params;
+    int axis;
+    int64_t cols, rows = 1;
+    DT_TRY(dt_layernorm_layout_of(p->axis, &in[0], &axis, &cols));
+    for (int d = 0; d < axis; d++) rows *= in[0].dims[d];
+    /* Scale and B may broadcast to the normalized dims (infer admits a suffix of them); the
+     * kernel reads one of each per normalized element. */
+    if (dt_cuda_count(&in[1]) != cols || (p->has_bias && dt_cuda_count(&in[2]) != cols))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda kernel needs Scale and B of %lld elements (the normalized dims)",
+                       (long long)cols);
+    return dt_cuda_check(dt_cu_layernorm(out[0].dtype, in[0].data, in[1].data, p->has_bias ? in[2].data : NULL, out[0].data,
+                                         rows, cols, p->eps, ex->stream), p->L->op_type);
+}
+
+const dt_kernel dt_cuda_layernorm_kernel = {dt_layernorm_prepare, NULL, dt_layernorm_run};
+
+/* ---- pooling ---- */
+
+static ductile_status dt_gap_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_layer_params *p = params;
+    int64_t planes = in[0].dims[0] * in[0].dims[1], hw = 1;
+    for (int d = 2; d < in[0].rank; d++) hw *= in[0].dims[d];
+    return dt_cuda_check(dt_cu_global_avgpool(out[0].dtype, in[0].data, out[0].data, planes, hw, ex->stream), p->L->op_type);
+}
+
+const dt_kernel dt_cuda_gap_kernel = {dt_cuda_layer_prepare, NULL, dt_gap_run};
+
+static ductile_status dt_pool_prepare(const ductile_layer *L, void **out)
+{
+    dt_cu_pool_params p = {.L = L, .avg = !strcmp(L->op_type, "AveragePool")};
+    DT_TRY(dt_pool_attrs_read(L, &p.a));
+    return dt_cuda_params_copy(&p, sizeof p, L, out);
+}
+
+/* supports() sends 3-D windows to the host; auto_pad can still make count_include_pad's pads
+ * asymmetric at some shapes, which the kernel does not count. */
+static ductile_status dt_pool_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_pool_params *p = params;
+    dt_pool_geom g;
+    DT_TRY(dt_pool_geometry_of(&p->a, &in[0], &g));
+    bool avg = p->avg;
+    if (g.spatial > 2 || (avg && g.count_include_pad && (g.pb[1] != g.pe[1] || g.pb[2] != g.pe[2])))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda pooling kernel takes 1-D and 2-D windows (count_include_pad: symmetric pads)");
+    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    return dt_cuda_check(dt_cu_pool2d(out[0].dtype, in[0].data, out[0].data, planes, g.in[1], g.in[2], g.out[1], g.out[2],
+                                      (int)g.k[1], (int)g.k[2], (int)g.s[1], (int)g.s[2], (int)g.pb[1], (int)g.pb[2],
+                                      (int)g.d[1], (int)g.d[2], avg, avg && g.count_include_pad, ex->stream),
+                         p->L->op_type);
+}
+
+const dt_kernel dt_cuda_pool_kernel = {dt_pool_prepare, NULL, dt_pool_run};
+
+/* ---- Resize ---- */
+
+static ductile_status dt_resize_prepare(const ductile_layer *L, void **out)
+{
+    dt_cu_resize_params p;
+    memset(&p, 0, sizeof p);
+    DT_TRY(dt_resize_layer_read(L, &p.r));
+    return dt_cuda_params_copy(&p, sizeof p, L, out);
+}
+
+/* The scales or sizes are read at run from the host's values (constants or shape-pass
+ * values: ex->host_in); supports() admits only modes and ranks the kernel computes, the
+ * rest depends on those values. */
+static ductile_status dt_resize_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_resize_params *p = params;
+    dt_resize_params rp;
+    DT_TRY(dt_resize_params_of(&p->r, ex->host_in, &rp));
+    if (in[0].rank != 4 || rp.out[0] != in[0].dims[0] || rp.out[1] != in[0].dims[1] || rp.antialias ||
+        (rp.mode != DT_RESIZE_NEAREST && rp.mode != DT_RESIZE_LINEAR) || rp.ctm > DT_CTM_HALF_PIXEL_SYMMETRIC)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda Resize resizes the last two dims of 4-D inputs (nearest, linear)");
+    dt_cu_resize_geom g = {
+        .planes = in[0].dims[0] * in[0].dims[1], .ih = in[0].dims[2], .iw = in[0].dims[3],
+        .oh = out[0].dims[2], .ow = out[0].dims[3], .scale = {rp.scale[2], rp.scale[3]},
+        .ctm = rp.ctm, .nearest = rp.nearest, .linear = rp.mode == DT_RESIZE_LINEAR,
+    };
+    return dt_cuda_check(dt_cu_resize(out[0].dtype, in[0].data, out[0].data, &g, ex->stream), p->r.L->op_type);
+}
+
+const dt_kernel dt_cuda_resize_kernel = {dt_resize_prepare, NULL, dt_resize_run};
+
+/* ---- reductions ---- */
+
+static const struct { const char *op; int code; } dt_reduce_ops[] = {
+    {"ReduceSum", DT_CU_RED_SUM}, {"ReduceMean", DT_CU_RED_MEAN}, {"ReduceMax", DT_CU_RED_MAX},
+    {"ReduceMin", DT_CU_RED_MIN}, {"ReduceSumSquare", DT_CU_RED_SUMSQ}, {"ReduceL1", DT_CU_RED_L1},
+    {"ReduceL2", DT_CU_RED_L2},
+};
+
+int dt_cuda_reduce_code(const char *op)
+{
+    for (size_t i = 0; i < sizeof dt_reduce_ops / sizeof dt_reduce_ops[0]; i++)
+        if (!strcmp(dt_reduce_ops[i].op, op)) return dt_reduce_ops[i].code;
+    return -1;
+}
+
+static ductile_status dt_reduce_prepare(const ductile_layer *L, void **out)
+{
+    dt_cu_reduce_params p = {.L = L, .code = dt_cuda_reduce_code(L->op_type), .n_in = L->n_in};
+    if (p.code < 0) return dt_fail(DUCTILE_ERR_INTERNAL, "the cuda reduce kernel has no code for op '%s'", L->op_type);
+    DT_TRY(dt_reduce_attrs_read(L, &p.a));
+    return dt_cuda_params_copy(&p, sizeof p, L, out);
+}
+
+/* Reductions whose reduced axes are contiguous: [outer, n, inner]. The axes come from the
+ * attribute (read in prepare) or from input 1's value on the host (ex->host_in). */
+static ductile_status dt_reduce_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_reduce_params *p = params;
+    bool red[DT_MAX_DIMS], identity = false;
+    DT_TRY(dt_reduce_axes_of(&p->a, p->n_in, ex->host_in, red, &identity));
+    if (identity) {
+        dt_cu_layer_params copy = {p->L};
+        return dt_cuda_copy_kernel.run(&copy, in, out, ex);
+    }
+    int r = in[0].rank, first = -1, last = -1;
+    for (int d = 0; d < r; d++)
+        if (red[d]) {
+            if (first < 0) first = d;
+            last = d;
+        }
+    int64_t outer = 1, n = 1, inner = 1;
+    for (int d = 0; d < r; d++) {
+        if (first >= 0 && d >= first && d <= last) {
+            if (!red[d] && in[0].dims[d] != 1)
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction takes contiguous axes");
+            n *= in[0].dims[d];
+        } else if (first < 0 || d < first) outer *= in[0].dims[d];
+        else inner *= in[0].dims[d];
+    }
+    if (n == 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction needs a non-empty reduced block");
+    return dt_cuda_check(dt_cu_reduce(out[0].dtype, in[0].data, out[0].data, outer, n, inner, p->code, ex->stream),
+                         p->L->op_type);
+}
+
+const dt_kernel dt_cuda_reduce_kernel = {dt_reduce_prepare, NULL, dt_reduce_run};
