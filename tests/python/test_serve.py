@@ -2,7 +2,8 @@
 with two instances each, on one engine per model held by the serve process. Concurrent
 requests at varying shapes over HTTP and gRPC, each output against onnxruntime; dynamic
 batching seen on /metrics; out-of-profile requests get ductile's message as a 400 (gRPC
-INVALID_ARGUMENT) and the server goes on; SIGTERM stops the server and every stub. Skipped, with the reason, where this Python cannot run the server."""
+INVALID_ARGUMENT) and the server goes on; SIGTERM stops the server and every stub. Skipped,
+with the reason, where this Python cannot run the server."""
 import concurrent.futures
 import os
 import re
