@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -35,6 +37,18 @@ def session():
     return ort_session(model_path(ENGINES["bert"][0]))
 
 
+class Runner(EngineRunner):
+    """An instance's runner whose first run waits at `barrier` (when one is set) for the other
+    instance's first run: executes of different instances must overlap to get past it."""
+    barrier = None
+
+    def run(self, feeds):
+        if self.barrier is not None:
+            barrier, self.barrier = self.barrier, None
+            barrier.wait()
+        return super().run(feeds)
+
+
 @pytest.fixture()
 def host(tmp_path):
     engine_path = build_engine("bert", str(tmp_path / "bert.engine"))
@@ -42,20 +56,33 @@ def host(tmp_path):
     runners = []
 
     def new_runner():
-        runners.append(EngineRunner(engine, threads=1))
+        runners.append(Runner(engine, threads=1))
+        runners[-1].barrier = h.barrier
         return runners[-1]
 
     lines = []
     h = ModelHost("bert", str(tmp_path / "bert.sock"), new_runner, max_batch=4,
-                  log=lines.append).start()
-    h.engine, h.runners, h.lines, h.engine_path = engine, runners, lines, engine_path
+                  log=lines.append)
+    h.engine, h.runners, h.lines, h.engine_path, h.barrier = engine, runners, lines, \
+        engine_path, None
+    h.start()
     try:
         yield h
     finally:
         h.stop()
 
 
+def wait_for(predicate, timeout_s=30):
+    deadline = time.monotonic() + timeout_s
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return predicate()
+
+
 def test_two_instances_run_at_once_on_one_engine_with_their_own_contexts(host, session):
+    # Each instance's first execute waits for the other's (a barrier with a timeout): were the
+    # instances' executes serialized, it would break and their requests fail.
+    host.barrier = threading.Barrier(2, timeout=60)
     work = [[bert_feeds(1, 8, 1), bert_feeds(1, 8, 2), bert_feeds(2, 33, 3)],
             [bert_feeds(4, 64, 4), bert_feeds(1, 1, 5)],
             [bert_feeds(1, 8, 6), bert_feeds(1, 8, 7), bert_feeds(1, 8, 8)],
@@ -63,29 +90,31 @@ def test_two_instances_run_at_once_on_one_engine_with_their_own_contexts(host, s
 
     def instance(k):
         client = wire.Client(host.path, "bert", 1000 + k)
-        try:
-            return [client.run(requests) for requests in work[k::2]]
-        finally:
-            client.close()
+        return client, [client.run(requests) for requests in work[k::2]]
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
         done = list(pool.map(instance, range(2), timeout=120))
-    for k, calls in enumerate(done):
+    for k, (_, calls) in enumerate(done):
         for requests, (results, counts) in zip(work[k::2], calls):
             assert len(results) == len(requests)
             for feeds, got in zip(requests, results):
                 want = ort_run(None, feeds, session=session)["last_hidden_state"]
                 assert_close(got["last_hidden_state"], want, what=str(feeds["input_ids"].shape))
     # Alike requests ran together: [1x8, 1x8, 2x33] in 2 executes, [1x8] x 3 in one.
-    assert done[0][0][1] == (2, 3) and done[0][1][1] == (1, 3)
+    assert done[0][1][0][1] == (2, 3) and done[0][1][1][1] == (1, 3)
     # One engine; a runner per instance, each with contexts of its own.
     assert len(host.runners) == 2 and all(r.engine is host.engine for r in host.runners)
     assert host.runners[0].context(0) is not host.runners[1].context(0)
     assert sorted(pid for pid, _, _ in host.instances) == [1000, 1001]
-    assert sorted(line for line in host.lines if "attached" in line) == [
-        f"ductile.serve: bert: instance {n} (stub pid {p}) attached to the engine in pid "
-        f"{os.getpid()}" for n, p in sorted((n + 1, pid) for n, (pid, _, _) in
-                                            enumerate(host.instances))]
+    attached = sorted(line for line in host.lines if "attached" in line)
+    assert [line.replace("1001", "1000") for line in attached] == [
+        f"ductile.serve: bert: instance {n} (stub pid 1000) attached to the engine in pid "
+        f"{os.getpid()}" for n in (1, 2)]
+    # An instance that goes (Triton unloads the model) takes its runner and contexts along.
+    for client, _ in done:
+        client.close()
+    assert wait_for(lambda: host.instances == [])
+    assert wait_for(lambda: sum("detached" in line for line in host.lines) == 2)
 
 
 def test_a_refused_request_keeps_ductiles_message_and_status(host, session):
@@ -134,6 +163,7 @@ def test_forwarding_model_answers_through_the_backend_api(host, session, tmp_pat
                       "model_version": "1"})
     feeds = [bert_feeds(1, 7, 0), bert_feeds(1, 70, 1), bert_feeds(1, 7, 2)]
     responses = model.execute([Request(f) for f in feeds])
+    assert [pid for pid, _, _ in host.instances] == [os.getpid()]
     model.finalize()
     assert (responses[1].error.code, responses[1].error.message) == (
         "INVALID_ARG", "input 'input_ids' dimension 1 (seq) is 70, outside the range 1..64 of "
@@ -142,7 +172,7 @@ def test_forwarding_model_answers_through_the_backend_api(host, session, tmp_pat
         assert responses[i].error is None
         [t] = responses[i].output_tensors
         assert_close(t.array, ort_run(None, feeds[i], session=session)["last_hidden_state"])
-    assert [pid for pid, _, _ in host.instances] == [os.getpid()]
+    assert wait_for(lambda: host.instances == [])
 
 
 def test_a_forwarding_stub_never_loads_ductile(tmp_path):

@@ -34,7 +34,8 @@ class ModelHost:
         self.new_runner = new_runner
         self.max_batch = max_batch
         self.log = log or (lambda line: None)
-        self.instances = []  # (stub pid, runner, Stats), in attach order
+        self.instances = []  # (stub pid, runner, Stats) of the instances attached now
+        self.attached = 0  # instances attached so far (a reloaded model attaches anew)
         self._lock = threading.Lock()
         self._sock = None
         self._threads = []
@@ -59,13 +60,14 @@ class ModelHost:
                 return
             with self._lock:
                 self._conns.append(conn)
+            self._threads = [t for t in self._threads if t.is_alive()]
             t = threading.Thread(target=self._serve, args=(conn,), daemon=True,
                                  name=f"ductile-instance-{self.name}")
             t.start()
             self._threads.append(t)
 
     def _serve(self, conn):
-        pid = None
+        pid = entry = None
         try:
             meta, _ = wire.recv(conn)
             if meta.get("op") != "hello" or meta.get("model") != self.name:
@@ -74,9 +76,11 @@ class ModelHost:
                 return
             pid = meta.get("pid")
             runner, stats = self.new_runner(), Stats()
+            entry = (pid, runner, stats)
             with self._lock:
-                self.instances.append((pid, runner, stats))
-                n = len(self.instances)
+                self.instances.append(entry)
+                self.attached += 1
+                n = self.attached
             self.log(f"ductile.serve: {self.name}: instance {n} (stub pid {pid}) attached to "
                      f"the engine in pid {os.getpid()}")
             wire.send(conn, {"host_pid": os.getpid(), "instance": n})
@@ -96,7 +100,12 @@ class ModelHost:
             pass  # the stub went away (Triton unloads the model or stops) or spoke nonsense
         finally:
             conn.close()
-            if pid is not None and not self.closing:
+            with self._lock:
+                if entry in self.instances:  # its contexts go with it
+                    self.instances.remove(entry)
+                if conn in self._conns:
+                    self._conns.remove(conn)
+            if entry is not None and not self.closing:
                 self.log(f"ductile.serve: {self.name}: instance (stub pid {pid}) detached")
 
     def stop(self):
