@@ -98,6 +98,7 @@ def test_two_instances_run_at_once_on_one_engine_with_their_own_contexts(host, s
         for requests, (results, counts) in zip(work[k::2], calls):
             assert len(results) == len(requests)
             for feeds, got in zip(requests, results):
+                assert isinstance(got, dict), f"{got.status}: {got}"
                 want = ort_run(None, feeds, session=session)["last_hidden_state"]
                 assert_close(got["last_hidden_state"], want, what=str(feeds["input_ids"].shape))
     # Alike requests ran together: [1x8, 1x8, 2x33] in 2 executes, [1x8] x 3 in one.
