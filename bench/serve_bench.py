@@ -7,7 +7,8 @@ model class and the same batcher, with and without dynamic batching.
 For each backend (ductile's engine, onnxruntime's session on the same ONNX file) and each
 batching mode, a Triton (requirements-serve.txt) is started on 127.0.0.1 with 2 instances of
 1 thread each, served as `python -m ductile.serve` serves: the instances forward to this
-process, which holds ductile's engine once (a context per instance) or a session per instance; a bounded gRPC load generator (tritonclient) then sends requests at
+process, which holds ductile's engine once (a context per instance) or a session per
+instance; a bounded gRPC load generator (tritonclient) then sends requests at
 concurrency 1, 4 and 16 for each shape (and a mix of them), each point for at most --seconds
 and at most --max-requests. Reported: requests/s, items/s (batch rows), p50 and p99 latency
 in ms, and the executes the model ran per request (below 1: batching happened). Writes

@@ -8,5 +8,6 @@ cli.py (the command), signature.py (the engine's I/O as Triton sees it), reposit
 model repository), triton_model.py (the Python backend model), host.py (each model's one
 engine, in the serve process, shared by its instances) and wire.py (what instances send it),
 runner.py (an instance's contexts on the engine), batcher.py (dynamic batching inside the
-profiles), server.py (the bundled server), manifest.py (KServe). The server and its client come from requirements-serve.txt.
+profiles), server.py (the bundled server), manifest.py (KServe). The server and its client
+come from requirements-serve.txt.
 """

@@ -63,7 +63,8 @@ def export_model(repository, name, engine_path, instances=1, max_batch=None,
                               queue_delay_us=queue_delay_us, dynamic_batching=dynamic_batching,
                               threads=threads)
     if host_socket:
-        config += f'parameters {{ key: "host_socket" value: {{ string_value: "{host_socket}" }} }}\n'
+        config += (f'parameters {{ key: "host_socket" value: {{ string_value: '
+                   f'"{host_socket}" }} }}\n')
     version = os.path.join(repository, name, "1")
     os.makedirs(version, exist_ok=True)
     with open(os.path.join(repository, name, "config.pbtxt"), "w", encoding="utf-8") as f:
