@@ -47,15 +47,17 @@ class ModelHost:
         self._sock.bind(self.path)
         os.chmod(self.path, 0o600)  # this user's stubs only
         self._sock.listen(64)
-        t = threading.Thread(target=self._accept, name=f"ductile-host-{self.name}", daemon=True)
+        t = threading.Thread(target=self._accept, args=(self._sock,), daemon=True,
+                             name=f"ductile-host-{self.name}")
         t.start()
         self._threads.append(t)
         return self
 
-    def _accept(self):
+    def _accept(self, listening):
+        # The socket is passed in, not read from self: stop() clears self._sock under us.
         while True:
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = listening.accept()
             except OSError:  # closed by stop()
                 return
             with self._lock:
