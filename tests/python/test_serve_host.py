@@ -25,6 +25,9 @@ from ductile.serve.runner import EngineRunner
 from serve_help import ENGINES, Request, build_engine, model_config_dict, stand_in_backend
 from util import assert_close, model_path, ort_run, ort_session
 
+# An exception in one of the host's threads (accept, an instance's) fails the test.
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
 
 def bert_feeds(batch, seq, seed):
     rng = np.random.default_rng(seed)
