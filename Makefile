@@ -8,6 +8,8 @@
 #   make conformance  ONNX's five backend suites through ONNX's runner, fixed and symbolic dims:
 #                 counts per suite, build/conformance.json (conformance-expectations: also
 #                 rewrites tests/conformance/expected_failures.txt, the ratchet make test checks)
+#   make op-table README.md's table of supported ops, from the code and the node-test results
+#                 (scripts/op_table.py; build/conformance.json's when there is one)
 CC      ?= gcc
 BUILD   ?= build
 CFLAGS  ?= -O3 -g
@@ -51,7 +53,7 @@ DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
 .PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick bench-cuda layers examples \
-        conformance conformance-expectations serve-deps serve-bench
+        conformance conformance-expectations op-table serve-deps serve-bench
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
@@ -202,6 +204,10 @@ conformance: venv all
 conformance-expectations: venv all
 	PYTHONPATH=python $(VPY) tests/conformance/run_conformance.py --json $(BUILD)/conformance.json \
 	  --write-expectations
+	$(PYTHON) scripts/op_table.py --write --conformance $(BUILD)/conformance.json
+
+op-table:
+	$(PYTHON) scripts/op_table.py --write $(if $(wildcard $(BUILD)/conformance.json),--conformance $(BUILD)/conformance.json)
 
 
 # Benchmarks (bench/bench.py): ductile and onnxruntime each in its own process, alternating.

@@ -6,7 +6,9 @@ model class and the same batcher, with and without dynamic batching.
 
 For each backend (ductile's engine, onnxruntime's session on the same ONNX file) and each
 batching mode, a Triton (requirements-serve.txt) is started on 127.0.0.1 with 2 instances of
-1 thread each; a bounded gRPC load generator (tritonclient) then sends requests at
+1 thread each, served as `python -m ductile.serve` serves: the instances forward to this
+process, which holds ductile's engine once (a context per instance) or a session per
+instance; a bounded gRPC load generator (tritonclient) then sends requests at
 concurrency 1, 4 and 16 for each shape (and a mix of them), each point for at most --seconds
 and at most --max-requests. Reported: requests/s, items/s (batch rows), p50 and p99 latency
 in ms, and the executes the model ran per request (below 1: batching happened). Writes
@@ -14,6 +16,7 @@ bench/results/serve-<date>.md. Every request goes to 127.0.0.1; every loop is bo
 """
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import os
 import platform
@@ -33,7 +36,9 @@ MODELS = os.path.abspath(os.environ.get("DUCTILE_MODELS", os.path.join(ROOT, "..
 import numpy as np  # noqa: E402
 
 import ductile  # noqa: E402
+from ductile.serve.host import ModelHost  # noqa: E402
 from ductile.serve.repository import export_model  # noqa: E402
+from ductile.serve.runner import EngineRunner  # noqa: E402
 from ductile.serve.server import TritonServer, free_port, missing_reason  # noqa: E402
 from ductile.serve.signature import read_signature  # noqa: E402
 
@@ -46,16 +51,12 @@ SUITE = {
 CONCURRENCY = (1, 4, 16)
 INSTANCES, THREADS, QUEUE_DELAY_US = 2, 1, 2000
 
-ORT_MODEL_PY = '''import sys
-sys.path.insert(0, {path!r})
-import onnxruntime as ort
-from ductile.serve.triton_model import TritonPythonModel as _Ductile, _param
-
-
 class OrtRunner:
-    """onnxruntime behind the same batcher: no profile to check against."""
+    """onnxruntime behind the same host and batcher: a session per instance, no profile to
+    check against."""
 
     def __init__(self, path, threads):
+        import onnxruntime as ort
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
@@ -69,12 +70,6 @@ class OrtRunner:
         return dict(zip(self.names, self.session.run(self.names, feeds)))
 
 
-class TritonPythonModel(_Ductile):
-    def make_runner(self, config, here):
-        return OrtRunner(_param(config, "onnx", ""), int(_param(config, "threads", "1")))
-'''
-
-
 def build_engine(model, profile, path):
     builder = ductile.Builder()
     network = builder.parse_onnx(os.path.join(MODELS, model + ".onnx"))
@@ -86,20 +81,23 @@ def build_engine(model, profile, path):
     builder.build_engine(network, config).save(path)
 
 
-def repository(work, model, engine, backend, batching):
-    """A repository with one model served by `backend` ("ductile" or "onnxruntime")."""
-    repo = os.path.join(work, f"repo-{backend}-{'dyn' if batching else 'off'}")
-    sig = read_signature(engine)
+def serving(work, model, engine, backend, batching):
+    """(repository, host): one model served by `backend` ("ductile": the engine loaded once;
+    "onnxruntime": a session per instance), its instances forwarding to the host in this
+    process, as `python -m ductile.serve` serves (host.py)."""
+    tag = f"{backend}-{'dyn' if batching else 'off'}"
+    repo, sock = os.path.join(work, f"repo-{tag}"), os.path.join(work, f"{tag}.sock")
+    if backend == "ductile":
+        loaded = ductile.load_engine(engine)
+        sig = read_signature(loaded)
+        new_runner = lambda: EngineRunner(loaded, threads=THREADS)  # noqa: E731
+    else:
+        sig = read_signature(engine)
+        onnx = os.path.join(MODELS, model + ".onnx")
+        new_runner = lambda: OrtRunner(onnx, THREADS)  # noqa: E731
     export_model(repo, model, engine, instances=INSTANCES, queue_delay_us=QUEUE_DELAY_US,
-                 dynamic_batching=batching, threads=THREADS, signature=sig,
-                 import_path=os.path.join(ROOT, "python"))
-    if backend == "onnxruntime":
-        with open(os.path.join(repo, model, "1", "model.py"), "w", encoding="utf-8") as f:
-            f.write(ORT_MODEL_PY.format(path=os.path.join(ROOT, "python")))
-        with open(os.path.join(repo, model, "config.pbtxt"), "a", encoding="utf-8") as f:
-            f.write(f'parameters {{ key: "onnx" value: {{ string_value: '
-                    f'"{os.path.join(MODELS, model + ".onnx")}" }} }}\n')
-    return repo
+                 dynamic_batching=batching, threads=THREADS, signature=sig, host_socket=sock)
+    return repo, ModelHost(model, sock, new_runner, sig.max_batch).start()
 
 
 def feeds_for(shape, rng):
@@ -185,10 +183,12 @@ def main():
         build_engine(args.model, profile, engine)
         for backend in ("ductile", "onnxruntime"):
             for batching in (True, False):
-                repo = repository(work, args.model, engine, backend, batching)
+                repo, host = serving(work, args.model, engine, backend, batching)
                 ports = (free_port(), free_port(), free_port())
                 log = os.path.join(work, f"triton-{backend}-{batching}.log")
-                with TritonServer(repo, *ports, log_path=log) as server:
+                with contextlib.ExitStack() as stack:
+                    stack.callback(host.stop)
+                    server = stack.enter_context(TritonServer(repo, *ports, log_path=log))
                     server.start().wait_ready(timeout_s=120)
                     url = server.grpc_url
                     load(url, args.model, shape_sets[next(iter(shape_sets))], 2, 0.5, 20)
@@ -222,8 +222,10 @@ def write_report(args, rows, seconds):
              f"`bench/serve_bench.py{' --quick' if args.quick else ''}` on "
              f"{platform.node() and 'this machine'} ({os.cpu_count()} CPUs, "
              f"{platform.processor() or platform.machine()}). Triton 2.51 (nvidia-pytriton "
-             f"0.7.0's), Python backend, {INSTANCES} instances x {THREADS} thread, the same "
-             f"model class and batcher for both; dynamic batching: max queue delay "
+             f"0.7.0's), Python backend, {INSTANCES} instances x {THREADS} thread forwarding to "
+             "this process (host.py: ductile's engine loaded once with a context per instance; "
+             "onnxruntime a session per instance), the same model class, host and batcher "
+             f"for both; dynamic batching: max queue delay "
              f"{QUEUE_DELAY_US} us, max batch 8. gRPC on 127.0.0.1, closed loop, at most "
              f"{seconds:g} s or {args.max_requests} requests per row. exec/req: engine executes "
              "per request served (below 1: requests ran together).", "",

@@ -6,8 +6,10 @@ import signal
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 
+import numpy as np
 import pytest
 
 import ductile
@@ -125,3 +127,58 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             pass
         self._out.close()
+
+
+class Tensor:
+    """Triton's pb_utils.Tensor as far as the model uses it: DLPack both ways."""
+
+    def __init__(self, name, array):
+        self.name, self.array = name, array
+
+    def __dlpack__(self, stream=None, **kwargs):
+        return self.array.__dlpack__(stream=stream, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.array.__dlpack_device__()
+
+    @staticmethod
+    def from_dlpack(name, obj):
+        return Tensor(name, np.from_dlpack(obj).copy())
+
+
+class TritonError:
+    INTERNAL, INVALID_ARG = "INTERNAL", "INVALID_ARG"
+
+    def __init__(self, message, code="UNKNOWN"):
+        self.message, self.code = message, code
+
+
+class Response:
+    def __init__(self, output_tensors=None, error=None):
+        self.output_tensors, self.error = output_tensors, error
+
+
+class Request:
+    def __init__(self, feeds):
+        self.feeds = feeds
+
+    def requested_output_names(self):
+        return []
+
+
+def stand_in_backend():
+    """A stand-in of Triton's triton_python_backend_utils, as far as triton_model.py uses it."""
+    m = types.ModuleType("triton_python_backend_utils")
+    m.Tensor, m.TritonError, m.InferenceResponse = Tensor, TritonError, Response
+    m.get_input_tensor_by_name = lambda r, name: Tensor(name, r.feeds[name])
+    return m
+
+
+def model_config_dict(path):
+    """A config.pbtxt as Triton hands it to initialize(): JSON with the proto's field names."""
+    mc = pytest.importorskip("tritonclient.grpc.model_config_pb2",
+                             reason="tritonclient (requirements-serve.txt) parses config.pbtxt")
+    from google.protobuf import json_format, text_format
+    with open(path, encoding="utf-8") as f:
+        config = text_format.Parse(f.read(), mc.ModelConfig())
+    return json_format.MessageToDict(config, preserving_proto_field_name=True)

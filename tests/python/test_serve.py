@@ -1,8 +1,9 @@
 """python -m ductile.serve on loopback: Triton (bundled by nvidia-pytriton) serving two engines
-with two instances each. Concurrent requests at varying shapes over HTTP and gRPC, each
-output against onnxruntime; dynamic batching seen on /metrics; out-of-profile requests get
-ductile's message as a 400 (gRPC INVALID_ARGUMENT) and the server goes on; SIGTERM stops the
-server and every stub. Skipped, with the reason, where this Python cannot run the server."""
+with two instances each, on one engine per model held by the serve process. Concurrent
+requests at varying shapes over HTTP and gRPC, each output against onnxruntime; dynamic
+batching seen on /metrics; out-of-profile requests get ductile's message as a 400 (gRPC
+INVALID_ARGUMENT) and the server goes on; SIGTERM stops the server and every stub. Skipped,
+with the reason, where this Python cannot run the server."""
 import concurrent.futures
 import os
 import re
@@ -179,6 +180,48 @@ def test_a_refused_request_does_not_fail_the_others_of_its_batch(server, session
     for feeds, got in zip(good, (results[0], results[2], results[3])):
         want = ort_run(None, feeds, session=sessions["bert"])
         assert_close(got["last_hidden_state"], want["last_hidden_state"])
+
+
+def stub_pids(group):
+    """Triton Python backend stubs in process group `group`."""
+    pids = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+            if os.getpgid(int(entry)) == group and b"triton_python_backend_stub" in cmdline:
+                pids.add(int(entry))
+        except (OSError, ProcessLookupError):
+            pass
+    return pids
+
+
+def maps_library(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return "libductile" in f.read()
+
+
+def test_instances_share_one_engine_in_the_serve_process(server):
+    """Two models of two instances each: four stubs, none of which maps the library; the serve
+    process loaded each engine once and every stub attached to it."""
+    out, serve_pid = server.output(), server.proc.pid
+    attached = set()
+    for model, engine in (("bert", "bert.engine"), ("sr", "sr.engine")):
+        loads = re.findall(rf"^ductile\.serve: {model}: loaded (\S+) once \(\d+ bytes\) in pid "
+                           r"(\d+), for 2 instance\(s\)$", out, re.M)
+        assert [(os.path.basename(p), int(pid)) for p, pid in loads] == [(engine, serve_pid)], out
+        lines = re.findall(rf"^ductile\.serve: {model}: instance (\d+) \(stub pid (\d+)\) "
+                           r"attached to the engine in pid (\d+)$", out, re.M)
+        assert sorted(int(n) for n, _, _ in lines) == [1, 2], out
+        assert {int(host) for _, _, host in lines} == {serve_pid}
+        attached |= {int(pid) for _, pid, _ in lines}
+    assert len(attached) == 4
+    # Every stub the server runs attached to the serve process, and none holds the library.
+    assert stub_pids(serve_pid) == attached
+    assert [pid for pid in attached if maps_library(pid)] == []
+    assert maps_library(serve_pid)
 
 
 def test_sigterm_stops_the_server_and_its_stubs(server):

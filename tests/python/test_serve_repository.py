@@ -8,7 +8,6 @@ import importlib.util
 import json
 import pathlib
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ import pytest
 from ductile.serve import manifest
 from ductile.serve.cli import main
 from ductile.serve.repository import MODEL_PY
-from serve_help import ENGINES, build_engine
+from serve_help import ENGINES, Request as _Request, build_engine, stand_in_backend
 from util import REPO, assert_close, model_path, ort_run, ort_session
 
 
@@ -71,50 +70,6 @@ def test_repository_layout_and_config_as_triton_reads_it(exported):
     assert [(t.name, list(t.dims)) for t in c.input] == [("input_ids", [-1]),
                                                          ("attention_mask", [-1])]
     assert [(t.name, list(t.dims)) for t in c.output] == [("last_hidden_state", [-1, 256])]
-
-
-class _Tensor:
-    """Triton's pb_utils.Tensor as far as the model uses it: DLPack both ways."""
-
-    def __init__(self, name, array):
-        self.name, self.array = name, array
-
-    def __dlpack__(self, stream=None, **kwargs):
-        return self.array.__dlpack__(stream=stream, **kwargs)
-
-    def __dlpack_device__(self):
-        return self.array.__dlpack_device__()
-
-    @staticmethod
-    def from_dlpack(name, obj):
-        return _Tensor(name, np.from_dlpack(obj).copy())
-
-
-class _Error:
-    INTERNAL, INVALID_ARG = "INTERNAL", "INVALID_ARG"
-
-    def __init__(self, message, code="UNKNOWN"):
-        self.message, self.code = message, code
-
-
-class _Response:
-    def __init__(self, output_tensors=None, error=None):
-        self.output_tensors, self.error = output_tensors, error
-
-
-class _Request:
-    def __init__(self, feeds):
-        self.feeds = feeds
-
-    def requested_output_names(self):
-        return []
-
-
-def stand_in_backend():
-    m = types.ModuleType("triton_python_backend_utils")
-    m.Tensor, m.TritonError, m.InferenceResponse = _Tensor, _Error, _Response
-    m.get_input_tensor_by_name = lambda r, name: _Tensor(name, r.feeds[name])
-    return m
 
 
 def test_exported_model_runs_through_the_python_backend_api(exported, monkeypatch):

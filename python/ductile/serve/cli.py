@@ -25,7 +25,8 @@ def parse_args(argv):
                     help="address every endpoint binds to (default: loopback only)")
     ap.add_argument("--instances", type=int, default=1,
                     help="model instances (Triton instance_group count), each with its own "
-                         "execution contexts")
+                         "execution contexts on the model's one engine (loaded once, in this "
+                         "process; an exported repository loads it in each instance)")
     ap.add_argument("--max-batch", type=int, default=None,
                     help="largest batch one execute runs (default: the profile's max batch; "
                          "0: no batch dim)")
@@ -67,19 +68,48 @@ def parse_args(argv):
     return args
 
 
-def export(args, repository, import_path=None):
+def export(args, repository, import_path=None, host_for=None):
+    """Writes the repository; returns the model names. host_for(index, name, path): for
+    local serving, (the socket of the host that holds this model's engine, its Signature)."""
     from .repository import export_model, parse_model_arg
     names = []
-    for text in args.model:
+    for i, text in enumerate(args.model):
         name, path = parse_model_arg(text)
         if name in names:
             raise ValueError(f"--model '{text}': the name '{name}' is given twice")
+        socket_path, sig = host_for(i, name, path) if host_for else (None, None)
         export_model(repository, name, path, instances=args.instances,
                      max_batch=args.max_batch, queue_delay_us=args.max_queue_delay_us,
                      dynamic_batching=not args.no_dynamic_batching, threads=args.threads,
-                     import_path=import_path)
+                     import_path=import_path, signature=sig, host_socket=socket_path)
         names.append(name)
     return names
+
+
+def _say(line):
+    print(line, flush=True)
+
+
+def _hosts(args, work, hosts):
+    """host_for for export(): loads each engine once, here, and makes the host its instances
+    attach to (host.py); the hosts start once the repository validated every model."""
+    from ..engine import load_engine
+    from .host import ModelHost
+    from .runner import EngineRunner
+    from .signature import read_signature
+
+    def host_for(i, name, path):
+        engine = load_engine(path)
+        sig = read_signature(engine)
+        max_batch = sig.max_batch if args.max_batch is None else args.max_batch
+        socket_path = os.path.join(work, f"model{i}.sock")
+        hosts.append(ModelHost(name, socket_path,
+                               lambda: EngineRunner(engine, threads=args.threads), max_batch,
+                               log=_say))
+        _say(f"ductile.serve: {name}: loaded {path} once ({os.path.getsize(path)} bytes) in "
+             f"pid {os.getpid()}, for {args.instances} instance(s)")
+        return socket_path, sig
+    return host_for
 
 
 def serve(args):
@@ -96,10 +126,12 @@ def serve(args):
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = None
+    hosts = []
     try:
-        # The model imports the ductile this command runs from.
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        names = export(args, os.path.join(work, "repository"), import_path=here)
+        names = export(args, os.path.join(work, "repository"),
+                       host_for=_hosts(args, work, hosts))
+        for host in hosts:
+            host.start()
         log = args.log or os.path.join(work, "triton.log")
         server = TritonServer(os.path.join(work, "repository"), args.http_port, args.grpc_port,
                               args.metrics_port or None, address=args.address, log_path=log,
@@ -122,8 +154,12 @@ def serve(args):
         print("ductile.serve: stopping", flush=True)
         return 0
     finally:
+        for host in hosts:
+            host.closing = True
         if server is not None:
             server.stop()
+        for host in hosts:
+            host.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -4,7 +4,11 @@ PyTriton's wheel (pinned in requirements-serve.txt) carries tritonserver, its Py
 and one backend stub per Python version; we start that server ourselves on our repository
 rather than through PyTriton's bind(), because the Python backend lets each request of a batch
 fail alone with a 400 and ductile's message (PyTriton fails a whole batch with a 500 and a
-traceback), and because it is the very repository a cluster serves.
+traceback), and because it is the very repository a cluster serves. (Its proxy model also
+makes outputs with Tensor(name, array), which this stub sends empty under numpy 2:
+triton_model.py says why.) bind() would have run K instances as threads of one process on one
+engine; host.py gives our model the same: the engines stay in the serve process, the stubs
+forward to them.
 
 The stub embeds the system's libpython (on Debian, /usr/lib/x86_64-linux-gnu/libpython3.X)
 and takes the standard library and site-packages of the `python3` first on PATH, this
