@@ -100,16 +100,26 @@ def code_ops(root=ROOT):
 
 
 def cuda_ops(root=ROOT):
-    """Ops with a kernel in src/backend/cuda/layers.c's tables that dt_cuda_supports does not
-    refuse outright (`if (!strcmp(op, "X")) return false;`)."""
-    text = _strip_comments(_read(os.path.join(root, "src", "backend", "cuda", "layers.c")))
-    found = set()
-    for body in re.findall(r"static\s+const\s+struct\s*\{[^}]*\}\s*\w+\s*\[\]\s*=\s*\{(.*?)\};",
-                           text, flags=re.S):
-        found.update(_table_names(body))
-    supports = re.search(r"bool\s+dt_cuda_supports\s*\([^)]*\)\s*\{(.*)", text, flags=re.S)
-    refused = set(re.findall(r'if\s*\(\s*!strcmp\(op,\s*"(\w+)"\)\s*\)\s*return\s+false;',
-                             supports.group(1) if supports else ""))
+    """Ops with a CUDA kernel: named in a table of src/backend/cuda/layers*.c (the compiled
+    kernels' table and the op-code tables of the families) or by the adapter's
+    `dt_cuda_kernel_find` (`!strcmp(op, "X")`), less those dt_cuda_supports refuses outright
+    (`if (!strcmp(op, "X")) return false;`)."""
+    directory = os.path.join(root, "src", "backend", "cuda")
+    found, refused = set(), set()
+    for name in sorted(os.listdir(directory)):
+        if not (name.startswith("layers") and name.endswith(".c")):
+            continue
+        text = _strip_comments(_read(os.path.join(directory, name)))
+        for body in re.findall(r"static\s+const\s+(?:struct\s*\{[^}]*\}|\w+)\s*\w+\s*\[\]\s*=\s*\{(.*?)\};",
+                               text, flags=re.S):
+            found.update(_table_names(body))
+        finder = re.search(r"dt_kernel_fn\s+dt_cuda_kernel_find\s*\([^)]*\)\s*\{(.*?)\n\}", text, flags=re.S)
+        if finder:
+            found.update(re.findall(r'!strcmp\(op,\s*"(\w+)"\)', finder.group(1)))
+        supports = re.search(r"bool\s+dt_cuda_supports\s*\([^)]*\)\s*\{(.*)", text, flags=re.S)
+        if supports:
+            refused.update(re.findall(r'if\s*\(\s*!strcmp\(op,\s*"(\w+)"\)\s*\)\s*return\s+false;',
+                                      supports.group(1)))
     return found - refused
 
 

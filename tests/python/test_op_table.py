@@ -50,7 +50,8 @@ def test_a_cuda_kernel_and_its_refusal_show_in_the_cuda_column(tmp_path):
     root = source_copy(tmp_path)
     assert op_table.code_ops(root)["Sign"]["cuda"] is False
     assert op_table.code_ops(root)["Identity"]["cuda"] is False  # in a table, always refused
-    layers = root / "src/backend/cuda/layers.c"
+    layers = root / "src/backend/cuda/layers_eltwise.c"
+    assert '{"Floor", DT_CU_FLOOR},' in layers.read_text()
     layers.write_text(layers.read_text().replace('{"Floor", DT_CU_FLOOR},',
                                                  '{"Floor", DT_CU_FLOOR}, {"Sign", 99},'))
     assert op_table.code_ops(root)["Sign"]["cuda"] is True
