@@ -45,29 +45,40 @@ static int conv_tactics(int64_t n, int64_t c, int64_t h, int64_t m, int64_t grou
     return conv_tactics_dt(DUCTILE_FLOAT32, n, c, h, m, group, k, stride, pad, ids);
 }
 
-/* The own conv kernels are instantiated for float32 only: a float16 / bfloat16 conv (builder
- * precision pass) is offered cuDNN's algorithms alone, and its default path (no tactic) is not
- * the own depthwise kernel (conv.c asks dt_cuda_conv_own_applies with the layer's dtype). */
+/* The own conv kernels have float16 and bfloat16 instantiations: a half conv (builder
+ * precision pass) is offered the same own kernels as a float32 one, next to cuDNN's
+ * algorithms, and its default path (no tactic) is the own depthwise kernel. Other dtypes get
+ * no own kernel. */
 static void check_half_tactics(void)
 {
     static const int halves[] = {DUCTILE_FLOAT16, DUCTILE_BFLOAT16};
-    int ids[16];
+    int ids[16], f32[16];
+    struct { int64_t n, c, h, m, group, k, stride, pad; } cases[] = {
+        {1, 32, 112, 32, 32, 3, 1, 1}, /* depthwise 3x3 */
+        {1, 16, 112, 96, 1, 1, 1, 0},  /* pointwise */
+        {2, 3, 224, 32, 1, 3, 2, 1},   /* strided 3x3 */
+        {1, 320, 7, 96, 1, 1, 1, 0},   /* pointwise, deep at 7x7: split K */
+    };
     for (int i = 0; i < 2; i++) {
         int dt = halves[i];
-        int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids); /* depthwise 3x3 */
-        CHECK(n > 0);
-        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
-        CHECK(has(ids, n, 1) && has(ids, n, 2) && has(ids, n, 3) && !has(ids, n, 8));
-        n = conv_tactics_dt(dt, 1, 16, 112, 96, 1, 1, 1, 0, ids); /* pointwise */
-        CHECK(n > 0);
-        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
-        n = conv_tactics_dt(dt, 2, 3, 224, 32, 1, 3, 2, 1, ids); /* strided 3x3 */
-        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int n = conv_tactics_dt(dt, cases[c].n, cases[c].c, cases[c].h, cases[c].m, cases[c].group, cases[c].k,
+                                    cases[c].stride, cases[c].pad, ids);
+            int nf = conv_tactics_dt(DUCTILE_FLOAT32, cases[c].n, cases[c].c, cases[c].h, cases[c].m, cases[c].group,
+                                     cases[c].k, cases[c].stride, cases[c].pad, f32);
+            CHECK_EQ_INT(n, nf);
+            for (int k = 0; k < n && k < nf; k++) CHECK_EQ_INT(ids[k], f32[k]);
+            CHECK(!has(ids, n, 8));
+        }
+        int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids);
+        CHECK(has(ids, n, DT_CUDA_CONV_DEPTHWISE) && has(ids, n, DT_CUDA_CONV_IGEMM32) && has(ids, n, 1));
         dt_conv_geom g = {.batch = 1, .c = 32, .m = 32, .group = 32, .in = {112, 112}, .out = {112, 112},
                           .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
         CHECK(dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT32, DT_CUDA_CONV_DEPTHWISE));
-        CHECK(!dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DEPTHWISE));
-        CHECK(!dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_IGEMM32));
+        CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_IGEMM32));
+        CHECK(!dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT64, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(!dt_cuda_conv_own_applies(&g, DUCTILE_INT8, DT_CUDA_CONV_IGEMM32));
     }
 }
 

@@ -4,12 +4,20 @@
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_own.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 namespace {
 
-template <typename T> __device__ __forceinline__ float to_f(T v) { return static_cast<float>(v); }
-template <typename T> __device__ __forceinline__ T from_f(float v) { return static_cast<T>(v); }
+// Loads widen to float, stores round to nearest even once (as kernels.cu's ld / st).
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 // One thread per output element: y[n, o, oh, ow] over the taps of input channel o / mult.
 // I: the index type (int where the output's element count fits: 32-bit division is far
@@ -71,7 +79,7 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
     const int64_t kbeg = part ? sl * kslice : 0, K = part ? (kbeg + kslice < Kall ? kbeg + kslice : Kall) : Kall;
     const int64_t m0 = (int64_t)blockIdx.y * BM, p0 = (int64_t)blockIdx.x * BP;
     const T *xn = x + (n * g.c + gi * Cg) * IP;
-    const T *wg = w + gi * Mg * K;
+    const T *wg = w + gi * Mg * Kall; // W is [M, Cg * taps]: a group's rows start Mg * Kall apart
     const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
     float acc[TM][TP];
 #pragma unroll
@@ -189,20 +197,46 @@ int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu
     return (int)cudaGetLastError();
 }
 
-} // namespace
-
-extern "C" int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                                        const dt_cu_conv *g, void *stream)
+template <typename T>
+int igemm_any(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, int tile,
+              int pointwise, float *part, int split, void *stream)
 {
-    return depthwise<float>(x, w, bias, res, y, g, stream);
+    const T *xt = (const T *)x, *wt = (const T *)w, *bt = (const T *)bias, *rt = (const T *)res;
+    T *yt = (T *)y;
+    if (pointwise)
+        return tile == 64 ? igemm<T, 64, true>(xt, wt, bt, rt, yt, g, part, split, stream)
+                          : igemm<T, 32, true>(xt, wt, bt, rt, yt, g, part, split, stream);
+    return tile == 64 ? igemm<T, 64, false>(xt, wt, bt, rt, yt, g, part, split, stream)
+                      : igemm<T, 32, false>(xt, wt, bt, rt, yt, g, part, split, stream);
 }
 
-extern "C" int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                                    const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream)
+} // namespace
+
+extern "C" int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                    const dt_cu_conv *g, void *stream)
 {
-    if (pointwise)
-        return tile == 64 ? igemm<float, 64, true>(x, w, bias, res, y, g, part, split, stream)
-                          : igemm<float, 32, true>(x, w, bias, res, y, g, part, split, stream);
-    return tile == 64 ? igemm<float, 64, false>(x, w, bias, res, y, g, part, split, stream)
-                      : igemm<float, 32, false>(x, w, bias, res, y, g, part, split, stream);
+    switch (dtype) {
+    case DUCTILE_FLOAT32:
+        return depthwise<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y,
+                                g, stream);
+    case DUCTILE_FLOAT16:
+        return depthwise<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
+                                 (__half *)y, g, stream);
+    case DUCTILE_BFLOAT16:
+        return depthwise<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w,
+                                        (const __nv_bfloat16 *)bias, (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g,
+                                        stream);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32: return igemm_any<float>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    case DUCTILE_FLOAT16: return igemm_any<__half>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    case DUCTILE_BFLOAT16: return igemm_any<__nv_bfloat16>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    }
+    return (int)cudaErrorInvalidValue;
 }

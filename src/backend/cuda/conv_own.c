@@ -2,6 +2,7 @@
  * geometry each kernel computes, and the launch with the layer's bias, residual and
  * activation fused. */
 #include "backend/cuda/conv_own.h"
+#include "core/checked.h"
 #include "core/status.h"
 #include "ops/fused.h"
 
@@ -42,8 +43,8 @@ static int dt_splitk(const dt_conv_geom *g)
 
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 {
-    /* The kernels are instantiated for float32 only (conv_own.h). */
-    if (dtype != DUCTILE_FLOAT32) return false;
+    /* The kernels' element types (conv_own.h). */
+    if (dtype != DUCTILE_FLOAT32 && dtype != DUCTILE_FLOAT16 && dtype != DUCTILE_BFLOAT16) return false;
     /* The implicit GEMM's grid: images x groups in z, output channels in y (each at most
      * 65535 blocks). */
     bool grid = g->batch * g->group <= 65535 && g->m / g->group <= 65535 * 32;
@@ -70,34 +71,45 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
                                     dt_view *out, dt_exec *ex)
 {
-    if (out[0].dtype != DUCTILE_FLOAT32 || in[DT_FC_X].dtype != DUCTILE_FLOAT32 || in[DT_FC_W].dtype != DUCTILE_FLOAT32)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "own convolution kernel %d: float32 only, tensors are %s", tactic,
-                       ductile_dtype_name((ductile_dtype)out[0].dtype));
     bool fused = !strcmp(L->op_type, "FusedConv");
+    int dtype = out[0].dtype;
+    const void *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
+    const void *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
+    /* One element type for every operand: the kernels read them all as dtype. */
+    static const char *const slot[] = {"input", "weights", "bias", "residual"};
+    for (int k = 0; k < 4; k++) {
+        bool used = k < DT_FC_B || (k == DT_FC_B && bias) || (k == DT_FC_R && res);
+        if (used && in[k].dtype != dtype)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "own convolution kernel %d: the %s is %s, the output %s", tactic,
+                           slot[k], ductile_dtype_name((ductile_dtype)in[k].dtype),
+                           ductile_dtype_name((ductile_dtype)dtype));
+    }
     dt_cu_conv c = {
         .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],
         .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1], .ph = g->pb[0], .pw = g->pb[1],
         .dh = g->d[0], .dw = g->d[1], .group = g->group,
     };
     c.act = fused ? dt_cuda_conv_act(L, &c.p0, &c.p1) : DT_CU_IDENTITY;
-    const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
-    const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     if (tactic == DT_CUDA_CONV_DEPTHWISE)
-        return dt_cuda_check(dt_cu_conv_depthwise_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
-                                                      ex->stream), "depthwise convolution");
+        return dt_cuda_check(dt_cu_conv_depthwise(dtype, in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
+                                                  ex->stream), "depthwise convolution");
     int tile = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK;
     int split = 1;
     float *part = NULL;
     if (tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_IGEMM32_SPLITK) {
-        /* The slices' sums in the context's workspace (sized here: the first run grows it). */
+        /* The slices' float32 sums in the context's workspace (sized here: the first run grows it). */
         dt_cuda_state *st = ex->state;
         split = dt_splitk(g);
-        size_t bytes = (size_t)split * (size_t)(g->batch * g->m * g->out[0] * g->out[1]) * sizeof(float);
+        size_t elems = 0, bytes = 0;
+        if (!dt_mul_size((size_t)split, (size_t)g->batch, &elems) || !dt_mul_size(elems, (size_t)g->m, &elems) ||
+            !dt_mul_size(elems, (size_t)(g->out[0] * g->out[1]), &elems) || !dt_mul_size(elems, sizeof(float), &bytes))
+            return dt_fail(DUCTILE_ERR_SHAPE, "split-K convolution: %d slices of %lld x %lld x %lld floats overflow size_t",
+                           split, (long long)g->batch, (long long)g->m, (long long)(g->out[0] * g->out[1]));
         DT_TRY(dt_cuda_workspace(st, bytes));
         part = st->ws;
     }
-    return dt_cuda_check(dt_cu_conv_igemm_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
-                                              part, split, ex->stream), "implicit GEMM convolution");
+    return dt_cuda_check(dt_cu_conv_igemm(dtype, in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
+                                          part, split, ex->stream), "implicit GEMM convolution");
 }

@@ -8,7 +8,9 @@
  *              kernels with stride 1 and no pads, where the columns are x itself. Split K:
  *              both with the K dim cut in slices summed by a second kernel, for grids
  *              that would leave most of the GPU idle (7x7 maps with deep channels).
- * Templated on the element type with float accumulation; float32 is instantiated. */
+ * Templated on the element type (float32, float16, bfloat16: every tensor of the layer in one
+ * type, as builder/precision.c lowers them) with float32 accumulation and epilogue, rounded
+ * once at the store. */
 #ifndef DT_CUDA_CONV_OWN_H
 #define DT_CUDA_CONV_OWN_H
 
@@ -39,16 +41,18 @@ typedef struct dt_cu_conv {
     float p0, p1;
 } dt_cu_conv;
 
-int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                             const dt_cu_conv *g, void *stream);
+/* dtype: a ductile_dtype (FLOAT32, FLOAT16 or BFLOAT16) of x, w, bias, res and y alike; each
+ * returns a cudaError_t (0: queued). */
+int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                         const dt_cu_conv *g, void *stream);
 /* tile: 64 or 32; pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
- * split * n * m * oh * ow floats where the K dim is summed in `split` slices by separate
- * blocks, then added with the epilogue by a second kernel. */
-int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                         const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream);
+ * split * n * m * oh * ow floats (float32 whatever dtype is) where the K dim is summed in
+ * `split` slices by separate blocks, then added with the epilogue by a second kernel. */
+int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                     const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream);
 
-/* Whether own kernel `tactic` computes this geometry with tensors of `dtype` (a ductile_dtype;
- * float32 only: half layers run on cuDNN). */
+/* Whether own kernel `tactic` computes this geometry with tensors of `dtype` (a ductile_dtype:
+ * float32, float16 or bfloat16). */
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic);
 /* Runs the layer with own kernel `tactic` (one that applies). */
 ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,

@@ -2,8 +2,9 @@
  * profile's opt shapes, and how a run finds the choice again.
  *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
  *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
- *     kernels that compute the geometry (conv_own.h; float32 layers only: a float16 /
- *     bfloat16 conv is offered cuDNN's algorithms alone). Not WINOGRAD_NONFUSED: its float32
+ *     kernels that compute the geometry (conv_own.h), in float32, float16 and bfloat16 alike:
+ *     a half layer times the own half kernels against cuDNN's tensor-core algorithms and keeps
+ *     the fastest at the opt shape. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic. */
 #include "backend/cuda/conv_own.h"
