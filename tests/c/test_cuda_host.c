@@ -82,6 +82,37 @@ static void check_half_tactics(void)
     }
 }
 
+/* What a profile calls the conv kernel a run takes (dt_cuda_kernel_path): the stored tactic,
+ * the own depthwise kernel by default, cuDNN's heuristic otherwise. */
+static const char *conv_path(int dtype, int64_t c, int64_t m, int64_t group, int64_t k, int64_t pad, int64_t stored)
+{
+    int64_t pads[4] = {pad, pad, pad, pad}, tactic[1] = {stored};
+    dt_attr attrs[3] = {
+        {.name = "group", .type = DT_ATTR_INT, .i = group},
+        {.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = pads},
+        {.name = "tactic", .type = DT_ATTR_INTS, .n = 1, .ints = tactic},
+    };
+    ductile_layer L = {.name = "conv", .op_type = "FusedConv", .n_in = 2, .n_attr = stored ? 3 : 2, .attrs = attrs};
+    dt_view in[2] = {{.dtype = dtype, .rank = 4, .dims = {1, c, 14, 14}}, {.dtype = dtype, .rank = 4, .dims = {m, c / group, k, k}}};
+    dt_view out[1] = {{.dtype = dtype, .rank = 4, .dims = {1, m, 14, 14}}};
+    return dt_cuda_kernel_path(&L, NULL, in, out, 0, 1);
+}
+
+static void check_kernel_paths(void)
+{
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, 0), "own_dw_f16");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 32, 32, 32, 3, 1, 0), "own_dw_f32");
+    CHECK_EQ_STR(conv_path(DUCTILE_BFLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_POINTWISE64), "own_pw64_bf16");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_IGEMM32), "own_igemm32_f16");
+    /* A pointwise tactic stored for a 3x3 conv does not apply: conv.c runs cuDNN's heuristic. */
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 3, 1, DT_CUDA_CONV_POINTWISE32), "cudnn_heuristic");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_CUDNN + 1), "cudnn_algo1");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, 0), "cudnn_heuristic");
+    ductile_layer relu = {.name = "r", .op_type = "Relu", .n_in = 1};
+    dt_view v[1] = {{.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {4}}};
+    CHECK(dt_cuda_kernel_path(&relu, NULL, v, v, 0, 1) == NULL);
+}
+
 static void check_tactics(void)
 {
     int ids[16];
@@ -133,6 +164,7 @@ int main(void)
 {
     check_tactics();
     check_half_tactics();
+    check_kernel_paths();
     static ductile_layer layers[LAYERS];
     dt_cuda_state *st = dt_calloc(1, sizeof *st);
     CHECK(st != NULL);

@@ -59,6 +59,11 @@ ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *
                                     dt_view *out, dt_exec *ex);
 /* The activation code of a FusedConv (DT_CU_IDENTITY for Conv) and its parameters. */
 int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1);
+/* dt_backend.kernel_path (tactics.c): which kernel a Conv / FusedConv runs at these shapes
+ * for the profile ("own_dw_f16", "own_igemm32_splitk_f32", "cudnn_algo1", "cudnn_heuristic");
+ * NULL for other ops. */
+const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
+                                int profile, int threads);
 
 #ifdef __cplusplus
 }
