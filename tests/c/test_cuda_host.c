@@ -66,8 +66,14 @@ static void check_half_tactics(void)
                                     cases[c].stride, cases[c].pad, ids);
             int nf = conv_tactics_dt(DUCTILE_FLOAT32, cases[c].n, cases[c].c, cases[c].h, cases[c].m, cases[c].group,
                                      cases[c].k, cases[c].stride, cases[c].pad, f32);
-            CHECK_EQ_INT(n, nf);
-            for (int k = 0; k < n && k < nf; k++) CHECK_EQ_INT(ids[k], f32[k]);
+            /* The same list, plus the tensor-core kernels where the GPU has them (sm_80+;
+             * never for float32). */
+            int m = 0;
+            for (int k = 0; k < n; k++)
+                if (ids[k] < DT_CUDA_CONV_TC_POINTWISE || ids[k] > DT_CUDA_CONV_TC_IGEMM_SPLITK) ids[m++] = ids[k];
+            CHECK_EQ_INT(m, nf);
+            for (int k = 0; k < m && k < nf; k++) CHECK_EQ_INT(ids[k], f32[k]);
+            for (int k = 0; k < nf; k++) CHECK(f32[k] < DT_CUDA_CONV_TC_POINTWISE);
             CHECK(!has(ids, n, 8));
         }
         int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids);
@@ -108,6 +114,14 @@ static void check_kernel_paths(void)
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 3, 1, DT_CUDA_CONV_POINTWISE32), "cudnn_heuristic");
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_CUDNN + 1), "cudnn_algo1");
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, 0), "cudnn_heuristic");
+    /* Tensor cores: never for float32; for half where the GPU has them (none without one). */
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, DT_CUDA_CONV_TC_POINTWISE), "cudnn_heuristic");
+    dt_conv_geom pw = {.batch = 1, .c = 16, .m = 64, .group = 1, .in = {14, 14}, .out = {14, 14},
+                       .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+    bool tc = dt_cuda_conv_own_applies(&pw, DUCTILE_FLOAT16, DT_CUDA_CONV_TC_POINTWISE);
+    CHECK(!dt_cuda_conv_own_applies(&pw, DUCTILE_FLOAT32, DT_CUDA_CONV_TC_POINTWISE));
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_TC_POINTWISE), tc ? "own_tc_pw_f16" : "cudnn_heuristic");
+    CHECK_EQ_STR(conv_path(DUCTILE_BFLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_TC_IGEMM), tc ? "own_tc_igemm_bf16" : "cudnn_heuristic");
     ductile_layer relu = {.name = "r", .op_type = "Relu", .n_in = 1};
     dt_view v[1] = {{.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {4}}};
     CHECK(dt_cuda_kernel_path(&relu, NULL, v, v, 0, 1) == NULL);

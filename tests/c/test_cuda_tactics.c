@@ -117,7 +117,9 @@ static void check(const char *file, const char *input, ductile_dims shape, const
     CHECK(want != NULL);
     static const int64_t conv_ids[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                                        DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, DT_CUDA_CONV_POINTWISE32_SPLITK,
-                                       DT_CUDA_CONV_IGEMM32_SPLITK, 1, 2, 3, 5, 6, 7};
+                                       DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE, DT_CUDA_CONV_TC_IGEMM,
+                                       DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK,
+                                       1, 2, 3, 5, 6, 7};
     static const int64_t mm_ids[] = {1, 2, 3, 4};
     const int64_t *ids = conv ? conv_ids : mm_ids;
     int n = conv ? (int)(sizeof conv_ids / sizeof conv_ids[0]) : 4;

@@ -8,6 +8,8 @@
  *              kernels with stride 1 and no pads, where the columns are x itself. Split K:
  *              both with the K dim cut in slices summed by a second kernel, for grids
  *              that would leave most of the GPU idle (7x7 maps with deep channels).
+ *   tensor cores: the implicit GEMM and pointwise kernels (split K too) for float16 /
+ *              bfloat16 layers on WMMA fragments (16x16x16, float accumulators), sm_80+.
  * Templated on the element type (float32, float16, bfloat16: every tensor of the layer in one
  * type, as builder/precision.c lowers them) with float32 accumulation and epilogue, rounded
  * once at the store. */
@@ -32,6 +34,11 @@ enum {
     DT_CUDA_CONV_IGEMM32 = 20,
     DT_CUDA_CONV_POINTWISE32_SPLITK = 21,
     DT_CUDA_CONV_IGEMM32_SPLITK = 22,
+    /* Tensor cores (WMMA, float16 / bfloat16 layers on sm_80+), 64x64 tiles. */
+    DT_CUDA_CONV_TC_POINTWISE = 23,
+    DT_CUDA_CONV_TC_IGEMM = 24,
+    DT_CUDA_CONV_TC_POINTWISE_SPLITK = 25,
+    DT_CUDA_CONV_TC_IGEMM_SPLITK = 26,
 };
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
@@ -45,7 +52,8 @@ typedef struct dt_cu_conv {
  * returns a cudaError_t (0: queued). */
 int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                          const dt_cu_conv *g, void *stream);
-/* tile: 64 or 32; pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
+/* tile: 64 or 32, or 0 for the tensor-core kernel (float16 / bfloat16 only, sm_80+);
+ * pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
  * split * n * m * oh * ow floats (float32 whatever dtype is) where the K dim is summed in
  * `split` slices by separate blocks, then added with the epilogue by a second kernel. */
 int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
