@@ -448,6 +448,26 @@ static void check_model(const char *file, const char *const *names, const ductil
  * run launches exactly the non-alias view layers, that every view is read at its first
  * tensor's address, that the planned offsets agree, and outputs against the CPU engine bit
  * for bit; then again with an aliased tensor marked as a network output (it copies now). */
+/* Profiler of check_alias_engine: alias layers report the tactic "<backend>.<op>.alias". */
+typedef struct alias_prof {
+    const ductile_engine *e;
+    int alias_rows, bad;
+} alias_prof;
+
+static void alias_report(void *user, const ductile_layer_timing *t)
+{
+    alias_prof *ap = user;
+    for (int i = 0; i < ap->e->plan.n_layers; i++) {
+        const dt_plan_layer *pl = &ap->e->plan.layers[i];
+        if (strcmp(pl->layer->name, t->layer)) continue;
+        char want[160];
+        snprintf(want, sizeof want, "fake.%s.alias", t->op_type);
+        bool is_alias = !strcmp(t->tactic, want);
+        ap->alias_rows += is_alias;
+        ap->bad += is_alias != pl->alias;
+    }
+}
+
 static int check_alias_engine(ductile_engine *cpu, ductile_engine *dev, const char *const *names,
                               const ductile_dims *shape, int n_in, const char *what, const char **first_alias)
 {
@@ -499,6 +519,13 @@ static int check_alias_engine(ductile_engine *cpu, ductile_engine *dev, const ch
         read_at_root++;
     }
     CHECK(aliased == 0 || read_at_root > 0);
+    /* Profiled: the alias layers say so in their tactic, the others do not. */
+    alias_prof ap = {.e = dev};
+    CHECK_EQ_INT(ductile_context_set_profiler(dc, alias_report, &ap), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_execute(dc), DUCTILE_OK);
+    CHECK_EQ_INT(ap.alias_rows, aliased);
+    CHECK_EQ_INT(ap.bad, 0);
+    CHECK_EQ_INT(ductile_context_set_profiler(dc, NULL, NULL), DUCTILE_OK);
     /* The planned offsets: a view at its first tensor's. */
     size_t *off = calloc((size_t)p->n_tensors + 1, sizeof *off), arena = 0;
     CHECK_EQ_INT(dt_memplan(dev, dt_context_views(dc), off, &arena), DUCTILE_OK);
