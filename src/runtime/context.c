@@ -708,7 +708,7 @@ static ductile_status dt_run_device_layers(ductile_context *c, void *stream, con
         dt_layer_input_views(L, c->st.views, in);
         for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
         double t0 = c->prof ? dt_now_ms() : 0;
-        if (pl->fallback) {
+        if (pl->fallback && !pl->alias) {
             s = dt_run_fallback(c, pl, in, out, hb, stream);
         } else {
             for (int k = 0; k < L->n_in; k++) {
@@ -719,7 +719,8 @@ static ductile_status dt_run_device_layers(ductile_context *c, void *stream, con
                 in[k].data = dt_device_data(c, t, hb);
             }
             for (int k = 0; k < L->n_out; k++) out[k].data = dt_device_data(c, L->out[k]->index, hb);
-            s = dt_plan_layer_run(pl, in, out, &ex);
+            /* A view's output is its input's bytes (dt_plan.alias_of): nothing to launch. */
+            if (!pl->alias) s = dt_plan_layer_run(pl, in, out, &ex);
         }
         if (!s && c->prof && !(s = be->sync(stream)))
             dt_profile_report(e, pl, ran++, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
@@ -869,7 +870,8 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
             out[k].data = dt_tensor_data(c, t);
         }
         double t0 = c->prof ? dt_now_ms() : 0;
-        ductile_status s = dt_plan_layer_run(pl, in, out, &ex);
+        /* A view's output is its input's bytes (dt_plan.alias_of): nothing to copy. */
+        ductile_status s = pl->alias ? DUCTILE_OK : dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
         if (c->prof) dt_profile_report(c->e, pl, ran++, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
     }

@@ -36,6 +36,8 @@ typedef struct dt_plan_layer {
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
     bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
                                  copied from the device and its outputs back */
+    bool alias;               /* a view layer (dt_op_is_view) whose output shares its input's
+                                 bytes (dt_plan.alias_of): execute does not run it */
 } dt_plan_layer;
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */
@@ -71,6 +73,11 @@ typedef struct dt_plan {
     struct dt_memlife *mem;
     int *mem_tensor;
     int n_mem;
+    /* Per tensor: the ACTIVATION whose bytes it is a view of (the output of an alias layer,
+     * through chains of them: always the first tensor, which has the block), else -1; and
+     * the block of each tensor that has one, else -1. */
+    int *alias_of;
+    int *mem_block;
     dt_plan_layer *layers;    /* in execution order */
 } dt_plan;
 
@@ -101,6 +108,10 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
 void dt_plan_free(dt_plan *plan);
 /* Ops that read only their input's dims, never its data (Shape, Size): value layers. */
 bool dt_op_reads_shape_only(const char *op);
+/* Ops whose output holds input 0's bytes unchanged in the same order (Reshape, Flatten,
+ * Squeeze, Unsqueeze, Identity): where input and output are both activations of a
+ * non-eager engine, the output is planned as a view of the input's bytes (no copy). */
+bool dt_op_is_view(const char *op);
 /* The most scratch any layer that execute runs needs at the shapes in views (per tensor):
  * of the host fallback layers of a device engine when `fallback` (host memory), else of the
  * others (the engine backend's memory). */

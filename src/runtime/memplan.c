@@ -297,29 +297,44 @@ ductile_status dt_memlife_place(const dt_memlife *m, const size_t *sizes, size_t
 
 ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *p)
 {
+    /* A tensor that is a view of another (alias_of) has no block: its first tensor's block
+     * lives until the last reader of any view of it. */
     int n = 0;
     for (int t = 0; t < net->n_tensors; t++)
-        n += p->kind[t] == DT_TENSOR_ACTIVATION && net->tensors[t]->producer;
-    size_t nn = (size_t)n + 1;
+        n += p->kind[t] == DT_TENSOR_ACTIVATION && net->tensors[t]->producer && p->alias_of[t] < 0;
+    size_t nn = (size_t)n + 1, nt = (size_t)net->n_tensors + 1;
     int *first = dt_malloc(nn * sizeof *first), *last = dt_malloc(nn * sizeof *last);
+    int *reach = dt_malloc(nt * sizeof *reach);
     p->mem_tensor = dt_malloc(nn * sizeof *p->mem_tensor);
-    if (!first || !last || !p->mem_tensor) {
+    p->mem_block = dt_malloc(nt * sizeof *p->mem_block);
+    if (!first || !last || !reach || !p->mem_tensor || !p->mem_block) {
         dt_free(first);
         dt_free(last);
+        dt_free(reach);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d tensors", net->n_tensors);
+    }
+    for (int t = 0; t < net->n_tensors; t++) {
+        reach[t] = p->last_use[t];
+        p->mem_block[t] = -1;
+    }
+    for (int t = 0; t < net->n_tensors; t++) {
+        int r = p->alias_of[t];
+        if (r >= 0 && p->last_use[t] > reach[r]) reach[r] = p->last_use[t];
     }
     int b = 0;
     for (int t = 0; t < net->n_tensors; t++) {
-        if (p->kind[t] != DT_TENSOR_ACTIVATION || !net->tensors[t]->producer) continue;
+        if (p->kind[t] != DT_TENSOR_ACTIVATION || !net->tensors[t]->producer || p->alias_of[t] >= 0) continue;
         p->mem_tensor[b] = t;
+        p->mem_block[t] = b;
         first[b] = net->tensors[t]->producer->index;
-        last[b] = p->last_use[t] < first[b] ? first[b] : p->last_use[t];
+        last[b] = reach[t] < first[b] ? first[b] : reach[t];
         b++;
     }
     p->n_mem = n;
     ductile_status s = dt_memlife_make(n, first, last, net->n_layers, 0, &p->mem);
     dt_free(first);
     dt_free(last);
+    dt_free(reach);
     return s;
 }
 
@@ -348,6 +363,21 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
         }
         sizes[b] = (bytes + 63) & ~(size_t)63;
     }
+    /* A view's bytes are its first tensor's (view ops keep the element count, which the
+     * shape pass checks; the block is grown all the same should a view need more). */
+    for (int t = 0; t < net->n_tensors && !s; t++) {
+        int r = p->alias_of[t];
+        size_t bytes;
+        if (r < 0 || p->mem_block[r] < 0) continue;
+        if (!dt_view_bytes(&views[t], &bytes) || bytes > SIZE_MAX - 63) {
+            s = dt_fail(DUCTILE_ERR_SHAPE, "tensor '%s' (output of node '%s' (%s)): its size in bytes passes %zu",
+                        net->tensors[t]->name, net->tensors[t]->producer->name, net->tensors[t]->producer->op_type,
+                        (size_t)SIZE_MAX - 63);
+            break;
+        }
+        bytes = (bytes + 63) & ~(size_t)63;
+        if (bytes > sizes[p->mem_block[r]]) sizes[p->mem_block[r]] = bytes;
+    }
     int failed = -1;
     if (!s) s = dt_place(p->mem, sizes, offs, arena_size, NULL, &failed);
     if (s && failed >= 0) {
@@ -356,6 +386,8 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
                     (size_t)SIZE_MAX, T->name, T->producer->name, T->producer->op_type, sizes[failed]);
     }
     for (int b = 0; b < p->n_mem && !s; b++) offsets[p->mem_tensor[b]] = offs[b];
+    for (int t = 0; t < net->n_tensors && !s; t++)
+        if (p->alias_of[t] >= 0 && p->mem_block[p->alias_of[t]] >= 0) offsets[t] = offs[p->mem_block[p->alias_of[t]]];
     dt_free(sizes);
     dt_free(offs);
     return s;

@@ -37,11 +37,12 @@ ductile_status dt_memlife_place(const dt_memlife *m, const size_t *sizes, size_t
                                 dt_memplan_work *work);
 
 /* The engine's blocks: one per ACTIVATION tensor that a layer writes, live from its producer
- * to its last reader. Made by dt_plan_make; NULL plan->mem_tensor when there is none. */
+ * to its last reader, but for views (plan->alias_of, set before): they share their first
+ * tensor's block, which lives to the last reader of any of them. Made by dt_plan_make. */
 ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *plan);
 
-/* Sets offsets[t] for every ACTIVATION tensor (others untouched) and *arena_size for the
- * views' shapes. Offsets are 64-byte aligned. A size that overflows names the tensor, its
+/* Sets offsets[t] for every ACTIVATION tensor (others untouched; a view gets its first
+ * tensor's offset) and *arena_size for the views' shapes. Offsets are 64-byte aligned. A size that overflows names the tensor, its
  * producer and its shape. */
 ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t *offsets,
                           size_t *arena_size);

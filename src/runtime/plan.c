@@ -12,6 +12,31 @@
 /* Ops whose outputs depend only on the input's shape, never its data. */
 bool dt_op_reads_shape_only(const char *op) { return !strcmp(op, "Shape") || !strcmp(op, "Size"); }
 
+bool dt_op_is_view(const char *op)
+{
+    return !strcmp(op, "Reshape") || !strcmp(op, "Flatten") || !strcmp(op, "Squeeze") || !strcmp(op, "Unsqueeze") ||
+           !strcmp(op, "Identity");
+}
+
+/* Alias layers (dt_plan_layer.alias): a view op between two activations. A network input or
+ * output, a constant or a value keeps its own buffer (the caller's, the engine's, the shape
+ * pass's), so a view op touching one still copies; so do eager engines, whose tensors each
+ * get their own buffer. Layers are in execution order, so a chain's first tensor is found
+ * before its views. */
+static void dt_plan_aliases(const ductile_network *net, dt_plan *p)
+{
+    for (int t = 0; t < net->n_tensors; t++) p->alias_of[t] = -1;
+    for (int i = 0; i < net->n_layers && !p->eager; i++) {
+        const ductile_layer *L = net->layers[i];
+        dt_plan_layer *pl = &p->layers[i];
+        if (pl->value || !dt_op_is_view(L->op_type) || L->n_in < 1 || L->n_out != 1 || !L->in[0] || !L->out[0]) continue;
+        int a = L->in[0]->index, o = L->out[0]->index;
+        if (p->kind[a] != DT_TENSOR_ACTIVATION || !L->in[0]->producer || p->kind[o] != DT_TENSOR_ACTIVATION) continue;
+        pl->alias = true;
+        p->alias_of[o] = p->alias_of[a] >= 0 ? p->alias_of[a] : a;
+    }
+}
+
 /* Marks the network inputs whose *values* decide shapes (TensorRT's shape tensors): those
  * read, directly or through other layers, at a position whose value an op's infer needs.
  * Shape and Size read only dims, so the walk stops there. */
@@ -179,11 +204,6 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             return s;
         }
     }
-    s = dt_memplan_lifetimes(net, p);
-    if (s) {
-        dt_plan_free(p);
-        return s;
-    }
     for (int t = 0; t < net->n_tensors; t++) p->n_shape_inputs += p->shape_input[t];
     for (int i = 0; i < net->n_layers && !p->eager; i++) {
         const ductile_layer *L = net->layers[i];
@@ -197,6 +217,18 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             }
         }
     }
+    /* Aliases need eager known (eager engines have none); lifetimes need the aliases. */
+    p->alias_of = dt_malloc(((size_t)net->n_tensors + 1) * sizeof *p->alias_of);
+    if (!p->alias_of) {
+        dt_plan_free(p);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d tensors", net->n_tensors);
+    }
+    dt_plan_aliases(net, p);
+    s = dt_memplan_lifetimes(net, p);
+    if (s) {
+        dt_plan_free(p);
+        return s;
+    }
     return DUCTILE_OK;
 }
 
@@ -209,5 +241,7 @@ void dt_plan_free(dt_plan *p)
     dt_free(p->layers);
     dt_memlife_free(p->mem);
     dt_free(p->mem_tensor);
+    dt_free(p->alias_of);
+    dt_free(p->mem_block);
     memset(p, 0, sizeof *p);
 }

@@ -22,7 +22,11 @@ void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int ind
     /* The backend that ran it, as the layer info names kernels ("cpu.FusedConv"). */
     const dt_backend *b = pl->value || pl->fallback ? dt_backend_host() : e->backend;
     const char *be = b->name;
-    const char *path = pl->kernel && b->kernel_path ? b->kernel_path(L, pl->params, in, out, profile, threads) : NULL;
+    /* A view layer whose output aliases its input ran nothing: "alias". Legacy kernels (no
+     * params) are asked too: the CUDA backend names its convs' tactic from the layer. */
+    const char *path = pl->alias         ? "alias"
+                       : b->kernel_path ? b->kernel_path(L, pl->kernel ? pl->params : NULL, in, out, profile, threads)
+                                        : NULL;
     char tactic[160];
     if (path) snprintf(tactic, sizeof tactic, "%s.%s.%s", be, L->op_type, path);
     else snprintf(tactic, sizeof tactic, "%s.%s", be, L->op_type);

@@ -53,30 +53,86 @@ static int conv_tactics(int64_t n, int64_t c, int64_t h, int64_t m, int64_t grou
     return conv_tactics_dt(DUCTILE_FLOAT32, n, c, h, m, group, k, stride, pad, ids);
 }
 
-/* The own conv kernels are instantiated for float32 only: a float16 / bfloat16 conv (builder
- * precision pass) is offered cuDNN's algorithms alone, and its default path (no tactic) is not
- * the own depthwise kernel (conv.c asks dt_cuda_conv_own_applies with the layer's dtype). */
+/* The own conv kernels have float16 and bfloat16 instantiations: a half conv (builder
+ * precision pass) is offered the same own kernels as a float32 one, next to cuDNN's
+ * algorithms, and its default path (no tactic) is the own depthwise kernel. Other dtypes get
+ * no own kernel. */
 static void check_half_tactics(void)
 {
     static const int halves[] = {DUCTILE_FLOAT16, DUCTILE_BFLOAT16};
-    int ids[16];
+    int ids[16], f32[16];
+    struct { int64_t n, c, h, m, group, k, stride, pad; } cases[] = {
+        {1, 32, 112, 32, 32, 3, 1, 1}, /* depthwise 3x3 */
+        {1, 16, 112, 96, 1, 1, 1, 0},  /* pointwise */
+        {2, 3, 224, 32, 1, 3, 2, 1},   /* strided 3x3 */
+        {1, 320, 7, 96, 1, 1, 1, 0},   /* pointwise, deep at 7x7: split K */
+    };
     for (int i = 0; i < 2; i++) {
         int dt = halves[i];
-        int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids); /* depthwise 3x3 */
-        CHECK(n > 0);
-        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
-        CHECK(has(ids, n, 1) && has(ids, n, 2) && has(ids, n, 3) && !has(ids, n, 8));
-        n = conv_tactics_dt(dt, 1, 16, 112, 96, 1, 1, 1, 0, ids); /* pointwise */
-        CHECK(n > 0);
-        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
-        n = conv_tactics_dt(dt, 2, 3, 224, 32, 1, 3, 2, 1, ids); /* strided 3x3 */
-        for (int k = 0; k < n; k++) CHECK(ids[k] >= DT_CUDA_CONV_CUDNN && ids[k] < DT_CUDA_CONV_DEPTHWISE);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            int n = conv_tactics_dt(dt, cases[c].n, cases[c].c, cases[c].h, cases[c].m, cases[c].group, cases[c].k,
+                                    cases[c].stride, cases[c].pad, ids);
+            int nf = conv_tactics_dt(DUCTILE_FLOAT32, cases[c].n, cases[c].c, cases[c].h, cases[c].m, cases[c].group,
+                                     cases[c].k, cases[c].stride, cases[c].pad, f32);
+            /* The same list, plus the tensor-core kernels where the GPU has them (sm_80+;
+             * never for float32). */
+            int m = 0;
+            for (int k = 0; k < n; k++)
+                if (ids[k] < DT_CUDA_CONV_TC_POINTWISE || ids[k] > DT_CUDA_CONV_TC_IGEMM_SPLITK) ids[m++] = ids[k];
+            CHECK_EQ_INT(m, nf);
+            for (int k = 0; k < m && k < nf; k++) CHECK_EQ_INT(ids[k], f32[k]);
+            for (int k = 0; k < nf; k++) CHECK(f32[k] < DT_CUDA_CONV_TC_POINTWISE);
+            CHECK(!has(ids, n, 8));
+        }
+        int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids);
+        CHECK(has(ids, n, DT_CUDA_CONV_DEPTHWISE) && has(ids, n, DT_CUDA_CONV_IGEMM32) && has(ids, n, 1));
         dt_conv_geom g = {.batch = 1, .c = 32, .m = 32, .group = 32, .in = {112, 112}, .out = {112, 112},
                           .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
         CHECK(dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT32, DT_CUDA_CONV_DEPTHWISE));
-        CHECK(!dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DEPTHWISE));
-        CHECK(!dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_IGEMM32));
+        CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_IGEMM32));
+        CHECK(!dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT64, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(!dt_cuda_conv_own_applies(&g, DUCTILE_INT8, DT_CUDA_CONV_IGEMM32));
     }
+}
+
+/* What a profile calls the conv kernel a run takes (dt_cuda_kernel_path): the stored tactic,
+ * the own depthwise kernel by default, cuDNN's heuristic otherwise. */
+static const char *conv_path(int dtype, int64_t c, int64_t m, int64_t group, int64_t k, int64_t pad, int64_t stored)
+{
+    int64_t pads[4] = {pad, pad, pad, pad}, tactic[1] = {stored};
+    dt_attr attrs[3] = {
+        {.name = "group", .type = DT_ATTR_INT, .i = group},
+        {.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = pads},
+        {.name = "tactic", .type = DT_ATTR_INTS, .n = 1, .ints = tactic},
+    };
+    ductile_layer L = {.name = "conv", .op_type = "FusedConv", .n_in = 2, .n_attr = stored ? 3 : 2, .attrs = attrs};
+    dt_view in[2] = {{.dtype = dtype, .rank = 4, .dims = {1, c, 14, 14}}, {.dtype = dtype, .rank = 4, .dims = {m, c / group, k, k}}};
+    dt_view out[1] = {{.dtype = dtype, .rank = 4, .dims = {1, m, 14, 14}}};
+    return dt_cuda_kernel_path(&L, NULL, in, out, 0, 1);
+}
+
+static void check_kernel_paths(void)
+{
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, 0), "own_dw_f16");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 32, 32, 32, 3, 1, 0), "own_dw_f32");
+    CHECK_EQ_STR(conv_path(DUCTILE_BFLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_POINTWISE64), "own_pw64_bf16");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_IGEMM32), "own_igemm32_f16");
+    /* A pointwise tactic stored for a 3x3 conv does not apply: conv.c runs cuDNN's heuristic. */
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 3, 1, DT_CUDA_CONV_POINTWISE32), "cudnn_heuristic");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_CUDNN + 1), "cudnn_algo1");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, 0), "cudnn_heuristic");
+    /* Tensor cores: never for float32; for half where the GPU has them (none without one). */
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, DT_CUDA_CONV_TC_POINTWISE), "cudnn_heuristic");
+    dt_conv_geom pw = {.batch = 1, .c = 16, .m = 64, .group = 1, .in = {14, 14}, .out = {14, 14},
+                       .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+    bool tc = dt_cuda_conv_own_applies(&pw, DUCTILE_FLOAT16, DT_CUDA_CONV_TC_POINTWISE);
+    CHECK(!dt_cuda_conv_own_applies(&pw, DUCTILE_FLOAT32, DT_CUDA_CONV_TC_POINTWISE));
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_TC_POINTWISE), tc ? "own_tc_pw_f16" : "cudnn_heuristic");
+    CHECK_EQ_STR(conv_path(DUCTILE_BFLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_TC_IGEMM), tc ? "own_tc_igemm_bf16" : "cudnn_heuristic");
+    ductile_layer relu = {.name = "r", .op_type = "Relu", .n_in = 1};
+    dt_view v[1] = {{.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {4}}};
+    CHECK(dt_cuda_kernel_path(&relu, NULL, v, v, 0, 1) == NULL);
 }
 
 static void check_tactics(void)
@@ -406,6 +462,7 @@ int main(void)
     check_prepare_shape();
     check_prepare_matmul();
     check_pool_placement();
+    check_kernel_paths();
     static ductile_layer layers[LAYERS];
     dt_cuda_state *st = dt_calloc(1, sizeof *st);
     CHECK(st != NULL);

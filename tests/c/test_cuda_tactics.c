@@ -2,7 +2,10 @@
  * on suite models (GPU only; skips with "no CUDA device found"): the engine built for CUDA
  * stores one tactic per layer; the test overwrites every conv's stored tactic with one id
  * (layers where it does not apply fall back to the backend's default) and every matmul's
- * with one heuristic rank, runs, and compares with the CPU engine (rel-L2 <= 1e-4). */
+ * with one heuristic rank, runs, and compares with the CPU engine (rel-L2 <= 1e-4). The
+ * convolutions again in FP16 / BF16 engines (half tensors, float32 I/O; the own kernels'
+ * half instantiations and cuDNN's half algorithms), against the CPU's float32 (rel-L2 <= 1e-2,
+ * test_cuda.py's bound for half engines). */
 #include "testutil.h"
 
 #include "ductile.h"
@@ -14,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static ductile_engine *build(const char *file, const char *input, const ductile_dims *shape, const char *device)
+/* flag: -1 none, else a ductile_builder_flag (FP16, BF16). */
+static ductile_engine *build(const char *file, const char *input, const ductile_dims *shape, const char *device, int flag)
 {
     char path[1024];
     const char *dir = getenv("DUCTILE_MODELS");
@@ -28,6 +32,7 @@ static ductile_engine *build(const char *file, const char *input, const ductile_
     ductile_network_create(b, &net);
     if (ductile_onnx_parse_file(net, path) == DUCTILE_OK && ductile_profile_create(b, &p) == DUCTILE_OK &&
         ductile_profile_set_shape(p, input, shape, shape, shape) == DUCTILE_OK && ductile_config_create(b, &cfg) == DUCTILE_OK &&
+        (flag < 0 || ductile_config_set_flag(cfg, (ductile_builder_flag)flag, 1) == DUCTILE_OK) &&
         ductile_config_set_device(cfg, device) == DUCTILE_OK && ductile_config_add_profile(cfg, p, NULL) == DUCTILE_OK &&
         ductile_builder_build(b, net, cfg, &e) != DUCTILE_OK)
         e = NULL;
@@ -90,9 +95,10 @@ static int force(ductile_engine *e, const char *op1, const char *op2, int64_t id
     return n;
 }
 
-static void check(const char *file, const char *input, ductile_dims shape, const char *output, bool conv)
+static void check(const char *file, const char *input, ductile_dims shape, const char *output, bool conv, int flag)
 {
-    ductile_engine *cpu = build(file, input, &shape, "cpu"), *gpu = build(file, input, &shape, "cuda");
+    ductile_engine *cpu = build(file, input, &shape, "cpu", -1), *gpu = build(file, input, &shape, "cuda", flag);
+    double tol = flag < 0 ? 1e-4 : 1e-2;
     if (!cpu || !gpu) {
         CHECK(cpu != NULL);
         ductile_engine_free(cpu);
@@ -111,7 +117,9 @@ static void check(const char *file, const char *input, ductile_dims shape, const
     CHECK(want != NULL);
     static const int64_t conv_ids[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                                        DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, DT_CUDA_CONV_POINTWISE32_SPLITK,
-                                       DT_CUDA_CONV_IGEMM32_SPLITK, 1, 2, 3, 5, 6, 7};
+                                       DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE, DT_CUDA_CONV_TC_IGEMM,
+                                       DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK,
+                                       1, 2, 3, 5, 6, 7};
     static const int64_t mm_ids[] = {1, 2, 3, 4};
     const int64_t *ids = conv ? conv_ids : mm_ids;
     int n = conv ? (int)(sizeof conv_ids / sizeof conv_ids[0]) : 4;
@@ -122,8 +130,10 @@ static void check(const char *file, const char *input, ductile_dims shape, const
         CHECK(got != NULL && ng == ny);
         if (got && ng == ny) {
             double err = rel_l2(got, want, ny);
-            fprintf(stderr, "%s tactic %lld on %d layers: rel-L2 %.3e\n", file, (long long)ids[k], forced, err);
-            CHECK(err <= 1e-4);
+            fprintf(stderr, "%s%s tactic %lld on %d layers: rel-L2 %.3e\n", file,
+                    flag == DUCTILE_FLAG_FP16 ? " fp16" : flag == DUCTILE_FLAG_BF16 ? " bf16" : "", (long long)ids[k],
+                    forced, err);
+            CHECK(err <= tol);
         }
         free(got);
     }
@@ -151,8 +161,13 @@ int main(void)
         fprintf(stderr, "skipped: %s\n", ductile_last_error());
         TEST_MAIN_END();
     }
-    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {2, 3, 224, 224}}, "output", true);
-    check("superres.onnx", "input", (ductile_dims){4, {1, 1, 37, 29}}, "output", true);
-    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {3, 3, 224, 224}}, "output", false); /* its Gemm */
+    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {2, 3, 224, 224}}, "output", true, -1);
+    check("superres.onnx", "input", (ductile_dims){4, {1, 1, 37, 29}}, "output", true, -1);
+    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {3, 3, 224, 224}}, "output", false, -1); /* its Gemm */
+    /* Half: superres in both; mobilenet_v2 in bfloat16 only (its random weights shrink the
+     * activations below float16's normals, test_cuda.py). */
+    check("superres.onnx", "input", (ductile_dims){4, {1, 1, 37, 29}}, "output", true, DUCTILE_FLAG_FP16);
+    check("superres.onnx", "input", (ductile_dims){4, {2, 1, 40, 36}}, "output", true, DUCTILE_FLAG_BF16);
+    check("mobilenet_v2.onnx", "input", (ductile_dims){4, {2, 3, 224, 224}}, "output", true, DUCTILE_FLAG_BF16);
     TEST_MAIN_END();
 }

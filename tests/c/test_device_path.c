@@ -18,6 +18,7 @@
 #include "ductile.h"
 #include "backend/backend.h"
 #include "runtime/engine_impl.h"
+#include "runtime/memplan.h"
 #include "builder/optimize.h"
 #include "core/alloc.h"
 #include "core/status.h"
@@ -199,9 +200,20 @@ static int fake_tactics(const ductile_layer *L, const dt_view *in, int *ids, int
     return 3;
 }
 
+/* Launches of view ops (Reshape, Squeeze...) on the fake, and, while seen is set, the
+ * address each tensor had in the last launch that read or wrote it (check_alias). */
+static int view_runs;
+static void **seen;
+static int seen_n;
+
 /* The fake's kernels: the CPU's, after checking that every operand is device memory. */
 static ductile_status fake_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    view_runs += dt_op_is_view(L->op_type);
+    for (int k = 0; seen && k < L->n_in; k++)
+        if (L->in[k] && L->in[k]->index < seen_n) seen[L->in[k]->index] = in[k].data;
+    for (int k = 0; seen && k < L->n_out; k++)
+        if (L->out[k]->index < seen_n) seen[L->out[k]->index] = out[k].data;
     for (int k = 0; k < L->n_in; k++)
         if (L->in[k] && in[k].data && !fake_owns(in[k].data)) bad_pointers++;
     for (int k = 0; k < L->n_out; k++)
@@ -426,6 +438,146 @@ static void check_model(const char *file, const char *const *names, const ductil
     ductile_engine_free(dev);
     ductile_engine_free(cpu);
     CHECK_EQ_INT(n_blocks, 0); /* every device buffer released */
+}
+
+/* ---- views without copies ----
+ * A view op (Reshape, Flatten, Squeeze, Unsqueeze, Identity) between two activations is an
+ * alias layer: its output is planned as its input's bytes and nothing is launched for it.
+ * One whose input is a network input, or whose output is a network output, still copies
+ * (those tensors live in the caller's buffers). Checks the plan's choice per layer, that a
+ * run launches exactly the non-alias view layers, that every view is read at its first
+ * tensor's address, that the planned offsets agree, and outputs against the CPU engine bit
+ * for bit; then again with an aliased tensor marked as a network output (it copies now). */
+/* Profiler of check_alias_engine: alias layers report the tactic "<backend>.<op>.alias". */
+typedef struct alias_prof {
+    const ductile_engine *e;
+    int alias_rows, bad;
+} alias_prof;
+
+static void alias_report(void *user, const ductile_layer_timing *t)
+{
+    alias_prof *ap = user;
+    for (int i = 0; i < ap->e->plan.n_layers; i++) {
+        const dt_plan_layer *pl = &ap->e->plan.layers[i];
+        if (strcmp(pl->layer->name, t->layer)) continue;
+        char want[160];
+        snprintf(want, sizeof want, "fake.%s.alias", t->op_type);
+        bool is_alias = !strcmp(t->tactic, want);
+        ap->alias_rows += is_alias;
+        ap->bad += is_alias != pl->alias;
+    }
+}
+
+static int check_alias_engine(ductile_engine *cpu, ductile_engine *dev, const char *const *names,
+                              const ductile_dims *shape, int n_in, const char *what, const char **first_alias)
+{
+    const dt_plan *p = &dev->plan;
+    int aliased = 0, copied = 0;
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        const ductile_layer *L = pl->layer;
+        if (!dt_op_is_view(L->op_type) || pl->value) {
+            CHECK(!pl->alias);
+            continue;
+        }
+        int a = L->in[0]->index, o = L->out[0]->index;
+        bool want = p->kind[a] == DT_TENSOR_ACTIVATION && p->kind[o] == DT_TENSOR_ACTIVATION;
+        CHECK_EQ_INT(pl->alias, want);
+        CHECK_EQ_INT(p->alias_of[o] >= 0, want);
+        if (want) {
+            int r = p->alias_of[o];
+            CHECK(r >= 0 && p->alias_of[r] < 0 && p->mem_block[r] >= 0 && p->mem_block[o] < 0);
+            if (!*first_alias) *first_alias = L->out[0]->name;
+        }
+        aliased += want;
+        copied += !want;
+    }
+    /* The CPU engine plans the same aliases. */
+    for (int i = 0; i < p->n_layers; i++) CHECK_EQ_INT(cpu->plan.layers[i].alias, p->layers[i].alias);
+    ductile_context *dc = NULL;
+    CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
+    void *bufs[8] = {0};
+    for (int i = 0; i < n_in; i++) {
+        CHECK_EQ_INT(ductile_context_set_input_shape(dc, names[i], &shape[i]), DUCTILE_OK);
+        size_t n = 1;
+        for (int d = 0; d < shape[i].nb_dims; d++) n *= (size_t)shape[i].d[d];
+        ductile_dtype dt = ductile_engine_tensor_dtype(cpu, names[i]);
+        bufs[i] = malloc(n * ductile_dtype_size(dt));
+        fill(bufs[i], dt, n, 7u + (unsigned)i, strstr(names[i], "mask") != NULL);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, names[i], bufs[i]), DUCTILE_OK);
+    }
+    seen_n = p->n_tensors;
+    seen = calloc((size_t)seen_n + 1, sizeof *seen);
+    int runs0 = view_runs;
+    CHECK_EQ_INT(ductile_context_execute(dc), DUCTILE_OK);
+    CHECK_EQ_INT(view_runs - runs0, copied);
+    int read_at_root = 0;
+    for (int t = 0; t < p->n_tensors; t++) {
+        int r = p->alias_of[t];
+        if (r < 0 || !seen[t]) continue;
+        CHECK(seen[t] == seen[r]);
+        read_at_root++;
+    }
+    CHECK(aliased == 0 || read_at_root > 0);
+    /* Profiled: the alias layers say so in their tactic, the others do not. */
+    alias_prof ap = {.e = dev};
+    CHECK_EQ_INT(ductile_context_set_profiler(dc, alias_report, &ap), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_execute(dc), DUCTILE_OK);
+    CHECK_EQ_INT(ap.alias_rows, aliased);
+    CHECK_EQ_INT(ap.bad, 0);
+    CHECK_EQ_INT(ductile_context_set_profiler(dc, NULL, NULL), DUCTILE_OK);
+    /* The planned offsets: a view at its first tensor's. */
+    size_t *off = calloc((size_t)p->n_tensors + 1, sizeof *off), arena = 0;
+    CHECK_EQ_INT(dt_memplan(dev, dt_context_views(dc), off, &arena), DUCTILE_OK);
+    for (int t = 0; t < p->n_tensors; t++)
+        if (p->alias_of[t] >= 0) CHECK(off[t] == off[p->alias_of[t]]);
+    free(off);
+    free(seen);
+    seen = NULL;
+    ductile_context_free(dc);
+    for (int i = 0; i < n_in; i++) free(bufs[i]);
+    compare(cpu, dev, names, shape, n_in, what);
+    fprintf(stderr, "%s: %d view layers alias their input, %d copy\n", what, aliased, copied);
+    return aliased;
+}
+
+static void check_alias(const char *file, const char *const *names, const ductile_dims *lo, const ductile_dims *hi,
+                        int n_in)
+{
+    fake_all_ops = true; /* every view op on the fake: its launches are counted */
+    ductile_engine *cpu = build(file, names, lo, hi, n_in, NULL);
+    int fallbacks = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+    const char *first = NULL;
+    char name[256] = "";
+    if (cpu && dev) {
+        CHECK(check_alias_engine(cpu, dev, names, hi, n_in, file, &first) > 0);
+        CHECK(first != NULL);
+        if (first) snprintf(name, sizeof name, "%s", first);
+    }
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    if (name[0]) {
+        const char *outs[] = {name, NULL};
+        cpu = build(file, names, lo, hi, n_in, outs);
+        dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+        if (cpu && dev) {
+            const char *ignored = NULL;
+            check_alias_engine(cpu, dev, names, lo, n_in, file, &ignored);
+            /* The marked tensor is an output now: its layer copies into the output's buffer. */
+            for (int i = 0; i < dev->plan.n_layers; i++) {
+                const ductile_layer *L = dev->plan.layers[i].layer;
+                if (L->n_out == 1 && !strcmp(L->out[0]->name, name)) {
+                    CHECK(!dev->plan.layers[i].alias);
+                    CHECK_EQ_INT(dev->plan.kind[L->out[0]->index], DT_TENSOR_OUTPUT);
+                }
+            }
+        }
+        ductile_engine_free(dev);
+        ductile_engine_free(cpu);
+    }
+    fake_all_ops = false;
+    CHECK_EQ_INT(n_blocks, 0);
 }
 
 /* ---- recorded runs ---- */
@@ -765,6 +917,10 @@ int main(void)
     CHECK(copies > 0 && syncs > 0);
     /* Engines with fallback layers are never recorded. */
     CHECK_EQ_INT(capture_begins, 0);
+    check_alias("bert_small.onnx", bert, b_lo, b_hi, 2);
+    const char *mb[] = {"input"};
+    ductile_dims m_lo[] = {{4, {1, 3, 224, 224}}}, m_hi[] = {{4, {2, 3, 224, 224}}};
+    check_alias("mobilenet_v2.onnx", mb, m_lo, m_hi, 1); /* its Flatten before the Gemm */
     check_graphs("superres.onnx", sr, sr_lo, sr_hi, 1);
     check_graphs("bert_small.onnx", bert, b_lo, b_hi, 2);
     check_memory("superres.onnx", sr, sr_lo, sr_hi, 1);

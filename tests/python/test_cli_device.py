@@ -76,3 +76,31 @@ def test_half_flags_on_cuda_do_not_warn_and_lower_layers(tmp_path, flag, dtype):
     cpu = json.loads((tmp_path / "cpu.json").read_text())[0]
     assert gpu["dimensions"] == cpu["dimensions"]
     assert util.rel_l2(gpu["values"], cpu["values"]) <= 1e-2
+
+
+@pytest.mark.parametrize("flag,suffix", [(None, "f32"), ("--fp16", "f16")])
+def test_cuda_profile_names_the_conv_kernel_that_ran(tmp_path, flag, suffix):
+    """--exportProfile on the GPU: each conv's tactic names the kernel the run took, as the
+    CPU's do ("cuda.FusedConv.own_dw_f16", "cuda.FusedConv.cudnn_algo1"): one of the own
+    kernels in the engine's precision, or a cuDNN algorithm. Prints the counts (what the
+    tactic timer chose at the opt shapes)."""
+    model = util.model_path("mobilenet_v2.onnx")
+    out = tmp_path / "profile.json"
+    args = [f"--onnx={model}", "--shapes=input:1x3x224x224", "--device=cuda", "--iterations=2", "--warmUp=0",
+            "--duration=0", f"--exportProfile={out}"]
+    r = run_cli(*args, *([flag] if flag else []))
+    if r.returncode == 1:
+        assert r.stderr.strip() in (NO_GPU, NO_BACKEND), r.stderr
+        pytest.skip("no CUDA device found" if r.stderr.strip() == NO_GPU else "built with CUDA=0")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())[1:]
+    convs = [l["tactic"] for l in rows if l["opType"] in ("Conv", "FusedConv")]
+    assert len(convs) >= 50, convs
+    kernels = "dw|pw64|pw32|igemm64|igemm32|pw32_splitk|igemm32_splitk|tc_pw|tc_igemm|tc_pw_splitk|tc_igemm_splitk"
+    own = re.compile(rf"cuda\.(Fused)?Conv\.own_({kernels})_{suffix}")
+    cudnn = re.compile(r"cuda\.(Fused)?Conv\.cudnn_(algo[0-7]|heuristic)")
+    assert all(own.fullmatch(t) or cudnn.fullmatch(t) for t in convs), convs
+    counts = {}
+    for t in convs:
+        counts[t] = counts.get(t, 0) + 1
+    print(f"CONV-TACTICS mobilenet_v2 b1 {suffix}: {sorted(counts.items())}")

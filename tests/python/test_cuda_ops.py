@@ -160,11 +160,13 @@ def feeds_for(c, rng_names, seed):
     return feeds
 
 
-def build(model_bytes, feeds, device):
+def build(model_bytes, feeds, device, flags=()):
     b = ductile.Builder()
     net = b.parse_onnx_bytes(model_bytes)
     cfg = b.create_builder_config()
     cfg.device = device
+    for f in flags:
+        cfg.set_flag(f)
     prof = b.create_optimization_profile()
     for name, a in feeds.items():
         prof.set_shape(name, a.shape, a.shape, a.shape)
@@ -330,3 +332,28 @@ def test_cuda_layer_the_kernel_lacks_falls_back_to_the_host(name):
     got = engine.create_execution_context().run(feeds)
     for out, w in want.items():
         assert got[out].shape == w.shape and np.array_equal(got[out], w), name
+
+@pytest.mark.parametrize("half", ["fp16", "bf16"])
+@pytest.mark.parametrize("name,xs,ws,group,attrs,bias,res,act", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_cuda_conv_fused_half_matches_cpu(name, xs, ws, group, attrs, bias, res, act, half):
+    """The same convolutions in FP16 / BF16 engines: the conv runs in half (own half kernels,
+    tensor-core ones, or cuDNN: the fastest at these shapes) as one fused layer, near the
+    CPU's float32 (rel-L2 <= 1e-2, test_cuda.py's bound for half engines)."""
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    seed = sum(map(ord, name))
+    model = conv_model(xs, ws, group, attrs, bias, res, act, seed)
+    rng = np.random.default_rng(seed + 1)
+    feeds = {"x": rng.standard_normal(xs).astype(np.float32)}
+    if res:
+        feeds["r"] = rng.standard_normal(conv_out_shape(xs, ws, attrs)).astype(np.float32)
+    want = build(model, feeds, "cpu").create_execution_context().run(feeds)["y"]
+    flag = ductile.BuilderFlag.FP16 if half == "fp16" else ductile.BuilderFlag.BF16
+    engine = build(model, feeds, "cuda", (flag,))
+    run = [l for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+    convs = [l for l in run if l["Kernel"] in ("cuda.FusedConv", "cuda.Conv")]
+    assert len(convs) == 1 and convs[0]["Outputs"][0]["Dtype"] == ("float16" if half == "fp16" else "bfloat16"), run
+    got = engine.create_execution_context().run(feeds)["y"]
+    assert got.shape == want.shape and got.dtype == np.float32
+    err = rel_l2(got, want)
+    assert err <= 1e-2, f"{name} {half}: rel-L2 {err:.3e}"

@@ -1,6 +1,7 @@
 /* The CUDA backend's table: device memory, copies and syncs on the caller's stream, the GPU
  * found lazily (never at library load: the library loads and runs on machines without a GPU
  * or even without a driver), and per-context cuDNN / cuBLASLt handles. */
+#include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "core/alloc.h"
 #include "core/status.h"
@@ -234,6 +235,7 @@ const dt_backend *dt_backend_cuda(void)
         .find_kernel = dt_cuda_kernel_find,
         .supports = dt_cuda_supports,
         .tactics = dt_cuda_tactics,
+        .kernel_path = dt_cuda_kernel_path,
         .alloc = dt_cuda_alloc,
         .release = dt_cuda_release,
         .copy = dt_cuda_copy,

@@ -5,9 +5,9 @@
  * algorithm that takes identity), else in one pass of the project's epilogue kernel
  * (FusedConv has six activations). Descriptors and the algorithm are made once per layer,
  * shapes and tactic (the context's plan cache). The layer's tactic (timed by the builder,
- * conv_own.h) picks a cuDNN algorithm or one of the project's own kernels (conv_own.c, float32
- * only); without one, float32 depthwise convs run on the own kernel and the rest on cuDNN's
- * heuristic algorithm. */
+ * conv_own.h) picks a cuDNN algorithm or one of the project's own kernels (conv_own.c, float32,
+ * float16 and bfloat16); without one, depthwise convs run on the own kernel and the rest on
+ * cuDNN's heuristic algorithm. */
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "core/status.h"

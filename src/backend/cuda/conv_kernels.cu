@@ -4,12 +4,23 @@
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_own.h"
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include <mma.h>
+
+#include <type_traits>
 
 namespace {
 
-template <typename T> __device__ __forceinline__ float to_f(T v) { return static_cast<float>(v); }
-template <typename T> __device__ __forceinline__ T from_f(float v) { return static_cast<T>(v); }
+// Loads widen to float, stores round to nearest even once (as kernels.cu's ld / st).
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 // One thread per output element: y[n, o, oh, ow] over the taps of input channel o / mult.
 // I: the index type (int where the output's element count fits: 32-bit division is far
@@ -71,7 +82,7 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
     const int64_t kbeg = part ? sl * kslice : 0, K = part ? (kbeg + kslice < Kall ? kbeg + kslice : Kall) : Kall;
     const int64_t m0 = (int64_t)blockIdx.y * BM, p0 = (int64_t)blockIdx.x * BP;
     const T *xn = x + (n * g.c + gi * Cg) * IP;
-    const T *wg = w + gi * Mg * K;
+    const T *wg = w + gi * Mg * Kall; // W is [M, Cg * taps]: a group's rows start Mg * Kall apart
     const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
     float acc[TM][TP];
 #pragma unroll
@@ -189,20 +200,170 @@ int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu
     return (int)cudaGetLastError();
 }
 
-} // namespace
+// Tensor-core implicit GEMM for half data (float16, bfloat16; sm_80+: conv_own.c offers it
+// only there): the same product as igemm_k, with a 64 x 64 tile per block of 4 warps, each
+// warp 32 x 32 as 2 x 2 WMMA 16x16x16 fragments with float accumulators; K in steps of 32.
+// The tiles are staged in shared memory as T (W: m x k, cols: k x p, both row-major, rows
+// padded by 8 elements against bank conflicts); the accumulators go through shared memory
+// so the epilogue (bias, residual, activation, one rounding) stores coalesced along P.
+// Split K as in igemm_k (part != NULL: raw float sums per slice).
+constexpr int TC_BM = 64, TC_BP = 64, TC_BK = 32, TC_THREADS = 128;
 
-extern "C" int dt_cu_conv_depthwise_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                                        const dt_cu_conv *g, void *stream)
+template <typename T, bool PW>
+__global__ void __launch_bounds__(TC_THREADS) igemm_tc_k(const T *__restrict__ x, const T *__restrict__ w,
+                                                        const T *__restrict__ bias, const T *__restrict__ res,
+                                                        T *__restrict__ y, dt_cu_conv g, float *__restrict__ part,
+                                                        int split, int64_t kslice)
 {
-    return depthwise<float>(x, w, bias, res, y, g, stream);
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+    using namespace nvcuda;
+    __shared__ __align__(32) T as[TC_BM][TC_BK + 8];
+    __shared__ __align__(32) T bs[TC_BK][TC_BP + 8];
+    __shared__ __align__(32) float cs[TC_BM][TC_BP + 4];
+    const int64_t Mg = g.m / g.group, Cg = g.c / g.group, taps = g.kh * g.kw, Kall = Cg * taps;
+    const int64_t P = g.oh * g.ow, IP = g.ih * g.iw;
+    const int64_t z = blockIdx.z / split, sl = blockIdx.z % split;
+    const int64_t n = z / g.group, gi = z % g.group;
+    const int64_t kbeg = part ? sl * kslice : 0, K = part ? (kbeg + kslice < Kall ? kbeg + kslice : Kall) : Kall;
+    const int64_t m0 = (int64_t)blockIdx.y * TC_BM, p0 = (int64_t)blockIdx.x * TC_BP;
+    const T *xn = x + (n * g.c + gi * Cg) * IP;
+    const T *wg = w + gi * Mg * Kall;
+    const int warp = threadIdx.x >> 5, wm = (warp >> 1) * 32, wp = (warp & 1) * 32;
+    const T zero = from_f<T>(0.f);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+    for (int64_t k0 = kbeg; k0 < K; k0 += TC_BK) {
+        for (int e = threadIdx.x; e < TC_BM * TC_BK; e += TC_THREADS) {
+            int kk = e % TC_BK, mm = e / TC_BK;
+            int64_t m = m0 + mm, k = k0 + kk;
+            as[mm][kk] = m < Mg && k < K ? wg[m * Kall + k] : zero;
+        }
+        for (int e = threadIdx.x; e < TC_BK * TC_BP; e += TC_THREADS) {
+            int pp = e % TC_BP, kk = e / TC_BP;
+            int64_t p = p0 + pp, k = k0 + kk;
+            T v = zero;
+            if (p < P && k < K) {
+                if (PW) {
+                    v = xn[k * IP + p];
+                } else { // 32-bit: conv_own.c's applies() bounds K, P and the input's dims
+                    int ki = (int)k, pi = (int)p, tp = (int)taps, kw = (int)g.kw, OW = (int)g.ow;
+                    int c = ki / tp, rs = ki - c * tp, r = rs / kw, s = rs - r * kw;
+                    int oh = pi / OW, ow = pi - oh * OW;
+                    int ih = oh * (int)g.sh - (int)g.ph + r * (int)g.dh, iw = ow * (int)g.sw - (int)g.pw + s * (int)g.dw;
+                    if (ih >= 0 && ih < (int)g.ih && iw >= 0 && iw < (int)g.iw)
+                        v = xn[(int64_t)c * IP + (int64_t)ih * g.iw + iw];
+                }
+            }
+            bs[kk][pp] = v;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < TC_BK; kk += 16) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b[2];
+#pragma unroll
+            for (int i = 0; i < 2; i++) wmma::load_matrix_sync(a[i], &as[wm + 16 * i][kk], TC_BK + 8);
+#pragma unroll
+            for (int j = 0; j < 2; j++) wmma::load_matrix_sync(b[j], &bs[kk][wp + 16 * j], TC_BP + 8);
+#pragma unroll
+            for (int i = 0; i < 2; i++)
+#pragma unroll
+                for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++)
+            wmma::store_matrix_sync(&cs[wm + 16 * i][wp + 16 * j], acc[i][j], TC_BP + 4, wmma::mem_row_major);
+    __syncthreads();
+    for (int e = threadIdx.x; e < TC_BM * TC_BP; e += TC_THREADS) {
+        int pp = e % TC_BP, mm = e / TC_BP;
+        int64_t m = m0 + mm, p = p0 + pp;
+        if (m >= Mg || p >= P) continue;
+        int64_t mo = gi * Mg + m, o = (n * g.m + mo) * P + p;
+        float v = cs[mm][pp];
+        if (part) {
+            part[sl * g.n * g.m * P + o] = v;
+            continue;
+        }
+        if (bias) v += to_f(bias[mo]);
+        if (res) v += to_f(res[o]);
+        y[o] = from_f<T>(act(g.act, v, g.p0, g.p1));
+    }
+#endif
 }
 
-extern "C" int dt_cu_conv_igemm_f32(const float *x, const float *w, const float *bias, const float *res, float *y,
-                                    const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream)
+template <typename T, bool PW>
+int igemm_tc(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, float *part, int split,
+             void *stream)
 {
+    int64_t P = g->oh * g->ow;
+    if (g->n <= 0 || g->m <= 0 || P <= 0) return 0;
+    if (!part) split = 1;
+    int64_t K = g->c / g->group * g->kh * g->kw, kslice = (K + split - 1) / split;
+    kslice = (kslice + TC_BK - 1) / TC_BK * TC_BK;
+    int64_t gx = (P + TC_BP - 1) / TC_BP, gy = (g->m / g->group + TC_BM - 1) / TC_BM, gz = g->n * g->group * split;
+    if (gx > 0x7fffffff || gy > 65535 || gz > 65535) return (int)cudaErrorInvalidConfiguration;
+    dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
+    igemm_tc_k<T, PW><<<grid, TC_THREADS, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, part, split, kslice);
+    if (!part) return (int)cudaGetLastError();
+    int64_t total = g->n * g->m * P, blocks = (total + 255) / 256;
+    if (blocks > 65535 * 32) blocks = 65535 * 32;
+    splitk_reduce_k<T><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(part, bias, res, y, *g, split, total, P);
+    return (int)cudaGetLastError();
+}
+
+template <typename T>
+int igemm_any(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, int tile,
+              int pointwise, float *part, int split, void *stream)
+{
+    const T *xt = (const T *)x, *wt = (const T *)w, *bt = (const T *)bias, *rt = (const T *)res;
+    T *yt = (T *)y;
+    if (tile == 0) {
+        if constexpr (std::is_same<T, float>::value) return (int)cudaErrorInvalidValue; // half data only
+        else
+            return pointwise ? igemm_tc<T, true>(xt, wt, bt, rt, yt, g, part, split, stream)
+                             : igemm_tc<T, false>(xt, wt, bt, rt, yt, g, part, split, stream);
+    }
     if (pointwise)
-        return tile == 64 ? igemm<float, 64, true>(x, w, bias, res, y, g, part, split, stream)
-                          : igemm<float, 32, true>(x, w, bias, res, y, g, part, split, stream);
-    return tile == 64 ? igemm<float, 64, false>(x, w, bias, res, y, g, part, split, stream)
-                      : igemm<float, 32, false>(x, w, bias, res, y, g, part, split, stream);
+        return tile == 64 ? igemm<T, 64, true>(xt, wt, bt, rt, yt, g, part, split, stream)
+                          : igemm<T, 32, true>(xt, wt, bt, rt, yt, g, part, split, stream);
+    return tile == 64 ? igemm<T, 64, false>(xt, wt, bt, rt, yt, g, part, split, stream)
+                      : igemm<T, 32, false>(xt, wt, bt, rt, yt, g, part, split, stream);
+}
+
+} // namespace
+
+extern "C" int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                    const dt_cu_conv *g, void *stream)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32:
+        return depthwise<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y,
+                                g, stream);
+    case DUCTILE_FLOAT16:
+        return depthwise<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
+                                 (__half *)y, g, stream);
+    case DUCTILE_BFLOAT16:
+        return depthwise<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w,
+                                        (const __nv_bfloat16 *)bias, (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g,
+                                        stream);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32: return igemm_any<float>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    case DUCTILE_FLOAT16: return igemm_any<__half>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    case DUCTILE_BFLOAT16: return igemm_any<__nv_bfloat16>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    }
+    return (int)cudaErrorInvalidValue;
 }

@@ -2,6 +2,7 @@
  * geometry each kernel computes, and the launch with the layer's bias, residual and
  * activation fused. */
 #include "backend/cuda/conv_own.h"
+#include "core/checked.h"
 #include "core/status.h"
 #include "ops/fused.h"
 
@@ -25,12 +26,28 @@ static int dt_sm_count(void)
     return sms;
 }
 
-/* Split K for the 32x32 implicit GEMM: slices enough for two blocks per multiprocessor, each
- * slice at least 64 deep (four steps of the kernel's K loop); 1: no split. */
-static int dt_splitk(const dt_conv_geom *g)
+/* Whether the GPU has tensor cores with bfloat16 WMMA (compute capability 8.0+), read once. */
+static bool dt_tensor_cores(void)
+{
+    static int major = -1;
+    if (major < 0) {
+        int v = 0;
+        if (cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, 0) != cudaSuccess) {
+            cudaGetLastError();
+            v = 0;
+        }
+        major = v;
+    }
+    return major >= 8;
+}
+
+/* Split K for the implicit GEMM with tile x tile blocks: slices enough for two blocks per
+ * multiprocessor, each slice at least 64 deep (four steps of the 32x32 kernel's K loop, two of
+ * the tensor-core kernel's); 1: no split. */
+static int dt_splitk(const dt_conv_geom *g, int64_t tile)
 {
     int64_t P = g->out[0] * g->out[1], K = g->c / g->group * g->k[0] * g->k[1];
-    int64_t blocks = (P + 31) / 32 * ((g->m / g->group + 31) / 32) * g->batch * g->group;
+    int64_t blocks = (P + tile - 1) / tile * ((g->m / g->group + tile - 1) / tile) * g->batch * g->group;
     int64_t want = 2 * (int64_t)dt_sm_count();
     if (blocks <= 0 || blocks * 2 > want) return 1;
     int64_t s = (want + blocks - 1) / blocks, most = K / 64;
@@ -40,10 +57,21 @@ static int dt_splitk(const dt_conv_geom *g)
     return s < 2 ? 1 : (int)s;
 }
 
+static bool dt_is_tc(int tactic)
+{
+    return tactic >= DT_CUDA_CONV_TC_POINTWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK;
+}
+
+static bool dt_is_split(int tactic)
+{
+    return tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_IGEMM32_SPLITK ||
+           tactic == DT_CUDA_CONV_TC_POINTWISE_SPLITK || tactic == DT_CUDA_CONV_TC_IGEMM_SPLITK;
+}
+
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 {
-    /* The kernels are instantiated for float32 only (conv_own.h). */
-    if (dtype != DUCTILE_FLOAT32) return false;
+    /* The kernels' element types (conv_own.h). */
+    if (dtype != DUCTILE_FLOAT32 && dtype != DUCTILE_FLOAT16 && dtype != DUCTILE_BFLOAT16) return false;
     /* The implicit GEMM's grid: images x groups in z, output channels in y (each at most
      * 65535 blocks). */
     bool grid = g->batch * g->group <= 65535 && g->m / g->group <= 65535 * 32;
@@ -51,18 +79,22 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     bool idx32 = g->out[0] * g->out[1] < INT32_MAX && (g->c / g->group) * g->k[0] * g->k[1] < INT32_MAX &&
                  g->in[0] < (1 << 28) && g->in[1] < (1 << 28) && g->k[0] * g->d[0] < (1 << 28) &&
                  g->k[1] * g->d[1] < (1 << 28) && g->s[0] < (1 << 12) && g->s[1] < (1 << 12);
-    bool split = tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_IGEMM32_SPLITK;
-    if (split && dt_splitk(g) < 2) return false;
+    if (dt_is_tc(tactic) && (dtype == DUCTILE_FLOAT32 || !dt_tensor_cores())) return false;
+    if (dt_is_split(tactic) && dt_splitk(g, dt_is_tc(tactic) ? 64 : 32) < 2) return false;
     switch (tactic) {
     case DT_CUDA_CONV_DEPTHWISE: return g->group == g->c && g->group > 1;
     case DT_CUDA_CONV_POINTWISE64:
     case DT_CUDA_CONV_POINTWISE32:
     case DT_CUDA_CONV_POINTWISE32_SPLITK:
+    case DT_CUDA_CONV_TC_POINTWISE:
+    case DT_CUDA_CONV_TC_POINTWISE_SPLITK:
         return grid && g->group == 1 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     case DT_CUDA_CONV_IGEMM64:
     case DT_CUDA_CONV_IGEMM32:
-    case DT_CUDA_CONV_IGEMM32_SPLITK: return grid && idx32;
+    case DT_CUDA_CONV_IGEMM32_SPLITK:
+    case DT_CUDA_CONV_TC_IGEMM:
+    case DT_CUDA_CONV_TC_IGEMM_SPLITK: return grid && idx32;
     }
     return false;
 }
@@ -70,34 +102,46 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
                                     dt_view *out, dt_exec *ex)
 {
-    if (out[0].dtype != DUCTILE_FLOAT32 || in[DT_FC_X].dtype != DUCTILE_FLOAT32 || in[DT_FC_W].dtype != DUCTILE_FLOAT32)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "own convolution kernel %d: float32 only, tensors are %s", tactic,
-                       ductile_dtype_name((ductile_dtype)out[0].dtype));
     bool fused = !strcmp(L->op_type, "FusedConv");
+    int dtype = out[0].dtype;
+    const void *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
+    const void *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
+    /* One element type for every operand: the kernels read them all as dtype. */
+    static const char *const slot[] = {"input", "weights", "bias", "residual"};
+    for (int k = 0; k < 4; k++) {
+        bool used = k < DT_FC_B || (k == DT_FC_B && bias) || (k == DT_FC_R && res);
+        if (used && in[k].dtype != dtype)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "own convolution kernel %d: the %s is %s, the output %s", tactic,
+                           slot[k], ductile_dtype_name((ductile_dtype)in[k].dtype),
+                           ductile_dtype_name((ductile_dtype)dtype));
+    }
     dt_cu_conv c = {
         .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],
         .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1], .ph = g->pb[0], .pw = g->pb[1],
         .dh = g->d[0], .dw = g->d[1], .group = g->group,
     };
     c.act = fused ? dt_cuda_conv_act(L, &c.p0, &c.p1) : DT_CU_IDENTITY;
-    const float *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
-    const float *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     if (tactic == DT_CUDA_CONV_DEPTHWISE)
-        return dt_cuda_check(dt_cu_conv_depthwise_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
-                                                      ex->stream), "depthwise convolution");
-    int tile = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
+        return dt_cuda_check(dt_cu_conv_depthwise(dtype, in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
+                                                  ex->stream), "depthwise convolution");
+    int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
-              tactic == DT_CUDA_CONV_POINTWISE32_SPLITK;
+              tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||
+              tactic == DT_CUDA_CONV_TC_POINTWISE_SPLITK;
     int split = 1;
     float *part = NULL;
-    if (tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_IGEMM32_SPLITK) {
-        /* The slices' sums in the context's workspace (sized here: the first run grows it). */
+    if (dt_is_split(tactic)) {
+        /* The slices' float32 sums in the context's workspace (sized here: the first run grows it). */
         dt_cuda_state *st = ex->state;
-        split = dt_splitk(g);
-        size_t bytes = (size_t)split * (size_t)(g->batch * g->m * g->out[0] * g->out[1]) * sizeof(float);
+        split = dt_splitk(g, tile ? 32 : 64);
+        size_t elems = 0, bytes = 0;
+        if (!dt_mul_size((size_t)split, (size_t)g->batch, &elems) || !dt_mul_size(elems, (size_t)g->m, &elems) ||
+            !dt_mul_size(elems, (size_t)(g->out[0] * g->out[1]), &elems) || !dt_mul_size(elems, sizeof(float), &bytes))
+            return dt_fail(DUCTILE_ERR_SHAPE, "split-K convolution: %d slices of %lld x %lld x %lld floats overflow size_t",
+                           split, (long long)g->batch, (long long)g->m, (long long)(g->out[0] * g->out[1]));
         DT_TRY(dt_cuda_workspace(st, bytes));
         part = st->ws;
     }
-    return dt_cuda_check(dt_cu_conv_igemm_f32(in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
-                                              part, split, ex->stream), "implicit GEMM convolution");
+    return dt_cuda_check(dt_cu_conv_igemm(dtype, in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
+                                          part, split, ex->stream), "implicit GEMM convolution");
 }

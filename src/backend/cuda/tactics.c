@@ -2,10 +2,12 @@
  * profile's opt shapes, and how a run finds the choice again.
  *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
  *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
- *     kernels that compute the geometry (conv_own.h; float32 layers only: a float16 /
- *     bfloat16 conv is offered cuDNN's algorithms alone). Not WINOGRAD_NONFUSED: its float32
+ *     kernels that compute the geometry (conv_own.h), in float32, float16 and bfloat16 alike,
+ *     and for half layers on sm_80+ the tensor-core ones: a half layer times the own half
+ *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at the opt shape. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
- *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic. */
+ *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
+ * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path). */
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "ops/fused.h"
@@ -31,12 +33,14 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     /* The pointwise kernels compute what the general implicit GEMM would, faster. */
     static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                               DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32,
-                              DT_CUDA_CONV_IGEMM32_SPLITK};
+                              DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE,
+                              DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM, DT_CUDA_CONV_TC_IGEMM_SPLITK};
     bool pointwise = dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_POINTWISE64);
     for (size_t i = 0; i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
-                            own[i] == DT_CUDA_CONV_IGEMM32_SPLITK)))
+                            own[i] == DT_CUDA_CONV_IGEMM32_SPLITK || own[i] == DT_CUDA_CONV_TC_IGEMM ||
+                            own[i] == DT_CUDA_CONV_TC_IGEMM_SPLITK)))
             ids[n++] = own[i];
     /* DIRECT has no implementation in cuDNN; FFT needs unit strides and dilations. */
     static const cudnnConvolutionFwdAlgo_t algos[] = {
@@ -63,4 +67,42 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
         return n;
     }
     return 0;
+}
+
+/* The own kernels' profile names, per dtype (f32, f16, bf16). */
+static const char *const dt_own_names[11][3] = {
+    {"own_dw_f32", "own_dw_f16", "own_dw_bf16"},
+    {"own_pw64_f32", "own_pw64_f16", "own_pw64_bf16"},
+    {"own_pw32_f32", "own_pw32_f16", "own_pw32_bf16"},
+    {"own_igemm64_f32", "own_igemm64_f16", "own_igemm64_bf16"},
+    {"own_igemm32_f32", "own_igemm32_f16", "own_igemm32_bf16"},
+    {"own_pw32_splitk_f32", "own_pw32_splitk_f16", "own_pw32_splitk_bf16"},
+    {"own_igemm32_splitk_f32", "own_igemm32_splitk_f16", "own_igemm32_splitk_bf16"},
+    {"own_tc_pw_f32", "own_tc_pw_f16", "own_tc_pw_bf16"}, /* f32: never applies */
+    {"own_tc_igemm_f32", "own_tc_igemm_f16", "own_tc_igemm_bf16"},
+    {"own_tc_pw_splitk_f32", "own_tc_pw_splitk_f16", "own_tc_pw_splitk_bf16"},
+    {"own_tc_igemm_splitk_f32", "own_tc_igemm_splitk_f16", "own_tc_igemm_splitk_bf16"},
+};
+static const char *const dt_cudnn_names[8] = {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3",
+                                              "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"};
+
+const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
+                                int profile, int threads)
+{
+    (void)params, (void)threads;
+    if (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv")) return NULL;
+    dt_conv_geom g;
+    if (L->n_in < 2 || dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return NULL;
+    /* conv.c's choice: the stored tactic; none: the own depthwise kernel where it applies,
+     * else cuDNN's heuristic; an own tactic that does not apply at these shapes: cuDNN's
+     * heuristic too. A stored cuDNN algorithm that cuDNN refuses at these shapes also falls
+     * back to the heuristic, which this name cannot tell (it names the stored one). */
+    int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
+    int tactic = dt_cuda_layer_tactic(L, &(dt_exec){.profile = profile});
+    if (!tactic && dt_cuda_conv_own_applies(&g, dtype, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK &&
+        dt_cuda_conv_own_applies(&g, dtype, tactic))
+        return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
+    if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8) return dt_cudnn_names[tactic - DT_CUDA_CONV_CUDNN];
+    return "cudnn_heuristic";
 }
