@@ -99,7 +99,7 @@ static const dt_ew_sig dt_ew_sigs[] = {
     {"Min", 1, -1, NUM, 0},
     {"Sum", 1, -1, NUM, 0},
     {"Mean", 1, -1, FLT, 0},
-    {"Equal", 2, 2, NUM | BOOL, DUCTILE_BOOL},
+    {"Equal", 2, 2, NUM | BOOL | M(DUCTILE_STRING), DUCTILE_BOOL},
     {"Less", 2, 2, NUM, DUCTILE_BOOL},
     {"LessOrEqual", 2, 2, NUM, DUCTILE_BOOL},
     {"Greater", 2, 2, NUM, DUCTILE_BOOL},

@@ -29,7 +29,7 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"Mul", NULL, &dt_cpu_ew_binary_kernel},
     {"Div", NULL, &dt_cpu_ew_binary_kernel},
     {"Pow", NULL, &dt_cpu_ew_binary_kernel},
-    {"Equal", NULL, &dt_cpu_ew_binary_kernel},
+    {"Equal", NULL, &dt_cpu_equal_kernel},
     {"Less", NULL, &dt_cpu_ew_binary_kernel},
     {"LessOrEqual", NULL, &dt_cpu_ew_binary_kernel},
     {"Greater", NULL, &dt_cpu_ew_binary_kernel},
