@@ -227,11 +227,17 @@ int64_t dt_string_split(ductile_string s, const char *delim, size_t dlen, int64_
     const char *p = s.data, *end = s.data + s.length;
     int64_t n = 0;
 #define DT_PIECE(b, e) do { if (n < cap && out) out[n] = (ductile_string){(b), (size_t)((e) - (b))}; n++; } while (0)
-    if (!s.length && dlen) { DT_PIECE(p, p); return n; }
+    if (!s.length) return 0; /* onnxruntime: no pieces (Python's "".split("-") has one) */
     if (!dlen) {
         while (p < end && dt_space((unsigned char)*p)) p++;
         while (p < end) {
-            if (maxsplit >= 0 && n == maxsplit) { DT_PIECE(p, end); return n; }
+            if (maxsplit >= 0 && n == maxsplit) {
+                /* the rest, its trailing whitespace dropped as onnxruntime does (Python keeps it) */
+                const char *e = end;
+                while (e > p && dt_space((unsigned char)e[-1])) e--;
+                DT_PIECE(p, e);
+                return n;
+            }
             const char *b = p;
             while (p < end && !dt_space((unsigned char)*p)) p++;
             DT_PIECE(b, p);

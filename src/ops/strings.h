@@ -24,7 +24,9 @@ bool dt_strings_makes_bytes(const ductile_layer *L);
 ductile_status dt_regex_to_posix(const char *re2, char *buf, size_t cap);
 
 /* StringSplit's rule: the pieces of s (Python's str.split(delimiter, maxsplit); delimiter
- * NULL or "": runs of whitespace, ends stripped). Writes at most cap pieces into out (may be
+ * NULL or "": runs of whitespace, ends stripped), except where onnxruntime differs and ONNX's
+ * text leaves it open: "" has no pieces with any delimiter (numpy's reference: one), and the
+ * rest after maxsplit whitespace splits loses its trailing whitespace. Writes at most cap pieces into out (may be
  * NULL) and returns how many there are. */
 int64_t dt_string_split(ductile_string s, const char *delim, size_t dlen, int64_t maxsplit,
                         ductile_string *out, int64_t cap);

@@ -1,0 +1,243 @@
+"""String tensors (issue 9 point 5): the string ops against onnxruntime at odd sizes with UTF-8
+and empty strings, string constants and an engine save/load round trip, and the refusals'
+exact messages."""
+import struct
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+import ductile
+from ductile import Builder, Error, Runtime
+from test_output_dtypes import crc32c
+
+S = TensorProto.STRING
+
+
+def model(nodes, inputs, outputs, inits=(), opset=20, ml=False):
+    g = helper.make_graph(nodes, "strings", inputs, outputs, list(inits))
+    imports = [helper.make_opsetid("", opset)] + ([helper.make_opsetid("ai.onnx.ml", 4)] if ml else [])
+    return helper.make_model(g, opset_imports=imports, ir_version=9)
+
+
+def build(m, feeds):
+    b = Builder()
+    net = b.parse_onnx_bytes(m.SerializeToString())
+    cfg = b.create_builder_config()
+    prof = b.create_optimization_profile()
+    for name, arr in feeds.items():
+        prof.set_shape(name, arr.shape, arr.shape, arr.shape)
+    cfg.add_optimization_profile(prof)
+    return b.build_engine(net, cfg)
+
+
+def run(m, feeds):
+    return build(m, feeds).create_execution_context().run(feeds)
+
+
+def ort_run(m, feeds):
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
+def same(a, b):
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert a.dtype == b.dtype or (a.dtype == object and b.dtype == object), (a.dtype, b.dtype)
+    assert a.tolist() == b.tolist()
+
+
+WORDS = np.array(["", "a", "Ünïcödé", "的中", "hello world", "  x  y ", "MONDAY", "Straße", "ab.cd.ef",
+                  "o-n--x-", "émoji 😀"], dtype=object)
+
+
+def odd(n, shift=0):
+    return np.array([WORDS[(i * 7 + shift) % len(WORDS)] for i in range(n)], dtype=object)
+
+
+def check_against_ort(m, feeds):
+    got, want = run(m, feeds), ort_run(m, feeds)
+    for name, w in want.items():
+        same(got[name], w)
+
+
+def test_string_concat_broadcasts_utf8_and_empty_strings_like_onnxruntime():
+    m = model([helper.make_node("StringConcat", ["x", "y"], ["z"])],
+              [helper.make_tensor_value_info("x", S, [3, 5]), helper.make_tensor_value_info("y", S, [5])],
+              [helper.make_tensor_value_info("z", S, [3, 5])])
+    check_against_ort(m, {"x": odd(15).reshape(3, 5), "y": odd(5, 3)})
+
+
+def test_equal_on_strings_broadcasts_like_onnxruntime():
+    m = model([helper.make_node("Equal", ["x", "y"], ["z"])],
+              [helper.make_tensor_value_info("x", S, [7, 1]), helper.make_tensor_value_info("y", S, [3])],
+              [helper.make_tensor_value_info("z", TensorProto.BOOL, [7, 3])])
+    check_against_ort(m, {"x": odd(7).reshape(7, 1), "y": np.array(["", "a", "的中"], dtype=object)})
+
+
+@pytest.mark.parametrize("attrs", [{}, {"delimiter": "-"}, {"delimiter": "."}, {"maxsplit": 1},
+                                   {"delimiter": "--", "maxsplit": 2}])
+def test_string_split_matches_onnxruntime(attrs):
+    m = model([helper.make_node("StringSplit", ["x"], ["y", "n"], **attrs)],
+              [helper.make_tensor_value_info("x", S, [11])],
+              [helper.make_tensor_value_info("y", S, None), helper.make_tensor_value_info("n", TensorProto.INT64, None)])
+    check_against_ort(m, {"x": odd(11)})
+
+
+@pytest.mark.parametrize("action,sensitive", [("NONE", 1), ("LOWER", 0), ("UPPER", 1), ("UPPER", 0)])
+def test_string_normalizer_matches_onnxruntime(action, sensitive):
+    # C.UTF-8: the locale both sides have here (onnxruntime's default en_US.UTF-8 may be absent).
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], case_change_action=action,
+                            is_case_sensitive=sensitive, stopwords=["monday", "a"], locale="C.UTF-8")
+    m = model([node], [helper.make_tensor_value_info("x", S, [1, 11])], [helper.make_tensor_value_info("y", S, None)],
+              opset=17)
+    check_against_ort(m, {"x": odd(11).reshape(1, 11)})
+
+
+def test_regex_full_match_matches_onnxruntime():
+    pattern = r"(\W|^)[\w.\-]{0,25}@(yahoo|gmail)\.com(\W|$)|\d+x?|[^a-z]*"
+    m = model([helper.make_node("RegexFullMatch", ["x"], ["y"], pattern=pattern)],
+              [helper.make_tensor_value_info("x", S, [9])], [helper.make_tensor_value_info("y", TensorProto.BOOL, [9])])
+    x = np.array(["a@gmail.com", "a@b.com", "123", "123x", "12y", "", "ABC", "abc", "x.y-z@yahoo.com"], dtype=object)
+    check_against_ort(m, {"x": x})
+
+
+def test_label_encoder_string_to_int_matches_onnxruntime():
+    node = helper.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml", keys_strings=["a", "的中", ""],
+                            values_int64s=[5, 6, 7], default_int64=-9)
+    m = model([node], [helper.make_tensor_value_info("x", S, [11])],
+              [helper.make_tensor_value_info("y", TensorProto.INT64, [11])], ml=True)
+    check_against_ort(m, {"x": odd(11)})
+
+
+def test_label_encoder_int_to_string_matches_onnxruntime():
+    node = helper.make_node("LabelEncoder", ["x"], ["y"], domain="ai.onnx.ml", keys_int64s=[3, 1, 2],
+                            values_strings=["three", "одна", ""], default_string="?")
+    m = model([node], [helper.make_tensor_value_info("x", TensorProto.INT64, [7])],
+              [helper.make_tensor_value_info("y", S, [7])], ml=True)
+    check_against_ort(m, {"x": np.array([1, 2, 3, 4, 0, 3, -1], dtype=np.int64)})
+
+
+def string_constant_model():
+    """A string initializer gathered and concatenated: constants live in the engine."""
+    c = helper.make_tensor("c", S, [3], [b"-x", "\u00e9".encode(), b""])
+    nodes = [helper.make_node("Gather", ["c", "i"], ["g"]), helper.make_node("StringConcat", ["x", "g"], ["y"])]
+    return model(nodes, [helper.make_tensor_value_info("x", S, [5]), helper.make_tensor_value_info("i", TensorProto.INT64, [5])],
+                 [helper.make_tensor_value_info("y", S, [5])], inits=[c])
+
+
+def test_string_constants_survive_an_engine_save_and_load(tmp_path):
+    m = string_constant_model()
+    feeds = {"x": odd(5), "i": np.array([0, 2, 1, 1, 0], dtype=np.int64)}
+    want = ort_run(m, feeds)["y"]
+    engine = build(m, feeds)
+    path = tmp_path / "strings.engine"
+    engine.save(str(path))
+    loaded = Runtime().deserialize_cuda_engine(path.read_bytes())
+    got = loaded.create_execution_context().run(feeds)["y"]
+    same(got, want)
+    # The header says the engine holds strings (format.h: DT_ENGINE_FLAG_STRINGS, byte 20).
+    assert path.read_bytes()[20] == 1
+
+
+def sections(f):
+    nsec, hs = struct.unpack_from("<I", f, 16)[0], struct.unpack_from("<I", f, 12)[0]
+    return {struct.unpack_from("<I", f, hs + 24 * i)[0]: struct.unpack_from("<Q", f, hs + 24 * i + 8)[0]
+            for i in range(nsec)}
+
+
+def string_records(f):
+    """(record offset, name index, flags, blob offset, blob size) of each string tensor."""
+    off = sections(f)[2]
+    for t in range(struct.unpack_from("<I", f, off)[0]):
+        rec = off + 4 + 128 * t
+        if struct.unpack_from("<i", f, rec + 4)[0] == 8:
+            yield rec, struct.unpack_from("<I", f, rec + 12)[0], *struct.unpack_from("<QQ", f, rec + 112)
+
+
+def reseal(f):
+    struct.pack_into("<I", f, 32, crc32c(f[36:], crc32c(f[:32])))
+    return bytes(f)
+
+
+def load_error(data):
+    with pytest.raises(Error) as e:
+        Runtime().deserialize_cuda_engine(data)
+    return str(e.value)
+
+
+def constant_engine():
+    return bytearray(build(string_constant_model(), {"x": odd(5), "i": np.zeros(5, dtype=np.int64)}).serialize())
+
+
+def test_an_unknown_header_flag_is_refused_by_name():
+    f = constant_engine()
+    struct.pack_into("<I", f, 20, 3)
+    assert load_error(reseal(f)) == ("engine header at byte offset 20: flags 0x00000003 name features this "
+                                     "build does not know")
+
+
+def test_a_string_tensor_without_the_header_flag_is_refused_at_its_record():
+    f = constant_engine()
+    struct.pack_into("<I", f, 20, 0)
+    rec = next(string_records(f))[0]
+    assert load_error(reseal(f)).startswith(f"engine section TENSORS at byte offset {rec + 4}: tensor '")
+    assert load_error(reseal(f)).endswith("': dtype string without the header's flag 0x1 (strings)")
+
+
+def test_a_string_length_past_its_blob_names_the_byte_offset():
+    f = constant_engine()
+    rec, flags, off, size = next(r for r in string_records(f) if r[1] & 4)
+    blob = sections(f)[6] + off
+    struct.pack_into("<Q", f, blob, size)  # element 0 claims the whole blob and more
+    assert load_error(reseal(f)) == (f"engine section BLOBS at byte offset {blob}: tensor 'c': element 0's length "
+                                     f"{size} runs past the blob's {size} bytes")
+
+
+def build_error(m, feeds):
+    with pytest.raises(Error) as e:
+        build(m, feeds)
+    return e.value
+
+
+@pytest.mark.parametrize("op, message", [
+    ("Add", "node 'n' (Add, opset 20): input 0 ('t') has dtype string; Add does not take strings"),
+    ("Where", "node 'n' (Where, opset 20): input 1 ('t') has dtype string; Where does not take strings"),
+])
+def test_ops_without_strings_refuse_them_naming_the_node(op, message):
+    """Through an Identity: the string dtype reaches the layer by inference, not a declaration."""
+    ins = ["t", "t"] if op == "Add" else ["c", "t", "t"]
+    m = model([helper.make_node("Identity", ["x"], ["t"]), helper.make_node(op, ins, ["y"], name="n")],
+              [helper.make_tensor_value_info("x", S, [2]), helper.make_tensor_value_info("c", TensorProto.BOOL, [2])],
+              [helper.make_tensor_value_info("y", S, [2])])
+    assert str(build_error(m, {"x": odd(2), "c": np.ones(2, dtype=bool)})) == message
+
+
+def test_unsupported_regex_syntax_is_refused_at_build_time_with_its_offset():
+    m = model([helper.make_node("RegexFullMatch", ["x"], ["y"], name="re", pattern="a(?i)b")],
+              [helper.make_tensor_value_info("x", S, [1])], [helper.make_tensor_value_info("y", TensorProto.BOOL, [1])])
+    e = build_error(m, {"x": odd(1)})
+    assert str(e) == ("node 're' (RegexFullMatch, opset 20): attribute 'pattern' ('a(?i)b'): byte 1: a group with "
+                         "flags or a name ((?...)) is RE2 syntax that ductile's POSIX matcher lacks"), str(e)
+
+
+def test_case_change_of_invalid_utf8_names_the_element_and_byte():
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], name="norm", case_change_action="UPPER")
+    m = model([node], [helper.make_tensor_value_info("x", S, [3])], [helper.make_tensor_value_info("y", S, None)],
+              opset=17)
+    ctx = build(m, {"x": odd(3)}).create_execution_context()
+    with pytest.raises(Error) as e:
+        ctx.run({"x": np.array(["ok", "", b"ab\xff"], dtype=object)})
+    assert str(e.value) == ("node 'norm' (StringNormalizer, opset 17): input 0 element 2: invalid UTF-8 at byte 2; "
+                               "a case change needs UTF-8 text"), str(e.value)
+
+
+def test_string_outputs_stay_valid_across_runs_in_python():
+    m = model([helper.make_node("StringConcat", ["x", "x"], ["y"])], [helper.make_tensor_value_info("x", S, [4])],
+              [helper.make_tensor_value_info("y", S, [4])])
+    ctx = build(m, {"x": odd(4)}).create_execution_context()
+    first = ctx.run({"x": odd(4)})["y"]
+    second = ctx.run({"x": odd(4, 5)})["y"]
+    assert first.tolist() == [s + s for s in odd(4)]
+    assert second.tolist() == [s + s for s in odd(4, 5)]
