@@ -19,7 +19,7 @@ static const char *const dt_string_ops[] = {
     "Identity", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Concat", "Gather", "Transpose",
     "Slice", "Expand", "Split", "Tile", "Shape", "Size",
     /* computes on strings */
-    "Equal", "StringNormalizer", "StringConcat", "StringSplit", "RegexFullMatch", "LabelEncoder",
+    "Equal", "Cast", "CastLike", "StringNormalizer", "StringConcat", "StringSplit", "RegexFullMatch", "LabelEncoder",
 };
 
 static bool dt_takes_strings(const char *op)
@@ -45,7 +45,27 @@ ductile_status dt_strings_check_layer(const ductile_layer *L)
 
 bool dt_strings_makes_bytes(const ductile_layer *L)
 {
-    return !strcmp(L->op_type, "StringConcat") || !strcmp(L->op_type, "StringNormalizer");
+    if (!strcmp(L->op_type, "StringConcat") || !strcmp(L->op_type, "StringNormalizer")) return true;
+    if (!strcmp(L->op_type, "Cast")) return dt_attr_int(L, "to", 0) == DUCTILE_STRING;
+    return !strcmp(L->op_type, "CastLike") && L->n_in > 1 && L->in[1] && L->in[1]->dtype == DUCTILE_STRING;
+}
+
+static bool dt_castable(int t)
+{
+    switch (t) {
+    case DUCTILE_STRING: case DUCTILE_BOOL: case DUCTILE_FLOAT16: case DUCTILE_FLOAT32: case DUCTILE_FLOAT64:
+    case DUCTILE_INT8: case DUCTILE_INT16: case DUCTILE_INT32: case DUCTILE_INT64:
+    case DUCTILE_UINT8: case DUCTILE_UINT16: case DUCTILE_UINT32: case DUCTILE_UINT64: return true;
+    default: return false;
+    }
+}
+
+ductile_status dt_strings_cast_pair(int from, int to)
+{
+    if (dt_castable(from == DUCTILE_STRING ? to : from)) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Cast from %s to %s is not supported (strings cast to and from "
+                   "float16, float32, float64, the integer types and bool)",
+                   ductile_dtype_name((ductile_dtype)from), ductile_dtype_name((ductile_dtype)to));
 }
 
 static const char *dt_in_name(const ductile_layer *L, int i) { return i < L->n_in && L->in[i] ? L->in[i]->name : ""; }

@@ -14,7 +14,12 @@
  * string; Add does not take strings"). The plan runs it on every layer, so no numeric kernel
  * ever sees a string view. */
 ductile_status dt_strings_check_layer(const ductile_layer *L);
-/* Whether the layer makes string bytes at run time (StringConcat, StringNormalizer): such layers need a context's string arena, so they are neither folded at build
+/* Cast and CastLike with a string side: DUCTILE_ERR_UNSUPPORTED unless the other side is
+ * float16/32/64, an integer type, bool or string ("Cast from bfloat16 to string is not
+ * supported (...)"). */
+ductile_status dt_strings_cast_pair(int from, int to);
+/* Whether the layer makes string bytes at run time (StringConcat, StringNormalizer, Cast to
+ * string): such layers need a context's string arena, so they are neither folded at build
  * time nor run in the shape pass. */
 bool dt_strings_makes_bytes(const ductile_layer *L);
 

@@ -42,7 +42,7 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"Sum", NULL, &dt_cpu_ew_variadic_kernel},
     {"Mean", NULL, &dt_cpu_ew_variadic_kernel},
     {"Where", NULL, &dt_cpu_ew_where_kernel},
-    {"Cast", NULL, &dt_cpu_ew_cast_kernel},
+    {"Cast", NULL, &dt_cpu_str_cast_kernel},
     {"Sign", NULL, &dt_cpu_ew_unary_kernel},
     {"Round", NULL, &dt_cpu_ew_unary_kernel},
     {"Sin", NULL, &dt_cpu_ew_unary_kernel},
@@ -72,7 +72,7 @@ const dt_cpu_kernel dt_cpu_elementwise[] = {
     {"BitwiseOr", NULL, &dt_cpu_ew_binary_kernel},
     {"BitwiseXor", NULL, &dt_cpu_ew_binary_kernel},
     {"PRelu", NULL, &dt_cpu_ew_binary_kernel},
-    {"CastLike", NULL, &dt_cpu_ew_cast_kernel},
+    {"CastLike", NULL, &dt_cpu_str_cast_kernel},
     {"BitCast", NULL, &dt_cpu_ew_cast_kernel}, /* prepare tells BitCast apart by op type */
     {"Dropout", NULL, &dt_cpu_ew_dropout_kernel},
     {NULL, NULL, NULL},
