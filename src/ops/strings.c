@@ -202,10 +202,12 @@ static ductile_status dt_strnorm_check(const ductile_layer *L)
 static ductile_status dt_strnorm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     DT_TRY(dt_want_string(L, in, 0));
-    if (!(in[0].rank == 1 || (in[0].rank == 2 && in[0].dims[0] == 1))) {
+    /* C >= 1 as onnxruntime asks: the output's one "" for "nothing kept" needs a C to stand in. */
+    if (!(in[0].rank == 1 || (in[0].rank == 2 && in[0].dims[0] == 1)) || in[0].dims[in[0].rank - 1] < 1) {
         char s[160];
         dt_format_dims(s, sizeof s, in[0].dims, in[0].rank, NULL);
-        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 ('%s') has shape %s; expected [C] or [1, C]", dt_in_name(L, 0), s);
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 ('%s') has shape %s; expected [C] or [1, C] with C >= 1",
+                       dt_in_name(L, 0), s);
     }
     dt_strnorm_attrs a;
     DT_TRY(dt_strnorm_attrs_read(L, &a));

@@ -323,3 +323,25 @@ def test_cast_string_round_trip_through_float_in_one_graph():
     from onnx.reference import ReferenceEvaluator
     feeds = {"x": np.array([1.5, -0.0, np.inf, 0.1], dtype=np.float32), "u": np.array([" kg"], dtype=object)}
     same(run(m, feeds)["y"], ReferenceEvaluator(m).run(None, feeds)[0])
+
+
+@pytest.mark.parametrize("shape, words, want", [([1, 3], ["a", "A", "a"], [[""]]), ([3], ["a", "b", "a"], ["b"]),
+                                                ([1, 2], ["b", "c"], [["b", "c"]])])
+def test_string_normalizer_keeps_its_rank_and_one_empty_string_like_onnxruntime(shape, words, want):
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], stopwords=["a"], locale="C.UTF-8")
+    m = model([node], [helper.make_tensor_value_info("x", S, shape)], [helper.make_tensor_value_info("y", S, None)], opset=17)
+    feeds = {"x": np.array(words, dtype=object).reshape(shape)}
+    assert run(m, feeds)["y"].tolist() == want
+    check_against_ort(m, feeds)
+
+
+@pytest.mark.parametrize("shape", [[0], [1, 0], [2, 2]])
+def test_string_normalizer_refuses_shapes_onnxruntime_refuses(shape):
+    node = helper.make_node("StringNormalizer", ["x"], ["y"], name="norm", stopwords=["a"])
+    m = model([node], [helper.make_tensor_value_info("x", S, shape)], [helper.make_tensor_value_info("y", S, None)], opset=17)
+    text = "[" + ",".join(str(d) for d in shape) + "]"
+    with pytest.raises(Error) as e:  # an eager engine (stopwords): its shapes are inferred at execute
+        run(m, {"x": np.array(["a"] * int(np.prod(shape)), dtype=object).reshape(shape)})
+    msg = str(e.value)
+    assert msg == (f"node 'norm' (StringNormalizer, opset 17): input 0 ('x') has shape {text}; expected [C] or "
+                        "[1, C] with C >= 1"), msg
