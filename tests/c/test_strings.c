@@ -8,6 +8,7 @@
 #include "ops/strings.h"
 #include "core/status.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static ductile_string str(const char *s) { return (ductile_string){*s ? s : NULL, strlen(s)}; }
@@ -178,11 +179,146 @@ static void test_string_blobs_are_bounded(void)
     CHECK_EQ_STR(dt_last_error(), "3 string lengths do not fit in the blob's 20 bytes");
 }
 
+/* ---- allocation failures: each allocation of a string workflow failed in turn ---- */
+
+typedef struct counting {
+    long calls, fail_at, failed, live_blocks;
+} counting;
+
+static counting cnt;
+
+static void *count_alloc(void *user, size_t size, size_t alignment)
+{
+    counting *c = user;
+    if (++c->calls == c->fail_at) {
+        c->failed++;
+        return NULL;
+    }
+    void *p = NULL;
+    if (posix_memalign(&p, alignment < 16 ? 16 : alignment, size ? size : 1)) return NULL;
+    memset(p, 0xa5, size); /* garbage: nothing may rely on fresh memory being zero */
+    c->live_blocks++;
+    return p;
+}
+
+static void count_free(void *user, void *ptr)
+{
+    ((counting *)user)->live_blocks--;
+    free(ptr);
+}
+
+/* x -> StringNormalizer(UPPER) -> u -> LabelEncoder (ai.onnx.ml) -> v -> Cast(string) -> w */
+static pbw alloc_model(void)
+{
+    pbw g = {0};
+    int64_t three = 3;
+    pbw up = attr_str("case_change_action", "UPPER", 3);
+    w_msg(&g, 1, node("norm", "StringNormalizer", NULL, S("x"), S("u"), &up, 1));
+    pbw le[2] = {{0}, {0}};
+    w_str(&le[0], 1, "keys_strings");
+    w_str(&le[0], 9, "AB");   /* AttributeProto: strings = 9, ints = 8, type = 20 */
+    w_str(&le[0], 9, "\xc3\x89T\xc3\x89");
+    w_int(&le[0], 20, 8);
+    w_str(&le[1], 1, "values_int64s");
+    w_int(&le[1], 8, 1);
+    w_int(&le[1], 8, 2);
+    w_int(&le[1], 20, 7);
+    w_msg(&g, 1, node("le", "LabelEncoder", "ai.onnx.ml", S("u"), S("v"), le, 2));
+    pbw to = attr_int("to", DUCTILE_STRING);
+    w_msg(&g, 1, node("cast", "Cast", NULL, S("v"), S("w"), &to, 1));
+    w_str(&g, 2, "g");
+    w_msg(&g, 11, value_info("x", DUCTILE_STRING, 1, &three, NULL));
+    w_msg(&g, 12, value_info("u", DUCTILE_STRING, 1, &three, NULL));
+    w_msg(&g, 12, value_info("w", DUCTILE_STRING, 1, &three, NULL));
+    pbw m = {0}, o = {0}, o2 = {0};
+    w_int(&m, 1, 8);
+    w_msg(&m, 7, g);
+    w_str(&o, 1, "");
+    w_int(&o, 2, 21);
+    w_msg(&m, 8, o);
+    w_str(&o2, 1, "ai.onnx.ml");
+    w_int(&o2, 2, 4);
+    w_msg(&m, 8, o2);
+    return m;
+}
+
+/* The whole workflow once; DUCTILE_OK with u and w checked, or the first failure. */
+static ductile_status alloc_workflow(const pbw *m)
+{
+    ductile_builder *b = NULL;
+    ductile_network *n = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL, *e2 = NULL;
+    ductile_context *c = NULL;
+    void *bytes = NULL;
+    size_t size = 0;
+    ductile_string x[3] = {str("ab"), str("\xc3\xa9t\xc3\xa9"), str("zz")}, u[3], w[3];
+    ductile_dims d = {1, {3}};
+    ductile_status s = ductile_builder_create(&b);
+    if (!s) s = ductile_network_create(b, &n);
+    if (!s) s = ductile_onnx_parse_memory(n, m->p, m->n);
+    if (!s) s = ductile_config_create(b, &cfg);
+    if (!s) s = ductile_builder_build(b, n, cfg, &e);
+    if (!s) s = ductile_engine_serialize(e, &bytes, &size);
+    if (!s) s = ductile_engine_load_memory(bytes, size, &e2);
+    if (!s) s = ductile_context_create(e2, &c);
+    if (!s) s = ductile_context_set_input_shape(c, "x", &d);
+    if (!s) s = ductile_context_set_tensor_address(c, "x", x);
+    if (!s) s = ductile_context_execute(c);
+    /* StringNormalizer makes the engine eager: outputs are in the context's buffers. */
+    void *up = NULL, *wp = NULL;
+    if (!s) s = ductile_context_get_tensor_address(c, "u", &up);
+    if (!s) s = ductile_context_get_tensor_address(c, "w", &wp);
+    if (!s) {
+        memcpy(u, up, sizeof u);
+        memcpy(w, wp, sizeof w);
+        CHECK(same_str(u[0], "AB") && same_str(u[1], "\xc3\x89T\xc3\x89") && same_str(u[2], "ZZ"));
+        CHECK(same_str(w[0], "1") && same_str(w[1], "2") && same_str(w[2], "-1"));
+    }
+    ductile_context_free(c);
+    ductile_engine_free(e2);
+    ductile_free(bytes);
+    ductile_engine_free(e);
+    ductile_config_free(cfg);
+    ductile_network_free(n);
+    ductile_builder_free(b);
+    return s;
+}
+
+static void test_every_failed_allocation_of_a_string_workflow_is_reported_and_freed(void)
+{
+    static const ductile_allocator a = {count_alloc, count_free, &cnt};
+    pbw m = alloc_model();
+    CHECK_EQ_INT(ductile_set_allocator(&a), DUCTILE_OK);
+    long runs = 0;
+    for (long k = 1; k < 100000; k++, runs++) {
+        cnt.calls = cnt.failed = 0;
+        cnt.fail_at = k;
+        ductile_status s = alloc_workflow(&m);
+        CHECK_EQ_INT(cnt.live_blocks, 0);
+        if (!cnt.failed) {
+            if (s) fprintf(stderr, "workflow: %s\n", ductile_last_error());
+            CHECK_EQ_INT(s, DUCTILE_OK);
+            break;
+        }
+        if (s != DUCTILE_ERR_OUT_OF_MEMORY) {
+            fprintf(stderr, "allocation %ld failed: status %d, %s\n", k, (int)s, ductile_last_error());
+            CHECK_EQ_INT(s, DUCTILE_ERR_OUT_OF_MEMORY);
+        } else {
+            CHECK(strstr(ductile_last_error(), "out of memory") != NULL);
+        }
+    }
+    CHECK(runs > 50);
+    CHECK_EQ_INT(ductile_set_allocator(NULL), DUCTILE_OK);
+    free(m.p);
+}
+
 int main(void)
 {
     test_strings_round_trip_through_an_engine_file();
     test_re2_patterns_become_anchored_posix_or_are_refused();
     test_string_split_pieces();
     test_string_blobs_are_bounded();
+    test_every_failed_allocation_of_a_string_workflow_is_reported_and_freed();
     TEST_MAIN_END();
 }
