@@ -28,7 +28,7 @@ typedef struct dt_exec {
      * a context (they run one at a time), contents undefined. NULL when none was asked for. */
     void *scratch;
     size_t scratch_bytes;
-    /* Where kernels that make string bytes put them (dt_cpu_str_bytes): the context's, emptied
+    /* Where kernels that make string bytes put them: the context's, emptied
      * when an execute starts, so an output's views live until the next one. NULL where no
      * bytes may be made (constant folding, the shape pass): such kernels refuse. */
     dt_arena *strings;
