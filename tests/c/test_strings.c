@@ -7,6 +7,10 @@
 #include "format/strings.h"
 #include "ops/strings.h"
 #include "core/status.h"
+#ifdef DT_WITH_CUDA
+#include "backend/cuda/cuda.h"
+#include "graph/network.h"
+#endif
 
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +317,35 @@ static void test_every_failed_allocation_of_a_string_workflow_is_reported_and_fr
     free(m.p);
 }
 
+#ifdef DT_WITH_CUDA
+/* The CUDA backend places every layer touching strings on the host ("cpu fallback"): string
+ * views point into host memory. No GPU needed: supports() decides from the views. */
+static void test_cuda_leaves_string_layers_to_the_host(void)
+{
+    ductile_network *n = NULL;
+    CHECK_EQ_INT(dt_network_new(&n), DUCTILE_OK);
+    if (!n) return;
+    static const char *const ops[] = {"Identity", "Relu", "Cast", "Equal"};
+    int64_t d = 4;
+    for (int k = 0; k < 4; k++) {
+        ductile_layer *L = dt_network_add_layer(n, ops[k], ops[k], 1, 1, 0);
+        L->in[0] = dt_network_add_tensor(n, ops[k]);
+        char on[32];
+        snprintf(on, sizeof on, "%s_out", ops[k]);
+        L->out[0] = dt_network_add_tensor(n, on);
+        L->opset = 13;
+        dt_view f = {DUCTILE_FLOAT32, 1, {d}, NULL}, st = {DUCTILE_STRING, 1, {d}, NULL},
+                b = {DUCTILE_BOOL, 1, {d}, NULL};
+        /* a string input or a string output: never on the GPU */
+        CHECK(!dt_cuda_supports(L, &st, k == 3 ? &b : k == 2 ? &f : &st));
+        if (k == 2) CHECK(!dt_cuda_supports(L, &f, &st));
+        /* the same layer on floats is the GPU's (Relu, Cast float -> float): the check can fail */
+        if (k == 1 || k == 2) CHECK(dt_cuda_supports(L, &f, &f));
+    }
+    dt_network_delete(n);
+}
+#endif
+
 int main(void)
 {
     test_strings_round_trip_through_an_engine_file();
@@ -320,5 +353,8 @@ int main(void)
     test_string_split_pieces();
     test_string_blobs_are_bounded();
     test_every_failed_allocation_of_a_string_workflow_is_reported_and_freed();
+#ifdef DT_WITH_CUDA
+    test_cuda_leaves_string_layers_to_the_host();
+#endif
     TEST_MAIN_END();
 }
