@@ -8,6 +8,7 @@
 
 #include <locale.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <wctype.h>
@@ -104,7 +105,14 @@ ductile_status dt_strnorm_attrs_read(const ductile_layer *L, dt_strnorm_attrs *a
 }
 
 static locale_t dt_utf8_locale;
+static pthread_once_t dt_utf8_once = PTHREAD_ONCE_INIT;
 static void dt_utf8_locale_init(void) { dt_utf8_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0); }
+
+locale_t dt_strings_utf8_locale(void)
+{
+    pthread_once(&dt_utf8_once, dt_utf8_locale_init);
+    return dt_utf8_locale;
+}
 
 /* The next code point of s at *i, or -1 for invalid UTF-8 (overlong, surrogate, truncated). */
 static int32_t dt_utf8_next(const unsigned char *s, size_t n, size_t *i)
@@ -124,6 +132,16 @@ static int32_t dt_utf8_next(const unsigned char *s, size_t n, size_t *i)
     return cp;
 }
 
+size_t dt_utf8_invalid_at(ductile_string s)
+{
+    size_t i = 0;
+    while (i < s.length) {
+        size_t at = i;
+        if (dt_utf8_next((const unsigned char *)s.data, s.length, &i) < 0) return at;
+    }
+    return SIZE_MAX;
+}
+
 static size_t dt_utf8_put(int32_t cp, char *o)
 {
     if (cp < 0x80) { o[0] = (char)cp; return 1; }
@@ -139,15 +157,14 @@ static size_t dt_utf8_put(int32_t cp, char *o)
 
 static int32_t dt_case_cp(int action, int32_t cp)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
     if (cp < 0x80) {
         if (action == 1 && cp >= 'A' && cp <= 'Z') return cp + 32;
         if (action == 2 && cp >= 'a' && cp <= 'z') return cp - 32;
         return cp;
     }
-    pthread_once(&once, dt_utf8_locale_init);
-    if (!dt_utf8_locale) return cp; /* no C.UTF-8 here: ASCII only */
-    wint_t r = action == 1 ? towlower_l((wint_t)cp, dt_utf8_locale) : towupper_l((wint_t)cp, dt_utf8_locale);
+    locale_t loc = dt_strings_utf8_locale();
+    if (!loc) return cp; /* no C.UTF-8 here: ASCII only */
+    wint_t r = action == 1 ? towlower_l((wint_t)cp, loc) : towupper_l((wint_t)cp, loc);
     return r > 0x10ffff ? cp : (int32_t)r;
 }
 

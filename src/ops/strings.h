@@ -6,7 +6,9 @@
 
 #include "ops/op.h"
 
+#include <locale.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Every op that reads or writes a string tensor is on a list (ops/strings.c): data movement
  * (Identity, Reshape, Gather, Concat, ...), Equal, Cast and the string ops. For another op,
@@ -22,6 +24,13 @@ ductile_status dt_strings_cast_pair(int from, int to);
  * string): such layers need a context's string arena, so they are neither folded at build
  * time nor run in the shape pass. */
 bool dt_strings_makes_bytes(const ductile_layer *L);
+
+/* The C.UTF-8 locale (made once), or (locale_t)0 where the C library lacks it: the Unicode
+ * tables of case changes and the multibyte rules RegexFullMatch runs under. */
+locale_t dt_strings_utf8_locale(void);
+/* The byte offset of the first invalid UTF-8 sequence in s (overlong, surrogate, beyond
+ * U+10FFFF, truncated), or SIZE_MAX when s is valid. */
+size_t dt_utf8_invalid_at(ductile_string s);
 
 /* RegexFullMatch: the RE2 pattern as a POSIX extended expression anchored at both ends
  * (glibc's regcomp, with its \w \W \s \S \b \B), into buf[cap]. DUCTILE_ERR_UNSUPPORTED naming

@@ -1,8 +1,12 @@
 /* RegexFullMatch's patterns: RE2 syntax rewritten as a POSIX extended expression for glibc's
- * regcomp (a well-kept matcher already in the C library; RE2 is C++). What full matching needs
- * carries over: acceptance does not depend on leftmost-first (RE2) against leftmost-longest
- * (POSIX) choices, so lazy quantifiers become greedy ones. What POSIX cannot say is refused
- * at build time, naming the byte offset. */
+ * regcomp (a well-kept matcher already in the C library; RE2 is C++), run under C.UTF-8 so
+ * that '.' and [^...] take a code point, as RE2 does. What full matching needs carries over:
+ * acceptance does not depend on leftmost-first (RE2) against leftmost-longest (POSIX)
+ * choices, so lazy quantifiers become greedy ones. RE2's classes are ASCII (\w, \s, \d,
+ * [[:alpha:]]): they are spelled out as ASCII ranges, since C.UTF-8's own classes take
+ * every letter. \b and \B stay glibc's (a letter beyond ASCII counts as a word character
+ * there, not in RE2). What POSIX cannot say is refused at build time, naming the byte
+ * offset. */
 #include "ops/strings.h"
 #include "core/status.h"
 
@@ -31,6 +35,19 @@ static ductile_status dt_rx_refuse(size_t at, const char *what)
     return dt_fail(DUCTILE_ERR_UNSUPPORTED, "byte %zu: %s is RE2 syntax that ductile's POSIX matcher lacks", at, what);
 }
 
+/* RE2's POSIX classes are ASCII: the ranges for those C.UTF-8 widens; others as written. */
+static const char *dt_rx_ascii_class(const char *cls)
+{
+    static const char *const map[][2] = {
+        {"[:alnum:]", "0-9A-Za-z"}, {"[:alpha:]", "A-Za-z"}, {"[:digit:]", "0-9"}, {"[:lower:]", "a-z"},
+        {"[:upper:]", "A-Z"}, {"[:word:]", "0-9A-Za-z_"}, {"[:xdigit:]", "0-9A-Fa-f"},
+        {"[:space:]", "\t\n\v\f\r "}, {"[:blank:]", "\t "},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(cls, map[i][0])) return map[i][1];
+    return cls;
+}
+
 /* A bracket expression starting at re[*i] == '['; RE2's escapes inside become POSIX classes
  * and literal characters ('-' last, ']' first, as POSIX wants them). */
 static ductile_status dt_rx_bracket(const char *re, size_t *i, dt_rx_out *o)
@@ -53,16 +70,16 @@ static ductile_status dt_rx_bracket(const char *re, size_t *i, dt_rx_out *o)
             if (l >= sizeof cls) return dt_rx_refuse(k, "a class name this long");
             memcpy(cls, re + k, l);
             cls[l] = 0;
-            DT_BODY(cls);
+            DT_BODY(dt_rx_ascii_class(cls));
             k += l;
             continue;
         }
         if (c == '\\') {
             char e = re[k + 1];
             switch (e) {
-            case 'w': DT_BODY("[:alnum:]_"); break;
-            case 'd': DT_BODY("[:digit:]"); break;
-            case 's': DT_BODY("[:space:]"); break;
+            case 'w': DT_BODY("0-9A-Za-z_"); break;
+            case 'd': DT_BODY("0-9"); break;
+            case 's': DT_BODY("\t\n\f\r "); break;
             case 'W': case 'D': case 'S': return dt_rx_refuse(k, "a negated class (\\W, \\D, \\S) inside [...]");
             case '-': dash = true; break;
             case ']': close = true; break;
@@ -82,6 +99,10 @@ static ductile_status dt_rx_bracket(const char *re, size_t *i, dt_rx_out *o)
             continue;
         }
         if (c == '-' && (first || re[k + 1] == ']')) { dash = true; k++; continue; }
+        /* glibc orders ranges by collation, and C.UTF-8 has none beyond ASCII: RE2's code
+         * point ranges past it have no POSIX spelling here. */
+        if (c == '-' && ((b && (unsigned char)body[b - 1] >= 0x80) || (unsigned char)re[k + 1] >= 0x80))
+            return dt_rx_refuse(k, "a range of characters beyond ASCII inside [...]");
         if (c == '^') { caret = true; k++; continue; }
         if (c == ']') { close = true; k++; continue; }
         char s[2] = {c, 0};
@@ -128,7 +149,11 @@ ductile_status dt_regex_to_posix(const char *re, char *buf, size_t cap)
             switch (e) {
             case 'd': dt_rx_put(&o, "[0-9]"); break;
             case 'D': dt_rx_put(&o, "[^0-9]"); break;
-            case 'w': case 'W': case 's': case 'S': case 'b': case 'B': {
+            case 'w': dt_rx_put(&o, "[0-9A-Za-z_]"); break;
+            case 'W': dt_rx_put(&o, "[^0-9A-Za-z_]"); break;
+            case 's': dt_rx_put(&o, "[\t\n\f\r ]"); break;
+            case 'S': dt_rx_put(&o, "[^\t\n\f\r ]"); break;
+            case 'b': case 'B': {
                 char s[3] = {'\\', e, 0};
                 dt_rx_put(&o, s);
                 break;

@@ -379,3 +379,38 @@ def test_data_movement_ops_carry_strings_like_onnx_reference():
     got, want = run(m, feeds), ReferenceEvaluator(m).run(None, feeds)
     for name, w in zip(("ex", "s0", "out", "shp"), want):
         same(got[name], w)
+
+
+@pytest.mark.parametrize("pattern, words", [
+    (".", ["é", "a", "的", "ab", ""]),
+    ("[^a]+", ["é的", "ba", ""]),
+    (r"\w+", ["é", "abc_1", "a b"]),
+    (r"\s*x\s*", ["\tx ", "\u00a0x"]),
+    ("[αβγ]+", ["αβγ", "aβ"]),
+    (r"\d+", ["١٢", "12"]),
+    ("[[:alpha:]]+", ["é", "ab"]),
+    ("(?:ab)+?c|x{2,3}", ["ababc", "xxx", "xxxx", "c"]),
+])
+def test_regex_full_match_takes_code_points_and_ascii_classes_like_re2(pattern, words):
+    """Under whatever locale the process has: RE2's '.' takes a code point, its classes are ASCII."""
+    m = model([helper.make_node("RegexFullMatch", ["x"], ["y"], pattern=pattern)],
+              [helper.make_tensor_value_info("x", S, [len(words)])],
+              [helper.make_tensor_value_info("y", TensorProto.BOOL, [len(words)])])
+    check_against_ort(m, {"x": np.array(words, dtype=object)})
+
+
+def test_regex_ranges_beyond_ascii_are_refused_at_build_time():
+    m = model([helper.make_node("RegexFullMatch", ["x"], ["y"], name="re", pattern="[a-zα-ω]+")],
+              [helper.make_tensor_value_info("x", S, [1])], [helper.make_tensor_value_info("y", TensorProto.BOOL, [1])])
+    assert str(build_error(m, {"x": odd(1)})) == (
+        "node 're' (RegexFullMatch, opset 20): attribute 'pattern' ('[a-zα-ω]+'): byte 6: a range of characters "
+        "beyond ASCII inside [...] is RE2 syntax that ductile's POSIX matcher lacks")
+
+
+def test_regex_full_match_refuses_invalid_utf8_naming_the_element_and_byte():
+    m = model([helper.make_node("RegexFullMatch", ["x"], ["y"], name="re", pattern=".*")],
+              [helper.make_tensor_value_info("x", S, [2])], [helper.make_tensor_value_info("y", TensorProto.BOOL, [2])])
+    with pytest.raises(Error) as e:
+        run(m, {"x": np.array(["ok", b"a\xc3"], dtype=object)})
+    assert str(e.value) == ("node 're' (RegexFullMatch, opset 20): input 0 element 1: invalid UTF-8 at byte 1; "
+                            "RegexFullMatch matches UTF-8 text")

@@ -8,7 +8,9 @@
 #include "core/dtype.h"
 #include "core/status.h"
 
+#include <locale.h>
 #include <math.h>
+#include <stdint.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,9 +191,13 @@ typedef struct dt_regex_params {
     char posix[4096];
 } dt_regex_params;
 
+/* Compiled and run under C.UTF-8 (this thread only: uselocale), so that '.' and [^...] take
+ * one code point as in RE2, whatever the process's locale. */
 static ductile_status dt_regex_compile(const char *posix, regex_t *re)
 {
+    locale_t utf8 = dt_strings_utf8_locale(), old = utf8 ? uselocale(utf8) : (locale_t)0;
     int rc = regcomp(re, posix, REG_EXTENDED | REG_NOSUB);
+    if (utf8) uselocale(old);
     if (rc) {
         char msg[200];
         regerror(rc, re, msg, sizeof msg);
@@ -223,13 +229,22 @@ static ductile_status dt_regex_run(const void *params, const dt_view *in, dt_vie
     bool *y = out[0].data;
     int64_t n = dt_view_count(&in[0]);
     if (!n) return DUCTILE_OK;
+    /* RE2 reads UTF-8; bytes that are not are refused rather than matched some other way. */
+    for (int64_t i = 0; i < n; i++) {
+        size_t bad = dt_utf8_invalid_at(x[i]);
+        if (bad != SIZE_MAX)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 element %lld: invalid UTF-8 at byte %zu; "
+                           "RegexFullMatch matches UTF-8 text", (long long)i, bad);
+    }
     regex_t re;
     DT_TRY(dt_regex_compile(p->posix, &re));
+    locale_t utf8 = dt_strings_utf8_locale(), old = utf8 ? uselocale(utf8) : (locale_t)0;
     for (int64_t i = 0; i < n; i++) {
         /* REG_STARTEND: the view's bounds, no NUL needed (glibc). */
         regmatch_t m = {0, (regoff_t)x[i].length};
         y[i] = regexec(&re, x[i].data ? x[i].data : "", 1, &m, REG_STARTEND) == 0;
     }
+    if (utf8) uselocale(old);
     regfree(&re);
     return DUCTILE_OK;
 }
