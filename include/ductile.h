@@ -155,8 +155,24 @@ typedef enum ductile_dtype {
 
 /* "float32", "int64", ...; "undefined" for others. Static storage. */
 const char *ductile_dtype_name(ductile_dtype dtype);
-/* Bytes per element; 0 for STRING and unknown types. */
+/* Bytes per element: for STRING, sizeof(ductile_string); 0 for unknown types. */
 size_t ductile_dtype_size(ductile_dtype dtype);
+
+/* One element of a STRING tensor: a view of `length` bytes of UTF-8 (not NUL-terminated;
+ * data may be NULL when length is 0). A string tensor's buffer is an array of these, one per
+ * element, set and read through the same calls as other tensors (set_tensor_address,
+ * get_tensor_address).
+ *   1. Inputs: the caller owns the bytes and keeps them unchanged until execute returns.
+ *   2. Outputs: the views point into memory the context owns (bytes a string op made),
+ *      into the engine's constants, or into an input's bytes (Identity, Gather, StringSplit
+ *      pass views through); valid until the next execute on the context, a change of shapes
+ *      or profile, or the context is freed (and, for views of inputs, as long as those
+ *      bytes). Copy them out before then.
+ * String tensors live in host memory and their ops run on the CPU. */
+typedef struct ductile_string {
+    const char *data;
+    size_t length;
+} ductile_string;
 
 #define DUCTILE_MAX_DIMS 8
 

@@ -43,7 +43,8 @@ static int tensor_bytes(const ductile_engine *engine, const char *name, const du
     ductile_dtype dtype = ductile_engine_tensor_dtype(engine, name);
     size_t elem = ductile_dtype_size(dtype);
     int64_t count = cli_dims_volume(dims);
-    if (elem == 0)
+    /* A string tensor's buffer holds views (ductile_string), not bytes a file could give. */
+    if (elem == 0 || dtype == DUCTILE_STRING)
         return cli_fail("tensor '%s' has dtype %s, which the CLI cannot handle", name,
                         ductile_dtype_name(dtype));
     if (count < 0 || (uint64_t)count > SIZE_MAX / elem)

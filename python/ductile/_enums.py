@@ -52,12 +52,13 @@ try:  # numpy has no bfloat16, float8, 4-bit or 2-bit types; ml_dtypes (an onnx 
 except ImportError:
     pass
 
+_TO_NUMPY[8] = object  # string: numpy object arrays of str (python/ductile/_strings.py)
 _FROM_NUMPY = {np.dtype(t): code for code, t in _TO_NUMPY.items()}
 
 
 def to_numpy_dtype(code):
     """The numpy dtype of a ductile_dtype; None for types numpy has no dtype for
-    (undefined, string; bfloat16, float8, 4-bit and 2-bit types without ml_dtypes)."""
+    (undefined; bfloat16, float8, 4-bit and 2-bit types without ml_dtypes)."""
     t = _TO_NUMPY.get(int(code))
     return None if t is None else np.dtype(t)
 

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 
+from . import _strings
 from ._enums import TensorIOMode
 from ._lib import PROFILER_FN, Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
 from .trt import TrtContext
@@ -199,6 +200,9 @@ class ExecutionContext(TrtContext):
             check(lib.ductile_context_execute_async(self._handle, ctypes.c_void_p(handle or None)))
         return True
 
+    def _is_string(self, name):
+        return lib.ductile_engine_tensor_dtype(self._engine._handle, enc(name)) == _strings.STRING
+
     def _numpy_dtype(self, name):
         """The numpy dtype run() allocates or converts to; an engine dtype numpy cannot hold
         is refused rather than read as float64 (np.empty's default)."""
@@ -229,11 +233,16 @@ class ExecutionContext(TrtContext):
         bound = {}
         try:
             for name in self._inputs:
+                if self._is_string(name):
+                    bound[name] = _strings.Packed(feeds[name])
+                    self._set_tensor_address(name, bound[name].address)
+                    continue
                 arr = np.ascontiguousarray(feeds[name], dtype=self._numpy_dtype(name))
                 bound[name] = arr
                 self._set_tensor_address(name, arr.ctypes.data)
             outputs = {}
             late = []  # outputs whose shape depends on data: known only after execute
+            strings = {}  # string outputs: name -> (address of their views, shape)
             for name in self._outputs:
                 try:
                     shape = self._get_tensor_shape(name)
@@ -242,13 +251,25 @@ class ExecutionContext(TrtContext):
                         raise
                     late.append(name)
                     continue
+                if self._is_string(name):
+                    views = _strings.empty_views(np.prod(shape, dtype=np.int64))
+                    bound[name] = views
+                    strings[name] = (ctypes.addressof(views), tuple(shape))
+                    self._set_tensor_address(name, ctypes.addressof(views))
+                    continue
                 out = np.empty(shape, dtype=self._numpy_dtype(name))
                 bound[name] = out
                 outputs[name] = out
                 self._set_tensor_address(name, out.ctypes.data)
             check(lib.ductile_context_execute(self._handle))
+            # Views point into the context's bytes (valid until the next execute): copied now.
+            for name, (address, shape) in strings.items():
+                outputs[name] = _strings.unpack(address, shape)
             for name in late:
                 shape = self._get_tensor_shape(name)
+                if self._is_string(name):
+                    outputs[name] = _strings.unpack(self._get_tensor_address(name), tuple(shape))
+                    continue
                 out = np.empty(shape, dtype=self._numpy_dtype(name))
                 if out.nbytes:
                     ctypes.memmove(out.ctypes.data, self._get_tensor_address(name), out.nbytes)

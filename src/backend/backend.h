@@ -5,6 +5,7 @@
 #define DT_BACKEND_H
 
 #include "ductile.h"
+#include "core/arena.h"
 #include "core/threadpool.h"
 #include "ops/op.h"
 
@@ -27,6 +28,10 @@ typedef struct dt_exec {
      * a context (they run one at a time), contents undefined. NULL when none was asked for. */
     void *scratch;
     size_t scratch_bytes;
+    /* Where kernels that make string bytes put them: the context's, emptied
+     * when an execute starts, so an output's views live until the next one. NULL where no
+     * bytes may be made (constant folding, the shape pass): such kernels refuse. */
+    dt_arena *strings;
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */

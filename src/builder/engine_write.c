@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "builder/engine_write.h"
 #include "format/checksum.h"
+#include "format/strings.h"
 #include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"
@@ -91,6 +92,7 @@ typedef struct dt_writer {
     dt_wbuf strings;
     uint32_t n_strings;
     dt_wbuf tensors, layers, io, profiles, blobs, target;
+    bool has_strings;   /* a STRING tensor was written: header flag DT_ENGINE_FLAG_STRINGS */
 } dt_writer;
 
 /* Appends a string and returns its index; NULL gives DT_ENGINE_NO_STRING. */
@@ -126,7 +128,21 @@ static ductile_status dt_write_tensor(dt_writer *w, dt_wbuf *b, const ductile_te
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "cannot store %s '%s': dtype %d (%s) has no fixed size",
                        what, name, t->dtype, ductile_dtype_name((ductile_dtype)t->dtype));
     uint64_t blob_off = 0, blob_size = 0;
-    if (has_data) {
+    if (t->dtype == DUCTILE_STRING) w->has_strings = true;
+    if (has_data && t->dtype == DUCTILE_STRING) {
+        /* Views are addresses of this process: the blob holds the bytes (format/strings.h). */
+        int64_t count = dt_tensor_count(t);
+        const ductile_string *v = t->data;
+        if (count < 0 || (size_t)count * sizeof *v != t->nbytes || !dt_strings_blob_size(v, count, &blob_size))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "cannot store %s '%s': its data is %zu bytes, its shape and dtype say otherwise",
+                           what, name, t->nbytes);
+        dt_pad(&w->blobs, DT_ENGINE_BLOB_ALIGN);
+        blob_off = w->blobs.n;
+        for (int64_t i = 0; i < count; i++) dt_put_u64(&w->blobs, v[i].length);
+        for (int64_t i = 0; i < count; i++) dt_put(&w->blobs, v[i].data, v[i].length);
+        flags |= DT_ENGINE_TENSOR_DATA;
+    } else if (has_data) {
         int64_t count = dt_tensor_count(t);
         size_t bytes;
         if (count < 0 || !dt_mul_size((size_t)count, ductile_dtype_size((ductile_dtype)t->dtype), &bytes) ||
@@ -377,7 +393,7 @@ static ductile_status dt_assemble(dt_writer *w, void **out, size_t *size)
     dt_le32(f + DT_ENGINE_OFF_VERSION, DT_ENGINE_FORMAT_VERSION);
     dt_le32(f + DT_ENGINE_OFF_HEADER_SIZE, DT_ENGINE_HEADER_SIZE);
     dt_le32(f + DT_ENGINE_OFF_SECTION_COUNT, NSEC);
-    dt_le32(f + DT_ENGINE_OFF_FLAGS, 0);
+    dt_le32(f + DT_ENGINE_OFF_FLAGS, w->has_strings ? DT_ENGINE_FLAG_STRINGS : 0);
     dt_le64(f + DT_ENGINE_OFF_FILE_SIZE, pos);
     const char *lib = ductile_version();
     memcpy(f + DT_ENGINE_OFF_LIB_VERSION, lib, strnlen(lib, 15));

@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "core/status.h"
 #include "ops/op.h"
+#include "ops/strings.h"
 #include "runtime/engine_impl.h"
 
 #include <stdlib.h>
@@ -146,7 +147,8 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->in[k] && !L->in[k]->data) all_const = false;
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
-        if (!all_const) continue;
+        /* String bytes made at build time would need a home in the network: left to run time. */
+        if (!all_const || dt_strings_makes_bytes(L)) continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)

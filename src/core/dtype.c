@@ -42,17 +42,22 @@ size_t ductile_dtype_size(ductile_dtype t)
     case DUCTILE_UINT16: case DUCTILE_INT16: case DUCTILE_FLOAT16: case DUCTILE_BFLOAT16: return 2;
     case DUCTILE_FLOAT32: case DUCTILE_INT32: case DUCTILE_UINT32: return 4;
     case DUCTILE_FLOAT64: case DUCTILE_INT64: case DUCTILE_UINT64: return 8;
+    /* A view of bytes held elsewhere (ductile.h): copies move views, never bytes. */
+    case DUCTILE_STRING: return sizeof(ductile_string);
     default: return 0;
     }
 }
 
 bool dt_dtype_valid(int t) { return ductile_dtype_size((ductile_dtype)t) != 0; }
 
+bool dt_dtype_numeric(int t) { return t != DUCTILE_STRING && dt_dtype_valid(t); }
+
 int dt_dtype_file_bits(int t)
 {
     switch (t) {
     case DUCTILE_UINT4: case DUCTILE_INT4: case DUCTILE_FLOAT4E2M1: return 4;
     case DUCTILE_UINT2: case DUCTILE_INT2: return 2;
+    case DUCTILE_STRING: return 0; /* string_data, never raw bytes */
     default: return 8 * (int)ductile_dtype_size((ductile_dtype)t);
     }
 }

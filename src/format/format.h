@@ -11,7 +11,9 @@
  *    8  version         u32      DT_ENGINE_FORMAT_VERSION; a reader takes only its own
  *   12  header size     u32      >= 64, a multiple of 8; the section table starts here
  *   16  section count   u32
- *   20  flags           u32      0 (a set bit is a feature this reader lacks: refused)
+ *   20  flags           u32      features the engine uses (DT_ENGINE_FLAG_*); a bit a reader
+ *                                does not know is refused, so a reader older than the feature
+ *                                names it rather than misreading the file
  *   24  file size       u64      the whole file, header included
  *   32  checksum        u32      CRC-32C (format/checksum.h) of bytes [0, 32) followed by
  *                                bytes [36, file size): every byte but the field itself
@@ -35,7 +37,8 @@
  *     8 rank i32 (-1 unknown, 0..8), 12 flags u32 (bit 0 network input, bit 1 network output,
  *     bit 2 has data), 16 dims i64[8] (-1 dynamic, unused ones 0), 80 dim symbols u32[8]
  *     (string or none), 112 blob offset u64 (relative to the BLOBS section, a multiple of 64),
- *     120 blob size u64 (= element count * dtype size). Offset and size are 0 without data.
+ *     120 blob size u64 (= element count * dtype size; for STRING the size of the blob of
+ *     format/strings.h: u64 lengths, then the bytes). Offset and size are 0 without data.
  * LAYERS (id 3): u32 count; per layer, in execution order:
  *     name, op_type, domain u32 (strings), opset i32, n_in u32, n_out u32, n_attr u32,
  *     reserved u32 (0), inputs i32[n_in], outputs i32[n_out] (tensor indices), then n_attr
@@ -60,7 +63,9 @@
  *     16 device 96 bytes (NUL-padded printable name of the GPU; empty for the host),
  *     112 compute capability major u32, 116 minor u32 (0, 0 for the host), 120 reserved u64 (0).
  *
- * Version history: 1, the first. 2: TARGET (required). */
+ * Version history: 1, the first. 2: TARGET (required). 2 with header flag bit 0
+ * (DT_ENGINE_FLAG_STRINGS): tensors of dtype STRING (8) and their blobs; readers before it
+ * refuse the flag ("flags 0x00000001 name features this build does not know"). */
 #ifndef DT_FORMAT_H
 #define DT_FORMAT_H
 
@@ -98,6 +103,11 @@ enum {
     DT_SECTION_PROFILES = 5,
     DT_SECTION_BLOBS = 6,
     DT_SECTION_TARGET = 7
+};
+
+/* Header flags: features an engine uses that a reader must know. */
+enum {
+    DT_ENGINE_FLAG_STRINGS = 1u     /* STRING tensors (format/strings.h) */
 };
 
 enum {

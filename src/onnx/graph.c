@@ -69,9 +69,6 @@ static ductile_status dt_input(dt_import *im, const pb_field *f)
     if (!vt.is_tensor)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "graph input '%s': only tensor types are supported by ductile",
                        vt.name);
-    if (vt.elem == DUCTILE_STRING)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "graph input '%s': dtype string is not supported by ductile",
-                       vt.name);
     if (vt.raw_rank > DT_MAX_DIMS)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "graph input '%s': rank %d is above the maximum of %d",
                        vt.name, vt.raw_rank, DT_MAX_DIMS);
@@ -88,7 +85,7 @@ static ductile_status dt_input(dt_import *im, const pb_field *f)
  * layer's computed dtype is checked against the declaration at build time (builder/dtypes.c). */
 static ductile_status dt_declare_dtype(ductile_tensor *t, const dt_vtype *vt, const char *what)
 {
-    if (!vt->is_tensor || !vt->elem || vt->elem == DUCTILE_STRING) return DUCTILE_OK;
+    if (!vt->is_tensor || !vt->elem) return DUCTILE_OK;
     if (!t->dtype) {
         t->dtype = vt->elem;
         return DUCTILE_OK;

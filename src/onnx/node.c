@@ -111,15 +111,17 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
     /* Besides the default domain: the training domain's optimizers (one update step). */
     bool training = !strcmp(n->domain, "ai.onnx.preview.training") &&
                     (!strcmp(n->op_type, "Adagrad") || !strcmp(n->op_type, "Momentum") || !strcmp(n->op_type, "Adam"));
-    if (!dt_onnx_default_domain(n->domain) && !training)
+    /* ai.onnx.ml: the ops on strings (ops/strings.c). */
+    bool ml = !strcmp(n->domain, "ai.onnx.ml") && !strcmp(n->op_type, "LabelEncoder");
+    if (!dt_onnx_default_domain(n->domain) && !training && !ml)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                        "node '%s' (%s.%s, opset %d): domain '%s' is not supported by ductile", n->name,
                        n->domain, n->op_type, n->opset, n->domain);
     /* 0 would read as "the newest opset" in the op rules: a model must say which it uses. */
     if (n->opset < 1 && !training)
         return dt_fail(DUCTILE_ERR_PARSE,
-                       "node '%s' (%s): the model's opset_import has no entry for the default "
-                       "domain (ai.onnx)", n->name, n->op_type);
+                       "node '%s' (%s): the model's opset_import has no entry for the %s "
+                       "domain (%s)", n->name, n->op_type, ml ? "ai.onnx.ml" : "default", ml ? "ai.onnx.ml" : "ai.onnx");
     const dt_opdef *def = dt_opdef_find(n->op_type);
     if (!def)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -127,7 +129,7 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
                        n->op_type, n->opset, n->op_type);
     ductile_layer *L = dt_network_add_layer(net, n->op_type, n->name, n->n_in, n->n_out, n->n_attr);
     if (!L) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "node '%s': out of memory", n->name);
-    L->domain = "";
+    L->domain = ml ? "ai.onnx.ml" : "";
     L->opset = n->opset;
 
     pb_reader r;

@@ -119,6 +119,50 @@ static ductile_status dt_unpack_into_arena(dt_import *im, ductile_tensor *t, con
     return DUCTILE_OK;
 }
 
+/* A STRING tensor: one ductile_string per element, viewing its string_data entry in the
+ * model's buffer (kept as long as the network), so string constants are not copied. */
+static ductile_status dt_onnx_string_tensor(dt_import *im, const pb_field *f, ductile_tensor *t,
+                                            const int64_t *dims, size_t rank)
+{
+    const char *tn = t->name;
+    char dbuf[200];
+    t->dtype = DUCTILE_STRING;
+    t->rank = (int)rank;
+    t->index = -1;
+    for (size_t i = 0; i < rank; i++) {
+        if (dims[i] < 0)
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': dim %zu is %lld, expected >= 0", tn, i,
+                           (long long)dims[i]);
+        t->dims[i] = dims[i];
+    }
+    int64_t count;
+    size_t nbytes;
+    if (!dt_dims_product(t->dims, t->rank, &count) || !dt_mul_size((size_t)count, sizeof(ductile_string), &nbytes))
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': dims %s overflow", tn,
+                       dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL));
+    ductile_string *v = dt_arena_alloc(&im->net->arena, nbytes ? nbytes : 1);
+    if (!v) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "tensor '%s': out of memory (%zu bytes)", tn, nbytes);
+    pb_reader r;
+    pb_field g;
+    bool more;
+    size_t n = 0;
+    DT_TRY(pb_sub(f, &dt_pb_tensor, &r));
+    for (;;) {
+        DT_TRY(pb_next(&r, &g, &more));
+        if (!more) break;
+        if (g.num != T_STRING) continue;
+        DT_TRY(pb_expect(&g, PB_LEN));
+        if (n < (size_t)count) v[n] = (ductile_string){(const char *)pb_bytes(&g), g.len};
+        n++;
+    }
+    if (n != (size_t)count)
+        return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': string_data has %zu elements, expected %lld (dims %s)", tn,
+                       n, (long long)count, dt_format_dims(dbuf, sizeof dbuf, t->dims, t->rank, NULL));
+    t->data = v;
+    t->nbytes = nbytes;
+    return DUCTILE_OK;
+}
+
 ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name_override,
                               ductile_tensor *t)
 {
@@ -165,8 +209,17 @@ ductile_status dt_onnx_tensor(dt_import *im, const pb_field *f, const char *name
     if (rank > DT_MAX_DIMS)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': rank %zu is above the maximum of %d",
                        tn, rank, DT_MAX_DIMS);
-    if (dtype == DUCTILE_STRING || has_strings)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': dtype string is not supported by ductile", tn);
+    if (dtype == DUCTILE_STRING || has_strings) {
+        if (dtype != DUCTILE_STRING)
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': has string_data, expected %s for dtype %s", tn,
+                           dt_typed_name(dt_typed_field((int)dtype)), ductile_dtype_name((ductile_dtype)dtype));
+        if (segment)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tensor '%s': segmented tensors are not supported by ductile", tn);
+        if (location != 0 || has_raw)
+            return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': a string tensor keeps its elements in string_data, "
+                           "not in %s", tn, has_raw ? "raw_data" : "external data");
+        return dt_onnx_string_tensor(im, f, t, dims, rank);
+    }
     if (dtype == 0)
         return dt_fail(DUCTILE_ERR_PARSE, "tensor '%s': data_type is missing", tn);
     size_t es = ductile_dtype_size((ductile_dtype)dtype);

@@ -6,6 +6,7 @@
  * so a model that passes infer never reaches a kernel with a type it cannot compute. */
 #include "ops/op.h"
 #include "ops/families.h"
+#include "ops/strings.h"
 #include "core/dtype.h"
 #include "core/status.h"
 
@@ -29,6 +30,8 @@
               M(DUCTILE_FLOAT8E5M2FNUZ) | M(DUCTILE_UINT4) | M(DUCTILE_INT4) | M(DUCTILE_FLOAT4E2M1) |   \
               M(DUCTILE_FLOAT8E8M0) | M(DUCTILE_UINT2) | M(DUCTILE_INT2))
 #define CAST_TYPES (NUM | BOOL | LOWP)
+/* Cast and CastLike also take strings (ops/strings.h says to and from which types). */
+#define CAST_STR (CAST_TYPES | M(DUCTILE_STRING))
 #define ANY 0xffffffffu
 
 typedef struct dt_ew_sig {
@@ -99,7 +102,7 @@ static const dt_ew_sig dt_ew_sigs[] = {
     {"Min", 1, -1, NUM, 0},
     {"Sum", 1, -1, NUM, 0},
     {"Mean", 1, -1, FLT, 0},
-    {"Equal", 2, 2, NUM | BOOL, DUCTILE_BOOL},
+    {"Equal", 2, 2, NUM | BOOL | M(DUCTILE_STRING), DUCTILE_BOOL},
     {"Less", 2, 2, NUM, DUCTILE_BOOL},
     {"LessOrEqual", 2, 2, NUM, DUCTILE_BOOL},
     {"Greater", 2, 2, NUM, DUCTILE_BOOL},
@@ -108,8 +111,8 @@ static const dt_ew_sig dt_ew_sigs[] = {
     {"Or", 2, 2, BOOL, DUCTILE_BOOL},
     {"Xor", 2, 2, BOOL, DUCTILE_BOOL},
     {"Where", 3, 3, BOOL, 0},
-    {"Cast", 1, 1, CAST_TYPES, 0},
-    {"CastLike", 2, 2, CAST_TYPES, 0},
+    {"Cast", 1, 1, CAST_STR, 0},
+    {"CastLike", 2, 2, CAST_STR, 0},
     {"BitCast", 1, 1, CAST_TYPES, 0},
 };
 
@@ -186,9 +189,10 @@ static ductile_status dt_ew_check(const ductile_layer *L)
         const dt_attr *a = dt_attr_find(L, "to");
         if (!a || a->type != DT_ATTR_INT)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'to' (an int) is required");
-        if (a->i < 0 || a->i >= 32 || !(CAST_TYPES & M(a->i))) {
+        uint32_t to_types = strcmp(L->op_type, "Cast") == 0 ? CAST_STR : CAST_TYPES;
+        if (a->i < 0 || a->i >= 32 || !(to_types & M(a->i))) {
             char list[400];
-            dt_ew_types_str(CAST_TYPES, list, sizeof list);
+            dt_ew_types_str(to_types, list, sizeof list);
             return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                            "attribute 'to' = %lld (%s) is not supported (supported: %s)",
                            (long long)a->i, ductile_dtype_name((ductile_dtype)a->i), list);
@@ -262,7 +266,9 @@ static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_
     if (strcmp(L->op_type, "Clip") == 0) return dt_ew_infer_clip(L, in, out);
     if (strcmp(L->op_type, "CastLike") == 0) {
         DT_TRY(dt_ew_present(L, in, 1));
-        DT_TRY(dt_ew_want_type(L, in, 1, CAST_TYPES));
+        DT_TRY(dt_ew_want_type(L, in, 1, CAST_STR));
+        if (in[0].dtype == DUCTILE_STRING || in[1].dtype == DUCTILE_STRING)
+            DT_TRY(dt_strings_cast_pair(in[0].dtype, in[1].dtype));
         out[0] = in[0];
         out[0].dtype = in[1].dtype;
         out[0].data = NULL;
@@ -330,7 +336,10 @@ static ductile_status dt_ew_infer(const ductile_layer *L, const dt_view *in, dt_
                        dt_ew_in_name(L, 1), b, a);
     }
 
-    if (strcmp(L->op_type, "Cast") == 0) o.dtype = (int)dt_attr_int(L, "to", 0);
+    if (strcmp(L->op_type, "Cast") == 0) {
+        o.dtype = (int)dt_attr_int(L, "to", 0);
+        if (in[0].dtype == DUCTILE_STRING || o.dtype == DUCTILE_STRING) DT_TRY(dt_strings_cast_pair(in[0].dtype, o.dtype));
+    }
     else if (is_where) o.dtype = in[1].dtype;
     else o.dtype = sig->out_dtype ? sig->out_dtype : in[0].dtype;
     out[0] = o;

@@ -57,6 +57,7 @@ struct ductile_context {
     dt_graphs graphs;       /* records per execution key (runtime/graphs.h) */
     ductile_profiler_fn prof;   /* ductile_context_set_profiler: NULL when off */
     void *prof_user;
+    dt_arena strings;       /* bytes string kernels made in the last execute (dt_exec.strings) */
 };
 
 /* Whether runs on e can be recorded: the backend records (backend.h), and no layer of the
@@ -123,6 +124,7 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
 void ductile_context_free(ductile_context *c)
 {
     if (!c) return;
+    dt_arena_release(&c->strings);
     dt_pool_free(c->pool);
     if (c->st.views) dt_shape_state_free(&c->st, c->e);
     if (c->own)
@@ -568,7 +570,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
 {
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
-    dt_exec ex = {.pool = c->pool, .profile = c->profile};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -677,7 +679,8 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
         out[k].data = c->hbuf[t];
     }
     DT_TRY(be->sync(stream));
-    dt_exec hx = {.pool = c->pool, .profile = c->profile, .scratch = c->hscratch, .scratch_bytes = c->hscratch_cap};
+    dt_exec hx = {.pool = c->pool, .profile = c->profile, .scratch = c->hscratch, .scratch_bytes = c->hscratch_cap,
+                  .strings = &c->strings};
     DT_TRY(dt_plan_layer_run(pl, in, out, &hx));
     for (int k = 0; k < L->n_out; k++) {
         int t = L->out[k]->index;
@@ -852,10 +855,14 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
                            "input '%s' has no data: bind a buffer with set_tensor_address, or write into the buffer "
                            "get_tensor_address returns, before execute",
                            net->inputs[i]->name);
+    /* The last run's string bytes go: the header gives output views until the next execute. */
+    dt_arena_release(&c->strings);
+    dt_arena_init(&c->strings);
     if (!c->e->backend->host_memory) return dt_execute_device(c, stream, wait);
     if (p->eager) return dt_execute_eager(c);
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap,
+                  .strings = &c->strings};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0, ran = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];

@@ -10,6 +10,7 @@
 #include "format/checksum.h"
 #include "core/checked.h"
 #include "core/dtype.h"
+#include "format/strings.h"
 #include "core/status.h"
 
 #include <inttypes.h>
@@ -36,6 +37,7 @@ typedef struct dt_reader {
     ductile_network *net;
     uint32_t *tflags;        /* per tensor: its record's flags */
     bool *ready;             /* per tensor: has a value before the current layer */
+    uint32_t hflags;         /* the header's flags (DT_ENGINE_FLAG_*) */
 } dt_reader;
 
 /* A position inside one section. */
@@ -187,6 +189,32 @@ static ductile_status dt_name(dt_cur *c, const char *what, bool none_ok, const c
 
 /* ---- tensors ---- */
 
+/* A STRING constant: views (in the engine's arena) into its blob (format/strings.h). */
+static ductile_status dt_read_string_blob(dt_cur *c, ductile_tensor *t, const char *nm, int64_t count,
+                                          uint64_t off, uint64_t size, size_t at)
+{
+    dt_reader *r = c->r;
+    uint64_t end;
+    if (off % DT_ENGINE_BLOB_ALIGN || __builtin_add_overflow(off, size, &end) ||
+        end > r->sec_size[DT_SECTION_BLOBS])
+        return dt_bad(c, at, "tensor '%s': blob at %" PRIu64 " (+%" PRIu64 " bytes) is not a 64-byte-aligned range of BLOBS (%zu bytes)",
+                      nm, off, size, r->sec_size[DT_SECTION_BLOBS]);
+    size_t nbytes;
+    if (!dt_mul_size((size_t)count, sizeof(ductile_string), &nbytes))
+        return dt_bad(c, at, "tensor '%s': %" PRId64 " strings are too many", nm, count);
+    ductile_string *v = dt_arena_alloc(&r->net->arena, nbytes ? nbytes : 1);
+    if (!v) return dt_oom();
+    const unsigned char *blob = r->base + r->sec_off[DT_SECTION_BLOBS] + off;
+    uint64_t bad_at = 0;
+    ductile_status s = dt_strings_blob_read(blob, size, count, v, &bad_at);
+    if (s)
+        return dt_fail_prefix(s, "engine section BLOBS at byte offset %" PRIu64 ": tensor '%s'",
+                              (uint64_t)r->sec_off[DT_SECTION_BLOBS] + off + bad_at, nm);
+    t->data = v;
+    t->nbytes = nbytes;
+    return DUCTILE_OK;
+}
+
 /* One tensor record into t (name excluded: returned in *name); graph: a TENSORS entry (flags
  * input/output allowed), else an attribute tensor. */
 static ductile_status dt_read_tensor(dt_cur *c, ductile_tensor *t, const char **name, uint32_t *flags,
@@ -208,6 +236,9 @@ static ductile_status dt_read_tensor(dt_cur *c, ductile_tensor *t, const char **
         return dt_bad(c, rec + 8, "tensor '%s': rank %d is not in -1..%d", nm, t->rank, DT_MAX_DIMS);
     if (has_data ? !dt_dtype_valid(t->dtype) : (t->dtype != 0 && !dt_dtype_valid(t->dtype)))
         return dt_bad(c, rec + 4, "tensor '%s': dtype %d is not a supported type", nm, t->dtype);
+    if (t->dtype == DUCTILE_STRING && !(r->hflags & DT_ENGINE_FLAG_STRINGS))
+        return dt_bad(c, rec + 4, "tensor '%s': dtype string without the header's flag 0x%x (strings)", nm,
+                      (unsigned)DT_ENGINE_FLAG_STRINGS);
     for (int i = 0; i < DT_MAX_DIMS; i++) {
         size_t at = c->pos;
         t->dims[i] = dt_i64(c);
@@ -233,6 +264,7 @@ static ductile_status dt_read_tensor(dt_cur *c, ductile_tensor *t, const char **
     uint64_t want;
     if (t->rank < 0 || !dt_dims_product(t->dims, t->rank, &count))
         return dt_bad(c, rec + 8, "tensor '%s': constant data needs known dims", nm);
+    if (t->dtype == DUCTILE_STRING) return dt_read_string_blob(c, t, nm, count, off, size, at);
     if (__builtin_mul_overflow((uint64_t)count, (uint64_t)ductile_dtype_size((ductile_dtype)t->dtype), &want) ||
         want != size)
         return dt_bad(c, at + 8, "tensor '%s': blob size %" PRIu64 " is not %" PRId64 " elements of %s", nm,
@@ -582,7 +614,8 @@ static ductile_status dt_read_header(dt_reader *r, unsigned flags)
                        " is not a multiple of 8 between %d and the file size", DT_ENGINE_OFF_HEADER_SIZE, hsize,
                        DT_ENGINE_HEADER_SIZE);
     uint32_t hflags = dt_ld32(b + DT_ENGINE_OFF_FLAGS);
-    if (hflags)
+    r->hflags = hflags;
+    if (hflags & ~(uint32_t)DT_ENGINE_FLAG_STRINGS)
         return dt_fail(DUCTILE_ERR_FORMAT, "engine header at byte offset %d: flags 0x%08" PRIx32
                        " name features this build does not know", DT_ENGINE_OFF_FLAGS, hflags);
     if (dt_ld32(b + 36) || dt_ld64(b + 56))

@@ -4,6 +4,7 @@
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
 #include "runtime/memplan.h"
+#include "ops/strings.h"
 #include "core/status.h"
 
 #include <stdlib.h>
@@ -164,6 +165,11 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
                 return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
             }
         }
+        ductile_status ss = dt_strings_check_layer(L);
+        if (ss) {
+            dt_plan_free(p);
+            return dt_fail_prefix(ss, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+        }
         for (int k = 0; k < L->n_in; k++) {
             const ductile_tensor *in = L->in[k];
             if (!in) continue;
@@ -188,7 +194,8 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             int t = L->in[k]->index;
             if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) known = false;
         }
-        pl->value = known || dt_op_reads_shape_only(L->op_type);
+        /* The shape pass has no string arena: layers making string bytes run in execute. */
+        pl->value = (known || dt_op_reads_shape_only(L->op_type)) && !dt_strings_makes_bytes(L);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
         /* A device backend without a kernel for the op: the layer runs on the host between

@@ -136,7 +136,12 @@ static void test_new_types_take_one_byte_and_have_onnx_values(void)
     }
     CHECK_EQ_INT(dt_dtype_file_bits(DUCTILE_FLOAT32), 32);
     CHECK(!dt_dtype_valid(27));
-    CHECK(!dt_dtype_valid(DUCTILE_STRING));
+    /* A string element is a view: its buffer holds ductile_string, never bytes of text. */
+    CHECK(dt_dtype_valid(DUCTILE_STRING));
+    CHECK(!dt_dtype_numeric(DUCTILE_STRING));
+    CHECK(dt_dtype_numeric(DUCTILE_FLOAT32));
+    CHECK_EQ_INT(ductile_dtype_size(DUCTILE_STRING), sizeof(ductile_string));
+    CHECK_EQ_INT(dt_dtype_file_bits(DUCTILE_STRING), 0);
 }
 
 static void test_float_to_float8_matches_ml_dtypes(void)

@@ -388,13 +388,28 @@ static void test_parser_validation(const unsigned char *f, size_t n)
     CHECK_EQ_INT(read_copy(g, n, DT_ENGINE_READ_NO_CHECKSUM), DUCTILE_ERR_FORMAT);
     CHECK(strstr(dt_last_error(), "layer 'conv0' (Conv) input 0: tensor 'y' is not") != NULL);
 
-    /* A tensor's dtype made invalid. */
+    /* A tensor's dtype made invalid: complex64 (14), which ductile lacks. */
     size_t tensors = section_off(f, DT_SECTION_TENSORS);
     memcpy(g, f, n);
-    st32(g + tensors + 4 + 128 + 4, 8); /* tensor 1 ("w"): STRING */
+    st32(g + tensors + 4 + 128 + 4, 14); /* tensor 1 ("w") */
     CHECK_EQ_INT(read_copy(g, n, DT_ENGINE_READ_NO_CHECKSUM), DUCTILE_ERR_FORMAT);
-    snprintf(want, sizeof want, "engine section TENSORS at byte offset %zu: tensor 'w': dtype 8 is not a supported type",
+    snprintf(want, sizeof want, "engine section TENSORS at byte offset %zu: tensor 'w': dtype 14 is not a supported type",
              tensors + 4 + 128 + 4);
+    CHECK_EQ_STR(dt_last_error(), want);
+    /* STRING needs the header's strings flag (format.h), and then a string blob: w's 4-byte
+     * floats do not read as u64 lengths followed by bytes. */
+    memcpy(g, f, n);
+    st32(g + tensors + 4 + 128 + 4, 8);
+    CHECK_EQ_INT(read_copy(g, n, DT_ENGINE_READ_NO_CHECKSUM), DUCTILE_ERR_FORMAT);
+    snprintf(want, sizeof want, "engine section TENSORS at byte offset %zu: tensor 'w': dtype string without the "
+             "header's flag 0x1 (strings)", tensors + 4 + 128 + 4);
+    CHECK_EQ_STR(dt_last_error(), want);
+    st32(g + DT_ENGINE_OFF_FLAGS, DT_ENGINE_FLAG_STRINGS);
+    CHECK_EQ_INT(read_copy(g, n, DT_ENGINE_READ_NO_CHECKSUM), DUCTILE_ERR_FORMAT);
+    uint64_t w_blob;
+    memcpy(&w_blob, g + tensors + 4 + 128 + 112, 8);
+    snprintf(want, sizeof want, "engine section BLOBS at byte offset %zu: tensor 'w': 6 string lengths do not fit "
+             "in the blob's 24 bytes", section_off(f, DT_SECTION_BLOBS) + (size_t)w_blob);
     CHECK_EQ_STR(dt_last_error(), want);
 
     /* A rank above 8. */

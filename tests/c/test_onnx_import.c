@@ -358,8 +358,8 @@ static void test_refused_models_name_the_fault(void)
     inits[1].s = DUCTILE_ERR_UNSUPPORTED;
     inits[1].msg = "tensor 'big': rank 9 is above the maximum of 8";
     inits[2].t = tensor_head("s", DUCTILE_STRING, 1, &d3);
-    inits[2].s = DUCTILE_ERR_UNSUPPORTED;
-    inits[2].msg = "tensor 's': dtype string is not supported by ductile";
+    inits[2].s = DUCTILE_ERR_PARSE;
+    inits[2].msg = "tensor 's': string_data has 0 elements, expected 3 (dims [3])";
     inits[3].t = tensor_head("f", DUCTILE_FLOAT32, 1, &d3);
     w_f32(&inits[3].t, 4, 1.0f);
     inits[3].s = DUCTILE_ERR_PARSE;

@@ -808,11 +808,18 @@ static void test_cast_matches_onnxruntime(void)
     free(in.data);
 }
 
-static void test_cast_check_refuses_string_target(void)
+static void test_cast_check_refuses_unknown_targets_and_bitcast_to_string(void)
 {
+    /* Cast takes string targets (ops/strings.h); BitCast does not, nor does Cast take 14. */
     ductile_layer *L = make_layer("Cast", 13, 1, 1);
     set_int_attr(L, 0, "to", DUCTILE_STRING);
+    CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_OK);
+    set_int_attr(L, 0, "to", 14);
     CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK(strstr(dt_last_error(), "attribute 'to' = 14 (undefined) is not supported") != NULL);
+    L = make_layer("BitCast", 26, 1, 1);
+    set_int_attr(L, 0, "to", DUCTILE_STRING);
+    CHECK_EQ_INT(opdef("BitCast")->check(L), DUCTILE_ERR_UNSUPPORTED);
     CHECK(strstr(dt_last_error(), "attribute 'to' = 8 (string) is not supported") != NULL);
     L = make_layer("Cast", 13, 1, 0);
     CHECK_EQ_INT(opdef("Cast")->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
@@ -1318,7 +1325,7 @@ int main(void)
     test_where_broadcasts_three_ways();
     test_clip_bounds_from_attributes_and_inputs();
     test_cast_matches_onnxruntime();
-    test_cast_check_refuses_string_target();
+    test_cast_check_refuses_unknown_targets_and_bitcast_to_string();
     test_infer_names_mismatched_inputs();
     test_math_and_activation_ops_match_libm();
     test_gelu_float_dense_grid();

@@ -20,5 +20,8 @@ extern const dt_cpu_kernel dt_cpu_fused[];       /* fused_conv.c */
 extern const dt_cpu_kernel dt_cpu_quant[];     /* quant.c (+ quant_*.c) */
 extern const dt_cpu_kernel dt_cpu_seq[];       /* seq.c (+ seq_*.c) */
 extern const dt_cpu_kernel dt_cpu_vision[];    /* vision.c (+ vision_*.c) */
+extern const dt_cpu_kernel dt_cpu_strings[];   /* strings.c */
+extern const dt_kernel dt_cpu_equal_kernel;    /* strings.c: Equal, strings included */
+extern const dt_kernel dt_cpu_str_cast_kernel; /* strings_cast.c: Cast, CastLike, strings included */
 
 #endif

@@ -79,6 +79,11 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
 {
     const char *op = L->op_type;
     if (L->n_out < 1 || out[0].rank < 0 || out[0].rank > DT_CU_MAX_RANK) return false;
+    /* String views point into host memory: every layer touching strings runs on the host. */
+    for (int k = 0; k < L->n_in; k++)
+        if (in[k].rank >= 0 && in[k].dtype == DUCTILE_STRING) return false;
+    for (int k = 0; k < L->n_out; k++)
+        if (out[k].dtype == DUCTILE_STRING) return false;
     if (dt_cuda_binary_code(op) >= 0) /* PRelu before opset 7 (slope per channel): the host's */
         return L->n_in == 2 && L->n_out == 1 && dt_one_float(L, in, out) && !(!strcmp(op, "PRelu") && L->opset < 7);
     if (dt_cuda_unary_code(op) >= 0) {
