@@ -1,6 +1,9 @@
 /* Conv fusion: Conv [-> Add(residual)] [-> activation] becomes one FusedConv layer, so the
  * residual and the activation are applied while the conv's output is still in cache instead
- * of in two more passes over memory (src/ops/fused.h has the layer's contract).
+ * of in two more passes over memory (src/ops/fused.h has the layer's contract). MatMul
+ * fusion, for backends with a FusedMatMul kernel: MatMul(constant B) -> Add(bias)
+ * [-> Add(residual)] [-> Gelu] becomes one FusedMatMul (a transformer's projections: per
+ * encoder layer, six bias Adds, two residual Adds and the Gelu stop being layers).
  *
  * Activations: Relu, Clip (constant bounds), HardSigmoid, Sigmoid, HardSwish, and HardSwish as
  * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them). */
@@ -145,6 +148,20 @@ static void dt_kill(dt_fuse *f, ductile_layer *L)
     if (L) f->dead[L->index] = true;
 }
 
+/* The fused layer C runs where the last absorbed layer ran: every input (a residual
+ * included) is computed by then. */
+static void dt_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last)
+{
+    if (last == C) return;
+    int at = last->index, from = C->index;
+    f->net->layers[at] = C;
+    f->net->layers[from] = last;
+    last->index = from;
+    C->index = at;
+    f->dead[from] = true;
+    f->dead[at] = false;
+}
+
 static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
 {
     ductile_network *net = f->net;
@@ -197,17 +214,7 @@ static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
         dt_kill(f, act.layers[0]);
         dt_kill(f, act.layers[1]);
     }
-    /* The fused layer runs where the last absorbed layer ran: every input (the residual
-     * included) is computed by then. */
-    if (last != C) {
-        int at = last->index, from = C->index;
-        net->layers[at] = C;
-        net->layers[from] = last;
-        last->index = from;
-        C->index = at;
-        f->dead[from] = true;
-        f->dead[at] = false;
-    }
+    dt_move_to_last(f, C, last);
     return DUCTILE_OK;
 }
 
@@ -259,8 +266,76 @@ static void dt_fuse_gelu(dt_fuse *f, ductile_layer *D)
     dt_kill(f, M2);
 }
 
-ductile_status dt_pass_fuse(ductile_network *net)
+/* A constant float32 tensor of this rank whose bytes hold all its elements. */
+static bool dt_const_f32(const ductile_tensor *t, int rank)
 {
+    if (!t || !t->data || t->dtype != DUCTILE_FLOAT32 || t->rank != rank) return false;
+    for (int i = 0; i < rank; i++)
+        if (t->dims[i] < 1) return false;
+    return (size_t)dt_tensor_count(t) * sizeof(float) == t->nbytes;
+}
+
+/* MatMul(x, constant 2-D B [K, N]) -> Add(constant bias [N]) [-> Add(residual of the Add's
+ * shape)] [-> Gelu(approximate none)], each intermediate read only by the next and not a
+ * network output: one FusedMatMul in the last absorbed layer's place. Anything else (a bias
+ * of another shape, which would broadcast; a residual that broadcasts; a tanh Gelu) stays. */
+static ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm)
+{
+    ductile_network *net = f->net;
+    if (Mm->n_in != 2 || Mm->n_out != 1 || !dt_is_float(Mm->in[0]) || Mm->in[0]->data || !dt_const_f32(Mm->in[1], 2))
+        return DUCTILE_OK;
+    ductile_tensor *t = Mm->out[0];
+    ductile_layer *A = dt_sole_op(f, t, "Add", 2);
+    if (!A) return DUCTILE_OK;
+    ductile_tensor *bias = A->in[A->in[0] == t ? 1 : 0];
+    if (bias == t || !dt_const_f32(bias, 1) || bias->dims[0] != Mm->in[1]->dims[1]) return DUCTILE_OK;
+    ductile_layer *last = A, *R = NULL, *G = NULL;
+    ductile_tensor *res = NULL;
+    t = A->out[0];
+    ductile_layer *R0 = dt_sole_op(f, t, "Add", 2);
+    if (R0) {
+        ductile_tensor *r = R0->in[R0->in[0] == t ? 1 : 0];
+        if (r != t && dt_is_float(r) && dt_same_shape(r, t) && dt_same_shape(R0->out[0], t)) {
+            R = last = R0;
+            res = r;
+            t = R0->out[0];
+        }
+    }
+    ductile_layer *G0 = dt_sole_op(f, t, "Gelu", 1);
+    if (G0 && !strcmp(dt_attr_string(G0, "approximate", "none"), "none")) {
+        G = last = G0;
+        t = G0->out[0];
+    }
+    ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 4);
+    if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", Mm->name);
+    in[DT_FM_A] = Mm->in[0];
+    in[DT_FM_B] = Mm->in[1];
+    in[DT_FM_BIAS] = bias;
+    in[DT_FM_R] = res;
+    dt_attr act = {.name = "activation", .type = DT_ATTR_STRING, .s = G ? "Gelu" : "", .s_len = G ? 4 : 0};
+    DT_TRY(dt_layer_add_attrs(net, Mm, &act, 1));
+    Mm->op_type = "FusedMatMul";
+    Mm->domain = "ductile";
+    Mm->in = in;
+    Mm->n_in = res ? 4 : 3;
+    Mm->out[0] = t;
+    t->producer = Mm;
+    f->reader[bias->index] = Mm;
+    if (res) f->reader[res->index] = Mm;
+    dt_kill(f, A);
+    dt_kill(f, R);
+    dt_kill(f, G);
+    dt_move_to_last(f, Mm, last);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_pass_fuse(ductile_network *net) { return dt_pass_fuse_for(net, NULL); }
+
+ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
+{
+    /* Fusions into layers only some backends run (a device backend would run them on the
+     * host, with copies): only where the backend has the fused layer's kernel. */
+    bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
     dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
     ductile_status s = DUCTILE_OK;
@@ -284,6 +359,11 @@ ductile_status dt_pass_fuse(ductile_network *net)
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Conv") && !strcmp(L->domain, "")) s = dt_fuse_conv(&f, L);
+    }
+    /* After Gelu's: the Gelu it makes is what a MatMul's epilogue may absorb. */
+    for (int l = 0; matmul && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "MatMul") && !strcmp(L->domain, "")) s = dt_fuse_matmul(&f, L);
     }
     if (s) goto done;
     int n = 0;

@@ -14,6 +14,10 @@
  * too, so packing and tactics apply to it. The absorbed layers are removed; run
  * dt_pass_extract afterwards to drop the tensors nobody uses. */
 ductile_status dt_pass_fuse(ductile_network *net);
+/* dt_pass_fuse plus the fusions into layers that only some backends run, where `backend` has
+ * their kernel: MatMul(constant 2-D B) -> Add(bias [N]) [-> Add(residual)] [-> Gelu] into
+ * FusedMatMul. backend NULL: dt_pass_fuse. */
+ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend);
 
 /* Asks the backend to pack the constant weights of every layer it knows how to
  * (backend->prepack); each packed blob becomes a new constant "<weight>.packed" that replaces

@@ -29,6 +29,20 @@ static ductile_status dt_fc_check(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+/* A residual must have exactly the output's shape (no broadcasting: the epilogue reads it
+ * with the output's offsets). */
+static ductile_status dt_fused_want_residual(int i, const dt_view *r, const dt_view *out)
+{
+    bool same = r->rank == out->rank;
+    for (int k = 0; same && k < r->rank; k++) same = r->dims[k] == out->dims[k];
+    if (same) return DUCTILE_OK;
+    char sr[160], so[160];
+    dt_format_dims(sr, sizeof sr, r->dims, r->rank, NULL);
+    dt_format_dims(so, sizeof so, out->dims, out->rank, NULL);
+    return dt_fail(DUCTILE_ERR_SHAPE, "input %d (R) has shape %s; the residual must have the output's shape %s", i,
+                   sr, so);
+}
+
 static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
@@ -47,23 +61,47 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
     dt_conv_out_dims(&g, out[0].dims + 2);
-    if (L->n_in > DT_FC_R && L->in[DT_FC_R]) {
-        const dt_view *r = &in[DT_FC_R];
-        bool same = r->rank == out[0].rank;
-        for (int i = 0; same && i < r->rank; i++) same = r->dims[i] == out[0].dims[i];
-        if (!same) {
-            char sr[160], so[160];
-            dt_format_dims(sr, sizeof sr, r->dims, r->rank, NULL);
-            dt_format_dims(so, sizeof so, out[0].dims, out[0].rank, NULL);
-            return dt_fail(DUCTILE_ERR_SHAPE,
-                           "input 3 (R) has shape %s; the residual must have the output's shape %s",
-                           sr, so);
-        }
-    }
+    if (L->n_in > DT_FC_R && L->in[DT_FC_R]) DT_TRY(dt_fused_want_residual(DT_FC_R, &in[DT_FC_R], &out[0]));
+    return DUCTILE_OK;
+}
+
+ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out)
+{
+    return dt_packed_weight_view(L, DT_FM_B, b, 2, 2, out);
+}
+
+static ductile_status dt_fm_check(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("A", "B")));
+    const char *act = dt_attr_string(L, "activation", "");
+    if (strcmp(act, "") && strcmp(act, "Gelu"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported (supported: '', Gelu)",
+                       act);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    static const char *const names[] = {"A", "B", "bias", "R"};
+    for (int i = 0; i < L->n_in; i++)
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
+    dt_view b;
+    DT_TRY(dt_fused_matmul_weight(L, &in[DT_FM_B], &b));
+    if (b.rank != 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has rank %d; expected 2", b.rank);
+    dt_matmul_geom g;
+    DT_TRY(dt_matmul_geometry(&in[DT_FM_A], &b, &g));
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = g.out_rank;
+    for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];
+    if (L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS] && (in[DT_FM_BIAS].rank != 1 || in[DT_FM_BIAS].dims[0] != g.N))
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (bias) must be [%lld], one bias per output column", (long long)g.N);
+    if (L->n_in > DT_FM_R && L->in[DT_FM_R]) DT_TRY(dt_fused_want_residual(DT_FM_R, &in[DT_FM_R], &out[0]));
     return DUCTILE_OK;
 }
 
 const dt_opdef dt_ops_fused[] = {
     {"FusedConv", dt_fc_check, dt_fc_infer, 0},
+    {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
     {NULL, NULL, NULL, 0},
 };

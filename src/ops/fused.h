@@ -9,7 +9,16 @@
  *            packed   INT   0: W is [M, C/group, KH, KW]; else the layout id of a backend's
  *                           pre-packed W (a flat tensor) and w_shape holds W's dims
  *            w_shape  INTS  W's dims when packed
- *            tactic   INTS  optional: the backend's algorithm per optimization profile */
+ *            tactic   INTS  optional: the backend's algorithm per optimization profile
+ *
+ * FusedMatMul: MatMul(A, constant 2-D B) -> Add(constant bias [N]) [-> Add(residual)]
+ *   [-> Gelu] as one layer (src/builder/fuse.c), for backends with a kernel for it: the bias,
+ *   residual and activation are applied to each strip of the product while it is in cache.
+ *   Y = act((A @ B + bias) + R), with MatMul's shapes (A [..., M, K] or [K]; Y A's dims with K
+ *   replaced by N).
+ *   inputs   A, B (2-D [K, N]), bias ([N], optional), R (optional: Y's shape)
+ *   attrs    activation  STRING  "" or "Gelu" (approximate "none")
+ *            packed, w_shape     as FusedConv's, for B */
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
 
@@ -17,9 +26,13 @@
 
 /* Input indices. */
 enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3 };
+enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
 
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
  * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */
 ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out);
+
+/* The same for FusedMatMul's B: [K, N]. */
+ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out);
 
 #endif
