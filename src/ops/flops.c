@@ -19,7 +19,7 @@ static double dt_reduction(const ductile_layer *L, const dt_view *in)
         for (int i = 1; i < w.rank; i++) k *= (double)w.dims[i];
         return k;
     }
-    if (!strcmp(op, "MatMul")) {
+    if (!strcmp(op, "MatMul") || !strcmp(op, "FusedMatMul")) {
         /* A is never packed; a 1-D A is [K]. */
         return in[0].rank >= 1 ? (double)in[0].dims[in[0].rank - 1] : 0;
     }
