@@ -22,6 +22,7 @@ typedef struct dt_fuse {
     ductile_network *net;
     int *uses;          /* per tensor: how many layer inputs read it */
     ductile_layer **reader;  /* per tensor: the (last) layer reading it */
+    ductile_layer **producer; /* per tensor: the layer writing it (set here, not trusted from the tensor) */
     bool *dead;         /* per layer: absorbed into a FusedConv */
 } dt_fuse;
 
@@ -208,6 +209,7 @@ static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
     C->n_in = res ? 4 : 3;
     C->out[0] = t;
     t->producer = C;
+    f->producer[t->index] = C;
     if (res) f->reader[res->index] = C;
     dt_kill(f, add);
     if (has_act) {
@@ -258,6 +260,7 @@ static void dt_fuse_gelu(dt_fuse *f, ductile_layer *D)
     D->n_in = 1;
     D->out[0] = M2->out[0];
     D->out[0]->producer = D;
+    f->producer[D->out[0]->index] = D;
     f->uses[x->index]--;    /* M1's read of x is gone */
     f->reader[x->index] = D;
     dt_kill(f, E);
@@ -320,12 +323,149 @@ static ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm)
     Mm->n_in = res ? 4 : 3;
     Mm->out[0] = t;
     t->producer = Mm;
+    f->producer[t->index] = Mm;
     f->reader[bias->index] = Mm;
     if (res) f->reader[res->index] = Mm;
     dt_kill(f, A);
     dt_kill(f, R);
     dt_kill(f, G);
     dt_move_to_last(f, Mm, last);
+    return DUCTILE_OK;
+}
+
+/* The first n dims of a and b are the same (known equal, or the same symbol). */
+static bool dt_same_prefix(const ductile_tensor *a, const ductile_tensor *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (a->dims[i] >= 0 || b->dims[i] >= 0) {
+            if (a->dims[i] != b->dims[i]) return false;
+        } else if (!a->dim_sym[i] || !b->dim_sym[i] || strcmp(a->dim_sym[i], b->dim_sym[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* An operand of the scores' MatMul: x itself, or Mul(x, scalar constant) read only by the
+ * MatMul, which *mul and *scale then hold. */
+static ductile_tensor *dt_scaled(const dt_fuse *f, ductile_tensor *t, ductile_layer **mul, float *scale)
+{
+    *mul = NULL;
+    *scale = 1.0f;
+    ductile_layer *M = f->producer[t->index];
+    if (!M || f->dead[M->index] || strcmp(M->op_type, "Mul") || strcmp(M->domain, "") || M->n_in != 2 ||
+        M->n_out != 1 || M->out[0] != t || t->is_output || f->uses[t->index] != 1)
+        return t;
+    for (int i = 0; i < 2; i++) {
+        ductile_tensor *x = M->in[i], *c = M->in[1 - i];
+        float v;
+        if (!x || x->data || !c || !c->data || (c->rank > 0 && c->rank > x->rank) || x->rank < 0) continue;
+        if (!dt_const_scalar(M, 1 - i, NAN, &v) || c->nbytes != sizeof(float) || !dt_same_shape(x, t)) continue;
+        *mul = M;
+        *scale = v;
+        return x;
+    }
+    return t;
+}
+
+/* IsNaN(p) -> Where(., 0, p): the two layers reading p besides nothing else, with the Where's
+ * output read only by one layer; *isnan and *where, else false. */
+static bool dt_match_nan_to_zero(const dt_fuse *f, ductile_tensor *p, ductile_layer **isnan_l, ductile_layer **where)
+{
+    if (p->is_output || f->uses[p->index] != 2) return false;
+    for (int l = 0; l < f->net->n_layers; l++) {
+        ductile_layer *I = f->net->layers[l];
+        if (f->dead[l] || strcmp(I->op_type, "IsNaN") || strcmp(I->domain, "") || I->n_in != 1 || I->in[0] != p ||
+            I->n_out != 1)
+            continue;
+        ductile_layer *W = dt_sole_reader(f, I->out[0]);
+        if (!W || strcmp(W->op_type, "Where") || strcmp(W->domain, "") || W->n_in != 3 || W->n_out != 1 ||
+            W->in[0] != I->out[0] || W->in[2] != p)
+            return false;
+        const ductile_tensor *z = W->in[1];
+        float zero = 0.0f;
+        if (!z || !z->data || z->dtype != DUCTILE_FLOAT32 || z->nbytes != sizeof(float) || z->rank > p->rank ||
+            memcmp(z->data, &zero, sizeof zero))
+            return false;
+        *isnan_l = I;
+        *where = W;
+        return true;
+    }
+    return false;
+}
+
+/* Mul(Q, a) and Mul(Kt, b) -> MatMul -> Add(mask) -> Softmax(last axis) [-> IsNaN + Where(0)]
+ * -> MatMul(V), each intermediate read only by the next: one FusedAttention in the second
+ * MatMul's place. Q, Kt and V must have one rank and the same batch dims (the fused kernel
+ * does not broadcast them), and the mask must not grow the scores. */
+static ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
+{
+    ductile_network *net = f->net;
+    ductile_tensor *x = Sm->in[0];
+    if (Sm->n_in != 1 || Sm->n_out != 1 || Sm->opset < 13 || !x || x->rank < 2) return DUCTILE_OK;
+    int64_t axis = dt_attr_int(Sm, "axis", -1);
+    if (axis != -1 && axis != x->rank - 1) return DUCTILE_OK;
+    ductile_layer *Ad = f->producer[x->index];
+    if (!Ad || f->dead[Ad->index] || strcmp(Ad->op_type, "Add") || strcmp(Ad->domain, "") || Ad->n_in != 2 ||
+        dt_sole_reader(f, x) != Sm)
+        return DUCTILE_OK;
+    ductile_layer *Mm1 = NULL;
+    ductile_tensor *mask = NULL, *s = NULL;
+    for (int i = 0; i < 2 && !Mm1; i++) {
+        ductile_tensor *c = Ad->in[i];
+        ductile_layer *P = c ? f->producer[c->index] : NULL;
+        if (P && !f->dead[P->index] && !strcmp(P->op_type, "MatMul") && !strcmp(P->domain, "") && P->n_in == 2 &&
+            P->n_out == 1 && dt_sole_reader(f, c) == Ad && Ad->in[1 - i] != c) {
+            Mm1 = P;
+            s = c;
+            mask = Ad->in[1 - i];
+        }
+    }
+    if (!Mm1 || !dt_is_float(mask) || !dt_same_shape(x, s) || mask->rank < 0 || mask->rank > s->rank)
+        return DUCTILE_OK;
+    ductile_layer *mq, *mk, *I = NULL, *W = NULL;
+    float qs, ks;
+    ductile_tensor *q = dt_scaled(f, Mm1->in[0], &mq, &qs), *kt = dt_scaled(f, Mm1->in[1], &mk, &ks);
+    ductile_tensor *p = Sm->out[0];
+    bool nan0 = dt_match_nan_to_zero(f, p, &I, &W);
+    if (nan0) p = W->out[0];
+    ductile_layer *Mm2 = dt_sole_reader(f, p);
+    if (!Mm2 || strcmp(Mm2->op_type, "MatMul") || strcmp(Mm2->domain, "") || Mm2->n_in != 2 || Mm2->n_out != 1 ||
+        Mm2->in[0] != p || Mm2->in[1] == p)
+        return DUCTILE_OK;
+    ductile_tensor *v = Mm2->in[1];
+    int r = q->rank;
+    if (r < 2 || kt->rank != r || !v || v->rank != r || s->rank != r || !dt_is_float(q) || !dt_is_float(kt) ||
+        !dt_is_float(v) || !dt_same_prefix(q, kt, r - 2) || !dt_same_prefix(q, v, r - 2))
+        return DUCTILE_OK;
+    ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 4);
+    if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", Mm1->name);
+    in[DT_FA_Q] = q;
+    in[DT_FA_KT] = kt;
+    in[DT_FA_V] = v;
+    in[DT_FA_MASK] = mask;
+    dt_attr add[3] = {
+        {.name = "q_scale", .type = DT_ATTR_FLOAT, .f = qs},
+        {.name = "k_scale", .type = DT_ATTR_FLOAT, .f = ks},
+        {.name = "nan_to_zero", .type = DT_ATTR_INT, .i = nan0},
+    };
+    DT_TRY(dt_layer_add_attrs(net, Mm1, add, 3));
+    Mm1->op_type = "FusedAttention";
+    Mm1->domain = "ductile";
+    Mm1->in = in;
+    Mm1->n_in = 4;
+    Mm1->out[0] = Mm2->out[0];
+    Mm1->out[0]->producer = Mm1;
+    f->producer[Mm1->out[0]->index] = Mm1;
+    f->reader[q->index] = f->reader[kt->index] = f->reader[v->index] = f->reader[mask->index] = Mm1;
+    dt_kill(f, mq);
+    dt_kill(f, mk);
+    dt_kill(f, Ad);
+    dt_kill(f, Sm);
+    dt_kill(f, I);
+    dt_kill(f, W);
+    dt_kill(f, Mm2);
+    dt_move_to_last(f, Mm1, Mm2);
     return DUCTILE_OK;
 }
 
@@ -336,10 +476,12 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     /* Fusions into layers only some backends run (a device backend would run them on the
      * host, with copies): only where the backend has the fused layer's kernel. */
     bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
+    bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
-    dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
+    dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
+                 dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
     ductile_status s = DUCTILE_OK;
-    if (!f.uses || !f.reader || !f.dead) {
+    if (!f.uses || !f.reader || !f.producer || !f.dead) {
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory in the fusion pass");
         goto done;
     }
@@ -351,6 +493,8 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
             f.uses[L->in[k]->index]++;
             f.reader[L->in[k]->index] = L;
         }
+        for (int k = 0; k < L->n_out; k++)
+            if (L->out[k]) f.producer[L->out[k]->index] = L;
     }
     for (int l = 0; l < net->n_layers; l++) {
         ductile_layer *L = net->layers[l];
@@ -359,6 +503,10 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Conv") && !strcmp(L->domain, "")) s = dt_fuse_conv(&f, L);
+    }
+    for (int l = 0; attention && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "Softmax") && !strcmp(L->domain, "")) s = dt_fuse_attention(&f, L);
     }
     /* After Gelu's: the Gelu it makes is what a MatMul's epilogue may absorb. */
     for (int l = 0; matmul && l < net->n_layers && !s; l++) {
@@ -377,6 +525,7 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
 done:
     dt_free(f.uses);
     dt_free(f.reader);
+    dt_free(f.producer);
     dt_free(f.dead);
     return s;
 }

@@ -100,7 +100,54 @@ static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
+static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    static const char *const names[] = {"Q", "Kt", "V", "mask"};
+    for (int i = 0; i < L->n_in; i++)
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
+    const dt_view *q = &in[DT_FA_Q], *k = &in[DT_FA_KT], *v = &in[DT_FA_V];
+    int r = q->rank;
+    if (r < 2 || k->rank != r || v->rank != r)
+        return dt_fail(DUCTILE_ERR_SHAPE, "inputs Q, Kt and V have ranks %d, %d and %d; expected one rank >= 2", r,
+                       k->rank, v->rank);
+    for (int i = 0; i < r - 2; i++)
+        if (k->dims[i] != q->dims[i] || v->dims[i] != q->dims[i])
+            return dt_fail(DUCTILE_ERR_SHAPE, "dim %d: Q has %lld, Kt %lld and V %lld; the batch dims must be equal", i,
+                           (long long)q->dims[i], (long long)k->dims[i], (long long)v->dims[i]);
+    if (k->dims[r - 2] != q->dims[r - 1])
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (Kt) has %lld rows; Q's rows have %lld values", (long long)k->dims[r - 2],
+                       (long long)q->dims[r - 1]);
+    if (v->dims[r - 2] != k->dims[r - 1])
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (V) has %lld rows; Kt has %lld keys", (long long)v->dims[r - 2],
+                       (long long)k->dims[r - 1]);
+    if (L->n_in > DT_FA_MASK && L->in[DT_FA_MASK]) {
+        const dt_view *m = &in[DT_FA_MASK];
+        bool ok = m->rank <= r;
+        for (int i = 0; ok && i < m->rank; i++) {
+            int d = r - m->rank + i;
+            int64_t want = d == r - 1 ? k->dims[r - 1] : q->dims[d];
+            ok = m->dims[i] == want || m->dims[i] == 1;
+        }
+        if (!ok) {
+            char sm[160];
+            dt_format_dims(sm, sizeof sm, m->dims, m->rank, NULL);
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (mask) of shape %s does not broadcast to the scores", sm);
+        }
+    }
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = r;
+    for (int i = 0; i < r - 1; i++) out[0].dims[i] = q->dims[i];
+    out[0].dims[r - 1] = v->dims[r - 1];
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fa_check(const ductile_layer *L)
+{
+    return dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V"));
+}
+
 const dt_opdef dt_ops_fused[] = {
+    {"FusedAttention", dt_fa_check, dt_fa_infer, 0},
     {"FusedConv", dt_fc_check, dt_fc_infer, 0},
     {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
     {NULL, NULL, NULL, 0},

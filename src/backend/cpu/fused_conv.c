@@ -253,5 +253,6 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 const dt_cpu_kernel dt_cpu_fused[] = {
     {"FusedConv", NULL, &dt_fc_kernel},
     {"FusedMatMul", NULL, &dt_cpu_fused_matmul_kernel},
+    {"FusedAttention", NULL, &dt_cpu_fused_attention_kernel},
     {NULL, NULL, NULL},
 };

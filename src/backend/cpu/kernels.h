@@ -60,5 +60,7 @@ const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, cons
                                      int threads);
 /* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
 extern const dt_kernel dt_cpu_fused_matmul_kernel;
+/* FusedAttention's (fused_attention.c). */
+extern const dt_kernel dt_cpu_fused_attention_kernel;
 
 #endif
