@@ -394,9 +394,25 @@ static bool dt_match_nan_to_zero(const dt_fuse *f, ductile_tensor *p, ductile_la
     return false;
 }
 
+/* The Transpose of perm `perm` (4 dims) writing t, which only `reader` reads, else NULL. */
+static ductile_layer *dt_transpose_into(const dt_fuse *f, ductile_tensor *t, const int64_t *perm,
+                                        const ductile_layer *reader)
+{
+    ductile_layer *T = f->producer[t->index];
+    if (!T || f->dead[T->index] || strcmp(T->op_type, "Transpose") || strcmp(T->domain, "") || T->n_in != 1 ||
+        T->n_out != 1 || !T->in[0] || T->in[0]->rank != 4 || dt_sole_reader(f, t) != reader)
+        return NULL;
+    int64_t n;
+    const int64_t *p = dt_attr_ints(T, "perm", &n);
+    if (!p || n != 4) return NULL;
+    for (int i = 0; i < 4; i++)
+        if (p[i] != perm[i]) return NULL;
+    return T;
+}
+
 /* Mul(Q, a) and Mul(Kt, b) -> MatMul -> Add(mask) -> Softmax(last axis) [-> IsNaN + Where(0)]
  * -> MatMul(V), each intermediate read only by the next: one FusedAttention in the second
- * MatMul's place. Q, Kt and V must have one rank and the same batch dims (the fused kernel
+ * MatMul's place (or, with the heads' Transposes absorbed, the output Transpose's). Q, Kt and V must have one rank and the same batch dims (the fused kernel
  * does not broadcast them), and the mask must not grow the scores. */
 static ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
 {
@@ -438,23 +454,43 @@ static ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
     if (r < 2 || kt->rank != r || !v || v->rank != r || s->rank != r || !dt_is_float(q) || !dt_is_float(kt) ||
         !dt_is_float(v) || !dt_same_prefix(q, kt, r - 2) || !dt_same_prefix(q, v, r - 2))
         return DUCTILE_OK;
+    /* The heads' Transposes around it (BERT's: [B, S, H, D] -> [B, H, S, D], K to
+     * [B, H, D, L], and the output back), all four or none: layout "bshd". */
+    static const int64_t p0213[4] = {0, 2, 1, 3}, p0231[4] = {0, 2, 3, 1};
+    ductile_layer *tq = NULL, *tk = NULL, *tv = NULL, *ty = NULL, *last = Mm2;
+    if (r == 4 && (tq = dt_transpose_into(f, q, p0213, mq ? mq : Mm1)) &&
+        (tk = dt_transpose_into(f, kt, p0231, mk ? mk : Mm1)) && (tv = dt_transpose_into(f, v, p0213, Mm2))) {
+        ty = dt_sole_reader(f, Mm2->out[0]);
+        int64_t n;
+        const int64_t *p = ty && !strcmp(ty->op_type, "Transpose") && !strcmp(ty->domain, "") && ty->n_in == 1 &&
+                                   ty->n_out == 1 ? dt_attr_ints(ty, "perm", &n) : NULL;
+        if (!p || n != 4 || memcmp(p, p0213, sizeof p0213)) ty = NULL;
+    }
+    bool bshd = tq && tk && tv && ty;
+    if (bshd) {
+        q = tq->in[0];
+        kt = tk->in[0];
+        v = tv->in[0];
+        last = ty;
+    }
     ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 4);
     if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", Mm1->name);
     in[DT_FA_Q] = q;
     in[DT_FA_KT] = kt;
     in[DT_FA_V] = v;
     in[DT_FA_MASK] = mask;
-    dt_attr add[3] = {
+    dt_attr add[4] = {
         {.name = "q_scale", .type = DT_ATTR_FLOAT, .f = qs},
         {.name = "k_scale", .type = DT_ATTR_FLOAT, .f = ks},
         {.name = "nan_to_zero", .type = DT_ATTR_INT, .i = nan0},
+        {.name = "layout", .type = DT_ATTR_STRING, .s = bshd ? "bshd" : "", .s_len = bshd ? 4 : 0},
     };
-    DT_TRY(dt_layer_add_attrs(net, Mm1, add, 3));
+    DT_TRY(dt_layer_add_attrs(net, Mm1, add, 4));
     Mm1->op_type = "FusedAttention";
     Mm1->domain = "ductile";
     Mm1->in = in;
     Mm1->n_in = 4;
-    Mm1->out[0] = Mm2->out[0];
+    Mm1->out[0] = last->out[0];
     Mm1->out[0]->producer = Mm1;
     f->producer[Mm1->out[0]->index] = Mm1;
     f->reader[q->index] = f->reader[kt->index] = f->reader[v->index] = f->reader[mask->index] = Mm1;
@@ -465,7 +501,13 @@ static ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
     dt_kill(f, I);
     dt_kill(f, W);
     dt_kill(f, Mm2);
-    dt_move_to_last(f, Mm1, Mm2);
+    if (bshd) {
+        dt_kill(f, tq);
+        dt_kill(f, tk);
+        dt_kill(f, tv);
+        dt_kill(f, ty);
+    }
+    dt_move_to_last(f, Mm1, last);
     return DUCTILE_OK;
 }
 

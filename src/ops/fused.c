@@ -100,12 +100,34 @@ static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
+bool dt_fused_attention_bshd(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "bshd"); }
+
+/* Q, K and V of layout "bshd" as the logical [B, H, S, D], [B, H, D, L], [B, H, L, Dv]. */
+static ductile_status dt_fa_logical(const dt_view *in, dt_view *lq, dt_view *lk, dt_view *lv)
+{
+    static const char *const names[] = {"Q", "K", "V"};
+    for (int i = 0; i < 3; i++)
+        if (in[i].rank != 4)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has rank %d; layout 'bshd' needs 4", i, names[i],
+                           in[i].rank);
+    *lq = in[DT_FA_Q], *lk = in[DT_FA_KT], *lv = in[DT_FA_V];
+    const int64_t *q = in[DT_FA_Q].dims, *k = in[DT_FA_KT].dims, *v = in[DT_FA_V].dims;
+    int64_t dq[4] = {q[0], q[2], q[1], q[3]}, dk[4] = {k[0], k[2], k[3], k[1]}, dv[4] = {v[0], v[2], v[1], v[3]};
+    memcpy(lq->dims, dq, sizeof dq);
+    memcpy(lk->dims, dk, sizeof dk);
+    memcpy(lv->dims, dv, sizeof dv);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     static const char *const names[] = {"Q", "Kt", "V", "mask"};
     for (int i = 0; i < L->n_in; i++)
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
-    const dt_view *q = &in[DT_FA_Q], *k = &in[DT_FA_KT], *v = &in[DT_FA_V];
+    bool bshd = dt_fused_attention_bshd(L);
+    dt_view lq, lk, lv;
+    if (bshd) DT_TRY(dt_fa_logical(in, &lq, &lk, &lv));
+    const dt_view *q = bshd ? &lq : &in[DT_FA_Q], *k = bshd ? &lk : &in[DT_FA_KT], *v = bshd ? &lv : &in[DT_FA_V];
     int r = q->rank;
     if (r < 2 || k->rank != r || v->rank != r)
         return dt_fail(DUCTILE_ERR_SHAPE, "inputs Q, Kt and V have ranks %d, %d and %d; expected one rank >= 2", r,
@@ -138,12 +160,22 @@ static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_
     out[0].rank = r;
     for (int i = 0; i < r - 1; i++) out[0].dims[i] = q->dims[i];
     out[0].dims[r - 1] = v->dims[r - 1];
+    if (bshd) {   /* [B, H, S, Dv] -> [B, S, H, Dv] */
+        int64_t h = out[0].dims[1];
+        out[0].dims[1] = out[0].dims[2];
+        out[0].dims[2] = h;
+    }
     return DUCTILE_OK;
 }
 
 static ductile_status dt_fa_check(const ductile_layer *L)
 {
-    return dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V"));
+    DT_TRY(dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V")));
+    const char *layout = dt_attr_string(L, "layout", "");
+    if (strcmp(layout, "") && strcmp(layout, "bshd"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: '', bshd)",
+                       layout);
+    return DUCTILE_OK;
 }
 
 const dt_opdef dt_ops_fused[] = {

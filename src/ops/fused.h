@@ -29,6 +29,10 @@
  *   inputs   Q [..., S, D], Kt [..., D, L], V [..., L, Dv] (the same batch dims, no
  *            broadcasting), M (optional: broadcasts to [..., S, L] without growing it)
  *   attrs    q_scale, k_scale  FLOAT (default 1); nan_to_zero  INT (default 0)
+ *            layout  STRING  "" (default), or "bshd": the heads' Transposes absorbed too, so
+ *                    Q is [B, S, H, D], Kt is given as K [B, L, H, D], V as [B, L, H, Dv], and
+ *                    Y is [B, S, H, Dv] (what the Transposes around attention in BERT exports
+ *                    read and write); the mask still broadcasts to the scores [B, H, S, L]
  *   Y        [..., S, Dv] */
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
@@ -43,6 +47,9 @@ enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
  * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */
 ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out);
+
+/* FusedAttention's layout is "bshd" (the heads' Transposes absorbed). */
+bool dt_fused_attention_bshd(const ductile_layer *L);
 
 /* The same for FusedMatMul's B: [K, N]. */
 ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out);

@@ -147,7 +147,32 @@ out:
     return st;
 }
 
-static bool run_case(const att_case *c, dt_pool *pool)
+/* dst[b, j, i, k] = src[b, i, j, k] over [n0, n1, n2, n3] (dims of src): the heads'
+ * Transpose, done here by hand. */
+static float *swap12(const float *src, int64_t n0, int64_t n1, int64_t n2, int64_t n3)
+{
+    float *dst = malloc(sizeof(float) * (size_t)(n0 * n1 * n2 * n3));
+    for (int64_t a = 0; a < n0; a++)
+        for (int64_t i = 0; i < n1; i++)
+            for (int64_t j = 0; j < n2; j++)
+                memcpy(dst + ((a * n2 + j) * n1 + i) * n3, src + ((a * n1 + i) * n2 + j) * n3, sizeof(float) * (size_t)n3);
+    return dst;
+}
+
+/* [B, H, D, L] -> [B, L, H, D] */
+static float *kt_to_k(const float *kt, int64_t b, int64_t h, int64_t d, int64_t l)
+{
+    float *k = malloc(sizeof(float) * (size_t)(b * h * d * l));
+    for (int64_t x = 0; x < b; x++)
+        for (int64_t y = 0; y < h; y++)
+            for (int64_t z = 0; z < d; z++)
+                for (int64_t t = 0; t < l; t++) k[((x * l + t) * h + y) * d + z] = kt[((x * h + y) * d + z) * l + t];
+    return k;
+}
+
+/* bshd: the fused layer reads Q, K, V as [B, S, H, D] and writes [B, S, H, Dv]; the unfused
+ * chain is given the transposed tensors and its output transposed back. */
+static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
 {
     int64_t qd[4] = {c->b, c->h, c->s, c->d}, kd[4] = {c->b, c->h, c->d, c->l}, vd[4] = {c->b, c->h, c->l, c->dv},
             md[4], yd[4] = {c->b, c->h, c->s, c->dv};
@@ -160,22 +185,34 @@ static bool run_case(const att_case *c, dt_pool *pool)
     if (mr && c->mask != 4) for (int64_t t = 0; t < md[mr - 1]; t++) mask[t] = -INFINITY;
     if (c->mask == 4) mask[0] = -INFINITY;
     float *y = malloc(sizeof(float) * (size_t)ny), *want = malloc(sizeof(float) * (size_t)ny);
+    float *qp = NULL, *kp = NULL, *vp = NULL, *yl = NULL;
     bool ok = false;
     float qs = 0.3535533845424652f, ks = 0.3535533845424652f;
     if (run_unfused(c, q, kt, v, mask, qs, ks, want, pool)) {
         fprintf(stderr, "unfused: %s\n", ductile_last_error());
         goto out;
     }
+    if (bshd) {
+        qp = swap12(q, c->b, c->h, c->s, c->d);
+        kp = kt_to_k(kt, c->b, c->h, c->d, c->l);
+        vp = swap12(v, c->b, c->h, c->l, c->dv);
+        int64_t q2[4] = {c->b, c->s, c->h, c->d}, k2[4] = {c->b, c->l, c->h, c->d}, v2[4] = {c->b, c->l, c->h, c->dv};
+        memcpy(qd, q2, sizeof q2), memcpy(kd, k2, sizeof k2), memcpy(vd, v2, sizeof v2);
+        yl = want;
+        want = swap12(yl, c->b, c->h, c->s, c->dv);
+    }
     new_net();
-    ductile_layer *L = layer("FusedAttention", 4, 3);
+    ductile_layer *L = layer("FusedAttention", 4, 4);
     L->domain = "ductile";
     L->in[0] = tensor(4, qd, NULL), L->in[1] = tensor(4, kd, NULL), L->in[2] = tensor(4, vd, NULL);
     L->in[3] = mr ? tensor(mr, md, NULL) : NULL;
     L->attrs[0] = (dt_attr){.name = "q_scale", .type = DT_ATTR_FLOAT, .f = qs};
     L->attrs[1] = (dt_attr){.name = "k_scale", .type = DT_ATTR_FLOAT, .f = ks};
     L->attrs[2] = (dt_attr){.name = "nan_to_zero", .type = DT_ATTR_INT, .i = 1};
-    L->n_attr = 3;
-    dt_view in[4] = {view(4, qd, q, DUCTILE_FLOAT32), view(4, kd, kt, DUCTILE_FLOAT32), view(4, vd, v, DUCTILE_FLOAT32),
+    L->attrs[3] = (dt_attr){.name = "layout", .type = DT_ATTR_STRING, .s = bshd ? "bshd" : "", .s_len = bshd ? 4 : 0};
+    L->n_attr = 4;
+    dt_view in[4] = {view(4, qd, bshd ? qp : q, DUCTILE_FLOAT32), view(4, kd, bshd ? kp : kt, DUCTILE_FLOAT32),
+                     view(4, vd, bshd ? vp : v, DUCTILE_FLOAT32),
                      mr ? view(mr, md, mask, DUCTILE_FLOAT32) : (dt_view){.rank = -1}},
            out = {0};
     const dt_opdef *d = NULL;
@@ -185,7 +222,7 @@ static bool run_case(const att_case *c, dt_pool *pool)
         fprintf(stderr, "check/infer: %s\n", ductile_last_error());
         goto out;
     }
-    CHECK(out.rank == 4 && out.dims[3] == c->dv && out.dims[2] == c->s);
+    CHECK(out.rank == 4 && out.dims[3] == c->dv && out.dims[bshd ? 1 : 2] == c->s && out.dims[bshd ? 2 : 1] == c->h);
     out.data = y;
     for (int64_t i = 0; i < ny; i++) y[i] = NAN;
     if (run1("FusedAttention", L, in, &out, pool)) {
@@ -197,18 +234,20 @@ static bool run_case(const att_case *c, dt_pool *pool)
         if (memcmp(&y[i], &want[i], sizeof(float))) diff = i;
     ok = diff < 0;
     if (!ok)
-        fprintf(stderr, "case b%lld h%lld s%lld d%lld l%lld dv%lld mask %d pool %d: first difference at %lld: %.9g vs %.9g\n",
+        fprintf(stderr, "case b%lld h%lld s%lld d%lld l%lld dv%lld mask %d bshd %d pool %d: first difference at %lld: %.9g vs %.9g\n",
                 (long long)c->b, (long long)c->h, (long long)c->s, (long long)c->d, (long long)c->l, (long long)c->dv,
-                c->mask, pool != NULL, (long long)diff, (double)y[diff], (double)want[diff]);
+                c->mask, bshd, pool != NULL, (long long)diff, (double)y[diff], (double)want[diff]);
 out:
     free(q), free(kt), free(v), free(mask), free(y), free(want);
+    free(qp), free(kp), free(vp), free(yl);
     return ok;
 }
 
 static void test_fused_attention_equals_unfused_kernels(dt_pool *pool)
 {
     int bad = 0;
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) bad += !run_case(&cases[c], pool);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (int bshd = 0; bshd < 2; bshd++) bad += !run_case(&cases[c], bshd, pool);
     CHECK_EQ_INT(bad, 0);
 }
 
@@ -330,6 +369,66 @@ static void test_pass_fuses_attention_chain(void)
     CHECK_EQ_INT(count_op("FusedAttention"), 1);
 }
 
+static ductile_layer *transpose(ductile_tensor *x, const int64_t *perm, const int64_t *out_dims)
+{
+    ductile_layer *T = layer("Transpose", 1, 1);
+    T->attrs[T->n_attr++] = (dt_attr){.name = "perm", .type = DT_ATTR_INTS, .n = 4,
+                                      .ints = dt_arena_memdup(&net->arena, perm, sizeof *perm * 4)};
+    T->in[0] = x;
+    T->out[0] = tensor(4, out_dims, NULL);
+    return T;
+}
+
+/* BERT's heads: Q, K, V [B, S, H, D] transposed to [B, H, S, D] (K to [B, H, D, S]) before,
+ * and the output transposed back after; out_perm: the output Transpose's perm. */
+static void build_heads_chain(const int64_t *out_perm)
+{
+    enum { B = 2, S = 5, H = 3, D = 4 };
+    new_net();
+    int64_t src[4] = {B, S, H, D}, bhsd[4] = {B, H, S, D}, bhds[4] = {B, H, D, S}, sc[4] = {B, H, S, S},
+            md[4] = {B, 1, 1, S}, ydims[4] = {out_perm[0] == 0 && out_perm[1] == 2 ? B : H, S, H, D};
+    q = tensor(4, src, NULL), kt = tensor(4, src, NULL), v = tensor(4, src, NULL), mask = tensor(4, md, NULL);
+    dt_network_add_input(net, q), dt_network_add_input(net, kt), dt_network_add_input(net, v);
+    dt_network_add_input(net, mask);
+    ductile_layer *tq = transpose(q, (int64_t[]){0, 2, 1, 3}, bhsd), *tk = transpose(kt, (int64_t[]){0, 2, 3, 1}, bhds),
+                  *tv = transpose(v, (int64_t[]){0, 2, 1, 3}, bhsd);
+    mm1 = layer("MatMul", 2, 0), mm1->in[0] = tq->out[0], mm1->in[1] = tk->out[0], mm1->out[0] = tensor(4, sc, NULL);
+    /* unscaled, mask first, no NaN fix: each optional part absent */
+    add = layer("Add", 2, 0), add->in[0] = mask, add->in[1] = mm1->out[0], add->out[0] = tensor(4, sc, NULL);
+    sm = layer("Softmax", 1, 0), sm->in[0] = add->out[0], sm->out[0] = tensor(4, sc, NULL);
+    sm->opset = 13;
+    mm2 = layer("MatMul", 2, 0), mm2->in[0] = sm->out[0], mm2->in[1] = tv->out[0], mm2->out[0] = tensor(4, bhsd, NULL);
+    ductile_layer *ty = transpose(mm2->out[0], out_perm, ydims);
+    after = layer("Relu", 1, 0), after->in[0] = ty->out[0], after->out[0] = tensor(4, ydims, NULL);
+    dt_network_add_output(net, after->out[0]);
+}
+
+static void test_pass_absorbs_the_heads_transposes(void)
+{
+    build_heads_chain((const int64_t[]){0, 2, 1, 3});
+    ductile_tensor *y = after->in[0];
+    CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
+    CHECK_EQ_INT(count_op("Transpose"), 0);
+    CHECK_EQ_INT(count_op("FusedAttention"), 1);
+    CHECK_EQ_INT(net->n_layers, 2);
+    ductile_layer *F = net->layers[0];
+    CHECK_EQ_STR(F->op_type, "FusedAttention");
+    CHECK_EQ_STR(dt_attr_string(F, "layout", "?"), "bshd");
+    CHECK(F->in[DT_FA_Q] == q && F->in[DT_FA_KT] == kt && F->in[DT_FA_V] == v && F->in[DT_FA_MASK] == mask);
+    CHECK(F->out[0] == y);
+    CHECK_EQ_INT((int)dt_attr_int(F, "nan_to_zero", -1), 0);
+    CHECK(dt_attr_float(F, "q_scale", 0) == 1.0f && dt_attr_float(F, "k_scale", 0) == 1.0f);
+
+    /* An output Transpose of another perm: the attention fuses, every Transpose stays. */
+    build_heads_chain((const int64_t[]){1, 0, 2, 3});
+    CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
+    CHECK_EQ_INT(count_op("FusedAttention"), 1);
+    CHECK_EQ_INT(count_op("Transpose"), 4);
+    for (int l = 0; l < net->n_layers; l++)
+        if (!strcmp(net->layers[l]->op_type, "FusedAttention"))
+            CHECK_EQ_STR(dt_attr_string(net->layers[l], "layout", "?"), "");
+}
+
 static void test_pass_leaves_attention_near_misses(void)
 {
     const dt_backend *cpu = dt_backend_host();
@@ -365,6 +464,7 @@ int main(void)
     test_fused_attention_refusals();
     test_pass_fuses_attention_chain();
     test_pass_leaves_attention_near_misses();
+    test_pass_absorbs_the_heads_transposes();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();

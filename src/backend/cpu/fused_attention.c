@@ -1,6 +1,8 @@
 /* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
- * scale Q and Kt into scratch, scores = Q Kt by the GEMM, mask added and softmax row by row,
- * NaN made 0, then Y = P V by the GEMM, straight into the output. Items run one per thread
+ * scale Q and Kt into scratch (layout bshd: gathering the head's rows, K transposed on the
+ * way), scores = Q Kt by the GEMM, mask added and softmax row by row,
+ * NaN made 0, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
+ * with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run one per thread
  * when they add up to enough work, else all on the calling thread.
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
@@ -21,12 +23,14 @@
 typedef struct dt_fa_params {
     float q_scale, k_scale;
     bool nan_to_zero, has_mask;
+    bool bshd;              /* Q, K, V and Y as [B, S, H, D] (fused.h) */
 } dt_fa_params;
 
 /* The sizes of one run. */
 typedef struct dt_fa_geom {
     int rank;
     int64_t count, S, D, L, Dv;
+    int64_t H;              /* bshd: heads (rows of Q, K, V and Y are H heads apart) */
     /* Mask: element strides per dim of the scores [batch..., S, L] (0 where it broadcasts). */
     int64_t mstride[DT_MAX_DIMS];
     int64_t batch[DT_MAX_DIMS];
@@ -40,6 +44,7 @@ static ductile_status dt_fa_prepare(const ductile_layer *L, void **out)
         .k_scale = dt_attr_float(L, "k_scale", 1.0f),
         .nan_to_zero = dt_attr_int(L, "nan_to_zero", 0) != 0,
         .has_mask = L->n_in > DT_FA_MASK && L->in[DT_FA_MASK],
+        .bshd = dt_fused_attention_bshd(L),
     };
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
@@ -51,15 +56,25 @@ static void dt_fa_geometry(const dt_fa_params *p, const dt_view *in, dt_fa_geom 
     memset(g, 0, sizeof *g);
     const dt_view *q = &in[DT_FA_Q];
     int r = g->rank = q->rank;
-    g->count = 1;
-    for (int i = 0; i < r - 2; i++) {
-        g->batch[i] = q->dims[i];
-        g->count *= q->dims[i];
+    if (p->bshd) {   /* [B, S, H, D]: items (b, h) */
+        g->batch[0] = q->dims[0];
+        g->batch[1] = g->H = q->dims[2];
+        g->count = q->dims[0] * q->dims[2];
+        g->S = q->dims[1];
+        g->D = q->dims[3];
+        g->L = in[DT_FA_KT].dims[1];
+        g->Dv = in[DT_FA_V].dims[3];
+    } else {
+        g->count = 1;
+        for (int i = 0; i < r - 2; i++) {
+            g->batch[i] = q->dims[i];
+            g->count *= q->dims[i];
+        }
+        g->S = q->dims[r - 2];
+        g->D = q->dims[r - 1];
+        g->L = in[DT_FA_KT].dims[r - 1];
+        g->Dv = in[DT_FA_V].dims[r - 1];
     }
-    g->S = q->dims[r - 2];
-    g->D = q->dims[r - 1];
-    g->L = in[DT_FA_KT].dims[r - 1];
-    g->Dv = in[DT_FA_V].dims[r - 1];
     if (!p->has_mask) return;
     const dt_view *m = &in[DT_FA_MASK];
     int64_t st = 1;
@@ -135,10 +150,31 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
     float *sc = (float *)((char *)ks + dt_fa_round((size_t)(D * L)));
     float *pr = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
     void *gbuf = (char *)pr + dt_fa_round((size_t)(S * L));
-    const float *q = j->q + bi * S * D, *kt = j->kt + bi * D * L;
     float qsc = j->p->q_scale, ksc = j->p->k_scale;
-    for (int64_t i = 0; i < S * D; i++) qs[i] = q[i] * qsc;
-    for (int64_t i = 0; i < D * L; i++) ks[i] = kt[i] * ksc;
+    /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows. */
+    const float *v, *q;
+    float *y;
+    int64_t ldv = Dv, ldy = Dv;
+    if (j->p->bshd) {
+        int64_t H = g->H, b = bi / H, h = bi % H;
+        q = j->q + (b * S * H + h) * D;
+        const float *k = j->kt + (b * L * H + h) * D;
+        for (int64_t i = 0; i < S; i++)
+            for (int64_t d = 0; d < D; d++) qs[i * D + d] = q[i * H * D + d] * qsc;
+        /* K's rows are keys; the scores' B is Kt: a transposing copy. */
+        for (int64_t t = 0; t < L; t++)
+            for (int64_t d = 0; d < D; d++) ks[d * L + t] = k[t * H * D + d] * ksc;
+        v = j->v + (b * L * H + h) * Dv;
+        y = j->y + (b * S * H + h) * Dv;
+        ldv = ldy = H * Dv;
+    } else {
+        q = j->q + bi * S * D;
+        const float *kt = j->kt + bi * D * L;
+        for (int64_t i = 0; i < S * D; i++) qs[i] = q[i] * qsc;
+        for (int64_t i = 0; i < D * L; i++) ks[i] = kt[i] * ksc;
+        v = j->v + bi * L * Dv;
+        y = j->y + bi * S * Dv;
+    }
     dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = 1.0f, .A = qs, .lda = D, .B = ks, .ldb = L, .C = sc, .ldc = L};
     dt_sgemm_serial_in(&g1, gbuf);
     /* The mask's offset for this item: its batch index split over the batch dims. */
@@ -167,8 +203,7 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         if (j->p->nan_to_zero)
             for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
     }
-    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A = pr, .lda = L, .B = j->v + bi * L * Dv, .ldb = Dv,
-                  .C = j->y + bi * S * Dv, .ldc = Dv};
+    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A = pr, .lda = L, .B = v, .ldb = ldv, .C = y, .ldc = ldy};
     dt_sgemm_serial_in(&g2, gbuf);
 }
 
