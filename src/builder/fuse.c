@@ -450,6 +450,13 @@ static ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
         Mm2->in[0] != p || Mm2->in[1] == p)
         return DUCTILE_OK;
     ductile_tensor *v = Mm2->in[1];
+    /* The kernel is float32's; activations may carry no dtype yet, so one float32 tensor or
+     * constant in the chain must prove it (MatMul, Add, Softmax and Where keep one type). A
+     * float16 attention stays unfused rather than fail to build. */
+    const ductile_tensor *known[] = {q, kt, v, mask, s, x, Sm->out[0]};
+    bool f32 = mq || mk || nan0;
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) f32 |= known[i] && known[i]->dtype == DUCTILE_FLOAT32;
+    if (!f32) return DUCTILE_OK;
     int r = q->rank;
     if (r < 2 || kt->rank != r || !v || v->rank != r || s->rank != r || !dt_is_float(q) || !dt_is_float(kt) ||
         !dt_is_float(v) || !dt_same_prefix(q, kt, r - 2) || !dt_same_prefix(q, v, r - 2))
