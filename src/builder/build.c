@@ -79,7 +79,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     ductile_engine *e = NULL;
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
-    if (!s) s = dt_pass_fuse(w1);
+    if (!s) s = dt_pass_fuse_for(w1, backend);
     if (!s) s = dt_pass_prepack(w1, backend);
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);

@@ -1,9 +1,12 @@
-/* Conv fusion: Conv [-> Add(residual)] [-> activation] becomes one FusedConv layer, so the
- * residual and the activation are applied while the conv's output is still in cache instead
- * of in two more passes over memory (src/ops/fused.h has the layer's contract).
+/* The fusion pass: its driver, Conv fusion and Gelu fusion (the transformer fusions into
+ * FusedMatMul and FusedAttention are in fuse_transformer.c). Conv [-> Add(residual)]
+ * [-> activation] becomes one FusedConv layer, so the residual and the activation are applied
+ * while the conv's output is still in cache instead of in two more passes over memory
+ * (src/ops/fused.h has the layer's contract).
  *
  * Activations: Relu, Clip (constant bounds), HardSigmoid, Sigmoid, HardSwish, and HardSwish as
  * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them). */
+#include "builder/fuse_impl.h"
 #include "builder/optimize.h"
 #include "core/alloc.h"
 #include "core/status.h"
@@ -15,12 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct dt_fuse {
-    ductile_network *net;
-    int *uses;          /* per tensor: how many layer inputs read it */
-    ductile_layer **reader;  /* per tensor: the (last) layer reading it */
-    bool *dead;         /* per layer: absorbed into a FusedConv */
-} dt_fuse;
 
 ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n)
 {
@@ -34,7 +31,7 @@ ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const 
 }
 
 /* t feeds exactly one layer and is an intermediate: that layer, else NULL. */
-static ductile_layer *dt_sole_reader(const dt_fuse *f, const ductile_tensor *t)
+ductile_layer *dt_fuse_sole_reader(const dt_fuse *f, const ductile_tensor *t)
 {
     if (t->is_output || f->uses[t->index] != 1) return NULL;
     ductile_layer *r = f->reader[t->index];
@@ -42,7 +39,7 @@ static ductile_layer *dt_sole_reader(const dt_fuse *f, const ductile_tensor *t)
 }
 
 /* Equal shapes as far as the declared/inferred dims prove it. */
-static bool dt_same_shape(const ductile_tensor *a, const ductile_tensor *b)
+bool dt_fuse_same_shape(const ductile_tensor *a, const ductile_tensor *b)
 {
     if (a->rank < 0 || a->rank != b->rank) return false;
     for (int i = 0; i < a->rank; i++) {
@@ -57,13 +54,13 @@ static bool dt_same_shape(const ductile_tensor *a, const ductile_tensor *b)
 
 /* Activations may carry no dtype before the engine's shape pass; FusedConv's infer checks
  * float32 at build time either way. */
-static bool dt_is_float(const ductile_tensor *t)
+bool dt_fuse_is_float(const ductile_tensor *t)
 {
     return t && (t->dtype == DUCTILE_FLOAT32 || (t->dtype == DUCTILE_UNDEFINED && !t->data));
 }
 
 /* A scalar float constant input i of L, or the default when omitted or empty. */
-static bool dt_const_scalar(const ductile_layer *L, int i, float dflt, float *v)
+bool dt_fuse_const_scalar(const ductile_layer *L, int i, float dflt, float *v)
 {
     *v = dflt;
     if (i >= L->n_in || !L->in[i]) return true;
@@ -87,7 +84,7 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
 {
     memset(m, 0, sizeof *m);
     if (t->is_output) return false;
-    ductile_layer *A = dt_sole_reader(f, t);
+    ductile_layer *A = dt_fuse_sole_reader(f, t);
     if (A && A->n_out == 1 && A->n_in >= 1 && A->in[0] == t && !strcmp(A->domain, "")) {
         m->layers[0] = A;
         m->out = A->out[0];
@@ -113,8 +110,8 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
                 m->p1 = dt_attr_float(A, "max", DT_CLIP6_MAX);
                 return true;
             }
-            return dt_const_scalar(A, 1, DT_CLIP_NO_MIN, &m->p0) &&
-                   dt_const_scalar(A, 2, DT_CLIP_NO_MAX, &m->p1);
+            return dt_fuse_const_scalar(A, 1, DT_CLIP_NO_MIN, &m->p0) &&
+                   dt_fuse_const_scalar(A, 2, DT_CLIP_NO_MAX, &m->p1);
         }
         return false;
     }
@@ -125,7 +122,7 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
         if (f->dead[l] || strcmp(H->op_type, "HardSigmoid") || strcmp(H->domain, "") || H->n_in != 1 ||
             H->in[0] != t || H->n_out != 1)
             continue;
-        ductile_layer *M = dt_sole_reader(f, H->out[0]);
+        ductile_layer *M = dt_fuse_sole_reader(f, H->out[0]);
         if (!M || strcmp(M->op_type, "Mul") || M->n_in != 2 || M->n_out != 1) return false;
         if (!((M->in[0] == t && M->in[1] == H->out[0]) || (M->in[1] == t && M->in[0] == H->out[0])))
             return false;
@@ -140,24 +137,38 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
     return false;
 }
 
-static void dt_kill(dt_fuse *f, ductile_layer *L)
+void dt_fuse_kill(dt_fuse *f, ductile_layer *L)
 {
     if (L) f->dead[L->index] = true;
+}
+
+/* The fused layer C runs where the last absorbed layer ran: every input (a residual
+ * included) is computed by then. */
+void dt_fuse_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last)
+{
+    if (last == C) return;
+    int at = last->index, from = C->index;
+    f->net->layers[at] = C;
+    f->net->layers[from] = last;
+    last->index = from;
+    C->index = at;
+    f->dead[from] = true;
+    f->dead[at] = false;
 }
 
 static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
 {
     ductile_network *net = f->net;
-    if (C->n_in < 2 || C->n_in > 3 || C->n_out != 1 || !dt_is_float(C->in[0]) || !C->in[1] ||
+    if (C->n_in < 2 || C->n_in > 3 || C->n_out != 1 || !dt_fuse_is_float(C->in[0]) || !C->in[1] ||
         C->in[1]->dtype != DUCTILE_FLOAT32 || !C->in[1]->data)
         return DUCTILE_OK;
     ductile_tensor *t = C->out[0], *res = NULL;
     ductile_layer *add = NULL, *last = C;
     /* Conv -> Add(residual of the same shape) */
-    ductile_layer *A = dt_sole_reader(f, t);
+    ductile_layer *A = dt_fuse_sole_reader(f, t);
     if (A && !strcmp(A->op_type, "Add") && !strcmp(A->domain, "") && A->n_in == 2 && A->n_out == 1) {
         ductile_tensor *r = A->in[0] == t ? A->in[1] : A->in[0];
-        if (r != t && dt_is_float(r) && dt_same_shape(r, t) && dt_same_shape(A->out[0], t)) {
+        if (r != t && dt_fuse_is_float(r) && dt_fuse_same_shape(r, t) && dt_fuse_same_shape(A->out[0], t)) {
             add = A;
             res = r;
             last = A;
@@ -191,30 +202,21 @@ static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
     C->n_in = res ? 4 : 3;
     C->out[0] = t;
     t->producer = C;
+    f->producer[t->index] = C;
     if (res) f->reader[res->index] = C;
-    dt_kill(f, add);
+    dt_fuse_kill(f, add);
     if (has_act) {
-        dt_kill(f, act.layers[0]);
-        dt_kill(f, act.layers[1]);
+        dt_fuse_kill(f, act.layers[0]);
+        dt_fuse_kill(f, act.layers[1]);
     }
-    /* The fused layer runs where the last absorbed layer ran: every input (the residual
-     * included) is computed by then. */
-    if (last != C) {
-        int at = last->index, from = C->index;
-        net->layers[at] = C;
-        net->layers[from] = last;
-        last->index = from;
-        C->index = at;
-        f->dead[from] = true;
-        f->dead[at] = false;
-    }
+    dt_fuse_move_to_last(f, C, last);
     return DUCTILE_OK;
 }
 
 /* The layer of op `op` (domain "") that alone reads t, with t among its inputs, else NULL. */
-static ductile_layer *dt_sole_op(const dt_fuse *f, ductile_tensor *t, const char *op, int n_in)
+ductile_layer *dt_fuse_sole_op(const dt_fuse *f, ductile_tensor *t, const char *op, int n_in)
 {
-    ductile_layer *L = dt_sole_reader(f, t);
+    ductile_layer *L = dt_fuse_sole_reader(f, t);
     if (!L || strcmp(L->op_type, op) || strcmp(L->domain, "") || L->n_in != n_in || L->n_out != 1) return NULL;
     for (int k = 0; k < n_in; k++)
         if (L->in[k] == t) return L;
@@ -229,7 +231,7 @@ static bool dt_other_is(const ductile_layer *L, const ductile_tensor *t, const d
     const ductile_tensor *c = L->in[i];
     float cv;
     if (c == t || !c || !c->data || (c->rank > 0 && c->rank > x->rank)) return false;
-    return dt_const_scalar(L, i, NAN, &cv) && fabsf(cv - v) <= 1e-6f * fabsf(v);
+    return dt_fuse_const_scalar(L, i, NAN, &cv) && fabsf(cv - v) <= 1e-6f * fabsf(v);
 }
 
 /* Gelu as exporters write it: Div(x, sqrt 2) -> Erf -> Add(1) -> Mul(x, .) -> Mul(0.5), each
@@ -237,34 +239,42 @@ static bool dt_other_is(const ductile_layer *L, const ductile_tensor *t, const d
  * Div's place: five passes over the widest activation of a transformer become one. */
 static void dt_fuse_gelu(dt_fuse *f, ductile_layer *D)
 {
-    if (D->n_in != 2 || D->n_out != 1 || !dt_is_float(D->in[0]) || D->in[0]->data) return;
+    if (D->n_in != 2 || D->n_out != 1 || !dt_fuse_is_float(D->in[0]) || D->in[0]->data) return;
     ductile_tensor *x = D->in[0];
     if (D->in[1] == x || !dt_other_is(D, x, x, 1.41421356f)) return;
-    ductile_layer *E = dt_sole_op(f, D->out[0], "Erf", 1);
-    ductile_layer *A = E ? dt_sole_op(f, E->out[0], "Add", 2) : NULL;
+    ductile_layer *E = dt_fuse_sole_op(f, D->out[0], "Erf", 1);
+    ductile_layer *A = E ? dt_fuse_sole_op(f, E->out[0], "Add", 2) : NULL;
     if (!A || !dt_other_is(A, E->out[0], x, 1.0f)) return;
-    ductile_layer *M1 = dt_sole_op(f, A->out[0], "Mul", 2);
+    ductile_layer *M1 = dt_fuse_sole_op(f, A->out[0], "Mul", 2);
     if (!M1 || M1->in[M1->in[0] == A->out[0] ? 1 : 0] != x) return;
-    ductile_layer *M2 = dt_sole_op(f, M1->out[0], "Mul", 2);
+    ductile_layer *M2 = dt_fuse_sole_op(f, M1->out[0], "Mul", 2);
     if (!M2 || !dt_other_is(M2, M1->out[0], x, 0.5f)) return;
     D->op_type = "Gelu";
     D->n_in = 1;
     D->out[0] = M2->out[0];
     D->out[0]->producer = D;
+    f->producer[D->out[0]->index] = D;
     f->uses[x->index]--;    /* M1's read of x is gone */
     f->reader[x->index] = D;
-    dt_kill(f, E);
-    dt_kill(f, A);
-    dt_kill(f, M1);
-    dt_kill(f, M2);
+    dt_fuse_kill(f, E);
+    dt_fuse_kill(f, A);
+    dt_fuse_kill(f, M1);
+    dt_fuse_kill(f, M2);
 }
 
-ductile_status dt_pass_fuse(ductile_network *net)
+ductile_status dt_pass_fuse(ductile_network *net) { return dt_pass_fuse_for(net, NULL); }
+
+ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
 {
+    /* Fusions into layers only some backends run (a device backend would run them on the
+     * host, with copies): only where the backend has the fused layer's kernel. */
+    bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
+    bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
-    dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
+    dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
+                 dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
     ductile_status s = DUCTILE_OK;
-    if (!f.uses || !f.reader || !f.dead) {
+    if (!f.uses || !f.reader || !f.producer || !f.dead) {
         s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory in the fusion pass");
         goto done;
     }
@@ -276,6 +286,8 @@ ductile_status dt_pass_fuse(ductile_network *net)
             f.uses[L->in[k]->index]++;
             f.reader[L->in[k]->index] = L;
         }
+        for (int k = 0; k < L->n_out; k++)
+            if (L->out[k]) f.producer[L->out[k]->index] = L;
     }
     for (int l = 0; l < net->n_layers; l++) {
         ductile_layer *L = net->layers[l];
@@ -284,6 +296,15 @@ ductile_status dt_pass_fuse(ductile_network *net)
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Conv") && !strcmp(L->domain, "")) s = dt_fuse_conv(&f, L);
+    }
+    for (int l = 0; attention && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "Softmax") && !strcmp(L->domain, "")) s = dt_fuse_attention(&f, L);
+    }
+    /* After Gelu's: the Gelu it makes is what a MatMul's epilogue may absorb. */
+    for (int l = 0; matmul && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "MatMul") && !strcmp(L->domain, "")) s = dt_fuse_matmul(&f, L);
     }
     if (s) goto done;
     int n = 0;
@@ -297,6 +318,7 @@ ductile_status dt_pass_fuse(ductile_network *net)
 done:
     dt_free(f.uses);
     dt_free(f.reader);
+    dt_free(f.producer);
     dt_free(f.dead);
     return s;
 }

@@ -14,6 +14,12 @@
  * too, so packing and tactics apply to it. The absorbed layers are removed; run
  * dt_pass_extract afterwards to drop the tensors nobody uses. */
 ductile_status dt_pass_fuse(ductile_network *net);
+/* dt_pass_fuse plus the fusions into layers that only some backends run, where `backend` has
+ * their kernel (builder/fuse_transformer.c): MatMul(constant 2-D B) -> Add(bias [N])
+ * [-> Add(residual)] [-> Gelu] into FusedMatMul, and attention (scaled Q Kt, mask, Softmax,
+ * NaN -> 0, times V, with the heads' Transposes when all four are there) into FusedAttention.
+ * backend NULL: dt_pass_fuse. */
+ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend);
 
 /* Asks the backend to pack the constant weights of every layer it knows how to
  * (backend->prepack); each packed blob becomes a new constant "<weight>.packed" that replaces

@@ -19,7 +19,7 @@ static double dt_reduction(const ductile_layer *L, const dt_view *in)
         for (int i = 1; i < w.rank; i++) k *= (double)w.dims[i];
         return k;
     }
-    if (!strcmp(op, "MatMul")) {
+    if (!strcmp(op, "MatMul") || !strcmp(op, "FusedMatMul")) {
         /* A is never packed; a 1-D A is [K]. */
         return in[0].rank >= 1 ? (double)in[0].dims[in[0].rank - 1] : 0;
     }
@@ -30,9 +30,23 @@ static double dt_reduction(const ductile_layer *L, const dt_view *in)
     return 0;
 }
 
+static double dt_count(const dt_view *v)
+{
+    double n = 1;
+    for (int i = 0; i < v->rank; i++) n *= (double)v->dims[i];
+    return n;
+}
+
 double dt_layer_flops(const ductile_layer *L, const dt_view *in, const dt_view *out)
 {
     if (L->n_in < 1 || L->n_out < 1 || out[0].rank < 0) return 0;
+    if (!strcmp(L->op_type, "FusedAttention")) {
+        /* Two products over the L keys: Q's elements each meet L keys, and so do Y's. */
+        const dt_view *k = &in[DT_FA_KT];
+        if (L->n_in < 3 || in[DT_FA_Q].rank < 2 || k->rank < 2) return 0;
+        double keys = (double)k->dims[dt_fused_attention_bshd(L) ? 1 : k->rank - 1];
+        return 2.0 * keys * (dt_count(&in[DT_FA_Q]) + dt_count(&out[0]));
+    }
     double k = dt_reduction(L, in);
     if (k <= 0) return 0;
     double n = 1;

@@ -29,6 +29,20 @@ static ductile_status dt_fc_check(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+/* A residual must have exactly the output's shape (no broadcasting: the epilogue reads it
+ * with the output's offsets). */
+static ductile_status dt_fused_want_residual(int i, const dt_view *r, const dt_view *out)
+{
+    bool same = r->rank == out->rank;
+    for (int k = 0; same && k < r->rank; k++) same = r->dims[k] == out->dims[k];
+    if (same) return DUCTILE_OK;
+    char sr[160], so[160];
+    dt_format_dims(sr, sizeof sr, r->dims, r->rank, NULL);
+    dt_format_dims(so, sizeof so, out->dims, out->rank, NULL);
+    return dt_fail(DUCTILE_ERR_SHAPE, "input %d (R) has shape %s; the residual must have the output's shape %s", i,
+                   sr, so);
+}
+
 static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
@@ -47,23 +61,126 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
     dt_conv_out_dims(&g, out[0].dims + 2);
-    if (L->n_in > DT_FC_R && L->in[DT_FC_R]) {
-        const dt_view *r = &in[DT_FC_R];
-        bool same = r->rank == out[0].rank;
-        for (int i = 0; same && i < r->rank; i++) same = r->dims[i] == out[0].dims[i];
-        if (!same) {
-            char sr[160], so[160];
-            dt_format_dims(sr, sizeof sr, r->dims, r->rank, NULL);
-            dt_format_dims(so, sizeof so, out[0].dims, out[0].rank, NULL);
-            return dt_fail(DUCTILE_ERR_SHAPE,
-                           "input 3 (R) has shape %s; the residual must have the output's shape %s",
-                           sr, so);
+    if (L->n_in > DT_FC_R && L->in[DT_FC_R]) DT_TRY(dt_fused_want_residual(DT_FC_R, &in[DT_FC_R], &out[0]));
+    return DUCTILE_OK;
+}
+
+ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out)
+{
+    return dt_packed_weight_view(L, DT_FM_B, b, 2, 2, out);
+}
+
+static ductile_status dt_fm_check(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("A", "B")));
+    const char *act = dt_attr_string(L, "activation", "");
+    if (strcmp(act, "") && strcmp(act, "Gelu"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported (supported: '', Gelu)",
+                       act);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    static const char *const names[] = {"A", "B", "bias", "R"};
+    for (int i = 0; i < L->n_in; i++)
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
+    dt_view b;
+    DT_TRY(dt_fused_matmul_weight(L, &in[DT_FM_B], &b));
+    if (b.rank != 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has rank %d; expected 2", b.rank);
+    dt_matmul_geom g;
+    DT_TRY(dt_matmul_geometry(&in[DT_FM_A], &b, &g));
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = g.out_rank;
+    for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];
+    if (L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS] && (in[DT_FM_BIAS].rank != 1 || in[DT_FM_BIAS].dims[0] != g.N))
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (bias) must be [%lld], one bias per output column", (long long)g.N);
+    if (L->n_in > DT_FM_R && L->in[DT_FM_R]) DT_TRY(dt_fused_want_residual(DT_FM_R, &in[DT_FM_R], &out[0]));
+    return DUCTILE_OK;
+}
+
+bool dt_fused_attention_bshd(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "bshd"); }
+
+/* Q, K and V of layout "bshd" as the logical [B, H, S, D], [B, H, D, L], [B, H, L, Dv]. */
+static ductile_status dt_fa_logical(const dt_view *in, dt_view *lq, dt_view *lk, dt_view *lv)
+{
+    static const char *const names[] = {"Q", "K", "V"};
+    for (int i = 0; i < 3; i++)
+        if (in[i].rank != 4)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has rank %d; layout 'bshd' needs 4", i, names[i],
+                           in[i].rank);
+    *lq = in[DT_FA_Q], *lk = in[DT_FA_KT], *lv = in[DT_FA_V];
+    const int64_t *q = in[DT_FA_Q].dims, *k = in[DT_FA_KT].dims, *v = in[DT_FA_V].dims;
+    int64_t dq[4] = {q[0], q[2], q[1], q[3]}, dk[4] = {k[0], k[2], k[3], k[1]}, dv[4] = {v[0], v[2], v[1], v[3]};
+    memcpy(lq->dims, dq, sizeof dq);
+    memcpy(lk->dims, dk, sizeof dk);
+    memcpy(lv->dims, dv, sizeof dv);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    static const char *const names[] = {"Q", "Kt", "V", "mask"};
+    for (int i = 0; i < L->n_in; i++)
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
+    bool bshd = dt_fused_attention_bshd(L);
+    dt_view lq, lk, lv;
+    if (bshd) DT_TRY(dt_fa_logical(in, &lq, &lk, &lv));
+    const dt_view *q = bshd ? &lq : &in[DT_FA_Q], *k = bshd ? &lk : &in[DT_FA_KT], *v = bshd ? &lv : &in[DT_FA_V];
+    int r = q->rank;
+    if (r < 2 || k->rank != r || v->rank != r)
+        return dt_fail(DUCTILE_ERR_SHAPE, "inputs Q, Kt and V have ranks %d, %d and %d; expected one rank >= 2", r,
+                       k->rank, v->rank);
+    for (int i = 0; i < r - 2; i++)
+        if (k->dims[i] != q->dims[i] || v->dims[i] != q->dims[i])
+            return dt_fail(DUCTILE_ERR_SHAPE, "dim %d: Q has %lld, Kt %lld and V %lld; the batch dims must be equal", i,
+                           (long long)q->dims[i], (long long)k->dims[i], (long long)v->dims[i]);
+    if (k->dims[r - 2] != q->dims[r - 1])
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (Kt) has %lld rows; Q's rows have %lld values", (long long)k->dims[r - 2],
+                       (long long)q->dims[r - 1]);
+    if (v->dims[r - 2] != k->dims[r - 1])
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (V) has %lld rows; Kt has %lld keys", (long long)v->dims[r - 2],
+                       (long long)k->dims[r - 1]);
+    if (L->n_in > DT_FA_MASK && L->in[DT_FA_MASK]) {
+        const dt_view *m = &in[DT_FA_MASK];
+        bool ok = m->rank <= r;
+        for (int i = 0; ok && i < m->rank; i++) {
+            int d = r - m->rank + i;
+            int64_t want = d == r - 1 ? k->dims[r - 1] : q->dims[d];
+            ok = m->dims[i] == want || m->dims[i] == 1;
         }
+        if (!ok) {
+            char sm[160];
+            dt_format_dims(sm, sizeof sm, m->dims, m->rank, NULL);
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (mask) of shape %s does not broadcast to the scores", sm);
+        }
+    }
+    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].rank = r;
+    for (int i = 0; i < r - 1; i++) out[0].dims[i] = q->dims[i];
+    out[0].dims[r - 1] = v->dims[r - 1];
+    if (bshd) {   /* [B, H, S, Dv] -> [B, S, H, Dv] */
+        int64_t h = out[0].dims[1];
+        out[0].dims[1] = out[0].dims[2];
+        out[0].dims[2] = h;
     }
     return DUCTILE_OK;
 }
 
+static ductile_status dt_fa_check(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V")));
+    const char *layout = dt_attr_string(L, "layout", "");
+    if (strcmp(layout, "") && strcmp(layout, "bshd"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: '', bshd)",
+                       layout);
+    return DUCTILE_OK;
+}
+
 const dt_opdef dt_ops_fused[] = {
+    {"FusedAttention", dt_fa_check, dt_fa_infer, 0},
     {"FusedConv", dt_fc_check, dt_fc_infer, 0},
+    {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -9,7 +9,31 @@
  *            packed   INT   0: W is [M, C/group, KH, KW]; else the layout id of a backend's
  *                           pre-packed W (a flat tensor) and w_shape holds W's dims
  *            w_shape  INTS  W's dims when packed
- *            tactic   INTS  optional: the backend's algorithm per optimization profile */
+ *            tactic   INTS  optional: the backend's algorithm per optimization profile
+ *
+ * FusedMatMul: MatMul(A, constant 2-D B) -> Add(constant bias [N]) [-> Add(residual)]
+ *   [-> Gelu] as one layer (src/builder/fuse.c), for backends with a kernel for it: the bias,
+ *   residual and activation are applied to each strip of the product while it is in cache.
+ *   Y = act((A @ B + bias) + R), with MatMul's shapes (A [..., M, K] or [K]; Y A's dims with K
+ *   replaced by N).
+ *   inputs   A, B (2-D [K, N]), bias ([N], optional), R (optional: Y's shape)
+ *   attrs    activation  STRING  "" or "Gelu" (approximate "none")
+ *            packed, w_shape     as FusedConv's, for B
+ *
+ * FusedAttention: Mul(Q, q_scale) and Mul(Kt, k_scale) -> MatMul -> Add(mask) -> Softmax(last
+ *   axis) [-> IsNaN + Where(0, .)] -> MatMul(V) as one layer (src/builder/fuse.c): the scores
+ *   of one (batch, head) stay in cache from the product through the softmax to the second
+ *   product, instead of five to eight layers each writing the [..., S, L] tensor.
+ *   Y = P @ V with P = softmax((Q * q_scale) @ (Kt * k_scale) + M) along the last axis, and
+ *   NaN entries of P (rows whose every score is -inf) made 0 when nan_to_zero.
+ *   inputs   Q [..., S, D], Kt [..., D, L], V [..., L, Dv] (the same batch dims, no
+ *            broadcasting), M (optional: broadcasts to [..., S, L] without growing it)
+ *   attrs    q_scale, k_scale  FLOAT (default 1); nan_to_zero  INT (default 0)
+ *            layout  STRING  "" (default), or "bshd": the heads' Transposes absorbed too, so
+ *                    Q is [B, S, H, D], Kt is given as K [B, L, H, D], V as [B, L, H, Dv], and
+ *                    Y is [B, S, H, Dv] (what the Transposes around attention in BERT exports
+ *                    read and write); the mask still broadcasts to the scores [B, H, S, L]
+ *   Y        [..., S, Dv] */
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
 
@@ -17,9 +41,17 @@
 
 /* Input indices. */
 enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3 };
+enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
+enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
 
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
  * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */
 ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out);
+
+/* FusedAttention's layout is "bshd" (the heads' Transposes absorbed). */
+bool dt_fused_attention_bshd(const ductile_layer *L);
+
+/* The same for FusedMatMul's B: [K, N]. */
+ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out);
 
 #endif

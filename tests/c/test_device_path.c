@@ -427,7 +427,8 @@ static void check_model(const char *file, const char *const *names, const ductil
         const char *op = pl->layer->op_type;
         CHECK(pl->kernel == dt_backend_host()->kernel(op));
         CHECK(pl->kernel != NULL || pl->legacy != NULL);
-        gemm_fallbacks += !strcmp(op, "FusedConv") || !strcmp(op, "MatMul") || !strcmp(op, "Gemm");
+        gemm_fallbacks += !strcmp(op, "FusedConv") || !strcmp(op, "MatMul") || !strcmp(op, "Gemm") ||
+                          !strcmp(op, "FusedMatMul") || !strcmp(op, "FusedAttention");
     }
     CHECK(!fake_lacks_gemm || gemm_fallbacks > 0);
     CHECK(strstr(ductile_engine_layer_info(dev), "\"Placement\": \"cpu fallback\"") != NULL);

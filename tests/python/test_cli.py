@@ -538,7 +538,8 @@ def test_dump_profile_lists_each_executed_layer_with_tactic_and_op_totals(tmp_pa
         assert m.group(4).startswith(f"cpu.{op}"), (name, m.group(4))
         # Time has 2 decimals, Avg. 4: equal up to their rounding.
         assert abs(float(m.group(2)) * runs - float(m.group(1))) <= 0.005 + 0.00005 * runs
-    assert any(m.group(4) == "cpu.MatMul.tall.packed_b" for m in layers)
+    # bert's projections: MatMul + bias (+ Gelu, residual) fused, on B packed at build time
+    assert any(m.group(4) == "cpu.FusedMatMul.packed_b" for m in layers)
     total = re.fullmatch(r"\s*(\d+\.\d\d)\s+(\d+\.\d{4})\s+100\.0\s+Total", lines[1 + len(executed)])
     assert total, lines[1 + len(executed)]
     assert abs(sum(float(m.group(1)) for m in layers) - float(total.group(1))) <= 0.01 * len(layers)
@@ -561,4 +562,8 @@ def test_dump_profile_lists_each_executed_layer_with_tactic_and_op_totals(tmp_pa
     # The query projection of layer 0: [1, 16, hidden] x [hidden, hidden].
     q = next(l for l in exported[1:] if l["name"].endswith("layer.0/attention/self/query/MatMul"))
     assert q["flops"] > 0 and q["flops"] % (2 * 16) == 0
-    assert all(l["flops"] == 0 for l in exported[1:] if l["opType"] not in ("MatMul", "Gemm", "FusedConv"))
+    # Attention's two products: [1, 4, 16, 64] x [.., 64, 16], then x [.., 16, 64].
+    att = next(l for l in exported[1:] if l["opType"] == "FusedAttention")
+    assert att["flops"] == 2 * 2 * (4 * 16 * 16 * 64)
+    assert all(l["flops"] == 0 for l in exported[1:]
+               if l["opType"] not in ("MatMul", "Gemm", "FusedConv", "FusedMatMul", "FusedAttention"))

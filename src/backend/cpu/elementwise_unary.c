@@ -101,42 +101,6 @@ static inline __attribute__((always_inline)) float dt_erf_approx(float x)
     return a < 0.921875f ? small : big;
 }
 
-/* Gelu (approximate "none"), 0.5 x (1 + erf(x / sqrt 2)), in float: transformers run it on
- * their widest activations (the builder fuses the Div, Erf, Add, Mul, Mul that exporters
- * write into one Gelu). Built from dt_erf_approx's pieces, but where erf is near -1 the
- * factor 1 + erf is taken as exp(Q) itself (Q fits log erfc), not as 1 - (1 - exp(Q)), so
- * the negative tail keeps the accuracy of exp(Q) instead of cancelling. */
-static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
-{
-    float z = x * 0.707106781f, a = fabsf(z), zz = z * z;
-    float p = 1.135858170e-06f;
-    p = p * zz - 1.417643338e-05f;
-    p = p * zz + 1.199418542e-04f;
-    p = p * zz - 8.545392544e-04f;
-    p = p * zz + 5.223894961e-03f;
-    p = p * zz - 2.686615768e-02f;
-    p = p * zz + 1.128379157e-01f;
-    p = p * zz - 3.761263890e-01f;
-    p = p * zz + 1.128379167e+00f;
-    float small = 1.0f + z * p;
-    float b = a < 4.0f ? a : 4.0f;
-    float q = -5.145243064e-08f;
-    q = q * b + 1.226307281e-06f;
-    q = q * b - 1.122068767e-05f;
-    q = q * b + 3.196410875e-05f;
-    q = q * b + 2.936291109e-04f;
-    q = q * b - 3.971806958e-03f;
-    q = q * b + 2.503526851e-02f;
-    q = q * b - 1.084502228e-01f;
-    q = q * b - 6.330528755e-01f;
-    q = q * b - 1.129699386e+00f;
-    q = q * b + 2.179623732e-04f;
-    float t = dt_exp_approx(q);     /* erfc(|z|) */
-    t = a >= 4.0f ? 0.0f : t;
-    float big = z < 0.0f ? t : 2.0f - t;
-    return 0.5f * x * (a < 0.921875f ? small : big);
-}
-
 typedef struct {
     int op;
     int dtype;

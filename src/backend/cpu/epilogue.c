@@ -5,15 +5,18 @@
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 
 #include "backend/cpu/epilogue.h"
+#include "backend/cpu/exp_approx.h"
 
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
-static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c,
+static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, const float *restrict b,
                             const float *restrict r, int64_t n)
 {
+    if (b)
+        for (int64_t j = 0; j < n; j++) c[j] = c[j] + b[j];
     if (r)
         for (int64_t j = 0; j < n; j++) c[j] = c[j] + r[j];
     switch (act) {
@@ -49,18 +52,26 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c,
          * elementwise kernel's polynomial. */
         for (int64_t j = 0; j < n; j++) c[j] = 1.0f / (1.0f + expf(-c[j]));
         break;
+    case DT_ACT_GELU:
+        for (int64_t j = 0; j < n; j++) c[j] = dt_gelu_approx(c[j]);
+        break;
     }
+}
+
+void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, const float *r, int64_t n)
+{
+    if (!e || (e->act == DT_ACT_NONE && !r && !b)) return;
+    dt_epilogue_row(e->act, e->p0, e->p1, c, b, r, n);
 }
 
 void dt_epilogue_apply(const dt_epilogue *e, float *c, const float *r, int64_t n)
 {
-    if (!e || (e->act == DT_ACT_NONE && !r)) return;
-    dt_epilogue_row(e->act, e->p0, e->p1, c, r, n);
+    dt_epilogue_apply_bias(e, c, NULL, r, n);
 }
 
 int dt_act_from_name(const char *name)
 {
-    static const char *const names[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"};
+    static const char *const names[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Gelu"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(names[i], name) == 0) return (int)i;
     return -1;

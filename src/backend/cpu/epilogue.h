@@ -1,4 +1,5 @@
-/* What a fused convolution applies to its output while the output is still in cache: a
+/* What a fused convolution or matmul applies to its output while the output is still in
+ * cache: a per-column bias (FusedMatMul; a conv's per-row bias is the GEMM kernel's), a
  * residual added after the bias, then an activation. Shared by the GEMM driver (per 8-row
  * strip of C once its last K block is done), the padded conv (while copying rows out) and the
  * depthwise conv (per plane). */
@@ -13,7 +14,8 @@ typedef enum dt_act {
     DT_ACT_CLIP,        /* p0 = min, p1 = max */
     DT_ACT_HARDSIGMOID, /* max(0, min(1, p0 * x + p1)) */
     DT_ACT_HARDSWISH,   /* x * hardsigmoid(x) with p0 = alpha, p1 = beta (ONNX: 1/6, 1/2) */
-    DT_ACT_SIGMOID
+    DT_ACT_SIGMOID,
+    DT_ACT_GELU         /* approximate "none", as the Gelu kernel computes it (exp_approx.h) */
 } dt_act;
 
 typedef struct dt_epilogue {
@@ -23,11 +25,17 @@ typedef struct dt_epilogue {
      * for a whole conv, the [N, M, OH, OW] tensor; a caller that hands a GEMM a part of the
      * output hands it a copy with res moved by the same offset. NULL: none. */
     const float *res;
+    /* Per column of C (FusedMatMul's bias), indexed by the GEMM's column: the GEMM driver
+     * hands dt_epilogue_apply_bias col_bias + the strip's first column. NULL: none. */
+    const float *col_bias;
 } dt_epilogue;
 
 /* c[j] = act(c[j] + (r ? r[j] : 0)) for j < n, with the same float operations, in the same
  * order, as the unfused Add and activation kernels. */
 void dt_epilogue_apply(const dt_epilogue *e, float *c, const float *r, int64_t n);
+/* c[j] = act((c[j] + (b ? b[j] : 0)) + (r ? r[j] : 0)): MatMul -> Add(bias) -> Add(residual)
+ * -> activation with the unfused kernels' float operations in their order. */
+void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, const float *r, int64_t n);
 
 /* The name of an activation as FusedConv's `activation` attribute spells it ("" for none);
  * -1 when unknown. */

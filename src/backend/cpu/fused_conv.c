@@ -193,7 +193,8 @@ static const dt_kernel dt_fc_kernel = {dt_fc_prepare, dt_fc_scratch, dt_fc_run};
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {
     memset(out, 0, sizeof *out);
-    if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm")) return dt_cpu_prepack_gemm_b(L, out);
+    if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm") || !strcmp(L->op_type, "FusedMatMul"))
+        return dt_cpu_prepack_gemm_b(L, out);
     if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2) return DUCTILE_OK;
     const ductile_tensor *w = L->in[DT_FC_W];
     if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || (w->rank != 3 && w->rank != 4)) return DUCTILE_OK;
@@ -251,5 +252,7 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 
 const dt_cpu_kernel dt_cpu_fused[] = {
     {"FusedConv", NULL, &dt_fc_kernel},
+    {"FusedMatMul", NULL, &dt_cpu_fused_matmul_kernel},
+    {"FusedAttention", NULL, &dt_cpu_fused_attention_kernel},
     {NULL, NULL, NULL},
 };

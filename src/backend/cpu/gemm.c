@@ -185,10 +185,10 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                                 first, g->beta, bias);
                     }
                     if (last && g->epi) {
-                        const float *res = g->epi->res;
+                        const float *res = g->epi->res, *cb = g->epi->col_bias;
                         for (int i = 0; i < m; i++) {
                             int64_t off = (ic + ip + i) * g->ldc + jc;
-                            dt_epilogue_apply(g->epi, g->C + off, res ? res + off : NULL, nc);
+                            dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + jc : NULL, res ? res + off : NULL, nc);
                         }
                     }
                 }
@@ -204,7 +204,8 @@ static void dt_gemm_no_k(const dt_gemm *g)
         float *c = g->C + i * g->ldc;
         float b = g->bias ? g->bias[i] : 0.0f;
         for (int64_t j = 0; j < g->N; j++) c[j] = (g->beta != 0.0f ? g->beta * c[j] : 0.0f) + b;
-        if (g->epi) dt_epilogue_apply(g->epi, c, g->epi->res ? g->epi->res + i * g->ldc : NULL, g->N);
+        if (g->epi)
+            dt_epilogue_apply_bias(g->epi, c, g->epi->col_bias, g->epi->res ? g->epi->res + i * g->ldc : NULL, g->N);
     }
 }
 

@@ -41,6 +41,11 @@ enum { DT_CPU_PACK_GEMM_B = 3 };
 /* dt_backend.prepack of the CPU backend (fused_conv.c; MatMul and Gemm: linalg.c). */
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out);
 ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out);
+/* A `packed` value of B that the GEMM reads (0 or DT_CPU_PACK_GEMM_B), else the refusal. */
+ductile_status dt_cpu_gemm_layout_check(int64_t layout);
+/* B of a MatMul, Gemm or FusedMatMul as the GEMM reads it: in place (*packed NULL), or the
+ * blob packed in `layout`, checked against the size that layout has for K x N (linalg.c). */
+ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_t N, const float **packed);
 /* dt_backend.tactics of the CPU backend (fused_conv.c): the conv algorithms (dt_conv_algo). */
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
@@ -51,5 +56,11 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
+const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
+                                     int threads);
+/* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
+extern const dt_kernel dt_cpu_fused_matmul_kernel;
+/* FusedAttention's (fused_attention.c). */
+extern const dt_kernel dt_cpu_fused_attention_kernel;
 
 #endif

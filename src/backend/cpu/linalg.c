@@ -22,7 +22,7 @@ static ductile_status dt_la_sgemm(const dt_gemm *g, dt_exec *ex)
 }
 
 /* A layout of B the kernels read, refused at load (prepare) otherwise. */
-static ductile_status dt_cpu_gemm_layout_check(int64_t layout)
+ductile_status dt_cpu_gemm_layout_check(int64_t layout)
 {
     if (layout != 0 && layout != DT_CPU_PACK_GEMM_B)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU layout of B",
@@ -33,8 +33,7 @@ static ductile_status dt_cpu_gemm_layout_check(int64_t layout)
 /* B of MatMul or Gemm as the GEMM reads it: in place (*packed NULL), or (layout, the layer's
  * `packed` attribute read once) the blob the builder packed, checked against the size its
  * layout has for K x N. */
-static ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_t N,
-                                    const float **packed)
+ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_t N, const float **packed)
 {
     *packed = NULL;
     DT_TRY(dt_cpu_gemm_layout_check(layout));

@@ -15,6 +15,9 @@ extern const dt_kernel dt_cpu_softmax_kernel, dt_cpu_log_softmax_kernel, dt_cpu_
  * the rounding error of long sums small and lets the compiler vectorize. */
 float dt_cpu_sum_f32(const float *x, int64_t n);
 float dt_cpu_max_f32(const float *x, int64_t n);
+/* Softmax of one contiguous line of n >= 1 floats into y (Softmax's kernel, and the fused
+ * attention's, so the two agree bit for bit). */
+void dt_cpu_softmax_line(const float *x, float *y, int64_t n);
 
 /* Items per parallel task so that each moves roughly 16K elements: enough to amortize the
  * hand-off to a worker without starving threads on small tensors. */

@@ -32,6 +32,13 @@ static float dt_softmax_exp_line(const float *restrict x, float *restrict y, int
     return sum;
 }
 
+void dt_cpu_softmax_line(const float *x, float *y, int64_t n)
+{
+    float m = dt_cpu_max_f32(x, n);
+    float inv = 1.0f / dt_softmax_exp_line(x, y, n, m);
+    for (int64_t k = 0; k < n; k++) y[k] *= inv;
+}
+
 /* One item is one line: (o, i) of n elements at stride inner. */
 static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
 {
@@ -41,6 +48,10 @@ static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
         int64_t base = (it / st) * n * st + it % st;
         const float *x = j->x + base;
         float *y = j->y + base;
+        if (st == 1 && !j->is_log) {
+            dt_cpu_softmax_line(x, y, n);
+            continue;
+        }
         float m = -INFINITY;
         if (st == 1)
             m = dt_cpu_max_f32(x, n);

@@ -1,0 +1,238 @@
+/* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
+ * scale Q and Kt into scratch (layout bshd: gathering the head's rows, K transposed on the
+ * way), scores = Q Kt by the GEMM, mask added and softmax row by row,
+ * NaN made 0, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
+ * with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run one per thread
+ * when they add up to enough work, else all on the calling thread.
+ *
+ * Every step is the unfused layer's arithmetic: the same float products for the scales, the
+ * same GEMM (same M, N, K, so the same micro-kernel and sums) for both products, the same add
+ * for the mask, Softmax's own line function, and Where's choice of 0 for NaN. The output
+ * equals the unfused chain's bit for bit (tests/c/test_fuse_attention.c). */
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/nn_kernels.h"
+#include "core/checked.h"
+#include "core/status.h"
+#include "core/threadpool.h"
+#include "ops/fused.h"
+
+#include <math.h>
+#include <string.h>
+
+typedef struct dt_fa_params {
+    float q_scale, k_scale;
+    bool nan_to_zero, has_mask;
+    bool bshd;              /* Q, K, V and Y as [B, S, H, D] (fused.h) */
+} dt_fa_params;
+
+/* The sizes of one run. */
+typedef struct dt_fa_geom {
+    int rank;
+    int64_t count, S, D, L, Dv;
+    int64_t H;              /* bshd: heads (rows of Q, K, V and Y are H heads apart) */
+    /* Mask: element strides per dim of the scores [batch..., S, L] (0 where it broadcasts). */
+    int64_t mstride[DT_MAX_DIMS];
+    int64_t batch[DT_MAX_DIMS];
+} dt_fa_geom;
+
+static ductile_status dt_fa_prepare(const ductile_layer *L, void **out)
+{
+    DT_TRY(dt_cpu_want_f32(L));
+    dt_fa_params p = {
+        .q_scale = dt_attr_float(L, "q_scale", 1.0f),
+        .k_scale = dt_attr_float(L, "k_scale", 1.0f),
+        .nan_to_zero = dt_attr_int(L, "nan_to_zero", 0) != 0,
+        .has_mask = L->n_in > DT_FA_MASK && L->in[DT_FA_MASK],
+        .bshd = dt_fused_attention_bshd(L),
+    };
+    return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+/* The shapes were checked by the op's infer when the engine was built and at every new input
+ * shape; only what the loops need is derived here. */
+static void dt_fa_geometry(const dt_fa_params *p, const dt_view *in, dt_fa_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    const dt_view *q = &in[DT_FA_Q];
+    int r = g->rank = q->rank;
+    if (p->bshd) {   /* [B, S, H, D]: items (b, h) */
+        g->batch[0] = q->dims[0];
+        g->batch[1] = g->H = q->dims[2];
+        g->count = q->dims[0] * q->dims[2];
+        g->S = q->dims[1];
+        g->D = q->dims[3];
+        g->L = in[DT_FA_KT].dims[1];
+        g->Dv = in[DT_FA_V].dims[3];
+    } else {
+        g->count = 1;
+        for (int i = 0; i < r - 2; i++) {
+            g->batch[i] = q->dims[i];
+            g->count *= q->dims[i];
+        }
+        g->S = q->dims[r - 2];
+        g->D = q->dims[r - 1];
+        g->L = in[DT_FA_KT].dims[r - 1];
+        g->Dv = in[DT_FA_V].dims[r - 1];
+    }
+    if (!p->has_mask) return;
+    const dt_view *m = &in[DT_FA_MASK];
+    int64_t st = 1;
+    for (int i = m->rank - 1; i >= 0; i--) {
+        int d = r - m->rank + i;
+        g->mstride[d] = m->dims[i] == 1 ? 0 : st;
+        st *= m->dims[i];
+    }
+}
+
+/* Floats of one thread's buffers: scaled Q, scaled Kt, scores, probabilities, each rounded
+ * to 64 bytes, then the GEMM's packing buffers. */
+static size_t dt_fa_round(size_t floats) { return (floats * sizeof(float) + 63) & ~(size_t)63; }
+
+static size_t dt_fa_gemm_bytes(const dt_fa_geom *g)
+{
+    dt_gemm g1 = {.M = g->S, .N = g->L, .K = g->D}, g2 = {.M = g->S, .N = g->Dv, .K = g->L};
+    size_t a = dt_gemm_serial_scratch_bytes(&g1), b = dt_gemm_serial_scratch_bytes(&g2);
+    return ((a > b ? a : b) + 63) & ~(size_t)63;
+}
+
+static ductile_status dt_fa_per_thread(const dt_fa_geom *g, size_t *bytes)
+{
+    size_t sd, dl, sl, sum = 0;
+    if (!dt_mul_size((size_t)g->S, (size_t)g->D, &sd) || !dt_mul_size((size_t)g->D, (size_t)g->L, &dl) ||
+        !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) || !dt_add_size(sum, dt_fa_round(sd), &sum) ||
+        !dt_add_size(sum, dt_fa_round(dl), &sum) || !dt_add_size(sum, 2 * dt_fa_round(sl), &sum) ||
+        !dt_add_size(sum, dt_fa_gemm_bytes(g), &sum))
+        return dt_fail(DUCTILE_ERR_SHAPE, "FusedAttention scratch for %lldx%lld scores is too large", (long long)g->S,
+                       (long long)g->L);
+    *bytes = sum;
+    return DUCTILE_OK;
+}
+
+/* Items in parallel: one whole product per thread, as the unfused MatMul does, once the
+ * products add up to ~1M multiply-adds (several times what a fork costs). */
+static bool dt_fa_parallel(const dt_fa_geom *g, int threads)
+{
+    double per = (double)g->S * (double)g->L * (double)(g->D + g->Dv);
+    return threads > 1 && g->count >= threads && per * (double)g->count >= 1e6;
+}
+
+static ductile_status dt_fa_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                    size_t *bytes)
+{
+    (void)out;
+    dt_fa_geom g;
+    dt_fa_geometry(params, in, &g);
+    *bytes = 0;
+    if (g.count == 0 || g.S == 0 || g.Dv == 0) return DUCTILE_OK;
+    size_t per;
+    DT_TRY(dt_fa_per_thread(&g, &per));
+    if (!dt_mul_size(per, (size_t)(dt_fa_parallel(&g, threads) ? threads : 1), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "FusedAttention scratch of %d x %zu bytes is too large", threads, per);
+    return DUCTILE_OK;
+}
+
+typedef struct dt_fa_job {
+    const dt_fa_params *p;
+    const dt_fa_geom *g;
+    const float *q, *kt, *v, *mask;
+    float *y;
+    char *scratch;
+    size_t per_thread;
+} dt_fa_job;
+
+static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
+{
+    const dt_fa_geom *g = j->g;
+    int64_t S = g->S, D = g->D, L = g->L, Dv = g->Dv;
+    float *qs = (float *)buf;
+    float *ks = (float *)(buf + dt_fa_round((size_t)(S * D)));
+    float *sc = (float *)((char *)ks + dt_fa_round((size_t)(D * L)));
+    float *pr = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
+    void *gbuf = (char *)pr + dt_fa_round((size_t)(S * L));
+    float qsc = j->p->q_scale, ksc = j->p->k_scale;
+    /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows. */
+    const float *v, *q;
+    float *y;
+    int64_t ldv = Dv, ldy = Dv;
+    if (j->p->bshd) {
+        int64_t H = g->H, b = bi / H, h = bi % H;
+        q = j->q + (b * S * H + h) * D;
+        const float *k = j->kt + (b * L * H + h) * D;
+        for (int64_t i = 0; i < S; i++)
+            for (int64_t d = 0; d < D; d++) qs[i * D + d] = q[i * H * D + d] * qsc;
+        /* K's rows are keys; the scores' B is Kt: a transposing copy. */
+        for (int64_t t = 0; t < L; t++)
+            for (int64_t d = 0; d < D; d++) ks[d * L + t] = k[t * H * D + d] * ksc;
+        v = j->v + (b * L * H + h) * Dv;
+        y = j->y + (b * S * H + h) * Dv;
+        ldv = ldy = H * Dv;
+    } else {
+        q = j->q + bi * S * D;
+        const float *kt = j->kt + bi * D * L;
+        for (int64_t i = 0; i < S * D; i++) qs[i] = q[i] * qsc;
+        for (int64_t i = 0; i < D * L; i++) ks[i] = kt[i] * ksc;
+        v = j->v + bi * L * Dv;
+        y = j->y + bi * S * Dv;
+    }
+    dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = 1.0f, .A = qs, .lda = D, .B = ks, .ldb = L, .C = sc, .ldc = L};
+    dt_sgemm_serial_in(&g1, gbuf);
+    /* The mask's offset for this item: its batch index split over the batch dims. */
+    const float *mrow = NULL;
+    int64_t mi = 0, mj = 0;
+    if (j->mask) {
+        int64_t off = 0, rest = bi;
+        for (int d = g->rank - 3; d >= 0; d--) {
+            off += rest % g->batch[d] * g->mstride[d];
+            rest /= g->batch[d];
+        }
+        mrow = j->mask + off;
+        mi = g->mstride[g->rank - 2];
+        mj = g->mstride[g->rank - 1];
+    }
+    for (int64_t i = 0; i < S; i++) {
+        float *s = sc + i * L, *p = pr + i * L;
+        if (mrow) {
+            const float *m = mrow + i * mi;
+            if (mj)
+                for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
+            else
+                for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
+        }
+        if (L > 0) dt_cpu_softmax_line(s, p, L);
+        if (j->p->nan_to_zero)
+            for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
+    }
+    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A = pr, .lda = L, .B = v, .ldb = ldv, .C = y, .ldc = ldy};
+    dt_sgemm_serial_in(&g2, gbuf);
+}
+
+static void dt_fa_range(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_fa_job *j = arg;
+    for (int64_t bi = begin; bi < end; bi++) dt_fa_item(j, bi, j->scratch + (size_t)tid * j->per_thread);
+}
+
+static ductile_status dt_fa_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_fa_params *p = params;
+    dt_fa_geom g;
+    dt_fa_geometry(p, in, &g);
+    if (g.count == 0 || g.S == 0 || g.Dv == 0) return DUCTILE_OK;
+    int threads = dt_pool_threads(ex->pool);
+    bool par = dt_fa_parallel(&g, threads);
+    size_t per, need;
+    DT_TRY(dt_fa_per_thread(&g, &per));
+    if (!dt_mul_size(per, (size_t)(par ? threads : 1), &need) || !ex->scratch || ex->scratch_bytes < need)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "FusedAttention was given %zu bytes of scratch; it needs %zu",
+                       ex->scratch ? ex->scratch_bytes : 0, need);
+    dt_fa_job j = {p, &g, in[DT_FA_Q].data, in[DT_FA_KT].data, in[DT_FA_V].data,
+                   p->has_mask ? in[DT_FA_MASK].data : NULL, out[0].data, ex->scratch, per};
+    if (par)
+        dt_parallel_for(ex->pool, g.count, 1, dt_fa_range, &j);
+    else
+        dt_fa_range(&j, 0, g.count, 0);
+    return DUCTILE_OK;
+}
+
+const dt_kernel dt_cpu_fused_attention_kernel = {dt_fa_prepare, dt_fa_scratch, dt_fa_run};

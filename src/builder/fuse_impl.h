@@ -1,0 +1,37 @@
+/* Private to the fusion pass (fuse.c: driver, Conv, Gelu; fuse_transformer.c: FusedMatMul,
+ * FusedAttention): the pass's view of the network and the matching helpers both use. */
+#ifndef DT_BUILDER_FUSE_IMPL_H
+#define DT_BUILDER_FUSE_IMPL_H
+
+#include "graph/network.h"
+
+#include <stdbool.h>
+
+typedef struct dt_fuse {
+    ductile_network *net;
+    int *uses;          /* per tensor: how many layer inputs read it */
+    ductile_layer **reader;  /* per tensor: the (last) layer reading it */
+    ductile_layer **producer; /* per tensor: the layer writing it (set here, not trusted from the tensor) */
+    bool *dead;         /* per layer: absorbed into a fused layer */
+} dt_fuse;
+
+/* t feeds exactly one layer and is an intermediate: that layer, else NULL. */
+ductile_layer *dt_fuse_sole_reader(const dt_fuse *f, const ductile_tensor *t);
+/* The layer of op `op` (domain "") that alone reads t, with t among its inputs, else NULL. */
+ductile_layer *dt_fuse_sole_op(const dt_fuse *f, ductile_tensor *t, const char *op, int n_in);
+/* Equal shapes as far as the declared/inferred dims prove it. */
+bool dt_fuse_same_shape(const ductile_tensor *a, const ductile_tensor *b);
+/* float32, or no dtype yet (an activation before the engine's shape pass). */
+bool dt_fuse_is_float(const ductile_tensor *t);
+/* A scalar float32 constant input i of L, or the default when omitted or empty. */
+bool dt_fuse_const_scalar(const ductile_layer *L, int i, float dflt, float *v);
+/* Marks L (may be NULL) absorbed. */
+void dt_fuse_kill(dt_fuse *f, ductile_layer *L);
+/* The fused layer C runs where the last absorbed layer ran. */
+void dt_fuse_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last);
+
+/* fuse_transformer.c: the rewrites, each a no-op where its pattern does not match exactly. */
+ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm);
+ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
+
+#endif
