@@ -558,6 +558,46 @@ typedef void (*ductile_profiler_fn)(void *user, const ductile_layer_timing *timi
  *   5. fn must not call into this context. */
 ductile_status ductile_context_set_profiler(ductile_context *context, ductile_profiler_fn fn, void *user);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Sequences and optionals (ONNX sequence_type, optional_type)                               */
+/* ---------------------------------------------------------------------------------------- */
+
+/* What an I/O tensor holds. A sequence is a list of tensors of one dtype, each with its own
+ * shape; an optional is empty or holds one tensor (or one sequence). ductile_engine_tensor_dtype
+ * gives the element dtype of a sequence or optional. Engines with such values run eagerly
+ * (shapes known after execute). */
+typedef enum ductile_value_kind {
+    DUCTILE_VALUE_TENSOR = 0,
+    DUCTILE_VALUE_SEQUENCE = 1,
+    DUCTILE_VALUE_OPTIONAL_TENSOR = 2,
+    DUCTILE_VALUE_OPTIONAL_SEQUENCE = 3
+} ductile_value_kind;
+
+/* The kind of an I/O tensor; -1 when the engine or the name is NULL or no I/O tensor. */
+int ductile_engine_tensor_kind(const ductile_engine *engine, const char *name);
+
+/* One tensor of a sequence (or the tensor of an optional): dtype, shape and packed data. */
+typedef struct ductile_item {
+    ductile_dtype dtype;
+    ductile_dims dims;
+    const void *data;       /* count * ductile_dtype_size(dtype) bytes, C order */
+} ductile_item;
+
+/* Sets a sequence or optional input for the next executions; the items are copied (the
+ * caller may free them when the call returns).
+ *   1. A sequence input: n >= 0 items, each of the input's dtype, rank 0..8.
+ *   2. An optional input: n == -1 is empty; an optional tensor takes n == 1, an optional
+ *      sequence n >= 0 items.
+ * A sequence or optional input needs no set_input_shape; execute refuses one never set
+ * (DUCTILE_ERR_STATE, naming it). DUCTILE_ERR_INVALID_ARGUMENT names the item at fault. */
+ductile_status ductile_context_set_sequence(ductile_context *context, const char *name,
+                                            const ductile_item *items, int64_t n);
+/* The value of a sequence or optional output after execute: *n items at *items (n == -1: an
+ * empty optional). Owned by the context, valid until the next execute, set_sequence or
+ * context free. DUCTILE_ERR_STATE before the first execute. */
+ductile_status ductile_context_get_sequence(ductile_context *context, const char *name,
+                                            const ductile_item **items, int64_t *n);
+
 #if defined(__GNUC__)
 #pragma GCC visibility pop
 #endif

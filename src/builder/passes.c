@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "core/status.h"
 #include "ops/op.h"
+#include "ops/sequence.h"
 #include "runtime/engine_impl.h"
 
 #include <stdlib.h>
@@ -18,6 +19,7 @@ static void dt_copy_tensor(ductile_tensor *dst, const ductile_tensor *src)
     memcpy(dst->declared, src->declared, sizeof dst->declared);
     dst->data = src->data;
     dst->nbytes = src->nbytes;
+    dst->kind = src->kind;
 }
 
 ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out)
@@ -146,7 +148,8 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->in[k] && !L->in[k]->data) all_const = false;
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
-        if (!all_const) continue;
+        /* Sequences are values of the run (runtime/seqval.h), never folded into constants. */
+        if (!all_const || dt_layer_is_sequence(L)) continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)

@@ -21,4 +21,7 @@ extern const dt_opdef dt_ops_seq[];
 /* Vision ops: GridSample, AffineGrid, RoiAlign, NonMaxSuppression, DeformConv (vision.c) */
 extern const dt_opdef dt_ops_vision[];
 
+/* Sequences and optionals: SequenceConstruct, SequenceAt, SplitToSequence, Optional* (sequence.c) */
+extern const dt_opdef dt_ops_sequence[];
+
 #endif

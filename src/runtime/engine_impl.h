@@ -36,6 +36,8 @@ typedef struct dt_plan_layer {
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
     bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
                                  copied from the device and its outputs back */
+    bool seq;                 /* moves sequences or optionals: the runtime runs it
+                                 (runtime/seqval.h), no kernel; the plan is eager */
 } dt_plan_layer;
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */
