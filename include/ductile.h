@@ -518,7 +518,8 @@ ductile_status ductile_context_set_cuda_graphs(ductile_context *context, int32_t
 int32_t ductile_context_get_cuda_graphs(const ductile_context *context);
 
 /* The bytes of backend memory the context holds now (device memory for a CUDA engine, host
- * memory for the CPU): activation memory, kernel scratch, its own input and output buffers,
+ * memory for the CPU): activation memory, kernel scratch, its own input and output buffers
+ * (the items of its sequences and optionals included),
  * device copies of shape-derived values, and the backend's workspace. Activation memory is
  * planned for the shapes run (not the profile's max), and buffers grow to the largest shapes
  * run and are kept until the context is freed; so this is what the shapes run so far took,

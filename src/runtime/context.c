@@ -1107,6 +1107,7 @@ ductile_status ductile_context_get_memory_size(const ductile_context *c, uint64_
     for (int t = 0; t < c->e->net->n_tensors; t++) {
         n += c->own_cap[t];
         if (c->dval_cap) n += c->dval_cap[t];
+        for (int64_t j = 0; c->vals && c->vals[t] && j < c->vals[t]->cap; j++) n += c->vals[t]->caps[j];
     }
     if (c->bstate && c->e->backend->state_memory) {
         size_t ws = 0;

@@ -143,6 +143,11 @@ def test_sequence_input_and_output_match_onnxruntime_and_survive_an_engine_file(
     got = ctx.run(feeds)
     for name in ("out", "item", "cat"):
         _same(got[name], want[name])
+    # The items the context keeps (input s and output out) count in its memory, beside the
+    # buffers of the tensors read out of them (item, cat): four copies of the big item.
+    big = [np.zeros((1000, 3), np.int32)]
+    ctx.run(dict(feeds, s=big, at=np.array(0, np.int64)))
+    assert ctx.memory_size >= 4 * big[0].nbytes
 
 
 def _optional_model():
