@@ -21,7 +21,7 @@ void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int ind
     const ductile_layer *L = pl->layer;
     /* The backend that ran it, as the layer info names kernels ("cpu.FusedConv"). */
     const dt_backend *b = pl->value || pl->fallback ? dt_backend_host() : e->backend;
-    const char *be = b->name;
+    const char *be = pl->seq ? "runtime" : b->name;
     const char *path = pl->kernel && b->kernel_path ? b->kernel_path(L, pl->params, in, out, profile, threads) : NULL;
     char tactic[160];
     if (path) snprintf(tactic, sizeof tactic, "%s.%s.%s", be, L->op_type, path);

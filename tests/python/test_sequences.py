@@ -123,6 +123,8 @@ def test_sequence_input_and_output_match_onnxruntime_and_survive_an_engine_file(
     engine = _engine(model, {"x": (2, 3), "at": ()})
     assert engine.get_tensor_kind("s") == "sequence" and engine.get_tensor_kind("out") == "sequence"
     assert engine.get_tensor_kind("x") == "tensor" and engine.get_tensor_dtype("s") == np.int32
+    # The layers that move sequences are the runtime's own, not a backend's kernels.
+    assert '"Kernel": "runtime.SequenceInsert"' in engine.layer_info
     got = engine.create_execution_context().run(feeds)
     for name in ("out", "item", "cat"):
         _same(got[name], want[name])
