@@ -589,8 +589,10 @@ typedef struct ductile_item {
  *   1. A sequence input: n >= 0 items, each of the input's dtype, rank 0..8.
  *   2. An optional input: n == -1 is empty; an optional tensor takes n == 1, an optional
  *      sequence n >= 0 items.
- * A sequence or optional input needs no set_input_shape; execute refuses one never set
- * (DUCTILE_ERR_STATE, naming it). DUCTILE_ERR_INVALID_ARGUMENT names the item at fault. */
+ * The value stays for later executes until set again. A sequence or optional input takes no
+ * set_input_shape and no tensor address (DUCTILE_ERR_INVALID_ARGUMENT); execute refuses one
+ * never set (DUCTILE_ERR_STATE, naming it). DUCTILE_ERR_INVALID_ARGUMENT names the item at
+ * fault; a failed call leaves the input without a value. */
 ductile_status ductile_context_set_sequence(ductile_context *context, const char *name,
                                             const ductile_item *items, int64_t n);
 /* The value of a sequence or optional output after execute: *n items at *items (n == -1: an

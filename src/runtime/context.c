@@ -74,6 +74,8 @@ static bool dt_graphable(const ductile_engine *e)
     return true;
 }
 
+static ductile_status dt_not_tensor(const ductile_tensor *T);
+
 /* A value for every sequence or optional tensor. */
 static ductile_status dt_seqvals_create(ductile_context *c)
 {
@@ -234,6 +236,7 @@ static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *nam
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input of the engine (inputs: %s)", name, names);
     }
     const ductile_tensor *T = net->inputs[i];
+    if (T->kind) return dt_not_tensor(T);
     const dt_profile_input *pi = dt_profile_get(&c->e->profiles[c->profile], name);
     if (!pi) return dt_fail(DUCTILE_ERR_INTERNAL, "profile %d has no range for input '%s'", c->profile, name);
     if (shape->nb_dims != pi->rank)

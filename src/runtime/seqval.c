@@ -8,6 +8,7 @@
 #include "ops/sequence.h"
 #include "runtime/engine_impl.h"
 
+#include <stdint.h>
 #include <string.h>
 
 void dt_seqval_free(dt_seqval *v)
@@ -25,9 +26,10 @@ static ductile_status dt_seqval_reserve(dt_seqval *v, int64_t n)
 {
     if (n <= v->cap) return DUCTILE_OK;
     int64_t cap = v->cap < 4 ? 4 : v->cap;
-    while (cap < n) cap *= 2;
+    while (cap < n && cap <= INT64_MAX / 2) cap *= 2;
     size_t bi, bc, bp;
-    if (!dt_mul_size((size_t)cap, sizeof *v->items, &bi) || !dt_mul_size((size_t)cap, sizeof *v->caps, &bc) ||
+    if (cap < n || (uint64_t)cap > SIZE_MAX || !dt_mul_size((size_t)cap, sizeof *v->items, &bi) ||
+        !dt_mul_size((size_t)cap, sizeof *v->caps, &bc) ||
         !dt_mul_size((size_t)cap, sizeof *v->pub, &bp))
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "a sequence of %lld items is too large", (long long)n);
     dt_view *items = dt_realloc(v->items, bi);

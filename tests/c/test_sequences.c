@@ -127,6 +127,8 @@ static void run_and_check(ductile_engine *e, int64_t at)
     CHECK_EQ_INT(ductile_context_get_tensor_shape(c, "out", &d), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(ductile_last_error(), "'out' is a sequence, not a tensor: use set_sequence / get_sequence");
     CHECK_EQ_INT(ductile_context_set_tensor_address(c, "s", (void *)X), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_INT(ductile_context_set_input_shape(c, "s", &scalar), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "'s' is a sequence, not a tensor: use set_sequence / get_sequence");
     CHECK_EQ_INT(ductile_context_get_sequence(c, "len", &items, &n), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(ductile_last_error(), "'len' is a tensor, not a sequence or optional: use the tensor calls");
     CHECK_EQ_INT(ductile_context_set_sequence(c, "s", s, -1), DUCTILE_ERR_INVALID_ARGUMENT);
