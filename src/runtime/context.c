@@ -626,8 +626,8 @@ static ductile_status dt_execute_eager(ductile_context *c)
     const dt_plan *p = &e->plan;
     dt_exec ex = {.pool = c->pool, .profile = c->profile};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
-    /* Sequences computed by an earlier execute are not this one's values (a failed run
-     * leaves them unset). */
+    /* Sequences computed by an earlier execute are not this one's values: a run that fails
+     * leaves those of the layers after the failure unset (get_sequence refuses them). */
     for (int t = 0; c->vals && t < e->net->n_tensors; t++)
         if (c->vals[t] && !e->net->tensors[t]->is_input) c->vals[t]->set = false;
     for (int i = 0; i < p->n_layers; i++) {
