@@ -105,9 +105,26 @@ ductile_status dt_value_kinds(const ductile_layer *L, bool set)
     return DUCTILE_OK;
 }
 
-ductile_status dt_seq_position(const ductile_layer *L, const dt_view *pos, int64_t n, bool insert, int64_t *out)
+void dt_seq_attrs_read(const ductile_layer *L, dt_seq_attrs *a)
 {
-    (void)L;
+    static const struct { const char *name; dt_seq_op op; } ops[] = {
+        {"SequenceEmpty", DT_SEQ_EMPTY},     {"SequenceConstruct", DT_SEQ_CONSTRUCT},
+        {"SequenceInsert", DT_SEQ_INSERT},   {"SequenceAt", DT_SEQ_AT},
+        {"SequenceErase", DT_SEQ_ERASE},     {"SequenceLength", DT_SEQ_LENGTH},
+        {"SplitToSequence", DT_SEQ_SPLIT},   {"ConcatFromSequence", DT_SEQ_CONCAT},
+        {"Optional", DT_SEQ_OPTIONAL},       {"OptionalHasElement", DT_SEQ_HAS_ELEMENT},
+        {"OptionalGetElement", DT_SEQ_GET_ELEMENT}};
+    a->op = DT_SEQ_IDENTITY;
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (!strcmp(L->op_type, ops[i].name)) a->op = ops[i].op;
+    a->axis = dt_attr_int(L, "axis", 0);
+    a->keepdims = dt_attr_int(L, "keepdims", 1) != 0;
+    a->new_axis = dt_attr_int(L, "new_axis", 0) != 0;
+    a->dtype = (int)dt_attr_int(L, "dtype", DUCTILE_FLOAT32);
+}
+
+ductile_status dt_seq_position(const dt_view *pos, int64_t n, bool insert, int64_t *out)
+{
     int64_t p = dt_view_int(pos, 0);
     int64_t hi = insert ? n : n - 1;
     if (p < -n || p > hi)
@@ -128,16 +145,16 @@ static ductile_status dt_want_position(const dt_view *in, int i, const char *wha
     return DUCTILE_OK;
 }
 
-ductile_status dt_split_seq_of(const ductile_layer *L, const dt_view *x, const dt_view *split, dt_split_seq *s)
+ductile_status dt_split_seq_of(const dt_seq_attrs *a, const dt_view *x, const dt_view *split, dt_split_seq *s)
 {
     memset(s, 0, sizeof *s);
-    int64_t axis = dt_attr_int(L, "axis", 0);
+    int64_t axis = a->axis;
     if (x->rank < 1 || dt_norm_axis(axis, x->rank, &s->axis))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "axis %lld is out of range for input 0 of rank %d", (long long)axis,
                        x->rank);
     int64_t dim = x->dims[s->axis];
     if (!split || split->rank < 0) {
-        s->keepdims = dt_attr_int(L, "keepdims", 1) != 0;
+        s->keepdims = a->keepdims;
         s->squeeze = !s->keepdims;
         s->n = dim;
         s->equal = 1;
@@ -179,12 +196,12 @@ int64_t dt_split_seq_size(const dt_split_seq *s, const dt_view *x, int64_t j)
     return dim - at < s->equal ? dim - at : s->equal;
 }
 
-ductile_status dt_concat_seq_dims(const ductile_layer *L, const dt_view *items, int64_t n, dt_view *out, int *axis)
+ductile_status dt_concat_seq_dims(const dt_seq_attrs *at, const dt_view *items, int64_t n, dt_view *out, int *axis)
 {
-    bool new_axis = dt_attr_int(L, "new_axis", 0) != 0;
+    bool new_axis = at->new_axis;
     const dt_view *a = &items[0];
     int r = a->rank + (new_axis ? 1 : 0);
-    int64_t ax = dt_attr_int(L, "axis", 0);
+    int64_t ax = at->axis;
     if (r < 1 || r > DT_MAX_DIMS || dt_norm_axis(ax, r, axis))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "axis %lld is out of range for items of rank %d%s", (long long)ax, a->rank,
                        new_axis ? " with new_axis=1" : "");

@@ -22,11 +22,26 @@ ductile_status dt_value_kinds(const ductile_layer *L, bool set);
  * sequence op): the runtime runs it (runtime/seqval.c), not a backend kernel. */
 bool dt_layer_is_sequence(const ductile_layer *L);
 
-/* A position of SequenceAt/Insert/Erase (input `i` of L, a scalar int32/int64) normalized
+/* What a sequence layer does, read once from its op type and attributes (the runtime keeps
+ * it as the layer's params; runs never look attributes up). */
+typedef enum dt_seq_op {
+    DT_SEQ_EMPTY, DT_SEQ_CONSTRUCT, DT_SEQ_INSERT, DT_SEQ_AT, DT_SEQ_ERASE, DT_SEQ_LENGTH, DT_SEQ_SPLIT,
+    DT_SEQ_CONCAT, DT_SEQ_OPTIONAL, DT_SEQ_HAS_ELEMENT, DT_SEQ_GET_ELEMENT, DT_SEQ_IDENTITY
+} dt_seq_op;
+typedef struct dt_seq_attrs {
+    dt_seq_op op;
+    int64_t axis;           /* SplitToSequence (default 0), ConcatFromSequence (required) */
+    bool keepdims;          /* SplitToSequence, default 1 */
+    bool new_axis;          /* ConcatFromSequence, default 0 */
+    int dtype;              /* SequenceEmpty, default float32 */
+} dt_seq_attrs;
+/* L is a sequence layer (dt_layer_is_sequence) that its op's check accepted. */
+void dt_seq_attrs_read(const ductile_layer *L, dt_seq_attrs *a);
+
+/* A position of SequenceAt/Insert/Erase (a scalar int32/int64) normalized
  * against a sequence of n items: [-n, n-1] (insert: [-n, n]). DUCTILE_ERR_INVALID_ARGUMENT
  * naming the position and the length when out of range. */
-ductile_status dt_seq_position(const ductile_layer *L, const dt_view *pos, int64_t n, bool insert,
-                               int64_t *out);
+ductile_status dt_seq_position(const dt_view *pos, int64_t n, bool insert, int64_t *out);
 
 /* SplitToSequence: the number of items and the size along the axis of item j
  * (dt_split_seq_size). x: the input's view; split: input 1 or NULL. */
@@ -38,12 +53,12 @@ typedef struct dt_split_seq {
     int64_t equal;      /* size of every item but maybe the last (split scalar, or 1) */
     const dt_view *sizes;   /* split as a 1-D tensor: one size per item; else NULL */
 } dt_split_seq;
-ductile_status dt_split_seq_of(const ductile_layer *L, const dt_view *x, const dt_view *split, dt_split_seq *s);
+ductile_status dt_split_seq_of(const dt_seq_attrs *a, const dt_view *x, const dt_view *split, dt_split_seq *s);
 int64_t dt_split_seq_size(const dt_split_seq *s, const dt_view *x, int64_t j);
 
 /* ConcatFromSequence: the output dims from the n items (n >= 1): items agree on every dim but
  * the axis (new_axis: on every dim). DUCTILE_ERR_SHAPE naming the item and dim that differ. */
-ductile_status dt_concat_seq_dims(const ductile_layer *L, const dt_view *items, int64_t n, dt_view *out,
+ductile_status dt_concat_seq_dims(const dt_seq_attrs *a, const dt_view *items, int64_t n, dt_view *out,
                                   int *axis);
 
 #endif

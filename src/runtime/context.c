@@ -644,7 +644,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
         if (pl->seq) {
             double t0 = c->prof ? dt_now_ms() : 0;
-            ductile_status s = dt_seq_run(L, in, c->vals, dt_seq_out, c);
+            ductile_status s = dt_seq_run(L, pl->params, in, c->vals, dt_seq_out, c);
             if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
             for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
             if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);

@@ -37,7 +37,8 @@ typedef struct dt_plan_layer {
     bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
                                  copied from the device and its outputs back */
     bool seq;                 /* moves sequences or optionals: the runtime runs it
-                                 (runtime/seqval.h), no kernel; the plan is eager */
+                                 (runtime/seqval.h) with params from dt_seq_prepare, no kernel;
+                                 the plan is eager */
 } dt_plan_layer;
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */

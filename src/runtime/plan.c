@@ -6,6 +6,7 @@
 #include "runtime/memplan.h"
 #include "core/status.h"
 #include "ops/sequence.h"
+#include "runtime/seqval.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -186,7 +187,7 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             b = host;
             pl->fallback = true;
         }
-        s = pl->seq ? DUCTILE_OK : dt_plan_compile(pl, b);
+        s = pl->seq ? dt_seq_prepare(L, &pl->params) : dt_plan_compile(pl, b);
         if (s) {
             dt_plan_free(p);
             return s;

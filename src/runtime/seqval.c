@@ -184,11 +184,11 @@ static size_t dt_outer(const dt_view *v, int to)
     return n;
 }
 
-static ductile_status dt_split_to_sequence(const ductile_layer *L, const dt_view *in, dt_seqval *o)
+static ductile_status dt_split_to_sequence(const ductile_layer *L, const dt_seq_attrs *a, const dt_view *in, dt_seqval *o)
 {
     const dt_view *x = &in[0];
     dt_split_seq sp;
-    DT_TRY(dt_split_seq_of(L, x, L->n_in > 1 && L->in[1] ? &in[1] : NULL, &sp));
+    DT_TRY(dt_split_seq_of(a, x, L->n_in > 1 && L->in[1] ? &in[1] : NULL, &sp));
     DT_TRY(dt_seqval_reserve(o, sp.n > 0 ? sp.n : 1));
     size_t outer = dt_outer(x, sp.axis), row = dt_inner_bytes(x, sp.axis + 1);
     size_t xrow = row * (size_t)x->dims[sp.axis];
@@ -216,12 +216,13 @@ static ductile_status dt_split_to_sequence(const ductile_layer *L, const dt_view
     return DUCTILE_OK;
 }
 
-static ductile_status dt_concat_from_sequence(const ductile_layer *L, const dt_seqval *s, dt_seq_out_fn out, void *ctx)
+static ductile_status dt_concat_from_sequence(const ductile_layer *L, const dt_seq_attrs *a, const dt_seqval *s,
+                                              dt_seq_out_fn out, void *ctx)
 {
     DT_TRY(dt_want_items(L, s, "at least one tensor"));
     dt_view v;
     int axis;
-    DT_TRY(dt_concat_seq_dims(L, s->items, s->n, &v, &axis));
+    DT_TRY(dt_concat_seq_dims(a, s->items, s->n, &v, &axis));
     if (v.dtype != s->elem)
         return dt_fail(DUCTILE_ERR_FORMAT, "input 0 holds %s but its items are %s", ductile_dtype_name((ductile_dtype)s->elem),
                        ductile_dtype_name((ductile_dtype)v.dtype));
@@ -240,22 +241,33 @@ static ductile_status dt_concat_from_sequence(const ductile_layer *L, const dt_s
     return DUCTILE_OK;
 }
 
-ductile_status dt_seq_run(const ductile_layer *L, const dt_view *in, dt_seqval *const *vals, dt_seq_out_fn out, void *ctx)
+ductile_status dt_seq_prepare(const ductile_layer *L, void **params)
 {
-    const char *op = L->op_type;
+    dt_seq_attrs *a = dt_malloc(sizeof *a);
+    if (!a) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory preparing a sequence layer");
+    dt_seq_attrs_read(L, a);
+    *params = a;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_view *in, dt_seqval *const *vals,
+                          dt_seq_out_fn out, void *ctx)
+{
+    const dt_seq_attrs *a = params;
+    dt_seq_op op = a->op;
     /* vals is NULL when the network holds no sequence or optional (OptionalGetElement of a
      * tensor); NULL entries are tensors. */
     const dt_seqval *s = vals && L->n_in > 0 && L->in[0] ? vals[L->in[0]->index] : NULL;
     dt_seqval *o = vals && L->n_out > 0 ? vals[L->out[0]->index] : NULL;
     if (s && !s->set)
         return dt_fail(DUCTILE_ERR_STATE, "input 0 ('%s') has no value", L->in[0]->name);
-    if (!strcmp(op, "SequenceEmpty")) {
+    if (op == DT_SEQ_EMPTY) {
         o->n = 0;
-        o->elem = (int)dt_attr_int(L, "dtype", DUCTILE_FLOAT32);
+        o->elem = a->dtype;
         o->present = o->set = true;
         return DUCTILE_OK;
     }
-    if (!strcmp(op, "SequenceConstruct")) {
+    if (op == DT_SEQ_CONSTRUCT) {
         DT_TRY(dt_seqval_reserve(o, L->n_in));
         for (int k = 0; k < L->n_in; k++) DT_TRY(dt_seqval_put(o, k, &in[k]));
         o->n = L->n_in;
@@ -263,8 +275,8 @@ ductile_status dt_seq_run(const ductile_layer *L, const dt_view *in, dt_seqval *
         o->present = o->set = true;
         return DUCTILE_OK;
     }
-    if (!strcmp(op, "SplitToSequence")) return dt_split_to_sequence(L, in, o);
-    if (!strcmp(op, "OptionalHasElement")) {
+    if (op == DT_SEQ_SPLIT) return dt_split_to_sequence(L, a, in, o);
+    if (op == DT_SEQ_HAS_ELEMENT) {
         bool has = s ? s->present : L->n_in > 0 && L->in[0] != NULL;
         return dt_out_scalar(L, DUCTILE_BOOL, has, out, ctx);
     }
@@ -280,19 +292,19 @@ ductile_status dt_seq_run(const ductile_layer *L, const dt_view *in, dt_seqval *
         }
         return dt_out_copy(L, &in[0], out, ctx);
     }
-    if (!strcmp(op, "SequenceLength")) return dt_out_scalar(L, DUCTILE_INT64, s->n, out, ctx);
-    if (!strcmp(op, "ConcatFromSequence")) return dt_concat_from_sequence(L, s, out, ctx);
-    if (!strcmp(op, "SequenceAt")) {
+    if (op == DT_SEQ_LENGTH) return dt_out_scalar(L, DUCTILE_INT64, s->n, out, ctx);
+    if (op == DT_SEQ_CONCAT) return dt_concat_from_sequence(L, a, s, out, ctx);
+    if (op == DT_SEQ_AT) {
         int64_t p;
-        DT_TRY(dt_seq_position(L, &in[1], s->n, false, &p));
+        DT_TRY(dt_seq_position(&in[1], s->n, false, &p));
         return dt_out_copy(L, &s->items[p], out, ctx);
     }
-    if (!strcmp(op, "SequenceInsert")) {
+    if (op == DT_SEQ_INSERT) {
         if (in[1].dtype != s->elem)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 ('%s') has dtype %s but the sequence holds %s", L->in[1]->name,
                            ductile_dtype_name((ductile_dtype)in[1].dtype), ductile_dtype_name((ductile_dtype)s->elem));
         int64_t p = s->n;
-        if (L->n_in > 2 && L->in[2]) DT_TRY(dt_seq_position(L, &in[2], s->n, true, &p));
+        if (L->n_in > 2 && L->in[2]) DT_TRY(dt_seq_position(&in[2], s->n, true, &p));
         DT_TRY(dt_seqval_copy(o, s));
         /* Slot n (free, with its buffer) moves to p; the items from p move up one. */
         dt_view slot = o->items[o->n];
@@ -304,9 +316,9 @@ ductile_status dt_seq_run(const ductile_layer *L, const dt_view *in, dt_seqval *
         o->n++;
         return dt_seqval_put(o, p, &in[1]);
     }
-    if (!strcmp(op, "SequenceErase")) {
+    if (op == DT_SEQ_ERASE) {
         int64_t p = s->n - 1;
-        if (L->n_in > 1 && L->in[1]) DT_TRY(dt_seq_position(L, &in[1], s->n, false, &p));
+        if (L->n_in > 1 && L->in[1]) DT_TRY(dt_seq_position(&in[1], s->n, false, &p));
         else if (s->n == 0) DT_TRY(dt_want_items(L, s, "an item to erase"));
         DT_TRY(dt_seqval_copy(o, s));
         dt_view slot = o->items[p];
@@ -319,12 +331,12 @@ ductile_status dt_seq_run(const ductile_layer *L, const dt_view *in, dt_seqval *
         return DUCTILE_OK;
     }
     /* Identity, Optional, OptionalGetElement of a sequence or optional. */
-    bool get = !strcmp(op, "OptionalGetElement");
+    bool get = op == DT_SEQ_GET_ELEMENT;
     if (get && !s->present)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 0 ('%s') is an empty optional; OptionalGetElement needs a value",
                        L->in[0]->name);
     if (!o) return dt_out_copy(L, &s->items[0], out, ctx);  /* the tensor of an optional */
     DT_TRY(dt_seqval_copy(o, s));
-    if (get || !strcmp(op, "Optional")) o->present = true;
+    if (get || op == DT_SEQ_OPTIONAL) o->present = true;
     return DUCTILE_OK;
 }

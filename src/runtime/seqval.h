@@ -39,10 +39,13 @@ void dt_seqval_public(dt_seqval *v, const ductile_item **items, int64_t *n);
  * the context sizes its own buffer, sets v->data and records the view. */
 typedef ductile_status (*dt_seq_out_fn)(void *ctx, int t, dt_view *v);
 
-/* Runs sequence layer L (dt_plan_layer.seq): in holds its inputs' views (tensor inputs with
- * data); vals[t] is the value of every sequence or optional tensor t. Errors name what is at
- * fault; the caller prefixes the node. */
-ductile_status dt_seq_run(const ductile_layer *L, const dt_view *in, dt_seqval *const *vals, dt_seq_out_fn out,
-                          void *ctx);
+/* The params of sequence layer L (dt_plan_layer.seq): its op and attributes, read once at
+ * load (ops/sequence.h's dt_seq_attrs); dt_malloc'd, the plan frees them. */
+ductile_status dt_seq_prepare(const ductile_layer *L, void **params);
+/* Runs sequence layer L with its params: in holds its inputs' views (tensor inputs with
+ * data); vals[t] is the value of every sequence or optional tensor t (vals NULL: none). Errors
+ * name what is at fault; the caller prefixes the node. */
+ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_view *in, dt_seqval *const *vals,
+                          dt_seq_out_fn out, void *ctx);
 
 #endif
