@@ -185,7 +185,7 @@ static void reseal(unsigned char *f, size_t n)
 
 static void test_engine_file_keeps_kinds_and_refuses_a_false_one(ductile_engine *e)
 {
-    void *bytes = NULL;
+    void *bytes = NULL, *bytes2 = NULL;
     size_t size = 0;
     CHECK_EQ_INT(ductile_engine_serialize(e, &bytes, &size), DUCTILE_OK);
     if (!bytes) return;
@@ -215,6 +215,26 @@ static void test_engine_file_keeps_kinds_and_refuses_a_false_one(ductile_engine 
                      "node 'ins' (SequenceInsert, opset 13): output 0 ('out') is stored as a tensor but the node makes a sequence");
         ductile_engine_free(back);
     }
+    /* A kind on a tensor of rank 2 ("x"): sequences and optionals have rank 0 and no data. */
+    CHECK_EQ_INT(ductile_engine_serialize(e, &bytes2, &size), DUCTILE_OK);
+    rec = bytes2 ? tensor_record(bytes2, "x") : NULL;
+    CHECK(rec != NULL);
+    if (rec) {
+        uint32_t flags;
+        memcpy(&flags, rec + 12, 4);
+        flags |= 1u << 3;
+        memcpy(rec + 12, &flags, 4);
+        reseal(bytes2, size);
+        char want[200];
+        snprintf(want, sizeof want,
+                 "engine section TENSORS at byte offset %zu: tensor 'x': a sequence or optional (flags 0x%x) has rank 0 and no data",
+                 (size_t)(rec + 12 - (unsigned char *)bytes2), flags);
+        back = NULL;
+        CHECK_EQ_INT(ductile_engine_load_memory(bytes2, size, &back), DUCTILE_ERR_FORMAT);
+        CHECK_EQ_STR(ductile_last_error(), want);
+        ductile_engine_free(back);
+    }
+    ductile_free(bytes2);
     ductile_free(bytes);
 }
 
