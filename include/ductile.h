@@ -565,8 +565,8 @@ ductile_status ductile_context_set_profiler(ductile_context *context, ductile_pr
 
 /* What an I/O tensor holds. A sequence is a list of tensors of one dtype, each with its own
  * shape; an optional is empty or holds one tensor (or one sequence). ductile_engine_tensor_dtype
- * gives the element dtype of a sequence or optional. Engines with such values run eagerly
- * (shapes known after execute). */
+ * gives the element dtype of a sequence or optional, ductile_engine_get_tensor_dims rank 0.
+ * Engines with such values run eagerly (shapes known after execute). */
 typedef enum ductile_value_kind {
     DUCTILE_VALUE_TENSOR = 0,
     DUCTILE_VALUE_SEQUENCE = 1,
@@ -592,12 +592,12 @@ typedef struct ductile_item {
  * The value stays for later executes until set again. A sequence or optional input takes no
  * set_input_shape and no tensor address (DUCTILE_ERR_INVALID_ARGUMENT); execute refuses one
  * never set (DUCTILE_ERR_STATE, naming it). DUCTILE_ERR_INVALID_ARGUMENT names the item at
- * fault; a failed call leaves the input without a value. */
+ * fault and leaves the value the input had; out of memory leaves it without one. */
 ductile_status ductile_context_set_sequence(ductile_context *context, const char *name,
                                             const ductile_item *items, int64_t n);
-/* The value of a sequence or optional output after execute: *n items at *items (n == -1: an
- * empty optional). Owned by the context, valid until the next execute, set_sequence or
- * context free. DUCTILE_ERR_STATE before the first execute. */
+/* The value of a sequence or optional output after execute (or of an input as set): *n items
+ * at *items (n == -1: an empty optional). Owned by the context, valid until the next execute,
+ * set_sequence or context free. DUCTILE_ERR_STATE before the first execute. */
 ductile_status ductile_context_get_sequence(ductile_context *context, const char *name,
                                             const ductile_item **items, int64_t *n);
 

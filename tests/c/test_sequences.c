@@ -133,6 +133,12 @@ static void run_and_check(ductile_engine *e, int64_t at)
     CHECK_EQ_STR(ductile_last_error(), "'len' is a tensor, not a sequence or optional: use the tensor calls");
     CHECK_EQ_INT(ductile_context_set_sequence(c, "s", s, -1), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(ductile_last_error(), "input 's' is a sequence: -1 items given; expected 0 or more");
+    ductile_item wrong = {DUCTILE_INT32, {1, {2}}, A};
+    CHECK_EQ_INT(ductile_context_set_sequence(c, "s", &wrong, 1), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "input 's': item 0 has dtype int32; expected float32");
+    /* A refused call keeps the value the input had. */
+    CHECK_EQ_INT(ductile_context_get_sequence(c, "s", &items, &n), DUCTILE_OK);
+    CHECK(n == 2 && items && !memcmp(items[1].data, B, sizeof B));
 
     /* A position out of range names the node, the position and the length. */
     at = 3;
