@@ -123,9 +123,12 @@ void dt_seq_attrs_read(const ductile_layer *L, dt_seq_attrs *a)
     a->dtype = (int)dt_attr_int(L, "dtype", DUCTILE_FLOAT32);
 }
 
-ductile_status dt_seq_position(const dt_view *pos, int64_t n, bool insert, int64_t *out)
+static ductile_status dt_want_position(const dt_view *in, int i, const char *what);
+
+ductile_status dt_seq_position(const dt_view *in, int i, int64_t n, bool insert, int64_t *out)
 {
-    int64_t p = dt_view_int(pos, 0);
+    DT_TRY(dt_want_position(in, i, "position"));
+    int64_t p = dt_view_int(&in[i], 0);
     int64_t hi = insert ? n : n - 1;
     if (p < -n || p > hi)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "position %lld is out of range for a sequence of length %lld (expected %lld..%lld)",
@@ -136,7 +139,7 @@ ductile_status dt_seq_position(const dt_view *pos, int64_t n, bool insert, int64
 
 static ductile_status dt_want_position(const dt_view *in, int i, const char *what)
 {
-    if (in[i].rank < 0) return DUCTILE_OK;
+    if (in[i].rank < 0) return DUCTILE_OK;  /* omitted: the op's default */
     if (in[i].dtype != DUCTILE_INT32 && in[i].dtype != DUCTILE_INT64)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d (%s) has dtype %s; expected int32 or int64", i, what,
                        ductile_dtype_name((ductile_dtype)in[i].dtype));
@@ -234,6 +237,16 @@ ductile_status dt_concat_seq_dims(const dt_seq_attrs *at, const dt_view *items, 
     return DUCTILE_OK;
 }
 
+ductile_status dt_seq_construct_dtypes(const ductile_layer *L, const dt_view *in)
+{
+    for (int k = 1; k < L->n_in; k++)
+        if (in[k].dtype != in[0].dtype)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d ('%s') has dtype %s but input 0 has %s; a sequence holds one dtype",
+                           k, L->in[k]->name, ductile_dtype_name((ductile_dtype)in[k].dtype),
+                           ductile_dtype_name((ductile_dtype)in[0].dtype));
+    return DUCTILE_OK;
+}
+
 /* ---- check and infer ---- */
 
 static ductile_status dt_seq_arity(const ductile_layer *L)
@@ -282,11 +295,7 @@ static ductile_status dt_seq_infer(const ductile_layer *L, const dt_view *in, dt
         return DUCTILE_OK;
     }
     if (!strcmp(op, "SequenceConstruct")) {
-        for (int k = 1; k < L->n_in; k++)
-            if (in[k].dtype != in[0].dtype)
-                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d ('%s') has dtype %s but input 0 has %s; a sequence holds one dtype",
-                               k, L->in[k]->name, ductile_dtype_name((ductile_dtype)in[k].dtype),
-                               ductile_dtype_name((ductile_dtype)in[0].dtype));
+        DT_TRY(dt_seq_construct_dtypes(L, in));
         out[0].dtype = in[0].dtype;
         return DUCTILE_OK;
     }

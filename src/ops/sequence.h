@@ -38,10 +38,14 @@ typedef struct dt_seq_attrs {
 /* L is a sequence layer (dt_layer_is_sequence) that its op's check accepted. */
 void dt_seq_attrs_read(const ductile_layer *L, dt_seq_attrs *a);
 
-/* A position of SequenceAt/Insert/Erase (a scalar int32/int64) normalized
+/* The position in[i] of SequenceAt/Insert/Erase (a scalar int32/int64, given) normalized
  * against a sequence of n items: [-n, n-1] (insert: [-n, n]). DUCTILE_ERR_INVALID_ARGUMENT
- * naming the position and the length when out of range. */
-ductile_status dt_seq_position(const dt_view *pos, int64_t n, bool insert, int64_t *out);
+ * for another dtype or rank, and naming the position and the length when out of range. */
+ductile_status dt_seq_position(const dt_view *in, int i, int64_t n, bool insert, int64_t *out);
+
+/* SequenceConstruct: every input has input 0's dtype (DUCTILE_ERR_INVALID_ARGUMENT naming the
+ * first that differs). */
+ductile_status dt_seq_construct_dtypes(const ductile_layer *L, const dt_view *in);
 
 /* SplitToSequence: the number of items and the size along the axis of item j
  * (dt_split_seq_size). x: the input's view; split: input 1 or NULL. */

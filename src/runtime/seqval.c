@@ -268,6 +268,7 @@ ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_v
         return DUCTILE_OK;
     }
     if (op == DT_SEQ_CONSTRUCT) {
+        DT_TRY(dt_seq_construct_dtypes(L, in));
         DT_TRY(dt_seqval_reserve(o, L->n_in));
         for (int k = 0; k < L->n_in; k++) DT_TRY(dt_seqval_put(o, k, &in[k]));
         o->n = L->n_in;
@@ -296,7 +297,7 @@ ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_v
     if (op == DT_SEQ_CONCAT) return dt_concat_from_sequence(L, a, s, out, ctx);
     if (op == DT_SEQ_AT) {
         int64_t p;
-        DT_TRY(dt_seq_position(&in[1], s->n, false, &p));
+        DT_TRY(dt_seq_position(in, 1, s->n, false, &p));
         return dt_out_copy(L, &s->items[p], out, ctx);
     }
     if (op == DT_SEQ_INSERT) {
@@ -304,7 +305,7 @@ ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_v
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 1 ('%s') has dtype %s but the sequence holds %s", L->in[1]->name,
                            ductile_dtype_name((ductile_dtype)in[1].dtype), ductile_dtype_name((ductile_dtype)s->elem));
         int64_t p = s->n;
-        if (L->n_in > 2 && L->in[2]) DT_TRY(dt_seq_position(&in[2], s->n, true, &p));
+        if (L->n_in > 2 && L->in[2]) DT_TRY(dt_seq_position(in, 2, s->n, true, &p));
         DT_TRY(dt_seqval_copy(o, s));
         /* Slot n (free, with its buffer) moves to p; the items from p move up one. */
         dt_view slot = o->items[o->n];
@@ -318,7 +319,7 @@ ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_v
     }
     if (op == DT_SEQ_ERASE) {
         int64_t p = s->n - 1;
-        if (L->n_in > 1 && L->in[1]) DT_TRY(dt_seq_position(&in[1], s->n, false, &p));
+        if (L->n_in > 1 && L->in[1]) DT_TRY(dt_seq_position(in, 1, s->n, false, &p));
         else if (s->n == 0) DT_TRY(dt_want_items(L, s, "an item to erase"));
         DT_TRY(dt_seqval_copy(o, s));
         dt_view slot = o->items[p];

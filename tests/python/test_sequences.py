@@ -203,6 +203,24 @@ def test_sequence_at_out_of_range_names_the_node_the_position_and_the_length():
            "DUCTILE_ERR_INVALID_ARGUMENT")
 
 
+def test_position_of_another_dtype_and_mixed_dtypes_are_refused_at_run_time():
+    # Both pass the import (their dtypes are those of the run); the run names the node.
+    model = _model([h.make_node("SequenceConstruct", ["x", "x"], ["s2"]),
+                    h.make_node("SequenceAt", ["s2", "at"], ["y"], name="pick")],
+                   [h.make_tensor_value_info("x", T.FLOAT, [2]), h.make_tensor_value_info("at", T.FLOAT, [])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)])
+    _fails(model, {"x": np.ones(2, np.float32), "at": np.array(0, np.float32)},
+           "node 'pick' (SequenceAt, opset 17): input 1 (position) has dtype float32; expected int32 or int64",
+           "DUCTILE_ERR_INVALID_ARGUMENT")
+    model = _model([h.make_node("SequenceConstruct", ["x", "i"], ["s2"], name="make"),
+                    h.make_node("SequenceLength", ["s2"], ["n"])],
+                   [h.make_tensor_value_info("x", T.FLOAT, [2]), h.make_tensor_value_info("i", T.INT64, [2])],
+                   [h.make_tensor_value_info("n", T.INT64, [])])
+    _fails(model, {"x": np.ones(2, np.float32), "i": np.ones(2, np.int64)},
+           "node 'make' (SequenceConstruct, opset 17): input 1 ('i') has dtype int64 but input 0 has float32; a "
+           "sequence holds one dtype", "DUCTILE_ERR_INVALID_ARGUMENT")
+
+
 def test_concat_from_sequence_of_mismatched_shapes_names_the_items():
     model = _model([h.make_node("SequenceConstruct", ["a", "b"], ["s2"]),
                     h.make_node("ConcatFromSequence", ["s2"], ["y"], axis=1, name="cat")],
