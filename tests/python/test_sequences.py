@@ -212,6 +212,13 @@ def test_position_of_another_dtype_and_mixed_dtypes_are_refused_at_run_time():
     _fails(model, {"x": np.ones(2, np.float32), "at": np.array(0, np.float32)},
            "node 'pick' (SequenceAt, opset 17): input 1 (position) has dtype float32; expected int32 or int64",
            "DUCTILE_ERR_INVALID_ARGUMENT")
+    model = _model([h.make_node("SequenceConstruct", ["x", "x"], ["s2"]),
+                    h.make_node("SequenceAt", ["s2", "at"], ["y"], name="pick")],
+                   [h.make_tensor_value_info("x", T.FLOAT, [2]), h.make_tensor_value_info("at", T.INT64, [2])],
+                   [h.make_tensor_value_info("y", T.FLOAT, None)])
+    _fails(model, {"x": np.ones(2, np.float32), "at": np.zeros(2, np.int64)},
+           "node 'pick' (SequenceAt, opset 17): input 1 (position) has 2 elements; expected one",
+           "DUCTILE_ERR_INVALID_ARGUMENT")
     model = _model([h.make_node("SequenceConstruct", ["x", "i"], ["s2"], name="make"),
                     h.make_node("SequenceLength", ["s2"], ["n"])],
                    [h.make_tensor_value_info("x", T.FLOAT, [2]), h.make_tensor_value_info("i", T.INT64, [2])],
