@@ -534,7 +534,8 @@ ductile_status ductile_context_set_cuda_graphs(ductile_context *context, int32_t
 int32_t ductile_context_get_cuda_graphs(const ductile_context *context);
 
 /* The bytes of backend memory the context holds now (device memory for a CUDA engine, host
- * memory for the CPU): activation memory, kernel scratch, its own input and output buffers,
+ * memory for the CPU): activation memory, kernel scratch, its own input and output buffers
+ * (the items of its sequences and optionals included),
  * device copies of shape-derived values, and the backend's workspace. Activation memory is
  * planned for the shapes run (not the profile's max), and buffers grow to the largest shapes
  * run and are kept until the context is freed; so this is what the shapes run so far took,
@@ -573,6 +574,48 @@ typedef void (*ductile_profiler_fn)(void *user, const ductile_layer_timing *timi
  *      kept stay kept and are replayed again once the profiler is turned off.
  *   5. fn must not call into this context. */
 ductile_status ductile_context_set_profiler(ductile_context *context, ductile_profiler_fn fn, void *user);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sequences and optionals (ONNX sequence_type, optional_type)                               */
+/* ---------------------------------------------------------------------------------------- */
+
+/* What an I/O tensor holds. A sequence is a list of tensors of one dtype, each with its own
+ * shape; an optional is empty or holds one tensor (or one sequence). ductile_engine_tensor_dtype
+ * gives the element dtype of a sequence or optional, ductile_engine_get_tensor_dims rank 0.
+ * Engines with such values run eagerly (shapes known after execute). */
+typedef enum ductile_value_kind {
+    DUCTILE_VALUE_TENSOR = 0,
+    DUCTILE_VALUE_SEQUENCE = 1,
+    DUCTILE_VALUE_OPTIONAL_TENSOR = 2,
+    DUCTILE_VALUE_OPTIONAL_SEQUENCE = 3
+} ductile_value_kind;
+
+/* The kind of an I/O tensor; -1 when the engine or the name is NULL or no I/O tensor. */
+int ductile_engine_tensor_kind(const ductile_engine *engine, const char *name);
+
+/* One tensor of a sequence (or the tensor of an optional): dtype, shape and packed data. */
+typedef struct ductile_item {
+    ductile_dtype dtype;
+    ductile_dims dims;
+    const void *data;       /* count * ductile_dtype_size(dtype) bytes, C order */
+} ductile_item;
+
+/* Sets a sequence or optional input for the next executions; the items are copied (the
+ * caller may free them when the call returns).
+ *   1. A sequence input: n >= 0 items, each of the input's dtype, rank 0..8.
+ *   2. An optional input: n == -1 is empty; an optional tensor takes n == 1, an optional
+ *      sequence n >= 0 items.
+ * The value stays for later executes until set again. A sequence or optional input takes no
+ * set_input_shape and no tensor address (DUCTILE_ERR_INVALID_ARGUMENT); execute refuses one
+ * never set (DUCTILE_ERR_STATE, naming it). DUCTILE_ERR_INVALID_ARGUMENT names the item at
+ * fault and leaves the value the input had; out of memory leaves it without one. */
+ductile_status ductile_context_set_sequence(ductile_context *context, const char *name,
+                                            const ductile_item *items, int64_t n);
+/* The value of a sequence or optional output after execute (or of an input as set): *n items
+ * at *items (n == -1: an empty optional). Owned by the context, valid until the next execute,
+ * set_sequence or context free. DUCTILE_ERR_STATE before the first execute. */
+ductile_status ductile_context_get_sequence(ductile_context *context, const char *name,
+                                            const ductile_item **items, int64_t *n);
 
 #if defined(__GNUC__)
 #pragma GCC visibility pop

@@ -61,6 +61,11 @@ class Dims(ctypes.Structure):
         return tuple(int(self.d[i]) for i in range(self.nb_dims))
 
 
+class Item(ctypes.Structure):
+    """ductile_item: one tensor of a sequence, or the tensor of an optional."""
+    _fields_ = [("dtype", ctypes.c_int), ("dims", Dims), ("data", ctypes.c_void_p)]
+
+
 class LayerTiming(ctypes.Structure):
     """ductile_layer_timing: one layer's report to a context's profiler."""
     _fields_ = [("layer", ctypes.c_char_p), ("op_type", ctypes.c_char_p), ("tactic", ctypes.c_char_p),
@@ -188,6 +193,9 @@ _PROTOTYPES = {
     "ductile_context_get_cuda_graphs": (_I32, [_P]),
     "ductile_context_get_memory_size": (_S, [_P, ctypes.POINTER(ctypes.c_uint64)]),
     "ductile_context_set_profiler": (_S, [_P, PROFILER_FN, _P]),
+    "ductile_engine_tensor_kind": (ctypes.c_int, [_P, _STR]),
+    "ductile_context_set_sequence": (_S, [_P, _STR, ctypes.c_void_p, ctypes.c_int64]),
+    "ductile_context_get_sequence": (_S, [_P, _STR, _PP, ctypes.POINTER(ctypes.c_int64)]),
 }
 
 for _name, (_res, _args) in _PROTOTYPES.items():

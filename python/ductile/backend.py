@@ -48,6 +48,8 @@ class DuctileRep(BackendRep):
         inits = {t.name for t in model.graph.initializer}
         self._inputs = [vi for vi in model.graph.input if vi.name not in inits]
         self._input_names = [vi.name for vi in self._inputs]
+        # "tensor_type", or "sequence_type" / "optional_type": fed as lists, None or a value.
+        self._kinds = {vi.name: vi.type.WhichOneof("value") or "tensor_type" for vi in self._inputs}
         self._output_names = [vo.name for vo in model.graph.output]
         self._contexts = {}  # tuple of input shapes -> execution context (holds its engine)
 
@@ -63,14 +65,17 @@ class DuctileRep(BackendRep):
                             f"{len(self._input_names)} ({', '.join(self._input_names)})",
                             "DUCTILE_ERR_INVALID_ARGUMENT")
             feeds = dict(zip(self._input_names, inputs))
+        # Sequences come as lists of arrays, optionals as None or their value.
+        kinds = self._kinds
         for name, value in feeds.items():
-            if not isinstance(value, (np.ndarray, np.generic)):
-                # The runner passes sequences as lists and optionals as None or a value.
-                raise Error(f"run: input '{name}' is a {type(value).__name__}, not a tensor; "
-                            "ductile runs tensor inputs only", "DUCTILE_ERR_UNSUPPORTED")
-        feeds = {name: np.asarray(value) for name, value in feeds.items()}
+            if kinds.get(name, "tensor_type") == "tensor_type" and not isinstance(value, (np.ndarray, np.generic)):
+                raise Error(f"run: input '{name}' is a {type(value).__name__}, not a tensor (the model "
+                            "declares a tensor)",
+                            "DUCTILE_ERR_INVALID_ARGUMENT")
+        feeds = {name: np.asarray(value) if kinds.get(name, "tensor_type") == "tensor_type" else value
+                 for name, value in feeds.items()}
         for vi in self._inputs:
-            if vi.name in feeds:
+            if vi.name in feeds and kinds[vi.name] == "tensor_type":
                 self._check_declared(vi, feeds[vi.name].shape)
         return feeds
 
@@ -92,12 +97,14 @@ class DuctileRep(BackendRep):
                             f"{text} (dimension {k} is {want})", "DUCTILE_ERR_INVALID_ARGUMENT")
 
     def _context(self, feeds):
-        key = tuple((name, feeds[name].shape) for name in sorted(feeds))
+        # Sequences and optionals have no profile shape: their items' shapes are the run's.
+        tensors = {name: arr for name, arr in feeds.items() if self._kinds.get(name, "tensor_type") == "tensor_type"}
+        key = tuple((name, tensors[name].shape) for name in sorted(tensors))
         ctx = self._contexts.get(key)
         if ctx is None:
             config = self._builder.create_builder_config()
             profile = self._builder.create_optimization_profile()
-            for name, arr in feeds.items():
+            for name, arr in tensors.items():
                 profile.set_shape(name, arr.shape, arr.shape, arr.shape)
             config.add_optimization_profile(profile)
             config.device = self._device

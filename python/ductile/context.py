@@ -7,8 +7,8 @@ import threading
 import numpy as np
 
 from . import _strings
-from ._enums import TensorIOMode
-from ._lib import PROFILER_FN, Dims, Error, c_int, check, enc, free_quietly, lib, new_handle, text
+from ._enums import TensorIOMode, from_numpy_dtype, to_numpy_dtype
+from ._lib import PROFILER_FN, Dims, Error, Item, c_int, check, enc, free_quietly, lib, new_handle, text
 from .trt import TrtContext
 
 
@@ -36,6 +36,9 @@ class ExecutionContext(TrtContext):
         self._inputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.INPUT]
         self._outputs = [n for n in names if engine.get_tensor_mode(n) == TensorIOMode.OUTPUT]
         self._dtypes = {n: engine.get_tensor_dtype(n) for n in names}
+        # Sequences and optionals: name -> kind ("sequence", "optional_tensor", ...).
+        self._kinds = {n: engine.get_tensor_kind(n) for n in names}
+        self._kinds = {n: k for n, k in self._kinds.items() if k != "tensor"}
 
     def __del__(self):
         if getattr(self, "_handle", None) is None:
@@ -203,6 +206,60 @@ class ExecutionContext(TrtContext):
     def _is_string(self, name):
         return lib.ductile_engine_tensor_dtype(self._engine._handle, enc(name)) == _strings.STRING
 
+    def set_sequence(self, name, value):
+        """Sets a sequence input (a list of arrays) or an optional input (None: empty; an
+        array for an optional tensor, a list for an optional sequence). Copied at once."""
+        with self._owned("set_sequence"):
+            self._set_sequence(name, value)
+
+    def _set_sequence(self, name, value):
+        kind = self._kinds.get(name)
+        if value is None:
+            arrays, n = [], -1
+        elif kind == "optional_tensor":
+            arrays = [value]
+            n = 1
+        else:
+            if isinstance(value, np.ndarray) or not isinstance(value, (list, tuple)):
+                raise Error(f"set_sequence: input '{name}' is a {(kind or 'tensor').replace('_', ' ')}; "
+                            f"expected a list of arrays, not {type(value).__name__}",
+                            "DUCTILE_ERR_INVALID_ARGUMENT")
+            arrays, n = list(value), len(value)
+        arrays = [np.ascontiguousarray(a) for a in arrays]
+        items = (Item * max(len(arrays), 1))()
+        for j, a in enumerate(arrays):
+            code = from_numpy_dtype(a.dtype)
+            items[j].dtype = -1 if code is None else code
+            items[j].dims = Dims.of(a.shape, f"set_sequence: the shape of item {j} of '{name}'")
+            items[j].data = a.ctypes.data
+        check(lib.ductile_context_set_sequence(self._handle, enc(name), items, n))
+
+    def get_sequence(self, name):
+        """A sequence or optional output after execute: a list of new arrays, an array (an
+        optional tensor) or None (an empty optional)."""
+        with self._owned("get_sequence"):
+            return self._get_sequence(name)
+
+    def _get_sequence(self, name):
+        ptr = ctypes.c_void_p()
+        n = ctypes.c_int64()
+        check(lib.ductile_context_get_sequence(self._handle, enc(name), ctypes.byref(ptr), ctypes.byref(n)))
+        if n.value < 0:
+            return None
+        items = ctypes.cast(ptr, ctypes.POINTER(Item))
+        arrays = []
+        for j in range(n.value):
+            it = items[j]
+            dtype = to_numpy_dtype(it.dtype)
+            if dtype is None:
+                raise Error(f"get_sequence: '{name}' holds dtype {text(lib.ductile_dtype_name(it.dtype))}, "
+                            "which numpy cannot hold", "DUCTILE_ERR_UNSUPPORTED")
+            out = np.empty(it.dims.to_tuple(), dtype=dtype)
+            if out.nbytes:
+                ctypes.memmove(out.ctypes.data, it.data, out.nbytes)
+            arrays.append(out)
+        return arrays[0] if self._kinds.get(name) == "optional_tensor" else arrays
+
     def _numpy_dtype(self, name):
         """The numpy dtype run() allocates or converts to; an engine dtype numpy cannot hold
         is refused rather than read as float64 (np.empty's default)."""
@@ -225,7 +282,10 @@ class ExecutionContext(TrtContext):
     def _run(self, feeds):
         # Shapes first, as given, so the library judges unknown names, ranks and ranges.
         for name, value in feeds.items():
-            self._set_input_shape(name, np.shape(value))
+            if name in self._kinds:
+                self._set_sequence(name, value)
+            else:
+                self._set_input_shape(name, np.shape(value))
         missing = [n for n in self._inputs if n not in feeds]
         if missing:
             raise Error(f"run: no array given for input '{missing[0]}' (inputs: "
@@ -233,6 +293,8 @@ class ExecutionContext(TrtContext):
         bound = {}
         try:
             for name in self._inputs:
+                if name in self._kinds:
+                    continue
                 if self._is_string(name):
                     bound[name] = _strings.Packed(feeds[name])
                     self._set_tensor_address(name, bound[name].address)
@@ -244,6 +306,8 @@ class ExecutionContext(TrtContext):
             late = []  # outputs whose shape depends on data: known only after execute
             strings = {}  # string outputs: name -> (address of their views, shape)
             for name in self._outputs:
+                if name in self._kinds:
+                    continue
                 try:
                     shape = self._get_tensor_shape(name)
                 except Error as e:
@@ -274,6 +338,9 @@ class ExecutionContext(TrtContext):
                 if out.nbytes:
                     ctypes.memmove(out.ctypes.data, self._get_tensor_address(name), out.nbytes)
                 outputs[name] = out
+            for name in self._outputs:
+                if name in self._kinds:
+                    outputs[name] = self._get_sequence(name)
         finally:
             # Never leave the context pointing into arrays Python may free.
             for name in bound:

@@ -56,7 +56,14 @@ class Engine(TrtEngine):
         return {1: TensorIOMode.INPUT, 0: TensorIOMode.OUTPUT}.get(mode, TensorIOMode.NONE)
 
     def get_tensor_dtype(self, name):
+        """The numpy dtype of a tensor; of a sequence's or optional's items for those."""
         return to_numpy_dtype(lib.ductile_engine_tensor_dtype(self._handle, enc(name)))
+
+    def get_tensor_kind(self, name):
+        """"tensor", "sequence", "optional_tensor" or "optional_sequence" (ductile_value_kind);
+        None for a name that is no I/O tensor."""
+        kind = lib.ductile_engine_tensor_kind(self._handle, enc(name))
+        return {0: "tensor", 1: "sequence", 2: "optional_tensor", 3: "optional_sequence"}.get(kind)
 
     @property
     def num_optimization_profiles(self):

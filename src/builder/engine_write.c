@@ -156,6 +156,10 @@ static ductile_status dt_write_tensor(dt_writer *w, dt_wbuf *b, const ductile_te
         dt_put(&w->blobs, t->data, bytes);
         flags |= DT_ENGINE_TENSOR_DATA;
     }
+    if (t->kind < 0 || t->kind > DUCTILE_VALUE_OPTIONAL_SEQUENCE || (t->kind && has_data))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "cannot store %s '%s': kind %d%s", what, name, t->kind,
+                       has_data ? " with data" : " is not a ductile_value_kind");
+    flags |= (uint32_t)t->kind << DT_ENGINE_TENSOR_KIND_SHIFT;
     dt_put_u32(b, dt_wname(w, t->name));
     dt_put_i32(b, t->dtype);
     dt_put_i32(b, t->rank);

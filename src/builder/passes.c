@@ -4,6 +4,7 @@
 #include "core/status.h"
 #include "ops/op.h"
 #include "ops/strings.h"
+#include "ops/sequence.h"
 #include "runtime/engine_impl.h"
 
 #include <stdlib.h>
@@ -19,6 +20,7 @@ static void dt_copy_tensor(ductile_tensor *dst, const ductile_tensor *src)
     memcpy(dst->declared, src->declared, sizeof dst->declared);
     dst->data = src->data;
     dst->nbytes = src->nbytes;
+    dst->kind = src->kind;
 }
 
 ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out)
@@ -147,8 +149,9 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->in[k] && !L->in[k]->data) all_const = false;
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
-        /* String bytes made at build time would need a home in the network: left to run time. */
-        if (!all_const || dt_strings_makes_bytes(L)) continue;
+        /* String bytes made at build time would need a home in the network, and sequences are
+         * values of the run (runtime/seqval.h): neither is folded into constants. */
+        if (!all_const || dt_strings_makes_bytes(L) || dt_layer_is_sequence(L)) continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)

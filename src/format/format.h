@@ -35,7 +35,9 @@
  * TENSORS (id 2): u32 count; per tensor a tensor record (DT_ENGINE_TENSOR_RECORD = 128 bytes):
  *     0 name u32 (string), 4 dtype i32 (ductile_dtype; 0 allowed only without data),
  *     8 rank i32 (-1 unknown, 0..8), 12 flags u32 (bit 0 network input, bit 1 network output,
- *     bit 2 has data), 16 dims i64[8] (-1 dynamic, unused ones 0), 80 dim symbols u32[8]
+ *     bit 2 has data, bits 3-4 the ductile_value_kind: 0 a tensor, else a sequence or an
+ *     optional, whose dtype is the element dtype, rank 0 and no data; added in version 2
+ *     without a new version: older engines have 0 there and load unchanged), 16 dims i64[8] (-1 dynamic, unused ones 0), 80 dim symbols u32[8]
  *     (string or none), 112 blob offset u64 (relative to the BLOBS section, a multiple of 64),
  *     120 blob size u64 (= element count * dtype size; for STRING the size of the blob of
  *     format/strings.h: u64 lengths, then the bytes). Offset and size are 0 without data.
@@ -113,8 +115,10 @@ enum {
 enum {
     DT_ENGINE_TENSOR_INPUT = 1u,
     DT_ENGINE_TENSOR_OUTPUT = 2u,
-    DT_ENGINE_TENSOR_DATA = 4u
+    DT_ENGINE_TENSOR_DATA = 4u,
+    DT_ENGINE_TENSOR_KIND = 0x18u   /* bits 3-4: ductile_value_kind */
 };
+#define DT_ENGINE_TENSOR_KIND_SHIFT 3
 
 /* The TARGET section in memory. */
 typedef struct dt_engine_target {

@@ -59,6 +59,8 @@ struct ductile_tensor {
     size_t nbytes;
     bool is_input;
     bool is_output;
+    int kind;                           /* ductile_value_kind: a tensor (0), a sequence or an
+                                           optional; dtype is then the element dtype and rank 0 */
 };
 
 struct ductile_layer {

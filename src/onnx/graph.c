@@ -2,6 +2,7 @@
  * order names are defined in, so the graph's repeated fields are gathered first and then
  * read as: initializers, inputs, nodes, value_info hints, outputs. */
 #include "onnx/onnx_internal.h"
+#include "ops/sequence.h"
 #include "core/alloc.h"
 #include "core/status.h"
 
@@ -66,8 +67,9 @@ static ductile_status dt_input(dt_import *im, const pb_field *f)
     if (known && known->data && !known->is_input) return DUCTILE_OK;
     if (known) return dt_fail(DUCTILE_ERR_PARSE, "graph input '%s' is declared twice", vt.name);
     if (!vt.name[0]) return dt_fail(DUCTILE_ERR_PARSE, "a graph input has no name");
-    if (!vt.is_tensor)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "graph input '%s': only tensor types are supported by ductile",
+    if (!vt.is_tensor && vt.kind <= 0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "graph input '%s': only tensors, and sequences and optionals of tensors, are supported by ductile",
                        vt.name);
     if (vt.raw_rank > DT_MAX_DIMS)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "graph input '%s': rank %d is above the maximum of %d",
@@ -76,7 +78,11 @@ static ductile_status dt_input(dt_import *im, const pb_field *f)
     if (!t || !dt_names_put(&im->names, t))
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "graph input '%s': out of memory", vt.name);
     t->dtype = vt.elem;
-    dt_apply_shape(t, &vt);
+    /* A sequence or optional is one value whose items get their shapes at run time: rank 0,
+     * so profiles have no dims to set for it. */
+    t->kind = vt.is_tensor ? DUCTILE_VALUE_TENSOR : vt.kind;
+    if (vt.is_tensor) dt_apply_shape(t, &vt);
+    else t->rank = 0;
     return dt_network_add_input(im->net, t);
 }
 
@@ -117,6 +123,11 @@ static ductile_status dt_output(dt_import *im, const pb_field *f)
     if (!t)
         return dt_fail(DUCTILE_ERR_PARSE,
                        "graph output '%s' is not produced by any node, initializer or graph input", vt.name);
+    int declared = vt.is_tensor ? DUCTILE_VALUE_TENSOR : vt.kind;
+    if ((vt.is_tensor || vt.kind) && declared != t->kind)
+        return dt_fail(DUCTILE_ERR_PARSE, "graph output '%s' is declared %s but it is %s", vt.name,
+                       dt_value_kind_name(declared), dt_value_kind_name(t->kind));
+    if (vt.kind > 0 && vt.elem && vt.elem != DUCTILE_STRING && !t->dtype) t->dtype = vt.elem;
     if (vt.is_tensor) {
         DT_TRY(dt_declare_dtype(t, &vt, "graph output"));
         if (t->rank < 0 && vt.rank >= 0 && vt.raw_rank <= DT_MAX_DIMS) dt_apply_shape(t, &vt);

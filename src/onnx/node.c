@@ -1,6 +1,7 @@
 /* NodeProto -> layer (or, for Constant, a constant tensor). Inputs resolve by name against
  * what came before: ONNX graphs are topologically sorted. */
 #include "onnx/onnx_internal.h"
+#include "ops/sequence.h"
 #include "onnx/attr.h"
 #include "core/status.h"
 #include "ops/op.h"
@@ -175,6 +176,9 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
         ductile_status s = def->check(L);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", n->name, n->op_type, n->opset);
     }
+    /* Sequences and optionals: the outputs' kinds follow from the inputs' (ops/sequence.h). */
+    ductile_status ks = dt_value_kinds(L, true);
+    if (ks) return dt_fail_prefix(ks, "node '%s' (%s, opset %d)", n->name, n->op_type, n->opset);
     return DUCTILE_OK;
 oom:
     return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "node '%s': out of memory", n->name);

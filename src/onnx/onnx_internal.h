@@ -12,6 +12,7 @@
 extern const pb_msgdesc dt_pb_model, dt_pb_graph, dt_pb_node, dt_pb_attr, dt_pb_tensor,
     dt_pb_value_info, dt_pb_type, dt_pb_type_tensor, dt_pb_shape, dt_pb_dim, dt_pb_opset,
     dt_pb_entry;
+extern const pb_msgdesc dt_pb_type_sequence, dt_pb_type_optional;
 
 /* The newest opset of the default domain and the newest IR version ductile implements: those of
  * the onnx release whose backend tests ductile is judged by (opset 28 cases included; what
@@ -68,6 +69,8 @@ typedef struct dt_vtype {
     int64_t dims[DT_MAX_DIMS];
     const char *syms[DT_MAX_DIMS];
     int raw_rank;               /* rank as declared, may exceed DT_MAX_DIMS */
+    int kind;                   /* ductile_value_kind of a sequence or optional of tensors (elem:
+                                   the element dtype; is_tensor false); -1: another type */
 } dt_vtype;
 ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *out);
 

@@ -25,6 +25,8 @@ DT_DESC(dt_pb_tensor, "TensorProto", [1] = "dims", [2] = "data_type", [3] = "seg
 DT_DESC(dt_pb_value_info, "ValueInfoProto", [1] = "name", [2] = "type", [3] = "doc_string");
 DT_DESC(dt_pb_type, "TypeProto", [1] = "tensor_type", [4] = "sequence_type", [5] = "map_type",
         [6] = "denotation", [8] = "sparse_tensor_type", [9] = "optional_type");
+DT_DESC(dt_pb_type_sequence, "TypeProto.Sequence", [1] = "elem_type");
+DT_DESC(dt_pb_type_optional, "TypeProto.Optional", [1] = "elem_type");
 DT_DESC(dt_pb_type_tensor, "TypeProto.Tensor", [1] = "elem_type", [2] = "shape");
 DT_DESC(dt_pb_shape, "TensorShapeProto", [1] = "dim");
 DT_DESC(dt_pb_dim, "TensorShapeProto.Dimension", [1] = "dim_value", [2] = "dim_param",

@@ -23,4 +23,7 @@ extern const dt_opdef dt_ops_vision[];
 /* String ops: StringNormalizer, StringConcat, StringSplit, RegexFullMatch, LabelEncoder (strings.c) */
 extern const dt_opdef dt_ops_strings[];
 
+/* Sequences and optionals: SequenceConstruct, SequenceAt, SplitToSequence, Optional* (sequence.c) */
+extern const dt_opdef dt_ops_sequence[];
+
 #endif

@@ -12,6 +12,8 @@
 #include "core/alloc.h"
 #include "runtime/graphs.h"
 #include "runtime/memplan.h"
+#include "runtime/seqval.h"
+#include "ops/sequence.h"
 #include "core/status.h"
 
 #include <stdio.h>
@@ -58,6 +60,8 @@ struct ductile_context {
     ductile_profiler_fn prof;   /* ductile_context_set_profiler: NULL when off */
     void *prof_user;
     dt_arena strings;       /* bytes string kernels made in the last execute (dt_exec.strings) */
+    dt_seqval **vals;       /* per tensor: the value of a sequence or optional (runtime/seqval.h),
+                               NULL for tensors; NULL when the network has none */
 };
 
 /* Whether runs on e can be recorded: the backend records (backend.h), and no layer of the
@@ -69,6 +73,25 @@ static bool dt_graphable(const ductile_engine *e)
     for (int i = 0; i < e->plan.n_layers; i++)
         if (!e->plan.layers[i].value && e->plan.layers[i].fallback) return false;
     return true;
+}
+
+static ductile_status dt_not_tensor(const ductile_tensor *T);
+
+/* A value for every sequence or optional tensor. */
+static ductile_status dt_seqvals_create(ductile_context *c)
+{
+    const ductile_network *net = c->e->net;
+    for (int t = 0; t < net->n_tensors; t++) {
+        const ductile_tensor *T = net->tensors[t];
+        if (T->kind == DUCTILE_VALUE_TENSOR) continue;
+        if (!c->vals && !(c->vals = dt_calloc((size_t)net->n_tensors + 1, sizeof *c->vals)))
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+        if (!(c->vals[t] = dt_calloc(1, sizeof *c->vals[t])))
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
+        c->vals[t]->kind = T->kind;
+        c->vals[t]->elem = T->dtype;
+    }
+    return DUCTILE_OK;
 }
 
 static int dt_default_threads(void)
@@ -109,6 +132,7 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
         if (!c->dval || !c->dval_cap || !c->hbuf || !c->hbuf_cap || !c->hostb)
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     }
+    if (!s) s = dt_seqvals_create(c);
     if (!s && e->backend->state_create) s = e->backend->state_create(&c->bstate);
     c->graphs_max = DT_GRAPHS_DEFAULT;
     c->graphable = dt_graphable(e);
@@ -153,6 +177,11 @@ void ductile_context_free(ductile_context *c)
     if (c->bstate) c->e->backend->state_free(c->bstate);
     if (c->scratch) c->e->backend->release(c->scratch);
     dt_free(c->hscratch);
+    for (int t = 0; c->vals && t < c->e->net->n_tensors; t++) {
+        dt_seqval_free(c->vals[t]);
+        dt_free(c->vals[t]);
+    }
+    dt_free(c->vals);
     dt_free(c);
 }
 
@@ -209,6 +238,7 @@ static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *nam
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input of the engine (inputs: %s)", name, names);
     }
     const ductile_tensor *T = net->inputs[i];
+    if (T->kind) return dt_not_tensor(T);
     const dt_profile_input *pi = dt_profile_get(&c->e->profiles[c->profile], name);
     if (!pi) return dt_fail(DUCTILE_ERR_INTERNAL, "profile %d has no range for input '%s'", c->profile, name);
     if (shape->nb_dims != pi->rank)
@@ -464,10 +494,18 @@ static ductile_status dt_not_io(const ductile_network *net, const char *name)
     return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is not an input or output of the engine (tensors: %s)", name, names);
 }
 
+/* Tensor calls on a sequence or optional: say which calls it takes. */
+static ductile_status dt_not_tensor(const ductile_tensor *T)
+{
+    return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is %s, not a tensor: use set_sequence / get_sequence", T->name,
+                   dt_value_kind_name(T->kind));
+}
+
 static ductile_status dt_ctx_get_tensor_shape(ductile_context *c, const char *name, ductile_dims *out)
 {
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
+    if (T->kind) return dt_not_tensor(T);
     if (T->is_input) {
         int i = dt_input_index(c->e->net, name);
         if (!c->shape_set[i]) {
@@ -491,6 +529,7 @@ static ductile_status dt_ctx_set_tensor_address(ductile_context *c, const char *
 {
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
+    if (T->kind && data) return dt_not_tensor(T);
     c->bound[T->index] = data;
     return DUCTILE_OK;
 }
@@ -552,6 +591,7 @@ static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *
     *data = NULL;
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
+    if (T->kind) return dt_not_tensor(T);
     int t = T->index;
     if (T->is_input) {
         /* Only the buffer: the shape pass waits until the caller had a chance to write it. */
@@ -564,6 +604,22 @@ static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *
     return DUCTILE_OK;
 }
 
+/* A tensor output of a sequence layer (runtime/seqval.h): its own buffer, as eager outputs
+ * have, checked against the dtype the engine stores for it. */
+static ductile_status dt_seq_out(void *ctx, int t, dt_view *v)
+{
+    ductile_context *c = ctx;
+    const ductile_tensor *T = c->e->net->tensors[t];
+    DT_TRY(dt_check_dtype(T->producer, T, T->dtype, v->dtype, DUCTILE_ERR_FORMAT));
+    size_t bytes;
+    if (v->rank < 0 || v->rank > DT_MAX_DIMS || !dt_view_bytes(v, &bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "output '%s' has an invalid shape", T->name);
+    DT_TRY(dt_own_buffer(c, t, bytes));
+    v->data = c->own[t];
+    c->st.views[t] = *v;
+    return DUCTILE_OK;
+}
+
 /* Eager execution: each layer's shapes are inferred with its inputs' data at hand, and every
  * tensor gets its own buffer (outputs included: they are the context's, see the header). */
 static ductile_status dt_execute_eager(ductile_context *c)
@@ -572,6 +628,10 @@ static ductile_status dt_execute_eager(ductile_context *c)
     const dt_plan *p = &e->plan;
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    /* Sequences computed by an earlier execute are not this one's values: a run that fails
+     * leaves those of the layers after the failure unset (get_sequence refuses them). */
+    for (int t = 0; c->vals && t < e->net->n_tensors; t++)
+        if (c->vals[t] && !e->net->tensors[t]->is_input) c->vals[t]->set = false;
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         const ductile_layer *L = pl->layer;
@@ -584,6 +644,14 @@ static ductile_status dt_execute_eager(ductile_context *c)
                        : c->own[t];
         }
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
+        if (pl->seq) {
+            double t0 = c->prof ? dt_now_ms() : 0;
+            ductile_status s = dt_seq_run(L, pl->params, in, c->vals, dt_seq_out, c);
+            if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+            for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
+            if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+            continue;
+        }
         ductile_status s = pl->def->infer(L, in, out);
         for (int k = 0; !s && k < L->n_out; k++)
             if ((s = dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT))) return s;
@@ -849,12 +917,18 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     const dt_plan *p = &c->e->plan;
     const ductile_network *net = c->e->net;
     DT_TRY(dt_prepare(c));
-    for (int i = 0; i < net->n_inputs; i++)
-        if (!dt_input_given(c, net->inputs[i]->index))
+    for (int i = 0; i < net->n_inputs; i++) {
+        int t = net->inputs[i]->index;
+        if (c->vals && c->vals[t] && !c->vals[t]->set)
+            return dt_fail(DUCTILE_ERR_STATE, "input '%s' (%s) has no value: set it with set_sequence before execute",
+                           net->inputs[i]->name, dt_value_kind_name(net->inputs[i]->kind));
+        if (c->vals && c->vals[t]) continue;
+        if (!dt_input_given(c, t))
             return dt_fail(DUCTILE_ERR_STATE,
                            "input '%s' has no data: bind a buffer with set_tensor_address, or write into the buffer "
                            "get_tensor_address returns, before execute",
                            net->inputs[i]->name);
+    }
     /* The last run's string bytes go: the header gives output views until the next execute. */
     dt_arena_release(&c->strings);
     dt_arena_init(&c->strings);
@@ -950,6 +1024,47 @@ ductile_status ductile_context_get_tensor_address(ductile_context *c, const char
     return dt_leave(c, dt_ctx_get_tensor_address(c, name, data));
 }
 
+static ductile_status dt_ctx_sequence_of(ductile_context *c, const char *name, dt_seqval **v)
+{
+    const ductile_tensor *T = dt_io_tensor(c->e->net, name);
+    if (!T) return dt_not_io(c->e->net, name);
+    if (!T->kind)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "'%s' is a tensor, not a sequence or optional: use the tensor calls",
+                       name);
+    *v = c->vals[T->index];
+    return DUCTILE_OK;
+}
+
+ductile_status ductile_context_set_sequence(ductile_context *c, const char *name, const ductile_item *items, int64_t n)
+{
+    if (!c || !name) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_sequence: context or name is NULL");
+    DT_TRY(dt_enter(c, "set_sequence"));
+    dt_seqval *v = NULL;
+    ductile_status s = dt_ctx_sequence_of(c, name, &v);
+    const ductile_tensor *T = dt_io_tensor(c->e->net, name);
+    if (!s && !T->is_input) s = dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_sequence: '%s' is an output, not an input", name);
+    char what[300];
+    snprintf(what, sizeof what, "input '%s'", name);
+    if (!s) s = dt_seqval_assign(v, items, n, what);
+    if (!s) c->ran = false;
+    return dt_leave(c, s);
+}
+
+ductile_status ductile_context_get_sequence(ductile_context *c, const char *name, const ductile_item **items, int64_t *n)
+{
+    if (!c || !name || !items || !n) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_sequence: context, name, items or n is NULL");
+    *items = NULL;
+    *n = 0;
+    DT_TRY(dt_enter(c, "get_sequence"));
+    dt_seqval *v = NULL;
+    ductile_status s = dt_ctx_sequence_of(c, name, &v);
+    if (!s && !v->set)
+        s = dt_fail(DUCTILE_ERR_STATE, "'%s' has no value yet: %s", name,
+                    dt_io_tensor(c->e->net, name)->is_input ? "set it with set_sequence" : "it is known after execute");
+    if (!s) dt_seqval_public(v, items, n);
+    return dt_leave(c, s);
+}
+
 ductile_status ductile_context_set_profiler(ductile_context *c, ductile_profiler_fn fn, void *user)
 {
     if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_profiler: context is NULL");
@@ -1004,6 +1119,7 @@ ductile_status ductile_context_get_memory_size(const ductile_context *c, uint64_
     for (int t = 0; t < c->e->net->n_tensors; t++) {
         n += c->own_cap[t];
         if (c->dval_cap) n += c->dval_cap[t];
+        for (int64_t j = 0; c->vals && c->vals[t] && j < c->vals[t]->cap; j++) n += c->vals[t]->caps[j];
     }
     if (c->bstate && c->e->backend->state_memory) {
         size_t ws = 0;

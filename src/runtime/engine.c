@@ -243,6 +243,12 @@ ductile_dtype ductile_engine_tensor_dtype(const ductile_engine *e, const char *n
     return t ? (ductile_dtype)t->dtype : DUCTILE_UNDEFINED;
 }
 
+int ductile_engine_tensor_kind(const ductile_engine *e, const char *name)
+{
+    const ductile_tensor *t = e && name ? dt_engine_io(e, name) : NULL;
+    return t ? t->kind : -1;
+}
+
 ductile_status ductile_engine_get_tensor_dims(const ductile_engine *e, const char *name, ductile_dims *out)
 {
     if (!e || !name || !out) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_tensor_dims: engine, name or out is NULL");

@@ -38,6 +38,9 @@ typedef struct dt_plan_layer {
                                  copied from the device and its outputs back */
     bool alias;               /* a view layer (dt_op_is_view) whose output shares its input's
                                  bytes (dt_plan.alias_of): execute does not run it */
+    bool seq;                 /* moves sequences or optionals: the runtime runs it
+                                 (runtime/seqval.h) with params from dt_seq_prepare, no kernel;
+                                 the plan is eager */
 } dt_plan_layer;
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */

@@ -228,10 +228,15 @@ static ductile_status dt_read_tensor(dt_cur *c, ductile_tensor *t, const char **
     t->dtype = dt_i32(c);
     t->rank = dt_i32(c);
     *flags = dt_u32(c);
-    uint32_t allowed = DT_ENGINE_TENSOR_DATA | (graph ? DT_ENGINE_TENSOR_INPUT | DT_ENGINE_TENSOR_OUTPUT : 0);
+    uint32_t allowed = DT_ENGINE_TENSOR_DATA |
+                       (graph ? DT_ENGINE_TENSOR_INPUT | DT_ENGINE_TENSOR_OUTPUT | DT_ENGINE_TENSOR_KIND : 0);
     if (*flags & ~allowed)
         return dt_bad(c, rec + 12, "tensor '%s': flags 0x%" PRIx32 " has unknown bits", nm, *flags);
     bool has_data = *flags & DT_ENGINE_TENSOR_DATA;
+    t->kind = (int)((*flags & DT_ENGINE_TENSOR_KIND) >> DT_ENGINE_TENSOR_KIND_SHIFT);
+    if (t->kind && (has_data || t->rank != 0))
+        return dt_bad(c, rec + 12, "tensor '%s': a sequence or optional (flags 0x%" PRIx32 ") has rank 0 and no data", nm,
+                      *flags);
     if (t->rank < -1 || t->rank > DT_MAX_DIMS)
         return dt_bad(c, rec + 8, "tensor '%s': rank %d is not in -1..%d", nm, t->rank, DT_MAX_DIMS);
     if (has_data ? !dt_dtype_valid(t->dtype) : (t->dtype != 0 && !dt_dtype_valid(t->dtype)))
@@ -307,6 +312,7 @@ static ductile_status dt_read_tensors(dt_reader *r)
         memcpy(t->dim_sym, tmp.dim_sym, sizeof t->dim_sym);
         t->data = tmp.data;
         t->nbytes = tmp.nbytes;
+        t->kind = tmp.kind;
         r->ready[i] = t->data != NULL;
     }
     return dt_section_end(&c);

@@ -82,8 +82,9 @@ char *dt_layer_info_make(const ductile_engine *e)
             dt_sb_printf(&b, ", \"Dtype\": \"%s\" }", ductile_dtype_name((ductile_dtype)L->out[k]->dtype));
         }
         /* Value layers run on the host in the shape pass; a device backend's layers without a
-         * kernel there run on the host between copies ("cpu fallback"). */
-        const char *be = pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
+         * kernel there run on the host between copies ("cpu fallback"); layers that move
+         * sequences and optionals are the runtime's own (runtime/seqval.c). */
+        const char *be = pl->seq ? "runtime" : pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
         dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s }", pl->value ? "shape" : "execute", be,
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
                      dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "");

@@ -6,6 +6,8 @@
 #include "runtime/memplan.h"
 #include "ops/strings.h"
 #include "core/status.h"
+#include "ops/sequence.h"
+#include "runtime/seqval.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +58,7 @@ static ductile_status dt_find_shape_inputs(const ductile_network *net, dt_plan *
         }
     }
     for (int t = 0; t < net->n_tensors; t++)
-        p->shape_input[t] = need[t] && p->kind[t] == DT_TENSOR_INPUT &&
+        p->shape_input[t] = need[t] && p->kind[t] == DT_TENSOR_INPUT && net->tensors[t]->kind == DUCTILE_VALUE_TENSOR &&
                             (net->tensors[t]->dtype == DUCTILE_INT64 || net->tensors[t]->dtype == DUCTILE_INT32);
     dt_free(need);
     return DUCTILE_OK;
@@ -170,6 +172,18 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             dt_plan_free(p);
             return dt_fail_prefix(ss, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
         }
+        /* Sequences and optionals: the runtime moves them (runtime/seqval.c), on the eager
+         * path; an engine's stored kinds must be those the ops make. */
+        pl->seq = dt_layer_is_sequence(L);
+        if (pl->seq) {
+            ductile_status s = dt_value_kinds(L, false);
+            if (s) {
+                dt_plan_free(p);
+                return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+            }
+            if (!p->eager) p->eager_cause = L;
+            p->eager = true;
+        }
         for (int k = 0; k < L->n_in; k++) {
             const ductile_tensor *in = L->in[k];
             if (!in) continue;
@@ -195,7 +209,7 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) known = false;
         }
         /* The shape pass has no string arena: layers making string bytes run in execute. */
-        pl->value = (known || dt_op_reads_shape_only(L->op_type)) && !dt_strings_makes_bytes(L);
+        pl->value = !pl->seq && (known || dt_op_reads_shape_only(L->op_type)) && !dt_strings_makes_bytes(L);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
         /* A device backend without a kernel for the op: the layer runs on the host between
@@ -205,7 +219,7 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             b = host;
             pl->fallback = true;
         }
-        s = dt_plan_compile(pl, b);
+        s = pl->seq ? dt_seq_prepare(L, &pl->params) : dt_plan_compile(pl, b);
         if (s) {
             dt_plan_free(p);
             return s;

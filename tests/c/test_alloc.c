@@ -447,6 +447,91 @@ done:
     return r;
 }
 
+/* Sequences (runtime/seqval.c): a sequence input s of float, x float [2];
+ * out = SequenceInsert(s, x) (a sequence output), len = SequenceLength(out). */
+static pbw sequence_model(void)
+{
+    pbw g = {0}, tt = {0}, inner = {0}, wrap = {0}, type = {0}, vs = {0}, vo = {0};
+    w_msg(&g, 1, node("ins", "SequenceInsert", NULL, S("s", "x"), S("out"), NULL, 0));
+    w_msg(&g, 1, node("len", "SequenceLength", NULL, S("out"), S("len"), NULL, 0));
+    w_str(&g, 2, "sequences");
+    int64_t xd = 2;
+    w_int(&tt, 1, DUCTILE_FLOAT32);
+    w_msg(&inner, 1, tt);
+    w_msg(&wrap, 1, inner);
+    w_msg(&type, 4, wrap);
+    pbw type2 = {0};
+    w_raw(&type2, type.p, type.n);
+    w_str(&vs, 1, "s");
+    w_msg(&vs, 2, type);
+    w_str(&vo, 1, "out");
+    w_msg(&vo, 2, type2);
+    w_msg(&g, 11, vs);
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &xd, NULL));
+    w_msg(&g, 12, vo);
+    w_msg(&g, 12, value_info("len", DUCTILE_INT64, 0, NULL, NULL));
+    return model(g, NULL, 0);
+}
+
+static run_result workflow_sequence(workload *w, long n)
+{
+    run_result r = {0, 0};
+    int failures_before = test_failures;
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    ductile_context *ctx = NULL;
+    cnt.calls = 0;
+    cnt.failed = 0;
+    cnt.fail_at = n;
+
+    ductile_dims x2 = {1, {2}};
+    STEP(ductile_builder_create(&b));
+    STEP(ductile_network_create(b, &net));
+    STEP(ductile_onnx_parse_memory(net, w->bytes, w->size));
+    STEP(ductile_profile_create(b, &p));
+    STEP(ductile_profile_set_shape(p, "x", &x2, &x2, &x2));
+    STEP(ductile_config_create(b, &cfg));
+    STEP(ductile_config_add_profile(cfg, p, NULL));
+    STEP(ductile_builder_build(b, net, cfg, &e));
+    STEP(ductile_context_create(e, &ctx));
+    const float x[2] = {1.5f, -2}, a[3] = {4, 5, 6}, big[40] = {7};
+    STEP(ductile_context_set_input_shape(ctx, "x", &x2));
+    STEP(ductile_context_set_tensor_address(ctx, "x", (void *)x));
+    /* One item, then five (the slots grow and a larger item takes a new buffer). */
+    for (int k = 0; k < 2; k++) {
+        ductile_item items[5];
+        for (int j = 0; j < 5; j++) items[j] = (ductile_item){DUCTILE_FLOAT32, {1, {j == 4 ? 40 : 3}}, j == 4 ? big : a};
+        int64_t ns = k ? 5 : 1;
+        STEP(ductile_context_set_sequence(ctx, "s", items, ns));
+        STEP(ductile_context_execute(ctx));
+        const ductile_item *out = NULL;
+        int64_t no = 0;
+        STEP(ductile_context_get_sequence(ctx, "out", &out, &no));
+        CHECK(no == ns + 1 && out && out[ns].dims.d[0] == 2 && !memcmp(out[ns].data, x, sizeof x));
+        CHECK(no == ns + 1 && out && !memcmp(out[0].data, a, sizeof a));
+        void *lv = NULL;
+        STEP(ductile_context_get_tensor_address(ctx, "len", &lv));
+        CHECK(lv && *(int64_t *)lv == ns + 1);
+    }
+done:
+    ductile_context_free(ctx);
+    ductile_engine_free(e);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    CHECK_EQ_INT(cnt.live_blocks, 0);
+    CHECK_EQ_INT(cnt.live_bytes, 0);
+    if (cnt.live_blocks || cnt.live_bytes)
+        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
+                cnt.live_blocks, cnt.live_bytes);
+    r.wrong = test_failures - failures_before;
+    return r;
+}
+
 /* A model whose weight lives in an external data file next to it (the importer's mapping,
  * the folder walk and the file watch): y = x + w, x and w float [3], no profile. */
 static const float ext_w[3] = {0.5f, -1.25f, 2};
@@ -774,6 +859,10 @@ int main(void)
     workload dyn = {.what = "model with a shape input and NonZero", .bytes = dm.p, .size = dm.n};
     fail_each_allocation(workflow_dynamic, &dyn, 1L << 30, 0);
     free(dm.p);
+    pbw sm = sequence_model();
+    workload seqw = {.what = "model with a sequence input and output", .bytes = sm.p, .size = sm.n};
+    fail_each_allocation(workflow_sequence, &seqw, 1L << 30, 0);
+    free(sm.p);
 
     char ext_path[128], ext_bin[128];
     snprintf(ext_path, sizeof ext_path, "%s/external.onnx", dir);

@@ -115,16 +115,17 @@ def test_run_node_runs_one_node():
     np.testing.assert_array_equal(c, a * b)
 
 
-def test_non_tensor_graph_input_is_refused_by_name():
-    # The parser judges it (so the backend follows when sequences land); feeding a list at
-    # run() is refused by the backend itself (test_non_array_feed_is_refused).
-    seq = helper.make_tensor_sequence_value_info("s", TensorProto.FLOAT, None)
-    out = helper.make_tensor_value_info("n", TensorProto.INT64, [])
-    graph = helper.make_graph([helper.make_node("SequenceLength", ["s"], ["n"])], "g", [seq], [out])
+def test_map_graph_input_is_refused_by_name():
+    # Sequences and optionals of tensors are read (tests/python/test_sequences.py); a map is not.
+    m = helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, []))
+    inp = helper.make_value_info("m", m)
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [])
+    graph = helper.make_graph([helper.make_node("Identity", ["m"], ["y"])], "g", [inp], [out])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     with pytest.raises(ductile.Error) as e:
         ductile.backend.prepare(model)
-    assert str(e.value) == "graph input 's': only tensor types are supported by ductile"
+    assert str(e.value) == ("graph input 'm': only tensors, and sequences and optionals of tensors, are "
+                            "supported by ductile")
     assert e.value.status == "DUCTILE_ERR_UNSUPPORTED"
 
 
@@ -132,7 +133,8 @@ def test_non_array_feed_is_refused():
     rep = ductile.backend.prepare(_model())
     with pytest.raises(ductile.Error) as e:
         rep.run([[np.zeros((2, 3), np.float32)]])
-    assert str(e.value) == "run: input 'x' is a list, not a tensor; ductile runs tensor inputs only"
+    assert str(e.value) == "run: input 'x' is a list, not a tensor (the model declares a tensor)"
+    assert e.value.status == "DUCTILE_ERR_INVALID_ARGUMENT"
 
 
 def test_too_many_inputs_are_refused_by_count():
