@@ -113,6 +113,7 @@ static const char *conv_path(int dtype, int64_t c, int64_t m, int64_t group, int
     /* From the compiled params, as the profiler asks (none: no name). */
     void *params = NULL;
     CHECK_EQ_INT(dt_cuda_conv_kernel.prepare(&L, &params), DUCTILE_OK);
+    tactic[0] = DT_CUDA_CONV_CUDNN + 7; /* after prepare: not what the run reads */
     const char *path = dt_cuda_kernel_path(&L, params, in, out, 0, 1);
     CHECK(dt_cuda_kernel_path(&L, NULL, in, out, 0, 1) == NULL);
     dt_free(params);
@@ -567,6 +568,14 @@ static void check_prepare_conv(void)
         size_t bytes = 1;
         CHECK_EQ_INT(dt_cuda_conv_kernel.scratch(p, v, &y, 1, &bytes), DUCTILE_OK);
         CHECK(bytes == 0);
+        /* The run reads the params, never the layer: attributes changed after prepare change
+         * nothing (the same refusal, from the auto_pad read at load). */
+        same[0] = a_str("auto_pad", "NOTSET");
+        same[1] = a_ints("strides", k, 2);
+        CHECK_EQ_INT(dt_cuda_conv_kernel.run(p, v, &y, &(dt_exec){.profile = 0}), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(ductile_last_error(), "cuDNN needs symmetric pads (got begins 0, 0 and ends 1, 1)");
+        same[0] = a_str("auto_pad", "SAME_UPPER");
+        same[1] = a_ints("strides", s2, 2);
         ductile_tensor x = {.name = "x", .dtype = DUCTILE_FLOAT32, .rank = 4}, w = {.name = "w", .dtype = DUCTILE_FLOAT32, .rank = 4};
         ductile_tensor *xw4[2] = {&x, &w};
         ductile_layer L = layer("Conv", 11, same, 2, xw4, 2);
