@@ -101,8 +101,8 @@ def code_ops(root=ROOT):
 
 def cuda_ops(root=ROOT):
     """Ops with a CUDA kernel: named in a table of src/backend/cuda/layers*.c (the compiled
-    kernels' table and the op-code tables of the families) or by the adapter's
-    `dt_cuda_kernel_find` (`!strcmp(op, "X")`), less those dt_cuda_supports refuses outright
+    kernels' table and the op-code tables of the families; every CUDA kernel is compiled, the
+    backend has no adapter), less those dt_cuda_supports refuses outright
     (`if (!strcmp(op, "X")) return false;`)."""
     directory = os.path.join(root, "src", "backend", "cuda")
     found, refused = set(), set()
@@ -113,9 +113,6 @@ def cuda_ops(root=ROOT):
         for body in re.findall(r"static\s+const\s+(?:struct\s*\{[^}]*\}|\w+)\s*\w+\s*\[\]\s*=\s*\{(.*?)\};",
                                text, flags=re.S):
             found.update(_table_names(body))
-        finder = re.search(r"dt_kernel_fn\s+dt_cuda_kernel_find\s*\([^)]*\)\s*\{(.*?)\n\}", text, flags=re.S)
-        if finder:
-            found.update(re.findall(r'!strcmp\(op,\s*"(\w+)"\)', finder.group(1)))
         supports = re.search(r"bool\s+dt_cuda_supports\s*\([^)]*\)\s*\{(.*)", text, flags=re.S)
         if supports:
             refused.update(re.findall(r'if\s*\(\s*!strcmp\(op,\s*"(\w+)"\)\s*\)\s*return\s+false;',

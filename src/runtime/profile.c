@@ -22,8 +22,8 @@ void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int ind
     /* The backend that ran it, as the layer info names kernels ("cpu.FusedConv"). */
     const dt_backend *b = pl->value || pl->fallback ? dt_backend_host() : e->backend;
     const char *be = pl->seq ? "runtime" : b->name;
-    /* A view layer whose output aliases its input ran nothing: "alias". Legacy kernels (no
-     * params) are asked too: the CUDA backend names its convs' tactic from the layer. */
+    /* A view layer whose output aliases its input ran nothing: "alias". Legacy kernels are
+     * asked with NULL params (the CUDA backend names its convs' tactic from their params). */
     const char *path = pl->alias         ? "alias"
                        : pl->seq         ? NULL
                        : b->kernel_path ? b->kernel_path(L, pl->kernel ? pl->params : NULL, in, out, profile, threads)

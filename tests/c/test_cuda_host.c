@@ -8,8 +8,9 @@
  *     run uses (the builder's, else the stored one of the context's profile);
  *   - the compiled layers (layers.h): what each prepare reads from its layer into the params
  *     its run reads instead (attribute defaults, op codes, Clip's constant bounds of every
- *     float type, the opset rules), the cuBLASLt workspace asked as scratch, and the layers
- *     supports() now sends to the host instead of failing at run. */
+ *     float type, the opset rules; Conv / FusedConv's conv attributes, auto_pad, epilogue,
+ *     tactics and refusals), the cuBLASLt workspace and the split-K sums asked as scratch,
+ *     and the layers supports() now sends to the host instead of failing at run. */
 #include "testutil.h"
 
 #ifdef DT_WITH_CUDA
@@ -109,7 +110,14 @@ static const char *conv_path(int dtype, int64_t c, int64_t m, int64_t group, int
     ductile_layer L = {.name = "conv", .op_type = "FusedConv", .n_in = 2, .n_attr = stored ? 3 : 2, .attrs = attrs};
     dt_view in[2] = {{.dtype = dtype, .rank = 4, .dims = {1, c, 14, 14}}, {.dtype = dtype, .rank = 4, .dims = {m, c / group, k, k}}};
     dt_view out[1] = {{.dtype = dtype, .rank = 4, .dims = {1, m, 14, 14}}};
-    return dt_cuda_kernel_path(&L, NULL, in, out, 0, 1);
+    /* From the compiled params, as the profiler asks (none: no name). */
+    void *params = NULL;
+    CHECK_EQ_INT(dt_cuda_conv_kernel.prepare(&L, &params), DUCTILE_OK);
+    tactic[0] = DT_CUDA_CONV_CUDNN + 7; /* after prepare: not what the run reads */
+    const char *path = dt_cuda_kernel_path(&L, params, in, out, 0, 1);
+    CHECK(dt_cuda_kernel_path(&L, NULL, in, out, 0, 1) == NULL);
+    dt_free(params);
+    return path;
 }
 
 static void check_kernel_paths(void)
@@ -171,15 +179,6 @@ static void check_tactics(void)
     CHECK(has(ids, n, 1) && has(ids, n, DT_CUDA_LT_TACTICS));
     ductile_layer relu = {.name = "r", .op_type = "Relu", .n_in = 1};
     CHECK_EQ_INT(dt_cuda_tactics(&relu, v, ids, 16), 0);
-    /* The tactic a run uses: the builder's, else the profile's stored one, else 0. */
-    int64_t stored[2] = {17, 3};
-    dt_attr t = {.name = "tactic", .type = DT_ATTR_INTS, .n = 2, .ints = stored};
-    ductile_layer L = {.name = "c", .op_type = "Conv", .n_in = 2, .n_attr = 1, .attrs = &t};
-    CHECK_EQ_INT(dt_cuda_layer_tactic(&L, &(dt_exec){.profile = 0}), 17);
-    CHECK_EQ_INT(dt_cuda_layer_tactic(&L, &(dt_exec){.profile = 1}), 3);
-    CHECK_EQ_INT(dt_cuda_layer_tactic(&L, &(dt_exec){.profile = 2}), 0);
-    CHECK_EQ_INT(dt_cuda_layer_tactic(&L, &(dt_exec){.profile = 1, .tactic = 16}), 16);
-    CHECK_EQ_INT(dt_cuda_layer_tactic(&relu, &(dt_exec){.profile = 0}), 0);
 }
 
 /* ---- compiled layers: prepare's params ---- */
@@ -426,6 +425,258 @@ static void check_prepare_matmul(void)
     dt_free(m);
 }
 
+/* Conv and FusedConv, compiled: prepare reads the conv attributes (the reader the CPU's conv
+ * uses), the epilogue, the TF32 mark and the tactics once; the run computes the geometry from
+ * them per set of shapes (auto_pad's pads too). */
+static dt_cu_conv_params *conv_prepare(const char *op, dt_attr *attrs, int n_attr, ductile_tensor **in, int n_in)
+{
+    ductile_layer *L = dt_calloc(1, sizeof *L); /* the params keep a pointer to it */
+    if (!L) return NULL;
+    *L = layer(op, 11, attrs, n_attr, in, n_in);
+    dt_cu_conv_params *p = prepare(L);
+    if (p) CHECK(p->L == L);
+    else dt_free(L);
+    return p;
+}
+
+static void conv_free(dt_cu_conv_params *p)
+{
+    if (p) dt_free((void *)p->L);
+    dt_free(p);
+}
+
+/* prepare's refusal of op's layer with these attributes: the status and the whole message. */
+static void check_conv_refused(const char *op, dt_attr *attrs, int n_attr, ductile_status want, const char *msg)
+{
+    ductile_tensor t = {.name = "t", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *in[2] = {&t, &t};
+    ductile_layer L = layer(op, 11, attrs, n_attr, in, 2);
+    void *params = NULL;
+    CHECK_EQ_INT(dt_cuda_conv_kernel.prepare(&L, &params), want);
+    CHECK_EQ_STR(ductile_last_error(), msg);
+    CHECK(params == NULL);
+}
+
+static void check_prepare_conv(void)
+{
+    ductile_tensor t = {.name = "t", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *xwb[3] = {&t, &t, &t}, *xw[2] = {&t, &t}, *xwbr[4] = {&t, &t, &t, &t}, *xw_r[4] = {&t, &t, NULL, &t};
+    /* Conv: the attributes as the shared reader keeps them; no epilogue but the bias; an
+     * 'activation' attribute is FusedConv's, not Conv's. */
+    int64_t k[2] = {3, 3}, st[2] = {2, 1}, dil[2] = {1, 2}, pads[4] = {1, 2, 1, 2}, tac[3] = {DT_CUDA_CONV_IGEMM32, 2, 0};
+    dt_attr ca[] = {a_int("group", 2), a_ints("kernel_shape", k, 2), a_ints("strides", st, 2), a_ints("dilations", dil, 2),
+                    a_ints("pads", pads, 4), a_int("tf32", 1), a_ints("tactic", tac, 3), a_str("activation", "Relu")};
+    dt_cu_conv_params *p = conv_prepare("Conv", ca, 8, xwb, 3);
+    if (p) {
+        CHECK(p->conv.group == 2 && p->conv.auto_pad == DT_PAD_NOTSET);
+        CHECK(p->conv.n_kernel == 2 && p->conv.kernel[0] == 3 && p->conv.kernel[1] == 3);
+        CHECK(p->conv.n_strides == 2 && p->conv.strides[0] == 2 && p->conv.strides[1] == 1);
+        CHECK(p->conv.n_dilations == 2 && p->conv.dilations[0] == 1 && p->conv.dilations[1] == 2);
+        CHECK(p->conv.n_pads == 4 && p->conv.pads[0] == 1 && p->conv.pads[1] == 2 && p->conv.pads[3] == 2);
+        CHECK(p->has_bias && !p->has_res && p->tf32);
+        CHECK(p->epi.act == DT_CU_IDENTITY && p->epi.bias == NULL && p->epi.res == NULL);
+        CHECK(p->n_tactic == 3 && p->tactic[0] == DT_CUDA_CONV_IGEMM32 && p->tactic[1] == 2 && p->tactic[2] == 0);
+        /* Which kernel runs, per profile: the stored one where it applies (x [1,4,16,16],
+         * w [8,2,3,3]: implicit GEMM applies, pointwise does not); none stored: cuDNN's
+         * heuristic for a grouped (not depthwise) conv; the builder's tactic first. */
+        dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 4, 16, 16}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {8, 2, 3, 3}}};
+        dt_conv_geom g;
+        CHECK_EQ_INT(dt_conv_geometry_of(&p->conv, &v[0], &v[1], &g), DUCTILE_OK);
+        CHECK(g.s[0] == 2 && g.s[1] == 1 && g.d[1] == 2 && g.pb[1] == 2 && g.pe[1] == 2 && g.out[0] == 8 && g.out[1] == 16);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.profile = 0}), DT_CUDA_CONV_IGEMM32);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.profile = 1}), 2);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.profile = 2}), 0);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.profile = 3}), 0);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.profile = 1, .tactic = 1}), 1);
+        /* An own tactic that does not apply: the heuristic for a profile's choice (made at
+         * other shapes), a refusal for the builder's (it skips the tactic). */
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.tactic = DT_CUDA_CONV_POINTWISE64}), -1);
+        dt_exec ex = {.profile = 0, .tactic = DT_CUDA_CONV_POINTWISE64};
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 8, 8, 16}};
+        dt_view in3[3] = {v[0], v[1], {.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {8}}};
+        CHECK_EQ_INT(dt_cuda_conv_kernel.run(p, in3, &y, &ex), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(ductile_last_error(), "tactic 17 does not apply to this convolution");
+        /* Shapes the geometry refuses: the shared reader's message at run, no scratch. */
+        in3[1].dims[1] = 3;
+        size_t bytes = 1;
+        CHECK_EQ_INT(dt_cuda_conv_kernel.scratch(p, in3, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 0);
+        CHECK_EQ_INT(dt_cuda_conv_kernel.run(p, in3, &y, &(dt_exec){.profile = 0}), DUCTILE_ERR_SHAPE);
+        CHECK_EQ_STR(ductile_last_error(), "input 0 (X) [1,4,16,16] has 4 channels but input 1 (W) [8,3,3,3] with group 2 expects 6");
+    }
+    conv_free(p);
+
+    /* FusedConv: the activation code and its parameters (given, or the CPU's defaults), the
+     * residual given. */
+    float inf = INFINITY;
+    struct {
+        dt_attr a[3];
+        int n, act;
+        float p0, p1;
+    } acts[] = {
+        {{a_str("activation", "")}, 1, DT_CU_IDENTITY, 0, 0},
+        {{a_str("activation", "Relu")}, 1, DT_CU_RELU, 0, 0},
+        {{a_str("activation", "Sigmoid")}, 1, DT_CU_SIGMOID, 0, 0},
+        {{a_str("activation", "Clip"), a_float("act_min", 0.f), a_float("act_max", 6.f)}, 3, DT_CU_CLIP, 0.f, 6.f},
+        {{a_str("activation", "Clip"), a_float("act_max", 6.f)}, 2, DT_CU_CLIP, -inf, 6.f},
+        {{a_str("activation", "Clip")}, 1, DT_CU_CLIP, -inf, inf},
+        {{a_str("activation", "HardSigmoid")}, 1, DT_CU_HARDSIGMOID, 0.2f, 0.5f},
+        {{a_str("activation", "HardSigmoid"), a_float("act_alpha", 0.3f), a_float("act_beta", 0.4f)}, 3,
+         DT_CU_HARDSIGMOID, 0.3f, 0.4f},
+        {{a_str("activation", "HardSwish"), a_float("act_alpha", 1.f / 6.f), a_float("act_beta", 0.5f)}, 3,
+         DT_CU_HARDSWISH, 1.f / 6.f, 0.5f},
+    };
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+        p = conv_prepare("FusedConv", acts[i].a, acts[i].n, xwbr, 4);
+        if (!p) continue;
+        if (p->epi.act != acts[i].act || p->epi.p0 != acts[i].p0 || p->epi.p1 != acts[i].p1)
+            fprintf(stderr, "activation case %zu: act %d p0 %g p1 %g\n", i, p->epi.act, p->epi.p0, p->epi.p1);
+        CHECK(p->epi.act == acts[i].act && p->epi.p0 == acts[i].p0 && p->epi.p1 == acts[i].p1);
+        CHECK(p->has_bias && p->has_res && !p->tf32 && p->n_tactic == 0 && p->conv.group == 1);
+        CHECK(p->conv.n_kernel == -1 && p->conv.n_strides == -1 && p->conv.n_pads == -1);
+        conv_free(p);
+    }
+    /* Bias omitted, residual given; no residual without input 3. */
+    p = conv_prepare("FusedConv", NULL, 0, xw_r, 4);
+    if (p) CHECK(!p->has_bias && p->has_res && p->epi.act == DT_CU_IDENTITY);
+    conv_free(p);
+    p = conv_prepare("FusedConv", NULL, 0, xw, 2);
+    if (p) CHECK(!p->has_bias && !p->has_res);
+    conv_free(p);
+
+    /* auto_pad: read once; the pads follow the shapes at run. SAME_UPPER, stride 2, 3x3: a
+     * 7x7 map pads 1 and 1 (cuDNN's symmetric pads), an 8x8 map 0 and 1, which the run
+     * refuses by name (supports() sends auto_pad layers to the host, so only a layer that
+     * reached the kernel anyway sees it). */
+    int64_t s2[2] = {2, 2};
+    dt_attr same[] = {a_str("auto_pad", "SAME_UPPER"), a_ints("strides", s2, 2)};
+    p = conv_prepare("Conv", same, 2, xw, 2);
+    if (p) {
+        CHECK(p->conv.auto_pad == DT_PAD_SAME_UPPER && p->conv.n_pads == -1);
+        dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 3, 7, 7}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {8, 3, 3, 3}}};
+        dt_conv_geom g;
+        CHECK_EQ_INT(dt_conv_geometry_of(&p->conv, &v[0], &v[1], &g), DUCTILE_OK);
+        CHECK(g.pb[0] == 1 && g.pe[0] == 1 && g.pb[1] == 1 && g.pe[1] == 1 && g.out[0] == 4 && g.out[1] == 4);
+        v[0].dims[2] = v[0].dims[3] = 8;
+        CHECK_EQ_INT(dt_conv_geometry_of(&p->conv, &v[0], &v[1], &g), DUCTILE_OK);
+        CHECK(g.pb[0] == 0 && g.pe[0] == 1 && g.pb[1] == 0 && g.pe[1] == 1 && g.out[0] == 4);
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 8, 4, 4}};
+        CHECK_EQ_INT(dt_cuda_conv_kernel.run(p, v, &y, &(dt_exec){.profile = 0}), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(ductile_last_error(), "cuDNN needs symmetric pads (got begins 0, 0 and ends 1, 1)");
+        size_t bytes = 1;
+        CHECK_EQ_INT(dt_cuda_conv_kernel.scratch(p, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 0);
+        /* The run reads the params, never the layer: attributes changed after prepare change
+         * nothing (the same refusal, from the auto_pad read at load). */
+        same[0] = a_str("auto_pad", "NOTSET");
+        same[1] = a_ints("strides", k, 2);
+        CHECK_EQ_INT(dt_cuda_conv_kernel.run(p, v, &y, &(dt_exec){.profile = 0}), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(ductile_last_error(), "cuDNN needs symmetric pads (got begins 0, 0 and ends 1, 1)");
+        same[0] = a_str("auto_pad", "SAME_UPPER");
+        same[1] = a_ints("strides", s2, 2);
+        ductile_tensor x = {.name = "x", .dtype = DUCTILE_FLOAT32, .rank = 4}, w = {.name = "w", .dtype = DUCTILE_FLOAT32, .rank = 4};
+        ductile_tensor *xw4[2] = {&x, &w};
+        ductile_layer L = layer("Conv", 11, same, 2, xw4, 2);
+        CHECK(!dt_cuda_supports(&L, v, &y));
+    }
+    conv_free(p);
+    /* 3-D convs: the host's (supports), refused by name at run. */
+    p = conv_prepare("Conv", NULL, 0, xw, 2);
+    if (p) {
+        dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 5, .dims = {1, 2, 4, 4, 4}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 5, .dims = {2, 2, 1, 1, 1}}};
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 5, .dims = {1, 2, 4, 4, 4}};
+        CHECK_EQ_INT(dt_cuda_conv_kernel.run(p, v, &y, &(dt_exec){.profile = 0}), DUCTILE_ERR_UNSUPPORTED);
+        CHECK_EQ_STR(ductile_last_error(), "the cuda convolution takes 1-D and 2-D convs (got 3 spatial dims)");
+    }
+    conv_free(p);
+    /* Packed (CPU layout) weights: prepare accepts the layer (the host runs it), supports()
+     * sends it there. */
+    dt_attr packed[] = {a_int("packed", 1)};
+    p = conv_prepare("FusedConv", packed, 1, xw, 2);
+    if (p) {
+        ductile_layer L = layer("FusedConv", 1, packed, 1, xw, 2);
+        dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 3, 7, 7}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {216}}};
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 8, 5, 5}};
+        CHECK(!dt_cuda_supports(&L, v, &y));
+    }
+    conv_free(p);
+
+    /* Refusals: what the host refuses too, word for word as the CPU's FusedConv, and tactics
+     * no CUDA build stores. */
+    dt_attr tanh_act[] = {a_str("activation", "Tanh")};
+    check_conv_refused("FusedConv", tanh_act, 1, DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = 'Tanh' is not supported");
+    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_TC_IGEMM_SPLITK + 1};
+    dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
+    check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
+    check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 27 is not a CUDA conv tactic");
+    /* Every id the tactics list offers is accepted. */
+    int64_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    for (int i = 0; i < 7; i++) all[9 + i] = DT_CUDA_CONV_DEPTHWISE + i;
+    dt_attr ta[] = {a_ints("tactic", all, 16)};
+    p = conv_prepare("Conv", ta, 1, xw, 2);
+    if (p) CHECK(p->n_tactic == 16 && p->tactic[15] == DT_CUDA_CONV_DEPTHWISE + 6);
+    conv_free(p);
+    int64_t tc[4] = {DT_CUDA_CONV_TC_POINTWISE, DT_CUDA_CONV_TC_IGEMM, DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK};
+    dt_attr tca[] = {a_ints("tactic", tc, 4)};
+    p = conv_prepare("FusedConv", tca, 1, xw, 2);
+    conv_free(p);
+}
+
+/* Split K: the slices for a GPU of n multiprocessors, their sums' bytes, and the scratch the
+ * kernel asks (the most of any split tactic that applies on this machine's GPU; none without
+ * one), so the run keeps the sums in the context's scratch instead of growing a workspace. */
+static void check_conv_scratch(void)
+{
+    /* Pointwise 320 -> 96 at 7x7, one image: 2 x 3 blocks of 32x32; an H200's 132
+     * multiprocessors want 264 blocks: 44 slices, capped at K / 64 = 5. */
+    dt_conv_geom g = {.spatial = 2, .batch = 1, .c = 320, .m = 96, .group = 1, .in = {7, 7}, .out = {7, 7},
+                      .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+    CHECK_EQ_INT(dt_cuda_conv_splitk(&g, 32, 132), 5);
+    CHECK_EQ_INT(dt_cuda_conv_splitk(&g, 32, 0), 1);
+    /* 64x64 tiles: 1 x 2 blocks, 132 slices wanted, 5 by depth. */
+    CHECK_EQ_INT(dt_cuda_conv_splitk(&g, 64, 132), 5);
+    size_t bytes = 0;
+    CHECK_EQ_INT(dt_cuda_conv_split_bytes(&g, 5, &bytes), DUCTILE_OK);
+    CHECK(bytes == (size_t)5 * 96 * 49 * 4);
+    /* A large map fills the GPU: no split. */
+    dt_conv_geom big = g;
+    big.in[0] = big.in[1] = big.out[0] = big.out[1] = 112;
+    CHECK_EQ_INT(dt_cuda_conv_splitk(&big, 32, 132), 1);
+    /* Sizes past size_t: named. */
+    dt_conv_geom huge = g;
+    huge.batch = INT64_C(1) << 40;
+    huge.m = INT64_C(1) << 30;
+    CHECK_EQ_INT(dt_cuda_conv_split_bytes(&huge, 2, &bytes), DUCTILE_ERR_SHAPE);
+    CHECK_EQ_STR(ductile_last_error(),
+                 "split-K convolution: 2 slices of 1099511627776 x 1073741824 x 7 x 7 floats overflow size_t");
+    /* The kernel's scratch at those shapes: the split sums where the GPU takes a split (a
+     * multiple of one slice's floats), else none. */
+    ductile_tensor t = {.name = "t", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *xw[2] = {&t, &t};
+    dt_cu_conv_params *p = conv_prepare("Conv", NULL, 0, xw, 2);
+    if (!p) return;
+    static const int dtypes[] = {DUCTILE_FLOAT32, DUCTILE_FLOAT16, DUCTILE_BFLOAT16};
+    for (int i = 0; i < 3; i++) {
+        int dt = dtypes[i];
+        dt_view v[2] = {{.dtype = dt, .rank = 4, .dims = {1, 320, 7, 7}}, {.dtype = dt, .rank = 4, .dims = {96, 320, 1, 1}}};
+        dt_view y = {.dtype = dt, .rank = 4, .dims = {1, 96, 7, 7}};
+        bytes = 1;
+        CHECK_EQ_INT(dt_cuda_conv_kernel.scratch(p, v, &y, 1, &bytes), DUCTILE_OK);
+        bool split = dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_POINTWISE32_SPLITK);
+        CHECK(split ? bytes > 0 && bytes % ((size_t)96 * 49 * 4) == 0 : bytes == 0);
+        CHECK(bytes == dt_cuda_conv_own_scratch(&g, dt));
+        v[0].dims[2] = v[0].dims[3] = y.dims[2] = y.dims[3] = 112; /* fills the GPU: none */
+        CHECK_EQ_INT(dt_cuda_conv_kernel.scratch(p, v, &y, 1, &bytes), DUCTILE_OK);
+        CHECK(bytes == 0);
+    }
+    conv_free(p);
+}
+
 /* supports(): pools the kernel cannot compute go to the host at load (they used to reach the
  * kernel and fail at run: "the cuda pooling kernel takes 1-D and 2-D windows"). */
 static void check_pool_placement(void)
@@ -461,6 +712,8 @@ int main(void)
     check_prepare_nn();
     check_prepare_shape();
     check_prepare_matmul();
+    check_prepare_conv();
+    check_conv_scratch();
     check_pool_placement();
     check_kernel_paths();
     static ductile_layer layers[LAYERS];

@@ -2,7 +2,8 @@
  * on suite models (GPU only; skips with "no CUDA device found"): the engine built for CUDA
  * stores one tactic per layer; the test overwrites every conv's stored tactic with one id
  * (layers where it does not apply fall back to the backend's default) and every matmul's
- * with one heuristic rank, runs, and compares with the CPU engine (rel-L2 <= 1e-4). The
+ * with one heuristic rank, compiles those layers again (the run reads the tactic from its
+ * params), runs, and compares with the CPU engine (rel-L2 <= 1e-4). The
  * convolutions again in FP16 / BF16 engines (half tensors, float32 I/O; the own kernels'
  * half instantiations and cuDNN's half algorithms), against the CPU's float32 (rel-L2 <= 1e-2,
  * test_cuda.py's bound for half engines). */
@@ -10,6 +11,7 @@
 
 #include "ductile.h"
 #include "backend/cuda/conv_own.h"
+#include "backend/cuda/layers.h"
 #include "backend/backend.h"
 #include "runtime/engine_impl.h"
 
@@ -78,16 +80,27 @@ static double rel_l2(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* Sets the stored tactic (profile 0) of every layer of those ops to id; returns how many. */
+/* Sets the stored tactic (profile 0) of every layer of those ops to id and compiles the
+ * layer again (the kernels read their tactic from the params prepare made at load, never
+ * from the attribute: without the new prepare the run would keep the built one); returns
+ * how many. */
 static int force(ductile_engine *e, const char *op1, const char *op2, int64_t id)
 {
     int n = 0;
     for (int i = 0; i < e->net->n_layers; i++) {
         ductile_layer *L = e->net->layers[i];
-        if (strcmp(L->op_type, op1) && strcmp(L->op_type, op2)) continue;
+        dt_plan_layer *pl = &e->plan.layers[i];
+        if ((strcmp(L->op_type, op1) && strcmp(L->op_type, op2)) || pl->value || pl->fallback) continue;
         for (int a = 0; a < L->n_attr; a++)
             if (!strcmp(L->attrs[a].name, "tactic") && L->attrs[a].n >= 1) {
                 ((int64_t *)L->attrs[a].ints)[0] = id;
+                CHECK(pl->layer == L);
+                CHECK_EQ_INT(dt_plan_compile(pl, e->backend), DUCTILE_OK);
+                /* What the run reads now. */
+                bool conv = !strcmp(L->op_type, "Conv") || !strcmp(L->op_type, "FusedConv");
+                const dt_cu_conv_params *cp = pl->params;
+                const dt_cu_matmul_params *mp = pl->params;
+                CHECK(pl->params && (conv ? cp->n_tactic >= 1 && cp->tactic[0] == id : mp->n_tactic >= 1 && mp->tactic[0] == id));
                 n++;
                 break;
             }

@@ -354,7 +354,6 @@ static void check_cpu_refuses_half_layers(void)
  * The lowered network must pass the shape pass (every op admits its dtypes) and keep every
  * layer the device ran in float32 on the device. */
 static const dt_backend *cuda;
-static dt_kernel_fn fcuda_find(const char *op) { return cuda->find_kernel(op); }
 static const dt_kernel *fcuda_kernel(const char *op) { return cuda->kernel ? cuda->kernel(op) : NULL; }
 static bool fcuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out)
 {
@@ -363,8 +362,7 @@ static bool fcuda_supports(const ductile_layer *L, const dt_view *in, const dt_v
 
 static dt_backend fcuda = {
     .name = "fake-cuda",
-    .kernel = fcuda_kernel,
-    .find_kernel = fcuda_find,
+    .kernel = fcuda_kernel, /* every CUDA kernel is compiled: no adapter */
     .supports = fcuda_supports,
     .alloc = fake_alloc,
     .release = fake_release,

@@ -232,7 +232,6 @@ const dt_backend *dt_backend_cuda(void)
     static const dt_backend cuda = {
         .name = "cuda",
         .kernel = dt_cuda_kernel,
-        .find_kernel = dt_cuda_kernel_find,
         .supports = dt_cuda_supports,
         .tactics = dt_cuda_tactics,
         .kernel_path = dt_cuda_kernel_path,

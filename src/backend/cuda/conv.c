@@ -7,10 +7,20 @@
  * shapes and tactic (the context's plan cache). The layer's tactic (timed by the builder,
  * conv_own.h) picks a cuDNN algorithm or one of the project's own kernels (conv_own.c, float32,
  * float16 and bfloat16); without one, depthwise convs run on the own kernel and the rest on
- * cuDNN's heuristic algorithm. */
+ * cuDNN's heuristic algorithm.
+ * Compiled (layers.h): prepare reads the attributes (the conv reader the CPU uses), the
+ * activation and its parameters, the TF32 mark and the tactics once; the run computes the
+ * geometry from them and the views (auto_pad's pads follow the shapes). The own kernels'
+ * split-K sums are the context's scratch; cuDNN's workspace stays the context's state (its
+ * size is known only once cuDNN planned the algorithm: the first run at a set of shapes grows
+ * it, later runs allocate nothing). */
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/layers.h"
+#include "core/alloc.h"
+#include "core/checked.h"
 #include "core/status.h"
+#include "ops/defaults.h"
 #include "ops/fused.h"
 #include "ops/linalg.h"
 
@@ -42,34 +52,9 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
            !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid");
 }
 
-int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1)
-{
-    const char *a = dt_attr_string(L, "activation", "");
-    *p0 = *p1 = 0.f;
-    if (!a[0]) return DT_CU_IDENTITY;
-    if (!strcmp(a, "Relu")) return DT_CU_RELU;
-    if (!strcmp(a, "Sigmoid")) return DT_CU_SIGMOID;
-    if (!strcmp(a, "Clip")) {
-        *p0 = dt_attr_float(L, "act_min", -INFINITY);
-        *p1 = dt_attr_float(L, "act_max", INFINITY);
-        return DT_CU_CLIP;
-    }
-    *p0 = dt_attr_float(L, "act_alpha", 0.2f);
-    *p1 = dt_attr_float(L, "act_beta", 0.5f);
-    return !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH : DT_CU_HARDSIGMOID;
-}
-
-/* The epilogue as cuDNN's conv-bias-activation computes it with `algo`: its activation mode,
- * or -1 where it does not (the project's epilogue kernel runs instead). */
-typedef struct dt_conv_epi {
-    const void *bias, *res;
-    int act;
-    float p0, p1;
-} dt_conv_epi;
-
 /* Float32 only: with half data cuDNN wants the bias in the data type and runs the fused
  * call on fewer algorithms; the epilogue kernel takes the halves as they are. */
-static int dt_cudnn_fused_mode(const dt_conv_epi *e, int dtype, cudnnConvolutionFwdAlgo_t algo)
+static int dt_cudnn_fused_mode(const dt_cu_conv_epi *e, int dtype, cudnnConvolutionFwdAlgo_t algo)
 {
     if (!e->bias || dtype != DUCTILE_FLOAT32) return -1;
     if (e->act == DT_CU_RELU) return CUDNN_ACTIVATION_RELU;
@@ -90,7 +75,7 @@ static cudnnDataType_t dt_cudnn_type(int dtype)
  * float32 accumulation; float32 keeps FMA math unless the layer allows TF32
  * (ductile_builder_flag TF32). */
 static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, int algo_forced,
-                                   const dt_conv_epi *epi, dt_cuda_plan *p)
+                                   const dt_cu_conv_epi *epi, dt_cuda_plan *p)
 {
     cudnnDataType_t dt = dt_cudnn_type(dtype);
     cudnnMathType_t math = dtype != DUCTILE_FLOAT32 || tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
@@ -161,7 +146,7 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
 
 /* The convolution on cuDNN with algorithm `algo` (< 0: the heuristic's); *done: the epilogue
  * too (conv-bias-activation). */
-static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *g, int algo, const dt_conv_epi *epi,
+static ductile_status dt_conv_cudnn(const dt_cu_conv_params *cp, const dt_conv_geom *g, int algo, const dt_cu_conv_epi *epi,
                                     const dt_view *in, dt_view *out, dt_exec *ex, bool *done)
 {
     dt_cuda_state *st = ex->state;
@@ -169,10 +154,10 @@ static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *
     /* Attributes are fixed per layer: the input dims and the channel count decide the rest. */
     int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1], algo};
     bool hit;
-    dt_cuda_plan *p = dt_cuda_plan_slot(st, L, key, &hit);
+    dt_cuda_plan *p = dt_cuda_plan_slot(st, cp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
     ductile_status s = hit ? DUCTILE_OK
-                           : dt_conv_plan(st, g, out[0].dtype, dt_attr_int(L, "tf32", 0) != 0, algo, epi, p);
+                           : dt_conv_plan(st, g, out[0].dtype, cp->tf32, algo, epi, p);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
@@ -198,34 +183,130 @@ static ductile_status dt_conv_cudnn(const ductile_layer *L, const dt_conv_geom *
                                             out[0].data), "convolution");
 }
 
-ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
+/* ---- the compiled layer ---- */
+
+/* FusedConv's activation as the epilogue kernels take it; DUCTILE_ERR_UNSUPPORTED for a name
+ * no backend computes (the CPU's refusal, word for word). Defaults: ops/defaults.h, as the
+ * CPU's. */
+static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e)
+{
+    const char *a = dt_attr_string(L, "activation", "");
+    e->act = !a[0] ? DT_CU_IDENTITY
+           : !strcmp(a, "Relu") ? DT_CU_RELU
+           : !strcmp(a, "Sigmoid") ? DT_CU_SIGMOID
+           : !strcmp(a, "Clip") ? DT_CU_CLIP
+           : !strcmp(a, "HardSigmoid") ? DT_CU_HARDSIGMOID
+           : !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH
+           : -1;
+    if (e->act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", a);
+    if (e->act == DT_CU_CLIP) {
+        e->p0 = dt_attr_float(L, "act_min", DT_CLIP_NO_MIN);
+        e->p1 = dt_attr_float(L, "act_max", DT_CLIP_NO_MAX);
+    } else if (e->act == DT_CU_HARDSIGMOID || e->act == DT_CU_HARDSWISH) {
+        e->p0 = dt_attr_float(L, "act_alpha", DT_HARDSIGMOID_ALPHA);
+        e->p1 = dt_attr_float(L, "act_beta", DT_HARDSIGMOID_BETA);
+    }
+    return DUCTILE_OK;
+}
+
+/* A stored tactic: 0 (none), a cuDNN algorithm or an own kernel (conv_own.h). */
+static bool dt_conv_tactic_known(int64_t t)
+{
+    return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_TC_IGEMM_SPLITK);
+}
+
+/* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
+ * tactics that no CUDA build stores (a damaged engine). What the CUDA kernels cannot run
+ * (auto_pad, packed weights, asymmetric pads, 3-D) is dt_cuda_conv_supports's: the host's. */
+static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 {
     bool fused = !strcmp(L->op_type, "FusedConv");
-    dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
-    if (g.pb[0] != g.pe[0] || g.pb[1] != g.pe[1])
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads");
-    int tactic = dt_cuda_layer_tactic(L, ex);
-    if (!tactic && dt_cuda_conv_own_applies(&g, out[0].dtype, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE) {
-        if (dt_cuda_conv_own_applies(&g, out[0].dtype, tactic)) return dt_cuda_conv_own_run(L, &g, tactic, in, out, ex);
-        if (ex->tactic) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", tactic);
-        tactic = 0; /* a profile's choice at its opt shapes that does not apply here */
-    }
-    int algo = tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8 ? tactic - DT_CUDA_CONV_CUDNN : -1;
-    dt_conv_epi epi = {
-        .bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL,
-        .res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL,
-        .act = DT_CU_IDENTITY,
+    dt_cu_conv_epi epi = {.act = DT_CU_IDENTITY};
+    if (fused) DT_TRY(dt_conv_act_read(L, &epi));
+    int64_t n = 0;
+    const int64_t *t = dt_attr_ints(L, "tactic", &n);
+    if (!t) n = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!dt_conv_tactic_known(t[i]))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CUDA conv tactic",
+                           (long long)i, (long long)t[i]);
+    size_t bytes;
+    if (!dt_mul_size((size_t)n, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_cu_conv_params), &bytes))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' has %lld values", (long long)n);
+    dt_cu_conv_params *p = dt_malloc(bytes);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
+    *p = (dt_cu_conv_params){
+        .L = L,
+        .epi = epi,
+        .has_bias = L->n_in > DT_FC_B && L->in[DT_FC_B],
+        .has_res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R],
+        .tf32 = dt_attr_int(L, "tf32", 0) != 0,
+        .n_tactic = n,
     };
-    if (fused) epi.act = dt_cuda_conv_act(L, &epi.p0, &epi.p1);
+    dt_conv_attrs_read(L, &p->conv);
+    if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
+    *out = p;
+    return DUCTILE_OK;
+}
+
+int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
+{
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    if (!tactic && dt_cuda_conv_own_applies(g, dtype, DT_CUDA_CONV_DEPTHWISE)) return DT_CUDA_CONV_DEPTHWISE;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
+    if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;
+    return tactic;
+}
+
+/* The geometry at these shapes, of the convs the kernels compute: 1-D and 2-D, symmetric pads
+ * (cuDNN's; dt_cuda_conv_supports sends the others to the host, so these refusals name a
+ * layer that reached the kernel anyway). */
+static ductile_status dt_conv_geom_at(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g)
+{
+    DT_TRY(dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &in[DT_FC_W], g));
+    if (g->spatial > 2)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda convolution takes 1-D and 2-D convs (got %d spatial dims)",
+                       g->spatial);
+    if (g->pb[0] != g->pe[0] || g->pb[1] != g->pe[1])
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads (got begins %lld, %lld and ends %lld, %lld)",
+                       (long long)g->pb[0], (long long)g->pb[1], (long long)g->pe[0], (long long)g->pe[1]);
+    return DUCTILE_OK;
+}
+
+/* The own kernels' split-K sums (the most of any split tactic that applies here); shapes the
+ * run refuses: none. */
+static ductile_status dt_conv_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                      size_t *bytes)
+{
+    (void)threads;
+    dt_conv_geom g;
+    *bytes = 0;
+    if (dt_conv_geom_at(params, in, &g) == DUCTILE_OK) *bytes = dt_cuda_conv_own_scratch(&g, out[0].dtype);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_conv_params *p = params;
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geom_at(p, in, &g));
+    dt_cu_conv_epi epi = p->epi;
+    epi.bias = p->has_bias ? in[DT_FC_B].data : NULL;
+    epi.res = p->has_res ? in[DT_FC_R].data : NULL;
+    int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
+    if (tactic < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", ex->tactic);
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE) return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
+    int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
     bool done;
-    ductile_status s = dt_conv_cudnn(L, &g, algo, &epi, in, out, ex, &done);
+    ductile_status s = dt_conv_cudnn(p, &g, algo, &epi, in, out, ex, &done);
     /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
-    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(L, &g, -1, &epi, in, out, ex, &done);
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(p, &g, -1, &epi, in, out, ex, &done);
     if (s || done) return s;
     if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
     return dt_cuda_check(dt_cu_epilogue(out[0].dtype, out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act,
                                         epi.p0, epi.p1, ex->stream),
                          "conv epilogue");
 }
+
+const dt_kernel dt_cuda_conv_kernel = {dt_conv_prepare, dt_conv_scratch, dt_conv_run};

@@ -1,6 +1,6 @@
 /* Conv and FusedConv on the CUDA backend's own kernels (conv_own.h): the checks of which
- * geometry each kernel computes, and the launch with the layer's bias, residual and
- * activation fused. */
+ * geometry each kernel computes, the split-K sums they keep in the context's scratch, and the
+ * launch with the layer's bias, residual and activation fused. */
 #include "backend/cuda/conv_own.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -9,7 +9,6 @@
 #include <cuda_runtime_api.h>
 
 #include <stdint.h>
-#include <string.h>
 
 /* The GPU's multiprocessors (0: unknown), read once. */
 static int dt_sm_count(void)
@@ -41,20 +40,29 @@ static bool dt_tensor_cores(void)
     return major >= 8;
 }
 
-/* Split K for the implicit GEMM with tile x tile blocks: slices enough for two blocks per
- * multiprocessor, each slice at least 64 deep (four steps of the 32x32 kernel's K loop, two of
- * the tensor-core kernel's); 1: no split. */
-static int dt_splitk(const dt_conv_geom *g, int64_t tile)
+int dt_cuda_conv_splitk(const dt_conv_geom *g, int tile, int sms)
 {
     int64_t P = g->out[0] * g->out[1], K = g->c / g->group * g->k[0] * g->k[1];
     int64_t blocks = (P + tile - 1) / tile * ((g->m / g->group + tile - 1) / tile) * g->batch * g->group;
-    int64_t want = 2 * (int64_t)dt_sm_count();
+    int64_t want = 2 * (int64_t)sms;
     if (blocks <= 0 || blocks * 2 > want) return 1;
     int64_t s = (want + blocks - 1) / blocks, most = K / 64;
     if (s > most) s = most;
     if (s > 64) s = 64;
     if (g->batch * g->group * s > 65535) return 1;
     return s < 2 ? 1 : (int)s;
+}
+
+ductile_status dt_cuda_conv_split_bytes(const dt_conv_geom *g, int split, size_t *bytes)
+{
+    size_t elems = 0;
+    *bytes = 0;
+    if (!dt_mul_size((size_t)split, (size_t)g->batch, &elems) || !dt_mul_size(elems, (size_t)g->m, &elems) ||
+        !dt_mul_size(elems, (size_t)g->out[0], &elems) || !dt_mul_size(elems, (size_t)g->out[1], &elems) ||
+        !dt_mul_size(elems, sizeof(float), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "split-K convolution: %d slices of %lld x %lld x %lld x %lld floats overflow size_t",
+                       split, (long long)g->batch, (long long)g->m, (long long)g->out[0], (long long)g->out[1]);
+    return DUCTILE_OK;
 }
 
 static bool dt_is_tc(int tactic)
@@ -80,7 +88,7 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
                  g->in[0] < (1 << 28) && g->in[1] < (1 << 28) && g->k[0] * g->d[0] < (1 << 28) &&
                  g->k[1] * g->d[1] < (1 << 28) && g->s[0] < (1 << 12) && g->s[1] < (1 << 12);
     if (dt_is_tc(tactic) && (dtype == DUCTILE_FLOAT32 || !dt_tensor_cores())) return false;
-    if (dt_is_split(tactic) && dt_splitk(g, dt_is_tc(tactic) ? 64 : 32) < 2) return false;
+    if (dt_is_split(tactic) && dt_cuda_conv_splitk(g, dt_is_tc(tactic) ? 64 : 32, dt_sm_count()) < 2) return false;
     switch (tactic) {
     case DT_CUDA_CONV_DEPTHWISE: return g->group == g->c && g->group > 1;
     case DT_CUDA_CONV_POINTWISE64:
@@ -99,17 +107,29 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     return false;
 }
 
-ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
+size_t dt_cuda_conv_own_scratch(const dt_conv_geom *g, int dtype)
+{
+    static const int split[] = {DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM32_SPLITK,
+                                DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK};
+    size_t most = 0;
+    for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
+        size_t bytes = 0;
+        if (!dt_cuda_conv_own_applies(g, dtype, split[i]) ||
+            dt_cuda_conv_split_bytes(g, dt_cuda_conv_splitk(g, dt_is_tc(split[i]) ? 64 : 32, dt_sm_count()), &bytes))
+            continue; /* sizes that overflow: the run names them */
+        if (bytes > most) most = bytes;
+    }
+    return most;
+}
+
+ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_cu_conv_epi *e, const dt_view *in,
                                     dt_view *out, dt_exec *ex)
 {
-    bool fused = !strcmp(L->op_type, "FusedConv");
     int dtype = out[0].dtype;
-    const void *bias = L->n_in > DT_FC_B && L->in[DT_FC_B] ? in[DT_FC_B].data : NULL;
-    const void *res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R] ? in[DT_FC_R].data : NULL;
     /* One element type for every operand: the kernels read them all as dtype. */
     static const char *const slot[] = {"input", "weights", "bias", "residual"};
     for (int k = 0; k < 4; k++) {
-        bool used = k < DT_FC_B || (k == DT_FC_B && bias) || (k == DT_FC_R && res);
+        bool used = k < DT_FC_B || (k == DT_FC_B && e->bias) || (k == DT_FC_R && e->res);
         if (used && in[k].dtype != dtype)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "own convolution kernel %d: the %s is %s, the output %s", tactic,
                            slot[k], ductile_dtype_name((ductile_dtype)in[k].dtype),
@@ -118,12 +138,11 @@ ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *
     dt_cu_conv c = {
         .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],
         .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1], .ph = g->pb[0], .pw = g->pb[1],
-        .dh = g->d[0], .dw = g->d[1], .group = g->group,
+        .dh = g->d[0], .dw = g->d[1], .group = g->group, .act = e->act, .p0 = e->p0, .p1 = e->p1,
     };
-    c.act = fused ? dt_cuda_conv_act(L, &c.p0, &c.p1) : DT_CU_IDENTITY;
     if (tactic == DT_CUDA_CONV_DEPTHWISE)
-        return dt_cuda_check(dt_cu_conv_depthwise(dtype, in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c,
-                                                  ex->stream), "depthwise convolution");
+        return dt_cuda_check(dt_cu_conv_depthwise(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
+                                                  &c, ex->stream), "depthwise convolution");
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||
@@ -131,17 +150,16 @@ ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *
     int split = 1;
     float *part = NULL;
     if (dt_is_split(tactic)) {
-        /* The slices' float32 sums in the context's workspace (sized here: the first run grows it). */
-        dt_cuda_state *st = ex->state;
-        split = dt_splitk(g, tile ? 32 : 64);
-        size_t elems = 0, bytes = 0;
-        if (!dt_mul_size((size_t)split, (size_t)g->batch, &elems) || !dt_mul_size(elems, (size_t)g->m, &elems) ||
-            !dt_mul_size(elems, (size_t)(g->out[0] * g->out[1]), &elems) || !dt_mul_size(elems, sizeof(float), &bytes))
-            return dt_fail(DUCTILE_ERR_SHAPE, "split-K convolution: %d slices of %lld x %lld x %lld floats overflow size_t",
-                           split, (long long)g->batch, (long long)g->m, (long long)(g->out[0] * g->out[1]));
-        DT_TRY(dt_cuda_workspace(st, bytes));
-        part = st->ws;
+        /* The slices' float32 sums in the context's scratch, which dt_cuda_conv_own_scratch
+         * sized at these shapes: the run allocates nothing. */
+        size_t bytes = 0;
+        split = dt_cuda_conv_splitk(g, tile ? 32 : 64, dt_sm_count());
+        DT_TRY(dt_cuda_conv_split_bytes(g, split, &bytes));
+        if (!ex->scratch || ex->scratch_bytes < bytes)
+            return dt_fail(DUCTILE_ERR_INTERNAL, "split-K convolution: %d slices need %zu bytes of scratch; the context gave %zu",
+                           split, bytes, ex->scratch ? ex->scratch_bytes : (size_t)0);
+        part = ex->scratch;
     }
-    return dt_cuda_check(dt_cu_conv_igemm(dtype, in[DT_FC_X].data, in[DT_FC_W].data, bias, res, out[0].data, &c, tile, pw,
-                                          part, split, ex->stream), "implicit GEMM convolution");
+    return dt_cuda_check(dt_cu_conv_igemm(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c, tile,
+                                          pw, part, split, ex->stream), "implicit GEMM convolution");
 }

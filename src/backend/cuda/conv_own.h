@@ -59,17 +59,37 @@ int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bi
 int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                      const dt_cu_conv *g, int tile, int pointwise, float *part, int split, void *stream);
 
+/* The epilogue a conv layer computes after the convolution: bias and residual (NULL: none,
+ * pointers of the run's views), activation (DT_CU_IDENTITY, _RELU, _SIGMOID, _CLIP,
+ * _HARDSIGMOID, _HARDSWISH) and its parameters (Clip: min, max; the hard ones: alpha, beta).
+ * What prepare read from the layer (conv.c), for cuDNN's conv-bias-activation, the epilogue
+ * kernel and the own kernels alike. */
+typedef struct dt_cu_conv_epi {
+    const void *bias, *res;
+    int act;
+    float p0, p1;
+} dt_cu_conv_epi;
+
 /* Whether own kernel `tactic` computes this geometry with tensors of `dtype` (a ductile_dtype:
- * float32, float16 or bfloat16). */
+ * float32, float16 or bfloat16) on this GPU. */
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic);
-/* Runs the layer with own kernel `tactic` (one that applies). */
-ductile_status dt_cuda_conv_own_run(const ductile_layer *L, const dt_conv_geom *g, int tactic, const dt_view *in,
+/* The K slices of a split-K tactic whose blocks are tile x tile (32; the tensor-core ones 64)
+ * on a GPU of `sms` multiprocessors: enough for two blocks per multiprocessor, each slice at
+ * least 64 deep; 1: no split (the grid fills the GPU, or sms is 0: no GPU). */
+int dt_cuda_conv_splitk(const dt_conv_geom *g, int tile, int sms);
+/* The float32 partial sums of `split` slices (split * n * m * oh * ow floats) in bytes;
+ * DUCTILE_ERR_SHAPE naming the sizes when they overflow size_t. */
+ductile_status dt_cuda_conv_split_bytes(const dt_conv_geom *g, int split, size_t *bytes);
+/* The scratch the own kernels need at this geometry: the most any split-K tactic that
+ * applies here needs (the stored tactic is the profile's, the builder's timing runs each). */
+size_t dt_cuda_conv_own_scratch(const dt_conv_geom *g, int dtype);
+/* Runs own kernel `tactic` (one that applies) with the epilogue e; the split-K tactics keep
+ * their partial sums in ex->scratch (dt_cuda_conv_own_scratch's bytes). */
+ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_cu_conv_epi *e, const dt_view *in,
                                     dt_view *out, dt_exec *ex);
-/* The activation code of a FusedConv (DT_CU_IDENTITY for Conv) and its parameters. */
-int dt_cuda_conv_act(const ductile_layer *L, float *p0, float *p1);
 /* dt_backend.kernel_path (tactics.c): which kernel a Conv / FusedConv runs at these shapes
- * for the profile ("own_dw_f16", "own_igemm32_splitk_f32", "cudnn_algo1", "cudnn_heuristic");
- * NULL for other ops. */
+ * for the profile ("own_dw_f16", "own_igemm32_splitk_f32", "cudnn_algo1", "cudnn_heuristic"),
+ * from its compiled params; NULL for other ops. */
 const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
                                 int profile, int threads);
 

@@ -138,14 +138,12 @@ ductile_status dt_cuda_check(int err, const char *what);
 /* Ensures the state's workspace holds `bytes`. */
 ductile_status dt_cuda_workspace(dt_cuda_state *st, size_t bytes);
 
-/* Tactics (tactics.c): the backend's list for the builder, and the id a run uses: the
- * builder's (dt_exec.tactic) or the layer's stored choice for the context's profile; 0: none.
- * MatMul, Gemm: the rank in cuBLASLt's heuristic (1..DT_CUDA_LT_TACTICS). */
+/* Tactics (tactics.c): the backend's list for the builder (the id a run uses comes from its
+ * compiled params: dt_cuda_params_tactic, layers.h). MatMul, Gemm: the rank in cuBLASLt's
+ * heuristic (1..DT_CUDA_LT_TACTICS). */
 enum { DT_CUDA_LT_TACTICS = 4 };
 int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
-int dt_cuda_layer_tactic(const ductile_layer *L, const dt_exec *ex);
 
-ductile_status dt_cuda_conv_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex);
 bool dt_cuda_conv_supports(const ductile_layer *L);
 bool dt_cuda_gemm_supports(const ductile_layer *L);
 
@@ -157,10 +155,9 @@ void dt_cuda_graph_free(void *graph);
 void dt_cuda_state_memory(const void *state, size_t *bytes, uint64_t *stamp);
 
 /* The kernel table (layers.c): the compiled kernel of an op type (dt_backend.kernel; the
- * kernels: layers.h), and the adapter (dt_backend.find_kernel) for the ops not compiled yet
- * (Conv, FusedConv). Both are data: neither needs a device. */
+ * kernels: layers.h). Every CUDA kernel is compiled: the backend has no adapter
+ * (dt_backend.find_kernel NULL). Data: needs no device. */
 const dt_kernel *dt_cuda_kernel(const char *op_type);
-dt_kernel_fn dt_cuda_kernel_find(const char *op_type);
 bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *out);
 
 #ifdef __cplusplus

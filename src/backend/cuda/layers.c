@@ -1,9 +1,8 @@
 /* The CUDA backend's kernel table and its placement rule (dt_cuda_supports): which op types
- * have a kernel here, and which layers of them the kernels take. The kernels are compiled
- * (layers.h; layers_eltwise.c, layers_shape.c, layers_nn.c, matmul.c), except the
- * convolutions (conv.c), still on the old signature through the adapter. Layers the table
- * lacks, or whose dtypes or attributes dt_cuda_supports refuses, run on the host (the
- * runtime's "cpu fallback"). */
+ * have a kernel here, and which layers of them the kernels take. Every kernel is compiled
+ * (layers.h; layers_eltwise.c, layers_shape.c, layers_nn.c, matmul.c, conv.c): the backend
+ * has no adapter. Layers the table lacks, or whose dtypes or attributes dt_cuda_supports
+ * refuses, run on the host (the runtime's "cpu fallback"). */
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
 #include "core/dtype.h"
@@ -29,6 +28,7 @@ ductile_status dt_cuda_layer_prepare(const ductile_layer *L, void **out)
 /* ---- the table ---- */
 
 static const struct { const char *op; const dt_kernel *k; } dt_cuda_kernels[] = {
+    {"Conv", &dt_cuda_conv_kernel}, {"FusedConv", &dt_cuda_conv_kernel},
     {"MatMul", &dt_cuda_matmul_kernel}, {"Gemm", &dt_cuda_gemm_kernel},
     {"Softmax", &dt_cuda_softmax_kernel}, {"LogSoftmax", &dt_cuda_softmax_kernel},
     {"LayerNormalization", &dt_cuda_layernorm_kernel},
@@ -48,13 +48,6 @@ const dt_kernel *dt_cuda_kernel(const char *op)
     if (dt_cuda_reduce_code(op) >= 0) return &dt_cuda_reduce_kernel;
     for (size_t i = 0; i < sizeof dt_cuda_kernels / sizeof dt_cuda_kernels[0]; i++)
         if (!strcmp(dt_cuda_kernels[i].op, op)) return dt_cuda_kernels[i].k;
-    return NULL;
-}
-
-/* The adapter: the convolutions read their attributes on each run until conv.c is compiled. */
-dt_kernel_fn dt_cuda_kernel_find(const char *op)
-{
-    if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_cuda_conv_run;
     return NULL;
 }
 

@@ -1,7 +1,9 @@
 /* The CUDA backend's compiled layers (backend.h, "compiled layers"): what each kernel's
  * prepare reads from its layer once, at load, so that its run reads only these params and the
  * views: no attribute lookups, no string compares (op names become codes in prepare), no
- * allocation (the cuBLASLt workspace is the context's scratch).
+ * allocation (the cuBLASLt workspace and the own convs' split-K sums are the context's
+ * scratch; cuDNN's workspace, whose size only cuDNN's plan knows, is the context's state,
+ * grown on the first run at a set of shapes, never after).
  *
  * prepare runs when the engine is loaded, before supports() decides which layers fall back to
  * the host (runtime/engine.c): it must accept every layer the host runs, so it refuses only
@@ -14,7 +16,9 @@
 #ifndef DT_CUDA_LAYERS_H
 #define DT_CUDA_LAYERS_H
 
+#include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
+#include "ops/linalg.h"
 #include "ops/nn.h"
 #include "ops/shape.h"
 
@@ -104,6 +108,20 @@ typedef struct dt_cu_matmul_params {
     int64_t tactic[];           /* the layer's `tactic`, one per profile */
 } dt_cu_matmul_params;
 
+/* Conv and FusedConv (conv.c): the attributes through the reader the CPU's conv uses (the
+ * geometry, auto_pad's pads included, is computed from them per set of shapes), the epilogue
+ * (activation code and parameters; bias and residual given), the TF32 mark and the tactic per
+ * profile (conv_own.h's ids), as the builder stored them. */
+typedef struct dt_cu_conv_params {
+    const ductile_layer *L;     /* the plan cache's key */
+    dt_conv_attrs conv;
+    dt_cu_conv_epi epi;         /* act, p0, p1; bias and res NULL (set per run) */
+    bool has_bias, has_res;     /* input 2 given; FusedConv's input 3 given */
+    bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
+    int64_t n_tactic;
+    int64_t tactic[];           /* the layer's `tactic`, one per profile */
+} dt_cu_conv_params;
+
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
 extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,
     dt_cuda_isnan_kernel, dt_cuda_not_kernel, dt_cuda_cast_kernel;
@@ -111,7 +129,7 @@ extern const dt_kernel dt_cuda_transpose_kernel, dt_cuda_gather_kernel, dt_cuda_
     dt_cuda_expand_kernel, dt_cuda_slice_kernel, dt_cuda_d2s_kernel;
 extern const dt_kernel dt_cuda_softmax_kernel, dt_cuda_layernorm_kernel, dt_cuda_gap_kernel, dt_cuda_pool_kernel,
     dt_cuda_resize_kernel, dt_cuda_reduce_kernel;
-extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel;
+extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel, dt_cuda_conv_kernel;
 
 /* Op type -> code (-1: not of the family); prepare and supports() use them, runs never. */
 int dt_cuda_binary_code(const char *op);
@@ -125,13 +143,20 @@ ductile_status dt_cuda_params_copy(const void *src, size_t bytes, const ductile_
 ductile_status dt_cuda_layer_prepare(const ductile_layer *L, void **out);
 
 /* The tactic a run uses from what prepare stored: the builder's (ex->tactic), else the
- * profile's stored one, else 0 (dt_cuda_layer_tactic's rule, without the lookup). */
+ * profile's stored one, else 0 (none: the kernel's own choice). */
 static inline int dt_cuda_params_tactic(const int64_t *tactic, int64_t n, const dt_exec *ex)
 {
     if (ex->tactic > 0) return ex->tactic;
     if (ex->profile < 0 || ex->profile >= n || tactic[ex->profile] < 0 || tactic[ex->profile] > 1024) return 0;
     return (int)tactic[ex->profile];
 }
+
+/* What a conv runs at geometry g with tensors of dtype (conv.c; kernel_path names the same):
+ * an own kernel's id (one that applies), DT_CUDA_CONV_CUDNN + a cuDNN algorithm, or 0 for
+ * cuDNN's heuristic; -1 when the builder's tactic (ex->tactic) does not apply here. Without a
+ * tactic the own depthwise kernel where it applies; a profile's own tactic that does not
+ * apply at these shapes (chosen at its opt shapes): the heuristic. */
+int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex);
 
 static inline int64_t dt_cuda_count(const dt_view *v)
 {

@@ -1,5 +1,5 @@
 /* The CUDA backend's tactics (dt_backend.tactics): what the builder times per layer at each
- * profile's opt shapes, and how a run finds the choice again.
+ * profile's opt shapes (a run finds the choice in its compiled params: dt_cuda_params_tactic).
  *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
  *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
  *     kernels that compute the geometry (conv_own.h), in float32, float16 and bfloat16 alike,
@@ -7,23 +7,14 @@
  *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at the opt shape. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
- * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path). */
-#include "backend/cuda/conv_own.h"
-#include "backend/cuda/cuda.h"
+ * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
+ * compiled params). */
+#include "backend/cuda/layers.h"
 #include "ops/fused.h"
 
 #include <cudnn.h>
 
 #include <string.h>
-
-int dt_cuda_layer_tactic(const ductile_layer *L, const dt_exec *ex)
-{
-    if (ex->tactic > 0) return ex->tactic;
-    int64_t n = 0;
-    const int64_t *t = dt_attr_ints(L, "tactic", &n);
-    if (!t || ex->profile < 0 || ex->profile >= n || t[ex->profile] < 0 || t[ex->profile] > 1024) return 0;
-    return (int)t[ex->profile];
-}
 
 static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
@@ -89,19 +80,17 @@ static const char *const dt_cudnn_names[8] = {"cudnn_algo0", "cudnn_algo1", "cud
 const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
                                 int profile, int threads)
 {
-    (void)params, (void)threads;
-    if (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv")) return NULL;
+    (void)threads;
+    if (!params || (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv"))) return NULL;
+    const dt_cu_conv_params *p = params;
     dt_conv_geom g;
-    if (L->n_in < 2 || dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return NULL;
-    /* conv.c's choice: the stored tactic; none: the own depthwise kernel where it applies,
-     * else cuDNN's heuristic; an own tactic that does not apply at these shapes: cuDNN's
-     * heuristic too. A stored cuDNN algorithm that cuDNN refuses at these shapes also falls
-     * back to the heuristic, which this name cannot tell (it names the stored one). */
+    if (L->n_in < 2 || dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &in[DT_FC_W], &g)) return NULL;
+    /* conv.c's choice (dt_cuda_conv_choose). A stored cuDNN algorithm that cuDNN refuses at
+     * these shapes falls back to the heuristic, which this name cannot tell (it names the
+     * stored one). */
     int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
-    int tactic = dt_cuda_layer_tactic(L, &(dt_exec){.profile = profile});
-    if (!tactic && dt_cuda_conv_own_applies(&g, dtype, DT_CUDA_CONV_DEPTHWISE)) tactic = DT_CUDA_CONV_DEPTHWISE;
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK &&
-        dt_cuda_conv_own_applies(&g, dtype, tactic))
+    int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile});
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8) return dt_cudnn_names[tactic - DT_CUDA_CONV_CUDNN];
     return "cudnn_heuristic";
