@@ -20,5 +20,6 @@ extern const dt_cpu_kernel dt_cpu_fused[];       /* fused_conv.c */
 extern const dt_cpu_kernel dt_cpu_quant[];     /* quant.c (+ quant_*.c) */
 extern const dt_cpu_kernel dt_cpu_seq[];       /* seq.c (+ seq_*.c) */
 extern const dt_cpu_kernel dt_cpu_vision[];    /* vision.c (+ vision_*.c) */
+extern const dt_cpu_kernel dt_cpu_ml[];        /* ml.c (domain ai.onnx.ml) */
 
 #endif
