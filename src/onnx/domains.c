@@ -15,6 +15,8 @@ static const struct { const char *domain, *op_type; } dt_domain_ops[] = {
     {"ai.onnx.ml", "Binarizer"},
     {"ai.onnx.ml", "ArrayFeatureExtractor"},
     {"ai.onnx.ml", "TreeEnsemble"},
+    /* Preview ops (ops/nn_flex.c). */
+    {"ai.onnx.preview", "FlexAttention"},
 };
 
 #define DT_N_DOMAIN_OPS (sizeof dt_domain_ops / sizeof dt_domain_ops[0])
