@@ -22,5 +22,7 @@ extern const dt_opdef dt_ops_seq[];
 extern const dt_opdef dt_ops_vision[];
 /* Domain ai.onnx.ml: Binarizer, ArrayFeatureExtractor, TreeEnsemble (ml.c) */
 extern const dt_opdef dt_ops_ml[];
+/* Random generators shaped like their input: RandomUniformLike, Bernoulli (random.c) */
+extern const dt_opdef dt_ops_random[];
 
 #endif

@@ -21,5 +21,6 @@ extern const dt_cpu_kernel dt_cpu_quant[];     /* quant.c (+ quant_*.c) */
 extern const dt_cpu_kernel dt_cpu_seq[];       /* seq.c (+ seq_*.c) */
 extern const dt_cpu_kernel dt_cpu_vision[];    /* vision.c (+ vision_*.c) */
 extern const dt_cpu_kernel dt_cpu_ml[];        /* ml.c (domain ai.onnx.ml) */
+extern const dt_cpu_kernel dt_cpu_random[];    /* random_ops.c */
 
 #endif
