@@ -3,6 +3,7 @@
 #include "core/alloc.h"
 #include "core/status.h"
 #include "ops/op.h"
+#include "ops/random.h"
 #include "runtime/engine_impl.h"
 
 #include <stdlib.h>
@@ -146,7 +147,7 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->in[k] && !L->in[k]->data) all_const = false;
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
-        if (!all_const) continue;
+        if (!all_const || dt_op_draws_random(L->op_type)) continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)

@@ -3,9 +3,11 @@
  * RandomState (backend/cpu/random.h): with the 'seed' attribute the output is reproducible
  * and equal to ONNX's reference; without it each run draws a fresh seed. */
 #include "ops/families.h"
+#include "ops/random.h"
 #include "core/status.h"
 
 #include <math.h>
+#include <string.h>
 
 static bool dt_random_float(int d)
 {
@@ -42,6 +44,11 @@ static ductile_status dt_random_infer(const ductile_layer *L, const dt_view *in,
     out[0].dtype = to;
     out[0].data = NULL;
     return DUCTILE_OK;
+}
+
+bool dt_op_draws_random(const char *op_type)
+{
+    return !strcmp(op_type, "RandomUniformLike") || !strcmp(op_type, "Bernoulli");
 }
 
 const dt_opdef dt_ops_random[] = {

@@ -79,3 +79,25 @@ def test_unseeded_draws_differ_between_runs_and_bad_probabilities_are_refused():
     x = np.zeros(shape, np.float32)
     a, b = u.run({"x": x})["y"], u.run({"x": x})["y"]
     assert a.min() >= 2.0 and a.max() < 3.0 and not np.array_equal(a, b)
+
+
+def test_draws_on_constant_inputs_are_not_folded():
+    """A random op whose input is an initializer is neither folded at build time nor computed
+    once per shape: an unseeded draw is fresh on every run, a seeded one equals the reference."""
+    shape = (2048,)
+    for op, seed in (("RandomUniformLike", None), ("Bernoulli", None), ("Bernoulli", 9.0)):
+        attrs = {} if seed is None else {"seed": seed}
+        p = np.full(shape, 0.5, np.float32)
+        graph = helper.make_graph([helper.make_node(op, ["p"], ["y"], **attrs)], "const", [],
+                                  [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                                  initializer=[helper.make_tensor("p", TensorProto.FLOAT, shape, p)])
+        m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 22)])
+        m.ir_version = 10
+        data = m.SerializeToString()
+        ctx = context(data)
+        a, b = ctx.run({})["y"], ctx.run({})["y"]
+        if seed is None:
+            assert not np.array_equal(a, b), op
+        else:
+            np.testing.assert_array_equal(a, ReferenceEvaluator(data).run(None, {})[0])
+            np.testing.assert_array_equal(a, b)
