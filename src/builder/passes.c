@@ -5,6 +5,7 @@
 #include "ops/op.h"
 #include "ops/strings.h"
 #include "ops/sequence.h"
+#include "ops/random.h"
 #include "runtime/engine_impl.h"
 
 #include <stdlib.h>
@@ -149,9 +150,11 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->in[k] && !L->in[k]->data) all_const = false;
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
-        /* String bytes made at build time would need a home in the network, and sequences are
-         * values of the run (runtime/seqval.h): neither is folded into constants. */
-        if (!all_const || dt_strings_makes_bytes(L) || dt_layer_is_sequence(L)) continue;
+        /* String bytes made at build time would need a home in the network, sequences are
+         * values of the run (runtime/seqval.h), and random draws must stay fresh per run:
+         * none is folded into constants. */
+        if (!all_const || dt_strings_makes_bytes(L) || dt_layer_is_sequence(L) || dt_op_draws_random(L->op_type))
+            continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)

@@ -3,6 +3,7 @@
 #include "onnx/onnx_internal.h"
 #include "ops/sequence.h"
 #include "onnx/attr.h"
+#include "onnx/domains.h"
 #include "core/status.h"
 #include "ops/op.h"
 
@@ -109,17 +110,24 @@ oom:
 static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_info *n)
 {
     ductile_network *net = im->net;
-    /* Besides the default domain: the training domain's optimizers (one update step). */
-    bool training = !strcmp(n->domain, "ai.onnx.preview.training") &&
-                    (!strcmp(n->op_type, "Adagrad") || !strcmp(n->op_type, "Momentum") || !strcmp(n->op_type, "Adam"));
-    /* ai.onnx.ml: the ops on strings (ops/strings.c). */
-    bool ml = !strcmp(n->domain, "ai.onnx.ml") && !strcmp(n->op_type, "LabelEncoder");
-    if (!dt_onnx_default_domain(n->domain) && !training && !ml)
+    /* Besides the default domain: the ops of other domains listed in domains.c. */
+    const char *own = dt_onnx_op_domain(n->op_type);
+    bool other = !dt_onnx_default_domain(n->domain);
+    if (other && dt_onnx_domain_known(n->domain) && (!own || strcmp(own, n->domain) != 0))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "node '%s' (%s.%s, opset %d): op type '%s' of domain '%s' is not supported by ductile",
+                       n->name, n->domain, n->op_type, n->opset, n->op_type, n->domain);
+    if (other && !own)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                        "node '%s' (%s.%s, opset %d): domain '%s' is not supported by ductile", n->name,
                        n->domain, n->op_type, n->opset, n->domain);
+    if (!other && own)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "node '%s' (%s, opset %d): op type '%s' is not in the default domain (ai.onnx); "
+                       "ductile runs it from domain '%s'", n->name, n->op_type, n->opset, n->op_type, own);
     /* 0 would read as "the newest opset" in the op rules: a model must say which it uses. */
-    if (n->opset < 1 && !training)
+    bool ml = other && !strcmp(n->domain, "ai.onnx.ml");
+    if (n->opset < 1 && (!other || ml))
         return dt_fail(DUCTILE_ERR_PARSE,
                        "node '%s' (%s): the model's opset_import has no entry for the %s "
                        "domain (%s)", n->name, n->op_type, ml ? "ai.onnx.ml" : "default", ml ? "ai.onnx.ml" : "ai.onnx");
@@ -130,7 +138,7 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
                        n->op_type, n->opset, n->op_type);
     ductile_layer *L = dt_network_add_layer(net, n->op_type, n->name, n->n_in, n->n_out, n->n_attr);
     if (!L) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "node '%s': out of memory", n->name);
-    L->domain = ml ? "ai.onnx.ml" : "";
+    L->domain = other ? n->domain : "";
     L->opset = n->opset;
 
     pb_reader r;

@@ -25,5 +25,9 @@ extern const dt_opdef dt_ops_strings[];
 
 /* Sequences and optionals: SequenceConstruct, SequenceAt, SplitToSequence, Optional* (sequence.c) */
 extern const dt_opdef dt_ops_sequence[];
+/* Domain ai.onnx.ml: Binarizer, ArrayFeatureExtractor, TreeEnsemble (ml.c) */
+extern const dt_opdef dt_ops_ml[];
+/* Random generators shaped like their input: RandomUniformLike, Bernoulli (random.c) */
+extern const dt_opdef dt_ops_random[];
 
 #endif

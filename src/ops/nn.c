@@ -1,5 +1,6 @@
 /* The nn op family's table and the checks its ops share. */
 #include "ops/nn.h"
+#include "ops/nn_flex.h"
 #include "ops/families.h"
 #include "core/status.h"
 
@@ -54,6 +55,7 @@ const dt_opdef dt_ops_nn[] = {
     {"ReduceLogSumExp", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
     {"ReduceProd", dt_nn_check_reduce, dt_nn_infer_reduce, 1u << 1},
     {"Attention", dt_nn_check_attention, dt_nn_infer_attention, 0},
+    {"FlexAttention", dt_nn_check_flex, dt_nn_infer_flex, 0},
     {"ArgMax", dt_nn_check_argmax, dt_nn_infer_argmax, 0},
     {"ArgMin", dt_nn_check_argmax, dt_nn_infer_argmax, 0},
     {"Hardmax", dt_nn_check_hardmax, dt_nn_infer_hardmax, 0},

@@ -69,6 +69,10 @@ typedef struct dt_resize_params {
      * is false while the roi's value is unknown (infer does not need it). */
     bool has_roi;
     float roi_start[DT_MAX_DIMS], roi_end[DT_MAX_DIMS];
+    /* Per axis: ONNX's length_resized, scale * the input dim. It is fractional when a scale
+     * does not divide the dim (the output dim is then its floor); align_corners,
+     * pytorch_half_pixel and tf_crop_and_resize divide by it, not by the output dim. */
+    float len[DT_MAX_DIMS];
 } dt_resize_params;
 
 /* Reads attributes and the scales/sizes inputs (their data must be known), mapped to every

@@ -167,6 +167,7 @@ ductile_status dt_resize_params_of(const dt_resize_layer *rl, const dt_view *in,
         p->scale[i] = 1.0f;
         p->roi_start[i] = 0.0f;
         p->roi_end[i] = 1.0f;
+        p->len[i] = (float)x->dims[i];
     }
     /* roi (opset 11+): [starts..., ends...] over the axes; only tf_crop_and_resize reads it. */
     if (L->opset >= 11 && p->ctm == DT_CTM_TF_CROP_AND_RESIZE && dt_nn_present(L, in, 1)) {
@@ -202,6 +203,7 @@ ductile_status dt_resize_params_of(const dt_resize_layer *rl, const dt_view *in,
                                "input 0 (X) dim %d is 0 and cannot be resized to %lld", i,
                                (long long)o);
             p->out[i] = o;
+            p->len[i] = (float)o;
             p->scale[i] = x->dims[i] ? (float)o / (float)x->dims[i] : 1.0f;
         }
         if (rl->keep_aspect != 0) {
@@ -214,7 +216,8 @@ ductile_status dt_resize_params_of(const dt_resize_layer *rl, const dt_view *in,
             for (int k = 0; k < na; k++) {
                 int i = axes[k];
                 p->scale[i] = s;
-                p->out[i] = (int64_t)(s * (float)x->dims[i] + 0.5f);
+                p->len[i] = s * (float)x->dims[i];
+                p->out[i] = (int64_t)(p->len[i] + 0.5f);
             }
         }
         return DUCTILE_OK;
@@ -232,7 +235,8 @@ ductile_status dt_resize_params_of(const dt_resize_layer *rl, const dt_view *in,
                            "at most 1e6", is, k, (double)sc[k]);
         p->scale[i] = sc[k];
         /* The product in float, as onnxruntime computes it, so both agree on the size. */
-        p->out[i] = (int64_t)(sc[k] * (float)x->dims[i]);
+        p->len[i] = sc[k] * (float)x->dims[i];
+        p->out[i] = (int64_t)p->len[i];
     }
     return DUCTILE_OK;
 }

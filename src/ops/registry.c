@@ -14,6 +14,8 @@ static const dt_opdef *const dt_families[] = {
     dt_ops_vision,
     dt_ops_strings,
     dt_ops_sequence,
+    dt_ops_ml,
+    dt_ops_random,
 };
 
 const dt_opdef *dt_opdef_find(const char *op_type)

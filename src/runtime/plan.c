@@ -2,6 +2,7 @@
  * tensors are known from shapes alone (computed once per shape in the shape pass, never in
  * execute), where each tensor is last read, and the activation lifetimes (memplan.h), once per engine. */
 #include "runtime/engine_impl.h"
+#include "ops/random.h"
 #include "core/alloc.h"
 #include "runtime/memplan.h"
 #include "ops/strings.h"
@@ -208,8 +209,10 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             int t = L->in[k]->index;
             if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) known = false;
         }
-        /* The shape pass has no string arena: layers making string bytes run in execute. */
-        pl->value = !pl->seq && (known || dt_op_reads_shape_only(L->op_type)) && !dt_strings_makes_bytes(L);
+        /* The shape pass has no string arena (layers making string bytes run in execute), and
+         * random draws stay fresh per run. */
+        pl->value = !pl->seq && ((known && !dt_op_draws_random(L->op_type)) || dt_op_reads_shape_only(L->op_type)) &&
+                    !dt_strings_makes_bytes(L);
         for (int k = 0; k < L->n_out; k++)
             if (pl->value) p->kind[L->out[k]->index] = DT_TENSOR_VALUE;
         /* A device backend without a kernel for the op: the layer runs on the host between

@@ -1243,7 +1243,7 @@ static void test_castlike_takes_the_dtype_of_input_1(void)
     free_views(in, 2);
 }
 
-static void test_dropout_is_identity_at_inference(void)
+static void test_dropout_inference_and_training(void)
 {
     ductile_layer *L = dt_network_add_layer(net, "Dropout", "dropout_2out", 3, 2, 0);
     for (int i = 0; i < 3; i++) L->in[i] = dt_network_add_tensor(net, i == 0 ? "dx" : i == 1 ? "dr" : "dt");
@@ -1266,9 +1266,13 @@ static void test_dropout_is_identity_at_inference(void)
     dt_exec ex = {.pool = NULL};
     CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
     CHECK(y[0] == 1 && y[1] == 2 && y[2] == 3 && mask[0] && mask[1] && mask[2]);
+    /* Training mode (no seed: a fresh one per run): each element dropped or scaled by 2. */
     training = true;
-    CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_ERR_UNSUPPORTED);
-    CHECK(strstr(dt_last_error(), "training_mode) is true with ratio 0.5") != NULL);
+    CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
+    for (int i = 0; i < 3; i++) CHECK(mask[i] ? y[i] == 2.0f * (float)(i + 1) : y[i] == 0.0f);
+    ratio = 1.0f;
+    CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(dt_last_error(), "ratio 1 is outside [0, 1) in training mode");
     ratio = 0.0f; /* nothing dropped: still the identity */
     CHECK_EQ_INT(kernel("Dropout")(L, in, out, &ex), DUCTILE_OK);
     free(in[0].data);
@@ -1335,7 +1339,7 @@ int main(void)
     test_bitshift_and_bitwise_ops();
     test_half_types_compute_through_float32();
     test_castlike_takes_the_dtype_of_input_1();
-    test_dropout_is_identity_at_inference();
+    test_dropout_inference_and_training();
     test_prelu_and_pow_type_mixes();
     ophelp_end();
     TEST_MAIN_END();

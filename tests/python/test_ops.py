@@ -3,6 +3,7 @@ onnxruntime at odd sizes: rel-L2 1e-5 for floats, exact for integers and bools.
 
 Every model feeds at least one graph input: ops whose inputs are all initializers are folded
 at build time and would never reach a kernel."""
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -362,9 +363,28 @@ CASES = [
               {"n": 2, "c": 3, "h": 5, "w": 7}, mode="linear",
               coordinate_transformation_mode="half_pixel"),
     with_init("Resize-linear-align-corners-down", "Resize", ("n", "c", "h", "w"),
-              {"sc": np.array([1, 1, 0.5, 0.5], F)}, ["x", "", "sc"],
+              {"sz": np.array([1, 3, 5, 4], np.int64)}, ["x", "", "", "sz"],
               {"n": 1, "c": 3, "h": 13, "w": 9}, mode="linear",
               coordinate_transformation_mode="align_corners"),
+    # Scales that do not divide the dims: length_resized (13 * 0.5 = 6.5) is fractional, and
+    # ONNX's transforms divide by it, not by the output dim (onnxruntime does the latter, so
+    # these compare with ONNX's reference: onnx/onnx#2462).
+    *[dataclasses.replace(with_init(f"Resize-{mode}-{ctm}-fractional-{'down' if sc[2] < 1 else 'up'}"
+                                    f"{'-to-1' if sc[2] < 0.2 else ''}",
+                                    "Resize", ("n", "c", "h", "w"), {"sc": np.array(sc, F)},
+                                    ["x", "", "sc"], {"n": 1, "c": 2, "h": 13, "w": 9},
+                                    mode=mode, coordinate_transformation_mode=ctm),
+                          reference="onnx")
+      for mode in ("linear", "cubic")
+      for ctm in ("align_corners", "pytorch_half_pixel", "half_pixel_symmetric")
+      # 0.1 * 13 = 1.3: one output, but length_resized > 1 (pytorch_half_pixel's formula)
+      for sc in ([1, 1, 0.5, 0.6], [1, 1, 1.7, 2.3], [1, 1, 0.1, 0.15])],
+    dataclasses.replace(with_init("Resize-linear-tf-crop-fractional", "Resize", ("n", "c", "h", "w"),
+                                  {"roi": np.array([0, 0, 0.1, 0.2, 1, 1, 0.9, 0.7], F),
+                                   "sc": np.array([1, 1, 0.7, 1.3], F)}, ["x", "roi", "sc"],
+                                  {"n": 1, "c": 2, "h": 13, "w": 9}, mode="linear",
+                                  coordinate_transformation_mode="tf_crop_and_resize"),
+                        reference="onnx"),
     Case("Resize-sizes-from-shape",
          [node("Shape", ["x"], ["sx"]), node("Shape", ["ref"], ["sr"]),
           node("Slice", ["sx", "i0", "i2"], ["nc"]), node("Slice", ["sr", "i2", "i4"], ["hw"]),

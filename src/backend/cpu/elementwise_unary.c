@@ -5,6 +5,7 @@
  * loops need the full vectorizer to run at memory speed. */
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 
+#include "backend/cpu/random.h"
 #include "backend/cpu/elementwise_impl.h"
 #include "core/alloc.h"
 #include "backend/cpu/exp_approx.h"
@@ -618,21 +619,61 @@ const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, dt_clip_scratch, dt_cl
 
 /* ---- Dropout ---- */
 
-/* Inference only: the output is the input and the mask all true. Training mode with a
- * nonzero ratio drops random elements, which an inference engine does not do. */
+/* Inference (training_mode false or ratio 0): the output is the input and the mask all true.
+ * Training mode keeps an element where a uniform draw in [0, 1) is >= ratio and scales it by
+ * 1 / (1 - ratio), drawn in order by MT19937 seeded as numpy's RandomState(seed) (random.h):
+ * with the 'seed' attribute (its low 32 bits) the mask is the same on every run and equal to
+ * ONNX's reference; without it each run draws a fresh seed. */
 /* Dropout compiled: before opset 12 the ratio is the attribute, read once; from 12 it is
  * input 1, read (with training_mode) on each run since either may be a runtime input. */
 typedef struct dt_dropout_params {
     bool ratio_attr;    /* opset < 12 */
     double ratio;       /* the attribute's value, or 0.5 (the default) */
     int n_in, n_out;
+    bool has_seed;
+    uint32_t seed;
 } dt_dropout_params;
 
 static ductile_status dt_dropout_prepare(const ductile_layer *L, void **out)
 {
-    dt_dropout_params p = {.ratio_attr = L->opset < 12, .ratio = 0.5, .n_in = L->n_in, .n_out = L->n_out};
+    dt_dropout_params p = {.ratio_attr = L->opset < 12, .ratio = 0.5, .n_in = L->n_in, .n_out = L->n_out,
+                           .has_seed = dt_attr_find(L, "seed") != NULL,
+                           .seed = (uint32_t)dt_attr_int(L, "seed", 0)};
     if (p.ratio_attr) p.ratio = dt_attr_float(L, "ratio", 0.5f);
     return dt_cpu_params_copy(&p, sizeof p, L, out);
+}
+
+static void dt_dropout_store(dt_view *y, int64_t i, double v)
+{
+    switch (y->dtype) {
+    case DUCTILE_FLOAT64: ((double *)y->data)[i] = v; break;
+    case DUCTILE_FLOAT16: ((uint16_t *)y->data)[i] = dt_float_to_half((float)v); break;
+    case DUCTILE_BFLOAT16: ((uint16_t *)y->data)[i] = dt_float_to_bf16((float)v); break;
+    default: ((float *)y->data)[i] = (float)v; break;
+    }
+}
+
+/* Training mode: y = mask * x * scale, with scale computed in the ratio's precision as the
+ * reference does (a float32 ratio gives a float32 scale). */
+static ductile_status dt_dropout_train(const dt_dropout_params *p, const dt_view *in, dt_view *out, double ratio,
+                                       bool ratio_f32)
+{
+    if (!(ratio >= 0.0 && ratio < 1.0))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "ratio %g is outside [0, 1) in training mode", ratio);
+    double scale = ratio_f32 ? (double)(1.0f / (1.0f - (float)ratio)) : 1.0 / (1.0 - ratio);
+    dt_mt19937 mt;
+    dt_mt_seed(&mt, p->has_seed ? p->seed : dt_random_seed());
+    int64_t n = dt_view_count(&out[0]);
+    bool *mask = p->n_out > 1 && out[1].data ? out[1].data : NULL;
+    bool single = out[0].dtype != DUCTILE_FLOAT64;
+    for (int64_t i = 0; i < n; i++) {
+        bool keep = dt_mt_double(&mt) >= ratio;
+        double x = dt_ew_get_f64(&in[0], i);
+        double y = !keep ? 0.0 * x : single ? (double)((float)x * (float)scale) : x * scale;
+        dt_dropout_store(&out[0], i, y);
+        if (mask) mask[i] = keep;
+    }
+    return DUCTILE_OK;
 }
 
 static ductile_status dt_dropout_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -641,12 +682,12 @@ static ductile_status dt_dropout_run(const void *params, const dt_view *in, dt_v
     bool training = p->n_in > 2 && in[2].rank >= 0 && in[2].data && dt_view_count(&in[2]) > 0 &&
                     dt_ew_get_i64(&in[2], 0) != 0;
     double ratio = p->ratio;
-    if (!p->ratio_attr && p->n_in > 1 && in[1].rank >= 0 && in[1].data && dt_view_count(&in[1]) > 0)
+    bool ratio_f32 = true;
+    if (!p->ratio_attr && p->n_in > 1 && in[1].rank >= 0 && in[1].data && dt_view_count(&in[1]) > 0) {
         ratio = dt_ew_get_f64(&in[1], 0);
-    if (training && ratio != 0.0)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "input 2 (training_mode) is true with ratio %g: random dropout is not supported (inference only)",
-                       ratio);
+        ratio_f32 = in[1].dtype != DUCTILE_FLOAT64;
+    }
+    if (training && ratio != 0.0) return dt_dropout_train(p, in, out, ratio, ratio_f32);
     int64_t n = dt_view_count(&out[0]);
     memcpy(out[0].data, in[0].data, (size_t)n * ductile_dtype_size((ductile_dtype)out[0].dtype));
     if (p->n_out > 1 && out[1].data) memset(out[1].data, 1, (size_t)dt_view_count(&out[1]));

@@ -23,5 +23,7 @@ extern const dt_cpu_kernel dt_cpu_vision[];    /* vision.c (+ vision_*.c) */
 extern const dt_cpu_kernel dt_cpu_strings[];   /* strings.c */
 extern const dt_kernel dt_cpu_equal_kernel;    /* strings.c: Equal, strings included */
 extern const dt_kernel dt_cpu_str_cast_kernel; /* strings_cast.c: Cast, CastLike, strings included */
+extern const dt_cpu_kernel dt_cpu_ml[];        /* ml.c (domain ai.onnx.ml) */
+extern const dt_cpu_kernel dt_cpu_random[];    /* random_ops.c */
 
 #endif

@@ -52,6 +52,7 @@ const dt_cpu_kernel dt_cpu_nn[] = {
     {"ReduceLogSumExp", NULL, &dt_cpu_reduce_kernel},
     {"ReduceProd", NULL, &dt_cpu_reduce_kernel},
     {"Attention", NULL, &dt_cpu_attention_kernel},
+    {"FlexAttention", NULL, &dt_cpu_flex_attention_kernel},
     {"ArgMax", NULL, &dt_cpu_argmax_kernel},
     {"ArgMin", NULL, &dt_cpu_argmax_kernel},
     {"Hardmax", NULL, &dt_cpu_hardmax_kernel},

@@ -10,6 +10,7 @@ extern const dt_kernel dt_cpu_softmax_kernel, dt_cpu_log_softmax_kernel, dt_cpu_
     dt_cpu_global_max_pool_kernel, dt_cpu_avg_pool_kernel, dt_cpu_max_pool_kernel,
     dt_cpu_resize_kernel, dt_cpu_reduce_kernel, dt_cpu_attention_kernel, dt_cpu_argmax_kernel,
     dt_cpu_hardmax_kernel, dt_cpu_cum_kernel, dt_cpu_lpnorm_kernel, dt_cpu_topk_kernel, dt_cpu_loss_kernel;
+extern const dt_kernel dt_cpu_flex_attention_kernel; /* nn_flex.c */
 
 /* Sum and max of n contiguous floats with several independent accumulators, which keeps
  * the rounding error of long sums small and lets the compiler vectorize. */

@@ -18,23 +18,22 @@ typedef struct {
     float *w;
 } dt_resize_axis;
 
-/* The coordinate transforms in float, as onnxruntime computes them. */
-static float dt_resize_source(const dt_resize_params *p, int64_t x, float scale, int64_t in,
-                              int64_t out)
+/* The coordinate transforms of axis a in float, as ONNX defines them: align_corners,
+ * pytorch_half_pixel (and tf_crop_and_resize, below) divide by length_resized = scale * in,
+ * which is fractional when the scale does not divide the dim. onnxruntime divides by the
+ * rounded output dim instead; ONNX's reference and its node tests (resize_downsample_scales_
+ * *_align_corners) follow the definition, and onnx/onnx#2462 confirms it as intended. */
+static float dt_resize_source(const dt_resize_params *p, int a, int64_t x, int64_t in)
 {
-    float xf = (float)x;
+    float xf = (float)x, scale = p->scale[a], len = p->len[a];
     switch (p->ctm) {
     case DT_CTM_ASYMMETRIC: return xf / scale;
-    case DT_CTM_ALIGN_CORNERS:
-        /* onnxruntime divides by the rounded output length; onnx's reference divides by
-         * in * scale, so they differ when in * scale is not whole (ductile follows onnxruntime,
-         * which is what exported models are checked against). */
-        return out == 1 ? 0.0f : xf * (float)(in - 1) / (float)(out - 1);
-    case DT_CTM_PYTORCH_HALF_PIXEL: return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
+    case DT_CTM_ALIGN_CORNERS: return len == 1.0f ? 0.0f : xf * (float)(in - 1) / (len - 1.0f);
+    case DT_CTM_PYTORCH_HALF_PIXEL: return len > 1.0f ? (xf + 0.5f) / scale - 0.5f : 0.0f;
     case DT_CTM_TF_HALF_PIXEL_FOR_NN: return (xf + 0.5f) / scale;
     case DT_CTM_HALF_PIXEL_SYMMETRIC: {
         /* Centres the output when in * scale is not whole. */
-        float ow = scale * (float)in, adj = (float)out / ow;
+        float adj = (float)p->out[a] / len;
         return (float)in / 2.0f * (1.0f - adj) + (xf + 0.5f) / scale - 0.5f;
     }
     default: return (xf + 0.5f) / scale - 0.5f;
@@ -57,7 +56,7 @@ static void dt_resize_axis_fill(const dt_resize_params *p, int a, int64_t in, dt
 {
     int64_t out = p->out[a];
     for (int64_t x = 0; x < out; x++) {
-        float s = dt_resize_source(p, x, p->scale[a], in, out);
+        float s = dt_resize_source(p, a, x, in);
         int64_t i0, i1;
         float w = 0.0f;
         if (p->mode == DT_RESIZE_NEAREST) {
@@ -268,11 +267,12 @@ static int64_t dt_resize_axis_taps(const dt_resize_params *p, int a, int64_t in,
         (*ext)[o] = false;
         if (p->ctm == DT_CTM_TF_CROP_AND_RESIZE) {
             double s0 = p->roi_start[a], s1 = p->roi_end[a], span = (double)(in - 1);
-            xo = out > 1 ? s0 * span + (double)o * (s1 - s0) * span / (double)(out - 1)
-                         : 0.5 * (s0 + s1) * span;
+            double len = p->len[a];
+            xo = len > 1.0 ? s0 * span + (double)o * (s1 - s0) * span / (len - 1.0)
+                           : 0.5 * (s0 + s1) * span;
             (*ext)[o] = xo < 0.0 || xo > span;
         } else {
-            xo = dt_resize_source(p, o, p->scale[a], in, out);
+            xo = dt_resize_source(p, a, o, in);
         }
         if (!isfinite(xo) || fabs(xo) > 4e15) xo = 0.0, (*ext)[o] = true;
         double fl = floor(xo), ratio = xo == fl ? 1.0 : xo - fl;

@@ -16,6 +16,8 @@ static const dt_cpu_kernel *const dt_cpu_families[] = {
     dt_cpu_seq,
     dt_cpu_vision,
     dt_cpu_strings,
+    dt_cpu_ml,
+    dt_cpu_random,
 };
 
 static const dt_cpu_kernel *dt_cpu_entry(const char *op_type)

@@ -65,6 +65,7 @@ typedef struct dt_cu_resize_geom {
     int64_t planes, ih, iw, oh, ow;
     float scale[2];
     int ctm, nearest, linear;
+    float len[2]; /* ONNX's length_resized (dt_resize_params.len) of the two axes */
 } dt_cu_resize_geom;
 int dt_cu_resize(int dtype, const void *x, void *y, const dt_cu_resize_geom *p, void *stream);
 /* Cast among float32, float16, bfloat16, int64, int32 and bool (ductile_dtype codes); to a

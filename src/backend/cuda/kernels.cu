@@ -268,16 +268,16 @@ __global__ void pool_k(const T *x, T *y, int64_t planes, int64_t ih, int64_t iw,
     }
 }
 
-__device__ float resize_source(int ctm, int64_t x, float scale, int64_t in, int64_t out)
+__device__ float resize_source(int ctm, int64_t x, float scale, float len, int64_t in, int64_t out)
 {
     float xf = (float)x;
     switch (ctm) {
     case DT_CU_CTM_ASYMMETRIC: return xf / scale;
-    case DT_CU_CTM_ALIGN_CORNERS: return out == 1 ? 0.0f : xf * (float)(in - 1) / (float)(out - 1);
-    case DT_CU_CTM_PYTORCH_HALF_PIXEL: return out > 1 ? (xf + 0.5f) / scale - 0.5f : 0.0f;
+    case DT_CU_CTM_ALIGN_CORNERS: return len == 1.0f ? 0.0f : xf * (float)(in - 1) / (len - 1.0f);
+    case DT_CU_CTM_PYTORCH_HALF_PIXEL: return len > 1.0f ? (xf + 0.5f) / scale - 0.5f : 0.0f;
     case DT_CU_CTM_TF_HALF_PIXEL_FOR_NN: return (xf + 0.5f) / scale;
     case DT_CU_CTM_HALF_PIXEL_SYMMETRIC: {
-        float ow = scale * (float)in, adj = (float)out / ow;
+        float adj = (float)out / len;
         return (float)in / 2.0f * (1.0f - adj) + (xf + 0.5f) / scale - 0.5f;
     }
     default: return (xf + 0.5f) / scale - 0.5f;
@@ -300,7 +300,7 @@ __device__ int64_t resize_nearest(int mode, float x, bool down)
 __device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_t in, int64_t out, int64_t *i0, int64_t *i1,
                             float *w)
 {
-    float s = resize_source(p.ctm, x, p.scale[a], in, out);
+    float s = resize_source(p.ctm, x, p.scale[a], p.len[a], in, out);
     if (!p.linear) {
         int64_t i = resize_nearest(p.nearest, s, p.scale[a] < 1.0f);
         i = i < 0 ? 0 : i > in - 1 ? in - 1 : i;

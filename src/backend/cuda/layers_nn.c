@@ -116,6 +116,7 @@ static ductile_status dt_resize_run(const void *params, const dt_view *in, dt_vi
         .planes = in[0].dims[0] * in[0].dims[1], .ih = in[0].dims[2], .iw = in[0].dims[3],
         .oh = out[0].dims[2], .ow = out[0].dims[3], .scale = {rp.scale[2], rp.scale[3]},
         .ctm = rp.ctm, .nearest = rp.nearest, .linear = rp.mode == DT_RESIZE_LINEAR,
+        .len = {rp.len[2], rp.len[3]},
     };
     return dt_cuda_check(dt_cu_resize(out[0].dtype, in[0].data, out[0].data, &g, ex->stream), p->r.L->op_type);
 }
