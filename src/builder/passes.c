@@ -2,6 +2,7 @@
 #include "backend/backend.h"
 #include "core/alloc.h"
 #include "core/status.h"
+#include "ops/ctrl.h"
 #include "ops/op.h"
 #include "runtime/engine_impl.h"
 
@@ -146,7 +147,8 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
             if (L->in[k] && !L->in[k]->data) all_const = false;
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
-        if (!all_const) continue;
+        /* A subgraph's run is the runtime's (runtime/ctrl.h), not a host kernel's. */
+        if (!all_const || (!L->domain[0] && dt_ctrl_op(L->op_type))) continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);
         if (!def || !run)

@@ -59,6 +59,14 @@
  *     0 backend 16 bytes (NUL-padded name of a backend: lowercase letters, digits, '_'),
  *     16 device 96 bytes (NUL-padded printable name of the GPU; empty for the host),
  *     112 compute capability major u32, 116 minor u32 (0, 0 for the host), 120 reserved u64 (0).
+ * SUBGRAPHS (id 8, optional: written only when a layer has a GRAPH attribute; 64-byte
+ *     aligned in the file): the subgraphs of If, Loop and Scan. u32 version
+ *     (DT_ENGINE_SUBGRAPHS_VERSION; another is refused naming it), u32 count; per subgraph
+ *     (DT_ENGINE_SUBGRAPH_ENTRY = 24 bytes): u32 captured (its last inputs that are tensors
+ *     of the enclosing graph, see graph/network.h), u32 reserved (0), offset u64 (from the
+ *     section's start, a multiple of 64), size u64; then the subgraphs, each a whole engine
+ *     image in this format (no profiles; TARGET of the enclosing engine), so they nest.
+ *     A GRAPH attribute in LAYERS is: u32 index into this section's subgraphs.
  *
  * Version history: 1, the first. 2: TARGET (required). */
 #ifndef DT_FORMAT_H
@@ -97,8 +105,12 @@ enum {
     DT_SECTION_IO = 4,
     DT_SECTION_PROFILES = 5,
     DT_SECTION_BLOBS = 6,
-    DT_SECTION_TARGET = 7
+    DT_SECTION_TARGET = 7,
+    DT_SECTION_SUBGRAPHS = 8
 };
+
+#define DT_ENGINE_SUBGRAPHS_VERSION 1
+#define DT_ENGINE_SUBGRAPH_ENTRY 24
 
 enum {
     DT_ENGINE_TENSOR_INPUT = 1u,

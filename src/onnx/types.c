@@ -82,6 +82,7 @@ ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *ou
             out->name = dt_onnx_str(im, &g);
             if (!out->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading a value_info name");
         } else if (g.num == 2) {
+            out->has_type = true;
             DT_TRY(pb_sub(&g, &dt_pb_type, &tr));
             for (;;) {
                 DT_TRY(pb_next(&tr, &h, &more));

@@ -20,5 +20,7 @@ extern const dt_opdef dt_ops_quant[];
 extern const dt_opdef dt_ops_seq[];
 /* Vision ops: GridSample, AffineGrid, RoiAlign, NonMaxSuppression, DeformConv (vision.c) */
 extern const dt_opdef dt_ops_vision[];
+/* Control flow: If, Loop, Scan (ctrl.c; run by runtime/ctrl.c). */
+extern const dt_opdef dt_ops_ctrl[];
 
 #endif

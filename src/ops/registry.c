@@ -12,6 +12,7 @@ static const dt_opdef *const dt_families[] = {
     dt_ops_quant,
     dt_ops_seq,
     dt_ops_vision,
+    dt_ops_ctrl,
 };
 
 const dt_opdef *dt_opdef_find(const char *op_type)

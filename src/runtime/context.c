@@ -10,6 +10,7 @@
  * shapes wait for their values; every input is read by execute. */
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
+#include "runtime/ctrl.h"
 #include "runtime/graphs.h"
 #include "runtime/memplan.h"
 #include "core/status.h"
@@ -562,6 +563,42 @@ static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *
     return DUCTILE_OK;
 }
 
+typedef struct dt_ctrl_out {
+    ductile_context *c;
+    const ductile_layer *L;
+} dt_ctrl_out;
+
+/* Output k of a control-flow layer: the context's own buffer of the view's size. */
+static ductile_status dt_ctrl_alloc(void *user, int k, dt_view *v)
+{
+    dt_ctrl_out *o = user;
+    int t = o->L->out[k]->index;
+    size_t bytes;
+    if (v->rank < 0 || v->rank > DT_MAX_DIMS || !dt_view_bytes(v, &bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid shape", k, o->L->out[k]->name);
+    DT_TRY(dt_own_buffer(o->c, t, bytes));
+    v->data = o->c->own[t];
+    o->c->st.views[t] = *v;
+    return DUCTILE_OK;
+}
+
+/* If, Loop, Scan: the subgraphs run and give the outputs their shapes (runtime/ctrl.h). */
+static ductile_status dt_eager_ctrl(ductile_context *c, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
+                                    dt_exec *ex)
+{
+    const ductile_layer *L = pl->layer;
+    dt_ctrl_out o = {c, L};
+    double t0 = c->prof ? dt_now_ms() : 0;
+    ductile_status s = dt_ctrl_run(pl->ctrl, L, in, out, ex, dt_ctrl_alloc, &o);
+    if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    for (int k = 0; k < L->n_out; k++)
+        DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
+    if (c->prof)
+        dt_profile_report(c->e, pl, (int)(pl - c->e->plan.layers), in, out, c->profile, dt_pool_threads(c->pool),
+                          dt_now_ms() - t0, c->prof, c->prof_user);
+    return DUCTILE_OK;
+}
+
 /* Eager execution: each layer's shapes are inferred with its inputs' data at hand, and every
  * tensor gets its own buffer (outputs included: they are the context's, see the header). */
 static ductile_status dt_execute_eager(ductile_context *c)
@@ -582,6 +619,10 @@ static ductile_status dt_execute_eager(ductile_context *c)
                        : c->own[t];
         }
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
+        if (pl->ctrl) {
+            DT_TRY(dt_eager_ctrl(c, pl, in, out, &ex));
+            continue;
+        }
         ductile_status s = pl->def->infer(L, in, out);
         for (int k = 0; !s && k < L->n_out; k++)
             if ((s = dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT))) return s;

@@ -36,6 +36,8 @@ typedef struct dt_plan_layer {
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
     bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
                                  copied from the device and its outputs back */
+    struct dt_ctrl *ctrl;     /* If, Loop, Scan: the nested plans (runtime/ctrl.h), run by
+                                 the eager executors instead of a kernel; owned */
 } dt_plan_layer;
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */
