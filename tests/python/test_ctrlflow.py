@@ -1,0 +1,255 @@
+"""If, Loop and Scan through the Python workflow (parse, profiles, build, run, save and load),
+compared with onnxruntime on the same inputs: subgraphs that read outer-scope tensors, nested
+subgraphs, loop-carried state that grows every iteration, a branch condition fed by a graph
+input across a profile's range, and malformed subgraphs refused with exact messages."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+import ductile
+from util import assert_close, ort_run, ort_session
+
+F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+OPSET = 17
+
+
+def vi(name, dtype, shape):
+    return helper.make_tensor_value_info(name, dtype, shape)
+
+
+def model_bytes(nodes, inputs, outputs, initializers=()):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=list(initializers))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def const(name, value):
+    return helper.make_tensor(name, TensorProto.FLOAT if value.dtype == np.float32 else TensorProto.INT64,
+                              value.shape, value.flatten().tolist())
+
+
+def build(data, profile):
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(data)
+    config = builder.create_builder_config()
+    p = builder.create_optimization_profile()
+    for name, shapes in profile.items():
+        p.set_shape(name, *shapes)
+    config.add_optimization_profile(p)
+    return builder.build_engine(network, config)
+
+
+def check_against_ort(engine, data, feeds):
+    got = engine.create_execution_context().run(feeds)
+    want = ort_run(None, feeds, session=ort_session(data))
+    for name, value in want.items():
+        assert_close(got[name], value, rtol=1e-6, what=name)
+    return got
+
+
+# ---- If: outer-scope reads, a condition that is a graph input, branches of other shapes ----
+
+def if_model():
+    """y = If(c): then Add(a, x) with a = Relu(x) computed outside, else Concat(a, x*k)
+    (another shape: [2N, 3]); k an initializer of the enclosing graph."""
+    then_g = helper.make_graph([helper.make_node("Add", ["a", "x"], ["t"])], "then", [], [vi("t", F, None)])
+    else_g = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["xk"]),
+                                helper.make_node("Concat", ["a", "xk"], ["e"], axis=0)],
+                               "else", [], [vi("e", F, None)])
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("If", ["c"], ["y"], name="if0", then_branch=then_g, else_branch=else_g)]
+    return model_bytes(nodes, [vi("x", F, ["N", 3]), vi("c", B, [])], [vi("y", F, None)],
+                       [const("k", np.array([2.0], np.float32))])
+
+
+IF_PROFILE = {"x": ((1, 3), (4, 3), (8, 3)), "c": ((), (), ())}
+
+
+@pytest.fixture(scope="module")
+def if_engine():
+    return build(if_model(), IF_PROFILE)
+
+
+@pytest.mark.parametrize("n", [1, 4, 7, 8])
+@pytest.mark.parametrize("cond", [True, False])
+def test_if_branches_read_outer_tensors_across_the_profile(if_engine, n, cond):
+    x = np.random.default_rng(n).standard_normal((n, 3)).astype(np.float32)
+    got = check_against_ort(if_engine, if_model(), {"x": x, "c": np.array(cond)})
+    assert got["y"].shape == ((n, 3) if cond else (2 * n, 3))
+
+
+def test_if_output_shape_is_known_after_execute(if_engine):
+    ctx = if_engine.create_execution_context()
+    x = np.ones((2, 3), np.float32)
+    for cond, shape in ((False, (4, 3)), (True, (2, 3))):
+        ctx.run({"x": x, "c": np.array(cond)})
+        assert ctx.get_tensor_shape("y") == shape
+
+
+def test_if_engine_round_trip_gives_bitwise_equal_outputs(if_engine, tmp_path):
+    path = tmp_path / "if.engine"
+    if_engine.save(str(path))
+    loaded = ductile.load_engine(str(path))
+    x = np.random.default_rng(3).standard_normal((5, 3)).astype(np.float32)
+    for cond in (True, False):
+        feeds = {"x": x, "c": np.array(cond)}
+        a = if_engine.create_execution_context().run(feeds)["y"]
+        b = loaded.create_execution_context().run(feeds)["y"]
+        assert a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+# ---- Loop: state that grows every iteration, a nested If, outer reads two levels up ----
+
+def loop_model():
+    """Loop(M, cond, s0): each iteration appends a row to s (Concat: [i + 1, 3] -> [i + 2, 3]);
+    the row is, by a nested If on the parity of the iteration number, x (read from two
+    scopes up) or the last row of s times 2; the scan output is the row sum of s; the loop
+    stops early once that sum exceeds `limit` (an outer graph input)."""
+    two = helper.make_tensor("two", I64, [], [2])
+    zero = helper.make_tensor("zero", I64, [], [0])
+    then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["r_then"])], "even", [],
+                               [vi("r_then", F, None)])
+    else_g = helper.make_graph([helper.make_node("Mul", ["last", "ftwo"], ["r_else"])], "odd", [],
+                               [vi("r_else", F, None)])
+    body = helper.make_graph(
+        [helper.make_node("Constant", [], ["mone"], value=helper.make_tensor("v", I64, [1], [-1])),
+         helper.make_node("Constant", [], ["big"], value=helper.make_tensor("v", I64, [1], [1 << 30])),
+         helper.make_node("Slice", ["s_in", "mone", "big"], ["last"]),
+         helper.make_node("Constant", [], ["ftwo"], value=helper.make_tensor("v", F, [], [2.0])),
+         helper.make_node("Constant", [], ["two_c"], value=two),
+         helper.make_node("Constant", [], ["zero_c"], value=zero),
+         helper.make_node("Mod", ["i", "two_c"], ["parity"]),
+         helper.make_node("Equal", ["parity", "zero_c"], ["even"]),
+         helper.make_node("If", ["even"], ["row"], name="inner_if", then_branch=then_g, else_branch=else_g),
+         helper.make_node("Concat", ["s_in", "row"], ["s_out"], axis=0),
+         helper.make_node("ReduceSum", ["s_out"], ["total"], keepdims=0),
+         helper.make_node("Less", ["total", "limit"], ["cond_out"])],
+        "body", [vi("i", I64, []), vi("cond_in", B, []), vi("s_in", F, None)],
+        [vi("cond_out", B, []), vi("s_out", F, None), vi("total", F, None)])
+    nodes = [helper.make_node("Loop", ["M", "", "s0"], ["s_final", "totals"], name="loop0", body=body)]
+    return model_bytes(nodes, [vi("M", I64, []), vi("s0", F, [1, 3]), vi("x", F, [1, 3]), vi("limit", F, [])],
+                       [vi("s_final", F, None), vi("totals", F, None)])
+
+
+LOOP_PROFILE = {"M": ((), (), ()), "s0": ((1, 3), (1, 3), (1, 3)), "x": ((1, 3), (1, 3), (1, 3)),
+                "limit": ((), (), ())}
+
+
+@pytest.fixture(scope="module")
+def loop_engine():
+    return build(loop_model(), LOOP_PROFILE)
+
+
+@pytest.mark.parametrize("m,limit", [(1, 1e9), (5, 1e9), (6, 40.0), (9, 1e9)])
+def test_loop_state_grows_with_a_nested_if_reading_outer_scopes(loop_engine, m, limit):
+    rng = np.random.default_rng(m)
+    feeds = {"M": np.array(m, np.int64), "s0": rng.random((1, 3), np.float32),
+             "x": rng.random((1, 3), np.float32), "limit": np.array(limit, np.float32)}
+    got = check_against_ort(loop_engine, loop_model(), feeds)
+    assert got["s_final"].shape[0] == 1 + got["totals"].shape[0]
+
+
+def test_loop_engine_with_nested_subgraphs_round_trips(loop_engine):
+    loaded = ductile.Runtime(ductile.Logger()).deserialize_cuda_engine(loop_engine.serialize())
+    feeds = {"M": np.array(7, np.int64), "s0": np.ones((1, 3), np.float32),
+             "x": np.full((1, 3), 0.5, np.float32), "limit": np.array(1e9, np.float32)}
+    a = loop_engine.create_execution_context().run(feeds)
+    b = loaded.create_execution_context().run(feeds)
+    for name in ("s_final", "totals"):
+        assert a[name].shape == b[name].shape and a[name].tobytes() == b[name].tobytes()
+
+
+# ---- Scan: reverse directions, output axes, state ----
+
+def scan_model():
+    """Scan over x [T, 2] forward and w [3, T] along axis 1 in reverse: the state adds
+    x_t * sum(w_t); scan outputs: the running state (axis 0) and w_t (stacked on axis 1,
+    reversed)."""
+    body = helper.make_graph(
+        [helper.make_node("ReduceSum", ["w_t"], ["ws"], keepdims=1),
+         helper.make_node("Mul", ["x_t", "ws"], ["d"]),
+         helper.make_node("Add", ["s_in", "d"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["run"]),
+         helper.make_node("Identity", ["w_t"], ["w_copy"])],
+        "body", [vi("s_in", F, [2]), vi("x_t", F, [2]), vi("w_t", F, [3])],
+        [vi("s_out", F, [2]), vi("run", F, [2]), vi("w_copy", F, [3])])
+    nodes = [helper.make_node("Scan", ["s0", "x", "w"], ["s", "runs", "ws"], name="scan0", body=body,
+                              num_scan_inputs=2, scan_input_axes=[0, 1], scan_input_directions=[0, 1],
+                              scan_output_axes=[0, 1], scan_output_directions=[0, 1])]
+    return model_bytes(nodes, [vi("s0", F, [2]), vi("x", F, ["T", 2]), vi("w", F, [3, "T"])],
+                       [vi("s", F, [2]), vi("runs", F, ["T", 2]), vi("ws", F, [3, "T"])])
+
+
+@pytest.mark.parametrize("t", [1, 3, 6])
+def test_scan_reverse_directions_and_output_axes_match_onnxruntime(t):
+    engine = build(scan_model(), {"s0": ((2,), (2,), (2,)), "x": ((1, 2), (3, 2), (6, 2)),
+                                  "w": ((3, 1), (3, 3), (3, 6))})
+    rng = np.random.default_rng(t)
+    feeds = {"s0": rng.random(2, np.float32), "x": rng.random((t, 2), np.float32),
+             "w": rng.random((3, t), np.float32)}
+    check_against_ort(engine, scan_model(), feeds)
+
+
+# ---- malformed subgraphs: exact messages ----
+
+def raises(status, message, fn, *args):
+    with pytest.raises(ductile.Error) as info:
+        fn(*args)
+    assert (info.value.status, str(info.value)) == (status, message)
+
+
+def test_if_with_branches_of_different_output_counts_is_refused():
+    then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["t"])], "then", [], [vi("t", F, None)])
+    else_g = helper.make_graph([helper.make_node("Identity", ["x"], ["e1"]), helper.make_node("Neg", ["x"], ["e2"])],
+                               "else", [], [vi("e1", F, None), vi("e2", F, None)])
+    data = model_bytes([helper.make_node("If", ["c"], ["y"], name="if0", then_branch=then_g, else_branch=else_g)],
+                       [vi("x", F, [2]), vi("c", B, [])], [vi("y", F, None)])
+    raises("DUCTILE_ERR_INVALID_ARGUMENT",
+           "node 'if0' (If, opset 17): then_branch has 1 outputs and else_branch 2; both must have the node's 1",
+           ductile.Builder().parse_onnx_bytes, data)
+
+
+def test_loop_body_of_the_wrong_arity_is_refused():
+    body = helper.make_graph([helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+                              helper.make_node("Identity", ["v"], ["v_out"])], "body",
+                             [vi("i", I64, []), vi("cond_in", B, [])], [vi("cond_out", B, []), vi("v_out", F, None)])
+    data = model_bytes([helper.make_node("Loop", ["M", "", "v"], ["v_final"], name="loop0", body=body)],
+                       [vi("M", I64, []), vi("v", F, [2])], [vi("v_final", F, None)])
+    raises("DUCTILE_ERR_INVALID_ARGUMENT",
+           "node 'loop0' (Loop, opset 17): body has 2 inputs, expected 3 (iteration number, condition and 1 "
+           "loop-carried values)",
+           ductile.Builder().parse_onnx_bytes, data)
+
+
+def test_scan_input_axis_out_of_range_is_refused_at_run():
+    body = helper.make_graph([helper.make_node("Add", ["s_in", "x_t"], ["s_out"])], "body",
+                             [vi("s_in", F, [2]), vi("x_t", F, [2])], [vi("s_out", F, [2])])
+    data = model_bytes([helper.make_node("Scan", ["s0", "x"], ["s"], name="scan0", body=body, num_scan_inputs=1,
+                                         scan_input_axes=[2])],
+                       [vi("s0", F, [2]), vi("x", F, [3, 2])], [vi("s", F, [2])])
+    engine = build(data, {"s0": ((2,), (2,), (2,)), "x": ((3, 2), (3, 2), (3, 2))})
+    ctx = engine.create_execution_context()
+    raises("DUCTILE_ERR_INVALID_ARGUMENT",
+           "node 'scan0' (Scan, opset 17): scan_input_axes[0] is 2, out of range for scan input 0 ('x') of rank 2",
+           ctx.run, {"s0": np.zeros(2, np.float32), "x": np.zeros((3, 2), np.float32)})
+
+
+def test_scan_axes_list_of_the_wrong_length_is_refused():
+    body = helper.make_graph([helper.make_node("Add", ["s_in", "x_t"], ["s_out"])], "body",
+                             [vi("s_in", F, [2]), vi("x_t", F, [2])], [vi("s_out", F, [2])])
+    data = model_bytes([helper.make_node("Scan", ["s0", "x"], ["s"], name="scan0", body=body, num_scan_inputs=1,
+                                         scan_input_axes=[0, 1])],
+                       [vi("s0", F, [2]), vi("x", F, [3, 2])], [vi("s", F, [2])])
+    raises("DUCTILE_ERR_INVALID_ARGUMENT",
+           "node 'scan0' (Scan, opset 17): scan_input_axes has 2 values, expected 1 (one per scan input)",
+           ductile.Builder().parse_onnx_bytes, data)
+
+
+def test_graph_attribute_on_an_op_without_subgraphs_is_refused():
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["t"])], "g", [], [vi("t", F, None)])
+    data = model_bytes([helper.make_node("Relu", ["x"], ["y"], name="r0", body=g)], [vi("x", F, [2])],
+                       [vi("y", F, [2])])
+    raises("DUCTILE_ERR_UNSUPPORTED",
+           "node 'r0' (Relu, opset 17): attribute 'body' of type GRAPH is not supported by ductile",
+           ductile.Builder().parse_onnx_bytes, data)
