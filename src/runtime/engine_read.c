@@ -437,7 +437,7 @@ static ductile_status dt_read_subgraph(dt_cur *c, size_t at, uint32_t idx, ducti
     DT_TRY(dt_need(&sc, 8, "the SUBGRAPHS header"));
     uint32_t version = dt_u32(&sc), count = dt_u32(&sc);
     if (version != DT_ENGINE_SUBGRAPHS_VERSION)
-        return dt_bad(&sc, start, "SUBGRAPHS version %" PRIu32 " is not supported (this build reads version %d)",
+        return dt_bad(&sc, start, "version %" PRIu32 " is not supported (this build reads version %d)",
                       version, DT_ENGINE_SUBGRAPHS_VERSION);
     if (idx >= count)
         return dt_bad(c, at, "GRAPH attribute: subgraph %" PRIu32 " out of range (%" PRIu32 " subgraphs)", idx, count);

@@ -253,3 +253,45 @@ def test_graph_attribute_on_an_op_without_subgraphs_is_refused():
     raises("DUCTILE_ERR_UNSUPPORTED",
            "node 'r0' (Relu, opset 17): attribute 'body' of type GRAPH is not supported by ductile",
            ductile.Builder().parse_onnx_bytes, data)
+
+
+# ---- the engine file: the SUBGRAPHS section is versioned ----
+
+def crc32c(data):
+    table = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_subgraphs_section_of_another_version_is_refused_naming_it(if_engine):
+    import struct
+    data = bytearray(if_engine.serialize())
+    header_size, count = struct.unpack_from("<II", data, 12)
+    sections = {}
+    for i in range(count):
+        sid, _, off, size = struct.unpack_from("<IIQQ", data, header_size + 24 * i)
+        sections[sid] = off
+    assert 8 in sections, "an engine with an If has a SUBGRAPHS section (id 8)"
+    off = sections[8]
+    assert struct.unpack_from("<I", data, off)[0] == 1
+    struct.pack_into("<I", data, off, 2)
+    struct.pack_into("<I", data, 32, crc32c(bytes(data[:32]) + bytes(data[36:])))
+    raises("DUCTILE_ERR_FORMAT",
+           f"engine section SUBGRAPHS at byte offset {off}: version 2 is not supported (this build reads version 1)",
+           ductile.Runtime(ductile.Logger()).deserialize_cuda_engine, bytes(data))
+
+
+def test_engine_without_control_flow_has_no_subgraphs_section():
+    import struct
+    data = model_bytes([helper.make_node("Relu", ["x"], ["y"])], [vi("x", F, [2])], [vi("y", F, [2])])
+    engine = build(data, {"x": ((2,), (2,), (2,))}).serialize()
+    header_size, count = struct.unpack_from("<II", engine, 12)
+    ids = [struct.unpack_from("<I", engine, header_size + 24 * i)[0] for i in range(count)]
+    assert ids == [1, 2, 3, 4, 5, 6, 7]
