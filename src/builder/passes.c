@@ -2,7 +2,7 @@
 #include "backend/backend.h"
 #include "core/alloc.h"
 #include "core/status.h"
-#include "ops/ctrl.h"
+#include "graph/subgraph.h"
 #include "ops/op.h"
 #include "runtime/engine_impl.h"
 

@@ -3,7 +3,7 @@
 #include "onnx/onnx_internal.h"
 #include "onnx/attr.h"
 #include "core/status.h"
-#include "ops/ctrl.h"
+#include "graph/subgraph.h"
 #include "ops/op.h"
 
 #include <stdio.h>

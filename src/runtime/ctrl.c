@@ -10,7 +10,7 @@
 #include "core/dtype.h"
 #include "core/status.h"
 #include "core/threadpool.h"
-#include "ops/ctrl.h"
+#include "graph/subgraph.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -70,15 +70,10 @@ ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out)
             s = dt_oom("a control-flow layer");
             break;
         }
-        for (int j = 0; !s && j < sg->net->n_captured; j++) {
-            const char *name = sg->net->inputs[fi + j]->name;
-            sg->capture[j] = -1;
-            for (int k = c->n_formal; k < L->n_in && sg->capture[j] < 0; k++)
-                if (L->in[k] && !strcmp(L->in[k]->name, name)) sg->capture[j] = k;
-            if (sg->capture[j] < 0)
+        for (int j = 0; !s && j < sg->net->n_captured; j++)
+            if ((sg->capture[j] = dt_ctrl_capture_input(L, sg->net, j)) < 0)
                 s = dt_fail(DUCTILE_ERR_FORMAT, "%s reads '%s' from the enclosing graph, but the node does not list it among its inputs",
-                            sg->attr, name);
-        }
+                            sg->attr, sg->net->inputs[fi + j]->name);
         if (!s && (s = dt_plan_make(sg->net, dt_backend_host(), &sg->plan))) s = dt_fail_prefix(s, "%s", sg->attr);
     }
     if (s) {

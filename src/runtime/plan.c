@@ -6,7 +6,7 @@
 #include "runtime/ctrl.h"
 #include "runtime/memplan.h"
 #include "core/status.h"
-#include "ops/ctrl.h"
+#include "graph/subgraph.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -295,3 +295,49 @@ def test_engine_without_control_flow_has_no_subgraphs_section():
     header_size, count = struct.unpack_from("<II", engine, 12)
     ids = [struct.unpack_from("<I", engine, header_size + 24 * i)[0] for i in range(count)]
     assert ids == [1, 2, 3, 4, 5, 6, 7]
+
+
+# ---- symbolic shapes through subgraphs (network outputs after parsing) ----
+
+def output_shapes(data):
+    network = ductile.Builder().parse_onnx_bytes(data)
+    return {network.get_output(i).name: (network.get_output(i).shape, network.get_output(i).dim_names)
+            for i in range(network.num_outputs)}
+
+
+def test_if_output_takes_the_shape_its_branches_agree_on():
+    then_g = helper.make_graph([helper.make_node("Add", ["a", "x"], ["t"])], "then", [], [vi("t", F, None)])
+    else_g = helper.make_graph([helper.make_node("Mul", ["x", "k"], ["e"])], "else", [], [vi("e", F, None)])
+    data = model_bytes([helper.make_node("Relu", ["x"], ["a"]),
+                        helper.make_node("If", ["c"], ["y"], then_branch=then_g, else_branch=else_g)],
+                       [vi("x", F, ["N", 3]), vi("c", B, [])], [vi("y", F, None)],
+                       [const("k", np.array([2.0], np.float32))])
+    assert output_shapes(data) == {"y": ((-1, 3), ("N", None))}
+    # Branches of [N, 3] and [2N, 3]: the first dim is unknown.
+    assert output_shapes(if_model()) == {"y": ((-1, 3), (None, None))}
+
+
+def test_loop_scan_output_has_the_trip_count_as_a_dim():
+    """M = Shape(x)[0] (the symbol N), no condition input and a body whose condition is the
+    constant true: N iterations. The state keeps its shape; the growing one of loop_model
+    does not."""
+    body = helper.make_graph(
+        [helper.make_node("Constant", [], ["t"], value=helper.make_tensor("v", B, [], [True])),
+         helper.make_node("Add", ["s_in", "x"], ["s_out"]),
+         helper.make_node("Neg", ["s_out"], ["row"])],
+        "body", [vi("i", I64, []), vi("c", B, []), vi("s_in", F, None)],
+        [vi("t", B, []), vi("s_out", F, None), vi("row", F, None)])
+    nodes = [helper.make_node("Shape", ["x"], ["shape"]),
+             helper.make_node("Gather", ["shape", "zero"], ["M"], axis=0),
+             helper.make_node("Loop", ["M", "", "x"], ["s", "rows"], body=body)]
+    data = model_bytes(nodes, [vi("x", F, ["N", 4])], [vi("s", F, None), vi("rows", F, None)],
+                       [helper.make_tensor("zero", I64, [], [0])])
+    assert output_shapes(data) == {"s": ((-1, 4), ("N", None)), "rows": ((-1, -1, 4), ("N", "N", None))}
+    engine = build(data, {"x": ((1, 4), (3, 4), (5, 4))})
+    check_against_ort(engine, data, {"x": np.random.default_rng(0).random((3, 4), np.float32)})
+    assert output_shapes(loop_model()) == {"s_final": ((-1, 3), (None, None)), "totals": ((-1,), (None,))}
+
+
+def test_scan_outputs_have_the_sequence_length_on_their_axis():
+    assert output_shapes(scan_model()) == {"s": ((2,), (None,)), "runs": ((-1, 2), ("T", None)),
+                                           "ws": ((3, -1), (None, "T"))}
