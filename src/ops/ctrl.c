@@ -59,9 +59,9 @@ static ductile_status dt_scan_check(const ductile_layer *L)
 {
     const ductile_network *b;
     DT_TRY(dt_need_graph(L, "body", &b));
-    if (L->opset > 0 && L->opset < 9)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "Scan before opset 9 (batched, with sequence_lens) is not supported by ductile");
-    int formal = dt_ctrl_formal_inputs(L);
+    /* Before opset 9, input 0 is sequence_lens (optional) and every tensor has a batch dim. */
+    bool v8 = L->opset > 0 && L->opset < 9;
+    int formal = dt_ctrl_formal_inputs(L) - v8;
     int64_t m = dt_attr_int(L, "num_scan_inputs", 0);
     if (m < 1 || m > formal)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "num_scan_inputs is %lld, expected 1..%d (the node's inputs)",
@@ -75,8 +75,9 @@ static ductile_status dt_scan_check(const ductile_layer *L)
     if (b->n_outputs != L->n_out)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body has %d outputs, expected the node's %d", b->n_outputs, L->n_out);
     static const struct { const char *name; int which; } lists[] = {
-        {"scan_input_axes", 0}, {"scan_input_directions", 0}, {"scan_output_axes", 1}, {"scan_output_directions", 1}};
-    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+        {"scan_input_axes", 0}, {"scan_input_directions", 0}, {"scan_output_axes", 1}, {"scan_output_directions", 1},
+        {"directions", 0}};
+    for (size_t i = v8 ? 4 : 0; i < (v8 ? 5 : 4); i++) {
         int64_t cnt;
         const int64_t *v = dt_attr_ints(L, lists[i].name, &cnt);
         int64_t want = lists[i].which ? L->n_out - n : m;

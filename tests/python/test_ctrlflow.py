@@ -341,3 +341,28 @@ def test_loop_scan_output_has_the_trip_count_as_a_dim():
 def test_scan_outputs_have_the_sequence_length_on_their_axis():
     assert output_shapes(scan_model()) == {"s": ((2,), (None,)), "runs": ((-1, 2), ("T", None)),
                                            "ws": ((3, -1), (None, "T"))}
+
+
+def test_scan8_batches_with_sequence_lens_and_reverse_match_onnxruntime():
+    """Scan before opset 9: batch dim first, sequence_lens per batch element (shorter ones stop
+    early, their scan outputs zero-padded), one input scanned in reverse."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "x_t"], ["s1"]),
+         helper.make_node("Mul", ["s1", "y_t"], ["s_out"]),
+         helper.make_node("Identity", ["s_out"], ["run"])],
+        "body", [vi("s_in", F, [2]), vi("x_t", F, [2]), vi("y_t", F, [2])],
+        [vi("s_out", F, [2]), vi("run", F, [2])])
+    graph = helper.make_graph(
+        [helper.make_node("Scan", ["lens", "s0", "x", "y"], ["s", "runs"], name="scan8", body=body, num_scan_inputs=2,
+                          directions=[0, 1])],
+        "g", [vi("lens", I64, [3]), vi("s0", F, [3, 2]), vi("x", F, [3, 4, 2]), vi("y", F, [3, 4, 2])],
+        [vi("s", F, [3, 2]), vi("runs", F, [3, 4, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 8)])
+    model.ir_version = 3
+    data = model.SerializeToString()
+    engine = build(data, {"lens": ((3,), (3,), (3,)), "s0": ((3, 2), (3, 2), (3, 2)),
+                          "x": ((3, 4, 2), (3, 4, 2), (3, 4, 2)), "y": ((3, 4, 2), (3, 4, 2), (3, 4, 2))})
+    rng = np.random.default_rng(8)
+    feeds = {"lens": np.array([4, 2, 1], np.int64), "s0": rng.random((3, 2), np.float32),
+             "x": rng.random((3, 4, 2), np.float32), "y": rng.random((3, 4, 2), np.float32) + 0.5}
+    check_against_ort(engine, data, feeds)
