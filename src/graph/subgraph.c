@@ -39,7 +39,8 @@ int dt_ctrl_formal_inputs(const ductile_layer *L)
 int dt_ctrl_capture_input(const ductile_layer *L, const ductile_network *g, int j)
 {
     const char *name = g->inputs[dt_graph_formal_inputs(g) + j]->name;
-    for (int k = dt_ctrl_formal_inputs(L); k < L->n_in; k++)
+    int formal = dt_ctrl_formal_inputs(L);
+    for (int k = formal < 0 ? 0 : formal; k < L->n_in; k++)
         if (L->in[k] && !strcmp(L->in[k]->name, name)) return k;
     return -1;
 }
