@@ -27,6 +27,9 @@ typedef struct dt_exec {
      * a context (they run one at a time), contents undefined. NULL when none was asked for. */
     void *scratch;
     size_t scratch_bytes;
+    /* > 0: a Loop stops with an error after this many iterations (the builder's runs on
+     * made-up inputs, where a loop's condition may never turn false); 0: no limit. */
+    int64_t max_iterations;
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */

@@ -58,7 +58,10 @@ struct ductile_context {
     dt_graphs graphs;       /* records per execution key (runtime/graphs.h) */
     ductile_profiler_fn prof;   /* ductile_context_set_profiler: NULL when off */
     void *prof_user;
+    int64_t max_iterations;     /* dt_context_limit_iterations; 0: none */
 };
+
+void dt_context_limit_iterations(ductile_context *c, int64_t n) { c->max_iterations = n; }
 
 /* Whether runs on e can be recorded: the backend records (backend.h), and no layer of the
  * run is a host fallback (it waits for the stream and runs on the host in the middle). */
@@ -605,7 +608,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
 {
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
-    dt_exec ex = {.pool = c->pool, .profile = c->profile};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .max_iterations = c->max_iterations};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];

@@ -196,7 +196,7 @@ static ductile_status dt_subrun_exec(dt_subrun *r, const dt_exec *outer)
         v->data = (void *)T->data;
     }
     for (int i = 0; i < net->n_inputs; i++) r->views[net->inputs[i]->index] = r->inputs[i];
-    dt_exec ex = {.pool = outer->pool, .profile = outer->profile};
+    dt_exec ex = {.pool = outer->pool, .profile = outer->profile, .max_iterations = outer->max_iterations};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -446,6 +446,10 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
     else memset(&r, 0, sizeof r);
     int64_t it = 0;
     for (; !s && it < max && cond; it++) {
+        if (ex->max_iterations > 0 && it >= ex->max_iterations) {
+            s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "stopped after %lld iterations, the limit of this run", (long long)it);
+            break;
+        }
         int64_t iter = it;
         uint8_t cond_in = 1;
         r.inputs[0] = (dt_view){.dtype = DUCTILE_INT64, .rank = 0, .data = &iter};

@@ -366,3 +366,27 @@ def test_scan8_batches_with_sequence_lens_and_reverse_match_onnxruntime():
     feeds = {"lens": np.array([4, 2, 1], np.int64), "s0": rng.random((3, 2), np.float32),
              "x": rng.random((3, 4, 2), np.float32), "y": rng.random((3, 4, 2), np.float32) + 0.5}
     check_against_ort(engine, data, feeds)
+
+
+def test_while_loop_that_never_ends_on_zeros_still_builds():
+    """The builder runs eager engines once on zeros to learn dtypes; with step = 0 this loop's
+    condition stays true forever, so that run gives up after a bounded number of iterations and
+    the build takes the declared dtypes."""
+    one = helper.make_tensor("one", F, [], [1.0])
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "step"], ["s_out"]),
+         helper.make_node("Constant", [], ["one_c"], value=one),
+         helper.make_node("Add", ["limit", "one_c"], ["bound"]),
+         helper.make_node("Less", ["s_out", "bound"], ["cond_out"])],
+        "body", [vi("i", I64, []), vi("cond_in", B, []), vi("s_in", F, [])],
+        [vi("cond_out", B, []), vi("s_out", F, [])])
+    # c0 = Not(stop): true on zeros, so the loop starts.
+    data = model_bytes([helper.make_node("Not", ["stop"], ["c0"]),
+                        helper.make_node("Loop", ["", "c0", "s0"], ["s"], body=body)],
+                       [vi("stop", B, []), vi("s0", F, []), vi("step", F, []), vi("limit", F, [])],
+                       [vi("s", F, [])])
+    engine = build(data, {n: ((), (), ()) for n in ("stop", "s0", "step", "limit")})
+    feeds = {"stop": np.array(False), "s0": np.array(0.0, np.float32), "step": np.array(1.5, np.float32),
+             "limit": np.array(7.0, np.float32)}
+    got = check_against_ort(engine, data, feeds)
+    assert got["s"] == np.float32(9.0)
