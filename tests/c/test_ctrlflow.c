@@ -230,11 +230,100 @@ done:
     ductile_builder_free(b);
 }
 
+/* Loop(M, "", s0): s grows by a row of x (read from the enclosing graph) each iteration; the
+ * scan output is the sum of s after each. Scan over xs in reverse: running sums. */
+static pbw loop_scan_model(void)
+{
+    int64_t one = 1, none = -1;
+    pbw body = {0}, sbody = {0}, g = {0};
+    pbw keep0[1] = {attr_int("keepdims", 0)};
+    pbw axis0[1] = {attr_int("axis", 0)};
+    w_msg(&body, 1, node("cat", "Concat", NULL, S("s_in", "x"), S("s_out"), axis0, 1));
+    w_msg(&body, 1, node("sum", "ReduceSum", NULL, S("s_out"), S("total"), keep0, 1));
+    w_msg(&body, 1, node("id", "Identity", NULL, S("cond_in"), S("cond_out"), NULL, 0));
+    w_str(&body, 2, "body");
+    w_msg(&body, 11, value_info("i", DUCTILE_INT64, 0, NULL, NULL));
+    w_msg(&body, 11, value_info("cond_in", DUCTILE_BOOL, 0, NULL, NULL));
+    w_msg(&body, 11, value_info("s_in", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&body, 12, value_info("cond_out", DUCTILE_BOOL, 0, NULL, NULL));
+    w_msg(&body, 12, value_info("s_out", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&body, 12, value_info("total", DUCTILE_FLOAT32, 0, NULL, NULL));
+    w_msg(&sbody, 1, node("add", "Add", NULL, S("r_in", "x_t"), S("r_out"), NULL, 0));
+    w_msg(&sbody, 1, node("cp", "Identity", NULL, S("r_out"), S("run"), NULL, 0));
+    w_str(&sbody, 2, "sbody");
+    w_msg(&sbody, 11, value_info("r_in", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&sbody, 11, value_info("x_t", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&sbody, 12, value_info("r_out", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&sbody, 12, value_info("run", DUCTILE_FLOAT32, 1, &one, NULL));
+    pbw la[1] = {attr_graph("body", body)};
+    int64_t rev = 1;
+    pbw sa[3] = {attr_graph("body", sbody), attr_int("num_scan_inputs", 1), {0}};
+    w_str(&sa[2], 1, "scan_input_directions");
+    w_packed(&sa[2], 8, &rev, 1);
+    w_int(&sa[2], 20, 7);
+    w_msg(&g, 1, node("loop0", "Loop", NULL, S("M", "", "s0"), S("s", "totals"), la, 1));
+    w_msg(&g, 1, node("scan0", "Scan", NULL, S("x", "xs"), S("r", "runs"), sa, 3));
+    w_str(&g, 2, "g");
+    int64_t xs_d[2] = {3, 1};
+    w_msg(&g, 11, value_info("M", DUCTILE_INT64, 0, NULL, NULL));
+    w_msg(&g, 11, value_info("s0", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&g, 11, value_info("xs", DUCTILE_FLOAT32, 2, xs_d, NULL));
+    w_msg(&g, 12, value_info("s", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&g, 12, value_info("totals", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&g, 12, value_info("r", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&g, 12, value_info("runs", DUCTILE_FLOAT32, 2, xs_d, NULL));
+    return model(g, NULL, 0);
+}
+
+static void test_loop_state_grows_and_scan_runs_in_reverse(void)
+{
+    pbw m = loop_scan_model();
+    ductile_network *net = NULL;
+    ductile_builder *b = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    ductile_engine *e = build(b, net);
+    CHECK(e != NULL);
+    ductile_context *c = NULL;
+    if (e) CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
+    const float s0 = 2.0f, x = 1.5f, xs[3] = {1.0f, 10.0f, 100.0f};
+    for (int64_t M = 0; c && M <= 4; M += 2) {
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "M", &M), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "s0", (void *)&s0), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "x", (void *)&x), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "xs", (void *)xs), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_execute(c), DUCTILE_OK);
+        ductile_dims d;
+        void *p = NULL;
+        CHECK_EQ_INT(ductile_context_get_tensor_shape(c, "s", &d), DUCTILE_OK);
+        CHECK(d.nb_dims == 1 && d.d[0] == M + 1);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "s", &p), DUCTILE_OK);
+        for (int64_t i = 0; p && i <= M; i++) CHECK(((float *)p)[i] == (i ? x : s0));
+        CHECK_EQ_INT(ductile_context_get_tensor_shape(c, "totals", &d), DUCTILE_OK);
+        CHECK(d.nb_dims == 1 && d.d[0] == M);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "totals", &p), DUCTILE_OK);
+        for (int64_t i = 0; p && i < M; i++) CHECK(((float *)p)[i] == s0 + x * (float)(i + 1));
+        /* Reverse: r = x + 100, then + 10, then + 1; runs[t] is the sum after step t. */
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "runs", &p), DUCTILE_OK);
+        CHECK(p && ((float *)p)[0] == 101.5f && ((float *)p)[1] == 111.5f && ((float *)p)[2] == 112.5f);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "r", &p), DUCTILE_OK);
+        CHECK(p && *(float *)p == 112.5f);
+    }
+    ductile_context_free(c);
+    ductile_engine_free(e);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    free(m.p);
+}
+
 int main(void)
 {
     pbw m = if_model();
     test_outer_reads_become_implicit_inputs(&m);
     test_subgraphs_section_refuses_corruption(&m);
     free(m.p);
+    test_loop_state_grows_and_scan_runs_in_reverse();
     TEST_MAIN_END();
 }
