@@ -390,3 +390,30 @@ def test_while_loop_that_never_ends_on_zeros_still_builds():
              "limit": np.array(7.0, np.float32)}
     got = check_against_ort(engine, data, feeds)
     assert got["s"] == np.float32(9.0)
+
+
+def test_cli_runs_an_if_model_whose_output_shape_follows_the_branch(tmp_path):
+    """trtexec's workflow: build from the model, load inputs from files, export the outputs;
+    the output's shape is known only after execute, and matches onnxruntime's."""
+    import json
+    import subprocess
+    from util import BUILD, REPO
+    exe = BUILD / "ductile"
+    if not exe.exists():
+        pytest.skip(f"{exe} is not built (run make)")
+    (tmp_path / "m.onnx").write_bytes(if_model())
+    x = np.arange(15, dtype=np.float32).reshape(5, 3) - 7
+    x.tofile(tmp_path / "x.bin")
+    for cond in (False, True):
+        np.array(cond).tofile(tmp_path / "c.bin")
+        out = tmp_path / f"out_{cond}.json"
+        r = subprocess.run([str(exe), f"--onnx={tmp_path / 'm.onnx'}", "--minShapes=x:1x3", "--optShapes=x:4x3",
+                            "--maxShapes=x:8x3", "--shapes=x:5x3", "--iterations=1", "--duration=0", "--warmUp=0",
+                            f"--loadInputs=x:{tmp_path / 'x.bin'},c:{tmp_path / 'c.bin'}", f"--exportOutput={out}"],
+                           capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "  y: known after execute (it depends on computed data)\n" in r.stdout
+        (entry,) = json.loads(out.read_text())
+        want = ort_run(None, {"x": x, "c": np.array(cond)}, session=ort_session(if_model()))["y"]
+        assert entry["dimensions"] == "x".join(map(str, want.shape))
+        assert np.array_equal(np.array(entry["values"], np.float32).reshape(want.shape), want)
