@@ -68,7 +68,9 @@
  *     image in this format (no profiles; TARGET of the enclosing engine), so they nest.
  *     A GRAPH attribute in LAYERS is: u32 index into this section's subgraphs.
  *
- * Version history: 1, the first. 2: TARGET (required). */
+ * Version history: 1, the first. 2: TARGET (required). Within 2: SUBGRAPHS (optional, with
+ * its own version), so engines without control flow keep their bytes; a reader from before
+ * it skips the section and refuses the GRAPH attribute by layer and type. */
 #ifndef DT_FORMAT_H
 #define DT_FORMAT_H
 
