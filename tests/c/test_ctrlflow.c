@@ -13,6 +13,7 @@
 #include "onnx_writer.h"
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -318,6 +319,67 @@ static void test_loop_state_grows_and_scan_runs_in_reverse(void)
     free(m.p);
 }
 
+/* One engine, a context per thread: the nested plans are the engine's and read-only, every
+ * run's subgraph buffers its own. */
+typedef struct loop_job {
+    const ductile_engine *e;
+    int64_t m;
+    int bad;
+} loop_job;
+
+static void *loop_thread(void *arg)
+{
+    loop_job *j = arg;
+    ductile_context *c = NULL;
+    if (ductile_context_create(j->e, &c) != DUCTILE_OK) {
+        j->bad++;
+        return NULL;
+    }
+    ductile_context_set_threads(c, 1);
+    const float s0 = 2.0f, x = 1.5f, xs[3] = {1.0f, 10.0f, 100.0f};
+    for (int it = 0; it < 200; it++) {
+        int64_t m = j->m + it % 3;
+        void *p = NULL;
+        ductile_dims d;
+        if (ductile_context_set_tensor_address(c, "M", &m) || ductile_context_set_tensor_address(c, "s0", (void *)&s0) ||
+            ductile_context_set_tensor_address(c, "x", (void *)&x) || ductile_context_set_tensor_address(c, "xs", (void *)xs) ||
+            ductile_context_execute(c) || ductile_context_get_tensor_shape(c, "totals", &d) ||
+            ductile_context_get_tensor_address(c, "totals", &p) || d.d[0] != m ||
+            (m && ((float *)p)[m - 1] != s0 + x * (float)m)) {
+            j->bad++;
+            break;
+        }
+    }
+    ductile_context_free(c);
+    return NULL;
+}
+
+static void test_contexts_on_threads_share_one_engine(void)
+{
+    pbw m = loop_scan_model();
+    ductile_network *net = NULL;
+    ductile_builder *b = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    ductile_engine *e = build(b, net);
+    CHECK(e != NULL);
+    pthread_t t[4];
+    loop_job jobs[4];
+    for (int i = 0; e && i < 4; i++) {
+        jobs[i] = (loop_job){e, i * 3, 0};
+        CHECK_EQ_INT(pthread_create(&t[i], NULL, loop_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; e && i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(jobs[i].bad, 0);
+    }
+    ductile_engine_free(e);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    free(m.p);
+}
+
 int main(void)
 {
     pbw m = if_model();
@@ -325,5 +387,6 @@ int main(void)
     test_subgraphs_section_refuses_corruption(&m);
     free(m.p);
     test_loop_state_grows_and_scan_runs_in_reverse();
+    test_contexts_on_threads_share_one_engine();
     TEST_MAIN_END();
 }
