@@ -108,6 +108,12 @@ static int prepare_io(const cli_options *o, const ductile_engine *engine, ductil
                 continue;
             ductile_dims dims;
             ductile_status s = ductile_context_get_tensor_shape(ctx, name, &dims);
+            /* An output shaped by computed data (NonZero, If, Loop): the context's own buffer
+             * holds it after execute. */
+            if (s == DUCTILE_ERR_STATE && pass == 1) {
+                printf("  %s: known after execute (it depends on computed data)\n", name);
+                continue;
+            }
             if (s != DUCTILE_OK)
                 return cli_report(s);
             char text[160];

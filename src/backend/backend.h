@@ -32,6 +32,9 @@ typedef struct dt_exec {
      * when an execute starts, so an output's views live until the next one. NULL where no
      * bytes may be made (constant folding, the shape pass): such kernels refuse. */
     dt_arena *strings;
+    /* > 0: a Loop stops with an error after this many iterations (the builder's runs on
+     * made-up inputs, where a loop's condition may never turn false); 0: no limit. */
+    int64_t max_iterations;
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */

@@ -61,6 +61,10 @@ static ductile_status dt_computed_dtypes(const ductile_engine *e, int *computed)
     return s == DUCTILE_ERR_OUT_OF_MEMORY ? dt_fail_prefix(s, "settling dtypes") : DUCTILE_OK;
 }
 
+/* The iterations a Loop may run in the builder's run on zeros before it gives up (dtypes
+ * then come from the model's declarations). */
+enum { DT_BUILD_MAX_ITERATIONS = 100000 };
+
 /* Fills the computed dtypes still 0 by running e once on zeros at profile 0's min shapes.
  * A failure only leaves them 0. */
 static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *computed)
@@ -91,6 +95,8 @@ static ductile_status dt_dtypes_by_running(const ductile_engine *e, int *compute
         if (!s) s = ductile_context_set_input_shape(c, T->name, &d);
         if (!s) s = ductile_context_set_tensor_address(c, T->name, bufs[i]);
     }
+    /* Made-up inputs may keep a loop's condition true forever. */
+    if (!s) dt_context_limit_iterations(c, DT_BUILD_MAX_ITERATIONS);
     if (!s) s = ductile_context_execute(c);
     if (!s) {
         const dt_view *views = dt_context_views(c);

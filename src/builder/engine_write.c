@@ -93,6 +93,9 @@ typedef struct dt_writer {
     uint32_t n_strings;
     dt_wbuf tensors, layers, io, profiles, blobs, target;
     bool has_strings;   /* a STRING tensor was written: header flag DT_ENGINE_FLAG_STRINGS */
+    const dt_engine_target *tgt;
+    dt_wbuf sub_tab, sub_img;   /* SUBGRAPHS: entries (offsets into sub_img until assembly), images */
+    uint32_t n_sub;
 } dt_writer;
 
 /* Appends a string and returns its index; NULL gives DT_ENGINE_NO_STRING. */
@@ -249,6 +252,25 @@ static ductile_status dt_write_attr(dt_writer *w, const ductile_layer *L, const 
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "cannot store layer '%s' attribute '%s': TENSOR without a tensor",
                            L->name, an);
         return dt_write_tensor(w, b, a->t, 0, "attribute tensor");
+    case DT_ATTR_GRAPH: {
+        /* A whole engine image of its own (format.h, SUBGRAPHS), so subgraphs nest. */
+        if (!a->g)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "cannot store layer '%s' attribute '%s': GRAPH without a graph",
+                           L->name, an);
+        void *img = NULL;
+        size_t size = 0;
+        ductile_status s = dt_engine_write_target(a->g, NULL, 0, w->tgt, &img, &size);
+        if (s) return dt_fail_prefix(s, "layer '%s' attribute '%s'", L->name, an);
+        dt_pad(&w->sub_img, DT_ENGINE_BLOB_ALIGN);
+        dt_put_u32(&w->sub_tab, (uint32_t)a->g->n_captured);
+        dt_put_u32(&w->sub_tab, 0);
+        dt_put_u64(&w->sub_tab, w->sub_img.n);
+        dt_put_u64(&w->sub_tab, size);
+        dt_put(&w->sub_img, img, size);
+        dt_free(img);
+        dt_put_u32(b, w->n_sub++);
+        return DUCTILE_OK;
+    }
     case DT_ATTR_FLOATS:
         dt_put_u64(b, (uint64_t)a->n);
         for (int64_t k = 0; k < a->n; k++) {
@@ -369,28 +391,62 @@ static void dt_le64(unsigned char *p, uint64_t v)
 }
 
 /* Header, table and sections into one 64-byte-aligned buffer. */
+/* SUBGRAPHS from the entries and images (nothing when there are no subgraphs). */
+static void dt_write_subgraphs(dt_writer *w, dt_wbuf *sec)
+{
+    if (!w->n_sub) return;
+    size_t head = 8 + (size_t)w->n_sub * DT_ENGINE_SUBGRAPH_ENTRY;
+    size_t base = (head + DT_ENGINE_BLOB_ALIGN - 1) / DT_ENGINE_BLOB_ALIGN * DT_ENGINE_BLOB_ALIGN;
+    dt_put_u32(sec, DT_ENGINE_SUBGRAPHS_VERSION);
+    dt_put_u32(sec, w->n_sub);
+    sec->failed |= w->sub_tab.failed || w->sub_img.failed;
+    for (uint32_t i = 0; i < w->n_sub && !sec->failed; i++) {
+        const unsigned char *e = w->sub_tab.p + (size_t)i * DT_ENGINE_SUBGRAPH_ENTRY;
+        uint64_t off = 0;
+        for (int b = 0; b < 8; b++) off |= (uint64_t)e[8 + b] << (8 * b);
+        dt_put(sec, e, 8);
+        dt_put_u64(sec, off + base);
+        dt_put(sec, e + 16, 8);
+    }
+    dt_pad(sec, DT_ENGINE_BLOB_ALIGN);
+    dt_put(sec, w->sub_img.p, w->sub_img.n);
+}
+
 static ductile_status dt_assemble(dt_writer *w, void **out, size_t *size)
 {
-    enum { NSEC = 7 };
-    dt_wbuf *sec[NSEC] = {&w->strings, &w->tensors, &w->layers, &w->io, &w->profiles, &w->blobs, &w->target};
-    static const uint32_t ids[NSEC] = {DT_SECTION_STRINGS, DT_SECTION_TENSORS, DT_SECTION_LAYERS,
+    enum { NMAX = 8 };
+    dt_wbuf subgraphs = {0};
+    dt_write_subgraphs(w, &subgraphs);
+    dt_wbuf *sec[NMAX] = {&w->strings, &w->tensors, &w->layers, &w->io, &w->profiles, &w->blobs, &w->target,
+                          &subgraphs};
+    static const uint32_t ids[NMAX] = {DT_SECTION_STRINGS, DT_SECTION_TENSORS, DT_SECTION_LAYERS,
                                        DT_SECTION_IO, DT_SECTION_PROFILES, DT_SECTION_BLOBS,
-                                       DT_SECTION_TARGET};
-    size_t off[NSEC], pos = DT_ENGINE_HEADER_SIZE + NSEC * DT_ENGINE_SECTION_ENTRY;
+                                       DT_SECTION_TARGET, DT_SECTION_SUBGRAPHS};
+    /* An engine without subgraphs keeps the seven sections (and bytes) it always had. */
+    const int NSEC = w->n_sub ? 8 : 7;
+    size_t off[NMAX], pos = DT_ENGINE_HEADER_SIZE + (size_t)NSEC * DT_ENGINE_SECTION_ENTRY;
     for (int i = 0; i < NSEC; i++) {
-        if (sec[i]->failed)
+        if (sec[i]->failed) {
+            dt_free(subgraphs.p);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory writing an engine");
-        size_t align = ids[i] == DT_SECTION_BLOBS ? DT_ENGINE_BLOB_ALIGN : 8;
-        if (!dt_add_size(pos, align - 1, &pos))
+        }
+        size_t align = ids[i] == DT_SECTION_BLOBS || ids[i] == DT_SECTION_SUBGRAPHS ? DT_ENGINE_BLOB_ALIGN : 8;
+        if (!dt_add_size(pos, align - 1, &pos)) {
+            dt_free(subgraphs.p);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "engine too large");
+        }
         pos -= pos % align;
         off[i] = pos;
-        if (!dt_add_size(pos, sec[i]->n, &pos))
+        if (!dt_add_size(pos, sec[i]->n, &pos)) {
+            dt_free(subgraphs.p);
             return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "engine too large");
+        }
     }
     void *mem = dt_aligned_alloc(DT_ENGINE_BLOB_ALIGN, pos ? pos : 1);
-    if (!mem)
+    if (!mem) {
+        dt_free(subgraphs.p);
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) writing an engine", pos);
+    }
     unsigned char *f = mem;
     memset(f, 0, pos);
     memcpy(f + DT_ENGINE_OFF_MAGIC, DT_ENGINE_MAGIC, 8);
@@ -408,6 +464,7 @@ static ductile_status dt_assemble(dt_writer *w, void **out, size_t *size)
         dt_le64(e + 16, sec[i]->n);
         if (sec[i]->n) memcpy(f + off[i], sec[i]->p, sec[i]->n);
     }
+    dt_free(subgraphs.p);
     uint32_t crc = dt_crc32c(0, f, DT_ENGINE_OFF_CHECKSUM);
     crc = dt_crc32c(crc, f + DT_ENGINE_OFF_CHECKSUM + 4, pos - DT_ENGINE_OFF_CHECKSUM - 4);
     dt_le32(f + DT_ENGINE_OFF_CHECKSUM, crc);
@@ -446,6 +503,7 @@ ductile_status dt_engine_write_target(const ductile_network *net, const ductile_
     dt_writer w;
     memset(&w, 0, sizeof w);
     w.net = net;
+    w.tgt = target;
     dt_write_target(&w, target);
     ductile_status s = dt_write_tensors(&w);
     if (!s) s = dt_write_layers(&w);
@@ -467,5 +525,7 @@ ductile_status dt_engine_write_target(const ductile_network *net, const ductile_
     dt_free(w.profiles.p);
     dt_free(w.blobs.p);
     dt_free(w.target.p);
+    dt_free(w.sub_tab.p);
+    dt_free(w.sub_img.p);
     return s;
 }

@@ -2,6 +2,7 @@
 #include "backend/backend.h"
 #include "core/alloc.h"
 #include "core/status.h"
+#include "graph/subgraph.h"
 #include "ops/op.h"
 #include "ops/strings.h"
 #include "ops/sequence.h"
@@ -151,9 +152,10 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
         for (int k = 0; k < L->n_out; k++)
             if (L->out[k]->is_output) all_const = false;
         /* String bytes made at build time would need a home in the network, sequences are
-         * values of the run (runtime/seqval.h), and random draws must stay fresh per run:
-         * none is folded into constants. */
-        if (!all_const || dt_strings_makes_bytes(L) || dt_layer_is_sequence(L) || dt_op_draws_random(L->op_type))
+         * values of the run (runtime/seqval.h), random draws must stay fresh per run, and a
+         * subgraph's run is the runtime's (runtime/ctrl.h): none is folded into constants. */
+        if (!all_const || dt_strings_makes_bytes(L) || dt_layer_is_sequence(L) || dt_op_draws_random(L->op_type) ||
+            (!L->domain[0] && dt_ctrl_op(L->op_type)))
             continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);

@@ -64,10 +64,21 @@
  *     0 backend 16 bytes (NUL-padded name of a backend: lowercase letters, digits, '_'),
  *     16 device 96 bytes (NUL-padded printable name of the GPU; empty for the host),
  *     112 compute capability major u32, 116 minor u32 (0, 0 for the host), 120 reserved u64 (0).
+ * SUBGRAPHS (id 8, optional: written only when a layer has a GRAPH attribute; 64-byte
+ *     aligned in the file): the subgraphs of If, Loop and Scan. u32 version
+ *     (DT_ENGINE_SUBGRAPHS_VERSION; another is refused naming it), u32 count; per subgraph
+ *     (DT_ENGINE_SUBGRAPH_ENTRY = 24 bytes): u32 captured (its last inputs that are tensors
+ *     of the enclosing graph, see graph/network.h), u32 reserved (0), offset u64 (from the
+ *     section's start, a multiple of 64), size u64; then the subgraphs, each a whole engine
+ *     image in this format (no profiles; TARGET of the enclosing engine), so they nest.
+ *     A GRAPH attribute in LAYERS is: u32 index into this section's subgraphs.
  *
  * Version history: 1, the first. 2: TARGET (required). 2 with header flag bit 0
  * (DT_ENGINE_FLAG_STRINGS): tensors of dtype STRING (8) and their blobs; readers before it
- * refuse the flag ("flags 0x00000001 name features this build does not know"). */
+ * refuse the flag ("flags 0x00000001 name features this build does not know"). Within 2:
+ * SUBGRAPHS (optional, with its own version), so engines without control flow keep their
+ * bytes; a reader from before it skips the section and refuses the GRAPH attribute by layer
+ * and type. */
 #ifndef DT_FORMAT_H
 #define DT_FORMAT_H
 
@@ -104,13 +115,17 @@ enum {
     DT_SECTION_IO = 4,
     DT_SECTION_PROFILES = 5,
     DT_SECTION_BLOBS = 6,
-    DT_SECTION_TARGET = 7
+    DT_SECTION_TARGET = 7,
+    DT_SECTION_SUBGRAPHS = 8
 };
 
 /* Header flags: features an engine uses that a reader must know. */
 enum {
     DT_ENGINE_FLAG_STRINGS = 1u     /* STRING tensors (format/strings.h) */
 };
+
+#define DT_ENGINE_SUBGRAPHS_VERSION 1
+#define DT_ENGINE_SUBGRAPH_ENTRY 24
 
 enum {
     DT_ENGINE_TENSOR_INPUT = 1u,

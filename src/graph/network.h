@@ -22,6 +22,7 @@ enum {
     DT_ATTR_INT = 2,
     DT_ATTR_STRING = 3,
     DT_ATTR_TENSOR = 4,
+    DT_ATTR_GRAPH = 5,        /* a subgraph (If, Loop, Scan): dt_attr.g */
     DT_ATTR_FLOATS = 6,
     DT_ATTR_INTS = 7,
     DT_ATTR_STRINGS = 8
@@ -39,6 +40,12 @@ typedef struct dt_attr {
     const int64_t *ints;
     const char **strings;
     struct ductile_tensor *t; /* TENSOR: a constant not listed in the network's tensors */
+    /* GRAPH: a nested network, kept alive by the network holding the layer (dt_network_keep).
+     * Its inputs are the ONNX graph's formal inputs followed by its n_captured captures:
+     * tensors of an enclosing scope it reads, named as there. The layer lists the enclosing
+     * scope's tensors among its inputs too (graph/subgraph.h), so order, liveness and memory
+     * planning see every read. */
+    struct ductile_network *g;
 } dt_attr;
 
 struct ductile_tensor {
@@ -100,6 +107,7 @@ struct ductile_network {
     int next_auto_name;     /* counter for names of layers added by editing */
     dt_resource *resources;
     struct dt_file_watch *files;  /* the files the mappings above come from (core/file.h) */
+    int n_captured;         /* a subgraph: its last n_captured inputs are outer-scope tensors */
 };
 
 /* Lifecycle. */

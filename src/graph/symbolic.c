@@ -103,6 +103,7 @@ void dt_sym_layer(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_sy
 {
     for (int k = 0; k < L->n_out; k++) dt_symt_unknown(&out[k]);
     if (L->domain && L->domain[0] && strcmp(L->domain, "ai.onnx") != 0) return;
+    if (dt_sym_ctrl_ops(c, L, in, out)) return;
     if (dt_sym_value_ops(c, L, in, out)) return;
     if (dt_sym_shape_ops(c, L, in, out)) return;
     dt_sym_nn_ops(c, L, in, out);
@@ -235,6 +236,43 @@ ductile_status dt_symbolic_infer(ductile_network *net)
     dt_free(outs);
     dt_symctx_release(&c);
     return s;
+}
+
+void dt_sym_subgraph(dt_symctx *c, ductile_network *g, const dt_symt *ins, dt_symt *outs)
+{
+    int max_io = 1;
+    for (int l = 0; l < g->n_layers; l++) {
+        if (g->layers[l]->n_in > max_io) max_io = g->layers[l]->n_in;
+        if (g->layers[l]->n_out > max_io) max_io = g->layers[l]->n_out;
+    }
+    dt_symt *tab = dt_calloc((size_t)g->n_tensors + 1, sizeof *tab);
+    dt_symt *li = dt_calloc((size_t)max_io, sizeof *li), *lo = dt_calloc((size_t)max_io, sizeof *lo);
+    for (int k = 0; k < g->n_outputs; k++) dt_symt_unknown(&outs[k]);
+    if (!tab || !li || !lo) {
+        c->oom = true;
+        goto done;
+    }
+    for (int i = 0; i < g->n_tensors; i++) {
+        const ductile_tensor *t = g->tensors[i];
+        if (!t->producer && !t->is_input) read_tensor(c, t, &tab[i]);
+        else dt_symt_unknown(&tab[i]);
+    }
+    for (int i = 0; i < g->n_inputs; i++) tab[g->inputs[i]->index] = ins[i];
+    for (int l = 0; l < g->n_layers && !c->oom; l++) {
+        ductile_layer *L = g->layers[l];
+        for (int k = 0; k < L->n_in; k++) {
+            if (L->in[k]) li[k] = tab[L->in[k]->index];
+            else read_tensor(c, NULL, &li[k]);
+        }
+        if (run_layer(c, g, L, li, lo)) c->oom = true;
+        for (int k = 0; k < L->n_out; k++)
+            if (!L->out[k]->is_input) tab[L->out[k]->index] = lo[k];
+    }
+    for (int k = 0; k < g->n_outputs; k++) outs[k] = tab[g->outputs[k]->index];
+done:
+    dt_free(tab);
+    dt_free(li);
+    dt_free(lo);
 }
 
 ductile_status dt_symbolic_infer_layer(ductile_network *net, ductile_layer *L)

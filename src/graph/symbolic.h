@@ -47,6 +47,11 @@ void dt_sym_layer(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_sy
 bool dt_sym_shape_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
 bool dt_sym_value_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
 bool dt_sym_nn_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
+/* If, Loop, Scan (symbolic_ctrl.c): their subgraphs inferred with the inputs' shapes. */
+bool dt_sym_ctrl_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
+/* Infers subgraph g in c (annotating its tensors): ins[i] for its inputs (formal, then
+ * captured), outs[k] set for its outputs. Running out of memory sets c->oom. */
+void dt_sym_subgraph(dt_symctx *c, ductile_network *g, const dt_symt *ins, dt_symt *outs);
 
 /* Helpers. */
 void dt_symt_unknown(dt_symt *t);

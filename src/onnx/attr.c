@@ -13,7 +13,6 @@ enum { A_NAME = 1, A_F = 2, A_I = 3, A_S = 4, A_T = 5, A_G = 6, A_FLOATS = 7, A_
 static const char *dt_attr_type_name(int64_t type)
 {
     switch (type) {
-    case 5: return "GRAPH";
     case 9: return "TENSORS";
     case 10: return "GRAPHS";
     case 11: return "SPARSE_TENSOR";
@@ -39,7 +38,7 @@ static int64_t dt_attr_guess(const bool seen[32])
 ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a)
 {
     pb_reader r;
-    pb_field g, t_field = {0};
+    pb_field g, t_field = {0}, g_field = {0};
     bool more, seen[32] = {0};
     int64_t type = 0;
     size_t n_floats = 0, n_ints = 0, n_strings = 0;
@@ -71,6 +70,7 @@ ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a)
             a->s_len = g.len;
             break;
         case A_T: DT_TRY(pb_expect(&g, PB_LEN)); t_field = g; break;
+        case A_G: DT_TRY(pb_expect(&g, PB_LEN)); g_field = g; break;
         case A_FLOATS: {
             size_t n = 1;
             if (g.wire == PB_LEN) DT_TRY(pb_packed_count(&g, PB_I32, &n));
@@ -94,6 +94,11 @@ ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a)
     if (unsupported)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' of type %s is not supported by ductile",
                        a->name, unsupported);
+    if (type == DT_ATTR_GRAPH) {
+        if (!seen[A_G])
+            return dt_fail(DUCTILE_ERR_PARSE, "attribute '%s' of type GRAPH has no graph 'g'", a->name);
+        return dt_onnx_subgraph(im, &g_field, a);
+    }
     if (type < DT_ATTR_FLOAT || type > DT_ATTR_STRINGS)
         return dt_fail(DUCTILE_ERR_PARSE, "attribute '%s' has type %lld, expected an AttributeType (1..14)",
                        a->name, (long long)type);

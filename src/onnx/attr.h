@@ -3,7 +3,7 @@
 
 #include "onnx/onnx_internal.h"
 
-/* Decodes an AttributeProto. GRAPH, TENSORS, SPARSE_TENSOR(S) and TYPE_PROTO(S) attributes:
+/* Decodes an AttributeProto; a GRAPH one into a nested network (dt_onnx_subgraph). TENSORS, SPARSE_TENSOR(S) and TYPE_PROTO(S) attributes:
  * DUCTILE_ERR_UNSUPPORTED "attribute '<name>' of type <TYPE> is not supported by ductile". */
 ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a);
 

@@ -67,7 +67,9 @@ static ductile_status dt_input(dt_import *im, const pb_field *f)
     if (known && known->data && !known->is_input) return DUCTILE_OK;
     if (known) return dt_fail(DUCTILE_ERR_PARSE, "graph input '%s' is declared twice", vt.name);
     if (!vt.name[0]) return dt_fail(DUCTILE_ERR_PARSE, "a graph input has no name");
-    if (!vt.is_tensor && vt.kind <= 0)
+    /* A subgraph's input may leave its type to the node that feeds it (Loop bodies of
+     * expanded functions do). */
+    if (!vt.is_tensor && vt.kind <= 0 && !(im->parent && !vt.has_type))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                        "graph input '%s': only tensors, and sequences and optionals of tensors, are supported by ductile",
                        vt.name);
@@ -119,7 +121,10 @@ static ductile_status dt_output(dt_import *im, const pb_field *f)
 {
     dt_vtype vt;
     DT_TRY(dt_onnx_value_info(im, f, &vt));
-    ductile_tensor *t = dt_names_get(&im->names, vt.name);
+    bool oom;
+    /* A subgraph may return an enclosing scope's tensor as it is. */
+    ductile_tensor *t = dt_onnx_resolve(im, vt.name, &oom);
+    if (oom) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "graph output '%s': out of memory", vt.name);
     if (!t)
         return dt_fail(DUCTILE_ERR_PARSE,
                        "graph output '%s' is not produced by any node, initializer or graph input", vt.name);

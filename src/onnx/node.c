@@ -5,6 +5,7 @@
 #include "onnx/attr.h"
 #include "onnx/domains.h"
 #include "core/status.h"
+#include "graph/subgraph.h"
 #include "ops/op.h"
 
 #include <stdio.h>
@@ -156,7 +157,9 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
                 L->in[ki++] = NULL;   /* an omitted optional input */
                 continue;
             }
-            ductile_tensor *t = dt_names_get(&im->names, name);
+            bool oom;
+            ductile_tensor *t = dt_onnx_resolve(im, name, &oom);
+            if (oom) goto oom;
             if (!t)
                 return dt_fail(DUCTILE_ERR_PARSE,
                                "node '%s' (%s): input '%s' is not produced by any earlier node, initializer or graph input",
@@ -178,8 +181,15 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
         } else if (g.num == N_ATTRIBUTE) {
             ductile_status s = dt_onnx_attr(im, &g, &L->attrs[ka++]);
             if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", n->name, n->op_type, n->opset);
+            /* Subgraphs are run by the control-flow ops only (runtime/ctrl.h). */
+            if (L->attrs[ka - 1].type == DT_ATTR_GRAPH && !dt_ctrl_op(n->op_type))
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                               "node '%s' (%s, opset %d): attribute '%s' of type GRAPH is not supported by ductile",
+                               n->name, n->op_type, n->opset, L->attrs[ka - 1].name);
         }
     }
+    /* Outer-scope tensors the subgraphs read become inputs after the formal ones. */
+    DT_TRY(dt_onnx_implicit_inputs(im, L));
     if (def->check) {
         ductile_status s = def->check(L);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", n->name, n->op_type, n->opset);

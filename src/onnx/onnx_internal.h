@@ -43,6 +43,8 @@ typedef struct dt_import {
     dt_ext_file *ext;           /* external files opened so far (kept by net) */
     char *scratch;              /* dt_malloc'd buffer for names looked up, not kept */
     size_t scratch_cap;
+    struct dt_import *parent;   /* a subgraph's: the enclosing graph's import (else NULL) */
+    int depth;                  /* nesting depth of subgraphs (0: the model's graph) */
 } dt_import;
 
 /* The opset of a domain from opset_import, 0 if absent. */
@@ -71,6 +73,7 @@ typedef struct dt_vtype {
     int raw_rank;               /* rank as declared, may exceed DT_MAX_DIMS */
     int kind;                   /* ductile_value_kind of a sequence or optional of tensors (elem:
                                    the element dtype; is_tensor false); -1: another type */
+    bool has_type;              /* a type is declared at all (subgraph inputs may omit it) */
 } dt_vtype;
 ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *out);
 
@@ -80,6 +83,18 @@ ductile_status dt_onnx_graph(dt_import *im, const pb_field *gf);
 /* Adds the layer (or, for Constant, the constant tensor) of a NodeProto; index: its position
  * in the graph, for generated names. */
 ductile_status dt_onnx_node(dt_import *im, const pb_field *f, int index);
+
+/* A tensor by name as a node of this graph sees it: one of its own, else (subgraphs) a
+ * tensor of an enclosing scope, which becomes a captured input of this graph (and of every
+ * graph between); NULL when no scope has it or out of memory (*oom set). */
+ductile_tensor *dt_onnx_resolve(dt_import *im, const char *name, bool *oom);
+
+/* Parses the GraphProto of attribute a (field gf) into a nested network: a->g. */
+ductile_status dt_onnx_subgraph(dt_import *im, const pb_field *gf, dt_attr *a);
+
+/* Appends to L's inputs the enclosing-scope tensors its GRAPH attributes capture (each once,
+ * in attribute order), resolved in im's scope. */
+ductile_status dt_onnx_implicit_inputs(dt_import *im, ductile_layer *L);
 
 /* Copies a byte string into the network's arena as a NUL-terminated string; NULL: no memory. */
 const char *dt_onnx_str(dt_import *im, const pb_field *f);

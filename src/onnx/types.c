@@ -119,6 +119,7 @@ ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *ou
             out->name = dt_onnx_str(im, &g);
             if (!out->name) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory reading a value_info name");
         } else if (g.num == 2) {
+            out->has_type = true;
             DT_TRY(dt_type(im, &g, out, 0));
         }
     }

@@ -29,5 +29,7 @@ extern const dt_opdef dt_ops_sequence[];
 extern const dt_opdef dt_ops_ml[];
 /* Random generators shaped like their input: RandomUniformLike, Bernoulli (random.c) */
 extern const dt_opdef dt_ops_random[];
+/* Control flow: If, Loop, Scan (ctrl.c; run by runtime/ctrl.c). */
+extern const dt_opdef dt_ops_ctrl[];
 
 #endif

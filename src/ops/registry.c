@@ -16,6 +16,7 @@ static const dt_opdef *const dt_families[] = {
     dt_ops_sequence,
     dt_ops_ml,
     dt_ops_random,
+    dt_ops_ctrl,
 };
 
 const dt_opdef *dt_opdef_find(const char *op_type)

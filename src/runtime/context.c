@@ -10,6 +10,7 @@
  * shapes wait for their values; every input is read by execute. */
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
+#include "runtime/ctrl.h"
 #include "runtime/graphs.h"
 #include "runtime/memplan.h"
 #include "runtime/seqval.h"
@@ -62,7 +63,10 @@ struct ductile_context {
     dt_arena strings;       /* bytes string kernels made in the last execute (dt_exec.strings) */
     dt_seqval **vals;       /* per tensor: the value of a sequence or optional (runtime/seqval.h),
                                NULL for tensors; NULL when the network has none */
+    int64_t max_iterations;     /* dt_context_limit_iterations; 0: none */
 };
+
+void dt_context_limit_iterations(ductile_context *c, int64_t n) { c->max_iterations = n; }
 
 /* Whether runs on e can be recorded: the backend records (backend.h), and no layer of the
  * run is a host fallback (it waits for the stream and runs on the host in the middle). */
@@ -620,13 +624,49 @@ static ductile_status dt_seq_out(void *ctx, int t, dt_view *v)
     return DUCTILE_OK;
 }
 
+typedef struct dt_ctrl_out {
+    ductile_context *c;
+    const ductile_layer *L;
+} dt_ctrl_out;
+
+/* Output k of a control-flow layer: the context's own buffer of the view's size. */
+static ductile_status dt_ctrl_alloc(void *user, int k, dt_view *v)
+{
+    dt_ctrl_out *o = user;
+    int t = o->L->out[k]->index;
+    size_t bytes;
+    if (v->rank < 0 || v->rank > DT_MAX_DIMS || !dt_view_bytes(v, &bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "output %d ('%s') has an invalid shape", k, o->L->out[k]->name);
+    DT_TRY(dt_own_buffer(o->c, t, bytes));
+    v->data = o->c->own[t];
+    o->c->st.views[t] = *v;
+    return DUCTILE_OK;
+}
+
+/* If, Loop, Scan: the subgraphs run and give the outputs their shapes (runtime/ctrl.h). */
+static ductile_status dt_eager_ctrl(ductile_context *c, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
+                                    dt_exec *ex)
+{
+    const ductile_layer *L = pl->layer;
+    dt_ctrl_out o = {c, L};
+    double t0 = c->prof ? dt_now_ms() : 0;
+    ductile_status s = dt_ctrl_run(pl->ctrl, L, in, out, ex, dt_ctrl_alloc, &o);
+    if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    for (int k = 0; k < L->n_out; k++)
+        DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
+    if (c->prof)
+        dt_profile_report(c->e, pl, (int)(pl - c->e->plan.layers), in, out, c->profile, dt_pool_threads(c->pool),
+                          dt_now_ms() - t0, c->prof, c->prof_user);
+    return DUCTILE_OK;
+}
+
 /* Eager execution: each layer's shapes are inferred with its inputs' data at hand, and every
  * tensor gets its own buffer (outputs included: they are the context's, see the header). */
 static ductile_status dt_execute_eager(ductile_context *c)
 {
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings, .max_iterations = c->max_iterations};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     /* Sequences computed by an earlier execute are not this one's values: a run that fails
      * leaves those of the layers after the failure unset (get_sequence refuses them). */
@@ -650,6 +690,10 @@ static ductile_status dt_execute_eager(ductile_context *c)
             if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
             for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
             if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+            continue;
+        }
+        if (pl->ctrl) {
+            DT_TRY(dt_eager_ctrl(c, pl, in, out, &ex));
             continue;
         }
         ductile_status s = pl->def->infer(L, in, out);

@@ -41,6 +41,8 @@ typedef struct dt_plan_layer {
     bool seq;                 /* moves sequences or optionals: the runtime runs it
                                  (runtime/seqval.h) with params from dt_seq_prepare, no kernel;
                                  the plan is eager */
+    struct dt_ctrl *ctrl;     /* If, Loop, Scan: the nested plans (runtime/ctrl.h), run by
+                                 the eager executors instead of a kernel; owned */
 } dt_plan_layer;
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */
@@ -145,6 +147,8 @@ ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *v
 /* The context's per-tensor views (dtype, rank, dims) as the last shape pass or eager
  * execute left them; for the builder, which learns eager engines' dtypes by running one. */
 const dt_view *dt_context_views(const ductile_context *c);
+/* Loops of c's runs stop with an error after n iterations (dt_exec.max_iterations). */
+void dt_context_limit_iterations(ductile_context *c, int64_t n);
 
 /* The most inputs or outputs a layer may have; dt_plan_make refuses more, so every run
  * path can keep a layer's views on the stack. */

@@ -21,10 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { DT_NSEC = 8 }; /* section ids 1..7 */
+enum { DT_NSEC = 9 }; /* section ids 1..8; 8 (SUBGRAPHS) is optional */
+/* Subgraphs nest as engine images inside engine images; each level is smaller, and this bounds
+ * the recursion of a crafted file. */
+enum { DT_MAX_NESTING = 32 };
 
 static const char *const dt_section_names[DT_NSEC] = {"?", "STRINGS", "TENSORS", "LAYERS",
-                                                      "IO", "PROFILES", "BLOBS", "TARGET"};
+                                                      "IO", "PROFILES", "BLOBS", "TARGET",
+                                                      "SUBGRAPHS"};
 
 typedef struct dt_reader {
     const unsigned char *base;
@@ -38,7 +42,12 @@ typedef struct dt_reader {
     uint32_t *tflags;        /* per tensor: its record's flags */
     bool *ready;             /* per tensor: has a value before the current layer */
     uint32_t hflags;         /* the header's flags (DT_ENGINE_FLAG_*) */
+    unsigned flags;          /* dt_engine_read_ex's, for the subgraphs */
+    int depth;               /* nesting of this image inside SUBGRAPHS sections */
 } dt_reader;
+
+static ductile_status dt_read_image(const void *data, size_t size, unsigned flags, int depth, ductile_network **net,
+                                    ductile_profile **profiles, int *n_profiles, dt_engine_target *target);
 
 /* A position inside one section. */
 typedef struct dt_cur {
@@ -46,6 +55,8 @@ typedef struct dt_cur {
     int sec;
     size_t pos, end;         /* absolute byte offsets */
 } dt_cur;
+
+static ductile_status dt_read_subgraph(dt_cur *c, size_t at, uint32_t idx, ductile_network **out);
 
 static uint32_t dt_ld32(const unsigned char *p)
 {
@@ -435,8 +446,67 @@ static ductile_status dt_read_attr(dt_cur *c, ductile_layer *L, dt_attr *a)
         }
         return DUCTILE_OK;
     }
+    case DT_ATTR_GRAPH: {
+        DT_TRY(dt_need(c, 4, "a GRAPH attribute"));
+        size_t gat = c->pos;
+        return dt_read_subgraph(c, gat, dt_u32(c), &a->g);
+    }
     }
     return dt_bad(c, at, "layer '%s' attribute '%s': type %d is not an attribute type", L->name, an, a->type);
+}
+
+static void dt_release_network(void *p, size_t n)
+{
+    (void)n;
+    dt_network_delete(p);
+}
+
+/* Subgraph idx of the SUBGRAPHS section (format.h), read as an engine image of its own; at:
+ * the attribute's index field, for messages. The network's keeps it. */
+static ductile_status dt_read_subgraph(dt_cur *c, size_t at, uint32_t idx, ductile_network **out)
+{
+    dt_reader *r = c->r;
+    if (!r->have[DT_SECTION_SUBGRAPHS])
+        return dt_bad(c, at, "GRAPH attribute: subgraph %" PRIu32 ", but the engine has no SUBGRAPHS section", idx);
+    if (r->depth + 1 >= DT_MAX_NESTING)
+        return dt_bad(c, at, "GRAPH attribute: subgraphs nested deeper than %d levels", DT_MAX_NESTING);
+    dt_cur sc = dt_section(r, DT_SECTION_SUBGRAPHS);
+    size_t start = sc.pos;
+    DT_TRY(dt_need(&sc, 8, "the SUBGRAPHS header"));
+    uint32_t version = dt_u32(&sc), count = dt_u32(&sc);
+    if (version != DT_ENGINE_SUBGRAPHS_VERSION)
+        return dt_bad(&sc, start, "version %" PRIu32 " is not supported (this build reads version %d)",
+                      version, DT_ENGINE_SUBGRAPHS_VERSION);
+    if (idx >= count)
+        return dt_bad(c, at, "GRAPH attribute: subgraph %" PRIu32 " out of range (%" PRIu32 " subgraphs)", idx, count);
+    DT_TRY(dt_need_n(&sc, count, DT_ENGINE_SUBGRAPH_ENTRY, "the subgraph entries"));
+    sc.pos += (size_t)idx * DT_ENGINE_SUBGRAPH_ENTRY;
+    size_t eat = sc.pos;
+    uint32_t captured = dt_u32(&sc);
+    if (dt_u32(&sc)) return dt_bad(&sc, eat + 4, "subgraph %" PRIu32 ": reserved field is not 0", idx);
+    uint64_t off = dt_u64(&sc), len = dt_u64(&sc);
+    size_t secsize = r->sec_size[DT_SECTION_SUBGRAPHS];
+    if (off % DT_ENGINE_BLOB_ALIGN || off > secsize || len > secsize - off)
+        return dt_bad(&sc, eat + 8, "subgraph %" PRIu32 " at offset %" PRIu64 " (+%" PRIu64
+                      " bytes) is not a 64-byte-aligned range inside the section (%zu bytes)", idx, off, len, secsize);
+    ductile_network *g = NULL;
+    ductile_profile *pr = NULL;
+    int np = 0;
+    ductile_status s = dt_read_image(r->base + r->sec_off[DT_SECTION_SUBGRAPHS] + off, (size_t)len, r->flags,
+                                     r->depth + 1, &g, &pr, &np, NULL);
+    if (s) return dt_fail_prefix(s, "engine section SUBGRAPHS, subgraph %" PRIu32, idx);
+    for (int i = 0; i < np; i++) dt_profile_clear(&pr[i]);
+    dt_free(pr);
+    if (captured > (uint32_t)g->n_inputs) {
+        int n_inputs = g->n_inputs;
+        dt_network_delete(g);
+        return dt_bad(&sc, eat, "subgraph %" PRIu32 " captures %" PRIu32 " inputs but has %d inputs", idx, captured,
+                      n_inputs);
+    }
+    g->n_captured = (int)captured;
+    DT_TRY(dt_network_keep(r->net, g, 0, dt_release_network));
+    *out = g;
+    return DUCTILE_OK;
 }
 
 /* One tensor reference of a layer: in range, and ready (inputs) or not yet (outputs). */
@@ -648,15 +718,15 @@ static ductile_status dt_read_header(dt_reader *r, unsigned flags)
         if (r->have[id])
             return dt_fail(DUCTILE_ERR_FORMAT, "engine section table at byte offset %zu: section %s appears twice",
                            at, dt_section_names[id]);
-        if (id == DT_SECTION_BLOBS && off % DT_ENGINE_BLOB_ALIGN)
-            return dt_fail(DUCTILE_ERR_FORMAT, "engine section table at byte offset %zu: BLOBS at %" PRIu64
-                           " is not 64-byte aligned", at + 8, off);
+        if ((id == DT_SECTION_BLOBS || id == DT_SECTION_SUBGRAPHS) && off % DT_ENGINE_BLOB_ALIGN)
+            return dt_fail(DUCTILE_ERR_FORMAT, "engine section table at byte offset %zu: %s at %" PRIu64
+                           " is not 64-byte aligned", at + 8, dt_section_names[id], off);
         r->have[id] = true;
         r->sec_off[id] = (size_t)off;
         r->sec_size[id] = (size_t)len;
     }
     for (int id = 1; id < DT_NSEC; id++)
-        if (!r->have[id])
+        if (!r->have[id] && id != DT_SECTION_SUBGRAPHS)
             return dt_fail(DUCTILE_ERR_FORMAT, "engine is missing its required section %s", dt_section_names[id]);
     return DUCTILE_OK;
 }
@@ -669,6 +739,12 @@ ductile_status dt_engine_read_ex(const void *data, size_t size, unsigned flags, 
 
 ductile_status dt_engine_read_target(const void *data, size_t size, unsigned flags, ductile_network **net,
                                      ductile_profile **profiles, int *n_profiles, dt_engine_target *target)
+{
+    return dt_read_image(data, size, flags, 0, net, profiles, n_profiles, target);
+}
+
+static ductile_status dt_read_image(const void *data, size_t size, unsigned flags, int depth, ductile_network **net,
+                                    ductile_profile **profiles, int *n_profiles, dt_engine_target *target)
 {
     dt_engine_target tgt;
     memset(&tgt, 0, sizeof tgt);
@@ -683,6 +759,8 @@ ductile_status dt_engine_read_target(const void *data, size_t size, unsigned fla
     memset(&r, 0, sizeof r);
     r.base = data ? data : (const unsigned char *)"";
     r.size = size;
+    r.flags = flags;
+    r.depth = depth;
     ductile_status s = dt_read_header(&r, flags);
     if (!s) s = dt_network_new(&r.net);
     /* Order: names first, then tensors, I/O (which marks inputs ready), layers, profiles

@@ -4,11 +4,13 @@
 #include "runtime/engine_impl.h"
 #include "ops/random.h"
 #include "core/alloc.h"
+#include "runtime/ctrl.h"
 #include "runtime/memplan.h"
 #include "ops/strings.h"
 #include "core/status.h"
 #include "ops/sequence.h"
 #include "runtime/seqval.h"
+#include "graph/subgraph.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -209,6 +211,17 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             int t = L->in[k]->index;
             if (p->kind[t] != DT_TENSOR_CONSTANT && p->kind[t] != DT_TENSOR_VALUE && !p->shape_input[t]) known = false;
         }
+        if (!L->domain[0] && dt_ctrl_op(L->op_type)) {
+            /* Output shapes follow from running a subgraph: the engine runs eagerly. */
+            if (!p->eager) p->eager_cause = L;
+            p->eager = true;
+            s = dt_ctrl_make(L, &pl->ctrl);
+            if (s) {
+                dt_plan_free(p);
+                return s;
+            }
+            continue;
+        }
         /* The shape pass has no string arena (layers making string bytes run in execute), and
          * random draws stay fresh per run. */
         pl->value = !pl->seq && ((known && !dt_op_draws_random(L->op_type)) || dt_op_reads_shape_only(L->op_type)) &&
@@ -261,7 +274,10 @@ void dt_plan_free(dt_plan *p)
     dt_free(p->kind);
     dt_free(p->shape_input);
     dt_free(p->last_use);
-    for (int i = 0; p->layers && i < p->n_layers; i++) dt_free(p->layers[i].params);
+    for (int i = 0; p->layers && i < p->n_layers; i++) {
+        dt_free(p->layers[i].params);
+        dt_ctrl_free(p->layers[i].ctrl);
+    }
     dt_free(p->layers);
     dt_memlife_free(p->mem);
     dt_free(p->mem_tensor);

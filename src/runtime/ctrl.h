@@ -1,0 +1,26 @@
+/* Running If, Loop and Scan: each subgraph of the layer gets a nested plan (made with the
+ * engine's, once per engine), run eagerly, layer by layer, once per branch taken or per
+ * iteration, with buffers of the run's own. Output shapes are known only after the run, so
+ * engines with these layers run eagerly (dt_plan.eager) and the executor hands each output's
+ * view to a callback that gives it a buffer. */
+#ifndef DT_RUNTIME_CTRL_H
+#define DT_RUNTIME_CTRL_H
+
+#include "runtime/engine_impl.h"
+
+typedef struct dt_ctrl dt_ctrl;
+
+/* The nested plans of layer L's subgraphs; refuses a capture that L does not list among its
+ * inputs ("node '<name>' (<Op>, opset <N>): ..."). */
+ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out);
+void dt_ctrl_free(dt_ctrl *c);
+
+/* Gives output k, whose dtype, rank and dims are set in *v, a buffer: v->data. */
+typedef ductile_status (*dt_ctrl_alloc_fn)(void *user, int k, dt_view *v);
+
+/* Runs L (in: every input's view with data) and writes out[k] (dims and data, from alloc).
+ * Errors name the subgraph and iteration; the caller prefixes the node. */
+ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
+                           const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);
+
+#endif

@@ -1,0 +1,392 @@
+/* Control flow through the C API and the engine format: a subgraph's outer-scope reads become
+ * implicit inputs of its layer; an If runs both ways, also after a save and load; the
+ * SUBGRAPHS section refuses corrupt entries with exact messages and no mutation crashes the
+ * reader; a layer whose subgraph reads a tensor the layer does not list is refused. */
+#include "ductile.h"
+#include "core/alloc.h"
+#include "core/status.h"
+#include "format/format.h"
+#include "format/profile.h"
+#include "graph/network.h"
+#include "graph/subgraph.h"
+#include "runtime/engine_read.h"
+#include "onnx_writer.h"
+#include "testutil.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static pbw attr_graph(const char *name, pbw g)
+{
+    pbw a = {0};
+    w_str(&a, 1, name);
+    w_msg(&a, 6, g);
+    w_int(&a, 20, 5);
+    return a;
+}
+
+/* x float [2], c bool; a = Relu(x); y = If(c) then a + x else Neg(a). */
+static pbw if_model(void)
+{
+    int64_t d = 2;
+    pbw then_g = {0}, else_g = {0}, g = {0};
+    w_msg(&then_g, 1, node("add", "Add", NULL, S("a", "x"), S("t"), NULL, 0));
+    w_str(&then_g, 2, "then");
+    w_msg(&then_g, 12, value_info("t", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&else_g, 1, node("neg", "Neg", NULL, S("a"), S("e"), NULL, 0));
+    w_str(&else_g, 2, "else");
+    w_msg(&else_g, 12, value_info("e", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw attrs[2] = {attr_graph("then_branch", then_g), attr_graph("else_branch", else_g)};
+    w_msg(&g, 1, node("relu", "Relu", NULL, S("x"), S("a"), NULL, 0));
+    w_msg(&g, 1, node("if0", "If", NULL, S("c"), S("y"), attrs, 2));
+    w_str(&g, 2, "g");
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &d, NULL));
+    w_msg(&g, 11, value_info("c", DUCTILE_BOOL, 0, NULL, NULL));
+    w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 1, &d, NULL));
+    return model(g, NULL, 0);
+}
+
+static ductile_engine *build(ductile_builder *b, ductile_network *net)
+{
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
+    if (ductile_builder_build(b, net, cfg, &e) != DUCTILE_OK) e = NULL;
+    ductile_config_free(cfg);
+    return e;
+}
+
+static void run_if(const ductile_engine *e, bool cond, const float *x, float *y)
+{
+    ductile_context *c = NULL;
+    CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
+    uint8_t cb = cond;
+    CHECK_EQ_INT(ductile_context_set_tensor_address(c, "x", (void *)x), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_set_tensor_address(c, "c", &cb), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_execute(c), DUCTILE_OK);
+    void *out = NULL;
+    CHECK_EQ_INT(ductile_context_get_tensor_address(c, "y", &out), DUCTILE_OK);
+    if (out) memcpy(y, out, 2 * sizeof(float));
+    ductile_context_free(c);
+}
+
+static void test_outer_reads_become_implicit_inputs(const pbw *m)
+{
+    ductile_network *net = NULL;
+    ductile_builder *b = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m->p, m->n), DUCTILE_OK);
+    const ductile_layer *L = net->layers[net->n_layers - 1];
+    CHECK_EQ_STR(L->op_type, "If");
+    /* cond, then the enclosing tensors the branches read, each once: a (both), x (then). */
+    CHECK_EQ_INT(L->n_in, 3);
+    CHECK_EQ_STR(L->in[1]->name, "a");
+    CHECK_EQ_STR(L->in[2]->name, "x");
+    CHECK_EQ_INT(dt_ctrl_formal_inputs(L), 1);
+    const ductile_network *t = dt_ctrl_graph(L, "then_branch"), *e = dt_ctrl_graph(L, "else_branch");
+    CHECK(t && e);
+    if (t && e) {
+        CHECK_EQ_INT(t->n_captured, 2);
+        CHECK_EQ_INT(e->n_captured, 1);
+        CHECK_EQ_INT(dt_ctrl_capture_input(L, e, 0), 1);
+    }
+
+    ductile_engine *eng = build(b, net);
+    CHECK(eng != NULL);
+    const float x[2] = {-1.5f, 2.0f};
+    float y[2] = {0};
+    if (eng) {
+        run_if(eng, true, x, y);
+        CHECK(y[0] == -1.5f && y[1] == 4.0f);
+        run_if(eng, false, x, y);
+        CHECK(y[0] == 0.0f && y[1] == -2.0f);
+        /* Saved and loaded: the subgraphs come back from the SUBGRAPHS section. */
+        void *bytes = NULL;
+        size_t size = 0;
+        CHECK_EQ_INT(ductile_engine_serialize(eng, &bytes, &size), DUCTILE_OK);
+        ductile_engine *loaded = NULL;
+        CHECK_EQ_INT(ductile_engine_load_memory(bytes, size, &loaded), DUCTILE_OK);
+        if (loaded) {
+            run_if(loaded, true, x, y);
+            CHECK(y[0] == -1.5f && y[1] == 4.0f);
+            run_if(loaded, false, x, y);
+            CHECK(y[0] == 0.0f && y[1] == -2.0f);
+        }
+        ductile_engine_free(loaded);
+        ductile_free(bytes);
+    }
+    ductile_engine_free(eng);
+
+    /* A layer that does not list what its subgraph reads (an edited network, or an engine's
+     * bytes) is refused by name. */
+    ductile_layer *W = net->layers[net->n_layers - 1];
+    W->n_in = 2; /* drops x */
+    CHECK(build(b, net) == NULL);
+    CHECK_EQ_STR(ductile_last_error(),
+                 "node 'if0' (If, opset 13): then_branch reads 'x' from the enclosing graph, but the node does not list it among its inputs");
+    W->n_in = 1;
+    CHECK(build(b, net) == NULL);
+    CHECK_EQ_STR(ductile_last_error(),
+                 "node 'if0' (If, opset 13): the node has 1 inputs, fewer than the 2 tensors of the enclosing graph its subgraphs read");
+    W->n_in = 3;
+    ductile_network_free(net);
+    ductile_builder_free(b);
+}
+
+static uint32_t ld32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t ld64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static ductile_status read_copy(const unsigned char *src, size_t n)
+{
+    void *buf = NULL;
+    if (posix_memalign(&buf, 64, n ? n : 1)) return DUCTILE_ERR_OUT_OF_MEMORY;
+    memcpy(buf, src, n);
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    int np = 0;
+    ductile_status s = dt_engine_read_ex(buf, n, DT_ENGINE_READ_NO_CHECKSUM, &net, &p, &np);
+    if (s == DUCTILE_OK) {
+        ductile_network_free(net);
+        for (int i = 0; i < np; i++) dt_profile_clear(&p[i]);
+        dt_free(p);
+    }
+    free(buf);
+    return s;
+}
+
+static void test_subgraphs_section_refuses_corruption(const pbw *m)
+{
+    ductile_network *net = NULL;
+    ductile_builder *b = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m->p, m->n), DUCTILE_OK);
+    ductile_engine *eng = build(b, net);
+    void *bytes = NULL;
+    size_t n = 0;
+    CHECK(eng && ductile_engine_serialize(eng, &bytes, &n) == DUCTILE_OK);
+    if (!bytes) goto done;
+    unsigned char *f = bytes, *g = malloc(n);
+    uint32_t hsize = ld32(f + 12), nsec = ld32(f + 16);
+    size_t sub = 0, entry = 0;
+    for (uint32_t i = 0; i < nsec; i++)
+        if (ld32(f + hsize + 24 * i) == DT_SECTION_SUBGRAPHS) {
+            entry = hsize + 24 * i;
+            sub = (size_t)ld64(f + entry + 8);
+        }
+    CHECK(sub != 0 && sub % 64 == 0);
+    CHECK_EQ_INT(ld32(f + sub), DT_ENGINE_SUBGRAPHS_VERSION);
+    CHECK_EQ_INT(ld32(f + sub + 4), 2); /* then and else */
+    CHECK_EQ_INT(read_copy(f, n), DUCTILE_OK);
+
+    char want[300];
+    /* An entry's offset off its 64-byte grid. */
+    memcpy(g, f, n);
+    uint64_t off = ld64(g + sub + 8 + 8) + 8;
+    memcpy(g + sub + 16, &off, 8);
+    CHECK_EQ_INT(read_copy(g, n), DUCTILE_ERR_FORMAT);
+    snprintf(want, sizeof want,
+             "engine section SUBGRAPHS at byte offset %zu: subgraph 0 at offset %llu (+%llu bytes) is not a 64-byte-aligned "
+             "range inside the section (%llu bytes)",
+             sub + 16, (unsigned long long)off, (unsigned long long)ld64(f + sub + 24),
+             (unsigned long long)ld64(f + entry + 16));
+    CHECK_EQ_STR(dt_last_error(), want);
+
+    /* The section's id unknown to this reader: the GRAPH attributes have nowhere to point. */
+    memcpy(g, f, n);
+    g[entry] = 9;
+    CHECK_EQ_INT(read_copy(g, n), DUCTILE_ERR_FORMAT);
+    CHECK(strstr(dt_last_error(), "GRAPH attribute: subgraph 0, but the engine has no SUBGRAPHS section") != NULL);
+
+    /* A subgraph index past the count. */
+    memcpy(g, f, n);
+    uint32_t one = 1;
+    memcpy(g + sub + 4, &one, 4);
+    CHECK_EQ_INT(read_copy(g, n), DUCTILE_ERR_FORMAT);
+    CHECK(strstr(dt_last_error(), "GRAPH attribute: subgraph 1 out of range (1 subgraphs)") != NULL);
+
+    /* Random mutations (checksum off): refused or read, never a crash. */
+    uint64_t rng = 0x243F6A8885A308D3ull;
+    int accepted = 0;
+    for (int it = 0; it < 3000; it++) {
+        memcpy(g, f, n);
+        for (int j = 0; j < 4; j++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            size_t pos = (rng >> 60) < 12 && n > sub ? sub + (size_t)((rng >> 20) % (n - sub)) : (size_t)((rng >> 20) % n);
+            g[pos] = (unsigned char)(rng >> 52);
+        }
+        ductile_status s = read_copy(g, n);
+        CHECK(s == DUCTILE_OK || s == DUCTILE_ERR_FORMAT);
+        accepted += s == DUCTILE_OK;
+    }
+    fprintf(stderr, "subgraph mutations: %d of 3000 parsed (checksum off)\n", accepted);
+    free(g);
+done:
+    ductile_free(bytes);
+    ductile_engine_free(eng);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+}
+
+/* Loop(M, "", s0): s grows by a row of x (read from the enclosing graph) each iteration; the
+ * scan output is the sum of s after each. Scan over xs in reverse: running sums. */
+static pbw loop_scan_model(void)
+{
+    int64_t one = 1, none = -1;
+    pbw body = {0}, sbody = {0}, g = {0};
+    pbw keep0[1] = {attr_int("keepdims", 0)};
+    pbw axis0[1] = {attr_int("axis", 0)};
+    w_msg(&body, 1, node("cat", "Concat", NULL, S("s_in", "x"), S("s_out"), axis0, 1));
+    w_msg(&body, 1, node("sum", "ReduceSum", NULL, S("s_out"), S("total"), keep0, 1));
+    w_msg(&body, 1, node("id", "Identity", NULL, S("cond_in"), S("cond_out"), NULL, 0));
+    w_str(&body, 2, "body");
+    w_msg(&body, 11, value_info("i", DUCTILE_INT64, 0, NULL, NULL));
+    w_msg(&body, 11, value_info("cond_in", DUCTILE_BOOL, 0, NULL, NULL));
+    w_msg(&body, 11, value_info("s_in", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&body, 12, value_info("cond_out", DUCTILE_BOOL, 0, NULL, NULL));
+    w_msg(&body, 12, value_info("s_out", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&body, 12, value_info("total", DUCTILE_FLOAT32, 0, NULL, NULL));
+    w_msg(&sbody, 1, node("add", "Add", NULL, S("r_in", "x_t"), S("r_out"), NULL, 0));
+    w_msg(&sbody, 1, node("cp", "Identity", NULL, S("r_out"), S("run"), NULL, 0));
+    w_str(&sbody, 2, "sbody");
+    w_msg(&sbody, 11, value_info("r_in", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&sbody, 11, value_info("x_t", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&sbody, 12, value_info("r_out", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&sbody, 12, value_info("run", DUCTILE_FLOAT32, 1, &one, NULL));
+    pbw la[1] = {attr_graph("body", body)};
+    int64_t rev = 1;
+    pbw sa[3] = {attr_graph("body", sbody), attr_int("num_scan_inputs", 1), {0}};
+    w_str(&sa[2], 1, "scan_input_directions");
+    w_packed(&sa[2], 8, &rev, 1);
+    w_int(&sa[2], 20, 7);
+    w_msg(&g, 1, node("loop0", "Loop", NULL, S("M", "", "s0"), S("s", "totals"), la, 1));
+    w_msg(&g, 1, node("scan0", "Scan", NULL, S("x", "xs"), S("r", "runs"), sa, 3));
+    w_str(&g, 2, "g");
+    int64_t xs_d[2] = {3, 1};
+    w_msg(&g, 11, value_info("M", DUCTILE_INT64, 0, NULL, NULL));
+    w_msg(&g, 11, value_info("s0", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&g, 11, value_info("xs", DUCTILE_FLOAT32, 2, xs_d, NULL));
+    w_msg(&g, 12, value_info("s", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&g, 12, value_info("totals", DUCTILE_FLOAT32, 1, &none, NULL));
+    w_msg(&g, 12, value_info("r", DUCTILE_FLOAT32, 1, &one, NULL));
+    w_msg(&g, 12, value_info("runs", DUCTILE_FLOAT32, 2, xs_d, NULL));
+    return model(g, NULL, 0);
+}
+
+static void test_loop_state_grows_and_scan_runs_in_reverse(void)
+{
+    pbw m = loop_scan_model();
+    ductile_network *net = NULL;
+    ductile_builder *b = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    ductile_engine *e = build(b, net);
+    CHECK(e != NULL);
+    ductile_context *c = NULL;
+    if (e) CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
+    const float s0 = 2.0f, x = 1.5f, xs[3] = {1.0f, 10.0f, 100.0f};
+    for (int64_t M = 0; c && M <= 4; M += 2) {
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "M", &M), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "s0", (void *)&s0), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "x", (void *)&x), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "xs", (void *)xs), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_execute(c), DUCTILE_OK);
+        ductile_dims d;
+        void *p = NULL;
+        CHECK_EQ_INT(ductile_context_get_tensor_shape(c, "s", &d), DUCTILE_OK);
+        CHECK(d.nb_dims == 1 && d.d[0] == M + 1);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "s", &p), DUCTILE_OK);
+        for (int64_t i = 0; p && i <= M; i++) CHECK(((float *)p)[i] == (i ? x : s0));
+        CHECK_EQ_INT(ductile_context_get_tensor_shape(c, "totals", &d), DUCTILE_OK);
+        CHECK(d.nb_dims == 1 && d.d[0] == M);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "totals", &p), DUCTILE_OK);
+        for (int64_t i = 0; p && i < M; i++) CHECK(((float *)p)[i] == s0 + x * (float)(i + 1));
+        /* Reverse: r = x + 100, then + 10, then + 1; runs[t] is the sum after step t. */
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "runs", &p), DUCTILE_OK);
+        CHECK(p && ((float *)p)[0] == 101.5f && ((float *)p)[1] == 111.5f && ((float *)p)[2] == 112.5f);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(c, "r", &p), DUCTILE_OK);
+        CHECK(p && *(float *)p == 112.5f);
+    }
+    ductile_context_free(c);
+    ductile_engine_free(e);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    free(m.p);
+}
+
+/* One engine, a context per thread: the nested plans are the engine's and read-only, every
+ * run's subgraph buffers its own. */
+typedef struct loop_job {
+    const ductile_engine *e;
+    int64_t m;
+    int bad;
+} loop_job;
+
+static void *loop_thread(void *arg)
+{
+    loop_job *j = arg;
+    ductile_context *c = NULL;
+    if (ductile_context_create(j->e, &c) != DUCTILE_OK) {
+        j->bad++;
+        return NULL;
+    }
+    ductile_context_set_threads(c, 1);
+    const float s0 = 2.0f, x = 1.5f, xs[3] = {1.0f, 10.0f, 100.0f};
+    for (int it = 0; it < 200; it++) {
+        int64_t m = j->m + it % 3;
+        void *p = NULL;
+        ductile_dims d;
+        if (ductile_context_set_tensor_address(c, "M", &m) || ductile_context_set_tensor_address(c, "s0", (void *)&s0) ||
+            ductile_context_set_tensor_address(c, "x", (void *)&x) || ductile_context_set_tensor_address(c, "xs", (void *)xs) ||
+            ductile_context_execute(c) || ductile_context_get_tensor_shape(c, "totals", &d) ||
+            ductile_context_get_tensor_address(c, "totals", &p) || d.d[0] != m ||
+            (m && ((float *)p)[m - 1] != s0 + x * (float)m)) {
+            j->bad++;
+            break;
+        }
+    }
+    ductile_context_free(c);
+    return NULL;
+}
+
+static void test_contexts_on_threads_share_one_engine(void)
+{
+    pbw m = loop_scan_model();
+    ductile_network *net = NULL;
+    ductile_builder *b = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    ductile_engine *e = build(b, net);
+    CHECK(e != NULL);
+    pthread_t t[4];
+    loop_job jobs[4];
+    for (int i = 0; e && i < 4; i++) {
+        jobs[i] = (loop_job){e, i * 3, 0};
+        CHECK_EQ_INT(pthread_create(&t[i], NULL, loop_thread, &jobs[i]), 0);
+    }
+    for (int i = 0; e && i < 4; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_EQ_INT(jobs[i].bad, 0);
+    }
+    ductile_engine_free(e);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    free(m.p);
+}
+
+int main(void)
+{
+    pbw m = if_model();
+    test_outer_reads_become_implicit_inputs(&m);
+    test_subgraphs_section_refuses_corruption(&m);
+    free(m.p);
+    test_loop_state_grows_and_scan_runs_in_reverse();
+    test_contexts_on_threads_share_one_engine();
+    TEST_MAIN_END();
+}
