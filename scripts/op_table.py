@@ -70,6 +70,11 @@ def _tables(directory, element_type, prefix):
     return out
 
 
+# Families the runtime runs on the host itself, with no backend kernel: control flow
+# (runtime/ctrl.c) and sequences/optionals (runtime/seqval.c).
+RUNTIME_FAMILIES = {"ctrl", "sequence"}
+
+
 def code_ops(root=ROOT):
     """{op: {"op", "domain", "family", "cpu", "cuda"}} for every op ductile supports, keyed
     as ONNX's tests name ops: "Relu", "ai.onnx.preview.training.Adam"."""
@@ -78,20 +83,19 @@ def code_ops(root=ROOT):
     cpu = {op for ops in _tables(os.path.join(src, "backend", "cpu"), "dt_cpu_kernel",
                                  "dt_cpu_").values() for op in ops}
     node_c = _strip_comments(_read(os.path.join(src, "onnx", "node.c")))
-    training = set()
-    m = re.search(r"bool\s+training\s*=(.*?);", node_c, flags=re.S)
-    if m:
-        training = set(re.findall(r'op_type,\s*"(\w+)"', m.group(1)))
+    # Ops of other domains: src/onnx/domains.c's table of {"domain", "Op"}.
+    domains_c = _strip_comments(_read(os.path.join(src, "onnx", "domains.c")))
+    domain_of = {op: dom for dom, op in re.findall(r'\{\s*"([\w.]+)",\s*"(\w+)"\s*\}', domains_c)}
     cuda = cuda_ops(root)
     ops = {}
     for family, names in defs.items():
         if family in PRIVATE_FAMILIES:
             continue
         for op in names:
-            domain = TRAINING_DOMAIN if op in training else ""
+            domain = domain_of.get(op, "")
             ops[f"{domain}.{op}" if domain else op] = {
-                "op": op, "domain": domain, "family": family, "cpu": op in cpu,
-                "cuda": op in cuda}
+                "op": op, "domain": domain, "family": family,
+                "cpu": op in cpu or family in RUNTIME_FAMILIES, "cuda": op in cuda}
     # Ops the importer turns into something else itself (Constant: an initializer).
     for op in re.findall(r'strcmp\(n\.op_type,\s*"(\w+)"\)\s*==\s*0\)\s*return', node_c):
         ops.setdefault(op, {"op": op, "domain": "", "family": "importer", "cpu": True,
