@@ -430,6 +430,93 @@ static void test_narrow_kernel_matches_wide_bit_for_bit(void)
     free(A), free(B), free(bias), free(C0);
 }
 
+/* The narrow kernel over many A panels at once (groups of 8, 4, 2 and 1 panels, a last panel
+ * of 1..8 rows) gives the 16-lane kernel's bits panel by panel. */
+static void test_narrow_panels_kernel_matches_wide_bit_for_bit(void)
+{
+    dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow_panels_select();
+    dt_gemm_kernel_fn wide = dt_gemm_kernel_select();
+    if (!narrow) {
+        fprintf(stderr, "narrow GEMM kernel: not on this CPU (no AVX-512), skipped\n");
+        return;
+    }
+    enum { KC = 29, LDA = KC * DT_GEMM_MR + 5, LDC = 6, MAXM = 8 * 19 };
+    float *A = rand_buf(LDA * 19), *B = rand_buf(KC * 16), *bias = rand_buf(MAXM), *C0 = rand_buf(MAXM * LDC);
+    float *Cw = malloc(sizeof(float) * MAXM * LDC), *Cn = malloc(sizeof(float) * MAXM * LDC);
+    int bad = 0;
+    static const int ms[] = {1, 7, 8, 9, 17, 31, 40, 57, 64, 65, 71, 100, 127, MAXM};
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (int n = 1; n <= DT_GEMM_NARROW; n++)
+            for (int mode = 0; mode < 4; mode++) {
+                int m = ms[mi];
+                bool first = mode < 3;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bs = mode == 2 ? NULL : bias;
+                memcpy(Cw, C0, sizeof(float) * MAXM * LDC);
+                memcpy(Cn, C0, sizeof(float) * MAXM * LDC);
+                for (int p = 0; p * 8 < m; p++)
+                    wide(KC, A + p * LDA, B, 16, 1, Cw + p * 8 * LDC, LDC, m - p * 8 < 8 ? m - p * 8 : 8, n, first,
+                         beta, bs ? bs + p * 8 : NULL);
+                narrow(KC, A, LDA, B, 16, Cn, LDC, m, n, first, beta, bs);
+                if (memcmp(Cw, Cn, sizeof(float) * MAXM * LDC)) {
+                    bad++;
+                    fprintf(stderr, "narrow panels kernel m=%d n=%d mode %d differs from the wide one\n", m, n, mode);
+                }
+            }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(C0), free(Cw), free(Cn);
+}
+
+/* Products whose last panel is narrow (N = 49, 196, 961: 7x7 and 14x14 images, a column past
+ * an NC block) with A and B packed or not, B read in place, several M blocks and K blocks:
+ * against the reference, and with a residual + Relu epilogue against the plain product with
+ * the same epilogue applied after (the narrow columns must be done before a strip's epilogue). */
+static void test_sgemm_narrow_last_panel_and_epilogue(dt_pool *pool)
+{
+    static const int64_t ms[] = {1, 9, 75, 530}, ns[] = {49, 196, 961, 3}, ks[] = {7, 300};
+    int bad = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 2; c++)
+                for (int v = 0; v < 4; v++) {
+                    int64_t M = ms[a], N = ns[b], K = ks[c];
+                    float *A = rand_buf(M * K), *B = rand_buf(K * N), *bias = rand_buf(M), *res = rand_buf(M * N);
+                    float *C = rand_buf(M * N), *E = rand_buf(M * N);
+                    float *PA = malloc(sizeof(float) * (size_t)dt_gemm_packed_a_floats(M, K));
+                    float *PB = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+                    dt_gemm_pack_a_full(A, K, false, 0.5f, M, K, PA);
+                    dt_gemm_pack_b_full(B, N, false, K, N, PB);
+                    double *R = malloc(sizeof(double) * (size_t)(M * N));
+                    ref_gemm(false, false, M, N, K, 0.5, A, B, R);
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) R[i * N + j] += bias[i];
+                    dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 0.5f, .beta = 0, .A = A, .lda = K, .B = B,
+                                 .ldb = N, .C = C, .ldc = N, .bias = bias};
+                    if (v & 1) g.A_packed = PA;
+                    if (v == 2) g.B_packed = PB;
+                    if (v == 3) g.direct_b = true;
+                    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                    double e = rel_err(C, R, M * N);
+                    dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                    g.C = E;
+                    g.epi = &epi;
+                    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                    int diff = 0;
+                    for (int64_t i = 0; i < M * N; i++) {
+                        float want = C[i] + res[i];
+                        want = want > 0.0f ? want : 0.0f;
+                        if (memcmp(&want, &E[i], sizeof want)) diff++;
+                    }
+                    if (!(e <= 1e-4) || diff) {
+                        bad++;
+                        fprintf(stderr, "sgemm %lldx%lldx%lld variant %d: rel err %g, %d epilogue values differ\n",
+                                (long long)M, (long long)N, (long long)K, v, e, diff);
+                    }
+                    free(A), free(B), free(bias), free(res), free(C), free(E), free(PA), free(PB), free(R);
+                }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* Gives L's input 1 the constant B (as the builder sees it), packs it with the backend's
  * prepack and returns a second layer of the same op reading the blob, as the builder leaves
  * it: attributes `packed` and `w_shape` after L's own. */
@@ -765,6 +852,7 @@ int main(void)
         test_gemm_op_trans_alpha_beta_broadcast(pools[p]);
         test_matmul_broadcast_and_1d(pools[p]);
         test_sgemm_packed_b_matches_reference(pools[p]);
+        test_sgemm_narrow_last_panel_and_epilogue(pools[p]);
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);
     }
@@ -773,6 +861,7 @@ int main(void)
     test_prepack_leaves_other_matmuls();
     test_rows_kernels_match_naive();
     test_narrow_kernel_matches_wide_bit_for_bit();
+    test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
     test_packed_b_errors();
     test_conv_errors_name_inputs();

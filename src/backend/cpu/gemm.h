@@ -142,6 +142,19 @@ dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void);
 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                   int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+/* The narrow kernel over all the rows of a block at once: m rows in ceil(m/8) packed A panels,
+ * panel p at a + p*lda, its 8 rows to c + p*8*ldc (bias + p*8). The panels' FMA chains are
+ * independent and interleaved, where one panel at a time leaves every column's chain waiting
+ * on the FMA latency (one 8-row, 1-column tile: 4 cycles per k, about what 8 rows of a
+ * 48-column panel cost per k in 24 FMAs: resnet50's 7x7 layers, N = 49, lost a sixth of their
+ * time to it). Bits as dt_gemm_kernel_narrow_avx512 (which is this with one panel). */
+typedef void (*dt_gemm_kernel_narrow_panels_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
+                                                int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                                float beta, const float *bias);
+dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void);
+void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                         float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                         const float *bias);
 
 /* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
  * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a
