@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "backend/cpu/families.h"
+#include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/status.h"
 #include "graph/network.h"
@@ -803,6 +804,61 @@ static void test_conv_matches_reference(dt_pool *pool)
     run_conv_case(&(conv_case){1, 16, 30, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
 }
 
+/* The GEMM conv paths with the weights packed as the builder packs them (and raw), bias,
+ * residual and Relu, at the brief's odd sizes: 3, 17, 33 channels; 7x9, 7x7, 14x14, 10x5
+ * and 1x1 images (output widths of 48k + 1..4 run the narrow kernel); strides 1 and 2;
+ * padding; groups; batch 2. Against the double reference, with the epilogue applied to it. */
+static void test_conv_paths_packed_odd_sizes(dt_pool *pool)
+{
+    static const int64_t hw[][2] = {{7, 9}, {7, 7}, {14, 14}, {10, 5}, {1, 1}};
+    static const int64_t cm[][3] = {{3, 17, 1}, {17, 33, 1}, {33, 33, 3}, {33, 17, 1}};
+    static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
+    int bad = 0;
+    for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
+        for (size_t ci = 0; ci < sizeof cm / sizeof cm[0]; ci++)
+            for (int k = 1; k <= 3; k += 2)
+                for (int s = 1; s <= 2; s++)
+                    for (int packed = 0; packed < 2; packed++) {
+                        int64_t c = cm[ci][0], m = cm[ci][1], group = cm[ci][2], pad = k / 2;
+                        int64_t h = hw[si][0], w = hw[si][1];
+                        dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = group, .in = {h, w},
+                                          .k = {k, k}, .s = {s, s}, .d = {1, 1}, .pb = {pad, pad},
+                                          .pe = {pad, pad}};
+                        for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + 2 * pad - k) / s + 1;
+                        int64_t nx = 2 * c * h * w, nw = m * (c / group) * k * k, ny = 2 * m * g.out[0] * g.out[1];
+                        float *x = rand_buf(nx), *wt = rand_buf(nw), *b = rand_buf(m), *res = rand_buf(ny);
+                        float *y = malloc(sizeof(float) * (size_t)ny);
+                        float *wp = malloc(sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
+                        dt_cpu_conv_pack_weights(&g, wt, wp);
+                        double *R = malloc(sizeof(double) * (size_t)ny);
+                        ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = group, .h = h, .w = w,
+                                                  .oh = g.out[0], .ow = g.out[1], .kh = k, .kw = k, .sh = s,
+                                                  .sw = s, .dh = 1, .dw = 1, .pt = pad, .pl = pad},
+                                 x, wt, b, res, R);
+                        for (int64_t i = 0; i < ny; i++) R[i] = R[i] > 0 ? R[i] : 0;
+                        dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                        for (size_t ai = 0; ai < sizeof algos / sizeof algos[0]; ai++) {
+                            if (!dt_cpu_conv_algo_applies(&g, algos[ai])) continue;
+                            dt_conv_args a = {.x = x, .bias = b, .epi = &epi, .y = y};
+                            if (packed)
+                                a.w_packed = wp;
+                            else
+                                a.w = wt;
+                            for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+                            CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, algos[ai], pool), DUCTILE_OK);
+                            double e = rel_err(y, R, ny);
+                            if (!(e <= 1e-4)) {
+                                bad++;
+                                fprintf(stderr, "conv c=%lld m=%lld g=%lld %lldx%lld k=%d s=%d packed=%d algo %d: rel err %g\n",
+                                        (long long)c, (long long)m, (long long)group, (long long)h, (long long)w, k, s,
+                                        packed, (int)algos[ai], e);
+                            }
+                        }
+                        free(x), free(wt), free(b), free(res), free(y), free(wp), free(R);
+                    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_conv_errors_name_inputs(void)
 {
     ductile_layer *L = make_layer("Conv", 2, 1);
@@ -855,6 +911,7 @@ int main(void)
         test_sgemm_narrow_last_panel_and_epilogue(pools[p]);
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);
+        test_conv_paths_packed_odd_sizes(pools[p]);
     }
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
