@@ -470,8 +470,9 @@ static void test_narrow_panels_kernel_matches_wide_bit_for_bit(void)
 
 /* Products whose last panel is narrow (N = 49, 196, 961: 7x7 and 14x14 images, a column past
  * an NC block) with A and B packed or not, B read in place, several M blocks and K blocks:
- * against the reference, and with a residual + Relu epilogue against the plain product with
- * the same epilogue applied after (the narrow columns must be done before a strip's epilogue). */
+ * against the reference, and with a residual and an activation against the plain product
+ * with the same epilogue applied after (the narrow columns must be done before a strip's
+ * epilogue; Relu and Clip are applied in the kernel's store). */
 static void test_sgemm_narrow_last_panel_and_epilogue(dt_pool *pool)
 {
     static const int64_t ms[] = {1, 9, 75, 530}, ns[] = {49, 196, 961, 3}, ks[] = {7, 300};
@@ -498,16 +499,22 @@ static void test_sgemm_narrow_last_panel_and_epilogue(dt_pool *pool)
                     if (v == 3) g.direct_b = true;
                     CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
                     double e = rel_err(C, R, M * N);
-                    dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                    /* Relu, Clip (in the kernel's store), HardSwish (a pass after), and a
+                     * residual alone, each against the plain product with dt_epilogue_apply
+                     * run over it: the same bits. */
+                    static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL},
+                                                       {DT_ACT_CLIP, -0.5f, 0.7f, NULL},
+                                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL},
+                                                       {DT_ACT_NONE, 0, 0, NULL}};
+                    dt_epilogue epi = epis[(a + b + c + v) % 4];
+                    epi.res = res;
                     g.C = E;
                     g.epi = &epi;
                     CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                    for (int64_t i = 0; i < M; i++) dt_epilogue_apply(&epi, C + i * N, res + i * N, N);
                     int diff = 0;
-                    for (int64_t i = 0; i < M * N; i++) {
-                        float want = C[i] + res[i];
-                        want = want > 0.0f ? want : 0.0f;
-                        if (memcmp(&want, &E[i], sizeof want)) diff++;
-                    }
+                    for (int64_t i = 0; i < M * N; i++)
+                        if (memcmp(&C[i], &E[i], sizeof *C)) diff++;
                     if (!(e <= 1e-4) || diff) {
                         bad++;
                         fprintf(stderr, "sgemm %lldx%lldx%lld variant %d: rel err %g, %d epilogue values differ\n",

@@ -60,9 +60,14 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
-/* Writes one row of accumulators; the last vector is masked to the tile's width. */
+/* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
+ * (dt_gemm_kernel_avx512_epi: the product's last K block), the residual row res and Relu or
+ * Clip are applied before the store, the same float operations as dt_epilogue_apply over the
+ * stored row (max/min return their second operand on NaN and on equal values, which keeps a
+ * NaN and a -0 as the scalar forms do). */
 static inline __attribute__((always_inline)) DT_AVX512 void
-dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, float bias)
+dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, float bias,
+                const dt_epilogue *epi, const float *res)
 {
 #pragma GCC unroll 3
     for (int v = 0; v < nv; v++) {
@@ -77,6 +82,15 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
         } else {
             r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
         }
+        if (epi) {
+            if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, res + v * 16));
+            if (epi->act == DT_ACT_RELU) {
+                r = _mm512_max_ps(r, _mm512_setzero_ps());
+            } else if (epi->act == DT_ACT_CLIP) {
+                r = _mm512_max_ps(_mm512_set1_ps(epi->p0), r);
+                r = _mm512_min_ps(_mm512_set1_ps(epi->p1), r);
+            }
+        }
         _mm512_mask_storeu_ps(c + v * 16, k, r);
     }
 }
@@ -86,7 +100,7 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
                     int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
-                    const float *bias)
+                    const float *bias, const dt_epilogue *epi, const float *res)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
@@ -118,32 +132,54 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
-        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
+                        res ? res + i * ldc : NULL);
     }
 }
 
-#define DT_GEMM_BODY(MRV)                                                                    \
+#define DT_GEMM_BODY(MRV, EPI)                                                               \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
                                      float *c, int64_t ldc, int m, int n, bool first, float beta,
                                      const float *bias)
 {
+    const float *res = NULL;
     if (m > 4)
-        DT_GEMM_BODY(8);
+        DT_GEMM_BODY(8, NULL);
     else if (m > 2)
-        DT_GEMM_BODY(4);
+        DT_GEMM_BODY(4, NULL);
     else if (m == 2)
-        DT_GEMM_BODY(2);
+        DT_GEMM_BODY(2, NULL);
     else
-        DT_GEMM_BODY(1);
+        DT_GEMM_BODY(1, NULL);
+}
+
+DT_AVX512 void dt_gemm_kernel_avx512_epi(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
+                                         float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                         const float *bias, const dt_epilogue *epi, const float *res)
+{
+    if (m > 4)
+        DT_GEMM_BODY(8, epi);
+    else if (m > 2)
+        DT_GEMM_BODY(4, epi);
+    else if (m == 2)
+        DT_GEMM_BODY(2, epi);
+    else
+        DT_GEMM_BODY(1, epi);
+}
+
+dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_avx512_epi : NULL;
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
@@ -178,7 +214,7 @@ dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a,
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
-        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, NULL, NULL);
     }
 }
 
