@@ -4,7 +4,7 @@
  *   make all && gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_conv_layers.c \
  *       build/libductile.a -lm -pthread -o build/bench_conv_layers   (add the CUDA libraries
  *       the Makefile links when built with CUDA)
- *   build/bench_conv_layers [threads] [filter substring] */
+ *   build/bench_conv_layers [threads] [filter substring] [algo] [activation: dt_act, 1 = Relu] */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/alloc.h"
@@ -26,6 +26,8 @@ typedef struct layer {
     int64_t c, m, hw, k, s, group;
 } layer;
 
+static dt_act act = DT_ACT_RELU;
+
 static void run(dt_pool *pool, const layer *L, int algo)
 {
     int64_t pad = L->k / 2;
@@ -39,7 +41,7 @@ static void run(dt_pool *pool, const layer *L, int algo)
     for (int64_t i = 0; i < nx; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
     for (int64_t i = 0; i < nw; i++) w[i] = (float)(i % 3) * 0.1f - 0.1f;
     for (int64_t i = 0; i < L->m; i++) b[i] = 0.5f;
-    dt_epilogue epi = {.act = DT_ACT_RELU};
+    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f};
     dt_conv_args a = {.x = x, .w = w, .bias = b, .epi = &epi, .y = y};
     float *wp = NULL;
     if (!dt_cpu_conv_is_depthwise(&g)) {
@@ -77,6 +79,7 @@ int main(int argc, char **argv)
     int threads = argc > 1 ? atoi(argv[1]) : 1;
     const char *filter = argc > 2 ? argv[2] : "";
     int algo = argc > 3 ? atoi(argv[3]) : 0;
+    if (argc > 4) act = (dt_act)atoi(argv[4]);   /* epilogue.h: 1 Relu, 4 HardSwish */
     dt_pool *pool = NULL;
     if (dt_pool_create(threads, &pool) != DUCTILE_OK) return 1;
     static const layer layers[] = {

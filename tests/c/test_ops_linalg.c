@@ -499,14 +499,16 @@ static void test_sgemm_narrow_last_panel_and_epilogue(dt_pool *pool)
                     if (v == 3) g.direct_b = true;
                     CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
                     double e = rel_err(C, R, M * N);
-                    /* Relu, Clip (in the kernel's store), HardSwish (a pass after), and a
-                     * residual alone, each against the plain product with dt_epilogue_apply
-                     * run over it: the same bits. */
+                    /* Relu, Clip, HardSwish, HardSigmoid (in the kernel's store), Sigmoid (a
+                     * pass after) and a residual alone, each against the plain product with
+                     * dt_epilogue_apply run over it: the same bits. */
                     static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL},
                                                        {DT_ACT_CLIP, -0.5f, 0.7f, NULL},
                                                        {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL},
-                                                       {DT_ACT_NONE, 0, 0, NULL}};
-                    dt_epilogue epi = epis[(a + b + c + v) % 4];
+                                                       {DT_ACT_NONE, 0, 0, NULL},
+                                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL},
+                                                       {DT_ACT_SIGMOID, 0, 0, NULL}};
+                    dt_epilogue epi = epis[(a + b + c + v) % 6];
                     epi.res = res;
                     g.C = E;
                     g.epi = &epi;
