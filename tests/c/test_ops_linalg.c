@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "backend/cpu/families.h"
+#include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/status.h"
 #include "graph/network.h"
@@ -430,6 +431,102 @@ static void test_narrow_kernel_matches_wide_bit_for_bit(void)
     free(A), free(B), free(bias), free(C0);
 }
 
+/* The narrow kernel over many A panels at once (groups of 8, 4, 2 and 1 panels, a last panel
+ * of 1..8 rows) gives the 16-lane kernel's bits panel by panel. */
+static void test_narrow_panels_kernel_matches_wide_bit_for_bit(void)
+{
+    dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow_panels_select();
+    dt_gemm_kernel_fn wide = dt_gemm_kernel_select();
+    if (!narrow) {
+        fprintf(stderr, "narrow GEMM kernel: not on this CPU (no AVX-512), skipped\n");
+        return;
+    }
+    enum { KC = 29, LDA = KC * DT_GEMM_MR + 5, LDC = 6, MAXM = 8 * 19 };
+    float *A = rand_buf(LDA * 19), *B = rand_buf(KC * 16), *bias = rand_buf(MAXM), *C0 = rand_buf(MAXM * LDC);
+    float *Cw = malloc(sizeof(float) * MAXM * LDC), *Cn = malloc(sizeof(float) * MAXM * LDC);
+    int bad = 0;
+    static const int ms[] = {1, 7, 8, 9, 17, 31, 40, 57, 64, 65, 71, 100, 127, MAXM};
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (int n = 1; n <= DT_GEMM_NARROW; n++)
+            for (int mode = 0; mode < 4; mode++) {
+                int m = ms[mi];
+                bool first = mode < 3;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bs = mode == 2 ? NULL : bias;
+                memcpy(Cw, C0, sizeof(float) * MAXM * LDC);
+                memcpy(Cn, C0, sizeof(float) * MAXM * LDC);
+                for (int p = 0; p * 8 < m; p++)
+                    wide(KC, A + p * LDA, B, 16, 1, Cw + p * 8 * LDC, LDC, m - p * 8 < 8 ? m - p * 8 : 8, n, first,
+                         beta, bs ? bs + p * 8 : NULL);
+                narrow(KC, A, LDA, B, 16, Cn, LDC, m, n, first, beta, bs);
+                if (memcmp(Cw, Cn, sizeof(float) * MAXM * LDC)) {
+                    bad++;
+                    fprintf(stderr, "narrow panels kernel m=%d n=%d mode %d differs from the wide one\n", m, n, mode);
+                }
+            }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(C0), free(Cw), free(Cn);
+}
+
+/* Products whose last panel is narrow (N = 49, 196, 961: 7x7 and 14x14 images, a column past
+ * an NC block) with A and B packed or not, B read in place, several M blocks and K blocks:
+ * against the reference, and with a residual and an activation against the plain product
+ * with the same epilogue applied after (the narrow columns must be done before a strip's
+ * epilogue; Relu and Clip are applied in the kernel's store). */
+static void test_sgemm_narrow_last_panel_and_epilogue(dt_pool *pool)
+{
+    static const int64_t ms[] = {1, 9, 75, 530}, ns[] = {49, 196, 961, 3}, ks[] = {7, 300};
+    int bad = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int c = 0; c < 2; c++)
+                for (int v = 0; v < 4; v++) {
+                    int64_t M = ms[a], N = ns[b], K = ks[c];
+                    float *A = rand_buf(M * K), *B = rand_buf(K * N), *bias = rand_buf(M), *res = rand_buf(M * N);
+                    float *C = rand_buf(M * N), *E = rand_buf(M * N);
+                    float *PA = malloc(sizeof(float) * (size_t)dt_gemm_packed_a_floats(M, K));
+                    float *PB = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+                    dt_gemm_pack_a_full(A, K, false, 0.5f, M, K, PA);
+                    dt_gemm_pack_b_full(B, N, false, K, N, PB);
+                    double *R = malloc(sizeof(double) * (size_t)(M * N));
+                    ref_gemm(false, false, M, N, K, 0.5, A, B, R);
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t j = 0; j < N; j++) R[i * N + j] += bias[i];
+                    dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 0.5f, .beta = 0, .A = A, .lda = K, .B = B,
+                                 .ldb = N, .C = C, .ldc = N, .bias = bias};
+                    if (v & 1) g.A_packed = PA;
+                    if (v == 2) g.B_packed = PB;
+                    if (v == 3) g.direct_b = true;
+                    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                    double e = rel_err(C, R, M * N);
+                    /* Relu, Clip, HardSwish, HardSigmoid (in the kernel's store), Sigmoid (a
+                     * pass after) and a residual alone, each against the plain product with
+                     * dt_epilogue_apply run over it: the same bits. */
+                    static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL},
+                                                       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL},
+                                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL},
+                                                       {DT_ACT_NONE, 0, 0, NULL, NULL},
+                                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL},
+                                                       {DT_ACT_SIGMOID, 0, 0, NULL, NULL}};
+                    dt_epilogue epi = epis[(a + b + c + v) % 6];
+                    epi.res = res;
+                    g.C = E;
+                    g.epi = &epi;
+                    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                    for (int64_t i = 0; i < M; i++) dt_epilogue_apply(&epi, C + i * N, res + i * N, N);
+                    int diff = 0;
+                    for (int64_t i = 0; i < M * N; i++)
+                        if (memcmp(&C[i], &E[i], sizeof *C)) diff++;
+                    if (!(e <= 1e-4) || diff) {
+                        bad++;
+                        fprintf(stderr, "sgemm %lldx%lldx%lld variant %d: rel err %g, %d epilogue values differ\n",
+                                (long long)M, (long long)N, (long long)K, v, e, diff);
+                    }
+                    free(A), free(B), free(bias), free(res), free(C), free(E), free(PA), free(PB), free(R);
+                }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* Gives L's input 1 the constant B (as the builder sees it), packs it with the backend's
  * prepack and returns a second layer of the same op reading the blob, as the builder leaves
  * it: attributes `packed` and `w_shape` after L's own. */
@@ -716,6 +813,62 @@ static void test_conv_matches_reference(dt_pool *pool)
     run_conv_case(&(conv_case){1, 16, 30, 30, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, NULL, true, false}, pool);
 }
 
+/* The GEMM conv paths with the weights packed as the builder packs them (and raw), bias,
+ * residual and Relu, at the brief's odd sizes: 3, 17, 33 channels; 7x9, 7x7, 14x14, 10x5
+ * and 1x1 images (output widths of 48k + 1..4 run the narrow kernel), 40x37 (1480 pixels: a
+ * 1x1 conv of few channels reads B in place, over two NC blocks); strides 1 and 2;
+ * padding; groups; batch 2. Against the double reference, with the epilogue applied to it. */
+static void test_conv_paths_packed_odd_sizes(dt_pool *pool)
+{
+    static const int64_t hw[][2] = {{7, 9}, {7, 7}, {14, 14}, {10, 5}, {1, 1}, {40, 37}};
+    static const int64_t cm[][3] = {{3, 17, 1}, {17, 33, 1}, {33, 33, 3}, {33, 17, 1}};
+    static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
+    int bad = 0;
+    for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
+        for (size_t ci = 0; ci < sizeof cm / sizeof cm[0]; ci++)
+            for (int k = 1; k <= 3; k += 2)
+                for (int s = 1; s <= 2; s++)
+                    for (int packed = 0; packed < 2; packed++) {
+                        int64_t c = cm[ci][0], m = cm[ci][1], group = cm[ci][2], pad = k / 2;
+                        int64_t h = hw[si][0], w = hw[si][1];
+                        dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = group, .in = {h, w},
+                                          .k = {k, k}, .s = {s, s}, .d = {1, 1}, .pb = {pad, pad},
+                                          .pe = {pad, pad}};
+                        for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + 2 * pad - k) / s + 1;
+                        int64_t nx = 2 * c * h * w, nw = m * (c / group) * k * k, ny = 2 * m * g.out[0] * g.out[1];
+                        float *x = rand_buf(nx), *wt = rand_buf(nw), *b = rand_buf(m), *res = rand_buf(ny);
+                        float *y = malloc(sizeof(float) * (size_t)ny);
+                        float *wp = malloc(sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
+                        dt_cpu_conv_pack_weights(&g, wt, wp);
+                        double *R = malloc(sizeof(double) * (size_t)ny);
+                        ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = group, .h = h, .w = w,
+                                                  .oh = g.out[0], .ow = g.out[1], .kh = k, .kw = k, .sh = s,
+                                                  .sw = s, .dh = 1, .dw = 1, .pt = pad, .pl = pad},
+                                 x, wt, b, res, R);
+                        for (int64_t i = 0; i < ny; i++) R[i] = R[i] > 0 ? R[i] : 0;
+                        dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                        for (size_t ai = 0; ai < sizeof algos / sizeof algos[0]; ai++) {
+                            if (!dt_cpu_conv_algo_applies(&g, algos[ai])) continue;
+                            dt_conv_args a = {.x = x, .bias = b, .epi = &epi, .y = y};
+                            if (packed)
+                                a.w_packed = wp;
+                            else
+                                a.w = wt;
+                            for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+                            CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, algos[ai], pool), DUCTILE_OK);
+                            double e = rel_err(y, R, ny);
+                            if (!(e <= 1e-4)) {
+                                bad++;
+                                fprintf(stderr, "conv c=%lld m=%lld g=%lld %lldx%lld k=%d s=%d packed=%d algo %d: rel err %g\n",
+                                        (long long)c, (long long)m, (long long)group, (long long)h, (long long)w, k, s,
+                                        packed, (int)algos[ai], e);
+                            }
+                        }
+                        free(x), free(wt), free(b), free(res), free(y), free(wp), free(R);
+                    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_conv_errors_name_inputs(void)
 {
     ductile_layer *L = make_layer("Conv", 2, 1);
@@ -765,14 +918,17 @@ int main(void)
         test_gemm_op_trans_alpha_beta_broadcast(pools[p]);
         test_matmul_broadcast_and_1d(pools[p]);
         test_sgemm_packed_b_matches_reference(pools[p]);
+        test_sgemm_narrow_last_panel_and_epilogue(pools[p]);
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);
+        test_conv_paths_packed_odd_sizes(pools[p]);
     }
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
     test_prepack_leaves_other_matmuls();
     test_rows_kernels_match_naive();
     test_narrow_kernel_matches_wide_bit_for_bit();
+    test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
     test_packed_b_errors();
     test_conv_errors_name_inputs();

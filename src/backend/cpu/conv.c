@@ -15,8 +15,15 @@
 
 /* 1x1 convs over images of at most this many pixels read B in place (dt_gemm.direct_b):
  * a K block of a panel then spans few pages; over larger images the strided rows cost more
- * (TLB, prefetch) than packing saves. */
+ * (TLB, prefetch) than packing saves... */
 enum { DT_CONV_DIRECT_B_PX = 1024 };
+/* ... except for few output channels (at most DT_CONV_DIRECT_B_M per group) over images up
+ * to DT_CONV_DIRECT_B_M_PX: packing B copies the whole image for only that many rows of A
+ * to reuse. Measured (bench/bench_conv_layers.c, 1 thread, best of runs): mobilenet's
+ * projections 144->24 and 96->24 at 56x56 77 -> 97..107 GFLOP/s, 32->16 at 112x112
+ * 62..74 -> 78..92, resnet50's 256->64 at 56x56 86..88 -> 100..107; 128 and more rows gained
+ * nothing, and a 195x195 image (38k pixels) lost 5..30%. */
+enum { DT_CONV_DIRECT_B_M = 64, DT_CONV_DIRECT_B_M_PX = 16384 };
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
@@ -256,6 +263,8 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    bool direct_b = direct && (in_px <= DT_CONV_DIRECT_B_PX ||
+                               (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX));
     if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
@@ -274,7 +283,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .B = xg, .ldb = in_px,
                 .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
-                .direct_b = direct && in_px <= DT_CONV_DIRECT_B_PX,
+                .direct_b = direct_b,
                 .C = a->y + yoff, .ldc = out_px,
                 .bias = a->bias ? a->bias + gi * mg : NULL,
                 .epi = a->epi ? &epi : NULL,

@@ -26,11 +26,19 @@ static dt_gemm_kernel_fn dt_gemm_kernel(void)
     return f;
 }
 
-static dt_gemm_kernel_fn dt_gemm_kernel_narrow(void)
+static dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow(void)
 {
-    static dt_gemm_kernel_fn k;   /* NULL stays NULL (recomputed) */
-    dt_gemm_kernel_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
-    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_narrow_select(), __ATOMIC_RELAXED);
+    static dt_gemm_kernel_narrow_panels_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_narrow_panels_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_narrow_panels_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
+static dt_gemm_kernel_epi_fn dt_gemm_kernel_epi(void)
+{
+    static dt_gemm_kernel_epi_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_epi_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_epi_select(), __ATOMIC_RELAXED);
     return f;
 }
 
@@ -137,7 +145,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                           dt_gemm_bufs *buf)
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
-    dt_gemm_kernel_fn kern = dt_gemm_kernel(), narrow = dt_gemm_kernel_narrow();
+    dt_gemm_kernel_fn kern = dt_gemm_kernel();
+    dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow();
+    dt_gemm_kernel_epi_fn kern_epi = dt_gemm_kernel_epi();
     /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
     dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
@@ -155,6 +165,20 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
                 if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
+                /* The last K block of a product with a Relu/Clip epilogue: the kernel
+                 * applies it in its store (dt_gemm_kernel_epi_fn). */
+                bool epi_store = last && kern_epi && !rows && dt_gemm_epi_in_store(g->epi);
+                /* A last panel of few columns (the 49th of a 7x7 image) runs for every row
+                 * of the block at once, before the strips whose epilogue needs it. */
+                int64_t jn = nc;
+                if (narrow && !rows && (nc - 1) % NR + 1 <= DT_GEMM_NARROW) {
+                    jn = nc - ((nc - 1) % NR + 1);
+                    const float *bp = g->B_packed ? g->B_packed + (jc + jn) * g->K + pc * 16
+                                                  : buf->b + dt_gemm_panel(jn - nd, kc);
+                    narrow(kc, g->A_packed ? g->A_packed + ic * g->K + pc * MR : buf->a,
+                           g->A_packed ? g->K * MR : kc * MR, bp, 16, g->C + ic * g->ldc + jc + jn, g->ldc,
+                           (int)mc, (int)(nc - jn), first, g->beta, g->bias ? g->bias + ic : NULL);
+                }
                 for (int64_t ip = 0; ip < mc; ip += MR) {
                     int m = (int)dt_min64(MR, mc - ip);
                     const float *ap = g->A_packed ? g->A_packed + (ic + ip) * g->K + pc * MR
@@ -162,33 +186,33 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                     const float *bias = g->bias ? g->bias + ic + ip : NULL;
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
                     const float *arow = rows ? g->A + (ic + ip) * g->lda + pc : NULL;
-                    for (int64_t jp = 0; jp < nc; jp += NR) {
+                    for (int64_t jp = 0; jp < jn; jp += NR) {
                         int n = (int)dt_min64(NR, nc - jp);
                         int nv = (n + 15) / 16;
+                        const float *bp = g->B_packed ? g->B_packed + (jc + jp) * g->K + pc * nv * 16
+                                          : jp < nd   ? g->B + pc * g->ldb + jc + jp
+                                                      : buf->b + dt_gemm_panel(jp - nd, kc);
+                        int64_t ldb = !g->B_packed && jp < nd ? g->ldb : nv * 16;
                         if (rows) {
-                            const float *bp = g->B_packed ? g->B_packed + (jc + jp) * g->K + pc * nv * 16
-                                              : jp < nd ? g->B + pc * g->ldb + jc + jp
-                                                        : buf->b + dt_gemm_panel(jp - nd, kc);
-                            int64_t ldb = g->B_packed || jp >= nd ? nv * 16 : g->ldb;
                             kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
                                       g->beta, bias);
-                        } else if (g->B_packed)
-                            (narrow && n <= DT_GEMM_NARROW ? narrow : kern)(
-                                kc, ap, g->B_packed + (jc + jp) * g->K + pc * nv * 16, nv * 16, nv, crow + jp,
-                                g->ldc, m, n, first, g->beta, bias);
-                        else if (jp < nd)
-                            kern(kc, ap, g->B + pc * g->ldb + jc + jp, g->ldb, nv, crow + jp, g->ldc, m, n,
-                                 first, g->beta, bias);
-                        else
-                            (narrow && n <= DT_GEMM_NARROW ? narrow : kern)(
-                                kc, ap, buf->b + dt_gemm_panel(jp - nd, kc), nv * 16, nv, crow + jp, g->ldc, m, n,
-                                first, g->beta, bias);
+                        } else if (epi_store) {
+                            const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
+                            kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, g->epi,
+                                     res);
+                        } else {
+                            kern(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias);
+                        }
                     }
-                    if (last && g->epi) {
+                    /* The epilogue of the columns no kernel applied it to: all of them, or
+                     * the narrow ones. */
+                    int64_t je = epi_store ? jn : 0;
+                    if (last && g->epi && je < nc) {
                         const float *res = g->epi->res, *cb = g->epi->col_bias;
                         for (int i = 0; i < m; i++) {
-                            int64_t off = (ic + ip + i) * g->ldc + jc;
-                            dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + jc : NULL, res ? res + off : NULL, nc);
+                            int64_t off = (ic + ip + i) * g->ldc + jc + je;
+                            dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + jc + je : NULL, res ? res + off : NULL,
+                                                   nc - je);
                         }
                     }
                 }

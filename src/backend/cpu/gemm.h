@@ -131,6 +131,27 @@ void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t l
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 
+/* As dt_gemm_kernel_fn for a tile of the product's last K block, with the epilogue applied
+ * before the store: residual (res: the tile's rows, ldc apart like c; NULL: none), then Relu,
+ * Clip, HardSigmoid or HardSwish (dt_gemm_epi_in_store; Sigmoid keeps the pass). The bits of
+ * the plain kernel followed by dt_epilogue_apply, without the second pass over the tile: that
+ * pass was 16% of a 1x1 conv of 16 input channels (mobilenet's first expansion) and 7% at 64.
+ * NULL from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_epi_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                      int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                      const dt_epilogue *epi, const float *res);
+dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void);
+void dt_gemm_kernel_avx512_epi(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                               int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                               const dt_epilogue *epi, const float *res);
+/* The epilogues the kernel above applies in its store. */
+static inline bool dt_gemm_epi_in_store(const dt_epilogue *e)
+{
+    /* A per-column bias (FusedMatMul) is added by the separate pass, before the activation. */
+    return e && !e->col_bias && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
+                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH);
+}
+
 /* As dt_gemm_kernel_fn for a narrow tile (n <= DT_GEMM_NARROW columns), vectorized along the
  * tile's 8 rows instead of its columns: per k one load of the packed A column and one
  * broadcast and FMA per column, where the 16-lane kernel spends 8 broadcasts and 8 FMAs on
@@ -142,6 +163,19 @@ dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void);
 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                   int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+/* The narrow kernel over all the rows of a block at once: m rows in ceil(m/8) packed A panels,
+ * panel p at a + p*lda, its 8 rows to c + p*8*ldc (bias + p*8). The panels' FMA chains are
+ * independent and interleaved, where one panel at a time leaves every column's chain waiting
+ * on the FMA latency (one 8-row, 1-column tile: 4 cycles per k, about what 8 rows of a
+ * 48-column panel cost per k in 24 FMAs: resnet50's 7x7 layers, N = 49, lost a sixth of their
+ * time to it). Bits as dt_gemm_kernel_narrow_avx512 (which is this with one panel). */
+typedef void (*dt_gemm_kernel_narrow_panels_fn)(int64_t kc, const float *a, int64_t lda, const float *b,
+                                                int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                                float beta, const float *bias);
+dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void);
+void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                         float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                         const float *bias);
 
 /* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
  * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a

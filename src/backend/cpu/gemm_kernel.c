@@ -60,9 +60,14 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
-/* Writes one row of accumulators; the last vector is masked to the tile's width. */
+/* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
+ * (dt_gemm_kernel_avx512_epi: the product's last K block), the residual row res and Relu,
+ * Clip, HardSigmoid or HardSwish are applied before the store, the same float operations as
+ * dt_epilogue_apply over the stored row (max/min return their second operand on NaN and on
+ * equal values, which keeps a NaN and a -0 as the scalar forms do). */
 static inline __attribute__((always_inline)) DT_AVX512 void
-dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, float bias)
+dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, float bias,
+                const dt_epilogue *epi, const float *res)
 {
 #pragma GCC unroll 3
     for (int v = 0; v < nv; v++) {
@@ -77,6 +82,21 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
         } else {
             r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
         }
+        if (epi) {
+            if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, res + v * 16));
+            if (epi->act == DT_ACT_RELU) {
+                r = _mm512_max_ps(r, _mm512_setzero_ps());
+            } else if (epi->act == DT_ACT_CLIP) {
+                r = _mm512_max_ps(_mm512_set1_ps(epi->p0), r);
+                r = _mm512_min_ps(_mm512_set1_ps(epi->p1), r);
+            } else if (epi->act == DT_ACT_HARDSIGMOID || epi->act == DT_ACT_HARDSWISH) {
+                /* p0 * x + p1 rounded twice, as the C (no FMA contraction under -std=c11) */
+                __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(epi->p0), r), _mm512_set1_ps(epi->p1));
+                h = _mm512_max_ps(h, _mm512_setzero_ps());
+                h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
+                r = epi->act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
+            }
+        }
         _mm512_mask_storeu_ps(c + v * 16, k, r);
     }
 }
@@ -86,7 +106,7 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
                     int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
-                    const float *bias)
+                    const float *bias, const dt_epilogue *epi, const float *res)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
@@ -118,32 +138,54 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
-        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
+                        res ? res + i * ldc : NULL);
     }
 }
 
-#define DT_GEMM_BODY(MRV)                                                                    \
+#define DT_GEMM_BODY(MRV, EPI)                                                               \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias);          \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
                                      float *c, int64_t ldc, int m, int n, bool first, float beta,
                                      const float *bias)
 {
+    const float *res = NULL;
     if (m > 4)
-        DT_GEMM_BODY(8);
+        DT_GEMM_BODY(8, NULL);
     else if (m > 2)
-        DT_GEMM_BODY(4);
+        DT_GEMM_BODY(4, NULL);
     else if (m == 2)
-        DT_GEMM_BODY(2);
+        DT_GEMM_BODY(2, NULL);
     else
-        DT_GEMM_BODY(1);
+        DT_GEMM_BODY(1, NULL);
+}
+
+DT_AVX512 void dt_gemm_kernel_avx512_epi(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
+                                         float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                         const float *bias, const dt_epilogue *epi, const float *res)
+{
+    if (m > 4)
+        DT_GEMM_BODY(8, epi);
+    else if (m > 2)
+        DT_GEMM_BODY(4, epi);
+    else if (m == 2)
+        DT_GEMM_BODY(2, epi);
+    else
+        DT_GEMM_BODY(1, epi);
+}
+
+dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_avx512_epi : NULL;
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
@@ -178,7 +220,7 @@ dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a,
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
-        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f);
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, NULL, NULL);
     }
 }
 
@@ -206,37 +248,89 @@ DT_AVX512 void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t ld
         DT_GEMM_ROWS_BODY(1);
 }
 
-/* One ymm accumulator per column (8 rows in its lanes), NC columns fixed per body. */
+/* One ymm accumulator per column and A panel (8 rows in its lanes): P panels of 8 rows (panel p
+ * at a + p*lda) and NC columns fixed per body. The P panels' chains are independent, so the
+ * FMAs of one k overlap instead of each column waiting out the FMA latency of the last k (one
+ * panel and one column: one FMA per 4 cycles, the cost of a sixth of a 48-column panel). */
 static inline __attribute__((always_inline)) DT_AVX512 void
-dt_gemm_narrow_body(const int nc, int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc,
-                    int m, bool first, float beta, const float *bias)
+dt_gemm_narrow_body(const int P, const int nc, int64_t kc, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
 {
-    __m256 acc[DT_GEMM_NARROW];
+    __m256 acc[8][DT_GEMM_NARROW];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
-    for (int j = 0; j < nc; j++) acc[j] = _mm256_setzero_ps();
+        for (int j = 0; j < nc; j++) acc[p][j] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
-        __m256 ak = _mm256_loadu_ps(a + k * DT_GEMM_MR);
+        __m256 bk[DT_GEMM_NARROW];
 #pragma GCC unroll 4
-        for (int j = 0; j < nc; j++) acc[j] = _mm256_fmadd_ps(ak, _mm256_set1_ps(b[k * ldb + j]), acc[j]);
-    }
-    __m256 bv = _mm256_setzero_ps();
-    float tmp[8];
-    if (first && bias) {
-        for (int i = 0; i < 8; i++) tmp[i] = i < m ? bias[i] : 0.0f;
-        bv = _mm256_loadu_ps(tmp);
-    }
+        for (int j = 0; j < nc; j++) bk[j] = _mm256_set1_ps(b[k * ldb + j]);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; p++) {
+            __m256 ak = _mm256_loadu_ps(a + p * lda + k * DT_GEMM_MR);
 #pragma GCC unroll 4
-    for (int j = 0; j < nc; j++) {
-        for (int i = 0; i < 8; i++) tmp[i] = i < m && (!first || beta != 0.0f) ? c[i * ldc + j] : 0.0f;
-        __m256 old = _mm256_loadu_ps(tmp), r = acc[j];
-        if (first) {
-            r = _mm256_add_ps(r, bv);
-            if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), old, r);
-        } else {
-            r = _mm256_add_ps(r, old);
+            for (int j = 0; j < nc; j++) acc[p][j] = _mm256_fmadd_ps(ak, bk[j], acc[p][j]);
         }
-        _mm256_storeu_ps(tmp, r);
-        for (int i = 0; i < m; i++) c[i * ldc + j] = tmp[i];
+    }
+    for (int p = 0; p < P; p++) {
+        int mp = m - p * 8 < 8 ? m - p * 8 : 8;
+        float *cp = c + p * 8 * ldc;
+        __m256 bv = _mm256_setzero_ps();
+        float tmp[8];
+        if (first && bias) {
+            for (int i = 0; i < 8; i++) tmp[i] = i < mp ? bias[p * 8 + i] : 0.0f;
+            bv = _mm256_loadu_ps(tmp);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) {
+            for (int i = 0; i < 8; i++) tmp[i] = i < mp && (!first || beta != 0.0f) ? cp[i * ldc + j] : 0.0f;
+            __m256 old = _mm256_loadu_ps(tmp), r = acc[p][j];
+            if (first) {
+                r = _mm256_add_ps(r, bv);
+                if (beta != 0.0f) r = _mm256_fmadd_ps(_mm256_set1_ps(beta), old, r);
+            } else {
+                r = _mm256_add_ps(r, old);
+            }
+            _mm256_storeu_ps(tmp, r);
+            for (int i = 0; i < mp; i++) cp[i * ldc + j] = tmp[i];
+        }
+    }
+}
+
+/* P panels at a time, P as large as the registers allow (P * NC accumulators of 32). */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_gemm_narrow_cols(const int nc, int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
+                    int64_t ldc, int m, bool first, float beta, const float *bias)
+{
+    const int big = nc <= 3 ? 8 : 4;
+    int p = 0, panels = (m + 7) / 8;
+    for (; p + big <= panels; p += big)
+        dt_gemm_narrow_body(big, nc, kc, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                            bias ? bias + p * 8 : NULL);
+    if (big == 8 && p + 4 <= panels) {
+        dt_gemm_narrow_body(4, nc, kc, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                            bias ? bias + p * 8 : NULL);
+        p += 4;
+    }
+    if (p + 2 <= panels) {
+        dt_gemm_narrow_body(2, nc, kc, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                            bias ? bias + p * 8 : NULL);
+        p += 2;
+    }
+    if (p < panels)
+        dt_gemm_narrow_body(1, nc, kc, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                            bias ? bias + p * 8 : NULL);
+}
+
+DT_AVX512 void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+                                                   int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                                   float beta, const float *bias)
+{
+    switch (n) {
+    case 1: dt_gemm_narrow_cols(1, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 2: dt_gemm_narrow_cols(2, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 3: dt_gemm_narrow_cols(3, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    default: dt_gemm_narrow_cols(4, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
     }
 }
 
@@ -245,12 +339,13 @@ DT_AVX512 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const fl
                                             const float *bias)
 {
     (void)nv;
-    switch (n) {
-    case 1: dt_gemm_narrow_body(1, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
-    case 2: dt_gemm_narrow_body(2, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
-    case 3: dt_gemm_narrow_body(3, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
-    default: dt_gemm_narrow_body(4, kc, a, b, ldb, c, ldc, m, first, beta, bias); break;
-    }
+    dt_gemm_kernel_narrow_panels_avx512(kc, a, kc * DT_GEMM_MR, b, ldb, c, ldc, m, n, first, beta, bias);
+}
+
+dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_narrow_panels_avx512 : NULL;
 }
 
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void)

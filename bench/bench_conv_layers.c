@@ -1,0 +1,108 @@
+/* GFLOP/s of the CPU conv paths at resnet50's and mobilenet's layer shapes (batch 1, weights
+ * packed as the builder packs them, Relu epilogue as the fused layers run), best of many runs:
+ * the microbenchmark behind bench/results/cpu-conv-*.md.
+ *   make all && gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_conv_layers.c \
+ *       build/libductile.a -lm -pthread -o build/bench_conv_layers   (add the CUDA libraries
+ *       the Makefile links when built with CUDA)
+ *   build/bench_conv_layers [threads] [filter substring] [algo] [activation: dt_act, 1 = Relu] */
+#include "backend/cpu/conv.h"
+#include "backend/cpu/gemm.h"
+#include "core/alloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+typedef struct layer {
+    const char *name;
+    int64_t c, m, hw, k, s, group;
+} layer;
+
+static dt_act act = DT_ACT_RELU;
+
+static void run(dt_pool *pool, const layer *L, int algo)
+{
+    int64_t pad = L->k / 2;
+    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {1, 1},
+                      {pad, pad}, {pad, pad}};
+    for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - L->k) / L->s + 1;
+    int64_t nx = L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
+            ny = L->m * g.out[0] * g.out[1];
+    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
+          *b = malloc(sizeof(float) * L->m), *y = malloc(sizeof(float) * ny);
+    for (int64_t i = 0; i < nx; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
+    for (int64_t i = 0; i < nw; i++) w[i] = (float)(i % 3) * 0.1f - 0.1f;
+    for (int64_t i = 0; i < L->m; i++) b[i] = 0.5f;
+    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f};
+    dt_conv_args a = {.x = x, .w = w, .bias = b, .epi = &epi, .y = y};
+    float *wp = NULL;
+    if (!dt_cpu_conv_is_depthwise(&g)) {
+        wp = dt_aligned_alloc(64, sizeof(float) * dt_cpu_conv_packed_floats(&g));
+        dt_cpu_conv_pack_weights(&g, w, wp);
+        a.w_packed = wp;
+        a.w = NULL;
+    }
+    if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
+    if (!dt_cpu_conv_algo_applies(&g, algo)) goto done;
+    size_t bytes;
+    dt_cpu_conv_scratch(&g, &a, algo, dt_pool_threads(pool), &bytes);
+    a.scratch = dt_aligned_alloc(64, bytes + 64);
+    dt_cpu_conv_run_algo(&g, &a, algo, pool);
+    double flops = 2.0 * ny * (L->c / L->group) * L->k * L->k, best = 1e9;
+    int reps = (int)(3e9 / flops) + 20;
+    if (reps > 400) reps = 400;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now_s();
+        dt_cpu_conv_run_algo(&g, &a, algo, pool);
+        double t = now_s() - t0;
+        if (t < best) best = t;
+    }
+    printf("%-10s algo=%d C=%-4lld M=%-4lld %3lldx%-3lld k=%lld s=%lld g=%-4lld %8.3f ms %7.1f GFLOP/s\n", L->name,
+           algo, (long long)L->c, (long long)L->m, (long long)L->hw, (long long)L->hw, (long long)L->k,
+           (long long)L->s, (long long)L->group, best * 1e3, flops / best * 1e-9);
+    dt_free(a.scratch);
+done:
+    dt_free(wp);
+    free(x), free(w), free(b), free(y);
+}
+
+int main(int argc, char **argv)
+{
+    int threads = argc > 1 ? atoi(argv[1]) : 1;
+    const char *filter = argc > 2 ? argv[2] : "";
+    int algo = argc > 3 ? atoi(argv[3]) : 0;
+    if (argc > 4) act = (dt_act)atoi(argv[4]);   /* epilogue.h: 1 Relu, 4 HardSwish */
+    dt_pool *pool = NULL;
+    if (dt_pool_create(threads, &pool) != DUCTILE_OK) return 1;
+    static const layer layers[] = {
+        {"r1x1a", 64, 64, 56, 1, 1, 1},     {"r1x1b", 64, 256, 56, 1, 1, 1},
+        {"r1x1c", 256, 64, 56, 1, 1, 1},    {"r1x1d", 256, 128, 56, 1, 1, 1},
+        {"r1x1e", 128, 512, 28, 1, 1, 1},   {"r1x1f", 512, 128, 28, 1, 1, 1},
+        {"r1x1g", 512, 256, 28, 1, 1, 1},   {"r1x1h", 256, 1024, 14, 1, 1, 1},
+        {"r1x1i", 1024, 256, 14, 1, 1, 1},  {"r1x1j", 1024, 512, 14, 1, 1, 1},
+        {"r1x1k", 512, 2048, 7, 1, 1, 1},   {"r1x1l", 2048, 512, 7, 1, 1, 1},
+        {"r1x1s2a", 256, 512, 56, 1, 2, 1}, {"r1x1s2b", 512, 1024, 28, 1, 2, 1},
+        {"r1x1s2c", 1024, 2048, 14, 1, 2, 1},
+        {"r3x3s2a", 128, 128, 56, 3, 2, 1}, {"r3x3s2b", 256, 256, 28, 3, 2, 1},
+        {"r3x3s2c", 512, 512, 14, 3, 2, 1}, {"r3x3s1d", 512, 512, 7, 3, 1, 1},
+        {"rstem", 3, 64, 224, 7, 2, 1},     {"mstem", 3, 32, 224, 3, 2, 1},
+        {"m1x1p56", 144, 24, 56, 1, 1, 1},  {"m1x1p56b", 96, 24, 56, 1, 1, 1},
+        {"m1x1e56", 24, 144, 56, 1, 1, 1},  {"m1x1e112", 16, 96, 112, 1, 1, 1},
+        {"m1x1p112", 32, 16, 112, 1, 1, 1}, {"s1x1p389", 64, 24, 195, 1, 1, 1},
+        {"mdw56", 144, 144, 56, 3, 1, 144}, {"mdw56s2", 144, 144, 56, 3, 2, 144},
+        {"mdw112", 32, 32, 112, 3, 1, 32},  {"mdw14", 576, 576, 14, 3, 1, 576},
+        {"sdw389", 16, 16, 389, 3, 1, 16},  {"sdw389s2", 64, 64, 389, 3, 2, 64},
+    };
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
+        if (strstr(layers[i].name, filter)) run(pool, &layers[i], algo);
+    dt_pool_free(pool);
+    return 0;
+}
