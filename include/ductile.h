@@ -507,7 +507,9 @@ ductile_status ductile_context_execute(ductile_context *context);
  *   1. Buffers bound with set_tensor_address may be device memory (used in place, the caller
  *      keeps them valid until the stream has run) or host memory (copied through the
  *      context's own device buffers; the copies make the call wait for those transfers).
- *   2. The context's own buffers (get_tensor_address) are device memory.
+ *   2. The context's own buffers (get_tensor_address) are device memory, except a shape
+ *      input's (TensorRT's shape tensors): shapes are computed on the host, so a shape input
+ *      is host memory, its own buffer too, and binding device memory to one is refused.
  *   3. A layer without a GPU kernel ("cpu fallback" in the layer info) runs on the host: the
  *      call waits for the stream before it.
  * One stream per context at a time: the next call on the context may reuse its buffers. */

@@ -211,6 +211,7 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
     p.order = dt_malloc(((size_t)nl + 2 * (size_t)n + 1) * sizeof *p.order);
     dt_shape_state st;
     bool have_st = false;
+    bool *reached = NULL; /* per tensor, with shape inputs: the shape pass computed its view */
     ductile_status s = low && p.hv && p.fv && p.order ? DUCTILE_OK
                      : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for mixed precision");
     /* Half only where the device has the layer: dtypes and supports() need the views. */
@@ -225,10 +226,19 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
             memcpy(v->dims, pi->opt, sizeof(int64_t) * (size_t)pi->rank);
         }
         dt_exec ex = {.pool = NULL};
-        if (!s) s = dt_shape_pass(e, &st, &ex);
-        for (int i = 0; !s && i < nl; i++)
-            low[i] = dt_lowers(e, be, i, st.views, p.half) ? DT_LOWERED
+        /* Shape inputs have no values here: layers whose views follow from them (host
+         * fallbacks on a device, runtime/engine.c) stay float32. */
+        if (!s && e->plan.n_shape_inputs && !(reached = dt_calloc((size_t)n + 1, sizeof *reached)))
+            s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for mixed precision");
+        if (!s) s = reached ? dt_shape_pass_partial(e, &st, &ex, reached) : dt_shape_pass(e, &st, &ex);
+        for (int i = 0; !s && i < nl; i++) {
+            bool known = true;
+            const ductile_layer *L = e->plan.layers[i].layer;
+            for (int k = 0; reached && k < L->n_out; k++) known &= reached[L->out[k]->index];
+            low[i] = !known ? 0
+                   : dt_lowers(e, be, i, st.views, p.half) ? DT_LOWERED
                    : dt_reads_half(e, be, i, st.views, p.half) ? DT_READS_HALF : 0;
+        }
     }
     /* Float32 tensors start as their own float32 version; a lowered layer's outputs become
      * half (a network output keeps its name and dtype: the layer writes a half twin that a
@@ -292,6 +302,7 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
     /* Converted constants: their casts have constant inputs. */
     if (!s && p.casts) s = dt_pass_fold_constants(net);
     if (have_st) dt_shape_state_free(&st, e);
+    dt_free(reached);
     dt_free(low);
     dt_free(p.hv);
     dt_free(p.fv);

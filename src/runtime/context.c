@@ -80,6 +80,7 @@ static bool dt_graphable(const ductile_engine *e)
 }
 
 static ductile_status dt_not_tensor(const ductile_tensor *T);
+static void dt_own_release(ductile_context *c, int t, void *p);
 
 /* A value for every sequence or optional tensor. */
 static ductile_status dt_seqvals_create(ductile_context *c)
@@ -157,7 +158,7 @@ void ductile_context_free(ductile_context *c)
     if (c->st.views) dt_shape_state_free(&c->st, c->e);
     if (c->own)
         for (int t = 0; t < c->e->net->n_tensors; t++)
-            if (c->own[t]) c->e->backend->release(c->own[t]);
+            if (c->own[t]) dt_own_release(c, t, c->own[t]);
     dt_free(c->shape_set);
     dt_free(c->bound);
     dt_free(c->own);
@@ -288,29 +289,46 @@ static ductile_status dt_zero_buffer(const dt_backend *be, void *p, size_t bytes
     return be->sync ? be->sync(NULL) : DUCTILE_OK;
 }
 
+/* Whether the context's own buffer of tensor t is host memory on a device backend: a shape
+ * input's, since the shape pass reads its values on the host (TensorRT's rule: shape
+ * tensors live in host memory). Device kernels that read it get a device copy (dval). */
+static bool dt_own_on_host(const ductile_context *c, int t)
+{
+    return !c->e->backend->host_memory && c->e->plan.shape_input[t];
+}
+
+static void dt_own_release(ductile_context *c, int t, void *p)
+{
+    if (dt_own_on_host(c, t)) dt_free(p);
+    else c->e->backend->release(p);
+}
+
 /* Ensures `need` bytes in the context's own buffer of tensor t. A new buffer is zeroed, so
  * nothing ever reads what the allocator left there, and it has not been handed out yet. */
 static ductile_status dt_own_buffer(ductile_context *c, int t, size_t need)
 {
     if (need == 0) need = 1;
     if (c->own_cap[t] >= need) return DUCTILE_OK;
-    void *p = c->e->backend->alloc(need);
+    bool host = dt_own_on_host(c, t);
+    void *p = host ? dt_aligned_alloc(64, need) : c->e->backend->alloc(need);
     if (!p)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for tensor '%s'", need, c->e->net->tensors[t]->name);
-    ductile_status s = dt_zero_buffer(c->e->backend, p, need);
+    ductile_status s = host ? (memset(p, 0, need), DUCTILE_OK) : dt_zero_buffer(c->e->backend, p, need);
     if (s) {
-        c->e->backend->release(p);
+        dt_own_release(c, t, p);
         return s;
     }
-    if (c->own[t]) c->e->backend->release(c->own[t]);
+    if (c->own[t]) dt_own_release(c, t, c->own[t]);
     c->own[t] = p;
     c->own_cap[t] = need;
     c->given[t] = false;
     return DUCTILE_OK;
 }
 
-/* Device backends: value tensors (computed on the host by the shape pass) that device kernels
- * read get a device copy, once per set of shapes. */
+/* Device backends: value tensors (computed on the host by the shape pass) and shape inputs
+ * (host memory) that device kernels read get a device copy, once per set of shapes and
+ * shape-input values: a shape input's is of the values the shape pass read (c->snap), which
+ * a change to the caller's buffer makes the next execute plan and upload again. */
 static ductile_status dt_upload_values(ductile_context *c)
 {
     const ductile_engine *e = c->e;
@@ -320,7 +338,7 @@ static ductile_status dt_upload_values(ductile_context *c)
         if (pl->value || pl->fallback) continue;
         for (int k = 0; k < pl->layer->n_in; k++) {
             const ductile_tensor *T = pl->layer->in[k];
-            if (!T || e->plan.kind[T->index] != DT_TENSOR_VALUE) continue;
+            if (!T || (e->plan.kind[T->index] != DT_TENSOR_VALUE && !e->plan.shape_input[T->index])) continue;
             int t = T->index;
             size_t bytes;
             if (!dt_view_bytes(&c->st.views[t], &bytes))
@@ -332,7 +350,8 @@ static ductile_status dt_upload_values(ductile_context *c)
                 c->dval[t] = p;
                 c->dval_cap[t] = bytes;
             }
-            if (bytes) DT_TRY(be->copy(c->dval[t], c->st.views[t].data, bytes, NULL));
+            const void *src = e->plan.shape_input[t] ? c->snap[t] : c->st.views[t].data;
+            if (bytes) DT_TRY(be->copy(c->dval[t], src, bytes, NULL));
         }
     }
     return be->sync ? be->sync(NULL) : DUCTILE_OK;
@@ -534,6 +553,12 @@ static ductile_status dt_ctx_set_tensor_address(ductile_context *c, const char *
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
     if (T->kind && data) return dt_not_tensor(T);
+    const dt_backend *be = c->e->backend;
+    if (data && c->e->plan.shape_input[T->index] && !be->host_memory && be->owns_pointer && be->owns_pointer(data))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "input '%s' is a shape tensor (its values decide shapes, and the shapes are computed on the host): "
+                       "bind host memory to it, not %s device memory",
+                       name, be->name);
     c->bound[T->index] = data;
     return DUCTILE_OK;
 }
@@ -742,6 +767,8 @@ static void *dt_device_data(ductile_context *c, int t, const bool *host_bound)
     case DT_TENSOR_VALUE: return c->dval[t];
     case DT_TENSOR_ACTIVATION: return c->arena ? (char *)c->arena + c->offsets[t] : NULL;
     case DT_TENSOR_INPUT:
+        if (c->e->plan.shape_input[t]) return c->dval[t]; /* host memory: its device copy */
+        return c->bound[t] && !host_bound[t] ? c->bound[t] : c->own[t];
     case DT_TENSOR_OUTPUT: return c->bound[t] && !host_bound[t] ? c->bound[t] : c->own[t];
     }
     return NULL;
@@ -774,6 +801,7 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
         dt_tensor_kind kind = e->plan.kind[t];
         if (kind == DT_TENSOR_CONSTANT) in[k].data = (void *)T->data;
         else if (kind == DT_TENSOR_VALUE) in[k].data = c->st.views[t].data;
+        else if (e->plan.shape_input[t]) in[k].data = c->snap[t]; /* the values the shapes are of */
         else if ((kind == DT_TENSOR_INPUT || kind == DT_TENSOR_OUTPUT) && c->bound[t] && host_bound[t]) in[k].data = c->bound[t];
         else {
             size_t bytes;
@@ -830,7 +858,8 @@ static ductile_status dt_run_device_layers(ductile_context *c, void *stream, con
                 hin[k] = in[k];
                 if (!L->in[k]) continue;
                 int t = L->in[k]->index;
-                hin[k].data = p->kind[t] == DT_TENSOR_CONSTANT || p->kind[t] == DT_TENSOR_VALUE ? in[k].data : NULL;
+                hin[k].data = p->kind[t] == DT_TENSOR_CONSTANT || p->kind[t] == DT_TENSOR_VALUE ? in[k].data
+                            : p->shape_input[t] ? c->snap[t] : NULL;
                 in[k].data = dt_device_data(c, t, hb);
             }
             for (int k = 0; k < L->n_out; k++) out[k].data = dt_device_data(c, L->out[k]->index, hb);
@@ -935,7 +964,8 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
         int t = T->index;
         hb[t] = c->bound[t] && !(be->owns_pointer && be->owns_pointer(c->bound[t]));
         size_t bytes;
-        if (!s && hb[t] && T->is_input && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
+        /* Shape inputs: their device copy was made when the shapes were (dt_upload_values). */
+        if (!s && hb[t] && T->is_input && !e->plan.shape_input[t] && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
             s = be->copy(c->own[t], c->bound[t], bytes, stream);
     }
     /* Outputs that are constants or values of the model (copies from host memory: queued
@@ -1161,7 +1191,7 @@ ductile_status ductile_context_get_memory_size(const ductile_context *c, uint64_
     if (!c || !bytes) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_memory_size: context or bytes is NULL");
     uint64_t n = (uint64_t)c->arena_cap + c->scratch_cap;
     for (int t = 0; t < c->e->net->n_tensors; t++) {
-        n += c->own_cap[t];
+        if (!dt_own_on_host(c, t)) n += c->own_cap[t];
         if (c->dval_cap) n += c->dval_cap[t];
         for (int64_t j = 0; c->vals && c->vals[t] && j < c->vals[t]->cap; j++) n += c->vals[t]->caps[j];
     }

@@ -35,14 +35,22 @@ static ductile_status dt_engine_backend(ductile_engine *e, const dt_engine_targe
  * (fallback and value layers read the engine bytes in place). */
 /* Layers whose dtypes or attributes the device kernel refuses become host fallbacks. Tensor
  * dtypes are known only from inference, so the shape pass runs once at profile 0's opt
- * shapes. */
+ * shapes. Shape inputs have no values at load: the pass goes as far as it can without them,
+ * and a layer it did not reach (its views follow from those values) runs on the host, which
+ * runs every op at every dtype; ranks and dtypes there would need the values (TensorRT's
+ * profiles carry shape values for this; ductile's do not yet). */
 static ductile_status dt_engine_place_layers(ductile_engine *e)
 {
     const dt_backend *be = e->backend;
-    if (!be->supports || e->n_profiles < 1) return DUCTILE_OK;
+    if (e->n_profiles < 1 || (!be->supports && !e->plan.n_shape_inputs)) return DUCTILE_OK;
     const ductile_network *net = e->net;
     dt_shape_state st;
     DT_TRY(dt_shape_state_init(&st, e));
+    bool *reached = NULL;
+    if (e->plan.n_shape_inputs && !(reached = dt_calloc((size_t)net->n_tensors + 1, sizeof *reached))) {
+        dt_shape_state_free(&st, e);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory placing %d layers", e->plan.n_layers);
+    }
     for (int i = 0; i < net->n_inputs; i++) {
         const dt_profile_input *pi = dt_profile_get(&e->profiles[0], net->inputs[i]->name);
         if (!pi) continue;
@@ -51,15 +59,20 @@ static ductile_status dt_engine_place_layers(ductile_engine *e)
         memcpy(v->dims, pi->opt, sizeof(int64_t) * (size_t)pi->rank);
     }
     dt_exec ex = {.pool = NULL};
-    ductile_status s = dt_shape_pass(e, &st, &ex);
+    ductile_status s = reached ? dt_shape_pass_partial(e, &st, &ex, reached) : dt_shape_pass(e, &st, &ex);
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; !s && i < e->plan.n_layers; i++) {
         dt_plan_layer *pl = &e->plan.layers[i];
         const ductile_layer *L = pl->layer;
         if (pl->value || pl->fallback) continue;
-        dt_layer_input_views(L, st.views, in);
-        for (int k = 0; k < L->n_out; k++) out[k] = st.views[L->out[k]->index];
-        if (be->supports(L, in, out)) continue;
+        bool known = true;
+        for (int k = 0; reached && k < L->n_out; k++) known &= reached[L->out[k]->index];
+        if (known && !be->supports) continue;
+        if (known) {
+            dt_layer_input_views(L, st.views, in);
+            for (int k = 0; k < L->n_out; k++) out[k] = st.views[L->out[k]->index];
+            if (be->supports(L, in, out)) continue;
+        }
         const dt_backend *host = dt_backend_host();
         pl->fallback = true;
         if (!(host->kernel && host->kernel(L->op_type)) && !host->find_kernel(L->op_type))
@@ -69,6 +82,7 @@ static ductile_status dt_engine_place_layers(ductile_engine *e)
             s = dt_plan_compile(pl, host);
     }
     dt_shape_state_free(&st, e);
+    dt_free(reached);
     return s;
 }
 
@@ -77,14 +91,11 @@ ductile_status dt_engine_upload(ductile_engine *e)
     const dt_backend *be = e->backend;
     if (be->host_memory) return DUCTILE_OK;
     const ductile_network *net = e->net;
-    /* Both read run-time data on the host between layers; not yet on a device backend. */
+    /* Eager plans read run-time data on the host between layers; not yet on a device backend.
+     * Shape inputs do run: their buffers are host memory (runtime/context.c). */
     if (e->plan.eager)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): output shapes that depend on computed data do not run on the %s backend yet",
                        e->plan.eager_cause->name, e->plan.eager_cause->op_type, be->name);
-    for (int t = 0; t < net->n_tensors; t++)
-        if (e->plan.shape_input[t])
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input '%s' is a shape tensor (its values decide shapes); shape tensors do not run on the %s backend yet",
-                           net->tensors[t]->name, be->name);
     DT_TRY(dt_engine_place_layers(e));
     e->dconst = dt_calloc((size_t)net->n_tensors + 1, sizeof *e->dconst);
     if (!e->dconst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");

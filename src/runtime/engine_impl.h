@@ -100,8 +100,9 @@ struct ductile_engine {
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
 
-/* Device backends: refuses what they cannot run yet (eager plans, shape tensors) and copies
- * the constants that device kernels read to the device (dconst). Nothing for the CPU. */
+/* Device backends: refuses what they cannot run yet (eager plans), places the layers (host
+ * fallbacks) and copies the constants that device kernels read to the device (dconst).
+ * Nothing for the CPU. */
 ductile_status dt_engine_upload(ductile_engine *e);
 
 /* Takes ownership of bytes (dt_aligned_alloc'd, 64-byte aligned) on success and on failure. */
@@ -141,6 +142,11 @@ void dt_shape_state_free(dt_shape_state *st, const ductile_engine *e);
 /* Input views (rank, dims) must be set; infers every tensor's dims and computes VALUE tensors.
  * Errors are prefixed with the node: "node '<name>' (<Op>, opset <N>): ...". */
 ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exec *ex);
+/* The pass as far as it goes: reached[t] (per tensor, set here) says whether tensor t's view
+ * was computed. A layer with an input not reached, or whose infer or value kernel fails (the
+ * values of a shape input not at hand), leaves its outputs not reached; the others go on.
+ * Fails only when out of memory. For placing layers at load, before any input value exists. */
+ductile_status dt_shape_pass_partial(const ductile_engine *e, dt_shape_state *st, dt_exec *ex, bool *reached);
 /* Checks that dims sharing a symbol agree across the inputs (views of inputs set). */
 ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views);
 

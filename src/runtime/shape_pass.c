@@ -116,76 +116,110 @@ void dt_layer_input_views(const ductile_layer *L, const dt_view *views, dt_view 
     }
 }
 
-ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exec *ex)
+/* One layer of the pass: its outputs' views, and a value layer's outputs' data. */
+static ductile_status dt_shape_pass_layer(const ductile_engine *e, dt_shape_state *st, dt_exec *ex,
+                                          const dt_plan_layer *pl, dt_view *in, dt_view *out)
+{
+    const dt_plan *p = &e->plan;
+    const ductile_layer *L = pl->layer;
+    dt_layer_input_views(L, st->views, in);
+    for (int k = 0; k < L->n_in; k++) {
+        if (!L->in[k]) continue;
+        int t = L->in[k]->index;
+        dt_tensor_kind kk = p->kind[t];
+        /* Shape inputs keep the host data the context put in their view. */
+        if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE && !p->shape_input[t]) in[k].data = NULL;
+    }
+    /* Outputs start undefined: the dtype is infer's to compute, never the engine's to
+     * suggest; an engine whose stored dtype disagrees was not written by the builder. */
+    memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
+    ductile_status s = pl->def->infer(L, in, out);
+    if (s) return dt_node_fail(L, s);
+    for (int k = 0; k < L->n_out; k++)
+        DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
+    for (int k = 0; k < L->n_out; k++) {
+        size_t bytes;
+        if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes)) {
+            bool negative = out[k].rank < 0 || out[k].rank > DT_MAX_DIMS;
+            for (int d = 0; !negative && d < out[k].rank; d++) negative |= out[k].dims[d] < 0;
+            return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k,
+                                                 negative ? DT_BAD_NEGATIVE : DT_BAD_OVERFLOW, 0));
+        }
+        int t = L->out[k]->index;
+        if (pl->value) {
+            size_t need = bytes ? bytes : 1;
+            if (st->value_caps[t] < need) {
+                void *nb = dt_realloc(st->value_bufs[t], need);
+                if (!nb) return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k, DT_BAD_NO_MEMORY, need));
+                st->value_bufs[t] = nb;
+                st->value_caps[t] = need;
+            }
+            out[k].data = st->value_bufs[t];
+        } else {
+            out[k].data = NULL;
+        }
+        st->views[t] = out[k];
+    }
+    if (pl->value) {
+        /* A shape input without data (no buffer yet): say so rather than read NULL. */
+        bool dims_only = !strcmp(L->op_type, "Shape") || !strcmp(L->op_type, "Size");
+        for (int k = 0; k < L->n_in && !dims_only; k++)
+            if (L->in[k] && !in[k].data && dt_view_count(&in[k]) > 0)
+                return dt_node_fail(L, dt_fail(DUCTILE_ERR_STATE, "the values of input %d ('%s') are needed to compute shapes but are not available",
+                                               k, L->in[k]->name));
+        size_t bytes;
+        DT_TRY(dt_plan_layer_scratch(pl, in, out, dt_pool_threads(ex->pool), &bytes));
+        if (bytes > st->scratch_cap) {
+            void *nb = dt_aligned_alloc(64, bytes);
+            if (!nb)
+                return dt_node_fail(L, dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes));
+            dt_free(st->scratch);
+            st->scratch = nb;
+            st->scratch_cap = bytes;
+        }
+        dt_exec vex = *ex;
+        vex.scratch = st->scratch;
+        vex.scratch_bytes = st->scratch_cap;
+        s = dt_plan_layer_run(pl, in, out, &vex);
+        if (s) return dt_node_fail(L, s);
+    }
+    return DUCTILE_OK;
+}
+
+/* The pass; reached == NULL: the first failure ends it. Else (dt_shape_pass_partial) a layer
+ * with an input not reached, or whose infer or value kernel fails, leaves its outputs not
+ * reached and the pass goes on; only running out of memory ends it. */
+static ductile_status dt_shape_pass_run(const ductile_engine *e, dt_shape_state *st, dt_exec *ex, bool *reached)
 {
     const dt_plan *p = &e->plan;
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    if (reached)
+        for (int t = 0; t < e->net->n_tensors; t++) reached[t] = !e->net->tensors[t]->producer;
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         const ductile_layer *L = pl->layer;
-        dt_layer_input_views(L, st->views, in);
-        for (int k = 0; k < L->n_in; k++) {
-            if (!L->in[k]) continue;
-            int t = L->in[k]->index;
-            dt_tensor_kind kk = p->kind[t];
-            /* Shape inputs keep the host data the context put in their view. */
-            if (kk != DT_TENSOR_CONSTANT && kk != DT_TENSOR_VALUE && !p->shape_input[t]) in[k].data = NULL;
+        if (reached) {
+            bool all = true;
+            for (int k = 0; k < L->n_in; k++) all &= !L->in[k] || reached[L->in[k]->index];
+            if (!all) continue;
+            ductile_status s = dt_shape_pass_layer(e, st, ex, pl, in, out);
+            if (s == DUCTILE_ERR_OUT_OF_MEMORY) return s;
+            for (int k = 0; !s && k < L->n_out; k++) reached[L->out[k]->index] = true;
+            continue;
         }
-        /* Outputs start undefined: the dtype is infer's to compute, never the engine's to
-         * suggest; an engine whose stored dtype disagrees was not written by the builder. */
-        memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
-        ductile_status s = pl->def->infer(L, in, out);
-        if (s) return dt_node_fail(L, s);
-        for (int k = 0; k < L->n_out; k++)
-            DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
-        for (int k = 0; k < L->n_out; k++) {
-            size_t bytes;
-            if (out[k].rank < 0 || out[k].rank > DT_MAX_DIMS || !dt_view_bytes(&out[k], &bytes)) {
-                bool negative = out[k].rank < 0 || out[k].rank > DT_MAX_DIMS;
-                for (int d = 0; !negative && d < out[k].rank; d++) negative |= out[k].dims[d] < 0;
-                return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k,
-                                                     negative ? DT_BAD_NEGATIVE : DT_BAD_OVERFLOW, 0));
-            }
-            int t = L->out[k]->index;
-            if (pl->value) {
-                size_t need = bytes ? bytes : 1;
-                if (st->value_caps[t] < need) {
-                    void *nb = dt_realloc(st->value_bufs[t], need);
-                    if (!nb) return dt_node_fail(L, dt_bad_output(L, pl->def, in, &out[k], k, DT_BAD_NO_MEMORY, need));
-                    st->value_bufs[t] = nb;
-                    st->value_caps[t] = need;
-                }
-                out[k].data = st->value_bufs[t];
-            } else {
-                out[k].data = NULL;
-            }
-            st->views[t] = out[k];
-        }
-        if (pl->value) {
-            /* A shape input without data (no buffer yet): say so rather than read NULL. */
-            bool dims_only = !strcmp(L->op_type, "Shape") || !strcmp(L->op_type, "Size");
-            for (int k = 0; k < L->n_in && !dims_only; k++)
-                if (L->in[k] && !in[k].data && dt_view_count(&in[k]) > 0)
-                    return dt_node_fail(L, dt_fail(DUCTILE_ERR_STATE, "the values of input %d ('%s') are needed to compute shapes but are not available",
-                                                   k, L->in[k]->name));
-            size_t bytes;
-            DT_TRY(dt_plan_layer_scratch(pl, in, out, dt_pool_threads(ex->pool), &bytes));
-            if (bytes > st->scratch_cap) {
-                void *nb = dt_aligned_alloc(64, bytes);
-                if (!nb)
-                    return dt_node_fail(L, dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes));
-                dt_free(st->scratch);
-                st->scratch = nb;
-                st->scratch_cap = bytes;
-            }
-            dt_exec vex = *ex;
-            vex.scratch = st->scratch;
-            vex.scratch_bytes = st->scratch_cap;
-            s = dt_plan_layer_run(pl, in, out, &vex);
-            if (s) return dt_node_fail(L, s);
-        }
+        DT_TRY(dt_shape_pass_layer(e, st, ex, pl, in, out));
     }
     return DUCTILE_OK;
+}
+
+ductile_status dt_shape_pass(const ductile_engine *e, dt_shape_state *st, dt_exec *ex)
+{
+    return dt_shape_pass_run(e, st, ex, NULL);
+}
+
+ductile_status dt_shape_pass_partial(const ductile_engine *e, dt_shape_state *st, dt_exec *ex, bool *reached)
+{
+    return dt_shape_pass_run(e, st, ex, reached);
 }
 
 ductile_status dt_check_shared_symbols(const ductile_engine *e, const dt_view *views)

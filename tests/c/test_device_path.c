@@ -22,6 +22,7 @@
 #include "builder/optimize.h"
 #include "core/alloc.h"
 #include "core/status.h"
+#include "graph/network.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -893,9 +894,217 @@ static void check_tactics(void)
     CHECK_EQ_INT(n_blocks, 0);
 }
 
+/* ---- shape inputs (TensorRT's shape tensors) ----
+ * Their values decide shapes, and shapes are computed on the host: on a device backend a
+ * shape input is host memory (the caller's host buffer, or the context's own buffer, which is
+ * host memory for it), a device pointer bound to one is refused, and a device kernel that
+ * reads one as data gets a device copy of the values the shapes were computed from. Layers
+ * whose views follow from those values are not known at load: they run as host fallbacks. */
+
+static ductile_tensor *sh_tensor(ductile_network *net, const char *name, ductile_dtype dt, int rank)
+{
+    ductile_tensor *t = dt_network_add_tensor(net, name);
+    t->dtype = dt;
+    t->rank = rank;
+    for (int d = 0; d < rank; d++) t->dims[d] = -1;
+    return t;
+}
+
+static ductile_layer *sh_layer(ductile_network *net, const char *op, const char *name, ductile_tensor *a,
+                               ductile_tensor *b, ductile_tensor *y)
+{
+    ductile_layer *L = dt_network_add_layer(net, op, name, 2, 1, 0);
+    L->domain = "";
+    L->opset = 17;
+    L->in[0] = a;
+    L->in[1] = b;
+    L->out[0] = y;
+    y->producer = L;
+    return L;
+}
+
+/* x float32 [a, b], rshape int64 [2] and eshape int64 [3] (shape inputs), idx int64 [3]:
+ *   sum = Add(x, x); r = Reshape(sum, rshape); e = Expand(r, eshape); z = Mul(e, e);
+ *   w = Add(eshape, idx) (a device kernel reading a shape input as data). Outputs z, w, sum. */
+static ductile_engine *shape_input_engine(void)
+{
+    ductile_network *net = NULL;
+    CHECK_EQ_INT(dt_network_new(&net), DUCTILE_OK);
+    if (!net) return NULL;
+    net->opset = 17;
+    ductile_tensor *x = sh_tensor(net, "x", DUCTILE_FLOAT32, 2), *rs = sh_tensor(net, "rshape", DUCTILE_INT64, 1),
+                   *es = sh_tensor(net, "eshape", DUCTILE_INT64, 1), *idx = sh_tensor(net, "idx", DUCTILE_INT64, 1);
+    rs->dims[0] = 2;
+    es->dims[0] = idx->dims[0] = 3;
+    dt_network_add_input(net, x);
+    dt_network_add_input(net, rs);
+    dt_network_add_input(net, es);
+    dt_network_add_input(net, idx);
+    ductile_tensor *sum = sh_tensor(net, "sum", DUCTILE_FLOAT32, 2), *r = sh_tensor(net, "r", DUCTILE_FLOAT32, 2),
+                   *e = sh_tensor(net, "e", DUCTILE_FLOAT32, 3), *z = sh_tensor(net, "z", DUCTILE_FLOAT32, 3),
+                   *w = sh_tensor(net, "w", DUCTILE_INT64, 1);
+    sh_layer(net, "Add", "add", x, x, sum);
+    sh_layer(net, "Reshape", "reshape", sum, rs, r);
+    sh_layer(net, "Expand", "expand", r, es, e);
+    sh_layer(net, "Mul", "mul", e, e, z);
+    sh_layer(net, "Add", "add_shape", es, idx, w);
+    dt_network_add_output(net, z);
+    dt_network_add_output(net, w);
+    dt_network_add_output(net, sum);
+    ductile_builder *b = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *eng = NULL;
+    ductile_dims xlo = {2, {1, 1}}, xhi = {2, {8, 8}}, two = {1, {2}}, three = {1, {3}};
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_create(b, &p), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "x", &xlo, &xhi, &xhi), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "rshape", &two, &two, &two), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "eshape", &three, &three, &three), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "idx", &three, &three, &three), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_add_profile(cfg, p, NULL), DUCTILE_OK);
+    ductile_status s = ductile_builder_build(b, net, cfg, &eng);
+    if (s) fprintf(stderr, "shape inputs: build: %s\n", ductile_last_error());
+    CHECK_EQ_INT(s, DUCTILE_OK);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_builder_free(b);
+    dt_network_delete(net);
+    return eng;
+}
+
+static bool placed_on_host(const ductile_engine *e, const char *name)
+{
+    for (int i = 0; i < e->plan.n_layers; i++)
+        if (!strcmp(e->plan.layers[i].layer->name, name)) return e->plan.layers[i].fallback;
+    CHECK(!"layer not found");
+    return false;
+}
+
+/* One run of both engines at x [xd0, xd1] (values 1..n) with these shape values and idx:
+ * the CPU engine's inputs bound; the fake's x and idx bound (host), its shape inputs bound
+ * to host arrays (own == false) or written into the context's own buffers (own == true).
+ * Every output equal to the CPU engine's, shapes and bytes. */
+static void shape_run(ductile_context *cc, ductile_context *dc, int64_t xd0, int64_t xd1, const int64_t *rv,
+                      const int64_t *ev, bool own, int64_t *rbuf, int64_t *ebuf)
+{
+    static float x[64];
+    static int64_t idx[3] = {10, 20, 30};
+    for (int i = 0; i < 64; i++) x[i] = (float)(i + 1) * 0.5f;
+    ductile_dims xd = {2, {xd0, xd1}}, two = {1, {2}}, three = {1, {3}};
+    ductile_context *ctx[2] = {cc, dc};
+    for (int c = 0; c < 2; c++) {
+        CHECK_EQ_INT(ductile_context_set_input_shape(ctx[c], "x", &xd), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_input_shape(ctx[c], "rshape", &two), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_input_shape(ctx[c], "eshape", &three), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_input_shape(ctx[c], "idx", &three), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(ctx[c], "x", x), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(ctx[c], "idx", idx), DUCTILE_OK);
+    }
+    memcpy(rbuf, rv, 2 * sizeof *rv);
+    memcpy(ebuf, ev, 3 * sizeof *ev);
+    CHECK_EQ_INT(ductile_context_set_tensor_address(cc, "rshape", rbuf), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_set_tensor_address(cc, "eshape", ebuf), DUCTILE_OK);
+    if (own) {
+        void *rp = NULL, *ep = NULL;
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "rshape", NULL), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "eshape", NULL), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(dc, "rshape", &rp), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(dc, "eshape", &ep), DUCTILE_OK);
+        CHECK(rp != NULL && ep != NULL && !fake_owns(rp) && !fake_owns(ep)); /* host buffers */
+        if (!rp || !ep) return;
+        memcpy(rp, rv, 2 * sizeof *rv);
+        memcpy(ep, ev, 3 * sizeof *ev);
+    } else {
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "rshape", rbuf), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "eshape", ebuf), DUCTILE_OK);
+    }
+    CHECK_EQ_INT(ductile_context_execute(cc), DUCTILE_OK);
+    int before = bad_pointers;
+    ductile_status s = ductile_context_execute(dc);
+    if (s) fprintf(stderr, "shape inputs: fake execute: %s\n", ductile_last_error());
+    CHECK_EQ_INT(s, DUCTILE_OK);
+    CHECK_EQ_INT(bad_pointers, before);
+    const char *outs[] = {"z", "w", "sum"};
+    for (int o = 0; o < 3; o++) {
+        ductile_dims dw, dg;
+        CHECK_EQ_INT(ductile_context_get_tensor_shape(cc, outs[o], &dw), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_get_tensor_shape(dc, outs[o], &dg), DUCTILE_OK);
+        CHECK_EQ_INT(dg.nb_dims, dw.nb_dims);
+        size_t n = o == 1 ? 8 : 4;
+        for (int d = 0; d < dw.nb_dims; d++) {
+            CHECK_EQ_INT(dg.d[d], dw.d[d]);
+            n *= (size_t)dw.d[d];
+        }
+        void *want = NULL, *got = NULL;
+        CHECK_EQ_INT(ductile_context_get_tensor_address(cc, outs[o], &want), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_get_tensor_address(dc, outs[o], &got), DUCTILE_OK);
+        CHECK(want && got && memcmp(want, got, n) == 0);
+    }
+}
+
+static void check_shape_inputs(void)
+{
+    ductile_engine *cpu = shape_input_engine();
+    int fallbacks = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+    if (!dev) {
+        ductile_engine_free(cpu);
+        return;
+    }
+    /* Reshape and what follows it take their dims from shape values: host; the rest: the
+     * device (Expand the fake lacks anyway). */
+    CHECK(!placed_on_host(dev, "add"));
+    CHECK(!placed_on_host(dev, "add_shape"));
+    CHECK(placed_on_host(dev, "reshape"));
+    CHECK(placed_on_host(dev, "mul"));
+    CHECK_EQ_INT(fallbacks, 3);
+    ductile_context *cc = NULL, *dc = NULL;
+    CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
+    if (!cc || !dc) {
+        ductile_context_free(cc);
+        ductile_context_free(dc);
+        ductile_engine_free(dev);
+        ductile_engine_free(cpu);
+        return;
+    }
+    int64_t rbuf[2], ebuf[3];
+    /* x [2, 6]: r [3, 4], e [2, 3, 4]; then r [6, 2], e [2, 6, 2] (new values only, same
+     * shapes: the next execute plans and uploads again); then own buffers, x [4, 4]. */
+    const int64_t r1[] = {3, 4}, e1[] = {2, 1, 4}, r2[] = {6, -1}, e2[] = {2, 6, 1}, r3[] = {-1, 8}, e3[] = {3, 2, 8};
+    shape_run(cc, dc, 2, 6, r1, e1, false, rbuf, ebuf);
+    shape_run(cc, dc, 2, 6, r2, e2, false, rbuf, ebuf);
+    ductile_dims zd;
+    CHECK_EQ_INT(ductile_context_get_tensor_shape(dc, "z", &zd), DUCTILE_OK);
+    CHECK(zd.nb_dims == 3 && zd.d[0] == 2 && zd.d[1] == 6 && zd.d[2] == 2);
+    shape_run(cc, dc, 4, 4, r3, e3, true, rbuf, ebuf);
+    CHECK_EQ_INT(ductile_context_get_tensor_shape(dc, "z", &zd), DUCTILE_OK);
+    CHECK(zd.nb_dims == 3 && zd.d[0] == 3 && zd.d[1] == 2 && zd.d[2] == 8);
+    /* A device pointer for a shape input: refused, naming it; the binding stays as it was. */
+    void *d = fake_alloc(16);
+    CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "rshape", d), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(),
+                 "input 'rshape' is a shape tensor (its values decide shapes, and the shapes are computed on the host): "
+                 "bind host memory to it, not fake device memory");
+    CHECK_EQ_INT(ductile_context_execute(dc), DUCTILE_OK);
+    /* Other inputs still take device memory. */
+    void *dx = fake_alloc(64 * sizeof(float));
+    CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "x", dx), DUCTILE_OK);
+    fake_release(dx);
+    fake_release(d);
+    ductile_context_free(cc);
+    ductile_context_free(dc);
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    CHECK_EQ_INT(n_blocks, 0);
+}
+
 int main(void)
 {
     check_tactics();
+    check_shape_inputs();
     const char *sr[] = {"input"};
     ductile_dims sr_lo[] = {{4, {1, 1, 16, 16}}}, sr_hi[] = {{4, {2, 1, 40, 24}}};
     check_model("superres.onnx", sr, sr_lo, sr_hi, 1, 1, NULL);

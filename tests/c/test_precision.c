@@ -526,9 +526,67 @@ static void check_suite(void)
     }
 }
 
+/* Shape inputs: the pass's shape pass has no values for them, so it goes as far as it can
+ * (dt_shape_pass_partial); a layer whose views follow from their values (Reshape by a shape
+ * input, and what reads its output) stays float32, the others are lowered.
+ *   a = Add(x, x)  y = Neg(a)  r = Reshape(a, shp)  m = Mul(r, r); outputs y, m. */
+static void check_shape_input(void)
+{
+    pbw g = {0};
+    w_msg(&g, 1, node("add", "Add", NULL, S("x", "x"), S("a"), NULL, 0));
+    w_msg(&g, 1, node("neg", "Neg", NULL, S("a"), S("y"), NULL, 0));
+    w_msg(&g, 1, node("rs", "Reshape", NULL, S("a", "shp"), S("r"), NULL, 0));
+    w_msg(&g, 1, node("mul", "Mul", NULL, S("r", "r"), S("m"), NULL, 0));
+    w_str(&g, 2, "g");
+    int64_t xd[2] = {-1, 4}, sd = 2, md[2] = {-1, -1};
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 2, xd, NULL));
+    w_msg(&g, 11, value_info("shp", DUCTILE_INT64, 1, &sd, NULL));
+    w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 2, xd, NULL));
+    w_msg(&g, 12, value_info("m", DUCTILE_FLOAT32, 2, md, NULL));
+    pbw m = model(g, NULL, 0);
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *cpu = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    free(m.p);
+    ductile_dims lo = {2, {1, 4}}, hi = {2, {4, 4}}, two = {1, {2}};
+    CHECK_EQ_INT(ductile_profile_create(b, &p), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "x", &lo, &hi, &hi), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_set_shape(p, "shp", &two, &two, &two), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_add_profile(cfg, p, NULL), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_builder_build(b, net, cfg, &cpu), DUCTILE_OK);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    if (!cpu) return;
+    CHECK_EQ_INT(cpu->plan.n_shape_inputs, 1);
+    ductile_network *keep[2];
+    bool changed = false;
+    ductile_network *w = lower(cpu, 1u << DUCTILE_FLAG_FP16, keep, &changed);
+    CHECK(changed);
+    if (w) {
+        char got[2048];
+        describe(w, got, sizeof got);
+        CHECK_EQ_STR(got, "Cast(x)->x/f16 Add(x/f16,x/f16)->a Neg(a)->y/f16 Cast(y/f16)->y Cast(a)->a/f32 "
+                          "Reshape(a/f32,shp)->r Mul(r,r)->m");
+        CHECK_EQ_INT(dtype_of(w, "a"), DUCTILE_FLOAT16);
+        CHECK_EQ_INT(dtype_of(w, "r"), DUCTILE_FLOAT32);
+        CHECK_EQ_INT(dtype_of(w, "m"), DUCTILE_FLOAT32);
+        release(w, keep);
+    }
+    ductile_engine_free(cpu);
+}
+
 int main(void)
 {
     check_suite();
+    check_shape_input();
     check_cpu_refuses_half_layers();
     ductile_engine *cpu = build_cpu(0);
     CHECK(cpu != NULL);

@@ -357,3 +357,50 @@ def test_cuda_conv_fused_half_matches_cpu(name, xs, ws, group, attrs, bias, res,
     assert got.shape == want.shape and got.dtype == np.float32
     err = rel_l2(got, want)
     assert err <= 1e-2, f"{name} {half}: rel-L2 {err:.3e}"
+
+
+def shape_input_model():
+    """y = Expand(Reshape(Add(x, x), rshape), eshape): both shapes are graph inputs (shape tensors)."""
+    nodes = [helper.make_node("Add", ["x", "x"], ["s"], name="add"),
+             helper.make_node("Reshape", ["s", "rshape"], ["r"], name="reshape"),
+             helper.make_node("Expand", ["r", "eshape"], ["y"], name="expand")]
+    ins = [helper.make_tensor_value_info("x", F, ["a", "b"]), helper.make_tensor_value_info("rshape", I64, [2]),
+           helper.make_tensor_value_info("eshape", I64, [3])]
+    graph = helper.make_graph(nodes, "shapes", ins, [helper.make_tensor_value_info("y", F, None)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
+def test_cuda_shape_inputs_are_host_memory_and_match_cpu():
+    """Shape inputs run on CUDA as in TensorRT: host memory (run() binds numpy arrays), the
+    layers whose dims follow from their values on the host, the rest on the GPU; one context,
+    two sets of shape values, each equal to the CPU engine."""
+    model = shape_input_model()
+    x = np.arange(12, dtype=np.float32).reshape(2, 6)
+    runs = [{"x": x, "rshape": np.array([3, 4], np.int64), "eshape": np.array([2, 1, 4], np.int64)},
+            {"x": x, "rshape": np.array([6, -1], np.int64), "eshape": np.array([2, 6, 1], np.int64)}]
+    shapes = {"x": x.shape, "rshape": (2,), "eshape": (3,)}
+
+    def build_for(device):
+        b = ductile.Builder()
+        net = b.parse_onnx_bytes(model)
+        cfg = b.create_builder_config()
+        cfg.device = device
+        prof = b.create_optimization_profile()
+        for name, s in shapes.items():
+            prof.set_shape(name, s, s, s)
+        cfg.add_optimization_profile(prof)
+        return b.build_engine(net, cfg)
+
+    cpu = build_for("cpu").create_execution_context()
+    want = [cpu.run(f)["y"] for f in runs]
+    assert [w.shape for w in want] == [(2, 3, 4), (2, 6, 2)]
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    engine = build_for("cuda")
+    run = [l for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert [(l["Kernel"], l.get("Placement")) for l in run] == [
+        ("cuda.Add", None), ("cpu.Reshape", "cpu fallback"), ("cpu.Expand", "cpu fallback")], run
+    ctx = engine.create_execution_context()
+    for f, w in zip(runs, want):
+        got = ctx.run(f)["y"]
+        assert got.shape == w.shape and np.array_equal(got, w)
