@@ -213,8 +213,8 @@ static ductile_status dt_g_input_grad(dt_grad *g, const ductile_layer *L, int k,
         DT_TRY(dt_g_bin(g, "Mul", gz, other, &local));
     } else if (!strcmp(op, "Div") && k == 0) {
         DT_TRY(dt_g_bin(g, "Div", gz, other, &local));
-    } else if (!strcmp(op, "Div")) { /* d(a/b)/db = -(a/b)/b */
-        DT_TRY(dt_g_bin(g, "Div", z, other, &t));
+    } else if (!strcmp(op, "Div")) { /* d(a/b)/db = -(a/b)/b; x is b here */
+        DT_TRY(dt_g_bin(g, "Div", z, x, &t));
         DT_TRY(dt_g_bin(g, "Mul", gz, t, &u));
         DT_TRY(dt_g_un(g, "Neg", u, &local));
     }
