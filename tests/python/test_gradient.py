@@ -131,3 +131,33 @@ def test_malformed_nodes_are_refused_by_name():
     assert parse_error(model([add, helper.make_node("Gradient", ["a"], ["da"], name="g", domain=TRAIN, xs=["a"])],
                              inputs, ["c"])) == (
         "DUCTILE_ERR_PARSE", "node 'g' (ai.onnx.preview.training.Gradient, opset 1): attribute 'y' is missing")
+
+
+def test_dynamic_dims_sum_back_whichever_side_broadcasts_at_run_time():
+    # a [n,k] * b [j]: which operand broadcasts (k == j, j == 1, k == 1) is known only when
+    # running; one engine (serialized and reloaded) serves all three.
+    data = model([helper.make_node("Mul", ["a", "b"], ["c"]), helper.make_node("Add", ["c", "b"], ["d"]),
+                  grad(["a", "b"], "d", ["da", "db"])],
+                 [("a", ["n", "k"]), ("b", ["j"])], ["da", "db"])
+    b = ductile.Builder()
+    profile = b.create_optimization_profile()
+    profile.set_shape("a", (1, 1), (2, 3), (4, 5))
+    profile.set_shape("b", (1,), (3,), (5,))
+    config = b.create_builder_config()
+    config.add_optimization_profile(profile)
+    engine = b.build_engine(b.parse_onnx_bytes(data), config)
+    ctx = ductile.Runtime().deserialize_cuda_engine(engine.serialize()).create_execution_context()
+    rng = np.random.default_rng(5)
+    for sa, sb in [((2, 3), (3,)), ((4, 3), (1,)), ((3, 1), (5,))]:
+        a = rng.standard_normal(sa).astype(np.float32)
+        bv = rng.standard_normal(sb).astype(np.float32)
+        got = ctx.run({"a": a, "b": bv})
+        shape = np.broadcast_shapes(sa, sb)
+        assert got["da"].shape == sa and got["db"].shape == sb
+        # dd/da = b (summed over what a broadcast along); dd/db = a + 1 (summed likewise).
+        np.testing.assert_allclose(got["da"], np.broadcast_to(bv, shape).sum(axis=tuple(
+            i for i in range(2) if sa[i] == 1 and shape[i] != 1), keepdims=True), rtol=1e-5)
+        want_db = np.broadcast_to(a + 1, shape).sum(axis=0)
+        if sb[0] == 1:
+            want_db = want_db.sum(keepdims=True)
+        np.testing.assert_allclose(got["db"], want_db, rtol=1e-5)
