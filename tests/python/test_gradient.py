@@ -161,3 +161,21 @@ def test_dynamic_dims_sum_back_whichever_side_broadcasts_at_run_time():
         if sb[0] == 1:
             want_db = want_db.sum(keepdims=True)
         np.testing.assert_allclose(got["db"], want_db, rtol=1e-5)
+
+
+def test_double_inputs_and_zs_that_get_no_gradient():
+    # The seed takes y's dtype (float64 here); zs are inputs of the node but not differentiated.
+    a = np.array([0.3, -0.7, 1.1], np.float64)
+    w = np.array([2.0, -3.0, 0.5], np.float64)
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["a", "w"], ["m"]), helper.make_node("Tanh", ["m"], ["y"]),
+         helper.make_node("Gradient", ["a", "w"], ["da"], name="g", domain=TRAIN, xs=["a"], zs=["w"], y="y")],
+        "grad", [helper.make_tensor_value_info(n, TensorProto.DOUBLE, [3]) for n in ("a", "w")],
+        [helper.make_tensor_value_info("da", TensorProto.DOUBLE, None)])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(TRAIN, 1)])
+    m.ir_version = 8
+    got = run_reloaded(m.SerializeToString(), {"a": a, "w": w})["da"]
+    assert got.dtype == np.float64
+    # The sum back to a's shape is a ReduceSum, which the CPU backend computes in float32 for
+    # other dtypes (backend/cpu/nn_reduce.c): float32's precision, not double's.
+    np.testing.assert_allclose(got, (1 - np.tanh(a * w) ** 2) * w, rtol=1e-6)
