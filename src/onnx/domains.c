@@ -11,6 +11,8 @@ static const struct { const char *domain, *op_type; } dt_domain_ops[] = {
     {"ai.onnx.preview.training", "Adagrad"},
     {"ai.onnx.preview.training", "Momentum"},
     {"ai.onnx.preview.training", "Adam"},
+    /* Rewritten at import into ordinary ops (onnx/gradient.c): no layer has this type. */
+    {"ai.onnx.preview.training", "Gradient"},
     /* The traditional-ML domain (ops/ml.c). */
     {"ai.onnx.ml", "Binarizer"},
     {"ai.onnx.ml", "ArrayFeatureExtractor"},

@@ -4,6 +4,7 @@
 #include "ops/sequence.h"
 #include "onnx/attr.h"
 #include "onnx/domains.h"
+#include "onnx/gradient.h"
 #include "core/status.h"
 #include "graph/subgraph.h"
 #include "ops/op.h"
@@ -244,5 +245,7 @@ ductile_status dt_onnx_node(dt_import *im, const pb_field *f, int index)
     if (dt_onnx_default_domain(n.domain)) n.domain = "";
     n.opset = dt_onnx_opset(im, n.domain);
     if (!n.domain[0] && strcmp(n.op_type, "Constant") == 0) return dt_constant(im, f, &n);
+    if (!strcmp(n.domain, "ai.onnx.preview.training") && !strcmp(n.op_type, "Gradient"))
+        return dt_onnx_gradient(im, f, n.name, n.opset, n.n_in, n.n_out, n.n_attr);
     return dt_layer(im, f, &n);
 }
