@@ -72,29 +72,11 @@ static inline __attribute__((always_inline)) float dt_erf_approx(float x)
     float a = fabsf(x);
     /* small |x|: x * P(x^2) */
     float z = x * x;
-    float p = 1.135858170e-06f;
-    p = p * z - 1.417643338e-05f;
-    p = p * z + 1.199418542e-04f;
-    p = p * z - 8.545392544e-04f;
-    p = p * z + 5.223894961e-03f;
-    p = p * z - 2.686615768e-02f;
-    p = p * z + 1.128379157e-01f;
-    p = p * z - 3.761263890e-01f;
-    p = p * z + 1.128379167e+00f;
+    float p = dt_erf_small_poly(z);
     float small = x * p;
     /* larger |x|: 1 - exp(Q(|x|)), Q fitting log(erfc(|x|)) on [0.92, 4]; erf is 1 beyond */
     float b = a < 4.0f ? a : 4.0f;
-    float q = -5.145243064e-08f;
-    q = q * b + 1.226307281e-06f;
-    q = q * b - 1.122068767e-05f;
-    q = q * b + 3.196410875e-05f;
-    q = q * b + 2.936291109e-04f;
-    q = q * b - 3.971806958e-03f;
-    q = q * b + 2.503526851e-02f;
-    q = q * b - 1.084502228e-01f;
-    q = q * b - 6.330528755e-01f;
-    q = q * b - 1.129699386e+00f;
-    q = q * b + 2.179623732e-04f;
+    float q = dt_erfc_log_poly(b);
     float big = 1.0f - dt_exp_approx(q);
     big = a >= 4.0f ? 1.0f : big;
     big = x < 0.0f ? -big : big;

@@ -32,15 +32,10 @@ static inline __attribute__((always_inline)) float dt_exp_approx(float x)
     return p * scale;
 }
 
-/* Gelu (approximate "none"), 0.5 x (1 + erf(x / sqrt 2)), in float: transformers run it on
- * their widest activations (the builder fuses the Div, Erf, Add, Mul, Mul that exporters
- * write into one Gelu, and that into FusedMatMul's epilogue: both call this, so the fused
- * and the unfused layer agree bit for bit). Built from dt_erf_approx's pieces (elementwise_
- * unary.c), but where erf is near -1 the factor 1 + erf is taken as exp(Q) itself (Q fits log erfc), not as 1 - (1 - exp(Q)), so
- * the negative tail keeps the accuracy of exp(Q) instead of cancelling. */
-static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
+/* erf's two fits, shared by Erf (elementwise_unary.c) and Gelu so the two agree bit for bit:
+ * erf(x) = x * P(x^2) for small |x|, and Q(|x|) fitting log(erfc(|x|)) on [0.92, 4]. */
+static inline __attribute__((always_inline)) float dt_erf_small_poly(float zz)
 {
-    float z = x * 0.707106781f, a = fabsf(z), zz = z * z;
     float p = 1.135858170e-06f;
     p = p * zz - 1.417643338e-05f;
     p = p * zz + 1.199418542e-04f;
@@ -50,8 +45,11 @@ static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
     p = p * zz + 1.128379157e-01f;
     p = p * zz - 3.761263890e-01f;
     p = p * zz + 1.128379167e+00f;
-    float small = 1.0f + z * p;
-    float b = a < 4.0f ? a : 4.0f;
+    return p;
+}
+
+static inline __attribute__((always_inline)) float dt_erfc_log_poly(float b)
+{
     float q = -5.145243064e-08f;
     q = q * b + 1.226307281e-06f;
     q = q * b - 1.122068767e-05f;
@@ -63,6 +61,22 @@ static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
     q = q * b - 6.330528755e-01f;
     q = q * b - 1.129699386e+00f;
     q = q * b + 2.179623732e-04f;
+    return q;
+}
+
+/* Gelu (approximate "none"), 0.5 x (1 + erf(x / sqrt 2)), in float: transformers run it on
+ * their widest activations (the builder fuses the Div, Erf, Add, Mul, Mul that exporters
+ * write into one Gelu, and that into FusedMatMul's epilogue: both call this, so the fused
+ * and the unfused layer agree bit for bit). Built from dt_erf_approx's pieces (elementwise_
+ * unary.c), but where erf is near -1 the factor 1 + erf is taken as exp(Q) itself (Q fits log erfc), not as 1 - (1 - exp(Q)), so
+ * the negative tail keeps the accuracy of exp(Q) instead of cancelling. */
+static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
+{
+    float z = x * 0.707106781f, a = fabsf(z), zz = z * z;
+    float p = dt_erf_small_poly(zz);
+    float small = 1.0f + z * p;
+    float b = a < 4.0f ? a : 4.0f;
+    float q = dt_erfc_log_poly(b);
     float t = dt_exp_approx(q);     /* erfc(|z|) */
     t = a >= 4.0f ? 0.0f : t;
     float big = z < 0.0f ? t : 2.0f - t;
