@@ -4,6 +4,7 @@
  * fusion pass's rewrites of hand-built chains (and the chains it must leave alone). */
 #include "testutil.h"
 #include "refconv.h"
+#include "netbuild.h"
 
 #include "core/alloc.h"
 #include "backend/cpu/conv.h"
@@ -22,48 +23,6 @@
 #include <string.h>
 
 
-
-static ductile_network *net;
-static int counter;
-
-static ductile_tensor *tensor(int rank, const int64_t *dims, const void *data)
-{
-    char name[32];
-    snprintf(name, sizeof name, "t%d", counter++);
-    ductile_tensor *t = dt_network_add_tensor(net, name);
-    t->dtype = DUCTILE_FLOAT32;
-    t->rank = rank;
-    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
-    t->data = data;
-    if (data) t->nbytes = sizeof(float) * (size_t)dt_tensor_count(t);
-    return t;
-}
-
-static ductile_layer *layer(const char *op, int n_in, int n_attr)
-{
-    char name[32];
-    snprintf(name, sizeof name, "l%d", counter++);
-    ductile_layer *L = dt_network_add_layer(net, op, name, n_in, 1, n_attr);
-    L->opset = 13;
-    L->n_attr = 0;
-    return L;
-}
-
-static dt_attr *attr(ductile_layer *L, const char *name, int type)
-{
-    dt_attr *a = &L->attrs[L->n_attr++];
-    memset(a, 0, sizeof *a);
-    a->name = name;
-    a->type = type;
-    return a;
-}
-
-static void set_ints(ductile_layer *L, const char *name, const int64_t *v, int n)
-{
-    dt_attr *a = attr(L, name, DT_ATTR_INTS);
-    a->n = n;
-    a->ints = dt_arena_memdup(&net->arena, v, sizeof *v * (size_t)n);
-}
 
 /* ---- the kernel against a naive reference ---- */
 
@@ -290,12 +249,6 @@ static ductile_layer *unary(const char *op, ductile_tensor *x)
     L->in[0] = x;
     L->out[0] = tensor(4, shp, NULL);
     return L;
-}
-
-static void new_net(void)
-{
-    dt_network_delete(net);
-    dt_network_new(&net);
 }
 
 static ductile_layer *only_fused(void)
@@ -553,6 +506,7 @@ static void test_unknown_weight_layout_is_refused_when_compiled(void)
 int main(void)
 {
     refconv_rng = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
+    layer_opset = 13;   /* the opset these layers were written for */
     dt_network_new(&net);
     dt_pool *pool = NULL;
     dt_pool_create(2, &pool);

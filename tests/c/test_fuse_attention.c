@@ -5,6 +5,7 @@
  * leave alone. */
 #include "testutil.h"
 #include "refconv.h"
+#include "netbuild.h"
 
 #include "backend/cpu/kernels.h"
 #include "builder/optimize.h"
@@ -18,38 +19,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static ductile_network *net;
-static int counter;
-
-static ductile_tensor *tensor(int rank, const int64_t *dims, const void *data)
-{
-    char name[32];
-    snprintf(name, sizeof name, "t%d", counter++);
-    ductile_tensor *t = dt_network_add_tensor(net, name);
-    t->dtype = DUCTILE_FLOAT32;
-    t->rank = rank;
-    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
-    t->data = data;
-    if (data) t->nbytes = sizeof(float) * (size_t)dt_tensor_count(t);
-    return t;
-}
-
-static ductile_layer *layer(const char *op, int n_in, int n_attr)
-{
-    char name[32];
-    snprintf(name, sizeof name, "l%d", counter++);
-    ductile_layer *L = dt_network_add_layer(net, op, name, n_in, 1, n_attr);
-    L->opset = 17;
-    L->n_attr = 0;
-    return L;
-}
-
-static void new_net(void)
-{
-    dt_network_delete(net);
-    dt_network_new(&net);
-}
 
 static dt_view view(int rank, const int64_t *dims, void *data, int dtype)
 {

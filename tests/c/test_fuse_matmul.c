@@ -4,6 +4,7 @@
  * fusion pass on hand-built chains, including the near misses it must leave alone. */
 #include "testutil.h"
 #include "refconv.h"
+#include "netbuild.h"
 
 #include "backend/cpu/families.h"
 #include "backend/cpu/kernels.h"
@@ -18,48 +19,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static ductile_network *net;
-static int counter;
-
-static ductile_tensor *tensor(int rank, const int64_t *dims, const void *data)
-{
-    char name[32];
-    snprintf(name, sizeof name, "t%d", counter++);
-    ductile_tensor *t = dt_network_add_tensor(net, name);
-    t->dtype = DUCTILE_FLOAT32;
-    t->rank = rank;
-    for (int i = 0; i < rank; i++) t->dims[i] = dims[i];
-    t->data = data;
-    if (data) t->nbytes = sizeof(float) * (size_t)dt_tensor_count(t);
-    return t;
-}
-
-static ductile_layer *layer(const char *op, int n_in, int n_attr)
-{
-    char name[32];
-    snprintf(name, sizeof name, "l%d", counter++);
-    ductile_layer *L = dt_network_add_layer(net, op, name, n_in, 1, n_attr);
-    L->opset = 20;
-    L->n_attr = 0;
-    return L;
-}
-
-static void set_string(ductile_layer *L, const char *name, const char *v)
-{
-    dt_attr *a = &L->attrs[L->n_attr++];
-    memset(a, 0, sizeof *a);
-    a->name = name;
-    a->type = DT_ATTR_STRING;
-    a->s = v;
-    a->s_len = strlen(v);
-}
-
-static void new_net(void)
-{
-    dt_network_delete(net);
-    dt_network_new(&net);
-}
 
 static const dt_opdef *fused_def(const char *op)
 {
