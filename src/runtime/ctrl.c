@@ -70,22 +70,23 @@ ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out)
 
 /* ---- If and Loop (Scan: ctrl_scan.c) ---- */
 
-static ductile_status dt_if_run(const dt_ctrl *c, const dt_view *in, dt_view *out, const dt_exec *ex,
-                                dt_ctrl_alloc_fn alloc, void *user)
+static ductile_status dt_if_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                                dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     bool cond;
     DT_TRY(dt_ctrl_bool(&in[0], "cond", &cond));
     const dt_subgraph *sg = &c->g[cond ? 0 : 1];
     dt_subrun r;
-    DT_TRY(dt_subrun_init(&r, sg, in));
+    DT_TRY(dt_subrun_init(&r, sg, in, vals, L));
     ductile_status s = dt_subrun_exec(&r, ex);
-    for (int k = 0; !s && k < sg->net->n_outputs; k++) s = dt_ctrl_emit(dt_subrun_output(&r, k), k, out, alloc, user);
+    for (int k = 0; !s && k < sg->net->n_outputs; k++)
+        s = dt_ctrl_emit_any(L, k, dt_subrun_output(&r, k), dt_subrun_seq_output(&r, k), vals, out, alloc, user);
     dt_subrun_free(&r);
     return s ? dt_fail_prefix(s, "%s", sg->attr) : DUCTILE_OK;
 }
 
-static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
-                                  const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
+static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                                  dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     const dt_subgraph *sg = &c->g[0];
     const ductile_network *b = sg->net;
@@ -101,8 +102,14 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
     if (L->in[1]) DT_TRY(dt_ctrl_bool(&in[1], "cond", &cond));
     dt_loopstate ls;
     dt_subrun r;
-    ductile_status s = dt_loopstate_init(&ls, n, k, in + 2);
-    if (!s) s = dt_subrun_init(&r, sg, in);
+    /* The first values of loop-carried sequences and optionals. */
+    dt_seqval **sinit = dt_calloc((size_t)n + 1, sizeof *sinit);
+    if (!sinit) return dt_ctrl_oom("loop state");
+    for (int j = 0; j < n; j++)
+        if (L->in[2 + j] && L->in[2 + j]->kind != DUCTILE_VALUE_TENSOR) sinit[j] = vals ? vals[L->in[2 + j]->index] : NULL;
+    ductile_status s = dt_loopstate_init(&ls, n, k, in + 2, sinit, b, 2);
+    dt_free(sinit);
+    if (!s) s = dt_subrun_init(&r, sg, in, vals, L);
     else memset(&r, 0, sizeof r);
     int64_t it = 0;
     for (; !s && it < max && cond; it++) {
@@ -114,13 +121,17 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
         uint8_t cond_in = 1;
         r.inputs[0] = (dt_view){.dtype = DUCTILE_INT64, .rank = 0, .data = &iter};
         r.inputs[1] = (dt_view){.dtype = DUCTILE_BOOL, .rank = 0, .data = &cond_in};
-        for (int j = 0; j < n; j++) r.inputs[2 + j] = ls.state[j].v;
+        for (int j = 0; j < n; j++) {
+            r.inputs[2 + j] = ls.state[j].v;
+            r.seq_in[2 + j] = b->inputs[2 + j]->kind != DUCTILE_VALUE_TENSOR ? &ls.sstate[j] : NULL;
+        }
         s = dt_subrun_exec(&r, ex);
         if (!s) s = dt_ctrl_bool(dt_subrun_output(&r, 0), "the body's condition output", &cond);
         if (!s) s = dt_loopstate_step(&ls, &r, 1, it);
         if (s) s = dt_fail_prefix(s, "body iteration %lld", (long long)it);
     }
-    for (int j = 0; !s && j < n; j++) s = dt_ctrl_emit(&ls.state[j].v, j, out, alloc, user);
+    for (int j = 0; !s && j < n; j++)
+        s = dt_ctrl_emit_any(L, j, &ls.state[j].v, ls.sstate[j].kind ? &ls.sstate[j] : NULL, vals, out, alloc, user);
     for (int j = 0; !s && j < k; j++)
         s = dt_steps_emit(&ls.stacks[j], b->outputs[1 + n + j], 0, "scan axis", n + j, j, false, out, alloc, user);
     if (r.sg) dt_subrun_free(&r);
@@ -128,12 +139,12 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
     return s;
 }
 
-ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
-                           const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
+ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                           dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     switch (c->kind) {
-    case DT_CTRL_IF: return dt_if_run(c, in, out, ex, alloc, user);
-    case DT_CTRL_LOOP: return dt_loop_run(c, L, in, out, ex, alloc, user);
-    default: return dt_ctrl_scan(c, L, in, out, ex, alloc, user);
+    case DT_CTRL_IF: return dt_if_run(c, L, in, vals, out, ex, alloc, user);
+    case DT_CTRL_LOOP: return dt_loop_run(c, L, in, vals, out, ex, alloc, user);
+    default: return dt_ctrl_scan(c, L, in, vals, out, ex, alloc, user);
     }
 }

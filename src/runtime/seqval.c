@@ -73,8 +73,7 @@ static ductile_status dt_seqval_put(dt_seqval *v, int64_t j, const dt_view *src)
     return DUCTILE_OK;
 }
 
-/* dst becomes a copy of src's items, plus one free slot (callers insert into it). */
-static ductile_status dt_seqval_copy(dt_seqval *dst, const dt_seqval *src)
+ductile_status dt_seqval_copy(dt_seqval *dst, const dt_seqval *src)
 {
     DT_TRY(dt_seqval_reserve(dst, src->n + 1));
     for (int64_t j = 0; j < src->n; j++) DT_TRY(dt_seqval_put(dst, j, &src->items[j]));

@@ -1,0 +1,160 @@
+"""Sequences and optionals through control flow (If, Loop) and SequenceMap, compared with
+onnxruntime on the same inputs, through a saved and loaded engine too, and the refusals of
+models whose kinds do not agree (exact messages)."""
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto as T
+from onnx import helper as h
+
+import ductile
+from util import ort_run
+
+OPSET = 17
+F, I64, B = T.FLOAT, T.INT64, T.BOOL
+SEQ_F = h.make_sequence_type_proto(h.make_tensor_type_proto(F, None))
+
+
+def _model(nodes, inputs, outputs, opset=OPSET):
+    graph = h.make_graph(nodes, "g", inputs, outputs)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", opset)], ir_version=8).SerializeToString()
+
+
+def _engine(model, feeds):
+    kinds = {vi.name: vi.type.WhichOneof("value") for vi in onnx.load_from_string(model).graph.input}
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(model)
+    profile = builder.create_optimization_profile()
+    for name, v in feeds.items():
+        if kinds[name] == "tensor_type":
+            profile.set_shape(name, v.shape, v.shape, v.shape)
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    return builder.build_engine(network, config)
+
+
+def _same(got, want):
+    if isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.dtype == w.dtype and g.shape == w.shape
+            np.testing.assert_allclose(g, w, rtol=1e-6)
+    else:
+        assert got.dtype == want.dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def _check(model, feeds, names, tmp_path):
+    """ductile's outputs match onnxruntime's, before and after an engine save/load."""
+    want = ort_run(model, feeds)
+    engine = _engine(model, feeds)
+    got = engine.create_execution_context().run(feeds)
+    for n in names:
+        _same(got[n], want[n])
+    path = tmp_path / "m.engine"
+    engine.save(str(path))
+    again = ductile.load_engine(str(path)).create_execution_context().run(feeds)
+    for n in names:
+        _same(again[n], want[n])
+    return engine
+
+
+def _append_loop_model():
+    """A Loop appending x[:i+1] * s (s read from outside) to a carried sequence, plus a
+    carried tensor sum, and the sequence's length read after the loop."""
+    body = h.make_graph(
+        [h.make_node("Identity", ["c"], ["c_out"]),
+         h.make_node("Constant", [], ["one"], value=h.make_tensor("one", I64, [1], [1])),
+         h.make_node("Constant", [], ["zero"], value=h.make_tensor("zero", I64, [1], [0])),
+         h.make_node("Unsqueeze", ["i", "zero"], ["i1"]),
+         h.make_node("Add", ["i1", "one"], ["end"]),
+         h.make_node("Slice", ["x", "zero", "end"], ["part"]),
+         h.make_node("Mul", ["part", "s"], ["scaled"]),
+         h.make_node("SequenceInsert", ["seq_in", "scaled"], ["seq_out"]),
+         h.make_node("ReduceSum", ["part"], ["psum"], keepdims=0),
+         h.make_node("Add", ["acc_in", "psum"], ["acc_out"])],
+        "body",
+        [h.make_tensor_value_info("i", I64, []), h.make_tensor_value_info("c", B, []),
+         h.make_value_info("seq_in", SEQ_F), h.make_tensor_value_info("acc_in", F, [])],
+        [h.make_tensor_value_info("c_out", B, []), h.make_value_info("seq_out", SEQ_F),
+         h.make_tensor_value_info("acc_out", F, [])])
+    return _model(
+        [h.make_node("SequenceEmpty", [], ["empty"], dtype=F),
+         h.make_node("Loop", ["M", "", "empty", "acc0"], ["seq", "acc"], body=body),
+         h.make_node("SequenceLength", ["seq"], ["n"])],
+        [h.make_tensor_value_info("M", I64, []), h.make_tensor_value_info("x", F, ["N"]),
+         h.make_tensor_value_info("s", F, []), h.make_tensor_value_info("acc0", F, [])],
+        [h.make_value_info("seq", SEQ_F), h.make_tensor_value_info("acc", F, []),
+         h.make_tensor_value_info("n", I64, [])])
+
+
+@pytest.mark.parametrize("m", [0, 1, 4])
+def test_loop_appending_to_a_sequence_matches_onnxruntime_and_survives_an_engine_file(m, tmp_path):
+    feeds = {"M": np.array(m, np.int64), "x": np.arange(1, 6, dtype=np.float32), "s": np.array(2.5, np.float32),
+             "acc0": np.array(1.0, np.float32)}
+    _check(_append_loop_model(), feeds, ["seq", "acc", "n"], tmp_path)
+
+
+def _if_seq_model():
+    """If whose branches make a sequence: one splits x, the other reads the outer input
+    sequence and inserts x into it."""
+    then_g = h.make_graph([h.make_node("SplitToSequence", ["x"], ["t_seq"])], "then", [],
+                          [h.make_value_info("t_seq", SEQ_F)])
+    else_g = h.make_graph([h.make_node("SequenceInsert", ["ins", "x"], ["e_seq"])], "else", [],
+                          [h.make_value_info("e_seq", SEQ_F)])
+    return _model(
+        [h.make_node("If", ["c"], ["out"], then_branch=then_g, else_branch=else_g),
+         h.make_node("ConcatFromSequence", ["out"], ["cat"], axis=0)],
+        [h.make_tensor_value_info("c", B, []), h.make_tensor_value_info("x", F, [3]),
+         h.make_value_info("ins", SEQ_F)],
+        [h.make_value_info("out", SEQ_F), h.make_tensor_value_info("cat", F, None)])
+
+
+@pytest.mark.parametrize("c", [True, False])
+def test_if_branches_making_sequences_match_onnxruntime(c, tmp_path):
+    feeds = {"c": np.array(c), "x": np.array([1, 2, 3], np.float32),
+             "ins": [np.array([7, 8, 9], np.float32), np.array([-1, -2, -3], np.float32)]}
+    _check(_if_seq_model(), feeds, ["out", "cat"], tmp_path)
+
+
+def test_if_branches_of_different_kinds_are_refused_naming_the_output():
+    then_g = h.make_graph([h.make_node("SplitToSequence", ["x"], ["t_seq"])], "then", [],
+                          [h.make_value_info("t_seq", SEQ_F)])
+    else_g = h.make_graph([h.make_node("Identity", ["x"], ["e"])], "else", [],
+                          [h.make_tensor_value_info("e", F, [3])])
+    model = _model([h.make_node("If", ["c"], ["out"], name="branchy", then_branch=then_g, else_branch=else_g)],
+                   [h.make_tensor_value_info("c", B, []), h.make_tensor_value_info("x", F, [3])],
+                   [h.make_value_info("out", SEQ_F)])
+    with pytest.raises(ductile.Error) as e:
+        ductile.Builder().parse_onnx_bytes(model)
+    assert str(e.value) == ("node 'branchy' (If, opset 17): output 0 ('out') is a sequence in then_branch "
+                            "but a tensor in else_branch")
+
+
+def test_loop_carrying_a_sequence_into_a_tensor_is_refused_naming_the_value():
+    body = h.make_graph(
+        [h.make_node("Identity", ["c"], ["c_out"]), h.make_node("ConcatFromSequence", ["v_in"], ["v_out"], axis=0)],
+        "body",
+        [h.make_tensor_value_info("i", I64, []), h.make_tensor_value_info("c", B, []),
+         h.make_value_info("v_in", SEQ_F)],
+        [h.make_tensor_value_info("c_out", B, []), h.make_tensor_value_info("v_out", F, None)])
+    model = _model([h.make_node("SequenceEmpty", [], ["e"], dtype=F),
+                    h.make_node("Loop", ["M", "", "e"], ["v"], name="looper", body=body)],
+                   [h.make_tensor_value_info("M", I64, [])], [h.make_tensor_value_info("v", F, None)])
+    with pytest.raises(ductile.Error) as e:
+        ductile.Builder().parse_onnx_bytes(model)
+    assert str(e.value) == ("node 'looper' (Loop, opset 17): loop-carried value 0 is a sequence in input 2 ('e'), "
+                            "a sequence in body input 'v_in' and a tensor in body output 'v_out'")
+
+
+def test_a_0d_item_keeps_its_rank_through_set_sequence_and_a_loop(tmp_path):
+    """set_sequence once made a 0-d item 1-d (np.ascontiguousarray); the item here goes
+    through a Loop that carries the sequence unchanged."""
+    body = h.make_graph(
+        [h.make_node("Identity", ["c"], ["c_out"]), h.make_node("Identity", ["v_in"], ["v_out"])], "body",
+        [h.make_tensor_value_info("i", I64, []), h.make_tensor_value_info("c", B, []), h.make_value_info("v_in", SEQ_F)],
+        [h.make_tensor_value_info("c_out", B, []), h.make_value_info("v_out", SEQ_F)])
+    model = _model([h.make_node("Loop", ["M", "", "s"], ["v"], body=body)],
+                   [h.make_tensor_value_info("M", I64, []), h.make_value_info("s", SEQ_F)], [h.make_value_info("v", SEQ_F)])
+    feeds = {"M": np.array(3, np.int64), "s": [np.array(4.5, np.float32), np.array([1, 2], np.float32)]}
+    _check(model, feeds, ["v"], tmp_path)
