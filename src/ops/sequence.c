@@ -108,8 +108,28 @@ static ductile_status dt_ctrl_kind(const ductile_layer *L, int q, int *kind)
         }
         return DUCTILE_OK;
     }
-    for (int k = 0; k < L->n_in && k < 2; k++) DT_TRY(dt_want_kind(L, k, DUCTILE_VALUE_TENSOR));
     const ductile_network *b = dt_ctrl_graph(L, "body");
+    if (!strcmp(L->op_type, "SequenceMap")) {
+        /* Input 0 a sequence, the others sequences or tensors; the body sees tensors and
+         * makes tensors, one item of each output sequence per position. */
+        DT_TRY(dt_want_kind(L, 0, DUCTILE_VALUE_SEQUENCE));
+        int formal = dt_ctrl_formal_inputs(L);
+        for (int k = 1; k < formal && k < L->n_in; k++)
+            if (L->in[k] && L->in[k]->kind != DUCTILE_VALUE_TENSOR && L->in[k]->kind != DUCTILE_VALUE_SEQUENCE)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d ('%s') is %s; SequenceMap takes a sequence or a tensor there",
+                               k, L->in[k]->name, dt_value_kind_name(L->in[k]->kind));
+        for (int i = 0; b && i < dt_graph_formal_inputs(b); i++)
+            if (b->inputs[i]->kind != DUCTILE_VALUE_TENSOR)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body input %d ('%s') is %s; SequenceMap's body takes tensors", i,
+                               b->inputs[i]->name, dt_value_kind_name(b->inputs[i]->kind));
+        for (int i = 0; b && i < b->n_outputs; i++)
+            if (b->outputs[i]->kind != DUCTILE_VALUE_TENSOR)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body output %d ('%s') is %s; SequenceMap's body makes tensors", i,
+                               b->outputs[i]->name, dt_value_kind_name(b->outputs[i]->kind));
+        *kind = DUCTILE_VALUE_SEQUENCE;
+        return DUCTILE_OK;
+    }
+    for (int k = 0; k < L->n_in && k < 2; k++) DT_TRY(dt_want_kind(L, k, DUCTILE_VALUE_TENSOR));
     if (!b) return DUCTILE_OK;  /* ops/ctrl.c refuses it */
     if (!strcmp(L->op_type, "Scan")) {
         for (int k = 0; k < L->n_in; k++) DT_TRY(dt_want_kind(L, k, DUCTILE_VALUE_TENSOR));

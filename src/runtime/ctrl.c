@@ -36,7 +36,10 @@ ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out)
     *out = NULL;
     dt_ctrl *c = dt_calloc(1, sizeof *c);
     if (!c) return dt_ctrl_oom("a control-flow layer");
-    c->kind = !strcmp(L->op_type, "If") ? DT_CTRL_IF : !strcmp(L->op_type, "Loop") ? DT_CTRL_LOOP : DT_CTRL_SCAN;
+    c->kind = !strcmp(L->op_type, "If")            ? DT_CTRL_IF
+            : !strcmp(L->op_type, "Loop")          ? DT_CTRL_LOOP
+            : !strcmp(L->op_type, "SequenceMap")   ? DT_CTRL_SEQMAP
+                                                   : DT_CTRL_SCAN;
     c->n_formal = dt_ctrl_formal_inputs(L);
     c->n_graphs = c->kind == DT_CTRL_IF ? 2 : 1;
     static const char *const branch[2] = {"then_branch", "else_branch"};
@@ -139,12 +142,73 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
     return s;
 }
 
+/* SequenceMap: the body runs once per position of the input sequences (every sequence input
+ * has input 0's length; a tensor input goes to every run whole) and each output sequence
+ * gets one item per run. */
+static ductile_status dt_seqmap_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                                    dt_view *out, const dt_exec *ex)
+{
+    const dt_subgraph *sg = &c->g[0];
+    const ductile_network *b = sg->net;
+    int m = c->n_formal;
+    const dt_seqval *s0 = vals ? vals[L->in[0]->index] : NULL;
+    if (!s0) return dt_fail(DUCTILE_ERR_INTERNAL, "input 0 ('%s') has no sequence value", L->in[0]->name);
+    int64_t len = s0->n;
+    for (int i = 1; i < m; i++) {
+        const ductile_tensor *T = L->in[i];
+        if (!T || T->kind == DUCTILE_VALUE_TENSOR) continue;
+        const dt_seqval *si = vals ? vals[T->index] : NULL;
+        if (!si) return dt_fail(DUCTILE_ERR_INTERNAL, "input %d ('%s') has no sequence value", i, T->name);
+        if (si->n != len)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d ('%s') has %lld items but input 0 ('%s') has %lld; the sequences are read position by position",
+                           i, T->name, (long long)si->n, L->in[0]->name, (long long)len);
+    }
+    for (int k = 0; k < L->n_out; k++) {
+        dt_seqval *o = vals ? vals[L->out[k]->index] : NULL;
+        if (!o) return dt_fail(DUCTILE_ERR_INTERNAL, "output %d ('%s') has no sequence value", k, L->out[k]->name);
+        o->n = 0;
+        o->present = o->set = true;
+        /* An empty result holds the body's declared dtype (the builder's settling run too). */
+        if (o->elem == DUCTILE_UNDEFINED) o->elem = b->outputs[k]->dtype;
+        out[k] = (dt_view){.dtype = o->elem, .rank = 0};
+    }
+    dt_subrun r;
+    DT_TRY(dt_subrun_init(&r, sg, in, vals, L));
+    ductile_status s = DUCTILE_OK;
+    for (int64_t p = 0; !s && p < len; p++) {
+        for (int i = 0; i < m; i++) {
+            const ductile_tensor *T = L->in[i];
+            r.inputs[i] = !T ? (dt_view){.rank = -1}
+                        : T->kind == DUCTILE_VALUE_TENSOR ? in[i] : vals[T->index]->items[p];
+        }
+        s = dt_subrun_exec(&r, ex);
+        for (int k = 0; !s && k < L->n_out; k++) {
+            dt_seqval *o = vals[L->out[k]->index];
+            const dt_view *v = dt_subrun_output(&r, k);
+            if (v->rank < 0 || (!v->data && dt_view_count(v) > 0))
+                s = dt_fail(DUCTILE_ERR_SHAPE, "body output %d ('%s') has no value", k, b->outputs[k]->name);
+            else if (o->elem == DUCTILE_UNDEFINED)
+                o->elem = v->dtype;
+            if (!s && v->dtype != o->elem)
+                s = dt_fail(DUCTILE_ERR_FORMAT, "body output %d ('%s') is %s, but output %d ('%s') holds %s", k,
+                            b->outputs[k]->name, ductile_dtype_name((ductile_dtype)v->dtype), k, L->out[k]->name,
+                            ductile_dtype_name((ductile_dtype)o->elem));
+            if (!s) s = dt_seqval_push(o, v);
+            out[k].dtype = o->elem;
+        }
+        if (s) s = dt_fail_prefix(s, "body run for position %lld", (long long)p);
+    }
+    dt_subrun_free(&r);
+    return s;
+}
+
 ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
                            dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     switch (c->kind) {
     case DT_CTRL_IF: return dt_if_run(c, L, in, vals, out, ex, alloc, user);
     case DT_CTRL_LOOP: return dt_loop_run(c, L, in, vals, out, ex, alloc, user);
+    case DT_CTRL_SEQMAP: return dt_seqmap_run(c, L, in, vals, out, ex);
     default: return dt_ctrl_scan(c, L, in, vals, out, ex, alloc, user);
     }
 }

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN };
+enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN, DT_CTRL_SEQMAP };
 
 typedef struct dt_subgraph {
     const ductile_network *net;

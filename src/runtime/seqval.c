@@ -73,6 +73,14 @@ static ductile_status dt_seqval_put(dt_seqval *v, int64_t j, const dt_view *src)
     return DUCTILE_OK;
 }
 
+ductile_status dt_seqval_push(dt_seqval *v, const dt_view *item)
+{
+    DT_TRY(dt_seqval_reserve(v, v->n + 1));
+    DT_TRY(dt_seqval_put(v, v->n, item));
+    v->n++;
+    return DUCTILE_OK;
+}
+
 ductile_status dt_seqval_copy(dt_seqval *dst, const dt_seqval *src)
 {
     DT_TRY(dt_seqval_reserve(dst, src->n + 1));

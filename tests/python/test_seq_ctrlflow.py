@@ -158,3 +158,56 @@ def test_a_0d_item_keeps_its_rank_through_set_sequence_and_a_loop(tmp_path):
                    [h.make_tensor_value_info("M", I64, []), h.make_value_info("s", SEQ_F)], [h.make_value_info("v", SEQ_F)])
     feeds = {"M": np.array(3, np.int64), "s": [np.array(4.5, np.float32), np.array([1, 2], np.float32)]}
     _check(model, feeds, ["v"], tmp_path)
+
+
+def _seqmap_model(second_is_sequence):
+    """SequenceMap whose body adds the item of x to y (an item of y too when y is a
+    sequence, else y whole, broadcast) and also returns the item's shape."""
+    body = h.make_graph(
+        [h.make_node("Add", ["a", "b"], ["sum"]), h.make_node("Shape", ["a"], ["shape"])], "body",
+        [h.make_tensor_value_info("a", F, ["N"]), h.make_tensor_value_info("b", F, None)],
+        [h.make_tensor_value_info("sum", F, None), h.make_tensor_value_info("shape", I64, [1])])
+    y = h.make_value_info("y", SEQ_F) if second_is_sequence else h.make_tensor_value_info("y", F, [1])
+    return _model([h.make_node("SequenceMap", ["x", "y"], ["sums", "shapes"], name="mapper", body=body)],
+                  [h.make_value_info("x", SEQ_F), y],
+                  [h.make_value_info("sums", SEQ_F),
+                   h.make_value_info("shapes", h.make_sequence_type_proto(h.make_tensor_type_proto(I64, [1])))])
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_sequence_map_with_a_tensor_side_input_matches_onnxruntime(n, tmp_path):
+    xs = [np.arange(j + 2, dtype=np.float32) * (j + 1) for j in range(n)]
+    feeds = {"x": xs, "y": np.array([0.5], np.float32)}
+    if n == 0:
+        # onnxruntime cannot take an empty sequence input here; the answer is two empty sequences.
+        engine = _engine(_seqmap_model(False), feeds)
+        got = engine.create_execution_context().run(feeds)
+        assert got["sums"] == [] and got["shapes"] == []
+        return
+    engine = _check(_seqmap_model(False), feeds, ["sums", "shapes"], tmp_path)
+    assert engine.get_tensor_kind("sums") == "sequence" and engine.get_tensor_dtype("shapes") == np.int64
+
+
+def test_sequence_map_over_two_sequences_matches_onnxruntime(tmp_path):
+    feeds = {"x": [np.arange(3, dtype=np.float32), np.ones(5, np.float32)],
+             "y": [np.full(3, 2, np.float32), np.arange(5, dtype=np.float32)]}
+    _check(_seqmap_model(True), feeds, ["sums", "shapes"], tmp_path)
+
+
+def test_sequence_map_over_sequences_of_different_lengths_is_refused_naming_them():
+    feeds = {"x": [np.arange(3, dtype=np.float32)] * 2, "y": [np.full(3, 2, np.float32)]}
+    ctx = _engine(_seqmap_model(True), feeds).create_execution_context()
+    with pytest.raises(ductile.Error) as e:
+        ctx.run(feeds)
+    assert str(e.value) == ("node 'mapper' (SequenceMap, opset 17): input 1 ('y') has 1 items but input 0 ('x') has 2; "
+                            "the sequences are read position by position")
+
+
+def test_sequence_map_with_a_body_of_the_wrong_arity_is_refused_at_parse():
+    body = h.make_graph([h.make_node("Identity", ["a"], ["o"])], "body", [h.make_tensor_value_info("a", F, None)],
+                        [h.make_tensor_value_info("o", F, None)])
+    model = _model([h.make_node("SequenceMap", ["x", "y"], ["o"], name="mapper", body=body)],
+                   [h.make_value_info("x", SEQ_F), h.make_tensor_value_info("y", F, [1])], [h.make_value_info("o", SEQ_F)])
+    with pytest.raises(ductile.Error) as e:
+        ductile.Builder().parse_onnx_bytes(model)
+    assert str(e.value) == "node 'mapper' (SequenceMap, opset 17): body has 1 inputs, expected the node's 2"
