@@ -68,6 +68,15 @@ static ductile_status dt_out_kind(const ductile_layer *L, int *kind)
     }
     if (onnx && (!strcmp(op, "OptionalGetElement") || !strcmp(op, "Optional"))) {
         int in = dt_in_kind(L, 0);
+        int64_t nt;
+        const int64_t *type = dt_attr_ints(L, "type", &nt);
+        if (in < 0 && op[8] != 'G' && type && nt == 2) {
+            /* Optional without an input: the kind its `type` names (onnx/attr.c: {kind, dtype}). */
+            *kind = type[0] == DUCTILE_VALUE_TENSOR     ? DUCTILE_VALUE_OPTIONAL_TENSOR
+                  : type[0] == DUCTILE_VALUE_SEQUENCE   ? DUCTILE_VALUE_OPTIONAL_SEQUENCE
+                                                        : DUCTILE_VALUE_TENSOR;
+            return DUCTILE_OK;
+        }
         if (in < 0) return DUCTILE_OK;  /* check refuses it */
         bool get = op[8] == 'G';
         *kind = get ? (in == DUCTILE_VALUE_OPTIONAL_TENSOR ? DUCTILE_VALUE_TENSOR
@@ -339,6 +348,18 @@ static ductile_status dt_seq_arity(const ductile_layer *L)
     if (!strcmp(op, "SplitToSequence")) return dt_check_arity(L, 1, 2, 1, 1, DT_INPUT_NAMES("input"));
     if (!strcmp(op, "ConcatFromSequence")) return dt_check_arity(L, 1, 1, 1, 1, DT_INPUT_NAMES("input_sequence"));
     if (!strcmp(op, "OptionalHasElement")) return dt_check_arity(L, 0, 1, 1, 1, NULL);
+    if (!strcmp(op, "Optional") && (L->n_in == 0 || !L->in[0])) {
+        /* No input: an empty optional of the kind and dtype `type` gives (a TYPE_PROTO,
+         * read into INTS {kind, dtype} by onnx/attr.c; an engine stores the INTS). */
+        DT_TRY(dt_check_arity(L, 0, 1, 1, 1, NULL));
+        int64_t nt;
+        const int64_t *type = dt_attr_ints(L, "type", &nt);
+        if (!type) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'type' is required when the node has no input");
+        if (nt != 2 || (type[0] != DUCTILE_VALUE_TENSOR && type[0] != DUCTILE_VALUE_SEQUENCE) || type[1] < 1 ||
+            type[1] > 26 || !ductile_dtype_size((ductile_dtype)type[1]))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'type' is not a tensor or sequence type ductile supports");
+        return DUCTILE_OK;
+    }
     return dt_check_arity(L, 1, 1, 1, 1, DT_INPUT_NAMES("input"));   /* OptionalGetElement, Optional */
 }
 
@@ -405,6 +426,10 @@ static ductile_status dt_seq_infer(const ductile_layer *L, const dt_view *in, dt
         DT_TRY(dt_want_position(in, 1, "position"));
         out[0].dtype = in[0].dtype;
         return dt_seq_data_dependent(L);
+    }
+    if (!strcmp(op, "Optional") && (L->n_in == 0 || !L->in[0])) {
+        out[0].dtype = (int)dt_attr_ints(L, "type", &(int64_t){0})[1];   /* check: {kind, dtype} */
+        return DUCTILE_OK;
     }
     /* ConcatFromSequence; Optional, OptionalGetElement: the same value, another kind. */
     out[0].dtype = in[0].dtype;

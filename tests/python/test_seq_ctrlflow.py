@@ -211,3 +211,49 @@ def test_sequence_map_with_a_body_of_the_wrong_arity_is_refused_at_parse():
     with pytest.raises(ductile.Error) as e:
         ductile.Builder().parse_onnx_bytes(model)
     assert str(e.value) == "node 'mapper' (SequenceMap, opset 17): body has 1 inputs, expected the node's 2"
+
+
+def _optional_type_model(elem_type):
+    """If whose then branch is an Optional without input (its `type` a sequence or a tensor of
+    elem_type), the other an Optional of a value; OptionalHasElement reads the result."""
+    if elem_type == "sequence":
+        tp, val = SEQ_F, [h.make_node("SequenceConstruct", ["x"], ["v"])]
+    else:
+        tp, val = h.make_tensor_type_proto(F, None), [h.make_node("Identity", ["x"], ["v"])]
+    opt = h.make_optional_type_proto(tp)
+    then_g = h.make_graph([h.make_node("Optional", [], ["none"], type=tp)], "then", [], [h.make_value_info("none", opt)])
+    else_g = h.make_graph(val + [h.make_node("Optional", ["v"], ["some"])], "else", [], [h.make_value_info("some", opt)])
+    return _model([h.make_node("If", ["c"], ["o"], then_branch=then_g, else_branch=else_g),
+                   h.make_node("OptionalHasElement", ["o"], ["has"])],
+                  [h.make_tensor_value_info("c", B, []), h.make_tensor_value_info("x", F, [2])],
+                  [h.make_value_info("o", opt), h.make_tensor_value_info("has", B, [])], opset=18)
+
+
+@pytest.mark.parametrize("kind", ["sequence", "tensor"])
+@pytest.mark.parametrize("c", [True, False])
+def test_optional_without_input_matches_onnxruntime_and_survives_an_engine_file(kind, c, tmp_path):
+    model = _optional_type_model(kind)
+    feeds = {"c": np.array(c), "x": np.array([1.5, -2], np.float32)}
+    want = ort_run(model, feeds)
+    engine = _engine(model, feeds)
+    path = tmp_path / "o.engine"
+    engine.save(str(path))
+    loaded = ductile.load_engine(str(path))
+    assert loaded.get_tensor_kind("o") == ("optional_sequence" if kind == "sequence" else "optional_tensor")
+    for e in (engine, loaded):
+        got = e.create_execution_context().run(feeds)
+        _same(got["has"], want["has"])
+        if want["o"] is None:
+            assert got["o"] is None
+        else:
+            _same(got["o"], want["o"])
+
+
+def test_optional_type_of_a_map_is_refused_naming_the_attribute():
+    tp = h.make_map_type_proto(T.INT64, h.make_tensor_type_proto(F, None))
+    model = _model([h.make_node("Optional", [], ["o"], name="opt", type=tp)], [],
+                   [h.make_value_info("o", h.make_optional_type_proto(tp))], opset=18)
+    with pytest.raises(ductile.Error) as e:
+        ductile.Builder().parse_onnx_bytes(model)
+    assert str(e.value) == ("node 'opt' (Optional, opset 18): attribute 'type' (TYPE_PROTO) is not a tensor or a sequence "
+                            "of tensors with an element type; ductile supports those")
