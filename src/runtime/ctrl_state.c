@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "core/threadpool.h"
 #include "graph/subgraph.h"
+#include "ops/sequence.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +49,11 @@ ductile_status dt_ctrl_emit_any(const ductile_layer *L, int k, const dt_view *v,
     if (T->kind == DUCTILE_VALUE_TENSOR) return dt_ctrl_emit(v, k, out, alloc, user);
     dt_seqval *dst = vals ? vals[T->index] : NULL;
     if (!dst || !src) return dt_fail(DUCTILE_ERR_INTERNAL, "output %d ('%s') has no sequence value", k, T->name);
+    /* A loop may carry an empty optional in that its body would turn into a sequence: with no
+     * iteration run, the output has no value of its kind. */
+    if (!src->present && dst->kind != DUCTILE_VALUE_OPTIONAL_TENSOR && dst->kind != DUCTILE_VALUE_OPTIONAL_SEQUENCE)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "output %d ('%s') is %s but its value is an empty optional", k, T->name,
+                       dt_value_kind_name(dst->kind));
     /* An element dtype not yet known (the builder's dtype-settling run) is the items'. */
     if (dst->elem != DUCTILE_UNDEFINED && src->elem != dst->elem)
         return dt_fail(DUCTILE_ERR_FORMAT, "output %d ('%s') holds %s items, expected %s", k, T->name,

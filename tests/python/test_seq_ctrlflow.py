@@ -257,3 +257,21 @@ def test_optional_type_of_a_map_is_refused_naming_the_attribute():
         ductile.Builder().parse_onnx_bytes(model)
     assert str(e.value) == ("node 'opt' (Optional, opset 18): attribute 'type' (TYPE_PROTO) is not a tensor or a sequence "
                             "of tensors with an element type; ductile supports those")
+
+
+def test_a_loop_that_runs_no_iteration_cannot_turn_an_empty_optional_into_a_sequence():
+    opt = h.make_optional_type_proto(SEQ_F)
+    body = h.make_graph(
+        [h.make_node("Identity", ["c"], ["c_out"]), h.make_node("OptionalGetElement", ["o_in"], ["s_out"])], "body",
+        [h.make_tensor_value_info("i", I64, []), h.make_tensor_value_info("c", B, []), h.make_value_info("o_in", opt)],
+        [h.make_tensor_value_info("c_out", B, []), h.make_value_info("s_out", SEQ_F)])
+    model = _model([h.make_node("Loop", ["M", "", "o"], ["s"], name="looper", body=body)],
+                   [h.make_tensor_value_info("M", I64, []), h.make_value_info("o", opt)], [h.make_value_info("s", SEQ_F)])
+    feeds = {"M": np.array(0, np.int64), "o": None}
+    ctx = _engine(model, {"M": feeds["M"]}).create_execution_context()
+    with pytest.raises(ductile.Error) as e:
+        ctx.run(feeds)
+    assert str(e.value) == "node 'looper' (Loop, opset 17): output 0 ('s') is a sequence but its value is an empty optional"
+    # One iteration with a value: the sequence comes out.
+    got = ctx.run({"M": np.array(1, np.int64), "o": [np.ones(2, np.float32)]})
+    _same(got["s"], [np.ones(2, np.float32)])
