@@ -225,7 +225,8 @@ class ExecutionContext(TrtContext):
                             f"expected a list of arrays, not {type(value).__name__}",
                             "DUCTILE_ERR_INVALID_ARGUMENT")
             arrays, n = list(value), len(value)
-        arrays = [np.ascontiguousarray(a) for a in arrays]
+        # np.asarray, not np.ascontiguousarray: the latter makes a 0-d item 1-d.
+        arrays = [np.asarray(a, order="C") for a in arrays]
         items = (Item * max(len(arrays), 1))()
         for j, a in enumerate(arrays):
             code = from_numpy_dtype(a.dtype)

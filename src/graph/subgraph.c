@@ -5,7 +5,7 @@
 
 bool dt_ctrl_op(const char *op)
 {
-    return !strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan");
+    return !strcmp(op, "If") || !strcmp(op, "Loop") || !strcmp(op, "Scan") || !strcmp(op, "SequenceMap");
 }
 
 const ductile_network *dt_ctrl_graph(const ductile_layer *L, const char *name)

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-/* If, Loop or Scan in the default domain. */
+/* If, Loop, Scan or SequenceMap in the default domain. */
 bool dt_ctrl_op(const char *op_type);
 /* The layer's formal (ONNX) inputs: those before the implicit ones, the outer-scope tensors
  * its subgraphs capture (one input per distinct captured name). */

@@ -38,7 +38,7 @@ static int64_t dt_attr_guess(const bool seen[32])
 ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a)
 {
     pb_reader r;
-    pb_field g, t_field = {0}, g_field = {0};
+    pb_field g, t_field = {0}, g_field = {0}, tp_field = {0};
     bool more, seen[32] = {0};
     int64_t type = 0;
     size_t n_floats = 0, n_ints = 0, n_strings = 0;
@@ -71,6 +71,7 @@ ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a)
             break;
         case A_T: DT_TRY(pb_expect(&g, PB_LEN)); t_field = g; break;
         case A_G: DT_TRY(pb_expect(&g, PB_LEN)); g_field = g; break;
+        case A_TP: DT_TRY(pb_expect(&g, PB_LEN)); tp_field = g; break;
         case A_FLOATS: {
             size_t n = 1;
             if (g.wire == PB_LEN) DT_TRY(pb_packed_count(&g, PB_I32, &n));
@@ -90,6 +91,27 @@ ductile_status dt_onnx_attr(dt_import *im, const pb_field *f, dt_attr *a)
         }
     }
     if (type == 0) type = dt_attr_guess(seen);
+    if (type == 13) {
+        /* TYPE_PROTO (Optional's `type`): held as INTS {value kind, element dtype}, all a
+         * layer needs of it, so the engine format has nothing new to store. */
+        if (!seen[A_TP])
+            return dt_fail(DUCTILE_ERR_PARSE, "attribute '%s' of type TYPE_PROTO has no type 'tp'", a->name);
+        dt_vtype vt;
+        DT_TRY(dt_onnx_type_proto(im, &tp_field, &vt));
+        int kind = vt.is_tensor ? DUCTILE_VALUE_TENSOR : vt.kind;
+        if ((!vt.is_tensor && vt.kind != DUCTILE_VALUE_SEQUENCE) || !vt.elem)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute '%s' (TYPE_PROTO) is not a tensor or a sequence of tensors with an element type; ductile supports those",
+                           a->name);
+        int64_t *ints = dt_arena_alloc(arena, 2 * sizeof *ints);
+        if (!ints) goto oom;
+        ints[0] = kind;
+        ints[1] = vt.elem;
+        a->type = DT_ATTR_INTS;
+        a->ints = ints;
+        a->n = 2;
+        return DUCTILE_OK;
+    }
     const char *unsupported = dt_attr_type_name(type);
     if (unsupported)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' of type %s is not supported by ductile",

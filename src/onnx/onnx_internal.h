@@ -75,6 +75,9 @@ typedef struct dt_vtype {
                                    the element dtype; is_tensor false); -1: another type */
     bool has_type;              /* a type is declared at all (subgraph inputs may omit it) */
 } dt_vtype;
+/* A TypeProto field (an attribute's `tp`): kind and element dtype as dt_onnx_value_info reads
+ * them. */
+ductile_status dt_onnx_type_proto(dt_import *im, const pb_field *f, dt_vtype *out);
 ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *out);
 
 /* Fills the network from the GraphProto field gf of the model. */

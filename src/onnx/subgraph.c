@@ -34,6 +34,7 @@ static ductile_tensor *dt_capture(dt_import *im, const ductile_tensor *outer, bo
         return NULL;
     }
     t->dtype = outer->dtype;
+    t->kind = outer->kind;    /* a sequence or optional read from outside stays one */
     t->rank = outer->rank;
     memcpy(t->dims, outer->dims, sizeof t->dims);
     for (int i = 0; i < DT_MAX_DIMS; i++)

@@ -102,6 +102,15 @@ static ductile_status dt_type(dt_import *im, const pb_field *f, dt_vtype *out, i
     return DUCTILE_OK;
 }
 
+ductile_status dt_onnx_type_proto(dt_import *im, const pb_field *f, dt_vtype *out)
+{
+    memset(out, 0, sizeof *out);
+    out->name = "";
+    out->rank = -1;
+    out->has_type = true;
+    return dt_type(im, f, out, 0);
+}
+
 ductile_status dt_onnx_value_info(dt_import *im, const pb_field *f, dt_vtype *out)
 {
     pb_reader r;

@@ -1,4 +1,4 @@
-/* If, Loop, Scan: the checks of their subgraphs' arity against the node (the runtime runs
+/* If, Loop, Scan, SequenceMap: the checks of their subgraphs' arity against the node (the runtime runs
  * them: runtime/ctrl.c). Output shapes follow from running a subgraph, so infer refuses and
  * the plan runs engines with these layers eagerly. */
 #include "graph/subgraph.h"
@@ -114,6 +114,25 @@ static ductile_status dt_scan_check(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+/* SequenceMap: the body takes one tensor per input (an item of a sequence input, or a tensor
+ * input whole) and makes one item per output sequence (value kinds: ops/sequence.c). */
+static ductile_status dt_seqmap_check(const ductile_layer *L)
+{
+    DT_TRY(dt_check_captures(L));
+    const ductile_network *b;
+    DT_TRY(dt_need_graph(L, "body", &b));
+    int formal = dt_ctrl_formal_inputs(L);
+    if (formal < 1 || !L->in[0])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "expected at least 1 input (input_sequence), got %d", formal);
+    if (dt_graph_formal_inputs(b) != formal)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body has %d inputs, expected the node's %d", dt_graph_formal_inputs(b),
+                       formal);
+    if (L->n_out < 1 || b->n_outputs != L->n_out)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body has %d outputs, expected the node's %d (at least 1)", b->n_outputs,
+                       L->n_out);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_ctrl_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     (void)in;
@@ -125,5 +144,6 @@ const dt_opdef dt_ops_ctrl[] = {
     {"If", dt_if_check, dt_ctrl_infer, 0},
     {"Loop", dt_loop_check, dt_ctrl_infer, 0},
     {"Scan", dt_scan_check, dt_ctrl_infer, 0},
+    {"SequenceMap", dt_seqmap_check, dt_ctrl_infer, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -7,6 +7,7 @@
  * read out of a sequence depends on its data: infer says so, as NonZero's does. */
 #include "ops/sequence.h"
 #include "ops/families.h"
+#include "graph/subgraph.h"
 #include "core/checked.h"
 #include "core/status.h"
 
@@ -36,6 +37,8 @@ static int dt_in_kind(const ductile_layer *L, int k)
 bool dt_layer_is_sequence(const ductile_layer *L)
 {
     if (L->domain && L->domain[0]) return false;
+    /* Control flow moves sequences itself (runtime/ctrl.c), between its subgraphs. */
+    if (dt_ctrl_op(L->op_type)) return false;
     for (int i = 0; dt_seq_ops[i]; i++)
         if (!strcmp(L->op_type, dt_seq_ops[i])) return true;
     for (int k = 0; k < L->n_in; k++)
@@ -65,6 +68,15 @@ static ductile_status dt_out_kind(const ductile_layer *L, int *kind)
     }
     if (onnx && (!strcmp(op, "OptionalGetElement") || !strcmp(op, "Optional"))) {
         int in = dt_in_kind(L, 0);
+        int64_t nt;
+        const int64_t *type = dt_attr_ints(L, "type", &nt);
+        if (in < 0 && op[8] != 'G' && type && nt == 2) {
+            /* Optional without an input: the kind its `type` names (onnx/attr.c: {kind, dtype}). */
+            *kind = type[0] == DUCTILE_VALUE_TENSOR     ? DUCTILE_VALUE_OPTIONAL_TENSOR
+                  : type[0] == DUCTILE_VALUE_SEQUENCE   ? DUCTILE_VALUE_OPTIONAL_SEQUENCE
+                                                        : DUCTILE_VALUE_TENSOR;
+            return DUCTILE_OK;
+        }
         if (in < 0) return DUCTILE_OK;  /* check refuses it */
         bool get = op[8] == 'G';
         *kind = get ? (in == DUCTILE_VALUE_OPTIONAL_TENSOR ? DUCTILE_VALUE_TENSOR
@@ -87,13 +99,86 @@ static ductile_status dt_out_kind(const ductile_layer *L, int *kind)
     return DUCTILE_OK;
 }
 
+/* If, Loop, Scan: output k has the kind of the subgraph output that makes it (If: both
+ * branches agree; Loop: a loop-carried value has one kind in the layer's input, the body's
+ * input and the body's output, except that an optional may become what it holds). Scan and
+ * Loop scan outputs stay tensors. The kind of output q; checks them all. */
+static ductile_status dt_ctrl_kind(const ductile_layer *L, int q, int *kind)
+{
+    *kind = DUCTILE_VALUE_TENSOR;
+    if (!strcmp(L->op_type, "If")) {
+        const ductile_network *t = dt_ctrl_graph(L, "then_branch"), *e = dt_ctrl_graph(L, "else_branch");
+        for (int k = 0; t && e && k < L->n_out && k < t->n_outputs && k < e->n_outputs; k++) {
+            int a = t->outputs[k]->kind, b = e->outputs[k]->kind;
+            if (a != b)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "output %d ('%s') is %s in then_branch but %s in else_branch", k,
+                               L->out[k]->name, dt_value_kind_name(a), dt_value_kind_name(b));
+            if (k == q) *kind = a;
+        }
+        return DUCTILE_OK;
+    }
+    const ductile_network *b = dt_ctrl_graph(L, "body");
+    if (!strcmp(L->op_type, "SequenceMap")) {
+        /* Input 0 a sequence, the others sequences or tensors; the body sees tensors and
+         * makes tensors, one item of each output sequence per position. */
+        DT_TRY(dt_want_kind(L, 0, DUCTILE_VALUE_SEQUENCE));
+        int formal = dt_ctrl_formal_inputs(L);
+        for (int k = 1; k < formal && k < L->n_in; k++)
+            if (L->in[k] && L->in[k]->kind != DUCTILE_VALUE_TENSOR && L->in[k]->kind != DUCTILE_VALUE_SEQUENCE)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input %d ('%s') is %s; SequenceMap takes a sequence or a tensor there",
+                               k, L->in[k]->name, dt_value_kind_name(L->in[k]->kind));
+        for (int i = 0; b && i < dt_graph_formal_inputs(b); i++)
+            if (b->inputs[i]->kind != DUCTILE_VALUE_TENSOR)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body input %d ('%s') is %s; SequenceMap's body takes tensors", i,
+                               b->inputs[i]->name, dt_value_kind_name(b->inputs[i]->kind));
+        for (int i = 0; b && i < b->n_outputs; i++)
+            if (b->outputs[i]->kind != DUCTILE_VALUE_TENSOR)
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "body output %d ('%s') is %s; SequenceMap's body makes tensors", i,
+                               b->outputs[i]->name, dt_value_kind_name(b->outputs[i]->kind));
+        *kind = DUCTILE_VALUE_SEQUENCE;
+        return DUCTILE_OK;
+    }
+    for (int k = 0; k < L->n_in && k < 2; k++) DT_TRY(dt_want_kind(L, k, DUCTILE_VALUE_TENSOR));
+    if (!b) return DUCTILE_OK;  /* ops/ctrl.c refuses it */
+    if (!strcmp(L->op_type, "Scan")) {
+        for (int k = 0; k < L->n_in; k++) DT_TRY(dt_want_kind(L, k, DUCTILE_VALUE_TENSOR));
+        for (int i = 0; i < b->n_inputs; i++)
+            if (b->inputs[i]->kind != DUCTILE_VALUE_TENSOR)
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED, "body input %d ('%s') is %s; Scan carries tensors only in ductile", i,
+                               b->inputs[i]->name, dt_value_kind_name(b->inputs[i]->kind));
+        for (int i = 0; i < b->n_outputs; i++)
+            if (b->outputs[i]->kind != DUCTILE_VALUE_TENSOR)
+                return dt_fail(DUCTILE_ERR_UNSUPPORTED, "body output %d ('%s') is %s; Scan carries tensors only in ductile", i,
+                               b->outputs[i]->name, dt_value_kind_name(b->outputs[i]->kind));
+        return DUCTILE_OK;
+    }
+    int n = dt_ctrl_formal_inputs(L) - 2;
+    for (int j = 0; j < n && 2 + j < b->n_inputs && 1 + j < b->n_outputs && j < L->n_out; j++) {
+        int in = dt_in_kind(L, 2 + j), bi = b->inputs[2 + j]->kind, bo = b->outputs[1 + j]->kind;
+        bool tin = in == DUCTILE_VALUE_TENSOR, tbi = bi == DUCTILE_VALUE_TENSOR, tbo = bo == DUCTILE_VALUE_TENSOR;
+        if (in >= 0 && (tin != tbi || tbi != tbo))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "loop-carried value %d is %s in input %d ('%s'), %s in body input '%s' and %s in body output '%s'",
+                           j, dt_value_kind_name(in), 2 + j, L->in[2 + j]->name, dt_value_kind_name(bi), b->inputs[2 + j]->name,
+                           dt_value_kind_name(bo), b->outputs[1 + j]->name);
+        if (j == q) *kind = bo;
+    }
+    for (int j = n; j < b->n_outputs - 1 && j < L->n_out; j++)
+        if (b->outputs[1 + j]->kind != DUCTILE_VALUE_TENSOR)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "body output %d ('%s') is %s; a scan output is a tensor", 1 + j,
+                           b->outputs[1 + j]->name, dt_value_kind_name(b->outputs[1 + j]->kind));
+    return DUCTILE_OK;
+}
+
 ductile_status dt_value_kinds(const ductile_layer *L, bool set)
 {
-    int kind;
-    DT_TRY(dt_out_kind(L, &kind));
+    int kind = DUCTILE_VALUE_TENSOR;
+    bool ctrl = (!L->domain || !L->domain[0]) && dt_ctrl_op(L->op_type);
+    if (!ctrl) DT_TRY(dt_out_kind(L, &kind));
     for (int k = 0; k < L->n_out; k++) {
         ductile_tensor *T = L->out[k];
         int want = k == 0 ? kind : DUCTILE_VALUE_TENSOR;
+        if (ctrl) DT_TRY(dt_ctrl_kind(L, k, &want));
         if (set) {
             T->kind = want;
             if (want != DUCTILE_VALUE_TENSOR) T->rank = 0;
@@ -263,6 +348,18 @@ static ductile_status dt_seq_arity(const ductile_layer *L)
     if (!strcmp(op, "SplitToSequence")) return dt_check_arity(L, 1, 2, 1, 1, DT_INPUT_NAMES("input"));
     if (!strcmp(op, "ConcatFromSequence")) return dt_check_arity(L, 1, 1, 1, 1, DT_INPUT_NAMES("input_sequence"));
     if (!strcmp(op, "OptionalHasElement")) return dt_check_arity(L, 0, 1, 1, 1, NULL);
+    if (!strcmp(op, "Optional") && (L->n_in == 0 || !L->in[0])) {
+        /* No input: an empty optional of the kind and dtype `type` gives (a TYPE_PROTO,
+         * read into INTS {kind, dtype} by onnx/attr.c; an engine stores the INTS). */
+        DT_TRY(dt_check_arity(L, 0, 1, 1, 1, NULL));
+        int64_t nt;
+        const int64_t *type = dt_attr_ints(L, "type", &nt);
+        if (!type) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'type' is required when the node has no input");
+        if (nt != 2 || (type[0] != DUCTILE_VALUE_TENSOR && type[0] != DUCTILE_VALUE_SEQUENCE) || type[1] < 1 ||
+            type[1] > 26 || !ductile_dtype_size((ductile_dtype)type[1]))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'type' is not a tensor or sequence type ductile supports");
+        return DUCTILE_OK;
+    }
     return dt_check_arity(L, 1, 1, 1, 1, DT_INPUT_NAMES("input"));   /* OptionalGetElement, Optional */
 }
 
@@ -329,6 +426,10 @@ static ductile_status dt_seq_infer(const ductile_layer *L, const dt_view *in, dt
         DT_TRY(dt_want_position(in, 1, "position"));
         out[0].dtype = in[0].dtype;
         return dt_seq_data_dependent(L);
+    }
+    if (!strcmp(op, "Optional") && (L->n_in == 0 || !L->in[0])) {
+        out[0].dtype = (int)dt_attr_ints(L, "type", &(int64_t){0})[1];   /* check: {kind, dtype} */
+        return DUCTILE_OK;
     }
     /* ConcatFromSequence; Optional, OptionalGetElement: the same value, another kind. */
     out[0].dtype = in[0].dtype;

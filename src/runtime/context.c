@@ -675,7 +675,7 @@ static ductile_status dt_eager_ctrl(ductile_context *c, const dt_plan_layer *pl,
     const ductile_layer *L = pl->layer;
     dt_ctrl_out o = {c, L};
     double t0 = c->prof ? dt_now_ms() : 0;
-    ductile_status s = dt_ctrl_run(pl->ctrl, L, in, out, ex, dt_ctrl_alloc, &o);
+    ductile_status s = dt_ctrl_run(pl->ctrl, L, in, c->vals, out, ex, dt_ctrl_alloc, &o);
     if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     for (int k = 0; k < L->n_out; k++)
         DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));

@@ -36,7 +36,10 @@ ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out)
     *out = NULL;
     dt_ctrl *c = dt_calloc(1, sizeof *c);
     if (!c) return dt_ctrl_oom("a control-flow layer");
-    c->kind = !strcmp(L->op_type, "If") ? DT_CTRL_IF : !strcmp(L->op_type, "Loop") ? DT_CTRL_LOOP : DT_CTRL_SCAN;
+    c->kind = !strcmp(L->op_type, "If")            ? DT_CTRL_IF
+            : !strcmp(L->op_type, "Loop")          ? DT_CTRL_LOOP
+            : !strcmp(L->op_type, "SequenceMap")   ? DT_CTRL_SEQMAP
+                                                   : DT_CTRL_SCAN;
     c->n_formal = dt_ctrl_formal_inputs(L);
     c->n_graphs = c->kind == DT_CTRL_IF ? 2 : 1;
     static const char *const branch[2] = {"then_branch", "else_branch"};
@@ -70,22 +73,23 @@ ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out)
 
 /* ---- If and Loop (Scan: ctrl_scan.c) ---- */
 
-static ductile_status dt_if_run(const dt_ctrl *c, const dt_view *in, dt_view *out, const dt_exec *ex,
-                                dt_ctrl_alloc_fn alloc, void *user)
+static ductile_status dt_if_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                                dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     bool cond;
     DT_TRY(dt_ctrl_bool(&in[0], "cond", &cond));
     const dt_subgraph *sg = &c->g[cond ? 0 : 1];
     dt_subrun r;
-    DT_TRY(dt_subrun_init(&r, sg, in));
+    DT_TRY(dt_subrun_init(&r, sg, in, vals, L));
     ductile_status s = dt_subrun_exec(&r, ex);
-    for (int k = 0; !s && k < sg->net->n_outputs; k++) s = dt_ctrl_emit(dt_subrun_output(&r, k), k, out, alloc, user);
+    for (int k = 0; !s && k < sg->net->n_outputs; k++)
+        s = dt_ctrl_emit_any(L, k, dt_subrun_output(&r, k), dt_subrun_seq_output(&r, k), vals, out, alloc, user);
     dt_subrun_free(&r);
     return s ? dt_fail_prefix(s, "%s", sg->attr) : DUCTILE_OK;
 }
 
-static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
-                                  const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
+static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                                  dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     const dt_subgraph *sg = &c->g[0];
     const ductile_network *b = sg->net;
@@ -101,8 +105,14 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
     if (L->in[1]) DT_TRY(dt_ctrl_bool(&in[1], "cond", &cond));
     dt_loopstate ls;
     dt_subrun r;
-    ductile_status s = dt_loopstate_init(&ls, n, k, in + 2);
-    if (!s) s = dt_subrun_init(&r, sg, in);
+    /* The first values of loop-carried sequences and optionals. */
+    dt_seqval **sinit = dt_calloc((size_t)n + 1, sizeof *sinit);
+    if (!sinit) return dt_ctrl_oom("loop state");
+    for (int j = 0; j < n; j++)
+        if (L->in[2 + j] && L->in[2 + j]->kind != DUCTILE_VALUE_TENSOR) sinit[j] = vals ? vals[L->in[2 + j]->index] : NULL;
+    ductile_status s = dt_loopstate_init(&ls, n, k, in + 2, sinit, b, 2);
+    dt_free(sinit);
+    if (!s) s = dt_subrun_init(&r, sg, in, vals, L);
     else memset(&r, 0, sizeof r);
     int64_t it = 0;
     for (; !s && it < max && cond; it++) {
@@ -114,13 +124,17 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
         uint8_t cond_in = 1;
         r.inputs[0] = (dt_view){.dtype = DUCTILE_INT64, .rank = 0, .data = &iter};
         r.inputs[1] = (dt_view){.dtype = DUCTILE_BOOL, .rank = 0, .data = &cond_in};
-        for (int j = 0; j < n; j++) r.inputs[2 + j] = ls.state[j].v;
+        for (int j = 0; j < n; j++) {
+            r.inputs[2 + j] = ls.state[j].v;
+            r.seq_in[2 + j] = b->inputs[2 + j]->kind != DUCTILE_VALUE_TENSOR ? &ls.sstate[j] : NULL;
+        }
         s = dt_subrun_exec(&r, ex);
         if (!s) s = dt_ctrl_bool(dt_subrun_output(&r, 0), "the body's condition output", &cond);
         if (!s) s = dt_loopstate_step(&ls, &r, 1, it);
         if (s) s = dt_fail_prefix(s, "body iteration %lld", (long long)it);
     }
-    for (int j = 0; !s && j < n; j++) s = dt_ctrl_emit(&ls.state[j].v, j, out, alloc, user);
+    for (int j = 0; !s && j < n; j++)
+        s = dt_ctrl_emit_any(L, j, &ls.state[j].v, ls.sstate[j].kind ? &ls.sstate[j] : NULL, vals, out, alloc, user);
     for (int j = 0; !s && j < k; j++)
         s = dt_steps_emit(&ls.stacks[j], b->outputs[1 + n + j], 0, "scan axis", n + j, j, false, out, alloc, user);
     if (r.sg) dt_subrun_free(&r);
@@ -128,12 +142,73 @@ static ductile_status dt_loop_run(const dt_ctrl *c, const ductile_layer *L, cons
     return s;
 }
 
-ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
-                           const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
+/* SequenceMap: the body runs once per position of the input sequences (every sequence input
+ * has input 0's length; a tensor input goes to every run whole) and each output sequence
+ * gets one item per run. */
+static ductile_status dt_seqmap_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                                    dt_view *out, const dt_exec *ex)
+{
+    const dt_subgraph *sg = &c->g[0];
+    const ductile_network *b = sg->net;
+    int m = c->n_formal;
+    const dt_seqval *s0 = vals ? vals[L->in[0]->index] : NULL;
+    if (!s0) return dt_fail(DUCTILE_ERR_INTERNAL, "input 0 ('%s') has no sequence value", L->in[0]->name);
+    int64_t len = s0->n;
+    for (int i = 1; i < m; i++) {
+        const ductile_tensor *T = L->in[i];
+        if (!T || T->kind == DUCTILE_VALUE_TENSOR) continue;
+        const dt_seqval *si = vals ? vals[T->index] : NULL;
+        if (!si) return dt_fail(DUCTILE_ERR_INTERNAL, "input %d ('%s') has no sequence value", i, T->name);
+        if (si->n != len)
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d ('%s') has %lld items but input 0 ('%s') has %lld; the sequences are read position by position",
+                           i, T->name, (long long)si->n, L->in[0]->name, (long long)len);
+    }
+    for (int k = 0; k < L->n_out; k++) {
+        dt_seqval *o = vals ? vals[L->out[k]->index] : NULL;
+        if (!o) return dt_fail(DUCTILE_ERR_INTERNAL, "output %d ('%s') has no sequence value", k, L->out[k]->name);
+        o->n = 0;
+        o->present = o->set = true;
+        /* An empty result holds the body's declared dtype (the builder's settling run too). */
+        if (o->elem == DUCTILE_UNDEFINED) o->elem = b->outputs[k]->dtype;
+        out[k] = (dt_view){.dtype = o->elem, .rank = 0};
+    }
+    dt_subrun r;
+    DT_TRY(dt_subrun_init(&r, sg, in, vals, L));
+    ductile_status s = DUCTILE_OK;
+    for (int64_t p = 0; !s && p < len; p++) {
+        for (int i = 0; i < m; i++) {
+            const ductile_tensor *T = L->in[i];
+            r.inputs[i] = !T ? (dt_view){.rank = -1}
+                        : T->kind == DUCTILE_VALUE_TENSOR ? in[i] : vals[T->index]->items[p];
+        }
+        s = dt_subrun_exec(&r, ex);
+        for (int k = 0; !s && k < L->n_out; k++) {
+            dt_seqval *o = vals[L->out[k]->index];
+            const dt_view *v = dt_subrun_output(&r, k);
+            if (v->rank < 0 || (!v->data && dt_view_count(v) > 0))
+                s = dt_fail(DUCTILE_ERR_SHAPE, "body output %d ('%s') has no value", k, b->outputs[k]->name);
+            else if (o->elem == DUCTILE_UNDEFINED)
+                o->elem = v->dtype;
+            if (!s && v->dtype != o->elem)
+                s = dt_fail(DUCTILE_ERR_FORMAT, "body output %d ('%s') is %s, but output %d ('%s') holds %s", k,
+                            b->outputs[k]->name, ductile_dtype_name((ductile_dtype)v->dtype), k, L->out[k]->name,
+                            ductile_dtype_name((ductile_dtype)o->elem));
+            if (!s) s = dt_seqval_push(o, v);
+            out[k].dtype = o->elem;
+        }
+        if (s) s = dt_fail_prefix(s, "body run for position %lld", (long long)p);
+    }
+    dt_subrun_free(&r);
+    return s;
+}
+
+ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                           dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     switch (c->kind) {
-    case DT_CTRL_IF: return dt_if_run(c, in, out, ex, alloc, user);
-    case DT_CTRL_LOOP: return dt_loop_run(c, L, in, out, ex, alloc, user);
-    default: return dt_ctrl_scan(c, L, in, out, ex, alloc, user);
+    case DT_CTRL_IF: return dt_if_run(c, L, in, vals, out, ex, alloc, user);
+    case DT_CTRL_LOOP: return dt_loop_run(c, L, in, vals, out, ex, alloc, user);
+    case DT_CTRL_SEQMAP: return dt_seqmap_run(c, L, in, vals, out, ex);
+    default: return dt_ctrl_scan(c, L, in, vals, out, ex, alloc, user);
     }
 }

@@ -7,6 +7,7 @@
 #define DT_RUNTIME_CTRL_H
 
 #include "runtime/engine_impl.h"
+#include "runtime/seqval.h"
 
 typedef struct dt_ctrl dt_ctrl;
 
@@ -19,8 +20,11 @@ void dt_ctrl_free(dt_ctrl *c);
 typedef ductile_status (*dt_ctrl_alloc_fn)(void *user, int k, dt_view *v);
 
 /* Runs L (in: every input's view with data) and writes out[k] (dims and data, from alloc).
- * Errors name the subgraph and iteration; the caller prefixes the node. */
-ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
-                           const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);
+ * vals: per tensor of the enclosing graph, the value of a sequence or optional (NULL for
+ * tensors); L's sequence and optional inputs are read there and its such outputs written
+ * there (copies; out[k] then has the element dtype, rank 0, no data). Errors name the
+ * subgraph and iteration; the caller prefixes the node. */
+ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                           dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);
 
 #endif

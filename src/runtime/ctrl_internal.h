@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN };
+enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN, DT_CTRL_SEQMAP };
 
 typedef struct dt_subgraph {
     const ductile_network *net;
@@ -37,10 +37,23 @@ typedef struct dt_subrun {
     void *scratch;
     size_t scratch_cap;
     dt_view *inputs;          /* the subgraph's inputs, filled by the caller per run */
+    dt_seqval **seq_in;       /* per input of sequence or optional kind: its value, set by
+                                 the caller per run (read only) */
+    dt_seqval **vals;         /* per tensor: its sequence or optional value (inputs: seq_in;
+                                 layer outputs: own), NULL for tensors */
+    dt_seqval *own;           /* per tensor: the run's values of sequence layer outputs */
 } dt_subrun;
 
-/* in: the layer's inputs, for the captured ones (r->inputs); r is zeroed on failure. */
-ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view *in);
+/* in, vals: the layer's inputs and the enclosing values, for the captured ones (r->inputs,
+ * r->seq_in); r is zeroed on failure. */
+ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view *in, dt_seqval *const *vals,
+                              const ductile_layer *L);
+/* The value of sequence or optional output k (NULL for a tensor output). */
+dt_seqval *dt_subrun_seq_output(const dt_subrun *r, int k);
+/* Output k of L gets the value src: a copy into vals[out k] (sequence or optional outputs),
+ * else dt_ctrl_emit of v. */
+ductile_status dt_ctrl_emit_any(const ductile_layer *L, int k, const dt_view *v, const dt_seqval *src,
+                                dt_seqval *const *vals, dt_view *out, dt_ctrl_alloc_fn alloc, void *user);
 void dt_subrun_free(dt_subrun *r);
 /* Runs the subgraph on r->inputs; its outputs are then dt_subrun_output(r, k). */
 ductile_status dt_subrun_exec(dt_subrun *r, const dt_exec *outer);
@@ -81,10 +94,14 @@ ductile_status dt_steps_emit(dt_stack *st, const ductile_tensor *decl, int64_t a
 typedef struct dt_loopstate {
     int n, k;                 /* loop-carried values, scan outputs */
     dt_held *state, *next;
+    dt_seqval *sstate, *snext;  /* the loop-carried sequences and optionals (state[j] unused) */
     dt_stack *stacks;
 } dt_loopstate;
 
-ductile_status dt_loopstate_init(dt_loopstate *ls, int n, int k, const dt_view *init);
+/* init: the tensors' first values; sinit[j]: the first value of a sequence or optional j
+ * (body input first_in + j has that kind). */
+ductile_status dt_loopstate_init(dt_loopstate *ls, int n, int k, const dt_view *init, dt_seqval *const *sinit,
+                                 const ductile_network *body, int first_in);
 void dt_loopstate_free(dt_loopstate *ls);
 /* After an iteration: body outputs [first, first + n) are the next state, the k after them
  * scan outputs. */
@@ -92,7 +109,7 @@ ductile_status dt_loopstate_step(dt_loopstate *ls, const dt_subrun *r, int first
 
 /* ---- Scan (ctrl_scan.c) ---- */
 
-ductile_status dt_ctrl_scan(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
+ductile_status dt_ctrl_scan(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals, dt_view *out,
                             const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);
 
 #endif

@@ -17,6 +17,7 @@ typedef struct dt_scan_args {
     int base;                 /* the layer input of vals[0], for names */
     bool opset8;              /* axes 0 and forward outputs; directions from 'directions' */
     int64_t limit;            /* steps to run (Scan 8's sequence_lens), -1: all */
+    dt_seqval *const *seqs;   /* the enclosing values, for captured sequences (dt_ctrl_run) */
 } dt_scan_args;
 
 static ductile_status dt_scan_steps(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, const dt_scan_args *a,
@@ -44,8 +45,8 @@ static ductile_status dt_scan_steps(const dt_ctrl *c, const ductile_layer *L, co
     int64_t steps = a->limit >= 0 && a->limit < len ? a->limit : len;
     dt_loopstate ls;
     dt_subrun r;
-    ductile_status s = dt_loopstate_init(&ls, n, k, a->vals);
-    if (!s) s = dt_subrun_init(&r, sg, in);
+    ductile_status s = dt_loopstate_init(&ls, n, k, a->vals, NULL, b, 0);
+    if (!s) s = dt_subrun_init(&r, sg, in, a->seqs, L);
     else memset(&r, 0, sizeof r);
     /* Slices of the scan inputs, one step each. */
     dt_held *slices = s ? NULL : dt_calloc((size_t)m + 1, sizeof *slices);
@@ -136,7 +137,7 @@ static ductile_status dt_scan8_alloc(void *user, int k, dt_view *v)
     return DUCTILE_OK;
 }
 
-static ductile_status dt_scan8_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
+static ductile_status dt_scan8_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *seqs, dt_view *out,
                                    const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
     int m = (int)dt_attr_int(L, "num_scan_inputs", 0), n = c->n_formal - 1 - m;
@@ -171,17 +172,17 @@ static ductile_status dt_scan8_run(const dt_ctrl *c, const ductile_layer *L, con
         if (lens && (limit < 0 || limit > u.len))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "sequence_lens[%lld] is %lld, expected 0..%lld", (long long)u.b,
                            (long long)limit, (long long)u.len);
-        dt_scan_args a = {.vals = vals, .base = 1, .opset8 = true, .limit = limit};
+        dt_scan_args a = {.vals = vals, .base = 1, .opset8 = true, .limit = limit, .seqs = seqs};
         ductile_status s = dt_scan_steps(c, L, in, &a, m, bout, ex, dt_scan8_alloc, &u);
         if (s) return dt_fail_prefix(s, "batch element %lld", (long long)u.b);
     }
     return DUCTILE_OK;
 }
 
-ductile_status dt_ctrl_scan(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_view *out,
-                                  const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
+ductile_status dt_ctrl_scan(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
+                            dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user)
 {
-    if (L->opset > 0 && L->opset < 9) return dt_scan8_run(c, L, in, out, ex, alloc, user);
-    dt_scan_args a = {.vals = in, .base = 0, .limit = -1};
+    if (L->opset > 0 && L->opset < 9) return dt_scan8_run(c, L, in, vals, out, ex, alloc, user);
+    dt_scan_args a = {.vals = in, .base = 0, .limit = -1, .seqs = vals};
     return dt_scan_steps(c, L, in, &a, (int)dt_attr_int(L, "num_scan_inputs", 0), out, ex, alloc, user);
 }

@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "core/threadpool.h"
 #include "graph/subgraph.h"
+#include "ops/sequence.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,27 @@ ductile_status dt_ctrl_emit(const dt_view *v, int k, dt_view *out, dt_ctrl_alloc
     out[k].data = NULL;
     DT_TRY(alloc(user, k, &out[k]));
     if (bytes && out[k].data != v->data) memmove(out[k].data, v->data, bytes);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_ctrl_emit_any(const ductile_layer *L, int k, const dt_view *v, const dt_seqval *src,
+                                dt_seqval *const *vals, dt_view *out, dt_ctrl_alloc_fn alloc, void *user)
+{
+    const ductile_tensor *T = L->out[k];
+    if (T->kind == DUCTILE_VALUE_TENSOR) return dt_ctrl_emit(v, k, out, alloc, user);
+    dt_seqval *dst = vals ? vals[T->index] : NULL;
+    if (!dst || !src) return dt_fail(DUCTILE_ERR_INTERNAL, "output %d ('%s') has no sequence value", k, T->name);
+    /* A loop may carry an empty optional in that its body would turn into a sequence: with no
+     * iteration run, the output has no value of its kind. */
+    if (!src->present && dst->kind != DUCTILE_VALUE_OPTIONAL_TENSOR && dst->kind != DUCTILE_VALUE_OPTIONAL_SEQUENCE)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "output %d ('%s') is %s but its value is an empty optional", k, T->name,
+                       dt_value_kind_name(dst->kind));
+    /* An element dtype not yet known (the builder's dtype-settling run) is the items'. */
+    if (dst->elem != DUCTILE_UNDEFINED && src->elem != dst->elem)
+        return dt_fail(DUCTILE_ERR_FORMAT, "output %d ('%s') holds %s items, expected %s", k, T->name,
+                       ductile_dtype_name((ductile_dtype)src->elem), ductile_dtype_name((ductile_dtype)dst->elem));
+    DT_TRY(dt_seqval_copy(dst, src));
+    out[k] = (dt_view){.dtype = src->elem, .rank = 0};
     return DUCTILE_OK;
 }
 
@@ -138,12 +160,17 @@ void dt_loopstate_free(dt_loopstate *ls)
     for (int j = 0; ls->state && j < ls->n; j++) dt_free(ls->state[j].v.data);
     for (int j = 0; ls->next && j < ls->n; j++) dt_free(ls->next[j].v.data);
     for (int j = 0; ls->stacks && j < ls->k; j++) dt_free(ls->stacks[j].data);
+    for (int j = 0; ls->sstate && j < ls->n; j++) dt_seqval_free(&ls->sstate[j]);
+    for (int j = 0; ls->snext && j < ls->n; j++) dt_seqval_free(&ls->snext[j]);
+    dt_free(ls->sstate);
+    dt_free(ls->snext);
     dt_free(ls->state);
     dt_free(ls->next);
     dt_free(ls->stacks);
 }
 
-ductile_status dt_loopstate_init(dt_loopstate *ls, int n, int k, const dt_view *init)
+ductile_status dt_loopstate_init(dt_loopstate *ls, int n, int k, const dt_view *init, dt_seqval *const *sinit,
+                                 const ductile_network *body, int first_in)
 {
     memset(ls, 0, sizeof *ls);
     ls->n = n;
@@ -151,11 +178,23 @@ ductile_status dt_loopstate_init(dt_loopstate *ls, int n, int k, const dt_view *
     ls->state = dt_calloc((size_t)n + 1, sizeof *ls->state);
     ls->next = dt_calloc((size_t)n + 1, sizeof *ls->next);
     ls->stacks = dt_calloc((size_t)k + 1, sizeof *ls->stacks);
-    if (!ls->state || !ls->next || !ls->stacks) return dt_ctrl_oom("loop state");
+    ls->sstate = dt_calloc((size_t)n + 1, sizeof *ls->sstate);
+    ls->snext = dt_calloc((size_t)n + 1, sizeof *ls->snext);
+    if (!ls->state || !ls->next || !ls->stacks || !ls->sstate || !ls->snext) return dt_ctrl_oom("loop state");
     for (int j = 0; j < n; j++) {
         char what[48];
         snprintf(what, sizeof what, "loop-carried value %d", j);
-        DT_TRY(dt_held_set(&ls->state[j], &init[j], what));
+        const ductile_tensor *bi = body->inputs[first_in + j];
+        if (bi->kind == DUCTILE_VALUE_TENSOR) {
+            DT_TRY(dt_held_set(&ls->state[j], &init[j], what));
+            continue;
+        }
+        /* A sequence or optional: carried as a value of the loop's own, of the body input's
+         * kind (an optional the body turns into what it holds stays one going in). */
+        ls->sstate[j].kind = ls->snext[j].kind = bi->kind;
+        ls->sstate[j].elem = ls->snext[j].elem = bi->dtype;
+        if (!sinit || !sinit[j]) return dt_fail(DUCTILE_ERR_INTERNAL, "%s has no sequence value", what);
+        DT_TRY(dt_seqval_copy(&ls->sstate[j], sinit[j]));
     }
     return DUCTILE_OK;
 }
@@ -167,11 +206,22 @@ ductile_status dt_loopstate_step(dt_loopstate *ls, const dt_subrun *r, int first
     for (int j = 0; j < ls->n; j++) {
         char what[48];
         snprintf(what, sizeof what, "loop-carried value %d", j);
-        DT_TRY(dt_held_set(&ls->next[j], dt_subrun_output(r, first + j), what));
+        dt_seqval *sv = dt_subrun_seq_output(r, first + j);
+        if (sv) {
+            if (ls->snext[j].elem != DUCTILE_UNDEFINED && sv->elem != ls->snext[j].elem)
+                return dt_fail(DUCTILE_ERR_FORMAT, "%s holds %s items, expected %s", what,
+                               ductile_dtype_name((ductile_dtype)sv->elem), ductile_dtype_name((ductile_dtype)ls->snext[j].elem));
+            DT_TRY(dt_seqval_copy(&ls->snext[j], sv));
+        } else {
+            DT_TRY(dt_held_set(&ls->next[j], dt_subrun_output(r, first + j), what));
+        }
     }
     dt_held *t = ls->state;
     ls->state = ls->next;
     ls->next = t;
+    dt_seqval *u = ls->sstate;
+    ls->sstate = ls->snext;
+    ls->snext = u;
     const ductile_network *b = r->sg->net;
     for (int j = 0; j < ls->k; j++)
         DT_TRY(dt_steps_push(&ls->stacks[j], dt_subrun_output(r, first + ls->n + j), j,

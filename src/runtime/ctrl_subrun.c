@@ -6,6 +6,7 @@
 #include "core/status.h"
 #include "core/threadpool.h"
 #include "graph/subgraph.h"
+#include "ops/sequence.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -14,6 +15,10 @@
 void dt_subrun_free(dt_subrun *r)
 {
     for (int t = 0; r->bufs && t < r->sg->net->n_tensors; t++) dt_free(r->bufs[t]);
+    for (int t = 0; r->own && t < r->sg->net->n_tensors; t++) dt_seqval_free(&r->own[t]);
+    dt_free(r->own);
+    dt_free(r->vals);
+    dt_free(r->seq_in);
     dt_free(r->views);
     dt_free(r->bufs);
     dt_free(r->caps);
@@ -21,8 +26,9 @@ void dt_subrun_free(dt_subrun *r)
     dt_free(r->inputs);
 }
 
-/* in: the layer's inputs, for the captured ones. */
-ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view *in)
+/* in, vals: the layer's inputs and the enclosing values, for the captured ones. */
+ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view *in, dt_seqval *const *vals,
+                              const ductile_layer *L)
 {
     memset(r, 0, sizeof *r);
     r->sg = sg;
@@ -31,13 +37,27 @@ ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view
     r->bufs = dt_calloc(n, sizeof *r->bufs);
     r->caps = dt_calloc(n, sizeof *r->caps);
     r->inputs = dt_calloc((size_t)sg->net->n_inputs + 1, sizeof *r->inputs);
-    if (!r->views || !r->bufs || !r->caps || !r->inputs) {
+    r->seq_in = dt_calloc((size_t)sg->net->n_inputs + 1, sizeof *r->seq_in);
+    r->vals = dt_calloc(n, sizeof *r->vals);
+    r->own = dt_calloc(n, sizeof *r->own);
+    if (!r->views || !r->bufs || !r->caps || !r->inputs || !r->seq_in || !r->vals || !r->own) {
         dt_subrun_free(r);
         memset(r, 0, sizeof *r);
         return dt_ctrl_oom(sg->attr);
     }
     int fi = dt_graph_formal_inputs(sg->net);
-    for (int j = 0; j < sg->net->n_captured; j++) r->inputs[fi + j] = in[sg->capture[j]];
+    for (int j = 0; j < sg->net->n_captured; j++) {
+        r->inputs[fi + j] = in[sg->capture[j]];
+        const ductile_tensor *outer = L->in[sg->capture[j]];
+        if (outer && outer->kind != DUCTILE_VALUE_TENSOR) r->seq_in[fi + j] = vals ? vals[outer->index] : NULL;
+    }
+    /* Sequence and optional tensors the subgraph's layers make: values of the run's own. */
+    for (int t = 0; t < sg->net->n_tensors; t++) {
+        const ductile_tensor *T = sg->net->tensors[t];
+        r->own[t].kind = T->kind;
+        r->own[t].elem = T->dtype;
+        if (T->kind != DUCTILE_VALUE_TENSOR && !T->is_input) r->vals[t] = &r->own[t];
+    }
     return DUCTILE_OK;
 }
 
@@ -70,12 +90,26 @@ static ductile_status dt_subrun_alloc(void *user, int k, dt_view *v)
     return dt_subrun_buffer(o->r, o->L->out[k]->index, v);
 }
 
+/* A tensor output of a sequence layer (runtime/seqval.h): the run's buffer. */
+static ductile_status dt_subrun_seq_out(void *ctx, int t, dt_view *v)
+{
+    dt_subrun *r = ctx;
+    DT_TRY(dt_subrun_buffer(r, t, v));
+    r->views[t] = *v;
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_subrun_layer(dt_subrun *r, const dt_plan_layer *pl, dt_view *in, dt_view *out, dt_exec *ex)
 {
     const ductile_layer *L = pl->layer;
     if (pl->ctrl) {
         dt_subrun_out o = {r, L};
-        return dt_ctrl_run(pl->ctrl, L, in, out, ex, dt_subrun_alloc, &o);
+        return dt_ctrl_run(pl->ctrl, L, in, r->vals, out, ex, dt_subrun_alloc, &o);
+    }
+    if (pl->seq) {
+        DT_TRY(dt_seq_run(L, pl->params, in, r->vals, dt_subrun_seq_out, r));
+        for (int k = 0; k < L->n_out; k++) out[k] = r->views[L->out[k]->index];
+        return DUCTILE_OK;
     }
     DT_TRY(pl->def->infer(L, in, out));
     for (int k = 0; k < L->n_out; k++) DT_TRY(dt_subrun_buffer(r, L->out[k]->index, &out[k]));
@@ -104,13 +138,28 @@ ductile_status dt_subrun_exec(dt_subrun *r, const dt_exec *outer)
         dt_view *v = &r->views[t];
         memset(v, 0, sizeof *v);
         v->rank = -1;
+        if (T->kind != DUCTILE_VALUE_TENSOR) {
+            /* A sequence or optional: its value is r->vals[t]; the view says its element dtype. */
+            v->dtype = T->dtype;
+            v->rank = 0;
+            continue;
+        }
         if (!T->data) continue;
         v->dtype = T->dtype;
         v->rank = T->rank;
         memcpy(v->dims, T->dims, sizeof v->dims);
         v->data = (void *)T->data;
     }
-    for (int i = 0; i < net->n_inputs; i++) r->views[net->inputs[i]->index] = r->inputs[i];
+    for (int i = 0; i < net->n_inputs; i++) {
+        const ductile_tensor *T = net->inputs[i];
+        if (T->kind == DUCTILE_VALUE_TENSOR) {
+            r->views[T->index] = r->inputs[i];
+            continue;
+        }
+        if (!r->seq_in[i])
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input '%s' (%s) has no value", T->name, dt_value_kind_name(T->kind));
+        r->vals[T->index] = r->seq_in[i];
+    }
     dt_exec ex = {.pool = outer->pool, .profile = outer->profile, .max_iterations = outer->max_iterations};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
@@ -126,6 +175,11 @@ ductile_status dt_subrun_exec(dt_subrun *r, const dt_exec *outer)
         }
     }
     return DUCTILE_OK;
+}
+
+dt_seqval *dt_subrun_seq_output(const dt_subrun *r, int k)
+{
+    return r->vals[r->sg->net->outputs[k]->index];
 }
 
 const dt_view *dt_subrun_output(const dt_subrun *r, int k)

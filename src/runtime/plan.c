@@ -178,12 +178,14 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         /* Sequences and optionals: the runtime moves them (runtime/seqval.c), on the eager
          * path; an engine's stored kinds must be those the ops make. */
         pl->seq = dt_layer_is_sequence(L);
-        if (pl->seq) {
+        if (pl->seq || (!L->domain[0] && dt_ctrl_op(L->op_type))) {
             ductile_status s = dt_value_kinds(L, false);
             if (s) {
                 dt_plan_free(p);
                 return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
             }
+        }
+        if (pl->seq) {
             if (!p->eager) p->eager_cause = L;
             p->eager = true;
         }

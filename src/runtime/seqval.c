@@ -73,8 +73,15 @@ static ductile_status dt_seqval_put(dt_seqval *v, int64_t j, const dt_view *src)
     return DUCTILE_OK;
 }
 
-/* dst becomes a copy of src's items, plus one free slot (callers insert into it). */
-static ductile_status dt_seqval_copy(dt_seqval *dst, const dt_seqval *src)
+ductile_status dt_seqval_push(dt_seqval *v, const dt_view *item)
+{
+    DT_TRY(dt_seqval_reserve(v, v->n + 1));
+    DT_TRY(dt_seqval_put(v, v->n, item));
+    v->n++;
+    return DUCTILE_OK;
+}
+
+ductile_status dt_seqval_copy(dt_seqval *dst, const dt_seqval *src)
 {
     DT_TRY(dt_seqval_reserve(dst, src->n + 1));
     for (int64_t j = 0; j < src->n; j++) DT_TRY(dt_seqval_put(dst, j, &src->items[j]));
@@ -259,6 +266,14 @@ ductile_status dt_seq_run(const ductile_layer *L, const void *params, const dt_v
      * tensor); NULL entries are tensors. */
     const dt_seqval *s = vals && L->n_in > 0 && L->in[0] ? vals[L->in[0]->index] : NULL;
     dt_seqval *o = vals && L->n_out > 0 ? vals[L->out[0]->index] : NULL;
+    if (op == DT_SEQ_OPTIONAL && (L->n_in == 0 || !L->in[0])) {
+        /* Optional without an input (its `type` attribute): an empty optional. */
+        if (!o) return dt_fail(DUCTILE_ERR_INTERNAL, "output 0 ('%s') has no optional value", L->out[0]->name);
+        o->n = 0;
+        o->present = false;
+        o->set = true;
+        return DUCTILE_OK;
+    }
     if (s && !s->set)
         return dt_fail(DUCTILE_ERR_STATE, "input 0 ('%s') has no value", L->in[0]->name);
     if (op == DT_SEQ_EMPTY) {

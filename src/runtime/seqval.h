@@ -32,6 +32,11 @@ void dt_seqval_free(dt_seqval *v);
  * an optional holding them (n == -1: an empty optional). `what` names the value in messages
  * ("input 'x'"): DUCTILE_ERR_INVALID_ARGUMENT names the item whose dtype or rank is wrong. */
 ductile_status dt_seqval_assign(dt_seqval *v, const ductile_item *items, int64_t n, const char *what);
+/* dst becomes a copy of src's items (elem, present; set), plus one free slot (callers
+ * insert into it); dst keeps its kind and its slots' buffers. */
+ductile_status dt_seqval_copy(dt_seqval *dst, const dt_seqval *src);
+/* Appends a copy of item (dtype, rank, dims, data) to v's items (a slot's buffer reused). */
+ductile_status dt_seqval_push(dt_seqval *v, const dt_view *item);
 /* The public items of v (v->pub refreshed); *n = -1 for an empty optional. */
 void dt_seqval_public(dt_seqval *v, const ductile_item **items, int64_t *n);
 
