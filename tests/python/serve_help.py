@@ -74,12 +74,8 @@ class ServeProcess:
             return f.read().decode("utf-8", "replace")
 
     def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready",
-                                        timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        from ductile.serve.server import http_ready
+        return http_ready(self.http_url)
 
     def wait_ready(self, timeout_s=90):
         deadline = time.monotonic() + timeout_s

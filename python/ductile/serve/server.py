@@ -111,6 +111,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def http_ready(http_url):
+    """Whether the server at host:port answers KServe v2's readiness probe (server and models
+    ready); False while it is not listening yet."""
+    try:
+        with urllib.request.urlopen(f"http://{http_url}/v2/health/ready", timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
 class TritonServer:
     """tritonserver on a repository, bound to `address`. own_group: in a process group of
     its own (with its stubs), which stop() kills whole; else in the caller's group, so that
@@ -175,12 +185,7 @@ class TritonServer:
         return self
 
     def ready(self):
-        try:
-            with urllib.request.urlopen(f"http://{self.http_url}/v2/health/ready",
-                                        timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
+        return http_ready(self.http_url)
 
     def wait_ready(self, timeout_s=60):
         """Until the server and every model are ready; RuntimeError with the log's tail when
