@@ -3,6 +3,7 @@
  * Their attributes are read once by the same readers of ops/nn.h that infer and the CPU use,
  * so the GPU can never disagree with them about axes, pads or scales. */
 #include "backend/cuda/layers.h"
+#include "core/checked.h"
 #include "core/status.h"
 
 #include <string.h>
@@ -146,8 +147,67 @@ static ductile_status dt_reduce_prepare(const ductile_layer *L, void **out)
     return dt_cuda_params_copy(&p, sizeof p, L, out);
 }
 
-/* Reductions whose reduced axes are contiguous: [outer, n, inner]. The axes come from the
- * attribute (read in prepare) or from input 1's value on the host (ex->host_in). */
+/* The runs of reduced axes: maximal ranges of reduced dims (dims of 1 between two reduced axes
+ * join them). One run is one [outer, n, inner] pass of the kernel; axes that are not
+ * contiguous (MeanVarianceNormalization's 0, 2, 3) take one pass per run. */
+static int dt_reduce_runs(const bool *red, const dt_view *x, int (*run)[2])
+{
+    int count = 0;
+    for (int d = 0; d < x->rank; d++) {
+        if (!red[d]) continue;
+        if (count) {
+            bool ones = true; /* only dims of 1 since the run's end: it goes on */
+            for (int e = run[count - 1][1] + 1; e < d; e++) ones = ones && x->dims[e] == 1;
+            if (ones) {
+                run[count - 1][1] = d;
+                continue;
+            }
+        }
+        run[count][0] = run[count][1] = d;
+        count++;
+    }
+    return count;
+}
+
+/* Passes after the first combine partial results: a mean of means over equal counts is the
+ * mean, the L1 of L1s and the L2 of L2s are the norm; sums of squares add up. */
+static int dt_reduce_next_code(int code)
+{
+    return code == DT_CU_RED_SUMSQ ? DT_CU_RED_SUM : code;
+}
+
+/* The bytes of a view's data (false: too many to count). */
+static bool dt_reduce_bytes(const dt_view *v, size_t *out)
+{
+    int64_t n;
+    return dt_dims_product(v->dims, v->rank, &n) && dt_mul_size((size_t)n, ductile_dtype_size((ductile_dtype)v->dtype), out);
+}
+
+/* Where the second partial result starts in the scratch: past the first, 64-byte aligned. */
+static size_t dt_reduce_half(size_t in_bytes)
+{
+    return (in_bytes + 63) / 64 * 64;
+}
+
+/* Scratch: the partial results of every pass but the last, two at a time (ping-pong), each at
+ * most the input's size. Axes unknown here (a computed axes input) take the bound too. */
+static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                        size_t *bytes)
+{
+    (void)out, (void)threads;
+    const dt_cu_reduce_params *p = params;
+    bool red[DT_MAX_DIMS], identity = false;
+    int run[DT_MAX_DIMS][2];
+    *bytes = 0;
+    if (!dt_reduce_axes_of(&p->a, p->n_in, in, red, &identity) && (identity || dt_reduce_runs(red, &in[0], run) <= 1))
+        return DUCTILE_OK;
+    size_t x = 0;
+    if (dt_reduce_bytes(&in[0], &x) && x <= SIZE_MAX / 2 - 64) *bytes = 2 * dt_reduce_half(x);
+    return DUCTILE_OK;
+}
+
+/* Reductions as passes over runs of reduced axes, each one [outer, n, inner] kernel. The axes
+ * come from the attribute (read in prepare) or from input 1's value on the host (ex->host_in). */
 static ductile_status dt_reduce_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_reduce_params *p = params;
@@ -157,24 +217,36 @@ static ductile_status dt_reduce_run(const void *params, const dt_view *in, dt_vi
         dt_cu_layer_params copy = {p->L};
         return dt_cuda_copy_kernel.run(&copy, in, out, ex);
     }
-    int r = in[0].rank, first = -1, last = -1;
-    for (int d = 0; d < r; d++)
-        if (red[d]) {
-            if (first < 0) first = d;
-            last = d;
+    int run[DT_MAX_DIMS][2];
+    int runs = dt_reduce_runs(red, &in[0], run);
+    int64_t dims[DT_MAX_DIMS];
+    memcpy(dims, in[0].dims, sizeof(int64_t) * (size_t)in[0].rank);
+    size_t elem = ductile_dtype_size(out[0].dtype), in_bytes = 0;
+    if (!dt_reduce_bytes(&in[0], &in_bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "input 0 is too large");
+    const void *src = in[0].data;
+    for (int k = 0; k < runs; k++) {
+        int64_t outer = 1, n = 1, inner = 1;
+        for (int d = 0; d < in[0].rank; d++) {
+            if (d < run[k][0]) outer *= dims[d];
+            else if (d > run[k][1]) inner *= dims[d];
+            else n *= dims[d];
         }
-    int64_t outer = 1, n = 1, inner = 1;
-    for (int d = 0; d < r; d++) {
-        if (first >= 0 && d >= first && d <= last) {
-            if (!red[d] && in[0].dims[d] != 1)
-                return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction takes contiguous axes");
-            n *= in[0].dims[d];
-        } else if (first < 0 || d < first) outer *= in[0].dims[d];
-        else inner *= in[0].dims[d];
+        if (n == 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction needs a non-empty reduced block");
+        void *dst = out[0].data;
+        if (k + 1 < runs) {
+            size_t at = k % 2 ? dt_reduce_half(in_bytes) : 0, need = (size_t)(outer * inner) * elem;
+            if (!ex->scratch || at + need > ex->scratch_bytes)
+                return dt_fail(DUCTILE_ERR_INTERNAL, "the cuda reduction's scratch holds %zu bytes, pass %d needs %zu",
+                               ex->scratch_bytes, k, at + need);
+            dst = (char *)ex->scratch + at;
+        }
+        DT_TRY(dt_cuda_check(dt_cu_reduce(out[0].dtype, src, dst, outer, n, inner, k ? dt_reduce_next_code(p->code) : p->code,
+                                          ex->stream),
+                             p->L->op_type));
+        for (int d = run[k][0]; d <= run[k][1]; d++) dims[d] = 1;
+        src = dst;
     }
-    if (n == 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda reduction needs a non-empty reduced block");
-    return dt_cuda_check(dt_cu_reduce(out[0].dtype, in[0].data, out[0].data, outer, n, inner, p->code, ex->stream),
-                         p->L->op_type);
+    return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_reduce_kernel = {dt_reduce_prepare, NULL, dt_reduce_run};
+const dt_kernel dt_cuda_reduce_kernel = {dt_reduce_prepare, dt_reduce_scratch, dt_reduce_run};
