@@ -152,8 +152,8 @@ static bool dt_plans_grow(dt_cuda_state *st)
 dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit)
 {
     *hit = false;
-    dt_cuda_layer_plans *lp = dt_plans_find(st->plans, st->plans_cap, L);
-    if (!lp->layer) {
+    dt_cuda_layer_plans *lp = st->plans_cap ? dt_plans_find(st->plans, st->plans_cap, L) : NULL;
+    if (!lp || !lp->layer) {
         /* Grows only to add a layer: a lookup of a layer the table holds never allocates. */
         if (2 * (st->plans_used + 1) > st->plans_cap) {
             if (!dt_plans_grow(st)) return NULL;
