@@ -194,8 +194,9 @@ typedef struct dt_backend {
      *      order with what the caller queued before; DUCTILE_ERR_UNSUPPORTED (no message) as
      *      in 1.
      *   4. graph_free(graph).
-     * A kernel that waits on the host, reads device memory on the host or allocates (beyond
-     * the first run at a set of shapes) makes recording fail: correct, but never replayed. */
+     * A kernel that waits on the host, reads device memory on the host or allocates makes
+     * recording fail: correct, but never replayed. What a kernel makes per set of shapes it
+     * makes in plan_shapes, before any run at those shapes. */
     ductile_status (*capture_begin)(void *state, void *stream, void **cap);
     ductile_status (*capture_end)(void *state, void **graph);
     ductile_status (*graph_launch)(void *graph, void *stream);
