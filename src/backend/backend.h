@@ -72,9 +72,23 @@ typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in
  *      Called by the context whenever shapes or the thread count change; the context
  *      reserves the maximum over its layers next to the activation arena, so the run path
  *      never allocates. Shapes the run would refuse may report 0: the run names the fault.
- *   3. run(params, in, out, ex): computes out[] from in[] (as dt_kernel_fn above) with
+ *   3. plan_shapes(params, in, out, ex, &bytes): optional, for kernels whose run needs
+ *      objects made per set of shapes with the device (a device backend's library
+ *      descriptors and algorithm choice: cuDNN, cuBLASLt). Called by the context's shape
+ *      planning (dt_prepare, next to scratch) for every layer the backend runs, with views
+ *      as scratch gets them and ex holding the context's backend state (ex->state) and
+ *      profile (ex->profile, for the tactic); no stream, no scratch, no host_in. It makes
+ *      those objects in ex->state, where the run at these shapes finds them, and reports in
+ *      *bytes the workspace the run will take from ex->scratch (the context reserves the
+ *      most of scratch and plan_shapes over its layers). Why not scratch: the objects need
+ *      the backend's per-context handles, which scratch (params and views only, called by
+ *      the builder and the subgraph runner too) does not get, and their workspace is known
+ *      only once they are made. Shapes the run would refuse may report 0 and make nothing:
+ *      the run names the fault. Runs that were not planned (the builder's tactic timing,
+ *      shapes evicted from the backend's cache) make what they need themselves.
+ *   4. run(params, in, out, ex): computes out[] from in[] (as dt_kernel_fn above) with
  *      ex->scratch. No attribute lookups, no string compares, no allocation: what it reads
- *      is params, the views and ex.
+ *      is params, the views, ex and what plan_shapes made.
  *
  * Why prepare does not see the profiles' shapes: dims vary inside a profile, so whatever
  * depends on them is computed per set of shapes (scratch, and the geometry at run); what
@@ -93,11 +107,15 @@ typedef ductile_status (*dt_kernel_scratch_fn)(const void *params, const dt_view
                                                const dt_view *out, int threads, size_t *bytes);
 typedef ductile_status (*dt_kernel_run_fn)(const void *params, const dt_view *in, dt_view *out,
                                            dt_exec *ex);
+typedef ductile_status (*dt_kernel_plan_shapes_fn)(const void *params, const dt_view *in,
+                                                   const dt_view *out, const dt_exec *ex,
+                                                   size_t *bytes);
 
 typedef struct dt_kernel {
     dt_kernel_prepare_fn prepare;   /* optional (NULL: params = NULL) */
     dt_kernel_scratch_fn scratch;   /* optional (NULL: no scratch) */
     dt_kernel_run_fn run;
+    dt_kernel_plan_shapes_fn plan_shapes;   /* optional (NULL: nothing made per shapes) */
 } dt_kernel;
 
 typedef struct dt_backend {
@@ -176,8 +194,9 @@ typedef struct dt_backend {
      *      order with what the caller queued before; DUCTILE_ERR_UNSUPPORTED (no message) as
      *      in 1.
      *   4. graph_free(graph).
-     * A kernel that waits on the host, reads device memory on the host or allocates (beyond
-     * the first run at a set of shapes) makes recording fail: correct, but never replayed. */
+     * A kernel that waits on the host, reads device memory on the host or allocates makes
+     * recording fail: correct, but never replayed. What a kernel makes per set of shapes it
+     * makes in plan_shapes, before any run at those shapes. */
     ductile_status (*capture_begin)(void *state, void *stream, void **cap);
     ductile_status (*capture_end)(void *state, void **graph);
     ductile_status (*graph_launch)(void *graph, void *stream);

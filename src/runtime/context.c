@@ -423,6 +423,33 @@ static ductile_status dt_scratch_reserve(ductile_context *c, size_t bytes)
     return DUCTILE_OK;
 }
 
+static ductile_status dt_host_buffer(ductile_context *c, int t, size_t bytes);
+
+/* Device engines: the host copies the fallback layers' tensors go through (dt_run_fallback),
+ * sized for the current shapes, so the run finds them. */
+static ductile_status dt_fallback_buffers(ductile_context *c)
+{
+    const dt_plan *p = &c->e->plan;
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value || !pl->fallback || pl->alias) continue;
+        const ductile_layer *L = pl->layer;
+        for (int k = 0; k < L->n_in + L->n_out; k++) {
+            const ductile_tensor *T = k < L->n_in ? L->in[k] : L->out[k - L->n_in];
+            if (!T) continue;
+            int t = T->index;
+            /* What dt_run_fallback reads in place: constants, values and shape inputs. */
+            if (k < L->n_in && (p->kind[t] == DT_TENSOR_CONSTANT || p->kind[t] == DT_TENSOR_VALUE || p->shape_input[t]))
+                continue;
+            size_t bytes;
+            if (!dt_view_bytes(&c->st.views[t], &bytes))
+                return dt_fail(DUCTILE_ERR_SHAPE, "tensor '%s' is too large", T->name);
+            DT_TRY(dt_host_buffer(c, t, bytes));
+        }
+    }
+    return DUCTILE_OK;
+}
+
 /* Runs the shape program and plans memory, once per new set of shapes and shape-input
  * values. The shape pass reads the shape inputs' values, so they must have been given. */
 static ductile_status dt_prepare(ductile_context *c)
@@ -469,10 +496,15 @@ static ductile_status dt_prepare(ductile_context *c)
         c->arena = p;
         c->arena_cap = arena;
     }
-    size_t scratch = 0;
+    size_t scratch = 0, planned = 0;
     DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), false, &scratch));
-    DT_TRY(dt_scratch_reserve(c, scratch));
+    /* What the kernels make per set of shapes with the backend's state (library descriptors,
+     * their workspace: backend.h, plan_shapes), made here so that execute finds it. */
+    dt_exec pex = {.pool = c->pool, .profile = c->profile, .state = c->bstate};
+    DT_TRY(dt_plan_shapes(&e->plan, c->st.views, &pex, &planned));
+    DT_TRY(dt_scratch_reserve(c, scratch > planned ? scratch : planned));
     if (!e->backend->host_memory) {
+        DT_TRY(dt_fallback_buffers(c));
         /* Fallback layers run compiled host kernels: their scratch is host memory. */
         DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), true, &scratch));
         if (scratch > c->hscratch_cap) {

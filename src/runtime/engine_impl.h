@@ -123,6 +123,11 @@ bool dt_op_is_view(const char *op);
  * others (the engine backend's memory). */
 ductile_status dt_plan_scratch_max(const dt_plan *p, const dt_view *views, int threads, bool fallback,
                                    size_t *bytes);
+/* Runs the plan_shapes hook (backend.h) of every layer that execute runs on the engine's
+ * backend (not values, host fallbacks or views) at the shapes in views (per tensor), with the
+ * context's backend state and profile in ex; *bytes: the most workspace any reported, which
+ * the context's kernel scratch must hold. */
+ductile_status dt_plan_shapes(const dt_plan *p, const dt_view *views, const dt_exec *ex, size_t *bytes);
 /* The layer-info JSON (dt_malloc'd), or NULL when out of memory. */
 char *dt_layer_info_make(const ductile_engine *e);
 

@@ -120,6 +120,24 @@ ductile_status dt_plan_scratch_max(const dt_plan *p, const dt_view *views, int t
     return DUCTILE_OK;
 }
 
+ductile_status dt_plan_shapes(const dt_plan *p, const dt_view *views, const dt_exec *ex, size_t *bytes)
+{
+    *bytes = 0;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    for (int i = 0; i < p->n_layers; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value || pl->fallback || pl->alias || !pl->kernel || !pl->kernel->plan_shapes) continue;
+        const ductile_layer *L = pl->layer;
+        dt_layer_input_views(L, views, in);
+        for (int k = 0; k < L->n_out; k++) out[k] = views[L->out[k]->index];
+        size_t b = 0;
+        ductile_status s = pl->kernel->plan_shapes(pl->params, in, out, ex, &b);
+        if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+        if (b > *bytes) *bytes = b;
+    }
+    return DUCTILE_OK;
+}
+
 ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backend, dt_plan *p)
 {
     memset(p, 0, sizeof *p);

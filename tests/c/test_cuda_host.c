@@ -3,7 +3,8 @@
  *     kernel fills their descriptors. Each layer keeps its own DT_CUDA_WAYS plans: many layers
  *     never evict each other (the old direct-mapped table re-planned colliding layers on every
  *     run, ~1 ms each), a layer's shapes hit until it has seen more than DT_CUDA_WAYS of them,
- *     and the table grows;
+ *     and the table grows, only to add a layer (a lookup at planned shapes never allocates);
+ *     the library's refusals stay in it with their message;
  *   - the tactics offered per conv geometry and matmul (tactics.c, conv_own.c), and which one a
  *     run uses (the builder's, else the stored one of the context's profile);
  *   - the compiled layers (layers.h): what each prepare reads from its layer into the params
@@ -704,8 +705,77 @@ static void check_pool_placement(void)
     CHECK(dt_cuda_supports(&a3, &v4, &y4));
 }
 
+static void free_state(dt_cuda_state *st)
+{
+    for (size_t i = 0; i < st->plans_cap; i++)
+        for (int w = 0; w < DT_CUDA_WAYS; w++) dt_cuda_plan_release(&st->plans[i].way[w]);
+    dt_free(st->plans);
+    dt_free(st);
+}
+
+/* The table grows only to add a layer: with it exactly half full, a lookup of a layer it holds
+ * (every run at planned shapes) neither grows nor moves it (it used to grow there, allocating
+ * on the execute path). */
+static void check_plan_lookup_never_grows(void)
+{
+    static ductile_layer layers[32];
+    dt_cuda_state *st = dt_calloc(1, sizeof *st);
+    CHECK(st != NULL);
+    if (!st) return;
+    int64_t key[DT_CUDA_KEY] = {7};
+    bool hit;
+    for (int i = 0; i < 32; i++) CHECK(dt_cuda_plan_slot(st, &layers[i], key, &hit) != NULL && !hit);
+    CHECK_EQ_INT((int)st->plans_cap, 64);
+    CHECK_EQ_INT((int)st->plans_used, 32);
+    const dt_cuda_layer_plans *table = st->plans;
+    for (int i = 0; i < 32; i++) CHECK(dt_cuda_plan_slot(st, &layers[i], key, &hit) != NULL && hit);
+    CHECK_EQ_INT((int)st->plans_cap, 64);
+    CHECK(st->plans == table);
+    /* A new layer still grows it. */
+    static ductile_layer extra;
+    CHECK(dt_cuda_plan_slot(st, &extra, key, &hit) != NULL && !hit);
+    CHECK_EQ_INT((int)st->plans_cap, 128);
+    free_state(st);
+}
+
+/* A refusal (DUCTILE_ERR_UNSUPPORTED) stays in the cache with its message, so runs at that key
+ * get it again without asking the library (a conv's stored algorithm at shapes where cuDNN
+ * refuses it used to be planned again on every run); other failures empty the slot. */
+static void check_plan_refusals_are_kept(void)
+{
+    static ductile_layer L;
+    dt_cuda_state *st = dt_calloc(1, sizeof *st);
+    CHECK(st != NULL);
+    if (!st) return;
+    int64_t key[DT_CUDA_KEY] = {1, 2, 3, 0, 0, 0, 0, 5};
+    bool hit;
+    dt_cuda_plan *p = dt_cuda_plan_slot(st, &L, key, &hit);
+    CHECK(p != NULL && !hit);
+    if (!p) return;
+    const char *why = "cuDNN algorithm 5 needs 2147483648 bytes of workspace (over 1 GiB)";
+    CHECK_EQ_INT(dt_cuda_plan_failed(p, dt_fail(DUCTILE_ERR_UNSUPPORTED, "%s", why)), DUCTILE_ERR_UNSUPPORTED);
+    dt_fail(DUCTILE_ERR_INTERNAL, "something else");
+    p = dt_cuda_plan_slot(st, &L, key, &hit);
+    CHECK(p != NULL && hit);
+    CHECK_EQ_INT(dt_cuda_plan_status(p), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(), why);
+    /* Another key of the layer: a plan of its own, fine. */
+    key[7] = -1;
+    p = dt_cuda_plan_slot(st, &L, key, &hit);
+    CHECK(p != NULL && !hit);
+    CHECK_EQ_INT(dt_cuda_plan_status(p), DUCTILE_OK);
+    /* Not a refusal: the slot is emptied, the next lookup plans again. */
+    CHECK_EQ_INT(dt_cuda_plan_failed(p, dt_fail(DUCTILE_ERR_INTERNAL, "cuDNN descriptor: CUDNN_STATUS_INTERNAL_ERROR")),
+                 DUCTILE_ERR_INTERNAL);
+    p = dt_cuda_plan_slot(st, &L, key, &hit);
+    CHECK(p != NULL && !hit);
+    free_state(st);
+}
+
 int main(void)
 {
+    check_plan_lookup_never_grows();
+    check_plan_refusals_are_kept();
     check_tactics();
     check_half_tactics();
     check_prepare_elementwise();

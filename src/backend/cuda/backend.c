@@ -152,9 +152,13 @@ static bool dt_plans_grow(dt_cuda_state *st)
 dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit)
 {
     *hit = false;
-    if (2 * (st->plans_used + 1) > st->plans_cap && !dt_plans_grow(st)) return NULL;
-    dt_cuda_layer_plans *lp = dt_plans_find(st->plans, st->plans_cap, L);
-    if (!lp->layer) {
+    dt_cuda_layer_plans *lp = st->plans_cap ? dt_plans_find(st->plans, st->plans_cap, L) : NULL;
+    if (!lp || !lp->layer) {
+        /* Grows only to add a layer: a lookup of a layer the table holds never allocates. */
+        if (2 * (st->plans_used + 1) > st->plans_cap) {
+            if (!dt_plans_grow(st)) return NULL;
+            lp = dt_plans_find(st->plans, st->plans_cap, L);
+        }
         lp->layer = L;
         st->plans_used++;
     }
@@ -168,6 +172,27 @@ dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const
     p->used = true;
     memcpy(p->key, key, sizeof p->key);
     return p;
+}
+
+ductile_status dt_cuda_plan_failed(dt_cuda_plan *p, ductile_status s)
+{
+    if (s != DUCTILE_ERR_UNSUPPORTED) {
+        dt_cuda_plan_release(p);
+        return s;
+    }
+    int64_t key[DT_CUDA_KEY];
+    memcpy(key, p->key, sizeof key);
+    dt_cuda_plan_release(p);
+    p->used = true;
+    p->refused = true;
+    memcpy(p->key, key, sizeof key);
+    snprintf(p->why, sizeof p->why, "%s", dt_last_error());
+    return s;
+}
+
+ductile_status dt_cuda_plan_status(const dt_cuda_plan *p)
+{
+    return p->refused ? dt_fail(DUCTILE_ERR_UNSUPPORTED, "%s", p->why) : DUCTILE_OK;
 }
 
 static void dt_cuda_state_free(void *p)

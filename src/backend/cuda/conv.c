@@ -10,10 +10,11 @@
  * cuDNN's heuristic algorithm.
  * Compiled (layers.h): prepare reads the attributes (the conv reader the CPU uses), the
  * activation and its parameters, the TF32 mark and the tactics once; the run computes the
- * geometry from them and the views (auto_pad's pads follow the shapes). The own kernels'
- * split-K sums are the context's scratch; cuDNN's workspace stays the context's state (its
- * size is known only once cuDNN planned the algorithm: the first run at a set of shapes grows
- * it, later runs allocate nothing). */
+ * geometry from them and the views (auto_pad's pads follow the shapes). plan_shapes makes the
+ * cuDNN plan (descriptors, algorithm) when the context plans a set of shapes and reports its
+ * workspace, which the run then takes from the context's scratch, as the own kernels' split-K
+ * sums: the run allocates nothing. Only runs the context did not plan (the builder's tactic
+ * timing) make their plan and grow the state's workspace (dt_cuda_workspace) themselves. */
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/layers.h"
@@ -54,9 +55,9 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
 
 /* Float32 only: with half data cuDNN wants the bias in the data type and runs the fused
  * call on fewer algorithms; the epilogue kernel takes the halves as they are. */
-static int dt_cudnn_fused_mode(const dt_cu_conv_epi *e, int dtype, cudnnConvolutionFwdAlgo_t algo)
+static int dt_cudnn_fused_mode(const dt_cu_conv_epi *e, bool bias, int dtype, cudnnConvolutionFwdAlgo_t algo)
 {
-    if (!e->bias || dtype != DUCTILE_FLOAT32) return -1;
+    if (!bias || dtype != DUCTILE_FLOAT32) return -1;
     if (e->act == DT_CU_RELU) return CUDNN_ACTIVATION_RELU;
     if (e->act == DT_CU_CLIP && e->p0 == 0.f && isfinite(e->p1) && e->p1 > 0.f) return CUDNN_ACTIVATION_CLIPPED_RELU;
     if (e->act == DT_CU_IDENTITY && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return CUDNN_ACTIVATION_IDENTITY;
@@ -75,7 +76,7 @@ static cudnnDataType_t dt_cudnn_type(int dtype)
  * float32 accumulation; float32 keeps FMA math unless the layer allows TF32
  * (ductile_builder_flag TF32). */
 static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, int algo_forced,
-                                   const dt_cu_conv_epi *epi, dt_cuda_plan *p)
+                                   const dt_cu_conv_epi *epi, bool bias, dt_cuda_plan *p)
 {
     cudnnDataType_t dt = dt_cudnn_type(dtype);
     cudnnMathType_t math = dtype != DUCTILE_FLOAT32 || tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
@@ -125,7 +126,7 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
     if (!s && ws > ((size_t)1 << 30))
         s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN algorithm %d needs %zu bytes of workspace (over 1 GiB)", (int)algo, ws);
-    int mode = s ? -1 : dt_cudnn_fused_mode(epi, dtype, algo);
+    int mode = s ? -1 : dt_cudnn_fused_mode(epi, bias, dtype, algo);
     if (mode >= 0) {
         cudnnTensorDescriptor_t bd = NULL;
         cudnnActivationDescriptor_t ad = NULL;
@@ -144,32 +145,52 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     return s;
 }
 
-/* The convolution on cuDNN with algorithm `algo` (< 0: the heuristic's); *done: the epilogue
- * too (conv-bias-activation). */
-static ductile_status dt_conv_cudnn(const dt_cu_conv_params *cp, const dt_conv_geom *g, int algo, const dt_cu_conv_epi *epi,
-                                    const dt_view *in, dt_view *out, dt_exec *ex, bool *done)
+/* The context's plan for this geometry and algorithm (< 0: the heuristic's), made when
+ * missing; a refusal kept there comes back as DUCTILE_ERR_UNSUPPORTED. Attributes are fixed
+ * per layer: the input dims and the channel count decide the rest. */
+static ductile_status dt_conv_plan_get(const dt_cu_conv_params *cp, dt_cuda_state *st, const dt_conv_geom *g, int dtype,
+                                       int algo, dt_cuda_plan **out)
 {
-    dt_cuda_state *st = ex->state;
-    *done = false;
-    /* Attributes are fixed per layer: the input dims and the channel count decide the rest. */
     int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1], algo};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, cp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
-    ductile_status s = hit ? DUCTILE_OK
-                           : dt_conv_plan(st, g, out[0].dtype, cp->tf32, algo, epi, p);
-    if (s) {
-        dt_cuda_plan_release(p);
-        return s;
+    *out = p;
+    if (hit) return dt_cuda_plan_status(p);
+    ductile_status s = dt_conv_plan(st, g, dtype, cp->tf32, algo, &cp->epi, cp->has_bias, p);
+    return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
+}
+
+/* The plan a run at these shapes takes for cuDNN algorithm `algo` (< 0: the heuristic's): the
+ * stored algorithm may not apply at shapes other than the profile's opt, where the heuristic's
+ * plan serves instead (not while the builder times that algorithm: `timing`). */
+static ductile_status dt_conv_cudnn_plan(const dt_cu_conv_params *cp, dt_cuda_state *st, const dt_conv_geom *g, int dtype,
+                                         int algo, bool timing, dt_cuda_plan **out)
+{
+    ductile_status s = dt_conv_plan_get(cp, st, g, dtype, algo, out);
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !timing) s = dt_conv_plan_get(cp, st, g, dtype, -1, out);
+    return s;
+}
+
+/* The convolution on cuDNN with plan p; *done: the epilogue too (conv-bias-activation). The
+ * workspace is the context's scratch, which plan_shapes sized; only runs the context did not
+ * plan (the builder's timing, with the layer's scratch alone) grow the state's. */
+static ductile_status dt_conv_cudnn(dt_cuda_state *st, dt_cuda_plan *p, const dt_cu_conv_epi *epi, const dt_view *in,
+                                    dt_view *out, dt_exec *ex, bool *done)
+{
+    *done = false;
+    void *ws = ex->scratch;
+    if (p->ws && (!ex->scratch || ex->scratch_bytes < p->ws)) {
+        DT_TRY(dt_cuda_workspace(st, p->ws));
+        ws = st->ws;
     }
-    if (p->ws) DT_TRY(dt_cuda_workspace(st, p->ws));
     DT_TRY(dt_cudnn(cudnnSetStream(st->cudnn, (cudaStream_t)ex->stream), "set stream"));
     const float one = 1.f, zero = 0.f;
     if (p->desc[5]) {
         /* y = act(conv + alpha2 * z + bias): z is the residual, or y itself with alpha2 0. */
         cudnnStatus_t cs = cudnnConvolutionBiasActivationForward(
             st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data, p->desc[3],
-            (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, epi->res ? &one : &zero, p->desc[1],
+            (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->ws, epi->res ? &one : &zero, p->desc[1],
             epi->res ? (const void *)epi->res : out[0].data, p->desc[4], epi->bias, p->desc[5], p->desc[1], out[0].data);
         *done = cs == CUDNN_STATUS_SUCCESS;
         if (cs != CUDNN_STATUS_NOT_SUPPORTED) return dt_cudnn(cs, "convolution with bias and activation");
@@ -179,7 +200,7 @@ static ductile_status dt_conv_cudnn(const dt_cu_conv_params *cp, const dt_conv_g
         p->desc[4] = p->desc[5] = NULL;
     }
     return dt_cudnn(cudnnConvolutionForward(st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data,
-                                            p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, st->ws, p->ws, &zero, p->desc[1],
+                                            p->desc[3], (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->ws, &zero, p->desc[1],
                                             out[0].data), "convolution");
 }
 
@@ -298,10 +319,18 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     if (tactic < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", ex->tactic);
     if (tactic >= DT_CUDA_CONV_DEPTHWISE) return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
     int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
-    bool done;
-    ductile_status s = dt_conv_cudnn(p, &g, algo, &epi, in, out, ex, &done);
-    /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
-    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(p, &g, -1, &epi, in, out, ex, &done);
+    dt_cuda_state *st = ex->state;
+    dt_cuda_plan *plan = NULL;
+    bool done = false;
+    ductile_status s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, algo, ex->tactic != 0, &plan);
+    if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
+    /* cuDNN refused the stored algorithm only when called: kept as a refusal, so later runs
+     * at these shapes take the heuristic's plan at once (made here, this once). */
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic && plan && plan->key[7] == algo) {
+        dt_cuda_plan_failed(plan, s);
+        s = dt_conv_plan_get(p, st, &g, out[0].dtype, -1, &plan);
+        if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
+    }
     if (s || done) return s;
     if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
     return dt_cuda_check(dt_cu_epilogue(out[0].dtype, out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act,
@@ -309,4 +338,22 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
                          "conv epilogue");
 }
 
-const dt_kernel dt_cuda_conv_kernel = {dt_conv_prepare, dt_conv_scratch, dt_conv_run};
+/* The cuDNN plan the run at these shapes takes (dt_conv_run's choice), made in the context's
+ * state; *bytes: its workspace. The own kernels make nothing (their scratch is dt_conv_scratch's). */
+static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in, const dt_view *out, const dt_exec *ex,
+                                          size_t *bytes)
+{
+    const dt_cu_conv_params *p = params;
+    dt_conv_geom g;
+    *bytes = 0;
+    if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK; /* the run names the fault */
+    int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
+    if (tactic < 0 || tactic >= DT_CUDA_CONV_DEPTHWISE) return DUCTILE_OK;
+    dt_cuda_plan *plan = NULL;
+    DT_TRY(dt_conv_cudnn_plan(p, ex->state, &g, out[0].dtype, tactic ? tactic - DT_CUDA_CONV_CUDNN : -1, ex->tactic != 0,
+                              &plan));
+    *bytes = plan->ws;
+    return DUCTILE_OK;
+}
+
+const dt_kernel dt_cuda_conv_kernel = {dt_conv_prepare, dt_conv_scratch, dt_conv_run, dt_conv_plan_shapes};

@@ -96,13 +96,22 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
 /* ---- state and layer kernels (C) ---- */
 
 /* What a layer's library call needs for one set of shapes and tactic (descriptors, the chosen
- * algorithm), made on the first run at those shapes and reused: cuDNN's heuristics cost about
- * a millisecond a call. Each layer has its own DT_CUDA_WAYS plans (found by the layer in a
- * growing hash table), so layers never evict each other; a layer run at more shapes than
- * that replaces its plans round-robin. */
+ * algorithm, the workspace it takes), made by the kernel's plan_shapes when the context plans
+ * those shapes (backend.h) and reused by every run at them: cuDNN's heuristics cost about a
+ * millisecond a call, and making descriptors allocates. A run that finds no plan (the
+ * builder's tactic timing, a layer run at more shapes than its ways) makes one itself. Each
+ * layer has its own DT_CUDA_WAYS plans (found by the layer in a growing hash table), so
+ * layers never evict each other; a layer has at most two plans per set of shapes (a conv's
+ * stored algorithm refused there, and the heuristic's), so a context that goes back and
+ * forth between two sets of shapes keeps all of them; more replace the oldest round-robin. */
 enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 12 };
 typedef struct dt_cuda_plan {
     bool used;
+    /* The library refused the key's problem (DUCTILE_ERR_UNSUPPORTED, e.g. a stored cuDNN
+     * algorithm at other shapes than it was timed at): kept with its message so that runs
+     * at the key get the refusal again without asking the library. */
+    bool refused;
+    char why[160];
     int64_t key[DT_CUDA_KEY];
     void *desc[6];                  /* cuDNN: x, y, w, conv, and for conv-bias-activation
                                        bias and activation; cuBLASLt: op, a, b, c */
@@ -133,10 +142,18 @@ typedef struct dt_cuda_state {
  * (the table grows when half full). The pointer is valid until the next call. */
 dt_cuda_plan *dt_cuda_plan_slot(dt_cuda_state *st, const ductile_layer *L, const int64_t *key, bool *hit);
 void dt_cuda_plan_release(dt_cuda_plan *p);
+/* After filling slot p failed with status s (returned): DUCTILE_ERR_UNSUPPORTED keeps the key
+ * as a refusal (descriptors released, the message kept); other failures empty the slot. */
+ductile_status dt_cuda_plan_failed(dt_cuda_plan *p, ductile_status s);
+/* A plan found (*hit): DUCTILE_OK, or its refusal again (DUCTILE_ERR_UNSUPPORTED, the message
+ * the library's refusal had). */
+ductile_status dt_cuda_plan_status(const dt_cuda_plan *p);
 
 /* A status for a CUDA runtime error code (0: DUCTILE_OK). */
 ductile_status dt_cuda_check(int err, const char *what);
-/* Ensures the state's workspace holds `bytes`. */
+/* Ensures the state's workspace holds `bytes`: for runs whose plan needs more workspace than
+ * the context's scratch holds, which are runs the context did not plan (the builder's tactic
+ * timing); a context's execute takes the workspace from its scratch (plan_shapes). */
 ductile_status dt_cuda_workspace(dt_cuda_state *st, size_t bytes);
 
 /* Tactics (tactics.c): the backend's list for the builder (the id a run uses comes from its

@@ -1,9 +1,11 @@
 /* The CUDA backend's compiled layers (backend.h, "compiled layers"): what each kernel's
  * prepare reads from its layer once, at load, so that its run reads only these params and the
  * views: no attribute lookups, no string compares (op names become codes in prepare), no
- * allocation (the cuBLASLt workspace and the own convs' split-K sums are the context's
- * scratch; cuDNN's workspace, whose size only cuDNN's plan knows, is the context's state,
- * grown on the first run at a set of shapes, never after).
+ * allocation. Conv, MatMul and Gemm have a plan_shapes (backend.h): the cuDNN / cuBLASLt
+ * descriptors and algorithm for a set of shapes are made when the context plans those shapes
+ * (dt_cuda_plan_slot's cache in the context's state), and the workspace they report (cuDNN's
+ * is known only once its algorithm is chosen) is reserved in the context's scratch with the
+ * own convs' split-K sums; the runs find both.
  *
  * prepare runs when the engine is loaded, before supports() decides which layers fall back to
  * the host (runtime/engine.c): it must accept every layer the host runs, so it refuses only

@@ -6,9 +6,9 @@
  * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
  * the project's kernel (any broadcast, beta).
  * Compiled (layers.h): transposes, alpha, beta, the TF32 mark and the tactics are read once;
- * descriptors and the heuristic's algorithm are made on the first run at a set of shapes (the
- * context's plan cache: they depend on the shapes and the device) and the workspace is the
- * context's scratch, so runs allocate no device memory. */
+ * descriptors and the heuristic's algorithm are made by plan_shapes when the context plans a
+ * set of shapes (the context's plan cache: they depend on the shapes and the device), and the
+ * workspace is the context's scratch, so runs allocate nothing. */
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
 #include "core/dtype.h"
@@ -93,36 +93,72 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     return s;
 }
 
-/* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides; dtype: every
- * operand's; tactic: the rank in cuBLASLt's heuristic (0: its first choice). The workspace is
- * ex->scratch (dt_lt_scratch asked for DT_LT_WORKSPACE bytes). */
-static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, int dtype, const void *a, const void *b,
-                                   void *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
-                                   int64_t sa, int64_t sb, int64_t sy, int tactic)
+/* The alignment a plan assumes of every operand's pointer: what a context guarantees each
+ * buffer a layer reads or writes (the arena's tensors sit at 64-byte offsets,
+ * runtime/memplan.h; the backend's own allocations at 256 bytes). plan_shapes sees no
+ * pointers, so it plans for this; the offsets inside a buffer (batch strides, half elements)
+ * come from the shapes. A caller's device buffer aligned to less gets a plan of its own, made
+ * by the run. */
+enum { DT_LT_ALIGN = 64 };
+
+/* One product as cuBLASLt computes it: y[M,N] = alpha * op(a) op(b), `batch` times at the
+ * given element strides (batch 1: strides 0). */
+typedef struct dt_lt_call {
+    int64_t M, N, K, batch, sa, sb, sy;
+    bool ta, tb;
+    int dtype;          /* every operand's */
+    int rank;           /* the tactic: the rank in cuBLASLt's heuristic (1: its first choice) */
+    uint64_t bits;      /* byte offsets the operands take from their buffers' pointers */
+    uint64_t ws;        /* the workspace bytes the algorithm may use */
+} dt_lt_call;
+
+static uint32_t dt_lt_align(uint64_t bits)
 {
-    dt_cuda_state *st = ex->state;
-    int rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1;
-    uint64_t ws = !ex->scratch ? 0 : ex->scratch_bytes < DT_LT_WORKSPACE ? ex->scratch_bytes : DT_LT_WORKSPACE;
-    /* The alignment every operand (pointers and batch strides, in bytes) has, up to 256. */
-    size_t es = ductile_dtype_size((ductile_dtype)dtype);
-    uint64_t bits = (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y | 256u;
-    if (batch > 1) bits |= (uint64_t)sa * es | (uint64_t)sb * es | (uint64_t)sy * es;
-    uint32_t align = (uint32_t)(bits & (~bits + 1));
-    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, align, rank, (int64_t)ws};
+    bits |= DT_LT_ALIGN;
+    return (uint32_t)(bits & (~bits + 1));
+}
+
+/* The context's plan for call c with operands aligned to `align`, made when missing. */
+static ductile_status dt_lt_plan_get(const dt_cu_matmul_params *mp, dt_cuda_state *st, const dt_lt_call *c, uint32_t align,
+                                     dt_cuda_plan **out)
+{
+    int64_t key[DT_CUDA_KEY] = {c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb, c->sy, align, c->rank, (int64_t)c->ws};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, mp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
-    ductile_status s = hit ? DUCTILE_OK
-                           : dt_lt_plan(st, p, dtype, mp->tf32, align, M, N, K, ta, tb, batch, sa, sb, sy, rank, ws);
-    if (s) {
-        dt_cuda_plan_release(p);
-        return s;
-    }
+    *out = p;
+    if (hit) return dt_cuda_plan_status(p);
+    ductile_status s = dt_lt_plan(st, p, c->dtype, mp->tf32, align, c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb,
+                                  c->sy, c->rank, c->ws);
+    return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
+}
+
+/* The workspace a run takes: the context's scratch, up to DT_LT_WORKSPACE (what the
+ * layer's scratch asked for). */
+static uint64_t dt_lt_ws(const dt_exec *ex)
+{
+    return !ex->scratch ? 0 : ex->scratch_bytes < DT_LT_WORKSPACE ? ex->scratch_bytes : DT_LT_WORKSPACE;
+}
+
+/* Call c on a, b, y with the context's plan for operands aligned to `align`
+ * (dt_lt_run_align: what every call of the layer's run shares). */
+static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, const dt_lt_call *c, uint32_t align,
+                                   float alpha, const void *a, const void *b, void *y)
+{
+    dt_cuda_state *st = ex->state;
+    dt_cuda_plan *p = NULL;
+    DT_TRY(dt_lt_plan_get(mp, st, c, align, &p));
     const float beta = 0.f;
     cublasLtMatmulAlgo_t algo;
     memcpy(&algo, p->lt_algo, sizeof algo);
     return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, y, p->desc[3], y, p->desc[3],
-                                &algo, ex->scratch, (size_t)ws, (cudaStream_t)ex->stream), "matmul");
+                                &algo, ex->scratch, (size_t)c->ws, (cudaStream_t)ex->stream), "matmul");
+}
+
+/* The alignment of a run's call: the shapes' offsets and the base pointers. */
+static uint32_t dt_lt_run_align(const dt_lt_call *c, const void *a, const void *b, const void *y)
+{
+    return dt_lt_align(c->bits | (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y);
 }
 
 /* Element offset of batch i in an operand with per-dim batch strides. */
@@ -170,6 +206,34 @@ static ductile_status dt_matmul_scratch(const void *params, const dt_view *in, c
     return DUCTILE_OK;
 }
 
+/* MatMul at geometry g as cuBLASLt calls: one strided-batch call when the broadcast batch
+ * offsets are evenly spaced (*even), else batch_count calls of one, which share one plan (the
+ * alignment in c->bits holds for every batch's offsets). */
+static void dt_matmul_call(const dt_cu_matmul_params *p, const dt_matmul_geom *g, int dtype, const dt_exec *ex, dt_lt_call *c,
+                           bool *even)
+{
+    uint64_t es = ductile_dtype_size((ductile_dtype)dtype);
+    int64_t n = g->batch_count, sa = n > 1 ? dt_batch_offset(g, g->a_stride, 1) : 0,
+            sb = n > 1 ? dt_batch_offset(g, g->b_stride, 1) : 0;
+    *even = true;
+    for (int64_t i = 2; i < n && *even; i++)
+        *even = dt_batch_offset(g, g->a_stride, i) == i * sa && dt_batch_offset(g, g->b_stride, i) == i * sb;
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    *c = (dt_lt_call){.M = g->M, .N = g->N, .K = g->K, .batch = 1, .dtype = dtype,
+                      .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
+    if (*even && n > 1) {
+        c->batch = n;
+        c->sa = sa;
+        c->sb = sb;
+        c->sy = g->M * g->N;
+        c->bits = (uint64_t)sa * es | (uint64_t)sb * es | (uint64_t)c->sy * es;
+    } else if (n > 1) {
+        c->bits = (uint64_t)(g->M * g->N) * es;
+        for (int64_t i = 1; i < n; i++)
+            c->bits |= (uint64_t)dt_batch_offset(g, g->a_stride, i) * es | (uint64_t)dt_batch_offset(g, g->b_stride, i) * es;
+    }
+}
+
 static ductile_status dt_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_matmul_params *p = params;
@@ -182,22 +246,38 @@ static ductile_status dt_matmul_run(const void *params, const dt_view *in, dt_vi
     size_t es = ductile_dtype_size((ductile_dtype)dt);
     if (g.K == 0) return dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(g.batch_count * g.M * g.N) * es,
                                                        (cudaStream_t)ex->stream), "MatMul");
-    int64_t n = g.batch_count, sa = n > 1 ? dt_batch_offset(&g, g.a_stride, 1) : 0,
-            sb = n > 1 ? dt_batch_offset(&g, g.b_stride, 1) : 0;
-    bool even = true;
-    for (int64_t i = 2; i < n && even; i++)
-        even = dt_batch_offset(&g, g.a_stride, i) == i * sa && dt_batch_offset(&g, g.b_stride, i) == i * sb;
-    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
-    if (even)
-        return dt_lt_matmul(p, ex, dt, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N, tactic);
-    for (int64_t i = 0; i < n; i++)
-        DT_TRY(dt_lt_matmul(p, ex, dt, a + (size_t)dt_batch_offset(&g, g.a_stride, i) * es,
-                            b + (size_t)dt_batch_offset(&g, g.b_stride, i) * es, y + (size_t)(i * g.M * g.N) * es, g.M, g.N,
-                            g.K, false, false, 1.f, 1, 0, 0, 0, tactic));
+    dt_lt_call c;
+    bool even;
+    dt_matmul_call(p, &g, dt, ex, &c, &even);
+    c.ws = dt_lt_ws(ex);
+    uint32_t align = dt_lt_run_align(&c, a, b, y);
+    if (even) return dt_lt_matmul(p, ex, &c, align, 1.f, a, b, y);
+    for (int64_t i = 0; i < g.batch_count; i++)
+        DT_TRY(dt_lt_matmul(p, ex, &c, align, 1.f, a + (size_t)dt_batch_offset(&g, g.a_stride, i) * es,
+                            b + (size_t)dt_batch_offset(&g, g.b_stride, i) * es, y + (size_t)(i * g.M * g.N) * es));
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_matmul_kernel = {dt_matmul_prepare, dt_matmul_scratch, dt_matmul_run};
+/* The plan the run at these shapes takes (with the context's scratch as its workspace, which
+ * dt_matmul_scratch sized): made in the context's state. */
+static ductile_status dt_matmul_plan_shapes(const void *params, const dt_view *in, const dt_view *out, const dt_exec *ex,
+                                            size_t *bytes)
+{
+    dt_matmul_geom g;
+    *bytes = 0;
+    /* Shapes the run refuses, and empty products: nothing to plan. */
+    if (dt_matmul_geometry(&in[0], &in[1], &g) != DUCTILE_OK || !g.M || !g.N || !g.K || !g.batch_count) return DUCTILE_OK;
+    dt_lt_call c;
+    bool even;
+    dt_matmul_call(params, &g, out[0].dtype, ex, &c, &even);
+    c.ws = DT_LT_WORKSPACE;
+    dt_cuda_plan *p = NULL;
+    DT_TRY(dt_lt_plan_get(params, ex->state, &c, dt_lt_align(c.bits), &p));
+    *bytes = DT_LT_WORKSPACE;
+    return DUCTILE_OK;
+}
+
+const dt_kernel dt_cuda_matmul_kernel = {dt_matmul_prepare, dt_matmul_scratch, dt_matmul_run, dt_matmul_plan_shapes};
 
 bool dt_cuda_gemm_supports(const ductile_layer *L)
 {
@@ -224,6 +304,14 @@ static ductile_status dt_gemm_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
+/* Gemm's one call (no batch). */
+static dt_lt_call dt_gemm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, const dt_exec *ex)
+{
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .ta = p->ta, .tb = p->tb, .dtype = dtype,
+                        .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
+}
+
 static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_matmul_params *p = params;
@@ -234,12 +322,14 @@ static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view
     void *y = out[0].data;
     int dt = out[0].dtype;
     if (M == 0 || N == 0) return DUCTILE_OK;
-    if (K == 0)
+    if (K == 0) {
         DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt),
                                              (cudaStream_t)ex->stream), "Gemm"));
-    else
-        DT_TRY(dt_lt_matmul(p, ex, dt, in[0].data, in[1].data, y, M, N, K, p->ta, p->tb, p->alpha, 1, 0, 0, 0,
-                            dt_cuda_params_tactic(p->tactic, p->n_tactic, ex)));
+    } else {
+        dt_lt_call c = dt_gemm_call(p, M, N, K, dt, ex);
+        c.ws = dt_lt_ws(ex);
+        DT_TRY(dt_lt_matmul(p, ex, &c, dt_lt_run_align(&c, in[0].data, in[1].data, y), p->alpha, in[0].data, in[1].data, y));
+    }
     if (!p->has_c || in[2].rank < 0 || p->beta == 0.f) return DUCTILE_OK;
     const dt_view *c = &in[2];
     int64_t sm = 0, sn = 0;
@@ -252,4 +342,18 @@ static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view
     return dt_cuda_check(dt_cu_add_c(dt, y, c->data, p->beta, M, N, sm, sn, ex->stream), "Gemm C");
 }
 
-const dt_kernel dt_cuda_gemm_kernel = {dt_gemm_prepare, dt_gemm_scratch, dt_gemm_run};
+static ductile_status dt_gemm_plan_shapes(const void *params, const dt_view *in, const dt_view *out, const dt_exec *ex,
+                                          size_t *bytes)
+{
+    int64_t M, N, K;
+    *bytes = 0;
+    if (!dt_gemm_dims(params, in, &M, &N, &K) || !M || !N || !K) return DUCTILE_OK;
+    dt_lt_call c = dt_gemm_call(params, M, N, K, out[0].dtype, ex);
+    c.ws = DT_LT_WORKSPACE;
+    dt_cuda_plan *p = NULL;
+    DT_TRY(dt_lt_plan_get(params, ex->state, &c, dt_lt_align(c.bits), &p));
+    *bytes = DT_LT_WORKSPACE;
+    return DUCTILE_OK;
+}
+
+const dt_kernel dt_cuda_gemm_kernel = {dt_gemm_prepare, dt_gemm_scratch, dt_gemm_run, dt_gemm_plan_shapes};
