@@ -11,7 +11,8 @@
 
 typedef struct dt_ctrl dt_ctrl;
 
-/* The nested plans of layer L's subgraphs; refuses a capture that L does not list among its
+/* The nested plans of layer L's subgraphs (a control-flow op, or another op whose kernel runs
+ * its GRAPH attributes through dt_exec.subgraph: dt_ctrl_kernel_run); refuses a capture that L does not list among its
  * inputs ("node '<name>' (<Op>, opset <N>): ..."). */
 ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out);
 void dt_ctrl_free(dt_ctrl *c);

@@ -9,11 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN, DT_CTRL_SEQMAP };
+/* DT_CTRL_KERNEL: an op whose kernel calls its subgraphs (ctrl_kernel.c). */
+enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN, DT_CTRL_SEQMAP, DT_CTRL_KERNEL };
 
 typedef struct dt_subgraph {
     const ductile_network *net;
-    const char *attr;         /* then_branch, else_branch, body */
+    const char *attr;         /* then_branch, else_branch, body, score_mod, ... */
+    int attr_index;           /* its attribute: L->attrs[attr_index] */
     dt_plan plan;
     int *capture;             /* per captured input j: the layer input that feeds it */
 } dt_subgraph;
