@@ -222,6 +222,8 @@ ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_vi
     case DT_CTRL_IF: return dt_if_run(c, L, in, vals, out, ex, alloc, user);
     case DT_CTRL_LOOP: return dt_loop_run(c, L, in, vals, out, ex, alloc, user);
     case DT_CTRL_SEQMAP: return dt_seqmap_run(c, L, in, vals, out, ex);
+    case DT_CTRL_KERNEL:
+        return dt_fail(DUCTILE_ERR_INTERNAL, "%s's subgraphs are run by its kernel (dt_ctrl_kernel_run)", L->op_type);
     default: return dt_ctrl_scan(c, L, in, vals, out, ex, alloc, user);
     }
 }

@@ -276,3 +276,41 @@ def test_flex_attention_modifier_refusals():
         "DUCTILE_ERR_SHAPE",
         node + "score_mod: output 0 ('y') is float32 [2,3,7,1]; expected float32 [2,3,7,7] (the dtype and shape of "
         "its input)")
+
+
+def test_flex_attention_modifiers_on_constants_and_inside_a_loop():
+    """Q, K, V constants: the layer runs in the shape pass (never folded: its subgraph is the
+    runtime's); inside a Loop body: the body's run lends the kernel the same runner."""
+    feeds = qkv(np.float32, seed=9)
+    want = ReferenceEvaluator(flex_model(np.float32, score_mod=causal_mask())).run(None, feeds)[0]
+    consts = [helper.make_tensor(n, F, x.shape, x.ravel()) for n, x in feeds.items()]
+    flex = helper.make_node("FlexAttention", ["Q", "K", "V"], ["Y0"], domain=PREVIEW, score_mod=causal_mask())
+    graph = helper.make_graph([flex, helper.make_node("Add", ["Y0", "x"], ["Y"])], "consts",
+                              [helper.make_tensor_value_info("x", F, [1])], [helper.make_tensor_value_info("Y", F, None)],
+                              initializer=consts)
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26), helper.make_opsetid(PREVIEW, 1)])
+    m.ir_version = 11
+    x = {"x": np.array([0.5], np.float32)}
+    got = build(m.SerializeToString(), x, {"x": (1,)}, {"x": (1,)}).create_execution_context().run(x)["Y"]
+    assert_close(got, want + 0.5, rtol=1e-6, what="constant Q, K, V")
+
+    # Loop: acc += FlexAttention(Q, K, V) twice, Q, K, V read from the enclosing graph.
+    body = helper.make_graph(
+        [helper.make_node("FlexAttention", ["Q", "K", "V"], ["y"], domain=PREVIEW, score_mod=causal_mask()),
+         helper.make_node("Add", ["acc", "y"], ["acc_out"]), helper.make_node("Identity", ["cond"], ["cond_out"])],
+        "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                 helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+                 helper.make_tensor_value_info("acc", F, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", F, None)])
+    loop = helper.make_node("Loop", ["M", "", "A"], ["Y"], body=body)
+    graph = helper.make_graph(
+        [loop], "loop",
+        [helper.make_tensor_value_info(n, F, d) for n, d in (("Q", ["b", "h", "l", "e"]), ("K", ["b", "h", "s", "e"]),
+                                                              ("V", ["b", "h", "s", "ev"]))] +
+        [helper.make_tensor_value_info("A", F, ["b", "h", "l", "ev"])], [helper.make_tensor_value_info("Y", F, None)],
+        initializer=[helper.make_tensor("M", TensorProto.INT64, [], [2])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 26), helper.make_opsetid(PREVIEW, 1)])
+    m.ir_version = 11
+    f = {**feeds, "A": np.ones(want.shape, np.float32)}
+    got = build(m.SerializeToString(), f).create_execution_context().run(f)["Y"]
+    assert_close(got, 1 + 2 * want, rtol=1e-6, what="inside a Loop")
