@@ -199,6 +199,7 @@ def test_flex_attention_symbolic_sequence_length_and_save_load():
     """One engine over a range of sequence lengths (L = S, both symbolic), then serialized and
     loaded: the same outputs, bit for bit, and equal to the reference at every length."""
     data = flex_model(np.float32, score_mod=relative_bias(0.5), prob_mod=prob_scale(0.5))
+    assert ductile.Builder().parse_onnx_bytes(data).get_output(0).dim_names == ("b", "hq", "l", "ev")
     feeds = qkv(np.float32, b=1, hq=3, l=7, s=7)
     lo = {n: (1, 3, 1, x.shape[3]) for n, x in feeds.items()}
     hi = {n: (2, 3, 16, x.shape[3]) for n, x in feeds.items()}
