@@ -270,7 +270,20 @@ def test_flex_attention_modifier_refusals():
     assert message.endswith(
         node + "attribute 'score_mod': input 'x' is declared float16; expected float32 (the softmax dtype: "
         "softmax_precision, else float64 for float64 inputs and float32 for others)"), message
-    # An output of another shape than the scores: refused when it runs, naming both.
+    rank2 = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "mod",
+                              [helper.make_tensor_value_info("x", F, [2, 3])], [helper.make_tensor_value_info("y", F, None)])
+    status, message = refusal(flex_model(np.float32, score_mod=rank2), feeds)
+    assert status == "DUCTILE_ERR_PROFILE"
+    assert message.endswith(node + "attribute 'score_mod': input 'x' is declared with rank 2; expected 4 ([batch, "
+                            "heads, query, key])"), message
+    # An output of another dtype (undeclared) or shape than the scores: refused when it runs,
+    # naming both.
+    cast = helper.make_graph([helper.make_node("Cast", ["x"], ["y"], to=TensorProto.FLOAT16)], "mod",
+                             [helper.make_tensor_value_info("x", F, None)], [helper.make_tensor_value_info("y", 0, None)])
+    assert refusal(flex_model(np.float32, prob_mod=cast), feeds) == (
+        "DUCTILE_ERR_SHAPE",
+        node + "prob_mod: output 0 ('y') is float16 [2,3,7,7]; expected float32 [2,3,7,7] (the dtype and shape of "
+        "its input)")
     shrink = mod_graph([helper.make_node("ReduceMax", ["x", "axes"], ["y"], keepdims=1)],
                        initializers=[helper.make_tensor("axes", TensorProto.INT64, [1], [3])])
     assert refusal(flex_model(np.float32, score_mod=shrink), feeds) == (
