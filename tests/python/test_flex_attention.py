@@ -93,14 +93,14 @@ def mod_graph(nodes, name="x", out="y", dtype=F, initializers=(), n_in=1, n_out=
 
 
 def scalar(name, value, dtype=np.float32):
-    return helper.make_tensor(name, TensorProto.DOUBLE if dtype == np.float64 else F, [], [value])
+    return helper.make_tensor(name, TYPES[dtype], [], [value])
 
 
 def soft_cap(cap=2.5, dtype=np.float32):
     """tanh(scores / cap) * cap (Gemma's soft cap)."""
     return mod_graph([helper.make_node("Div", ["x", "cap"], ["d"]), helper.make_node("Tanh", ["d"], ["t"]),
                       helper.make_node("Mul", ["t", "cap"], ["y"])],
-                     dtype=TensorProto.DOUBLE if dtype == np.float64 else F, initializers=[scalar("cap", cap, dtype)])
+                     dtype=TYPES[dtype], initializers=[scalar("cap", cap, dtype)])
 
 
 def _indices():
@@ -184,15 +184,18 @@ def test_flex_attention_modifiers_match_onnx_reference(mods, hq, hkv, l, s):
 
 def test_flex_attention_modifier_sees_the_softmax_dtype():
     """float16 inputs: the scores reach score_mod as float32 (the default softmax dtype);
-    float64 inputs, and softmax_precision = double, as float64."""
+    float64 inputs, and softmax_precision = double, as float64; softmax_precision = float16
+    as float16."""
     for dtype, attrs, mod_dtype in ((np.float16, {}, np.float32), (np.float64, {}, np.float64),
-                                    (np.float32, {"softmax_precision": 11}, np.float64)):
+                                    (np.float32, {"softmax_precision": 11}, np.float64),
+                                    (np.float32, {"softmax_precision": 10}, np.float16)):
         feeds = qkv(dtype, seed=3)
         data = flex_model(dtype, score_mod=soft_cap(1.5, mod_dtype), **attrs)
         want = ReferenceEvaluator(data).run(None, feeds)[0]
         got = build(data, feeds).create_execution_context().run(feeds)["Y"]
         assert got.dtype == dtype
-        assert_close(got, want, rtol=2e-3 if dtype == np.float16 else 1e-6, what=f"{np.dtype(dtype)} {attrs}")
+        half = np.float16 in (dtype, mod_dtype)
+        assert_close(got, want, rtol=2e-3 if half else 1e-6, what=f"{np.dtype(dtype)} {attrs}")
 
 
 def test_flex_attention_symbolic_sequence_length_and_save_load():
