@@ -42,6 +42,9 @@ typedef struct dt_exec {
      * another dtype or shape is refused, naming both. out may share in's bytes. */
     ductile_status (*subgraph)(void *user, int attr, const dt_view *in, dt_view *out);
     void *subgraph_user;
+    /* The runtime's own (runtime/ctrl.h): the context's kept subgraph runs, so a steady run
+     * of such a layer allocates nothing; NULL: each run allocates its own. Backends ignore it. */
+    struct dt_subruns *subruns;
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */

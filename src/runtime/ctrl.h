@@ -25,6 +25,13 @@ typedef ductile_status (*dt_ctrl_alloc_fn)(void *user, int k, dt_view *v);
  * tensors); L's sequence and optional inputs are read there and its such outputs written
  * there (copies; out[k] then has the element dtype, rank 0, no data). Errors name the
  * subgraph and iteration; the caller prefixes the node. */
+/* Per context: a subgraph run kept for each GRAPH attribute of each layer of plan p whose kernel
+ * runs subgraphs (dt_plan_layer.graphs), with its buffers from one execute to the next
+ * (dt_exec.subruns). *out is NULL when p has no such layer. */
+typedef struct dt_subruns dt_subruns;
+ductile_status dt_subruns_create(const dt_plan *p, dt_subruns **out);
+void dt_subruns_free(dt_subruns *s);
+
 ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
                            dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);
 
