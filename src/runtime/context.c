@@ -1193,7 +1193,7 @@ int32_t ductile_context_get_cuda_graphs(const ductile_context *c) { return c ? c
 ductile_status ductile_context_get_memory_size(const ductile_context *c, uint64_t *bytes)
 {
     if (!c || !bytes) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_memory_size: context or bytes is NULL");
-    uint64_t n = (uint64_t)c->arena_cap + c->scratch_cap;
+    uint64_t n = (uint64_t)c->arena_cap + c->scratch_cap + dt_subruns_bytes(c->subruns);
     for (int t = 0; t < c->e->net->n_tensors; t++) {
         if (!dt_own_on_host(c, t)) n += c->own_cap[t];
         if (c->dval_cap) n += c->dval_cap[t];

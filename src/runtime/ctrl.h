@@ -31,6 +31,8 @@ typedef ductile_status (*dt_ctrl_alloc_fn)(void *user, int k, dt_view *v);
 typedef struct dt_subruns dt_subruns;
 ductile_status dt_subruns_create(const dt_plan *p, dt_subruns **out);
 void dt_subruns_free(dt_subruns *s);
+/* The bytes of the buffers and scratch s holds (ductile_context_get_memory_size). */
+uint64_t dt_subruns_bytes(const dt_subruns *s);
 
 ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
                            dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);

@@ -49,6 +49,18 @@ void dt_subruns_free(dt_subruns *s)
     dt_free(s);
 }
 
+uint64_t dt_subruns_bytes(const dt_subruns *s)
+{
+    uint64_t n = 0;
+    for (int i = 0; s && i < s->plan->n_layers * DT_KEPT_PER_LAYER; i++) {
+        const dt_subrun *r = &s->runs[i];
+        if (!r->sg) continue;
+        n += r->scratch_cap;
+        for (int t = 0; t < r->sg->net->n_tensors; t++) n += r->caps[t];
+    }
+    return n;
+}
+
 typedef struct dt_kernel_graphs {
     const dt_ctrl *c;
     const ductile_layer *L;

@@ -331,3 +331,17 @@ def test_flex_attention_modifiers_on_constants_and_inside_a_loop():
     f = {**feeds, "A": np.ones(want.shape, np.float32)}
     got = build(m.SerializeToString(), f).create_execution_context().run(f)["Y"]
     assert_close(got, 1 + 2 * want, rtol=1e-6, what="inside a Loop")
+
+
+def test_flex_attention_modifier_buffers_count_in_the_context_memory():
+    """The subgraph runs a context keeps count in its memory size: a score_mod with one more
+    [B, Hq, L, S] float32 tensor holds exactly that many more bytes."""
+    feeds = qkv(np.float32, b=2, hq=3, l=7, s=5)
+    sizes = []
+    for n_neg in (2, 3):
+        names = ["x"] + [f"n{i}" for i in range(n_neg - 1)] + ["y"]
+        mod = mod_graph([helper.make_node("Neg", [names[i]], [names[i + 1]]) for i in range(n_neg)])
+        ctx = build(flex_model(np.float32, score_mod=mod), feeds).create_execution_context()
+        ctx.run(feeds)
+        sizes.append(ctx.memory_size)
+    assert sizes[1] - sizes[0] == 2 * 3 * 7 * 5 * 4
