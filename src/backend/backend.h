@@ -35,6 +35,16 @@ typedef struct dt_exec {
     /* > 0: a Loop stops with an error after this many iterations (the builder's runs on
      * made-up inputs, where a loop's condition may never turn false); 0: no limit. */
     int64_t max_iterations;
+    /* Set by the runtime while a layer with GRAPH attributes runs (FlexAttention's score_mod,
+     * prob_mod), NULL otherwise: runs the subgraph of the layer's attribute attrs[attr] on its
+     * formal inputs in[] (the tensors it captures come from the layer's inputs) and writes
+     * its outputs into out[], whose dtype, rank, dims and data the kernel sets: an output of
+     * another dtype or shape is refused, naming both. out may share in's bytes. */
+    ductile_status (*subgraph)(void *user, int attr, const dt_view *in, dt_view *out);
+    void *subgraph_user;
+    /* The runtime's own (runtime/ctrl.h): the context's kept subgraph runs, so a steady run
+     * of such a layer allocates nothing; NULL: each run allocates its own. Backends ignore it. */
+    struct dt_subruns *subruns;
 } dt_exec;
 
 /* The device a backend runs on, as an engine records it (format: TARGET section). */

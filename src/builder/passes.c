@@ -155,7 +155,7 @@ ductile_status dt_pass_fold_constants(ductile_network *net)
          * values of the run (runtime/seqval.h), random draws must stay fresh per run, and a
          * subgraph's run is the runtime's (runtime/ctrl.h): none is folded into constants. */
         if (!all_const || dt_strings_makes_bytes(L) || dt_layer_is_sequence(L) || dt_op_draws_random(L->op_type) ||
-            (!L->domain[0] && dt_ctrl_op(L->op_type)))
+            dt_layer_has_graphs(L) || (!L->domain[0] && dt_ctrl_op(L->op_type)))
             continue;
         const dt_opdef *def = dt_opdef_find(L->op_type);
         dt_kernel_fn run = dt_backend_host()->find_kernel(L->op_type);

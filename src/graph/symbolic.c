@@ -102,6 +102,10 @@ void dt_sym_broadcast(dt_symctx *c, const dt_symt *const *ins, int n, dt_symt *o
 void dt_sym_layer(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out)
 {
     for (int k = 0; k < L->n_out; k++) dt_symt_unknown(&out[k]);
+    if (L->domain && !strcmp(L->domain, "ai.onnx.preview") && !strcmp(L->op_type, "FlexAttention")) {
+        dt_sym_flex(c, L, in, out);
+        return;
+    }
     if (L->domain && L->domain[0] && strcmp(L->domain, "ai.onnx") != 0) return;
     if (dt_sym_ctrl_ops(c, L, in, out)) return;
     if (dt_sym_value_ops(c, L, in, out)) return;

@@ -49,6 +49,8 @@ bool dt_sym_value_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, d
 bool dt_sym_nn_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
 /* If, Loop, Scan (symbolic_ctrl.c): their subgraphs inferred with the inputs' shapes. */
 bool dt_sym_ctrl_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
+/* FlexAttention (symbolic_ctrl.c): Y's dims, and its modifiers inferred on the scores' shape. */
+void dt_sym_flex(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out);
 /* Infers subgraph g in c (annotating its tensors): ins[i] for its inputs (formal, then
  * captured), outs[k] set for its outputs. Running out of memory sets c->oom. */
 void dt_sym_subgraph(dt_symctx *c, ductile_network *g, const dt_symt *ins, dt_symt *outs);

@@ -186,6 +186,28 @@ static void dt_sym_scan(dt_symctx *c, const ductile_layer *L, const dt_symt *in,
     dt_free(formal);
 }
 
+/* FlexAttention (ai.onnx.preview): Y [B, Hq, L, Ev]; each modifier is inferred on the scores'
+ * shape [B, Hq, L, S], so the dims inside it are expressions over the model's symbols too. */
+void dt_sym_flex(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out)
+{
+    if (L->n_in < 3 || L->n_out < 1 || in[0].rank != 4 || in[1].rank != 4 || in[2].rank != 4) return;
+    out[0].rank = 4;
+    out[0].d[0] = in[0].d[0];
+    out[0].d[1] = in[0].d[1];
+    out[0].d[2] = in[0].d[2];
+    out[0].d[3] = in[2].d[3];
+    dt_symt scores, mod_out;
+    dt_symt_unknown(&scores);
+    scores.present = true;
+    scores.rank = 4;
+    for (int d = 0; d < 3; d++) scores.d[d] = in[0].d[d];
+    scores.d[3] = in[1].d[2];
+    for (int k = 0; k < L->n_attr; k++) {
+        const ductile_network *g = L->attrs[k].type == DT_ATTR_GRAPH ? L->attrs[k].g : NULL;
+        if (g && dt_graph_formal_inputs(g) == 1 && g->n_outputs == 1) dt_sym_run(c, L, g, in, &scores, &mod_out);
+    }
+}
+
 bool dt_sym_ctrl_ops(dt_symctx *c, const ductile_layer *L, const dt_symt *in, dt_symt *out)
 {
     if (!strcmp(L->op_type, "If")) dt_sym_if(c, L, in, out);

@@ -182,8 +182,9 @@ static ductile_status dt_layer(dt_import *im, const pb_field *f, const dt_node_i
         } else if (g.num == N_ATTRIBUTE) {
             ductile_status s = dt_onnx_attr(im, &g, &L->attrs[ka++]);
             if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", n->name, n->op_type, n->opset);
-            /* Subgraphs are run by the control-flow ops only (runtime/ctrl.h). */
-            if (L->attrs[ka - 1].type == DT_ATTR_GRAPH && !dt_ctrl_op(n->op_type))
+            /* Subgraphs are run by the control-flow ops and FlexAttention (graph/subgraph.h). */
+            if (L->attrs[ka - 1].type == DT_ATTR_GRAPH &&
+                !dt_graph_attr_supported(n->domain, n->op_type, L->attrs[ka - 1].name))
                 return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                                "node '%s' (%s, opset %d): attribute '%s' of type GRAPH is not supported by ductile",
                                n->name, n->op_type, n->opset, L->attrs[ka - 1].name);

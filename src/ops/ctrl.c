@@ -14,28 +14,9 @@ static ductile_status dt_need_graph(const ductile_layer *L, const char *name, co
     return DUCTILE_OK;
 }
 
-/* Every tensor the subgraphs read from the enclosing graph is among the node's inputs (an
- * engine's bytes are checked like a model's). */
-static ductile_status dt_check_captures(const ductile_layer *L)
-{
-    int formal = dt_ctrl_formal_inputs(L);
-    if (formal < 0)
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the node has %d inputs, fewer than the %d tensors of the enclosing graph its subgraphs read",
-                       L->n_in, L->n_in - formal);
-    for (int k = 0; k < L->n_attr; k++) {
-        const ductile_network *g = L->attrs[k].type == DT_ATTR_GRAPH ? L->attrs[k].g : NULL;
-        for (int j = 0; g && j < g->n_captured; j++)
-            if (dt_ctrl_capture_input(L, g, j) < 0)
-                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                               "%s reads '%s' from the enclosing graph, but the node does not list it among its inputs",
-                               L->attrs[k].name, g->inputs[dt_graph_formal_inputs(g) + j]->name);
-    }
-    return DUCTILE_OK;
-}
-
 static ductile_status dt_if_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_captures(L));
+    DT_TRY(dt_graph_check_captures(L));
     const ductile_network *t, *e;
     DT_TRY(dt_need_graph(L, "then_branch", &t));
     DT_TRY(dt_need_graph(L, "else_branch", &e));
@@ -55,7 +36,7 @@ static ductile_status dt_if_check(const ductile_layer *L)
 
 static ductile_status dt_loop_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_captures(L));
+    DT_TRY(dt_graph_check_captures(L));
     const ductile_network *b;
     DT_TRY(dt_need_graph(L, "body", &b));
     int formal = dt_ctrl_formal_inputs(L);
@@ -78,7 +59,7 @@ static ductile_status dt_loop_check(const ductile_layer *L)
 
 static ductile_status dt_scan_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_captures(L));
+    DT_TRY(dt_graph_check_captures(L));
     const ductile_network *b;
     DT_TRY(dt_need_graph(L, "body", &b));
     /* Before opset 9, input 0 is sequence_lens (optional) and every tensor has a batch dim. */
@@ -118,7 +99,7 @@ static ductile_status dt_scan_check(const ductile_layer *L)
  * input whole) and makes one item per output sequence (value kinds: ops/sequence.c). */
 static ductile_status dt_seqmap_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_captures(L));
+    DT_TRY(dt_graph_check_captures(L));
     const ductile_network *b;
     DT_TRY(dt_need_graph(L, "body", &b));
     int formal = dt_ctrl_formal_inputs(L);

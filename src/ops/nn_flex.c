@@ -4,27 +4,85 @@
 #include "ops/nn_flex.h"
 #include "core/checked.h"
 #include "core/status.h"
+#include "graph/subgraph.h"
+#include "ops/sequence.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+static const char *const dt_flex_mods[2] = {"score_mod", "prob_mod"};
+static const char *const dt_flex_what[2] = {"the scores", "the probabilities"};
+
+/* A modifier: one tensor in (its formal input; captures may follow), one tensor out. */
+static ductile_status dt_flex_check_mod(const ductile_layer *L, int m)
+{
+    const dt_attr *a = dt_attr_find(L, dt_flex_mods[m]);
+    if (!a) return DUCTILE_OK;
+    if (a->type != DT_ATTR_GRAPH || !a->g)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s' must be a GRAPH (a modifier subgraph)",
+                       dt_flex_mods[m]);
+    const ductile_network *g = a->g;
+    int fi = dt_graph_formal_inputs(g);
+    if (fi != 1)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s' has %d inputs; expected 1 (%s, [batch, heads, "
+                       "query, key])", dt_flex_mods[m], fi, dt_flex_what[m]);
+    if (g->n_outputs != 1)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s' has %d outputs; expected 1 (%s, modified)",
+                       dt_flex_mods[m], g->n_outputs, dt_flex_what[m]);
+    const ductile_tensor *io[2] = {g->inputs[0], g->outputs[0]};
+    for (int k = 0; k < 2; k++)
+        if (io[k]->kind != DUCTILE_VALUE_TENSOR)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s': %s '%s' is %s; expected a tensor",
+                           dt_flex_mods[m], k ? "output" : "input", io[k]->name, dt_value_kind_name(io[k]->kind));
+    return DUCTILE_OK;
+}
 
 ductile_status dt_nn_check_flex(const ductile_layer *L)
 {
     if (L->opset < 1)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the model imports no opset of domain 'ai.onnx.preview'; expected 1");
-    /* The modifiers are subgraphs run on the scores / probabilities; ductile has no subgraph
-     * support for this op yet (the importer may refuse the GRAPH attribute first). */
-    static const char *const mods[] = {"score_mod", "prob_mod"};
-    for (int k = 0; k < 2; k++)
-        if (dt_attr_find(L, mods[k]))
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' (a modifier subgraph) is not supported by ductile",
-                           mods[k]);
-    DT_TRY(dt_check_arity(L, 3, 3, 1, 1, DT_INPUT_NAMES("Q", "K", "V")));
+    /* An engine's bytes are checked like a model's: no GRAPH but the two modifiers. */
+    for (int k = 0; k < L->n_attr; k++)
+        if (L->attrs[k].type == DT_ATTR_GRAPH && strcmp(L->attrs[k].name, dt_flex_mods[0]) &&
+            strcmp(L->attrs[k].name, dt_flex_mods[1]))
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' of type GRAPH is not supported by ductile",
+                           L->attrs[k].name);
+    DT_TRY(dt_graph_check_captures(L));
+    /* The inputs after Q, K, V are the tensors the modifiers capture. */
+    ductile_layer formal = *L;
+    formal.n_in = dt_ctrl_formal_inputs(L);
+    DT_TRY(dt_check_arity(&formal, 3, 3, 1, 1, DT_INPUT_NAMES("Q", "K", "V")));
+    for (int k = 0; k < L->n_in; k++)
+        if (L->in[k] && L->in[k]->kind != DUCTILE_VALUE_TENSOR)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d ('%s') is %s; FlexAttention and its modifiers read tensors",
+                           k, L->in[k]->name, dt_value_kind_name(L->in[k]->kind));
     int64_t sp = dt_attr_int(L, "softmax_precision", DUCTILE_FLOAT32);
     if (sp != DUCTILE_FLOAT32 && sp != DUCTILE_FLOAT16 && sp != DUCTILE_FLOAT64 && sp != DUCTILE_BFLOAT16)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                        "attribute 'softmax_precision' = %lld; expected float (1), float16 (10), double (11) or "
                        "bfloat16 (16)", (long long)sp);
+    for (int m = 0; m < 2; m++) DT_TRY(dt_flex_check_mod(L, m));
+    return DUCTILE_OK;
+}
+
+/* What a modifier declares against what it will be given: the softmax dtype, rank 4. */
+static ductile_status dt_flex_infer_mod(const ductile_layer *L, int m, int dtype)
+{
+    const ductile_network *g = dt_ctrl_graph(L, dt_flex_mods[m]);
+    if (!g) return DUCTILE_OK;
+    const ductile_tensor *io[2] = {g->inputs[0], g->outputs[0]};
+    for (int k = 0; k < 2; k++) {
+        const ductile_tensor *T = io[k];
+        if (T->dtype && T->dtype != dtype)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s': %s '%s' is declared %s; expected %s (the "
+                           "softmax dtype: softmax_precision, else float64 for float64 inputs and float32 for others)",
+                           dt_flex_mods[m], k ? "output" : "input", T->name, ductile_dtype_name((ductile_dtype)T->dtype),
+                           ductile_dtype_name((ductile_dtype)dtype));
+        if (T->rank >= 0 && T->rank != 4)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s': %s '%s' is declared with rank %d; expected "
+                           "4 ([batch, heads, query, key])", dt_flex_mods[m], k ? "output" : "input", T->name, T->rank);
+    }
     return DUCTILE_OK;
 }
 
@@ -71,6 +129,8 @@ ductile_status dt_nn_infer_flex(const ductile_layer *L, const dt_view *in, dt_vi
 {
     dt_flex_params p;
     DT_TRY(dt_flex_params_of(dt_attr_find(L, "scale") != NULL, dt_attr_float(L, "scale", 0.0f), in, &p));
+    int sd = dt_flex_softmax_dtype(dt_attr_int(L, "softmax_precision", 0), in[0].dtype);
+    for (int m = 0; m < 2; m++) DT_TRY(dt_flex_infer_mod(L, m, sd));
     const int64_t dims[4] = {p.B, p.Hq, p.L, p.Ev}, scores[4] = {p.B, p.Hq, p.L, p.S};
     int64_t n;
     if (!dt_dims_product(dims, 4, &n) || !dt_dims_product(scores, 4, &n))

@@ -64,6 +64,7 @@ struct ductile_context {
     dt_seqval **vals;       /* per tensor: the value of a sequence or optional (runtime/seqval.h),
                                NULL for tensors; NULL when the network has none */
     int64_t max_iterations;     /* dt_context_limit_iterations; 0: none */
+    dt_subruns *subruns;    /* subgraph runs kept for kernels that run subgraphs (dt_exec.subruns) */
 };
 
 void dt_context_limit_iterations(ductile_context *c, int64_t n) { c->max_iterations = n; }
@@ -138,6 +139,7 @@ ductile_status ductile_context_create(const ductile_engine *e, ductile_context *
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a context");
     }
     if (!s) s = dt_seqvals_create(c);
+    if (!s) s = dt_subruns_create(&e->plan, &c->subruns);
     if (!s && e->backend->state_create) s = e->backend->state_create(&c->bstate);
     c->graphs_max = DT_GRAPHS_DEFAULT;
     c->graphable = dt_graphable(e);
@@ -154,6 +156,7 @@ void ductile_context_free(ductile_context *c)
 {
     if (!c) return;
     dt_arena_release(&c->strings);
+    dt_subruns_free(c->subruns);
     dt_pool_free(c->pool);
     if (c->st.views) dt_shape_state_free(&c->st, c->e);
     if (c->own)
@@ -723,7 +726,8 @@ static ductile_status dt_execute_eager(ductile_context *c)
 {
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings, .max_iterations = c->max_iterations};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings, .max_iterations = c->max_iterations,
+                  .subruns = c->subruns};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     /* Sequences computed by an earlier execute are not this one's values: a run that fails
      * leaves those of the layers after the failure unset (get_sequence refuses them). */
@@ -852,7 +856,7 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
     }
     DT_TRY(be->sync(stream));
     dt_exec hx = {.pool = c->pool, .profile = c->profile, .scratch = c->hscratch, .scratch_bytes = c->hscratch_cap,
-                  .strings = &c->strings};
+                  .strings = &c->strings, .subruns = c->subruns};
     DT_TRY(dt_plan_layer_run(pl, in, out, &hx));
     for (int k = 0; k < L->n_out; k++) {
         int t = L->out[k]->index;
@@ -1042,7 +1046,7 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     if (p->eager) return dt_execute_eager(c);
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap,
-                  .strings = &c->strings};
+                  .strings = &c->strings, .subruns = c->subruns};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0, ran = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -1221,7 +1225,7 @@ int32_t ductile_context_get_cuda_graphs(const ductile_context *c) { return c ? c
 ductile_status ductile_context_get_memory_size(const ductile_context *c, uint64_t *bytes)
 {
     if (!c || !bytes) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "get_memory_size: context or bytes is NULL");
-    uint64_t n = (uint64_t)c->arena_cap + c->scratch_cap;
+    uint64_t n = (uint64_t)c->arena_cap + c->scratch_cap + dt_subruns_bytes(c->subruns);
     for (int t = 0; t < c->e->net->n_tensors; t++) {
         if (!dt_own_on_host(c, t)) n += c->own_cap[t];
         if (c->dval_cap) n += c->dval_cap[t];

@@ -36,17 +36,30 @@ ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out)
     *out = NULL;
     dt_ctrl *c = dt_calloc(1, sizeof *c);
     if (!c) return dt_ctrl_oom("a control-flow layer");
-    c->kind = !strcmp(L->op_type, "If")            ? DT_CTRL_IF
+    bool ctrl = !L->domain[0] && dt_ctrl_op(L->op_type);
+    c->kind = !ctrl                                ? DT_CTRL_KERNEL
+            : !strcmp(L->op_type, "If")            ? DT_CTRL_IF
             : !strcmp(L->op_type, "Loop")          ? DT_CTRL_LOOP
             : !strcmp(L->op_type, "SequenceMap")   ? DT_CTRL_SEQMAP
                                                    : DT_CTRL_SCAN;
     c->n_formal = dt_ctrl_formal_inputs(L);
     c->n_graphs = c->kind == DT_CTRL_IF ? 2 : 1;
-    static const char *const branch[2] = {"then_branch", "else_branch"};
     ductile_status s = DUCTILE_OK;
+    if (c->kind == DT_CTRL_KERNEL) {
+        /* Every GRAPH attribute, in order (the op's check has said which it takes). */
+        c->n_graphs = 0;
+        for (int k = 0; !s && k < L->n_attr; k++) {
+            if (L->attrs[k].type != DT_ATTR_GRAPH) continue;
+            if (c->n_graphs == (int)(sizeof c->g / sizeof c->g[0]))
+                s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "more than %d GRAPH attributes", c->n_graphs);
+            else
+                c->g[c->n_graphs++] = (dt_subgraph){.attr = L->attrs[k].name, .attr_index = k};
+        }
+    }
+    static const char *const branch[2] = {"then_branch", "else_branch"};
     for (int i = 0; !s && i < c->n_graphs; i++) {
         dt_subgraph *sg = &c->g[i];
-        sg->attr = c->kind == DT_CTRL_IF ? branch[i] : "body";
+        if (c->kind != DT_CTRL_KERNEL) sg->attr = c->kind == DT_CTRL_IF ? branch[i] : "body";
         sg->net = dt_ctrl_graph(L, sg->attr);
         if (!sg->net) {
             s = dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute '%s' (a GRAPH) is required", sg->attr);
@@ -209,6 +222,8 @@ ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_vi
     case DT_CTRL_IF: return dt_if_run(c, L, in, vals, out, ex, alloc, user);
     case DT_CTRL_LOOP: return dt_loop_run(c, L, in, vals, out, ex, alloc, user);
     case DT_CTRL_SEQMAP: return dt_seqmap_run(c, L, in, vals, out, ex);
+    case DT_CTRL_KERNEL:
+        return dt_fail(DUCTILE_ERR_INTERNAL, "%s's subgraphs are run by its kernel (dt_ctrl_kernel_run)", L->op_type);
     default: return dt_ctrl_scan(c, L, in, vals, out, ex, alloc, user);
     }
 }

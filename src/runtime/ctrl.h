@@ -11,7 +11,8 @@
 
 typedef struct dt_ctrl dt_ctrl;
 
-/* The nested plans of layer L's subgraphs; refuses a capture that L does not list among its
+/* The nested plans of layer L's subgraphs (a control-flow op, or another op whose kernel runs
+ * its GRAPH attributes through dt_exec.subgraph: dt_ctrl_kernel_run); refuses a capture that L does not list among its
  * inputs ("node '<name>' (<Op>, opset <N>): ..."). */
 ductile_status dt_ctrl_make(const ductile_layer *L, dt_ctrl **out);
 void dt_ctrl_free(dt_ctrl *c);
@@ -24,6 +25,15 @@ typedef ductile_status (*dt_ctrl_alloc_fn)(void *user, int k, dt_view *v);
  * tensors); L's sequence and optional inputs are read there and its such outputs written
  * there (copies; out[k] then has the element dtype, rank 0, no data). Errors name the
  * subgraph and iteration; the caller prefixes the node. */
+/* Per context: a subgraph run kept for each GRAPH attribute of each layer of plan p whose kernel
+ * runs subgraphs (dt_plan_layer.graphs), with its buffers from one execute to the next
+ * (dt_exec.subruns). *out is NULL when p has no such layer. */
+typedef struct dt_subruns dt_subruns;
+ductile_status dt_subruns_create(const dt_plan *p, dt_subruns **out);
+void dt_subruns_free(dt_subruns *s);
+/* The bytes of the buffers and scratch s holds (ductile_context_get_memory_size). */
+uint64_t dt_subruns_bytes(const dt_subruns *s);
+
 ductile_status dt_ctrl_run(const dt_ctrl *c, const ductile_layer *L, const dt_view *in, dt_seqval *const *vals,
                            dt_view *out, const dt_exec *ex, dt_ctrl_alloc_fn alloc, void *user);
 

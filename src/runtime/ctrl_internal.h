@@ -9,11 +9,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN, DT_CTRL_SEQMAP };
+/* DT_CTRL_KERNEL: an op whose kernel calls its subgraphs (ctrl_kernel.c). */
+enum { DT_CTRL_IF, DT_CTRL_LOOP, DT_CTRL_SCAN, DT_CTRL_SEQMAP, DT_CTRL_KERNEL };
 
 typedef struct dt_subgraph {
     const ductile_network *net;
-    const char *attr;         /* then_branch, else_branch, body */
+    const char *attr;         /* then_branch, else_branch, body, score_mod, ... */
+    int attr_index;           /* its attribute: L->attrs[attr_index] */
     dt_plan plan;
     int *capture;             /* per captured input j: the layer input that feeds it */
 } dt_subgraph;
@@ -48,6 +50,8 @@ typedef struct dt_subrun {
  * r->seq_in); r is zeroed on failure. */
 ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view *in, dt_seqval *const *vals,
                               const ductile_layer *L);
+/* Points r's captured inputs at in (and vals) again: a run kept across executes (ctrl_kernel.c). */
+void dt_subrun_bind(dt_subrun *r, const dt_view *in, dt_seqval *const *vals, const ductile_layer *L);
 /* The value of sequence or optional output k (NULL for a tensor output). */
 dt_seqval *dt_subrun_seq_output(const dt_subrun *r, int k);
 /* Output k of L gets the value src: a copy into vals[out k] (sequence or optional outputs),

@@ -45,12 +45,7 @@ ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view
         memset(r, 0, sizeof *r);
         return dt_ctrl_oom(sg->attr);
     }
-    int fi = dt_graph_formal_inputs(sg->net);
-    for (int j = 0; j < sg->net->n_captured; j++) {
-        r->inputs[fi + j] = in[sg->capture[j]];
-        const ductile_tensor *outer = L->in[sg->capture[j]];
-        if (outer && outer->kind != DUCTILE_VALUE_TENSOR) r->seq_in[fi + j] = vals ? vals[outer->index] : NULL;
-    }
+    dt_subrun_bind(r, in, vals, L);
     /* Sequence and optional tensors the subgraph's layers make: values of the run's own. */
     for (int t = 0; t < sg->net->n_tensors; t++) {
         const ductile_tensor *T = sg->net->tensors[t];
@@ -59,6 +54,17 @@ ductile_status dt_subrun_init(dt_subrun *r, const dt_subgraph *sg, const dt_view
         if (T->kind != DUCTILE_VALUE_TENSOR && !T->is_input) r->vals[t] = &r->own[t];
     }
     return DUCTILE_OK;
+}
+
+void dt_subrun_bind(dt_subrun *r, const dt_view *in, dt_seqval *const *vals, const ductile_layer *L)
+{
+    const dt_subgraph *sg = r->sg;
+    int fi = dt_graph_formal_inputs(sg->net);
+    for (int j = 0; j < sg->net->n_captured; j++) {
+        r->inputs[fi + j] = in[sg->capture[j]];
+        const ductile_tensor *outer = L->in[sg->capture[j]];
+        if (outer && outer->kind != DUCTILE_VALUE_TENSOR) r->seq_in[fi + j] = vals ? vals[outer->index] : NULL;
+    }
 }
 
 /* A buffer for v (dims set) in tensor t's slot: v->data. */

@@ -43,12 +43,19 @@ typedef struct dt_plan_layer {
                                  the plan is eager */
     struct dt_ctrl *ctrl;     /* If, Loop, Scan: the nested plans (runtime/ctrl.h), run by
                                  the eager executors instead of a kernel; owned */
+    struct dt_ctrl *graphs;   /* another op with GRAPH attributes (FlexAttention's modifiers):
+                                 the nested plans its kernel runs through dt_exec.subgraph;
+                                 owned */
 } dt_plan_layer;
+
+/* Runs pl's kernel with dt_exec.subgraph bound to pl->graphs (runtime/ctrl_kernel.c). */
+ductile_status dt_ctrl_kernel_run(const dt_plan_layer *pl, const dt_view *in, dt_view *out, dt_exec *ex);
 
 /* Runs a plan layer (ex->scratch holds what dt_plan_layer_scratch asked for). */
 static inline ductile_status dt_plan_layer_run(const dt_plan_layer *pl, const dt_view *in, dt_view *out,
                                                dt_exec *ex)
 {
+    if (pl->graphs) return dt_ctrl_kernel_run(pl, in, out, ex);
     return pl->kernel ? pl->kernel->run(pl->params, in, out, ex) : pl->legacy(pl->layer, in, out, ex);
 }
 

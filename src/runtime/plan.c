@@ -242,6 +242,11 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
             }
             continue;
         }
+        /* Another op with subgraphs (FlexAttention's modifiers): its kernel runs them. */
+        if (dt_layer_has_graphs(L) && (s = dt_ctrl_make(L, &pl->graphs))) {
+            dt_plan_free(p);
+            return s;
+        }
         /* The shape pass has no string arena (layers making string bytes run in execute), and
          * random draws stay fresh per run. */
         pl->value = !pl->seq && ((known && !dt_op_draws_random(L->op_type)) || dt_op_reads_shape_only(L->op_type)) &&
@@ -297,6 +302,7 @@ void dt_plan_free(dt_plan *p)
     for (int i = 0; p->layers && i < p->n_layers; i++) {
         dt_free(p->layers[i].params);
         dt_ctrl_free(p->layers[i].ctrl);
+        dt_ctrl_free(p->layers[i].graphs);
     }
     dt_free(p->layers);
     dt_memlife_free(p->mem);

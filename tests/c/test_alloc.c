@@ -109,6 +109,67 @@ static pbw tiny_model(void)
     return model(g, NULL, 0);
 }
 
+/* FlexAttention with both modifiers (runtime/ctrl_kernel.c: a subgraph run inside a compiled
+ * kernel, per execute): Q, K inputs float [1, 2, 5, 4], V a constant [1, 2, 5, 3];
+ * score_mod = scores * m, m = ReduceMax(Q) an activation it captures; prob_mod = p + p. */
+static float flex_v[2 * 5 * 3];
+
+static pbw attr_graph(const char *name, pbw g)
+{
+    pbw a = {0};
+    w_str(&a, 1, name);
+    w_msg(&a, 6, g);
+    w_int(&a, 20, 5);
+    return a;
+}
+
+static pbw flex_model(void)
+{
+    for (int i = 0; i < 30; i++) flex_v[i] = (float)(i % 7 - 3) * 0.25f;
+    pbw sg = {0}, pg = {0}, g = {0};
+    w_msg(&sg, 1, node("scale", "Mul", NULL, S("s", "m"), S("s2"), NULL, 0));
+    w_str(&sg, 2, "score_mod");
+    w_msg(&sg, 11, value_info("s", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&sg, 12, value_info("s2", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&pg, 1, node("twice", "Add", NULL, S("p", "p"), S("p2"), NULL, 0));
+    w_str(&pg, 2, "prob_mod");
+    w_msg(&pg, 11, value_info("p", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&pg, 12, value_info("p2", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw mods[2] = {attr_graph("score_mod", sg), attr_graph("prob_mod", pg)};
+    w_msg(&g, 1, node("max", "ReduceMax", NULL, S("Q"), S("m"), NULL, 0));
+    w_msg(&g, 1, node("flex", "FlexAttention", "ai.onnx.preview", S("Q", "K", "V"), S("Y"), mods, 2));
+    w_str(&g, 2, "flex");
+    int64_t vd[4] = {1, 2, 5, 3}, qd[4] = {1, 2, 5, 4};
+    w_msg(&g, 5, tensor_raw("V", DUCTILE_FLOAT32, 4, vd, flex_v, sizeof flex_v));
+    w_msg(&g, 11, value_info("Q", DUCTILE_FLOAT32, 4, qd, NULL));
+    w_msg(&g, 11, value_info("K", DUCTILE_FLOAT32, 4, qd, NULL));
+    w_msg(&g, 12, value_info("Y", DUCTILE_FLOAT32, -1, NULL, NULL));
+    return model(g, "ai.onnx.preview", 1);
+}
+
+/* Y of flex_model for Q = K = x (the workflow's input values), computed here. */
+static void flex_reference(const float *x, float *y)
+{
+    float m = x[0];
+    for (int i = 1; i < 40; i++) m = x[i] > m ? x[i] : m;
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 5; l++) {
+            double sc[5], mx = -INFINITY, sum = 0;
+            for (int t = 0; t < 5; t++) {
+                double acc = 0;
+                for (int d = 0; d < 4; d++) acc += (double)x[(h * 5 + l) * 4 + d] * x[(h * 5 + t) * 4 + d];
+                sc[t] = acc * 0.5 * m;   /* scale 1/sqrt(4), then score_mod */
+                mx = sc[t] > mx ? sc[t] : mx;
+            }
+            for (int t = 0; t < 5; t++) sum += sc[t] = exp(sc[t] - mx);
+            for (int d = 0; d < 3; d++) {
+                double acc = 0;
+                for (int t = 0; t < 5; t++) acc += 2 * sc[t] / sum * flex_v[(h * 5 + t) * 3 + d]; /* prob_mod */
+                y[(h * 5 + l) * 3 + d] = (float)acc;
+            }
+        }
+}
+
 /* y for x of [n, CI, h, w], computed here. */
 static void tiny_reference(const float *x, int64_t n, int64_t h, int64_t w, float *y)
 {
@@ -863,6 +924,22 @@ int main(void)
     workload seqw = {.what = "model with a sequence input and output", .bytes = sm.p, .size = sm.n};
     fail_each_allocation(workflow_sequence, &seqw, 1L << 30, 0);
     free(sm.p);
+
+    char flex_path[128], flex_engine[128];
+    snprintf(flex_path, sizeof flex_path, "%s/flex.onnx", dir);
+    snprintf(flex_engine, sizeof flex_engine, "%s/flex.engine", dir);
+    pbw fm = flex_model();
+    if (!write_file(flex_path, fm.p, fm.n)) return 2;
+    workload flex = {"FlexAttention with score_mod and prob_mod", fm.p, fm.n, flex_path, flex_engine, "Q",
+                     D4(1, 2, 5, 4), D4(1, 2, 5, 4), D4(1, 2, 5, 4), D4(1, 2, 5, 4), NULL, 2 * 5 * 3, "K"};
+    float fx[40], fref[30];
+    for (int i = 0; i < 40; i++) fx[i] = (float)((i * 37) % 11 - 5) * 0.1f;
+    flex_reference(fx, fref);
+    flex.expected = fref;
+    fail_each_allocation(workflow, &flex, 1L << 30, 0);
+    free(fm.p);
+    unlink(flex_path);
+    unlink(flex_engine);
 
     char ext_path[128], ext_bin[128];
     snprintf(ext_path, sizeof ext_path, "%s/external.onnx", dir);

@@ -380,8 +380,47 @@ static void test_contexts_on_threads_share_one_engine(void)
     free(m.p);
 }
 
+/* FlexAttention's modifiers are subgraphs too: the symbolic pass infers them on the scores'
+ * shape [b, hq, l, s] (so the dims inside are the model's symbols), and Y is [b, hq, l, ev]. */
+static void test_flex_modifier_dims_are_symbolic(void)
+{
+    pbw mod = {0}, g = {0};
+    w_msg(&mod, 1, node("neg", "Neg", NULL, S("x"), S("n"), NULL, 0));
+    w_msg(&mod, 1, node("add", "Add", NULL, S("n", "x"), S("y"), NULL, 0));
+    w_str(&mod, 2, "score_mod");
+    w_msg(&mod, 11, value_info("x", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&mod, 12, value_info("y", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw attr = attr_graph("score_mod", mod);
+    w_msg(&g, 1, node("flex", "FlexAttention", "ai.onnx.preview", S("Q", "K", "V"), S("Y"), &attr, 1));
+    w_str(&g, 2, "g");
+    int64_t d[4] = {-1, -1, -1, -1};
+    w_msg(&g, 11, value_info("Q", DUCTILE_FLOAT32, 4, d, S("b", "hq", "l", "e")));
+    w_msg(&g, 11, value_info("K", DUCTILE_FLOAT32, 4, d, S("b", "hkv", "s", "e")));
+    w_msg(&g, 11, value_info("V", DUCTILE_FLOAT32, 4, d, S("b", "hkv", "s", "ev")));
+    w_msg(&g, 12, value_info("Y", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw m = model(g, "ai.onnx.preview", 1);
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    const char *want_y[4] = {"b", "hq", "l", "ev"}, *want_n[4] = {"b", "hq", "l", "s"};
+    const ductile_tensor *y = ductile_network_get_output(net, 0);
+    const ductile_network *sub = dt_ctrl_graph(net->layers[0], "score_mod");
+    const ductile_tensor *n = sub ? dt_network_find(sub, "n") : NULL;
+    CHECK(y && n);
+    for (int i = 0; y && n && i < 4; i++) {
+        CHECK_EQ_STR(ductile_tensor_dim_name(y, i), want_y[i]);
+        CHECK_EQ_STR(ductile_tensor_dim_name(n, i), want_n[i]);
+    }
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    free(m.p);
+}
+
 int main(void)
 {
+    test_flex_modifier_dims_are_symbolic();
     pbw m = if_model();
     test_outer_reads_become_implicit_inputs(&m);
     test_subgraphs_section_refuses_corruption(&m);

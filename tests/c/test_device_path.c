@@ -23,6 +23,7 @@
 #include "core/alloc.h"
 #include "core/status.h"
 #include "graph/network.h"
+#include "onnx_writer.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -291,7 +292,9 @@ static ductile_engine *build(const char *file, const char *const *names, const d
 {
     char path[1024];
     const char *dir = getenv("DUCTILE_MODELS");
-    snprintf(path, sizeof path, "%s/%s", dir ? dir : "../shared/models", file);
+    /* An absolute path: a model written by the test. */
+    if (file[0] == '/') snprintf(path, sizeof path, "%s", file);
+    else snprintf(path, sizeof path, "%s/%s", dir ? dir : "../shared/models", file);
     ductile_builder *b = NULL;
     ductile_network *net = NULL;
     ductile_profile *p = NULL;
@@ -440,6 +443,58 @@ static void check_model(const char *file, const char *const *names, const ductil
     ductile_engine_free(dev);
     ductile_engine_free(cpu);
     CHECK_EQ_INT(n_blocks, 0); /* every device buffer released */
+}
+
+/* ---- FlexAttention's modifiers on a host fallback ----
+ * The fake has no FlexAttention: the layer runs on the host between copies, and its
+ * modifiers' subgraphs with it; score_mod captures m = ReduceMax(K), an activation in device
+ * memory the fallback copies to the host like any input. Y = FlexAttention(Q, K, V) + Q (the
+ * Add runs on the fake). */
+static pbw flex_graph_attr(const char *name, pbw g)
+{
+    pbw a = {0};
+    w_str(&a, 1, name);
+    w_msg(&a, 6, g);
+    w_int(&a, 20, 5); /* GRAPH */
+    return a;
+}
+
+static void check_flex_modifiers_fall_back(void)
+{
+    pbw sm = {0}, pm = {0}, g = {0};
+    w_msg(&sm, 1, node("scale", "Mul", NULL, S("s", "m"), S("s2"), NULL, 0));
+    w_str(&sm, 2, "score_mod");
+    w_msg(&sm, 11, value_info("s", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&sm, 12, value_info("s2", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&pm, 1, node("twice", "Add", NULL, S("p", "p"), S("p2"), NULL, 0));
+    w_str(&pm, 2, "prob_mod");
+    w_msg(&pm, 11, value_info("p", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&pm, 12, value_info("p2", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw mods[2] = {flex_graph_attr("score_mod", sm), flex_graph_attr("prob_mod", pm)};
+    w_msg(&g, 1, node("max", "ReduceMax", NULL, S("K"), S("m"), NULL, 0));
+    w_msg(&g, 1, node("flex", "FlexAttention", "ai.onnx.preview", S("Q", "K", "V"), S("a"), mods, 2));
+    w_msg(&g, 1, node("add", "Add", NULL, S("a", "Q"), S("Y"), NULL, 0));
+    w_str(&g, 2, "flex");
+    int64_t d[4] = {-1, -1, -1, -1};
+    for (int i = 0; i < 3; i++)
+        w_msg(&g, 11, value_info(i == 0 ? "Q" : i == 1 ? "K" : "V", DUCTILE_FLOAT32, 4, d, S("b", "h", "l", "e")));
+    w_msg(&g, 12, value_info("Y", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw m = model(g, "ai.onnx.preview", 1);
+    char path[] = "/tmp/ductile_flex_fallback_XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    CHECK(f && fwrite(m.p, 1, m.n, f) == m.n);
+    if (f) fclose(f);
+    free(m.p);
+    const char *names[] = {"Q", "K", "V"};
+    ductile_dims lo[3], hi[3];
+    for (int i = 0; i < 3; i++) {
+        lo[i] = (ductile_dims){4, {1, 2, 5, 4}};
+        hi[i] = (ductile_dims){4, {2, 3, 9, 4}};
+    }
+    check_model(path, names, lo, hi, 3, 2, NULL);
+    remove(path);
 }
 
 /* ---- views without copies ----
@@ -1135,5 +1190,6 @@ int main(void)
     check_graphs("bert_small.onnx", bert, b_lo, b_hi, 2);
     check_memory("superres.onnx", sr, sr_lo, sr_hi, 1);
     check_memory("bert_small.onnx", bert, b_lo, b_hi, 2);
+    check_flex_modifiers_fall_back();
     TEST_MAIN_END();
 }

@@ -4,8 +4,8 @@
  * statically, so its calls land here) and counts every call made while execute runs, on the
  * calling thread and the pool's workers alike, for each model of the suite
  * ($DUCTILE_MODELS; skipped when absent), and for models written here: float16 layers that
- * compute in float32 (their widened copies come from the scratch too), and the seq and quant
- * ops. Not built with sanitizers, which own malloc. */
+ * compute in float32 (their widened copies come from the scratch too), the seq and quant
+ * ops, and FlexAttention's modifier subgraphs (runs the context keeps). Not built with sanitizers, which own malloc. */
 #include "ductile.h"
 #include "onnx_writer.h"
 #include "testutil.h"
@@ -741,6 +741,66 @@ static void expect_no_alloc_model(pbw m, const model_case *mc)
     remove(path);
 }
 
+/* FlexAttention with modifiers: the subgraph runs are the context's, kept from one execute to
+ * the next (runtime/ctrl_kernel.c). score_mod is a causal mask built from the scores' own
+ * shape (Shape, Gather, Range, Reshape, GreaterOrEqual, Where: shapes computed in the
+ * subgraph each run); prob_mod scales the probabilities. */
+static pbw graph_attr(const char *name, pbw g)
+{
+    pbw a = {0};
+    w_str(&a, 1, name);
+    w_msg(&a, 6, g);
+    w_int(&a, 20, 5); /* GRAPH */
+    return a;
+}
+
+static pbw flex_mods_model(void)
+{
+    pbw sm = {0}, pm = {0}, g = {0};
+    static const int64_t two = 2, three = 3, zero = 0, one = 1, qs[2] = {-1, 1}, ks[2] = {1, -1};
+    static const float ninf = -INFINITY, half = 0.5f;
+    int64_t n2 = 2;
+    w_msg(&sm, 5, tensor_raw("i2", DUCTILE_INT64, 0, NULL, &two, sizeof two));
+    w_msg(&sm, 5, tensor_raw("i3", DUCTILE_INT64, 0, NULL, &three, sizeof three));
+    w_msg(&sm, 5, tensor_raw("zero", DUCTILE_INT64, 0, NULL, &zero, sizeof zero));
+    w_msg(&sm, 5, tensor_raw("one", DUCTILE_INT64, 0, NULL, &one, sizeof one));
+    w_msg(&sm, 5, tensor_raw("qs", DUCTILE_INT64, 1, &n2, qs, sizeof qs));
+    w_msg(&sm, 5, tensor_raw("ks", DUCTILE_INT64, 1, &n2, ks, sizeof ks));
+    w_msg(&sm, 5, tensor_raw("ninf", DUCTILE_FLOAT32, 0, NULL, &ninf, sizeof ninf));
+    pbw ax = attr_int("axis", 0);
+    add_node(&sm, "Shape", S("s"), S("shape"), NULL, 0);
+    add_node(&sm, "Gather", S("shape", "i2"), S("L"), &ax, 1);
+    ax = attr_int("axis", 0);
+    add_node(&sm, "Gather", S("shape", "i3"), S("S"), &ax, 1);
+    add_node(&sm, "Range", S("zero", "L", "one"), S("qr"), NULL, 0);
+    add_node(&sm, "Reshape", S("qr", "qs"), S("q_idx"), NULL, 0);
+    add_node(&sm, "Range", S("zero", "S", "one"), S("kr"), NULL, 0);
+    add_node(&sm, "Reshape", S("kr", "ks"), S("kv_idx"), NULL, 0);
+    add_node(&sm, "GreaterOrEqual", S("q_idx", "kv_idx"), S("keep"), NULL, 0);
+    add_node(&sm, "Where", S("keep", "s", "ninf"), S("masked"), NULL, 0);
+    w_str(&sm, 2, "score_mod");
+    w_msg(&sm, 11, value_info("s", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&sm, 12, value_info("masked", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&pm, 5, tensor_raw("half", DUCTILE_FLOAT32, 0, NULL, &half, sizeof half));
+    add_node(&pm, "Mul", S("p", "half"), S("scaled"), NULL, 0);
+    w_str(&pm, 2, "prob_mod");
+    w_msg(&pm, 11, value_info("p", DUCTILE_FLOAT32, -1, NULL, NULL));
+    w_msg(&pm, 12, value_info("scaled", DUCTILE_FLOAT32, -1, NULL, NULL));
+    pbw mods[2] = {graph_attr("score_mod", sm), graph_attr("prob_mod", pm)};
+    w_msg(&g, 1, node("flex", "FlexAttention", "ai.onnx.preview", S("x", "x", "x"), S("y"), mods, 2));
+    w_str(&g, 2, "flex_mods");
+    int64_t xd[4] = {1, 3, 7, 4};
+    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 4, xd, NULL));
+    w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, -1, NULL, NULL));
+    return model(g, "ai.onnx.preview", 1);
+}
+
+static void test_execute_allocates_nothing_with_flex_modifiers(void)
+{
+    static const model_case mc = {"flex_mods (built in the test)", 1, {"x"}, {{4, {1, 3, 7, 4}}}};
+    expect_no_alloc_model(flex_mods_model(), &mc);
+}
+
 static void test_execute_allocates_nothing_with_the_nn_ops(void)
 {
     static const model_case mc = {"nn_ops (built in the test)", 1, {"x"}, {{3, {2, 4, 128}}}};
@@ -762,6 +822,7 @@ int main(void)
     test_pool_workers_allocate_nothing();
     test_execute_allocates_nothing_with_the_nn_ops();
     test_execute_allocates_nothing_with_the_vision_ops();
+    test_execute_allocates_nothing_with_flex_modifiers();
     test_execute_allocates_nothing_on_the_shape_kernels();
     test_float16_layers_widen_in_scratch();
     test_seq_and_quant_ops_execute_in_scratch();
