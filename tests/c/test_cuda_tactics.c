@@ -1,6 +1,6 @@
 /* Every tactic of the CUDA backend's convolutions and matmuls, forced, against the CPU engine
  * on suite models (GPU only; skips with "no CUDA device found"): the engine built for CUDA
- * stores one tactic per layer; the test overwrites every conv's stored tactic with one id
+ * stores tactics per layer and shape point; the test overwrites every conv's stored tactics with one id
  * (layers where it does not apply fall back to the backend's default) and every matmul's
  * with one heuristic rank, compiles those layers again (the run reads the tactic from its
  * params), runs, and compares with the CPU engine (rel-L2 <= 1e-4). The
@@ -80,7 +80,7 @@ static double rel_l2(const float *a, const float *b, size_t n)
     return den > 0 ? sqrt(num / den) : sqrt(num);
 }
 
-/* Sets the stored tactic (profile 0) of every layer of those ops to id and compiles the
+/* Sets the stored tactic (profile 0, every point) of every layer of those ops to id and compiles the
  * layer again (the kernels read their tactic from the params prepare made at load, never
  * from the attribute: without the new prepare the run would keep the built one); returns
  * how many. */
@@ -93,14 +93,22 @@ static int force(ductile_engine *e, const char *op1, const char *op2, int64_t id
         if ((strcmp(L->op_type, op1) && strcmp(L->op_type, op2)) || pl->value || pl->fallback) continue;
         for (int a = 0; a < L->n_attr; a++)
             if (!strcmp(L->attrs[a].name, "tactic") && L->attrs[a].n >= 1) {
-                ((int64_t *)L->attrs[a].ints)[0] = id;
+                /* Every profile and shape point (backend/tactic.h): the context runs the
+                 * point nearest its shapes. */
+                for (int64_t k = 0; k < L->attrs[a].n; k++) ((int64_t *)L->attrs[a].ints)[k] = id;
                 CHECK(pl->layer == L);
                 CHECK_EQ_INT(dt_plan_compile(pl, e->backend), DUCTILE_OK);
-                /* What the run reads now. */
+                /* What the run reads now, at each point. */
                 bool conv = !strcmp(L->op_type, "Conv") || !strcmp(L->op_type, "FusedConv");
                 const dt_cu_conv_params *cp = pl->params;
                 const dt_cu_matmul_params *mp = pl->params;
-                CHECK(pl->params && (conv ? cp->n_tactic >= 1 && cp->tactic[0] == id : mp->n_tactic >= 1 && mp->tactic[0] == id));
+                CHECK(pl->params != NULL);
+                for (int pt = DUCTILE_PROFILE_MIN; pl->params && pt <= DUCTILE_PROFILE_MAX; pt++) {
+                    dt_exec ex = {.profile = 0, .point = pt};
+                    CHECK_EQ_INT(conv ? dt_cuda_params_tactic(cp->tactic, cp->n_tactic, cp->tactic_points, &ex)
+                                      : dt_cuda_params_tactic(mp->tactic, mp->n_tactic, mp->tactic_points, &ex),
+                                 (int)id);
+                }
                 n++;
                 break;
             }

@@ -11,6 +11,7 @@
  * context's scratch, so runs allocate no device memory. */
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
+#include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"
 #include "ops/linalg.h"
@@ -136,15 +137,20 @@ static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, i
     return off;
 }
 
-/* What both ops read once: the TF32 mark and the tactic per profile. */
+/* What both ops read once: the TF32 mark and the tactic per profile and point. */
 static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **out)
 {
     int64_t n = 0;
-    const int64_t *t = dt_attr_ints(L, "tactic", &n);
-    if (!t) n = 0;
-    dt_cu_matmul_params *p = dt_malloc(sizeof *p + (size_t)n * sizeof p->tactic[0]);
+    const int64_t *t;
+    int points;
+    DT_TRY(dt_tactic_attr(L, &t, &n, &points));
+    size_t bytes;
+    if (!dt_mul_size((size_t)n, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_cu_matmul_params), &bytes))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' has %lld values", (long long)n);
+    dt_cu_matmul_params *p = dt_malloc(bytes);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
-    *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .n_tactic = n};
+    *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .tactic_points = points,
+                               .n_tactic = n};
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     if (gemm) {
         p->ta = dt_attr_int(L, "transA", 0) != 0;
@@ -187,7 +193,7 @@ static ductile_status dt_matmul_run(const void *params, const dt_view *in, dt_vi
     bool even = true;
     for (int64_t i = 2; i < n && even; i++)
         even = dt_batch_offset(&g, g.a_stride, i) == i * sa && dt_batch_offset(&g, g.b_stride, i) == i * sb;
-    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     if (even)
         return dt_lt_matmul(p, ex, dt, a, b, y, g.M, g.N, g.K, false, false, 1.f, n, sa, sb, g.M * g.N, tactic);
     for (int64_t i = 0; i < n; i++)
@@ -239,7 +245,7 @@ static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view
                                              (cudaStream_t)ex->stream), "Gemm"));
     else
         DT_TRY(dt_lt_matmul(p, ex, dt, in[0].data, in[1].data, y, M, N, K, p->ta, p->tb, p->alpha, 1, 0, 0, 0,
-                            dt_cuda_params_tactic(p->tactic, p->n_tactic, ex)));
+                            dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex)));
     if (!p->has_c || in[2].rank < 0 || p->beta == 0.f) return DUCTILE_OK;
     const dt_view *c = &in[2];
     int64_t sm = 0, sn = 0;
