@@ -6,7 +6,8 @@
  * params), runs, and compares with the CPU engine (rel-L2 <= 1e-4). The
  * convolutions again in FP16 / BF16 engines (half tensors, float32 I/O; the own kernels'
  * half instantiations and cuDNN's half algorithms), against the CPU's float32 (rel-L2 <= 1e-2,
- * test_cuda.py's bound for half engines). */
+ * test_cuda.py's bound for half engines). And an engine with distinct min, opt and max: its
+ * tactics per shape point, and runs at each against the CPU engine. */
 #include "testutil.h"
 
 #include "ductile.h"
@@ -19,8 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* flag: -1 none, else a ductile_builder_flag (FP16, BF16). */
-static ductile_engine *build(const char *file, const char *input, const ductile_dims *shape, const char *device, int flag)
+/* flag: -1 none, else a ductile_builder_flag (FP16, BF16). One profile: lo, opt, hi. */
+static ductile_engine *build_range(const char *file, const char *input, const ductile_dims *lo, const ductile_dims *opt,
+                                   const ductile_dims *hi, const char *device, int flag)
 {
     char path[1024];
     const char *dir = getenv("DUCTILE_MODELS");
@@ -33,7 +35,7 @@ static ductile_engine *build(const char *file, const char *input, const ductile_
     ductile_builder_create(&b);
     ductile_network_create(b, &net);
     if (ductile_onnx_parse_file(net, path) == DUCTILE_OK && ductile_profile_create(b, &p) == DUCTILE_OK &&
-        ductile_profile_set_shape(p, input, shape, shape, shape) == DUCTILE_OK && ductile_config_create(b, &cfg) == DUCTILE_OK &&
+        ductile_profile_set_shape(p, input, lo, opt, hi) == DUCTILE_OK && ductile_config_create(b, &cfg) == DUCTILE_OK &&
         (flag < 0 || ductile_config_set_flag(cfg, (ductile_builder_flag)flag, 1) == DUCTILE_OK) &&
         ductile_config_set_device(cfg, device) == DUCTILE_OK && ductile_config_add_profile(cfg, p, NULL) == DUCTILE_OK &&
         ductile_builder_build(b, net, cfg, &e) != DUCTILE_OK)
@@ -44,6 +46,11 @@ static ductile_engine *build(const char *file, const char *input, const ductile_
     ductile_network_free(net);
     ductile_builder_free(b);
     return e;
+}
+
+static ductile_engine *build(const char *file, const char *input, const ductile_dims *shape, const char *device, int flag)
+{
+    return build_range(file, input, shape, shape, shape, device, flag);
 }
 
 static float *run(ductile_engine *e, const char *input, const ductile_dims *shape, const float *x, size_t nx,
@@ -164,6 +171,56 @@ static void check(const char *file, const char *input, ductile_dims shape, const
     ductile_engine_free(gpu);
 }
 
+/* Tactics per shape point (backend/tactic.h) on the GPU: an engine whose profile has distinct
+ * min, opt and max stores three ids per profile for every conv and matmul it timed
+ * (tactic_points 3), and runs at min, opt, max and an odd shape (each the stored tactics of
+ * the nearest point) match the CPU engine (rel-L2 <= 1e-4). Prints the ids per point. */
+static void check_points(const char *file, const char *input, ductile_dims lo, ductile_dims opt, ductile_dims hi,
+                         ductile_dims odd, const char *output)
+{
+    ductile_engine *cpu = build_range(file, input, &lo, &opt, &hi, "cpu", -1),
+                   *gpu = build_range(file, input, &lo, &opt, &hi, "cuda", -1);
+    CHECK(cpu != NULL && gpu != NULL);
+    int stored = 0;
+    for (int i = 0; gpu && i < gpu->net->n_layers; i++) {
+        const ductile_layer *L = gpu->net->layers[i];
+        int64_t n = 0;
+        const int64_t *t = dt_attr_ints(L, "tactic", &n);
+        if (!t) continue;
+        CHECK_EQ_INT(n, 3);
+        CHECK_EQ_INT(dt_attr_int(L, "tactic_points", 1), 3);
+        if (n == 3)
+            fprintf(stderr, "%s %s '%s': tactic min %lld, opt %lld, max %lld\n", file, L->op_type, L->name, (long long)t[0],
+                    (long long)t[1], (long long)t[2]);
+        stored++;
+    }
+    CHECK(!gpu || stored > 0);
+    const ductile_dims shapes[4] = {lo, opt, hi, odd};
+    for (int k = 0; cpu && gpu && k < 4; k++) {
+        size_t nx = 1, ny = 0, ng = 0;
+        for (int d = 0; d < shapes[k].nb_dims; d++) nx *= (size_t)shapes[k].d[d];
+        float *x = malloc(nx * sizeof *x);
+        unsigned seed = 11;
+        for (size_t i = 0; x && i < nx; i++) {
+            seed = seed * 1103515245u + 12345u;
+            x[i] = (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
+        }
+        float *want = x ? run(cpu, input, &shapes[k], x, nx, output, &ny) : NULL;
+        float *got = x ? run(gpu, input, &shapes[k], x, nx, output, &ng) : NULL;
+        CHECK(want != NULL && got != NULL && ng == ny);
+        if (want && got && ng == ny) {
+            double err = rel_l2(got, want, ny);
+            fprintf(stderr, "%s per-point tactics at shape %d: rel-L2 %.3e\n", file, k, err);
+            CHECK(err <= 1e-4);
+        }
+        free(want);
+        free(got);
+        free(x);
+    }
+    ductile_engine_free(cpu);
+    ductile_engine_free(gpu);
+}
+
 int main(void)
 {
     ductile_builder *b = NULL;
@@ -191,6 +248,8 @@ int main(void)
         TEST_MAIN_END();
     }
     fclose(f);
+    check_points("superres.onnx", "input", (ductile_dims){4, {1, 1, 16, 16}}, (ductile_dims){4, {1, 1, 64, 64}},
+                 (ductile_dims){4, {2, 1, 128, 128}}, (ductile_dims){4, {1, 1, 37, 29}}, "output");
     check("mobilenet_v2.onnx", "input", (ductile_dims){4, {2, 3, 224, 224}}, "output", true, -1);
     check("superres.onnx", "input", (ductile_dims){4, {1, 1, 37, 29}}, "output", true, -1);
     check("mobilenet_v2.onnx", "input", (ductile_dims){4, {3, 3, 224, 224}}, "output", false, -1); /* its Gemm */
