@@ -63,8 +63,10 @@ int dt_point_nearest(const ductile_engine *e, int p, const dt_view *views)
             const dt_profile_input *pi = dt_profile_get(&e->profiles[p], t->name);
             total += pi ? dt_count(pi->rank, dt_point_dims(pi, order[k])) : dt_count(t->rank, t->dims);
         }
+        /* A tie (within rounding: volumes at the geometric mean of two points) keeps the
+         * earlier point of the order. */
         double d = fabs(at - dt_log_at_least_1(total));
-        if (d < best_d) {
+        if (d < best_d - 1e-9) {
             best_d = d;
             best = order[k];
         }
