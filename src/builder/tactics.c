@@ -8,10 +8,12 @@
  *
  * Opt is timed first; min and max take opt's choice where they have opt's shapes (not timed
  * twice), where their shape pass fails, where a run would take over DT_TACTIC_POINT_S by
- * opt's time scaled by the layer's elements (a CPU build at batch 128 would otherwise take
- * minutes), and where the buffers of the layer at that point cannot be had (out of memory).
- * The workspace limit needs no check here: the builder refused profiles whose activations
- * at min, opt or max exceed it (profile_check.c), and one layer's tensors are fewer.
+ * opt's time scaled by the layer's activations (a CPU build at batch 128 would otherwise take
+ * minutes), and where a device backend cannot allocate the layer's buffers at that point
+ * (its memory is the device's, shared with whatever else runs there). The workspace limit
+ * needs no check here: the builder refused profiles whose activations at min, opt or max
+ * exceed it (profile_check.c), and one layer's tensors are fewer. A host allocation that
+ * fails fails the build, as everywhere (test_alloc: no failure is swallowed).
  *
  * A device backend (host_memory false) is timed the way it runs: buffers from its alloc
  * (random data copied in), constants from the engine's device copies, the backend's
@@ -57,11 +59,13 @@ typedef struct dt_tactic_bufs {
     const dt_backend *be;
     void *p[16];
     int n;
+    bool device_full;   /* a device backend's alloc failed (host allocations fail the build) */
 } dt_tactic_bufs;
 
 static ductile_status dt_tactic_alloc(dt_tactic_bufs *b, size_t bytes, const char *node, void **out)
 {
     void *p = b->n < 16 ? b->be->alloc(bytes) : NULL;
+    b->device_full |= !p && b->n < 16 && !b->be->host_memory;
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) timing node '%s'", bytes, node);
     b->p[b->n++] = p;
     *out = p;
@@ -129,9 +133,11 @@ static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *
 
 /* Times the tactics the backend offers for one layer at the shapes of st; *best: the fastest
  * (0: nothing to choose), *best_s its seconds per run. state: the backend's per-context state
- * (NULL on the CPU). */
+ * (NULL on the CPU). *device_full: failed (out of memory) because a device backend's memory
+ * could not hold the layer's buffers at these shapes. */
 static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer *pl, const dt_shape_state *st,
-                                    dt_pool *pool, void *state, int profile, int point, int *best, double *best_s)
+                                    dt_pool *pool, void *state, int profile, int point, int *best, double *best_s,
+                                    bool *device_full)
 {
     const ductile_layer *L = pl->layer;
     const dt_backend *be = e->backend;
@@ -141,6 +147,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
     ductile_status s = DUCTILE_OK;
     *best = 0;
     *best_s = 0;
+    *device_full = false;
     /* A device backend's fallback layers run the host's kernel: nothing of the device's to time. */
     if (L->n_in > 8 || L->n_out > 4 || pl->fallback) return DUCTILE_OK;
     for (int k = 0; k < L->n_in; k++) {
@@ -192,6 +199,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
     if (be->sync) be->sync(NULL);
     for (int i = 0; i < bufs.n; i++) be->release(bufs.p[i]);
     *best_s = best_t;
+    *device_full = bufs.device_full;
     if (s) return dt_fail_prefix(s, "timing node '%s' (%s)", L->name, L->op_type);
     return DUCTILE_OK;
 }
@@ -290,9 +298,10 @@ static ductile_status dt_tactics_profile(const ductile_engine *e, int p, dt_pool
             else if (opt_s > 0 && opt_n > 0 && opt_s * (n / opt_n) > DT_TACTIC_POINT_S) continue;
             double t;
             int best;
-            s = dt_time_layer(e, pl, &st[pt], pool, state, p, pt, &best, &t);
-            if (s == DUCTILE_ERR_OUT_OF_MEMORY && pt != DUCTILE_PROFILE_OPT) {
-                s = DUCTILE_OK; /* this point's buffers do not fit: opt's choice */
+            bool full;
+            s = dt_time_layer(e, pl, &st[pt], pool, state, p, pt, &best, &t, &full);
+            if (s == DUCTILE_ERR_OUT_OF_MEMORY && full && pt != DUCTILE_PROFILE_OPT) {
+                s = DUCTILE_OK; /* the device cannot hold this point's buffers: opt's choice */
                 continue;
             }
             if (s) break;

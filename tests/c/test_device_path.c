@@ -38,10 +38,11 @@
 enum { MAX_BLOCKS = 4096 };
 static struct { char *p; size_t n; } blocks[MAX_BLOCKS];
 static int n_blocks, bad_pointers, copies, syncs;
+static size_t fake_alloc_limit; /* > 0: larger allocations fail (the device is full) */
 
 static void *fake_alloc(size_t bytes)
 {
-    if (n_blocks == MAX_BLOCKS) return NULL;
+    if (n_blocks == MAX_BLOCKS || (fake_alloc_limit && bytes > fake_alloc_limit)) return NULL;
     char *p = malloc(bytes ? bytes : 1);
     if (!p) return NULL;
     memset(p, 0xff, bytes); /* NaN floats: a read of memory nothing wrote shows */
@@ -1074,6 +1075,25 @@ static void check_tactics(void)
     CHECK_EQ_INT(tactic_point_runs[DUCTILE_PROFILE_MAX], 0);
     static const int64_t max_as_opt[3] = {1, 3, 3};
     CHECK_EQ_INT(check_stored(dev, max_as_opt), convs);
+    /* A device that cannot hold a conv's buffers at max (a 64-channel input or output: 120
+     * KiB there, 30 KiB at opt): max keeps opt's choice, and the build goes on; the last conv
+     * (32 channels in, 9 out) fits and is timed. */
+    fake_alloc_limit = 64 << 10;
+    memset(tactic_point_runs, 0, sizeof tactic_point_runs);
+    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    fake_alloc_limit = 0;
+    CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
+    int full = 0;
+    for (int i = 0; i < dev->net->n_layers; i++) {
+        const ductile_layer *L = dev->net->layers[i];
+        int64_t n = 0;
+        const int64_t *t = dt_attr_ints(L, "tactic", &n);
+        if (strcmp(L->op_type, "FusedConv") || !t || n != 3) continue;
+        bool fits = !strcmp(L->name, "/c4/Conv");
+        CHECK(t[0] == 1 && t[1] == 3 && t[2] == (fits ? 4 : 3));
+        full += !fits;
+    }
+    CHECK_EQ_INT(full, 3);
     fake_ids_stored = false;
     ductile_engine_free(dev);
     ductile_engine_free(cpu);

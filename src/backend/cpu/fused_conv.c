@@ -1,8 +1,8 @@
 /* The CPU kernel of FusedConv (src/ops/fused.h) and the CPU backend's weight packing.
  *
  * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile and
- * shape point (chosen by timing at build time; backend/tactic.h) or by heuristic, and hands bias, residual and activation
- * to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
+ * shape point (chosen by timing at build time; backend/tactic.h) or by heuristic, and hands
+ * bias, residual and activation to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
  * as its packed A. */
 #include "backend/cpu/conv.h"
 #include "core/alloc.h"
