@@ -17,6 +17,8 @@ typedef struct dt_exec {
     dt_pool *pool;      /* CPU worker threads; may be NULL: run single-threaded */
     void *stream;       /* a device backend's stream (cudaStream_t); NULL on the CPU */
     int profile;        /* the context's optimization profile: indexes a layer's `tactic` */
+    int point;          /* the profile's shape point (ductile_profile_selector) nearest the
+                           context's shapes: with profile, picks the stored tactic (tactic.h) */
     int tactic;         /* > 0: run this tactic instead of the layer's (builder timing runs) */
     void *state;        /* the backend's per-context state (dt_backend.state_create); NULL on
                            the CPU */
@@ -102,10 +104,11 @@ typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in
  *
  * Why prepare does not see the profiles' shapes: dims vary inside a profile, so whatever
  * depends on them is computed per set of shapes (scratch, and the geometry at run); what
- * depends on the profile (the tactic) goes into params per profile and is picked with
- * ex->profile. Why one scratch per context, sized by the largest layer: layers of a context
- * run one at a time, so one region serves all; placing each layer's scratch in the arena
- * with a one-layer lifetime would let it share memory with dead activations (later).
+ * depends on the profile (the tactic) goes into params per profile and shape point and is
+ * picked with ex->profile and ex->point. Why one scratch per context, sized by the largest
+ * layer: layers of a context run one at a time, so one region serves all; placing each
+ * layer's scratch in the arena with a one-layer lifetime would let it share memory with dead
+ * activations (later).
  *
  * params is immutable after prepare: contexts on several threads share it.
  *
@@ -158,8 +161,8 @@ typedef struct dt_backend {
     ductile_status (*prepack)(const ductile_layer *L, dt_prepacked *out);
     /* Optional. The tactics (ids > 0) that can run layer L on inputs of these dims, into
      * ids[0..cap); returns how many. Fewer than two: nothing to choose. The builder times
-     * each (dt_exec.tactic) at every profile's opt shapes and stores the fastest in the
-     * layer's `tactic` attribute, one id per profile. */
+     * each (dt_exec.tactic) at every profile's min, opt and max shapes and stores the fastest
+     * per profile and point in the layer's `tactic` attribute (backend/tactic.h). */
     int (*tactics)(const ductile_layer *L, const dt_view *in, int *ids, int cap);
     /* Optional (NULL: no bound). The most bytes its buffers can take in all (the CPU: the
      * machine's physical memory; a GPU: its global memory); 0 when unknown. The builder's
@@ -212,11 +215,11 @@ typedef struct dt_backend {
     ductile_status (*graph_launch)(void *graph, void *stream);
     void (*graph_free)(void *graph);
     /* Optional (NULL: one path per kernel). For profiles: the path the compiled kernel of
-     * layer L (its params) takes at these shapes, profile and thread count ("winograd",
-     * "tall.packed_b"), a static string, or NULL where it has one. Called only while a
-     * context profiles. */
+     * layer L (its params) takes at these shapes, profile, shape point (dt_exec.point) and
+     * thread count ("winograd", "tall.packed_b"), a static string, or NULL where it has one.
+     * Called only while a context profiles. */
     const char *(*kernel_path)(const ductile_layer *L, const void *params, const dt_view *in,
-                               const dt_view *out, int profile, int threads);
+                               const dt_view *out, int profile, int point, int threads);
 } dt_backend;
 
 /* ---- the registry: the only way to reach a backend (backends.c) ---- */

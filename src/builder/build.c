@@ -13,8 +13,8 @@
  *    move every overridden dim away from the model's size (profile_check.c, dim_ties.c), and plan the activation memory there: a
  *    profile that needs more than the workspace limit (default: the backend's memory) is
  *    refused here rather than at its first run,
- * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
- *    choice, write and load the engine again with the choices. */
+ * 6. time the backend's tactics at each profile's min, opt and max shapes and, when some
+ *    layer has a choice, write and load the engine again with the choices. */
 #include "backend/backend.h"
 #include "builder/config.h"
 #include "core/alloc.h"

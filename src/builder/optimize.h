@@ -27,10 +27,11 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
  * without prepack. Run dt_pass_extract afterwards to drop the unpacked weights. */
 ductile_status dt_pass_prepack(ductile_network *net, const dt_backend *backend);
 
-/* Times the backend's tactics for every layer that has a choice at each profile's opt shapes
- * on engine e (built from net, layer for layer) and adds the fastest to net's layers as
- * attribute `tactic` (one id per profile, 0 = the kernel's heuristic). *changed: some layer
- * got one, so the engine must be written again. */
+/* Times the backend's tactics for every layer that has a choice at each profile's min, opt
+ * and max shapes on engine e (built from net, layer for layer) and adds the fastest per point
+ * to net's layers as attributes `tactic` (profiles x 3 ids, 0 = the kernel's heuristic) and
+ * `tactic_points` (3): backend/tactic.h. *changed: some layer got one, so the engine must be
+ * written again. */
 struct ductile_engine;
 /* progress (may be NULL) is called after each layer examined, per profile. */
 ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads,

@@ -1,8 +1,19 @@
 /* Tactic selection: for each layer where the backend offers more than one tactic, run each on
- * random data at every profile's opt shapes (inputs and dims from the shape pass of the built
- * engine; the layer's real weights), and keep the fastest: median of a few runs after a
- * warm-up. Only layers with a choice are timed, so a build costs a few runs of the layers
- * that matter, not of the network.
+ * random data at every profile's min, opt and max shapes (inputs and dims from the shape pass
+ * of the built engine at each point; the layer's real weights), and keep the fastest per
+ * point: median of a few runs after a warm-up. Only layers with a choice are timed, so a
+ * build costs a few runs of the layers that matter, not of the network. The choices go into
+ * the layer's `tactic` (backend/tactic.h: profiles x DT_TACTIC_POINTS ids, min/opt/max), and
+ * a context runs those of the point nearest its shapes (runtime/points.h).
+ *
+ * Opt is timed first; min and max take opt's choice where they have opt's shapes (not timed
+ * twice), where their shape pass fails, where a run would take over DT_TACTIC_POINT_S by
+ * opt's time scaled by the layer's activations (a CPU build at batch 128 would otherwise take
+ * minutes), and where a device backend cannot allocate the layer's buffers at that point
+ * (its memory is the device's, shared with whatever else runs there). The workspace limit
+ * needs no check here: the builder refused profiles whose activations at min, opt or max
+ * exceed it (profile_check.c), and one layer's tensors are fewer. A host allocation that
+ * fails fails the build, as everywhere (test_alloc: no failure is swallowed).
  *
  * A device backend (host_memory false) is timed the way it runs: buffers from its alloc
  * (random data copied in), constants from the engine's device copies, the backend's
@@ -12,9 +23,12 @@
  * is skipped. */
 #include "builder/optimize.h"
 #include "core/alloc.h"
+#include "core/checked.h"
 #include "core/status.h"
 #include "core/threadpool.h"
+#include "backend/tactic.h"
 #include "runtime/engine_impl.h"
+#include "runtime/points.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +38,8 @@
  * between syncs (one launch alone is mostly launch latency). */
 enum { DT_TACTIC_REPS = 3, DT_TACTIC_DEVICE_REPS = 5, DT_TACTIC_BATCH = 10, DT_TACTIC_MAX = 16 };
 #define DT_TACTIC_BATCH_S 200e-6
+/* A point (min, max) whose layer run is estimated to take longer is not timed: opt's choice. */
+#define DT_TACTIC_POINT_S 20e-3
 
 static double dt_now(void)
 {
@@ -43,11 +59,13 @@ typedef struct dt_tactic_bufs {
     const dt_backend *be;
     void *p[16];
     int n;
+    bool device_full;   /* a device backend's alloc failed (host allocations fail the build) */
 } dt_tactic_bufs;
 
 static ductile_status dt_tactic_alloc(dt_tactic_bufs *b, size_t bytes, const char *node, void **out)
 {
     void *p = b->n < 16 ? b->be->alloc(bytes) : NULL;
+    b->device_full |= !p && b->n < 16 && !b->be->host_memory;
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) timing node '%s'", bytes, node);
     b->p[b->n++] = p;
     *out = p;
@@ -114,9 +132,12 @@ static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *
 }
 
 /* Times the tactics the backend offers for one layer at the shapes of st; *best: the fastest
- * (0: nothing to choose). state: the backend's per-context state (NULL on the CPU). */
+ * (0: nothing to choose), *best_s its seconds per run. state: the backend's per-context state
+ * (NULL on the CPU). *device_full: failed (out of memory) because a device backend's memory
+ * could not hold the layer's buffers at these shapes. */
 static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer *pl, const dt_shape_state *st,
-                                    dt_pool *pool, void *state, int profile, int *best)
+                                    dt_pool *pool, void *state, int profile, int point, int *best, double *best_s,
+                                    bool *device_full)
 {
     const ductile_layer *L = pl->layer;
     const dt_backend *be = e->backend;
@@ -125,6 +146,8 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
     int ids[DT_TACTIC_MAX];
     ductile_status s = DUCTILE_OK;
     *best = 0;
+    *best_s = 0;
+    *device_full = false;
     /* A device backend's fallback layers run the host's kernel: nothing of the device's to time. */
     if (L->n_in > 8 || L->n_out > 4 || pl->fallback) return DUCTILE_OK;
     for (int k = 0; k < L->n_in; k++) {
@@ -160,7 +183,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
     if (!s && scratch_bytes) s = dt_tactic_alloc(&bufs, scratch_bytes, L->name, &scratch);
     double best_t = 0;
     for (int t = 0; t < n && !s; t++) {
-        dt_exec ex = {.pool = pool, .profile = profile, .tactic = ids[t], .state = state, .host_in = hin,
+        dt_exec ex = {.pool = pool, .profile = profile, .point = point, .tactic = ids[t], .state = state, .host_in = hin,
                       .scratch = scratch, .scratch_bytes = scratch_bytes};
         double time;
         s = dt_time_tactic(be, pl, in, out, &ex, *best ? best_t : 0, &time);
@@ -175,32 +198,44 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
     }
     if (be->sync) be->sync(NULL);
     for (int i = 0; i < bufs.n; i++) be->release(bufs.p[i]);
+    *best_s = best_t;
+    *device_full = bufs.device_full;
     if (s) return dt_fail_prefix(s, "timing node '%s' (%s)", L->name, L->op_type);
     return DUCTILE_OK;
 }
 
-/* The shape pass at profile p's opt shapes (fixed inputs at their declared dims). */
-static ductile_status dt_opt_point(const ductile_engine *e, int p, dt_shape_state *st)
+/* The shape pass at profile p's shapes at `point` (fixed inputs at their declared dims). */
+static ductile_status dt_point_pass(const ductile_engine *e, int p, int point, dt_shape_state *st)
 {
-    const ductile_network *net = e->net;
-    for (int i = 0; i < net->n_inputs; i++) {
-        const ductile_tensor *t = net->inputs[i];
-        dt_view *v = &st->views[t->index];
-        const dt_profile_input *pi = dt_profile_get(&e->profiles[p], t->name);
-        v->rank = pi ? pi->rank : t->rank;
-        memcpy(v->dims, pi ? pi->opt : t->dims, sizeof(int64_t) * (size_t)v->rank);
-    }
-    dt_exec ex = {.profile = p};
+    dt_point_views(e, p, point, st->views);
+    dt_exec ex = {.profile = p, .point = point};
     DT_TRY(dt_check_shared_symbols(e, st->views));
     return dt_shape_pass(e, st, &ex);
 }
 
-/* Sets the layer's `tactic`: replaces the one a network built before may carry (the
+/* Elements of the layer's activations (inputs and outputs but its constants, whose size no
+ * shape changes) at the shapes of st: what the work of a run scales with. */
+static double dt_layer_elements(const ductile_engine *e, const dt_plan_layer *pl, const dt_shape_state *st)
+{
+    const ductile_layer *L = pl->layer;
+    double n = 0;
+    for (int k = 0; k < L->n_in + L->n_out; k++) {
+        const ductile_tensor *t = k < L->n_in ? L->in[k] : L->out[k - L->n_in];
+        if (!t || e->plan.kind[t->index] == DT_TENSOR_CONSTANT) continue;
+        const dt_view *v = &st->views[t->index];
+        double c = 1;
+        for (int d = 0; d < v->rank; d++) c *= (double)v->dims[d];
+        n += c;
+    }
+    return n;
+}
+
+/* Sets attribute a on L: replaces one of that name a network built before may carry (the
  * first of a name is the one read), else adds it. */
-static ductile_status dt_set_tactic_attr(ductile_network *net, ductile_layer *L, const dt_attr *a)
+static ductile_status dt_set_attr(ductile_network *net, ductile_layer *L, const dt_attr *a)
 {
     for (int i = 0; i < L->n_attr; i++) {
-        if (strcmp(L->attrs[i].name, "tactic")) continue;
+        if (strcmp(L->attrs[i].name, a->name)) continue;
         dt_attr *copy = dt_arena_alloc(&net->arena, sizeof *copy * (size_t)L->n_attr);
         if (!copy) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory choosing tactics");
         memcpy(copy, L->attrs, sizeof *copy * (size_t)L->n_attr);
@@ -211,6 +246,75 @@ static ductile_status dt_set_tactic_attr(ductile_network *net, ductile_layer *L,
     return dt_layer_add_attrs(net, L, a, 1);
 }
 
+/* The points in the order they are timed: opt first, whose choice the others may take. */
+static const int dt_points[DT_TACTIC_POINTS] = {DUCTILE_PROFILE_OPT, DUCTILE_PROFILE_MIN, DUCTILE_PROFILE_MAX};
+
+/* One profile: the shape pass at each distinct point, then every layer timed at each.
+ * choice[l * DT_TACTIC_POINTS + point]: the layer's id per point. */
+static ductile_status dt_tactics_profile(const ductile_engine *e, int p, dt_pool *pool, void *state,
+                                         ductile_progress_fn progress, void *user, int *choice)
+{
+    const dt_plan *plan = &e->plan;
+    dt_shape_state st[DT_TACTIC_POINTS];
+    bool live[DT_TACTIC_POINTS] = {false}, ok[DT_TACTIC_POINTS] = {false};
+    int same[DT_TACTIC_POINTS]; /* the point whose shapes (and so choices) this one shares */
+    ductile_status s = DUCTILE_OK;
+    for (int k = 0; k < DT_TACTIC_POINTS && !s; k++) {
+        int pt = dt_points[k];
+        same[pt] = pt;
+        for (int j = 0; j < k; j++)
+            if (dt_points_same(e, p, dt_points[j], pt)) {
+                same[pt] = dt_points[j];
+                break;
+            }
+        if (same[pt] != pt) continue;
+        s = dt_shape_state_init(&st[pt], e);
+        if (s) break;
+        live[pt] = true;
+        /* A point whose shapes cannot be evaluated keeps opt's choice (opt: the heuristic,
+         * 0); running out of memory there is a failure of the build, not a property of the
+         * profile. */
+        ductile_status ps = dt_point_pass(e, p, pt, &st[pt]);
+        if (ps == DUCTILE_ERR_OUT_OF_MEMORY) s = dt_fail_prefix(ps, "choosing tactics for profile %d", p);
+        ok[pt] = ps == DUCTILE_OK;
+    }
+    int total = 0, done = 0;
+    for (int l = 0; l < plan->n_layers; l++) total += !plan->layers[l].value;
+    for (int l = 0; l < plan->n_layers && !s; l++) {
+        const dt_plan_layer *pl = &plan->layers[l];
+        if (pl->value) continue;
+        int *c = &choice[l * DT_TACTIC_POINTS];
+        double opt_s = 0, opt_n = 0;
+        for (int k = 0; k < DT_TACTIC_POINTS && !s; k++) {
+            int pt = dt_points[k];
+            c[pt] = c[DUCTILE_PROFILE_OPT];
+            if (same[pt] != pt) {
+                c[pt] = c[same[pt]];
+                continue;
+            }
+            if (!ok[pt]) continue;
+            double n = dt_layer_elements(e, pl, &st[pt]);
+            if (pt == DUCTILE_PROFILE_OPT) opt_n = n;
+            else if (opt_s > 0 && opt_n > 0 && opt_s * (n / opt_n) > DT_TACTIC_POINT_S) continue;
+            double t;
+            int best;
+            bool full;
+            s = dt_time_layer(e, pl, &st[pt], pool, state, p, pt, &best, &t, &full);
+            if (s == DUCTILE_ERR_OUT_OF_MEMORY && full && pt != DUCTILE_PROFILE_OPT) {
+                s = DUCTILE_OK; /* the device cannot hold this point's buffers: opt's choice */
+                continue;
+            }
+            if (s) break;
+            c[pt] = best;
+            if (pt == DUCTILE_PROFILE_OPT) opt_s = t;
+        }
+        if (!s && progress) progress(user, p, e->n_profiles, ++done, total);
+    }
+    for (int pt = 0; pt < DT_TACTIC_POINTS; pt++)
+        if (live[pt]) dt_shape_state_free(&st[pt], e);
+    return s;
+}
+
 ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, int threads,
                                ductile_progress_fn progress, void *user, bool *changed)
 {
@@ -219,47 +323,36 @@ ductile_status dt_pass_tactics(const ductile_engine *e, ductile_network *net, in
     const dt_plan *plan = &e->plan;
     if (plan->n_layers != net->n_layers)
         return dt_fail(DUCTILE_ERR_INTERNAL, "tactics: the engine has %d layers, the network %d", plan->n_layers, net->n_layers);
-    int *choice = dt_calloc((size_t)plan->n_layers * (size_t)e->n_profiles + 1, sizeof *choice);
+    /* choice[(p * n_layers + l) * DT_TACTIC_POINTS + point] */
+    size_t per = (size_t)plan->n_layers * DT_TACTIC_POINTS, count = 0;
+    int *choice = dt_mul_size(per, (size_t)e->n_profiles, &count) ? dt_calloc(count + 1, sizeof *choice) : NULL;
     dt_pool *pool = NULL;
     void *state = NULL;
     ductile_status s = choice ? dt_pool_create(threads, &pool)
                               : dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory choosing tactics");
     if (!s && e->backend->state_create) s = e->backend->state_create(&state);
-    for (int p = 0; p < e->n_profiles && !s; p++) {
-        dt_shape_state st;
-        s = dt_shape_state_init(&st, e);
-        if (s) break;
-        /* A profile whose opt point cannot be evaluated keeps the heuristic (0); running
-         * out of memory there is a failure of the build, not a property of the profile. */
-        ductile_status opt = dt_opt_point(e, p, &st);
-        if (opt == DUCTILE_ERR_OUT_OF_MEMORY) s = dt_fail_prefix(opt, "choosing tactics for profile %d", p);
-        if (opt == DUCTILE_OK) {
-            int total = 0, done = 0;
-            for (int l = 0; l < plan->n_layers; l++) total += !plan->layers[l].value;
-            for (int l = 0; l < plan->n_layers && !s; l++) {
-                const dt_plan_layer *pl = &plan->layers[l];
-                if (pl->value) continue;
-                s = dt_time_layer(e, pl, &st, pool, state, p, &choice[l * e->n_profiles + p]);
-                *changed |= choice[l * e->n_profiles + p] != 0;
-                if (!s && progress) progress(user, p, e->n_profiles, ++done, total);
-            }
-        }
-        dt_shape_state_free(&st, e);
-    }
+    for (int p = 0; p < e->n_profiles && !s; p++)
+        s = dt_tactics_profile(e, p, pool, state, progress, user, choice + (size_t)p * per);
+    for (size_t i = 0; i < count && !s; i++) *changed |= choice[i] != 0;
+    int np = e->n_profiles;
     for (int l = 0; l < plan->n_layers && !s && *changed; l++) {
-        int64_t *ids = dt_arena_alloc(&net->arena, sizeof *ids * (size_t)e->n_profiles);
+        int64_t *ids = dt_arena_alloc(&net->arena, sizeof *ids * (size_t)np * DT_TACTIC_POINTS);
         bool any = false;
         if (!ids) {
             s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory choosing tactics");
             break;
         }
-        for (int p = 0; p < e->n_profiles; p++) any |= (ids[p] = choice[l * e->n_profiles + p]) != 0;
+        for (int p = 0; p < np; p++)
+            for (int pt = 0; pt < DT_TACTIC_POINTS; pt++)
+                any |= (ids[p * DT_TACTIC_POINTS + pt] = choice[(size_t)p * per + (size_t)l * DT_TACTIC_POINTS + pt]) != 0;
         if (!any) continue;
         if (strcmp(net->layers[l]->name, plan->layers[l].layer->name))
             s = dt_fail(DUCTILE_ERR_INTERNAL, "tactics: layer %d is '%s' in the engine, '%s' in the network", l,
                         plan->layers[l].layer->name, net->layers[l]->name);
-        dt_attr a = {.name = "tactic", .type = DT_ATTR_INTS, .n = e->n_profiles, .ints = ids};
-        if (!s) s = dt_set_tactic_attr(net, net->layers[l], &a);
+        dt_attr a = {.name = "tactic", .type = DT_ATTR_INTS, .n = (int64_t)np * DT_TACTIC_POINTS, .ints = ids};
+        dt_attr b = {.name = "tactic_points", .type = DT_ATTR_INT, .i = DT_TACTIC_POINTS};
+        if (!s) s = dt_set_attr(net, net->layers[l], &a);
+        if (!s) s = dt_set_attr(net, net->layers[l], &b);
     }
     if (state) e->backend->state_free(state);
     dt_pool_free(pool);

@@ -9,7 +9,8 @@
  *            packed   INT   0: W is [M, C/group, KH, KW]; else the layout id of a backend's
  *                           pre-packed W (a flat tensor) and w_shape holds W's dims
  *            w_shape  INTS  W's dims when packed
- *            tactic   INTS  optional: the backend's algorithm per optimization profile
+ *            tactic   INTS  optional: the backend's algorithm per optimization profile and
+ *                           shape point, tactic_points INT per profile (backend/tactic.h)
  *
  * FusedMatMul: MatMul(A, constant 2-D B) -> Add(constant bias [N]) [-> Add(residual)]
  *   [-> Gelu] as one layer (src/builder/fuse.c), for backends with a kernel for it: the bias,

@@ -13,6 +13,7 @@
 #include "runtime/ctrl.h"
 #include "runtime/graphs.h"
 #include "runtime/memplan.h"
+#include "runtime/points.h"
 #include "runtime/seqval.h"
 #include "ops/sequence.h"
 #include "core/status.h"
@@ -25,6 +26,8 @@
 struct ductile_context {
     const ductile_engine *e;
     int profile;
+    int point;              /* the profile's shape point nearest the planned shapes
+                               (runtime/points.h): picks the kernels' stored tactics */
     int threads;
     dt_pool *pool;
     dt_shape_state st;
@@ -483,11 +486,12 @@ static ductile_status dt_prepare(ductile_context *c)
         c->snap_size[t] = bytes;
     }
     c->ran = false;
+    c->point = dt_point_nearest(e, c->profile, c->st.views);
     if (e->plan.eager) { /* shapes are inferred layer by layer in execute */
         c->ready = true;
         return DUCTILE_OK;
     }
-    dt_exec ex = {.pool = c->pool, .profile = c->profile};
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point};
     DT_TRY(dt_shape_pass(e, &c->st, &ex));
     if (!e->backend->host_memory) DT_TRY(dt_upload_values(c));
     size_t arena = 0;
@@ -503,7 +507,7 @@ static ductile_status dt_prepare(ductile_context *c)
     DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), false, &scratch));
     /* What the kernels make per set of shapes with the backend's state (library descriptors,
      * their workspace: backend.h, plan_shapes), made here so that execute finds it. */
-    dt_exec pex = {.pool = c->pool, .profile = c->profile, .state = c->bstate};
+    dt_exec pex = {.pool = c->pool, .profile = c->profile, .point = c->point, .state = c->bstate};
     DT_TRY(dt_plan_shapes(&e->plan, c->st.views, &pex, &planned));
     DT_TRY(dt_scratch_reserve(c, scratch > planned ? scratch : planned));
     if (!e->backend->host_memory) {
@@ -715,7 +719,7 @@ static ductile_status dt_eager_ctrl(ductile_context *c, const dt_plan_layer *pl,
     for (int k = 0; k < L->n_out; k++)
         DT_TRY(dt_check_dtype(L, L->out[k], L->out[k]->dtype, out[k].dtype, DUCTILE_ERR_FORMAT));
     if (c->prof)
-        dt_profile_report(c->e, pl, (int)(pl - c->e->plan.layers), in, out, c->profile, dt_pool_threads(c->pool),
+        dt_profile_report(c->e, pl, (int)(pl - c->e->plan.layers), in, out, c->profile, c->point, dt_pool_threads(c->pool),
                           dt_now_ms() - t0, c->prof, c->prof_user);
     return DUCTILE_OK;
 }
@@ -726,7 +730,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
 {
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .strings = &c->strings, .max_iterations = c->max_iterations,
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point, .strings = &c->strings, .max_iterations = c->max_iterations,
                   .subruns = c->subruns};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     /* Sequences computed by an earlier execute are not this one's values: a run that fails
@@ -750,7 +754,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
             ductile_status s = dt_seq_run(L, pl->params, in, c->vals, dt_seq_out, c);
             if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
             for (int k = 0; k < L->n_out; k++) out[k] = c->st.views[L->out[k]->index];
-            if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+            if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, c->point, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
             continue;
         }
         if (pl->ctrl) {
@@ -780,7 +784,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
         double t0 = c->prof ? dt_now_ms() : 0;
         if (!s) s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
-        if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+        if (c->prof) dt_profile_report(e, pl, i, in, out, c->profile, c->point, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
     }
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     c->ran = true;
@@ -855,7 +859,7 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
         out[k].data = c->hbuf[t];
     }
     DT_TRY(be->sync(stream));
-    dt_exec hx = {.pool = c->pool, .profile = c->profile, .scratch = c->hscratch, .scratch_bytes = c->hscratch_cap,
+    dt_exec hx = {.pool = c->pool, .profile = c->profile, .point = c->point, .scratch = c->hscratch, .scratch_bytes = c->hscratch_cap,
                   .strings = &c->strings, .subruns = c->subruns};
     DT_TRY(dt_plan_layer_run(pl, in, out, &hx));
     for (int k = 0; k < L->n_out; k++) {
@@ -875,7 +879,7 @@ static ductile_status dt_run_device_layers(ductile_context *c, void *stream, con
     const dt_plan *p = &e->plan;
     ductile_status s = DUCTILE_OK;
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], hin[DT_MAX_LAYER_IO];
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .stream = stream, .state = c->bstate, .host_in = hin,
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point, .stream = stream, .state = c->bstate, .host_in = hin,
                   .scratch = c->scratch, .scratch_bytes = c->scratch_cap};
     /* Profiling: the stream is drained before each layer starts and after it ends, so the
      * time is the layer's own (ductile.h). */
@@ -903,7 +907,7 @@ static ductile_status dt_run_device_layers(ductile_context *c, void *stream, con
             if (!pl->alias) s = dt_plan_layer_run(pl, in, out, &ex);
         }
         if (!s && c->prof && !(s = be->sync(stream)))
-            dt_profile_report(e, pl, ran++, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+            dt_profile_report(e, pl, ran++, in, out, c->profile, c->point, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
         if (s) s = dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
     }
     return s;
@@ -1045,7 +1049,7 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     if (!c->e->backend->host_memory) return dt_execute_device(c, stream, wait);
     if (p->eager) return dt_execute_eager(c);
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
-    dt_exec ex = {.pool = c->pool, .profile = c->profile, .scratch = c->scratch, .scratch_bytes = c->scratch_cap,
+    dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point, .scratch = c->scratch, .scratch_bytes = c->scratch_cap,
                   .strings = &c->strings, .subruns = c->subruns};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0, ran = 0; i < p->n_layers; i++) {
@@ -1064,7 +1068,7 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
         /* A view's output is its input's bytes (dt_plan.alias_of): nothing to copy. */
         ductile_status s = pl->alias ? DUCTILE_OK : dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
-        if (c->prof) dt_profile_report(c->e, pl, ran++, in, out, c->profile, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+        if (c->prof) dt_profile_report(c->e, pl, ran++, in, out, c->profile, c->point, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
     }
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;
 }

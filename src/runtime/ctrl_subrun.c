@@ -166,7 +166,7 @@ ductile_status dt_subrun_exec(dt_subrun *r, const dt_exec *outer)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input '%s' (%s) has no value", T->name, dt_value_kind_name(T->kind));
         r->vals[T->index] = r->seq_in[i];
     }
-    dt_exec ex = {.pool = outer->pool, .profile = outer->profile, .max_iterations = outer->max_iterations};
+    dt_exec ex = {.pool = outer->pool, .profile = outer->profile, .point = outer->point, .max_iterations = outer->max_iterations};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];

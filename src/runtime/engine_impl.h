@@ -188,10 +188,10 @@ ductile_status dt_check_dtype(const ductile_layer *L, const ductile_tensor *T, i
 /* A monotonic clock in milliseconds. */
 double dt_now_ms(void);
 /* Reports layer pl (index `index` among the layers execute runs) to fn: its name, op type,
- * the kernel and path that ran at these shapes, profile and thread count ("cpu.FusedConv.winograd"), ms,
- * and its FLOPs (ops/flops.h). */
+ * the kernel and path that ran at these shapes, profile, shape point and thread count
+ * ("cpu.FusedConv.winograd"), ms, and its FLOPs (ops/flops.h). */
 void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int index, const dt_view *in,
-                       const dt_view *out, int profile, int threads, double ms, ductile_profiler_fn fn,
+                       const dt_view *out, int profile, int point, int threads, double ms, ductile_profiler_fn fn,
                        void *user);
 
 /* Bytes of a view's data (dims known); false on overflow. */

@@ -1,6 +1,8 @@
 /* ductile_engine_layer_info: the engine's layers as JSON, in the spirit of trtexec's
- * --dumpLayerInfo. */
+ * --dumpLayerInfo: per layer its inputs, outputs, stage, kernel, placement, TF32 mark and the
+ * tactic ids per profile and shape point ("Tactics": [{"min": 25, "opt": 3, "max": 3}]). */
 #include "runtime/engine_impl.h"
+#include "backend/tactic.h"
 #include "core/alloc.h"
 
 #include <stdarg.h>
@@ -44,6 +46,23 @@ static void dt_sb_str(dt_sbuf *b, const char *s)
     dt_sb_printf(b, "\"");
 }
 
+/* The layer's stored tactics, one object per profile with the id a run takes at each shape
+ * point (backend/tactic.h; 0: the kernel's heuristic); nothing for a layer without. */
+static void dt_sb_tactics(dt_sbuf *b, const ductile_engine *e, const ductile_layer *L)
+{
+    const int64_t *ids;
+    int64_t n;
+    int points;
+    if (dt_tactic_attr(L, &ids, &n, &points) || !n) return;
+    dt_sb_printf(b, ", \"Tactics\": [");
+    for (int p = 0; p < e->n_profiles; p++)
+        dt_sb_printf(b, "%s{ \"min\": %lld, \"opt\": %lld, \"max\": %lld }", p ? ", " : "",
+                     (long long)dt_tactic_at(ids, n, points, p, DUCTILE_PROFILE_MIN),
+                     (long long)dt_tactic_at(ids, n, points, p, DUCTILE_PROFILE_OPT),
+                     (long long)dt_tactic_at(ids, n, points, p, DUCTILE_PROFILE_MAX));
+    dt_sb_printf(b, "]");
+}
+
 static const char *const dt_kind_name[] = {"constant", "input", "shape", "activation", "output"};
 
 const char *ductile_engine_layer_info(const ductile_engine *e)
@@ -85,9 +104,11 @@ char *dt_layer_info_make(const ductile_engine *e)
          * kernel there run on the host between copies ("cpu fallback"); layers that move
          * sequences and optionals are the runtime's own (runtime/seqval.c). */
         const char *be = pl->seq ? "runtime" : pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
-        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s }", pl->value ? "shape" : "execute", be,
+        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s", pl->value ? "shape" : "execute", be,
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
                      dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "");
+        dt_sb_tactics(&b, e, L);
+        dt_sb_printf(&b, " }");
     }
     dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");
     for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {

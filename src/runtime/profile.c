@@ -15,7 +15,7 @@ double dt_now_ms(void)
 }
 
 void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int index, const dt_view *in,
-                       const dt_view *out, int profile, int threads, double ms, ductile_profiler_fn fn,
+                       const dt_view *out, int profile, int point, int threads, double ms, ductile_profiler_fn fn,
                        void *user)
 {
     const ductile_layer *L = pl->layer;
@@ -26,7 +26,7 @@ void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int ind
      * asked with NULL params (the CUDA backend names its convs' tactic from their params). */
     const char *path = pl->alias         ? "alias"
                        : pl->seq         ? NULL
-                       : b->kernel_path ? b->kernel_path(L, pl->kernel ? pl->params : NULL, in, out, profile, threads)
+                       : b->kernel_path ? b->kernel_path(L, pl->kernel ? pl->params : NULL, in, out, profile, point, threads)
                                         : NULL;
     char tactic[160];
     if (path) snprintf(tactic, sizeof tactic, "%s.%s.%s", be, L->op_type, path);

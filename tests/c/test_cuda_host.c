@@ -115,8 +115,8 @@ static const char *conv_path(int dtype, int64_t c, int64_t m, int64_t group, int
     void *params = NULL;
     CHECK_EQ_INT(dt_cuda_conv_kernel.prepare(&L, &params), DUCTILE_OK);
     tactic[0] = DT_CUDA_CONV_CUDNN + 7; /* after prepare: not what the run reads */
-    const char *path = dt_cuda_kernel_path(&L, params, in, out, 0, 1);
-    CHECK(dt_cuda_kernel_path(&L, NULL, in, out, 0, 1) == NULL);
+    const char *path = dt_cuda_kernel_path(&L, params, in, out, 0, DUCTILE_PROFILE_OPT, 1);
+    CHECK(dt_cuda_kernel_path(&L, NULL, in, out, 0, DUCTILE_PROFILE_OPT, 1) == NULL);
     dt_free(params);
     return path;
 }
@@ -141,7 +141,7 @@ static void check_kernel_paths(void)
     CHECK_EQ_STR(conv_path(DUCTILE_BFLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_TC_IGEMM), tc ? "own_tc_igemm_bf16" : "cudnn_heuristic");
     ductile_layer relu = {.name = "r", .op_type = "Relu", .n_in = 1};
     dt_view v[1] = {{.dtype = DUCTILE_FLOAT32, .rank = 1, .dims = {4}}};
-    CHECK(dt_cuda_kernel_path(&relu, NULL, v, v, 0, 1) == NULL);
+    CHECK(dt_cuda_kernel_path(&relu, NULL, v, v, 0, DUCTILE_PROFILE_OPT, 1) == NULL);
 }
 
 static void check_tactics(void)
@@ -384,11 +384,14 @@ static void check_prepare_matmul(void)
     dt_cu_matmul_params *g = prepare(&gemm);
     if (g) {
         CHECK(g->L == &gemm && g->ta && !g->tb && g->alpha == 0.5f && g->beta == 2.f && g->has_c && g->tf32);
-        CHECK(g->n_tactic == 2 && g->tactic[0] == 3 && g->tactic[1] == 0);
-        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 0}), 3);
-        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 1}), 0);
-        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 2}), 0);
-        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, &(dt_exec){.profile = 0, .tactic = 4}), 4);
+        CHECK(g->n_tactic == 2 && g->tactic[0] == 3 && g->tactic[1] == 0 && g->tactic_points == 1);
+        /* One id per profile (engines before per-point tactics): the same at every point. */
+        for (int pt = DUCTILE_PROFILE_MIN; pt <= DUCTILE_PROFILE_MAX; pt++)
+            CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, 1, &(dt_exec){.profile = 0, .point = pt}), 3);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, g->tactic_points, &(dt_exec){.profile = 0}), 3);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, g->tactic_points, &(dt_exec){.profile = 1}), 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, g->tactic_points, &(dt_exec){.profile = 2}), 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(g->tactic, g->n_tactic, g->tactic_points, &(dt_exec){.profile = 0, .tactic = 4}), 4);
         /* A [5,4] transposed, B [5,6]: M 4, N 6, K 5. */
         dt_view v[3] = {{.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {5, 4}},
                         {.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {5, 6}},
@@ -412,7 +415,7 @@ static void check_prepare_matmul(void)
     dt_cu_matmul_params *m = prepare(&mm);
     if (m) {
         CHECK(m->L == &mm && !m->ta && !m->tb && m->alpha == 1.f && !m->has_c && !m->tf32 && m->n_tactic == 0);
-        CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, &(dt_exec){.profile = 0}), 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, m->tactic_points, &(dt_exec){.profile = 0}), 0);
         dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 3, .dims = {2, 4, 5}},
                         {.dtype = DUCTILE_FLOAT32, .rank = 2, .dims = {5, 6}}};
         dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 3, .dims = {2, 4, 6}};
@@ -628,6 +631,62 @@ static void check_prepare_conv(void)
     conv_free(p);
 }
 
+/* Tactics per profile and shape point (backend/tactic.h): a MatMul with two profiles of three
+ * points each runs the id of its (profile, point); a profile past the stored ones or a point
+ * out of range: the profile's opt one, or none; the builder's tactic first. Counts that do
+ * not match tactic_points are refused by every kernel that reads them. */
+static void check_tactic_points(void)
+{
+    ductile_tensor t = {.name = "t", .dtype = DUCTILE_FLOAT32};
+    ductile_tensor *ab[2] = {&t, &t};
+    int64_t ids[6] = {1, 2, 3, 4, 0, 2};
+    dt_attr ma[] = {a_ints("tactic", ids, 6), a_int("tactic_points", 3)};
+    ductile_layer mm = layer("MatMul", 13, ma, 2, ab, 2);
+    dt_cu_matmul_params *m = prepare(&mm);
+    if (m) {
+        CHECK(m->n_tactic == 6 && m->tactic_points == 3);
+        static const int want[2][3] = {{1, 2, 3}, {4, 0, 2}};
+        for (int p = 0; p < 2; p++)
+            for (int pt = 0; pt < 3; pt++)
+                CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, m->tactic_points, &(dt_exec){.profile = p, .point = pt}),
+                             want[p][pt]);
+        CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, 3, &(dt_exec){.profile = 2, .point = 0}), 0);
+        CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, 3, &(dt_exec){.profile = 0, .point = 7}), 2);
+        CHECK_EQ_INT(dt_cuda_params_tactic(m->tactic, m->n_tactic, 3, &(dt_exec){.profile = 1, .point = 0, .tactic = 3}), 3);
+    }
+    dt_free(m);
+    /* A conv stores them the same way: per point, what it runs (x [1,16,14,14], w [64,16,1,1]:
+     * pointwise applies; a 3x3 tactic stored for max does too). */
+    ductile_tensor *xw[2] = {&t, &t};
+    int64_t cids[3] = {DT_CUDA_CONV_POINTWISE32, DT_CUDA_CONV_CUDNN + 1, DT_CUDA_CONV_IGEMM64};
+    dt_attr ca[] = {a_ints("tactic", cids, 3), a_int("tactic_points", 3)};
+    dt_cu_conv_params *p = conv_prepare("Conv", ca, 2, xw, 2);
+    if (p) {
+        dt_view v[2] = {{.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 16, 14, 14}},
+                        {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {64, 16, 1, 1}}};
+        dt_view y = {.dtype = DUCTILE_FLOAT32, .rank = 4, .dims = {1, 64, 14, 14}};
+        dt_conv_geom g;
+        CHECK_EQ_INT(dt_conv_geometry_of(&p->conv, &v[0], &v[1], &g), DUCTILE_OK);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.point = DUCTILE_PROFILE_MIN}), DT_CUDA_CONV_POINTWISE32);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.point = DUCTILE_PROFILE_OPT}), DT_CUDA_CONV_CUDNN + 1);
+        CHECK_EQ_INT(dt_cuda_conv_choose(p, &g, DUCTILE_FLOAT32, &(dt_exec){.point = DUCTILE_PROFILE_MAX}), DT_CUDA_CONV_IGEMM64);
+        /* The profiler names the kernel of the point. */
+        CHECK_EQ_STR(dt_cuda_kernel_path(p->L, p, v, &y, 0, DUCTILE_PROFILE_MIN, 1), "own_pw32_f32");
+        CHECK_EQ_STR(dt_cuda_kernel_path(p->L, p, v, &y, 0, DUCTILE_PROFILE_OPT, 1), "cudnn_algo1");
+        CHECK_EQ_STR(dt_cuda_kernel_path(p->L, p, v, &y, 0, DUCTILE_PROFILE_MAX, 1), "own_igemm64_f32");
+    }
+    conv_free(p);
+    dt_attr bad_points[] = {a_ints("tactic", ids, 6), a_int("tactic_points", 2)};
+    dt_attr bad_count[] = {a_ints("tactic", ids, 4), a_int("tactic_points", 3)};
+    check_conv_refused("Conv", bad_points, 2, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic_points' = 2 (expected 1 or 3)");
+    check_conv_refused("FusedConv", bad_count, 2, DUCTILE_ERR_INVALID_ARGUMENT,
+                       "attribute 'tactic' has 4 values, not a multiple of tactic_points (3)");
+    void *params = (void *)1;
+    ductile_layer bm = layer("Gemm", 13, bad_count, 2, ab, 2);
+    CHECK_EQ_INT(dt_cuda_gemm_kernel.prepare(&bm, &params), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'tactic' has 4 values, not a multiple of tactic_points (3)");
+}
+
 /* Split K: the slices for a GPU of n multiprocessors, their sums' bytes, and the scratch the
  * kernel asks (the most of any split tactic that applies on this machine's GPU; none without
  * one), so the run keeps the sums in the context's scratch instead of growing a workspace. */
@@ -782,6 +841,7 @@ int main(void)
     check_prepare_nn();
     check_prepare_shape();
     check_prepare_matmul();
+    check_tactic_points();
     check_prepare_conv();
     check_conv_scratch();
     check_pool_placement();

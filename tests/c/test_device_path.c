@@ -17,6 +17,8 @@
 
 #include "ductile.h"
 #include "backend/backend.h"
+#include "backend/tactic.h"
+#include "builder/engine_write.h"
 #include "runtime/engine_impl.h"
 #include "runtime/memplan.h"
 #include "builder/optimize.h"
@@ -30,16 +32,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- the fake device ---- */
 
 enum { MAX_BLOCKS = 4096 };
 static struct { char *p; size_t n; } blocks[MAX_BLOCKS];
 static int n_blocks, bad_pointers, copies, syncs;
+static size_t fake_alloc_limit; /* > 0: larger allocations fail (the device is full) */
 
 static void *fake_alloc(size_t bytes)
 {
-    if (n_blocks == MAX_BLOCKS) return NULL;
+    if (n_blocks == MAX_BLOCKS || (fake_alloc_limit && bytes > fake_alloc_limit)) return NULL;
     char *p = malloc(bytes ? bytes : 1);
     if (!p) return NULL;
     memset(p, 0xff, bytes); /* NaN floats: a read of memory nothing wrote shows */
@@ -190,16 +194,57 @@ static ductile_status fake_sync(void *stream)
     return DUCTILE_OK;
 }
 
-/* Tactics of the fake (FusedConv: 1, 2, 3): 2 never applies, 3 runs the kernel four times
- * (the slow one), so the builder must keep 1. Runs per tactic, and timing runs whose input
- * was never written (the alloc's NaN fill) or that lack the host views. */
-static int tactic_runs[4], tactic_unwritten;
+/* Tactics of the fake (FusedConv: 1 to 4): 2 never applies; 1 is fast at the min shapes of
+ * check_tactics' profile, 3 at its opt, 4 at its max, and each is slow elsewhere (the kernel
+ * three times and a sleep of FAKE_SLOW_MS), so the builder must store 1, 3, 4 per point. The
+ * point a timing run is at comes from the conv input's N*H*W (superres keeps them through its
+ * convs). Runs per tactic,
+ * timing runs per point, timing runs whose dt_exec.point is not that point, timing runs whose
+ * input was never written (the alloc's NaN fill) or that lack the host views; and, for runs
+ * of a context (no ex->tactic), the stored tactic each FusedConv run read for its profile and
+ * point. fake_slow_opt: at opt every tactic is slow (3 less so), so that opt's time, scaled
+ * to max, is over the builder's bound: max is not timed and takes opt's choice. */
+enum { FAKE_SLOW_MS = 3 };
+static int tactic_runs[5], tactic_unwritten, tactic_point_runs[3], tactic_point_bad, ran_tactic[5], ran_point;
+static int tactic_exec_runs[3]; /* timing runs per dt_exec.point */
+static int64_t tactic_point_nhw[3]; /* N*H*W at min, opt, max (ductile_profile_selector) */
+static bool fake_slow_opt;
+/* Set while layers store the fake's ids (check_tactics) instead of the CPU engine's. */
+static bool fake_ids_stored;
 
 static int fake_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
-    if (strcmp(L->op_type, "FusedConv") || cap < 3) return 0;
-    for (int i = 0; i < 3; i++) ids[i] = i + 1;
-    return 3;
+    if (strcmp(L->op_type, "FusedConv") || cap < 4) return 0;
+    for (int i = 0; i < 4; i++) ids[i] = i + 1;
+    return 4;
+}
+
+static void fake_sleep_ms(int ms)
+{
+    struct timespec ts = {0, ms * 1000000L};
+    while (nanosleep(&ts, &ts)) {}
+}
+
+/* A timing run of the fake's tactic: the kernel's time, plus where it is slow a sleep and
+ * *reps kernel runs instead of one (a loaded machine slows both alike). */
+static ductile_status fake_tactic_cost(const dt_view *x, const dt_exec *ex, int *reps)
+{
+    *reps = 1;
+    if (ex->point >= 0 && ex->point < 3) tactic_exec_runs[ex->point]++;
+    if (ex->tactic == 2) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic 2 does not apply");
+    int64_t nhw = x->rank == 4 ? x->dims[0] * x->dims[2] * x->dims[3] : -1;
+    int point = -1;
+    for (int k = 0; k < 3; k++)
+        if (nhw == tactic_point_nhw[k]) point = k;
+    if (point < 0) return DUCTILE_OK;
+    tactic_point_runs[point]++;
+    tactic_point_bad += ex->point != point;
+    static const int fast_at[5] = {-1, DUCTILE_PROFILE_MIN, -1, DUCTILE_PROFILE_OPT, DUCTILE_PROFILE_MAX};
+    int ms = fast_at[ex->tactic] == point ? 0 : FAKE_SLOW_MS;
+    if (fake_slow_opt && point == DUCTILE_PROFILE_OPT) ms = ex->tactic == 3 ? 10 : 15;
+    if (ms) fake_sleep_ms(ms);
+    if (ms) *reps = 3;
+    return DUCTILE_OK;
 }
 
 /* Launches of view ops (Reshape, Squeeze...) on the fake, and, while seen is set, the
@@ -225,14 +270,22 @@ static ductile_status fake_run(const ductile_layer *L, const dt_view *in, dt_vie
     if ((ex->stream == &fake_capture_stream) != (recording != NULL)) bad_pointers++;
     if (recording) return fake_record(L, in, out, ex);
     int reps = 1;
-    if (ex->tactic > 0 && ex->tactic < 4) {
+    if (ex->tactic > 0 && ex->tactic < 5) {
         tactic_runs[ex->tactic]++;
         tactic_unwritten += !ex->host_in || isnan(((const float *)in[0].data)[0]);
-        if (ex->tactic == 2) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic 2 does not apply");
-        if (ex->tactic == 3) reps = 4;
+        DT_TRY(fake_tactic_cost(&in[0], ex, &reps));
+    } else if (!strcmp(L->op_type, "FusedConv")) {
+        const int64_t *ids;
+        int64_t n;
+        int points;
+        DT_TRY(dt_tactic_attr(L, &ids, &n, &points));
+        int64_t id = dt_tactic_at(ids, n, points, ex->profile, ex->point);
+        if (id >= 0 && id < 5) ran_tactic[id]++;
+        ran_point = ex->point;
     }
     dt_exec hx = *ex;
     hx.tactic = 0; /* the fake's ids are not the CPU's */
+    if (fake_ids_stored) hx.profile = -1; /* nor are those it stored: the CPU's heuristic */
     ductile_status s = DUCTILE_OK;
     for (int r = 0; r < reps && !s; r++) s = fake_exec(L, in, out, &hx);
     return s;
@@ -286,9 +339,11 @@ static const dt_backend fake = {
 
 /* ---- the check ---- */
 
-/* extra_outputs: NULL, or NULL-terminated names of tensors to mark as outputs as well. */
-static ductile_engine *build(const char *file, const char *const *names, const ductile_dims *lo,
-                             const ductile_dims *hi, int n_in, const char *const *extra_outputs)
+/* extra_outputs: NULL, or NULL-terminated names of tensors to mark as outputs as well. opt:
+ * the profile's opt shapes (NULL: hi). */
+static ductile_engine *build_opt(const char *file, const char *const *names, const ductile_dims *lo,
+                                 const ductile_dims *opt, const ductile_dims *hi, int n_in,
+                                 const char *const *extra_outputs)
 {
     char path[1024];
     const char *dir = getenv("DUCTILE_MODELS");
@@ -314,7 +369,7 @@ static ductile_engine *build(const char *file, const char *const *names, const d
         if (t) CHECK_EQ_INT(ductile_network_mark_output(net, t), DUCTILE_OK);
     }
     CHECK_EQ_INT(ductile_profile_create(b, &p), DUCTILE_OK);
-    for (int i = 0; i < n_in; i++) CHECK_EQ_INT(ductile_profile_set_shape(p, names[i], &lo[i], &hi[i], &hi[i]), DUCTILE_OK);
+    for (int i = 0; i < n_in; i++) CHECK_EQ_INT(ductile_profile_set_shape(p, names[i], &lo[i], opt ? &opt[i] : &hi[i], &hi[i]), DUCTILE_OK);
     CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
     CHECK_EQ_INT(ductile_config_add_profile(cfg, p, NULL), DUCTILE_OK);
     CHECK_EQ_INT(ductile_builder_build(b, net, cfg, &e), DUCTILE_OK);
@@ -325,16 +380,18 @@ static ductile_engine *build(const char *file, const char *const *names, const d
     return e;
 }
 
+static ductile_engine *build(const char *file, const char *const *names, const ductile_dims *lo,
+                             const ductile_dims *hi, int n_in, const char *const *extra_outputs)
+{
+    return build_opt(file, names, lo, NULL, hi, n_in, extra_outputs);
+}
+
 /* The same engine (its bytes: builds may time different tactics) turned into a fake-device
  * one, as dt_engine_from_bytes does for a real one. */
-static ductile_engine *as_fake(const ductile_engine *cpu, int *fallbacks)
+static ductile_engine *fake_load(const void *bytes, size_t n, int *fallbacks)
 {
-    void *bytes = NULL;
-    size_t n = 0;
     ductile_engine *e = NULL;
-    CHECK_EQ_INT(ductile_engine_serialize(cpu, &bytes, &n), DUCTILE_OK);
     CHECK_EQ_INT(ductile_engine_load_memory(bytes, n, &e), DUCTILE_OK);
-    ductile_free(bytes);
     if (!e) return NULL;
     dt_plan_free(&e->plan);
     e->backend = &fake;
@@ -344,6 +401,16 @@ static ductile_engine *as_fake(const ductile_engine *cpu, int *fallbacks)
     for (int i = 0; i < e->plan.n_layers; i++) *fallbacks += e->plan.layers[i].fallback;
     dt_free(e->layer_info);
     e->layer_info = dt_layer_info_make(e);
+    return e;
+}
+
+static ductile_engine *as_fake(const ductile_engine *cpu, int *fallbacks)
+{
+    void *bytes = NULL;
+    size_t n = 0;
+    CHECK_EQ_INT(ductile_engine_serialize(cpu, &bytes, &n), DUCTILE_OK);
+    ductile_engine *e = bytes ? fake_load(bytes, n, fallbacks) : NULL;
+    ductile_free(bytes);
     return e;
 }
 
@@ -912,41 +979,181 @@ static void count_progress(void *user, int32_t profile, int32_t n_profiles, int3
     (*(int *)user)++;
 }
 
+/* The stored tactics of every FusedConv of e, which must be `want` (3 ids: min, opt, max) with
+ * tactic_points 3; returns how many convs. */
+static int check_stored(const ductile_engine *e, const int64_t *want)
+{
+    int convs = 0;
+    for (int i = 0; i < e->net->n_layers; i++) {
+        const ductile_layer *L = e->net->layers[i];
+        if (strcmp(L->op_type, "FusedConv")) continue;
+        int64_t n = 0;
+        const int64_t *t = dt_attr_ints(L, "tactic", &n);
+        CHECK(t != NULL && n == 3);
+        CHECK_EQ_INT(dt_attr_int(L, "tactic_points", 1), 3);
+        for (int k = 0; t && n == 3 && k < 3; k++) CHECK_EQ_INT(t[k], want[k]);
+        if (t && n == 3 && (t[0] != want[0] || t[1] != want[1] || t[2] != want[2]))
+            fprintf(stderr, "layer '%s' stores %lld %lld %lld\n", L->name, (long long)t[0], (long long)t[1], (long long)t[2]);
+        convs++;
+    }
+    return convs;
+}
+
+/* A context of e at `shape`: every FusedConv run reads the stored tactic `want` and the
+ * context's point is `point`. */
+static void run_at(ductile_engine *e, ductile_dims shape, int convs, int want, int point)
+{
+    ductile_context *c = NULL;
+    CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
+    if (!c) return;
+    size_t n = 1;
+    for (int d = 0; d < shape.nb_dims; d++) n *= (size_t)shape.d[d];
+    float *x = malloc(n * sizeof *x);
+    fill(x, DUCTILE_FLOAT32, n, 5u, 0);
+    memset(ran_tactic, 0, sizeof ran_tactic);
+    ran_point = -1;
+    CHECK_EQ_INT(ductile_context_set_input_shape(c, "input", &shape), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_set_tensor_address(c, "input", x), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_context_execute(c), DUCTILE_OK);
+    for (int id = 0; id < 5; id++) CHECK_EQ_INT(ran_tactic[id], id == want ? convs : 0);
+    CHECK_EQ_INT(ran_point, point);
+    ductile_context_free(c);
+    free(x);
+}
+
+/* A profile whose min is its opt: min is not timed again (no timing run at point min) and
+ * stores opt's choice; max is timed. */
+static void check_tactics_same_points(void)
+{
+    const char *sr[] = {"input"};
+    ductile_dims lo[] = {{4, {1, 1, 12, 10}}}, hi[] = {{4, {2, 1, 20, 12}}};
+    tactic_point_nhw[DUCTILE_PROFILE_MIN] = tactic_point_nhw[DUCTILE_PROFILE_OPT] = 1 * 12 * 10;
+    tactic_point_nhw[DUCTILE_PROFILE_MAX] = 2 * 20 * 12;
+    ductile_engine *cpu = build_opt("superres.onnx", sr, lo, lo, hi, 1, NULL);
+    int fallbacks = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+    if (dev) {
+        memset(tactic_exec_runs, 0, sizeof tactic_exec_runs);
+        tactic_point_bad = 0;
+        fake_ids_stored = true;
+        bool changed = false;
+        CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+        fake_ids_stored = false;
+        CHECK_EQ_INT(tactic_exec_runs[DUCTILE_PROFILE_MIN], 0);
+        CHECK(tactic_exec_runs[DUCTILE_PROFILE_OPT] > 0 && tactic_exec_runs[DUCTILE_PROFILE_MAX] > 0);
+        CHECK_EQ_INT(tactic_point_bad, 0);
+        static const int64_t want[3] = {3, 3, 4};
+        CHECK(check_stored(dev, want) >= 4);
+    }
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    CHECK_EQ_INT(n_blocks, 0);
+}
+
 /* The builder's tactic timing (builder/tactics.c) on a device backend: buffers from the
  * backend's alloc with data written through its copy, constants from the engine's device
- * copies, the backend's state, a tactic that does not apply skipped, the fastest stored. */
+ * copies, the backend's state, a tactic that does not apply skipped, the fastest stored per
+ * profile and shape point (min, opt, max: each timed, runs counted per point), the engine
+ * written and loaded again keeping them, and contexts running the stored tactic of the
+ * point nearest their shapes (runtime/points.h: total input volume, log scale), the min and
+ * max winners at min and max, an odd shape's nearest point between. A point whose run opt's
+ * time says is too long is not timed: opt's choice. The CPU engine it starts from stores
+ * its own (timed) choices per point too. */
 static void check_tactics(void)
 {
     const char *sr[] = {"input"};
-    ductile_dims lo[] = {{4, {1, 1, 16, 16}}}, hi[] = {{4, {2, 1, 40, 24}}};
-    ductile_engine *cpu = build("superres.onnx", sr, lo, hi, 1, NULL);
-    int fallbacks = 0;
+    ductile_dims lo[] = {{4, {1, 1, 8, 8}}}, opt[] = {{4, {1, 1, 12, 10}}}, hi[] = {{4, {2, 1, 20, 12}}};
+    tactic_point_nhw[DUCTILE_PROFILE_MIN] = 1 * 8 * 8;
+    tactic_point_nhw[DUCTILE_PROFILE_OPT] = 1 * 12 * 10;
+    tactic_point_nhw[DUCTILE_PROFILE_MAX] = 2 * 20 * 12;
+    ductile_engine *cpu = build_opt("superres.onnx", sr, lo, opt, hi, 1, NULL);
+    int fallbacks = 0, cpu_convs = 0;
+    for (int i = 0; cpu && i < cpu->net->n_layers; i++) {
+        const ductile_layer *L = cpu->net->layers[i];
+        int64_t n = 0;
+        if (strcmp(L->op_type, "FusedConv") || !dt_attr_ints(L, "tactic", &n)) continue;
+        CHECK_EQ_INT(n, 3);
+        CHECK_EQ_INT(dt_attr_int(L, "tactic_points", 1), 3);
+        cpu_convs++;
+    }
+    CHECK(!cpu || cpu_convs >= 3); /* the CPU times im2col against padded for each 3x3 / 5x5 conv */
     ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
     if (!dev) {
         ductile_engine_free(cpu);
         return;
     }
-    int progress = 0, bad_before = bad_pointers, convs = 0;
+    int progress = 0, bad_before = bad_pointers, layers = 0;
+    for (int l = 0; l < dev->plan.n_layers; l++) layers += !dev->plan.layers[l].value;
     bool changed = false;
+    fake_ids_stored = true;
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, count_progress, &progress, &changed), DUCTILE_OK);
     CHECK(changed);
-    CHECK(progress > 0);
+    CHECK_EQ_INT(progress, layers); /* once per layer, all its points timed */
     CHECK_EQ_INT(bad_pointers, bad_before);
     CHECK_EQ_INT(tactic_unwritten, 0);
-    CHECK(tactic_runs[1] > 0 && tactic_runs[2] > 0 && tactic_runs[3] > 0);
+    CHECK(tactic_runs[1] > 0 && tactic_runs[2] > 0 && tactic_runs[3] > 0 && tactic_runs[4] > 0);
+    CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
+    CHECK_EQ_INT(tactic_point_bad, 0);
+    static const int64_t per_point[3] = {1, 3, 4};
+    int convs = check_stored(dev, per_point);
+    CHECK(convs >= 4);
+    /* Written and loaded again, as the builder does: the ids per point stay, the layer info
+     * shows them, and contexts run them. */
+    void *bytes = NULL;
+    size_t size = 0;
+    CHECK_EQ_INT(dt_engine_write(dev->net, dev->profiles, dev->n_profiles, &bytes, &size), DUCTILE_OK);
+    ductile_engine *dev2 = bytes ? fake_load(bytes, size, &fallbacks) : NULL;
+    dt_free(bytes);
+    CHECK(dev2 != NULL);
+    if (dev2) {
+        CHECK_EQ_INT(check_stored(dev2, per_point), convs);
+        CHECK(strstr(ductile_engine_layer_info(dev2), "\"Tactics\": [{ \"min\": 1, \"opt\": 3, \"max\": 4 }]") != NULL);
+        run_at(dev2, lo[0], convs, 1, DUCTILE_PROFILE_MIN);
+        run_at(dev2, opt[0], convs, 3, DUCTILE_PROFILE_OPT);
+        run_at(dev2, hi[0], convs, 4, DUCTILE_PROFILE_MAX);
+        /* Volumes 80, 168, 384 against 64, 120, 480: nearest in log scale (168 is nearer 120
+         * than 480 by ratio, not by difference). */
+        run_at(dev2, (ductile_dims){4, {1, 1, 10, 8}}, convs, 1, DUCTILE_PROFILE_MIN);
+        run_at(dev2, (ductile_dims){4, {1, 1, 14, 12}}, convs, 3, DUCTILE_PROFILE_OPT);
+        run_at(dev2, (ductile_dims){4, {2, 1, 16, 12}}, convs, 4, DUCTILE_PROFILE_MAX);
+        /* 240: the geometric mean of opt and max, a tie: opt. */
+        run_at(dev2, (ductile_dims){4, {2, 1, 12, 10}}, convs, 3, DUCTILE_PROFILE_OPT);
+        ductile_engine_free(dev2);
+    }
+    /* Opt's runs take over 10 ms, and max has 4x opt's activation elements per conv: over the
+     * 20 ms bound, so max is not timed and keeps opt's choice; min (fewer elements) is timed. */
+    fake_slow_opt = true;
+    memset(tactic_point_runs, 0, sizeof tactic_point_runs);
+    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    fake_slow_opt = false;
+    CHECK(tactic_point_runs[DUCTILE_PROFILE_MIN] > 0 && tactic_point_runs[DUCTILE_PROFILE_OPT] > 0);
+    CHECK_EQ_INT(tactic_point_runs[DUCTILE_PROFILE_MAX], 0);
+    static const int64_t max_as_opt[3] = {1, 3, 3};
+    CHECK_EQ_INT(check_stored(dev, max_as_opt), convs);
+    /* A device that cannot hold a conv's buffers at max (a 64-channel input or output: 120
+     * KiB there, 30 KiB at opt): max keeps opt's choice, and the build goes on; the last conv
+     * (32 channels in, 9 out) fits and is timed. */
+    fake_alloc_limit = 64 << 10;
+    memset(tactic_point_runs, 0, sizeof tactic_point_runs);
+    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    fake_alloc_limit = 0;
+    CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
+    int full = 0;
     for (int i = 0; i < dev->net->n_layers; i++) {
         const ductile_layer *L = dev->net->layers[i];
-        if (strcmp(L->op_type, "FusedConv")) continue;
         int64_t n = 0;
         const int64_t *t = dt_attr_ints(L, "tactic", &n);
-        CHECK(t != NULL && n == 1);
-        if (t && n == 1) CHECK_EQ_INT(t[0], 1);
-        convs++;
+        if (strcmp(L->op_type, "FusedConv") || !t || n != 3) continue;
+        bool fits = !strcmp(L->name, "/c4/Conv");
+        CHECK(t[0] == 1 && t[1] == 3 && t[2] == (fits ? 4 : 3));
+        full += !fits;
     }
-    CHECK(convs >= 4);
+    CHECK_EQ_INT(full, 3);
+    fake_ids_stored = false;
     ductile_engine_free(dev);
     ductile_engine_free(cpu);
     CHECK_EQ_INT(n_blocks, 0);
+    check_tactics_same_points();
 }
 
 /* ---- shape inputs (TensorRT's shape tensors) ----

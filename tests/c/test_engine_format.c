@@ -521,8 +521,32 @@ static void test_writer_refuses(void)
     dt_network_delete(net);
 }
 
+/* An engine written before tactics per shape point (the fuzz corpus's conv_pool: one `tactic`
+ * id per profile, no tactic_points) loads as it is, and its one id serves every point: the
+ * layer info shows it at min, opt and max, and contexts run at min and max. */
+static void test_engine_before_tactic_points(void)
+{
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(ductile_engine_load_file("fuzz/corpus/engine/conv_pool.engine", &e), DUCTILE_OK);
+    if (!e) return;
+    CHECK(strstr(ductile_engine_layer_info(e), "\"Tactics\": [{ \"min\": 2, \"opt\": 2, \"max\": 2 }]") != NULL);
+    static const ductile_dims shapes[2] = {{4, {2, 2, 2, 2}}, {4, {4, 2, 4, 4}}};
+    float x[128];
+    for (int i = 0; i < 128; i++) x[i] = (float)(i % 7) - 3.0f;
+    for (int k = 0; k < 2; k++) {
+        ductile_context *c = NULL;
+        CHECK_EQ_INT(ductile_context_create(e, &c), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_input_shape(c, "x", &shapes[k]), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(c, "x", x), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_execute(c), DUCTILE_OK);
+        ductile_context_free(c);
+    }
+    ductile_engine_free(e);
+}
+
 int main(void)
 {
+    test_engine_before_tactic_points();
     test_checksum();
     ductile_profile prof[2];
     ductile_network *net = make_net(prof);

@@ -226,6 +226,45 @@ static void test_prepack_skips_depthwise_and_rejects_wrong_tactic(void)
     free(w), free(b), free(x), free(y);
 }
 
+/* Per shape point (backend/tactic.h): with tactic_points 3 the kernel runs the id stored for
+ * its profile and dt_exec.point, so an id that does not apply at one point fails there alone,
+ * naming it; one id per profile (engines before points) serves every point. */
+static void test_tactic_per_point(void)
+{
+    const conv_case *dw = &cases[6];
+    float *w = rand_buf(dw->m * 9), *b = rand_buf(dw->m);
+    ductile_layer *L = fused_layer(dw, w, b, false, "Relu", -1);
+    int64_t t[6] = {DT_CONV_AUTO, DT_CONV_AUTO, DT_CONV_AUTO, DT_CONV_DEPTHWISE, DT_CONV_PADDED, DT_CONV_AUTO};
+    set_ints(L, "tactic", t, 6);
+    dt_attr *points = attr(L, "tactic_points", DT_ATTR_INT);
+    points->i = 3;
+    int64_t xd[4] = {1, dw->c, 8, 8};
+    float *x = rand_buf(dw->c * 64), *y = malloc(sizeof(float) * (size_t)(dw->c * 16));
+    dt_view in[3] = {{DUCTILE_FLOAT32, 4, {0}, x}, {DUCTILE_FLOAT32, 4, {dw->m, 1, 3, 3}, w},
+                     {DUCTILE_FLOAT32, 1, {dw->m}, b}};
+    memcpy(in[0].dims, xd, sizeof xd);
+    dt_view out = {DUCTILE_FLOAT32, 4, {1, dw->c, 4, 4}, y};
+    dt_cpu_run_fn run = find_kernel("FusedConv");
+    CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 1, .point = DUCTILE_PROFILE_MIN}), DUCTILE_OK);
+    CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 1, .point = DUCTILE_PROFILE_OPT}), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'tactic' = 2 (profile 1) does not apply to this convolution");
+    CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 1, .point = DUCTILE_PROFILE_MAX}), DUCTILE_OK);
+    CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 0, .point = DUCTILE_PROFILE_OPT}), DUCTILE_OK);
+    /* The same ids read as one per profile: profile 1's (AUTO) and profile 4's (PADDED) at
+     * every point. */
+    points->i = 1;
+    for (int pt = DUCTILE_PROFILE_MIN; pt <= DUCTILE_PROFILE_MAX; pt++) {
+        CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 1, .point = pt}), DUCTILE_OK);
+        CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 4, .point = pt}), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(ductile_last_error(), "attribute 'tactic' = 2 (profile 4) does not apply to this convolution");
+    }
+    /* Counts that do not fit the points: refused when the kernel is compiled. */
+    points->i = 4;
+    CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 0}), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'tactic_points' = 4 (expected 1 or 3)");
+    free(w), free(b), free(x), free(y);
+}
+
 /* ---- the pass ---- */
 
 static const int64_t shp[4] = {1, 4, 6, 6};
@@ -514,6 +553,7 @@ int main(void)
     test_fused_conv_matches_reference_for_every_activation_and_residual(pool);
     test_packed_weights_and_every_tactic_match_reference(pool);
     test_prepack_skips_depthwise_and_rejects_wrong_tactic();
+    test_tactic_per_point();
     test_pass_fuses_conv_add_relu_with_residual();
     test_pass_fuses_hardsigmoid_mul_as_hardswish();
     test_pass_leaves_shared_and_broadcast_intermediates();

@@ -567,3 +567,31 @@ def test_dump_profile_lists_each_executed_layer_with_tactic_and_op_totals(tmp_pa
     assert att["flops"] == 2 * 2 * (4 * 16 * 16 * 64)
     assert all(l["flops"] == 0 for l in exported[1:]
                if l["opType"] not in ("MatMul", "Gemm", "FusedConv", "FusedMatMul", "FusedAttention"))
+
+
+def test_dump_layer_info_shows_the_tactic_per_profile_and_shape_point(tmp_path):
+    """The builder times tactics at each profile's min, opt and max shapes; --dumpLayerInfo
+    shows, for every layer that stores some, one object per profile with the id a run takes
+    at each point (the CPU's conv algorithms: 0 heuristic, 1 im2col, 2 padded, 4 winograd),
+    and an engine saved and loaded again shows the same."""
+    engine = tmp_path / "sr.engine"
+    sr = {"input": ((1, 1, 8, 8), (1, 1, 16, 16), (1, 1, 32, 32))}
+    two = {"input": ((1, 1, 33, 33), (1, 1, 40, 40), (1, 1, 48, 48))}
+
+    def tactics(stdout):
+        info = json.loads(stdout.split("Layer information:\n", 1)[1].split("\n}\n", 1)[0] + "\n}")
+        return {l["Name"]: l["Tactics"] for l in info["Layers"] if "Tactics" in l}
+
+    r = run_cli(f"--onnx={model_path('superres')}", *profile_flags(sr), *profile_flags(two),
+                f"--saveEngine={engine}", "--skipInference", "--dumpLayerInfo")
+    assert r.returncode == 0, r.stderr
+    built = tactics(r.stdout)
+    assert len(built) >= 3, built
+    for name, per_profile in built.items():
+        assert len(per_profile) == 2, (name, per_profile)
+        for ids in per_profile:
+            assert list(ids) == ["min", "opt", "max"], (name, ids)
+            assert all(v in (0, 1, 2, 4) for v in ids.values()), (name, ids)
+    r = run_cli(f"--loadEngine={engine}", "--skipInference", "--dumpLayerInfo")
+    assert r.returncode == 0, r.stderr
+    assert tactics(r.stdout) == built

@@ -22,10 +22,10 @@ static uint64_t dt_cpu_memory_size(void)
 }
 
 const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
-                               int profile, int threads)
+                               int profile, int point, int threads)
 {
     if (!params) return NULL; /* a legacy kernel: one path */
-    if (!strcmp(L->op_type, "FusedConv")) return dt_cpu_fused_conv_path(params, in, out, profile, threads);
+    if (!strcmp(L->op_type, "FusedConv")) return dt_cpu_fused_conv_path(params, in, out, profile, point, threads);
     if (!strcmp(L->op_type, "MatMul")) return dt_cpu_matmul_path(params, in, out, profile, threads);
     if (!strcmp(L->op_type, "FusedMatMul")) return dt_cpu_fused_matmul_path(params, in, out, profile, threads);
     if (!strcmp(L->op_type, "Gemm")) return dt_cpu_gemm_path(params, in, out, profile, threads);

@@ -1,8 +1,8 @@
 /* The CPU kernel of FusedConv (src/ops/fused.h) and the CPU backend's weight packing.
  *
- * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile
- * (chosen by timing at build time) or by heuristic, and hands bias, residual and activation
- * to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
+ * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile and
+ * shape point (chosen by timing at build time; backend/tactic.h) or by heuristic, and hands
+ * bias, residual and activation to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
  * as its packed A. */
 #include "backend/cpu/conv.h"
 #include "core/alloc.h"
@@ -10,6 +10,7 @@
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/winograd.h"
+#include "backend/tactic.h"
 #include "core/checked.h"
 #include "core/status.h"
 #include "ops/defaults.h"
@@ -29,8 +30,9 @@ typedef struct dt_fc_params {
     bool has_bias, has_res;
     int w_rank;                 /* packed: the raw weights' dims (w_shape) */
     int64_t w_dims[4];
+    int tactic_points;          /* ids per profile (backend/tactic.h) */
     int64_t n_tactic;
-    int64_t tactic[];           /* per profile (dt_conv_algo) */
+    int64_t tactic[];           /* per profile and point (dt_conv_algo) */
 } dt_fc_params;
 
 static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
@@ -43,8 +45,9 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
     int64_t nt = 0;
-    const int64_t *tactic = dt_attr_ints(L, "tactic", &nt);
-    if (!tactic) nt = 0;
+    const int64_t *tactic;
+    int points;
+    DT_TRY(dt_tactic_attr(L, &tactic, &nt, &points));
     for (int64_t i = 0; i < nt; i++)
         if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_WINOGRAD)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
@@ -78,6 +81,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
         p->w_rank = wraw.rank;
         for (int i = 0; i < wraw.rank && i < 4; i++) p->w_dims[i] = wraw.dims[i];
     }
+    p->tactic_points = points;
     p->n_tactic = nt;
     if (nt) memcpy(p->tactic, tactic, (size_t)nt * sizeof *tactic);
     *out = p;
@@ -155,8 +159,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     dt_conv_args a;
     dt_epilogue epi;
     DT_TRY(dt_fc_operands(p, in, out, &g, &a, &epi));
-    dt_conv_algo algo = DT_CONV_AUTO;
-    if (ex->profile >= 0 && ex->profile < p->n_tactic) algo = (dt_conv_algo)p->tactic[ex->profile];
+    dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
     if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
     if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE) ||
         (a.w_packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
@@ -169,7 +172,8 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
 }
 
 /* The algorithm dt_fc_run takes, for profiles (backend.h: dt_backend.kernel_path). */
-const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads)
+const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile, int point,
+                                   int threads)
 {
     (void)out, (void)threads;
     const dt_fc_params *p = params;
@@ -177,7 +181,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_conv_args a;
     dt_epilogue epi;
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
-    dt_conv_algo algo = profile >= 0 && profile < p->n_tactic ? (dt_conv_algo)p->tactic[profile] : DT_CONV_AUTO;
+    dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
     switch (algo) {

@@ -51,8 +51,8 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
  * MatMul's and Gemm's ways), each next to its kernel. */
 const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
-                               int profile, int threads);
-const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile,
+                               int profile, int point, int threads);
+const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile, int point,
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);

@@ -246,8 +246,9 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
     dt_cu_conv_epi epi = {.act = DT_CU_IDENTITY};
     if (fused) DT_TRY(dt_conv_act_read(L, &epi));
     int64_t n = 0;
-    const int64_t *t = dt_attr_ints(L, "tactic", &n);
-    if (!t) n = 0;
+    const int64_t *t;
+    int points;
+    DT_TRY(dt_tactic_attr(L, &t, &n, &points));
     for (int64_t i = 0; i < n; i++)
         if (!dt_conv_tactic_known(t[i]))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CUDA conv tactic",
@@ -263,6 +264,7 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
         .has_bias = L->n_in > DT_FC_B && L->in[DT_FC_B],
         .has_res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R],
         .tf32 = dt_attr_int(L, "tf32", 0) != 0,
+        .tactic_points = points,
         .n_tactic = n,
     };
     dt_conv_attrs_read(L, &p->conv);
@@ -273,7 +275,7 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 
 int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
 {
-    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     if (!tactic && dt_cuda_conv_own_applies(g, dtype, DT_CUDA_CONV_DEPTHWISE)) return DT_CUDA_CONV_DEPTHWISE;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
     if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;

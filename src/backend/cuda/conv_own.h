@@ -88,10 +88,10 @@ size_t dt_cuda_conv_own_scratch(const dt_conv_geom *g, int dtype);
 ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_cu_conv_epi *e, const dt_view *in,
                                     dt_view *out, dt_exec *ex);
 /* dt_backend.kernel_path (tactics.c): which kernel a Conv / FusedConv runs at these shapes
- * for the profile ("own_dw_f16", "own_igemm32_splitk_f32", "cudnn_algo1", "cudnn_heuristic"),
- * from its compiled params; NULL for other ops. */
+ * for the profile and shape point ("own_dw_f16", "own_igemm32_splitk_f32", "cudnn_algo1",
+ * "cudnn_heuristic"), from its compiled params; NULL for other ops. */
 const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
-                                int profile, int threads);
+                                int profile, int point, int threads);
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,7 @@
 
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
+#include "backend/tactic.h"
 #include "ops/linalg.h"
 #include "ops/nn.h"
 #include "ops/shape.h"
@@ -106,8 +107,9 @@ typedef struct dt_cu_matmul_params {
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
     bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given */
     float alpha, beta;          /* Gemm; MatMul: 1, 0 */
+    int tactic_points;          /* ids per profile (backend/tactic.h) */
     int64_t n_tactic;
-    int64_t tactic[];           /* the layer's `tactic`, one per profile */
+    int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_matmul_params;
 
 /* Conv and FusedConv (conv.c): the attributes through the reader the CPU's conv uses (the
@@ -120,8 +122,9 @@ typedef struct dt_cu_conv_params {
     dt_cu_conv_epi epi;         /* act, p0, p1; bias and res NULL (set per run) */
     bool has_bias, has_res;     /* input 2 given; FusedConv's input 3 given */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
+    int tactic_points;          /* ids per profile (backend/tactic.h) */
     int64_t n_tactic;
-    int64_t tactic[];           /* the layer's `tactic`, one per profile */
+    int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_conv_params;
 
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
@@ -144,13 +147,14 @@ ductile_status dt_cuda_params_copy(const void *src, size_t bytes, const ductile_
 /* prepare of the kernels in dt_cu_layer_params. */
 ductile_status dt_cuda_layer_prepare(const ductile_layer *L, void **out);
 
-/* The tactic a run uses from what prepare stored: the builder's (ex->tactic), else the
- * profile's stored one, else 0 (none: the kernel's own choice). */
-static inline int dt_cuda_params_tactic(const int64_t *tactic, int64_t n, const dt_exec *ex)
+/* The tactic a run uses from what prepare stored (`points` ids per profile): the builder's
+ * (ex->tactic), else the one stored for the profile and shape point (ex->profile,
+ * ex->point), else 0 (none: the kernel's own choice). */
+static inline int dt_cuda_params_tactic(const int64_t *tactic, int64_t n, int points, const dt_exec *ex)
 {
     if (ex->tactic > 0) return ex->tactic;
-    if (ex->profile < 0 || ex->profile >= n || tactic[ex->profile] < 0 || tactic[ex->profile] > 1024) return 0;
-    return (int)tactic[ex->profile];
+    int64_t t = dt_tactic_at(tactic, n, points, ex->profile, ex->point);
+    return t < 0 || t > 1024 ? 0 : (int)t;
 }
 
 /* What a conv runs at geometry g with tensors of dtype (conv.c; kernel_path names the same):

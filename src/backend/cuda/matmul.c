@@ -11,6 +11,7 @@
  * workspace is the context's scratch, so runs allocate nothing. */
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
+#include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"
 #include "ops/linalg.h"
@@ -172,15 +173,20 @@ static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, i
     return off;
 }
 
-/* What both ops read once: the TF32 mark and the tactic per profile. */
+/* What both ops read once: the TF32 mark and the tactic per profile and point. */
 static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **out)
 {
     int64_t n = 0;
-    const int64_t *t = dt_attr_ints(L, "tactic", &n);
-    if (!t) n = 0;
-    dt_cu_matmul_params *p = dt_malloc(sizeof *p + (size_t)n * sizeof p->tactic[0]);
+    const int64_t *t;
+    int points;
+    DT_TRY(dt_tactic_attr(L, &t, &n, &points));
+    size_t bytes;
+    if (!dt_mul_size((size_t)n, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_cu_matmul_params), &bytes))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' has %lld values", (long long)n);
+    dt_cu_matmul_params *p = dt_malloc(bytes);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
-    *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .n_tactic = n};
+    *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .tactic_points = points,
+                               .n_tactic = n};
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     if (gemm) {
         p->ta = dt_attr_int(L, "transA", 0) != 0;
@@ -218,7 +224,7 @@ static void dt_matmul_call(const dt_cu_matmul_params *p, const dt_matmul_geom *g
     *even = true;
     for (int64_t i = 2; i < n && *even; i++)
         *even = dt_batch_offset(g, g->a_stride, i) == i * sa && dt_batch_offset(g, g->b_stride, i) == i * sb;
-    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     *c = (dt_lt_call){.M = g->M, .N = g->N, .K = g->K, .batch = 1, .dtype = dtype,
                       .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
     if (*even && n > 1) {
@@ -307,7 +313,7 @@ static ductile_status dt_gemm_scratch(const void *params, const dt_view *in, con
 /* Gemm's one call (no batch). */
 static dt_lt_call dt_gemm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, const dt_exec *ex)
 {
-    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .ta = p->ta, .tb = p->tb, .dtype = dtype,
                         .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
 }

@@ -1,10 +1,11 @@
 /* The CUDA backend's tactics (dt_backend.tactics): what the builder times per layer at each
- * profile's opt shapes (a run finds the choice in its compiled params: dt_cuda_params_tactic).
+ * profile's min, opt and max shapes (a run finds the choice for its profile and shape point
+ * in its compiled params: dt_cuda_params_tactic).
  *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
  *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
  *     kernels that compute the geometry (conv_own.h), in float32, float16 and bfloat16 alike,
  *     and for half layers on sm_80+ the tensor-core ones: a half layer times the own half
- *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at the opt shape. Not WINOGRAD_NONFUSED: its float32
+ *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at each point. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
  * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
@@ -78,7 +79,7 @@ static const char *const dt_cudnn_names[8] = {"cudnn_algo0", "cudnn_algo1", "cud
                                               "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"};
 
 const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
-                                int profile, int threads)
+                                int profile, int point, int threads)
 {
     (void)threads;
     if (!params || (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv"))) return NULL;
@@ -89,7 +90,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
      * these shapes falls back to the heuristic, which this name cannot tell (it names the
      * stored one). */
     int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
-    int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile});
+    int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8) return dt_cudnn_names[tactic - DT_CUDA_CONV_CUDNN];
