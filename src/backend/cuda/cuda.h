@@ -93,6 +93,24 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
                  void *stream);
 
+/* FusedAttention (attention_kernels.cu): `count` items of Y [S, Dv] = softmax((Q q_scale)(Kt k_scale)
+ * + M) V, with ops/fused.h's layouts (bshd: items (b, h) of [B, S, H, D] rows, K given as
+ * [B, L, H, D]; else [count, S, D], Kt [count, D, L], V [count, L, Dv]). The mask's element
+ * strides: per batch dim of the scores (nbatch of them, sizes in batch), mi per query row,
+ * mj per key (0 where it broadcasts). Grid limits: count * ceil(S / 16) < 2^31 blocks and Dv
+ * < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks first). L must be > 0
+ * (no keys: the layer writes zeros). */
+typedef struct dt_cu_attn {
+    int64_t count, S, D, L, Dv, H;
+    int bshd, nan_to_zero;
+    float q_scale, k_scale;
+    int nbatch;
+    int64_t batch[DT_CU_MAX_RANK], mstride[DT_CU_MAX_RANK];
+    int64_t mi, mj;
+} dt_cu_attn;
+int dt_cu_attention(int dtype, const void *q, const void *k, const void *v, const void *mask, void *y,
+                    const dt_cu_attn *g, void *stream);
+
 /* ---- state and layer kernels (C) ---- */
 
 /* What a layer's library call needs for one set of shapes and tactic (descriptors, the chosen
@@ -100,7 +118,7 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
  * a millisecond a call. Each layer has its own DT_CUDA_WAYS plans (found by the layer in a
  * growing hash table), so layers never evict each other; a layer run at more shapes than
  * that replaces its plans round-robin. */
-enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 12 };
+enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 13 };
 typedef struct dt_cuda_plan {
     bool used;
     int64_t key[DT_CUDA_KEY];

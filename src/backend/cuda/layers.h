@@ -98,11 +98,13 @@ typedef struct dt_cu_reduce_params {
     dt_reduce_attrs a;
 } dt_cu_reduce_params;
 
-/* MatMul and Gemm (matmul.c). The tactic per profile as the builder stored it. */
+/* MatMul, Gemm and FusedMatMul (matmul.c). The tactic per profile as the builder stored it. */
 typedef struct dt_cu_matmul_params {
     const ductile_layer *L;     /* the plan cache's key */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
-    bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given */
+    bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given; FusedMatMul: has_c the bias */
+    bool has_res, gelu;         /* FusedMatMul: the residual given; the erf Gelu */
+    int64_t packed;             /* FusedMatMul: B's packed layout (the CUDA builder packs none) */
     float alpha, beta;          /* Gemm; MatMul: 1, 0 */
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, one per profile */
@@ -129,7 +131,8 @@ extern const dt_kernel dt_cuda_transpose_kernel, dt_cuda_gather_kernel, dt_cuda_
     dt_cuda_expand_kernel, dt_cuda_slice_kernel, dt_cuda_d2s_kernel;
 extern const dt_kernel dt_cuda_softmax_kernel, dt_cuda_layernorm_kernel, dt_cuda_gap_kernel, dt_cuda_pool_kernel,
     dt_cuda_resize_kernel, dt_cuda_reduce_kernel;
-extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel, dt_cuda_conv_kernel;
+extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel, dt_cuda_conv_kernel, dt_cuda_fused_matmul_kernel,
+    dt_cuda_fused_attention_kernel;
 
 /* Op type -> code (-1: not of the family); prepare and supports() use them, runs never. */
 int dt_cuda_binary_code(const char *op);

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "ops/fused.h"
 #include "ops/linalg.h"
 
 #include <cublasLt.h>
@@ -34,7 +35,7 @@ _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_al
  * one problem, into an empty plan slot; `ws`: the workspace bytes the algorithm may use. */
 static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, uint32_t align, int64_t M,
                                  int64_t N, int64_t K, bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy,
-                                 int rank, uint64_t ws)
+                                 int rank, uint64_t ws, bool bias)
 {
     cudaDataType_t dt = dtype == DUCTILE_FLOAT16 ? CUDA_R_16F : dtype == DUCTILE_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasComputeType_t ct = dtype == DUCTILE_FLOAT32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -47,6 +48,10 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     p->desc[0] = op;
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
+    /* The bias is per row of the column-major D (N rows): per output column of ours. Its
+     * pointer is set per run (dt_lt_matmul). */
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    if (!s && bias) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
     /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
     if (!s) s = dt_lt(tb ? cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)K, (uint64_t)N, K)
                          : cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)N, (uint64_t)K, N), "layout");
@@ -93,36 +98,54 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     return s;
 }
 
-/* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides; dtype: every
- * operand's; tactic: the rank in cuBLASLt's heuristic (0: its first choice). The workspace is
- * ex->scratch (dt_lt_scratch asked for DT_LT_WORKSPACE bytes). */
-static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, int dtype, const void *a, const void *b,
-                                   void *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
-                                   int64_t sa, int64_t sb, int64_t sy, int tactic)
+/* The optional epilogue of one product: bias[N] added to every row (cuBLASLt's BIAS
+ * epilogue), and c [M, N] (a residual, same layout as y, may be y) added with beta 1. */
+typedef struct dt_lt_epi {
+    const void *bias, *c;
+} dt_lt_epi;
+
+/* y[M,N] = alpha * op(a) op(b) [+ bias] [+ c], `batch` times at the given element strides;
+ * dtype: every operand's; tactic: the rank in cuBLASLt's heuristic (0: its first choice). The
+ * workspace is ex->scratch (dt_lt_scratch asked for DT_LT_WORKSPACE bytes). */
+static ductile_status dt_lt_matmul_epi(const dt_cu_matmul_params *mp, dt_exec *ex, int dtype, const void *a,
+                                       const void *b, void *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb,
+                                       float alpha, int64_t batch, int64_t sa, int64_t sb, int64_t sy, int tactic,
+                                       const dt_lt_epi *epi)
 {
     dt_cuda_state *st = ex->state;
     int rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1;
     uint64_t ws = !ex->scratch ? 0 : ex->scratch_bytes < DT_LT_WORKSPACE ? ex->scratch_bytes : DT_LT_WORKSPACE;
     /* The alignment every operand (pointers and batch strides, in bytes) has, up to 256. */
     size_t es = ductile_dtype_size((ductile_dtype)dtype);
-    uint64_t bits = (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y | 256u;
+    const void *bias = epi ? epi->bias : NULL, *c = epi && epi->c ? epi->c : y;
+    uint64_t bits = (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y | (uint64_t)(uintptr_t)c | 256u;
     if (batch > 1) bits |= (uint64_t)sa * es | (uint64_t)sb * es | (uint64_t)sy * es;
     uint32_t align = (uint32_t)(bits & (~bits + 1));
-    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, align, rank, (int64_t)ws};
+    int64_t key[DT_CUDA_KEY] = {M, N, K, ta, tb, batch, sa, sb, sy, align, rank, (int64_t)ws, bias != NULL};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, mp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
     ductile_status s = hit ? DUCTILE_OK
-                           : dt_lt_plan(st, p, dtype, mp->tf32, align, M, N, K, ta, tb, batch, sa, sb, sy, rank, ws);
+                           : dt_lt_plan(st, p, dtype, mp->tf32, align, M, N, K, ta, tb, batch, sa, sb, sy, rank, ws,
+                                        bias != NULL);
     if (s) {
         dt_cuda_plan_release(p);
         return s;
     }
-    const float beta = 0.f;
+    const float beta = epi && epi->c ? 1.f : 0.f;
+    if (bias) DT_TRY(dt_lt(cublasLtMatmulDescSetAttribute(p->desc[0], CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+                           "bias"));
     cublasLtMatmulAlgo_t algo;
     memcpy(&algo, p->lt_algo, sizeof algo);
-    return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, y, p->desc[3], y, p->desc[3],
+    return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, c, p->desc[3], y, p->desc[3],
                                 &algo, ex->scratch, (size_t)ws, (cudaStream_t)ex->stream), "matmul");
+}
+
+static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, int dtype, const void *a, const void *b,
+                                   void *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
+                                   int64_t sa, int64_t sb, int64_t sy, int tactic)
+{
+    return dt_lt_matmul_epi(mp, ex, dtype, a, b, y, M, N, K, ta, tb, alpha, batch, sa, sb, sy, tactic, NULL);
 }
 
 /* Element offset of batch i in an operand with per-dim batch strides. */
@@ -139,12 +162,19 @@ static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, i
 /* What both ops read once: the TF32 mark and the tactic per profile. */
 static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **out)
 {
+    bool gelu = false;
+    if (!strcmp(L->op_type, "FusedMatMul")) DT_TRY(dt_fused_matmul_act(L, &gelu));
     int64_t n = 0;
     const int64_t *t = dt_attr_ints(L, "tactic", &n);
     if (!t) n = 0;
     dt_cu_matmul_params *p = dt_malloc(sizeof *p + (size_t)n * sizeof p->tactic[0]);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
-    *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .n_tactic = n};
+    *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .n_tactic = n, .gelu = gelu};
+    if (gelu || !strcmp(L->op_type, "FusedMatMul")) {
+        p->has_c = L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS];   /* the bias */
+        p->has_res = L->n_in > DT_FM_R && L->in[DT_FM_R];
+        p->packed = dt_attr_int(L, "packed", 0);
+    }
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     if (gemm) {
         p->ta = dt_attr_int(L, "transA", 0) != 0;
@@ -253,3 +283,63 @@ static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view
 }
 
 const dt_kernel dt_cuda_gemm_kernel = {dt_gemm_prepare, dt_gemm_scratch, dt_gemm_run};
+
+/* ---- FusedMatMul: MatMul(A, 2-D B) + bias [+ R] [-> Gelu] ---- */
+
+static ductile_status dt_fused_matmul_prepare(const ductile_layer *L, void **out) { return dt_lt_prepare(L, false, out); }
+
+/* B is 2-D, so A's batch stacked is one [M, K] x [K, N] product (as the CPU's kernel runs it). */
+static ductile_status dt_fm_dims(const dt_view *in, int64_t *M, int64_t *N, int64_t *K)
+{
+    dt_matmul_geom g;
+    DT_TRY(dt_matmul_geometry(&in[DT_FM_A], &in[DT_FM_B], &g));
+    *M = g.batch_count * g.M;
+    *N = g.N;
+    *K = g.K;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fused_matmul_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                              size_t *bytes)
+{
+    int64_t M, N, K;
+    *bytes = 0;
+    if (dt_fm_dims(in, &M, &N, &K) == DUCTILE_OK && M && N && K) *bytes = DT_LT_WORKSPACE;
+    return DUCTILE_OK;
+}
+
+/* The bias through cuBLASLt's BIAS epilogue (it reads the vector with vector loads: a pointer
+ * off 16 bytes goes to the own epilogue kernel), the residual as cuBLASLt's C with beta 1
+ * (D = A B + R + bias, one rounding), the erf Gelu by the own elementwise kernel in place:
+ * cuBLASLt's GELU epilogues are the tanh approximation, which ONNX's default Gelu is not. */
+static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_matmul_params *p = params;
+    if (p->packed)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedMatMul takes B unpacked (packed layout %lld)",
+                       (long long)p->packed);
+    int64_t M, N, K;
+    DT_TRY(dt_fm_dims(in, &M, &N, &K));
+    if (M == 0 || N == 0) return DUCTILE_OK;
+    int dt = out[0].dtype;
+    void *y = out[0].data;
+    const void *bias = p->has_c ? in[DT_FM_BIAS].data : NULL, *res = p->has_res ? in[DT_FM_R].data : NULL;
+    bool lt_bias = bias && (uintptr_t)bias % 16 == 0;
+    cudaStream_t s = (cudaStream_t)ex->stream;
+    if (K == 0) {   /* the product is 0: y = act(bias + R) */
+        DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt), s),
+                             "FusedMatMul"));
+        return dt_cuda_check(dt_cu_epilogue(dt, y, bias, res, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
+                             "FusedMatMul");
+    }
+    dt_lt_epi epi = {lt_bias ? bias : NULL, res};
+    DT_TRY(dt_lt_matmul_epi(p, ex, dt, in[DT_FM_A].data, in[DT_FM_B].data, y, M, N, K, false, false, 1.f, 1, 0, 0, 0,
+                            dt_cuda_params_tactic(p->tactic, p->n_tactic, ex), &epi));
+    if (bias && !lt_bias)
+        return dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
+                             "FusedMatMul");
+    if (p->gelu) return dt_cuda_check(dt_cu_unary(DT_CU_GELU, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul");
+    return DUCTILE_OK;
+}
+
+const dt_kernel dt_cuda_fused_matmul_kernel = {dt_fused_matmul_prepare, dt_fused_matmul_scratch, dt_fused_matmul_run};

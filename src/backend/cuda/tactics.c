@@ -6,7 +6,7 @@
  *     and for half layers on sm_80+ the tensor-core ones: a half layer times the own half
  *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at the opt shape. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
- *   MatMul, Gemm: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
+ *   MatMul, Gemm, FusedMatMul: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
  * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
  * compiled params). */
 #include "backend/cuda/layers.h"
@@ -52,7 +52,7 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
 int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
     if (!strcmp(L->op_type, "Conv") || !strcmp(L->op_type, "FusedConv")) return dt_conv_tactics(L, in, ids, cap);
-    if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm")) {
+    if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm") || !strcmp(L->op_type, "FusedMatMul")) {
         int n = 0;
         for (int r = 1; r <= DT_CUDA_LT_TACTICS && n < cap; r++) ids[n++] = r;
         return n;
