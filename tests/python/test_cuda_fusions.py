@@ -24,6 +24,11 @@ from util import rel_l2  # noqa: E402
 
 FLAGS = {"fp32": (), "fp16": (ductile.BuilderFlag.FP16,), "bf16": (ductile.BuilderFlag.BF16,)}
 HALF = {"fp16": "float16", "bf16": "bfloat16"}
+# BF16 keeps 8 bits of mantissa: attention_model's scores reach |s| ~ 30 (weights 0.3, 128
+# features), so rounding Q and K to bfloat16 moves a score by ~0.1 and its probability by
+# ~10%; the H200 measured rel-L2 1.0e-2 to 2.1e-2 for three of these blocks in BF16 (FP16: all
+# within 1e-2).
+BOUND = {"fp32": 1e-5, "fp16": 1e-2, "bf16": 3e-2}
 
 
 def executed(engine):
@@ -57,7 +62,7 @@ def check_cuda(model_bytes, feeds, want, fused, prec):
         assert np.array_equal(np.isnan(g), np.isnan(w)), name
         ok = ~np.isnan(w)
         err = rel_l2(g[ok], w[ok])
-        assert err <= (1e-5 if prec == "fp32" else 1e-2), f"{prec}: rel-L2 {err:.3e}"
+        assert err <= BOUND[prec], f"{prec}: rel-L2 {err:.3e}"
 
 
 def cpu_reference(model_bytes, feeds, fused):
