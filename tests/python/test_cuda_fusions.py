@@ -39,9 +39,11 @@ def kernels(engine):
     return [l["Kernel"] for l in executed(engine)]
 
 
-def check_cuda(model_bytes, feeds, want, fused, prec):
+def check_cuda(model_bytes, feeds, want, fused, prec, heads=None):
     """Builds the CUDA engine (precision prec), checks that the `fused` op counts ran on the GPU
-    (in half for half engines), and compares with the CPU engine's outputs `want`."""
+    (in half for half engines), and compares with the CPU engine's outputs `want`. heads: the
+    attention's (D, Dv): the profiled run names the kernel it took, the tensor-core one only
+    where it applies (half, dims multiples of 16 up to 128: the builder times both there)."""
     if not gpu_available():
         pytest.skip("no CUDA device found")
     engine = build(model_bytes, feeds, "cuda", FLAGS[prec])
@@ -55,14 +57,23 @@ def check_cuda(model_bytes, feeds, want, fused, prec):
         for l in executed(engine):
             if l["LayerType"] in fused:
                 assert l["Outputs"][0]["Dtype"] == HALF[prec], l
-    got = engine.create_execution_context().run(feeds)
+    ctx = engine.create_execution_context()
+    got = ctx.run(feeds)
+    if heads:
+        paths = []
+        ctx.profiler = lambda t: paths.append(t.tactic) if t.op_type == "FusedAttention" else None
+        again = ctx.run(feeds)
+        print(f"ATTENTION-PATH {prec} D,Dv={heads}: {sorted(set(paths))}")
+        tc = prec != "fp32" and all(16 <= d <= 128 and d % 16 == 0 for d in heads)
+        allowed = {"cuda.FusedAttention.cuda_cores"} | ({"cuda.FusedAttention.tensor_cores"} if tc else set())
+        assert paths and set(paths) <= allowed, paths
     for name, w in want.items():
-        g = got[name]
-        assert g.shape == w.shape and g.dtype == w.dtype
-        assert np.array_equal(np.isnan(g), np.isnan(w)), name
-        ok = ~np.isnan(w)
-        err = rel_l2(g[ok], w[ok])
-        assert err <= BOUND[prec], f"{prec}: rel-L2 {err:.3e}"
+        for g in [got[name]] + ([again[name]] if heads else []):
+            assert g.shape == w.shape and g.dtype == w.dtype
+            assert np.array_equal(np.isnan(g), np.isnan(w)), name
+            ok = ~np.isnan(w)
+            err = rel_l2(g[ok], w[ok])
+            assert err <= BOUND[prec], f"{prec}: rel-L2 {err:.3e}"
 
 
 def cpu_reference(model_bytes, feeds, fused):
@@ -103,7 +114,7 @@ def test_cuda_fused_attention_bert_block_matches_cpu(b, s, heads, d, prec):
     want = cpu_reference(model, feeds, fused)
     if b > 1:
         assert np.all(want["y"][-1] == 0)   # the fully masked sequence
-    check_cuda(model, feeds, want, fused, prec)
+    check_cuda(model, feeds, want, fused, prec, heads=(d, d))
 
 
 def plain_attention_model(q_shape, kt_shape, v_shape, mask_shape, nan_to_zero):
@@ -150,4 +161,4 @@ def test_cuda_fused_attention_masks_match_cpu(name, qs, L, dv, ms, nan0, prec):
     feeds = {"q": rng.standard_normal(qs, dtype=np.float32), "kt": rng.standard_normal(kts, dtype=np.float32),
              "v": rng.standard_normal(vs, dtype=np.float32), "mask": mask}
     want = cpu_reference(model, feeds, {"FusedAttention": 1})
-    check_cuda(model, feeds, want, {"FusedAttention": 1}, prec)
+    check_cuda(model, feeds, want, {"FusedAttention": 1}, prec, heads=(qs[-1], dv))

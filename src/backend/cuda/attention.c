@@ -1,25 +1,40 @@
-/* FusedAttention on CUDA (ops/fused.h; the kernel: attention_kernels.cu), compiled (layers.h): the
- * attributes through the reader the CPU's kernel uses (dt_fused_attention_attrs), the sizes
- * of a run through its geometry (dt_fused_attention_geometry), so the two backends cannot
- * disagree about layouts or the mask's broadcast. One launch, no scratch: the scores stay in
- * the kernel's registers and shared memory. */
+/* FusedAttention on CUDA (ops/fused.h; the kernels: attention_kernels.cu), compiled
+ * (layers.h): the attributes through the reader the CPU's kernel uses
+ * (dt_fused_attention_attrs), the sizes of a run through its geometry
+ * (dt_fused_attention_geometry), so the two backends cannot disagree about layouts or the
+ * mask's broadcast. One launch, no scratch: the scores stay in the kernel's registers and
+ * shared memory. Tactics (tactics.c) where the tensor-core kernel applies: 1 tensor cores,
+ * 2 the float32 CUDA-core kernel; the builder keeps the faster at each profile's opt shape. */
 #include "backend/cuda/layers.h"
+#include "core/alloc.h"
 #include "core/dtype.h"
 #include "core/status.h"
 #include "ops/fused.h"
 
 #include <cuda_runtime_api.h>
 
-typedef struct dt_cu_attention_params {
-    const ductile_layer *L;
-    dt_fa_attrs a;
-} dt_cu_attention_params;
+#include <string.h>
 
 static ductile_status dt_attention_prepare(const ductile_layer *L, void **out)
 {
-    dt_cu_attention_params p = {.L = L};
-    dt_fused_attention_attrs(L, &p.a);
-    return dt_cuda_params_copy(&p, sizeof p, L, out);
+    int64_t n = 0;
+    const int64_t *t = dt_attr_ints(L, "tactic", &n);
+    if (!t) n = 0;
+    dt_cu_attention_params *p = dt_malloc(sizeof *p + (size_t)n * sizeof p->tactic[0]);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
+    *p = (dt_cu_attention_params){.L = L, .n_tactic = n};
+    dt_fused_attention_attrs(L, &p->a);
+    if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
+    *out = p;
+    return DUCTILE_OK;
+}
+
+bool dt_cuda_attention_cores(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex)
+{
+    dt_fa_geom g;
+    dt_fused_attention_geometry(&p->a, in, &g);
+    return !dt_cu_attention_tc(dtype, g.D, g.Dv) ||
+           dt_cuda_params_tactic(p->tactic, p->n_tactic, ex) == DT_CUDA_ATTENTION_CORES;
 }
 
 static ductile_status dt_attention_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -46,6 +61,7 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
     dt_cu_attn c = {
         .count = g.count, .S = g.S, .D = g.D, .L = g.L, .Dv = g.Dv, .H = g.H, .bshd = p->a.bshd,
         .nan_to_zero = p->a.nan_to_zero, .q_scale = p->a.q_scale, .k_scale = p->a.k_scale, .nbatch = g.rank - 2,
+        .no_tc = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex) == DT_CUDA_ATTENTION_CORES,
     };
     for (int d = 0; d < g.rank - 2; d++) {
         c.batch[d] = g.batch[d];

@@ -18,6 +18,7 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <mma.h>
 
 namespace {
 
@@ -48,6 +49,34 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
+// Where one item's rows are: [.., S, D] blocks (Kt [D, L]), or head h of [B, S, H, D] rows;
+// element offsets of its first Q, K, V, Y and mask elements and the strides of rows and keys.
+struct item_base {
+    int64_t qb, kb, vb, yb, q_rs, k_ts, k_ds, v_rs, y_rs, mb;
+    __device__ item_base(const dt_cu_attn &g, int64_t item)
+    {
+        const int64_t S = g.S, D = g.D, L = g.L, Dv = g.Dv;
+        if (g.bshd) {
+            int64_t b = item / g.H, h = item % g.H, H = g.H;
+            qb = (b * S * H + h) * D, q_rs = H * D;
+            kb = (b * L * H + h) * D, k_ts = H * D, k_ds = 1;
+            vb = (b * L * H + h) * Dv, v_rs = H * Dv;
+            yb = (b * S * H + h) * Dv, y_rs = H * Dv;
+        } else {
+            qb = item * S * D, q_rs = D;
+            kb = item * D * L, k_ts = 1, k_ds = L;
+            vb = item * L * Dv, v_rs = Dv;
+            yb = item * S * Dv, y_rs = Dv;
+        }
+        mb = 0;
+        int64_t rest = item;
+        for (int d = g.nbatch - 1; d >= 0; d--) {
+            mb += rest % g.batch[d] * g.mstride[d];
+            rest /= g.batch[d];
+        }
+    }
+};
+
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__ q, const T *__restrict__ k,
                                                            const T *__restrict__ v, const T *__restrict__ mask,
@@ -63,28 +92,9 @@ __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__
     const int dvc = (int)(Dv - dv0 < kDC ? Dv - dv0 : kDC);
     const int nc = (dvc + 31) / 32;
 
-    // Where this item's rows are: [.., S, D] blocks (Kt [D, L]), or head h of [B, S, H, D] rows.
-    int64_t qb, kb, vb, yb, q_rs, k_ts, k_ds, v_rs, y_rs;
-    if (g.bshd) {
-        int64_t b = item / g.H, h = item % g.H, H = g.H;
-        qb = (b * S * H + h) * D, q_rs = H * D;
-        kb = (b * L * H + h) * D, k_ts = H * D, k_ds = 1;
-        vb = (b * L * H + h) * Dv, v_rs = H * Dv;
-        yb = (b * S * H + h) * Dv, y_rs = H * Dv;
-    } else {
-        qb = item * S * D, q_rs = D;
-        kb = item * D * L, k_ts = 1, k_ds = L;
-        vb = item * L * Dv, v_rs = Dv;
-        yb = item * S * Dv, y_rs = Dv;
-    }
-    int64_t mb = 0;
-    if (mask) {
-        int64_t rest = item;
-        for (int d = g.nbatch - 1; d >= 0; d--) {
-            mb += rest % g.batch[d] * g.mstride[d];
-            rest /= g.batch[d];
-        }
-    }
+    const item_base ib(g, item);
+    const int64_t qb = ib.qb, kb = ib.kb, vb = ib.vb, yb = ib.yb, q_rs = ib.q_rs, k_ts = ib.k_ts, k_ds = ib.k_ds,
+                  v_rs = ib.v_rs, y_rs = ib.y_rs, mb = ib.mb;
 
     const int64_t row0 = qt * kQT + w * kRows;
     float m[kRows], l[kRows], acc[kRows][kCols];
@@ -199,12 +209,205 @@ __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__
     }
 }
 
+
+// ---- half and bfloat16 on tensor cores ----
+// The same computation for half Q, K, V with head dims multiples of 16 up to 128: per block
+// 64 query rows (16 per warp) against tiles of 64 keys, Q K^T and P V as WMMA products (half
+// operands, float32 accumulators), the scores scaled by q_scale * k_scale in float32 (one
+// rounding less than scaling the half operands), the online softmax in float32 by two lanes
+// per row, P rounded to the operand type for its product as flash attention does, the output
+// rows kept in float32 registers. Shared memory: the Q block, one K and one V tile, a float32
+// scratch per warp for the scores and each tile's P V, and P.
+constexpr int kTcRows = 64;   // query rows per block
+constexpr int kTcKeys = 64;   // keys per tile
+
+__host__ __device__ constexpr int tc_ldf(int dvmax) { return (dvmax > kTcKeys ? dvmax : kTcKeys) + 4; }
+
+// Bytes of shared memory for head dims D, Dv (ldq = D + 8, ldv = Dv + 8 elements: rows 16
+// bytes apart in the banks); every region starts at a multiple of 128 bytes.
+__host__ __device__ constexpr int tc_smem(int D, int Dv, int dvmax)
+{
+    return 2 * kTcRows * (D + 8) * 2 + kTcKeys * (Dv + 8) * 2 + kWarps * 16 * tc_ldf(dvmax) * 4 +
+           kWarps * 16 * (kTcKeys + 8) * 2;
+}
+
+template <typename T, int DVMAX>
+__global__ void __launch_bounds__(kWarps * 32) attention_tc_k(const T *__restrict__ q, const T *__restrict__ k,
+                                                              const T *__restrict__ v, const T *__restrict__ mask,
+                                                              T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
+{
+    using namespace nvcuda;
+    extern __shared__ __align__(128) unsigned char smem[];
+    constexpr int ldf = tc_ldf(DVMAX), ldp = kTcKeys + 8, NO = DVMAX / 2;
+    const int D = (int)g.D, Dv = (int)g.Dv, ldq = D + 8, ldv = Dv + 8;
+    T *Qs = reinterpret_cast<T *>(smem);                        // [64 rows][ldq]
+    T *Ks = Qs + kTcRows * ldq;                                 // [64 keys][ldq]
+    T *Vs = Ks + kTcKeys * ldq;                                 // [64 keys][ldv]
+    float *Sf = reinterpret_cast<float *>(Vs + kTcKeys * ldv);  // [4 warps][16][ldf]
+    T *Ph = reinterpret_cast<T *>(Sf + kWarps * 16 * ldf);      // [4 warps][16][ldp]
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, tid = threadIdx.x;
+    const int64_t item = blockIdx.x / qtiles, q0 = blockIdx.x % qtiles * kTcRows;
+    const int64_t S = g.S, L = g.L;
+    const item_base ib(g, item);
+    const T zero = st<T>(0.f);
+
+    for (int i = tid; i < kTcRows * D; i += kWarps * 32) {
+        int r = i / D, d = i - r * D;
+        Qs[r * ldq + d] = q0 + r < S ? q[ib.qb + (q0 + r) * ib.q_rs + d] : zero;
+    }
+    // Two lanes per query row: lane holds row r of the warp's 16, and half hh of the columns.
+    const int r = lane >> 1, hh = lane & 1;
+    const int64_t row = q0 + w * 16 + r;
+    const bool row_ok = row < S;
+    const float scale = g.q_scale * g.k_scale;
+    float m = -INFINITY, l = 0.f, o[NO];
+#pragma unroll
+    for (int i = 0; i < NO; i++) o[i] = 0.f;
+    float *sf = Sf + w * 16 * ldf;
+    T *ph = Ph + w * 16 * ldp;
+
+    for (int64_t t0 = 0; t0 < L; t0 += kTcKeys) {
+        const int nt = (int)(L - t0 < kTcKeys ? L - t0 : kTcKeys);
+        __syncthreads();   // the previous tile's readers are done (the first: Q is written)
+        if (g.bshd) {
+            for (int i = tid; i < kTcKeys * D; i += kWarps * 32) {
+                int t = i / D, d = i - t * D;
+                Ks[t * ldq + d] = t < nt ? k[ib.kb + (t0 + t) * ib.k_ts + d] : zero;
+            }
+        } else {
+            for (int i = tid; i < kTcKeys * D; i += kWarps * 32) {
+                int d = i / kTcKeys, t = i - d * kTcKeys;
+                Ks[t * ldq + d] = t < nt ? k[ib.kb + (t0 + t) + (int64_t)d * ib.k_ds] : zero;
+            }
+        }
+        for (int i = tid; i < kTcKeys * Dv; i += kWarps * 32) {
+            int t = i / Dv, j = i - t * Dv;
+            Vs[t * ldv + j] = t < nt ? v[ib.vb + (t0 + t) * ib.v_rs + j] : zero;
+        }
+        __syncthreads();
+
+        // Scores of the warp's 16 rows and the tile's 64 keys.
+#pragma unroll
+        for (int nb = 0; nb < kTcKeys / 16; nb++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+            wmma::fill_fragment(c, 0.f);
+            for (int kd = 0; kd < D; kd += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b;
+                wmma::load_matrix_sync(a, Qs + w * 16 * ldq + kd, ldq);
+                wmma::load_matrix_sync(b, Ks + nb * 16 * ldq + kd, ldq);
+                wmma::mma_sync(c, a, b, c);
+            }
+            wmma::store_matrix_sync(sf + nb * 16, c, ldf, wmma::mem_row_major);
+        }
+        __syncwarp();
+
+        // Scale and mask (written back), the tile's max, the online update, P.
+        float mt = -INFINITY;
+#pragma unroll 8
+        for (int c = 0; c < 32; c++) {
+            int col = hh * 32 + c;
+            float x = -INFINITY;
+            if (col < nt) {
+                x = sf[r * ldf + col] * scale;
+                if (mask && row_ok) x += ld(mask[ib.mb + row * g.mi + (t0 + col) * g.mj]);
+            }
+            sf[r * ldf + col] = x;
+            mt = fmaxf(mt, x);
+        }
+        mt = fmaxf(mt, __shfl_xor_sync(0xffffffffu, mt, 1));
+        const float mn = fmaxf(m, mt);
+        // No finite max yet (all keys so far -inf or NaN): nothing accumulates.
+        const float corr = mn == -INFINITY ? 1.f : expf(m - mn);
+        float ps = 0.f;
+#pragma unroll 8
+        for (int c = 0; c < 32; c++) {
+            int col = hh * 32 + c;
+            float p = col < nt && mn != -INFINITY ? expf(sf[r * ldf + col] - mn) : 0.f;
+            ps += p;
+            ph[r * ldp + col] = st<T>(p);
+        }
+        ps += __shfl_xor_sync(0xffffffffu, ps, 1);
+        l = l * corr + ps;
+        m = mn;
+#pragma unroll
+        for (int i = 0; i < NO; i++) o[i] *= corr;
+        __syncwarp();
+
+        // This tile's P V into the warp's scratch, then added to the rows.
+        for (int j = 0; j < Dv; j += 16) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> c;
+            wmma::fill_fragment(c, 0.f);
+#pragma unroll
+            for (int kk = 0; kk < kTcKeys; kk += 16) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b;
+                wmma::load_matrix_sync(a, ph + kk, ldp);
+                wmma::load_matrix_sync(b, Vs + kk * ldv + j, ldv);
+                wmma::mma_sync(c, a, b, c);
+            }
+            wmma::store_matrix_sync(sf + j, c, ldf, wmma::mem_row_major);
+        }
+        __syncwarp();
+#pragma unroll
+        for (int i = 0; i < NO; i++) {
+            int col = hh * NO + i;
+            if (col < Dv) o[i] += sf[r * ldf + col];
+        }
+        __syncwarp();   // sf is the next tile's score scratch
+    }
+
+    if (!row_ok) return;
+    // l is NaN (a NaN or +inf score) or 0 (every key -inf): the row's P is NaN.
+    const bool bad = !(l > 0.f);
+    const float inv = 1.f / l;
+#pragma unroll
+    for (int i = 0; i < NO; i++) {
+        int col = hh * NO + i;
+        if (col < Dv) y[ib.yb + row * ib.y_rs + col] = st<T>(bad ? (g.nan_to_zero ? 0.f : NAN) : o[i] * inv);
+    }
+}
+
+// Launches the tensor-core kernel for half types when the head dims fit it; false otherwise.
+template <typename T, int DVMAX>
+int launch_tc(const void *q, const void *k, const void *v, const void *mask, void *y, const dt_cu_attn *g,
+              cudaStream_t s)
+{
+    // The most any call of this instantiation asks for (D = 128), set once before first use
+    // (a first run at a shape runs plainly before a CUDA graph records it).
+    static bool ready = false;
+    if (!ready) {
+        cudaError_t e = cudaFuncSetAttribute(attention_tc_k<T, DVMAX>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             tc_smem(128, DVMAX, DVMAX));
+        if (e != cudaSuccess) return (int)e;
+        ready = true;
+    }
+    int64_t qtiles = (g->S + kTcRows - 1) / kTcRows;
+    if (g->count > (int64_t)0x7fffffff / qtiles) return (int)cudaErrorInvalidConfiguration;
+    attention_tc_k<T, DVMAX><<<(unsigned)(g->count * qtiles), kWarps * 32, tc_smem((int)g->D, (int)g->Dv, DVMAX), s>>>(
+        (const T *)q, (const T *)k, (const T *)v, (const T *)mask, (T *)y, *g, qtiles);
+    return (int)cudaGetLastError();
+}
+
 }  // namespace
+
+extern "C" int dt_cu_attention_tc(int dtype, int64_t D, int64_t Dv)
+{
+    return (dtype == DUCTILE_FLOAT16 || dtype == DUCTILE_BFLOAT16) && D >= 16 && D <= 128 && D % 16 == 0 && Dv >= 16 &&
+           Dv <= 128 && Dv % 16 == 0;
+}
 
 extern "C" int dt_cu_attention(int dtype, const void *q, const void *k, const void *v, const void *mask, void *y,
                                const dt_cu_attn *g, void *stream)
 {
     if (g->count <= 0 || g->S <= 0 || g->Dv <= 0 || g->L <= 0) return 0;
+    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && !g->no_tc) {
+        cudaStream_t ts = (cudaStream_t)stream;
+        if (dtype == DUCTILE_FLOAT16)
+            return g->Dv <= 64 ? launch_tc<__half, 64>(q, k, v, mask, y, g, ts) : launch_tc<__half, 128>(q, k, v, mask, y, g, ts);
+        return g->Dv <= 64 ? launch_tc<__nv_bfloat16, 64>(q, k, v, mask, y, g, ts)
+                           : launch_tc<__nv_bfloat16, 128>(q, k, v, mask, y, g, ts);
+    }
     int64_t qtiles = (g->S + kQT - 1) / kQT, chunks = (g->Dv + kDC - 1) / kDC;
     if (g->count > (int64_t)0x7fffffff / qtiles || chunks > 65535) return (int)cudaErrorInvalidConfiguration;
     dim3 grid((unsigned)(g->count * qtiles), (unsigned)chunks);

@@ -97,12 +97,15 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
  * + M) V, with ops/fused.h's layouts (bshd: items (b, h) of [B, S, H, D] rows, K given as
  * [B, L, H, D]; else [count, S, D], Kt [count, D, L], V [count, L, Dv]). The mask's element
  * strides: per batch dim of the scores (nbatch of them, sizes in batch), mi per query row,
- * mj per key (0 where it broadcasts). Grid limits: count * ceil(S / 16) < 2^31 blocks and Dv
- * < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks first). L must be > 0
- * (no keys: the layer writes zeros). */
+ * mj per key (0 where it broadcasts). Two kernels: float32 on CUDA cores (any dtype and head
+ * dims), and for half types with head dims multiples of 16 up to 128 one on tensor cores
+ * (WMMA; the default where it applies, no_tc: the other). Grid limits: count * ceil(S / 16)
+ * < 2^31 blocks and Dv < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks
+ * first). L must be > 0 (no keys: the layer writes zeros). */
 typedef struct dt_cu_attn {
     int64_t count, S, D, L, Dv, H;
     int bshd, nan_to_zero;
+    int no_tc;              /* half types: the CUDA-core kernel even where the tensor-core one applies */
     float q_scale, k_scale;
     int nbatch;
     int64_t batch[DT_CU_MAX_RANK], mstride[DT_CU_MAX_RANK];
@@ -110,6 +113,8 @@ typedef struct dt_cu_attn {
 } dt_cu_attn;
 int dt_cu_attention(int dtype, const void *q, const void *k, const void *v, const void *mask, void *y,
                     const dt_cu_attn *g, void *stream);
+/* The tensor-core kernel applies: float16 or bfloat16, D and Dv multiples of 16 up to 128. */
+int dt_cu_attention_tc(int dtype, int64_t D, int64_t Dv);
 
 /* ---- state and layer kernels (C) ---- */
 

@@ -18,6 +18,7 @@
 
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
+#include "ops/fused.h"
 #include "ops/linalg.h"
 #include "ops/nn.h"
 #include "ops/shape.h"
@@ -123,6 +124,18 @@ typedef struct dt_cu_conv_params {
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, one per profile */
 } dt_cu_conv_params;
+
+/* FusedAttention (attention.c): the attributes through ops/fused.h's reader, the tactic per
+ * profile (DT_CUDA_ATTENTION_TC / _CORES where the tensor-core kernel applies). */
+enum { DT_CUDA_ATTENTION_TC = 1, DT_CUDA_ATTENTION_CORES = 2 };
+typedef struct dt_cu_attention_params {
+    const ductile_layer *L;
+    dt_fa_attrs a;
+    int64_t n_tactic;
+    int64_t tactic[];
+} dt_cu_attention_params;
+/* The run at these shapes uses the float32 CUDA-core kernel (else the tensor-core one). */
+bool dt_cuda_attention_cores(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex);
 
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
 extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,
