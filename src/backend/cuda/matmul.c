@@ -1,10 +1,12 @@
-/* MatMul and Gemm on cuBLASLt: float32, float16 or bfloat16 tensors, always float32 compute
+/* MatMul, Gemm and FusedMatMul on cuBLASLt: float32, float16 or bfloat16 tensors, always float32 compute
  * (CUBLAS_COMPUTE_32F; CUBLAS_COMPUTE_32F_FAST_TF32 for float32 layers the builder marked
  * `tf32`), alpha and beta float32.
  * Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B is cuBLASLt's first
  * operand and no data moves. Batched MatMul runs as one strided-batch call when the
  * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
- * the project's kernel (any broadcast, beta).
+ * the project's kernel (any broadcast, beta). FusedMatMul (ops/fused.h: B 2-D) is one
+ * [rows of A, K] x [K, N] product with cuBLASLt's BIAS epilogue and the residual as its C
+ * (beta 1); the erf Gelu follows as the own elementwise kernel (dt_fused_matmul_run).
  * Compiled (layers.h): transposes, alpha, beta, the TF32 mark and the tactics are read once;
  * descriptors and the heuristic's algorithm are made on the first run at a set of shapes (the
  * context's plan cache: they depend on the shapes and the device) and the workspace is the
@@ -49,7 +51,7 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
     /* The bias is per row of the column-major D (N rows): per output column of ours. Its
-     * pointer is set per run (dt_lt_matmul). */
+     * pointer is set per run (dt_lt_matmul_epi). */
     cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
     if (!s && bias) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
     /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
@@ -159,7 +161,8 @@ static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, i
     return off;
 }
 
-/* What both ops read once: the TF32 mark and the tactic per profile. */
+/* What the three ops read once: the TF32 mark and the tactic per profile; Gemm's transposes,
+ * alpha and beta; FusedMatMul's activation, inputs given and B's packing. */
 static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **out)
 {
     bool gelu = false;
@@ -170,7 +173,7 @@ static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **ou
     dt_cu_matmul_params *p = dt_malloc(sizeof *p + (size_t)n * sizeof p->tactic[0]);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
     *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .n_tactic = n, .gelu = gelu};
-    if (gelu || !strcmp(L->op_type, "FusedMatMul")) {
+    if (!strcmp(L->op_type, "FusedMatMul")) {
         p->has_c = L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS];   /* the bias */
         p->has_res = L->n_in > DT_FM_R && L->in[DT_FM_R];
         p->packed = dt_attr_int(L, "packed", 0);
