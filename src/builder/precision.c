@@ -23,8 +23,8 @@
  * load half and compute and accumulate in float32, elementwise ops compute each element in
  * float32 and round once.
  *
- * TF32 is recorded per layer (attribute `tf32` on float32 Conv / FusedConv / MatMul / Gemm),
- * so an engine carries it and kernels read it from their layer, not from a global. */
+ * TF32 is recorded per layer (attribute `tf32` on float32 Conv / FusedConv / MatMul / Gemm /
+ * FusedMatMul), so an engine carries it and kernels read it from their layer, not from a global. */
 #include "builder/optimize.h"
 #include "builder/passes.h"
 #include "core/alloc.h"
@@ -52,7 +52,8 @@ static bool dt_slot_kept(const ductile_layer *L, int k)
 
 static bool dt_is_tf32_op(const char *op)
 {
-    return !strcmp(op, "Conv") || !strcmp(op, "FusedConv") || !strcmp(op, "MatMul") || !strcmp(op, "Gemm");
+    return !strcmp(op, "Conv") || !strcmp(op, "FusedConv") || !strcmp(op, "MatMul") || !strcmp(op, "Gemm") ||
+           !strcmp(op, "FusedMatMul");
 }
 
 enum { DT_LOWERED = 1, DT_READS_HALF = 2 };

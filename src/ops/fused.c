@@ -70,28 +70,36 @@ ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, 
     return dt_packed_weight_view(L, DT_FM_B, b, 2, 2, out);
 }
 
-static ductile_status dt_fm_check(const ductile_layer *L)
+ductile_status dt_fused_matmul_act(const ductile_layer *L, bool *gelu)
 {
-    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("A", "B")));
     const char *act = dt_attr_string(L, "activation", "");
-    if (strcmp(act, "") && strcmp(act, "Gelu"))
+    *gelu = !strcmp(act, "Gelu");
+    if (strcmp(act, "") && !*gelu)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported (supported: '', Gelu)",
                        act);
     return DUCTILE_OK;
 }
 
+static ductile_status dt_fm_check(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("A", "B")));
+    bool gelu;
+    return dt_fused_matmul_act(L, &gelu);
+}
+
 static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
+    /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
     static const char *const names[] = {"A", "B", "bias", "R"};
     for (int i = 0; i < L->n_in; i++)
-        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? DT_FM_A : -1));
     dt_view b;
     DT_TRY(dt_fused_matmul_weight(L, &in[DT_FM_B], &b));
     if (b.rank != 2)
         return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (B) has rank %d; expected 2", b.rank);
     dt_matmul_geom g;
     DT_TRY(dt_matmul_geometry(&in[DT_FM_A], &b, &g));
-    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].dtype = in[DT_FM_A].dtype;
     out[0].rank = g.out_rank;
     for (int i = 0; i < g.out_rank; i++) out[0].dims[i] = g.out[i];
     if (L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS] && (in[DT_FM_BIAS].rank != 1 || in[DT_FM_BIAS].dims[0] != g.N))
@@ -101,6 +109,51 @@ static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_
 }
 
 bool dt_fused_attention_bshd(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "bshd"); }
+
+void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a)
+{
+    *a = (dt_fa_attrs){
+        .q_scale = dt_attr_float(L, "q_scale", 1.0f),
+        .k_scale = dt_attr_float(L, "k_scale", 1.0f),
+        .nan_to_zero = dt_attr_int(L, "nan_to_zero", 0) != 0,
+        .has_mask = L->n_in > DT_FA_MASK && L->in[DT_FA_MASK],
+        .bshd = dt_fused_attention_bshd(L),
+    };
+}
+
+void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_geom *g)
+{
+    memset(g, 0, sizeof *g);
+    const dt_view *q = &in[DT_FA_Q];
+    int r = g->rank = q->rank;
+    if (a->bshd) {   /* [B, S, H, D]: items (b, h) */
+        g->batch[0] = q->dims[0];
+        g->batch[1] = g->H = q->dims[2];
+        g->count = q->dims[0] * q->dims[2];
+        g->S = q->dims[1];
+        g->D = q->dims[3];
+        g->L = in[DT_FA_KT].dims[1];
+        g->Dv = in[DT_FA_V].dims[3];
+    } else {
+        g->count = 1;
+        for (int i = 0; i < r - 2; i++) {
+            g->batch[i] = q->dims[i];
+            g->count *= q->dims[i];
+        }
+        g->S = q->dims[r - 2];
+        g->D = q->dims[r - 1];
+        g->L = in[DT_FA_KT].dims[r - 1];
+        g->Dv = in[DT_FA_V].dims[r - 1];
+    }
+    if (!a->has_mask) return;
+    const dt_view *m = &in[DT_FA_MASK];
+    int64_t st = 1;
+    for (int i = m->rank - 1; i >= 0; i--) {
+        int d = r - m->rank + i;
+        g->mstride[d] = m->dims[i] == 1 ? 0 : st;
+        st *= m->dims[i];
+    }
+}
 
 /* Q, K and V of layout "bshd" as the logical [B, H, S, D], [B, H, D, L], [B, H, L, Dv]. */
 static ductile_status dt_fa_logical(const dt_view *in, dt_view *lq, dt_view *lk, dt_view *lv)
@@ -121,9 +174,10 @@ static ductile_status dt_fa_logical(const dt_view *in, dt_view *lq, dt_view *lk,
 
 static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
+    /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
     static const char *const names[] = {"Q", "Kt", "V", "mask"};
     for (int i = 0; i < L->n_in; i++)
-        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float32(in, i, names[i]));
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? DT_FA_Q : -1));
     bool bshd = dt_fused_attention_bshd(L);
     dt_view lq, lk, lv;
     if (bshd) DT_TRY(dt_fa_logical(in, &lq, &lk, &lv));
@@ -156,7 +210,7 @@ static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_
             return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (mask) of shape %s does not broadcast to the scores", sm);
         }
     }
-    out[0].dtype = DUCTILE_FLOAT32;
+    out[0].dtype = in[DT_FA_Q].dtype;
     out[0].rank = r;
     for (int i = 0; i < r - 1; i++) out[0].dims[i] = q->dims[i];
     out[0].dims[r - 1] = v->dims[r - 1];

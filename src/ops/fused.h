@@ -52,6 +52,30 @@ ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt
 /* FusedAttention's layout is "bshd" (the heads' Transposes absorbed). */
 bool dt_fused_attention_bshd(const ductile_layer *L);
 
+/* FusedAttention's attributes as every backend's prepare reads them. */
+typedef struct dt_fa_attrs {
+    float q_scale, k_scale;
+    bool nan_to_zero, has_mask;
+    bool bshd;              /* Q, K, V and Y as [B, S, H, D] */
+} dt_fa_attrs;
+void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a);
+
+/* The sizes of one FusedAttention run: `count` (batch, head) items, each softmax(Q Kt + M) V
+ * with Q [S, D], Kt [D, L], V [L, Dv]. The shapes were checked by infer when the engine was
+ * built and at every new input shape; only what the kernels' loops need is derived. */
+typedef struct dt_fa_geom {
+    int rank;               /* of the scores [batch..., S, L] (bshd: 4, [B, H, S, L]) */
+    int64_t count, S, D, L, Dv;
+    int64_t H;              /* bshd: heads (rows of Q, K, V and Y are H heads apart) */
+    /* Mask: element strides per dim of the scores (0 where it broadcasts); batch dims. */
+    int64_t mstride[DT_MAX_DIMS];
+    int64_t batch[DT_MAX_DIMS];
+} dt_fa_geom;
+void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_geom *g);
+
+/* FusedMatMul's activation: *gelu (erf Gelu) or none; DUCTILE_ERR_UNSUPPORTED for others. */
+ductile_status dt_fused_matmul_act(const ductile_layer *L, bool *gelu);
+
 /* The same for FusedMatMul's B: [K, N]. */
 ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out);
 

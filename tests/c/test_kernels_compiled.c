@@ -53,6 +53,7 @@ static const char *const cuda_compiled_ops[] = {
     "ReduceL2", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization", "GlobalAveragePool", "MaxPool",
     "AveragePool", "Transpose", "Gather", "Concat", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Slice",
     "DepthToSpace", "Resize", "Cast", "Where", "IsNaN", "Not", "And", "Or", "Xor", "Conv", "FusedConv",
+    "FusedMatMul", "FusedAttention",
 };
 
 static void test_every_cuda_op_is_compiled(void)
@@ -93,6 +94,46 @@ static void test_every_cuda_op_is_compiled(void)
     const dt_kernel *conv = cuda->kernel("Conv");
     CHECK(conv != NULL && conv == cuda->kernel("FusedConv"));
     if (conv) CHECK(conv->prepare != NULL && conv->scratch != NULL);
+}
+
+/* FusedAttention's tactics on CUDA (data, no GPU needed): both kernels, tensor cores (1) and
+ * CUDA cores (2), where the tensor-core one applies (float16 / bfloat16, head dims multiples of
+ * 16 up to 128), else none (the CUDA-core kernel, the only one). FusedMatMul's: cuBLASLt's
+ * heuristic ranks, as MatMul's. */
+static void test_cuda_fused_layer_tactics(void)
+{
+    const dt_backend *cuda = dt_backend_find("cuda");
+    if (!cuda || !cuda->tactics) return;
+    ductile_tensor t[3];
+    memset(t, 0, sizeof t);
+    ductile_tensor *ins[3] = {&t[0], &t[1], &t[2]};
+    dt_attr layout = {.name = "layout", .type = DT_ATTR_STRING, .s = "bshd", .s_len = 4};
+    ductile_layer L = {.name = "att", .op_type = "FusedAttention", .domain = "ductile", .n_in = 3, .in = ins, .n_out = 1,
+                       .n_attr = 1, .attrs = &layout};
+    static const struct { int dtype; int64_t d, dv; int want; } cases[] = {
+        {DUCTILE_FLOAT16, 64, 64, 2}, {DUCTILE_BFLOAT16, 128, 16, 2}, {DUCTILE_FLOAT32, 64, 64, 0},
+        {DUCTILE_FLOAT16, 24, 24, 0}, {DUCTILE_FLOAT16, 144, 64, 0},  {DUCTILE_BFLOAT16, 64, 8, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        /* bshd: Q [B, S, H, D], K [B, L, H, D], V [B, L, H, Dv] */
+        dt_view in[3] = {
+            {.dtype = cases[i].dtype, .rank = 4, .dims = {2, 7, 3, cases[i].d}},
+            {.dtype = cases[i].dtype, .rank = 4, .dims = {2, 9, 3, cases[i].d}},
+            {.dtype = cases[i].dtype, .rank = 4, .dims = {2, 9, 3, cases[i].dv}},
+        };
+        int ids[8] = {0};
+        int n = cuda->tactics(&L, in, ids, 8);
+        CHECK_EQ_INT(n, cases[i].want);
+        if (n == 2) CHECK(ids[0] == 1 && ids[1] == 2);
+    }
+    L.op_type = "FusedMatMul";
+    L.n_attr = 0;
+    dt_view mm[3] = {{.dtype = DUCTILE_FLOAT16, .rank = 3, .dims = {2, 7, 24}},
+                     {.dtype = DUCTILE_FLOAT16, .rank = 2, .dims = {24, 70}},
+                     {.dtype = DUCTILE_FLOAT16, .rank = 1, .dims = {70}}};
+    int ids[8] = {0};
+    CHECK_EQ_INT(cuda->tactics(&L, mm, ids, 8), 4);
+    CHECK(ids[0] == 1 && ids[3] == 4);
 }
 
 /* ---- refusals that prepare moved from the first execute to the build ---- */
@@ -162,6 +203,7 @@ int main(void)
     test_the_adapter_runs_no_cpu_op();
     test_every_op_has_a_compiled_kernel();
     test_every_cuda_op_is_compiled();
+    test_cuda_fused_layer_tactics();
     test_eye_like_of_a_dtype_without_one_is_refused_at_build();
     test_pad_value_the_data_cannot_hold_is_refused_at_build();
     TEST_MAIN_END();

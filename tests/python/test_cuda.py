@@ -340,4 +340,4 @@ def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
     else:
         marked = [l["LayerType"] for l in run if l.get("TF32")]
         print(f"PRECISION-LAYERS {name} {prec}: TF32 in {len(marked)} layers: {sorted(set(marked))}")
-        assert marked and set(marked) <= {"Conv", "FusedConv", "MatMul", "Gemm"}
+        assert marked and set(marked) <= {"Conv", "FusedConv", "MatMul", "Gemm", "FusedMatMul"}

@@ -18,71 +18,21 @@
 #include "ops/fused.h"
 
 #include <math.h>
-#include <string.h>
 
-typedef struct dt_fa_params {
-    float q_scale, k_scale;
-    bool nan_to_zero, has_mask;
-    bool bshd;              /* Q, K, V and Y as [B, S, H, D] (fused.h) */
-} dt_fa_params;
-
-/* The sizes of one run. */
-typedef struct dt_fa_geom {
-    int rank;
-    int64_t count, S, D, L, Dv;
-    int64_t H;              /* bshd: heads (rows of Q, K, V and Y are H heads apart) */
-    /* Mask: element strides per dim of the scores [batch..., S, L] (0 where it broadcasts). */
-    int64_t mstride[DT_MAX_DIMS];
-    int64_t batch[DT_MAX_DIMS];
-} dt_fa_geom;
+/* The attributes and the sizes of a run are ops/fused.h's, shared with the other backends. */
+typedef dt_fa_attrs dt_fa_params;
 
 static ductile_status dt_fa_prepare(const ductile_layer *L, void **out)
 {
     DT_TRY(dt_cpu_want_f32(L));
-    dt_fa_params p = {
-        .q_scale = dt_attr_float(L, "q_scale", 1.0f),
-        .k_scale = dt_attr_float(L, "k_scale", 1.0f),
-        .nan_to_zero = dt_attr_int(L, "nan_to_zero", 0) != 0,
-        .has_mask = L->n_in > DT_FA_MASK && L->in[DT_FA_MASK],
-        .bshd = dt_fused_attention_bshd(L),
-    };
+    dt_fa_params p;
+    dt_fused_attention_attrs(L, &p);
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-/* The shapes were checked by the op's infer when the engine was built and at every new input
- * shape; only what the loops need is derived here. */
 static void dt_fa_geometry(const dt_fa_params *p, const dt_view *in, dt_fa_geom *g)
 {
-    memset(g, 0, sizeof *g);
-    const dt_view *q = &in[DT_FA_Q];
-    int r = g->rank = q->rank;
-    if (p->bshd) {   /* [B, S, H, D]: items (b, h) */
-        g->batch[0] = q->dims[0];
-        g->batch[1] = g->H = q->dims[2];
-        g->count = q->dims[0] * q->dims[2];
-        g->S = q->dims[1];
-        g->D = q->dims[3];
-        g->L = in[DT_FA_KT].dims[1];
-        g->Dv = in[DT_FA_V].dims[3];
-    } else {
-        g->count = 1;
-        for (int i = 0; i < r - 2; i++) {
-            g->batch[i] = q->dims[i];
-            g->count *= q->dims[i];
-        }
-        g->S = q->dims[r - 2];
-        g->D = q->dims[r - 1];
-        g->L = in[DT_FA_KT].dims[r - 1];
-        g->Dv = in[DT_FA_V].dims[r - 1];
-    }
-    if (!p->has_mask) return;
-    const dt_view *m = &in[DT_FA_MASK];
-    int64_t st = 1;
-    for (int i = m->rank - 1; i >= 0; i--) {
-        int d = r - m->rank + i;
-        g->mstride[d] = m->dims[i] == 1 ? 0 : st;
-        st *= m->dims[i];
-    }
+    dt_fused_attention_geometry(p, in, g);
 }
 
 /* Floats of one thread's buffers: scaled Q, scaled Kt, scores, probabilities, each rounded
@@ -125,7 +75,7 @@ static ductile_status dt_fa_scratch(const void *params, const dt_view *in, const
     dt_fa_geometry(params, in, &g);
     *bytes = 0;
     if (g.count == 0 || g.S == 0 || g.Dv == 0) return DUCTILE_OK;
-    size_t per;
+    size_t per = 0;
     DT_TRY(dt_fa_per_thread(&g, &per));
     if (!dt_mul_size(per, (size_t)(dt_fa_parallel(&g, threads) ? threads : 1), bytes))
         return dt_fail(DUCTILE_ERR_SHAPE, "FusedAttention scratch of %d x %zu bytes is too large", threads, per);
@@ -221,7 +171,7 @@ static ductile_status dt_fa_run(const void *params, const dt_view *in, dt_view *
     if (g.count == 0 || g.S == 0 || g.Dv == 0) return DUCTILE_OK;
     int threads = dt_pool_threads(ex->pool);
     bool par = dt_fa_parallel(&g, threads);
-    size_t per, need;
+    size_t per = 0, need;
     DT_TRY(dt_fa_per_thread(&g, &per));
     if (!dt_mul_size(per, (size_t)(par ? threads : 1), &need) || !ex->scratch || ex->scratch_bytes < need)
         return dt_fail(DUCTILE_ERR_INTERNAL, "FusedAttention was given %zu bytes of scratch; it needs %zu",

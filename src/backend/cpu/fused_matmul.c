@@ -15,8 +15,6 @@
 #include "ops/fused.h"
 #include "ops/linalg.h"
 
-#include <string.h>
-
 typedef struct dt_fm_params {
     dt_epilogue epi;        /* the activation; bias and residual set per run */
     int64_t packed;         /* B's layout: 0 in place, else DT_CPU_PACK_GEMM_B */
@@ -27,10 +25,9 @@ typedef struct dt_fm_params {
 static ductile_status dt_fm_prepare(const ductile_layer *L, void **out)
 {
     DT_TRY(dt_cpu_want_f32(L));
-    const char *name = dt_attr_string(L, "activation", "");
-    if (strcmp(name, "") && strcmp(name, "Gelu"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
-    dt_fm_params p = {.epi = {.act = *name ? DT_ACT_GELU : DT_ACT_NONE}};
+    bool gelu;
+    DT_TRY(dt_fused_matmul_act(L, &gelu));
+    dt_fm_params p = {.epi = {.act = gelu ? DT_ACT_GELU : DT_ACT_NONE}};
     p.packed = dt_attr_int(L, "packed", 0);
     DT_TRY(dt_cpu_gemm_layout_check(p.packed));
     dt_view none = {.rank = -1};

@@ -93,6 +93,29 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
                  void *stream);
 
+/* FusedAttention (attention_kernels.cu): `count` items of Y [S, Dv] = softmax((Q q_scale)(Kt k_scale)
+ * + M) V, with ops/fused.h's layouts (bshd: items (b, h) of [B, S, H, D] rows, K given as
+ * [B, L, H, D]; else [count, S, D], Kt [count, D, L], V [count, L, Dv]). The mask's element
+ * strides: per batch dim of the scores (nbatch of them, sizes in batch), mi per query row,
+ * mj per key (0 where it broadcasts). Two kernels: float32 on CUDA cores (any dtype and head
+ * dims), and for half types with head dims multiples of 16 up to 128 one on tensor cores
+ * (WMMA; the default where it applies, no_tc: the other). Grid limits: count * ceil(S / 16)
+ * < 2^31 blocks and Dv < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks
+ * first). L must be > 0 (no keys: the layer writes zeros). */
+typedef struct dt_cu_attn {
+    int64_t count, S, D, L, Dv, H;
+    int bshd, nan_to_zero;
+    int no_tc;              /* half types: the CUDA-core kernel even where the tensor-core one applies */
+    float q_scale, k_scale;
+    int nbatch;
+    int64_t batch[DT_CU_MAX_RANK], mstride[DT_CU_MAX_RANK];
+    int64_t mi, mj;
+} dt_cu_attn;
+int dt_cu_attention(int dtype, const void *q, const void *k, const void *v, const void *mask, void *y,
+                    const dt_cu_attn *g, void *stream);
+/* The tensor-core kernel applies: float16 or bfloat16, D and Dv multiples of 16 up to 128. */
+int dt_cu_attention_tc(int dtype, int64_t D, int64_t Dv);
+
 /* ---- state and layer kernels (C) ---- */
 
 /* What a layer's library call needs for one set of shapes and tactic (descriptors, the chosen
@@ -104,7 +127,7 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
  * layers never evict each other; a layer has at most two plans per set of shapes (a conv's
  * stored algorithm refused there, and the heuristic's), so a context that goes back and
  * forth between two sets of shapes keeps all of them; more replace the oldest round-robin. */
-enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 12 };
+enum { DT_CUDA_WAYS = 4, DT_CUDA_KEY = 13 };
 typedef struct dt_cuda_plan {
     bool used;
     /* The library refused the key's problem (DUCTILE_ERR_UNSUPPORTED, e.g. a stored cuDNN

@@ -176,6 +176,48 @@ __global__ void softmax_strided_k(const T *x, T *y, int64_t outer, int64_t axis,
     }
 }
 
+__device__ __forceinline__ float warp_sum(float v)
+{
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+// Rows of at most 32 * N elements: one warp per row, the row read once into registers (N per
+// lane), mean and variance by warp shuffles (two passes over the registers: no E[x^2] - m^2
+// cancellation), no shared memory or block barriers. Lane l holds elements l, l + 32, ...:
+// each load of the warp is contiguous.
+template <typename T, int N>
+__global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y, int64_t rows, int cols, float eps)
+{
+    int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
+    if (row >= rows) return;   // the whole warp: row is the same for its lanes
+    int lane = threadIdx.x & 31;
+    const T *xr = x + row * cols;
+    T *yr = y + row * cols;
+    float v[N], s = 0.f;
+#pragma unroll
+    for (int c = 0; c < N; c++) {
+        int j = lane + 32 * c;
+        v[c] = j < cols ? ld(xr[j]) : 0.f;
+        s += v[c];
+    }
+    float mean = warp_sum(s) / (float)cols, q = 0.f;
+#pragma unroll
+    for (int c = 0; c < N; c++) {
+        float d = lane + 32 * c < cols ? v[c] - mean : 0.f;
+        q += d * d;
+    }
+    float inv = rsqrtf(warp_sum(q) / (float)cols + eps);
+#pragma unroll
+    for (int c = 0; c < N; c++) {
+        int j = lane + 32 * c;
+        if (j >= cols) continue;
+        float o = (v[c] - mean) * inv * ld(scale[j]);
+        yr[j] = st<T>(bias ? o + ld(bias[j]) : o);
+    }
+}
+
+// Longer rows: one block per row.
 template <typename T>
 __global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int64_t cols, float eps)
 {
@@ -576,9 +618,27 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
                     float eps, void *stream)
 {
     if (rows * cols <= 0) return 0;
-    unsigned threads = cols >= 1024 ? 1024 : 256;
-    DT_FLOATS(dtype, layernorm_k<<<(unsigned)rows, threads, 0, (cudaStream_t)stream>>>((const T *)x, (const T *)scale,
-                                                                                       (const T *)bias, (T *)y, cols, eps))
+    cudaStream_t s = (cudaStream_t)stream;
+    if (cols <= 1024) {   // warp per row, 4 rows per block
+        unsigned blocks = (unsigned)((rows + 3) / 4);
+        int c = (int)cols;
+#define DT_LN_WARP(N)                                                                                                  \
+    DT_FLOATS(dtype, layernorm_warp_k<T, N><<<blocks, 128, 0, s>>>((const T *)x, (const T *)scale, (const T *)bias,   \
+                                                                   (T *)y, rows, c, eps))
+        if (cols <= 128)
+            DT_LN_WARP(4)
+        else if (cols <= 256)
+            DT_LN_WARP(8)
+        else if (cols <= 512)
+            DT_LN_WARP(16)
+        else
+            DT_LN_WARP(32)
+#undef DT_LN_WARP
+        return (int)cudaGetLastError();
+    }
+    unsigned threads = 1024;
+    DT_FLOATS(dtype, layernorm_k<<<(unsigned)rows, threads, 0, s>>>((const T *)x, (const T *)scale, (const T *)bias, (T *)y,
+                                                                    cols, eps))
     return (int)cudaGetLastError();
 }
 

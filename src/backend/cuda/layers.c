@@ -29,7 +29,8 @@ ductile_status dt_cuda_layer_prepare(const ductile_layer *L, void **out)
 
 static const struct { const char *op; const dt_kernel *k; } dt_cuda_kernels[] = {
     {"Conv", &dt_cuda_conv_kernel}, {"FusedConv", &dt_cuda_conv_kernel},
-    {"MatMul", &dt_cuda_matmul_kernel}, {"Gemm", &dt_cuda_gemm_kernel},
+    {"MatMul", &dt_cuda_matmul_kernel}, {"Gemm", &dt_cuda_gemm_kernel}, {"FusedMatMul", &dt_cuda_fused_matmul_kernel},
+    {"FusedAttention", &dt_cuda_fused_attention_kernel},
     {"Softmax", &dt_cuda_softmax_kernel}, {"LogSoftmax", &dt_cuda_softmax_kernel},
     {"LayerNormalization", &dt_cuda_layernorm_kernel},
     {"GlobalAveragePool", &dt_cuda_gap_kernel}, {"MaxPool", &dt_cuda_pool_kernel}, {"AveragePool", &dt_cuda_pool_kernel},
@@ -92,7 +93,9 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
     }
     if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_one_float(L, in, out) && dt_cuda_conv_supports(L);
     if (!strcmp(op, "Gemm")) return dt_one_float(L, in, out) && dt_cuda_gemm_supports(L);
-    if (!strcmp(op, "MatMul")) return dt_one_float(L, in, out);
+    if (!strcmp(op, "MatMul") || !strcmp(op, "FusedAttention")) return dt_one_float(L, in, out);
+    /* B packed for another backend's kernel: the host's (the CUDA builder packs none). */
+    if (!strcmp(op, "FusedMatMul")) return dt_one_float(L, in, out) && dt_attr_int(L, "packed", 0) == 0;
     if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_one_float(L, in, out);
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
         /* The kernel's windows are 1-D or 2-D, and AveragePool counting the pads takes

@@ -21,6 +21,7 @@
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/cuda.h"
 #include "backend/tactic.h"
+#include "ops/fused.h"
 #include "ops/linalg.h"
 #include "ops/nn.h"
 #include "ops/shape.h"
@@ -101,11 +102,13 @@ typedef struct dt_cu_reduce_params {
     dt_reduce_attrs a;
 } dt_cu_reduce_params;
 
-/* MatMul and Gemm (matmul.c). The tactic per profile as the builder stored it. */
+/* MatMul, Gemm and FusedMatMul (matmul.c). The tactic per profile as the builder stored it. */
 typedef struct dt_cu_matmul_params {
     const ductile_layer *L;     /* the plan cache's key */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
-    bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given */
+    bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given; FusedMatMul: has_c the bias */
+    bool has_res, gelu;         /* FusedMatMul: the residual given; the erf Gelu */
+    int64_t packed;             /* FusedMatMul: B's packed layout (the CUDA builder packs none) */
     float alpha, beta;          /* Gemm; MatMul: 1, 0 */
     int tactic_points;          /* ids per profile (backend/tactic.h) */
     int64_t n_tactic;
@@ -127,6 +130,19 @@ typedef struct dt_cu_conv_params {
     int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_conv_params;
 
+/* FusedAttention (attention.c): the attributes through ops/fused.h's reader, the tactic per
+ * profile (DT_CUDA_ATTENTION_TC / _CORES where the tensor-core kernel applies). */
+enum { DT_CUDA_ATTENTION_TC = 1, DT_CUDA_ATTENTION_CORES = 2 };
+typedef struct dt_cu_attention_params {
+    const ductile_layer *L;
+    dt_fa_attrs a;
+    int tactic_points;          /* ids per profile (backend/tactic.h) */
+    int64_t n_tactic;
+    int64_t tactic[];           /* the layer's `tactic`, per profile and point */
+} dt_cu_attention_params;
+/* The run at these shapes uses the float32 CUDA-core kernel (else the tensor-core one). */
+bool dt_cuda_attention_cores(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex);
+
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
 extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,
     dt_cuda_isnan_kernel, dt_cuda_not_kernel, dt_cuda_cast_kernel;
@@ -134,7 +150,8 @@ extern const dt_kernel dt_cuda_transpose_kernel, dt_cuda_gather_kernel, dt_cuda_
     dt_cuda_expand_kernel, dt_cuda_slice_kernel, dt_cuda_d2s_kernel;
 extern const dt_kernel dt_cuda_softmax_kernel, dt_cuda_layernorm_kernel, dt_cuda_gap_kernel, dt_cuda_pool_kernel,
     dt_cuda_resize_kernel, dt_cuda_reduce_kernel;
-extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel, dt_cuda_conv_kernel;
+extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel, dt_cuda_conv_kernel, dt_cuda_fused_matmul_kernel,
+    dt_cuda_fused_attention_kernel;
 
 /* Op type -> code (-1: not of the family); prepare and supports() use them, runs never. */
 int dt_cuda_binary_code(const char *op);

@@ -1,10 +1,12 @@
-/* MatMul and Gemm on cuBLASLt: float32, float16 or bfloat16 tensors, always float32 compute
+/* MatMul, Gemm and FusedMatMul on cuBLASLt: float32, float16 or bfloat16 tensors, always float32 compute
  * (CUBLAS_COMPUTE_32F; CUBLAS_COMPUTE_32F_FAST_TF32 for float32 layers the builder marked
  * `tf32`), alpha and beta float32.
  * Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B is cuBLASLt's first
  * operand and no data moves. Batched MatMul runs as one strided-batch call when the
  * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
- * the project's kernel (any broadcast, beta).
+ * the project's kernel (any broadcast, beta). FusedMatMul (ops/fused.h: B 2-D) is one
+ * [rows of A, K] x [K, N] product with cuBLASLt's BIAS epilogue and the residual as its C
+ * (beta 1); the erf Gelu follows as the own elementwise kernel (dt_fused_matmul_run).
  * Compiled (layers.h): transposes, alpha, beta, the TF32 mark and the tactics are read once;
  * descriptors and the heuristic's algorithm are made by plan_shapes when the context plans a
  * set of shapes (the context's plan cache: they depend on the shapes and the device), and the
@@ -14,6 +16,7 @@
 #include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "ops/fused.h"
 #include "ops/linalg.h"
 
 #include <cublasLt.h>
@@ -35,7 +38,7 @@ _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_al
  * one problem, into an empty plan slot; `ws`: the workspace bytes the algorithm may use. */
 static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, uint32_t align, int64_t M,
                                  int64_t N, int64_t K, bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy,
-                                 int rank, uint64_t ws)
+                                 int rank, uint64_t ws, bool bias)
 {
     cudaDataType_t dt = dtype == DUCTILE_FLOAT16 ? CUDA_R_16F : dtype == DUCTILE_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasComputeType_t ct = dtype == DUCTILE_FLOAT32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -48,6 +51,10 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     p->desc[0] = op;
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
+    /* The bias is per row of the column-major D (N rows): per output column of ours. Its
+     * pointer is set per run (dt_lt_matmul_epi). */
+    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    if (!s && bias) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
     /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
     if (!s) s = dt_lt(tb ? cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)K, (uint64_t)N, K)
                          : cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)N, (uint64_t)K, N), "layout");
@@ -107,6 +114,7 @@ enum { DT_LT_ALIGN = 64 };
 typedef struct dt_lt_call {
     int64_t M, N, K, batch, sa, sb, sy;
     bool ta, tb;
+    bool bias;          /* cuBLASLt's BIAS epilogue: a vector [N] added to every row */
     int dtype;          /* every operand's */
     int rank;           /* the tactic: the rank in cuBLASLt's heuristic (1: its first choice) */
     uint64_t bits;      /* byte offsets the operands take from their buffers' pointers */
@@ -123,14 +131,15 @@ static uint32_t dt_lt_align(uint64_t bits)
 static ductile_status dt_lt_plan_get(const dt_cu_matmul_params *mp, dt_cuda_state *st, const dt_lt_call *c, uint32_t align,
                                      dt_cuda_plan **out)
 {
-    int64_t key[DT_CUDA_KEY] = {c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb, c->sy, align, c->rank, (int64_t)c->ws};
+    int64_t key[DT_CUDA_KEY] = {c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb, c->sy, align, c->rank, (int64_t)c->ws,
+                                c->bias};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, mp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
     *out = p;
     if (hit) return dt_cuda_plan_status(p);
     ductile_status s = dt_lt_plan(st, p, c->dtype, mp->tf32, align, c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb,
-                                  c->sy, c->rank, c->ws);
+                                  c->sy, c->rank, c->ws, c->bias);
     return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
 }
 
@@ -142,18 +151,29 @@ static uint64_t dt_lt_ws(const dt_exec *ex)
 }
 
 /* Call c on a, b, y with the context's plan for operands aligned to `align`
- * (dt_lt_run_align: what every call of the layer's run shares). */
-static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, const dt_lt_call *c, uint32_t align,
-                                   float alpha, const void *a, const void *b, void *y)
+ * (dt_lt_run_align: what every call of the layer's run shares); with c->bias, `bias` [N] is
+ * added to every row; `res` (NULL: none), [M, N] as y (it may be y), is added with beta 1. */
+static ductile_status dt_lt_matmul_epi(const dt_cu_matmul_params *mp, dt_exec *ex, const dt_lt_call *c, uint32_t align,
+                                       float alpha, const void *a, const void *b, void *y, const void *bias, const void *res)
 {
     dt_cuda_state *st = ex->state;
     dt_cuda_plan *p = NULL;
     DT_TRY(dt_lt_plan_get(mp, st, c, align, &p));
-    const float beta = 0.f;
+    const float beta = res ? 1.f : 0.f;
+    if (c->bias)
+        DT_TRY(dt_lt(cublasLtMatmulDescSetAttribute(p->desc[0], CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+                     "bias"));
     cublasLtMatmulAlgo_t algo;
     memcpy(&algo, p->lt_algo, sizeof algo);
-    return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, y, p->desc[3], y, p->desc[3],
-                                &algo, ex->scratch, (size_t)c->ws, (cudaStream_t)ex->stream), "matmul");
+    return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, res ? res : y, p->desc[3], y,
+                                p->desc[3], &algo, ex->scratch, (size_t)c->ws, (cudaStream_t)ex->stream),
+                 "matmul");
+}
+
+static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, const dt_lt_call *c, uint32_t align,
+                                   float alpha, const void *a, const void *b, void *y)
+{
+    return dt_lt_matmul_epi(mp, ex, c, align, alpha, a, b, y, NULL, NULL);
 }
 
 /* The alignment of a run's call: the shapes' offsets and the base pointers. */
@@ -173,9 +193,12 @@ static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, i
     return off;
 }
 
-/* What both ops read once: the TF32 mark and the tactic per profile and point. */
+/* What the three ops read once: the TF32 mark and the tactic per profile and point; Gemm's
+ * transposes, alpha and beta; FusedMatMul's activation, inputs given and B's packing. */
 static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **out)
 {
+    bool gelu = false;
+    if (!strcmp(L->op_type, "FusedMatMul")) DT_TRY(dt_fused_matmul_act(L, &gelu));
     int64_t n = 0;
     const int64_t *t;
     int points;
@@ -186,7 +209,12 @@ static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **ou
     dt_cu_matmul_params *p = dt_malloc(bytes);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
     *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .tactic_points = points,
-                               .n_tactic = n};
+                               .n_tactic = n, .gelu = gelu};
+    if (!strcmp(L->op_type, "FusedMatMul")) {
+        p->has_c = L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS];   /* the bias */
+        p->has_res = L->n_in > DT_FM_R && L->in[DT_FM_R];
+        p->packed = dt_attr_int(L, "packed", 0);
+    }
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     if (gemm) {
         p->ta = dt_attr_int(L, "transA", 0) != 0;
@@ -363,3 +391,92 @@ static ductile_status dt_gemm_plan_shapes(const void *params, const dt_view *in,
 }
 
 const dt_kernel dt_cuda_gemm_kernel = {dt_gemm_prepare, dt_gemm_scratch, dt_gemm_run, dt_gemm_plan_shapes};
+
+/* ---- FusedMatMul: MatMul(A, 2-D B) + bias [+ R] [-> Gelu] ---- */
+
+static ductile_status dt_fused_matmul_prepare(const ductile_layer *L, void **out) { return dt_lt_prepare(L, false, out); }
+
+/* B is 2-D, so A's batch stacked is one [M, K] x [K, N] product (as the CPU's kernel runs it). */
+static ductile_status dt_fm_dims(const dt_view *in, int64_t *M, int64_t *N, int64_t *K)
+{
+    dt_matmul_geom g;
+    DT_TRY(dt_matmul_geometry(&in[DT_FM_A], &in[DT_FM_B], &g));
+    *M = g.batch_count * g.M;
+    *N = g.N;
+    *K = g.K;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fused_matmul_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                              size_t *bytes)
+{
+    int64_t M, N, K;
+    *bytes = 0;
+    if (dt_fm_dims(in, &M, &N, &K) == DUCTILE_OK && M && N && K) *bytes = DT_LT_WORKSPACE;
+    return DUCTILE_OK;
+}
+
+/* FusedMatMul's one call (A's rows stacked; no batch). */
+static dt_lt_call dt_fm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, bool bias,
+                             const dt_exec *ex)
+{
+    int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
+    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .dtype = dtype, .bias = bias,
+                        .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
+}
+
+/* The bias through cuBLASLt's BIAS epilogue (it reads the vector with vector loads: a pointer
+ * off 16 bytes goes to the own epilogue kernel), the residual as cuBLASLt's C with beta 1
+ * (D = A B + R + bias, one rounding), the erf Gelu by the own elementwise kernel in place:
+ * cuBLASLt's GELU epilogues are the tanh approximation, which ONNX's default Gelu is not. */
+static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_matmul_params *p = params;
+    if (p->packed)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedMatMul takes B unpacked (packed layout %lld)",
+                       (long long)p->packed);
+    int64_t M, N, K;
+    DT_TRY(dt_fm_dims(in, &M, &N, &K));
+    if (M == 0 || N == 0) return DUCTILE_OK;
+    int dt = out[0].dtype;
+    void *y = out[0].data;
+    const void *bias = p->has_c ? in[DT_FM_BIAS].data : NULL, *res = p->has_res ? in[DT_FM_R].data : NULL;
+    bool lt_bias = bias && (uintptr_t)bias % 16 == 0;
+    cudaStream_t s = (cudaStream_t)ex->stream;
+    if (K == 0) {   /* the product is 0: y = act(bias + R) */
+        DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt), s),
+                             "FusedMatMul"));
+        return dt_cuda_check(dt_cu_epilogue(dt, y, bias, res, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
+                             "FusedMatMul");
+    }
+    dt_lt_call c = dt_fm_call(p, M, N, K, dt, lt_bias, ex);
+    c.ws = dt_lt_ws(ex);
+    uint32_t align = dt_lt_run_align(&c, in[DT_FM_A].data, in[DT_FM_B].data, y);
+    if (res) align = dt_lt_align(align | (uint64_t)(uintptr_t)res);
+    DT_TRY(dt_lt_matmul_epi(p, ex, &c, align, 1.f, in[DT_FM_A].data, in[DT_FM_B].data, y, bias, res));
+    if (bias && !lt_bias)
+        return dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
+                             "FusedMatMul");
+    if (p->gelu) return dt_cuda_check(dt_cu_unary(DT_CU_GELU, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul");
+    return DUCTILE_OK;
+}
+
+/* The plan of the run at these shapes (a bias on a 16-byte boundary, as the context's
+ * constants are: the run plans its own for one that is not). */
+static ductile_status dt_fused_matmul_plan_shapes(const void *params, const dt_view *in, const dt_view *out,
+                                                  const dt_exec *ex, size_t *bytes)
+{
+    const dt_cu_matmul_params *p = params;
+    int64_t M, N, K;
+    *bytes = 0;
+    if (p->packed || dt_fm_dims(in, &M, &N, &K) != DUCTILE_OK || !M || !N || !K) return DUCTILE_OK;
+    dt_lt_call c = dt_fm_call(p, M, N, K, out[0].dtype, p->has_c, ex);
+    c.ws = DT_LT_WORKSPACE;
+    dt_cuda_plan *plan = NULL;
+    DT_TRY(dt_lt_plan_get(p, ex->state, &c, dt_lt_align(c.bits), &plan));
+    *bytes = DT_LT_WORKSPACE;
+    return DUCTILE_OK;
+}
+
+const dt_kernel dt_cuda_fused_matmul_kernel = {dt_fused_matmul_prepare, dt_fused_matmul_scratch, dt_fused_matmul_run,
+                                               dt_fused_matmul_plan_shapes};
