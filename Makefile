@@ -16,6 +16,12 @@ CFLAGS  ?= -O3 -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pthread \
            -Iinclude -Isrc -fvisibility=hidden
 LDLIBS  += -lm -pthread
+# ImageDecoder's codecs (src/ops/image_*.c) link the system's image libraries; `make sysdeps`
+# (and the first build in a folder) installs them where they are missing (Debian packages).
+IMG_PKGS   := libjpeg62-turbo-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
+IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebp -lopenjp2
+IMG_CFLAGS := $(shell pkg-config --cflags-only-I libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
+LDLIBS  += $(IMG_LDLIBS)
 PYTHON  ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
@@ -52,13 +58,20 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRCS:%.cu=
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick bench-cuda layers examples \
+.PHONY: all run test ctest pytest venv sysdeps imgdeps clean bench bench-quick bench-cuda layers examples \
         conformance conformance-expectations op-table serve-deps serve-bench
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/ops/image*.c))
+$(IMG_OBJS): CFLAGS += $(IMG_CFLAGS)
+$(IMG_OBJS): | $(BUILD)/imgdeps.ok
+$(BUILD)/imgdeps.ok:
+	@$(MAKE) --no-print-directory imgdeps
+	@mkdir -p $(BUILD) && touch $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
@@ -95,7 +108,7 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/*.h tools/*.c tools/*.h $(BUILD)/libductil
 EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -pedantic
 $(BUILD)/examples/workflow: examples/workflow.c include/ductile.h $(BUILD)/libductile.a
 	@mkdir -p $(dir $@)
-	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread $(CUDA_LDLIBS)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread $(IMG_LDLIBS) $(CUDA_LDLIBS)
 $(BUILD)/examples/workflow_shared: examples/workflow.c include/ductile.h $(BUILD)/libductile.so
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude -L$(BUILD) -lductile -Wl,-rpath,$(abspath $(BUILD))
@@ -116,7 +129,7 @@ CMAKEDIR     ?= $(LIBDIR)/cmake/ductile
 # What a static link needs besides libductile.a: what the shared library links with (so a
 # backend that adds its libraries to LDLIBS, CUDA's, reaches Libs.private unasked), plus any
 # extra given here.
-PRIVATE_LIBS  = $(strip -lm -pthread $(CUDA_PC_LIBS) $(EXTRA_PRIVATE_LIBS))
+PRIVATE_LIBS  = $(strip -lm -pthread $(IMG_LDLIBS) $(CUDA_PC_LIBS) $(EXTRA_PRIVATE_LIBS))
 # Relative paths from the CMake package to the library and header, so it can be moved.
 relpath       = $(shell realpath -m --relative-to=$(2) $(1))
 INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -135,7 +148,7 @@ INSTALLED := $(BINDIR)/ductile $(INCLUDEDIR)/ductile.h $(LIBDIR)/libductile.a \
 
 # What a program linking build/libductile.a needs besides it (README, "The workflow in C").
 link-flags:
-	@echo -lm -pthread $(CUDA_LDLIBS)
+	@echo -lm -pthread $(IMG_LDLIBS) $(CUDA_LDLIBS)
 print-private-libs:
 	@echo $(PRIVATE_LIBS)
 
@@ -165,6 +178,12 @@ sysdeps:
 	  (apt-get update && apt-get install -y --no-install-recommends gcc make)
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends python3-venv)
+	@$(MAKE) --no-print-directory imgdeps
+# The image libraries' headers, found by the compiler, or their packages installed.
+imgdeps:
+	@printf '#include <stdio.h>\n#include <jpeglib.h>\n#include <png.h>\n#include <tiffio.h>\n#include <webp/decode.h>\n#include <openjpeg.h>\n' | \
+	  $(CC) $(IMG_CFLAGS) -E -o /dev/null - 2>/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends $(IMG_PKGS))
 
 $(VENV)/.done: requirements.txt
 	$(MAKE) sysdeps

@@ -1,0 +1,95 @@
+/* JPEG through libjpeg(-turbo), set up as Pillow decodes: RGB out, the default (ISLOW)
+ * inverse DCT, fancy upsampling. libjpeg reports errors by calling error_exit, which must not
+ * return: it longjmps back to the one setjmp below, where the decompressor is destroyed (that
+ * frees everything libjpeg allocated). Truncated data is an error, as in Pillow, rather than
+ * libjpeg's warning and a gray-filled rest. */
+#include "ops/image.h"
+#include "core/status.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <jerror.h>
+#include <jpeglib.h>
+
+typedef struct dt_jpeg_err {
+    struct jpeg_error_mgr mgr;
+    jmp_buf jump;
+    char msg[JMSG_LENGTH_MAX];
+} dt_jpeg_err;
+
+static void dt_jpeg_error_exit(j_common_ptr c)
+{
+    dt_jpeg_err *e = (dt_jpeg_err *)c->err;
+    c->err->format_message(c, e->msg);
+    longjmp(e->jump, 1);
+}
+
+/* Warnings are ignored, except the end of the data before the image's: an error. */
+static void dt_jpeg_emit(j_common_ptr c, int level)
+{
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) dt_jpeg_error_exit(c);
+}
+
+static int dt_jpeg_sniff(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff; }
+
+/* Header only (rgb NULL), or the whole image into rgb (h * w * 3 bytes). */
+static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64_t *w, uint8_t *rgb)
+{
+    struct jpeg_decompress_struct ci;
+    dt_jpeg_err e;
+    memset(&ci, 0, sizeof ci);
+    ci.err = jpeg_std_error(&e.mgr);
+    e.mgr.error_exit = dt_jpeg_error_exit;
+    e.mgr.emit_message = dt_jpeg_emit;
+    if (setjmp(e.jump)) {
+        size_t at = ci.src ? n - ci.src->bytes_in_buffer : 0;
+        jpeg_destroy_decompress(&ci);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "JPEG: %s (at byte %zu of %zu)", e.msg, at, n);
+    }
+    jpeg_create_decompress(&ci);
+    jpeg_mem_src(&ci, d, (unsigned long)n);
+    jpeg_read_header(&ci, TRUE);
+    if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
+        jpeg_destroy_decompress(&ci);
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "JPEG: the image is in %s; ductile decodes grayscale, RGB and YCbCr JPEG",
+                       ci.jpeg_color_space == JCS_CMYK ? "CMYK" : "YCCK");
+    }
+    ci.out_color_space = JCS_RGB;
+    ci.dct_method = JDCT_ISLOW;
+    ci.do_fancy_upsampling = TRUE;
+    if (!rgb) {
+        jpeg_calc_output_dimensions(&ci);
+        *h = ci.output_height;
+        *w = ci.output_width;
+        jpeg_destroy_decompress(&ci);
+        return DUCTILE_OK;
+    }
+    jpeg_start_decompress(&ci);
+    if ((int64_t)ci.output_height != *h || (int64_t)ci.output_width != *w || ci.output_components != 3) {
+        jpeg_destroy_decompress(&ci);
+        return dt_fail(DUCTILE_ERR_INTERNAL, "JPEG: decoding gives %u x %u x %d pixels, the header %lld x %lld x 3",
+                       ci.output_width, ci.output_height, ci.output_components, (long long)*w, (long long)*h);
+    }
+    size_t row = (size_t)*w * 3;
+    while (ci.output_scanline < ci.output_height) {
+        JSAMPROW p = rgb + (size_t)ci.output_scanline * row;
+        jpeg_read_scanlines(&ci, &p, 1);
+    }
+    jpeg_finish_decompress(&ci);
+    jpeg_destroy_decompress(&ci);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_jpeg_probe(const uint8_t *d, size_t n, int64_t *h, int64_t *w)
+{
+    return dt_jpeg_read(d, n, h, w, NULL);
+}
+
+static ductile_status dt_jpeg_decode(const uint8_t *d, size_t n, int64_t h, int64_t w, uint8_t *buf)
+{
+    return dt_jpeg_read(d, n, &h, &w, buf);
+}
+
+const dt_image_codec dt_image_jpeg = {"JPEG", dt_jpeg_sniff, dt_jpeg_probe, dt_jpeg_decode};

@@ -1,0 +1,62 @@
+/* WebP through libwebp's advanced decoding API, straight into the caller's buffer as RGB
+ * (libwebp's default fancy upsampling, as Pillow gets). Animated files are refused: Pillow
+ * reads their first frame through the demuxer, which this build does not link. */
+#include "ops/image.h"
+#include "core/status.h"
+
+#include <string.h>
+
+#include <webp/decode.h>
+
+static const char *dt_webp_status(VP8StatusCode s)
+{
+    switch (s) {
+    case VP8_STATUS_OUT_OF_MEMORY: return "out of memory";
+    case VP8_STATUS_INVALID_PARAM: return "invalid parameter";
+    case VP8_STATUS_BITSTREAM_ERROR: return "bitstream error";
+    case VP8_STATUS_UNSUPPORTED_FEATURE: return "unsupported feature";
+    case VP8_STATUS_SUSPENDED: return "suspended";
+    case VP8_STATUS_USER_ABORT: return "aborted";
+    case VP8_STATUS_NOT_ENOUGH_DATA: return "the data ends before the image does";
+    default: return "unknown error";
+    }
+}
+
+static int dt_webp_sniff(const uint8_t *d, size_t n) { return n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4); }
+
+static ductile_status dt_webp_probe(const uint8_t *d, size_t n, int64_t *h, int64_t *w)
+{
+    WebPBitstreamFeatures f;
+    VP8StatusCode s = WebPGetFeatures(d, n, &f);
+    if (s != VP8_STATUS_OK)
+        return dt_fail(s == VP8_STATUS_OUT_OF_MEMORY ? DUCTILE_ERR_OUT_OF_MEMORY : DUCTILE_ERR_INVALID_ARGUMENT,
+                       "WebP: %s (libwebp status %d reading the header of %zu bytes)", dt_webp_status(s), (int)s, n);
+    if (f.has_animation)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "WebP: the image is animated; ductile decodes still WebP images");
+    *h = f.height;
+    *w = f.width;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_webp_decode(const uint8_t *d, size_t n, int64_t h, int64_t w, uint8_t *buf)
+{
+    WebPDecoderConfig c;
+    if (!WebPInitDecoderConfig(&c)) return dt_fail(DUCTILE_ERR_INTERNAL, "WebP: libwebp's version does not match its header");
+    c.output.colorspace = MODE_RGB;
+    c.output.is_external_memory = 1;
+    c.output.u.RGBA.rgba = buf;
+    c.output.u.RGBA.stride = (int)(w * 3);
+    c.output.u.RGBA.size = (size_t)(h * w * 3);
+    VP8StatusCode s = WebPDecode(d, n, &c);
+    int ow = c.output.width, oh = c.output.height;
+    WebPFreeDecBuffer(&c.output);
+    if (s != VP8_STATUS_OK)
+        return dt_fail(s == VP8_STATUS_OUT_OF_MEMORY ? DUCTILE_ERR_OUT_OF_MEMORY : DUCTILE_ERR_INVALID_ARGUMENT,
+                       "WebP: %s (libwebp status %d decoding %zu bytes)", dt_webp_status(s), (int)s, n);
+    if (ow != w || oh != h)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "WebP: decoding gives %d x %d pixels, the header %lld x %lld", ow, oh,
+                       (long long)w, (long long)h);
+    return DUCTILE_OK;
+}
+
+const dt_image_codec dt_image_webp = {"WebP", dt_webp_sniff, dt_webp_probe, dt_webp_decode};
