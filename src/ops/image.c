@@ -21,7 +21,7 @@ ductile_status dt_image_sniff(const uint8_t *d, size_t n, const dt_image_codec *
             return DUCTILE_OK;
         }
     char hex[3 * 8 + 1] = "";
-    for (size_t i = 0; i < n && i < 8; i++) snprintf(hex + 3 * i, 4, "%s%02x", i ? " " : "", d[i]);
+    for (size_t i = 0, k = 0; i < n && i < 8; i++) k += (size_t)snprintf(hex + k, sizeof hex - k, "%s%02x", i ? " " : "", d[i]);
     return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                    "the encoded image starts with bytes %s, the signature of no supported format (BMP, JPEG, JPEG 2000, PNG, PNM, TIFF, WebP)",
                    hex);

@@ -46,14 +46,14 @@ static OPJ_BOOL dt_jp2_seekfn(OPJ_OFF_T pos, void *user)
     return OPJ_TRUE;
 }
 
-/* The first error is kept, without libopenjp2's trailing newline. */
+/* The first error is kept, without libopenjp2's trailing newline and spaces. */
 static void dt_jp2_error(const char *msg, void *user)
 {
     dt_jp2_src *s = user;
     if (s->msg[0]) return;
     snprintf(s->msg, sizeof s->msg, "%s", msg);
     size_t k = strlen(s->msg);
-    while (k && (s->msg[k - 1] == '\n' || s->msg[k - 1] == '\r')) s->msg[--k] = 0;
+    while (k && (s->msg[k - 1] == '\n' || s->msg[k - 1] == '\r' || s->msg[k - 1] == ' ')) s->msg[--k] = 0;
 }
 
 static void dt_jp2_quiet(const char *msg, void *user) { (void)msg, (void)user; }

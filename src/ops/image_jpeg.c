@@ -17,6 +17,7 @@ typedef struct dt_jpeg_err {
     struct jpeg_error_mgr mgr;
     jmp_buf jump;
     char msg[JMSG_LENGTH_MAX];
+    int eof; /* the data ended: the offset is its end (libjpeg reads ahead of where it is) */
 } dt_jpeg_err;
 
 static void dt_jpeg_error_exit(j_common_ptr c)
@@ -29,7 +30,10 @@ static void dt_jpeg_error_exit(j_common_ptr c)
 /* Warnings are ignored, except the end of the data before the image's: an error. */
 static void dt_jpeg_emit(j_common_ptr c, int level)
 {
-    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) dt_jpeg_error_exit(c);
+    if (level < 0 && c->err->msg_code == JWRN_JPEG_EOF) {
+        ((dt_jpeg_err *)c->err)->eof = 1;
+        dt_jpeg_error_exit(c);
+    }
 }
 
 static int dt_jpeg_sniff(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff; }
@@ -40,11 +44,12 @@ static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64
     struct jpeg_decompress_struct ci;
     dt_jpeg_err e;
     memset(&ci, 0, sizeof ci);
+    e.eof = 0;
     ci.err = jpeg_std_error(&e.mgr);
     e.mgr.error_exit = dt_jpeg_error_exit;
     e.mgr.emit_message = dt_jpeg_emit;
     if (setjmp(e.jump)) {
-        size_t at = ci.src ? n - ci.src->bytes_in_buffer : 0;
+        size_t at = e.eof ? n : ci.src ? n - ci.src->bytes_in_buffer : 0;
         jpeg_destroy_decompress(&ci);
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "JPEG: %s (at byte %zu of %zu)", e.msg, at, n);
     }

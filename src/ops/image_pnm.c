@@ -1,6 +1,6 @@
 /* PNM (Netpbm: P1 to P6, plain and raw bitmaps, graymaps and pixmaps), parsed here: a text
  * header and rows of samples. Samples are scaled to 8 bits as Pillow does,
- * round(v * 255 / maxval), half up; a maxval over 255 takes two bytes per raw sample, most
+ * round(v * 255 / maxval), halves to even (Python's round); a maxval over 255 takes two bytes per raw sample, most
  * significant first. Bitmaps: 1 is black. Every read is bounds-checked and errors name the
  * byte offset. */
 #include "ops/image.h"
@@ -82,7 +82,8 @@ static ductile_status dt_pnm_probe(const uint8_t *d, size_t n, int64_t *h, int64
 static uint8_t dt_pnm_scale(int64_t v, int64_t maxval)
 {
     if (v > maxval) v = maxval;
-    return (uint8_t)((v * 510 + maxval) / (2 * maxval));
+    int64_t q = v * 255 / maxval, r2 = v * 255 % maxval * 2;
+    return (uint8_t)(q + (r2 > maxval || (r2 == maxval && (q & 1))));
 }
 
 static ductile_status dt_pnm_decode(const uint8_t *d, size_t n, int64_t h, int64_t w, uint8_t *buf)
