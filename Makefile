@@ -254,7 +254,7 @@ clean:
 #                     build-tsan/, then run them
 # The flags reach the sub-make through the environment so the Makefile's `CFLAGS +=` still
 # adds -std, -I and warnings (a command-line CFLAGS would replace them).
-FUZZERS     := fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes
+FUZZERS     := fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes fuzz_image
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 SAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
