@@ -171,6 +171,58 @@ def test_16_bit_gray_png_keeps_the_high_byte_where_pillow_clips():
     assert np.array_equal(decode(data, "Grayscale"), hi[:, :, None])
 
 
+def bmp(w, h, bpp, rows, header=40, compression=0, masks=None, palette=b"", colors=0, top_down=False):
+    """A BMP written here, in the layouts Pillow does not write. rows: the rows as stored
+    (bottom-up unless top_down), unpadded."""
+    stride = (w * bpp + 31) // 32 * 4
+    pix = b"".join(r + bytes(stride - len(r)) for r in rows)
+    if header == 12:
+        info = struct.pack("<IHHHH", 12, w, h, 1, bpp)
+    else:
+        info = struct.pack("<IiiHHIIiiII", header, w, -h if top_down else h, 1, bpp, compression, len(pix), 2835,
+                           2835, colors, 0)
+        if header > 40:
+            info += struct.pack("<IIII", *(list(masks or []) + [0] * 4)[:4]) + bytes(header - 56)
+    extra = b"" if header > 40 or masks is None else struct.pack("<" + "I" * len(masks), *masks)
+    off = 14 + len(info) + len(extra) + len(palette)
+    return np.frombuffer(b"BM" + struct.pack("<IHHI", off + len(pix), 0, 0, off) + info + extra + palette + pix,
+                         np.uint8)
+
+
+def nibbles(r):
+    r = list(r) + [0] * (len(r) % 2)
+    return bytes((r[i] << 4) | r[i + 1] for i in range(0, len(r), 2))
+
+
+def bmp_variants():
+    rng = np.random.default_rng(7)
+    w, h = 5, 3
+    v16 = rng.integers(0, 65536, (h, w)).astype("<u2")
+    v32 = rng.integers(0, 2**32, (h, w), dtype=np.uint64).astype("<u4")
+    idx = rng.integers(0, 6, (h, w))
+    pal4 = b"".join(bytes([b, g, r, 0]) for r, g, b in rng.integers(0, 256, (6, 3)))
+    pal3 = b"".join(bytes([b, g, r]) for r, g, b in rng.integers(0, 256, (16, 3)))
+    rgb = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    return {
+        "16_bit_555": bmp(w, h, 16, [r.tobytes() for r in v16]),
+        "16_bit_565_masks": bmp(w, h, 16, [r.tobytes() for r in v16], compression=3, masks=[0xf800, 0x07e0, 0x001f]),
+        "32_bit_masks_top_down": bmp(w, h, 32, [r.tobytes() for r in v32], compression=3,
+                                     masks=[0xff0000, 0xff00, 0xff], top_down=True),
+        "32_bit_v4_header_alpha_mask": bmp(w, h, 32, [r.tobytes() for r in v32], header=108, compression=3,
+                                           masks=[0xff0000, 0xff00, 0xff, 0xff000000]),
+        "32_bit_bgrx": bmp(w, h, 32, [r.tobytes() for r in v32]),
+        "4_bit_fewer_colours": bmp(w, h, 4, [nibbles(r) for r in idx], palette=pal4, colors=6),
+        "os2_core_24_bit": bmp(w, h, 24, [r[:, ::-1].tobytes() for r in rgb], header=12),
+        "os2_core_4_bit": bmp(w, h, 4, [nibbles(r) for r in idx], header=12, palette=pal3),
+        "v5_header_24_bit": bmp(w, h, 24, [r[:, ::-1].tobytes() for r in rgb], header=124),
+    }
+
+
+@pytest.mark.parametrize("variant", sorted(bmp_variants()))
+def test_bmp_layouts_pillow_does_not_write_decode_like_pillow(variant):
+    assert_decodes_like_pillow(bmp_variants()[variant])
+
+
 def test_plain_pnm_decodes_like_pillow_with_comments_and_odd_maxvals():
     assert_decodes_like_pillow(np.frombuffer(b"P3\n# a comment\n3 2\n6\n0 1 2  3 4 5 6 0 1\n2 3 4 5 6 0 1 2 3\n"
                                              b"4 5 6 0 1 2 3 4 5\n", np.uint8))
