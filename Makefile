@@ -18,9 +18,17 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pth
 LDLIBS  += -lm -pthread
 # ImageDecoder's codecs (src/ops/image_*.c) link the system's image libraries; `make sysdeps`
 # (and the first build in a folder) installs them where they are missing (Debian packages).
+# `make IMAGE=0` (a machine that cannot install them) links none: BMP and PNM are still
+# decoded, the other formats refused by name.
+IMAGE      ?= 1
 IMG_PKGS   := libjpeg62-turbo-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
-IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebp -lopenjp2
 IMG_CFLAGS := $(shell pkg-config --cflags-only-I libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
+ifeq ($(IMAGE),1)
+IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebp -lopenjp2
+else
+IMG_LDLIBS :=
+CFLAGS     += -DDT_IMAGE_LIBS=0
+endif
 LDLIBS  += $(IMG_LDLIBS)
 PYTHON  ?= python3
 VENV    := .venv
@@ -68,7 +76,9 @@ $(BUILD)/obj/%.o: %.c
 
 IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/ops/image*.c))
 $(IMG_OBJS): CFLAGS += $(IMG_CFLAGS)
-$(IMG_OBJS): | $(BUILD)/imgdeps.ok
+$(IMG_OBJS): $(BUILD)/image.cfg $(if $(filter 1,$(IMAGE)),| $(BUILD)/imgdeps.ok)
+$(BUILD)/image.cfg: FORCE
+	@mkdir -p $(BUILD); echo $(IMAGE) | cmp -s - $@ || echo $(IMAGE) > $@
 $(BUILD)/imgdeps.ok:
 	@$(MAKE) --no-print-directory imgdeps
 	@mkdir -p $(BUILD) && touch $@
@@ -178,7 +188,7 @@ sysdeps:
 	  (apt-get update && apt-get install -y --no-install-recommends gcc make)
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends python3-venv)
-	@$(MAKE) --no-print-directory imgdeps
+	@$(if $(filter 1,$(IMAGE)),$(MAKE) --no-print-directory imgdeps,true)
 # The image libraries' headers, found by the compiler, or their packages installed.
 imgdeps:
 	@printf '#include <stdio.h>\n#include <jpeglib.h>\n#include <png.h>\n#include <tiffio.h>\n#include <webp/decode.h>\n#include <openjpeg.h>\n' | \

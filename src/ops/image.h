@@ -20,6 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* 0 in `make IMAGE=0` builds, which link none of the image libraries: their formats are
+ * still recognised, and refused by name (DT_IMAGE_ABSENT); BMP and PNM are decoded. */
+#ifndef DT_IMAGE_LIBS
+#define DT_IMAGE_LIBS 1
+#endif
+
 /* The largest image decoded: H * W pixels (so the RGBA work buffer stays within 1 GiB). */
 #define DT_IMAGE_MAX_PIXELS ((int64_t)1 << 28)
 
@@ -37,6 +43,15 @@ typedef struct dt_image_codec {
 
 extern const dt_image_codec dt_image_bmp, dt_image_jpeg, dt_image_jp2, dt_image_png, dt_image_pnm,
     dt_image_tiff, dt_image_webp;
+
+/* The codec of a format whose library this build lacks: probe refuses, naming both. */
+#define DT_IMAGE_ABSENT(var, label, sniff_fn)                                                          \
+    static ductile_status var##_absent(const uint8_t *d, size_t n, int64_t *h, int64_t *w)             \
+    {                                                                                                  \
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "%s: this build of ductile has no %s decoder (built with IMAGE=0)", \
+                       label, label);                                                                  \
+    }                                                                                                  \
+    const dt_image_codec var = {label, sniff_fn, var##_absent, NULL};
 
 /* The codec whose signature d starts with; NULL with DUCTILE_ERR_INVALID_ARGUMENT set (empty
  * data, or a start no supported format has, its first bytes in hex). */

@@ -6,8 +6,18 @@
 #include "ops/image.h"
 #include "core/status.h"
 
-#include <stdio.h>
 #include <string.h>
+
+static const uint8_t dt_jp2_box[12] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 0x0d, 0x0a, 0x87, 0x0a};
+
+static int dt_jp2_is_jp2(const uint8_t *d, size_t n) { return n >= 12 && !memcmp(d, dt_jp2_box, 12); }
+static int dt_jp2_sniff(const uint8_t *d, size_t n)
+{
+    return dt_jp2_is_jp2(d, n) || (n >= 4 && d[0] == 0xff && d[1] == 0x4f && d[2] == 0xff && d[3] == 0x51);
+}
+
+#if DT_IMAGE_LIBS
+#include <stdio.h>
 
 #include <openjpeg.h>
 
@@ -57,14 +67,6 @@ static void dt_jp2_error(const char *msg, void *user)
 }
 
 static void dt_jp2_quiet(const char *msg, void *user) { (void)msg, (void)user; }
-
-static const uint8_t dt_jp2_box[12] = {0, 0, 0, 12, 'j', 'P', ' ', ' ', 0x0d, 0x0a, 0x87, 0x0a};
-
-static int dt_jp2_is_jp2(const uint8_t *d, size_t n) { return n >= 12 && !memcmp(d, dt_jp2_box, 12); }
-static int dt_jp2_sniff(const uint8_t *d, size_t n)
-{
-    return dt_jp2_is_jp2(d, n) || (n >= 4 && d[0] == 0xff && d[1] == 0x4f && d[2] == 0xff && d[3] == 0x51);
-}
 
 typedef struct dt_jp2_dec {
     dt_jp2_src src;
@@ -179,3 +181,6 @@ static ductile_status dt_jp2_decode(const uint8_t *d, size_t n, int64_t h, int64
 }
 
 const dt_image_codec dt_image_jp2 = {"JPEG 2000", dt_jp2_sniff, dt_jp2_probe, dt_jp2_decode};
+#else
+DT_IMAGE_ABSENT(dt_image_jp2, "JPEG 2000", dt_jp2_sniff)
+#endif

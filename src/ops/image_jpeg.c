@@ -6,6 +6,9 @@
 #include "ops/image.h"
 #include "core/status.h"
 
+static int dt_jpeg_sniff(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff; }
+
+#if DT_IMAGE_LIBS
 #include <setjmp.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,8 +38,6 @@ static void dt_jpeg_emit(j_common_ptr c, int level)
         dt_jpeg_error_exit(c);
     }
 }
-
-static int dt_jpeg_sniff(const uint8_t *d, size_t n) { return n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff; }
 
 /* Header only (rgb NULL), or the whole image into rgb (h * w * 3 bytes). */
 static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64_t *w, uint8_t *rgb)
@@ -98,3 +99,6 @@ static ductile_status dt_jpeg_decode(const uint8_t *d, size_t n, int64_t h, int6
 }
 
 const dt_image_codec dt_image_jpeg = {"JPEG", dt_jpeg_sniff, dt_jpeg_probe, dt_jpeg_decode};
+#else
+DT_IMAGE_ABSENT(dt_image_jpeg, "JPEG", dt_jpeg_sniff)
+#endif

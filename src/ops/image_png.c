@@ -7,9 +7,13 @@
 #include "ops/image.h"
 #include "core/status.h"
 
+#include <string.h>
+
+static int dt_png_sniff(const uint8_t *d, size_t n) { return n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8); }
+
+#if DT_IMAGE_LIBS
 #include <setjmp.h>
 #include <stdio.h>
-#include <string.h>
 
 #include <png.h>
 
@@ -39,8 +43,6 @@ static void dt_png_readfn(png_structp png, png_bytep out, size_t len)
     memcpy(out, s->d + s->at, len);
     s->at += len;
 }
-
-static int dt_png_sniff(const uint8_t *d, size_t n) { return n >= 8 && !png_sig_cmp(d, 0, 8); }
 
 static ductile_status dt_png_read(const uint8_t *d, size_t n, int64_t *h, int64_t *w, uint8_t *rgb)
 {
@@ -97,3 +99,6 @@ static ductile_status dt_png_decode(const uint8_t *d, size_t n, int64_t h, int64
 }
 
 const dt_image_codec dt_image_png = {"PNG", dt_png_sniff, dt_png_probe, dt_png_decode};
+#else
+DT_IMAGE_ABSENT(dt_image_png, "PNG", dt_png_sniff)
+#endif

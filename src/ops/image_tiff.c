@@ -5,6 +5,13 @@
 #include "ops/image.h"
 #include "core/status.h"
 
+static int dt_tiff_sniff(const uint8_t *d, size_t n)
+{
+    return n >= 4 && ((d[0] == 'I' && d[1] == 'I' && (d[2] == 42 || d[2] == 43) && d[3] == 0) ||
+                      (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && (d[3] == 42 || d[3] == 43)));
+}
+
+#if DT_IMAGE_LIBS
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,12 +65,6 @@ static int dt_tiff_error(TIFF *t, void *user, const char *module, const char *fm
 }
 
 static int dt_tiff_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap) { return 1; }
-
-static int dt_tiff_sniff(const uint8_t *d, size_t n)
-{
-    return n >= 4 && ((d[0] == 'I' && d[1] == 'I' && (d[2] == 42 || d[2] == 43) && d[3] == 0) ||
-                      (d[0] == 'M' && d[1] == 'M' && d[2] == 0 && (d[3] == 42 || d[3] == 43)));
-}
 
 static ductile_status dt_tiff_read(const uint8_t *d, size_t n, int64_t *h, int64_t *w, uint8_t *buf)
 {
@@ -124,3 +125,6 @@ static ductile_status dt_tiff_decode(const uint8_t *d, size_t n, int64_t h, int6
 }
 
 const dt_image_codec dt_image_tiff = {"TIFF", dt_tiff_sniff, dt_tiff_probe, dt_tiff_decode};
+#else
+DT_IMAGE_ABSENT(dt_image_tiff, "TIFF", dt_tiff_sniff)
+#endif

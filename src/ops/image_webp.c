@@ -6,6 +6,9 @@
 
 #include <string.h>
 
+static int dt_webp_sniff(const uint8_t *d, size_t n) { return n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4); }
+
+#if DT_IMAGE_LIBS
 #include <webp/decode.h>
 
 static const char *dt_webp_status(VP8StatusCode s)
@@ -21,8 +24,6 @@ static const char *dt_webp_status(VP8StatusCode s)
     default: return "unknown error";
     }
 }
-
-static int dt_webp_sniff(const uint8_t *d, size_t n) { return n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4); }
 
 static ductile_status dt_webp_probe(const uint8_t *d, size_t n, int64_t *h, int64_t *w)
 {
@@ -60,3 +61,6 @@ static ductile_status dt_webp_decode(const uint8_t *d, size_t n, int64_t h, int6
 }
 
 const dt_image_codec dt_image_webp = {"WebP", dt_webp_sniff, dt_webp_probe, dt_webp_decode};
+#else
+DT_IMAGE_ABSENT(dt_image_webp, "WebP", dt_webp_sniff)
+#endif
