@@ -17,11 +17,12 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pth
            -Iinclude -Isrc -fvisibility=hidden
 LDLIBS  += -lm -pthread
 # ImageDecoder's codecs (src/ops/image_*.c) link the system's image libraries; `make sysdeps`
-# (and the first build in a folder) installs them where they are missing (Debian packages).
+# (and the first build in a folder) installs them where they are missing (Debian and Ubuntu
+# packages: libjpeg-dev is libjpeg62-turbo-dev on Debian, libjpeg-turbo8-dev on Ubuntu).
 # `make IMAGE=0` (a machine that cannot install them) links none: BMP and PNM are still
 # decoded, the other formats refused by name.
 IMAGE      ?= 1
-IMG_PKGS   := libjpeg62-turbo-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
+IMG_PKGS   := libjpeg-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
 IMG_CFLAGS := $(shell pkg-config --cflags-only-I libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
 ifeq ($(IMAGE),1)
 IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebp -lopenjp2
