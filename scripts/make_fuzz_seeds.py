@@ -90,6 +90,7 @@ def images(out):
         "lossy.webp": (rgb, "WEBP", {}), "palette_trns.png": (pal, "PNG", {"transparency": 2}),
         "palette4.bmp": (pal, "BMP", {}), "gray.pgm": (rgb.convert("L"), "PPM", {}),
         "bits.pbm": (rgb.convert("1"), "PPM", {}),
+        "cmyk.jpg": (Image.fromarray(np.concatenate([a, a[:, :, 1:2]], 2), "CMYK"), "JPEG", {}),
     }
     (out / "image").mkdir(parents=True, exist_ok=True)
     for name, (img, fmt, kw) in files.items():

@@ -1,7 +1,8 @@
-/* JPEG through libjpeg(-turbo), set up as Pillow decodes: RGB out, the default (ISLOW)
- * inverse DCT, fancy upsampling. libjpeg reports errors by calling error_exit, which must not
- * return: it longjmps back to the one setjmp below, where the decompressor is destroyed (that
- * frees everything libjpeg allocated). Truncated data is an error, as in Pillow, rather than
+/* JPEG through libjpeg(-turbo), set up as Pillow decodes: RGB out (CMYK and YCCK files as
+ * CMYK, converted as Pillow converts them), the default (ISLOW) inverse DCT, fancy
+ * upsampling. libjpeg reports errors by calling error_exit, which must not return: it
+ * longjmps back to the one setjmp below, where the decompressor is destroyed (that frees
+ * everything libjpeg allocated). Truncated data is an error, as in Pillow, rather than
  * libjpeg's warning and a gray-filled rest. */
 #include "ops/image.h"
 #include "core/status.h"
@@ -39,6 +40,22 @@ static void dt_jpeg_emit(j_common_ptr c, int level)
     }
 }
 
+/* Pillow's reading of CMYK JPEG: the samples inverted (it assumes Adobe's convention, as
+ * its writer does), then its cmyk2rgb: (255 - k) - c * (255 - k) / 255, the product rounded
+ * as its MULDIV255. In place, CMYK words to packed RGB (pixel i is read before bytes
+ * 3i..3i+2 < 4i + 4 are written). */
+static void dt_jpeg_cmyk_to_rgb(uint8_t *buf, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = buf + 4 * i;
+        unsigned nk = p[3], c[3] = {255u - p[0], 255u - p[1], 255u - p[2]};
+        for (int k = 0; k < 3; k++) {
+            unsigned t = c[k] * nk + 128;
+            buf[3 * i + k] = (uint8_t)(nk - (((t >> 8) + t) >> 8));
+        }
+    }
+}
+
 /* Header only (rgb NULL), or the whole image into rgb (h * w * 3 bytes). */
 static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64_t *w, uint8_t *rgb)
 {
@@ -57,12 +74,9 @@ static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64
     jpeg_create_decompress(&ci);
     jpeg_mem_src(&ci, d, (unsigned long)n);
     jpeg_read_header(&ci, TRUE);
-    if (ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK) {
-        jpeg_destroy_decompress(&ci);
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "JPEG: the image is in %s; ductile decodes grayscale, RGB and YCbCr JPEG",
-                       ci.jpeg_color_space == JCS_CMYK ? "CMYK" : "YCCK");
-    }
-    ci.out_color_space = JCS_RGB;
+    /* CMYK and YCCK files come out as CMYK; made RGB below, as Pillow does. */
+    int cmyk = ci.jpeg_color_space == JCS_CMYK || ci.jpeg_color_space == JCS_YCCK;
+    ci.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     ci.dct_method = JDCT_ISLOW;
     ci.do_fancy_upsampling = TRUE;
     if (!rgb) {
@@ -73,18 +87,20 @@ static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64
         return DUCTILE_OK;
     }
     jpeg_start_decompress(&ci);
-    if ((int64_t)ci.output_height != *h || (int64_t)ci.output_width != *w || ci.output_components != 3) {
+    int comps = cmyk ? 4 : 3;
+    if ((int64_t)ci.output_height != *h || (int64_t)ci.output_width != *w || ci.output_components != comps) {
         jpeg_destroy_decompress(&ci);
-        return dt_fail(DUCTILE_ERR_INTERNAL, "JPEG: decoding gives %u x %u x %d pixels, the header %lld x %lld x 3",
-                       ci.output_width, ci.output_height, ci.output_components, (long long)*w, (long long)*h);
+        return dt_fail(DUCTILE_ERR_INTERNAL, "JPEG: decoding gives %u x %u x %d pixels, the header %lld x %lld x %d",
+                       ci.output_width, ci.output_height, ci.output_components, (long long)*w, (long long)*h, comps);
     }
-    size_t row = (size_t)*w * 3;
+    size_t row = (size_t)*w * (size_t)comps;
     while (ci.output_scanline < ci.output_height) {
         JSAMPROW p = rgb + (size_t)ci.output_scanline * row;
         jpeg_read_scanlines(&ci, &p, 1);
     }
     jpeg_finish_decompress(&ci);
     jpeg_destroy_decompress(&ci);
+    if (cmyk) dt_jpeg_cmyk_to_rgb(rgb, (size_t)(*h * *w));
     return DUCTILE_OK;
 }
 

@@ -105,6 +105,9 @@ VARIANTS = {
     "jpeg_progressive": lambda: encode(rgb_img(), "JPEG", progressive=True, quality=90),
     "jpeg_444": lambda: encode(rgb_img(), "JPEG", subsampling=0),
     "jpeg_422": lambda: encode(rgb_img(), "JPEG", subsampling=1),
+    # Pillow's RGB -> CMYK leaves K at 0: K here is a channel of its own.
+    "jpeg_cmyk": lambda: encode(PIL.fromarray(np.concatenate([picture(31, 45, 8), picture(31, 45, 9)[:, :, :1]], 2),
+                                              "CMYK"), "JPEG", quality=95),
     "bmp_palette16": lambda: encode(rgb_img().convert("P", palette=PIL.Palette.ADAPTIVE, colors=16), "BMP"),
     "bmp_palette256": lambda: encode(rgb_img().convert("P", palette=PIL.Palette.ADAPTIVE), "BMP"),
     "bmp_bilevel": lambda: encode(rgb_img().convert("1"), "BMP"),
