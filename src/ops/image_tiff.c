@@ -1,5 +1,6 @@
 /* TIFF through libtiff's RGBA interface (every photometric interpretation, compression and bit
- * depth libtiff knows, converted to 8-bit RGBA), first image of the file, alpha dropped.
+ * depth libtiff knows, converted to 8-bit RGBA), first image of the file, alpha dropped;
+ * unassociated alpha and CMYK as Pillow reads them (dt_tiff_as_pillow).
  * Messages come from a handler of this open (TIFFOpenOptions), not libtiff's global one, so
  * threads decoding at once do not share them. */
 #include "ops/image.h"
@@ -66,6 +67,36 @@ static int dt_tiff_error(TIFF *t, void *user, const char *module, const char *fm
 
 static int dt_tiff_warning(TIFF *t, void *user, const char *module, const char *fmt, va_list ap) { return 1; }
 
+/* Where libtiff's RGBA reading and Pillow part, this open's copy of the directory is changed
+ * (the file is not) so that libtiff hands over the samples as they are:
+ * - unassociated alpha: libtiff multiplies the colours by it, Pillow keeps them; declared
+ *   associated, they pass through;
+ * - 8-bit CMYK: libtiff's conversion truncates where Pillow's rounds; read as RGB plus an
+ *   associated alpha, the four inks arrive as R, G, B, A and are converted here (returns 1). */
+static int dt_tiff_as_pillow(TIFF *t)
+{
+    uint16_t photometric = 0, spp = 1, bps = 1, inkset = INKSET_CMYK, nextra = 0, *extra = NULL;
+    TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &photometric);
+    TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLESPERPIXEL, &spp);
+    TIFFGetFieldDefaulted(t, TIFFTAG_BITSPERSAMPLE, &bps);
+    TIFFGetFieldDefaulted(t, TIFFTAG_INKSET, &inkset);
+    if (photometric == PHOTOMETRIC_SEPARATED && inkset == INKSET_CMYK && spp == 4 && bps == 8) {
+        uint16_t assoc = EXTRASAMPLE_ASSOCALPHA;
+        if (TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB) && TIFFSetField(t, TIFFTAG_EXTRASAMPLES, 1, &assoc))
+            return 1;
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, photometric);
+        return 0;
+    }
+    if (TIFFGetField(t, TIFFTAG_EXTRASAMPLES, &nextra, &extra) && nextra >= 1 && nextra <= 8 &&
+        extra[0] == EXTRASAMPLE_UNASSALPHA) {
+        uint16_t types[8];
+        memcpy(types, extra, nextra * sizeof *types);
+        types[0] = EXTRASAMPLE_ASSOCALPHA;
+        TIFFSetField(t, TIFFTAG_EXTRASAMPLES, nextra, types);
+    }
+    return 0;
+}
+
 static ductile_status dt_tiff_read(const uint8_t *d, size_t n, int64_t *h, int64_t *w, uint8_t *buf)
 {
     dt_tiff_src src = {d, n, 0, ""};
@@ -92,6 +123,7 @@ static ductile_status dt_tiff_read(const uint8_t *d, size_t n, int64_t *h, int64
         TIFFClose(t);
         return DUCTILE_OK;
     }
+    int cmyk = dt_tiff_as_pillow(t);
     char emsg[1024] = "";
     if (!TIFFRGBAImageOK(t, emsg)) {
         TIFFClose(t);
@@ -107,9 +139,17 @@ static ductile_status dt_tiff_read(const uint8_t *d, size_t n, int64_t *h, int64
     size_t count = (size_t)tw * th;
     for (size_t i = 0; i < count; i++) {
         uint32_t v = px[i];
-        buf[3 * i] = (uint8_t)TIFFGetR(v);
-        buf[3 * i + 1] = (uint8_t)TIFFGetG(v);
-        buf[3 * i + 2] = (uint8_t)TIFFGetB(v);
+        uint8_t rgb[3] = {(uint8_t)TIFFGetR(v), (uint8_t)TIFFGetG(v), (uint8_t)TIFFGetB(v)};
+        if (cmyk) {
+            /* C, M, Y in R, G, B and K in A: Pillow's cmyk2rgb, (255 - k) - c * (255 - k) / 255
+             * with the product rounded as its MULDIV255. */
+            unsigned nk = 255u - TIFFGetA(v);
+            for (int k = 0; k < 3; k++) {
+                unsigned p = rgb[k] * nk + 128;
+                rgb[k] = (uint8_t)(nk - (((p >> 8) + p) >> 8));
+            }
+        }
+        memcpy(buf + 3 * i, rgb, 3);
     }
     return DUCTILE_OK;
 }

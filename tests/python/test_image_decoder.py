@@ -91,6 +91,16 @@ def rgb_img():
     return PIL.fromarray(picture(31, 45, seed=1))
 
 
+def rgba_img():
+    """Alpha of every value, so a decoder that multiplies colours by it shows."""
+    return PIL.fromarray(np.concatenate([picture(31, 45, seed=1), picture(31, 45, seed=2)[:, :, 1:2]], 2), "RGBA")
+
+
+def cmyk_img():
+    """Pillow's RGB -> CMYK leaves K at 0: K here is a channel of its own."""
+    return PIL.fromarray(np.concatenate([picture(31, 45, 8), picture(31, 45, 9)[:, :, :1]], 2), "CMYK")
+
+
 VARIANTS = {
     "png_gray": lambda: encode(rgb_img().convert("L"), "PNG"),
     "png_bilevel": lambda: encode(rgb_img().convert("1"), "PNG"),
@@ -99,20 +109,18 @@ VARIANTS = {
                                                transparency=3),
     "png_gray_transparency": lambda: encode(rgb_img().convert("L"), "PNG", transparency=7),
     "png_rgb_transparency": lambda: encode(rgb_img(), "PNG", transparency=(1, 2, 3)),
-    "png_rgba": lambda: encode(rgb_img().convert("RGBA"), "PNG"),
-    "png_gray_alpha": lambda: encode(rgb_img().convert("LA"), "PNG"),
+    "png_rgba": lambda: encode(rgba_img(), "PNG"),
+    "png_gray_alpha": lambda: encode(rgba_img().convert("LA"), "PNG"),
     "jpeg_gray": lambda: encode(rgb_img().convert("L"), "JPEG"),
     "jpeg_progressive": lambda: encode(rgb_img(), "JPEG", progressive=True, quality=90),
     "jpeg_444": lambda: encode(rgb_img(), "JPEG", subsampling=0),
     "jpeg_422": lambda: encode(rgb_img(), "JPEG", subsampling=1),
-    # Pillow's RGB -> CMYK leaves K at 0: K here is a channel of its own.
-    "jpeg_cmyk": lambda: encode(PIL.fromarray(np.concatenate([picture(31, 45, 8), picture(31, 45, 9)[:, :, :1]], 2),
-                                              "CMYK"), "JPEG", quality=95),
+    "jpeg_cmyk": lambda: encode(cmyk_img(), "JPEG", quality=95),
     "bmp_palette16": lambda: encode(rgb_img().convert("P", palette=PIL.Palette.ADAPTIVE, colors=16), "BMP"),
     "bmp_palette256": lambda: encode(rgb_img().convert("P", palette=PIL.Palette.ADAPTIVE), "BMP"),
     "bmp_bilevel": lambda: encode(rgb_img().convert("1"), "BMP"),
     "bmp_gray": lambda: encode(rgb_img().convert("L"), "BMP"),
-    "bmp_rgba": lambda: encode(rgb_img().convert("RGBA"), "BMP"),
+    "bmp_rgba": lambda: encode(rgba_img(), "BMP"),
     "pgm": lambda: encode(rgb_img().convert("L"), "PPM"),
     "pbm": lambda: encode(rgb_img().convert("1"), "PPM"),
     "tiff_lzw": lambda: encode(rgb_img(), "TIFF", compression="tiff_lzw"),
@@ -122,10 +130,15 @@ VARIANTS = {
     "tiff_gray": lambda: encode(rgb_img().convert("L"), "TIFF"),
     "tiff_palette": lambda: encode(rgb_img().convert("P"), "TIFF"),
     "tiff_group4": lambda: encode(rgb_img().convert("1"), "TIFF", compression="group4"),
+    "tiff_rgba": lambda: encode(rgba_img(), "TIFF"),
+    "tiff_rgba_lzw": lambda: encode(rgba_img(), "TIFF", compression="tiff_lzw"),
+    "tiff_gray_alpha": lambda: encode(rgba_img().convert("LA"), "TIFF"),
+    "tiff_cmyk": lambda: encode(cmyk_img(), "TIFF"),
     "webp_lossless": lambda: encode(rgb_img(), "WEBP", lossless=True),
-    "webp_alpha": lambda: encode(rgb_img().convert("RGBA"), "WEBP"),
+    "webp_alpha": lambda: encode(rgba_img(), "WEBP"),
+    "webp_alpha_lossless": lambda: encode(rgba_img(), "WEBP", lossless=True),
     "jpeg2000_gray": lambda: encode(rgb_img().convert("L"), "JPEG2000"),
-    "jpeg2000_rgba": lambda: encode(rgb_img().convert("RGBA"), "JPEG2000"),
+    "jpeg2000_rgba": lambda: encode(rgba_img(), "JPEG2000"),
     "jpeg2000_irreversible": lambda: encode(rgb_img(), "JPEG2000", irreversible=True),
     "j2k_codestream": lambda: encode(rgb_img(), "JPEG2000", no_jp2=True),
 }
