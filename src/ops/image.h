@@ -5,8 +5,8 @@
  * WebP (libwebp), JPEG 2000 (libopenjp2) through the system libraries; BMP and PNM parsed
  * here (a few dozen header bytes, every read bounds-checked). What is decoded is what Pillow
  * (onnx's reference implementation) makes of the file, converted to RGB as Pillow's
- * convert("RGB") does: grayscale repeated, palettes looked up, alpha dropped, 16-bit samples
- * cut to their high byte.
+ * convert("RGB") does: grayscale repeated, palettes looked up, alpha dropped, CMYK converted
+ * with Pillow's formula, 16-bit samples cut to 8 bits (PNG: the high byte, as Pillow).
  *
  * Errors (DUCTILE_ERR_INVALID_ARGUMENT for malformed data, DUCTILE_ERR_UNSUPPORTED for a valid
  * file ductile does not decode) start with the format ("PNG: ...") and give the byte offset at
@@ -37,7 +37,8 @@ typedef struct dt_image_codec {
     ductile_status (*probe)(const uint8_t *d, size_t n, int64_t *h, int64_t *w);
     /* Decodes an image whose probe gave h x w into buf: packed RGB rows (h * w * 3 bytes at
      * its start) on return; buf holds dt_image_work_bytes(h, w) bytes (a decoder may use all
-     * of them on the way). */
+     * of them on the way). NULL for a format this build has no library for (its probe
+     * refuses first). */
     ductile_status (*decode)(const uint8_t *d, size_t n, int64_t h, int64_t w, uint8_t *buf);
 } dt_image_codec;
 
