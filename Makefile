@@ -25,7 +25,7 @@ IMAGE      ?= 1
 IMG_PKGS   := libjpeg-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
 IMG_CFLAGS := $(shell pkg-config --cflags-only-I libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
 ifeq ($(IMAGE),1)
-IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebp -lopenjp2
+IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebpdemux -lwebp -lopenjp2
 else
 IMG_LDLIBS :=
 CFLAGS     += -DDT_IMAGE_LIBS=0
@@ -192,7 +192,7 @@ sysdeps:
 	@$(if $(filter 1,$(IMAGE)),$(MAKE) --no-print-directory imgdeps,true)
 # The image libraries' headers, found by the compiler, or their packages installed.
 imgdeps:
-	@printf '#include <stdio.h>\n#include <jpeglib.h>\n#include <png.h>\n#include <tiffio.h>\n#include <webp/decode.h>\n#include <openjpeg.h>\n' | \
+	@printf '#include <stdio.h>\n#include <jpeglib.h>\n#include <png.h>\n#include <tiffio.h>\n#include <webp/demux.h>\n#include <openjpeg.h>\n' | \
 	  $(CC) $(IMG_CFLAGS) -E -o /dev/null - 2>/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends $(IMG_PKGS))
 

@@ -92,6 +92,7 @@ def images(out):
         "bits.pbm": (rgb.convert("1"), "PPM", {}),
         "cmyk.jpg": (Image.fromarray(np.concatenate([a, a[:, :, 1:2]], 2), "CMYK"), "JPEG", {}),
     }
+    files["animated.webp"] = (rgb, "WEBP", {"save_all": True, "append_images": [rgb.transpose(Image.Transpose.FLIP_TOP_BOTTOM)]})
     (out / "image").mkdir(parents=True, exist_ok=True)
     for name, (img, fmt, kw) in files.items():
         f = io.BytesIO()

@@ -1,6 +1,7 @@
 /* WebP through libwebp's advanced decoding API, straight into the caller's buffer as RGB
- * (libwebp's default fancy upsampling, as Pillow gets). Animated files are refused: Pillow
- * reads their first frame through the demuxer, which this build does not link. */
+ * (libwebp's default fancy upsampling, as Pillow gets). An animated file gives its first
+ * frame on the canvas, through libwebpdemux's animation decoder as Pillow reads it (the
+ * canvas outside the frame is black). */
 #include "ops/image.h"
 #include "core/status.h"
 
@@ -10,6 +11,7 @@ static int dt_webp_sniff(const uint8_t *d, size_t n) { return n >= 12 && !memcmp
 
 #if DT_IMAGE_LIBS
 #include <webp/decode.h>
+#include <webp/demux.h>
 
 static const char *dt_webp_status(VP8StatusCode s)
 {
@@ -32,15 +34,38 @@ static ductile_status dt_webp_probe(const uint8_t *d, size_t n, int64_t *h, int6
     if (s != VP8_STATUS_OK)
         return dt_fail(s == VP8_STATUS_OUT_OF_MEMORY ? DUCTILE_ERR_OUT_OF_MEMORY : DUCTILE_ERR_INVALID_ARGUMENT,
                        "WebP: %s (libwebp status %d reading the header of %zu bytes)", dt_webp_status(s), (int)s, n);
-    if (f.has_animation)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "WebP: the image is animated; ductile decodes still WebP images");
     *h = f.height;
     *w = f.width;
     return DUCTILE_OK;
 }
 
+/* The first frame of an animation, composed on the canvas (RGBA, libwebpdemux's memory). */
+static ductile_status dt_webp_decode_first_frame(const uint8_t *d, size_t n, int64_t h, int64_t w, uint8_t *buf)
+{
+    WebPAnimDecoderOptions o;
+    if (!WebPAnimDecoderOptionsInit(&o)) return dt_fail(DUCTILE_ERR_INTERNAL, "WebP: libwebpdemux's version does not match its header");
+    o.color_mode = MODE_RGBA;
+    o.use_threads = 0;
+    WebPData data = {d, n};
+    WebPAnimDecoder *dec = WebPAnimDecoderNew(&data, &o);
+    if (!dec) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "WebP: libwebpdemux could not read the animation (%zu bytes)", n);
+    WebPAnimInfo info;
+    uint8_t *rgba = NULL;
+    int ts = 0;
+    if (!WebPAnimDecoderGetInfo(dec, &info) || info.canvas_width != w || info.canvas_height != h ||
+        !WebPAnimDecoderGetNext(dec, &rgba, &ts) || !rgba) {
+        WebPAnimDecoderDelete(dec);
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "WebP: the first frame of the animation could not be decoded (%zu bytes)", n);
+    }
+    for (size_t i = 0, count = (size_t)(h * w); i < count; i++) memcpy(buf + 3 * i, rgba + 4 * i, 3);
+    WebPAnimDecoderDelete(dec);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_webp_decode(const uint8_t *d, size_t n, int64_t h, int64_t w, uint8_t *buf)
 {
+    WebPBitstreamFeatures f;
+    if (WebPGetFeatures(d, n, &f) == VP8_STATUS_OK && f.has_animation) return dt_webp_decode_first_frame(d, n, h, w, buf);
     WebPDecoderConfig c;
     if (!WebPInitDecoderConfig(&c)) return dt_fail(DUCTILE_ERR_INTERNAL, "WebP: libwebp's version does not match its header");
     c.output.colorspace = MODE_RGB;

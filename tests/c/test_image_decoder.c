@@ -17,7 +17,7 @@
 static const char *const FILES[] = {
     "rgb.ppm", "rgb.png", "rgb.bmp", "rgb.tif", "rgb_lzw.tif", "rgb.webp", "rgb.jp2", "rgb.j2k",
     "rgb.jpg", "gray_progressive.jpg", "lossy.webp", "palette_trns.png", "palette4.bmp", "gray.pgm", "bits.pbm",
-    "cmyk.jpg",
+    "cmyk.jpg", "animated.webp",
 };
 /* The ones that hold rgb.ppm's pixels exactly (FILES[0..LOSSLESS)). */
 enum { N_FILES = sizeof FILES / sizeof FILES[0], LOSSLESS = 8 };

@@ -96,6 +96,14 @@ def rgba_img():
     return PIL.fromarray(np.concatenate([picture(31, 45, seed=1), picture(31, 45, seed=2)[:, :, 1:2]], 2), "RGBA")
 
 
+def animation(**kw):
+    """Three frames; ImageDecoder gives the first, as the reference (Pillow) does."""
+    frames = [PIL.fromarray(picture(31, 45, seed=s)) for s in (10, 11, 12)]
+    f = io.BytesIO()
+    frames[0].save(f, format="WEBP", save_all=True, append_images=frames[1:], duration=100, **kw)
+    return np.frombuffer(f.getvalue(), np.uint8)
+
+
 def cmyk_img():
     """Pillow's RGB -> CMYK leaves K at 0: K here is a channel of its own."""
     return PIL.fromarray(np.concatenate([picture(31, 45, 8), picture(31, 45, 9)[:, :, :1]], 2), "CMYK")
@@ -137,6 +145,8 @@ VARIANTS = {
     "webp_lossless": lambda: encode(rgb_img(), "WEBP", lossless=True),
     "webp_alpha": lambda: encode(rgba_img(), "WEBP"),
     "webp_alpha_lossless": lambda: encode(rgba_img(), "WEBP", lossless=True),
+    "webp_animated": lambda: animation(),
+    "webp_animated_lossless": lambda: animation(lossless=True),
     "jpeg2000_gray": lambda: encode(rgb_img().convert("L"), "JPEG2000"),
     "jpeg2000_rgba": lambda: encode(rgba_img(), "JPEG2000"),
     "jpeg2000_irreversible": lambda: encode(rgb_img(), "JPEG2000", irreversible=True),
