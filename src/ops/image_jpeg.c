@@ -68,8 +68,10 @@ static ductile_status dt_jpeg_read(const uint8_t *d, size_t n, int64_t *h, int64
     e.mgr.emit_message = dt_jpeg_emit;
     if (setjmp(e.jump)) {
         size_t at = e.eof ? n : ci.src ? n - ci.src->bytes_in_buffer : 0;
+        int oom = e.mgr.msg_code == JERR_OUT_OF_MEMORY;
         jpeg_destroy_decompress(&ci);
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "JPEG: %s (at byte %zu of %zu)", e.msg, at, n);
+        return dt_fail(oom ? DUCTILE_ERR_OUT_OF_MEMORY : DUCTILE_ERR_INVALID_ARGUMENT, "JPEG: %s (at byte %zu of %zu)",
+                       e.msg, at, n);
     }
     jpeg_create_decompress(&ci);
     jpeg_mem_src(&ci, d, (unsigned long)n);
