@@ -194,7 +194,9 @@ sysdeps:
 imgdeps:
 	@printf '#include <stdio.h>\n#include <jpeglib.h>\n#include <png.h>\n#include <tiffio.h>\n#include <webp/demux.h>\n#include <openjpeg.h>\n' | \
 	  $(CC) $(IMG_CFLAGS) -E -o /dev/null - 2>/dev/null || \
-	  (apt-get update && apt-get install -y --no-install-recommends $(IMG_PKGS))
+	  (apt-get update && apt-get install -y --no-install-recommends $(IMG_PKGS)) || \
+	  { echo "imgdeps: the image libraries ($(IMG_PKGS)) are missing and could not be installed;" \
+	    "make IMAGE=0 builds without them (ImageDecoder then reads BMP and PNM only)" >&2; exit 1; }
 
 $(VENV)/.done: requirements.txt
 	$(MAKE) sysdeps
