@@ -19,6 +19,21 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pth
 # hooks (plan_shapes) zero, as C does.
 CFLAGS  += -Wno-missing-field-initializers
 LDLIBS  += -lm -pthread
+# ImageDecoder's codecs (src/ops/image_*.c) link the system's image libraries; `make sysdeps`
+# (and the first build in a folder) installs them where they are missing (Debian and Ubuntu
+# packages: libjpeg-dev is libjpeg62-turbo-dev on Debian, libjpeg-turbo8-dev on Ubuntu).
+# `make IMAGE=0` (a machine that cannot install them) links none: BMP and PNM are still
+# decoded, the other formats refused by name.
+IMAGE      ?= 1
+IMG_PKGS   := libjpeg-dev libpng-dev libtiff-dev libwebp-dev libopenjp2-7-dev
+IMG_CFLAGS := $(shell pkg-config --cflags-only-I libopenjp2 2>/dev/null || echo -I/usr/include/openjpeg-2.5)
+ifeq ($(IMAGE),1)
+IMG_LDLIBS := -ljpeg -lpng -ltiff -lwebpdemux -lwebp -lopenjp2
+else
+IMG_LDLIBS :=
+CFLAGS     += -DDT_IMAGE_LIBS=0
+endif
+LDLIBS  += $(IMG_LDLIBS)
 PYTHON  ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
@@ -55,13 +70,22 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRCS:%.cu=
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps clean bench bench-quick bench-cuda layers examples \
+.PHONY: all run test ctest pytest venv sysdeps imgdeps clean bench bench-quick bench-cuda layers examples \
         conformance conformance-expectations op-table serve-deps serve-bench
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+IMG_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/ops/image*.c))
+$(IMG_OBJS): CFLAGS += $(IMG_CFLAGS)
+$(IMG_OBJS): $(BUILD)/image.cfg $(if $(filter 1,$(IMAGE)),| $(BUILD)/imgdeps.ok)
+$(BUILD)/image.cfg: FORCE
+	@mkdir -p $(BUILD); echo $(IMAGE) | cmp -s - $@ || echo $(IMAGE) > $@
+$(BUILD)/imgdeps.ok:
+	@$(MAKE) --no-print-directory imgdeps
+	@mkdir -p $(BUILD) && touch $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
@@ -98,7 +122,7 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/*.h tools/*.c tools/*.h $(BUILD)/libductil
 EXAMPLE_CFLAGS := -std=c11 -Wall -Wextra -pedantic
 $(BUILD)/examples/workflow: examples/workflow.c include/ductile.h $(BUILD)/libductile.a
 	@mkdir -p $(dir $@)
-	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread $(CUDA_LDLIBS)
+	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude $(BUILD)/libductile.a -lm -pthread $(IMG_LDLIBS) $(CUDA_LDLIBS)
 $(BUILD)/examples/workflow_shared: examples/workflow.c include/ductile.h $(BUILD)/libductile.so
 	@mkdir -p $(dir $@)
 	$(CC) $(EXAMPLE_CFLAGS) -o $@ $< -Iinclude -L$(BUILD) -lductile -Wl,-rpath,$(abspath $(BUILD))
@@ -119,7 +143,7 @@ CMAKEDIR     ?= $(LIBDIR)/cmake/ductile
 # What a static link needs besides libductile.a: what the shared library links with (so a
 # backend that adds its libraries to LDLIBS, CUDA's, reaches Libs.private unasked), plus any
 # extra given here.
-PRIVATE_LIBS  = $(strip -lm -pthread $(CUDA_PC_LIBS) $(EXTRA_PRIVATE_LIBS))
+PRIVATE_LIBS  = $(strip -lm -pthread $(IMG_LDLIBS) $(CUDA_PC_LIBS) $(EXTRA_PRIVATE_LIBS))
 # Relative paths from the CMake package to the library and header, so it can be moved.
 relpath       = $(shell realpath -m --relative-to=$(2) $(1))
 INSTALL_SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
@@ -138,7 +162,7 @@ INSTALLED := $(BINDIR)/ductile $(INCLUDEDIR)/ductile.h $(LIBDIR)/libductile.a \
 
 # What a program linking build/libductile.a needs besides it (README, "The workflow in C").
 link-flags:
-	@echo -lm -pthread $(CUDA_LDLIBS)
+	@echo -lm -pthread $(IMG_LDLIBS) $(CUDA_LDLIBS)
 print-private-libs:
 	@echo $(PRIVATE_LIBS)
 
@@ -168,6 +192,14 @@ sysdeps:
 	  (apt-get update && apt-get install -y --no-install-recommends gcc make)
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
 	  (apt-get update && apt-get install -y --no-install-recommends python3-venv)
+	@$(if $(filter 1,$(IMAGE)),$(MAKE) --no-print-directory imgdeps,true)
+# The image libraries' headers, found by the compiler, or their packages installed.
+imgdeps:
+	@printf '#include <stdio.h>\n#include <jpeglib.h>\n#include <png.h>\n#include <tiffio.h>\n#include <webp/demux.h>\n#include <openjpeg.h>\n' | \
+	  $(CC) $(IMG_CFLAGS) -E -o /dev/null - 2>/dev/null || \
+	  (apt-get update && apt-get install -y --no-install-recommends $(IMG_PKGS)) || \
+	  { echo "imgdeps: the image libraries ($(IMG_PKGS)) are missing and could not be installed;" \
+	    "make IMAGE=0 builds without them (ImageDecoder then reads BMP and PNM only)" >&2; exit 1; }
 
 $(VENV)/.done: requirements.txt
 	$(MAKE) sysdeps
@@ -238,7 +270,7 @@ clean:
 #                     build-tsan/, then run them
 # The flags reach the sub-make through the environment so the Makefile's `CFLAGS +=` still
 # adds -std, -I and warnings (a command-line CFLAGS would replace them).
-FUZZERS     := fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes
+FUZZERS     := fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes fuzz_image
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
                -fno-sanitize-recover=undefined
 SAN_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \

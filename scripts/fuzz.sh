@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-60}
 [ $# -gt 0 ] && shift
-names=${*:-"fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes"}
+names=${*:-"fuzz_onnx fuzz_engine fuzz_engine_body fuzz_shapes fuzz_image"}
 make -s fuzz
 status=0
 for name in $names; do

@@ -3,6 +3,8 @@
     onnx/    tiny ONNX models of a few ops each, some with symbolic dims
     engine/  engines built from some of them with the Python binding (PYTHONPATH=python)
     shapes/  shape specs as the CLI's --shapes flags take them
+    image/   small images in every format ImageDecoder reads (Pillow writes them; tests/c/
+             test_image_decoder.c checks that the lossless ones decode to rgb.ppm's pixels)
 
 Deterministic: the same files on every run. Kept small (a few KB in all) so they can be
 committed. usage: make_fuzz_seeds.py [OUTDIR]   (default fuzz/corpus)
@@ -68,10 +70,41 @@ def models():
         [w(3, 4), numpy_helper.from_array(np.ones(3, np.float32), "bias")]), []
 
 
+def images(out):
+    """A 7 x 5 picture (odd sizes: row padding, subsampling edges) in every format."""
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:5, 0:7]
+    a = (np.stack([x * 40, y * 60, (x + y) * 25], -1) + rng.integers(0, 16, (5, 7, 3))).astype(np.uint8)
+    rgb = Image.fromarray(a)
+    pal = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+    files = {
+        "rgb.ppm": (rgb, "PPM", {}), "rgb.png": (rgb, "PNG", {}), "rgb.bmp": (rgb, "BMP", {}),
+        "rgb.tif": (rgb, "TIFF", {}), "rgb_lzw.tif": (rgb, "TIFF", {"compression": "tiff_lzw"}),
+        "rgb.webp": (rgb, "WEBP", {"lossless": True}), "rgb.jp2": (rgb, "JPEG2000", {}),
+        "rgb.j2k": (rgb, "JPEG2000", {"no_jp2": True}),
+        "rgb.jpg": (rgb, "JPEG", {}), "gray_progressive.jpg": (rgb.convert("L"), "JPEG", {"progressive": True}),
+        "lossy.webp": (rgb, "WEBP", {}), "palette_trns.png": (pal, "PNG", {"transparency": 2}),
+        "palette4.bmp": (pal, "BMP", {}), "gray.pgm": (rgb.convert("L"), "PPM", {}),
+        "bits.pbm": (rgb.convert("1"), "PPM", {}),
+        "cmyk.jpg": (Image.fromarray(np.concatenate([a, a[:, :, 1:2]], 2), "CMYK"), "JPEG", {}),
+    }
+    files["animated.webp"] = (rgb, "WEBP", {"save_all": True, "append_images": [rgb.transpose(Image.Transpose.FLIP_TOP_BOTTOM)]})
+    (out / "image").mkdir(parents=True, exist_ok=True)
+    for name, (img, fmt, kw) in files.items():
+        f = io.BytesIO()
+        img.save(f, format=fmt, **kw)
+        (out / "image" / name).write_bytes(f.getvalue())
+
+
 def main():
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "fuzz/corpus")
     for d in ("onnx", "engine", "shapes"):
         (out / d).mkdir(parents=True, exist_ok=True)
+    images(out)
     built = []
     for name, m, dyn in models():
         onnx.checker.check_model(m)

@@ -1,8 +1,9 @@
 /* Vision ops: GridSample, AffineGrid, NonMaxSuppression, RoiAlign, MaxUnpool, Upsample, LpPool,
- * GlobalLpPool and the local normalizations (LRN, GroupNormalization, MeanVarianceNormalization):
+ * GlobalLpPool, ImageDecoder and the local normalizations (LRN, GroupNormalization, MeanVarianceNormalization):
  * the family's table and the checks its ops share. */
 #include "ops/vision.h"
 #include "ops/families.h"
+#include "ops/image.h"
 #include "core/status.h"
 
 ductile_status dt_vision_bad_shape(int i, const char *what, const dt_view *v,
@@ -29,5 +30,7 @@ const dt_opdef dt_ops_vision[] = {
     {"GlobalLpPool", dt_vision_check_global_lppool, dt_vision_infer_lppool, 0},
     {"RoiAlign", dt_vision_check_roialign, dt_vision_infer_roialign, 0},
     {"DeformConv", dt_vision_check_deformconv, dt_vision_infer_deformconv, 0},
+    /* Eager unless the bytes are a constant: the output's size is in the image's header. */
+    {"ImageDecoder", dt_image_check, dt_image_infer, 1u << 0},
     {NULL, NULL, NULL, 0},
 };

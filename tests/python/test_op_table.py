@@ -109,7 +109,8 @@ def test_the_ops_read_from_the_sources_are_the_ones_the_library_takes():
         assert f"op type '{v['op']}' is not supported" not in message, (key, message)
     ops_map, _ = op_table.read_ops_map()
     lacking = sorted({op for op in ops_map.values() if op not in ops and "." not in op})
-    assert lacking  # ONNX tests ops ductile lacks (If, Loop, ...): each is refused as such
-    for op in lacking:
+    # Each op ONNX tests that ductile lacks is refused as such; since ImageDecoder there is none,
+    # so an op no one defines stands in for them.
+    for op in lacking or ["Frobnicate"]:
         assert import_message(op) == (f"node '{op}_0' ({op}, opset 21): op type '{op}' is not "
                                       "supported by ductile")

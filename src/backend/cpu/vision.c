@@ -1,5 +1,5 @@
 /* Vision ops: GridSample, AffineGrid, NonMaxSuppression, MaxUnpool, Upsample, LpPool,
- * GlobalLpPool, LRN, GroupNormalization, MeanVarianceNormalization: CPU kernels. */
+ * GlobalLpPool, LRN, GroupNormalization, MeanVarianceNormalization, ImageDecoder: CPU kernels. */
 #include "backend/cpu/families.h"
 #include "backend/cpu/vision_kernels.h"
 
@@ -16,5 +16,6 @@ const dt_cpu_kernel dt_cpu_vision[] = {
     {"GlobalLpPool", NULL, &dt_cpu_global_lppool_kernel},
     {"RoiAlign", NULL, &dt_cpu_roialign_kernel},
     {"DeformConv", NULL, &dt_cpu_deformconv_kernel},
+    {"ImageDecoder", NULL, &dt_cpu_image_decoder_kernel},
     {NULL, NULL, NULL},
 };

@@ -18,5 +18,6 @@ extern const dt_kernel dt_cpu_gridsample_kernel, dt_cpu_affinegrid_kernel, dt_cp
 
 extern const dt_kernel dt_cpu_roialign_kernel;  /* vision_roi.c */
 extern const dt_kernel dt_cpu_deformconv_kernel; /* vision_deform.c */
+extern const dt_kernel dt_cpu_image_decoder_kernel; /* vision_image.c */
 
 #endif
