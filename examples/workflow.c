@@ -1,7 +1,7 @@
 /* The whole workflow on an image model with one input (N, 3, H, W), such as seg_lraspp.onnx:
  * parse, put a sigmoid on the first output, build one profile, save and load the engine, run
  * it at a size inside the profile.
- *   cc workflow.c -Iinclude build/libductile.a -lm -pthread -o workflow
+ *   cc workflow.c -Iinclude build/libductile.a $(make -s link-flags) -o workflow
  *   ./workflow seg_lraspp.onnx input_1 seg.engine */
 #include <stdio.h>
 #include <stdlib.h>
