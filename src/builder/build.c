@@ -1,8 +1,9 @@
 /* ductile_builder_build: network + config -> engine.
  *
  * 1. copy the needed part of the network (the user's network is only read),
- * 2. fold layers whose inputs are all constants, fuse conv chains, pack weights for the
- *    backend (optimize.h), and copy again without what that left unused,
+ * 2. fold layers whose inputs are all constants, fuse conv chains, lay out channels-last
+ *    regions where the backend wants them (layout.c), pack weights for the backend
+ *    (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
  * 4. write the engine bytes (for the config's device: its TARGET section) and load them, so a
  *    built engine and a loaded one are the same,
@@ -39,6 +40,17 @@ static ductile_status dt_check_network(const ductile_network *net)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output '%s' is also a network input; ductile needs outputs computed by a layer", t->name);
     }
     return DUCTILE_OK;
+}
+
+/* DUCTILE_LAYOUT=nhwc: channels-last regions around every 2-D conv, whatever the backend
+ * prefers (how tests run the layout pass on the CPU); =nchw: none (the layout as ONNX has it,
+ * for comparisons); unset or anything else: the backend's preference. */
+static dt_layout_mode dt_layout_mode_env(void)
+{
+    const char *v = getenv("DUCTILE_LAYOUT");
+    if (v && !strcmp(v, "nhwc")) return DT_LAYOUT_ALL;
+    if (v && !strcmp(v, "nchw")) return DT_LAYOUT_NONE;
+    return DT_LAYOUT_BACKEND;
 }
 
 ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *net, const ductile_config *cfg,
@@ -80,6 +92,8 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
     if (!s) s = dt_pass_fuse_for(w1, backend);
+    int nhwc = 0;
+    if (!s) s = dt_pass_layout(w1, backend, cfg->flags, dt_layout_mode_env(), &nhwc);
     if (!s) s = dt_pass_prepack(w1, backend);
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);

@@ -19,7 +19,7 @@
 static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
     dt_conv_geom g;
-    if (L->n_in < 2 || dt_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return 0;
+    if (L->n_in < 2 || dt_fused_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return 0;
     int n = 0;
     /* The pointwise kernels compute what the general implicit GEMM would, faster. */
     static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
