@@ -15,7 +15,8 @@
  * 3. Rewrite: every tensor a region layer writes gets a channels-last twin
  *    ("<name>/nhwc", dims permuted, symbolic dims too) that the region reads; the tensor
  *    itself is computed by Transpose(perm 0,3,1,2) of the twin, placed before its first
- *    reader outside the region (or at the end for a network output), and only if it has one,
+ *    reader outside the region (right after the layer for a network output), and only if
+ *    it has one,
  *    so outputs keep their names and dims. A region layer's operand from outside goes
  *    through one Transpose(perm 0,2,3,1) per tensor, shared by its readers; constants get a
  *    permuted twin (W [M, C/group, KH, KW] becomes KRSC [M, KH, KW, C/group]). Each tensor has
@@ -276,6 +277,7 @@ ductile_status dt_pass_layout(ductile_network *net, const dt_backend *be, unsign
     if (!s) memset(p.twin, 0, sizeof *p.twin * (size_t)(n + 1));
     for (int i = 0; !s && anchors && i < nl; i++) {
         ductile_layer *L = net->layers[i];
+        ductile_tensor *y = L->n_out ? L->out[0] : NULL;
         if (p.in_region[i]) {
             s = dt_rewrite(&p, L);
             (*converted)++;
@@ -284,8 +286,9 @@ ductile_status dt_pass_layout(ductile_network *net, const dt_backend *be, unsign
                 if (L->in[k]) s = dt_restore(&p, L->in[k]);
         }
         if (!s) p.order[p.n_order++] = L;
+        /* A network output right away: its twin need not live to the end. */
+        if (!s && p.in_region[i] && y->is_output) s = dt_restore(&p, y);
     }
-    for (int i = 0; !s && anchors && i < net->n_outputs; i++) s = dt_restore(&p, net->outputs[i]);
     if (!s && anchors) {
         if (p.n_order != net->n_layers)
             s = dt_fail(DUCTILE_ERR_INTERNAL, "layout: %d layers placed of %d", p.n_order, net->n_layers);

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct dt_sbuf {
     char *p;
@@ -85,9 +86,17 @@ char *dt_layer_info_make(const ductile_engine *e)
          * kernel there run on the host between copies ("cpu fallback"); layers that move
          * sequences and optionals are the runtime's own (runtime/seqval.c). */
         const char *be = pl->seq ? "runtime" : pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
-        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s }", pl->value ? "shape" : "execute", be,
+        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s", pl->value ? "shape" : "execute", be,
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
                      dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "");
+        /* A private layer's tensor layout when not the default (FusedConv "NHWC": the builder's
+         * layout pass; FusedAttention "bshd"). */
+        const char *layout = strcmp(L->domain, "ductile") ? "" : dt_attr_string(L, "layout", "");
+        if (layout[0]) {
+            dt_sb_printf(&b, ", \"Layout\": ");
+            dt_sb_str(&b, layout);
+        }
+        dt_sb_printf(&b, " }");
     }
     dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");
     for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {

@@ -146,6 +146,9 @@ enum { DT_CUDA_LT_TACTICS = 4 };
 int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 
 bool dt_cuda_conv_supports(const ductile_layer *L);
+/* dt_backend.prefers_nhwc (conv.c): 2-D FusedConv layers cuDNN runs, built with FP16 or BF16
+ * (its half tensor-core kernels are channels last; float32 ones gain nothing from NHWC). */
+bool dt_cuda_prefers_nhwc(const ductile_layer *L, unsigned flags);
 bool dt_cuda_gemm_supports(const ductile_layer *L);
 
 /* CUDA graphs and the state's memory (graph.c; backend.h says what each does). */

@@ -118,9 +118,13 @@ typedef struct dt_cu_conv_params {
     dt_cu_conv_epi epi;         /* act, p0, p1; bias and res NULL (set per run) */
     bool has_bias, has_res;     /* input 2 given; FusedConv's input 3 given */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
+    bool nhwc;                  /* FusedConv layout "NHWC": cuDNN only */
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, one per profile */
 } dt_cu_conv_params;
+
+/* The geometry of a compiled conv at these views, whatever its layout. */
+ductile_status dt_cuda_conv_geometry(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g);
 
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
 extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,

@@ -21,13 +21,14 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     dt_conv_geom g;
     if (L->n_in < 2 || dt_fused_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return 0;
     int n = 0;
+    bool nhwc = dt_fused_conv_nhwc(L);  /* own kernels are channels first */
     /* The pointwise kernels compute what the general implicit GEMM would, faster. */
     static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                               DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32,
                               DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE,
                               DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM, DT_CUDA_CONV_TC_IGEMM_SPLITK};
     bool pointwise = dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_POINTWISE64);
-    for (size_t i = 0; i < sizeof own / sizeof own[0] && n < cap; i++)
+    for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
                             own[i] == DT_CUDA_CONV_IGEMM32_SPLITK || own[i] == DT_CUDA_CONV_TC_IGEMM ||
@@ -74,8 +75,10 @@ static const char *const dt_own_names[11][3] = {
     {"own_tc_pw_splitk_f32", "own_tc_pw_splitk_f16", "own_tc_pw_splitk_bf16"},
     {"own_tc_igemm_splitk_f32", "own_tc_igemm_splitk_f16", "own_tc_igemm_splitk_bf16"},
 };
-static const char *const dt_cudnn_names[8] = {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3",
-                                              "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"};
+static const char *const dt_cudnn_names[2][8] = {
+    {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3", "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"},
+    {"cudnn_nhwc_algo0", "cudnn_nhwc_algo1", "cudnn_nhwc_algo2", "cudnn_nhwc_algo3", "cudnn_nhwc_algo4",
+     "cudnn_nhwc_algo5", "cudnn_nhwc_algo6", "cudnn_nhwc_algo7"}};
 
 const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
                                 int profile, int threads)
@@ -84,7 +87,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     if (!params || (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv"))) return NULL;
     const dt_cu_conv_params *p = params;
     dt_conv_geom g;
-    if (L->n_in < 2 || dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &in[DT_FC_W], &g)) return NULL;
+    if (L->n_in < 2 || dt_cuda_conv_geometry(p, in, &g)) return NULL;
     /* conv.c's choice (dt_cuda_conv_choose). A stored cuDNN algorithm that cuDNN refuses at
      * these shapes falls back to the heuristic, which this name cannot tell (it names the
      * stored one). */
@@ -92,6 +95,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile});
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
-    if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8) return dt_cudnn_names[tactic - DT_CUDA_CONV_CUDNN];
-    return "cudnn_heuristic";
+    if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
+        return dt_cudnn_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN];
+    return p->nhwc ? "cudnn_nhwc_heuristic" : "cudnn_heuristic";
 }
