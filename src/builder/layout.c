@@ -9,8 +9,9 @@
  *    layout once their operands are permuted alike: elementwise unary ops (constant scalar
  *    extras, as Clip's bounds) and binary ones whose activation operands all come from the
  *    region (rank 4; constants of rank <= 4 are permuted too, so [1, C, 1, 1] becomes
- *    [1, 1, 1, C]), and GlobalAveragePool, which becomes ReduceMean over axes 1, 2 with
- *    keepdims (its output [N, 1, 1, C]). A binary op with an operand from outside stays
+ *    [1, 1, 1, C]), MaxPool / AveragePool with 2-D windows (attribute `layout` "NHWC", as
+ *    FusedConv's: every backend's pool reads it), and GlobalAveragePool, which becomes
+ *    ReduceMean over axes 1, 2 with keepdims (its output [N, 1, 1, C]). A binary op with an operand from outside stays
  *    outside: joining would cost a transpose in and one out instead of one.
  * 3. Rewrite: every tensor a region layer writes gets a channels-last twin
  *    ("<name>/nhwc", dims permuted, symbolic dims too) that the region reads; the tensor
@@ -22,7 +23,7 @@
  *    permuted twin (W [M, C/group, KH, KW] becomes KRSC [M, KH, KW, C/group]). Each tensor has
  *    at most one transpose each way and region layers read twins directly, so no
  *    back-to-back inverse transposes arise (nothing to cancel afterwards).
- * Ops it does not know (pools with windows, Resize, Concat, Reshape, ...) end the region.
+ * Ops it does not know (Resize, Concat, Reshape, ...) end the region.
  * Runs after fusion and before packing and precision: a region's convs keep raw weights
  * (packing is channels-first), and precision then lowers the region's layers to half as any
  * other (the Transposes too). The pass only permutes dims, so symbolic dims stay right. */
@@ -87,6 +88,12 @@ static bool dt_joins(const dt_layout *p, const ductile_layer *L)
 {
     if (L->n_out != 1 || L->out[0]->rank != 4) return false;
     if (dt_is(L, "GlobalAveragePool")) return L->n_in == 1 && dt_from_region(p, L->in[0]);
+    if (dt_is(L, "MaxPool") || dt_is(L, "AveragePool")) {
+        int64_t nk = 0;
+        dt_attr_ints(L, "kernel_shape", &nk);
+        return L->n_in == 1 && dt_from_region(p, L->in[0]) && nk == 2 && !dt_attr_int(L, "storage_order", 0) &&
+               !dt_attr_find(L, "layout");
+    }
     if (dt_in_list(L->op_type, dt_unary_ops) && !strcmp(L->domain, "")) {
         if (L->n_in < 1 || !dt_from_region(p, L->in[0])) return false;
         for (int k = 1; k < L->n_in; k++)
@@ -224,7 +231,7 @@ static ductile_status dt_rewrite(dt_layout *p, ductile_layer *L)
     tw->producer = L;
     L->out[0] = tw;
     p->twin[y->index] = tw;
-    if (conv) {
+    if (conv || !strcmp(L->op_type, "MaxPool") || !strcmp(L->op_type, "AveragePool")) {
         dt_attr a = {.name = "layout", .type = DT_ATTR_STRING, .s = "NHWC", .s_len = 4};
         DT_TRY(dt_layer_add_attrs(p->net, L, &a, 1));
     } else if (!strcmp(L->op_type, "GlobalAveragePool")) {

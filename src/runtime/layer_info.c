@@ -6,7 +6,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 typedef struct dt_sbuf {
     char *p;
@@ -89,12 +88,13 @@ char *dt_layer_info_make(const ductile_engine *e)
         dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s", pl->value ? "shape" : "execute", be,
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
                      dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "");
-        /* A private layer's tensor layout when not the default (FusedConv "NHWC": the builder's
-         * layout pass; FusedAttention "bshd"). */
-        const char *layout = strcmp(L->domain, "ductile") ? "" : dt_attr_string(L, "layout", "");
-        if (layout[0]) {
+        /* A tensor layout other than ONNX's, as ductile's string attribute `layout` says
+         * (FusedConv, MaxPool, AveragePool "NHWC": the builder's layout pass; FusedAttention
+         * "bshd"). ONNX's own integer `layout` (LSTM's) is not one. */
+        const dt_attr *layout = dt_attr_find(L, "layout");
+        if (layout && layout->type == DT_ATTR_STRING && layout->s && layout->s[0]) {
             dt_sb_printf(&b, ", \"Layout\": ");
-            dt_sb_str(&b, layout);
+            dt_sb_str(&b, layout->s);
         }
         dt_sb_printf(&b, " }");
     }

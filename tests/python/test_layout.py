@@ -3,8 +3,8 @@ Transposes at their borders. The CPU never asks for it, so the CPU tests force i
 (DUCTILE_LAYOUT=nhwc) and compare the rewritten engine with onnxruntime and with the plain
 engine at odd sizes and symbolic batch / height / width: hand-built graphs (odd channel counts
 3/5/7, stride 2, depthwise, residual Add, broadcast Mul and Add of [1,C,1,1] and [C,1,1]
-constants, an unfused activation, MaxPool at a border, GlobalAveragePool inside, an output
-inside the region) and the suite's conv models. The layer list pins where the region goes.
+constants, an unfused activation, MaxPool and AveragePool variants, GlobalAveragePool, an
+output inside the region) and the suite's conv models. The layer list pins where the region goes.
 On a GPU, FP16/BF16 builds take the pass by default (the CUDA backend prefers NHWC for half
 convs); those are compared with the CPU float32 engine (rel L2 <= 1e-2) and skip here with
 "no CUDA device found"."""
@@ -66,7 +66,7 @@ def layers(engine):
 #   l  = LeakyRelu(c2)                                      (unfused: joins the region)
 #   mid = Mul(l, [1,7,1,1]) ;  a = Add(mid, [7,1,1])        (broadcast constants; mid is an output)
 #   d  = Clip(Conv(a, 7x1x3x3, group 7, stride 2, pad 1), 0, 6)   (depthwise)
-#   p  = MaxPool(d, 2x2, stride 2)                          (ends the region)
+#   p  = MaxPool(d, 2x2, stride 2)
 #   y  = Flatten(GlobalAveragePool(Conv(p, 4x7x1x1)))
 
 
@@ -122,9 +122,7 @@ def test_block_layers_form_one_region_per_stretch():
         ("Transpose", ""),                      # mid out (a network output)
         ("Add", ""),
         ("FusedConv", "NHWC"),                  # depthwise, Clip fused
-        ("Transpose", ""),                      # d out, for MaxPool
-        ("MaxPool", ""),
-        ("Transpose", ""),                      # p in
+        ("MaxPool", "NHWC"),
         ("FusedConv", "NHWC"),
         ("ReduceMean", ""),                     # GlobalAveragePool over H, W
         ("Transpose", ""),                      # g out, for Flatten
@@ -159,6 +157,38 @@ def test_block_matches_onnxruntime_and_the_plain_engine(block_engines, shape):
         assert ctx.get_tensor_shape(name) == want[name].shape
         assert_close(got[name], want[name], rtol=1e-5, what=f"{name} at {shape}")
         assert_close(got[name], base[name], rtol=1e-5, what=f"{name} at {shape} vs plain")
+
+
+POOLS = {
+    "max_pads_dil_ceil": ("MaxPool", dict(kernel_shape=[3, 2], strides=[2, 1], pads=[1, 0, 1, 1], dilations=[1, 2],
+                                          ceil_mode=1)),
+    "avg_exclude_pad": ("AveragePool", dict(kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])),
+    "avg_include_pad": ("AveragePool", dict(kernel_shape=[3, 3], pads=[1, 1, 1, 1], count_include_pad=1)),
+    "max_same_upper": ("MaxPool", dict(kernel_shape=[3, 3], strides=[2, 2], auto_pad="SAME_UPPER")),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POOLS))
+def test_pools_inside_the_region_match_onnxruntime(name):
+    op, attrs = POOLS[name]
+    rng = np.random.default_rng(4)
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"]), h.make_node(op, ["c"], ["p"], **attrs),
+             h.make_node("Conv", ["p", "w2"], ["y"])]
+    inits = [nh.from_array(rng.standard_normal((5, 3, 1, 1)).astype(np.float32), "w"),
+             nh.from_array(rng.standard_normal((2, 5, 1, 1)).astype(np.float32), "w2")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, ["N", 3, "H", "W"])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)], initializer=inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+    engine = build(model, {"x": ((1, 3, 4, 4), (2, 3, 9, 9), (3, 3, 30, 30))}, "nhwc")
+    assert layers(engine) == [("Transpose", ""), ("FusedConv", "NHWC"), (op, "NHWC"), ("FusedConv", "NHWC"),
+                              ("Transpose", "")]
+    ctx = engine.create_execution_context()
+    for shape in [(1, 3, 4, 4), (3, 3, 11, 7), (2, 3, 30, 17)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = ort_run(model.SerializeToString(), {"x": x})["y"]
+        got = ctx.run({"x": x})["y"]
+        assert ctx.get_tensor_shape("y") == want.shape
+        assert_close(got, want, rtol=1e-5, what=f"{name} at {shape}")
 
 
 def test_binary_op_with_an_operand_from_outside_stays_outside():
@@ -249,8 +279,8 @@ def test_suite_model_through_the_pass_matches_the_plain_engine(name, resnet50_pa
     extra = conv_outputs(path)
     nhwc = build(path, profile, "nhwc", outputs=extra, dynamic=True)
     plain = build(path, profile, "nchw", outputs=extra, dynamic=True)
-    kinds = [k for k, _ in layers(nhwc)]
-    assert sum(l == "NHWC" for _, l in layers(nhwc)) == kinds.count("FusedConv") > 0
+    convs = [lay for k, lay in layers(nhwc) if k == "FusedConv"]
+    assert convs and all(lay == "NHWC" for lay in convs)
     rng = np.random.default_rng(5)
     feeds = {n: rng.standard_normal(s).astype(np.float32) for n, s in odd.items()}
     got = nhwc.create_execution_context().run(feeds)

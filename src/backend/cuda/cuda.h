@@ -88,10 +88,11 @@ int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, in
  * Out-of-range indices (after adding axis_n to negatives) write zeros and set *bad (device). */
 int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n,
                  int64_t inner, int64_t nidx, int esize, void *stream);
-/* 2-D pooling, NCHW; one thread per output. kind 0 max, 1 average (count_include_pad). */
+/* 2-D pooling, NCHW (nhwc_c 0) or NHWC of nhwc_c channels (planes = N * C either way); one
+ * thread per output. kind 0 max, 1 average (count_include_pad). */
 int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
-                 void *stream);
+                 int64_t nhwc_c, void *stream);
 
 /* ---- state and layer kernels (C) ---- */
 
