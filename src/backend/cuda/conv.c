@@ -12,7 +12,8 @@
  * asks for with half precision: dt_cuda_prefers_nhwc) runs on cuDNN alone, with NHWC tensor
  * and filter (KRSC) descriptors: its tensor-core kernels read that layout as it is, where
  * given NCHW half they transpose in and out inside every call. The epilogue kernel takes the
- * NHWC output as [N*OH*OW, M] rows. The own kernels are channels first and never run it.
+ * NHWC output as [N*OH*OW, M] rows. Of the own kernels only the NHWC depthwise one runs it
+ * (the others are channels first).
  * Compiled (layers.h): prepare reads the attributes (the conv reader the CPU uses), the
  * activation and its parameters, the TF32 mark and the tactics once; the run computes the
  * geometry from them and the views (auto_pad's pads follow the shapes). The own kernels'
@@ -226,7 +227,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_TC_IGEMM_SPLITK);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DEPTHWISE_NHWC);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -267,8 +268,10 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
-    if (p->nhwc && tactic >= DT_CUDA_CONV_DEPTHWISE) return ex->tactic ? -1 : 0; /* own kernels: NCHW */
-    if (!tactic && !p->nhwc && dt_cuda_conv_own_applies(g, dtype, DT_CUDA_CONV_DEPTHWISE)) return DT_CUDA_CONV_DEPTHWISE;
+    /* Each layout has its own kernels: channels last only the NHWC depthwise one. */
+    int dw = p->nhwc ? DT_CUDA_CONV_DEPTHWISE_NHWC : DT_CUDA_CONV_DEPTHWISE;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)) return ex->tactic ? -1 : 0;
+    if (!tactic && dt_cuda_conv_own_applies(g, dtype, dw)) return dw;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
     if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;
     return tactic;
