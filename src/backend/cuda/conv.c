@@ -227,7 +227,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DEPTHWISE_NHWC);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_LT_NHWC);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -268,6 +268,7 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, ex);
+    if (tactic == DT_CUDA_CONV_LT_NHWC) return p->nhwc && dt_cuda_conv_lt_applies(g) ? tactic : ex->tactic ? -1 : 0;
     /* Each layout has its own kernels: channels last only the NHWC depthwise one. */
     int dw = p->nhwc ? DT_CUDA_CONV_DEPTHWISE_NHWC : DT_CUDA_CONV_DEPTHWISE;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)) return ex->tactic ? -1 : 0;
@@ -292,6 +293,12 @@ static ductile_status dt_conv_geom_at(const dt_cu_conv_params *p, const dt_view 
     return DUCTILE_OK;
 }
 
+bool dt_cuda_conv_lt_applies(const dt_conv_geom *g)
+{
+    return g->spatial <= 2 && g->group == 1 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+           g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+}
+
 ductile_status dt_cuda_conv_geometry(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g)
 {
     if (!p->nhwc) return dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &in[DT_FC_W], g);
@@ -309,7 +316,11 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
     dt_conv_geom g;
     *bytes = 0;
     const dt_cu_conv_params *p = params;
-    if (!p->nhwc && dt_conv_geom_at(p, in, &g) == DUCTILE_OK) *bytes = dt_cuda_conv_own_scratch(&g, out[0].dtype);
+    if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK;
+    /* Channels last: cuBLASLt's workspace where the product applies; channels first: the
+     * own kernels' split-K sums. */
+    if (p->nhwc) *bytes = dt_cuda_conv_lt_applies(&g) ? DT_CUDA_LT_WORKSPACE : 0;
+    else *bytes = dt_cuda_conv_own_scratch(&g, out[0].dtype);
     return DUCTILE_OK;
 }
 
@@ -323,12 +334,21 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     epi.res = p->has_res ? in[DT_FC_R].data : NULL;
     int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
     if (tactic < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", ex->tactic);
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE) return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
-    int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
-    bool done;
-    ductile_status s = dt_conv_cudnn(p, &g, algo, &epi, in, out, ex, &done);
-    /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
-    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(p, &g, -1, &epi, in, out, ex, &done);
+    bool done = false;
+    ductile_status s;
+    if (tactic == DT_CUDA_CONV_LT_NHWC) {
+        s = dt_cuda_lt_product(p->L, ex, out[0].dtype, in[DT_FC_X].data, in[DT_FC_W].data, out[0].data,
+                               g.batch * g.out[0] * g.out[1], g.m, g.c);
+        /* No cuBLASLt algorithm at these shapes (a stored choice): cuDNN's heuristic. */
+        if (s == DUCTILE_ERR_UNSUPPORTED && !ex->tactic) s = dt_conv_cudnn(p, &g, -1, &epi, in, out, ex, &done);
+    } else if (tactic >= DT_CUDA_CONV_DEPTHWISE) {
+        return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
+    } else {
+        int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
+        s = dt_conv_cudnn(p, &g, algo, &epi, in, out, ex, &done);
+        /* The stored algorithm may not apply at shapes other than the profile's opt: heuristic. */
+        if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic) s = dt_conv_cudnn(p, &g, -1, &epi, in, out, ex, &done);
+    }
     if (s || done) return s;
     if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
     /* NCHW: n planes of m channels of oh*ow; NHWC: n*oh*ow pixels of m channels. */

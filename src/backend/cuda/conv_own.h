@@ -44,6 +44,10 @@ enum {
     /* The depthwise kernel on channels-last tensors (FusedConv layout "NHWC"; the only own
      * kernel such a layer runs, the others being channels first). */
     DT_CUDA_CONV_DEPTHWISE_NHWC = 27,
+    /* Not an own kernel: a channels-last 1x1 conv (stride 1, no pads, one group) is the
+     * product Y[N*H*W, M] = X[N*H*W, C] W[M, C]^T, run on cuBLASLt (conv.c), the epilogue by
+     * the epilogue kernel. */
+    DT_CUDA_CONV_LT_NHWC = 28,
 };
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */

@@ -20,8 +20,6 @@
 
 #include <string.h>
 
-enum { DT_LT_WORKSPACE = 32 << 20 };
-
 static ductile_status dt_lt(cublasStatus_t s, const char *what)
 {
     if (s == CUBLAS_STATUS_SUCCESS) return DUCTILE_OK;
@@ -95,14 +93,14 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
 
 /* y[M,N] = alpha * op(a) op(b), `batch` times at the given element strides; dtype: every
  * operand's; tactic: the rank in cuBLASLt's heuristic (0: its first choice). The workspace is
- * ex->scratch (dt_lt_scratch asked for DT_LT_WORKSPACE bytes). */
+ * ex->scratch (dt_lt_scratch asked for DT_CUDA_LT_WORKSPACE bytes). */
 static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, int dtype, const void *a, const void *b,
                                    void *y, int64_t M, int64_t N, int64_t K, bool ta, bool tb, float alpha, int64_t batch,
                                    int64_t sa, int64_t sb, int64_t sy, int tactic)
 {
     dt_cuda_state *st = ex->state;
     int rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1;
-    uint64_t ws = !ex->scratch ? 0 : ex->scratch_bytes < DT_LT_WORKSPACE ? ex->scratch_bytes : DT_LT_WORKSPACE;
+    uint64_t ws = !ex->scratch ? 0 : ex->scratch_bytes < DT_CUDA_LT_WORKSPACE ? ex->scratch_bytes : DT_CUDA_LT_WORKSPACE;
     /* The alignment every operand (pointers and batch strides, in bytes) has, up to 256. */
     size_t es = ductile_dtype_size((ductile_dtype)dtype);
     uint64_t bits = (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y | 256u;
@@ -123,6 +121,13 @@ static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, i
     memcpy(&algo, p->lt_algo, sizeof algo);
     return dt_lt(cublasLtMatmul(st->lt, p->desc[0], &alpha, b, p->desc[1], a, p->desc[2], &beta, y, p->desc[3], y, p->desc[3],
                                 &algo, ex->scratch, (size_t)ws, (cudaStream_t)ex->stream), "matmul");
+}
+
+ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
+                                  int64_t M, int64_t N, int64_t K)
+{
+    dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
+    return dt_lt_matmul(&mp, ex, dtype, a, b, y, M, N, K, false, true, 1.f, 1, 0, 0, 0, 0);
 }
 
 /* Element offset of batch i in an operand with per-dim batch strides. */
@@ -166,7 +171,7 @@ static ductile_status dt_matmul_scratch(const void *params, const dt_view *in, c
 {
     dt_matmul_geom g;
     *bytes = 0;
-    if (dt_matmul_geometry(&in[0], &in[1], &g) == DUCTILE_OK && g.M && g.N && g.K && g.batch_count) *bytes = DT_LT_WORKSPACE;
+    if (dt_matmul_geometry(&in[0], &in[1], &g) == DUCTILE_OK && g.M && g.N && g.K && g.batch_count) *bytes = DT_CUDA_LT_WORKSPACE;
     return DUCTILE_OK;
 }
 
@@ -220,7 +225,7 @@ static ductile_status dt_gemm_scratch(const void *params, const dt_view *in, con
                                       size_t *bytes)
 {
     int64_t M, N, K;
-    *bytes = dt_gemm_dims(params, in, &M, &N, &K) && M && N && K ? DT_LT_WORKSPACE : 0;
+    *bytes = dt_gemm_dims(params, in, &M, &N, &K) && M && N && K ? DT_CUDA_LT_WORKSPACE : 0;
     return DUCTILE_OK;
 }
 
