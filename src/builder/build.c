@@ -15,7 +15,10 @@
  *    profile that needs more than the workspace limit (default: the backend's memory) is
  *    refused here rather than at its first run,
  * 6. time the backend's tactics at each profile's opt shapes and, when some layer has a
- *    choice, write and load the engine again with the choices. */
+ *    choice, write and load the engine again with the choices,
+ * 7. on a device, when step 2 made layers channels last at the backend's wish, build the
+ *    channels-first engine too (steps 2-6 again, so the progress callback sees both), time
+ *    both at profile 0's opt shapes and keep the faster (layout_choice.c). */
 #include "backend/backend.h"
 #include "builder/config.h"
 #include "core/alloc.h"
