@@ -209,6 +209,8 @@ def main():
     ap.add_argument("--commit", default=os.environ.get("DUCTILE_COMMIT", "unknown"))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--iters", type=int, default=50)
+    ap.add_argument("--nchw-too", action="store_true",
+                    help="also time an engine built with the layout pass off (DUCTILE_LAYOUT=nchw): ductile_nchw_ms")
     ap.add_argument("--graphs-shapes", type=int, default=2,
                     help="reduce-overhead at this many of the smallest shapes (it recompiles per shape)")
     args = ap.parse_args()
@@ -246,6 +248,13 @@ def main():
         print(f"{name}: exported in {time.perf_counter() - t0:.1f} s", flush=True)
         engine, build_s = build_engine(path, shapes, args.precision)
         print(f"{name}: ductile engine ({args.precision}) built in {build_s:.1f} s", flush=True)
+        engine_nchw = None
+        if args.nchw_too:  # the "before" of the layout pass, same export, same process
+            os.environ["DUCTILE_LAYOUT"] = "nchw"
+            try:
+                engine_nchw, _ = build_engine(path, shapes, args.precision)
+            finally:
+                os.environ.pop("DUCTILE_LAYOUT", None)
         mh = copy.deepcopy(model).to(half) if half != torch.float32 else model
         compiled = torch.compile(mh, dynamic=True) if "compile" in modes else None
         for i in range(3):
@@ -253,7 +262,9 @@ def main():
             x32 = inputs_for(shapes, i, torch.float32, torch.Generator(device="cuda").manual_seed(2 + i))
             xh = [x.to(half) if x.is_floating_point() else x for x in x32]
             row = {"model": name, "shape": shape, "card": card, "commit": args.commit, "precision": args.precision,
-                   "build_s": round(build_s, 2)}
+                   "build_s": round(build_s, 2),
+                   # layers the builder kept channels last (builder/layout.c; 0: it chose NCHW)
+                   "nhwc_layers": sum(1 for l in json.loads(engine.layer_info)["Layers"] if l.get("Layout") == "NHWC")}
             with torch.inference_mode():
                 ref = model(*x32).float()
                 run = ductile_runner(engine, shapes, i, x32)
@@ -268,6 +279,10 @@ def main():
                     except Exception:  # noqa: BLE001 - a report, not a test
                         pass
                 del run
+                if engine_nchw is not None:
+                    run = ductile_runner(engine_nchw, shapes, i, x32)
+                    row["ductile_nchw_ms"], _ = time_calls(run, args.iters)
+                    del run
                 if "eager" in modes:
                     row["eager_ms"], _ = time_calls(lambda: mh(*xh), args.iters)
                 if compiled is not None:
@@ -285,7 +300,7 @@ def main():
             row["speedup_vs_best"] = round(best / row["ductile_ms"], 3) if best else None
             rows.append(row)
             print(json.dumps(row), flush=True)
-        del engine, compiled
+        del engine, engine_nchw, compiled
         torch.cuda.empty_cache()
         write(rows, args)  # after each model: a run cut short still leaves its rows
 
@@ -299,8 +314,8 @@ def write(rows, args):
 
     def fmt(v):
         return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
-    head = ["model", "shape", "ductile_ms", "eager_ms", "compile_ms", "graphs_ms", "speedup_vs_best",
-            "ductile_first_ms", "ductile_rel_l2", "ductile_memory_mib"]
+    head = ["model", "shape", "ductile_ms"] + (["ductile_nchw_ms"] if args.nchw_too else []) + ["eager_ms", "compile_ms", "graphs_ms", "speedup_vs_best",
+            "ductile_first_ms", "ductile_rel_l2", "ductile_memory_mib", "nhwc_layers", "build_s"]
     lines = [f"# ductile CUDA vs PyTorch, {rows[0]['card'] if rows else '?'}, {rows[0]['precision'] if rows else ''}, "
              f"commit {args.commit}, {day}", "",
              "Median ms, GPU-resident (CUDA events); speedup = fastest PyTorch variant / ductile; "

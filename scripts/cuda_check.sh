@@ -37,7 +37,7 @@ done
 
 fi
 log "Python CUDA tests"
-timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py > "$OUT/pytest_cuda.log" 2>&1
+timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "CUDA-vs-CPU|PLACEMENT|CUDA async|passed|failed|Error|^FAILED|assert" "$OUT/pytest_cuda.log" | head -80 | tee -a "$OUT/summary.txt"
 

@@ -159,6 +159,14 @@ typedef struct dt_backend {
      * then on) and returns DUCTILE_OK; out->data == NULL: nothing to pack. The builder stores
      * the blob as a constant of the engine, so the run path never packs weights. */
     ductile_status (*prepack)(const ductile_layer *L, dt_prepacked *out);
+    /* Optional (NULL: every layer channels first, as ONNX lays it out). Whether layer L, a
+     * FusedConv with constant 4-D weights, runs faster channels last (NHWC) when built with
+     * `flags` (bits 1u << ductile_builder_flag): the builder's layout pass (builder/layout.c)
+     * then makes it FusedConv layout "NHWC" with the layers around it that do not care about
+     * layout. Asked before precision lowers anything (the layer is still float32), so it
+     * decides on the flags, attributes and ranks. Every backend must run what the pass makes
+     * (the CPU runs layout "NHWC" as a reference). */
+    bool (*prefers_nhwc)(const ductile_layer *L, unsigned flags);
     /* Optional. The tactics (ids > 0) that can run layer L on inputs of these dims, into
      * ids[0..cap); returns how many. Fewer than two: nothing to choose. The builder times
      * each (dt_exec.tactic) at every profile's min, opt and max shapes and stores the fastest

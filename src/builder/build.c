@@ -1,8 +1,9 @@
 /* ductile_builder_build: network + config -> engine.
  *
  * 1. copy the needed part of the network (the user's network is only read),
- * 2. fold layers whose inputs are all constants, fuse conv chains, pack weights for the
- *    backend (optimize.h), and copy again without what that left unused,
+ * 2. fold layers whose inputs are all constants, fuse conv chains, lay out channels-last
+ *    regions where the backend wants them (layout.c), pack weights for the backend
+ *    (optimize.h), and copy again without what that left unused,
  * 3. check the profiles against the inputs,
  * 4. write the engine bytes (for the config's device: its TARGET section) and load them, so a
  *    built engine and a loaded one are the same,
@@ -14,7 +15,10 @@
  *    profile that needs more than the workspace limit (default: the backend's memory) is
  *    refused here rather than at its first run,
  * 6. time the backend's tactics at each profile's min, opt and max shapes and, when some
- *    layer has a choice, write and load the engine again with the choices. */
+ *    layer has a choice, write and load the engine again with the choices,
+ * 7. on a device, when step 2 made layers channels last at the backend's wish, build the
+ *    channels-first engine too (steps 2-6 again, so the progress callback sees both), time
+ *    both at profile 0's opt shapes and keep the faster (layout_choice.c). */
 #include "backend/backend.h"
 #include "builder/config.h"
 #include "core/alloc.h"
@@ -40,6 +44,21 @@ static ductile_status dt_check_network(const ductile_network *net)
     }
     return DUCTILE_OK;
 }
+
+/* DUCTILE_LAYOUT=nhwc: channels-last regions around every 2-D conv, whatever the backend
+ * prefers (how tests run the layout pass on the CPU); =nchw: none (the layout as ONNX has it,
+ * for comparisons); unset or anything else: the backend's preference. */
+static dt_layout_mode dt_layout_mode_env(void)
+{
+    const char *v = getenv("DUCTILE_LAYOUT");
+    if (v && !strcmp(v, "nhwc")) return DT_LAYOUT_ALL;
+    if (v && !strcmp(v, "nchw")) return DT_LAYOUT_NONE;
+    return DT_LAYOUT_BACKEND;
+}
+
+static ductile_status dt_build_once(ductile_builder *b, const ductile_network *net, const ductile_config *cfg,
+                                    const dt_backend *backend, const dt_engine_target *target, dt_layout_mode mode,
+                                    ductile_engine **out, int *nhwc);
 
 ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *net, const ductile_config *cfg,
                                      ductile_engine **out)
@@ -71,6 +90,40 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
         target.cc_major = (uint32_t)dev.cc_major;
         target.cc_minor = (uint32_t)dev.cc_minor;
     }
+    dt_layout_mode mode = dt_layout_mode_env();
+    int nhwc = 0;
+    ductile_engine *e = NULL;
+    DT_TRY(dt_build_once(b, net, cfg, backend, &target, mode, &e, &nhwc));
+    /* The layout is the backend's wish, and the whole network decides whether it pays (the
+     * kernels on either side, the transposes at the borders): a device build times the
+     * channels-last engine against the channels-first one at profile 0's opt shapes and keeps
+     * the faster (channels last only when at least 2% faster: no flip on noise). Engines whose
+     * inputs include shape tensors are not timed (their values are the caller's). */
+    if (nhwc && mode == DT_LAYOUT_BACKEND && !backend->host_memory && !e->plan.n_shape_inputs) {
+        ductile_engine *alt = NULL;
+        int none = 0;
+        double t_nhwc = 0, t_nchw = 0;
+        if (dt_build_once(b, net, cfg, backend, &target, DT_LAYOUT_NONE, &alt, &none) == DUCTILE_OK &&
+            dt_engine_time(e, &t_nhwc) == DUCTILE_OK && dt_engine_time(alt, &t_nchw) == DUCTILE_OK &&
+            !(t_nhwc < 0.98 * t_nchw)) {
+            ductile_engine *t = e;
+            e = alt;
+            alt = t;
+        }
+        ductile_engine_free(alt);
+    }
+    *out = e;
+    return DUCTILE_OK;
+}
+
+/* Steps 2-6 of the pipeline with the layout pass in `mode`; *nhwc: the layers it made
+ * channels last. */
+static ductile_status dt_build_once(ductile_builder *b, const ductile_network *net, const ductile_config *cfg,
+                                    const dt_backend *backend, const dt_engine_target *tp, dt_layout_mode mode,
+                                    ductile_engine **out, int *nhwc)
+{
+    dt_engine_target target = *tp;
+    *out = NULL;
     ductile_network *w1 = NULL, *w2 = NULL;
     ductile_profile *profiles = NULL;
     int n_profiles = 0;
@@ -80,6 +133,7 @@ ductile_status ductile_builder_build(ductile_builder *b, const ductile_network *
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
     if (!s) s = dt_pass_fuse_for(w1, backend);
+    if (!s) s = dt_pass_layout(w1, backend, cfg->flags, mode, nhwc);
     if (!s) s = dt_pass_prepack(w1, backend);
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);

@@ -21,6 +21,22 @@ ductile_status dt_pass_fuse(ductile_network *net);
  * backend NULL: dt_pass_fuse. */
 ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend);
 
+/* The layout pass (builder/layout.c): channels-last regions around the convolutions a backend
+ * wants NHWC (dt_backend.prefers_nhwc with the builder's flags), Transposes at their borders,
+ * layout-agnostic layers (elementwise, GlobalAveragePool as ReduceMean) inside. Run after
+ * fusion, before packing; dt_pass_extract afterwards drops what it left unused.
+ * DT_LAYOUT_ALL takes every 2-D FusedConv with constant weights whatever the backend says
+ * (tests, and DUCTILE_LAYOUT=nhwc); DT_LAYOUT_NONE does nothing (DUCTILE_LAYOUT=nchw).
+ * *converted: how many layers now compute channels last. */
+typedef enum dt_layout_mode { DT_LAYOUT_BACKEND = 0, DT_LAYOUT_ALL = 1, DT_LAYOUT_NONE = 2 } dt_layout_mode;
+ductile_status dt_pass_layout(ductile_network *net, const dt_backend *be, unsigned flags, dt_layout_mode mode,
+                              int *converted);
+/* Seconds per run of engine e at profile 0's opt shapes (layout_choice.c): the best of a few
+ * batches of runs on the backend's default stream, after warm-up runs. For the builder's
+ * choice between a channels-last engine and the channels-first one. */
+struct ductile_engine;
+ductile_status dt_engine_time(const struct ductile_engine *e, double *seconds);
+
 /* Asks the backend to pack the constant weights of every layer it knows how to
  * (backend->prepack); each packed blob becomes a new constant "<weight>.packed" that replaces
  * the layer's input, with the layout recorded in the layer's attributes. No-op for a backend

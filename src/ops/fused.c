@@ -13,6 +13,33 @@ ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt
     return dt_packed_weight_view(L, DT_FC_W, w, 3, 4, out);
 }
 
+bool dt_fused_conv_nhwc(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "NHWC"); }
+
+ductile_status dt_fused_conv_nchw_views(const dt_view *x, const dt_view *w, dt_view *lx, dt_view *lw)
+{
+    if (x->rank != 4)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) has rank %d; layout 'NHWC' needs 4 ([N, H, W, C])", x->rank);
+    if (w->rank != 4)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 1 (W) has rank %d; layout 'NHWC' needs 4 ([M, KH, KW, C/group])",
+                       w->rank);
+    *lx = *x;
+    *lw = *w;
+    const int64_t *a = x->dims, *b = w->dims;
+    int64_t dx[4] = {a[0], a[3], a[1], a[2]}, dw[4] = {b[0], b[3], b[1], b[2]};
+    memcpy(lx->dims, dx, sizeof dx);
+    memcpy(lw->dims, dw, sizeof dw);
+    return DUCTILE_OK;
+}
+
+ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w, dt_conv_geom *g)
+{
+    dt_view wr, lx, lw;
+    DT_TRY(dt_fused_conv_weight(L, w, &wr));
+    if (!dt_fused_conv_nhwc(L)) return dt_conv_geometry(L, x, &wr, g);
+    DT_TRY(dt_fused_conv_nchw_views(x, &wr, &lx, &lw));
+    return dt_conv_geometry(L, &lx, &lw, g);
+}
+
 static ductile_status dt_fc_check(const ductile_layer *L)
 {
     DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("X", "W")));
@@ -23,6 +50,13 @@ static ductile_status dt_fc_check(const ductile_layer *L)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
                        "attribute 'activation' = '%s' is not supported (supported: '', Relu, Clip, "
                        "HardSigmoid, HardSwish, Sigmoid)", act);
+    const char *layout = dt_attr_string(L, "layout", "");
+    if (strcmp(layout, "") && strcmp(layout, "NHWC"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: '', NHWC)",
+                       layout);
+    if (dt_fused_conv_nhwc(L) && dt_attr_int(L, "packed", 0) != 0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = 'NHWC' takes raw weights (attribute 'packed' = %lld)",
+                       (long long)dt_attr_int(L, "packed", 0));
     if (dt_attr_int(L, "group", 1) < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
                        (long long)dt_attr_int(L, "group", 1));
@@ -49,10 +83,8 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     static const char *const names[] = {"X", "W", "B", "residual"};
     for (int i = 0; i < L->n_in; i++)
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, i < 4 ? names[i] : "input", i ? 0 : -1));
-    dt_view w;
-    DT_TRY(dt_fused_conv_weight(L, &in[DT_FC_W], &w));
     dt_conv_geom g;
-    DT_TRY(dt_conv_geometry(L, &in[DT_FC_X], &w, &g));
+    DT_TRY(dt_fused_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
     if (L->n_in > DT_FC_B && L->in[DT_FC_B] && (in[DT_FC_B].rank != 1 || in[DT_FC_B].dims[0] != g.m))
         return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (B) must be [%lld], one bias per output channel",
                        (long long)g.m);
@@ -61,6 +93,12 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
     dt_conv_out_dims(&g, out[0].dims + 2);
+    if (dt_fused_conv_nhwc(L)) {    /* [N, M, OH, OW] -> [N, OH, OW, M] */
+        int64_t *d = out[0].dims, m = d[1];
+        d[1] = d[2];
+        d[2] = d[3];
+        d[3] = m;
+    }
     if (L->n_in > DT_FC_R && L->in[DT_FC_R]) DT_TRY(dt_fused_want_residual(DT_FC_R, &in[DT_FC_R], &out[0]));
     return DUCTILE_OK;
 }

@@ -11,6 +11,10 @@
  *            w_shape  INTS  W's dims when packed
  *            tactic   INTS  optional: the backend's algorithm per optimization profile and
  *                           shape point, tactic_points INT per profile (backend/tactic.h)
+ *            layout   STRING  "" (default: ONNX's channels first), or "NHWC": a 2-D conv on
+ *                     channels-last tensors (builder/layout.c): X [N, H, W, C], W [M, KH, KW,
+ *                     C/group] (KRSC), R and Y [N, OH, OW, M]; geometry and attributes as the
+ *                     channels-first conv of the same tensors permuted
  *
  * FusedMatMul: MatMul(A, constant 2-D B) -> Add(constant bias [N]) [-> Add(residual)]
  *   [-> Gelu] as one layer (src/builder/fuse.c), for backends with a kernel for it: the bias,
@@ -38,6 +42,7 @@
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
 
+#include "ops/linalg.h"
 #include "ops/op.h"
 
 /* Input indices. */
@@ -48,6 +53,15 @@ enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
  * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */
 ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out);
+
+/* FusedConv's layout is "NHWC" (channels last). */
+bool dt_fused_conv_nhwc(const ductile_layer *L);
+/* The channels-first views of an NHWC FusedConv's X ([N, H, W, C] as [N, C, H, W]) and W
+ * ([M, KH, KW, C/group] as [M, C/group, KH, KW]), dims only (data kept): what the conv geometry
+ * reads. DUCTILE_ERR_SHAPE naming the input when X or W is not 4-D. */
+ductile_status dt_fused_conv_nchw_views(const dt_view *x, const dt_view *w, dt_view *lx, dt_view *lw);
+/* FusedConv's geometry at these views, whatever its layout and packing (infer, tactics). */
+ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w, dt_conv_geom *g);
 
 /* FusedAttention's layout is "bshd" (the heads' Transposes absorbed). */
 bool dt_fused_attention_bshd(const ductile_layer *L);

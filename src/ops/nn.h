@@ -38,6 +38,9 @@ typedef struct dt_pool_attrs {
     int nk;
     int64_t k[3], s[3], d[3], p[6];
     bool has_s, has_d, has_p, ceil_mode, count_include_pad;
+    /* ductile's attribute `layout` = "NHWC" (builder/layout.c): a 2-D pool over channels-last
+     * X [N, H, W, C] and Y [N, OH, OW, C]; the geometry is the channels-first pool's. */
+    bool nhwc;
     dt_auto_pad_kind auto_pad;
 } dt_pool_attrs;
 

@@ -88,6 +88,12 @@ ductile_status dt_nn_check_pool(const ductile_layer *L)
     }
     DT_TRY(dt_nn_check_int_range(L, "ceil_mode", 0, 0, 1));
     if (!is_max) DT_TRY(dt_nn_check_int_range(L, "count_include_pad", 0, 0, 1));
+    const char *layout = dt_attr_string(L, "layout", "");
+    if (strcmp(layout, "") && strcmp(layout, "NHWC"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: '', NHWC)",
+                       layout);
+    if (layout[0] && (nk != 2 || (L->n_out == 2 && L->out[1])))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = 'NHWC' takes 2-D windows and no Indices output");
     return DUCTILE_OK;
 }
 
@@ -117,6 +123,7 @@ ductile_status dt_pool_attrs_read(const ductile_layer *L, dt_pool_attrs *a)
     a->auto_pad = dt_auto_pad_of(dt_attr_string(L, "auto_pad", "NOTSET"));
     a->ceil_mode = dt_attr_int(L, "ceil_mode", 0) != 0;
     a->count_include_pad = dt_attr_int(L, "count_include_pad", 0) != 0;
+    a->nhwc = nk == 2 && !strcmp(dt_attr_string(L, "layout", ""), "NHWC");
     return DUCTILE_OK;
 }
 
@@ -127,9 +134,17 @@ ductile_status dt_pool_geometry(const ductile_layer *L, const dt_view *x, dt_poo
     return dt_pool_geometry_of(&a, x, g);
 }
 
-ductile_status dt_pool_geometry_of(const dt_pool_attrs *a, const dt_view *x, dt_pool_geom *g)
+ductile_status dt_pool_geometry_of(const dt_pool_attrs *a, const dt_view *xv, dt_pool_geom *g)
 {
     int64_t nk = a->nk;
+    dt_view xl;
+    const dt_view *x = xv;
+    if (a->nhwc && xv->rank == 4) {   /* [N, H, W, C] as [N, C, H, W] */
+        xl = *xv;
+        int64_t d[4] = {xv->dims[0], xv->dims[3], xv->dims[1], xv->dims[2]};
+        memcpy(xl.dims, d, sizeof d);
+        x = &xl;
+    }
     if (x->rank != nk + 2) {
         char sx[160];
         dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
@@ -196,6 +211,11 @@ ductile_status dt_nn_infer_pool(const ductile_layer *L, const dt_view *in, dt_vi
     out[0].dims[0] = in[0].dims[0];
     out[0].dims[1] = in[0].dims[1];
     for (int i = 0; i < g.spatial; i++) out[0].dims[2 + i] = g.out[3 - g.spatial + i];
+    if (in[0].rank == 4 && !strcmp(dt_attr_string(L, "layout", ""), "NHWC")) { /* [N, OH, OW, C] */
+        out[0].dims[1] = g.out[1];
+        out[0].dims[2] = g.out[2];
+        out[0].dims[3] = in[0].dims[3];
+    }
     if (L->n_out == 2 && L->out[1]) { /* MaxPool's Indices */
         if (in[0].dtype != DUCTILE_FLOAT32)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (Indices) of MaxPool needs a float32 input 0 (X); it "

@@ -108,6 +108,14 @@ char *dt_layer_info_make(const ductile_engine *e)
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
                      dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "");
         dt_sb_tactics(&b, e, L);
+        /* A tensor layout other than ONNX's, as ductile's string attribute `layout` says
+         * (FusedConv, MaxPool, AveragePool "NHWC": the builder's layout pass; FusedAttention
+         * "bshd"). ONNX's own integer `layout` (LSTM's) is not one. */
+        const dt_attr *layout = dt_attr_find(L, "layout");
+        if (layout && layout->type == DT_ATTR_STRING && layout->s && layout->s[0]) {
+            dt_sb_printf(&b, ", \"Layout\": ");
+            dt_sb_str(&b, layout->s);
+        }
         dt_sb_printf(&b, " }");
     }
     dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");

@@ -613,11 +613,11 @@ static void check_prepare_conv(void)
      * no CUDA build stores. */
     dt_attr tanh_act[] = {a_str("activation", "Tanh")};
     check_conv_refused("FusedConv", tanh_act, 1, DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = 'Tanh' is not supported");
-    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_TC_IGEMM_SPLITK + 1};
+    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_LT_NHWC + 1};
     dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
-    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 27 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 29 is not a CUDA conv tactic");
     /* Every id the tactics list offers is accepted. */
     int64_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     for (int i = 0; i < 7; i++) all[9 + i] = DT_CUDA_CONV_DEPTHWISE + i;
@@ -831,10 +831,92 @@ static void check_plan_refusals_are_kept(void)
     free_state(st);
 }
 
+/* FusedConv layout "NHWC" (builder/layout.c): X [1, 14, 14, c], W [m, k, k, c/group]. Its
+ * tactics are cuDNN's algorithms and the NHWC depthwise kernel (never the channels-first own
+ * kernels), its default path the NHWC depthwise kernel where it applies, else cuDNN's
+ * heuristic; a channels-first layer never takes the NHWC kernel. And which layers the backend
+ * wants channels last (prefers_nhwc): 2-D FusedConvs cuDNN runs, in FP16 or BF16 builds. */
+static const char *nhwc_path(int dtype, int64_t c, int64_t m, int64_t group, int64_t k, int64_t pad, int64_t stored,
+                             bool nhwc, int *ids, int *n_ids)
+{
+    int64_t pads[4] = {pad, pad, pad, pad}, tactic[1] = {stored};
+    dt_attr attrs[4] = {
+        {.name = "group", .type = DT_ATTR_INT, .i = group},
+        {.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = pads},
+        {.name = "layout", .type = DT_ATTR_STRING, .s = nhwc ? "NHWC" : "", .s_len = nhwc ? 4 : 0},
+        {.name = "tactic", .type = DT_ATTR_INTS, .n = 1, .ints = tactic},
+    };
+    ductile_layer L = {.name = "conv", .op_type = "FusedConv", .n_in = 2, .n_attr = stored ? 4 : 3, .attrs = attrs};
+    dt_view in[2] = {{.dtype = dtype, .rank = 4, .dims = {1, 14, 14, c}}, {.dtype = dtype, .rank = 4, .dims = {m, k, k, c / group}}};
+    dt_view out[1] = {{.dtype = dtype, .rank = 4, .dims = {1, 14, 14, m}}};
+    if (!nhwc) {
+        dt_view x = {.dtype = dtype, .rank = 4, .dims = {1, c, 14, 14}}, w = {.dtype = dtype, .rank = 4, .dims = {m, c / group, k, k}};
+        in[0] = x, in[1] = w;
+        out[0].dims[1] = m, out[0].dims[3] = 14;
+    }
+    *n_ids = dt_cuda_tactics(&L, in, ids, 16);
+    void *params = NULL;
+    CHECK_EQ_INT(dt_cuda_conv_kernel.prepare(&L, &params), DUCTILE_OK);
+    const char *path = dt_cuda_kernel_path(&L, params, in, out, 0, DUCTILE_PROFILE_OPT, 1);
+    if (params) {
+        dt_conv_geom g;
+        CHECK_EQ_INT(dt_cuda_conv_geometry(params, in, &g), DUCTILE_OK);
+        CHECK(g.batch == 1 && g.c == c && g.m == m && g.group == group && g.in[0] == 14 && g.in[1] == 14 &&
+              g.k[0] == k && g.k[1] == k && g.out[0] == 14 - k + 1 + 2 * pad);
+    }
+    dt_free(params);
+    return path;
+}
+
+static void check_nhwc(void)
+{
+    int ids[16], n;
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, 0, true, ids, &n), "own_dw_nhwc_f16");
+    CHECK(has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, 1) && has(ids, n, 2));
+    for (int i = 0; i < n; i++) CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_DEPTHWISE_NHWC);
+    CHECK_EQ_STR(nhwc_path(DUCTILE_BFLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_CUDNN + 1, true, ids, &n), "cudnn_nhwc_algo1");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, 0, true, ids, &n), "cudnn_nhwc_heuristic");
+    CHECK(n > 0 && !has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_LT_NHWC));
+    for (int i = 0; i < n; i++) CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_LT_NHWC);
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_LT_NHWC, true, ids, &n), "cublaslt_nhwc_f16");
+    /* cuBLASLt: 1x1 only; never for a channels-first layer. */
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_LT_NHWC, true, ids, &n), "cudnn_nhwc_heuristic");
+    CHECK(!has(ids, n, DT_CUDA_CONV_LT_NHWC));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_LT_NHWC, false, ids, &n), "cudnn_heuristic");
+    CHECK(!has(ids, n, DT_CUDA_CONV_LT_NHWC));
+    /* A channels-first tactic stored on a channels-last layer, and the other way round. */
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_POINTWISE64, true, ids, &n), "cudnn_nhwc_heuristic");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_DEPTHWISE, true, ids, &n), "cudnn_nhwc_heuristic");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_DEPTHWISE_NHWC, false, ids, &n), "cudnn_heuristic");
+    CHECK(!has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_DEPTHWISE));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, 0, false, ids, &n), "own_dw_f16");
+
+    unsigned fp16 = 1u << DUCTILE_FLAG_FP16, bf16 = 1u << DUCTILE_FLAG_BF16, tf32 = 1u << DUCTILE_FLAG_TF32;
+    int64_t d4[4] = {8, 3, 3, 3}, d5[5] = {8, 3, 3, 3, 3}, sym[4] = {1, 1, 1, 1}, asym[4] = {1, 1, 0, 0};
+    ductile_tensor w4 = {.rank = 4}, w5 = {.rank = 5};
+    memcpy(w4.dims, d4, sizeof d4);
+    memcpy(w5.dims, d5, sizeof d5);
+    ductile_tensor *in4[2] = {NULL, &w4}, *in5[2] = {NULL, &w5};
+    dt_attr ps[1] = {{.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = sym}};
+    dt_attr pa[1] = {{.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = asym}};
+    ductile_layer fc = {.name = "c", .op_type = "FusedConv", .domain = "ductile", .n_in = 2, .in = in4, .n_attr = 1, .attrs = ps};
+    CHECK(dt_cuda_prefers_nhwc(&fc, fp16) && dt_cuda_prefers_nhwc(&fc, bf16) && dt_cuda_prefers_nhwc(&fc, fp16 | tf32));
+    CHECK(!dt_cuda_prefers_nhwc(&fc, 0) && !dt_cuda_prefers_nhwc(&fc, tf32));
+    fc.attrs = pa; /* cuDNN's pads are symmetric: the host's layer */
+    CHECK(!dt_cuda_prefers_nhwc(&fc, fp16));
+    fc.attrs = ps;
+    fc.in = in5; /* 3-D */
+    CHECK(!dt_cuda_prefers_nhwc(&fc, fp16));
+    fc.in = in4;
+    fc.op_type = "Conv";
+    CHECK(!dt_cuda_prefers_nhwc(&fc, fp16));
+}
+
 int main(void)
 {
     check_plan_lookup_never_grows();
     check_plan_refusals_are_kept();
+    check_nhwc();
     check_tactics();
     check_half_tactics();
     check_prepare_elementwise();

@@ -3,7 +3,12 @@
  * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile and
  * shape point (chosen by timing at build time; backend/tactic.h) or by heuristic, and hands
  * bias, residual and activation to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
- * as its packed A. */
+ * as its packed A.
+ *
+ * Layout "NHWC" (channels last, made by the builder's layout pass for backends that ask for
+ * it, builder/layout.c) is a reference on the CPU, which never asks for it: the operands are
+ * permuted to channels first in the scratch, the channels-first kernel runs, and the result is
+ * permuted back. Its weights are permuted back once, in prepare. */
 #include "backend/cpu/conv.h"
 #include "core/alloc.h"
 #include "backend/cpu/families.h"
@@ -12,6 +17,7 @@
 #include "backend/cpu/winograd.h"
 #include "backend/tactic.h"
 #include "core/checked.h"
+#include "core/permute.h"
 #include "core/status.h"
 #include "ops/defaults.h"
 #include "ops/fused.h"
@@ -31,6 +37,8 @@ typedef struct dt_fc_params {
     int w_rank;                 /* packed: the raw weights' dims (w_shape) */
     int64_t w_dims[4];
     int tactic_points;          /* ids per profile (backend/tactic.h) */
+    bool nhwc;                  /* layout "NHWC": w_nchw holds W as [M, C/group, KH, KW] */
+    const float *w_nchw;        /* inside this blob, after tactic[] */
     int64_t n_tactic;
     int64_t tactic[];           /* per profile and point (dt_conv_algo) */
 } dt_fc_params;
@@ -60,8 +68,19 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     }
     dt_view wraw;
     DT_TRY(dt_fused_conv_weight(L, &w, &wraw));
-    size_t bytes;
-    if (!dt_mul_size((size_t)nt, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_fc_params), &bytes))
+    bool nhwc = dt_fused_conv_nhwc(L);
+    const ductile_tensor *wt = L->n_in > DT_FC_W ? L->in[DT_FC_W] : NULL;
+    int64_t wn = 0;
+    if (nhwc) {
+        /* The reference permutes its weights once, here: they must be a constant. */
+        if (!wt || !wt->data || wt->rank != 4 || (wn = dt_tensor_count(wt)) < 0 ||
+            (size_t)wn * sizeof(float) != wt->nbytes)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "layout 'NHWC' needs input 1 (W) to be a constant of 4 dims [M, KH, KW, C/group]");
+    }
+    size_t bytes, wbytes = 0;
+    if (!dt_mul_size((size_t)nt, sizeof(int64_t), &bytes) || !dt_add_size(bytes, sizeof(dt_fc_params), &bytes) ||
+        !dt_mul_size((size_t)wn, sizeof(float), &wbytes) || !dt_add_size(bytes, wbytes, &bytes))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' has %lld values", (long long)nt);
     dt_fc_params *p = dt_calloc(1, bytes);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedConv");
@@ -84,6 +103,12 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     p->tactic_points = points;
     p->n_tactic = nt;
     if (nt) memcpy(p->tactic, tactic, (size_t)nt * sizeof *tactic);
+    if (nhwc) {
+        float *wc = (float *)(p->tactic + nt);
+        dt_permute(wt->data, wc, 4, wt->dims, dt_perm_to_nchw, sizeof(float));
+        p->nhwc = true;
+        p->w_nchw = wc;
+    }
     *out = p;
     return DUCTILE_OK;
 }
@@ -92,13 +117,14 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
 static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, dt_view *out, dt_conv_geom *g,
                                      dt_conv_args *a, dt_epilogue *epi)
 {
-    dt_view w = in[DT_FC_W];
+    dt_view w = in[DT_FC_W], x = in[DT_FC_X];
     if (p->packed) {
         w.rank = p->w_rank;
         memcpy(w.dims, p->w_dims, sizeof p->w_dims);
         w.data = NULL;
     }
-    DT_TRY(dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &w, g));
+    if (p->nhwc) DT_TRY(dt_fused_conv_nchw_views(&in[DT_FC_X], &in[DT_FC_W], &x, &w));
+    DT_TRY(dt_conv_geometry_of(&p->conv, &x, &w, g));
     *epi = p->epi;
     epi->res = p->has_res ? in[DT_FC_R].data : NULL;
     *a = (dt_conv_args){
@@ -107,7 +133,9 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
         .epi = epi,
         .y = out ? out[0].data : NULL,
     };
-    if (p->packed == 0) {
+    if (p->nhwc) {
+        a->w = p->w_nchw;
+    } else if (p->packed == 0) {
         a->w = in[DT_FC_W].data;
     } else if (p->packed == DT_CPU_PACK_GEMM_A) {
         if (dt_view_count(&in[DT_FC_W]) != dt_cpu_conv_packed_floats(g))
@@ -130,6 +158,29 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
     return DUCTILE_OK;
 }
 
+/* Layout "NHWC" on the CPU: channels-first copies of X, Y and R in the scratch, then the
+ * channels-first kernel's own (AUTO) scratch. off (may be NULL): where each starts. */
+static ductile_status dt_fc_nhwc_scratch(const dt_fc_params *p, const dt_conv_geom *g, const dt_conv_args *a,
+                                         int threads, size_t off[4], size_t *bytes)
+{
+    size_t nx = (size_t)g->batch * (size_t)g->c * (size_t)g->in[0] * (size_t)g->in[1];
+    size_t ny = (size_t)g->batch * (size_t)g->m * (size_t)g->out[0] * (size_t)g->out[1];
+    size_t inner = 0, at[4] = {0}, sz[3] = {nx, ny, p->has_res ? ny : 0}, total = 0;
+    DT_TRY(dt_cpu_conv_scratch(g, a, DT_CONV_AUTO, threads, &inner));
+    for (int i = 0; i < 3; i++) {
+        at[i] = total;
+        size_t b;
+        /* 64-byte steps keep the conv's own scratch aligned. */
+        if (!dt_mul_size(sz[i], sizeof(float), &b) || !dt_add_size(b, 63, &b) || !dt_add_size(total, b & ~(size_t)63, &total))
+            return dt_fail(DUCTILE_ERR_SHAPE, "layout 'NHWC': the channels-first copies overflow size_t");
+    }
+    at[3] = total;
+    if (!dt_add_size(total, inner, bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "layout 'NHWC': the channels-first copies overflow size_t");
+    if (off) memcpy(off, at, sizeof at);
+    return DUCTILE_OK;
+}
+
 /* The most any algorithm that may run this layer needs: the profile, and so the tactic, is
  * the context's to choose, and the builder's timing runs each. */
 static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
@@ -143,12 +194,36 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
     *bytes = 0;
     /* Shapes the run will refuse need nothing; the run names the fault. */
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return DUCTILE_OK;
+    if (p->nhwc) return dt_fc_nhwc_scratch(p, &g, &a, threads, NULL, bytes);
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD};
     for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
         size_t b;
         DT_TRY(dt_cpu_conv_scratch(&g, &a, algos[i], threads, &b));
         if (b > *bytes) *bytes = b;
     }
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_fc_nhwc_run(const dt_fc_params *p, const dt_conv_geom *g, dt_conv_args *a, dt_epilogue *epi,
+                                     const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    size_t off[4], bytes;
+    DT_TRY(dt_fc_nhwc_scratch(p, g, a, dt_pool_threads(ex->pool), off, &bytes));
+    if (!ex->scratch || ex->scratch_bytes < bytes)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "layout 'NHWC': %zu bytes of scratch, %zu needed", ex->scratch_bytes, bytes);
+    char *s = ex->scratch;
+    float *x = (float *)(s + off[0]), *y = (float *)(s + off[1]), *r = (float *)(s + off[2]);
+    dt_permute(in[DT_FC_X].data, x, 4, in[DT_FC_X].dims, dt_perm_to_nchw, sizeof(float));
+    if (epi->res) {
+        dt_permute(epi->res, r, 4, out[0].dims, dt_perm_to_nchw, sizeof(float));
+        epi->res = r;
+    }
+    a->x = x;
+    a->y = y;
+    a->scratch = s + off[3];
+    DT_TRY(dt_cpu_conv_run_algo(g, a, DT_CONV_AUTO, ex->pool));
+    int64_t yd[4] = {g->batch, g->m, g->out[0], g->out[1]};
+    dt_permute(y, out[0].data, 4, yd, dt_perm_to_nhwc, sizeof(float));
     return DUCTILE_OK;
 }
 
@@ -159,6 +234,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     dt_conv_args a;
     dt_epilogue epi;
     DT_TRY(dt_fc_operands(p, in, out, &g, &a, &epi));
+    if (p->nhwc) return dt_fc_nhwc_run(p, &g, &a, &epi, in, out, ex);
     dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
     if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
     if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE) ||
@@ -181,6 +257,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_conv_args a;
     dt_epilogue epi;
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
+    if (p->nhwc) return "nhwc_reference";
     dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
@@ -199,7 +276,8 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     memset(out, 0, sizeof *out);
     if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm") || !strcmp(L->op_type, "FusedMatMul"))
         return dt_cpu_prepack_gemm_b(L, out);
-    if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2) return DUCTILE_OK;
+    if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2 || dt_fused_conv_nhwc(L))
+        return DUCTILE_OK;
     const ductile_tensor *w = L->in[DT_FC_W];
     if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || (w->rank != 3 && w->rank != 4)) return DUCTILE_OK;
     /* What the geometry needs of W alone: channels per group, kernel size, group. */
@@ -237,7 +315,7 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
-    if (strcmp(L->op_type, "FusedConv")) return 0;
+    if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L)) return 0;
     dt_view w;
     dt_conv_geom g;
     if (dt_fused_conv_weight(L, &in[DT_FC_W], &w) || dt_conv_geometry(L, &in[DT_FC_X], &w, &g)) return 0;

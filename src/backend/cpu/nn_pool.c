@@ -146,6 +146,50 @@ static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
     }
 }
 
+/* Layout "NHWC" (2-D; the geometry's [0] dims are 1): one item is one output row (n, oy) of
+ * out[2] pixels of c channels, each window summed channel by channel in the same order as
+ * the channels-first loop, so results are the same bits. */
+typedef struct {
+    const float *x;
+    float *y;
+    dt_pool_geom g;
+    int is_max;
+    int64_t c;
+} dt_pool_nhwc_job;
+
+static void dt_pool_nhwc_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const dt_pool_nhwc_job *j = arg;
+    const dt_pool_geom *g = &j->g;
+    int64_t c = j->c;
+    for (int64_t it = b; it < e; it++) {
+        int64_t oy = it % g->out[1], n = it / g->out[1];
+        const float *x = j->x + n * g->in[1] * g->in[2] * c;
+        float *y = j->y + it * g->out[2] * c;
+        int64_t sy = oy * g->s[1] - g->pb[1], y0, y1;
+        dt_pool_taps(sy, g->k[1], g->d[1], g->in[1], &y0, &y1);
+        for (int64_t ox = 0; ox < g->out[2]; ox++) {
+            int64_t sx = ox * g->s[2] - g->pb[2], x0, x1;
+            dt_pool_taps(sx, g->k[2], g->d[2], g->in[2], &x0, &x1);
+            int64_t cnt = g->count_include_pad ? dt_pool_padded_taps(sy, g->k[1], g->d[1], g->in[1], g->pe[1]) *
+                                                     dt_pool_padded_taps(sx, g->k[2], g->d[2], g->in[2], g->pe[2])
+                                               : (y1 - y0) * (x1 - x0);
+            for (int64_t ch = 0; ch < c; ch++) {
+                float acc = j->is_max ? -INFINITY : 0.0f;
+                for (int64_t ty = y0; ty < y1; ty++) {
+                    const float *row = x + ((sy + ty * g->d[1]) * g->in[2] + sx) * c + ch;
+                    for (int64_t tx = x0; tx < x1; tx++) {
+                        float v = row[tx * g->d[2] * c];
+                        acc = j->is_max ? (v > acc ? v : acc) : acc + v;
+                    }
+                }
+                y[ox * c + ch] = j->is_max ? acc : acc / (float)cnt;
+            }
+        }
+    }
+}
+
 /* A windowed pool compiled: its attributes read (and refused) once. L only for other
  * dtypes than float32 (widened through dt_cpu_via_f32). */
 typedef struct dt_pool_params {
@@ -159,6 +203,12 @@ static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, d
 {
     dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
+    if (p->attrs.nhwc) {
+        dt_pool_nhwc_job jn = {in[0].data, out[0].data, j.g, p->is_max, in[0].dims[3]};
+        dt_parallel_for(ex->pool, in[0].dims[0] * j.g.out[1], dt_cpu_grain(j.g.out[2] * jn.c * j.g.k[1] * j.g.k[2]),
+                        dt_pool_nhwc_range, &jn);
+        return DUCTILE_OK;
+    }
     int64_t rows = in[0].dims[0] * in[0].dims[1] * j.g.out[0] * j.g.out[1];
     int64_t work = j.g.out[2] * j.g.k[0] * j.g.k[1] * j.g.k[2];
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(work), dt_pool_range, &j);

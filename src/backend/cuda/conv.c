@@ -8,6 +8,12 @@
  * conv_own.h) picks a cuDNN algorithm or one of the project's own kernels (conv_own.c, float32,
  * float16 and bfloat16); without one, depthwise convs run on the own kernel and the rest on
  * cuDNN's heuristic algorithm.
+ * Layout "NHWC" (FusedConv made channels last by the builder's layout pass, which this backend
+ * asks for with half precision: dt_cuda_prefers_nhwc) runs on cuDNN alone, with NHWC tensor
+ * and filter (KRSC) descriptors: its tensor-core kernels read that layout as it is, where
+ * given NCHW half they transpose in and out inside every call. The epilogue kernel takes the
+ * NHWC output as [N*OH*OW, M] rows. Of the own kernels only the NHWC depthwise one runs it
+ * (the others are channels first).
  * Compiled (layers.h): prepare reads the attributes (the conv reader the CPU uses), the
  * activation and its parameters, the TF32 mark and the tactics once; the run computes the
  * geometry from them and the views (auto_pad's pads follow the shapes). plan_shapes makes the
@@ -38,6 +44,13 @@ static ductile_status dt_cudnn(cudnnStatus_t s, const char *what)
 }
 
 /* cuDNN pads symmetrically: explicit pads must be, and auto_pad is left to the host. */
+bool dt_cuda_prefers_nhwc(const ductile_layer *L, unsigned flags)
+{
+    unsigned half = (1u << DUCTILE_FLAG_FP16) | (1u << DUCTILE_FLAG_BF16);
+    return (flags & half) && !strcmp(L->op_type, "FusedConv") && L->n_in > DT_FC_W && L->in[DT_FC_W] &&
+           L->in[DT_FC_W]->rank == 4 && dt_cuda_conv_supports(L);
+}
+
 bool dt_cuda_conv_supports(const ductile_layer *L)
 {
     if (strcmp(dt_attr_string(L, "auto_pad", "NOTSET"), "NOTSET")) return false;
@@ -75,9 +88,10 @@ static cudnnDataType_t dt_cudnn_type(int dtype)
  * when conv-bias-activation computes the epilogue. Half data runs on tensor cores with
  * float32 accumulation; float32 keeps FMA math unless the layer allows TF32
  * (ductile_builder_flag TF32). */
-static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, int algo_forced,
-                                   const dt_cu_conv_epi *epi, bool bias, dt_cuda_plan *p)
+static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, bool nhwc,
+                                   int algo_forced, const dt_cu_conv_epi *epi, bool bias, dt_cuda_plan *p)
 {
+    cudnnTensorFormat_t fmt = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     cudnnDataType_t dt = dt_cudnn_type(dtype);
     cudnnMathType_t math = dtype != DUCTILE_FLOAT32 || tf32 ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH;
     cudnnHandle_t h = st->cudnn;
@@ -93,11 +107,11 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     p->desc[2] = wd;
     if (!s) s = dt_cudnn(cudnnCreateConvolutionDescriptor(&cd), "descriptor");
     p->desc[3] = cd;
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, CUDNN_TENSOR_NCHW, dt, (int)g->batch, (int)g->c,
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(xd, fmt, dt, (int)g->batch, (int)g->c,
                                                     (int)g->in[0], (int)g->in[1]), "input descriptor");
-    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, CUDNN_TENSOR_NCHW, dt, (int)g->batch, (int)g->m,
+    if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(yd, fmt, dt, (int)g->batch, (int)g->m,
                                                     (int)g->out[0], (int)g->out[1]), "output descriptor");
-    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, dt, CUDNN_TENSOR_NCHW, (int)g->m,
+    if (!s) s = dt_cudnn(cudnnSetFilter4dDescriptor(wd, dt, fmt, (int)g->m,
                                                     (int)(g->c / g->group), (int)g->k[0], (int)g->k[1]), "filter descriptor");
     if (!s) s = dt_cudnn(cudnnSetConvolution2dDescriptor(cd, (int)g->pb[0], (int)g->pb[1], (int)g->s[0], (int)g->s[1],
                                                          (int)g->d[0], (int)g->d[1], CUDNN_CROSS_CORRELATION,
@@ -157,7 +171,7 @@ static ductile_status dt_conv_plan_get(const dt_cu_conv_params *cp, dt_cuda_stat
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
     *out = p;
     if (hit) return dt_cuda_plan_status(p);
-    ductile_status s = dt_conv_plan(st, g, dtype, cp->tf32, algo, &cp->epi, cp->has_bias, p);
+    ductile_status s = dt_conv_plan(st, g, dtype, cp->tf32, cp->nhwc, algo, &cp->epi, cp->has_bias, p);
     return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
 }
 
@@ -234,7 +248,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_TC_IGEMM_SPLITK);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_LT_NHWC);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -265,6 +279,7 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
         .has_res = fused && L->n_in > DT_FC_R && L->in[DT_FC_R],
         .tf32 = dt_attr_int(L, "tf32", 0) != 0,
         .tactic_points = points,
+        .nhwc = fused && dt_fused_conv_nhwc(L),
         .n_tactic = n,
     };
     dt_conv_attrs_read(L, &p->conv);
@@ -276,7 +291,11 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
-    if (!tactic && dt_cuda_conv_own_applies(g, dtype, DT_CUDA_CONV_DEPTHWISE)) return DT_CUDA_CONV_DEPTHWISE;
+    if (tactic == DT_CUDA_CONV_LT_NHWC) return p->nhwc && dt_cuda_conv_lt_applies(g) ? tactic : ex->tactic ? -1 : 0;
+    /* Each layout has its own kernels: channels last only the NHWC depthwise one. */
+    int dw = p->nhwc ? DT_CUDA_CONV_DEPTHWISE_NHWC : DT_CUDA_CONV_DEPTHWISE;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)) return ex->tactic ? -1 : 0;
+    if (!tactic && dt_cuda_conv_own_applies(g, dtype, dw)) return dw;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
     if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;
     return tactic;
@@ -287,7 +306,7 @@ int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int d
  * layer that reached the kernel anyway). */
 static ductile_status dt_conv_geom_at(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g)
 {
-    DT_TRY(dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &in[DT_FC_W], g));
+    DT_TRY(dt_cuda_conv_geometry(p, in, g));
     if (g->spatial > 2)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda convolution takes 1-D and 2-D convs (got %d spatial dims)",
                        g->spatial);
@@ -295,6 +314,20 @@ static ductile_status dt_conv_geom_at(const dt_cu_conv_params *p, const dt_view 
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN needs symmetric pads (got begins %lld, %lld and ends %lld, %lld)",
                        (long long)g->pb[0], (long long)g->pb[1], (long long)g->pe[0], (long long)g->pe[1]);
     return DUCTILE_OK;
+}
+
+bool dt_cuda_conv_lt_applies(const dt_conv_geom *g)
+{
+    return g->spatial <= 2 && g->group == 1 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
+           g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+}
+
+ductile_status dt_cuda_conv_geometry(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g)
+{
+    if (!p->nhwc) return dt_conv_geometry_of(&p->conv, &in[DT_FC_X], &in[DT_FC_W], g);
+    dt_view x, w;
+    DT_TRY(dt_fused_conv_nchw_views(&in[DT_FC_X], &in[DT_FC_W], &x, &w));
+    return dt_conv_geometry_of(&p->conv, &x, &w, g);
 }
 
 /* The own kernels' split-K sums (the most of any split tactic that applies here); shapes the
@@ -305,7 +338,12 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
     (void)threads;
     dt_conv_geom g;
     *bytes = 0;
-    if (dt_conv_geom_at(params, in, &g) == DUCTILE_OK) *bytes = dt_cuda_conv_own_scratch(&g, out[0].dtype);
+    const dt_cu_conv_params *p = params;
+    if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK;
+    /* Channels last: cuBLASLt's workspace where the product applies; channels first: the
+     * own kernels' split-K sums. */
+    if (p->nhwc) *bytes = dt_cuda_conv_lt_applies(&g) ? DT_CUDA_LT_WORKSPACE : 0;
+    else *bytes = dt_cuda_conv_own_scratch(&g, out[0].dtype);
     return DUCTILE_OK;
 }
 
@@ -319,24 +357,38 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     epi.res = p->has_res ? in[DT_FC_R].data : NULL;
     int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
     if (tactic < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", ex->tactic);
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE) return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
-    int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic != DT_CUDA_CONV_LT_NHWC)
+        return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
     dt_cuda_state *st = ex->state;
     dt_cuda_plan *plan = NULL;
     bool done = false;
-    ductile_status s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, algo, ex->tactic != 0, &plan);
-    if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
-    /* cuDNN refused the stored algorithm only when called: kept as a refusal, so later runs
-     * at these shapes take the heuristic's plan at once (made here, this once). */
-    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic && plan && plan->key[7] == algo) {
-        dt_cuda_plan_failed(plan, s);
-        s = dt_conv_plan_get(p, st, &g, out[0].dtype, -1, &plan);
+    ductile_status s;
+    if (tactic == DT_CUDA_CONV_LT_NHWC) {
+        s = dt_cuda_lt_product(p->L, ex, out[0].dtype, in[DT_FC_X].data, in[DT_FC_W].data, out[0].data,
+                               g.batch * g.out[0] * g.out[1], g.m, g.c);
+        /* No cuBLASLt algorithm at these shapes (a stored choice): cuDNN's heuristic. */
+        if (s == DUCTILE_ERR_UNSUPPORTED && !ex->tactic) {
+            s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, -1, false, &plan);
+            if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
+        }
+    } else {
+        int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
+        s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, algo, ex->tactic != 0, &plan);
         if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
+        /* cuDNN refused the stored algorithm only when called: kept as a refusal, so later runs
+         * at these shapes take the heuristic's plan at once (made here, this once). */
+        if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic && plan && plan->key[7] == algo) {
+            dt_cuda_plan_failed(plan, s);
+            s = dt_conv_plan_get(p, st, &g, out[0].dtype, -1, &plan);
+            if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
+        }
     }
     if (s || done) return s;
     if (!epi.bias && !epi.res && epi.act == DT_CU_IDENTITY) return DUCTILE_OK;
-    return dt_cuda_check(dt_cu_epilogue(out[0].dtype, out[0].data, epi.bias, epi.res, g.batch, g.m, g.out[0] * g.out[1], epi.act,
-                                        epi.p0, epi.p1, ex->stream),
+    /* NCHW: n planes of m channels of oh*ow; NHWC: n*oh*ow pixels of m channels. */
+    int64_t pixels = g.out[0] * g.out[1];
+    return dt_cuda_check(dt_cu_epilogue(out[0].dtype, out[0].data, epi.bias, epi.res, p->nhwc ? g.batch * pixels : g.batch,
+                                        g.m, p->nhwc ? 1 : pixels, epi.act, epi.p0, epi.p1, ex->stream),
                          "conv epilogue");
 }
 
@@ -350,6 +402,15 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     *bytes = 0;
     if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK; /* the run names the fault */
     int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
+    if (tactic == DT_CUDA_CONV_LT_NHWC) {
+        ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c);
+        /* No cuBLASLt algorithm here: the run takes cuDNN's heuristic, planned below. */
+        if (s != DUCTILE_ERR_UNSUPPORTED) {
+            *bytes = DT_CUDA_LT_WORKSPACE;
+            return s;
+        }
+        tactic = 0;
+    }
     if (tactic < 0 || tactic >= DT_CUDA_CONV_DEPTHWISE) return DUCTILE_OK;
     dt_cuda_plan *plan = NULL;
     DT_TRY(dt_conv_cudnn_plan(p, ex->state, &g, out[0].dtype, tactic ? tactic - DT_CUDA_CONV_CUDNN : -1, ex->tactic != 0,

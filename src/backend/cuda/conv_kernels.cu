@@ -55,6 +55,39 @@ __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, co
     }
 }
 
+// The same over channels-last tensors: y[n, oh, ow, o], x[n, h, w, c]; w [m, kh, kw, 1] is
+// laid out as the channels-first [m, 1, kh, kw]. Neighbouring threads take neighbouring
+// channels, so loads and stores of x, y and res are coalesced.
+template <typename T, typename I>
+__global__ void depthwise_nhwc_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
+                                 const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
+{
+    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
+    const I IH = (I)g.ih, IW = (I)g.iw, C = (I)g.c;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I o = i % M, r = i / M;
+        I ow = r % OW;
+        r /= OW;
+        I oh = r % OH, n = r / OH;
+        const T *xp = x + (int64_t)n * IH * IW * C + o / mult;
+        const T *wp = w + (int64_t)o * kh * kw;
+        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
+        float acc = 0.f;
+        for (I a = 0; a < kh; a++) {
+            I h = h0 + a * (I)g.dh;
+            if (h < 0 || h >= IH) continue;
+            for (I b = 0; b < kw; b++) {
+                I c = w0 + b * (I)g.dw;
+                if (c < 0 || c >= IW) continue;
+                acc += to_f(xp[((int64_t)h * IW + c) * C]) * to_f(wp[a * kw + b]);
+            }
+        }
+        if (bias) acc += to_f(bias[o]);
+        if (res) acc += to_f(res[i]);
+        y[i] = from_f<T>(act(g.act, acc, g.p0, g.p1));
+    }
+}
+
 // Implicit GEMM: y[n, group g] (Mg x P) = w_g (Mg x K) * cols(x[n, g]) (K x P), with
 // P = OH*OW, K = C/group * KH*KW and cols the im2col matrix, never stored: the X tile is
 // gathered from x (zeros outside the pads). PW (1x1, stride 1, no pads): cols is x itself.
@@ -153,13 +186,18 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
 }
 
 template <typename T>
-int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, void *stream)
+int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, bool nhwc, void *stream)
 {
     int64_t total = g->n * g->m * g->oh * g->ow;
     if (total <= 0) return 0;
     int64_t blocks = (total + 255) / 256;
     if (blocks > 65535 * 32) blocks = 65535 * 32;
-    if (total < 0x7fffffff - 65535 * 32 * 256)
+    bool small = total < 0x7fffffff - 65535 * 32 * 256;
+    if (nhwc && small)
+        depthwise_nhwc_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+    else if (nhwc)
+        depthwise_nhwc_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+    else if (small)
         depthwise_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
     else
         depthwise_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
@@ -345,14 +383,32 @@ extern "C" int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, con
     switch (dtype) {
     case DUCTILE_FLOAT32:
         return depthwise<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y,
-                                g, stream);
+                                g, false, stream);
     case DUCTILE_FLOAT16:
         return depthwise<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
-                                 (__half *)y, g, stream);
+                                 (__half *)y, g, false, stream);
     case DUCTILE_BFLOAT16:
         return depthwise<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w,
                                         (const __nv_bfloat16 *)bias, (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g,
-                                        stream);
+                                        false, stream);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int dt_cu_conv_depthwise_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                         const dt_cu_conv *g, void *stream)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32:
+        return depthwise<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y,
+                                g, true, stream);
+    case DUCTILE_FLOAT16:
+        return depthwise<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
+                                 (__half *)y, g, true, stream);
+    case DUCTILE_BFLOAT16:
+        return depthwise<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w,
+                                        (const __nv_bfloat16 *)bias, (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g,
+                                        true, stream);
     }
     return (int)cudaErrorInvalidValue;
 }

@@ -90,7 +90,8 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     if (dt_is_tc(tactic) && (dtype == DUCTILE_FLOAT32 || !dt_tensor_cores())) return false;
     if (dt_is_split(tactic) && dt_cuda_conv_splitk(g, dt_is_tc(tactic) ? 64 : 32, dt_sm_count()) < 2) return false;
     switch (tactic) {
-    case DT_CUDA_CONV_DEPTHWISE: return g->group == g->c && g->group > 1;
+    case DT_CUDA_CONV_DEPTHWISE:
+    case DT_CUDA_CONV_DEPTHWISE_NHWC: return g->group == g->c && g->group > 1;
     case DT_CUDA_CONV_POINTWISE64:
     case DT_CUDA_CONV_POINTWISE32:
     case DT_CUDA_CONV_POINTWISE32_SPLITK:
@@ -143,6 +144,9 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
     if (tactic == DT_CUDA_CONV_DEPTHWISE)
         return dt_cuda_check(dt_cu_conv_depthwise(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
                                                   &c, ex->stream), "depthwise convolution");
+    if (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)
+        return dt_cuda_check(dt_cu_conv_depthwise_nhwc(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res,
+                                                       out[0].data, &c, ex->stream), "depthwise convolution (NHWC)");
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||

@@ -10,6 +10,8 @@
  *              that would leave most of the GPU idle (7x7 maps with deep channels).
  *   tensor cores: the implicit GEMM and pointwise kernels (split K too) for float16 /
  *              bfloat16 layers on WMMA fragments (16x16x16, float accumulators), sm_80+.
+ *   depthwise NHWC: the depthwise kernel over channels-last X, Y and R (neighbouring threads
+ *              take neighbouring channels) and KRSC weights, for layout "NHWC" layers.
  * Templated on the element type (float32, float16, bfloat16: every tensor of the layer in one
  * type, as builder/precision.c lowers them) with float32 accumulation and epilogue, rounded
  * once at the store. */
@@ -39,6 +41,13 @@ enum {
     DT_CUDA_CONV_TC_IGEMM = 24,
     DT_CUDA_CONV_TC_POINTWISE_SPLITK = 25,
     DT_CUDA_CONV_TC_IGEMM_SPLITK = 26,
+    /* The depthwise kernel on channels-last tensors (FusedConv layout "NHWC"; the only own
+     * kernel such a layer runs, the others being channels first). */
+    DT_CUDA_CONV_DEPTHWISE_NHWC = 27,
+    /* Not an own kernel: a channels-last 1x1 conv (stride 1, no pads, one group) is the
+     * product Y[N*H*W, M] = X[N*H*W, C] W[M, C]^T, run on cuBLASLt (conv.c), the epilogue by
+     * the epilogue kernel. */
+    DT_CUDA_CONV_LT_NHWC = 28,
 };
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
@@ -52,6 +61,9 @@ typedef struct dt_cu_conv {
  * returns a cudaError_t (0: queued). */
 int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                          const dt_cu_conv *g, void *stream);
+/* The same over NHWC x, y, res and w [m, kh, kw, 1]. */
+int dt_cu_conv_depthwise_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                              const dt_cu_conv *g, void *stream);
 /* tile: 64 or 32, or 0 for the tensor-core kernel (float16 / bfloat16 only, sm_80+);
  * pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
  * split * n * m * oh * ow floats (float32 whatever dtype is) where the K dim is summed in

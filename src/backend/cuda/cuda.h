@@ -88,10 +88,11 @@ int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, in
  * Out-of-range indices (after adding axis_n to negatives) write zeros and set *bad (device). */
 int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n,
                  int64_t inner, int64_t nidx, int esize, void *stream);
-/* 2-D pooling, NCHW; one thread per output. kind 0 max, 1 average (count_include_pad). */
+/* 2-D pooling, NCHW (nhwc_c 0) or NHWC of nhwc_c channels (planes = N * C either way); one
+ * thread per output. kind 0 max, 1 average (count_include_pad). */
 int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
                  int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
-                 void *stream);
+                 int64_t nhwc_c, void *stream);
 
 /* FusedAttention (attention_kernels.cu): `count` items of Y [S, Dv] = softmax((Q q_scale)(Kt k_scale)
  * + M) V, with ops/fused.h's layouts (bshd: items (b, h) of [B, S, H, D] rows, K given as
@@ -186,6 +187,9 @@ enum { DT_CUDA_LT_TACTICS = 4 };
 int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 
 bool dt_cuda_conv_supports(const ductile_layer *L);
+/* dt_backend.prefers_nhwc (conv.c): 2-D FusedConv layers cuDNN runs, built with FP16 or BF16
+ * (its half tensor-core kernels are channels last; float32 ones gain nothing from NHWC). */
+bool dt_cuda_prefers_nhwc(const ductile_layer *L, unsigned flags);
 bool dt_cuda_gemm_supports(const ductile_layer *L);
 
 /* CUDA graphs and the state's memory (graph.c; backend.h says what each does). */

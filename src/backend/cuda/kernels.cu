@@ -284,12 +284,23 @@ __global__ void gather_k(const T *data, const void *idx, int idx64, T *y, int64_
 
 template <typename T>
 __global__ void pool_k(const T *x, T *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
-                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad)
+                       int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
+                       int64_t c)
 {
-    int64_t total = planes * oh * ow;
+    // c > 0: channels last, planes = N * C; neighbouring threads take neighbouring channels.
+    int64_t total = planes * oh * ow, es = c > 0 ? c : 1;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % ow, t = i / ow, oy = t % oh, p = t / oh;
-        const T *xp = x + p * ih * iw;
+        int64_t ox, oy, t;
+        const T *xp;
+        if (c > 0) {
+            int64_t ch = i % c;
+            t = i / c;
+            ox = t % ow, t /= ow, oy = t % oh;
+            xp = x + t / oh * ih * iw * c + ch;
+        } else {
+            ox = i % ow, t = i / ow, oy = t % oh;
+            xp = x + t / oh * ih * iw;
+        }
         float acc = kind == 0 ? -INFINITY : 0.f;
         int cnt = 0;
         for (int a = 0; a < kh; a++) {
@@ -298,7 +309,7 @@ __global__ void pool_k(const T *x, T *y, int64_t planes, int64_t ih, int64_t iw,
                 int64_t xx = ox * sw - pw + (int64_t)b * dw;
                 bool inside = yy >= 0 && yy < ih && xx >= 0 && xx < iw;
                 if (inside) {
-                    float v = ld(xp[yy * iw + xx]);
+                    float v = ld(xp[(yy * iw + xx) * es]);
                     acc = kind == 0 ? fmaxf(acc, v) : acc + v;
                     cnt++;
                 } else if (count_pad && yy < ih + ph && xx < iw + pw) {
@@ -687,13 +698,13 @@ int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t 
 }
 
 int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int kh, int kw,
-                 int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad, void *stream)
+                 int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad, int64_t nhwc_c, void *stream)
 {
     int64_t total = planes * oh * ow;
     if (total <= 0) return 0;
     DT_FLOATS(dtype, pool_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, planes, ih, iw,
                                                                                       oh, ow, kh, kw, sh, sw, ph, pw, dh,
-                                                                                      dw, kind, count_pad))
+                                                                                      dw, kind, count_pad, nhwc_c))
     return (int)cudaGetLastError();
 }
 

@@ -126,6 +126,7 @@ typedef struct dt_cu_conv_params {
     bool has_bias, has_res;     /* input 2 given; FusedConv's input 3 given */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
     int tactic_points;          /* ids per profile (backend/tactic.h) */
+    bool nhwc;                  /* FusedConv layout "NHWC": cuDNN only */
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_conv_params;
@@ -142,6 +143,24 @@ typedef struct dt_cu_attention_params {
 } dt_cu_attention_params;
 /* The run at these shapes uses the float32 CUDA-core kernel (else the tensor-core one). */
 bool dt_cuda_attention_cores(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex);
+/* The geometry of a compiled conv at these views, whatever its layout. */
+ductile_status dt_cuda_conv_geometry(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g);
+/* A channels-last conv that is one product (1x1, stride 1, no pads, one group: tactic
+ * DT_CUDA_CONV_LT_NHWC). */
+bool dt_cuda_conv_lt_applies(const dt_conv_geom *g);
+
+/* cuBLASLt's workspace: the kernel scratch of every layer that calls it. */
+enum { DT_CUDA_LT_WORKSPACE = 32 << 20 };
+/* y[M, N] = a[M, K] b[N, K]^T, row-major, every operand of `dtype`, on cuBLASLt (float32
+ * compute) with its heuristic's first algorithm, the plan cached under layer L; workspace:
+ * ex->scratch (DT_CUDA_LT_WORKSPACE bytes asked). DUCTILE_ERR_UNSUPPORTED when cuBLASLt has
+ * no algorithm for it. (matmul.c; conv.c's channels-last 1x1 convs.) */
+ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
+                                  int64_t M, int64_t N, int64_t K);
+/* Makes the plan dt_cuda_lt_product takes at these sizes (plan_shapes; workspace:
+ * DT_CUDA_LT_WORKSPACE bytes of kernel scratch). */
+ductile_status dt_cuda_lt_product_plan(const ductile_layer *L, const dt_exec *ex, int dtype, int64_t M, int64_t N,
+                                       int64_t K);
 
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
 extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,

@@ -83,10 +83,11 @@ static ductile_status dt_pool_run(const void *params, const dt_view *in, dt_view
     bool avg = p->avg;
     if (g.spatial > 2 || (avg && g.count_include_pad && (g.pb[1] != g.pe[1] || g.pb[2] != g.pe[2])))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda pooling kernel takes 1-D and 2-D windows (count_include_pad: symmetric pads)");
-    int64_t planes = in[0].dims[0] * in[0].dims[1];
+    int64_t c = p->a.nhwc ? in[0].dims[3] : in[0].dims[1], planes = in[0].dims[0] * c;
     return dt_cuda_check(dt_cu_pool2d(out[0].dtype, in[0].data, out[0].data, planes, g.in[1], g.in[2], g.out[1], g.out[2],
                                       (int)g.k[1], (int)g.k[2], (int)g.s[1], (int)g.s[2], (int)g.pb[1], (int)g.pb[2],
-                                      (int)g.d[1], (int)g.d[2], avg, avg && g.count_include_pad, ex->stream),
+                                      (int)g.d[1], (int)g.d[2], avg, avg && g.count_include_pad, p->a.nhwc ? c : 0,
+                                      ex->stream),
                          p->L->op_type);
 }
 

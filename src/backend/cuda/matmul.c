@@ -24,8 +24,6 @@
 
 #include <string.h>
 
-enum { DT_LT_WORKSPACE = 32 << 20 };
-
 static ductile_status dt_lt(cublasStatus_t s, const char *what)
 {
     if (s == CUBLAS_STATUS_SUCCESS) return DUCTILE_OK;
@@ -143,11 +141,11 @@ static ductile_status dt_lt_plan_get(const dt_cu_matmul_params *mp, dt_cuda_stat
     return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
 }
 
-/* The workspace a run takes: the context's scratch, up to DT_LT_WORKSPACE (what the
+/* The workspace a run takes: the context's scratch, up to DT_CUDA_LT_WORKSPACE (what the
  * layer's scratch asked for). */
 static uint64_t dt_lt_ws(const dt_exec *ex)
 {
-    return !ex->scratch ? 0 : ex->scratch_bytes < DT_LT_WORKSPACE ? ex->scratch_bytes : DT_LT_WORKSPACE;
+    return !ex->scratch ? 0 : ex->scratch_bytes < DT_CUDA_LT_WORKSPACE ? ex->scratch_bytes : DT_CUDA_LT_WORKSPACE;
 }
 
 /* Call c on a, b, y with the context's plan for operands aligned to `align`
@@ -180,6 +178,31 @@ static ductile_status dt_lt_matmul(const dt_cu_matmul_params *mp, dt_exec *ex, c
 static uint32_t dt_lt_run_align(const dt_lt_call *c, const void *a, const void *b, const void *y)
 {
     return dt_lt_align(c->bits | (uint64_t)(uintptr_t)a | (uint64_t)(uintptr_t)b | (uint64_t)(uintptr_t)y);
+}
+
+/* conv.c's channels-last 1x1 convs: y[M, N] = a[M, K] b[N, K]^T, cuBLASLt's first choice. */
+static dt_lt_call dt_lt_product_call(int dtype, int64_t M, int64_t N, int64_t K)
+{
+    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .tb = true, .dtype = dtype, .rank = 1};
+}
+
+ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
+                                  int64_t M, int64_t N, int64_t K)
+{
+    dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
+    dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
+    c.ws = dt_lt_ws(ex);
+    return dt_lt_matmul(&mp, ex, &c, dt_lt_run_align(&c, a, b, y), 1.f, a, b, y);
+}
+
+ductile_status dt_cuda_lt_product_plan(const ductile_layer *L, const dt_exec *ex, int dtype, int64_t M, int64_t N,
+                                       int64_t K)
+{
+    dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
+    dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
+    c.ws = DT_CUDA_LT_WORKSPACE;
+    dt_cuda_plan *p = NULL;
+    return dt_lt_plan_get(&mp, ex->state, &c, dt_lt_align(c.bits), &p);
 }
 
 /* Element offset of batch i in an operand with per-dim batch strides. */
@@ -236,7 +259,7 @@ static ductile_status dt_matmul_scratch(const void *params, const dt_view *in, c
 {
     dt_matmul_geom g;
     *bytes = 0;
-    if (dt_matmul_geometry(&in[0], &in[1], &g) == DUCTILE_OK && g.M && g.N && g.K && g.batch_count) *bytes = DT_LT_WORKSPACE;
+    if (dt_matmul_geometry(&in[0], &in[1], &g) == DUCTILE_OK && g.M && g.N && g.K && g.batch_count) *bytes = DT_CUDA_LT_WORKSPACE;
     return DUCTILE_OK;
 }
 
@@ -304,10 +327,10 @@ static ductile_status dt_matmul_plan_shapes(const void *params, const dt_view *i
     dt_lt_call c;
     bool even;
     dt_matmul_call(params, &g, out[0].dtype, ex, &c, &even);
-    c.ws = DT_LT_WORKSPACE;
+    c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     DT_TRY(dt_lt_plan_get(params, ex->state, &c, dt_lt_align(c.bits), &p));
-    *bytes = DT_LT_WORKSPACE;
+    *bytes = DT_CUDA_LT_WORKSPACE;
     return DUCTILE_OK;
 }
 
@@ -334,7 +357,7 @@ static ductile_status dt_gemm_scratch(const void *params, const dt_view *in, con
                                       size_t *bytes)
 {
     int64_t M, N, K;
-    *bytes = dt_gemm_dims(params, in, &M, &N, &K) && M && N && K ? DT_LT_WORKSPACE : 0;
+    *bytes = dt_gemm_dims(params, in, &M, &N, &K) && M && N && K ? DT_CUDA_LT_WORKSPACE : 0;
     return DUCTILE_OK;
 }
 
@@ -383,10 +406,10 @@ static ductile_status dt_gemm_plan_shapes(const void *params, const dt_view *in,
     *bytes = 0;
     if (!dt_gemm_dims(params, in, &M, &N, &K) || !M || !N || !K) return DUCTILE_OK;
     dt_lt_call c = dt_gemm_call(params, M, N, K, out[0].dtype, ex);
-    c.ws = DT_LT_WORKSPACE;
+    c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     DT_TRY(dt_lt_plan_get(params, ex->state, &c, dt_lt_align(c.bits), &p));
-    *bytes = DT_LT_WORKSPACE;
+    *bytes = DT_CUDA_LT_WORKSPACE;
     return DUCTILE_OK;
 }
 
@@ -412,7 +435,7 @@ static ductile_status dt_fused_matmul_scratch(const void *params, const dt_view 
 {
     int64_t M, N, K;
     *bytes = 0;
-    if (dt_fm_dims(in, &M, &N, &K) == DUCTILE_OK && M && N && K) *bytes = DT_LT_WORKSPACE;
+    if (dt_fm_dims(in, &M, &N, &K) == DUCTILE_OK && M && N && K) *bytes = DT_CUDA_LT_WORKSPACE;
     return DUCTILE_OK;
 }
 
@@ -471,10 +494,10 @@ static ductile_status dt_fused_matmul_plan_shapes(const void *params, const dt_v
     *bytes = 0;
     if (p->packed || dt_fm_dims(in, &M, &N, &K) != DUCTILE_OK || !M || !N || !K) return DUCTILE_OK;
     dt_lt_call c = dt_fm_call(p, M, N, K, out[0].dtype, p->has_c, ex);
-    c.ws = DT_LT_WORKSPACE;
+    c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *plan = NULL;
     DT_TRY(dt_lt_plan_get(p, ex->state, &c, dt_lt_align(c.bits), &plan));
-    *bytes = DT_LT_WORKSPACE;
+    *bytes = DT_CUDA_LT_WORKSPACE;
     return DUCTILE_OK;
 }
 
