@@ -23,17 +23,17 @@ static double now_s(void)
 
 typedef struct layer {
     const char *name;
-    int64_t c, m, hw, k, s, group;
+    int64_t c, m, hw, k, s, group, d; /* d: dilation, 0 = 1 */
 } layer;
 
 static dt_act act = DT_ACT_RELU;
 
 static void run(dt_pool *pool, const layer *L, int algo)
 {
-    int64_t pad = L->k / 2;
-    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {1, 1},
+    int64_t d = L->d ? L->d : 1, pad = d * (L->k / 2);
+    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {d, d},
                       {pad, pad}, {pad, pad}};
-    for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - L->k) / L->s + 1;
+    for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - d * (L->k - 1) - 1) / L->s + 1;
     int64_t nx = L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
             ny = L->m * g.out[0] * g.out[1];
     float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
@@ -100,6 +100,9 @@ int main(int argc, char **argv)
         {"mdw56", 144, 144, 56, 3, 1, 144}, {"mdw56s2", 144, 144, 56, 3, 2, 144},
         {"mdw112", 32, 32, 112, 3, 1, 32},  {"mdw14", 576, 576, 14, 3, 1, 576},
         {"sdw389", 16, 16, 389, 3, 1, 16},  {"sdw389s2", 64, 64, 389, 3, 2, 64},
+        {"mdw28s2", 192, 192, 28, 3, 2, 192}, {"mdw14s2", 576, 576, 14, 3, 2, 576},
+        {"mdw7", 960, 960, 7, 3, 1, 960},   {"sdw5x5s2", 72, 72, 195, 5, 2, 72},
+        {"sdw5x5_98", 120, 120, 98, 5, 1, 120}, {"sdw5x5d2", 960, 960, 42, 5, 1, 960, 2},
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
         if (strstr(layers[i].name, filter)) run(pool, &layers[i], algo);
