@@ -40,24 +40,6 @@ static void dt_dw_pad_plane(const dt_dw_job *j, const float *src, float *dst)
                (size_t)g->in[1] * sizeof *dst);
 }
 
-/* The same in 16-float steps, the last one a masked load whose zero lanes land in the right
- * pad and the slack (w + 15 < wp): whole-vector stores, which later loads can forward from,
- * and no call to memcpy for a 7..56-float row. */
-__attribute__((target("avx512f"))) static void dt_dw_pad_plane_avx512(const dt_dw_job *j, const float *src,
-                                                                      float *dst)
-{
-    const dt_conv_geom *g = j->g;
-    int64_t w = g->in[1];
-    __mmask16 last = (__mmask16)(((uint32_t)1 << (w - (w - 1) / 16 * 16)) - 1);
-    for (int64_t r = 0; r < g->in[0]; r++) {
-        const float *s = src + r * w;
-        float *d = dst + (r + g->pb[0]) * j->wp + g->pb[1];
-        int64_t i = 0;
-        for (; i + 16 < w; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
-        _mm512_storeu_ps(d + i, _mm512_maskz_loadu_ps(last, s + i));
-    }
-}
-
 static void dt_dw_plane_ref(const dt_dw_job *j, const float *pad, const float *w, float b,
                             float *y)
 {
@@ -293,10 +275,7 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t c = p % g->c;
         float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + p * out_px;
         const float *res = j->epi && j->epi->res ? j->epi->res + p * out_px : NULL;
-        if (j->avx512)
-            dt_dw_pad_plane_avx512(j, j->x + p * in_px, pad);
-        else
-            dt_dw_pad_plane(j, j->x + p * in_px, pad);
+        dt_dw_pad_plane(j, j->x + p * in_px, pad);
         if (rows)
             rows(j, pad, j->w + c * ksz, b, y, res);
         else if (j->avx512)
