@@ -145,8 +145,10 @@ static bool dt_dw_epi_in_lanes(const dt_epilogue *e)
 }
 
 /* KxK (3 or 5), stride S and dilation D (1 or 2) in both dims: R output rows at once, so each
- * input row is loaded once for all the output rows that read it (R*S + (K-1)*D rows for R
- * outputs, not R*K) and R independent FMA chains hide the FMA latency. Each output still sums
+ * input row is loaded once for all the output rows that read it ((R-1)*S + (K-1)*D + 1 rows
+ * for R outputs, not R*K) and R independent FMA chains hide the FMA latency. 3x3 keeps its 9
+ * weight vectors in registers; 5x5's 25 do not fit beside the taps and are read from the
+ * stack (tried: 4-byte broadcast operands instead, no faster). Each output still sums
  * bias, then the taps in (ky, kx) order: the same float operations as dt_dw_run_avx512. The
  * loops have constant bounds and unroll: the tests on (i, r) below are resolved at compile
  * time, no branch runs per pixel. */
