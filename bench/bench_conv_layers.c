@@ -23,17 +23,17 @@ static double now_s(void)
 
 typedef struct layer {
     const char *name;
-    int64_t c, m, hw, k, s, group;
+    int64_t c, m, hw, k, s, group, d; /* d: dilation, 0 = 1 */
 } layer;
 
 static dt_act act = DT_ACT_RELU;
 
 static void run(dt_pool *pool, const layer *L, int algo)
 {
-    int64_t pad = L->k / 2;
-    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {1, 1},
+    int64_t d = L->d ? L->d : 1, pad = d * (L->k / 2);
+    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {d, d},
                       {pad, pad}, {pad, pad}};
-    for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - L->k) / L->s + 1;
+    for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - d * (L->k - 1) - 1) / L->s + 1;
     int64_t nx = L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
             ny = L->m * g.out[0] * g.out[1];
     float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
@@ -97,9 +97,15 @@ int main(int argc, char **argv)
         {"m1x1p56", 144, 24, 56, 1, 1, 1},  {"m1x1p56b", 96, 24, 56, 1, 1, 1},
         {"m1x1e56", 24, 144, 56, 1, 1, 1},  {"m1x1e112", 16, 96, 112, 1, 1, 1},
         {"m1x1p112", 32, 16, 112, 1, 1, 1}, {"s1x1p389", 64, 24, 195, 1, 1, 1},
+        {"m1x1e7", 160, 960, 7, 1, 1, 1},  {"m1x1p7", 960, 160, 7, 1, 1, 1},
+        {"m1x1p7b", 960, 320, 7, 1, 1, 1}, {"m1x1x7", 320, 1280, 7, 1, 1, 1},
         {"mdw56", 144, 144, 56, 3, 1, 144}, {"mdw56s2", 144, 144, 56, 3, 2, 144},
         {"mdw112", 32, 32, 112, 3, 1, 32},  {"mdw14", 576, 576, 14, 3, 1, 576},
         {"sdw389", 16, 16, 389, 3, 1, 16},  {"sdw389s2", 64, 64, 389, 3, 2, 64},
+        {"mdw112s2", 96, 96, 112, 3, 2, 96}, {"mdw28s2", 192, 192, 28, 3, 2, 192},
+        {"mdw14s2", 576, 576, 14, 3, 2, 576},
+        {"mdw7", 960, 960, 7, 3, 1, 960},   {"sdw5x5s2", 72, 72, 195, 5, 2, 72},
+        {"sdw5x5_98", 120, 120, 98, 5, 1, 120}, {"sdw5x5d2", 960, 960, 42, 5, 1, 960, 2},
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
         if (strstr(layers[i].name, filter)) run(pool, &layers[i], algo);

@@ -22,11 +22,12 @@ typedef struct dt_dw_job {
     const dt_epilogue *epi;
     float *y;
     int64_t hp, wp;         /* padded plane, with slack columns for full-vector reads */
-    float **scratch;        /* one plane per thread */
+    size_t plane_bytes;     /* one thread's plane */
+    char *scratch;
     bool avx512;
-    /* The 3x3 kernel applies epi's Relu or Clip before it stores (no residual): the plane
+    /* The row kernel applies epi (residual and activation) before it stores: the plane
      * needs no epilogue pass. */
-    bool act_in_store;
+    bool epi_in_store;
 } dt_dw_job;
 
 /* The scratch plane is zeroed once per call: every plane of a call has the same geometry, so
@@ -88,95 +89,165 @@ dt_dw_run_avx512(const dt_dw_job *j, const float *base, const float *w, float b,
         _mm512_mask_storeu_ps(yr + ox + 16, rem >= 32 ? 0xffff : (__mmask16)((1u << (rem - 16)) - 1), a1);
 }
 
-/* One 16-wide tap vector of a padded input row for output column ox: row[ox*s + kx] for 16
- * outputs (stride 2: the even lanes of two loads). */
+/* One 16-wide tap vector of a padded input row: the inputs at column c of 16 outputs from ox
+ * (stride 2: the even lanes of two loads). Tried: rows stored split into even and odd columns
+ * when padding, so that a stride-2 tap is one load: no faster than the permute, whose cost
+ * the split moves into the copy. */
 static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_tap(const float *row, int64_t ox,
-                                                                             int kx, const int S)
+                                                                             int c, const int S)
 {
-    if (S == 1) return _mm512_loadu_ps(row + ox + kx);
+    if (S == 1) return _mm512_loadu_ps(row + ox + c);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const float *p = row + 2 * ox + kx;
+    const float *p = row + 2 * ox + c;
     return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
 }
 
-/* 3x3, dilation 1, stride S (1 or 2) in both dims: R output rows at once, so each input row
- * is loaded once for every output row that reads it (R + 2 rows for R outputs at stride 1,
- * not 3R), and the nine weights stay in registers. Each output still sums bias, then the
- * taps in (ky, kx) order: the same float operations as dt_dw_run_avx512 and the reference. */
-static inline __attribute__((always_inline, target("avx512f,fma"))) void
-dt_dw3_rows(const dt_dw_job *j, const float *pad, const __m512 *w9, float b, float *y, int64_t oy, const int S,
-            const int R)
+/* The epilogue in lanes before the store, over R rows of one column block: residual, then
+ * Relu, Clip, HardSigmoid or HardSwish with dt_epilogue_apply's float operations (as
+ * dt_gemm_row_out: max/min return their second operand on NaN and on equal values, which keeps
+ * a NaN and a -0 as the scalar forms do; p0 * x + p1 is a multiply then an add). One switch
+ * per block, not per row: the rows' code stays straight. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const float *res, int64_t ld, __mmask16 m)
 {
-    const dt_conv_geom *g = j->g;
-    int64_t ow = g->out[1];
+    if (res)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(m, res + r * ld));
+    __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
+    switch (act) {
+    case DT_ACT_RELU:
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r] = _mm512_max_ps(acc[r], zero);
+        break;
+    case DT_ACT_CLIP:
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r] = _mm512_min_ps(p1, _mm512_max_ps(p0, acc[r]));
+        break;
+    case DT_ACT_HARDSIGMOID:
+    case DT_ACT_HARDSWISH:
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512 h = _mm512_add_ps(_mm512_mul_ps(p0, acc[r]), p1);
+            h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
+            acc[r] = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(acc[r], h) : h;
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* The activations dt_dw_epi computes (and none, for a residual alone). */
+static bool dt_dw_epi_in_lanes(const dt_epilogue *e)
+{
+    return e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
+           e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH;
+}
+
+/* KxK (3 or 5), stride S and dilation D (1 or 2) in both dims: R output rows at once, so each
+ * input row is loaded once for all the output rows that read it ((R-1)*S + (K-1)*D + 1 rows
+ * for R outputs, not R*K) and R independent FMA chains hide the FMA latency. 3x3 keeps its 9
+ * weight vectors in registers; 5x5's 25 do not fit beside the taps and are read from the
+ * stack (tried: 4-byte broadcast operands instead, no faster). Each output still sums
+ * bias, then the taps in (ky, kx) order: the same float operations as dt_dw_run_avx512. The
+ * loops have constant bounds and unroll: the tests on (i, r) below are resolved at compile
+ * time, no branch runs per pixel. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_dw_rows(const dt_dw_job *j, const float *pad, const __m512 *wv, float b, float *y, const float *res, int64_t oy,
+           const int K, const int S, const int D, const int R)
+{
+    int64_t ow = j->g->out[1], wp = j->wp;
+    /* Locals, so the loop keeps them in registers (stores to y may alias *j for all the
+     * compiler knows). */
+    const bool in_store = j->epi_in_store;
+    const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
+    const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
+    const int NI = (R - 1) * S + (K - 1) * D + 1;
     for (int64_t ox = 0; ox < ow; ox += 16) {
         __m512 acc[4];
+#pragma GCC unroll 4
         for (int r = 0; r < R; r++) acc[r] = _mm512_set1_ps(b);
-        /* Input rows oy*S .. (oy+R-1)*S + 2; output row r reads rows (oy+r)*S + ky. */
-        for (int ir = 0; ir < (R - 1) * S + 3; ir++) {
-            const float *row = pad + (oy * S + ir) * j->wp;
-            __m512 t0 = dt_dw_tap(row, ox, 0, S), t1 = dt_dw_tap(row, ox, 1, S), t2 = dt_dw_tap(row, ox, 2, S);
+#pragma GCC unroll 16
+        for (int i = 0; i < NI; i++) {
+            bool used = false;
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                int ky = ir - r * S;
-                if (ky < 0 || ky > 2) continue;
-                acc[r] = _mm512_fmadd_ps(w9[ky * 3 + 0], t0, acc[r]);
-                acc[r] = _mm512_fmadd_ps(w9[ky * 3 + 1], t1, acc[r]);
-                acc[r] = _mm512_fmadd_ps(w9[ky * 3 + 2], t2, acc[r]);
+                int d = i - r * S;
+                used |= d >= 0 && d % D == 0 && d / D < K;
             }
-        }
-        if (j->act_in_store) {
-            /* The epilogue's Relu and Clip (epilogue.c) in lanes: max/min return their
-             * second operand on NaN and on equal values, which keeps a NaN and a -0 as the
-             * scalar forms do. */
-            bool clip = j->epi->act == DT_ACT_CLIP;
-            __m512 lo = _mm512_set1_ps(clip ? j->epi->p0 : 0.0f), hi = _mm512_set1_ps(j->epi->p1);
+            if (!used) continue; /* stride 2 with dilation 2: odd rows feed no output */
+            const float *row = pad + (oy * S + i) * wp;
+            __m512 t[5];
+#pragma GCC unroll 5
+            for (int kx = 0; kx < K; kx++) {
+                t[kx] = dt_dw_tap(row, ox, kx * D, S);
+                /* Keep the tap in a register: GCC otherwise folds the load into each of the
+                 * up to R FMAs that use it, and R unaligned loads per tap made the 3x3 30%
+                 * slower than loading once. */
+                __asm__("" : "+v"(t[kx]));
+            }
+#pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
-                acc[r] = clip ? _mm512_max_ps(lo, acc[r]) : _mm512_max_ps(acc[r], lo);
-                if (clip) acc[r] = _mm512_min_ps(hi, acc[r]);
+                int d = i - r * S;
+                if (d < 0 || d % D != 0 || d / D >= K) continue;
+#pragma GCC unroll 5
+                for (int kx = 0; kx < K; kx++) acc[r] = _mm512_fmadd_ps(wv[(d / D) * K + kx], t[kx], acc[r]);
             }
         }
         int64_t rem = ow - ox;
         __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
-        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (oy + r) * ow + ox, m, acc[r]);
+        float *yb = y + oy * ow + ox;
+        if (in_store) dt_dw_epi(acc, R, act, p0, p1, res ? res + oy * ow + ox : NULL, ow, m);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(yb + r * ow, m, acc[r]);
     }
 }
 
-__attribute__((target("avx512f,fma"))) static void dt_dw3_plane(const dt_dw_job *j, const float *pad,
-                                                                const float *w, float b, float *y)
-{
-    __m512 w9[9];
-    for (int i = 0; i < 9; i++) w9[i] = _mm512_set1_ps(w[i]);
-    int64_t oh = j->g->out[0], oy = 0;
-    /* The last rows as one block of their own count: a 7x7 plane runs 4 + 3, not 4 + 1+1+1. */
-    if (j->g->s[0] == 1) {
-        for (; oy + 4 <= oh; oy += 4) dt_dw3_rows(j, pad, w9, b, y, oy, 1, 4);
-        if (oh - oy == 3) dt_dw3_rows(j, pad, w9, b, y, oy, 1, 3);
-        if (oh - oy == 2) dt_dw3_rows(j, pad, w9, b, y, oy, 1, 2);
-        if (oh - oy == 1) dt_dw3_rows(j, pad, w9, b, y, oy, 1, 1);
-    } else {
-        for (; oy + 2 <= oh; oy += 2) dt_dw3_rows(j, pad, w9, b, y, oy, 2, 2);
-        if (oy < oh) dt_dw3_rows(j, pad, w9, b, y, oy, 2, 1);
+/* One plane with the row kernel: blocks of 4 output rows, the last rows as one block of their
+ * own count (a 7x7 plane runs 4 + 3, not 4 + 1+1+1). */
+#define DT_DW_ROWS_PLANE(K, S, D)                                                                              \
+    __attribute__((target("avx512f,fma"))) static void dt_dw_rows_plane_##K##S##D(                              \
+        const dt_dw_job *j, const float *pad, const float *w, float b, float *y, const float *res)             \
+    {                                                                                                          \
+        __m512 wv[K * K];                                                                                      \
+        for (int i = 0; i < K * K; i++) wv[i] = _mm512_set1_ps(w[i]);                                          \
+        int64_t oh = j->g->out[0], oy = 0;                                                                     \
+        for (; oy + 4 <= oh; oy += 4) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 4);                       \
+        if (oh - oy == 3) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 3);                                   \
+        if (oh - oy == 2) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 2);                                   \
+        if (oh - oy == 1) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 1);                                   \
     }
-}
+DT_DW_ROWS_PLANE(3, 1, 1)
+DT_DW_ROWS_PLANE(3, 1, 2)
+DT_DW_ROWS_PLANE(3, 2, 1)
+DT_DW_ROWS_PLANE(3, 2, 2)
+DT_DW_ROWS_PLANE(5, 1, 1)
+DT_DW_ROWS_PLANE(5, 1, 2)
+DT_DW_ROWS_PLANE(5, 2, 1)
+DT_DW_ROWS_PLANE(5, 2, 2)
 
-/* The 3x3 kernel above: dilation 1 and the same stride (1 or 2) along both dims. */
-static bool dt_dw3_applies(const dt_conv_geom *g)
+typedef void (*dt_dw_rows_plane_fn)(const dt_dw_job *, const float *, const float *, float, float *, const float *);
+
+/* The row kernel for g, or NULL: square 3x3 or 5x5, the same stride (1 or 2) and dilation
+ * (1 or 2) along both dims. */
+static dt_dw_rows_plane_fn dt_dw_rows_select(const dt_conv_geom *g)
 {
-    return g->k[0] == 3 && g->k[1] == 3 && g->d[0] == 1 && g->d[1] == 1 && g->s[0] == g->s[1] &&
-           (g->s[0] == 1 || g->s[0] == 2);
+    if (g->k[0] != g->k[1] || g->s[0] != g->s[1] || g->d[0] != g->d[1]) return NULL;
+    int k = (int)g->k[0], s = (int)g->s[0], d = (int)g->d[0];
+    if ((k != 3 && k != 5) || s < 1 || s > 2 || d < 1 || d > 2) return NULL;
+    static const dt_dw_rows_plane_fn fns[2][2][2] = {
+        {{dt_dw_rows_plane_311, dt_dw_rows_plane_312}, {dt_dw_rows_plane_321, dt_dw_rows_plane_322}},
+        {{dt_dw_rows_plane_511, dt_dw_rows_plane_512}, {dt_dw_rows_plane_521, dt_dw_rows_plane_522}}};
+    return fns[k == 5][s - 1][d - 1];
 }
 
-/* Strides 1 and 2 along the row are vectorized (stride 2 by picking the even lanes of two
- * loads), 32 outputs per step; a row's last 16 or fewer run one vector, not two, which halves
- * the work of the 14x14 and 7x7 planes of mobile nets. Other strides use the reference loop. */
+/* Other geometries: strides 1 and 2 along the row are vectorized (stride 2 by picking the
+ * even lanes of two loads), 32 outputs per step; a row's last 16 or fewer run one vector, not
+ * two. Other strides use the reference loop. */
 __attribute__((target("avx512f,fma"))) static void
 dt_dw_plane_avx512(const dt_dw_job *j, const float *pad, const float *w, float b, float *y)
 {
     const dt_conv_geom *g = j->g;
-    if (dt_dw3_applies(g)) {
-        dt_dw3_plane(j, pad, w, b, y);
-        return;
-    }
     if (g->s[1] > 2) {
         dt_dw_plane_ref(j, pad, w, b, y);
         return;
@@ -200,18 +271,20 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     const dt_conv_geom *g = j->g;
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t ksz = g->k[0] * g->k[1];
-    float *pad = j->scratch[tid];
+    float *pad = (float *)(j->scratch + (size_t)tid * j->plane_bytes);
+    dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
+        float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + p * out_px;
+        const float *res = j->epi && j->epi->res ? j->epi->res + p * out_px : NULL;
         dt_dw_pad_plane(j, j->x + p * in_px, pad);
-        float b = j->bias ? j->bias[c] : 0.0f;
-        if (j->avx512)
-            dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, j->y + p * out_px);
+        if (rows)
+            rows(j, pad, j->w + c * ksz, b, y, res);
+        else if (j->avx512)
+            dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, y);
         else
-            dt_dw_plane_ref(j, pad, j->w + c * ksz, b, j->y + p * out_px);
-        if (j->epi && !j->act_in_store)
-            dt_epilogue_apply(j->epi, j->y + p * out_px,
-                              j->epi->res ? j->epi->res + p * out_px : NULL, out_px);
+            dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
+        if (j->epi && !j->epi_in_store) dt_epilogue_apply(j->epi, y, res, out_px);
     }
 }
 
@@ -242,19 +315,15 @@ ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads,
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_DEPTHWISE, pool); /* allocates it */
-    dt_dw_job j = {g, a->x, a->w, a->bias, a->epi, a->y, 0, 0, NULL, false, false};
+    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
-    j.act_in_store = j.avx512 && dt_dw3_applies(g) && a->epi && !a->epi->res &&
-                     (a->epi->act == DT_ACT_RELU || a->epi->act == DT_ACT_CLIP);
-    size_t plane;
-    DT_TRY(dt_dw_plane(g, &j.hp, &j.wp, &plane));
+    j.epi_in_store = j.avx512 && dt_dw_rows_select(g) && a->epi && dt_dw_epi_in_lanes(a->epi);
+    DT_TRY(dt_dw_plane(g, &j.hp, &j.wp, &j.plane_bytes));
     int threads = dt_pool_threads(pool);
     /* Zero once per call: planes of a call share their geometry, so the borders stay zero. */
-    memset(a->scratch, 0, plane * (size_t)threads);
-    float *bufs[64] = {0};
-    for (int t = 0; t < threads; t++) bufs[t] = (float *)((char *)a->scratch + (size_t)t * plane);
-    j.scratch = bufs;
+    memset(a->scratch, 0, j.plane_bytes * (size_t)threads);
+    j.scratch = a->scratch;
     int64_t planes = g->batch * g->c;
     /* Small planes are cheap: keep enough per thread to repay waking it. */
     int64_t grain = (g->out[0] * g->out[1] * g->k[0] * g->k[1] < 4096) ? 16 : 1;
