@@ -100,9 +100,9 @@ struct ductile_engine {
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
 
-/* Device backends: refuses what they cannot run yet (eager plans), places the layers (host
- * fallbacks) and copies the constants that device kernels read to the device (dconst).
- * Nothing for the CPU. */
+/* Device backends: places the layers (host fallbacks; every layer of an eager plan, which
+ * runs on the host) and copies the constants that device kernels read to the device
+ * (dconst). Nothing for the CPU. */
 ductile_status dt_engine_upload(ductile_engine *e);
 
 /* Takes ownership of bytes (dt_aligned_alloc'd, 64-byte aligned) on success and on failure. */
