@@ -195,7 +195,7 @@ run: venv all serve-deps
 ctest: $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
 
-pytest: venv all examples serve-deps
+pytest: venv all examples serve-deps fakedev
 	PYTHONPATH=python $(VPY) -m pytest -q tests/python
 
 # The include rules between the parts (docs/DESIGN.md, "Layout and layering").
