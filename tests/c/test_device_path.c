@@ -1327,6 +1327,29 @@ static void check_eager(void)
     eager_in strs[] = {{"x", DIMS1(3), DIMS1(3), {DIMS1(3), DIMS1(3)}, {sx0, sx1}}};
     eager_case(em_strings_model(1), strs, 1, NULL, 0, "\"Node\": \"split\", \"LayerType\": \"StringSplit\"", "strings");
 
+    /* --fp16 on a device: an eager engine keeps float32 (it runs on the host) and builds;
+     * the precision pass failed on its data-dependent shapes. */
+    ductile_engine *nzc = eager_build(em_nonzero_model(), nz, 1);
+    int nfb = 0;
+    ductile_engine *nzd = nzc ? as_fake(nzc, &nfb) : NULL;
+    if (nzd) {
+        dt_backend half = fake;
+        half.precisions = 1u << DUCTILE_FLAG_FP16;
+        pbw m = em_nonzero_model();
+        ductile_network *net = NULL;
+        CHECK_EQ_INT(dt_network_new(&net), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+        bool changed = true;
+        ductile_status st = dt_pass_precision(net, nzd, &half, 1u << DUCTILE_FLAG_FP16, &changed);
+        if (st) fprintf(stderr, "precision: %s\n", ductile_last_error());
+        CHECK_EQ_INT(st, DUCTILE_OK);
+        CHECK(!changed);
+        dt_network_delete(net);
+        free(m.p);
+    }
+    ductile_engine_free(nzd);
+    ductile_engine_free(nzc);
+
     /* Host memory where the host must read it: a sequence item and a string input. */
     ductile_engine *cpu = eager_build(em_seq_model(), seqin, 2);
     int fb = 0;

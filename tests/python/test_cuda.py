@@ -345,7 +345,7 @@ def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
 
 # ---- engines whose output shapes follow from computed data: run on the host -------------
 
-def _eager_engine(device):
+def _eager_engine(device, flags=()):
     """y = Add(x, x); z = NonZero(y); t = Transpose(z): z's shape follows from y's values."""
     from onnx import TensorProto as T
     from onnx import helper as h
@@ -363,6 +363,8 @@ def _eager_engine(device):
     profile.set_shape("x", (1,), (8,), (16,))
     config = builder.create_builder_config()
     config.device = device
+    for f in flags:
+        config.set_flag(f)
     config.add_optimization_profile(profile)
     return builder.build_engine(network, config)
 
@@ -371,9 +373,11 @@ EAGER_X = [np.array(v, np.float32) for v in ([0, 1.5, 0, -2, 3, 0, 0, 1], [4, 0,
                                               [0] * 8, [1, 2, 3, 4, 5, 6, 7, 8])]
 
 
-def test_eager_engine_runs_on_the_host_and_matches_the_cpu():
+@pytest.mark.parametrize("flags", [(), (ductile.BuilderFlag.FP16,)], ids=["fp32", "fp16"])
+def test_eager_engine_runs_on_the_host_and_matches_the_cpu(flags):
     need_gpu()
-    gpu, cpu = _eager_engine("cuda"), _eager_engine("cpu")
+    # --fp16 changes nothing here: the engine runs on the host in float32.
+    gpu, cpu = _eager_engine("cuda", flags), _eager_engine("cpu")
     info = json.loads(gpu.layer_info)
     assert info["HostEngine"] == {"Reason": "output shapes depend on data computed at run time",
                                   "Node": "nz", "LayerType": "NonZero"}
