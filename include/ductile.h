@@ -447,6 +447,19 @@ const char *ductile_engine_layer_info(const ductile_engine *engine);
 /* The backend the engine runs on ("cpu", "cuda"; see ductile_config_set_device), or NULL for
  * a NULL engine. Static string. */
 const char *ductile_engine_device(const ductile_engine *engine);
+/* Where an I/O tensor's buffers are (TensorRT's getTensorLocation): the memory the context's
+ * own buffer is in, and the memory a buffer bound to it must be in.
+ *   1. A CPU engine: HOST for every tensor.
+ *   2. A CUDA engine: DEVICE, except HOST for shape inputs (their values decide shapes),
+ *      string tensors, sequences and optionals, and every I/O tensor of an engine that runs
+ *      on the host ("HostEngine" in the layer info: output shapes that depend on computed
+ *      data; its inputs take device memory too, copied to the host by execute).
+ * -1 when the engine or the name is NULL or no I/O tensor. */
+typedef enum ductile_tensor_location {
+    DUCTILE_LOCATION_DEVICE = 0,
+    DUCTILE_LOCATION_HOST = 1
+} ductile_tensor_location;
+int ductile_engine_tensor_location(const ductile_engine *engine, const char *name);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Execution context                                                                         */

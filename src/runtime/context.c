@@ -290,7 +290,8 @@ static ductile_status dt_zero_buffer(const dt_backend *be, void *p, size_t bytes
     return be->sync ? be->sync(NULL) : DUCTILE_OK;
 }
 
-/* Whether the context's own buffer of tensor t is host memory on a device backend:
+/* Whether the context's own buffer of tensor t is host memory on a device backend
+ * (dt_engine_host_tensor):
  *   1. a shape input's, since the shape pass reads its values on the host (TensorRT's rule:
  *      shape tensors live in host memory); device kernels that read it get a device copy (dval);
  *   2. a string tensor's: its elements are views of host bytes, and string layers run on the
@@ -299,9 +300,7 @@ static ductile_status dt_zero_buffer(const dt_backend *be, void *p, size_t bytes
  *      to device memory copied in first (dt_eager_stage_inputs). */
 static bool dt_own_on_host(const ductile_context *c, int t)
 {
-    const ductile_engine *e = c->e;
-    return !e->backend->host_memory &&
-           (e->plan.eager || e->plan.shape_input[t] || e->net->tensors[t]->dtype == DUCTILE_STRING);
+    return !c->e->backend->host_memory && dt_engine_host_tensor(c->e, t);
 }
 
 static void dt_own_release(ductile_context *c, int t, void *p)
@@ -569,7 +568,9 @@ static ductile_status dt_check_host_binding(const ductile_context *c, const duct
     const ductile_engine *e = c->e;
     const dt_backend *be = e->backend;
     int t = T->index;
-    bool host = e->plan.shape_input[t] || T->dtype == DUCTILE_STRING || (e->plan.eager && !T->is_input);
+    /* An eager engine's inputs take device memory too (dt_eager_stage_inputs). */
+    bool host = dt_engine_host_tensor(e, t) && !(e->plan.eager && T->is_input && !e->plan.shape_input[t] &&
+                                                 T->dtype != DUCTILE_STRING);
     if (!data || be->host_memory || !host || !be->owns_pointer || !be->owns_pointer(data)) return DUCTILE_OK;
     if (e->plan.shape_input[t])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,

@@ -287,6 +287,20 @@ ductile_status ductile_engine_get_tensor_dims(const ductile_engine *e, const cha
 
 const char *ductile_engine_device(const ductile_engine *e) { return e ? e->backend->name : NULL; }
 
+bool dt_engine_host_tensor(const ductile_engine *e, int t)
+{
+    const ductile_tensor *T = e->net->tensors[t];
+    return e->backend->host_memory || e->plan.eager || e->plan.shape_input[t] || T->dtype == DUCTILE_STRING ||
+           T->kind != DUCTILE_VALUE_TENSOR;
+}
+
+int ductile_engine_tensor_location(const ductile_engine *e, const char *name)
+{
+    const ductile_tensor *t = e && name ? dt_engine_io(e, name) : NULL;
+    if (!t) return -1;
+    return dt_engine_host_tensor(e, t->index) ? DUCTILE_LOCATION_HOST : DUCTILE_LOCATION_DEVICE;
+}
+
 int32_t ductile_engine_num_profiles(const ductile_engine *e) { return e ? e->n_profiles : 0; }
 
 ductile_status ductile_engine_get_profile_shape(const ductile_engine *e, int32_t profile, const char *name,

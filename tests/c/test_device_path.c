@@ -438,6 +438,9 @@ static void check_model(const char *file, const char *const *names, const ductil
     CHECK(!fake_lacks_gemm || gemm_fallbacks > 0);
     CHECK(strstr(ductile_engine_layer_info(dev), "\"Placement\": \"cpu fallback\"") != NULL);
     CHECK(strstr(ductile_engine_layer_info(dev), "\"Kernel\": \"fake.") != NULL);
+    /* The suite models' I/O is device memory (no shape inputs, strings or sequences). */
+    for (int32_t i = 0; i < ductile_engine_num_io_tensors(dev); i++)
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, ductile_engine_io_tensor_name(dev, i)), DUCTILE_LOCATION_DEVICE);
     fprintf(stderr, "%s: %d fallback layers of %d\n", file, fallbacks, dev->plan.n_layers);
     compare(cpu, dev, names, lo, n_in, file);
     compare(cpu, dev, names, hi, n_in, file);
@@ -1064,6 +1067,16 @@ static void check_shape_inputs(void)
     CHECK(placed_on_host(dev, "reshape"));
     CHECK(placed_on_host(dev, "mul"));
     CHECK_EQ_INT(fallbacks, 3);
+    /* Where buffers are (ductile_engine_tensor_location): shape inputs on the host. */
+    static const char *const io[] = {"x", "rshape", "eshape", "idx", "z", "w", "sum"};
+    for (int i = 0; i < 7; i++) {
+        bool shape = i == 1 || i == 2;
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, io[i]), shape ? DUCTILE_LOCATION_HOST : DUCTILE_LOCATION_DEVICE);
+        CHECK_EQ_INT(ductile_engine_tensor_location(cpu, io[i]), DUCTILE_LOCATION_HOST);
+    }
+    CHECK_EQ_INT(ductile_engine_tensor_location(dev, "nope"), -1);
+    CHECK_EQ_INT(ductile_engine_tensor_location(dev, NULL), -1);
+    CHECK_EQ_INT(ductile_engine_tensor_location(NULL, "x"), -1);
     ductile_context *cc = NULL, *dc = NULL;
     CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
     CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
@@ -1221,6 +1234,9 @@ static void eager_case(pbw m, const eager_in *ins, int n_in, const ductile_item 
         CHECK(execute > 0 && execute == host && fallbacks == execute);
         fprintf(stderr, "%s: %d layers, all on the host\n", what, execute);
         CHECK(!strstr(info, "\"Kernel\": \"fake."));
+        /* Every I/O tensor is host memory (ductile_engine_tensor_location). */
+        for (int32_t i = 0; i < ductile_engine_num_io_tensors(dev); i++)
+            CHECK_EQ_INT(ductile_engine_tensor_location(dev, ductile_engine_io_tensor_name(dev, i)), DUCTILE_LOCATION_HOST);
     }
     if (!cc || !dc) goto done;
     char stream; /* a caller stream: the fake ignores it */
@@ -1385,6 +1401,8 @@ static void check_string_io(void)
     if (dev) {
         CHECK(!dev->plan.eager);
         CHECK_EQ_INT(fb, 1);
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, "x"), DUCTILE_LOCATION_HOST);
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, "y"), DUCTILE_LOCATION_HOST);
         CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
         CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
     }

@@ -110,6 +110,9 @@ def test_cuda_matches_cpu_engine(engines, point):
 
 def test_layer_info_reports_placement(engines):
     name, _, _, _, gpu = engines
+    # The suite models' I/O is device memory (TensorRT's getTensorLocation).
+    for n in gpu.io_tensor_names:
+        assert gpu.get_tensor_location(n) == ductile.TensorLocation.DEVICE, n
     layers = json.loads(gpu.layer_info)["Layers"]
     run = [l for l in layers if l["Stage"] == "execute"]
     fallback = [l["LayerType"] for l in run if l.get("Placement") == "cpu fallback"]
@@ -383,6 +386,8 @@ def test_eager_engine_runs_on_the_host_and_matches_the_cpu(flags):
                                   "Node": "nz", "LayerType": "NonZero"}
     assert [(l["Kernel"], l.get("Placement")) for l in info["Layers"]] == [
         ("cpu.Add", "cpu fallback"), ("cpu.NonZero", "cpu fallback"), ("cpu.Transpose", "cpu fallback")]
+    for name in ("x", "y", "z", "t"):  # every buffer on the host (TensorRT's getTensorLocation)
+        assert gpu.get_tensor_location(name) == ductile.TensorLocation.HOST
     gctx, cctx = gpu.create_execution_context(), cpu.create_execution_context()
     for x in EAGER_X:  # one shape, new values each run
         got, want = gctx.run({"x": x}), cctx.run({"x": x})
