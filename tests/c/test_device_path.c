@@ -12,7 +12,12 @@
  * wrong record (another shape, an old buffer) writes the wrong output and the comparison
  * with the CPU engine fails. check_graphs pins when runs are recorded and replayed, the keys,
  * the LRU bound, the switch, failed recordings, and that nothing leaks; check_memory the
- * context's memory report against the fake's own count of its blocks. */
+ * context's memory report against the fake's own count of its blocks.
+ *
+ * Eager engines (If, Loop/Scan, sequences, StringSplit, NonZero: eager_models.h) run on the
+ * host on the fake, all of them, device inputs copied in; check_eager compares them with the
+ * CPU engine, and check_string_io a string engine that is not eager (string I/O in host
+ * memory). tests/conformance/fake_device.c is a simpler fake for the ONNX node tests. */
 #include "testutil.h"
 #include "eager_models.h"
 
