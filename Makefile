@@ -70,7 +70,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRCS:%.cu=
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps imgdeps clean bench bench-quick bench-cuda layers examples \
+.PHONY: all run test ctest pytest venv sysdeps imgdeps clean bench bench-quick bench-cuda layers examples fakedev \
         conformance conformance-expectations op-table serve-deps serve-bench
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
@@ -107,6 +107,12 @@ SOMAJOR := $(shell sed -n 's/^\#define DUCTILE_VERSION_MAJOR //p' include/ductil
 $(BUILD)/libductile.so: $(OBJS)
 	$(CC) -shared -Wl,-soname,libductile.so.$(SOMAJOR) -o $@ $^ $(LDLIBS)
 	ln -sf libductile.so $@.$(SOMAJOR)
+
+# The library with a fake device standing in for "cuda" (tests/conformance/fake_device.c):
+# run_conformance.py --device=FAKE runs the ONNX node tests through the device path with it.
+fakedev: $(BUILD)/libductile_fakedev.so
+$(BUILD)/libductile_fakedev.so: tests/conformance/fake_device.c $(OBJS)
+	$(CC) $(CFLAGS) -shared -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ductile: tools/ductile.c tools/*.h tools/cli_*.c $(BUILD)/libductile.a
 	$(CC) $(CFLAGS) -Itools -o $@ tools/ductile.c $(wildcard tools/cli_*.c) $(BUILD)/libductile.a $(LDLIBS)
@@ -224,7 +230,7 @@ run: venv all serve-deps
 ctest: $(CTESTS)
 	@set -e; for t in $(CTESTS); do echo "== $$t"; $$t; done
 
-pytest: venv all examples serve-deps
+pytest: venv all examples serve-deps fakedev
 	PYTHONPATH=python $(VPY) -m pytest -q tests/python
 
 # The include rules between the parts (docs/DESIGN.md, "Layout and layering").

@@ -168,7 +168,8 @@ size_t ductile_dtype_size(ductile_dtype dtype);
  *      pass views through); valid until the next execute on the context, a change of shapes
  *      or profile, or the context is freed (and, for views of inputs, as long as those
  *      bytes). Copy them out before then.
- * String tensors live in host memory and their ops run on the CPU. */
+ * String tensors live in host memory and their ops run on the CPU, on every backend: a CUDA
+ * engine refuses a device pointer bound to one. */
 typedef struct ductile_string {
     const char *data;
     size_t length;
@@ -446,6 +447,19 @@ const char *ductile_engine_layer_info(const ductile_engine *engine);
 /* The backend the engine runs on ("cpu", "cuda"; see ductile_config_set_device), or NULL for
  * a NULL engine. Static string. */
 const char *ductile_engine_device(const ductile_engine *engine);
+/* Where an I/O tensor's buffers are (TensorRT's getTensorLocation): the memory the context's
+ * own buffer is in, and the memory a buffer bound to it must be in.
+ *   1. A CPU engine: HOST for every tensor.
+ *   2. A CUDA engine: DEVICE, except HOST for shape inputs (their values decide shapes),
+ *      string tensors, sequences and optionals, and every I/O tensor of an engine that runs
+ *      on the host ("HostEngine" in the layer info: output shapes that depend on computed
+ *      data; its inputs take device memory too, copied to the host by execute).
+ * -1 when the engine or the name is NULL or no I/O tensor. */
+typedef enum ductile_tensor_location {
+    DUCTILE_LOCATION_DEVICE = 0,
+    DUCTILE_LOCATION_HOST = 1
+} ductile_tensor_location;
+int ductile_engine_tensor_location(const ductile_engine *engine, const char *name);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Execution context                                                                         */
@@ -498,8 +512,9 @@ ductile_status ductile_context_get_tensor_address(ductile_context *context, cons
  * in a shape input are seen here and by the shape queries. Synchronous on the CPU.
  * Data-dependent shapes: when an output's shape follows from data computed at run time
  * (NonZero, Unique, ...), get_tensor_shape answers for it only after execute
- * (DUCTILE_ERR_STATE before), and execute writes it into the context's own buffer: read it
- * with get_tensor_address after execute (a buffer bound to such an output is not used). */
+ * (DUCTILE_ERR_STATE before, and again once an input's shape, buffer or value is set), and
+ * execute writes it into the context's own buffer: read it with get_tensor_address after
+ * execute (a buffer bound to such an output is not used). */
 ductile_status ductile_context_execute(ductile_context *context);
 /* Queues the run on a CUDA stream (a cudaStream_t; NULL: the default stream) and returns
  * without waiting, as TensorRT's enqueueV3 does. CUDA engines only; on the CPU backend it is
@@ -512,6 +527,13 @@ ductile_status ductile_context_execute(ductile_context *context);
  *      is host memory, its own buffer too, and binding device memory to one is refused.
  *   3. A layer without a GPU kernel ("cpu fallback" in the layer info) runs on the host: the
  *      call waits for the stream before it.
+ *   4. An engine whose output shapes depend on data computed at run time (control flow,
+ *      sequences, NonZero...: "HostEngine" in the layer info) runs on the host, all of it.
+ *      Its context's own buffers are host memory; an input bound to device memory is copied
+ *      to the host on the stream, and the call waits for it, so it returns when the run is
+ *      done. Its outputs are in the context's own host buffers after the call; binding
+ *      device memory to one is refused.
+ *   5. String tensors and sequence items are host memory (see ductile_string, set_sequence).
  * One stream per context at a time: the next call on the context may reuse its buffers. */
 ductile_status ductile_context_execute_async(ductile_context *context, void *stream);
 
@@ -607,7 +629,8 @@ typedef struct ductile_item {
  *   1. A sequence input: n >= 0 items, each of the input's dtype, rank 0..8.
  *   2. An optional input: n == -1 is empty; an optional tensor takes n == 1, an optional
  *      sequence n >= 0 items.
- * The value stays for later executes until set again. A sequence or optional input takes no
+ * The value stays for later executes until set again. Items are host memory on every backend
+ * (a CUDA engine refuses an item in device memory, naming it). A sequence or optional input takes no
  * set_input_shape and no tensor address (DUCTILE_ERR_INVALID_ARGUMENT); execute refuses one
  * never set (DUCTILE_ERR_STATE, naming it). DUCTILE_ERR_INVALID_ARGUMENT names the item at
  * fault and leaves the value the input had; out of memory leaves it without one. */

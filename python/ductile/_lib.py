@@ -194,6 +194,7 @@ _PROTOTYPES = {
     "ductile_context_get_memory_size": (_S, [_P, ctypes.POINTER(ctypes.c_uint64)]),
     "ductile_context_set_profiler": (_S, [_P, PROFILER_FN, _P]),
     "ductile_engine_tensor_kind": (ctypes.c_int, [_P, _STR]),
+    "ductile_engine_tensor_location": (ctypes.c_int, [_P, _STR]),
     "ductile_context_set_sequence": (_S, [_P, _STR, ctypes.c_void_p, ctypes.c_int64]),
     "ductile_context_get_sequence": (_S, [_P, _STR, _PP, ctypes.POINTER(ctypes.c_int64)]),
 }

@@ -250,8 +250,13 @@ class TrtEngine(_TrtObject):
         return dims.to_tuple()
 
     def get_tensor_location(self, name):
-        self.get_tensor_shape(name)  # refuses a name that is no I/O tensor
-        return TensorLocation.HOST
+        """Where the tensor's buffers are (ductile_engine_tensor_location): DEVICE for a CUDA
+        engine's tensors; HOST on the CPU, and on CUDA for shape inputs, strings, sequences and
+        every I/O tensor of an engine that runs on the host (data-dependent output shapes)."""
+        location = lib.ductile_engine_tensor_location(self._handle, enc(name))
+        if location < 0:
+            self.get_tensor_shape(name)  # raises, naming the tensor that is no I/O tensor
+        return TensorLocation(location)
 
     # TensorRT 8: bindings.
     @property

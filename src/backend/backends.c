@@ -11,12 +11,18 @@ const dt_backend *dt_backend_cpu(void);
 const dt_backend *dt_backend_cuda(void);
 #endif
 
+/* Tests only: a stand-in device linked into a test build of the library answers for
+ * "cuda" (tests/conformance/fake_device.c, build/libductile_fakedev.so: the ONNX node tests
+ * through the device path without a GPU). Weak, so NULL in the library itself. */
+const dt_backend *dt_backend_test_device(void) __attribute__((weak, visibility("hidden")));
+
 const dt_backend *dt_backend_host(void) { return dt_backend_cpu(); }
 
 const dt_backend *dt_backend_find(const char *name)
 {
     if (!name) return NULL;
     if (!strcmp(name, "cpu")) return dt_backend_cpu();
+    if (!strcmp(name, "cuda") && dt_backend_test_device) return dt_backend_test_device();
 #if DT_WITH_CUDA
     if (!strcmp(name, "cuda")) return dt_backend_cuda();
 #endif

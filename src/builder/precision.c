@@ -200,6 +200,9 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
     bool bf16 = (flags & be->precisions & (1u << DUCTILE_FLAG_BF16)) != 0;
     bool tf32 = (flags & be->precisions & (1u << DUCTILE_FLAG_TF32)) != 0;
     if (!fp16 && !bf16 && !tf32) return DUCTILE_OK;
+    /* An eager engine runs on the host, all of it (runtime/engine.c): nothing to lower, and
+     * its shapes follow from data, which the shape pass below does not have. */
+    if (e->plan.eager) return DUCTILE_OK;
     int nl = net->n_layers, n = net->n_tensors;
     if (e->net->n_layers != nl || e->net->n_tensors != n)
         return dt_fail(DUCTILE_ERR_INTERNAL, "precision: the engine has %d layers and %d tensors, the network %d and %d",

@@ -263,6 +263,7 @@ static ductile_status dt_ctx_set_input_shape(ductile_context *c, const char *nam
                        name, d, sym, (long long)shape->d[d], (long long)pi->min[d], (long long)pi->max[d], c->profile);
     }
     dt_view *v = &c->st.views[T->index];
+    c->ran = false; /* new inputs: data-dependent output shapes are unknown until execute */
     /* The shape it already has: nothing to plan again. TensorRT code and the Python binding's
      * run() set every input's shape before every execute; re-running the shape pass, the
      * memory plan and the scratch sizing each time cost bert_small at sequence 16 about a
@@ -295,12 +296,17 @@ static ductile_status dt_zero_buffer(const dt_backend *be, void *p, size_t bytes
     return be->sync ? be->sync(NULL) : DUCTILE_OK;
 }
 
-/* Whether the context's own buffer of tensor t is host memory on a device backend: a shape
- * input's, since the shape pass reads its values on the host (TensorRT's rule: shape
- * tensors live in host memory). Device kernels that read it get a device copy (dval). */
+/* Whether the context's own buffer of tensor t is host memory on a device backend
+ * (dt_engine_host_tensor):
+ *   1. a shape input's, since the shape pass reads its values on the host (TensorRT's rule:
+ *      shape tensors live in host memory); device kernels that read it get a device copy (dval);
+ *   2. a string tensor's: its elements are views of host bytes, and string layers run on the
+ *      host;
+ *   3. every tensor of an eager engine: it runs on the host (dt_engine_upload), inputs bound
+ *      to device memory copied in first (dt_eager_stage_inputs). */
 static bool dt_own_on_host(const ductile_context *c, int t)
 {
-    return !c->e->backend->host_memory && c->e->plan.shape_input[t];
+    return !c->e->backend->host_memory && dt_engine_host_tensor(c->e, t);
 }
 
 static void dt_own_release(ductile_context *c, int t, void *p)
@@ -456,6 +462,19 @@ static ductile_status dt_fallback_buffers(ductile_context *c)
     return DUCTILE_OK;
 }
 
+/* Ensures `bytes` of host scratch for layers that run on the host on a device backend
+ * (fallbacks, eager engines). */
+static ductile_status dt_host_scratch_reserve(ductile_context *c, size_t bytes)
+{
+    if (bytes <= c->hscratch_cap) return DUCTILE_OK;
+    void *p = dt_aligned_alloc(64, bytes);
+    if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", bytes);
+    dt_free(c->hscratch);
+    c->hscratch = p;
+    c->hscratch_cap = bytes;
+    return DUCTILE_OK;
+}
+
 /* Runs the shape program and plans memory, once per new set of shapes and shape-input
  * values. The shape pass reads the shape inputs' values, so they must have been given. */
 static ductile_status dt_prepare(ductile_context *c)
@@ -514,14 +533,7 @@ static ductile_status dt_prepare(ductile_context *c)
         DT_TRY(dt_fallback_buffers(c));
         /* Fallback layers run compiled host kernels: their scratch is host memory. */
         DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), true, &scratch));
-        if (scratch > c->hscratch_cap) {
-            void *hp = dt_aligned_alloc(64, scratch);
-            if (!hp)
-                return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for kernel scratch", scratch);
-            dt_free(c->hscratch);
-            c->hscratch = hp;
-            c->hscratch_cap = scratch;
-        }
+        DT_TRY(dt_host_scratch_reserve(c, scratch));
     }
     for (int i = 0; i < net->n_outputs; i++) {
         int t = net->outputs[i]->index;
@@ -587,18 +599,43 @@ static ductile_status dt_ctx_get_tensor_shape(ductile_context *c, const char *na
     return DUCTILE_OK;
 }
 
+/* Tensors whose bytes a device engine reads or writes on the host take no device buffer
+ * (dt_own_on_host says which): a device pointer bound to one is refused, naming it. Inputs of
+ * an eager engine are the exception: it copies a device input to the host before it runs. */
+static ductile_status dt_check_host_binding(const ductile_context *c, const ductile_tensor *T, const void *data)
+{
+    const ductile_engine *e = c->e;
+    const dt_backend *be = e->backend;
+    int t = T->index;
+    /* An eager engine's inputs take device memory too (dt_eager_stage_inputs). */
+    bool host = dt_engine_host_tensor(e, t) && !(e->plan.eager && T->is_input && !e->plan.shape_input[t] &&
+                                                 T->dtype != DUCTILE_STRING);
+    if (!data || be->host_memory || !host || !be->owns_pointer || !be->owns_pointer(data)) return DUCTILE_OK;
+    if (e->plan.shape_input[t])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "input '%s' is a shape tensor (its values decide shapes, and the shapes are computed on the host): "
+                       "bind host memory to it, not %s device memory",
+                       T->name, be->name);
+    if (T->dtype == DUCTILE_STRING)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "%s '%s' is a string tensor (its elements are views of host bytes, and string layers run on the "
+                       "host): bind host memory to it, not %s device memory",
+                       T->is_input ? "input" : "output", T->name, be->name);
+    return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                   "output '%s': the engine runs on the host (output shapes depend on data computed by node '%s' (%s)), "
+                   "and execute leaves its outputs in the context's own host buffers (get_tensor_address after execute): "
+                   "a %s device buffer cannot be bound to one",
+                   T->name, e->plan.eager_cause->name, e->plan.eager_cause->op_type, be->name);
+}
+
 static ductile_status dt_ctx_set_tensor_address(ductile_context *c, const char *name, void *data)
 {
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!T) return dt_not_io(c->e->net, name);
     if (T->kind && data) return dt_not_tensor(T);
-    const dt_backend *be = c->e->backend;
-    if (data && c->e->plan.shape_input[T->index] && !be->host_memory && be->owns_pointer && be->owns_pointer(data))
-        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                       "input '%s' is a shape tensor (its values decide shapes, and the shapes are computed on the host): "
-                       "bind host memory to it, not %s device memory",
-                       name, be->name);
+    DT_TRY(dt_check_host_binding(c, T, data));
     c->bound[T->index] = data;
+    if (T->is_input && data) c->ran = false; /* new values; unbinding leaves the last run's outputs */
     return DUCTILE_OK;
 }
 
@@ -643,7 +680,7 @@ static ductile_status dt_copy_known_outputs(ductile_context *c, const bool *host
             return dt_fail(DUCTILE_ERR_FORMAT, "constant output '%s' holds %zu bytes but its shape needs %zu",
                            net->tensors[t]->name, net->tensors[t]->nbytes, bytes);
         if (c->e->plan.eager) DT_TRY(dt_own_buffer(c, t, bytes));
-        if (host_bound) {
+        if (host_bound && !dt_own_on_host(c, t)) {
             void *dst = c->bound[t] && !host_bound[t] ? c->bound[t] : c->own[t];
             if (bytes) DT_TRY(c->e->backend->copy(dst, v->data, bytes, stream));
             continue;
@@ -665,6 +702,7 @@ static ductile_status dt_ctx_get_tensor_address(ductile_context *c, const char *
         /* Only the buffer: the shape pass waits until the caller had a chance to write it. */
         DT_TRY(dt_prepare_inputs(c));
         if (!c->bound[t]) c->given[t] = true;
+        c->ran = false; /* the caller may write new values into it */
     } else {
         DT_TRY(dt_prepare(c));
     }
@@ -724,15 +762,53 @@ static ductile_status dt_eager_ctrl(ductile_context *c, const dt_plan_layer *pl,
     return DUCTILE_OK;
 }
 
+static ductile_status dt_host_buffer(ductile_context *c, int t, size_t bytes);
+
+/* Eager engines on a device backend run on the host (dt_engine_upload): an input bound to
+ * device memory is copied into a host buffer (hbuf) on the caller's stream, and the stream
+ * is waited for, since the first layers read it on the host. hostb[t] says, as on the device
+ * path, that the caller bound host memory; an unbound input is the context's own, in host
+ * memory (dt_own_on_host). */
+static ductile_status dt_eager_stage_inputs(ductile_context *c, void *stream)
+{
+    const ductile_engine *e = c->e;
+    const dt_backend *be = e->backend;
+    if (be->host_memory) return DUCTILE_OK;
+    bool copied = false;
+    for (int i = 0; i < e->net->n_inputs; i++) {
+        int t = e->net->inputs[i]->index;
+        c->hostb[t] = c->bound[t] && !(be->owns_pointer && be->owns_pointer(c->bound[t]));
+        if (!c->bound[t] || c->hostb[t]) continue;
+        size_t bytes;
+        if (!dt_view_bytes(&c->st.views[t], &bytes))
+            return dt_fail(DUCTILE_ERR_SHAPE, "input '%s' is too large", e->net->tensors[t]->name);
+        DT_TRY(dt_host_buffer(c, t, bytes));
+        if (bytes) DT_TRY(be->copy(c->hbuf[t], c->bound[t], bytes, stream));
+        copied |= bytes > 0;
+    }
+    return copied && be->sync ? be->sync(stream) : DUCTILE_OK;
+}
+
+/* The host bytes an eager run reads for input tensor t (dt_eager_stage_inputs). */
+static void *dt_eager_input_data(const ductile_context *c, int t)
+{
+    if (!c->bound[t]) return c->own[t];
+    return c->hostb && !c->hostb[t] ? c->hbuf[t] : c->bound[t];
+}
+
 /* Eager execution: each layer's shapes are inferred with its inputs' data at hand, and every
- * tensor gets its own buffer (outputs included: they are the context's, see the header). */
-static ductile_status dt_execute_eager(ductile_context *c)
+ * tensor gets its own buffer (outputs included: they are the context's, see the header).
+ * On a device backend everything here is host memory; stream is the caller's, used only to
+ * copy device inputs in (dt_eager_stage_inputs). */
+static ductile_status dt_execute_eager(ductile_context *c, void *stream)
 {
     const ductile_engine *e = c->e;
     const dt_plan *p = &e->plan;
+    bool device = !e->backend->host_memory;
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point, .strings = &c->strings, .max_iterations = c->max_iterations,
                   .subruns = c->subruns};
     dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    DT_TRY(dt_eager_stage_inputs(c, stream));
     /* Sequences computed by an earlier execute are not this one's values: a run that fails
      * leaves those of the layers after the failure unset (get_sequence refuses them). */
     for (int t = 0; c->vals && t < e->net->n_tensors; t++)
@@ -745,7 +821,7 @@ static ductile_status dt_execute_eager(ductile_context *c)
             if (!L->in[k]) continue;
             int t = L->in[k]->index;
             in[k].data = e->plan.kind[t] == DT_TENSOR_CONSTANT ? (void *)L->in[k]->data
-                       : e->plan.kind[t] == DT_TENSOR_INPUT && c->bound[t] ? c->bound[t]
+                       : e->plan.kind[t] == DT_TENSOR_INPUT ? dt_eager_input_data(c, t)
                        : c->own[t];
         }
         memset(out, 0, sizeof out[0] * (size_t)(L->n_out ? L->n_out : 1));
@@ -778,9 +854,9 @@ static ductile_status dt_execute_eager(ductile_context *c)
         }
         size_t scratch = 0;
         if (!s) s = dt_plan_layer_scratch(pl, in, out, dt_pool_threads(c->pool), &scratch);
-        if (!s) s = dt_scratch_reserve(c, scratch);
-        ex.scratch = c->scratch;
-        ex.scratch_bytes = c->scratch_cap;
+        if (!s) s = device ? dt_host_scratch_reserve(c, scratch) : dt_scratch_reserve(c, scratch);
+        ex.scratch = device ? c->hscratch : c->scratch;
+        ex.scratch_bytes = device ? c->hscratch_cap : c->scratch_cap;
         double t0 = c->prof ? dt_now_ms() : 0;
         if (!s) s = dt_plan_layer_run(pl, in, out, &ex);
         if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
@@ -788,7 +864,8 @@ static ductile_status dt_execute_eager(ductile_context *c)
     }
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     c->ran = true;
-    return e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
+    /* A device backend queued nothing after the input copies it waited for. */
+    return !device && e->backend->sync ? e->backend->sync(ex.stream) : DUCTILE_OK;
 }
 
 /* ---- device backends ----
@@ -812,6 +889,13 @@ static void *dt_device_data(ductile_context *c, int t, const bool *host_bound)
     case DT_TENSOR_OUTPUT: return c->bound[t] && !host_bound[t] ? c->bound[t] : c->own[t];
     }
     return NULL;
+}
+
+/* A network output whose buffers are host memory on this device backend (a string's):
+ * host layers write it in place, the caller's buffer or the context's own. */
+static bool dt_host_output(const ductile_context *c, int t)
+{
+    return c->e->plan.kind[t] == DT_TENSOR_OUTPUT && dt_own_on_host(c, t);
 }
 
 static ductile_status dt_host_buffer(ductile_context *c, int t, size_t bytes)
@@ -843,6 +927,7 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
         else if (kind == DT_TENSOR_VALUE) in[k].data = c->st.views[t].data;
         else if (e->plan.shape_input[t]) in[k].data = c->snap[t]; /* the values the shapes are of */
         else if ((kind == DT_TENSOR_INPUT || kind == DT_TENSOR_OUTPUT) && c->bound[t] && host_bound[t]) in[k].data = c->bound[t];
+        else if ((kind == DT_TENSOR_INPUT || kind == DT_TENSOR_OUTPUT) && dt_own_on_host(c, t)) in[k].data = c->own[t];
         else {
             size_t bytes;
             if (!dt_view_bytes(&in[k], &bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "input %d is too large", k);
@@ -855,6 +940,10 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
         int t = L->out[k]->index;
         size_t bytes;
         if (!dt_view_bytes(&out[k], &bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "output %d is too large", k);
+        if (dt_host_output(c, t)) {
+            out[k].data = dt_output_data(c, t);
+            continue;
+        }
         DT_TRY(dt_host_buffer(c, t, bytes));
         out[k].data = c->hbuf[t];
     }
@@ -865,7 +954,7 @@ static ductile_status dt_run_fallback(ductile_context *c, const dt_plan_layer *p
     for (int k = 0; k < L->n_out; k++) {
         int t = L->out[k]->index;
         size_t bytes;
-        if (dt_view_bytes(&out[k], &bytes) && bytes)
+        if (!dt_host_output(c, t) && dt_view_bytes(&out[k], &bytes) && bytes)
             DT_TRY(be->copy(dt_device_data(c, t, host_bound), c->hbuf[t], bytes, stream));
     }
     return DUCTILE_OK;
@@ -1004,8 +1093,9 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
         int t = T->index;
         hb[t] = c->bound[t] && !(be->owns_pointer && be->owns_pointer(c->bound[t]));
         size_t bytes;
-        /* Shape inputs: their device copy was made when the shapes were (dt_upload_values). */
-        if (!s && hb[t] && T->is_input && !e->plan.shape_input[t] && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
+        /* Shape inputs: their device copy was made when the shapes were (dt_upload_values);
+         * host tensors (strings) are read in place by host layers. */
+        if (!s && hb[t] && T->is_input && !dt_own_on_host(c, t) && dt_view_bytes(&c->st.views[t], &bytes) && bytes)
             s = be->copy(c->own[t], c->bound[t], bytes, stream);
     }
     /* Outputs that are constants or values of the model (copies from host memory: queued
@@ -1018,6 +1108,7 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
     for (int i = 0; !s && i < net->n_outputs; i++) {
         int t = net->outputs[i]->index;
         size_t bytes;
+        if (dt_own_on_host(c, t)) continue; /* written in place (dt_host_output, dt_copy_known_outputs) */
         host_out |= hb[t];
         if (hb[t] && dt_view_bytes(&c->st.views[t], &bytes) && bytes) s = be->copy(c->bound[t], c->own[t], bytes, stream);
     }
@@ -1046,8 +1137,9 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     /* The last run's string bytes go: the header gives output views until the next execute. */
     dt_arena_release(&c->strings);
     dt_arena_init(&c->strings);
+    /* Eager engines run on the host on every backend (dt_engine_upload). */
+    if (p->eager) return dt_execute_eager(c, stream);
     if (!c->e->backend->host_memory) return dt_execute_device(c, stream, wait);
-    if (p->eager) return dt_execute_eager(c);
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point, .scratch = c->scratch, .scratch_bytes = c->scratch_cap,
                   .strings = &c->strings, .subruns = c->subruns};
@@ -1149,6 +1241,22 @@ static ductile_status dt_ctx_sequence_of(ductile_context *c, const char *name, d
     return DUCTILE_OK;
 }
 
+/* Sequences and optionals live in host memory on every backend (set_sequence copies the
+ * items on the host, their layers run on the host): an item in device memory is refused. */
+static ductile_status dt_check_host_items(const ductile_context *c, const char *name, const ductile_item *items,
+                                          int64_t n)
+{
+    const dt_backend *be = c->e->backend;
+    if (be->host_memory || !be->owns_pointer || !items) return DUCTILE_OK;
+    for (int64_t j = 0; j < n; j++)
+        if (items[j].data && be->owns_pointer(items[j].data))
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "set_sequence: item %lld of input '%s' is %s device memory; sequence and optional items are "
+                           "host memory (set_sequence copies them)",
+                           (long long)j, name, be->name);
+    return DUCTILE_OK;
+}
+
 ductile_status ductile_context_set_sequence(ductile_context *c, const char *name, const ductile_item *items, int64_t n)
 {
     if (!c || !name) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_sequence: context or name is NULL");
@@ -1157,6 +1265,7 @@ ductile_status ductile_context_set_sequence(ductile_context *c, const char *name
     ductile_status s = dt_ctx_sequence_of(c, name, &v);
     const ductile_tensor *T = dt_io_tensor(c->e->net, name);
     if (!s && !T->is_input) s = dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_sequence: '%s' is an output, not an input", name);
+    if (!s) s = dt_check_host_items(c, name, items, n);
     char what[300];
     snprintf(what, sizeof what, "input '%s'", name);
     if (!s) s = dt_seqval_assign(v, items, n, what);

@@ -86,16 +86,32 @@ static ductile_status dt_engine_place_layers(ductile_engine *e)
     return s;
 }
 
+/* An eager plan infers each layer's shapes from the data of the layers before it, on the
+ * host, between layers: on a device backend the whole engine runs on the host (every layer a
+ * host layer, marked fallback so the layer info and profiles name the CPU), and its context
+ * keeps its tensors in host memory, copying inputs bound to device memory in at the start
+ * (runtime/context.c, dt_execute_eager). Device kernels with host copies per layer would need
+ * each layer's output size before it runs, which is what these engines lack. Value, sequence
+ * and control-flow layers are the host's already. */
+static ductile_status dt_engine_place_on_host(ductile_engine *e)
+{
+    const dt_backend *host = dt_backend_host();
+    for (int i = 0; i < e->plan.n_layers; i++) {
+        dt_plan_layer *pl = &e->plan.layers[i];
+        if (pl->value) continue;
+        pl->fallback = true;
+        if (pl->seq || pl->ctrl) continue;
+        DT_TRY(dt_plan_compile(pl, host));
+    }
+    return DUCTILE_OK;
+}
+
 ductile_status dt_engine_upload(ductile_engine *e)
 {
     const dt_backend *be = e->backend;
     if (be->host_memory) return DUCTILE_OK;
     const ductile_network *net = e->net;
-    /* Eager plans read run-time data on the host between layers; not yet on a device backend.
-     * Shape inputs do run: their buffers are host memory (runtime/context.c). */
-    if (e->plan.eager)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "node '%s' (%s): output shapes that depend on computed data do not run on the %s backend yet",
-                       e->plan.eager_cause->name, e->plan.eager_cause->op_type, be->name);
+    if (e->plan.eager) return dt_engine_place_on_host(e);
     DT_TRY(dt_engine_place_layers(e));
     e->dconst = dt_calloc((size_t)net->n_tensors + 1, sizeof *e->dconst);
     if (!e->dconst) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory loading an engine");
@@ -270,6 +286,20 @@ ductile_status ductile_engine_get_tensor_dims(const ductile_engine *e, const cha
 }
 
 const char *ductile_engine_device(const ductile_engine *e) { return e ? e->backend->name : NULL; }
+
+bool dt_engine_host_tensor(const ductile_engine *e, int t)
+{
+    const ductile_tensor *T = e->net->tensors[t];
+    return e->backend->host_memory || e->plan.eager || e->plan.shape_input[t] || T->dtype == DUCTILE_STRING ||
+           T->kind != DUCTILE_VALUE_TENSOR;
+}
+
+int ductile_engine_tensor_location(const ductile_engine *e, const char *name)
+{
+    const ductile_tensor *t = e && name ? dt_engine_io(e, name) : NULL;
+    if (!t) return -1;
+    return dt_engine_host_tensor(e, t->index) ? DUCTILE_LOCATION_HOST : DUCTILE_LOCATION_DEVICE;
+}
 
 int32_t ductile_engine_num_profiles(const ductile_engine *e) { return e ? e->n_profiles : 0; }
 

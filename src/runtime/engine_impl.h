@@ -107,10 +107,16 @@ struct ductile_engine {
     char *layer_info;         /* JSON for ductile_engine_layer_info, made at load */
 };
 
-/* Device backends: refuses what they cannot run yet (eager plans), places the layers (host
- * fallbacks) and copies the constants that device kernels read to the device (dconst).
- * Nothing for the CPU. */
+/* Device backends: places the layers (host fallbacks; every layer of an eager plan, which
+ * runs on the host) and copies the constants that device kernels read to the device
+ * (dconst). Nothing for the CPU. */
 ductile_status dt_engine_upload(ductile_engine *e);
+
+/* Whether tensor t's buffers are host memory (ductile_engine_tensor_location): every tensor
+ * on a host backend; on a device backend, every tensor of an eager engine (it runs on the
+ * host), shape inputs (the shape pass reads them), strings (views of host bytes), sequences
+ * and optionals (runtime/seqval.h). */
+bool dt_engine_host_tensor(const ductile_engine *e, int t);
 
 /* Takes ownership of bytes (dt_aligned_alloc'd, 64-byte aligned) on success and on failure. */
 ductile_status dt_engine_from_bytes(void *bytes, size_t size, ductile_engine **out);

@@ -101,8 +101,9 @@ char *dt_layer_info_make(const ductile_engine *e)
             dt_sb_printf(&b, ", \"Dtype\": \"%s\" }", ductile_dtype_name((ductile_dtype)L->out[k]->dtype));
         }
         /* Value layers run on the host in the shape pass; a device backend's layers without a
-         * kernel there run on the host between copies ("cpu fallback"); layers that move
-         * sequences and optionals are the runtime's own (runtime/seqval.c). */
+         * kernel there run on the host between copies ("cpu fallback"), as do all layers of
+         * an eager engine on one (see "HostEngine" below); layers that move sequences and
+         * optionals are the runtime's own (runtime/seqval.c). */
         const char *be = pl->seq ? "runtime" : pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
         dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s", pl->value ? "shape" : "execute", be,
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
@@ -118,7 +119,17 @@ char *dt_layer_info_make(const ductile_engine *e)
         }
         dt_sb_printf(&b, " }");
     }
-    dt_sb_printf(&b, "\n  ],\n  \"Bindings\": [");
+    dt_sb_printf(&b, "\n  ],");
+    /* An eager engine on a device backend runs on the host (dt_engine_upload): why. */
+    if (e->plan.eager && !e->backend->host_memory) {
+        dt_sb_printf(&b, "\n  \"HostEngine\": { \"Reason\": \"output shapes depend on data computed at run time\", "
+                         "\"Node\": ");
+        dt_sb_str(&b, e->plan.eager_cause->name);
+        dt_sb_printf(&b, ", \"LayerType\": ");
+        dt_sb_str(&b, e->plan.eager_cause->op_type);
+        dt_sb_printf(&b, " },");
+    }
+    dt_sb_printf(&b, "\n  \"Bindings\": [");
     for (int i = 0; i < net->n_inputs + net->n_outputs; i++) {
         const ductile_tensor *t = i < net->n_inputs ? net->inputs[i] : net->outputs[i - net->n_inputs];
         dt_sb_printf(&b, "%s", i ? ", " : "");

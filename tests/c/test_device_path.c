@@ -12,8 +12,14 @@
  * wrong record (another shape, an old buffer) writes the wrong output and the comparison
  * with the CPU engine fails. check_graphs pins when runs are recorded and replayed, the keys,
  * the LRU bound, the switch, failed recordings, and that nothing leaks; check_memory the
- * context's memory report against the fake's own count of its blocks. */
+ * context's memory report against the fake's own count of its blocks.
+ *
+ * Eager engines (If, Loop/Scan, sequences, StringSplit, NonZero: eager_models.h) run on the
+ * host on the fake, all of them, device inputs copied in; check_eager compares them with the
+ * CPU engine, and check_string_io a string engine that is not eager (string I/O in host
+ * memory). tests/conformance/fake_device.c is a simpler fake for the ONNX node tests. */
 #include "testutil.h"
+#include "eager_models.h"
 
 #include "ductile.h"
 #include "backend/backend.h"
@@ -254,8 +260,11 @@ static void **seen;
 static int seen_n;
 
 /* The fake's kernels: the CPU's, after checking that every operand is device memory. */
+static int fake_kernel_runs; /* every launch of a fake kernel */
+
 static ductile_status fake_run(const ductile_layer *L, const dt_view *in, dt_view *out, dt_exec *ex)
 {
+    fake_kernel_runs++;
     view_runs += dt_op_is_view(L->op_type);
     for (int k = 0; seen && k < L->n_in; k++)
         if (L->in[k] && L->in[k]->index < seen_n) seen[L->in[k]->index] = in[k].data;
@@ -504,6 +513,9 @@ static void check_model(const char *file, const char *const *names, const ductil
     CHECK(!fake_lacks_gemm || gemm_fallbacks > 0);
     CHECK(strstr(ductile_engine_layer_info(dev), "\"Placement\": \"cpu fallback\"") != NULL);
     CHECK(strstr(ductile_engine_layer_info(dev), "\"Kernel\": \"fake.") != NULL);
+    /* The suite models' I/O is device memory (no shape inputs, strings or sequences). */
+    for (int32_t i = 0; i < ductile_engine_num_io_tensors(dev); i++)
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, ductile_engine_io_tensor_name(dev, i)), DUCTILE_LOCATION_DEVICE);
     fprintf(stderr, "%s: %d fallback layers of %d\n", file, fallbacks, dev->plan.n_layers);
     compare(cpu, dev, names, lo, n_in, file);
     compare(cpu, dev, names, hi, n_in, file);
@@ -1322,6 +1334,16 @@ static void check_shape_inputs(void)
     CHECK(placed_on_host(dev, "reshape"));
     CHECK(placed_on_host(dev, "mul"));
     CHECK_EQ_INT(fallbacks, 3);
+    /* Where buffers are (ductile_engine_tensor_location): shape inputs on the host. */
+    static const char *const io[] = {"x", "rshape", "eshape", "idx", "z", "w", "sum"};
+    for (int i = 0; i < 7; i++) {
+        bool shape = i == 1 || i == 2;
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, io[i]), shape ? DUCTILE_LOCATION_HOST : DUCTILE_LOCATION_DEVICE);
+        CHECK_EQ_INT(ductile_engine_tensor_location(cpu, io[i]), DUCTILE_LOCATION_HOST);
+    }
+    CHECK_EQ_INT(ductile_engine_tensor_location(dev, "nope"), -1);
+    CHECK_EQ_INT(ductile_engine_tensor_location(dev, NULL), -1);
+    CHECK_EQ_INT(ductile_engine_tensor_location(NULL, "x"), -1);
     ductile_context *cc = NULL, *dc = NULL;
     CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
     CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
@@ -1363,8 +1385,338 @@ static void check_shape_inputs(void)
     CHECK_EQ_INT(n_blocks, 0);
 }
 
+/* ---- eager engines (shapes that follow from computed data) on the device ----
+ * They run on the host, all of them (dt_engine_upload): no fake kernel launches, every
+ * execute layer placed "cpu fallback" with the reason in "HostEngine", the context's own
+ * buffers in host memory, inputs bound to device memory copied in first (counted copies and
+ * one wait), outputs equal to the CPU engine's bit for bit, and device pointers refused
+ * where the host must hold the bytes (outputs, strings, sequence items). */
+
+typedef struct eager_in {
+    const char *name;
+    ductile_dims lo, hi;       /* the profile's range */
+    ductile_dims shape[2];     /* per run */
+    const void *data[2];
+} eager_in;
+
+static ductile_engine *eager_build(pbw m, const eager_in *ins, int n)
+{
+    ductile_builder *b = NULL;
+    ductile_network *net = NULL;
+    ductile_profile *p = NULL;
+    ductile_config *cfg = NULL;
+    ductile_engine *e = NULL;
+    CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_network_create(b, &net), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_profile_create(b, &p), DUCTILE_OK);
+    for (int i = 0; i < n; i++) CHECK_EQ_INT(ductile_profile_set_shape(p, ins[i].name, &ins[i].lo, &ins[i].hi, &ins[i].hi), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_create(b, &cfg), DUCTILE_OK);
+    CHECK_EQ_INT(ductile_config_add_profile(cfg, p, NULL), DUCTILE_OK);
+    ductile_status s = ductile_builder_build(b, net, cfg, &e);
+    if (s) fprintf(stderr, "build: %s\n", ductile_last_error());
+    CHECK_EQ_INT(s, DUCTILE_OK);
+    ductile_config_free(cfg);
+    ductile_profile_free(p);
+    ductile_network_free(net);
+    ductile_builder_free(b);
+    free(m.p);
+    return e;
+}
+
+static size_t dims_count(const ductile_dims *d)
+{
+    size_t n = 1;
+    for (int k = 0; k < d->nb_dims; k++) n *= (size_t)d->d[k];
+    return n;
+}
+
+static bool same_strings(const ductile_string *a, const ductile_string *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i].length != b[i].length || (a[i].length && memcmp(a[i].data, b[i].data, a[i].length))) return false;
+    return true;
+}
+
+/* Every output of both contexts after a run: same shape and bytes (strings: same text);
+ * the device context's in host memory. */
+static void eager_compare_outputs(ductile_context *cc, ductile_context *dc, const ductile_engine *cpu, const char *what)
+{
+    int32_t nio = ductile_engine_num_io_tensors(cpu);
+    for (int32_t i = 0; i < nio; i++) {
+        const char *name = ductile_engine_io_tensor_name(cpu, i);
+        if (ductile_engine_is_input(cpu, name)) continue;
+        bool same = true;
+        if (ductile_engine_tensor_kind(cpu, name) != DUCTILE_VALUE_TENSOR) {
+            const ductile_item *a = NULL, *b = NULL;
+            int64_t na = 0, nb = 0;
+            CHECK_EQ_INT(ductile_context_get_sequence(cc, name, &a, &na), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_get_sequence(dc, name, &b, &nb), DUCTILE_OK);
+            same = na == nb;
+            for (int64_t j = 0; same && j < na; j++) {
+                same = a[j].dtype == b[j].dtype && !memcmp(&a[j].dims, &b[j].dims, sizeof a[j].dims) &&
+                       !memcmp(a[j].data, b[j].data, dims_count(&a[j].dims) * ductile_dtype_size(a[j].dtype));
+                CHECK(!fake_owns(b[j].data));
+            }
+        } else {
+            ductile_dims da, db;
+            void *want = NULL, *got = NULL;
+            CHECK_EQ_INT(ductile_context_get_tensor_shape(cc, name, &da), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_get_tensor_shape(dc, name, &db), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_get_tensor_address(cc, name, &want), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_get_tensor_address(dc, name, &got), DUCTILE_OK);
+            CHECK(got && !fake_owns(got)); /* the engine ran on the host: its outputs are there */
+            ductile_dtype dt = ductile_engine_tensor_dtype(cpu, name);
+            size_t n = dims_count(&da);
+            same = !memcmp(&da, &db, sizeof da) && want && got &&
+                   (dt == DUCTILE_STRING ? same_strings(want, got, n) : !memcmp(want, got, n * ductile_dtype_size(dt)));
+        }
+        if (!same) fprintf(stderr, "%s: output '%s' differs from the CPU engine\n", what, name);
+        CHECK(same);
+    }
+}
+
+/* Runs the model on the CPU and on the fake twice (ins' two runs; seq, when given, is set on
+ * the sequence input "s"): first with host buffers bound, then with device ones (a copy in
+ * fake memory of each non-string input), on a caller stream. */
+static void eager_case(pbw m, const eager_in *ins, int n_in, const ductile_item *seq, int64_t n_seq, const char *cause,
+                       const char *what)
+{
+    ductile_engine *cpu = eager_build(m, ins, n_in);
+    int fallbacks = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fallbacks) : NULL;
+    ductile_context *cc = NULL, *dc = NULL;
+    if (dev) {
+        CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
+        /* Where each layer runs: all on the host, and why. */
+        const char *info = ductile_engine_layer_info(dev);
+        char reason[300];
+        snprintf(reason, sizeof reason, "\"HostEngine\": { \"Reason\": \"output shapes depend on data computed at run time\", %s }",
+                 cause);
+        CHECK(strstr(info, reason) != NULL);
+        int execute = 0, host = 0;
+        for (const char *q = info; (q = strstr(q, "\"Stage\": \"execute\"")); q++) execute++;
+        for (const char *q = info; (q = strstr(q, "\"Placement\": \"cpu fallback\"")); q++) host++;
+        CHECK(execute > 0 && execute == host && fallbacks == execute);
+        fprintf(stderr, "%s: %d layers, all on the host\n", what, execute);
+        CHECK(!strstr(info, "\"Kernel\": \"fake."));
+        /* Every I/O tensor is host memory (ductile_engine_tensor_location). */
+        for (int32_t i = 0; i < ductile_engine_num_io_tensors(dev); i++)
+            CHECK_EQ_INT(ductile_engine_tensor_location(dev, ductile_engine_io_tensor_name(dev, i)), DUCTILE_LOCATION_HOST);
+    }
+    if (!cc || !dc) goto done;
+    char stream; /* a caller stream: the fake ignores it */
+    for (int round = 0; round < 4; round++) {
+        int r = round % 2;
+        bool dev_mem = round >= 2;
+        void *dbuf[8] = {0};
+        int staged = 0;
+        for (int i = 0; i < n_in; i++) {
+            CHECK_EQ_INT(ductile_context_set_input_shape(cc, ins[i].name, &ins[i].shape[r]), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_set_input_shape(dc, ins[i].name, &ins[i].shape[r]), DUCTILE_OK);
+            ductile_dtype dt = ductile_engine_tensor_dtype(cpu, ins[i].name);
+            size_t bytes = dims_count(&ins[i].shape[r]) * ductile_dtype_size(dt);
+            void *d = (void *)ins[i].data[r];
+            if (dev_mem && dt != DUCTILE_STRING) {
+                d = fake_alloc(bytes);
+                memcpy(d, ins[i].data[r], bytes);
+                dbuf[i] = d;
+                staged += bytes > 0;
+            }
+            CHECK_EQ_INT(ductile_context_set_tensor_address(cc, ins[i].name, (void *)ins[i].data[r]), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_set_tensor_address(dc, ins[i].name, d), DUCTILE_OK);
+        }
+        if (seq) {
+            CHECK_EQ_INT(ductile_context_set_sequence(cc, "s", seq, n_seq - r), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_set_sequence(dc, "s", seq, n_seq - r), DUCTILE_OK);
+        }
+        int runs = fake_kernel_runs, c0 = copies, s0 = syncs;
+        CHECK_EQ_INT(ductile_context_execute(cc), DUCTILE_OK);
+        ductile_status st = ductile_context_execute_async(dc, &stream);
+        if (st) fprintf(stderr, "%s: %s\n", what, ductile_last_error());
+        CHECK_EQ_INT(st, DUCTILE_OK);
+        CHECK_EQ_INT(fake_kernel_runs, runs);
+        /* One copy per device input, then one wait for the stream: nothing else. */
+        CHECK_EQ_INT(copies - c0, staged);
+        CHECK_EQ_INT(syncs - s0, staged ? 1 : 0);
+        eager_compare_outputs(cc, dc, cpu, what);
+        for (int i = 0; i < n_in; i++) {
+            CHECK_EQ_INT(ductile_context_set_tensor_address(dc, ins[i].name, NULL), DUCTILE_OK);
+            if (dbuf[i]) fake_release(dbuf[i]);
+        }
+    }
+    /* Outputs stay in the context's host buffers: a device buffer bound to one is refused. */
+    int32_t nio = ductile_engine_num_io_tensors(dev);
+    for (int32_t i = 0; i < nio; i++) {
+        const char *name = ductile_engine_io_tensor_name(dev, i);
+        if (ductile_engine_is_input(dev, name) || ductile_engine_tensor_kind(dev, name) != DUCTILE_VALUE_TENSOR) continue;
+        void *d = fake_alloc(64);
+        char want[600];
+        if (ductile_engine_tensor_dtype(dev, name) == DUCTILE_STRING)
+            snprintf(want, sizeof want,
+                     "output '%s' is a string tensor (its elements are views of host bytes, and string layers run on the "
+                     "host): bind host memory to it, not fake device memory", name);
+        else
+            snprintf(want, sizeof want,
+                     "output '%s': the engine runs on the host (output shapes depend on data computed by node '%s' (%s)), "
+                     "and execute leaves its outputs in the context's own host buffers (get_tensor_address after "
+                     "execute): a fake device buffer cannot be bound to one",
+                     name, dev->plan.eager_cause->name, dev->plan.eager_cause->op_type);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, name, d), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(ductile_last_error(), want);
+        fake_release(d);
+        break;
+    }
+done:
+    ductile_context_free(cc);
+    ductile_context_free(dc);
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+}
+
+#define DIMS1(a) {1, {a}}
+
+static void check_eager(void)
+{
+    int n0 = n_blocks;
+    static const float x0[6] = {0, 1.5f, 0, -2, 3, 0}, x1[6] = {4, 0, 0, 0, 0, 7};
+    eager_in nz[] = {{"x", DIMS1(1), DIMS1(8), {DIMS1(6), DIMS1(6)}, {x0, x1}}};
+    eager_case(em_nonzero_model(), nz, 1, NULL, 0, "\"Node\": \"nz0\", \"LayerType\": \"NonZero\"", "NonZero");
+
+    static const float ix0[2] = {-1, 2}, ix1[2] = {3, -4};
+    static const bool c0 = true, c1 = false;
+    eager_in iff[] = {{"x", DIMS1(2), DIMS1(2), {DIMS1(2), DIMS1(2)}, {ix0, ix1}},
+                      {"c", {0, {0}}, {0, {0}}, {{0, {0}}, {0, {0}}}, {&c0, &c1}}};
+    eager_case(em_if_model(), iff, 2, NULL, 0, "\"Node\": \"if0\", \"LayerType\": \"If\"", "If");
+
+    static const int64_t m0 = 3, m1 = 0;
+    static const float s0 = 2, lx = 1.5f, xs[3] = {1, 10, 100};
+    ductile_dims one = DIMS1(1), sc = {0, {0}}, x31 = {2, {3, 1}};
+    eager_in loop[] = {{"M", sc, sc, {sc, sc}, {&m0, &m1}},
+                       {"s0", one, one, {one, one}, {&s0, &s0}},
+                       {"x", one, one, {one, one}, {&lx, &lx}},
+                       {"xs", x31, x31, {x31, x31}, {xs, xs}}};
+    eager_case(em_loop_scan_model(), loop, 4, NULL, 0, "\"Node\": \"loop0\", \"LayerType\": \"Loop\"", "Loop/Scan");
+
+    static const float X[6] = {1, 2, 3, 4, 5, 6}, X2[6] = {-6, -5, -4, -3, -2, -1}, A[2] = {-1, -2}, B[3] = {7, 8, 9};
+    static const int64_t at0 = 1, at1 = -1;
+    ductile_dims d23 = {2, {2, 3}};
+    eager_in seqin[] = {{"x", d23, d23, {d23, d23}, {X, X2}}, {"at", sc, sc, {sc, sc}, {&at0, &at1}}};
+    const ductile_item items[2] = {{DUCTILE_FLOAT32, DIMS1(2), A}, {DUCTILE_FLOAT32, DIMS1(3), B}};
+    eager_case(em_seq_model(), seqin, 2, items, 2, "\"Node\": \"ins\", \"LayerType\": \"SequenceInsert\"", "sequences");
+
+    static const ductile_string sx0[3] = {{"a-b", 3}, {NULL, 0}, {"\xe7\x9a\x84", 3}}, sx1[3] = {{"x", 1}, {"--", 2}, {"q", 1}};
+    eager_in strs[] = {{"x", DIMS1(3), DIMS1(3), {DIMS1(3), DIMS1(3)}, {sx0, sx1}}};
+    eager_case(em_strings_model(1), strs, 1, NULL, 0, "\"Node\": \"split\", \"LayerType\": \"StringSplit\"", "strings");
+
+    /* --fp16 on a device: an eager engine keeps float32 (it runs on the host) and builds;
+     * the precision pass failed on its data-dependent shapes. */
+    ductile_engine *nzc = eager_build(em_nonzero_model(), nz, 1);
+    int nfb = 0;
+    ductile_engine *nzd = nzc ? as_fake(nzc, &nfb) : NULL;
+    if (nzd) {
+        dt_backend half = fake;
+        half.precisions = 1u << DUCTILE_FLAG_FP16;
+        pbw m = em_nonzero_model();
+        ductile_network *net = NULL;
+        CHECK_EQ_INT(dt_network_new(&net), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_onnx_parse_memory(net, m.p, m.n), DUCTILE_OK);
+        bool changed = true;
+        ductile_status st = dt_pass_precision(net, nzd, &half, 1u << DUCTILE_FLAG_FP16, &changed);
+        if (st) fprintf(stderr, "precision: %s\n", ductile_last_error());
+        CHECK_EQ_INT(st, DUCTILE_OK);
+        CHECK(!changed);
+        dt_network_delete(net);
+        free(m.p);
+    }
+    ductile_engine_free(nzd);
+    ductile_engine_free(nzc);
+
+    /* Host memory where the host must read it: a sequence item and a string input. */
+    ductile_engine *cpu = eager_build(em_seq_model(), seqin, 2);
+    int fb = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fb) : NULL;
+    ductile_context *dc = NULL;
+    if (dev) CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
+    if (dc) {
+        void *d = fake_alloc(sizeof B);
+        ductile_item bad[2] = {items[0], {DUCTILE_FLOAT32, DIMS1(3), d}};
+        CHECK_EQ_INT(ductile_context_set_sequence(dc, "s", bad, 2), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(ductile_last_error(), "set_sequence: item 1 of input 's' is fake device memory; sequence and optional "
+                                           "items are host memory (set_sequence copies them)");
+        fake_release(d);
+    }
+    ductile_context_free(dc);
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    CHECK_EQ_INT(n_blocks, n0);
+}
+
+/* A string engine that is not eager (StringConcat: shapes from shapes) on the device: its
+ * string layer is a host fallback, and its string I/O is host memory: bound in place, the
+ * context's own buffers on the host, device memory refused. */
+static void check_string_io(void)
+{
+    int n0 = n_blocks;
+    static const ductile_string sx0[3] = {{"a-b", 3}, {NULL, 0}, {"\xe7\x9a\x84", 3}};
+    eager_in strs[] = {{"x", DIMS1(3), DIMS1(3), {DIMS1(3), DIMS1(3)}, {sx0, sx0}}};
+    ductile_engine *cpu = eager_build(em_strings_model(0), strs, 1);
+    int fb = 0;
+    ductile_engine *dev = cpu ? as_fake(cpu, &fb) : NULL;
+    ductile_context *cc = NULL, *dc = NULL;
+    if (dev) {
+        CHECK(!dev->plan.eager);
+        CHECK_EQ_INT(fb, 1);
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, "x"), DUCTILE_LOCATION_HOST);
+        CHECK_EQ_INT(ductile_engine_tensor_location(dev, "y"), DUCTILE_LOCATION_HOST);
+        CHECK_EQ_INT(ductile_context_create(cpu, &cc), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_create(dev, &dc), DUCTILE_OK);
+    }
+    for (int round = 0; cc && dc && round < 2; round++) {
+        ductile_dims d3 = DIMS1(3);
+        CHECK_EQ_INT(ductile_context_set_input_shape(cc, "x", &d3), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_input_shape(dc, "x", &d3), DUCTILE_OK);
+        ductile_string y[3] = {{0}}, yc[3] = {{0}};
+        CHECK_EQ_INT(ductile_context_set_tensor_address(cc, "x", (void *)sx0), DUCTILE_OK);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(cc, "y", yc), DUCTILE_OK);
+        if (round == 0) { /* bound host buffers, read and written in place */
+            CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "x", (void *)sx0), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "y", y), DUCTILE_OK);
+        } else { /* the context's own buffers: host memory */
+            void *xp = NULL;
+            CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "x", NULL), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "y", NULL), DUCTILE_OK);
+            CHECK_EQ_INT(ductile_context_get_tensor_address(dc, "x", &xp), DUCTILE_OK);
+            CHECK(xp && !fake_owns(xp));
+            if (xp) memcpy(xp, sx0, sizeof sx0);
+        }
+        CHECK_EQ_INT(ductile_context_execute(cc), DUCTILE_OK);
+        ductile_status st = ductile_context_execute(dc);
+        if (st) fprintf(stderr, "string io: %s\n", ductile_last_error());
+        CHECK_EQ_INT(st, DUCTILE_OK);
+        void *yp = y;
+        if (round == 1) CHECK_EQ_INT(ductile_context_get_tensor_address(dc, "y", &yp), DUCTILE_OK);
+        CHECK(yp && !fake_owns(yp) && same_strings(yc, yp, 3));
+    }
+    if (dc) {
+        void *d = fake_alloc(64);
+        CHECK_EQ_INT(ductile_context_set_tensor_address(dc, "x", d), DUCTILE_ERR_INVALID_ARGUMENT);
+        CHECK_EQ_STR(ductile_last_error(), "input 'x' is a string tensor (its elements are views of host bytes, and string "
+                                           "layers run on the host): bind host memory to it, not fake device memory");
+        fake_release(d);
+    }
+    ductile_context_free(cc);
+    ductile_context_free(dc);
+    ductile_engine_free(dev);
+    ductile_engine_free(cpu);
+    CHECK_EQ_INT(n_blocks, n0);
+}
+
 int main(void)
 {
+    check_eager();
+    check_string_io();
     check_tactics();
     check_shape_inputs();
     const char *sr[] = {"input"};

@@ -2,12 +2,17 @@
 ductile.backend, with fixed input dims and with every input dim symbolic.
 
     PYTHONPATH=python .venv/bin/python tests/conformance/run_conformance.py
-        [--suite node --suite simple ...] [--dims fixed|symbolic|both] [--filter REGEX]
+        [--device CPU|CUDA|FAKE] [--suite node --suite simple ...] [--dims fixed|symbolic|both] [--filter REGEX]
         [--json build/conformance.json] [--write-expectations] [--check] [--shard K/N]
+
+--device=FAKE runs ONNX's CUDA variants through the runtime's device path on a fake device
+(build/libductile_fakedev.so, `make fakedev`: host memory the fake tracks, the CPU's kernels
+behind a check that every operand is device memory), on a machine without a GPU.
 
 Prints pass counts per suite and variant. --json writes
     {"fixed": {SUITE: {"passed", "failed", "total"}, ..., "tests": {NAME: "pass" | "fail: why"}},
      "symbolic": {... the same ...}}
+--check with --device=CUDA or FAKE holds the device to the CPU's expectations.
 --write-expectations rewrites expected_failures.txt (beside this file) for what was run: every
 test that fails is listed with a one-line reason; entries for suites and variants not run are
 kept. --check exits 1 when a test expected to pass fails, or one expected to fail passes (the
@@ -319,8 +324,9 @@ def main(argv=None):
     ap.add_argument("--suite", action="append", choices=list(SUITES),
                     help="a suite to run (repeatable; default: all five)")
     ap.add_argument("--dims", choices=["fixed", "symbolic", "both"], default="both")
-    ap.add_argument("--device", choices=["CPU", "CUDA"], default="CPU",
-                    help="run ONNX's test variants for this device (CUDA: the CUDA backend)")
+    ap.add_argument("--device", choices=["CPU", "CUDA", "FAKE"], default="CPU",
+                    help="run ONNX's test variants for this device (CUDA: the CUDA backend; FAKE: "
+                         "the CUDA variants on the fake device of build/libductile_fakedev.so)")
     ap.add_argument("--filter", default="", help="run tests whose name matches this regex")
     ap.add_argument("--shard", type=_parse_shard, default=None, help="K/N: every N-th test from K")
     ap.add_argument("--json", default="", help="write the results here")
@@ -330,7 +336,14 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="print each test as it runs")
     args = ap.parse_args(argv)
     global DEVICE_SUFFIX
-    DEVICE_SUFFIX = "_" + args.device.lower()
+    device = args.device
+    if device == "FAKE":
+        lib = os.path.join(ROOT, "build", "libductile_fakedev.so")
+        if not os.path.exists(lib):
+            ap.error(f"--device=FAKE needs {os.path.relpath(lib)}: run `make fakedev` first")
+        os.environ["DUCTILE_LIB"] = lib  # read when ductile is first imported (load_runner)
+        device = "CUDA"
+    DEVICE_SUFFIX = "_" + device.lower()
     variants = VARIANTS if args.dims == "both" else (args.dims,)
     runner, backend = load_runner()
     chosen = select(runner.test_cases, args.suite or list(SUITES), args.filter, args.shard)
@@ -349,7 +362,12 @@ def main(argv=None):
         write_expectations(results, whole_suites=not args.filter and not args.shard)
         print(f"wrote {os.path.relpath(EXPECTATIONS)}")
     if args.check:
-        regressions, fixed = compare(results, read_expectations())
+        # The expectations are the CPU's (test names end in _cpu): a device must pass what
+        # the CPU passes, so its results are checked under the CPU's names.
+        as_cpu = {v: collections.OrderedDict(((suite, name[:-len(DEVICE_SUFFIX)] + "_cpu"), outcome)
+                                             for (suite, name), outcome in tests.items())
+                  for v, tests in results.items()}
+        regressions, fixed = compare(as_cpu, read_expectations())
         for line in regressions:
             print("REGRESSION " + line)
         for line in fixed:

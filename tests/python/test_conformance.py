@@ -53,6 +53,26 @@ def test_onnx_suite_matches_expected_failures(onnx_runner, suite, dims):
                       + "\n".join(now_passing[:40]))
 
 
+def test_node_suite_on_the_fake_device_passes_what_the_cpu_passes():
+    """The runtime's device path (device buffers, per-layer host fallbacks and copies, eager
+    engines run on the host) without a GPU: run_conformance.py --device=FAKE over the fake
+    device of build/libductile_fakedev.so (`make fakedev`, a prerequisite of `make pytest`),
+    held to the CPU's expected failures. A separate process: the library is chosen when
+    ductile is first imported."""
+    import subprocess
+    root = os.path.normpath(os.path.join(HERE, "..", ".."))
+    lib = os.path.join(root, "build", "libductile_fakedev.so")
+    assert os.path.exists(lib), f"{lib} is missing: run `make fakedev`"
+    r = subprocess.run([sys.executable, os.path.join(root, "tests", "conformance", "run_conformance.py"),
+                        "--device=FAKE", "--suite", "node", "--dims", "fixed", "--check"],
+                       capture_output=True, text=True, timeout=900,
+                       env=dict(os.environ, PYTHONPATH=os.path.join(root, "python")))
+    regressions = [line for line in r.stdout.splitlines() if line.startswith("REGRESSION")]
+    assert not regressions, f"{len(regressions)} node tests fail on the fake device:\n" + "\n".join(regressions[:40])
+    assert r.returncode in (0, 1), r.stdout[-2000:] + r.stderr[-2000:]
+    assert "node               fixed" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+
+
 # ---- ductile.backend on its own ----------------------------------------------------------------
 
 def _model(input_shape=(2, 3)):

@@ -110,6 +110,9 @@ def test_cuda_matches_cpu_engine(engines, point):
 
 def test_layer_info_reports_placement(engines):
     name, _, _, _, gpu = engines
+    # The suite models' I/O is device memory (TensorRT's getTensorLocation).
+    for n in gpu.io_tensor_names:
+        assert gpu.get_tensor_location(n) == ductile.TensorLocation.DEVICE, n
     layers = json.loads(gpu.layer_info)["Layers"]
     run = [l for l in layers if l["Stage"] == "execute"]
     fallback = [l["LayerType"] for l in run if l.get("Placement") == "cpu fallback"]
@@ -341,3 +344,86 @@ def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
         marked = [l["LayerType"] for l in run if l.get("TF32")]
         print(f"PRECISION-LAYERS {name} {prec}: TF32 in {len(marked)} layers: {sorted(set(marked))}")
         assert marked and set(marked) <= {"Conv", "FusedConv", "MatMul", "Gemm", "FusedMatMul"}
+
+
+# ---- engines whose output shapes follow from computed data: run on the host -------------
+
+def _eager_engine(device, flags=()):
+    """y = Add(x, x); z = NonZero(y); t = Transpose(z): z's shape follows from y's values."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    g = h.make_graph([h.make_node("Add", ["x", "x"], ["y"], name="add"),
+                      h.make_node("NonZero", ["y"], ["z"], name="nz"),
+                      h.make_node("Transpose", ["z"], ["t"], name="tr")], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, ["n"])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["n"]),
+                      h.make_tensor_value_info("z", T.INT64, None),
+                      h.make_tensor_value_info("t", T.INT64, None)])
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 13)])
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(model.SerializeToString())
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1,), (8,), (16,))
+    config = builder.create_builder_config()
+    config.device = device
+    for f in flags:
+        config.set_flag(f)
+    config.add_optimization_profile(profile)
+    return builder.build_engine(network, config)
+
+
+EAGER_X = [np.array(v, np.float32) for v in ([0, 1.5, 0, -2, 3, 0, 0, 1], [4, 0, 0, 0, 0, 0, 0, 7],
+                                              [0] * 8, [1, 2, 3, 4, 5, 6, 7, 8])]
+
+
+@pytest.mark.parametrize("flags", [(), (ductile.BuilderFlag.FP16,)], ids=["fp32", "fp16"])
+def test_eager_engine_runs_on_the_host_and_matches_the_cpu(flags):
+    need_gpu()
+    # --fp16 changes nothing here: the engine runs on the host in float32.
+    gpu, cpu = _eager_engine("cuda", flags), _eager_engine("cpu")
+    info = json.loads(gpu.layer_info)
+    assert info["HostEngine"] == {"Reason": "output shapes depend on data computed at run time",
+                                  "Node": "nz", "LayerType": "NonZero"}
+    assert [(l["Kernel"], l.get("Placement")) for l in info["Layers"]] == [
+        ("cpu.Add", "cpu fallback"), ("cpu.NonZero", "cpu fallback"), ("cpu.Transpose", "cpu fallback")]
+    for name in ("x", "y", "z", "t"):  # every buffer on the host (TensorRT's getTensorLocation)
+        assert gpu.get_tensor_location(name) == ductile.TensorLocation.HOST
+    gctx, cctx = gpu.create_execution_context(), cpu.create_execution_context()
+    for x in EAGER_X:  # one shape, new values each run
+        got, want = gctx.run({"x": x}), cctx.run({"x": x})
+        for name in ("y", "z", "t"):
+            assert got[name].shape == want[name].shape and np.array_equal(got[name], want[name]), name
+
+
+def test_eager_engine_takes_device_inputs_and_refuses_device_outputs():
+    need_gpu()
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch has no CUDA device")
+    import ctypes
+    gpu, cpu = _eager_engine("cuda"), _eager_engine("cpu")
+    ctx = gpu.create_execution_context()
+    stream = torch.cuda.Stream()
+    for x in EAGER_X:
+        want = cpu.create_execution_context().run({"x": x})
+        with torch.cuda.stream(stream):
+            # Written on the stream right before the run: the input copy must wait for it.
+            d = torch.from_numpy(x).cuda().neg().neg()  # exact, unlike a division
+            ctx.set_input_shape("x", tuple(d.shape))
+            ctx.set_tensor_address("x", d)
+            ctx.execute_async_v3(stream)
+        # The run is done when the call returns (the host read x): outputs are host memory.
+        for name in ("y", "z", "t"):
+            shape = ctx.get_tensor_shape(name)
+            out = np.empty(shape, want[name].dtype)
+            if out.nbytes:
+                ctypes.memmove(out.ctypes.data, ctx.get_tensor_address(name), out.nbytes)
+            assert np.array_equal(out, want[name]), name
+    y = torch.empty(8, device="cuda")
+    with pytest.raises(ductile.Error) as e:
+        ctx.set_tensor_address("y", y)
+    assert str(e.value) == (
+        "output 'y': the engine runs on the host (output shapes depend on data computed by node 'nz' "
+        "(NonZero)), and execute leaves its outputs in the context's own host buffers "
+        "(get_tensor_address after execute): a cuda device buffer cannot be bound to one")
+    assert e.value.status == "DUCTILE_ERR_INVALID_ARGUMENT"

@@ -62,6 +62,21 @@ def test_data_dependent_output_shape_is_known_only_after_execute():
                                "(node 'Reshape_2' (Reshape)); it is known after execute")
 
 
+def test_data_dependent_output_follows_new_values_at_the_same_shapes():
+    # The same input shapes, new values: the shape and data of the last run must not be
+    # taken for this one's (they were: the binding bound an array of the old shape, which
+    # execute left unwritten).
+    ctx = _engine(_eager_graph(), {"x": ((1,), (6,), (12,)), "s": ((2,), (2,), (2,))}).create_execution_context()
+    x = np.arange(6, dtype=np.float32)
+    for s, shape in (([-2, 3], (2, 3)), ([3, 2], (3, 2)), ([1, -6], (1, 6)), ([3, 2], (3, 2))):
+        y = ctx.run({"x": x, "s": np.array(s, np.float32)})["y"]
+        assert y.shape == shape and np.array_equal(y.ravel(), x)
+    ctx.set_input_shape("x", (6,))
+    with pytest.raises(ductile.Error) as info:
+        ctx.get_tensor_shape("y")
+    assert info.value.status == "DUCTILE_ERR_STATE"
+
+
 def test_constant_output_is_written():
     value = np.array([[1.5, -2.0, 3.25]], np.float32)
     graph = h.make_graph([h.make_node("Constant", [], ["k"], value=h.make_tensor("v", T.FLOAT, value.shape, value.ravel())),

@@ -134,6 +134,13 @@ def test_engine_tensor_shape_of_an_unknown_name_is_refused(two_profiles):
                                               "DUCTILE_ERR_INVALID_ARGUMENT")
 
 
+def test_tensor_location_is_host_on_the_cpu_and_unknown_names_are_refused(two_profiles):
+    assert [two_profiles.get_tensor_location(n) for n in ("x", "y")] == [trt.TensorLocation.HOST] * 2
+    with pytest.raises(trt.Error) as e:
+        two_profiles.get_tensor_location("nope")
+    assert str(e.value) == "'nope' is not an I/O tensor of the engine"
+
+
 def test_config_reads_back_what_was_set():
     config = trt.Builder(trt.Logger()).create_builder_config()
     config.max_workspace_size = 1 << 20
