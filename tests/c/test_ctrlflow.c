@@ -10,6 +10,7 @@
 #include "graph/network.h"
 #include "graph/subgraph.h"
 #include "runtime/engine_read.h"
+#include "eager_models.h"
 #include "onnx_writer.h"
 #include "testutil.h"
 
@@ -231,55 +232,11 @@ done:
     ductile_builder_free(b);
 }
 
-/* Loop(M, "", s0): s grows by a row of x (read from the enclosing graph) each iteration; the
- * scan output is the sum of s after each. Scan over xs in reverse: running sums. */
-static pbw loop_scan_model(void)
-{
-    int64_t one = 1, none = -1;
-    pbw body = {0}, sbody = {0}, g = {0};
-    pbw keep0[1] = {attr_int("keepdims", 0)};
-    pbw axis0[1] = {attr_int("axis", 0)};
-    w_msg(&body, 1, node("cat", "Concat", NULL, S("s_in", "x"), S("s_out"), axis0, 1));
-    w_msg(&body, 1, node("sum", "ReduceSum", NULL, S("s_out"), S("total"), keep0, 1));
-    w_msg(&body, 1, node("id", "Identity", NULL, S("cond_in"), S("cond_out"), NULL, 0));
-    w_str(&body, 2, "body");
-    w_msg(&body, 11, value_info("i", DUCTILE_INT64, 0, NULL, NULL));
-    w_msg(&body, 11, value_info("cond_in", DUCTILE_BOOL, 0, NULL, NULL));
-    w_msg(&body, 11, value_info("s_in", DUCTILE_FLOAT32, 1, &none, NULL));
-    w_msg(&body, 12, value_info("cond_out", DUCTILE_BOOL, 0, NULL, NULL));
-    w_msg(&body, 12, value_info("s_out", DUCTILE_FLOAT32, 1, &none, NULL));
-    w_msg(&body, 12, value_info("total", DUCTILE_FLOAT32, 0, NULL, NULL));
-    w_msg(&sbody, 1, node("add", "Add", NULL, S("r_in", "x_t"), S("r_out"), NULL, 0));
-    w_msg(&sbody, 1, node("cp", "Identity", NULL, S("r_out"), S("run"), NULL, 0));
-    w_str(&sbody, 2, "sbody");
-    w_msg(&sbody, 11, value_info("r_in", DUCTILE_FLOAT32, 1, &one, NULL));
-    w_msg(&sbody, 11, value_info("x_t", DUCTILE_FLOAT32, 1, &one, NULL));
-    w_msg(&sbody, 12, value_info("r_out", DUCTILE_FLOAT32, 1, &one, NULL));
-    w_msg(&sbody, 12, value_info("run", DUCTILE_FLOAT32, 1, &one, NULL));
-    pbw la[1] = {attr_graph("body", body)};
-    int64_t rev = 1;
-    pbw sa[3] = {attr_graph("body", sbody), attr_int("num_scan_inputs", 1), {0}};
-    w_str(&sa[2], 1, "scan_input_directions");
-    w_packed(&sa[2], 8, &rev, 1);
-    w_int(&sa[2], 20, 7);
-    w_msg(&g, 1, node("loop0", "Loop", NULL, S("M", "", "s0"), S("s", "totals"), la, 1));
-    w_msg(&g, 1, node("scan0", "Scan", NULL, S("x", "xs"), S("r", "runs"), sa, 3));
-    w_str(&g, 2, "g");
-    int64_t xs_d[2] = {3, 1};
-    w_msg(&g, 11, value_info("M", DUCTILE_INT64, 0, NULL, NULL));
-    w_msg(&g, 11, value_info("s0", DUCTILE_FLOAT32, 1, &one, NULL));
-    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &one, NULL));
-    w_msg(&g, 11, value_info("xs", DUCTILE_FLOAT32, 2, xs_d, NULL));
-    w_msg(&g, 12, value_info("s", DUCTILE_FLOAT32, 1, &none, NULL));
-    w_msg(&g, 12, value_info("totals", DUCTILE_FLOAT32, 1, &none, NULL));
-    w_msg(&g, 12, value_info("r", DUCTILE_FLOAT32, 1, &one, NULL));
-    w_msg(&g, 12, value_info("runs", DUCTILE_FLOAT32, 2, xs_d, NULL));
-    return model(g, NULL, 0);
-}
+/* Loop(M, "", s0) and a reverse Scan over xs: eager_models.h's em_loop_scan_model. */
 
 static void test_loop_state_grows_and_scan_runs_in_reverse(void)
 {
-    pbw m = loop_scan_model();
+    pbw m = em_loop_scan_model();
     ductile_network *net = NULL;
     ductile_builder *b = NULL;
     CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
@@ -356,7 +313,7 @@ static void *loop_thread(void *arg)
 
 static void test_contexts_on_threads_share_one_engine(void)
 {
-    pbw m = loop_scan_model();
+    pbw m = em_loop_scan_model();
     ductile_network *net = NULL;
     ductile_builder *b = NULL;
     CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);

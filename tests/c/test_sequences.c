@@ -6,6 +6,7 @@
  * tests/python/test_sequences.py). */
 #include "ductile.h"
 #include "format/checksum.h"
+#include "eager_models.h"
 #include "onnx_writer.h"
 #include "testutil.h"
 
@@ -14,45 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ValueInfoProto of a sequence of `elem` tensors (sequence_type, field 4 of TypeProto), or
- * of an optional of one (optional_type, field 9) when optional. */
-static pbw seq_info(const char *name, int elem, bool optional)
-{
-    pbw tt = {0}, inner = {0}, wrap = {0}, type = {0}, v = {0};
-    w_int(&tt, 1, elem);
-    w_msg(&inner, 1, tt);
-    w_msg(&wrap, 1, inner);
-    w_msg(&type, optional ? 9 : 4, wrap);
-    w_str(&v, 1, name);
-    w_msg(&v, 2, type);
-    return v;
-}
-
-/* s: sequence of float, x: float [2,3], at: int64 scalar.
- *   out = SequenceInsert(s, x)           (sequence output)
- *   len = SequenceLength(out)
- *   item = SequenceAt(out, at)
- *   parts = SplitToSequence(x, axis=1)   -> cols = ConcatFromSequence(parts, axis=0) */
-static pbw seq_model(void)
-{
-    pbw g = {0};
-    int64_t d23[2] = {2, 3};
-    pbw a_axis1 = attr_int("axis", 1), a_axis0 = attr_int("axis", 0);
-    w_msg(&g, 1, node("ins", "SequenceInsert", NULL, S("s", "x"), S("out"), NULL, 0));
-    w_msg(&g, 1, node("len", "SequenceLength", NULL, S("out"), S("len"), NULL, 0));
-    w_msg(&g, 1, node("pick", "SequenceAt", NULL, S("out", "at"), S("item"), NULL, 0));
-    w_msg(&g, 1, node("split", "SplitToSequence", NULL, S("x"), S("parts"), &a_axis1, 1));
-    w_msg(&g, 1, node("cat", "ConcatFromSequence", NULL, S("parts"), S("cols"), &a_axis0, 1));
-    w_str(&g, 2, "g");
-    w_msg(&g, 11, seq_info("s", DUCTILE_FLOAT32, false));
-    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 2, d23, NULL));
-    w_msg(&g, 11, value_info("at", DUCTILE_INT64, 0, NULL, NULL));
-    w_msg(&g, 12, seq_info("out", DUCTILE_FLOAT32, false));
-    w_msg(&g, 12, value_info("len", DUCTILE_INT64, 0, NULL, NULL));
-    w_msg(&g, 12, value_info("item", DUCTILE_FLOAT32, -1, NULL, NULL));
-    w_msg(&g, 12, value_info("cols", DUCTILE_FLOAT32, -1, NULL, NULL));
-    return model(g, NULL, 0);
-}
+/* The sequence model (SequenceInsert/Length/At, SplitToSequence, ConcatFromSequence):
+ * eager_models.h's em_seq_model. */
 
 static ductile_engine *build(ductile_builder *b, pbw m)
 {
@@ -248,7 +212,7 @@ int main(void)
 {
     ductile_builder *b = NULL;
     CHECK_EQ_INT(ductile_builder_create(&b), DUCTILE_OK);
-    pbw m = seq_model();
+    pbw m = em_seq_model();
     ductile_engine *e = build(b, m);
     free(m.p);
     CHECK(e != NULL);

@@ -2,6 +2,7 @@
  * reloaded engine (a string constant, UTF-8, empty strings, outputs of a data-dependent shape,
  * two runs on one context); and the rules underneath with their exact messages: RE2 patterns
  * as POSIX expressions, StringSplit's pieces, and the engine blob of string constants. */
+#include "eager_models.h"
 #include "onnx_writer.h"
 #include "testutil.h"
 #include "format/strings.h"
@@ -22,34 +23,11 @@ static int same_str(ductile_string v, const char *want)
     return v.length == strlen(want) && (!v.length || !memcmp(v.data, want, v.length));
 }
 
-/* y = StringConcat(x, c[i]) with c a string initializer; parts = StringSplit(y, "-"). */
-static pbw strings_model(void)
-{
-    pbw g = {0}, c = {0};
-    int64_t three = 3, one = 1;
-    c = tensor_head("c", DUCTILE_STRING, 1, &one);
-    w_str(&c, 6, "-\xc3\xa9");
-    w_msg(&g, 1, node("cat", "StringConcat", NULL, S("x", "c"), S("y"), NULL, 0));
-    pbw a = attr_str("delimiter", "-", 3);
-    w_msg(&g, 1, node("split", "StringSplit", NULL, S("y"), S("parts", "n"), &a, 1));
-    w_str(&g, 2, "g");
-    w_msg(&g, 5, c);
-    w_msg(&g, 11, value_info("x", DUCTILE_STRING, 1, &three, NULL));
-    w_msg(&g, 12, value_info("y", DUCTILE_STRING, 1, &three, NULL));
-    w_msg(&g, 12, value_info("parts", DUCTILE_STRING, -1, NULL, NULL));
-    w_msg(&g, 12, value_info("n", DUCTILE_INT64, 1, &three, NULL));
-    pbw m = {0}, o = {0};
-    w_int(&m, 1, 8);
-    w_msg(&m, 7, g);
-    w_str(&o, 1, "");
-    w_int(&o, 2, 20);
-    w_msg(&m, 8, o);
-    return m;
-}
+/* y = StringConcat(x, c); parts, n = StringSplit(y, "-"): eager_models.h's em_strings_model(1). */
 
 static void test_strings_round_trip_through_an_engine_file(void)
 {
-    pbw m = strings_model();
+    pbw m = em_strings_model(1);
     ductile_builder *b = NULL;
     ductile_network *n = NULL;
     ductile_config *cfg = NULL;
