@@ -13,6 +13,7 @@
 // there, so its output is NaN, or 0 with nan_to_zero (Where(IsNaN(P), 0, P) zeroes every P of
 // the row). L == 0 is the layer's (attention.c: zeros, as a product over no keys).
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/elem.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -22,13 +23,6 @@
 
 namespace {
 
-__device__ __forceinline__ float ld(float v) { return v; }
-__device__ __forceinline__ float ld(__half v) { return __half2float(v); }
-__device__ __forceinline__ float ld(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T st(float v);
-template <> __device__ __forceinline__ float st<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half st<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 st<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 constexpr int kKT = 32;               // keys per tile: one per lane
 constexpr int kDC = 128;              // D chunk of Q.K; Dv columns per block

@@ -377,40 +377,35 @@ int igemm_any(const void *x, const void *w, const void *bias, const void *res, v
 
 } // namespace
 
-extern "C" int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
-                                    const dt_cu_conv *g, void *stream)
+// Both layouts: nhwc picks channels last (the layout pass's layers) or channels first.
+static int depthwise_any(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                         const dt_cu_conv *g, bool nhwc, void *stream)
 {
     switch (dtype) {
     case DUCTILE_FLOAT32:
         return depthwise<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y,
-                                g, false, stream);
+                                g, nhwc, stream);
     case DUCTILE_FLOAT16:
         return depthwise<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
-                                 (__half *)y, g, false, stream);
+                                 (__half *)y, g, nhwc, stream);
     case DUCTILE_BFLOAT16:
         return depthwise<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w,
                                         (const __nv_bfloat16 *)bias, (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g,
-                                        false, stream);
+                                        nhwc, stream);
     }
     return (int)cudaErrorInvalidValue;
+}
+
+extern "C" int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                    const dt_cu_conv *g, void *stream)
+{
+    return depthwise_any(dtype, x, w, bias, res, y, g, false, stream);
 }
 
 extern "C" int dt_cu_conv_depthwise_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                                          const dt_cu_conv *g, void *stream)
 {
-    switch (dtype) {
-    case DUCTILE_FLOAT32:
-        return depthwise<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y,
-                                g, true, stream);
-    case DUCTILE_FLOAT16:
-        return depthwise<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
-                                 (__half *)y, g, true, stream);
-    case DUCTILE_BFLOAT16:
-        return depthwise<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w,
-                                        (const __nv_bfloat16 *)bias, (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g,
-                                        true, stream);
-    }
-    return (int)cudaErrorInvalidValue;
+    return depthwise_any(dtype, x, w, bias, res, y, g, true, stream);
 }
 
 extern "C" int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,

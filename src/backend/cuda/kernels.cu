@@ -6,6 +6,7 @@
 // builder/precision.c). The activations (act) are act.cuh's, shared with conv_kernels.cu.
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/elem.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -16,13 +17,6 @@
 
 namespace {
 
-__device__ __forceinline__ float ld(float v) { return v; }
-__device__ __forceinline__ float ld(__half v) { return __half2float(v); }
-__device__ __forceinline__ float ld(__nv_bfloat16 v) { return __bfloat162float(v); }
-template <typename T> __device__ __forceinline__ T st(float v);
-template <> __device__ __forceinline__ float st<float>(float v) { return v; }
-template <> __device__ __forceinline__ __half st<__half>(float v) { return __float2half_rn(v); }
-template <> __device__ __forceinline__ __nv_bfloat16 st<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
 template <typename T> struct is_half : std::false_type {};
 template <> struct is_half<__half> : std::true_type {};
