@@ -206,6 +206,7 @@ static void test_fused_equals_unfused(dt_pool *pool)
     for (size_t p = 0; p < 3; p++) {
         dt_cpu_irb_min_bytes = paths[p].min;
         dt_cpu_irb_strip_bytes = paths[p].strip;
+        dt_cpu_irb_weight_ratio = 0;
         for (size_t ci = 0; ci < 3; ci++)
             for (size_t si = 0; si < 5; si++)
                 for (int64_t k = 3; k <= 5; k += 2)
@@ -221,7 +222,8 @@ static void test_fused_equals_unfused(dt_pool *pool)
                         }
     }
     dt_cpu_irb_min_bytes = 1 << 20;
-    dt_cpu_irb_strip_bytes = 384 << 10;
+    dt_cpu_irb_strip_bytes = 768 << 10;
+    dt_cpu_irb_weight_ratio = 4;
     CHECK(ran > 300);
     CHECK_EQ_INT(bad, 0);
 }

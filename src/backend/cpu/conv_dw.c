@@ -343,7 +343,7 @@ size_t dt_cpu_dw_strip_pad_bytes(const dt_conv_geom *g, int64_t rows)
 /* The rows a strip reads are copied into pad as the whole-plane kernel's padded plane would
  * hold them (rows outside the image zero), then the same plane kernels run on a geometry of
  * the strip's rows: each output's float operations are those of dt_cpu_conv_depthwise. */
-void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t r0, const float *w, float b,
+void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, const float *w, float b,
                      const dt_epilogue *epi, const float *res, float *y, int64_t oy0, int64_t oy1, float *pad)
 {
     dt_conv_geom gs = *g;
@@ -360,7 +360,7 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t r0, const 
         int64_t r = oy0 * g->s[0] - g->pb[0] + i;
         float *d = pad + i * j.wp + g->pb[1];
         if (r >= 0 && r < g->in[0])
-            memcpy(d, src + (r - r0) * iw, (size_t)iw * sizeof *d);
+            memcpy(d, src + r % ring * iw, (size_t)iw * sizeof *d);
         else
             memset(d, 0, (size_t)iw * sizeof *d);
     }

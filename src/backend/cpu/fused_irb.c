@@ -5,8 +5,8 @@
  * writes 6x the block's channels to memory and the depthwise reads them back (seg_lraspp's
  * 389x278 block: a 28 MB tensor; bench/results/cpu-dw-2026-12-02-s7.md). Here, per image and
  * strip of R depthwise output rows, the expand GEMM computes just the input rows the strip
- * reads into a buffer sized for L2 (rows shared with the previous strip are kept, moved to
- * the buffer's front, not recomputed), the depthwise row kernel (conv_dw.c) reads them from
+ * reads into a ring of rows sized for L2 (rows shared with the previous strip stay, not
+ * recomputed), the depthwise row kernel (conv_dw.c) reads them from
  * there, and the project GEMM turns the strip's depthwise output (also in L2) into the
  * block's output rows, residual and activation in its store.
  *
@@ -35,9 +35,15 @@
  * about the L2 (1 MB on the Zen 4 this was measured on), which is what the expanded
  * tensor must outgrow before its round trip goes to L3 or memory. */
 int64_t dt_cpu_irb_min_bytes = 1 << 20;
-/* Bytes of a strip's expanded rows and depthwise output: half of that L2, the other half
- * for the GEMM's packed panels and the input rows. */
-int64_t dt_cpu_irb_strip_bytes = 384 << 10;
+/* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
+ * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (240
+ * expanded channels, 5x5) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
+ * each reading its 4 halo rows again and the weights again) and 5-8% faster with 768 KB
+ * (per-layer profiler, 1 thread, one noisy run each). */
+int64_t dt_cpu_irb_strip_bytes = 768 << 10;
+/* Strips run only where a strip's expanded rows are at least this many times the weights'
+ * bytes (expand and project together). */
+int64_t dt_cpu_irb_weight_ratio = 4;
 
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
@@ -166,6 +172,23 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         !dt_mul_size(eimg, sizeof(float), &eimg))
         return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
     pl->strips = eimg >= (size_t)dt_cpu_irb_min_bytes && g->out[0] > 1;
+    if (pl->strips) {
+        /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
+         * expanded input rows and depthwise output fit the strip budget. */
+        int64_t per_row_e = p->ce * g->in[1] * (int64_t)sizeof(float) * g->s[0];
+        int64_t per_row_d = p->project ? p->ce * g->out[1] * (int64_t)sizeof(float) : 0;
+        int64_t halo = p->ce * g->in[1] * (int64_t)sizeof(float) * ((g->k[0] - 1) * g->d[0] + 1);
+        int64_t r = (dt_cpu_irb_strip_bytes - halo) / (per_row_e + per_row_d);
+        r = r < 4 ? 4 : r / 4 * 4;
+        pl->rows = r > g->out[0] ? g->out[0] : r;
+        pl->in_rows = dt_irb_in_rows(g, pl->rows);
+        pl->n_strips = (g->out[0] + pl->rows - 1) / pl->rows;
+        /* Every strip reads the weights again (from L2 at best): where they are not small
+         * beside a strip's expanded rows, strips lose more than they save (seg_lraspp's
+         * 960-channel blocks at 49x35: 1.2 MB of weights, 17% slower in strips). */
+        int64_t wbytes = (p->we_floats + p->wp_floats) * (int64_t)sizeof(float);
+        pl->strips = wbytes * dt_cpu_irb_weight_ratio <= p->ce * pl->in_rows * g->in[1] * (int64_t)sizeof(float);
+    }
     if (!pl->strips) {
         size_t ne, nd = 0, b;
         if (!dt_mul_size(eimg, (size_t)g->batch, &ne))
@@ -187,17 +210,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         }
         return DUCTILE_OK;
     }
-    /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
-     * expanded input rows and depthwise output fit the strip budget. */
-    int64_t per_row_e = p->ce * g->in[1] * (int64_t)sizeof(float) * g->s[0];
-    int64_t per_row_d = p->project ? p->ce * g->out[1] * (int64_t)sizeof(float) : 0;
-    int64_t halo = p->ce * g->in[1] * (int64_t)sizeof(float) * ((g->k[0] - 1) * g->d[0] + 1);
-    int64_t r = (dt_cpu_irb_strip_bytes - halo) / (per_row_e + per_row_d);
-    r = r < 4 ? 4 : r / 4 * 4;
-    if (r > g->out[0]) r = g->out[0];
-    pl->rows = r;
-    pl->n_strips = (g->out[0] + r - 1) / r;
-    pl->in_rows = dt_irb_in_rows(g, r);
+    int64_t r = pl->rows;
     size_t ebytes = dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float));
     size_t pbytes = dt_irb_align(dt_cpu_dw_strip_pad_bytes(g, r));
     size_t dbytes = p->project ? dt_irb_align((size_t)(p->ce * r * g->out[1]) * sizeof(float)) : 0;
@@ -266,28 +279,26 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         if (lo < 0) lo = 0;
         if (hi > ih) hi = ih;
         if (hi < lo) hi = lo;
-        int64_t from = lo;   /* first row to compute */
-        if (b == have_img && lo >= have_lo && lo < have_hi && hi >= have_hi) {
-            int64_t keep = have_hi - lo;
-            for (int64_t c = 0; c < p->ce; c++)
-                memmove(ebuf + c * ld, ebuf + c * ld + (lo - have_lo) * iw, (size_t)(keep * iw) * sizeof(float));
-            from = have_hi;
-        }
-        if (hi > from) {
+        /* Rows live in a ring of in_rows rows per channel (row r at r % in_rows): the rows
+         * this strip shares with the previous one stay where they are. */
+        int64_t from = b == have_img && lo >= have_lo && lo <= have_hi && hi >= have_hi ? have_hi : lo;
+        while (from < hi) {
+            int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
             dt_gemm gm = {
-                .M = p->ce, .N = (hi - from) * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
+                .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
                 .A_packed = p->we, .lda = p->c,
                 .B = j->x + (b * p->c * ih + from) * iw, .ldb = ih * iw,
-                .C = ebuf + (from - lo) * iw, .ldc = ld,
+                .C = ebuf + slot * iw, .ldc = ld,
                 .bias = j->be, .epi = &p->e_epi,
             };
             dt_sgemm_serial_in(&gm, gs);
+            from += n;
         }
         have_img = b, have_lo = lo, have_hi = hi;
         int64_t px = (oy1 - oy0) * ow;
         for (int64_t c = 0; c < p->ce; c++) {
             float *dst = p->project ? dbuf + c * px : j->y + ((b * p->ce + c) * oh + oy0) * ow;
-            dt_cpu_dw_strip(g, ebuf + c * ld, lo, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi, NULL, dst, oy0, oy1, pad);
+            dt_cpu_dw_strip(g, ebuf + c * ld, pl->in_rows, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi, NULL, dst, oy0, oy1, pad);
         }
         if (!p->project) continue;
         int64_t yoff = (b * m_out * oh + oy0) * ow;
