@@ -221,7 +221,7 @@ static void test_fused_equals_unfused(dt_pool *pool)
                             bad += !run_case(&c, pool, paths[p].name);
                         }
     }
-    dt_cpu_irb_min_bytes = 1 << 20;
+    dt_cpu_irb_min_bytes = 4 << 20;
     dt_cpu_irb_strip_bytes = 768 << 10;
     dt_cpu_irb_weight_ratio = 4;
     CHECK(ran > 300);

@@ -15,9 +15,10 @@
  * the same epilogues as the unfused FusedConvs: the output equals the unfused chain's bit for
  * bit (tests/c/test_fuse_irb.c).
  *
- * Small planes (the expanded image fits in L2 anyway) run the unfused chain, stage by stage
- * through the scratch: there the strips buy nothing, and the unfused convs split each
- * product over the threads and batch the 1x1s of tiny planes (conv.c). */
+ * Smaller expanded tensors (they stay in L3: dt_cpu_irb_min_bytes) and blocks whose weights
+ * are large beside a strip run the unfused chain, stage by stage through the scratch: there
+ * the strips cost more than they save, and the unfused convs split each product over the
+ * threads and batch the 1x1s of tiny planes (conv.c). */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
@@ -31,10 +32,13 @@
 
 #include <string.h>
 
-/* The expanded image of at least this many bytes runs in strips (below, the unfused chain):
- * about the L2 (1 MB on the Zen 4 this was measured on), which is what the expanded
- * tensor must outgrow before its round trip goes to L3 or memory. */
-int64_t dt_cpu_irb_min_bytes = 1 << 20;
+/* An expanded tensor (the whole batch's, as the unfused expand conv writes it) of at least
+ * this many bytes runs in strips; below, the unfused chain. Below it the round trip stays
+ * in L3 and costs less than the strips' overheads: with 1 MB, mobilenet_v2's 56x56 blocks
+ * (1.8 MB) ran 9-18% slower in strips, while seg_lraspp's 389x278 and 195x139 ones (28 and
+ * 7.8 MB) ran 35-45% faster (per-layer profiler, 1 thread, Zen 4 with 1 MB of L2 and 32 MB
+ * of L3 per core complex). */
+int64_t dt_cpu_irb_min_bytes = 4 << 20;
 /* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
  * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (240
  * expanded channels, 5x5) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
@@ -171,7 +175,9 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
     if (!dt_mul_size((size_t)p->ce, (size_t)g->in[0], &eimg) || !dt_mul_size(eimg, (size_t)g->in[1], &eimg) ||
         !dt_mul_size(eimg, sizeof(float), &eimg))
         return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
-    pl->strips = eimg >= (size_t)dt_cpu_irb_min_bytes && g->out[0] > 1;
+    size_t etotal;
+    pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)dt_cpu_irb_min_bytes &&
+                 g->out[0] > 1;
     if (pl->strips) {
         /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
          * expanded input rows and depthwise output fit the strip budget. */
