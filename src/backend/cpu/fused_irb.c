@@ -40,8 +40,8 @@
  * of L3 per core complex). */
 int64_t dt_cpu_irb_min_bytes = 4 << 20;
 /* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
- * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (240
- * expanded channels, 5x5) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
+ * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (120
+ * expanded channels, 5x5; with a 1 MB threshold) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
  * each reading its 4 halo rows again and the weights again) and 5-8% faster with 768 KB
  * (per-layer profiler, 1 thread, one noisy run each). */
 int64_t dt_cpu_irb_strip_bytes = 768 << 10;
@@ -364,6 +364,14 @@ static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view 
     };
     dt_parallel_for(ex->pool, pl.gd.batch * pl.n_strips, 1, dt_irb_part, &j);
     return DUCTILE_OK;
+}
+
+/* The path dt_irb_run takes, for profiles (backend.h: dt_backend.kernel_path). */
+const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int threads)
+{
+    dt_irb_plan pl;
+    if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
+    return pl.strips ? "strips" : "unfused";
 }
 
 const dt_kernel dt_cpu_fused_irb_kernel = {dt_irb_prepare, dt_irb_scratch, dt_irb_run};
