@@ -89,11 +89,14 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
 {
     DT_TRY(dt_cpu_want_f32(L));
     dt_irb_params p = {0};
-    const char *dw_clip = !strcmp(dt_attr_string(L, "activation", ""), "Clip") ? "act_min" : "act_alpha";
-    DT_TRY(dt_irb_act(L, "activation", dw_clip, dw_clip[4] == 'm' ? "act_max" : "act_beta", &p.d_epi));
+    /* The depthwise's activation keeps FusedConv's attribute names. */
+    bool dw_clip = !strcmp(dt_attr_string(L, "activation", ""), "Clip");
+    DT_TRY(dt_irb_act(L, "activation", dw_clip ? "act_min" : "act_alpha", dw_clip ? "act_max" : "act_beta", &p.d_epi));
     DT_TRY(dt_irb_act(L, "expand_activation", "expand_p0", "expand_p1", &p.e_epi));
     DT_TRY(dt_irb_act(L, "project_activation", "project_p0", "project_p1", &p.p_epi));
     dt_conv_attrs_read(L, &p.dw);
+    if (L->n_in <= DT_IRB_WD || !L->in[DT_IRB_WD])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
     const ductile_tensor *we, *wp = NULL;
     DT_TRY(dt_irb_weight(L, DT_IRB_WE, "We", &we));
     p.ce = we->dims[0];
@@ -107,8 +110,8 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
         p.cp = wp->dims[0];
     }
     p.has_res = L->n_in > DT_IRB_R && L->in[DT_IRB_R];
-    p.has_be = L->in[DT_IRB_BE] != NULL;
-    p.has_bd = L->in[DT_IRB_BD] != NULL;
+    p.has_be = L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
+    p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
     p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
     p.we_floats = dt_gemm_packed_a_floats(p.ce, p.c);
     p.wp_floats = p.project ? dt_gemm_packed_a_floats(p.cp, p.ce) : 0;
