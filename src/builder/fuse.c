@@ -270,6 +270,7 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
      * host, with copies): only where the backend has the fused layer's kernel. */
     bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
     bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
+    bool irb = backend && backend->kernel && backend->kernel("FusedInvertedResidual");
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
     dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
                  dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
@@ -296,6 +297,11 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Conv") && !strcmp(L->domain, "")) s = dt_fuse_conv(&f, L);
+    }
+    /* After the Conv fusion: it matches the FusedConvs that one makes. */
+    for (int l = 0; irb && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "FusedConv")) s = dt_fuse_irb(&f, L);
     }
     for (int l = 0; attention && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];

@@ -33,5 +33,7 @@ void dt_fuse_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last);
 /* fuse_transformer.c: the rewrites, each a no-op where its pattern does not match exactly. */
 ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm);
 ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
+/* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
+ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 
 #endif

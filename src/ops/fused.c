@@ -270,9 +270,84 @@ static ductile_status dt_fa_check(const ductile_layer *L)
     return DUCTILE_OK;
 }
 
+
+/* FusedInvertedResidual: the shapes of its weights checked against X and each other, each
+ * fault naming the input and dim; *gd: the depthwise conv's geometry. */
+static ductile_status dt_irb_want_1x1(const dt_view *in, int i, const char *name, int64_t m, int64_t c)
+{
+    const dt_view *w = &in[i];
+    bool ok = w->rank == 4 && (m < 0 || w->dims[0] == m) && w->dims[1] == c && w->dims[2] == 1 && w->dims[3] == 1;
+    if (ok) return DUCTILE_OK;
+    char sw[160];
+    dt_format_dims(sw, sizeof sw, w->dims, w->rank, NULL);
+    return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has shape %s; expected [%s, %lld, 1, 1]", i, name, sw,
+                   m < 0 ? "M" : "Ce", (long long)c);
+}
+
+static ductile_status dt_irb_want_bias(const dt_view *in, int i, const char *name, int64_t m)
+{
+    if (in[i].rank == 1 && in[i].dims[0] == m) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) must be [%lld], one bias per output channel", i, name,
+                   (long long)m);
+}
+
+static ductile_status dt_irb_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    static const char *const names[] = {"X", "We", "Be", "Wd", "Bd", "Wp", "Bp", "R"};
+    for (int i = 0; i < L->n_in && i < 8; i++)
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? 0 : -1));
+    const dt_view *x = &in[DT_IRB_X];
+    if (x->rank != 4) return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) has rank %d; expected 4 ([N, C, H, W])", x->rank);
+    DT_TRY(dt_irb_want_1x1(in, DT_IRB_WE, "We", -1, x->dims[1]));
+    int64_t ce = in[DT_IRB_WE].dims[0];
+    if (L->in[DT_IRB_BE]) DT_TRY(dt_irb_want_bias(in, DT_IRB_BE, "Be", ce));
+    dt_view xd = *x;
+    xd.dims[1] = ce;
+    dt_conv_geom g;
+    DT_TRY(dt_conv_geometry(L, &xd, &in[DT_IRB_WD], &g));
+    if (!(g.spatial == 2 && g.group == ce && g.c == ce && g.m == ce))
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (Wd) with group %lld is not a depthwise conv of the %lld expanded channels",
+                       (long long)g.group, (long long)ce);
+    if (L->in[DT_IRB_BD]) DT_TRY(dt_irb_want_bias(in, DT_IRB_BD, "Bd", ce));
+    bool project = L->n_in > DT_IRB_WP && L->in[DT_IRB_WP];
+    int64_t m = ce;
+    if (project) {
+        DT_TRY(dt_irb_want_1x1(in, DT_IRB_WP, "Wp", -1, ce));
+        m = in[DT_IRB_WP].dims[0];
+        if (L->n_in > DT_IRB_BP && L->in[DT_IRB_BP]) DT_TRY(dt_irb_want_bias(in, DT_IRB_BP, "Bp", m));
+    }
+    out[0].dtype = x->dtype;
+    out[0].rank = 4;
+    out[0].dims[0] = g.batch;
+    out[0].dims[1] = m;
+    dt_conv_out_dims(&g, out[0].dims + 2);
+    if (L->n_in > DT_IRB_R && L->in[DT_IRB_R]) DT_TRY(dt_fused_want_residual(DT_IRB_R, &in[DT_IRB_R], &out[0]));
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_irb_check(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 2, 8, 1, 1, DT_INPUT_NAMES("X", "We")));
+    /* Be and Bd may be omitted; the depthwise weights may not. */
+    if (L->n_in < 5 || !L->in[DT_IRB_WD])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
+    static const char *const attrs[] = {"activation", "expand_activation", "project_activation"};
+    for (int a = 0; a < 3; a++) {
+        const char *act = dt_attr_string(L, attrs[a], "");
+        bool known = false;
+        for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++) known |= strcmp(act, dt_fc_acts[i]) == 0;
+        if (!known)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                           "attribute '%s' = '%s' is not supported (supported: '', Relu, Clip, "
+                           "HardSigmoid, HardSwish, Sigmoid)", attrs[a], act);
+    }
+    return DUCTILE_OK;
+}
+
 const dt_opdef dt_ops_fused[] = {
     {"FusedAttention", dt_fa_check, dt_fa_infer, 0},
     {"FusedConv", dt_fc_check, dt_fc_infer, 0},
+    {"FusedInvertedResidual", dt_irb_check, dt_irb_infer, 0},
     {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
     {NULL, NULL, NULL, 0},
 };

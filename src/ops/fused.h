@@ -38,7 +38,22 @@
  *                    Q is [B, S, H, D], Kt is given as K [B, L, H, D], V as [B, L, H, Dv], and
  *                    Y is [B, S, H, Dv] (what the Transposes around attention in BERT exports
  *                    read and write); the mask still broadcasts to the scores [B, H, S, L]
- *   Y        [..., S, Dv] */
+ *   Y        [..., S, Dv]
+ *
+ * FusedInvertedResidual: FusedConv(1x1 expand) -> FusedConv(depthwise) [-> FusedConv(1x1
+ *   project) [+ residual]] as one layer (src/builder/fuse_irb.c), for backends with a kernel for
+ *   it (the CPU): MobileNet's inverted-residual block computed a strip of output rows at a
+ *   time, so the expanded tensor (6x the block's channels) lives in cache instead of going to
+ *   memory and back. Y is what the chain of FusedConvs computes, bit for bit on the CPU.
+ *   inputs   X [N, C, H, W]; We [Ce, C, 1, 1], Be [Ce] (expand); Wd [Ce, 1, KH, KW], Bd [Ce]
+ *            (depthwise); Wp [Cp, Ce, 1, 1], Bp [Cp] (project: absent, Y is the depthwise's
+ *            output); R (optional: Y's shape, added after Bp). Biases may be absent (empty).
+ *   attrs    the depthwise conv's (auto_pad, dilations, group, kernel_shape, pads, strides)
+ *            and activation (FusedConv's attributes), plus
+ *            expand_activation, project_activation  STRING  as FusedConv's activation
+ *            expand_p0, expand_p1, project_p0, project_p1  FLOAT  the activations' parameters
+ *                     (Clip: min, max; HardSigmoid / HardSwish: alpha, beta)
+ *   Y        [N, Cp (or Ce), OH, OW] */
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
 
@@ -48,6 +63,8 @@
 /* Input indices. */
 enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3 };
 enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
+enum { DT_IRB_X = 0, DT_IRB_WE = 1, DT_IRB_BE = 2, DT_IRB_WD = 3, DT_IRB_BD = 4, DT_IRB_WP = 5, DT_IRB_BP = 6,
+       DT_IRB_R = 7 };
 enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
 
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original

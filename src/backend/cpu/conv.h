@@ -68,6 +68,17 @@ bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 
+/* A strip of one depthwise plane (the fused inverted-residual block, fused_irb.c): output
+ * rows [oy0, oy1) of the channel with weights w (KH*KW) and bias b, from src: a ring of
+ * `ring` input rows of the plane (row r at src + (r % ring) * in[1]; every row of [0, in[0])
+ * the strip reads must be there). y and res (may be NULL) point at the strip's first output
+ * row (row stride out[1]); epi (may be NULL; its res is not read) as the whole-plane
+ * kernel's. pad: dt_cpu_dw_strip_pad_bytes(g, oy1 - oy0) bytes (or more), zeroed by the caller
+ * once (only its interior columns are written). Bits as dt_cpu_conv_depthwise. */
+size_t dt_cpu_dw_strip_pad_bytes(const dt_conv_geom *g, int64_t rows);
+void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, const float *w, float b,
+                     const dt_epilogue *epi, const float *res, float *y, int64_t oy0, int64_t oy1, float *pad);
+
 /* Any geometry (1-D, 2-D, 3-D; groups, strides, dilations, pads), raw weights, no scratch:
  * the path of 3-D convolutions, which no GEMM path takes yet. */
 ductile_status dt_cpu_conv_direct(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);

@@ -330,3 +330,45 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
     dt_parallel_for(pool, planes, grain, dt_dw_part, &j);
     return DUCTILE_OK;
 }
+
+size_t dt_cpu_dw_strip_pad_bytes(const dt_conv_geom *g, int64_t rows)
+{
+    int64_t hp, wp;
+    size_t plane;
+    if (dt_dw_plane(g, &hp, &wp, &plane)) return 0;
+    int64_t n = (rows - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1;
+    return (((size_t)n * (size_t)wp * sizeof(float)) + 63) & ~(size_t)63;
+}
+
+/* The rows a strip reads are copied into pad as the whole-plane kernel's padded plane would
+ * hold them (rows outside the image zero), then the same plane kernels run on a geometry of
+ * the strip's rows: each output's float operations are those of dt_cpu_conv_depthwise. */
+void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, const float *w, float b,
+                     const dt_epilogue *epi, const float *res, float *y, int64_t oy0, int64_t oy1, float *pad)
+{
+    dt_conv_geom gs = *g;
+    gs.out[0] = oy1 - oy0;
+    dt_dw_job j = {.g = &gs, .epi = epi};
+    size_t plane;
+    if (dt_dw_plane(g, &j.hp, &j.wp, &plane)) return;   /* the caller sized pad with it */
+    __builtin_cpu_init();
+    j.avx512 = __builtin_cpu_supports("avx512f");
+    dt_dw_rows_plane_fn rows = j.avx512 ? dt_dw_rows_select(g) : NULL;
+    j.epi_in_store = rows && epi && dt_dw_epi_in_lanes(epi);
+    int64_t n = (gs.out[0] - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1, iw = g->in[1];
+    for (int64_t i = 0; i < n; i++) {
+        int64_t r = oy0 * g->s[0] - g->pb[0] + i;
+        float *d = pad + i * j.wp + g->pb[1];
+        if (r >= 0 && r < g->in[0])
+            memcpy(d, src + r % ring * iw, (size_t)iw * sizeof *d);
+        else
+            memset(d, 0, (size_t)iw * sizeof *d);
+    }
+    if (rows)
+        rows(&j, pad, w, b, y, res);
+    else if (j.avx512)
+        dt_dw_plane_avx512(&j, pad, w, b, y);
+    else
+        dt_dw_plane_ref(&j, pad, w, b, y);
+    if (epi && !j.epi_in_store) dt_epilogue_apply(epi, y, res, gs.out[0] * gs.out[1]);
+}

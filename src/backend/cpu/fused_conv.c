@@ -335,6 +335,7 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 const dt_cpu_kernel dt_cpu_fused[] = {
     {"FusedConv", NULL, &dt_fc_kernel},
     {"FusedMatMul", NULL, &dt_cpu_fused_matmul_kernel},
+    {"FusedInvertedResidual", NULL, &dt_cpu_fused_irb_kernel},
     {"FusedAttention", NULL, &dt_cpu_fused_attention_kernel},
     {NULL, NULL, NULL},
 };

@@ -49,17 +49,23 @@ ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_
 /* dt_backend.tactics of the CPU backend (fused_conv.c): the conv algorithms (dt_conv_algo). */
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
- * MatMul's and Gemm's ways), each next to its kernel. */
+ * MatMul's and Gemm's ways, FusedInvertedResidual's strips or not), each next to its kernel. */
 const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
                                int profile, int point, int threads);
 const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile, int point,
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
+const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int threads);
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
                                      int threads);
 /* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
 extern const dt_kernel dt_cpu_fused_matmul_kernel;
+extern const dt_kernel dt_cpu_fused_irb_kernel;     /* fused_irb.c */
+/* fused_irb.c's choices, variables for the tests (which set them to run every path at small
+ * sizes): the expanded image's bytes from which strips run, a strip's byte budget, and how
+ * many times the weights' bytes a strip's expanded rows must be. */
+extern int64_t dt_cpu_irb_min_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio;
 /* FusedAttention's (fused_attention.c). */
 extern const dt_kernel dt_cpu_fused_attention_kernel;
 

@@ -1,0 +1,380 @@
+/* The CPU kernel of FusedInvertedResidual (src/ops/fused.h): MobileNet's expand 1x1 ->
+ * depthwise -> project 1x1 block, a strip of output rows at a time.
+ *
+ * Why: over large planes these blocks are bound by memory, not arithmetic: the expand conv
+ * writes 6x the block's channels to memory and the depthwise reads them back (seg_lraspp's
+ * 389x278 block: a 28 MB tensor; bench/results/cpu-dw-2026-12-02-s7.md). Here, per image and
+ * strip of R depthwise output rows, the expand GEMM computes just the input rows the strip
+ * reads into a ring of rows sized for L2 (rows shared with the previous strip stay, not
+ * recomputed), the depthwise row kernel (conv_dw.c) reads them from
+ * there, and the project GEMM turns the strip's depthwise output (also in L2) into the
+ * block's output rows, residual and activation in its store.
+ *
+ * Bits: the same GEMM (K blocks of the same size: the sums of an element do not depend on N
+ * or on which columns a call covers), the same depthwise kernels on the same padded rows and
+ * the same epilogues as the unfused FusedConvs: the output equals the unfused chain's bit for
+ * bit (tests/c/test_fuse_irb.c).
+ *
+ * Smaller expanded tensors (they stay in L3: dt_cpu_irb_min_bytes) and blocks whose weights
+ * are large beside a strip run the unfused chain, stage by stage through the scratch: there
+ * the strips cost more than they save, and the unfused convs split each product over the
+ * threads and batch the 1x1s of tiny planes (conv.c). */
+#include "backend/cpu/conv.h"
+#include "backend/cpu/families.h"
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/kernels.h"
+#include "core/alloc.h"
+#include "core/checked.h"
+#include "core/status.h"
+#include "ops/defaults.h"
+#include "ops/fused.h"
+#include "ops/linalg.h"
+
+#include <string.h>
+
+/* An expanded tensor (the whole batch's, as the unfused expand conv writes it) of at least
+ * this many bytes runs in strips; below, the unfused chain. Below it the round trip stays
+ * in L3 and costs less than the strips' overheads: with 1 MB, mobilenet_v2's 56x56 blocks
+ * (1.8 MB) ran 9-18% slower in strips, while seg_lraspp's 389x278 and 195x139 ones (28 and
+ * 7.8 MB) ran 35-45% faster (per-layer profiler, 1 thread, Zen 4 with 1 MB of L2 and 32 MB
+ * of L3 per core complex). */
+int64_t dt_cpu_irb_min_bytes = 4 << 20;
+/* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
+ * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (120
+ * expanded channels, 5x5; with a 1 MB threshold) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
+ * each reading its 4 halo rows again and the weights again) and 5-8% faster with 768 KB
+ * (per-layer profiler, 1 thread, one noisy run each). */
+int64_t dt_cpu_irb_strip_bytes = 768 << 10;
+/* Strips run only where a strip's expanded rows are at least this many times the weights'
+ * bytes (expand and project together). */
+int64_t dt_cpu_irb_weight_ratio = 4;
+
+typedef struct dt_irb_params {
+    dt_conv_attrs dw;
+    dt_epilogue e_epi, d_epi, p_epi;
+    bool project, has_res, has_be, has_bd, has_bp;
+    int64_t c, ce, cp;
+    const float *we, *wp;      /* inside this blob: packed for the GEMM (dt_gemm_pack_a_full) */
+    int64_t we_floats, wp_floats;
+    float data[];
+} dt_irb_params;
+
+/* An activation from its name and parameters: Clip's default bounds where absent. */
+static ductile_status dt_irb_act(const ductile_layer *L, const char *name_attr, const char *p0, const char *p1,
+                                 dt_epilogue *e)
+{
+    const char *name = dt_attr_string(L, name_attr, "");
+    int act = dt_act_from_name(name);
+    if (act < 0 || act == DT_ACT_GELU)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' = '%s' is not supported", name_attr, name);
+    e->act = (dt_act)act;
+    bool clip = act == DT_ACT_CLIP;
+    e->p0 = dt_attr_float(L, p0, clip ? DT_CLIP_NO_MIN : DT_HARDSIGMOID_ALPHA);
+    e->p1 = dt_attr_float(L, p1, clip ? DT_CLIP_NO_MAX : DT_HARDSIGMOID_BETA);
+    return DUCTILE_OK;
+}
+
+/* A constant 1x1 weight [M, K, 1, 1] of input i. */
+static ductile_status dt_irb_weight(const ductile_layer *L, int i, const char *name, const ductile_tensor **w)
+{
+    const ductile_tensor *t = L->n_in > i ? L->in[i] : NULL;
+    if (!t || !t->data || t->dtype != DUCTILE_FLOAT32 || t->rank != 4 || t->dims[0] < 1 || t->dims[1] < 1 ||
+        t->dims[2] != 1 || t->dims[3] != 1 || (size_t)dt_tensor_count(t) * sizeof(float) != t->nbytes)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) must be a float32 constant of shape [M, K, 1, 1]", i, name);
+    *w = t;
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
+{
+    DT_TRY(dt_cpu_want_f32(L));
+    dt_irb_params p = {0};
+    /* The depthwise's activation keeps FusedConv's attribute names. */
+    bool dw_clip = !strcmp(dt_attr_string(L, "activation", ""), "Clip");
+    DT_TRY(dt_irb_act(L, "activation", dw_clip ? "act_min" : "act_alpha", dw_clip ? "act_max" : "act_beta", &p.d_epi));
+    DT_TRY(dt_irb_act(L, "expand_activation", "expand_p0", "expand_p1", &p.e_epi));
+    DT_TRY(dt_irb_act(L, "project_activation", "project_p0", "project_p1", &p.p_epi));
+    dt_conv_attrs_read(L, &p.dw);
+    if (L->n_in <= DT_IRB_WD || !L->in[DT_IRB_WD])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
+    const ductile_tensor *we, *wp = NULL;
+    DT_TRY(dt_irb_weight(L, DT_IRB_WE, "We", &we));
+    p.ce = we->dims[0];
+    p.c = we->dims[1];
+    p.project = L->n_in > DT_IRB_WP && L->in[DT_IRB_WP];
+    if (p.project) {
+        DT_TRY(dt_irb_weight(L, DT_IRB_WP, "Wp", &wp));
+        if (wp->dims[1] != p.ce)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 5 (Wp) has %lld input channels; We makes %lld",
+                           (long long)wp->dims[1], (long long)p.ce);
+        p.cp = wp->dims[0];
+    }
+    p.has_res = L->n_in > DT_IRB_R && L->in[DT_IRB_R];
+    p.has_be = L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
+    p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
+    p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
+    p.we_floats = dt_gemm_packed_a_floats(p.ce, p.c);
+    p.wp_floats = p.project ? dt_gemm_packed_a_floats(p.cp, p.ce) : 0;
+    size_t bytes;
+    if (!dt_add_size((size_t)p.we_floats, (size_t)p.wp_floats, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
+        !dt_add_size(bytes, sizeof p, &bytes))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the packed weights of %lld and %lld floats overflow size_t",
+                       (long long)p.we_floats, (long long)p.wp_floats);
+    dt_irb_params *q = dt_malloc(bytes);
+    if (!q) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedInvertedResidual");
+    *q = p;
+    dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, q->data);
+    q->we = q->data;
+    if (p.project) {
+        dt_gemm_pack_a_full(wp->data, p.ce, false, 1.0f, p.cp, p.ce, q->data + p.we_floats);
+        q->wp = q->data + p.we_floats;
+    }
+    *out = q;
+    return DUCTILE_OK;
+}
+
+/* Everything a run derives from the shapes. */
+typedef struct dt_irb_plan {
+    dt_conv_geom gd;            /* the depthwise conv */
+    bool strips;                /* else the unfused chain */
+    int64_t rows, n_strips;     /* output rows per strip; strips per image */
+    int64_t in_rows;            /* the most input rows a strip reads */
+    size_t e_off, pad_off, d_off, gemm_off, per_thread;   /* strips: one thread's scratch */
+    size_t unfused_e, unfused_d, conv_bytes;              /* unfused: E, D, the convs' scratch */
+} dt_irb_plan;
+
+static size_t dt_irb_align(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static int64_t dt_irb_in_rows(const dt_conv_geom *g, int64_t rows)
+{
+    int64_t n = (rows - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1;
+    return n < g->in[0] ? n : g->in[0];
+}
+
+/* The 1x1 convs of the unfused chain as geometries. */
+static dt_conv_geom dt_irb_1x1(int64_t batch, int64_t c, int64_t m, int64_t h, int64_t w)
+{
+    dt_conv_geom g = {.spatial = 2, .batch = batch, .c = c, .m = m, .group = 1};
+    g.in[0] = g.out[0] = h;
+    g.in[1] = g.out[1] = w;
+    for (int i = 0; i < 2; i++) g.k[i] = g.s[i] = g.d[i] = 1;
+    return g;
+}
+
+static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in, int threads, dt_irb_plan *pl)
+{
+    memset(pl, 0, sizeof *pl);
+    const dt_view *x = &in[DT_IRB_X];
+    if (x->rank != 4 || x->dims[1] != p->c)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) must be [N, %lld, H, W]", (long long)p->c);
+    dt_view xd = *x, wd = in[DT_IRB_WD];
+    xd.dims[1] = p->ce;
+    DT_TRY(dt_conv_geometry_of(&p->dw, &xd, &wd, &pl->gd));
+    const dt_conv_geom *g = &pl->gd;
+    if (!dt_cpu_conv_is_depthwise(g) || g->spatial != 2)
+        return dt_fail(DUCTILE_ERR_SHAPE, "input 3 (Wd) is not a 2-D depthwise conv of the %lld expanded channels",
+                       (long long)p->ce);
+    size_t eimg;
+    if (!dt_mul_size((size_t)p->ce, (size_t)g->in[0], &eimg) || !dt_mul_size(eimg, (size_t)g->in[1], &eimg) ||
+        !dt_mul_size(eimg, sizeof(float), &eimg))
+        return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
+    size_t etotal;
+    pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)dt_cpu_irb_min_bytes &&
+                 g->out[0] > 1;
+    if (pl->strips) {
+        /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
+         * expanded input rows and depthwise output fit the strip budget. */
+        int64_t per_row_e = p->ce * g->in[1] * (int64_t)sizeof(float) * g->s[0];
+        int64_t per_row_d = p->project ? p->ce * g->out[1] * (int64_t)sizeof(float) : 0;
+        int64_t halo = p->ce * g->in[1] * (int64_t)sizeof(float) * ((g->k[0] - 1) * g->d[0] + 1);
+        int64_t r = (dt_cpu_irb_strip_bytes - halo) / (per_row_e + per_row_d);
+        r = r < 4 ? 4 : r / 4 * 4;
+        pl->rows = r > g->out[0] ? g->out[0] : r;
+        pl->in_rows = dt_irb_in_rows(g, pl->rows);
+        pl->n_strips = (g->out[0] + pl->rows - 1) / pl->rows;
+        /* Every strip reads the weights again (from L2 at best): where they are not small
+         * beside a strip's expanded rows, strips lose more than they save (seg_lraspp's
+         * 960-channel blocks at 49x35: 1.2 MB of weights, 17% slower in strips). */
+        int64_t wbytes = (p->we_floats + p->wp_floats) * (int64_t)sizeof(float);
+        pl->strips = wbytes * dt_cpu_irb_weight_ratio <= p->ce * pl->in_rows * g->in[1] * (int64_t)sizeof(float);
+    }
+    if (!pl->strips) {
+        size_t ne, nd = 0, b;
+        if (!dt_mul_size(eimg, (size_t)g->batch, &ne))
+            return dt_fail(DUCTILE_ERR_SHAPE, "the expanded tensor overflows size_t");
+        if (p->project && (!dt_mul_size((size_t)(g->batch * p->ce), (size_t)(g->out[0] * g->out[1]), &nd) ||
+                           !dt_mul_size(nd, sizeof(float), &nd)))
+            return dt_fail(DUCTILE_ERR_SHAPE, "the depthwise output overflows size_t");
+        pl->unfused_e = dt_irb_align(ne);
+        pl->unfused_d = dt_irb_align(nd);
+        dt_conv_args a = {.w_packed = p->we};
+        dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
+        DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
+        DT_TRY(dt_cpu_conv_scratch(g, &a, DT_CONV_DEPTHWISE, threads, &b));
+        if (b > pl->conv_bytes) pl->conv_bytes = b;
+        if (p->project) {
+            dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
+            DT_TRY(dt_cpu_conv_scratch(&gp, &a, DT_CONV_IM2COL, threads, &b));
+            if (b > pl->conv_bytes) pl->conv_bytes = b;
+        }
+        return DUCTILE_OK;
+    }
+    int64_t r = pl->rows;
+    size_t ebytes = dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float));
+    size_t pbytes = dt_irb_align(dt_cpu_dw_strip_pad_bytes(g, r));
+    size_t dbytes = p->project ? dt_irb_align((size_t)(p->ce * r * g->out[1]) * sizeof(float)) : 0;
+    dt_gemm ge = {.M = p->ce, .N = pl->in_rows * g->in[1], .K = p->c, .A_packed = p->we};
+    size_t gb = dt_gemm_serial_scratch_bytes(&ge);
+    if (p->project) {
+        dt_gemm gp = {.M = p->cp, .N = r * g->out[1], .K = p->ce, .A_packed = p->wp};
+        size_t b = dt_gemm_serial_scratch_bytes(&gp);
+        if (b > gb) gb = b;
+    }
+    pl->e_off = 0;
+    pl->pad_off = ebytes;
+    pl->d_off = pl->pad_off + pbytes;
+    pl->gemm_off = pl->d_off + dbytes;
+    pl->per_thread = pl->gemm_off + dt_irb_align(gb);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_irb_bytes(const dt_irb_plan *pl, int threads, size_t *bytes)
+{
+    bool ok = pl->strips ? dt_mul_size(pl->per_thread, (size_t)threads, bytes)
+                         : dt_add_size(pl->unfused_e, pl->unfused_d, bytes) && dt_add_size(*bytes, pl->conv_bytes, bytes);
+    if (!ok) return dt_fail(DUCTILE_ERR_SHAPE, "FusedInvertedResidual scratch overflows size_t");
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_irb_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                     size_t *bytes)
+{
+    (void)out;
+    dt_irb_plan pl;
+    *bytes = 0;
+    if (dt_irb_make_plan(params, in, threads, &pl)) return DUCTILE_OK;  /* the run names the fault */
+    return dt_irb_bytes(&pl, threads, bytes);
+}
+
+typedef struct dt_irb_job {
+    const dt_irb_params *p;
+    const dt_irb_plan *pl;
+    const float *x, *be, *wd, *bd, *bp, *res;
+    float *y;
+    char *scratch;
+} dt_irb_job;
+
+/* Items [begin, end): strip i % n_strips of image i / n_strips. Consecutive strips of an
+ * image keep the expanded rows they share. */
+static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_irb_job *j = arg;
+    const dt_irb_params *p = j->p;
+    const dt_irb_plan *pl = j->pl;
+    const dt_conv_geom *g = &pl->gd;
+    char *s = j->scratch + (size_t)tid * pl->per_thread;
+    float *ebuf = (float *)(s + pl->e_off), *pad = (float *)(s + pl->pad_off), *dbuf = (float *)(s + pl->d_off);
+    void *gs = s + pl->gemm_off;
+    int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1];
+    int64_t ld = pl->in_rows * iw, kk = g->k[0] * g->k[1];
+    int64_t m_out = p->project ? p->cp : p->ce;
+    /* Rows of the expanded image held in ebuf: [have_lo, have_hi) of image have_img. */
+    int64_t have_img = -1, have_lo = 0, have_hi = 0;
+    memset(pad, 0, pl->d_off - pl->pad_off);
+    for (int64_t it = begin; it < end; it++) {
+        int64_t b = it / pl->n_strips, oy0 = it % pl->n_strips * pl->rows;
+        int64_t oy1 = oy0 + pl->rows < oh ? oy0 + pl->rows : oh;
+        int64_t lo = oy0 * g->s[0] - g->pb[0], hi = (oy1 - 1) * g->s[0] - g->pb[0] + (g->k[0] - 1) * g->d[0] + 1;
+        if (lo < 0) lo = 0;
+        if (hi > ih) hi = ih;
+        if (hi < lo) hi = lo;
+        /* Rows live in a ring of in_rows rows per channel (row r at r % in_rows): the rows
+         * this strip shares with the previous one stay where they are. */
+        int64_t from = b == have_img && lo >= have_lo && lo <= have_hi && hi >= have_hi ? have_hi : lo;
+        while (from < hi) {
+            int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
+            dt_gemm gm = {
+                .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
+                .A_packed = p->we, .lda = p->c,
+                .B = j->x + (b * p->c * ih + from) * iw, .ldb = ih * iw,
+                .C = ebuf + slot * iw, .ldc = ld,
+                .bias = j->be, .epi = &p->e_epi,
+            };
+            dt_sgemm_serial_in(&gm, gs);
+            from += n;
+        }
+        have_img = b, have_lo = lo, have_hi = hi;
+        int64_t px = (oy1 - oy0) * ow;
+        for (int64_t c = 0; c < p->ce; c++) {
+            float *dst = p->project ? dbuf + c * px : j->y + ((b * p->ce + c) * oh + oy0) * ow;
+            dt_cpu_dw_strip(g, ebuf + c * ld, pl->in_rows, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi, NULL, dst, oy0, oy1, pad);
+        }
+        if (!p->project) continue;
+        int64_t yoff = (b * m_out * oh + oy0) * ow;
+        dt_epilogue epi = p->p_epi;
+        epi.res = j->res ? j->res + yoff : NULL;
+        dt_gemm gm = {
+            .M = p->cp, .N = px, .K = p->ce, .alpha = 1.0f, .beta = 0.0f,
+            .A_packed = p->wp, .lda = p->ce,
+            .B = dbuf, .ldb = px,
+            .C = j->y + yoff, .ldc = oh * ow,
+            .bias = j->bp, .epi = &epi,
+        };
+        dt_sgemm_serial_in(&gm, gs);
+    }
+}
+
+/* Small planes: the unfused FusedConvs' convs, one after another, through the scratch. */
+static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
+                                     dt_exec *ex)
+{
+    const dt_conv_geom *g = &pl->gd;
+    char *s = ex->scratch;
+    float *e = (float *)s, *d = p->project ? (float *)(s + pl->unfused_e) : out[0].data;
+    void *cs = s + pl->unfused_e + pl->unfused_d;
+    dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
+    dt_epilogue ee = p->e_epi, de = p->d_epi;
+    dt_conv_args a = {.x = in[DT_IRB_X].data, .w_packed = p->we, .bias = p->has_be ? in[DT_IRB_BE].data : NULL, .epi = &ee, .y = e,
+                      .scratch = cs};
+    DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, ex->pool));
+    a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = p->has_bd ? in[DT_IRB_BD].data : NULL, .epi = &de, .y = d, .scratch = cs};
+    DT_TRY(dt_cpu_conv_run_algo(g, &a, DT_CONV_DEPTHWISE, ex->pool));
+    if (!p->project) return DUCTILE_OK;
+    dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
+    dt_epilogue pe = p->p_epi;
+    pe.res = p->has_res ? in[DT_IRB_R].data : NULL;
+    a = (dt_conv_args){.x = d, .w_packed = p->wp, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = out[0].data, .scratch = cs};
+    return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, ex->pool);
+}
+
+static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_irb_params *p = params;
+    int threads = dt_pool_threads(ex->pool);
+    dt_irb_plan pl;
+    size_t bytes;
+    DT_TRY(dt_irb_make_plan(p, in, threads, &pl));
+    DT_TRY(dt_irb_bytes(&pl, threads, &bytes));
+    if (!ex->scratch || ex->scratch_bytes < bytes)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "FusedInvertedResidual: %zu bytes of scratch, %zu needed", ex->scratch_bytes,
+                       bytes);
+    if (!pl.strips) return dt_irb_unfused(p, &pl, in, out, ex);
+    dt_irb_job j = {
+        .p = p, .pl = &pl, .x = in[DT_IRB_X].data, .be = p->has_be ? in[DT_IRB_BE].data : NULL,
+        .wd = in[DT_IRB_WD].data, .bd = p->has_bd ? in[DT_IRB_BD].data : NULL,
+        .bp = p->has_bp ? in[DT_IRB_BP].data : NULL,
+        .res = p->has_res ? in[DT_IRB_R].data : NULL, .y = out[0].data, .scratch = ex->scratch,
+    };
+    dt_parallel_for(ex->pool, pl.gd.batch * pl.n_strips, 1, dt_irb_part, &j);
+    return DUCTILE_OK;
+}
+
+/* The path dt_irb_run takes, for profiles (backend.h: dt_backend.kernel_path). */
+const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int threads)
+{
+    dt_irb_plan pl;
+    if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
+    return pl.strips ? "strips" : "unfused";
+}
+
+const dt_kernel dt_cpu_fused_irb_kernel = {dt_irb_prepare, dt_irb_scratch, dt_irb_run};
