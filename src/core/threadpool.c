@@ -38,11 +38,11 @@ struct dt_pool {
     int64_t remaining;     /* parts of the current loop not yet finished */
     /* claim[p] = generation << 1 while part p of that loop is free, | 1 once taken. */
     uint64_t claim[DT_POOL_MAX];
-    /* dt_parallel_chunks: the same per chunk; chunk_parts is the loop's chunk count (0 for
-     * a loop of dt_parallel_for), joined the threads that have taken one of its chunks. */
-    uint64_t chunk_claim[DT_POOL_CHUNKS];
-    int64_t chunk_parts;
-    int joined;
+    /* dt_parallel_chunks: generation << 24 | next chunk << 12 | chunks; the generation in the
+     * word lets a worker that saw an older loop fail its claim instead of taking a chunk of a
+     * loop it has not read. A loop of dt_parallel_for leaves next == chunks (nothing to take). */
+    uint64_t ticket;
+    int joined;            /* threads that have taken a chunk of the current loop */
     /* the current loop; stable while any of its parts is unfinished */
     dt_range_fn fn;
     void *arg;
@@ -72,39 +72,36 @@ static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
     }
 }
 
-/* Takes chunk c of loop g if it is still free and runs it; the first chunk a thread takes
- * numbers it (*tid), so tids stay below both the thread and the chunk count. */
-static void dt_pool_try_chunk(dt_pool *p, uint64_t g, int64_t c, int *tid)
+enum { DT_TICKET_BITS = 12, DT_TICKET_MASK = (1 << DT_TICKET_BITS) - 1 };
+
+static uint64_t dt_ticket(uint64_t g, int64_t next, int64_t chunks)
 {
-    uint64_t want = g << 1;
-    if (__atomic_load_n(&p->chunk_claim[c], __ATOMIC_RELAXED) != want ||
-        !__atomic_compare_exchange_n(&p->chunk_claim[c], &want, want | 1u, false, __ATOMIC_ACQ_REL,
-                                     __ATOMIC_RELAXED))
-        return;
-    if (*tid < 0) *tid = __atomic_fetch_add(&p->joined, 1, __ATOMIC_RELAXED);
-    int64_t b = c * p->chunk, e = b + p->chunk;
-    if (e > p->n) e = p->n;
-    if (b < e) p->fn(p->arg, b, e, *tid);
-    if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
-        __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_signal(&p->done_cv);
-        pthread_mutex_unlock(&p->mu);
-    }
+    return g << (2 * DT_TICKET_BITS) | (uint64_t)next << DT_TICKET_BITS | (uint64_t)chunks;
 }
 
-/* The chunks of loop g for pool thread `home`: first its own run of them, in order (the
- * columns or rows it had last loop too, so its caches hold them, as with fixed parts), then
- * what is left of the others', each from its far end. */
-static void dt_pool_take_chunks(dt_pool *p, uint64_t g, int home)
+/* Takes chunks of loop g one at a time until none is left. The k-th thread to take one runs
+ * them all as tid k, so tids stay below both the thread and the chunk count. */
+static void dt_pool_take_chunks(dt_pool *p, uint64_t g)
 {
-    /* A stale count (a later loop's) only makes claims that fail: they check the generation. */
-    int64_t parts = __atomic_load_n(&p->chunk_parts, __ATOMIC_ACQUIRE);
-    int threads = p->threads, tid = -1;
-    for (int64_t c = home * parts / threads; c < (home + 1) * parts / threads; c++) dt_pool_try_chunk(p, g, c, &tid);
-    for (int k = 1; k < threads; k++) {
-        int v = (home + k) % threads;
-        for (int64_t c = (v + 1) * parts / threads; c-- > v * parts / threads;) dt_pool_try_chunk(p, g, c, &tid);
+    int tid = -1;
+    uint64_t t = __atomic_load_n(&p->ticket, __ATOMIC_ACQUIRE);
+    for (;;) {
+        uint64_t next = t >> DT_TICKET_BITS & DT_TICKET_MASK, chunks = t & DT_TICKET_MASK;
+        if (t >> (2 * DT_TICKET_BITS) != (g & (UINT64_MAX >> (2 * DT_TICKET_BITS))) || next >= chunks) return;
+        if (!__atomic_compare_exchange_n(&p->ticket, &t, t + ((uint64_t)1 << DT_TICKET_BITS), false,
+                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            continue;   /* t now holds the current word */
+        if (tid < 0) tid = __atomic_fetch_add(&p->joined, 1, __ATOMIC_RELAXED);
+        int64_t b = (int64_t)next * p->chunk, e = b + p->chunk;
+        if (e > p->n) e = p->n;
+        if (b < e) p->fn(p->arg, b, e, tid);
+        if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
+            __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done_cv);
+            pthread_mutex_unlock(&p->mu);
+        }
+        t = __atomic_load_n(&p->ticket, __ATOMIC_ACQUIRE);
     }
 }
 
@@ -145,7 +142,7 @@ static void *dt_worker(void *varg)
         seen = g;
         /* Its own part first (the same data as last time: warm caches), then any left. */
         for (int k = 0; k < p->threads; k++) dt_pool_try_part(p, g, (tid + k) % p->threads);
-        dt_pool_take_chunks(p, g, tid);
+        dt_pool_take_chunks(p, g);
     }
     return NULL;
 }
@@ -171,7 +168,6 @@ ductile_status dt_pool_create(int threads, dt_pool **out)
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
     for (int i = 0; i < DT_POOL_MAX; i++) p->claim[i] = 1; /* loop 0 is never run */
-    for (int i = 0; i < DT_POOL_CHUNKS; i++) p->chunk_claim[i] = 1;
     if (threads > 1) {
         p->tids = dt_calloc((size_t)threads, sizeof *p->tids);
         if (!p->tids) { dt_pool_free(p); return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory creating a thread pool"); }
@@ -234,7 +230,7 @@ static void dt_pool_wait_done(dt_pool *p)
 }
 
 /* Publishes loop g: n items in `parts` ranges of `chunk`; claimed as fixed parts (static) or
- * as chunks. No part of the previous loop is running (it ended with
+ * as chunks from the ticket. No part of the previous loop is running (it ended with
  * remaining == 0), so the fields are the owner's until the generation is published. */
 static uint64_t dt_pool_publish(dt_pool *p, int64_t n, int64_t parts, int64_t chunk, bool chunks,
                                 dt_range_fn fn, void *arg)
@@ -247,9 +243,8 @@ static uint64_t dt_pool_publish(dt_pool *p, int64_t n, int64_t parts, int64_t ch
     __atomic_store_n(&p->remaining, parts, __ATOMIC_RELAXED);
     for (int i = 0; i < p->threads; i++)
         __atomic_store_n(&p->claim[i], !chunks && i < parts ? g << 1 : (g << 1) | 1u, __ATOMIC_RELAXED);
-    for (int64_t i = 0; chunks && i < parts; i++) __atomic_store_n(&p->chunk_claim[i], g << 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->chunk_parts, chunks ? parts : 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->joined, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->ticket, dt_ticket(g, chunks ? 0 : parts, parts), __ATOMIC_RELAXED);
     __atomic_store_n(&p->generation, g, __ATOMIC_SEQ_CST);
     dt_pool_wake_sleepers(p);
     return g;
@@ -286,6 +281,6 @@ void dt_parallel_chunks(dt_pool *p, int64_t n, int64_t grain, int64_t chunks, dt
     int64_t chunk = (n + parts - 1) / parts;
     parts = (n + chunk - 1) / chunk;
     uint64_t g = dt_pool_publish(p, n, parts, chunk, true, fn, arg);
-    dt_pool_take_chunks(p, g, 0);
+    dt_pool_take_chunks(p, g);
     dt_pool_wait_done(p);
 }

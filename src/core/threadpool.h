@@ -36,10 +36,9 @@ void dt_parallel_for(dt_pool *pool, int64_t n, int64_t grain, dt_range_fn fn, vo
 /* At most this many chunks per dt_parallel_chunks loop. */
 enum { DT_POOL_CHUNKS = 1024 };
 /* Like dt_parallel_for, but [0, n) is split into at most `chunks` ranges of at least `grain`
- * items (chunks may exceed the thread count), which the threads claim one at a time: each
- * first its own contiguous run of them (the same as last loop: warm caches), then what is left
- * of the others'. So a thread that is slow (its core taken by another process, or woken late)
- * runs fewer, and the rest do its share, rather than all waiting for its fixed part. The split still
+ * items (chunks may exceed the thread count), which the threads claim one at a time until none
+ * is left: a thread that is slow (its core taken by another process, or woken late) runs
+ * fewer, and the rest do its share, rather than all waiting for its fixed part. The split still
  * depends only on n, grain and chunks; fn's tid numbers the threads that took a range, in the
  * order they took their first (tid < min(threads, ranges); unique among the ranges running at
  * once: per-thread scratch), not the range, so fn must give the same result whichever thread
