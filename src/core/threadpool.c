@@ -38,11 +38,6 @@ struct dt_pool {
     int64_t remaining;     /* parts of the current loop not yet finished */
     /* claim[p] = generation << 1 while part p of that loop is free, | 1 once taken. */
     uint64_t claim[DT_POOL_MAX];
-    /* dt_parallel_chunks: generation << 24 | next chunk << 12 | chunks; the generation in the
-     * word lets a worker that saw an older loop fail its claim instead of taking a chunk of a
-     * loop it has not read. A loop of dt_parallel_for leaves next == chunks (nothing to take). */
-    uint64_t ticket;
-    int joined;            /* threads that have taken a chunk of the current loop */
     /* the current loop; stable while any of its parts is unfinished */
     dt_range_fn fn;
     void *arg;
@@ -69,39 +64,6 @@ static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
         pthread_mutex_lock(&p->mu);
         pthread_cond_signal(&p->done_cv);
         pthread_mutex_unlock(&p->mu);
-    }
-}
-
-enum { DT_TICKET_BITS = 12, DT_TICKET_MASK = (1 << DT_TICKET_BITS) - 1 };
-
-static uint64_t dt_ticket(uint64_t g, int64_t next, int64_t chunks)
-{
-    return g << (2 * DT_TICKET_BITS) | (uint64_t)next << DT_TICKET_BITS | (uint64_t)chunks;
-}
-
-/* Takes chunks of loop g one at a time until none is left. The k-th thread to take one runs
- * them all as tid k, so tids stay below both the thread and the chunk count. */
-static void dt_pool_take_chunks(dt_pool *p, uint64_t g)
-{
-    int tid = -1;
-    uint64_t t = __atomic_load_n(&p->ticket, __ATOMIC_ACQUIRE);
-    for (;;) {
-        uint64_t next = t >> DT_TICKET_BITS & DT_TICKET_MASK, chunks = t & DT_TICKET_MASK;
-        if (t >> (2 * DT_TICKET_BITS) != (g & (UINT64_MAX >> (2 * DT_TICKET_BITS))) || next >= chunks) return;
-        if (!__atomic_compare_exchange_n(&p->ticket, &t, t + ((uint64_t)1 << DT_TICKET_BITS), false,
-                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-            continue;   /* t now holds the current word */
-        if (tid < 0) tid = __atomic_fetch_add(&p->joined, 1, __ATOMIC_RELAXED);
-        int64_t b = (int64_t)next * p->chunk, e = b + p->chunk;
-        if (e > p->n) e = p->n;
-        if (b < e) p->fn(p->arg, b, e, tid);
-        if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
-            __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
-            pthread_mutex_lock(&p->mu);
-            pthread_cond_signal(&p->done_cv);
-            pthread_mutex_unlock(&p->mu);
-        }
-        t = __atomic_load_n(&p->ticket, __ATOMIC_ACQUIRE);
     }
 }
 
@@ -142,7 +104,6 @@ static void *dt_worker(void *varg)
         seen = g;
         /* Its own part first (the same data as last time: warm caches), then any left. */
         for (int k = 0; k < p->threads; k++) dt_pool_try_part(p, g, (tid + k) % p->threads);
-        dt_pool_take_chunks(p, g);
     }
     return NULL;
 }
@@ -215,41 +176,6 @@ void dt_pool_rest(dt_pool *p)
     if (p) __atomic_store_n(&p->awake, 0, __ATOMIC_SEQ_CST);
 }
 
-/* The owner's wait for the parts other threads took. */
-static void dt_pool_wait_done(dt_pool *p)
-{
-    for (int i = 0; i < DT_POOL_SPIN && __atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0; i++)
-        dt_pool_relax();
-    if (__atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0) {
-        pthread_mutex_lock(&p->mu);
-        __atomic_store_n(&p->done_waiter, 1, __ATOMIC_SEQ_CST);
-        while (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
-        __atomic_store_n(&p->done_waiter, 0, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&p->mu);
-    }
-}
-
-/* Publishes loop g: n items in `parts` ranges of `chunk`; claimed as fixed parts (static) or
- * as chunks from the ticket. No part of the previous loop is running (it ended with
- * remaining == 0), so the fields are the owner's until the generation is published. */
-static uint64_t dt_pool_publish(dt_pool *p, int64_t n, int64_t parts, int64_t chunk, bool chunks,
-                                dt_range_fn fn, void *arg)
-{
-    uint64_t g = p->generation + 1;
-    p->fn = fn;
-    p->arg = arg;
-    p->n = n;
-    p->chunk = chunk;
-    __atomic_store_n(&p->remaining, parts, __ATOMIC_RELAXED);
-    for (int i = 0; i < p->threads; i++)
-        __atomic_store_n(&p->claim[i], !chunks && i < parts ? g << 1 : (g << 1) | 1u, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->joined, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&p->ticket, dt_ticket(g, chunks ? 0 : parts, parts), __ATOMIC_RELAXED);
-    __atomic_store_n(&p->generation, g, __ATOMIC_SEQ_CST);
-    dt_pool_wake_sleepers(p);
-    return g;
-}
-
 void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void *arg)
 {
     if (n <= 0) return;
@@ -261,26 +187,26 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
         fn(arg, 0, n, 0);
         return;
     }
-    uint64_t g = dt_pool_publish(p, n, parts, (n + parts - 1) / parts, false, fn, arg);
+    /* No part of the previous loop is running (it ended with remaining == 0), so the fields
+     * are the owner's until the generation is published. */
+    uint64_t g = p->generation + 1;
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->chunk = (n + parts - 1) / parts;
+    __atomic_store_n(&p->remaining, parts, __ATOMIC_RELAXED);
+    for (int i = 0; i < threads; i++)
+        __atomic_store_n(&p->claim[i], i < parts ? g << 1 : (g << 1) | 1u, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->generation, g, __ATOMIC_SEQ_CST);
+    dt_pool_wake_sleepers(p);
     for (int i = 0; i < parts; i++) dt_pool_try_part(p, g, i);
-    dt_pool_wait_done(p);
-}
-
-void dt_parallel_chunks(dt_pool *p, int64_t n, int64_t grain, int64_t chunks, dt_range_fn fn, void *arg)
-{
-    if (n <= 0) return;
-    if (grain < 1) grain = 1;
-    if (chunks > DT_POOL_CHUNKS) chunks = DT_POOL_CHUNKS;
-    int64_t parts = (n + grain - 1) / grain;
-    if (parts > chunks) parts = chunks;
-    if (parts <= 1 || !p || !p->tids) {
-        fn(arg, 0, n, 0);
-        return;
+    for (int i = 0; i < DT_POOL_SPIN && __atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0; i++)
+        dt_pool_relax();
+    if (__atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0) {
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->done_waiter, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
+        __atomic_store_n(&p->done_waiter, 0, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&p->mu);
     }
-    /* Ranges of equal size, the last shorter: the split depends on n, grain and chunks only. */
-    int64_t chunk = (n + parts - 1) / parts;
-    parts = (n + chunk - 1) / chunk;
-    uint64_t g = dt_pool_publish(p, n, parts, chunk, true, fn, arg);
-    dt_pool_take_chunks(p, g);
-    dt_pool_wait_done(p);
 }

@@ -33,16 +33,4 @@ void dt_pool_rest(dt_pool *pool);
  * the parts running at once (per-part scratch). pool may be NULL (runs inline). */
 void dt_parallel_for(dt_pool *pool, int64_t n, int64_t grain, dt_range_fn fn, void *arg);
 
-/* At most this many chunks per dt_parallel_chunks loop. */
-enum { DT_POOL_CHUNKS = 1024 };
-/* Like dt_parallel_for, but [0, n) is split into at most `chunks` ranges of at least `grain`
- * items (chunks may exceed the thread count), which the threads claim one at a time until none
- * is left: a thread that is slow (its core taken by another process, or woken late) runs
- * fewer, and the rest do its share, rather than all waiting for its fixed part. The split still
- * depends only on n, grain and chunks; fn's tid numbers the threads that took a range, in the
- * order they took their first (tid < min(threads, ranges); unique among the ranges running at
- * once: per-thread scratch), not the range, so fn must give the same result whichever thread
- * runs a range. Without workers (pool NULL or of 1 thread) it runs fn once on [0, n). */
-void dt_parallel_chunks(dt_pool *pool, int64_t n, int64_t grain, int64_t chunks, dt_range_fn fn, void *arg);
-
 #endif

@@ -366,51 +366,6 @@ static void test_small_products_split_by_columns_same_bits(void)
     dt_pool_free(two);
 }
 
-/* Products big enough that the split gives each thread several parts to claim (convolution
- * shapes of resnet50, weights packed or not, B packed or read by the default packer) give the
- * bits of one thread on 2 and 3 threads, and stay within their scratch: one set of packing
- * buffers per thread, not per part. */
-static void test_claimed_parts_same_bits(void)
-{
-    static const int64_t cases[][3] = {{64, 3136, 64}, {256, 784, 128}, {512, 49, 2048}, {2048, 49, 512},
-                                       {100, 1000, 300}, {37, 5000, 40}};
-    dt_pool *pools[2];
-    CHECK_EQ_INT(dt_pool_create(2, &pools[0]), DUCTILE_OK);
-    CHECK_EQ_INT(dt_pool_create(3, &pools[1]), DUCTILE_OK);
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (int packed = 0; packed < 2; packed++) {
-            int64_t M = cases[c][0], N = cases[c][1], K = cases[c][2];
-            float *A = rand_buf(M * K), *B = rand_buf(K * N), *C1 = rand_buf(M * N), *C2 = rand_buf(M * N);
-            float *PA = malloc(sizeof(float) * (size_t)dt_gemm_packed_a_floats(M, K));
-            dt_gemm_pack_a_full(A, K, false, 1.0f, M, K, PA);
-            dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B = B, .ldb = N,
-                         .A_packed = packed ? PA : NULL, .C = C1, .ldc = N};
-            size_t one = dt_sgemm_scratch_bytes(&g, 1);
-            CHECK_EQ_INT(dt_sgemm(&g, NULL), DUCTILE_OK);
-            for (int p = 0; p < 2; p++) {
-                int threads = dt_pool_threads(pools[p]);
-                CHECK(dt_sgemm_scratch_bytes(&g, threads) <= (size_t)threads * one);
-                dt_pool_wake(pools[p]);
-                g.C = C2;
-                memset(C2, 0xff, sizeof(float) * (size_t)(M * N));
-                CHECK_EQ_INT(dt_sgemm(&g, pools[p]), DUCTILE_OK);
-                dt_pool_rest(pools[p]);
-                g.C = C1;
-                int same = memcmp(C1, C2, sizeof(float) * (size_t)(M * N)) == 0;
-                if (!same)
-                    fprintf(stderr, "sgemm %lldx%lldx%lld packed=%d on %d threads: other bits than 1 thread\n",
-                            (long long)M, (long long)N, (long long)K, packed, threads);
-                CHECK(same);
-            }
-            double *R = malloc(sizeof(double) * (size_t)(M * N));
-            ref_gemm(false, false, M, N, K, 1.0, A, B, R);
-            CHECK(rel_err(C1, R, M * N) <= 1e-4);
-            free(A), free(B), free(C1), free(C2), free(PA), free(R);
-        }
-    dt_pool_free(pools[0]);
-    dt_pool_free(pools[1]);
-}
-
 /* The in-place-A micro-kernels (plain C, and AVX-512 where the CPU has it) on one tile of
  * every height and width class, first block (beta, bias) and accumulating block. */
 static void test_rows_kernels_match_naive(void)
@@ -975,7 +930,6 @@ int main(void)
     test_narrow_kernel_matches_wide_bit_for_bit();
     test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
-    test_claimed_parts_same_bits();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

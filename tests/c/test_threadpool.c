@@ -1,12 +1,9 @@
 /* The thread pool: every item of a loop runs exactly once, in the ranges the split promises,
  * with a part index as tid that no two running parts share; whether the workers spin, sleep,
- * or are slow to wake (the owner then runs their parts), and across wake/rest windows. The
- * same for loops of claimed chunks, whose slow thread runs few of them. */
+ * or are slow to wake (the owner then runs their parts), and across wake/rest windows. */
 #include "testutil.h"
 #include "core/threadpool.h"
 
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -64,88 +61,6 @@ static void run_loops(dt_pool *pool, int threads, unsigned seed, int rounds, int
     dt_pool_rest(pool);
 }
 
-/* dt_parallel_chunks: every item once, in the promised ranges (equal chunks, the last
- * shorter), tids numbering the threads that took a range (below both counts, never two running
- * at once with the same one). */
-static void chunk_body(void *arg, int64_t b, int64_t e, int tid)
-{
-    job *j = arg;
-    if (tid < 0 || tid >= 64) { __atomic_add_fetch(&j->bad_tid, 1, __ATOMIC_RELAXED); return; }
-    if (__atomic_add_fetch(&j->busy[tid], 1, __ATOMIC_ACQ_REL) != 1)
-        __atomic_add_fetch(&j->overlap, 1, __ATOMIC_RELAXED);
-    if (b % j->chunk != 0 || e != (b + j->chunk < j->n ? b + j->chunk : j->n))
-        __atomic_add_fetch(&j->bad_range, 1, __ATOMIC_RELAXED);
-    for (int64_t i = b; i < e; i++) __atomic_add_fetch(&j->hits[i], 1, __ATOMIC_RELAXED);
-    if (j->slow && tid == 1) nap_us(200);
-    __atomic_sub_fetch(&j->busy[tid], 1, __ATOMIC_ACQ_REL);
-}
-
-static void run_chunk_loops(dt_pool *pool, int threads, unsigned seed, int rounds, int slow)
-{
-    srand(seed);
-    int busy[64] = {0};
-    for (int r = 0; r < rounds; r++) {
-        int64_t n = 1 + rand() % 997, grain = 1 + rand() % 20, chunks = 1 + rand() % 40;
-        int *hits = calloc((size_t)n, sizeof *hits);
-        int64_t parts = (n + grain - 1) / grain;
-        if (parts > chunks) parts = chunks;
-        /* without workers, one range of everything */
-        job j = {.hits = hits, .busy = busy, .n = n, .chunk = parts > 1 && threads > 1 ? (n + parts - 1) / parts : n,
-                 .slow = slow};
-        int64_t ranges = (n + j.chunk - 1) / j.chunk;
-        if (r % 7 == 0) dt_pool_rest(pool);
-        if (r % 7 == 3) dt_pool_wake(pool);
-        if (r % 11 == 0) nap_us(2000);
-        /* a dt_parallel_for between chunk loops: the two kinds of claims do not mix */
-        if (r % 5 == 1) run_loops(pool, threads, seed + (unsigned)r, 1, 0);
-        dt_parallel_chunks(pool, n, grain, chunks, chunk_body, &j);
-        int wrong = 0, high = 0;
-        for (int64_t i = 0; i < n; i++) wrong += hits[i] != 1;
-        for (int t = (int)(ranges < threads ? ranges : threads); t < 64; t++) high += busy[t] != 0;
-        CHECK_EQ_INT(wrong, 0);
-        CHECK_EQ_INT(j.bad_tid, 0);
-        CHECK_EQ_INT(j.overlap, 0);
-        CHECK_EQ_INT(j.bad_range, 0);
-        CHECK_EQ_INT(high, 0);
-        free(hits);
-    }
-    dt_pool_rest(pool);
-}
-
-/* The point of chunks: a thread that is slow (here a worker napping 2 ms in each chunk, as one
- * whose core another process holds) runs few of them and the owner runs the rest, rather than
- * the owner waiting for a fixed half. */
-typedef struct {
-    pthread_t owner;
-    int by_owner, by_others;
-} slow_job;
-
-static void slow_body(void *arg, int64_t b, int64_t e, int tid)
-{
-    slow_job *j = arg;
-    if (pthread_equal(pthread_self(), j->owner)) {
-        __atomic_add_fetch(&j->by_owner, (int)(e - b), __ATOMIC_RELAXED);
-    } else {
-        __atomic_add_fetch(&j->by_others, (int)(e - b), __ATOMIC_RELAXED);
-        nap_us(2000);
-    }
-}
-
-static void test_slow_worker_takes_few_chunks(void)
-{
-    dt_pool *pool;
-    CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);
-    dt_pool_wake(pool);
-    slow_job j = {.owner = pthread_self()};
-    dt_parallel_chunks(pool, 64, 1, 64, slow_body, &j);
-    CHECK_EQ_INT(j.by_owner + j.by_others, 64);
-    /* the worker naps 2 ms per chunk; the owner's 64 take microseconds (16: loaded machine) */
-    if (!(j.by_others <= 16)) fprintf(stderr, "slow worker ran %d of 64 chunks\n", j.by_others);
-    CHECK(j.by_others <= 16);
-    dt_pool_rest(pool);
-    dt_pool_free(pool);
-}
-
 int main(void)
 {
     for (int threads = 1; threads <= 5; threads++) {
@@ -154,8 +69,6 @@ int main(void)
         CHECK_EQ_INT(dt_pool_threads(pool), threads);
         run_loops(pool, threads, 1234u + (unsigned)threads, 400, 0);
         run_loops(pool, threads, 99u + (unsigned)threads, 60, 1);
-        run_chunk_loops(pool, threads, 777u + (unsigned)threads, 400, 0);
-        run_chunk_loops(pool, threads, 55u + (unsigned)threads, 60, 1);
         dt_pool_free(pool);
     }
     /* A pool freed while its workers sleep, and one freed while they spin awake. */
@@ -166,16 +79,14 @@ int main(void)
     CHECK_EQ_INT(dt_pool_create(3, &pool), DUCTILE_OK);
     dt_pool_wake(pool);
     dt_pool_free(pool);
-    test_slow_worker_takes_few_chunks();
     /* NULL pool: inline. */
     int hits[10] = {0}, busy[64] = {0};
     job j = {.hits = hits, .busy = busy, .n = 10, .chunk = 10};
     dt_parallel_for(NULL, 10, 1, body, &j);
     dt_pool_wake(NULL);
     dt_pool_rest(NULL);
-    dt_parallel_chunks(NULL, 10, 1, 4, chunk_body, &j);
     int wrong = 0;
-    for (int i = 0; i < 10; i++) wrong += hits[i] != 2;
+    for (int i = 0; i < 10; i++) wrong += hits[i] != 1;
     CHECK_EQ_INT(wrong, 0);
     TEST_MAIN_END();
 }

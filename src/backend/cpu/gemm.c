@@ -289,15 +289,12 @@ ductile_status dt_sgemm_serial(const dt_gemm *g)
 
 typedef struct dt_gemm_job {
     const dt_gemm *g;
-    int parts;          /* parts of the split, claimed by the threads one at a time */
-    int slots;          /* threads running them (at most): one set of packing buffers each */
+    int parts;
     bool split_n;
     int64_t units;      /* micro-panels along the split dimension */
     dt_gemm_bufs *bufs;
 } dt_gemm_job;
 
-/* Parts [begin, end) of the split, on thread `tid` (its own packing buffers): a part's result
- * does not depend on the buffers it packs into, so neither on the thread that runs it. */
 static void dt_gemm_part(void *arg, int64_t begin, int64_t end, int tid)
 {
     dt_gemm_job *j = arg;
@@ -307,17 +304,17 @@ static void dt_gemm_part(void *arg, int64_t begin, int64_t end, int tid)
         if (u0 == u1) continue;
         if (j->split_n)
             dt_gemm_slice(g, 0, g->M, u0 * DT_GEMM_NR, dt_min64(g->N, u1 * DT_GEMM_NR),
-                          &j->bufs[tid]);
+                          &j->bufs[s]);
         else
             dt_gemm_slice(g, u0 * DT_GEMM_MR, dt_min64(g->M, u1 * DT_GEMM_MR), 0, g->N,
-                          &j->bufs[tid]);
+                          &j->bufs[s]);
     }
 }
 
 /* How dt_sgemm_in splits g over `threads` threads: parts <= 1 runs serially. */
 static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
 {
-    dt_gemm_job job = {g, 1, 1, false, 0, NULL};
+    dt_gemm_job job = {g, 1, false, 0, NULL};
     double work = (double)g->M * (double)g->N * (double)g->K;
     /* Workers spin through an execute (threadpool.h), so a fork costs about a microsecond
      * (the loop's cache lines going to the workers and back), not a wake-up: a product of
@@ -336,25 +333,9 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
      * M multiply-adds, so each thread should read its own columns of B rather than all of it
      * (split M makes every thread stream the whole B from L3). */
     bool split_n = cost_n <= cost_m || (g->M <= DT_GEMM_ROWS_M && un >= threads);
-    job = (dt_gemm_job){g, threads, threads, split_n, split_n ? un : um, NULL};
+    job = (dt_gemm_job){g, threads, split_n, split_n ? un : um, NULL};
     if (job.units < job.parts) job.parts = (int)job.units;
     if (job.parts < 1) job.parts = 1;
-    job.slots = job.parts;
-    /* More parts than threads, claimed one at a time (dt_parallel_chunks), so that a thread
-     * whose core another process holds, or that woke late, runs fewer of them instead of the
-     * rest waiting for its half: with one fixed part per thread, 2 threads on a machine whose
-     * other core was busy ran resnet50 slower than 1 thread. Each extra part repacks the shared
-     * operand (its own columns of B need all of A, its rows all of B), so split finer only
-     * while that stays under 1/16 of a part's multiply-adds, and parts stay above the fork
-     * cost. */
-    double dup = split_n ? (g->A_packed || (g->M <= DT_GEMM_ROWS_M && !g->trans_a && g->alpha == 1.0f)
-                                ? 0.0 : 8.0 * g->M * g->K)
-                         : (g->B_packed ? 0.0 : 8.0 * g->N * g->K);
-    for (int f = 4; f > 1 && job.parts == job.slots; f /= 2) {
-        int64_t parts = (int64_t)job.slots * f;
-        double each = work / (double)parts;
-        if (parts <= job.units && each >= 16.0 * dup && each >= DT_GEMM_FORK_MACS) job.parts = (int)parts;
-    }
     return job;
 }
 
@@ -371,7 +352,7 @@ size_t dt_sgemm_scratch_bytes(const dt_gemm *g, int threads)
     if (job.parts <= 1) return dt_gemm_serial_scratch_bytes(g);
     size_t na, nb;
     dt_gemm_buf_sizes(g, dt_gemm_part_rows(&job), &na, &nb);
-    return (size_t)job.slots * ((g->A_packed ? 0 : na) + nb);
+    return (size_t)job.parts * ((g->A_packed ? 0 : na) + nb);
 }
 
 ductile_status dt_sgemm_in(const dt_gemm *g, dt_pool *pool, void *scratch)
@@ -388,13 +369,13 @@ ductile_status dt_sgemm_in(const dt_gemm *g, dt_pool *pool, void *scratch)
     dt_gemm_buf_sizes(g, dt_gemm_part_rows(&job), &na, &nb);
     if (g->A_packed) na = 0;
     dt_gemm_bufs bufs[64];
-    for (int s = 0; s < job.slots; s++) {
+    for (int s = 0; s < job.parts; s++) {
         char *base = (char *)scratch + (size_t)s * (na + nb);
         bufs[s].b = (float *)base;
         bufs[s].a = g->A_packed ? NULL : (float *)(base + nb);
     }
     job.bufs = bufs;
-    dt_parallel_chunks(pool, job.parts, 1, job.parts, dt_gemm_part, &job);
+    dt_parallel_for(pool, job.parts, 1, dt_gemm_part, &job);
     return DUCTILE_OK;
 }
 
