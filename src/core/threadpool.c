@@ -89,8 +89,8 @@ static void *dt_worker(void *varg)
                  * yield matters on a shared machine: with another process busy on the second
                  * of 2 cores, a worker that spins without it spends its fair share spinning and
                  * is then preempted inside the parts it takes, each costing the owner a
-                 * scheduler slice; resnet50 on 2 threads took 150 ms instead of 80 (1 thread:
-                 * 80 to 90; onnxruntime, whose workers spin, 145), session 7. */
+                 * scheduler slice; resnet50 on 2 threads took 150 ms instead of 80 to 97 (1
+                 * thread: 80 to 90; onnxruntime, whose workers spin, 140), session 7. */
                 sched_yield();
                 spins = DT_POOL_SPIN - 64;
                 continue;
