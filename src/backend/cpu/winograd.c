@@ -144,6 +144,11 @@ typedef struct dt_wino_job {
     int64_t ld;                 /* row stride of the phase buffers */
     float **scratch;            /* per thread */
     bool avx512;
+    /* Fewer blocks than threads (one image's 28x28 and smaller maps: a single block): the
+     * blocks run in turn and each block's 36 GEMMs are split over the pool instead, thread t
+     * packing into gemm_bufs[t]. */
+    dt_pool *gemm_pool;
+    float **gemm_bufs;
 } dt_wino_job;
 
 /* V[36][C][T] of the block at tile (ty0, tx0), nty x ntx tiles, of image b. */
@@ -210,11 +215,41 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
 
 static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
+/* Positions [p0, p1) of a block's 36 GEMMs O[p] = U[p] V[p], each the same serial GEMM
+ * whichever thread runs it. */
+typedef struct {
+    const dt_wino_job *j;
+    const float *v;
+    float *o;
+    int64_t T;
+} dt_wino_gemm_job;
+
+static void dt_wino_gemm_range(const dt_wino_gemm_job *gj, int64_t p0, int64_t p1, float *gs)
+{
+    const dt_conv_geom *g = gj->j->g;
+    int64_t M = g->m, C = g->c, T = gj->T, pa = dt_gemm_packed_a_floats(M, C);
+    for (int64_t p = p0; p < p1; p++) {
+        dt_gemm gm = {
+            .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
+            .B = gj->v + p * C * T, .ldb = T,
+            .C = gj->o + p * M * T, .ldc = T,
+            .A_packed = gj->j->u + p * pa,
+        };
+        dt_sgemm_serial_in(&gm, gs);
+    }
+}
+
+static void dt_wino_gemms(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_gemm_job *gj = arg;
+    dt_wino_gemm_range(gj, begin, end, gj->j->gemm_bufs[tid]);
+}
+
 static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_wino_job *j = arg;
     const dt_conv_geom *g = j->g;
-    int64_t M = g->m, C = g->c, ld = j->ld, pa = dt_gemm_packed_a_floats(M, C);
+    int64_t M = g->m, C = g->c, ld = j->ld;
     int64_t tmax = j->nty * j->ntx;
     float *v = j->scratch[tid], *o = v + dt_wino_round16(36 * C * tmax);
     float *ph = o + dt_wino_round16(36 * M * tmax), *tq = ph + 24 * ld;
@@ -238,15 +273,11 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
             dt_wino_input_avx512(&k, v, ph, 4 * dt_wino_round16(ntx) + 16);
         else
             dt_wino_input(j, b, ty0, nty, tx0, ntx, v, ph, tq);
-        for (int p = 0; p < 36; p++) {
-            dt_gemm gm = {
-                .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
-                .B = v + p * C * T, .ldb = T,
-                .C = o + p * M * T, .ldc = T,
-                .A_packed = j->u + p * pa,
-            };
-            dt_sgemm_serial_in(&gm, gs);
-        }
+        dt_wino_gemm_job gj = {j, v, o, T};
+        if (j->gemm_pool)
+            dt_parallel_for(j->gemm_pool, 36, 1, dt_wino_gemms, &gj);
+        else
+            dt_wino_gemm_range(&gj, 0, 36, gs);
         if (j->avx512)
             dt_wino_output_avx512(&k, o);
         else
@@ -287,12 +318,38 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
     return DUCTILE_OK;
 }
 
+/* With fewer blocks than threads, the threads that split each block's GEMMs (the blocks run
+ * in turn); else 0, and the blocks are split. */
+static int dt_wino_gemm_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
+{
+    int64_t blocks = g->batch * j->by * j->bx;
+    return threads > 1 && blocks < threads ? threads : 0;
+}
+
 /* Threads that get a block, and the bytes of the weights transformed per call (none when
  * they were transformed at build time). */
 static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
 {
     int64_t blocks = g->batch * j->by * j->bx;
+    if (dt_wino_gemm_threads(g, j, threads)) return 1;
     return threads > blocks ? (int)blocks : threads;
+}
+
+/* Packing buffers of one block's GEMM on a thread other than the block's. */
+static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
+{
+    dt_gemm gmax = {.M = g->m, .N = j->nty * j->ntx, .K = g->c};
+    return (dt_gemm_serial_scratch_bytes(&gmax) + 63) & ~(size_t)63;
+}
+
+int dt_cpu_wino_workers(const dt_conv_geom *g, int threads)
+{
+    dt_wino_job j = {.g = g};
+    size_t per;
+    bool empty;
+    if (!dt_cpu_wino_applies(g) || dt_wino_tiling(g, &j, &per, &empty) != DUCTILE_OK || empty) return 0;
+    int gt = dt_wino_gemm_threads(g, &j, threads);
+    return gt ? (gt < 36 ? gt : 36) : dt_wino_threads(g, &j, threads);
 }
 
 static size_t dt_wino_u_bytes(const dt_conv_geom *g, const dt_conv_args *a)
@@ -309,7 +366,10 @@ ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     bool empty;
     DT_TRY(dt_wino_tiling(g, &j, &per, &empty));
     if (empty) return DUCTILE_OK;
-    if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, threads), bytes) || !dt_add_size(*bytes, dt_wino_u_bytes(g, a), bytes))
+    int gt = dt_wino_gemm_threads(g, &j, threads);
+    size_t extra = 0;
+    if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, threads), bytes) || !dt_add_size(*bytes, dt_wino_u_bytes(g, a), bytes) ||
+        (gt && (!dt_mul_size(dt_wino_gemm_bytes(g, &j), (size_t)(gt - 1), &extra) || !dt_add_size(*bytes, extra, bytes))))
         return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
                        (long long)g->c, (long long)g->m);
     return DUCTILE_OK;
@@ -335,9 +395,19 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
         scratch += dt_wino_u_bytes(g, a);
     }
     int threads = dt_wino_threads(g, &j, dt_pool_threads(pool));
-    float *bufs[64] = {0};
+    int gt = dt_wino_gemm_threads(g, &j, dt_pool_threads(pool));
+    float *bufs[64] = {0}, *gbufs[64] = {0};
     for (int t = 0; t < threads; t++) bufs[t] = (float *)(scratch + (size_t)t * per);
     j.scratch = bufs;
+    if (gt > 64) gt = 64;
+    if (gt) {
+        /* Thread 0's GEMM buffers are the block's own (in bufs[0], as in dt_wino_blocks). */
+        int64_t tmax = j.nty * j.ntx;
+        gbufs[0] = bufs[0] + dt_wino_round16(36 * g->c * tmax) + dt_wino_round16(36 * g->m * tmax) + 48 * j.ld;
+        for (int t = 1; t < gt; t++) gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j));
+        j.gemm_pool = pool;
+        j.gemm_bufs = gbufs;
+    }
     dt_parallel_for(threads > 1 ? pool : NULL, g->batch * j.by * j.bx, 1, dt_wino_blocks, &j);
     return DUCTILE_OK;
 }
