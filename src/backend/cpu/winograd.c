@@ -219,9 +219,11 @@ static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
  * whichever thread runs it. */
 typedef struct {
     const dt_wino_job *j;
-    const float *v;
+    float *v;
     float *o;
     int64_t T;
+    const dt_wino_blk *k;       /* the block, for its split transforms */
+    float *line0;               /* thread 0's line buffer of the input pass */
 } dt_wino_gemm_job;
 
 static void dt_wino_gemm_range(const dt_wino_gemm_job *gj, int64_t p0, int64_t p1, float *gs)
@@ -245,6 +247,29 @@ static void dt_wino_gemms(void *arg, int64_t begin, int64_t end, int tid)
     dt_wino_gemm_range(gj, begin, end, gj->j->gemm_bufs[tid]);
 }
 
+/* Line columns of the AVX-512 input pass for blocks of ntx tiles (winograd.h). */
+static int64_t dt_wino_line(int64_t ntx) { return 4 * ((ntx + 15) & ~(int64_t)15) + 16; }
+
+/* The AVX-512 passes of one block over channels [begin, end): each channel's (output
+ * channel's) values are computed the same way whichever thread runs it. Threads other than 0
+ * keep their line buffer just before their GEMM buffers. */
+static void dt_wino_inputs(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_gemm_job *gj = arg;
+    dt_wino_blk k = *gj->k;
+    k.c0 = begin, k.c1 = end;
+    float *tl = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 6 * dt_wino_line(gj->j->ntx);
+    dt_wino_input_avx512(&k, gj->v, tl, dt_wino_line(k.ntx));
+}
+
+static void dt_wino_outputs(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_gemm_job *gj = arg;
+    dt_wino_blk k = *gj->k;
+    k.m0 = begin, k.m1 = end;
+    dt_wino_output_avx512(&k, gj->o);
+}
+
 static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_wino_job *j = arg;
@@ -265,20 +290,24 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
             .epi = j->a->epi, .bias = j->a->bias,
             .C = C, .M = M, .H = g->in[0], .W = g->in[1], .OH = g->out[0], .OW = g->out[1],
             .iy0 = 4 * ty0 - g->pb[0], .ix0 = 4 * tx0 - g->pb[1], .oy0 = 4 * ty0, .ox0 = 4 * tx0,
-            .nty = nty, .ntx = ntx,
+            .nty = nty, .ntx = ntx, .c0 = 0, .c1 = C, .m0 = 0, .m1 = M,
         };
         if (k.epi && k.epi->res) k.res = k.epi->res + b * M * g->out[0] * g->out[1];
+        dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
         /* The line buffer of the AVX-512 input pass fits where the phase rows go. */
-        if (j->avx512)
+        if (j->avx512 && j->gemm_pool)
+            dt_parallel_for(j->gemm_pool, C, 8, dt_wino_inputs, &gj);
+        else if (j->avx512)
             dt_wino_input_avx512(&k, v, ph, 4 * dt_wino_round16(ntx) + 16);
         else
             dt_wino_input(j, b, ty0, nty, tx0, ntx, v, ph, tq);
-        dt_wino_gemm_job gj = {j, v, o, T};
         if (j->gemm_pool)
             dt_parallel_for(j->gemm_pool, 36, 1, dt_wino_gemms, &gj);
         else
             dt_wino_gemm_range(&gj, 0, 36, gs);
-        if (j->avx512)
+        if (j->avx512 && j->gemm_pool)
+            dt_parallel_for(j->gemm_pool, M, 8, dt_wino_outputs, &gj);
+        else if (j->avx512)
             dt_wino_output_avx512(&k, o);
         else
             dt_wino_output(j, b, ty0, nty, tx0, ntx, o, ph, tq);
@@ -335,11 +364,14 @@ static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int thre
     return threads > blocks ? (int)blocks : threads;
 }
 
-/* Packing buffers of one block's GEMM on a thread other than the block's. */
+/* A thread other than the block's: the line buffer of its input pass, then the packing
+ * buffers of its GEMMs. */
+static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(6 * dt_wino_line(j->ntx)) * sizeof(float); }
+
 static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
 {
     dt_gemm gmax = {.M = g->m, .N = j->nty * j->ntx, .K = g->c};
-    return (dt_gemm_serial_scratch_bytes(&gmax) + 63) & ~(size_t)63;
+    return ((dt_gemm_serial_scratch_bytes(&gmax) + 63) & ~(size_t)63) + dt_wino_line_bytes(j);
 }
 
 int dt_cpu_wino_workers(const dt_conv_geom *g, int threads)
@@ -404,7 +436,8 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
         /* Thread 0's GEMM buffers are the block's own (in bufs[0], as in dt_wino_blocks). */
         int64_t tmax = j.nty * j.ntx;
         gbufs[0] = bufs[0] + dt_wino_round16(36 * g->c * tmax) + dt_wino_round16(36 * g->m * tmax) + 48 * j.ld;
-        for (int t = 1; t < gt; t++) gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j));
+        for (int t = 1; t < gt; t++)
+            gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j) + dt_wino_line_bytes(&j));
         j.gemm_pool = pool;
         j.gemm_bufs = gbufs;
     }

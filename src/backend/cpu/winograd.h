@@ -47,6 +47,9 @@ typedef struct dt_wino_blk {
     int64_t iy0, ix0;           /* input row and column of the first tile (may be < 0) */
     int64_t oy0, ox0;           /* output row and column of the first tile */
     int64_t nty, ntx;
+    /* The channels [c0, c1) the input pass transforms and the output channels [m0, m1) the
+     * output pass writes (all: 0, C and 0, M): threads split one block's passes by them. */
+    int64_t c0, c1, m0, m1;
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a
