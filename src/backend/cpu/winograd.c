@@ -2,7 +2,10 @@
  * part of one wide row) of one image. Per block: the input transform writes V[36][C][T], 36
  * GEMMs write O[36][M][T], the output transform writes the block's output rows and runs the
  * epilogue on them while they are in cache. Blocks are split over threads; each is computed
- * the same way whichever thread takes it, so results do not depend on the thread count.
+ * the same way whichever thread takes it, so results do not depend on the thread count. With
+ * fewer blocks than threads (one image of 28x28 or smaller is a single block) the blocks run
+ * in turn and the threads split each block's input pass by channel, its 36 GEMMs by position
+ * and its output pass by output channel instead: each value is still computed the same way.
  *
  * Transforms are plain loops over a row of tiles, which the vectorizer turns into AVX-512
  * (a clone picked by CPU feature): input rows are first split by column phase (x mod 4), so
@@ -145,8 +148,9 @@ typedef struct dt_wino_job {
     float **scratch;            /* per thread */
     bool avx512;
     /* Fewer blocks than threads (one image's 28x28 and smaller maps: a single block): the
-     * blocks run in turn and each block's 36 GEMMs are split over the pool instead, thread t
-     * packing into gemm_bufs[t]. */
+     * blocks run in turn and each block's passes and 36 GEMMs are split over this pool
+     * instead (the AVX-512 passes; the portable ones stay on one thread), thread t packing
+     * into gemm_bufs[t]. */
     dt_pool *gemm_pool;
     float **gemm_bufs;
 } dt_wino_job;

@@ -29,7 +29,7 @@ ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, f
  * apply). */
 ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
 /* Threads of a pool of `threads` that compute g (its blocks, or with fewer blocks than
- * threads each block's 36 GEMMs); 0 when there is nothing to compute. */
+ * threads each block's passes and 36 GEMMs); 0 when there is nothing to compute. */
 int dt_cpu_wino_workers(const dt_conv_geom *g, int threads);
 /* y = act(conv(x, w) + bias + residual) over a->w_wino (or a->w, transformed per call into
  * the scratch). */
