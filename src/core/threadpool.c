@@ -85,7 +85,12 @@ static void *dt_worker(void *varg)
             }
             if (__atomic_load_n(&p->awake, __ATOMIC_RELAXED)) {
                 /* Awake but idle for a while (a serial stretch of the network): stay runnable
-                 * so this vCPU is not parked, but let other runnable work have the core. */
+                 * so this vCPU is not parked, but let other runnable work have the core. The
+                 * yield matters on a shared machine: with another process busy on the second
+                 * of 2 cores, a worker that spins without it spends its fair share spinning and
+                 * is then preempted inside the parts it takes, each costing the owner a
+                 * scheduler slice; resnet50 on 2 threads took 150 ms instead of 80 to 97 (1
+                 * thread: 80 to 90; onnxruntime, whose workers spin, 140), session 7. */
                 sched_yield();
                 spins = DT_POOL_SPIN - 64;
                 continue;

@@ -44,7 +44,26 @@ static const wcase cases[] = {
     {1, 64, 37, 45, 33, 1, 1, 1, 1},
     {3, 13, 41, 19, 70, 1, 1, 1, 1},
     {1, 300, 9, 11, 10, 1, 1, 1, 1},     /* C beyond one K block of the GEMM */
+    {1, 256, 14, 14, 96, 1, 1, 1, 1},    /* resnet50's 14x14 stage: one block, GEMMs split */
 };
+
+/* One image of resnet50's 28x28, 14x14 and 7x7 stages is a single block: its 36 GEMMs are
+ * split over the threads (they ran on one: 2 threads gained nothing on those layers); the
+ * 56x56 stage has a block per thread. */
+static void test_single_block_uses_every_thread(void)
+{
+    static const wcase stages[] = {{1, 128, 28, 28, 128, 1, 1, 1, 1}, {1, 256, 14, 14, 256, 1, 1, 1, 1},
+                                   {1, 512, 7, 7, 512, 1, 1, 1, 1}, {1, 64, 56, 56, 64, 1, 1, 1, 1}};
+    for (size_t i = 0; i < sizeof stages / sizeof stages[0]; i++) {
+        dt_conv_geom g = geom_of(&stages[i]);
+        CHECK_EQ_INT(dt_cpu_wino_workers(&g, 1), 1);
+        CHECK_EQ_INT(dt_cpu_wino_workers(&g, 2), 2);
+        CHECK_EQ_INT(dt_cpu_wino_workers(&g, 4), 4);
+    }
+    dt_conv_geom empty = geom_of(&stages[0]);
+    empty.batch = 0;
+    CHECK_EQ_INT(dt_cpu_wino_workers(&empty, 2), 0);
+}
 
 static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
 {
@@ -117,6 +136,7 @@ int main(void)
     dt_pool *pool = NULL;
     dt_pool_create(3, &pool);
     test_winograd_matches_reference_at_odd_sizes(pool);
+    test_single_block_uses_every_thread();
     test_winograd_applies_only_to_3x3_stride1_ungrouped();
     dt_pool_free(pool);
     TEST_MAIN_END();

@@ -2,7 +2,10 @@
  * part of one wide row) of one image. Per block: the input transform writes V[36][C][T], 36
  * GEMMs write O[36][M][T], the output transform writes the block's output rows and runs the
  * epilogue on them while they are in cache. Blocks are split over threads; each is computed
- * the same way whichever thread takes it, so results do not depend on the thread count.
+ * the same way whichever thread takes it, so results do not depend on the thread count. With
+ * fewer blocks than threads (one image of 28x28 or smaller is a single block) the blocks run
+ * in turn and the threads split each block's input pass by channel, its 36 GEMMs by position
+ * and its output pass by output channel instead: each value is still computed the same way.
  *
  * Transforms are plain loops over a row of tiles, which the vectorizer turns into AVX-512
  * (a clone picked by CPU feature): input rows are first split by column phase (x mod 4), so
@@ -144,6 +147,12 @@ typedef struct dt_wino_job {
     int64_t ld;                 /* row stride of the phase buffers */
     float **scratch;            /* per thread */
     bool avx512;
+    /* Fewer blocks than threads (one image's 28x28 and smaller maps: a single block): the
+     * blocks run in turn and each block's passes and 36 GEMMs are split over this pool
+     * instead (the AVX-512 passes; the portable ones stay on one thread), thread t packing
+     * into gemm_bufs[t]. */
+    dt_pool *gemm_pool;
+    float **gemm_bufs;
 } dt_wino_job;
 
 /* V[36][C][T] of the block at tile (ty0, tx0), nty x ntx tiles, of image b. */
@@ -210,11 +219,66 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
 
 static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
+/* Positions [p0, p1) of a block's 36 GEMMs O[p] = U[p] V[p], each the same serial GEMM
+ * whichever thread runs it. */
+typedef struct {
+    const dt_wino_job *j;
+    float *v;
+    float *o;
+    int64_t T;
+    const dt_wino_blk *k;       /* the block, for its split transforms */
+    float *line0;               /* thread 0's line buffer of the input pass */
+} dt_wino_gemm_job;
+
+static void dt_wino_gemm_range(const dt_wino_gemm_job *gj, int64_t p0, int64_t p1, float *gs)
+{
+    const dt_conv_geom *g = gj->j->g;
+    int64_t M = g->m, C = g->c, T = gj->T, pa = dt_gemm_packed_a_floats(M, C);
+    for (int64_t p = p0; p < p1; p++) {
+        dt_gemm gm = {
+            .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
+            .B = gj->v + p * C * T, .ldb = T,
+            .C = gj->o + p * M * T, .ldc = T,
+            .A_packed = gj->j->u + p * pa,
+        };
+        dt_sgemm_serial_in(&gm, gs);
+    }
+}
+
+static void dt_wino_gemms(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_gemm_job *gj = arg;
+    dt_wino_gemm_range(gj, begin, end, gj->j->gemm_bufs[tid]);
+}
+
+/* Line columns of the AVX-512 input pass for blocks of ntx tiles (winograd.h). */
+static int64_t dt_wino_line(int64_t ntx) { return 4 * ((ntx + 15) & ~(int64_t)15) + 16; }
+
+/* The AVX-512 passes of one block over channels [begin, end): each channel's (output
+ * channel's) values are computed the same way whichever thread runs it. Threads other than 0
+ * keep their line buffer just before their GEMM buffers. */
+static void dt_wino_inputs(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_gemm_job *gj = arg;
+    dt_wino_blk k = *gj->k;
+    k.c0 = begin, k.c1 = end;
+    float *tl = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 6 * dt_wino_line(gj->j->ntx);
+    dt_wino_input_avx512(&k, gj->v, tl, dt_wino_line(k.ntx));
+}
+
+static void dt_wino_outputs(void *arg, int64_t begin, int64_t end, int tid)
+{
+    const dt_wino_gemm_job *gj = arg;
+    dt_wino_blk k = *gj->k;
+    k.m0 = begin, k.m1 = end;
+    dt_wino_output_avx512(&k, gj->o);
+}
+
 static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_wino_job *j = arg;
     const dt_conv_geom *g = j->g;
-    int64_t M = g->m, C = g->c, ld = j->ld, pa = dt_gemm_packed_a_floats(M, C);
+    int64_t M = g->m, C = g->c, ld = j->ld;
     int64_t tmax = j->nty * j->ntx;
     float *v = j->scratch[tid], *o = v + dt_wino_round16(36 * C * tmax);
     float *ph = o + dt_wino_round16(36 * M * tmax), *tq = ph + 24 * ld;
@@ -230,24 +294,24 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
             .epi = j->a->epi, .bias = j->a->bias,
             .C = C, .M = M, .H = g->in[0], .W = g->in[1], .OH = g->out[0], .OW = g->out[1],
             .iy0 = 4 * ty0 - g->pb[0], .ix0 = 4 * tx0 - g->pb[1], .oy0 = 4 * ty0, .ox0 = 4 * tx0,
-            .nty = nty, .ntx = ntx,
+            .nty = nty, .ntx = ntx, .c0 = 0, .c1 = C, .m0 = 0, .m1 = M,
         };
         if (k.epi && k.epi->res) k.res = k.epi->res + b * M * g->out[0] * g->out[1];
+        dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
         /* The line buffer of the AVX-512 input pass fits where the phase rows go. */
-        if (j->avx512)
+        if (j->avx512 && j->gemm_pool)
+            dt_parallel_for(j->gemm_pool, C, 8, dt_wino_inputs, &gj);
+        else if (j->avx512)
             dt_wino_input_avx512(&k, v, ph, 4 * dt_wino_round16(ntx) + 16);
         else
             dt_wino_input(j, b, ty0, nty, tx0, ntx, v, ph, tq);
-        for (int p = 0; p < 36; p++) {
-            dt_gemm gm = {
-                .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
-                .B = v + p * C * T, .ldb = T,
-                .C = o + p * M * T, .ldc = T,
-                .A_packed = j->u + p * pa,
-            };
-            dt_sgemm_serial_in(&gm, gs);
-        }
-        if (j->avx512)
+        if (j->gemm_pool)
+            dt_parallel_for(j->gemm_pool, 36, 1, dt_wino_gemms, &gj);
+        else
+            dt_wino_gemm_range(&gj, 0, 36, gs);
+        if (j->avx512 && j->gemm_pool)
+            dt_parallel_for(j->gemm_pool, M, 8, dt_wino_outputs, &gj);
+        else if (j->avx512)
             dt_wino_output_avx512(&k, o);
         else
             dt_wino_output(j, b, ty0, nty, tx0, ntx, o, ph, tq);
@@ -287,12 +351,41 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
     return DUCTILE_OK;
 }
 
+/* With fewer blocks than threads, the threads that split each block's GEMMs (the blocks run
+ * in turn); else 0, and the blocks are split. */
+static int dt_wino_gemm_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
+{
+    int64_t blocks = g->batch * j->by * j->bx;
+    return threads > 1 && blocks < threads ? threads : 0;
+}
+
 /* Threads that get a block, and the bytes of the weights transformed per call (none when
  * they were transformed at build time). */
 static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
 {
     int64_t blocks = g->batch * j->by * j->bx;
+    if (dt_wino_gemm_threads(g, j, threads)) return 1;
     return threads > blocks ? (int)blocks : threads;
+}
+
+/* A thread other than the block's: the line buffer of its input pass, then the packing
+ * buffers of its GEMMs. */
+static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(6 * dt_wino_line(j->ntx)) * sizeof(float); }
+
+static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
+{
+    dt_gemm gmax = {.M = g->m, .N = j->nty * j->ntx, .K = g->c};
+    return ((dt_gemm_serial_scratch_bytes(&gmax) + 63) & ~(size_t)63) + dt_wino_line_bytes(j);
+}
+
+int dt_cpu_wino_workers(const dt_conv_geom *g, int threads)
+{
+    dt_wino_job j = {.g = g};
+    size_t per;
+    bool empty;
+    if (!dt_cpu_wino_applies(g) || dt_wino_tiling(g, &j, &per, &empty) != DUCTILE_OK || empty) return 0;
+    int gt = dt_wino_gemm_threads(g, &j, threads);
+    return gt ? (gt < 36 ? gt : 36) : dt_wino_threads(g, &j, threads);
 }
 
 static size_t dt_wino_u_bytes(const dt_conv_geom *g, const dt_conv_args *a)
@@ -309,7 +402,10 @@ ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     bool empty;
     DT_TRY(dt_wino_tiling(g, &j, &per, &empty));
     if (empty) return DUCTILE_OK;
-    if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, threads), bytes) || !dt_add_size(*bytes, dt_wino_u_bytes(g, a), bytes))
+    int gt = dt_wino_gemm_threads(g, &j, threads);
+    size_t extra = 0;
+    if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, threads), bytes) || !dt_add_size(*bytes, dt_wino_u_bytes(g, a), bytes) ||
+        (gt && (!dt_mul_size(dt_wino_gemm_bytes(g, &j), (size_t)(gt - 1), &extra) || !dt_add_size(*bytes, extra, bytes))))
         return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
                        (long long)g->c, (long long)g->m);
     return DUCTILE_OK;
@@ -335,9 +431,20 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
         scratch += dt_wino_u_bytes(g, a);
     }
     int threads = dt_wino_threads(g, &j, dt_pool_threads(pool));
-    float *bufs[64] = {0};
+    int gt = dt_wino_gemm_threads(g, &j, dt_pool_threads(pool));
+    float *bufs[64] = {0}, *gbufs[64] = {0};
     for (int t = 0; t < threads; t++) bufs[t] = (float *)(scratch + (size_t)t * per);
     j.scratch = bufs;
+    if (gt > 64) gt = 64;
+    if (gt) {
+        /* Thread 0's GEMM buffers are the block's own (in bufs[0], as in dt_wino_blocks). */
+        int64_t tmax = j.nty * j.ntx;
+        gbufs[0] = bufs[0] + dt_wino_round16(36 * g->c * tmax) + dt_wino_round16(36 * g->m * tmax) + 48 * j.ld;
+        for (int t = 1; t < gt; t++)
+            gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j) + dt_wino_line_bytes(&j));
+        j.gemm_pool = pool;
+        j.gemm_bufs = gbufs;
+    }
     dt_parallel_for(threads > 1 ? pool : NULL, g->batch * j.by * j.bx, 1, dt_wino_blocks, &j);
     return DUCTILE_OK;
 }

@@ -28,6 +28,9 @@ ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, f
 /* Bytes of a->scratch dt_cpu_conv_winograd needs on `threads` threads (0 where it does not
  * apply). */
 ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
+/* Threads of a pool of `threads` that compute g (its blocks, or with fewer blocks than
+ * threads each block's passes and 36 GEMMs); 0 when there is nothing to compute. */
+int dt_cpu_wino_workers(const dt_conv_geom *g, int threads);
 /* y = act(conv(x, w) + bias + residual) over a->w_wino (or a->w, transformed per call into
  * the scratch). */
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
@@ -44,6 +47,9 @@ typedef struct dt_wino_blk {
     int64_t iy0, ix0;           /* input row and column of the first tile (may be < 0) */
     int64_t oy0, ox0;           /* output row and column of the first tile */
     int64_t nty, ntx;
+    /* The channels [c0, c1) the input pass transforms and the output channels [m0, m1) the
+     * output pass writes (all: 0, C and 0, M): threads split one block's passes by them. */
+    int64_t c0, c1, m0, m1;
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a

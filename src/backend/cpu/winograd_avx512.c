@@ -61,7 +61,7 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
     int64_t W = k->W, H = k->H, T = k->nty * k->ntx, ntx = k->ntx;
     int64_t xs = 4 * ((ntx + 15) / 16 * 16) + 16;   /* line columns the row pass reads */
     int64_t lo = k->ix0 < 0 ? -k->ix0 : 0, hi = W - k->ix0;
-    for (int64_t c = 0; c < k->C; c++) {
+    for (int64_t c = k->c0; c < k->c1; c++) {
         const float *plane = k->x + c * H * W;
         for (int64_t r = 0; r < k->nty; r++) {
             /* Along the columns first, over whole lines: tl[i] = (B^T d)[i], d = the six rows. */
@@ -127,7 +127,7 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
 {
     int64_t M = k->M, T = k->nty * k->ntx, ntx = k->ntx, os = M * T;
     int64_t width = k->OW - k->ox0 < 4 * ntx ? k->OW - k->ox0 : 4 * ntx;
-    for (int64_t m = 0; m < M; m++) {
+    for (int64_t m = k->m0; m < k->m1; m++) {
         __m512 bias = _mm512_set1_ps(k->bias ? k->bias[m] : 0.0f);
         for (int64_t r = 0; r < k->nty; r++) {
             int64_t rows = k->OH - (k->oy0 + 4 * r);

@@ -1,0 +1,55 @@
+"""A/B of libductile builds on one model and shape, with onnxruntime alongside.
+
+    python bench/ab_libs.py --libs base=/tmp/a.so,new=/tmp/b.so --threads 2 resnet50.onnx 1x3x224x224
+
+Each build (DUCTILE_LIB) and onnxruntime runs in its own worker process (bench/worker.py), the
+engines alternating round by round (order reversed every other round) so that load from
+outside hits all of them alike; prints each one's median ms. On a shared machine also print
+bench/fma_peak's 2-thread GFLOP/s before each A/B: about the 1-thread figure means another
+process holds the second core, and 2-thread timings then measure that contention.
+"""
+import argparse
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--libs", required=True, help="name=path,... of libductile.so builds")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--runs", type=int, default=5, help="runs per round and engine")
+    ap.add_argument("--idle-ms", type=int, default=0)
+    ap.add_argument("model")
+    ap.add_argument("shape", help="per input, comma separated: 1x3x224x224 or 1x16,1x16")
+    a = ap.parse_args()
+    path = bench.ensure_resnet50() if a.model == "resnet50.onnx" else os.path.join(bench.MODELS, a.model)
+    prof = {n: [list(r[0]), list(r[1]), list(r[2])] for n, r in bench.SUITE[a.model][0].items()}
+    shapes = {name: [int(x) for x in part.split("x")] for part, name in zip(a.shape.split(","), prof)}
+    workers = {}
+    for item in a.libs.split(","):
+        name, lib = item.split("=", 1)
+        os.environ["DUCTILE_LIB"] = lib
+        workers[name] = bench.Worker("ductile", path, prof, a.threads)
+    workers["ort"] = bench.Worker("ort", path, prof, a.threads)
+    req = {"shapes": shapes, "runs": a.runs, "idle_ms": a.idle_ms}
+    for w in workers.values():
+        w.ask(**dict(req, runs=2))   # warm-up
+    ms = {k: [] for k in workers}
+    order = list(workers)
+    for r in range(a.rounds):
+        for k in order if r % 2 == 0 else order[::-1]:
+            ms[k].extend(workers[k].ask(**req)["ms"])
+    print(a.model, a.shape, f"t={a.threads}", f"idle={a.idle_ms}",
+          " ".join(f"{k} {statistics.median(v):.2f}" for k, v in ms.items()), flush=True)
+    for w in workers.values():
+        w.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
