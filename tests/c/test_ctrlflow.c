@@ -19,36 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static pbw attr_graph(const char *name, pbw g)
-{
-    pbw a = {0};
-    w_str(&a, 1, name);
-    w_msg(&a, 6, g);
-    w_int(&a, 20, 5);
-    return a;
-}
-
-/* x float [2], c bool; a = Relu(x); y = If(c) then a + x else Neg(a). */
-static pbw if_model(void)
-{
-    int64_t d = 2;
-    pbw then_g = {0}, else_g = {0}, g = {0};
-    w_msg(&then_g, 1, node("add", "Add", NULL, S("a", "x"), S("t"), NULL, 0));
-    w_str(&then_g, 2, "then");
-    w_msg(&then_g, 12, value_info("t", DUCTILE_FLOAT32, -1, NULL, NULL));
-    w_msg(&else_g, 1, node("neg", "Neg", NULL, S("a"), S("e"), NULL, 0));
-    w_str(&else_g, 2, "else");
-    w_msg(&else_g, 12, value_info("e", DUCTILE_FLOAT32, -1, NULL, NULL));
-    pbw attrs[2] = {attr_graph("then_branch", then_g), attr_graph("else_branch", else_g)};
-    w_msg(&g, 1, node("relu", "Relu", NULL, S("x"), S("a"), NULL, 0));
-    w_msg(&g, 1, node("if0", "If", NULL, S("c"), S("y"), attrs, 2));
-    w_str(&g, 2, "g");
-    w_msg(&g, 11, value_info("x", DUCTILE_FLOAT32, 1, &d, NULL));
-    w_msg(&g, 11, value_info("c", DUCTILE_BOOL, 0, NULL, NULL));
-    w_msg(&g, 12, value_info("y", DUCTILE_FLOAT32, 1, &d, NULL));
-    return model(g, NULL, 0);
-}
-
 static ductile_engine *build(ductile_builder *b, ductile_network *net)
 {
     ductile_config *cfg = NULL;
@@ -347,7 +317,7 @@ static void test_flex_modifier_dims_are_symbolic(void)
     w_str(&mod, 2, "score_mod");
     w_msg(&mod, 11, value_info("x", DUCTILE_FLOAT32, -1, NULL, NULL));
     w_msg(&mod, 12, value_info("y", DUCTILE_FLOAT32, -1, NULL, NULL));
-    pbw attr = attr_graph("score_mod", mod);
+    pbw attr = em_attr_graph("score_mod", mod);
     w_msg(&g, 1, node("flex", "FlexAttention", "ai.onnx.preview", S("Q", "K", "V"), S("Y"), &attr, 1));
     w_str(&g, 2, "g");
     int64_t d[4] = {-1, -1, -1, -1};
@@ -378,7 +348,7 @@ static void test_flex_modifier_dims_are_symbolic(void)
 int main(void)
 {
     test_flex_modifier_dims_are_symbolic();
-    pbw m = if_model();
+    pbw m = em_if_model();
     test_outer_reads_become_implicit_inputs(&m);
     test_subgraphs_section_refuses_corruption(&m);
     free(m.p);

@@ -25,6 +25,7 @@
  *     included: the driver loads a kernel's module on its first launch): printed, not
  *     asserted, since it is not ductile's to change.
  * Not built with sanitizers, which own malloc. */
+#include "cuda_probe.h"
 #include "testutil.h"
 
 #include "ductile.h"
@@ -293,15 +294,7 @@ static void check_model(const char *dir, const cuda_case *mc, int flag)
 
 int main(void)
 {
-    ductile_builder *b = NULL;
-    ductile_config *cfg = NULL;
-    ductile_builder_create(&b);
-    ductile_config_create(b, &cfg);
-    ductile_status s = ductile_config_set_device(cfg, "cuda");
-    ductile_config_free(cfg);
-    ductile_builder_free(b);
-    dt_device_info dev;
-    if (s != DUCTILE_OK || !dt_backend_find("cuda") || dt_backend_find("cuda")->device(&dev) != DUCTILE_OK) {
+    if (!test_cuda_device_found()) {
         fprintf(stderr, "skipped: no CUDA device found\n");
         TEST_MAIN_END();
     }

@@ -8,6 +8,7 @@
  * half instantiations and cuDNN's half algorithms), against the CPU's float32 (rel-L2 <= 1e-2,
  * test_cuda.py's bound for half engines). And an engine with distinct min, opt and max: its
  * tactics per shape point, and runs at each against the CPU engine. */
+#include "cuda_probe.h"
 #include "testutil.h"
 
 #include "ductile.h"
@@ -223,14 +224,7 @@ static void check_points(const char *file, const char *input, ductile_dims lo, d
 
 int main(void)
 {
-    ductile_builder *b = NULL;
-    ductile_config *cfg = NULL;
-    ductile_builder_create(&b);
-    ductile_config_create(b, &cfg);
-    ductile_status s = ductile_config_set_device(cfg, "cuda");
-    ductile_config_free(cfg);
-    ductile_builder_free(b);
-    if (s != DUCTILE_OK || !dt_backend_find("cuda")) {
+    if (!test_cuda_device_found()) {
         fprintf(stderr, "skipped: no CUDA device found\n");
         TEST_MAIN_END();
     }
