@@ -9,12 +9,17 @@ in ductile and one in onnxruntime. Each shape is timed in rounds: per round each
 few runs, the two alternating (and swapping who goes first), so a burst of outside load hits
 both. "b2b" runs follow each other; "idle" runs each come after 50 ms of sleep, as requests
 reach a service. Reported: median ms per engine and the speedup ort/ductile (> 1: ductile is
-faster), the build time and each process's peak RSS growth over its loaded state, and for
-every convolution and matmul of ductile's engine (its profiler, separate runs after the
+faster), the build time, each process's peak RSS growth over its loaded state while it runs
+one shape (activation memory, the build's transient memory excluded), and for every convolution and matmul of ductile's engine (its profiler, separate runs after the
 timing) the achieved GFLOP/s and its share of the FMA peak that bench/fma_peak.c measures on
 this machine with the same thread count. Writes
 bench/results/latest.json, latest.md and, when matplotlib is installed, latency-vs-shape
 plots bench/results/<model>.png.
+
+Flatness (full bench, --flat): at each shape other than the profile's opt, a third worker
+builds ductile with opt equal to that shape (same min and max) and is timed back to back
+against the engine of the test profile; "flat" = that engine's ms / the test profile's ms
+(the goal: within 15%, so >= 0.87).
 """
 import argparse
 import json
@@ -151,11 +156,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--modes", default="b2b,idle")
     ap.add_argument("--out", default=RESULTS)
+    ap.add_argument("--flat", dest="flat", action="store_true", default=None,
+                    help="measure flatness (default: on for the full bench, off with --quick)")
+    ap.add_argument("--no-flat", dest="flat", action="store_false")
     ap.add_argument("models", nargs="*")
     args = ap.parse_args()
     threads_list = [int(t) for t in args.threads.split(",")]
     modes = args.modes.split(",")
-    rows, builds, layers = [], [], []
+    flat = (not args.quick) if args.flat is None else args.flat
+    rows, builds, layers, flats = [], [], [], []
     peaks = {t: fma_peak(t) for t in threads_list}
     for t, p in peaks.items():
         print(f"FMA peak ({p['isa']}), {t} thread{'s' if t > 1 else ''}: {p['gflops']:.1f} GFLOP/s", flush=True)
@@ -186,10 +195,14 @@ def main():
                     rows.append(row)
                     print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
                           f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}", flush=True)
+                sd, so = d.ask(stats=True), o.ask(stats=True)
+                for row in rows[len(rows) - len(modes):]:
+                    row["ductile_mem_mb"] = round(sd["peak_rss_mb"] - sd["base_rss_mb"], 1)
+                    row["ort_mem_mb"] = round(so["peak_rss_mb"] - so["base_rss_mb"], 1)
+                    row["ductile_planned_mb"] = round(sd.get("planned_mb", 0.0), 1)
+                if flat:
+                    flats.append(flatness(path, profile, shapes, model, threads, d, max(3, args.rounds // 2), n))
                 layers += layer_rows(d, model, shapes, threads, peaks[threads]["gflops"], max(1, n))
-            sd, so = d.ask(stats=True), o.ask(stats=True)
-            builds[-1].update({"ductile_peak_mb": round(sd["peak_rss_mb"] - sd["base_rss_mb"], 1),
-                               "ort_peak_mb": round(so["peak_rss_mb"] - so["base_rss_mb"], 1)})
             d.close()
             o.close()
     if not rows:
@@ -211,26 +224,61 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
         json.dump({"machine": machine, "geomean_speedup": round(geo, 3), "min_speedup": min(r["speedup"] for r in rows),
-                   "rows": rows, "builds": builds,
+                   "rows": rows, "builds": builds, "flat": flats,
                    "fma_peak": {str(t): p for t, p in peaks.items()}, "layers": layers}, f, indent=1)
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
                 f"median ms; speedup = ort / ductile. idle: {IDLE_MS} ms sleep before each run.\n\n")
-        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup |\n|---|---|---:|---|---:|---:|---:|\n")
+        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | ductile MB | ort MB | ductile planned MB |\n"
+                "|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['mode']} | {r['ductile_ms']:.2f} | "
-                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} |\n")
+                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | {r['ductile_planned_mb']} |\n")
+        f.write("\nMB: growth of the engine process's peak resident memory while it ran that shape, on top of "
+                "what the shapes above it (run in table order) left; the build's transient memory excluded. "
+                "planned MB: ductile's context memory after that shape (activations and scratch; it keeps the largest shape's so far, "
+                "context.memory_size).\n")
         f.write(f"\ngeometric mean speedup {geo:.2f}, minimum {min(r['speedup'] for r in rows):.2f}\n\n")
-        f.write("| model | threads | ductile build ms | ort session ms | ductile peak MB | ort peak MB |\n"
-                "|---|---:|---:|---:|---:|---:|\n")
+        f.write("| model | threads | ductile build ms | ort session ms |\n|---|---:|---:|---:|\n")
         for b in builds:
-            f.write(f"| {b['model']} | {b['threads']} | {b['ductile_build_ms']:.0f} | {b['ort_session_ms']:.0f} | "
-                    f"{b['ductile_peak_mb']} | {b['ort_peak_mb']} |\n")
+            f.write(f"| {b['model']} | {b['threads']} | {b['ductile_build_ms']:.0f} | {b['ort_session_ms']:.0f} |\n")
+        write_flat_md(f, flats)
         write_layers_md(f, layers, peaks)
     plot(rows, args.out)
     print(f"geometric mean speedup {geo:.2f}; results in {args.out}/latest.md")
     return 0
+
+
+def flatness(path, profile, shapes, model, threads, d, rounds, runs):
+    """The test profile's engine (worker d) against one built with opt = shapes, back to back."""
+    own = {n: [r[0], list(shapes[n]), r[2]] for n, r in profile.items()}
+    if own == profile:
+        return {"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads, "flat": None}
+    e = Worker("ductile", path, own, threads)
+    try:
+        dm, em = time_pair(d, e, shapes, rounds, runs, 0)
+    finally:
+        e.close()
+    row = {"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads,
+           "profile_ms": round(dm, 3), "own_opt_ms": round(em, 3), "flat": round(em / dm, 3)}
+    print(f"flat {row['model']:<14} {row['shape']:<18} t={threads} test profile {dm:8.2f}  opt=shape {em:8.2f}  "
+          f"ratio {em / dm:5.2f}", flush=True)
+    return row
+
+
+def write_flat_md(f, flats):
+    rows = [r for r in flats if r["flat"] is not None]
+    if not rows:
+        return
+    f.write("\n## Flat across the range\n\nEach shape: the engine of the test profile against an engine built "
+            "with opt equal to that shape (same min and max), back to back, alternating. flat = opt-at-shape ms / "
+            "test-profile ms (goal >= 0.87: within 15%).\n\n| model | shape | threads | test profile ms | "
+            "opt=shape ms | flat |\n|---|---|---:|---:|---:|---:|\n")
+    for r in rows:
+        f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['profile_ms']:.2f} | {r['own_opt_ms']:.2f} | "
+                f"{r['flat']:.2f} |\n")
+    f.write(f"\nminimum flat {min(r['flat'] for r in rows):.2f}\n")
 
 
 def write_layers_md(f, layers, peaks):

@@ -3,7 +3,11 @@
 A worker loads one model into ductile or onnxruntime, with a thread count, and then answers
 requests on stdin, one JSON object per line, with one JSON line on stdout:
     {"shapes": {input: [dims]}, "runs": N, "idle_ms": X}  ->  {"ms": [N timings]}
-    {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}
+    {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}: the peak resident size since
+        the last stats request (or since the engine was loaded), and the resident size then;
+        the peak is reset after each answer (Linux: /proc/self/clear_refs), so the growth
+        measures one shape's runs, not the build's transient memory; ductile also gives
+        planned_mb, the context's memory for the shapes it ran last (context.memory_size)
     {"layers": true, "shapes": ..., "runs": N}  ->  {"layers": [{"layer", "op", "tactic", "ms",
         "flops"}]}: ductile only, each convolution and matmul's median ms over N profiled
         runs (context.profiler) and its FLOPs per run
@@ -27,6 +31,15 @@ def rss_mb(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def reset_peak():
+    """Restart VmHWM from the current resident size (Linux >= 4.0; elsewhere it stays)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
 
 
 def feeds_for(shapes, dtypes, rng):
@@ -124,6 +137,7 @@ def main():
                                              [f for f in args.flags.split(",") if f])
     else:
         run, dtypes, build_ms = make_ort(args.model, args.threads)
+    reset_peak()
     base = rss_mb("VmRSS")
     print(json.dumps({"ready": True, "build_ms": build_ms}), flush=True)
     rng = np.random.default_rng(0)
@@ -131,7 +145,12 @@ def main():
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("stats"):
-            print(json.dumps({"peak_rss_mb": rss_mb("VmHWM"), "base_rss_mb": base}), flush=True)
+            st = {"peak_rss_mb": rss_mb("VmHWM"), "base_rss_mb": base}
+            if hasattr(run, "context"):
+                st["planned_mb"] = run.context.memory_size / 2**20
+            print(json.dumps(st), flush=True)
+            reset_peak()
+            base = rss_mb("VmRSS")
             continue
         if req.get("layers"):
             print(json.dumps({"layers": profile_layers(run, feeds_cached(req, cache, dtypes, rng, run),
