@@ -390,13 +390,24 @@ int launch_tc(const void *q, const void *k, const void *v, const void *mask, voi
 // so short sequences fill the GPU. Q K^T and P V are mma.sync.m16n8k16 products (half or
 // bfloat16 operands, float32 accumulators) whose fragments stay in registers: the scores'
 // accumulator layout is the A operand layout of P V (flash attention 2's trick), so scores,
-// mask, online softmax and P never touch shared memory. K tiles are staged row-major and V
-// tiles transposed (each B fragment one 32-bit load, conflict-free with the pads), 64 keys a
-// tile, zero-filled past L (a garbage V times P = 0 would be NaN). The same semantics as the
-// kernels above: scores scaled by q_scale * k_scale in float32, the mask added in float32,
-// P rounded to the operand type, rows without a finite probability NaN (0 with nan_to_zero).
-// Head dims multiples of 16 up to DK (64 or 128), as the WMMA kernel's.
+// mask, online softmax and P never touch shared memory. K and V tiles of 64 keys are copied
+// row-major into shared memory by cp.async (16 bytes a copy, all in flight at once; rows
+// padded by 16 bytes so the fragment loads are conflict-free), double-buffered for head dims
+// up to 64 (the next tile's copies overlap this tile's products); rows past L up to the
+// 16-key chunk are zero-filled (a garbage V times P = 0 would be NaN). Kt given as [D, L]
+// (not bshd) is read element by element. The same semantics as the kernels above: scores
+// scaled by q_scale * k_scale in float32, the mask added in float32, P rounded to the operand
+// type, rows without a finite probability NaN (0 with nan_to_zero). Head dims multiples of 16
+// up to DK (64 or 128), as the WMMA kernel's.
 constexpr int kMmaKeys = 64;   // keys per tile
+
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill)
+{
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
 template <typename T> struct pair_of;
 template <> struct pair_of<__half> {
@@ -413,6 +424,12 @@ template <> struct pair_of<__nv_bfloat16> {
         return *reinterpret_cast<uint32_t *>(&v);
     }
 };
+
+// Two 16-bit elements as one operand register, the first in the low half.
+__device__ __forceinline__ uint32_t pack_bits(unsigned short lo, unsigned short hi)
+{
+    return (uint32_t)lo | ((uint32_t)hi << 16);
+}
 
 // c += a b for one m16n8k16 tile (row-major A, column-major B, float32 C).
 template <typename T>
@@ -443,9 +460,10 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
                                                        const T *__restrict__ v, const T *__restrict__ mask,
                                                        T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
 {
-    constexpr int ldk = DK + 8, ldv = kMmaKeys + 8;   // halves; rows 16 bytes apart in the banks
-    __shared__ __align__(16) T Ks[kMmaKeys * ldk];     // [key][d]
-    __shared__ __align__(16) T Vt[DK * ldv];           // [dv][key]
+    constexpr int kLd = DK + 8;                     // elements a K or V row: 16 bytes of pad
+    constexpr int kStages = DK <= 64 ? 2 : 1;      // 2 x 36 KB would pass the 48 KB static limit
+    __shared__ __align__(16) T Ks[kStages][kMmaKeys * kLd];   // [key][d]
+    __shared__ __align__(16) T Vs[kStages][kMmaKeys * kLd];   // [key][dv]
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nthr = blockDim.x, nw = nthr >> 5;
     const int gr = lane >> 2, tg = lane & 3;
     const int64_t item = blockIdx.x / qtiles, q0 = blockIdx.x % qtiles * (16 * nw) + w * 16;
@@ -479,36 +497,44 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
     float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;   // l: this lane's columns only
     const T zero = st<T>(0.f);
 
-    for (int64_t t0 = 0; t0 < L; t0 += kMmaKeys) {
-        const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys);
-        __syncthreads();   // the previous tile's readers are done
-        if (g.bshd) {      // K rows are keys, 8 elements (16 bytes) a load
+    // Copies of the tile at t0 into stage st: rows up to the 16-key chunk past L, those past
+    // L zero-filled (cp.async with no source bytes; the source address is only the item's base).
+    auto load = [&](int64_t t0, int st) {
+        const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys), rows = (nt + 15) & ~15;
+        if (g.bshd) {      // K rows are keys
             const int dc = D / 8;
-            for (int i = threadIdx.x; i < kMmaKeys * dc; i += nthr) {
-                int t = i / dc, d = (i - t * dc) * 8;
-                uint4 x = make_uint4(0u, 0u, 0u, 0u);
-                if (t < nt) x = *reinterpret_cast<const uint4 *>(k + ib.kb + (t0 + t) * ib.k_ts + d);
-                *reinterpret_cast<uint4 *>(Ks + t * ldk + d) = x;
+            for (int i = threadIdx.x; i < rows * dc; i += nthr) {
+                const int t = i / dc, d = (i - t * dc) * 8;
+                const bool in = t < nt;
+                cp_async16(&Ks[st][t * kLd + d], in ? k + ib.kb + (t0 + t) * ib.k_ts + d : k + ib.kb, in);
             }
         } else {           // Kt [D, L]: read along the keys
-            for (int i = threadIdx.x; i < kMmaKeys * D; i += nthr) {
-                int d = i / kMmaKeys, t = i - d * kMmaKeys;
-                Ks[t * ldk + d] = t < nt ? k[ib.kb + (t0 + t) + (int64_t)d * ib.k_ds] : zero;
+            for (int i = threadIdx.x; i < rows * D; i += nthr) {
+                const int d = i / rows, t = i - d * rows;
+                Ks[st][t * kLd + d] = t < nt ? k[ib.kb + (t0 + t) + (int64_t)d * ib.k_ds] : zero;
             }
         }
-        {                  // V rows, 8 values a load, written transposed (keys fastest: no conflicts)
-            const int vc = Dv / 8;
-            for (int i = threadIdx.x; i < kMmaKeys * vc; i += nthr) {
-                int j = i / kMmaKeys * 8, t = i % kMmaKeys;
-                uint4 x = make_uint4(0u, 0u, 0u, 0u);
-                if (t < nt) x = *reinterpret_cast<const uint4 *>(v + ib.vb + (t0 + t) * ib.v_rs + j);
-                const uint32_t wd[4] = {x.x, x.y, x.z, x.w};
-                unsigned short *vt = reinterpret_cast<unsigned short *>(Vt);   // the elements' bits
-#pragma unroll
-                for (int u = 0; u < 8; u++) vt[(j + u) * ldv + t] = (unsigned short)(wd[u >> 1] >> (16 * (u & 1)));
-            }
+        const int vc = Dv / 8;
+        for (int i = threadIdx.x; i < rows * vc; i += nthr) {
+            const int t = i / vc, j = (i - t * vc) * 8;
+            const bool in = t < nt;
+            cp_async16(&Vs[st][t * kLd + j], in ? v + ib.vb + (t0 + t) * ib.v_rs + j : v + ib.vb, in);
         }
-        __syncthreads();
+        cp_async_commit();
+    };
+    load(0, 0);
+    int it = 0;
+    for (int64_t t0 = 0; t0 < L; t0 += kMmaKeys, it++) {
+        const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys);
+        const int st = kStages == 2 ? (it & 1) : 0;
+        if (kStages == 2 && t0 + kMmaKeys < L) {
+            load(t0 + kMmaKeys, st ^ 1);   // its stage's readers finished before the last barrier
+            cp_async_wait<1>();            // this tile's copies are done
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();   // every thread's copies and stores of this tile are visible
+        const T *Kt = Ks[st], *Vt = Vs[st];
 
         // Scores of the warp's 16 rows and the tile's keys, 8 keys an n-tile.
         float s[kMmaKeys / 8][4];
@@ -516,7 +542,7 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
         for (int nb = 0; nb < kMmaKeys / 8; nb++) {
             s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
             if (nb * 8 < nt) {
-                const T *kr = Ks + (nb * 8 + gr) * ldk + 2 * tg;
+                const T *kr = Kt + (nb * 8 + gr) * kLd + 2 * tg;
 #pragma unroll
                 for (int c = 0; c < DK / 16; c++)
                     if (c * 16 < D)
@@ -585,11 +611,14 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
 #pragma unroll
             for (int j = 0; j < DK / 8; j++) {
                 if (j * 8 >= Dv) continue;
-                const T *vr = Vt + (j * 8 + gr) * ldv + kc * 16 + 2 * tg;
-                mma16816<T>(o[j], pa, *reinterpret_cast<const uint32_t *>(vr),
-                            *reinterpret_cast<const uint32_t *>(vr + 8));
+                // B = V rows 16 kc + 2t, +1 (b0) and +8, +9 (b1) of column 8 j + g.
+                const unsigned short *vr =
+                    reinterpret_cast<const unsigned short *>(Vt) + (kc * 16 + 2 * tg) * kLd + j * 8 + gr;
+                mma16816<T>(o[j], pa, pack_bits(vr[0], vr[kLd]), pack_bits(vr[8 * kLd], vr[9 * kLd]));
             }
         }
+        __syncthreads();   // this stage's readers are done before a copy refills it
+        if (kStages == 1 && t0 + kMmaKeys < L) load(t0 + kMmaKeys, 0);
     }
 
     // The rows' sums over their 4 lanes; l is NaN (a NaN or +inf score) or 0 (every key -inf):
@@ -633,7 +662,8 @@ int launch_mma(const void *q, const void *k, const void *v, const void *mask, vo
     return (int)cudaGetLastError();
 }
 
-// The mma kernel's 16-byte loads of K (bshd) and V rows need 16-byte aligned bases.
+// The mma kernel's 16-byte copies of K (bshd) and V rows need 16-byte aligned bases (and Q's
+// and Y's pairs 4-byte ones).
 bool mma_aligned(const void *k, const void *v)
 {
     return ((uintptr_t)k % 16) == 0 && ((uintptr_t)v % 16) == 0;
