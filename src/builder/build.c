@@ -132,6 +132,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     ductile_engine *e = NULL;
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
+    if (!s) s = dt_pass_cse(w1, NULL);
     if (!s) s = dt_pass_fuse_for(w1, backend);
     if (!s) s = dt_pass_layout(w1, backend, cfg->flags, mode, nhwc);
     if (!s) s = dt_pass_prepack(w1, backend);

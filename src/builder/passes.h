@@ -15,6 +15,14 @@ ductile_status dt_pass_extract(const ductile_network *src, ductile_network **out
  * afterwards to drop the folded layers. */
 ductile_status dt_pass_fold_constants(ductile_network *net);
 
+/* Common subexpressions (builder/cse.c): a layer with the same op, attributes and inputs
+ * (the same tensors, or constants of equal value) as an earlier one is dropped and its
+ * readers read the earlier one's outputs; never random ops, training Dropout, layers with
+ * subgraphs, other domains' ops, or a layer whose output is a network output or read by a
+ * subgraph layer. Run after dt_pass_fold_constants (the repeated constants are data then).
+ * *merged (may be NULL): the layers dropped. */
+ductile_status dt_pass_cse(ductile_network *net, int *merged);
+
 /* Settles the dtype of every tensor a layer computes (builder/dtypes.c): the one the layer's
  * infer computes, written into net; a declared dtype that differs is refused
  * (DUCTILE_ERR_INVALID_ARGUMENT, naming the node, the tensor and both dtypes). *out: the

@@ -42,8 +42,8 @@ def kernels(engine):
 def check_cuda(model_bytes, feeds, want, fused, prec, heads=None):
     """Builds the CUDA engine (precision prec), checks that the `fused` op counts ran on the GPU
     (in half for half engines), and compares with the CPU engine's outputs `want`. heads: the
-    attention's (D, Dv): the profiled run names the kernel it took, the tensor-core one only
-    where it applies (half, dims multiples of 16 up to 128: the builder times both there)."""
+    attention's (D, Dv): the profiled run names the kernel it took, a tensor-core one only
+    where they apply (half, dims multiples of 16 up to 128: the builder times all three there)."""
     if not gpu_available():
         pytest.skip("no CUDA device found")
     engine = build(model_bytes, feeds, "cuda", FLAGS[prec])
@@ -65,7 +65,8 @@ def check_cuda(model_bytes, feeds, want, fused, prec, heads=None):
         again = ctx.run(feeds)
         print(f"ATTENTION-PATH {prec} D,Dv={heads}: {sorted(set(paths))}")
         tc = prec != "fp32" and all(16 <= d <= 128 and d % 16 == 0 for d in heads)
-        allowed = {"cuda.FusedAttention.cuda_cores"} | ({"cuda.FusedAttention.tensor_cores"} if tc else set())
+        allowed = {"cuda.FusedAttention.cuda_cores"} | (
+            {"cuda.FusedAttention.tensor_cores", "cuda.FusedAttention.mma"} if tc else set())
         assert paths and set(paths) <= allowed, paths
     for name, w in want.items():
         for g in [got[name]] + ([again[name]] if heads else []):

@@ -3,8 +3,11 @@
  * (dt_fused_attention_attrs), the sizes of a run through its geometry
  * (dt_fused_attention_geometry), so the two backends cannot disagree about layouts or the
  * mask's broadcast. One launch, no scratch: the scores stay in the kernel's registers and
- * shared memory. Tactics (tactics.c) where the tensor-core kernel applies: 1 tensor cores,
- * 2 the float32 CUDA-core kernel; the builder keeps the faster at each profile's shape points. */
+ * shared memory. Tactics (tactics.c) where the tensor-core kernels apply: 1 WMMA tensor
+ * cores, 2 the float32 CUDA-core kernel, 3 mma.sync for short sequences (cuda.h); the builder
+ * keeps the fastest at each profile's shape points. DUCTILE_CUDA_ATTENTION=wmma|cores|mma
+ * (read when a layer is compiled) forces one for every shape: the tests' way to check each
+ * kernel against the CPU whatever the timing picks. */
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
 #include "core/dtype.h"
@@ -13,6 +16,7 @@
 
 #include <cuda_runtime_api.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 static ductile_status dt_attention_prepare(const ductile_layer *L, void **out)
@@ -25,17 +29,22 @@ static ductile_status dt_attention_prepare(const ductile_layer *L, void **out)
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
     *p = (dt_cu_attention_params){.L = L, .tactic_points = points, .n_tactic = n};
     dt_fused_attention_attrs(L, &p->a);
+    const char *force = getenv("DUCTILE_CUDA_ATTENTION");
+    if (force)
+        p->forced = !strcmp(force, "wmma") ? DT_CU_ATTN_WMMA : !strcmp(force, "cores") ? DT_CU_ATTN_CORES
+                  : !strcmp(force, "mma")  ? DT_CU_ATTN_MMA : 0;
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     *out = p;
     return DUCTILE_OK;
 }
 
-bool dt_cuda_attention_cores(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex)
+int dt_cuda_attention_kernel(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex)
 {
     dt_fa_geom g;
     dt_fused_attention_geometry(&p->a, in, &g);
-    return !dt_cu_attention_tc(dtype, g.D, g.Dv) ||
-           dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex) == DT_CUDA_ATTENTION_CORES;
+    if (!dt_cu_attention_tc(dtype, g.D, g.Dv)) return DT_CU_ATTN_CORES;
+    int t = p->forced ? p->forced : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
+    return t == DT_CU_ATTN_CORES || t == DT_CU_ATTN_MMA ? t : DT_CU_ATTN_WMMA;
 }
 
 static ductile_status dt_attention_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -62,7 +71,7 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
     dt_cu_attn c = {
         .count = g.count, .S = g.S, .D = g.D, .L = g.L, .Dv = g.Dv, .H = g.H, .bshd = p->a.bshd,
         .nan_to_zero = p->a.nan_to_zero, .q_scale = p->a.q_scale, .k_scale = p->a.k_scale, .nbatch = g.rank - 2,
-        .no_tc = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex) == DT_CUDA_ATTENTION_CORES,
+        .kernel = dt_cuda_attention_kernel(p, in, dt, ex),
     };
     for (int d = 0; d < g.rank - 2; d++) {
         c.batch[d] = g.batch[d];

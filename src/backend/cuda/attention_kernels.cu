@@ -383,6 +383,292 @@ int launch_tc(const void *q, const void *k, const void *v, const void *mask, voi
     return (int)cudaGetLastError();
 }
 
+// ---- half and bfloat16 for short sequences: mma.sync, everything in registers ----
+// Where the WMMA kernel above gives a block 64 query rows (8 x 128 BERT: 64 blocks for 132
+// SMs, and at 16 tokens three of its four warps idle), this one gives each warp 16 query rows
+// and a block 1, 2 or 4 warps (the launch picks the most that still make ~2 blocks per SM),
+// so short sequences fill the GPU. Q K^T and P V are mma.sync.m16n8k16 products (half or
+// bfloat16 operands, float32 accumulators) whose fragments stay in registers: the scores'
+// accumulator layout is the A operand layout of P V (flash attention 2's trick), so scores,
+// mask, online softmax and P never touch shared memory. K and V tiles of 64 keys are copied
+// row-major into shared memory by cp.async (16 bytes a copy, all in flight at once; rows
+// padded by 16 bytes so the fragment loads are conflict-free), double-buffered for head dims
+// up to 64 (the next tile's copies overlap this tile's products); rows past L up to the
+// 16-key chunk are zero-filled (a garbage V times P = 0 would be NaN). Kt given as [D, L]
+// (not bshd) is read element by element. The same semantics as the kernels above: scores
+// scaled by q_scale * k_scale in float32, the mask added in float32, P rounded to the operand
+// type, rows without a finite probability NaN (0 with nan_to_zero). Head dims multiples of 16
+// up to DK (64 or 128), as the WMMA kernel's.
+constexpr int kMmaKeys = 64;   // keys per tile
+
+__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill)
+{
+    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+template <typename T> struct pair_of;
+template <> struct pair_of<__half> {
+    static __device__ __forceinline__ uint32_t pack(float a, float b)
+    {
+        __half2 v = __floats2half2_rn(a, b);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+};
+template <> struct pair_of<__nv_bfloat16> {
+    static __device__ __forceinline__ uint32_t pack(float a, float b)
+    {
+        __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
+        return *reinterpret_cast<uint32_t *>(&v);
+    }
+};
+
+// Two 16-bit elements as one operand register, the first in the low half.
+__device__ __forceinline__ uint32_t pack_bits(unsigned short lo, unsigned short hi)
+{
+    return (uint32_t)lo | ((uint32_t)hi << 16);
+}
+
+// c += a b for one m16n8k16 tile (row-major A, column-major B, float32 C).
+template <typename T>
+__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1);
+template <>
+__device__ __forceinline__ void mma16816<__half>(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+template <>
+__device__ __forceinline__ void mma16816<__nv_bfloat16>(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// The fragment layouts (PTX ISA, mma.m16n8k16): lane = 4 g + t. A (16 x 16): a[0] = row g,
+// columns 2t, 2t+1; a[1] row g+8; a[2] row g, columns 2t+8, 2t+9; a[3] row g+8 there. B
+// (16 x 8): b0 = rows 2t, 2t+1 of column g; b1 rows 2t+8, 2t+9. C (16 x 8): c[0], c[1] = row
+// g, columns 2t, 2t+1; c[2], c[3] row g+8.
+template <typename T, int DK>
+__global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, const T *__restrict__ k,
+                                                       const T *__restrict__ v, const T *__restrict__ mask,
+                                                       T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
+{
+    constexpr int kLd = DK + 8;                     // elements a K or V row: 16 bytes of pad
+    constexpr int kStages = DK <= 64 ? 2 : 1;      // 2 x 36 KB would pass the 48 KB static limit
+    __shared__ __align__(16) T Ks[kStages][kMmaKeys * kLd];   // [key][d]
+    __shared__ __align__(16) T Vs[kStages][kMmaKeys * kLd];   // [key][dv]
+    const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, nthr = blockDim.x, nw = nthr >> 5;
+    const int gr = lane >> 2, tg = lane & 3;
+    const int64_t item = blockIdx.x / qtiles, q0 = blockIdx.x % qtiles * (16 * nw) + w * 16;
+    const int64_t S = g.S, L = g.L;
+    const int D = (int)g.D, Dv = (int)g.Dv;
+    const item_base ib(g, item);
+    const float scale = g.q_scale * g.k_scale;
+    const int64_t row_a = q0 + gr, row_b = q0 + gr + 8;   // this lane's two query rows
+    const bool ok_a = row_a < S, ok_b = row_b < S;
+
+    // Q's A fragments for the warp's 16 rows, all of D (rows past S: zeros).
+    uint32_t qf[DK / 16][4];
+#pragma unroll
+    for (int c = 0; c < DK / 16; c++) {
+        qf[c][0] = qf[c][1] = qf[c][2] = qf[c][3] = 0u;
+        if (c * 16 < D) {
+            const int d = c * 16 + 2 * tg;
+            if (ok_a) {
+                qf[c][0] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d);
+                qf[c][2] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d + 8);
+            }
+            if (ok_b) {
+                qf[c][1] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d);
+                qf[c][3] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d + 8);
+            }
+        }
+    }
+    float o[DK / 8][4];
+#pragma unroll
+    for (int j = 0; j < DK / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
+    float m_a = -INFINITY, m_b = -INFINITY, l_a = 0.f, l_b = 0.f;   // l: this lane's columns only
+    const T zero = st<T>(0.f);
+
+    // Copies of the tile at t0 into stage st: rows up to the 16-key chunk past L, those past
+    // L zero-filled (cp.async with no source bytes; the source address is only the item's base).
+    auto load = [&](int64_t t0, int st) {
+        const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys), rows = (nt + 15) & ~15;
+        if (g.bshd) {      // K rows are keys
+            const int dc = D / 8;
+            for (int i = threadIdx.x; i < rows * dc; i += nthr) {
+                const int t = i / dc, d = (i - t * dc) * 8;
+                const bool in = t < nt;
+                cp_async16(&Ks[st][t * kLd + d], in ? k + ib.kb + (t0 + t) * ib.k_ts + d : k + ib.kb, in);
+            }
+        } else {           // Kt [D, L]: read along the keys
+            for (int i = threadIdx.x; i < rows * D; i += nthr) {
+                const int d = i / rows, t = i - d * rows;
+                Ks[st][t * kLd + d] = t < nt ? k[ib.kb + (t0 + t) + (int64_t)d * ib.k_ds] : zero;
+            }
+        }
+        const int vc = Dv / 8;
+        for (int i = threadIdx.x; i < rows * vc; i += nthr) {
+            const int t = i / vc, j = (i - t * vc) * 8;
+            const bool in = t < nt;
+            cp_async16(&Vs[st][t * kLd + j], in ? v + ib.vb + (t0 + t) * ib.v_rs + j : v + ib.vb, in);
+        }
+        cp_async_commit();
+    };
+    load(0, 0);
+    int it = 0;
+    for (int64_t t0 = 0; t0 < L; t0 += kMmaKeys, it++) {
+        const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys);
+        const int st = kStages == 2 ? (it & 1) : 0;
+        if (kStages == 2 && t0 + kMmaKeys < L) {
+            load(t0 + kMmaKeys, st ^ 1);   // its stage's readers finished before the last barrier
+            cp_async_wait<1>();            // this tile's copies are done
+        } else {
+            cp_async_wait<0>();
+        }
+        __syncthreads();   // every thread's copies and stores of this tile are visible
+        const T *Kt = Ks[st], *Vt = Vs[st];
+
+        // Scores of the warp's 16 rows and the tile's keys, 8 keys an n-tile.
+        float s[kMmaKeys / 8][4];
+#pragma unroll
+        for (int nb = 0; nb < kMmaKeys / 8; nb++) {
+            s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
+            if (nb * 8 < nt) {
+                const T *kr = Kt + (nb * 8 + gr) * kLd + 2 * tg;
+#pragma unroll
+                for (int c = 0; c < DK / 16; c++)
+                    if (c * 16 < D)
+                        mma16816<T>(s[nb], qf[c], *reinterpret_cast<const uint32_t *>(kr + c * 16),
+                                    *reinterpret_cast<const uint32_t *>(kr + c * 16 + 8));
+            }
+        }
+        // Scale, mask, the tile's row maxima (the 4 lanes of a row hold its 64 columns).
+        float mx_a = -INFINITY, mx_b = -INFINITY;
+#pragma unroll
+        for (int nb = 0; nb < kMmaKeys / 8; nb++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int col = nb * 8 + 2 * tg + (e & 1);
+                const bool lo = e < 2;
+                float x = -INFINITY;
+                if (col < nt) {
+                    x = s[nb][e] * scale;
+                    if (mask && (lo ? ok_a : ok_b))
+                        x += ld(mask[ib.mb + (lo ? row_a : row_b) * g.mi + (t0 + col) * g.mj]);
+                }
+                s[nb][e] = x;
+                if (lo) mx_a = fmaxf(mx_a, x);
+                else mx_b = fmaxf(mx_b, x);
+            }
+        }
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
+        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
+        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
+        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
+        // No finite max yet (all keys so far -inf or NaN): nothing accumulates.
+        const float corr_a = mn_a == -INFINITY ? 1.f : expf(m_a - mn_a);
+        const float corr_b = mn_b == -INFINITY ? 1.f : expf(m_b - mn_b);
+        m_a = mn_a;
+        m_b = mn_b;
+        l_a *= corr_a;
+        l_b *= corr_b;
+#pragma unroll
+        for (int j = 0; j < DK / 8; j++) {
+            o[j][0] *= corr_a;
+            o[j][1] *= corr_a;
+            o[j][2] *= corr_b;
+            o[j][3] *= corr_b;
+        }
+#pragma unroll
+        for (int nb = 0; nb < kMmaKeys / 8; nb++) {
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int col = nb * 8 + 2 * tg + (e & 1);
+                const float mn = e < 2 ? mn_a : mn_b;
+                const float p = col < nt && mn != -INFINITY ? expf(s[nb][e] - mn) : 0.f;
+                s[nb][e] = p;
+                if (e < 2) l_a += p;
+                else l_b += p;
+            }
+        }
+        // P V: P's A fragment for keys 16 kc.. is the scores' n-tiles 2 kc and 2 kc + 1.
+#pragma unroll
+        for (int kc = 0; kc < kMmaKeys / 16; kc++) {
+            if (kc * 16 >= nt) continue;
+            uint32_t pa[4] = {pair_of<T>::pack(s[2 * kc][0], s[2 * kc][1]),
+                              pair_of<T>::pack(s[2 * kc][2], s[2 * kc][3]),
+                              pair_of<T>::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]),
+                              pair_of<T>::pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
+#pragma unroll
+            for (int j = 0; j < DK / 8; j++) {
+                if (j * 8 >= Dv) continue;
+                // B = V rows 16 kc + 2t, +1 (b0) and +8, +9 (b1) of column 8 j + g.
+                const unsigned short *vr =
+                    reinterpret_cast<const unsigned short *>(Vt) + (kc * 16 + 2 * tg) * kLd + j * 8 + gr;
+                mma16816<T>(o[j], pa, pack_bits(vr[0], vr[kLd]), pack_bits(vr[8 * kLd], vr[9 * kLd]));
+            }
+        }
+        __syncthreads();   // this stage's readers are done before a copy refills it
+        if (kStages == 1 && t0 + kMmaKeys < L) load(t0 + kMmaKeys, 0);
+    }
+
+    // The rows' sums over their 4 lanes; l is NaN (a NaN or +inf score) or 0 (every key -inf):
+    // the row's P is NaN.
+    l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
+    l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
+    l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
+    l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
+    const float bad_v = g.nan_to_zero ? 0.f : NAN;
+    const bool bad_a = !(l_a > 0.f), bad_b = !(l_b > 0.f);
+    const float inv_a = 1.f / l_a, inv_b = 1.f / l_b;
+#pragma unroll
+    for (int j = 0; j < DK / 8; j++) {
+        if (j * 8 >= Dv) continue;
+        const int col = j * 8 + 2 * tg;
+        if (ok_a)
+            *reinterpret_cast<uint32_t *>(y + ib.yb + row_a * ib.y_rs + col) =
+                bad_a ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][0] * inv_a, o[j][1] * inv_a);
+        if (ok_b)
+            *reinterpret_cast<uint32_t *>(y + ib.yb + row_b * ib.y_rs + col) =
+                bad_b ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][2] * inv_b, o[j][3] * inv_b);
+    }
+}
+
+// Warps per block: the most (4, 2, 1) that still give about two blocks per SM of an H200.
+int mma_warps(int64_t count, int64_t S)
+{
+    const int64_t tiles = count * ((S + 15) / 16);
+    return tiles >= 4 * 264 ? 4 : tiles >= 2 * 264 ? 2 : 1;
+}
+
+template <typename T, int DK>
+int launch_mma(const void *q, const void *k, const void *v, const void *mask, void *y, const dt_cu_attn *g,
+               cudaStream_t s)
+{
+    const int nw = mma_warps(g->count, g->S);
+    const int64_t qtiles = (g->S + 16 * nw - 1) / (16 * nw);
+    if (g->count > (int64_t)0x7fffffff / qtiles) return (int)cudaErrorInvalidConfiguration;
+    attention_mma_k<T, DK><<<(unsigned)(g->count * qtiles), 32 * nw, 0, s>>>(
+        (const T *)q, (const T *)k, (const T *)v, (const T *)mask, (T *)y, *g, qtiles);
+    return (int)cudaGetLastError();
+}
+
+// The mma kernel's 16-byte copies of K (bshd) and V rows need 16-byte aligned bases (and Q's
+// and Y's pairs 4-byte ones).
+bool mma_aligned(const void *k, const void *v)
+{
+    return ((uintptr_t)k % 16) == 0 && ((uintptr_t)v % 16) == 0;
+}
+
 }  // namespace
 
 extern "C" int dt_cu_attention_tc(int dtype, int64_t D, int64_t Dv)
@@ -395,7 +681,16 @@ extern "C" int dt_cu_attention(int dtype, const void *q, const void *k, const vo
                                const dt_cu_attn *g, void *stream)
 {
     if (g->count <= 0 || g->S <= 0 || g->Dv <= 0 || g->L <= 0) return 0;
-    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && !g->no_tc) {
+    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && g->kernel == DT_CU_ATTN_MMA && mma_aligned(q, k) &&
+        mma_aligned(v, y)) {
+        cudaStream_t ts = (cudaStream_t)stream;
+        const int wide = g->D > 64 || g->Dv > 64;
+        if (dtype == DUCTILE_FLOAT16)
+            return wide ? launch_mma<__half, 128>(q, k, v, mask, y, g, ts) : launch_mma<__half, 64>(q, k, v, mask, y, g, ts);
+        return wide ? launch_mma<__nv_bfloat16, 128>(q, k, v, mask, y, g, ts)
+                    : launch_mma<__nv_bfloat16, 64>(q, k, v, mask, y, g, ts);
+    }
+    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && g->kernel != DT_CU_ATTN_CORES) {
         cudaStream_t ts = (cudaStream_t)stream;
         if (dtype == DUCTILE_FLOAT16)
             return g->Dv <= 64 ? launch_tc<__half, 64>(q, k, v, mask, y, g, ts) : launch_tc<__half, 128>(q, k, v, mask, y, g, ts);

@@ -99,14 +99,18 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
  * [B, L, H, D]; else [count, S, D], Kt [count, D, L], V [count, L, Dv]). The mask's element
  * strides: per batch dim of the scores (nbatch of them, sizes in batch), mi per query row,
  * mj per key (0 where it broadcasts). Two kernels: float32 on CUDA cores (any dtype and head
- * dims), and for half types with head dims multiples of 16 up to 128 one on tensor cores
- * (WMMA; the default where it applies, no_tc: the other). Grid limits: count * ceil(S / 16)
+ * dims), and for half types with head dims multiples of 16 up to 128 two on tensor cores:
+ * WMMA with 64 query rows a block (the default where it applies), and mma.sync with 16 rows a
+ * warp and 1 to 4 warps a block for short sequences (kernel DT_CU_ATTN_MMA; where Q, K, V or
+ * Y is not 16-byte aligned: WMMA). kernel DT_CU_ATTN_CORES: the float32 one even where a
+ * tensor-core one applies. Grid limits: count * ceil(S / 16)
  * < 2^31 blocks and Dv < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks
  * first). L must be > 0 (no keys: the layer writes zeros). */
+enum { DT_CU_ATTN_WMMA = 1, DT_CU_ATTN_CORES = 2, DT_CU_ATTN_MMA = 3 };
 typedef struct dt_cu_attn {
     int64_t count, S, D, L, Dv, H;
     int bshd, nan_to_zero;
-    int no_tc;              /* half types: the CUDA-core kernel even where the tensor-core one applies */
+    int kernel;             /* 0 the default, else DT_CU_ATTN_* (the layer's tactic ids) */
     float q_scale, k_scale;
     int nbatch;
     int64_t batch[DT_CU_MAX_RANK], mstride[DT_CU_MAX_RANK];

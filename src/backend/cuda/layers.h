@@ -132,17 +132,21 @@ typedef struct dt_cu_conv_params {
 } dt_cu_conv_params;
 
 /* FusedAttention (attention.c): the attributes through ops/fused.h's reader, the tactic per
- * profile (DT_CUDA_ATTENTION_TC / _CORES where the tensor-core kernel applies). */
-enum { DT_CUDA_ATTENTION_TC = 1, DT_CUDA_ATTENTION_CORES = 2 };
+ * profile (DT_CUDA_ATTENTION_TC / _CORES / _MMA where the tensor-core kernels apply: cuda.h's
+ * DT_CU_ATTN_* ids). */
+enum { DT_CUDA_ATTENTION_TC = DT_CU_ATTN_WMMA, DT_CUDA_ATTENTION_CORES = DT_CU_ATTN_CORES,
+       DT_CUDA_ATTENTION_MMA = DT_CU_ATTN_MMA };
 typedef struct dt_cu_attention_params {
     const ductile_layer *L;
     dt_fa_attrs a;
+    int forced;                 /* DUCTILE_CUDA_ATTENTION's kernel at compile time, else 0 */
     int tactic_points;          /* ids per profile (backend/tactic.h) */
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_attention_params;
-/* The run at these shapes uses the float32 CUDA-core kernel (else the tensor-core one). */
-bool dt_cuda_attention_cores(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex);
+/* The kernel (DT_CU_ATTN_*) a run at these shapes takes (the mma kernel's fallback to WMMA
+ * for unaligned tensors aside). */
+int dt_cuda_attention_kernel(const dt_cu_attention_params *p, const dt_view *in, int dtype, const dt_exec *ex);
 /* The geometry of a compiled conv at these views, whatever its layout. */
 ductile_status dt_cuda_conv_geometry(const dt_cu_conv_params *p, const dt_view *in, dt_conv_geom *g);
 /* A channels-last conv that is one product (1x1, stride 1, no pads, one group: tactic

@@ -9,7 +9,8 @@
  *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at each point. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm, FusedMatMul: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
- *   FusedAttention: the tensor-core and the CUDA-core kernel, where the first applies.
+ *   FusedAttention: the WMMA and mma.sync tensor-core kernels and the CUDA-core one, where
+ *     the first two apply (half, head dims multiples of 16 up to 128).
  * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
  * compiled params). */
 #include "backend/cuda/layers.h"
@@ -60,16 +61,17 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
 {
     if (!strcmp(L->op_type, "Conv") || !strcmp(L->op_type, "FusedConv")) return dt_conv_tactics(L, in, ids, cap);
     if (!strcmp(L->op_type, "FusedAttention")) {
-        /* Both kernels where the tensor-core one applies (half, head dims of 16s to 128). */
+        /* The three kernels where the tensor-core ones apply (half, head dims of 16s to 128). */
         dt_fa_attrs a;
         dt_fa_geom g;
         dt_fused_attention_attrs(L, &a);
         if (L->n_in < 3 || in[DT_FA_Q].rank < 2) return 0;
         dt_fused_attention_geometry(&a, in, &g);
-        if (cap < 2 || !dt_cu_attention_tc(in[DT_FA_Q].dtype, g.D, g.Dv)) return 0;
+        if (cap < 3 || !dt_cu_attention_tc(in[DT_FA_Q].dtype, g.D, g.Dv)) return 0;
         ids[0] = DT_CUDA_ATTENTION_TC;
         ids[1] = DT_CUDA_ATTENTION_CORES;
-        return 2;
+        ids[2] = DT_CUDA_ATTENTION_MMA;
+        return 3;
     }
     if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm") || !strcmp(L->op_type, "FusedMatMul")) {
         int n = 0;
@@ -105,8 +107,10 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
 {
     (void)threads;
     if (params && !strcmp(L->op_type, "FusedAttention") && L->n_in >= 3)
-        return dt_cuda_attention_cores(params, in, out[0].dtype, &(dt_exec){.profile = profile}) ? "cuda_cores"
-                                                                                                 : "tensor_cores";
+    {
+        int k = dt_cuda_attention_kernel(params, in, out[0].dtype, &(dt_exec){.profile = profile, .point = point});
+        return k == DT_CUDA_ATTENTION_CORES ? "cuda_cores" : k == DT_CUDA_ATTENTION_MMA ? "mma" : "tensor_cores";
+    }
     if (!params || (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv"))) return NULL;
     const dt_cu_conv_params *p = params;
     dt_conv_geom g;

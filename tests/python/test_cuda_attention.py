@@ -1,0 +1,115 @@
+"""Each CUDA FusedAttention kernel, forced (DUCTILE_CUDA_ATTENTION=wmma|mma|cores, read when
+the engine's layers are compiled, so the builder's timing cannot hide a kernel), against the CPU
+engine on the same inputs at odd sizes: batch 1 and 3, 3 heads, sequences 1, 7, 16, 77, 128
+and 130 (one key tile of 64, several, a partial last one), head dims 24 (no tensor-core kernel
+applies: the CUDA-core one runs) and 64, BERT's block (heads' Transposes absorbed, the [B, S]
+mask made 0 / -inf, a fully masked sequence made 0) and un-transposed attention with each mask
+shape the fusion accepts (full, per key, [S, L], 1-D per key, per query row, scalar, rank 3;
+-inf entries; a fully masked row that stays NaN without nan_to_zero). The profiled run names
+the kernel that ran. Bounds: FP16 rel-L2 <= 1e-2 (test_cuda.py's for half engines), BF16 3e-2
+(test_cuda_fusions.py says why). Without a GPU: skips with "no CUDA device found"."""
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx")
+
+import ductile  # noqa: E402
+from test_cuda_fusions import BOUND, FLAGS, HALF, cpu_reference, executed  # noqa: E402
+from test_cuda_fusions import plain_attention_model  # noqa: E402
+from test_cuda_ops import build, gpu_available  # noqa: E402
+from test_fusions import attention_model  # noqa: E402
+from util import rel_l2  # noqa: E402
+
+PATH = {"wmma": "tensor_cores", "mma": "mma", "cores": "cuda_cores"}
+
+
+def expected_path(kernel, prec, d, dv):
+    tc = prec != "fp32" and all(16 <= x <= 128 and x % 16 == 0 for x in (d, dv))
+    return "cuda.FusedAttention." + (PATH[kernel] if tc else "cuda_cores")
+
+
+def check_forced(monkeypatch, kernel, model, feeds, want, prec, d, dv, n_attention=1):
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    monkeypatch.setenv("DUCTILE_CUDA_ATTENTION", kernel)
+    engine = build(model, feeds, "cuda", FLAGS[prec])
+    fa = [l for l in executed(engine) if l["LayerType"] == "FusedAttention"]
+    assert len(fa) == n_attention, [l["LayerType"] for l in executed(engine)]
+    for l in fa:
+        assert l.get("Placement") != "cpu fallback", l
+        if prec != "fp32":
+            assert l["Outputs"][0]["Dtype"] == HALF[prec], l
+    ctx = engine.create_execution_context()
+    paths = []
+    ctx.profiler = lambda t: paths.append(t.tactic) if t.op_type == "FusedAttention" else None
+    got = ctx.run(feeds)
+    assert paths and set(paths) == {expected_path(kernel, prec, d, dv)}, paths
+    for name, w in want.items():
+        g = got[name]
+        assert g.shape == w.shape and g.dtype == w.dtype
+        assert np.array_equal(np.isnan(g), np.isnan(w)), name
+        ok = ~np.isnan(w)
+        err = rel_l2(g[ok], w[ok])
+        assert err <= BOUND[prec], f"{kernel} {prec}: rel-L2 {err:.3e}"
+
+
+BERT = [(1, 1), (3, 7), (1, 16), (3, 77), (1, 128), (3, 130)]
+
+
+@pytest.mark.parametrize("kernel", ["mma", "wmma"])
+@pytest.mark.parametrize("d", [24, 64])
+@pytest.mark.parametrize("b,s", BERT, ids=[f"{b}x{s}" for b, s in BERT])
+def test_cuda_attention_kernel_bert_block_fp16(monkeypatch, b, s, d, kernel):
+    heads = 3
+    model = attention_model(heads, d).SerializeToString()
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((b, s, heads * d), dtype=np.float32)
+    mask = rng.integers(0, 2, size=(b, s), dtype=np.int64)
+    mask[:, 0] = 1
+    if b > 1:
+        mask[-1] = 0     # a fully masked sequence: NaN rows made 0
+    feeds = {"x": x, "mask": mask}
+    want = cpu_reference(model, feeds, {"FusedAttention": 1})
+    check_forced(monkeypatch, kernel, model, feeds, want, "fp16", d, d)
+
+
+@pytest.mark.parametrize("b,s", [(3, 77), (1, 130)])
+def test_cuda_attention_mma_bert_block_bf16(monkeypatch, b, s):
+    heads, d = 3, 64
+    model = attention_model(heads, d).SerializeToString()
+    rng = np.random.default_rng(8)
+    feeds = {"x": rng.standard_normal((b, s, heads * d), dtype=np.float32),
+             "mask": np.ones((b, s), dtype=np.int64)}
+    want = cpu_reference(model, feeds, {"FusedAttention": 1})
+    check_forced(monkeypatch, "mma", model, feeds, want, "bf16", d, d)
+
+
+# (name, Q [.., S, D], L, Dv, mask shape, nan_to_zero): head dims the tensor-core kernels take
+PLAIN = [
+    ("full_mask", (2, 3, 7, 32), 9, 48, (2, 3, 7, 9), True),
+    ("key_mask_bert", (3, 3, 16, 64), 130, 64, (3, 1, 1, 130), True),
+    ("scores_2d_mask", (2, 3, 77, 64), 77, 64, (77, 77), False),
+    ("per_key_1d", (1, 2, 6, 16), 40, 16, (40,), True),
+    ("per_row", (2, 3, 7, 128), 11, 128, (2, 3, 7, 1), False),
+    ("scalar_mask", (3, 130, 64), 128, 64, (), True),
+    ("one_mask_rank3", (3, 1, 96), 12, 112, (3, 1, 12), False),
+]
+
+
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+@pytest.mark.parametrize("kernel", ["mma", "wmma", "cores"])
+@pytest.mark.parametrize("name,qs,L,dv,ms,nan0", PLAIN, ids=[p[0] for p in PLAIN])
+def test_cuda_attention_kernel_masks_match_cpu(monkeypatch, name, qs, L, dv, ms, nan0, kernel, prec):
+    kts = qs[:-2] + (qs[-1], L)
+    vs = qs[:-2] + (L, dv)
+    model = plain_attention_model(qs, kts, vs, ms, nan0)
+    rng = np.random.default_rng(sum(map(ord, name)))
+    mask = rng.standard_normal(ms).astype(np.float32)
+    if mask.ndim and mask.size > 2:
+        mask.flat[rng.choice(mask.size, mask.size // 4, replace=False)] = -np.inf
+        if ms[-1] != 1:   # one row fully masked: NaN (0 with nan_to_zero) on the CPU
+            mask.reshape(-1, ms[-1])[0] = -np.inf
+    feeds = {"q": rng.standard_normal(qs, dtype=np.float32), "kt": rng.standard_normal(kts, dtype=np.float32),
+             "v": rng.standard_normal(vs, dtype=np.float32), "mask": mask}
+    want = cpu_reference(model, feeds, {"FusedAttention": 1})
+    check_forced(monkeypatch, kernel, model, feeds, want, prec, qs[-1], dv)
