@@ -238,6 +238,12 @@ CONV_CASES = [
     ("dw_5x3_hswish", (3, 4, 9, 10), (4, 1, 5, 3), 4, {"pads": [2, 1, 2, 1], "strides": [1, 2]}, True, False, "HardSwish"),
     ("dw_mult2_sigmoid", (1, 3, 8, 9), (6, 1, 3, 3), 3, {}, True, False, "Sigmoid"),
     ("dw_res_hsig", (2, 9, 7, 7), (9, 1, 3, 3), 9, {"pads": [1, 1, 1, 1]}, False, True, "HardSigmoid"),
+    # Channel multiplier 1 at odd sizes: the tiled depthwise kernels time against the rest.
+    ("dw_c17_5x5_dil2_res", (3, 17, 13, 11), (17, 1, 5, 5), 17, {"pads": [4, 4, 4, 4], "dilations": [2, 2]}, True,
+     True, "Relu"),
+    ("dw_c33_s2_clip", (1, 33, 7, 9), (33, 1, 3, 3), 33, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, False, False, "Clip"),
+    ("dw_c96_5x5_hswish", (1, 96, 13, 11), (96, 1, 5, 5), 96, {"pads": [2, 2, 2, 2]}, True, False, "HardSwish"),
+    ("dw_c3_wide_map_res", (1, 3, 40, 70), (3, 1, 3, 3), 3, {"pads": [1, 1, 1, 1]}, True, True, None),
     ("pw_odd_relu_res", (2, 19, 9, 13), (37, 19, 1, 1), 1, {}, True, True, "Relu"),
     ("pw_big_clip", (1, 70, 21, 23), (130, 70, 1, 1), 1, {}, True, False, "Clip"),
     ("pw_small_nobias", (3, 5, 3, 3), (3, 5, 1, 1), 1, {}, False, False, None),

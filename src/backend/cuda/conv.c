@@ -12,7 +12,7 @@
  * asks for with half precision: dt_cuda_prefers_nhwc) runs on cuDNN alone, with NHWC tensor
  * and filter (KRSC) descriptors: its tensor-core kernels read that layout as it is, where
  * given NCHW half they transpose in and out inside every call. The epilogue kernel takes the
- * NHWC output as [N*OH*OW, M] rows. Of the own kernels only the NHWC depthwise one runs it
+ * NHWC output as [N*OH*OW, M] rows. Of the own kernels only the NHWC depthwise ones run it
  * (the others are channels first).
  * Compiled (layers.h): prepare reads the attributes (the conv reader the CPU uses), the
  * activation and its parameters, the TF32 mark and the tactics once; the run computes the
@@ -248,7 +248,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_LT_NHWC);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DW_TILED_NHWC);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -292,9 +292,9 @@ int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int d
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) return p->nhwc && dt_cuda_conv_lt_applies(g) ? tactic : ex->tactic ? -1 : 0;
-    /* Each layout has its own kernels: channels last only the NHWC depthwise one. */
+    /* Each layout has its own kernels: channels last only the NHWC depthwise ones. */
     int dw = p->nhwc ? DT_CUDA_CONV_DEPTHWISE_NHWC : DT_CUDA_CONV_DEPTHWISE;
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)) return ex->tactic ? -1 : 0;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != DT_CUDA_CONV_IS_NHWC(tactic)) return ex->tactic ? -1 : 0;
     if (!tactic && dt_cuda_conv_own_applies(g, dtype, dw)) return dw;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
     if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;

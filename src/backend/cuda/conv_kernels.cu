@@ -375,6 +375,192 @@ int igemm_any(const void *x, const void *w, const void *bias, const void *res, v
                       : igemm<T, 32, false>(xt, wt, bt, rt, yt, g, part, split, stream);
 }
 
+// Tiled depthwise (channel multiplier 1), both layouts. A block computes an output tile of
+// th x tw pixels x cb channels from the input tile it needs (halo included, zeros where the
+// pads are) staged once in shared memory as float; the weights of its channels too. Each
+// thread then computes several outputs (a loop over the tile by the block's stride), reading
+// its taps from shared memory, and applies the epilogue in the store. The one tap loop below
+// serves both layouts: the staged tile is addressed by a row stride and a pixel stride (NCHW:
+// one channel's plane, pixel stride 1; NHWC: pixels of cb channels, pixel stride cb).
+struct dw_tile {
+    int th, tw, cb, ith, itw, threads; // output tile, channels, input tile, block size
+    int vec;                           // NHWC staging: elements per 16-byte load (1: scalar)
+};
+
+// The taps of one output: s is the staged input at the window's origin, w the kh x kw
+// weights (registers where K is the kernel size, shared memory for K == 0: any kh, kw).
+template <int K>
+__device__ __forceinline__ float dw_taps(const float *s, int rs, int ps, int kh, int kw, int dh, int dw, const float *w)
+{
+    const int H = K ? K : kh, W = K ? K : kw;
+    float acc = 0.f;
+#pragma unroll
+    for (int a = 0; a < H; a++)
+#pragma unroll
+        for (int b = 0; b < W; b++) acc = fmaf(s[a * dh * rs + b * dw * ps], w[a * W + b], acc);
+    return acc;
+}
+
+// 16 bytes of T widened to float.
+template <typename T, int V>
+__device__ __forceinline__ void ld_vec(const T *p, float *out)
+{
+    union {
+        uint4 u;
+        T e[V];
+    } v;
+    v.u = *(const uint4 *)p;
+#pragma unroll
+    for (int j = 0; j < V; j++) out[j] = to_f(v.e[j]);
+}
+
+// K: 3 or 5 (a K x K kernel, weights in registers) or 0 (any kh, kw). Sizes are 32-bit
+// (dw_tile_plan bounds them); only the tensors' base offsets are 64-bit.
+template <typename T, bool NHWC, int K>
+__global__ void dw_tiled_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
+                           const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, dw_tile t)
+{
+    extern __shared__ float sm[];
+    const int C = (int)g.c, OH = (int)g.oh, OW = (int)g.ow, IH = (int)g.ih, IW = (int)g.iw;
+    const int kh = (int)g.kh, kw = (int)g.kw, taps = kh * kw, sh = (int)g.sh, sw = (int)g.sw;
+    const int tiles_w = (OW + t.tw - 1) / t.tw, tiles_h = (OH + t.th - 1) / t.th, cbs = (C + t.cb - 1) / t.cb;
+    unsigned b = blockIdx.x;
+    const int bx = (int)(b % tiles_w);
+    b /= tiles_w;
+    const int by = (int)(b % tiles_h);
+    b /= tiles_h;
+    const int bc = (int)(b % cbs);
+    const int64_t n = b / cbs;
+    const int oh0 = by * t.th, ow0 = bx * t.tw, c0 = bc * t.cb;
+    const int ih0 = oh0 * sh - (int)g.ph, iw0 = ow0 * sw - (int)g.pw;
+    const int plane = t.ith * t.itw;
+    float *xs = sm, *ws = sm + plane * t.cb; // ws: [cb][taps]
+    const int ps = NHWC ? t.cb : 1, rs = t.itw * ps, cs = NHWC ? 1 : plane;
+
+    for (int e = threadIdx.x; e < t.cb * taps; e += blockDim.x) {
+        int c = c0 + e / taps;
+        ws[e] = c < C ? to_f(w[(int64_t)c * taps + e % taps]) : 0.f;
+    }
+    if (NHWC) {
+        const T *xn = x + n * IH * IW * (int64_t)C;
+        if (t.vec > 1) {
+            constexpr int V = 16 / sizeof(T);
+            const int cv = t.cb / V;
+            for (int e = threadIdx.x; e < plane * cv; e += blockDim.x) {
+                int q = e % cv, p = e / cv, yy = p / t.itw, xx = p - yy * t.itw;
+                int h = ih0 + yy, c = iw0 + xx, ch = c0 + q * V;
+                float v[V];
+                if (h >= 0 && h < IH && c >= 0 && c < IW && ch < C)
+                    ld_vec<T, V>(xn + ((int64_t)h * IW + c) * C + ch, v);
+                else
+#pragma unroll
+                    for (int j = 0; j < V; j++) v[j] = 0.f;
+#pragma unroll
+                for (int j = 0; j < V; j++) xs[p * t.cb + q * V + j] = v[j];
+            }
+        } else {
+            for (int e = threadIdx.x; e < plane * t.cb; e += blockDim.x) {
+                int q = e % t.cb, p = e / t.cb, yy = p / t.itw, xx = p - yy * t.itw;
+                int h = ih0 + yy, c = iw0 + xx, ch = c0 + q;
+                xs[e] = h >= 0 && h < IH && c >= 0 && c < IW && ch < C ? to_f(xn[((int64_t)h * IW + c) * C + ch]) : 0.f;
+            }
+        }
+    } else { // one channel's plane (cb == 1)
+        const T *xp = x + (n * C + c0) * (int64_t)IH * IW;
+        for (int e = threadIdx.x; e < plane; e += blockDim.x) {
+            int yy = e / t.itw, xx = e - yy * t.itw, h = ih0 + yy, c = iw0 + xx;
+            xs[e] = h >= 0 && h < IH && c >= 0 && c < IW ? to_f(xp[(int64_t)h * IW + c]) : 0.f;
+        }
+    }
+    __syncthreads();
+
+    // NHWC: blockDim is a multiple of cb, so a thread keeps one channel over its outputs.
+    const int cf = NHWC ? threadIdx.x % t.cb : 0;
+    float wr[K ? K * K : 1];
+    if (K)
+#pragma unroll
+        for (int k = 0; k < (K ? K * K : 1); k++) wr[k] = ws[cf * taps + k];
+    const int nout = t.th * t.tw * t.cb, co = c0 + cf;
+    const float bv = bias && co < C ? to_f(bias[co]) : 0.f;
+    for (int e = threadIdx.x; e < nout; e += blockDim.x) {
+        int p = NHWC ? e / t.cb : e, py = p / t.tw, px = p - py * t.tw;
+        int oh = oh0 + py, ow = ow0 + px;
+        if (oh >= OH || ow >= OW || co >= C) continue;
+        const float *s = xs + cf * cs + py * sh * rs + px * sw * ps;
+        float acc = dw_taps<K>(s, rs, ps, kh, kw, (int)g.dh, (int)g.dw, K ? wr : ws + cf * taps) + bv;
+        int64_t o = NHWC ? ((n * OH + oh) * OW + ow) * C + co : ((n * C + co) * OH + oh) * (int64_t)OW + ow;
+        if (res) acc += to_f(res[o]);
+        y[o] = from_f<T>(act(g.act, acc, g.p0, g.p1));
+    }
+}
+
+// The tile of a geometry, or false where the tiled kernel does not apply: channel
+// multiplier 1, 32-bit sizes, a grid of at most 2^31 - 1 blocks, and a staged tile (input and
+// weights, float) of at most 32 KiB: large dilations shrink the tile (rows, then columns, then
+// NHWC's channels) down to one output; where even that does not fit, the generic kernel.
+constexpr int DW_SMEM = 32 * 1024;
+
+bool dw_tile_plan(const dt_cu_conv *g, bool nhwc, dw_tile *t)
+{
+    if (g->group != g->c || g->m != g->c || g->c < 1 || g->n < 1) return false;
+    const int64_t lim = 1 << 24;
+    if (g->c >= lim || g->ih >= lim || g->iw >= lim || g->oh >= lim || g->ow >= lim || g->kh * g->kw >= 4096 ||
+        g->sh >= 4096 || g->sw >= 4096 || g->dh >= 4096 || g->dw >= 4096 || g->ph >= lim || g->pw >= lim)
+        return false;
+    int cb = 1;
+    if (nhwc)
+        while (cb < 64 && cb < g->c) cb *= 2;
+    if (cb < 8 && nhwc) cb = 8;
+    // Output tiles: NCHW 32 x 32 (4 outputs a thread), NHWC 8 x 8 pixels of cb channels;
+    // no larger than the map.
+    int th = nhwc ? 8 : 32, tw = nhwc ? 8 : 32;
+    while (tw > 1 && tw / 2 >= g->ow) tw /= 2;
+    while (th > 1 && th / 2 >= g->oh) th /= 2;
+    int64_t ith, itw, bytes;
+    for (;;) {
+        ith = (int64_t)(th - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+        itw = (int64_t)(tw - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+        bytes = (ith * itw * cb + cb * g->kh * g->kw) * (int64_t)sizeof(float);
+        if (bytes <= DW_SMEM) break;
+        if (th > 1 && th >= tw) th /= 2;
+        else if (tw > 1) tw /= 2;
+        else if (cb > 1) cb /= 2;
+        else return false;
+    }
+    int64_t blocks = (g->ow + tw - 1) / tw * ((g->oh + th - 1) / th) * ((g->c + cb - 1) / cb) * g->n;
+    if (blocks > 0x7fffffff) return false;
+    int threads = nhwc ? 256 : (int)((th * tw + 31) / 32 * 32);
+    if (threads > 256) threads = 256;
+    *t = dw_tile{th, tw, cb, (int)ith, (int)itw, threads, 1};
+    return true;
+}
+
+template <typename T>
+int dw_tiled(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, bool nhwc, void *stream)
+{
+    dw_tile t;
+    if (!dw_tile_plan(g, nhwc, &t)) return (int)cudaErrorInvalidValue;
+    if (g->oh <= 0 || g->ow <= 0) return 0;
+    constexpr int V = 16 / sizeof(T);
+    if (nhwc && g->c % V == 0 && t.cb % V == 0 && (uintptr_t)x % 16 == 0) t.vec = V;
+    int64_t blocks = (g->ow + t.tw - 1) / t.tw * ((g->oh + t.th - 1) / t.th) * ((g->c + t.cb - 1) / t.cb) * g->n;
+    size_t smem = ((size_t)t.ith * t.itw * t.cb + (size_t)t.cb * g->kh * g->kw) * sizeof(float);
+    cudaStream_t s = (cudaStream_t)stream;
+    bool k3 = g->kh == 3 && g->kw == 3, k5 = g->kh == 5 && g->kw == 5;
+#define DT_DW_LAUNCH(L, K) dw_tiled_k<T, L, K><<<(unsigned)blocks, t.threads, smem, s>>>(x, w, bias, res, y, *g, t)
+    if (nhwc) {
+        if (k3) DT_DW_LAUNCH(true, 3);
+        else if (k5) DT_DW_LAUNCH(true, 5);
+        else DT_DW_LAUNCH(true, 0);
+    } else {
+        if (k3) DT_DW_LAUNCH(false, 3);
+        else if (k5) DT_DW_LAUNCH(false, 5);
+        else DT_DW_LAUNCH(false, 0);
+    }
+#undef DT_DW_LAUNCH
+    return (int)cudaGetLastError();
+}
+
 } // namespace
 
 // Both layouts: nhwc picks channels last (the layout pass's layers) or channels first.
@@ -415,6 +601,29 @@ extern "C" int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const v
     case DUCTILE_FLOAT32: return igemm_any<float>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
     case DUCTILE_FLOAT16: return igemm_any<__half>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
     case DUCTILE_BFLOAT16: return igemm_any<__nv_bfloat16>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+extern "C" bool dt_cu_conv_dw_tiled_applies(const dt_cu_conv *g, int nhwc)
+{
+    dw_tile t;
+    return dw_tile_plan(g, nhwc != 0, &t);
+}
+
+extern "C" int dt_cu_conv_dw_tiled(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                   const dt_cu_conv *g, int nhwc, void *stream)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32:
+        return dw_tiled<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y, g,
+                               nhwc != 0, stream);
+    case DUCTILE_FLOAT16:
+        return dw_tiled<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
+                                (__half *)y, g, nhwc != 0, stream);
+    case DUCTILE_BFLOAT16:
+        return dw_tiled<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w, (const __nv_bfloat16 *)bias,
+                                       (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g, nhwc != 0, stream);
     }
     return (int)cudaErrorInvalidValue;
 }
