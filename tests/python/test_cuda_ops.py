@@ -16,7 +16,8 @@ import ductile  # noqa: E402
 from util import rel_l2  # noqa: E402
 
 F, I64, I32, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL
-NP = {F: np.float32, I64: np.int64, I32: np.int32, B: np.bool_}
+H = TensorProto.FLOAT16
+NP = {F: np.float32, I64: np.int64, I32: np.int32, B: np.bool_, H: np.float16}
 
 
 def case(op, inputs, attrs=None, consts=None, opset=17, outs=1, gen=None, out_type=None):
@@ -41,6 +42,27 @@ CASES = {
     "max": case("Max", [(F, (2, 3, 4)), (F, (4,))]),
     "min": case("Min", [(F, (2, 3, 4)), (F, (2, 1, 4))]),
     "prelu": case("PRelu", [(F, (2, 3, 4, 4)), (F, (3, 1, 1))]),
+    # The binary fast paths (kernels.cu) at odd sizes: same shapes (16-byte vectors and their
+    # tail), the per-channel broadcast in NCHW ([1,C,1,1], [N,C,1,1]) and NHWC ([N,1,1,C],
+    # [1,1,1,C]) with either operand the small one, scalars; and the general kernel for the
+    # rest. float16: one rounding of the float result on both engines, so equal bit for bit.
+    "mul_same_odd": case("Mul", [(F, (3, 5, 7, 9)), (F, (3, 5, 7, 9))]),
+    "add_same_vec": case("Add", [(F, (2, 16, 8, 8)), (F, (2, 16, 8, 8))]),
+    "mul_chan_nchw": case("Mul", [(F, (3, 17, 13, 11)), (F, (1, 17, 1, 1))]),
+    "mul_chan_nchw_vec": case("Mul", [(F, (2, 8, 16, 16)), (F, (1, 8, 1, 1))]),
+    "sub_chan_small_first": case("Sub", [(F, (1, 17, 1, 1)), (F, (3, 17, 13, 11))]),
+    "div_chan_per_image": case("Div", [(F, (3, 5, 7, 9)), (F, (3, 5, 1, 1))], gen={1: lambda r, s: r.uniform(0.5, 2, s)}),
+    "add_chan_nhwc": case("Add", [(F, (3, 13, 11, 33)), (F, (3, 1, 1, 33))]),
+    "max_chan_nhwc_vec": case("Max", [(F, (2, 7, 9, 16)), (F, (1, 1, 1, 16))]),
+    "mul_scalar_first": case("Mul", [(F, ()), (F, (3, 5, 7, 9))]),
+    "prelu_chan": case("PRelu", [(F, (3, 17, 7, 9)), (F, (17, 1, 1))]),
+    "add_bcast_neither_full": case("Add", [(F, (3, 1, 7, 1)), (F, (1, 5, 1, 9))]),
+    "mul_bcast_c_and_w": case("Mul", [(F, (2, 3, 4, 5)), (F, (1, 3, 1, 5))]),
+    "mul_chan_nchw_f16": case("Mul", [(H, (3, 17, 13, 11)), (H, (1, 17, 1, 1))]),
+    "mul_chan_nchw_vec_f16": case("Mul", [(H, (1, 96, 8, 8)), (H, (1, 96, 1, 1))]),
+    "sub_chan_nhwc_f16": case("Sub", [(H, (1, 1, 1, 24)), (H, (2, 5, 7, 24))]),
+    "div_same_f16": case("Div", [(H, (3, 5, 7, 9)), (H, (3, 5, 7, 9))], gen={1: lambda r, s: r.uniform(0.5, 2, s)}),
+    "add_same_vec_f16": case("Add", [(H, (2, 16, 8, 8)), (H, (2, 16, 8, 8))]),
     "relu": case("Relu", [(F, (3, 50))]),
     "sigmoid": case("Sigmoid", [(F, (3, 50))]),
     "tanh": case("Tanh", [(F, (3, 50))]),

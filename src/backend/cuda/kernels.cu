@@ -68,6 +68,132 @@ __global__ void binary_same_k(int op, const T *a, const T *b, T *y, int64_t n)
         y[i] = st<T>(binop(op, ld(a[i]), ld(b[i])));
 }
 
+// 16 bytes of T (V elements) as one load / store: the fast paths' vector access.
+template <typename T, int V> union vec16 {
+    uint4 u;
+    T e[V];
+};
+
+// Same shapes, 32-bit indices (n < 2^31): V elements a thread per step through 16-byte loads
+// (V > 1: a, b and y 16-byte aligned), the n % V tail one element a thread.
+template <typename T, int V>
+__global__ void binary_same_vec_k(int op, const T *__restrict__ a, const T *__restrict__ b, T *__restrict__ y, int n)
+{
+    const int nv = n / V, step = gridDim.x * blockDim.x, t0 = blockIdx.x * blockDim.x + threadIdx.x;
+    for (int v = t0; v < nv; v += step) {
+        vec16<T, V> va, vb, vy;
+        if (V > 1) {
+            va.u = ((const uint4 *)a)[v];
+            vb.u = ((const uint4 *)b)[v];
+        } else {
+            va.e[0] = a[v];
+            vb.e[0] = b[v];
+        }
+#pragma unroll
+        for (int j = 0; j < V; j++) vy.e[j] = st<T>(binop(op, ld(va.e[j]), ld(vb.e[j])));
+        if (V > 1) ((uint4 *)y)[v] = vy.u;
+        else y[v] = vy.e[0];
+    }
+    for (int i = nv * V + t0; i < n; i += step) y[i] = st<T>(binop(op, ld(a[i]), ld(b[i])));
+}
+
+// One operand full (contiguous, the output's shape), the other ("small") broadcast in the
+// per-channel pattern: output element i = ((o * R + r) * M + m) * I + q reads small[o * So + m]
+// (NCHW [N,C,1,1] or [1,C,1,1] against [N,C,H,W]: I = H*W, M = C or N*C; NHWC [N,1,1,C]
+// against [N,H,W,C]: I = 1, M = C, R = H*W, So = C). 32-bit indices; V elements a step
+// (V > 1: full and y 16-byte aligned, n % V == 0, and I % V == 0, one small value a vector,
+// or I == 1 and M % V == 0, V consecutive ones). small_first: small is the op's first operand.
+struct chan_geom {
+    int n, inner, mid, rep, so;
+    bool small_first;
+};
+
+template <typename T, int V>
+__global__ void binary_chan_k(int op, const T *__restrict__ full, const T *__restrict__ small, T *__restrict__ y,
+                              chan_geom g)
+{
+    const int nv = g.n / V, step = gridDim.x * blockDim.x;
+    for (int v = blockIdx.x * blockDim.x + threadIdx.x; v < nv; v += step) {
+        int i = v * V, t = i / g.inner, m = t % g.mid, o = t / g.mid / g.rep, si = o * g.so + m;
+        vec16<T, V> vf, vy;
+        if (V > 1) vf.u = ((const uint4 *)full)[v];
+        else vf.e[0] = full[v];
+        float sv = ld(small[si]);
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            if (g.inner == 1 && j) sv = ld(small[si + j]);
+            float f = ld(vf.e[j]);
+            vy.e[j] = st<T>(g.small_first ? binop(op, sv, f) : binop(op, f, sv));
+        }
+        if (V > 1) ((uint4 *)y)[v] = vy.u;
+        else y[v] = vy.e[0];
+    }
+}
+
+// Whether g is the per-channel pattern (binary_chan_k), into *c (small_first: which operand
+// broadcasts); the small operand's dims merge with like neighbours first.
+bool chan_pattern(const dt_cu_bcast *g, chan_geom *c)
+{
+    if (g->n >= 0x7fffffff) return false;
+    bool full[2] = {true, true};
+    int64_t st = 1;
+    for (int d = g->rank - 1; d >= 0; d--) {
+        if (g->dims[d] != 1) {
+            full[0] = full[0] && g->sa[d] == st;
+            full[1] = full[1] && g->sb[d] == st;
+        }
+        st *= g->dims[d];
+    }
+    if (full[0] == full[1]) return false; // both (same shapes: the same-shape path) or neither
+    const int64_t *ss = full[0] ? g->sb : g->sa;
+    // The small operand's (dim, stride) groups, innermost first: broadcast dims merge with
+    // broadcast neighbours, contiguous ones with contiguous neighbours.
+    int nd = 0;
+    int64_t D[DT_CU_MAX_RANK], S[DT_CU_MAX_RANK];
+    for (int d = g->rank - 1; d >= 0; d--) {
+        if (g->dims[d] == 1) continue;
+        if (nd && ((ss[d] == 0 && S[nd - 1] == 0) || (S[nd - 1] != 0 && ss[d] == S[nd - 1] * D[nd - 1]))) {
+            D[nd - 1] *= g->dims[d];
+        } else {
+            D[nd] = g->dims[d];
+            S[nd] = ss[d];
+            nd++;
+        }
+    }
+    // Innermost first: [broadcast I] [contiguous M, stride 1] [broadcast R] [contiguous, stride M].
+    int k = 0;
+    int64_t I = 1, M = 1, R = 1, So = 0;
+    if (k < nd && S[k] == 0) I = D[k++];
+    if (k < nd && S[k] == 1) M = D[k++];
+    if (k < nd && S[k] == 0) R = D[k++];
+    if (k < nd && S[k] == M && M > 1) So = M, k++;
+    if (k != nd) return false;
+    *c = chan_geom{(int)g->n, (int)I, (int)M, (int)R, (int)So, !full[0]};
+    return true;
+}
+
+template <typename T>
+int binary_fast(int op, const T *a, const T *b, T *y, const dt_cu_bcast *g, bool same, cudaStream_t s)
+{
+    constexpr int V = 16 / sizeof(T);
+    auto al = [](const void *p) { return (uintptr_t)p % 16 == 0; };
+    if (same) {
+        int n = (int)g->n;
+        if (al(a) && al(b) && al(y) && n >= V)
+            binary_same_vec_k<T, V><<<blocks_for(n / V), kThreads, 0, s>>>(op, a, b, y, n);
+        else
+            binary_same_vec_k<T, 1><<<blocks_for(n), kThreads, 0, s>>>(op, a, b, y, n);
+        return (int)cudaGetLastError();
+    }
+    chan_geom c;
+    if (!chan_pattern(g, &c)) return -1;
+    const T *full = c.small_first ? b : a, *small = c.small_first ? a : b;
+    bool vec = al(full) && al(y) && c.n % V == 0 && (c.inner % V == 0 || (c.inner == 1 && c.mid % V == 0));
+    if (vec) binary_chan_k<T, V><<<blocks_for(c.n / V), kThreads, 0, s>>>(op, full, small, y, c);
+    else binary_chan_k<T, 1><<<blocks_for(c.n), kThreads, 0, s>>>(op, full, small, y, c);
+    return (int)cudaGetLastError();
+}
+
 template <typename T>
 __global__ void binary_k(int op, const T *a, const T *b, T *y, dt_cu_bcast g)
 {
@@ -580,6 +706,13 @@ int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const
         st *= g->dims[d];
     }
     cudaStream_t s = (cudaStream_t)stream;
+    // 32-bit fast paths: same shapes, and the per-channel broadcast (binary_chan_k); the
+    // general broadcast (binary_k) for the rest.
+    if (g->n < 0x7fffffff) {
+        int rc = -1;
+        DT_FLOATS(dtype, rc = binary_fast<T>(op, (const T *)a, (const T *)b, (T *)y, g, same, s))
+        if (rc >= 0) return rc;
+    }
     if (same)
         DT_FLOATS(dtype, binary_same_k<<<blocks_for(g->n), kThreads, 0, s>>>(op, (const T *)a, (const T *)b, (T *)y, g->n))
     else
