@@ -46,6 +46,16 @@ CASES = {
     # tail), the per-channel broadcast in NCHW ([1,C,1,1], [N,C,1,1]) and NHWC ([N,1,1,C],
     # [1,1,1,C]) with either operand the small one, scalars; and the general kernel for the
     # rest. float16: one rounding of the float result on both engines, so equal bit for bit.
+    # Reductions with few outputs over long rows (dt_cu_reduce_split): channels-last global
+    # pooling (split over blocks, slices joined), rows (inner 1), a middle axis; and a
+    # two-pass one.
+    "reducemean_nhwc_split": case("ReduceMean", [(F, (1, 40, 30, 72))], {"axes": [1, 2], "keepdims": 1}),
+    "reducemean_nhwc_small": case("ReduceMean", [(F, (2, 13, 11, 33))], {"axes": [1, 2], "keepdims": 1}),
+    "reducemax_rows": case("ReduceMax", [(F, (3, 5, 13, 11))], {"axes": [2, 3], "keepdims": 1}),
+    "reducel2_rows_split": case("ReduceL2", [(F, (2, 3, 40, 40))], {"axes": [2, 3], "keepdims": 0}),
+    "reducemin_mid_split": case("ReduceMin", [(F, (3, 700, 5))], {"axes": [1], "keepdims": 1}),
+    "reducesum_axes_input": case("ReduceSum", [(F, (2, 600, 7))], consts={1: np.array([1], dtype=np.int64)}),
+    "reducemean_two_runs": case("ReduceMean", [(F, (2, 40, 3, 50))], {"axes": [1, 3], "keepdims": 0}),
     "mul_same_odd": case("Mul", [(F, (3, 5, 7, 9)), (F, (3, 5, 7, 9))]),
     "add_same_vec": case("Add", [(F, (2, 16, 8, 8)), (F, (2, 16, 8, 8))]),
     "mul_chan_nchw": case("Mul", [(F, (3, 17, 13, 11)), (F, (1, 17, 1, 1))]),

@@ -10,8 +10,7 @@
 
 #include <stdint.h>
 
-/* The GPU's multiprocessors (0: unknown), read once. */
-static int dt_sm_count(void)
+int dt_cuda_sm_count(void)
 {
     static int sms = -1;
     if (sms < 0) {
@@ -99,7 +98,7 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
                  g->in[0] < (1 << 28) && g->in[1] < (1 << 28) && g->k[0] * g->d[0] < (1 << 28) &&
                  g->k[1] * g->d[1] < (1 << 28) && g->s[0] < (1 << 12) && g->s[1] < (1 << 12);
     if (dt_is_tc(tactic) && (dtype == DUCTILE_FLOAT32 || !dt_tensor_cores())) return false;
-    if (dt_is_split(tactic) && dt_cuda_conv_splitk(g, dt_is_tc(tactic) ? 64 : 32, dt_sm_count()) < 2) return false;
+    if (dt_is_split(tactic) && dt_cuda_conv_splitk(g, dt_is_tc(tactic) ? 64 : 32, dt_cuda_sm_count()) < 2) return false;
     switch (tactic) {
     case DT_CUDA_CONV_DEPTHWISE:
     case DT_CUDA_CONV_DEPTHWISE_NHWC: return g->group == g->c && g->group > 1;
@@ -134,7 +133,7 @@ size_t dt_cuda_conv_own_scratch(const dt_conv_geom *g, int dtype)
     for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
         size_t bytes = 0;
         if (!dt_cuda_conv_own_applies(g, dtype, split[i]) ||
-            dt_cuda_conv_split_bytes(g, dt_cuda_conv_splitk(g, dt_is_tc(split[i]) ? 64 : 32, dt_sm_count()), &bytes))
+            dt_cuda_conv_split_bytes(g, dt_cuda_conv_splitk(g, dt_is_tc(split[i]) ? 64 : 32, dt_cuda_sm_count()), &bytes))
             continue; /* sizes that overflow: the run names them */
         if (bytes > most) most = bytes;
     }
@@ -175,7 +174,7 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
         /* The slices' float32 sums in the context's scratch, which dt_cuda_conv_own_scratch
          * sized at these shapes: the run allocates nothing. */
         size_t bytes = 0;
-        split = dt_cuda_conv_splitk(g, tile ? 32 : 64, dt_sm_count());
+        split = dt_cuda_conv_splitk(g, tile ? 32 : 64, dt_cuda_sm_count());
         DT_TRY(dt_cuda_conv_split_bytes(g, split, &bytes));
         if (!ex->scratch || ex->scratch_bytes < bytes)
             return dt_fail(DUCTILE_ERR_INTERNAL, "split-K convolution: %d slices need %zu bytes of scratch; the context gave %zu",

@@ -558,6 +558,72 @@ __global__ void reduce_k(const T *x, T *y, int64_t outer, int64_t n, int64_t inn
     }
 }
 
+__device__ __forceinline__ float red_init(int op)
+{
+    return op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
+}
+// Adds one element (v raw: squares and absolute values taken here).
+__device__ __forceinline__ float red_add(int op, float acc, float v)
+{
+    switch (op) {
+    case DT_CU_RED_MAX: return fmaxf(acc, v);
+    case DT_CU_RED_MIN: return fminf(acc, v);
+    case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: return acc + v * v;
+    case DT_CU_RED_L1: return acc + fabsf(v);
+    }
+    return acc + v;
+}
+// Combines two partial results.
+__device__ __forceinline__ float red_join(int op, float a, float b)
+{
+    return op == DT_CU_RED_MAX ? fmaxf(a, b) : op == DT_CU_RED_MIN ? fminf(a, b) : a + b;
+}
+__device__ __forceinline__ float red_final(int op, float acc, int64_t n)
+{
+    return op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc;
+}
+
+// [outer, n, inner] where outer * inner is too small to give each output a thread (channels-
+// last global pooling: [N, H*W, C]; a row reduction: inner 1): a block of 256 takes `cols`
+// consecutive outputs of one outer index (32, or 1 where inner is 1) and 256 / cols rows at a
+// time of slice blockIdx.y of the reduced dim (coalesced along inner), then combines its rows
+// in shared memory. part (split > 1): the slice's raw result, float, [split][outer * inner];
+// reduce_join_k combines the slices. Else the final value into y.
+template <typename T>
+__global__ void __launch_bounds__(256) reduce_part_k(const T *__restrict__ x, T *__restrict__ y, float *__restrict__ part,
+                                                     int64_t outer, int64_t n, int64_t inner, int op, int64_t slice)
+{
+    __shared__ float sh[256];
+    const int cols = inner == 1 ? 1 : 32, rows = 256 / cols;
+    const int c = threadIdx.x % cols, r = threadIdx.x / cols;
+    const int64_t chunks = (inner + cols - 1) / cols, o = blockIdx.x / chunks, i = (blockIdx.x % chunks) * cols + c;
+    const int64_t j0 = blockIdx.y * slice, j1 = j0 + slice < n ? j0 + slice : n;
+    float acc = red_init(op);
+    if (i < inner) {
+        const T *xp = x + o * n * inner + i;
+        for (int64_t j = j0 + r; j < j1; j += rows) acc = red_add(op, acc, ld(xp[j * inner]));
+    }
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int h = rows / 2; h > 0; h >>= 1) {
+        if (r < h) sh[threadIdx.x] = red_join(op, sh[threadIdx.x], sh[threadIdx.x + h * cols]);
+        __syncthreads();
+    }
+    if (r || i >= inner) return;
+    if (part) part[blockIdx.y * outer * inner + o * inner + i] = sh[c];
+    else y[o * inner + i] = st<T>(red_final(op, sh[c], n));
+}
+
+template <typename T>
+__global__ void reduce_join_k(const float *__restrict__ part, T *__restrict__ y, int64_t total, int split, int64_t n, int op)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        float acc = part[i];
+        for (int s = 1; s < split; s++) acc = red_join(op, acc, part[s * total + i]);
+        y[i] = st<T>(red_final(op, acc, n));
+    }
+}
+
 // Where(cond, x, y) and the logical ops, over broadcast operands (strides per output dim).
 struct tri_geom {
     int rank;
@@ -686,6 +752,22 @@ int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, in
     if (outer * inner <= 0) return 0;
     DT_FLOATS(dtype, reduce_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, outer,
                                                                                                  n, inner, op))
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, float *part,
+                       int split, void *stream)
+{
+    if (outer * inner <= 0) return 0;
+    if (split < 1 || !part) split = 1;
+    int64_t chunks = (inner + (inner == 1 ? 0 : 31)) / (inner == 1 ? 1 : 32), slice = (n + split - 1) / split;
+    if (outer * chunks > 0x7fffffff || split > 65535) return (int)cudaErrorInvalidConfiguration;
+    dim3 grid((unsigned)(outer * chunks), (unsigned)split);
+    cudaStream_t s = (cudaStream_t)stream;
+    DT_FLOATS(dtype, reduce_part_k<<<grid, 256, 0, s>>>((const T *)x, (T *)y, split > 1 ? part : nullptr, outer, n, inner, op,
+                                                         slice))
+    if (split > 1)
+        DT_FLOATS(dtype, reduce_join_k<<<blocks_for(outer * inner), kThreads, 0, s>>>(part, (T *)y, outer * inner, split, n, op))
     return (int)cudaGetLastError();
 }
 

@@ -190,8 +190,37 @@ static size_t dt_reduce_half(size_t in_bytes)
     return (in_bytes + 63) / 64 * 64;
 }
 
+int dt_cuda_reduce_split(int64_t outer, int64_t n, int64_t inner, int sms)
+{
+    /* Enough outputs for a thread each (dt_cu_reduce's kernel fills the GPU), or short rows. */
+    if (outer * inner >= 32768 || n < 32) return 0;
+    int64_t blocks = outer * (inner == 1 ? 1 : (inner + 31) / 32), want = 2 * (int64_t)sms;
+    if (blocks >= want) return 1;
+    int64_t s = (want + blocks - 1) / blocks, most = n / 256;
+    if (s > most) s = most;
+    if (s > 256) s = 256;
+    return s < 2 ? 1 : (int)s;
+}
+
+/* The [outer, n, inner] of a single-run reduction (false: axes unknown here, or several runs). */
+static bool dt_reduce_one_run(const dt_cu_reduce_params *p, const dt_view *in, int64_t *outer, int64_t *n, int64_t *inner)
+{
+    bool red[DT_MAX_DIMS], identity = false;
+    int run[DT_MAX_DIMS][2];
+    if (dt_reduce_axes_of(&p->a, p->n_in, in, red, &identity) || identity || dt_reduce_runs(red, &in[0], run) != 1)
+        return false;
+    *outer = *n = *inner = 1;
+    for (int d = 0; d < in[0].rank; d++) {
+        if (d < run[0][0]) *outer *= in[0].dims[d];
+        else if (d > run[0][1]) *inner *= in[0].dims[d];
+        else *n *= in[0].dims[d];
+    }
+    return true;
+}
+
 /* Scratch: the partial results of every pass but the last, two at a time (ping-pong), each at
- * most the input's size. Axes unknown here (a computed axes input) take the bound too. */
+ * most the input's size. Axes unknown here (a computed axes input) take the bound too. A
+ * single pass: the float slices of dt_cu_reduce_split where it splits. */
 static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
                                         size_t *bytes)
 {
@@ -200,6 +229,12 @@ static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, c
     bool red[DT_MAX_DIMS], identity = false;
     int run[DT_MAX_DIMS][2];
     *bytes = 0;
+    int64_t outer, n, inner;
+    if (dt_reduce_one_run(p, in, &outer, &n, &inner)) {
+        int split = dt_cuda_reduce_split(outer, n, inner, dt_cuda_sm_count());
+        if (split > 1) *bytes = (size_t)split * (size_t)(outer * inner) * sizeof(float); /* < 256 * 32768 * 4 */
+        return DUCTILE_OK;
+    }
     if (!dt_reduce_axes_of(&p->a, p->n_in, in, red, &identity) && (identity || dt_reduce_runs(red, &in[0], run) <= 1))
         return DUCTILE_OK;
     size_t x = 0;
@@ -241,9 +276,18 @@ static ductile_status dt_reduce_run(const void *params, const dt_view *in, dt_vi
                                ex->scratch_bytes, k, at + need);
             dst = (char *)ex->scratch + at;
         }
-        DT_TRY(dt_cuda_check(dt_cu_reduce(out[0].dtype, src, dst, outer, n, inner, k ? dt_reduce_next_code(p->code) : p->code,
-                                          ex->stream),
-                             p->L->op_type));
+        int code = k ? dt_reduce_next_code(p->code) : p->code;
+        /* Few outputs over long rows: the split kernel, its slices in the scratch (a single
+         * pass: dt_reduce_scratch sized them; else unsplit). */
+        int split = dt_cuda_reduce_split(outer, n, inner, dt_cuda_sm_count());
+        size_t part = split > 1 ? (size_t)split * (size_t)(outer * inner) * sizeof(float) : 0;
+        if (split > 1 && (runs != 1 || !ex->scratch || ex->scratch_bytes < part)) split = 1;
+        if (split)
+            DT_TRY(dt_cuda_check(dt_cu_reduce_split(out[0].dtype, src, dst, outer, n, inner, code, split > 1 ? ex->scratch : NULL,
+                                                    split, ex->stream),
+                                 p->L->op_type));
+        else
+            DT_TRY(dt_cuda_check(dt_cu_reduce(out[0].dtype, src, dst, outer, n, inner, code, ex->stream), p->L->op_type));
         for (int d = run[k][0]; d <= run[k][1]; d++) dims[d] = 1;
         src = dst;
     }
