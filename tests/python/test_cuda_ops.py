@@ -98,6 +98,8 @@ CASES = {
     "layernorm_axis": case("LayerNormalization", [(F, (2, 3, 8)), (F, (3, 8)), (F, (3, 8))], {"axis": -2, "epsilon": 1e-3}),
     "layernorm_no_bias": case("LayerNormalization", [(F, (5, 300)), (F, (300,))]),
     "gap": case("GlobalAveragePool", [(F, (2, 3, 7, 9))]),
+    "gap_few_planes_split": case("GlobalAveragePool", [(F, (1, 3, 40, 50))]),  # planes split over blocks
+    "gap_1d_split": case("GlobalAveragePool", [(F, (2, 5, 700))]),
     "maxpool_pads": case("MaxPool", [(F, (2, 3, 11, 10))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 2]}),
     "maxpool_ceil_dil": case("MaxPool", [(F, (1, 2, 12, 12))], {"kernel_shape": [2, 3], "dilations": [2, 1], "ceil_mode": 1}),
     "avgpool_exclude": case("AveragePool", [(F, (2, 3, 9, 9))], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),

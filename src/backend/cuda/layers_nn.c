@@ -56,15 +56,39 @@ const dt_kernel dt_cuda_layernorm_kernel = {dt_layernorm_prepare, NULL, dt_layer
 
 /* ---- pooling ---- */
 
+/* Planes x spatial size; the split of the reduction kernel where few planes leave most of the
+ * GPU idle (a block per plane), with the bytes of its slices. */
+static int dt_gap_split(const dt_view *x, int64_t *planes, int64_t *hw, size_t *bytes)
+{
+    *planes = x->rank >= 2 ? x->dims[0] * x->dims[1] : 1, *hw = 1;
+    for (int d = 2; d < x->rank; d++) *hw *= x->dims[d];
+    int split = *planes < 2 * (int64_t)dt_cuda_sm_count() ? dt_cuda_reduce_split(*planes, *hw, 1, dt_cuda_sm_count()) : 0;
+    *bytes = split > 1 ? (size_t)split * (size_t)*planes * sizeof(float) : 0;
+    return split;
+}
+
+static ductile_status dt_gap_scratch(const void *params, const dt_view *in, const dt_view *out, int threads, size_t *bytes)
+{
+    (void)params, (void)out, (void)threads;
+    int64_t planes, hw;
+    dt_gap_split(&in[0], &planes, &hw, bytes);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_gap_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_layer_params *p = params;
-    int64_t planes = in[0].dims[0] * in[0].dims[1], hw = 1;
-    for (int d = 2; d < in[0].rank; d++) hw *= in[0].dims[d];
+    int64_t planes, hw;
+    size_t bytes;
+    int split = dt_gap_split(&in[0], &planes, &hw, &bytes);
+    if (split > 1 && ex->scratch && ex->scratch_bytes >= bytes)
+        return dt_cuda_check(dt_cu_reduce_split(out[0].dtype, in[0].data, out[0].data, planes, hw, 1, DT_CU_RED_MEAN,
+                                                ex->scratch, split, ex->stream),
+                             p->L->op_type);
     return dt_cuda_check(dt_cu_global_avgpool(out[0].dtype, in[0].data, out[0].data, planes, hw, ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_gap_kernel = {dt_cuda_layer_prepare, NULL, dt_gap_run};
+const dt_kernel dt_cuda_gap_kernel = {dt_cuda_layer_prepare, dt_gap_scratch, dt_gap_run};
 
 static ductile_status dt_pool_prepare(const ductile_layer *L, void **out)
 {
