@@ -507,13 +507,23 @@ bool dw_tile_plan(const dt_cu_conv *g, bool nhwc, dw_tile *t)
     if (g->c >= lim || g->ih >= lim || g->iw >= lim || g->oh >= lim || g->ow >= lim || g->kh * g->kw >= 4096 ||
         g->sh >= 4096 || g->sw >= 4096 || g->dh >= 4096 || g->dw >= 4096 || g->ph >= lim || g->pw >= lim)
         return false;
+    // NHWC channels a block: the largest of 64, 32, 16, 8 that pads C by at most an eighth
+    // (C = 72: 16, 96: 32, 960: 64), else 8.
     int cb = 1;
-    if (nhwc)
-        while (cb < 64 && cb < g->c) cb *= 2;
-    if (cb < 8 && nhwc) cb = 8;
-    // Output tiles: NCHW 32 x 32 (4 outputs a thread), NHWC 8 x 8 pixels of cb channels;
-    // no larger than the map.
-    int th = nhwc ? 8 : 32, tw = nhwc ? 8 : 32;
+    if (nhwc) {
+        cb = 8;
+        for (int c = 64; c > 8; c /= 2)
+            if (((g->c + c - 1) / c * c - g->c) * 8 <= g->c) {
+                cb = c;
+                break;
+            }
+    }
+    // Output tiles: NCHW 32 x 32 of one channel (4 outputs a thread); NHWC 8 x 8 pixels, 16 x 16
+    // where the halo is wide (dilated or 5x5: less of the staged tile is halo); no larger than
+    // the map. Where the staged tile exceeds DW_SMEM, NHWC first takes fewer channels (down to
+    // 8), then the tile shrinks (rows, then columns), then the channels again.
+    bool wide = (g->kh - 1) * g->dh >= 4 || (g->kw - 1) * g->dw >= 4;
+    int th = nhwc ? (wide ? 16 : 8) : 32, tw = th;
     while (tw > 1 && tw / 2 >= g->ow) tw /= 2;
     while (th > 1 && th / 2 >= g->oh) th /= 2;
     int64_t ith, itw, bytes;
@@ -522,7 +532,8 @@ bool dw_tile_plan(const dt_cu_conv *g, bool nhwc, dw_tile *t)
         itw = (int64_t)(tw - 1) * g->sw + (g->kw - 1) * g->dw + 1;
         bytes = (ith * itw * cb + cb * g->kh * g->kw) * (int64_t)sizeof(float);
         if (bytes <= DW_SMEM) break;
-        if (th > 1 && th >= tw) th /= 2;
+        if (nhwc && cb > 8) cb /= 2;
+        else if (th > 1 && th >= tw) th /= 2;
         else if (tw > 1) tw /= 2;
         else if (cb > 1) cb /= 2;
         else return false;

@@ -487,12 +487,14 @@ __device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_
     *w = *i1 == *i0 ? 0.0f : s - (float)*i0;
 }
 
-template <typename T>
+// I: the index type (int where the output's element count fits: 32-bit division is far
+// cheaper than 64-bit).
+template <typename T, typename I>
 __global__ void resize_k(const T *x, T *y, dt_cu_resize_geom p)
 {
-    int64_t total = p.planes * p.oh * p.ow;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % p.ow, t = i / p.ow, oy = t % p.oh, pl = t / p.oh;
+    const I total = (I)(p.planes * p.oh * p.ow), OW = (I)p.ow, OH = (I)p.oh;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I ox = i % OW, t = i / OW, oy = t % OH, pl = t / OH;
         int64_t y0, y1, x0, x1;
         float wy, wx;
         resize_taps(p, 0, oy, p.ih, p.oh, &y0, &y1, &wy);
@@ -728,7 +730,11 @@ int dt_cu_resize(int dtype, const void *x, void *y, const dt_cu_resize_geom *p, 
 {
     int64_t total = p->planes * p->oh * p->ow;
     if (total <= 0) return 0;
-    DT_FLOATS(dtype, resize_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
+    // 32-bit indices where i + the grid's stride cannot overflow.
+    if (total < 0x7fffffff - 65535LL * 32 * kThreads)
+        DT_FLOATS(dtype, resize_k<T, int><<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
+    else
+        DT_FLOATS(dtype, resize_k<T, int64_t><<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
     return (int)cudaGetLastError();
 }
 
