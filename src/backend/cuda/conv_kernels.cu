@@ -496,8 +496,8 @@ __global__ void dw_tiled_k(const T *__restrict__ x, const T *__restrict__ w, con
 
 // The tile of a geometry, or false where the tiled kernel does not apply: channel
 // multiplier 1, 32-bit sizes, a grid of at most 2^31 - 1 blocks, and a staged tile (input and
-// weights, float) of at most 32 KiB: large dilations shrink the tile (rows, then columns, then
-// NHWC's channels) down to one output; where even that does not fit, the generic kernel.
+// weights, float) of at most 32 KiB: large dilations shrink it (below) down to one output of
+// one channel; where even that does not fit, the generic kernel.
 constexpr int DW_SMEM = 32 * 1024;
 
 bool dw_tile_plan(const dt_cu_conv *g, bool nhwc, dw_tile *t)

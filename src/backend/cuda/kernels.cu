@@ -796,7 +796,7 @@ int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const
     cudaStream_t s = (cudaStream_t)stream;
     // 32-bit fast paths: same shapes, and the per-channel broadcast (binary_chan_k); the
     // general broadcast (binary_k) for the rest.
-    if (g->n < 0x7fffffff) {
+    if (g->n < 0x7fffffff - 65535LL * 32 * kThreads) { // i + the grid's stride stays an int
         int rc = -1;
         DT_FLOATS(dtype, rc = binary_fast<T>(op, (const T *)a, (const T *)b, (T *)y, g, same, s))
         if (rc >= 0) return rc;
