@@ -22,66 +22,52 @@ template <> __device__ __forceinline__ float from_f<float>(float v) { return v; 
 template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// One thread per output element: y[n, o, oh, ow] over the taps of input channel o / mult.
-// I: the index type (int where the output's element count fits: 32-bit division is far
-// cheaper than 64-bit).
+// The taps of one output read from global memory, skipping those in the pads: xp is the input
+// channel's first pixel, ps the pixel stride (NCHW 1, NHWC C), rows IW pixels apart; h0, w0
+// the window's origin. Shared by both layouts' generic kernels.
 template <typename T, typename I>
+__device__ __forceinline__ float dw_taps_global(const T *__restrict__ xp, const T *__restrict__ wp, I ps, I h0, I w0,
+                                                const dt_cu_conv &g)
+{
+    const I kh = (I)g.kh, kw = (I)g.kw, IH = (I)g.ih, IW = (I)g.iw;
+    float acc = 0.f;
+    for (I a = 0; a < kh; a++) {
+        I h = h0 + a * (I)g.dh;
+        if (h < 0 || h >= IH) continue;
+        for (I b = 0; b < kw; b++) {
+            I c = w0 + b * (I)g.dw;
+            if (c < 0 || c >= IW) continue;
+            acc += to_f(xp[((int64_t)h * IW + c) * ps]) * to_f(wp[a * kw + b]);
+        }
+    }
+    return acc;
+}
+
+// The generic depthwise kernels (any channel multiplier), one thread per output element:
+// channels first, y[n, o, oh, ow], or channels last (nhwc), y[n, oh, ow, o] with x[n, h, w, c]
+// (neighbouring threads take neighbouring channels, so loads and stores of x, y and res are
+// coalesced); w [m, kh, kw, 1] is laid out as the channels-first [m, 1, kh, kw]. Output o reads
+// input channel o / mult. I: the index type (int where the output's element count fits:
+// 32-bit division is far cheaper than 64-bit).
+template <typename T, typename I, bool NHWC>
 __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
                             const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
 {
-    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
-    const I IH = (I)g.ih, IW = (I)g.iw;
+    const I mult = (I)(g.m / g.c), OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m, C = (I)g.c;
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
-        I ow = i % OW, r = i / OW;
-        I oh = r % OH;
-        r /= OH;
-        I o = r % M, n = r / M;
-        const T *xp = x + ((int64_t)n * g.c + o / mult) * g.ih * g.iw;
-        const T *wp = w + (int64_t)o * kh * kw;
-        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
-        float acc = 0.f;
-        for (I a = 0; a < kh; a++) {
-            I h = h0 + a * (I)g.dh;
-            if (h < 0 || h >= IH) continue;
-            for (I b = 0; b < kw; b++) {
-                I c = w0 + b * (I)g.dw;
-                if (c < 0 || c >= IW) continue;
-                acc += to_f(xp[(int64_t)h * IW + c]) * to_f(wp[a * kw + b]);
-            }
+        I o, ow, oh, n, r;
+        if (NHWC) {
+            o = i % M, r = i / M;
+            ow = r % OW, r /= OW;
+            oh = r % OH, n = r / OH;
+        } else {
+            ow = i % OW, r = i / OW;
+            oh = r % OH, r /= OH;
+            o = r % M, n = r / M;
         }
-        if (bias) acc += to_f(bias[o]);
-        if (res) acc += to_f(res[i]);
-        y[i] = from_f<T>(act(g.act, acc, g.p0, g.p1));
-    }
-}
-
-// The same over channels-last tensors: y[n, oh, ow, o], x[n, h, w, c]; w [m, kh, kw, 1] is
-// laid out as the channels-first [m, 1, kh, kw]. Neighbouring threads take neighbouring
-// channels, so loads and stores of x, y and res are coalesced.
-template <typename T, typename I>
-__global__ void depthwise_nhwc_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
-                                 const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
-{
-    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
-    const I IH = (I)g.ih, IW = (I)g.iw, C = (I)g.c;
-    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
-        I o = i % M, r = i / M;
-        I ow = r % OW;
-        r /= OW;
-        I oh = r % OH, n = r / OH;
-        const T *xp = x + (int64_t)n * IH * IW * C + o / mult;
-        const T *wp = w + (int64_t)o * kh * kw;
-        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
-        float acc = 0.f;
-        for (I a = 0; a < kh; a++) {
-            I h = h0 + a * (I)g.dh;
-            if (h < 0 || h >= IH) continue;
-            for (I b = 0; b < kw; b++) {
-                I c = w0 + b * (I)g.dw;
-                if (c < 0 || c >= IW) continue;
-                acc += to_f(xp[((int64_t)h * IW + c) * C]) * to_f(wp[a * kw + b]);
-            }
-        }
+        const T *xp = NHWC ? x + (int64_t)n * g.ih * g.iw * C + o / mult : x + ((int64_t)n * C + o / mult) * g.ih * g.iw;
+        float acc = dw_taps_global<T, I>(xp, w + (int64_t)o * g.kh * g.kw, NHWC ? C : (I)1, oh * (I)g.sh - (I)g.ph,
+                                         ow * (I)g.sw - (I)g.pw, g);
         if (bias) acc += to_f(bias[o]);
         if (res) acc += to_f(res[i]);
         y[i] = from_f<T>(act(g.act, acc, g.p0, g.p1));
@@ -194,13 +180,13 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
     if (blocks > 65535 * 32) blocks = 65535 * 32;
     bool small = total < 0x7fffffff - 65535 * 32 * 256;
     if (nhwc && small)
-        depthwise_nhwc_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+        depthwise_k<T, int, true><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
     else if (nhwc)
-        depthwise_nhwc_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+        depthwise_k<T, int64_t, true><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
     else if (small)
-        depthwise_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+        depthwise_k<T, int, false><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
     else
-        depthwise_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+        depthwise_k<T, int64_t, false><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
     return (int)cudaGetLastError();
 }
 
