@@ -347,6 +347,13 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
+/* Whether cuBLASLt computes this epilogue in the product: no activation, and a bias (if any)
+ * that its BIAS epilogue can read (vector loads: 16-byte aligned). */
+static bool dt_conv_lt_fuses(const dt_cu_conv_epi *e)
+{
+    return e->act == DT_CU_IDENTITY && (!e->bias || (uintptr_t)e->bias % 16 == 0);
+}
+
 static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_conv_params *p = params;
@@ -364,8 +371,12 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     bool done = false;
     ductile_status s;
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
+        /* Without an activation, bias and residual go into cuBLASLt's call (its epilogue and
+         * C): no epilogue kernel. */
+        bool fuse = dt_conv_lt_fuses(&epi);
         s = dt_cuda_lt_product(p->L, ex, out[0].dtype, in[DT_FC_X].data, in[DT_FC_W].data, out[0].data,
-                               g.batch * g.out[0] * g.out[1], g.m, g.c);
+                               fuse ? epi.bias : NULL, fuse ? epi.res : NULL, g.batch * g.out[0] * g.out[1], g.m, g.c);
+        done = !s && fuse;
         /* No cuBLASLt algorithm at these shapes (a stored choice): cuDNN's heuristic. */
         if (s == DUCTILE_ERR_UNSUPPORTED && !ex->tactic) {
             s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, -1, false, &plan);
@@ -403,7 +414,9 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK; /* the run names the fault */
     int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
-        ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c);
+        /* The run's bias flag (dt_conv_lt_fuses): the constants are 16-byte aligned. */
+        ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c,
+                                                   p->has_bias && p->epi.act == DT_CU_IDENTITY);
         /* No cuBLASLt algorithm here: the run takes cuDNN's heuristic, planned below. */
         if (s != DUCTILE_ERR_UNSUPPORTED) {
             *bytes = DT_CUDA_LT_WORKSPACE;
