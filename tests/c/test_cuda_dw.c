@@ -75,11 +75,16 @@ static size_t at(bool nhwc, int64_t n, int64_t c, int64_t h, int64_t w, int64_t 
     return (size_t)(nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w);
 }
 
+/* A device buffer of `bytes`, holding host's bytes (host NULL: uninitialised). A failed call
+ * would stay cudaGetLastError's answer and fail the next launch's check. */
 static void *dev_copy(const void *host, size_t bytes)
 {
     void *d = NULL;
     if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
-    if (bytes) cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice);
+    if (host && bytes && cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaFree(d);
+        return NULL;
+    }
     return d;
 }
 
