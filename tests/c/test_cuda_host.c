@@ -83,7 +83,7 @@ static void check_half_tactics(void)
                 if (ids[k] < DT_CUDA_CONV_TC_POINTWISE || ids[k] > DT_CUDA_CONV_TC_IGEMM_SPLITK) ids[m++] = ids[k];
             CHECK_EQ_INT(m, nf);
             for (int k = 0; k < m && k < nf; k++) CHECK_EQ_INT(ids[k], f32[k]);
-            for (int k = 0; k < nf; k++) CHECK(f32[k] < DT_CUDA_CONV_TC_POINTWISE);
+            for (int k = 0; k < nf; k++) CHECK(f32[k] < DT_CUDA_CONV_TC_POINTWISE || f32[k] == DT_CUDA_CONV_DW_TILED);
             CHECK(!has(ids, n, 8));
         }
         int n = conv_tactics_dt(dt, 1, 32, 112, 32, 32, 3, 1, 1, ids);
@@ -92,7 +92,16 @@ static void check_half_tactics(void)
                           .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
         CHECK(dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT32, DT_CUDA_CONV_DEPTHWISE));
         CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DW_TILED));
+        CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_DW_TILED_NHWC));
         CHECK(dt_cuda_conv_own_applies(&g, dt, DT_CUDA_CONV_IGEMM32));
+        /* The tiled kernels: a staged tile of at most 32 KiB; a dilation of 1000 needs more
+         * even at one output per tile (the generic kernel takes it). */
+        dt_conv_geom big = g;
+        big.d[0] = big.d[1] = 1000, big.pb[0] = big.pb[1] = big.pe[0] = big.pe[1] = 1000;
+        CHECK(dt_cuda_conv_own_applies(&big, dt, DT_CUDA_CONV_DEPTHWISE));
+        CHECK(!dt_cuda_conv_own_applies(&big, dt, DT_CUDA_CONV_DW_TILED));
+        CHECK(!dt_cuda_conv_own_applies(&big, dt, DT_CUDA_CONV_DW_TILED_NHWC));
         CHECK(!dt_cuda_conv_own_applies(&g, DUCTILE_FLOAT64, DT_CUDA_CONV_DEPTHWISE));
         CHECK(!dt_cuda_conv_own_applies(&g, DUCTILE_INT8, DT_CUDA_CONV_IGEMM32));
     }
@@ -613,11 +622,11 @@ static void check_prepare_conv(void)
      * no CUDA build stores. */
     dt_attr tanh_act[] = {a_str("activation", "Tanh")};
     check_conv_refused("FusedConv", tanh_act, 1, DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = 'Tanh' is not supported");
-    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_LT_NHWC + 1};
+    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_DW_TILED_NHWC + 1};
     dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
-    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 29 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 31 is not a CUDA conv tactic");
     /* Every id the tactics list offers is accepted. */
     int64_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     for (int i = 0; i < 7; i++) all[9 + i] = DT_CUDA_CONV_DEPTHWISE + i;
@@ -872,8 +881,23 @@ static void check_nhwc(void)
 {
     int ids[16], n;
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, 0, true, ids, &n), "own_dw_nhwc_f16");
-    CHECK(has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, 1) && has(ids, n, 2));
-    for (int i = 0; i < n; i++) CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_DEPTHWISE_NHWC);
+    CHECK(has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_DW_TILED_NHWC) && has(ids, n, 1) &&
+          has(ids, n, 2));
+    for (int i = 0; i < n; i++)
+        CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_DEPTHWISE_NHWC ||
+              ids[i] == DT_CUDA_CONV_DW_TILED_NHWC);
+    /* The tiled depthwise kernels: each in its own layout only. */
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_DW_TILED_NHWC, true, ids, &n),
+                 "own_dw_tiled_nhwc_f16");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_BFLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_DW_TILED, true, ids, &n),
+                 "cudnn_nhwc_heuristic");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT32, 32, 32, 32, 3, 1, DT_CUDA_CONV_DW_TILED, false, ids, &n), "own_dw_tiled_f32");
+    CHECK(has(ids, n, DT_CUDA_CONV_DW_TILED) && !has(ids, n, DT_CUDA_CONV_DW_TILED_NHWC));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_DW_TILED_NHWC, false, ids, &n),
+                 "cudnn_heuristic");
+    /* Channel multiplier 2: the generic depthwise kernel only. */
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 32, 16, 3, 1, DT_CUDA_CONV_DW_TILED, false, ids, &n), "cudnn_heuristic");
+    CHECK(has(ids, n, DT_CUDA_CONV_DEPTHWISE) && !has(ids, n, DT_CUDA_CONV_DW_TILED));
     CHECK_EQ_STR(nhwc_path(DUCTILE_BFLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_CUDNN + 1, true, ids, &n), "cudnn_nhwc_algo1");
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, 0, true, ids, &n), "cudnn_nhwc_heuristic");
     CHECK(n > 0 && !has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_LT_NHWC));

@@ -144,7 +144,7 @@ static void check(const char *file, const char *input, ductile_dims shape, const
     }
     float *want = run(cpu, input, &shape, x, nx, output, &ny);
     CHECK(want != NULL);
-    static const int64_t conv_ids[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
+    static const int64_t conv_ids[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_DW_TILED, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                                        DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, DT_CUDA_CONV_POINTWISE32_SPLITK,
                                        DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE, DT_CUDA_CONV_TC_IGEMM,
                                        DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK,

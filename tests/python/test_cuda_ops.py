@@ -16,7 +16,8 @@ import ductile  # noqa: E402
 from util import rel_l2  # noqa: E402
 
 F, I64, I32, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.INT32, TensorProto.BOOL
-NP = {F: np.float32, I64: np.int64, I32: np.int32, B: np.bool_}
+H = TensorProto.FLOAT16
+NP = {F: np.float32, I64: np.int64, I32: np.int32, B: np.bool_, H: np.float16}
 
 
 def case(op, inputs, attrs=None, consts=None, opset=17, outs=1, gen=None, out_type=None):
@@ -41,6 +42,37 @@ CASES = {
     "max": case("Max", [(F, (2, 3, 4)), (F, (4,))]),
     "min": case("Min", [(F, (2, 3, 4)), (F, (2, 1, 4))]),
     "prelu": case("PRelu", [(F, (2, 3, 4, 4)), (F, (3, 1, 1))]),
+    # The binary fast paths (kernels.cu) at odd sizes: same shapes (16-byte vectors and their
+    # tail), the per-channel broadcast in NCHW ([1,C,1,1], [N,C,1,1]) and NHWC ([N,1,1,C],
+    # [1,1,1,C]) with either operand the small one, scalars; and the general kernel for the
+    # rest. float16: one rounding of the float result on both engines, so equal bit for bit.
+    # Reductions with few outputs over long rows (dt_cu_reduce_split): channels-last global
+    # pooling (split over blocks, slices joined), rows (inner 1), a middle axis; and a
+    # two-pass one.
+    "reducemean_nhwc_split": case("ReduceMean", [(F, (1, 40, 30, 72))], {"axes": [1, 2], "keepdims": 1}),
+    "reducemean_nhwc_small": case("ReduceMean", [(F, (2, 13, 11, 33))], {"axes": [1, 2], "keepdims": 1}),
+    "reducemax_rows": case("ReduceMax", [(F, (3, 5, 13, 11))], {"axes": [2, 3], "keepdims": 1}),
+    "reducel2_rows_split": case("ReduceL2", [(F, (2, 3, 40, 40))], {"axes": [2, 3], "keepdims": 0}),
+    "reducemin_mid_split": case("ReduceMin", [(F, (3, 700, 5))], {"axes": [1], "keepdims": 1}),
+    "reducesum_axes_input": case("ReduceSum", [(F, (2, 600, 7))], consts={1: np.array([1], dtype=np.int64)}),
+    "reducemean_two_runs": case("ReduceMean", [(F, (2, 40, 3, 50))], {"axes": [1, 3], "keepdims": 0}),
+    "mul_same_odd": case("Mul", [(F, (3, 5, 7, 9)), (F, (3, 5, 7, 9))]),
+    "add_same_vec": case("Add", [(F, (2, 16, 8, 8)), (F, (2, 16, 8, 8))]),
+    "mul_chan_nchw": case("Mul", [(F, (3, 17, 13, 11)), (F, (1, 17, 1, 1))]),
+    "mul_chan_nchw_vec": case("Mul", [(F, (2, 8, 16, 16)), (F, (1, 8, 1, 1))]),
+    "sub_chan_small_first": case("Sub", [(F, (1, 17, 1, 1)), (F, (3, 17, 13, 11))]),
+    "div_chan_per_image": case("Div", [(F, (3, 5, 7, 9)), (F, (3, 5, 1, 1))], gen={1: lambda r, s: r.uniform(0.5, 2, s)}),
+    "add_chan_nhwc": case("Add", [(F, (3, 13, 11, 33)), (F, (3, 1, 1, 33))]),
+    "max_chan_nhwc_vec": case("Max", [(F, (2, 7, 9, 16)), (F, (1, 1, 1, 16))]),
+    "mul_scalar_first": case("Mul", [(F, ()), (F, (3, 5, 7, 9))]),
+    "prelu_chan": case("PRelu", [(F, (3, 17, 7, 9)), (F, (17, 1, 1))]),
+    "add_bcast_neither_full": case("Add", [(F, (3, 1, 7, 1)), (F, (1, 5, 1, 9))]),
+    "mul_bcast_c_and_w": case("Mul", [(F, (2, 3, 4, 5)), (F, (1, 3, 1, 5))]),
+    "mul_chan_nchw_f16": case("Mul", [(H, (3, 17, 13, 11)), (H, (1, 17, 1, 1))]),
+    "mul_chan_nchw_vec_f16": case("Mul", [(H, (1, 96, 8, 8)), (H, (1, 96, 1, 1))]),
+    "sub_chan_nhwc_f16": case("Sub", [(H, (1, 1, 1, 24)), (H, (2, 5, 7, 24))]),
+    "div_same_f16": case("Div", [(H, (3, 5, 7, 9)), (H, (3, 5, 7, 9))], gen={1: lambda r, s: r.uniform(0.5, 2, s)}),
+    "add_same_vec_f16": case("Add", [(H, (2, 16, 8, 8)), (H, (2, 16, 8, 8))]),
     "relu": case("Relu", [(F, (3, 50))]),
     "sigmoid": case("Sigmoid", [(F, (3, 50))]),
     "tanh": case("Tanh", [(F, (3, 50))]),
@@ -66,6 +98,8 @@ CASES = {
     "layernorm_axis": case("LayerNormalization", [(F, (2, 3, 8)), (F, (3, 8)), (F, (3, 8))], {"axis": -2, "epsilon": 1e-3}),
     "layernorm_no_bias": case("LayerNormalization", [(F, (5, 300)), (F, (300,))]),
     "gap": case("GlobalAveragePool", [(F, (2, 3, 7, 9))]),
+    "gap_few_planes_split": case("GlobalAveragePool", [(F, (1, 3, 40, 50))]),  # planes split over blocks
+    "gap_1d_split": case("GlobalAveragePool", [(F, (2, 5, 700))]),
     "maxpool_pads": case("MaxPool", [(F, (2, 3, 11, 10))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 2]}),
     "maxpool_ceil_dil": case("MaxPool", [(F, (1, 2, 12, 12))], {"kernel_shape": [2, 3], "dilations": [2, 1], "ceil_mode": 1}),
     "avgpool_exclude": case("AveragePool", [(F, (2, 3, 9, 9))], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
@@ -238,6 +272,12 @@ CONV_CASES = [
     ("dw_5x3_hswish", (3, 4, 9, 10), (4, 1, 5, 3), 4, {"pads": [2, 1, 2, 1], "strides": [1, 2]}, True, False, "HardSwish"),
     ("dw_mult2_sigmoid", (1, 3, 8, 9), (6, 1, 3, 3), 3, {}, True, False, "Sigmoid"),
     ("dw_res_hsig", (2, 9, 7, 7), (9, 1, 3, 3), 9, {"pads": [1, 1, 1, 1]}, False, True, "HardSigmoid"),
+    # Channel multiplier 1 at odd sizes: the tiled depthwise kernels time against the rest.
+    ("dw_c17_5x5_dil2_res", (3, 17, 13, 11), (17, 1, 5, 5), 17, {"pads": [4, 4, 4, 4], "dilations": [2, 2]}, True,
+     True, "Relu"),
+    ("dw_c33_s2_clip", (1, 33, 7, 9), (33, 1, 3, 3), 33, {"pads": [1, 1, 1, 1], "strides": [2, 2]}, False, False, "Clip"),
+    ("dw_c96_5x5_hswish", (1, 96, 13, 11), (96, 1, 5, 5), 96, {"pads": [2, 2, 2, 2]}, True, False, "HardSwish"),
+    ("dw_c3_wide_map_res", (1, 3, 40, 70), (3, 1, 3, 3), 3, {"pads": [1, 1, 1, 1]}, True, True, None),
     ("pw_odd_relu_res", (2, 19, 9, 13), (37, 19, 1, 1), 1, {}, True, True, "Relu"),
     ("pw_big_clip", (1, 70, 21, 23), (130, 70, 1, 1), 1, {}, True, False, "Clip"),
     ("pw_small_nobias", (3, 5, 3, 3), (3, 5, 1, 1), 1, {}, False, False, None),

@@ -12,7 +12,7 @@
  * asks for with half precision: dt_cuda_prefers_nhwc) runs on cuDNN alone, with NHWC tensor
  * and filter (KRSC) descriptors: its tensor-core kernels read that layout as it is, where
  * given NCHW half they transpose in and out inside every call. The epilogue kernel takes the
- * NHWC output as [N*OH*OW, M] rows. Of the own kernels only the NHWC depthwise one runs it
+ * NHWC output as [N*OH*OW, M] rows. Of the own kernels only the NHWC depthwise ones run it
  * (the others are channels first).
  * Compiled (layers.h): prepare reads the attributes (the conv reader the CPU uses), the
  * activation and its parameters, the TF32 mark and the tactics once; the run computes the
@@ -248,7 +248,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_LT_NHWC);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DW_TILED_NHWC);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -292,9 +292,9 @@ int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int d
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) return p->nhwc && dt_cuda_conv_lt_applies(g) ? tactic : ex->tactic ? -1 : 0;
-    /* Each layout has its own kernels: channels last only the NHWC depthwise one. */
+    /* Each layout has its own kernels: channels last only the NHWC depthwise ones. */
     int dw = p->nhwc ? DT_CUDA_CONV_DEPTHWISE_NHWC : DT_CUDA_CONV_DEPTHWISE;
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)) return ex->tactic ? -1 : 0;
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != DT_CUDA_CONV_IS_NHWC(tactic)) return ex->tactic ? -1 : 0;
     if (!tactic && dt_cuda_conv_own_applies(g, dtype, dw)) return dw;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
     if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;
@@ -347,6 +347,13 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
+/* Whether cuBLASLt computes this epilogue in the product: no activation, and a bias (if any)
+ * that its BIAS epilogue can read (vector loads: 16-byte aligned). */
+static bool dt_conv_lt_fuses(const dt_cu_conv_epi *e)
+{
+    return e->act == DT_CU_IDENTITY && (!e->bias || (uintptr_t)e->bias % 16 == 0);
+}
+
 static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_conv_params *p = params;
@@ -364,8 +371,12 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     bool done = false;
     ductile_status s;
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
+        /* Without an activation, bias and residual go into cuBLASLt's call (its epilogue and
+         * C): no epilogue kernel. */
+        bool fuse = dt_conv_lt_fuses(&epi);
         s = dt_cuda_lt_product(p->L, ex, out[0].dtype, in[DT_FC_X].data, in[DT_FC_W].data, out[0].data,
-                               g.batch * g.out[0] * g.out[1], g.m, g.c);
+                               fuse ? epi.bias : NULL, fuse ? epi.res : NULL, g.batch * g.out[0] * g.out[1], g.m, g.c);
+        done = !s && fuse;
         /* No cuBLASLt algorithm at these shapes (a stored choice): cuDNN's heuristic. */
         if (s == DUCTILE_ERR_UNSUPPORTED && !ex->tactic) {
             s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, -1, false, &plan);
@@ -403,7 +414,9 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK; /* the run names the fault */
     int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
-        ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c);
+        /* The run's bias flag (dt_conv_lt_fuses): the constants are 16-byte aligned. */
+        ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c,
+                                                   p->has_bias && p->epi.act == DT_CU_IDENTITY);
         /* No cuBLASLt algorithm here: the run takes cuDNN's heuristic, planned below. */
         if (s != DUCTILE_ERR_UNSUPPORTED) {
             *bytes = DT_CUDA_LT_WORKSPACE;

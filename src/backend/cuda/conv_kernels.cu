@@ -22,66 +22,52 @@ template <> __device__ __forceinline__ float from_f<float>(float v) { return v; 
 template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
 
-// One thread per output element: y[n, o, oh, ow] over the taps of input channel o / mult.
-// I: the index type (int where the output's element count fits: 32-bit division is far
-// cheaper than 64-bit).
+// The taps of one output read from global memory, skipping those in the pads: xp is the input
+// channel's first pixel, ps the pixel stride (NCHW 1, NHWC C), rows IW pixels apart; h0, w0
+// the window's origin. Shared by both layouts' generic kernels.
 template <typename T, typename I>
+__device__ __forceinline__ float dw_taps_global(const T *__restrict__ xp, const T *__restrict__ wp, I ps, I h0, I w0,
+                                                const dt_cu_conv &g)
+{
+    const I kh = (I)g.kh, kw = (I)g.kw, IH = (I)g.ih, IW = (I)g.iw;
+    float acc = 0.f;
+    for (I a = 0; a < kh; a++) {
+        I h = h0 + a * (I)g.dh;
+        if (h < 0 || h >= IH) continue;
+        for (I b = 0; b < kw; b++) {
+            I c = w0 + b * (I)g.dw;
+            if (c < 0 || c >= IW) continue;
+            acc += to_f(xp[((int64_t)h * IW + c) * ps]) * to_f(wp[a * kw + b]);
+        }
+    }
+    return acc;
+}
+
+// The generic depthwise kernels (any channel multiplier), one thread per output element:
+// channels first, y[n, o, oh, ow], or channels last (nhwc), y[n, oh, ow, o] with x[n, h, w, c]
+// (neighbouring threads take neighbouring channels, so loads and stores of x, y and res are
+// coalesced); w [m, kh, kw, 1] is laid out as the channels-first [m, 1, kh, kw]. Output o reads
+// input channel o / mult. I: the index type (int where the output's element count fits:
+// 32-bit division is far cheaper than 64-bit).
+template <typename T, typename I, bool NHWC>
 __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
                             const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
 {
-    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
-    const I IH = (I)g.ih, IW = (I)g.iw;
+    const I mult = (I)(g.m / g.c), OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m, C = (I)g.c;
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
-        I ow = i % OW, r = i / OW;
-        I oh = r % OH;
-        r /= OH;
-        I o = r % M, n = r / M;
-        const T *xp = x + ((int64_t)n * g.c + o / mult) * g.ih * g.iw;
-        const T *wp = w + (int64_t)o * kh * kw;
-        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
-        float acc = 0.f;
-        for (I a = 0; a < kh; a++) {
-            I h = h0 + a * (I)g.dh;
-            if (h < 0 || h >= IH) continue;
-            for (I b = 0; b < kw; b++) {
-                I c = w0 + b * (I)g.dw;
-                if (c < 0 || c >= IW) continue;
-                acc += to_f(xp[(int64_t)h * IW + c]) * to_f(wp[a * kw + b]);
-            }
+        I o, ow, oh, n, r;
+        if (NHWC) {
+            o = i % M, r = i / M;
+            ow = r % OW, r /= OW;
+            oh = r % OH, n = r / OH;
+        } else {
+            ow = i % OW, r = i / OW;
+            oh = r % OH, r /= OH;
+            o = r % M, n = r / M;
         }
-        if (bias) acc += to_f(bias[o]);
-        if (res) acc += to_f(res[i]);
-        y[i] = from_f<T>(act(g.act, acc, g.p0, g.p1));
-    }
-}
-
-// The same over channels-last tensors: y[n, oh, ow, o], x[n, h, w, c]; w [m, kh, kw, 1] is
-// laid out as the channels-first [m, 1, kh, kw]. Neighbouring threads take neighbouring
-// channels, so loads and stores of x, y and res are coalesced.
-template <typename T, typename I>
-__global__ void depthwise_nhwc_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
-                                 const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
-{
-    const I mult = (I)(g.m / g.c), kh = (I)g.kh, kw = (I)g.kw, OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m;
-    const I IH = (I)g.ih, IW = (I)g.iw, C = (I)g.c;
-    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
-        I o = i % M, r = i / M;
-        I ow = r % OW;
-        r /= OW;
-        I oh = r % OH, n = r / OH;
-        const T *xp = x + (int64_t)n * IH * IW * C + o / mult;
-        const T *wp = w + (int64_t)o * kh * kw;
-        I h0 = oh * (I)g.sh - (I)g.ph, w0 = ow * (I)g.sw - (I)g.pw;
-        float acc = 0.f;
-        for (I a = 0; a < kh; a++) {
-            I h = h0 + a * (I)g.dh;
-            if (h < 0 || h >= IH) continue;
-            for (I b = 0; b < kw; b++) {
-                I c = w0 + b * (I)g.dw;
-                if (c < 0 || c >= IW) continue;
-                acc += to_f(xp[((int64_t)h * IW + c) * C]) * to_f(wp[a * kw + b]);
-            }
-        }
+        const T *xp = NHWC ? x + (int64_t)n * g.ih * g.iw * C + o / mult : x + ((int64_t)n * C + o / mult) * g.ih * g.iw;
+        float acc = dw_taps_global<T, I>(xp, w + (int64_t)o * g.kh * g.kw, NHWC ? C : (I)1, oh * (I)g.sh - (I)g.ph,
+                                         ow * (I)g.sw - (I)g.pw, g);
         if (bias) acc += to_f(bias[o]);
         if (res) acc += to_f(res[i]);
         y[i] = from_f<T>(act(g.act, acc, g.p0, g.p1));
@@ -194,13 +180,13 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
     if (blocks > 65535 * 32) blocks = 65535 * 32;
     bool small = total < 0x7fffffff - 65535 * 32 * 256;
     if (nhwc && small)
-        depthwise_nhwc_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+        depthwise_k<T, int, true><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
     else if (nhwc)
-        depthwise_nhwc_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+        depthwise_k<T, int64_t, true><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
     else if (small)
-        depthwise_k<T, int><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+        depthwise_k<T, int, false><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
     else
-        depthwise_k<T, int64_t><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+        depthwise_k<T, int64_t, false><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
     return (int)cudaGetLastError();
 }
 
@@ -375,6 +361,203 @@ int igemm_any(const void *x, const void *w, const void *bias, const void *res, v
                       : igemm<T, 32, false>(xt, wt, bt, rt, yt, g, part, split, stream);
 }
 
+// Tiled depthwise (channel multiplier 1), both layouts. A block computes an output tile of
+// th x tw pixels x cb channels from the input tile it needs (halo included, zeros where the
+// pads are) staged once in shared memory as float; the weights of its channels too. Each
+// thread then computes several outputs (a loop over the tile by the block's stride), reading
+// its taps from shared memory, and applies the epilogue in the store. The one tap loop below
+// serves both layouts: the staged tile is addressed by a row stride and a pixel stride (NCHW:
+// one channel's plane, pixel stride 1; NHWC: pixels of cb channels, pixel stride cb).
+struct dw_tile {
+    int th, tw, cb, ith, itw, threads; // output tile, channels, input tile, block size
+    int vec;                           // NHWC staging: elements per 16-byte load (1: scalar)
+};
+
+// The taps of one output: s is the staged input at the window's origin, w the kh x kw
+// weights (registers where K is the kernel size, shared memory for K == 0: any kh, kw).
+template <int K>
+__device__ __forceinline__ float dw_taps(const float *s, int rs, int ps, int kh, int kw, int dh, int dw, const float *w)
+{
+    const int H = K ? K : kh, W = K ? K : kw;
+    float acc = 0.f;
+#pragma unroll
+    for (int a = 0; a < H; a++)
+#pragma unroll
+        for (int b = 0; b < W; b++) acc = fmaf(s[a * dh * rs + b * dw * ps], w[a * W + b], acc);
+    return acc;
+}
+
+// 16 bytes of T widened to float.
+template <typename T, int V>
+__device__ __forceinline__ void ld_vec(const T *p, float *out)
+{
+    union {
+        uint4 u;
+        T e[V];
+    } v;
+    v.u = *(const uint4 *)p;
+#pragma unroll
+    for (int j = 0; j < V; j++) out[j] = to_f(v.e[j]);
+}
+
+// K: 3 or 5 (a K x K kernel, weights in registers) or 0 (any kh, kw). Sizes are 32-bit
+// (dw_tile_plan bounds them); only the tensors' base offsets are 64-bit.
+template <typename T, bool NHWC, int K>
+__global__ void dw_tiled_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
+                           const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, dw_tile t)
+{
+    extern __shared__ float sm[];
+    const int C = (int)g.c, OH = (int)g.oh, OW = (int)g.ow, IH = (int)g.ih, IW = (int)g.iw;
+    const int kh = (int)g.kh, kw = (int)g.kw, taps = kh * kw, sh = (int)g.sh, sw = (int)g.sw;
+    const int tiles_w = (OW + t.tw - 1) / t.tw, tiles_h = (OH + t.th - 1) / t.th, cbs = (C + t.cb - 1) / t.cb;
+    unsigned b = blockIdx.x;
+    const int bx = (int)(b % tiles_w);
+    b /= tiles_w;
+    const int by = (int)(b % tiles_h);
+    b /= tiles_h;
+    const int bc = (int)(b % cbs);
+    const int64_t n = b / cbs;
+    const int oh0 = by * t.th, ow0 = bx * t.tw, c0 = bc * t.cb;
+    const int ih0 = oh0 * sh - (int)g.ph, iw0 = ow0 * sw - (int)g.pw;
+    const int plane = t.ith * t.itw;
+    float *xs = sm, *ws = sm + plane * t.cb; // ws: [cb][taps]
+    const int ps = NHWC ? t.cb : 1, rs = t.itw * ps, cs = NHWC ? 1 : plane;
+
+    for (int e = threadIdx.x; e < t.cb * taps; e += blockDim.x) {
+        int c = c0 + e / taps;
+        ws[e] = c < C ? to_f(w[(int64_t)c * taps + e % taps]) : 0.f;
+    }
+    if (NHWC) {
+        const T *xn = x + n * IH * IW * (int64_t)C;
+        if (t.vec > 1) {
+            constexpr int V = 16 / sizeof(T);
+            const int cv = t.cb / V;
+            for (int e = threadIdx.x; e < plane * cv; e += blockDim.x) {
+                int q = e % cv, p = e / cv, yy = p / t.itw, xx = p - yy * t.itw;
+                int h = ih0 + yy, c = iw0 + xx, ch = c0 + q * V;
+                float v[V];
+                if (h >= 0 && h < IH && c >= 0 && c < IW && ch < C)
+                    ld_vec<T, V>(xn + ((int64_t)h * IW + c) * C + ch, v);
+                else
+#pragma unroll
+                    for (int j = 0; j < V; j++) v[j] = 0.f;
+#pragma unroll
+                for (int j = 0; j < V; j++) xs[p * t.cb + q * V + j] = v[j];
+            }
+        } else {
+            for (int e = threadIdx.x; e < plane * t.cb; e += blockDim.x) {
+                int q = e % t.cb, p = e / t.cb, yy = p / t.itw, xx = p - yy * t.itw;
+                int h = ih0 + yy, c = iw0 + xx, ch = c0 + q;
+                xs[e] = h >= 0 && h < IH && c >= 0 && c < IW && ch < C ? to_f(xn[((int64_t)h * IW + c) * C + ch]) : 0.f;
+            }
+        }
+    } else { // one channel's plane (cb == 1)
+        const T *xp = x + (n * C + c0) * (int64_t)IH * IW;
+        for (int e = threadIdx.x; e < plane; e += blockDim.x) {
+            int yy = e / t.itw, xx = e - yy * t.itw, h = ih0 + yy, c = iw0 + xx;
+            xs[e] = h >= 0 && h < IH && c >= 0 && c < IW ? to_f(xp[(int64_t)h * IW + c]) : 0.f;
+        }
+    }
+    __syncthreads();
+
+    // NHWC: blockDim is a multiple of cb, so a thread keeps one channel over its outputs.
+    const int cf = NHWC ? threadIdx.x % t.cb : 0;
+    float wr[K ? K * K : 1];
+    if (K)
+#pragma unroll
+        for (int k = 0; k < (K ? K * K : 1); k++) wr[k] = ws[cf * taps + k];
+    const int nout = t.th * t.tw * t.cb, co = c0 + cf;
+    const float bv = bias && co < C ? to_f(bias[co]) : 0.f;
+    for (int e = threadIdx.x; e < nout; e += blockDim.x) {
+        int p = NHWC ? e / t.cb : e, py = p / t.tw, px = p - py * t.tw;
+        int oh = oh0 + py, ow = ow0 + px;
+        if (oh >= OH || ow >= OW || co >= C) continue;
+        const float *s = xs + cf * cs + py * sh * rs + px * sw * ps;
+        float acc = dw_taps<K>(s, rs, ps, kh, kw, (int)g.dh, (int)g.dw, K ? wr : ws + cf * taps) + bv;
+        int64_t o = NHWC ? ((n * OH + oh) * OW + ow) * C + co : ((n * C + co) * OH + oh) * (int64_t)OW + ow;
+        if (res) acc += to_f(res[o]);
+        y[o] = from_f<T>(act(g.act, acc, g.p0, g.p1));
+    }
+}
+
+// The tile of a geometry, or false where the tiled kernel does not apply: channel
+// multiplier 1, 32-bit sizes, a grid of at most 2^31 - 1 blocks, and a staged tile (input and
+// weights, float) of at most 32 KiB: large dilations shrink it (below) down to one output of
+// one channel; where even that does not fit, the generic kernel.
+constexpr int DW_SMEM = 32 * 1024;
+
+bool dw_tile_plan(const dt_cu_conv *g, bool nhwc, dw_tile *t)
+{
+    if (g->group != g->c || g->m != g->c || g->c < 1 || g->n < 1) return false;
+    const int64_t lim = 1 << 24;
+    if (g->c >= lim || g->ih >= lim || g->iw >= lim || g->oh >= lim || g->ow >= lim || g->kh * g->kw >= 4096 ||
+        g->sh >= 4096 || g->sw >= 4096 || g->dh >= 4096 || g->dw >= 4096 || g->ph >= lim || g->pw >= lim)
+        return false;
+    // NHWC channels a block: the largest of 64, 32, 16, 8 that pads C by at most an eighth
+    // (C = 72: 16, 96: 32, 960: 64), else 8.
+    int cb = 1;
+    if (nhwc) {
+        cb = 8;
+        for (int c = 64; c > 8; c /= 2)
+            if (((g->c + c - 1) / c * c - g->c) * 8 <= g->c) {
+                cb = c;
+                break;
+            }
+    }
+    // Output tiles: NCHW 32 x 32 of one channel (4 outputs a thread); NHWC 8 x 8 pixels, 16 x 16
+    // where the halo is wide (dilated or 5x5: less of the staged tile is halo); no larger than
+    // the map. Where the staged tile exceeds DW_SMEM, NHWC first takes fewer channels (down to
+    // 8), then the tile shrinks (rows, then columns), then the channels again.
+    bool wide = (g->kh - 1) * g->dh >= 4 || (g->kw - 1) * g->dw >= 4;
+    int th = nhwc ? (wide ? 16 : 8) : 32, tw = th;
+    while (tw > 1 && tw / 2 >= g->ow) tw /= 2;
+    while (th > 1 && th / 2 >= g->oh) th /= 2;
+    int64_t ith, itw, bytes;
+    for (;;) {
+        ith = (int64_t)(th - 1) * g->sh + (g->kh - 1) * g->dh + 1;
+        itw = (int64_t)(tw - 1) * g->sw + (g->kw - 1) * g->dw + 1;
+        bytes = (ith * itw * cb + cb * g->kh * g->kw) * (int64_t)sizeof(float);
+        if (bytes <= DW_SMEM) break;
+        if (nhwc && cb > 8) cb /= 2;
+        else if (th > 1 && th >= tw) th /= 2;
+        else if (tw > 1) tw /= 2;
+        else if (cb > 1) cb /= 2;
+        else return false;
+    }
+    int64_t blocks = (g->ow + tw - 1) / tw * ((g->oh + th - 1) / th) * ((g->c + cb - 1) / cb) * g->n;
+    if (blocks > 0x7fffffff) return false;
+    int threads = nhwc ? 256 : (int)((th * tw + 31) / 32 * 32);
+    if (threads > 256) threads = 256;
+    *t = dw_tile{th, tw, cb, (int)ith, (int)itw, threads, 1};
+    return true;
+}
+
+template <typename T>
+int dw_tiled(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, bool nhwc, void *stream)
+{
+    dw_tile t;
+    if (!dw_tile_plan(g, nhwc, &t)) return (int)cudaErrorInvalidValue;
+    if (g->oh <= 0 || g->ow <= 0) return 0;
+    constexpr int V = 16 / sizeof(T);
+    if (nhwc && g->c % V == 0 && t.cb % V == 0 && (uintptr_t)x % 16 == 0) t.vec = V;
+    int64_t blocks = (g->ow + t.tw - 1) / t.tw * ((g->oh + t.th - 1) / t.th) * ((g->c + t.cb - 1) / t.cb) * g->n;
+    size_t smem = ((size_t)t.ith * t.itw * t.cb + (size_t)t.cb * g->kh * g->kw) * sizeof(float);
+    cudaStream_t s = (cudaStream_t)stream;
+    bool k3 = g->kh == 3 && g->kw == 3, k5 = g->kh == 5 && g->kw == 5;
+#define DT_DW_LAUNCH(L, K) dw_tiled_k<T, L, K><<<(unsigned)blocks, t.threads, smem, s>>>(x, w, bias, res, y, *g, t)
+    if (nhwc) {
+        if (k3) DT_DW_LAUNCH(true, 3);
+        else if (k5) DT_DW_LAUNCH(true, 5);
+        else DT_DW_LAUNCH(true, 0);
+    } else {
+        if (k3) DT_DW_LAUNCH(false, 3);
+        else if (k5) DT_DW_LAUNCH(false, 5);
+        else DT_DW_LAUNCH(false, 0);
+    }
+#undef DT_DW_LAUNCH
+    return (int)cudaGetLastError();
+}
+
 } // namespace
 
 // Both layouts: nhwc picks channels last (the layout pass's layers) or channels first.
@@ -415,6 +598,29 @@ extern "C" int dt_cu_conv_igemm(int dtype, const void *x, const void *w, const v
     case DUCTILE_FLOAT32: return igemm_any<float>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
     case DUCTILE_FLOAT16: return igemm_any<__half>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
     case DUCTILE_BFLOAT16: return igemm_any<__nv_bfloat16>(x, w, bias, res, y, g, tile, pointwise, part, split, stream);
+    }
+    return (int)cudaErrorInvalidValue;
+}
+
+extern "C" bool dt_cu_conv_dw_tiled_applies(const dt_cu_conv *g, int nhwc)
+{
+    dw_tile t;
+    return dw_tile_plan(g, nhwc != 0, &t);
+}
+
+extern "C" int dt_cu_conv_dw_tiled(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                                   const dt_cu_conv *g, int nhwc, void *stream)
+{
+    switch (dtype) {
+    case DUCTILE_FLOAT32:
+        return dw_tiled<float>((const float *)x, (const float *)w, (const float *)bias, (const float *)res, (float *)y, g,
+                               nhwc != 0, stream);
+    case DUCTILE_FLOAT16:
+        return dw_tiled<__half>((const __half *)x, (const __half *)w, (const __half *)bias, (const __half *)res,
+                                (__half *)y, g, nhwc != 0, stream);
+    case DUCTILE_BFLOAT16:
+        return dw_tiled<__nv_bfloat16>((const __nv_bfloat16 *)x, (const __nv_bfloat16 *)w, (const __nv_bfloat16 *)bias,
+                                       (const __nv_bfloat16 *)res, (__nv_bfloat16 *)y, g, nhwc != 0, stream);
     }
     return (int)cudaErrorInvalidValue;
 }

@@ -10,8 +10,7 @@
 
 #include <stdint.h>
 
-/* The GPU's multiprocessors (0: unknown), read once. */
-static int dt_sm_count(void)
+int dt_cuda_sm_count(void)
 {
     static int sms = -1;
     if (sms < 0) {
@@ -76,6 +75,17 @@ static bool dt_is_split(int tactic)
            tactic == DT_CUDA_CONV_TC_POINTWISE_SPLITK || tactic == DT_CUDA_CONV_TC_IGEMM_SPLITK;
 }
 
+/* What the kernels read of a geometry and an epilogue (NULL: none). */
+static dt_cu_conv dt_cu_conv_of(const dt_conv_geom *g, const dt_cu_conv_epi *e)
+{
+    return (dt_cu_conv){
+        .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],
+        .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1], .ph = g->pb[0], .pw = g->pb[1],
+        .dh = g->d[0], .dw = g->d[1], .group = g->group, .act = e ? e->act : DT_CU_IDENTITY,
+        .p0 = e ? e->p0 : 0.f, .p1 = e ? e->p1 : 0.f,
+    };
+}
+
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 {
     /* The kernels' element types (conv_own.h). */
@@ -88,10 +98,17 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
                  g->in[0] < (1 << 28) && g->in[1] < (1 << 28) && g->k[0] * g->d[0] < (1 << 28) &&
                  g->k[1] * g->d[1] < (1 << 28) && g->s[0] < (1 << 12) && g->s[1] < (1 << 12);
     if (dt_is_tc(tactic) && (dtype == DUCTILE_FLOAT32 || !dt_tensor_cores())) return false;
-    if (dt_is_split(tactic) && dt_cuda_conv_splitk(g, dt_is_tc(tactic) ? 64 : 32, dt_sm_count()) < 2) return false;
+    if (dt_is_split(tactic) && dt_cuda_conv_splitk(g, dt_is_tc(tactic) ? 64 : 32, dt_cuda_sm_count()) < 2) return false;
     switch (tactic) {
     case DT_CUDA_CONV_DEPTHWISE:
     case DT_CUDA_CONV_DEPTHWISE_NHWC: return g->group == g->c && g->group > 1;
+    case DT_CUDA_CONV_DW_TILED:
+    case DT_CUDA_CONV_DW_TILED_NHWC: {
+        /* Symmetric pads (the kernel reads the begins) and the tile planner's bounds. */
+        dt_cu_conv c = dt_cu_conv_of(g, NULL);
+        return g->group == g->c && g->group > 1 && g->pb[0] == g->pe[0] && g->pb[1] == g->pe[1] &&
+               dt_cu_conv_dw_tiled_applies(&c, tactic == DT_CUDA_CONV_DW_TILED_NHWC);
+    }
     case DT_CUDA_CONV_POINTWISE64:
     case DT_CUDA_CONV_POINTWISE32:
     case DT_CUDA_CONV_POINTWISE32_SPLITK:
@@ -116,7 +133,7 @@ size_t dt_cuda_conv_own_scratch(const dt_conv_geom *g, int dtype)
     for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
         size_t bytes = 0;
         if (!dt_cuda_conv_own_applies(g, dtype, split[i]) ||
-            dt_cuda_conv_split_bytes(g, dt_cuda_conv_splitk(g, dt_is_tc(split[i]) ? 64 : 32, dt_sm_count()), &bytes))
+            dt_cuda_conv_split_bytes(g, dt_cuda_conv_splitk(g, dt_is_tc(split[i]) ? 64 : 32, dt_cuda_sm_count()), &bytes))
             continue; /* sizes that overflow: the run names them */
         if (bytes > most) most = bytes;
     }
@@ -136,17 +153,17 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
                            slot[k], ductile_dtype_name((ductile_dtype)in[k].dtype),
                            ductile_dtype_name((ductile_dtype)dtype));
     }
-    dt_cu_conv c = {
-        .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],
-        .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1], .ph = g->pb[0], .pw = g->pb[1],
-        .dh = g->d[0], .dw = g->d[1], .group = g->group, .act = e->act, .p0 = e->p0, .p1 = e->p1,
-    };
+    dt_cu_conv c = dt_cu_conv_of(g, e);
     if (tactic == DT_CUDA_CONV_DEPTHWISE)
         return dt_cuda_check(dt_cu_conv_depthwise(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
                                                   &c, ex->stream), "depthwise convolution");
     if (tactic == DT_CUDA_CONV_DEPTHWISE_NHWC)
         return dt_cuda_check(dt_cu_conv_depthwise_nhwc(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res,
                                                        out[0].data, &c, ex->stream), "depthwise convolution (NHWC)");
+    if (tactic == DT_CUDA_CONV_DW_TILED || tactic == DT_CUDA_CONV_DW_TILED_NHWC)
+        return dt_cuda_check(dt_cu_conv_dw_tiled(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
+                                                 &c, tactic == DT_CUDA_CONV_DW_TILED_NHWC, ex->stream),
+                             "tiled depthwise convolution");
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||
@@ -157,7 +174,7 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
         /* The slices' float32 sums in the context's scratch, which dt_cuda_conv_own_scratch
          * sized at these shapes: the run allocates nothing. */
         size_t bytes = 0;
-        split = dt_cuda_conv_splitk(g, tile ? 32 : 64, dt_sm_count());
+        split = dt_cuda_conv_splitk(g, tile ? 32 : 64, dt_cuda_sm_count());
         DT_TRY(dt_cuda_conv_split_bytes(g, split, &bytes));
         if (!ex->scratch || ex->scratch_bytes < bytes)
             return dt_fail(DUCTILE_ERR_INTERNAL, "split-K convolution: %d slices need %zu bytes of scratch; the context gave %zu",

@@ -12,6 +12,11 @@
  *              bfloat16 layers on WMMA fragments (16x16x16, float accumulators), sm_80+.
  *   depthwise NHWC: the depthwise kernel over channels-last X, Y and R (neighbouring threads
  *              take neighbouring channels) and KRSC weights, for layout "NHWC" layers.
+ *   tiled depthwise: channel multiplier 1, both layouts: a block stages an input tile (with
+ *              its halo and pads) and its channels' weights in shared memory and computes an
+ *              output tile from it (NCHW: 32 x 32 of one channel; NHWC: 8 x 8 pixels of up to
+ *              64 channels, 16-byte loads along C), several outputs per thread, the epilogue
+ *              in the store. Where the staged tile fits 32 KiB (very large dilations do not).
  * Templated on the element type (float32, float16, bfloat16: every tensor of the layer in one
  * type, as builder/precision.c lowers them) with float32 accumulation and epilogue, rounded
  * once at the store. */
@@ -48,7 +53,14 @@ enum {
      * product Y[N*H*W, M] = X[N*H*W, C] W[M, C]^T, run on cuBLASLt (conv.c), the epilogue by
      * the epilogue kernel. */
     DT_CUDA_CONV_LT_NHWC = 28,
+    /* The tiled depthwise kernels (channel multiplier 1), channels first and channels last. */
+    DT_CUDA_CONV_DW_TILED = 29,
+    DT_CUDA_CONV_DW_TILED_NHWC = 30,
 };
+
+/* The own kernels a channels-last (layout "NHWC") layer runs; the others are channels first. */
+#define DT_CUDA_CONV_IS_NHWC(t) \
+    ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC)
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
 typedef struct dt_cu_conv {
@@ -64,6 +76,11 @@ int dt_cu_conv_depthwise(int dtype, const void *x, const void *w, const void *bi
 /* The same over NHWC x, y, res and w [m, kh, kw, 1]. */
 int dt_cu_conv_depthwise_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                               const dt_cu_conv *g, void *stream);
+/* The tiled depthwise kernel (nhwc: channels-last x, y, res and w [m, kh, kw, 1]); applies:
+ * whether it computes this geometry (channel multiplier 1, a tile that fits). */
+int dt_cu_conv_dw_tiled(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                        const dt_cu_conv *g, int nhwc, void *stream);
+bool dt_cu_conv_dw_tiled_applies(const dt_cu_conv *g, int nhwc);
 /* tile: 64 or 32, or 0 for the tensor-core kernel (float16 / bfloat16 only, sm_80+);
  * pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
  * split * n * m * oh * ow floats (float32 whatever dtype is) where the K dim is summed in

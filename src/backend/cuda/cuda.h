@@ -84,6 +84,17 @@ int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream);
 /* Reduction over the middle dim of [outer, n, inner]. */
 enum { DT_CU_RED_SUM, DT_CU_RED_MEAN, DT_CU_RED_MAX, DT_CU_RED_MIN, DT_CU_RED_SUMSQ, DT_CU_RED_L1, DT_CU_RED_L2 };
 int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
+/* The same where outer * inner is small and n large (dt_cuda_reduce_split says when): blocks
+ * read along inner (coalesced) and split n; split > 1: `split` slices summed by separate
+ * blocks into part (split * outer * inner floats), then joined by a second kernel. */
+int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, float *part,
+                       int split, void *stream);
+/* The slices dt_cu_reduce_split takes for [outer, n, inner] on a GPU of `sms`
+ * multiprocessors (enough blocks for two per multiprocessor, each slice at least 256 rows),
+ * 1: unsplit, 0: not its shape (dt_cu_reduce's: enough outputs for a thread each). */
+int dt_cuda_reduce_split(int64_t outer, int64_t n, int64_t inner, int sms);
+/* The GPU's multiprocessors (0: unknown), read once. */
+int dt_cuda_sm_count(void);
 /* Gather on [outer, axis_n, inner] with nidx indices (int64 or int32), esize-byte elements.
  * Out-of-range indices (after adding axis_n to negatives) write zeros and set *bad (device). */
 int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n,

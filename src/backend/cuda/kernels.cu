@@ -68,6 +68,132 @@ __global__ void binary_same_k(int op, const T *a, const T *b, T *y, int64_t n)
         y[i] = st<T>(binop(op, ld(a[i]), ld(b[i])));
 }
 
+// 16 bytes of T (V elements) as one load / store: the fast paths' vector access.
+template <typename T, int V> union vec16 {
+    uint4 u;
+    T e[V];
+};
+
+// Same shapes, 32-bit indices (n < 2^31): V elements a thread per step through 16-byte loads
+// (V > 1: a, b and y 16-byte aligned), the n % V tail one element a thread.
+template <typename T, int V>
+__global__ void binary_same_vec_k(int op, const T *__restrict__ a, const T *__restrict__ b, T *__restrict__ y, int n)
+{
+    const int nv = n / V, step = gridDim.x * blockDim.x, t0 = blockIdx.x * blockDim.x + threadIdx.x;
+    for (int v = t0; v < nv; v += step) {
+        vec16<T, V> va, vb, vy;
+        if (V > 1) {
+            va.u = ((const uint4 *)a)[v];
+            vb.u = ((const uint4 *)b)[v];
+        } else {
+            va.e[0] = a[v];
+            vb.e[0] = b[v];
+        }
+#pragma unroll
+        for (int j = 0; j < V; j++) vy.e[j] = st<T>(binop(op, ld(va.e[j]), ld(vb.e[j])));
+        if (V > 1) ((uint4 *)y)[v] = vy.u;
+        else y[v] = vy.e[0];
+    }
+    for (int i = nv * V + t0; i < n; i += step) y[i] = st<T>(binop(op, ld(a[i]), ld(b[i])));
+}
+
+// One operand full (contiguous, the output's shape), the other ("small") broadcast in the
+// per-channel pattern: output element i = ((o * R + r) * M + m) * I + q reads small[o * So + m]
+// (NCHW [N,C,1,1] or [1,C,1,1] against [N,C,H,W]: I = H*W, M = C or N*C; NHWC [N,1,1,C]
+// against [N,H,W,C]: I = 1, M = C, R = H*W, So = C). 32-bit indices; V elements a step
+// (V > 1: full and y 16-byte aligned, n % V == 0, and I % V == 0, one small value a vector,
+// or I == 1 and M % V == 0, V consecutive ones). small_first: small is the op's first operand.
+struct chan_geom {
+    int n, inner, mid, rep, so;
+    bool small_first;
+};
+
+template <typename T, int V>
+__global__ void binary_chan_k(int op, const T *__restrict__ full, const T *__restrict__ small, T *__restrict__ y,
+                              chan_geom g)
+{
+    const int nv = g.n / V, step = gridDim.x * blockDim.x;
+    for (int v = blockIdx.x * blockDim.x + threadIdx.x; v < nv; v += step) {
+        int i = v * V, t = i / g.inner, m = t % g.mid, o = t / g.mid / g.rep, si = o * g.so + m;
+        vec16<T, V> vf, vy;
+        if (V > 1) vf.u = ((const uint4 *)full)[v];
+        else vf.e[0] = full[v];
+        float sv = ld(small[si]);
+#pragma unroll
+        for (int j = 0; j < V; j++) {
+            if (g.inner == 1 && j) sv = ld(small[si + j]);
+            float f = ld(vf.e[j]);
+            vy.e[j] = st<T>(g.small_first ? binop(op, sv, f) : binop(op, f, sv));
+        }
+        if (V > 1) ((uint4 *)y)[v] = vy.u;
+        else y[v] = vy.e[0];
+    }
+}
+
+// Whether g is the per-channel pattern (binary_chan_k), into *c (small_first: which operand
+// broadcasts); the small operand's dims merge with like neighbours first.
+bool chan_pattern(const dt_cu_bcast *g, chan_geom *c)
+{
+    if (g->n >= 0x7fffffff) return false;
+    bool full[2] = {true, true};
+    int64_t st = 1;
+    for (int d = g->rank - 1; d >= 0; d--) {
+        if (g->dims[d] != 1) {
+            full[0] = full[0] && g->sa[d] == st;
+            full[1] = full[1] && g->sb[d] == st;
+        }
+        st *= g->dims[d];
+    }
+    if (full[0] == full[1]) return false; // both (same shapes: the same-shape path) or neither
+    const int64_t *ss = full[0] ? g->sb : g->sa;
+    // The small operand's (dim, stride) groups, innermost first: broadcast dims merge with
+    // broadcast neighbours, contiguous ones with contiguous neighbours.
+    int nd = 0;
+    int64_t D[DT_CU_MAX_RANK], S[DT_CU_MAX_RANK];
+    for (int d = g->rank - 1; d >= 0; d--) {
+        if (g->dims[d] == 1) continue;
+        if (nd && ((ss[d] == 0 && S[nd - 1] == 0) || (S[nd - 1] != 0 && ss[d] == S[nd - 1] * D[nd - 1]))) {
+            D[nd - 1] *= g->dims[d];
+        } else {
+            D[nd] = g->dims[d];
+            S[nd] = ss[d];
+            nd++;
+        }
+    }
+    // Innermost first: [broadcast I] [contiguous M, stride 1] [broadcast R] [contiguous, stride M].
+    int k = 0;
+    int64_t I = 1, M = 1, R = 1, So = 0;
+    if (k < nd && S[k] == 0) I = D[k++];
+    if (k < nd && S[k] == 1) M = D[k++];
+    if (k < nd && S[k] == 0) R = D[k++];
+    if (k < nd && S[k] == M && M > 1) So = M, k++;
+    if (k != nd) return false;
+    *c = chan_geom{(int)g->n, (int)I, (int)M, (int)R, (int)So, !full[0]};
+    return true;
+}
+
+template <typename T>
+int binary_fast(int op, const T *a, const T *b, T *y, const dt_cu_bcast *g, bool same, cudaStream_t s)
+{
+    constexpr int V = 16 / sizeof(T);
+    auto al = [](const void *p) { return (uintptr_t)p % 16 == 0; };
+    if (same) {
+        int n = (int)g->n;
+        if (al(a) && al(b) && al(y) && n >= V)
+            binary_same_vec_k<T, V><<<blocks_for(n / V), kThreads, 0, s>>>(op, a, b, y, n);
+        else
+            binary_same_vec_k<T, 1><<<blocks_for(n), kThreads, 0, s>>>(op, a, b, y, n);
+        return (int)cudaGetLastError();
+    }
+    chan_geom c;
+    if (!chan_pattern(g, &c)) return -1;
+    const T *full = c.small_first ? b : a, *small = c.small_first ? a : b;
+    bool vec = al(full) && al(y) && c.n % V == 0 && (c.inner % V == 0 || (c.inner == 1 && c.mid % V == 0));
+    if (vec) binary_chan_k<T, V><<<blocks_for(c.n / V), kThreads, 0, s>>>(op, full, small, y, c);
+    else binary_chan_k<T, 1><<<blocks_for(c.n), kThreads, 0, s>>>(op, full, small, y, c);
+    return (int)cudaGetLastError();
+}
+
 template <typename T>
 __global__ void binary_k(int op, const T *a, const T *b, T *y, dt_cu_bcast g)
 {
@@ -361,12 +487,14 @@ __device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_
     *w = *i1 == *i0 ? 0.0f : s - (float)*i0;
 }
 
-template <typename T>
+// I: the index type (int where the output's element count fits: 32-bit division is far
+// cheaper than 64-bit).
+template <typename T, typename I>
 __global__ void resize_k(const T *x, T *y, dt_cu_resize_geom p)
 {
-    int64_t total = p.planes * p.oh * p.ow;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox = i % p.ow, t = i / p.ow, oy = t % p.oh, pl = t / p.oh;
+    const I total = (I)(p.planes * p.oh * p.ow), OW = (I)p.ow, OH = (I)p.oh;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I ox = i % OW, t = i / OW, oy = t % OH, pl = t / OH;
         int64_t y0, y1, x0, x1;
         float wy, wx;
         resize_taps(p, 0, oy, p.ih, p.oh, &y0, &y1, &wy);
@@ -429,6 +557,72 @@ __global__ void reduce_k(const T *x, T *y, int64_t outer, int64_t n, int64_t inn
             }
         }
         y[i] = st<T>(op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc);
+    }
+}
+
+__device__ __forceinline__ float red_init(int op)
+{
+    return op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
+}
+// Adds one element (v raw: squares and absolute values taken here).
+__device__ __forceinline__ float red_add(int op, float acc, float v)
+{
+    switch (op) {
+    case DT_CU_RED_MAX: return fmaxf(acc, v);
+    case DT_CU_RED_MIN: return fminf(acc, v);
+    case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: return acc + v * v;
+    case DT_CU_RED_L1: return acc + fabsf(v);
+    }
+    return acc + v;
+}
+// Combines two partial results.
+__device__ __forceinline__ float red_join(int op, float a, float b)
+{
+    return op == DT_CU_RED_MAX ? fmaxf(a, b) : op == DT_CU_RED_MIN ? fminf(a, b) : a + b;
+}
+__device__ __forceinline__ float red_final(int op, float acc, int64_t n)
+{
+    return op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc;
+}
+
+// [outer, n, inner] where outer * inner is too small to give each output a thread (channels-
+// last global pooling: [N, H*W, C]; a row reduction: inner 1): a block of 256 takes `cols`
+// consecutive outputs of one outer index (32, or 1 where inner is 1) and 256 / cols rows at a
+// time of slice blockIdx.y of the reduced dim (coalesced along inner), then combines its rows
+// in shared memory. part (split > 1): the slice's raw result, float, [split][outer * inner];
+// reduce_join_k combines the slices. Else the final value into y.
+template <typename T>
+__global__ void __launch_bounds__(256) reduce_part_k(const T *__restrict__ x, T *__restrict__ y, float *__restrict__ part,
+                                                     int64_t outer, int64_t n, int64_t inner, int op, int64_t slice)
+{
+    __shared__ float sh[256];
+    const int cols = inner == 1 ? 1 : 32, rows = 256 / cols;
+    const int c = threadIdx.x % cols, r = threadIdx.x / cols;
+    const int64_t chunks = (inner + cols - 1) / cols, o = blockIdx.x / chunks, i = (blockIdx.x % chunks) * cols + c;
+    const int64_t j0 = blockIdx.y * slice, j1 = j0 + slice < n ? j0 + slice : n;
+    float acc = red_init(op);
+    if (i < inner) {
+        const T *xp = x + o * n * inner + i;
+        for (int64_t j = j0 + r; j < j1; j += rows) acc = red_add(op, acc, ld(xp[j * inner]));
+    }
+    sh[threadIdx.x] = acc;
+    __syncthreads();
+    for (int h = rows / 2; h > 0; h >>= 1) {
+        if (r < h) sh[threadIdx.x] = red_join(op, sh[threadIdx.x], sh[threadIdx.x + h * cols]);
+        __syncthreads();
+    }
+    if (r || i >= inner) return;
+    if (part) part[blockIdx.y * outer * inner + o * inner + i] = sh[c];
+    else y[o * inner + i] = st<T>(red_final(op, sh[c], n));
+}
+
+template <typename T>
+__global__ void reduce_join_k(const float *__restrict__ part, T *__restrict__ y, int64_t total, int split, int64_t n, int op)
+{
+    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
+        float acc = part[i];
+        for (int s = 1; s < split; s++) acc = red_join(op, acc, part[s * total + i]);
+        y[i] = st<T>(red_final(op, acc, n));
     }
 }
 
@@ -536,7 +730,11 @@ int dt_cu_resize(int dtype, const void *x, void *y, const dt_cu_resize_geom *p, 
 {
     int64_t total = p->planes * p->oh * p->ow;
     if (total <= 0) return 0;
-    DT_FLOATS(dtype, resize_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
+    // 32-bit indices where i + the grid's stride cannot overflow.
+    if (total < 0x7fffffff - 65535LL * 32 * kThreads)
+        DT_FLOATS(dtype, resize_k<T, int><<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
+    else
+        DT_FLOATS(dtype, resize_k<T, int64_t><<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
     return (int)cudaGetLastError();
 }
 
@@ -563,6 +761,22 @@ int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, in
     return (int)cudaGetLastError();
 }
 
+int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, float *part,
+                       int split, void *stream)
+{
+    if (outer * inner <= 0) return 0;
+    if (split < 1 || !part) split = 1;
+    int64_t chunks = (inner + (inner == 1 ? 0 : 31)) / (inner == 1 ? 1 : 32), slice = (n + split - 1) / split;
+    if (outer * chunks > 0x7fffffff || split > 65535) return (int)cudaErrorInvalidConfiguration;
+    dim3 grid((unsigned)(outer * chunks), (unsigned)split);
+    cudaStream_t s = (cudaStream_t)stream;
+    DT_FLOATS(dtype, reduce_part_k<<<grid, 256, 0, s>>>((const T *)x, (T *)y, split > 1 ? part : nullptr, outer, n, inner, op,
+                                                         slice))
+    if (split > 1)
+        DT_FLOATS(dtype, reduce_join_k<<<blocks_for(outer * inner), kThreads, 0, s>>>(part, (T *)y, outer * inner, split, n, op))
+    return (int)cudaGetLastError();
+}
+
 int dt_cu_unary(int op, int dtype, const void *x, void *y, int64_t n, float p0, float p1, void *stream)
 {
     if (n <= 0) return 0;
@@ -580,6 +794,13 @@ int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const
         st *= g->dims[d];
     }
     cudaStream_t s = (cudaStream_t)stream;
+    // 32-bit fast paths: same shapes, and the per-channel broadcast (binary_chan_k); the
+    // general broadcast (binary_k) for the rest.
+    if (g->n < 0x7fffffff - 65535LL * 32 * kThreads) { // i + the grid's stride stays an int
+        int rc = -1;
+        DT_FLOATS(dtype, rc = binary_fast<T>(op, (const T *)a, (const T *)b, (T *)y, g, same, s))
+        if (rc >= 0) return rc;
+    }
     if (same)
         DT_FLOATS(dtype, binary_same_k<<<blocks_for(g->n), kThreads, 0, s>>>(op, (const T *)a, (const T *)b, (T *)y, g->n))
     else

@@ -56,15 +56,39 @@ const dt_kernel dt_cuda_layernorm_kernel = {dt_layernorm_prepare, NULL, dt_layer
 
 /* ---- pooling ---- */
 
+/* Planes x spatial size; the split of the reduction kernel where few planes leave most of the
+ * GPU idle (a block per plane), with the bytes of its slices. */
+static int dt_gap_split(const dt_view *x, int64_t *planes, int64_t *hw, size_t *bytes)
+{
+    *planes = x->rank >= 2 ? x->dims[0] * x->dims[1] : 1, *hw = 1;
+    for (int d = 2; d < x->rank; d++) *hw *= x->dims[d];
+    int split = *planes < 2 * (int64_t)dt_cuda_sm_count() ? dt_cuda_reduce_split(*planes, *hw, 1, dt_cuda_sm_count()) : 0;
+    *bytes = split > 1 ? (size_t)split * (size_t)*planes * sizeof(float) : 0;
+    return split;
+}
+
+static ductile_status dt_gap_scratch(const void *params, const dt_view *in, const dt_view *out, int threads, size_t *bytes)
+{
+    (void)params, (void)out, (void)threads;
+    int64_t planes, hw;
+    dt_gap_split(&in[0], &planes, &hw, bytes);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_gap_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_layer_params *p = params;
-    int64_t planes = in[0].dims[0] * in[0].dims[1], hw = 1;
-    for (int d = 2; d < in[0].rank; d++) hw *= in[0].dims[d];
+    int64_t planes, hw;
+    size_t bytes;
+    int split = dt_gap_split(&in[0], &planes, &hw, &bytes);
+    if (split > 1 && ex->scratch && ex->scratch_bytes >= bytes)
+        return dt_cuda_check(dt_cu_reduce_split(out[0].dtype, in[0].data, out[0].data, planes, hw, 1, DT_CU_RED_MEAN,
+                                                ex->scratch, split, ex->stream),
+                             p->L->op_type);
     return dt_cuda_check(dt_cu_global_avgpool(out[0].dtype, in[0].data, out[0].data, planes, hw, ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_gap_kernel = {dt_cuda_layer_prepare, NULL, dt_gap_run};
+const dt_kernel dt_cuda_gap_kernel = {dt_cuda_layer_prepare, dt_gap_scratch, dt_gap_run};
 
 static ductile_status dt_pool_prepare(const ductile_layer *L, void **out)
 {
@@ -190,8 +214,37 @@ static size_t dt_reduce_half(size_t in_bytes)
     return (in_bytes + 63) / 64 * 64;
 }
 
+int dt_cuda_reduce_split(int64_t outer, int64_t n, int64_t inner, int sms)
+{
+    /* Enough outputs for a thread each (dt_cu_reduce's kernel fills the GPU), or short rows. */
+    if (outer * inner >= 32768 || n < 32) return 0;
+    int64_t blocks = outer * (inner == 1 ? 1 : (inner + 31) / 32), want = 2 * (int64_t)sms;
+    if (blocks >= want) return 1;
+    int64_t s = (want + blocks - 1) / blocks, most = n / 256;
+    if (s > most) s = most;
+    if (s > 256) s = 256;
+    return s < 2 ? 1 : (int)s;
+}
+
+/* The [outer, n, inner] of a single-run reduction (false: axes unknown here, or several runs). */
+static bool dt_reduce_one_run(const dt_cu_reduce_params *p, const dt_view *in, int64_t *outer, int64_t *n, int64_t *inner)
+{
+    bool red[DT_MAX_DIMS], identity = false;
+    int run[DT_MAX_DIMS][2];
+    if (dt_reduce_axes_of(&p->a, p->n_in, in, red, &identity) || identity || dt_reduce_runs(red, &in[0], run) != 1)
+        return false;
+    *outer = *n = *inner = 1;
+    for (int d = 0; d < in[0].rank; d++) {
+        if (d < run[0][0]) *outer *= in[0].dims[d];
+        else if (d > run[0][1]) *inner *= in[0].dims[d];
+        else *n *= in[0].dims[d];
+    }
+    return true;
+}
+
 /* Scratch: the partial results of every pass but the last, two at a time (ping-pong), each at
- * most the input's size. Axes unknown here (a computed axes input) take the bound too. */
+ * most the input's size. Axes unknown here (a computed axes input) take the bound too. A
+ * single pass: the float slices of dt_cu_reduce_split where it splits. */
 static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
                                         size_t *bytes)
 {
@@ -200,6 +253,12 @@ static ductile_status dt_reduce_scratch(const void *params, const dt_view *in, c
     bool red[DT_MAX_DIMS], identity = false;
     int run[DT_MAX_DIMS][2];
     *bytes = 0;
+    int64_t outer, n, inner;
+    if (dt_reduce_one_run(p, in, &outer, &n, &inner)) {
+        int split = dt_cuda_reduce_split(outer, n, inner, dt_cuda_sm_count());
+        if (split > 1) *bytes = (size_t)split * (size_t)(outer * inner) * sizeof(float); /* < 256 * 32768 * 4 */
+        return DUCTILE_OK;
+    }
     if (!dt_reduce_axes_of(&p->a, p->n_in, in, red, &identity) && (identity || dt_reduce_runs(red, &in[0], run) <= 1))
         return DUCTILE_OK;
     size_t x = 0;
@@ -241,9 +300,18 @@ static ductile_status dt_reduce_run(const void *params, const dt_view *in, dt_vi
                                ex->scratch_bytes, k, at + need);
             dst = (char *)ex->scratch + at;
         }
-        DT_TRY(dt_cuda_check(dt_cu_reduce(out[0].dtype, src, dst, outer, n, inner, k ? dt_reduce_next_code(p->code) : p->code,
-                                          ex->stream),
-                             p->L->op_type));
+        int code = k ? dt_reduce_next_code(p->code) : p->code;
+        /* Few outputs over long rows: the split kernel, its slices in the scratch (a single
+         * pass: dt_reduce_scratch sized them; else unsplit). */
+        int split = dt_cuda_reduce_split(outer, n, inner, dt_cuda_sm_count());
+        size_t part = split > 1 ? (size_t)split * (size_t)(outer * inner) * sizeof(float) : 0;
+        if (split > 1 && (runs != 1 || !ex->scratch || ex->scratch_bytes < part)) split = 1;
+        if (split)
+            DT_TRY(dt_cuda_check(dt_cu_reduce_split(out[0].dtype, src, dst, outer, n, inner, code, split > 1 ? ex->scratch : NULL,
+                                                    split, ex->stream),
+                                 p->L->op_type));
+        else
+            DT_TRY(dt_cuda_check(dt_cu_reduce(out[0].dtype, src, dst, outer, n, inner, code, ex->stream), p->L->op_type));
         for (int d = run[k][0]; d <= run[k][1]; d++) dims[d] = 1;
         src = dst;
     }

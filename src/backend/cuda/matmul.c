@@ -187,19 +187,23 @@ static dt_lt_call dt_lt_product_call(int dtype, int64_t M, int64_t N, int64_t K)
 }
 
 ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
-                                  int64_t M, int64_t N, int64_t K)
+                                  const void *bias, const void *res, int64_t M, int64_t N, int64_t K)
 {
     dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
     dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
     c.ws = dt_lt_ws(ex);
-    return dt_lt_matmul(&mp, ex, &c, dt_lt_run_align(&c, a, b, y), 1.f, a, b, y);
+    c.bias = bias != NULL;
+    uint32_t align = dt_lt_run_align(&c, a, b, y);
+    if (res) align = dt_lt_align(align | (uint64_t)(uintptr_t)res);
+    return dt_lt_matmul_epi(&mp, ex, &c, align, 1.f, a, b, y, bias, res);
 }
 
 ductile_status dt_cuda_lt_product_plan(const ductile_layer *L, const dt_exec *ex, int dtype, int64_t M, int64_t N,
-                                       int64_t K)
+                                       int64_t K, bool bias)
 {
     dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
     dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
+    c.bias = bias;
     c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     return dt_lt_plan_get(&mp, ex->state, &c, dt_lt_align(c.bits), &p);

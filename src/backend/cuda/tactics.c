@@ -5,7 +5,7 @@
  *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
  *     kernels that compute the geometry (conv_own.h), in float32, float16 and bfloat16 alike,
  *     and for half layers on sm_80+ the tensor-core ones (channels-last layers: cuDNN's
- *     algorithms, the NHWC depthwise kernel, and cuBLASLt for 1x1 convs, which are one product): a half layer times the own half
+ *     algorithms, the NHWC depthwise kernels (generic and tiled), and cuBLASLt for 1x1 convs, which are one product): a half layer times the own half
  *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at each point. Not WINOGRAD_NONFUSED: its float32
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm, FusedMatMul: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic.
@@ -27,13 +27,15 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     int n = 0;
     bool nhwc = dt_fused_conv_nhwc(L);  /* own kernels are channels first */
     /* The pointwise kernels compute what the general implicit GEMM would, faster. */
-    static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
+    static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_DW_TILED, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
                               DT_CUDA_CONV_POINTWISE32_SPLITK, DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32,
                               DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE,
                               DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM, DT_CUDA_CONV_TC_IGEMM_SPLITK};
     bool pointwise = dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_POINTWISE64);
     if (nhwc && n < cap && dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_DEPTHWISE_NHWC))
         ids[n++] = DT_CUDA_CONV_DEPTHWISE_NHWC;
+    if (nhwc && n < cap && dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_DW_TILED_NHWC))
+        ids[n++] = DT_CUDA_CONV_DW_TILED_NHWC;
     if (nhwc && n < cap && dt_cuda_conv_lt_applies(&g)) ids[n++] = DT_CUDA_CONV_LT_NHWC;
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
@@ -82,7 +84,7 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
 }
 
 /* The own kernels' profile names, per dtype (f32, f16, bf16). */
-static const char *const dt_own_names[13][3] = {
+static const char *const dt_own_names[15][3] = {
     {"own_dw_f32", "own_dw_f16", "own_dw_bf16"},
     {"own_pw64_f32", "own_pw64_f16", "own_pw64_bf16"},
     {"own_pw32_f32", "own_pw32_f16", "own_pw32_bf16"},
@@ -96,6 +98,8 @@ static const char *const dt_own_names[13][3] = {
     {"own_tc_igemm_splitk_f32", "own_tc_igemm_splitk_f16", "own_tc_igemm_splitk_bf16"},
     {"own_dw_nhwc_f32", "own_dw_nhwc_f16", "own_dw_nhwc_bf16"},
     {"cublaslt_nhwc_f32", "cublaslt_nhwc_f16", "cublaslt_nhwc_bf16"},
+    {"own_dw_tiled_f32", "own_dw_tiled_f16", "own_dw_tiled_bf16"},
+    {"own_dw_tiled_nhwc_f32", "own_dw_tiled_nhwc_f16", "own_dw_tiled_nhwc_bf16"},
 };
 static const char *const dt_cudnn_names[2][8] = {
     {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3", "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"},
@@ -120,7 +124,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
      * stored one). */
     int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_LT_NHWC)
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_DW_TILED_NHWC)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
         return dt_cudnn_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN];

@@ -1,0 +1,219 @@
+/* The tiled depthwise kernels (conv_own.h, DT_CUDA_CONV_DW_TILED / _NHWC) and the generic
+ * depthwise ones, called directly (a build times them against cuDNN and keeps the fastest, so
+ * an engine test cannot tell which ran): at odd sizes (channels 3 to 96, maps 7x9 to 40x70,
+ * kernels 3x3, 5x5 and others (the any-size path), strides 1 and 2, dilations 1, 2 and one
+ * large enough to shrink the tile, pads, batch 1 and 3, with and without bias, residual and
+ * activation), both layouts, float32 / float16 / bfloat16, against a double reference on the
+ * same (rounded) inputs: rel-L2 <= 1e-5 in float32, <= 1e-2 in half. GPU only (skips with
+ * "no CUDA device found"). And the refusals: a channel multiplier other than 1, a tile that
+ * cannot fit. */
+#include "cuda_probe.h"
+#include "testutil.h"
+
+#ifdef DT_WITH_CUDA
+#include "backend/cpu/elementwise_impl.h"
+#include "backend/cuda/conv_own.h"
+
+#include <cuda_runtime_api.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct dw_case {
+    int64_t n, c, h, w, kh, kw, s, d, p;
+    bool bias, res;
+    int act;
+} dw_case;
+
+static float act_ref(int op, float x)
+{
+    switch (op) {
+    case DT_CU_RELU: return x > 0.f ? x : 0.f;
+    case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
+    case DT_CU_CLIP: return fminf(fmaxf(x, -0.3f), 0.6f);
+    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
+    }
+    return x;
+}
+
+/* v rounded to dtype (what the device holds), stored into buf[i] in dtype. */
+static float put(void *buf, int dtype, size_t i, float v)
+{
+    if (dtype == DUCTILE_FLOAT16) {
+        uint16_t h = dt_float_to_half(v);
+        ((uint16_t *)buf)[i] = h;
+        return dt_half_to_float(h);
+    }
+    if (dtype == DUCTILE_BFLOAT16) {
+        uint16_t h = dt_float_to_bf16(v);
+        ((uint16_t *)buf)[i] = h;
+        return dt_bf16_to_float(h);
+    }
+    ((float *)buf)[i] = v;
+    return v;
+}
+
+static float get(const void *buf, int dtype, size_t i)
+{
+    if (dtype == DUCTILE_FLOAT16) return dt_half_to_float(((const uint16_t *)buf)[i]);
+    if (dtype == DUCTILE_BFLOAT16) return dt_bf16_to_float(((const uint16_t *)buf)[i]);
+    return ((const float *)buf)[i];
+}
+
+static unsigned seed = 12345;
+static float rnd(void)
+{
+    seed = seed * 1103515245u + 12345u;
+    return (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
+}
+
+/* Index of [n, c, h, w] in NCHW or NHWC. */
+static size_t at(bool nhwc, int64_t n, int64_t c, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W)
+{
+    return (size_t)(nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w);
+}
+
+/* A device buffer of `bytes`, holding host's bytes (host NULL: uninitialised). A failed call
+ * would stay cudaGetLastError's answer and fail the next launch's check. */
+static void *dev_copy(const void *host, size_t bytes)
+{
+    void *d = NULL;
+    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
+    if (host && bytes && cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice) != cudaSuccess) {
+        cudaFree(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* Runs case k in dtype and layout with the tiled (tiled) or generic kernel; returns rel-L2. */
+static double run_case(const dw_case *k, int dtype, bool nhwc, bool tiled)
+{
+    int64_t oh = (k->h + 2 * k->p - k->d * (k->kh - 1) - 1) / k->s + 1;
+    int64_t ow = (k->w + 2 * k->p - k->d * (k->kw - 1) - 1) / k->s + 1;
+    size_t es = dtype == DUCTILE_FLOAT32 ? 4 : 2;
+    size_t nx = (size_t)(k->n * k->c * k->h * k->w), nw = (size_t)(k->c * k->kh * k->kw), ny = (size_t)(k->n * k->c * oh * ow);
+    float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float)), *b = malloc((size_t)k->c * sizeof(float));
+    float *r = malloc(ny * sizeof(float));
+    void *hx = malloc(nx * es), *hw = malloc(nw * es), *hb = malloc((size_t)k->c * es), *hr = malloc(ny * es), *hy = malloc(ny * es);
+    /* Inputs rounded to dtype, stored in the layout. */
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t c = 0; c < k->c; c++)
+            for (int64_t h = 0; h < k->h; h++)
+                for (int64_t q = 0; q < k->w; q++) {
+                    size_t i = at(false, n, c, h, q, k->c, k->h, k->w);
+                    x[i] = put(hx, dtype, at(nhwc, n, c, h, q, k->c, k->h, k->w), rnd());
+                }
+    for (size_t i = 0; i < nw; i++) w[i] = put(hw, dtype, i, 0.3f * rnd());
+    for (int64_t c = 0; c < k->c; c++) b[c] = put(hb, dtype, (size_t)c, rnd());
+    for (int64_t n = 0; n < k->n; n++)
+        for (int64_t c = 0; c < k->c; c++)
+            for (int64_t h = 0; h < oh; h++)
+                for (int64_t q = 0; q < ow; q++)
+                    r[at(false, n, c, h, q, k->c, oh, ow)] = put(hr, dtype, at(nhwc, n, c, h, q, k->c, oh, ow), rnd());
+    void *dx = dev_copy(hx, nx * es), *dw = dev_copy(hw, nw * es), *db = dev_copy(hb, (size_t)k->c * es),
+         *dr = dev_copy(hr, ny * es), *dy = dev_copy(NULL, ny * es);
+    dt_cu_conv g = {.n = k->n, .c = k->c, .m = k->c, .ih = k->h, .iw = k->w, .oh = oh, .ow = ow, .kh = k->kh, .kw = k->kw,
+                    .sh = k->s, .sw = k->s, .ph = k->p, .pw = k->p, .dh = k->d, .dw = k->d, .group = k->c,
+                    .act = k->act, .p0 = k->act == DT_CU_CLIP ? -0.3f : 1.f / 6.f, .p1 = k->act == DT_CU_CLIP ? 0.6f : 0.5f};
+    double err = INFINITY;
+    CHECK(dx && dw && db && dr && dy);
+    if (dx && dw && db && dr && dy) {
+        cudaMemset(dy, 0xff, ny * es); /* NaN: a missed output shows */
+        int rc = tiled ? dt_cu_conv_dw_tiled(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, nhwc, NULL)
+             : nhwc    ? dt_cu_conv_depthwise_nhwc(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, NULL)
+                       : dt_cu_conv_depthwise(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, NULL);
+        CHECK_EQ_INT(rc, 0);
+        CHECK_EQ_INT((int)cudaDeviceSynchronize(), 0);
+        cudaMemcpy(hy, dy, ny * es, cudaMemcpyDeviceToHost);
+        double num = 0, den = 0;
+        for (int64_t n = 0; n < k->n; n++)
+            for (int64_t c = 0; c < k->c; c++)
+                for (int64_t h = 0; h < oh; h++)
+                    for (int64_t q = 0; q < ow; q++) {
+                        double acc = 0;
+                        for (int64_t a = 0; a < k->kh; a++)
+                            for (int64_t e = 0; e < k->kw; e++) {
+                                int64_t ih = h * k->s - k->p + a * k->d, iw = q * k->s - k->p + e * k->d;
+                                if (ih >= 0 && ih < k->h && iw >= 0 && iw < k->w)
+                                    acc += (double)x[at(false, n, c, ih, iw, k->c, k->h, k->w)] *
+                                           w[(c * k->kh + a) * k->kw + e];
+                            }
+                        if (k->bias) acc += b[c];
+                        if (k->res) acc += r[at(false, n, c, h, q, k->c, oh, ow)];
+                        double want = act_ref(k->act, (float)acc);
+                        double got = get(hy, dtype, at(nhwc, n, c, h, q, k->c, oh, ow));
+                        num += (got - want) * (got - want); /* NaN stays NaN: fails */
+                        den += want * want;
+                    }
+        err = den > 0 ? sqrt(num / den) : sqrt(num);
+    }
+    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dr), cudaFree(dy);
+    free(x), free(w), free(b), free(r), free(hx), free(hw), free(hb), free(hr), free(hy);
+    return err;
+}
+
+static const dw_case cases[] = {
+    /* n, c, h, w, kh, kw, s, d, p, bias, res, act */
+    {1, 3, 7, 9, 3, 3, 1, 1, 1, true, false, DT_CU_RELU},
+    {3, 5, 13, 11, 3, 3, 2, 1, 1, true, true, DT_CU_CLIP},
+    {1, 17, 13, 11, 3, 3, 1, 2, 2, false, false, DT_CU_IDENTITY},
+    {3, 33, 7, 9, 5, 5, 1, 1, 2, true, false, DT_CU_HARDSWISH},
+    {1, 96, 13, 11, 5, 5, 2, 2, 4, true, true, DT_CU_SIGMOID},
+    {1, 96, 13, 11, 3, 3, 2, 1, 0, false, true, DT_CU_RELU},
+    {2, 40, 40, 70, 3, 3, 1, 1, 1, true, true, DT_CU_CLIP},      /* several tiles a plane */
+    {1, 72, 37, 35, 5, 5, 2, 1, 2, true, false, DT_CU_RELU},      /* stride 2, tiles' edges */
+    {1, 17, 13, 11, 5, 3, 1, 1, 1, true, false, DT_CU_RELU},      /* any kernel (no registers) */
+    {3, 8, 9, 20, 1, 7, 1, 1, 3, false, true, DT_CU_HARDSWISH},
+    {1, 5, 13, 11, 5, 5, 1, 20, 40, true, false, DT_CU_IDENTITY}, /* dilation 20: a smaller tile */
+    {1, 130, 4, 3, 3, 3, 1, 1, 1, true, true, DT_CU_RELU},       /* channels past 2 blocks */
+};
+
+/* Host-side: what the planner refuses, without a GPU. */
+static void check_refusals(void)
+{
+    /* Refused: a channel multiplier of 2 (the generic kernel's), a tile that cannot fit, a dtype. */
+    dt_cu_conv m2 = {.n = 1, .c = 4, .m = 8, .ih = 9, .iw = 9, .oh = 7, .ow = 7, .kh = 3, .kw = 3, .sh = 1, .sw = 1,
+                     .dh = 1, .dw = 1, .group = 4};
+    CHECK(!dt_cu_conv_dw_tiled_applies(&m2, 0) && !dt_cu_conv_dw_tiled_applies(&m2, 1));
+    CHECK_EQ_INT(dt_cu_conv_dw_tiled(DUCTILE_FLOAT32, NULL, NULL, NULL, NULL, NULL, &m2, 0, NULL), (int)cudaErrorInvalidValue);
+    dt_cu_conv wide = m2;
+    wide.m = 4, wide.dh = wide.dw = 2000, wide.ph = wide.pw = 2000;
+    CHECK(!dt_cu_conv_dw_tiled_applies(&wide, 0) && !dt_cu_conv_dw_tiled_applies(&wide, 1));
+    wide.dh = wide.dw = 1, wide.ph = wide.pw = 1;
+    CHECK(dt_cu_conv_dw_tiled_applies(&wide, 0) && dt_cu_conv_dw_tiled_applies(&wide, 1));
+    CHECK_EQ_INT(dt_cu_conv_dw_tiled(DUCTILE_FLOAT64, NULL, NULL, NULL, NULL, NULL, &wide, 0, NULL),
+                 (int)cudaErrorInvalidValue);
+}
+
+int main(void)
+{
+    check_refusals();
+    if (!test_cuda_device_found()) {
+        fprintf(stderr, "skipped: no CUDA device found\n");
+        TEST_MAIN_END();
+    }
+    static const int dtypes[] = {DUCTILE_FLOAT32, DUCTILE_FLOAT16, DUCTILE_BFLOAT16};
+    static const char *const names[] = {"f32", "f16", "bf16"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 3; t++)
+            for (int l = 0; l < 2; l++)
+                for (int tiled = 1; tiled >= 0; tiled--) {
+                    double err = run_case(&cases[i], dtypes[t], l == 1, tiled == 1);
+                    double tol = t == 0 ? 1e-5 : 1e-2;
+                    if (!(err <= tol))
+                        fprintf(stderr, "case %zu %s %s %s: rel-L2 %.3e\n", i, names[t], l ? "nhwc" : "nchw",
+                                tiled ? "tiled" : "generic", err);
+                    CHECK(err <= tol);
+                }
+    TEST_MAIN_END();
+}
+#else
+int main(void)
+{
+    fprintf(stderr, "skipped: no CUDA device found (CPU-only build)\n");
+    TEST_MAIN_END();
+}
+#endif
