@@ -31,6 +31,11 @@ ROOT = os.path.dirname(HERE)
 MODELS = os.path.abspath(os.environ.get("DUCTILE_MODELS", os.path.join(ROOT, "..", "shared", "models")))
 RESULTS = os.path.join(HERE, "results")
 IDLE_MS = 50
+# Before each request a worker sleeps this long and does one untimed run: onnxruntime's workers
+# spin ~45 ms after its last run and ductile's linger 60 ms (core/threadpool.c), and a request
+# that starts inside the other engine's spinning tail has one core less: 2-thread bert 1x16
+# measured 1.5-1.8 ms for ductile right after onnxruntime, 0.9 without (session 8).
+SETTLE_MS = 100
 
 # model: {input: (min, opt, max)}, and the shapes timed besides min/opt/max (two off opt).
 SUITE = {
@@ -88,7 +93,8 @@ class Worker:
 def time_pair(d, o, shapes, rounds, runs, idle_ms):
     """Median ms of each engine over `rounds` alternating rounds of `runs` runs."""
     td, to = [], []
-    req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms}
+    req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms,
+           "settle_ms": SETTLE_MS}
     for r in range(rounds):
         first, second = (d, o) if r % 2 == 0 else (o, d)
         a = first.ask(**req)["ms"]
