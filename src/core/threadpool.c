@@ -15,12 +15,14 @@ enum { DT_POOL_SPIN = 4000, DT_POOL_MAX = 64 };
 
 /* After an execute (dt_pool_rest), and after dt_pool_prime, workers stay awake this long
  * before they sleep, so a request that arrives within it finds them running. Measured on the
- * 2-vCPU VM (bench/results/cpu-idle-2026-12-02-s8.md): with workers that slept through a
- * 50 ms gap, mobilenet_v2 b2 on 2 threads ran ~15% slower than back to back (56% in the
- * session 7 bench) and its worker's vCPU sometimes took 1-5 ms to run again; with workers
- * that spun through the gap, within 5%. onnxruntime's workers spin ~45 ms after each run
- * (its 2-thread runs lose nothing after idleness). The spin yields (sched_yield), so other
- * runnable threads take the core first; the cost is up to this much CPU time per execute. */
+ * 2-vCPU VM (bench/results/cpu-idle-2026-12-02-s8.md), mobilenet_v2 b2 on 2 threads: with
+ * workers that slept through a 50 ms gap, 14.1-14.7 ms against 8.8-9.1 back to back (a
+ * parked vCPU is slow to run again: 25-150 us on a quiet machine, 1-5 ms on a busy one, and
+ * runs slower for a while after); with workers that spun through it, 9.1-9.4. Python's
+ * back-to-back loop also let them sleep between executes (its ~0.1 ms between calls is
+ * longer than DT_POOL_SPIN): bert 1x16 on 2 threads 1.44 -> 0.94 ms. onnxruntime's workers
+ * spin ~45 ms after each run. The spin yields (sched_yield), so other runnable threads take
+ * the core first; the cost is up to this much CPU time of each worker per execute. */
 #define DT_POOL_LINGER_NS 60000000ll
 
 static int64_t dt_pool_now_ns(void)
