@@ -34,8 +34,8 @@ IDLE_MS = 50
 # Before each request a worker sleeps this long and does one untimed run: onnxruntime's workers
 # spin ~45 ms after its last run and ductile's linger 60 ms (core/threadpool.c), and a request
 # that starts inside the other engine's spinning tail has a core less. bert 1x16 on 2 threads,
-# 5 A/Bs each on a quiet machine (session 8): with it, ductile 0.94 ms and onnxruntime 0.96;
-# without it 1.02 and 0.82, the order of the engines deciding who ran in whose tail.
+# 5-6 A/Bs each on a quiet machine (session 8): with it, ductile 0.94 ms and onnxruntime 0.99;
+# without it 1.16 and 0.82, the order of the engines deciding who ran in whose tail.
 SETTLE_MS = 100
 
 # model: {input: (min, opt, max)}, and the shapes timed besides min/opt/max (two off opt).

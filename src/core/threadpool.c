@@ -20,7 +20,7 @@ enum { DT_POOL_SPIN = 4000, DT_POOL_MAX = 64 };
  * parked vCPU is slow to run again: 25-150 us on a quiet machine, 1-5 ms on a busy one, and
  * runs slower for a while after); with workers that spun through it, 9.1-9.4. Python's
  * back-to-back loop also let them sleep between executes (its ~0.1 ms between calls is
- * longer than DT_POOL_SPIN): bert 1x16 on 2 threads 1.44 -> 0.94 ms. onnxruntime's workers
+ * longer than DT_POOL_SPIN): bert 1x16 on 2 threads 1.41 -> 0.94 ms. onnxruntime's workers
  * spin ~45 ms after each run. The spin yields (sched_yield), so other runnable threads take
  * the core first; the cost is up to this much CPU time of each worker per execute. */
 #define DT_POOL_LINGER_NS 60000000ll
