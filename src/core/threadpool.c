@@ -17,12 +17,13 @@ enum { DT_POOL_SPIN = 4000, DT_POOL_MAX = 64 };
  * before they sleep, so a request that arrives within it finds them running. Measured on the
  * 2-vCPU VM (bench/results/cpu-idle-2026-12-02-s8.md), mobilenet_v2 b2 on 2 threads: with
  * workers that slept through a 50 ms gap, 14.1-14.7 ms against 8.8-9.1 back to back (a
- * parked vCPU is slow to run again: 25-150 us on a quiet machine, 1-5 ms on a busy one, and
- * runs slower for a while after); with workers that spun through it, 9.1-9.4. Python's
- * back-to-back loop also let them sleep between executes (its ~0.1 ms between calls is
- * longer than DT_POOL_SPIN): bert 1x16 on 2 threads 1.41 -> 0.94 ms. onnxruntime's workers
- * spin ~45 ms after each run. The spin yields (sched_yield), so other runnable threads take
- * the core first; the cost is up to this much CPU time of each worker per execute. */
+ * parked vCPU is slow to run again: 25-150 us on a quiet machine, 1-5 ms on a busy one; in
+ * some runs every loop then ran ~1.7x slower); with workers that spun through it, 9.1-9.4.
+ * Python's back-to-back loop also let them sleep between executes (its ~0.1 ms between
+ * calls is longer than DT_POOL_SPIN): bert 1x16 on 2 threads 1.41 -> 0.94 ms. onnxruntime's
+ * workers spin ~45 ms after each run. The spin yields (sched_yield), so other runnable
+ * threads take the core first; the cost is up to this much CPU time of each worker per
+ * execute. */
 #define DT_POOL_LINGER_NS 60000000ll
 
 static int64_t dt_pool_now_ns(void)
@@ -113,12 +114,12 @@ static void *dt_worker(void *varg)
             if (dt_pool_keep_awake(p)) {
                 /* Awake but idle for a while (a serial stretch of the network, or the linger
                  * between executes): stay runnable so this vCPU is not parked, but let other
-                 * runnable work have the core. The
-                 * yield matters on a shared machine: with another process busy on the second
-                 * of 2 cores, a worker that spins without it spends its fair share spinning and
-                 * is then preempted inside the parts it takes, each costing the owner a
-                 * scheduler slice; resnet50 on 2 threads took 150 ms instead of 80 to 97 (1
-                 * thread: 80 to 90; onnxruntime, whose workers spin, 140), session 7. */
+                 * runnable work have the core. The yield matters on a shared machine: with
+                 * another process busy on the second of 2 cores, a worker that spins without it
+                 * spends its fair share spinning and is then preempted inside the parts it
+                 * takes, each costing the owner a scheduler slice; resnet50 on 2 threads took
+                 * 150 ms instead of 80 to 97 (1 thread: 80 to 90; onnxruntime, whose workers
+                 * spin, 140), session 7. */
                 sched_yield();
                 spins = DT_POOL_SPIN - 64;
                 continue;
