@@ -24,6 +24,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--runs", type=int, default=5, help="runs per round and engine")
     ap.add_argument("--idle-ms", type=int, default=0)
+    ap.add_argument("--settle-ms", type=int, default=bench.SETTLE_MS,
+                    help="sleep and one untimed run before each request (0: none), see bench.SETTLE_MS")
     ap.add_argument("model")
     ap.add_argument("shape", help="per input, comma separated: 1x3x224x224 or 1x16,1x16")
     a = ap.parse_args()
@@ -36,7 +38,7 @@ def main():
         os.environ["DUCTILE_LIB"] = lib
         workers[name] = bench.Worker("ductile", path, prof, a.threads)
     workers["ort"] = bench.Worker("ort", path, prof, a.threads)
-    req = {"shapes": shapes, "runs": a.runs, "idle_ms": a.idle_ms}
+    req = {"shapes": shapes, "runs": a.runs, "idle_ms": a.idle_ms, "settle_ms": a.settle_ms}
     for w in workers.values():
         w.ask(**dict(req, runs=2))   # warm-up
     ms = {k: [] for k in workers}

@@ -36,6 +36,12 @@ ROOT = os.path.dirname(HERE)
 MODELS = os.path.abspath(os.environ.get("DUCTILE_MODELS", os.path.join(ROOT, "..", "shared", "models")))
 RESULTS = os.path.join(HERE, "results")
 IDLE_MS = 50
+# Before each request a worker sleeps this long and does one untimed run: onnxruntime's workers
+# spin ~45 ms after its last run and ductile's linger 60 ms (core/threadpool.c), and a request
+# that starts inside the other engine's spinning tail has a core less. bert 1x16 on 2 threads,
+# 5-6 A/Bs each on a quiet machine (session 8): with it, ductile 0.94 ms and onnxruntime 0.99;
+# without it 1.16 and 0.82, the order of the engines deciding who ran in whose tail.
+SETTLE_MS = 100
 
 # model: {input: (min, opt, max)}, and the shapes timed besides min/opt/max (two off opt).
 SUITE = {
@@ -93,7 +99,8 @@ class Worker:
 def time_pair(d, o, shapes, rounds, runs, idle_ms):
     """Median ms of each engine over `rounds` alternating rounds of `runs` runs."""
     td, to = [], []
-    req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms}
+    req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms,
+           "settle_ms": SETTLE_MS}
     for r in range(rounds):
         first, second = (d, o) if r % 2 == 0 else (o, d)
         a = first.ask(**req)["ms"]

@@ -2,7 +2,7 @@
 
 A worker loads one model into ductile or onnxruntime, with a thread count, and then answers
 requests on stdin, one JSON object per line, with one JSON line on stdout:
-    {"shapes": {input: [dims]}, "runs": N, "idle_ms": X}  ->  {"ms": [N timings]}
+    {"shapes": {input: [dims]}, "runs": N, "idle_ms": X, "settle_ms": S}  ->  {"ms": [N timings]}
     {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}: the peak resident size since
         the last stats request (or since the engine was loaded), and the resident size then;
         the peak is reset after each answer (Linux: /proc/self/clear_refs), so the growth
@@ -11,7 +11,8 @@ requests on stdin, one JSON object per line, with one JSON line on stdout:
     {"layers": true, "shapes": ..., "runs": N}  ->  {"layers": [{"layer", "op", "tactic", "ms",
         "flops"}]}: ductile only, each convolution and matmul's median ms over N profiled
         runs (context.profiler) and its FLOPs per run
-Each run after idle_ms of sleep (0: back to back). Inputs are random, made once per shape.
+Each run after idle_ms of sleep (0: back to back); with settle_ms, the runs start after that
+much sleep and one untimed run. Inputs are random, made once per shape.
 Keeping each engine in its own process matters: onnxruntime's spinning worker threads would
 otherwise steal a core from whichever engine runs next.
 """
@@ -161,6 +162,12 @@ def main():
             cache[key] = feeds_for({k: tuple(v) for k, v in req["shapes"].items()}, dtypes, rng)
             run(cache[key])  # warm-up: first run at a shape pays for its shape program / allocs
         feeds = cache[key]
+        if req.get("settle_ms"):
+            # The other engine's workers spin on for tens of ms after its last run (both
+            # engines' pools do): wait that out, then one untimed run, so the timed runs
+            # measure this engine and not the other one's tail.
+            time.sleep(req["settle_ms"] / 1e3)
+            run(feeds)
         idle = req.get("idle_ms", 0) / 1e3
         ms = []
         for _ in range(req["runs"]):

@@ -6,11 +6,32 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
-/* Outside a wake/rest window, a waiting worker spins this many rounds (a few tens of
+/* Outside a wake/rest window, a waiting worker spins this many rounds (about 100
  * microseconds) before it sleeps, so loops issued back to back outside an execute (the
  * builder's timing runs) still skip the sleep. */
 enum { DT_POOL_SPIN = 4000, DT_POOL_MAX = 64 };
+
+/* After an execute (dt_pool_rest), and after dt_pool_prime, workers stay awake this long
+ * before they sleep, so a request that arrives within it finds them running. Measured on the
+ * 2-vCPU VM (bench/results/cpu-idle-2026-12-02-s8.md), mobilenet_v2 b2 on 2 threads: with
+ * workers that slept through a 50 ms gap, 14.1-14.7 ms against 8.8-9.1 back to back (a
+ * parked vCPU is slow to run again: 25-150 us on a quiet machine, 1-5 ms on a busy one; in
+ * some runs every loop then ran ~1.7x slower); with workers that spun through it, 9.1-9.4.
+ * Python's back-to-back loop also let them sleep between executes (its ~0.1 ms between
+ * calls is longer than DT_POOL_SPIN): bert 1x16 on 2 threads 1.41 -> 0.94 ms. onnxruntime's
+ * workers spin ~45 ms after each run. The spin yields (sched_yield), so other runnable
+ * threads take the core first; the cost is up to this much CPU time of each worker per
+ * execute. */
+#define DT_POOL_LINGER_NS 60000000ll
+
+static int64_t dt_pool_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
 
 static inline void dt_pool_relax(void)
 {
@@ -33,6 +54,7 @@ struct dt_pool {
     uint64_t generation;   /* the current loop's number; written by the owner only */
     int stop;              /* dt_pool_free: workers exit */
     int awake;             /* between dt_pool_wake and dt_pool_rest: workers do not sleep */
+    int64_t linger_until;  /* CLOCK_MONOTONIC ns: outside a window, workers do not sleep before */
     int sleepers;          /* workers in (or entering) pthread_cond_wait on work_cv */
     int done_waiter;       /* the owner sleeps on done_cv */
     int64_t remaining;     /* parts of the current loop not yet finished */
@@ -47,6 +69,12 @@ struct dt_pool {
     dt_worker_arg args[DT_POOL_MAX];
 };
 
+/* Whether an idle worker must stay awake: inside a wake/rest window or its linger. */
+static bool dt_pool_keep_awake(dt_pool *p)
+{
+    return __atomic_load_n(&p->awake, __ATOMIC_SEQ_CST) ||
+           dt_pool_now_ns() < __atomic_load_n(&p->linger_until, __ATOMIC_SEQ_CST);
+}
 
 /* Takes part `part` of loop g if it is still free and runs it. */
 static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
@@ -83,14 +111,15 @@ static void *dt_worker(void *varg)
                 spins++;
                 continue;
             }
-            if (__atomic_load_n(&p->awake, __ATOMIC_RELAXED)) {
-                /* Awake but idle for a while (a serial stretch of the network): stay runnable
-                 * so this vCPU is not parked, but let other runnable work have the core. The
-                 * yield matters on a shared machine: with another process busy on the second
-                 * of 2 cores, a worker that spins without it spends its fair share spinning and
-                 * is then preempted inside the parts it takes, each costing the owner a
-                 * scheduler slice; resnet50 on 2 threads took 150 ms instead of 80 to 97 (1
-                 * thread: 80 to 90; onnxruntime, whose workers spin, 140), session 7. */
+            if (dt_pool_keep_awake(p)) {
+                /* Awake but idle for a while (a serial stretch of the network, or the linger
+                 * between executes): stay runnable so this vCPU is not parked, but let other
+                 * runnable work have the core. The yield matters on a shared machine: with
+                 * another process busy on the second of 2 cores, a worker that spins without it
+                 * spends its fair share spinning and is then preempted inside the parts it
+                 * takes, each costing the owner a scheduler slice; resnet50 on 2 threads took
+                 * 150 ms instead of 80 to 97 (1 thread: 80 to 90; onnxruntime, whose workers
+                 * spin, 140), session 7. */
                 sched_yield();
                 spins = DT_POOL_SPIN - 64;
                 continue;
@@ -98,8 +127,7 @@ static void *dt_worker(void *varg)
             pthread_mutex_lock(&p->mu);
             __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
             while (__atomic_load_n(&p->generation, __ATOMIC_SEQ_CST) == seen &&
-                   !__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) &&
-                   !__atomic_load_n(&p->awake, __ATOMIC_SEQ_CST))
+                   !__atomic_load_n(&p->stop, __ATOMIC_SEQ_CST) && !dt_pool_keep_awake(p))
                 pthread_cond_wait(&p->work_cv, &p->mu);
             __atomic_sub_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
             pthread_mutex_unlock(&p->mu);
@@ -178,7 +206,21 @@ void dt_pool_wake(dt_pool *p)
 
 void dt_pool_rest(dt_pool *p)
 {
-    if (p) __atomic_store_n(&p->awake, 0, __ATOMIC_SEQ_CST);
+    if (!p || !p->tids) return;
+    __atomic_store_n(&p->linger_until, dt_pool_now_ns() + DT_POOL_LINGER_NS, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&p->awake, 0, __ATOMIC_SEQ_CST);
+}
+
+void dt_pool_prime(dt_pool *p)
+{
+    if (!p || !p->tids || __atomic_load_n(&p->awake, __ATOMIC_RELAXED)) return;
+    __atomic_store_n(&p->linger_until, dt_pool_now_ns() + DT_POOL_LINGER_NS, __ATOMIC_SEQ_CST);
+    dt_pool_wake_sleepers(p);
+}
+
+int dt_pool_sleepers(dt_pool *p)
+{
+    return p ? __atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) : 0;
 }
 
 void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void *arg)

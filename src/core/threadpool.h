@@ -24,9 +24,16 @@ ductile_status dt_pool_create(int threads, dt_pool **out);
 void dt_pool_free(dt_pool *pool);
 int dt_pool_threads(const dt_pool *pool);
 /* Keeps the workers spinning (awake) until dt_pool_rest: calls around a burst of loops such as
- * one execute. Both accept NULL. */
+ * one execute. After dt_pool_rest they keep spinning (yielding) for a bounded linger (tens of
+ * milliseconds, threadpool.c) before they sleep, so the next request within it finds them
+ * running. All three accept NULL. */
 void dt_pool_wake(dt_pool *pool);
 void dt_pool_rest(dt_pool *pool);
+/* Wakes sleeping workers for one linger, as a hint that loops are coming (a shape being set
+ * before an execute): their wake-up overlaps the caller's work. No effect inside a window. */
+void dt_pool_prime(dt_pool *pool);
+/* Workers asleep (or about to sleep) now: for tests. */
+int dt_pool_sleepers(dt_pool *pool);
 /* Splits [0, n) into at most `threads` contiguous ranges of at least `grain` items and runs
  * fn on each; returns when all are done. The split depends only on n, grain and the thread
  * count, so results are deterministic; fn's tid is the part's index (< threads), unique among
