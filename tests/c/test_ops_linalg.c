@@ -816,12 +816,13 @@ static void test_conv_matches_reference(dt_pool *pool)
 /* The GEMM conv paths with the weights packed as the builder packs them (and raw), bias,
  * residual and Relu, at the brief's odd sizes: 3, 17, 33 channels; 7x9, 7x7, 14x14, 10x5
  * and 1x1 images (output widths of 48k + 1..4 run the narrow kernel), 40x37 (1480 pixels: a
- * 1x1 conv of few channels reads B in place, over two NC blocks); strides 1 and 2;
+ * 1x1 conv of few output channels, or of more than 64 over few input channels (17 -> 72),
+ * reads B in place, over two NC blocks); strides 1 and 2;
  * padding; groups; batch 2. Against the double reference, with the epilogue applied to it. */
 static void test_conv_paths_packed_odd_sizes(dt_pool *pool)
 {
     static const int64_t hw[][2] = {{7, 9}, {7, 7}, {14, 14}, {10, 5}, {1, 1}, {40, 37}};
-    static const int64_t cm[][3] = {{3, 17, 1}, {17, 33, 1}, {33, 33, 3}, {33, 17, 1}};
+    static const int64_t cm[][3] = {{3, 17, 1}, {17, 33, 1}, {33, 33, 3}, {33, 17, 1}, {17, 72, 1}};
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
     int bad = 0;
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)

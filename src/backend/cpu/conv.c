@@ -24,6 +24,14 @@ enum { DT_CONV_DIRECT_B_PX = 1024 };
  * 62..74 -> 78..92, resnet50's 256->64 at 56x56 86..88 -> 100..107; 128 and more rows gained
  * nothing, and a 195x195 image (38k pixels) lost 5..30%. */
 enum { DT_CONV_DIRECT_B_M = 64, DT_CONV_DIRECT_B_M_PX = 16384 };
+/* ... and for any number of output channels where the input channels fit one K block of the
+ * GEMM (K <= 256: each thread reads each B element from memory once, the other row strips
+ * find it in L2) over images up to DT_CONV_DIRECT_B_K_PX. Measured (bench_conv_layers, 1
+ * thread, two interleaved runs each): resnet50's 256->64 and 256->128 at 56x56 94..97 ->
+ * 105..110 GFLOP/s, 64->64 95 -> 102, seg_lraspp's 40->120 and 120->40 at 83x83 86..93 ->
+ * 95..105, mobilenet's 24->144 at 56x56 +2%; 960->160 at 41x41 (K of four blocks) lost 4%
+ * and 64->256 at 120x120 (14400 pixels) 3%, so those keep packing. */
+enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
@@ -264,7 +272,8 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     bool direct_b = direct && (in_px <= DT_CONV_DIRECT_B_PX ||
-                               (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX));
+                               (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
+                               (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX));
     if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");

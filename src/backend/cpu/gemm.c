@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { KC = 256, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
+enum { KC = DT_GEMM_KC, NC = DT_GEMM_NC, MC = 64 * DT_GEMM_MR };
 #define DT_GEMM_FORK_MACS 4e5
 
 /* The micro-kernels are chosen once from the CPU's features. Several threads may choose at

@@ -23,6 +23,8 @@
 
 #define DT_GEMM_MR 8
 #define DT_GEMM_NR 48
+/* Rows of B (the K extent) one block of the product covers. */
+#define DT_GEMM_KC 256
 /* The most columns one pack_b call is asked for. */
 #define DT_GEMM_NC (20 * DT_GEMM_NR)
 
