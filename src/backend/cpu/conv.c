@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1x1 convs over images of at most this many pixels read B in place (dt_gemm.direct_b):
- * a K block of a panel then spans few pages; over larger images the strided rows cost more
- * (TLB, prefetch) than packing saves... */
+/* Every 1x1 conv (stride 1, unpadded) reads B, the image, in place (dt_gemm.direct_b), with
+ * no help ("near" B) over images of at most this many pixels: a K block of a panel then
+ * spans few pages; over larger images the strided rows cost more (TLB, prefetch) than
+ * packing saves... */
 enum { DT_CONV_DIRECT_B_PX = 1024 };
 /* ... except for few output channels (at most DT_CONV_DIRECT_B_M per group) over images up
  * to DT_CONV_DIRECT_B_M_PX: packing B copies the whole image for only that many rows of A
@@ -30,8 +31,14 @@ enum { DT_CONV_DIRECT_B_M = 64, DT_CONV_DIRECT_B_M_PX = 16384 };
  * thread, two interleaved runs each): resnet50's 256->64 and 256->128 at 56x56 94..97 ->
  * 105..110 GFLOP/s, 64->64 95 -> 102, seg_lraspp's 40->120 and 120->40 at 83x83 86..93 ->
  * 95..105, mobilenet's 24->144 at 56x56 +2%; 960->160 at 41x41 (K of four blocks) lost 4%
- * and 64->256 at 120x120 (14400 pixels) 3%, so those keep packing. */
+ * and 64->256 at 120x120 (14400 pixels) 3%, so those take the prefetching below. */
 enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
+/* The rest read B in place too, with the first row strip prefetching the next panel
+ * (dt_gemm.prefetch_b): in place alone, the strided rows lost to packing, but prefetched
+ * they beat it. Measured (bench_conv_layers, 1 thread, best of 4 interleaved runs on a
+ * loaded machine): seg_lraspp's 64->24 at 195x195 55..67 -> 66..84 GFLOP/s, 960->128 and
+ * 960->160 at 41x41 89..93 -> 94..100, 64->256 at 120x120 86..94 -> 91..93. Not for the
+ * near ones above: there the prefetches only cost (144->24 at 56x56: -5%). */
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
@@ -271,9 +278,8 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    bool direct_b = direct && (in_px <= DT_CONV_DIRECT_B_PX ||
-                               (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
-                               (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX));
+    bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
+                  (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
     if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
@@ -292,7 +298,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .B = xg, .ldb = in_px,
                 .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
-                .direct_b = direct_b,
+                .direct_b = direct, .prefetch_b = direct && !near_b,
                 .C = a->y + yoff, .ldc = out_px,
                 .bias = a->bias ? a->bias + gi * mg : NULL,
                 .epi = a->epi ? &epi : NULL,
