@@ -27,18 +27,17 @@ enum { DT_CONV_DIRECT_B_PX = 1024 };
 enum { DT_CONV_DIRECT_B_M = 64, DT_CONV_DIRECT_B_M_PX = 16384 };
 /* ... and for any number of output channels where the input channels fit one K block of the
  * GEMM (K <= 256: each thread reads each B element from memory once, the other row strips
- * find it in L2) over images up to DT_CONV_DIRECT_B_K_PX. Measured (bench_conv_layers, 1
- * thread, two interleaved runs each): resnet50's 256->64 and 256->128 at 56x56 94..97 ->
- * 105..110 GFLOP/s, 64->64 95 -> 102, seg_lraspp's 40->120 and 120->40 at 83x83 86..93 ->
- * 95..105, mobilenet's 24->144 at 56x56 +2%; 960->160 at 41x41 (K of four blocks) lost 4%
- * and 64->256 at 120x120 (14400 pixels) 3%, so those take the prefetching below. */
+ * find it in L2) over images up to DT_CONV_DIRECT_B_K_PX. */
 enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
 /* The rest read B in place too, with the first row strip prefetching the next panel
- * (dt_gemm.prefetch_b): in place alone, the strided rows lost to packing, but prefetched
- * they beat it. Measured (bench_conv_layers, 1 thread, best of 4 interleaved runs on a
- * loaded machine): seg_lraspp's 64->24 at 195x195 55..67 -> 66..84 GFLOP/s, 960->128 and
- * 960->160 at 41x41 89..93 -> 94..100, 64->256 at 120x120 86..94 -> 91..93. Not for the
- * near ones above: there the prefetches only cost (144->24 at 56x56: -5%). */
+ * (dt_gemm.prefetch_b): in place alone, the strided rows lost to packing (5-30% at 195x195),
+ * prefetched they beat it. Measured against packing (bench_conv_layers, 1 thread, best of 3
+ * interleaved runs on a loaded machine), the two rules above this one together:
+ * seg_lraspp's 64->24 at 195x195 73 -> 92 GFLOP/s, 960->128 and 960->160 at 41x41 92 -> 109
+ * and 97 -> 102, 40->120 at 83x83 93 -> 95; resnet50's 256->128 and 64->256 at 56x56 105 ->
+ * 108 and 101 -> 102; mobilenet's 24->144 at 56x56 and 16->96 at 112x112 84 -> 86 and 74 ->
+ * 75; 64->256 at 120x120 unchanged. Not the prefetches for the near ones above: there they
+ * only cost (144->24 at 56x56: -5%). */
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
