@@ -1,8 +1,8 @@
 /* Depthwise convolution (one input and one output channel per group), direct: 16 outputs of
- * a row per vector. The row kernels (3x3 and 5x5) read the image in place, masked loads
- * giving the padding's zeros; the other geometries copy each plane once into a zero-padded
- * scratch plane so their inner loops have no bounds checks. im2col + GEMM would be wasteful here: K is
- * only KH*KW and M is 1. Planes are split over threads. */
+ * a row per vector. The row kernels (3x3 and 5x5) read planes of 28x28 and more in place,
+ * masked loads giving the padding's zeros (dt_dw_in_place); otherwise each plane is copied
+ * once into a zero-padded scratch plane so the inner loops have no bounds checks. im2col +
+ * GEMM would be wasteful here: K is only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
 #include "core/alloc.h"
 #include "core/checked.h"
@@ -111,8 +111,8 @@ static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
 }
 
 /* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
- * output's window: three
- * loads (p[0..47]) instead of two per tap, the taps picked by permutes: tap 0 the even lanes
+ * output's window: three loads (p[0..47]) instead of two per tap, the taps picked by permutes:
+ * tap 0 the even lanes
  * of the first two loads, tap 1 (dilation 1) the odd ones, and each later tap the one D taps
  * before it moved down a lane, the last lane taken from the third load (tap kx, lane 15 is
  * p[30 + kx*D]); masked (m0..m2: the lanes inside the image row, zeros elsewhere, as a
@@ -217,11 +217,10 @@ dt_dw_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, 
         /* Column c0 of lane 0 of each load (relative to the image row), and the lanes
          * inside the row: the padded plane's zeros are the masked-off lanes. */
         __mmask16 mk[5] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffff};
-        if (!P) {
-        } else if (S == 2) {
+        if (P && S == 2) {
 #pragma GCC unroll 3
             for (int v = 0; v < 3; v++) mk[v] = dt_dw_row_mask(2 * ox - pl + 16 * v, iw);
-        } else {
+        } else if (P) {
 #pragma GCC unroll 5
             for (int kx = 0; kx < K; kx++) mk[kx] = dt_dw_row_mask(ox + kx * D - pl, iw);
         }
@@ -284,8 +283,8 @@ dt_dw_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, 
         if (oh - oy == 2) dt_dw_rows(j, src, wv, b, y, res, oy, K, S, D, 2, P);                                \
         if (oh - oy == 1) dt_dw_rows(j, src, wv, b, y, res, oy, K, S, D, 1, P);                                \
     }
-/* Each geometry twice: over a padded plane (src->x: the plane, row0 the first output row's
- * first input row) and in place (dt_dw_src). */
+/* Each geometry twice: over a padded plane (src->x only: the plane, whose row 0 is output row
+ * 0's first input row) and in place (all of dt_dw_src). */
 #define DT_DW_ROWS_PLANE(K, S, D)                                                                              \
     DT_DW_ROWS_PLANE_P(K, S, D, false, dt_dw_rows_plane_##K##S##D)                                             \
     DT_DW_ROWS_PLANE_P(K, S, D, true, dt_dw_rows_place_##K##S##D)
@@ -367,13 +366,15 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
             dt_dw_src src = {.x = j->x + p * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
             rows(j, &src, j->w + c * ksz, b, y, res);
-        } else if (rows) {
+        } else {
             dt_dw_pad_plane(j, j->x + p * in_px, pad);
-            rows(j, &(dt_dw_src){.x = pad}, j->w + c * ksz, b, y, res);
-        } else if ((dt_dw_pad_plane(j, j->x + p * in_px, pad), j->avx512))
-            dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, y);
-        else
-            dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
+            if (rows)
+                rows(j, &(dt_dw_src){.x = pad}, j->w + c * ksz, b, y, res);
+            else if (j->avx512)
+                dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, y);
+            else
+                dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
+        }
         if (j->epi && !j->epi_in_store) dt_epilogue_apply(j->epi, y, res, out_px);
     }
 }
