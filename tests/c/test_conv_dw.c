@@ -1,5 +1,5 @@
 /* The depthwise kernel (conv_dw.c) at odd sizes: 3, 5 and 17 channels, 7x9, 9x13, 13x7 and
- * 7x35 images (one, two and three 16-wide column blocks, every remainder of the 4-row block),
+ * 7x35 images (29x31 and 28x53: read in place) (one, two and three 16-wide column blocks, every remainder of the 4-row block),
  * 3x3 and 5x5, strides 1 and 2, dilations 1 and 2, asymmetric pads, batch 2, every epilogue
  * (residual and activation) on 1 and 2 threads. Held to the double reference and to the
  * direct kernel (the reference kernel of the CPU backend); on AVX-512, bit for bit to the
@@ -127,6 +127,24 @@ static void test_depthwise_odd_sizes_every_epilogue(dt_pool *pool, bool avx512)
                     }
 }
 
+/* Planes of 28x28 and more, which the row kernels read in place (3x3; 5x5 stride 2), masked
+ * loads standing in for the padding: 29x31 and 28x53 (a row of four 16-column blocks, the
+ * last partial), every kernel, stride and dilation of the row kernels, with and without a
+ * residual. */
+static void test_depthwise_in_place(dt_pool *pool, bool avx512)
+{
+    static const int64_t chans[] = {3, 17};
+    static const int64_t hw[][2] = {{29, 31}, {28, 53}};
+    for (size_t ci = 0; ci < 2; ci++)
+        for (size_t si = 0; si < 2; si++)
+            for (int k = 3; k <= 5; k += 2)
+                for (int s = 1; s <= 2; s++)
+                    for (int d = 1; d <= 2; d++) {
+                        check_case(chans[ci], hw[si][0], hw[si][1], k, s, d, DT_ACT_RELU, true, pool, avx512);
+                        check_case(chans[ci], hw[si][0], hw[si][1], k, s, d, DT_ACT_HARDSWISH, false, pool, avx512);
+                    }
+}
+
 /* Geometries the row kernel leaves to the other paths (dilation 3, stride 3, 7x7, a
  * non-square kernel is not built here) still match the reference with every epilogue. */
 static void test_depthwise_other_geometries(dt_pool *pool, bool avx512)
@@ -145,6 +163,7 @@ int main(void)
         CHECK_EQ_INT(dt_pool_create(threads, &pool), DUCTILE_OK);
         test_depthwise_odd_sizes_every_epilogue(pool, avx512);
         test_depthwise_other_geometries(pool, avx512);
+        test_depthwise_in_place(pool, avx512);
         dt_pool_free(pool);
     }
     TEST_MAIN_END();

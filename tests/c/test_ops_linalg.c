@@ -496,7 +496,7 @@ static void test_sgemm_narrow_last_panel_and_epilogue(dt_pool *pool)
                                  .ldb = N, .C = C, .ldc = N, .bias = bias};
                     if (v & 1) g.A_packed = PA;
                     if (v == 2) g.B_packed = PB;
-                    if (v == 3) g.direct_b = true;
+                    if (v == 3) g.direct_b = g.prefetch_b = true;
                     CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
                     double e = rel_err(C, R, M * N);
                     /* Relu, Clip, HardSwish, HardSigmoid (in the kernel's store), Sigmoid (a
@@ -816,12 +816,13 @@ static void test_conv_matches_reference(dt_pool *pool)
 /* The GEMM conv paths with the weights packed as the builder packs them (and raw), bias,
  * residual and Relu, at the brief's odd sizes: 3, 17, 33 channels; 7x9, 7x7, 14x14, 10x5
  * and 1x1 images (output widths of 48k + 1..4 run the narrow kernel), 40x37 (1480 pixels: a
- * 1x1 conv of few channels reads B in place, over two NC blocks); strides 1 and 2;
+ * 1x1 conv of few output channels, or of more than 64 over few input channels (17 -> 72),
+ * reads B in place, over two NC blocks); strides 1 and 2;
  * padding; groups; batch 2. Against the double reference, with the epilogue applied to it. */
 static void test_conv_paths_packed_odd_sizes(dt_pool *pool)
 {
     static const int64_t hw[][2] = {{7, 9}, {7, 7}, {14, 14}, {10, 5}, {1, 1}, {40, 37}};
-    static const int64_t cm[][3] = {{3, 17, 1}, {17, 33, 1}, {33, 33, 3}, {33, 17, 1}};
+    static const int64_t cm[][3] = {{3, 17, 1}, {17, 33, 1}, {33, 33, 3}, {33, 17, 1}, {17, 72, 1}};
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
     int bad = 0;
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
@@ -867,6 +868,38 @@ static void test_conv_paths_packed_odd_sizes(dt_pool *pool)
                         free(x), free(wt), free(b), free(res), free(y), free(wp), free(R);
                     }
     CHECK_EQ_INT(bad, 0);
+}
+
+/* 1x1 convs whose B is far (conv.c: read in place with prefetches, where they were packed):
+ * K of two blocks (260 input channels) over 40x37, and 20 input channels over 130x131
+ * (17030 pixels), 72 output channels, batch 2, bias, residual and Relu; against the double
+ * reference. */
+static void test_conv_1x1_far_b(dt_pool *pool)
+{
+    static const int64_t cases[][3] = {{260, 40, 37}, {20, 130, 131}};
+    for (int ci = 0; ci < 2; ci++) {
+        int64_t c = cases[ci][0], h = cases[ci][1], w = cases[ci][2], m = 72;
+        dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .out = {h, w},
+                          .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+        int64_t nx = 2 * c * h * w, ny = 2 * m * h * w;
+        float *x = rand_buf(nx), *wt = rand_buf(m * c), *b = rand_buf(m), *res = rand_buf(ny);
+        float *y = malloc(sizeof(float) * (size_t)ny), *wp = malloc(sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
+        double *R = malloc(sizeof(double) * (size_t)ny);
+        dt_cpu_conv_pack_weights(&g, wt, wp);
+        ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = h, .ow = w, .kh = 1,
+                                  .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1},
+                 x, wt, b, res, R);
+        for (int64_t i = 0; i < ny; i++) R[i] = R[i] > 0 ? R[i] : 0;
+        dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+        dt_conv_args a = {.x = x, .w_packed = wp, .bias = b, .epi = &epi, .y = y};
+        for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+        CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_IM2COL, pool), DUCTILE_OK);
+        double e = rel_err(y, R, ny);
+        if (!(e <= 1e-4)) fprintf(stderr, "1x1 conv c=%lld m=%lld %lldx%lld: rel err %g\n", (long long)c, (long long)m,
+                                  (long long)h, (long long)w, e);
+        CHECK(e <= 1e-4);
+        free(x), free(wt), free(b), free(res), free(y), free(wp), free(R);
+    }
 }
 
 static void test_conv_errors_name_inputs(void)
@@ -922,6 +955,7 @@ int main(void)
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);
         test_conv_paths_packed_odd_sizes(pools[p]);
+        test_conv_1x1_far_b(pools[p]);
     }
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();

@@ -13,9 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1x1 convs over images of at most this many pixels read B in place (dt_gemm.direct_b):
- * a K block of a panel then spans few pages; over larger images the strided rows cost more
- * (TLB, prefetch) than packing saves... */
+/* Every 1x1 conv (stride 1, unpadded) reads B, the image, in place (dt_gemm.direct_b), with
+ * no help ("near" B) over images of at most this many pixels: a K block of a panel then
+ * spans few pages; over larger images the strided rows cost more (TLB, prefetch) than
+ * packing saves... */
 enum { DT_CONV_DIRECT_B_PX = 1024 };
 /* ... except for few output channels (at most DT_CONV_DIRECT_B_M per group) over images up
  * to DT_CONV_DIRECT_B_M_PX: packing B copies the whole image for only that many rows of A
@@ -24,6 +25,19 @@ enum { DT_CONV_DIRECT_B_PX = 1024 };
  * 62..74 -> 78..92, resnet50's 256->64 at 56x56 86..88 -> 100..107; 128 and more rows gained
  * nothing, and a 195x195 image (38k pixels) lost 5..30%. */
 enum { DT_CONV_DIRECT_B_M = 64, DT_CONV_DIRECT_B_M_PX = 16384 };
+/* ... and for any number of output channels where the input channels fit one K block of the
+ * GEMM (K <= 256: each thread reads each B element from memory once, the other row strips
+ * find it in L2) over images up to DT_CONV_DIRECT_B_K_PX. */
+enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
+/* The rest read B in place too, with the first row strip prefetching the next panel
+ * (dt_gemm.prefetch_b): in place alone, the strided rows lost to packing (5-30% at 195x195),
+ * prefetched they beat it. Measured against packing (bench_conv_layers, 1 thread, best of 3
+ * interleaved runs on a loaded machine), the two rules above this one together:
+ * seg_lraspp's 64->24 at 195x195 73 -> 92 GFLOP/s, 960->128 and 960->160 at 41x41 92 -> 109
+ * and 97 -> 102, 40->120 at 83x83 93 -> 95; resnet50's 256->128 and 64->256 at 56x56 105 ->
+ * 108 and 101 -> 102; mobilenet's 24->144 at 56x56 and 16->96 at 112x112 84 -> 86 and 74 ->
+ * 75; 64->256 at 120x120 unchanged. Not the prefetches for the near ones above: there they
+ * only cost (144->24 at 56x56: -5%). */
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
@@ -263,8 +277,8 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     int64_t K = cg * g->k[0] * g->k[1];
     bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    bool direct_b = direct && (in_px <= DT_CONV_DIRECT_B_PX ||
-                               (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX));
+    bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
+                  (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
     if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
@@ -283,7 +297,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .B = xg, .ldb = in_px,
                 .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
-                .direct_b = direct_b,
+                .direct_b = direct, .prefetch_b = direct && !near_b,
                 .C = a->y + yoff, .ldc = out_px,
                 .bias = a->bias ? a->bias + gi * mg : NULL,
                 .epi = a->epi ? &epi : NULL,

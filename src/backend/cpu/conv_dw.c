@@ -1,7 +1,8 @@
-/* Depthwise convolution (one input and one output channel per group), direct: each plane is
- * copied once into a zero-padded scratch plane so the inner loops have no bounds checks, then
- * 16 outputs of a row are computed per vector. im2col + GEMM would be wasteful here: K is
- * only KH*KW and M is 1. Planes are split over threads. */
+/* Depthwise convolution (one input and one output channel per group), direct: 16 outputs of
+ * a row per vector. The row kernels (3x3 and 5x5) read planes of 28x28 and more in place,
+ * masked loads giving the padding's zeros (dt_dw_in_place); otherwise each plane is copied
+ * once into a zero-padded scratch plane so the inner loops have no bounds checks. im2col +
+ * GEMM would be wasteful here: K is only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
 #include "core/alloc.h"
 #include "core/checked.h"
@@ -89,17 +90,55 @@ dt_dw_run_avx512(const dt_dw_job *j, const float *base, const float *w, float b,
         _mm512_mask_storeu_ps(yr + ox + 16, rem >= 32 ? 0xffff : (__mmask16)((1u << (rem - 16)) - 1), a1);
 }
 
-/* One 16-wide tap vector of a padded input row: the inputs at column c of 16 outputs from ox
- * (stride 2: the even lanes of two loads). Tried: rows stored split into even and odd columns
- * when padding, so that a stride-2 tap is one load: no faster than the permute, whose cost
- * the split moves into the copy. */
-static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_tap(const float *row, int64_t ox,
-                                                                             int c, const int S)
+/* Where the row kernels read their input: the image rows in place, no padded copy. Input row
+ * r (image coordinates) of output row oy's window is row0 + oy*S + ky*D; it lies at
+ * x + (r % ring) * iw (a plane: ring = ih; the fused block's strips: a ring of rows), or is
+ * outside the image and reads `zero`, a row of zeros at least iw wide. Columns outside the
+ * row are masked-off lanes of the loads (dt_dw_row_mask). The copy into a padded plane cost
+ * 4-5% of mobilenet_v2 at batch 1 (memcpy, the plane going through the cache twice). */
+typedef struct dt_dw_src {
+    const float *x, *zero;
+    int64_t row0, ring;
+} dt_dw_src;
+
+/* The lanes j of a 16-float load at column c0 + j of an image row that lie inside it. */
+static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
 {
-    if (S == 1) return _mm512_loadu_ps(row + ox + c);
+    int64_t lo = c0 < 0 ? -c0 : 0, hi = iw - c0;
+    if (hi > 16) hi = 16;
+    if (lo >= hi) return 0;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
+/* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
+ * output's window: three loads (p[0..47]) instead of two per tap, the taps picked by permutes:
+ * tap 0 the even lanes
+ * of the first two loads, tap 1 (dilation 1) the odd ones, and each later tap the one D taps
+ * before it moved down a lane, the last lane taken from the third load (tap kx, lane 15 is
+ * p[30 + kx*D]); masked (m0..m2: the lanes inside the image row, zeros elsewhere, as a
+ * padded row would hold them; all set over a padded plane). Tried before: rows stored split
+ * into even and odd columns, so that a tap is one load: no faster, the split's cost moved into
+ * the copy. The loads, most of them across two cache lines (rows are not aligned), were what
+ * the stride-2 kernels waited on: 3x3 stride 2 ran at a third of stride 1's GFLOP/s for the
+ * same outputs. The same values as two loads per tap, so the same bits. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0, __mmask16 m1, __mmask16 m2)
+{
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const float *p = row + 2 * ox + c;
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i down = _mm512_set_epi32(0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    __m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
+    __m512 v2 = _mm512_maskz_loadu_ps(m2, p + 32);
+    t[0] = _mm512_permutex2var_ps(v0, even, v1);
+    if (D == 1 && K > 1) t[1] = _mm512_permutex2var_ps(v0, odd, v1);
+#pragma GCC unroll 5
+    for (int kx = D == 1 ? 2 : 1; kx < K; kx++) {
+        /* lane 15 from v2: index 16 + (30 + kx*D - 32) */
+        __m512i idx = _mm512_mask_set1_epi32(down, (__mmask16)0x8000, 16 + kx * D - 2);
+        t[kx] = _mm512_permutex2var_ps(t[D == 1 ? kx - 2 : kx - 1], idx, v2);
+    }
+#pragma GCC unroll 5
+    for (int kx = 0; kx < K; kx++) __asm__("" : "+v"(t[kx]));
 }
 
 /* The epilogue in lanes before the store, over R rows of one column block: residual, then
@@ -153,17 +192,38 @@ static bool dt_dw_epi_in_lanes(const dt_epilogue *e)
  * loops have constant bounds and unroll: the tests on (i, r) below are resolved at compile
  * time, no branch runs per pixel. */
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
-dt_dw_rows(const dt_dw_job *j, const float *pad, const __m512 *wv, float b, float *y, const float *res, int64_t oy,
-           const int K, const int S, const int D, const int R)
+dt_dw_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, float *y, const float *res,
+           int64_t oy, const int K, const int S, const int D, const int R, const bool P)
 {
-    int64_t ow = j->g->out[1], wp = j->wp;
-    /* Locals, so the loop keeps them in registers (stores to y may alias *j for all the
-     * compiler knows). */
+    int64_t ow = j->g->out[1], ih = j->g->in[0], iw = j->g->in[1], pl = j->g->pb[1], wp = j->wp;
+    /* Locals, so the loop keeps them in registers (stores to y may alias *j and *src for all
+     * the compiler knows). */
+    const float *const sx = src->x;
     const bool in_store = j->epi_in_store;
     const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
     const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
     const int NI = (R - 1) * S + (K - 1) * D + 1;
+    /* The input rows of this block of output rows, read in place; rows outside the image
+     * read the zero row. */
+    const float *rows[(4 - 1) * 2 + (5 - 1) * 2 + 1];
+    if (P) {
+#pragma GCC unroll 16
+        for (int i = 0; i < NI; i++) {
+            int64_t r = src->row0 + oy * S + i;
+            rows[i] = r < 0 || r >= ih ? src->zero : sx + (r < src->ring ? r : r % src->ring) * iw;
+        }
+    }
     for (int64_t ox = 0; ox < ow; ox += 16) {
+        /* Column c0 of lane 0 of each load (relative to the image row), and the lanes
+         * inside the row: the padded plane's zeros are the masked-off lanes. */
+        __mmask16 mk[5] = {0xffff, 0xffff, 0xffff, 0xffff, 0xffff};
+        if (P && S == 2) {
+#pragma GCC unroll 3
+            for (int v = 0; v < 3; v++) mk[v] = dt_dw_row_mask(2 * ox - pl + 16 * v, iw);
+        } else if (P) {
+#pragma GCC unroll 5
+            for (int kx = 0; kx < K; kx++) mk[kx] = dt_dw_row_mask(ox + kx * D - pl, iw);
+        }
         __m512 acc[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) acc[r] = _mm512_set1_ps(b);
@@ -176,15 +236,21 @@ dt_dw_rows(const dt_dw_job *j, const float *pad, const __m512 *wv, float b, floa
                 used |= d >= 0 && d % D == 0 && d / D < K;
             }
             if (!used) continue; /* stride 2 with dilation 2: odd rows feed no output */
-            const float *row = pad + (oy * S + i) * wp;
+            /* the padded plane: its row 0 is output row 0's first input row, column 0 the
+             * padding's first */
+            const float *row = P ? rows[i] - pl : sx + (oy * S + i) * wp;
             __m512 t[5];
+            if (S == 2) {
+                dt_dw_taps_s2(row + 2 * ox, t, K, D, mk[0], mk[1], mk[2]);
+            } else {
 #pragma GCC unroll 5
-            for (int kx = 0; kx < K; kx++) {
-                t[kx] = dt_dw_tap(row, ox, kx * D, S);
-                /* Keep the tap in a register: GCC otherwise folds the load into each of the
-                 * up to R FMAs that use it, and R unaligned loads per tap made the 3x3 30%
-                 * slower than loading once. */
-                __asm__("" : "+v"(t[kx]));
+                for (int kx = 0; kx < K; kx++) {
+                    t[kx] = P ? _mm512_maskz_loadu_ps(mk[kx], row + ox + kx * D) : _mm512_loadu_ps(row + ox + kx * D);
+                    /* Keep the tap in a register: GCC otherwise folds the load into each of
+                     * the up to R FMAs that use it, and R unaligned loads per tap made the 3x3
+                     * 30% slower than loading once. */
+                    __asm__("" : "+v"(t[kx]));
+                }
             }
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++) {
@@ -205,18 +271,23 @@ dt_dw_rows(const dt_dw_job *j, const float *pad, const __m512 *wv, float b, floa
 
 /* One plane with the row kernel: blocks of 4 output rows, the last rows as one block of their
  * own count (a 7x7 plane runs 4 + 3, not 4 + 1+1+1). */
-#define DT_DW_ROWS_PLANE(K, S, D)                                                                              \
-    __attribute__((target("avx512f,fma"))) static void dt_dw_rows_plane_##K##S##D(                              \
-        const dt_dw_job *j, const float *pad, const float *w, float b, float *y, const float *res)             \
+#define DT_DW_ROWS_PLANE_P(K, S, D, P, NAME)                                                                   \
+    __attribute__((target("avx512f,fma"))) static void NAME(const dt_dw_job *j, const dt_dw_src *src,          \
+                                                            const float *w, float b, float *y, const float *res) \
     {                                                                                                          \
         __m512 wv[K * K];                                                                                      \
         for (int i = 0; i < K * K; i++) wv[i] = _mm512_set1_ps(w[i]);                                          \
         int64_t oh = j->g->out[0], oy = 0;                                                                     \
-        for (; oy + 4 <= oh; oy += 4) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 4);                       \
-        if (oh - oy == 3) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 3);                                   \
-        if (oh - oy == 2) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 2);                                   \
-        if (oh - oy == 1) dt_dw_rows(j, pad, wv, b, y, res, oy, K, S, D, 1);                                   \
+        for (; oy + 4 <= oh; oy += 4) dt_dw_rows(j, src, wv, b, y, res, oy, K, S, D, 4, P);                    \
+        if (oh - oy == 3) dt_dw_rows(j, src, wv, b, y, res, oy, K, S, D, 3, P);                                \
+        if (oh - oy == 2) dt_dw_rows(j, src, wv, b, y, res, oy, K, S, D, 2, P);                                \
+        if (oh - oy == 1) dt_dw_rows(j, src, wv, b, y, res, oy, K, S, D, 1, P);                                \
     }
+/* Each geometry twice: over a padded plane (src->x only: the plane, whose row 0 is output row
+ * 0's first input row) and in place (all of dt_dw_src). */
+#define DT_DW_ROWS_PLANE(K, S, D)                                                                              \
+    DT_DW_ROWS_PLANE_P(K, S, D, false, dt_dw_rows_plane_##K##S##D)                                             \
+    DT_DW_ROWS_PLANE_P(K, S, D, true, dt_dw_rows_place_##K##S##D)
 DT_DW_ROWS_PLANE(3, 1, 1)
 DT_DW_ROWS_PLANE(3, 1, 2)
 DT_DW_ROWS_PLANE(3, 2, 1)
@@ -226,19 +297,32 @@ DT_DW_ROWS_PLANE(5, 1, 2)
 DT_DW_ROWS_PLANE(5, 2, 1)
 DT_DW_ROWS_PLANE(5, 2, 2)
 
-typedef void (*dt_dw_rows_plane_fn)(const dt_dw_job *, const float *, const float *, float, float *, const float *);
+typedef void (*dt_dw_rows_plane_fn)(const dt_dw_job *, const dt_dw_src *, const float *, float, float *,
+                                    const float *);
 
 /* The row kernel for g, or NULL: square 3x3 or 5x5, the same stride (1 or 2) and dilation
  * (1 or 2) along both dims. */
-static dt_dw_rows_plane_fn dt_dw_rows_select(const dt_conv_geom *g)
+static dt_dw_rows_plane_fn dt_dw_rows_select(const dt_conv_geom *g, bool in_place)
 {
     if (g->k[0] != g->k[1] || g->s[0] != g->s[1] || g->d[0] != g->d[1]) return NULL;
     int k = (int)g->k[0], s = (int)g->s[0], d = (int)g->d[0];
     if ((k != 3 && k != 5) || s < 1 || s > 2 || d < 1 || d > 2) return NULL;
-    static const dt_dw_rows_plane_fn fns[2][2][2] = {
-        {{dt_dw_rows_plane_311, dt_dw_rows_plane_312}, {dt_dw_rows_plane_321, dt_dw_rows_plane_322}},
-        {{dt_dw_rows_plane_511, dt_dw_rows_plane_512}, {dt_dw_rows_plane_521, dt_dw_rows_plane_522}}};
-    return fns[k == 5][s - 1][d - 1];
+    static const dt_dw_rows_plane_fn fns[2][2][2][2] = {
+        {{{dt_dw_rows_plane_311, dt_dw_rows_plane_312}, {dt_dw_rows_plane_321, dt_dw_rows_plane_322}},
+         {{dt_dw_rows_plane_511, dt_dw_rows_plane_512}, {dt_dw_rows_plane_521, dt_dw_rows_plane_522}}},
+        {{{dt_dw_rows_place_311, dt_dw_rows_place_312}, {dt_dw_rows_place_321, dt_dw_rows_place_322}},
+         {{dt_dw_rows_place_511, dt_dw_rows_place_512}, {dt_dw_rows_place_521, dt_dw_rows_place_522}}}};
+    return fns[in_place][k == 5][s - 1][d - 1];
+}
+
+/* Whether the row kernels read the image in place rather than a padded copy. Measured
+ * (bench_conv_layers, 1 thread, best of 3 interleaved): in place, mobilenet's 3x3 planes of
+ * 28x28 and more ran 5-35% faster (112x112 stride 2: 0.25 -> 0.16 ms) and seg_lraspp's 5x5
+ * stride 2 at 195x195 22%; but 14x14 and 7x7 planes 5-12% slower, and 5x5 stride 1 6-9%
+ * (the masks and row pointers, once per block, cost more than the copy of a small plane). */
+static bool dt_dw_in_place(const dt_conv_geom *g)
+{
+    return g->in[0] * g->in[1] >= 28 * 28 && (g->k[1] == 3 || g->s[1] == 2);
 }
 
 /* Other geometries: strides 1 and 2 along the row are vectorized (stride 2 by picking the
@@ -272,18 +356,25 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t ksz = g->k[0] * g->k[1];
     float *pad = (float *)(j->scratch + (size_t)tid * j->plane_bytes);
-    dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g) : NULL;
+    bool in_place = dt_dw_in_place(g);
+    dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
         float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + p * out_px;
         const float *res = j->epi && j->epi->res ? j->epi->res + p * out_px : NULL;
-        dt_dw_pad_plane(j, j->x + p * in_px, pad);
-        if (rows)
-            rows(j, pad, j->w + c * ksz, b, y, res);
-        else if (j->avx512)
-            dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, y);
-        else
-            dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
+        if (rows && in_place) {
+            /* the plane in place; pad, zeroed and never written on this path, is the zero row */
+            dt_dw_src src = {.x = j->x + p * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
+            rows(j, &src, j->w + c * ksz, b, y, res);
+        } else {
+            dt_dw_pad_plane(j, j->x + p * in_px, pad);
+            if (rows)
+                rows(j, &(dt_dw_src){.x = pad}, j->w + c * ksz, b, y, res);
+            else if (j->avx512)
+                dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, y);
+            else
+                dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
+        }
         if (j->epi && !j->epi_in_store) dt_epilogue_apply(j->epi, y, res, out_px);
     }
 }
@@ -318,7 +409,7 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
     dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
-    j.epi_in_store = j.avx512 && dt_dw_rows_select(g) && a->epi && dt_dw_epi_in_lanes(a->epi);
+    j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);
     DT_TRY(dt_dw_plane(g, &j.hp, &j.wp, &j.plane_bytes));
     int threads = dt_pool_threads(pool);
     /* Zero once per call: planes of a call share their geometry, so the borders stay zero. */
@@ -340,9 +431,10 @@ size_t dt_cpu_dw_strip_pad_bytes(const dt_conv_geom *g, int64_t rows)
     return (((size_t)n * (size_t)wp * sizeof(float)) + 63) & ~(size_t)63;
 }
 
-/* The rows a strip reads are copied into pad as the whole-plane kernel's padded plane would
- * hold them (rows outside the image zero), then the same plane kernels run on a geometry of
- * the strip's rows: each output's float operations are those of dt_cpu_conv_depthwise. */
+/* The plane kernels on a geometry of the strip's rows: each output's float operations are
+ * those of dt_cpu_conv_depthwise. The row kernels read the ring in place (pad, zeroed by the
+ * caller and never written on that path, is their zero row); the others read the strip's rows
+ * copied into pad as the whole-plane kernel's padded plane would hold them. */
 void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, const float *w, float b,
                      const dt_epilogue *epi, const float *res, float *y, int64_t oy0, int64_t oy1, float *pad)
 {
@@ -353,8 +445,15 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, cons
     if (dt_dw_plane(g, &j.hp, &j.wp, &plane)) return;   /* the caller sized pad with it */
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
-    dt_dw_rows_plane_fn rows = j.avx512 ? dt_dw_rows_select(g) : NULL;
+    bool in_place = dt_dw_in_place(g);
+    dt_dw_rows_plane_fn rows = j.avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     j.epi_in_store = rows && epi && dt_dw_epi_in_lanes(epi);
+    if (rows && in_place) {
+        dt_dw_src in = {.x = src, .zero = pad, .row0 = oy0 * g->s[0] - g->pb[0], .ring = ring};
+        rows(&j, &in, w, b, y, res);
+        if (epi && !j.epi_in_store) dt_epilogue_apply(epi, y, res, gs.out[0] * gs.out[1]);
+        return;
+    }
     int64_t n = (gs.out[0] - 1) * g->s[0] + (g->k[0] - 1) * g->d[0] + 1, iw = g->in[1];
     for (int64_t i = 0; i < n; i++) {
         int64_t r = oy0 * g->s[0] - g->pb[0] + i;
@@ -365,7 +464,7 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, cons
             memset(d, 0, (size_t)iw * sizeof *d);
     }
     if (rows)
-        rows(&j, pad, w, b, y, res);
+        rows(&j, &(dt_dw_src){.x = pad}, w, b, y, res);
     else if (j.avx512)
         dt_dw_plane_avx512(&j, pad, w, b, y);
     else

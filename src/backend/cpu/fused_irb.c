@@ -313,10 +313,12 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t yoff = (b * m_out * oh + oy0) * ow;
         dt_epilogue epi = p->p_epi;
         epi.res = j->res ? j->res + yoff : NULL;
+        /* B is the strip's depthwise output, rows px apart in this thread's scratch (in L2):
+         * read in place, as a packed copy would be (mobilenet_v2's first block: -5%). */
         dt_gemm gm = {
             .M = p->cp, .N = px, .K = p->ce, .alpha = 1.0f, .beta = 0.0f,
             .A_packed = p->wp, .lda = p->ce,
-            .B = dbuf, .ldb = px,
+            .B = dbuf, .ldb = px, .direct_b = true,
             .C = j->y + yoff, .ldc = oh * ow,
             .bias = j->bp, .epi = &epi,
         };

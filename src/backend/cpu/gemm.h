@@ -23,6 +23,8 @@
 
 #define DT_GEMM_MR 8
 #define DT_GEMM_NR 48
+/* Rows of B (the K extent) one block of the product covers. */
+#define DT_GEMM_KC 256
 /* The most columns one pack_b call is asked for. */
 #define DT_GEMM_NC (20 * DT_GEMM_NR)
 
@@ -69,6 +71,11 @@ typedef struct dt_gemm {
      * rows, instead of being packed: for a B that is already an image row after row (1x1
      * convs), where packing is a copy as costly as a thin product. */
     bool direct_b;
+    /* With direct_b: the first row strip of each block, before each panel, prefetches the
+     * next panel's rows of B into L2. For a B from far away (an image larger than L2, or K of
+     * several blocks), whose in-place rows (one stream per k) the hardware prefetcher does
+     * not follow, where packing copies it instead; the later strips find it in L2. */
+    bool prefetch_b;
     /* Optional: op(B) packed once by dt_gemm_pack_b_full (B, ldb and trans_b are then
      * unused): constant weights packed at build time, so no run packs B. */
     const float *B_packed;

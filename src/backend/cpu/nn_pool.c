@@ -1,6 +1,9 @@
 /* Pooling kernels: global average/max over each (n, c) plane, windowed average/max over 1-3
- * spatial dims through one 3-D loop nest (geometry from ops/nn.h, shared with infer). */
+ * spatial dims through one 3-D loop nest (geometry from ops/nn.h, shared with infer), its
+ * interior windows 16 outputs at a time on AVX-512 CPUs (nn_pool_avx512.c: resnet50's 3x3
+ * stride-2 MaxPool was a scalar loop of 2-2.4 ms in 44). */
 #include "backend/cpu/nn_kernels.h"
+#include "backend/cpu/nn_pool.h"
 #include "ops/nn.h"
 #include "backend/cpu/widen.h"
 #include "core/status.h"
@@ -62,6 +65,7 @@ typedef struct {
     int is_max;
     int64_t *idx;           /* MaxPool's Indices output, or NULL */
     bool col_major;         /* its storage_order */
+    bool vec;               /* interior windows through dt_pool_row_avx512 */
 } dt_pool_job;
 
 /* MaxPool's index of input element (plane p; z, y, x): flat over [N, C, spatial dims] in row
@@ -90,12 +94,69 @@ static int64_t dt_pool_padded_taps(int64_t start, int64_t k, int64_t d, int64_t 
     return n < k ? n : k;
 }
 
-/* One item is one output row (n, c, z, y) of out[2] values. */
+/* Output ox of the row (plane p; window start sz, sy; taps [z0, z1) x [y0, y1)) at `it`: the
+ * scalar loop, every case (borders, dilation, any stride, MaxPool's indices). */
+static float dt_pool_one(const dt_pool_job *j, const float *x, int64_t p, int64_t it, int64_t sz, int64_t sy,
+                         int64_t z0, int64_t z1, int64_t y0, int64_t y1, int64_t ox)
+{
+    const dt_pool_geom *g = &j->g;
+    int64_t sx = ox * g->s[2] - g->pb[2], x0, x1;
+    dt_pool_taps(sx, g->k[2], g->d[2], g->in[2], &x0, &x1);
+    float acc = j->is_max ? -INFINITY : 0.0f;
+    if (j->idx) { /* the first maximum's position, as onnxruntime */
+        int64_t bz = sz + z0 * g->d[0], by = sy + y0 * g->d[1], bx = sx + x0 * g->d[2];
+        for (int64_t tz = z0; tz < z1; tz++)
+            for (int64_t ty = y0; ty < y1; ty++)
+                for (int64_t tx = x0; tx < x1; tx++) {
+                    int64_t iz = sz + tz * g->d[0], iy = sy + ty * g->d[1], ix = sx + tx * g->d[2];
+                    float v = x[(iz * g->in[1] + iy) * g->in[2] + ix];
+                    if (v > acc) {
+                        acc = v;
+                        bz = iz, by = iy, bx = ix;
+                    }
+                }
+        j->idx[it * g->out[2] + ox] = dt_pool_index(g, p, bz, by, bx, j->col_major);
+        return acc;
+    }
+    for (int64_t tz = z0; tz < z1; tz++) {
+        for (int64_t ty = y0; ty < y1; ty++) {
+            const float *row = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2] + sx;
+            if (j->is_max)
+                for (int64_t tx = x0; tx < x1; tx++) acc = row[tx * g->d[2]] > acc ? row[tx * g->d[2]] : acc;
+            else
+                for (int64_t tx = x0; tx < x1; tx++) acc += row[tx * g->d[2]];
+        }
+    }
+    if (!j->is_max) {
+        int64_t n = g->count_include_pad
+            ? dt_pool_padded_taps(sz, g->k[0], g->d[0], g->in[0], g->pe[0]) *
+              dt_pool_padded_taps(sy, g->k[1], g->d[1], g->in[1], g->pe[1]) *
+              dt_pool_padded_taps(sx, g->k[2], g->d[2], g->in[2], g->pe[2])
+            : (z1 - z0) * (y1 - y0) * (x1 - x0);
+        acc /= (float)n;
+    }
+    return acc;
+}
+
+/* The outputs of a row whose windows lie inside the input along x: [*lo, *hi). */
+static void dt_pool_interior(const dt_pool_geom *g, int64_t *lo, int64_t *hi)
+{
+    int64_t s = g->s[2], last = g->in[2] - g->k[2] + g->pb[2];   /* largest start + pb */
+    *lo = (g->pb[2] + s - 1) / s;
+    *hi = last >= 0 ? last / s + 1 : 0;
+    if (*hi > g->out[2]) *hi = g->out[2];
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* One item is one output row (n, c, z, y) of out[2] values: the interior windows through the
+ * vectorized row where j->vec, the rest (all of it otherwise) through dt_pool_one. */
 static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
 {
     const dt_pool_job *j = arg;
     const dt_pool_geom *g = &j->g;
     int64_t plane_in = g->in[0] * g->in[1] * g->in[2];
+    int64_t lo = 0, hi = 0;
+    if (j->vec) dt_pool_interior(g, &lo, &hi);
     for (int64_t it = b; it < e; it++) {
         int64_t oy = it % g->out[1], oz = (it / g->out[1]) % g->out[0];
         int64_t p = it / (g->out[1] * g->out[0]);
@@ -105,44 +166,24 @@ static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
         int64_t z0, z1, y0, y1;
         dt_pool_taps(sz, g->k[0], g->d[0], g->in[0], &z0, &z1);
         dt_pool_taps(sy, g->k[1], g->d[1], g->in[1], &y0, &y1);
-        for (int64_t ox = 0; ox < g->out[2]; ox++) {
-            int64_t sx = ox * g->s[2] - g->pb[2], x0, x1;
-            dt_pool_taps(sx, g->k[2], g->d[2], g->in[2], &x0, &x1);
-            float acc = j->is_max ? -INFINITY : 0.0f;
-            if (j->idx) { /* the first maximum's position, as onnxruntime */
-                int64_t bz = sz + z0 * g->d[0], by = sy + y0 * g->d[1], bx = sx + x0 * g->d[2];
-                for (int64_t tz = z0; tz < z1; tz++)
-                    for (int64_t ty = y0; ty < y1; ty++)
-                        for (int64_t tx = x0; tx < x1; tx++) {
-                            int64_t iz = sz + tz * g->d[0], iy = sy + ty * g->d[1], ix = sx + tx * g->d[2];
-                            float v = x[(iz * g->in[1] + iy) * g->in[2] + ix];
-                            if (v > acc) {
-                                acc = v;
-                                bz = iz, by = iy, bx = ix;
-                            }
-                        }
-                j->idx[it * g->out[2] + ox] = dt_pool_index(g, p, bz, by, bx, j->col_major);
-            } else {
-                for (int64_t tz = z0; tz < z1; tz++) {
-                    for (int64_t ty = y0; ty < y1; ty++) {
-                        const float *row = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2] + sx;
-                        if (j->is_max)
-                            for (int64_t tx = x0; tx < x1; tx++) acc = row[tx * g->d[2]] > acc ? row[tx * g->d[2]] : acc;
-                        else
-                            for (int64_t tx = x0; tx < x1; tx++) acc += row[tx * g->d[2]];
-                    }
-                }
-            }
-            if (!j->is_max) {
-                int64_t n = g->count_include_pad
-                    ? dt_pool_padded_taps(sz, g->k[0], g->d[0], g->in[0], g->pe[0]) *
-                      dt_pool_padded_taps(sy, g->k[1], g->d[1], g->in[1], g->pe[1]) *
-                      dt_pool_padded_taps(sx, g->k[2], g->d[2], g->in[2], g->pe[2])
-                    : (z1 - z0) * (y1 - y0) * (x1 - x0);
-                acc /= (float)n;
-            }
-            y[ox] = acc;
+        int64_t vlo = lo, vhi = hi;
+        if (vhi > vlo) {
+            const float *rows[DT_POOL_ROW_MAX_ROWS];
+            int nrows = 0;
+            for (int64_t tz = z0; tz < z1; tz++)
+                for (int64_t ty = y0; ty < y1; ty++)
+                    rows[nrows++] = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2];
+            /* the interior count: x taps all k[2] inside, as dt_pool_one counts them */
+            int64_t n = g->count_include_pad ? dt_pool_padded_taps(sz, g->k[0], g->d[0], g->in[0], g->pe[0]) *
+                                                   dt_pool_padded_taps(sy, g->k[1], g->d[1], g->in[1], g->pe[1]) *
+                                                   g->k[2]
+                                             : (z1 - z0) * (y1 - y0) * g->k[2];
+            dt_pool_row_avx512(rows, nrows, g->k[2], g->s[2], g->pb[2], j->is_max, (float)n, vlo, vhi, y);
+        } else {
+            vlo = vhi = g->out[2];
         }
+        for (int64_t ox = 0; ox < vlo; ox++) y[ox] = dt_pool_one(j, x, p, it, sz, sy, z0, z1, y0, y1, ox);
+        for (int64_t ox = vhi; ox < g->out[2]; ox++) y[ox] = dt_pool_one(j, x, p, it, sz, sy, z0, z1, y0, y1, ox);
     }
 }
 
@@ -201,8 +242,11 @@ typedef struct dt_pool_params {
 
 static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major};
+    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major, false};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
+    /* The vectorized row: no indices, x stride 1 or 2 and dilation 1, few window rows. */
+    j.vec = !j.idx && (j.g.s[2] == 1 || j.g.s[2] == 2) && j.g.d[2] == 1 &&
+            j.g.k[0] * j.g.k[1] <= DT_POOL_ROW_MAX_ROWS && dt_pool_row_avx512_ok();
     if (p->attrs.nhwc) {
         dt_pool_nhwc_job jn = {in[0].data, out[0].data, j.g, p->is_max, in[0].dims[3]};
         dt_parallel_for(ex->pool, in[0].dims[0] * j.g.out[1], dt_cpu_grain(j.g.out[2] * jn.c * j.g.k[1] * j.g.k[2]),
