@@ -332,6 +332,38 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* dt_gemm_pack_a_full (which packs through dt_gemm_pack_a8 where the CPU has AVX2) writes
+ * exactly alpha * A[i][k] at [panel][k][i], zeros past M, at every size class: rows that fill
+ * whole 8-row panels and a partial one, K with and without a tail past whole 8-column blocks,
+ * a row stride wider than K, alpha 1 and not, both storage orders. */
+static void test_pack_a_full_exact(void)
+{
+    static const int64_t ms[] = {1, 8, 13, 24}, ks[] = {1, 8, 21, 64};
+    static const float alphas[] = {1.0f, 0.3f};
+    int bad = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int t = 0; t < 2; t++)
+                for (int al = 0; al < 2; al++) {
+                    int64_t M = ms[a], K = ks[b], ld = (t ? M : K) + 3;
+                    float *A = rand_buf((t ? K : M) * ld);
+                    int64_t nf = dt_gemm_packed_a_floats(M, K);
+                    float *P = malloc(sizeof(float) * (size_t)nf);
+                    dt_gemm_pack_a_full(A, ld, t, alphas[al], M, K, P);
+                    for (int64_t i = 0; i < (M + 7) / 8 * 8; i++)
+                        for (int64_t k = 0; k < K; k++) {
+                            float want = i < M ? alphas[al] * A[t ? k * ld + i : i * ld + k] : 0.0f;
+                            float got = P[i / 8 * 8 * K + k * 8 + i % 8];
+                            if (memcmp(&want, &got, sizeof want) && bad++ < 3)
+                                fprintf(stderr, "pack A %lldx%lld trans %d alpha %g: [%lld][%lld] %.9g, want %.9g\n",
+                                        (long long)M, (long long)K, t, (double)alphas[al], (long long)i, (long long)k,
+                                        (double)got, (double)want);
+                        }
+                    free(A), free(P);
+                }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
  * multiply-adds) are split over the threads, by columns (each thread streams its own part of
  * B), and give the same bits as on one thread. */
@@ -930,6 +962,7 @@ int main(void)
     test_narrow_kernel_matches_wide_bit_for_bit();
     test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
+    test_pack_a_full_exact();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

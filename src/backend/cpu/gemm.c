@@ -50,6 +50,14 @@ static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
     return f;
 }
 
+static dt_gemm_pack_a8_fn dt_gemm_pack_a8(void)
+{
+    static dt_gemm_pack_a8_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_pack_a8_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_pack_a8_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst)
@@ -91,10 +99,16 @@ static void dt_gemm_pack_a(const dt_gemm *g, int64_t i0, int64_t mc, int64_t k0,
                            float *dst)
 {
     enum { MR = DT_GEMM_MR };
+    _Static_assert(DT_GEMM_MR == 8, "dt_gemm_pack_a8 packs 8-row panels");
     float alpha = g->alpha;
+    dt_gemm_pack_a8_fn pack8 = g->trans_a ? NULL : dt_gemm_pack_a8();
     for (int64_t p = 0; p < mc; p += MR) {
         int64_t m = dt_min64(MR, mc - p);
         float *d = dst + p * kc;
+        if (pack8 && m == MR) {
+            pack8(g->A + (i0 + p) * g->lda + k0, g->lda, kc, alpha, d);
+            continue;
+        }
         if (!g->trans_a) {
             for (int64_t i = 0; i < m; i++) {
                 const float *s = g->A + (i0 + p + i) * g->lda + k0;

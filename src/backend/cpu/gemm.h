@@ -177,6 +177,12 @@ void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda
                                          float *c, int64_t ldc, int m, int n, bool first, float beta,
                                          const float *bias);
 
+/* Packs one full panel of DT_GEMM_MR (8) rows of a plain A, kc columns from a (row stride
+ * lda), times alpha, into dst[k * 8 + i] (gemm_pack.c): the same floats as the plain loop.
+ * NULL from the selector: none on this CPU (the plain loop runs). */
+typedef void (*dt_gemm_pack_a8_fn)(const float *a, int64_t lda, int64_t kc, float alpha, float *dst);
+dt_gemm_pack_a8_fn dt_gemm_pack_a8_select(void);
+
 /* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
  * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a
  * short sequence), where packing A is a copy of a size comparable to the product's B panel
