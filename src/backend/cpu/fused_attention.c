@@ -1,7 +1,7 @@
 /* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
- * scale Q and Kt into scratch (layout bshd: gathering the head's rows, K transposed on the
- * way), scores = Q Kt by the GEMM, mask added and softmax row by row,
- * NaN made 0, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
+ * Kt scaled and packed straight into the GEMM's B panels (bshd: from K's rows, transposed
+ * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
+ * alpha), mask added and softmax row by row, NaN made 0, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
  * with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run one per thread
  * when they add up to enough work, else all on the calling thread.
  *
@@ -35,12 +35,14 @@ static void dt_fa_geometry(const dt_fa_params *p, const dt_view *in, dt_fa_geom 
     dt_fused_attention_geometry(p, in, g);
 }
 
-/* Floats of one thread's buffers: scaled Q, scaled Kt, scores, probabilities, each rounded
- * to 64 bytes, then the GEMM's packing buffers. */
+/* Bytes of one thread's buffers: Kt scaled and packed as the GEMM's B panels, scores,
+ * probabilities, each rounded to 64 bytes, then the GEMM's packing buffers. */
 static size_t dt_fa_round(size_t floats) { return (floats * sizeof(float) + 63) & ~(size_t)63; }
 
 static size_t dt_fa_gemm_bytes(const dt_fa_geom *g)
 {
+    /* The scores' B is packed by the item itself (B_packed), but the larger bound costs
+     * little and keeps the two products' sizes in one formula. */
     dt_gemm g1 = {.M = g->S, .N = g->L, .K = g->D}, g2 = {.M = g->S, .N = g->Dv, .K = g->L};
     size_t a = dt_gemm_serial_scratch_bytes(&g1), b = dt_gemm_serial_scratch_bytes(&g2);
     return ((a > b ? a : b) + 63) & ~(size_t)63;
@@ -48,15 +50,37 @@ static size_t dt_fa_gemm_bytes(const dt_fa_geom *g)
 
 static ductile_status dt_fa_per_thread(const dt_fa_geom *g, size_t *bytes)
 {
-    size_t sd, dl, sl, sum = 0;
-    if (!dt_mul_size((size_t)g->S, (size_t)g->D, &sd) || !dt_mul_size((size_t)g->D, (size_t)g->L, &dl) ||
-        !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) || !dt_add_size(sum, dt_fa_round(sd), &sum) ||
-        !dt_add_size(sum, dt_fa_round(dl), &sum) || !dt_add_size(sum, 2 * dt_fa_round(sl), &sum) ||
+    size_t kp, sl, sum = 0;
+    /* dt_gemm_packed_b_floats: L rounded up to 16 columns, times D. */
+    if (!dt_mul_size(((size_t)g->L + 15) / 16 * 16, (size_t)g->D, &kp) || !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) ||
+        !dt_add_size(sum, dt_fa_round(kp), &sum) || !dt_add_size(sum, 2 * dt_fa_round(sl), &sum) ||
         !dt_add_size(sum, dt_fa_gemm_bytes(g), &sum))
         return dt_fail(DUCTILE_ERR_SHAPE, "FusedAttention scratch for %lldx%lld scores is too large", (long long)g->S,
                        (long long)g->L);
     *bytes = sum;
     return DUCTILE_OK;
+}
+
+/* Kt times k_scale, packed as dt_gemm_pack_b_full packs a [D, L] B (panels of DT_GEMM_NR keys,
+ * each D rows of its width rounded up to 16, zeros past L), from K where key t, dim d is at
+ * k[t * ts + d * ds] (bshd: K's rows, ts = H * D, ds = 1; else Kt: ts = 1, ds = L). One pass:
+ * the scaled copy and the GEMM's own packing were two, the first a strided transpose. Each
+ * value is the one float product of the unfused Mul. */
+static void dt_fa_pack_kt(const float *k, int64_t ts, int64_t ds, int64_t D, int64_t L, float ksc, float *dst)
+{
+    dt_gemm_pack_a8_fn pack8 = ds == 1 ? dt_gemm_pack8() : NULL;
+    for (int64_t p = 0; p < L; p += DT_GEMM_NR) {
+        int64_t w = L - p < DT_GEMM_NR ? L - p : DT_GEMM_NR, ld = (w + 15) & ~(int64_t)15;
+        float *panel = dst + p * D;
+        int64_t j = 0;
+        if (pack8)
+            for (; j + 8 <= w; j += 8) pack8(k + (p + j) * ts, ts, D, ksc, panel + j, ld);
+        for (int64_t d = 0; d < D; d++) {
+            float *row = panel + d * ld;
+            for (int64_t t = j; t < w; t++) row[t] = k[(p + t) * ts + d * ds] * ksc;
+            for (int64_t t = w; t < ld; t++) row[t] = 0.0f;
+        }
+    }
 }
 
 /* Items in parallel: one whole product per thread, as the unfused MatMul does, once the
@@ -95,37 +119,31 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
 {
     const dt_fa_geom *g = j->g;
     int64_t S = g->S, D = g->D, L = g->L, Dv = g->Dv;
-    float *qs = (float *)buf;
-    float *ks = (float *)(buf + dt_fa_round((size_t)(S * D)));
-    float *sc = (float *)((char *)ks + dt_fa_round((size_t)(D * L)));
+    float *kp = (float *)buf;
+    float *sc = (float *)(buf + dt_fa_round((size_t)((L + 15) / 16 * 16 * D)));
     float *pr = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
     void *gbuf = (char *)pr + dt_fa_round((size_t)(S * L));
-    float qsc = j->p->q_scale, ksc = j->p->k_scale;
-    /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows. */
-    const float *v, *q;
+    /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows.
+     * Q's scale is the scores' GEMM alpha, which the GEMM multiplies into A as it packs it:
+     * alpha * q is the unfused Mul's q * scale, the same float. */
+    const float *q, *v;
     float *y;
-    int64_t ldv = Dv, ldy = Dv;
+    int64_t ldq = D, ldv = Dv, ldy = Dv;
     if (j->p->bshd) {
         int64_t H = g->H, b = bi / H, h = bi % H;
         q = j->q + (b * S * H + h) * D;
-        const float *k = j->kt + (b * L * H + h) * D;
-        for (int64_t i = 0; i < S; i++)
-            for (int64_t d = 0; d < D; d++) qs[i * D + d] = q[i * H * D + d] * qsc;
-        /* K's rows are keys; the scores' B is Kt: a transposing copy. */
-        for (int64_t t = 0; t < L; t++)
-            for (int64_t d = 0; d < D; d++) ks[d * L + t] = k[t * H * D + d] * ksc;
+        dt_fa_pack_kt(j->kt + (b * L * H + h) * D, H * D, 1, D, L, j->p->k_scale, kp);
         v = j->v + (b * L * H + h) * Dv;
         y = j->y + (b * S * H + h) * Dv;
+        ldq = H * D;
         ldv = ldy = H * Dv;
     } else {
         q = j->q + bi * S * D;
-        const float *kt = j->kt + bi * D * L;
-        for (int64_t i = 0; i < S * D; i++) qs[i] = q[i] * qsc;
-        for (int64_t i = 0; i < D * L; i++) ks[i] = kt[i] * ksc;
+        dt_fa_pack_kt(j->kt + bi * D * L, 1, L, D, L, j->p->k_scale, kp);
         v = j->v + bi * L * Dv;
         y = j->y + bi * S * Dv;
     }
-    dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = 1.0f, .A = qs, .lda = D, .B = ks, .ldb = L, .C = sc, .ldc = L};
+    dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = j->p->q_scale, .A = q, .lda = ldq, .B_packed = kp, .C = sc, .ldc = L};
     dt_sgemm_serial_in(&g1, gbuf);
     /* The mask's offset for this item: its batch index split over the batch dims. */
     const float *mrow = NULL;

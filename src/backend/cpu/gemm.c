@@ -50,7 +50,7 @@ static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
     return f;
 }
 
-static dt_gemm_pack_a8_fn dt_gemm_pack_a8(void)
+dt_gemm_pack_a8_fn dt_gemm_pack8(void)
 {
     static dt_gemm_pack_a8_fn k;   /* NULL stays NULL (recomputed) */
     dt_gemm_pack_a8_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
@@ -101,12 +101,12 @@ static void dt_gemm_pack_a(const dt_gemm *g, int64_t i0, int64_t mc, int64_t k0,
     enum { MR = DT_GEMM_MR };
     _Static_assert(DT_GEMM_MR == 8, "dt_gemm_pack_a8 packs 8-row panels");
     float alpha = g->alpha;
-    dt_gemm_pack_a8_fn pack8 = g->trans_a ? NULL : dt_gemm_pack_a8();
+    dt_gemm_pack_a8_fn pack8 = g->trans_a ? NULL : dt_gemm_pack8();
     for (int64_t p = 0; p < mc; p += MR) {
         int64_t m = dt_min64(MR, mc - p);
         float *d = dst + p * kc;
         if (pack8 && m == MR) {
-            pack8(g->A + (i0 + p) * g->lda + k0, g->lda, kc, alpha, d);
+            pack8(g->A + (i0 + p) * g->lda + k0, g->lda, kc, alpha, d, MR);
             continue;
         }
         if (!g->trans_a) {

@@ -177,10 +177,12 @@ void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda
                                          float *c, int64_t ldc, int m, int n, bool first, float beta,
                                          const float *bias);
 
-/* Packs one full panel of DT_GEMM_MR (8) rows of a plain A, kc columns from a (row stride
- * lda), times alpha, into dst[k * 8 + i] (gemm_pack.c): the same floats as the plain loop.
- * NULL from the selector: none on this CPU (the plain loop runs). */
-typedef void (*dt_gemm_pack_a8_fn)(const float *a, int64_t lda, int64_t kc, float alpha, float *dst);
+/* Packs 8 rows of a plain matrix transposed, times alpha: dst[k * ldd + i] = alpha * a[i * lda
+ * + k] for i < 8, k < kc (gemm_pack.c): a full DT_GEMM_MR panel of A (ldd 8), or 8 columns of
+ * a packed B taken from the rows of its transpose (ldd the panel's width). The same floats as
+ * the plain loop. NULL from dt_gemm_pack8: none on this CPU (run the plain loop). */
+typedef void (*dt_gemm_pack_a8_fn)(const float *a, int64_t lda, int64_t kc, float alpha, float *dst, int64_t ldd);
+dt_gemm_pack_a8_fn dt_gemm_pack8(void);
 dt_gemm_pack_a8_fn dt_gemm_pack_a8_select(void);
 
 /* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is

@@ -1,4 +1,6 @@
-/* Packing a full 8-row panel of a plain (row-major) A: dst[k * 8 + i] = alpha * A[i][k].
+/* Packing 8 rows of a plain (row-major) matrix transposed: dst[k * ldd + i] = alpha * A[i][k]
+ * (a full 8-row panel of A: ldd 8; 8 keys of attention's K into a packed-B panel: ldd the
+ * panel's width).
  * The plain loop stores one float at a time with a stride of 8 floats (a transpose the
  * vectorizer leaves scalar); at bert's shapes (M = 1024, K = 256 to 1024) it took 8% of the
  * run, as much as the epilogues. Here 8 x 8 blocks go through AVX registers: 8 row loads, the
@@ -10,7 +12,7 @@
 
 #define DT_AVX2 __attribute__((target("avx2")))
 
-DT_AVX2 static void dt_gemm_pack_a8_avx2(const float *a, int64_t lda, int64_t kc, float alpha, float *dst)
+DT_AVX2 static void dt_gemm_pack_a8_avx2(const float *a, int64_t lda, int64_t kc, float alpha, float *dst, int64_t ldd)
 {
     __m256 al = _mm256_set1_ps(alpha);
     int64_t k = 0;
@@ -31,18 +33,18 @@ DT_AVX2 static void dt_gemm_pack_a8_avx2(const float *a, int64_t lda, int64_t kc
         __m256 u5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
         __m256 u6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
         __m256 u7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-        float *d = dst + k * 8;
-        _mm256_storeu_ps(d + 0 * 8, _mm256_permute2f128_ps(u0, u4, 0x20));
-        _mm256_storeu_ps(d + 1 * 8, _mm256_permute2f128_ps(u1, u5, 0x20));
-        _mm256_storeu_ps(d + 2 * 8, _mm256_permute2f128_ps(u2, u6, 0x20));
-        _mm256_storeu_ps(d + 3 * 8, _mm256_permute2f128_ps(u3, u7, 0x20));
-        _mm256_storeu_ps(d + 4 * 8, _mm256_permute2f128_ps(u0, u4, 0x31));
-        _mm256_storeu_ps(d + 5 * 8, _mm256_permute2f128_ps(u1, u5, 0x31));
-        _mm256_storeu_ps(d + 6 * 8, _mm256_permute2f128_ps(u2, u6, 0x31));
-        _mm256_storeu_ps(d + 7 * 8, _mm256_permute2f128_ps(u3, u7, 0x31));
+        float *d = dst + k * ldd;
+        _mm256_storeu_ps(d + 0 * ldd, _mm256_permute2f128_ps(u0, u4, 0x20));
+        _mm256_storeu_ps(d + 1 * ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+        _mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+        _mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+        _mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+        _mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+        _mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+        _mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
     }
     for (; k < kc; k++)
-        for (int i = 0; i < 8; i++) dst[k * 8 + i] = alpha * a[i * lda + k];
+        for (int i = 0; i < 8; i++) dst[k * ldd + i] = alpha * a[i * lda + k];
 }
 
 dt_gemm_pack_a8_fn dt_gemm_pack_a8_select(void)
