@@ -1,7 +1,8 @@
 /* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
  * Kt scaled and packed straight into the GEMM's B panels (bshd: from K's rows, transposed
  * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
- * alpha), mask added and softmax row by row, NaN made 0, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
+ * alpha), mask added and softmax row by row, NaN made 0, 8 rows at a time packed as the
+ * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
  * with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run one per thread
  * when they add up to enough work, else all on the calling thread.
  *
@@ -48,12 +49,18 @@ static size_t dt_fa_gemm_bytes(const dt_fa_geom *g)
     return ((a > b ? a : b) + 63) & ~(size_t)63;
 }
 
+/* Floats of the probabilities packed as the second GEMM's A (dt_gemm_pack_a_full's layout:
+ * S rounded up to 8 rows, times L), and of the 8 rows the softmax writes before packing. */
+static int64_t dt_fa_pp_floats(const dt_fa_geom *g) { return (g->S + 7) / 8 * 8 * g->L; }
+
 static ductile_status dt_fa_per_thread(const dt_fa_geom *g, size_t *bytes)
 {
-    size_t kp, sl, sum = 0;
+    size_t kp, sl, pp, rows, sum = 0;
     /* dt_gemm_packed_b_floats: L rounded up to 16 columns, times D. */
     if (!dt_mul_size(((size_t)g->L + 15) / 16 * 16, (size_t)g->D, &kp) || !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) ||
-        !dt_add_size(sum, dt_fa_round(kp), &sum) || !dt_add_size(sum, 2 * dt_fa_round(sl), &sum) ||
+        !dt_mul_size(((size_t)g->S + 7) / 8 * 8, (size_t)g->L, &pp) || !dt_mul_size(8, (size_t)g->L, &rows) ||
+        !dt_add_size(sum, dt_fa_round(kp), &sum) || !dt_add_size(sum, dt_fa_round(sl), &sum) ||
+        !dt_add_size(sum, dt_fa_round(pp), &sum) || !dt_add_size(sum, dt_fa_round(rows), &sum) ||
         !dt_add_size(sum, dt_fa_gemm_bytes(g), &sum))
         return dt_fail(DUCTILE_ERR_SHAPE, "FusedAttention scratch for %lldx%lld scores is too large", (long long)g->S,
                        (long long)g->L);
@@ -115,14 +122,33 @@ typedef struct dt_fa_job {
     size_t per_thread;
 } dt_fa_job;
 
+/* s + m (m[0] for every column when mj, the mask's column stride, is 0; else 1) in place, as
+ * the unfused Add; and p made 0
+ * where NaN, as IsNaN + Where(0). Vectorized clones: both run on every score. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void dt_fa_add_mask(float *restrict s, const float *restrict m, int64_t mj, int64_t L)
+{
+    if (mj)
+        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
+    else
+        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void dt_fa_nan_to_zero(float *p, int64_t L)
+{
+    for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
+}
+
 static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
 {
     const dt_fa_geom *g = j->g;
     int64_t S = g->S, D = g->D, L = g->L, Dv = g->Dv;
     float *kp = (float *)buf;
     float *sc = (float *)(buf + dt_fa_round((size_t)((L + 15) / 16 * 16 * D)));
-    float *pr = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
-    void *gbuf = (char *)pr + dt_fa_round((size_t)(S * L));
+    float *pp = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
+    float *rows = (float *)((char *)pp + dt_fa_round((size_t)dt_fa_pp_floats(g)));
+    void *gbuf = (char *)rows + dt_fa_round((size_t)(8 * L));
     /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows.
      * Q's scale is the scores' GEMM alpha, which the GEMM multiplies into A as it packs it:
      * alpha * q is the unfused Mul's q * scale, the same float. */
@@ -158,20 +184,29 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         mi = g->mstride[g->rank - 2];
         mj = g->mstride[g->rank - 1];
     }
-    for (int64_t i = 0; i < S; i++) {
-        float *s = sc + i * L, *p = pr + i * L;
-        if (mrow) {
-            const float *m = mrow + i * mi;
-            if (mj)
-                for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
-            else
-                for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
+    /* Softmax 8 rows at a time into `rows` (in L1), then packed at once as those rows' panel
+     * of the second GEMM's A: the probabilities never make the trip through the cache
+     * hierarchy to be read back by the GEMM's own packing. The packed values are the rows'
+     * (times alpha 1, as the unfused MatMul packs them). */
+    dt_gemm_pack_a8_fn pack8 = dt_gemm_pack8();
+    for (int64_t i0 = 0; i0 < S; i0 += 8) {
+        int64_t n = S - i0 < 8 ? S - i0 : 8;
+        for (int64_t r = 0; r < n; r++) {
+            int64_t i = i0 + r;
+            float *s = sc + i * L, *p = rows + r * L;
+            if (mrow) dt_fa_add_mask(s, mrow + i * mi, mj, L);
+            if (L > 0) dt_cpu_softmax_line(s, p, L);
+            if (j->p->nan_to_zero) dt_fa_nan_to_zero(p, L);
         }
-        if (L > 0) dt_cpu_softmax_line(s, p, L);
-        if (j->p->nan_to_zero)
-            for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
+        float *panel = pp + i0 * L;
+        if (pack8 && n == 8) {
+            pack8(rows, L, L, 1.0f, panel, 8);
+        } else {
+            for (int64_t t = 0; t < L; t++)
+                for (int64_t r = 0; r < 8; r++) panel[t * 8 + r] = r < n ? 1.0f * rows[r * L + t] : 0.0f;
+        }
     }
-    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A = pr, .lda = L, .B = v, .ldb = ldv, .C = y, .ldc = ldy};
+    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A_packed = pp, .B = v, .ldb = ldv, .C = y, .ldc = ldy};
     dt_sgemm_serial_in(&g2, gbuf);
 }
 

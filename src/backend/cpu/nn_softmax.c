@@ -32,6 +32,7 @@ static float dt_softmax_exp_line(const float *restrict x, float *restrict y, int
     return sum;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void dt_cpu_softmax_line(const float *x, float *y, int64_t n)
 {
     float m = dt_cpu_max_f32(x, n);
