@@ -206,7 +206,10 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
                 for (int64_t r = 0; r < 8; r++) panel[t * 8 + r] = r < n ? 1.0f * rows[r * L + t] : 0.0f;
         }
     }
-    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A_packed = pp, .B = v, .ldb = ldv, .C = y, .ldc = ldy};
+    /* V's whole 48-column panels are read in place (direct_b), row stride and all: packing
+     * them was a copy of V per item for no reuse the in-place read lacks. */
+    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A_packed = pp, .B = v, .ldb = ldv, .direct_b = true,
+                  .C = y, .ldc = ldy};
     dt_sgemm_serial_in(&g2, gbuf);
 }
 
