@@ -10,9 +10,10 @@
 #include <string.h>
 
 /* One Horner step p * x + c: two roundings, or (fma) one fused multiply-add. The fused form is
- * Gelu's only (dt_gelu_approx below), in functions whose every clone has FMA or calls libm's
- * exact fmaf: the same bits on every path, in half the instructions of the chain. Erf,
- * Sigmoid, Tanh and Softmax keep the two-rounding form and their values. */
+ * Gelu's (dt_gelu_approx below) and Softmax's exp (nn_softmax.c), in functions whose every
+ * clone has FMA or calls libm's exact fmaf: the same bits on every path, in half the
+ * instructions of the chain. Erf, Sigmoid and Tanh keep the two-rounding form and their
+ * values. */
 static inline __attribute__((always_inline)) float dt_poly_step(float p, float x, float c, const bool fma)
 {
     return fma ? __builtin_fmaf(p, x, c) : p * x + c;
