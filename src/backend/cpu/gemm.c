@@ -212,8 +212,10 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                                       g->beta, bias);
                         } else if (epi_store) {
                             const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
-                            kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, g->epi,
-                                     res);
+                            /* The column bias at this tile's first column. */
+                            dt_epilogue te = *g->epi;
+                            if (te.col_bias) te.col_bias += jc + jp;
+                            kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, &te, res);
                         } else {
                             kern(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias);
                         }

@@ -61,7 +61,8 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
 /* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
- * (dt_gemm_kernel_avx512_epi: the product's last K block), the residual row res and Relu,
+ * (dt_gemm_kernel_avx512_epi: the product's last K block), the column bias (epi->col_bias, at
+ * the tile's first column), the residual row res and Relu,
  * Clip, HardSigmoid or HardSwish are applied before the store, the same float operations as
  * dt_epilogue_apply over the stored row (max/min return their second operand on NaN and on
  * equal values, which keeps a NaN and a -0 as the scalar forms do). */
@@ -83,6 +84,7 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
             r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
         }
         if (epi) {
+            if (epi->col_bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, epi->col_bias + v * 16));
             if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, res + v * 16));
             if (epi->act == DT_ACT_RELU) {
                 r = _mm512_max_ps(r, _mm512_setzero_ps());
