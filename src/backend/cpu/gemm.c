@@ -58,6 +58,14 @@ dt_gemm_pack_a8_fn dt_gemm_pack8(void)
     return f;
 }
 
+static dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi(void)
+{
+    static dt_gemm_kernel_rows_epi_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_rows_epi_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_rows_epi_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst)
@@ -165,6 +173,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
     dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
+    dt_gemm_kernel_rows_epi_fn kern_rows_epi = rows ? dt_gemm_kernel_rows_epi() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
     for (int64_t jc = n0; jc < n1; jc += NC) {
@@ -179,9 +188,10 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
                 if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
-                /* The last K block of a product with a Relu/Clip epilogue: the kernel
-                 * applies it in its store (dt_gemm_kernel_epi_fn). */
-                bool epi_store = last && kern_epi && !rows && dt_gemm_epi_in_store(g->epi);
+                /* The last K block of a product with a bias/residual/Relu/Clip epilogue:
+                 * the kernel applies it in its store (dt_gemm_kernel_epi_fn, and
+                 * dt_gemm_kernel_rows_epi_fn for A read in place). */
+                bool epi_store = last && (rows ? kern_rows_epi != NULL : kern_epi != NULL) && dt_gemm_epi_in_store(g->epi);
                 /* A last panel of few columns (the 49th of a 7x7 image) runs for every row
                  * of the block at once, before the strips whose epilogue needs it. */
                 int64_t jn = nc;
@@ -207,15 +217,19 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                                           : jp < nd   ? g->B + pc * g->ldb + jc + jp
                                                       : buf->b + dt_gemm_panel(jp - nd, kc);
                         int64_t ldb = !g->B_packed && jp < nd ? g->ldb : nv * 16;
-                        if (rows) {
-                            kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
-                                      g->beta, bias);
-                        } else if (epi_store) {
+                        if (epi_store) {
                             const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
                             /* The column bias at this tile's first column. */
                             dt_epilogue te = *g->epi;
                             if (te.col_bias) te.col_bias += jc + jp;
-                            kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, &te, res);
+                            if (rows)
+                                kern_rows_epi(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta,
+                                              bias, &te, res);
+                            else
+                                kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, &te, res);
+                        } else if (rows) {
+                            kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
+                                      g->beta, bias);
                         } else {
                             kern(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias);
                         }

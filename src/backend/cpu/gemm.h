@@ -202,5 +202,15 @@ void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const f
                                 int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
                                 bool first, float beta, const float *bias);
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void);
+/* As dt_gemm_kernel_rows_fn on the product's last K block, with the epilogue in the store as
+ * dt_gemm_kernel_epi_fn applies it (the same bits as the rows kernel then the pass): bert at a
+ * short sequence runs every projection through it. NULL from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_rows_epi_fn)(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                           int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                           const float *bias, const dt_epilogue *epi, const float *res);
+void dt_gemm_kernel_rows_avx512_epi(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, int nv,
+                                    float *c, int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                    const dt_epilogue *epi, const float *res);
+dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void);
 
 #endif

@@ -191,11 +191,12 @@ dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void)
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
- * repeat row m-1, which exists, and are never stored). */
+ * repeat row m-1, which exists, and are never stored); with epi, the epilogue in the store as
+ * there. */
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a, int64_t lda,
                          const float *b, int64_t ld, float *c, int64_t ldc, int m, int n, bool first,
-                         float beta, const float *bias)
+                         float beta, const float *bias, const dt_epilogue *epi, const float *res)
 {
     enum { MR = DT_GEMM_MR };
     const float *ar[MR];
@@ -222,32 +223,55 @@ dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a,
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
-        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, NULL, NULL);
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
+                        res ? res + i * ldc : NULL);
     }
 }
 
-#define DT_GEMM_ROWS_BODY(MRV)                                                               \
+#define DT_GEMM_ROWS_BODY(MRV, EPI)                                                          \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_rows_body(MRV, 3, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+            dt_gemm_avx512_rows_body(MRV, 3, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_rows_body(MRV, 2, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+            dt_gemm_avx512_rows_body(MRV, 2, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else                                                                                 \
-            dt_gemm_avx512_rows_body(MRV, 1, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+            dt_gemm_avx512_rows_body(MRV, 1, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
                                           int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
                                           bool first, float beta, const float *bias)
 {
+    const float *res = NULL;
     if (m > 4)
-        DT_GEMM_ROWS_BODY(8);
+        DT_GEMM_ROWS_BODY(8, NULL);
     else if (m > 2)
-        DT_GEMM_ROWS_BODY(4);
+        DT_GEMM_ROWS_BODY(4, NULL);
     else if (m == 2)
-        DT_GEMM_ROWS_BODY(2);
+        DT_GEMM_ROWS_BODY(2, NULL);
     else
-        DT_GEMM_ROWS_BODY(1);
+        DT_GEMM_ROWS_BODY(1, NULL);
+}
+
+DT_AVX512 void dt_gemm_kernel_rows_avx512_epi(int64_t kc, const float *a, int64_t lda, const float *b,
+                                              int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                              bool first, float beta, const float *bias, const dt_epilogue *epi,
+                                              const float *res)
+{
+    if (m > 4)
+        DT_GEMM_ROWS_BODY(8, epi);
+    else if (m > 2)
+        DT_GEMM_ROWS_BODY(4, epi);
+    else if (m == 2)
+        DT_GEMM_ROWS_BODY(2, epi);
+    else
+        DT_GEMM_ROWS_BODY(1, epi);
+}
+
+dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_rows_avx512_epi : NULL;
 }
 
 /* One ymm accumulator per column and A panel (8 rows in its lanes): P panels of 8 rows (panel p
