@@ -364,6 +364,37 @@ static void test_pack_a_full_exact(void)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Gelu in the AVX-512 kernel's store (dt_gemm_kernel_avx512_epi) against the plain kernel
+ * then the epilogue pass (dt_epilogue_apply, dt_gelu_approx): the same bits over a dense
+ * sweep of both branches and the tails, and at +-0, +-inf, NaN, the largest floats and
+ * denormals. The tile is a 1 x 48 row times one A value of 1, so C holds the values exactly. */
+static void test_gelu_in_store_matches_pass(void)
+{
+    dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
+    if (!kepi) return;   /* no AVX-512 here: the pass runs everywhere */
+    enum { NV = 3, NRW = 48 };
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
+                                    5.656854f, -5.656854f, 1.3037f, -1.3037f, 0.921875f * 1.41421356f};
+    int n_special = (int)(sizeof special / sizeof special[0]), bad = 0;
+    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    dt_epilogue epi = {.act = DT_ACT_GELU};
+    for (int blk = 0; blk < 700; blk++) {
+        float b[NRW], c1[8 * NRW], c2[8 * NRW];
+        for (int j = 0; j < NRW; j++) {
+            int idx = blk * NRW + j;
+            b[j] = idx < n_special ? special[idx] : -12.0f + 24.0f * (float)(idx - n_special) / (700.0f * NRW);
+        }
+        dt_gemm_kernel_avx512(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
+        dt_epilogue_apply(&epi, c1, NULL, NRW);
+        kepi(1, a, b, NRW, NV, c2, NRW, 1, NRW, true, 0.0f, NULL, &epi, NULL);
+        for (int j = 0; j < NRW; j++)
+            if (memcmp(&c1[j], &c2[j], sizeof(float)) && bad++ < 3)
+                fprintf(stderr, "Gelu in store at %.9g: %.9g, the pass %.9g\n", (double)b[j], (double)c2[j],
+                        (double)c1[j]);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
  * multiply-adds) are split over the threads, by columns (each thread streams its own part of
  * B), and give the same bits as on one thread. */
@@ -963,6 +994,7 @@ int main(void)
     test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
     test_pack_a_full_exact();
+    test_gelu_in_store_matches_pass();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

@@ -147,11 +147,12 @@ void dt_gemm_kernel_avx512_epi(int64_t kc, const float *a, const float *b, int64
                                const dt_epilogue *epi, const float *res);
 /* The epilogues the kernel above applies in its store. A per-column bias (FusedMatMul's) comes
  * too, first, with epi->col_bias pointing at the tile's first column (the driver hands the
- * kernel a copy of the epilogue so moved). Sigmoid and Gelu keep the pass. */
+ * kernel a copy of the epilogue so moved); Gelu as dt_gelu_approx's lane-wise copy. Sigmoid
+ * keeps the pass. */
 static inline bool dt_gemm_epi_in_store(const dt_epilogue *e)
 {
     return e && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
-                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH);
+                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH || e->act == DT_ACT_GELU);
 }
 
 /* As dt_gemm_kernel_fn for a narrow tile (n <= DT_GEMM_NARROW columns), vectorized along the

@@ -60,6 +60,51 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
+/* dt_gelu_approx (exp_approx.h) on 16 lanes, operation for operation: the same multiplies,
+ * adds and fused steps in the same order, its selects as compares and blends whose NaN cases
+ * match the C (max/min return their second operand on NaN), so the kernel's store gives the
+ * bits of the Gelu kernel and of the epilogue pass (test_fuse_matmul compares them). */
+static inline __attribute__((always_inline)) DT_AVX512 __m512 dt_gelu_v16(__m512 x)
+{
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.707106781f));
+    __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7fffffff)));
+    __m512 zz = _mm512_mul_ps(z, z);
+    static const float ps[9] = {1.135858170e-06f, -1.417643338e-05f, 1.199418542e-04f, -8.545392544e-04f,
+                                5.223894961e-03f, -2.686615768e-02f, 1.128379157e-01f, -3.761263890e-01f,
+                                1.128379167e+00f};
+    __m512 p = _mm512_set1_ps(ps[0]);
+#pragma GCC unroll 8
+    for (int i = 1; i < 9; i++) p = _mm512_fmadd_ps(p, zz, _mm512_set1_ps(ps[i]));
+    __m512 small = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(z, p));
+    __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f));     /* a < 4 ? a : 4 */
+    static const float qs[11] = {-5.145243064e-08f, 1.226307281e-06f, -1.122068767e-05f, 3.196410875e-05f,
+                                 2.936291109e-04f, -3.971806958e-03f, 2.503526851e-02f, -1.084502228e-01f,
+                                 -6.330528755e-01f, -1.129699386e+00f, 2.179623732e-04f};
+    __m512 q = _mm512_set1_ps(qs[0]);
+#pragma GCC unroll 10
+    for (int i = 1; i < 11; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qs[i]));
+    /* dt_exp_approx_f(q, true) */
+    __m512 e = _mm512_max_ps(_mm512_set1_ps(-87.0f), q);   /* q < -87 ? -87 : q */
+    e = _mm512_min_ps(_mm512_set1_ps(88.0f), e);           /* e > 88 ? 88 : e */
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(e, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(12582912.0f)),
+                             _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_sub_ps(e, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
+    static const float es[8] = {1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f, 4.16666667e-2f,
+                                1.66666667e-1f, 0.5f, 1.0f, 1.0f};
+    __m512 ep = _mm512_set1_ps(es[0]);
+#pragma GCC unroll 7
+    for (int i = 1; i < 8; i++) ep = _mm512_fmadd_ps(ep, r, _mm512_set1_ps(es[i]));
+    n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n);      /* n == n ? n : 0 */
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    __m512 t = _mm512_mul_ps(ep, _mm512_castsi512_ps(bits));
+    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_GE_OQ), _mm512_setzero_ps());
+    __m512 big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ),
+                                      _mm512_sub_ps(_mm512_set1_ps(2.0f), t), t);
+    __m512 sel = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.921875f), _CMP_LT_OQ), big, small);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), sel);
+}
+
 /* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
  * (dt_gemm_kernel_avx512_epi: the product's last K block), the column bias (epi->col_bias, at
  * the tile's first column), the residual row res and Relu,
@@ -97,6 +142,8 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
                 h = _mm512_max_ps(h, _mm512_setzero_ps());
                 h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
                 r = epi->act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
+            } else if (epi->act == DT_ACT_GELU) {
+                r = dt_gelu_v16(r);
             }
         }
         _mm512_mask_storeu_ps(c + v * 16, k, r);
