@@ -2,6 +2,7 @@
  * 8 broadcasts per k, so the two FMA ports, not the load ports, set the pace) and a plain C
  * kernel of the same packing layout for CPUs without AVX-512. */
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/exp_approx.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -69,20 +70,16 @@ static inline __attribute__((always_inline)) DT_AVX512 __m512 dt_gelu_v16(__m512
     __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.707106781f));
     __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7fffffff)));
     __m512 zz = _mm512_mul_ps(z, z);
-    static const float ps[9] = {1.135858170e-06f, -1.417643338e-05f, 1.199418542e-04f, -8.545392544e-04f,
-                                5.223894961e-03f, -2.686615768e-02f, 1.128379157e-01f, -3.761263890e-01f,
-                                1.128379167e+00f};
+    static const float ps[DT_ERF_SMALL_POLY_N] = DT_ERF_SMALL_POLY;
     __m512 p = _mm512_set1_ps(ps[0]);
 #pragma GCC unroll 8
-    for (int i = 1; i < 9; i++) p = _mm512_fmadd_ps(p, zz, _mm512_set1_ps(ps[i]));
+    for (int i = 1; i < DT_ERF_SMALL_POLY_N; i++) p = _mm512_fmadd_ps(p, zz, _mm512_set1_ps(ps[i]));
     __m512 small = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(z, p));
     __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f));     /* a < 4 ? a : 4 */
-    static const float qs[11] = {-5.145243064e-08f, 1.226307281e-06f, -1.122068767e-05f, 3.196410875e-05f,
-                                 2.936291109e-04f, -3.971806958e-03f, 2.503526851e-02f, -1.084502228e-01f,
-                                 -6.330528755e-01f, -1.129699386e+00f, 2.179623732e-04f};
+    static const float qs[DT_ERFC_LOG_POLY_N] = DT_ERFC_LOG_POLY;
     __m512 q = _mm512_set1_ps(qs[0]);
 #pragma GCC unroll 10
-    for (int i = 1; i < 11; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qs[i]));
+    for (int i = 1; i < DT_ERFC_LOG_POLY_N; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qs[i]));
     /* dt_exp_approx_f(q, true) */
     __m512 e = _mm512_max_ps(_mm512_set1_ps(-87.0f), q);   /* q < -87 ? -87 : q */
     e = _mm512_min_ps(_mm512_set1_ps(88.0f), e);           /* e > 88 ? 88 : e */
@@ -90,11 +87,10 @@ static inline __attribute__((always_inline)) DT_AVX512 __m512 dt_gelu_v16(__m512
                              _mm512_set1_ps(12582912.0f));
     __m512 r = _mm512_sub_ps(e, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f)));
     r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
-    static const float es[8] = {1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f, 4.16666667e-2f,
-                                1.66666667e-1f, 0.5f, 1.0f, 1.0f};
+    static const float es[DT_EXP_POLY_N] = DT_EXP_POLY;
     __m512 ep = _mm512_set1_ps(es[0]);
 #pragma GCC unroll 7
-    for (int i = 1; i < 8; i++) ep = _mm512_fmadd_ps(ep, r, _mm512_set1_ps(es[i]));
+    for (int i = 1; i < DT_EXP_POLY_N; i++) ep = _mm512_fmadd_ps(ep, r, _mm512_set1_ps(es[i]));
     n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n);      /* n == n ? n : 0 */
     __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
     __m512 t = _mm512_mul_ps(ep, _mm512_castsi512_ps(bits));
