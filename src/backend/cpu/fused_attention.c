@@ -2,9 +2,9 @@
  * Kt scaled and packed straight into the GEMM's B panels (bshd: from K's rows, transposed
  * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
  * alpha), mask added and softmax row by row, NaN made 0, 8 rows at a time packed as the
- * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
- * with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run one per thread
- * when they add up to enough work, else all on the calling thread.
+ * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read in place
+ * and Y written with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run
+ * one per thread when they add up to enough work, else all on the calling thread.
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
  * same GEMM (same M, N, K, so the same micro-kernel and sums) for both products, the same add
@@ -128,9 +128,9 @@ typedef struct dt_fa_job {
     size_t per_thread;
 } dt_fa_job;
 
-/* s + m (m[0] for every column when mj, the mask's column stride, is 0; else 1) in place, as
- * the unfused Add; and p made 0
- * where NaN, as IsNaN + Where(0). Vectorized clones: both run on every score. */
+/* s + m in place, as the unfused Add (m[0] for every column when mj, the mask's column
+ * stride, is 0; else it is 1); and p made 0 where NaN, as IsNaN + Where(0). Vectorized
+ * clones: both run on every score. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void dt_fa_add_mask(float *restrict s, const float *restrict m, int64_t mj, int64_t L)
 {
