@@ -188,10 +188,11 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
                 if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
-                /* The last K block of a product with a bias/residual/Relu/Clip epilogue:
-                 * the kernel applies it in its store (dt_gemm_kernel_epi_fn, and
-                 * dt_gemm_kernel_rows_epi_fn for A read in place). */
-                bool epi_store = last && (rows ? kern_rows_epi != NULL : kern_epi != NULL) && dt_gemm_epi_in_store(g->epi);
+                /* The last K block of a product whose epilogue the kernels take
+                 * (dt_gemm_epi_in_store: all but Sigmoid): the kernel applies it in its store
+                 * (dt_gemm_kernel_epi_fn, or dt_gemm_kernel_rows_epi_fn for A read in place). */
+                bool epi_store = last && (rows ? kern_rows_epi != NULL : kern_epi != NULL) &&
+                                 dt_gemm_epi_in_store(g->epi);
                 /* A last panel of few columns (the 49th of a 7x7 image) runs for every row
                  * of the block at once, before the strips whose epilogue needs it. */
                 int64_t jn = nc;
