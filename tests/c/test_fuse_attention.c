@@ -48,6 +48,8 @@ static const att_case cases[] = {
     {2, 2, 5, 8, 300, 6, 4},        /* more than one K block in the second product */
     {1, 1, 1, 3, 1, 2, 0},          /* one of everything, no mask */
     {4, 4, 33, 24, 33, 24, 1},      /* enough work for one product per thread */
+    {2, 3, 13, 8, 13, 8, 1},        /* hidden 24 in 3 heads, seq 13: K packed 8 keys + a tail */
+    {1, 3, 7, 8, 53, 8, 2},         /* 53 keys: a full 48-key panel and a 5-key one */
 };
 
 static int mask_dims(const att_case *c, int64_t *md)

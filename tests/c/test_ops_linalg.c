@@ -332,6 +332,69 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* dt_gemm_pack_a_full (which packs through dt_gemm_pack_a8 where the CPU has AVX2) writes
+ * exactly alpha * A[i][k] at [panel][k][i], zeros past M, at every size class: rows that fill
+ * whole 8-row panels and a partial one, K with and without a tail past whole 8-column blocks,
+ * a row stride wider than K, alpha 1 and not, both storage orders. */
+static void test_pack_a_full_exact(void)
+{
+    static const int64_t ms[] = {1, 8, 13, 24}, ks[] = {1, 8, 21, 64};
+    static const float alphas[] = {1.0f, 0.3f};
+    int bad = 0;
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < 4; b++)
+            for (int t = 0; t < 2; t++)
+                for (int al = 0; al < 2; al++) {
+                    int64_t M = ms[a], K = ks[b], ld = (t ? M : K) + 3;
+                    float *A = rand_buf((t ? K : M) * ld);
+                    int64_t nf = dt_gemm_packed_a_floats(M, K);
+                    float *P = malloc(sizeof(float) * (size_t)nf);
+                    dt_gemm_pack_a_full(A, ld, t, alphas[al], M, K, P);
+                    for (int64_t i = 0; i < (M + 7) / 8 * 8; i++)
+                        for (int64_t k = 0; k < K; k++) {
+                            float want = i < M ? alphas[al] * A[t ? k * ld + i : i * ld + k] : 0.0f;
+                            float got = P[i / 8 * 8 * K + k * 8 + i % 8];
+                            if (memcmp(&want, &got, sizeof want) && bad++ < 3)
+                                fprintf(stderr, "pack A %lldx%lld trans %d alpha %g: [%lld][%lld] %.9g, want %.9g\n",
+                                        (long long)M, (long long)K, t, (double)alphas[al], (long long)i, (long long)k,
+                                        (double)got, (double)want);
+                        }
+                    free(A), free(P);
+                }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Gelu in the AVX-512 kernel's store (dt_gemm_kernel_avx512_epi) against the plain kernel
+ * then the epilogue pass (dt_epilogue_apply, dt_gelu_approx): the same bits over a dense
+ * sweep of both branches and the tails, and at +-0, +-inf, NaN, the largest floats and
+ * denormals. The tile is a 1 x 48 row times one A value of 1, so C holds the values exactly. */
+static void test_gelu_in_store_matches_pass(void)
+{
+    dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
+    if (!kepi) return;   /* no AVX-512 here: the pass runs everywhere */
+    enum { NV = 3, NRW = 48 };
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
+                                    5.656854f, -5.656854f, 1.3037f, -1.3037f, 0.921875f * 1.41421356f};
+    int n_special = (int)(sizeof special / sizeof special[0]), bad = 0;
+    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    dt_epilogue epi = {.act = DT_ACT_GELU};
+    for (int blk = 0; blk < 700; blk++) {
+        float b[NRW], c1[8 * NRW], c2[8 * NRW];
+        for (int j = 0; j < NRW; j++) {
+            int idx = blk * NRW + j;
+            b[j] = idx < n_special ? special[idx] : -12.0f + 24.0f * (float)(idx - n_special) / (700.0f * NRW);
+        }
+        dt_gemm_kernel_avx512(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
+        dt_epilogue_apply(&epi, c1, NULL, NRW);
+        kepi(1, a, b, NRW, NV, c2, NRW, 1, NRW, true, 0.0f, NULL, &epi, NULL);
+        for (int j = 0; j < NRW; j++)
+            if (memcmp(&c1[j], &c2[j], sizeof(float)) && bad++ < 3)
+                fprintf(stderr, "Gelu in store at %.9g: %.9g, the pass %.9g\n", (double)b[j], (double)c2[j],
+                        (double)c1[j]);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
  * multiply-adds) are split over the threads, by columns (each thread streams its own part of
  * B), and give the same bits as on one thread. */
@@ -964,6 +1027,8 @@ int main(void)
     test_narrow_kernel_matches_wide_bit_for_bit();
     test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
+    test_pack_a_full_exact();
+    test_gelu_in_store_matches_pass();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

@@ -168,8 +168,10 @@ static void dt_unary_scalar(const dt_unary_job *j, int64_t b, int64_t e)
 }
 
 /* The polynomial activations are compute-bound: an AVX2 clone, picked at load time by CPU
- * feature, runs them about twice as fast as the baseline SSE2 build. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
+ * feature, runs them about twice as fast as the baseline SSE2 build. The clones are x86-64
+ * levels 4 and 3 (AVX-512 and AVX2, each with FMA) so Gelu's fused steps are instructions,
+ * as in the FusedMatMul epilogue's clones (epilogue.c), which must give the same bits. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
 {
     const float *restrict x = (const float *)j->x;

@@ -8,54 +8,82 @@
 #include "backend/cpu/exp_approx.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
 
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, const float *restrict b,
-                            const float *restrict r, int64_t n)
+/* Clip as the Clip kernel (a NaN stays NaN) and max(0, min(1, p0 * x + p1)), in the
+ * unfused kernels' operation order. */
+static inline __attribute__((always_inline)) float dt_epi_clip(float x, float lo, float hi)
 {
-    if (b)
-        for (int64_t j = 0; j < n; j++) c[j] = c[j] + b[j];
-    if (r)
-        for (int64_t j = 0; j < n; j++) c[j] = c[j] + r[j];
+    float v = x < lo ? lo : x;
+    return v > hi ? hi : v;
+}
+
+static inline __attribute__((always_inline)) float dt_epi_hardsigmoid(float x, float p0, float p1)
+{
+    float v = p0 * x + p1;
+    v = v > 0.0f ? v : 0.0f;
+    return v < 1.0f ? v : 1.0f;
+}
+
+/* One pass over the row: bias, residual and activation of an element while it is in a
+ * register (three passes, each a load and a store of the row, cost as much as the activation
+ * itself for the cheap ones). has_b and has_r are constants at each call below, so each use
+ * compiles to its own loop without tests inside. */
+static inline __attribute__((always_inline)) void dt_epilogue_pass(dt_act act, float p0, float p1, float *restrict c,
+                                                                   const float *restrict b, const float *restrict r,
+                                                                   int64_t n, const bool has_b, const bool has_r)
+{
+#define DT_EPI_LOOP(F)                                                                                             \
+    for (int64_t j = 0; j < n; j++) {                                                                              \
+        float x = c[j];                                                                                            \
+        if (has_b) x = x + b[j];                                                                                   \
+        if (has_r) x = x + r[j];                                                                                   \
+        c[j] = F;                                                                                                  \
+    }
     switch (act) {
     case DT_ACT_NONE:
+        DT_EPI_LOOP(x)
         break;
     case DT_ACT_RELU:
-        for (int64_t j = 0; j < n; j++) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+        DT_EPI_LOOP(x > 0.0f ? x : 0.0f)
         break;
     case DT_ACT_CLIP:
-        /* As the Clip kernel: a NaN stays NaN. */
-        for (int64_t j = 0; j < n; j++) {
-            float v = c[j] < p0 ? p0 : c[j];
-            c[j] = v > p1 ? p1 : v;
-        }
+        DT_EPI_LOOP(dt_epi_clip(x, p0, p1))
         break;
     case DT_ACT_HARDSIGMOID:
-        for (int64_t j = 0; j < n; j++) {
-            float v = p0 * c[j] + p1;
-            v = v > 0.0f ? v : 0.0f;
-            c[j] = v < 1.0f ? v : 1.0f;
-        }
+        DT_EPI_LOOP(dt_epi_hardsigmoid(x, p0, p1))
         break;
     case DT_ACT_HARDSWISH:
-        for (int64_t j = 0; j < n; j++) {
-            float x = c[j], v = p0 * x + p1;
-            v = v > 0.0f ? v : 0.0f;
-            v = v < 1.0f ? v : 1.0f;
-            c[j] = x * v;
-        }
+        DT_EPI_LOOP(x * dt_epi_hardsigmoid(x, p0, p1))
         break;
     case DT_ACT_SIGMOID:
         /* Rare (one small gate in the suite): libm's expf, within an ulp or two of the
          * elementwise kernel's polynomial. */
-        for (int64_t j = 0; j < n; j++) c[j] = 1.0f / (1.0f + expf(-c[j]));
+        DT_EPI_LOOP(1.0f / (1.0f + expf(-x)))
         break;
     case DT_ACT_GELU:
-        for (int64_t j = 0; j < n; j++) c[j] = dt_gelu_approx(c[j]);
+        DT_EPI_LOOP(dt_gelu_approx(x))
         break;
     }
+#undef DT_EPI_LOOP
+}
+
+/* x86-64 levels 4 and 3: AVX-512 or AVX2, with FMA for Gelu's fused steps (exp_approx.h),
+ * the clones of the Gelu kernel's (elementwise_unary.c) so both give the same bits. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, const float *restrict b,
+                            const float *restrict r, int64_t n)
+{
+    if (b && r)
+        dt_epilogue_pass(act, p0, p1, c, b, r, n, true, true);
+    else if (b)
+        dt_epilogue_pass(act, p0, p1, c, b, r, n, true, false);
+    else if (r)
+        dt_epilogue_pass(act, p0, p1, c, b, r, n, false, true);
+    else
+        dt_epilogue_pass(act, p0, p1, c, b, r, n, false, false);
 }
 
 void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, const float *r, int64_t n)

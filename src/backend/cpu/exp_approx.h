@@ -5,10 +5,36 @@
 #define DT_CPU_EXP_APPROX_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline __attribute__((always_inline)) float dt_exp_approx(float x)
+/* The polynomials' coefficients, highest degree first: e^r on [-ln2/2, ln2/2]; erf(x) / x in
+ * x^2 for |x| < 0.921875; log(erfc(b)) for b in [0.921875, 4]. Also read by the GEMM kernel's
+ * lane-wise Gelu (gemm_kernel.c), which must give these functions' bits. */
+#define DT_EXP_POLY_N 8
+#define DT_EXP_POLY {1.98412698e-4f, 1.38888889e-3f, 8.33333333e-3f, 4.16666667e-2f, 1.66666667e-1f, 0.5f, 1.0f, 1.0f}
+#define DT_ERF_SMALL_POLY_N 9
+#define DT_ERF_SMALL_POLY                                                                                        \
+    {1.135858170e-06f, -1.417643338e-05f, 1.199418542e-04f, -8.545392544e-04f, 5.223894961e-03f,                \
+     -2.686615768e-02f, 1.128379157e-01f, -3.761263890e-01f, 1.128379167e+00f}
+#define DT_ERFC_LOG_POLY_N 11
+#define DT_ERFC_LOG_POLY                                                                                         \
+    {-5.145243064e-08f, 1.226307281e-06f, -1.122068767e-05f, 3.196410875e-05f, 2.936291109e-04f,                \
+     -3.971806958e-03f, 2.503526851e-02f, -1.084502228e-01f, -6.330528755e-01f, -1.129699386e+00f,            \
+     2.179623732e-04f}
+
+/* One Horner step p * x + c: two roundings, or (fma) one fused multiply-add. The fused form is
+ * Gelu's (dt_gelu_approx below) and Softmax's exp (nn_softmax.c), in functions whose every
+ * clone has FMA or calls libm's exact fmaf: the same bits on every path, in half the
+ * instructions of the chain. Erf, Sigmoid and Tanh keep the two-rounding form and their
+ * values. */
+static inline __attribute__((always_inline)) float dt_poly_step(float p, float x, float c, const bool fma)
+{
+    return fma ? __builtin_fmaf(p, x, c) : p * x + c;
+}
+
+static inline __attribute__((always_inline)) float dt_exp_approx_f(float x, const bool fma)
 {
     x = x < -87.0f ? -87.0f : x;
     x = x > 88.0f ? 88.0f : x;
@@ -16,14 +42,16 @@ static inline __attribute__((always_inline)) float dt_exp_approx(float x)
     float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145752f;
     r = r - n * 1.42860677e-6f;
-    float p = 1.98412698e-4f;
-    p = p * r + 1.38888889e-3f;
-    p = p * r + 8.33333333e-3f;
-    p = p * r + 4.16666667e-2f;
-    p = p * r + 1.66666667e-1f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    /* Written out step by step: a loop over c stays a scalar loop in the vectorized callers. */
+    static const float c[DT_EXP_POLY_N] = DT_EXP_POLY;
+    float p = c[0];
+    p = dt_poly_step(p, r, c[1], fma);
+    p = dt_poly_step(p, r, c[2], fma);
+    p = dt_poly_step(p, r, c[3], fma);
+    p = dt_poly_step(p, r, c[4], fma);
+    p = dt_poly_step(p, r, c[5], fma);
+    p = dt_poly_step(p, r, c[6], fma);
+    p = dt_poly_step(p, r, c[7], fma);
     /* A NaN x passes the clamps; converting NaN to int is undefined, and p is NaN already. */
     n = n == n ? n : 0.0f;
     int32_t bits = ((int32_t)n + 127) << 23; /* 2^n; n is in [-126, 127] after the clamp */
@@ -32,37 +60,45 @@ static inline __attribute__((always_inline)) float dt_exp_approx(float x)
     return p * scale;
 }
 
-/* erf's two fits, shared by Erf (elementwise_unary.c) and Gelu so the two agree bit for bit:
+static inline __attribute__((always_inline)) float dt_exp_approx(float x) { return dt_exp_approx_f(x, false); }
+
+/* erf's two fits, shared by Erf (elementwise_unary.c) and Gelu (Gelu with fused steps):
  * erf(x) = x * P(x^2) for small |x|, and Q(|x|) fitting log(erfc(|x|)) on [0.92, 4]. */
-static inline __attribute__((always_inline)) float dt_erf_small_poly(float zz)
+static inline __attribute__((always_inline)) float dt_erf_small_poly_f(float zz, const bool fma)
 {
-    float p = 1.135858170e-06f;
-    p = p * zz - 1.417643338e-05f;
-    p = p * zz + 1.199418542e-04f;
-    p = p * zz - 8.545392544e-04f;
-    p = p * zz + 5.223894961e-03f;
-    p = p * zz - 2.686615768e-02f;
-    p = p * zz + 1.128379157e-01f;
-    p = p * zz - 3.761263890e-01f;
-    p = p * zz + 1.128379167e+00f;
+    static const float c[DT_ERF_SMALL_POLY_N] = DT_ERF_SMALL_POLY;
+    float p = c[0];
+    p = dt_poly_step(p, zz, c[1], fma);
+    p = dt_poly_step(p, zz, c[2], fma);
+    p = dt_poly_step(p, zz, c[3], fma);
+    p = dt_poly_step(p, zz, c[4], fma);
+    p = dt_poly_step(p, zz, c[5], fma);
+    p = dt_poly_step(p, zz, c[6], fma);
+    p = dt_poly_step(p, zz, c[7], fma);
+    p = dt_poly_step(p, zz, c[8], fma);
     return p;
 }
 
-static inline __attribute__((always_inline)) float dt_erfc_log_poly(float b)
+static inline __attribute__((always_inline)) float dt_erf_small_poly(float zz) { return dt_erf_small_poly_f(zz, false); }
+
+static inline __attribute__((always_inline)) float dt_erfc_log_poly_f(float b, const bool fma)
 {
-    float q = -5.145243064e-08f;
-    q = q * b + 1.226307281e-06f;
-    q = q * b - 1.122068767e-05f;
-    q = q * b + 3.196410875e-05f;
-    q = q * b + 2.936291109e-04f;
-    q = q * b - 3.971806958e-03f;
-    q = q * b + 2.503526851e-02f;
-    q = q * b - 1.084502228e-01f;
-    q = q * b - 6.330528755e-01f;
-    q = q * b - 1.129699386e+00f;
-    q = q * b + 2.179623732e-04f;
+    static const float c[DT_ERFC_LOG_POLY_N] = DT_ERFC_LOG_POLY;
+    float q = c[0];
+    q = dt_poly_step(q, b, c[1], fma);
+    q = dt_poly_step(q, b, c[2], fma);
+    q = dt_poly_step(q, b, c[3], fma);
+    q = dt_poly_step(q, b, c[4], fma);
+    q = dt_poly_step(q, b, c[5], fma);
+    q = dt_poly_step(q, b, c[6], fma);
+    q = dt_poly_step(q, b, c[7], fma);
+    q = dt_poly_step(q, b, c[8], fma);
+    q = dt_poly_step(q, b, c[9], fma);
+    q = dt_poly_step(q, b, c[10], fma);
     return q;
 }
+
+static inline __attribute__((always_inline)) float dt_erfc_log_poly(float b) { return dt_erfc_log_poly_f(b, false); }
 
 /* Gelu (approximate "none"), 0.5 x (1 + erf(x / sqrt 2)), in float: transformers run it on
  * their widest activations (the builder fuses the Div, Erf, Add, Mul, Mul that exporters
@@ -73,11 +109,11 @@ static inline __attribute__((always_inline)) float dt_erfc_log_poly(float b)
 static inline __attribute__((always_inline)) float dt_gelu_approx(float x)
 {
     float z = x * 0.707106781f, a = fabsf(z), zz = z * z;
-    float p = dt_erf_small_poly(zz);
+    float p = dt_erf_small_poly_f(zz, true);
     float small = 1.0f + z * p;
     float b = a < 4.0f ? a : 4.0f;
-    float q = dt_erfc_log_poly(b);
-    float t = dt_exp_approx(q);     /* erfc(|z|) */
+    float q = dt_erfc_log_poly_f(b, true);
+    float t = dt_exp_approx_f(q, true);     /* erfc(|z|) */
     t = a >= 4.0f ? 0.0f : t;
     float big = z < 0.0f ? t : 2.0f - t;
     return 0.5f * x * (a < 0.921875f ? small : big);

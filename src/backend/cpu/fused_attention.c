@@ -1,9 +1,10 @@
 /* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
- * scale Q and Kt into scratch (layout bshd: gathering the head's rows, K transposed on the
- * way), scores = Q Kt by the GEMM, mask added and softmax row by row,
- * NaN made 0, then Y = P V by the GEMM, straight into the output (bshd: V read and Y written
- * with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run one per thread
- * when they add up to enough work, else all on the calling thread.
+ * Kt scaled and packed straight into the GEMM's B panels (bshd: from K's rows, transposed
+ * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
+ * alpha), mask added and softmax row by row, NaN made 0, 8 rows at a time packed as the
+ * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read in place
+ * and Y written with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run
+ * one per thread when they add up to enough work, else all on the calling thread.
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
  * same GEMM (same M, N, K, so the same micro-kernel and sums) for both products, the same add
@@ -35,23 +36,31 @@ static void dt_fa_geometry(const dt_fa_params *p, const dt_view *in, dt_fa_geom 
     dt_fused_attention_geometry(p, in, g);
 }
 
-/* Floats of one thread's buffers: scaled Q, scaled Kt, scores, probabilities, each rounded
- * to 64 bytes, then the GEMM's packing buffers. */
+/* Bytes of one thread's buffers: Kt scaled and packed as the GEMM's B panels, scores,
+ * probabilities, each rounded to 64 bytes, then the GEMM's packing buffers. */
 static size_t dt_fa_round(size_t floats) { return (floats * sizeof(float) + 63) & ~(size_t)63; }
 
 static size_t dt_fa_gemm_bytes(const dt_fa_geom *g)
 {
+    /* The scores' B is packed by the item itself (B_packed), but the larger bound costs
+     * little and keeps the two products' sizes in one formula. */
     dt_gemm g1 = {.M = g->S, .N = g->L, .K = g->D}, g2 = {.M = g->S, .N = g->Dv, .K = g->L};
     size_t a = dt_gemm_serial_scratch_bytes(&g1), b = dt_gemm_serial_scratch_bytes(&g2);
     return ((a > b ? a : b) + 63) & ~(size_t)63;
 }
 
+/* Floats of the probabilities packed as the second GEMM's A (dt_gemm_pack_a_full's layout:
+ * S rounded up to 8 rows, times L), and of the 8 rows the softmax writes before packing. */
+static int64_t dt_fa_pp_floats(const dt_fa_geom *g) { return (g->S + 7) / 8 * 8 * g->L; }
+
 static ductile_status dt_fa_per_thread(const dt_fa_geom *g, size_t *bytes)
 {
-    size_t sd, dl, sl, sum = 0;
-    if (!dt_mul_size((size_t)g->S, (size_t)g->D, &sd) || !dt_mul_size((size_t)g->D, (size_t)g->L, &dl) ||
-        !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) || !dt_add_size(sum, dt_fa_round(sd), &sum) ||
-        !dt_add_size(sum, dt_fa_round(dl), &sum) || !dt_add_size(sum, 2 * dt_fa_round(sl), &sum) ||
+    size_t kp, sl, pp, rows, sum = 0;
+    /* dt_gemm_packed_b_floats: L rounded up to 16 columns, times D. */
+    if (!dt_mul_size(((size_t)g->L + 15) / 16 * 16, (size_t)g->D, &kp) || !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) ||
+        !dt_mul_size(((size_t)g->S + 7) / 8 * 8, (size_t)g->L, &pp) || !dt_mul_size(8, (size_t)g->L, &rows) ||
+        !dt_add_size(sum, dt_fa_round(kp), &sum) || !dt_add_size(sum, dt_fa_round(sl), &sum) ||
+        !dt_add_size(sum, dt_fa_round(pp), &sum) || !dt_add_size(sum, dt_fa_round(rows), &sum) ||
         !dt_add_size(sum, dt_fa_gemm_bytes(g), &sum))
         return dt_fail(DUCTILE_ERR_SHAPE, "FusedAttention scratch for %lldx%lld scores is too large", (long long)g->S,
                        (long long)g->L);
@@ -59,12 +68,40 @@ static ductile_status dt_fa_per_thread(const dt_fa_geom *g, size_t *bytes)
     return DUCTILE_OK;
 }
 
+/* Kt times k_scale, packed as dt_gemm_pack_b_full packs a [D, L] B (panels of DT_GEMM_NR keys,
+ * each D rows of its width rounded up to 16, zeros past L), from K where key t, dim d is at
+ * k[t * ts + d * ds] (bshd: K's rows, ts = H * D, ds = 1; else Kt: ts = 1, ds = L). One pass:
+ * the scaled copy and the GEMM's own packing were two, the first a strided transpose. Each
+ * value is the one float product of the unfused Mul. */
+static void dt_fa_pack_kt(const float *k, int64_t ts, int64_t ds, int64_t D, int64_t L, float ksc, float *dst)
+{
+    dt_gemm_pack_a8_fn pack8 = ds == 1 ? dt_gemm_pack8() : NULL;
+    for (int64_t p = 0; p < L; p += DT_GEMM_NR) {
+        int64_t w = L - p < DT_GEMM_NR ? L - p : DT_GEMM_NR, ld = (w + 15) & ~(int64_t)15;
+        float *panel = dst + p * D;
+        int64_t j = 0;
+        if (pack8)
+            for (; j + 8 <= w; j += 8) pack8(k + (p + j) * ts, ts, D, ksc, panel + j, ld);
+        for (int64_t d = 0; d < D; d++) {
+            float *row = panel + d * ld;
+            for (int64_t t = j; t < w; t++) row[t] = k[(p + t) * ts + d * ds] * ksc;
+            for (int64_t t = w; t < ld; t++) row[t] = 0.0f;
+        }
+    }
+}
+
 /* Items in parallel: one whole product per thread, as the unfused MatMul does, once the
- * products add up to ~1M multiply-adds (several times what a fork costs). */
+ * products add up to 1e5 multiply-adds (~10 us on one thread with the softmax and packing:
+ * several times what a fork costs). Not more: at a short sequence the projections before
+ * attention split their columns over the threads, so each thread holds the Q, K and V
+ * columns of the heads it then takes (bshd, items in head order), while one thread doing
+ * every head first pulls half of them from the other core's cache. bert_small at 1x16 on 2
+ * threads (4 heads, 1.3e5 multiply-adds) took 19.5 us per attention serially against 10.3
+ * on 1 thread. */
 static bool dt_fa_parallel(const dt_fa_geom *g, int threads)
 {
     double per = (double)g->S * (double)g->L * (double)(g->D + g->Dv);
-    return threads > 1 && g->count >= threads && per * (double)g->count >= 1e6;
+    return threads > 1 && g->count >= threads && per * (double)g->count >= 1e5;
 }
 
 static ductile_status dt_fa_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
@@ -91,41 +128,54 @@ typedef struct dt_fa_job {
     size_t per_thread;
 } dt_fa_job;
 
+/* s + m in place, as the unfused Add (m[0] for every column when mj, the mask's column
+ * stride, is 0; else it is 1); and p made 0 where NaN, as IsNaN + Where(0). Vectorized
+ * clones: both run on every score. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void dt_fa_add_mask(float *restrict s, const float *restrict m, int64_t mj, int64_t L)
+{
+    if (mj)
+        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
+    else
+        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void dt_fa_nan_to_zero(float *p, int64_t L)
+{
+    for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
+}
+
 static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
 {
     const dt_fa_geom *g = j->g;
     int64_t S = g->S, D = g->D, L = g->L, Dv = g->Dv;
-    float *qs = (float *)buf;
-    float *ks = (float *)(buf + dt_fa_round((size_t)(S * D)));
-    float *sc = (float *)((char *)ks + dt_fa_round((size_t)(D * L)));
-    float *pr = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
-    void *gbuf = (char *)pr + dt_fa_round((size_t)(S * L));
-    float qsc = j->p->q_scale, ksc = j->p->k_scale;
-    /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows. */
-    const float *v, *q;
+    float *kp = (float *)buf;
+    float *sc = (float *)(buf + dt_fa_round((size_t)((L + 15) / 16 * 16 * D)));
+    float *pp = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
+    float *rows = (float *)((char *)pp + dt_fa_round((size_t)dt_fa_pp_floats(g)));
+    void *gbuf = (char *)rows + dt_fa_round((size_t)(8 * L));
+    /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows.
+     * Q's scale is the scores' GEMM alpha, which the GEMM multiplies into A as it packs it:
+     * alpha * q is the unfused Mul's q * scale, the same float. */
+    const float *q, *v;
     float *y;
-    int64_t ldv = Dv, ldy = Dv;
+    int64_t ldq = D, ldv = Dv, ldy = Dv;
     if (j->p->bshd) {
         int64_t H = g->H, b = bi / H, h = bi % H;
         q = j->q + (b * S * H + h) * D;
-        const float *k = j->kt + (b * L * H + h) * D;
-        for (int64_t i = 0; i < S; i++)
-            for (int64_t d = 0; d < D; d++) qs[i * D + d] = q[i * H * D + d] * qsc;
-        /* K's rows are keys; the scores' B is Kt: a transposing copy. */
-        for (int64_t t = 0; t < L; t++)
-            for (int64_t d = 0; d < D; d++) ks[d * L + t] = k[t * H * D + d] * ksc;
+        dt_fa_pack_kt(j->kt + (b * L * H + h) * D, H * D, 1, D, L, j->p->k_scale, kp);
         v = j->v + (b * L * H + h) * Dv;
         y = j->y + (b * S * H + h) * Dv;
+        ldq = H * D;
         ldv = ldy = H * Dv;
     } else {
         q = j->q + bi * S * D;
-        const float *kt = j->kt + bi * D * L;
-        for (int64_t i = 0; i < S * D; i++) qs[i] = q[i] * qsc;
-        for (int64_t i = 0; i < D * L; i++) ks[i] = kt[i] * ksc;
+        dt_fa_pack_kt(j->kt + bi * D * L, 1, L, D, L, j->p->k_scale, kp);
         v = j->v + bi * L * Dv;
         y = j->y + bi * S * Dv;
     }
-    dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = 1.0f, .A = qs, .lda = D, .B = ks, .ldb = L, .C = sc, .ldc = L};
+    dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = j->p->q_scale, .A = q, .lda = ldq, .B_packed = kp, .C = sc, .ldc = L};
     dt_sgemm_serial_in(&g1, gbuf);
     /* The mask's offset for this item: its batch index split over the batch dims. */
     const float *mrow = NULL;
@@ -140,20 +190,32 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         mi = g->mstride[g->rank - 2];
         mj = g->mstride[g->rank - 1];
     }
-    for (int64_t i = 0; i < S; i++) {
-        float *s = sc + i * L, *p = pr + i * L;
-        if (mrow) {
-            const float *m = mrow + i * mi;
-            if (mj)
-                for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
-            else
-                for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
+    /* Softmax 8 rows at a time into `rows` (in L1), then packed at once as those rows' panel
+     * of the second GEMM's A: the probabilities never make the trip through the cache
+     * hierarchy to be read back by the GEMM's own packing. The packed values are the rows'
+     * (times alpha 1, as the unfused MatMul packs them). */
+    dt_gemm_pack_a8_fn pack8 = dt_gemm_pack8();
+    for (int64_t i0 = 0; i0 < S; i0 += 8) {
+        int64_t n = S - i0 < 8 ? S - i0 : 8;
+        for (int64_t r = 0; r < n; r++) {
+            int64_t i = i0 + r;
+            float *s = sc + i * L, *p = rows + r * L;
+            if (mrow) dt_fa_add_mask(s, mrow + i * mi, mj, L);
+            if (L > 0) dt_cpu_softmax_line(s, p, L);
+            if (j->p->nan_to_zero) dt_fa_nan_to_zero(p, L);
         }
-        if (L > 0) dt_cpu_softmax_line(s, p, L);
-        if (j->p->nan_to_zero)
-            for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
+        float *panel = pp + i0 * L;
+        if (pack8 && n == 8) {
+            pack8(rows, L, L, 1.0f, panel, 8);
+        } else {
+            for (int64_t t = 0; t < L; t++)
+                for (int64_t r = 0; r < 8; r++) panel[t * 8 + r] = r < n ? 1.0f * rows[r * L + t] : 0.0f;
+        }
     }
-    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A = pr, .lda = L, .B = v, .ldb = ldv, .C = y, .ldc = ldy};
+    /* V's whole 48-column panels are read in place (direct_b), row stride and all: packing
+     * them was a copy of V per item for no reuse the in-place read lacks. */
+    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A_packed = pp, .B = v, .ldb = ldv, .direct_b = true,
+                  .C = y, .ldc = ldy};
     dt_sgemm_serial_in(&g2, gbuf);
 }
 

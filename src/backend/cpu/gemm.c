@@ -51,6 +51,22 @@ static dt_gemm_kernel_rows_fn dt_gemm_kernel_rows(void)
     return f;
 }
 
+dt_gemm_pack_a8_fn dt_gemm_pack8(void)
+{
+    static dt_gemm_pack_a8_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_pack_a8_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_pack_a8_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
+static dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi(void)
+{
+    static dt_gemm_kernel_rows_epi_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_rows_epi_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_rows_epi_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 void dt_gemm_scatter_row(const float *line, int64_t nc, int64_t kk, int64_t kc, float *dst)
@@ -105,10 +121,16 @@ static void dt_gemm_pack_a(const dt_gemm *g, int64_t i0, int64_t mc, int64_t k0,
                            float *dst)
 {
     enum { MR = DT_GEMM_MR };
+    _Static_assert(DT_GEMM_MR == 8, "dt_gemm_pack_a8 packs 8-row panels");
     float alpha = g->alpha;
+    dt_gemm_pack_a8_fn pack8 = g->trans_a ? NULL : dt_gemm_pack8();
     for (int64_t p = 0; p < mc; p += MR) {
         int64_t m = dt_min64(MR, mc - p);
         float *d = dst + p * kc;
+        if (pack8 && m == MR) {
+            pack8(g->A + (i0 + p) * g->lda + k0, g->lda, kc, alpha, d, MR);
+            continue;
+        }
         if (!g->trans_a) {
             for (int64_t i = 0; i < m; i++) {
                 const float *s = g->A + (i0 + p + i) * g->lda + k0;
@@ -165,6 +187,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
     dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
+    dt_gemm_kernel_rows_epi_fn kern_rows_epi = rows ? dt_gemm_kernel_rows_epi() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
     for (int64_t jc = n0; jc < n1; jc += NC) {
@@ -179,9 +202,11 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                 int64_t mc = dt_min64(MC, m1 - ic);
                 bool last = pc + kc == g->K;
                 if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
-                /* The last K block of a product with a Relu/Clip epilogue: the kernel
-                 * applies it in its store (dt_gemm_kernel_epi_fn). */
-                bool epi_store = last && kern_epi && !rows && dt_gemm_epi_in_store(g->epi);
+                /* The last K block of a product whose epilogue the kernels take
+                 * (dt_gemm_epi_in_store: all but Sigmoid): the kernel applies it in its store
+                 * (dt_gemm_kernel_epi_fn, or dt_gemm_kernel_rows_epi_fn for A read in place). */
+                bool epi_store = last && (rows ? kern_rows_epi != NULL : kern_epi != NULL) &&
+                                 dt_gemm_epi_in_store(g->epi);
                 /* A last panel of few columns (the 49th of a 7x7 image) runs for every row
                  * of the block at once, before the strips whose epilogue needs it. */
                 int64_t jn = nc;
@@ -209,13 +234,19 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                                           : jp < nd   ? g->B + pc * g->ldb + jc + jp
                                                       : buf->b + dt_gemm_panel(jp - nd, kc);
                         int64_t ldb = !g->B_packed && jp < nd ? g->ldb : nv * 16;
-                        if (rows) {
+                        if (epi_store) {
+                            const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
+                            /* The column bias at this tile's first column. */
+                            dt_epilogue te = *g->epi;
+                            if (te.col_bias) te.col_bias += jc + jp;
+                            if (rows)
+                                kern_rows_epi(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta,
+                                              bias, &te, res);
+                            else
+                                kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, &te, res);
+                        } else if (rows) {
                             kern_rows(kc, arow, g->lda, bp, ldb, nv, crow + jp, g->ldc, m, n, first,
                                       g->beta, bias);
-                        } else if (epi_store) {
-                            const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
-                            kern_epi(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, g->epi,
-                                     res);
                         } else {
                             kern(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias);
                         }

@@ -139,7 +139,8 @@ void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t l
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 
 /* As dt_gemm_kernel_fn for a tile of the product's last K block, with the epilogue applied
- * before the store: residual (res: the tile's rows, ldc apart like c; NULL: none), then Relu,
+ * before the store: the column bias (epi->col_bias at the tile's first column; NULL: none),
+ * residual (res: the tile's rows, ldc apart like c; NULL: none), then Relu,
  * Clip, HardSigmoid or HardSwish (dt_gemm_epi_in_store; Sigmoid keeps the pass). The bits of
  * the plain kernel followed by dt_epilogue_apply, without the second pass over the tile: that
  * pass was 16% of a 1x1 conv of 16 input channels (mobilenet's first expansion) and 7% at 64.
@@ -151,12 +152,14 @@ dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void);
 void dt_gemm_kernel_avx512_epi(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                int64_t ldc, int m, int n, bool first, float beta, const float *bias,
                                const dt_epilogue *epi, const float *res);
-/* The epilogues the kernel above applies in its store. */
+/* The epilogues the kernel above applies in its store. A per-column bias (FusedMatMul's) comes
+ * too, first, with epi->col_bias pointing at the tile's first column (the driver hands the
+ * kernel a copy of the epilogue so moved); Gelu as dt_gelu_approx's lane-wise copy. Sigmoid
+ * keeps the pass. */
 static inline bool dt_gemm_epi_in_store(const dt_epilogue *e)
 {
-    /* A per-column bias (FusedMatMul) is added by the separate pass, before the activation. */
-    return e && !e->col_bias && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
-                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH);
+    return e && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
+                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH || e->act == DT_ACT_GELU);
 }
 
 /* As dt_gemm_kernel_fn for a narrow tile (n <= DT_GEMM_NARROW columns), vectorized along the
@@ -184,6 +187,14 @@ void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda
                                          float *c, int64_t ldc, int m, int n, bool first, float beta,
                                          const float *bias);
 
+/* Packs 8 rows of a plain matrix transposed, times alpha: dst[k * ldd + i] = alpha * a[i * lda
+ * + k] for i < 8, k < kc (gemm_pack.c): a full DT_GEMM_MR panel of A (ldd 8), or 8 columns of
+ * a packed B taken from the rows of its transpose (ldd the panel's width). The same floats as
+ * the plain loop. NULL from dt_gemm_pack8: none on this CPU (run the plain loop). */
+typedef void (*dt_gemm_pack_a8_fn)(const float *a, int64_t lda, int64_t kc, float alpha, float *dst, int64_t ldd);
+dt_gemm_pack_a8_fn dt_gemm_pack8(void);
+dt_gemm_pack_a8_fn dt_gemm_pack_a8_select(void);
+
 /* As dt_gemm_kernel_fn with A read in place instead of packed: row i of the tile is
  * a + i*lda (m rows exist). For products of few rows (M <= DT_GEMM_ROWS_M: a transformer at a
  * short sequence), where packing A is a copy of a size comparable to the product's B panel
@@ -199,5 +210,15 @@ void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const f
                                 int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
                                 bool first, float beta, const float *bias);
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void);
+/* As dt_gemm_kernel_rows_fn on the product's last K block, with the epilogue in the store as
+ * dt_gemm_kernel_epi_fn applies it (the same bits as the rows kernel then the pass): bert at a
+ * short sequence runs every projection through it. NULL from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_rows_epi_fn)(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                           int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                           const float *bias, const dt_epilogue *epi, const float *res);
+void dt_gemm_kernel_rows_avx512_epi(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, int nv,
+                                    float *c, int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                    const dt_epilogue *epi, const float *res);
+dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void);
 
 #endif

@@ -2,6 +2,7 @@
  * 8 broadcasts per k, so the two FMA ports, not the load ports, set the pace) and a plain C
  * kernel of the same packing layout for CPUs without AVX-512. */
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/exp_approx.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -60,8 +61,49 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
+/* dt_gelu_approx (exp_approx.h) on 16 lanes, operation for operation: the same multiplies,
+ * adds and fused steps in the same order, its selects as compares and blends whose NaN cases
+ * match the C (max/min return their second operand on NaN), so the kernel's store gives the
+ * bits of the Gelu kernel and of the epilogue pass (test_fuse_matmul compares them). */
+static inline __attribute__((always_inline)) DT_AVX512 __m512 dt_gelu_v16(__m512 x)
+{
+    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.707106781f));
+    __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7fffffff)));
+    __m512 zz = _mm512_mul_ps(z, z);
+    static const float ps[DT_ERF_SMALL_POLY_N] = DT_ERF_SMALL_POLY;
+    __m512 p = _mm512_set1_ps(ps[0]);
+#pragma GCC unroll 8
+    for (int i = 1; i < DT_ERF_SMALL_POLY_N; i++) p = _mm512_fmadd_ps(p, zz, _mm512_set1_ps(ps[i]));
+    __m512 small = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(z, p));
+    __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f));     /* a < 4 ? a : 4 */
+    static const float qs[DT_ERFC_LOG_POLY_N] = DT_ERFC_LOG_POLY;
+    __m512 q = _mm512_set1_ps(qs[0]);
+#pragma GCC unroll 10
+    for (int i = 1; i < DT_ERFC_LOG_POLY_N; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qs[i]));
+    /* dt_exp_approx_f(q, true) */
+    __m512 e = _mm512_max_ps(_mm512_set1_ps(-87.0f), q);   /* q < -87 ? -87 : q */
+    e = _mm512_min_ps(_mm512_set1_ps(88.0f), e);           /* e > 88 ? 88 : e */
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(e, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(12582912.0f)),
+                             _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_sub_ps(e, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
+    static const float es[DT_EXP_POLY_N] = DT_EXP_POLY;
+    __m512 ep = _mm512_set1_ps(es[0]);
+#pragma GCC unroll 7
+    for (int i = 1; i < DT_EXP_POLY_N; i++) ep = _mm512_fmadd_ps(ep, r, _mm512_set1_ps(es[i]));
+    n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n);      /* n == n ? n : 0 */
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    __m512 t = _mm512_mul_ps(ep, _mm512_castsi512_ps(bits));
+    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_GE_OQ), _mm512_setzero_ps());
+    __m512 big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ),
+                                      _mm512_sub_ps(_mm512_set1_ps(2.0f), t), t);
+    __m512 sel = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.921875f), _CMP_LT_OQ), big, small);
+    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), sel);
+}
+
 /* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
- * (dt_gemm_kernel_avx512_epi: the product's last K block), the residual row res and Relu,
+ * (dt_gemm_kernel_avx512_epi: the product's last K block), the column bias (epi->col_bias, at
+ * the tile's first column), the residual row res and Relu,
  * Clip, HardSigmoid or HardSwish are applied before the store, the same float operations as
  * dt_epilogue_apply over the stored row (max/min return their second operand on NaN and on
  * equal values, which keeps a NaN and a -0 as the scalar forms do). */
@@ -83,6 +125,7 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
             r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
         }
         if (epi) {
+            if (epi->col_bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, epi->col_bias + v * 16));
             if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, res + v * 16));
             if (epi->act == DT_ACT_RELU) {
                 r = _mm512_max_ps(r, _mm512_setzero_ps());
@@ -95,6 +138,8 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
                 h = _mm512_max_ps(h, _mm512_setzero_ps());
                 h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
                 r = epi->act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
+            } else if (epi->act == DT_ACT_GELU) {
+                r = dt_gelu_v16(r);
             }
         }
         _mm512_mask_storeu_ps(c + v * 16, k, r);
@@ -189,11 +234,12 @@ dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void)
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
- * repeat row m-1, which exists, and are never stored). */
+ * repeat row m-1, which exists, and are never stored); with epi, the epilogue in the store as
+ * there. */
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a, int64_t lda,
                          const float *b, int64_t ld, float *c, int64_t ldc, int m, int n, bool first,
-                         float beta, const float *bias)
+                         float beta, const float *bias, const dt_epilogue *epi, const float *res)
 {
     enum { MR = DT_GEMM_MR };
     const float *ar[MR];
@@ -220,32 +266,55 @@ dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a,
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
-        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, NULL, NULL);
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
+                        res ? res + i * ldc : NULL);
     }
 }
 
-#define DT_GEMM_ROWS_BODY(MRV)                                                               \
+#define DT_GEMM_ROWS_BODY(MRV, EPI)                                                          \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_rows_body(MRV, 3, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+            dt_gemm_avx512_rows_body(MRV, 3, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_rows_body(MRV, 2, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+            dt_gemm_avx512_rows_body(MRV, 2, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
         else                                                                                 \
-            dt_gemm_avx512_rows_body(MRV, 1, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias); \
+            dt_gemm_avx512_rows_body(MRV, 1, kc, a, lda, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
                                           int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
                                           bool first, float beta, const float *bias)
 {
+    const float *res = NULL;
     if (m > 4)
-        DT_GEMM_ROWS_BODY(8);
+        DT_GEMM_ROWS_BODY(8, NULL);
     else if (m > 2)
-        DT_GEMM_ROWS_BODY(4);
+        DT_GEMM_ROWS_BODY(4, NULL);
     else if (m == 2)
-        DT_GEMM_ROWS_BODY(2);
+        DT_GEMM_ROWS_BODY(2, NULL);
     else
-        DT_GEMM_ROWS_BODY(1);
+        DT_GEMM_ROWS_BODY(1, NULL);
+}
+
+DT_AVX512 void dt_gemm_kernel_rows_avx512_epi(int64_t kc, const float *a, int64_t lda, const float *b,
+                                              int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                                              bool first, float beta, const float *bias, const dt_epilogue *epi,
+                                              const float *res)
+{
+    if (m > 4)
+        DT_GEMM_ROWS_BODY(8, epi);
+    else if (m > 2)
+        DT_GEMM_ROWS_BODY(4, epi);
+    else if (m == 2)
+        DT_GEMM_ROWS_BODY(2, epi);
+    else
+        DT_GEMM_ROWS_BODY(1, epi);
+}
+
+dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_rows_avx512_epi : NULL;
 }
 
 /* One ymm accumulator per column and A panel (8 rows in its lanes): P panels of 8 rows (panel p

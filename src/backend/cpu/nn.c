@@ -4,6 +4,9 @@
 
 #include <math.h>
 
+/* Clones as dt_cpu_max_f32's below: the 16 partial sums fix the order of the additions, so
+ * every clone gives the same sum. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 float dt_cpu_sum_f32(const float *x, int64_t n)
 {
     float acc[16] = {0};
@@ -16,6 +19,9 @@ float dt_cpu_sum_f32(const float *x, int64_t n)
     return s;
 }
 
+/* AVX-512 and AVX2 clones: softmax runs it on every line of attention scores. A max is
+ * exact, so the clones agree with the baseline build. */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 float dt_cpu_max_f32(const float *x, int64_t n)
 {
     float acc[16];

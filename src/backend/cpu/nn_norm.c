@@ -8,7 +8,9 @@
 #include <math.h>
 #include <string.h>
 
-/* Sum of (x - m)^2 with independent accumulators, like dt_cpu_sum_f32. */
+/* Sum of (x - m)^2 with independent accumulators, like dt_cpu_sum_f32 (and cloned like it:
+ * the accumulators fix the order of the additions, so every clone gives the same sum). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static float dt_sq_dev_sum(const float *x, int64_t n, float m)
 {
     float acc[16] = {0};
@@ -33,6 +35,9 @@ typedef struct {
     bool rms;                      /* RMSNormalization: no mean subtracted */
 } dt_norm_job;
 
+/* A transformer runs it after every residual: AVX-512 and AVX2 clones of the scaling loops
+ * (elementwise, so the same values). */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void dt_layernorm_range(void *arg, int64_t b, int64_t e, int tid)
 {
     const dt_norm_job *j = arg;

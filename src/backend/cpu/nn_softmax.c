@@ -17,11 +17,14 @@ typedef struct {
 
 /* y = e^(x - m) over a contiguous line, returning the sum: the polynomial exp vectorizes
  * (libm's scalar expf was a third of a transformer's softmax time), and the sum runs in 16
- * partial lanes so that it vectorizes too without reassociating a single float chain. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
+ * partial lanes so that it vectorizes too without reassociating a single float chain. The
+ * exp's Horner steps are fused multiply-adds (clones at x86-64 levels 4 and 3, which have
+ * FMA; the baseline calls libm's exact fmaf): the same bits on every path, and the Softmax
+ * kernel and FusedAttention share this function. */
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static float dt_softmax_exp_line(const float *restrict x, float *restrict y, int64_t n, float m)
 {
-    for (int64_t k = 0; k < n; k++) y[k] = dt_exp_approx(x[k] - m);
+    for (int64_t k = 0; k < n; k++) y[k] = dt_exp_approx_f(x[k] - m, true);
     float part[16] = {0};
     int64_t k = 0;
     for (; k + 16 <= n; k += 16)
@@ -32,6 +35,7 @@ static float dt_softmax_exp_line(const float *restrict x, float *restrict y, int
     return sum;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void dt_cpu_softmax_line(const float *x, float *y, int64_t n)
 {
     float m = dt_cpu_max_f32(x, n);
