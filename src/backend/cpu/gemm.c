@@ -322,8 +322,7 @@ static void dt_gemm_no_k(const dt_gemm *g)
 }
 
 /* Bytes of one part's packing buffers: *na of A (0 when A is prepacked), *nb of B (for a
- * bfloat16 product: the converted block, then a one-panel float32 buffer where B needs
- * packing). */
+ * bfloat16 product: the converted block, then a one-panel float32 buffer for B's packers). */
 static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t *nb)
 {
     enum { MR = DT_GEMM_MR };
@@ -333,8 +332,8 @@ static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t
     *na = dt_gemm_a_prepacked(g) ? 0 : ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
     if (g->A_bf16) {
         size_t n16 = ((size_t)dt_gemm_bf16_panel(nc + DT_GEMM_NR - 1, (kc + 1) / 2) * sizeof(uint16_t) + 63) & ~(size_t)63;
-        bool packs = !g->B_packed && (g->pack_b || g->trans_b);
-        *nb = n16 + (packs ? (size_t)DT_GEMM_NR * (size_t)kc * sizeof(float) : 0);
+        /* Sizing callers leave pack_b unset (conv.c): reserved whenever B is not prepacked. */
+        *nb = n16 + (g->B_packed ? 0 : (size_t)DT_GEMM_NR * (size_t)kc * sizeof(float));
         return;
     }
     *nb = g->B_packed ? 0

@@ -32,8 +32,15 @@ int dt_cpu_adapter_ops(const char **ops, int cap);
 /* Layouts of conv weights packed at build time (FusedConv's `packed`):
  *   DT_CPU_PACK_GEMM_A: the GEMM's packed A, group by group (dt_cpu_conv_pack_weights);
  *   DT_CPU_PACK_GEMM_A_WINO: that, followed by the Winograd F(4x4, 3x3) transform
- *   (dt_cpu_wino_pack_weights), for convs where Winograd applies, so every tactic can run. */
-enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2 };
+ *   (dt_cpu_wino_pack_weights), for convs where Winograd applies, so every tactic can run;
+ *   DT_CPU_PACK_GEMM_A_BF16, _BF16_WINO: the same with the GEMM's A in bfloat16
+ *   (dt_cpu_conv_pack_weights_bf16, padded to 64 bytes; Winograd's transform stays float32),
+ *   for layers the builder marked `bf16`. They load only on a CPU with AVX512-BF16. */
+enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2, DT_CPU_PACK_GEMM_A_BF16 = 4, DT_CPU_PACK_GEMM_A_BF16_WINO = 5 };
+/* The refusal of a bf16 layer (attribute `bf16`) on a CPU without AVX512-BF16, else OK. */
+ductile_status dt_cpu_bf16_check(const ductile_layer *L);
+/* dt_backend.bf16_in_kernel of the CPU backend (fused_conv.c). */
+bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags);
 /* Layout of a constant B of MatMul (2-D B) and Gemm packed at build time (their `packed`):
  * op(B) as the GEMM's packed B over the whole K (dt_gemm_pack_b_full). */
 enum { DT_CPU_PACK_GEMM_B = 3 };
