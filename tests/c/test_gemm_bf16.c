@@ -59,10 +59,11 @@ static void test_pack_matches_reference(bool fast)
     src[7] = -INFINITY;
     src[LDS + 1] = bits_float(0x3f818000u);
     static uint16_t a[300 * 96 + 64], b[300 * 96 + 64];
-    const int kcs[] = {1, 2, 7, 17, 256}, ns[] = {1, 7, 16, 17, 33, 48};
+    const int kcs[] = {1, 2, 7, 17, 256}, ns[] = {1, 7, 8, 16, 17, 33, 48};
     for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
         for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
-            int kc = kcs[x], n = ns[y], ld = (n + 15) & ~15;
+            /* ld 8: an A panel of 8 rows (the GEMM converts packed float32 A panels so) */
+            int kc = kcs[x], n = ns[y], ld = n <= 8 && y % 2 ? 8 : (n + 15) & ~15;
             memset(a, 0xab, sizeof a);
             memset(b, 0xcd, sizeof b);
             dt_gemm_bf16_pack_ref(src, LDS, kc, n, ld, a);
@@ -142,10 +143,12 @@ static void virt_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64
     for (int64_t kk = 0; kk < kc; kk++) dt_gemm_scatter_row(v->B + (k0 + kk) * v->N + n0, nc, kk, kc, dst);
 }
 
-enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_WAYS };
-static const char *const way_name[] = {"plain", "trans_b", "direct_b", "B_packed", "pack_b"};
+enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAYS };
+static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed",
+                                       "pack_b", "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
 
-/* The whole product at M, N, K in {1, 7, 17, 33, 100, 257}, every way B arrives, with bias
+/* The whole product at M, N, K in {1, 7, 17, 33, 100, 257}, every way B arrives (and B packed
+ * in bfloat16 at build with a float32 A, plain or transposed, packed per block), with bias
  * and a Relu + residual epilogue, on 1 and 2 threads, against float64 sums of the rounded
  * operands: within float32 accumulation error (a few ulps of the sum of |products|). */
 static void test_gemm_matches_rounded_reference(dt_pool *pool)
@@ -163,6 +166,8 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                 double *R = malloc(sizeof(double) * (size_t)(M * N)), *S = malloc(sizeof(double) * (size_t)(M * N));
                 uint16_t *Ap = malloc(sizeof(uint16_t) * (size_t)dt_gemm_packed_a_bf16_elems(M, K));
                 float *Bp = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+                uint16_t *B16 = malloc(sizeof(uint16_t) * (size_t)dt_gemm_packed_b_bf16_elems(N, K));
+                float *At = malloc(sizeof(float) * (size_t)(M * K));
                 for (int64_t i = 0; i < M * K; i++) A[i] = frand();
                 for (int64_t i = 0; i < K * N; i++) B[i] = frand();
                 for (int64_t k = 0; k < K; k++)
@@ -183,6 +188,9 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                     }
                 dt_gemm_pack_a_bf16(A, K, M, K, Ap);
                 dt_gemm_pack_b_full(B, N, false, K, N, Bp);
+                dt_gemm_pack_b_bf16(Bt, K, true, K, N, B16);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t k = 0; k < K; k++) At[k * M + i] = A[i * K + k];
                 virt_b vb = {B, N};
                 for (int way = 0; way < B_WAYS; way++) {
                     dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
@@ -192,6 +200,8 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                     if (way == B_DIRECT) g.direct_b = true;
                     if (way == B_PACKED) g.B_packed = Bp, g.B = NULL;
                     if (way == B_VIRTUAL) g.pack_b = virt_pack, g.pack_b_ctx = &vb, g.B = NULL;
+                    if (way >= B_BF16) g.A_bf16 = NULL, g.A = A, g.lda = K, g.B_bf16 = B16, g.B = NULL;
+                    if (way == B_BF16_TA) g.A = At, g.lda = M, g.trans_a = true;
                     for (int64_t i = 0; i < M * N; i++) C[i] = NAN;   /* beta 0: C is write-only */
                     CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
                     for (int64_t i = 0; i < M * N; i++) {
@@ -206,7 +216,7 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                         if (err > worst) worst = err, worst_way = way;
                     }
                 }
-                free(A), free(B), free(Bt), free(bias), free(res), free(C), free(R), free(S), free(Ap), free(Bp);
+                free(A), free(B), free(Bt), free(bias), free(res), free(C), free(R), free(S), free(Ap), free(Bp), free(B16), free(At);
             }
     fprintf(stderr, "worst error %.3g of the bound (%s), %d threads\n", worst, worst_way >= 0 ? way_name[worst_way] : "-",
             dt_pool_threads(pool));

@@ -1,5 +1,5 @@
-"""--bf16 on the CPU (AVX512-BF16): the GEMM convolutions compute in bfloat16 with float32
-accumulation. Every suite model's bf16 engine stays within rel L2 1e-2 of the float32 engine
+"""--bf16 on the CPU (AVX512-BF16): the GEMM convolutions and the matmuls with constant
+weights compute in bfloat16 with float32 accumulation. Every suite model's bf16 engine stays within rel L2 1e-2 of the float32 engine
 and of onnxruntime at min, opt and max of its test profile; the choice is recorded per layer
 (layer info "BF16"), survives a save and load, and an engine with bf16 layers refuses to load
 on a CPU without AVX512-BF16."""
@@ -21,9 +21,9 @@ def cpu_has_bf16():
 pytestmark = pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU lacks AVX512-BF16 (avx512_bf16)")
 
 POINTS = ("min", "opt", "max")
-# Models whose every convolution is a depthwise, Winograd-only or absent one would have no
-# bf16 layer; the suite's convolution models all have some.
-CONV_MODELS = {"superres", "seg_lraspp", "mobilenet_v2", "superres_op10_dynbatch"}
+# Every suite model has layers that compute in bfloat16: GEMM convolutions, inverted-residual
+# blocks, or matmuls with constant weights (bert_small's FusedMatMuls).
+BF16_MODELS = set(MODELS)
 
 
 def build(spec, bf16):
@@ -60,7 +60,7 @@ def test_bf16_engine_within_1e_2_of_float32_and_onnxruntime(engines, point):
         print(f"{name} {point} {out}: rel L2 vs float32 {e32:.2e}, vs onnxruntime {eort:.2e}")
         assert e32 <= 1e-2, f"{name} {point} {shapes} {out}: rel L2 vs the float32 engine {e32:.3g}"
         assert eort <= 1e-2, f"{name} {point} {shapes} {out}: rel L2 vs onnxruntime {eort:.3g}"
-        if name in CONV_MODELS:
+        if name in BF16_MODELS:
             # bfloat16 did run: the result is not the float32 engine's
             assert e32 > 0, f"{name} {point} {out}: bf16 engine gave the float32 result"
 
@@ -69,7 +69,7 @@ def test_layer_info_marks_bf16_layers(engines):
     name, _, f32, b16, _ = engines
     assert '"BF16"' not in f32.layer_info
     n = b16.layer_info.count('"BF16": true')
-    if name in CONV_MODELS:
+    if name in BF16_MODELS:
         assert n > 0
     assert b16.layer_info.replace(', "BF16": true', "").count('"Name"') == f32.layer_info.count('"Name"')
 

@@ -53,7 +53,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO &&
         packed != DT_CPU_PACK_GEMM_A_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16_WINO)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
-    if (packed == DT_CPU_PACK_GEMM_A_BF16 || packed == DT_CPU_PACK_GEMM_A_BF16_WINO) DT_TRY(dt_cpu_bf16_check(L));
+    if (packed == DT_CPU_PACK_GEMM_A_BF16 || packed == DT_CPU_PACK_GEMM_A_BF16_WINO) DT_TRY(dt_cpu_bf16_check());
     int64_t nt = 0;
     const int64_t *tactic;
     int points;
@@ -359,7 +359,7 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     return n;
 }
 
-ductile_status dt_cpu_bf16_check(const ductile_layer *L)
+ductile_status dt_cpu_bf16_check(void)
 {
     if (dt_cpu_has_bf16()) return DUCTILE_OK;
     return dt_fail(DUCTILE_ERR_UNSUPPORTED,
@@ -375,6 +375,8 @@ bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags)
      * where the packer will pack (float32 constant weights); Winograd and the depthwise
      * kernel stay float32. The inverted-residual block packs its 1x1 weights itself. */
     if (!strcmp(L->op_type, "FusedInvertedResidual")) return true;
+    /* MatMul, Gemm, FusedMatMul with a constant B that the packer packs. */
+    if (dt_cpu_gemm_b_packable(L, NULL, NULL)) return true;
     if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L) || L->n_in <= DT_FC_W) return false;
     const ductile_tensor *w = L->in[DT_FC_W];
     return w && w->data && w->dtype == DUCTILE_FLOAT32 && (w->rank == 3 || w->rank == 4) &&

@@ -124,7 +124,7 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
     p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
     bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
-    if (bf16) DT_TRY(dt_cpu_bf16_check(L));
+    if (bf16) DT_TRY(dt_cpu_bf16_check());
     p.we_floats = bf16 ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
     p.wp_floats = !p.project ? 0 : bf16 ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
     size_t bytes;

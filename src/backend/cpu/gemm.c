@@ -165,14 +165,16 @@ void dt_gemm_pack_b_full(const float *B, int64_t ldb, bool trans_b, int64_t K, i
 
 typedef struct dt_gemm_bufs {
     float *a, *b;
-    uint16_t *b16;      /* bfloat16 products: the K block's B panels converted */
+    uint16_t *a16, *b16;    /* bfloat16 products: the block's A and B panels converted */
 } dt_gemm_bufs;
 
-/* dt_gemm_slice for a bfloat16 A (dt_gemm.A_bf16). Per K block, each 48-column panel of B is
- * converted to bfloat16 pairs once, straight from B's rows where they are plain (a stored B,
- * or one packed at build time), else packed as float32 into a one-panel buffer (in L1) by the
- * same packers as the float32 product and converted from there; then every A panel of the
- * slice runs over the block (kept in L2: 960 columns x 256 k x 2 bytes). */
+/* dt_gemm_slice for a bfloat16 product (dt_gemm.A_bf16 or B_bf16). Per K block, each
+ * 48-column panel of B not packed at build is converted to bfloat16 pairs once, straight
+ * from B's rows where they are plain (a stored B, or one packed as float32 at build), else
+ * packed as float32 into a one-panel buffer (in L1) by the same packers as the float32
+ * product and converted from there; then every A panel of the slice runs over the block
+ * (kept in L2: 960 columns x 256 k x 2 bytes). An A not packed at build is packed as float32
+ * per block of MC rows (alpha, trans_a) and converted likewise. */
 static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1, dt_gemm_bufs *buf)
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
@@ -188,7 +190,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
         for (int64_t pc = 0; pc < g->K; pc += KC) {
             int64_t kc = dt_min64(KC, g->K - pc), kc2 = (kc + 1) / 2;
             bool first = pc == 0, last = pc + kc == g->K;
-            for (int64_t jp = 0; jp < nc; jp += NR) {
+            for (int64_t jp = 0; jp < nc && !g->B_bf16; jp += NR) {
                 int n = (int)dt_min64(NR, nc - jp), ld = (n + 15) & ~15;
                 uint16_t *d = buf->b16 + dt_gemm_bf16_panel(jp, kc2);
                 if (g->B_packed) {
@@ -202,15 +204,27 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
             }
             for (int64_t ip = m0; ip < m1; ip += MR) {
                 int m = (int)dt_min64(MR, m1 - ip);
-                /* ip is a multiple of MR: panel ip / MR, at ip * k2; the block at pc pairs */
-                const uint16_t *ap = g->A_bf16 + ip * k2 + pc * MR;
+                const uint16_t *ap;
+                if (g->A_bf16) {
+                    /* ip is a multiple of MR: panel ip / MR, at ip * k2; the block at pc pairs */
+                    ap = g->A_bf16 + ip * k2 + pc * MR;
+                } else {
+                    int64_t ic = m0 + (ip - m0) / MC * MC, mc = dt_min64(MC, m1 - ic);
+                    if (ip == ic) {
+                        dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
+                        for (int64_t p = 0; p < mc; p += MR) cvt(buf->a + p * kc, MR, kc, MR, MR, buf->a16 + p * 2 * kc2);
+                    }
+                    ap = buf->a16 + (ip - ic) * 2 * kc2;
+                }
                 const float *bias = g->bias ? g->bias + ip : NULL;
                 float *crow = g->C + ip * g->ldc + jc;
                 for (int64_t jp = 0; jp < nc; jp += NR) {
                     int n = (int)dt_min64(NR, nc - jp), nv = (n + 15) / 16;
                     const float *res = last && epi_store && g->epi->res ? g->epi->res + ip * g->ldc + jc + jp : NULL;
-                    kern(kc2, ap, buf->b16 + dt_gemm_bf16_panel(jp, kc2), nv, crow + jp, g->ldc, m, n, first, g->beta,
-                         bias, last && epi_store ? g->epi : NULL, res);
+                    const uint16_t *bp = g->B_bf16 ? g->B_bf16 + (jc + jp) * k2 + pc * nv * 16
+                                                   : buf->b16 + dt_gemm_bf16_panel(jp, kc2);
+                    kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
+                         last && epi_store ? g->epi : NULL, res);
                 }
                 if (last && g->epi && !epi_store) {
                     const float *res = g->epi->res, *cb = g->epi->col_bias;
@@ -229,7 +243,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                           dt_gemm_bufs *buf)
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
-    if (g->A_bf16) {
+    if (g->A_bf16 || g->B_bf16) {
         dt_gemm_slice_bf16(g, m0, m1, n0, n1, buf);
         return;
     }
@@ -330,25 +344,34 @@ static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
     *na = dt_gemm_a_prepacked(g) ? 0 : ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
-    if (g->A_bf16) {
+    if (g->A_bf16 || g->B_bf16) {
         size_t n16 = ((size_t)dt_gemm_bf16_panel(nc + DT_GEMM_NR - 1, (kc + 1) / 2) * sizeof(uint16_t) + 63) & ~(size_t)63;
         /* Sizing callers leave pack_b unset (conv.c): reserved whenever B is not prepacked. */
-        *nb = n16 + (g->B_packed ? 0 : (size_t)DT_GEMM_NR * (size_t)kc * sizeof(float));
+        *nb = g->B_bf16 ? 0 : n16 + (g->B_packed ? 0 : (size_t)DT_GEMM_NR * (size_t)kc * sizeof(float));
+        /* a float32 A block, then its bfloat16 pairs */
+        if (*na) *na += ((size_t)(mc * (kc + 1)) * sizeof(uint16_t) + 63) & ~(size_t)63;
         return;
     }
     *nb = g->B_packed ? 0
                       : ((size_t)dt_gemm_panel(nc + DT_GEMM_NR - 1, kc) * sizeof(float) + 63) & ~(size_t)63;
 }
 
-/* The buffers of one part at base (of dt_gemm_buf_sizes' na + nb bytes). */
-static dt_gemm_bufs dt_gemm_bufs_at(const dt_gemm *g, char *base, size_t na, size_t nb)
+/* The buffers of one part at base, for `rows` rows as dt_gemm_buf_sizes (its na + nb bytes). */
+static dt_gemm_bufs dt_gemm_bufs_at(const dt_gemm *g, int64_t rows, char *base)
 {
+    enum { MR = DT_GEMM_MR };
+    size_t na, nb;
+    dt_gemm_buf_sizes(g, rows, &na, &nb);
     dt_gemm_bufs b = {.b = (float *)base, .a = na ? (float *)(base + nb) : NULL};
-    if (g->A_bf16) {
+    if (g->A_bf16 || g->B_bf16) {
         int64_t kc = dt_min64(KC, g->K), nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
+        int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
         size_t n16 = ((size_t)dt_gemm_bf16_panel(nc + DT_GEMM_NR - 1, (kc + 1) / 2) * sizeof(uint16_t) + 63) & ~(size_t)63;
-        b.b16 = (uint16_t *)base;
-        b.b = (float *)(base + n16);
+        if (!g->B_bf16) {
+            b.b16 = (uint16_t *)base;
+            b.b = (float *)(base + n16);
+        }
+        if (na) b.a16 = (uint16_t *)(base + nb + (((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63));
     }
     return b;
 }
@@ -367,9 +390,7 @@ void dt_sgemm_serial_in(const dt_gemm *g, void *scratch)
         dt_gemm_no_k(g);
         return;
     }
-    size_t na, nb;
-    dt_gemm_buf_sizes(g, g->M, &na, &nb);
-    dt_gemm_bufs buf = dt_gemm_bufs_at(g, scratch, na, nb);
+    dt_gemm_bufs buf = dt_gemm_bufs_at(g, g->M, scratch);
     dt_gemm_slice(g, 0, g->M, 0, g->N, &buf);
 }
 
@@ -437,7 +458,7 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
     double cost_n = (double)((un + threads - 1) / threads) * DT_GEMM_NR * g->M * g->K +
                     8.0 * g->M * g->K;
     double cost_m = (double)((um + threads - 1) / threads) * DT_GEMM_MR * g->N * g->K +
-                    (g->B_packed ? 0.0 : 8.0 * g->N * g->K);
+                    (g->B_packed || g->B_bf16 ? 0.0 : 8.0 * g->N * g->K);
     /* Few rows (read in place): the product streams B, using each element of it for only
      * M multiply-adds, so each thread should read its own columns of B rather than all of it
      * (split M makes every thread stream the whole B from L3). */
@@ -477,7 +498,8 @@ ductile_status dt_sgemm_in(const dt_gemm *g, dt_pool *pool, void *scratch)
     size_t na, nb;
     dt_gemm_buf_sizes(g, dt_gemm_part_rows(&job), &na, &nb);
     dt_gemm_bufs bufs[64];
-    for (int s = 0; s < job.parts; s++) bufs[s] = dt_gemm_bufs_at(g, (char *)scratch + (size_t)s * (na + nb), na, nb);
+    for (int s = 0; s < job.parts; s++)
+        bufs[s] = dt_gemm_bufs_at(g, dt_gemm_part_rows(&job), (char *)scratch + (size_t)s * (na + nb));
     job.bufs = bufs;
     dt_parallel_for(pool, job.parts, 1, dt_gemm_part, &job);
     return DUCTILE_OK;

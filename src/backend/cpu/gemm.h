@@ -81,6 +81,10 @@ typedef struct dt_gemm {
      * converted to bfloat16 pairs (round to nearest even) before the kernel reads it. Bias,
      * beta, the sums over K blocks and the epilogue stay float32. */
     const uint16_t *A_bf16;
+    /* Optional: op(B) packed once in bfloat16 by dt_gemm_pack_b_bf16 (B, B_packed, ldb and
+     * trans_b are then unused): constant weights packed at build time. The product then runs
+     * in bfloat16 as with A_bf16; a float32 A is packed per block as usual and converted. */
+    const uint16_t *B_bf16;
 } dt_gemm;
 
 /* Floats of A (M x K) packed whole: ceil(M / MR) panels of K x MR, rows past M zero. */
@@ -221,8 +225,16 @@ int64_t dt_gemm_packed_a_bf16_elems(int64_t M, int64_t K);
 /* Packs A (M x K, row-major, rows lda apart) into dst of dt_gemm_packed_a_bf16_elems. */
 void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint16_t *dst);
 
+/* Elements (uint16) of op(B) (K x N) packed whole in bfloat16: N rounded up to 16, times
+ * round_up(K, 2). Panel p (NR columns, the last the columns left rounded up to 16: ld) at
+ * dst + p*NR*round_up(K,2), its k pairs 2*ld elements apart; a K block [k0, k0+kc) (k0 even)
+ * of panel p at dst + p*NR*round_up(K,2) + k0*ld. */
+int64_t dt_gemm_packed_b_bf16_elems(int64_t N, int64_t K);
+/* Packs op(B) (K x N; B is N x K when trans_b) into dst of dt_gemm_packed_b_bf16_elems. */
+void dt_gemm_pack_b_bf16(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, uint16_t *dst);
+
 /* Converts kc rows of float32 (row k at src + k*lds, n <= ld valid columns, ld a multiple of
- * 16 and at most DT_GEMM_NR) into (kc+1)/2 pair rows of 2*ld bfloat16 at dst, zero past n
+ * 8 and at most DT_GEMM_NR) into (kc+1)/2 pair rows of 2*ld bfloat16 at dst, zero past n
  * and past kc. The reference (any CPU) and the AVX512-BF16 version give the same bits. */
 typedef void (*dt_gemm_bf16_pack_fn)(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
 void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);

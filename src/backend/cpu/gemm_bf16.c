@@ -56,6 +56,27 @@ void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint
                 }
 }
 
+int64_t dt_gemm_packed_b_bf16_elems(int64_t N, int64_t K)
+{
+    return (N + 15) / 16 * 16 * ((K + 1) & ~(int64_t)1);
+}
+
+void dt_gemm_pack_b_bf16(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, uint16_t *dst)
+{
+    int64_t k2 = (K + 1) & ~(int64_t)1;
+    for (int64_t p = 0; p < N; p += DT_GEMM_NR) {
+        int64_t w = N - p < DT_GEMM_NR ? N - p : DT_GEMM_NR, ld = (w + 15) & ~(int64_t)15;
+        uint16_t *d = dst + p * k2;
+        for (int64_t k = 0; k < k2; k += 2)
+            for (int64_t j = 0; j < ld; j++)
+                for (int h = 0; h < 2; h++) {
+                    int64_t kk = k + h, jj = p + j;
+                    float v = j < w && kk < K ? (trans_b ? B[jj * ldb + kk] : B[kk * ldb + jj]) : 0.0f;
+                    d[k * ld + 2 * j + h] = dt_bf16_round(v);
+                }
+    }
+}
+
 void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
 {
     for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld)
@@ -81,8 +102,11 @@ DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc,
             __mmask16 m = rem >= 16 ? (__mmask16)0xffff : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
             __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + v * 16);
             __m512 x1 = two ? _mm512_maskz_loadu_ps(m, r1 + v * 16) : _mm512_setzero_ps();
-            __m512i h = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);
-            _mm512_storeu_si512(dst + v * 32, _mm512_permutexvar_epi16(idx, h));
+            __m512i h = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+            if (ld - v * 16 >= 16)
+                _mm512_storeu_si512(dst + v * 32, h);
+            else   /* ld = 8 (an A panel): the first 16 of the 32 */
+                _mm512_mask_storeu_epi16(dst + v * 32, (__mmask32)0xffff, h);
         }
     }
 }
