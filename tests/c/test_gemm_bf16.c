@@ -131,6 +131,40 @@ static void test_kernel_matches_reference(bool fast)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The narrow kernel (a last panel of 1-4 columns, every 8-row panel of a block at once)
+ * against the reference kernel run panel by panel, at row counts that end mid-panel. */
+static void test_narrow_matches_reference(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; narrow kernel not run\n");
+        return;
+    }
+    enum { KC2 = 29, LDC = 7, PANELS = 9 };
+    static uint16_t A[PANELS * KC2 * 16], B[KC2 * 32];
+    for (int i = 0; i < PANELS * KC2 * 16; i++) A[i] = dt_bf16_round(frand());
+    for (int i = 0; i < KC2 * 32; i++) B[i] = dt_bf16_round(frand());
+    float bias[PANELS * 8], c0[PANELS * 8 * LDC], c1[PANELS * 8 * LDC], c2[PANELS * 8 * LDC];
+    for (int i = 0; i < PANELS * 8; i++) bias[i] = frand();
+    for (int i = 0; i < PANELS * 8 * LDC; i++) c0[i] = frand();
+    int bad = 0;
+    for (int n = 1; n <= DT_GEMM_NARROW; n++)
+        for (int m = 1; m <= PANELS * 8; m += 5)
+            for (int mode = 0; mode < 3; mode++) {
+                bool first = mode != 2;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                memcpy(c1, c0, sizeof c0);
+                memcpy(c2, c0, sizeof c0);
+                for (int p = 0; p * 8 < m; p++)
+                    dt_gemm_kernel_bf16_ref(KC2, A + p * KC2 * 16, B, 1, c1 + p * 8 * LDC, LDC, m - p * 8 < 8 ? m - p * 8 : 8,
+                                            n, first, beta, bias + p * 8, NULL, NULL);
+                dt_gemm_kernel_bf16_narrow_avx512(KC2, A, KC2 * 16, B, 32, c2, LDC, m, n, first, beta, bias);
+                for (int i = 0; i < PANELS * 8 * LDC; i++)
+                    if (!(fabsf(c1[i] - c2[i]) <= 4e-6f * (2 * KC2 + 4))) bad++;
+            }
+    if (bad) fprintf(stderr, "narrow: %d elements differ\n", bad);
+    CHECK_EQ_INT(bad, 0);
+}
+
 typedef struct virt_b {
     const float *B;
     int64_t N;
@@ -147,13 +181,14 @@ enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAY
 static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed",
                                        "pack_b", "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
 
-/* The whole product at M, N, K in {1, 7, 17, 33, 100, 257}, every way B arrives (and B packed
+/* The whole product at M, N, K in {1, 7, 17, 33, 49, 100, 196, 257}, every way B arrives (and B packed
  * in bfloat16 at build with a float32 A, plain or transposed, packed per block), with bias
  * and a Relu + residual epilogue, on 1 and 2 threads, against float64 sums of the rounded
  * operands: within float32 accumulation error (a few ulps of the sum of |products|). */
 static void test_gemm_matches_rounded_reference(dt_pool *pool)
 {
-    const int64_t sizes[] = {1, 7, 17, 33, 100, 257};
+    /* 49 and 196: 7x7 and 14x14 images, whose last panel (1 and 4 columns) runs narrow */
+    const int64_t sizes[] = {1, 7, 17, 33, 49, 100, 196, 257};
     int ns = (int)(sizeof sizes / sizeof *sizes), worst_way = -1;
     double worst = 0;
     for (int xi = 0; xi < ns; xi++)
@@ -228,6 +263,7 @@ int main(void)
     test_round_to_nearest_even();
     test_pack_matches_reference(fast);
     test_kernel_matches_reference(fast);
+    test_narrow_matches_reference(fast);
     test_gemm_matches_rounded_reference(NULL);
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);

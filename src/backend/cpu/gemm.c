@@ -66,6 +66,14 @@ static dt_gemm_bf16_pack_fn dt_gemm_bf16_pack(void)
     return f;
 }
 
+static dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow(void)
+{
+    static dt_gemm_kernel_bf16_narrow_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_bf16_narrow_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_bf16_narrow_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Offset in elements of the bfloat16 B panel holding column j (a multiple of DT_GEMM_NR) of
@@ -180,6 +188,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
     dt_gemm_kernel_bf16_fn kern = dt_gemm_kernel_bf16();
     dt_gemm_bf16_pack_fn cvt = dt_gemm_bf16_pack();
+    dt_gemm_kernel_bf16_narrow_fn narrow = dt_gemm_kernel_bf16_narrow();
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
     bool plain = !g->pack_b && !g->trans_b;
@@ -202,35 +211,51 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                     cvt(buf->b, ld, kc, n, ld, d);
                 }
             }
-            for (int64_t ip = m0; ip < m1; ip += MR) {
-                int m = (int)dt_min64(MR, m1 - ip);
-                const uint16_t *ap;
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                int64_t mc = dt_min64(MC, m1 - ic), lda;
+                const uint16_t *ablk;
                 if (g->A_bf16) {
-                    /* ip is a multiple of MR: panel ip / MR, at ip * k2; the block at pc pairs */
-                    ap = g->A_bf16 + ip * k2 + pc * MR;
+                    /* ic is a multiple of MR: panel ic / MR, at ic * k2; the block at pc pairs */
+                    ablk = g->A_bf16 + ic * k2 + pc * MR;
+                    lda = k2 * MR;
                 } else {
-                    int64_t ic = m0 + (ip - m0) / MC * MC, mc = dt_min64(MC, m1 - ic);
-                    if (ip == ic) {
-                        dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
-                        for (int64_t p = 0; p < mc; p += MR) cvt(buf->a + p * kc, MR, kc, MR, MR, buf->a16 + p * 2 * kc2);
+                    dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
+                    for (int64_t p = 0; p < mc; p += MR) cvt(buf->a + p * kc, MR, kc, MR, MR, buf->a16 + p * 2 * kc2);
+                    ablk = buf->a16;
+                    lda = 2 * kc2 * MR;
+                }
+                /* A last panel of few columns (the 49th of a 7x7 image) runs for every row of
+                 * the block at once, before the strips whose epilogue needs it. */
+                int64_t jn = nc, lastw = (nc - 1) % NR + 1;
+                if (narrow && lastw <= DT_GEMM_NARROW) {
+                    jn = nc - lastw;
+                    const uint16_t *bp = g->B_bf16 ? g->B_bf16 + (jc + jn) * k2 + pc * 16
+                                                   : buf->b16 + dt_gemm_bf16_panel(jn, kc2);
+                    narrow(kc2, ablk, lda, bp, 32, g->C + ic * g->ldc + jc + jn, g->ldc, (int)mc, (int)lastw, first,
+                           g->beta, g->bias ? g->bias + ic : NULL);
+                }
+                for (int64_t ip = ic; ip < ic + mc; ip += MR) {
+                    int m = (int)dt_min64(MR, m1 - ip);
+                    const uint16_t *ap = ablk + (ip - ic) / MR * lda;
+                    const float *bias = g->bias ? g->bias + ip : NULL;
+                    float *crow = g->C + ip * g->ldc + jc;
+                    for (int64_t jp = 0; jp < jn; jp += NR) {
+                        int n = (int)dt_min64(NR, nc - jp), nv = (n + 15) / 16;
+                        const float *res = last && epi_store && g->epi->res ? g->epi->res + ip * g->ldc + jc + jp : NULL;
+                        const uint16_t *bp = g->B_bf16 ? g->B_bf16 + (jc + jp) * k2 + pc * nv * 16
+                                                       : buf->b16 + dt_gemm_bf16_panel(jp, kc2);
+                        kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
+                             last && epi_store ? g->epi : NULL, res);
                     }
-                    ap = buf->a16 + (ip - ic) * 2 * kc2;
-                }
-                const float *bias = g->bias ? g->bias + ip : NULL;
-                float *crow = g->C + ip * g->ldc + jc;
-                for (int64_t jp = 0; jp < nc; jp += NR) {
-                    int n = (int)dt_min64(NR, nc - jp), nv = (n + 15) / 16;
-                    const float *res = last && epi_store && g->epi->res ? g->epi->res + ip * g->ldc + jc + jp : NULL;
-                    const uint16_t *bp = g->B_bf16 ? g->B_bf16 + (jc + jp) * k2 + pc * nv * 16
-                                                   : buf->b16 + dt_gemm_bf16_panel(jp, kc2);
-                    kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
-                         last && epi_store ? g->epi : NULL, res);
-                }
-                if (last && g->epi && !epi_store) {
-                    const float *res = g->epi->res, *cb = g->epi->col_bias;
-                    for (int i = 0; i < m; i++) {
-                        int64_t off = (ip + i) * g->ldc + jc;
-                        dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + jc : NULL, res ? res + off : NULL, nc);
+                    /* The epilogue of the columns no kernel applied it to: all, or the narrow. */
+                    int64_t je = epi_store ? jn : 0;
+                    if (last && g->epi && je < nc) {
+                        const float *res = g->epi->res, *cb = g->epi->col_bias;
+                        for (int i = 0; i < m; i++) {
+                            int64_t off = (ip + i) * g->ldc + jc + je;
+                            dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + jc + je : NULL, res ? res + off : NULL,
+                                                   nc - je);
+                        }
                     }
                 }
             }
@@ -238,7 +263,6 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     }
 }
 
-/* C[m0:m1, n0:n1] on the calling thread, with preallocated packing buffers. */
 static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                           dt_gemm_bufs *buf)
 {

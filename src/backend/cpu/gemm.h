@@ -257,5 +257,17 @@ void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const uint16_t *
                                 const dt_epilogue *epi, const float *res);
 /* The AVX512-BF16 kernel where the CPU has it, else the reference. */
 dt_gemm_kernel_bf16_fn dt_gemm_kernel_bf16_select(void);
+/* As dt_gemm_kernel_narrow_panels_avx512 for bfloat16 (no epilogue): a last B panel of
+ * n <= DT_GEMM_NARROW columns (pair rows ldb elements apart) against all m rows of a block
+ * at once, A panel p at a + p*lda; each panel's result is the reference kernel's
+ * (dt_gemm_kernel_bf16_ref, nv 1) up to the order of the hardware's adds. NULL from the
+ * selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_bf16_narrow_fn)(int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b,
+                                              int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                              float beta, const float *bias);
+void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                                       float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                       const float *bias);
+dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void);
 
 #endif

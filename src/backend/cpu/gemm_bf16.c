@@ -17,7 +17,8 @@ bool dt_cpu_has_bf16(void)
     const char *v = getenv("DUCTILE_CPU_BF16");
     if (v && !strcmp(v, "0")) return false;
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
 }
 
 uint16_t dt_bf16_round(float f)
@@ -85,7 +86,7 @@ void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int
                 dst[2 * j + h] = j < n && k + h < kc ? dt_bf16_round(src[(k + h) * lds + j]) : 0;
 }
 
-#define DT_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,fma")))
+#define DT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 
 DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
 {
@@ -212,6 +213,85 @@ DT_BF16 void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const ui
         DT_BF16_BODY(2);
     else
         DT_BF16_BODY(1);
+}
+
+/* As dt_gemm_narrow_body (gemm_kernel.c) on k pairs: one ymm accumulator of 8 rows per
+ * column and A panel; per k pair one 256-bit load of a panel's 8 row pairs and one broadcast
+ * of each column's pair. */
+static inline __attribute__((always_inline)) DT_BF16 void
+dt_gemm_bf16_narrow_body(const int P, const int nc, int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b,
+                         int64_t ldb, float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
+{
+    __m256 acc[8][DT_GEMM_NARROW];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) acc[p][j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc2; k++) {
+        __m256bh bk[DT_GEMM_NARROW];
+        int32_t w[DT_GEMM_NARROW];
+        memcpy(w, b + k * ldb, sizeof(int32_t) * (size_t)nc);
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) bk[j] = (__m256bh)_mm256_set1_epi32(w[j]);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; p++) {
+            __m256bh ak = (__m256bh)_mm256_loadu_si256((const __m256i *)(const void *)(a + p * lda + k * 16));
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) acc[p][j] = _mm256_dpbf16_ps(acc[p][j], ak, bk[j]);
+        }
+    }
+    for (int p = 0; p < P; p++) {
+        int mp = m - p * 8 < 8 ? m - p * 8 : 8;
+        float *cp = c + p * 8 * ldc;
+        float tmp[8];
+        for (int j = 0; j < nc; j++) {
+            _mm256_storeu_ps(tmp, acc[p][j]);
+            for (int i = 0; i < mp; i++) {
+                float r = tmp[i], *ci = cp + i * ldc + j;
+                if (first) {
+                    r = r + (bias ? bias[p * 8 + i] : 0.0f);
+                    if (beta != 0.0f) r = beta * *ci + r;
+                } else {
+                    r = r + *ci;
+                }
+                *ci = r;
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) DT_BF16 void
+dt_gemm_bf16_narrow_cols(const int nc, int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                         float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
+{
+    const int big = nc <= 3 ? 8 : 4;
+    int p = 0, panels = (m + 7) / 8;
+    for (; p + big <= panels; p += big)
+        dt_gemm_bf16_narrow_body(big, nc, kc2, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                                 bias ? bias + p * 8 : NULL);
+    for (; p + 2 <= panels; p += 2)
+        dt_gemm_bf16_narrow_body(2, nc, kc2, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                                 bias ? bias + p * 8 : NULL);
+    if (p < panels)
+        dt_gemm_bf16_narrow_body(1, nc, kc2, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                                 bias ? bias + p * 8 : NULL);
+}
+
+DT_BF16 void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b,
+                                               int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                               float beta, const float *bias)
+{
+    switch (n) {
+    case 1: dt_gemm_bf16_narrow_cols(1, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 2: dt_gemm_bf16_narrow_cols(2, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 3: dt_gemm_bf16_narrow_cols(3, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    default: dt_gemm_bf16_narrow_cols(4, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    }
+}
+
+dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_kernel_bf16_narrow_avx512 : NULL;
 }
 
 dt_gemm_kernel_bf16_fn dt_gemm_kernel_bf16_select(void)
