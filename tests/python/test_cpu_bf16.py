@@ -65,6 +65,18 @@ def test_bf16_engine_within_1e_2_of_float32_and_onnxruntime(engines, point):
             assert e32 > 0, f"{name} {point} {out}: bf16 engine gave the float32 result"
 
 
+def test_bf16_results_do_not_depend_on_the_thread_count(engines):
+    name, spec, _, b16, _ = engines
+    feeds = random_feeds(spec, spec.shapes("odd"), seed=7)
+    one = b16.create_execution_context()
+    one.set_threads(1)
+    two = b16.create_execution_context()
+    two.set_threads(2)
+    want, got = one.run(feeds), two.run(feeds)
+    for out in want:
+        np.testing.assert_array_equal(got[out], want[out], err_msg=f"{name} {out}")
+
+
 def test_layer_info_marks_bf16_layers(engines):
     name, _, f32, b16, _ = engines
     assert '"BF16"' not in f32.layer_info
@@ -72,6 +84,23 @@ def test_layer_info_marks_bf16_layers(engines):
     if name in BF16_MODELS:
         assert n > 0
     assert b16.layer_info.replace(', "BF16": true', "").count('"Name"') == f32.layer_info.count('"Name"')
+
+
+def test_config_has_precision_says_what_the_cpu_computes_with():
+    from ductile._lib import lib
+    config = ductile.Builder().create_builder_config()
+    has = lambda flag: lib.ductile_config_has_precision(config._handle, int(flag))  # noqa: E731
+    assert (has(ductile.BuilderFlag.FP16), has(ductile.BuilderFlag.BF16), has(ductile.BuilderFlag.TF32)) == (0, 1, 0)
+    assert lib.ductile_config_has_precision(None, int(ductile.BuilderFlag.BF16)) == 0
+    assert lib.ductile_config_has_precision(config._handle, 7) == 0
+    os.environ["DUCTILE_CPU_BF16"] = "0"
+    try:
+        assert has(ductile.BuilderFlag.BF16) == 0
+        # and a build with BF16 then marks nothing: a float32 engine that loads anywhere
+        engine = build(MODELS["superres"], True)
+    finally:
+        del os.environ["DUCTILE_CPU_BF16"]
+    assert '"BF16"' not in engine.layer_info
 
 
 def test_bf16_engine_round_trips_and_refuses_a_cpu_without_avx512_bf16(tmp_path):
