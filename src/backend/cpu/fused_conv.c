@@ -3,7 +3,8 @@
  * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile and
  * shape point (chosen by timing at build time; backend/tactic.h) or by heuristic, and hands
  * bias, residual and activation to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
- * as its packed A.
+ * as its packed A; in bfloat16 (layouts DT_CPU_PACK_GEMM_A_BF16*, layers marked `bf16` by
+ * the builder under --bf16 where the CPU has AVX512-BF16) as its A_bf16.
  *
  * Layout "NHWC" (channels last, made by the builder's layout pass for backends that ask for
  * it, builder/layout.c) is a reference on the CPU, which never asks for it: the operands are
@@ -371,12 +372,13 @@ bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags)
 {
     if (!(flags & (1u << DUCTILE_FLAG_BF16)) || !dt_cpu_has_bf16()) return false;
     if (!L) return true;
-    /* The GEMM convolutions: not channels last (the CPU's NHWC is a reference), and only
-     * where the packer will pack (float32 constant weights); Winograd and the depthwise
-     * kernel stay float32. The inverted-residual block packs its 1x1 weights itself. */
+    /* The inverted-residual block packs its 1x1 weights itself, in prepare. */
     if (!strcmp(L->op_type, "FusedInvertedResidual")) return true;
     /* MatMul, Gemm, FusedMatMul with a constant B that the packer packs. */
     if (dt_cpu_gemm_b_packable(L, NULL, NULL)) return true;
+    /* The GEMM convolutions: not channels last (the CPU's NHWC is a reference), and only
+     * where the packer will pack (float32 constant weights), not depthwise (its own kernel,
+     * float32, as Winograd's). */
     if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L) || L->n_in <= DT_FC_W) return false;
     const ductile_tensor *w = L->in[DT_FC_W];
     return w && w->data && w->dtype == DUCTILE_FLOAT32 && (w->rank == 3 || w->rank == 4) &&
