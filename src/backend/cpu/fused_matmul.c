@@ -84,7 +84,8 @@ const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, cons
                                      int threads)
 {
     (void)in, (void)out, (void)profile, (void)threads;
-    return ((const dt_fm_params *)params)->packed ? "packed_b" : NULL;
+    int64_t packed = ((const dt_fm_params *)params)->packed;
+    return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
 }
 
 const dt_kernel dt_cpu_fused_matmul_kernel = {dt_fm_prepare, dt_fm_scratch, dt_fm_run};

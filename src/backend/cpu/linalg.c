@@ -425,7 +425,8 @@ static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads)
 {
     (void)in, (void)out, (void)profile, (void)threads;
-    return ((const dt_la_gemm *)params)->packed ? "packed_b" : NULL;
+    int64_t packed = ((const dt_la_gemm *)params)->packed;
+    return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
 }
 
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
@@ -438,10 +439,11 @@ const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_v
     if (in[0].dtype != DUCTILE_FLOAT32) return "widened";
     if (dt_mm_geometry(p, in, &g, &bp) != DUCTILE_OK) return NULL;
     dt_gemm shape;
+    bool bf16 = p->packed == DT_CPU_PACK_GEMM_B_BF16;
     switch (dt_mm_plan(&g, threads, &shape)) {
-    case DT_MM_TALL: return bp ? "tall.packed_b" : "tall";
-    case DT_MM_PER_THREAD: return "per_thread";
-    default: return bp ? "loop.packed_b" : "loop";
+    case DT_MM_TALL: return bf16 ? "tall.packed_b.bf16" : bp ? "tall.packed_b" : "tall";
+    case DT_MM_PER_THREAD: return bf16 ? "per_thread.bf16" : "per_thread";
+    default: return bf16 ? "loop.packed_b.bf16" : bp ? "loop.packed_b" : "loop";
     }
 }
 
