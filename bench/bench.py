@@ -2,7 +2,7 @@
 
     make bench          every shape of every model, 1 and 2 threads, back to back and idle
     make bench-quick    one off-opt shape per model (a few minutes)
-    PYTHONPATH=python python bench/bench.py [--quick] [--threads 1,2] [--rounds 5] [model ...]
+    PYTHONPATH=python python bench/bench.py [--quick] [--threads 1,2] [--rounds 5] [--bf16] [model ...]
 
 For each model and thread count, two worker processes (bench/worker.py) load the model, one
 in ductile and one in onnxruntime. Each shape is timed in rounds: per round each engine does a
@@ -20,6 +20,10 @@ Flatness (full bench, --flat): at each shape other than the profile's opt, a thi
 builds ductile with opt equal to that shape (same min and max) and is timed back to back
 against the engine of the test profile; "flat" = that engine's ms / the test profile's ms
 (the goal: within 15%, so >= 0.87).
+
+--bf16: a third worker runs ductile built with --bf16 (the
+CPU's AVX512-BF16 convolutions), in the same alternating rounds; each row gains its median ms
+and its speedups over ductile float32 and over onnxruntime.
 """
 import argparse
 import json
@@ -96,18 +100,18 @@ class Worker:
         self.p.wait()
 
 
-def time_pair(d, o, shapes, rounds, runs, idle_ms):
-    """Median ms of each engine over `rounds` alternating rounds of `runs` runs."""
-    td, to = [], []
+def time_pair(d, o, shapes, rounds, runs, idle_ms, *more):
+    """Median ms of each engine (d, o, then more) over `rounds` rounds of `runs` runs each,
+    the order rotating by one from round to round (two engines: alternating who goes first)."""
+    ws = [d, o, *more]
+    ts = [[] for _ in ws]
     req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms,
            "settle_ms": SETTLE_MS}
     for r in range(rounds):
-        first, second = (d, o) if r % 2 == 0 else (o, d)
-        a = first.ask(**req)["ms"]
-        b = second.ask(**req)["ms"]
-        (td if first is d else to).extend(a)
-        (to if first is d else td).extend(b)
-    return statistics.median(td), statistics.median(to)
+        for i in range(len(ws)):
+            j = (i + r) % len(ws)
+            ts[j].extend(ws[j].ask(**req)["ms"])
+    return tuple(statistics.median(t) for t in ts)
 
 
 def runs_for(est_ms, budget_ms):
@@ -166,6 +170,7 @@ def main():
     ap.add_argument("--flat", dest="flat", action="store_true", default=None,
                     help="measure flatness (default: on for the full bench, off with --quick)")
     ap.add_argument("--no-flat", dest="flat", action="store_false")
+    ap.add_argument("--bf16", action="store_true", help="also time ductile built with --bf16")
     ap.add_argument("models", nargs="*")
     args = ap.parse_args()
     threads_list = [int(t) for t in args.threads.split(",")]
@@ -186,6 +191,7 @@ def main():
         for threads in threads_list:
             d = Worker("ductile", path, profile, threads)
             o = Worker("ort", path, profile, threads)
+            b = [Worker("ductile", path, profile, threads, "bf16")] if args.bf16 else []
             builds.append({"model": model, "threads": threads, "ductile_build_ms": d.build_ms,
                            "ort_session_ms": o.build_ms})
             for shapes in shapes_of(model, args.quick):
@@ -195,13 +201,19 @@ def main():
                 n = runs_for(probe, 300 if not args.quick else 150)
                 for mode in modes:
                     idle = IDLE_MS if mode == "idle" else 0
-                    dm, om = time_pair(d, o, shapes, args.rounds, n if mode == "b2b" else max(1, n // 2), idle)
+                    dm, om, *bm = time_pair(d, o, shapes, args.rounds, n if mode == "b2b" else max(1, n // 2), idle,
+                                            *b)
                     row = {"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads,
                            "mode": mode, "ductile_ms": round(dm, 3), "ort_ms": round(om, 3),
                            "speedup": round(om / dm, 3)}
+                    if bm:
+                        row.update({"bf16_ms": round(bm[0], 3), "bf16_vs_f32": round(dm / bm[0], 3),
+                                    "bf16_vs_ort": round(om / bm[0], 3)})
                     rows.append(row)
                     print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
-                          f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}", flush=True)
+                          f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}" +
+                          (f"  bf16 {bm[0]:8.2f} ({dm / bm[0]:.2f}x f32, {om / bm[0]:.2f}x ort)" if bm else ""),
+                          flush=True)
                 sd, so = d.ask(stats=True), o.ask(stats=True)
                 for row in rows[len(rows) - len(modes):]:
                     row["ductile_mem_mb"] = round(sd["peak_rss_mb"] - sd["base_rss_mb"], 1)
@@ -210,8 +222,8 @@ def main():
                 if flat:
                     flats.append(flatness(path, profile, shapes, model, threads, d, max(3, args.rounds // 2), n))
                 layers += layer_rows(d, model, shapes, threads, peaks[threads]["gflops"], max(1, n))
-            d.close()
-            o.close()
+            for w in (d, o, *b):
+                w.close()
     if not rows:
         print("nothing measured")
         return 1
@@ -237,15 +249,19 @@ def main():
         f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
                 f"median ms; speedup = ort / ductile. idle: {IDLE_MS} ms sleep before each run.\n\n")
-        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | ductile MB | ort MB | ductile planned MB |\n"
-                "|---|---|---:|---|---:|---:|---:|---:|---:|---:|\n")
+        bf = args.bf16
+        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | ductile MB | ort MB | ductile planned MB |" +
+                (" bf16 ms | bf16 / f32 | bf16 / ort |" if bf else "") +
+                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if bf else "") + "\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['mode']} | {r['ductile_ms']:.2f} | "
-                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | {r['ductile_planned_mb']} |\n")
+                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | "
+                    f"{r['ductile_planned_mb']} |" +
+                    (f" {r['bf16_ms']:.2f} | {r['bf16_vs_f32']:.2f} | {r['bf16_vs_ort']:.2f} |" if bf else "") + "\n")
         f.write("\nMB: growth of the engine process's peak resident memory while it ran that shape, on top of "
                 "what the shapes above it (run in table order) left; the build's transient memory excluded. "
-                "planned MB: ductile's context memory after that shape (activations and scratch; it keeps the largest shape's so far, "
-                "context.memory_size).\n")
+                "planned MB: ductile's context memory after that shape (activations and scratch; it keeps the largest "
+                "shape's so far, context.memory_size).\n")
         f.write(f"\ngeometric mean speedup {geo:.2f}, minimum {min(r['speedup'] for r in rows):.2f}\n\n")
         f.write("| model | threads | ductile build ms | ort session ms |\n|---|---:|---:|---:|\n")
         for b in builds:

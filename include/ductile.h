@@ -355,7 +355,11 @@ ductile_status ductile_config_set_workspace(ductile_config *config, uint64_t byt
  *   FP16 / BF16: mixed precision on a backend with half kernels (CUDA): layers that have a
  *     half kernel compute on float16 (bfloat16) tensors with float32 accumulation; the others
  *     stay float32 with casts around them. Engine inputs and outputs stay float32. Both set:
- *     float16. The CPU backend accepts them and computes in float32.
+ *     float16. The CPU backend: BF16 on a CPU with AVX512-BF16 makes the GEMM convolutions
+ *     compute in bfloat16 with float32 accumulation, tensors staying float32 (--dumpLayerInfo
+ *     shows "BF16": true); such an engine loads only on a CPU with AVX512-BF16. FP16, and BF16
+ *     on a CPU without it, are accepted and build float32 (ductile_config_has_precision says
+ *     which). DUCTILE_CPU_BF16=0 in the environment treats the CPU as lacking AVX512-BF16.
  *   TF32: float32 convolutions and matmuls may use TF32 tensor cores (CUDA; the choice is
  *     stored in the engine's layers). No effect on the CPU. */
 typedef enum ductile_builder_flag {
@@ -364,6 +368,10 @@ typedef enum ductile_builder_flag {
     DUCTILE_FLAG_TF32 = 2
 } ductile_builder_flag;
 ductile_status ductile_config_set_flag(ductile_config *config, ductile_builder_flag flag, int on);
+/* 1 when the config's backend (its device) computes with `flag` on this machine, 0 when the
+ * flag would change nothing (TensorRT's platformHasFastFp16); 0 for a NULL config or an
+ * unknown flag. */
+int ductile_config_has_precision(const ductile_config *config, ductile_builder_flag flag);
 /* Selects the backend the engine is built for and runs on: "cpu" (the default) or "cuda".
  *   1. An unknown name, or "cuda" in a build without the CUDA backend (make CUDA=0), is
  *      refused here with DUCTILE_ERR_INVALID_ARGUMENT / DUCTILE_ERR_UNSUPPORTED.

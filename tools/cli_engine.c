@@ -143,17 +143,25 @@ static int build(const cli_options *o, ductile_engine **out)
     rc = cli_check_network(o, network);
     if (rc)
         goto done;
-    /* Accepted for trtexec's command lines, but a user timing --fp16 on the CPU should know it
-     * is float32; the CUDA backend has half kernels and TF32. */
     bool on_cpu = !o->device || strcmp(o->device, "cpu") == 0;
-    if (on_cpu && (o->fp16 || o->bf16))
-        fprintf(stderr, "warning: %s: the CPU backend computes in float32\n",
-                o->fp16 && o->bf16 ? "--fp16 and --bf16 have no effect"
-                                   : o->fp16 ? "--fp16 has no effect" : "--bf16 has no effect");
     if (on_cpu && o->tf32)
         fprintf(stderr, "warning: --tf32 has no effect: the CPU backend computes in float32\n");
 
     s = ductile_config_create(builder, &config);
+    /* Accepted for trtexec's command lines, but a user timing --fp16 on the CPU should know it
+     * is float32 (TensorRT too builds without half where the platform has no fast half); the
+     * CUDA backend has half kernels and TF32. */
+    bool bf16 = s == DUCTILE_OK && on_cpu && o->bf16;
+    bool has_bf16 = bf16 && ductile_config_has_precision(config, DUCTILE_FLAG_BF16);
+    if (s == DUCTILE_OK && on_cpu && o->fp16) {
+        __builtin_cpu_init();
+        fprintf(stderr, "warning: %s; %s\n",
+                __builtin_cpu_supports("avx512fp16") ? "--fp16 on the CPU has no float16 kernels yet"
+                                                     : "--fp16 on the CPU needs AVX512-FP16, which this CPU lacks",
+                has_bf16 ? "--bf16 applies alone" : "building float32");
+    }
+    if (bf16 && !has_bf16)
+        fprintf(stderr, "warning: --bf16 on the CPU needs AVX512-BF16, which this CPU lacks; building float32\n");
     if (s == DUCTILE_OK && o->has_workspace)
         s = ductile_config_set_workspace(config, o->workspace_bytes);
     if (s == DUCTILE_OK && o->device)

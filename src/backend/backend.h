@@ -191,6 +191,16 @@ typedef struct dt_backend {
      * builder lowers the layers whose kernel takes half views (`supports` asked with them;
      * builder/precision.c); TF32 marks float32 convolutions and matmuls (attribute `tf32`). */
     unsigned precisions;
+    /* Optional (NULL: none). Whether layer L (float32) computes in bfloat16 inside its kernel
+     * when built with `flags` (bits 1u << ductile_builder_flag): its tensors stay float32, its
+     * weights are packed in bfloat16 and its products accumulate in float32 (the CPU with
+     * AVX512-BF16 and flag BF16: the GEMM convolutions; no Cast layers, so the elementwise
+     * layers around it stay as they are). The builder marks such a layer with attribute
+     * `bf16` = 1 before packing weights (builder/precision.c), so prepack and the kernel read
+     * the choice from the layer and an engine carries it. The kernel refuses to load where
+     * the device lacks what the mark needs. L NULL: whether this device computes any layer so
+     * (ductile_config_has_precision). */
+    bool (*bf16_in_kernel)(const ductile_layer *L, unsigned flags);
     /* Optional. Per-context state (library handles, a workspace) handed to kernels in
      * dt_exec.state. */
     ductile_status (*state_create)(void **out);

@@ -9,7 +9,8 @@
  *    built engine and a loaded one are the same,
  *    settling on the way every computed tensor's dtype (a declared one that differs is
  *    refused: builder/dtypes.c); with --fp16/--bf16/--tf32 on a backend that has them, lower
- *    layers to half and write again (builder/precision.c),
+ *    layers to half and write again (builder/precision.c); a backend that computes bf16
+ *    inside float32 layers (the CPU) has them marked `bf16` before packing, in step 2,
  * 5. refuse ranged dims the model fixes, infer shapes at the corners of every profile and
  *    move every overridden dim away from the model's size (profile_check.c, dim_ties.c), and plan the activation memory there: a
  *    profile that needs more than the workspace limit (default: the backend's memory) is
@@ -135,6 +136,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     if (!s) s = dt_pass_cse(w1, NULL);
     if (!s) s = dt_pass_fuse_for(w1, backend);
     if (!s) s = dt_pass_layout(w1, backend, cfg->flags, mode, nhwc);
+    if (!s) s = dt_pass_mark_bf16(w1, backend, cfg->flags);
     if (!s) s = dt_pass_prepack(w1, backend);
     if (!s) s = dt_pass_extract(w1, &w2);
     if (!s) s = dt_check_network(w2);

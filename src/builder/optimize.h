@@ -65,6 +65,11 @@ struct ductile_engine;
 ductile_status dt_pass_precision(ductile_network *net, const struct ductile_engine *e, const dt_backend *be,
                                  unsigned flags, bool *changed);
 
+/* Marks (attribute `bf16` = 1) the layers that the backend computes in bfloat16 inside their
+ * kernels with these flags (dt_backend.bf16_in_kernel); before dt_pass_prepack, which packs
+ * their weights so. */
+ductile_status dt_pass_mark_bf16(ductile_network *net, const dt_backend *be, unsigned flags);
+
 /* Appends attributes to a layer (arena-allocated copy of its attribute array). */
 ductile_status dt_layer_add_attrs(ductile_network *net, ductile_layer *L, const dt_attr *add, int n);
 

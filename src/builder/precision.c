@@ -192,6 +192,19 @@ static bool dt_reads_half(const ductile_engine *e, const dt_backend *be, int i, 
     return any && (!be->supports || be->supports(L, in, out)) && dt_infers(pl, in, views, 0);
 }
 
+ductile_status dt_pass_mark_bf16(ductile_network *net, const dt_backend *be, unsigned flags)
+{
+    if (!be->bf16_in_kernel || !(flags & (1u << DUCTILE_FLAG_BF16))) return DUCTILE_OK;
+    for (int i = 0; i < net->n_layers; i++) {
+        ductile_layer *L = net->layers[i];
+        if (!L->n_out || dt_attr_int(L, "bf16", 0) || !be->bf16_in_kernel(L, flags))
+            continue;
+        dt_attr a = {.name = "bf16", .type = DT_ATTR_INT, .i = 1};
+        DT_TRY(dt_layer_add_attrs(net, L, &a, 1));
+    }
+    return DUCTILE_OK;
+}
+
 ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, const dt_backend *be, unsigned flags,
                                  bool *changed)
 {

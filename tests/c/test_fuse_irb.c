@@ -10,6 +10,7 @@
 #include "netbuild.h"
 
 #include "backend/cpu/families.h"
+#include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
 #include "builder/optimize.h"
 #include "core/alloc.h"
@@ -147,8 +148,10 @@ static ductile_status run_net(const float *x, dt_pool *pool, float **y)
     return s;
 }
 
-/* One case on one path: fused equals unfused bit for bit. */
-static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool strips)
+/* One case on one path: fused equals unfused bit for bit. bf16: the fused layer marked `bf16`
+ * (its 1x1 GEMMs in bfloat16, --bf16 on AVX512-BF16) against the float32 unfused chain,
+ * within bfloat16's rounding (rel err <= 2e-2, and not 0: bfloat16 did run). */
+static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool strips, bool bf16)
 {
     irb_data d = {.ce = c->c * 6};
     int64_t pad = (c->k - 1) / 2 * c->d;
@@ -176,6 +179,8 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
     }
     /* The path the settings ask for is the one that runs. */
     ductile_layer *F = net->layers[0];
+    dt_attr mark = {.name = "bf16", .type = DT_ATTR_INT, .i = 1};
+    if (bf16 && dt_layer_add_attrs(net, F, &mark, 1) != DUCTILE_OK) goto out;
     void *params = NULL;
     dt_view xv = {DUCTILE_FLOAT32, 4, {c->n, c->c, c->h, c->w}, NULL}, fin[5] = {xv};
     fin[DT_IRB_WD] = (dt_view){DUCTILE_FLOAT32, 4, {d.ce, 1, c->k, c->k}, d.wd};
@@ -183,7 +188,8 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
     if (dt_cpu_fused_irb_kernel.prepare(F, &params) == DUCTILE_OK)
         taken = dt_cpu_fused_irb_path(params, fin, pool ? dt_pool_threads(pool) : 1);
     dt_free(params);
-    if (!taken || strcmp(taken, strips ? "strips" : "unfused")) {
+    const char *want_path = strips ? (bf16 ? "strips.bf16" : "strips") : (bf16 ? "unfused.bf16" : "unfused");
+    if (!taken || strcmp(taken, want_path)) {
         fprintf(stderr, "%s: path '%s'\n", path, taken ? taken : "(none)");
         goto out;
     }
@@ -192,6 +198,15 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
         goto out;
     }
     int64_t n = c->n * (c->project ? c->c : d.ce) * d.oh * d.ow, diff = -1;
+    if (bf16) {
+        double *w = malloc(sizeof(double) * (size_t)n);
+        for (int64_t i = 0; i < n; i++) w[i] = want[i];
+        double e = rel_err(got, w, n);
+        free(w);
+        ok = e <= 2e-2 && e > 0;
+        if (!ok) fprintf(stderr, "%s bf16: rel err %.3g vs float32\n", path, e);
+        goto out;
+    }
     for (int64_t i = 0; i < n && diff < 0; i++)
         if (memcmp(&got[i], &want[i], sizeof(float))) diff = i;
     ok = diff < 0;
@@ -208,7 +223,7 @@ out:
     return ok;
 }
 
-static void test_fused_equals_unfused(dt_pool *pool)
+static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
 {
     static const int64_t chans[] = {3, 5, 17}, sizes[][2] = {{7, 7}, {9, 13}, {13, 9}, {35, 35}, {35, 20}};
     static const char *acts[][2] = {{"Relu", "Relu"}, {"HardSwish", "HardSwish"}, {"", "Relu"}};
@@ -230,14 +245,15 @@ static void test_fused_equals_unfused(dt_pool *pool)
                             irb_case c = {.n = 1 + (i % 3 == 0), .c = chans[ci], .h = sizes[si][0], .w = sizes[si][1],
                                           .k = k, .s = s, .d = 1 + (i % 7 == 3), .project = variant >= 1,
                                           .residual = variant == 2, .e_act = acts[i % 3][0], .d_act = acts[i % 3][1]};
+                            if (bf16 && i % 4) continue;   /* a quarter of the cases */
                             ran++;
-                            bad += !run_case(&c, pool, paths[p].name, paths[p].min == 0);
+                            bad += !run_case(&c, pool, paths[p].name, paths[p].min == 0, bf16);
                         }
     }
     dt_cpu_irb_min_bytes = 4 << 20;
     dt_cpu_irb_strip_bytes = 768 << 10;
     dt_cpu_irb_weight_ratio = 4;
-    CHECK(ran > 300);
+    CHECK(ran > (bf16 ? 75 : 300));
     CHECK_EQ_INT(bad, 0);
 }
 
@@ -312,8 +328,14 @@ int main(void)
 {
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);
-    test_fused_equals_unfused(NULL);
-    test_fused_equals_unfused(pool);
+    test_fused_equals_unfused(NULL, false);
+    test_fused_equals_unfused(pool, false);
+    if (dt_cpu_has_bf16()) {
+        test_fused_equals_unfused(NULL, true);
+        test_fused_equals_unfused(pool, true);
+    } else {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; the bf16 inverted-residual blocks not run\n");
+    }
     test_pass_near_misses();
     test_infer_errors();
     dt_pool_free(pool);

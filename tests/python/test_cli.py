@@ -48,11 +48,11 @@ CASES = {
 }
 
 
-def run_cli(*args, timeout=900):
+def run_cli(*args, timeout=900, env=None):
     if not BIN.exists():
         pytest.skip(f"{BIN} is not built (run make)")
     return subprocess.run([str(BIN), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+                          timeout=timeout, cwd=REPO, env=None if env is None else {**os.environ, **env})
 
 
 def model_path(model):
@@ -334,15 +334,37 @@ def test_wrong_name_in_shape_flags_lists_the_inputs(engines):
         assert r.stderr == f"error: {message}\n"
 
 
-def test_fp16_and_bf16_warn_once_that_the_cpu_backend_ignores_them():
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        return set(next(l for l in f if l.startswith("flags")).split(":")[1].split())
+
+
+FP16_LACKS = "warning: --fp16 on the CPU needs AVX512-FP16, which this CPU lacks; "
+BF16_LACKS = "warning: --bf16 on the CPU needs AVX512-BF16, which this CPU lacks; building float32\n"
+
+
+def test_fp16_and_bf16_warn_once_where_the_cpu_lacks_them():
+    if "avx512_fp16" in cpu_flags():
+        pytest.skip("this CPU has AVX512-FP16: the message names the missing float16 kernels instead")
     onnx = f"--onnx={model_path('superres')}"
-    for flags, which in ((["--fp16"], "--fp16 has no effect"),
-                         (["--bf16"], "--bf16 has no effect"),
-                         (["--fp16", "--bf16"], "--fp16 and --bf16 have no effect")):
+    # DUCTILE_CPU_BF16=0: the CPU taken as lacking AVX512-BF16, as most do.
+    no_bf16 = {"DUCTILE_CPU_BF16": "0"}
+    for flags, want in ((["--fp16"], FP16_LACKS + "building float32\n"),
+                        (["--bf16"], BF16_LACKS),
+                        (["--fp16", "--bf16"], FP16_LACKS + "building float32\n" + BF16_LACKS)):
         for device in ([], ["--device=cpu"]):
-            r = run_cli(onnx, "--shapes=input:1x1x8x8", *flags, *device, "--skipInference")
+            r = run_cli(onnx, "--shapes=input:1x1x8x8", *flags, *device, "--skipInference", "--dumpLayerInfo",
+                        env=no_bf16)
             assert r.returncode == 0, r.stderr
-            assert r.stderr == f"warning: {which}: the CPU backend computes in float32\n"
+            assert r.stderr == want
+            assert '"BF16"' not in r.stdout and "float16" not in r.stdout
+    if "avx512_bf16" in cpu_flags():
+        r = run_cli(onnx, "--shapes=input:1x1x8x8", "--bf16", "--skipInference", "--dumpLayerInfo")
+        assert r.returncode == 0 and r.stderr == ""
+        assert r.stdout.count('"BF16": true') == 4   # superres's four convolutions
+        r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--bf16", "--skipInference", "--dumpLayerInfo")
+        assert r.returncode == 0 and r.stderr == FP16_LACKS + "--bf16 applies alone\n"
+        assert r.stdout.count('"BF16": true') == 4
     r = run_cli(onnx, "--shapes=input:1x1x8x8", "--tf32", "--skipInference", "--dumpLayerInfo")
     assert r.returncode == 0, r.stderr
     assert r.stderr == "warning: --tf32 has no effect: the CPU backend computes in float32\n"

@@ -44,6 +44,7 @@ const dt_backend *dt_backend_cpu(void)
         .alloc = dt_cpu_alloc,
         .release = dt_cpu_release,
         .prepack = dt_cpu_prepack,
+        .bf16_in_kernel = dt_cpu_bf16_in_kernel,
         .tactics = dt_cpu_tactics,
         .kernel_path = dt_cpu_kernel_path,
         .memory_size = dt_cpu_memory_size,

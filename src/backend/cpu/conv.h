@@ -20,6 +20,9 @@ typedef struct dt_conv_args {
      * dt_gemm_pack_a_full (dt_cpu_conv_packed_floats floats in all). The GEMM paths then
      * skip packing A; the depthwise kernel reads w and is never given a packed one. */
     const float *w_packed;
+    /* Optional, instead of w_packed: packed in bfloat16 by dt_cpu_conv_pack_weights_bf16 (the
+     * GEMM paths then compute in bfloat16 with float32 accumulation; gemm.h). */
+    const uint16_t *w_bf16;
     /* Optional: w transformed for Winograd F(4x4, 3x3) at build time (winograd.h). */
     const float *w_wino;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
@@ -62,6 +65,11 @@ ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w
 int64_t dt_cpu_conv_packed_floats(const dt_conv_geom *g);
 /* Packs w (M x C/group*KH*KW, row-major) group by group into dst. */
 void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst);
+
+/* Bytes of a conv's weights packed in bfloat16 for the GEMM paths, a multiple of 64. */
+int64_t dt_cpu_conv_packed_bf16_bytes(const dt_conv_geom *g);
+/* Packs w (M x C/group*KH*KW, row-major) group by group into dst (dt_gemm_pack_a_bf16). */
+void dt_cpu_conv_pack_weights_bf16(const dt_conv_geom *g, const float *w, uint16_t *dst);
 
 /* True when the direct depthwise kernel applies: one input and one output channel per group. */
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);

@@ -91,7 +91,7 @@ static ductile_status dt_padded_sizes(const dt_conv_geom *g, const dt_conv_args 
                        (long long)cg, (long long)hp, (long long)wp);
     *nxp = (*nxp + 15) & ~(size_t)15;       /* the stage starts 64-byte aligned */
     *nstage = (*nstage + 15) & ~(size_t)15;
-    dt_gemm gm = {.M = mg, .N = *rows * wp, .K = K, .A_packed = a->w_packed};
+    dt_gemm gm = {.M = mg, .N = *rows * wp, .K = K, .A_packed = a->w_packed, .A_bf16 = a->w_bf16};
     *gemm = dt_sgemm_scratch_bytes(&gm, threads);
     int64_t last = g->out[0] % *rows;
     if (last) {
@@ -150,6 +150,7 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
                     .M = mg, .N = nr * wp, .K = K, .alpha = 1.0f, .beta = 0.0f,
                     .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
                     .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
+                    .A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL,
                     .pack_b = dt_padded_pack, .pack_b_ctx = &pk,
                     .C = stage, .ldc = nr * wp,
                     .bias = bias ? bias + gi * mg : NULL,

@@ -3,7 +3,8 @@
  * The kernel picks the conv algorithm from the layer's `tactic` for the context's profile and
  * shape point (chosen by timing at build time; backend/tactic.h) or by heuristic, and hands
  * bias, residual and activation to the conv's epilogue. Packed weights (layout DT_CPU_PACK_GEMM_A) go straight to the GEMM
- * as its packed A.
+ * as its packed A; in bfloat16 (layouts DT_CPU_PACK_GEMM_A_BF16*, layers marked `bf16` by
+ * the builder under --bf16 where the CPU has AVX512-BF16) as its A_bf16.
  *
  * Layout "NHWC" (channels last, made by the builder's layout pass for backends that ask for
  * it, builder/layout.c) is a reference on the CPU, which never asks for it: the operands are
@@ -50,8 +51,10 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     int act = dt_act_from_name(name);
     if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
     int64_t packed = dt_attr_int(L, "packed", 0);
-    if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO)
+    if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO &&
+        packed != DT_CPU_PACK_GEMM_A_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16_WINO)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
+    if (packed == DT_CPU_PACK_GEMM_A_BF16 || packed == DT_CPU_PACK_GEMM_A_BF16_WINO) DT_TRY(dt_cpu_bf16_check());
     int64_t nt = 0;
     const int64_t *tactic;
     int points;
@@ -144,7 +147,21 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
                            (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed,
                            (long long)dt_cpu_conv_packed_floats(g));
         a->w_packed = in[DT_FC_W].data;
-    } else if (dt_cpu_wino_applies(g)) {
+    } else if (p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO) {
+        /* bfloat16 panels padded to 64 bytes (a float32 tensor of a quarter as many elements),
+         * then, with Winograd, its float32 transform */
+        int64_t ng = dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float);
+        bool wino = p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO && dt_cpu_wino_applies(g);
+        int64_t nw = wino ? dt_cpu_wino_floats(g) : 0;
+        if (p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO && !wino)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
+        if (dt_view_count(&in[DT_FC_W]) != ng + nw)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
+                           (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed, (long long)(ng + nw));
+        a->w_bf16 = in[DT_FC_W].data;
+        if (wino) a->w_wino = (const float *)in[DT_FC_W].data + ng;
+    } else if (p->packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(g)) {
         int64_t ng = dt_cpu_conv_packed_floats(g), nw = dt_cpu_wino_floats(g);
         if (dt_view_count(&in[DT_FC_W]) != ng + nw)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
@@ -237,11 +254,12 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     if (p->nhwc) return dt_fc_nhwc_run(p, &g, &a, &epi, in, out, ex);
     dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
     if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
-    if (!dt_cpu_conv_algo_applies(&g, algo) || (a.w_packed && algo == DT_CONV_DEPTHWISE) ||
-        (a.w_packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
+    bool packed = a.w_packed || a.w_bf16;
+    if (!dt_cpu_conv_algo_applies(&g, algo) || (packed && algo == DT_CONV_DEPTHWISE) ||
+        (packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
                        (long long)algo, ex->profile);
-    if (a.w_packed && dt_cpu_conv_is_depthwise(&g))
+    if (packed && dt_cpu_conv_is_depthwise(&g))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "a depthwise convolution cannot run on packed weights");
     a.scratch = ex->scratch;
     return dt_cpu_conv_run_algo(&g, &a, algo, ex->pool);
@@ -261,11 +279,12 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
+    bool bf16 = a.w_bf16 != NULL;
     switch (algo) {
-    case DT_CONV_PADDED: return "padded";
+    case DT_CONV_PADDED: return bf16 ? "padded.bf16" : "padded";
     case DT_CONV_DEPTHWISE: return "depthwise";
     case DT_CONV_WINOGRAD: return "winograd";
-    default: return one ? "gemm1x1" : "im2col";
+    default: return one ? (bf16 ? "gemm1x1.bf16" : "gemm1x1") : bf16 ? "im2col.bf16" : "im2col";
     }
 }
 
@@ -296,20 +315,27 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     for (int i = 0; i < nd && i < 2; i++) g.d[i] = d[i];
     /* Below 4 channels either way the GEMMs are too thin for the transforms to pay. */
     bool wino = dt_cpu_wino_applies(&g) && g.c >= 4 && g.m >= 4;
-    int64_t ng = dt_cpu_conv_packed_floats(&g), n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
+    /* A layer marked `bf16` (dt_cpu_bf16_in_kernel) gets its GEMM weights in bfloat16. */
+    bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
+    int64_t ng = bf16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : dt_cpu_conv_packed_floats(&g);
+    int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
-    dt_cpu_conv_pack_weights(&g, w->data, buf);
+    if (bf16)
+        dt_cpu_conv_pack_weights_bf16(&g, w->data, buf);
+    else
+        dt_cpu_conv_pack_weights(&g, w->data, buf);
     ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
     if (st) {
         dt_free(buf);
         return dt_fail_prefix(st, "node '%s'", L->name);
     }
     *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)n * sizeof(float),
-                          .layout = wino ? DT_CPU_PACK_GEMM_A_WINO : DT_CPU_PACK_GEMM_A};
+                          .layout = bf16 ? (wino ? DT_CPU_PACK_GEMM_A_BF16_WINO : DT_CPU_PACK_GEMM_A_BF16)
+                                         : (wino ? DT_CPU_PACK_GEMM_A_WINO : DT_CPU_PACK_GEMM_A)};
     return DUCTILE_OK;
 }
 
@@ -327,9 +353,36 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
         if (dt_cpu_conv_algo_applies(&g, all[i]) && !(one && all[i] == DT_CONV_PADDED)) ids[n++] = (int)all[i];
     /* Winograd only where its weights were transformed at build time. */
-    if (n < cap && dt_attr_int(L, "packed", 0) == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(&g))
+    int64_t layout = dt_attr_int(L, "packed", 0);
+    if (n < cap && (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO) &&
+        dt_cpu_wino_applies(&g))
         ids[n++] = DT_CONV_WINOGRAD;
     return n;
+}
+
+ductile_status dt_cpu_bf16_check(void)
+{
+    if (dt_cpu_has_bf16()) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                   "the layer computes in bfloat16 (built with --bf16), which needs AVX512-BF16; this CPU lacks it: "
+                   "rebuild the engine on this machine");
+}
+
+bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags)
+{
+    if (!(flags & (1u << DUCTILE_FLAG_BF16)) || !dt_cpu_has_bf16()) return false;
+    if (!L) return true;
+    /* The inverted-residual block packs its 1x1 weights itself, in prepare. */
+    if (!strcmp(L->op_type, "FusedInvertedResidual")) return true;
+    /* MatMul, Gemm, FusedMatMul with a constant B that the packer packs. */
+    if (dt_cpu_gemm_b_packable(L, NULL, NULL)) return true;
+    /* The GEMM convolutions: not channels last (the CPU's NHWC is a reference), and only
+     * where the packer will pack (float32 constant weights), not depthwise (its own kernel,
+     * float32, as Winograd's). */
+    if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L) || L->n_in <= DT_FC_W) return false;
+    const ductile_tensor *w = L->in[DT_FC_W];
+    return w && w->data && w->dtype == DUCTILE_FLOAT32 && (w->rank == 3 || w->rank == 4) &&
+           !(w->dims[1] == 1 && dt_attr_int(L, "group", 1) == w->dims[0] && w->dims[0] > 1);
 }
 
 const dt_cpu_kernel dt_cpu_fused[] = {

@@ -55,7 +55,10 @@ typedef struct dt_irb_params {
     bool project, has_res, has_be, has_bd, has_bp;
     int64_t c, ce, cp;
     const float *we, *wp;      /* inside this blob: packed for the GEMM (dt_gemm_pack_a_full) */
-    int64_t we_floats, wp_floats;
+    /* Instead, for a layer marked `bf16`: packed in bfloat16 (dt_gemm_pack_a_bf16); we, wp
+     * NULL. */
+    const uint16_t *we16, *wp16;
+    int64_t we_floats, wp_floats;   /* the packed weights' bytes / 4 */
     float data[];
 } dt_irb_params;
 
@@ -83,6 +86,13 @@ static ductile_status dt_irb_weight(const ductile_layer *L, int i, const char *n
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input %d (%s) must be a float32 constant of shape [M, K, 1, 1]", i, name);
     *w = t;
     return DUCTILE_OK;
+}
+
+/* Floats' worth of M x K weights packed in bfloat16, 64-byte multiples so the project
+ * weights after the expand ones start aligned as the float32 ones do. */
+static int64_t dt_irb_bf16_floats(int64_t M, int64_t K)
+{
+    return (dt_gemm_packed_a_bf16_elems(M, K) + 31) / 32 * 16;
 }
 
 static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
@@ -113,8 +123,10 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     p.has_be = L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
     p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
     p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
-    p.we_floats = dt_gemm_packed_a_floats(p.ce, p.c);
-    p.wp_floats = p.project ? dt_gemm_packed_a_floats(p.cp, p.ce) : 0;
+    bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
+    if (bf16) DT_TRY(dt_cpu_bf16_check());
+    p.we_floats = bf16 ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
+    p.wp_floats = !p.project ? 0 : bf16 ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
     size_t bytes;
     if (!dt_add_size((size_t)p.we_floats, (size_t)p.wp_floats, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
         !dt_add_size(bytes, sizeof p, &bytes))
@@ -123,11 +135,20 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     dt_irb_params *q = dt_malloc(bytes);
     if (!q) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedInvertedResidual");
     *q = p;
-    dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, q->data);
-    q->we = q->data;
-    if (p.project) {
-        dt_gemm_pack_a_full(wp->data, p.ce, false, 1.0f, p.cp, p.ce, q->data + p.we_floats);
-        q->wp = q->data + p.we_floats;
+    if (bf16) {
+        dt_gemm_pack_a_bf16(we->data, p.c, p.ce, p.c, (uint16_t *)(void *)q->data);
+        q->we16 = (const uint16_t *)(const void *)q->data;
+        if (p.project) {
+            dt_gemm_pack_a_bf16(wp->data, p.ce, p.cp, p.ce, (uint16_t *)(void *)(q->data + p.we_floats));
+            q->wp16 = (const uint16_t *)(const void *)(q->data + p.we_floats);
+        }
+    } else {
+        dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, q->data);
+        q->we = q->data;
+        if (p.project) {
+            dt_gemm_pack_a_full(wp->data, p.ce, false, 1.0f, p.cp, p.ce, q->data + p.we_floats);
+            q->wp = q->data + p.we_floats;
+        }
     }
     *out = q;
     return DUCTILE_OK;
@@ -207,7 +228,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
             return dt_fail(DUCTILE_ERR_SHAPE, "the depthwise output overflows size_t");
         pl->unfused_e = dt_irb_align(ne);
         pl->unfused_d = dt_irb_align(nd);
-        dt_conv_args a = {.w_packed = p->we};
+        dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16};
         dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
         DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
         DT_TRY(dt_cpu_conv_scratch(g, &a, DT_CONV_DEPTHWISE, threads, &b));
@@ -223,10 +244,10 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
     size_t ebytes = dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float));
     size_t pbytes = dt_irb_align(dt_cpu_dw_strip_pad_bytes(g, r));
     size_t dbytes = p->project ? dt_irb_align((size_t)(p->ce * r * g->out[1]) * sizeof(float)) : 0;
-    dt_gemm ge = {.M = p->ce, .N = pl->in_rows * g->in[1], .K = p->c, .A_packed = p->we};
+    dt_gemm ge = {.M = p->ce, .N = pl->in_rows * g->in[1], .K = p->c, .A_packed = p->we, .A_bf16 = p->we16};
     size_t gb = dt_gemm_serial_scratch_bytes(&ge);
     if (p->project) {
-        dt_gemm gp = {.M = p->cp, .N = r * g->out[1], .K = p->ce, .A_packed = p->wp};
+        dt_gemm gp = {.M = p->cp, .N = r * g->out[1], .K = p->ce, .A_packed = p->wp, .A_bf16 = p->wp16};
         size_t b = dt_gemm_serial_scratch_bytes(&gp);
         if (b > gb) gb = b;
     }
@@ -295,7 +316,7 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
             int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
             dt_gemm gm = {
                 .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
-                .A_packed = p->we, .lda = p->c,
+                .A_packed = p->we, .A_bf16 = p->we16, .lda = p->c,
                 .B = j->x + (b * p->c * ih + from) * iw, .ldb = ih * iw,
                 .C = ebuf + slot * iw, .ldc = ld,
                 .bias = j->be, .epi = &p->e_epi,
@@ -317,7 +338,7 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
          * read in place, as a packed copy would be (mobilenet_v2's first block: -5%). */
         dt_gemm gm = {
             .M = p->cp, .N = px, .K = p->ce, .alpha = 1.0f, .beta = 0.0f,
-            .A_packed = p->wp, .lda = p->ce,
+            .A_packed = p->wp, .A_bf16 = p->wp16, .lda = p->ce,
             .B = dbuf, .ldb = px, .direct_b = true,
             .C = j->y + yoff, .ldc = oh * ow,
             .bias = j->bp, .epi = &epi,
@@ -336,7 +357,7 @@ static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *
     void *cs = s + pl->unfused_e + pl->unfused_d;
     dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
     dt_epilogue ee = p->e_epi, de = p->d_epi;
-    dt_conv_args a = {.x = in[DT_IRB_X].data, .w_packed = p->we, .bias = p->has_be ? in[DT_IRB_BE].data : NULL, .epi = &ee, .y = e,
+    dt_conv_args a = {.x = in[DT_IRB_X].data, .w_packed = p->we, .w_bf16 = p->we16, .bias = p->has_be ? in[DT_IRB_BE].data : NULL, .epi = &ee, .y = e,
                       .scratch = cs};
     DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, ex->pool));
     a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = p->has_bd ? in[DT_IRB_BD].data : NULL, .epi = &de, .y = d, .scratch = cs};
@@ -345,7 +366,7 @@ static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *
     dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? in[DT_IRB_R].data : NULL;
-    a = (dt_conv_args){.x = d, .w_packed = p->wp, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = out[0].data, .scratch = cs};
+    a = (dt_conv_args){.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = out[0].data, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, ex->pool);
 }
 
@@ -376,6 +397,8 @@ const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int thr
 {
     dt_irb_plan pl;
     if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
+    const dt_irb_params *p = params;
+    if (p->we16) return pl.strips ? "strips.bf16" : "unfused.bf16";
     return pl.strips ? "strips" : "unfused";
 }
 

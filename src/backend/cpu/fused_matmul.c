@@ -51,9 +51,10 @@ static ductile_status dt_fm_gemm(const dt_fm_params *p, const dt_view *in, const
     /* B is 2-D, so every batch index of A meets the same B: A's rows stacked are one product. */
     *g = (dt_gemm){
         .M = mg.batch_count * mg.M, .N = mg.N, .K = mg.K, .alpha = 1.0f, .beta = 0.0f,
-        .A = in[DT_FM_A].data, .lda = mg.K, .B = in[DT_FM_B].data, .ldb = mg.N, .B_packed = bp,
+        .A = in[DT_FM_A].data, .lda = mg.K, .B = in[DT_FM_B].data, .ldb = mg.N,
         .C = out ? out[0].data : NULL, .ldc = mg.N, .epi = epi,
     };
+    dt_cpu_gemm_use_b(g, p->packed, bp);
     return DUCTILE_OK;
 }
 
@@ -83,7 +84,8 @@ const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, cons
                                      int threads)
 {
     (void)in, (void)out, (void)profile, (void)threads;
-    return ((const dt_fm_params *)params)->packed ? "packed_b" : NULL;
+    int64_t packed = ((const dt_fm_params *)params)->packed;
+    return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
 }
 
 const dt_kernel dt_cpu_fused_matmul_kernel = {dt_fm_prepare, dt_fm_scratch, dt_fm_run};

@@ -82,6 +82,16 @@ typedef struct dt_gemm {
     /* Optional: applied to each 8-row strip of C once its last K block is written (res
      * laid out like C, row stride ldc). Requires beta == 0 or the epilogue sees beta*C. */
     const dt_epilogue *epi;
+    /* Optional: A packed once in bfloat16 by dt_gemm_pack_a_bf16 (A, A_packed, alpha and
+     * trans_a are then unused). The product then runs in bfloat16 with float32 accumulation
+     * (vdpbf16ps): each K block of B is packed as float32 as usual, a panel at a time, and
+     * converted to bfloat16 pairs (round to nearest even) before the kernel reads it. Bias,
+     * beta, the sums over K blocks and the epilogue stay float32. */
+    const uint16_t *A_bf16;
+    /* Optional: op(B) packed once in bfloat16 by dt_gemm_pack_b_bf16 (B, B_packed, ldb and
+     * trans_b are then unused): constant weights packed at build time. The product then runs
+     * in bfloat16 as with A_bf16; a float32 A is packed per block as usual and converted. */
+    const uint16_t *B_bf16;
 } dt_gemm;
 
 /* Floats of A (M x K) packed whole: ceil(M / MR) panels of K x MR, rows past M zero. */
@@ -220,5 +230,72 @@ void dt_gemm_kernel_rows_avx512_epi(int64_t kc, const float *a, int64_t lda, con
                                     float *c, int64_t ldc, int m, int n, bool first, float beta, const float *bias,
                                     const dt_epilogue *epi, const float *res);
 dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void);
+
+/* ---- bfloat16 products (gemm_bf16.c) ----
+ *
+ * vdpbf16ps multiplies pairs: lane j of the accumulator gets a[2j]*b[2j] + a[2j+1]*b[2j+1],
+ * the products exact in float32. So both operands interleave pairs of K: a packed A panel
+ * holds, for each k pair (k, k+1), MR 32-bit words (row i's two bfloat16); a packed B panel,
+ * for each k pair, ld 32-bit words (column j's two bfloat16), ld = the panel's width rounded
+ * up to 16. A K past the end (odd K) is zero in both. Conversion: round to nearest even,
+ * denormals flushed to zero (the instructions' DAZ/FTZ), NaN kept a NaN. */
+
+/* Whether this CPU has AVX512-BF16 (cpuid): what bf16 engines need to load. */
+bool dt_cpu_has_bf16(void);
+
+/* The bfloat16 of f: round to nearest even, a denormal to a signed zero, a NaN quiet. */
+uint16_t dt_bf16_round(float f);
+
+/* Elements (uint16) of A (M x K) packed whole in bfloat16: ceil(M / MR) panels of
+ * MR * round_up(K, 2). A K block [k0, k0+kc) (k0 even) of panel p is at
+ * dst + p*MR*round_up(K,2) + k0*MR. */
+int64_t dt_gemm_packed_a_bf16_elems(int64_t M, int64_t K);
+/* Packs A (M x K, row-major, rows lda apart) into dst of dt_gemm_packed_a_bf16_elems. */
+void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint16_t *dst);
+
+/* Elements (uint16) of op(B) (K x N) packed whole in bfloat16: N rounded up to 16, times
+ * round_up(K, 2). Panel p (NR columns, the last the columns left rounded up to 16: ld) at
+ * dst + p*NR*round_up(K,2), its k pairs 2*ld elements apart; a K block [k0, k0+kc) (k0 even)
+ * of panel p at dst + p*NR*round_up(K,2) + k0*ld. */
+int64_t dt_gemm_packed_b_bf16_elems(int64_t N, int64_t K);
+/* Packs op(B) (K x N; B is N x K when trans_b) into dst of dt_gemm_packed_b_bf16_elems. */
+void dt_gemm_pack_b_bf16(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, uint16_t *dst);
+
+/* Converts kc rows of float32 (row k at src + k*lds, n <= ld valid columns, ld a multiple of
+ * 8 and at most DT_GEMM_NR) into (kc+1)/2 pair rows of 2*ld bfloat16 at dst, zero past n
+ * and past kc. The reference (any CPU) and the AVX512-BF16 version give the same bits. */
+typedef void (*dt_gemm_bf16_pack_fn)(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
+void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
+void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
+dt_gemm_bf16_pack_fn dt_gemm_bf16_pack_select(void);
+
+/* The 8 x (nv*16) tile sum_k a[k][i] * b[k][j] over kc2 k pairs of a bfloat16 A panel and a
+ * bfloat16 B panel (pair rows nv*32 elements apart), float32 accumulation, stored as
+ * dt_gemm_kernel_fn stores (first: + bias, + beta * c; else c +=), then, with epi (the last K
+ * block), the residual and the activation as dt_gemm_kernel_epi_fn (epi->act one that
+ * dt_gemm_epi_in_store admits). */
+typedef void (*dt_gemm_kernel_bf16_fn)(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float *c,
+                                       int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                       const dt_epilogue *epi, const float *res);
+void dt_gemm_kernel_bf16_ref(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float *c, int64_t ldc,
+                             int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                             const float *res);
+void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float *c,
+                                int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                const dt_epilogue *epi, const float *res);
+/* The AVX512-BF16 kernel where the CPU has it, else the reference. */
+dt_gemm_kernel_bf16_fn dt_gemm_kernel_bf16_select(void);
+/* As dt_gemm_kernel_narrow_panels_avx512 for bfloat16 (no epilogue): a last B panel of
+ * n <= DT_GEMM_NARROW columns (pair rows ldb elements apart) against all m rows of a block
+ * at once, A panel p at a + p*lda; each panel's result is the reference kernel's
+ * (dt_gemm_kernel_bf16_ref, nv 1) up to the order of the hardware's adds. NULL from the
+ * selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_bf16_narrow_fn)(int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b,
+                                              int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                              float beta, const float *bias);
+void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                                       float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                       const float *bias);
+dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void);
 
 #endif

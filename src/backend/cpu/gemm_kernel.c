@@ -3,6 +3,7 @@
  * kernel of the same packing layout for CPUs without AVX-512. */
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/exp_approx.h"
+#include "backend/cpu/gemm_row.h"
 
 #include <immintrin.h>
 #include <string.h>
@@ -60,91 +61,6 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 }
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
-
-/* dt_gelu_approx (exp_approx.h) on 16 lanes, operation for operation: the same multiplies,
- * adds and fused steps in the same order, its selects as compares and blends whose NaN cases
- * match the C (max/min return their second operand on NaN), so the kernel's store gives the
- * bits of the Gelu kernel and of the epilogue pass (test_fuse_matmul compares them). */
-static inline __attribute__((always_inline)) DT_AVX512 __m512 dt_gelu_v16(__m512 x)
-{
-    __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.707106781f));
-    __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7fffffff)));
-    __m512 zz = _mm512_mul_ps(z, z);
-    static const float ps[DT_ERF_SMALL_POLY_N] = DT_ERF_SMALL_POLY;
-    __m512 p = _mm512_set1_ps(ps[0]);
-#pragma GCC unroll 8
-    for (int i = 1; i < DT_ERF_SMALL_POLY_N; i++) p = _mm512_fmadd_ps(p, zz, _mm512_set1_ps(ps[i]));
-    __m512 small = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(z, p));
-    __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f));     /* a < 4 ? a : 4 */
-    static const float qs[DT_ERFC_LOG_POLY_N] = DT_ERFC_LOG_POLY;
-    __m512 q = _mm512_set1_ps(qs[0]);
-#pragma GCC unroll 10
-    for (int i = 1; i < DT_ERFC_LOG_POLY_N; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qs[i]));
-    /* dt_exp_approx_f(q, true) */
-    __m512 e = _mm512_max_ps(_mm512_set1_ps(-87.0f), q);   /* q < -87 ? -87 : q */
-    e = _mm512_min_ps(_mm512_set1_ps(88.0f), e);           /* e > 88 ? 88 : e */
-    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(e, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(12582912.0f)),
-                             _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_sub_ps(e, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
-    static const float es[DT_EXP_POLY_N] = DT_EXP_POLY;
-    __m512 ep = _mm512_set1_ps(es[0]);
-#pragma GCC unroll 7
-    for (int i = 1; i < DT_EXP_POLY_N; i++) ep = _mm512_fmadd_ps(ep, r, _mm512_set1_ps(es[i]));
-    n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n);      /* n == n ? n : 0 */
-    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-    __m512 t = _mm512_mul_ps(ep, _mm512_castsi512_ps(bits));
-    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_GE_OQ), _mm512_setzero_ps());
-    __m512 big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ),
-                                      _mm512_sub_ps(_mm512_set1_ps(2.0f), t), t);
-    __m512 sel = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.921875f), _CMP_LT_OQ), big, small);
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), sel);
-}
-
-/* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
- * (dt_gemm_kernel_avx512_epi: the product's last K block), the column bias (epi->col_bias, at
- * the tile's first column), the residual row res and Relu,
- * Clip, HardSigmoid or HardSwish are applied before the store, the same float operations as
- * dt_epilogue_apply over the stored row (max/min return their second operand on NaN and on
- * equal values, which keeps a NaN and a -0 as the scalar forms do). */
-static inline __attribute__((always_inline)) DT_AVX512 void
-dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, float bias,
-                const dt_epilogue *epi, const float *res)
-{
-#pragma GCC unroll 3
-    for (int v = 0; v < nv; v++) {
-        int rem = n - v * 16;
-        if (rem <= 0) return;
-        __mmask16 k = rem >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << rem) - 1);
-        __m512 r = acc[v];
-        if (first) {
-            r = _mm512_add_ps(r, _mm512_set1_ps(bias));
-            if (beta != 0.0f)
-                r = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(k, c + v * 16), r);
-        } else {
-            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
-        }
-        if (epi) {
-            if (epi->col_bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, epi->col_bias + v * 16));
-            if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, res + v * 16));
-            if (epi->act == DT_ACT_RELU) {
-                r = _mm512_max_ps(r, _mm512_setzero_ps());
-            } else if (epi->act == DT_ACT_CLIP) {
-                r = _mm512_max_ps(_mm512_set1_ps(epi->p0), r);
-                r = _mm512_min_ps(_mm512_set1_ps(epi->p1), r);
-            } else if (epi->act == DT_ACT_HARDSIGMOID || epi->act == DT_ACT_HARDSWISH) {
-                /* p0 * x + p1 rounded twice, as the C (no FMA contraction under -std=c11) */
-                __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(epi->p0), r), _mm512_set1_ps(epi->p1));
-                h = _mm512_max_ps(h, _mm512_setzero_ps());
-                h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
-                r = epi->act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
-            } else if (epi->act == DT_ACT_GELU) {
-                r = dt_gelu_v16(r);
-            }
-        }
-        _mm512_mask_storeu_ps(c + v * 16, k, r);
-    }
-}
 
 /* One body per (rows, vectors) pair so the accumulators stay in registers; a short edge tile
  * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */

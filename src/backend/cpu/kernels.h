@@ -32,15 +32,31 @@ int dt_cpu_adapter_ops(const char **ops, int cap);
 /* Layouts of conv weights packed at build time (FusedConv's `packed`):
  *   DT_CPU_PACK_GEMM_A: the GEMM's packed A, group by group (dt_cpu_conv_pack_weights);
  *   DT_CPU_PACK_GEMM_A_WINO: that, followed by the Winograd F(4x4, 3x3) transform
- *   (dt_cpu_wino_pack_weights), for convs where Winograd applies, so every tactic can run. */
-enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2 };
+ *   (dt_cpu_wino_pack_weights), for convs where Winograd applies, so every tactic can run;
+ *   DT_CPU_PACK_GEMM_A_BF16, _BF16_WINO: the same with the GEMM's A in bfloat16
+ *   (dt_cpu_conv_pack_weights_bf16, padded to 64 bytes; Winograd's transform stays float32),
+ *   for layers the builder marked `bf16`. They load only on a CPU with AVX512-BF16. */
+enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2, DT_CPU_PACK_GEMM_A_BF16 = 4, DT_CPU_PACK_GEMM_A_BF16_WINO = 5 };
+/* The refusal of a bf16 layer (attribute `bf16`) on a CPU without AVX512-BF16, else OK. */
+ductile_status dt_cpu_bf16_check(void);
+/* dt_backend.bf16_in_kernel of the CPU backend (fused_conv.c). */
+bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags);
 /* Layout of a constant B of MatMul (2-D B) and Gemm packed at build time (their `packed`):
- * op(B) as the GEMM's packed B over the whole K (dt_gemm_pack_b_full). */
-enum { DT_CPU_PACK_GEMM_B = 3 };
+ * op(B) as the GEMM's packed B over the whole K (dt_gemm_pack_b_full); _BF16: in bfloat16
+ * (dt_gemm_pack_b_bf16; a float32 tensor of half as many elements), for layers marked `bf16`,
+ * loading only on a CPU with AVX512-BF16. */
+enum { DT_CPU_PACK_GEMM_B = 3, DT_CPU_PACK_GEMM_B_BF16 = 6 };
+struct dt_gemm;
+/* Hands B's packed blob (dt_cpu_gemm_b; NULL: B in place) to g in its layout: B_packed, or
+ * B_bf16 for DT_CPU_PACK_GEMM_B_BF16. */
+void dt_cpu_gemm_use_b(struct dt_gemm *g, int64_t layout, const float *packed);
 
 /* dt_backend.prepack of the CPU backend (fused_conv.c; MatMul and Gemm: linalg.c). */
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out);
 ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out);
+/* Whether dt_cpu_prepack_gemm_b packs L's B (a MatMul, Gemm or FusedMatMul with a constant
+ * float32 2-D B, not yet packed); *K, *N (may be NULL): op(B)'s dims. */
+bool dt_cpu_gemm_b_packable(const ductile_layer *L, int64_t *K, int64_t *N);
 /* A `packed` value of B that the GEMM reads (0 or DT_CPU_PACK_GEMM_B), else the refusal. */
 ductile_status dt_cpu_gemm_layout_check(int64_t layout);
 /* B of a MatMul, Gemm or FusedMatMul as the GEMM reads it: in place (*packed NULL), or the

@@ -24,10 +24,16 @@ static ductile_status dt_la_sgemm(const dt_gemm *g, dt_exec *ex)
 /* A layout of B the kernels read, refused at load (prepare) otherwise. */
 ductile_status dt_cpu_gemm_layout_check(int64_t layout)
 {
-    if (layout != 0 && layout != DT_CPU_PACK_GEMM_B)
+    if (layout != 0 && layout != DT_CPU_PACK_GEMM_B && layout != DT_CPU_PACK_GEMM_B_BF16)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU layout of B",
                        (long long)layout);
-    return DUCTILE_OK;
+    return layout == DT_CPU_PACK_GEMM_B_BF16 ? dt_cpu_bf16_check() : DUCTILE_OK;
+}
+
+void dt_cpu_gemm_use_b(dt_gemm *g, int64_t layout, const float *packed)
+{
+    g->B_packed = layout == DT_CPU_PACK_GEMM_B ? packed : NULL;
+    g->B_bf16 = layout == DT_CPU_PACK_GEMM_B_BF16 ? (const uint16_t *)(const void *)packed : NULL;
 }
 
 /* B of MatMul or Gemm as the GEMM reads it: in place (*packed NULL), or (layout, the layer's
@@ -39,8 +45,9 @@ ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_
     DT_TRY(dt_cpu_gemm_layout_check(layout));
     if (layout == 0) return DUCTILE_OK;
     /* N and K come from the layer's w_shape: checked, as for any size read from a file. */
-    int64_t n16, want;
-    if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, K, &want))
+    int64_t n16, want, k2 = layout == DT_CPU_PACK_GEMM_B_BF16 ? K + 1 : K;
+    /* bfloat16: N rounded up to 16 times K rounded up to even, two to a float */
+    if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, layout == DT_CPU_PACK_GEMM_B_BF16 ? k2 / 2 : K, &want))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'w_shape' = [%lld,%lld] overflows the packed size of B",
                        (long long)K, (long long)N);
     if (b->rank != 1 || dt_view_count(b) != want)
@@ -52,25 +59,41 @@ ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_
     return DUCTILE_OK;
 }
 
+bool dt_cpu_gemm_b_packable(const ductile_layer *L, int64_t *K, int64_t *N)
+{
+    if (strcmp(L->op_type, "MatMul") && strcmp(L->op_type, "Gemm") && strcmp(L->op_type, "FusedMatMul")) return false;
+    if (dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2 || !L->in[0] || L->in[0]->data) return false;
+    const ductile_tensor *w = L->in[1];
+    if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || w->rank != 2) return false;
+    if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes || w->dims[0] < 1 || w->dims[1] < 1) return false;
+    bool tb = !strcmp(L->op_type, "Gemm") && dt_attr_int(L, "transB", 0) != 0;
+    if (K) *K = w->dims[tb ? 1 : 0];
+    if (N) *N = w->dims[tb ? 0 : 1];
+    return true;
+}
+
 ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out)
 {
     memset(out, 0, sizeof *out);
-    if (dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2 || !L->in[0] || L->in[0]->data) return DUCTILE_OK;
+    int64_t K, N;
+    if (!dt_cpu_gemm_b_packable(L, &K, &N)) return DUCTILE_OK;
     const ductile_tensor *w = L->in[1];
-    if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || w->rank != 2) return DUCTILE_OK;
-    if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes || w->dims[0] < 1 || w->dims[1] < 1)
-        return DUCTILE_OK;
     bool tb = !strcmp(L->op_type, "Gemm") && dt_attr_int(L, "transB", 0) != 0;
-    int64_t K = w->dims[tb ? 1 : 0], N = w->dims[tb ? 0 : 1];
-    int64_t n = dt_gemm_packed_b_floats(N, K);
+    /* A layer marked `bf16` (dt_cpu_bf16_in_kernel) gets B in bfloat16. */
+    bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
+    int64_t n = bf16 ? dt_gemm_packed_b_bf16_elems(N, K) / 2 : dt_gemm_packed_b_floats(N, K);
     size_t bytes;
     if (!dt_mul_size((size_t)n, sizeof(float), &bytes)) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, bytes);
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
-    dt_gemm_pack_b_full(w->data, w->dims[1], tb, K, N, buf);
-    *out = (dt_prepacked){.input = 1, .data = buf, .nbytes = bytes, .layout = DT_CPU_PACK_GEMM_B};
+    if (bf16)
+        dt_gemm_pack_b_bf16(w->data, w->dims[1], tb, K, N, buf);
+    else
+        dt_gemm_pack_b_full(w->data, w->dims[1], tb, K, N, buf);
+    *out = (dt_prepacked){.input = 1, .data = buf, .nbytes = bytes,
+                          .layout = bf16 ? DT_CPU_PACK_GEMM_B_BF16 : DT_CPU_PACK_GEMM_B};
     return DUCTILE_OK;
 }
 
@@ -129,9 +152,10 @@ static ductile_status dt_la_gemm_of(const dt_la_gemm *p, const dt_view *in, cons
     *g = (dt_gemm){
         .M = M, .N = N, .K = K, .alpha = p->alpha, .beta = 0.0f,
         .A = in[0].data, .lda = in[0].dims[1], .trans_a = p->ta,
-        .B = in[1].data, .ldb = bp ? 0 : in[1].dims[1], .trans_b = p->tb, .B_packed = bp,
+        .B = in[1].data, .ldb = bp ? 0 : in[1].dims[1], .trans_b = p->tb,
         .C = out[0].data, .ldc = out[0].dims[1],
     };
+    dt_cpu_gemm_use_b(g, p->packed, bp);
     return DUCTILE_OK;
 }
 
@@ -161,6 +185,7 @@ typedef struct dt_mm_job {
     const dt_matmul_geom *g;
     const float *a, *b;
     const float *b_packed;  /* a constant 2-D B packed at build time (then b is unused) */
+    int64_t layout;         /* b_packed's (dt_cpu_gemm_use_b) */
     float *y;
     char *scratch;          /* per thread: per_thread bytes; NULL: each product allocates */
     size_t per_thread;
@@ -179,9 +204,10 @@ static void dt_mm_batch_gemm(const dt_mm_job *j, int64_t bi, dt_gemm *gm)
     }
     *gm = (dt_gemm){
         .M = g->M, .N = g->N, .K = g->K, .alpha = 1.0f, .beta = 0.0f,
-        .A = j->a + ao, .lda = g->K, .B = j->b + bo, .ldb = g->N, .B_packed = j->b_packed,
+        .A = j->a + ao, .lda = g->K, .B = j->b + bo, .ldb = g->N,
         .C = j->y + bi * g->M * g->N, .ldc = g->N,
     };
+    dt_cpu_gemm_use_b(gm, j->layout, j->b_packed);
 }
 
 static void dt_mm_part(void *arg, int64_t begin, int64_t end, int tid)
@@ -259,7 +285,7 @@ static ductile_status dt_mm_scratch(const void *params, const dt_view *in, const
     if (g.batch_count == 0 || g.M == 0 || g.N == 0) return DUCTILE_OK;
     dt_gemm shape;
     dt_mm_way way = dt_mm_plan(&g, threads, &shape);
-    shape.B_packed = bp;
+    dt_cpu_gemm_use_b(&shape, ((const dt_la_matmul *)params)->packed, bp);
     if (way != DT_MM_PER_THREAD) {
         *bytes = dt_sgemm_scratch_bytes(&shape, threads);
         return DUCTILE_OK;
@@ -275,7 +301,7 @@ static ductile_status dt_la_matmul_exec(const dt_la_matmul *p, const dt_view *in
     dt_matmul_geom g;
     const float *bp;
     DT_TRY(dt_mm_geometry(p, in, &g, &bp));
-    dt_mm_job j = {&g, in[0].data, in[1].data, bp, out[0].data, NULL, 0, 0};
+    dt_mm_job j = {&g, in[0].data, in[1].data, bp, p->packed, out[0].data, NULL, 0, 0};
     if (g.batch_count == 0 || g.M == 0 || g.N == 0) return DUCTILE_OK;
     int threads = dt_pool_threads(ex->pool);
     dt_gemm shape;
@@ -283,8 +309,9 @@ static ductile_status dt_la_matmul_exec(const dt_la_matmul *p, const dt_view *in
     if (way == DT_MM_TALL) {
         dt_gemm gm = {
             .M = g.batch_count * g.M, .N = g.N, .K = g.K, .alpha = 1.0f, .beta = 0.0f,
-            .A = j.a, .lda = g.K, .B = j.b, .ldb = g.N, .B_packed = bp, .C = j.y, .ldc = g.N,
+            .A = j.a, .lda = g.K, .B = j.b, .ldb = g.N, .C = j.y, .ldc = g.N,
         };
+        dt_cpu_gemm_use_b(&gm, p->packed, bp);
         return dt_la_sgemm(&gm, ex);
     }
     if (way == DT_MM_PER_THREAD) {
@@ -398,7 +425,8 @@ static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads)
 {
     (void)in, (void)out, (void)profile, (void)threads;
-    return ((const dt_la_gemm *)params)->packed ? "packed_b" : NULL;
+    int64_t packed = ((const dt_la_gemm *)params)->packed;
+    return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
 }
 
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
@@ -411,10 +439,11 @@ const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_v
     if (in[0].dtype != DUCTILE_FLOAT32) return "widened";
     if (dt_mm_geometry(p, in, &g, &bp) != DUCTILE_OK) return NULL;
     dt_gemm shape;
+    bool bf16 = p->packed == DT_CPU_PACK_GEMM_B_BF16;
     switch (dt_mm_plan(&g, threads, &shape)) {
-    case DT_MM_TALL: return bp ? "tall.packed_b" : "tall";
-    case DT_MM_PER_THREAD: return "per_thread";
-    default: return bp ? "loop.packed_b" : "loop";
+    case DT_MM_TALL: return bf16 ? "tall.packed_b.bf16" : bp ? "tall.packed_b" : "tall";
+    case DT_MM_PER_THREAD: return bf16 ? "per_thread.bf16" : "per_thread";
+    default: return bf16 ? "loop.packed_b.bf16" : bp ? "loop.packed_b" : "loop";
     }
 }
 

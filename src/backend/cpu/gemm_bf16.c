@@ -1,0 +1,300 @@
+/* bfloat16 GEMM pieces (gemm.h, "bfloat16 products"): packing A at build time, converting
+ * float32 B panels to bfloat16 pairs at run time, and the 8 x 48 micro-kernel on vdpbf16ps
+ * (32 multiply-adds per instruction, twice the float32 FMA's 16) with float32 accumulators,
+ * plus a plain C reference of each, which the tests hold the fast ones to. */
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_row.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool dt_cpu_has_bf16(void)
+{
+    /* DUCTILE_CPU_BF16=0 treats the CPU as lacking it (as oneDNN's ONEDNN_MAX_CPU_ISA caps the
+     * ISA): --bf16 then builds float32 engines that load on any CPU, and tests see the refusal
+     * of a bf16 engine on a CPU without it. */
+    const char *v = getenv("DUCTILE_CPU_BF16");
+    if (v && !strcmp(v, "0")) return false;
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+}
+
+uint16_t dt_bf16_round(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);           /* zero, denormal */
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u);    /* NaN, made quiet */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static float dt_bf16_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+int64_t dt_gemm_packed_a_bf16_elems(int64_t M, int64_t K)
+{
+    return (M + DT_GEMM_MR - 1) / DT_GEMM_MR * DT_GEMM_MR * ((K + 1) & ~(int64_t)1);
+}
+
+void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint16_t *dst)
+{
+    enum { MR = DT_GEMM_MR };
+    int64_t k2 = (K + 1) & ~(int64_t)1;
+    for (int64_t p = 0; p < M; p += MR, dst += MR * k2)
+        for (int64_t k = 0; k < k2; k += 2)
+            for (int i = 0; i < MR; i++)
+                for (int h = 0; h < 2; h++) {
+                    bool in = p + i < M && k + h < K;
+                    dst[k * MR + 2 * i + h] = in ? dt_bf16_round(A[(p + i) * lda + k + h]) : 0;
+                }
+}
+
+int64_t dt_gemm_packed_b_bf16_elems(int64_t N, int64_t K)
+{
+    return (N + 15) / 16 * 16 * ((K + 1) & ~(int64_t)1);
+}
+
+void dt_gemm_pack_b_bf16(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, uint16_t *dst)
+{
+    int64_t k2 = (K + 1) & ~(int64_t)1;
+    for (int64_t p = 0; p < N; p += DT_GEMM_NR) {
+        int64_t w = N - p < DT_GEMM_NR ? N - p : DT_GEMM_NR, ld = (w + 15) & ~(int64_t)15;
+        uint16_t *d = dst + p * k2;
+        for (int64_t k = 0; k < k2; k += 2)
+            for (int64_t j = 0; j < ld; j++)
+                for (int h = 0; h < 2; h++) {
+                    int64_t kk = k + h, jj = p + j;
+                    float v = j < w && kk < K ? (trans_b ? B[jj * ldb + kk] : B[kk * ldb + jj]) : 0.0f;
+                    d[k * ld + 2 * j + h] = dt_bf16_round(v);
+                }
+    }
+}
+
+void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld)
+        for (int j = 0; j < ld; j++)
+            for (int h = 0; h < 2; h++)
+                dst[2 * j + h] = j < n && k + h < kc ? dt_bf16_round(src[(k + h) * lds + j]) : 0;
+}
+
+#define DT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+
+DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    /* cvtne2ps2bf16(r1, r0) puts row k's 16 values in words 0-15 and row k+1's in 16-31;
+     * the permute interleaves them into the pairs the kernel multiplies. */
+    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_loadu_si512(pairs);
+    for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld) {
+        const float *r0 = src + k * lds, *r1 = r0 + lds;
+        bool two = k + 1 < kc;
+        for (int v = 0; v * 16 < ld; v++) {
+            int rem = n - v * 16;
+            __mmask16 m = rem >= 16 ? (__mmask16)0xffff : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
+            __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + v * 16);
+            __m512 x1 = two ? _mm512_maskz_loadu_ps(m, r1 + v * 16) : _mm512_setzero_ps();
+            __m512i h = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+            if (ld - v * 16 >= 16)
+                _mm512_storeu_si512(dst + v * 32, h);
+            else   /* ld = 8 (an A panel): the first 16 of the 32 */
+                _mm512_mask_storeu_epi16(dst + v * 32, (__mmask32)0xffff, h);
+        }
+    }
+}
+
+dt_gemm_bf16_pack_fn dt_gemm_bf16_pack_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_bf16_pack_avx512 : dt_gemm_bf16_pack_ref;
+}
+
+void dt_gemm_kernel_bf16_ref(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float *c, int64_t ldc,
+                             int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                             const float *res)
+{
+    enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
+    float acc[MR][NR];
+    int ld = nv * 16;
+    memset(acc, 0, sizeof acc);
+    for (int64_t k = 0; k < kc2; k++, a += 2 * MR, b += 2 * ld)
+        for (int i = 0; i < MR; i++) {
+            float a0 = dt_bf16_float(a[2 * i]), a1 = dt_bf16_float(a[2 * i + 1]);
+            /* Each product of two bfloat16 is exact in float32: one rounding per add. */
+            for (int j = 0; j < ld; j++)
+                acc[i][j] = acc[i][j] + a0 * dt_bf16_float(b[2 * j]) + a1 * dt_bf16_float(b[2 * j + 1]);
+        }
+    for (int i = 0; i < m; i++) {
+        float *ci = c + i * ldc;
+        for (int j = 0; j < n; j++) {
+            float r = acc[i][j];
+            if (first) {
+                r = r + (bias ? bias[i] : 0.0f);
+                if (beta != 0.0f) r = beta * ci[j] + r;
+            } else {
+                r = r + ci[j];
+            }
+            ci[j] = r;
+        }
+        if (epi) dt_epilogue_apply(epi, ci, res ? res + i * ldc : NULL, n);
+    }
+}
+
+/* As dt_gemm_avx512_body (gemm_kernel.c) over k pairs: per pair, nv loads of 32 bfloat16 of
+ * B, one broadcast of a row's pair of A per row, nv dot products per row. */
+static inline __attribute__((always_inline)) DT_BF16 void
+dt_gemm_bf16_body(const int mr, const int nv, int64_t kc2, const uint16_t *a, const uint16_t *b, float *c,
+                  int64_t ldc, int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                  const float *res)
+{
+    enum { MR = DT_GEMM_MR };
+    __m512 acc[MR][3];
+    const int ld2 = nv * 32;
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++)
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        if (i >= m) break;
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
+    }
+    const int32_t *a32 = (const int32_t *)(const void *)a;
+    for (int64_t k = 0; k < kc2; k++) {
+        __m512bh bv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * 32);
+        _mm_prefetch((const char *)(b + 4 * ld2), _MM_HINT_T0);
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            __m512bh ai = (__m512bh)_mm512_set1_epi32(a32[i]);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], ai, bv[v]);
+        }
+        a32 += MR;
+        b += ld2;
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < mr; i++) {
+        if (i >= m) break;
+        dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
+                        res ? res + i * ldc : NULL);
+    }
+}
+
+#define DT_BF16_BODY(MRV)                                                                            \
+    do {                                                                                             \
+        if (nv == 3)                                                                                 \
+            dt_gemm_bf16_body(MRV, 3, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res);         \
+        else if (nv == 2)                                                                            \
+            dt_gemm_bf16_body(MRV, 2, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res);         \
+        else                                                                                         \
+            dt_gemm_bf16_body(MRV, 1, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res);         \
+    } while (0)
+
+DT_BF16 void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float *c,
+                                        int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                        const dt_epilogue *epi, const float *res)
+{
+    if (m > 4)
+        DT_BF16_BODY(8);
+    else if (m > 2)
+        DT_BF16_BODY(4);
+    else if (m == 2)
+        DT_BF16_BODY(2);
+    else
+        DT_BF16_BODY(1);
+}
+
+/* As dt_gemm_narrow_body (gemm_kernel.c) on k pairs: one ymm accumulator of 8 rows per
+ * column and A panel; per k pair one 256-bit load of a panel's 8 row pairs and one broadcast
+ * of each column's pair. */
+static inline __attribute__((always_inline)) DT_BF16 void
+dt_gemm_bf16_narrow_body(const int P, const int nc, int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b,
+                         int64_t ldb, float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
+{
+    __m256 acc[8][DT_GEMM_NARROW];
+#pragma GCC unroll 8
+    for (int p = 0; p < P; p++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) acc[p][j] = _mm256_setzero_ps();
+    for (int64_t k = 0; k < kc2; k++) {
+        __m256bh bk[DT_GEMM_NARROW];
+        int32_t w[DT_GEMM_NARROW];
+        memcpy(w, b + k * ldb, sizeof(int32_t) * (size_t)nc);
+#pragma GCC unroll 4
+        for (int j = 0; j < nc; j++) bk[j] = (__m256bh)_mm256_set1_epi32(w[j]);
+#pragma GCC unroll 8
+        for (int p = 0; p < P; p++) {
+            __m256bh ak = (__m256bh)_mm256_loadu_si256((const __m256i *)(const void *)(a + p * lda + k * 16));
+#pragma GCC unroll 4
+            for (int j = 0; j < nc; j++) acc[p][j] = _mm256_dpbf16_ps(acc[p][j], ak, bk[j]);
+        }
+    }
+    for (int p = 0; p < P; p++) {
+        int mp = m - p * 8 < 8 ? m - p * 8 : 8;
+        float *cp = c + p * 8 * ldc;
+        float tmp[8];
+        for (int j = 0; j < nc; j++) {
+            _mm256_storeu_ps(tmp, acc[p][j]);
+            for (int i = 0; i < mp; i++) {
+                float r = tmp[i], *ci = cp + i * ldc + j;
+                if (first) {
+                    r = r + (bias ? bias[p * 8 + i] : 0.0f);
+                    if (beta != 0.0f) r = beta * *ci + r;
+                } else {
+                    r = r + *ci;
+                }
+                *ci = r;
+            }
+        }
+    }
+}
+
+static inline __attribute__((always_inline)) DT_BF16 void
+dt_gemm_bf16_narrow_cols(const int nc, int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b, int64_t ldb,
+                         float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
+{
+    const int big = nc <= 3 ? 8 : 4;
+    int p = 0, panels = (m + 7) / 8;
+    for (; p + big <= panels; p += big)
+        dt_gemm_bf16_narrow_body(big, nc, kc2, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                                 bias ? bias + p * 8 : NULL);
+    for (; p + 2 <= panels; p += 2)
+        dt_gemm_bf16_narrow_body(2, nc, kc2, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                                 bias ? bias + p * 8 : NULL);
+    if (p < panels)
+        dt_gemm_bf16_narrow_body(1, nc, kc2, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
+                                 bias ? bias + p * 8 : NULL);
+}
+
+DT_BF16 void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t lda, const uint16_t *b,
+                                               int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                               float beta, const float *bias)
+{
+    switch (n) {
+    case 1: dt_gemm_bf16_narrow_cols(1, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 2: dt_gemm_bf16_narrow_cols(2, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 3: dt_gemm_bf16_narrow_cols(3, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    default: dt_gemm_bf16_narrow_cols(4, kc2, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    }
+}
+
+dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_kernel_bf16_narrow_avx512 : NULL;
+}
+
+dt_gemm_kernel_bf16_fn dt_gemm_kernel_bf16_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_kernel_bf16_avx512 : dt_gemm_kernel_bf16_ref;
+}

@@ -1,0 +1,273 @@
+/* The bfloat16 GEMM (gemm_bf16.c, the A_bf16 path of gemm.c): rounding, B conversion and the
+ * micro-kernel against their plain C references, and the whole product against a float64
+ * product of the same bfloat16-rounded operands, at odd sizes, for every way B arrives. */
+#include "backend/cpu/gemm.h"
+#include "core/threadpool.h"
+#include "testutil.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint32_t rng_state = 12345u;
+static float frand(void)
+{
+    rng_state = rng_state * 1664525u + 1013904223u;
+    return (float)((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
+}
+
+static float bits_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+static float bf16_value(float f)
+{
+    uint32_t u = (uint32_t)dt_bf16_round(f) << 16;
+    return bits_float(u);
+}
+
+static void test_round_to_nearest_even(void)
+{
+    CHECK_EQ_INT(dt_bf16_round(1.0f), 0x3f80);
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x3f808000u)), 0x3f80);   /* tie, even below */
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x3f818000u)), 0x3f82);   /* tie, odd below: up */
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x3f808001u)), 0x3f81);   /* above the tie */
+    CHECK_EQ_INT(dt_bf16_round(-2.5f), 0xc020);
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x00000001u)), 0x0000);   /* denormal: zero */
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x80400000u)), 0x8000);   /* keeps the sign */
+    CHECK_EQ_INT(dt_bf16_round(INFINITY), 0x7f80);
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x7f7fffffu)), 0x7f80);   /* FLT_MAX rounds to inf */
+    CHECK_EQ_INT(dt_bf16_round(bits_float(0x7f800001u)), 0x7fc0);   /* signalling NaN: quiet */
+}
+
+/* The AVX512-BF16 conversion gives the reference's bits, odd rows and widths included. */
+static void test_pack_matches_reference(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; pack_avx512 not run\n");
+        return;
+    }
+    enum { LDS = 70 };
+    float src[300 * LDS];
+    for (int i = 0; i < 300 * LDS; i++) src[i] = frand() * 1000.0f;
+    src[3] = bits_float(0x00000005u);
+    src[5] = NAN;
+    src[7] = -INFINITY;
+    src[LDS + 1] = bits_float(0x3f818000u);
+    static uint16_t a[300 * 96 + 64], b[300 * 96 + 64];
+    const int kcs[] = {1, 2, 7, 17, 256}, ns[] = {1, 7, 8, 16, 17, 33, 48};
+    for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
+        for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
+            /* ld 8: an A panel of 8 rows (the GEMM converts packed float32 A panels so) */
+            int kc = kcs[x], n = ns[y], ld = n <= 8 && y % 2 ? 8 : (n + 15) & ~15;
+            memset(a, 0xab, sizeof a);
+            memset(b, 0xcd, sizeof b);
+            dt_gemm_bf16_pack_ref(src, LDS, kc, n, ld, a);
+            dt_gemm_bf16_pack_avx512(src, LDS, kc, n, ld, b);
+            size_t used = (size_t)((kc + 1) / 2) * 2 * (size_t)ld;
+            if (memcmp(a, b, used * sizeof *a) != 0) fprintf(stderr, "pack kc=%d n=%d differs\n", kc, n);
+            CHECK(memcmp(a, b, used * sizeof *a) == 0);
+            CHECK_EQ_INT(b[used], 0xcdcd);  /* nothing written past the panel */
+        }
+}
+
+/* The vdpbf16ps micro-kernel against the reference kernel: every row count, vector count,
+ * width, store mode and in-store epilogue. The products are exact in float32, so the two
+ * differ only in how the hardware rounds the two adds of a pair: allowed a few float32 ulps
+ * of the sum of |products|. */
+static void test_kernel_matches_reference(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; kernel_avx512 not run\n");
+        return;
+    }
+    enum { KC2 = 37, LDC = 53 };
+    static uint16_t A[KC2 * 16], B[KC2 * 96];
+    float absA[KC2 * 2][8], absB[KC2 * 2][48];
+    for (int k = 0; k < KC2; k++) {
+        for (int i = 0; i < 16; i++) A[k * 16 + i] = dt_bf16_round(frand());
+        for (int j = 0; j < 96; j++) B[k * 96 + j] = dt_bf16_round(frand());
+    }
+    float bias[8], res[8 * LDC], c0[8 * LDC], c1[8 * LDC], c2[8 * LDC];
+    for (int i = 0; i < 8; i++) bias[i] = frand();
+    for (int i = 0; i < 8 * LDC; i++) {
+        res[i] = frand();
+        c0[i] = frand();
+    }
+    (void)absA, (void)absB;
+    dt_epilogue relu = {.act = DT_ACT_RELU}, clip = {.act = DT_ACT_CLIP, .p0 = -0.25f, .p1 = 0.5f};
+    const dt_epilogue *epis[] = {NULL, &relu, &clip};
+    int bad = 0;
+    for (int nv = 1; nv <= 3; nv++)
+        for (int m = 1; m <= 8; m++)
+            for (int n = nv * 16 - 15; n <= nv * 16; n += 5)
+                for (int mode = 0; mode < 3; mode++)
+                    for (int e = 0; e < 3; e++) {
+                        bool first = mode != 2;
+                        float beta = mode == 1 ? 0.5f : 0.0f;
+                        const float *r = e ? res : NULL;
+                        /* B panels of nv vectors: pair rows nv*32 apart, taken from B's rows */
+                        static uint16_t Bp[KC2 * 96];
+                        for (int k = 0; k < KC2; k++) memcpy(Bp + k * nv * 32, B + k * 96, sizeof(uint16_t) * nv * 32);
+                        memcpy(c1, c0, sizeof c0);
+                        memcpy(c2, c0, sizeof c0);
+                        dt_gemm_kernel_bf16_ref(KC2, A, Bp, nv, c1, LDC, m, n, first, beta, bias, epis[e], r);
+                        dt_gemm_kernel_bf16_avx512(KC2, A, Bp, nv, c2, LDC, m, n, first, beta, bias, epis[e], r);
+                        for (int i = 0; i < 8 * LDC; i++) {
+                            int row = i / LDC, col = i % LDC;
+                            if (row >= m || col >= n) {
+                                if (c2[i] != c0[i]) bad++;   /* outside the tile: untouched */
+                                continue;
+                            }
+                            /* |sum| <= 2 * KC2 (operands in [-1, 1]) plus |c|, |bias|, |res| */
+                            if (!(fabsf(c1[i] - c2[i]) <= 4e-6f * (2 * KC2 + 4))) bad++;
+                        }
+                    }
+    if (bad) fprintf(stderr, "kernel: %d elements differ\n", bad);
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* The narrow kernel (a last panel of 1-4 columns, every 8-row panel of a block at once)
+ * against the reference kernel run panel by panel, at row counts that end mid-panel. */
+static void test_narrow_matches_reference(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; narrow kernel not run\n");
+        return;
+    }
+    enum { KC2 = 29, LDC = 7, PANELS = 9 };
+    static uint16_t A[PANELS * KC2 * 16], B[KC2 * 32];
+    for (int i = 0; i < PANELS * KC2 * 16; i++) A[i] = dt_bf16_round(frand());
+    for (int i = 0; i < KC2 * 32; i++) B[i] = dt_bf16_round(frand());
+    float bias[PANELS * 8], c0[PANELS * 8 * LDC], c1[PANELS * 8 * LDC], c2[PANELS * 8 * LDC];
+    for (int i = 0; i < PANELS * 8; i++) bias[i] = frand();
+    for (int i = 0; i < PANELS * 8 * LDC; i++) c0[i] = frand();
+    int bad = 0;
+    for (int n = 1; n <= DT_GEMM_NARROW; n++)
+        for (int m = 1; m <= PANELS * 8; m += 5)
+            for (int mode = 0; mode < 3; mode++) {
+                bool first = mode != 2;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                memcpy(c1, c0, sizeof c0);
+                memcpy(c2, c0, sizeof c0);
+                for (int p = 0; p * 8 < m; p++)
+                    dt_gemm_kernel_bf16_ref(KC2, A + p * KC2 * 16, B, 1, c1 + p * 8 * LDC, LDC, m - p * 8 < 8 ? m - p * 8 : 8,
+                                            n, first, beta, bias + p * 8, NULL, NULL);
+                dt_gemm_kernel_bf16_narrow_avx512(KC2, A, KC2 * 16, B, 32, c2, LDC, m, n, first, beta, bias);
+                for (int i = 0; i < PANELS * 8 * LDC; i++)
+                    if (!(fabsf(c1[i] - c2[i]) <= 4e-6f * (2 * KC2 + 4))) bad++;
+            }
+    if (bad) fprintf(stderr, "narrow: %d elements differ\n", bad);
+    CHECK_EQ_INT(bad, 0);
+}
+
+typedef struct virt_b {
+    const float *B;
+    int64_t N;
+} virt_b;
+
+/* A pack_b of a stored K x N matrix, as conv's packers are: through dt_gemm_scatter_row. */
+static void virt_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst)
+{
+    const virt_b *v = ctx;
+    for (int64_t kk = 0; kk < kc; kk++) dt_gemm_scatter_row(v->B + (k0 + kk) * v->N + n0, nc, kk, kc, dst);
+}
+
+enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAYS };
+static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed",
+                                       "pack_b", "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
+
+/* The whole product at M, N, K in {1, 7, 17, 33, 49, 100, 196, 257}, every way B arrives (and B packed
+ * in bfloat16 at build with a float32 A, plain or transposed, packed per block), with bias
+ * and a Relu + residual epilogue, on 1 and 2 threads, against float64 sums of the rounded
+ * operands: within float32 accumulation error (a few ulps of the sum of |products|). */
+static void test_gemm_matches_rounded_reference(dt_pool *pool)
+{
+    /* 49 and 196: 7x7 and 14x14 images, whose last panel (1 and 4 columns) runs narrow */
+    const int64_t sizes[] = {1, 7, 17, 33, 49, 100, 196, 257};
+    int ns = (int)(sizeof sizes / sizeof *sizes), worst_way = -1;
+    double worst = 0;
+    for (int xi = 0; xi < ns; xi++)
+        for (int yi = 0; yi < ns; yi++)
+            for (int zi = 0; zi < ns; zi++) {
+                int64_t M = sizes[xi], N = sizes[yi], K = sizes[zi];
+                float *A = malloc(sizeof(float) * (size_t)(M * K)), *B = malloc(sizeof(float) * (size_t)(K * N));
+                float *Bt = malloc(sizeof(float) * (size_t)(K * N)), *bias = malloc(sizeof(float) * (size_t)M);
+                float *res = malloc(sizeof(float) * (size_t)(M * N)), *C = malloc(sizeof(float) * (size_t)(M * N));
+                double *R = malloc(sizeof(double) * (size_t)(M * N)), *S = malloc(sizeof(double) * (size_t)(M * N));
+                uint16_t *Ap = malloc(sizeof(uint16_t) * (size_t)dt_gemm_packed_a_bf16_elems(M, K));
+                float *Bp = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+                uint16_t *B16 = malloc(sizeof(uint16_t) * (size_t)dt_gemm_packed_b_bf16_elems(N, K));
+                float *At = malloc(sizeof(float) * (size_t)(M * K));
+                for (int64_t i = 0; i < M * K; i++) A[i] = frand();
+                for (int64_t i = 0; i < K * N; i++) B[i] = frand();
+                for (int64_t k = 0; k < K; k++)
+                    for (int64_t j = 0; j < N; j++) Bt[j * K + k] = B[k * N + j];
+                for (int64_t i = 0; i < M; i++) bias[i] = frand();
+                for (int64_t i = 0; i < M * N; i++) res[i] = frand();
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t j = 0; j < N; j++) {
+                        double s = 0, a = 0;
+                        for (int64_t k = 0; k < K; k++) {
+                            double p = (double)bf16_value(A[i * K + k]) * bf16_value(B[k * N + j]);
+                            s += p;
+                            a += fabs(p);
+                        }
+                        s = s + bias[i] + res[i * N + j];
+                        R[i * N + j] = s > 0 ? s : 0;
+                        S[i * N + j] = a + fabs(bias[i]) + fabs(res[i * N + j]);
+                    }
+                dt_gemm_pack_a_bf16(A, K, M, K, Ap);
+                dt_gemm_pack_b_full(B, N, false, K, N, Bp);
+                dt_gemm_pack_b_bf16(Bt, K, true, K, N, B16);
+                for (int64_t i = 0; i < M; i++)
+                    for (int64_t k = 0; k < K; k++) At[k * M + i] = A[i * K + k];
+                virt_b vb = {B, N};
+                for (int way = 0; way < B_WAYS; way++) {
+                    dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                    dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A_bf16 = Ap, .B = B, .ldb = N,
+                                 .C = C, .ldc = N, .bias = bias, .epi = &epi};
+                    if (way == B_TRANS) g.B = Bt, g.ldb = K, g.trans_b = true;
+                    if (way == B_DIRECT) g.direct_b = true;
+                    if (way == B_PACKED) g.B_packed = Bp, g.B = NULL;
+                    if (way == B_VIRTUAL) g.pack_b = virt_pack, g.pack_b_ctx = &vb, g.B = NULL;
+                    if (way >= B_BF16) g.A_bf16 = NULL, g.A = A, g.lda = K, g.B_bf16 = B16, g.B = NULL;
+                    if (way == B_BF16_TA) g.A = At, g.lda = M, g.trans_a = true;
+                    for (int64_t i = 0; i < M * N; i++) C[i] = NAN;   /* beta 0: C is write-only */
+                    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                    for (int64_t i = 0; i < M * N; i++) {
+                        double err = fabs(C[i] - R[i]) / (S[i] * 6e-8 * 8 + 1e-30);
+                        if (!(err <= 1.0)) {
+                            fprintf(stderr, "%s %lldx%lldx%lld [%lld]: %g, want %g (%g of the bound)\n",
+                                    way_name[way], (long long)M, (long long)N, (long long)K, (long long)i, C[i],
+                                    R[i], err);
+                            CHECK(err <= 1.0);
+                            break;
+                        }
+                        if (err > worst) worst = err, worst_way = way;
+                    }
+                }
+                free(A), free(B), free(Bt), free(bias), free(res), free(C), free(R), free(S), free(Ap), free(Bp), free(B16), free(At);
+            }
+    fprintf(stderr, "worst error %.3g of the bound (%s), %d threads\n", worst, worst_way >= 0 ? way_name[worst_way] : "-",
+            dt_pool_threads(pool));
+}
+
+int main(void)
+{
+    bool fast = dt_cpu_has_bf16();
+    test_round_to_nearest_even();
+    test_pack_matches_reference(fast);
+    test_kernel_matches_reference(fast);
+    test_narrow_matches_reference(fast);
+    test_gemm_matches_rounded_reference(NULL);
+    dt_pool *pool = NULL;
+    CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);
+    test_gemm_matches_rounded_reference(pool);
+    dt_pool_free(pool);
+    TEST_MAIN_END();
+}
