@@ -4,7 +4,8 @@
 # engine at min/opt/max/odd, rel-L2 <= 1e-4), the CLI with --device=cuda, and
 # compute-sanitizer memcheck on small runs. Logs go to $OUT (or build/cuda_check).
 #   scripts/cuda_check.sh [models dir]
-# QUICK=1: no C tests, sanitizers or node tests; BENCH=1: also bench/bench_cuda.py (BENCH_ARGS).
+# QUICK=1: no C tests, sanitizers or node tests; BENCH=1: also bench/bench_cuda.py (BENCH_ARGS);
+# NO_C=1: no C tests; NO_PY=1: no Python tests, CLI runs or latency table (a run split over two calls).
 set -u
 export PATH=$PATH:/usr/local/cuda/bin
 OUT=${OUT:-build/cuda_check}
@@ -26,7 +27,7 @@ start=$(date +%s)
 make -j16 "${MAKEVARS[@]}" all > "$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 log "built in $(( $(date +%s) - start )) s"
 
-if [ -z "${QUICK:-}" ]; then
+if [ -z "${QUICK:-}${NO_C:-}" ]; then
 log "C tests"
 make -j16 "${MAKEVARS[@]}" $(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|build/tests/\1|') >> "$OUT/build.log" 2>&1
 for t in build/tests/test_*; do
@@ -36,6 +37,7 @@ for t in build/tests/test_*; do
 done
 
 fi
+if [ -z "${NO_PY:-}" ]; then
 log "Python CUDA tests"
 timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
@@ -56,27 +58,42 @@ grep -c '"Kernel": "cuda' "$OUT/layerinfo_seg.log" | sed 's/^/seg_lraspp layers 
 
 log "GPU-resident latency (device buffers, execute_async, CUDA events)"
 timeout 150 python3 scripts/cuda_latency.py "$M" 2>&1 | tee -a "$OUT/summary.txt"
+fi
+M=$DUCTILE_MODELS
 
 log "compute-sanitizer memcheck"
 if [ -n "${QUICK:-}" ]; then
     log "QUICK: sanitizers and node tests skipped"
 elif command -v compute-sanitizer > /dev/null; then
-    for spec in "superres.onnx input:2x1x40x36" "bert_small.onnx input_ids:2x9,attention_mask:2x9" "seg_lraspp.onnx input_1:1x3x96x80"; do
+    # The float32 specs run the build under memcheck too (every timed candidate kernel); the
+    # "--fp16" specs (tensor-core attention forced to mma or wmma, NHWC convolutions, tiled
+    # depthwise) check the run of a saved engine: half builds time twice the candidates.
+    SAN_ENGINE=$(mktemp)
+    for spec in "superres.onnx input:2x1x40x36" "bert_small.onnx input_ids:2x9,attention_mask:2x9" "seg_lraspp.onnx input_1:1x3x96x80" \
+                "bert_small.onnx input_ids:2x40,attention_mask:2x40 --fp16 mma" "bert_small.onnx input_ids:2x40,attention_mask:2x40 --fp16 wmma" \
+                "mobilenet_v2.onnx input:2x3x224x224 --fp16" "seg_lraspp.onnx input_1:1x3x96x80 --fp16"; do
         set -- $spec
-        timeout 120 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/ductile --onnx="$M/$1" --device=cuda \
+        if [ -n "${3:-}" ]; then
+            env ${4:+DUCTILE_CUDA_ATTENTION=$4} ./build/ductile --onnx="$M/$1" --device=cuda --shapes="$2" $3 --iterations=1 \
+                --warmUp=0 --duration=0 --saveEngine="$SAN_ENGINE" > /dev/null 2>&1
+            SRC=(--loadEngine="$SAN_ENGINE")
+        else
+            SRC=(--onnx="$M/$1" --device=cuda)
+        fi
+        timeout 150 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/ductile "${SRC[@]}" \
             --shapes="$2" --iterations=2 --warmUp=0 --duration=0 > "$OUT/memcheck.log" 2>&1
-        echo "memcheck $1 rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")" | tee -a "$OUT/summary.txt"
+        echo "memcheck $1 ${3:-} ${4:-} rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")" | tee -a "$OUT/summary.txt"
     done
     # racecheck on the run of a saved engine: the build's tactic timing launches every
     # candidate kernel dozens of times, which racecheck makes take minutes.
-    SAN_ENGINE=$(mktemp)
-    for spec in "superres.onnx input:1x1x24x20" "bert_small.onnx input_ids:1x7,attention_mask:1x7"; do
+    for spec in "superres.onnx input:1x1x24x20" "bert_small.onnx input_ids:1x7,attention_mask:1x7" \
+                "bert_small.onnx input_ids:1x40,attention_mask:1x40 --fp16 mma" "mobilenet_v2.onnx input:1x3x224x224 --fp16"; do
         set -- $spec
-        ./build/ductile --onnx="$M/$1" --device=cuda --shapes="$2" --iterations=1 --warmUp=0 --duration=0 \
+        env ${4:+DUCTILE_CUDA_ATTENTION=$4} ./build/ductile --onnx="$M/$1" --device=cuda --shapes="$2" ${3:-} --iterations=1 --warmUp=0 --duration=0 \
             --saveEngine="$SAN_ENGINE" > /dev/null 2>&1
-        timeout 120 compute-sanitizer --tool racecheck --error-exitcode 3 ./build/ductile --loadEngine="$SAN_ENGINE" \
+        timeout 150 compute-sanitizer --tool racecheck --error-exitcode 3 ./build/ductile --loadEngine="$SAN_ENGINE" \
             --shapes="$2" --iterations=1 --warmUp=0 --duration=0 > "$OUT/racecheck.log" 2>&1
-        echo "racecheck $1 rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")" | tee -a "$OUT/summary.txt"
+        echo "racecheck $1 ${3:-} ${4:-} rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")" | tee -a "$OUT/summary.txt"
     done
     rm -f "$SAN_ENGINE"
 else
