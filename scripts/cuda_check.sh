@@ -5,7 +5,8 @@
 # compute-sanitizer memcheck on small runs. Logs go to $OUT (or build/cuda_check).
 #   scripts/cuda_check.sh [models dir]
 # QUICK=1: no C tests, sanitizers or node tests; BENCH=1: also bench/bench_cuda.py (BENCH_ARGS);
-# NO_C=1: no C tests; NO_PY=1: no Python tests, CLI runs or latency table (a run split over two calls).
+# NO_C=1: no C tests; CTESTS="test_a test_b": only these C tests; PYTESTS="tests/python/x.py ...":
+# these Python test files instead of the default CUDA ones; NO_PY=1: no Python tests, CLI runs or latency table (a run split over two calls).
 set -u
 export PATH=$PATH:/usr/local/cuda/bin
 OUT=${OUT:-build/cuda_check}
@@ -29,8 +30,9 @@ log "built in $(( $(date +%s) - start )) s"
 
 if [ -z "${QUICK:-}${NO_C:-}" ]; then
 log "C tests"
-make -j16 "${MAKEVARS[@]}" $(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|build/tests/\1|') >> "$OUT/build.log" 2>&1
-for t in build/tests/test_*; do
+CT=${CTESTS:-$(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|\1|')}
+make -j16 "${MAKEVARS[@]}" $(for t in $CT; do echo build/tests/$t; done) >> "$OUT/build.log" 2>&1
+for t in $(for t in $CT; do echo build/tests/$t; done); do
     timeout 120 "$t" > "$OUT/ctest_$(basename "$t").log" 2>&1
     rc=$?
     echo "$(basename "$t"): rc=$rc $(tail -1 "$OUT/ctest_$(basename "$t").log")" | tee -a "$OUT/summary.txt"
@@ -39,7 +41,9 @@ done
 fi
 if [ -z "${NO_PY:-}" ]; then
 log "Python CUDA tests"
-timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py > "$OUT/pytest_cuda.log" 2>&1
+timeout ${PYTEST_TIMEOUT:-300} python3 -m pytest -q -s -p no:cacheprovider \
+    ${PYTESTS:-tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py} \
+    > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "CUDA-vs-CPU|PLACEMENT|CUDA async|passed|failed|Error|^FAILED|assert" "$OUT/pytest_cuda.log" | head -80 | tee -a "$OUT/summary.txt"
 
