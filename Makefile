@@ -126,6 +126,11 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/*.h tools/*.c tools/*.h $(BUILD)/libductil
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fvisibility=default -Itests/c -o $@ $< $(BUILD)/libductile.a $(LDLIBS)
 
+# test_cuda_no_alloc counts ductile's calls: it interposes the CUDA runtime, so it links the
+# shared one, and wraps the cuDNN / cuBLASLt calls its WRAP(C_OBJ, ...) lines name.
+NO_ALLOC_WRAPS := ${shell sed -En 's/^WRAP[(]C_OBJ, *[^,]+, *([A-Za-z0-9_]+),.*/-Wl,--wrap=\1/p' tests/c/test_cuda_no_alloc.c}
+$(BUILD)/tests/test_cuda_no_alloc: LDLIBS := $(subst -lcudart_static,-lcudart,$(LDLIBS)) $(NO_ALLOC_WRAPS)
+
 # examples/workflow.c (README's "The workflow in C") built with the two link lines the README
 # documents; tests/python/test_cli.py runs both and checks the README shows this very file.
 # The static library of a CUDA build also needs the CUDA libraries (CUDA_LDLIBS).
