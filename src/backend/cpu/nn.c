@@ -4,10 +4,14 @@
 
 #include <math.h>
 
+/* The exported functions below call static clones: clang 14 leaves a target_clones function's
+ * ifunc out of the object unless the translation unit itself calls it, and the other files'
+ * calls then fail to link (`make fuzz` builds with clang). */
+
 /* Clones as dt_cpu_max_f32's below: the 16 partial sums fix the order of the additions, so
  * every clone gives the same sum. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-float dt_cpu_sum_f32(const float *x, int64_t n)
+static float dt_sum_f32_clones(const float *x, int64_t n)
 {
     float acc[16] = {0};
     int64_t i = 0;
@@ -19,10 +23,12 @@ float dt_cpu_sum_f32(const float *x, int64_t n)
     return s;
 }
 
+float dt_cpu_sum_f32(const float *x, int64_t n) { return dt_sum_f32_clones(x, n); }
+
 /* AVX-512 and AVX2 clones: softmax runs it on every line of attention scores. A max is
  * exact, so the clones agree with the baseline build. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-float dt_cpu_max_f32(const float *x, int64_t n)
+static float dt_max_f32_clones(const float *x, int64_t n)
 {
     float acc[16];
     for (int k = 0; k < 16; k++) acc[k] = -INFINITY;
@@ -34,6 +40,8 @@ float dt_cpu_max_f32(const float *x, int64_t n)
     for (; i < n; i++) m = x[i] > m ? x[i] : m;
     return m;
 }
+
+float dt_cpu_max_f32(const float *x, int64_t n) { return dt_max_f32_clones(x, n); }
 
 const dt_cpu_kernel dt_cpu_nn[] = {
     {"GlobalAveragePool", NULL, &dt_cpu_global_avg_pool_kernel},

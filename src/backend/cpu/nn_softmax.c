@@ -35,13 +35,16 @@ static float dt_softmax_exp_line(const float *restrict x, float *restrict y, int
     return sum;
 }
 
+/* Static clones behind the exported name: see nn.c on clang 14's target_clones. */
 __attribute__((target_clones("avx512f", "avx2", "default")))
-void dt_cpu_softmax_line(const float *x, float *y, int64_t n)
+static void dt_softmax_line_clones(const float *x, float *y, int64_t n)
 {
     float m = dt_cpu_max_f32(x, n);
     float inv = 1.0f / dt_softmax_exp_line(x, y, n, m);
     for (int64_t k = 0; k < n; k++) y[k] *= inv;
 }
+
+void dt_cpu_softmax_line(const float *x, float *y, int64_t n) { dt_softmax_line_clones(x, y, n); }
 
 /* One item is one line: (o, i) of n elements at stride inner. */
 static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
