@@ -271,6 +271,8 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
     bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
     bool irb = backend && backend->kernel && backend->kernel("FusedInvertedResidual");
+    const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
+    bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
     dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
                  dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
@@ -311,6 +313,12 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; matmul && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "MatMul") && !strcmp(L->domain, "")) s = dt_fuse_matmul(&f, L);
+    }
+    /* After both: it merges the FusedMatMuls feeding a FusedAttention. The tensors it adds are
+     * past f's arrays, which nothing reads after it. */
+    for (int l = 0; qkv && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "FusedAttention")) s = dt_fuse_qkv(&f, L);
     }
     if (s) goto done;
     int n = 0;

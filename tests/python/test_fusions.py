@@ -125,14 +125,19 @@ def attention_model(heads, d):
                     [h.make_tensor_value_info("y", T.FLOAT, ["b", "s", hid])])
 
 
+@pytest.mark.parametrize("qkv", ["packed", "separate"])
 @pytest.mark.parametrize("b,s", [(3, 13), (1, 40), (2, 1)])
-def test_attention_block_fuses_and_matches_onnxruntime(b, s):
+def test_attention_block_fuses_and_matches_onnxruntime(monkeypatch, b, s, qkv):
+    """packed: the three projections one FusedMatMul and the attention layout bshd_qkv
+    (builder/fuse_qkv.c); separate (DUCTILE_FUSE_QKV=0): three, layout bshd."""
     heads, d = 3, 8
     model = attention_model(heads, d)
+    if qkv == "separate":
+        monkeypatch.setenv("DUCTILE_FUSE_QKV", "0")
     engine = build(model, {"x": (b, s, heads * d), "mask": (b, s)})
     ks = kernels(engine)
     assert ks.count("cpu.FusedAttention") == 1
-    assert ks.count("cpu.FusedMatMul") == 3
+    assert ks.count("cpu.FusedMatMul") == (1 if qkv == "packed" else 3)
     assert not any(kern in ("cpu.Transpose", "cpu.Softmax", "cpu.IsNaN") for kern in ks)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((b, s, heads * d), dtype=np.float32)
