@@ -179,3 +179,28 @@ def test_bert_small_packed_projections_match_onnxruntime(b, s):
     want = ort_run(str(path), feeds)
     for name, w in want.items():
         assert_close(got[name], w)
+
+
+@pytest.mark.parametrize("src", [(2, 3), (2, 1)])
+def test_expand_to_its_own_shape_is_a_view_and_matches_onnxruntime(src):
+    """y = Relu(Expand(x, Shape(x2))): with x2 of x's shape the Expand changes nothing and runs as
+    a view (a Reshape alias, builder/fuse.c); from [b, 1] it broadcasts and stays an Expand."""
+    nodes = [h.make_node("Shape", ["x2"], ["s"]), h.make_node("Expand", ["x", "s"], ["e"]),
+             h.make_node("Relu", ["e"], ["y"])]
+    model = model_of(nodes, [], [h.make_tensor_value_info("x", T.FLOAT, ["b", src[1]]),
+                                 h.make_tensor_value_info("x2", T.FLOAT, ["b", 3])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["b", 3])])
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(model.SerializeToString())
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, src[1]), (2, src[1]), (4, src[1]))
+    profile.set_shape("x2", (1, 3), (2, 3), (4, 3))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    engine = builder.build_engine(network, config)
+    ks = [l["Kernel"] for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert ("cpu.Expand" in ks) == (src[1] == 1), ks
+    rng = np.random.default_rng(6)
+    feeds = {"x": rng.standard_normal((3, src[1]), dtype=np.float32), "x2": np.zeros((3, 3), np.float32)}
+    got = engine.create_execution_context().run(feeds)["y"]
+    assert np.array_equal(got, ort_run(model.SerializeToString(), feeds)["y"])
