@@ -5,7 +5,8 @@
 # compute-sanitizer memcheck on small runs. Logs go to $OUT (or build/cuda_check).
 #   scripts/cuda_check.sh [models dir]
 # QUICK=1: no C tests, sanitizers or node tests; BENCH=1: also bench/bench_cuda.py (BENCH_ARGS);
-# NO_C=1: no C tests; NO_PY=1: no Python tests, CLI runs or latency table (a run split over two calls).
+# NO_C=1: no C tests; CTESTS="test_a test_b": only these C tests; PYTESTS="tests/python/x.py ...":
+# these Python test files instead of the default CUDA ones; NO_PY=1: no Python tests, CLI runs or latency table (a run split over two calls).
 set -u
 export PATH=$PATH:/usr/local/cuda/bin
 OUT=${OUT:-build/cuda_check}
@@ -29,8 +30,9 @@ log "built in $(( $(date +%s) - start )) s"
 
 if [ -z "${QUICK:-}${NO_C:-}" ]; then
 log "C tests"
-make -j16 "${MAKEVARS[@]}" $(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|build/tests/\1|') >> "$OUT/build.log" 2>&1
-for t in build/tests/test_*; do
+CT=${CTESTS:-$(ls tests/c/test_*.c | sed 's|tests/c/\(.*\)\.c|\1|')}
+make -j16 "${MAKEVARS[@]}" $(for t in $CT; do echo build/tests/$t; done) >> "$OUT/build.log" 2>&1
+for t in $(for t in $CT; do echo build/tests/$t; done); do
     timeout 120 "$t" > "$OUT/ctest_$(basename "$t").log" 2>&1
     rc=$?
     echo "$(basename "$t"): rc=$rc $(tail -1 "$OUT/ctest_$(basename "$t").log")" | tee -a "$OUT/summary.txt"
@@ -39,7 +41,9 @@ done
 fi
 if [ -z "${NO_PY:-}" ]; then
 log "Python CUDA tests"
-timeout 300 python3 -m pytest -q -s -p no:cacheprovider tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py > "$OUT/pytest_cuda.log" 2>&1
+timeout ${PYTEST_TIMEOUT:-300} python3 -m pytest -q -s -p no:cacheprovider \
+    ${PYTESTS:-tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py} \
+    > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "CUDA-vs-CPU|PLACEMENT|CUDA async|passed|failed|Error|^FAILED|assert" "$OUT/pytest_cuda.log" | head -80 | tee -a "$OUT/summary.txt"
 
@@ -85,13 +89,16 @@ elif command -v compute-sanitizer > /dev/null; then
         echo "memcheck $1 ${3:-} ${4:-} rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")" | tee -a "$OUT/summary.txt"
     done
     # racecheck on the run of a saved engine: the build's tactic timing launches every
-    # candidate kernel dozens of times, which racecheck makes take minutes.
+    # candidate kernel dozens of times, which racecheck makes take minutes. cuBLASLt's sm90
+    # kernels (nvjet_*) sync through mbarriers and TMA that racecheck does not model: it reports
+    # hazards inside them (session 9: 3 in nvjet_sm90_hsh_40x64_64x16_4x1_v_bz_TNN on mobilenet
+    # FP16); they are NVIDIA's kernels, not ours, so they are left out of the check.
     for spec in "superres.onnx input:1x1x24x20" "bert_small.onnx input_ids:1x7,attention_mask:1x7" \
                 "bert_small.onnx input_ids:1x40,attention_mask:1x40 --fp16 mma" "mobilenet_v2.onnx input:1x3x224x224 --fp16"; do
         set -- $spec
         env ${4:+DUCTILE_CUDA_ATTENTION=$4} ./build/ductile --onnx="$M/$1" --device=cuda --shapes="$2" ${3:-} --iterations=1 --warmUp=0 --duration=0 \
             --saveEngine="$SAN_ENGINE" > /dev/null 2>&1
-        timeout 150 compute-sanitizer --tool racecheck --error-exitcode 3 ./build/ductile --loadEngine="$SAN_ENGINE" \
+        timeout 150 compute-sanitizer --tool racecheck --kernel-name-exclude kns=nvjet --error-exitcode 3 ./build/ductile --loadEngine="$SAN_ENGINE" \
             --shapes="$2" --iterations=1 --warmUp=0 --duration=0 > "$OUT/racecheck.log" 2>&1
         echo "racecheck $1 ${3:-} ${4:-} rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")" | tee -a "$OUT/summary.txt"
     done

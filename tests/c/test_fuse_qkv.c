@@ -234,13 +234,6 @@ static void build_projections(const proj_case *c)
     if (c->q_read_twice) dt_network_add_output(net, heads[0]);
 }
 
-static int count_op(const char *op)
-{
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++) n += !strcmp(net->layers[l]->op_type, op);
-    return n;
-}
-
 static void test_pass_merges_the_projections(void)
 {
     build_projections(&(proj_case){0});

@@ -89,4 +89,4 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
     return dt_cuda_check(dt_cu_attention(dt, q, k, v, mask, out[0].data, &c, ex->stream), "FusedAttention");
 }
 
-const dt_kernel dt_cuda_fused_attention_kernel = {dt_attention_prepare, NULL, dt_attention_run};
+const dt_kernel dt_cuda_fused_attention_kernel = {.prepare = dt_attention_prepare, .run = dt_attention_run};
