@@ -12,8 +12,9 @@
  * CUDA and in ductile; runtime/graphs.h).
  *
  * What is counted, by interposing symbols in this binary (libductile.a is linked statically,
- * so the library's calls land here; libcudart, cuDNN and cuBLASLt are shared libraries, whose
- * functions these forward to with dlsym(RTLD_NEXT)):
+ * so the library's calls land here; this test links the shared libcudart, whose functions
+ * these forward to with dlsym(RTLD_NEXT), and wraps ductile's calls of cuDNN and cuBLASLt,
+ * which reach them through the stubs of backend/cuda/dynload.c):
  *   - malloc, calloc, realloc, free, posix_memalign, aligned_alloc, memalign called from
  *     ductile's code (the return address lies in this binary's text): must be 0;
  *   - cudaMalloc, cudaMallocAsync, cudaMallocHost, cudaHostAlloc, cudaMallocManaged called
@@ -143,25 +144,36 @@ FORWARD(C_DEV, cudaError_t, cudaMallocHost, (void **p, size_t n), (p, n))
 FORWARD(C_DEV, cudaError_t, cudaHostAlloc, (void **p, size_t n, unsigned int f), (p, n, f))
 FORWARD(C_DEV, cudaError_t, cudaMallocManaged, (void **p, size_t n, unsigned int f), (p, n, f))
 
-FORWARD(C_OBJ, cudnnStatus_t, cudnnCreateTensorDescriptor, (cudnnTensorDescriptor_t * d), (d))
-FORWARD(C_OBJ, cudnnStatus_t, cudnnCreateFilterDescriptor, (cudnnFilterDescriptor_t * d), (d))
-FORWARD(C_OBJ, cudnnStatus_t, cudnnCreateConvolutionDescriptor, (cudnnConvolutionDescriptor_t * d), (d))
-FORWARD(C_OBJ, cudnnStatus_t, cudnnCreateActivationDescriptor, (cudnnActivationDescriptor_t * d), (d))
-FORWARD(C_OBJ, cudnnStatus_t, cudnnGetConvolutionForwardAlgorithm_v7,
-        (cudnnHandle_t h, const cudnnTensorDescriptor_t x, const cudnnFilterDescriptor_t w,
-         const cudnnConvolutionDescriptor_t c, const cudnnTensorDescriptor_t y, const int n, int *got,
-         cudnnConvolutionFwdAlgoPerf_t *perf),
-        (h, x, w, c, y, n, got, perf))
-FORWARD(C_OBJ, cublasStatus_t, cublasLtMatmulDescCreate,
-        (cublasLtMatmulDesc_t * d, cublasComputeType_t c, cudaDataType_t s), (d, c, s))
-FORWARD(C_OBJ, cublasStatus_t, cublasLtMatrixLayoutCreate,
-        (cublasLtMatrixLayout_t * l, cudaDataType t, uint64_t r, uint64_t c, int64_t ld), (l, t, r, c, ld))
-FORWARD(C_OBJ, cublasStatus_t, cublasLtMatmulPreferenceCreate, (cublasLtMatmulPreference_t * p), (p))
-FORWARD(C_OBJ, cublasStatus_t, cublasLtMatmulAlgoGetHeuristic,
-        (cublasLtHandle_t h, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
-         cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t pref, int n,
-         cublasLtMatmulHeuristicResult_t *res, int *got),
-        (h, op, a, b, c, d, pref, n, res, got))
+/* A cuDNN / cuBLASLt function, counted as `what` when ductile calls it, then passed to its
+ * stub (dynload.c): the Makefile links this test with -Wl,--wrap=NAME for each WRAP(C_OBJ,
+ * line below, so ductile's calls of NAME reach __wrap_NAME and __real_NAME is the stub. */
+#define WRAP(what, ret, name, params, args)                                  \
+    ret __real_##name params;                                                \
+    ret __wrap_##name params                                                 \
+    {                                                                        \
+        count_as(what, __builtin_return_address(0));                         \
+        return __real_##name args;                                           \
+    }
+
+WRAP(C_OBJ, cudnnStatus_t, cudnnCreateTensorDescriptor, (cudnnTensorDescriptor_t * d), (d))
+WRAP(C_OBJ, cudnnStatus_t, cudnnCreateFilterDescriptor, (cudnnFilterDescriptor_t * d), (d))
+WRAP(C_OBJ, cudnnStatus_t, cudnnCreateConvolutionDescriptor, (cudnnConvolutionDescriptor_t * d), (d))
+WRAP(C_OBJ, cudnnStatus_t, cudnnCreateActivationDescriptor, (cudnnActivationDescriptor_t * d), (d))
+WRAP(C_OBJ, cudnnStatus_t, cudnnGetConvolutionForwardAlgorithm_v7,
+     (cudnnHandle_t h, const cudnnTensorDescriptor_t x, const cudnnFilterDescriptor_t w,
+      const cudnnConvolutionDescriptor_t c, const cudnnTensorDescriptor_t y, const int n, int *got,
+      cudnnConvolutionFwdAlgoPerf_t *perf),
+     (h, x, w, c, y, n, got, perf))
+WRAP(C_OBJ, cublasStatus_t, cublasLtMatmulDescCreate,
+     (cublasLtMatmulDesc_t * d, cublasComputeType_t c, cudaDataType_t s), (d, c, s))
+WRAP(C_OBJ, cublasStatus_t, cublasLtMatrixLayoutCreate,
+     (cublasLtMatrixLayout_t * l, cudaDataType t, uint64_t r, uint64_t c, int64_t ld), (l, t, r, c, ld))
+WRAP(C_OBJ, cublasStatus_t, cublasLtMatmulPreferenceCreate, (cublasLtMatmulPreference_t * p), (p))
+WRAP(C_OBJ, cublasStatus_t, cublasLtMatmulAlgoGetHeuristic,
+     (cublasLtHandle_t h, cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t a, cublasLtMatrixLayout_t b,
+      cublasLtMatrixLayout_t c, cublasLtMatrixLayout_t d, cublasLtMatmulPreference_t pref, int n,
+      cublasLtMatmulHeuristicResult_t *res, int *got),
+     (h, op, a, b, c, d, pref, n, res, got))
 
 static void count_start(void)
 {

@@ -52,10 +52,13 @@ static void dt_cuda_probe(void)
     dt_cuda_found = true;
 }
 
+/* The first call that finds a GPU loads cuBLASLt and cuDNN (never without one: a CPU-only
+ * process asking for "cuda" maps neither); both are needed before anything is built or run. */
 static ductile_status dt_cuda_device(dt_device_info *info)
 {
     pthread_once(&dt_cuda_once, dt_cuda_probe);
     if (!dt_cuda_found) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "no CUDA device found");
+    DT_TRY(dt_cuda_libs_load());
     *info = dt_cuda_dev;
     return DUCTILE_OK;
 }
@@ -212,6 +215,7 @@ static void dt_cuda_state_free(void *p)
 static ductile_status dt_cuda_state_create(void **out)
 {
     *out = NULL;
+    DT_TRY(dt_cuda_libs_load());
     dt_cuda_state *st = dt_calloc(1, sizeof *st);
     if (!st || !dt_plans_grow(st)) {
         dt_free(st);

@@ -189,6 +189,11 @@ ductile_status dt_cuda_plan_failed(dt_cuda_plan *p, ductile_status s);
  * the library's refusal had). */
 ductile_status dt_cuda_plan_status(const dt_cuda_plan *p);
 
+/* Loads cuBLASLt and cuDNN (dynload.c) once per process: DUCTILE_OK, or DUCTILE_ERR_UNSUPPORTED
+ * naming the library and dlerror()'s words ("CUDA backend: cannot load libcudnn.so.9: ..."),
+ * the same answer on every later call. $DUCTILE_CUBLASLT_LIBRARY / $DUCTILE_CUDNN_LIBRARY, where
+ * set, name the file to open instead of the soname (read on the first call). */
+ductile_status dt_cuda_libs_load(void);
 /* A status for a CUDA runtime error code (0: DUCTILE_OK). */
 ductile_status dt_cuda_check(int err, const char *what);
 /* Ensures the state's workspace holds `bytes`: for runs whose plan needs more workspace than
