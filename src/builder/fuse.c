@@ -1,5 +1,6 @@
-/* The fusion pass: its driver, Conv fusion and Gelu fusion (the transformer fusions into
- * FusedMatMul and FusedAttention are in fuse_transformer.c). Conv [-> Add(residual)]
+/* The fusion pass: its driver, Conv fusion, Gelu fusion and Expands that change nothing made
+ * views (the transformer fusions into FusedMatMul and FusedAttention are in
+ * fuse_transformer.c, the packed projections in fuse_qkv.c). Conv [-> Add(residual)]
  * [-> activation] becomes one FusedConv layer, so the residual and the activation are applied
  * while the conv's output is still in cache instead of in two more passes over memory
  * (src/ops/fused.h has the layer's contract).
@@ -262,6 +263,31 @@ static void dt_fuse_gelu(dt_fuse *f, ductile_layer *D)
     dt_fuse_kill(f, M2);
 }
 
+/* Expand to the shape its input already has (BERT exports expand their [B, 1, S, S] mask to
+ * [B, 1, S, S]) copies it: the layer becomes Reshape to the same dims (a shape of zeros, each
+ * copying its dim), which the runtime plans as a view, so nothing is launched. The dims must
+ * prove it (equal sizes or the same symbols, every dim). */
+static ductile_status dt_fuse_noop_expand(dt_fuse *f, ductile_layer *E)
+{
+    ductile_tensor *x = E->in[0], *y = E->out[0];
+    if (E->n_in != 2 || E->n_out != 1 || !x || !y || y->data || E->opset < 5 || x->rank < 1 ||
+        !dt_fuse_same_shape(x, y))
+        return DUCTILE_OK;
+    ductile_network *net = f->net;
+    ductile_tensor *zeros = dt_network_add_named(net, E->name, "same_shape");
+    int64_t *z = zeros ? dt_arena_alloc(&net->arena, sizeof *z * (size_t)x->rank) : NULL;
+    if (!z) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory simplifying node '%s'", E->name);
+    zeros->dtype = DUCTILE_INT64;
+    zeros->rank = 1;
+    zeros->dims[0] = x->rank;
+    zeros->data = z;
+    zeros->nbytes = sizeof *z * (size_t)x->rank;
+    E->op_type = "Reshape";
+    E->in[1] = zeros;
+    E->n_attr = 0;          /* allowzero 0: a zero copies the input's dim */
+    return DUCTILE_OK;
+}
+
 ductile_status dt_pass_fuse(ductile_network *net) { return dt_pass_fuse_for(net, NULL); }
 
 ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
@@ -271,6 +297,8 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
     bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
     bool irb = backend && backend->kernel && backend->kernel("FusedInvertedResidual");
+    const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
+    bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
     dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
                  dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
@@ -296,6 +324,10 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     }
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "Expand") && !strcmp(L->domain, "")) s = dt_fuse_noop_expand(&f, L);
+    }
+    for (int l = 0; l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Conv") && !strcmp(L->domain, "")) s = dt_fuse_conv(&f, L);
     }
     /* After the Conv fusion: it matches the FusedConvs that one makes. */
@@ -311,6 +343,12 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; matmul && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "MatMul") && !strcmp(L->domain, "")) s = dt_fuse_matmul(&f, L);
+    }
+    /* After both: it merges the FusedMatMuls feeding a FusedAttention. The tensors it adds are
+     * past f's arrays, which nothing reads after it. */
+    for (int l = 0; qkv && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "FusedAttention")) s = dt_fuse_qkv(&f, L);
     }
     if (s) goto done;
     int n = 0;

@@ -1,5 +1,5 @@
 /* Private to the fusion pass (fuse.c: driver, Conv, Gelu; fuse_transformer.c: FusedMatMul,
- * FusedAttention): the pass's view of the network and the matching helpers both use. */
+ * FusedAttention; fuse_qkv.c: packed projections): the pass's view of the network and the matching helpers both use. */
 #ifndef DT_BUILDER_FUSE_IMPL_H
 #define DT_BUILDER_FUSE_IMPL_H
 
@@ -33,6 +33,9 @@ void dt_fuse_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last);
 /* fuse_transformer.c: the rewrites, each a no-op where its pattern does not match exactly. */
 ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm);
 ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
+/* fuse_qkv.c: the three projections of a bshd FusedAttention into one FusedMatMul, the
+ * attention made layout bshd_qkv. */
+ductile_status dt_fuse_qkv(dt_fuse *f, ductile_layer *Fa);
 /* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 

@@ -119,10 +119,7 @@ static bool dt_joins(const dt_layout *p, const ductile_layer *L)
 /* A new tensor named after `like` with `suffix` (made unique). */
 static ductile_tensor *dt_named_like(ductile_network *net, const ductile_tensor *like, const char *suffix)
 {
-    char name[512];
-    snprintf(name, sizeof name, "%s/%s", like->name, suffix);
-    for (int i = 1; dt_network_find(net, name); i++) snprintf(name, sizeof name, "%s/%s.%d", like->name, suffix, i);
-    ductile_tensor *t = dt_network_add_tensor(net, name);
+    ductile_tensor *t = dt_network_add_named(net, like->name, suffix);
     if (t) t->dtype = like->dtype;
     return t;
 }

@@ -71,11 +71,8 @@ typedef struct dt_prec {
 /* A new tensor like `like` (shape), of dtype `dtype`, named after it. */
 static ductile_tensor *dt_like(dt_prec *p, const ductile_tensor *like, int dtype)
 {
-    char name[512];
     const char *tag = dtype == DUCTILE_FLOAT32 ? "f32" : dtype == DUCTILE_FLOAT16 ? "f16" : "bf16";
-    snprintf(name, sizeof name, "%s/%s", like->name, tag);
-    for (int i = 1; dt_network_find(p->net, name); i++) snprintf(name, sizeof name, "%s/%s.%d", like->name, tag, i);
-    ductile_tensor *t = dt_network_add_tensor(p->net, name);
+    ductile_tensor *t = dt_network_add_named(p->net, like->name, tag);
     if (!t) return NULL;
     t->dtype = dtype;
     t->rank = like->rank;

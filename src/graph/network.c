@@ -153,6 +153,14 @@ ductile_tensor *dt_network_add_tensor(ductile_network *n, const char *name)
     return t;
 }
 
+ductile_tensor *dt_network_add_named(ductile_network *n, const char *base, const char *suffix)
+{
+    char name[512];
+    snprintf(name, sizeof name, "%s/%s", base, suffix);
+    for (int i = 1; dt_network_find(n, name); i++) snprintf(name, sizeof name, "%s/%s.%d", base, suffix, i);
+    return dt_network_add_tensor(n, name);
+}
+
 ductile_layer *dt_network_add_layer(ductile_network *n, const char *op_type, const char *name,
                                     int n_in, int n_out, int n_attr)
 {

@@ -123,6 +123,9 @@ ductile_status dt_network_keep(ductile_network *net, void *ptr, size_t size,
 /* Building blocks (importer, editing, engine reader). All return NULL on out-of-memory or,
  * for add_tensor, when the name is taken (check with dt_network_find first). */
 ductile_tensor *dt_network_add_tensor(ductile_network *net, const char *name);
+/* A new tensor named "<base>/<suffix>", or "<base>/<suffix>.<i>" with the first i that is
+ * free (an edit's new tensors, named after what they stand for). */
+ductile_tensor *dt_network_add_named(ductile_network *net, const char *base, const char *suffix);
 ductile_layer *dt_network_add_layer(ductile_network *net, const char *op_type, const char *name,
                                     int n_in, int n_out, int n_attr);
 ductile_status dt_network_add_input(ductile_network *net, ductile_tensor *t);

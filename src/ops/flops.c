@@ -30,22 +30,18 @@ static double dt_reduction(const ductile_layer *L, const dt_view *in)
     return 0;
 }
 
-static double dt_count(const dt_view *v)
-{
-    double n = 1;
-    for (int i = 0; i < v->rank; i++) n *= (double)v->dims[i];
-    return n;
-}
-
 double dt_layer_flops(const ductile_layer *L, const dt_view *in, const dt_view *out)
 {
     if (L->n_in < 1 || L->n_out < 1 || out[0].rank < 0) return 0;
     if (!strcmp(L->op_type, "FusedAttention")) {
         /* Two products over the L keys: Q's elements each meet L keys, and so do Y's. */
-        const dt_view *k = &in[DT_FA_KT];
-        if (L->n_in < 3 || in[DT_FA_Q].rank < 2 || k->rank < 2) return 0;
-        double keys = (double)k->dims[dt_fused_attention_bshd(L) ? 1 : k->rank - 1];
-        return 2.0 * keys * (dt_count(&in[DT_FA_Q]) + dt_count(&out[0]));
+        dt_fa_attrs a;
+        dt_fa_geom g;
+        dt_fused_attention_attrs(L, &a);
+        if (in[DT_FA_Q].rank < 2 || (!a.qkv && (L->n_in < 3 || in[DT_FA_KT].rank < 2 || in[DT_FA_V].rank < 2)))
+            return 0;
+        dt_fused_attention_geometry(&a, in, &g);
+        return 2.0 * (double)g.count * (double)g.S * (double)g.L * (double)(g.D + g.Dv);
     }
     double k = dt_reduction(L, in);
     if (k <= 0) return 0;

@@ -146,7 +146,12 @@ static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
-bool dt_fused_attention_bshd(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "bshd"); }
+bool dt_fused_attention_qkv(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "bshd_qkv"); }
+
+bool dt_fused_attention_bshd(const ductile_layer *L)
+{
+    return !strcmp(dt_attr_string(L, "layout", ""), "bshd") || dt_fused_attention_qkv(L);
+}
 
 void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a)
 {
@@ -156,6 +161,7 @@ void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a)
         .nan_to_zero = dt_attr_int(L, "nan_to_zero", 0) != 0,
         .has_mask = L->n_in > DT_FA_MASK && L->in[DT_FA_MASK],
         .bshd = dt_fused_attention_bshd(L),
+        .qkv = dt_fused_attention_qkv(L),
     };
 }
 
@@ -164,7 +170,18 @@ void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_
     memset(g, 0, sizeof *g);
     const dt_view *q = &in[DT_FA_Q];
     int r = g->rank = q->rank;
-    if (a->bshd) {   /* [B, S, H, D]: items (b, h) */
+    if (a->qkv) {    /* [B, S, 3, H, D]: items (b, h) */
+        g->rank = 4;
+        g->batch[0] = q->dims[0];
+        g->batch[1] = g->H = q->dims[3];
+        g->count = q->dims[0] * q->dims[3];
+        g->S = g->L = q->dims[1];
+        g->D = g->Dv = q->dims[4];
+        g->ldq = g->ldk = g->ldv = 3 * g->H * g->D;
+        g->koff = g->H * g->D;
+        g->voff = 2 * g->H * g->D;
+        r = 4;
+    } else if (a->bshd) {   /* [B, S, H, D]: items (b, h) */
         g->batch[0] = q->dims[0];
         g->batch[1] = g->H = q->dims[2];
         g->count = q->dims[0] * q->dims[2];
@@ -172,6 +189,8 @@ void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_
         g->D = q->dims[3];
         g->L = in[DT_FA_KT].dims[1];
         g->Dv = in[DT_FA_V].dims[3];
+        g->ldq = g->ldk = g->H * g->D;
+        g->ldv = g->H * g->Dv;
     } else {
         g->count = 1;
         for (int i = 0; i < r - 2; i++) {
@@ -193,16 +212,31 @@ void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_
     }
 }
 
-/* Q, K and V of layout "bshd" as the logical [B, H, S, D], [B, H, D, L], [B, H, L, Dv]. */
-static ductile_status dt_fa_logical(const dt_view *in, dt_view *lq, dt_view *lk, dt_view *lv)
+/* Q, K and V of layout "bshd" as the logical [B, H, S, D], [B, H, D, L], [B, H, L, Dv]
+ * ("bshd_qkv": the three parts of input 0). */
+static ductile_status dt_fa_logical(const dt_view *in, bool qkv, dt_view *lq, dt_view *lk, dt_view *lv)
 {
     static const char *const names[] = {"Q", "K", "V"};
-    for (int i = 0; i < 3; i++)
-        if (in[i].rank != 4)
-            return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has rank %d; layout 'bshd' needs 4", i, names[i],
-                           in[i].rank);
-    *lq = in[DT_FA_Q], *lk = in[DT_FA_KT], *lv = in[DT_FA_V];
-    const int64_t *q = in[DT_FA_Q].dims, *k = in[DT_FA_KT].dims, *v = in[DT_FA_V].dims;
+    const int64_t *q = in[DT_FA_Q].dims, *k, *v;
+    int64_t parts[4];
+    if (qkv) {
+        if (in[DT_FA_Q].rank != 5 || q[2] != 3) {
+            char sq[160];
+            dt_format_dims(sq, sizeof sq, q, in[DT_FA_Q].rank, NULL);
+            return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (QKV) has shape %s; layout 'bshd_qkv' needs [B, S, 3, H, D]", sq);
+        }
+        parts[0] = q[0], parts[1] = q[1], parts[2] = q[3], parts[3] = q[4];
+        q = k = v = parts;
+        *lq = *lk = *lv = in[DT_FA_Q];
+        lq->rank = lk->rank = lv->rank = 4;
+    } else {
+        for (int i = 0; i < 3; i++)
+            if (in[i].rank != 4)
+                return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) has rank %d; layout 'bshd' needs 4", i, names[i],
+                               in[i].rank);
+        *lq = in[DT_FA_Q], *lk = in[DT_FA_KT], *lv = in[DT_FA_V];
+        k = in[DT_FA_KT].dims, v = in[DT_FA_V].dims;
+    }
     int64_t dq[4] = {q[0], q[2], q[1], q[3]}, dk[4] = {k[0], k[2], k[3], k[1]}, dv[4] = {v[0], v[2], v[1], v[3]};
     memcpy(lq->dims, dq, sizeof dq);
     memcpy(lk->dims, dk, sizeof dk);
@@ -217,8 +251,8 @@ static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_
     for (int i = 0; i < L->n_in; i++)
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? DT_FA_Q : -1));
     bool bshd = dt_fused_attention_bshd(L);
-    dt_view lq, lk, lv;
-    if (bshd) DT_TRY(dt_fa_logical(in, &lq, &lk, &lv));
+    dt_view lq = {0}, lk = {0}, lv = {0};
+    if (bshd) DT_TRY(dt_fa_logical(in, dt_fused_attention_qkv(L), &lq, &lk, &lv));
     const dt_view *q = bshd ? &lq : &in[DT_FA_Q], *k = bshd ? &lk : &in[DT_FA_KT], *v = bshd ? &lv : &in[DT_FA_V];
     int r = q->rank;
     if (r < 2 || k->rank != r || v->rank != r)
@@ -262,11 +296,18 @@ static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_
 
 static ductile_status dt_fa_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V")));
     const char *layout = dt_attr_string(L, "layout", "");
-    if (strcmp(layout, "") && strcmp(layout, "bshd"))
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: '', bshd)",
-                       layout);
+    if (strcmp(layout, "") && strcmp(layout, "bshd") && strcmp(layout, "bshd_qkv"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'layout' = '%s' is not supported (supported: '', bshd, bshd_qkv)", layout);
+    if (!dt_fused_attention_qkv(L)) return dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V"));
+    /* Packed: K and V are parts of input 0, so inputs 1 and 2 are omitted. */
+    DT_TRY(dt_check_arity(L, 1, 4, 1, 1, DT_INPUT_NAMES("QKV")));
+    for (int i = DT_FA_KT; i <= DT_FA_V && i < L->n_in; i++)
+        if (L->in[i])
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                           "input %d (%s) must be omitted with layout 'bshd_qkv' (Q, K and V are input 0)", i,
+                           i == DT_FA_KT ? "Kt" : "V");
     return DUCTILE_OK;
 }
 

@@ -38,6 +38,10 @@
  *                    Q is [B, S, H, D], Kt is given as K [B, L, H, D], V as [B, L, H, Dv], and
  *                    Y is [B, S, H, Dv] (what the Transposes around attention in BERT exports
  *                    read and write); the mask still broadcasts to the scores [B, H, S, L]
+ *                    "bshd_qkv": self-attention on packed projections (builder/fuse_qkv.c):
+ *                    Q is [B, S, 3, H, D], the rows of Q, K and V side by side as one
+ *                    FusedMatMul with the three weights concatenated writes them; Kt and V
+ *                    are omitted (L = S, Dv = D), and Y is [B, S, H, D] as with "bshd"
  *   Y        [..., S, Dv]
  *
  * FusedInvertedResidual: FusedConv(1x1 expand) -> FusedConv(depthwise) [-> FusedConv(1x1
@@ -80,14 +84,17 @@ ductile_status dt_fused_conv_nchw_views(const dt_view *x, const dt_view *w, dt_v
 /* FusedConv's geometry at these views, whatever its layout and packing (infer, tactics). */
 ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w, dt_conv_geom *g);
 
-/* FusedAttention's layout is "bshd" (the heads' Transposes absorbed). */
+/* FusedAttention's layout is "bshd" or "bshd_qkv" (the heads' Transposes absorbed). */
 bool dt_fused_attention_bshd(const ductile_layer *L);
+/* FusedAttention's layout is "bshd_qkv": Q, K and V packed in input 0 as [B, S, 3, H, D]. */
+bool dt_fused_attention_qkv(const ductile_layer *L);
 
 /* FusedAttention's attributes as every backend's prepare reads them. */
 typedef struct dt_fa_attrs {
     float q_scale, k_scale;
     bool nan_to_zero, has_mask;
     bool bshd;              /* Q, K, V and Y as [B, S, H, D] */
+    bool qkv;               /* bshd, with Q, K and V packed in input 0 ([B, S, 3, H, D]) */
 } dt_fa_attrs;
 void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a);
 
@@ -97,7 +104,11 @@ void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a);
 typedef struct dt_fa_geom {
     int rank;               /* of the scores [batch..., S, L] (bshd: 4, [B, H, S, L]) */
     int64_t count, S, D, L, Dv;
-    int64_t H;              /* bshd: heads (rows of Q, K, V and Y are H heads apart) */
+    int64_t H;              /* bshd: heads (rows of Y are H heads apart) */
+    /* bshd: elements from one row (sequence position) of Q, K and V to the next (H * D and
+     * H * Dv; qkv: 3 * H * D for all three), and where K and V start after Q's first element
+     * (qkv: H * D and 2 * H * D; else 0: they are inputs of their own). */
+    int64_t ldq, ldk, ldv, koff, voff;
     /* Mask: element strides per dim of the scores (0 where it broadcasts); batch dims. */
     int64_t mstride[DT_MAX_DIMS];
     int64_t batch[DT_MAX_DIMS];

@@ -73,13 +73,16 @@ struct ductile_context {
 void dt_context_limit_iterations(ductile_context *c, int64_t n) { c->max_iterations = n; }
 
 /* Whether runs on e can be recorded: the backend records (backend.h), and no layer of the
- * run is a host fallback (it waits for the stream and runs on the host in the middle). */
+ * run is a host fallback (it waits for the stream and runs on the host in the middle); an
+ * alias runs nothing, wherever it was placed. */
 static bool dt_graphable(const ductile_engine *e)
 {
     const dt_backend *be = e->backend;
     if (!be->capture_begin || !be->capture_end || !be->graph_launch || !be->graph_free) return false;
-    for (int i = 0; i < e->plan.n_layers; i++)
-        if (!e->plan.layers[i].value && e->plan.layers[i].fallback) return false;
+    for (int i = 0; i < e->plan.n_layers; i++) {
+        const dt_plan_layer *pl = &e->plan.layers[i];
+        if (!pl->value && pl->fallback && !pl->alias) return false;
+    }
     return true;
 }
 

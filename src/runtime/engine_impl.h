@@ -36,7 +36,7 @@ typedef struct dt_plan_layer {
     bool value;               /* runs in the shape pass (all inputs known from shapes) */
     bool fallback;            /* a device backend lacks the op: runs on the host, its inputs
                                  copied from the device and its outputs back */
-    bool alias;               /* a view layer (dt_op_is_view) whose output shares its input's
+    bool alias;               /* a view layer (dt_layer_is_view) whose output shares its input's
                                  bytes (dt_plan.alias_of): execute does not run it */
     bool seq;                 /* moves sequences or optionals: the runtime runs it
                                  (runtime/seqval.h) with params from dt_seq_prepare, no kernel;
@@ -131,6 +131,9 @@ bool dt_op_reads_shape_only(const char *op);
  * Squeeze, Unsqueeze, Identity): where input and output are both activations of a
  * non-eager engine, the output is planned as a view of the input's bytes (no copy). */
 bool dt_op_is_view(const char *op);
+/* dt_op_is_view, or a Cast to the dtype its input has: layer L's output may be planned as a
+ * view of input 0's bytes. */
+bool dt_layer_is_view(const ductile_layer *L);
 /* The most scratch any layer that execute runs needs at the shapes in views (per tensor):
  * of the host fallback layers of a device engine when `fallback` (host memory), else of the
  * others (the engine backend's memory). */

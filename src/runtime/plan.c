@@ -24,6 +24,18 @@ bool dt_op_is_view(const char *op)
            !strcmp(op, "Identity");
 }
 
+/* A Cast to the dtype its input already has copies the bytes unchanged (BERT exports cast
+ * their bool mask to bool once more): a view like Identity. Dtypes are settled once the engine
+ * is written (builder/dtypes.c), so the plan of a loaded engine can tell. */
+bool dt_layer_is_view(const ductile_layer *L)
+{
+    if (dt_op_is_view(L->op_type)) return true;
+    if (strcmp(L->op_type, "Cast") || strcmp(L->domain, "") || L->n_in != 1 || L->n_out != 1 || !L->in[0] || !L->out[0])
+        return false;
+    const ductile_tensor *a = L->in[0], *o = L->out[0];
+    return a->dtype != DUCTILE_UNDEFINED && a->dtype == o->dtype && a->kind == 0 && o->kind == 0;
+}
+
 /* Alias layers (dt_plan_layer.alias): a view op between two activations. A network input or
  * output, a constant or a value keeps its own buffer (the caller's, the engine's, the shape
  * pass's), so a view op touching one still copies; so do eager engines, whose tensors each
@@ -35,7 +47,7 @@ static void dt_plan_aliases(const ductile_network *net, dt_plan *p)
     for (int i = 0; i < net->n_layers && !p->eager; i++) {
         const ductile_layer *L = net->layers[i];
         dt_plan_layer *pl = &p->layers[i];
-        if (pl->value || !dt_op_is_view(L->op_type) || L->n_in < 1 || L->n_out != 1 || !L->in[0] || !L->out[0]) continue;
+        if (pl->value || !dt_layer_is_view(L) || L->n_in < 1 || L->n_out != 1 || !L->in[0] || !L->out[0]) continue;
         int a = L->in[0]->index, o = L->out[0]->index;
         if (p->kind[a] != DT_TENSOR_ACTIVATION || !L->in[0]->producer || p->kind[o] != DT_TENSOR_ACTIVATION) continue;
         pl->alias = true;

@@ -64,4 +64,12 @@ static inline void set_string(ductile_layer *L, const char *name, const char *v)
     a->s_len = strlen(v);
 }
 
+/* How many layers of `net` have op type op. */
+static inline int count_op(const char *op)
+{
+    int n = 0;
+    for (int l = 0; l < net->n_layers; l++) n += !strcmp(net->layers[l]->op_type, op);
+    return n;
+}
+
 #endif

@@ -516,6 +516,40 @@ static void test_pass_fuses_gelu_chain(void)
 
 /* What a kernel refuses from the layer alone it refuses when the engine is loaded (its
  * prepare, run by dt_plan_make), so the build fails naming the node, not the first run. */
+/* Expand to the shape its input has becomes Reshape to zeros (each zero copies its dim: a
+ * view); one that broadcasts, or whose dims the symbols do not prove equal, stays. */
+static void test_pass_makes_noop_expand_a_view(void)
+{
+    int64_t same[3] = {-1, 3, 5}, one[3] = {-1, 1, 5};
+    static const int64_t target[3] = {1, 3, 5};
+    for (int c = 0; c < 3; c++) {
+        new_net();
+        ductile_tensor *x = tensor(3, c == 1 ? one : same, NULL), *shape = tensor(1, (int64_t[]){3}, target);
+        shape->dtype = DUCTILE_INT64, shape->nbytes = sizeof target;
+        x->dim_sym[0] = "batch";
+        dt_network_add_input(net, x);
+        ductile_layer *E = layer("Expand", 2, 0);
+        E->in[0] = x, E->in[1] = shape, E->out[0] = tensor(3, same, NULL);
+        E->out[0]->dim_sym[0] = c == 2 ? "other" : "batch";
+        ductile_layer *R = layer("Relu", 1, 0);
+        R->in[0] = E->out[0], R->out[0] = tensor(3, same, NULL);
+        dt_network_add_output(net, R->out[0]);
+        CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);
+        CHECK_EQ_INT(net->n_layers, 2);
+        CHECK_EQ_STR(E->op_type, c == 0 ? "Reshape" : "Expand");
+        CHECK(E->in[0] == x && R->in[0] == E->out[0]);
+        if (c == 0) {
+            const ductile_tensor *z = E->in[1];
+            static const int64_t zeros[3] = {0, 0, 0};
+            CHECK(z->dtype == DUCTILE_INT64 && z->rank == 1 && z->dims[0] == 3 && z->nbytes == sizeof zeros &&
+                  !memcmp(z->data, zeros, sizeof zeros));
+            CHECK_EQ_INT(E->n_attr, 0);
+        } else {
+            CHECK(E->in[1] == shape);
+        }
+    }
+}
+
 static void test_unknown_weight_layout_is_refused_when_compiled(void)
 {
     new_net();
@@ -560,6 +594,7 @@ int main(void)
     test_fused_activation_defaults_match_the_unfused_kernels();
 
     test_pass_fuses_gelu_chain();
+    test_pass_makes_noop_expand_a_view();
 
     test_unknown_weight_layout_is_refused_when_compiled();
     dt_pool_free(pool);

@@ -313,13 +313,6 @@ static void build_chain(const chain *c)
             net->tensors[i]->dtype = net->tensors[i]->data ? DUCTILE_FLOAT16 : DUCTILE_UNDEFINED;
 }
 
-static int count_op(const char *op)
-{
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++) n += !strcmp(net->layers[l]->op_type, op);
-    return n;
-}
-
 static void test_pass_fuses_attention_chain(void)
 {
     build_chain(&(chain){0});

@@ -101,13 +101,6 @@ static void build(const irb_case *c, const irb_data *d)
     dt_network_add_output(net, y_t);
 }
 
-static int count_op(const char *op)
-{
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++) n += !strcmp(net->layers[l]->op_type, op);
-    return n;
-}
-
 /* Runs the network's layers in order with their CPU kernels; the output into y (malloc). */
 static ductile_status run_net(const float *x, dt_pool *pool, float **y)
 {

@@ -275,13 +275,6 @@ static void build_chain(const chain *c)
     if (c->mm_out_read_twice) dt_network_add_output(net, mm->out[0]);
 }
 
-static int count_op(const char *op)
-{
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++) n += !strcmp(net->layers[l]->op_type, op);
-    return n;
-}
-
 static void test_pass_fuses_matmul_bias_residual_gelu(void)
 {
     build_chain(&(chain){0});

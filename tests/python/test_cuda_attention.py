@@ -7,7 +7,9 @@ mask made 0 / -inf, a fully masked sequence made 0) and un-transposed attention 
 shape the fusion accepts (full, per key, [S, L], 1-D per key, per query row, scalar, rank 3;
 -inf entries; a fully masked row that stays NaN without nan_to_zero). The profiled run names
 the kernel that ran. Bounds: FP16 rel-L2 <= 1e-2 (test_cuda.py's for half engines), BF16 3e-2
-(test_cuda_fusions.py says why). Without a GPU: skips with "no CUDA device found"."""
+(test_cuda_fusions.py says why). BERT's block runs with its projections packed (layout bshd_qkv,
+builder/fuse_qkv.c: every kernel, both half precisions) and apart (DUCTILE_FUSE_QKV=0). Without a
+GPU: skips with "no CUDA device found"."""
 import numpy as np
 import pytest
 
@@ -56,21 +58,46 @@ def check_forced(monkeypatch, kernel, model, feeds, want, prec, d, dv, n_attenti
 BERT = [(1, 1), (3, 7), (1, 16), (3, 77), (1, 128), (3, 130)]
 
 
-@pytest.mark.parametrize("kernel", ["mma", "wmma"])
-@pytest.mark.parametrize("d", [24, 64])
-@pytest.mark.parametrize("b,s", BERT, ids=[f"{b}x{s}" for b, s in BERT])
-def test_cuda_attention_kernel_bert_block_fp16(monkeypatch, b, s, d, kernel):
-    heads = 3
-    model = attention_model(heads, d).SerializeToString()
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((b, s, heads * d), dtype=np.float32)
+def bert_block_feeds(b, s, hid, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((b, s, hid), dtype=np.float32)
     mask = rng.integers(0, 2, size=(b, s), dtype=np.int64)
     mask[:, 0] = 1
     if b > 1:
         mask[-1] = 0     # a fully masked sequence: NaN rows made 0
-    feeds = {"x": x, "mask": mask}
-    want = cpu_reference(model, feeds, {"FusedAttention": 1})
+    return {"x": x, "mask": mask}
+
+
+@pytest.mark.parametrize("qkv", ["packed", "separate"])
+@pytest.mark.parametrize("kernel", ["mma", "wmma"])
+@pytest.mark.parametrize("d", [24, 64])
+@pytest.mark.parametrize("b,s", BERT, ids=[f"{b}x{s}" for b, s in BERT])
+def test_cuda_attention_kernel_bert_block_fp16(monkeypatch, b, s, d, kernel, qkv):
+    """packed: Q, K and V from one FusedMatMul, layout bshd_qkv (builder/fuse_qkv.c);
+    separate (DUCTILE_FUSE_QKV=0, the CPU reference too): three inputs, layout bshd."""
+    heads = 3
+    if qkv == "separate":
+        monkeypatch.setenv("DUCTILE_FUSE_QKV", "0")
+    model = attention_model(heads, d).SerializeToString()
+    feeds = bert_block_feeds(b, s, heads * d, 7)
+    want = cpu_reference(model, feeds, {"FusedAttention": 1, "FusedMatMul": 1 if qkv == "packed" else 3})
     check_forced(monkeypatch, kernel, model, feeds, want, "fp16", d, d)
+
+
+PACKED = [(1, 1), (3, 7), (2, 77), (1, 130)]
+
+
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+@pytest.mark.parametrize("kernel", ["mma", "wmma", "cores"])
+@pytest.mark.parametrize("b,s", PACKED, ids=[f"{b}x{s}" for b, s in PACKED])
+def test_cuda_attention_kernel_packed_qkv(monkeypatch, b, s, kernel, prec):
+    """Layout bshd_qkv (rows of 3 H D, K and V H D and 2 H D into Q's rows) with each kernel
+    forced, in both half precisions: 4 heads of 64 as in bert_small."""
+    heads, d = 4, 64
+    model = attention_model(heads, d).SerializeToString()
+    feeds = bert_block_feeds(b, s, heads * d, 9)
+    want = cpu_reference(model, feeds, {"FusedAttention": 1, "FusedMatMul": 1})
+    check_forced(monkeypatch, kernel, model, feeds, want, prec, d, d)
 
 
 @pytest.mark.parametrize("b,s", [(3, 77), (1, 130)])

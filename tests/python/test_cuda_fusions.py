@@ -96,13 +96,17 @@ def test_cuda_fused_matmul_bias_gelu_residual_matches_cpu(shape, prec):
     check_cuda(model, feeds, want, {"FusedMatMul": 2}, prec)
 
 
+@pytest.mark.parametrize("qkv", ["packed", "separate"])
 @pytest.mark.parametrize("prec", ["fp32", "fp16", "bf16"])
 @pytest.mark.parametrize("b,s,heads,d", [(3, 7, 3, 24), (1, 40, 3, 24), (2, 1, 3, 64), (2, 70, 2, 64),
                                          (2, 9, 2, 160)])
-def test_cuda_fused_attention_bert_block_matches_cpu(b, s, heads, d, prec):
+def test_cuda_fused_attention_bert_block_matches_cpu(monkeypatch, b, s, heads, d, prec, qkv):
     """BERT's block (attention_model): the heads' Transposes absorbed (layout bshd), Q and K
     scaled, the [B, S] mask made 0 / -inf, one sequence fully masked (NaN rows made 0), and
-    the three projections as FusedMatMul."""
+    the three projections as one FusedMatMul (packed: layout bshd_qkv, builder/fuse_qkv.c) or,
+    with DUCTILE_FUSE_QKV=0, three."""
+    if qkv == "separate":
+        monkeypatch.setenv("DUCTILE_FUSE_QKV", "0")
     model = attention_model(heads, d).SerializeToString()
     rng = np.random.default_rng(5)
     x = rng.standard_normal((b, s, heads * d), dtype=np.float32)
@@ -111,7 +115,7 @@ def test_cuda_fused_attention_bert_block_matches_cpu(b, s, heads, d, prec):
     if b > 1:
         mask[-1] = 0
     feeds = {"x": x, "mask": mask}
-    fused = {"FusedAttention": 1, "FusedMatMul": 3}
+    fused = {"FusedAttention": 1, "FusedMatMul": 1 if qkv == "packed" else 3}
     want = cpu_reference(model, feeds, fused)
     if b > 1:
         assert np.all(want["y"][-1] == 0)   # the fully masked sequence

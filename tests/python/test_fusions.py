@@ -125,14 +125,19 @@ def attention_model(heads, d):
                     [h.make_tensor_value_info("y", T.FLOAT, ["b", "s", hid])])
 
 
+@pytest.mark.parametrize("qkv", ["packed", "separate"])
 @pytest.mark.parametrize("b,s", [(3, 13), (1, 40), (2, 1)])
-def test_attention_block_fuses_and_matches_onnxruntime(b, s):
+def test_attention_block_fuses_and_matches_onnxruntime(monkeypatch, b, s, qkv):
+    """packed: the three projections one FusedMatMul and the attention layout bshd_qkv
+    (builder/fuse_qkv.c); separate (DUCTILE_FUSE_QKV=0): three, layout bshd."""
     heads, d = 3, 8
     model = attention_model(heads, d)
+    if qkv == "separate":
+        monkeypatch.setenv("DUCTILE_FUSE_QKV", "0")
     engine = build(model, {"x": (b, s, heads * d), "mask": (b, s)})
     ks = kernels(engine)
     assert ks.count("cpu.FusedAttention") == 1
-    assert ks.count("cpu.FusedMatMul") == 3
+    assert ks.count("cpu.FusedMatMul") == (1 if qkv == "packed" else 3)
     assert not any(kern in ("cpu.Transpose", "cpu.Softmax", "cpu.IsNaN") for kern in ks)
     rng = np.random.default_rng(5)
     x = rng.standard_normal((b, s, heads * d), dtype=np.float32)
@@ -146,3 +151,56 @@ def test_attention_block_fuses_and_matches_onnxruntime(b, s):
     assert_close(got, want, rtol=RTOL)
     if b > 1:
         assert np.all(np.isfinite(got))
+
+
+@pytest.mark.parametrize("b,s", [(1, 1), (3, 77), (2, 130)])
+def test_bert_small_packed_projections_match_onnxruntime(b, s):
+    """bert_small's four self-attention layers each get one FusedMatMul for Q, K and V and a
+    FusedAttention of layout bshd_qkv (builder/fuse_qkv.c): 16 FusedMatMul where there were 24,
+    the outputs onnxruntime's at odd shapes."""
+    from util import MODELS, model_path, random_feeds
+
+    spec = MODELS["bert_small"]
+    path = model_path(spec.filename)
+    shapes = {"input_ids": (b, s), "attention_mask": (b, s)}
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(path.read_bytes())
+    profile = builder.create_optimization_profile()
+    for name, shape in shapes.items():
+        profile.set_shape(name, shape, shape, shape)
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    engine = builder.build_engine(network, config)
+    ks = [layer["Kernel"] for layer in json.loads(engine.layer_info)["Layers"] if layer["Stage"] == "execute"]
+    assert ks.count("cpu.FusedAttention") == 4
+    assert ks.count("cpu.FusedMatMul") == 16, ks
+    feeds = random_feeds(spec, shapes, seed=11)
+    got = engine.create_execution_context().run(feeds)
+    want = ort_run(str(path), feeds)
+    for name, w in want.items():
+        assert_close(got[name], w)
+
+
+@pytest.mark.parametrize("src", [(2, 3), (2, 1)])
+def test_expand_to_its_own_shape_is_a_view_and_matches_onnxruntime(src):
+    """y = Relu(Expand(x, Shape(x2))): with x2 of x's shape the Expand changes nothing and runs as
+    a view (a Reshape alias, builder/fuse.c); from [b, 1] it broadcasts and stays an Expand."""
+    nodes = [h.make_node("Shape", ["x2"], ["s"]), h.make_node("Expand", ["x", "s"], ["e"]),
+             h.make_node("Relu", ["e"], ["y"])]
+    model = model_of(nodes, [], [h.make_tensor_value_info("x", T.FLOAT, ["b", src[1]]),
+                                 h.make_tensor_value_info("x2", T.FLOAT, ["b", 3])],
+                     [h.make_tensor_value_info("y", T.FLOAT, ["b", 3])])
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(model.SerializeToString())
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, src[1]), (2, src[1]), (4, src[1]))
+    profile.set_shape("x2", (1, 3), (2, 3), (4, 3))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    engine = builder.build_engine(network, config)
+    ks = [l["Kernel"] for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+    assert ("cpu.Expand" in ks) == (src[1] == 1), ks
+    rng = np.random.default_rng(6)
+    feeds = {"x": rng.standard_normal((3, src[1]), dtype=np.float32), "x2": np.zeros((3, 3), np.float32)}
+    got = engine.create_execution_context().run(feeds)["y"]
+    assert np.array_equal(got, ort_run(model.SerializeToString(), feeds)["y"])

@@ -3,7 +3,8 @@
  * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
  * alpha), mask added and softmax row by row, NaN made 0, 8 rows at a time packed as the
  * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read in place
- * and Y written with a row stride of H heads, which the GEMM takes as ldb and ldc). Items run
+ * and Y written with a row stride of H heads, which the GEMM takes as ldb and ldc; bshd_qkv:
+ * Q, K and V are parts of one [B, S, 3, H, D] input, rows 3 H D apart). Items run
  * one per thread when they add up to enough work, else all on the calling thread.
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
@@ -161,14 +162,15 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
     const float *q, *v;
     float *y;
     int64_t ldq = D, ldv = Dv, ldy = Dv;
-    if (j->p->bshd) {
+    if (j->p->bshd) {   /* rows g->ldq, ldk, ldv apart (qkv: K and V in Q's rows) */
         int64_t H = g->H, b = bi / H, h = bi % H;
-        q = j->q + (b * S * H + h) * D;
-        dt_fa_pack_kt(j->kt + (b * L * H + h) * D, H * D, 1, D, L, j->p->k_scale, kp);
-        v = j->v + (b * L * H + h) * Dv;
+        q = j->q + b * S * g->ldq + h * D;
+        dt_fa_pack_kt(j->kt + b * L * g->ldk + h * D, g->ldk, 1, D, L, j->p->k_scale, kp);
+        v = j->v + b * L * g->ldv + h * Dv;
         y = j->y + (b * S * H + h) * Dv;
-        ldq = H * D;
-        ldv = ldy = H * Dv;
+        ldq = g->ldq;
+        ldv = g->ldv;
+        ldy = H * Dv;
     } else {
         q = j->q + bi * S * D;
         dt_fa_pack_kt(j->kt + bi * D * L, 1, L, D, L, j->p->k_scale, kp);
@@ -238,7 +240,8 @@ static ductile_status dt_fa_run(const void *params, const dt_view *in, dt_view *
     if (!dt_mul_size(per, (size_t)(par ? threads : 1), &need) || !ex->scratch || ex->scratch_bytes < need)
         return dt_fail(DUCTILE_ERR_INTERNAL, "FusedAttention was given %zu bytes of scratch; it needs %zu",
                        ex->scratch ? ex->scratch_bytes : 0, need);
-    dt_fa_job j = {p, &g, in[DT_FA_Q].data, in[DT_FA_KT].data, in[DT_FA_V].data,
+    const float *q = in[DT_FA_Q].data;
+    dt_fa_job j = {p, &g, q, p->qkv ? q + g.koff : in[DT_FA_KT].data, p->qkv ? q + g.voff : in[DT_FA_V].data,
                    p->has_mask ? in[DT_FA_MASK].data : NULL, out[0].data, ex->scratch, per};
     if (par)
         dt_parallel_for(ex->pool, g.count, 1, dt_fa_range, &j);

@@ -69,7 +69,8 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
                        "row (got %lld items of %lld rows, %lld values)",
                        (long long)g.count, (long long)g.S, (long long)g.Dv);
     dt_cu_attn c = {
-        .count = g.count, .S = g.S, .D = g.D, .L = g.L, .Dv = g.Dv, .H = g.H, .bshd = p->a.bshd,
+        .count = g.count, .S = g.S, .D = g.D, .L = g.L, .Dv = g.Dv, .H = g.H, .ldq = g.ldq, .ldk = g.ldk,
+        .ldv = g.ldv, .bshd = p->a.bshd,
         .nan_to_zero = p->a.nan_to_zero, .q_scale = p->a.q_scale, .k_scale = p->a.k_scale, .nbatch = g.rank - 2,
         .kernel = dt_cuda_attention_kernel(p, in, dt, ex),
     };
@@ -80,9 +81,12 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
     c.mi = g.mstride[g.rank - 2];
     c.mj = g.mstride[g.rank - 1];
     const void *mask = p->a.has_mask ? in[DT_FA_MASK].data : NULL;
-    return dt_cuda_check(dt_cu_attention(dt, in[DT_FA_Q].data, in[DT_FA_KT].data, in[DT_FA_V].data, mask, out[0].data, &c,
-                                         ex->stream),
-                         "FusedAttention");
+    /* bshd_qkv: K and V are parts of Q's rows (g.koff, g.voff elements in). */
+    const char *q = in[DT_FA_Q].data;
+    size_t es = ductile_dtype_size((ductile_dtype)dt);
+    const void *k = p->a.qkv ? q + (size_t)g.koff * es : in[DT_FA_KT].data;
+    const void *v = p->a.qkv ? q + (size_t)g.voff * es : in[DT_FA_V].data;
+    return dt_cuda_check(dt_cu_attention(dt, q, k, v, mask, out[0].data, &c, ex->stream), "FusedAttention");
 }
 
 const dt_kernel dt_cuda_fused_attention_kernel = {.prepare = dt_attention_prepare, .run = dt_attention_run};

@@ -50,11 +50,11 @@ struct item_base {
     __device__ item_base(const dt_cu_attn &g, int64_t item)
     {
         const int64_t S = g.S, D = g.D, L = g.L, Dv = g.Dv;
-        if (g.bshd) {
+        if (g.bshd) {      // rows ldq, ldk, ldv apart (packed qkv: 3 H D, K and V in Q's rows)
             int64_t b = item / g.H, h = item % g.H, H = g.H;
-            qb = (b * S * H + h) * D, q_rs = H * D;
-            kb = (b * L * H + h) * D, k_ts = H * D, k_ds = 1;
-            vb = (b * L * H + h) * Dv, v_rs = H * Dv;
+            qb = b * S * g.ldq + h * D, q_rs = g.ldq;
+            kb = b * L * g.ldk + h * D, k_ts = g.ldk, k_ds = 1;
+            vb = b * L * g.ldv + h * Dv, v_rs = g.ldv;
             yb = (b * S * H + h) * Dv, y_rs = H * Dv;
         } else {
             qb = item * S * D, q_rs = D;

@@ -120,6 +120,7 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
 enum { DT_CU_ATTN_WMMA = 1, DT_CU_ATTN_CORES = 2, DT_CU_ATTN_MMA = 3 };
 typedef struct dt_cu_attn {
     int64_t count, S, D, L, Dv, H;
+    int64_t ldq, ldk, ldv;  /* bshd: row strides of Q, K, V (ops/fused.h's dt_fa_geom) */
     int bshd, nan_to_zero;
     int kernel;             /* 0 the default, else DT_CU_ATTN_* (the layer's tactic ids) */
     float q_scale, k_scale;
