@@ -13,6 +13,7 @@
 #ifdef DT_WITH_CUDA
 #include "backend/cpu/elementwise_impl.h"
 #include "backend/cuda/conv_own.h"
+#include "cuda_bufs.h"
 
 #include <cuda_runtime_api.h>
 
@@ -26,67 +27,6 @@ typedef struct dw_case {
     bool bias, res;
     int act;
 } dw_case;
-
-static float act_ref(int op, float x)
-{
-    switch (op) {
-    case DT_CU_RELU: return x > 0.f ? x : 0.f;
-    case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
-    case DT_CU_CLIP: return fminf(fmaxf(x, -0.3f), 0.6f);
-    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    }
-    return x;
-}
-
-/* v rounded to dtype (what the device holds), stored into buf[i] in dtype. */
-static float put(void *buf, int dtype, size_t i, float v)
-{
-    if (dtype == DUCTILE_FLOAT16) {
-        uint16_t h = dt_float_to_half(v);
-        ((uint16_t *)buf)[i] = h;
-        return dt_half_to_float(h);
-    }
-    if (dtype == DUCTILE_BFLOAT16) {
-        uint16_t h = dt_float_to_bf16(v);
-        ((uint16_t *)buf)[i] = h;
-        return dt_bf16_to_float(h);
-    }
-    ((float *)buf)[i] = v;
-    return v;
-}
-
-static float get(const void *buf, int dtype, size_t i)
-{
-    if (dtype == DUCTILE_FLOAT16) return dt_half_to_float(((const uint16_t *)buf)[i]);
-    if (dtype == DUCTILE_BFLOAT16) return dt_bf16_to_float(((const uint16_t *)buf)[i]);
-    return ((const float *)buf)[i];
-}
-
-static unsigned seed = 12345;
-static float rnd(void)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
-}
-
-/* Index of [n, c, h, w] in NCHW or NHWC. */
-static size_t at(bool nhwc, int64_t n, int64_t c, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W)
-{
-    return (size_t)(nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w);
-}
-
-/* A device buffer of `bytes`, holding host's bytes (host NULL: uninitialised). A failed call
- * would stay cudaGetLastError's answer and fail the next launch's check. */
-static void *dev_copy(const void *host, size_t bytes)
-{
-    void *d = NULL;
-    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
-    if (host && bytes && cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice) != cudaSuccess) {
-        cudaFree(d);
-        return NULL;
-    }
-    return d;
-}
 
 /* Runs case k in dtype and layout with the tiled (tiled) or generic kernel; returns rel-L2. */
 static double run_case(const dw_case *k, int dtype, bool nhwc, bool tiled)
@@ -117,7 +57,8 @@ static double run_case(const dw_case *k, int dtype, bool nhwc, bool tiled)
          *dr = dev_copy(hr, ny * es), *dy = dev_copy(NULL, ny * es);
     dt_cu_conv g = {.n = k->n, .c = k->c, .m = k->c, .ih = k->h, .iw = k->w, .oh = oh, .ow = ow, .kh = k->kh, .kw = k->kw,
                     .sh = k->s, .sw = k->s, .ph = k->p, .pw = k->p, .dh = k->d, .dw = k->d, .group = k->c,
-                    .act = k->act, .p0 = k->act == DT_CU_CLIP ? -0.3f : 1.f / 6.f, .p1 = k->act == DT_CU_CLIP ? 0.6f : 0.5f};
+                    .act = k->act};
+    test_bufs_params(k->act, &g.p0, &g.p1);
     double err = INFINITY;
     CHECK(dx && dw && db && dr && dy);
     if (dx && dw && db && dr && dy) {

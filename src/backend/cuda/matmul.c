@@ -36,7 +36,7 @@ _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_al
  * one problem, into an empty plan slot; `ws`: the workspace bytes the algorithm may use. */
 static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, uint32_t align, int64_t M,
                                  int64_t N, int64_t K, bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy,
-                                 int rank, uint64_t ws, bool bias)
+                                 int rank, uint64_t ws, bool bias, bool relu)
 {
     cudaDataType_t dt = dtype == DUCTILE_FLOAT16 ? CUDA_R_16F : dtype == DUCTILE_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasComputeType_t ct = dtype == DUCTILE_FLOAT32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -50,9 +50,10 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
     /* The bias is per row of the column-major D (N rows): per output column of ours. Its
-     * pointer is set per run (dt_lt_matmul_epi). */
-    cublasLtEpilogue_t epi = bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
-    if (!s && bias) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
+     * pointer is set per run (dt_lt_matmul_epi). ReLU applies to alpha A B + beta C + bias. */
+    cublasLtEpilogue_t epi = relu ? (bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                           : bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+    if (!s && (bias || relu)) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
     /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
     if (!s) s = dt_lt(tb ? cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)K, (uint64_t)N, K)
                          : cublasLtMatrixLayoutCreate(&la, dt, (uint64_t)N, (uint64_t)K, N), "layout");
@@ -113,6 +114,7 @@ typedef struct dt_lt_call {
     int64_t M, N, K, batch, sa, sb, sy;
     bool ta, tb;
     bool bias;          /* cuBLASLt's BIAS epilogue: a vector [N] added to every row */
+    bool relu;          /* then its RELU epilogue (conv.c's 1x1 convs) */
     int dtype;          /* every operand's */
     int rank;           /* the tactic: the rank in cuBLASLt's heuristic (1: its first choice) */
     uint64_t bits;      /* byte offsets the operands take from their buffers' pointers */
@@ -130,14 +132,14 @@ static ductile_status dt_lt_plan_get(const dt_cu_matmul_params *mp, dt_cuda_stat
                                      dt_cuda_plan **out)
 {
     int64_t key[DT_CUDA_KEY] = {c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb, c->sy, align, c->rank, (int64_t)c->ws,
-                                c->bias};
+                                c->bias | c->relu << 1};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, mp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
     *out = p;
     if (hit) return dt_cuda_plan_status(p);
     ductile_status s = dt_lt_plan(st, p, c->dtype, mp->tf32, align, c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb,
-                                  c->sy, c->rank, c->ws, c->bias);
+                                  c->sy, c->rank, c->ws, c->bias, c->relu);
     return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
 }
 
@@ -187,23 +189,25 @@ static dt_lt_call dt_lt_product_call(int dtype, int64_t M, int64_t N, int64_t K)
 }
 
 ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
-                                  const void *bias, const void *res, int64_t M, int64_t N, int64_t K)
+                                  const void *bias, const void *res, bool relu, int64_t M, int64_t N, int64_t K)
 {
     dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
     dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
     c.ws = dt_lt_ws(ex);
     c.bias = bias != NULL;
+    c.relu = relu;
     uint32_t align = dt_lt_run_align(&c, a, b, y);
     if (res) align = dt_lt_align(align | (uint64_t)(uintptr_t)res);
     return dt_lt_matmul_epi(&mp, ex, &c, align, 1.f, a, b, y, bias, res);
 }
 
 ductile_status dt_cuda_lt_product_plan(const ductile_layer *L, const dt_exec *ex, int dtype, int64_t M, int64_t N,
-                                       int64_t K, bool bias)
+                                       int64_t K, bool bias, bool relu)
 {
     dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
     dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
     c.bias = bias;
+    c.relu = relu;
     c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     return dt_lt_plan_get(&mp, ex->state, &c, dt_lt_align(c.bits), &p);
