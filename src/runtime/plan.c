@@ -24,7 +24,30 @@ bool dt_op_is_view(const char *op)
            !strcmp(op, "Identity");
 }
 
-/* Alias layers (dt_plan_layer.alias): a view op between two activations. A network input or
+/* A Transpose that moves only dims fixed at 1 (the layout pass's [N, 1, 1, C] -> [N, C, 1, 1]
+ * after a global pool): the other dims keep their order, so the bytes are those of a
+ * Reshape, a view. */
+static bool dt_transpose_is_view(const ductile_layer *L)
+{
+    if (strcmp(L->op_type, "Transpose") || strcmp(L->domain, "") || L->n_in != 1 || L->n_out != 1 || !L->in[0] ||
+        !L->out[0] || L->in[0]->rank < 1 || L->in[0]->rank != L->out[0]->rank)
+        return false;
+    int64_t n = 0;
+    const int64_t *perm = dt_attr_ints(L, "perm", &n);
+    if (!perm || n != L->in[0]->rank) return false;
+    int64_t last = -1;
+    for (int64_t k = 0; k < n; k++) {
+        if (perm[k] < 0 || perm[k] >= n) return false;
+        if (L->in[0]->dims[perm[k]] == 1) continue;
+        if (perm[k] < last) return false;
+        last = perm[k];
+    }
+    return true;
+}
+
+bool dt_layer_is_view(const ductile_layer *L) { return dt_op_is_view(L->op_type) || dt_transpose_is_view(L); }
+
+/* Alias layers (dt_plan_layer.alias): a view op (or such a Transpose) between two activations. A network input or
  * output, a constant or a value keeps its own buffer (the caller's, the engine's, the shape
  * pass's), so a view op touching one still copies; so do eager engines, whose tensors each
  * get their own buffer. Layers are in execution order, so a chain's first tensor is found
@@ -35,7 +58,7 @@ static void dt_plan_aliases(const ductile_network *net, dt_plan *p)
     for (int i = 0; i < net->n_layers && !p->eager; i++) {
         const ductile_layer *L = net->layers[i];
         dt_plan_layer *pl = &p->layers[i];
-        if (pl->value || !dt_op_is_view(L->op_type) || L->n_in < 1 || L->n_out != 1 || !L->in[0] || !L->out[0]) continue;
+        if (pl->value || !dt_layer_is_view(L) || L->n_in < 1 || L->n_out != 1 || !L->in[0] || !L->out[0]) continue;
         int a = L->in[0]->index, o = L->out[0]->index;
         if (p->kind[a] != DT_TENSOR_ACTIVATION || !L->in[0]->producer || p->kind[o] != DT_TENSOR_ACTIVATION) continue;
         pl->alias = true;

@@ -612,7 +612,7 @@ static int check_alias_engine(ductile_engine *cpu, ductile_engine *dev, const ch
     for (int i = 0; i < p->n_layers; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         const ductile_layer *L = pl->layer;
-        if (!dt_op_is_view(L->op_type) || pl->value) {
+        if (!dt_layer_is_view(L) || pl->value) {
             CHECK(!pl->alias);
             continue;
         }

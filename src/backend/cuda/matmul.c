@@ -4,7 +4,8 @@
  * Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B is cuBLASLt's first
  * operand and no data moves. Batched MatMul runs as one strided-batch call when the
  * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
- * the project's kernel (any broadcast, beta). FusedMatMul (ops/fused.h: B 2-D) is one
+ * cuBLASLt's BIAS epilogue where it is a bias (N values, beta 1), else by the project's kernel
+ * (any broadcast, beta). FusedMatMul (ops/fused.h: B 2-D) is one
  * [rows of A, K] x [K, N] product with cuBLASLt's BIAS epilogue and the residual as its C
  * (beta 1); the erf Gelu follows as the own elementwise kernel (dt_fused_matmul_run).
  * Compiled (layers.h): transposes, alpha, beta, the TF32 mark and the tactics are read once;
@@ -369,11 +370,22 @@ static ductile_status dt_gemm_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
+/* Whether Gemm's C is a bias cuBLASLt's BIAS epilogue adds (a vector of N, or [1, N], with
+ * beta 1; its pointer 16-byte aligned, which plan_shapes assumes of constants): the
+ * classifier's Gemm is then one kernel, not a product and the own add_c kernel. */
+static bool dt_gemm_lt_bias(const dt_cu_matmul_params *p, const dt_view *in, int64_t N)
+{
+    if (!p->has_c || p->beta != 1.f || in[2].rank < 1) return false;
+    const dt_view *c = &in[2];
+    return (c->rank == 1 && c->dims[0] == N) || (c->rank == 2 && c->dims[0] == 1 && c->dims[1] == N);
+}
+
 /* Gemm's one call (no batch). */
-static dt_lt_call dt_gemm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, const dt_exec *ex)
+static dt_lt_call dt_gemm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, bool bias,
+                               const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
-    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .ta = p->ta, .tb = p->tb, .dtype = dtype,
+    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .ta = p->ta, .tb = p->tb, .dtype = dtype, .bias = bias,
                         .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
 }
 
@@ -391,9 +403,12 @@ static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view
         DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt),
                                              (cudaStream_t)ex->stream), "Gemm"));
     } else {
-        dt_lt_call c = dt_gemm_call(p, M, N, K, dt, ex);
+        bool bias = dt_gemm_lt_bias(p, in, N) && (uintptr_t)in[2].data % 16 == 0;
+        dt_lt_call c = dt_gemm_call(p, M, N, K, dt, bias, ex);
         c.ws = dt_lt_ws(ex);
-        DT_TRY(dt_lt_matmul(p, ex, &c, dt_lt_run_align(&c, in[0].data, in[1].data, y), p->alpha, in[0].data, in[1].data, y));
+        DT_TRY(dt_lt_matmul_epi(p, ex, &c, dt_lt_run_align(&c, in[0].data, in[1].data, y), p->alpha, in[0].data, in[1].data,
+                                y, bias ? in[2].data : NULL, NULL));
+        if (bias) return DUCTILE_OK;
     }
     if (!p->has_c || in[2].rank < 0 || p->beta == 0.f) return DUCTILE_OK;
     const dt_view *c = &in[2];
@@ -413,7 +428,7 @@ static ductile_status dt_gemm_plan_shapes(const void *params, const dt_view *in,
     int64_t M, N, K;
     *bytes = 0;
     if (!dt_gemm_dims(params, in, &M, &N, &K) || !M || !N || !K) return DUCTILE_OK;
-    dt_lt_call c = dt_gemm_call(params, M, N, K, out[0].dtype, ex);
+    dt_lt_call c = dt_gemm_call(params, M, N, K, out[0].dtype, dt_gemm_lt_bias(params, in, N), ex);
     c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     DT_TRY(dt_lt_plan_get(params, ex->state, &c, dt_lt_align(c.bits), &p));
