@@ -1,4 +1,4 @@
-/* Host buffers of the CUDA kernel tests (test_cuda_dw.c, test_cuda_mma.c): values rounded to
+/* Host buffers of the CUDA kernel tests (test_cuda_dw.c, test_cuda_pw_mma.c): values rounded to
  * the device's element type as they are stored, a small deterministic generator, NCHW / NHWC
  * indexing and device copies. */
 #ifndef DT_TEST_CUDA_BUFS_H

@@ -248,7 +248,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_MMA_NHWC32_SPLITK);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DW_TILED_NHWC) || DT_CUDA_CONV_IS_PW_MMA(t);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and

@@ -89,11 +89,11 @@ static dt_cu_conv dt_cu_conv_of(const dt_conv_geom *g, const dt_cu_conv_epi *e)
     };
 }
 
-int dt_cuda_conv_mma_split(const dt_conv_geom *g, int tactic)
+int dt_cuda_conv_pw_mma_split(const dt_conv_geom *g, int tactic)
 {
-    if (tactic != DT_CUDA_CONV_MMA_NHWC64_SPLITK && tactic != DT_CUDA_CONV_MMA_NHWC32_SPLITK) return 1;
+    if (tactic != DT_CUDA_CONV_PW_MMA64_SPLITK && tactic != DT_CUDA_CONV_PW_MMA32_SPLITK) return 1;
     dt_cu_conv c = dt_cu_conv_of(g, NULL);
-    return dt_cu_conv_mma_split(&c, tactic == DT_CUDA_CONV_MMA_NHWC64_SPLITK ? 64 : 32, dt_cuda_sm_count());
+    return dt_cu_conv_pw_mma_split(&c, tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64 : 32, dt_cuda_sm_count());
 }
 
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
@@ -131,15 +131,16 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     case DT_CUDA_CONV_IGEMM32_SPLITK:
     case DT_CUDA_CONV_TC_IGEMM:
     case DT_CUDA_CONV_TC_IGEMM_SPLITK: return grid && idx32;
-    case DT_CUDA_CONV_MMA_NHWC64:
-    case DT_CUDA_CONV_MMA_NHWC32:
-    case DT_CUDA_CONV_MMA_NHWC64_SPLITK:
-    case DT_CUDA_CONV_MMA_NHWC32_SPLITK: {
+    case DT_CUDA_CONV_PW_MMA64:
+    case DT_CUDA_CONV_PW_MMA32:
+    case DT_CUDA_CONV_PW_MMA64_SPLITK:
+    case DT_CUDA_CONV_PW_MMA32_SPLITK: {
         /* cp.async, mma.sync and clusters: sm_90 (the only machine code built). A split
          * tactic applies wherever the kernel does (it runs unsplit where the grid fills the
          * GPU at these shapes); the builder times it only where it splits (tactics.c). */
         dt_cu_conv c = dt_cu_conv_of(g, NULL);
-        return dtype != DUCTILE_FLOAT32 && dt_cc_major() >= 9 && g->spatial <= 2 && dt_cu_conv_mma_applies(&c);
+        return dtype != DUCTILE_FLOAT32 && dt_cc_major() >= 9 && g->spatial <= 2 && g->pe[0] == 0 && g->pe[1] == 0 &&
+               dt_cu_conv_pw_mma_applies(&c);
     }
     }
     return false;
@@ -184,10 +185,10 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
         return dt_cuda_check(dt_cu_conv_dw_tiled(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
                                                  &c, tactic == DT_CUDA_CONV_DW_TILED_NHWC, ex->stream),
                              "tiled depthwise convolution");
-    if (DT_CUDA_CONV_IS_MMA(tactic)) {
-        int tile = tactic == DT_CUDA_CONV_MMA_NHWC64 || tactic == DT_CUDA_CONV_MMA_NHWC64_SPLITK ? 64 : 32;
-        int split = tactic >= DT_CUDA_CONV_MMA_NHWC64_SPLITK ? dt_cuda_conv_mma_split(g, tactic) : 1;
-        return dt_cuda_check(dt_cu_conv_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c,
+    if (DT_CUDA_CONV_IS_PW_MMA(tactic)) {
+        int tile = tactic == DT_CUDA_CONV_PW_MMA64 || tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64 : 32;
+        int split = tactic >= DT_CUDA_CONV_PW_MMA64_SPLITK ? dt_cuda_conv_pw_mma_split(g, tactic) : 1;
+        return dt_cuda_check(dt_cu_conv_pw_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c,
                                             tile, split, ex->stream), "implicit GEMM convolution (NHWC, mma)");
     }
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;

@@ -1,13 +1,12 @@
-/* The channels-last mma.sync implicit GEMM (conv_mma.cu, DT_CUDA_CONV_MMA_NHWC*), called
+/* The channels-last 1x1 conv on mma.sync (conv_pw_mma.cu, DT_CUDA_CONV_PW_MMA*), called
  * directly (a build times it against cuBLASLt and cuDNN and keeps the fastest, so an engine
- * test cannot tell which ran): at odd sizes (channels 8 to 264, output channels 2 to 130,
- * maps 1x1 to 29x31, kernels 1x1, 3x3, 5x3, 7x7, strides 1 and 2, a dilation, pads, batch 1
- * and 3; tiles that end inside a block in pixels, channels and K), both tiles, unsplit and K
- * split over 2, 3 and 8 blocks of a cluster, with and without bias, residual and each
- * activation, float16 and bfloat16, against a double reference on the same (rounded) inputs:
- * rel-L2 <= 1e-2. GPU only (skips with "no CUDA device found"). And, without a GPU, what it
- * refuses (C not a multiple of 8, odd M, groups, float32, split over 8) and the split it
- * picks. */
+ * test cannot tell which ran): at odd sizes (channels 8 to 1448, output channels 2 to 130,
+ * maps 1x1 to 29x31, strides 1, 2 and 3, batch 1 and 3; tiles that end inside a block in
+ * pixels, output channels and channels), both tiles, unsplit and split over 2, 3 and 8
+ * blocks of a cluster, with and without bias, residual and each activation, float16 and
+ * bfloat16, against a double reference on the same (rounded) inputs: rel-L2 <= 1e-2. GPU
+ * only (skips with "no CUDA device found"). And, without a GPU, what it refuses (C not a
+ * multiple of 8, odd M, groups, 3x3, pads, float32, split over 8) and the split it picks. */
 #include "cuda_probe.h"
 #include "testutil.h"
 
@@ -22,17 +21,17 @@
 #include <stdlib.h>
 
 typedef struct mma_case {
-    int64_t n, c, m, h, w, kh, kw, s, d, p;
+    int64_t n, c, m, h, w, s;
     bool bias, res;
     int act;
 } mma_case;
 
 static dt_cu_conv geom_of(const mma_case *k)
 {
-    dt_cu_conv g = {.n = k->n, .c = k->c, .m = k->m, .ih = k->h, .iw = k->w, .kh = k->kh, .kw = k->kw, .sh = k->s,
-                    .sw = k->s, .ph = k->p, .pw = k->p, .dh = k->d, .dw = k->d, .group = 1, .act = k->act};
-    g.oh = (k->h + 2 * k->p - k->d * (k->kh - 1) - 1) / k->s + 1;
-    g.ow = (k->w + 2 * k->p - k->d * (k->kw - 1) - 1) / k->s + 1;
+    dt_cu_conv g = {.n = k->n, .c = k->c, .m = k->m, .ih = k->h, .iw = k->w, .kh = 1, .kw = 1, .sh = k->s, .sw = k->s,
+                    .dh = 1, .dw = 1, .group = 1, .act = k->act};
+    g.oh = (k->h - 1) / k->s + 1;
+    g.ow = (k->w - 1) / k->s + 1;
     test_bufs_params(k->act, &g.p0, &g.p1);
     return g;
 }
@@ -41,12 +40,12 @@ static dt_cu_conv geom_of(const mma_case *k)
 static double run_case(const mma_case *k, int dtype, int tile, int split)
 {
     dt_cu_conv g = geom_of(k);
-    int64_t K = k->kh * k->kw * k->c;
+    int64_t K = k->c;
     size_t nx = (size_t)(k->n * k->h * k->w * k->c), nw = (size_t)(k->m * K), ny = (size_t)(k->n * g.oh * g.ow * k->m);
     float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float)), *b = malloc((size_t)k->m * sizeof(float));
     float *r = malloc(ny * sizeof(float));
     void *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hb = malloc((size_t)k->m * 2), *hr = malloc(ny * 2), *hy = malloc(ny * 2);
-    /* Everything NHWC (weights KRSC: [m, kh, kw, c]), as the kernel reads it. */
+    /* Everything NHWC (weights [m, 1, 1, c]), as the kernel reads it. */
     for (size_t i = 0; i < nx; i++) x[i] = put(hx, dtype, i, rnd());
     for (size_t i = 0; i < nw; i++) w[i] = put(hw, dtype, i, 0.3f * rnd());
     for (int64_t c = 0; c < k->m; c++) b[c] = put(hb, dtype, (size_t)c, rnd());
@@ -57,7 +56,7 @@ static double run_case(const mma_case *k, int dtype, int tile, int split)
     CHECK(dx && dw && db && dr && dy);
     if (dx && dw && db && dr && dy) {
         cudaMemset(dy, 0xff, ny * 2); /* NaN: a missed output shows */
-        int rc = dt_cu_conv_mma(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, tile, split, NULL);
+        int rc = dt_cu_conv_pw_mma(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, tile, split, NULL);
         CHECK_EQ_INT(rc, 0);
         CHECK_EQ_INT((int)cudaDeviceSynchronize(), 0);
         cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost);
@@ -67,14 +66,8 @@ static double run_case(const mma_case *k, int dtype, int tile, int split)
                 for (int64_t q = 0; q < g.ow; q++)
                     for (int64_t o = 0; o < k->m; o++) {
                         double acc = 0;
-                        for (int64_t a = 0; a < k->kh; a++)
-                            for (int64_t e = 0; e < k->kw; e++) {
-                                int64_t ih = h * k->s - k->p + a * k->d, iw = q * k->s - k->p + e * k->d;
-                                if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
-                                for (int64_t c = 0; c < k->c; c++)
-                                    acc += (double)x[at(true, n, c, ih, iw, k->c, k->h, k->w)] *
-                                           w[((o * k->kh + a) * k->kw + e) * k->c + c];
-                            }
+                        for (int64_t c = 0; c < k->c; c++)
+                            acc += (double)x[at(true, n, c, h * k->s, q * k->s, k->c, k->h, k->w)] * w[o * k->c + c];
                         size_t yi = at(true, n, o, h, q, k->m, g.oh, g.ow);
                         if (k->bias) acc += b[o];
                         if (k->res) acc += r[yi];
@@ -90,42 +83,42 @@ static double run_case(const mma_case *k, int dtype, int tile, int split)
 }
 
 static const mma_case cases[] = {
-    /* n, c, m, h, w, kh, kw, s, d, p, bias, res, act */
-    {1, 8, 2, 1, 1, 1, 1, 1, 1, 0, true, false, DT_CU_RELU},         /* one pixel, one K step */
-    {1, 16, 24, 7, 7, 1, 1, 1, 1, 0, true, true, DT_CU_IDENTITY},    /* 49 pixels: tiles end inside */
-    {1, 264, 34, 7, 7, 1, 1, 1, 1, 0, true, true, DT_CU_CLIP},       /* K 264: a partial K step */
-    {3, 40, 130, 13, 11, 1, 1, 1, 1, 0, true, false, DT_CU_HARDSWISH},
-    {1, 24, 96, 29, 31, 1, 1, 2, 1, 0, false, true, DT_CU_RELU},      /* 1x1 stride 2 */
-    {1, 32, 64, 14, 14, 3, 3, 1, 1, 1, true, true, DT_CU_RELU},       /* 3x3 pads */
-    {3, 16, 6, 13, 11, 3, 3, 2, 1, 1, true, false, DT_CU_SIGMOID},    /* stride 2, odd map */
-    {1, 8, 34, 9, 12, 5, 3, 1, 2, 3, false, false, DT_CU_CLIP},       /* 5x3, dilation 2 */
-    {1, 8, 16, 20, 18, 7, 7, 2, 1, 3, true, false, DT_CU_RELU},       /* 7x7 stride 2 */
-    {1, 160, 66, 4, 3, 3, 3, 1, 1, 0, true, true, DT_CU_IDENTITY},    /* 2x1 output, K 1440 */
+    /* n, c, m, h, w, s, bias, res, act */
+    {1, 8, 2, 1, 1, 1, true, false, DT_CU_RELU},          /* one pixel, one step of channels */
+    {1, 16, 24, 7, 7, 1, true, true, DT_CU_IDENTITY},     /* 49 pixels: tiles end inside */
+    {1, 264, 34, 7, 7, 1, true, true, DT_CU_CLIP},        /* 264 channels: a partial step */
+    {3, 40, 130, 13, 11, 1, true, false, DT_CU_HARDSWISH},
+    {1, 24, 96, 29, 31, 2, false, true, DT_CU_RELU},       /* stride 2, odd map */
+    {3, 16, 6, 13, 11, 3, true, false, DT_CU_SIGMOID},     /* stride 3 */
+    {1, 960, 160, 7, 7, 1, true, true, DT_CU_IDENTITY},    /* mobilenet's 7x7 projection */
+    {1, 1448, 66, 2, 3, 1, true, true, DT_CU_CLIP},        /* 6 pixels, 1448 channels */
+    {2, 64, 384, 14, 14, 1, true, false, DT_CU_CLIP},      /* an expand 1x1 (ReLU6-like clip) */
 };
 
 /* Host-side: what the kernel refuses and the split it picks, without a GPU. */
 static void check_host(void)
 {
-    mma_case base = {1, 16, 32, 7, 7, 1, 1, 1, 1, 0, true, false, DT_CU_RELU};
+    mma_case base = {1, 16, 32, 7, 7, 1, true, false, DT_CU_RELU};
     dt_cu_conv g = geom_of(&base);
-    CHECK(dt_cu_conv_mma_applies(&g));
-    dt_cu_conv c3 = g, odd = g, grp = g;
-    c3.c = 3, odd.m = 31, grp.group = 2;
-    CHECK(!dt_cu_conv_mma_applies(&c3) && !dt_cu_conv_mma_applies(&odd) && !dt_cu_conv_mma_applies(&grp));
-    CHECK_EQ_INT(dt_cu_conv_mma(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, NULL, &c3, 64, 1, NULL), (int)cudaErrorInvalidValue);
-    CHECK_EQ_INT(dt_cu_conv_mma(DUCTILE_FLOAT32, NULL, NULL, NULL, NULL, NULL, &g, 64, 1, NULL), (int)cudaErrorInvalidValue);
-    CHECK_EQ_INT(dt_cu_conv_mma(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, NULL, &g, 64, 9, NULL), (int)cudaErrorInvalidValue);
-    /* 7x7 x 960 -> 160 at 32 x 32 tiles: 10 blocks on 132 multiprocessors, 30 K steps: split 7
-     * (4 steps a slice at least); 16 channels in: one K step, no split; a grid that fills the
-     * GPU: no split. */
+    CHECK(dt_cu_conv_pw_mma_applies(&g));
+    dt_cu_conv c3 = g, odd = g, grp = g, k3 = g, pad = g;
+    c3.c = 3, odd.m = 31, grp.group = 2, k3.kh = k3.kw = 3, pad.ph = pad.pw = 1, pad.oh = pad.ow = 9;
+    CHECK(!dt_cu_conv_pw_mma_applies(&c3) && !dt_cu_conv_pw_mma_applies(&odd) && !dt_cu_conv_pw_mma_applies(&grp));
+    CHECK(!dt_cu_conv_pw_mma_applies(&k3) && !dt_cu_conv_pw_mma_applies(&pad));
+    CHECK_EQ_INT(dt_cu_conv_pw_mma(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, NULL, &c3, 64, 1, NULL), (int)cudaErrorInvalidValue);
+    CHECK_EQ_INT(dt_cu_conv_pw_mma(DUCTILE_FLOAT32, NULL, NULL, NULL, NULL, NULL, &g, 64, 1, NULL), (int)cudaErrorInvalidValue);
+    CHECK_EQ_INT(dt_cu_conv_pw_mma(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, NULL, &g, 64, 9, NULL), (int)cudaErrorInvalidValue);
+    /* 7x7 x 960 -> 160 at 32 x 32 tiles: 10 blocks on 132 multiprocessors, 30 steps of 32
+     * channels: split 7 (4 steps a slice at least); 16 channels in: one step, no split; a grid
+     * that fills the GPU: no split. */
     dt_cu_conv deep = g;
     deep.c = 960, deep.m = 160;
-    CHECK_EQ_INT(dt_cu_conv_mma_split(&deep, 32, 132), 7);
-    CHECK_EQ_INT(dt_cu_conv_mma_split(&g, 32, 132), 1);
+    CHECK_EQ_INT(dt_cu_conv_pw_mma_split(&deep, 32, 132), 7);
+    CHECK_EQ_INT(dt_cu_conv_pw_mma_split(&g, 32, 132), 1);
     dt_cu_conv big = deep;
     big.ih = big.iw = big.oh = big.ow = 112;
-    CHECK_EQ_INT(dt_cu_conv_mma_split(&big, 32, 132), 1);
-    CHECK_EQ_INT(dt_cu_conv_mma_split(&deep, 32, 0), 1);
+    CHECK_EQ_INT(dt_cu_conv_pw_mma_split(&big, 32, 132), 1);
+    CHECK_EQ_INT(dt_cu_conv_pw_mma_split(&deep, 32, 0), 1);
 }
 
 int main(void)

@@ -1,12 +1,11 @@
-// The channels-last implicit GEMM on tensor cores (conv_own.h, DT_CUDA_CONV_MMA_NHWC*): written
-// by hand because cuBLASLt's epilogues cannot clip (ReLU6) and cuDNN's half convs take a
-// separate epilogue kernel, and because at batch 1 their picks leave most of the GPU idle on
-// 7x7 / 14x14 maps. Y[P, M] = A[P, K] W[M, K]^T with P = n*oh*ow output pixels, K = kh*kw*C
-// (KRSC weights: each filter's K values contiguous, as A's gathered rows are), so both operands
-// are K-contiguous (mma.sync's row.col) and a 16-byte chunk of 8 channels lies in one tap
-// (C % 8 == 0). Blocks of 4 warps compute BM x BN tiles, K in steps of 32 staged by cp.async
-// (zero-filled where the pads, the tile's edge or K's end are) in a 3-stage ring; each warp
-// runs m16n8k16 mma.sync (float32 accumulators). Split K without a second kernel or a
+// The channels-last 1x1 convolution on tensor cores (conv_own.h, DT_CUDA_CONV_PW_MMA*): written
+// by hand because cuBLASLt's epilogues cannot clip (mobilenet's ReLU6 costs it a second kernel
+// per layer), and because at batch 1 the 7x7 / 14x14 maps leave most of the GPU idle.
+// Y[P, M] = X[P, C] W[M, C]^T with P = n*oh*ow output pixels (stride s: pixel (oh*s, ow*s) of
+// the input; no pads), so both operands are C-contiguous (mma.sync's row.col) and 16-byte
+// chunks of 8 channels (C % 8 == 0) are staged by cp.async. Blocks of 4 warps compute BM x BN
+// tiles, C (K) in steps of 32 (zero-filled past the tile's edge and C's end) in a 3-stage
+// ring; each warp runs m16n8k16 mma.sync (float32 accumulators). Split K without a second kernel or a
 // scratch buffer: `split` blocks of a thread-block cluster each sum a share of K, and each
 // reduces a share of the tile's rows from all of their shared memories (distributed shared
 // memory, sm_90) before applying the epilogue (bias, residual, activation, one rounding).
@@ -71,7 +70,7 @@ template <int BM, int BN> struct mma_smem {
     static constexpr int bytes = ring > tile ? ring : tile;
 };
 
-// Sizes are 32-bit (dt_cu_conv_mma_applies bounds every tensor's element count below 2^31).
+// Sizes are 32-bit (dt_cu_conv_pw_mma_applies bounds every tensor's element count below 2^31).
 template <typename T, int BM, int BN>
 __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(const T *__restrict__ x, const T *__restrict__ w,
                                                           const T *__restrict__ bias, const T *__restrict__ res,
@@ -85,37 +84,29 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(const T *__restrict__ 
     T(*as)[BM][LD] = (T(*)[BM][LD])smem;
     T(*bs)[BN][LD] = (T(*)[BN][LD])(smem + MMA_STAGES * BM * LD * sizeof(T));
     const int C = (int)g.c, M = (int)g.m, IH = (int)g.ih, IW = (int)g.iw, OH = (int)g.oh, OW = (int)g.ow;
-    const int kw = (int)g.kw, K = (int)(g.kh * g.kw) * C, P = (int)g.n * OH * OW;
+    const int K = C, P = (int)g.n * OH * OW;
     const int p0 = blockIdx.x * BM, n0 = blockIdx.y * BN, tid = threadIdx.x;
     // This block's share of the K steps (blockIdx.z of `split`: a cluster along z).
     const int steps = (K + MMA_BK - 1) / MMA_BK, sl = blockIdx.z;
     const int kt0 = (int)((int64_t)steps * sl / split), kt1 = (int)((int64_t)steps * (sl + 1) / split);
-    // The A rows this thread stages: their image's first element and window origin.
+    // The A rows this thread stages: their input pixel's channels (NULL past P).
     const T *arow[ACH];
-    int ah0[ACH], aw0[ACH], ach[ACH], arw[ACH];
+    int ach[ACH], arw[ACH];
 #pragma unroll
     for (int i = 0; i < ACH; i++) {
         int e = tid + i * MMA_THREADS, r = e >> 2, p = p0 + r;
         arw[i] = r;
         ach[i] = (e & 3) * 8;
         int pp = p < P ? p : 0, ow = pp % OW, t = pp / OW, oh = t % OH, n = t / OH;
-        arow[i] = p < P ? x + (int64_t)n * IH * IW * C : nullptr;
-        ah0[i] = oh * (int)g.sh - (int)g.ph;
-        aw0[i] = ow * (int)g.sw - (int)g.pw;
+        int64_t pix = ((int64_t)n * IH + (int64_t)oh * g.sh) * IW + (int64_t)ow * g.sw;
+        arow[i] = p < P ? x + pix * C : nullptr;
     }
     auto stage = [&](int kt, int buf) {
 #pragma unroll
         for (int i = 0; i < ACH; i++) {
             int k = kt * MMA_BK + ach[i];
-            const T *src = x;
-            bool ok = false;
-            if (arow[i] && k < K) {
-                int rs = k / C, c = k - rs * C, r = rs / kw, s = rs - r * kw;
-                int ih = ah0[i] + r * (int)g.dh, iw = aw0[i] + s * (int)g.dw;
-                ok = ih >= 0 && ih < IH && iw >= 0 && iw < IW;
-                if (ok) src = arow[i] + ((int64_t)ih * IW + iw) * C + c;
-            }
-            cp16(&as[buf][arw[i]][ach[i]], src, ok);
+            bool ok = arow[i] && k < K;
+            cp16(&as[buf][arw[i]][ach[i]], ok ? arow[i] + k : x, ok);
         }
 #pragma unroll
         for (int i = 0; i < BCH; i++) {
@@ -250,19 +241,18 @@ int conv_mma_any(const void *x, const void *w, const void *bias, const void *res
 
 } // namespace
 
-extern "C" bool dt_cu_conv_mma_applies(const dt_cu_conv *g)
+extern "C" bool dt_cu_conv_pw_mma_applies(const dt_cu_conv *g)
 {
     const int64_t lim = INT32_MAX;
-    return g->group == 1 && g->c % 8 == 0 && g->m % 2 == 0 && g->c > 0 && g->m > 0 &&
-           g->n * g->ih * g->iw * g->c < lim && g->n * g->oh * g->ow * g->m < lim && g->kh * g->kw * g->c < lim &&
-           g->m * g->kh * g->kw * g->c < lim && g->ih < (1 << 20) && g->iw < (1 << 20) && g->kh * g->dh < (1 << 20) &&
-           g->kw * g->dw < (1 << 20) && g->sh < (1 << 10) && g->sw < (1 << 10) && g->ph < (1 << 20) &&
-           g->pw < (1 << 20);
+    return g->group == 1 && g->kh == 1 && g->kw == 1 && g->ph == 0 && g->pw == 0 && g->c % 8 == 0 && g->m % 2 == 0 &&
+           g->c > 0 && g->m > 0 && g->sh > 0 && g->sw > 0 && g->n * g->ih * g->iw * g->c < lim &&
+           g->n * g->oh * g->ow * g->m < lim && g->m * g->c < lim && (g->oh - 1) * g->sh < g->ih &&
+           (g->ow - 1) * g->sw < g->iw;
 }
 
-extern "C" int dt_cu_conv_mma_split(const dt_cu_conv *g, int tile, int sms)
+extern "C" int dt_cu_conv_pw_mma_split(const dt_cu_conv *g, int tile, int sms)
 {
-    int64_t P = g->n * g->oh * g->ow, steps = (g->kh * g->kw * g->c + MMA_BK - 1) / MMA_BK;
+    int64_t P = g->n * g->oh * g->ow, steps = (g->c + MMA_BK - 1) / MMA_BK;
     int64_t blocks = (P + tile - 1) / tile * ((g->m + tile - 1) / tile);
     if (blocks <= 0 || sms <= 0 || blocks >= sms) return 1;
     // Enough blocks for one per multiprocessor, each slice at least 4 steps of 32.
@@ -272,10 +262,10 @@ extern "C" int dt_cu_conv_mma_split(const dt_cu_conv *g, int tile, int sms)
     return s < 2 ? 1 : (int)s;
 }
 
-extern "C" int dt_cu_conv_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+extern "C" int dt_cu_conv_pw_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                               const dt_cu_conv *g, int tile, int split, void *stream)
 {
-    if (!dt_cu_conv_mma_applies(g)) return (int)cudaErrorInvalidValue;
+    if (!dt_cu_conv_pw_mma_applies(g)) return (int)cudaErrorInvalidValue;
     if (dtype == DUCTILE_FLOAT16) return conv_mma_any<__half>(x, w, bias, res, y, g, tile, split, stream);
     if (dtype == DUCTILE_BFLOAT16) return conv_mma_any<__nv_bfloat16>(x, w, bias, res, y, g, tile, split, stream);
     return (int)cudaErrorInvalidValue;
