@@ -17,7 +17,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -fPIC -Wall -Wextra -Wno-unused-parameter -pth
            -Iinclude -Isrc -fvisibility=hidden
 # Kernel tables (dt_kernel) are initialized positionally and leave their optional trailing
 # hooks (plan_shapes) zero, as C does.
-CFLAGS  += -Wno-missing-field-initializers
+CFLAGS  +=
 LDLIBS  += -lm -pthread
 # ImageDecoder's codecs (src/ops/image_*.c) link the system's image libraries; `make sysdeps`
 # (and the first build in a folder) installs them where they are missing (Debian and Ubuntu

@@ -85,13 +85,16 @@ elif command -v compute-sanitizer > /dev/null; then
         echo "memcheck $1 ${3:-} ${4:-} rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")" | tee -a "$OUT/summary.txt"
     done
     # racecheck on the run of a saved engine: the build's tactic timing launches every
-    # candidate kernel dozens of times, which racecheck makes take minutes.
+    # candidate kernel dozens of times, which racecheck makes take minutes. cuBLASLt's sm90
+    # kernels (nvjet_*) sync through mbarriers and TMA that racecheck does not model: it reports
+    # hazards inside them (session 9: 3 in nvjet_sm90_hsh_40x64_64x16_4x1_v_bz_TNN on mobilenet
+    # FP16); they are NVIDIA's kernels, not ours, so they are left out of the check.
     for spec in "superres.onnx input:1x1x24x20" "bert_small.onnx input_ids:1x7,attention_mask:1x7" \
                 "bert_small.onnx input_ids:1x40,attention_mask:1x40 --fp16 mma" "mobilenet_v2.onnx input:1x3x224x224 --fp16"; do
         set -- $spec
         env ${4:+DUCTILE_CUDA_ATTENTION=$4} ./build/ductile --onnx="$M/$1" --device=cuda --shapes="$2" ${3:-} --iterations=1 --warmUp=0 --duration=0 \
             --saveEngine="$SAN_ENGINE" > /dev/null 2>&1
-        timeout 150 compute-sanitizer --tool racecheck --error-exitcode 3 ./build/ductile --loadEngine="$SAN_ENGINE" \
+        timeout 150 compute-sanitizer --tool racecheck --kernel-name-exclude kns=nvjet --error-exitcode 3 ./build/ductile --loadEngine="$SAN_ENGINE" \
             --shapes="$2" --iterations=1 --warmUp=0 --duration=0 > "$OUT/racecheck.log" 2>&1
         echo "racecheck $1 ${3:-} ${4:-} rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")" | tee -a "$OUT/summary.txt"
     done

@@ -354,53 +354,82 @@ done:
     return r;
 }
 
+/* The objects of one small workflow run (workflow_api, _dynamic, _sequence, _external): made
+ * by the run, each freed by wf_end whether the run got through or stopped at `done`. */
+typedef struct wf {
+    ductile_builder *b;
+    ductile_network *net;
+    ductile_profile *p;
+    ductile_config *cfg;
+    ductile_engine *e;
+    ductile_context *ctx;
+} wf;
+
+/* Starts a run with allocation n failing (0: none). */
+static wf wf_begin(long n)
+{
+    cnt.calls = 0;
+    cnt.failed = 0;
+    cnt.fail_at = n;
+    return (wf){0};
+}
+
+/* Frees the run's objects, then checks that every block the library took is back. */
+static void wf_end(wf *o, const workload *w, long n, run_result *r, int failures_before)
+{
+    ductile_context_free(o->ctx);
+    ductile_engine_free(o->e);
+    ductile_config_free(o->cfg);
+    ductile_profile_free(o->p);
+    ductile_network_free(o->net);
+    ductile_builder_free(o->b);
+    CHECK_EQ_INT(cnt.live_blocks, 0);
+    CHECK_EQ_INT(cnt.live_bytes, 0);
+    if (cnt.live_blocks || cnt.live_bytes)
+        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
+                cnt.live_blocks, cnt.live_bytes);
+    r->wrong = test_failures - failures_before;
+}
+
 /* A network made with the editing API (out = sigmoid(a + b), a and b float [batch, seq]):
  * build, context, bound input buffers, the output in the context's own buffer. */
 static run_result workflow_api(workload *w, long n)
 {
     run_result r = {0, 0};
     int failures_before = test_failures;
-    ductile_builder *b = NULL;
-    ductile_network *net = NULL;
-    ductile_profile *p = NULL;
-    ductile_config *cfg = NULL;
-    ductile_engine *e = NULL;
-    ductile_context *ctx = NULL;
-    cnt.calls = 0;
-    cnt.failed = 0;
-    cnt.fail_at = n;
+    wf o = wf_begin(n);
 
     const char *syms[2] = {"batch", "seq"};
     ductile_dims dyn = {2, {-1, -1}}, mn = {2, {1, 1}}, opt = {2, {2, 3}}, mx = {2, {4, 8}}, run = {2, {2, 5}};
     ductile_tensor *ta = NULL, *tb = NULL;
     ductile_layer *add = NULL, *sig = NULL;
-    STEP(ductile_builder_create(&b));
-    STEP(ductile_network_create(b, &net));
-    STEP(ductile_network_add_input(net, "a", DUCTILE_FLOAT32, &dyn, syms, &ta));
-    STEP(ductile_network_add_input(net, "b", DUCTILE_FLOAT32, &dyn, syms, &tb));
-    STEP(ductile_network_add_elementwise(net, ta, tb, DUCTILE_ELEMENTWISE_SUM, &add));
-    STEP(ductile_network_add_activation(net, ductile_layer_get_output(add, 0), DUCTILE_ACTIVATION_SIGMOID, &sig));
+    STEP(ductile_builder_create(&o.b));
+    STEP(ductile_network_create(o.b, &o.net));
+    STEP(ductile_network_add_input(o.net, "a", DUCTILE_FLOAT32, &dyn, syms, &ta));
+    STEP(ductile_network_add_input(o.net, "b", DUCTILE_FLOAT32, &dyn, syms, &tb));
+    STEP(ductile_network_add_elementwise(o.net, ta, tb, DUCTILE_ELEMENTWISE_SUM, &add));
+    STEP(ductile_network_add_activation(o.net, ductile_layer_get_output(add, 0), DUCTILE_ACTIVATION_SIGMOID, &sig));
     ductile_tensor *to = ductile_layer_get_output(sig, 0);
-    STEP(ductile_network_mark_output(net, to));
-    STEP(ductile_profile_create(b, &p));
-    STEP(ductile_profile_set_shape(p, "a", &mn, &opt, &mx));
-    STEP(ductile_profile_set_shape(p, "b", &mn, &opt, &mx));
-    STEP(ductile_config_create(b, &cfg));
-    STEP(ductile_config_add_profile(cfg, p, NULL));
-    STEP(ductile_builder_build(b, net, cfg, &e));
-    STEP(ductile_context_create(e, &ctx));
+    STEP(ductile_network_mark_output(o.net, to));
+    STEP(ductile_profile_create(o.b, &o.p));
+    STEP(ductile_profile_set_shape(o.p, "a", &mn, &opt, &mx));
+    STEP(ductile_profile_set_shape(o.p, "b", &mn, &opt, &mx));
+    STEP(ductile_config_create(o.b, &o.cfg));
+    STEP(ductile_config_add_profile(o.cfg, o.p, NULL));
+    STEP(ductile_builder_build(o.b, o.net, o.cfg, &o.e));
+    STEP(ductile_context_create(o.e, &o.ctx));
     float xa[10], xb[10];
     for (int i = 0; i < 10; i++) {
         xa[i] = (float)i * 0.25f - 1;
         xb[i] = 0.5f - (float)(i % 3) * 0.375f;
     }
-    STEP(ductile_context_set_input_shape(ctx, "a", &run));
-    STEP(ductile_context_set_input_shape(ctx, "b", &run));
-    STEP(ductile_context_set_tensor_address(ctx, "a", xa));
-    STEP(ductile_context_set_tensor_address(ctx, "b", xb));
-    STEP(ductile_context_execute(ctx));
+    STEP(ductile_context_set_input_shape(o.ctx, "a", &run));
+    STEP(ductile_context_set_input_shape(o.ctx, "b", &run));
+    STEP(ductile_context_set_tensor_address(o.ctx, "a", xa));
+    STEP(ductile_context_set_tensor_address(o.ctx, "b", xb));
+    STEP(ductile_context_execute(o.ctx));
     void *yv = NULL;
-    STEP(ductile_context_get_tensor_address(ctx, ductile_tensor_name(to), &yv));
+    STEP(ductile_context_get_tensor_address(o.ctx, ductile_tensor_name(to), &yv));
     const float *y = yv;
     int bad = 0;
     for (int i = 0; i < 10; i++) {
@@ -409,18 +438,7 @@ static run_result workflow_api(workload *w, long n)
     }
     CHECK_EQ_INT(bad, 0);
 done:
-    ductile_context_free(ctx);
-    ductile_engine_free(e);
-    ductile_config_free(cfg);
-    ductile_profile_free(p);
-    ductile_network_free(net);
-    ductile_builder_free(b);
-    CHECK_EQ_INT(cnt.live_blocks, 0);
-    CHECK_EQ_INT(cnt.live_bytes, 0);
-    if (cnt.live_blocks || cnt.live_bytes)
-        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
-                cnt.live_blocks, cnt.live_bytes);
-    r.wrong = test_failures - failures_before;
+    wf_end(&o, w, n, &r, failures_before);
     return r;
 }
 
@@ -445,66 +463,47 @@ static run_result workflow_dynamic(workload *w, long n)
 {
     run_result r = {0, 0};
     int failures_before = test_failures;
-    ductile_builder *b = NULL;
-    ductile_network *net = NULL;
-    ductile_profile *p = NULL;
-    ductile_config *cfg = NULL;
-    ductile_engine *e = NULL;
-    ductile_context *ctx = NULL;
-    cnt.calls = 0;
-    cnt.failed = 0;
-    cnt.fail_at = n;
+    wf o = wf_begin(n);
 
     ductile_dims xmin = {1, {1}}, xopt = {1, {6}}, xmax = {1, {12}}, s2 = {1, {2}}, xrun = {1, {6}};
-    STEP(ductile_builder_create(&b));
-    STEP(ductile_network_create(b, &net));
-    STEP(ductile_onnx_parse_memory(net, w->bytes, w->size));
-    STEP(ductile_profile_create(b, &p));
-    STEP(ductile_profile_set_shape(p, "x", &xmin, &xopt, &xmax));
-    STEP(ductile_profile_set_shape(p, "s", &s2, &s2, &s2));
-    STEP(ductile_config_create(b, &cfg));
-    STEP(ductile_config_add_profile(cfg, p, NULL));
-    STEP(ductile_builder_build(b, net, cfg, &e));
-    STEP(ductile_context_create(e, &ctx));
+    STEP(ductile_builder_create(&o.b));
+    STEP(ductile_network_create(o.b, &o.net));
+    STEP(ductile_onnx_parse_memory(o.net, w->bytes, w->size));
+    STEP(ductile_profile_create(o.b, &o.p));
+    STEP(ductile_profile_set_shape(o.p, "x", &xmin, &xopt, &xmax));
+    STEP(ductile_profile_set_shape(o.p, "s", &s2, &s2, &s2));
+    STEP(ductile_config_create(o.b, &o.cfg));
+    STEP(ductile_config_add_profile(o.cfg, o.p, NULL));
+    STEP(ductile_builder_build(o.b, o.net, o.cfg, &o.e));
+    STEP(ductile_context_create(o.e, &o.ctx));
     float x[6] = {0, 1.5f, 0, -2, 3, 0};
-    STEP(ductile_context_set_input_shape(ctx, "x", &xrun));
-    STEP(ductile_context_set_input_shape(ctx, "s", &s2));
-    STEP(ductile_context_set_tensor_address(ctx, "x", x));
+    STEP(ductile_context_set_input_shape(o.ctx, "x", &xrun));
+    STEP(ductile_context_set_input_shape(o.ctx, "s", &s2));
+    STEP(ductile_context_set_tensor_address(o.ctx, "x", x));
     void *sv = NULL;
-    STEP(ductile_context_get_tensor_address(ctx, "s", &sv));
+    STEP(ductile_context_get_tensor_address(o.ctx, "s", &sv));
     /* Two runs with different values in the shape input: [2, 3], then [3, 2]. */
     for (int k = 0; k < 2; k++) {
         int64_t *sh = sv;
         sh[0] = k ? 3 : 2;
         sh[1] = k ? 2 : 3;
         /* An eager engine: every output's shape is known after execute. */
-        STEP(ductile_context_execute(ctx));
+        STEP(ductile_context_execute(o.ctx));
         ductile_dims rd;
-        STEP(ductile_context_get_tensor_shape(ctx, "r", &rd));
+        STEP(ductile_context_get_tensor_shape(o.ctx, "r", &rd));
         CHECK(rd.nb_dims == 2 && rd.d[0] == sh[0] && rd.d[1] == sh[1]);
         void *rv = NULL, *nv = NULL;
-        STEP(ductile_context_get_tensor_address(ctx, "r", &rv));
+        STEP(ductile_context_get_tensor_address(o.ctx, "r", &rv));
         CHECK(rv && memcmp(rv, x, sizeof x) == 0);
         ductile_dims nd;
-        STEP(ductile_context_get_tensor_shape(ctx, "nz", &nd));
+        STEP(ductile_context_get_tensor_shape(o.ctx, "nz", &nd));
         CHECK(nd.nb_dims == 2 && nd.d[0] == 1 && nd.d[1] == 3);
-        STEP(ductile_context_get_tensor_address(ctx, "nz", &nv));
+        STEP(ductile_context_get_tensor_address(o.ctx, "nz", &nv));
         const int64_t want[3] = {1, 3, 4};
         CHECK(nv && memcmp(nv, want, sizeof want) == 0);
     }
 done:
-    ductile_context_free(ctx);
-    ductile_engine_free(e);
-    ductile_config_free(cfg);
-    ductile_profile_free(p);
-    ductile_network_free(net);
-    ductile_builder_free(b);
-    CHECK_EQ_INT(cnt.live_blocks, 0);
-    CHECK_EQ_INT(cnt.live_bytes, 0);
-    if (cnt.live_blocks || cnt.live_bytes)
-        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
-                cnt.live_blocks, cnt.live_bytes);
-    r.wrong = test_failures - failures_before;
+    wf_end(&o, w, n, &r, failures_before);
     return r;
 }
 
@@ -538,58 +537,39 @@ static run_result workflow_sequence(workload *w, long n)
 {
     run_result r = {0, 0};
     int failures_before = test_failures;
-    ductile_builder *b = NULL;
-    ductile_network *net = NULL;
-    ductile_profile *p = NULL;
-    ductile_config *cfg = NULL;
-    ductile_engine *e = NULL;
-    ductile_context *ctx = NULL;
-    cnt.calls = 0;
-    cnt.failed = 0;
-    cnt.fail_at = n;
+    wf o = wf_begin(n);
 
     ductile_dims x2 = {1, {2}};
-    STEP(ductile_builder_create(&b));
-    STEP(ductile_network_create(b, &net));
-    STEP(ductile_onnx_parse_memory(net, w->bytes, w->size));
-    STEP(ductile_profile_create(b, &p));
-    STEP(ductile_profile_set_shape(p, "x", &x2, &x2, &x2));
-    STEP(ductile_config_create(b, &cfg));
-    STEP(ductile_config_add_profile(cfg, p, NULL));
-    STEP(ductile_builder_build(b, net, cfg, &e));
-    STEP(ductile_context_create(e, &ctx));
+    STEP(ductile_builder_create(&o.b));
+    STEP(ductile_network_create(o.b, &o.net));
+    STEP(ductile_onnx_parse_memory(o.net, w->bytes, w->size));
+    STEP(ductile_profile_create(o.b, &o.p));
+    STEP(ductile_profile_set_shape(o.p, "x", &x2, &x2, &x2));
+    STEP(ductile_config_create(o.b, &o.cfg));
+    STEP(ductile_config_add_profile(o.cfg, o.p, NULL));
+    STEP(ductile_builder_build(o.b, o.net, o.cfg, &o.e));
+    STEP(ductile_context_create(o.e, &o.ctx));
     const float x[2] = {1.5f, -2}, a[3] = {4, 5, 6}, big[40] = {7};
-    STEP(ductile_context_set_input_shape(ctx, "x", &x2));
-    STEP(ductile_context_set_tensor_address(ctx, "x", (void *)x));
+    STEP(ductile_context_set_input_shape(o.ctx, "x", &x2));
+    STEP(ductile_context_set_tensor_address(o.ctx, "x", (void *)x));
     /* One item, then five (the slots grow and a larger item takes a new buffer). */
     for (int k = 0; k < 2; k++) {
         ductile_item items[5];
         for (int j = 0; j < 5; j++) items[j] = (ductile_item){DUCTILE_FLOAT32, {1, {j == 4 ? 40 : 3}}, j == 4 ? big : a};
         int64_t ns = k ? 5 : 1;
-        STEP(ductile_context_set_sequence(ctx, "s", items, ns));
-        STEP(ductile_context_execute(ctx));
+        STEP(ductile_context_set_sequence(o.ctx, "s", items, ns));
+        STEP(ductile_context_execute(o.ctx));
         const ductile_item *out = NULL;
         int64_t no = 0;
-        STEP(ductile_context_get_sequence(ctx, "out", &out, &no));
+        STEP(ductile_context_get_sequence(o.ctx, "out", &out, &no));
         CHECK(no == ns + 1 && out && out[ns].dims.d[0] == 2 && !memcmp(out[ns].data, x, sizeof x));
         CHECK(no == ns + 1 && out && !memcmp(out[0].data, a, sizeof a));
         void *lv = NULL;
-        STEP(ductile_context_get_tensor_address(ctx, "len", &lv));
+        STEP(ductile_context_get_tensor_address(o.ctx, "len", &lv));
         CHECK(lv && *(int64_t *)lv == ns + 1);
     }
 done:
-    ductile_context_free(ctx);
-    ductile_engine_free(e);
-    ductile_config_free(cfg);
-    ductile_profile_free(p);
-    ductile_network_free(net);
-    ductile_builder_free(b);
-    CHECK_EQ_INT(cnt.live_blocks, 0);
-    CHECK_EQ_INT(cnt.live_bytes, 0);
-    if (cnt.live_blocks || cnt.live_bytes)
-        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
-                cnt.live_blocks, cnt.live_bytes);
-    r.wrong = test_failures - failures_before;
+    wf_end(&o, w, n, &r, failures_before);
     return r;
 }
 
@@ -613,40 +593,23 @@ static run_result workflow_external(workload *w, long n)
 {
     run_result r = {0, 0};
     int failures_before = test_failures;
-    ductile_builder *b = NULL;
-    ductile_network *net = NULL;
-    ductile_config *cfg = NULL;
-    ductile_engine *e = NULL;
-    ductile_context *ctx = NULL;
-    cnt.calls = 0;
-    cnt.failed = 0;
-    cnt.fail_at = n;
+    wf o = wf_begin(n);
 
-    STEP(ductile_builder_create(&b));
-    STEP(ductile_network_create(b, &net));
-    STEP(ductile_onnx_parse_file(net, w->model_path));
-    STEP(ductile_config_create(b, &cfg));
-    STEP(ductile_builder_build(b, net, cfg, &e));
-    STEP(ductile_context_create(e, &ctx));
+    STEP(ductile_builder_create(&o.b));
+    STEP(ductile_network_create(o.b, &o.net));
+    STEP(ductile_onnx_parse_file(o.net, w->model_path));
+    STEP(ductile_config_create(o.b, &o.cfg));
+    STEP(ductile_builder_build(o.b, o.net, o.cfg, &o.e));
+    STEP(ductile_context_create(o.e, &o.ctx));
     ductile_dims d3 = {1, {3}};
     float x[3] = {1, 2, 3}, y[3] = {0};
-    STEP(ductile_context_set_input_shape(ctx, "x", &d3));
-    STEP(ductile_context_set_tensor_address(ctx, "x", x));
-    STEP(ductile_context_set_tensor_address(ctx, "y", y));
-    STEP(ductile_context_execute(ctx));
+    STEP(ductile_context_set_input_shape(o.ctx, "x", &d3));
+    STEP(ductile_context_set_tensor_address(o.ctx, "x", x));
+    STEP(ductile_context_set_tensor_address(o.ctx, "y", y));
+    STEP(ductile_context_execute(o.ctx));
     for (int i = 0; i < 3; i++) CHECK(y[i] == x[i] + ext_w[i]);
 done:
-    ductile_context_free(ctx);
-    ductile_engine_free(e);
-    ductile_config_free(cfg);
-    ductile_network_free(net);
-    ductile_builder_free(b);
-    CHECK_EQ_INT(cnt.live_blocks, 0);
-    CHECK_EQ_INT(cnt.live_bytes, 0);
-    if (cnt.live_blocks || cnt.live_bytes)
-        fprintf(stderr, "  %s, failing allocation %ld: %ld blocks (%lld bytes) leaked\n", w->what, n,
-                cnt.live_blocks, cnt.live_bytes);
-    r.wrong = test_failures - failures_before;
+    wf_end(&o, w, n, &r, failures_before);
     return r;
 }
 

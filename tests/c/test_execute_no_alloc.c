@@ -103,11 +103,11 @@ typedef struct model_case {
 } model_case;
 
 static const model_case cases[] = {
-    {"superres.onnx", 1, {"input"}, {{4, {1, 1, 64, 64}}}},
-    {"mobilenet_v2.onnx", 1, {"input"}, {{4, {1, 3, 224, 224}}}},
-    {"bert_small.onnx", 2, {"input_ids", "attention_mask"}, {{2, {1, 16}}, {2, {1, 16}}}},
-    {"superres_op10_dynbatch.onnx", 1, {"input"}, {{4, {1, 1, 224, 224}}}},
-    {"seg_lraspp.onnx", 1, {"input_1"}, {{4, {1, 3, 512, 512}}}},
+    {"superres.onnx", 1, {"input"}, {{4, {1, 1, 64, 64}}}, false},
+    {"mobilenet_v2.onnx", 1, {"input"}, {{4, {1, 3, 224, 224}}}, false},
+    {"bert_small.onnx", 2, {"input_ids", "attention_mask"}, {{2, {1, 16}}, {2, {1, 16}}}, false},
+    {"superres_op10_dynbatch.onnx", 1, {"input"}, {{4, {1, 1, 224, 224}}}, false},
+    {"seg_lraspp.onnx", 1, {"input_1"}, {{4, {1, 3, 512, 512}}}, false},
 };
 
 static ductile_engine *build(const char *path, const model_case *mc)
@@ -338,7 +338,7 @@ static void test_execute_allocates_nothing_on_the_shape_kernels(void)
     CHECK(f != NULL && fwrite(m.p, 1, m.n, f) == m.n);
     if (f) fclose(f);
     free(m.p);
-    const model_case mc = {"shape_ops", 1, {"x"}, {{4, {2, 2, 4, 4}}}};
+    const model_case mc = {"shape_ops", 1, {"x"}, {{4, {2, 2, 4, 4}}}, false};
     expect_no_alloc(path, &mc);
     remove(path);
 }
@@ -807,13 +807,13 @@ static void test_execute_allocates_nothing_with_flex_modifiers(void)
 
 static void test_execute_allocates_nothing_with_the_nn_ops(void)
 {
-    static const model_case mc = {"nn_ops (built in the test)", 1, {"x"}, {{3, {2, 4, 128}}}};
+    static const model_case mc = {"nn_ops (built in the test)", 1, {"x"}, {{3, {2, 4, 128}}}, false};
     expect_no_alloc_model(nn_ops_model(), &mc);
 }
 
 static void test_execute_allocates_nothing_with_the_vision_ops(void)
 {
-    static const model_case mc = {"vision_ops (built in the test)", 1, {"x"}, {{4, {1, 4, 8, 8}}}};
+    static const model_case mc = {"vision_ops (built in the test)", 1, {"x"}, {{4, {1, 4, 8, 8}}}, false};
     expect_no_alloc_model(vision_ops_model(), &mc);
 }
 #endif

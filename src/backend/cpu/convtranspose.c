@@ -192,5 +192,7 @@ static ductile_status dt_col2im_kernel_run(const void *params, const dt_view *in
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_conv_transpose_kernel = {dt_fold_prepare, dt_convt_scratch, dt_convt_run};
-const dt_kernel dt_cpu_col2im_kernel = {dt_fold_prepare, NULL, dt_col2im_kernel_run};
+const dt_kernel dt_cpu_conv_transpose_kernel = {
+    .prepare = dt_fold_prepare, .scratch = dt_convt_scratch, .run = dt_convt_run,
+};
+const dt_kernel dt_cpu_col2im_kernel = {.prepare = dt_fold_prepare, .run = dt_col2im_kernel_run};

@@ -486,5 +486,9 @@ static ductile_status dt_variadic_scratch(const void *params, const dt_view *in,
     return dt_ew_via_f32_scratch(p->L, in, out, bytes);
 }
 
-const dt_kernel dt_cpu_ew_binary_kernel = {dt_binary_prepare, dt_binary_scratch, dt_binary_run};
-const dt_kernel dt_cpu_ew_variadic_kernel = {dt_binary_prepare, dt_variadic_scratch, dt_variadic_run};
+const dt_kernel dt_cpu_ew_binary_kernel = {
+    .prepare = dt_binary_prepare, .scratch = dt_binary_scratch, .run = dt_binary_run,
+};
+const dt_kernel dt_cpu_ew_variadic_kernel = {
+    .prepare = dt_binary_prepare, .scratch = dt_variadic_scratch, .run = dt_variadic_run,
+};

@@ -317,4 +317,4 @@ static ductile_status dt_cast_run(const void *params, const dt_view *in, dt_view
     return dt_cast_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_ew_cast_kernel = {dt_cast_prepare, NULL, dt_cast_run};
+const dt_kernel dt_cpu_ew_cast_kernel = {.prepare = dt_cast_prepare, .run = dt_cast_run};

@@ -432,7 +432,9 @@ static ductile_status dt_unary_scratch(const void *params, const dt_view *in, co
     return dt_ew_via_f32_scratch(((const dt_unary_params *)params)->L, in, out, bytes);
 }
 
-const dt_kernel dt_cpu_ew_unary_kernel = {dt_unary_prepare, dt_unary_scratch, dt_unary_run};
+const dt_kernel dt_cpu_ew_unary_kernel = {
+    .prepare = dt_unary_prepare, .scratch = dt_unary_scratch, .run = dt_unary_run,
+};
 
 /* ---- Clip ---- */
 
@@ -599,7 +601,7 @@ static ductile_status dt_clip_scratch(const void *params, const dt_view *in, con
     return dt_ew_via_f32_scratch(((const dt_clip_params *)params)->L, in, out, bytes);
 }
 
-const dt_kernel dt_cpu_ew_clip_kernel = {dt_clip_prepare, dt_clip_scratch, dt_clip_run};
+const dt_kernel dt_cpu_ew_clip_kernel = {.prepare = dt_clip_prepare, .scratch = dt_clip_scratch, .run = dt_clip_run};
 
 /* ---- Dropout ---- */
 
@@ -678,4 +680,4 @@ static ductile_status dt_dropout_run(const void *params, const dt_view *in, dt_v
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_ew_dropout_kernel = {dt_dropout_prepare, NULL, dt_dropout_run};
+const dt_kernel dt_cpu_ew_dropout_kernel = {.prepare = dt_dropout_prepare, .run = dt_dropout_run};

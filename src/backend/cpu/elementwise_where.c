@@ -56,4 +56,4 @@ static ductile_status dt_where_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_ew_where_kernel = {NULL, NULL, dt_where_run};
+const dt_kernel dt_cpu_ew_where_kernel = {.run = dt_where_run};

@@ -34,6 +34,16 @@ static inline __attribute__((always_inline)) float dt_poly_step(float p, float x
     return fma ? __builtin_fmaf(p, x, c) : p * x + c;
 }
 
+/* Horner's rule over c[0..n) (highest degree first). Unrolled whole: a loop left rolled
+ * would stay a scalar loop inside the vectorized callers. */
+static inline __attribute__((always_inline)) float dt_poly_eval(const float *c, int n, float x, const bool fma)
+{
+    float p = c[0];
+#pragma GCC unroll 16
+    for (int i = 1; i < n; i++) p = dt_poly_step(p, x, c[i], fma);
+    return p;
+}
+
 static inline __attribute__((always_inline)) float dt_exp_approx_f(float x, const bool fma)
 {
     x = x < -87.0f ? -87.0f : x;
@@ -42,16 +52,8 @@ static inline __attribute__((always_inline)) float dt_exp_approx_f(float x, cons
     float n = (x * 1.44269504f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693145752f;
     r = r - n * 1.42860677e-6f;
-    /* Written out step by step: a loop over c stays a scalar loop in the vectorized callers. */
     static const float c[DT_EXP_POLY_N] = DT_EXP_POLY;
-    float p = c[0];
-    p = dt_poly_step(p, r, c[1], fma);
-    p = dt_poly_step(p, r, c[2], fma);
-    p = dt_poly_step(p, r, c[3], fma);
-    p = dt_poly_step(p, r, c[4], fma);
-    p = dt_poly_step(p, r, c[5], fma);
-    p = dt_poly_step(p, r, c[6], fma);
-    p = dt_poly_step(p, r, c[7], fma);
+    float p = dt_poly_eval(c, DT_EXP_POLY_N, r, fma);
     /* A NaN x passes the clamps; converting NaN to int is undefined, and p is NaN already. */
     n = n == n ? n : 0.0f;
     int32_t bits = ((int32_t)n + 127) << 23; /* 2^n; n is in [-126, 127] after the clamp */
@@ -67,16 +69,7 @@ static inline __attribute__((always_inline)) float dt_exp_approx(float x) { retu
 static inline __attribute__((always_inline)) float dt_erf_small_poly_f(float zz, const bool fma)
 {
     static const float c[DT_ERF_SMALL_POLY_N] = DT_ERF_SMALL_POLY;
-    float p = c[0];
-    p = dt_poly_step(p, zz, c[1], fma);
-    p = dt_poly_step(p, zz, c[2], fma);
-    p = dt_poly_step(p, zz, c[3], fma);
-    p = dt_poly_step(p, zz, c[4], fma);
-    p = dt_poly_step(p, zz, c[5], fma);
-    p = dt_poly_step(p, zz, c[6], fma);
-    p = dt_poly_step(p, zz, c[7], fma);
-    p = dt_poly_step(p, zz, c[8], fma);
-    return p;
+    return dt_poly_eval(c, DT_ERF_SMALL_POLY_N, zz, fma);
 }
 
 static inline __attribute__((always_inline)) float dt_erf_small_poly(float zz) { return dt_erf_small_poly_f(zz, false); }
@@ -84,18 +77,7 @@ static inline __attribute__((always_inline)) float dt_erf_small_poly(float zz) {
 static inline __attribute__((always_inline)) float dt_erfc_log_poly_f(float b, const bool fma)
 {
     static const float c[DT_ERFC_LOG_POLY_N] = DT_ERFC_LOG_POLY;
-    float q = c[0];
-    q = dt_poly_step(q, b, c[1], fma);
-    q = dt_poly_step(q, b, c[2], fma);
-    q = dt_poly_step(q, b, c[3], fma);
-    q = dt_poly_step(q, b, c[4], fma);
-    q = dt_poly_step(q, b, c[5], fma);
-    q = dt_poly_step(q, b, c[6], fma);
-    q = dt_poly_step(q, b, c[7], fma);
-    q = dt_poly_step(q, b, c[8], fma);
-    q = dt_poly_step(q, b, c[9], fma);
-    q = dt_poly_step(q, b, c[10], fma);
-    return q;
+    return dt_poly_eval(c, DT_ERFC_LOG_POLY_N, b, fma);
 }
 
 static inline __attribute__((always_inline)) float dt_erfc_log_poly(float b) { return dt_erfc_log_poly_f(b, false); }

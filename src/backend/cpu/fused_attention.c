@@ -247,4 +247,4 @@ static ductile_status dt_fa_run(const void *params, const dt_view *in, dt_view *
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_fused_attention_kernel = {dt_fa_prepare, dt_fa_scratch, dt_fa_run};
+const dt_kernel dt_cpu_fused_attention_kernel = {.prepare = dt_fa_prepare, .scratch = dt_fa_scratch, .run = dt_fa_run};

@@ -288,7 +288,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     }
 }
 
-static const dt_kernel dt_fc_kernel = {dt_fc_prepare, dt_fc_scratch, dt_fc_run};
+static const dt_kernel dt_fc_kernel = {.prepare = dt_fc_prepare, .scratch = dt_fc_scratch, .run = dt_fc_run};
 
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {

@@ -402,4 +402,4 @@ const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int thr
     return pl.strips ? "strips" : "unfused";
 }
 
-const dt_kernel dt_cpu_fused_irb_kernel = {dt_irb_prepare, dt_irb_scratch, dt_irb_run};
+const dt_kernel dt_cpu_fused_irb_kernel = {.prepare = dt_irb_prepare, .scratch = dt_irb_scratch, .run = dt_irb_run};

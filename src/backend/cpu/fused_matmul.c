@@ -88,4 +88,4 @@ const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, cons
     return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
 }
 
-const dt_kernel dt_cpu_fused_matmul_kernel = {dt_fm_prepare, dt_fm_scratch, dt_fm_run};
+const dt_kernel dt_cpu_fused_matmul_kernel = {.prepare = dt_fm_prepare, .scratch = dt_fm_scratch, .run = dt_fm_run};

@@ -447,8 +447,12 @@ const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_v
     }
 }
 
-static const dt_kernel dt_la_conv_kernel = {dt_la_conv_prepare, dt_la_conv_scratch, dt_la_conv_run};
-static const dt_kernel dt_la_gemm_kernel = {dt_la_gemm_prepare, dt_la_gemm_scratch, dt_la_gemm_run};
+static const dt_kernel dt_la_conv_kernel = {
+    .prepare = dt_la_conv_prepare, .scratch = dt_la_conv_scratch, .run = dt_la_conv_run,
+};
+static const dt_kernel dt_la_gemm_kernel = {
+    .prepare = dt_la_gemm_prepare, .scratch = dt_la_gemm_scratch, .run = dt_la_gemm_run,
+};
 /* The GEMM's scratch, and the widening's for other dtypes than float32 (widen.h). */
 static ductile_status dt_la_matmul_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
                                            size_t *bytes)
@@ -457,7 +461,9 @@ static ductile_status dt_la_matmul_scratch(const void *params, const dt_view *in
     return dt_cpu_via_f32_scratch(((const dt_la_matmul *)params)->L, in, out, 0x7, bytes);
 }
 
-static const dt_kernel dt_la_matmul_kernel = {dt_la_matmul_prepare, dt_la_matmul_scratch, dt_la_matmul_run};
+static const dt_kernel dt_la_matmul_kernel = {
+    .prepare = dt_la_matmul_prepare, .scratch = dt_la_matmul_scratch, .run = dt_la_matmul_run,
+};
 
 const dt_cpu_kernel dt_cpu_linalg[] = {
     {"Conv", NULL, &dt_la_conv_kernel},

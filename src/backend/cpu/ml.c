@@ -56,7 +56,7 @@ static ductile_status dt_ml_binarizer_run(const void *params, const dt_view *in,
     }
 }
 
-static const dt_kernel dt_cpu_ml_binarizer_kernel = {dt_ml_binarizer_prepare, NULL, dt_ml_binarizer_run};
+static const dt_kernel dt_cpu_ml_binarizer_kernel = {.prepare = dt_ml_binarizer_prepare, .run = dt_ml_binarizer_run};
 
 /* ---- ArrayFeatureExtractor ---- */
 
@@ -81,7 +81,7 @@ static ductile_status dt_ml_afe_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_ml_afe_kernel = {NULL, NULL, dt_ml_afe_run};
+static const dt_kernel dt_cpu_ml_afe_kernel = {.run = dt_ml_afe_run};
 
 /* ---- TreeEnsemble ---- */
 
@@ -243,7 +243,9 @@ static ductile_status dt_ml_tree_run(const void *params, const dt_view *in, dt_v
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_ml_tree_kernel = {dt_ml_tree_prepare, dt_ml_tree_scratch, dt_ml_tree_run};
+static const dt_kernel dt_cpu_ml_tree_kernel = {
+    .prepare = dt_ml_tree_prepare, .scratch = dt_ml_tree_scratch, .run = dt_ml_tree_run,
+};
 
 const dt_cpu_kernel dt_cpu_ml[] = {
     {"Binarizer", NULL, &dt_cpu_ml_binarizer_kernel},

@@ -298,4 +298,4 @@ short_scratch:
                    ex->scratch_bytes, ductile_dtype_name((ductile_dtype)dt));
 }
 
-const dt_kernel dt_cpu_attention_kernel = {dt_att_prepare, dt_att_scratch, dt_att_run};
+const dt_kernel dt_cpu_attention_kernel = {.prepare = dt_att_prepare, .scratch = dt_att_scratch, .run = dt_att_run};

@@ -125,7 +125,7 @@ static ductile_status dt_argmax_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-const dt_kernel dt_cpu_argmax_kernel = {dt_argmax_prepare, NULL, dt_argmax_run};
+const dt_kernel dt_cpu_argmax_kernel = {.prepare = dt_argmax_prepare, .run = dt_argmax_run};
 
 /* Hardmax: 1 at the first maximum of each line, 0 elsewhere. */
 static void dt_hardmax_range(void *arg, int64_t b, int64_t e, int tid)
@@ -159,7 +159,7 @@ static ductile_status dt_hardmax_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-const dt_kernel dt_cpu_hardmax_kernel = {dt_hardmax_prepare, NULL, dt_hardmax_run};
+const dt_kernel dt_cpu_hardmax_kernel = {.prepare = dt_hardmax_prepare, .run = dt_hardmax_run};
 
 /* CumSum (k = 0) / CumProd (k = 1); flag1: exclusive, flag2: reverse. */
 static void dt_cum_range(void *arg, int64_t b, int64_t e, int tid)
@@ -217,7 +217,7 @@ static ductile_status dt_cum_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-const dt_kernel dt_cpu_cum_kernel = {dt_cum_prepare, NULL, dt_cum_run};
+const dt_kernel dt_cpu_cum_kernel = {.prepare = dt_cum_prepare, .run = dt_cum_run};
 
 /* LpNormalization; k = p (1 or 2). A zero norm gives 0, not 0/0. */
 static void dt_lpnorm_range(void *arg, int64_t b, int64_t e, int tid)
@@ -258,7 +258,7 @@ static ductile_status dt_lpnorm_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-const dt_kernel dt_cpu_lpnorm_kernel = {dt_lpnorm_prepare, NULL, dt_lpnorm_run};
+const dt_kernel dt_cpu_lpnorm_kernel = {.prepare = dt_lpnorm_prepare, .run = dt_lpnorm_run};
 
 /* TopK: flag1 = largest, flag2 = sorted (ductile always sorts: an unsorted order is any
  * order). Ties go to the lower index, as the reference's stable sort does. */
@@ -330,4 +330,4 @@ static ductile_status dt_topk_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-const dt_kernel dt_cpu_topk_kernel = {dt_topk_prepare, dt_topk_scratch, dt_topk_run};
+const dt_kernel dt_cpu_topk_kernel = {.prepare = dt_topk_prepare, .scratch = dt_topk_scratch, .run = dt_topk_run};

@@ -219,4 +219,6 @@ static ductile_status dt_flex_run(const void *params, const dt_view *in, dt_view
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_flex_attention_kernel = {dt_flex_prepare, dt_flex_scratch, dt_flex_run};
+const dt_kernel dt_cpu_flex_attention_kernel = {
+    .prepare = dt_flex_prepare, .scratch = dt_flex_scratch, .run = dt_flex_run,
+};

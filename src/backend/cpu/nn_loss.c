@@ -105,4 +105,4 @@ static ductile_status dt_loss_run(const void *params, const dt_view *in, dt_view
     return dt_loss_gather(&p, logp, &in[1], w, out[0].data);
 }
 
-const dt_kernel dt_cpu_loss_kernel = {dt_loss_prepare, dt_loss_scratch, dt_loss_run};
+const dt_kernel dt_cpu_loss_kernel = {.prepare = dt_loss_prepare, .scratch = dt_loss_scratch, .run = dt_loss_run};

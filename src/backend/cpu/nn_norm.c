@@ -213,6 +213,6 @@ static ductile_status dt_instancenorm_run(const void *params, const dt_view *in,
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_layernorm_kernel = {dt_norm_prepare, NULL, dt_layernorm_run};
-const dt_kernel dt_cpu_batchnorm_kernel = {dt_norm_prepare, NULL, dt_batchnorm_run};
-const dt_kernel dt_cpu_instancenorm_kernel = {dt_norm_prepare, NULL, dt_instancenorm_run};
+const dt_kernel dt_cpu_layernorm_kernel = {.prepare = dt_norm_prepare, .run = dt_layernorm_run};
+const dt_kernel dt_cpu_batchnorm_kernel = {.prepare = dt_norm_prepare, .run = dt_batchnorm_run};
+const dt_kernel dt_cpu_instancenorm_kernel = {.prepare = dt_norm_prepare, .run = dt_instancenorm_run};

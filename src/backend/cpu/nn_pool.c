@@ -55,8 +55,8 @@ static ductile_status dt_gmax_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&is_max, sizeof is_max, L, out);
 }
 
-const dt_kernel dt_cpu_global_avg_pool_kernel = {dt_gavg_prepare, NULL, dt_gpool_run};
-const dt_kernel dt_cpu_global_max_pool_kernel = {dt_gmax_prepare, NULL, dt_gpool_run};
+const dt_kernel dt_cpu_global_avg_pool_kernel = {.prepare = dt_gavg_prepare, .run = dt_gpool_run};
+const dt_kernel dt_cpu_global_max_pool_kernel = {.prepare = dt_gmax_prepare, .run = dt_gpool_run};
 
 typedef struct {
     const float *x;
@@ -297,5 +297,9 @@ static ductile_status dt_pool_scratch(const void *params, const dt_view *in, con
     return dt_cpu_via_f32_scratch(((const dt_pool_params *)params)->L, in, out, 0x1, bytes);
 }
 
-const dt_kernel dt_cpu_avg_pool_kernel = {dt_avg_pool_prepare, dt_pool_scratch, dt_pool_run};
-const dt_kernel dt_cpu_max_pool_kernel = {dt_max_pool_prepare, dt_pool_scratch, dt_pool_run};
+const dt_kernel dt_cpu_avg_pool_kernel = {
+    .prepare = dt_avg_pool_prepare, .scratch = dt_pool_scratch, .run = dt_pool_run,
+};
+const dt_kernel dt_cpu_max_pool_kernel = {
+    .prepare = dt_max_pool_prepare, .scratch = dt_pool_scratch, .run = dt_pool_run,
+};

@@ -222,4 +222,6 @@ static ductile_status dt_reduce_layer_run(const void *params, const dt_view *in,
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_reduce_kernel = {dt_reduce_prepare, dt_reduce_scratch, dt_reduce_layer_run};
+const dt_kernel dt_cpu_reduce_kernel = {
+    .prepare = dt_reduce_prepare, .scratch = dt_reduce_scratch, .run = dt_reduce_layer_run,
+};

@@ -491,4 +491,6 @@ static ductile_status dt_resize_run(const void *params, const dt_view *in, dt_vi
     return dt_resize_exec(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_resize_kernel = {dt_resize_prepare, dt_resize_scratch, dt_resize_run};
+const dt_kernel dt_cpu_resize_kernel = {
+    .prepare = dt_resize_prepare, .scratch = dt_resize_scratch, .run = dt_resize_run,
+};

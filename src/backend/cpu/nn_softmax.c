@@ -134,5 +134,9 @@ static ductile_status dt_softmax_scratch(const void *params, const dt_view *in, 
     return dt_cpu_via_f32_scratch(((const dt_softmax_params *)params)->L, in, out, 0x1, bytes);
 }
 
-const dt_kernel dt_cpu_softmax_kernel = {dt_softmax_prepare, dt_softmax_scratch, dt_softmax_run};
-const dt_kernel dt_cpu_log_softmax_kernel = {dt_log_softmax_prepare, dt_softmax_scratch, dt_softmax_run};
+const dt_kernel dt_cpu_softmax_kernel = {
+    .prepare = dt_softmax_prepare, .scratch = dt_softmax_scratch, .run = dt_softmax_run,
+};
+const dt_kernel dt_cpu_log_softmax_kernel = {
+    .prepare = dt_log_softmax_prepare, .scratch = dt_softmax_scratch, .run = dt_softmax_run,
+};

@@ -260,7 +260,15 @@ static ductile_status dt_qlinear_conv_run(const void *params, const dt_view *in,
     return dt_qi_conv(&p->conv, &in[0], &in[2], &in[3], &in[5], b ? b->data : NULL, &out[0], &q, ex);
 }
 
-const dt_kernel dt_cpu_matmul_integer_kernel = {dt_qi_prepare, dt_qi_integer_scratch, dt_matmul_integer_run};
-const dt_kernel dt_cpu_qlinear_matmul_kernel = {dt_qi_prepare, dt_qi_qlinear_scratch, dt_qlinear_matmul_run};
-const dt_kernel dt_cpu_conv_integer_kernel = {dt_qi_prepare, dt_qi_integer_scratch, dt_conv_integer_run};
-const dt_kernel dt_cpu_qlinear_conv_kernel = {dt_qi_prepare, dt_qi_qlinear_scratch, dt_qlinear_conv_run};
+const dt_kernel dt_cpu_matmul_integer_kernel = {
+    .prepare = dt_qi_prepare, .scratch = dt_qi_integer_scratch, .run = dt_matmul_integer_run,
+};
+const dt_kernel dt_cpu_qlinear_matmul_kernel = {
+    .prepare = dt_qi_prepare, .scratch = dt_qi_qlinear_scratch, .run = dt_qlinear_matmul_run,
+};
+const dt_kernel dt_cpu_conv_integer_kernel = {
+    .prepare = dt_qi_prepare, .scratch = dt_qi_integer_scratch, .run = dt_conv_integer_run,
+};
+const dt_kernel dt_cpu_qlinear_conv_kernel = {
+    .prepare = dt_qi_prepare, .scratch = dt_qi_qlinear_scratch, .run = dt_qlinear_conv_run,
+};

@@ -148,6 +148,6 @@ static ductile_status dt_dynquant_run(const void *params, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_quantize_linear_kernel = {dt_qlin_prepare, NULL, dt_quantize_run};
-const dt_kernel dt_cpu_dequantize_linear_kernel = {dt_qlin_prepare, NULL, dt_dequantize_run};
-const dt_kernel dt_cpu_dynamic_quantize_linear_kernel = {NULL, NULL, dt_dynquant_run};
+const dt_kernel dt_cpu_quantize_linear_kernel = {.prepare = dt_qlin_prepare, .run = dt_quantize_run};
+const dt_kernel dt_cpu_dequantize_linear_kernel = {.prepare = dt_qlin_prepare, .run = dt_dequantize_run};
+const dt_kernel dt_cpu_dynamic_quantize_linear_kernel = {.run = dt_dynquant_run};

@@ -99,7 +99,7 @@ static ductile_status dt_random_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_random_kernel = {dt_random_prepare, NULL, dt_random_run};
+static const dt_kernel dt_cpu_random_kernel = {.prepare = dt_random_prepare, .run = dt_random_run};
 
 const dt_cpu_kernel dt_cpu_random[] = {
     {"RandomUniformLike", NULL, &dt_cpu_random_kernel},

@@ -64,7 +64,9 @@ static ductile_status dt_onehot_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_onehot_kernel = {dt_onehot_prepare, dt_onehot_scratch, dt_onehot_run};
+const dt_kernel dt_cpu_seq_onehot_kernel = {
+    .prepare = dt_onehot_prepare, .scratch = dt_onehot_scratch, .run = dt_onehot_run,
+};
 
 /* ---- Det (no attributes) ---- */
 
@@ -109,7 +111,7 @@ static ductile_status dt_det_run(const void *params, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_det_kernel = {NULL, dt_det_scratch, dt_det_run};
+const dt_kernel dt_cpu_seq_det_kernel = {.scratch = dt_det_scratch, .run = dt_det_run};
 
 /* ---- TensorScatter (no scratch: it copies elements as they are) ---- */
 
@@ -156,7 +158,7 @@ static ductile_status dt_tscatter_run(const void *params, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_tscatter_kernel = {dt_tscatter_prepare, NULL, dt_tscatter_run};
+const dt_kernel dt_cpu_seq_tscatter_kernel = {.prepare = dt_tscatter_prepare, .run = dt_tscatter_run};
 
 /* ---- SwiGLU ---- */
 
@@ -184,7 +186,9 @@ static ductile_status dt_swiglu_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_swiglu_kernel = {dt_swiglu_prepare, dt_swiglu_scratch, dt_swiglu_run};
+const dt_kernel dt_cpu_seq_swiglu_kernel = {
+    .prepare = dt_swiglu_prepare, .scratch = dt_swiglu_scratch, .run = dt_swiglu_run,
+};
 
 /* ---- RotaryEmbedding ---- */
 
@@ -246,7 +250,7 @@ static ductile_status dt_rope_run(const void *params, const dt_view *in, dt_view
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_rope_kernel = {dt_rope_prepare, dt_rope_scratch, dt_rope_run};
+const dt_kernel dt_cpu_seq_rope_kernel = {.prepare = dt_rope_prepare, .scratch = dt_rope_scratch, .run = dt_rope_run};
 
 /* ---- LinearAttention ---- */
 
@@ -342,7 +346,9 @@ static ductile_status dt_linattn_run(const void *params, const dt_view *in, dt_v
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_linattn_kernel = {dt_linattn_prepare, dt_linattn_scratch, dt_linattn_run};
+const dt_kernel dt_cpu_seq_linattn_kernel = {
+    .prepare = dt_linattn_prepare, .scratch = dt_linattn_scratch, .run = dt_linattn_run,
+};
 
 /* ---- CausalConvWithState ---- */
 
@@ -405,4 +411,6 @@ static ductile_status dt_cconv_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_cconv_kernel = {dt_cconv_prepare, dt_cconv_scratch, dt_cconv_run};
+const dt_kernel dt_cpu_seq_cconv_kernel = {
+    .prepare = dt_cconv_prepare, .scratch = dt_cconv_scratch, .run = dt_cconv_run,
+};

@@ -81,4 +81,6 @@ static ductile_status dt_einsum_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_einsum_kernel = {dt_einsum_prepare, dt_einsum_scratch, dt_einsum_run};
+const dt_kernel dt_cpu_seq_einsum_kernel = {
+    .prepare = dt_einsum_prepare, .scratch = dt_einsum_scratch, .run = dt_einsum_run,
+};

@@ -245,4 +245,4 @@ done:
     return st;
 }
 
-const dt_kernel dt_cpu_seq_rnn_kernel = {dt_rnn_prepare, dt_rnn_scratch, dt_rnn_run};
+const dt_kernel dt_cpu_seq_rnn_kernel = {.prepare = dt_rnn_prepare, .scratch = dt_rnn_scratch, .run = dt_rnn_run};

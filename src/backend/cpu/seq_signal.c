@@ -127,7 +127,7 @@ static ductile_status dt_dft_run(const void *params, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_dft_kernel = {dt_dft_prepare, dt_dft_scratch, dt_dft_run};
+const dt_kernel dt_cpu_seq_dft_kernel = {.prepare = dt_dft_prepare, .scratch = dt_dft_scratch, .run = dt_dft_run};
 
 /* ---- STFT ---- */
 
@@ -188,7 +188,7 @@ static ductile_status dt_stft_run(const void *params, const dt_view *in, dt_view
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_stft_kernel = {dt_stft_prepare, dt_stft_scratch, dt_stft_run};
+const dt_kernel dt_cpu_seq_stft_kernel = {.prepare = dt_stft_prepare, .scratch = dt_stft_scratch, .run = dt_stft_run};
 
 /* ---- HannWindow, HammingWindow, BlackmanWindow ---- */
 
@@ -232,7 +232,9 @@ static ductile_status dt_window_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_window_kernel = {dt_window_prepare, dt_window_scratch, dt_window_run};
+const dt_kernel dt_cpu_seq_window_kernel = {
+    .prepare = dt_window_prepare, .scratch = dt_window_scratch, .run = dt_window_run,
+};
 
 /* ---- MelWeightMatrix (no attributes the run reads; L for the scalars' messages) ---- */
 
@@ -293,4 +295,4 @@ static ductile_status dt_mel_run(const void *params, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_mel_kernel = {dt_mel_prepare, dt_mel_scratch, dt_mel_run};
+const dt_kernel dt_cpu_seq_mel_kernel = {.prepare = dt_mel_prepare, .scratch = dt_mel_scratch, .run = dt_mel_run};

@@ -161,4 +161,4 @@ static ductile_status dt_tfidf_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_tfidf_kernel = {dt_tfidf_prepare, NULL, dt_tfidf_run};
+const dt_kernel dt_cpu_seq_tfidf_kernel = {.prepare = dt_tfidf_prepare, .run = dt_tfidf_run};

@@ -74,4 +74,4 @@ static ductile_status dt_train_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_seq_train_kernel = {dt_train_prepare, NULL, dt_train_run};
+const dt_kernel dt_cpu_seq_train_kernel = {.prepare = dt_train_prepare, .run = dt_train_run};

@@ -97,11 +97,11 @@ static ductile_status dt_reshape_run(const void *params, const dt_view *in, dt_v
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_shape_of_kernel = {dt_shape_prepare, NULL, dt_shape_run};
-static const dt_kernel dt_cpu_size_kernel = {NULL, NULL, dt_size_run};
-static const dt_kernel dt_cpu_constant_of_shape_kernel = {dt_cos_prepare, NULL, dt_cos_run};
-static const dt_kernel dt_cpu_range_kernel = {NULL, NULL, dt_range_run};
-static const dt_kernel dt_cpu_reshape_kernel = {NULL, NULL, dt_reshape_run};
+static const dt_kernel dt_cpu_shape_of_kernel = {.prepare = dt_shape_prepare, .run = dt_shape_run};
+static const dt_kernel dt_cpu_size_kernel = {.run = dt_size_run};
+static const dt_kernel dt_cpu_constant_of_shape_kernel = {.prepare = dt_cos_prepare, .run = dt_cos_run};
+static const dt_kernel dt_cpu_range_kernel = {.run = dt_range_run};
+static const dt_kernel dt_cpu_reshape_kernel = {.run = dt_reshape_run};
 
 const dt_cpu_kernel dt_cpu_shape[] = {
     {"Shape", NULL, &dt_cpu_shape_of_kernel},

@@ -84,7 +84,7 @@ static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_vi
     return dt_join(ex, &out[0], axis, p->n_in, in, false);
 }
 
-const dt_kernel dt_cpu_concat_kernel = {dt_concat_prepare, NULL, dt_concat_run};
+const dt_kernel dt_cpu_concat_kernel = {.prepare = dt_concat_prepare, .run = dt_concat_run};
 
 /* Split compiled: 'axis' and (before opset 13) 'split' read once; the layer kept for its
  * outputs' count and for naming inputs in messages. */
@@ -109,4 +109,4 @@ static ductile_status dt_split_run(const void *params, const dt_view *in, dt_vie
     return dt_join(ex, &in[0], axis, p->L->n_out, out, true);
 }
 
-const dt_kernel dt_cpu_split_kernel = {dt_split_prepare, NULL, dt_split_run};
+const dt_kernel dt_cpu_split_kernel = {.prepare = dt_split_prepare, .run = dt_split_run};

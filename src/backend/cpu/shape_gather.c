@@ -123,7 +123,9 @@ static ductile_status dt_gather_run(const void *params, const dt_view *in, dt_vi
     return dt_gather_exec(p->L, p->axis, in, out, ex, ex->scratch);
 }
 
-const dt_kernel dt_cpu_gather_kernel = {dt_gather_prepare, dt_gather_scratch, dt_gather_run};
+const dt_kernel dt_cpu_gather_kernel = {
+    .prepare = dt_gather_prepare, .scratch = dt_gather_scratch, .run = dt_gather_run,
+};
 
 /* GatherElements compiled: the axis read once (as Gather); the indices, read and checked
  * before any copy, go into the scratch. */
@@ -152,4 +154,6 @@ static ductile_status dt_gather_elements_run(const void *params, const dt_view *
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_gather_elements_kernel = {dt_gather_prepare, dt_gather_scratch, dt_gather_elements_run};
+const dt_kernel dt_cpu_gather_elements_kernel = {
+    .prepare = dt_gather_prepare, .scratch = dt_gather_scratch, .run = dt_gather_elements_run,
+};

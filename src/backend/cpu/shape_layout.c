@@ -51,7 +51,7 @@ static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt
     return dt_transpose_exec(perm, in, out, ex);
 }
 
-const dt_kernel dt_cpu_transpose_kernel = {dt_transpose_prepare, NULL, dt_transpose_run};
+const dt_kernel dt_cpu_transpose_kernel = {.prepare = dt_transpose_prepare, .run = dt_transpose_run};
 
 /* Slice compiled: starts/ends/axes read once before opset 10 (later they are inputs, whose
  * values the shape pass knows); the layer kept for naming inputs in messages. */
@@ -120,9 +120,9 @@ static ductile_status dt_tile_run(const void *params, const dt_view *in, dt_view
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_slice_kernel = {dt_slice_prepare, NULL, dt_slice_run};
-const dt_kernel dt_cpu_expand_kernel = {NULL, NULL, dt_expand_run};
-const dt_kernel dt_cpu_tile_kernel = {NULL, NULL, dt_tile_run};
+const dt_kernel dt_cpu_slice_kernel = {.prepare = dt_slice_prepare, .run = dt_slice_run};
+const dt_kernel dt_cpu_expand_kernel = {.run = dt_expand_run};
+const dt_kernel dt_cpu_tile_kernel = {.run = dt_tile_run};
 
 /* The output of DepthToSpace and the input of SpaceToDepth are [N, C', H, b, W, b] with
  * C' the small channel count; the other side has channels made of (b, b, C') or (C', b, b). */
@@ -169,5 +169,5 @@ static ductile_status dt_space_to_depth_run(const void *params, const dt_view *i
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_depth_to_space_kernel = {dt_block_prepare, NULL, dt_depth_to_space_run};
-const dt_kernel dt_cpu_space_to_depth_kernel = {dt_block_prepare, NULL, dt_space_to_depth_run};
+const dt_kernel dt_cpu_depth_to_space_kernel = {.prepare = dt_block_prepare, .run = dt_depth_to_space_run};
+const dt_kernel dt_cpu_space_to_depth_kernel = {.prepare = dt_block_prepare, .run = dt_space_to_depth_run};

@@ -114,7 +114,7 @@ static ductile_status dt_crop_run(const void *params, const dt_view *in, dt_view
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_center_crop_pad_kernel = {dt_crop_prepare, NULL, dt_crop_run};
+const dt_kernel dt_cpu_center_crop_pad_kernel = {.prepare = dt_crop_prepare, .run = dt_crop_run};
 
 /* Pad compiled: mode and (before opset 11) 'pads' and 'value' read once; the layer kept for
  * naming inputs. */
@@ -157,7 +157,7 @@ static ductile_status dt_pad_kernel_run(const void *params, const dt_view *in, d
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_pad_kernel = {dt_pad_prepare, NULL, dt_pad_kernel_run};
+const dt_kernel dt_cpu_pad_kernel = {.prepare = dt_pad_prepare, .run = dt_pad_kernel_run};
 
 /* Runs a job whose plan, views, element size and value are set. */
 static void dt_pad_run(dt_pad_job *j, dt_exec *ex)

@@ -153,6 +153,8 @@ static ductile_status dt_reverse_sequence_run(const void *params, const dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_trilu_kernel = {dt_trilu_prepare, NULL, dt_trilu_run};
-const dt_kernel dt_cpu_eye_like_kernel = {dt_eye_like_prepare, NULL, dt_eye_like_run};
-const dt_kernel dt_cpu_reverse_sequence_kernel = {dt_reverse_sequence_prepare, NULL, dt_reverse_sequence_run};
+const dt_kernel dt_cpu_trilu_kernel = {.prepare = dt_trilu_prepare, .run = dt_trilu_run};
+const dt_kernel dt_cpu_eye_like_kernel = {.prepare = dt_eye_like_prepare, .run = dt_eye_like_run};
+const dt_kernel dt_cpu_reverse_sequence_kernel = {
+    .prepare = dt_reverse_sequence_prepare, .run = dt_reverse_sequence_run,
+};

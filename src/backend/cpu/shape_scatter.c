@@ -175,6 +175,6 @@ static ductile_status dt_scatter_nd_run(const void *params, const dt_view *in, d
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_gather_nd_kernel = {dt_gather_nd_prepare, NULL, dt_gather_nd_run};
-const dt_kernel dt_cpu_scatter_elements_kernel = {dt_scatter_prepare, NULL, dt_scatter_elements_run};
-const dt_kernel dt_cpu_scatter_nd_kernel = {dt_scatter_prepare, NULL, dt_scatter_nd_run};
+const dt_kernel dt_cpu_gather_nd_kernel = {.prepare = dt_gather_nd_prepare, .run = dt_gather_nd_run};
+const dt_kernel dt_cpu_scatter_elements_kernel = {.prepare = dt_scatter_prepare, .run = dt_scatter_elements_run};
+const dt_kernel dt_cpu_scatter_nd_kernel = {.prepare = dt_scatter_prepare, .run = dt_scatter_nd_run};

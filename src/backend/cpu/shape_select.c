@@ -127,6 +127,8 @@ static ductile_status dt_unique_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_compress_kernel = {dt_compress_prepare, NULL, dt_compress_run};
-const dt_kernel dt_cpu_non_zero_kernel = {dt_non_zero_prepare, NULL, dt_non_zero_run};
-const dt_kernel dt_cpu_unique_kernel = {dt_unique_prepare, dt_unique_scratch, dt_unique_run};
+const dt_kernel dt_cpu_compress_kernel = {.prepare = dt_compress_prepare, .run = dt_compress_run};
+const dt_kernel dt_cpu_non_zero_kernel = {.prepare = dt_non_zero_prepare, .run = dt_non_zero_run};
+const dt_kernel dt_cpu_unique_kernel = {
+    .prepare = dt_unique_prepare, .scratch = dt_unique_scratch, .run = dt_unique_run,
+};

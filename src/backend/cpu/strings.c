@@ -74,7 +74,7 @@ static ductile_status dt_equal_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_equal_kernel = {dt_equal_prepare, dt_equal_scratch, dt_equal_run};
+const dt_kernel dt_cpu_equal_kernel = {.prepare = dt_equal_prepare, .scratch = dt_equal_scratch, .run = dt_equal_run};
 
 /* ---- StringConcat ---- */
 
@@ -106,7 +106,7 @@ static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_strconcat_kernel = {NULL, NULL, dt_concat_run};
+static const dt_kernel dt_cpu_strconcat_kernel = {.run = dt_concat_run};
 
 /* ---- StringSplit ---- */
 
@@ -141,7 +141,7 @@ static ductile_status dt_split_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_strsplit_kernel = {dt_split_prepare, NULL, dt_split_run};
+static const dt_kernel dt_cpu_strsplit_kernel = {.prepare = dt_split_prepare, .run = dt_split_run};
 
 /* ---- StringNormalizer ---- */
 
@@ -180,7 +180,7 @@ static ductile_status dt_norm_run(const void *params, const dt_view *in, dt_view
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_strnorm_kernel = {dt_norm_prepare, NULL, dt_norm_run};
+static const dt_kernel dt_cpu_strnorm_kernel = {.prepare = dt_norm_prepare, .run = dt_norm_run};
 
 /* ---- RegexFullMatch ----
  * regex_t holds memory of the C library's that the plan's dt_free cannot release, so the
@@ -249,7 +249,7 @@ static ductile_status dt_regex_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_regex_kernel = {dt_regex_prepare, NULL, dt_regex_run};
+static const dt_kernel dt_cpu_regex_kernel = {.prepare = dt_regex_prepare, .run = dt_regex_run};
 
 /* ---- LabelEncoder ---- */
 
@@ -395,7 +395,7 @@ static ductile_status dt_labels_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-static const dt_kernel dt_cpu_labels_kernel = {dt_labels_prepare, NULL, dt_labels_run};
+static const dt_kernel dt_cpu_labels_kernel = {.prepare = dt_labels_prepare, .run = dt_labels_run};
 
 const dt_cpu_kernel dt_cpu_strings[] = {
     {"StringConcat", NULL, &dt_cpu_strconcat_kernel},

@@ -203,4 +203,6 @@ static ductile_status dt_str_cast_run(const void *params, const dt_view *in, dt_
     return dt_from_strings(params, in, out, ex);
 }
 
-const dt_kernel dt_cpu_str_cast_kernel = {dt_str_cast_prepare, dt_str_cast_scratch, dt_str_cast_run};
+const dt_kernel dt_cpu_str_cast_kernel = {
+    .prepare = dt_str_cast_prepare, .scratch = dt_str_cast_scratch, .run = dt_str_cast_run,
+};

@@ -130,4 +130,4 @@ static ductile_status dt_dc_run(const void *params, const dt_view *in, dt_view *
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_deformconv_kernel = {dt_dc_prepare, dt_dc_scratch, dt_dc_run};
+const dt_kernel dt_cpu_deformconv_kernel = {.prepare = dt_dc_prepare, .scratch = dt_dc_scratch, .run = dt_dc_run};

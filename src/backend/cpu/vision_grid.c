@@ -162,7 +162,7 @@ static ductile_status dt_gs_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-const dt_kernel dt_cpu_gridsample_kernel = {dt_gs_prepare, NULL, dt_gs_run};
+const dt_kernel dt_cpu_gridsample_kernel = {.prepare = dt_gs_prepare, .run = dt_gs_run};
 
 static ductile_status dt_ag_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
@@ -205,4 +205,4 @@ static ductile_status dt_ag_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&ac, sizeof ac, L, out);
 }
 
-const dt_kernel dt_cpu_affinegrid_kernel = {dt_ag_prepare, NULL, dt_ag_run};
+const dt_kernel dt_cpu_affinegrid_kernel = {.prepare = dt_ag_prepare, .run = dt_ag_run};

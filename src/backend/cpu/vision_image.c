@@ -51,4 +51,6 @@ static ductile_status dt_image_run(const void *params, const dt_view *in, dt_vie
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_image_decoder_kernel = {dt_image_prepare, dt_image_scratch, dt_image_run};
+const dt_kernel dt_cpu_image_decoder_kernel = {
+    .prepare = dt_image_prepare, .scratch = dt_image_scratch, .run = dt_image_run,
+};

@@ -80,7 +80,7 @@ static ductile_status dt_lppool_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_lppool_kernel = {dt_lppool_prepare, NULL, dt_lppool_run};
+const dt_kernel dt_cpu_lppool_kernel = {.prepare = dt_lppool_prepare, .run = dt_lppool_run};
 
 static ductile_status dt_global_lppool_prepare(const ductile_layer *L, void **out)
 {
@@ -104,4 +104,4 @@ static ductile_status dt_global_lppool_run(const void *params, const dt_view *in
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_global_lppool_kernel = {dt_global_lppool_prepare, NULL, dt_global_lppool_run};
+const dt_kernel dt_cpu_global_lppool_kernel = {.prepare = dt_global_lppool_prepare, .run = dt_global_lppool_run};

@@ -75,7 +75,7 @@ static ductile_status dt_unpool_run(const void *params, const dt_view *in, dt_vi
 
 /* Nearest: source index floor(o / scale); linear: asymmetric coordinates o / scale with the
  * upper neighbour clamped to the last index (Upsample-7/9, as onnxruntime computes them). */
-const dt_kernel dt_cpu_maxunpool_kernel = {dt_unpool_prepare, NULL, dt_unpool_run};
+const dt_kernel dt_cpu_maxunpool_kernel = {.prepare = dt_unpool_prepare, .run = dt_unpool_run};
 
 /* Upsample's scales (the attribute's, opset 7) and mode, read once. */
 typedef struct dt_upsample_params {
@@ -153,4 +153,4 @@ static ductile_status dt_upsample_run(const void *params, const dt_view *in, dt_
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_upsample_kernel = {dt_upsample_prepare, NULL, dt_upsample_run};
+const dt_kernel dt_cpu_upsample_kernel = {.prepare = dt_upsample_prepare, .run = dt_upsample_run};

@@ -38,4 +38,4 @@ static ductile_status dt_nms_layer_run(const void *params, const dt_view *in, dt
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_nms_kernel = {dt_nms_prepare, dt_nms_scratch, dt_nms_layer_run};
+const dt_kernel dt_cpu_nms_kernel = {.prepare = dt_nms_prepare, .scratch = dt_nms_scratch, .run = dt_nms_layer_run};

@@ -52,7 +52,7 @@ static ductile_status dt_lrn_run(const void *params, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_lrn_kernel = {dt_lrn_prepare, NULL, dt_lrn_run};
+const dt_kernel dt_cpu_lrn_kernel = {.prepare = dt_lrn_prepare, .run = dt_lrn_run};
 
 static ductile_status dt_groupnorm_prepare(const ductile_layer *L, void **out)
 {
@@ -94,7 +94,7 @@ static ductile_status dt_groupnorm_run(const void *params, const dt_view *in, dt
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_groupnorm_kernel = {dt_groupnorm_prepare, NULL, dt_groupnorm_run};
+const dt_kernel dt_cpu_groupnorm_kernel = {.prepare = dt_groupnorm_prepare, .run = dt_groupnorm_run};
 
 /* MeanVarianceNormalization's axes as a set: bit a + DT_MAX_DIMS for each axis a in
  * [-DT_MAX_DIMS, DT_MAX_DIMS) (infer refuses the others, whatever the rank). */
@@ -188,4 +188,4 @@ static ductile_status dt_mvn_run(const void *params, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_mvn_kernel = {dt_mvn_prepare, dt_mvn_scratch, dt_mvn_run};
+const dt_kernel dt_cpu_mvn_kernel = {.prepare = dt_mvn_prepare, .scratch = dt_mvn_scratch, .run = dt_mvn_run};

@@ -146,4 +146,4 @@ static ductile_status dt_roi_run(const void *params, const dt_view *in, dt_view 
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_roialign_kernel = {dt_roi_prepare, NULL, dt_roi_run};
+const dt_kernel dt_cpu_roialign_kernel = {.prepare = dt_roi_prepare, .run = dt_roi_run};

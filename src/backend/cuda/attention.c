@@ -85,4 +85,4 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
                          "FusedAttention");
 }
 
-const dt_kernel dt_cuda_fused_attention_kernel = {dt_attention_prepare, NULL, dt_attention_run};
+const dt_kernel dt_cuda_fused_attention_kernel = {.prepare = dt_attention_prepare, .run = dt_attention_run};

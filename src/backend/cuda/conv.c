@@ -435,4 +435,6 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_conv_kernel = {dt_conv_prepare, dt_conv_scratch, dt_conv_run, dt_conv_plan_shapes};
+const dt_kernel dt_cuda_conv_kernel = {
+    .prepare = dt_conv_prepare, .scratch = dt_conv_scratch, .run = dt_conv_run, .plan_shapes = dt_conv_plan_shapes,
+};

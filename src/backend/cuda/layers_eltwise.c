@@ -69,7 +69,7 @@ static ductile_status dt_binary_run(const void *params, const dt_view *in, dt_vi
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_binary_kernel = {dt_binary_prepare, NULL, dt_binary_run};
+const dt_kernel dt_cuda_binary_kernel = {.prepare = dt_binary_prepare, .run = dt_binary_run};
 
 /* ---- unary ---- */
 
@@ -153,7 +153,7 @@ static ductile_status dt_unary_run(const void *params, const dt_view *in, dt_vie
                                      ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_unary_kernel = {dt_unary_prepare, NULL, dt_unary_run};
+const dt_kernel dt_cuda_unary_kernel = {.prepare = dt_unary_prepare, .run = dt_unary_run};
 
 /* ---- Where, logic, IsNaN, Not, Cast ---- */
 
@@ -168,7 +168,7 @@ static ductile_status dt_where_run(const void *params, const dt_view *in, dt_vie
                                      dt_cuda_count(&out[0]), out[0].dims, sc, sx, sy, ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_where_kernel = {dt_cuda_layer_prepare, NULL, dt_where_run};
+const dt_kernel dt_cuda_where_kernel = {.prepare = dt_cuda_layer_prepare, .run = dt_where_run};
 
 static ductile_status dt_logic_prepare(const ductile_layer *L, void **out)
 {
@@ -187,7 +187,7 @@ static ductile_status dt_logic_run(const void *params, const dt_view *in, dt_vie
                                      out[0].dims, sa, sb, ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_logic_kernel = {dt_logic_prepare, NULL, dt_logic_run};
+const dt_kernel dt_cuda_logic_kernel = {.prepare = dt_logic_prepare, .run = dt_logic_run};
 
 static ductile_status dt_isnan_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
@@ -196,7 +196,7 @@ static ductile_status dt_isnan_run(const void *params, const dt_view *in, dt_vie
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_isnan_kernel = {dt_cuda_layer_prepare, NULL, dt_isnan_run};
+const dt_kernel dt_cuda_isnan_kernel = {.prepare = dt_cuda_layer_prepare, .run = dt_isnan_run};
 
 static ductile_status dt_not_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
@@ -204,7 +204,7 @@ static ductile_status dt_not_run(const void *params, const dt_view *in, dt_view 
     return dt_cuda_check(dt_cu_not(in[0].data, out[0].data, dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_not_kernel = {dt_cuda_layer_prepare, NULL, dt_not_run};
+const dt_kernel dt_cuda_not_kernel = {.prepare = dt_cuda_layer_prepare, .run = dt_not_run};
 
 /* The dtypes are the views' (infer set the output's from 'to'). */
 static ductile_status dt_cast_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -214,4 +214,4 @@ static ductile_status dt_cast_run(const void *params, const dt_view *in, dt_view
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_cast_kernel = {dt_cuda_layer_prepare, NULL, dt_cast_run};
+const dt_kernel dt_cuda_cast_kernel = {.prepare = dt_cuda_layer_prepare, .run = dt_cast_run};

@@ -25,7 +25,7 @@ static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_v
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_softmax_kernel = {dt_softmax_prepare, NULL, dt_softmax_run};
+const dt_kernel dt_cuda_softmax_kernel = {.prepare = dt_softmax_prepare, .run = dt_softmax_run};
 
 /* ---- LayerNormalization ---- */
 
@@ -52,7 +52,7 @@ static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt
                                          rows, cols, p->eps, ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_layernorm_kernel = {dt_layernorm_prepare, NULL, dt_layernorm_run};
+const dt_kernel dt_cuda_layernorm_kernel = {.prepare = dt_layernorm_prepare, .run = dt_layernorm_run};
 
 /* ---- pooling ---- */
 
@@ -88,7 +88,7 @@ static ductile_status dt_gap_run(const void *params, const dt_view *in, dt_view 
     return dt_cuda_check(dt_cu_global_avgpool(out[0].dtype, in[0].data, out[0].data, planes, hw, ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_gap_kernel = {dt_cuda_layer_prepare, dt_gap_scratch, dt_gap_run};
+const dt_kernel dt_cuda_gap_kernel = {.prepare = dt_cuda_layer_prepare, .scratch = dt_gap_scratch, .run = dt_gap_run};
 
 static ductile_status dt_pool_prepare(const ductile_layer *L, void **out)
 {
@@ -115,7 +115,7 @@ static ductile_status dt_pool_run(const void *params, const dt_view *in, dt_view
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_pool_kernel = {dt_pool_prepare, NULL, dt_pool_run};
+const dt_kernel dt_cuda_pool_kernel = {.prepare = dt_pool_prepare, .run = dt_pool_run};
 
 /* ---- Resize ---- */
 
@@ -147,7 +147,7 @@ static ductile_status dt_resize_run(const void *params, const dt_view *in, dt_vi
     return dt_cuda_check(dt_cu_resize(out[0].dtype, in[0].data, out[0].data, &g, ex->stream), p->r.L->op_type);
 }
 
-const dt_kernel dt_cuda_resize_kernel = {dt_resize_prepare, NULL, dt_resize_run};
+const dt_kernel dt_cuda_resize_kernel = {.prepare = dt_resize_prepare, .run = dt_resize_run};
 
 /* ---- reductions ---- */
 
@@ -318,4 +318,6 @@ static ductile_status dt_reduce_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_reduce_kernel = {dt_reduce_prepare, dt_reduce_scratch, dt_reduce_run};
+const dt_kernel dt_cuda_reduce_kernel = {
+    .prepare = dt_reduce_prepare, .scratch = dt_reduce_scratch, .run = dt_reduce_run,
+};

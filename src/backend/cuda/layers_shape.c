@@ -43,7 +43,7 @@ static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_transpose_kernel = {dt_transpose_prepare, NULL, dt_transpose_run};
+const dt_kernel dt_cuda_transpose_kernel = {.prepare = dt_transpose_prepare, .run = dt_transpose_run};
 
 /* ---- Gather, Concat: an axis ---- */
 
@@ -68,7 +68,7 @@ static ductile_status dt_gather_run(const void *params, const dt_view *in, dt_vi
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_gather_kernel = {dt_axis_prepare, NULL, dt_gather_run};
+const dt_kernel dt_cuda_gather_kernel = {.prepare = dt_axis_prepare, .run = dt_gather_run};
 
 /* Concat: per input one strided 2-D copy ([outer] rows of its slice of the axis). */
 static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -94,7 +94,7 @@ static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_vi
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_concat_kernel = {dt_axis_prepare, NULL, dt_concat_run};
+const dt_kernel dt_cuda_concat_kernel = {.prepare = dt_axis_prepare, .run = dt_concat_run};
 
 /* ---- copies ---- */
 
@@ -109,7 +109,7 @@ static ductile_status dt_copy_run(const void *params, const dt_view *in, dt_view
                          p->L->op_type);
 }
 
-const dt_kernel dt_cuda_copy_kernel = {dt_cuda_layer_prepare, NULL, dt_copy_run};
+const dt_kernel dt_cuda_copy_kernel = {.prepare = dt_cuda_layer_prepare, .run = dt_copy_run};
 
 /* Expand: a strided read with 0 strides on the broadcast dims. */
 static ductile_status dt_expand_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -121,7 +121,7 @@ static ductile_status dt_expand_run(const void *params, const dt_view *in, dt_vi
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_expand_kernel = {dt_cuda_layer_prepare, NULL, dt_expand_run};
+const dt_kernel dt_cuda_expand_kernel = {.prepare = dt_cuda_layer_prepare, .run = dt_expand_run};
 
 /* ---- Slice ---- */
 
@@ -151,7 +151,7 @@ static ductile_status dt_slice_run(const void *params, const dt_view *in, dt_vie
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_slice_kernel = {dt_slice_prepare, NULL, dt_slice_run};
+const dt_kernel dt_cuda_slice_kernel = {.prepare = dt_slice_prepare, .run = dt_slice_run};
 
 /* ---- DepthToSpace ---- */
 
@@ -187,4 +187,4 @@ static ductile_status dt_d2s_run(const void *params, const dt_view *in, dt_view 
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
 
-const dt_kernel dt_cuda_d2s_kernel = {dt_d2s_prepare, NULL, dt_d2s_run};
+const dt_kernel dt_cuda_d2s_kernel = {.prepare = dt_d2s_prepare, .run = dt_d2s_run};

@@ -343,7 +343,12 @@ static ductile_status dt_matmul_plan_shapes(const void *params, const dt_view *i
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_matmul_kernel = {dt_matmul_prepare, dt_matmul_scratch, dt_matmul_run, dt_matmul_plan_shapes};
+const dt_kernel dt_cuda_matmul_kernel = {
+    .prepare = dt_matmul_prepare,
+    .scratch = dt_matmul_scratch,
+    .run = dt_matmul_run,
+    .plan_shapes = dt_matmul_plan_shapes,
+};
 
 bool dt_cuda_gemm_supports(const ductile_layer *L)
 {
@@ -436,7 +441,9 @@ static ductile_status dt_gemm_plan_shapes(const void *params, const dt_view *in,
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_gemm_kernel = {dt_gemm_prepare, dt_gemm_scratch, dt_gemm_run, dt_gemm_plan_shapes};
+const dt_kernel dt_cuda_gemm_kernel = {
+    .prepare = dt_gemm_prepare, .scratch = dt_gemm_scratch, .run = dt_gemm_run, .plan_shapes = dt_gemm_plan_shapes,
+};
 
 /* ---- FusedMatMul: MatMul(A, 2-D B) + bias [+ R] [-> Gelu] ---- */
 
@@ -524,5 +531,9 @@ static ductile_status dt_fused_matmul_plan_shapes(const void *params, const dt_v
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cuda_fused_matmul_kernel = {dt_fused_matmul_prepare, dt_fused_matmul_scratch, dt_fused_matmul_run,
-                                               dt_fused_matmul_plan_shapes};
+const dt_kernel dt_cuda_fused_matmul_kernel = {
+    .prepare = dt_fused_matmul_prepare,
+    .scratch = dt_fused_matmul_scratch,
+    .run = dt_fused_matmul_run,
+    .plan_shapes = dt_fused_matmul_plan_shapes,
+};
