@@ -2,7 +2,7 @@
  * directly (a build times it against cuBLASLt and cuDNN and keeps the fastest, so an engine
  * test cannot tell which ran): at odd sizes (channels 8 to 1448, output channels 2 to 130,
  * maps 1x1 to 29x31, strides 1, 2 and 3, batch 1 and 3; tiles that end inside a block in
- * pixels, output channels and channels), both tiles, unsplit and split over 2, 3 and 8
+ * pixels, output channels and channels), the three tiles, unsplit and split over 2, 3 and 8
  * blocks of a cluster, with and without bias, residual and each activation, float16 and
  * bfloat16, against a double reference on the same (rounded) inputs: rel-L2 <= 1e-2. GPU
  * only (skips with "no CUDA device found"). And, without a GPU, what it refuses (C not a
@@ -133,7 +133,7 @@ int main(void)
     static const int splits[] = {1, 2, 3, 8};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 2; t++)
-            for (int tile = 64; tile >= 32; tile /= 2)
+            for (int tile = 128; tile >= 32; tile /= 2)
                 for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
                     double err = run_case(&cases[i], dtypes[t], tile, splits[s]);
                     if (!(err <= 1e-2))

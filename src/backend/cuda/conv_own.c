@@ -134,7 +134,8 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     case DT_CUDA_CONV_PW_MMA64:
     case DT_CUDA_CONV_PW_MMA32:
     case DT_CUDA_CONV_PW_MMA64_SPLITK:
-    case DT_CUDA_CONV_PW_MMA32_SPLITK: {
+    case DT_CUDA_CONV_PW_MMA32_SPLITK:
+    case DT_CUDA_CONV_PW_MMA128: {
         /* cp.async, mma.sync and clusters: sm_90 (the only machine code built). A split
          * tactic applies wherever the kernel does (it runs unsplit where the grid fills the
          * GPU at these shapes); the builder times it only where it splits (tactics.c). */
@@ -186,8 +187,10 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
                                                  &c, tactic == DT_CUDA_CONV_DW_TILED_NHWC, ex->stream),
                              "tiled depthwise convolution");
     if (DT_CUDA_CONV_IS_PW_MMA(tactic)) {
-        int tile = tactic == DT_CUDA_CONV_PW_MMA64 || tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64 : 32;
-        int split = tactic >= DT_CUDA_CONV_PW_MMA64_SPLITK ? dt_cuda_conv_pw_mma_split(g, tactic) : 1;
+        int tile = tactic == DT_CUDA_CONV_PW_MMA128                                               ? 128
+                 : tactic == DT_CUDA_CONV_PW_MMA64 || tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64
+                                                                                             : 32;
+        int split = dt_cuda_conv_pw_mma_split(g, tactic);
         return dt_cuda_check(dt_cu_conv_pw_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c,
                                             tile, split, ex->stream), "implicit GEMM convolution (NHWC, mma)");
     }

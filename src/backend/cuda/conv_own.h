@@ -66,10 +66,11 @@ enum {
     DT_CUDA_CONV_PW_MMA32 = 41,
     DT_CUDA_CONV_PW_MMA64_SPLITK = 42,
     DT_CUDA_CONV_PW_MMA32_SPLITK = 43,
+    DT_CUDA_CONV_PW_MMA128 = 44,    /* 128 x 64 tiles, for large maps and batches */
 };
 
 /* The own kernels a channels-last (layout "NHWC") layer runs; the others are channels first. */
-#define DT_CUDA_CONV_IS_PW_MMA(t) ((t) >= DT_CUDA_CONV_PW_MMA64 && (t) <= DT_CUDA_CONV_PW_MMA32_SPLITK)
+#define DT_CUDA_CONV_IS_PW_MMA(t) ((t) >= DT_CUDA_CONV_PW_MMA64 && (t) <= DT_CUDA_CONV_PW_MMA128)
 #define DT_CUDA_CONV_IS_NHWC(t) \
     ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC || \
      DT_CUDA_CONV_IS_PW_MMA(t))
@@ -94,7 +95,7 @@ int dt_cu_conv_dw_tiled(int dtype, const void *x, const void *w, const void *bia
                         const dt_cu_conv *g, int nhwc, void *stream);
 bool dt_cu_conv_dw_tiled_applies(const dt_cu_conv *g, int nhwc);
 /* The channels-last 1x1 conv on mma.sync: x, y, res NHWC, w [m, 1, 1, c], float16 or
- * bfloat16; tile 64 or 32; split 1 (no split) to 8: the channels summed in `split` slices by
+ * bfloat16; tile 64 or 32 (square), 128 (128 pixels x 64 channels); split 1 (no split) to 8: the channels summed in `split` slices by
  * the blocks of a cluster (no scratch). applies: 1x1, any stride, no pads, one group, C a
  * multiple of 8 (16-byte chunks), M even (pairs stored), every tensor under 2^31 elements.
  * split: the slices for a tile on `sms` multiprocessors (1: no split: the grid fills the GPU,

@@ -236,6 +236,7 @@ int conv_mma_any(const void *x, const void *w, const void *bias, const void *res
     const T *xt = (const T *)x, *wt = (const T *)w, *bt = (const T *)bias, *rt = (const T *)res;
     if (tile == 64) return conv_mma<T, 64, 64>(xt, wt, bt, rt, (T *)y, g, split, stream);
     if (tile == 32) return conv_mma<T, 32, 32>(xt, wt, bt, rt, (T *)y, g, split, stream);
+    if (tile == 128) return conv_mma<T, 128, 64>(xt, wt, bt, rt, (T *)y, g, split, stream);
     return (int)cudaErrorInvalidValue;
 }
 
@@ -253,7 +254,8 @@ extern "C" bool dt_cu_conv_pw_mma_applies(const dt_cu_conv *g)
 extern "C" int dt_cu_conv_pw_mma_split(const dt_cu_conv *g, int tile, int sms)
 {
     int64_t P = g->n * g->oh * g->ow, steps = (g->c + MMA_BK - 1) / MMA_BK;
-    int64_t blocks = (P + tile - 1) / tile * ((g->m + tile - 1) / tile);
+    int bn = tile == 128 ? 64 : tile;
+    int64_t blocks = (P + tile - 1) / tile * ((g->m + bn - 1) / bn);
     if (blocks <= 0 || sms <= 0 || blocks >= sms) return 1;
     // Enough blocks for one per multiprocessor, each slice at least 4 steps of 32.
     int64_t s = (sms + blocks - 1) / blocks, most = steps / 4;
