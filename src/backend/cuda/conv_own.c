@@ -191,8 +191,14 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
                  : tactic == DT_CUDA_CONV_PW_MMA64 || tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64
                                                                                              : 32;
         int split = dt_cuda_conv_pw_mma_split(g, tactic);
-        return dt_cuda_check(dt_cu_conv_pw_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c,
-                                            tile, split, ex->stream), "implicit GEMM convolution (NHWC, mma)");
+        int rc = dt_cu_conv_pw_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c, tile, split,
+                                   ex->stream);
+        /* A cluster the GPU cannot place (a launch refused, not a fault): a tactic to skip. */
+        if (rc == cudaErrorInvalidClusterSize) {
+            cudaGetLastError();
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "1x1 mma convolution: a cluster of %d blocks cannot be launched", split);
+        }
+        return dt_cuda_check(rc, "1x1 convolution (NHWC, mma)");
     }
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||

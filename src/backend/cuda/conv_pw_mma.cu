@@ -246,7 +246,7 @@ extern "C" bool dt_cu_conv_pw_mma_applies(const dt_cu_conv *g)
 {
     const int64_t lim = INT32_MAX;
     return g->group == 1 && g->kh == 1 && g->kw == 1 && g->ph == 0 && g->pw == 0 && g->c % 8 == 0 && g->m % 2 == 0 &&
-           g->c > 0 && g->m > 0 && g->sh > 0 && g->sw > 0 && g->n * g->ih * g->iw * g->c < lim &&
+           g->c > 0 && g->m > 0 && g->m <= 65535 * 32 && g->sh > 0 && g->sw > 0 && g->n * g->ih * g->iw * g->c < lim &&
            g->n * g->oh * g->ow * g->m < lim && g->m * g->c < lim && (g->oh - 1) * g->sh < g->ih &&
            (g->ow - 1) * g->sw < g->iw;
 }
