@@ -40,45 +40,37 @@ static dt_cu_conv geom_of(const mma_case *k)
 static double run_case(const mma_case *k, int dtype, int tile, int split)
 {
     dt_cu_conv g = geom_of(k);
-    int64_t K = k->c;
-    size_t nx = (size_t)(k->n * k->h * k->w * k->c), nw = (size_t)(k->m * K), ny = (size_t)(k->n * g.oh * g.ow * k->m);
-    float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float)), *b = malloc((size_t)k->m * sizeof(float));
-    float *r = malloc(ny * sizeof(float));
-    void *hx = malloc(nx * 2), *hw = malloc(nw * 2), *hb = malloc((size_t)k->m * 2), *hr = malloc(ny * 2), *hy = malloc(ny * 2);
+    conv_bufs t;
+    conv_bufs_alloc(&t, dtype, (size_t)(k->n * k->h * k->w * k->c), (size_t)(k->m * k->c), (size_t)k->m,
+                    (size_t)(k->n * g.oh * g.ow * k->m));
     /* Everything NHWC (weights [m, 1, 1, c]), as the kernel reads it. */
-    for (size_t i = 0; i < nx; i++) x[i] = put(hx, dtype, i, rnd());
-    for (size_t i = 0; i < nw; i++) w[i] = put(hw, dtype, i, 0.3f * rnd());
-    for (int64_t c = 0; c < k->m; c++) b[c] = put(hb, dtype, (size_t)c, rnd());
-    for (size_t i = 0; i < ny; i++) r[i] = put(hr, dtype, i, rnd());
-    void *dx = dev_copy(hx, nx * 2), *dw = dev_copy(hw, nw * 2), *db = dev_copy(hb, (size_t)k->m * 2),
-         *dr = dev_copy(hr, ny * 2), *dy = dev_copy(NULL, ny * 2);
+    for (size_t i = 0; i < t.nx; i++) t.x[i] = put(t.hx, dtype, i, rnd());
+    for (size_t i = 0; i < t.nw; i++) t.w[i] = put(t.hw, dtype, i, 0.3f * rnd());
+    for (size_t i = 0; i < t.nb; i++) t.b[i] = put(t.hb, dtype, i, rnd());
+    for (size_t i = 0; i < t.ny; i++) t.r[i] = put(t.hr, dtype, i, rnd());
     double err = INFINITY;
-    CHECK(dx && dw && db && dr && dy);
-    if (dx && dw && db && dr && dy) {
-        cudaMemset(dy, 0xff, ny * 2); /* NaN: a missed output shows */
-        int rc = dt_cu_conv_pw_mma(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, tile, split, NULL);
+    bool up = conv_bufs_upload(&t);
+    CHECK(up);
+    if (up) {
+        int rc = dt_cu_conv_pw_mma(dtype, t.dx, t.dw, k->bias ? t.db : NULL, k->res ? t.dr : NULL, t.dy, &g, tile, split, NULL);
         CHECK_EQ_INT(rc, 0);
-        CHECK_EQ_INT((int)cudaDeviceSynchronize(), 0);
-        cudaMemcpy(hy, dy, ny * 2, cudaMemcpyDeviceToHost);
-        double num = 0, den = 0;
+        CHECK_EQ_INT(conv_bufs_download(&t), 0);
+        rel_err e = {0, 0};
         for (int64_t n = 0; n < k->n; n++)
             for (int64_t h = 0; h < g.oh; h++)
                 for (int64_t q = 0; q < g.ow; q++)
                     for (int64_t o = 0; o < k->m; o++) {
                         double acc = 0;
                         for (int64_t c = 0; c < k->c; c++)
-                            acc += (double)x[at(true, n, c, h * k->s, q * k->s, k->c, k->h, k->w)] * w[o * k->c + c];
+                            acc += (double)t.x[at(true, n, c, h * k->s, q * k->s, k->c, k->h, k->w)] * t.w[o * k->c + c];
                         size_t yi = at(true, n, o, h, q, k->m, g.oh, g.ow);
-                        if (k->bias) acc += b[o];
-                        if (k->res) acc += r[yi];
-                        double want = act_ref(k->act, (float)acc), got = get(hy, dtype, yi);
-                        num += (got - want) * (got - want); /* NaN stays NaN: fails */
-                        den += want * want;
+                        if (k->bias) acc += t.b[o];
+                        if (k->res) acc += t.r[yi];
+                        rel_err_add(&e, get(t.hy, dtype, yi), act_ref(k->act, (float)acc));
                     }
-        err = den > 0 ? sqrt(num / den) : sqrt(num);
+        err = rel_err_of(&e);
     }
-    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dr), cudaFree(dy);
-    free(x), free(w), free(b), free(r), free(hx), free(hw), free(hb), free(hr), free(hy);
+    conv_bufs_free(&t);
     return err;
 }
 
