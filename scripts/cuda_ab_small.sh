@@ -25,12 +25,13 @@ wait
 tail -3 "$S"
 grep -E "error" "$OUT/build.log" | head -20 | tee -a "$S"
 
-log "C tests (branch)"
-for t in $TESTS; do
-    timeout 60 "$W/$t" > "$OUT/ctest.tmp" 2>&1
-    echo "$(basename "$t") rc=$? $(grep -E 'rel-L2|failed' "$OUT/ctest.tmp" | tail -6 | tr '\n' ' ')" | tee -a "$S"
-done
-rm -f "$OUT/ctest.tmp"
+ctest() {  # name, timeout: one C test, its last lines into the summary
+    timeout "$2" "$W/build/tests/$1" > "/tmp/ctest_$1.log" 2>&1
+    echo "$1 rc=$? $(grep -E 'rel-L2|failed' "/tmp/ctest_$1.log" | tail -6 | tr '\n' ' ')" >> "$3"
+}
+log "C tests (branch; the long ones run beside pytest below)"
+for t in test_cuda_pw_mma test_cuda_dw test_cuda_host test_layout; do ctest $t 60 "$S"; done
+tail -4 "$S"
 
 for tree in main branch; do
     T=$M; [ $tree = branch ] && T=$W
@@ -61,7 +62,10 @@ cd "$W"
       echo "$tool mobilenet_v2 fp16 1x3x224x224 rc=$? $(grep -E 'RACECHECK SUMMARY|ERROR SUMMARY' "$OUT/sanit.log" | tail -1)" >> "$OUT/sanit_sum.txt"
   done
 ) &
+(cd "$W"; ctest test_cuda_tactics 140 /tmp/ctest_sum.txt; ctest test_cuda_no_alloc 60 /tmp/ctest_sum.txt) &
 wait
-cat "$OUT/sanit_sum.txt" >> "$S"; rm -f "$OUT/sanit_sum.txt"
+cat "$OUT/sanit_sum.txt" /tmp/ctest_sum.txt >> "$S"; rm -f "$OUT/sanit_sum.txt"
+grep -hE "fp16|bf16" /tmp/ctest_test_cuda_tactics.log | grep -E "tactic (28|4[0-4]) " | tee -a "$S"
+cat /tmp/ctest_*.log > "$OUT/ctests.log"
 grep -E "CONV-TACTICS|passed|failed|^FAILED|Error|rc=" "$OUT/pytest.log" | tail -30 | tee -a "$S"
 log "done"
