@@ -37,8 +37,8 @@ for tree in main branch; do
     T=$M; [ $tree = branch ] && T=$W
     log "bench_cuda $tree"
     (cd "$T" && PYTHONPATH=python timeout 90 python3 bench/bench_cuda.py --models mobilenet_v2,resnet50 --modes= --iters 50 \
-        --out "/tmp/bench_$tree" --commit "$tree" > "$OUT/bench.log" 2>&1; echo "rc=$?" >> "$OUT/bench.log")
-    grep -E "^\| (mobilenet|resnet)|rc=|Error|error" "$OUT/bench.log" | tee -a "$S"
+        --out "/tmp/bench_$tree" --commit "$tree" > "$OUT/bench_$tree.log" 2>&1; echo "rc=$?" >> "$OUT/bench_$tree.log")
+    grep -E "^\| (mobilenet|resnet)|rc=|Error|error" "$OUT/bench_$tree.log" | sort -u | tee -a "$S"
 done
 
 log "pytest (branch) and sanitizers, side by side"
