@@ -33,7 +33,7 @@ log "C tests (branch; the long ones run beside pytest below)"
 for t in test_cuda_pw_mma test_cuda_dw test_cuda_host test_layout; do ctest $t 60 "$S"; done
 tail -4 "$S"
 
-for tree in main branch; do
+for tree in branch main; do
     T=$M; [ $tree = branch ] && T=$W
     log "bench_cuda $tree"
     (cd "$T" && PYTHONPATH=python timeout 90 python3 bench/bench_cuda.py --models mobilenet_v2,resnet50 --modes= --iters 50 \
