@@ -6,6 +6,8 @@
 # a saved FP16 mobilenet_v2 engine at 1x3x224x224. Few files come back: the results go to
 # $OUT/summary.txt, the logs to $OUT/*.log (at most 8 files).
 #   scripts/cuda_ab_small.sh BRANCH_TREE MAIN_TREE MODELS_DIR
+# Give it fresh directories: a warm machine keeps other sessions' /tmp, and a tree unpacked over
+# their build outputs (older mtimes than those objects) links stale objects.
 set -u
 W=$1 M=$2 MODELS=$3
 OUT=${OUT:-/tmp/out}
