@@ -131,8 +131,8 @@ bool dt_op_reads_shape_only(const char *op);
  * Squeeze, Unsqueeze, Identity): where input and output are both activations of a
  * non-eager engine, the output is planned as a view of the input's bytes (no copy). */
 bool dt_op_is_view(const char *op);
-/* dt_op_is_view, or a Cast to the dtype its input has: layer L's output may be planned as a
- * view of input 0's bytes. */
+/* A layer whose output is its input's bytes: a view op, a Cast to the dtype its input has, or a
+ * Transpose that moves only dims fixed at 1 (the plan aliases those between activations). */
 bool dt_layer_is_view(const ductile_layer *L);
 /* The most scratch any layer that execute runs needs at the shapes in views (per tensor):
  * of the host fallback layers of a device engine when `fallback` (host memory), else of the

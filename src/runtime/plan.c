@@ -27,18 +27,43 @@ bool dt_op_is_view(const char *op)
 /* A Cast to the dtype its input already has copies the bytes unchanged (BERT exports cast
  * their bool mask to bool once more): a view like Identity. Dtypes are settled once the engine
  * is written (builder/dtypes.c), so the plan of a loaded engine can tell. */
-bool dt_layer_is_view(const ductile_layer *L)
+static bool dt_cast_is_view(const ductile_layer *L)
 {
-    if (dt_op_is_view(L->op_type)) return true;
     if (strcmp(L->op_type, "Cast") || strcmp(L->domain, "") || L->n_in != 1 || L->n_out != 1 || !L->in[0] || !L->out[0])
         return false;
     const ductile_tensor *a = L->in[0], *o = L->out[0];
     return a->dtype != DUCTILE_UNDEFINED && a->dtype == o->dtype && a->kind == 0 && o->kind == 0;
 }
 
-/* Alias layers (dt_plan_layer.alias): a view op between two activations. A network input or
- * output, a constant or a value keeps its own buffer (the caller's, the engine's, the shape
- * pass's), so a view op touching one still copies; so do eager engines, whose tensors each
+/* A Transpose that moves only dims fixed at 1 (the layout pass's [N, 1, 1, C] -> [N, C, 1, 1]
+ * after a global pool): the other dims keep their order, so the bytes are those of a
+ * Reshape, a view. */
+static bool dt_transpose_is_view(const ductile_layer *L)
+{
+    if (strcmp(L->op_type, "Transpose") || strcmp(L->domain, "") || L->n_in != 1 || L->n_out != 1 || !L->in[0] ||
+        !L->out[0] || L->in[0]->rank < 1 || L->in[0]->rank != L->out[0]->rank)
+        return false;
+    int64_t n = 0;
+    const int64_t *perm = dt_attr_ints(L, "perm", &n);
+    if (!perm || n != L->in[0]->rank) return false;
+    int64_t last = -1;
+    for (int64_t k = 0; k < n; k++) {
+        if (perm[k] < 0 || perm[k] >= n) return false;
+        if (L->in[0]->dims[perm[k]] == 1) continue;
+        if (perm[k] < last) return false;
+        last = perm[k];
+    }
+    return true;
+}
+
+bool dt_layer_is_view(const ductile_layer *L)
+{
+    return dt_op_is_view(L->op_type) || dt_cast_is_view(L) || dt_transpose_is_view(L);
+}
+
+/* Alias layers (dt_plan_layer.alias): a view op (or such a Cast or Transpose) between two
+ * activations. A network input or output, a constant or a value keeps its own buffer (the
+ * caller's, the engine's, the shape pass's), so a view op touching one still copies; so do eager engines, whose tensors each
  * get their own buffer. Layers are in execution order, so a chain's first tensor is found
  * before its views. */
 static void dt_plan_aliases(const ductile_network *net, dt_plan *p)

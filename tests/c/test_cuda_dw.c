@@ -13,6 +13,7 @@
 #ifdef DT_WITH_CUDA
 #include "backend/cpu/elementwise_impl.h"
 #include "backend/cuda/conv_own.h"
+#include "cuda_bufs.h"
 
 #include <cuda_runtime_api.h>
 
@@ -27,131 +28,63 @@ typedef struct dw_case {
     int act;
 } dw_case;
 
-static float act_ref(int op, float x)
-{
-    switch (op) {
-    case DT_CU_RELU: return x > 0.f ? x : 0.f;
-    case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
-    case DT_CU_CLIP: return fminf(fmaxf(x, -0.3f), 0.6f);
-    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, x / 6.f + 0.5f));
-    }
-    return x;
-}
-
-/* v rounded to dtype (what the device holds), stored into buf[i] in dtype. */
-static float put(void *buf, int dtype, size_t i, float v)
-{
-    if (dtype == DUCTILE_FLOAT16) {
-        uint16_t h = dt_float_to_half(v);
-        ((uint16_t *)buf)[i] = h;
-        return dt_half_to_float(h);
-    }
-    if (dtype == DUCTILE_BFLOAT16) {
-        uint16_t h = dt_float_to_bf16(v);
-        ((uint16_t *)buf)[i] = h;
-        return dt_bf16_to_float(h);
-    }
-    ((float *)buf)[i] = v;
-    return v;
-}
-
-static float get(const void *buf, int dtype, size_t i)
-{
-    if (dtype == DUCTILE_FLOAT16) return dt_half_to_float(((const uint16_t *)buf)[i]);
-    if (dtype == DUCTILE_BFLOAT16) return dt_bf16_to_float(((const uint16_t *)buf)[i]);
-    return ((const float *)buf)[i];
-}
-
-static unsigned seed = 12345;
-static float rnd(void)
-{
-    seed = seed * 1103515245u + 12345u;
-    return (float)((seed >> 8) % 2001) / 1000.0f - 1.0f;
-}
-
-/* Index of [n, c, h, w] in NCHW or NHWC. */
-static size_t at(bool nhwc, int64_t n, int64_t c, int64_t h, int64_t w, int64_t C, int64_t H, int64_t W)
-{
-    return (size_t)(nhwc ? ((n * H + h) * W + w) * C + c : ((n * C + c) * H + h) * W + w);
-}
-
-/* A device buffer of `bytes`, holding host's bytes (host NULL: uninitialised). A failed call
- * would stay cudaGetLastError's answer and fail the next launch's check. */
-static void *dev_copy(const void *host, size_t bytes)
-{
-    void *d = NULL;
-    if (cudaMalloc(&d, bytes ? bytes : 1) != cudaSuccess) return NULL;
-    if (host && bytes && cudaMemcpy(d, host, bytes, cudaMemcpyHostToDevice) != cudaSuccess) {
-        cudaFree(d);
-        return NULL;
-    }
-    return d;
-}
-
 /* Runs case k in dtype and layout with the tiled (tiled) or generic kernel; returns rel-L2. */
 static double run_case(const dw_case *k, int dtype, bool nhwc, bool tiled)
 {
     int64_t oh = (k->h + 2 * k->p - k->d * (k->kh - 1) - 1) / k->s + 1;
     int64_t ow = (k->w + 2 * k->p - k->d * (k->kw - 1) - 1) / k->s + 1;
-    size_t es = dtype == DUCTILE_FLOAT32 ? 4 : 2;
-    size_t nx = (size_t)(k->n * k->c * k->h * k->w), nw = (size_t)(k->c * k->kh * k->kw), ny = (size_t)(k->n * k->c * oh * ow);
-    float *x = malloc(nx * sizeof(float)), *w = malloc(nw * sizeof(float)), *b = malloc((size_t)k->c * sizeof(float));
-    float *r = malloc(ny * sizeof(float));
-    void *hx = malloc(nx * es), *hw = malloc(nw * es), *hb = malloc((size_t)k->c * es), *hr = malloc(ny * es), *hy = malloc(ny * es);
+    conv_bufs t;
+    conv_bufs_alloc(&t, dtype, (size_t)(k->n * k->c * k->h * k->w), (size_t)(k->c * k->kh * k->kw), (size_t)k->c,
+                    (size_t)(k->n * k->c * oh * ow));
     /* Inputs rounded to dtype, stored in the layout. */
     for (int64_t n = 0; n < k->n; n++)
         for (int64_t c = 0; c < k->c; c++)
             for (int64_t h = 0; h < k->h; h++)
                 for (int64_t q = 0; q < k->w; q++) {
                     size_t i = at(false, n, c, h, q, k->c, k->h, k->w);
-                    x[i] = put(hx, dtype, at(nhwc, n, c, h, q, k->c, k->h, k->w), rnd());
+                    t.x[i] = put(t.hx, dtype, at(nhwc, n, c, h, q, k->c, k->h, k->w), rnd());
                 }
-    for (size_t i = 0; i < nw; i++) w[i] = put(hw, dtype, i, 0.3f * rnd());
-    for (int64_t c = 0; c < k->c; c++) b[c] = put(hb, dtype, (size_t)c, rnd());
+    for (size_t i = 0; i < t.nw; i++) t.w[i] = put(t.hw, dtype, i, 0.3f * rnd());
+    for (int64_t c = 0; c < k->c; c++) t.b[c] = put(t.hb, dtype, (size_t)c, rnd());
     for (int64_t n = 0; n < k->n; n++)
         for (int64_t c = 0; c < k->c; c++)
             for (int64_t h = 0; h < oh; h++)
                 for (int64_t q = 0; q < ow; q++)
-                    r[at(false, n, c, h, q, k->c, oh, ow)] = put(hr, dtype, at(nhwc, n, c, h, q, k->c, oh, ow), rnd());
-    void *dx = dev_copy(hx, nx * es), *dw = dev_copy(hw, nw * es), *db = dev_copy(hb, (size_t)k->c * es),
-         *dr = dev_copy(hr, ny * es), *dy = dev_copy(NULL, ny * es);
+                    t.r[at(false, n, c, h, q, k->c, oh, ow)] = put(t.hr, dtype, at(nhwc, n, c, h, q, k->c, oh, ow), rnd());
     dt_cu_conv g = {.n = k->n, .c = k->c, .m = k->c, .ih = k->h, .iw = k->w, .oh = oh, .ow = ow, .kh = k->kh, .kw = k->kw,
                     .sh = k->s, .sw = k->s, .ph = k->p, .pw = k->p, .dh = k->d, .dw = k->d, .group = k->c,
-                    .act = k->act, .p0 = k->act == DT_CU_CLIP ? -0.3f : 1.f / 6.f, .p1 = k->act == DT_CU_CLIP ? 0.6f : 0.5f};
+                    .act = k->act};
+    test_bufs_params(k->act, &g.p0, &g.p1);
     double err = INFINITY;
-    CHECK(dx && dw && db && dr && dy);
-    if (dx && dw && db && dr && dy) {
-        cudaMemset(dy, 0xff, ny * es); /* NaN: a missed output shows */
-        int rc = tiled ? dt_cu_conv_dw_tiled(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, nhwc, NULL)
-             : nhwc    ? dt_cu_conv_depthwise_nhwc(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, NULL)
-                       : dt_cu_conv_depthwise(dtype, dx, dw, k->bias ? db : NULL, k->res ? dr : NULL, dy, &g, NULL);
+    bool up = conv_bufs_upload(&t);
+    CHECK(up);
+    if (up) {
+        const void *bias = k->bias ? t.db : NULL, *res = k->res ? t.dr : NULL;
+        int rc = tiled ? dt_cu_conv_dw_tiled(dtype, t.dx, t.dw, bias, res, t.dy, &g, nhwc, NULL)
+             : nhwc    ? dt_cu_conv_depthwise_nhwc(dtype, t.dx, t.dw, bias, res, t.dy, &g, NULL)
+                       : dt_cu_conv_depthwise(dtype, t.dx, t.dw, bias, res, t.dy, &g, NULL);
         CHECK_EQ_INT(rc, 0);
-        CHECK_EQ_INT((int)cudaDeviceSynchronize(), 0);
-        cudaMemcpy(hy, dy, ny * es, cudaMemcpyDeviceToHost);
-        double num = 0, den = 0;
+        CHECK_EQ_INT(conv_bufs_download(&t), 0);
+        rel_err e = {0, 0};
         for (int64_t n = 0; n < k->n; n++)
             for (int64_t c = 0; c < k->c; c++)
                 for (int64_t h = 0; h < oh; h++)
                     for (int64_t q = 0; q < ow; q++) {
                         double acc = 0;
                         for (int64_t a = 0; a < k->kh; a++)
-                            for (int64_t e = 0; e < k->kw; e++) {
-                                int64_t ih = h * k->s - k->p + a * k->d, iw = q * k->s - k->p + e * k->d;
+                            for (int64_t f = 0; f < k->kw; f++) {
+                                int64_t ih = h * k->s - k->p + a * k->d, iw = q * k->s - k->p + f * k->d;
                                 if (ih >= 0 && ih < k->h && iw >= 0 && iw < k->w)
-                                    acc += (double)x[at(false, n, c, ih, iw, k->c, k->h, k->w)] *
-                                           w[(c * k->kh + a) * k->kw + e];
+                                    acc += (double)t.x[at(false, n, c, ih, iw, k->c, k->h, k->w)] *
+                                           t.w[(c * k->kh + a) * k->kw + f];
                             }
-                        if (k->bias) acc += b[c];
-                        if (k->res) acc += r[at(false, n, c, h, q, k->c, oh, ow)];
-                        double want = act_ref(k->act, (float)acc);
-                        double got = get(hy, dtype, at(nhwc, n, c, h, q, k->c, oh, ow));
-                        num += (got - want) * (got - want); /* NaN stays NaN: fails */
-                        den += want * want;
+                        if (k->bias) acc += t.b[c];
+                        if (k->res) acc += t.r[at(false, n, c, h, q, k->c, oh, ow)];
+                        rel_err_add(&e, get(t.hy, dtype, at(nhwc, n, c, h, q, k->c, oh, ow)), act_ref(k->act, (float)acc));
                     }
-        err = den > 0 ? sqrt(num / den) : sqrt(num);
+        err = rel_err_of(&e);
     }
-    cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dr), cudaFree(dy);
-    free(x), free(w), free(b), free(r), free(hx), free(hw), free(hb), free(hr), free(hy);
+    conv_bufs_free(&t);
     return err;
 }
 

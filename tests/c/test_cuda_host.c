@@ -627,6 +627,9 @@ static void check_prepare_conv(void)
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
     check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 31 is not a CUDA conv tactic");
+    int64_t bad4[1] = {DT_CUDA_CONV_PW_MMA128 + 1};
+    dt_attr tb4[] = {a_ints("tactic", bad4, 1)};
+    check_conv_refused("FusedConv", tb4, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 45 is not a CUDA conv tactic");
     /* Every id the tactics list offers is accepted. */
     int64_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     for (int i = 0; i < 7; i++) all[9 + i] = DT_CUDA_CONV_DEPTHWISE + i;
@@ -901,8 +904,33 @@ static void check_nhwc(void)
     CHECK_EQ_STR(nhwc_path(DUCTILE_BFLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_CUDNN + 1, true, ids, &n), "cudnn_nhwc_algo1");
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, 0, true, ids, &n), "cudnn_nhwc_heuristic");
     CHECK(n > 0 && !has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_LT_NHWC));
-    for (int i = 0; i < n; i++) CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_LT_NHWC);
+    for (int i = 0; i < n; i++)
+        CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_LT_NHWC || DT_CUDA_CONV_IS_PW_MMA(ids[i]));
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_LT_NHWC, true, ids, &n), "cublaslt_nhwc_f16");
+    /* The 1x1 kernel on mma.sync: channels last, half, one group, C a multiple of 8, on sm_90
+     * (where it is among the tactics, a stored one runs; else the heuristic); at 14x14 x 16 ->
+     * 64 the grid fills no GPU, but 16 channels are one step of 32: no split tactic. A split
+     * tactic stored at other shapes runs (unsplit); 3x3: not its shape. */
+    bool mma = has(ids, n, DT_CUDA_CONV_PW_MMA64);
+    CHECK(mma == has(ids, n, DT_CUDA_CONV_PW_MMA32) && mma == has(ids, n, DT_CUDA_CONV_PW_MMA128) &&
+          !has(ids, n, DT_CUDA_CONV_PW_MMA64_SPLITK));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_PW_MMA128, true, ids, &n),
+                 mma ? "own_pw_mma128_nhwc_f16" : "cudnn_nhwc_heuristic");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_PW_MMA64, true, ids, &n),
+                 mma ? "own_pw_mma64_nhwc_f16" : "cudnn_nhwc_heuristic");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_BFLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_PW_MMA32_SPLITK, true, ids, &n),
+                 mma ? "own_pw_mma32_splitk_nhwc_bf16" : "cudnn_nhwc_heuristic");
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_PW_MMA32, true, ids, &n),
+                 "cudnn_nhwc_heuristic");
+    CHECK(!has(ids, n, DT_CUDA_CONV_PW_MMA32));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_PW_MMA32, false, ids, &n), "cudnn_heuristic");
+    CHECK(!has(ids, n, DT_CUDA_CONV_PW_MMA32));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 32, 32, 32, 3, 1, DT_CUDA_CONV_PW_MMA32, true, ids, &n),
+                 "cudnn_nhwc_heuristic"); /* groups */
+    CHECK(!has(ids, n, DT_CUDA_CONV_PW_MMA32));
+    CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 12, 64, 1, 1, 0, DT_CUDA_CONV_PW_MMA32, true, ids, &n),
+                 "cudnn_nhwc_heuristic"); /* C not a multiple of 8 */
+    CHECK(!has(ids, n, DT_CUDA_CONV_PW_MMA32));
     /* cuBLASLt: 1x1 only; never for a channels-first layer. */
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_LT_NHWC, true, ids, &n), "cudnn_nhwc_heuristic");
     CHECK(!has(ids, n, DT_CUDA_CONV_LT_NHWC));

@@ -5,7 +5,8 @@
  * with one heuristic rank, compiles those layers again (the run reads the tactic from its
  * params), runs, and compares with the CPU engine (rel-L2 <= 1e-4). The
  * convolutions again in FP16 / BF16 engines (half tensors, float32 I/O; the own kernels'
- * half instantiations and cuDNN's half algorithms), against the CPU's float32 (rel-L2 <= 1e-2,
+ * half instantiations, cuDNN's half algorithms and, where the engine is channels last,
+ * cuBLASLt's and the own mma kernels for 1x1 convs), against the CPU's float32 (rel-L2 <= 1e-2,
  * test_cuda.py's bound for half engines). And an engine with distinct min, opt and max: its
  * tactics per shape point, and runs at each against the CPU engine. */
 #include "cuda_probe.h"
@@ -148,6 +149,8 @@ static void check(const char *file, const char *input, ductile_dims shape, const
                                        DT_CUDA_CONV_IGEMM64, DT_CUDA_CONV_IGEMM32, DT_CUDA_CONV_POINTWISE32_SPLITK,
                                        DT_CUDA_CONV_IGEMM32_SPLITK, DT_CUDA_CONV_TC_POINTWISE, DT_CUDA_CONV_TC_IGEMM,
                                        DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK,
+                                       DT_CUDA_CONV_LT_NHWC, DT_CUDA_CONV_PW_MMA64, DT_CUDA_CONV_PW_MMA32,
+                                       DT_CUDA_CONV_PW_MMA64_SPLITK, DT_CUDA_CONV_PW_MMA32_SPLITK, DT_CUDA_CONV_PW_MMA128,
                                        1, 2, 3, 5, 6, 7};
     static const int64_t mm_ids[] = {1, 2, 3, 4};
     const int64_t *ids = conv ? conv_ids : mm_ids;

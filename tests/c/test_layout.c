@@ -12,6 +12,7 @@
 #include "builder/passes.h"
 #include "core/permute.h"
 #include "ops/fused.h"
+#include "runtime/engine_impl.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -214,11 +215,46 @@ static void test_permute_matches_index_math(void)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The layout pass's Transpose back after a global pool, [batch, 1, 1, C] -> [batch, C, 1, 1], is
+ * a view (the plan aliases it: no copy); one that moves a dim not fixed at 1 (dynamic, or
+ * fixed larger) is not, nor a perm that is missing or out of range. */
+static void test_unit_transpose_is_view(void)
+{
+    new_net();
+    static const int64_t back[4] = {0, 3, 1, 2}, bad[4] = {0, 3, 1, 4};
+    struct {
+        int64_t in[4];
+        const int64_t *perm;
+        bool view;
+    } cases[] = {
+        {{-1, 1, 1, 1280}, back, true},
+        {{2, 1, 1, 7}, back, true},
+        {{-1, 1, 1, 1}, back, true},
+        {{-1, 2, 1, 1280}, back, false},  /* H fixed at 2 moves past C */
+        {{-1, -1, 1, 1280}, back, false}, /* a dynamic H might not be 1 */
+        {{-1, 1, 1, 1280}, bad, false},
+        {{-1, 1, 1, 1280}, NULL, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ductile_layer *T = layer("Transpose", 1, cases[i].perm ? 1 : 0);
+        T->in[0] = tensor(4, cases[i].in, NULL);
+        int64_t od[4];
+        for (int k = 0; k < 4; k++) od[k] = cases[i].in[back[k]];
+        T->out[0] = tensor(4, od, NULL);
+        if (cases[i].perm) set_ints(T, "perm", cases[i].perm, 4);
+        if (dt_layer_is_view(T) != cases[i].view) fprintf(stderr, "transpose case %zu\n", i);
+        CHECK(dt_layer_is_view(T) == cases[i].view);
+    }
+    ductile_layer *R = layer("Reshape", 2, 0);
+    CHECK(dt_layer_is_view(R));
+}
+
 int main(void)
 {
     test_region_with_symbolic_dims();
     test_backend_decides();
     test_permute_matches_index_math();
+    test_unit_transpose_is_view();
     dt_network_delete(net);
     TEST_MAIN_END();
 }

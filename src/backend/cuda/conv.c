@@ -248,7 +248,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DW_TILED_NHWC);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DW_TILED_NHWC) || DT_CUDA_CONV_IS_PW_MMA(t);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -347,11 +347,12 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
-/* Whether cuBLASLt computes this epilogue in the product: no activation, and a bias (if any)
- * that its BIAS epilogue can read (vector loads: 16-byte aligned). */
+/* Whether cuBLASLt computes this epilogue in the product: no activation or ReLU (its RELU
+ * epilogues; not Clip: they cannot clip at 6), and a bias (if any) that its BIAS epilogue can
+ * read (vector loads: 16-byte aligned). */
 static bool dt_conv_lt_fuses(const dt_cu_conv_epi *e)
 {
-    return e->act == DT_CU_IDENTITY && (!e->bias || (uintptr_t)e->bias % 16 == 0);
+    return (e->act == DT_CU_IDENTITY || e->act == DT_CU_RELU) && (!e->bias || (uintptr_t)e->bias % 16 == 0);
 }
 
 static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -371,11 +372,12 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     bool done = false;
     ductile_status s;
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
-        /* Without an activation, bias and residual go into cuBLASLt's call (its epilogue and
-         * C): no epilogue kernel. */
+        /* Without an activation or with ReLU, bias, residual and ReLU go into cuBLASLt's call
+         * (its epilogue and C): no epilogue kernel. */
         bool fuse = dt_conv_lt_fuses(&epi);
         s = dt_cuda_lt_product(p->L, ex, out[0].dtype, in[DT_FC_X].data, in[DT_FC_W].data, out[0].data,
-                               fuse ? epi.bias : NULL, fuse ? epi.res : NULL, g.batch * g.out[0] * g.out[1], g.m, g.c);
+                               fuse ? epi.bias : NULL, fuse ? epi.res : NULL, fuse && epi.act == DT_CU_RELU,
+                               g.batch * g.out[0] * g.out[1], g.m, g.c);
         done = !s && fuse;
         /* No cuBLASLt algorithm at these shapes (a stored choice): cuDNN's heuristic. */
         if (s == DUCTILE_ERR_UNSUPPORTED && !ex->tactic) {
@@ -414,9 +416,10 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK; /* the run names the fault */
     int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
-        /* The run's bias flag (dt_conv_lt_fuses): the constants are 16-byte aligned. */
+        /* The run's bias and ReLU flags (dt_conv_lt_fuses): the constants are 16-byte aligned. */
+        bool fuse = p->epi.act == DT_CU_IDENTITY || p->epi.act == DT_CU_RELU;
         ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c,
-                                                   p->has_bias && p->epi.act == DT_CU_IDENTITY);
+                                                   p->has_bias && fuse, fuse && p->epi.act == DT_CU_RELU);
         /* No cuBLASLt algorithm here: the run takes cuDNN's heuristic, planned below. */
         if (s != DUCTILE_ERR_UNSUPPORTED) {
             *bytes = DT_CUDA_LT_WORKSPACE;

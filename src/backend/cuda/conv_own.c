@@ -24,8 +24,8 @@ int dt_cuda_sm_count(void)
     return sms;
 }
 
-/* Whether the GPU has tensor cores with bfloat16 WMMA (compute capability 8.0+), read once. */
-static bool dt_tensor_cores(void)
+/* The GPU's compute capability major (0: no GPU), read once. */
+static int dt_cc_major(void)
 {
     static int major = -1;
     if (major < 0) {
@@ -36,8 +36,11 @@ static bool dt_tensor_cores(void)
         }
         major = v;
     }
-    return major >= 8;
+    return major;
 }
+
+/* Tensor cores with bfloat16 WMMA: compute capability 8.0+. */
+static bool dt_tensor_cores(void) { return dt_cc_major() >= 8; }
 
 int dt_cuda_conv_splitk(const dt_conv_geom *g, int tile, int sms)
 {
@@ -86,6 +89,13 @@ static dt_cu_conv dt_cu_conv_of(const dt_conv_geom *g, const dt_cu_conv_epi *e)
     };
 }
 
+int dt_cuda_conv_pw_mma_split(const dt_conv_geom *g, int tactic)
+{
+    if (tactic != DT_CUDA_CONV_PW_MMA64_SPLITK && tactic != DT_CUDA_CONV_PW_MMA32_SPLITK) return 1;
+    dt_cu_conv c = dt_cu_conv_of(g, NULL);
+    return dt_cu_conv_pw_mma_split(&c, tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64 : 32, dt_cuda_sm_count());
+}
+
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
 {
     /* The kernels' element types (conv_own.h). */
@@ -121,6 +131,18 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     case DT_CUDA_CONV_IGEMM32_SPLITK:
     case DT_CUDA_CONV_TC_IGEMM:
     case DT_CUDA_CONV_TC_IGEMM_SPLITK: return grid && idx32;
+    case DT_CUDA_CONV_PW_MMA64:
+    case DT_CUDA_CONV_PW_MMA32:
+    case DT_CUDA_CONV_PW_MMA64_SPLITK:
+    case DT_CUDA_CONV_PW_MMA32_SPLITK:
+    case DT_CUDA_CONV_PW_MMA128: {
+        /* cp.async, mma.sync and clusters: sm_90 (the only machine code built). A split
+         * tactic applies wherever the kernel does (it runs unsplit where the grid fills the
+         * GPU at these shapes); the builder times it only where it splits (tactics.c). */
+        dt_cu_conv c = dt_cu_conv_of(g, NULL);
+        return dtype != DUCTILE_FLOAT32 && dt_cc_major() >= 9 && g->spatial <= 2 && g->pe[0] == 0 && g->pe[1] == 0 &&
+               dt_cu_conv_pw_mma_applies(&c);
+    }
     }
     return false;
 }
@@ -164,6 +186,20 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
         return dt_cuda_check(dt_cu_conv_dw_tiled(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
                                                  &c, tactic == DT_CUDA_CONV_DW_TILED_NHWC, ex->stream),
                              "tiled depthwise convolution");
+    if (DT_CUDA_CONV_IS_PW_MMA(tactic)) {
+        int tile = tactic == DT_CUDA_CONV_PW_MMA128                                               ? 128
+                 : tactic == DT_CUDA_CONV_PW_MMA64 || tactic == DT_CUDA_CONV_PW_MMA64_SPLITK ? 64
+                                                                                             : 32;
+        int split = dt_cuda_conv_pw_mma_split(g, tactic);
+        int rc = dt_cu_conv_pw_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c, tile, split,
+                                   ex->stream);
+        /* A cluster the GPU cannot place (a launch refused, not a fault): a tactic to skip. */
+        if (rc == cudaErrorInvalidClusterSize) {
+            cudaGetLastError();
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "1x1 mma convolution: a cluster of %d blocks cannot be launched", split);
+        }
+        return dt_cuda_check(rc, "1x1 convolution (NHWC, mma)");
+    }
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||

@@ -17,6 +17,8 @@
  *              output tile from it (NCHW: 32 x 32 of one channel; NHWC: 8 x 8 pixels of up to
  *              64 channels, 16-byte loads along C), several outputs per thread, the epilogue
  *              in the store. Where the staged tile fits 32 KiB (very large dilations do not).
+ *   1x1 on mma.sync (conv_pw_mma.cu): channels last, half types, sm_90; the product with its
+ *              epilogue in one kernel, split over a cluster's blocks for small grids.
  * Templated on the element type (float32, float16, bfloat16: every tensor of the layer in one
  * type, as builder/precision.c lowers them) with float32 accumulation and epilogue, rounded
  * once at the store. */
@@ -56,11 +58,22 @@ enum {
     /* The tiled depthwise kernels (channel multiplier 1), channels first and channels last. */
     DT_CUDA_CONV_DW_TILED = 29,
     DT_CUDA_CONV_DW_TILED_NHWC = 30,
+    /* The channels-last 1x1 conv on mma.sync (conv_pw_mma.cu; float16 / bfloat16, sm_90):
+     * 64 x 64 or 32 x 32 tiles (pixels x output channels), and the same with the channels
+     * summed in slices by the blocks of a thread-block cluster (where the grid would leave
+     * the GPU idle). */
+    DT_CUDA_CONV_PW_MMA64 = 40,
+    DT_CUDA_CONV_PW_MMA32 = 41,
+    DT_CUDA_CONV_PW_MMA64_SPLITK = 42,
+    DT_CUDA_CONV_PW_MMA32_SPLITK = 43,
+    DT_CUDA_CONV_PW_MMA128 = 44,    /* 128 x 64 tiles, for large maps and batches */
 };
 
 /* The own kernels a channels-last (layout "NHWC") layer runs; the others are channels first. */
+#define DT_CUDA_CONV_IS_PW_MMA(t) ((t) >= DT_CUDA_CONV_PW_MMA64 && (t) <= DT_CUDA_CONV_PW_MMA128)
 #define DT_CUDA_CONV_IS_NHWC(t) \
-    ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC)
+    ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC || \
+     DT_CUDA_CONV_IS_PW_MMA(t))
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
 typedef struct dt_cu_conv {
@@ -81,6 +94,16 @@ int dt_cu_conv_depthwise_nhwc(int dtype, const void *x, const void *w, const voi
 int dt_cu_conv_dw_tiled(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                         const dt_cu_conv *g, int nhwc, void *stream);
 bool dt_cu_conv_dw_tiled_applies(const dt_cu_conv *g, int nhwc);
+/* The channels-last 1x1 conv on mma.sync: x, y, res NHWC, w [m, 1, 1, c], float16 or
+ * bfloat16; tile 64 or 32 (square), 128 (128 pixels x 64 channels); split 1 (no split) to 8: the channels summed in `split` slices by
+ * the blocks of a cluster (no scratch). applies: 1x1, any stride, no pads, one group, C a
+ * multiple of 8 (16-byte chunks), M even (pairs stored), every tensor under 2^31 elements.
+ * split: the slices for a tile on `sms` multiprocessors (1: no split: the grid fills the GPU,
+ * or C is too short to cut). */
+int dt_cu_conv_pw_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                   const dt_cu_conv *g, int tile, int split, void *stream);
+bool dt_cu_conv_pw_mma_applies(const dt_cu_conv *g);
+int dt_cu_conv_pw_mma_split(const dt_cu_conv *g, int tile, int sms);
 /* tile: 64 or 32, or 0 for the tensor-core kernel (float16 / bfloat16 only, sm_80+);
  * pointwise: the 1x1 / stride 1 / no pads variant. part (NULL: no split):
  * split * n * m * oh * ow floats (float32 whatever dtype is) where the K dim is summed in
@@ -106,6 +129,9 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic);
  * on a GPU of `sms` multiprocessors: enough for two blocks per multiprocessor, each slice at
  * least 64 deep; 1: no split (the grid fills the GPU, or sms is 0: no GPU). */
 int dt_cuda_conv_splitk(const dt_conv_geom *g, int tile, int sms);
+/* The channel slices a 1x1 mma split tactic takes at this geometry on this GPU (1: none; the
+ * other tactics: 1). */
+int dt_cuda_conv_pw_mma_split(const dt_conv_geom *g, int tactic);
 /* The float32 partial sums of `split` slices (split * n * m * oh * ow floats) in bytes;
  * DUCTILE_ERR_SHAPE naming the sizes when they overflow size_t. */
 ductile_status dt_cuda_conv_split_bytes(const dt_conv_geom *g, int split, size_t *bytes);

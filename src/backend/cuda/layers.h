@@ -158,15 +158,15 @@ enum { DT_CUDA_LT_WORKSPACE = 32 << 20 };
 /* y[M, N] = a[M, K] b[N, K]^T + bias + res, row-major, every operand of `dtype`, on cuBLASLt
  * (float32 compute, one rounding) with its heuristic's first algorithm, the plan cached under
  * layer L; bias [N] (NULL: none; 16-byte aligned) by its BIAS epilogue, res [M, N] (NULL:
- * none; it may be y) as its C with beta 1; workspace: ex->scratch (DT_CUDA_LT_WORKSPACE bytes
- * asked). DUCTILE_ERR_UNSUPPORTED when cuBLASLt has no algorithm for it. (matmul.c; conv.c's
+ * none; it may be y) as its C with beta 1, relu: ReLU of the whole sum (its RELU epilogues);
+ * workspace: ex->scratch (DT_CUDA_LT_WORKSPACE bytes asked). DUCTILE_ERR_UNSUPPORTED when cuBLASLt has no algorithm for it. (matmul.c; conv.c's
  * channels-last 1x1 convs.) */
 ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
-                                  const void *bias, const void *res, int64_t M, int64_t N, int64_t K);
-/* Makes the plan dt_cuda_lt_product takes at these sizes, with or without a bias (plan_shapes;
- * workspace: DT_CUDA_LT_WORKSPACE bytes of kernel scratch). */
+                                  const void *bias, const void *res, bool relu, int64_t M, int64_t N, int64_t K);
+/* Makes the plan dt_cuda_lt_product takes at these sizes, with or without a bias and ReLU
+ * (plan_shapes; workspace: DT_CUDA_LT_WORKSPACE bytes of kernel scratch). */
 ductile_status dt_cuda_lt_product_plan(const ductile_layer *L, const dt_exec *ex, int dtype, int64_t M, int64_t N,
-                                       int64_t K, bool bias);
+                                       int64_t K, bool bias, bool relu);
 
 /* The compiled kernels (their op types: dt_cuda_kernel in layers.c). */
 extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_where_kernel, dt_cuda_logic_kernel,

@@ -4,7 +4,8 @@
  * Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T, so B is cuBLASLt's first
  * operand and no data moves. Batched MatMul runs as one strided-batch call when the
  * broadcast batch offsets are evenly spaced, else one call per batch. Gemm's C is added by
- * the project's kernel (any broadcast, beta). FusedMatMul (ops/fused.h: B 2-D) is one
+ * cuBLASLt's BIAS epilogue where it is a bias (N values, beta 1), else by the project's kernel
+ * (any broadcast, beta). FusedMatMul (ops/fused.h: B 2-D) is one
  * [rows of A, K] x [K, N] product with cuBLASLt's BIAS epilogue and the residual as its C
  * (beta 1); the erf Gelu follows as the own elementwise kernel (float32; half outputs: cuBLASLt's
  * GELU epilogue, dt_fm_call).
@@ -37,7 +38,7 @@ _Static_assert(sizeof(cublasLtMatmulAlgo_t) <= sizeof(((dt_cuda_plan *)0)->lt_al
  * one problem, into an empty plan slot; `ws`: the workspace bytes the algorithm may use. */
 static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, bool tf32, uint32_t align, int64_t M,
                                  int64_t N, int64_t K, bool ta, bool tb, int64_t batch, int64_t sa, int64_t sb, int64_t sy,
-                                 int rank, uint64_t ws, bool bias, bool gelu)
+                                 int rank, uint64_t ws, bool bias, bool gelu, bool relu)
 {
     cudaDataType_t dt = dtype == DUCTILE_FLOAT16 ? CUDA_R_16F : dtype == DUCTILE_BFLOAT16 ? CUDA_R_16BF : CUDA_R_32F;
     cublasComputeType_t ct = dtype == DUCTILE_FLOAT32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
@@ -51,9 +52,11 @@ static ductile_status dt_lt_plan(dt_cuda_state *st, dt_cuda_plan *p, int dtype, 
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &opa, sizeof opa), "transa");
     if (!s) s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &opb, sizeof opb), "transb");
     /* The bias is per row of the column-major D (N rows): per output column of ours. Its
-     * pointer is set per run (dt_lt_matmul_epi). */
-    cublasLtEpilogue_t epi = gelu ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
-                             : bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+     * pointer is set per run (dt_lt_matmul_epi). ReLU applies to alpha A B + beta C + bias. */
+    cublasLtEpilogue_t epi = gelu   ? (bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                             : relu ? (bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+                             : bias ? CUBLASLT_EPILOGUE_BIAS
+                                    : CUBLASLT_EPILOGUE_DEFAULT;
     if (!s && epi != CUBLASLT_EPILOGUE_DEFAULT)
         s = dt_lt(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi), "epilogue");
     /* First operand: b as stored (row-major [K,N], or [N,K] when transposed). */
@@ -117,6 +120,7 @@ typedef struct dt_lt_call {
     bool ta, tb;
     bool bias;          /* cuBLASLt's BIAS epilogue: a vector [N] added to every row */
     bool gelu;          /* then cuBLASLt's GELU (the tanh approximation: half outputs only) */
+    bool relu;          /* or its RELU epilogue (conv.c's 1x1 convs) */
     int dtype;          /* every operand's */
     int rank;           /* the tactic: the rank in cuBLASLt's heuristic (1: its first choice) */
     uint64_t bits;      /* byte offsets the operands take from their buffers' pointers */
@@ -134,14 +138,14 @@ static ductile_status dt_lt_plan_get(const dt_cu_matmul_params *mp, dt_cuda_stat
                                      dt_cuda_plan **out)
 {
     int64_t key[DT_CUDA_KEY] = {c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb, c->sy, align, c->rank, (int64_t)c->ws,
-                                c->bias | (int64_t)c->gelu << 1};
+                                c->bias | (int64_t)c->gelu << 1 | (int64_t)c->relu << 2};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, mp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuBLASLt plan");
     *out = p;
     if (hit) return dt_cuda_plan_status(p);
     ductile_status s = dt_lt_plan(st, p, c->dtype, mp->tf32, align, c->M, c->N, c->K, c->ta, c->tb, c->batch, c->sa, c->sb,
-                                  c->sy, c->rank, c->ws, c->bias, c->gelu);
+                                  c->sy, c->rank, c->ws, c->bias, c->gelu, c->relu);
     return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
 }
 
@@ -191,23 +195,25 @@ static dt_lt_call dt_lt_product_call(int dtype, int64_t M, int64_t N, int64_t K)
 }
 
 ductile_status dt_cuda_lt_product(const ductile_layer *L, dt_exec *ex, int dtype, const void *a, const void *b, void *y,
-                                  const void *bias, const void *res, int64_t M, int64_t N, int64_t K)
+                                  const void *bias, const void *res, bool relu, int64_t M, int64_t N, int64_t K)
 {
     dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
     dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
     c.ws = dt_lt_ws(ex);
     c.bias = bias != NULL;
+    c.relu = relu;
     uint32_t align = dt_lt_run_align(&c, a, b, y);
     if (res) align = dt_lt_align(align | (uint64_t)(uintptr_t)res);
     return dt_lt_matmul_epi(&mp, ex, &c, align, 1.f, a, b, y, bias, res);
 }
 
 ductile_status dt_cuda_lt_product_plan(const ductile_layer *L, const dt_exec *ex, int dtype, int64_t M, int64_t N,
-                                       int64_t K, bool bias)
+                                       int64_t K, bool bias, bool relu)
 {
     dt_cu_matmul_params mp = {.L = L, .alpha = 1.f};
     dt_lt_call c = dt_lt_product_call(dtype, M, N, K);
     c.bias = bias;
+    c.relu = relu;
     c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     return dt_lt_plan_get(&mp, ex->state, &c, dt_lt_align(c.bits), &p);
@@ -374,11 +380,22 @@ static ductile_status dt_gemm_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
+/* Whether Gemm's C is a bias cuBLASLt's BIAS epilogue adds (a vector of N, or [1, N], with
+ * beta 1; its pointer 16-byte aligned, which plan_shapes assumes of constants): the
+ * classifier's Gemm is then one kernel, not a product and the own add_c kernel. */
+static bool dt_gemm_lt_bias(const dt_cu_matmul_params *p, const dt_view *in, int64_t N)
+{
+    if (!p->has_c || p->beta != 1.f || in[2].rank < 1) return false;
+    const dt_view *c = &in[2];
+    return (c->rank == 1 && c->dims[0] == N) || (c->rank == 2 && c->dims[0] == 1 && c->dims[1] == N);
+}
+
 /* Gemm's one call (no batch). */
-static dt_lt_call dt_gemm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, const dt_exec *ex)
+static dt_lt_call dt_gemm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, bool bias,
+                               const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
-    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .ta = p->ta, .tb = p->tb, .dtype = dtype,
+    return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .ta = p->ta, .tb = p->tb, .dtype = dtype, .bias = bias,
                         .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
 }
 
@@ -396,9 +413,12 @@ static ductile_status dt_gemm_run(const void *params, const dt_view *in, dt_view
         DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt),
                                              (cudaStream_t)ex->stream), "Gemm"));
     } else {
-        dt_lt_call c = dt_gemm_call(p, M, N, K, dt, ex);
+        bool bias = dt_gemm_lt_bias(p, in, N) && (uintptr_t)in[2].data % 16 == 0;
+        dt_lt_call c = dt_gemm_call(p, M, N, K, dt, bias, ex);
         c.ws = dt_lt_ws(ex);
-        DT_TRY(dt_lt_matmul(p, ex, &c, dt_lt_run_align(&c, in[0].data, in[1].data, y), p->alpha, in[0].data, in[1].data, y));
+        DT_TRY(dt_lt_matmul_epi(p, ex, &c, dt_lt_run_align(&c, in[0].data, in[1].data, y), p->alpha, in[0].data, in[1].data,
+                                y, bias ? in[2].data : NULL, NULL));
+        if (bias) return DUCTILE_OK;
     }
     if (!p->has_c || in[2].rank < 0 || p->beta == 0.f) return DUCTILE_OK;
     const dt_view *c = &in[2];
@@ -418,7 +438,7 @@ static ductile_status dt_gemm_plan_shapes(const void *params, const dt_view *in,
     int64_t M, N, K;
     *bytes = 0;
     if (!dt_gemm_dims(params, in, &M, &N, &K) || !M || !N || !K) return DUCTILE_OK;
-    dt_lt_call c = dt_gemm_call(params, M, N, K, out[0].dtype, ex);
+    dt_lt_call c = dt_gemm_call(params, M, N, K, out[0].dtype, dt_gemm_lt_bias(params, in, N), ex);
     c.ws = DT_CUDA_LT_WORKSPACE;
     dt_cuda_plan *p = NULL;
     DT_TRY(dt_lt_plan_get(params, ex->state, &c, dt_lt_align(c.bits), &p));

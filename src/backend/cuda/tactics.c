@@ -37,6 +37,14 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     if (nhwc && n < cap && dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_DW_TILED_NHWC))
         ids[n++] = DT_CUDA_CONV_DW_TILED_NHWC;
     if (nhwc && n < cap && dt_cuda_conv_lt_applies(&g)) ids[n++] = DT_CUDA_CONV_LT_NHWC;
+    /* The 1x1 kernel on mma.sync (its split tactics where they split). */
+    static const int mma[] = {DT_CUDA_CONV_PW_MMA128, DT_CUDA_CONV_PW_MMA64, DT_CUDA_CONV_PW_MMA32,
+                              DT_CUDA_CONV_PW_MMA64_SPLITK, DT_CUDA_CONV_PW_MMA32_SPLITK};
+    for (size_t i = 0; nhwc && i < sizeof mma / sizeof mma[0] && n < cap; i++) {
+        bool split = mma[i] == DT_CUDA_CONV_PW_MMA64_SPLITK || mma[i] == DT_CUDA_CONV_PW_MMA32_SPLITK;
+        if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, mma[i]) && (!split || dt_cuda_conv_pw_mma_split(&g, mma[i]) > 1))
+            ids[n++] = mma[i];
+    }
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
@@ -101,6 +109,14 @@ static const char *const dt_own_names[15][3] = {
     {"own_dw_tiled_f32", "own_dw_tiled_f16", "own_dw_tiled_bf16"},
     {"own_dw_tiled_nhwc_f32", "own_dw_tiled_nhwc_f16", "own_dw_tiled_nhwc_bf16"},
 };
+/* DT_CUDA_CONV_PW_MMA64.. (half only: f32 never applies). */
+static const char *const dt_pw_mma_names[5][3] = {
+    {"own_pw_mma64_nhwc_f32", "own_pw_mma64_nhwc_f16", "own_pw_mma64_nhwc_bf16"},
+    {"own_pw_mma32_nhwc_f32", "own_pw_mma32_nhwc_f16", "own_pw_mma32_nhwc_bf16"},
+    {"own_pw_mma64_splitk_nhwc_f32", "own_pw_mma64_splitk_nhwc_f16", "own_pw_mma64_splitk_nhwc_bf16"},
+    {"own_pw_mma32_splitk_nhwc_f32", "own_pw_mma32_splitk_nhwc_f16", "own_pw_mma32_splitk_nhwc_bf16"},
+    {"own_pw_mma128_nhwc_f32", "own_pw_mma128_nhwc_f16", "own_pw_mma128_nhwc_bf16"},
+};
 static const char *const dt_cudnn_names[2][8] = {
     {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3", "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"},
     {"cudnn_nhwc_algo0", "cudnn_nhwc_algo1", "cudnn_nhwc_algo2", "cudnn_nhwc_algo3", "cudnn_nhwc_algo4",
@@ -126,6 +142,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_DW_TILED_NHWC)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
+    if (DT_CUDA_CONV_IS_PW_MMA(tactic)) return dt_pw_mma_names[tactic - DT_CUDA_CONV_PW_MMA64][di];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
         return dt_cudnn_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN];
     return p->nhwc ? "cudnn_nhwc_heuristic" : "cudnn_heuristic";
