@@ -23,7 +23,10 @@ _Static_assert(sizeof(dt_block_header) <= DT_ALLOC_MIN_ALIGN, "header fits the m
  * 60,000 4 KiB pages whose TLB misses (two-level walks under a hypervisor) cost more than the
  * 2 MiB pages' few hundred. Linux with THP "madvise" (the common default) gives huge pages only
  * to advised ranges; elsewhere, or when the kernel refuses, this is a no-op. Only the whole
- * 2 MiB pages inside the block are advised, so no neighbouring allocation is affected. */
+ * 2 MiB pages inside the block are advised, so no neighbouring allocation is affected. The
+ * advice outlives the block where the C library served it from its heap (blocks under its
+ * mmap threshold, which rises to 32 MB as large blocks are freed) and reuses the range: that
+ * range was resident whole while the block lived, so at worst it stays so. */
 static void dt_advise_huge(void *p, size_t size)
 {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
