@@ -42,12 +42,17 @@ def main():
     for w in workers.values():
         w.ask(**dict(req, runs=2))   # warm-up
     ms = {k: [] for k in workers}
+    wait = {k: [] for k in workers}
     order = list(workers)
     for r in range(a.rounds):
         for k in order if r % 2 == 0 else order[::-1]:
-            ms[k].extend(workers[k].ask(**req)["ms"])
+            ans = workers[k].ask(**req)
+            ms[k].extend(ans["ms"])
+            wait[k].extend(ans.get("wait_ms", []))
+    # wait: the median run's run-queue wait (bench/worker.py), the outside load inside the timings
     print(a.model, a.shape, f"t={a.threads}", f"idle={a.idle_ms}",
-          " ".join(f"{k} {statistics.median(v):.2f}" for k, v in ms.items()), flush=True)
+          " ".join(f"{k} {statistics.median(v):.2f}" + (f" (wait {statistics.median(wait[k]):.2f})" if wait[k] else "")
+                   for k, v in ms.items()), flush=True)
     for w in workers.values():
         w.close()
     return 0

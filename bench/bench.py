@@ -100,18 +100,31 @@ class Worker:
         self.p.wait()
 
 
-def time_pair(d, o, shapes, rounds, runs, idle_ms, *more):
+def time_pair(d, o, shapes, rounds, runs, idle_ms, *more, waits=None):
     """Median ms of each engine (d, o, then more) over `rounds` rounds of `runs` runs each,
-    the order rotating by one from round to round (two engines: alternating who goes first)."""
+    the order rotating by one from round to round (two engines: alternating who goes first).
+    waits, a list: gets each engine's median run-queue wait per run (worker.run_wait_ms; None
+    where the worker could not measure it)."""
     ws = [d, o, *more]
     ts = [[] for _ in ws]
+    qs = [[] for _ in ws]
     req = {"shapes": {k: list(v) for k, v in shapes.items()}, "runs": runs, "idle_ms": idle_ms,
            "settle_ms": SETTLE_MS}
     for r in range(rounds):
         for i in range(len(ws)):
             j = (i + r) % len(ws)
-            ts[j].extend(ws[j].ask(**req)["ms"])
+            ans = ws[j].ask(**req)
+            ts[j].extend(ans["ms"])
+            qs[j].extend(ans.get("wait_ms", []))
+    if waits is not None:
+        waits.extend(statistics.median(q) if len(q) == len(t) else None for q, t in zip(qs, ts))
     return tuple(statistics.median(t) for t in ts)
+
+
+def fmt_wait(row):
+    """A row's run-queue waits, ductile / onnxruntime ms ("-" where not measured)."""
+    f = lambda v: "-" if v is None else f"{v:.2f}"  # noqa: E731
+    return f"{f(row.get('ductile_wait_ms'))} / {f(row.get('ort_wait_ms'))}"
 
 
 def runs_for(est_ms, budget_ms):
@@ -201,17 +214,20 @@ def main():
                 n = runs_for(probe, 300 if not args.quick else 150)
                 for mode in modes:
                     idle = IDLE_MS if mode == "idle" else 0
+                    waits = []
                     dm, om, *bm = time_pair(d, o, shapes, args.rounds, n if mode == "b2b" else max(1, n // 2), idle,
-                                            *b)
+                                            *b, waits=waits)
                     row = {"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads,
                            "mode": mode, "ductile_ms": round(dm, 3), "ort_ms": round(om, 3),
-                           "speedup": round(om / dm, 3)}
+                           "speedup": round(om / dm, 3),
+                           "ductile_wait_ms": None if waits[0] is None else round(waits[0], 3),
+                           "ort_wait_ms": None if waits[1] is None else round(waits[1], 3)}
                     if bm:
                         row.update({"bf16_ms": round(bm[0], 3), "bf16_vs_f32": round(dm / bm[0], 3),
                                     "bf16_vs_ort": round(om / bm[0], 3)})
                     rows.append(row)
                     print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
-                          f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}" +
+                          f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}  wait {fmt_wait(row)}" +
                           (f"  bf16 {bm[0]:8.2f} ({dm / bm[0]:.2f}x f32, {om / bm[0]:.2f}x ort)" if bm else ""),
                           flush=True)
                 sd, so = d.ask(stats=True), o.ask(stats=True)
@@ -250,14 +266,17 @@ def main():
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
                 f"median ms; speedup = ort / ductile. idle: {IDLE_MS} ms sleep before each run.\n\n")
         bf = args.bf16
-        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | ductile MB | ort MB | ductile planned MB |" +
-                (" bf16 ms | bf16 / f32 | bf16 / ort |" if bf else "") +
-                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if bf else "") + "\n")
+        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | wait ms | ductile MB | ort MB | "
+                "ductile planned MB |" + (" bf16 ms | bf16 / f32 | bf16 / ort |" if bf else "") +
+                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if bf else "") + "\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['mode']} | {r['ductile_ms']:.2f} | "
-                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | "
+                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {fmt_wait(r)} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | "
                     f"{r['ductile_planned_mb']} |" +
                     (f" {r['bf16_ms']:.2f} | {r['bf16_vs_f32']:.2f} | {r['bf16_vs_ort']:.2f} |" if bf else "") + "\n")
+        f.write("\nwait ms: median time per run that the engine's threads spent runnable but not running "
+                "(ductile / onnxruntime, Linux schedstat): other processes' share of the wall times; a row with "
+                "waits is a row measured under outside load.\n")
         f.write("\nMB: growth of the engine process's peak resident memory while it ran that shape, on top of "
                 "what the shapes above it (run in table order) left; the build's transient memory excluded. "
                 "planned MB: ductile's context memory after that shape (activations and scratch; it keeps the largest "

@@ -2,7 +2,9 @@
 
 A worker loads one model into ductile or onnxruntime, with a thread count, and then answers
 requests on stdin, one JSON object per line, with one JSON line on stdout:
-    {"shapes": {input: [dims]}, "runs": N, "idle_ms": X, "settle_ms": S}  ->  {"ms": [N timings]}
+    {"shapes": {input: [dims]}, "runs": N, "idle_ms": X, "settle_ms": S}  ->  {"ms": [N timings],
+        "wait_ms": [N]}: wait_ms, each run's time runnable but not running (Linux schedstat, summed
+        over the process's threads; absent elsewhere): what other processes took of the run's wall time
     {"stats": true}  ->  {"peak_rss_mb": ..., "base_rss_mb": ...}: the peak resident size since
         the last stats request (or since the engine was loaded), and the resident size then;
         the peak is reset after each answer (Linux: /proc/self/clear_refs), so the growth
@@ -32,6 +34,21 @@ def rss_mb(field):
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return 0.0
+
+
+def run_wait_ms():
+    """Milliseconds this process's threads have waited on a run queue so far (runnable, another
+    task on their CPU): /proc/<pid>/task/*/schedstat's second field. None where unavailable.
+    On a shared machine a run's wall time is its CPU time plus this wait (session 9: resnet50
+    on 1 thread at load 6, 236 ms wall = 79 ms CPU + 155 ms waiting, idle and b2b alike)."""
+    total = 0
+    try:
+        for t in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{t}/schedstat") as f:
+                total += int(f.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return total / 1e6
 
 
 def reset_peak():
@@ -169,14 +186,18 @@ def main():
             time.sleep(req["settle_ms"] / 1e3)
             run(feeds)
         idle = req.get("idle_ms", 0) / 1e3
-        ms = []
+        ms, wait = [], []
         for _ in range(req["runs"]):
             if idle:
                 time.sleep(idle)
+            w0 = run_wait_ms()
             t = time.perf_counter()
             run(feeds)
             ms.append((time.perf_counter() - t) * 1e3)
-        print(json.dumps({"ms": ms}), flush=True)
+            w1 = run_wait_ms()
+            if w0 is not None and w1 is not None:
+                wait.append(w1 - w0)
+        print(json.dumps({"ms": ms, "wait_ms": wait} if len(wait) == len(ms) else {"ms": ms}), flush=True)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@
 
 #include <stddef.h>
 
+/* Blocks from the default allocator of at least this many bytes are advised for transparent
+ * huge pages (alloc.c says why). */
+#define DT_ALLOC_HUGE_MIN ((size_t)4 << 20)
+
 /* NULL when out of memory (or size overflows with the header). Aligned to 16 bytes. */
 void *dt_malloc(size_t size);
 /* Zeroed; NULL also when n * size overflows. */

@@ -721,6 +721,49 @@ static void *spy_alloc(void *user, size_t size, size_t alignment)
     return count_alloc(user, size, alignment);
 }
 
+/* 1 when the mapping holding address a has VmFlags "hg" (madvise(MADV_HUGEPAGE) applied),
+ * 0 when not, -1 when /proc/self/smaps cannot say. */
+static int smaps_hugepage_advised(uintptr_t a)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return -1;
+    char line[512];
+    int inside = 0, found = -1;
+    while (found < 0 && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+            inside = a >= lo && a < hi;
+        else if (inside && !strncmp(line, "VmFlags:", 8))
+            found = strstr(line, " hg") != NULL;
+    }
+    fclose(f);
+    return found;
+}
+
+/* The default allocator advises blocks of DT_ALLOC_HUGE_MIN bytes and more for transparent
+ * huge pages (the whole 2 MiB pages inside them) and leaves smaller ones alone. */
+static void test_default_alloc_huge_pages(void)
+{
+    if (access("/sys/kernel/mm/transparent_hugepage/enabled", R_OK) != 0) {
+        fprintf(stderr, "test_default_alloc_huge_pages: skipped (no transparent huge pages here)\n");
+        return;
+    }
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    size_t big_n = DT_ALLOC_HUGE_MIN + (3u << 20), small_n = DT_ALLOC_HUGE_MIN / 4;
+    unsigned char *big = dt_aligned_alloc(64, big_n), *small = dt_aligned_alloc(64, small_n);
+    CHECK(big && small);
+    if (!big || !small) return;
+    uintptr_t inner = ((uintptr_t)big + huge - 1) & ~(huge - 1);
+    CHECK(inner + huge <= (uintptr_t)big + big_n);
+    CHECK_EQ_INT(smaps_hugepage_advised(inner), 1);
+    CHECK_EQ_INT(smaps_hugepage_advised(inner + huge), 1);
+    CHECK_EQ_INT(smaps_hugepage_advised((uintptr_t)small + small_n / 2), 0);
+    memset(big, 1, big_n);   /* still ordinary memory */
+    CHECK(big[big_n - 1] == 1);
+    dt_free(big);
+    dt_free(small);
+}
+
 static void test_alloc_primitives(void)
 {
     ductile_allocator spy = {spy_alloc, count_free, &cnt};
@@ -854,6 +897,7 @@ static void run_suite_model(const char *models, const char *dir, const char *fil
 
 int main(void)
 {
+    test_default_alloc_huge_pages();   /* before any allocator is set */
     /* Before any object exists. */
     CHECK_EQ_INT(ductile_set_allocator(&counting_allocator), DUCTILE_OK);
     char dir[] = "/tmp/ductile_alloc_XXXXXX";

@@ -308,6 +308,12 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     }
 }
 
+static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0, int64_t n);
+
+/* A block's A panels of at most this many bytes stay in L2 while B panels stream under them
+ * (dt_gemm_slice's panel order). */
+enum { DT_GEMM_A_L2 = 256 << 10 };
+
 static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                           dt_gemm_bufs *buf)
 {
@@ -353,14 +359,26 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                            g->A_packed ? g->K * MR : kc * MR, bp, 16, g->C + ic * g->ldc + jc + jn, g->ldc,
                            (int)mc, (int)(nc - jn), first, g->beta, g->bias ? g->bias + ic : NULL);
                 }
-                for (int64_t ip = 0; ip < mc; ip += MR) {
+                /* Tiles row strip by row strip (each A panel from L1 over every B panel), or,
+                 * for a B read in place from far away whose block does not stay in L2 beside
+                 * C (KC x NC floats: 960 KB of a 1 MB L2) while the block's A panels do,
+                 * panel by panel (each B panel from L2 under every A panel): B then comes
+                 * from L3 once per block, not once per row strip. The same tiles, each
+                 * computed alike: the same bits in either order. */
+                int64_t n_ip = (mc + MR - 1) / MR, n_jp = (jn + NR - 1) / NR;
+                bool by_panel = g->prefetch_b && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
+                                n_jp > 1;
+                int64_t je = epi_store ? jn : 0;
+                bool epi_after = by_panel || n_jp == 0;
+                for (int64_t t = 0; t < n_ip * n_jp; t++) {
+                    int64_t ip = (by_panel ? t % n_ip : t / n_jp) * MR, jp = (by_panel ? t / n_ip : t % n_jp) * NR;
                     int m = (int)dt_min64(MR, mc - ip);
                     const float *ap = g->A_packed ? g->A_packed + (ic + ip) * g->K + pc * MR
                                                   : buf->a + ip * kc;
                     const float *bias = g->bias ? g->bias + ic + ip : NULL;
                     float *crow = g->C + (ic + ip) * g->ldc + jc;
                     const float *arow = rows ? g->A + (ic + ip) * g->lda + pc : NULL;
-                    for (int64_t jp = 0; jp < jn; jp += NR) {
+                    {
                         int n = (int)dt_min64(NR, nc - jp);
                         if (g->prefetch_b && ip == 0 && jp + NR < nd)
                             dt_gemm_prefetch_panel(g->B + pc * g->ldb + jc + jp + NR, g->ldb, kc);
@@ -386,20 +404,25 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             kern(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias);
                         }
                     }
-                    /* The epilogue of the columns no kernel applied it to: all of them, or
-                     * the narrow ones. */
-                    int64_t je = epi_store ? jn : 0;
-                    if (last && g->epi && je < nc) {
-                        const float *res = g->epi->res, *cb = g->epi->col_bias;
-                        for (int i = 0; i < m; i++) {
-                            int64_t off = (ic + ip + i) * g->ldc + jc + je;
-                            dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + jc + je : NULL, res ? res + off : NULL,
-                                                   nc - je);
-                        }
-                    }
+                    /* A strip done (in strip order): the epilogue of its columns no kernel
+                     * applied it to (all, or the narrow ones), while the strip is in cache. */
+                    if (!epi_after && jp / NR == n_jp - 1 && last && g->epi && je < nc)
+                        dt_gemm_epi_rows(g, ic + ip, m, jc + je, nc - je);
                 }
+                if (epi_after && last && g->epi && je < nc) dt_gemm_epi_rows(g, ic, mc, jc + je, nc - je);
             }
         }
+    }
+}
+
+/* The epilogue over rows [r0, r0+m) and columns [c0, c0+n) of C, for the columns whose kernel
+ * did not apply it in its store. */
+static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0, int64_t n)
+{
+    const float *res = g->epi->res, *cb = g->epi->col_bias;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t off = (r0 + i) * g->ldc + c0;
+        dt_epilogue_apply_bias(g->epi, g->C + off, cb ? cb + c0 : NULL, res ? res + off : NULL, n);
     }
 }
 
