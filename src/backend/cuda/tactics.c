@@ -37,6 +37,8 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     if (nhwc && n < cap && dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_DW_TILED_NHWC))
         ids[n++] = DT_CUDA_CONV_DW_TILED_NHWC;
     if (nhwc && n < cap && dt_cuda_conv_lt_applies(&g)) ids[n++] = DT_CUDA_CONV_LT_NHWC;
+    for (int t = DT_CUDA_CONV_TC_NHWC; nhwc && t <= DT_CUDA_CONV_LAST && n < cap; t++)
+        if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, t)) ids[n++] = t;
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
@@ -84,7 +86,7 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
 }
 
 /* The own kernels' profile names, per dtype (f32, f16, bf16). */
-static const char *const dt_own_names[15][3] = {
+static const char *const dt_own_names[DT_CUDA_CONV_LAST - DT_CUDA_CONV_DEPTHWISE + 1][3] = {
     {"own_dw_f32", "own_dw_f16", "own_dw_bf16"},
     {"own_pw64_f32", "own_pw64_f16", "own_pw64_bf16"},
     {"own_pw32_f32", "own_pw32_f16", "own_pw32_bf16"},
@@ -100,6 +102,13 @@ static const char *const dt_own_names[15][3] = {
     {"cublaslt_nhwc_f32", "cublaslt_nhwc_f16", "cublaslt_nhwc_bf16"},
     {"own_dw_tiled_f32", "own_dw_tiled_f16", "own_dw_tiled_bf16"},
     {"own_dw_tiled_nhwc_f32", "own_dw_tiled_nhwc_f16", "own_dw_tiled_nhwc_bf16"},
+    /* f32: never applies */
+    {"own_tc_nhwc_256x64_f32", "own_tc_nhwc_256x64_f16", "own_tc_nhwc_256x64_bf16"},
+    {"own_tc_nhwc_128x128_f32", "own_tc_nhwc_128x128_f16", "own_tc_nhwc_128x128_bf16"},
+    {"own_tc_nhwc_128x64_f32", "own_tc_nhwc_128x64_f16", "own_tc_nhwc_128x64_bf16"},
+    {"own_tc_nhwc_64x64_f32", "own_tc_nhwc_64x64_f16", "own_tc_nhwc_64x64_bf16"},
+    {"own_tc_nhwc_128x32_f32", "own_tc_nhwc_128x32_f16", "own_tc_nhwc_128x32_bf16"},
+    {"own_tc_nhwc_64x32_f32", "own_tc_nhwc_64x32_f16", "own_tc_nhwc_64x32_bf16"},
 };
 static const char *const dt_cudnn_names[2][8] = {
     {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3", "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"},
@@ -124,7 +133,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
      * stored one). */
     int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_DW_TILED_NHWC)
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_LAST)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
         return dt_cudnn_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN];

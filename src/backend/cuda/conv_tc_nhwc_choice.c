@@ -1,0 +1,51 @@
+/* The channels-last tensor-core convolution's layer side (conv_tc_nhwc.h): the geometries its
+ * kernel takes and the tile of a forced run (DUCTILE_CUDA_CONV). conv_own.c launches it as it
+ * does the other own kernels; the builder times its tiles (tactics.c). */
+#include "backend/cuda/conv_tc_nhwc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool dt_cuda_conv_tc_nhwc_applies(const dt_conv_geom *g)
+{
+    /* 16-byte copies of 8 channels inside one pixel; the kernel's int pixel, channel and
+     * position arithmetic (the tap offsets of padded rows stay below 2^30); grid y. */
+    int64_t pixels = g->batch * g->out[0] * g->out[1];
+    return g->spatial <= 2 && g->group == 1 && g->c % 8 == 0 && g->c > 0 && g->m > 0 && pixels > 0 &&
+           pixels < INT32_MAX - 256 && g->c < (1 << 24) && g->m <= 65535 * 32 && g->in[0] < (1 << 24) &&
+           g->in[1] < (1 << 24) && g->k[0] * g->d[0] < (1 << 24) && g->k[1] * g->d[1] < (1 << 24) &&
+           g->s[0] < (1 << 12) && g->s[1] < (1 << 12) && g->pb[0] < (1 << 24) && g->pb[1] < (1 << 24) &&
+           g->k[0] * g->k[1] * ((g->c + 31) / 32) < INT32_MAX;
+}
+
+int dt_cuda_conv_tc_nhwc_forced(void)
+{
+    static const char *const names[DT_CU_TC_NHWC_TILES] = {"tc_nhwc_256x64", "tc_nhwc_128x128", "tc_nhwc_128x64",
+                                                           "tc_nhwc_64x64", "tc_nhwc_128x32", "tc_nhwc_64x32"};
+    const char *v = getenv("DUCTILE_CUDA_CONV");
+    if (!v) return 0;
+    if (!strcmp(v, "tc_nhwc")) return DT_CUDA_CONV_TC_NHWC_AUTO;
+    for (int t = 0; t < DT_CU_TC_NHWC_TILES; t++)
+        if (!strcmp(v, names[t])) return DT_CUDA_CONV_TC_NHWC + t;
+    return 0;
+}
+
+int dt_cuda_conv_tc_nhwc_tile(const dt_conv_geom *g, int sms)
+{
+    static const int bm[DT_CU_TC_NHWC_TILES] = {256, 128, 128, 64, 128, 64},
+                     bn[DT_CU_TC_NHWC_TILES] = {64, 128, 64, 64, 32, 32};
+    int64_t pixels = g->batch * g->out[0] * g->out[1], best = 0;
+    int pick = DT_CU_TC_NHWC_64x32;
+    for (int t = 0; t < DT_CU_TC_NHWC_TILES; t++) {
+        if (bn[t] > 32 && g->m <= bn[t] / 2) continue;   /* half the tile's channels idle */
+        if (bm[t] > 128 && g->m > bn[t]) continue;       /* wider channel tiles first */
+        int64_t blocks = (pixels + bm[t] - 1) / bm[t] * ((g->m + bn[t] - 1) / bn[t]);
+        if (blocks >= 2 * (int64_t)sms) return t;   /* tiles in order of size */
+        if (blocks >= best) {   /* ties: the smaller tile */
+            best = blocks;
+            pick = t;
+        }
+    }
+    return pick;
+}
