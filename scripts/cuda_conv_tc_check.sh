@@ -65,11 +65,18 @@ profile() {  # tree label
     echo "profile $2 rc=$?" | tee -a "$S"
     grep -E "Latency|by tactic|FusedConv" "$L/profile_$2.log" | head -14 | tee -a "$S"
 }
-log "latency: main, then this branch (superres, resnet50; FP16, graphs on)"
-[ -n "${MAIN_TREE:-}" ] && bench "$MAIN_TREE" main superres,resnet50
+log "latency: this branch, then main (superres, resnet50; FP16, graphs on)"
 bench . branch superres,resnet50
 log "per-layer profile, superres 1x1x1024x1024 FP16, graphs off"
 profile . branch
+log "each kernel forced on superres 1024 (NHWC, graphs off): per-layer ms"
+for f in tc_nhwc_256x64 tc_nhwc_128x128 tc_nhwc_128x64 tc_nhwc_64x64 tc_nhwc_128x32 smallc_nhwc; do
+    DUCTILE_LAYOUT=nhwc DUCTILE_CUDA_CONV=$f timeout 30 ./build/ductile --onnx="$M/superres.onnx" --device=cuda \
+        --shapes=input:1x1x1024x1024 --fp16 --dumpProfile --cudaGraphs=0 --iterations=20 --warmUp=50 --duration=0 \
+        > "$L/forced_$f.log" 2>&1
+    echo "$f: $(grep -E 'FusedConv\.' "$L/forced_$f.log" | awk '{print $5 "=" $2 "(" $4 ")"}' | sed 's/cuda.FusedConv.own_//g' | tr '\n' ' ')" | tee -a "$S"
+done
+[ -n "${MAIN_TREE:-}" ] && bench "$MAIN_TREE" main superres,resnet50
 [ -n "${MAIN_TREE:-}" ] && profile "$MAIN_TREE" main
 if [ -n "${MORE:-}" ]; then
     log "latency: mobilenet_v2, seg_lraspp"

@@ -628,7 +628,7 @@ static void check_prepare_conv(void)
     dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
-    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 37 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 38 is not a CUDA conv tactic");
     /* Every id the tactics list offers is accepted. */
     int64_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     for (int i = 0; i < 7; i++) all[9 + i] = DT_CUDA_CONV_DEPTHWISE + i;
@@ -978,12 +978,27 @@ static void check_tc_nhwc(void)
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_TC_NHWC_AUTO);
     setenv("DUCTILE_CUDA_CONV", "tc_nhwc_64x32", 1);
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_64x32);
-    CHECK_EQ_INT(DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_TILES - 1, DT_CUDA_CONV_LAST);
+    CHECK_EQ_INT(DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_TILES, DT_CUDA_CONV_SMALLC_NHWC);
+    setenv("DUCTILE_CUDA_CONV", "smallc_nhwc", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_SMALLC_NHWC);
     setenv("DUCTILE_CUDA_CONV", "tc_nhwc_1x1", 1);
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), 0);
     if (old) setenv("DUCTILE_CUDA_CONV", old, 1);
     else unsetenv("DUCTILE_CUDA_CONV");
     CHECK(old || dt_cuda_conv_tc_nhwc_forced() == 0);
+    /* The small-C direct kernel: superres' 1 -> 64 5x5 and ResNet's 3 -> 64 7x7 stride 2; not
+     * where the tensor-core kernel takes it, nor weights over 48 KiB as float. */
+    c = g;
+    c.c = 1, c.k[0] = c.k[1] = 5, c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = 2;
+    CHECK(dt_cuda_conv_smallc_nhwc_applies(&c) && !dt_cuda_conv_tc_nhwc_applies(&c));
+    c.c = 3, c.k[0] = c.k[1] = 7, c.s[0] = c.s[1] = 2;
+    CHECK(dt_cuda_conv_smallc_nhwc_applies(&c));
+    c.m = 100;   /* 147 x 104 floats: 61 KiB */
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&g));
+    c = g;
+    c.c = 3, c.group = 3, c.m = 3;
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
 }
 
 int main(void)

@@ -5,7 +5,9 @@ engine on the same inputs at odd sizes: input channels 8 to 72 (one to three K s
 per tap, the last one part zeros), output channels 9 / 32 / 40 / 64 / 100 (odd ones store
 one channel at a time; tiles with idle columns), maps 7 / 13 / 31, kernels 1 / 3 / 5, stride
 1 and 2, pads, dilation 2, batch 1 and 3, every activation FusedConv takes, a residual (a
-graph input added after the bias), each of the six tiles, FP16 and BF16: rel-L2 <= 1e-2.
+graph input added after the bias), each of the six tiles, FP16 and BF16: rel-L2 <= 1e-2. The
+same for the direct kernel of layers with fewer than 8 input channels (DUCTILE_CUDA_CONV=
+smallc_nhwc): C 1 / 3 / 5 / 7, kernels 1 to 7.
 The profiled run names the tile that ran. Without a GPU: skips with "no CUDA device found"."""
 import numpy as np
 import pytest
@@ -60,14 +62,15 @@ def conv_model(n, c, m, hw, k, s, p, d, act, residual, seed):
     return model.SerializeToString(), feeds
 
 
-def check_forced(monkeypatch, tile, model, feeds, prec):
+def check_forced(monkeypatch, tile, model, feeds, prec, force=None):
     """The CPU engine's output, then the CUDA engine's with tile `tile` forced ("" = the tile
-    the kernel picks for the shapes): the conv channels last, in half, on the tile."""
+    the kernel picks for the shapes): the conv channels last, in half, on the tile. force:
+    another DUCTILE_CUDA_CONV value, whose kernel is own_<force>."""
     want = build(model, feeds, "cpu").create_execution_context().run(feeds)["y"]
     if not gpu_available():
         pytest.skip("no CUDA device found")
     monkeypatch.setenv("DUCTILE_LAYOUT", "nhwc")
-    monkeypatch.setenv("DUCTILE_CUDA_CONV", "tc_nhwc" + (f"_{tile}" if tile else ""))
+    monkeypatch.setenv("DUCTILE_CUDA_CONV", force or "tc_nhwc" + (f"_{tile}" if tile else ""))
     engine = build(model, feeds, "cuda", FLAGS[prec])
     convs = [l for l in executed(engine) if l["LayerType"] == "FusedConv"]
     assert len(convs) == 1, [l["LayerType"] for l in executed(engine)]
@@ -78,8 +81,8 @@ def check_forced(monkeypatch, tile, model, feeds, prec):
     ctx.profiler = lambda t: paths.append(t.tactic) if t.op_type == "FusedConv" else None
     got = ctx.run(feeds)["y"]
     suffix = "_bf16" if prec == "bf16" else "_f16"
-    assert paths and all(p.startswith("cuda.FusedConv.own_tc_nhwc_" + (tile + suffix if tile else "")) and
-                         p.endswith(suffix) for p in paths), paths
+    kernel = f"own_{force}" if force else "own_tc_nhwc_" + tile if tile else "own_"
+    assert paths and all(p.startswith("cuda.FusedConv." + kernel) and p.endswith(suffix) for p in paths), paths
     assert got.shape == want.shape and not np.isnan(got).any()
     err = rel_l2(got, want)
     assert err <= BOUND, f"{tile} {prec}: rel-L2 {err:.3e}"
@@ -131,3 +134,22 @@ def test_cuda_conv_tc_nhwc_leaves_unaligned_channels_to_cudnn(monkeypatch):
     assert paths and not any("own_tc_nhwc" in p for p in paths), paths
     assert rel_l2(got, want) <= BOUND
 
+
+# The direct kernel for C < 8 (conv_smallc_nhwc.cu): n, c, m, (h, w), k, stride, pad, dilation
+SMALLC = [
+    (1, 1, 64, (31, 13), 5, 1, 2, 1),     # superres' first conv
+    (3, 3, 64, (31, 31), 7, 2, 3, 1),     # ResNet's
+    (1, 3, 32, (13, 7), 3, 2, 1, 1),      # MobileNet's
+    (3, 5, 9, (7, 13), 3, 1, 2, 2),       # odd M: one channel a store
+    (1, 1, 100, (13, 13), 1, 1, 0, 1),
+    (1, 7, 40, (31, 7), 3, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+@pytest.mark.parametrize("i", range(len(SMALLC)), ids=["n{}c{}m{}_{}x{}_k{}s{}p{}d{}".format(
+    g[0], g[1], g[2], g[3][0], g[3][1], *g[4:]) for g in SMALLC])
+def test_cuda_conv_smallc_nhwc_matches_cpu(monkeypatch, i, prec):
+    n, c, m, hw, k, s, p, d = SMALLC[i]
+    model, feeds = conv_model(n, c, m, hw, k, s, p, d, ACTS[(i + 1) % len(ACTS)], i % 2 == 0, seed=40 + i)
+    check_forced(monkeypatch, "", model, feeds, prec, force="smallc_nhwc")

@@ -295,8 +295,11 @@ int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int d
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     /* DUCTILE_CUDA_CONV's tensor-core kernel wherever it applies (conv_tc_nhwc.h). */
     if (p->forced && p->nhwc) {
-        int f = p->forced == DT_CUDA_CONV_TC_NHWC_AUTO
-              ? DT_CUDA_CONV_TC_NHWC + dt_cuda_conv_tc_nhwc_tile(g, dt_cuda_sm_count()) : p->forced;
+        int f = p->forced;
+        if (f == DT_CUDA_CONV_TC_NHWC_AUTO) {
+            f = DT_CUDA_CONV_TC_NHWC + dt_cuda_conv_tc_nhwc_tile(g, dt_cuda_sm_count());
+            if (!dt_cuda_conv_own_applies(g, dtype, f)) f = DT_CUDA_CONV_SMALLC_NHWC;
+        }
         if (dt_cuda_conv_own_applies(g, dtype, f)) return f;
     }
     if (tactic == DT_CUDA_CONV_LT_NHWC) return p->nhwc && dt_cuda_conv_lt_applies(g) ? tactic : ex->tactic ? -1 : 0;

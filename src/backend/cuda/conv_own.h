@@ -59,15 +59,17 @@ enum {
     /* The channels-last tensor-core implicit GEMM (conv_tc_nhwc.h), one id per tile:
      * DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_256x64 .. _64x32. */
     DT_CUDA_CONV_TC_NHWC = 31,
-    DT_CUDA_CONV_LAST = 36,         /* the largest own id */
+    /* The channels-last direct kernel for few input channels (conv_smallc_nhwc.cu). */
+    DT_CUDA_CONV_SMALLC_NHWC = 37,
+    DT_CUDA_CONV_LAST = 37,         /* the largest own id */
 };
 
 /* The channels-last tensor-core implicit GEMM's tactics. */
-#define DT_CUDA_CONV_IS_TC_NHWC(t) ((t) >= DT_CUDA_CONV_TC_NHWC && (t) <= DT_CUDA_CONV_LAST)
+#define DT_CUDA_CONV_IS_TC_NHWC(t) ((t) >= DT_CUDA_CONV_TC_NHWC && (t) < DT_CUDA_CONV_SMALLC_NHWC)
 /* The own kernels a channels-last (layout "NHWC") layer runs; the others are channels first. */
 #define DT_CUDA_CONV_IS_NHWC(t) \
     ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC || \
-     DT_CUDA_CONV_IS_TC_NHWC(t))
+     DT_CUDA_CONV_IS_TC_NHWC(t) || (t) == DT_CUDA_CONV_SMALLC_NHWC)
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
 typedef struct dt_cu_conv {

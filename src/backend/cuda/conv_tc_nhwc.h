@@ -3,7 +3,7 @@
  * on sm_80+: X [N, IH, IW, C] with C % 8 == 0, W [M, KH, KW, C], one group, any kernel,
  * stride, pads (the begins: cuDNN's symmetric ones) and dilation; bias, residual and activation
  * fused. Tactics DT_CUDA_CONV_TC_NHWC + tile (conv_own.h), which the builder times against
- * cuDNN's NHWC algorithms and cuBLASLt. DUCTILE_CUDA_CONV=tc_nhwc (the tile for the shapes),
+ * cuDNN's NHWC algorithms and cuBLASLt. And the direct kernel for layers with C < 8 (below). DUCTILE_CUDA_CONV=tc_nhwc (the tile for the shapes),
  * or tc_nhwc_256x64 / _128x128 / _128x64 / _64x64 / _128x32 / _64x32 (that tile), read when a layer is
  * compiled, forces it wherever it applies: the tests' way to check each tile. */
 #ifndef DT_CUDA_CONV_TC_NHWC_H
@@ -34,8 +34,16 @@ int dt_cu_conv_tc_nhwc(int dtype, const void *x, const void *w, const void *bias
 
 /* Whether the kernel computes this geometry (any tile: the grid and 32-bit indices fit). */
 bool dt_cuda_conv_tc_nhwc_applies(const dt_conv_geom *g);
+
+/* The direct kernel for few input channels (conv_smallc_nhwc.cu, tactic
+ * DT_CUDA_CONV_SMALLC_NHWC), float16 / bfloat16 on any GPU: where C < 8 and the weights fit 48
+ * KiB of shared memory as float (C * KH * KW * M rounded up to 8); one group. A cudaError_t. */
+int dt_cu_conv_smallc_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                           const dt_cu_conv *g, void *stream);
+bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g);
 /* DUCTILE_CUDA_CONV's tactic, read now: DT_CUDA_CONV_TC_NHWC + a tile, DT_CUDA_CONV_TC_NHWC_AUTO
- * for "tc_nhwc", 0 when unset or another value. */
+ * for "tc_nhwc" (the tile for the shapes, or the small-C kernel where the tensor-core one does
+ * not apply), DT_CUDA_CONV_SMALLC_NHWC for "smallc_nhwc", 0 when unset or another value. */
 enum { DT_CUDA_CONV_TC_NHWC_AUTO = -2 };
 int dt_cuda_conv_tc_nhwc_forced(void);
 /* The tile a forced "tc_nhwc" run takes at this geometry: the largest whose grid still gives

@@ -1,5 +1,5 @@
 /* The channels-last tensor-core convolution's layer side (conv_tc_nhwc.h): the geometries its
- * kernel takes and the tile of a forced run (DUCTILE_CUDA_CONV). conv_own.c launches it as it
+ * kernel (and the small-C direct one) takes and the tile of a forced run (DUCTILE_CUDA_CONV). conv_own.c launches it as it
  * does the other own kernels; the builder times its tiles (tactics.c). */
 #include "backend/cuda/conv_tc_nhwc.h"
 
@@ -19,6 +19,16 @@ bool dt_cuda_conv_tc_nhwc_applies(const dt_conv_geom *g)
            g->k[0] * g->k[1] * ((g->c + 31) / 32) < INT32_MAX;
 }
 
+bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g)
+{
+    /* The weights as float in 48 KiB of shared memory; int positions and pixels per image. */
+    int64_t k = g->c * g->k[0] * g->k[1], mp = (g->m + 7) / 8 * 8;
+    return g->spatial <= 2 && g->group == 1 && g->c > 0 && g->c < 8 && g->m > 0 && k * mp * 4 <= 48 * 1024 &&
+           g->out[0] * g->out[1] < INT32_MAX && g->in[0] < (1 << 24) && g->in[1] < (1 << 24) &&
+           g->k[0] * g->d[0] < (1 << 24) && g->k[1] * g->d[1] < (1 << 24) && g->s[0] < (1 << 12) &&
+           g->s[1] < (1 << 12) && g->pb[0] < (1 << 24) && g->pb[1] < (1 << 24);
+}
+
 int dt_cuda_conv_tc_nhwc_forced(void)
 {
     static const char *const names[DT_CU_TC_NHWC_TILES] = {"tc_nhwc_256x64", "tc_nhwc_128x128", "tc_nhwc_128x64",
@@ -26,6 +36,7 @@ int dt_cuda_conv_tc_nhwc_forced(void)
     const char *v = getenv("DUCTILE_CUDA_CONV");
     if (!v) return 0;
     if (!strcmp(v, "tc_nhwc")) return DT_CUDA_CONV_TC_NHWC_AUTO;
+    if (!strcmp(v, "smallc_nhwc")) return DT_CUDA_CONV_SMALLC_NHWC;
     for (int t = 0; t < DT_CU_TC_NHWC_TILES; t++)
         if (!strcmp(v, names[t])) return DT_CUDA_CONV_TC_NHWC + t;
     return 0;

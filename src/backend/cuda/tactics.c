@@ -109,6 +109,7 @@ static const char *const dt_own_names[DT_CUDA_CONV_LAST - DT_CUDA_CONV_DEPTHWISE
     {"own_tc_nhwc_64x64_f32", "own_tc_nhwc_64x64_f16", "own_tc_nhwc_64x64_bf16"},
     {"own_tc_nhwc_128x32_f32", "own_tc_nhwc_128x32_f16", "own_tc_nhwc_128x32_bf16"},
     {"own_tc_nhwc_64x32_f32", "own_tc_nhwc_64x32_f16", "own_tc_nhwc_64x32_bf16"},
+    {"own_smallc_nhwc_f32", "own_smallc_nhwc_f16", "own_smallc_nhwc_bf16"},
 };
 static const char *const dt_cudnn_names[2][8] = {
     {"cudnn_algo0", "cudnn_algo1", "cudnn_algo2", "cudnn_algo3", "cudnn_algo4", "cudnn_algo5", "cudnn_algo6", "cudnn_algo7"},
