@@ -23,7 +23,7 @@ d=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.dirname(m.__file__) 
 MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib")
 log "build (main in parallel: ${MAIN_TREE:-none})"
 [ -n "${MAIN_TREE:-}" ] && (cd "$MAIN_TREE" && make -j8 "${MK[@]}" all > "$L/build_main.log" 2>&1; echo "main build rc=$?" >> "$S") &
-make -j8 "${MK[@]}" all > "$L/build.log" 2>&1 || { tail -30 "$L/build.log" | tee -a "$S"; exit 1; }
+make -j${MAIN_TREE:+8}${MAIN_TREE:-16} "${MK[@]}" all > "$L/build.log" 2>&1 || { tail -30 "$L/build.log" | tee -a "$S"; exit 1; }
 wait
 log "built"
 
@@ -31,9 +31,6 @@ log "pytest test_cuda_conv_tc.py"
 timeout 130 python3 -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_conv_tc.py > "$L/pytest_tc.log" 2>&1
 echo "rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|rel-L2" "$L/pytest_tc.log" | head -30 | tee -a "$S"
-log "pytest test_cuda_attention.py (mma.cuh)"
-timeout 50 python3 -m pytest -q -p no:cacheprovider -x tests/python/test_cuda_attention.py > "$L/pytest_attn.log" 2>&1
-echo "rc=$? $(tail -1 "$L/pytest_attn.log")" | tee -a "$S"
 
 log "sanitizers: FP16 superres 1x1x64x48, DUCTILE_CUDA_CONV=tc_nhwc, NHWC"
 E=$(mktemp)
@@ -83,4 +80,7 @@ if [ -n "${MORE:-}" ]; then
     [ -n "${MAIN_TREE:-}" ] && bench "$MAIN_TREE" main2 mobilenet_v2,seg_lraspp
     bench . branch2 mobilenet_v2,seg_lraspp
 fi
+log "pytest test_cuda_attention.py (mma.cuh)"
+timeout 50 python3 -m pytest -q -p no:cacheprovider -x tests/python/test_cuda_attention.py > "$L/pytest_attn.log" 2>&1
+echo "rc=$? $(tail -1 "$L/pytest_attn.log")" | tee -a "$S"
 log "done"
