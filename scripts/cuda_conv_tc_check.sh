@@ -23,7 +23,8 @@ d=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.dirname(m.__file__) 
 MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib")
 log "build (main in parallel: ${MAIN_TREE:-none})"
 [ -n "${MAIN_TREE:-}" ] && (cd "$MAIN_TREE" && make -j8 "${MK[@]}" all > "$L/build_main.log" 2>&1; echo "main build rc=$?" >> "$S") &
-make -j${MAIN_TREE:+8}${MAIN_TREE:-16} "${MK[@]}" all > "$L/build.log" 2>&1 || { tail -30 "$L/build.log" | tee -a "$S"; exit 1; }
+J=16; [ -n "${MAIN_TREE:-}" ] && J=8
+make -j$J "${MK[@]}" all > "$L/build.log" 2>&1 || { tail -30 "$L/build.log" | tee -a "$S"; exit 1; }
 wait
 log "built"
 
