@@ -18,9 +18,22 @@ S=$OUT/summary.txt
 log() { tar czf "$OUT/logs.tgz" -C "$L" . 2>/dev/null; echo "== $* ($(date +%T))" | tee -a "$S"; }
 trap 'log exit' EXIT
 
+bench() {   # tree label models
+    (cd "$1" && PYTHONPATH=python timeout 130 python3 bench/bench_cuda.py --models "$3" --modes= --iters 50 \
+        --out "$L/bench_$2" > "$L/bench_$2.log" 2>&1)
+    echo "bench $2 rc=$?" | tee -a "$S"
+    grep -E "^\||rel|error|Error" "$L/bench_$2.log" | tail -12 | tee -a "$S"
+}
+profile() {  # tree label
+    (cd "$1" && timeout 40 ./build/ductile --onnx="$M/superres.onnx" --device=cuda --shapes=input:1x1x1024x1024 --fp16 \
+        --dumpProfile --cudaGraphs=0 --iterations=50 --warmUp=200 --duration=0 > "$L/profile_$2.log" 2>&1)
+    echo "profile $2 rc=$?" | tee -a "$S"
+    grep -E "Latency|by tactic|FusedConv" "$L/profile_$2.log" | head -14 | tee -a "$S"
+}
 nvidia-smi -L 2>&1 | tee -a "$S"
 d=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])')
-MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib")
+MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib"
+    NVFLAGS="-O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 --threads 2")
 log "build (main in parallel: ${MAIN_TREE:-none})"
 [ -n "${MAIN_TREE:-}" ] && (cd "$MAIN_TREE" && make -j8 "${MK[@]}" all > "$L/build_main.log" 2>&1; echo "main build rc=$?" >> "$S") &
 J=16; [ -n "${MAIN_TREE:-}" ] && J=8
@@ -29,10 +42,12 @@ wait
 log "built"
 
 log "pytest test_cuda_conv_tc.py"
-timeout 130 python3 -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_conv_tc.py > "$L/pytest_tc.log" 2>&1
+timeout 90 python3 -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_conv_tc.py > "$L/pytest_tc.log" 2>&1
 echo "rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|rel-L2" "$L/pytest_tc.log" | head -30 | tee -a "$S"
 
+log "latency: this branch, then main (superres, resnet50; FP16, graphs on)"
+bench . branch superres,resnet50
 log "sanitizers: FP16 superres 1x1x64x48, DUCTILE_CUDA_CONV=tc_nhwc, NHWC"
 E=$(mktemp)
 export DUCTILE_CUDA_CONV=tc_nhwc
@@ -51,20 +66,6 @@ echo "racecheck rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$L/racecheck.
 unset DUCTILE_CUDA_CONV
 rm -f "$E"
 
-bench() {   # tree label models
-    (cd "$1" && PYTHONPATH=python timeout 130 python3 bench/bench_cuda.py --models "$3" --modes= --iters 50 \
-        --out "$L/bench_$2" > "$L/bench_$2.log" 2>&1)
-    echo "bench $2 rc=$?" | tee -a "$S"
-    grep -E "^\||rel|error|Error" "$L/bench_$2.log" | tail -12 | tee -a "$S"
-}
-profile() {  # tree label
-    (cd "$1" && timeout 40 ./build/ductile --onnx="$M/superres.onnx" --device=cuda --shapes=input:1x1x1024x1024 --fp16 \
-        --dumpProfile --cudaGraphs=0 --iterations=50 --warmUp=200 --duration=0 > "$L/profile_$2.log" 2>&1)
-    echo "profile $2 rc=$?" | tee -a "$S"
-    grep -E "Latency|by tactic|FusedConv" "$L/profile_$2.log" | head -14 | tee -a "$S"
-}
-log "latency: this branch, then main (superres, resnet50; FP16, graphs on)"
-bench . branch superres,resnet50
 log "per-layer profile, superres 1x1x1024x1024 FP16, graphs off"
 profile . branch
 log "each kernel forced on superres 1024 (NHWC, graphs off): per-layer ms"
