@@ -42,12 +42,12 @@ wait
 log "built"
 
 log "pytest test_cuda_conv_tc.py"
-timeout 90 python3 -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_conv_tc.py > "$L/pytest_tc.log" 2>&1
+timeout 75 python3 -m pytest -q -p no:cacheprovider -rf tests/python/test_cuda_conv_tc.py > "$L/pytest_tc.log" 2>&1
 echo "rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|rel-L2" "$L/pytest_tc.log" | head -30 | tee -a "$S"
 
 log "latency: this branch, then main (superres, resnet50; FP16, graphs on)"
-bench . branch superres,resnet50
+bench . branch superres
 log "sanitizers: FP16 superres 1x1x64x48, DUCTILE_CUDA_CONV=tc_nhwc, NHWC"
 E=$(mktemp)
 export DUCTILE_CUDA_CONV=tc_nhwc
@@ -82,6 +82,7 @@ if [ -n "${MORE:-}" ]; then
     [ -n "${MAIN_TREE:-}" ] && bench "$MAIN_TREE" main2 mobilenet_v2,seg_lraspp
     bench . branch2 mobilenet_v2,seg_lraspp
 fi
+bench . branch_resnet resnet50
 log "pytest test_cuda_attention.py (mma.cuh)"
 timeout 50 python3 -m pytest -q -p no:cacheprovider -x tests/python/test_cuda_attention.py > "$L/pytest_attn.log" 2>&1
 echo "rc=$? $(tail -1 "$L/pytest_attn.log")" | tee -a "$S"
