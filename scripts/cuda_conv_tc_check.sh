@@ -6,6 +6,10 @@
 # FP16 latency (bench/bench_cuda.py, CUDA graphs on) of superres and resnet50 in MAIN_TREE and
 # here one after the other, and a per-layer profile of superres 1024 in both. Logs: $OUT.
 #   MAIN_TREE=/tmp/m scripts/cuda_conv_tc_check.sh [models dir]
+# Unpack each tree into a directory of its own that did not exist before (rm -rf it first): a warm
+# device machine keeps other sessions' /tmp, and their untracked sources and newer objects
+# there get compiled and linked in (session 9: libductile.so then failed to load). build/ is
+# removed here for the same reason (a packed tree has none of its own).
 set -u
 export PATH=$PATH:/usr/local/cuda/bin
 OUT=${OUT:-build/conv_tc_check}
@@ -34,6 +38,7 @@ nvidia-smi -L 2>&1 | tee -a "$S"
 d=$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])')
 MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib"
     NVFLAGS="-O3 -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 --threads 2")
+rm -rf build ${MAIN_TREE:+"$MAIN_TREE/build"}
 log "build (main in parallel: ${MAIN_TREE:-none})"
 [ -n "${MAIN_TREE:-}" ] && (cd "$MAIN_TREE" && make -j8 "${MK[@]}" all > "$L/build_main.log" 2>&1; echo "main build rc=$?" >> "$S") &
 J=16; [ -n "${MAIN_TREE:-}" ] && J=8
