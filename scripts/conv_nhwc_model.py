@@ -54,34 +54,42 @@ def emu(x, w, bias, res, s, p, d, act, WM, WN, MI, NI):
     for bx in range((P + BM - 1)//BM):
         for by in range((M + BN - 1)//BN):
             p0, m0 = bx*BM, by*BN
-            As = np.full((KST, BM, KLD), np.nan); Bs = np.full((KST, BN, KLD), np.nan)
-            # per-thread state
-            th = []
+            As = np.full(KST*BM*KLD, np.nan); Bs = np.full(KST*BN*KLD, np.nan)   # flat, in elements
+            # per-thread state: (offset of tap (0, 0) at channel 0, ih0, iw0) per row; weights' rows
+            th, tb = [], []
             for tid in range(THREADS):
                 rows = []
                 for i in range(AC):
                     pp = p0 + (tid >> 2) + i*ROWS
                     if pp < P:
                         n = pp // OHW; r = pp - n*OHW; oh = r // OW; ow = r - oh*OW
-                        rows.append((n*IH*IW*C, oh*s - p, ow*s - p))
+                        ih0, iw0 = oh*s - p, ow*s - p
+                        rows.append(((n*IH*IW + ih0*IW + iw0)*C, ih0, iw0))
                     else:
                         rows.append((0, -(1 << 30), 0))
                 th.append(rows)
+                brows = []
+                for j in range(BC):
+                    mm = m0 + (tid >> 2) + j*ROWS
+                    brows.append((mm < M, mm*wrow if mm < M else 0))
+                tb.append(brows)
             ld = [0, 0, 0]
             def load(stage):
                 kh_, kw_, cb = ld
                 for tid in range(THREADS):
                     col8 = (tid & 3)*8; c = cb*KBK + col8; tap = kh_*KW + kw_
                     cin = c < C; dy, dx = kh_*d, kw_*d
+                    a_tap, b_tap = (dy*IW + dx)*C + c, tap*C + c
+                    cp_a = (tid >> 2)*KLD + col8; cp_b = (tid >> 2)*KLD + col8
                     for i in range(AC):
-                        base, ih0, iw0 = th[tid][i]; ih, iw = ih0 + dy, iw0 + dx
-                        ok = cin and 0 <= ih < IH and 0 <= iw < IW
-                        row = (tid >> 2) + i*ROWS
-                        As[stage, row, col8:col8+8] = xf[base + (ih*IW + iw)*C + c: base + (ih*IW + iw)*C + c + 8] if ok else 0
+                        off, ih0, iw0 = th[tid][i]
+                        ok = cin and 0 <= ih0 + dy < IH and 0 <= iw0 + dx < IW
+                        dst = cp_a + stage*BM*KLD + i*ROWS*KLD
+                        As[dst:dst+8] = xf[off + a_tap: off + a_tap + 8] if ok else 0
                     for j in range(BC):
-                        mm = m0 + (tid >> 2) + j*ROWS; ok = cin and mm < M
-                        row = (tid >> 2) + j*ROWS
-                        Bs[stage, row, col8:col8+8] = wf[mm*wrow + tap*C + c: mm*wrow + tap*C + c + 8] if ok else 0
+                        inb, off = tb[tid][j]; ok = cin and inb
+                        dst = cp_b + stage*BN*KLD + j*ROWS*KLD
+                        Bs[dst:dst+8] = wf[off + b_tap: off + b_tap + 8] if ok else 0
                 ld[2] += 1
                 if ld[2] == ncb:
                     ld[2] = 0; ld[1] += 1
@@ -89,19 +97,24 @@ def emu(x, w, bias, res, s, p, d, act, WM, WN, MI, NI):
             acc = np.zeros((WM*WN, MI, NI, 32, 4))
             for st in range(KST - 1):
                 if st < KT: load(st)
+            st_use, st_load = 0, KST - 1
             for kt in range(KT):
-                if kt + KST - 1 < KT: load((kt + KST - 1) % KST)
-                S = kt % KST
+                if kt + KST - 1 < KT: load(st_load)
+                st_load = 0 if st_load == KST - 1 else st_load + 1
+                S = st_use
+                st_use = 0 if st_use == KST - 1 else st_use + 1
                 for warp in range(WM*WN):
                     wm, wn = warp % WM, warp // WM
+                    fr_a = [(wm*MI*16 + (l & 15))*KLD + (l >> 4)*8 for l in range(32)]
+                    fr_b = [(wn*NI*8 + (l >> 4)*8 + (l & 7))*KLD + ((l >> 3) & 1)*8 for l in range(32)]
                     for kk in (0, 16):
                         a = []
                         for mi in range(MI):
-                            addrs = [As[S, wm*MI*16 + mi*16 + (l & 15), kk + (l >> 4)*8: kk + (l >> 4)*8 + 8] for l in range(32)]
+                            addrs = [As[f + S*BM*KLD + mi*16*KLD + kk:][:8] for f in fr_a]
                             a.append(ldmatrix_x4(addrs))
                         b = [None]*NI
                         for j in range(0, NI, 2):
-                            addrs = [Bs[S, wn*NI*8 + j*8 + (l >> 4)*8 + (l & 7), kk + ((l >> 3) & 1)*8: kk + ((l >> 3) & 1)*8 + 8] for l in range(32)]
+                            addrs = [Bs[f + S*BN*KLD + j*8*KLD + kk:][:8] for f in fr_b]
                             rr = ldmatrix_x4(addrs)
                             b[j] = (rr[:, 0], rr[:, 1]); b[j+1] = (rr[:, 2], rr[:, 3])
                         for mi in range(MI):

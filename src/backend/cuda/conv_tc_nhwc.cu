@@ -57,24 +57,42 @@ __global__ void __launch_bounds__(WM *WN * 32) conv_tc_nhwc_k(const T *__restric
     const int p0 = blockIdx.x * BM, m0 = blockIdx.y * BN;
     const int col8 = (tid & 3) * 8;   // this thread's 8 channels of a slice
 
-    // This thread's pixels: image base, the input position of tap (0, 0); rows past P never
-    // land inside the image.
-    const T *a_img[AC];
+    // This thread's pixels: the offset in x of tap (0, 0) at channel 0 (outside the image where
+    // padded: it is only added to, never read, unless the tap lands inside) and its input
+    // position; rows past P never land inside the image. A copy then costs the tap's common
+    // offset, one add and two compares.
+    int64_t a_off[AC];
     int a_ih[AC], a_iw[AC];
 #pragma unroll
     for (int i = 0; i < AC; i++) {
         const int p = p0 + (tid >> 2) + i * ROWS;
-        a_img[i] = x;
+        a_off[i] = 0;
         a_ih[i] = -(1 << 30);
         a_iw[i] = 0;
         if (p < P) {
             const int n = p / OHW, r = p - n * OHW, oh = r / OW, ow = r - oh * OW;
-            a_img[i] = x + (int64_t)n * IH * IW * C;
             a_ih[i] = oh * (int)g.sh - (int)g.ph;
             a_iw[i] = ow * (int)g.sw - (int)g.pw;
+            a_off[i] = ((int64_t)n * IH * IW + (int64_t)a_ih[i] * IW + a_iw[i]) * C;
         }
     }
     const int64_t wrow = (int64_t)g.kh * KW * C;   // one output channel's weights
+    int64_t b_off[BC];
+    bool b_in[BC];
+#pragma unroll
+    for (int j = 0; j < BC; j++) {
+        const int m = m0 + (tid >> 2) + j * ROWS;
+        b_in[j] = m < M;
+        b_off[j] = b_in[j] ? m * wrow : 0;
+    }
+    // Shared-space byte addresses: this thread's copy targets, its warp's fragment rows.
+    const unsigned sA = (unsigned)__cvta_generic_to_shared(As), sB = (unsigned)__cvta_generic_to_shared(Bs);
+    const unsigned cp_a = sA + (unsigned)(((tid >> 2) * kLD + col8) * sizeof(T));
+    const unsigned cp_b = sB + (unsigned)(((tid >> 2) * kLD + col8) * sizeof(T));
+    const unsigned fr_a = sA + (unsigned)(((wm * MI * 16 + (lane & 15)) * kLD + (lane >> 4) * 8) * sizeof(T));
+    const unsigned fr_b =
+        sB + (unsigned)(((wn * NI * 8 + (lane >> 4) * 8 + (lane & 7)) * kLD + ((lane >> 3) & 1) * 8) * sizeof(T));
+    constexpr unsigned A_STAGE = BM * kLD * sizeof(T), B_STAGE = BN * kLD * sizeof(T), ROW = kLD * sizeof(T);
 
     const int ncb = (C + kBK - 1) / kBK, KT = (int)(g.kh * KW) * ncb;
     // The next slice to copy: tap (kh, kw), channels cb * 32.
@@ -83,21 +101,16 @@ __global__ void __launch_bounds__(WM *WN * 32) conv_tc_nhwc_k(const T *__restric
         const int c = ld_cb * kBK + col8, tap = ld_kh * KW + ld_kw;
         const bool cin = c < C;
         const int dy = ld_kh * DH, dx = ld_kw * DW;
-        T *as = As + stage * BM * kLD;
+        const int64_t a_tap = ((int64_t)dy * IW + dx) * C + c, b_tap = (int64_t)tap * C + c;
 #pragma unroll
         for (int i = 0; i < AC; i++) {
-            const int ih = a_ih[i] + dy, iw = a_iw[i] + dx;
-            const bool ok = cin && (unsigned)ih < (unsigned)IH && (unsigned)iw < (unsigned)IW;
-            const T *src = ok ? a_img[i] + ((int64_t)ih * IW + iw) * C + c : x;
-            cp_async16(as + ((tid >> 2) + i * ROWS) * kLD + col8, src, ok);
+            const bool ok = cin && (unsigned)(a_ih[i] + dy) < (unsigned)IH && (unsigned)(a_iw[i] + dx) < (unsigned)IW;
+            cp_async16_sa(cp_a + stage * A_STAGE + i * ROWS * ROW, ok ? x + (a_off[i] + a_tap) : x, ok);
         }
-        T *bs = Bs + stage * BN * kLD;
 #pragma unroll
         for (int j = 0; j < BC; j++) {
-            const int m = m0 + (tid >> 2) + j * ROWS;
-            const bool ok = cin && m < M;
-            const T *src = ok ? w + m * wrow + (int64_t)tap * C + c : w;
-            cp_async16(bs + ((tid >> 2) + j * ROWS) * kLD + col8, src, ok);
+            const bool ok = cin && b_in[j];
+            cp_async16_sa(cp_b + stage * B_STAGE + j * ROWS * ROW, ok ? w + (b_off[j] + b_tap) : w, ok);
         }
         if (++ld_cb == ncb) {
             ld_cb = 0;
@@ -121,22 +134,24 @@ __global__ void __launch_bounds__(WM *WN * 32) conv_tc_nhwc_k(const T *__restric
         if (s < KT) load(s);
         cp_async_commit();
     }
+    int st_use = 0, st_load = kStages - 1;   // the stage computed now, the stage copied next
     for (int kt = 0; kt < KT; kt++) {
         cp_async_wait<kStages - 2>();   // slice kt has landed (this thread's copies) ...
         __syncthreads();                // ... everyone's, and slice kt - 1's buffer is free
-        if (kt + kStages - 1 < KT) load((kt + kStages - 1) % kStages);
+        if (kt + kStages - 1 < KT) load(st_load);
         cp_async_commit();
-        const T *as = As + (kt % kStages) * BM * kLD + (wm * MI * 16) * kLD;
-        const T *bs = Bs + (kt % kStages) * BN * kLD + (wn * NI * 8) * kLD;
+        st_load = st_load == kStages - 1 ? 0 : st_load + 1;
+        const unsigned fa = fr_a + st_use * A_STAGE, fb = fr_b + st_use * B_STAGE;
+        st_use = st_use == kStages - 1 ? 0 : st_use + 1;
 #pragma unroll
         for (int kk = 0; kk < kBK; kk += 16) {
             uint32_t a[MI][4], b[NI][2];
 #pragma unroll
-            for (int i = 0; i < MI; i++) ldmatrix_x4(a[i], as + (i * 16 + (lane & 15)) * kLD + kk + (lane >> 4) * 8);
+            for (int i = 0; i < MI; i++) ldmatrix_x4_sa(a[i], fa + (i * 16 * kLD + kk) * sizeof(T));
 #pragma unroll
             for (int j = 0; j < NI; j += 2) {
                 uint32_t r[4];
-                ldmatrix_x4(r, bs + (j * 8 + (lane >> 4) * 8 + (lane & 7)) * kLD + kk + ((lane >> 3) & 1) * 8);
+                ldmatrix_x4_sa(r, fb + (j * 8 * kLD + kk) * sizeof(T));
                 b[j][0] = r[0];
                 b[j][1] = r[1];
                 b[j + 1][0] = r[2];

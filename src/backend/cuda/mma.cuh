@@ -17,10 +17,14 @@ namespace {
 
 // 16 bytes global -> shared, asynchronous; fill false: 16 zero bytes, nothing read (gmem must
 // still be a valid address).
+// dst: a shared-space address (__cvta_generic_to_shared), for kernels that keep them in registers.
+__device__ __forceinline__ void cp_async16_sa(unsigned dst, const void *gmem, bool fill)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
+}
 __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill)
 {
-    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
+    cp_async16_sa((unsigned)__cvta_generic_to_shared(smem), gmem, fill);
 }
 __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
 // Waits until at most N of this thread's committed groups are still in flight.
@@ -29,9 +33,9 @@ template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(
 // Four 8 x 8 matrices of 16-bit elements from shared memory: lanes 8i..8i+7 give the row
 // addresses of matrix i (16 bytes each), r[i] gets lane's fragment of matrix i (row lane / 4,
 // elements 2 (lane % 4) and 2 (lane % 4) + 1).
-__device__ __forceinline__ void ldmatrix_x4(uint32_t *r, const void *smem)
+// (a: the row's shared-space address.)
+__device__ __forceinline__ void ldmatrix_x4_sa(uint32_t *r, unsigned a)
 {
-    const unsigned a = (unsigned)__cvta_generic_to_shared(smem);
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
