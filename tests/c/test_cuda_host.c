@@ -964,11 +964,18 @@ static void check_tc_nhwc(void)
     /* Tiles: 64 channels on a large map: 256x64; 256 channels: 128x128; 32 or 9 channels: 128x32
      * while the grid fills 132 SMs twice, else the smallest tile. */
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&g, 132), DT_CU_TC_NHWC_256x64);
+    /* Offered to the builder (64 channels): not 128x128 (half idle); 32 channels: only the
+     * 32-wide tiles; 256 channels: not 256x64. */
+    CHECK(dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_256x64) && !dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_128x128) &&
+          dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_64x64) && dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_64x32));
     c = g;
     c.m = 256;
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_128x128);
+    CHECK(dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_128x128) && !dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_256x64));
     c.m = 32;
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_128x32);
+    CHECK(!dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_128x64) && !dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_64x64) &&
+          dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_128x32));
     c.m = 9;
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_128x32);
     c.in[0] = c.in[1] = c.out[0] = c.out[1] = 7, c.m = 512;   /* 49 pixels: the most blocks */

@@ -1,18 +1,17 @@
 // Channels-last convolution on tensor cores (float16 / bfloat16, sm_80+; the layer side:
-// conv_tc_nhwc_choice.c). Written by hand where cuDNN's NHWC kernels leave most of the H200 idle on
-// superres' 64-channel 3x3 convs and the fused epilogue saves a pass over the output.
-//
-// An implicit GEMM: rows are the output pixels (N * OH * OW), columns the output channels (M),
-// the K dim the filter taps times the input channels, walked tap by tap in slices of 32
-// channels (C % 8 == 0: each 16-byte copy stays inside one pixel's channels; the last slice
-// of a tap is zero-filled past C). X [N, IH, IW, C], W [M, KH, KW, C], Y and R [N, OH, OW, M].
-// A block computes a BM x BN tile: each k-slice of its pixels' input rows (gathered at the
-// tap's offset, zero-filled outside the image: the padding) and its channels' weights are
-// copied by cp.async into a STAGES-deep ring of shared-memory buffers (rows padded by 16 bytes:
-// the ldmatrix fragment loads hit distinct banks), so the next slices' copies overlap this
-// one's products; a warp computes a (16 MI) x (8 NI) sub-tile with mma.sync m16n8k16 (float32
-// accumulators). Epilogue in registers: bias, residual, activation, one rounding, stored two
-// channels at a time (where M is even). Any stride, pads, dilation; one group.
+// conv_tc_nhwc_choice.c). Written by hand where cuDNN's NHWC kernels leave most of the H200 idle
+// on superres' 64-channel 3x3 convs and the fused epilogue saves a pass over the output. An
+// implicit GEMM: rows are the output pixels (N * OH * OW), columns the output channels (M), the K
+// dim the filter taps times the input channels, walked tap by tap in slices of 32 channels (C % 8
+// == 0: each 16-byte copy stays inside one pixel's channels; the last slice of a tap is zero-
+// filled past C). X [N, IH, IW, C], W [M, KH, KW, C], Y and R [N, OH, OW, M]. A block computes a
+// BM x BN tile: each k-slice of its pixels' input rows (gathered at the tap's offset, zero-filled
+// outside the image: the padding) and its channels' weights are copied by cp.async into a STAGES-
+// deep ring of shared-memory buffers (rows padded by 16 bytes: the ldmatrix fragment loads hit
+// distinct banks), so the next slices' copies overlap this one's products; a warp computes a (16
+// MI) x (8 NI) sub-tile with mma.sync m16n8k16 (float32 accumulators). Epilogue in registers:
+// bias, residual, activation, one rounding, stored two channels at a time (where M is even). Any
+// stride, pads, dilation; one group.
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/elem.cuh"

@@ -1,11 +1,12 @@
-/* The channels-last tensor-core convolution (conv_tc_nhwc.cu: the kernel;
- * conv_tc_nhwc_choice.c: which geometries it takes, the tile for a forced run). Float16 / bfloat16 layers of layout "NHWC"
- * on sm_80+: X [N, IH, IW, C] with C % 8 == 0, W [M, KH, KW, C], one group, any kernel,
+/* The channels-last tensor-core convolution (conv_tc_nhwc.cu: the kernel; conv_tc_nhwc_choice.c:
+ * which geometries it takes, the tile for a forced run). Float16 / bfloat16 layers of layout
+ * "NHWC" on sm_80+: X [N, IH, IW, C] with C % 8 == 0, W [M, KH, KW, C], one group, any kernel,
  * stride, pads (the begins: cuDNN's symmetric ones) and dilation; bias, residual and activation
- * fused. Tactics DT_CUDA_CONV_TC_NHWC + tile (conv_own.h), which the builder times against
- * cuDNN's NHWC algorithms and cuBLASLt. And the direct kernel for layers with C < 8 (below). DUCTILE_CUDA_CONV=tc_nhwc (the tile for the shapes),
- * or tc_nhwc_256x64 / _128x128 / _128x64 / _64x64 / _128x32 / _64x32 (that tile), read when a layer is
- * compiled, forces it wherever it applies: the tests' way to check each tile. */
+ * fused. Tactics DT_CUDA_CONV_TC_NHWC + tile (conv_own.h), which the builder times against cuDNN's
+ * NHWC algorithms and cuBLASLt. And the direct kernel for layers with C < 8 (below).
+ * DUCTILE_CUDA_CONV=tc_nhwc (the tile for the shapes), or tc_nhwc_256x64 / _128x128 / _128x64 /
+ * _64x64 / _128x32 / _64x32 (that tile), read when a layer is compiled, forces it wherever it
+ * applies: the tests' way to check each tile. */
 #ifndef DT_CUDA_CONV_TC_NHWC_H
 #define DT_CUDA_CONV_TC_NHWC_H
 
@@ -46,8 +47,12 @@ bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g);
  * not apply), DT_CUDA_CONV_SMALLC_NHWC for "smallc_nhwc", 0 when unset or another value. */
 enum { DT_CUDA_CONV_TC_NHWC_AUTO = -2 };
 int dt_cuda_conv_tc_nhwc_forced(void);
-/* The tile a forced "tc_nhwc" run takes at this geometry: the largest whose grid still gives
- * every multiprocessor (sms of them) two blocks, else the one with the most blocks. */
+/* Whether the builder times tile `tile` at this geometry: not where half its channel columns
+ * would idle, nor 256x64 for more than 64 channels (128x128 reads fewer weights). */
+bool dt_cuda_conv_tc_nhwc_offered(const dt_conv_geom *g, int tile);
+/* The tile a forced "tc_nhwc" run takes at this geometry: of those offered, the largest whose
+ * grid still gives every multiprocessor (sms of them) two blocks, else the one with the most
+ * blocks. */
 int dt_cuda_conv_tc_nhwc_tile(const dt_conv_geom *g, int sms);
 
 #ifdef __cplusplus

@@ -1,6 +1,7 @@
 /* The channels-last tensor-core convolution's layer side (conv_tc_nhwc.h): the geometries its
- * kernel (and the small-C direct one) takes and the tile of a forced run (DUCTILE_CUDA_CONV). conv_own.c launches it as it
- * does the other own kernels; the builder times its tiles (tactics.c). */
+ * kernel (and the small-C direct one) takes and the tile of a forced run (DUCTILE_CUDA_CONV).
+ * conv_own.c launches it as it does the other own kernels; the builder times its tiles
+ * (tactics.c). */
 #include "backend/cuda/conv_tc_nhwc.h"
 
 #include <stdint.h>
@@ -42,15 +43,22 @@ int dt_cuda_conv_tc_nhwc_forced(void)
     return 0;
 }
 
+static const int dt_tc_bm[DT_CU_TC_NHWC_TILES] = {256, 128, 128, 64, 128, 64},
+                 dt_tc_bn[DT_CU_TC_NHWC_TILES] = {64, 128, 64, 64, 32, 32};
+
+bool dt_cuda_conv_tc_nhwc_offered(const dt_conv_geom *g, int tile)
+{
+    if (dt_tc_bn[tile] > 32 && g->m <= dt_tc_bn[tile] / 2) return false;   /* half the tile's channels idle */
+    return !(dt_tc_bm[tile] > 128 && g->m > dt_tc_bn[tile]);               /* wider channel tiles first */
+}
+
 int dt_cuda_conv_tc_nhwc_tile(const dt_conv_geom *g, int sms)
 {
-    static const int bm[DT_CU_TC_NHWC_TILES] = {256, 128, 128, 64, 128, 64},
-                     bn[DT_CU_TC_NHWC_TILES] = {64, 128, 64, 64, 32, 32};
+    const int *bm = dt_tc_bm, *bn = dt_tc_bn;
     int64_t pixels = g->batch * g->out[0] * g->out[1], best = 0;
     int pick = DT_CU_TC_NHWC_64x32;
     for (int t = 0; t < DT_CU_TC_NHWC_TILES; t++) {
-        if (bn[t] > 32 && g->m <= bn[t] / 2) continue;   /* half the tile's channels idle */
-        if (bm[t] > 128 && g->m > bn[t]) continue;       /* wider channel tiles first */
+        if (!dt_cuda_conv_tc_nhwc_offered(g, t)) continue;
         int64_t blocks = (pixels + bm[t] - 1) / bm[t] * ((g->m + bn[t] - 1) / bn[t]);
         if (blocks >= 2 * (int64_t)sms) return t;   /* tiles in order of size */
         if (blocks >= best) {   /* ties: the smaller tile */

@@ -13,6 +13,7 @@
  *     the first two apply (half, head dims multiples of 16 up to 128).
  * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
  * compiled params). */
+#include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/layers.h"
 #include "ops/fused.h"
 
@@ -38,7 +39,9 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
         ids[n++] = DT_CUDA_CONV_DW_TILED_NHWC;
     if (nhwc && n < cap && dt_cuda_conv_lt_applies(&g)) ids[n++] = DT_CUDA_CONV_LT_NHWC;
     for (int t = DT_CUDA_CONV_TC_NHWC; nhwc && t <= DT_CUDA_CONV_LAST && n < cap; t++)
-        if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, t)) ids[n++] = t;
+        if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, t) &&
+            (t == DT_CUDA_CONV_SMALLC_NHWC || dt_cuda_conv_tc_nhwc_offered(&g, t - DT_CUDA_CONV_TC_NHWC)))
+            ids[n++] = t;
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
