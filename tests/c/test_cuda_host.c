@@ -16,6 +16,7 @@
 
 #ifdef DT_WITH_CUDA
 #include "backend/cuda/conv_own.h"
+#include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
@@ -23,6 +24,7 @@
 #include "graph/network.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 enum { LAYERS = 3000 };
 
@@ -622,11 +624,11 @@ static void check_prepare_conv(void)
      * no CUDA build stores. */
     dt_attr tanh_act[] = {a_str("activation", "Tanh")};
     check_conv_refused("FusedConv", tanh_act, 1, DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = 'Tanh' is not supported");
-    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_DW_TILED_NHWC + 1};
+    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_SMALLC_NHWC + 1};
     dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
-    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 31 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 38 is not a CUDA conv tactic");
     int64_t bad4[1] = {DT_CUDA_CONV_PW_MMA128 + 1};
     dt_attr tb4[] = {a_ints("tactic", bad4, 1)};
     check_conv_refused("FusedConv", tb4, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 45 is not a CUDA conv tactic");
@@ -905,7 +907,8 @@ static void check_nhwc(void)
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, 0, true, ids, &n), "cudnn_nhwc_heuristic");
     CHECK(n > 0 && !has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_LT_NHWC));
     for (int i = 0; i < n; i++)
-        CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_LT_NHWC || DT_CUDA_CONV_IS_PW_MMA(ids[i]));
+        CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_LT_NHWC || DT_CUDA_CONV_IS_PW_MMA(ids[i]) ||
+              DT_CUDA_CONV_IS_TC_NHWC(ids[i]));
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_LT_NHWC, true, ids, &n), "cublaslt_nhwc_f16");
     /* The 1x1 kernel on mma.sync: channels last, half, one group, C a multiple of 8, on sm_90
      * (where it is among the tactics, a stored one runs; else the heuristic); at 14x14 x 16 ->
@@ -964,8 +967,87 @@ static void check_nhwc(void)
     CHECK(!dt_cuda_prefers_nhwc(&fc, fp16));
 }
 
+/* The channels-last tensor-core kernel's host side (conv_tc_nhwc.h): the geometries it takes,
+ * the tile a forced run picks, DUCTILE_CUDA_CONV's names. (Whether it is offered also needs
+ * sm_80+: test_cuda_conv_tc.py on a GPU.) */
+static void check_tc_nhwc(void)
+{
+    dt_conv_geom g = {.spatial = 2, .batch = 1, .c = 64, .m = 64, .group = 1, .in = {1024, 1024}, .out = {1024, 1024},
+                      .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
+    CHECK(dt_cuda_conv_tc_nhwc_applies(&g));
+    dt_conv_geom c = g;
+    c.c = 1; /* superres' first conv: no 16-byte copies of 8 channels */
+    CHECK(!dt_cuda_conv_tc_nhwc_applies(&c));
+    c.c = 12;
+    CHECK(!dt_cuda_conv_tc_nhwc_applies(&c));
+    c = g;
+    c.group = 2;
+    CHECK(!dt_cuda_conv_tc_nhwc_applies(&c));
+    c = g;
+    c.batch = 4096; /* 2^32 pixels: past the kernel's int pixel index */
+    CHECK(!dt_cuda_conv_tc_nhwc_applies(&c));
+    c = g;
+    c.m = 9, c.s[0] = c.s[1] = 2, c.d[0] = c.d[1] = 2, c.k[0] = 5, c.k[1] = 1; /* any stride, dilation, kernel */
+    CHECK(dt_cuda_conv_tc_nhwc_applies(&c));
+    /* Tiles: 64 channels on a large map: 256x64; 256 channels: 128x128; 32 or 9 channels: 128x32
+     * while the grid fills 132 SMs twice, else the smallest tile. */
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&g, 132), DT_CU_TC_NHWC_256x64);
+    /* Offered to the builder (64 channels): not 128x128 (half idle); 32 channels: only the
+     * 32-wide tiles; 256 channels: not 256x64. */
+    CHECK(dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_256x64) && !dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_128x128) &&
+          dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_64x64) && dt_cuda_conv_tc_nhwc_offered(&g, DT_CU_TC_NHWC_64x32));
+    c = g;
+    c.m = 256;
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_128x128);
+    CHECK(dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_128x128) && !dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_256x64));
+    c.m = 32;
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_128x32);
+    CHECK(!dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_128x64) && !dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_64x64) &&
+          dt_cuda_conv_tc_nhwc_offered(&c, DT_CU_TC_NHWC_128x32));
+    c.m = 9;
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_128x32);
+    c.in[0] = c.in[1] = c.out[0] = c.out[1] = 7, c.m = 512;   /* 49 pixels: the most blocks */
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_tile(&c, 132), DT_CU_TC_NHWC_64x32);
+    const char *old = getenv("DUCTILE_CUDA_CONV");
+    setenv("DUCTILE_CUDA_CONV", "tc_nhwc", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_TC_NHWC_AUTO);
+    setenv("DUCTILE_CUDA_CONV", "tc_nhwc_64x32", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_64x32);
+    CHECK_EQ_INT(DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_TILES, DT_CUDA_CONV_SMALLC_NHWC);
+    setenv("DUCTILE_CUDA_CONV", "smallc_nhwc", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_SMALLC_NHWC);
+    setenv("DUCTILE_CUDA_CONV", "tc_nhwc_1x1", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), 0);
+    if (old) setenv("DUCTILE_CUDA_CONV", old, 1);
+    else unsetenv("DUCTILE_CUDA_CONV");
+    CHECK(old || dt_cuda_conv_tc_nhwc_forced() == 0);
+    /* Offered to the builder's timer only with DUCTILE_CUDA_CONV_TC=1 (not yet checked on a GPU). */
+    const char *tc = getenv("DUCTILE_CUDA_CONV_TC");
+    setenv("DUCTILE_CUDA_CONV_TC", "1", 1);
+    CHECK(dt_cuda_conv_tc_enabled());
+    setenv("DUCTILE_CUDA_CONV_TC", "0", 1);
+    CHECK(!dt_cuda_conv_tc_enabled());
+    unsetenv("DUCTILE_CUDA_CONV_TC");
+    CHECK(!dt_cuda_conv_tc_enabled());
+    if (tc) setenv("DUCTILE_CUDA_CONV_TC", tc, 1);
+    /* The small-C direct kernel: superres' 1 -> 64 5x5 and ResNet's 3 -> 64 7x7 stride 2; not
+     * where the tensor-core kernel takes it, nor weights over 48 KiB as float. */
+    c = g;
+    c.c = 1, c.k[0] = c.k[1] = 5, c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = 2;
+    CHECK(dt_cuda_conv_smallc_nhwc_applies(&c) && !dt_cuda_conv_tc_nhwc_applies(&c));
+    c.c = 3, c.k[0] = c.k[1] = 7, c.s[0] = c.s[1] = 2;
+    CHECK(dt_cuda_conv_smallc_nhwc_applies(&c));
+    c.m = 100;   /* 147 x 104 floats: 61 KiB */
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&g));
+    c = g;
+    c.c = 3, c.group = 3, c.m = 3;
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
+}
+
 int main(void)
 {
+    check_tc_nhwc();
     check_plan_lookup_never_grows();
     check_plan_refusals_are_kept();
     check_nhwc();

@@ -14,6 +14,7 @@
 // the row). L == 0 is the layer's (attention.c: zeros, as a product over no keys).
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
+#include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -401,60 +402,13 @@ int launch_tc(const void *q, const void *k, const void *v, const void *mask, voi
 // up to DK (64 or 128), as the WMMA kernel's.
 constexpr int kMmaKeys = 64;   // keys per tile
 
-__device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool fill)
-{
-    const unsigned dst = (unsigned)__cvta_generic_to_shared(smem);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(fill ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
-template <typename T> struct pair_of;
-template <> struct pair_of<__half> {
-    static __device__ __forceinline__ uint32_t pack(float a, float b)
-    {
-        __half2 v = __floats2half2_rn(a, b);
-        return *reinterpret_cast<uint32_t *>(&v);
-    }
-};
-template <> struct pair_of<__nv_bfloat16> {
-    static __device__ __forceinline__ uint32_t pack(float a, float b)
-    {
-        __nv_bfloat162 v = __floats2bfloat162_rn(a, b);
-        return *reinterpret_cast<uint32_t *>(&v);
-    }
-};
-
 // Two 16-bit elements as one operand register, the first in the low half.
 __device__ __forceinline__ uint32_t pack_bits(unsigned short lo, unsigned short hi)
 {
     return (uint32_t)lo | ((uint32_t)hi << 16);
 }
 
-// c += a b for one m16n8k16 tile (row-major A, column-major B, float32 C).
-template <typename T>
-__device__ __forceinline__ void mma16816(float *c, const uint32_t *a, uint32_t b0, uint32_t b1);
-template <>
-__device__ __forceinline__ void mma16816<__half>(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-template <>
-__device__ __forceinline__ void mma16816<__nv_bfloat16>(float *c, const uint32_t *a, uint32_t b0, uint32_t b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// The fragment layouts (PTX ISA, mma.m16n8k16): lane = 4 g + t. A (16 x 16): a[0] = row g,
-// columns 2t, 2t+1; a[1] row g+8; a[2] row g, columns 2t+8, 2t+9; a[3] row g+8 there. B
-// (16 x 8): b0 = rows 2t, 2t+1 of column g; b1 rows 2t+8, 2t+9. C (16 x 8): c[0], c[1] = row
-// g, columns 2t, 2t+1; c[2], c[3] row g+8.
+// mma16816, cp_async16 and the fragment layouts: mma.cuh.
 template <typename T, int DK>
 __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, const T *__restrict__ k,
                                                        const T *__restrict__ v, const T *__restrict__ mask,

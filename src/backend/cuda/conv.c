@@ -22,6 +22,7 @@
  * sums: the run allocates nothing. Only runs the context did not plan (the builder's tactic
  * timing) make their plan and grow the state's workspace (dt_cuda_workspace) themselves. */
 #include "backend/cuda/conv_own.h"
+#include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
@@ -248,7 +249,7 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_DW_TILED_NHWC) || DT_CUDA_CONV_IS_PW_MMA(t);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_SMALLC_NHWC) || DT_CUDA_CONV_IS_PW_MMA(t);
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and
@@ -280,6 +281,7 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
         .tf32 = dt_attr_int(L, "tf32", 0) != 0,
         .tactic_points = points,
         .nhwc = fused && dt_fused_conv_nhwc(L),
+        .forced = dt_cuda_conv_tc_nhwc_forced(),
         .n_tactic = n,
     };
     dt_conv_attrs_read(L, &p->conv);
@@ -291,6 +293,15 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
+    /* DUCTILE_CUDA_CONV's tensor-core kernel wherever it applies (conv_tc_nhwc.h). */
+    if (p->forced && p->nhwc) {
+        int f = p->forced;
+        if (f == DT_CUDA_CONV_TC_NHWC_AUTO) {
+            f = DT_CUDA_CONV_TC_NHWC + dt_cuda_conv_tc_nhwc_tile(g, dt_cuda_sm_count());
+            if (!dt_cuda_conv_own_applies(g, dtype, f)) f = DT_CUDA_CONV_SMALLC_NHWC;
+        }
+        if (dt_cuda_conv_own_applies(g, dtype, f)) return f;
+    }
     if (tactic == DT_CUDA_CONV_LT_NHWC) return p->nhwc && dt_cuda_conv_lt_applies(g) ? tactic : ex->tactic ? -1 : 0;
     /* Each layout has its own kernels: channels last only the NHWC depthwise ones. */
     int dw = p->nhwc ? DT_CUDA_CONV_DEPTHWISE_NHWC : DT_CUDA_CONV_DEPTHWISE;

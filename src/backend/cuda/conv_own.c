@@ -2,6 +2,7 @@
  * geometry each kernel computes, the split-K sums they keep in the context's scratch, and the
  * launch with the layer's bias, residual and activation fused. */
 #include "backend/cuda/conv_own.h"
+#include "backend/cuda/conv_tc_nhwc.h"
 #include "core/checked.h"
 #include "core/status.h"
 #include "ops/fused.h"
@@ -69,7 +70,8 @@ ductile_status dt_cuda_conv_split_bytes(const dt_conv_geom *g, int split, size_t
 
 static bool dt_is_tc(int tactic)
 {
-    return tactic >= DT_CUDA_CONV_TC_POINTWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK;
+    return (tactic >= DT_CUDA_CONV_TC_POINTWISE && tactic <= DT_CUDA_CONV_TC_IGEMM_SPLITK) ||
+           DT_CUDA_CONV_IS_TC_NHWC(tactic);
 }
 
 static bool dt_is_split(int tactic)
@@ -144,6 +146,8 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
                dt_cu_conv_pw_mma_applies(&c);
     }
     }
+    if (DT_CUDA_CONV_IS_TC_NHWC(tactic)) return dt_cuda_conv_tc_nhwc_applies(g);
+    if (tactic == DT_CUDA_CONV_SMALLC_NHWC) return dtype != DUCTILE_FLOAT32 && dt_cuda_conv_smallc_nhwc_applies(g);
     return false;
 }
 
@@ -200,6 +204,14 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
         }
         return dt_cuda_check(rc, "1x1 convolution (NHWC, mma)");
     }
+    if (DT_CUDA_CONV_IS_TC_NHWC(tactic))
+        return dt_cuda_check(dt_cu_conv_tc_nhwc(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
+                                                &c, tactic - DT_CUDA_CONV_TC_NHWC, ex->stream),
+                             "tensor-core convolution (NHWC)");
+    if (tactic == DT_CUDA_CONV_SMALLC_NHWC)
+        return dt_cuda_check(dt_cu_conv_smallc_nhwc(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res,
+                                                    out[0].data, &c, ex->stream),
+                             "small-channel convolution (NHWC)");
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||

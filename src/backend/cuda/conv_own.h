@@ -58,22 +58,30 @@ enum {
     /* The tiled depthwise kernels (channel multiplier 1), channels first and channels last. */
     DT_CUDA_CONV_DW_TILED = 29,
     DT_CUDA_CONV_DW_TILED_NHWC = 30,
+    /* The channels-last tensor-core implicit GEMM (conv_tc_nhwc.h), one id per tile:
+     * DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_256x64 .. _64x32. */
+    DT_CUDA_CONV_TC_NHWC = 31,
+    /* The channels-last direct kernel for few input channels (conv_smallc_nhwc.cu). */
+    DT_CUDA_CONV_SMALLC_NHWC = 37,
     /* The channels-last 1x1 conv on mma.sync (conv_pw_mma.cu; float16 / bfloat16, sm_90):
      * 64 x 64 or 32 x 32 tiles (pixels x output channels), and the same with the channels
      * summed in slices by the blocks of a thread-block cluster (where the grid would leave
-     * the GPU idle). */
+     * the GPU idle). 38 and 39 are unused. */
     DT_CUDA_CONV_PW_MMA64 = 40,
     DT_CUDA_CONV_PW_MMA32 = 41,
     DT_CUDA_CONV_PW_MMA64_SPLITK = 42,
     DT_CUDA_CONV_PW_MMA32_SPLITK = 43,
     DT_CUDA_CONV_PW_MMA128 = 44,    /* 128 x 64 tiles, for large maps and batches */
+    DT_CUDA_CONV_LAST = 44,         /* the largest own id */
 };
 
+/* The channels-last tensor-core implicit GEMM's tactics. */
+#define DT_CUDA_CONV_IS_TC_NHWC(t) ((t) >= DT_CUDA_CONV_TC_NHWC && (t) < DT_CUDA_CONV_SMALLC_NHWC)
 /* The own kernels a channels-last (layout "NHWC") layer runs; the others are channels first. */
 #define DT_CUDA_CONV_IS_PW_MMA(t) ((t) >= DT_CUDA_CONV_PW_MMA64 && (t) <= DT_CUDA_CONV_PW_MMA128)
 #define DT_CUDA_CONV_IS_NHWC(t) \
     ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC || \
-     DT_CUDA_CONV_IS_PW_MMA(t))
+     DT_CUDA_CONV_IS_TC_NHWC(t) || (t) == DT_CUDA_CONV_SMALLC_NHWC || DT_CUDA_CONV_IS_PW_MMA(t))
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
 typedef struct dt_cu_conv {

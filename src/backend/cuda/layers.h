@@ -126,7 +126,8 @@ typedef struct dt_cu_conv_params {
     bool has_bias, has_res;     /* input 2 given; FusedConv's input 3 given */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
     int tactic_points;          /* ids per profile (backend/tactic.h) */
-    bool nhwc;                  /* FusedConv layout "NHWC": cuDNN only */
+    bool nhwc;                  /* FusedConv layout "NHWC" */
+    int forced;                 /* DUCTILE_CUDA_CONV's tactic at compile time (conv_tc_nhwc.h), else 0 */
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_conv_params;

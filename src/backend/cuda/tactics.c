@@ -13,6 +13,7 @@
  *     the first two apply (half, head dims multiples of 16 up to 128).
  * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
  * compiled params). */
+#include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/layers.h"
 #include "ops/fused.h"
 
@@ -45,6 +46,13 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, mma[i]) && (!split || dt_cuda_conv_pw_mma_split(&g, mma[i]) > 1))
             ids[n++] = mma[i];
     }
+    /* The tensor-core implicit GEMM and the few-channel kernel (conv_tc_nhwc.h): not yet run
+     * on a GPU, so offered to the timer only with DUCTILE_CUDA_CONV_TC=1 (DUCTILE_CUDA_CONV
+     * forcing one still works, for their tests). */
+    for (int t = DT_CUDA_CONV_TC_NHWC; nhwc && dt_cuda_conv_tc_enabled() && t <= DT_CUDA_CONV_SMALLC_NHWC && n < cap; t++)
+        if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, t) &&
+            (t == DT_CUDA_CONV_SMALLC_NHWC || dt_cuda_conv_tc_nhwc_offered(&g, t - DT_CUDA_CONV_TC_NHWC)))
+            ids[n++] = t;
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
@@ -92,7 +100,7 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
 }
 
 /* The own kernels' profile names, per dtype (f32, f16, bf16). */
-static const char *const dt_own_names[15][3] = {
+static const char *const dt_own_names[DT_CUDA_CONV_SMALLC_NHWC - DT_CUDA_CONV_DEPTHWISE + 1][3] = {
     {"own_dw_f32", "own_dw_f16", "own_dw_bf16"},
     {"own_pw64_f32", "own_pw64_f16", "own_pw64_bf16"},
     {"own_pw32_f32", "own_pw32_f16", "own_pw32_bf16"},
@@ -108,6 +116,14 @@ static const char *const dt_own_names[15][3] = {
     {"cublaslt_nhwc_f32", "cublaslt_nhwc_f16", "cublaslt_nhwc_bf16"},
     {"own_dw_tiled_f32", "own_dw_tiled_f16", "own_dw_tiled_bf16"},
     {"own_dw_tiled_nhwc_f32", "own_dw_tiled_nhwc_f16", "own_dw_tiled_nhwc_bf16"},
+    /* f32: never applies */
+    {"own_tc_nhwc_256x64_f32", "own_tc_nhwc_256x64_f16", "own_tc_nhwc_256x64_bf16"},
+    {"own_tc_nhwc_128x128_f32", "own_tc_nhwc_128x128_f16", "own_tc_nhwc_128x128_bf16"},
+    {"own_tc_nhwc_128x64_f32", "own_tc_nhwc_128x64_f16", "own_tc_nhwc_128x64_bf16"},
+    {"own_tc_nhwc_64x64_f32", "own_tc_nhwc_64x64_f16", "own_tc_nhwc_64x64_bf16"},
+    {"own_tc_nhwc_128x32_f32", "own_tc_nhwc_128x32_f16", "own_tc_nhwc_128x32_bf16"},
+    {"own_tc_nhwc_64x32_f32", "own_tc_nhwc_64x32_f16", "own_tc_nhwc_64x32_bf16"},
+    {"own_smallc_nhwc_f32", "own_smallc_nhwc_f16", "own_smallc_nhwc_bf16"},
 };
 /* DT_CUDA_CONV_PW_MMA64.. (half only: f32 never applies). */
 static const char *const dt_pw_mma_names[5][3] = {
@@ -140,7 +156,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
      * stored one). */
     int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_DW_TILED_NHWC)
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_SMALLC_NHWC)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (DT_CUDA_CONV_IS_PW_MMA(tactic)) return dt_pw_mma_names[tactic - DT_CUDA_CONV_PW_MMA64][di];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
