@@ -162,8 +162,8 @@ typedef struct dt_irb_plan {
     int64_t in_rows;            /* the most input rows a strip reads */
     size_t e_off, pad_off, d_off, gemm_off, per_thread;   /* strips: one thread's scratch */
     size_t unfused_e, unfused_d, conv_bytes;              /* unfused: E, D, the convs' scratch */
-    /* unfused, with at least as many images as threads (> 1): one thread's scratch for an
-     * image's convs (conv_bytes holds `threads` of them); else 0 */
+    /* unfused, with at least as many images as threads (> 1): one thread's scratch for its
+     * images' convs (conv_bytes holds `threads` of them); else 0 */
     size_t image_conv_bytes;
 } dt_irb_plan;
 
@@ -242,15 +242,15 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
             if (b > pl->conv_bytes) pl->conv_bytes = b;
         }
         if (threads > 1 && g->batch >= threads) {
+            /* each thread's chain: batch / threads images */
             dt_conv_geom g1 = *g;
-            g1.batch = 1;
-            ge.batch = 1;
+            g1.batch = ge.batch = g->batch / threads;
             size_t m;
             DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
             DT_TRY(dt_cpu_conv_scratch(&g1, &a, DT_CONV_DEPTHWISE, 1, &b));
             if (b > m) m = b;
             if (p->project) {
-                dt_conv_geom gp = dt_irb_1x1(1, p->ce, p->cp, g->out[0], g->out[1]);
+                dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
                 DT_TRY(dt_cpu_conv_scratch(&gp, &a, DT_CONV_IM2COL, 1, &b));
                 if (b > m) m = b;
             }
@@ -405,22 +405,22 @@ typedef struct dt_irb_side_job {
     int status;             /* the first failure, or DUCTILE_OK */
 } dt_irb_side_job;
 
-/* Images [begin, end), each chain on this thread with its own convs' scratch. */
+/* Images [begin, end) as one chain on this thread (the 1x1s of small planes batched over
+ * them, conv.c), with this thread's convs' scratch. */
 static void dt_irb_side(void *arg, int64_t begin, int64_t end, int tid)
 {
     dt_irb_side_job *j = arg;
     const dt_irb_plan *pl = j->pl;
     char *cs = j->s + pl->unfused_e + pl->unfused_d + (size_t)tid * pl->image_conv_bytes;
-    for (int64_t b = begin; b < end; b++) {
-        ductile_status st = dt_irb_chain(j->p, pl, j->in, j->out, j->s, b, 1, cs, NULL);
-        if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
-    }
+    ductile_status st = dt_irb_chain(j->p, pl, j->in, j->out, j->s, begin, end - begin, cs, NULL);
+    if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
 }
 
 /* Small planes: the unfused chain. With at least as many images as threads, whole images'
  * chains run side by side, the same number on each thread (one fork per layer instead of
- * one per conv and image, and each image's expanded tensor stays in its core's cache); the
- * images left over run one conv at a time, each conv split over the threads. Either way each
+ * one per conv and image, and each image's expanded tensor stays in its core's cache; a
+ * thread's images are one chain, so the 1x1s of small planes are still batched over them);
+ * the images left over run one conv at a time, each conv split over the threads. Either way each
  * conv computes every value as it does alone (the GEMM's sums do not depend on the columns a
  * call covers): the bits do not depend on the thread count (test_fuse_irb). */
 static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
