@@ -24,23 +24,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
 
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def busy_s():
-    """Seconds every CPU of the machine spent busy (not idle or waiting on I/O) since boot."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:]]
-    return (sum(v[:8]) - v[3] - v[4]) / TICK
-
-
-def proc_s(pid):
-    """CPU seconds (user + system, all threads) of process pid."""
-    with open(f"/proc/{pid}/stat") as f:
-        v = f.read().rsplit(")", 1)[1].split()
-    return (int(v[11]) + int(v[12])) / TICK
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--libs", required=True, help="name=path,... of libductile.so builds")
@@ -78,10 +61,9 @@ def main():
         for k in order if r % 2 == 0 else order[::-1]:
             if counted[k] >= a.rounds and gated:
                 continue
-            t0, busy0, own0 = time.monotonic(), busy_s(), proc_s(workers[k].p.pid)
-            got = workers[k].ask(**req)["ms"]
-            others = (busy_s() - busy0 - (proc_s(workers[k].p.pid) - own0)) / (time.monotonic() - t0)
-            if not gated or others <= a.quiet:
+            with bench.Others(workers[k].p.pid) as others:
+                got = workers[k].ask(**req)["ms"]
+            if not gated or others.cores <= a.quiet:
                 ms[k].extend(got)
                 counted[k] += 1
         r += 1

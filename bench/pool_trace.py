@@ -10,9 +10,12 @@ free cores (fork and join aside), and the owner's CPU time outside loops is the 
 per run: ideal = serial + sum of the loops' longest parts, work = serial + all parts; at 1 thread
 the owner's CPU time is the whole. Each build and thread count runs in its own process, the
 rounds interleaved; prints, per build, the median over rounds (min in brackets) of 1-thread CPU
-time, 2-thread ideal and work, the ideal speedup, and the wall medians of the rounds in which
-bench/fma_peak 2 found both cores free; then per loop body (addr2line) of the last build, 2-thread
-critical ms against 1-thread ms.
+time, 2-thread ideal and work, the ideal speedup, and the wall medians of the quiet rounds (other
+processes kept at most --quiet cores busy: bench.Others); then per loop body (addr2line) of the
+last build, 2-thread critical ms against 1-thread ms. Blind spot: what two threads cost each
+other only when they truly run at once (shared L3 and memory bandwidth) shows in CPU time only
+in rounds where they did. (Quiet: other processes kept at most --quiet cores busy,
+bench.Others.)
 """
 import argparse
 import collections
@@ -69,6 +72,8 @@ def main():
     ap.add_argument("--libs", required=True, help="name=path,... of libductile.so builds made with make pool-trace")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--quiet", type=float, default=0.1,
+                    help="wall times count from rounds in which other processes used at most this many cores")
     ap.add_argument("model")
     ap.add_argument("shape", help="per input, comma separated, in the order of bench.SUITE's profile")
     a = ap.parse_args()
@@ -90,12 +95,12 @@ def main():
     order = list(procs)
     for r in range(a.rounds):
         for key in order if r % 2 == 0 else order[::-1]:
-            quiet = bench.fma_peak(2)["gflops"] > 0.9 * 2 * bench.fma_peak(1)["gflops"]
             f = os.path.join(tmp, "%s_%d_%d" % (key[0], key[1], r))
-            procs[key].stdin.write(f + "\n")
-            procs[key].stdin.flush()
-            info = json.loads(procs[key].stdout.readline())
-            res[key].append((info, read_rows(f, a.runs), quiet))
+            with bench.Others(procs[key].pid) as others:
+                procs[key].stdin.write(f + "\n")
+                procs[key].stdin.flush()
+                info = json.loads(procs[key].stdout.readline())
+            res[key].append((info, read_rows(f, a.runs), others.cores <= a.quiet))
     for p in procs.values():
         p.stdin.close()
         p.wait()
