@@ -9,7 +9,7 @@ bench/fma_peak's 2-thread GFLOP/s before each A/B: about the 1-thread figure mea
 process holds the second core, and 2-thread timings then measure that contention.
 
 With --quiet F a request counts only when the other processes used at most F cores on average
-while it ran (the machine's busy time in /proc/stat less the worker's own, /proc/PID/stat); the
+while it ran (the machine's busy time in /proc/stat less the workers' own, bench.Others); the
 rounds go on until every engine has --rounds counted requests or --max-minutes pass, and each
 engine's count is printed. fma_peak is no such test: a fresh process gets both cores at once
 from the scheduler while a compile job waits, so it reads ~225 on a box whose load is 5.
@@ -61,7 +61,7 @@ def main():
         for k in order if r % 2 == 0 else order[::-1]:
             if counted[k] >= a.rounds and gated:
                 continue
-            with bench.Others(workers[k].p.pid) as others:
+            with bench.Others(w.p.pid for w in workers.values()) as others:
                 got = workers[k].ask(**req)["ms"]
             if not gated or others.cores <= a.quiet:
                 ms[k].extend(got)

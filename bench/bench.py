@@ -137,14 +137,15 @@ def fma_peak(threads):
 
 
 class Others:
-    """with Others(pid) as o: ...; then o.cores: the cores that processes other than pid kept
-    busy on average meanwhile (the machine's busy time in /proc/stat less pid's CPU time), the
-    test of a quiet machine. bench/fma_peak is no such test: a fresh process gets both cores at
+    """with Others(pids) as o: ...; then o.cores: the cores that processes other than pids kept
+    busy on average meanwhile (the machine's busy time in /proc/stat less the pids' CPU time),
+    the test of a quiet machine. Pass every bench worker: the one that ran before still spins
+    (ort ~45 ms, ductile's linger 60 ms) during the next one's settle sleep (SETTLE_MS). bench/fma_peak is no such test: a fresh process gets both cores at
     once from the scheduler while a compile job waits, so it reads ~225 on a box whose load is 5."""
     TICK = os.sysconf("SC_CLK_TCK")
 
-    def __init__(self, pid):
-        self.pid = pid
+    def __init__(self, pids):
+        self.pids = list(pids)
 
     @classmethod
     def busy_s(cls):
@@ -153,9 +154,12 @@ class Others:
         return (sum(v[:8]) - v[3] - v[4]) / cls.TICK   # all but idle and iowait
 
     def proc_s(self):
-        with open(f"/proc/{self.pid}/stat") as f:
-            v = f.read().rsplit(")", 1)[1].split()
-        return (int(v[11]) + int(v[12])) / self.TICK   # utime + stime, all threads
+        t = 0
+        for pid in self.pids:
+            with open(f"/proc/{pid}/stat") as f:
+                v = f.read().rsplit(")", 1)[1].split()
+            t += int(v[11]) + int(v[12])   # utime + stime, all threads
+        return t / self.TICK
 
     def __enter__(self):
         self.t0, self.busy0, self.own0 = time.monotonic(), self.busy_s(), self.proc_s()

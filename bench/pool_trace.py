@@ -96,7 +96,7 @@ def main():
     for r in range(a.rounds):
         for key in order if r % 2 == 0 else order[::-1]:
             f = os.path.join(tmp, "%s_%d_%d" % (key[0], key[1], r))
-            with bench.Others(procs[key].pid) as others:
+            with bench.Others(q.pid for q in procs.values()) as others:
                 procs[key].stdin.write(f + "\n")
                 procs[key].stdin.flush()
                 info = json.loads(procs[key].stdout.readline())
