@@ -11,7 +11,9 @@ per run: ideal = serial + sum of the loops' longest parts, work = serial + all p
 the owner's CPU time is the whole. Each build and thread count runs in its own process, the
 rounds interleaved; prints, per build, the median over rounds (min in brackets) of 1-thread CPU
 time, 2-thread ideal and work, the ideal speedup, and the wall medians of the quiet rounds (other
-processes kept at most --quiet cores busy: bench.Others); then per loop body (addr2line) of the
+processes kept at most --quiet cores busy: bench.Others) and in those rounds how much longer
+the loops took in wall time than their longest parts in CPU time (forks, joins, a worker
+late); then per loop body (addr2line) of the
 last build, 2-thread critical ms against 1-thread ms. Blind spot: what two threads cost each
 other only when they truly run at once (shared L3 and memory bandwidth) shows in CPU time only
 in rounds where they did. (Quiet: other processes kept at most --quiet cores busy,
@@ -63,7 +65,7 @@ def read_rows(path, runs):
     for line in open(path):
         a, loops, inl, mx, work, own, wall = line.split()
         rows[a] = {"loops": int(loops) / runs, "max": int(mx) / 1e6 / runs, "work": int(work) / 1e6 / runs,
-                   "own": int(own) / 1e6 / runs}
+                   "own": int(own) / 1e6 / runs, "wall": int(wall) / 1e6 / runs}
     return rows
 
 
@@ -115,11 +117,14 @@ def main():
             work.append(serial + sum(v["work"] for v in rows.values()))
         loops = sum(v["loops"] for v in res[name, 2][-1][1].values())
         qw = {t: [i["wall_ms"] for i, _, q in res[name, t] if q] for t in (1, 2)}
+        # quiet 2-thread rounds: the loops' wall time against their longest parts' CPU time
+        over = [sum(v["wall"] - v["max"] for v in rows.values()) for _, rows, q in res[name, 2] if q]
         wall = "  ".join(f"wall {t}t {statistics.median(qw[t]):.2f} ({len(qw[t])} quiet rounds)" if qw[t]
                          else f"wall {t}t: no quiet round" for t in (1, 2))
         print(f"{name:8s} 1t cpu {statistics.median(one):7.2f} [{min(one):7.2f}]  2t ideal {statistics.median(ideal):7.2f} "
               f"[{min(ideal):7.2f}]  work {statistics.median(work):7.2f} [{min(work):7.2f}]  ideal speedup "
-              f"{statistics.median(one) / statistics.median(ideal):.2f}  loops/run {loops:.0f}  {wall}")
+              f"{statistics.median(one) / statistics.median(ideal):.2f}  loops/run {loops:.0f}  {wall}" +
+              (f"  loops' wall over their longest parts {statistics.median(over):.2f}" if over else ""))
     last = list(libs)[-1]
     lib = libs[last]
     body = collections.defaultdict(lambda: [[], []])
