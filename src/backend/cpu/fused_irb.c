@@ -421,7 +421,8 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
-    if (nb == 1 && p->we && dt_pool_threads(pool) > 1) {
+    /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
+    if (nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
         dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
         dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
