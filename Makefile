@@ -8,6 +8,8 @@
 #   make conformance  ONNX's five backend suites through ONNX's runner, fixed and symbolic dims:
 #                 counts per suite, build/conformance.json (conformance-expectations: also
 #                 rewrites tests/conformance/expected_failures.txt, the ratchet make test checks)
+#   make pool-trace  build/trace/libductile.so, whose pool records each loop in thread CPU time
+#                 (bench/pool_trace.py: two-thread scaling on a machine whose second core is busy)
 #   make op-table README.md's table of supported ops, from the code and the node-test results
 #                 (scripts/op_table.py; build/conformance.json's when there is one)
 CC      ?= gcc
