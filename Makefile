@@ -8,6 +8,8 @@
 #   make conformance  ONNX's five backend suites through ONNX's runner, fixed and symbolic dims:
 #                 counts per suite, build/conformance.json (conformance-expectations: also
 #                 rewrites tests/conformance/expected_failures.txt, the ratchet make test checks)
+#   make pool-trace  build/trace/libductile.so, whose pool records each loop in thread CPU time
+#                 (bench/pool_trace.py: two-thread scaling on a machine whose second core is busy)
 #   make op-table README.md's table of supported ops, from the code and the node-test results
 #                 (scripts/op_table.py; build/conformance.json's when there is one)
 CC      ?= gcc
@@ -74,7 +76,7 @@ OBJS    := $(SRCS:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRCS:%.cu=
 DEPS    := $(OBJS:.o=.d)
 CTESTS  := $(patsubst tests/c/%.c,$(BUILD)/tests/%,$(wildcard tests/c/test_*.c))
 
-.PHONY: all run test ctest pytest venv sysdeps imgdeps clean bench bench-quick bench-cuda layers examples fakedev \
+.PHONY: all run test ctest pytest venv sysdeps imgdeps clean bench bench-quick bench-cuda layers examples fakedev pool-trace \
         conformance conformance-expectations op-table serve-deps serve-bench
 all: $(BUILD)/libductile.so $(BUILD)/libductile.a $(BUILD)/ductile
 
@@ -268,6 +270,10 @@ bench: venv all $(VENV)/.bench
 	PYTHONPATH=python $(VPY) bench/bench.py
 bench-quick: venv all $(VENV)/.bench
 	PYTHONPATH=python $(VPY) bench/bench.py --quick
+# A library whose pool records each loop's parts in thread CPU time (src/core/pool_trace.h), for
+# bench/pool_trace.py: two-thread scaling measured where the second core is often busy.
+pool-trace:
+	CFLAGS="-O3 -g -DDT_POOL_TRACE" $(MAKE) BUILD=$(BUILD)/trace CUDA=0 IMAGE=0 $(BUILD)/trace/libductile.so
 # On a machine with an NVIDIA GPU, PyTorch and torchvision (the system python3 that holds
 # PyTorch, not the venv): ductile's CUDA engines against PyTorch eager / compile / CUDA graphs.
 bench-cuda: all

@@ -7,11 +7,18 @@ engines alternating round by round (order reversed every other round) so that lo
 outside hits all of them alike; prints each one's median ms. On a shared machine also print
 bench/fma_peak's 2-thread GFLOP/s before each A/B: about the 1-thread figure means another
 process holds the second core, and 2-thread timings then measure that contention.
+
+With --quiet F a request counts only when the other processes used at most F cores on average
+while it ran (the machine's busy time in /proc/stat less the workers' own, bench.Others); the
+rounds go on until every engine has --rounds counted requests or --max-minutes pass, and each
+engine's count is printed. fma_peak is no such test: a fresh process gets both cores at once
+from the scheduler while a compile job waits, so it reads ~225 on a box whose load is 5.
 """
 import argparse
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench  # noqa: E402
@@ -26,6 +33,9 @@ def main():
     ap.add_argument("--idle-ms", type=int, default=0)
     ap.add_argument("--settle-ms", type=int, default=bench.SETTLE_MS,
                     help="sleep and one untimed run before each request (0: none), see bench.SETTLE_MS")
+    ap.add_argument("--quiet", type=float, default=-1.0,
+                    help="count a request only when other processes used at most this many cores meanwhile")
+    ap.add_argument("--max-minutes", type=float, default=20.0, help="with --quiet: give up after this long")
     ap.add_argument("model")
     ap.add_argument("shape", help="per input, comma separated: 1x3x224x224 or 1x16,1x16")
     a = ap.parse_args()
@@ -43,16 +53,28 @@ def main():
         w.ask(**dict(req, runs=2))   # warm-up
     ms = {k: [] for k in workers}
     wait = {k: [] for k in workers}
+    counted = {k: 0 for k in workers}
     order = list(workers)
-    for r in range(a.rounds):
+    gated = a.quiet >= 0
+    end = time.monotonic() + 60 * a.max_minutes
+    r = 0
+    while min(counted.values()) < a.rounds and (r < a.rounds or (gated and time.monotonic() < end)):
         for k in order if r % 2 == 0 else order[::-1]:
-            ans = workers[k].ask(**req)
-            ms[k].extend(ans["ms"])
-            wait[k].extend(ans.get("wait_ms", []))
+            if counted[k] >= a.rounds and gated:
+                continue
+            with bench.Others(w.p.pid for w in workers.values()) as others:
+                ans = workers[k].ask(**req)
+            if not gated or others.cores <= a.quiet:
+                ms[k].extend(ans["ms"])
+                wait[k].extend(ans.get("wait_ms", []))
+                counted[k] += 1
+        r += 1
     # wait: the median run's run-queue wait (bench/worker.py), the outside load inside the timings
     print(a.model, a.shape, f"t={a.threads}", f"idle={a.idle_ms}",
-          " ".join(f"{k} {statistics.median(v):.2f}" + (f" (wait {statistics.median(wait[k]):.2f})" if wait[k] else "")
-                   for k, v in ms.items()), flush=True)
+          " ".join((f"{k} {statistics.median(v):.2f}" + (f" (wait {statistics.median(wait[k]):.2f})" if wait[k] else ""))
+                   if v else f"{k} -" for k, v in ms.items()),
+          f"(others <= {a.quiet:g} cores: requests counted " + ", ".join(f"{k} {n}" for k, n in counted.items()) +
+          f" in {r} rounds)" if gated else "", flush=True)
     for w in workers.values():
         w.close()
     return 0

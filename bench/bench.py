@@ -149,6 +149,41 @@ def fma_peak(threads):
     return json.loads(subprocess.check_output([exe, str(threads)], text=True))
 
 
+class Others:
+    """with Others(pids) as o: ...; then o.cores: the cores that processes other than pids kept
+    busy on average meanwhile (the machine's busy time in /proc/stat less the pids' CPU time),
+    the test of a quiet machine. Pass every bench worker: the one that ran before still spins
+    (ort ~45 ms, ductile's linger 60 ms) during the next one's settle sleep (SETTLE_MS). bench/fma_peak is no such test: a fresh process gets both cores at
+    once from the scheduler while a compile job waits, so it reads ~225 on a box whose load is 5."""
+    TICK = os.sysconf("SC_CLK_TCK")
+
+    def __init__(self, pids):
+        self.pids = list(pids)
+
+    @classmethod
+    def busy_s(cls):
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (sum(v[:8]) - v[3] - v[4]) / cls.TICK   # all but idle and iowait
+
+    def proc_s(self):
+        t = 0
+        for pid in self.pids:
+            with open(f"/proc/{pid}/stat") as f:
+                v = f.read().rsplit(")", 1)[1].split()
+            t += int(v[11]) + int(v[12])   # utime + stime, all threads
+        return t / self.TICK
+
+    def __enter__(self):
+        self.t0, self.busy0, self.own0 = time.monotonic(), self.busy_s(), self.proc_s()
+        return self
+
+    def __exit__(self, *exc):
+        dt = max(time.monotonic() - self.t0, 1e-3)
+        self.cores = (self.busy_s() - self.busy0 - (self.proc_s() - self.own0)) / dt
+        return False
+
+
 def layer_rows(d, model, shapes, threads, peak, runs):
     """ductile's convolutions and matmuls at this shape: GFLOP/s and share of the peak."""
     rows = []

@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <time.h>
 
+#ifdef DT_POOL_TRACE
+#include "core/pool_trace.h"
+#endif
+
 /* Outside a wake/rest window, a waiting worker spins this many rounds (about 100
  * microseconds) before it sleeps, so loops issued back to back outside an execute (the
  * builder's timing runs) still skip the sleep. */
@@ -86,7 +90,14 @@ static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
         return;
     int64_t b = (int64_t)part * p->chunk, e = b + p->chunk;
     if (e > p->n) e = p->n;
+#ifdef DT_POOL_TRACE
+    dt_trace_enter_part();
+    int64_t t0 = dt_trace_cpu_ns();
+#endif
     if (b < e) p->fn(p->arg, b, e, part);
+#ifdef DT_POOL_TRACE
+    dt_trace_part(part, dt_trace_cpu_ns() - t0);
+#endif
     if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
         __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
         pthread_mutex_lock(&p->mu);
@@ -231,9 +242,18 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
     int64_t parts = (n + grain - 1) / grain;
     if (parts > threads) parts = threads;
     if (parts <= 1 || !p || !p->tids) {
+#ifdef DT_POOL_TRACE
+        int64_t b0 = dt_trace_inline_begin(), t0 = dt_trace_cpu_ns();
         fn(arg, 0, n, 0);
+        dt_trace_inline((const void *)fn, b0, dt_trace_cpu_ns() - t0);
+#else
+        fn(arg, 0, n, 0);
+#endif
         return;
     }
+#ifdef DT_POOL_TRACE
+    int64_t trace_t0 = dt_trace_cpu_ns(), trace_w0 = dt_trace_wall_ns();
+#endif
     /* No part of the previous loop is running (it ended with remaining == 0), so the fields
      * are the owner's until the generation is published. */
     uint64_t g = p->generation + 1;
@@ -256,4 +276,7 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
         __atomic_store_n(&p->done_waiter, 0, __ATOMIC_RELAXED);
         pthread_mutex_unlock(&p->mu);
     }
+#ifdef DT_POOL_TRACE
+    dt_trace_loop((const void *)fn, (int)parts, dt_trace_cpu_ns() - trace_t0, dt_trace_wall_ns() - trace_w0);
+#endif
 }

@@ -3,8 +3,8 @@
  * (CPU backend) and run by its kernel, against the same network fused without the backend's
  * kernel (three FusedConvs run one after another): the outputs must be equal bit for bit, on
  * the strip path (forced at these small sizes, with strips of 4 rows and of more) and on the
- * small-plane path, serial and on a pool of 2. Also: the pass's near misses and the layer's
- * shape errors. */
+ * small-plane path, serial and on a pool of 2 (batches of 1 to 4: images side by side, batched
+ * per thread, and left over). Also: the pass's near misses and the layer's shape errors. */
 #include "testutil.h"
 #include "refconv.h"
 #include "netbuild.h"
@@ -235,7 +235,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
                         for (int variant = 0; variant < 3; variant++, i++) {
                             /* variant 0: expand + depthwise; 1: + project; 2: + residual (stride 1) */
                             if (variant == 2 && s != 1) continue;
-                            irb_case c = {.n = 1 + (i % 3 == 0), .c = chans[ci], .h = sizes[si][0], .w = sizes[si][1],
+                            irb_case c = {.n = 1 + i / 3 % 4, .c = chans[ci], .h = sizes[si][0], .w = sizes[si][1],
                                           .k = k, .s = s, .d = 1 + (i % 7 == 3), .project = variant >= 1,
                                           .residual = variant == 2, .e_act = acts[i % 3][0], .d_act = acts[i % 3][1]};
                             if (bf16 && i % 4) continue;   /* a quarter of the cases */

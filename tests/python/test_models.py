@@ -52,3 +52,23 @@ def test_engine_reports_io_tensors_and_profile(model):
     for input_name, mom in spec.profile.items():
         assert engine.get_tensor_profile_shape(input_name, 0) == tuple(map(tuple, mom))
         assert engine.get_tensor_dtype(input_name) in (np.float32, np.int64)
+
+
+def test_model_outputs_do_not_depend_on_the_thread_count(model):
+    """Each value is computed the same way whichever thread computes it, however a layer splits
+    (by images side by side, by GEMM rows or columns, by Winograd blocks): the outputs on 2
+    and 3 threads equal those on 1 bit for bit. The odd shapes give batches of 2, 3 and 7
+    (images left over after the ones that run side by side)."""
+    name, spec, engine, _, _ = model
+    feeds = random_feeds(spec, spec.shapes("odd"), seed=11)
+    outs = {}
+    for threads in (1, 2, 3):
+        context = engine.create_execution_context()
+        context.set_threads(threads)
+        outs[threads] = context.run(feeds)
+    for threads in (2, 3):
+        for out_name, want in outs[1].items():
+            got = outs[threads][out_name]
+            assert np.array_equal(got, want), (
+                f"{name} {spec.shapes('odd')} {out_name}: {threads} threads differ from 1 in "
+                f"{np.count_nonzero(got != want)} of {want.size} values")

@@ -162,6 +162,9 @@ typedef struct dt_irb_plan {
     int64_t in_rows;            /* the most input rows a strip reads */
     size_t e_off, pad_off, d_off, gemm_off, per_thread;   /* strips: one thread's scratch */
     size_t unfused_e, unfused_d, conv_bytes;              /* unfused: E, D, the convs' scratch */
+    /* unfused, on more than one thread: one thread's scratch for its images' convs
+     * (conv_bytes holds `threads` of them); else 0 */
+    size_t thread_conv_bytes;
 } dt_irb_plan;
 
 static size_t dt_irb_align(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -236,6 +239,25 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         if (p->project) {
             dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
             DT_TRY(dt_cpu_conv_scratch(&gp, &a, DT_CONV_IM2COL, threads, &b));
+            if (b > pl->conv_bytes) pl->conv_bytes = b;
+        }
+        if (threads > 1) {
+            /* each thread's chain: batch / threads images (dt_irb_side), or one image's
+             * channels (dt_irb_expand_dw) */
+            dt_conv_geom g1 = *g;
+            g1.batch = ge.batch = g->batch >= threads ? g->batch / threads : 1;
+            size_t m;
+            DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
+            DT_TRY(dt_cpu_conv_scratch(&g1, &a, DT_CONV_DEPTHWISE, 1, &b));
+            if (b > m) m = b;
+            if (p->project) {
+                dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
+                DT_TRY(dt_cpu_conv_scratch(&gp, &a, DT_CONV_IM2COL, 1, &b));
+                if (b > m) m = b;
+            }
+            pl->thread_conv_bytes = dt_irb_align(m ? m : 64);
+            if (!dt_mul_size(pl->thread_conv_bytes, (size_t)threads, &b))
+                return dt_fail(DUCTILE_ERR_SHAPE, "FusedInvertedResidual scratch overflows size_t");
             if (b > pl->conv_bytes) pl->conv_bytes = b;
         }
         return DUCTILE_OK;
@@ -347,27 +369,119 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
-/* Small planes: the unfused FusedConvs' convs, one after another, through the scratch. */
+typedef struct dt_irb_ed_job {
+    const dt_irb_params *p;
+    const dt_irb_plan *pl;
+    const float *x, *wd, *be, *bd;  /* the image, the depthwise weights, the biases (or NULL) */
+    float *e, *d;                   /* the image's expanded tensor and depthwise output */
+    char *cs;                       /* thread t's convs' scratch at t * thread_conv_bytes */
+    int status;                     /* the first failure, or DUCTILE_OK */
+} dt_irb_ed_job;
+
+/* Expanded channels [8 begin, 8 end) of one image: their rows of the expand GEMM (whole
+ * 8-row panels of the packed weights), then their depthwise planes, which read only those
+ * rows: no join between the two, and each thread's rows stay in its core's cache. */
+static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
+{
+    dt_irb_ed_job *j = arg;
+    const dt_irb_params *p = j->p;
+    const dt_conv_geom *g = &j->pl->gd;
+    int64_t c0 = begin * DT_GEMM_MR, c1 = end * DT_GEMM_MR < p->ce ? end * DT_GEMM_MR : p->ce;
+    int64_t ipx = g->in[0] * g->in[1], opx = g->out[0] * g->out[1], kk = g->k[0] * g->k[1];
+    char *cs = j->cs + (size_t)tid * j->pl->thread_conv_bytes;
+    dt_conv_geom ge = dt_irb_1x1(1, p->c, c1 - c0, g->in[0], g->in[1]), gd = *g;
+    gd.batch = 1;
+    gd.c = gd.m = gd.group = c1 - c0;
+    dt_epilogue ee = p->e_epi, de = p->d_epi;
+    dt_conv_args a = {.x = j->x, .w_packed = p->we + c0 * p->c, .bias = j->be ? j->be + c0 : NULL, .epi = &ee,
+                      .y = j->e + c0 * ipx, .scratch = cs};
+    ductile_status st = dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, NULL);
+    a = (dt_conv_args){.x = j->e + c0 * ipx, .w = j->wd + c0 * kk, .bias = j->bd ? j->bd + c0 : NULL, .epi = &de,
+                       .y = j->d + c0 * opx, .scratch = cs};
+    if (st == DUCTILE_OK) st = dt_cpu_conv_run_algo(&gd, &a, DT_CONV_DEPTHWISE, NULL);
+    if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
+}
+
+/* Images [b0, b0 + nb) of the unfused chain: the unfused FusedConvs' convs, one after
+ * another, through E and D (the whole batch's, each image at its own offset) and the convs'
+ * scratch cs, on `pool` (NULL: on this thread). One image on a pool (float32 weights): expand
+ * and depthwise in one loop over the expanded channels (dt_irb_expand_dw), then the project
+ * split over the threads. */
+static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
+                                   char *s, int64_t b0, int64_t nb, void *cs, dt_pool *pool)
+{
+    dt_conv_geom g = pl->gd;
+    g.batch = nb;
+    int64_t ipx = g.in[0] * g.in[1], opx = g.out[0] * g.out[1];
+    int64_t yo = b0 * (p->project ? p->cp : p->ce) * opx;
+    float *e = (float *)s + b0 * p->ce * ipx;
+    float *y = (float *)out[0].data + yo;
+    float *d = p->project ? (float *)(s + pl->unfused_e) + b0 * p->ce * opx : y;
+    dt_conv_geom ge = dt_irb_1x1(nb, p->c, p->ce, g.in[0], g.in[1]);
+    dt_epilogue ee = p->e_epi, de = p->d_epi;
+    const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
+    const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
+    /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
+    if (nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
+        dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
+        dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
+        if (j.status != DUCTILE_OK)
+            return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
+    } else {
+        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .scratch = cs};
+        DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
+        a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .scratch = cs};
+        DT_TRY(dt_cpu_conv_run_algo(&g, &a, DT_CONV_DEPTHWISE, pool));
+    }
+    if (!p->project) return DUCTILE_OK;
+    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
+    dt_epilogue pe = p->p_epi;
+    pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
+    dt_conv_args a = {.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
+    return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
+}
+
+typedef struct dt_irb_side_job {
+    const dt_irb_params *p;
+    const dt_irb_plan *pl;
+    const dt_view *in;
+    dt_view *out;
+    char *s;
+    int status;             /* the first failure, or DUCTILE_OK */
+} dt_irb_side_job;
+
+/* Images [begin, end) as one chain on this thread (the 1x1s of small planes batched over
+ * them, conv.c), with this thread's convs' scratch. */
+static void dt_irb_side(void *arg, int64_t begin, int64_t end, int tid)
+{
+    dt_irb_side_job *j = arg;
+    const dt_irb_plan *pl = j->pl;
+    char *cs = j->s + pl->unfused_e + pl->unfused_d + (size_t)tid * pl->thread_conv_bytes;
+    ductile_status st = dt_irb_chain(j->p, pl, j->in, j->out, j->s, begin, end - begin, cs, NULL);
+    if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
+}
+
+/* Small planes: the unfused chain. With at least as many images as threads, whole images'
+ * chains run side by side, the same number on each thread (one fork per layer instead of
+ * one per conv and image, and each image's expanded tensor stays in its core's cache; a
+ * thread's images are one chain, so the 1x1s of small planes are still batched over them);
+ * the images left over run one conv at a time, each conv split over the threads. Either way each
+ * conv computes every value as it does alone (the GEMM's sums do not depend on the columns a
+ * call covers): the bits do not depend on the thread count (test_fuse_irb). */
 static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
                                      dt_exec *ex)
 {
-    const dt_conv_geom *g = &pl->gd;
+    int threads = dt_pool_threads(ex->pool);
+    int64_t batch = pl->gd.batch, side = threads > 1 ? batch / threads * threads : 0;
+    if (side > 0) {
+        dt_irb_side_job j = {p, pl, in, out, ex->scratch, DUCTILE_OK};
+        dt_parallel_for(ex->pool, side, side / threads, dt_irb_side, &j);
+        if (j.status != DUCTILE_OK)
+            return dt_fail((ductile_status)j.status, "FusedInvertedResidual: an image's unfused chain failed");
+    }
+    if (side == batch) return DUCTILE_OK;
     char *s = ex->scratch;
-    float *e = (float *)s, *d = p->project ? (float *)(s + pl->unfused_e) : out[0].data;
-    void *cs = s + pl->unfused_e + pl->unfused_d;
-    dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
-    dt_epilogue ee = p->e_epi, de = p->d_epi;
-    dt_conv_args a = {.x = in[DT_IRB_X].data, .w_packed = p->we, .w_bf16 = p->we16, .bias = p->has_be ? in[DT_IRB_BE].data : NULL, .epi = &ee, .y = e,
-                      .scratch = cs};
-    DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, ex->pool));
-    a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = p->has_bd ? in[DT_IRB_BD].data : NULL, .epi = &de, .y = d, .scratch = cs};
-    DT_TRY(dt_cpu_conv_run_algo(g, &a, DT_CONV_DEPTHWISE, ex->pool));
-    if (!p->project) return DUCTILE_OK;
-    dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
-    dt_epilogue pe = p->p_epi;
-    pe.res = p->has_res ? in[DT_IRB_R].data : NULL;
-    a = (dt_conv_args){.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = out[0].data, .scratch = cs};
-    return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, ex->pool);
+    return dt_irb_chain(p, pl, in, out, s, side, batch - side, s + pl->unfused_e + pl->unfused_d, ex->pool);
 }
 
 static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
