@@ -41,8 +41,9 @@ done
 fi
 if [ -z "${NO_PY:-}" ]; then
 log "Python CUDA tests"
-timeout ${PYTEST_TIMEOUT:-300} python3 -m pytest -q -s -p no:cacheprovider \
-    ${PYTESTS:-tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py} \
+timeout ${PYTEST_TIMEOUT:-420} python3 -m pytest -q -s -p no:cacheprovider \
+    ${PYTESTS:-tests/python/test_cuda.py tests/python/test_cli_device.py tests/python/test_cuda_ops.py tests/python/test_layout.py \
+     tests/python/test_cuda_attention.py tests/python/test_cuda_fusions.py tests/python/test_cuda_lazy.py tests/python/test_cuda_conv_tc.py} \
     > "$OUT/pytest_cuda.log" 2>&1
 echo "pytest rc=$?" | tee -a "$OUT/summary.txt"
 grep -E "CUDA-vs-CPU|PLACEMENT|CUDA async|passed|failed|Error|^FAILED|assert" "$OUT/pytest_cuda.log" | head -80 | tee -a "$OUT/summary.txt"
