@@ -5,7 +5,7 @@
 # compute-sanitizer memcheck on small runs. Logs go to $OUT (or build/cuda_check).
 #   scripts/cuda_check.sh [models dir]
 # QUICK=1: no C tests, sanitizers or node tests; BENCH=1: also bench/bench_cuda.py (BENCH_ARGS);
-# NO_C=1: no C tests; CTESTS="test_a test_b": only these C tests; PYTESTS="tests/python/x.py ...":
+# NO_SAN=1: no compute-sanitizer runs; LAT_ARGS: scripts/cuda_latency.py options (LAT_TIMEOUT s); NO_C=1: no C tests; CTESTS="test_a test_b": only these C tests; PYTESTS="tests/python/x.py ...":
 # these Python test files instead of the default CUDA ones; NO_PY=1: no Python tests, CLI runs or latency table (a run split over two calls).
 set -u
 export PATH=$PATH:/usr/local/cuda/bin
@@ -62,13 +62,13 @@ done
 grep -c '"Kernel": "cuda' "$OUT/layerinfo_seg.log" | sed 's/^/seg_lraspp layers on cuda: /' | tee -a "$OUT/summary.txt"
 
 log "GPU-resident latency (device buffers, execute_async, CUDA events)"
-timeout 150 python3 scripts/cuda_latency.py "$M" 2>&1 | tee -a "$OUT/summary.txt"
+timeout ${LAT_TIMEOUT:-150} python3 scripts/cuda_latency.py "$M" ${LAT_ARGS:-} 2>&1 | tee -a "$OUT/summary.txt"
 fi
 M=$DUCTILE_MODELS
 
 log "compute-sanitizer memcheck"
-if [ -n "${QUICK:-}" ]; then
-    log "QUICK: sanitizers and node tests skipped"
+if [ -n "${QUICK:-}${NO_SAN:-}" ]; then
+    log "QUICK or NO_SAN: sanitizers skipped"
 elif command -v compute-sanitizer > /dev/null; then
     # The float32 specs run the build under memcheck too (every timed candidate kernel); the
     # "--fp16" specs (tensor-core attention forced to mma or wmma, NHWC convolutions, tiled

@@ -4,7 +4,7 @@ with CUDA graphs off and on (two contexts on one engine), and the first two runs
 apart (the first runs kernel by kernel, the second records the graph). A measurement for notes
 and reports, not a test. --precision: fp32 (default), fp16, bf16, tf32, or several,
 comma-separated (one row per model, shape and precision; engine I/O is float32 in all of them).
-    python3 scripts/cuda_latency.py [models dir] [--precision=fp32,fp16,bf16]"""
+    python3 scripts/cuda_latency.py [models dir] [--precision=fp32,fp16,bf16] [--models=superres,bert_small]"""
 import argparse
 import os
 import statistics
@@ -74,6 +74,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="?", default=os.environ.get("DUCTILE_MODELS", "../shared/models"))
     ap.add_argument("--precision", default="fp32")
+    ap.add_argument("--models", default="", help="comma-separated model names (default: all)")
     args = ap.parse_args()
     precisions = args.precision.split(",")
     for p in precisions:
@@ -82,7 +83,9 @@ def main():
     models = os.path.abspath(args.models)
     print(f"{'model':<18} {'prec':<5} {'shape':<28} {'graphs off':>10} {'graphs on':>10} {'first run':>10} "
           f"{'capture run':>12}   (median ms of 30 runs; first / second run at the shape)")
-    for (fname, shapes), prec in ((c, p) for c in CASES for p in precisions):
+    only = set(filter(None, args.models.split(",")))
+    cases = [c for c in CASES if not only or c[0][:-5] in only]
+    for (fname, shapes), prec in ((c, p) for c in cases for p in precisions):
         e = engine(os.path.join(models, fname), shapes, FLAGS[prec])
         on, off = e.create_execution_context(), e.create_execution_context()
         off.cuda_graphs = 0
