@@ -11,13 +11,16 @@
  *     its run reads instead (attribute defaults, op codes, Clip's constant bounds of every
  *     float type, the opset rules; Conv / FusedConv's conv attributes, auto_pad, epilogue,
  *     tactics and refusals), the cuBLASLt workspace and the split-K sums asked as scratch,
- *     and the layers supports() now sends to the host instead of failing at run. */
+ *     and the layers supports() now sends to the host instead of failing at run;
+ *   - fastdiv.h's division by a launch-fixed divisor, against '/', at every divisor below
+ *     4096, powers of two and random ones up to 2^31, at the dividends where it could slip. */
 #include "testutil.h"
 
 #ifdef DT_WITH_CUDA
 #include "backend/cuda/conv_own.h"
 #include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/cuda.h"
+#include "backend/cuda/fastdiv.h"
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
 #include "core/status.h"
@@ -1031,13 +1034,18 @@ static void check_tc_nhwc(void)
     CHECK(!dt_cuda_conv_tc_enabled());
     if (tc) setenv("DUCTILE_CUDA_CONV_TC", tc, 1);
     /* The small-C direct kernel: superres' 1 -> 64 5x5 and ResNet's 3 -> 64 7x7 stride 2; not
-     * where the tensor-core kernel takes it, nor weights over 48 KiB as float. */
+     * where the tensor-core kernel takes it, nor a block's weights over 48 KiB as float or a
+     * kernel row over DT_CU_SMALLC_ROW inputs. */
     c = g;
     c.c = 1, c.k[0] = c.k[1] = 5, c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = 2;
     CHECK(dt_cuda_conv_smallc_nhwc_applies(&c) && !dt_cuda_conv_tc_nhwc_applies(&c));
     c.c = 3, c.k[0] = c.k[1] = 7, c.s[0] = c.s[1] = 2;
     CHECK(dt_cuda_conv_smallc_nhwc_applies(&c));
-    c.m = 100;   /* 147 x 104 floats: 61 KiB */
+    c.m = 100;   /* a block's weights: 147 x 32 floats, 18 KiB */
+    CHECK(dt_cuda_conv_smallc_nhwc_applies(&c));
+    c.k[0] = 25;   /* 525 x 32 floats: 66 KiB */
+    CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
+    c.k[0] = 7, c.k[1] = 9;   /* a kernel row of 27 inputs: over DT_CU_SMALLC_ROW */
     CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
     CHECK(!dt_cuda_conv_smallc_nhwc_applies(&g));
     c = g;
@@ -1045,8 +1053,35 @@ static void check_tc_nhwc(void)
     CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
 }
 
+static void check_fast_div(void)
+{
+    uint64_t seed = 12345;
+    int bad = 0, checked = 0;
+    for (int i = 0; i < 12000; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        uint32_t d = i < 4096 ? (uint32_t)i + 1 : i < 4128 ? UINT32_C(1) << (i - 4096) % 32 : (uint32_t)(seed >> 33) + 1;
+        if (d > UINT32_C(1) << 31) d = UINT32_C(1) << 31;
+        dt_fast_div f = dt_fast_div_make(d);
+        uint32_t top = INT32_MAX, ns[8] = {0, 1, d - 1, d, top, top - 1, top / d * d, top / d * d - 1};
+        for (int j = 0; j < 8; j++) {
+            if (ns[j] > top) continue;
+            bad += dt_fast_div_q_host(f, ns[j]) != ns[j] / d;
+            checked++;
+        }
+        for (int j = 0; j < 16; j++) {
+            seed = seed * 6364136223846793005u + 1442695040888963407u;
+            uint32_t n = (uint32_t)(seed >> 33);
+            bad += dt_fast_div_q_host(f, n) != n / d;
+            checked++;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(checked > 250000);
+}
+
 int main(void)
 {
+    check_fast_div();
     check_tc_nhwc();
     check_plan_lookup_never_grows();
     check_plan_refusals_are_kept();

@@ -7,7 +7,7 @@ one channel at a time; tiles with idle columns), maps 7 / 13 / 31, kernels 1 / 3
 1 and 2, pads, dilation 2, batch 1 and 3, every activation FusedConv takes, a residual (a
 graph input added after the bias), each of the six tiles, FP16 and BF16: rel-L2 <= 1e-2. The
 same for the direct kernel of layers with fewer than 8 input channels (DUCTILE_CUDA_CONV=
-smallc_nhwc): C 1 / 3 / 5 / 7, kernels 1 to 7.
+smallc_nhwc): C 1 to 7, kernels 1 to 7, M across 32-channel blocks.
 The profiled run names the tile that ran. Without a GPU: skips with "no CUDA device found"."""
 import numpy as np
 import pytest
@@ -143,6 +143,9 @@ SMALLC = [
     (3, 5, 9, (7, 13), 3, 1, 2, 2),       # odd M: one channel a store
     (1, 1, 100, (13, 13), 1, 1, 0, 1),
     (1, 7, 40, (31, 7), 3, 1, 1, 1),
+    (2, 2, 24, (9, 11), 3, 1, 1, 1),      # every C of the kernel's template
+    (1, 4, 16, (10, 9), 2, 1, 0, 1),
+    (2, 6, 33, (8, 8), 3, 2, 1, 1),       # M past a 32-channel block by one
 ]
 
 

@@ -37,8 +37,11 @@ int dt_cu_conv_tc_nhwc(int dtype, const void *x, const void *w, const void *bias
 bool dt_cuda_conv_tc_nhwc_applies(const dt_conv_geom *g);
 
 /* The direct kernel for few input channels (conv_smallc_nhwc.cu, tactic
- * DT_CUDA_CONV_SMALLC_NHWC), float16 / bfloat16 on any GPU: where C < 8 and the weights fit 48
- * KiB of shared memory as float (C * KH * KW * M rounded up to 8); one group. A cudaError_t. */
+ * DT_CUDA_CONV_SMALLC_NHWC), float16 / bfloat16 on any GPU: where C < 8, a kernel row's KW * C
+ * inputs fit DT_CU_SMALLC_ROW registers and a block's weights (K = C * KH * KW by
+ * DT_CU_SMALLC_CHANNELS output channels, as float) 48 KiB of shared memory; one group. A
+ * cudaError_t. */
+enum { DT_CU_SMALLC_CHANNELS = 32, DT_CU_SMALLC_ROW = 24 };
 int dt_cu_conv_smallc_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                            const dt_cu_conv *g, void *stream);
 bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g);

@@ -22,9 +22,12 @@ bool dt_cuda_conv_tc_nhwc_applies(const dt_conv_geom *g)
 
 bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g)
 {
-    /* The weights as float in 48 KiB of shared memory; int positions and pixels per image. */
-    int64_t k = g->c * g->k[0] * g->k[1], mp = (g->m + 7) / 8 * 8;
-    return g->spatial <= 2 && g->group == 1 && g->c > 0 && g->c < 8 && g->m > 0 && k * mp * 4 <= 48 * 1024 &&
+    /* A block's weights as float in 48 KiB of shared memory, a kernel row's inputs in
+     * registers; int positions and pixels per image; the channel blocks in a grid's y. */
+    int64_t k = g->c * g->k[0] * g->k[1];
+    return g->spatial <= 2 && g->group == 1 && g->c > 0 && g->c < 8 && g->m > 0 &&
+           k * DT_CU_SMALLC_CHANNELS * 4 <= 48 * 1024 && g->k[1] * g->c <= DT_CU_SMALLC_ROW &&
+           g->m <= (int64_t)DT_CU_SMALLC_CHANNELS * 65535 &&
            g->out[0] * g->out[1] < INT32_MAX && g->in[0] < (1 << 24) && g->in[1] < (1 << 24) &&
            g->k[0] * g->d[0] < (1 << 24) && g->k[1] * g->d[1] < (1 << 24) && g->s[0] < (1 << 12) &&
            g->s[1] < (1 << 12) && g->pb[0] < (1 << 24) && g->pb[1] < (1 << 24);

@@ -7,6 +7,7 @@
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
+#include "backend/cuda/fastdiv.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -383,6 +384,29 @@ __global__ void transpose_k(const T *x, T *y, perm_geom g, int64_t n, int64_t ba
         for (int d = g.rank - 1; d >= 0; d--) {
             int64_t q = r / g.dims[d];
             off += (r - q * g.dims[d]) * g.st[d];
+            r = q;
+        }
+        y[i] = x[off];
+    }
+}
+
+// The same read where every offset fits in 31 bits (nearly always): 32-bit index arithmetic
+// and fastdiv.h's divisions instead of 64-bit divide sequences per dimension.
+struct perm_geom32 {
+    int rank;
+    dt_fast_div dims[DT_CU_MAX_RANK];
+    int32_t st[DT_CU_MAX_RANK];
+};
+
+template <typename T>
+__global__ void transpose32_k(const T *__restrict__ x, T *__restrict__ y, perm_geom32 g, uint32_t n, int32_t base)
+{
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        uint32_t r = i;
+        int32_t off = base;
+        for (int d = g.rank - 1; d >= 0; d--) {
+            uint32_t q = dt_fast_div_q(g.dims[d], r);
+            off += (int32_t)(r - q * g.dims[d].d) * g.st[d];
             r = q;
         }
         y[i] = x[off];
@@ -879,13 +903,42 @@ int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *
                     int64_t base, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
+    /* The 32-bit path where the output count and every offset read (base plus each dim's
+     * extreme) stay in [0, 2^31). */
+    int64_t lo = base, hi = base;
+    bool fits = n < INT32_MAX;
+    for (int d = 0; d < rank && fits; d++) {
+        int64_t e = (out_dims[d] - 1) * in_strides[d];
+        if (e < 0) lo += e;
+        else hi += e;
+        fits = out_dims[d] >= 1 && out_dims[d] < INT32_MAX && in_strides[d] > INT32_MIN && in_strides[d] < INT32_MAX &&
+               lo >= 0 && hi < INT32_MAX;
+    }
+    cudaStream_t s = (cudaStream_t)stream;
+    if (fits) {
+        perm_geom32 g;
+        g.rank = rank;
+        for (int d = 0; d < rank; d++) {
+            g.dims[d] = dt_fast_div_make((uint32_t)out_dims[d]);
+            g.st[d] = (int32_t)in_strides[d];
+        }
+        uint32_t m = (uint32_t)n;
+        int32_t b = (int32_t)base;
+        switch (esize) {
+        case 1: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, m, b); break;
+        case 2: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, m, b); break;
+        case 4: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint32_t *)x, (uint32_t *)y, g, m, b); break;
+        case 8: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint64_t *)x, (uint64_t *)y, g, m, b); break;
+        default: return (int)cudaErrorInvalidValue;
+        }
+        return (int)cudaGetLastError();
+    }
     perm_geom g;
     g.rank = rank;
     for (int d = 0; d < rank; d++) {
         g.dims[d] = out_dims[d];
         g.st[d] = in_strides[d];
     }
-    cudaStream_t s = (cudaStream_t)stream;
     switch (esize) {
     case 1: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, n, base); break;
     case 2: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, n, base); break;
