@@ -54,6 +54,10 @@ int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int6
  * strides), Expand (0 strides), Slice (base, step strides), DepthToSpace (a 6-D transpose). */
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
                     int64_t base, int64_t n, void *stream);
+/* The same from float type `from` to float type `to` (ductile_dtype codes; as dt_cu_cast
+ * converts), base 0: a Transpose with attribute `to`. */
+int dt_cu_transpose_cast(const void *x, int from, void *y, int to, int rank, const int64_t *out_dims,
+                         const int64_t *in_strides, int64_t n, void *stream);
 
 /* Resize of the last two dims of [planes, ih, iw] (nearest or linear), with the CPU's
  * coordinate transforms and rounding (nn_resize.c). */
