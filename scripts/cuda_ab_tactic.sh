@@ -12,13 +12,8 @@ set -u
 W=$1 M=$2 MODELS=$3
 OUT=${OUT:-/tmp/out}
 L=/tmp/ab_tactic_logs.$$
-mkdir -p "$OUT" "$L"
-S=$OUT/summary.txt
-log() { echo "== $* ($(date +%T))" | tee -a "$S"; }
-export PATH=$PATH:/usr/local/cuda/bin PYTHONUNBUFFERED=1 IMAGE=0 DUCTILE_MODELS=$MODELS
-d=$(python3 -c 'import os,nvidia.cudnn as m;print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])')
-MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib")
-nvidia-smi -L | tee -a "$S"
+mkdir -p "$L"
+. "$(dirname "$0")/cuda_ab_env.sh"
 log "build (branch: lib, CLI, tests; main: lib, CLI)"
 (cd "$W" && make -j10 "${MK[@]}" all build/tests/test_cuda_timer build/tests/test_cuda_tactics > "$L/build.log" 2>&1
  echo "branch build rc=$?" >> "$S") &
@@ -36,6 +31,8 @@ lat() {  # label, tree, env...: mobilenet_v2 FP16 latency
     grep -E "^mobilenet|rc=|Error" "$L/lat_$lab.log" | sed "s/^/$lab /" | tee -a "$S"
 }
 pack() { tar czf "$OUT/logs.tgz" -C "$L" . 2>/dev/null; }
+# main's cuda_latency.py (d5e587b) lets --models overwrite the models directory: the branch's fix.
+cp "$W/scripts/cuda_latency.py" "$M/scripts/cuda_latency.py"
 lat main "$M" X=0
 lat branch "$W" X=0
 pack
@@ -58,10 +55,12 @@ wait
 cat "$L/t.txt" >> "$S"
 grep -E "^FAILED|Error" "$L/pytest.log" | head -10 | tee -a "$S"
 pack
-# Optional, while time is left (the call's limit is 240 s).
-[ $SECONDS -lt 195 ] && lat branch_fold "$W" DUCTILE_CAST_TRANSPOSE=1
+# Optional, while time is left before the call's limit ($AB_LIMIT seconds, default 420: the
+# build alone took 162 s on the H200 with -j10 / -j6).
+AB_LIMIT=${AB_LIMIT:-420}
+[ $SECONDS -lt $((AB_LIMIT - 45)) ] && lat branch_fold "$W" DUCTILE_CAST_TRANSPOSE=1
 pack
-if [ $SECONDS -lt 215 ]; then
+if [ $SECONDS -lt $((AB_LIMIT - 25)) ]; then
     log "kernels of mobilenet_v2 b1 fp16 on the branch (dumpProfile)"
     timeout 20 build/ductile --onnx="$MODELS/mobilenet_v2.onnx" --device=cuda --fp16 --shapes=input:1x3x224x224 \
         --iterations=20 --warmUp=0 --duration=0 --dumpProfile > "$L/prof_branch.log" 2>&1

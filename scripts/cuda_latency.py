@@ -74,7 +74,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="?", default=os.environ.get("DUCTILE_MODELS", "../shared/models"))
     ap.add_argument("--precision", default="fp32")
-    ap.add_argument("--models", default="", help="comma-separated model names (default: all)")
+    # dest "only": the positional `models` (the directory) has that dest already, and an
+    # option of the same dest overwrote the directory with the names.
+    ap.add_argument("--models", dest="only", default="", help="comma-separated model names (default: all)")
     args = ap.parse_args()
     precisions = args.precision.split(",")
     for p in precisions:
@@ -83,7 +85,7 @@ def main():
     models = os.path.abspath(args.models)
     print(f"{'model':<18} {'prec':<5} {'shape':<28} {'graphs off':>10} {'graphs on':>10} {'first run':>10} "
           f"{'capture run':>12}   (median ms of 30 runs; first / second run at the shape)")
-    only = set(filter(None, args.models.split(",")))
+    only = set(filter(None, args.only.split(",")))
     cases = [c for c in CASES if not only or c[0][:-5] in only]
     for (fname, shapes), prec in ((c, p) for c in cases for p in precisions):
         e = engine(os.path.join(models, fname), shapes, FLAGS[prec])
