@@ -15,7 +15,7 @@
  * context's memory report against the fake's own count of its blocks. The fake also marks
  * "device" time (dt_backend.timer_mark: the host clock, as its launches run when queued), so
  * check_tactics' builds time tactics as a graph replays (records, replays between marks) and,
- * with recording made to fail, by the host clock: the same choices either way. */
+ * with recording made to fail, by the host clock: the same choices either way.
  *
  * Eager engines (If, Loop/Scan, sequences, StringSplit, NonZero: eager_models.h) run on the
  * host on the fake, all of them, device inputs copied in; check_eager compares them with the
