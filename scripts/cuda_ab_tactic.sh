@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # One GPU call that checks branch cudatactic and times it against main (session 10,
 # briefs/s10/cudatactic): both trees built side by side from fresh directories, the branch's
-# test_cuda_timer, FP16 mobilenet_v2 latency (scripts/cuda_latency.py; main, branch, branch with
-# DUCTILE_CAST_TRANSPOSE=1 and with DUCTILE_CUDA_CONV_TC=1 too, while time is left), resnet50 (bench/bench_cuda.py --modes=, main then
-# branch), test_cuda_tactics and pytest test_layout.py / test_cuda_fusions.py, then
-# test_cuda_conv_tc.py, side by side, and
-# the branch's mobilenet_v2 b1 kernels (--dumpProfile) while time is left. Results in
-# $OUT/summary.txt, logs in $OUT/logs.tgz (packed after each step: a call cut at its limit
-# still returns them).
+# test_cuda_timer, FP16 mobilenet_v2 latency (scripts/cuda_latency.py: main, branch), resnet50
+# (bench/bench_cuda.py --modes=, main then branch), test_cuda_tactics beside pytest
+# test_layout.py / test_cuda_fusions.py then test_cuda_conv_tc.py; while time is left, the
+# branch's mobilenet_v2 latency with DUCTILE_CAST_TRANSPOSE=1 (and DUCTILE_CUDA_CONV_TC=1) and
+# its b1 kernels (--dumpProfile). Results in $OUT/summary.txt, logs in $OUT/logs.tgz (packed
+# after each step: a call cut at its limit still returns them).
 #   scripts/cuda_ab_tactic.sh BRANCH_TREE MAIN_TREE MODELS_DIR
 set -u
 W=$1 M=$2 MODELS=$3
