@@ -363,10 +363,12 @@ def test_cuda_fp16_model_channels_last_matches_cpu_float32(name, resnet50_path):
 # precision pass folds the Cast into that Transpose (attribute `to`), one kernel instead of two.
 # The CPU runs such a Transpose as the reference (transpose, then Cast's rounding).
 
-def cast_transpose_model(to, perm=(0, 2, 3, 1)):
-    node = h.make_node("Transpose", ["x"], ["t"], perm=list(perm), to=to)
+def cast_transpose_model(to, perm=(0, 2, 3, 1), dims=("N", 3, "H", "W")):
+    """y = Cast(Transpose(-x, perm, to), float): the Transpose between two activations."""
+    neg = h.make_node("Neg", ["x"], ["n"])
+    node = h.make_node("Transpose", ["n"], ["t"], perm=list(perm), to=to)
     back = h.make_node("Cast", ["t"], ["y"], to=T.FLOAT)
-    graph = h.make_graph([node, back], "ct", [h.make_tensor_value_info("x", T.FLOAT, ["N", 3, "H", "W"])],
+    graph = h.make_graph([neg, node, back], "ct", [h.make_tensor_value_info("x", T.FLOAT, list(dims))],
                          [h.make_tensor_value_info("y", T.FLOAT, None)])
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
 
@@ -388,8 +390,18 @@ def test_converting_transpose_is_transpose_then_cast(to, device):
         # values that round differently in each half type, some far from 1
         x = (np.random.default_rng(sum(shape)).standard_normal(shape) * 1000).astype(np.float32)
         got = ctx.run({"x": x})["y"]
-        want = x.transpose(0, 2, 3, 1).astype(half).astype(np.float32)
+        want = (-x).transpose(0, 2, 3, 1).astype(half).astype(np.float32)
         np.testing.assert_array_equal(got, want)
+
+
+def test_converting_transpose_of_unit_dims_is_not_a_view():
+    """[N,1,1,C] -> [N,C,1,1] moves only dims of 1: a plain Transpose so is planned as a view
+    (runtime/plan.c); one that converts has other bytes to write."""
+    engine = build(cast_transpose_model(T.FLOAT16, (0, 3, 1, 2), ("N", 1, 1, 5)),
+                   {"x": ((1, 1, 1, 5), (2, 1, 1, 5), (3, 1, 1, 5))}, None)
+    x = (np.random.default_rng(3).standard_normal((2, 1, 1, 5)) * 1000).astype(np.float32)
+    got = engine.create_execution_context().run({"x": x})["y"]
+    np.testing.assert_array_equal(got, (-x).transpose(0, 3, 1, 2).astype(np.float16).astype(np.float32))
 
 
 def test_converting_transpose_refuses_an_integer_target():
