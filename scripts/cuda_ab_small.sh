@@ -11,13 +11,7 @@
 set -u
 W=$1 M=$2 MODELS=$3
 OUT=${OUT:-/tmp/out}
-mkdir -p "$OUT"
-S=$OUT/summary.txt
-log() { echo "== $* ($(date +%T))" | tee -a "$S"; }
-export PATH=$PATH:/usr/local/cuda/bin PYTHONUNBUFFERED=1 IMAGE=0 DUCTILE_MODELS=$MODELS
-d=$(python3 -c 'import os,nvidia.cudnn as m;print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])')
-MK=(IMAGE=0 CUDNN_INC="$d/include" CUDNN_LIB="$d/lib")
-nvidia-smi -L | tee -a "$S"
+. "$(dirname "$0")/cuda_ab_env.sh"
 log "build (branch: lib, CLI, tests; main: lib)"
 TESTS="build/tests/test_cuda_pw_mma build/tests/test_cuda_dw build/tests/test_cuda_host build/tests/test_cuda_tactics \
 build/tests/test_layout build/tests/test_cuda_no_alloc"

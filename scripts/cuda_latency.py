@@ -74,6 +74,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="?", default=os.environ.get("DUCTILE_MODELS", "../shared/models"))
     ap.add_argument("--precision", default="fp32")
+    # dest "only": the positional `models` (the directory) has that dest already, and an
+    # option of the same dest overwrote the directory with the names.
     ap.add_argument("--models", dest="only", default="", help="comma-separated model names (default: all)")
     args = ap.parse_args()
     precisions = args.precision.split(",")

@@ -69,6 +69,9 @@ typedef struct dt_prepacked {
 typedef ductile_status (*dt_kernel_fn)(const ductile_layer *L, const dt_view *in, dt_view *out,
                                        dt_exec *ex);
 
+/* Marks a state holds for dt_backend.timer_mark. */
+enum { DT_TIMER_MARKS = 8 };
+
 /* ---- compiled layers -------------------------------------------------------------------
  *
  * A kernel is compiled once per layer, when an engine is loaded (dt_plan_make; a build loads
@@ -232,6 +235,16 @@ typedef struct dt_backend {
     ductile_status (*capture_end)(void *state, void **graph);
     ductile_status (*graph_launch)(void *graph, void *stream);
     void (*graph_free)(void *graph);
+    /* ---- optional: device time (both or none; NULL: the builder times with the host clock) ----
+     * For the builder's tactic timing (builder/tactics.c), which replays the runs of a tactic
+     * recorded as above and needs the device's time of that replay alone, without the host's
+     * cost of queueing it. timer_mark(state, stream, i) queues mark i (0 <= i <
+     * DT_TIMER_MARKS) on stream, reached when the work queued there before is done; marking
+     * i again moves it. timer_seconds(state, i, j, &s) waits for mark j and gives in *s the
+     * device's seconds from mark i to mark j (>= 0 when j was queued after i); fails when a
+     * mark was never queued. Marks belong to the state (one per context, one thread). */
+    ductile_status (*timer_mark)(void *state, void *stream, int i);
+    ductile_status (*timer_seconds)(void *state, int i, int j, double *seconds);
     /* Optional (NULL: one path per kernel). For profiles: the path the compiled kernel of
      * layer L (its params) takes at these shapes, profile, shape point (dt_exec.point) and
      * thread count ("winograd", "tall.packed_b"), a static string, or NULL where it has one.

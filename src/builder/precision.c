@@ -32,6 +32,7 @@
 #include "runtime/engine_impl.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Layers computed in float32 even when their kernel has a half variant. */
@@ -66,6 +67,7 @@ typedef struct dt_prec {
     ductile_layer **order;      /* the new layer order */
     int n_order;
     int casts;
+    int folded;                 /* Casts folded into a Transpose (dt_folds_cast) */
 } dt_prec;
 
 /* A new tensor like `like` (shape), of dtype `dtype`, named after it. */
@@ -189,6 +191,27 @@ static bool dt_reads_half(const ductile_engine *e, const dt_backend *be, int i, 
     return any && (!be->supports || be->supports(L, in, out)) && dt_infers(pl, in, views, 0);
 }
 
+/* Whether lowered layer i, a Transpose, reads its float32 input T as it is and converts while
+ * it moves the elements (attribute `to`): the Cast into half that T would get (a network
+ * input's, before the layout pass's Transpose into channels last) folded in, one kernel
+ * instead of two. Only where T has no half version yet (else reading that is free), is not
+ * a constant (whose cast is folded at build) and the backend's kernel converts. Until a GPU
+ * has checked the kernel, only with DUCTILE_CAST_TRANSPOSE=1. */
+static bool dt_folds_cast(const dt_prec *p, const ductile_engine *e, const dt_backend *be, int i, const dt_view *views,
+                          const ductile_tensor *T)
+{
+    const char *on = getenv("DUCTILE_CAST_TRANSPOSE");
+    const ductile_layer *L = e->plan.layers[i].layer;
+    if (!on || strcmp(on, "1") || strcmp(L->op_type, "Transpose") || strcmp(L->domain, "") || L->n_in != 1 ||
+        L->n_out != 1 || !T || T->index >= p->n || p->hv[T->index] || !p->fv[T->index] ||
+        e->plan.kind[T->index] == DT_TENSOR_CONSTANT || dt_attr_find(L, "to"))
+        return false;
+    dt_view in = views[L->in[0]->index], out = views[L->out[0]->index];
+    if (in.dtype != DUCTILE_FLOAT32 || out.dtype != DUCTILE_FLOAT32) return false;
+    out.dtype = p->half;
+    return !be->supports || be->supports(L, &in, &out);
+}
+
 ductile_status dt_pass_mark_bf16(ductile_network *net, const dt_backend *be, unsigned flags)
 {
     if (!be->bf16_in_kernel || !(flags & (1u << DUCTILE_FLAG_BF16))) return DUCTILE_OK;
@@ -264,6 +287,10 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
         if (low[i] == DT_READS_HALF) {
             for (int k = 0; k < L->n_in; k++)
                 if (L->in[k] && L->in[k]->index < n && p.hv[L->in[k]->index]) L->in[k] = p.hv[L->in[k]->index];
+        } else if (low[i] == DT_LOWERED && dt_folds_cast(&p, e, be, i, st.views, L->in[0])) {
+            dt_attr a = {.name = "to", .type = DT_ATTR_INT, .i = p.half};
+            s = dt_layer_add_attrs(net, L, &a, 1);
+            p.folded++;
         } else if (low[i] == DT_LOWERED) {
             for (int k = 0; !s && k < L->n_in; k++) {
                 ductile_tensor *T = L->in[k];
@@ -299,7 +326,7 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
             s = dt_cast(&p, h, T);
         }
     }
-    if (!s && p.casts) {
+    if (!s && (p.casts || p.folded)) {
         for (int i = 0; i < p.n_order; i++) {
             net->layers[i] = p.order[i];
             p.order[i]->index = i;

@@ -17,10 +17,13 @@
  *
  * A device backend (host_memory false) is timed the way it runs: buffers from its alloc
  * (random data copied in), constants from the engine's device copies, the backend's
- * per-context state, its default stream (NULL), and the host clock between two syncs around
- * a batch of runs, so a time per run is the larger of the kernels' time and the host's cost
- * of queueing them. A tactic that does not apply at these shapes (DUCTILE_ERR_UNSUPPORTED)
- * is skipped. */
+ * per-context state and its default stream (NULL). Where it records runs (CUDA graphs, as a
+ * device context replays a network) and marks device time, a batch of runs is recorded and
+ * its replays timed by the device's marks: what the engine's graph pays per run, the kernels
+ * and the gaps between them, not the host's cost of launching each (dt_time_replay). Else,
+ * and for runs that cannot be recorded, the host clock between two syncs around a batch of
+ * runs, so a time per run is the larger of the kernels' time and the host's cost of queueing
+ * them. A tactic that does not apply at these shapes (DUCTILE_ERR_UNSUPPORTED) is skipped. */
 #include "builder/optimize.h"
 #include "core/alloc.h"
 #include "core/checked.h"
@@ -35,9 +38,13 @@
 #include <time.h>
 
 /* DT_TACTIC_MAX: ids a backend may offer per layer; a device times up to DT_TACTIC_BATCH runs
- * between syncs (one launch alone is mostly launch latency). */
-enum { DT_TACTIC_REPS = 3, DT_TACTIC_DEVICE_REPS = 5, DT_TACTIC_BATCH = 10, DT_TACTIC_MAX = 16 };
+ * between syncs (one launch alone is mostly launch latency), or DT_TACTIC_GRAPH_BATCH recorded
+ * runs per replay (enough work that the host queues the next replay before this one ends). */
+enum { DT_TACTIC_REPS = 3, DT_TACTIC_DEVICE_REPS = 5, DT_TACTIC_BATCH = 10, DT_TACTIC_GRAPH_BATCH = 32, DT_TACTIC_MAX = 16 };
+_Static_assert((int)DT_TACTIC_DEVICE_REPS < (int)DT_TIMER_MARKS, "a replay's marks: reps + 1");
 #define DT_TACTIC_BATCH_S 200e-6
+/* What the host's queueing may add to the device time of one replay of a single short run. */
+#define DT_TACTIC_QUEUE_S 20e-6
 /* A point (min, max) whose layer run is estimated to take longer is not timed: opt's choice. */
 #define DT_TACTIC_POINT_S 20e-3
 
@@ -94,20 +101,98 @@ static ductile_status dt_tactic_fill(dt_tactic_bufs *b, size_t bytes, const void
     return s;
 }
 
-/* Seconds per run of one tactic: the median over reps of a batch of runs between syncs. On a
- * device, the batch is sized from a single timed run (about DT_TACTIC_BATCH_S of work, at
- * most DT_TACTIC_BATCH runs), and a tactic whose single run already takes over four times
- * the best so far (best > 0) is not timed further: slow algorithms at large shapes would
- * otherwise make the build take minutes. */
+/* Records `runs` runs of the tactic (the backend's capture, on its own stream) into *graph.
+ * false: the runs could not be recorded (a kernel that waits on the host or allocates; the
+ * runtime then never replays that network either); *graph NULL. */
+static bool dt_record_runs(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out, dt_exec *ex,
+                           int runs, void **graph)
+{
+    void *cap = NULL, *stream = ex->stream;
+    *graph = NULL;
+    if (be->capture_begin(ex->state, stream, &cap)) return false;
+    ex->stream = cap;
+    ductile_status s = DUCTILE_OK;
+    for (int k = 0; k < runs && !s; k++) s = dt_plan_layer_run(pl, in, out, ex);
+    ex->stream = stream;
+    ductile_status e = be->capture_end(ex->state, graph);
+    if (!s && !e && *graph) return true;
+    if (*graph) be->graph_free(*graph);
+    *graph = NULL;
+    return false;
+}
+
+/* Seconds of `reps` replays of graph (times[0..reps)), by the device's marks between them:
+ * one launch first (it uploads the record), then each launch followed by a mark, queued
+ * back to back, so the host queues ahead while the device replays and each interval is one
+ * replay's device time (plus the host's queueing only where a replay is shorter than it). */
+static ductile_status dt_replay_seconds(const dt_backend *be, void *state, void *stream, void *graph, int reps,
+                                        double *times)
+{
+    DT_TRY(be->graph_launch(graph, stream));
+    DT_TRY(be->timer_mark(state, stream, 0));
+    for (int r = 0; r < reps; r++) {
+        DT_TRY(be->graph_launch(graph, stream));
+        DT_TRY(be->timer_mark(state, stream, r + 1));
+    }
+    for (int r = 0; r < reps; r++) DT_TRY(be->timer_seconds(state, r, r + 1, &times[r]));
+    return DUCTILE_OK;
+}
+
+/* A device backend's time per run as the engine's CUDA graph pays it: the device's time of
+ * a replay of recorded runs, without the host's cost of launching each (which a replay does
+ * not have, and which misranked small kernels when they were timed as plain launches). One
+ * run recorded and replayed first: its time sizes the batch (about DT_TACTIC_BATCH_S of
+ * work, at most DT_TACTIC_GRAPH_BATCH runs) and gives the early-out of a tactic slower than
+ * four times the best (plus DT_TACTIC_QUEUE_S: a replay of one short run may include the
+ * host's queueing). *recorded false: the runs could not be recorded; nothing timed. */
+static ductile_status dt_time_replay(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
+                                     dt_exec *ex, double best, double *t, bool *recorded)
+{
+    double times[DT_TACTIC_DEVICE_REPS], one;
+    void *graph = NULL;
+    *recorded = dt_record_runs(be, pl, in, out, ex, 1, &graph);
+    if (!*recorded) return DUCTILE_OK;
+    ductile_status s = dt_replay_seconds(be, ex->state, ex->stream, graph, 1, &one);
+    be->graph_free(graph);
+    DT_TRY(s);
+    if (best > 0 && one > 4 * best + DT_TACTIC_QUEUE_S) {
+        *t = one;
+        return DUCTILE_OK;
+    }
+    int batch = one > 0 ? (int)(DT_TACTIC_BATCH_S / one) : DT_TACTIC_GRAPH_BATCH;
+    batch = batch < 1 ? 1 : batch > DT_TACTIC_GRAPH_BATCH ? DT_TACTIC_GRAPH_BATCH : batch;
+    *recorded = dt_record_runs(be, pl, in, out, ex, batch, &graph);
+    if (!*recorded) return DUCTILE_OK;
+    s = dt_replay_seconds(be, ex->state, ex->stream, graph, DT_TACTIC_DEVICE_REPS, times);
+    be->graph_free(graph);
+    DT_TRY(s);
+    qsort(times, DT_TACTIC_DEVICE_REPS, sizeof times[0], dt_cmp_double);
+    *t = times[DT_TACTIC_DEVICE_REPS / 2] / batch;
+    return DUCTILE_OK;
+}
+
+/* Seconds per run of one tactic: the median over reps of a batch of runs between syncs. A
+ * device backend that records runs and marks device time is timed by dt_time_replay; one
+ * that does not (or runs that cannot be recorded) by the host clock: the batch is sized from
+ * a single timed run (about DT_TACTIC_BATCH_S of work, at most DT_TACTIC_BATCH runs), and a
+ * tactic whose single run already takes over four times the best so far (best > 0) is not
+ * timed further: slow algorithms at large shapes would otherwise make the build take
+ * minutes. */
 static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
                                      dt_exec *ex, double best, double *t)
 {
     bool device = !be->host_memory;
     int reps = device ? DT_TACTIC_DEVICE_REPS : DT_TACTIC_REPS, batch = 1;
     double times[DT_TACTIC_DEVICE_REPS];
-    /* The warm-up run makes what the tactic caches (plans, workspace) and its errors show. */
+    /* The warm-up run makes what the tactic caches (plans, workspace) and its errors show:
+     * what cannot be recorded is made before recording. */
     DT_TRY(dt_plan_layer_run(pl, in, out, ex));
     if (be->sync) DT_TRY(be->sync(ex->stream));
+    if (device && be->timer_mark && be->capture_begin && ex->state) {
+        bool recorded;
+        DT_TRY(dt_time_replay(be, pl, in, out, ex, best, t, &recorded));
+        if (recorded) return DUCTILE_OK;
+    }
     if (device) {
         double t0 = dt_now();
         DT_TRY(dt_plan_layer_run(pl, in, out, ex));

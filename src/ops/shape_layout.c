@@ -5,7 +5,21 @@
 
 #include <string.h>
 
-ductile_status dt_shape_check_transpose(const ductile_layer *L) { return dt_check_arity(L, 1, 1, 1, 1, NULL); }
+static bool dt_is_float_type(int64_t t)
+{
+    return t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT16 || t == DUCTILE_BFLOAT16;
+}
+
+/* `to` (not ONNX's: the builder's precision pass sets it where it folds the Cast of a network
+ * input into the layout Transpose after it) converts the elements to that float type. */
+ductile_status dt_shape_check_transpose(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
+    const dt_attr *a = dt_attr_find(L, "to");
+    if (a && (a->type != DT_ATTR_INT || !dt_is_float_type(a->i)))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'to': expected float, float16 or bfloat16 (an int)");
+    return DUCTILE_OK;
+}
 
 ductile_status dt_transpose_perm(const ductile_layer *L, int r, int perm[DT_MAX_DIMS])
 {
@@ -43,6 +57,12 @@ ductile_status dt_shape_infer_transpose(const ductile_layer *L, const dt_view *i
     DT_TRY(dt_transpose_perm(L, in[0].rank, perm));
     dt_shape_same(&in[0], &out[0]);
     for (int i = 0; i < in[0].rank; i++) out[0].dims[i] = in[0].dims[perm[i]];
+    const dt_attr *to = dt_attr_find(L, "to");
+    if (to && to->type == DT_ATTR_INT) {
+        DT_TRY(dt_want_float(in, 0, dt_shape_name(L, 0), -1));
+        out[0].dtype = (int)to->i;
+        out[0].data = NULL; /* other bytes than the input's (dt_shape_same may pass its data on) */
+    }
     return DUCTILE_OK;
 }
 

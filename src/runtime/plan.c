@@ -41,8 +41,8 @@ static bool dt_cast_is_view(const ductile_layer *L)
 static bool dt_transpose_is_view(const ductile_layer *L)
 {
     if (strcmp(L->op_type, "Transpose") || strcmp(L->domain, "") || L->n_in != 1 || L->n_out != 1 || !L->in[0] ||
-        !L->out[0] || L->in[0]->rank < 1 || L->in[0]->rank != L->out[0]->rank)
-        return false;
+        !L->out[0] || L->in[0]->rank < 1 || L->in[0]->rank != L->out[0]->rank || dt_attr_find(L, "to"))
+        return false; /* `to`: converts, other bytes */
     int64_t n = 0;
     const int64_t *perm = dt_attr_ints(L, "perm", &n);
     if (!perm || n != L->in[0]->rank) return false;

@@ -12,7 +12,10 @@
  * wrong record (another shape, an old buffer) writes the wrong output and the comparison
  * with the CPU engine fails. check_graphs pins when runs are recorded and replayed, the keys,
  * the LRU bound, the switch, failed recordings, and that nothing leaks; check_memory the
- * context's memory report against the fake's own count of its blocks.
+ * context's memory report against the fake's own count of its blocks. The fake also marks
+ * "device" time (dt_backend.timer_mark: the host clock, as its launches run when queued), so
+ * check_tactics' builds time tactics as a graph replays (records, replays between marks) and,
+ * with recording made to fail, by the host clock: the same choices either way.
  *
  * Eager engines (If, Loop/Scan, sequences, StringSplit, NonZero: eager_models.h) run on the
  * host on the fake, all of them, device inputs copied in; check_eager compares them with the
@@ -142,13 +145,41 @@ static ductile_status fake_exec(const ductile_layer *L, const dt_view *in, dt_vi
     return dt_backend_host()->find_kernel(L->op_type)(L, in, out, &hx);
 }
 
+static ductile_status fake_launch(const ductile_layer *L, const dt_view *in, dt_view *out, const dt_exec *ex);
+
 static ductile_status fake_graph_launch(void *p, void *stream)
 {
     if (stream == &fake_recorded_stream) return DUCTILE_ERR_UNSUPPORTED;
     if (recording) in_capture_bad++;
     launches++;
     fake_graph *g = p;
-    for (int i = 0; i < g->n; i++) DT_TRY(fake_exec(g->r[i].L, g->r[i].in, g->r[i].out, &g->r[i].ex));
+    for (int i = 0; i < g->n; i++) DT_TRY(fake_launch(g->r[i].L, g->r[i].in, g->r[i].out, &g->r[i].ex));
+    return DUCTILE_OK;
+}
+
+/* The fake's device timer (dt_backend.timer_mark): its "device" runs launches as they are
+ * queued, so a mark is the host clock when it is queued. */
+static double fake_marks[DT_TIMER_MARKS];
+static bool fake_marked[DT_TIMER_MARKS];
+static int timer_marks;
+
+static ductile_status fake_timer_mark(void *state, void *stream, int i)
+{
+    if (recording) in_capture_bad++;
+    if (i < 0 || i >= DT_TIMER_MARKS) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "fake: mark %d", i);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    fake_marks[i] = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    fake_marked[i] = true;
+    timer_marks++;
+    return DUCTILE_OK;
+}
+
+static ductile_status fake_timer_seconds(void *state, int i, int j, double *seconds)
+{
+    if (i < 0 || j < 0 || i >= DT_TIMER_MARKS || j >= DT_TIMER_MARKS || !fake_marked[i] || !fake_marked[j])
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "fake: marks %d, %d not queued", i, j);
+    *seconds = fake_marks[j] - fake_marks[i];
     return DUCTILE_OK;
 }
 
@@ -278,6 +309,13 @@ static ductile_status fake_run(const ductile_layer *L, const dt_view *in, dt_vie
     /* Recording: the work goes to the capture stream and is recorded, not run. */
     if ((ex->stream == &fake_capture_stream) != (recording != NULL)) bad_pointers++;
     if (recording) return fake_record(L, in, out, ex);
+    return fake_launch(L, in, out, ex);
+}
+
+/* A launch the fake runs, now or in a replay: a timing run of its tactic costs what
+ * fake_tactic_cost says; a context's conv run counts the stored tactic it read. */
+static ductile_status fake_launch(const ductile_layer *L, const dt_view *in, dt_view *out, const dt_exec *ex)
+{
     int reps = 1;
     if (ex->tactic > 0 && ex->tactic < 5) {
         tactic_runs[ex->tactic]++;
@@ -344,6 +382,8 @@ static const dt_backend fake = {
     .graph_launch = fake_graph_launch,
     .graph_free = fake_graph_free,
     .tactics = fake_tactics,
+    .timer_mark = fake_timer_mark,
+    .timer_seconds = fake_timer_seconds,
 };
 
 /* ---- the check ---- */
@@ -1100,12 +1140,21 @@ static void check_tactics(void)
         ductile_engine_free(cpu);
         return;
     }
-    int progress = 0, bad_before = bad_pointers, layers = 0;
+    int progress = 0, bad_before = bad_pointers, layers = 0, begins = capture_begins, ends = captures;
+    int in_capture_before = in_capture_bad;
     for (int l = 0; l < dev->plan.n_layers; l++) layers += !dev->plan.layers[l].value;
     bool changed = false;
     fake_ids_stored = true;
+    timer_marks = 0;
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, count_progress, &progress, &changed), DUCTILE_OK);
     CHECK(changed);
+    /* Timed as a graph replays: runs recorded (two records per tactic and point: one run,
+     * then the batch), replays between the device's marks; nothing copied, synced or marked
+     * while recording; every record freed. */
+    CHECK(capture_begins - begins > 0 && captures - ends == capture_begins - begins);
+    CHECK(timer_marks > 0);
+    CHECK_EQ_INT(in_capture_bad, in_capture_before);
+    CHECK_EQ_INT(live_graphs, 0);
     CHECK_EQ_INT(progress, layers); /* once per layer, all its points timed */
     CHECK_EQ_INT(bad_pointers, bad_before);
     CHECK_EQ_INT(tactic_unwritten, 0);
@@ -1138,6 +1187,17 @@ static void check_tactics(void)
         run_at(dev2, (ductile_dims){4, {2, 1, 12, 10}}, convs, 3, DUCTILE_PROFILE_OPT);
         ductile_engine_free(dev2);
     }
+    /* Runs that cannot be recorded (capture_end fails): timed by the host clock, the same
+     * choices, no marks. */
+    fake_capture_fail = true;
+    timer_marks = 0;
+    memset(tactic_point_runs, 0, sizeof tactic_point_runs);
+    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    fake_capture_fail = false;
+    CHECK_EQ_INT(timer_marks, 0);
+    CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
+    CHECK_EQ_INT(check_stored(dev, per_point), convs);
+    CHECK_EQ_INT(live_graphs, 0);
     /* Opt's runs take over 10 ms, and max has 4x opt's activation elements per conv: over the
      * 20 ms bound, so max is not timed and keeps opt's choice; min (fewer elements) is timed. */
     fake_slow_opt = true;
@@ -1725,6 +1785,7 @@ int main(void)
     check_string_io();
     check_tactics();
     check_shape_inputs();
+    int timing_captures = capture_begins; /* the builder's tactic timing records runs */
     const char *sr[] = {"input"};
     ductile_dims sr_lo[] = {{4, {1, 1, 16, 16}}}, sr_hi[] = {{4, {2, 1, 40, 24}}};
     check_model("superres.onnx", sr, sr_lo, sr_hi, 1, 1, NULL);
@@ -1746,7 +1807,7 @@ int main(void)
     fake_lacks_gemm = false;
     CHECK(copies > 0 && syncs > 0);
     /* Engines with fallback layers are never recorded. */
-    CHECK_EQ_INT(capture_begins, 0);
+    CHECK_EQ_INT(capture_begins, timing_captures);
     check_alias("bert_small.onnx", bert, b_lo, b_hi, 2);
     const char *mb[] = {"input"};
     ductile_dims m_lo[] = {{4, {1, 3, 224, 224}}}, m_hi[] = {{4, {2, 3, 224, 224}}};

@@ -355,3 +355,78 @@ def test_cuda_fp16_model_channels_last_matches_cpu_float32(name, resnet50_path):
         for out, w in want.items():
             err = rel_l2(got[out], w)
             assert err <= 1e-2, f"{name} {out} at {shapes}: rel-L2 {err:.3e}"
+
+
+# ---- a network input's Cast folded into the Transpose into channels last ------------------
+# FP16/BF16 device builds put a Cast (float32 -> half) after every network input and the layout
+# pass a Transpose (NCHW -> NHWC) before the first conv: with DUCTILE_CAST_TRANSPOSE=1 the
+# precision pass folds the Cast into that Transpose (attribute `to`), one kernel instead of two.
+# The CPU runs such a Transpose as the reference (transpose, then Cast's rounding).
+
+def cast_transpose_model(to, perm=(0, 2, 3, 1), dims=("N", 3, "H", "W")):
+    """y = Cast(Transpose(-x, perm, to), float): the Transpose between two activations."""
+    neg = h.make_node("Neg", ["x"], ["n"])
+    node = h.make_node("Transpose", ["n"], ["t"], perm=list(perm), to=to)
+    back = h.make_node("Cast", ["t"], ["y"], to=T.FLOAT)
+    graph = h.make_graph([neg, node, back], "ct", [h.make_tensor_value_info("x", T.FLOAT, list(dims))],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("to", ["FLOAT16", "BFLOAT16"])
+def test_converting_transpose_is_transpose_then_cast(to, device):
+    import ml_dtypes  # noqa: F401  (bfloat16 in numpy)
+    half = np.float16 if to == "FLOAT16" else np.dtype("bfloat16")
+    if device == "cuda" and not gpu_available():
+        pytest.skip("no CUDA device found")
+    engine = build(cast_transpose_model(getattr(T, to)), {"x": ((1, 3, 1, 1), (2, 3, 7, 5), (3, 3, 31, 33))}, None,
+                   device=device)
+    if device == "cuda":
+        info = [l for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+        assert info[0]["LayerType"] == "Transpose" and info[0].get("Placement") != "cpu fallback", info
+    ctx = engine.create_execution_context()
+    for shape in [(1, 3, 1, 1), (2, 3, 7, 5), (3, 3, 31, 33)]:
+        # values that round differently in each half type, some far from 1
+        x = (np.random.default_rng(sum(shape)).standard_normal(shape) * 1000).astype(np.float32)
+        got = ctx.run({"x": x})["y"]
+        want = (-x).transpose(0, 2, 3, 1).astype(half).astype(np.float32)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_converting_transpose_of_unit_dims_is_not_a_view():
+    """[N,1,1,C] -> [N,C,1,1] moves only dims of 1: a plain Transpose so is planned as a view
+    (runtime/plan.c); one that converts has other bytes to write."""
+    engine = build(cast_transpose_model(T.FLOAT16, (0, 3, 1, 2), ("N", 1, 1, 5)),
+                   {"x": ((1, 1, 1, 5), (2, 1, 1, 5), (3, 1, 1, 5))}, None)
+    x = (np.random.default_rng(3).standard_normal((2, 1, 1, 5)) * 1000).astype(np.float32)
+    got = engine.create_execution_context().run({"x": x})["y"]
+    np.testing.assert_array_equal(got, (-x).transpose(0, 3, 1, 2).astype(np.float16).astype(np.float32))
+
+
+def test_converting_transpose_refuses_an_integer_target():
+    with pytest.raises(ductile.Error, match="'to'"):
+        build(cast_transpose_model(T.INT64), {"x": ((1, 3, 1, 1), (2, 3, 7, 5), (3, 3, 31, 33))}, None)
+
+
+@pytest.mark.parametrize("flag", ["FP16", "BF16"])
+def test_cuda_input_cast_folds_into_the_layout_transpose(block_engines, flag, monkeypatch):
+    model, _, plain = block_engines
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    engines = {}
+    for fold in ("0", "1"):
+        monkeypatch.setenv("DUCTILE_CAST_TRANSPOSE", fold)
+        engines[fold] = build(model, BLOCK_PROFILE, "nhwc", device="cuda", flags=(getattr(ductile.BuilderFlag, flag),))
+    kinds = {f: [l["LayerType"] for l in json.loads(e.layer_info)["Layers"] if l["Stage"] == "execute"]
+             for f, e in engines.items()}
+    assert kinds["0"][:2] == ["Cast", "Transpose"], kinds["0"]
+    assert kinds["1"][0] == "Transpose" and kinds["1"][1] != "Cast", kinds["1"]
+    assert len(kinds["1"]) == len(kinds["0"]) - 1, kinds
+    for shape in BLOCK_SHAPES:
+        x = np.random.default_rng(sum(shape)).standard_normal(shape).astype(np.float32)
+        want = plain.create_execution_context().run({"x": x})
+        got = {f: e.create_execution_context().run({"x": x}) for f, e in engines.items()}
+        for (fold, name) in [(f, n) for f in got for n in ("y", "mid")]:
+            err = rel_l2(got[fold][name], want[name])
+            assert err <= 1e-2, f"{flag} fold {fold} {name} at {shape}: rel-L2 {err:.3e}"

@@ -1,7 +1,9 @@
 /* Transpose, Slice, Expand, Tile, DepthToSpace, SpaceToDepth: each is an index map handed to
  * the strided-copy engine. */
+#include "backend/cpu/elementwise_impl.h"
 #include "backend/cpu/shape_copy.h"
 #include "backend/cpu/shape_kernels.h"
+#include "core/alloc.h"
 #include "core/status.h"
 #include "ops/shape.h"
 
@@ -43,15 +45,36 @@ static ductile_status dt_transpose_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
+/* A Transpose with `to` (ops/shape_layout.c) converts: the transposed input's bytes in scratch. */
+static ductile_status dt_transpose_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                           size_t *bytes)
+{
+    (void)params;
+    (void)threads;
+    *bytes = in[0].dtype == out[0].dtype ? 0 : dt_cpu_view_bytes(&in[0]);
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_transpose_params *p = params;
     int perm[DT_MAX_DIMS];
     DT_TRY(dt_transpose_perm_of(p->L, p->n < 0 ? NULL : p->perm, p->n, in[0].rank, perm));
-    return dt_transpose_exec(perm, in, out, ex);
+    if (in[0].dtype == out[0].dtype) return dt_transpose_exec(perm, in, out, ex);
+    /* The reference of the device's one-pass kernel: transpose, then Cast's conversion. */
+    size_t bytes = dt_cpu_view_bytes(&in[0]);
+    dt_view mid = out[0];
+    mid.dtype = in[0].dtype;
+    mid.data = ex->scratch && ex->scratch_bytes >= bytes ? ex->scratch : dt_malloc(bytes ? bytes : 1);
+    if (!mid.data) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) transposing '%s'", bytes, p->L->name);
+    ductile_status s = dt_transpose_exec(perm, in, &mid, ex);
+    if (!s) s = dt_ew_cast_view(&mid, &out[0], ex);
+    if (mid.data != ex->scratch) dt_free(mid.data);
+    return s;
 }
 
-const dt_kernel dt_cpu_transpose_kernel = {.prepare = dt_transpose_prepare, .run = dt_transpose_run};
+const dt_kernel dt_cpu_transpose_kernel = {.prepare = dt_transpose_prepare, .scratch = dt_transpose_scratch,
+                                           .run = dt_transpose_run};
 
 /* Slice compiled: starts/ends/axes read once before opset 10 (later they are inputs, whose
  * values the shape pass knows); the layer kept for naming inputs in messages. */

@@ -209,6 +209,7 @@ static void dt_cuda_state_free(void *p)
     if (st->lt) cublasLtDestroy((cublasLtHandle_t)st->lt);
     if (st->ws) cudaFree(st->ws);
     if (st->capture) cudaStreamDestroy((cudaStream_t)st->capture);
+    dt_cuda_timer_free(st);
     dt_free(st);
 }
 
@@ -281,6 +282,8 @@ const dt_backend *dt_backend_cuda(void)
         .capture_end = dt_cuda_capture_end,
         .graph_launch = dt_cuda_graph_launch,
         .graph_free = dt_cuda_graph_free,
+        .timer_mark = dt_cuda_timer_mark,
+        .timer_seconds = dt_cuda_timer_seconds,
     };
     return &cuda;
 }

@@ -54,6 +54,10 @@ int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int6
  * strides), Expand (0 strides), Slice (base, step strides), DepthToSpace (a 6-D transpose). */
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
                     int64_t base, int64_t n, void *stream);
+/* The same from float type `from` to float type `to` (ductile_dtype codes; as dt_cu_cast
+ * converts), base 0: a Transpose with attribute `to`. */
+int dt_cu_transpose_cast(const void *x, int from, void *y, int to, int rank, const int64_t *out_dims,
+                         const int64_t *in_strides, int64_t n, void *stream);
 
 /* Resize of the last two dims of [planes, ih, iw] (nearest or linear), with the CPU's
  * coordinate transforms and rounding (nn_resize.c). */
@@ -175,6 +179,8 @@ typedef struct dt_cuda_state {
     dt_cuda_layer_plans *plans; /* open addressing on the layer, cap a power of two */
     size_t plans_cap, plans_used;
     void *capture;          /* cudaStream_t for graph capture (graph.c), made on first use */
+    void *marks[DT_TIMER_MARKS]; /* cudaEvent_t of dt_backend.timer_mark (timer.c), made on
+                                    first use; NULL: never marked */
 } dt_cuda_state;
 
 /* The plan for (layer, key): *hit tells whether it holds that plan; otherwise the slot was
@@ -219,6 +225,10 @@ ductile_status dt_cuda_capture_end(void *state, void **graph);
 ductile_status dt_cuda_graph_launch(void *graph, void *stream);
 void dt_cuda_graph_free(void *graph);
 void dt_cuda_state_memory(const void *state, size_t *bytes, uint64_t *stamp);
+/* Device time for the builder's tactic timing (timer.c; backend.h: timer_mark). */
+ductile_status dt_cuda_timer_mark(void *state, void *stream, int i);
+ductile_status dt_cuda_timer_seconds(void *state, int i, int j, double *seconds);
+void dt_cuda_timer_free(dt_cuda_state *st);
 
 /* The kernel table (layers.c): the compiled kernel of an op type (dt_backend.kernel; the
  * kernels: layers.h). Every CUDA kernel is compiled: the backend has no adapter

@@ -376,8 +376,11 @@ struct perm_geom {
     int64_t dims[DT_CU_MAX_RANK], st[DT_CU_MAX_RANK];
 };
 
-template <typename T>
-__global__ void transpose_k(const T *x, T *y, perm_geom g, int64_t n, int64_t base)
+template <typename D, typename S> __device__ __forceinline__ D cast_one(S v);
+
+/* S -> D: a Transpose that converts (attribute `to`: a network input's Cast folded in). */
+template <typename T, typename D = T>
+__global__ void transpose_k(const T *x, D *y, perm_geom g, int64_t n, int64_t base)
 {
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, off = base;
@@ -386,7 +389,8 @@ __global__ void transpose_k(const T *x, T *y, perm_geom g, int64_t n, int64_t ba
             off += (r - q * g.dims[d]) * g.st[d];
             r = q;
         }
-        y[i] = x[off];
+        if constexpr (std::is_same<T, D>::value) y[i] = x[off];
+        else y[i] = cast_one<D, T>(x[off]);
     }
 }
 
@@ -703,6 +707,24 @@ __global__ void not_k(const uint8_t *x, uint8_t *y, int64_t n)
 
 } // namespace
 
+static perm_geom perm_geom_of(int rank, const int64_t *out_dims, const int64_t *in_strides)
+{
+    perm_geom g;
+    g.rank = rank;
+    for (int d = 0; d < rank; d++) {
+        g.dims[d] = out_dims[d];
+        g.st[d] = in_strides[d];
+    }
+    return g;
+}
+
+template <typename S>
+static int transpose_to(const S *x, void *y, int to, const perm_geom &g, int64_t n, cudaStream_t s)
+{
+    DT_FLOATS(to, transpose_k<<<blocks_for(n), kThreads, 0, s>>>(x, (T *)y, g, n, (int64_t)0))
+    return (int)cudaGetLastError();
+}
+
 extern "C" {
 
 static tri_geom to_tri(int rank, int64_t n, const int64_t *dims, const int64_t *s0, const int64_t *s1, const int64_t *s2)
@@ -899,6 +921,15 @@ int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int6
     return (int)cudaGetLastError();
 }
 
+int dt_cu_transpose_cast(const void *x, int from, void *y, int to, int rank, const int64_t *out_dims,
+                         const int64_t *in_strides, int64_t n, void *stream)
+{
+    if (n <= 0) return 0;
+    perm_geom g = perm_geom_of(rank, out_dims, in_strides);
+    DT_FLOATS(from, return transpose_to((const T *)x, y, to, g, n, (cudaStream_t)stream))
+    return (int)cudaErrorInvalidValue;
+}
+
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
                     int64_t base, int64_t n, void *stream)
 {
@@ -933,12 +964,7 @@ int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *
         }
         return (int)cudaGetLastError();
     }
-    perm_geom g;
-    g.rank = rank;
-    for (int d = 0; d < rank; d++) {
-        g.dims[d] = out_dims[d];
-        g.st[d] = in_strides[d];
-    }
+    perm_geom g = perm_geom_of(rank, out_dims, in_strides);
     switch (esize) {
     case 1: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, n, base); break;
     case 2: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, n, base); break;

@@ -140,6 +140,10 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
         /* An index out of range fails on the host; the kernel writes zeros for it (no error
          * path from the device yet). */
         if (!strcmp(op, "Gather")) return L->n_in == 2 && dt_is_index(&in[1]);
+        /* A Transpose that converts (attribute `to`, folded from a Cast by the precision
+         * pass): float types, one pass. */
+        if (!strcmp(op, "Transpose") && in[0].dtype != out[0].dtype)
+            return dt_is_kfloat(in[0].dtype) && dt_is_kfloat(out[0].dtype);
         return true;
     }
     return dt_one_float(L, in, out);

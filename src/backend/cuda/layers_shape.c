@@ -39,6 +39,9 @@ static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt
         s *= in[0].dims[d];
     }
     for (int d = 0; d < r; d++) pst[d] = st[perm[d]];
+    if (in[0].dtype != out[0].dtype) /* attribute `to` (supports() admits float types) */
+        return dt_cuda_check(dt_cu_transpose_cast(in[0].data, in[0].dtype, out[0].data, out[0].dtype, r, out[0].dims, pst,
+                                                  dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
     return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, dt_esize(&in[0]), r, out[0].dims, pst, 0,
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
