@@ -178,6 +178,14 @@ static ductile_status dt_time_replay(const dt_backend *be, const dt_plan_layer *
  * tactic whose single run already takes over four times the best so far (best > 0) is not
  * timed further: slow algorithms at large shapes would otherwise make the build take
  * minutes. */
+/* DUCTILE_TACTIC_TIMING=host: time device tactics by the host clock around plain launches
+ * (the timing before session 10), to compare the choices of the two. */
+static bool dt_tactic_replay_timing(void)
+{
+    const char *v = getenv("DUCTILE_TACTIC_TIMING");
+    return !v || strcmp(v, "host") != 0;
+}
+
 static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
                                      dt_exec *ex, double best, double *t)
 {
@@ -188,7 +196,7 @@ static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *
      * what cannot be recorded is made before recording. */
     DT_TRY(dt_plan_layer_run(pl, in, out, ex));
     if (be->sync) DT_TRY(be->sync(ex->stream));
-    if (device && be->timer_mark && be->capture_begin && ex->state) {
+    if (device && be->timer_mark && be->capture_begin && ex->state && dt_tactic_replay_timing()) {
         bool recorded;
         DT_TRY(dt_time_replay(be, pl, in, out, ex, best, t, &recorded));
         if (recorded) return DUCTILE_OK;
