@@ -356,8 +356,12 @@ static ductile_status dt_irb_infer(const ductile_layer *L, const dt_view *in, dt
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? 0 : -1));
     const dt_view *x = &in[DT_IRB_X];
     if (x->rank != 4) return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) has rank %d; expected 4 ([N, C, H, W])", x->rank);
-    DT_TRY(dt_irb_want_1x1(in, DT_IRB_WE, "We", -1, x->dims[1]));
-    int64_t ce = in[DT_IRB_WE].dims[0];
+    /* We absent: no expand, the depthwise reads X (and Be must be absent too). */
+    bool expand = L->in[DT_IRB_WE] != NULL;
+    if (expand) DT_TRY(dt_irb_want_1x1(in, DT_IRB_WE, "We", -1, x->dims[1]));
+    int64_t ce = expand ? in[DT_IRB_WE].dims[0] : x->dims[1];
+    if (L->in[DT_IRB_BE] && !expand)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 2 (Be) is given without input 1 (We)");
     if (L->in[DT_IRB_BE]) DT_TRY(dt_irb_want_bias(in, DT_IRB_BE, "Be", ce));
     dt_view xd = *x;
     xd.dims[1] = ce;
@@ -385,8 +389,8 @@ static ductile_status dt_irb_infer(const ductile_layer *L, const dt_view *in, dt
 
 static ductile_status dt_irb_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 2, 8, 1, 1, DT_INPUT_NAMES("X", "We")));
-    /* Be and Bd may be omitted; the depthwise weights may not. */
+    DT_TRY(dt_check_arity(L, 1, 8, 1, 1, DT_INPUT_NAMES("X")));
+    /* We (with Be), Bd may be omitted; the depthwise weights may not. */
     if (L->n_in < 5 || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
     static const char *const attrs[] = {"activation", "expand_activation", "project_activation"};

@@ -54,6 +54,8 @@
  *   inputs   X [N, C, H, W]; We [Ce, C, 1, 1], Be [Ce] (expand); Wd [Ce, 1, KH, KW], Bd [Ce]
  *            (depthwise); Wp [Cp, Ce, 1, 1], Bp [Cp] (project: absent, Y is the depthwise's
  *            output); R (optional: Y's shape, added after Bp). Biases may be absent (empty).
+ *            We and Be absent: no expand, the depthwise reads X (Ce = C; MobileNet's first
+ *            block, depthwise -> project).
  *   attrs    the depthwise conv's (auto_pad, dilations, group, kernel_shape, pads, strides)
  *            and activation (FusedConv's attributes), plus
  *            expand_activation, project_activation  STRING  as FusedConv's activation
