@@ -335,6 +335,15 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "FusedConv")) s = dt_fuse_irb(&f, L);
     }
+    for (int l = 0; irb && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "FusedConv")) s = dt_fuse_irb_dw(&f, L);
+    }
+    /* FusedConv's S: the backends with the inverted-residual kernel (the CPU) take it too. */
+    for (int l = 0; irb && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "FusedConv")) s = dt_fuse_se(&f, L);
+    }
     for (int l = 0; attention && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Softmax") && !strcmp(L->domain, "")) s = dt_fuse_attention(&f, L);

@@ -38,5 +38,9 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
 ductile_status dt_fuse_qkv(dt_fuse *f, ductile_layer *Fa);
 /* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
+/* fuse_irb.c: FusedConv depthwise -> 1x1 (no expand) into FusedInvertedResidual without We. */
+ductile_status dt_fuse_irb_dw(dt_fuse *f, ductile_layer *D);
+/* fuse_se.c: Mul(X, channel scale S) -> FusedConv 1x1 into the FusedConv's input S. */
+ductile_status dt_fuse_se(dt_fuse *f, ductile_layer *C);
 
 #endif

@@ -77,21 +77,16 @@ static void dt_irb_act_attrs(const ductile_layer *C, const char *names[3], dt_at
                                  : dt_attr_float(C, "act_beta", DT_HARDSIGMOID_BETA)};
 }
 
-ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E)
+/* The rewrite into D: inputs in (8, X first), the project P absorbed (may be NULL). */
+static ductile_status dt_irb_make(dt_fuse *f, ductile_layer *D, ductile_layer *E, ductile_layer *P)
 {
-    if (!dt_irb_pointwise(E, false, -1)) return DUCTILE_OK;
-    int64_t ce = E->in[DT_FC_W]->dims[0];
-    ductile_layer *D = dt_fuse_sole_reader(f, E->out[0]);
-    if (!D || D->in[DT_FC_X] != E->out[0] || !dt_irb_depthwise(D, ce)) return DUCTILE_OK;
-    ductile_layer *P = dt_fuse_sole_reader(f, D->out[0]);
-    if (P && (P->in[DT_FC_X] != D->out[0] || !dt_irb_pointwise(P, true, ce))) P = NULL;
     ductile_network *net = f->net;
     ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 8);
     if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", D->name);
     memset(in, 0, sizeof *in * 8);
-    in[DT_IRB_X] = E->in[DT_FC_X];
-    in[DT_IRB_WE] = E->in[DT_FC_W];
-    in[DT_IRB_BE] = E->n_in > DT_FC_B ? E->in[DT_FC_B] : NULL;
+    in[DT_IRB_X] = E ? E->in[DT_FC_X] : D->in[DT_FC_X];
+    in[DT_IRB_WE] = E ? E->in[DT_FC_W] : NULL;
+    in[DT_IRB_BE] = E && E->n_in > DT_FC_B ? E->in[DT_FC_B] : NULL;
     in[DT_IRB_WD] = D->in[DT_FC_W];
     in[DT_IRB_BD] = D->n_in > DT_FC_B ? D->in[DT_FC_B] : NULL;
     int n_in = 5;
@@ -106,9 +101,10 @@ ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E)
     static const char *en[3] = {"expand_activation", "expand_p0", "expand_p1"};
     static const char *pn[3] = {"project_activation", "project_p0", "project_p1"};
     dt_attr extra[6];
-    dt_irb_act_attrs(E, en, extra);
-    if (P) dt_irb_act_attrs(P, pn, extra + 3);
-    DT_TRY(dt_layer_add_attrs(net, D, extra, P ? 6 : 3));
+    int n_attr = 0;
+    if (E) dt_irb_act_attrs(E, en, extra), n_attr = 3;
+    if (P) dt_irb_act_attrs(P, pn, extra + n_attr), n_attr += 3;
+    DT_TRY(dt_layer_add_attrs(net, D, extra, n_attr));
     D->op_type = "FusedInvertedResidual";
     D->in = in;
     D->n_in = n_in;
@@ -122,4 +118,28 @@ ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E)
     dt_fuse_kill(f, P);
     dt_fuse_move_to_last(f, D, P);
     return DUCTILE_OK;
+}
+
+/* MobileNet's first block has no expand: depthwise -> project [+ residual] (seg_lraspp's 16
+ * channels at 389x278: a 6.9 MB depthwise output the project reads back). Runs after
+ * dt_fuse_irb, on the depthwise FusedConvs it left. */
+ductile_status dt_fuse_irb_dw(dt_fuse *f, ductile_layer *D)
+{
+    if (!dt_irb_conv(D, false) || !D->in[DT_FC_X]) return DUCTILE_OK;
+    int64_t c = D->in[DT_FC_W]->dims[0];
+    if (!dt_irb_depthwise(D, c)) return DUCTILE_OK;
+    ductile_layer *P = dt_fuse_sole_reader(f, D->out[0]);
+    if (!P || P->in[DT_FC_X] != D->out[0] || !dt_irb_pointwise(P, true, c)) return DUCTILE_OK;
+    return dt_irb_make(f, D, NULL, P);
+}
+
+ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E)
+{
+    if (!dt_irb_pointwise(E, false, -1)) return DUCTILE_OK;
+    int64_t ce = E->in[DT_FC_W]->dims[0];
+    ductile_layer *D = dt_fuse_sole_reader(f, E->out[0]);
+    if (!D || D->in[DT_FC_X] != E->out[0] || !dt_irb_depthwise(D, ce)) return DUCTILE_OK;
+    ductile_layer *P = dt_fuse_sole_reader(f, D->out[0]);
+    if (P && (P->in[DT_FC_X] != D->out[0] || !dt_irb_pointwise(P, true, ce))) P = NULL;
+    return dt_irb_make(f, D, E, P);
 }

@@ -74,7 +74,7 @@ static bool dt_from_region(const dt_layout *p, const ductile_tensor *t)
 static bool dt_anchor(const ductile_layer *L, const dt_backend *be, unsigned flags, dt_layout_mode mode)
 {
     if (strcmp(L->op_type, "FusedConv") || strcmp(L->domain, "ductile") || dt_fused_conv_nhwc(L) ||
-        dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2 || L->n_out != 1)
+        dt_attr_int(L, "packed", 0) != 0 || L->n_in < 2 || L->n_out != 1 || (L->n_in > DT_FC_S && L->in[DT_FC_S]))
         return false;
     const ductile_tensor *x = L->in[DT_FC_X], *w = L->in[DT_FC_W], *y = L->out[0];
     if (!x || x->rank != 4 || !w || !dt_const(w) || w->rank != 4 || y->rank != 4) return false;

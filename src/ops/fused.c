@@ -42,7 +42,7 @@ ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, 
 
 static ductile_status dt_fc_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("X", "W")));
+    DT_TRY(dt_check_arity(L, 2, 5, 1, 1, DT_INPUT_NAMES("X", "W")));
     const char *act = dt_attr_string(L, "activation", "");
     bool known = false;
     for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++) known |= strcmp(act, dt_fc_acts[i]) == 0;
@@ -77,12 +77,28 @@ static ductile_status dt_fused_want_residual(int i, const dt_view *r, const dt_v
                    sr, so);
 }
 
+/* S scales X's channels per image: [N or 1, C, 1, 1] of X [N, C, ...], channels first. */
+static ductile_status dt_fused_want_scale(const ductile_layer *L, const dt_view *x, const dt_view *s)
+{
+    if (dt_fused_conv_nhwc(L))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 4 (S) is not supported with attribute 'layout' = 'NHWC'");
+    bool ok = x->rank >= 3 && s->rank == x->rank && (s->dims[0] == 1 || s->dims[0] == x->dims[0]) &&
+              s->dims[1] == x->dims[1];
+    for (int k = 2; ok && k < s->rank; k++) ok = s->dims[k] == 1;
+    if (ok) return DUCTILE_OK;
+    char ss[160], sx[160];
+    dt_format_dims(ss, sizeof ss, s->dims, s->rank, NULL);
+    dt_format_dims(sx, sizeof sx, x->dims, x->rank, NULL);
+    return dt_fail(DUCTILE_ERR_SHAPE, "input 4 (S) has shape %s; the channel scale of X %s must be [N or 1, C, 1, ...]",
+                   ss, sx);
+}
+
 static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
-    static const char *const names[] = {"X", "W", "B", "residual"};
+    static const char *const names[] = {"X", "W", "B", "residual", "S"};
     for (int i = 0; i < L->n_in; i++)
-        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, i < 4 ? names[i] : "input", i ? 0 : -1));
+        if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, i < 5 ? names[i] : "input", i ? 0 : -1));
     dt_conv_geom g;
     DT_TRY(dt_fused_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g));
     if (L->n_in > DT_FC_B && L->in[DT_FC_B] && (in[DT_FC_B].rank != 1 || in[DT_FC_B].dims[0] != g.m))
@@ -100,6 +116,7 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
         d[3] = m;
     }
     if (L->n_in > DT_FC_R && L->in[DT_FC_R]) DT_TRY(dt_fused_want_residual(DT_FC_R, &in[DT_FC_R], &out[0]));
+    if (L->n_in > DT_FC_S && L->in[DT_FC_S]) DT_TRY(dt_fused_want_scale(L, &in[DT_FC_X], &in[DT_FC_S]));
     return DUCTILE_OK;
 }
 
@@ -339,8 +356,12 @@ static ductile_status dt_irb_infer(const ductile_layer *L, const dt_view *in, dt
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? 0 : -1));
     const dt_view *x = &in[DT_IRB_X];
     if (x->rank != 4) return dt_fail(DUCTILE_ERR_SHAPE, "input 0 (X) has rank %d; expected 4 ([N, C, H, W])", x->rank);
-    DT_TRY(dt_irb_want_1x1(in, DT_IRB_WE, "We", -1, x->dims[1]));
-    int64_t ce = in[DT_IRB_WE].dims[0];
+    /* We absent: no expand, the depthwise reads X (and Be must be absent too). */
+    bool expand = L->in[DT_IRB_WE] != NULL;
+    if (expand) DT_TRY(dt_irb_want_1x1(in, DT_IRB_WE, "We", -1, x->dims[1]));
+    int64_t ce = expand ? in[DT_IRB_WE].dims[0] : x->dims[1];
+    if (L->in[DT_IRB_BE] && !expand)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 2 (Be) is given without input 1 (We)");
     if (L->in[DT_IRB_BE]) DT_TRY(dt_irb_want_bias(in, DT_IRB_BE, "Be", ce));
     dt_view xd = *x;
     xd.dims[1] = ce;
@@ -368,8 +389,8 @@ static ductile_status dt_irb_infer(const ductile_layer *L, const dt_view *in, dt
 
 static ductile_status dt_irb_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 2, 8, 1, 1, DT_INPUT_NAMES("X", "We")));
-    /* Be and Bd may be omitted; the depthwise weights may not. */
+    DT_TRY(dt_check_arity(L, 1, 8, 1, 1, DT_INPUT_NAMES("X")));
+    /* We (with Be), Bd may be omitted; the depthwise weights may not. */
     if (L->n_in < 5 || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
     static const char *const attrs[] = {"activation", "expand_activation", "project_activation"};

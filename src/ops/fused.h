@@ -1,7 +1,9 @@
 /* Private layers that builder passes create (domain "ductile"); never in an ONNX file.
  *
  * FusedConv: Conv [-> Add(residual)] [-> activation] as one layer (src/builder/fuse.c).
- *   inputs   X, W, B (optional), R (optional: same shape as the output, added after B)
+ *   inputs   X, W, B (optional), R (optional: same shape as the output, added after B),
+ *            S (optional: [N or 1, C, 1, 1], float32, channels first only): the conv reads
+ *            X * S (broadcast), squeeze-excite's Mul absorbed (builder/fuse_se.c)
  *   attrs    Conv's (auto_pad, dilations, group, kernel_shape, pads, strides), plus
  *            activation  STRING  "", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"
  *            act_alpha, act_beta  FLOAT  HardSigmoid / HardSwish: max(0, min(1, a*x + b))
@@ -52,6 +54,8 @@
  *   inputs   X [N, C, H, W]; We [Ce, C, 1, 1], Be [Ce] (expand); Wd [Ce, 1, KH, KW], Bd [Ce]
  *            (depthwise); Wp [Cp, Ce, 1, 1], Bp [Cp] (project: absent, Y is the depthwise's
  *            output); R (optional: Y's shape, added after Bp). Biases may be absent (empty).
+ *            We and Be absent: no expand, the depthwise reads X (Ce = C; MobileNet's first
+ *            block, depthwise -> project).
  *   attrs    the depthwise conv's (auto_pad, dilations, group, kernel_shape, pads, strides)
  *            and activation (FusedConv's attributes), plus
  *            expand_activation, project_activation  STRING  as FusedConv's activation
@@ -65,7 +69,7 @@
 #include "ops/op.h"
 
 /* Input indices. */
-enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3 };
+enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3, DT_FC_S = 4 };
 enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
 enum { DT_IRB_X = 0, DT_IRB_WE = 1, DT_IRB_BE = 2, DT_IRB_WD = 3, DT_IRB_BD = 4, DT_IRB_WP = 5, DT_IRB_BP = 6,
        DT_IRB_R = 7 };

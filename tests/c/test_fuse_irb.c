@@ -36,6 +36,7 @@ typedef struct irb_case {
     int64_t n, c, h, w, k, s, d;
     bool project, residual;
     const char *e_act, *d_act;   /* "", "Relu", "HardSwish" */
+    bool no_expand;              /* depthwise -> project: X is the depthwise's input */
 } irb_case;
 
 /* The network's data: weights and input, the same for both builds. */
@@ -80,8 +81,8 @@ static void build(const irb_case *c, const irb_data *d)
     x_t = tensor(4, xd, NULL);
     dt_network_add_input(net, x_t);
     int64_t wed[4] = {d->ce, c->c, 1, 1}, wdd[4] = {d->ce, 1, c->k, c->k}, wpd[4] = {c->c, d->ce, 1, 1};
-    ductile_layer *E = conv(x_t, d->we, wed, d->be, 1, 1, 1, 0, ed);
-    ductile_tensor *t = act(E->out[0], c->e_act);
+    ductile_tensor *t = x_t;
+    if (!c->no_expand) t = act(conv(x_t, d->we, wed, d->be, 1, 1, 1, 0, ed)->out[0], c->e_act);
     int64_t pad = (c->k - 1) / 2 * c->d;
     ductile_layer *D = conv(t, d->wd, wdd, d->bd, d->ce, c->s, c->d, pad, dd);
     t = act(D->out[0], c->d_act);
@@ -146,7 +147,7 @@ static ductile_status run_net(const float *x, dt_pool *pool, float **y)
  * within bfloat16's rounding (rel err <= 2e-2, and not 0: bfloat16 did run). */
 static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool strips, bool bf16)
 {
-    irb_data d = {.ce = c->c * 6};
+    irb_data d = {.ce = c->no_expand ? c->c : c->c * 6};
     int64_t pad = (c->k - 1) / 2 * c->d;
     d.oh = (c->h + 2 * pad - c->d * (c->k - 1) - 1) / c->s + 1;
     d.ow = (c->w + 2 * pad - c->d * (c->k - 1) - 1) / c->s + 1;
@@ -232,12 +233,14 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
             for (size_t si = 0; si < 5; si++)
                 for (int64_t k = 3; k <= 5; k += 2)
                     for (int64_t s = 1; s <= 2; s++)
-                        for (int variant = 0; variant < 3; variant++, i++) {
-                            /* variant 0: expand + depthwise; 1: + project; 2: + residual (stride 1) */
-                            if (variant == 2 && s != 1) continue;
+                        for (int variant = 0; variant < 5; variant++, i++) {
+                            /* variant 0: expand + depthwise; 1: + project; 2: + residual (stride 1);
+                             * 3, 4: 1 and 2 without the expand */
+                            if ((variant == 2 || variant == 4) && s != 1) continue;
                             irb_case c = {.n = 1 + i / 3 % 4, .c = chans[ci], .h = sizes[si][0], .w = sizes[si][1],
                                           .k = k, .s = s, .d = 1 + (i % 7 == 3), .project = variant >= 1,
-                                          .residual = variant == 2, .e_act = acts[i % 3][0], .d_act = acts[i % 3][1]};
+                                          .residual = variant == 2 || variant == 4, .e_act = acts[i % 3][0],
+                                          .d_act = acts[i % 3][1], .no_expand = variant >= 3};
                             if (bf16 && i % 4) continue;   /* a quarter of the cases */
                             ran++;
                             bad += !run_case(&c, pool, paths[p].name, paths[p].min == 0, bf16);
@@ -246,12 +249,13 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
     dt_cpu_irb_min_bytes = 4 << 20;
     dt_cpu_irb_strip_bytes = 768 << 10;
     dt_cpu_irb_weight_ratio = 4;
-    CHECK(ran > (bf16 ? 75 : 300));
+    CHECK(ran > (bf16 ? 125 : 500));
     CHECK_EQ_INT(bad, 0);
 }
 
-/* What the pass leaves alone: a 1x1 of stride 2 (no expand), a 3x3 conv that is not
- * depthwise, an expanded tensor read twice; and no fusion without the backend's kernel. */
+/* What the pass leaves alone: a 1x1 of stride 2 (no expand: depthwise and project fuse
+ * without it), a 3x3 conv that is not depthwise, an expanded tensor read twice (likewise);
+ * and no fusion without the backend's kernel. */
 static void test_pass_near_misses(void)
 {
     irb_case c = {.n = 1, .c = 3, .h = 9, .w = 9, .k = 3, .s = 1, .d = 1, .project = true, .e_act = "Relu",
@@ -267,7 +271,9 @@ static void test_pass_near_misses(void)
     build(&c, &d);
     net->layers[0]->attrs[1].ints = (int64_t[]){2, 2};   /* the expand's strides */
     CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
-    CHECK_EQ_INT(count_op("FusedInvertedResidual"), 0);
+    CHECK_EQ_INT(count_op("FusedInvertedResidual"), 1);
+    CHECK_EQ_INT(count_op("FusedConv"), 1);
+    CHECK(net->layers[1]->n_in > DT_IRB_WE && net->layers[1]->in[DT_IRB_WE] == NULL);
 
     build(&c, &d);
     net->layers[2]->attrs[4].i = 1;   /* the 3x3's group: a full conv */
@@ -277,7 +283,8 @@ static void test_pass_near_misses(void)
     build(&c, &d);
     dt_network_add_output(net, net->layers[1]->out[0]);   /* the expand's activation read twice */
     CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
-    CHECK_EQ_INT(count_op("FusedInvertedResidual"), 0);
+    CHECK_EQ_INT(count_op("FusedInvertedResidual"), 1);
+    CHECK_EQ_INT(count_op("FusedConv"), 1);
 
     /* The project's input read twice: expand + depthwise fuse, the project stays. */
     build(&c, &d);

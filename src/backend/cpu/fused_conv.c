@@ -34,7 +34,7 @@ typedef struct dt_fc_params {
     dt_conv_attrs conv;
     dt_epilogue epi;            /* activation; res set per run */
     int64_t packed;             /* 0 or a DT_CPU_PACK_* layout */
-    bool has_bias, has_res;
+    bool has_bias, has_res, has_scale;
     int w_rank;                 /* packed: the raw weights' dims (w_shape) */
     int64_t w_dims[4];
     int tactic_points;          /* ids per profile (backend/tactic.h) */
@@ -99,6 +99,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     p->packed = packed;
     p->has_bias = L->n_in > DT_FC_B && L->in[DT_FC_B];
     p->has_res = L->n_in > DT_FC_R && L->in[DT_FC_R];
+    p->has_scale = L->n_in > DT_FC_S && L->in[DT_FC_S];
     if (packed) {
         p->w_rank = wraw.rank;
         for (int i = 0; i < wraw.rank && i < 4; i++) p->w_dims[i] = wraw.dims[i];
@@ -198,6 +199,77 @@ static ductile_status dt_fc_nhwc_scratch(const dt_fc_params *p, const dt_conv_ge
     return DUCTILE_OK;
 }
 
+/* Input S (squeeze-excite's channel scale, builder/fuse_se.c): the images run one at a time,
+ * each on its own copy of what S scales. A 1x1 conv on float32 packed weights scales its
+ * weights' columns (M x C multiplies: conv(X * S) = (W * S) conv X, a rounding apart); any
+ * other path scales the image's channels into the scratch (C x H x W multiplies, the unfused
+ * Mul's bits). That copy's bytes, 64-byte multiple: the larger of the two. */
+static ductile_status dt_fc_scale_bytes(const dt_conv_geom *g, size_t *bytes)
+{
+    size_t nx, nw = (size_t)dt_cpu_conv_packed_floats(g);
+    if (!dt_mul_size((size_t)g->c, (size_t)g->in[0], &nx) || !dt_mul_size(nx, (size_t)g->in[1], &nx) ||
+        !dt_mul_size(nx > nw ? nx : nw, sizeof(float), bytes) || !dt_add_size(*bytes, 63, bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "FusedConv: the scaled copy of X overflows size_t");
+    *bytes &= ~(size_t)63;
+    return DUCTILE_OK;
+}
+
+/* Whether the run scales the packed weights rather than X: a 1x1 conv of one group, stride 1,
+ * unpadded, on float32 packed weights, run as the GEMM. */
+static bool dt_fc_scale_weights(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo)
+{
+    bool one = g->spatial == 2 && g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
+               g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    return one && g->group == 1 && a->w_packed && !a->w_bf16 && (algo == DT_CONV_IM2COL || algo == DT_CONV_AUTO);
+}
+
+/* Column k of packed weights (dt_gemm_pack_a_full's panels: per k, 8 rows) times s[k]. */
+static void dt_fc_scale_packed(const float *w, const float *s, int64_t m, int64_t k, float *dst)
+{
+    for (int64_t p = 0; p < (m + DT_GEMM_MR - 1) / DT_GEMM_MR; p++)
+        for (int64_t j = 0; j < k; j++)
+            for (int i = 0; i < DT_GEMM_MR; i++) {
+                int64_t e = (p * k + j) * DT_GEMM_MR + i;
+                dst[e] = w[e] * s[j];
+            }
+}
+
+/* The conv of X * S: image by image (S's row b, or its only row), with the scaled weights or
+ * the scaled image at the front of the scratch. */
+static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
+                                       const float *s, int64_t s_rows, dt_exec *ex)
+{
+    size_t front = 0;
+    DT_TRY(dt_fc_scale_bytes(g, &front));
+    dt_conv_geom g1 = *g;
+    g1.batch = 1;
+    int64_t ipx = g->in[0] * g->in[1], opx = g->out[0] * g->out[1];
+    bool sw = dt_fc_scale_weights(g, a, algo);
+    float *copy = ex->scratch;
+    for (int64_t b = 0; b < g->batch; b++) {
+        const float *sb = s + (s_rows == 1 ? 0 : b) * g->c;
+        dt_conv_args ab = *a;
+        dt_epilogue epi = a->epi ? *a->epi : (dt_epilogue){0};
+        if (a->epi) {
+            if (epi.res) epi.res += b * g->m * opx;
+            ab.epi = &epi;
+        }
+        ab.x = a->x + b * g->c * ipx;
+        ab.y = a->y + b * g->m * opx;
+        ab.scratch = (char *)ex->scratch + front;
+        if (sw) {
+            dt_fc_scale_packed(a->w_packed, sb, g->m, g->c, copy);
+            ab.w_packed = copy;
+        } else {
+            for (int64_t c = 0; c < g->c; c++)
+                for (int64_t i = 0; i < ipx; i++) copy[c * ipx + i] = ab.x[c * ipx + i] * sb[c];
+            ab.x = copy;
+        }
+        DT_TRY(dt_cpu_conv_run_algo(&g1, &ab, algo, ex->pool));
+    }
+    return DUCTILE_OK;
+}
+
 /* The most any algorithm that may run this layer needs: the profile, and so the tactic, is
  * the context's to choose, and the builder's timing runs each. */
 static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
@@ -212,12 +284,18 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
     /* Shapes the run will refuse need nothing; the run names the fault. */
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return DUCTILE_OK;
     if (p->nhwc) return dt_fc_nhwc_scratch(p, &g, &a, threads, NULL, bytes);
+    size_t front = 0;
+    if (p->has_scale) {
+        DT_TRY(dt_fc_scale_bytes(&g, &front));
+        g.batch = 1;    /* the images run one at a time */
+    }
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD};
     for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
         size_t b;
         DT_TRY(dt_cpu_conv_scratch(&g, &a, algos[i], threads, &b));
         if (b > *bytes) *bytes = b;
     }
+    if (!dt_add_size(*bytes, front, bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "FusedConv scratch overflows size_t");
     return DUCTILE_OK;
 }
 
@@ -261,6 +339,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
                        (long long)algo, ex->profile);
     if (packed && dt_cpu_conv_is_depthwise(&g))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "a depthwise convolution cannot run on packed weights");
+    if (p->has_scale) return dt_fc_run_scaled(&g, &a, algo, in[DT_FC_S].data, in[DT_FC_S].dims[0], ex);
     a.scratch = ex->scratch;
     return dt_cpu_conv_run_algo(&g, &a, algo, ex->pool);
 }

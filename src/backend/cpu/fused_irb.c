@@ -52,7 +52,7 @@ int64_t dt_cpu_irb_weight_ratio = 4;
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
     dt_epilogue e_epi, d_epi, p_epi;
-    bool project, has_res, has_be, has_bd, has_bp;
+    bool expand, project, has_res, has_be, has_bd, has_bp;
     int64_t c, ce, cp;
     const float *we, *wp;      /* inside this blob: packed for the GEMM (dt_gemm_pack_a_full) */
     /* Instead, for a layer marked `bf16`: packed in bfloat16 (dt_gemm_pack_a_bf16); we, wp
@@ -107,10 +107,19 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     dt_conv_attrs_read(L, &p.dw);
     if (L->n_in <= DT_IRB_WD || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
-    const ductile_tensor *we, *wp = NULL;
-    DT_TRY(dt_irb_weight(L, DT_IRB_WE, "We", &we));
-    p.ce = we->dims[0];
-    p.c = we->dims[1];
+    const ductile_tensor *we = NULL, *wp = NULL;
+    /* No expand (We absent): the depthwise reads X, whose channels are its own. */
+    p.expand = L->n_in > DT_IRB_WE && L->in[DT_IRB_WE];
+    if (p.expand) {
+        DT_TRY(dt_irb_weight(L, DT_IRB_WE, "We", &we));
+        p.ce = we->dims[0];
+        p.c = we->dims[1];
+    } else {
+        const ductile_tensor *wd = L->in[DT_IRB_WD];
+        if (wd->rank != 4 || wd->dims[0] < 1)
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "input 3 (Wd) must be a constant of shape [C, 1, KH, KW]");
+        p.c = p.ce = wd->dims[0];
+    }
     p.project = L->n_in > DT_IRB_WP && L->in[DT_IRB_WP];
     if (p.project) {
         DT_TRY(dt_irb_weight(L, DT_IRB_WP, "Wp", &wp));
@@ -120,12 +129,12 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
         p.cp = wp->dims[0];
     }
     p.has_res = L->n_in > DT_IRB_R && L->in[DT_IRB_R];
-    p.has_be = L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
+    p.has_be = p.expand && L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
     p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
     p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
     bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
     if (bf16) DT_TRY(dt_cpu_bf16_check());
-    p.we_floats = bf16 ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
+    p.we_floats = !p.expand ? 0 : bf16 ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
     p.wp_floats = !p.project ? 0 : bf16 ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
     size_t bytes;
     if (!dt_add_size((size_t)p.we_floats, (size_t)p.wp_floats, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
@@ -136,15 +145,19 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     if (!q) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedInvertedResidual");
     *q = p;
     if (bf16) {
-        dt_gemm_pack_a_bf16(we->data, p.c, p.ce, p.c, (uint16_t *)(void *)q->data);
-        q->we16 = (const uint16_t *)(const void *)q->data;
+        if (p.expand) {
+            dt_gemm_pack_a_bf16(we->data, p.c, p.ce, p.c, (uint16_t *)(void *)q->data);
+            q->we16 = (const uint16_t *)(const void *)q->data;
+        }
         if (p.project) {
             dt_gemm_pack_a_bf16(wp->data, p.ce, p.cp, p.ce, (uint16_t *)(void *)(q->data + p.we_floats));
             q->wp16 = (const uint16_t *)(const void *)(q->data + p.we_floats);
         }
     } else {
-        dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, q->data);
-        q->we = q->data;
+        if (p.expand) {
+            dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, q->data);
+            q->we = q->data;
+        }
         if (p.project) {
             dt_gemm_pack_a_full(wp->data, p.ce, false, 1.0f, p.cp, p.ce, q->data + p.we_floats);
             q->wp = q->data + p.we_floats;
@@ -229,16 +242,17 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         if (p->project && (!dt_mul_size((size_t)(g->batch * p->ce), (size_t)(g->out[0] * g->out[1]), &nd) ||
                            !dt_mul_size(nd, sizeof(float), &nd)))
             return dt_fail(DUCTILE_ERR_SHAPE, "the depthwise output overflows size_t");
-        pl->unfused_e = dt_irb_align(ne);
+        pl->unfused_e = p->expand ? dt_irb_align(ne) : 0;   /* no expand: the depthwise reads X */
         pl->unfused_d = dt_irb_align(nd);
-        dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16};
+        /* each conv's scratch with its own weights (float32 or bfloat16 GEMM buffers) */
+        dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16}, ap = {.w_packed = p->wp, .w_bf16 = p->wp16};
         dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
-        DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
+        if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
         DT_TRY(dt_cpu_conv_scratch(g, &a, DT_CONV_DEPTHWISE, threads, &b));
         if (b > pl->conv_bytes) pl->conv_bytes = b;
         if (p->project) {
             dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
-            DT_TRY(dt_cpu_conv_scratch(&gp, &a, DT_CONV_IM2COL, threads, &b));
+            DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, threads, &b));
             if (b > pl->conv_bytes) pl->conv_bytes = b;
         }
         if (threads > 1) {
@@ -246,13 +260,13 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
              * channels (dt_irb_expand_dw) */
             dt_conv_geom g1 = *g;
             g1.batch = ge.batch = g->batch >= threads ? g->batch / threads : 1;
-            size_t m;
-            DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
+            size_t m = 0;
+            if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
             DT_TRY(dt_cpu_conv_scratch(&g1, &a, DT_CONV_DEPTHWISE, 1, &b));
             if (b > m) m = b;
             if (p->project) {
                 dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
-                DT_TRY(dt_cpu_conv_scratch(&gp, &a, DT_CONV_IM2COL, 1, &b));
+                DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, 1, &b));
                 if (b > m) m = b;
             }
             pl->thread_conv_bytes = dt_irb_align(m ? m : 64);
@@ -267,7 +281,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
     size_t pbytes = dt_irb_align(dt_cpu_dw_strip_pad_bytes(g, r));
     size_t dbytes = p->project ? dt_irb_align((size_t)(p->ce * r * g->out[1]) * sizeof(float)) : 0;
     dt_gemm ge = {.M = p->ce, .N = pl->in_rows * g->in[1], .K = p->c, .A_packed = p->we, .A_bf16 = p->we16};
-    size_t gb = dt_gemm_serial_scratch_bytes(&ge);
+    size_t gb = p->expand ? dt_gemm_serial_scratch_bytes(&ge) : 0;
     if (p->project) {
         dt_gemm gp = {.M = p->cp, .N = r * g->out[1], .K = p->ce, .A_packed = p->wp, .A_bf16 = p->wp16};
         size_t b = dt_gemm_serial_scratch_bytes(&gp);
@@ -336,6 +350,14 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t from = b == have_img && lo >= have_lo && lo <= have_hi && hi >= have_hi ? have_hi : lo;
         while (from < hi) {
             int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
+            if (!p->expand) {
+                /* X's rows into the ring, where the expand would have written them. */
+                for (int64_t c = 0; c < p->ce; c++)
+                    memcpy(ebuf + c * ld + slot * iw, j->x + ((b * p->c + c) * ih + from) * iw,
+                           (size_t)(n * iw) * sizeof(float));
+                from += n;
+                continue;
+            }
             dt_gemm gm = {
                 .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
                 .A_packed = p->we, .A_bf16 = p->we16, .lda = p->c,
@@ -414,12 +436,12 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     g.batch = nb;
     int64_t ipx = g.in[0] * g.in[1], opx = g.out[0] * g.out[1];
     int64_t yo = b0 * (p->project ? p->cp : p->ce) * opx;
-    float *e = (float *)s + b0 * p->ce * ipx;
+    const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
+    float *e = p->expand ? (float *)s + b0 * p->ce * ipx : NULL;
     float *y = (float *)out[0].data + yo;
     float *d = p->project ? (float *)(s + pl->unfused_e) + b0 * p->ce * opx : y;
     dt_conv_geom ge = dt_irb_1x1(nb, p->c, p->ce, g.in[0], g.in[1]);
     dt_epilogue ee = p->e_epi, de = p->d_epi;
-    const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
     if (nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
@@ -429,8 +451,8 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
     } else {
         dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .scratch = cs};
-        DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
-        a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .scratch = cs};
+        if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
+        a = (dt_conv_args){.x = p->expand ? e : x, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&g, &a, DT_CONV_DEPTHWISE, pool));
     }
     if (!p->project) return DUCTILE_OK;
@@ -512,7 +534,7 @@ const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int thr
     dt_irb_plan pl;
     if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
     const dt_irb_params *p = params;
-    if (p->we16) return pl.strips ? "strips.bf16" : "unfused.bf16";
+    if (p->we16 || p->wp16) return pl.strips ? "strips.bf16" : "unfused.bf16";
     return pl.strips ? "strips" : "unfused";
 }
 

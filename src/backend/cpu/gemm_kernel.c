@@ -86,7 +86,17 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
         __m512 bv[3];
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) bv[v] = _mm512_loadu_ps(b + v * 16);
-        _mm_prefetch((const char *)(b + 8 * ld), _MM_HINT_T0);
+        if (ld == nv * 16) {
+            _mm_prefetch((const char *)(b + 8 * ld), _MM_HINT_T0);
+        } else {
+            /* B read in place (a 1x1 conv's image): each row's nv*16 floats are one more
+             * line than a packed row (unaligned) and a stride apart, which the L1 prefetchers
+             * do not fetch ahead; so every line of the row 8 ahead, last float included.
+             * seg_lraspp's 960 -> 128/160 projections at 49x35: 85-91 -> 96-100 GFLOP/s. */
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(b + 8 * ld + v * 16), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + 8 * ld + nv * 16 - 1), _MM_HINT_T0);
+        }
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
