@@ -1146,6 +1146,8 @@ static void check_tactics(void)
     bool changed = false;
     fake_ids_stored = true;
     timer_marks = 0;
+    /* Replay timing is opt-in until a GPU run checks it (builder/tactics.c). */
+    setenv("DUCTILE_TACTIC_TIMING", "replay", 1);
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, count_progress, &progress, &changed), DUCTILE_OK);
     CHECK(changed);
     /* Timed as a graph replays: runs recorded (two records per tactic and point: one run,
@@ -1227,6 +1229,12 @@ static void check_tactics(void)
         full += !fits;
     }
     CHECK_EQ_INT(full, 3);
+    /* Unset (the default): the host clock around plain launches, no marks; the same choices. */
+    unsetenv("DUCTILE_TACTIC_TIMING");
+    timer_marks = 0;
+    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    CHECK_EQ_INT(timer_marks, 0);
+    CHECK_EQ_INT(check_stored(dev, per_point), convs);
     fake_ids_stored = false;
     ductile_engine_free(dev);
     ductile_engine_free(cpu);

@@ -13,6 +13,8 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <type_traits>
 
@@ -930,14 +932,25 @@ int dt_cu_transpose_cast(const void *x, int from, void *y, int to, int rank, con
     return (int)cudaErrorInvalidValue;
 }
 
+static bool fastdiv_enabled(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *v = getenv("DUCTILE_CUDA_FASTDIV");
+        on = v && !strcmp(v, "1");
+    }
+    return on;
+}
+
 int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *out_dims, const int64_t *in_strides,
                     int64_t base, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
     /* The 32-bit path where the output count and every offset read (base plus each dim's
-     * extreme) stay in [0, 2^31). */
+     * extreme) stay in [0, 2^31); only with DUCTILE_CUDA_FASTDIV=1 until a GPU run checks it
+     * (session 10 wrote it after its last device time). */
     int64_t lo = base, hi = base;
-    bool fits = n < INT32_MAX;
+    bool fits = n < INT32_MAX && fastdiv_enabled();
     for (int d = 0; d < rank && fits; d++) {
         int64_t e = (out_dims[d] - 1) * in_strides[d];
         if (e < 0) lo += e;
