@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the CUDA backend's kernels HERE for the H200 machine (sm_90 SASS only, no PTX, IMAGE=0,
+# debug info stripped) into .devbuild, so a device call links instead of compiling: nvcc took
+# 118-124 s of each session-10 device call on 16 cores, of 30 minutes a session. nvcc here is
+# the device's version (13.0); cuDNN is loaded at run time (dynload.c), so its headers' place
+# does not matter. Carry ".devbuild/obj/src/backend/cuda" (about 20 MiB: with the four suite
+# models' 41 MiB under the 64 MiB carry limit) and begin the device command with
+#     find .devbuild/obj -type f -exec touch {} +; rm -rf build; ln -s .devbuild build
+#     make -j16 IMAGE=0 CUDNN_INC=$d/include CUDNN_LIB=$d/lib all ...
+# (touched objects are newer than the sources, so make compiles only the C files, ~20 s).
+# Run it after the last change to a .cu/.cuh file; it takes minutes on 2 cores.
+set -eu
+cd "$(dirname "$0")/.."
+make BUILD=.devbuild IMAGE=0 NVFLAGS="-O3 -gencode arch=compute_90,code=sm_90 --threads 2" -j2 all
+find .devbuild/obj/src/backend/cuda -name '*.o' -exec objcopy --strip-debug {} \;
+du -sh .devbuild/obj/src/backend/cuda
