@@ -1,4 +1,4 @@
-/* The depthwise kernel (conv_dw.c) at odd sizes: 3, 5 and 17 channels, 7x9, 9x13, 13x7 and
+/* The depthwise kernels (conv_dw.c, and conv_dw16.c wherever it applies) at odd sizes: 3, 5 and 17 channels, 7x9, 9x13, 13x7 and
  * 7x35 images (29x31 and 28x53: read in place) (one, two and three 16-wide column blocks, every remainder of the 4-row block),
  * 3x3 and 5x5, strides 1 and 2, dilations 1 and 2, asymmetric pads, batch 2, every epilogue
  * (residual and activation) on 1 and 2 threads. Held to the double reference and to the
@@ -68,8 +68,8 @@ static ductile_status run(const dt_conv_geom *g, dt_conv_algo algo, const float 
 
 static int failures;
 
-static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
-                       bool avx512)
+static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
+                            bool avx512, dt_conv_algo algo)
 {
     /* Pads: leading d*(k/2), trailing one less at stride 2 (asymmetric), one more at 1. */
     int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;
@@ -85,7 +85,7 @@ static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_
     dt_epilogue epi = {.act = act, .p0 = act == DT_ACT_CLIP ? -0.25f : 1.0f / 6,
                        .p1 = act == DT_ACT_CLIP ? 0.5f : 0.5f, .res = res ? r : NULL};
     for (int64_t i = 0; i < ny + GUARD; i++) y[i] = -777.0f;
-    CHECK_EQ_INT(run(&g, DT_CONV_DEPTHWISE, x, wt, b, &epi, y, pool), DUCTILE_OK);
+    CHECK_EQ_INT(run(&g, algo, x, wt, b, &epi, y, pool), DUCTILE_OK);
     CHECK_EQ_INT(run(&g, DT_CONV_DIRECT, x, wt, b, &epi, yd, pool), DUCTILE_OK);
     ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = c, .group = c, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
                               .kh = k, .kw = k, .sh = s, .sw = s, .dh = d, .dw = d, .pt = pl, .pl = pl},
@@ -102,11 +102,20 @@ static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_
     }
     bool ok = e_ref <= 1e-5 && e_direct <= 1e-5 && guard_ok && bits_ok;
     if (!ok && failures++ < 10)
-        fprintf(stderr, "dw c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d threads=%d: err %g (direct %g)%s%s\n",
-                (long long)c, (long long)h, (long long)w, k, s, d, (int)act, (int)res, dt_pool_threads(pool), e_ref,
+        fprintf(stderr, "dw algo=%d c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d threads=%d: err %g (direct %g)%s%s\n",
+                (int)algo, (long long)c, (long long)h, (long long)w, k, s, d, (int)act, (int)res, dt_pool_threads(pool), e_ref,
                 e_direct, guard_ok ? "" : ", wrote past the output", bits_ok ? "" : ", bits differ from fmaf order");
     CHECK(ok);
     free(x), free(wt), free(b), free(r), free(y), free(yd), free(ye), free(R);
+}
+
+/* Both depthwise tactics where both apply: the row kernels and 16 channels per vector. */
+static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
+                       bool avx512)
+{
+    check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DEPTHWISE);
+    dt_conv_geom g = {.spatial = 2, .c = c, .m = c, .group = c, .k = {k, k}, .s = {s, s}, .d = {d, d}};
+    if (dt_cpu_dw16_applies(&g)) check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DW16);
 }
 
 static void test_depthwise_odd_sizes_every_epilogue(dt_pool *pool, bool avx512)
@@ -154,6 +163,32 @@ static void test_depthwise_other_geometries(dt_pool *pool, bool avx512)
     check_case(3, 11, 37, 7, 2, 1, DT_ACT_CLIP, true, pool, avx512);
 }
 
+/* The 16-channel kernel (conv_dw16.c) where it is chosen, small planes, and around: 16
+ * channels (one block), 21 and 35 (blocks and a tail that the row kernels take), 48; planes
+ * 1x1 to 17x13 (output planes of one pixel, of fewer pixels than a block of 8, 16-pixel
+ * chunks with remainders), every kernel, stride and dilation, every epilogue over the cases. */
+static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
+{
+    static const int64_t chans[] = {16, 21, 35, 48};
+    static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 7}, {14, 14}, {17, 13}, {5, 17}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
+                                  DT_ACT_SIGMOID};
+    int n = 0;
+    for (size_t ci = 0; ci < 4; ci++)
+        for (size_t si = 0; si < 6; si++)
+            for (int k = 3; k <= 5; k += 2)
+                for (int s = 1; s <= 2; s++)
+                    for (int d = 1; d <= 2; d++, n++) {
+                        /* Skipped as the importer refuses them: windows larger than the
+                         * padded image (check_case's pads: 2 d (k/2) + 1 at stride 1, one
+                         * less than that at stride 2). */
+                        int64_t ek = d * (k - 1) + 1, padded = 2 * d * (k / 2) + (s == 2 ? -1 : 1);
+                        if (hw[si][0] + padded < ek || hw[si][1] + padded < ek) continue;
+                        check_case_algo(chans[ci], hw[si][0], hw[si][1], k, s, d, acts[n % 6], n % 4 < 2, pool,
+                                        avx512, DT_CONV_DW16);
+                    }
+}
+
 int main(void)
 {
     __builtin_cpu_init();
@@ -164,6 +199,7 @@ int main(void)
         test_depthwise_odd_sizes_every_epilogue(pool, avx512);
         test_depthwise_other_geometries(pool, avx512);
         test_depthwise_in_place(pool, avx512);
+        test_depthwise_16_channels(pool, avx512);
         dt_pool_free(pool);
     }
     TEST_MAIN_END();

@@ -335,6 +335,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     case DT_CONV_IM2COL: return !dt_cpu_conv_is_depthwise(g);
     case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g) && g->s[0] == 1 && g->s[1] == 1;
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_is_depthwise(g);
+    case DT_CONV_DW16: return dt_cpu_dw16_applies(g);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_applies(g);
     }
     return false;
@@ -345,7 +346,8 @@ dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
     if (g->spatial == 3) return DT_CONV_DIRECT;
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    return dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
+    return dt_cpu_dw16_pays(g)                          ? DT_CONV_DW16
+         : dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
          : !one && dt_cpu_conv_padded_applies(g)         ? DT_CONV_PADDED
                                                          : DT_CONV_IM2COL;
 }
@@ -358,6 +360,7 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     if (!dt_cpu_conv_algo_applies(g, algo)) return DUCTILE_OK;
     switch (algo) {
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise_scratch(g, threads, bytes);
+    case DT_CONV_DW16: return dt_cpu_conv_dw16_scratch(g, threads, bytes);
     case DT_CONV_PADDED: return dt_cpu_conv_padded_scratch(g, a, threads, bytes);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_scratch(g, a, threads, bytes);
     case DT_CONV_DIRECT: return DUCTILE_OK;
@@ -389,6 +392,7 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     }
     switch (algo) {
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
+    case DT_CONV_DW16: return dt_cpu_conv_dw16(g, a, pool);
     case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
     case DT_CONV_WINOGRAD: return dt_cpu_conv_winograd(g, a, pool);
     case DT_CONV_DIRECT: return dt_cpu_conv_direct(g, a, pool);

@@ -39,7 +39,8 @@ typedef enum dt_conv_algo {
     DT_CONV_PADDED = 2,     /* GEMM over a padded copy (stride 1 only) */
     DT_CONV_DEPTHWISE = 3,  /* direct (depthwise only) */
     DT_CONV_WINOGRAD = 4,   /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
-    DT_CONV_DIRECT = 5      /* direct loops over every geometry, 3-D too (conv_direct.c) */
+    DT_CONV_DIRECT = 5,     /* direct loops over every geometry, 3-D too (conv_direct.c) */
+    DT_CONV_DW16 = 6        /* direct, 16 channels per vector (depthwise only, conv_dw16.c) */
 } dt_conv_algo;
 
 /* True when algo can compute g. */
@@ -75,6 +76,16 @@ void dt_cpu_conv_pack_weights_bf16(const dt_conv_geom *g, const float *w, uint16
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+
+/* Depthwise with 16 channels per vector over a transposed tile (conv_dw16.c): square 3x3 or
+ * 5x5, stride and dilation 1 or 2, as the row kernels. Without AVX-512 or with fewer than 16
+ * channels it runs dt_cpu_conv_depthwise; channels past the last 16 run the row kernels. The
+ * same bits as dt_cpu_conv_depthwise. _pays: where the heuristic takes it (planes narrower
+ * than a vector). */
+bool dt_cpu_dw16_applies(const dt_conv_geom *g);
+bool dt_cpu_dw16_pays(const dt_conv_geom *g);
+ductile_status dt_cpu_conv_dw16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+ductile_status dt_cpu_conv_dw16_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 
 /* A strip of one depthwise plane (the fused inverted-residual block, fused_irb.c): output
  * rows [oy0, oy1) of the channel with weights w (KH*KW) and bias b, from src: a ring of
