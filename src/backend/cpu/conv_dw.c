@@ -102,46 +102,6 @@ typedef struct dt_dw_src {
     int64_t row0, ring;
 } dt_dw_src;
 
-/* The lanes j of a 16-float load at column c0 + j of an image row that lie inside it. */
-static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
-{
-    int64_t lo = c0 < 0 ? -c0 : 0, hi = iw - c0;
-    if (hi > 16) hi = 16;
-    if (lo >= hi) return 0;
-    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
-/* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
- * output's window: three loads (p[0..47]) instead of two per tap, the taps picked by permutes:
- * tap 0 the even lanes
- * of the first two loads, tap 1 (dilation 1) the odd ones, and each later tap the one D taps
- * before it moved down a lane, the last lane taken from the third load (tap kx, lane 15 is
- * p[30 + kx*D]); masked (m0..m2: the lanes inside the image row, zeros elsewhere, as a
- * padded row would hold them; all set over a padded plane). Tried before: rows stored split
- * into even and odd columns, so that a tap is one load: no faster, the split's cost moved into
- * the copy. The loads, most of them across two cache lines (rows are not aligned), were what
- * the stride-2 kernels waited on: 3x3 stride 2 ran at a third of stride 1's GFLOP/s for the
- * same outputs. The same values as two loads per tap, so the same bits. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0, __mmask16 m1, __mmask16 m2)
-{
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    const __m512i down = _mm512_set_epi32(0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-    __m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
-    __m512 v2 = _mm512_maskz_loadu_ps(m2, p + 32);
-    t[0] = _mm512_permutex2var_ps(v0, even, v1);
-    if (D == 1 && K > 1) t[1] = _mm512_permutex2var_ps(v0, odd, v1);
-#pragma GCC unroll 5
-    for (int kx = D == 1 ? 2 : 1; kx < K; kx++) {
-        /* lane 15 from v2: index 16 + (30 + kx*D - 32) */
-        __m512i idx = _mm512_mask_set1_epi32(down, (__mmask16)0x8000, 16 + kx * D - 2);
-        t[kx] = _mm512_permutex2var_ps(t[D == 1 ? kx - 2 : kx - 1], idx, v2);
-    }
-#pragma GCC unroll 5
-    for (int kx = 0; kx < K; kx++) __asm__("" : "+v"(t[kx]));
-}
-
 /* KxK (3 or 5), stride S and dilation D (1 or 2) in both dims: R output rows at once, so each
  * input row is loaded once for all the output rows that read it ((R-1)*S + (K-1)*D + 1 rows
  * for R outputs, not R*K) and R independent FMA chains hide the FMA latency. 3x3 keeps its 9

@@ -60,7 +60,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     int points;
     DT_TRY(dt_tactic_attr(L, &tactic, &nt, &points));
     for (int64_t i = 0; i < nt; i++)
-        if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_DW16 || tactic[i] == DT_CONV_DIRECT)
+        if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_SMALLC || tactic[i] == DT_CONV_DIRECT)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
                            (long long)i, (long long)tactic[i]);
     dt_view w = {0};
@@ -213,7 +213,7 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return DUCTILE_OK;
     if (p->nhwc) return dt_fc_nhwc_scratch(p, &g, &a, threads, NULL, bytes);
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
-                                         DT_CONV_DW16};
+                                         DT_CONV_DW16, DT_CONV_SMALLC};
     for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
         size_t b;
         DT_TRY(dt_cpu_conv_scratch(&g, &a, algos[i], threads, &b));
@@ -285,6 +285,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     case DT_CONV_PADDED: return bf16 ? "padded.bf16" : "padded";
     case DT_CONV_DEPTHWISE: return "depthwise";
     case DT_CONV_DW16: return "depthwise16";
+    case DT_CONV_SMALLC: return bf16 ? "im2col.bf16" : "smallc";
     case DT_CONV_WINOGRAD: return "winograd";
     default: return one ? (bf16 ? "gemm1x1.bf16" : "gemm1x1") : bf16 ? "im2col.bf16" : "im2col";
     }
@@ -361,8 +362,10 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         ids[n++] = DT_CONV_DEPTHWISE;
         ids[n++] = DT_CONV_DW16;
     }
-    /* Winograd only where its weights were transformed at build time. */
+    /* The few-channel direct conv on float32 weights (bfloat16 ones run the GEMM). */
     int64_t layout = dt_attr_int(L, "packed", 0);
+    if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16) ids[n++] = DT_CONV_SMALLC;
+    /* Winograd only where its weights were transformed at build time. */
     if (n < cap && (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO) &&
         dt_cpu_wino_applies(&g))
         ids[n++] = DT_CONV_WINOGRAD;
