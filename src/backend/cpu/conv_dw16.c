@@ -164,6 +164,17 @@ typedef struct dt_dw16_job {
     bool epi_in_store;
 } dt_dw16_job;
 
+/* *p, then *p moved on by `step` floats. The 16 rows of a transpose are reached by walking a
+ * pointer: the empty asm keeps GCC from precomputing the 16 offsets, which do not fit in
+ * registers and were reloaded from the stack for every access (a third of the block's time). */
+static inline const float *dt_dw16_walk(const float **p, int64_t step)
+{
+    const float *q = *p;
+    *p = q + step;
+    __asm__("" : "+r"(*p));
+    return q;
+}
+
 /* The block's 16 planes of image b into the tile's interior, 16 pixels at a time (the last
  * 16 moved back to end at the last pixel: the same values again). The borders stay zero: the
  * caller zeroed the tile, and every block writes the same interior. */
@@ -175,8 +186,9 @@ dt_dw16_tile_in(const dt_conv_geom *g, const dt_dw16_layout *l, const float *x, 
     __m512 r[16];
     for (int64_t p0 = 0; p0 < ipx; p0 += 16) {
         int64_t q0 = p0 + 16 <= ipx ? p0 : ipx >= 16 ? ipx - 16 : 0, n = ipx < 16 ? ipx : 16;
+        const float *xp = x + q0;
 #pragma GCC unroll 16
-        for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, x + c * ipx + q0);
+        for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, dt_dw16_walk(&xp, ipx));
         dt_dw16_transpose(r);
         int64_t iy = q0 / iw, ix = q0 % iw;
         for (int64_t i = 0; i < n; i++) {
@@ -199,6 +211,8 @@ dt_dw16_tile_out(const dt_conv_geom *g, const dt_dw16_layout *l, const float *ot
     for (int64_t p0 = 0; p0 < opx; p0 += 16) {
         int64_t q0 = p0 + 16 <= opx ? p0 : opx >= 16 ? opx - 16 : 0;
         int64_t oy = q0 / ow, ox = q0 % ow;
+        const float *rp = res ? res + q0 : NULL;
+        float *yp = y + q0;
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) {
             /* pixels past the last (fewer than 16 in all) repeat it */
@@ -208,8 +222,8 @@ dt_dw16_tile_out(const dt_conv_geom *g, const dt_dw16_layout *l, const float *ot
         dt_dw16_transpose(r);
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++) {
-            dt_dw_epi(&r[c], 1, act, p0v, p1v, res ? res + c * opx + q0 : NULL, 0, m);
-            _mm512_mask_storeu_ps(y + c * opx + q0, m, r[c]);
+            dt_dw_epi(&r[c], 1, act, p0v, p1v, res ? dt_dw16_walk(&rp, opx) : NULL, 0, m);
+            _mm512_mask_storeu_ps((float *)dt_dw16_walk((const float **)&yp, opx), m, r[c]);
         }
     }
 }
@@ -226,8 +240,9 @@ __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_j
     for (int64_t t0 = 0; t0 < kk; t0 += 16) {
         int64_t n = kk - t0 < 16 ? kk - t0 : 16;
         __mmask16 m = (__mmask16)((1u << n) - 1);
+        const float *wp = a->w + c0 * kk + t0;
 #pragma GCC unroll 16
-        for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, a->w + (c0 + c) * kk + t0);
+        for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, dt_dw16_walk(&wp, kk));
         dt_dw16_transpose(r);
         for (int64_t t = 0; t < n; t++) wv[t0 + t] = r[t];
     }
