@@ -31,11 +31,14 @@ static dt_act act = DT_ACT_RELU;
 static void run(dt_pool *pool, const layer *L, int algo)
 {
     int64_t d = L->d ? L->d : 1, pad = d * (L->k / 2);
-    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {d, d},
+    /* BATCH (environment): images per run, 1 unless set */
+    int64_t nb = getenv("BATCH") ? atoll(getenv("BATCH")) : 1;
+    if (nb < 1) nb = 1;
+    dt_conv_geom g = {2, nb, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {d, d},
                       {pad, pad}, {pad, pad}};
     for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - d * (L->k - 1) - 1) / L->s + 1;
-    int64_t nx = L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
-            ny = L->m * g.out[0] * g.out[1];
+    int64_t nx = nb * L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
+            ny = nb * L->m * g.out[0] * g.out[1];
     float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
           *b = malloc(sizeof(float) * L->m), *y = malloc(sizeof(float) * ny);
     for (int64_t i = 0; i < nx; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
