@@ -6,6 +6,7 @@
  * float operations the kernel documents (bias, then fmaf over the padded taps in (ky, kx)
  * order, then dt_epilogue_apply), and never a write past the output. */
 #include "testutil.h"
+#include "refact.h"
 #include "refconv.h"
 
 #include "backend/cpu/conv.h"
@@ -46,19 +47,6 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
     }
 }
 
-/* The epilogue in double over the reference's sums. */
-static double act_ref(dt_act act, double v, double p0, double p1)
-{
-    switch (act) {
-    case DT_ACT_RELU: return v > 0 ? v : 0;
-    case DT_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
-    case DT_ACT_HARDSIGMOID: return fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_HARDSWISH: return v * fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
-    default: return v;
-    }
-}
-
 static ductile_status run(const dt_conv_geom *g, dt_conv_algo algo, const float *x, const float *w,
                           const float *b, const dt_epilogue *epi, float *y, dt_pool *pool)
 {
@@ -90,7 +78,7 @@ static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d
     ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = c, .group = c, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
                               .kh = k, .kw = k, .sh = s, .sw = s, .dh = d, .dw = d, .pt = pl, .pl = pl},
              x, wt, b, epi.res, R);
-    for (int64_t i = 0; i < ny; i++) R[i] = act_ref(act, R[i], epi.p0, epi.p1);
+    for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
     double e_ref = rel_err(y, R, ny), e_direct = rel_err(yd, R, ny);
     bool guard_ok = true;
     for (int64_t i = ny; i < ny + GUARD; i++) guard_ok &= y[i] == -777.0f;

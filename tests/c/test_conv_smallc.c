@@ -7,6 +7,7 @@
  * taps outside the image read as 0; then the epilogue), the same bits
  * on both thread counts, and never a write past the output. */
 #include "testutil.h"
+#include "refact.h"
 #include "refconv.h"
 
 #include "backend/cpu/conv.h"
@@ -48,18 +49,6 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
         }
 }
 
-static double act_ref(dt_act act, double v, double p0, double p1)
-{
-    switch (act) {
-    case DT_ACT_RELU: return v > 0 ? v : 0;
-    case DT_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
-    case DT_ACT_HARDSIGMOID: return fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_HARDSWISH: return v * fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
-    default: return v;
-    }
-}
-
 static int failures;
 
 static void check_case(int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pe, dt_act act, bool res,
@@ -87,7 +76,7 @@ static void check_case(int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, i
     ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
                               .kh = 3, .kw = 3, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = pt, .pl = pt},
              x, wt, b, epi.res, R);
-    for (int64_t i = 0; i < ny; i++) R[i] = act_ref(act, R[i], epi.p0, epi.p1);
+    for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
     double err = rel_err(y[0], R, ny);
     bool guard_ok = true;
     for (int t = 0; t < 2; t++)

@@ -207,14 +207,7 @@ dt_dw_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, 
 #define DT_DW_ROWS_PLANE(K, S, D)                                                                              \
     DT_DW_ROWS_PLANE_P(K, S, D, false, dt_dw_rows_plane_##K##S##D)                                             \
     DT_DW_ROWS_PLANE_P(K, S, D, true, dt_dw_rows_place_##K##S##D)
-DT_DW_ROWS_PLANE(3, 1, 1)
-DT_DW_ROWS_PLANE(3, 1, 2)
-DT_DW_ROWS_PLANE(3, 2, 1)
-DT_DW_ROWS_PLANE(3, 2, 2)
-DT_DW_ROWS_PLANE(5, 1, 1)
-DT_DW_ROWS_PLANE(5, 1, 2)
-DT_DW_ROWS_PLANE(5, 2, 1)
-DT_DW_ROWS_PLANE(5, 2, 2)
+DT_DW_GEOMETRIES(DT_DW_ROWS_PLANE)
 
 typedef void (*dt_dw_rows_plane_fn)(const dt_dw_job *, const dt_dw_src *, const float *, float, float *,
                                     const float *);

@@ -93,4 +93,8 @@ dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0,
     for (int kx = 0; kx < K; kx++) __asm__("" : "+v"(t[kx]));
 }
 
+/* The geometries of the direct depthwise kernels (kernel, stride, dilation in both dims):
+ * X(K, S, D) once for each. */
+#define DT_DW_GEOMETRIES(X) X(3, 1, 1) X(3, 1, 2) X(3, 2, 1) X(3, 2, 2) X(5, 1, 1) X(5, 1, 2) X(5, 2, 1) X(5, 2, 2)
+
 #endif

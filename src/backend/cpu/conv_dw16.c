@@ -145,14 +145,7 @@ typedef void (*dt_dw16_fn)(const float *, int64_t, const __m512 *, __m512, float
     {                                                                                                            \
         dt_dw16_compute(tile, tw, wv, bias, ot, oh, vw, K, S, D);                                                \
     }
-DT_DW16_FN(3, 1, 1)
-DT_DW16_FN(3, 1, 2)
-DT_DW16_FN(3, 2, 1)
-DT_DW16_FN(3, 2, 2)
-DT_DW16_FN(5, 1, 1)
-DT_DW16_FN(5, 1, 2)
-DT_DW16_FN(5, 2, 1)
-DT_DW16_FN(5, 2, 2)
+DT_DW_GEOMETRIES(DT_DW16_FN)
 
 typedef struct dt_dw16_job {
     const dt_conv_geom *g;
