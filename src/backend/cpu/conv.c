@@ -272,6 +272,10 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
         .bias = a->bias, .ldc = n,
     };
     dt_conv_group_a(g, a, 0, &gm);
+    /* Without a residual (laid out as y, not as the product) the activation goes in the
+     * GEMM's store, the same float operations as the pass: the copy-out is then a copy. */
+    bool epi_in_gemm = a->epi && !a->epi->res;
+    if (epi_in_gemm) gm.epi = a->epi;
     /* scratch: the product, then the GEMM's packing buffers (dt_cpu_conv_scratch) */
     float *c = a->scratch;
     gm.C = c;
@@ -280,7 +284,7 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
         for (int64_t m = 0; m < g->m; m++) {
             int64_t yoff = (b * g->m + m) * px;
             memcpy(a->y + yoff, c + m * n + b * px, (size_t)px * sizeof(float));
-            if (a->epi) dt_epilogue_apply(a->epi, a->y + yoff, a->epi->res ? a->epi->res + yoff : NULL, px);
+            if (a->epi && !epi_in_gemm) dt_epilogue_apply(a->epi, a->y + yoff, a->epi->res + yoff, px);
         }
     return DUCTILE_OK;
 }
