@@ -216,7 +216,7 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
  * work) the copy out costs about what the panels save, so they stay per image. */
 enum { DT_CONV_BATCH_PX = 128 };
 
-static bool dt_conv_batched(const dt_conv_geom *g)
+bool dt_cpu_conv_is_batched(const dt_conv_geom *g)
 {
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
                g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
@@ -227,7 +227,7 @@ static bool dt_conv_batched(const dt_conv_geom *g)
 static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
-    int64_t n = g->out[0] * g->out[1] * (dt_conv_batched(g) ? g->batch : 1);
+    int64_t n = g->out[0] * g->out[1] * (dt_cpu_conv_is_batched(g) ? g->batch : 1);
     dt_gemm gm = {.M = mg, .N = n, .K = cg * g->k[0] * g->k[1]};
     dt_conv_group_a(g, a, 0, &gm);
     return gm;
@@ -236,7 +236,7 @@ static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 /* Bytes of the batched product (M x batch*pixels floats), 64-byte multiple; 0 unbatched. */
 static size_t dt_conv_batched_bytes(const dt_conv_geom *g)
 {
-    if (!dt_conv_batched(g)) return 0;
+    if (!dt_cpu_conv_is_batched(g)) return 0;
     size_t n = (size_t)g->m * (size_t)g->batch * (size_t)(g->out[0] * g->out[1]) * sizeof(float);
     return (n + 63) & ~(size_t)63;
 }
@@ -271,6 +271,13 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
         .pack_b = dt_batch_pack, .pack_b_ctx = &bb,
         .bias = a->bias, .ldc = n,
     };
+    if (a->x_cs) {
+        /* x is the product's B already ([C][N][px]): read in place, as an image's 1x1 is */
+        gm.pack_b = NULL;
+        gm.B = a->x;
+        gm.ldb = n;
+        gm.direct_b = true;
+    }
     dt_conv_group_a(g, a, 0, &gm);
     /* Without a residual (laid out as y, not as the product) the activation goes in the
      * GEMM's store, the same float operations as the pass: the copy-out is then a copy. */
@@ -299,7 +306,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
                   (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
-    if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
+    if (dt_cpu_conv_is_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
     for (int64_t b = 0; b < g->batch; b++) {
@@ -364,7 +371,7 @@ dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
 static size_t dt_conv_gemm_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads)
 {
     dt_gemm gm = dt_conv_im2col_gemm(g, a);
-    gm.pack_b = dt_conv_batched(g) ? dt_batch_pack : NULL;
+    gm.pack_b = dt_cpu_conv_is_batched(g) ? dt_batch_pack : NULL;
     return dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g);
 }
 
@@ -400,6 +407,9 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     if (!dt_cpu_conv_algo_applies(g, algo))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
                        (int)algo);
+    if ((a->x_cs && (algo != DT_CONV_IM2COL || !dt_cpu_conv_is_batched(g) || a->x_cs != g->batch)) ||
+        (a->y_cs && algo != DT_CONV_DEPTHWISE && algo != DT_CONV_DW16))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not take these plane strides", (int)algo);
     if (!a->scratch) {
         size_t bytes;
         DT_TRY(dt_cpu_conv_scratch(g, a, algo, dt_pool_threads(pool), &bytes));

@@ -27,6 +27,11 @@ typedef struct dt_conv_args {
     const float *w_wino;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
+    /* Optional plane strides, 0 for NCHW. x_cs: x holds channel c of image b at plane
+     * c * x_cs + b, [C][N][H][W] with x_cs = N: the batched 1x1's B, read in place (the
+     * batched 1x1 convs only, dt_cpu_conv_is_batched). y_cs: likewise for y and the residual
+     * (the depthwise kernels only). */
+    int64_t x_cs, y_cs;
     /* 64-byte aligned, of dt_cpu_conv_scratch bytes for the algorithm and the pool's thread
      * count. NULL: dt_cpu_conv_run_algo allocates it (callers that run a conv once). */
     void *scratch;
@@ -43,6 +48,9 @@ typedef enum dt_conv_algo {
     DT_CONV_DW16 = 6,       /* direct, 16 channels per vector (depthwise only, conv_dw16.c) */
     DT_CONV_SMALLC = 7      /* direct, few input channels, 3x3 stride 2 (conv_smallc.c) */
 } dt_conv_algo;
+
+/* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes). */
+bool dt_cpu_conv_is_batched(const dt_conv_geom *g);
 
 /* True when algo can compute g. */
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo);

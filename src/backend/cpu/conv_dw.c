@@ -23,6 +23,7 @@ typedef struct dt_dw_job {
     const float *x, *w, *bias;
     const dt_epilogue *epi;
     float *y;
+    int64_t y_cs;           /* conv.h: y's plane stride of a channel, 0 for NCHW */
     int64_t hp, wp;         /* padded plane, with slack columns for full-vector reads */
     size_t plane_bytes;     /* one thread's plane */
     char *scratch;
@@ -272,8 +273,9 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
-        float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + p * out_px;
-        const float *res = j->epi && j->epi->res ? j->epi->res + p * out_px : NULL;
+        int64_t yp = j->y_cs ? c * j->y_cs + p / g->c : p;   /* y's plane (conv.h: y_cs) */
+        float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + yp * out_px;
+        const float *res = j->epi && j->epi->res ? j->epi->res + yp * out_px : NULL;
         if (rows && in_place) {
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
             dt_dw_src src = {.x = j->x + p * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
@@ -318,7 +320,7 @@ ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads,
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_DEPTHWISE, pool); /* allocates it */
-    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y};
+    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y, .y_cs = a->y_cs};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
     j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);

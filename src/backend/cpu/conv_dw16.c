@@ -191,12 +191,12 @@ dt_dw16_tile_in(const dt_conv_geom *g, const dt_dw16_layout *l, const float *x, 
     }
 }
 
-/* The outputs (q order in ot) back to the block's 16 planes y, 16 pixels at a time (the last
- * 16 moved back as above), the epilogue in lanes before the store (act NONE, res NULL:
- * none). */
+/* The outputs (q order in ot) back to the block's 16 planes y (ystep floats apart, the
+ * residual's likewise), 16 pixels at a time (the last 16 moved back as above), the epilogue
+ * in lanes before the store (act NONE, res NULL: none). */
 static inline __attribute__((always_inline, target("avx512f"))) void
 dt_dw16_tile_out(const dt_conv_geom *g, const dt_dw16_layout *l, const float *ot, dt_act act, __m512 p0v, __m512 p1v,
-                 const float *res, float *y)
+                 const float *res, float *y, int64_t ystep)
 {
     int64_t ow = g->out[1], opx = g->out[0] * ow;
     __mmask16 m = opx >= 16 ? 0xffff : (__mmask16)((1u << opx) - 1);
@@ -215,8 +215,8 @@ dt_dw16_tile_out(const dt_conv_geom *g, const dt_dw16_layout *l, const float *ot
         dt_dw16_transpose(r);
 #pragma GCC unroll 16
         for (int c = 0; c < 16; c++) {
-            dt_dw_epi(&r[c], 1, act, p0v, p1v, res ? dt_dw16_walk(&rp, opx) : NULL, 0, m);
-            _mm512_mask_storeu_ps((float *)dt_dw16_walk((const float **)&yp, opx), m, r[c]);
+            dt_dw_epi(&r[c], 1, act, p0v, p1v, res ? dt_dw16_walk(&rp, ystep) : NULL, 0, m);
+            _mm512_mask_storeu_ps((float *)dt_dw16_walk((const float **)&yp, ystep), m, r[c]);
         }
     }
 }
@@ -244,14 +244,15 @@ __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_j
     dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
     __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
     for (int64_t b = 0; b < g->batch; b++) {
-        int64_t plane0 = b * g->c + c0;
+        int64_t plane0 = b * g->c + c0, yplane = a->y_cs ? c0 * a->y_cs + b : plane0;
+        int64_t ystep = (a->y_cs ? a->y_cs : 1) * opx;    /* conv.h: y_cs */
         dt_dw16_tile_in(g, &j->l, a->x + plane0 * ipx, tile);
         j->compute(tile, j->l.tw, wv, bias, ot, g->out[0], j->l.vw);
-        float *y = a->y + plane0 * opx;
-        const float *res = e && e->res ? e->res + plane0 * opx : NULL;
-        dt_dw16_tile_out(g, &j->l, ot, act, p0, p1, j->epi_in_store ? res : NULL, y);
+        float *y = a->y + yplane * opx;
+        const float *res = e && e->res ? e->res + yplane * opx : NULL;
+        dt_dw16_tile_out(g, &j->l, ot, act, p0, p1, j->epi_in_store ? res : NULL, y, ystep);
         if (e && !j->epi_in_store)
-            for (int c = 0; c < 16; c++) dt_epilogue_apply(e, y + c * opx, res ? res + c * opx : NULL, opx);
+            for (int c = 0; c < 16; c++) dt_epilogue_apply(e, y + c * ystep, res ? res + c * ystep : NULL, opx);
     }
 }
 
@@ -261,15 +262,17 @@ static void dt_dw16_tail(const dt_dw16_job *j, int64_t b, void *scratch)
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
     int64_t c0 = j->blocks * 16, plane0 = b * g->c + c0, opx = g->out[0] * g->out[1], kk = g->k[0] * g->k[1];
+    int64_t yplane = a->y_cs ? c0 * a->y_cs + b : plane0;
     dt_conv_geom gt = *g;
     gt.batch = 1;
     gt.c = gt.m = gt.group = g->c - c0;
     dt_epilogue e;
     dt_conv_args at = {.x = a->x + plane0 * g->in[0] * g->in[1], .w = a->w + c0 * kk,
-                       .bias = a->bias ? a->bias + c0 : NULL, .y = a->y + plane0 * opx, .scratch = scratch};
+                       .bias = a->bias ? a->bias + c0 : NULL, .y = a->y + yplane * opx, .y_cs = a->y_cs,
+                       .scratch = scratch};
     if (a->epi) {
         e = *a->epi;
-        if (e.res) e.res += plane0 * opx;
+        if (e.res) e.res += yplane * opx;
         at.epi = &e;
     }
     dt_cpu_conv_depthwise(&gt, &at, NULL);  /* fails only without scratch */

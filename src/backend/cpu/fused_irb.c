@@ -460,22 +460,29 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
-    if (nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
+    bool split = nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1;
+    if (split) {
         dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
         dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
-    } else {
+    }
+    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
+    /* Where the project runs as one product over the images (small planes), the depthwise
+     * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
+     * in place instead of packing it. */
+    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp) ? nb : 0;
+    if (!split) {
         dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
-        a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .scratch = cs};
+        a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .y_cs = cs_d, .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&g, &a, pl->dw, pool));
     }
     if (!p->project) return DUCTILE_OK;
-    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
-    dt_conv_args a = {.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
+    dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16,
+                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
 }
 
