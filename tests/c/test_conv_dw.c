@@ -4,7 +4,8 @@
  * (residual and activation) on 1 and 2 threads. Held to the double reference and to the
  * direct kernel (the reference kernel of the CPU backend); on AVX-512, bit for bit to the
  * float operations the kernel documents (bias, then fmaf over the padded taps in (ky, kx)
- * order, then dt_epilogue_apply), and never a write past the output. */
+ * order, then dt_epilogue_apply), the same with x, residual and y laid out [C][N][H][W], and
+ * never a write past the output. */
 #include "testutil.h"
 #include "refact.h"
 #include "refconv.h"
@@ -88,11 +89,31 @@ static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d
         emulate(&g, x, wt, b, &epi, ye);
         bits_ok = memcmp(y, ye, sizeof(float) * (size_t)ny) == 0;
     }
-    bool ok = e_ref <= 1e-5 && e_direct <= 1e-5 && guard_ok && bits_ok;
+    /* The same conv over x, residual and y laid out [C][N][H][W] (conv.h: x_cs, y_cs): the
+     * same values, each at its place there. */
+    int64_t ipx = h * w, opx = g.out[0] * g.out[1];
+    float *xc = malloc(sizeof(float) * (size_t)nx), *rc = malloc(sizeof(float) * (size_t)ny);
+    float *yc = malloc(sizeof(float) * (size_t)ny);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            memcpy(xc + (ch * 2 + n) * ipx, x + (n * c + ch) * ipx, sizeof(float) * (size_t)ipx);
+            memcpy(rc + (ch * 2 + n) * opx, r + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
+        }
+    dt_epilogue epic = epi;
+    if (epic.res) epic.res = rc;
+    dt_conv_args ac = {.x = xc, .x_cs = 2, .w = wt, .bias = b, .epi = &epic, .y = yc, .y_cs = 2};
+    CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &ac, algo, pool), DUCTILE_OK);
+    bool cnhw_ok = true;
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t ch = 0; ch < c; ch++)
+            cnhw_ok &= !memcmp(yc + (ch * 2 + n) * opx, y + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
+    free(xc), free(rc), free(yc);
+    bool ok = e_ref <= 1e-5 && e_direct <= 1e-5 && guard_ok && bits_ok && cnhw_ok;
     if (!ok && failures++ < 10)
-        fprintf(stderr, "dw algo=%d c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d threads=%d: err %g (direct %g)%s%s\n",
+        fprintf(stderr, "dw algo=%d c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d threads=%d: err %g (direct %g)%s%s%s\n",
                 (int)algo, (long long)c, (long long)h, (long long)w, k, s, d, (int)act, (int)res, dt_pool_threads(pool), e_ref,
-                e_direct, guard_ok ? "" : ", wrote past the output", bits_ok ? "" : ", bits differ from fmaf order");
+                e_direct, guard_ok ? "" : ", wrote past the output", bits_ok ? "" : ", bits differ from fmaf order",
+                cnhw_ok ? "" : ", [C][N][H][W] planes differ");
     CHECK(ok);
     free(x), free(wt), free(b), free(r), free(y), free(yd), free(ye), free(R);
 }

@@ -281,8 +281,13 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
     dt_conv_group_a(g, a, 0, &gm);
     /* Without a residual (laid out as y, not as the product) the activation goes in the
      * GEMM's store, the same float operations as the pass: the copy-out is then a copy. */
-    bool epi_in_gemm = a->epi && !a->epi->res;
+    bool epi_in_gemm = a->epi && (!a->epi->res || a->y_cs);
     if (epi_in_gemm) gm.epi = a->epi;
+    if (a->y_cs) {
+        /* y is the product ([M][N][px]): no copy-out at all */
+        gm.C = a->y;
+        return dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g));
+    }
     /* scratch: the product, then the GEMM's packing buffers (dt_cpu_conv_scratch) */
     float *c = a->scratch;
     gm.C = c;
@@ -407,8 +412,9 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     if (!dt_cpu_conv_algo_applies(g, algo))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
                        (int)algo);
-    if ((a->x_cs && (algo != DT_CONV_IM2COL || !dt_cpu_conv_is_batched(g) || a->x_cs != g->batch)) ||
-        (a->y_cs && algo != DT_CONV_DEPTHWISE && algo != DT_CONV_DW16))
+    bool dw = algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16;
+    bool batched = algo == DT_CONV_IM2COL && dt_cpu_conv_is_batched(g);
+    if ((a->x_cs && !dw && !(batched && a->x_cs == g->batch)) || (a->y_cs && !dw && !(batched && a->y_cs == g->batch)))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not take these plane strides", (int)algo);
     if (!a->scratch) {
         size_t bytes;

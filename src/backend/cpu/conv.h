@@ -28,9 +28,9 @@ typedef struct dt_conv_args {
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
     /* Optional plane strides, 0 for NCHW. x_cs: x holds channel c of image b at plane
-     * c * x_cs + b, [C][N][H][W] with x_cs = N: the batched 1x1's B, read in place (the
-     * batched 1x1 convs only, dt_cpu_conv_is_batched). y_cs: likewise for y and the residual
-     * (the depthwise kernels only). */
+     * c * x_cs + b, [C][N][H][W] with x_cs = N: the batched 1x1's B (read in place) or C
+     * (written in place). y_cs: likewise for y and the residual. Taken by the batched 1x1
+     * convs (dt_cpu_conv_is_batched; x_cs and y_cs = N) and the depthwise kernels. */
     int64_t x_cs, y_cs;
     /* 64-byte aligned, of dt_cpu_conv_scratch bytes for the algorithm and the pool's thread
      * count. NULL: dt_cpu_conv_run_algo allocates it (callers that run a conv once). */

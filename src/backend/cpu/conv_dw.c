@@ -23,7 +23,7 @@ typedef struct dt_dw_job {
     const float *x, *w, *bias;
     const dt_epilogue *epi;
     float *y;
-    int64_t y_cs;           /* conv.h: y's plane stride of a channel, 0 for NCHW */
+    int64_t x_cs, y_cs;     /* conv.h: x's and y's plane strides of a channel, 0 for NCHW */
     int64_t hp, wp;         /* padded plane, with slack columns for full-vector reads */
     size_t plane_bytes;     /* one thread's plane */
     char *scratch;
@@ -273,15 +273,16 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
-        int64_t yp = j->y_cs ? c * j->y_cs + p / g->c : p;   /* y's plane (conv.h: y_cs) */
+        /* x's and y's planes (conv.h: x_cs, y_cs) */
+        int64_t xp = j->x_cs ? c * j->x_cs + p / g->c : p, yp = j->y_cs ? c * j->y_cs + p / g->c : p;
         float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + yp * out_px;
         const float *res = j->epi && j->epi->res ? j->epi->res + yp * out_px : NULL;
         if (rows && in_place) {
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
-            dt_dw_src src = {.x = j->x + p * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
+            dt_dw_src src = {.x = j->x + xp * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
             rows(j, &src, j->w + c * ksz, b, y, res);
         } else {
-            dt_dw_pad_plane(j, j->x + p * in_px, pad);
+            dt_dw_pad_plane(j, j->x + xp * in_px, pad);
             if (rows)
                 rows(j, &(dt_dw_src){.x = pad}, j->w + c * ksz, b, y, res);
             else if (j->avx512)
@@ -320,7 +321,8 @@ ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads,
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_DEPTHWISE, pool); /* allocates it */
-    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y, .y_cs = a->y_cs};
+    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y, .x_cs = a->x_cs,
+                   .y_cs = a->y_cs};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
     j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);

@@ -168,11 +168,11 @@ static inline const float *dt_dw16_walk(const float **p, int64_t step)
     return q;
 }
 
-/* The block's 16 planes of image b into the tile's interior, 16 pixels at a time (the last
- * 16 moved back to end at the last pixel: the same values again). The borders stay zero: the
- * caller zeroed the tile, and every block writes the same interior. */
+/* The block's 16 planes of image b (xstep floats apart) into the tile's interior, 16 pixels
+ * at a time (the last 16 moved back to end at the last pixel: the same values again). The
+ * borders stay zero: the caller zeroed the tile, and every block writes the same interior. */
 static inline __attribute__((always_inline, target("avx512f"))) void
-dt_dw16_tile_in(const dt_conv_geom *g, const dt_dw16_layout *l, const float *x, float *tile)
+dt_dw16_tile_in(const dt_conv_geom *g, const dt_dw16_layout *l, const float *x, int64_t xstep, float *tile)
 {
     int64_t iw = g->in[1], ipx = g->in[0] * iw;
     __mmask16 m = ipx >= 16 ? 0xffff : (__mmask16)((1u << ipx) - 1);
@@ -181,7 +181,7 @@ dt_dw16_tile_in(const dt_conv_geom *g, const dt_dw16_layout *l, const float *x, 
         int64_t q0 = p0 + 16 <= ipx ? p0 : ipx >= 16 ? ipx - 16 : 0, n = ipx < 16 ? ipx : 16;
         const float *xp = x + q0;
 #pragma GCC unroll 16
-        for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, dt_dw16_walk(&xp, ipx));
+        for (int c = 0; c < 16; c++) r[c] = _mm512_maskz_loadu_ps(m, dt_dw16_walk(&xp, xstep));
         dt_dw16_transpose(r);
         int64_t iy = q0 / iw, ix = q0 % iw;
         for (int64_t i = 0; i < n; i++) {
@@ -246,7 +246,8 @@ __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_j
     for (int64_t b = 0; b < g->batch; b++) {
         int64_t plane0 = b * g->c + c0, yplane = a->y_cs ? c0 * a->y_cs + b : plane0;
         int64_t ystep = (a->y_cs ? a->y_cs : 1) * opx;    /* conv.h: y_cs */
-        dt_dw16_tile_in(g, &j->l, a->x + plane0 * ipx, tile);
+        int64_t xplane = a->x_cs ? c0 * a->x_cs + b : plane0;
+        dt_dw16_tile_in(g, &j->l, a->x + xplane * ipx, (a->x_cs ? a->x_cs : 1) * ipx, tile);
         j->compute(tile, j->l.tw, wv, bias, ot, g->out[0], j->l.vw);
         float *y = a->y + yplane * opx;
         const float *res = e && e->res ? e->res + yplane * opx : NULL;
@@ -262,12 +263,12 @@ static void dt_dw16_tail(const dt_dw16_job *j, int64_t b, void *scratch)
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
     int64_t c0 = j->blocks * 16, plane0 = b * g->c + c0, opx = g->out[0] * g->out[1], kk = g->k[0] * g->k[1];
-    int64_t yplane = a->y_cs ? c0 * a->y_cs + b : plane0;
+    int64_t xplane = a->x_cs ? c0 * a->x_cs + b : plane0, yplane = a->y_cs ? c0 * a->y_cs + b : plane0;
     dt_conv_geom gt = *g;
     gt.batch = 1;
     gt.c = gt.m = gt.group = g->c - c0;
     dt_epilogue e;
-    dt_conv_args at = {.x = a->x + plane0 * g->in[0] * g->in[1], .w = a->w + c0 * kk,
+    dt_conv_args at = {.x = a->x + xplane * g->in[0] * g->in[1], .x_cs = a->x_cs, .w = a->w + c0 * kk,
                        .bias = a->bias ? a->bias + c0 : NULL, .y = a->y + yplane * opx, .y_cs = a->y_cs,
                        .scratch = scratch};
     if (a->epi) {

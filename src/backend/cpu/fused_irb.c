@@ -472,10 +472,14 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
      * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
      * in place instead of packing it. */
     int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp) ? nb : 0;
+    /* Likewise E, the expand's product, when the expand is one. */
+    int64_t cs_e = nb > 1 && dt_cpu_conv_is_batched(&ge) ? nb : 0;
     if (!split) {
-        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .scratch = cs};
+        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .y_cs = cs_e,
+                          .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
-        a = (dt_conv_args){.x = e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .y_cs = cs_d, .scratch = cs};
+        a = (dt_conv_args){.x = e, .x_cs = cs_e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .y_cs = cs_d,
+                           .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&g, &a, pl->dw, pool));
     }
     if (!p->project) return DUCTILE_OK;
