@@ -577,10 +577,11 @@ int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids
     xd.dims[1] = in[DT_IRB_WD].dims[0];
     dt_conv_geom g;
     if (xd.rank != 4 || dt_conv_geometry_of(&at, &xd, &in[DT_IRB_WD], &g) || !dt_cpu_dw16_applies(&g)) return 0;
-    /* Timed only where neither clearly wins (dt_cpu_dw16_pays takes rows of up to 8 outputs;
-     * from 16 the row kernels fill their lanes): the layer's time is mostly its 1x1s, and on a
-     * loaded machine 3 timed runs of it can pick the algorithm that is 1.6x slower. */
-    if (g.out[1] <= 8 || g.out[1] >= 16) return 0;
+    /* Timed only where no measurement decided it: dt_cpu_dw16_pays takes rows of up to 8
+     * outputs (1.6x faster on 7x7), the row kernels were 10-30% faster from 14 (mobilenet_v2's
+     * 14x14, 28x28). The layer's time is mostly its 1x1s: on a loaded machine 3 timed runs of
+     * it picked either algorithm on the 14x14 blocks, 0.01 ms a block slower with dw16. */
+    if (g.out[1] <= 8 || g.out[1] >= 14) return 0;
     ids[0] = DT_CONV_DEPTHWISE;
     ids[1] = DT_CONV_DW16;
     return 2;
