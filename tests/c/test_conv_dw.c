@@ -123,7 +123,9 @@ static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_
                        bool avx512)
 {
     check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DEPTHWISE);
-    dt_conv_geom g = {.spatial = 2, .c = c, .m = c, .group = c, .k = {k, k}, .s = {s, s}, .d = {d, d}};
+    int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;   /* check_case_algo's pads */
+    dt_conv_geom g = {.spatial = 2, .c = c, .m = c, .group = c, .k = {k, k}, .s = {s, s}, .d = {d, d},
+                      .out = {1, (w + pl + pe - d * (k - 1) - 1) / s + 1}};
     if (dt_cpu_dw16_applies(&g)) check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DW16);
 }
 
@@ -172,16 +174,23 @@ static void test_depthwise_other_geometries(dt_pool *pool, bool avx512)
     check_case(3, 11, 37, 7, 2, 1, DT_ACT_CLIP, true, pool, avx512);
 }
 
-/* The 16-channel kernel (conv_dw16.c) where it is chosen, small planes, and around: 16
- * channels (one block), 21 and 35 (blocks and a tail that the row kernels take), 48; planes
- * 1x1 to 17x13 (output planes of one pixel, of fewer pixels than a block of 8, 16-pixel
- * chunks with remainders), every kernel, stride and dilation, every epilogue over the cases. */
+/* The 16-channel kernel (conv_dw16.c) where it is chosen, small planes, and around (both
+ * tactics wherever the 16-channel one applies: output rows under 16): 16 channels (one
+ * block), 21 and 35 (blocks and a tail that the row kernels take), 48; planes 1x1 to 17x13
+ * (output planes of one pixel, of fewer pixels than a block of 8, 16-pixel chunks with
+ * remainders), every kernel, stride and dilation, every epilogue over the cases. Rows of 16
+ * outputs and more are refused (they would only grow the scratch). */
 static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
 {
     static const int64_t chans[] = {16, 21, 35, 48};
     static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 7}, {14, 14}, {17, 13}, {5, 17}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
                                   DT_ACT_SIGMOID};
+    dt_conv_geom wide = {.spatial = 2, .c = 16, .m = 16, .group = 16, .k = {3, 3}, .s = {1, 1}, .d = {1, 1},
+                         .out = {7, 16}};
+    CHECK(!dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
+    wide.out[1] = 15;
+    CHECK(dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
     int n = 0;
     for (size_t ci = 0; ci < 4; ci++)
         for (size_t si = 0; si < 6; si++)
@@ -193,8 +202,8 @@ static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
                          * less than that at stride 2). */
                         int64_t ek = d * (k - 1) + 1, padded = 2 * d * (k / 2) + (s == 2 ? -1 : 1);
                         if (hw[si][0] + padded < ek || hw[si][1] + padded < ek) continue;
-                        check_case_algo(chans[ci], hw[si][0], hw[si][1], k, s, d, acts[n % 6], n % 4 < 2, pool,
-                                        avx512, DT_CONV_DW16);
+                        check_case(chans[ci], hw[si][0], hw[si][1], k, s, d, acts[n % 6], n % 4 < 2, pool,
+                                   avx512);
                     }
 }
 

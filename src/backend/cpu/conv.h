@@ -87,7 +87,7 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
 ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 
 /* Depthwise with 16 channels per vector over a transposed tile (conv_dw16.c): square 3x3 or
- * 5x5, stride and dilation 1 or 2, as the row kernels. Without AVX-512 or with fewer than 16
+ * 5x5, stride and dilation 1 or 2, as the row kernels, output rows under 16. Without AVX-512 or with fewer than 16
  * channels it runs dt_cpu_conv_depthwise; channels past the last 16 run the row kernels. The
  * same bits as dt_cpu_conv_depthwise. _pays: where the heuristic takes it (planes narrower
  * than a vector). */

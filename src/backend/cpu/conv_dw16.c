@@ -20,7 +20,9 @@
 
 bool dt_cpu_dw16_applies(const dt_conv_geom *g)
 {
-    if (!dt_cpu_conv_is_depthwise(g) || g->spatial != 2) return false;
+    /* Output rows of 16 and more fill the row kernels' lanes, and the tiles of large planes
+     * would only grow every context's scratch (the most of any tactic that may run). */
+    if (!dt_cpu_conv_is_depthwise(g) || g->spatial != 2 || g->out[1] >= 16) return false;
     if (g->k[0] != g->k[1] || g->s[0] != g->s[1] || g->d[0] != g->d[1]) return false;
     return (g->k[0] == 3 || g->k[0] == 5) && g->s[0] >= 1 && g->s[0] <= 2 && g->d[0] >= 1 && g->d[0] <= 2;
 }

@@ -358,7 +358,7 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         if (dt_cpu_conv_algo_applies(&g, all[i]) && !(one && all[i] == DT_CONV_PADDED)) ids[n++] = (int)all[i];
     /* Depthwise: the row kernels or 16 channels per vector (the same bits), where rows of
      * outputs leave the row kernels' lanes idle. */
-    if (dt_cpu_dw16_applies(&g) && g.out[1] < 16 && n + 2 <= cap) {
+    if (dt_cpu_dw16_applies(&g) && n + 2 <= cap) {
         ids[n++] = DT_CONV_DEPTHWISE;
         ids[n++] = DT_CONV_DW16;
     }
