@@ -31,11 +31,14 @@ static dt_act act = DT_ACT_RELU;
 static void run(dt_pool *pool, const layer *L, int algo)
 {
     int64_t d = L->d ? L->d : 1, pad = d * (L->k / 2);
-    dt_conv_geom g = {2, 1, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {d, d},
+    /* BATCH (environment): images per run, 1 unless set */
+    int64_t nb = getenv("BATCH") ? atoll(getenv("BATCH")) : 1;
+    if (nb < 1) nb = 1;
+    dt_conv_geom g = {2, nb, L->c, L->m, L->group, {L->hw, L->hw}, {0, 0}, {L->k, L->k}, {L->s, L->s}, {d, d},
                       {pad, pad}, {pad, pad}};
     for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - d * (L->k - 1) - 1) / L->s + 1;
-    int64_t nx = L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
-            ny = L->m * g.out[0] * g.out[1];
+    int64_t nx = nb * L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
+            ny = nb * L->m * g.out[0] * g.out[1];
     float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
           *b = malloc(sizeof(float) * L->m), *y = malloc(sizeof(float) * ny);
     for (int64_t i = 0; i < nx; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
@@ -94,6 +97,7 @@ int main(int argc, char **argv)
         {"r3x3s2a", 128, 128, 56, 3, 2, 1}, {"r3x3s2b", 256, 256, 28, 3, 2, 1},
         {"r3x3s2c", 512, 512, 14, 3, 2, 1}, {"r3x3s1d", 512, 512, 7, 3, 1, 1},
         {"rstem", 3, 64, 224, 7, 2, 1},     {"mstem", 3, 32, 224, 3, 2, 1},
+        {"sstem", 3, 16, 555, 3, 2, 1},
         {"m1x1p56", 144, 24, 56, 1, 1, 1},  {"m1x1p56b", 96, 24, 56, 1, 1, 1},
         {"m1x1e56", 24, 144, 56, 1, 1, 1},  {"m1x1e112", 16, 96, 112, 1, 1, 1},
         {"m1x1p112", 32, 16, 112, 1, 1, 1}, {"s1x1p389", 64, 24, 195, 1, 1, 1},
@@ -107,7 +111,8 @@ int main(int argc, char **argv)
         {"sdw389", 16, 16, 389, 3, 1, 16},  {"sdw389s2", 64, 64, 389, 3, 2, 64},
         {"mdw112s2", 96, 96, 112, 3, 2, 96}, {"mdw28s2", 192, 192, 28, 3, 2, 192},
         {"mdw14s2", 576, 576, 14, 3, 2, 576},
-        {"mdw7", 960, 960, 7, 3, 1, 960},   {"sdw5x5s2", 72, 72, 195, 5, 2, 72},
+        {"mdw7", 960, 960, 7, 3, 1, 960},   {"mdw14b", 384, 384, 14, 3, 1, 384},
+        {"mdw28", 192, 192, 28, 3, 1, 192},   {"sdw5x5s2", 72, 72, 195, 5, 2, 72},
         {"sdw5x5_98", 120, 120, 98, 5, 1, 120}, {"sdw5x5d2", 960, 960, 42, 5, 1, 960, 2},
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)

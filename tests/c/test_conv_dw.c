@@ -1,11 +1,13 @@
-/* The depthwise kernel (conv_dw.c) at odd sizes: 3, 5 and 17 channels, 7x9, 9x13, 13x7 and
+/* The depthwise kernels (conv_dw.c, and conv_dw16.c wherever it applies) at odd sizes: 3, 5 and 17 channels, 7x9, 9x13, 13x7 and
  * 7x35 images (29x31 and 28x53: read in place) (one, two and three 16-wide column blocks, every remainder of the 4-row block),
  * 3x3 and 5x5, strides 1 and 2, dilations 1 and 2, asymmetric pads, batch 2, every epilogue
  * (residual and activation) on 1 and 2 threads. Held to the double reference and to the
  * direct kernel (the reference kernel of the CPU backend); on AVX-512, bit for bit to the
  * float operations the kernel documents (bias, then fmaf over the padded taps in (ky, kx)
- * order, then dt_epilogue_apply), and never a write past the output. */
+ * order, then dt_epilogue_apply), the same with x, residual and y laid out [C][N][H][W], and
+ * never a write past the output. */
 #include "testutil.h"
+#include "refact.h"
 #include "refconv.h"
 
 #include "backend/cpu/conv.h"
@@ -46,19 +48,6 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
     }
 }
 
-/* The epilogue in double over the reference's sums. */
-static double act_ref(dt_act act, double v, double p0, double p1)
-{
-    switch (act) {
-    case DT_ACT_RELU: return v > 0 ? v : 0;
-    case DT_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
-    case DT_ACT_HARDSIGMOID: return fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_HARDSWISH: return v * fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
-    default: return v;
-    }
-}
-
 static ductile_status run(const dt_conv_geom *g, dt_conv_algo algo, const float *x, const float *w,
                           const float *b, const dt_epilogue *epi, float *y, dt_pool *pool)
 {
@@ -68,8 +57,8 @@ static ductile_status run(const dt_conv_geom *g, dt_conv_algo algo, const float 
 
 static int failures;
 
-static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
-                       bool avx512)
+static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
+                            bool avx512, dt_conv_algo algo)
 {
     /* Pads: leading d*(k/2), trailing one less at stride 2 (asymmetric), one more at 1. */
     int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;
@@ -85,12 +74,12 @@ static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_
     dt_epilogue epi = {.act = act, .p0 = act == DT_ACT_CLIP ? -0.25f : 1.0f / 6,
                        .p1 = act == DT_ACT_CLIP ? 0.5f : 0.5f, .res = res ? r : NULL};
     for (int64_t i = 0; i < ny + GUARD; i++) y[i] = -777.0f;
-    CHECK_EQ_INT(run(&g, DT_CONV_DEPTHWISE, x, wt, b, &epi, y, pool), DUCTILE_OK);
+    CHECK_EQ_INT(run(&g, algo, x, wt, b, &epi, y, pool), DUCTILE_OK);
     CHECK_EQ_INT(run(&g, DT_CONV_DIRECT, x, wt, b, &epi, yd, pool), DUCTILE_OK);
     ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = c, .group = c, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
                               .kh = k, .kw = k, .sh = s, .sw = s, .dh = d, .dw = d, .pt = pl, .pl = pl},
              x, wt, b, epi.res, R);
-    for (int64_t i = 0; i < ny; i++) R[i] = act_ref(act, R[i], epi.p0, epi.p1);
+    for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
     double e_ref = rel_err(y, R, ny), e_direct = rel_err(yd, R, ny);
     bool guard_ok = true;
     for (int64_t i = ny; i < ny + GUARD; i++) guard_ok &= y[i] == -777.0f;
@@ -100,13 +89,44 @@ static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_
         emulate(&g, x, wt, b, &epi, ye);
         bits_ok = memcmp(y, ye, sizeof(float) * (size_t)ny) == 0;
     }
-    bool ok = e_ref <= 1e-5 && e_direct <= 1e-5 && guard_ok && bits_ok;
+    /* The same conv over x, residual and y laid out [C][N][H][W] (conv.h: x_cs, y_cs): the
+     * same values, each at its place there. */
+    int64_t ipx = h * w, opx = g.out[0] * g.out[1];
+    float *xc = malloc(sizeof(float) * (size_t)nx), *rc = malloc(sizeof(float) * (size_t)ny);
+    float *yc = malloc(sizeof(float) * (size_t)ny);
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            memcpy(xc + (ch * 2 + n) * ipx, x + (n * c + ch) * ipx, sizeof(float) * (size_t)ipx);
+            memcpy(rc + (ch * 2 + n) * opx, r + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
+        }
+    dt_epilogue epic = epi;
+    if (epic.res) epic.res = rc;
+    dt_conv_args ac = {.x = xc, .x_cs = 2, .w = wt, .bias = b, .epi = &epic, .y = yc, .y_cs = 2};
+    CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &ac, algo, pool), DUCTILE_OK);
+    bool cnhw_ok = true;
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t ch = 0; ch < c; ch++)
+            cnhw_ok &= !memcmp(yc + (ch * 2 + n) * opx, y + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
+    free(xc), free(rc), free(yc);
+    bool ok = e_ref <= 1e-5 && e_direct <= 1e-5 && guard_ok && bits_ok && cnhw_ok;
     if (!ok && failures++ < 10)
-        fprintf(stderr, "dw c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d threads=%d: err %g (direct %g)%s%s\n",
-                (long long)c, (long long)h, (long long)w, k, s, d, (int)act, (int)res, dt_pool_threads(pool), e_ref,
-                e_direct, guard_ok ? "" : ", wrote past the output", bits_ok ? "" : ", bits differ from fmaf order");
+        fprintf(stderr, "dw algo=%d c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d threads=%d: err %g (direct %g)%s%s%s\n",
+                (int)algo, (long long)c, (long long)h, (long long)w, k, s, d, (int)act, (int)res, dt_pool_threads(pool), e_ref,
+                e_direct, guard_ok ? "" : ", wrote past the output", bits_ok ? "" : ", bits differ from fmaf order",
+                cnhw_ok ? "" : ", [C][N][H][W] planes differ");
     CHECK(ok);
     free(x), free(wt), free(b), free(r), free(y), free(yd), free(ye), free(R);
+}
+
+/* Both depthwise tactics where both apply: the row kernels and 16 channels per vector. */
+static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
+                       bool avx512)
+{
+    check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DEPTHWISE);
+    int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;   /* check_case_algo's pads */
+    dt_conv_geom g = {.spatial = 2, .c = c, .m = c, .group = c, .k = {k, k}, .s = {s, s}, .d = {d, d},
+                      .out = {1, (w + pl + pe - d * (k - 1) - 1) / s + 1}};
+    if (dt_cpu_dw16_applies(&g)) check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DW16);
 }
 
 static void test_depthwise_odd_sizes_every_epilogue(dt_pool *pool, bool avx512)
@@ -154,6 +174,39 @@ static void test_depthwise_other_geometries(dt_pool *pool, bool avx512)
     check_case(3, 11, 37, 7, 2, 1, DT_ACT_CLIP, true, pool, avx512);
 }
 
+/* The 16-channel kernel (conv_dw16.c) where it is chosen, small planes, and around (both
+ * tactics wherever the 16-channel one applies: output rows under 16): 16 channels (one
+ * block), 21 and 35 (blocks and a tail that the row kernels take), 48; planes 1x1 to 17x13
+ * (output planes of one pixel, of fewer pixels than a block of 8, 16-pixel chunks with
+ * remainders), every kernel, stride and dilation, every epilogue over the cases. Rows of 16
+ * outputs and more are refused (they would only grow the scratch). */
+static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
+{
+    static const int64_t chans[] = {16, 21, 35, 48};
+    static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 7}, {14, 14}, {17, 13}, {5, 17}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
+                                  DT_ACT_SIGMOID};
+    dt_conv_geom wide = {.spatial = 2, .c = 16, .m = 16, .group = 16, .k = {3, 3}, .s = {1, 1}, .d = {1, 1},
+                         .out = {7, 16}};
+    CHECK(!dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
+    wide.out[1] = 15;
+    CHECK(dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
+    int n = 0;
+    for (size_t ci = 0; ci < 4; ci++)
+        for (size_t si = 0; si < 6; si++)
+            for (int k = 3; k <= 5; k += 2)
+                for (int s = 1; s <= 2; s++)
+                    for (int d = 1; d <= 2; d++, n++) {
+                        /* Skipped as the importer refuses them: windows larger than the
+                         * padded image (check_case's pads: 2 d (k/2) + 1 at stride 1, one
+                         * less than that at stride 2). */
+                        int64_t ek = d * (k - 1) + 1, padded = 2 * d * (k / 2) + (s == 2 ? -1 : 1);
+                        if (hw[si][0] + padded < ek || hw[si][1] + padded < ek) continue;
+                        check_case(chans[ci], hw[si][0], hw[si][1], k, s, d, acts[n % 6], n % 4 < 2, pool,
+                                   avx512);
+                    }
+}
+
 int main(void)
 {
     __builtin_cpu_init();
@@ -164,6 +217,7 @@ int main(void)
         test_depthwise_odd_sizes_every_epilogue(pool, avx512);
         test_depthwise_other_geometries(pool, avx512);
         test_depthwise_in_place(pool, avx512);
+        test_depthwise_16_channels(pool, avx512);
         dt_pool_free(pool);
     }
     TEST_MAIN_END();

@@ -9,6 +9,7 @@
 #include "refconv.h"
 #include "netbuild.h"
 
+#include "backend/cpu/conv.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
@@ -180,9 +181,15 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
     fin[DT_IRB_WD] = (dt_view){DUCTILE_FLOAT32, 4, {d.ce, 1, c->k, c->k}, d.wd};
     const char *taken = NULL;
     if (dt_cpu_fused_irb_kernel.prepare(F, &params) == DUCTILE_OK)
-        taken = dt_cpu_fused_irb_path(params, fin, pool ? dt_pool_threads(pool) : 1);
+        taken = dt_cpu_fused_irb_path(params, fin, 0, DUCTILE_PROFILE_OPT, pool ? dt_pool_threads(pool) : 1);
     dt_free(params);
-    const char *want_path = strips ? (bf16 ? "strips.bf16" : "strips") : (bf16 ? "unfused.bf16" : "unfused");
+    /* The unfused chain's depthwise: 16 channels per vector by heuristic on rows of <= 8. */
+    dt_conv_geom gd = {.spatial = 2, .c = d.ce, .m = d.ce, .group = d.ce, .k = {c->k, c->k}, .s = {c->s, c->s},
+                       .d = {c->d, c->d}, .out = {d.oh, d.ow}};
+    bool dw16 = dt_cpu_dw16_pays(&gd);
+    const char *want_path = strips ? (bf16 ? "strips.bf16" : "strips")
+                            : bf16 ? (dw16 ? "unfused.dw16.bf16" : "unfused.bf16")
+                                   : (dw16 ? "unfused.dw16" : "unfused");
     if (!taken || strcmp(taken, want_path)) {
         fprintf(stderr, "%s: path '%s'\n", path, taken ? taken : "(none)");
         goto out;

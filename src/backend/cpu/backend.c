@@ -29,7 +29,7 @@ const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const
     if (!strcmp(L->op_type, "MatMul")) return dt_cpu_matmul_path(params, in, out, profile, threads);
     if (!strcmp(L->op_type, "FusedMatMul")) return dt_cpu_fused_matmul_path(params, in, out, profile, threads);
     if (!strcmp(L->op_type, "Gemm")) return dt_cpu_gemm_path(params, in, out, profile, threads);
-    if (!strcmp(L->op_type, "FusedInvertedResidual")) return dt_cpu_fused_irb_path(params, in, threads);
+    if (!strcmp(L->op_type, "FusedInvertedResidual")) return dt_cpu_fused_irb_path(params, in, profile, point, threads);
     return NULL;
 }
 

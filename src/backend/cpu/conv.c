@@ -216,7 +216,7 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
  * work) the copy out costs about what the panels save, so they stay per image. */
 enum { DT_CONV_BATCH_PX = 128 };
 
-static bool dt_conv_batched(const dt_conv_geom *g)
+bool dt_cpu_conv_is_batched(const dt_conv_geom *g)
 {
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
                g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
@@ -227,7 +227,7 @@ static bool dt_conv_batched(const dt_conv_geom *g)
 static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
-    int64_t n = g->out[0] * g->out[1] * (dt_conv_batched(g) ? g->batch : 1);
+    int64_t n = g->out[0] * g->out[1] * (dt_cpu_conv_is_batched(g) ? g->batch : 1);
     dt_gemm gm = {.M = mg, .N = n, .K = cg * g->k[0] * g->k[1]};
     dt_conv_group_a(g, a, 0, &gm);
     return gm;
@@ -236,7 +236,7 @@ static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 /* Bytes of the batched product (M x batch*pixels floats), 64-byte multiple; 0 unbatched. */
 static size_t dt_conv_batched_bytes(const dt_conv_geom *g)
 {
-    if (!dt_conv_batched(g)) return 0;
+    if (!dt_cpu_conv_is_batched(g)) return 0;
     size_t n = (size_t)g->m * (size_t)g->batch * (size_t)(g->out[0] * g->out[1]) * sizeof(float);
     return (n + 63) & ~(size_t)63;
 }
@@ -271,7 +271,23 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
         .pack_b = dt_batch_pack, .pack_b_ctx = &bb,
         .bias = a->bias, .ldc = n,
     };
+    if (a->x_cs) {
+        /* x is the product's B already ([C][N][px]): read in place, as an image's 1x1 is */
+        gm.pack_b = NULL;
+        gm.B = a->x;
+        gm.ldb = n;
+        gm.direct_b = true;
+    }
     dt_conv_group_a(g, a, 0, &gm);
+    /* Without a residual (laid out as y, not as the product) the activation goes in the
+     * GEMM's store, the same float operations as the pass: the copy-out is then a copy. */
+    bool epi_in_gemm = a->epi && (!a->epi->res || a->y_cs);
+    if (epi_in_gemm) gm.epi = a->epi;
+    if (a->y_cs) {
+        /* y is the product ([M][N][px]): no copy-out at all */
+        gm.C = a->y;
+        return dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g));
+    }
     /* scratch: the product, then the GEMM's packing buffers (dt_cpu_conv_scratch) */
     float *c = a->scratch;
     gm.C = c;
@@ -280,7 +296,7 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
         for (int64_t m = 0; m < g->m; m++) {
             int64_t yoff = (b * g->m + m) * px;
             memcpy(a->y + yoff, c + m * n + b * px, (size_t)px * sizeof(float));
-            if (a->epi) dt_epilogue_apply(a->epi, a->y + yoff, a->epi->res ? a->epi->res + yoff : NULL, px);
+            if (a->epi && !epi_in_gemm) dt_epilogue_apply(a->epi, a->y + yoff, a->epi->res + yoff, px);
         }
     return DUCTILE_OK;
 }
@@ -295,7 +311,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
                   (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
-    if (dt_conv_batched(g)) return dt_cpu_conv_batched(g, a, pool);
+    if (dt_cpu_conv_is_batched(g)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
     for (int64_t b = 0; b < g->batch; b++) {
@@ -335,6 +351,8 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     case DT_CONV_IM2COL: return !dt_cpu_conv_is_depthwise(g);
     case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g) && g->s[0] == 1 && g->s[1] == 1;
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_is_depthwise(g);
+    case DT_CONV_DW16: return dt_cpu_dw16_applies(g);
+    case DT_CONV_SMALLC: return dt_cpu_conv_smallc_applies(g);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_applies(g);
     }
     return false;
@@ -345,9 +363,21 @@ dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
     if (g->spatial == 3) return DT_CONV_DIRECT;
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    return dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
+    __builtin_cpu_init();
+    /* the few-channel direct conv: 5-25% faster than im2col on the stems (conv_smallc.c) */
+    if (dt_cpu_conv_smallc_applies(g) && __builtin_cpu_supports("avx512f")) return DT_CONV_SMALLC;
+    return dt_cpu_dw16_pays(g)                          ? DT_CONV_DW16
+         : dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
          : !one && dt_cpu_conv_padded_applies(g)         ? DT_CONV_PADDED
                                                          : DT_CONV_IM2COL;
+}
+
+/* The im2col GEMM's scratch (the batched product's C included). */
+static size_t dt_conv_gemm_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads)
+{
+    dt_gemm gm = dt_conv_im2col_gemm(g, a);
+    gm.pack_b = dt_cpu_conv_is_batched(g) ? dt_batch_pack : NULL;
+    return dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g);
 }
 
 ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
@@ -358,15 +388,20 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     if (!dt_cpu_conv_algo_applies(g, algo)) return DUCTILE_OK;
     switch (algo) {
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise_scratch(g, threads, bytes);
+    case DT_CONV_DW16: return dt_cpu_conv_dw16_scratch(g, threads, bytes);
+    case DT_CONV_SMALLC: {
+        /* it runs the GEMM without AVX-512 or on bfloat16 weights */
+        size_t b = dt_conv_gemm_scratch(g, a, threads);
+        DT_TRY(dt_cpu_conv_smallc_scratch(g, bytes));
+        if (b > *bytes) *bytes = b;
+        return DUCTILE_OK;
+    }
     case DT_CONV_PADDED: return dt_cpu_conv_padded_scratch(g, a, threads, bytes);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_scratch(g, a, threads, bytes);
     case DT_CONV_DIRECT: return DUCTILE_OK;
-    default: {
-        dt_gemm gm = dt_conv_im2col_gemm(g, a);
-        gm.pack_b = dt_conv_batched(g) ? dt_batch_pack : NULL;
-        *bytes = dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g);
+    default:
+        *bytes = dt_conv_gemm_scratch(g, a, threads);
         return DUCTILE_OK;
-    }
     }
 }
 
@@ -377,6 +412,10 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     if (!dt_cpu_conv_algo_applies(g, algo))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
                        (int)algo);
+    bool dw = algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16;
+    bool batched = algo == DT_CONV_IM2COL && dt_cpu_conv_is_batched(g);
+    if ((a->x_cs && !dw && !(batched && a->x_cs == g->batch)) || (a->y_cs && !dw && !(batched && a->y_cs == g->batch)))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not take these plane strides", (int)algo);
     if (!a->scratch) {
         size_t bytes;
         DT_TRY(dt_cpu_conv_scratch(g, a, algo, dt_pool_threads(pool), &bytes));
@@ -389,6 +428,8 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     }
     switch (algo) {
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
+    case DT_CONV_DW16: return dt_cpu_conv_dw16(g, a, pool);
+    case DT_CONV_SMALLC: return dt_cpu_conv_smallc(g, a, pool);
     case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
     case DT_CONV_WINOGRAD: return dt_cpu_conv_winograd(g, a, pool);
     case DT_CONV_DIRECT: return dt_cpu_conv_direct(g, a, pool);

@@ -27,6 +27,11 @@ typedef struct dt_conv_args {
     const float *w_wino;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
+    /* Optional plane strides, 0 for NCHW. x_cs: x holds channel c of image b at plane
+     * c * x_cs + b, [C][N][H][W] with x_cs = N: the batched 1x1's B (read in place) or C
+     * (written in place). y_cs: likewise for y and the residual. Taken by the batched 1x1
+     * convs (dt_cpu_conv_is_batched; x_cs and y_cs = N) and the depthwise kernels. */
+    int64_t x_cs, y_cs;
     /* 64-byte aligned, of dt_cpu_conv_scratch bytes for the algorithm and the pool's thread
      * count. NULL: dt_cpu_conv_run_algo allocates it (callers that run a conv once). */
     void *scratch;
@@ -39,8 +44,13 @@ typedef enum dt_conv_algo {
     DT_CONV_PADDED = 2,     /* GEMM over a padded copy (stride 1 only) */
     DT_CONV_DEPTHWISE = 3,  /* direct (depthwise only) */
     DT_CONV_WINOGRAD = 4,   /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
-    DT_CONV_DIRECT = 5      /* direct loops over every geometry, 3-D too (conv_direct.c) */
+    DT_CONV_DIRECT = 5,     /* direct loops over every geometry, 3-D too (conv_direct.c) */
+    DT_CONV_DW16 = 6,       /* direct, 16 channels per vector (depthwise only, conv_dw16.c) */
+    DT_CONV_SMALLC = 7      /* direct, few input channels, 3x3 stride 2 (conv_smallc.c) */
 } dt_conv_algo;
+
+/* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes). */
+bool dt_cpu_conv_is_batched(const dt_conv_geom *g);
 
 /* True when algo can compute g. */
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo);
@@ -75,6 +85,23 @@ void dt_cpu_conv_pack_weights_bf16(const dt_conv_geom *g, const float *w, uint16
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+
+/* Depthwise with 16 channels per vector over a transposed tile (conv_dw16.c): square 3x3 or
+ * 5x5, stride and dilation 1 or 2, as the row kernels, output rows under 16. Without AVX-512 or with fewer than 16
+ * channels it runs dt_cpu_conv_depthwise; channels past the last 16 run the row kernels. The
+ * same bits as dt_cpu_conv_depthwise. _pays: where the heuristic takes it (planes narrower
+ * than a vector). */
+bool dt_cpu_dw16_applies(const dt_conv_geom *g);
+bool dt_cpu_dw16_pays(const dt_conv_geom *g);
+ductile_status dt_cpu_conv_dw16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+ductile_status dt_cpu_conv_dw16_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+
+/* Direct 3x3 stride-2 conv over at most 4 input channels (the stems of mobile nets;
+ * conv_smallc.c): 16 outputs of a row per vector, 16 output channels at a time, raw or
+ * packed float32 weights. Without AVX-512, or on bfloat16 weights, it runs the im2col GEMM. */
+bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g);
+ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes);
 
 /* A strip of one depthwise plane (the fused inverted-residual block, fused_irb.c): output
  * rows [oy0, oy1) of the channel with weights w (KH*KW) and bias b, from src: a ring of

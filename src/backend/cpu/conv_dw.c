@@ -4,6 +4,7 @@
  * once into a zero-padded scratch plane so the inner loops have no bounds checks. im2col +
  * GEMM would be wasteful here: K is only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
+#include "backend/cpu/conv_dw.h"
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -22,6 +23,7 @@ typedef struct dt_dw_job {
     const float *x, *w, *bias;
     const dt_epilogue *epi;
     float *y;
+    int64_t x_cs, y_cs;     /* conv.h: x's and y's plane strides of a channel, 0 for NCHW */
     int64_t hp, wp;         /* padded plane, with slack columns for full-vector reads */
     size_t plane_bytes;     /* one thread's plane */
     char *scratch;
@@ -100,88 +102,6 @@ typedef struct dt_dw_src {
     const float *x, *zero;
     int64_t row0, ring;
 } dt_dw_src;
-
-/* The lanes j of a 16-float load at column c0 + j of an image row that lie inside it. */
-static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
-{
-    int64_t lo = c0 < 0 ? -c0 : 0, hi = iw - c0;
-    if (hi > 16) hi = 16;
-    if (lo >= hi) return 0;
-    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
-}
-
-/* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
- * output's window: three loads (p[0..47]) instead of two per tap, the taps picked by permutes:
- * tap 0 the even lanes
- * of the first two loads, tap 1 (dilation 1) the odd ones, and each later tap the one D taps
- * before it moved down a lane, the last lane taken from the third load (tap kx, lane 15 is
- * p[30 + kx*D]); masked (m0..m2: the lanes inside the image row, zeros elsewhere, as a
- * padded row would hold them; all set over a padded plane). Tried before: rows stored split
- * into even and odd columns, so that a tap is one load: no faster, the split's cost moved into
- * the copy. The loads, most of them across two cache lines (rows are not aligned), were what
- * the stride-2 kernels waited on: 3x3 stride 2 ran at a third of stride 1's GFLOP/s for the
- * same outputs. The same values as two loads per tap, so the same bits. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0, __mmask16 m1, __mmask16 m2)
-{
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    const __m512i down = _mm512_set_epi32(0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-    __m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
-    __m512 v2 = _mm512_maskz_loadu_ps(m2, p + 32);
-    t[0] = _mm512_permutex2var_ps(v0, even, v1);
-    if (D == 1 && K > 1) t[1] = _mm512_permutex2var_ps(v0, odd, v1);
-#pragma GCC unroll 5
-    for (int kx = D == 1 ? 2 : 1; kx < K; kx++) {
-        /* lane 15 from v2: index 16 + (30 + kx*D - 32) */
-        __m512i idx = _mm512_mask_set1_epi32(down, (__mmask16)0x8000, 16 + kx * D - 2);
-        t[kx] = _mm512_permutex2var_ps(t[D == 1 ? kx - 2 : kx - 1], idx, v2);
-    }
-#pragma GCC unroll 5
-    for (int kx = 0; kx < K; kx++) __asm__("" : "+v"(t[kx]));
-}
-
-/* The epilogue in lanes before the store, over R rows of one column block: residual, then
- * Relu, Clip, HardSigmoid or HardSwish with dt_epilogue_apply's float operations (as
- * dt_gemm_row_out: max/min return their second operand on NaN and on equal values, which keeps
- * a NaN and a -0 as the scalar forms do; p0 * x + p1 is a multiply then an add). One switch
- * per block, not per row: the rows' code stays straight. */
-static inline __attribute__((always_inline, target("avx512f"))) void
-dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const float *res, int64_t ld, __mmask16 m)
-{
-    if (res)
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(m, res + r * ld));
-    __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
-    switch (act) {
-    case DT_ACT_RELU:
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) acc[r] = _mm512_max_ps(acc[r], zero);
-        break;
-    case DT_ACT_CLIP:
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) acc[r] = _mm512_min_ps(p1, _mm512_max_ps(p0, acc[r]));
-        break;
-    case DT_ACT_HARDSIGMOID:
-    case DT_ACT_HARDSWISH:
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            __m512 h = _mm512_add_ps(_mm512_mul_ps(p0, acc[r]), p1);
-            h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
-            acc[r] = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(acc[r], h) : h;
-        }
-        break;
-    default:
-        break;
-    }
-}
-
-/* The activations dt_dw_epi computes (and none, for a residual alone). */
-static bool dt_dw_epi_in_lanes(const dt_epilogue *e)
-{
-    return e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
-           e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH;
-}
 
 /* KxK (3 or 5), stride S and dilation D (1 or 2) in both dims: R output rows at once, so each
  * input row is loaded once for all the output rows that read it ((R-1)*S + (K-1)*D + 1 rows
@@ -288,14 +208,7 @@ dt_dw_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, 
 #define DT_DW_ROWS_PLANE(K, S, D)                                                                              \
     DT_DW_ROWS_PLANE_P(K, S, D, false, dt_dw_rows_plane_##K##S##D)                                             \
     DT_DW_ROWS_PLANE_P(K, S, D, true, dt_dw_rows_place_##K##S##D)
-DT_DW_ROWS_PLANE(3, 1, 1)
-DT_DW_ROWS_PLANE(3, 1, 2)
-DT_DW_ROWS_PLANE(3, 2, 1)
-DT_DW_ROWS_PLANE(3, 2, 2)
-DT_DW_ROWS_PLANE(5, 1, 1)
-DT_DW_ROWS_PLANE(5, 1, 2)
-DT_DW_ROWS_PLANE(5, 2, 1)
-DT_DW_ROWS_PLANE(5, 2, 2)
+DT_DW_GEOMETRIES(DT_DW_ROWS_PLANE)
 
 typedef void (*dt_dw_rows_plane_fn)(const dt_dw_job *, const dt_dw_src *, const float *, float, float *,
                                     const float *);
@@ -360,14 +273,16 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
-        float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + p * out_px;
-        const float *res = j->epi && j->epi->res ? j->epi->res + p * out_px : NULL;
+        /* x's and y's planes (conv.h: x_cs, y_cs) */
+        int64_t xp = j->x_cs ? c * j->x_cs + p / g->c : p, yp = j->y_cs ? c * j->y_cs + p / g->c : p;
+        float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + yp * out_px;
+        const float *res = j->epi && j->epi->res ? j->epi->res + yp * out_px : NULL;
         if (rows && in_place) {
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
-            dt_dw_src src = {.x = j->x + p * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
+            dt_dw_src src = {.x = j->x + xp * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
             rows(j, &src, j->w + c * ksz, b, y, res);
         } else {
-            dt_dw_pad_plane(j, j->x + p * in_px, pad);
+            dt_dw_pad_plane(j, j->x + xp * in_px, pad);
             if (rows)
                 rows(j, &(dt_dw_src){.x = pad}, j->w + c * ksz, b, y, res);
             else if (j->avx512)
@@ -406,7 +321,8 @@ ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads,
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_DEPTHWISE, pool); /* allocates it */
-    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y};
+    dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y, .x_cs = a->x_cs,
+                   .y_cs = a->y_cs};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
     j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);

@@ -60,7 +60,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     int points;
     DT_TRY(dt_tactic_attr(L, &tactic, &nt, &points));
     for (int64_t i = 0; i < nt; i++)
-        if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_WINOGRAD)
+        if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_SMALLC || tactic[i] == DT_CONV_DIRECT)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
                            (long long)i, (long long)tactic[i]);
     dt_view w = {0};
@@ -289,7 +289,8 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
         DT_TRY(dt_fc_scale_bytes(&g, &front));
         g.batch = 1;    /* the images run one at a time */
     }
-    static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD};
+    static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
+                                         DT_CONV_DW16, DT_CONV_SMALLC};
     for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
         size_t b;
         DT_TRY(dt_cpu_conv_scratch(&g, &a, algos[i], threads, &b));
@@ -333,7 +334,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
     if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
     bool packed = a.w_packed || a.w_bf16;
-    if (!dt_cpu_conv_algo_applies(&g, algo) || (packed && algo == DT_CONV_DEPTHWISE) ||
+    if (!dt_cpu_conv_algo_applies(&g, algo) || (packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) ||
         (packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
                        (long long)algo, ex->profile);
@@ -362,6 +363,8 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     switch (algo) {
     case DT_CONV_PADDED: return bf16 ? "padded.bf16" : "padded";
     case DT_CONV_DEPTHWISE: return "depthwise";
+    case DT_CONV_DW16: return "depthwise16";
+    case DT_CONV_SMALLC: return bf16 ? "im2col.bf16" : "smallc";
     case DT_CONV_WINOGRAD: return "winograd";
     default: return one ? (bf16 ? "gemm1x1.bf16" : "gemm1x1") : bf16 ? "im2col.bf16" : "im2col";
     }
@@ -420,6 +423,7 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
+    if (!strcmp(L->op_type, "FusedInvertedResidual")) return dt_cpu_fused_irb_tactics(L, in, ids, cap);
     if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L)) return 0;
     dt_view w;
     dt_conv_geom g;
@@ -431,8 +435,16 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     static const dt_conv_algo all[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
     for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
         if (dt_cpu_conv_algo_applies(&g, all[i]) && !(one && all[i] == DT_CONV_PADDED)) ids[n++] = (int)all[i];
-    /* Winograd only where its weights were transformed at build time. */
+    /* Depthwise: the row kernels or 16 channels per vector (the same bits), where rows of
+     * outputs leave the row kernels' lanes idle. */
+    if (dt_cpu_dw16_applies(&g) && n + 2 <= cap) {
+        ids[n++] = DT_CONV_DEPTHWISE;
+        ids[n++] = DT_CONV_DW16;
+    }
+    /* The few-channel direct conv on float32 weights (bfloat16 ones run the GEMM). */
     int64_t layout = dt_attr_int(L, "packed", 0);
+    if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16) ids[n++] = DT_CONV_SMALLC;
+    /* Winograd only where its weights were transformed at build time. */
     if (n < cap && (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO) &&
         dt_cpu_wino_applies(&g))
         ids[n++] = DT_CONV_WINOGRAD;

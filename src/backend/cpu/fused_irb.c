@@ -23,6 +23,7 @@
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
+#include "backend/tactic.h"
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -59,6 +60,11 @@ typedef struct dt_irb_params {
      * NULL. */
     const uint16_t *we16, *wp16;
     int64_t we_floats, wp_floats;   /* the packed weights' bytes / 4 */
+    /* The unfused chain's depthwise algorithm per profile and point (backend/tactic.h):
+     * DT_CONV_DEPTHWISE or DT_CONV_DW16, 0 = heuristic; inside this blob, after the weights. */
+    const int64_t *tactic;
+    int64_t n_tactic;
+    int tactic_points;
     float data[];
 } dt_irb_params;
 
@@ -136,14 +142,24 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     if (bf16) DT_TRY(dt_cpu_bf16_check());
     p.we_floats = !p.expand ? 0 : bf16 ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
     p.wp_floats = !p.project ? 0 : bf16 ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
-    size_t bytes;
-    if (!dt_add_size((size_t)p.we_floats, (size_t)p.wp_floats, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
+    const int64_t *tactic;
+    DT_TRY(dt_tactic_attr(L, &tactic, &p.n_tactic, &p.tactic_points));
+    for (int64_t i = 0; i < p.n_tactic; i++)
+        if (tactic[i] != DT_CONV_AUTO && tactic[i] != DT_CONV_DEPTHWISE && tactic[i] != DT_CONV_DW16)
+            return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a depthwise algorithm",
+                           (long long)i, (long long)tactic[i]);
+    /* the tactic ids after the weights, 8-byte aligned: (we + wp) floats rounded up to even */
+    size_t bytes, wfloats = (size_t)(p.we_floats + p.wp_floats + 1) / 2 * 2;
+    if (!dt_add_size(wfloats, 2 * (size_t)p.n_tactic, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
         !dt_add_size(bytes, sizeof p, &bytes))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the packed weights of %lld and %lld floats overflow size_t",
                        (long long)p.we_floats, (long long)p.wp_floats);
     dt_irb_params *q = dt_malloc(bytes);
     if (!q) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedInvertedResidual");
     *q = p;
+    int64_t *ids = (int64_t *)(void *)(q->data + wfloats);
+    if (p.n_tactic) memcpy(ids, tactic, (size_t)p.n_tactic * sizeof *ids);
+    q->tactic = ids;
     if (bf16) {
         if (p.expand) {
             dt_gemm_pack_a_bf16(we->data, p.c, p.ce, p.c, (uint16_t *)(void *)q->data);
@@ -171,6 +187,7 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
 typedef struct dt_irb_plan {
     dt_conv_geom gd;            /* the depthwise conv */
     bool strips;                /* else the unfused chain */
+    dt_conv_algo dw;            /* the unfused chain's depthwise algorithm */
     int64_t rows, n_strips;     /* output rows per strip; strips per image */
     int64_t in_rows;            /* the most input rows a strip reads */
     size_t e_off, pad_off, d_off, gemm_off, per_thread;   /* strips: one thread's scratch */
@@ -196,6 +213,27 @@ static dt_conv_geom dt_irb_1x1(int64_t batch, int64_t c, int64_t m, int64_t h, i
     g.in[1] = g.out[1] = w;
     for (int i = 0; i < 2; i++) g.k[i] = g.s[i] = g.d[i] = 1;
     return g;
+}
+
+/* The most scratch either depthwise algorithm needs for g (the builder times both within the
+ * layer's scratch). */
+static ductile_status dt_irb_dw_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
+{
+    size_t b;
+    DT_TRY(dt_cpu_conv_scratch(g, a, DT_CONV_DEPTHWISE, threads, bytes));
+    DT_TRY(dt_cpu_conv_scratch(g, a, DT_CONV_DW16, threads, &b));
+    if (b > *bytes) *bytes = b;
+    return DUCTILE_OK;
+}
+
+/* The depthwise algorithm of the unfused chain: the tactic for (profile, point), or one the
+ * builder is timing (tactic > 0), else the heuristic. */
+static dt_conv_algo dt_irb_dw_algo(const dt_irb_params *p, const dt_conv_geom *g, int profile, int point, int tactic)
+{
+    int64_t t = tactic > 0 ? tactic : dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
+    if (t == DT_CONV_DW16 && dt_cpu_dw16_applies(g)) return DT_CONV_DW16;
+    if (t == DT_CONV_DEPTHWISE) return DT_CONV_DEPTHWISE;
+    return dt_cpu_dw16_pays(g) ? DT_CONV_DW16 : DT_CONV_DEPTHWISE;
 }
 
 static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in, int threads, dt_irb_plan *pl)
@@ -248,7 +286,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16}, ap = {.w_packed = p->wp, .w_bf16 = p->wp16};
         dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
         if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
-        DT_TRY(dt_cpu_conv_scratch(g, &a, DT_CONV_DEPTHWISE, threads, &b));
+        DT_TRY(dt_irb_dw_scratch(g, &a, threads, &b));
         if (b > pl->conv_bytes) pl->conv_bytes = b;
         if (p->project) {
             dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
@@ -262,7 +300,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
             g1.batch = ge.batch = g->batch >= threads ? g->batch / threads : 1;
             size_t m = 0;
             if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
-            DT_TRY(dt_cpu_conv_scratch(&g1, &a, DT_CONV_DEPTHWISE, 1, &b));
+            DT_TRY(dt_irb_dw_scratch(&g1, &a, 1, &b));
             if (b > m) m = b;
             if (p->project) {
                 dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
@@ -420,7 +458,7 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
     ductile_status st = dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, NULL);
     a = (dt_conv_args){.x = j->e + c0 * ipx, .w = j->wd + c0 * kk, .bias = j->bd ? j->bd + c0 : NULL, .epi = &de,
                        .y = j->d + c0 * opx, .scratch = cs};
-    if (st == DUCTILE_OK) st = dt_cpu_conv_run_algo(&gd, &a, DT_CONV_DEPTHWISE, NULL);
+    if (st == DUCTILE_OK) st = dt_cpu_conv_run_algo(&gd, &a, j->pl->dw, NULL);
     if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
 }
 
@@ -444,22 +482,34 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
-    if (nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
+    bool split = nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1;
+    if (split) {
         dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
         dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
-    } else {
-        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .scratch = cs};
+    }
+    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
+    /* Where the project runs as one product over the images (small planes), the depthwise
+     * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
+     * in place instead of packing it. */
+    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp) ? nb : 0;
+    /* Likewise E, the expand's product, when the expand is one (without an expand the
+     * depthwise reads X as it is). */
+    int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge) ? nb : 0;
+    if (!split) {
+        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .y_cs = cs_e,
+                          .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
-        a = (dt_conv_args){.x = p->expand ? e : x, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d, .scratch = cs};
-        DT_TRY(dt_cpu_conv_run_algo(&g, &a, DT_CONV_DEPTHWISE, pool));
+        a = (dt_conv_args){.x = p->expand ? e : x, .x_cs = cs_e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de,
+                           .y = d, .y_cs = cs_d, .scratch = cs};
+        DT_TRY(dt_cpu_conv_run_algo(&g, &a, pl->dw, pool));
     }
     if (!p->project) return DUCTILE_OK;
-    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
-    dt_conv_args a = {.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
+    dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16,
+                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
 }
 
@@ -514,6 +564,7 @@ static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view 
     size_t bytes;
     DT_TRY(dt_irb_make_plan(p, in, threads, &pl));
     DT_TRY(dt_irb_bytes(&pl, threads, &bytes));
+    pl.dw = dt_irb_dw_algo(p, &pl.gd, ex->profile, ex->point, ex->tactic);
     if (!ex->scratch || ex->scratch_bytes < bytes)
         return dt_fail(DUCTILE_ERR_INTERNAL, "FusedInvertedResidual: %zu bytes of scratch, %zu needed", ex->scratch_bytes,
                        bytes);
@@ -529,13 +580,35 @@ static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view 
 }
 
 /* The path dt_irb_run takes, for profiles (backend.h: dt_backend.kernel_path). */
-const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int threads)
+const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int profile, int point, int threads)
 {
     dt_irb_plan pl;
     if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
     const dt_irb_params *p = params;
-    if (p->we16 || p->wp16) return pl.strips ? "strips.bf16" : "unfused.bf16";
-    return pl.strips ? "strips" : "unfused";
+    bool b16 = p->we16 || p->wp16;
+    if (pl.strips) return b16 ? "strips.bf16" : "strips";
+    bool dw16 = dt_irb_dw_algo(p, &pl.gd, profile, point, 0) == DT_CONV_DW16;
+    if (b16) return dw16 ? "unfused.dw16.bf16" : "unfused.bf16";
+    return dw16 ? "unfused.dw16" : "unfused";
+}
+
+int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
+{
+    if (L->n_in <= DT_IRB_WD || cap < 2) return 0;
+    dt_conv_attrs at;
+    dt_conv_attrs_read(L, &at);
+    dt_view xd = in[DT_IRB_X];
+    xd.dims[1] = in[DT_IRB_WD].dims[0];
+    dt_conv_geom g;
+    if (xd.rank != 4 || dt_conv_geometry_of(&at, &xd, &in[DT_IRB_WD], &g) || !dt_cpu_dw16_applies(&g)) return 0;
+    /* Timed only where no measurement decided it: dt_cpu_dw16_pays takes rows of up to 8
+     * outputs (1.6x faster on 7x7), the row kernels were 10-30% faster from 14 (mobilenet_v2's
+     * 14x14, 28x28). The layer's time is mostly its 1x1s: on a loaded machine 3 timed runs of
+     * it picked either algorithm on the 14x14 blocks, 0.01 ms a block slower with dw16. */
+    if (g.out[1] <= 8 || g.out[1] >= 14) return 0;
+    ids[0] = DT_CONV_DEPTHWISE;
+    ids[1] = DT_CONV_DW16;
+    return 2;
 }
 
 const dt_kernel dt_cpu_fused_irb_kernel = {.prepare = dt_irb_prepare, .scratch = dt_irb_scratch, .run = dt_irb_run};

@@ -71,7 +71,9 @@ const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const
 const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const dt_view *out, int profile, int point,
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
-const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int threads);
+const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int profile, int point, int threads);
+/* FusedInvertedResidual's tactics (fused_irb.c): its unfused chain's depthwise algorithm. */
+int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
                                      int threads);

@@ -1,0 +1,180 @@
+/* Direct convolution for few input channels: the stems of mobile nets (3 -> 16..32
+ * channels, 3x3 stride 2 over the whole image). As a GEMM their K is only 27: the im2col
+ * gather of a stride-2 image costs about what the product does, and every B panel is read by
+ * a few rows of A. Here 16 outputs of a row are one vector; each tap vector of the input row
+ * (picked from three loads by permutes, dt_dw_taps_s2, masked at the image's edges) is
+ * multiplied into 16 output channels at once, weights broadcast from a small table, and the
+ * outputs are stored as NCHW rows with the epilogue in lanes.
+ *
+ * Each output: its bias, then fmaf over the taps in (c, ky, kx) order, taps outside the image
+ * read as 0; then the epilogue. Not the GEMM's bits (its sums start from zero and add the
+ * bias last): a tactic of its own, the same bits on any thread count. */
+#include "backend/cpu/conv.h"
+#include "backend/cpu/conv_dw.h"
+#include "backend/cpu/gemm.h"
+#include "core/checked.h"
+#include "core/status.h"
+
+#include <immintrin.h>
+#include <string.h>
+
+/* Output channels per pass: 16 accumulators beside the three taps. */
+enum { DT_SMALLC_MB = 16, DT_SMALLC_MAX_C = 4 };
+
+bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g)
+{
+    return g->spatial == 2 && g->group == 1 && g->c <= DT_SMALLC_MAX_C && g->k[0] == 3 && g->k[1] == 3 &&
+           g->s[0] == 2 && g->s[1] == 2 && g->d[0] == 1 && g->d[1] == 1;
+}
+
+/* The weight table: per block of 16 output channels and tap k = (c, ky, kx), the 16
+ * channels' weights (0 past M). */
+static int64_t dt_smallc_blocks(const dt_conv_geom *g) { return (g->m + DT_SMALLC_MB - 1) / DT_SMALLC_MB; }
+
+/* The table's bytes; after it, a row of zeros that the rows outside the image read. */
+static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
+{
+    return ((size_t)(dt_smallc_blocks(g) * g->c * 9 * DT_SMALLC_MB) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes)
+{
+    size_t z;
+    if (!dt_mul_size((size_t)g->in[1], sizeof(float), &z) || !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "a row of %lld pixels is too large", (long long)g->in[1]);
+    *bytes &= ~(size_t)63;
+    return DUCTILE_OK;
+}
+
+typedef struct dt_smallc_job {
+    const dt_conv_geom *g;
+    const dt_conv_args *a;
+    const float *wt, *zero;
+    int64_t blocks, row_parts, rows_per_part;
+    bool epi_in_store;
+} dt_smallc_job;
+
+/* Output rows [oy0, oy1) of image b, output channels of block mb; C input channels, a
+ * constant, so that the taps' loops unroll whole and the accumulators stay in registers. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C)
+{
+    const dt_conv_geom *g = j->g;
+    const dt_conv_args *a = j->a;
+    int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1], opx = oh * ow;
+    int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
+    const float *wt = j->wt + mb * C * 9 * DT_SMALLC_MB;
+    const dt_epilogue *e = a->epi;
+    dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
+    __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
+    float bias[DT_SMALLC_MB];
+    for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
+    float *y = a->y + (b * g->m + m0) * opx;
+    const float *res = e && e->res ? e->res + (b * g->m + m0) * opx : NULL;
+    for (int64_t oy = oy0; oy < oy1; oy++)
+        for (int64_t ox = 0; ox < ow; ox += 16) {
+            __mmask16 mk[3];
+            for (int v = 0; v < 3; v++) mk[v] = dt_dw_row_mask(2 * ox - g->pb[1] + 16 * v, iw);
+            __m512 acc[DT_SMALLC_MB];
+#pragma GCC unroll 16
+            for (int i = 0; i < DT_SMALLC_MB; i++) acc[i] = _mm512_set1_ps(bias[i]);
+            /* An opaque copy of the table's address: else GCC hoists all 16 x 9C weight
+             * addresses out of the loops and reloads each from the stack. */
+            const float *wb = wt;
+            __asm__("" : "+r"(wb));
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++)
+#pragma GCC unroll 3
+                for (int ky = 0; ky < 3; ky++) {
+                    /* a row outside the image reads zeros (the taps' sum is then unchanged) */
+                    int64_t iy = oy * 2 + ky - g->pb[0];
+                    const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
+                    __m512 t[3];
+                    dt_dw_taps_s2(row + 2 * ox - g->pb[1], t, 3, 1, mk[0], mk[1], mk[2]);
+                    const float *wk = wb + (c * 9 + ky * 3) * DT_SMALLC_MB;
+#pragma GCC unroll 3
+                    for (int kx = 0; kx < 3; kx++)
+#pragma GCC unroll 16
+                        for (int i = 0; i < DT_SMALLC_MB; i++)
+                            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t[kx], acc[i]);
+                }
+            int64_t rem = ow - ox;
+            __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
+            int64_t off = oy * ow + ox;
+            const float *r = j->epi_in_store && res ? res + off : NULL;
+            if (nm == DT_SMALLC_MB) {
+                dt_dw_epi(acc, DT_SMALLC_MB, act, p0, p1, r, opx, m);
+#pragma GCC unroll 16
+                for (int i = 0; i < DT_SMALLC_MB; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[i]);
+            } else {
+                /* Indexed by a count known only here: a copy, so that acc stays in registers
+                 * above. The residual has no planes past the last channel. */
+                __m512 o[DT_SMALLC_MB];
+#pragma GCC unroll 16
+                for (int i = 0; i < DT_SMALLC_MB; i++) o[i] = acc[i];
+                for (int64_t i = 0; i < nm; i++) {
+                    dt_dw_epi(&o[i], 1, act, p0, p1, r ? r + i * opx : NULL, 0, m);
+                    _mm512_mask_storeu_ps(y + i * opx + off, m, o[i]);
+                }
+            }
+            if (e && !j->epi_in_store)
+                for (int64_t i = 0; i < nm; i++)
+                    dt_epilogue_apply(e, y + i * opx + off, res ? res + i * opx + off : NULL, rem < 16 ? rem : 16);
+        }
+}
+
+#define DT_SMALLC_FN(C)                                                                                    \
+    __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C(const dt_smallc_job *j, int64_t b, \
+                                                                          int64_t mb, int64_t oy0, int64_t oy1) \
+    {                                                                                                      \
+        dt_smallc_rows(j, b, mb, oy0, oy1, C);                                                             \
+    }
+DT_SMALLC_FN(1)
+DT_SMALLC_FN(2)
+DT_SMALLC_FN(3)
+DT_SMALLC_FN(4)
+
+static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const dt_smallc_job *j = arg;
+    static void (*const fns[DT_SMALLC_MAX_C])(const dt_smallc_job *, int64_t, int64_t, int64_t, int64_t) = {
+        dt_smallc_rows_1, dt_smallc_rows_2, dt_smallc_rows_3, dt_smallc_rows_4};
+    for (int64_t u = begin; u < end; u++) {
+        int64_t part = u % j->row_parts, bm = u / j->row_parts;
+        int64_t oy0 = part * j->rows_per_part, oy1 = oy0 + j->rows_per_part;
+        if (oy1 > j->g->out[0]) oy1 = j->g->out[0];
+        fns[j->g->c - 1](j, bm / j->blocks, bm % j->blocks, oy0, oy1);
+    }
+}
+
+ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || a->w_bf16) return dt_cpu_conv_run_algo(g, a, DT_CONV_IM2COL, pool);
+    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_SMALLC, pool); /* allocates it */
+    if (!dt_cpu_conv_smallc_applies(g))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "the few-channel direct conv does not apply to this convolution");
+    if (!a->w && !a->w_packed) return dt_fail(DUCTILE_ERR_INTERNAL, "the few-channel direct conv has no weights");
+    int64_t K = g->c * 9, blocks = dt_smallc_blocks(g);
+    float *wt = a->scratch;
+    for (int64_t mb = 0; mb < blocks; mb++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t i = 0; i < DT_SMALLC_MB; i++) {
+                int64_t m = mb * DT_SMALLC_MB + i;
+                /* packed: panels of DT_GEMM_MR rows, each k's MR values together (gemm.h) */
+                float v = m >= g->m ? 0.0f
+                          : a->w ? a->w[m * K + k]
+                                 : a->w_packed[m / DT_GEMM_MR * DT_GEMM_MR * K + k * DT_GEMM_MR + m % DT_GEMM_MR];
+                wt[(mb * K + k) * DT_SMALLC_MB + i] = v;
+            }
+    float *zero = (float *)(void *)((char *)a->scratch + dt_smallc_table_bytes(g));
+    memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
+    dt_smallc_job j = {.g = g, .a = a, .wt = wt, .zero = zero, .blocks = blocks,
+                       .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi)};
+    /* Parts of 8 rows: 28 per 224x224 image and channel block, enough to share. */
+    j.rows_per_part = 8;
+    j.row_parts = (g->out[0] + 7) / 8;
+    dt_parallel_for(pool, g->batch * blocks * j.row_parts, 1, dt_smallc_part, &j);
+    return DUCTILE_OK;
+}

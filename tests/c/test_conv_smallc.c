@@ -1,0 +1,136 @@
+/* The few-input-channel direct conv (conv_smallc.c, tactic DT_CONV_SMALLC) at odd sizes: 1 to
+ * 4 input channels, 5, 16, 21 and 32 output channels (a block of 16 and a partial one), images
+ * from 1x1 to 45x61 (output rows of one, of fewer than 16 and of several 16-wide blocks),
+ * symmetric and asymmetric pads, every epilogue, with and without a residual, raw and packed
+ * weights, on 1 and 2 threads. Held to the double reference; on AVX-512, bit for bit to the
+ * float operations the kernel documents (bias, then fmaf over the taps in (c, ky, kx) order,
+ * taps outside the image read as 0; then the epilogue), the same bits
+ * on both thread counts, and never a write past the output. */
+#include "testutil.h"
+#include "refact.h"
+#include "refconv.h"
+
+#include "backend/cpu/conv.h"
+#include "core/alloc.h"
+#include "core/threadpool.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 40
+
+static void emulate(const dt_conv_geom *g, const float *x, const float *w, const float *b, const dt_epilogue *epi,
+                    float *y)
+{
+    int64_t oh = g->out[0], ow = g->out[1], ih = g->in[0], iw = g->in[1], C = g->c;
+    for (int64_t n = 0; n < g->batch; n++)
+        for (int64_t m = 0; m < g->m; m++) {
+            float *yp = y + (n * g->m + m) * oh * ow;
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox++) {
+                    float acc = b[m];
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t ky = 0; ky < 3; ky++) {
+                            int64_t iy = oy * 2 + ky - g->pb[0];
+                            for (int64_t kx = 0; kx < 3; kx++) {
+                                int64_t ix = ox * 2 + kx - g->pb[1];
+                                bool in = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
+                                float v = in ? x[((n * C + c) * ih + iy) * iw + ix] : 0.0f;
+                                acc = fmaf(w[((m * C + c) * 3 + ky) * 3 + kx], v, acc);
+                            }
+                        }
+                    yp[oy * ow + ox] = acc;
+                }
+            if (epi) dt_epilogue_apply(epi, yp, epi->res ? epi->res + (n * g->m + m) * oh * ow : NULL, oh * ow);
+        }
+}
+
+static int failures;
+
+static void check_case(int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pe, dt_act act, bool res,
+                       bool packed, dt_pool *pools[2], bool avx512)
+{
+    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {3, 3}, .s = {2, 2},
+                      .d = {1, 1}, .pb = {pt, pt}, .pe = {pe, pe}, .depth = {.in = 1, .out = 1, .k = 1, .s = 1, .d = 1}};
+    for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + pt + pe - 3) / 2 + 1;
+    int64_t nx = 2 * c * h * w, ny = 2 * m * g.out[0] * g.out[1];
+    float *x = rand_buf(nx), *wt = rand_buf(m * c * 9), *b = rand_buf(m), *r = rand_buf(ny);
+    float *y[2], *ye = malloc(sizeof(float) * (size_t)ny);
+    double *R = malloc(sizeof(double) * (size_t)ny);
+    float *wp = NULL;
+    if (packed) {
+        wp = dt_aligned_alloc(64, sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
+        dt_cpu_conv_pack_weights(&g, wt, wp);
+    }
+    dt_epilogue epi = {.act = act, .p0 = act == DT_ACT_CLIP ? -0.25f : 1.0f / 6, .p1 = 0.5f, .res = res ? r : NULL};
+    for (int t = 0; t < 2; t++) {
+        y[t] = malloc(sizeof(float) * (size_t)(ny + GUARD));
+        for (int64_t i = 0; i < ny + GUARD; i++) y[t][i] = -777.0f;
+        dt_conv_args a = {.x = x, .w = packed ? NULL : wt, .w_packed = wp, .bias = b, .epi = &epi, .y = y[t]};
+        CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_SMALLC, pools[t]), DUCTILE_OK);
+    }
+    ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
+                              .kh = 3, .kw = 3, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = pt, .pl = pt},
+             x, wt, b, epi.res, R);
+    for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
+    double err = rel_err(y[0], R, ny);
+    bool guard_ok = true;
+    for (int t = 0; t < 2; t++)
+        for (int64_t i = ny; i < ny + GUARD; i++) guard_ok &= y[t][i] == -777.0f;
+    bool threads_ok = memcmp(y[0], y[1], sizeof(float) * (size_t)ny) == 0, bits_ok = true;
+    if (avx512) {
+        emulate(&g, x, wt, b, &epi, ye);
+        bits_ok = memcmp(y[0], ye, sizeof(float) * (size_t)ny) == 0;
+    }
+    bool ok = err <= 1e-5 && guard_ok && threads_ok && bits_ok;
+    if (!ok && failures++ < 10)
+        fprintf(stderr, "smallc c=%lld m=%lld %lldx%lld pads %lld+%lld act=%d res=%d packed=%d: err %g%s%s%s\n",
+                (long long)c, (long long)m, (long long)h, (long long)w, (long long)pt, (long long)pe, (int)act,
+                (int)res, (int)packed, err, guard_ok ? "" : ", wrote past the output",
+                threads_ok ? "" : ", 1 and 2 threads differ", bits_ok ? "" : ", bits differ from fmaf order");
+    CHECK(ok);
+    free(x), free(wt), free(b), free(r), free(y[0]), free(y[1]), free(ye), free(R);
+    dt_free(wp);
+}
+
+static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
+{
+    static const int64_t ms[] = {5, 16, 21, 32};
+    static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 9}, {17, 13}, {45, 61}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
+                                  DT_ACT_SIGMOID};
+    int n = 0;
+    for (int64_t c = 1; c <= 4; c++)
+        for (size_t mi = 0; mi < 4; mi++)
+            for (size_t si = 0; si < 5; si++)
+                for (int pads = 0; pads < 2; pads++, n++) {
+                    /* pads 1+1 (the stems), or 0+1; a 1x1 image needs both to hold a window */
+                    int64_t pt = pads == 0 || hw[si][0] < 2 ? 1 : 0;
+                    check_case(c, ms[mi], hw[si][0], hw[si][1], pt, 1, acts[n % 6], n % 3 == 0, n % 2 == 0, pools,
+                               avx512);
+                }
+}
+
+/* The stem of mobilenet_v2 (3 -> 32, 224x224, Clip) once, as it runs. */
+static void test_smallc_mobilenet_stem(dt_pool *pools[2], bool avx512)
+{
+    check_case(3, 32, 224, 224, 1, 1, DT_ACT_CLIP, false, true, pools, avx512);
+}
+
+int main(void)
+{
+    __builtin_cpu_init();
+    bool avx512 = __builtin_cpu_supports("avx512f");
+    dt_pool *pools[2] = {NULL, NULL};
+    CHECK_EQ_INT(dt_pool_create(1, &pools[0]), DUCTILE_OK);
+    CHECK_EQ_INT(dt_pool_create(2, &pools[1]), DUCTILE_OK);
+    test_smallc_odd_sizes_every_epilogue(pools, avx512);
+    test_smallc_mobilenet_stem(pools, avx512);
+    dt_pool_free(pools[0]);
+    dt_pool_free(pools[1]);
+    TEST_MAIN_END();
+}
