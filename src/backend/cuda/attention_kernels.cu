@@ -14,6 +14,7 @@
 // the row). L == 0 is the layer's (attention.c: zeros, as a product over no keys).
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
+#include "backend/cuda/attention.cuh"
 #include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
@@ -43,34 +44,6 @@ __device__ __forceinline__ float warp_sum(float v)
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
-
-// Where one item's rows are: [.., S, D] blocks (Kt [D, L]), or head h of [B, S, H, D] rows;
-// element offsets of its first Q, K, V, Y and mask elements and the strides of rows and keys.
-struct item_base {
-    int64_t qb, kb, vb, yb, q_rs, k_ts, k_ds, v_rs, y_rs, mb;
-    __device__ item_base(const dt_cu_attn &g, int64_t item)
-    {
-        const int64_t S = g.S, D = g.D, L = g.L, Dv = g.Dv;
-        if (g.bshd) {      // rows ldq, ldk, ldv apart (packed qkv: 3 H D, K and V in Q's rows)
-            int64_t b = item / g.H, h = item % g.H, H = g.H;
-            qb = b * S * g.ldq + h * D, q_rs = g.ldq;
-            kb = b * L * g.ldk + h * D, k_ts = g.ldk, k_ds = 1;
-            vb = b * L * g.ldv + h * Dv, v_rs = g.ldv;
-            yb = (b * S * H + h) * Dv, y_rs = H * Dv;
-        } else {
-            qb = item * S * D, q_rs = D;
-            kb = item * D * L, k_ts = 1, k_ds = L;
-            vb = item * L * Dv, v_rs = Dv;
-            yb = item * S * Dv, y_rs = Dv;
-        }
-        mb = 0;
-        int64_t rest = item;
-        for (int d = g.nbatch - 1; d >= 0; d--) {
-            mb += rest % g.batch[d] * g.mstride[d];
-            rest /= g.batch[d];
-        }
-    }
-};
 
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__ q, const T *__restrict__ k,
@@ -402,12 +375,6 @@ int launch_tc(const void *q, const void *k, const void *v, const void *mask, voi
 // up to DK (64 or 128), as the WMMA kernel's.
 constexpr int kMmaKeys = 64;   // keys per tile
 
-// Two 16-bit elements as one operand register, the first in the low half.
-__device__ __forceinline__ uint32_t pack_bits(unsigned short lo, unsigned short hi)
-{
-    return (uint32_t)lo | ((uint32_t)hi << 16);
-}
-
 // mma16816, cp_async16 and the fragment layouts: mma.cuh.
 template <typename T, int DK>
 __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, const T *__restrict__ k,
@@ -635,7 +602,11 @@ extern "C" int dt_cu_attention(int dtype, const void *q, const void *k, const vo
                                const dt_cu_attn *g, void *stream)
 {
     if (g->count <= 0 || g->S <= 0 || g->Dv <= 0 || g->L <= 0) return 0;
-    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && g->kernel == DT_CU_ATTN_MMA && mma_aligned(q, k) &&
+    if (dt_cu_attention_split_applies(dtype, g->D, g->Dv) && g->kernel == DT_CU_ATTN_MMA_SPLIT && mma_aligned(q, k) &&
+        mma_aligned(v, y))
+        return dt_cu_attention_split(dtype, q, k, v, mask, y, g, stream);
+    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && (g->kernel == DT_CU_ATTN_MMA || g->kernel == DT_CU_ATTN_MMA_SPLIT) &&
+        mma_aligned(q, k) &&
         mma_aligned(v, y)) {
         cudaStream_t ts = (cudaStream_t)stream;
         const int wide = g->D > 64 || g->Dv > 64;

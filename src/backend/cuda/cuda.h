@@ -113,11 +113,13 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
  * dims), and for half types with head dims multiples of 16 up to 128 two on tensor cores:
  * WMMA with 64 query rows a block (the default where it applies), and mma.sync with 16 rows a
  * warp and 1 to 4 warps a block for short sequences (kernel DT_CU_ATTN_MMA; where Q, K, V or
- * Y is not 16-byte aligned: WMMA). kernel DT_CU_ATTN_CORES: the float32 one even where a
+ * Y is not 16-byte aligned: WMMA), and (attention_split.cu, DT_CU_ATTN_MMA_SPLIT, head dims up
+ * to 64, else the mma kernel) mma.sync with the keys split over 2 or 4 warps of a block whose
+ * states merge at the end. kernel DT_CU_ATTN_CORES: the float32 one even where a
  * tensor-core one applies. Grid limits: count * ceil(S / 16)
  * < 2^31 blocks and Dv < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks
  * first). L must be > 0 (no keys: the layer writes zeros). */
-enum { DT_CU_ATTN_WMMA = 1, DT_CU_ATTN_CORES = 2, DT_CU_ATTN_MMA = 3 };
+enum { DT_CU_ATTN_WMMA = 1, DT_CU_ATTN_CORES = 2, DT_CU_ATTN_MMA = 3, DT_CU_ATTN_MMA_SPLIT = 4 };
 typedef struct dt_cu_attn {
     int64_t count, S, D, L, Dv, H;
     int64_t ldq, ldk, ldv;  /* bshd: row strides of Q, K, V (ops/fused.h's dt_fa_geom) */
@@ -132,6 +134,13 @@ int dt_cu_attention(int dtype, const void *q, const void *k, const void *v, cons
                     const dt_cu_attn *g, void *stream);
 /* The tensor-core kernel applies: float16 or bfloat16, D and Dv multiples of 16 up to 128. */
 int dt_cu_attention_tc(int dtype, int64_t D, int64_t Dv);
+/* The split-key kernel applies: the tensor-core kernels do and D, Dv <= 64. */
+int dt_cu_attention_split_applies(int dtype, int64_t D, int64_t Dv);
+/* Its warps a block (keys split that many ways) for these sizes: 1, 2 or 4. */
+int dt_cu_attention_split_warps(int64_t count, int64_t S, int64_t L);
+/* The split-key kernel alone (dt_cu_attention calls it; 16-byte aligned Q, K, V, Y). */
+int dt_cu_attention_split(int dtype, const void *q, const void *k, const void *v, const void *mask, void *y,
+                          const dt_cu_attn *g, void *stream);
 
 /* ---- state and layer kernels (C) ---- */
 

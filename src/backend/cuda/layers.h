@@ -133,10 +133,10 @@ typedef struct dt_cu_conv_params {
 } dt_cu_conv_params;
 
 /* FusedAttention (attention.c): the attributes through ops/fused.h's reader, the tactic per
- * profile (DT_CUDA_ATTENTION_TC / _CORES / _MMA where the tensor-core kernels apply: cuda.h's
+ * profile (DT_CUDA_ATTENTION_TC / _CORES / _MMA / _MMA_SPLIT where the tensor-core kernels apply: cuda.h's
  * DT_CU_ATTN_* ids). */
 enum { DT_CUDA_ATTENTION_TC = DT_CU_ATTN_WMMA, DT_CUDA_ATTENTION_CORES = DT_CU_ATTN_CORES,
-       DT_CUDA_ATTENTION_MMA = DT_CU_ATTN_MMA };
+       DT_CUDA_ATTENTION_MMA = DT_CU_ATTN_MMA, DT_CUDA_ATTENTION_MMA_SPLIT = DT_CU_ATTN_MMA_SPLIT };
 typedef struct dt_cu_attention_params {
     const ductile_layer *L;
     dt_fa_attrs a;
