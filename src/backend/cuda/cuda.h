@@ -45,9 +45,17 @@ int dt_cu_epilogue(int dtype, void *y, const void *bias, const void *res, int64_
 int dt_cu_add_c(int dtype, void *y, const void *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream);
 /* Softmax / LogSoftmax over the middle dim of [outer, axis, inner]. */
 int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream);
-/* LayerNormalization over the last `cols` elements of each of `rows` rows. */
+/* FusedLayerNorm's addends (ops/fused.h), NULL where absent: X's row dims (the nd before the
+ * normalized ones) and each addend's element strides along them (0: broadcast). */
+typedef struct dt_cu_ln_addends {
+    const void *r[2];
+    int nd;
+    int64_t dims[DT_CU_MAX_RANK], st[2][DT_CU_MAX_RANK];
+} dt_cu_ln_addends;
+/* LayerNormalization over the last `cols` elements of each of `rows` rows; FusedLayerNorm's
+ * addends (ra: NULL or none) added first, (x + r1) + r2 in float32. */
 int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bias, void *y, int64_t rows, int64_t cols,
-                    float eps, void *stream);
+                    float eps, const dt_cu_ln_addends *ra, void *stream);
 /* Mean of each of `planes` planes of hw elements. */
 int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int64_t hw, void *stream);
 /* y[o] = x[base + sum_d idx_d(o) * in_stride[d]], any element size: Transpose (permuted

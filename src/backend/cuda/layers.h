@@ -59,6 +59,7 @@ typedef struct dt_cu_layernorm_params {
     int64_t axis;
     float eps;
     bool has_bias;      /* input 2 given */
+    bool has_r[2];      /* FusedLayerNorm's addends (inputs 3, 4) given */
 } dt_cu_layernorm_params;
 
 typedef struct dt_cu_pool_params {
