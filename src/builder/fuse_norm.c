@@ -1,7 +1,8 @@
 /* Add [-> Add] -> LayerNormalization as one FusedLayerNorm (ops/fused.h has the contract), for
  * backends with its kernel: the sums are formed while a row is loaded for its statistics
  * instead of each Add writing the tensor and the next layer reading it back. BERT's
- * embeddings (word + token type + position, then the LayerNorm) lose two launches on a GPU.
+ * embeddings (word + token type + position, then the LayerNorm) lose three launches on a GPU:
+ * the word embeddings' Gather (x's producer, a constant table read by ids) is absorbed too.
  * The sums keep the chain's order ((x + r1) + r2 in float32), so a float32 engine computes what
  * the unfused layers compute, bit for bit. */
 #include "builder/fuse_impl.h"
@@ -55,6 +56,21 @@ static bool dt_split_sum(const ductile_layer *A, int axis, ductile_tensor **x, d
     return false;
 }
 
+/* The Gather(constant float32 table [V, E], integer ids, axis 0) writing x, read only by
+ * `reader`, else NULL. */
+static ductile_layer *dt_table_gather(const dt_fuse *f, ductile_tensor *x, const ductile_layer *reader)
+{
+    ductile_layer *G = f->producer[x->index];
+    if (!G || f->dead[G->index] || strcmp(G->op_type, "Gather") || strcmp(G->domain, "") || G->n_in != 2 ||
+        G->n_out != 1 || dt_fuse_sole_reader(f, x) != reader || dt_attr_int(G, "axis", 0) != 0)
+        return NULL;
+    const ductile_tensor *t = G->in[0], *ids = G->in[1];
+    if (!t || !t->data || t->dtype != DUCTILE_FLOAT32 || t->rank != 2 || !ids || ids->data ||
+        (ids->dtype != DUCTILE_INT64 && ids->dtype != DUCTILE_INT32) || ids->rank < 0 || ids->rank + 1 != x->rank)
+        return NULL;
+    return G;
+}
+
 /* LayerNormalization(Add(Add(x, r1), r2)) or LayerNormalization(Add(x, r1)), each sum read only
  * by the next layer, one output (no Mean / InvStdDev), float32 as far as known: one
  * FusedLayerNorm in the LayerNorm's place. */
@@ -81,20 +97,26 @@ ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln)
     } else {
         A0 = NULL;
     }
-    ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 5);
+    /* x gathered from a table (word embeddings) by ids: the rows are read where the sums are
+     * formed. LayerNorm over the last axis only, so a row of x is a row of the table. */
+    ductile_layer *G = axis == y->rank - 1 ? dt_table_gather(f, x, A0 ? A0 : A1) : NULL;
+    ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 6);
     if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", Ln->name);
-    in[DT_FLN_X] = x;
+    in[DT_FLN_X] = G ? G->in[0] : x;
     in[DT_FLN_SCALE] = Ln->in[1];
     in[DT_FLN_B] = Ln->n_in > 2 ? Ln->in[2] : NULL;
     in[DT_FLN_R1] = r1;
     in[DT_FLN_R2] = r2;
+    in[DT_FLN_IDS] = G ? G->in[1] : NULL;
     Ln->op_type = "FusedLayerNorm";
     Ln->domain = "ductile";
     Ln->in = in;
-    Ln->n_in = r2 ? 5 : 4;
-    f->reader[x->index] = f->reader[r1->index] = Ln;
+    Ln->n_in = G ? 6 : r2 ? 5 : 4;
+    f->reader[in[DT_FLN_X]->index] = f->reader[r1->index] = Ln;
     if (r2) f->reader[r2->index] = Ln;
+    if (G) f->reader[G->in[1]->index] = Ln;
     dt_fuse_kill(f, A1);
     dt_fuse_kill(f, A0);
+    dt_fuse_kill(f, G);
     return DUCTILE_OK;
 }

@@ -175,13 +175,14 @@ def test_cuda_fused_attention_masks_match_cpu(name, qs, L, dv, ms, nan0, prec):
 
 @pytest.mark.parametrize("prec", ["fp32", "fp16", "bf16"])
 @pytest.mark.parametrize("b,s", [(3, 7), (2, 33)])
-@pytest.mark.parametrize("name", ["bert_embeddings", "per_feature", "middle_broadcast", "two_dims"])
+@pytest.mark.parametrize("name", ["bert_embeddings", "sums_only", "per_feature", "middle_broadcast",
+                                  "gather_one_addend", "two_dims"])
 def test_cuda_fused_layernorm_matches_cpu(name, b, s, prec):
-    """FusedLayerNorm (builder/fuse_norm.c) on the GPU: test_fuse_layernorm's cases; over two
-    dims at 2 x 33 rows of 1320 values take the block-per-row kernel, the others a warp per row."""
-    from test_fuse_layernorm import CASES, feeds_of, ln_model
-    r_shapes, axis, bias = CASES[name]
-    model = ln_model(r_shapes, axis, bias).SerializeToString()
-    feeds = feeds_of(r_shapes, b, s)
+    """FusedLayerNorm (builder/fuse_norm.c) on the GPU: test_fuse_layernorm's cases (rows of a
+    table by ids, negative ones too); over two dims at 2 x 33 rows of 1320 values take the
+    block-per-row kernel, the others a warp per row."""
+    from test_fuse_layernorm import case
+    model, feeds = case(name, b, s)
+    model = model.SerializeToString()
     want = cpu_reference(model, feeds, {"FusedLayerNorm": 1})
     check_cuda(model, feeds, want, {"FusedLayerNorm": 1}, prec)

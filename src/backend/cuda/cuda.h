@@ -46,14 +46,19 @@ int dt_cu_add_c(int dtype, void *y, const void *c, float beta, int64_t m, int64_
 /* Softmax / LogSoftmax over the middle dim of [outer, axis, inner]. */
 int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream);
 /* FusedLayerNorm's addends (ops/fused.h), NULL where absent: X's row dims (the nd before the
- * normalized ones) and each addend's element strides along them (0: broadcast). */
+ * normalized ones) and each addend's element strides along them (0: broadcast); ids (NULL:
+ * none, else int64 or int32 as ids64): row i of X is row ids[i] of x, a table of vocab rows
+ * (negatives wrap; out of range: a zero row, as the Gather kernel's). */
 typedef struct dt_cu_ln_addends {
     const void *r[2];
     int nd;
     int64_t dims[DT_CU_MAX_RANK], st[2][DT_CU_MAX_RANK];
+    const void *ids;
+    int ids64;
+    int64_t vocab;
 } dt_cu_ln_addends;
 /* LayerNormalization over the last `cols` elements of each of `rows` rows; FusedLayerNorm's
- * addends (ra: NULL or none) added first, (x + r1) + r2 in float32. */
+ * rows and addends (ra: NULL or none) first, (x + r1) + r2 in float32. */
 int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bias, void *y, int64_t rows, int64_t cols,
                     float eps, const dt_cu_ln_addends *ra, void *stream);
 /* Mean of each of `planes` planes of hw elements. */

@@ -302,11 +302,18 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
-// FusedLayerNorm's addends (cuda.h's dt_cu_ln_addends): where row `row` of X starts in each.
+// FusedLayerNorm's rows and addends (cuda.h's dt_cu_ln_addends): where row `row` of X starts
+// in x (-1: an id out of range, a zero row) and in each addend.
 struct ln_rows {
-    int64_t o[2];
-    __device__ __forceinline__ ln_rows(const dt_cu_ln_addends &ra, int64_t row)
+    int64_t x, o[2];
+    __device__ __forceinline__ ln_rows(const dt_cu_ln_addends &ra, int64_t row, int64_t cols)
     {
+        x = row * cols;
+        if (ra.ids) {
+            int64_t id = ra.ids64 ? static_cast<const int64_t *>(ra.ids)[row] : static_cast<const int32_t *>(ra.ids)[row];
+            if (id < 0) id += ra.vocab;
+            x = id >= 0 && id < ra.vocab ? id * cols : -1;
+        }
         o[0] = o[1] = 0;
         for (int d = ra.nd - 1; d >= 0; d--) {
             const int64_t i = row % ra.dims[d];
@@ -315,6 +322,8 @@ struct ln_rows {
             row /= ra.dims[d];
         }
     }
+    template <typename T>
+    __device__ __forceinline__ float load(const T *xp, int64_t j) const { return x < 0 ? 0.f : ld(xp[x + j]); }
     template <typename T>
     __device__ __forceinline__ float add(const dt_cu_ln_addends &ra, float v, int64_t j) const
     {
@@ -335,14 +344,13 @@ __global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y
     int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;   // the whole warp: row is the same for its lanes
     int lane = threadIdx.x & 31;
-    const T *xr = x + row * cols;
     T *yr = y + row * cols;
-    const ln_rows rr(ra, row);
+    const ln_rows rr(ra, row, cols);
     float v[N], s = 0.f;
 #pragma unroll
     for (int c = 0; c < N; c++) {
         int j = lane + 32 * c;
-        v[c] = j < cols ? rr.add<T>(ra, ld(xr[j]), j) : 0.f;
+        v[c] = j < cols ? rr.add<T>(ra, rr.load(x, j), j) : 0.f;
         s += v[c];
     }
     float mean = warp_sum(s) / (float)cols, q = 0.f;
@@ -367,20 +375,19 @@ __global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int
 {
     __shared__ float sh[32];
     const int64_t row = blockIdx.x;
-    const T *xr = x + row * cols;
     T *yr = y + row * cols;
-    const ln_rows rr(ra, row);
+    const ln_rows rr(ra, row, cols);
     float s = 0.f;
-    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += rr.add<T>(ra, ld(xr[j]), j);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += rr.add<T>(ra, rr.load(x, j), j);
     float mean = block_sum(s, sh) / (float)cols;
     float v = 0.f;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-        float d = rr.add<T>(ra, ld(xr[j]), j) - mean;
+        float d = rr.add<T>(ra, rr.load(x, j), j) - mean;
         v += d * d;
     }
     float inv = rsqrtf(block_sum(v, sh) / (float)cols + eps);
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-        float o = (rr.add<T>(ra, ld(xr[j]), j) - mean) * inv * ld(scale[j]);
+        float o = (rr.add<T>(ra, rr.load(x, j), j) - mean) * inv * ld(scale[j]);
         yr[j] = st<T>(bias ? o + ld(bias[j]) : o);
     }
 }
@@ -871,7 +878,7 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
 {
     if (rows * cols <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    const dt_cu_ln_addends none = {{NULL, NULL}, 0, {0}, {{0}}};
+    const dt_cu_ln_addends none = {{NULL, NULL}, 0, {0}, {{0}}, NULL, 0, 0};
 #define DT_LN_ADDENDS (ra ? *ra : none)
     if (cols <= 1024) {   // warp per row, 4 rows per block
         unsigned blocks = (unsigned)((rows + 3) / 4);

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "ops/fused.h"
 
 #include <string.h>
 
@@ -96,8 +97,15 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
     if (!strcmp(op, "MatMul") || !strcmp(op, "FusedAttention")) return dt_one_float(L, in, out);
     /* B packed for another backend's kernel: the host's (the CUDA builder packs none). */
     if (!strcmp(op, "FusedMatMul")) return dt_one_float(L, in, out) && dt_attr_int(L, "packed", 0) == 0;
-    if (!strcmp(op, "LayerNormalization") || !strcmp(op, "FusedLayerNorm"))
-        return L->n_out == 1 && L->n_in >= 2 && dt_one_float(L, in, out);
+    if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_one_float(L, in, out);
+    if (!strcmp(op, "FusedLayerNorm")) {   /* one float type but for the integer ids */
+        bool gathers = dt_fused_layernorm_gathers(L);
+        if (gathers && !dt_is_index(&in[DT_FLN_IDS])) return false;
+        int t = out[0].dtype;
+        for (int k = 0; k < L->n_in; k++)
+            if (L->in[k] && k != DT_FLN_IDS && in[k].dtype != t) return false;
+        return L->n_out == 1 && dt_is_kfloat(t);
+    }
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
         /* The kernel's windows are 1-D or 2-D, and AveragePool counting the pads takes
          * symmetric ones (auto_pad's depend on shapes: checked at run). Others: the host. */

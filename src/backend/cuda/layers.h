@@ -60,6 +60,7 @@ typedef struct dt_cu_layernorm_params {
     float eps;
     bool has_bias;      /* input 2 given */
     bool has_r[2];      /* FusedLayerNorm's addends (inputs 3, 4) given */
+    bool gathers;       /* ... and IDS (input 5): X's rows picked from a table */
 } dt_cu_layernorm_params;
 
 typedef struct dt_cu_pool_params {
