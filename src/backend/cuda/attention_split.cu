@@ -14,8 +14,6 @@
 // nan_to_zero: a warp's NaN sum reaches the merged one). Head dims multiples of 16 up to 64.
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/cuda.h"
-#include "backend/cuda/elem.cuh"
-#include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -24,7 +22,7 @@
 
 namespace {
 
-constexpr int kKeys = 64;              // keys per tile
+constexpr int kKeys = kMmaKeys;        // keys per tile
 constexpr int kDK = 64;                // largest head dim
 constexpr int kLd = kDK + 8;           // elements a K or V row: 16 bytes of pad (conflict-free)
 constexpr int kMaxSplit = 4;
@@ -82,119 +80,21 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
             cp_async16(&Vs[t * kLd + j], in ? v + ib.vb + (t0 + t) * ib.v_rs + j : v + ib.vb, in);
         }
         cp_async_commit();
-        // While they fly: Q's A fragments (the first tile; rows past S zeros) and the mask.
+        // While they fly: Q's fragments (the first tile) and the tile's mask.
         if (!have_q) {
-#pragma unroll
-            for (int c = 0; c < kDK / 16; c++) {
-                qf[c][0] = qf[c][1] = qf[c][2] = qf[c][3] = 0u;
-                if (c * 16 < D) {
-                    const int d = c * 16 + 2 * tg;
-                    if (ok_a) {
-                        qf[c][0] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d);
-                        qf[c][2] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d + 8);
-                    }
-                    if (ok_b) {
-                        qf[c][1] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d);
-                        qf[c][3] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d + 8);
-                    }
-                }
-            }
+            mma_load_q<T, kDK>(qf, q, ib, row_a, row_b, ok_a, ok_b, D, tg);
             have_q = true;
         }
         float mk[kKeys / 8][4];
-#pragma unroll
-        for (int nb = 0; nb < kKeys / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nb * 8 + 2 * tg + (e & 1);
-                const bool lo = e < 2;
-                mk[nb][e] = mask && col < nt && (lo ? ok_a : ok_b)
-                                ? ld(mask[ib.mb + (lo ? row_a : row_b) * g.mi + (t0 + col) * g.mj])
-                                : 0.f;
-            }
-        }
+        mma_load_mask<T>(mk, mask, g, ib, row_a, row_b, ok_a, ok_b, t0, nt, tg);
         cp_async_wait<0>();
         __syncwarp();   // every lane's copies and stores of this tile are visible to the warp
-
-        // Scores of the 16 rows and the tile's keys, 8 keys an n-tile; scale, mask, maxima.
-        float s[kKeys / 8][4];
-        float mx_a = -INFINITY, mx_b = -INFINITY;
-#pragma unroll
-        for (int nb = 0; nb < kKeys / 8; nb++) {
-            s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
-            if (nb * 8 < nt) {
-                const T *kr = Ks + (nb * 8 + gr) * kLd + 2 * tg;
-#pragma unroll
-                for (int c = 0; c < kDK / 16; c++)
-                    if (c * 16 < D)
-                        mma16816<T>(s[nb], qf[c], *reinterpret_cast<const uint32_t *>(kr + c * 16),
-                                    *reinterpret_cast<const uint32_t *>(kr + c * 16 + 8));
-            }
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nb * 8 + 2 * tg + (e & 1);
-                const float x = col < nt ? s[nb][e] * scale + mk[nb][e] : -INFINITY;
-                s[nb][e] = x;
-                if (e < 2) mx_a = fmaxf(mx_a, x);
-                else mx_b = fmaxf(mx_b, x);
-            }
-        }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        // No finite max yet (all keys so far -inf or NaN): nothing accumulates.
-        const float corr_a = mn_a == -INFINITY ? 1.f : expf(m_a - mn_a);
-        const float corr_b = mn_b == -INFINITY ? 1.f : expf(m_b - mn_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        l_a *= corr_a;
-        l_b *= corr_b;
-#pragma unroll
-        for (int j = 0; j < kDK / 8; j++) {
-            o[j][0] *= corr_a;
-            o[j][1] *= corr_a;
-            o[j][2] *= corr_b;
-            o[j][3] *= corr_b;
-        }
-#pragma unroll
-        for (int nb = 0; nb < kKeys / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nb * 8 + 2 * tg + (e & 1);
-                const float mn = e < 2 ? mn_a : mn_b;
-                const float p = col < nt && mn != -INFINITY ? expf(s[nb][e] - mn) : 0.f;
-                s[nb][e] = p;
-                if (e < 2) l_a += p;
-                else l_b += p;
-            }
-        }
-        // P V: P's A fragment for keys 16 kc.. is the scores' n-tiles 2 kc and 2 kc + 1.
-#pragma unroll
-        for (int kc = 0; kc < kKeys / 16; kc++) {
-            if (kc * 16 >= nt) continue;
-            uint32_t pa[4] = {pair_of<T>::pack(s[2 * kc][0], s[2 * kc][1]),
-                              pair_of<T>::pack(s[2 * kc][2], s[2 * kc][3]),
-                              pair_of<T>::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                              pair_of<T>::pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
-#pragma unroll
-            for (int j = 0; j < kDK / 8; j++) {
-                if (j * 8 >= Dv) continue;
-                // B = V rows 16 kc + 2t, +1 (b0) and +8, +9 (b1) of column 8 j + g.
-                const unsigned short *vr =
-                    reinterpret_cast<const unsigned short *>(Vs) + (kc * 16 + 2 * tg) * kLd + j * 8 + gr;
-                mma16816<T>(o[j], pa, pack_bits(vr[0], vr[kLd]), pack_bits(vr[8 * kLd], vr[9 * kLd]));
-            }
-        }
+        mma_tile<T, kDK, kLd>(qf, Ks, Vs, mk, nt, D, Dv, scale, gr, tg, m_a, m_b, l_a, l_b, o);
         __syncwarp();   // the warp's readers of this buffer are done before its next copies
     }
 
-    // The rows' sums over their 4 lanes.
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
+    l_a = row_sum4(l_a);
+    l_b = row_sum4(l_b);
     if (ks > 1) {
         // Merge records in the warps' own buffers, laid out by lane (fragment positions match
         // across warps): o as [j][e][lane], then m_a, m_b, l_a, l_b as [4][lane].
@@ -217,7 +117,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
         }
         // A warp whose keys were all -inf (m -inf) adds nothing; +inf against +inf is NaN, as
         // the single-warp kernel's exp(inf - inf) is.
-        float f_a = m_a == -INFINITY ? 0.f : expf(m_a - M_a), f_b = m_b == -INFINITY ? 0.f : expf(m_b - M_b);
+        const float f_a = m_a == -INFINITY ? 0.f : expf(m_a - M_a), f_b = m_b == -INFINITY ? 0.f : expf(m_b - M_b);
         l_a *= f_a;
         l_b *= f_b;
 #pragma unroll
@@ -243,22 +143,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
             }
         }
     }
-
-    // l is NaN (a NaN or +inf score) or 0 (every key -inf): the row's P is NaN.
-    const float bad_v = g.nan_to_zero ? 0.f : NAN;
-    const bool bad_a = !(l_a > 0.f), bad_b = !(l_b > 0.f);
-    const float inv_a = 1.f / l_a, inv_b = 1.f / l_b;
-#pragma unroll
-    for (int j = 0; j < kDK / 8; j++) {
-        if (j * 8 >= Dv) continue;
-        const int col = j * 8 + 2 * tg;
-        if (ok_a)
-            *reinterpret_cast<uint32_t *>(y + ib.yb + row_a * ib.y_rs + col) =
-                bad_a ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][0] * inv_a, o[j][1] * inv_a);
-        if (ok_b)
-            *reinterpret_cast<uint32_t *>(y + ib.yb + row_b * ib.y_rs + col) =
-                bad_b ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][2] * inv_b, o[j][3] * inv_b);
-    }
+    mma_store<T, kDK>(y, g, ib, row_a, row_b, ok_a, ok_b, Dv, tg, l_a, l_b, o);
 }
 
 template <typename T>
