@@ -20,17 +20,19 @@ wait $B; echo "branch build rc=$?" | tee -a "$S"
 wait $BM; echo "main build rc=$?" | tee -a "$S"
 export PYTHONPATH=python IMAGE=0 PYTHONUNBUFFERED=1
 log "A/B in one process (branch)"
-timeout 80 python3 bench/cuda_bert_ab.py --variants "norm0:DUCTILE_FUSE_NORM=0 default: mma:DUCTILE_CUDA_ATTENTION=mma split:DUCTILE_CUDA_ATTENTION=mma_split" 2>&1 | tee -a "$S"
+timeout 55 python3 bench/cuda_bert_ab.py --variants "norm0:DUCTILE_FUSE_NORM=0 default: mma:DUCTILE_CUDA_ATTENTION=mma split:DUCTILE_CUDA_ATTENTION=mma_split" 2>&1 | tee -a "$S"
 log "main vs branch (one process each, one after the other)"
 cp bench/cuda_bert_ab.py "$MAIN/bench/cuda_bert_ab.py"
-(cd "$MAIN" && timeout 35 python3 bench/cuda_bert_ab.py --variants "main:" 2>&1 | tee -a "$S")
-timeout 35 python3 bench/cuda_bert_ab.py --variants "branch:" 2>&1 | tee -a "$S"
+(cd "$MAIN" && timeout 25 python3 bench/cuda_bert_ab.py --variants "main:" 2>&1 | tee -a "$S")
+timeout 25 python3 bench/cuda_bert_ab.py --variants "branch:" 2>&1 | tee -a "$S"
 log "tests and sanitizers in parallel"
-timeout 110 python3 -m pytest -q tests/python/test_cuda_attention.py > "$OUT/pytest_attention.log" 2>&1 &
+timeout 75 python3 -m pytest -q -rf tests/python/test_cuda_attention.py -k bert_block > "$OUT/pytest_att1.log" 2>&1 &
 P1=$!
-timeout 110 python3 -m pytest -q tests/python/test_cuda_fusions.py tests/python/test_fuse_layernorm.py > "$OUT/pytest_fusions.log" 2>&1 &
+timeout 75 python3 -m pytest -q -rf tests/python/test_cuda_attention.py -k "not bert_block" > "$OUT/pytest_att2.log" 2>&1 &
+P5=$!
+timeout 75 python3 -m pytest -q -rf tests/python/test_cuda_fusions.py tests/python/test_fuse_layernorm.py > "$OUT/pytest_fusions.log" 2>&1 &
 P2=$!
-timeout 110 python3 -m pytest -q tests/python/test_cuda.py -k bert > "$OUT/pytest_bert.log" 2>&1 &
+timeout 75 python3 -m pytest -q -rf tests/python/test_cuda.py -k bert > "$OUT/pytest_bert.log" 2>&1 &
 P3=$!
 (
     M=$DUCTILE_MODELS
@@ -40,19 +42,20 @@ P3=$!
         --shapes=input_ids:2x40,attention_mask:2x40 --iterations=1 --warmUp=0 --duration=0 --saveEngine="$E" \
         --dumpProfile > "$OUT/san_build.log" 2>&1
     echo "saved engine rc=$? $(grep -c FusedLayerNorm "$OUT/san_build.log") FusedLayerNorm lines, $(grep -o 'mma_split' "$OUT/san_build.log" | head -1)"
-    timeout 50 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/ductile --loadEngine="$E" \
+    timeout 30 compute-sanitizer --tool memcheck --error-exitcode 3 ./build/ductile --loadEngine="$E" \
         --shapes=input_ids:2x40,attention_mask:2x40 --iterations=2 --warmUp=0 --duration=0 > "$OUT/memcheck.log" 2>&1
     echo "memcheck rc=$? $(grep -E 'ERROR SUMMARY' "$OUT/memcheck.log")"
-    timeout 60 compute-sanitizer --tool racecheck --kernel-name-exclude kns=nvjet --error-exitcode 3 ./build/ductile \
+    timeout 35 compute-sanitizer --tool racecheck --kernel-name-exclude kns=nvjet --error-exitcode 3 ./build/ductile \
         --loadEngine="$E" --shapes=input_ids:2x40,attention_mask:2x40 --iterations=1 --warmUp=0 --duration=0 \
         > "$OUT/racecheck.log" 2>&1
     echo "racecheck rc=$? $(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$OUT/racecheck.log")"
 ) > "$OUT/sanitizers.txt" 2>&1 &
 P4=$!
-wait $P1; echo "pytest attention rc=$? $(tail -1 "$OUT/pytest_attention.log")" | tee -a "$S"
+wait $P1; echo "pytest attention bert_block rc=$? $(tail -1 "$OUT/pytest_att1.log")" | tee -a "$S"
+wait $P5; echo "pytest attention others rc=$? $(tail -1 "$OUT/pytest_att2.log")" | tee -a "$S"
 wait $P2; echo "pytest fusions rc=$? $(tail -1 "$OUT/pytest_fusions.log")" | tee -a "$S"
 wait $P3; echo "pytest bert rc=$? $(tail -1 "$OUT/pytest_bert.log")" | tee -a "$S"
 wait $P4; cat "$OUT/sanitizers.txt" | tee -a "$S"
-grep -E "^(FAILED|ERROR)" "$OUT"/pytest_*.log | head -30 | tee -a "$S"
+grep -hE "^(FAILED|ERROR)" "$OUT"/pytest_*.log | head -30 | tee -a "$S"
 log "done"
 (cd "$OUT" && tar czf logs.tgz ./*.log ./sanitizers.txt && rm -f ./*.log ./sanitizers.txt)
