@@ -297,6 +297,9 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     bool matmul = backend && backend->kernel && backend->kernel("FusedMatMul");
     bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
     bool irb = backend && backend->kernel && backend->kernel("FusedInvertedResidual");
+    /* DUCTILE_FUSE_NORM=0 keeps the sums apart (tests, A/B timing in one build), as _QKV. */
+    const char *env_norm = getenv("DUCTILE_FUSE_NORM");
+    bool norm = backend && backend->kernel && backend->kernel("FusedLayerNorm") && !(env_norm && !strcmp(env_norm, "0"));
     const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
     bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
@@ -353,8 +356,13 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "MatMul") && !strcmp(L->domain, "")) s = dt_fuse_matmul(&f, L);
     }
-    /* After both: it merges the FusedMatMuls feeding a FusedAttention. The tensors it adds are
-     * past f's arrays, which nothing reads after it. */
+    /* After FusedMatMul's, which absorbs a residual Add into its product where it can. */
+    for (int l = 0; norm && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "LayerNormalization") && !strcmp(L->domain, "")) s = dt_fuse_layernorm(&f, L);
+    }
+    /* After the attention and matmul fusions: it merges the FusedMatMuls feeding a
+     * FusedAttention. The tensors it adds are past f's arrays, which nothing reads after it. */
     for (int l = 0; qkv && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "FusedAttention")) s = dt_fuse_qkv(&f, L);

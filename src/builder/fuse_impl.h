@@ -1,5 +1,5 @@
 /* Private to the fusion pass (fuse.c: driver, Conv, Gelu; fuse_transformer.c: FusedMatMul,
- * FusedAttention; fuse_qkv.c: packed projections): the pass's view of the network and the matching helpers both use. */
+ * FusedAttention; fuse_qkv.c: packed projections; fuse_norm.c: sums into LayerNorm): the pass's view of the network and the matching helpers both use. */
 #ifndef DT_BUILDER_FUSE_IMPL_H
 #define DT_BUILDER_FUSE_IMPL_H
 
@@ -36,6 +36,8 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
 /* fuse_qkv.c: the three projections of a bshd FusedAttention into one FusedMatMul, the
  * attention made layout bshd_qkv. */
 ductile_status dt_fuse_qkv(dt_fuse *f, ductile_layer *Fa);
+/* fuse_norm.c: Add [-> Add] -> LayerNormalization into FusedLayerNorm. */
+ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln);
 /* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 /* fuse_irb.c: FusedConv depthwise -> 1x1 (no expand) into FusedInvertedResidual without We. */

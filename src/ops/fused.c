@@ -410,6 +410,7 @@ const dt_opdef dt_ops_fused[] = {
     {"FusedAttention", dt_fa_check, dt_fa_infer, 0},
     {"FusedConv", dt_fc_check, dt_fc_infer, 0},
     {"FusedInvertedResidual", dt_irb_check, dt_irb_infer, 0},
+    {"FusedLayerNorm", dt_fln_check, dt_fln_infer, 0},
     {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -61,7 +61,21 @@
  *            expand_activation, project_activation  STRING  as FusedConv's activation
  *            expand_p0, expand_p1, project_p0, project_p1  FLOAT  the activations' parameters
  *                     (Clip: min, max; HardSigmoid / HardSwish: alpha, beta)
- *   Y        [N, Cp (or Ce), OH, OW] */
+ *   Y        [N, Cp (or Ce), OH, OW]
+ *
+ * FusedLayerNorm: Add(x, r1) [-> Add(., r2)] -> LayerNormalization as one layer
+ *   (src/builder/fuse_norm.c): Y = LayerNormalization((X + R1) + R2) with LayerNormalization's
+ *   Scale, B, axis and epsilon, one output. The sums are formed in float32 in that order.
+ *   inputs   X, Scale, B (optional), R1, R2 (optional): R1 and R2 of X's dtype, each
+ *            broadcasting to X (ONNX's rules) with the normalized dims (axis on) equal to X's:
+ *            a row of X adds a whole row of R (BERT's position embeddings [1, S, E] against
+ *            [B, S, E]); X has the sum's shape
+ *            IDS (optional, int32/int64): X is then Gather(table = input 0 [V, E], IDS, axis
+ *            0), rows of the table picked by the ids (negative ones wrap; the CPU refuses one
+ *            out of range as Gather does, the CUDA kernel reads a zero row as its Gather), and
+ *            the LayerNorm is over E (axis the last): BERT's word embeddings
+ *   attrs    axis, epsilon  as LayerNormalization's
+ *   Y        X's shape and dtype */
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
 
@@ -74,6 +88,7 @@ enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
 enum { DT_IRB_X = 0, DT_IRB_WE = 1, DT_IRB_BE = 2, DT_IRB_WD = 3, DT_IRB_BD = 4, DT_IRB_WP = 5, DT_IRB_BP = 6,
        DT_IRB_R = 7 };
 enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
+enum { DT_FLN_X = 0, DT_FLN_SCALE = 1, DT_FLN_B = 2, DT_FLN_R1 = 3, DT_FLN_R2 = 4, DT_FLN_IDS = 5 };
 
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
  * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */
@@ -118,6 +133,17 @@ typedef struct dt_fa_geom {
     int64_t batch[DT_MAX_DIMS];
 } dt_fa_geom;
 void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_geom *g);
+
+/* FusedLayerNorm's addend r against X (normalized from axis on): st[d] for each of X's row
+ * dims d < axis, r's element stride along it (0 where r broadcasts); false where r does not
+ * broadcast to X with the normalized dims equal (infer refuses it). */
+bool dt_fused_layernorm_strides(const dt_view *x, int axis, const dt_view *r, int64_t *st);
+/* Where row `row` of X (rows of the normalized block) starts in such an r. */
+int64_t dt_fused_layernorm_row_offset(const dt_view *x, int axis, const int64_t *st, int64_t row);
+/* FusedLayerNorm's X as the LayerNorm sees it: input 0, or with IDS the gathered rows
+ * (IDS's dims and the table's row length; data NULL). */
+bool dt_fused_layernorm_gathers(const ductile_layer *L);
+void dt_fused_layernorm_x(const dt_view *in, bool gathers, dt_view *x);
 
 /* FusedMatMul's activation: *gelu (erf Gelu) or none; DUCTILE_ERR_UNSUPPORTED for others. */
 ductile_status dt_fused_matmul_act(const ductile_layer *L, bool *gelu);

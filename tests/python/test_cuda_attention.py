@@ -1,4 +1,4 @@
-"""Each CUDA FusedAttention kernel, forced (DUCTILE_CUDA_ATTENTION=wmma|mma|cores, read when
+"""Each CUDA FusedAttention kernel, forced (DUCTILE_CUDA_ATTENTION=wmma|mma|mma_split|cores, read when
 the engine's layers are compiled, so the builder's timing cannot hide a kernel), against the CPU
 engine on the same inputs at odd sizes: batch 1 and 3, 3 heads, sequences 1, 7, 16, 77, 128
 and 130 (one key tile of 64, several, a partial last one), head dims 24 (no tensor-core kernel
@@ -9,7 +9,10 @@ shape the fusion accepts (full, per key, [S, L], 1-D per key, per query row, sca
 the kernel that ran. Bounds: FP16 rel-L2 <= 1e-2 (test_cuda.py's for half engines), BF16 3e-2
 (test_cuda_fusions.py says why). BERT's block runs with its projections packed (layout bshd_qkv,
 builder/fuse_qkv.c: every kernel, both half precisions) and apart (DUCTILE_FUSE_QKV=0). Without a
-GPU: skips with "no CUDA device found"."""
+GPU: skips with "no CUDA device found". mma_split (keys split over 2 or 4 warps, merged at the
+end: attention_split.cu) takes head dims up to 64; wider ones name and run the mma kernel.
+Small grids give it several warps: 77 and 128 keys 2 tiles (2 warps), 130 keys 3 tiles (4 warps,
+one without keys, whose empty state must merge as nothing; a partial last tile)."""
 import numpy as np
 import pytest
 
@@ -22,11 +25,13 @@ from test_cuda_ops import build, gpu_available  # noqa: E402
 from test_fusions import attention_model  # noqa: E402
 from util import rel_l2  # noqa: E402
 
-PATH = {"wmma": "tensor_cores", "mma": "mma", "cores": "cuda_cores"}
+PATH = {"wmma": "tensor_cores", "mma": "mma", "mma_split": "mma_split", "cores": "cuda_cores"}
 
 
 def expected_path(kernel, prec, d, dv):
     tc = prec != "fp32" and all(16 <= x <= 128 and x % 16 == 0 for x in (d, dv))
+    if kernel == "mma_split" and max(d, dv) > 64:
+        kernel = "mma"
     return "cuda.FusedAttention." + (PATH[kernel] if tc else "cuda_cores")
 
 
@@ -69,7 +74,7 @@ def bert_block_feeds(b, s, hid, seed):
 
 
 @pytest.mark.parametrize("qkv", ["packed", "separate"])
-@pytest.mark.parametrize("kernel", ["mma", "wmma"])
+@pytest.mark.parametrize("kernel", ["mma", "mma_split", "wmma"])
 @pytest.mark.parametrize("d", [24, 64])
 @pytest.mark.parametrize("b,s", BERT, ids=[f"{b}x{s}" for b, s in BERT])
 def test_cuda_attention_kernel_bert_block_fp16(monkeypatch, b, s, d, kernel, qkv):
@@ -88,7 +93,7 @@ PACKED = [(1, 1), (3, 7), (2, 77), (1, 130)]
 
 
 @pytest.mark.parametrize("prec", ["fp16", "bf16"])
-@pytest.mark.parametrize("kernel", ["mma", "wmma", "cores"])
+@pytest.mark.parametrize("kernel", ["mma", "mma_split", "wmma", "cores"])
 @pytest.mark.parametrize("b,s", PACKED, ids=[f"{b}x{s}" for b, s in PACKED])
 def test_cuda_attention_kernel_packed_qkv(monkeypatch, b, s, kernel, prec):
     """Layout bshd_qkv (rows of 3 H D, K and V H D and 2 H D into Q's rows) with each kernel
@@ -100,15 +105,16 @@ def test_cuda_attention_kernel_packed_qkv(monkeypatch, b, s, kernel, prec):
     check_forced(monkeypatch, kernel, model, feeds, want, prec, d, d)
 
 
+@pytest.mark.parametrize("kernel", ["mma", "mma_split"])
 @pytest.mark.parametrize("b,s", [(3, 77), (1, 130)])
-def test_cuda_attention_mma_bert_block_bf16(monkeypatch, b, s):
+def test_cuda_attention_mma_bert_block_bf16(monkeypatch, b, s, kernel):
     heads, d = 3, 64
     model = attention_model(heads, d).SerializeToString()
     rng = np.random.default_rng(8)
     feeds = {"x": rng.standard_normal((b, s, heads * d), dtype=np.float32),
              "mask": np.ones((b, s), dtype=np.int64)}
     want = cpu_reference(model, feeds, {"FusedAttention": 1})
-    check_forced(monkeypatch, "mma", model, feeds, want, "bf16", d, d)
+    check_forced(monkeypatch, kernel, model, feeds, want, "bf16", d, d)
 
 
 # (name, Q [.., S, D], L, Dv, mask shape, nan_to_zero): head dims the tensor-core kernels take
@@ -124,7 +130,7 @@ PLAIN = [
 
 
 @pytest.mark.parametrize("prec", ["fp16", "bf16"])
-@pytest.mark.parametrize("kernel", ["mma", "wmma", "cores"])
+@pytest.mark.parametrize("kernel", ["mma", "mma_split", "wmma", "cores"])
 @pytest.mark.parametrize("name,qs,L,dv,ms,nan0", PLAIN, ids=[p[0] for p in PLAIN])
 def test_cuda_attention_kernel_masks_match_cpu(monkeypatch, name, qs, L, dv, ms, nan0, kernel, prec):
     kts = qs[:-2] + (qs[-1], L)

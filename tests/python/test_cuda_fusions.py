@@ -1,5 +1,6 @@
 """The transformer fusions on CUDA: FusedMatMul (cuBLASLt with its bias epilogue, the residual
-as cuBLASLt's C, the erf Gelu after) and FusedAttention (the own flash-style kernel), against
+as cuBLASLt's C, the erf Gelu after), FusedAttention (the own flash-style kernel) and
+FusedLayerNorm (the sums formed in the LayerNorm kernel's load), against
 the CPU engine on the same inputs, at odd sizes: sequence 7 and 40 (more than one tile of 32
 keys), 3 heads, head dims 24, 64 and 160 (Q.K and the output in chunks of 128), a fully masked
 sequence (NaN rows made 0), and un-transposed attention with every mask shape the CPU fusion
@@ -43,7 +44,8 @@ def check_cuda(model_bytes, feeds, want, fused, prec, heads=None):
     """Builds the CUDA engine (precision prec), checks that the `fused` op counts ran on the GPU
     (in half for half engines), and compares with the CPU engine's outputs `want`. heads: the
     attention's (D, Dv): the profiled run names the kernel it took, a tensor-core one only
-    where they apply (half, dims multiples of 16 up to 128: the builder times all three there)."""
+    where they apply (half, dims multiples of 16 up to 128: the builder times them there; the
+    split-key mma kernel up to 64)."""
     if not gpu_available():
         pytest.skip("no CUDA device found")
     engine = build(model_bytes, feeds, "cuda", FLAGS[prec])
@@ -65,8 +67,10 @@ def check_cuda(model_bytes, feeds, want, fused, prec, heads=None):
         again = ctx.run(feeds)
         print(f"ATTENTION-PATH {prec} D,Dv={heads}: {sorted(set(paths))}")
         tc = prec != "fp32" and all(16 <= d <= 128 and d % 16 == 0 for d in heads)
+        split = tc and max(heads) <= 64   # the split-key mma kernel's head dims
         allowed = {"cuda.FusedAttention.cuda_cores"} | (
-            {"cuda.FusedAttention.tensor_cores", "cuda.FusedAttention.mma"} if tc else set())
+            {"cuda.FusedAttention.tensor_cores", "cuda.FusedAttention.mma"} if tc else set()) | (
+            {"cuda.FusedAttention.mma_split"} if split else set())
         assert paths and set(paths) <= allowed, paths
     for name, w in want.items():
         for g in [got[name]] + ([again[name]] if heads else []):
@@ -167,3 +171,27 @@ def test_cuda_fused_attention_masks_match_cpu(name, qs, L, dv, ms, nan0, prec):
              "v": rng.standard_normal(vs, dtype=np.float32), "mask": mask}
     want = cpu_reference(model, feeds, {"FusedAttention": 1})
     check_cuda(model, feeds, want, {"FusedAttention": 1}, prec, heads=(qs[-1], dv))
+
+
+@pytest.mark.parametrize("prec", ["fp32", "fp16", "bf16"])
+@pytest.mark.parametrize("b,s", [(3, 7), (2, 33)])
+@pytest.mark.parametrize("name", ["bert_embeddings", "sums_only", "per_feature", "middle_broadcast",
+                                  "gather_one_addend", "two_dims"])
+def test_cuda_fused_layernorm_matches_cpu(name, b, s, prec):
+    """FusedLayerNorm (builder/fuse_norm.c) on the GPU: test_fuse_layernorm's cases (rows of a
+    table by ids, negative ones too), a warp per row. Over two dims the Scale and B of [E] are a
+    suffix of the normalized [S, E], which the CUDA LayerNorm kernels do not repeat (nor for
+    LayerNormalization): the run refuses it naming the size (H200, session 10: so at 3x7 and
+    2x33 in all three precisions)."""
+    from test_fuse_layernorm import case
+    model, feeds = case(name, b, s)
+    model = model.SerializeToString()
+    want = cpu_reference(model, feeds, {"FusedLayerNorm": 1})
+    if name == "two_dims":
+        if not gpu_available():
+            pytest.skip("no CUDA device found")
+        engine = build(model, feeds, "cuda", FLAGS[prec])
+        with pytest.raises(ductile.Error, match=f"needs Scale and B of {s * 40} elements"):
+            engine.create_execution_context().run(feeds)
+        return
+    check_cuda(model, feeds, want, {"FusedLayerNorm": 1}, prec)

@@ -53,6 +53,7 @@ const dt_cpu_kernel dt_cpu_nn[] = {
     {"LogSoftmax", NULL, &dt_cpu_log_softmax_kernel},
     {"LayerNormalization", NULL, &dt_cpu_layernorm_kernel},
     {"RMSNormalization", NULL, &dt_cpu_layernorm_kernel},
+    {"FusedLayerNorm", NULL, &dt_cpu_fused_layernorm_kernel},   /* domain ductile (ops/fused.h) */
     {"BatchNormalization", NULL, &dt_cpu_batchnorm_kernel},
     {"InstanceNormalization", NULL, &dt_cpu_instancenorm_kernel},
     {"ReduceMean", NULL, &dt_cpu_reduce_kernel},

@@ -6,6 +6,7 @@
 
 /* Compiled (backend.h). */
 extern const dt_kernel dt_cpu_softmax_kernel, dt_cpu_log_softmax_kernel, dt_cpu_layernorm_kernel,
+    dt_cpu_fused_layernorm_kernel,
     dt_cpu_batchnorm_kernel, dt_cpu_instancenorm_kernel, dt_cpu_global_avg_pool_kernel,
     dt_cpu_global_max_pool_kernel, dt_cpu_avg_pool_kernel, dt_cpu_max_pool_kernel,
     dt_cpu_resize_kernel, dt_cpu_reduce_kernel, dt_cpu_attention_kernel, dt_cpu_argmax_kernel,

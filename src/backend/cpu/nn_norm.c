@@ -2,6 +2,8 @@
  * variance take two passes (mean, then squared deviations) in float: one-pass E[x^2]-E[x]^2
  * cancels badly when the mean is large against the spread. */
 #include "backend/cpu/nn_kernels.h"
+#include "core/alloc.h"
+#include "ops/fused.h"
 #include "ops/nn.h"
 #include "core/status.h"
 
@@ -33,6 +35,11 @@ typedef struct {
     int64_t block, n_scale, n_bias, channels;
     float eps;
     bool rms;                      /* RMSNormalization: no mean subtracted */
+    const int64_t *ids;            /* FusedLayerNorm with IDS: row r is x's row ids[r] (checked) */
+    const float *r[2];             /* FusedLayerNorm's addends (NULL: none), y = (x + r0) + r1 */
+    const dt_view *xv;             /* ... X, whose row dims (before axis) index them */
+    int axis;
+    int64_t r_st[2][DT_MAX_DIMS];  /* ... their strides along those dims (0: broadcast) */
 } dt_norm_job;
 
 /* A transformer runs it after every residual: AVX-512 and AVX2 clones of the scaling loops
@@ -43,8 +50,15 @@ static void dt_layernorm_range(void *arg, int64_t b, int64_t e, int tid)
     const dt_norm_job *j = arg;
     int64_t d = j->block;
     for (int64_t r = b; r < e; r++) {
-        const float *x = j->x + r * d;
+        const float *x = j->x + (j->ids ? j->ids[r] : r) * d;
         float *y = j->y + r * d;
+        /* FusedLayerNorm: the row's sums first, into y, which is then normalized in place (each
+         * element is read before it is written). */
+        for (int a = 0; a < 2 && j->r[a]; a++) {
+            const float *ra = j->r[a] + dt_fused_layernorm_row_offset(j->xv, j->axis, j->r_st[a], r);
+            for (int64_t k = 0; k < d; k++) y[k] = x[k] + ra[k];
+            x = y;
+        }
         float m = j->rms ? 0.0f : dt_cpu_sum_f32(x, d) / (float)d;
         float inv = 1.0f / sqrtf(dt_sq_dev_sum(x, d, m) / (float)d + j->eps);
         if (j->mean) j->mean[r] = m;
@@ -69,7 +83,7 @@ typedef struct dt_norm_params {
     float eps;
     int64_t axis;
     bool rms, has_b;
-    int n_out;
+    int n_out, n_in;
     bool training;          /* BatchNormalization: training_mode = 1 */
     bool run_stats[2];      /* ... and outputs 1, 2 (running mean, variance) wanted */
     float momentum;
@@ -84,6 +98,7 @@ static ductile_status dt_norm_prepare(const ductile_layer *L, void **out)
         .rms = strcmp(L->op_type, "RMSNormalization") == 0,
         .has_b = L->n_in > 2 && L->in[2],
         .n_out = L->n_out,
+        .n_in = L->n_in,
         .training = L->opset >= 14 && dt_attr_int(L, "training_mode", 0) == 1,
         .run_stats = {L->n_out > 1 && L->out[1], L->n_out > 2 && L->out[2]},
         .momentum = dt_attr_float(L, "momentum", 0.9f),
@@ -111,6 +126,52 @@ static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt
     if (block == 0 || j.n_scale == 0 || (has_b && j.n_bias == 0)) return DUCTILE_OK;
     int64_t rows = dt_view_count(&in[0]) / block;
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(block * 3), dt_layernorm_range, &j);
+    return DUCTILE_OK;
+}
+
+/* FusedLayerNorm (ops/fused.h): LayerNormalization of (X + R1) + R2, the addends broadcast by rows. */
+static ductile_status dt_fused_layernorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_norm_params *p = params;
+    bool gathers = p->n_in > DT_FLN_IDS && in[DT_FLN_IDS].rank >= 0;
+    dt_view x;
+    dt_fused_layernorm_x(in, gathers, &x);
+    int axis;
+    int64_t block;
+    DT_TRY(dt_layernorm_layout_of(p->axis, &x, &axis, &block));
+    bool has_b = p->has_b && in[DT_FLN_B].rank >= 0;
+    dt_norm_job j = {
+        .x = in[DT_FLN_X].data, .scale = in[DT_FLN_SCALE].data, .bias = has_b ? in[DT_FLN_B].data : NULL,
+        .y = out[0].data, .block = block, .n_scale = dt_view_count(&in[DT_FLN_SCALE]),
+        .n_bias = has_b ? dt_view_count(&in[DT_FLN_B]) : 0, .eps = p->eps, .xv = &x, .axis = axis,
+    };
+    int64_t rows = block ? dt_view_count(&x) / block : 0;
+    if (rows == 0 || block == 0 || j.n_scale == 0 || (has_b && j.n_bias == 0)) return DUCTILE_OK;
+    for (int a = 0; a < 2 && DT_FLN_R1 + a < p->n_in && in[DT_FLN_R1 + a].rank >= 0; a++) {
+        j.r[a] = in[DT_FLN_R1 + a].data;
+        if (!dt_fused_layernorm_strides(&x, axis, &in[DT_FLN_R1 + a], j.r_st[a]))
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d does not broadcast to X by rows", DT_FLN_R1 + a);
+    }
+    int64_t *ids = NULL;
+    if (gathers) {   /* Gather's check: every id in range (negatives wrap), before any row is written */
+        int64_t v = in[DT_FLN_X].dims[0];
+        if (!(ids = dt_malloc((size_t)rows * sizeof *ids)))
+            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %lld ids", (long long)rows);
+        for (int64_t i = 0; i < rows; i++) {
+            int64_t id = dt_view_int(&in[DT_FLN_IDS], i);
+            if (id < -v || id >= v) {
+                dt_free(ids);
+                return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                               "input 5 (IDS) holds the index %lld at position %lld, out of range for the table's %lld "
+                               "rows (expected %lld..%lld)", (long long)id, (long long)i, (long long)v, (long long)-v,
+                               (long long)v - 1);
+            }
+            ids[i] = id < 0 ? id + v : id;
+        }
+        j.ids = ids;
+    }
+    dt_parallel_for(ex->pool, rows, dt_cpu_grain(block * 4), dt_layernorm_range, &j);
+    dt_free(ids);
     return DUCTILE_OK;
 }
 
@@ -214,5 +275,6 @@ static ductile_status dt_instancenorm_run(const void *params, const dt_view *in,
 }
 
 const dt_kernel dt_cpu_layernorm_kernel = {.prepare = dt_norm_prepare, .run = dt_layernorm_run};
+const dt_kernel dt_cpu_fused_layernorm_kernel = {.prepare = dt_norm_prepare, .run = dt_fused_layernorm_run};
 const dt_kernel dt_cpu_batchnorm_kernel = {.prepare = dt_norm_prepare, .run = dt_batchnorm_run};
 const dt_kernel dt_cpu_instancenorm_kernel = {.prepare = dt_norm_prepare, .run = dt_instancenorm_run};

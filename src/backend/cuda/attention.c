@@ -4,8 +4,9 @@
  * (dt_fused_attention_geometry), so the two backends cannot disagree about layouts or the
  * mask's broadcast. One launch, no scratch: the scores stay in the kernel's registers and
  * shared memory. Tactics (tactics.c) where the tensor-core kernels apply: 1 WMMA tensor
- * cores, 2 the float32 CUDA-core kernel, 3 mma.sync for short sequences (cuda.h); the builder
- * keeps the fastest at each profile's shape points. DUCTILE_CUDA_ATTENTION=wmma|cores|mma
+ * cores, 2 the float32 CUDA-core kernel, 3 mma.sync for short sequences, 4 mma.sync with the
+ * keys split over a block's warps (head dims up to 64; cuda.h); the builder keeps the fastest
+ * at each profile's shape points. DUCTILE_CUDA_ATTENTION=wmma|cores|mma|mma_split
  * (read when a layer is compiled) forces one for every shape: the tests' way to check each
  * kernel against the CPU whatever the timing picks. */
 #include "backend/cuda/layers.h"
@@ -32,7 +33,7 @@ static ductile_status dt_attention_prepare(const ductile_layer *L, void **out)
     const char *force = getenv("DUCTILE_CUDA_ATTENTION");
     if (force)
         p->forced = !strcmp(force, "wmma") ? DT_CU_ATTN_WMMA : !strcmp(force, "cores") ? DT_CU_ATTN_CORES
-                  : !strcmp(force, "mma")  ? DT_CU_ATTN_MMA : 0;
+                  : !strcmp(force, "mma")  ? DT_CU_ATTN_MMA : !strcmp(force, "mma_split") ? DT_CU_ATTN_MMA_SPLIT : 0;
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     *out = p;
     return DUCTILE_OK;
@@ -44,6 +45,8 @@ int dt_cuda_attention_kernel(const dt_cu_attention_params *p, const dt_view *in,
     dt_fused_attention_geometry(&p->a, in, &g);
     if (!dt_cu_attention_tc(dtype, g.D, g.Dv)) return DT_CU_ATTN_CORES;
     int t = p->forced ? p->forced : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
+    /* The split-key kernel takes head dims up to 64; wider ones run the mma kernel. */
+    if (t == DT_CU_ATTN_MMA_SPLIT) return dt_cu_attention_split_applies(dtype, g.D, g.Dv) ? t : DT_CU_ATTN_MMA;
     return t == DT_CU_ATTN_CORES || t == DT_CU_ATTN_MMA ? t : DT_CU_ATTN_WMMA;
 }
 

@@ -14,6 +14,7 @@
 // the row). L == 0 is the layer's (attention.c: zeros, as a product over no keys).
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
+#include "backend/cuda/attention.cuh"
 #include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
@@ -43,34 +44,6 @@ __device__ __forceinline__ float warp_sum(float v)
     for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
-
-// Where one item's rows are: [.., S, D] blocks (Kt [D, L]), or head h of [B, S, H, D] rows;
-// element offsets of its first Q, K, V, Y and mask elements and the strides of rows and keys.
-struct item_base {
-    int64_t qb, kb, vb, yb, q_rs, k_ts, k_ds, v_rs, y_rs, mb;
-    __device__ item_base(const dt_cu_attn &g, int64_t item)
-    {
-        const int64_t S = g.S, D = g.D, L = g.L, Dv = g.Dv;
-        if (g.bshd) {      // rows ldq, ldk, ldv apart (packed qkv: 3 H D, K and V in Q's rows)
-            int64_t b = item / g.H, h = item % g.H, H = g.H;
-            qb = b * S * g.ldq + h * D, q_rs = g.ldq;
-            kb = b * L * g.ldk + h * D, k_ts = g.ldk, k_ds = 1;
-            vb = b * L * g.ldv + h * Dv, v_rs = g.ldv;
-            yb = (b * S * H + h) * Dv, y_rs = H * Dv;
-        } else {
-            qb = item * S * D, q_rs = D;
-            kb = item * D * L, k_ts = 1, k_ds = L;
-            vb = item * L * Dv, v_rs = Dv;
-            yb = item * S * Dv, y_rs = Dv;
-        }
-        mb = 0;
-        int64_t rest = item;
-        for (int d = g.nbatch - 1; d >= 0; d--) {
-            mb += rest % g.batch[d] * g.mstride[d];
-            rest /= g.batch[d];
-        }
-    }
-};
 
 template <typename T>
 __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__ q, const T *__restrict__ k,
@@ -400,14 +373,6 @@ int launch_tc(const void *q, const void *k, const void *v, const void *mask, voi
 // scaled by q_scale * k_scale in float32, the mask added in float32, P rounded to the operand
 // type, rows without a finite probability NaN (0 with nan_to_zero). Head dims multiples of 16
 // up to DK (64 or 128), as the WMMA kernel's.
-constexpr int kMmaKeys = 64;   // keys per tile
-
-// Two 16-bit elements as one operand register, the first in the low half.
-__device__ __forceinline__ uint32_t pack_bits(unsigned short lo, unsigned short hi)
-{
-    return (uint32_t)lo | ((uint32_t)hi << 16);
-}
-
 // mma16816, cp_async16 and the fragment layouts: mma.cuh.
 template <typename T, int DK>
 __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, const T *__restrict__ k,
@@ -428,23 +393,8 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
     const int64_t row_a = q0 + gr, row_b = q0 + gr + 8;   // this lane's two query rows
     const bool ok_a = row_a < S, ok_b = row_b < S;
 
-    // Q's A fragments for the warp's 16 rows, all of D (rows past S: zeros).
     uint32_t qf[DK / 16][4];
-#pragma unroll
-    for (int c = 0; c < DK / 16; c++) {
-        qf[c][0] = qf[c][1] = qf[c][2] = qf[c][3] = 0u;
-        if (c * 16 < D) {
-            const int d = c * 16 + 2 * tg;
-            if (ok_a) {
-                qf[c][0] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d);
-                qf[c][2] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d + 8);
-            }
-            if (ok_b) {
-                qf[c][1] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d);
-                qf[c][3] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d + 8);
-            }
-        }
-    }
+    mma_load_q<T, DK>(qf, q, ib, row_a, row_b, ok_a, ok_b, D, tg);
     float o[DK / 8][4];
 #pragma unroll
     for (int j = 0; j < DK / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
@@ -481,6 +431,8 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
     for (int64_t t0 = 0; t0 < L; t0 += kMmaKeys, it++) {
         const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys);
         const int st = kStages == 2 ? (it & 1) : 0;
+        float mk[kMmaKeys / 8][4];
+        mma_load_mask<T>(mk, mask, g, ib, row_a, row_b, ok_a, ok_b, t0, nt, tg);
         if (kStages == 2 && t0 + kMmaKeys < L) {
             load(t0 + kMmaKeys, st ^ 1);   // its stage's readers finished before the last barrier
             cp_async_wait<1>();            // this tile's copies are done
@@ -488,113 +440,12 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
             cp_async_wait<0>();
         }
         __syncthreads();   // every thread's copies and stores of this tile are visible
-        const T *Kt = Ks[st], *Vt = Vs[st];
-
-        // Scores of the warp's 16 rows and the tile's keys, 8 keys an n-tile.
-        float s[kMmaKeys / 8][4];
-#pragma unroll
-        for (int nb = 0; nb < kMmaKeys / 8; nb++) {
-            s[nb][0] = s[nb][1] = s[nb][2] = s[nb][3] = 0.f;
-            if (nb * 8 < nt) {
-                const T *kr = Kt + (nb * 8 + gr) * kLd + 2 * tg;
-#pragma unroll
-                for (int c = 0; c < DK / 16; c++)
-                    if (c * 16 < D)
-                        mma16816<T>(s[nb], qf[c], *reinterpret_cast<const uint32_t *>(kr + c * 16),
-                                    *reinterpret_cast<const uint32_t *>(kr + c * 16 + 8));
-            }
-        }
-        // Scale, mask, the tile's row maxima (the 4 lanes of a row hold its 64 columns).
-        float mx_a = -INFINITY, mx_b = -INFINITY;
-#pragma unroll
-        for (int nb = 0; nb < kMmaKeys / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nb * 8 + 2 * tg + (e & 1);
-                const bool lo = e < 2;
-                float x = -INFINITY;
-                if (col < nt) {
-                    x = s[nb][e] * scale;
-                    if (mask && (lo ? ok_a : ok_b))
-                        x += ld(mask[ib.mb + (lo ? row_a : row_b) * g.mi + (t0 + col) * g.mj]);
-                }
-                s[nb][e] = x;
-                if (lo) mx_a = fmaxf(mx_a, x);
-                else mx_b = fmaxf(mx_b, x);
-            }
-        }
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 1));
-        mx_a = fmaxf(mx_a, __shfl_xor_sync(0xffffffffu, mx_a, 2));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 1));
-        mx_b = fmaxf(mx_b, __shfl_xor_sync(0xffffffffu, mx_b, 2));
-        const float mn_a = fmaxf(m_a, mx_a), mn_b = fmaxf(m_b, mx_b);
-        // No finite max yet (all keys so far -inf or NaN): nothing accumulates.
-        const float corr_a = mn_a == -INFINITY ? 1.f : expf(m_a - mn_a);
-        const float corr_b = mn_b == -INFINITY ? 1.f : expf(m_b - mn_b);
-        m_a = mn_a;
-        m_b = mn_b;
-        l_a *= corr_a;
-        l_b *= corr_b;
-#pragma unroll
-        for (int j = 0; j < DK / 8; j++) {
-            o[j][0] *= corr_a;
-            o[j][1] *= corr_a;
-            o[j][2] *= corr_b;
-            o[j][3] *= corr_b;
-        }
-#pragma unroll
-        for (int nb = 0; nb < kMmaKeys / 8; nb++) {
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int col = nb * 8 + 2 * tg + (e & 1);
-                const float mn = e < 2 ? mn_a : mn_b;
-                const float p = col < nt && mn != -INFINITY ? expf(s[nb][e] - mn) : 0.f;
-                s[nb][e] = p;
-                if (e < 2) l_a += p;
-                else l_b += p;
-            }
-        }
-        // P V: P's A fragment for keys 16 kc.. is the scores' n-tiles 2 kc and 2 kc + 1.
-#pragma unroll
-        for (int kc = 0; kc < kMmaKeys / 16; kc++) {
-            if (kc * 16 >= nt) continue;
-            uint32_t pa[4] = {pair_of<T>::pack(s[2 * kc][0], s[2 * kc][1]),
-                              pair_of<T>::pack(s[2 * kc][2], s[2 * kc][3]),
-                              pair_of<T>::pack(s[2 * kc + 1][0], s[2 * kc + 1][1]),
-                              pair_of<T>::pack(s[2 * kc + 1][2], s[2 * kc + 1][3])};
-#pragma unroll
-            for (int j = 0; j < DK / 8; j++) {
-                if (j * 8 >= Dv) continue;
-                // B = V rows 16 kc + 2t, +1 (b0) and +8, +9 (b1) of column 8 j + g.
-                const unsigned short *vr =
-                    reinterpret_cast<const unsigned short *>(Vt) + (kc * 16 + 2 * tg) * kLd + j * 8 + gr;
-                mma16816<T>(o[j], pa, pack_bits(vr[0], vr[kLd]), pack_bits(vr[8 * kLd], vr[9 * kLd]));
-            }
-        }
+        mma_tile<T, DK, kLd>(qf, Ks[st], Vs[st], mk, nt, D, Dv, scale, gr, tg, m_a, m_b, l_a, l_b, o);
         __syncthreads();   // this stage's readers are done before a copy refills it
         if (kStages == 1 && t0 + kMmaKeys < L) load(t0 + kMmaKeys, 0);
     }
 
-    // The rows' sums over their 4 lanes; l is NaN (a NaN or +inf score) or 0 (every key -inf):
-    // the row's P is NaN.
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, 1);
-    l_a += __shfl_xor_sync(0xffffffffu, l_a, 2);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, 1);
-    l_b += __shfl_xor_sync(0xffffffffu, l_b, 2);
-    const float bad_v = g.nan_to_zero ? 0.f : NAN;
-    const bool bad_a = !(l_a > 0.f), bad_b = !(l_b > 0.f);
-    const float inv_a = 1.f / l_a, inv_b = 1.f / l_b;
-#pragma unroll
-    for (int j = 0; j < DK / 8; j++) {
-        if (j * 8 >= Dv) continue;
-        const int col = j * 8 + 2 * tg;
-        if (ok_a)
-            *reinterpret_cast<uint32_t *>(y + ib.yb + row_a * ib.y_rs + col) =
-                bad_a ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][0] * inv_a, o[j][1] * inv_a);
-        if (ok_b)
-            *reinterpret_cast<uint32_t *>(y + ib.yb + row_b * ib.y_rs + col) =
-                bad_b ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][2] * inv_b, o[j][3] * inv_b);
-    }
+    mma_store<T, DK>(y, g, ib, row_a, row_b, ok_a, ok_b, Dv, tg, row_sum4(l_a), row_sum4(l_b), o);
 }
 
 // Warps per block: the most (4, 2, 1) that still give about two blocks per SM of an H200.
@@ -635,7 +486,11 @@ extern "C" int dt_cu_attention(int dtype, const void *q, const void *k, const vo
                                const dt_cu_attn *g, void *stream)
 {
     if (g->count <= 0 || g->S <= 0 || g->Dv <= 0 || g->L <= 0) return 0;
-    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && g->kernel == DT_CU_ATTN_MMA && mma_aligned(q, k) &&
+    if (dt_cu_attention_split_applies(dtype, g->D, g->Dv) && g->kernel == DT_CU_ATTN_MMA_SPLIT && mma_aligned(q, k) &&
+        mma_aligned(v, y))
+        return dt_cu_attention_split(dtype, q, k, v, mask, y, g, stream);
+    if (dt_cu_attention_tc(dtype, g->D, g->Dv) && (g->kernel == DT_CU_ATTN_MMA || g->kernel == DT_CU_ATTN_MMA_SPLIT) &&
+        mma_aligned(q, k) &&
         mma_aligned(v, y)) {
         cudaStream_t ts = (cudaStream_t)stream;
         const int wide = g->D > 64 || g->Dv > 64;

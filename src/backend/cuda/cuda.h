@@ -45,9 +45,22 @@ int dt_cu_epilogue(int dtype, void *y, const void *bias, const void *res, int64_
 int dt_cu_add_c(int dtype, void *y, const void *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream);
 /* Softmax / LogSoftmax over the middle dim of [outer, axis, inner]. */
 int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis, int64_t inner, int log, void *stream);
-/* LayerNormalization over the last `cols` elements of each of `rows` rows. */
+/* FusedLayerNorm's addends (ops/fused.h), NULL where absent: X's row dims (the nd before the
+ * normalized ones) and each addend's element strides along them (0: broadcast); ids (NULL:
+ * none, else int64 or int32 as ids64): row i of X is row ids[i] of x, a table of vocab rows
+ * (negatives wrap; out of range: a zero row, as the Gather kernel's). */
+typedef struct dt_cu_ln_addends {
+    const void *r[2];
+    int nd;
+    int64_t dims[DT_CU_MAX_RANK], st[2][DT_CU_MAX_RANK];
+    const void *ids;
+    int ids64;
+    int64_t vocab;
+} dt_cu_ln_addends;
+/* LayerNormalization over the last `cols` elements of each of `rows` rows; FusedLayerNorm's
+ * rows and addends (ra: NULL or none) first, (x + r1) + r2 in float32. */
 int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bias, void *y, int64_t rows, int64_t cols,
-                    float eps, void *stream);
+                    float eps, const dt_cu_ln_addends *ra, void *stream);
 /* Mean of each of `planes` planes of hw elements. */
 int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int64_t hw, void *stream);
 /* y[o] = x[base + sum_d idx_d(o) * in_stride[d]], any element size: Transpose (permuted
@@ -117,11 +130,13 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
  * dims), and for half types with head dims multiples of 16 up to 128 two on tensor cores:
  * WMMA with 64 query rows a block (the default where it applies), and mma.sync with 16 rows a
  * warp and 1 to 4 warps a block for short sequences (kernel DT_CU_ATTN_MMA; where Q, K, V or
- * Y is not 16-byte aligned: WMMA). kernel DT_CU_ATTN_CORES: the float32 one even where a
+ * Y is not 16-byte aligned: WMMA), and (attention_split.cu, DT_CU_ATTN_MMA_SPLIT, head dims up
+ * to 64, else the mma kernel) mma.sync with the keys split over 2 or 4 warps of a block whose
+ * states merge at the end. kernel DT_CU_ATTN_CORES: the float32 one even where a
  * tensor-core one applies. Grid limits: count * ceil(S / 16)
  * < 2^31 blocks and Dv < 65535 * 128 (else cudaErrorInvalidConfiguration; the layer checks
  * first). L must be > 0 (no keys: the layer writes zeros). */
-enum { DT_CU_ATTN_WMMA = 1, DT_CU_ATTN_CORES = 2, DT_CU_ATTN_MMA = 3 };
+enum { DT_CU_ATTN_WMMA = 1, DT_CU_ATTN_CORES = 2, DT_CU_ATTN_MMA = 3, DT_CU_ATTN_MMA_SPLIT = 4 };
 typedef struct dt_cu_attn {
     int64_t count, S, D, L, Dv, H;
     int64_t ldq, ldk, ldv;  /* bshd: row strides of Q, K, V (ops/fused.h's dt_fa_geom) */
@@ -136,6 +151,13 @@ int dt_cu_attention(int dtype, const void *q, const void *k, const void *v, cons
                     const dt_cu_attn *g, void *stream);
 /* The tensor-core kernel applies: float16 or bfloat16, D and Dv multiples of 16 up to 128. */
 int dt_cu_attention_tc(int dtype, int64_t D, int64_t Dv);
+/* The split-key kernel applies: the tensor-core kernels do and D, Dv <= 64. */
+int dt_cu_attention_split_applies(int dtype, int64_t D, int64_t Dv);
+/* Its warps a block (keys split that many ways) for these sizes: 1, 2 or 4. */
+int dt_cu_attention_split_warps(int64_t count, int64_t S, int64_t L);
+/* The split-key kernel alone (dt_cu_attention calls it; 16-byte aligned Q, K, V, Y). */
+int dt_cu_attention_split(int dtype, const void *q, const void *k, const void *v, const void *mask, void *y,
+                          const dt_cu_attn *g, void *stream);
 
 /* ---- state and layer kernels (C) ---- */
 

@@ -305,25 +305,79 @@ __device__ __forceinline__ float warp_sum(float v)
     return v;
 }
 
+// FusedLayerNorm's rows and addends (cuda.h's dt_cu_ln_addends): where row `row` of X starts
+// in x (-1: an id out of range, a zero row) and in each addend. F false (LayerNormalization):
+// row `row` of x and nothing added, compiled away (the plain kernels stay as they were).
+template <bool F>
+struct ln_rows {
+    int64_t x, o[2];
+    __device__ __forceinline__ ln_rows(const dt_cu_ln_addends &ra, int64_t row, int64_t cols)
+    {
+        x = row * cols;
+        o[0] = o[1] = 0;
+        if constexpr (F) {
+            if (ra.ids) {
+                int64_t id = ra.ids64 ? static_cast<const int64_t *>(ra.ids)[row] : static_cast<const int32_t *>(ra.ids)[row];
+                if (id < 0) id += ra.vocab;
+                x = id >= 0 && id < ra.vocab ? id * cols : -1;
+            }
+            for (int d = ra.nd - 1; d >= 0; d--) {
+                const int64_t i = row % ra.dims[d];
+                o[0] += i * ra.st[0][d];
+                o[1] += i * ra.st[1][d];
+                row /= ra.dims[d];
+            }
+        }
+    }
+    template <typename T>
+    __device__ __forceinline__ float load(const T *xp, int64_t j) const
+    {
+        if constexpr (F) return x < 0 ? 0.f : ld(xp[x + j]);
+        return ld(xp[x + j]);
+    }
+    template <typename T>
+    __device__ __forceinline__ float add(const dt_cu_ln_addends &ra, float v, int64_t j) const
+    {
+        if constexpr (F) {
+            if (ra.r[0]) v += ld(static_cast<const T *>(ra.r[0])[o[0] + j]);
+            if (ra.r[1]) v += ld(static_cast<const T *>(ra.r[1])[o[1] + j]);
+        }
+        return v;
+    }
+};
+
 // Rows of at most 32 * N elements: one warp per row, the row read once into registers (N per
 // lane), mean and variance by warp shuffles (two passes over the registers: no E[x^2] - m^2
 // cancellation), no shared memory or block barriers. Lane l holds elements l, l + 32, ...:
 // each load of the warp is contiguous.
-template <typename T, int N>
-__global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y, int64_t rows, int cols, float eps)
+template <typename T, int N, bool F>
+__global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y, int64_t rows, int cols, float eps,
+                                 dt_cu_ln_addends ra)
 {
     int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;   // the whole warp: row is the same for its lanes
     int lane = threadIdx.x & 31;
-    const T *xr = x + row * cols;
     T *yr = y + row * cols;
+    const ln_rows<F> rr(ra, row, cols);
     float v[N], s = 0.f;
 #pragma unroll
     for (int c = 0; c < N; c++) {
         int j = lane + 32 * c;
-        v[c] = j < cols ? ld(xr[j]) : 0.f;
-        s += v[c];
+        v[c] = j < cols ? rr.load(x, j) : 0.f;
     }
+    if constexpr (F) {   // (x + r1) + r2, each addend's loads issued together
+        for (int a = 0; a < 2; a++) {
+            if (!ra.r[a]) continue;
+            const T *r = static_cast<const T *>(ra.r[a]) + rr.o[a];
+#pragma unroll
+            for (int c = 0; c < N; c++) {
+                int j = lane + 32 * c;
+                if (j < cols) v[c] += ld(r[j]);
+            }
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < N; c++) s += v[c];
     float mean = warp_sum(s) / (float)cols, q = 0.f;
 #pragma unroll
     for (int c = 0; c < N; c++) {
@@ -340,24 +394,25 @@ __global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y
     }
 }
 
-// Longer rows: one block per row.
-template <typename T>
-__global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int64_t cols, float eps)
+// Longer rows: one block per row (the sums recomputed in each of the three passes).
+template <typename T, bool F>
+__global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int64_t cols, float eps, dt_cu_ln_addends ra)
 {
     __shared__ float sh[32];
-    const T *xr = x + blockIdx.x * cols;
-    T *yr = y + blockIdx.x * cols;
+    const int64_t row = blockIdx.x;
+    T *yr = y + row * cols;
+    const ln_rows<F> rr(ra, row, cols);
     float s = 0.f;
-    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += ld(xr[j]);
+    for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) s += rr.template add<T>(ra, rr.load(x, j), j);
     float mean = block_sum(s, sh) / (float)cols;
     float v = 0.f;
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-        float d = ld(xr[j]) - mean;
+        float d = rr.template add<T>(ra, rr.load(x, j), j) - mean;
         v += d * d;
     }
     float inv = rsqrtf(block_sum(v, sh) / (float)cols + eps);
     for (int64_t j = threadIdx.x; j < cols; j += blockDim.x) {
-        float o = (ld(xr[j]) - mean) * inv * ld(scale[j]);
+        float o = (rr.template add<T>(ra, rr.load(x, j), j) - mean) * inv * ld(scale[j]);
         yr[j] = st<T>(bias ? o + ld(bias[j]) : o);
     }
 }
@@ -889,16 +944,18 @@ int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis
 }
 
 int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bias, void *y, int64_t rows, int64_t cols,
-                    float eps, void *stream)
+                    float eps, const dt_cu_ln_addends *ra, void *stream)
 {
     if (rows * cols <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
+    const dt_cu_ln_addends none = {{NULL, NULL}, 0, {0}, {{0}}, NULL, 0, 0};
+#define DT_LN_ADDENDS (ra ? *ra : none)
     if (cols <= 1024) {   // warp per row, 4 rows per block
         unsigned blocks = (unsigned)((rows + 3) / 4);
         int c = (int)cols;
 #define DT_LN_WARP(N)                                                                                                  \
-    DT_FLOATS(dtype, layernorm_warp_k<T, N><<<blocks, 128, 0, s>>>((const T *)x, (const T *)scale, (const T *)bias,   \
-                                                                   (T *)y, rows, c, eps))
+    DT_FLOATS(dtype, (ra ? layernorm_warp_k<T, N, true> : layernorm_warp_k<T, N, false>)<<<blocks, 128, 0, s>>>(       \
+                         (const T *)x, (const T *)scale, (const T *)bias, (T *)y, rows, c, eps, DT_LN_ADDENDS))
         if (cols <= 128)
             DT_LN_WARP(4)
         else if (cols <= 256)
@@ -911,8 +968,9 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
         return (int)cudaGetLastError();
     }
     unsigned threads = 1024;
-    DT_FLOATS(dtype, layernorm_k<<<(unsigned)rows, threads, 0, s>>>((const T *)x, (const T *)scale, (const T *)bias, (T *)y,
-                                                                    cols, eps))
+    DT_FLOATS(dtype, (ra ? layernorm_k<T, true> : layernorm_k<T, false>)<<<(unsigned)rows, threads, 0, s>>>(
+                         (const T *)x, (const T *)scale, (const T *)bias, (T *)y, cols, eps, DT_LN_ADDENDS))
+#undef DT_LN_ADDENDS
     return (int)cudaGetLastError();
 }
 

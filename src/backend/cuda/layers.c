@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "ops/fused.h"
 
 #include <string.h>
 
@@ -32,7 +33,7 @@ static const struct { const char *op; const dt_kernel *k; } dt_cuda_kernels[] = 
     {"MatMul", &dt_cuda_matmul_kernel}, {"Gemm", &dt_cuda_gemm_kernel}, {"FusedMatMul", &dt_cuda_fused_matmul_kernel},
     {"FusedAttention", &dt_cuda_fused_attention_kernel},
     {"Softmax", &dt_cuda_softmax_kernel}, {"LogSoftmax", &dt_cuda_softmax_kernel},
-    {"LayerNormalization", &dt_cuda_layernorm_kernel},
+    {"LayerNormalization", &dt_cuda_layernorm_kernel}, {"FusedLayerNorm", &dt_cuda_layernorm_kernel},
     {"GlobalAveragePool", &dt_cuda_gap_kernel}, {"MaxPool", &dt_cuda_pool_kernel}, {"AveragePool", &dt_cuda_pool_kernel},
     {"Transpose", &dt_cuda_transpose_kernel}, {"Gather", &dt_cuda_gather_kernel}, {"Concat", &dt_cuda_concat_kernel},
     {"Reshape", &dt_cuda_copy_kernel}, {"Flatten", &dt_cuda_copy_kernel}, {"Squeeze", &dt_cuda_copy_kernel},
@@ -97,6 +98,14 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
     /* B packed for another backend's kernel: the host's (the CUDA builder packs none). */
     if (!strcmp(op, "FusedMatMul")) return dt_one_float(L, in, out) && dt_attr_int(L, "packed", 0) == 0;
     if (!strcmp(op, "LayerNormalization")) return L->n_out == 1 && L->n_in >= 2 && dt_one_float(L, in, out);
+    if (!strcmp(op, "FusedLayerNorm")) {   /* one float type but for the integer ids */
+        bool gathers = dt_fused_layernorm_gathers(L);
+        if (gathers && !dt_is_index(&in[DT_FLN_IDS])) return false;
+        int t = out[0].dtype;
+        for (int k = 0; k < L->n_in; k++)
+            if (L->in[k] && k != DT_FLN_IDS && in[k].dtype != t) return false;
+        return L->n_out == 1 && dt_is_kfloat(t);
+    }
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
         /* The kernel's windows are 1-D or 2-D, and AveragePool counting the pads takes
          * symmetric ones (auto_pad's depend on shapes: checked at run). Others: the host. */

@@ -59,6 +59,8 @@ typedef struct dt_cu_layernorm_params {
     int64_t axis;
     float eps;
     bool has_bias;      /* input 2 given */
+    bool has_r[2];      /* FusedLayerNorm's addends (inputs 3, 4) given */
+    bool gathers;       /* ... and IDS (input 5): X's rows picked from a table */
 } dt_cu_layernorm_params;
 
 typedef struct dt_cu_pool_params {
@@ -133,10 +135,10 @@ typedef struct dt_cu_conv_params {
 } dt_cu_conv_params;
 
 /* FusedAttention (attention.c): the attributes through ops/fused.h's reader, the tactic per
- * profile (DT_CUDA_ATTENTION_TC / _CORES / _MMA where the tensor-core kernels apply: cuda.h's
+ * profile (DT_CUDA_ATTENTION_TC / _CORES / _MMA / _MMA_SPLIT where the tensor-core kernels apply: cuda.h's
  * DT_CU_ATTN_* ids). */
 enum { DT_CUDA_ATTENTION_TC = DT_CU_ATTN_WMMA, DT_CUDA_ATTENTION_CORES = DT_CU_ATTN_CORES,
-       DT_CUDA_ATTENTION_MMA = DT_CU_ATTN_MMA };
+       DT_CUDA_ATTENTION_MMA = DT_CU_ATTN_MMA, DT_CUDA_ATTENTION_MMA_SPLIT = DT_CU_ATTN_MMA_SPLIT };
 typedef struct dt_cu_attention_params {
     const ductile_layer *L;
     dt_fa_attrs a;

@@ -1,10 +1,11 @@
-/* The CUDA backend's nn layers, compiled (layers.h): Softmax, LogSoftmax,
- * LayerNormalization, GlobalAveragePool, MaxPool, AveragePool, Resize and the reductions.
+/* The CUDA backend's nn layers, compiled (layers.h): Softmax, LogSoftmax, LayerNormalization
+ * (and FusedLayerNorm), GlobalAveragePool, MaxPool, AveragePool, Resize and the reductions.
  * Their attributes are read once by the same readers of ops/nn.h that infer and the CPU use,
  * so the GPU can never disagree with them about axes, pads or scales. */
 #include "backend/cuda/layers.h"
 #include "core/checked.h"
 #include "core/status.h"
+#include "ops/fused.h"
 
 #include <string.h>
 
@@ -27,29 +28,51 @@ static ductile_status dt_softmax_run(const void *params, const dt_view *in, dt_v
 
 const dt_kernel dt_cuda_softmax_kernel = {.prepare = dt_softmax_prepare, .run = dt_softmax_run};
 
-/* ---- LayerNormalization ---- */
+/* ---- LayerNormalization, FusedLayerNorm ---- */
 
+/* FusedLayerNorm (ops/fused.h) is LayerNormalization with X, Scale and B where LayerNorm has
+ * them and addends after (inputs 3, 4): one layer kernel for both. */
 static ductile_status dt_layernorm_prepare(const ductile_layer *L, void **out)
 {
-    dt_cu_layernorm_params p = {L, dt_attr_int(L, "axis", -1), dt_attr_float(L, "epsilon", 1e-5f),
-                                L->n_in > 2 && L->in[2]};
+    dt_cu_layernorm_params p = {.L = L, .axis = dt_attr_int(L, "axis", -1), .eps = dt_attr_float(L, "epsilon", 1e-5f),
+                                .has_bias = L->n_in > 2 && L->in[2]};
+    for (int a = 0; a < 2; a++) p.has_r[a] = L->n_in > DT_FLN_R1 + a && L->in[DT_FLN_R1 + a];
+    p.gathers = !strcmp(L->op_type, "FusedLayerNorm") && dt_fused_layernorm_gathers(L);
     return dt_cuda_params_copy(&p, sizeof p, L, out);
 }
 
 static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_layernorm_params *p = params;
+    dt_view x;   /* FusedLayerNorm with IDS: the gathered rows */
+    dt_fused_layernorm_x(in, p->gathers, &x);
     int axis;
     int64_t cols, rows = 1;
-    DT_TRY(dt_layernorm_layout_of(p->axis, &in[0], &axis, &cols));
-    for (int d = 0; d < axis; d++) rows *= in[0].dims[d];
+    DT_TRY(dt_layernorm_layout_of(p->axis, &x, &axis, &cols));
+    for (int d = 0; d < axis; d++) rows *= x.dims[d];
     /* Scale and B may broadcast to the normalized dims (infer admits a suffix of them); the
      * kernel reads one of each per normalized element. */
     if (dt_cuda_count(&in[1]) != cols || (p->has_bias && dt_cuda_count(&in[2]) != cols))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda kernel needs Scale and B of %lld elements (the normalized dims)",
                        (long long)cols);
+    dt_cu_ln_addends ra = {.nd = axis};
+    for (int a = 0; a < 2; a++) {
+        if (!p->has_r[a]) continue;
+        if (axis > DT_CU_MAX_RANK || !dt_fused_layernorm_strides(&x, axis, &in[DT_FLN_R1 + a], ra.st[a]))
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedLayerNorm takes addends broadcasting by rows over at most "
+                           "%d dims (input %d)", DT_CU_MAX_RANK, DT_FLN_R1 + a);
+        ra.r[a] = in[DT_FLN_R1 + a].data;
+    }
+    for (int d = 0; d < axis && d < DT_CU_MAX_RANK; d++) ra.dims[d] = x.dims[d];
+    if (p->gathers) {
+        ra.ids = in[DT_FLN_IDS].data;
+        ra.ids64 = in[DT_FLN_IDS].dtype == DUCTILE_INT64;
+        ra.vocab = in[DT_FLN_X].dims[0];
+    }
+    bool fused = p->has_r[0] || p->has_r[1] || p->gathers;
     return dt_cuda_check(dt_cu_layernorm(out[0].dtype, in[0].data, in[1].data, p->has_bias ? in[2].data : NULL, out[0].data,
-                                         rows, cols, p->eps, ex->stream), p->L->op_type);
+                                         rows, cols, p->eps, fused ? &ra : NULL, ex->stream),
+                         p->L->op_type);
 }
 
 const dt_kernel dt_cuda_layernorm_kernel = {.prepare = dt_layernorm_prepare, .run = dt_layernorm_run};

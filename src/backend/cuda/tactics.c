@@ -81,7 +81,8 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
 {
     if (!strcmp(L->op_type, "Conv") || !strcmp(L->op_type, "FusedConv")) return dt_conv_tactics(L, in, ids, cap);
     if (!strcmp(L->op_type, "FusedAttention")) {
-        /* The three kernels where the tensor-core ones apply (half, head dims of 16s to 128). */
+        /* The kernels where the tensor-core ones apply (half, head dims of 16s to 128; the
+         * split-key one to 64). */
         dt_fa_attrs a;
         dt_fa_geom g;
         dt_fused_attention_attrs(L, &a);
@@ -91,7 +92,9 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
         ids[0] = DT_CUDA_ATTENTION_TC;
         ids[1] = DT_CUDA_ATTENTION_CORES;
         ids[2] = DT_CUDA_ATTENTION_MMA;
-        return 3;
+        if (cap < 4 || !dt_cu_attention_split_applies(in[DT_FA_Q].dtype, g.D, g.Dv)) return 3;
+        ids[3] = DT_CUDA_ATTENTION_MMA_SPLIT;
+        return 4;
     }
     if (!strcmp(L->op_type, "MatMul") || !strcmp(L->op_type, "Gemm") || !strcmp(L->op_type, "FusedMatMul")) {
         int n = 0;
@@ -147,7 +150,10 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     if (params && !strcmp(L->op_type, "FusedAttention") && L->n_in >= 3)
     {
         int k = dt_cuda_attention_kernel(params, in, out[0].dtype, &(dt_exec){.profile = profile, .point = point});
-        return k == DT_CUDA_ATTENTION_CORES ? "cuda_cores" : k == DT_CUDA_ATTENTION_MMA ? "mma" : "tensor_cores";
+        return k == DT_CUDA_ATTENTION_CORES       ? "cuda_cores"
+               : k == DT_CUDA_ATTENTION_MMA       ? "mma"
+               : k == DT_CUDA_ATTENTION_MMA_SPLIT ? "mma_split"
+                                                  : "tensor_cores";
     }
     if (!params || (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv"))) return NULL;
     const dt_cu_conv_params *p = params;
