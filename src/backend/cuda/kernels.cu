@@ -42,6 +42,20 @@ inline unsigned blocks_for(int64_t n)
     return (unsigned)(b > 65535 * 32 ? 65535 * 32 : (b < 1 ? 1 : b));
 }
 
+// Runs launch(T{}) with T the unsigned integer of esize bytes (a copy moves bits, not values);
+// the launch's error.
+template <typename F> int by_esize(int esize, F launch)
+{
+    switch (esize) {
+    case 1: launch(uint8_t{}); break;
+    case 2: launch(uint16_t{}); break;
+    case 4: launch(uint32_t{}); break;
+    case 8: launch(uint64_t{}); break;
+    default: return (int)cudaErrorInvalidValue;
+    }
+    return (int)cudaGetLastError();
+}
+
 template <typename T>
 __global__ void unary_k(int op, const T *x, T *y, int64_t n, float p0, float p1)
 {
@@ -1026,24 +1040,16 @@ int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *
         }
         uint32_t m = (uint32_t)n;
         int32_t b = (int32_t)base;
-        switch (esize) {
-        case 1: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, m, b); break;
-        case 2: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, m, b); break;
-        case 4: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint32_t *)x, (uint32_t *)y, g, m, b); break;
-        case 8: transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const uint64_t *)x, (uint64_t *)y, g, m, b); break;
-        default: return (int)cudaErrorInvalidValue;
-        }
-        return (int)cudaGetLastError();
+        return by_esize(esize, [&](auto z) {
+            using T = decltype(z);
+            transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const T *)x, (T *)y, g, m, b);
+        });
     }
     perm_geom g = perm_geom_of(rank, out_dims, in_strides);
-    switch (esize) {
-    case 1: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint8_t *)x, (uint8_t *)y, g, n, base); break;
-    case 2: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint16_t *)x, (uint16_t *)y, g, n, base); break;
-    case 4: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint32_t *)x, (uint32_t *)y, g, n, base); break;
-    case 8: transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const uint64_t *)x, (uint64_t *)y, g, n, base); break;
-    default: return (int)cudaErrorInvalidValue;
-    }
-    return (int)cudaGetLastError();
+    return by_esize(esize, [&](auto z) {
+        using T = decltype(z);
+        transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const T *)x, (T *)y, g, n, base);
+    });
 }
 
 int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t outer, int64_t axis_n, int64_t inner,
@@ -1052,14 +1058,10 @@ int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t 
     int64_t total = outer * nidx * inner;
     if (total <= 0) return 0;
     cudaStream_t s = (cudaStream_t)stream;
-    switch (esize) {
-    case 1: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint8_t *)data, idx, idx64, (uint8_t *)y, outer, axis_n, inner, nidx); break;
-    case 2: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint16_t *)data, idx, idx64, (uint16_t *)y, outer, axis_n, inner, nidx); break;
-    case 4: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint32_t *)data, idx, idx64, (uint32_t *)y, outer, axis_n, inner, nidx); break;
-    case 8: gather_k<<<blocks_for(total), kThreads, 0, s>>>((const uint64_t *)data, idx, idx64, (uint64_t *)y, outer, axis_n, inner, nidx); break;
-    default: return (int)cudaErrorInvalidValue;
-    }
-    return (int)cudaGetLastError();
+    return by_esize(esize, [&](auto z) {
+        using T = decltype(z);
+        gather_k<<<blocks_for(total), kThreads, 0, s>>>((const T *)data, idx, idx64, (T *)y, outer, axis_n, inner, nidx);
+    });
 }
 
 int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow, int kh, int kw,
