@@ -3,6 +3,7 @@
  * cancels badly when the mean is large against the spread. */
 #include "backend/cpu/nn_kernels.h"
 #include "core/alloc.h"
+#include "core/checked.h"
 #include "ops/fused.h"
 #include "ops/nn.h"
 #include "core/status.h"
@@ -152,15 +153,15 @@ static ductile_status dt_fused_layernorm_run(const void *params, const dt_view *
         if (!dt_fused_layernorm_strides(&x, axis, &in[DT_FLN_R1 + a], j.r_st[a]))
             return dt_fail(DUCTILE_ERR_SHAPE, "input %d does not broadcast to X by rows", DT_FLN_R1 + a);
     }
-    int64_t *ids = NULL;
     if (gathers) {   /* Gather's check: every id in range (negatives wrap), before any row is written */
         int64_t v = in[DT_FLN_X].dims[0];
-        if (!(ids = dt_malloc((size_t)rows * sizeof *ids)))
-            return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for %lld ids", (long long)rows);
+        int64_t *ids = ex->scratch;   /* the run allocates nothing (dt_fused_layernorm_scratch) */
+        if (!ids || ex->scratch_bytes < (size_t)rows * sizeof *ids)
+            return dt_fail(DUCTILE_ERR_INTERNAL, "the scratch of %zu bytes is smaller than the %lld ids of this layer",
+                           ex->scratch_bytes, (long long)rows);
         for (int64_t i = 0; i < rows; i++) {
             int64_t id = dt_view_int(&in[DT_FLN_IDS], i);
             if (id < -v || id >= v) {
-                dt_free(ids);
                 return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                                "input 5 (IDS) holds the index %lld at position %lld, out of range for the table's %lld "
                                "rows (expected %lld..%lld)", (long long)id, (long long)i, (long long)v, (long long)-v,
@@ -171,7 +172,20 @@ static ductile_status dt_fused_layernorm_run(const void *params, const dt_view *
         j.ids = ids;
     }
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(block * 4), dt_layernorm_range, &j);
-    dt_free(ids);
+    return DUCTILE_OK;
+}
+
+/* The gathered rows' ids, checked and wrapped before any row is written. */
+static ductile_status dt_fused_layernorm_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+                                                 size_t *bytes)
+{
+    (void)out;
+    (void)threads;
+    const dt_norm_params *p = params;
+    bool gathers = p->n_in > DT_FLN_IDS && in[DT_FLN_IDS].rank >= 0;
+    *bytes = 0;
+    if (gathers && !dt_mul_size((size_t)dt_view_count(&in[DT_FLN_IDS]), sizeof(int64_t), bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "%lld ids overflow size_t", (long long)dt_view_count(&in[DT_FLN_IDS]));
     return DUCTILE_OK;
 }
 
@@ -275,6 +289,7 @@ static ductile_status dt_instancenorm_run(const void *params, const dt_view *in,
 }
 
 const dt_kernel dt_cpu_layernorm_kernel = {.prepare = dt_norm_prepare, .run = dt_layernorm_run};
-const dt_kernel dt_cpu_fused_layernorm_kernel = {.prepare = dt_norm_prepare, .run = dt_fused_layernorm_run};
+const dt_kernel dt_cpu_fused_layernorm_kernel = {.prepare = dt_norm_prepare, .scratch = dt_fused_layernorm_scratch,
+                                                  .run = dt_fused_layernorm_run};
 const dt_kernel dt_cpu_batchnorm_kernel = {.prepare = dt_norm_prepare, .run = dt_batchnorm_run};
 const dt_kernel dt_cpu_instancenorm_kernel = {.prepare = dt_norm_prepare, .run = dt_instancenorm_run};
