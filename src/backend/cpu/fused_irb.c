@@ -148,16 +148,17 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
         if (tactic[i] != DT_CONV_AUTO && tactic[i] != DT_CONV_DEPTHWISE && tactic[i] != DT_CONV_DW16)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a depthwise algorithm",
                            (long long)i, (long long)tactic[i]);
-    /* the tactic ids after the weights, 8-byte aligned: (we + wp) floats rounded up to even */
-    size_t bytes, wfloats = (size_t)(p.we_floats + p.wp_floats + 1) / 2 * 2;
-    if (!dt_add_size(wfloats, 2 * (size_t)p.n_tactic, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
+    /* the tactic ids after the weights, at the next 8-byte boundary (data itself may sit 4
+     * bytes past one: one float of room for it) */
+    size_t bytes, wfloats = (size_t)(p.we_floats + p.wp_floats);
+    if (!dt_add_size(wfloats + 1, 2 * (size_t)p.n_tactic, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
         !dt_add_size(bytes, sizeof p, &bytes))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the packed weights of %lld and %lld floats overflow size_t",
                        (long long)p.we_floats, (long long)p.wp_floats);
     dt_irb_params *q = dt_malloc(bytes);
     if (!q) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling a FusedInvertedResidual");
     *q = p;
-    int64_t *ids = (int64_t *)(void *)(q->data + wfloats);
+    int64_t *ids = (int64_t *)(((uintptr_t)(q->data + wfloats) + 7) & ~(uintptr_t)7);
     if (p.n_tactic) memcpy(ids, tactic, (size_t)p.n_tactic * sizeof *ids);
     q->tactic = ids;
     if (bf16) {
