@@ -52,6 +52,10 @@ struct ductile_engine;
 /* progress (may be NULL) is called after each layer examined, per profile. */
 ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads,
                                ductile_progress_fn progress, void *user, bool *changed);
+/* Seconds (20 ms): a min or max point whose layer run, estimated from opt's time scaled by
+ * the activations, would take longer is not timed and keeps opt's choice. Tests whose timed
+ * runs are slow by design (sanitizers, a loaded machine) raise it; not for concurrent builds. */
+extern double dt_tactic_point_s;
 
 /* Mixed precision (builder/precision.c) for the flags (bit per ductile_builder_flag) that the
  * backend computes with (dt_backend.precisions): FP16 / BF16 lower the layers whose kernel has

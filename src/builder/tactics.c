@@ -7,7 +7,7 @@
  * a context runs those of the point nearest its shapes (runtime/points.h).
  *
  * Opt is timed first; min and max take opt's choice where they have opt's shapes (not timed
- * twice), where their shape pass fails, where a run would take over DT_TACTIC_POINT_S by
+ * twice), where their shape pass fails, where a run would take over dt_tactic_point_s by
  * opt's time scaled by the layer's activations (a CPU build at batch 128 would otherwise take
  * minutes), and where a device backend cannot allocate the layer's buffers at that point
  * (its memory is the device's, shared with whatever else runs there). The workspace limit
@@ -46,7 +46,7 @@ _Static_assert((int)DT_TACTIC_DEVICE_REPS < (int)DT_TIMER_MARKS, "a replay's mar
 /* What the host's queueing may add to the device time of one replay of a single short run. */
 #define DT_TACTIC_QUEUE_S 20e-6
 /* A point (min, max) whose layer run is estimated to take longer is not timed: opt's choice. */
-#define DT_TACTIC_POINT_S 20e-3
+double dt_tactic_point_s = 20e-3;
 
 static double dt_now(void)
 {
@@ -390,7 +390,7 @@ static ductile_status dt_tactics_profile(const ductile_engine *e, int p, dt_pool
             if (!ok[pt]) continue;
             double n = dt_layer_elements(e, pl, &st[pt]);
             if (pt == DUCTILE_PROFILE_OPT) opt_n = n;
-            else if (opt_s > 0 && opt_n > 0 && opt_s * (n / opt_n) > DT_TACTIC_POINT_S) continue;
+            else if (opt_s > 0 && opt_n > 0 && opt_s * (n / opt_n) > dt_tactic_point_s) continue;
             double t;
             int best;
             bool full;
