@@ -233,7 +233,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
         {0, 1, "strips of 4 rows"}, {0, 64 << 10, "strips of more rows"}, {INT64_MAX, 384 << 10, "small planes"}};
     int bad = 0, ran = 0, i = 0;
     for (size_t p = 0; p < 3; p++) {
-        dt_cpu_irb_min_bytes = paths[p].min;
+        dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = paths[p].min;
         dt_cpu_irb_strip_bytes = paths[p].strip;
         dt_cpu_irb_weight_ratio = 0;
         for (size_t ci = 0; ci < 3; ci++)
@@ -254,6 +254,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
                         }
     }
     dt_cpu_irb_min_bytes = 4 << 20;
+    dt_cpu_irb_min_batch_bytes = 2 << 20;
     dt_cpu_irb_strip_bytes = 768 << 10;
     dt_cpu_irb_weight_ratio = 4;
     CHECK(ran > (bf16 ? 125 : 500));
