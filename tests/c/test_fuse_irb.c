@@ -232,8 +232,9 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
     static const struct { int64_t min, strip; const char *name; } paths[] = {
         {0, 1, "strips of 4 rows"}, {0, 64 << 10, "strips of more rows"}, {INT64_MAX, 384 << 10, "small planes"}};
     int bad = 0, ran = 0, i = 0;
+    int64_t keep[4] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio};
     for (size_t p = 0; p < 3; p++) {
-        dt_cpu_irb_min_bytes = paths[p].min;
+        dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = paths[p].min;
         dt_cpu_irb_strip_bytes = paths[p].strip;
         dt_cpu_irb_weight_ratio = 0;
         for (size_t ci = 0; ci < 3; ci++)
@@ -253,11 +254,22 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
                             bad += !run_case(&c, pool, paths[p].name, paths[p].min == 0, bf16);
                         }
     }
-    dt_cpu_irb_min_bytes = 4 << 20;
-    dt_cpu_irb_strip_bytes = 768 << 10;
-    dt_cpu_irb_weight_ratio = 4;
+    dt_cpu_irb_min_bytes = keep[0], dt_cpu_irb_min_batch_bytes = keep[1];
+    dt_cpu_irb_strip_bytes = keep[2], dt_cpu_irb_weight_ratio = keep[3];
     CHECK(ran > (bf16 ? 125 : 500));
     CHECK_EQ_INT(bad, 0);
+}
+
+/* The default thresholds: an expanded image of 1.7 MB runs the unfused chain alone (under
+ * dt_cpu_irb_min_bytes) and in strips two at a time (over dt_cpu_irb_min_batch_bytes); both
+ * equal the unfused network bit for bit. */
+static void test_strips_by_batch(dt_pool *pool)
+{
+    irb_case c = {.n = 1, .c = 23, .h = 57, .w = 55, .k = 3, .s = 1, .d = 1, .project = true, .residual = true,
+                  .e_act = "Relu", .d_act = "Relu"};
+    CHECK(run_case(&c, pool, "one image of 1.7 MB expanded", false, false));
+    c.n = 2;
+    CHECK(run_case(&c, pool, "two images of 1.7 MB expanded", true, false));
 }
 
 /* What the pass leaves alone: a 1x1 of stride 2 (no expand: depthwise and project fuse
@@ -343,6 +355,8 @@ int main(void)
     } else {
         fprintf(stderr, "skip: this CPU lacks AVX512-BF16; the bf16 inverted-residual blocks not run\n");
     }
+    test_strips_by_batch(NULL);
+    test_strips_by_batch(pool);
     test_pass_near_misses();
     test_infer_errors();
     dt_pool_free(pool);

@@ -15,7 +15,7 @@
  * the same epilogues as the unfused FusedConvs: the output equals the unfused chain's bit for
  * bit (tests/c/test_fuse_irb.c).
  *
- * Smaller expanded tensors (they stay in L3: dt_cpu_irb_min_bytes) and blocks whose weights
+ * Smaller expanded tensors (they stay in L3: dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes) and blocks whose weights
  * are large beside a strip run the unfused chain, stage by stage through the scratch: there
  * the strips cost more than they save, and the unfused convs split each product over the
  * threads and batch the 1x1s of tiny planes (conv.c). */
@@ -40,6 +40,16 @@
  * 7.8 MB) ran 35-45% faster (per-layer profiler, 1 thread, Zen 4 with 1 MB of L2 and 32 MB
  * of L3 per core complex). */
 int64_t dt_cpu_irb_min_bytes = 4 << 20;
+/* The same over a batch of more than one image. The unfused chain runs each stage over the
+ * whole batch (E, then D, of every image), so two 56x56 images' 3.6 MB round trip costs what
+ * one image's 1.8 MB did not: mobilenet_v2 at batch 2 in strips, blocks 1, 3 and 4 (1.6-1.8
+ * MB an image) 0.81 -> 0.68, 1.45 -> 1.15 and 0.81 -> 0.74 ms on 1 thread, 0.64 -> 0.48 and
+ * 1.11 -> 0.89 (blocks 1, 3) on 2; at batch 4 blocks 5, 6 (0.6 MB an image) 1.07 -> 0.91 and
+ * 0.96 -> 0.90 (per-layer minima, 3 alternating rounds, load 3-4;
+ * bench/results/cpu-cpumnv-2026-12-03-s11.md). At batch 1 the 4 MB stays: there 1 MB took
+ * mobilenet_v2's block 1 from 0.28 to 0.32 ms, and 2 MB seg_lraspp's backbone.11 (777x555)
+ * from 1.46 to 1.72. */
+int64_t dt_cpu_irb_min_batch_bytes = 2 << 20;
 /* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
  * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (120
  * expanded channels, 5x5; with a 1 MB threshold) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
@@ -255,8 +265,8 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         !dt_mul_size(eimg, sizeof(float), &eimg))
         return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
     size_t etotal;
-    pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)dt_cpu_irb_min_bytes &&
-                 g->out[0] > 1;
+    int64_t min_bytes = g->batch > 1 ? dt_cpu_irb_min_batch_bytes : dt_cpu_irb_min_bytes;
+    pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)min_bytes && g->out[0] > 1;
     if (pl->strips) {
         /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
          * expanded input rows and depthwise output fit the strip budget. */
