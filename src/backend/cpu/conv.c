@@ -364,7 +364,8 @@ dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
                g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     __builtin_cpu_init();
-    /* the few-channel direct conv: 5-25% faster than im2col on the stems (conv_smallc.c) */
+    /* the few-channel direct conv: 5-25% faster than im2col on the 3x3 stems, 15% on resnet50's
+     * 7x7 (conv_smallc.c) */
     if (dt_cpu_conv_smallc_applies(g) && __builtin_cpu_supports("avx512f")) return DT_CONV_SMALLC;
     return dt_cpu_dw16_pays(g)                          ? DT_CONV_DW16
          : dt_cpu_conv_is_depthwise(g)                  ? DT_CONV_DEPTHWISE
