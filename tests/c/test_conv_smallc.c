@@ -1,5 +1,5 @@
-/* The few-input-channel direct conv (conv_smallc.c, tactic DT_CONV_SMALLC) at odd sizes: 1 to
- * 4 input channels, 5, 16, 21 and 32 output channels (a block of 16 and a partial one), images
+/* The few-input-channel direct conv (conv_smallc.c, tactic DT_CONV_SMALLC) at odd sizes: 3x3,
+ * 5x5 and 7x7 kernels, 1 to 4 input channels, 5, 16, 21 and 32 output channels (a block of 16 and a partial one), images
  * from 1x1 to 45x61 (output rows of one, of fewer than 16 and of several 16-wide blocks),
  * symmetric and asymmetric pads, every epilogue, with and without a residual, raw and packed
  * weights, on 1 and 2 threads. Held to the double reference; on AVX-512, bit for bit to the
@@ -26,7 +26,7 @@
 static void emulate(const dt_conv_geom *g, const float *x, const float *w, const float *b, const dt_epilogue *epi,
                     float *y)
 {
-    int64_t oh = g->out[0], ow = g->out[1], ih = g->in[0], iw = g->in[1], C = g->c;
+    int64_t oh = g->out[0], ow = g->out[1], ih = g->in[0], iw = g->in[1], C = g->c, K = g->k[0];
     for (int64_t n = 0; n < g->batch; n++)
         for (int64_t m = 0; m < g->m; m++) {
             float *yp = y + (n * g->m + m) * oh * ow;
@@ -34,13 +34,13 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
                 for (int64_t ox = 0; ox < ow; ox++) {
                     float acc = b[m];
                     for (int64_t c = 0; c < C; c++)
-                        for (int64_t ky = 0; ky < 3; ky++) {
+                        for (int64_t ky = 0; ky < K; ky++) {
                             int64_t iy = oy * 2 + ky - g->pb[0];
-                            for (int64_t kx = 0; kx < 3; kx++) {
+                            for (int64_t kx = 0; kx < K; kx++) {
                                 int64_t ix = ox * 2 + kx - g->pb[1];
                                 bool in = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
                                 float v = in ? x[((n * C + c) * ih + iy) * iw + ix] : 0.0f;
-                                acc = fmaf(w[((m * C + c) * 3 + ky) * 3 + kx], v, acc);
+                                acc = fmaf(w[((m * C + c) * K + ky) * K + kx], v, acc);
                             }
                         }
                     yp[oy * ow + ox] = acc;
@@ -51,14 +51,14 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
 
 static int failures;
 
-static void check_case(int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pe, dt_act act, bool res,
-                       bool packed, dt_pool *pools[2], bool avx512)
+static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pe, dt_act act,
+                       bool res, bool packed, dt_pool *pools[2], bool avx512)
 {
-    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {3, 3}, .s = {2, 2},
+    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {k, k}, .s = {2, 2},
                       .d = {1, 1}, .pb = {pt, pt}, .pe = {pe, pe}, .depth = {.in = 1, .out = 1, .k = 1, .s = 1, .d = 1}};
-    for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + pt + pe - 3) / 2 + 1;
+    for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + pt + pe - k) / 2 + 1;
     int64_t nx = 2 * c * h * w, ny = 2 * m * g.out[0] * g.out[1];
-    float *x = rand_buf(nx), *wt = rand_buf(m * c * 9), *b = rand_buf(m), *r = rand_buf(ny);
+    float *x = rand_buf(nx), *wt = rand_buf(m * c * k * k), *b = rand_buf(m), *r = rand_buf(ny);
     float *y[2], *ye = malloc(sizeof(float) * (size_t)ny);
     double *R = malloc(sizeof(double) * (size_t)ny);
     float *wp = NULL;
@@ -74,7 +74,7 @@ static void check_case(int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, i
         CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_SMALLC, pools[t]), DUCTILE_OK);
     }
     ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
-                              .kh = 3, .kw = 3, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = pt, .pl = pt},
+                              .kh = k, .kw = k, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = pt, .pl = pt},
              x, wt, b, epi.res, R);
     for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
     double err = rel_err(y[0], R, ny);
@@ -88,8 +88,8 @@ static void check_case(int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, i
     }
     bool ok = err <= 1e-5 && guard_ok && threads_ok && bits_ok;
     if (!ok && failures++ < 10)
-        fprintf(stderr, "smallc c=%lld m=%lld %lldx%lld pads %lld+%lld act=%d res=%d packed=%d: err %g%s%s%s\n",
-                (long long)c, (long long)m, (long long)h, (long long)w, (long long)pt, (long long)pe, (int)act,
+        fprintf(stderr, "smallc %lldx%lld c=%lld m=%lld %lldx%lld pads %lld+%lld act=%d res=%d packed=%d: err %g%s%s%s\n",
+                (long long)k, (long long)k, (long long)c, (long long)m, (long long)h, (long long)w, (long long)pt, (long long)pe, (int)act,
                 (int)res, (int)packed, err, guard_ok ? "" : ", wrote past the output",
                 threads_ok ? "" : ", 1 and 2 threads differ", bits_ok ? "" : ", bits differ from fmaf order");
     CHECK(ok);
@@ -110,7 +110,26 @@ static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
                 for (int pads = 0; pads < 2; pads++, n++) {
                     /* pads 1+1 (the stems), or 0+1; a 1x1 image needs both to hold a window */
                     int64_t pt = pads == 0 || hw[si][0] < 2 ? 1 : 0;
-                    check_case(c, ms[mi], hw[si][0], hw[si][1], pt, 1, acts[n % 6], n % 3 == 0, n % 2 == 0, pools,
+                    check_case(3, c, ms[mi], hw[si][0], hw[si][1], pt, 1, acts[n % 6], n % 3 == 0, n % 2 == 0, pools,
+                               avx512);
+                }
+}
+
+/* 5x5 and 7x7 (ResNet's stem): pads of k/2 both sides, or k/2 and one less (the windows
+ * overhang the image's first rows and columns, or not its last); images from one window
+ * (a 1x1 with pads k/2) to several 16-wide output blocks. */
+static void test_smallc_large_kernels_odd_sizes(dt_pool *pools[2], bool avx512)
+{
+    static const int64_t ms[] = {5, 21, 64};
+    static const int64_t hw[][2] = {{1, 1}, {4, 7}, {9, 13}, {37, 35}, {29, 71}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_SIGMOID};
+    int n = 0;
+    for (int64_t k = 5; k <= 7; k += 2)
+        for (int64_t c = 1; c <= 4; c++)
+            for (size_t mi = 0; mi < 3; mi++)
+                for (size_t si = 0; si < 5; si++, n++) {
+                    int64_t pt = k / 2, pe = si % 2 && hw[si][0] > 1 ? k / 2 - 1 : k / 2;
+                    check_case(k, c, ms[mi], hw[si][0], hw[si][1], pt, pe, acts[n % 5], n % 3 == 0, n % 2 == 0, pools,
                                avx512);
                 }
 }
@@ -118,7 +137,13 @@ static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
 /* The stem of mobilenet_v2 (3 -> 32, 224x224, Clip) once, as it runs. */
 static void test_smallc_mobilenet_stem(dt_pool *pools[2], bool avx512)
 {
-    check_case(3, 32, 224, 224, 1, 1, DT_ACT_CLIP, false, true, pools, avx512);
+    check_case(3, 3, 32, 224, 224, 1, 1, DT_ACT_CLIP, false, true, pools, avx512);
+}
+
+/* The stem of resnet50 (3 -> 64, 7x7 stride 2, pads 3, 224x224, Relu) once, as it runs. */
+static void test_smallc_resnet_stem(dt_pool *pools[2], bool avx512)
+{
+    check_case(7, 3, 64, 224, 224, 3, 3, DT_ACT_RELU, false, true, pools, avx512);
 }
 
 int main(void)
@@ -130,6 +155,8 @@ int main(void)
     CHECK_EQ_INT(dt_pool_create(2, &pools[1]), DUCTILE_OK);
     test_smallc_odd_sizes_every_epilogue(pools, avx512);
     test_smallc_mobilenet_stem(pools, avx512);
+    test_smallc_large_kernels_odd_sizes(pools, avx512);
+    test_smallc_resnet_stem(pools, avx512);
     dt_pool_free(pools[0]);
     dt_pool_free(pools[1]);
     TEST_MAIN_END();

@@ -5,8 +5,8 @@
  * The reference does the ONNX definition's float operations in the order the kernels
  * promise (taps row by row; max keeping the first of equal values and ignoring NaN; a sum
  * from 0 divided by the count), so outputs must match bit for bit, inline and on 1, 2 and 3
- * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, the borders
- * through the scalar loop). A NaN, infinities and signed zeros are planted in the input. */
+ * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, its 3-tap
+ * stride-2 form included, the borders through the scalar loop). A NaN, infinities and signed zeros are planted in the input. */
 #include "ophelp.h"
 #include "core/threadpool.h"
 
@@ -135,6 +135,12 @@ static void test_pools_match_reference(dt_pool *const *pools, int n_pools)
     /* stride 2 along y only, stride 1 along x; and a row narrower than the kernel's reach */
     bad += run_case(&(pool_case){1, 1, 17, 13, 11, 3, 3, 2, 1, 1, 1, 1, 1, 0, 0}, pools, n_pools);
     bad += run_case(&(pool_case){0, 1, 3, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1}, pools, n_pools);
+    /* 3 taps at x stride 2 (the three-load row, nn_pool_avx512.c): interior runs of 1 to 35
+     * outputs (a masked tail of every parity), asymmetric pads, max and average */
+    for (int64_t w = 3; w <= 73; w += 5) {
+        bad += run_case(&(pool_case){1, 2, 3, 9, w, 3, 3, 2, 2, 0, 1, 1, 0, 0, 0}, pools, n_pools);
+        bad += run_case(&(pool_case){0, 1, 5, 7, w, 3, 3, 2, 2, 1, 0, 0, 1, 0, 1}, pools, n_pools);
+    }
     CHECK(ran > 300);
     CHECK_EQ_INT(bad, 0);
 }

@@ -46,7 +46,7 @@ typedef enum dt_conv_algo {
     DT_CONV_WINOGRAD = 4,   /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
     DT_CONV_DIRECT = 5,     /* direct loops over every geometry, 3-D too (conv_direct.c) */
     DT_CONV_DW16 = 6,       /* direct, 16 channels per vector (depthwise only, conv_dw16.c) */
-    DT_CONV_SMALLC = 7      /* direct, few input channels, 3x3 stride 2 (conv_smallc.c) */
+    DT_CONV_SMALLC = 7      /* direct, few input channels, 3x3/5x5/7x7 stride 2 (conv_smallc.c) */
 } dt_conv_algo;
 
 /* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes). */
@@ -96,8 +96,8 @@ bool dt_cpu_dw16_pays(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_dw16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_dw16_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 
-/* Direct 3x3 stride-2 conv over at most 4 input channels (the stems of mobile nets;
- * conv_smallc.c): 16 outputs of a row per vector, 16 output channels at a time, raw or
+/* Direct 3x3, 5x5 or 7x7 stride-2 conv over at most 4 input channels (the stems of mobile nets
+ * and ResNets; conv_smallc.c): 16 outputs of a row per vector, 16 output channels at a time, raw or
  * packed float32 weights. Without AVX-512, or on bfloat16 weights, it runs the im2col GEMM. */
 bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);

@@ -1,8 +1,9 @@
 /* Direct convolution for few input channels: the stems of mobile nets (3 -> 16..32
- * channels, 3x3 stride 2 over the whole image). As a GEMM their K is only 27: the im2col
+ * channels, 3x3 stride 2 over the whole image) and of ResNets (3 -> 64, 7x7 stride 2; 5x5
+ * too). As a GEMM their K is only 27 (147 for 7x7): the im2col
  * gather of a stride-2 image costs about what the product does, and every B panel is read by
  * a few rows of A. Here 16 outputs of a row are one vector; each tap vector of the input row
- * (picked from three loads by permutes, dt_dw_taps_s2, masked at the image's edges) is
+ * (picked from three loads by permutes as dt_dw_taps_s2 picks them, masked at the image's edges) is
  * multiplied into 16 output channels at once, weights broadcast from a small table, and the
  * outputs are stored as NCHW rows with the epilogue in lanes.
  *
@@ -21,10 +22,13 @@
 /* Output channels per pass: 16 accumulators beside the three taps. */
 enum { DT_SMALLC_MB = 16, DT_SMALLC_MAX_C = 4 };
 
+/* Square kernels of 3, 5 or 7 taps (one compiled body per size and channel count; the row's
+ * three loads hold the 7 taps of 16 outputs at stride 2: 30 + 6 < 48 floats). */
 bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g)
 {
-    return g->spatial == 2 && g->group == 1 && g->c <= DT_SMALLC_MAX_C && g->k[0] == 3 && g->k[1] == 3 &&
-           g->s[0] == 2 && g->s[1] == 2 && g->d[0] == 1 && g->d[1] == 1;
+    return g->spatial == 2 && g->group == 1 && g->c <= DT_SMALLC_MAX_C && g->k[0] == g->k[1] &&
+           (g->k[0] == 3 || g->k[0] == 5 || g->k[0] == 7) && g->s[0] == 2 && g->s[1] == 2 && g->d[0] == 1 &&
+           g->d[1] == 1;
 }
 
 /* The weight table: per block of 16 output channels and tap k = (c, ky, kx), the 16
@@ -34,7 +38,8 @@ static int64_t dt_smallc_blocks(const dt_conv_geom *g) { return (g->m + DT_SMALL
 /* The table's bytes; after it, a row of zeros that the rows outside the image read. */
 static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
 {
-    return ((size_t)(dt_smallc_blocks(g) * g->c * 9 * DT_SMALLC_MB) * sizeof(float) + 63) & ~(size_t)63;
+    return ((size_t)(dt_smallc_blocks(g) * g->c * g->k[0] * g->k[1] * DT_SMALLC_MB) * sizeof(float) + 63) &
+           ~(size_t)63;
 }
 
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes)
@@ -54,16 +59,17 @@ typedef struct dt_smallc_job {
     bool epi_in_store;
 } dt_smallc_job;
 
-/* Output rows [oy0, oy1) of image b, output channels of block mb; C input channels, a
- * constant, so that the taps' loops unroll whole and the accumulators stay in registers. */
+/* Output rows [oy0, oy1) of image b, output channels of block mb; C input channels and the
+ * kernel's KS x KS taps constants, so that the taps' loops unroll whole and the accumulators
+ * stay in registers. */
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
-dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C)
+dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C, const int KS)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
     int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1], opx = oh * ow;
     int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
-    const float *wt = j->wt + mb * C * 9 * DT_SMALLC_MB;
+    const float *wt = j->wt + mb * C * KS * KS * DT_SMALLC_MB;
     const dt_epilogue *e = a->epi;
     dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
     __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
@@ -75,6 +81,9 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
         for (int64_t ox = 0; ox < ow; ox += 16) {
             __mmask16 mk[3];
             for (int v = 0; v < 3; v++) mk[v] = dt_dw_row_mask(2 * ox - g->pb[1] + 16 * v, iw);
+            const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+            const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+            const __m512i down = _mm512_set_epi32(0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
             __m512 acc[DT_SMALLC_MB];
 #pragma GCC unroll 16
             for (int i = 0; i < DT_SMALLC_MB; i++) acc[i] = _mm512_set1_ps(bias[i]);
@@ -84,19 +93,31 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
             __asm__("" : "+r"(wb));
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++)
-#pragma GCC unroll 3
-                for (int ky = 0; ky < 3; ky++) {
+#pragma GCC unroll 7
+                for (int ky = 0; ky < KS; ky++) {
                     /* a row outside the image reads zeros (the taps' sum is then unchanged) */
                     int64_t iy = oy * 2 + ky - g->pb[0];
                     const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
-                    __m512 t[3];
-                    dt_dw_taps_s2(row + 2 * ox - g->pb[1], t, 3, 1, mk[0], mk[1], mk[2]);
-                    const float *wk = wb + (c * 9 + ky * 3) * DT_SMALLC_MB;
-#pragma GCC unroll 3
-                    for (int kx = 0; kx < 3; kx++)
+                    const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
+                    /* dt_dw_taps_s2's taps, each made just before its 16 FMAs and dropped after
+                     * them: all 7 of a 7x7 row live beside the 16 accumulators spilled them */
+                    const float *p = row + 2 * ox - g->pb[1];
+                    __m512 v0 = _mm512_maskz_loadu_ps(mk[0], p), v1 = _mm512_maskz_loadu_ps(mk[1], p + 16);
+                    __m512 v2 = _mm512_maskz_loadu_ps(mk[2], p + 32);
+                    __m512 te = _mm512_permutex2var_ps(v0, even, v1), to = _mm512_permutex2var_ps(v0, odd, v1);
+#pragma GCC unroll 7
+                    for (int kx = 0; kx < KS; kx++) {
+                        if (kx >= 2) {
+                            /* lane 15 from v2: index 16 + (30 + kx - 32) */
+                            __m512i idx = _mm512_mask_set1_epi32(down, (__mmask16)0x8000, 16 + kx - 2);
+                            if (kx % 2 == 0) te = _mm512_permutex2var_ps(te, idx, v2);
+                            else to = _mm512_permutex2var_ps(to, idx, v2);
+                        }
+                        __m512 t = kx % 2 == 0 ? te : to;
 #pragma GCC unroll 16
                         for (int i = 0; i < DT_SMALLC_MB; i++)
-                            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t[kx], acc[i]);
+                            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
+                    }
                 }
             int64_t rem = ow - ox;
             __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
@@ -123,28 +144,31 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
         }
 }
 
-#define DT_SMALLC_FN(C)                                                                                    \
-    __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C(const dt_smallc_job *j, int64_t b, \
-                                                                          int64_t mb, int64_t oy0, int64_t oy1) \
+#define DT_SMALLC_FN(C, KS)                                                                                \
+    __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS(                         \
+        const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1)                           \
     {                                                                                                      \
-        dt_smallc_rows(j, b, mb, oy0, oy1, C);                                                             \
+        dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                         \
     }
-DT_SMALLC_FN(1)
-DT_SMALLC_FN(2)
-DT_SMALLC_FN(3)
-DT_SMALLC_FN(4)
+#define DT_SMALLC_FNS(KS) DT_SMALLC_FN(1, KS) DT_SMALLC_FN(2, KS) DT_SMALLC_FN(3, KS) DT_SMALLC_FN(4, KS)
+DT_SMALLC_FNS(3)
+DT_SMALLC_FNS(5)
+DT_SMALLC_FNS(7)
 
 static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
     const dt_smallc_job *j = arg;
-    static void (*const fns[DT_SMALLC_MAX_C])(const dt_smallc_job *, int64_t, int64_t, int64_t, int64_t) = {
-        dt_smallc_rows_1, dt_smallc_rows_2, dt_smallc_rows_3, dt_smallc_rows_4};
+    /* by kernel size (3, 5, 7), then input channels */
+    static void (*const fns[3][DT_SMALLC_MAX_C])(const dt_smallc_job *, int64_t, int64_t, int64_t, int64_t) = {
+        {dt_smallc_rows_1_3, dt_smallc_rows_2_3, dt_smallc_rows_3_3, dt_smallc_rows_4_3},
+        {dt_smallc_rows_1_5, dt_smallc_rows_2_5, dt_smallc_rows_3_5, dt_smallc_rows_4_5},
+        {dt_smallc_rows_1_7, dt_smallc_rows_2_7, dt_smallc_rows_3_7, dt_smallc_rows_4_7}};
     for (int64_t u = begin; u < end; u++) {
         int64_t part = u % j->row_parts, bm = u / j->row_parts;
         int64_t oy0 = part * j->rows_per_part, oy1 = oy0 + j->rows_per_part;
         if (oy1 > j->g->out[0]) oy1 = j->g->out[0];
-        fns[j->g->c - 1](j, bm / j->blocks, bm % j->blocks, oy0, oy1);
+        fns[(j->g->k[0] - 3) / 2][j->g->c - 1](j, bm / j->blocks, bm % j->blocks, oy0, oy1);
     }
 }
 
@@ -156,7 +180,7 @@ ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, 
     if (!dt_cpu_conv_smallc_applies(g))
         return dt_fail(DUCTILE_ERR_INTERNAL, "the few-channel direct conv does not apply to this convolution");
     if (!a->w && !a->w_packed) return dt_fail(DUCTILE_ERR_INTERNAL, "the few-channel direct conv has no weights");
-    int64_t K = g->c * 9, blocks = dt_smallc_blocks(g);
+    int64_t K = g->c * g->k[0] * g->k[1], blocks = dt_smallc_blocks(g);
     float *wt = a->scratch;
     for (int64_t mb = 0; mb < blocks; mb++)
         for (int64_t k = 0; k < K; k++)

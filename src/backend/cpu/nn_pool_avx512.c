@@ -18,10 +18,55 @@ bool dt_pool_row_avx512_ok(void)
     return __builtin_cpu_supports("avx512f");
 }
 
+/* 3 taps at x stride 2 (resnet50's MaxPool): a row's three tap vectors from three loads by
+ * permutes (as conv_dw.h's dt_dw_taps_s2), not two loads and a permute per tap. The same taps
+ * in the same order as the general loop below: the same bits. Lanes read p[0] .. p[2n]. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, bool is_max, float count, int64_t ox0, int64_t ox1,
+                 float *y)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    for (int64_t ox = ox0; ox < ox1; ox += 16) {
+        int64_t n = ox1 - ox < 16 ? ox1 - ox : 16, in = 2 * n + 1;
+        __mmask16 mo = n == 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+        __mmask16 m0 = in >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << in) - 1);
+        __mmask16 m1 = in >= 32 ? (__mmask16)0xffff : in > 16 ? (__mmask16)((1u << (in - 16)) - 1) : 0;
+        __mmask16 m2 = in > 32 ? (__mmask16)((1u << (in - 32)) - 1) : 0;
+        __m512 acc = is_max ? _mm512_set1_ps(-INFINITY) : _mm512_setzero_ps();
+        for (int r = 0; r < nrows; r++) {
+            const float *p = rows[r] + ox * 2 - px;
+            __m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
+            __m512 v2 = _mm512_maskz_loadu_ps(m2, p + 32);
+            __m512 t0 = _mm512_permutex2var_ps(v0, even, v1), t1 = _mm512_permutex2var_ps(v0, odd, v1);
+            __m512 t2 = _mm512_permutex2var_ps(t0, next, v2);   /* p[2t + 2]: t0 down a lane, v2[0] last */
+            if (is_max) {
+                acc = _mm512_max_ps(t0, acc);
+                acc = _mm512_max_ps(t1, acc);
+                acc = _mm512_max_ps(t2, acc);
+            } else {
+                acc = _mm512_add_ps(acc, t0);
+                acc = _mm512_add_ps(acc, t1);
+                acc = _mm512_add_ps(acc, t2);
+            }
+        }
+        if (!is_max) acc = _mm512_div_ps(acc, _mm512_set1_ps(count));
+        _mm512_mask_storeu_ps(y + ox, mo, acc);
+    }
+}
+
 __attribute__((target("avx512f"))) void dt_pool_row_avx512(const float *const *rows, int nrows, int64_t kx,
                                                             int64_t sx, int64_t px, bool is_max, float count,
                                                             int64_t ox0, int64_t ox1, float *y)
 {
+    if (kx == 3 && sx == 2) {
+        if (is_max)
+            dt_pool_row_k3s2(rows, nrows, px, true, count, ox0, ox1, y);
+        else
+            dt_pool_row_k3s2(rows, nrows, px, false, count, ox0, ox1, y);
+        return;
+    }
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     for (int64_t ox = ox0; ox < ox1; ox += 16) {
         int64_t n = ox1 - ox < 16 ? ox1 - ox : 16;
