@@ -1,7 +1,8 @@
 /* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
  * Kt scaled and packed straight into the GEMM's B panels (bshd: from K's rows, transposed
  * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
- * alpha), mask added and softmax row by row, NaN made 0, 8 rows at a time packed as the
+ * alpha), softmax of the masked scores row by row with NaN made 0 (three passes over a row,
+ * dt_cpu_softmax_masked_line), 8 rows at a time packed as the
  * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read in place
  * and Y written with a row stride of H heads, which the GEMM takes as ldb and ldc; bshd_qkv:
  * Q, K and V are parts of one [B, S, 3, H, D] input, rows 3 H D apart). Items run
@@ -9,7 +10,7 @@
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
  * same GEMM (same M, N, K, so the same micro-kernel and sums) for both products, the same add
- * for the mask, Softmax's own line function, and Where's choice of 0 for NaN. The output
+ * for the mask, Softmax's line arithmetic, and Where's choice of 0 for NaN. The output
  * equals the unfused chain's bit for bit (tests/c/test_fuse_attention.c). */
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
@@ -129,24 +130,6 @@ typedef struct dt_fa_job {
     size_t per_thread;
 } dt_fa_job;
 
-/* s + m in place, as the unfused Add (m[0] for every column when mj, the mask's column
- * stride, is 0; else it is 1); and p made 0 where NaN, as IsNaN + Where(0). Vectorized
- * clones: both run on every score. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void dt_fa_add_mask(float *restrict s, const float *restrict m, int64_t mj, int64_t L)
-{
-    if (mj)
-        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
-    else
-        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void dt_fa_nan_to_zero(float *p, int64_t L)
-{
-    for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
-}
-
 static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
 {
     const dt_fa_geom *g = j->g;
@@ -199,12 +182,9 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
     dt_gemm_pack_a8_fn pack8 = dt_gemm_pack8();
     for (int64_t i0 = 0; i0 < S; i0 += 8) {
         int64_t n = S - i0 < 8 ? S - i0 : 8;
-        for (int64_t r = 0; r < n; r++) {
+        for (int64_t r = 0; r < n && L > 0; r++) {
             int64_t i = i0 + r;
-            float *s = sc + i * L, *p = rows + r * L;
-            if (mrow) dt_fa_add_mask(s, mrow + i * mi, mj, L);
-            if (L > 0) dt_cpu_softmax_line(s, p, L);
-            if (j->p->nan_to_zero) dt_fa_nan_to_zero(p, L);
+            dt_cpu_softmax_masked_line(sc + i * L, mrow ? mrow + i * mi : NULL, mj, rows + r * L, L, j->p->nan_to_zero);
         }
         float *panel = pp + i0 * L;
         if (pack8 && n == 8) {
