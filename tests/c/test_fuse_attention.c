@@ -50,6 +50,8 @@ static const att_case cases[] = {
     {4, 4, 33, 24, 33, 24, 1},      /* enough work for one product per thread */
     {2, 3, 13, 8, 13, 8, 1},        /* hidden 24 in 3 heads, seq 13: K packed 8 keys + a tail */
     {1, 3, 7, 8, 53, 8, 2},         /* 53 keys: a full 48-key panel and a 5-key one */
+    {1, 2, 139, 8, 141, 8, 2},      /* more than DT_FA_ROWS (128) query rows: two blocks */
+    {2, 1, 257, 5, 130, 3, 4},      /* three blocks, the last of one row; a mask per query row */
 };
 
 static int mask_dims(const att_case *c, int64_t *md)

@@ -315,7 +315,7 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
                 float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
                 dt_gemm_pack_b_full(B, tb ? K : N, tb, K, N, P);
                 double *R = malloc(sizeof(double) * (size_t)(M * N));
-                /* alpha 1 with M <= 32 reads A in place (DT_GEMM_ROWS_M); else A is packed */
+                /* alpha 1 reads A in place under a packed B; else A is packed */
                 float alpha = c == 1 ? 1.0f : 0.75f;
                 ref_gemm(false, tb, M, N, K, alpha, A, B, R);
                 dt_gemm g = {.M = M, .N = N, .K = K, .alpha = alpha, .beta = 0, .A = A, .lda = K,
@@ -328,6 +328,38 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
                             (long long)M, (long long)N, (long long)K, tb, e);
                 }
                 free(A), free(B), free(C), free(P), free(R);
+            }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Under a B packed at build time, A is read in place at any number of rows (alpha 1): the
+ * same bits as the same product with B unpacked (A packed, B packed per block, the narrow
+ * kernel for a last panel of few columns), with FusedMatMul's epilogue (column bias, residual,
+ * Gelu) in the store, at odd sizes past one MC block (512 rows) and KC, and on a pool. */
+static void test_packed_b_in_place_a_same_bits(dt_pool *pool)
+{
+    static const int64_t ms[] = {33, 77, 530}, ns[] = {17, 63, 257}, ks[] = {7, 300};
+    int bad = 0;
+    for (int a = 0; a < 3; a++)
+        for (int b = 0; b < 3; b++)
+            for (int c = 0; c < 2; c++) {
+                int64_t M = ms[a], N = ns[b], K = ks[c];
+                float *A = rand_buf(M * K), *B = rand_buf(K * N), *C1 = rand_buf(M * N), *C2 = rand_buf(M * N);
+                float *bias = rand_buf(N), *res = rand_buf(M * N);
+                float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+                dt_gemm_pack_b_full(B, N, false, K, N, P);
+                dt_epilogue epi = {.act = (a + b + c) & 1 ? DT_ACT_GELU : DT_ACT_NONE, .res = res, .col_bias = bias};
+                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B = B, .ldb = N,
+                             .C = C1, .ldc = N, .epi = &epi};
+                CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                g.B = NULL, g.B_packed = P, g.C = C2;
+                CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                if (memcmp(C1, C2, sizeof(float) * (size_t)(M * N))) {
+                    bad++;
+                    fprintf(stderr, "in-place A under packed B %lldx%lldx%lld: bits differ\n", (long long)M,
+                            (long long)N, (long long)K);
+                }
+                free(A), free(B), free(C1), free(C2), free(bias), free(res), free(P);
             }
     CHECK_EQ_INT(bad, 0);
 }
@@ -1014,6 +1046,7 @@ int main(void)
         test_gemm_op_trans_alpha_beta_broadcast(pools[p]);
         test_matmul_broadcast_and_1d(pools[p]);
         test_sgemm_packed_b_matches_reference(pools[p]);
+        test_packed_b_in_place_a_same_bits(pools[p]);
         test_sgemm_narrow_last_panel_and_epilogue(pools[p]);
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);

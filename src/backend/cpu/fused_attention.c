@@ -1,15 +1,18 @@
-/* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product:
- * Kt scaled and packed straight into the GEMM's B panels (bshd: from K's rows, transposed
- * 8 keys at a time), scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's
- * alpha), mask added and softmax row by row, NaN made 0, 8 rows at a time packed as the
- * second GEMM's A, then Y = P V by the GEMM, straight into the output (bshd: V read in place
- * and Y written with a row stride of H heads, which the GEMM takes as ldb and ldc; bshd_qkv:
- * Q, K and V are parts of one [B, S, 3, H, D] input, rows 3 H D apart). Items run
- * one per thread when they add up to enough work, else all on the calling thread.
+/* The CPU kernel of FusedAttention (src/ops/fused.h). One item is one (batch, head) product,
+ * taken DT_FA_ROWS query rows at a time: Kt scaled and packed straight into the GEMM's B
+ * panels once per item (bshd: from K's rows, transposed 8 keys at a time); per block of rows,
+ * scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's alpha), softmax of the
+ * masked scores row by row with NaN made 0 (dt_cpu_softmax_masked_line: three passes over a
+ * row), 8 rows at a time packed as the second GEMM's A, then Y = P V by the GEMM, straight
+ * into the output (bshd: V read in place and Y written with a row stride of H heads, which
+ * the GEMM takes as ldb and ldc; bshd_qkv: Q, K and V are parts of one [B, S, 3, H, D] input,
+ * rows 3 H D apart). Items run one per thread when they add up to enough work, else all on
+ * the calling thread.
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
- * same GEMM (same M, N, K, so the same micro-kernel and sums) for both products, the same add
- * for the mask, Softmax's own line function, and Where's choice of 0 for NaN. The output
+ * same GEMM tiles (same N and K, rows in blocks of a multiple of 8: the same micro-kernel
+ * calls and sums) for both products, the same add
+ * for the mask, Softmax's line arithmetic, and Where's choice of 0 for NaN. The output
  * equals the unfused chain's bit for bit (tests/c/test_fuse_attention.c). */
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
@@ -37,29 +40,38 @@ static void dt_fa_geometry(const dt_fa_params *p, const dt_view *in, dt_fa_geom 
     dt_fused_attention_geometry(p, in, g);
 }
 
-/* Bytes of one thread's buffers: Kt scaled and packed as the GEMM's B panels, scores,
- * probabilities, each rounded to 64 bytes, then the GEMM's packing buffers. */
+/* Query rows an item takes at a time: their scores and packed probabilities (2 x 128 x L
+ * floats: 512 KB at 512 keys) stay in L2 between the scores GEMM, the softmax and the GEMM
+ * with V, where a whole [S, L] block (2 MB at 512 x 512) went out to L3 and came back. A
+ * multiple of 8: the blocks' tiles are the whole product's, so the bits are the same. */
+enum { DT_FA_ROWS = 128 };
+
+static int64_t dt_fa_block_rows(const dt_fa_geom *g) { return g->S < DT_FA_ROWS ? g->S : DT_FA_ROWS; }
+
+/* Bytes of one thread's buffers: Kt scaled and packed as the GEMM's B panels, a block's scores
+ * and probabilities, each rounded to 64 bytes, then the GEMM's packing buffers. */
 static size_t dt_fa_round(size_t floats) { return (floats * sizeof(float) + 63) & ~(size_t)63; }
 
 static size_t dt_fa_gemm_bytes(const dt_fa_geom *g)
 {
     /* The scores' B is packed by the item itself (B_packed), but the larger bound costs
      * little and keeps the two products' sizes in one formula. */
-    dt_gemm g1 = {.M = g->S, .N = g->L, .K = g->D}, g2 = {.M = g->S, .N = g->Dv, .K = g->L};
+    int64_t R = dt_fa_block_rows(g);
+    dt_gemm g1 = {.M = R, .N = g->L, .K = g->D}, g2 = {.M = R, .N = g->Dv, .K = g->L};
     size_t a = dt_gemm_serial_scratch_bytes(&g1), b = dt_gemm_serial_scratch_bytes(&g2);
     return ((a > b ? a : b) + 63) & ~(size_t)63;
 }
 
-/* Floats of the probabilities packed as the second GEMM's A (dt_gemm_pack_a_full's layout:
- * S rounded up to 8 rows, times L), and of the 8 rows the softmax writes before packing. */
-static int64_t dt_fa_pp_floats(const dt_fa_geom *g) { return (g->S + 7) / 8 * 8 * g->L; }
+/* Floats of a block's probabilities packed as the second GEMM's A (dt_gemm_pack_a_full's
+ * layout: the block's rows rounded up to 8, times L). */
+static int64_t dt_fa_pp_floats(const dt_fa_geom *g) { return (dt_fa_block_rows(g) + 7) / 8 * 8 * g->L; }
 
 static ductile_status dt_fa_per_thread(const dt_fa_geom *g, size_t *bytes)
 {
-    size_t kp, sl, pp, rows, sum = 0;
+    size_t kp, sl, pp, rows, sum = 0, R = (size_t)dt_fa_block_rows(g);
     /* dt_gemm_packed_b_floats: L rounded up to 16 columns, times D. */
-    if (!dt_mul_size(((size_t)g->L + 15) / 16 * 16, (size_t)g->D, &kp) || !dt_mul_size((size_t)g->S, (size_t)g->L, &sl) ||
-        !dt_mul_size(((size_t)g->S + 7) / 8 * 8, (size_t)g->L, &pp) || !dt_mul_size(8, (size_t)g->L, &rows) ||
+    if (!dt_mul_size(((size_t)g->L + 15) / 16 * 16, (size_t)g->D, &kp) || !dt_mul_size(R, (size_t)g->L, &sl) ||
+        !dt_mul_size((R + 7) / 8 * 8, (size_t)g->L, &pp) || !dt_mul_size(8, (size_t)g->L, &rows) ||
         !dt_add_size(sum, dt_fa_round(kp), &sum) || !dt_add_size(sum, dt_fa_round(sl), &sum) ||
         !dt_add_size(sum, dt_fa_round(pp), &sum) || !dt_add_size(sum, dt_fa_round(rows), &sum) ||
         !dt_add_size(sum, dt_fa_gemm_bytes(g), &sum))
@@ -129,31 +141,14 @@ typedef struct dt_fa_job {
     size_t per_thread;
 } dt_fa_job;
 
-/* s + m in place, as the unfused Add (m[0] for every column when mj, the mask's column
- * stride, is 0; else it is 1); and p made 0 where NaN, as IsNaN + Where(0). Vectorized
- * clones: both run on every score. */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void dt_fa_add_mask(float *restrict s, const float *restrict m, int64_t mj, int64_t L)
-{
-    if (mj)
-        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[t];
-    else
-        for (int64_t t = 0; t < L; t++) s[t] = s[t] + m[0];
-}
-
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void dt_fa_nan_to_zero(float *p, int64_t L)
-{
-    for (int64_t t = 0; t < L; t++) p[t] = isnan(p[t]) ? 0.0f : p[t];
-}
-
 static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
 {
     const dt_fa_geom *g = j->g;
     int64_t S = g->S, D = g->D, L = g->L, Dv = g->Dv;
     float *kp = (float *)buf;
     float *sc = (float *)(buf + dt_fa_round((size_t)((L + 15) / 16 * 16 * D)));
-    float *pp = (float *)((char *)sc + dt_fa_round((size_t)(S * L)));
+    int64_t R = dt_fa_block_rows(g);
+    float *pp = (float *)((char *)sc + dt_fa_round((size_t)(R * L)));
     float *rows = (float *)((char *)pp + dt_fa_round((size_t)dt_fa_pp_floats(g)));
     void *gbuf = (char *)rows + dt_fa_round((size_t)(8 * L));
     /* Where this item's rows are: [.., S, D] blocks, or (bshd) head h of [B, S, H, D] rows.
@@ -177,8 +172,6 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         v = j->v + bi * L * Dv;
         y = j->y + bi * S * Dv;
     }
-    dt_gemm g1 = {.M = S, .N = L, .K = D, .alpha = j->p->q_scale, .A = q, .lda = ldq, .B_packed = kp, .C = sc, .ldc = L};
-    dt_sgemm_serial_in(&g1, gbuf);
     /* The mask's offset for this item: its batch index split over the batch dims. */
     const float *mrow = NULL;
     int64_t mi = 0, mj = 0;
@@ -192,33 +185,37 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         mi = g->mstride[g->rank - 2];
         mj = g->mstride[g->rank - 1];
     }
-    /* Softmax 8 rows at a time into `rows` (in L1), then packed at once as those rows' panel
-     * of the second GEMM's A: the probabilities never make the trip through the cache
-     * hierarchy to be read back by the GEMM's own packing. The packed values are the rows'
-     * (times alpha 1, as the unfused MatMul packs them). */
     dt_gemm_pack_a8_fn pack8 = dt_gemm_pack8();
-    for (int64_t i0 = 0; i0 < S; i0 += 8) {
-        int64_t n = S - i0 < 8 ? S - i0 : 8;
-        for (int64_t r = 0; r < n; r++) {
-            int64_t i = i0 + r;
-            float *s = sc + i * L, *p = rows + r * L;
-            if (mrow) dt_fa_add_mask(s, mrow + i * mi, mj, L);
-            if (L > 0) dt_cpu_softmax_line(s, p, L);
-            if (j->p->nan_to_zero) dt_fa_nan_to_zero(p, L);
+    for (int64_t r0 = 0; r0 < S; r0 += R) {
+        int64_t rn = S - r0 < R ? S - r0 : R;
+        dt_gemm g1 = {.M = rn, .N = L, .K = D, .alpha = j->p->q_scale, .A = q + r0 * ldq, .lda = ldq, .B_packed = kp,
+                      .C = sc, .ldc = L};
+        dt_sgemm_serial_in(&g1, gbuf);
+        /* Softmax 8 rows at a time into `rows` (in L1), then packed at once as those rows'
+         * panel of the second GEMM's A: the probabilities never make the trip through the
+         * cache hierarchy to be read back by the GEMM's own packing. The packed values are the
+         * rows' (times alpha 1, as the unfused MatMul packs them). */
+        for (int64_t i0 = 0; i0 < rn; i0 += 8) {
+            int64_t n = rn - i0 < 8 ? rn - i0 : 8;
+            for (int64_t r = 0; r < n && L > 0; r++) {
+                int64_t i = i0 + r;
+                dt_cpu_softmax_masked_line(sc + i * L, mrow ? mrow + (r0 + i) * mi : NULL, mj, rows + r * L, L,
+                                           j->p->nan_to_zero);
+            }
+            float *panel = pp + i0 * L;
+            if (pack8 && n == 8) {
+                pack8(rows, L, L, 1.0f, panel, 8);
+            } else {
+                for (int64_t t = 0; t < L; t++)
+                    for (int64_t r = 0; r < 8; r++) panel[t * 8 + r] = r < n ? 1.0f * rows[r * L + t] : 0.0f;
+            }
         }
-        float *panel = pp + i0 * L;
-        if (pack8 && n == 8) {
-            pack8(rows, L, L, 1.0f, panel, 8);
-        } else {
-            for (int64_t t = 0; t < L; t++)
-                for (int64_t r = 0; r < 8; r++) panel[t * 8 + r] = r < n ? 1.0f * rows[r * L + t] : 0.0f;
-        }
+        /* V's whole 48-column panels are read in place (direct_b), row stride and all: packing
+         * them was a copy of V per item for no reuse the in-place read lacks. */
+        dt_gemm g2 = {.M = rn, .N = Dv, .K = L, .alpha = 1.0f, .A_packed = pp, .B = v, .ldb = ldv, .direct_b = true,
+                      .C = y + r0 * ldy, .ldc = ldy};
+        dt_sgemm_serial_in(&g2, gbuf);
     }
-    /* V's whole 48-column panels are read in place (direct_b), row stride and all: packing
-     * them was a copy of V per item for no reuse the in-place read lacks. */
-    dt_gemm g2 = {.M = S, .N = Dv, .K = L, .alpha = 1.0f, .A_packed = pp, .B = v, .ldb = ldv, .direct_b = true,
-                  .C = y, .ldc = ldy};
-    dt_sgemm_serial_in(&g2, gbuf);
 }
 
 static void dt_fa_range(void *arg, int64_t begin, int64_t end, int tid)

@@ -325,8 +325,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     dt_gemm_kernel_fn kern = dt_gemm_kernel();
     dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow();
     dt_gemm_kernel_epi_fn kern_epi = dt_gemm_kernel_epi();
-    /* Few rows of a plain A: read in place (alpha 1, so packing has nothing to fold in). */
-    bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && g->M <= DT_GEMM_ROWS_M;
+    /* Few rows of a plain A, or any number under a B packed at build time: read in place
+     * (alpha 1, so packing has nothing to fold in). */
+    bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && (g->M <= DT_GEMM_ROWS_M || g->B_packed);
     dt_gemm_kernel_rows_fn kern_rows = rows ? dt_gemm_kernel_rows() : NULL;
     dt_gemm_kernel_rows_epi_fn kern_rows_epi = rows ? dt_gemm_kernel_rows_epi() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;

@@ -7,6 +7,7 @@
 #include "core/status.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef struct {
     const float *x;
@@ -45,6 +46,108 @@ static void dt_softmax_line_clones(const float *x, float *y, int64_t n)
 }
 
 void dt_cpu_softmax_line(const float *x, float *y, int64_t n) { dt_softmax_line_clones(x, y, n); }
+
+/* FusedAttention's row: softmax of s + mask (mask[t] when mj is 1, mask[0] for every t when mj
+ * is 0, none when mask is NULL) into y, NaN made 0 when nan_to_zero, in three passes over the
+ * line where Add, Softmax and Where took seven (add, max, exp, sum, scale, NaN, each a trip
+ * through L1): s + mask is formed in the max pass and again in the exp pass instead of being
+ * stored. The same bits as those layers: the same float sums; the same max (up to the sign of a zero, below); the exp
+ * line's fused-multiply-add polynomial and its 16 partial sums added in the same order; one
+ * product by 1 / sum. */
+enum { DT_SM_NONE, DT_SM_ONE, DT_SM_ROW };   /* the mask: none, m[0] for every t, m[t] */
+typedef float dt_sm_v16 __attribute__((vector_size(64)));
+typedef int32_t dt_sm_v16i __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) float dt_sm_at(const float *s, const float *m, const int mode, int64_t t)
+{
+    return mode == DT_SM_NONE ? s[t] : s[t] + (mode == DT_SM_ROW ? m[t] : m[0]);
+}
+
+/* *acc, lane by lane: s + mask at [k, k + 16) where greater. */
+static inline __attribute__((always_inline)) void dt_sm_max16(const float *s, const float *m, const int mode, int64_t k,
+                                                              dt_sm_v16 *acc)
+{
+    dt_sm_v16 v, mv;
+    memcpy(&v, s + k, sizeof v);
+    if (mode == DT_SM_ROW) {
+        memcpy(&mv, m + k, sizeof mv);
+        v = v + mv;
+    } else if (mode == DT_SM_ONE) {
+        v = v + m[0];
+    }
+    dt_sm_v16i gt = v > *acc;
+    *acc = (dt_sm_v16)((gt & (dt_sm_v16i)v) | (~gt & (dt_sm_v16i)*acc));
+}
+
+static inline __attribute__((always_inline)) void
+dt_softmax_masked_body(const float *restrict s, const float *restrict m, const int mode, float *restrict y, int64_t n,
+                       bool nan_to_zero)
+{
+    /* The max in 16 lanes of four vectors (v > acc ? v : acc by a compare and a select; the
+     * scalar form stays 16 maxss a block, and one vector is a compare-select chain a block
+     * long). Which of +0 and -0 it returns may differ from one lane's order, but the max only
+     * enters as x - max, where that is the sign of a zero difference, and e^+0 = e^-0 = 1. */
+    dt_sm_v16 a0, a1, a2, a3;
+    for (int l = 0; l < 16; l++) a0[l] = -INFINITY;
+    a1 = a2 = a3 = a0;
+    int64_t k = 0;
+    for (; k + 64 <= n; k += 64) {
+        dt_sm_max16(s, m, mode, k, &a0);
+        dt_sm_max16(s, m, mode, k + 16, &a1);
+        dt_sm_max16(s, m, mode, k + 32, &a2);
+        dt_sm_max16(s, m, mode, k + 48, &a3);
+    }
+    for (; k + 16 <= n; k += 16) dt_sm_max16(s, m, mode, k, &a0);
+    dt_sm_v16i gt = a1 > a0;
+    a0 = (dt_sm_v16)((gt & (dt_sm_v16i)a1) | (~gt & (dt_sm_v16i)a0));
+    gt = a3 > a2;
+    a2 = (dt_sm_v16)((gt & (dt_sm_v16i)a3) | (~gt & (dt_sm_v16i)a2));
+    gt = a2 > a0;
+    a0 = (dt_sm_v16)((gt & (dt_sm_v16i)a2) | (~gt & (dt_sm_v16i)a0));
+    float mx = -INFINITY;
+    for (int l = 0; l < 16; l++) mx = a0[l] > mx ? a0[l] : mx;
+    for (int64_t t = k; t < n; t++) {
+        float v = dt_sm_at(s, m, mode, t);
+        mx = v > mx ? v : mx;
+    }
+    float part[16] = {0};
+    for (k = 0; k + 16 <= n; k += 16)
+        for (int l = 0; l < 16; l++) {
+            float e = dt_exp_approx_f(dt_sm_at(s, m, mode, k + l) - mx, true);
+            y[k + l] = e;
+            part[l] += e;
+        }
+    for (; k < n; k++) {
+        y[k] = dt_exp_approx_f(dt_sm_at(s, m, mode, k) - mx, true);
+        part[k % 16] += y[k];
+    }
+    float sum = 0.0f;
+    for (int l = 0; l < 16; l++) sum += part[l];
+    float inv = 1.0f / sum;
+    if (nan_to_zero)
+        for (k = 0; k < n; k++) {
+            float p = y[k] * inv;
+            y[k] = isnan(p) ? 0.0f : p;
+        }
+    else
+        for (k = 0; k < n; k++) y[k] *= inv;
+}
+
+__attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+static void dt_softmax_masked_clones(const float *s, const float *m, int64_t mj, float *y, int64_t n, bool nan_to_zero)
+{
+    if (!m)
+        dt_softmax_masked_body(s, m, DT_SM_NONE, y, n, nan_to_zero);
+    else if (mj)
+        dt_softmax_masked_body(s, m, DT_SM_ROW, y, n, nan_to_zero);
+    else
+        dt_softmax_masked_body(s, m, DT_SM_ONE, y, n, nan_to_zero);
+}
+
+void dt_cpu_softmax_masked_line(const float *s, const float *mask, int64_t mj, float *y, int64_t n, bool nan_to_zero)
+{
+    dt_softmax_masked_clones(s, mask, mj, y, n, nan_to_zero);
+}
 
 /* One item is one line: (o, i) of n elements at stride inner. */
 static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
