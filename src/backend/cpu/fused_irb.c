@@ -59,6 +59,16 @@ int64_t dt_cpu_irb_strip_bytes = 768 << 10;
 /* Strips run only where a strip's expanded rows are at least this many times the weights'
  * bytes (expand and project together). */
 int64_t dt_cpu_irb_weight_ratio = 4;
+/* The unfused chain's 1x1s over a batch of planes of fewer pixels than this run as one
+ * product over the images (conv.h: batch_px; plain 1x1 convs: 128) where the product has at
+ * most DT_IRB_BATCH_COLS columns. At 14x14 (196 pixels) the chain writes E and reads D as
+ * those products' C and B in place, so only the project's copy out remains of what the
+ * per-image panels would save: mobilenet_v2 at batch 2 on 1 thread, blocks 8-14 (14x14)
+ * -0.03 to -0.08 ms in all (per-layer minima, 3 sets, load 2.4-3.8). Over 8 images (1568
+ * columns) blocks 8 and 12 lost 0.13-0.17 ms each, hence the limit (2 images of 14x14);
+ * bench/results/cpu-cpumnv2-2026-12-03-s11.md. */
+int64_t dt_cpu_irb_batch_px = 256;
+enum { DT_IRB_BATCH_COLS = 512 };
 
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
@@ -226,6 +236,29 @@ static dt_conv_geom dt_irb_1x1(int64_t batch, int64_t c, int64_t m, int64_t h, i
     return g;
 }
 
+/* conv.h's batch_px for the chain's 1x1 g (dt_cpu_irb_batch_px). */
+static int64_t dt_irb_batch_px(const dt_conv_geom *g)
+{
+    return g->batch * g->out[0] * g->out[1] <= DT_IRB_BATCH_COLS ? dt_cpu_irb_batch_px : 0;
+}
+
+/* Scratch of the chain's 1x1 g (a: its weights) over at most g->batch images on `threads`:
+ * fewer images (those left over after the threads' shares) may be batched where g->batch
+ * images are not. */
+static ductile_status dt_irb_1x1_scratch(dt_conv_geom g, dt_conv_args a, int threads, size_t *bytes)
+{
+    a.batch_px = dt_irb_batch_px(&g);
+    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_IM2COL, threads, bytes));
+    int64_t px = g.out[0] * g.out[1], nb = px > 0 ? DT_IRB_BATCH_COLS / px : 0;
+    if (nb < 2 || nb >= g.batch) return DUCTILE_OK;
+    size_t b;
+    g.batch = nb;
+    a.batch_px = dt_cpu_irb_batch_px;
+    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_IM2COL, threads, &b));
+    if (b > *bytes) *bytes = b;
+    return DUCTILE_OK;
+}
+
 /* The most scratch either depthwise algorithm needs for g (the builder times both within the
  * layer's scratch). */
 static ductile_status dt_irb_dw_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
@@ -296,12 +329,12 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         /* each conv's scratch with its own weights (float32 or bfloat16 GEMM buffers) */
         dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16}, ap = {.w_packed = p->wp, .w_bf16 = p->wp16};
         dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
-        if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
+        if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, threads, &pl->conv_bytes));
         DT_TRY(dt_irb_dw_scratch(g, &a, threads, &b));
         if (b > pl->conv_bytes) pl->conv_bytes = b;
         if (p->project) {
             dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
-            DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, threads, &b));
+            DT_TRY(dt_irb_1x1_scratch(gp, ap, threads, &b));
             if (b > pl->conv_bytes) pl->conv_bytes = b;
         }
         if (threads > 1) {
@@ -310,12 +343,12 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
             dt_conv_geom g1 = *g;
             g1.batch = ge.batch = g->batch >= threads ? g->batch / threads : 1;
             size_t m = 0;
-            if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
+            if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, 1, &m));
             DT_TRY(dt_irb_dw_scratch(&g1, &a, 1, &b));
             if (b > m) m = b;
             if (p->project) {
                 dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
-                DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, 1, &b));
+                DT_TRY(dt_irb_1x1_scratch(gp, ap, 1, &b));
                 if (b > m) m = b;
             }
             pl->thread_conv_bytes = dt_irb_align(m ? m : 64);
@@ -501,16 +534,17 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
     }
     dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
+    const dt_conv_args pxe = {.batch_px = dt_irb_batch_px(&ge)}, pxp = {.batch_px = dt_irb_batch_px(&gp)};
     /* Where the project runs as one product over the images (small planes), the depthwise
      * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
      * in place instead of packing it. */
-    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp) ? nb : 0;
+    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp, &pxp) ? nb : 0;
     /* Likewise E, the expand's product, when the expand is one (without an expand the
      * depthwise reads X as it is). */
-    int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge) ? nb : 0;
+    int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge, &pxe) ? nb : 0;
     if (!split) {
         dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .y_cs = cs_e,
-                          .scratch = cs};
+                          .batch_px = pxe.batch_px, .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
         a = (dt_conv_args){.x = p->expand ? e : x, .x_cs = cs_e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de,
                            .y = d, .y_cs = cs_d, .scratch = cs};
@@ -520,7 +554,8 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
     dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16,
-                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
+                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y,
+                      .batch_px = pxp.batch_px, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
 }
 
