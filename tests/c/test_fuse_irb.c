@@ -232,9 +232,10 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
     static const struct { int64_t min, strip; const char *name; } paths[] = {
         {0, 1, "strips of 4 rows"}, {0, 64 << 10, "strips of more rows"}, {INT64_MAX, 384 << 10, "small planes"}};
     int bad = 0, ran = 0, i = 0;
-    int64_t keep[4] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio};
+    int64_t keep[5] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio,
+                       dt_cpu_irb_min_noexpand_bytes};
     for (size_t p = 0; p < 3; p++) {
-        dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = paths[p].min;
+        dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = dt_cpu_irb_min_noexpand_bytes = paths[p].min;
         dt_cpu_irb_strip_bytes = paths[p].strip;
         dt_cpu_irb_weight_ratio = 0;
         for (size_t ci = 0; ci < 3; ci++)
@@ -255,7 +256,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
                         }
     }
     dt_cpu_irb_min_bytes = keep[0], dt_cpu_irb_min_batch_bytes = keep[1];
-    dt_cpu_irb_strip_bytes = keep[2], dt_cpu_irb_weight_ratio = keep[3];
+    dt_cpu_irb_strip_bytes = keep[2], dt_cpu_irb_weight_ratio = keep[3], dt_cpu_irb_min_noexpand_bytes = keep[4];
     CHECK(ran > (bf16 ? 125 : 500));
     CHECK_EQ_INT(bad, 0);
 }

@@ -50,6 +50,13 @@ int64_t dt_cpu_irb_min_bytes = 4 << 20;
  * mobilenet_v2's block 1 from 0.28 to 0.32 ms, and 2 MB seg_lraspp's backbone.11 (777x555)
  * from 1.46 to 1.72. */
 int64_t dt_cpu_irb_min_batch_bytes = 2 << 20;
+/* The same for blocks without an expand, on one thread: their strips read X's rows in place
+ * (no ring to fill), so the unfused chain's only gain, no copy, is gone. mobilenet_v2's block 1
+ * (112x112, 32 channels, 1.6 MB an image) in strips at batch 1: 0.275 -> 0.248 and 0.277 ->
+ * 0.248 ms (per-layer minima, 5 alternating rounds, load 3.1-4.0). On 2 threads at batch 1
+ * (5 strips: 3 and 2 a thread, against the unfused chain's even split) three sets at load 4
+ * gave -0.03 to +0.02 ms, so there the 4 MB stays; bench/results/cpu-cpumnv2-2026-12-03-s11.md. */
+int64_t dt_cpu_irb_min_noexpand_bytes = 1 << 20;
 /* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
  * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (120
  * expanded channels, 5x5; with a 1 MB threshold) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
@@ -299,6 +306,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
     size_t etotal;
     int64_t min_bytes = g->batch > 1 ? dt_cpu_irb_min_batch_bytes : dt_cpu_irb_min_bytes;
+    if (!p->expand && threads == 1 && dt_cpu_irb_min_noexpand_bytes < min_bytes) min_bytes = dt_cpu_irb_min_noexpand_bytes;
     pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)min_bytes && g->out[0] > 1;
     if (pl->strips) {
         /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
@@ -359,7 +367,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         return DUCTILE_OK;
     }
     int64_t r = pl->rows;
-    size_t ebytes = dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float));
+    size_t ebytes = p->expand ? dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float)) : 0;
     size_t pbytes = dt_irb_align(dt_cpu_dw_strip_pad_bytes(g, r));
     size_t dbytes = p->project ? dt_irb_align((size_t)(p->ce * r * g->out[1]) * sizeof(float)) : 0;
     dt_gemm ge = {.M = p->ce, .N = pl->in_rows * g->in[1], .K = p->c, .A_packed = p->we, .A_bf16 = p->we16};
@@ -430,16 +438,8 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         /* Rows live in a ring of in_rows rows per channel (row r at r % in_rows): the rows
          * this strip shares with the previous one stay where they are. */
         int64_t from = b == have_img && lo >= have_lo && lo <= have_hi && hi >= have_hi ? have_hi : lo;
-        while (from < hi) {
+        while (p->expand && from < hi) {
             int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
-            if (!p->expand) {
-                /* X's rows into the ring, where the expand would have written them. */
-                for (int64_t c = 0; c < p->ce; c++)
-                    memcpy(ebuf + c * ld + slot * iw, j->x + ((b * p->c + c) * ih + from) * iw,
-                           (size_t)(n * iw) * sizeof(float));
-                from += n;
-                continue;
-            }
             dt_gemm gm = {
                 .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
                 .A_packed = p->we, .A_bf16 = p->we16, .lda = p->c,
@@ -454,7 +454,10 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t px = (oy1 - oy0) * ow;
         for (int64_t c = 0; c < p->ce; c++) {
             float *dst = p->project ? dbuf + c * px : j->y + ((b * p->ce + c) * oh + oy0) * ow;
-            dt_cpu_dw_strip(g, ebuf + c * ld, pl->in_rows, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi, NULL, dst, oy0, oy1, pad);
+            /* Without an expand the depthwise reads X's plane in place (a ring of all its rows). */
+            const float *src = p->expand ? ebuf + c * ld : j->x + (b * p->c + c) * ih * iw;
+            dt_cpu_dw_strip(g, src, p->expand ? pl->in_rows : ih, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi,
+                            NULL, dst, oy0, oy1, pad);
         }
         if (!p->project) continue;
         int64_t yoff = (b * m_out * oh + oy0) * ow;
