@@ -232,9 +232,10 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
     static const struct { int64_t min, strip; const char *name; } paths[] = {
         {0, 1, "strips of 4 rows"}, {0, 64 << 10, "strips of more rows"}, {INT64_MAX, 384 << 10, "small planes"}};
     int bad = 0, ran = 0, i = 0;
-    int64_t keep[4] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio};
+    int64_t keep[5] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio,
+                       dt_cpu_irb_min_noexpand_bytes};
     for (size_t p = 0; p < 3; p++) {
-        dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = paths[p].min;
+        dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = dt_cpu_irb_min_noexpand_bytes = paths[p].min;
         dt_cpu_irb_strip_bytes = paths[p].strip;
         dt_cpu_irb_weight_ratio = 0;
         for (size_t ci = 0; ci < 3; ci++)
@@ -255,7 +256,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
                         }
     }
     dt_cpu_irb_min_bytes = keep[0], dt_cpu_irb_min_batch_bytes = keep[1];
-    dt_cpu_irb_strip_bytes = keep[2], dt_cpu_irb_weight_ratio = keep[3];
+    dt_cpu_irb_strip_bytes = keep[2], dt_cpu_irb_weight_ratio = keep[3], dt_cpu_irb_min_noexpand_bytes = keep[4];
     CHECK(ran > (bf16 ? 125 : 500));
     CHECK_EQ_INT(bad, 0);
 }
@@ -270,6 +271,21 @@ static void test_strips_by_batch(dt_pool *pool)
     CHECK(run_case(&c, pool, "one image of 1.7 MB expanded", false, false));
     c.n = 2;
     CHECK(run_case(&c, pool, "two images of 1.7 MB expanded", true, false));
+}
+
+/* Planes of 128-255 pixels: the chain batches its 1x1s over up to 2 images of 15x13
+ * (dt_cpu_irb_batch_px, DT_IRB_BATCH_COLS) where plain 1x1 convs run image by image; both
+ * equal the unfused network bit for bit: 2-5 images (odd sizes, 23 -> 138 -> 23 channels),
+ * stride 1 with a residual and stride 2 (7x8 outputs: the project batched at any count). On
+ * a pool of 3, 5 images run 3 alone and the 2 left over batched, whose scratch the plan for
+ * 5 (not batched) must hold too. */
+static void test_batched_chain(dt_pool *pool)
+{
+    irb_case c = {.c = 23, .h = 15, .w = 13, .k = 3, .s = 1, .d = 1, .project = true, .residual = true,
+                  .e_act = "Relu", .d_act = "HardSwish"};
+    for (c.n = 2; c.n <= 5; c.n++) CHECK(run_case(&c, pool, "15x13 planes batched", false, false));
+    c.s = 2, c.residual = false, c.n = 3;
+    CHECK(run_case(&c, pool, "15x13 planes batched, stride 2", false, false));
 }
 
 /* What the pass leaves alone: a 1x1 of stride 2 (no expand: depthwise and project fuse
@@ -357,6 +373,12 @@ int main(void)
     }
     test_strips_by_batch(NULL);
     test_strips_by_batch(pool);
+    test_batched_chain(NULL);
+    test_batched_chain(pool);
+    dt_pool *pool3 = NULL;
+    CHECK_EQ_INT(dt_pool_create(3, &pool3), DUCTILE_OK);
+    test_batched_chain(pool3);
+    dt_pool_free(pool3);
     test_pass_near_misses();
     test_infer_errors();
     dt_pool_free(pool);

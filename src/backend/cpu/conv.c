@@ -223,27 +223,28 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
  * work) the copy out costs about what the panels save, so they stay per image. */
 enum { DT_CONV_BATCH_PX = 128 };
 
-bool dt_cpu_conv_is_batched(const dt_conv_geom *g)
+bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a)
 {
+    int64_t max_px = a->batch_px ? a->batch_px : DT_CONV_BATCH_PX;
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
                g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    return one && g->group == 1 && g->batch > 1 && g->out[0] * g->out[1] < DT_CONV_BATCH_PX;
+    return one && g->group == 1 && g->batch > 1 && g->out[0] * g->out[1] < max_px;
 }
 
 /* The GEMM of one image and group (every one has the same sizes), or of the whole batch. */
 static dt_gemm dt_conv_im2col_gemm(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
-    int64_t n = g->out[0] * g->out[1] * (dt_cpu_conv_is_batched(g) ? g->batch : 1);
+    int64_t n = g->out[0] * g->out[1] * (dt_cpu_conv_is_batched(g, a) ? g->batch : 1);
     dt_gemm gm = {.M = mg, .N = n, .K = cg * g->k[0] * g->k[1]};
     dt_conv_group_a(g, a, 0, &gm);
     return gm;
 }
 
 /* Bytes of the batched product (M x batch*pixels floats), 64-byte multiple; 0 unbatched. */
-static size_t dt_conv_batched_bytes(const dt_conv_geom *g)
+static size_t dt_conv_batched_bytes(const dt_conv_geom *g, const dt_conv_args *a)
 {
-    if (!dt_cpu_conv_is_batched(g)) return 0;
+    if (!dt_cpu_conv_is_batched(g, a)) return 0;
     size_t n = (size_t)g->m * (size_t)g->batch * (size_t)(g->out[0] * g->out[1]) * sizeof(float);
     return (n + 63) & ~(size_t)63;
 }
@@ -293,12 +294,12 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
     if (a->y_cs) {
         /* y is the product ([M][N][px]): no copy-out at all */
         gm.C = a->y;
-        return dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g));
+        return dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g, a));
     }
     /* scratch: the product, then the GEMM's packing buffers (dt_cpu_conv_scratch) */
     float *c = a->scratch;
     gm.C = c;
-    DT_TRY(dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g)));
+    DT_TRY(dt_sgemm_in(&gm, pool, (char *)a->scratch + dt_conv_batched_bytes(g, a)));
     for (int64_t b = 0; b < g->batch; b++)
         for (int64_t m = 0; m < g->m; m++) {
             int64_t yoff = (b * g->m + m) * px;
@@ -318,7 +319,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                   g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
     bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
                   (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
-    if (dt_cpu_conv_is_batched(g)) return dt_cpu_conv_batched(g, a, pool);
+    if (dt_cpu_conv_is_batched(g, a)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
     for (int64_t b = 0; b < g->batch; b++) {
@@ -384,8 +385,8 @@ dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
 static size_t dt_conv_gemm_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads)
 {
     dt_gemm gm = dt_conv_im2col_gemm(g, a);
-    gm.pack_b = dt_cpu_conv_is_batched(g) ? dt_batch_pack : NULL;
-    return dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g);
+    gm.pack_b = dt_cpu_conv_is_batched(g, a) ? dt_batch_pack : NULL;
+    return dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g, a);
 }
 
 ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,
@@ -421,7 +422,7 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
                        (int)algo);
     bool dw = algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16;
-    bool batched = algo == DT_CONV_IM2COL && dt_cpu_conv_is_batched(g);
+    bool batched = algo == DT_CONV_IM2COL && dt_cpu_conv_is_batched(g, a);
     if ((a->x_cs && !dw && !(batched && a->x_cs == g->batch)) || (a->y_cs && !dw && !(batched && a->y_cs == g->batch)))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not take these plane strides", (int)algo);
     if (!a->scratch) {

@@ -32,6 +32,9 @@ typedef struct dt_conv_args {
      * (written in place). y_cs: likewise for y and the residual. Taken by the batched 1x1
      * convs (dt_cpu_conv_is_batched; x_cs and y_cs = N) and the depthwise kernels. */
     int64_t x_cs, y_cs;
+    /* Optional: 1x1 convs over a batch of planes of fewer pixels than this run as one GEMM
+     * over every image's pixels (dt_cpu_conv_is_batched); 0: the default, 128 (conv.c). */
+    int64_t batch_px;
     /* 64-byte aligned, of dt_cpu_conv_scratch bytes for the algorithm and the pool's thread
      * count. NULL: dt_cpu_conv_run_algo allocates it (callers that run a conv once). */
     void *scratch;
@@ -49,8 +52,9 @@ typedef enum dt_conv_algo {
     DT_CONV_SMALLC = 7      /* direct, few input channels, 3x3/5x5/7x7 stride 2 (conv_smallc.c) */
 } dt_conv_algo;
 
-/* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes). */
-bool dt_cpu_conv_is_batched(const dt_conv_geom *g);
+/* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes; the
+ * threshold a->batch_px, a's pointers are not read). */
+bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a);
 
 /* True when algo can compute g. */
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo);

@@ -50,6 +50,13 @@ int64_t dt_cpu_irb_min_bytes = 4 << 20;
  * mobilenet_v2's block 1 from 0.28 to 0.32 ms, and 2 MB seg_lraspp's backbone.11 (777x555)
  * from 1.46 to 1.72. */
 int64_t dt_cpu_irb_min_batch_bytes = 2 << 20;
+/* The same for blocks without an expand, on one thread: their strips read X's rows in place
+ * (no ring to fill), so the unfused chain's only gain, no copy, is gone. mobilenet_v2's block 1
+ * (112x112, 32 channels, 1.6 MB an image) in strips at batch 1: 0.275 -> 0.248 and 0.277 ->
+ * 0.248 ms (per-layer minima, 5 alternating rounds, load 3.1-4.0). On 2 threads at batch 1
+ * (5 strips: 3 and 2 a thread, against the unfused chain's even split) three sets at load 4
+ * gave -0.03 to +0.02 ms, so there the 4 MB stays; bench/results/cpu-cpumnv2-2026-12-03-s11.md. */
+int64_t dt_cpu_irb_min_noexpand_bytes = 1 << 20;
 /* Bytes of a strip's expanded rows and depthwise output: three quarters of that L2 (the
  * rest for the GEMM's packed panels and the input rows). seg_lraspp's 98x70 blocks (120
  * expanded channels, 5x5; with a 1 MB threshold) ran 13-24% slower than unfused with 384 KB (strips of 4 rows,
@@ -59,6 +66,16 @@ int64_t dt_cpu_irb_strip_bytes = 768 << 10;
 /* Strips run only where a strip's expanded rows are at least this many times the weights'
  * bytes (expand and project together). */
 int64_t dt_cpu_irb_weight_ratio = 4;
+/* The unfused chain's 1x1s over a batch of planes of fewer pixels than this run as one
+ * product over the images (conv.h: batch_px; plain 1x1 convs: 128) where the product has at
+ * most DT_IRB_BATCH_COLS columns. At 14x14 (196 pixels) the chain writes E and reads D as
+ * those products' C and B in place, so only the project's copy out remains of what the
+ * per-image panels would save: mobilenet_v2 at batch 2 on 1 thread, blocks 8-14 (14x14)
+ * -0.03 to -0.08 ms in all (per-layer minima, 3 sets, load 2.4-3.8). Over 8 images (1568
+ * columns) blocks 8 and 12 lost 0.13-0.17 ms each, hence the limit (2 images of 14x14);
+ * bench/results/cpu-cpumnv2-2026-12-03-s11.md. */
+int64_t dt_cpu_irb_batch_px = 256;
+enum { DT_IRB_BATCH_COLS = 512 };
 
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
@@ -226,6 +243,29 @@ static dt_conv_geom dt_irb_1x1(int64_t batch, int64_t c, int64_t m, int64_t h, i
     return g;
 }
 
+/* conv.h's batch_px for the chain's 1x1 g (dt_cpu_irb_batch_px). */
+static int64_t dt_irb_batch_px(const dt_conv_geom *g)
+{
+    return g->batch * g->out[0] * g->out[1] <= DT_IRB_BATCH_COLS ? dt_cpu_irb_batch_px : 0;
+}
+
+/* Scratch of the chain's 1x1 g (a: its weights) over at most g->batch images on `threads`:
+ * fewer images (those left over after the threads' shares) may be batched where g->batch
+ * images are not. */
+static ductile_status dt_irb_1x1_scratch(dt_conv_geom g, dt_conv_args a, int threads, size_t *bytes)
+{
+    a.batch_px = dt_irb_batch_px(&g);
+    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_IM2COL, threads, bytes));
+    int64_t px = g.out[0] * g.out[1], nb = px > 0 ? DT_IRB_BATCH_COLS / px : 0;
+    if (nb < 2 || nb >= g.batch) return DUCTILE_OK;
+    size_t b;
+    g.batch = nb;
+    a.batch_px = dt_cpu_irb_batch_px;
+    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_IM2COL, threads, &b));
+    if (b > *bytes) *bytes = b;
+    return DUCTILE_OK;
+}
+
 /* The most scratch either depthwise algorithm needs for g (the builder times both within the
  * layer's scratch). */
 static ductile_status dt_irb_dw_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
@@ -266,6 +306,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
     size_t etotal;
     int64_t min_bytes = g->batch > 1 ? dt_cpu_irb_min_batch_bytes : dt_cpu_irb_min_bytes;
+    if (!p->expand && threads == 1 && dt_cpu_irb_min_noexpand_bytes < min_bytes) min_bytes = dt_cpu_irb_min_noexpand_bytes;
     pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)min_bytes && g->out[0] > 1;
     if (pl->strips) {
         /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
@@ -296,12 +337,12 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         /* each conv's scratch with its own weights (float32 or bfloat16 GEMM buffers) */
         dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16}, ap = {.w_packed = p->wp, .w_bf16 = p->wp16};
         dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
-        if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, threads, &pl->conv_bytes));
+        if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, threads, &pl->conv_bytes));
         DT_TRY(dt_irb_dw_scratch(g, &a, threads, &b));
         if (b > pl->conv_bytes) pl->conv_bytes = b;
         if (p->project) {
             dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
-            DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, threads, &b));
+            DT_TRY(dt_irb_1x1_scratch(gp, ap, threads, &b));
             if (b > pl->conv_bytes) pl->conv_bytes = b;
         }
         if (threads > 1) {
@@ -310,12 +351,12 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
             dt_conv_geom g1 = *g;
             g1.batch = ge.batch = g->batch >= threads ? g->batch / threads : 1;
             size_t m = 0;
-            if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, 1, &m));
+            if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, 1, &m));
             DT_TRY(dt_irb_dw_scratch(&g1, &a, 1, &b));
             if (b > m) m = b;
             if (p->project) {
                 dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
-                DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, 1, &b));
+                DT_TRY(dt_irb_1x1_scratch(gp, ap, 1, &b));
                 if (b > m) m = b;
             }
             pl->thread_conv_bytes = dt_irb_align(m ? m : 64);
@@ -326,7 +367,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         return DUCTILE_OK;
     }
     int64_t r = pl->rows;
-    size_t ebytes = dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float));
+    size_t ebytes = p->expand ? dt_irb_align((size_t)(p->ce * pl->in_rows * g->in[1]) * sizeof(float)) : 0;
     size_t pbytes = dt_irb_align(dt_cpu_dw_strip_pad_bytes(g, r));
     size_t dbytes = p->project ? dt_irb_align((size_t)(p->ce * r * g->out[1]) * sizeof(float)) : 0;
     dt_gemm ge = {.M = p->ce, .N = pl->in_rows * g->in[1], .K = p->c, .A_packed = p->we, .A_bf16 = p->we16};
@@ -397,16 +438,8 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         /* Rows live in a ring of in_rows rows per channel (row r at r % in_rows): the rows
          * this strip shares with the previous one stay where they are. */
         int64_t from = b == have_img && lo >= have_lo && lo <= have_hi && hi >= have_hi ? have_hi : lo;
-        while (from < hi) {
+        while (p->expand && from < hi) {
             int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
-            if (!p->expand) {
-                /* X's rows into the ring, where the expand would have written them. */
-                for (int64_t c = 0; c < p->ce; c++)
-                    memcpy(ebuf + c * ld + slot * iw, j->x + ((b * p->c + c) * ih + from) * iw,
-                           (size_t)(n * iw) * sizeof(float));
-                from += n;
-                continue;
-            }
             dt_gemm gm = {
                 .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
                 .A_packed = p->we, .A_bf16 = p->we16, .lda = p->c,
@@ -421,7 +454,10 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t px = (oy1 - oy0) * ow;
         for (int64_t c = 0; c < p->ce; c++) {
             float *dst = p->project ? dbuf + c * px : j->y + ((b * p->ce + c) * oh + oy0) * ow;
-            dt_cpu_dw_strip(g, ebuf + c * ld, pl->in_rows, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi, NULL, dst, oy0, oy1, pad);
+            /* Without an expand the depthwise reads X's plane in place (a ring of all its rows). */
+            const float *src = p->expand ? ebuf + c * ld : j->x + (b * p->c + c) * ih * iw;
+            dt_cpu_dw_strip(g, src, p->expand ? pl->in_rows : ih, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi,
+                            NULL, dst, oy0, oy1, pad);
         }
         if (!p->project) continue;
         int64_t yoff = (b * m_out * oh + oy0) * ow;
@@ -501,16 +537,17 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
     }
     dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
+    const dt_conv_args pxe = {.batch_px = dt_irb_batch_px(&ge)}, pxp = {.batch_px = dt_irb_batch_px(&gp)};
     /* Where the project runs as one product over the images (small planes), the depthwise
      * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
      * in place instead of packing it. */
-    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp) ? nb : 0;
+    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp, &pxp) ? nb : 0;
     /* Likewise E, the expand's product, when the expand is one (without an expand the
      * depthwise reads X as it is). */
-    int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge) ? nb : 0;
+    int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge, &pxe) ? nb : 0;
     if (!split) {
         dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .y_cs = cs_e,
-                          .scratch = cs};
+                          .batch_px = pxe.batch_px, .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
         a = (dt_conv_args){.x = p->expand ? e : x, .x_cs = cs_e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de,
                            .y = d, .y_cs = cs_d, .scratch = cs};
@@ -520,7 +557,8 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
     dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16,
-                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
+                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y,
+                      .batch_px = pxp.batch_px, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
 }
 
