@@ -166,7 +166,8 @@ static void test_superres_static(ductile_builder *b, const char *path)
                  "elements, which does not divide 129024");
 
     /* Batch alone is free: the Reshape's -1 is the batch. Each image of a batch of 3 equals
-     * that image run alone. */
+     * that image run alone, to float rounding: batch 1 runs the tactics timed at the profile's
+     * min and batch 3 those of its max, which may differ (Winograd or a GEMM: other bits). */
     ductile_dims batch = D4(-1, 1, 224, 224);
     CHECK_EQ_INT(ductile_network_set_input_dims(n, in, &batch), DUCTILE_OK);
     CHECK_EQ_STR(ductile_tensor_dim_name(in, 2), NULL);
@@ -180,7 +181,14 @@ static void test_superres_static(ductile_builder *b, const char *path)
             run_superres(e, D4(3, 1, 224, 224), x, out);
             for (int k = 0; k < 3; k++) {
                 run_superres(e, D4(1, 1, 224, 224), x + (size_t)k * px, one);
-                CHECK(memcmp(one, out + (size_t)k * opx, sizeof *one * opx) == 0);
+                float diff = 0.0f, top = 0.0f;
+                for (size_t i = 0; i < opx; i++) {
+                    float d = fabsf(one[i] - out[(size_t)k * opx + i]), a = fabsf(one[i]);
+                    diff = d > diff ? d : diff;
+                    top = a > top ? a : top;
+                }
+                CHECK(top > 0.0f && diff <= 1e-4f * top);
+                if (diff > 1e-4f * top) fprintf(stderr, "image %d: max difference %g (largest output %g)\n", k, diff, top);
             }
         }
         free(x);
