@@ -45,7 +45,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
     const int D = (int)g.D, Dv = (int)g.Dv;
     const item_base ib(g, item);
     const float scale = g.q_scale * g.k_scale;
-    const lane_rows rows(q0, gr, S);
+    const lane_rows lr(q0, gr, S);
     const T zero = st<T>(0.f);
 
     float o[kDK / 8][4];
@@ -81,11 +81,11 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
         cp_async_commit();
         // While they fly: Q's fragments (the first tile) and the tile's mask.
         if (!have_q) {
-            mma_load_q<T, kDK>(qf, q, ib, rows, D, tg);
+            mma_load_q<T, kDK>(qf, q, ib, lr, D, tg);
             have_q = true;
         }
         float mk[kKeys / 8][4];
-        mma_load_mask<T>(mk, mask, g, ib, rows, t0, nt, tg);
+        mma_load_mask<T>(mk, mask, g, ib, lr, t0, nt, tg);
         cp_async_wait<0>();
         __syncwarp();   // every lane's copies and stores of this tile are visible to the warp
         mma_tile<T, kDK, kLd>(qf, Ks, Vs, mk, nt, D, Dv, scale, gr, tg, m_a, m_b, l_a, l_b, o);
@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
             }
         }
     }
-    mma_store<T, kDK>(y, g, ib, rows, Dv, tg, l_a, l_b, o);
+    mma_store<T, kDK>(y, g, ib, lr, Dv, tg, l_a, l_b, o);
 }
 
 template <typename T>
