@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 enum { MAX_LAYERS = 4096 };
 
@@ -190,6 +191,9 @@ int main(int argc, char **argv)
     double *wall = calloc((size_t)runs, sizeof *wall), *cpu = calloc((size_t)runs, sizeof *cpu);
     double *pwall = calloc((size_t)runs, sizeof *pwall), *lsum = calloc((size_t)runs, sizeof *lsum);
     double *tmp = calloc((size_t)runs, sizeof *tmp);
+    /* SPREAD_FTZ=1: flush denormals to zero (FTZ and DAZ) on this thread, for an A/B of the
+     * cost of denormals on 1 thread (the pool's workers keep their own MXCSR). */
+    if (getenv("SPREAD_FTZ")) _mm_setcsr(_mm_getcsr() | 0x8040);
     for (int i = 0; i < 5; i++) CHECK(ductile_context_execute(c));
     /* Runs go in blocks of at least 300 ms; with SPREAD_QUIET=F a block counts only when the
      * other processes used at most F cores meanwhile (/proc/stat's busy time less this
