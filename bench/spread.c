@@ -135,10 +135,18 @@ static size_t dtype_size(ductile_dtype t)
     }
 }
 
+/* Sleeps ms, then with SPREAD_PRESPIN=US spins US microseconds (the vCPU running again at
+ * speed before the timed run: separates its wake-up from cold caches in the idle penalty). */
 static void sleep_ms(int ms)
 {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
+    const char *spin = getenv("SPREAD_PRESPIN");
+    if (spin) {
+        double end = now_ms(CLOCK_MONOTONIC) + atof(spin) * 1e-3;
+        while (now_ms(CLOCK_MONOTONIC) < end) {
+        }
+    }
 }
 
 int main(int argc, char **argv)
