@@ -31,7 +31,7 @@ typedef struct prof {
     double *ms;                   /* [layer][run] */
     double *gap;                  /* [layer][run]: time between the previous report and this layer's start */
     double last;                  /* clock at the previous report (ms) */
-    const char *name[MAX_LAYERS];
+    char *name[MAX_LAYERS];
     char *tactic[MAX_LAYERS];
 } prof;
 
@@ -52,11 +52,8 @@ static void on_layer(void *user, const ductile_layer_timing *t)
         p->ms[(size_t)i * p->runs + p->run] = t->ms;
         p->gap[(size_t)i * p->runs + p->run] = i ? now - t->ms - p->last : 0;
         if (!p->tactic[i]) {
-            p->name[i] = NULL;
             p->tactic[i] = strdup(t->tactic ? t->tactic : "");
-            char *nm = malloc(strlen(t->layer) + 1);
-            strcpy(nm, t->layer);
-            p->name[i] = nm;
+            p->name[i] = strdup(t->layer);
         }
     }
     p->last = now;
