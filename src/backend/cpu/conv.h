@@ -143,8 +143,14 @@ void dt_conv_indirect_run(const dt_conv_indirect *p, dt_pool *pool);
 bool dt_cpu_conv_padded_applies(const dt_conv_geom *g);
 /* Where the builder times it against im2col: not for 1x1 kernels (at stride 2 the phase is
  * the subsampled image, which lost to im2col: bench/results/cpu-cpures-2026-12-03-s11.md;
- * at stride 1 im2col reads the image in place). */
-bool dt_cpu_conv_padded_offered(const dt_conv_geom *g);
+ * at stride 1 im2col reads the image in place), nor for the stems the few-channel direct conv
+ * takes (resnet50's 7x7: isolated a tie, 1.69 against 1.72 ms, in the network 1.99 against
+ * 1.83, and a loaded timer picked it), nor, where the builder offers Winograd (`winograd`), for
+ * outputs of 8x8 and more: there Winograd wins at 1 thread (resnet50's 28x28 0.81 against
+ * 1.59 ms, 14x14 1.68 against 1.76) but the builder times on 2 threads, where the padded
+ * product splits better, and a loaded timer picked it for both. At 7x7 (four 4x4 tiles)
+ * Winograd loses to both GEMMs. */
+bool dt_cpu_conv_padded_offered(const dt_conv_geom *g, bool winograd);
 ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
 

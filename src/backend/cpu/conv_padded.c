@@ -88,7 +88,11 @@ static bool dt_padded_wide(const dt_conv_geom *g)
     return 5 * dt_padded_lanes(rows * wq) <= 6 * dt_padded_lanes(rows * g->out[1]);
 }
 
-bool dt_cpu_conv_padded_offered(const dt_conv_geom *g) { return !(g->k[0] == 1 && g->k[1] == 1); }
+bool dt_cpu_conv_padded_offered(const dt_conv_geom *g, bool winograd)
+{
+    if (winograd && g->out[0] * g->out[1] >= 64) return false;
+    return !(g->k[0] == 1 && g->k[1] == 1) && !dt_cpu_conv_smallc_applies(g);
+}
 
 /* off[k] = where row k = (c, ky, kx) of B (column 0) starts in the phases, then
  * DT_CONV_INDIRECT_OFF_PAD copies of the last. Channel c's phase (py, px) is plane
