@@ -27,6 +27,7 @@
 #include "core/status.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,8 @@ static bool dt_padded_wide(const dt_conv_geom *g)
     dt_padded_phases(g, &hq, &wq, &nph);
     int64_t rows = (DT_PADDED_COLS + wq - 1) / wq;
     if (rows > g->out[0]) rows = g->out[0];
+    /* the gather's indices are int32 offsets within a phase */
+    if (hq > INT32_MAX / wq) return true;
     return 5 * dt_padded_lanes(rows * wq) <= 6 * dt_padded_lanes(rows * g->out[1]);
 }
 
