@@ -280,6 +280,7 @@ static void dt_padded_row(float *d, const float *src, int64_t x0, int64_t sw, in
     if (!src) a = b = 0;
     for (int64_t q = 0; q < a; q++) d[q] = 0.0f;
     for (int64_t q = b; q < wq; q++) d[q] = 0.0f;
+    if (b == a) return;
     if (sw == 1)
         memcpy(d + a, src + x0, (size_t)(b - a) * sizeof *d);
     else
