@@ -59,7 +59,7 @@ static void test_x_kernel_matches_wide_bits(void)
                         wide(KC, A, B + 48 + j, LDB, 1, Cw + 48 + j, LDC, m, 1, first, beta, bs, ep ? &ej : NULL,
                              ep && e.res ? e.res + 48 + j : NULL);
                     }
-                    kx(KC, A, B, LDB, packed ? P : B + 48, packed ? 16 : LDB, nx, Cx, LDC, m, first, beta, bs, ep,
+                    kx(KC, A, packed ? A + 8 : NULL, B, LDB, packed ? P : B + 48, packed ? 16 : LDB, nx, Cx, LDC, m, first, beta, bs, ep,
                        ep ? e.res : NULL);
                     if (memcmp(Cw, Cx, sizeof Cw)) {
                         bad++;

@@ -321,6 +321,9 @@ static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0
 /* A block's A panels of at most this many bytes stay in L2 while B panels stream under them
  * (dt_gemm_slice's panel order). */
 enum { DT_GEMM_A_L2 = 256 << 10 };
+#ifndef DT_GEMM_A_NEXT_PANELS
+#define DT_GEMM_A_NEXT_PANELS 4
+#endif
 
 static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                           dt_gemm_bufs *buf)
@@ -413,7 +416,12 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             int64_t xld = !g->B_packed && x_in_place ? g->ldb : 16;
                             dt_epilogue te = epi_store ? *g->epi : (dt_epilogue){0};
                             if (te.col_bias) te.col_bias += jc + jp;
-                            kern_x(kc, ap, bp, ldb, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta, bias,
+                            /* A strip of one panel uses its A panel once: the next strip's
+                             * panel streams into L2 meanwhile (the weights of 7x7 layers come
+                             * from memory) */
+                            const float *a_next = g->A_packed && !by_panel && n_jp <= DT_GEMM_A_NEXT_PANELS && ip + MR < mc
+                                                      ? ap + g->K * MR : NULL;
+                            kern_x(kc, ap, a_next, bp, ldb, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta, bias,
                                    epi_store ? &te : NULL,
                                    epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL);
                         } else if (epi_store) {

@@ -192,10 +192,10 @@ void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, in
  * strips read A a second time. Stores as dt_gemm_kernel_epi_fn (epi NULL: no epilogue; the
  * column bias, residual and activation at the extra columns too); every column's bits are
  * those of the 16-lane and the narrow kernels. NULL from the selector: none on this CPU. */
-typedef void (*dt_gemm_kernel_x_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, const float *xb,
+typedef void (*dt_gemm_kernel_x_fn)(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, const float *xb,
                                     int64_t xld, int nx, float *c, int64_t ldc, int m, bool first, float beta,
                                     const float *bias, const dt_epilogue *epi, const float *res);
-void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, const float *xb, int64_t xld,
+void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, const float *xb, int64_t xld,
                              int nx, float *c, int64_t ldc, int m, bool first, float beta, const float *bias,
                              const dt_epilogue *epi, const float *res);
 dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void);

@@ -68,7 +68,7 @@ static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
                     int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
                     const float *bias, const dt_epilogue *epi, const float *res, const int nx,
-                    const float *xb, int64_t xld)
+                    const float *xb, int64_t xld, const float *a_next)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
@@ -106,6 +106,7 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
             for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(b + 8 * ld + v * 16), _MM_HINT_T0);
             _mm_prefetch((const char *)(b + 8 * ld + nv * 16 - 1 + (xin ? nx : 0)), _MM_HINT_T0);
         }
+        if (a_next && !(k & 1)) _mm_prefetch((const char *)(a_next + k * MR), _MM_HINT_T1);
         if (nx) {
             /* the extra columns: the A column (8 rows) against each one's B value */
             if (!xin) _mm_prefetch((const char *)(xb + 8 * xld), _MM_HINT_T0);
@@ -155,11 +156,11 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
 #define DT_GEMM_BODY(MRV, EPI)                                                               \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0); \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0); \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL); \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0); \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
@@ -197,16 +198,16 @@ dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void)
     return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_avx512_epi : NULL;
 }
 
-DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, const float *xb,
+DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, const float *xb,
                                        int64_t xld, int nx, float *c, int64_t ldc, int m, bool first, float beta,
                                        const float *bias, const dt_epilogue *epi, const float *res)
 {
     enum { N = 3 * 16 };
     switch (nx) {
-    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld); break;
-    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld); break;
-    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld); break;
-    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld); break;
+    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next); break;
+    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next); break;
+    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next); break;
+    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next); break;
     }
 }
 
