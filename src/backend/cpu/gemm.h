@@ -191,7 +191,10 @@ void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, in
  * weights pass L2: 512 x 2048 at 7x7, 23% of the layer's time for 2% of its work), and the
  * strips read A a second time. Stores as dt_gemm_kernel_epi_fn (epi NULL: no epilogue; the
  * column bias, residual and activation at the extra columns too); every column's bits are
- * those of the 16-lane and the narrow kernels. NULL from the selector: none on this CPU. */
+ * those of the 16-lane and the narrow kernels. a_next (NULL: none): the A panel the caller
+ * runs next, prefetched into L2 a line every two k (a strip of few panels uses each A panel
+ * for few tiles, and weights of several MB come from memory). NULL from the selector: none
+ * on this CPU. */
 typedef void (*dt_gemm_kernel_x_fn)(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, const float *xb,
                                     int64_t xld, int nx, float *c, int64_t ldc, int m, bool first, float beta,
                                     const float *bias, const dt_epilogue *epi, const float *res);
