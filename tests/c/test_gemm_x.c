@@ -4,7 +4,8 @@
  *   - the kernel alone: every column's bits equal the 16-lane kernel's (the 48 columns as one
  *     panel, each extra column as a 1-column panel), heights 1-8, first block with and
  *     without beta and bias, accumulating blocks, every epilogue the store takes, a residual
- *     and a column bias, the extra columns in place after the panel or packed apart;
+ *     and a column bias, the extra columns in place after the panel or packed apart; and with
+ *     no extra columns (a plain tile of 1-48 columns that prefetches the next A panel);
  *   - 1x1 convs whose planes end in such a panel (7x7, 10x5, 17x3, 13x4, 14x14, 1x49) and
  *     some that do not (1x1, 3x5, 13x13), odd channel counts, batch 1 and 3, K of one and of
  *     two blocks, bias, residual, Relu: against the double reference (1e-4 of the largest
@@ -59,7 +60,7 @@ static void test_x_kernel_matches_wide_bits(void)
                         wide(KC, A, B + 48 + j, LDB, 1, Cw + 48 + j, LDC, m, 1, first, beta, bs, ep ? &ej : NULL,
                              ep && e.res ? e.res + 48 + j : NULL);
                     }
-                    kx(KC, A, packed ? A + 8 : NULL, B, LDB, packed ? P : B + 48, packed ? 16 : LDB, nx, Cx, LDC, m, first, beta, bs, ep,
+                    kx(KC, A, packed ? A + 8 : NULL, B, LDB, 3, 48, packed ? P : B + 48, packed ? 16 : LDB, nx, Cx, LDC, m, first, beta, bs, ep,
                        ep ? e.res : NULL);
                     if (memcmp(Cw, Cx, sizeof Cw)) {
                         bad++;
@@ -68,6 +69,26 @@ static void test_x_kernel_matches_wide_bits(void)
                     }
                 }
     }
+    /* nx 0: a plain tile of 1-3 vectors, the last one partial, that prefetches a next panel */
+    for (int n = 1; n <= 48; n += 7)
+        for (int m = 1; m <= 8; m += 3)
+            for (int mode = 0; mode < 6; mode++) {
+                bool first = mode != 3;
+                dt_epilogue e = mode >= 4 ? epis[mode] : (dt_epilogue){0};
+                e.res = mode == 5 ? res : NULL;
+                const dt_epilogue *ep = mode >= 4 ? &e : NULL;
+                int nv = (n + 15) / 16;
+                memcpy(Cw, C0, sizeof Cw);
+                memcpy(Cx, C0, sizeof Cx);
+                wide(KC, A, B, LDB, nv, Cw, LDC, m, n, first, mode == 1 ? 0.5f : 0.0f, mode == 2 ? NULL : bias, ep,
+                     e.res);
+                kx(KC, A, m & 1 ? A + 8 : NULL, B, LDB, nv, n, NULL, 0, 0, Cx, LDC, m, first, mode == 1 ? 0.5f : 0.0f,
+                   mode == 2 ? NULL : bias, ep, e.res);
+                if (memcmp(Cw, Cx, sizeof Cw)) {
+                    bad++;
+                    fprintf(stderr, "x kernel nx=0 n=%d m=%d mode %d differs from the wide one\n", n, m, mode);
+                }
+            }
     CHECK_EQ_INT(bad, 0);
     free(A), free(B), free(bias), free(C0), free(res), free(cb), free(P);
 }

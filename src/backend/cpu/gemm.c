@@ -409,21 +409,24 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                                           : jp < nd   ? g->B + pc * g->ldb + jc + jp
                                                       : buf->b + dt_gemm_panel(jp - nd, kc);
                         int64_t ldb = !g->B_packed && jp < nd ? g->ldb : nv * 16;
-                        if (nx && jp + NR == jn) {
+                        /* A strip of few panels uses each A panel for that few tiles: its
+                         * last tile streams the next strip's panel into L2 meanwhile (the
+                         * weights of the 14x14 and 7x7 layers come from memory) */
+                        const float *a_next = g->A_packed && !rows && !by_panel && n_jp <= DT_GEMM_A_NEXT_PANELS &&
+                                                      jp + NR >= jn && ip + MR < mc
+                                                  ? ap + g->K * MR
+                                                  : NULL;
+                        if ((nx && jp + NR == jn) || (a_next && kern_x)) {
                             /* the whole panel before the few columns, with them */
-                            const float *xb = g->B_packed ? g->B_packed + (jc + jn) * g->K + pc * 16
-                                              : x_in_place ? bp + NR
-                                                           : buf->b + dt_gemm_panel(jn - nd, kc);
+                            const float *xb = !nx         ? NULL
+                                              : g->B_packed ? g->B_packed + (jc + jn) * g->K + pc * 16
+                                              : x_in_place  ? bp + NR
+                                                            : buf->b + dt_gemm_panel(jn - nd, kc);
                             int64_t xld = !g->B_packed && x_in_place ? g->ldb : 16;
                             dt_epilogue te = epi_store ? *g->epi : (dt_epilogue){0};
                             if (te.col_bias) te.col_bias += jc + jp;
-                            /* A strip of one panel uses its A panel once: the next strip's
-                             * panel streams into L2 meanwhile (the weights of 7x7 layers come
-                             * from memory) */
-                            const float *a_next = g->A_packed && !by_panel && n_jp <= DT_GEMM_A_NEXT_PANELS && ip + MR < mc
-                                                      ? ap + g->K * MR : NULL;
-                            kern_x(kc, ap, a_next, bp, ldb, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta, bias,
-                                   epi_store ? &te : NULL,
+                            kern_x(kc, ap, a_next, bp, ldb, nv, n, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta,
+                                   bias, epi_store ? &te : NULL,
                                    epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL);
                         } else if (epi_store) {
                             const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
