@@ -81,6 +81,7 @@ def make_ductile(path, profile, threads, flags):
     for name, (mn, op, mx) in profile.items():
         prof.set_shape(name, tuple(mn), tuple(op), tuple(mx))
     config = builder.create_builder_config()
+    config.threads = threads  # CPU tactics timed at the thread count the context runs with
     config.add_optimization_profile(prof)
     for f in flags:
         config.set_flag(getattr(ductile.BuilderFlag, f.upper()))

@@ -351,6 +351,12 @@ ductile_status ductile_config_add_profile(ductile_config *config, const ductile_
  * NonZero) are not checked. */
 ductile_status ductile_config_set_workspace(ductile_config *config, uint64_t bytes);
 
+/* The worker threads the engine's contexts will run with (ductile_context_set_threads): the
+ * CPU's tactics are timed on this many, since the fastest kernel of a layer can differ between
+ * 1 and 2 threads. 1..64; 0 (the default): the number of online CPUs. Contexts may still run
+ * with any count. */
+ductile_status ductile_config_set_threads(ductile_config *config, int32_t threads);
+
 /* Precision. Float32 is the default everywhere, with TF32 off.
  *   FP16 / BF16: mixed precision on a backend with half kernels (CUDA): layers that have a
  *     half kernel compute on float16 (bfloat16) tensors with float32 accumulation; the others

@@ -55,7 +55,7 @@ void cli_args_usage(FILE *f)
 "  --warmUp=<ms>              warm-up time before timing (default 200; 0 = none)\n"
 "  --duration=<s>             minimum seconds of timed runs (default 3; 0 = just iterations)\n"
 "  --percentile=<P>[,P...]    latency percentiles to report, 0..100 (default 90,95,99)\n"
-"  --threads=<N>              worker threads of the execution context\n"
+"  --threads=<N>              worker threads of the execution context (and of a build's tactic timing)\n"
 "  --exportOutput=<file>      write the outputs of the last run as JSON (trtexec's format)\n"
 "  --cudaGraphs=<N>           CUDA graphs kept per context, one per shape and set of buffers\n"
 "                             (default 16; 0 = off): a shape's second run records one, later\n"

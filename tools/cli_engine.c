@@ -166,6 +166,8 @@ static int build(const cli_options *o, ductile_engine **out)
         s = ductile_config_set_workspace(config, o->workspace_bytes);
     if (s == DUCTILE_OK && o->device)
         s = ductile_config_set_device(config, o->device);
+    if (s == DUCTILE_OK && o->threads > 0)
+        s = ductile_config_set_threads(config, o->threads);
     if (s == DUCTILE_OK && o->fp16)
         s = ductile_config_set_flag(config, DUCTILE_FLAG_FP16, 1);
     if (s == DUCTILE_OK && o->bf16)

@@ -159,6 +159,7 @@ _PROTOTYPES = {
     "ductile_config_free": (None, [_P]),
     "ductile_config_add_profile": (_S, [_P, _P, ctypes.POINTER(_I32)]),
     "ductile_config_set_workspace": (_S, [_P, ctypes.c_uint64]),
+    "ductile_config_set_threads": (_S, [_P, _I32]),
     "ductile_config_set_flag": (_S, [_P, _S, ctypes.c_int]),
     "ductile_config_has_precision": (ctypes.c_int, [_P, _S]),
     "ductile_config_set_progress": (_S, [_P, _P, _P]),

@@ -49,6 +49,17 @@ class BuilderConfig(TrtConfig):
         self._limits()[int(pool)] = size
 
     @property
+    def threads(self):
+        """Threads the engine's contexts will run with; the CPU's tactics are timed on this
+        many. 0 (default): the number of online CPUs."""
+        return getattr(self, "_threads", 0)
+
+    @threads.setter
+    def threads(self, n):
+        check(lib.ductile_config_set_threads(self._handle, c_int(n, "int32", "set_threads: threads")))
+        self._threads = int(n)
+
+    @property
     def device(self):
         """The backend the engine is built for: "cpu" (default) or "cuda"."""
         return getattr(self, "_device", "cpu")

@@ -170,8 +170,8 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     /* Tactics are timed on the engine itself; the choices go into w2's layers and the engine
      * is written and loaded once more, so the stored engine carries them. */
     bool changed = false;
-    if (!s) s = dt_pass_tactics(e, w2, b->threads > 0 ? b->threads : 1, cfg->progress, cfg->progress_user,
-                                &changed);
+    int threads = cfg->threads > 0 ? cfg->threads : b->threads > 0 ? b->threads : 1;
+    if (!s) s = dt_pass_tactics(e, w2, threads, cfg->progress, cfg->progress_user, &changed);
     if (!s && changed) {
         ductile_engine_free(e);
         e = NULL;

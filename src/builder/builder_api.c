@@ -105,6 +105,16 @@ ductile_status ductile_config_set_workspace(ductile_config *c, uint64_t bytes)
     return DUCTILE_OK;
 }
 
+ductile_status ductile_config_set_threads(ductile_config *c, int32_t threads)
+{
+    if (!c) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_threads: config is NULL");
+    if (threads < 0 || threads > 64)
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
+                       "set_threads: %d threads is out of range (expected 1..64, or 0 for the online CPUs)", (int)threads);
+    c->threads = threads;
+    return DUCTILE_OK;
+}
+
 ductile_status ductile_config_set_device(ductile_config *c, const char *device)
 {
     if (!c || !device) return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "set_device: config or device is NULL");

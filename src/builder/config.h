@@ -17,6 +17,7 @@ struct ductile_config {
     ductile_progress_fn progress; /* NULL: silent */
     void *progress_user;
     const char *device;          /* backend name (static string); NULL = "cpu" */
+    int threads;                 /* CPU tactics timed on this many threads; 0: the builder's */
 };
 
 #endif

@@ -139,3 +139,48 @@ def test_cli_is_quiet_when_stderr_is_not_a_terminal(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     assert "Build time:" in proc.stdout
+
+
+def tasks_during_build(threads):
+    """The process's thread count seen from the progress callback (the tactics' pool is alive
+    then), building conv_model with config.threads = threads."""
+    builder = ductile.Builder()
+    network = builder.parse_onnx_bytes(conv_model().SerializeToString())
+    config = builder.create_builder_config()
+    config.threads = threads
+    profile = builder.create_optimization_profile()
+    profile.set_shape("x", (1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 24, 24))
+    config.add_optimization_profile(profile)
+    seen = []
+    fn = PROGRESS_FN(lambda user, p, n, done, total: seen.append(len(os.listdir("/proc/self/task"))))
+    assert lib.ductile_config_set_progress(config._handle, fn, None) == 0
+    engine = builder.build_engine(network, config)
+    assert seen
+    return max(seen), engine
+
+
+def test_tactics_are_timed_on_the_configs_threads():
+    one, engine = tasks_during_build(1)
+    three, _ = tasks_during_build(3)
+    # A pool of n threads is the building thread and n - 1 workers.
+    assert three - one == 2, (one, three)
+    x = np.random.default_rng(3).standard_normal((1, 3, 13, 11)).astype(np.float32)
+    got = engine.create_execution_context().run({"x": x})["y"]
+    import onnxruntime as ort
+    model = conv_model()
+    model.ir_version = 8  # the pinned onnxruntime reads IR <= 13
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_config_threads_out_of_range():
+    config = ductile.Builder().create_builder_config()
+    for bad in (-1, 65):
+        try:
+            config.threads = bad
+        except ductile.Error as e:
+            assert str(e).startswith(f"set_threads: {bad} threads is out of range (expected 1..64, or 0 for the online CPUs)"), str(e)
+        else:
+            raise AssertionError(f"threads {bad} accepted")
+    config.threads = 0
+    assert config.threads == 0
