@@ -29,7 +29,8 @@ static float half_value(uint16_t h)
     return h & 0x8000 ? -v : v;
 }
 
-static const double TOL = (DT_GEMM_FP16_CHUNK + 2) / 2048.0;
+/* chunk sums, the fold, and the rounding of both operands (the reference takes them unrounded) */
+static const double TOL = (DT_GEMM_FP16_CHUNK + 3) / 2048.0;
 
 static void test_round(void)
 {
@@ -137,8 +138,11 @@ static const char *const way_name[] = {"plain", "trans_b", "B_packed", "pack_b",
                                        "B fp16 (A float32, trans_a)"};
 
 /* The whole product at odd M, N, K, with bias and a Relu + residual epilogue, against float64
- * sums of the rounded operands: within TOL of the sum of |products| each, and the root mean
- * square of those ratios within TOL / 8 (the bound is the worst case). */
+ * sums of the operands: within TOL of the sum of |products| each, and the root mean square of
+ * those ratios within TOL / 32 (the bound is the worst case). Again with the operand converted
+ * at run time (B; A where B is packed in float16 at build), the bias and the residual scaled
+ * by 2^-30, as mobilenet_v2's activations shrink: below float16's range unless the
+ * conversion scales blocks (gemm.h): the result is 2^-30 times the first. */
 static void test_gemm_matches_rounded_reference(dt_pool *pool)
 {
     const int64_t sizes[] = {1, 7, 17, 49, 100, 257, 600};
@@ -157,7 +161,9 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                 uint16_t *Ap = malloc(sizeof(uint16_t) * (size_t)dt_gemm_packed_a_bf16_elems(M, K));
                 float *Bp = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
                 uint16_t *B16 = malloc(sizeof(uint16_t) * (size_t)dt_gemm_packed_b_bf16_elems(N, K));
-                float *At = malloc(sizeof(float) * (size_t)(M * K));
+                float *At = malloc(sizeof(float) * (size_t)(M * K)), *As = malloc(sizeof(float) * (size_t)(M * K));
+                float *Bs = malloc(sizeof(float) * (size_t)(K * N)), *Bts = malloc(sizeof(float) * (size_t)(K * N));
+                float *biass = malloc(sizeof(float) * (size_t)M), *ress = malloc(sizeof(float) * (size_t)(M * N));
                 for (int64_t i = 0; i < M * K; i++) A[i] = frand();
                 for (int64_t i = 0; i < K * N; i++) B[i] = frand() * 4.0f;
                 for (int64_t k = 0; k < K; k++)
@@ -168,8 +174,7 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                     for (int64_t j = 0; j < N; j++) {
                         double s = 0, a = 0;
                         for (int64_t k = 0; k < K; k++) {
-                            double p = (double)half_value(dt_fp16_round(A[i * K + k])) *
-                                       half_value(dt_fp16_round(B[k * N + j]));
+                            double p = (double)A[i * K + k] * B[k * N + j];
                             s += p;
                             a += fabs(p);
                         }
@@ -178,41 +183,50 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                         S[i * N + j] = a + fabs(bias[i]) + fabs(res[i * N + j]);
                     }
                 dt_gemm_pack_a_half(A, K, M, K, dt_fp16_round, Ap);
-                dt_gemm_pack_b_full(B, N, false, K, N, Bp);
                 dt_gemm_pack_b_half(Bt, K, true, K, N, dt_fp16_round, B16);
-                for (int64_t i = 0; i < M; i++)
-                    for (int64_t k = 0; k < K; k++) At[k * M + i] = A[i * K + k];
-                virt_b vb = {B, N};
-                for (int way = 0; way < B_WAYS; way++) {
-                    dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
-                    dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A_bf16 = Ap, .B = B, .ldb = N,
-                                 .C = C, .ldc = N, .bias = bias, .epi = &epi, .fp16 = true};
-                    if (way == B_TRANS) g.B = Bt, g.ldb = K, g.trans_b = true;
-                    if (way == B_PACKED) g.B_packed = Bp, g.B = NULL;
-                    if (way == B_VIRTUAL) g.pack_b = virt_pack, g.pack_b_ctx = &vb, g.B = NULL;
-                    if (way >= B_HALF) g.A_bf16 = NULL, g.A = A, g.lda = K, g.B_bf16 = B16, g.B = NULL;
-                    if (way == B_HALF_TA) g.A = At, g.lda = M, g.trans_a = true;
-                    for (int64_t i = 0; i < M * N; i++) C[i] = NAN;
-                    CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
-                    for (int64_t i = 0; i < M * N; i++) {
-                        double err = fabs(C[i] - R[i]) / (S[i] * TOL + 1e-30);
-                        if (!(err <= 1.0)) {
-                            fprintf(stderr, "fp16 %s %lldx%lldx%lld [%lld]: %g, want %g (%g of the bound)\n",
-                                    way_name[way], (long long)M, (long long)N, (long long)K, (long long)i, C[i],
-                                    R[i], err);
-                            CHECK(err <= 1.0);
-                            break;
+                for (int tiny = 0; tiny < 2; tiny++) {
+                    /* the run-time operands, the bias and the residual times 2^-30 */
+                    float sc = tiny ? ldexpf(1.0f, -30) : 1.0f;
+                    for (int64_t i = 0; i < K * N; i++) Bs[i] = B[i] * sc, Bts[i] = Bt[i] * sc;
+                    for (int64_t i = 0; i < M * K; i++) As[i] = A[i] * sc;
+                    for (int64_t i = 0; i < M; i++) biass[i] = bias[i] * sc;
+                    for (int64_t i = 0; i < M * N; i++) ress[i] = res[i] * sc;
+                    for (int64_t i = 0; i < M; i++)
+                        for (int64_t k = 0; k < K; k++) At[k * M + i] = As[i * K + k];
+                    dt_gemm_pack_b_full(Bs, N, false, K, N, Bp);
+                    virt_b vb = {Bs, N};
+                    for (int way = 0; way < B_WAYS; way++) {
+                        dt_epilogue epi = {.act = DT_ACT_RELU, .res = ress};
+                        dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A_bf16 = Ap, .B = Bs, .ldb = N,
+                                     .C = C, .ldc = N, .bias = biass, .epi = &epi, .fp16 = true};
+                        if (way == B_TRANS) g.B = Bts, g.ldb = K, g.trans_b = true;
+                        if (way == B_PACKED) g.B_packed = Bp, g.B = NULL;
+                        if (way == B_VIRTUAL) g.pack_b = virt_pack, g.pack_b_ctx = &vb, g.B = NULL;
+                        if (way >= B_HALF) g.A_bf16 = NULL, g.A = As, g.lda = K, g.B_bf16 = B16, g.B = NULL;
+                        if (way == B_HALF_TA) g.A = At, g.lda = M, g.trans_a = true;
+                        for (int64_t i = 0; i < M * N; i++) C[i] = NAN;
+                        CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+                        for (int64_t i = 0; i < M * N; i++) {
+                            double err = fabs(C[i] / sc - R[i]) / (S[i] * TOL + 1e-30);
+                            if (!(err <= 1.0)) {
+                                fprintf(stderr, "fp16 %s%s %lldx%lldx%lld [%lld]: %g, want %g (%g of the bound)\n",
+                                        way_name[way], tiny ? " x 2^-30" : "", (long long)M, (long long)N, (long long)K,
+                                        (long long)i, C[i] / sc, R[i], err);
+                                CHECK(err <= 1.0);
+                                break;
+                            }
+                            if (err > worst) worst = err;
+                            sq += err * err;
+                            count++;
                         }
-                        if (err > worst) worst = err;
-                        sq += err * err;
-                        count++;
                     }
                 }
                 free(A), free(B), free(Bt), free(bias), free(res), free(C), free(R), free(S), free(Ap), free(Bp), free(B16), free(At);
+                free(As), free(Bs), free(Bts), free(biass), free(ress);
             }
     double rms = sqrt(sq / (double)(count ? count : 1));
     fprintf(stderr, "fp16: worst error %.3g of the bound, rms %.3g, %d threads\n", worst, rms, dt_pool_threads(pool));
-    CHECK(rms <= 1.0 / 8);
+    CHECK(rms <= 1.0 / 32);
 }
 
 int main(void)

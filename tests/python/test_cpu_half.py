@@ -1,6 +1,6 @@
 """--bf16 (AVX512-BF16) and --fp16 (AVX512-FP16) on the CPU: the GEMM convolutions and the
 matmuls with constant weights compute in bfloat16 or float16 with float32 accumulation
-(float16: over chunks of 32 k pairs, activations scaled per block). Every suite model's
+(float16: over chunks of 64 k pairs, activations scaled per block). Every suite model's
 half engine stays within rel L2 1e-2 of the float32 engine and of onnxruntime at min, opt
 and max of its test profile; the choice is recorded per layer (layer info "BF16" / "FP16"),
 survives a save and load, and an engine with such layers refuses to load on a CPU without

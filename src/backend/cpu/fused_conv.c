@@ -482,7 +482,7 @@ ductile_status dt_cpu_fp16_check(void)
 
 /* Float16 weights are packed unscaled (gemm.h, "float16 products"): a layer takes them where
  * its largest |w| is within [2^-8, 4], so that chunk sums against activations scaled into
- * [64, 128) stay finite and the weights keep their precision; else it stays float32. */
+ * [32, 64) stay finite and the weights keep their precision; else it stays float32. */
 static bool dt_fp16_weights_fit(const ductile_tensor *w)
 {
     if (!w->data || w->dtype != DUCTILE_FLOAT32) return false;

@@ -327,7 +327,7 @@ dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void);
  * most DT_GEMM_FP16_CHUNK products in float16 (unit roundoff 2^-11), so a chunk's error is
  * within about DT_GEMM_FP16_CHUNK * 2^-11 of its sum of |products|; across chunks float32. */
 #ifndef DT_GEMM_FP16_CHUNK
-#define DT_GEMM_FP16_CHUNK 32
+#define DT_GEMM_FP16_CHUNK 64
 #endif
 
 /* Whether this CPU has AVX512-FP16 (cpuid): what fp16 engines need to load. DUCTILE_CPU_FP16=0
@@ -336,7 +336,7 @@ bool dt_cpu_has_fp16(void);
 /* The float16 of f (dt_float_to_half): round to nearest even, subnormals kept. */
 uint16_t dt_fp16_round(float f);
 /* As dt_gemm_bf16_pack_fn in float16, scaled: the values are multiplied by the power of two
- * that brings the largest |value| of the block into [64, 128) before rounding (activations
+ * that brings the largest |value| of the block into [32, 64) before rounding (activations
  * of any magnitude keep float16's 11 bits; with weights within 4 (dt_cpu_bf16_in_kernel
  * checks) a chunk's sums stay below float16's 65504), and the
  * inverse is returned, for the kernel to scale the sums back (1 for an all-zero block or one

@@ -31,14 +31,14 @@ uint16_t dt_fp16_round(float f)
     return dt_float_to_half(f);
 }
 
-/* The power of two that brings maxabs into [64, 128), its inverse in *inv (1 for 0, inf, NaN). */
+/* The power of two that brings maxabs into [32, 64), its inverse in *inv (1 for 0, inf, NaN). */
 static float dt_fp16_scale(float maxabs, float *inv)
 {
     *inv = 1.0f;
     if (!(maxabs > 0.0f) || maxabs > FLT_MAX) return 1.0f;
     int e;
     frexpf(maxabs, &e);              /* maxabs in [2^(e-1), 2^e) */
-    int sh = 7 - e < -100 ? -100 : 7 - e > 100 ? 100 : 7 - e;
+    int sh = 6 - e < -100 ? -100 : 6 - e > 100 ? 100 : 6 - e;
     *inv = ldexpf(1.0f, -sh);
     return ldexpf(1.0f, sh);
 }
