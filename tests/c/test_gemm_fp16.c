@@ -6,6 +6,7 @@
  * |products|. Without AVX512-FP16 the fast pieces are skipped (saying so) and the product
  * runs the reference kernel. */
 #include "backend/cpu/gemm.h"
+#include "gemm_testutil.h"
 #include "core/threadpool.h"
 #include "testutil.h"
 
@@ -13,13 +14,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t rng_state = 4242u;
-static float frand(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
 
 /* float16 bits to float (normal, subnormal, zero; the tests make no inf or NaN) */
 static float half_value(uint16_t h)
@@ -120,17 +114,6 @@ static void test_kernel_matches_reference(bool fast)
                     }
     if (bad) fprintf(stderr, "fp16 kernel: %d elements differ\n", bad);
     CHECK_EQ_INT(bad, 0);
-}
-
-typedef struct virt_b {
-    const float *B;
-    int64_t N;
-} virt_b;
-
-static void virt_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst)
-{
-    const virt_b *v = ctx;
-    for (int64_t kk = 0; kk < kc; kk++) dt_gemm_scatter_row(v->B + (k0 + kk) * v->N + n0, nc, kk, kc, dst);
 }
 
 enum { B_PLAIN, B_TRANS, B_PACKED, B_VIRTUAL, B_HALF, B_HALF_TA, B_WAYS };
