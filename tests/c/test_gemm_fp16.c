@@ -1,10 +1,10 @@
 /* The float16 GEMM (gemm_fp16.c, the A_bf16/B_bf16 path of gemm.c with dt_gemm.fp16): B
  * conversion against its reference bit for bit, the micro-kernel against the reference
- * kernel, and the whole product against a float64 product of the same float16-rounded
- * operands at odd sizes, for every way B arrives. The float16 sums of a chunk
- * (DT_GEMM_FP16_CHUNK k pairs per lane) bound the error: (CHUNK + 2) * 2^-11 of the sum of
- * |products|. Without AVX512-FP16 the fast pieces are skipped (saying so) and the product
- * runs the reference kernel. */
+ * kernel, and the whole product against a float64 product of the unrounded operands at odd
+ * sizes, for every way B arrives, also at 2^-30 scale. The float16 sums of a chunk
+ * (DT_GEMM_FP16_CHUNK k pairs per lane) and the operands' rounding bound the error:
+ * (CHUNK + 3) * 2^-11 of the sum of |products|. Without AVX512-FP16 the fast pieces are
+ * skipped (saying so) and the product runs the reference kernel. */
 #include "backend/cpu/gemm.h"
 #include "gemm_testutil.h"
 #include "core/threadpool.h"
