@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# One device call that checks session 10's CUDA changes that are behind switches (DESIGN.md:
-# "Session 10's device time ran out ...") and measures them against the defaults, so the next
-# session can turn on what passes. Run from the repository root on the GPU machine, after
+# One device call that checked session 10's CUDA changes, then behind switches (DESIGN.md:
+# "Session 10's device time ran out ...") and measured them against the defaults (session 12
+# turned them on: now "on" is the default, and the "defaults" row is the same as "all on"). Run from the repository root on the GPU machine, after
 # scripts/device_prebuild.sh here (carry ".devbuild/obj/src/backend/cuda" and the suite models):
 #     OUT=$OUT bash scripts/cuda_verify_switches.sh <models dir>
 # About 400-500 s: link (~30 s with prebuilt kernels), C tests, the CUDA pytest files with every

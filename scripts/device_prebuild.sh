@@ -8,9 +8,11 @@
 #     find .devbuild/obj -type f -exec touch {} +; rm -rf build; ln -s .devbuild build
 #     make -j16 IMAGE=0 CUDNN_INC=$d/include CUDNN_LIB=$d/lib all ...
 # (touched objects are newer than the sources, so make compiles only the C files, ~20 s).
-# Run it after the last change to a .cu/.cuh file; it takes minutes on 2 cores.
+# Run it after the last change to a .cu/.cuh file; it takes minutes on 2 cores. The strip keeps
+# each object's date (--preserve-dates): a date after a source's later edit hid that edit from the
+# next make (session 12 ran stale attention objects on the H200 that way).
 set -eu
 cd "$(dirname "$0")/.."
 make BUILD=.devbuild IMAGE=0 NVFLAGS="-O3 -gencode arch=compute_90,code=sm_90 --threads 2" -j2 all
-find .devbuild/obj/src/backend/cuda -name '*.o' -exec objcopy --strip-debug {} \;
+find .devbuild/obj/src/backend/cuda -name '*.o' -exec objcopy --strip-debug --preserve-dates {} \;
 du -sh .devbuild/obj/src/backend/cuda

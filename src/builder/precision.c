@@ -202,7 +202,7 @@ static bool dt_folds_cast(const dt_prec *p, const ductile_engine *e, const dt_ba
 {
     const char *on = getenv("DUCTILE_CAST_TRANSPOSE");
     const ductile_layer *L = e->plan.layers[i].layer;
-    if (!on || strcmp(on, "1") || strcmp(L->op_type, "Transpose") || strcmp(L->domain, "") || L->n_in != 1 ||
+    if ((on && !strcmp(on, "0")) || strcmp(L->op_type, "Transpose") || strcmp(L->domain, "") || L->n_in != 1 ||
         L->n_out != 1 || !T || T->index >= p->n || p->hv[T->index] || !p->fv[T->index] ||
         e->plan.kind[T->index] == DT_TENSOR_CONSTANT || dt_attr_find(L, "to"))
         return false;

@@ -185,7 +185,7 @@ static ductile_status dt_time_replay(const dt_backend *be, const dt_plan_layer *
 static bool dt_tactic_replay_timing(void)
 {
     const char *v = getenv("DUCTILE_TACTIC_TIMING");
-    return v && !strcmp(v, "replay");
+    return !v || strcmp(v, "wall");
 }
 
 static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,

@@ -1024,14 +1024,14 @@ static void check_tc_nhwc(void)
     if (old) setenv("DUCTILE_CUDA_CONV", old, 1);
     else unsetenv("DUCTILE_CUDA_CONV");
     CHECK(old || dt_cuda_conv_tc_nhwc_forced() == 0);
-    /* Offered to the builder's timer only with DUCTILE_CUDA_CONV_TC=1 (not yet checked on a GPU). */
+    /* Offered to the builder's timer unless DUCTILE_CUDA_CONV_TC=0 (session 12's GPU check). */
     const char *tc = getenv("DUCTILE_CUDA_CONV_TC");
     setenv("DUCTILE_CUDA_CONV_TC", "1", 1);
     CHECK(dt_cuda_conv_tc_enabled());
     setenv("DUCTILE_CUDA_CONV_TC", "0", 1);
     CHECK(!dt_cuda_conv_tc_enabled());
     unsetenv("DUCTILE_CUDA_CONV_TC");
-    CHECK(!dt_cuda_conv_tc_enabled());
+    CHECK(dt_cuda_conv_tc_enabled());
     if (tc) setenv("DUCTILE_CUDA_CONV_TC", tc, 1);
     /* The small-C direct kernel: superres' 1 -> 64 5x5 and ResNet's 3 -> 64 7x7 stride 2; not
      * where the tensor-core kernel takes it, nor a block's weights over 48 KiB as float or a

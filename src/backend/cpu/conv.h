@@ -47,7 +47,7 @@ typedef struct dt_conv_args {
 typedef enum dt_conv_algo {
     DT_CONV_AUTO = 0,       /* the heuristic below */
     DT_CONV_IM2COL = 1,     /* GEMM with im2col in the B packer (or B = x for 1x1) */
-    DT_CONV_PADDED = 2,     /* GEMM over a padded copy (stride 1 only) */
+    DT_CONV_PADDED = 2,     /* GEMM over a padded copy (split into phases by the stride) */
     DT_CONV_DEPTHWISE = 3,  /* direct (depthwise only) */
     DT_CONV_WINOGRAD = 4,   /* F(4x4, 3x3): 3x3, stride 1, dilation 1, group 1 (winograd.h) */
     DT_CONV_DIRECT = 5,     /* direct loops over every geometry, 3-D too (conv_direct.c) */
@@ -127,9 +127,35 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, cons
  * the path of 3-D convolutions, which no GEMM path takes yet. */
 ductile_status dt_cpu_conv_direct(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
-/* Stride-1 convs over images wide enough that computing the padded width wastes little
- * (conv_padded.c). */
+/* The product of the padded conv with B read in place (conv_indirect.c): C[M, N] (rows ldc
+ * apart) = A B + bias, A packed whole as dt_cpu_conv_pack_weights packs it (M x K), row k of B
+ * the N floats at b + off[k]. off has K + 8 entries (the last 8 any offset the rows may take:
+ * rows are prefetched 8 ahead); each row is read up to 15 floats past its N. The bits of
+ * dt_sgemm over the same A and B. Needs AVX-512F (dt_conv_indirect_available). */
+typedef struct dt_conv_indirect {
+    const float *a, *b, *bias;  /* bias: optional, M floats */
+    const int64_t *off;
+    float *c;
+    int64_t M, N, K, ldc;
+} dt_conv_indirect;
+enum { DT_CONV_INDIRECT_OFF_PAD = 8 };
+bool dt_conv_indirect_available(void);
+void dt_conv_indirect_run(const dt_conv_indirect *p, dt_pool *pool);
+
+/* Convs over a padded copy of the image, split into phases by the stride (conv_padded.c);
+ * _applies: where the heuristic takes it, stride-1 convs over images wide enough that
+ * computing the padded width wastes little. */
 bool dt_cpu_conv_padded_applies(const dt_conv_geom *g);
+/* Where the builder times it against im2col: not for 1x1 kernels (at stride 2 the phase is
+ * the subsampled image, which lost to im2col: bench/results/cpu-cpures-2026-12-03-s11.md;
+ * at stride 1 im2col reads the image in place), nor for the stems the few-channel direct conv
+ * takes (resnet50's 7x7: isolated a tie, 1.69 against 1.72 ms, in the network 1.99 against
+ * 1.83, and a loaded timer picked it), nor, where the builder offers Winograd (`winograd`), for
+ * outputs of 8x8 and more: there Winograd wins at 1 thread (resnet50's 28x28 0.81 against
+ * 1.59 ms, 14x14 1.68 against 1.76) but the builder times on 2 threads, where the padded
+ * product splits better, and a loaded timer picked it for both. At 7x7 (four 4x4 tiles)
+ * Winograd loses to both GEMMs. */
+bool dt_cpu_conv_padded_offered(const dt_conv_geom *g, bool winograd);
 ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
 

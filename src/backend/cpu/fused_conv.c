@@ -437,13 +437,16 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     dt_view w;
     dt_conv_geom g;
     if (dt_fused_conv_weight(L, &in[DT_FC_W], &w) || dt_conv_geometry(L, &in[DT_FC_X], &w, &g)) return 0;
-    bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1 && g.pb[0] == 0 &&
-               g.pb[1] == 0 && g.pe[0] == 0 && g.pe[1] == 0;
     int n = 0;
-    /* A 1x1 stride-1 conv reads the image as B directly; padding it cannot win. */
+    int64_t layout = dt_attr_int(L, "packed", 0);
+    bool wino = (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO ||
+                 layout == DT_CPU_PACK_GEMM_A_FP16_WINO) &&
+                dt_cpu_wino_applies(&g);
+    /* The padded GEMM where it can win (conv.h: dt_cpu_conv_padded_offered). */
     static const dt_conv_algo all[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
     for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
-        if (dt_cpu_conv_algo_applies(&g, all[i]) && !(one && all[i] == DT_CONV_PADDED)) ids[n++] = (int)all[i];
+        if (dt_cpu_conv_algo_applies(&g, all[i]) && !(all[i] == DT_CONV_PADDED && !dt_cpu_conv_padded_offered(&g, wino)))
+            ids[n++] = (int)all[i];
     /* Depthwise: the row kernels or 16 channels per vector (the same bits), where rows of
      * outputs leave the row kernels' lanes idle. */
     if (dt_cpu_dw16_applies(&g) && n + 2 <= cap) {
@@ -451,16 +454,11 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         ids[n++] = DT_CONV_DW16;
     }
     /* The few-channel direct conv on float32 weights (bfloat16 ones run the GEMM). */
-    int64_t layout = dt_attr_int(L, "packed", 0);
     if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16 &&
         layout != DT_CPU_PACK_GEMM_A_FP16)
         ids[n++] = DT_CONV_SMALLC;
     /* Winograd only where its weights were transformed at build time. */
-    if (n < cap &&
-        (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO ||
-         layout == DT_CPU_PACK_GEMM_A_FP16_WINO) &&
-        dt_cpu_wino_applies(&g))
-        ids[n++] = DT_CONV_WINOGRAD;
+    if (n < cap && wino) ids[n++] = DT_CONV_WINOGRAD;
     return n;
 }
 

@@ -187,6 +187,27 @@ static inline bool dt_gemm_epi_in_store(const dt_epilogue *e)
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void);
 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                   int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+/* The 8 x (48 + nx) tile, 1 <= nx <= DT_GEMM_NARROW: a full 48-column panel (b, rows ldb
+ * apart, as dt_gemm_kernel_epi_fn reads it; nv 3, n 48) and nx more columns (xb, rows xld
+ * apart: the same rows in place, xb = b + 48, or a packed last panel) in one pass over k, the
+ * extra columns in zmm registers two to a register, rows in the lanes, fed by the A column as
+ * the narrow kernel feeds them. Where the narrow kernel ran as a pass of its own over the
+ * block's A panels, it streamed A (from L3 when the weights pass L2: 512 x 2048 at 7x7, 23%
+ * of the layer's time for 2% of its work), and the strips read A a second time. With nx 0:
+ * dt_gemm_kernel_epi_fn's 8 x n tile (nv vectors) alone. Stores as dt_gemm_kernel_epi_fn
+ * (epi NULL: no epilogue; the column bias, residual and activation at the extra columns too);
+ * every column's bits are those of the 16-lane and the narrow kernels. a_next (NULL: none):
+ * the A panel the caller runs next, prefetched into L2 a line every two k (a strip of few
+ * panels uses each A panel for few tiles, and weights of several MB come from memory). NULL
+ * from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_x_fn)(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb,
+                                    int nv, int n, const float *xb, int64_t xld, int nx, float *c, int64_t ldc, int m,
+                                    bool first, float beta, const float *bias, const dt_epilogue *epi,
+                                    const float *res);
+void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, int nv,
+                             int n, const float *xb, int64_t xld, int nx, float *c, int64_t ldc, int m, bool first,
+                             float beta, const float *bias, const dt_epilogue *epi, const float *res);
+dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void);
 /* The narrow kernel over all the rows of a block at once: m rows in ceil(m/8) packed A panels,
  * panel p at a + p*lda, its 8 rows to c + p*8*ldc (bias + p*8). The panels' FMA chains are
  * independent and interleaved, where one panel at a time leaves every column's chain waiting

@@ -67,10 +67,18 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
                     int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
-                    const float *bias, const dt_epilogue *epi, const float *res)
+                    const float *bias, const dt_epilogue *epi, const float *res, const int nx,
+                    const float *xb, int64_t xld, const float *a_next)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
+    /* nx extra columns (dt_gemm_kernel_x_fn): the tile's 8 rows in the lanes, as the narrow
+     * kernel holds them, two columns a register (lanes 8-15 the odd one) so that 4 columns
+     * take 2 registers beside the 24 accumulators, not 4 (GCC spilled them) */
+    __m512 xacc[DT_GEMM_NARROW / 2];
+#pragma GCC unroll 2
+    for (int q = 0; q < (nx + 1) / 2; q++) xacc[q] = _mm512_setzero_ps();
+    const bool xin = nx && xb == b + nv * 16;   /* the extra columns in place, after b's */
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
@@ -81,6 +89,7 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
         if (i >= m) break;
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
+        if (nx) _mm_prefetch((const char *)(c + i * ldc + nv * 16 + nx - 1), _MM_HINT_T0);
     }
     for (int64_t k = 0; k < kc; k++) {
         __m512 bv[3];
@@ -95,7 +104,20 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
              * seg_lraspp's 960 -> 128/160 projections at 49x35: 85-91 -> 96-100 GFLOP/s. */
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(b + 8 * ld + v * 16), _MM_HINT_T0);
-            _mm_prefetch((const char *)(b + 8 * ld + nv * 16 - 1), _MM_HINT_T0);
+            _mm_prefetch((const char *)(b + 8 * ld + nv * 16 - 1 + (xin ? nx : 0)), _MM_HINT_T0);
+        }
+        if (a_next && !(k & 1)) _mm_prefetch((const char *)(a_next + k * MR), _MM_HINT_T1);
+        if (nx) {
+            /* the extra columns: the A column (8 rows) against each one's B value */
+            if (!xin) _mm_prefetch((const char *)(xb + 8 * xld), _MM_HINT_T0);
+            __m512 acol = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd((const double *)a)));
+#pragma GCC unroll 2
+            for (int q = 0; q < (nx + 1) / 2; q++) {
+                __m512 bq = _mm512_set1_ps(xb[2 * q]);
+                if (2 * q + 1 < nx) bq = _mm512_mask_broadcastss_ps(bq, 0xff00, _mm_load_ss(xb + 2 * q + 1));
+                xacc[q] = _mm512_fmadd_ps(acol, bq, xacc[q]);
+            }
+            xb += xld;
         }
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
@@ -112,16 +134,33 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
         dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
                         res ? res + i * ldc : NULL);
     }
+    if (nx) {
+        /* Row i's extra values out of lane i of each pair (a permute: a round trip through
+         * memory stalled on store forwarding, 8% of a 7x7 layer of K = 160), then the same
+         * store (bias, beta, epilogue) as any other column: the narrow kernel's bits. */
+        dt_epilogue te;
+        if (epi) {
+            te = *epi;
+            if (te.col_bias) te.col_bias += nv * 16;
+        }
+        __m512 hi = nx > 2 ? xacc[1] : xacc[0];
+        __m512i idx = _mm512_set_epi32(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 24, 16, 8, 0);
+        for (int i = 0; i < m; i++) {
+            __m512 v = _mm512_permutex2var_ps(xacc[0], _mm512_add_epi32(idx, _mm512_set1_epi32(i)), hi);
+            dt_gemm_row_out(&v, 1, c + i * ldc + nv * 16, nx, first, beta, bias ? bias[i] : 0.0f,
+                            epi ? &te : NULL, res ? res + i * ldc + nv * 16 : NULL);
+        }
+    }
 }
 
 #define DT_GEMM_BODY(MRV, EPI)                                                               \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL); \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res); \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
@@ -157,6 +196,46 @@ dt_gemm_kernel_epi_fn dt_gemm_kernel_epi_select(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_avx512_epi : NULL;
+}
+
+/* The x kernel's nx = 0 case (a plain tile that prefetches the next A panel), a function of
+ * its own: inlined beside the nx > 0 bodies it changed their register allocation (7x7 1x1s
+ * 10% slower). */
+static __attribute__((noinline)) DT_AVX512 void
+dt_gemm_kernel_next_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, int nv, int n,
+                           float *c, int64_t ldc, int m, bool first, float beta, const float *bias,
+                           const dt_epilogue *epi, const float *res)
+{
+    if (nv == 3)
+        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next);
+    else if (nv == 2)
+        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next);
+    else
+        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next);
+}
+
+DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb,
+                                       int nv, int n, const float *xb, int64_t xld, int nx, float *c, int64_t ldc,
+                                       int m, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                                       const float *res)
+{
+    if (nx == 0) {
+        dt_gemm_kernel_next_avx512(kc, a, a_next, b, ldb, nv, n, c, ldc, m, first, beta, bias, epi, res);
+        return;
+    }
+    enum { N = 3 * 16 };
+    switch (nx) {
+    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next); break;
+    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next); break;
+    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next); break;
+    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next); break;
+    }
+}
+
+dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_x_avx512 : NULL;
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m

@@ -49,27 +49,49 @@ __device__ __forceinline__ uint32_t pack_bits(unsigned short lo, unsigned short 
 }
 
 // ---- the mma.sync flash step of one warp's 16 query rows (attention_mma_k, attention_split_k) ----
-// Fragment layouts: mma.cuh. A lane holds rows row_a = q0 + g and row_b = q0 + g + 8 (g = lane /
+// Fragment layouts: mma.cuh. A lane holds rows a = q0 + g and b = q0 + g + 8 (lane_rows) (g = lane /
 // 4) and, of each 8-key n-tile, keys 2 t and 2 t + 1 (t = lane % 4).
 constexpr int kMmaKeys = 64;   // keys per tile
 
+// This lane's two query rows of the warp's 16 at q0, and whether each is inside S.
+struct lane_rows {
+    int64_t a, b;
+    bool ok_a, ok_b;
+    __device__ lane_rows(int64_t q0, int gr, int64_t S) : a(q0 + gr), b(q0 + gr + 8), ok_a(a < S), ok_b(b < S) {}
+};
+
+// Scales the lane's running sums and outputs: row a's (l_a, o[j][0..1]) by fa, row b's by fb.
+template <int N>
+__device__ __forceinline__ void scale_rows(float (&o)[N][4], float &l_a, float &l_b, float fa, float fb)
+{
+    l_a *= fa;
+    l_b *= fb;
+#pragma unroll
+    for (int j = 0; j < N; j++) {
+        o[j][0] *= fa;
+        o[j][1] *= fa;
+        o[j][2] *= fb;
+        o[j][3] *= fb;
+    }
+}
+
 // Q's A fragments for the warp's 16 rows, all of D (rows past S: zeros).
 template <typename T, int DK>
-__device__ __forceinline__ void mma_load_q(uint32_t (&qf)[DK / 16][4], const T *q, const item_base &ib, int64_t row_a,
-                                           int64_t row_b, bool ok_a, bool ok_b, int D, int tg)
+__device__ __forceinline__ void mma_load_q(uint32_t (&qf)[DK / 16][4], const T *q, const item_base &ib,
+                                           const lane_rows &r, int D, int tg)
 {
 #pragma unroll
     for (int c = 0; c < DK / 16; c++) {
         qf[c][0] = qf[c][1] = qf[c][2] = qf[c][3] = 0u;
         if (c * 16 < D) {
             const int d = c * 16 + 2 * tg;
-            if (ok_a) {
-                qf[c][0] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d);
-                qf[c][2] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_a * ib.q_rs + d + 8);
+            if (r.ok_a) {
+                qf[c][0] = *reinterpret_cast<const uint32_t *>(q + ib.qb + r.a * ib.q_rs + d);
+                qf[c][2] = *reinterpret_cast<const uint32_t *>(q + ib.qb + r.a * ib.q_rs + d + 8);
             }
-            if (ok_b) {
-                qf[c][1] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d);
-                qf[c][3] = *reinterpret_cast<const uint32_t *>(q + ib.qb + row_b * ib.q_rs + d + 8);
+            if (r.ok_b) {
+                qf[c][1] = *reinterpret_cast<const uint32_t *>(q + ib.qb + r.b * ib.q_rs + d);
+                qf[c][3] = *reinterpret_cast<const uint32_t *>(q + ib.qb + r.b * ib.q_rs + d + 8);
             }
         }
     }
@@ -79,8 +101,7 @@ __device__ __forceinline__ void mma_load_q(uint32_t (&qf)[DK / 16][4], const T *
 // past the tile, or past S. Loaded ahead of the tile's K/V copies' wait, their latency overlaps.
 template <typename T>
 __device__ __forceinline__ void mma_load_mask(float (&mk)[kMmaKeys / 8][4], const T *mask, const dt_cu_attn &g,
-                                              const item_base &ib, int64_t row_a, int64_t row_b, bool ok_a, bool ok_b,
-                                              int64_t t0, int nt, int tg)
+                                              const item_base &ib, const lane_rows &r, int64_t t0, int nt, int tg)
 {
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; nb++) {
@@ -88,8 +109,8 @@ __device__ __forceinline__ void mma_load_mask(float (&mk)[kMmaKeys / 8][4], cons
         for (int e = 0; e < 4; e++) {
             const int col = nb * 8 + 2 * tg + (e & 1);
             const bool lo = e < 2;
-            mk[nb][e] = mask && col < nt && (lo ? ok_a : ok_b)
-                            ? ld(mask[ib.mb + (lo ? row_a : row_b) * g.mi + (t0 + col) * g.mj])
+            mk[nb][e] = mask && col < nt && (lo ? r.ok_a : r.ok_b)
+                            ? ld(mask[ib.mb + (lo ? r.a : r.b) * g.mi + (t0 + col) * g.mj])
                             : 0.f;
         }
     }
@@ -138,15 +159,7 @@ __device__ __forceinline__ void mma_tile(const uint32_t (&qf)[DK / 16][4], const
     const float corr_b = mn_b == -INFINITY ? 1.f : expf(m_b - mn_b);
     m_a = mn_a;
     m_b = mn_b;
-    l_a *= corr_a;
-    l_b *= corr_b;
-#pragma unroll
-    for (int j = 0; j < DK / 8; j++) {
-        o[j][0] *= corr_a;
-        o[j][1] *= corr_a;
-        o[j][2] *= corr_b;
-        o[j][3] *= corr_b;
-    }
+    scale_rows<DK / 8>(o, l_a, l_b, corr_a, corr_b);
 #pragma unroll
     for (int nb = 0; nb < kMmaKeys / 8; nb++) {
 #pragma unroll
@@ -180,8 +193,8 @@ __device__ __forceinline__ void mma_tile(const uint32_t (&qf)[DK / 16][4], const
 // The rows' outputs o / l; l is NaN (a NaN or +inf score) or 0 (every key -inf): the row's P
 // is NaN, so its output NaN (0 with nan_to_zero). l: the rows' sums over their 4 lanes.
 template <typename T, int DK>
-__device__ __forceinline__ void mma_store(T *y, const dt_cu_attn &g, const item_base &ib, int64_t row_a, int64_t row_b,
-                                          bool ok_a, bool ok_b, int Dv, int tg, float l_a, float l_b,
+__device__ __forceinline__ void mma_store(T *y, const dt_cu_attn &g, const item_base &ib, const lane_rows &r,
+                                          int Dv, int tg, float l_a, float l_b,
                                           const float (&o)[DK / 8][4])
 {
     const float bad_v = g.nan_to_zero ? 0.f : NAN;
@@ -191,11 +204,11 @@ __device__ __forceinline__ void mma_store(T *y, const dt_cu_attn &g, const item_
     for (int j = 0; j < DK / 8; j++) {
         if (j * 8 >= Dv) continue;
         const int col = j * 8 + 2 * tg;
-        if (ok_a)
-            *reinterpret_cast<uint32_t *>(y + ib.yb + row_a * ib.y_rs + col) =
+        if (r.ok_a)
+            *reinterpret_cast<uint32_t *>(y + ib.yb + r.a * ib.y_rs + col) =
                 bad_a ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][0] * inv_a, o[j][1] * inv_a);
-        if (ok_b)
-            *reinterpret_cast<uint32_t *>(y + ib.yb + row_b * ib.y_rs + col) =
+        if (r.ok_b)
+            *reinterpret_cast<uint32_t *>(y + ib.yb + r.b * ib.y_rs + col) =
                 bad_b ? pair_of<T>::pack(bad_v, bad_v) : pair_of<T>::pack(o[j][2] * inv_b, o[j][3] * inv_b);
     }
 }

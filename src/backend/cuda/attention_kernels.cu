@@ -390,11 +390,10 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
     const int D = (int)g.D, Dv = (int)g.Dv;
     const item_base ib(g, item);
     const float scale = g.q_scale * g.k_scale;
-    const int64_t row_a = q0 + gr, row_b = q0 + gr + 8;   // this lane's two query rows
-    const bool ok_a = row_a < S, ok_b = row_b < S;
+    const lane_rows lr(q0, gr, S);
 
     uint32_t qf[DK / 16][4];
-    mma_load_q<T, DK>(qf, q, ib, row_a, row_b, ok_a, ok_b, D, tg);
+    mma_load_q<T, DK>(qf, q, ib, lr, D, tg);
     float o[DK / 8][4];
 #pragma unroll
     for (int j = 0; j < DK / 8; j++) o[j][0] = o[j][1] = o[j][2] = o[j][3] = 0.f;
@@ -432,7 +431,7 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
         const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys);
         const int st = kStages == 2 ? (it & 1) : 0;
         float mk[kMmaKeys / 8][4];
-        mma_load_mask<T>(mk, mask, g, ib, row_a, row_b, ok_a, ok_b, t0, nt, tg);
+        mma_load_mask<T>(mk, mask, g, ib, lr, t0, nt, tg);
         if (kStages == 2 && t0 + kMmaKeys < L) {
             load(t0 + kMmaKeys, st ^ 1);   // its stage's readers finished before the last barrier
             cp_async_wait<1>();            // this tile's copies are done
@@ -445,7 +444,7 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
         if (kStages == 1 && t0 + kMmaKeys < L) load(t0 + kMmaKeys, 0);
     }
 
-    mma_store<T, DK>(y, g, ib, row_a, row_b, ok_a, ok_b, Dv, tg, row_sum4(l_a), row_sum4(l_b), o);
+    mma_store<T, DK>(y, g, ib, lr, Dv, tg, row_sum4(l_a), row_sum4(l_b), o);
 }
 
 // Warps per block: the most (4, 2, 1) that still give about two blocks per SM of an H200.

@@ -45,8 +45,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
     const int D = (int)g.D, Dv = (int)g.Dv;
     const item_base ib(g, item);
     const float scale = g.q_scale * g.k_scale;
-    const int64_t row_a = q0 + gr, row_b = q0 + gr + 8;   // this lane's two query rows
-    const bool ok_a = row_a < S, ok_b = row_b < S;
+    const lane_rows lr(q0, gr, S);
     const T zero = st<T>(0.f);
 
     float o[kDK / 8][4];
@@ -82,11 +81,11 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
         cp_async_commit();
         // While they fly: Q's fragments (the first tile) and the tile's mask.
         if (!have_q) {
-            mma_load_q<T, kDK>(qf, q, ib, row_a, row_b, ok_a, ok_b, D, tg);
+            mma_load_q<T, kDK>(qf, q, ib, lr, D, tg);
             have_q = true;
         }
         float mk[kKeys / 8][4];
-        mma_load_mask<T>(mk, mask, g, ib, row_a, row_b, ok_a, ok_b, t0, nt, tg);
+        mma_load_mask<T>(mk, mask, g, ib, lr, t0, nt, tg);
         cp_async_wait<0>();
         __syncwarp();   // every lane's copies and stores of this tile are visible to the warp
         mma_tile<T, kDK, kLd>(qf, Ks, Vs, mk, nt, D, Dv, scale, gr, tg, m_a, m_b, l_a, l_b, o);
@@ -118,15 +117,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
         // A warp whose keys were all -inf (m -inf) adds nothing; +inf against +inf is NaN, as
         // the single-warp kernel's exp(inf - inf) is.
         const float f_a = m_a == -INFINITY ? 0.f : expf(m_a - M_a), f_b = m_b == -INFINITY ? 0.f : expf(m_b - M_b);
-        l_a *= f_a;
-        l_b *= f_b;
-#pragma unroll
-        for (int j = 0; j < kDK / 8; j++) {
-            o[j][0] *= f_a;
-            o[j][1] *= f_a;
-            o[j][2] *= f_b;
-            o[j][3] *= f_b;
-        }
+        scale_rows<kDK / 8>(o, l_a, l_b, f_a, f_b);
         for (int u = 1; u < ks; u++) {
             const float *r = reinterpret_cast<const float *>(smem + (size_t)u * kWarpBytes);
             const float *ml = r + (kDK / 8) * 4 * 32;
@@ -143,7 +134,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
             }
         }
     }
-    mma_store<T, kDK>(y, g, ib, row_a, row_b, ok_a, ok_b, Dv, tg, l_a, l_b, o);
+    mma_store<T, kDK>(y, g, ib, lr, Dv, tg, l_a, l_b, o);
 }
 
 template <typename T>

@@ -49,7 +49,7 @@ int dt_cuda_conv_tc_nhwc_forced(void)
 bool dt_cuda_conv_tc_enabled(void)
 {
     const char *v = getenv("DUCTILE_CUDA_CONV_TC");
-    return v && !strcmp(v, "1");
+    return !v || strcmp(v, "0");
 }
 
 static const int dt_tc_bm[DT_CU_TC_NHWC_TILES] = {256, 128, 128, 64, 128, 64},

@@ -1009,7 +1009,7 @@ static bool fastdiv_enabled(void)
     static int on = -1;
     if (on < 0) {
         const char *v = getenv("DUCTILE_CUDA_FASTDIV");
-        on = v && !strcmp(v, "1");
+        on = !v || strcmp(v, "0");
     }
     return on;
 }
