@@ -2,7 +2,7 @@
 
     make bench          every shape of every model, 1 and 2 threads, back to back and idle
     make bench-quick    one off-opt shape per model (a few minutes)
-    PYTHONPATH=python python bench/bench.py [--quick] [--threads 1,2] [--rounds 5] [--bf16] [model ...]
+    PYTHONPATH=python python bench/bench.py [--quick] [--threads 1,2] [--rounds 5] [--bf16] [--fp16] [model ...]
 
 For each model and thread count, two worker processes (bench/worker.py) load the model, one
 in ductile and one in onnxruntime. Each shape is timed in rounds: per round each engine does a
@@ -21,9 +21,9 @@ builds ductile with opt equal to that shape (same min and max) and is timed back
 against the engine of the test profile; "flat" = that engine's ms / the test profile's ms
 (the goal: within 15%, so >= 0.87).
 
---bf16: a third worker runs ductile built with --bf16 (the
-CPU's AVX512-BF16 convolutions), in the same alternating rounds; each row gains its median ms
-and its speedups over ductile float32 and over onnxruntime.
+--bf16 / --fp16: a further worker runs ductile built with --bf16 (the CPU's AVX512-BF16
+convolutions) / --fp16 (AVX512-FP16), in the same alternating rounds; each row gains its median
+ms and its speedups over ductile float32 and over onnxruntime (columns bf16_* / fp16_*).
 """
 import argparse
 import json
@@ -219,8 +219,10 @@ def main():
                     help="measure flatness (default: on for the full bench, off with --quick)")
     ap.add_argument("--no-flat", dest="flat", action="store_false")
     ap.add_argument("--bf16", action="store_true", help="also time ductile built with --bf16")
+    ap.add_argument("--fp16", action="store_true", help="also time ductile built with --fp16")
     ap.add_argument("models", nargs="*")
     args = ap.parse_args()
+    halves = [k for k in ("bf16", "fp16") if getattr(args, k)]
     threads_list = [int(t) for t in args.threads.split(",")]
     modes = args.modes.split(",")
     flat = (not args.quick) if args.flat is None else args.flat
@@ -239,7 +241,7 @@ def main():
         for threads in threads_list:
             d = Worker("ductile", path, profile, threads)
             o = Worker("ort", path, profile, threads)
-            b = [Worker("ductile", path, profile, threads, "bf16")] if args.bf16 else []
+            b = [Worker("ductile", path, profile, threads, k) for k in halves]
             builds.append({"model": model, "threads": threads, "ductile_build_ms": d.build_ms,
                            "ort_session_ms": o.build_ms})
             for shapes in shapes_of(model, args.quick):
@@ -257,13 +259,13 @@ def main():
                            "speedup": round(om / dm, 3),
                            "ductile_wait_ms": None if waits[0] is None else round(waits[0], 3),
                            "ort_wait_ms": None if waits[1] is None else round(waits[1], 3)}
-                    if bm:
-                        row.update({"bf16_ms": round(bm[0], 3), "bf16_vs_f32": round(dm / bm[0], 3),
-                                    "bf16_vs_ort": round(om / bm[0], 3)})
+                    for k, hm in zip(halves, bm):
+                        row.update({f"{k}_ms": round(hm, 3), f"{k}_vs_f32": round(dm / hm, 3),
+                                    f"{k}_vs_ort": round(om / hm, 3)})
                     rows.append(row)
                     print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
                           f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}  wait {fmt_wait(row)}" +
-                          (f"  bf16 {bm[0]:8.2f} ({dm / bm[0]:.2f}x f32, {om / bm[0]:.2f}x ort)" if bm else ""),
+                          "".join(f"  {k} {hm:8.2f} ({dm / hm:.2f}x f32, {om / hm:.2f}x ort)" for k, hm in zip(halves, bm)),
                           flush=True)
                 sd, so = d.ask(stats=True), o.ask(stats=True)
                 for row in rows[len(rows) - len(modes):]:
@@ -300,15 +302,15 @@ def main():
         f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
                 f"median ms; speedup = ort / ductile. idle: {IDLE_MS} ms sleep before each run.\n\n")
-        bf = args.bf16
         f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | wait ms | ductile MB | ort MB | "
-                "ductile planned MB |" + (" bf16 ms | bf16 / f32 | bf16 / ort |" if bf else "") +
-                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|---:|---:|" if bf else "") + "\n")
+                "ductile planned MB |" + "".join(f" {k} ms | {k} / f32 | {k} / ort |" for k in halves) +
+                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|---:|" * len(halves) + "\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['mode']} | {r['ductile_ms']:.2f} | "
                     f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {fmt_wait(r)} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | "
                     f"{r['ductile_planned_mb']} |" +
-                    (f" {r['bf16_ms']:.2f} | {r['bf16_vs_f32']:.2f} | {r['bf16_vs_ort']:.2f} |" if bf else "") + "\n")
+                    "".join(f" {r[k + '_ms']:.2f} | {r[k + '_vs_f32']:.2f} | {r[k + '_vs_ort']:.2f} |" for k in halves) +
+                    "\n")
         f.write("\nwait ms: median time per run that the engine's threads spent runnable but not running "
                 "(ductile / onnxruntime, Linux schedstat): other processes' share of the wall times; a row with "
                 "waits is a row measured under outside load.\n")

@@ -7,10 +7,11 @@ thread's CPU time (time.thread_time) leaves out the time other processes hold th
 remains of the load (caches, memory bandwidth) hits both engines alike when the runs
 alternate. Used for bench/results/cpu-mnv-2026-12-02-s8.md.
 
-    PYTHONPATH=python python bench/cpu_time.py ROOT ENGINE MODEL SHAPES RUNS
+    PYTHONPATH=python python bench/cpu_time.py ROOT ENGINE MODEL SHAPES RUNS [FLAGS]
       ROOT    a checkout whose python/ and build/ to load (compare two builds: two ROOTs)
       ENGINE  ductile or ort
       SHAPES  JSON {input: [dims]}, e.g. '{"input": [2, 3, 224, 224]}'
+      FLAGS   ductile builder flags, comma separated (bf16, fp16); none by default
 Prints one JSON line: cpu_ms (median), cpu_min, wall_ms (median). Run each engine in its own
 process, alternating, several rounds (bench.py explains why)."""
 import importlib.util
@@ -28,7 +29,8 @@ def main():
     spec.loader.exec_module(w)
     import numpy as np
     profile = {n: [s, s, s] for n, s in shapes.items()}
-    run, dtypes, _ = w.make_ductile(model, profile, 1, []) if engine == "ductile" else w.make_ort(model, 1)
+    flags = [f for f in (sys.argv[6] if len(sys.argv) > 6 else "").split(",") if f]
+    run, dtypes, _ = w.make_ductile(model, profile, 1, flags) if engine == "ductile" else w.make_ort(model, 1)
     feeds = w.feeds_for({k: tuple(v) for k, v in shapes.items()}, dtypes, np.random.default_rng(0))
     for _ in range(3):
         run(feeds)

@@ -153,13 +153,14 @@ static int build(const cli_options *o, ductile_engine **out)
      * CUDA backend has half kernels and TF32. */
     bool bf16 = s == DUCTILE_OK && on_cpu && o->bf16;
     bool has_bf16 = bf16 && ductile_config_has_precision(config, DUCTILE_FLAG_BF16);
-    if (s == DUCTILE_OK && on_cpu && o->fp16) {
-        __builtin_cpu_init();
-        fprintf(stderr, "warning: %s; %s\n",
-                __builtin_cpu_supports("avx512fp16") ? "--fp16 on the CPU has no float16 kernels yet"
-                                                     : "--fp16 on the CPU needs AVX512-FP16, which this CPU lacks",
+    /* --fp16 on the CPU: float16 products where the CPU has AVX512-FP16; with --bf16 too, the
+     * layers bfloat16 takes are the same, so --bf16 applies alone. */
+    bool has_fp16 = s == DUCTILE_OK && on_cpu && o->fp16 && ductile_config_has_precision(config, DUCTILE_FLAG_FP16);
+    if (s == DUCTILE_OK && on_cpu && o->fp16 && !has_fp16)
+        fprintf(stderr, "warning: --fp16 on the CPU needs AVX512-FP16, which this CPU lacks; %s\n",
                 has_bf16 ? "--bf16 applies alone" : "building float32");
-    }
+    else if (has_fp16 && has_bf16)
+        fprintf(stderr, "warning: --fp16 on the CPU with --bf16: --bf16 applies alone\n");
     if (bf16 && !has_bf16)
         fprintf(stderr, "warning: --bf16 on the CPU needs AVX512-BF16, which this CPU lacks; building float32\n");
     if (s == DUCTILE_OK && o->has_workspace)

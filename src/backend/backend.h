@@ -202,7 +202,8 @@ typedef struct dt_backend {
      * `bf16` = 1 before packing weights (builder/precision.c), so prepack and the kernel read
      * the choice from the layer and an engine carries it. The kernel refuses to load where
      * the device lacks what the mark needs. L NULL: whether this device computes any layer so
-     * (ductile_config_has_precision). */
+     * (ductile_config_has_precision). Asked as well with flag FP16 alone: float16 inside the
+     * kernel the same way (the CPU with AVX512-FP16), attribute `fp16`. */
     bool (*bf16_in_kernel)(const ductile_layer *L, unsigned flags);
     /* Optional. Per-context state (library handles, a workspace) handed to kernels in
      * dt_exec.state. */

@@ -142,7 +142,8 @@ int ductile_config_has_precision(const ductile_config *c, ductile_builder_flag f
     const dt_backend *be = dt_backend_find(c->device ? c->device : "cpu");
     if (!be) return 0;
     if (be->precisions & (1u << flag)) return 1;
-    return flag == DUCTILE_FLAG_BF16 && be->bf16_in_kernel && be->bf16_in_kernel(NULL, 1u << flag);
+    return (flag == DUCTILE_FLAG_BF16 || flag == DUCTILE_FLAG_FP16) && be->bf16_in_kernel &&
+           be->bf16_in_kernel(NULL, 1u << flag);
 }
 
 ductile_status ductile_config_set_progress(ductile_config *c, ductile_progress_fn fn, void *user)

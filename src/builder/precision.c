@@ -214,13 +214,19 @@ static bool dt_folds_cast(const dt_prec *p, const ductile_engine *e, const dt_ba
 
 ductile_status dt_pass_mark_bf16(ductile_network *net, const dt_backend *be, unsigned flags)
 {
-    if (!be->bf16_in_kernel || !(flags & (1u << DUCTILE_FLAG_BF16))) return DUCTILE_OK;
-    for (int i = 0; i < net->n_layers; i++) {
-        ductile_layer *L = net->layers[i];
-        if (!L->n_out || dt_attr_int(L, "bf16", 0) || !be->bf16_in_kernel(L, flags))
-            continue;
-        dt_attr a = {.name = "bf16", .type = DT_ATTR_INT, .i = 1};
-        DT_TRY(dt_layer_add_attrs(net, L, &a, 1));
+    /* bfloat16 first: with --bf16 and --fp16 a layer both could take is marked `bf16`. */
+    static const struct { int flag; const char *attr; } kinds[] = {{DUCTILE_FLAG_BF16, "bf16"}, {DUCTILE_FLAG_FP16, "fp16"}};
+    if (!be->bf16_in_kernel) return DUCTILE_OK;
+    for (int k = 0; k < 2; k++) {
+        unsigned bit = 1u << kinds[k].flag;
+        if (!(flags & bit)) continue;
+        for (int i = 0; i < net->n_layers; i++) {
+            ductile_layer *L = net->layers[i];
+            if (!L->n_out || dt_attr_int(L, "bf16", 0) || dt_attr_int(L, "fp16", 0) || !be->bf16_in_kernel(L, bit))
+                continue;
+            dt_attr a = {.name = kinds[k].attr, .type = DT_ATTR_INT, .i = 1};
+            DT_TRY(dt_layer_add_attrs(net, L, &a, 1));
+        }
     }
     return DUCTILE_OK;
 }

@@ -556,7 +556,7 @@ static void test_unknown_weight_layout_is_refused_when_compiled(void)
     const conv_case *cc = &cases[0];
     float *w = rand_buf(cc->m * (cc->c / cc->group) * cc->k * cc->k), *b = rand_buf(cc->m);
     ductile_layer *L = fused_layer(cc, w, b, false, "Relu", -1);
-    attr(L, "packed", DT_ATTR_INT)->i = 7;
+    attr(L, "packed", DT_ATTR_INT)->i = 99;
     int64_t xd[4] = {cc->n, cc->c, cc->h, cc->w};
     ductile_tensor *x = tensor(4, xd, NULL);
     L->in[0] = x;
@@ -566,12 +566,12 @@ static void test_unknown_weight_layout_is_refused_when_compiled(void)
     void *params = NULL;
     CHECK(k != NULL);
     CHECK_EQ_INT(k->prepare(L, &params), DUCTILE_ERR_UNSUPPORTED);
-    CHECK_EQ_STR(ductile_last_error(), "attribute 'packed' = 7 is not a CPU weight layout");
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'packed' = 99 is not a CPU weight layout");
     CHECK(params == NULL);
     dt_plan plan;
     CHECK_EQ_INT(dt_plan_make(net, dt_backend_host(), &plan), DUCTILE_ERR_UNSUPPORTED);
     char want[160];
-    snprintf(want, sizeof want, "node '%s' (FusedConv, opset 13): attribute 'packed' = 7 is not a CPU weight layout", L->name);
+    snprintf(want, sizeof want, "node '%s' (FusedConv, opset 13): attribute 'packed' = 99 is not a CPU weight layout", L->name);
     CHECK_EQ_STR(ductile_last_error(), want);
     free(w), free(b);
 }

@@ -2,6 +2,7 @@
  * micro-kernel against their plain C references, and the whole product against a float64
  * product of the same bfloat16-rounded operands, at odd sizes, for every way B arrives. */
 #include "backend/cpu/gemm.h"
+#include "gemm_testutil.h"
 #include "core/threadpool.h"
 #include "testutil.h"
 
@@ -9,13 +10,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-static uint32_t rng_state = 12345u;
-static float frand(void)
-{
-    rng_state = rng_state * 1664525u + 1013904223u;
-    return (float)((rng_state >> 8) & 0xffff) / 32768.0f - 1.0f;
-}
 
 static float bits_float(uint32_t u)
 {
@@ -163,18 +157,6 @@ static void test_narrow_matches_reference(bool fast)
             }
     if (bad) fprintf(stderr, "narrow: %d elements differ\n", bad);
     CHECK_EQ_INT(bad, 0);
-}
-
-typedef struct virt_b {
-    const float *B;
-    int64_t N;
-} virt_b;
-
-/* A pack_b of a stored K x N matrix, as conv's packers are: through dt_gemm_scatter_row. */
-static void virt_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst)
-{
-    const virt_b *v = ctx;
-    for (int64_t kk = 0; kk < kc; kk++) dt_gemm_scatter_row(v->B + (k0 + kk) * v->N + n0, nc, kk, kc, dst);
 }
 
 enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAYS };

@@ -343,29 +343,36 @@ BF16_LACKS = "warning: --bf16 on the CPU needs AVX512-BF16, which this CPU lacks
 
 
 def test_fp16_and_bf16_warn_once_where_the_cpu_lacks_them():
-    # --fp16 builds float32 on every CPU: the message says why (no AVX512-FP16, or, where the
-    # CPU has it, no float16 kernels in the CPU backend yet).
-    fp16_warn = ("warning: --fp16 on the CPU has no float16 kernels yet; " if "avx512_fp16" in cpu_flags()
-                  else "warning: --fp16 on the CPU needs AVX512-FP16, which this CPU lacks; ")
+    # --fp16 / --bf16 build float32 on a CPU without AVX512-FP16 / AVX512-BF16, and say so.
+    fp16_warn = "warning: --fp16 on the CPU needs AVX512-FP16, which this CPU lacks; "
     onnx = f"--onnx={model_path('superres')}"
-    # DUCTILE_CPU_BF16=0: the CPU taken as lacking AVX512-BF16, as most do.
-    no_bf16 = {"DUCTILE_CPU_BF16": "0"}
+    # DUCTILE_CPU_BF16=0, DUCTILE_CPU_FP16=0: the CPU taken as lacking both, as most do.
+    no_half = {"DUCTILE_CPU_BF16": "0", "DUCTILE_CPU_FP16": "0"}
     for flags, want in ((["--fp16"], fp16_warn + "building float32\n"),
                         (["--bf16"], BF16_LACKS),
                         (["--fp16", "--bf16"], fp16_warn + "building float32\n" + BF16_LACKS)):
         for device in ([], ["--device=cpu"]):
             r = run_cli(onnx, "--shapes=input:1x1x8x8", *flags, *device, "--skipInference", "--dumpLayerInfo",
-                        env=no_bf16)
+                        env=no_half)
             assert r.returncode == 0, r.stderr
             assert r.stderr == want
-            assert '"BF16"' not in r.stdout and "float16" not in r.stdout
+            assert '"BF16"' not in r.stdout and '"FP16"' not in r.stdout and "float16" not in r.stdout
     if "avx512_bf16" in cpu_flags():
         r = run_cli(onnx, "--shapes=input:1x1x8x8", "--bf16", "--skipInference", "--dumpLayerInfo")
         assert r.returncode == 0 and r.stderr == ""
         assert r.stdout.count('"BF16": true') == 4   # superres's four convolutions
-        r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--bf16", "--skipInference", "--dumpLayerInfo")
+        r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--bf16", "--skipInference", "--dumpLayerInfo",
+                    env={"DUCTILE_CPU_FP16": "0"})
         assert r.returncode == 0 and r.stderr == fp16_warn + "--bf16 applies alone\n"
         assert r.stdout.count('"BF16": true') == 4
+    if "avx512_fp16" in cpu_flags():
+        r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--skipInference", "--dumpLayerInfo")
+        assert r.returncode == 0 and r.stderr == ""
+        assert r.stdout.count('"FP16": true') == 4 and "float16" not in r.stdout
+        if "avx512_bf16" in cpu_flags():
+            r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--bf16", "--skipInference", "--dumpLayerInfo")
+            assert r.returncode == 0 and r.stderr == "warning: --fp16 on the CPU with --bf16: --bf16 applies alone\n"
+            assert r.stdout.count('"BF16": true') == 4 and '"FP16"' not in r.stdout
     r = run_cli(onnx, "--shapes=input:1x1x8x8", "--tf32", "--skipInference", "--dumpLayerInfo")
     assert r.returncode == 0, r.stderr
     assert r.stderr == "warning: --tf32 has no effect: the CPU backend computes in float32\n"

@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
 import ductile
-from test_cpu_bf16 import cpu_has_bf16
+from test_cpu_half import cpu_flags
 from test_fusions import kernels, model_of
 from util import assert_close, ort_run
 
@@ -86,7 +86,7 @@ def test_near_misses_keep_the_mul_and_match(conv_k, extra_reader):
         assert_close(got[name], want[name], rtol=1e-5)
 
 
-@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU lacks AVX512-BF16 (avx512_bf16)")
+@pytest.mark.skipif("avx512_bf16" not in cpu_flags(), reason="this CPU lacks AVX512-BF16 (avx512_bf16)")
 def test_bf16_conv_scales_the_image_and_matches():
     model = se_model("se")
     shape = (2, C, 9, 7)

@@ -182,6 +182,7 @@ static void dt_conv_group_a(const dt_conv_geom *g, const dt_conv_args *a, int64_
     gm->lda = K;
     gm->A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL;
     gm->A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL;
+    gm->fp16 = a->w_fp16;
 }
 
 int64_t dt_cpu_conv_packed_bf16_bytes(const dt_conv_geom *g)
@@ -192,10 +193,15 @@ int64_t dt_cpu_conv_packed_bf16_bytes(const dt_conv_geom *g)
 
 void dt_cpu_conv_pack_weights_bf16(const dt_conv_geom *g, const float *w, uint16_t *dst)
 {
+    dt_cpu_conv_pack_weights_half(g, w, dt_bf16_round, dst);
+}
+
+void dt_cpu_conv_pack_weights_half(const dt_conv_geom *g, const float *w, dt_half_round_fn round, uint16_t *dst)
+{
     int64_t mg = g->m / g->group, K = g->c / g->group * g->k[0] * g->k[1];
     int64_t n = g->group * dt_gemm_packed_a_bf16_elems(mg, K);
     for (int64_t gi = 0; gi < g->group; gi++)
-        dt_gemm_pack_a_bf16(w + gi * mg * K, K, mg, K, dst + gi * dt_gemm_packed_a_bf16_elems(mg, K));
+        dt_gemm_pack_a_half(w + gi * mg * K, K, mg, K, round, dst + gi * dt_gemm_packed_a_bf16_elems(mg, K));
     memset(dst + n, 0, (size_t)(dt_cpu_conv_packed_bf16_bytes(g) - n * (int64_t)sizeof(uint16_t)));
 }
 

@@ -23,6 +23,9 @@ typedef struct dt_conv_args {
     /* Optional, instead of w_packed: packed in bfloat16 by dt_cpu_conv_pack_weights_bf16 (the
      * GEMM paths then compute in bfloat16 with float32 accumulation; gemm.h). */
     const uint16_t *w_bf16;
+    /* With w_bf16: it holds IEEE float16 (dt_cpu_conv_pack_weights_half with dt_fp16_round),
+     * and the GEMMs run as dt_gemm.fp16. */
+    bool w_fp16;
     /* Optional: w transformed for Winograd F(4x4, 3x3) at build time (winograd.h). */
     const float *w_wino;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
@@ -84,6 +87,8 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
 int64_t dt_cpu_conv_packed_bf16_bytes(const dt_conv_geom *g);
 /* Packs w (M x C/group*KH*KW, row-major) group by group into dst (dt_gemm_pack_a_bf16). */
 void dt_cpu_conv_pack_weights_bf16(const dt_conv_geom *g, const float *w, uint16_t *dst);
+/* The same with another rounding (float16: dt_fp16_round), the same layout and size. */
+void dt_cpu_conv_pack_weights_half(const dt_conv_geom *g, const float *w, uint16_t (*round)(float), uint16_t *dst);
 
 /* True when the direct depthwise kernel applies: one input and one output channel per group. */
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);

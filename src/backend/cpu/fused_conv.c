@@ -52,9 +52,11 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
     int64_t packed = dt_attr_int(L, "packed", 0);
     if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO &&
-        packed != DT_CPU_PACK_GEMM_A_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16_WINO)
+        packed != DT_CPU_PACK_GEMM_A_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16_WINO &&
+        packed != DT_CPU_PACK_GEMM_A_FP16 && packed != DT_CPU_PACK_GEMM_A_FP16_WINO)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)packed);
     if (packed == DT_CPU_PACK_GEMM_A_BF16 || packed == DT_CPU_PACK_GEMM_A_BF16_WINO) DT_TRY(dt_cpu_bf16_check());
+    if (packed == DT_CPU_PACK_GEMM_A_FP16 || packed == DT_CPU_PACK_GEMM_A_FP16_WINO) DT_TRY(dt_cpu_fp16_check());
     int64_t nt = 0;
     const int64_t *tactic;
     int points;
@@ -148,19 +150,22 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
                            (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed,
                            (long long)dt_cpu_conv_packed_floats(g));
         a->w_packed = in[DT_FC_W].data;
-    } else if (p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO) {
-        /* bfloat16 panels padded to 64 bytes (a float32 tensor of a quarter as many elements),
-         * then, with Winograd, its float32 transform */
+    } else if (p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO ||
+               p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO) {
+        /* bfloat16 or float16 panels padded to 64 bytes (a float32 tensor of a quarter as many
+         * elements), then, with Winograd, its float32 transform */
         int64_t ng = dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float);
-        bool wino = p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO && dt_cpu_wino_applies(g);
+        bool want_wino = p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
+        bool wino = want_wino && dt_cpu_wino_applies(g);
         int64_t nw = wino ? dt_cpu_wino_floats(g) : 0;
-        if (p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO && !wino)
+        if (want_wino && !wino)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
         if (dt_view_count(&in[DT_FC_W]) != ng + nw)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
                            (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed, (long long)(ng + nw));
         a->w_bf16 = in[DT_FC_W].data;
+        a->w_fp16 = p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         if (wino) a->w_wino = (const float *)in[DT_FC_W].data + ng;
     } else if (p->packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(g)) {
         int64_t ng = dt_cpu_conv_packed_floats(g), nw = dt_cpu_wino_floats(g);
@@ -359,14 +364,16 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
-    bool bf16 = a.w_bf16 != NULL;
+    bool fp16 = a.w_fp16, bf16 = a.w_bf16 && !fp16;
     switch (algo) {
-    case DT_CONV_PADDED: return bf16 ? "padded.bf16" : "padded";
+    case DT_CONV_PADDED: return fp16 ? "padded.fp16" : bf16 ? "padded.bf16" : "padded";
     case DT_CONV_DEPTHWISE: return "depthwise";
     case DT_CONV_DW16: return "depthwise16";
-    case DT_CONV_SMALLC: return bf16 ? "im2col.bf16" : "smallc";
+    case DT_CONV_SMALLC: return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "smallc";
     case DT_CONV_WINOGRAD: return "winograd";
-    default: return one ? (bf16 ? "gemm1x1.bf16" : "gemm1x1") : bf16 ? "im2col.bf16" : "im2col";
+    default:
+        if (one) return fp16 ? "gemm1x1.fp16" : bf16 ? "gemm1x1.bf16" : "gemm1x1";
+        return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "im2col";
     }
 }
 
@@ -397,17 +404,18 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     for (int i = 0; i < nd && i < 2; i++) g.d[i] = d[i];
     /* Below 4 channels either way the GEMMs are too thin for the transforms to pay. */
     bool wino = dt_cpu_wino_applies(&g) && g.c >= 4 && g.m >= 4;
-    /* A layer marked `bf16` (dt_cpu_bf16_in_kernel) gets its GEMM weights in bfloat16. */
-    bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
-    int64_t ng = bf16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : dt_cpu_conv_packed_floats(&g);
+    /* A layer marked `bf16` / `fp16` (dt_cpu_bf16_in_kernel) gets its GEMM weights in
+     * bfloat16 / float16. */
+    bool fp16 = dt_attr_int(L, "fp16", 0) != 0, bf16 = !fp16 && dt_attr_int(L, "bf16", 0) != 0;
+    int64_t ng = bf16 || fp16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : dt_cpu_conv_packed_floats(&g);
     int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
-    if (bf16)
-        dt_cpu_conv_pack_weights_bf16(&g, w->data, buf);
+    if (bf16 || fp16)
+        dt_cpu_conv_pack_weights_half(&g, w->data, fp16 ? dt_fp16_round : dt_bf16_round, buf);
     else
         dt_cpu_conv_pack_weights(&g, w->data, buf);
     ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
@@ -416,7 +424,8 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
         return dt_fail_prefix(st, "node '%s'", L->name);
     }
     *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)n * sizeof(float),
-                          .layout = bf16 ? (wino ? DT_CPU_PACK_GEMM_A_BF16_WINO : DT_CPU_PACK_GEMM_A_BF16)
+                          .layout = fp16 ? (wino ? DT_CPU_PACK_GEMM_A_FP16_WINO : DT_CPU_PACK_GEMM_A_FP16)
+                                  : bf16 ? (wino ? DT_CPU_PACK_GEMM_A_BF16_WINO : DT_CPU_PACK_GEMM_A_BF16)
                                          : (wino ? DT_CPU_PACK_GEMM_A_WINO : DT_CPU_PACK_GEMM_A)};
     return DUCTILE_OK;
 }
@@ -430,7 +439,9 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     if (dt_fused_conv_weight(L, &in[DT_FC_W], &w) || dt_conv_geometry(L, &in[DT_FC_X], &w, &g)) return 0;
     int n = 0;
     int64_t layout = dt_attr_int(L, "packed", 0);
-    bool wino = (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO) && dt_cpu_wino_applies(&g);
+    bool wino = (layout == DT_CPU_PACK_GEMM_A_WINO || layout == DT_CPU_PACK_GEMM_A_BF16_WINO ||
+                 layout == DT_CPU_PACK_GEMM_A_FP16_WINO) &&
+                dt_cpu_wino_applies(&g);
     /* The padded GEMM where it can win (conv.h: dt_cpu_conv_padded_offered). */
     static const dt_conv_algo all[] = {DT_CONV_IM2COL, DT_CONV_PADDED};
     for (size_t i = 0; i < sizeof all / sizeof all[0] && n < cap; i++)
@@ -443,7 +454,9 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         ids[n++] = DT_CONV_DW16;
     }
     /* The few-channel direct conv on float32 weights (bfloat16 ones run the GEMM). */
-    if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16) ids[n++] = DT_CONV_SMALLC;
+    if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16 &&
+        layout != DT_CPU_PACK_GEMM_A_FP16)
+        ids[n++] = DT_CONV_SMALLC;
     /* Winograd only where its weights were transformed at build time. */
     if (n < cap && wino) ids[n++] = DT_CONV_WINOGRAD;
     return n;
@@ -457,21 +470,52 @@ ductile_status dt_cpu_bf16_check(void)
                    "rebuild the engine on this machine");
 }
 
+ductile_status dt_cpu_fp16_check(void)
+{
+    if (dt_cpu_has_fp16()) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                   "the layer computes in float16 (built with --fp16), which needs AVX512-FP16; this CPU lacks it: "
+                   "rebuild the engine on this machine");
+}
+
+/* Float16 weights are packed unscaled (gemm.h, "float16 products"): a layer takes them where
+ * its largest |w| is within [2^-8, 4], so that chunk sums against activations scaled into
+ * [32, 64) stay finite and the weights keep their precision; else it stays float32. */
+static bool dt_fp16_weights_fit(const ductile_tensor *w)
+{
+    if (!w->data || w->dtype != DUCTILE_FLOAT32) return false;
+    float mx = 0.0f;
+    int64_t n = dt_tensor_count(w);
+    for (int64_t i = 0; i < n; i++) {
+        float v = fabsf(((const float *)w->data)[i]);
+        if (!(v <= 4.0f)) return false;   /* a NaN too */
+        mx = v > mx ? v : mx;
+    }
+    return mx >= 1.0f / 256;
+}
+
 bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags)
 {
-    if (!(flags & (1u << DUCTILE_FLAG_BF16)) || !dt_cpu_has_bf16()) return false;
+    /* Asked for one flag at a time (dt_pass_mark_bf16): bfloat16 where --bf16 and the CPU
+     * has AVX512-BF16, float16 where --fp16 and AVX512-FP16. */
+    bool bf16 = (flags & (1u << DUCTILE_FLAG_BF16)) && dt_cpu_has_bf16();
+    bool fp16 = (flags & (1u << DUCTILE_FLAG_FP16)) && dt_cpu_has_fp16();
+    if (!bf16 && !fp16) return false;
     if (!L) return true;
     /* The inverted-residual block packs its 1x1 weights itself, in prepare. */
-    if (!strcmp(L->op_type, "FusedInvertedResidual")) return true;
+    if (!strcmp(L->op_type, "FusedInvertedResidual"))
+        return bf16 || ((L->n_in <= DT_IRB_WE || !L->in[DT_IRB_WE] || dt_fp16_weights_fit(L->in[DT_IRB_WE])) &&
+                        (L->n_in <= DT_IRB_WP || !L->in[DT_IRB_WP] || dt_fp16_weights_fit(L->in[DT_IRB_WP])));
     /* MatMul, Gemm, FusedMatMul with a constant B that the packer packs. */
-    if (dt_cpu_gemm_b_packable(L, NULL, NULL)) return true;
+    if (dt_cpu_gemm_b_packable(L, NULL, NULL)) return bf16 || dt_fp16_weights_fit(L->in[1]);
     /* The GEMM convolutions: not channels last (the CPU's NHWC is a reference), and only
      * where the packer will pack (float32 constant weights), not depthwise (its own kernel,
      * float32, as Winograd's). */
     if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L) || L->n_in <= DT_FC_W) return false;
     const ductile_tensor *w = L->in[DT_FC_W];
     return w && w->data && w->dtype == DUCTILE_FLOAT32 && (w->rank == 3 || w->rank == 4) &&
-           !(w->dims[1] == 1 && dt_attr_int(L, "group", 1) == w->dims[0] && w->dims[0] > 1);
+           !(w->dims[1] == 1 && dt_attr_int(L, "group", 1) == w->dims[0] && w->dims[0] > 1) &&
+           (bf16 || dt_fp16_weights_fit(w));
 }
 
 const dt_cpu_kernel dt_cpu_fused[] = {

@@ -83,9 +83,10 @@ typedef struct dt_irb_params {
     bool expand, project, has_res, has_be, has_bd, has_bp;
     int64_t c, ce, cp;
     const float *we, *wp;      /* inside this blob: packed for the GEMM (dt_gemm_pack_a_full) */
-    /* Instead, for a layer marked `bf16`: packed in bfloat16 (dt_gemm_pack_a_bf16); we, wp
-     * NULL. */
+    /* Instead, for a layer marked `bf16` / `fp16`: packed in bfloat16 / float16
+     * (dt_gemm_pack_a_half); we, wp NULL. */
     const uint16_t *we16, *wp16;
+    bool fp16;                  /* we16, wp16 hold float16 (dt_gemm.fp16) */
     int64_t we_floats, wp_floats;   /* the packed weights' bytes / 4 */
     /* The unfused chain's depthwise algorithm per profile and point (backend/tactic.h):
      * DT_CONV_DEPTHWISE or DT_CONV_DW16, 0 = heuristic; inside this blob, after the weights. */
@@ -165,10 +166,12 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     p.has_be = p.expand && L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
     p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
     p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
-    bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
+    p.fp16 = dt_attr_int(L, "fp16", 0) != 0;
+    bool bf16 = !p.fp16 && dt_attr_int(L, "bf16", 0) != 0, half = bf16 || p.fp16;
     if (bf16) DT_TRY(dt_cpu_bf16_check());
-    p.we_floats = !p.expand ? 0 : bf16 ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
-    p.wp_floats = !p.project ? 0 : bf16 ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
+    if (p.fp16) DT_TRY(dt_cpu_fp16_check());
+    p.we_floats = !p.expand ? 0 : half ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
+    p.wp_floats = !p.project ? 0 : half ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
     const int64_t *tactic;
     DT_TRY(dt_tactic_attr(L, &tactic, &p.n_tactic, &p.tactic_points));
     for (int64_t i = 0; i < p.n_tactic; i++)
@@ -188,13 +191,14 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     int64_t *ids = (int64_t *)(((uintptr_t)(q->data + wfloats) + 7) & ~(uintptr_t)7);
     if (p.n_tactic) memcpy(ids, tactic, (size_t)p.n_tactic * sizeof *ids);
     q->tactic = ids;
-    if (bf16) {
+    if (half) {
+        dt_half_round_fn round = p.fp16 ? dt_fp16_round : dt_bf16_round;
         if (p.expand) {
-            dt_gemm_pack_a_bf16(we->data, p.c, p.ce, p.c, (uint16_t *)(void *)q->data);
+            dt_gemm_pack_a_half(we->data, p.c, p.ce, p.c, round, (uint16_t *)(void *)q->data);
             q->we16 = (const uint16_t *)(const void *)q->data;
         }
         if (p.project) {
-            dt_gemm_pack_a_bf16(wp->data, p.ce, p.cp, p.ce, (uint16_t *)(void *)(q->data + p.we_floats));
+            dt_gemm_pack_a_half(wp->data, p.ce, p.cp, p.ce, round, (uint16_t *)(void *)(q->data + p.we_floats));
             q->wp16 = (const uint16_t *)(const void *)(q->data + p.we_floats);
         }
     } else {
@@ -335,7 +339,8 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         pl->unfused_e = p->expand ? dt_irb_align(ne) : 0;   /* no expand: the depthwise reads X */
         pl->unfused_d = dt_irb_align(nd);
         /* each conv's scratch with its own weights (float32 or bfloat16 GEMM buffers) */
-        dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16}, ap = {.w_packed = p->wp, .w_bf16 = p->wp16};
+        dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16, .w_fp16 = p->fp16},
+                     ap = {.w_packed = p->wp, .w_bf16 = p->wp16, .w_fp16 = p->fp16};
         dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
         if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, threads, &pl->conv_bytes));
         DT_TRY(dt_irb_dw_scratch(g, &a, threads, &b));
@@ -442,7 +447,7 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
             int64_t slot = from % pl->in_rows, n = pl->in_rows - slot < hi - from ? pl->in_rows - slot : hi - from;
             dt_gemm gm = {
                 .M = p->ce, .N = n * iw, .K = p->c, .alpha = 1.0f, .beta = 0.0f,
-                .A_packed = p->we, .A_bf16 = p->we16, .lda = p->c,
+                .A_packed = p->we, .A_bf16 = p->we16, .fp16 = p->fp16, .lda = p->c,
                 .B = j->x + (b * p->c * ih + from) * iw, .ldb = ih * iw,
                 .C = ebuf + slot * iw, .ldc = ld,
                 .bias = j->be, .epi = &p->e_epi,
@@ -467,7 +472,7 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
          * read in place, as a packed copy would be (mobilenet_v2's first block: -5%). */
         dt_gemm gm = {
             .M = p->cp, .N = px, .K = p->ce, .alpha = 1.0f, .beta = 0.0f,
-            .A_packed = p->wp, .A_bf16 = p->wp16, .lda = p->ce,
+            .A_packed = p->wp, .A_bf16 = p->wp16, .fp16 = p->fp16, .lda = p->ce,
             .B = dbuf, .ldb = px, .direct_b = true,
             .C = j->y + yoff, .ldc = oh * ow,
             .bias = j->bp, .epi = &epi,
@@ -546,7 +551,8 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
      * depthwise reads X as it is). */
     int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge, &pxe) ? nb : 0;
     if (!split) {
-        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .bias = be, .epi = &ee, .y = e, .y_cs = cs_e,
+        dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .w_fp16 = p->fp16, .bias = be, .epi = &ee,
+                          .y = e, .y_cs = cs_e,
                           .batch_px = pxe.batch_px, .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
         a = (dt_conv_args){.x = p->expand ? e : x, .x_cs = cs_e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de,
@@ -556,7 +562,7 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     if (!p->project) return DUCTILE_OK;
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
-    dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16,
+    dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16, .w_fp16 = p->fp16,
                       .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y,
                       .batch_px = pxp.batch_px, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
@@ -634,9 +640,10 @@ const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int pro
     dt_irb_plan pl;
     if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
     const dt_irb_params *p = params;
-    bool b16 = p->we16 || p->wp16;
-    if (pl.strips) return b16 ? "strips.bf16" : "strips";
+    bool f16 = p->fp16 && (p->we16 || p->wp16), b16 = !f16 && (p->we16 || p->wp16);
+    if (pl.strips) return f16 ? "strips.fp16" : b16 ? "strips.bf16" : "strips";
     bool dw16 = dt_irb_dw_algo(p, &pl.gd, profile, point, 0) == DT_CONV_DW16;
+    if (f16) return dw16 ? "unfused.dw16.fp16" : "unfused.fp16";
     if (b16) return dw16 ? "unfused.dw16.bf16" : "unfused.bf16";
     return dw16 ? "unfused.dw16" : "unfused";
 }

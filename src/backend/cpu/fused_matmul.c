@@ -85,7 +85,7 @@ const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, cons
 {
     (void)in, (void)out, (void)profile, (void)threads;
     int64_t packed = ((const dt_fm_params *)params)->packed;
-    return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
+    return dt_cpu_gemm_b_path(packed);
 }
 
 const dt_kernel dt_cpu_fused_matmul_kernel = {.prepare = dt_fm_prepare, .scratch = dt_fm_scratch, .run = dt_fm_run};

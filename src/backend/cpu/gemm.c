@@ -91,6 +91,23 @@ static dt_gemm_bf16_pack_fn dt_gemm_bf16_pack(void)
     return f;
 }
 
+/* The float16 kernel and B conversion (dt_gemm.fp16), chosen once as the bfloat16 ones. */
+static dt_gemm_kernel_fp16_fn dt_gemm_kernel_fp16(void)
+{
+    static dt_gemm_kernel_fp16_fn k;
+    dt_gemm_kernel_fp16_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_fp16_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
+static dt_gemm_fp16_pack_fn dt_gemm_fp16_pack(void)
+{
+    static dt_gemm_fp16_pack_fn k;
+    dt_gemm_fp16_pack_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_fp16_pack_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow(void)
 {
     static dt_gemm_kernel_bf16_narrow_fn k;   /* NULL stays NULL (recomputed) */
@@ -220,7 +237,7 @@ typedef struct dt_gemm_bufs {
     uint16_t *a16, *b16;    /* bfloat16 products: the block's A and B panels converted */
 } dt_gemm_bufs;
 
-/* dt_gemm_slice for a bfloat16 product (dt_gemm.A_bf16 or B_bf16). Per K block, each
+/* dt_gemm_slice for a bfloat16 or float16 (dt_gemm.fp16) product (dt_gemm.A_bf16 or B_bf16). Per K block, each
  * 48-column panel of B not packed at build is converted to bfloat16 pairs once, straight
  * from B's rows where they are plain (a stored B, or one packed as float32 at build), else
  * from the block packed as float32 by the same packers as the float32 product; then every
@@ -230,8 +247,15 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
 {
     enum { MR = DT_GEMM_MR, NR = DT_GEMM_NR };
     dt_gemm_kernel_bf16_fn kern = dt_gemm_kernel_bf16();
+    dt_gemm_kernel_fp16_fn kern16 = g->fp16 ? dt_gemm_kernel_fp16() : NULL;
     dt_gemm_bf16_pack_fn cvt = dt_gemm_bf16_pack();
-    dt_gemm_kernel_bf16_narrow_fn narrow = dt_gemm_kernel_bf16_narrow();
+    dt_gemm_fp16_pack_fn cvt16 = g->fp16 ? dt_gemm_fp16_pack() : NULL;
+    dt_gemm_kernel_bf16_narrow_fn narrow = g->fp16 ? NULL : dt_gemm_kernel_bf16_narrow();
+    /* float16: the inverse scales of the block's converted B panels and A panels (1 where
+     * packed at build time: weights, unscaled). */
+    float bsc[NC / NR + 1], asc[MC / MR];
+#define DT_HALF_CVT(src, lds, kc_, n_, ld_, dst) \
+    (cvt16 ? cvt16(src, lds, kc_, n_, ld_, dst) : (cvt(src, lds, kc_, n_, ld_, dst), 1.0f))
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
     bool plain = !g->pack_b && !g->trans_b;
@@ -250,17 +274,20 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                 pack_b(pctx, pc, kc, jc, nc, buf->b);
                 for (int64_t jp = 0; jp < nc; jp += NR) {
                     int n = (int)dt_min64(NR, nc - jp), ld = (n + 15) & ~15;
-                    cvt(buf->b + dt_gemm_panel(jp, kc), ld, kc, ld, ld, buf->b16 + dt_gemm_bf16_panel(jp, kc2));
+                    bsc[jp / NR] = DT_HALF_CVT(buf->b + dt_gemm_panel(jp, kc), ld, kc, ld, ld,
+                                               buf->b16 + dt_gemm_bf16_panel(jp, kc2));
                 }
             }
             for (int64_t jp = 0; jp < nc && !g->B_bf16 && (plain || g->B_packed); jp += NR) {
                 int n = (int)dt_min64(NR, nc - jp), ld = (n + 15) & ~15;
                 uint16_t *d = buf->b16 + dt_gemm_bf16_panel(jp, kc2);
                 if (g->B_packed)
-                    cvt(g->B_packed + (jc + jp) * g->K + pc * ld, ld, kc, ld, ld, d);
+                    bsc[jp / NR] = DT_HALF_CVT(g->B_packed + (jc + jp) * g->K + pc * ld, ld, kc, ld, ld, d);
                 else
-                    cvt(g->B + pc * g->ldb + jc + jp, g->ldb, kc, n, ld, d);
+                    bsc[jp / NR] = DT_HALF_CVT(g->B + pc * g->ldb + jc + jp, g->ldb, kc, n, ld, d);
             }
+            if (g->B_bf16)
+                for (int64_t jp = 0; jp < nc; jp += NR) bsc[jp / NR] = 1.0f;
             for (int64_t ic = m0; ic < m1; ic += MC) {
                 int64_t mc = dt_min64(MC, m1 - ic), lda;
                 const uint16_t *ablk;
@@ -268,9 +295,11 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                     /* ic is a multiple of MR: panel ic / MR, at ic * k2; the block at pc pairs */
                     ablk = g->A_bf16 + ic * k2 + pc * MR;
                     lda = k2 * MR;
+                    for (int64_t p = 0; p < mc; p += MR) asc[p / MR] = 1.0f;
                 } else {
                     dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
-                    for (int64_t p = 0; p < mc; p += MR) cvt(buf->a + p * kc, MR, kc, MR, MR, buf->a16 + p * 2 * kc2);
+                    for (int64_t p = 0; p < mc; p += MR)
+                        asc[p / MR] = DT_HALF_CVT(buf->a + p * kc, MR, kc, MR, MR, buf->a16 + p * 2 * kc2);
                     ablk = buf->a16;
                     lda = 2 * kc2 * MR;
                 }
@@ -297,8 +326,12 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                         /* The column bias at this tile's first column. */
                         dt_epilogue te = g->epi ? *g->epi : (dt_epilogue){0};
                         if (te.col_bias) te.col_bias += jc + jp;
-                        kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
-                             last && epi_store ? &te : NULL, res);
+                        if (kern16)
+                            kern16(kc2, ap, bp, nv, asc[(ip - ic) / MR] * bsc[jp / NR], crow + jp, g->ldc, m, n, first,
+                                   g->beta, bias, last && epi_store ? &te : NULL, res);
+                        else
+                            kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
+                                 last && epi_store ? &te : NULL, res);
                     }
                     /* The epilogue of the columns no kernel applied it to: all, or the narrow. */
                     int64_t je = epi_store ? jn : 0;
@@ -315,6 +348,8 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
         }
     }
 }
+
+#undef DT_HALF_CVT
 
 static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0, int64_t n);
 

@@ -92,6 +92,10 @@ typedef struct dt_gemm {
      * trans_b are then unused): constant weights packed at build time. The product then runs
      * in bfloat16 as with A_bf16; a float32 A is packed per block as usual and converted. */
     const uint16_t *B_bf16;
+    /* With A_bf16 or B_bf16: they hold IEEE float16 (dt_gemm_pack_a_half with
+     * dt_float_to_half), not bfloat16, and the product runs in float16 over short K chunks
+     * with float32 accumulation (gemm_fp16.c); B panels are converted to float16 likewise. */
+    bool fp16;
 } dt_gemm;
 
 /* Floats of A (M x K) packed whole: ceil(M / MR) panels of K x MR, rows past M zero. */
@@ -276,6 +280,19 @@ int64_t dt_gemm_packed_a_bf16_elems(int64_t M, int64_t K);
 /* Packs A (M x K, row-major, rows lda apart) into dst of dt_gemm_packed_a_bf16_elems. */
 void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint16_t *dst);
 
+/* The packers above with another rounding (dt_bf16_round, or float16's dt_float_to_half):
+ * the same layouts for the float16 products below. */
+typedef uint16_t (*dt_half_round_fn)(float f);
+void dt_gemm_pack_a_half(const float *A, int64_t lda, int64_t M, int64_t K, dt_half_round_fn round, uint16_t *dst);
+void dt_gemm_pack_b_half(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, dt_half_round_fn round,
+                         uint16_t *dst);
+void dt_gemm_half_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, dt_half_round_fn round,
+                           uint16_t *dst);
+/* The reference kernels' store: the tile acc (m x n valid) into C as dt_gemm_kernel_bf16_fn
+ * stores it. */
+void dt_gemm_ref_tile_out(float (*acc)[DT_GEMM_NR], float *c, int64_t ldc, int m, int n, bool first, float beta,
+                          const float *bias, const dt_epilogue *epi, const float *res);
+
 /* Elements (uint16) of op(B) (K x N) packed whole in bfloat16: N rounded up to 16, times
  * round_up(K, 2). Panel p (NR columns, the last the columns left rounded up to 16: ld) at
  * dst + p*NR*round_up(K,2), its k pairs 2*ld elements apart; a K block [k0, k0+kc) (k0 even)
@@ -320,5 +337,48 @@ void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t l
                                        float *c, int64_t ldc, int m, int n, bool first, float beta,
                                        const float *bias);
 dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void);
+
+/* ---- float16 products (gemm_fp16.c) ----
+ *
+ * The same pair layouts as bfloat16 (dt_gemm_pack_a_half / _b_half with dt_float_to_half:
+ * IEEE half, round to nearest even, subnormals kept). AVX512-FP16 has no float16 dot product
+ * into float32, so the kernel multiplies and adds in float16 (vfmadd231ph, 32 lanes: each
+ * column's even and odd k apart) over chunks of DT_GEMM_FP16_CHUNK k pairs, then adds each
+ * chunk's sum (even + odd, in float16) into float32 accumulators. Error: each lane sums at
+ * most DT_GEMM_FP16_CHUNK products in float16 (unit roundoff 2^-11), so a chunk's error is
+ * within about DT_GEMM_FP16_CHUNK * 2^-11 of its sum of |products|; across chunks float32. */
+#ifndef DT_GEMM_FP16_CHUNK
+#define DT_GEMM_FP16_CHUNK 64
+#endif
+
+/* Whether this CPU has AVX512-FP16 (cpuid): what fp16 engines need to load. DUCTILE_CPU_FP16=0
+ * treats the CPU as lacking it. */
+bool dt_cpu_has_fp16(void);
+/* The float16 of f (dt_float_to_half): round to nearest even, subnormals kept. */
+uint16_t dt_fp16_round(float f);
+/* As dt_gemm_bf16_pack_fn in float16, scaled: the values are multiplied by the power of two
+ * that brings the largest |value| of the block into [32, 64) before rounding (activations
+ * of any magnitude keep float16's 11 bits; with weights within 4 (dt_cpu_bf16_in_kernel
+ * checks) a chunk's sums stay below float16's 65504), and the
+ * inverse is returned, for the kernel to scale the sums back (1 for an all-zero block or one
+ * with an inf or NaN, which then propagate). The same bits from both. */
+typedef float (*dt_gemm_fp16_pack_fn)(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
+float dt_gemm_fp16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
+float dt_gemm_fp16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
+dt_gemm_fp16_pack_fn dt_gemm_fp16_pack_select(void);
+/* dt_gemm_kernel_bf16_fn for float16 operands, each chunk's sums multiplied by `scale` (the
+ * inverse of the operands' pack scales) as they are added into float32: the reference models
+ * the chunked float16 sums in C (float arithmetic rounded to half after each add: within a
+ * rounding of the hardware's fused steps); the AVX512-FP16 kernel runs 4 rows at a time. */
+typedef void (*dt_gemm_kernel_fp16_fn)(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float scale,
+                                       float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                       const float *bias, const dt_epilogue *epi, const float *res);
+void dt_gemm_kernel_fp16_ref(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float scale, float *c,
+                             int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                             const dt_epilogue *epi, const float *res);
+void dt_gemm_kernel_fp16_avx512(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float scale, float *c,
+                                int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                const dt_epilogue *epi, const float *res);
+dt_gemm_kernel_fp16_fn dt_gemm_kernel_fp16_select(void);
 
 #endif

@@ -46,6 +46,11 @@ int64_t dt_gemm_packed_a_bf16_elems(int64_t M, int64_t K)
 
 void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint16_t *dst)
 {
+    dt_gemm_pack_a_half(A, lda, M, K, dt_bf16_round, dst);
+}
+
+void dt_gemm_pack_a_half(const float *A, int64_t lda, int64_t M, int64_t K, dt_half_round_fn round, uint16_t *dst)
+{
     enum { MR = DT_GEMM_MR };
     int64_t k2 = (K + 1) & ~(int64_t)1;
     for (int64_t p = 0; p < M; p += MR, dst += MR * k2)
@@ -53,7 +58,7 @@ void dt_gemm_pack_a_bf16(const float *A, int64_t lda, int64_t M, int64_t K, uint
             for (int i = 0; i < MR; i++)
                 for (int h = 0; h < 2; h++) {
                     bool in = p + i < M && k + h < K;
-                    dst[k * MR + 2 * i + h] = in ? dt_bf16_round(A[(p + i) * lda + k + h]) : 0;
+                    dst[k * MR + 2 * i + h] = in ? round(A[(p + i) * lda + k + h]) : 0;
                 }
 }
 
@@ -64,6 +69,12 @@ int64_t dt_gemm_packed_b_bf16_elems(int64_t N, int64_t K)
 
 void dt_gemm_pack_b_bf16(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, uint16_t *dst)
 {
+    dt_gemm_pack_b_half(B, ldb, trans_b, K, N, dt_bf16_round, dst);
+}
+
+void dt_gemm_pack_b_half(const float *B, int64_t ldb, bool trans_b, int64_t K, int64_t N, dt_half_round_fn round,
+                         uint16_t *dst)
+{
     int64_t k2 = (K + 1) & ~(int64_t)1;
     for (int64_t p = 0; p < N; p += DT_GEMM_NR) {
         int64_t w = N - p < DT_GEMM_NR ? N - p : DT_GEMM_NR, ld = (w + 15) & ~(int64_t)15;
@@ -73,17 +84,23 @@ void dt_gemm_pack_b_bf16(const float *B, int64_t ldb, bool trans_b, int64_t K, i
                 for (int h = 0; h < 2; h++) {
                     int64_t kk = k + h, jj = p + j;
                     float v = j < w && kk < K ? (trans_b ? B[jj * ldb + kk] : B[kk * ldb + jj]) : 0.0f;
-                    d[k * ld + 2 * j + h] = dt_bf16_round(v);
+                    d[k * ld + 2 * j + h] = round(v);
                 }
     }
 }
 
-void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
+void dt_gemm_half_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, dt_half_round_fn round,
+                           uint16_t *dst)
 {
     for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld)
         for (int j = 0; j < ld; j++)
             for (int h = 0; h < 2; h++)
-                dst[2 * j + h] = j < n && k + h < kc ? dt_bf16_round(src[(k + h) * lds + j]) : 0;
+                dst[2 * j + h] = j < n && k + h < kc ? round(src[(k + h) * lds + j]) : 0;
+}
+
+void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    dt_gemm_half_pack_ref(src, lds, kc, n, ld, dt_bf16_round, dst);
 }
 
 #define DT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
@@ -132,6 +149,12 @@ void dt_gemm_kernel_bf16_ref(int64_t kc2, const uint16_t *a, const uint16_t *b, 
             for (int j = 0; j < ld; j++)
                 acc[i][j] = acc[i][j] + a0 * dt_bf16_float(b[2 * j]) + a1 * dt_bf16_float(b[2 * j + 1]);
         }
+    dt_gemm_ref_tile_out(acc, c, ldc, m, n, first, beta, bias, epi, res);
+}
+
+void dt_gemm_ref_tile_out(float (*acc)[DT_GEMM_NR], float *c, int64_t ldc, int m, int n, bool first, float beta,
+                          const float *bias, const dt_epilogue *epi, const float *res)
+{
     for (int i = 0; i < m; i++) {
         float *ci = c + i * ldc;
         for (int j = 0; j < n; j++) {

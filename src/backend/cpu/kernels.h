@@ -37,8 +37,13 @@ int dt_cpu_adapter_ops(const char **ops, int cap);
  *   (dt_cpu_conv_pack_weights_bf16, padded to 64 bytes; Winograd's transform stays float32),
  *   for layers the builder marked `bf16`. They load only on a CPU with AVX512-BF16. */
 enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2, DT_CPU_PACK_GEMM_A_BF16 = 4, DT_CPU_PACK_GEMM_A_BF16_WINO = 5 };
+/* DT_CPU_PACK_GEMM_A_FP16, _FP16_WINO: as the bfloat16 ones in IEEE float16 (the same pair
+ * layout, dt_gemm.fp16), for layers the builder marked `fp16`; only on a CPU with AVX512-FP16. */
+enum { DT_CPU_PACK_GEMM_A_FP16 = 7, DT_CPU_PACK_GEMM_A_FP16_WINO = 8 };
 /* The refusal of a bf16 layer (attribute `bf16`) on a CPU without AVX512-BF16, else OK. */
 ductile_status dt_cpu_bf16_check(void);
+/* The same for a layer marked `fp16` on a CPU without AVX512-FP16. */
+ductile_status dt_cpu_fp16_check(void);
 /* dt_backend.bf16_in_kernel of the CPU backend (fused_conv.c). */
 bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags);
 /* Layout of a constant B of MatMul (2-D B) and Gemm packed at build time (their `packed`):
@@ -46,6 +51,10 @@ bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags);
  * (dt_gemm_pack_b_bf16; a float32 tensor of half as many elements), for layers marked `bf16`,
  * loading only on a CPU with AVX512-BF16. */
 enum { DT_CPU_PACK_GEMM_B = 3, DT_CPU_PACK_GEMM_B_BF16 = 6 };
+/* DT_CPU_PACK_GEMM_B_FP16: as _BF16 in IEEE float16 (layers marked `fp16`, AVX512-FP16). */
+enum { DT_CPU_PACK_GEMM_B_FP16 = 9 };
+/* The path name of a GEMM by its B layout ("packed_b", ".bf16", ".fp16"; NULL for 0). */
+const char *dt_cpu_gemm_b_path(int64_t packed);
 struct dt_gemm;
 /* Hands B's packed blob (dt_cpu_gemm_b; NULL: B in place) to g in its layout: B_packed, or
  * B_bf16 for DT_CPU_PACK_GEMM_B_BF16. */

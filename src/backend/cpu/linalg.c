@@ -24,16 +24,20 @@ static ductile_status dt_la_sgemm(const dt_gemm *g, dt_exec *ex)
 /* A layout of B the kernels read, refused at load (prepare) otherwise. */
 ductile_status dt_cpu_gemm_layout_check(int64_t layout)
 {
-    if (layout != 0 && layout != DT_CPU_PACK_GEMM_B && layout != DT_CPU_PACK_GEMM_B_BF16)
+    if (layout != 0 && layout != DT_CPU_PACK_GEMM_B && layout != DT_CPU_PACK_GEMM_B_BF16 &&
+        layout != DT_CPU_PACK_GEMM_B_FP16)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU layout of B",
                        (long long)layout);
-    return layout == DT_CPU_PACK_GEMM_B_BF16 ? dt_cpu_bf16_check() : DUCTILE_OK;
+    return layout == DT_CPU_PACK_GEMM_B_BF16 ? dt_cpu_bf16_check()
+         : layout == DT_CPU_PACK_GEMM_B_FP16 ? dt_cpu_fp16_check() : DUCTILE_OK;
 }
 
 void dt_cpu_gemm_use_b(dt_gemm *g, int64_t layout, const float *packed)
 {
     g->B_packed = layout == DT_CPU_PACK_GEMM_B ? packed : NULL;
-    g->B_bf16 = layout == DT_CPU_PACK_GEMM_B_BF16 ? (const uint16_t *)(const void *)packed : NULL;
+    bool half = layout == DT_CPU_PACK_GEMM_B_BF16 || layout == DT_CPU_PACK_GEMM_B_FP16;
+    g->B_bf16 = half ? (const uint16_t *)(const void *)packed : NULL;
+    g->fp16 = layout == DT_CPU_PACK_GEMM_B_FP16;
 }
 
 /* B of MatMul or Gemm as the GEMM reads it: in place (*packed NULL), or (layout, the layer's
@@ -45,9 +49,10 @@ ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_
     DT_TRY(dt_cpu_gemm_layout_check(layout));
     if (layout == 0) return DUCTILE_OK;
     /* N and K come from the layer's w_shape: checked, as for any size read from a file. */
-    int64_t n16, want, k2 = layout == DT_CPU_PACK_GEMM_B_BF16 ? K + 1 : K;
-    /* bfloat16: N rounded up to 16 times K rounded up to even, two to a float */
-    if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, layout == DT_CPU_PACK_GEMM_B_BF16 ? k2 / 2 : K, &want))
+    bool half = layout == DT_CPU_PACK_GEMM_B_BF16 || layout == DT_CPU_PACK_GEMM_B_FP16;
+    int64_t n16, want, k2 = half ? K + 1 : K;
+    /* bfloat16 or float16: N rounded up to 16 times K rounded up to even, two to a float */
+    if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, half ? k2 / 2 : K, &want))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'w_shape' = [%lld,%lld] overflows the packed size of B",
                        (long long)K, (long long)N);
     if (b->rank != 1 || dt_view_count(b) != want)
@@ -79,21 +84,21 @@ ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out)
     if (!dt_cpu_gemm_b_packable(L, &K, &N)) return DUCTILE_OK;
     const ductile_tensor *w = L->in[1];
     bool tb = !strcmp(L->op_type, "Gemm") && dt_attr_int(L, "transB", 0) != 0;
-    /* A layer marked `bf16` (dt_cpu_bf16_in_kernel) gets B in bfloat16. */
-    bool bf16 = dt_attr_int(L, "bf16", 0) != 0;
-    int64_t n = bf16 ? dt_gemm_packed_b_bf16_elems(N, K) / 2 : dt_gemm_packed_b_floats(N, K);
+    /* A layer marked `bf16` / `fp16` (dt_cpu_bf16_in_kernel) gets B in bfloat16 / float16. */
+    bool fp16 = dt_attr_int(L, "fp16", 0) != 0, bf16 = !fp16 && dt_attr_int(L, "bf16", 0) != 0;
+    int64_t n = bf16 || fp16 ? dt_gemm_packed_b_bf16_elems(N, K) / 2 : dt_gemm_packed_b_floats(N, K);
     size_t bytes;
     if (!dt_mul_size((size_t)n, sizeof(float), &bytes)) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, bytes);
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
-    if (bf16)
-        dt_gemm_pack_b_bf16(w->data, w->dims[1], tb, K, N, buf);
+    if (bf16 || fp16)
+        dt_gemm_pack_b_half(w->data, w->dims[1], tb, K, N, fp16 ? dt_fp16_round : dt_bf16_round, buf);
     else
         dt_gemm_pack_b_full(w->data, w->dims[1], tb, K, N, buf);
     *out = (dt_prepacked){.input = 1, .data = buf, .nbytes = bytes,
-                          .layout = bf16 ? DT_CPU_PACK_GEMM_B_BF16 : DT_CPU_PACK_GEMM_B};
+                          .layout = fp16 ? DT_CPU_PACK_GEMM_B_FP16 : bf16 ? DT_CPU_PACK_GEMM_B_BF16 : DT_CPU_PACK_GEMM_B};
     return DUCTILE_OK;
 }
 
@@ -421,12 +426,18 @@ static ductile_status dt_la_matmul_run(const void *params, const dt_view *in, dt
     return dt_la_matmul_exec(p, in, out, ex);
 }
 
+const char *dt_cpu_gemm_b_path(int64_t packed)
+{
+    return packed == DT_CPU_PACK_GEMM_B_FP16 ? "packed_b.fp16"
+         : packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
+}
+
 /* Profiles' names for the paths (backend.h: dt_backend.kernel_path). */
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads)
 {
     (void)in, (void)out, (void)profile, (void)threads;
     int64_t packed = ((const dt_la_gemm *)params)->packed;
-    return packed == DT_CPU_PACK_GEMM_B_BF16 ? "packed_b.bf16" : packed ? "packed_b" : NULL;
+    return dt_cpu_gemm_b_path(packed);
 }
 
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
@@ -439,11 +450,11 @@ const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_v
     if (in[0].dtype != DUCTILE_FLOAT32) return "widened";
     if (dt_mm_geometry(p, in, &g, &bp) != DUCTILE_OK) return NULL;
     dt_gemm shape;
-    bool bf16 = p->packed == DT_CPU_PACK_GEMM_B_BF16;
+    bool bf16 = p->packed == DT_CPU_PACK_GEMM_B_BF16, fp16 = p->packed == DT_CPU_PACK_GEMM_B_FP16;
     switch (dt_mm_plan(&g, threads, &shape)) {
-    case DT_MM_TALL: return bf16 ? "tall.packed_b.bf16" : bp ? "tall.packed_b" : "tall";
-    case DT_MM_PER_THREAD: return bf16 ? "per_thread.bf16" : "per_thread";
-    default: return bf16 ? "loop.packed_b.bf16" : bp ? "loop.packed_b" : "loop";
+    case DT_MM_TALL: return fp16 ? "tall.packed_b.fp16" : bf16 ? "tall.packed_b.bf16" : bp ? "tall.packed_b" : "tall";
+    case DT_MM_PER_THREAD: return fp16 ? "per_thread.fp16" : bf16 ? "per_thread.bf16" : "per_thread";
+    default: return fp16 ? "loop.packed_b.fp16" : bf16 ? "loop.packed_b.bf16" : bp ? "loop.packed_b" : "loop";
     }
 }
 
