@@ -363,7 +363,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     case DT_CONV_DIRECT: return true;
     case DT_CONV_AUTO: return true;
     case DT_CONV_IM2COL: return !dt_cpu_conv_is_depthwise(g);
-    case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g);
+    case DT_CONV_PADDED: return !dt_cpu_conv_is_depthwise(g) && dt_cpu_conv_padded_strides_fit(g);
     case DT_CONV_DEPTHWISE: return dt_cpu_conv_is_depthwise(g);
     case DT_CONV_DW16: return dt_cpu_dw16_applies(g);
     case DT_CONV_SMALLC: return dt_cpu_conv_smallc_applies(g);

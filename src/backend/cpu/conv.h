@@ -146,6 +146,11 @@ void dt_conv_indirect_run(const dt_conv_indirect *p, dt_pool *pool);
  * _applies: where the heuristic takes it, stride-1 convs over images wide enough that
  * computing the padded width wastes little. */
 bool dt_cpu_conv_padded_applies(const dt_conv_geom *g);
+/* Whether the phase split takes g at all: strides up to DT_CONV_PADDED_MAX_STRIDE (the phases
+ * of an axis are counted over its stride: a stride of 2^63 - 1, which ONNX allows and
+ * test_extremes gives, looped for hours). */
+enum { DT_CONV_PADDED_MAX_STRIDE = 16 };
+bool dt_cpu_conv_padded_strides_fit(const dt_conv_geom *g);
 /* Where the builder times it against im2col: not for 1x1 kernels (at stride 2 the phase is
  * the subsampled image, which lost to im2col: bench/results/cpu-cpures-2026-12-03-s11.md;
  * at stride 1 im2col reads the image in place), nor for the stems the few-channel direct conv

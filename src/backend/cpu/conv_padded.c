@@ -61,6 +61,11 @@ static void dt_padded_phases(const dt_conv_geom *g, int64_t *hq, int64_t *wq, in
     *nph = dt_padded_rank(g->s[0], g->k[0], g->s[0], g->d[0]) * dt_padded_rank(g->s[1], g->k[1], g->s[1], g->d[1]);
 }
 
+bool dt_cpu_conv_padded_strides_fit(const dt_conv_geom *g)
+{
+    return g->s[0] >= 1 && g->s[0] <= DT_CONV_PADDED_MAX_STRIDE && g->s[1] >= 1 && g->s[1] <= DT_CONV_PADDED_MAX_STRIDE;
+}
+
 bool dt_cpu_conv_padded_applies(const dt_conv_geom *g)
 {
     int64_t wp = g->in[1] + g->pb[1] + g->pe[1];
