@@ -30,7 +30,9 @@ static void test_x_kernel_matches_wide_bits(void)
         fprintf(stderr, "x GEMM kernel: not on this CPU (no AVX-512), skipped\n");
         return;
     }
-    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
+    /* B: 16 floats past its last row, read by the reference's 16-lane loads of the columns
+     * 48 + j (a row of LDB = 55 holds 48 + 7) */
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB + 16), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
     float *res = rand_buf(8 * LDC), *cb = rand_buf(LDC), *P = malloc(sizeof(float) * KC * 16);
     static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL},       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL},
                                        {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL},
