@@ -1222,6 +1222,10 @@ static void check_tactics(void)
     timer_marks = 0;
     memset(tactic_point_runs, 0, sizeof tactic_point_runs);
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    for (int again = 0; again < 2 && !stored_is(dev, expect); again++) { /* as above */
+        fprintf(stderr, "host-timed choices differ from 1 3 4: timing again\n");
+        CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    }
     fake_capture_fail = false;
     CHECK_EQ_INT(timer_marks, 0);
     CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
@@ -1262,12 +1266,14 @@ static void check_tactics(void)
     }
     CHECK_EQ_INT(full, 3);
     /* DUCTILE_TACTIC_TIMING=wall (set above): the host clock around plain launches, no marks;
-     * the same choices. */
+     * the same choices. Max timed however slow (ASan: opt scaled to max passes 20 ms). */
+    dt_tactic_point_s = 10.0;
     timer_marks = 0;
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
     CHECK_EQ_INT(timer_marks, 0);
     CHECK_EQ_INT(check_stored(dev, per_point), convs);
     unsetenv("DUCTILE_TACTIC_TIMING");
+    dt_tactic_point_s = 20e-3;
     fake_ids_stored = false;
     ductile_engine_free(dev);
     ductile_engine_free(cpu);
