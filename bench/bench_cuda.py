@@ -129,6 +129,32 @@ def inputs_for(shapes, i, dtype, gen, batch=None):
     return out
 
 
+def export_named(name, outdir):
+    """bench_cuda's model `name` (seed 0, BatchNorm calibrated) exported to outdir/name.onnx:
+    (model, shapes, path, example inputs)."""
+    torch.manual_seed(0)
+    model, shapes, dyn = make_model(name)
+    model = calibrate_batchnorm(model.cuda(), shapes)
+    path = os.path.join(outdir, name + ".onnx")
+    return model, shapes, path, export(model, shapes, dyn, path)
+
+
+def export(model, shapes, dyn, path):
+    """The model to ONNX at `path` with its dynamic axes (opset 17, TorchScript exporter; the
+    dynamo exporter at opset 18 where the TorchScript one is gone)."""
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    ex_in = tuple(inputs_for(shapes, 0, torch.float32, gen))
+    names = list(shapes)
+    try:
+        torch.onnx.export(model, ex_in, path, input_names=names, output_names=["output"], dynamic_axes=dyn,
+                          opset_version=17, dynamo=False)
+    except Exception as err:  # noqa: BLE001 - the TorchScript exporter may be gone: the new one
+        print(f"TorchScript export failed ({err}); exporting with dynamo=True", flush=True)
+        torch.onnx.export(model, ex_in, path, input_names=names, output_names=["output"], dynamic_axes=dyn,
+                          opset_version=18, dynamo=True)
+    return ex_in
+
+
 # ---- timing -----------------------------------------------------------------------------
 
 def time_calls(fn, iters, warmup=5):
@@ -234,17 +260,8 @@ def main():
             continue
         model = calibrate_batchnorm(model.cuda(), shapes)
         path = os.path.join(tmp, name + ".onnx")
-        names = list(shapes)
-        gen = torch.Generator(device="cuda").manual_seed(1)
-        ex_in = tuple(inputs_for(shapes, 0, torch.float32, gen))
         t0 = time.perf_counter()
-        try:
-            torch.onnx.export(model, ex_in, path, input_names=names, output_names=["output"], dynamic_axes=dyn,
-                              opset_version=17, dynamo=False)
-        except Exception as err:  # noqa: BLE001 - the TorchScript exporter may be gone: the new one
-            print(f"{name}: TorchScript export failed ({err}); exporting with dynamo=True", flush=True)
-            torch.onnx.export(model, ex_in, path, input_names=names, output_names=["output"], dynamic_axes=dyn,
-                              opset_version=18, dynamo=True)
+        export(model, shapes, dyn, path)
         print(f"{name}: exported in {time.perf_counter() - t0:.1f} s", flush=True)
         engine, build_s = build_engine(path, shapes, args.precision)
         print(f"{name}: ductile engine ({args.precision}) built in {build_s:.1f} s", flush=True)

@@ -24,14 +24,7 @@ out = sys.argv[1]
 models = (sys.argv[2] if len(sys.argv) > 2 else "resnet50,mobilenet_v2,seg_lraspp,bert_small,superres").split(",")
 os.makedirs(out, exist_ok=True)
 for name in models:
-    torch.manual_seed(0)
-    model, shapes, dyn = bench_cuda.make_model(name)
-    model = bench_cuda.calibrate_batchnorm(model.cuda(), shapes)
-    path = os.path.join(out, name + ".onnx")
-    gen = torch.Generator(device="cuda").manual_seed(1)
-    ex = tuple(bench_cuda.inputs_for(shapes, 0, torch.float32, gen))
-    torch.onnx.export(model, ex, path, input_names=list(shapes), output_names=["output"], dynamic_axes=dyn,
-                      opset_version=17, dynamo=False)
+    model, shapes, path, ex = bench_cuda.export_named(name, out)
     # accuracy probe at the first shape
     with torch.inference_mode():
         ref = model(*ex).float()

@@ -8,23 +8,8 @@
 # switch on, GPU-resident FP16 latency with the switches off / on one at a time / all on,
 # compute-sanitizer on the small-C kernel and the split-key attention. Logs: $OUT/logs.tgz.
 set -u
-export PATH=$PATH:/usr/local/cuda/bin IMAGE=0 PYTHONUNBUFFERED=1
-M=${1:-${DUCTILE_MODELS:-../shared/models}}
-export DUCTILE_MODELS=$M
 OUT=${OUT:-build/verify}
-mkdir -p "$OUT"
-S=$OUT/summary.txt
-L=$(mktemp -d)
-log() { echo "== t=$SECONDS $*" | tee -a "$S"; }
-d=$(python3 -c 'import os,nvidia.cudnn as m;print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])' 2>/dev/null)
-if [ -d .devbuild/obj ]; then
-    find .devbuild/obj -type f -exec touch {} +
-    rm -rf build && ln -s .devbuild build
-fi
-CT="test_cuda_host test_cuda_timer test_cuda_tactics test_cuda_no_alloc test_cuda_dw test_cuda_pw_mma test_device_path"
-log "build"
-make -j16 IMAGE=0 ${d:+CUDNN_INC=$d/include CUDNN_LIB=$d/lib} NVFLAGS="-O3 -gencode arch=compute_90,code=sm_90" all \
-    $(for t in $CT; do echo build/tests/$t; done) > "$L/build.log" 2>&1 || { tail -30 "$L/build.log" | tee -a "$S"; exit 1; }
+. "$(dirname "$0")/device_common.sh"
 ON=(DUCTILE_TACTIC_TIMING=replay DUCTILE_CUDA_FASTDIV=1 DUCTILE_CUDA_CONV_TC=1 DUCTILE_CAST_TRANSPOSE=1)
 log "C tests, every switch on"
 for t in $CT; do

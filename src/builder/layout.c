@@ -23,7 +23,9 @@
  *    permuted twin (W [M, C/group, KH, KW] becomes KRSC [M, KH, KW, C/group]). Each tensor has
  *    at most one transpose each way and region layers read twins directly, so no
  *    back-to-back inverse transposes arise (nothing to cancel afterwards).
- * Ops it does not know (Resize, Concat, Reshape, ...) end the region.
+ * Ops it does not know (Resize, Concat, Reshape, ...) end the region. A DepthToSpace right
+ * after it reads the channels-last twin itself (attribute `layout` "NHWC"; its output is
+ * channels first), so no Transpose back is placed for it.
  * Runs after fusion and before packing and precision: a region's convs keep raw weights
  * (packing is channels-first), and precision then lowers the region's layers to half as any
  * other (the Transposes too). The pass only permutes dims, so symbolic dims stay right. */
@@ -246,6 +248,17 @@ static ductile_status dt_rewrite(dt_layout *p, ductile_layer *L)
     return DUCTILE_OK;
 }
 
+/* Whether layer L, outside the region, reads its input's channels-last twin as it is: a
+ * DepthToSpace (any backend's reads attribute layout "NHWC") whose input the region wrote and
+ * nothing restored yet. Its output is channels first either way, so the region's Transpose
+ * back (superres: conv -> Transpose -> DepthToSpace, two passes over the largest tensor) goes. */
+static bool dt_reads_twin(const dt_layout *p, const ductile_layer *L)
+{
+    if (!dt_is(L, "DepthToSpace") || L->n_in != 1 || L->n_out != 1 || dt_attr_find(L, "layout")) return false;
+    const ductile_tensor *t = L->in[0];
+    return dt_from_region(p, t) && t->rank == 4 && !p->restored[t->index];
+}
+
 /* Tensor t (written by the region) in its channels-first form for a reader outside. */
 static ductile_status dt_restore(dt_layout *p, ductile_tensor *t)
 {
@@ -285,6 +298,10 @@ ductile_status dt_pass_layout(ductile_network *net, const dt_backend *be, unsign
         if (p.in_region[i]) {
             s = dt_rewrite(&p, L);
             (*converted)++;
+        } else if (dt_reads_twin(&p, L)) {
+            dt_attr a = {.name = "layout", .type = DT_ATTR_STRING, .s = "NHWC", .s_len = 4};
+            L->in[0] = p.twin[L->in[0]->index];
+            s = dt_layer_add_attrs(net, L, &a, 1);
         } else {
             for (int k = 0; !s && k < L->n_in; k++)
                 if (L->in[k]) s = dt_restore(&p, L->in[k]);

@@ -255,6 +255,11 @@ DT_SHAPE_OP(unique);
 #undef DT_SHAPE_OP
 
 /* Transpose's permutation (attribute or the reversed default) for an input of rank r. */
+/* DepthToSpace with attribute layout "NHWC" (the layout pass's): input [N, H, W, C]. */
+bool dt_depth_to_space_nhwc(const ductile_layer *L);
+/* DepthToSpace as a strided copy: the output's elements in order [N, C', H, b, W, b] read from
+ * the input (dims d, channels first or last) at these strides. */
+void dt_depth_to_space_source(bool nhwc, bool crd, const int64_t *d, int64_t b, int64_t dims[6], int64_t stride[6]);
 ductile_status dt_transpose_perm(const ductile_layer *L, int r, int perm[DT_MAX_DIMS]);
 /* The same over the attribute already read (p NULL: absent; n its count); L names input 0. */
 ductile_status dt_transpose_perm_of(const ductile_layer *L, const int64_t *p, int64_t n, int r,

@@ -84,8 +84,13 @@ ductile_status dt_shape_check_depth_to_space(const ductile_layer *L)
     const char *mode = dt_attr_string(L, "mode", "DCR");
     if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'mode' = '%s' is not supported (supported: DCR, CRD)", mode);
+    const char *layout = dt_attr_string(L, "layout", "");
+    if (layout[0] && strcmp(layout, "NHWC") != 0)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: NHWC)", layout);
     return DUCTILE_OK;
 }
+
+bool dt_depth_to_space_nhwc(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "NHWC"); }
 
 ductile_status dt_shape_check_space_to_depth(const ductile_layer *L)
 {
@@ -107,23 +112,44 @@ static ductile_status dt_want_rank4(const ductile_layer *L, const dt_view *in)
     return DUCTILE_OK;
 }
 
+/* With attribute layout "NHWC" (the layout pass's, builder/layout.c) the input is channels
+ * last, [N, H, W, C]; the output is [N, C / b^2, H * b, W * b] either way. */
 ductile_status dt_shape_infer_depth_to_space(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     DT_TRY(dt_want_rank4(L, in));
     int64_t b = dt_attr_int(L, "blocksize", 1);
     const int64_t *d = in[0].dims;
-    if (d[1] % (b * b) != 0) {
+    bool nhwc = dt_depth_to_space_nhwc(L);
+    int64_t c = d[nhwc ? 3 : 1], h = d[nhwc ? 1 : 2], w = d[nhwc ? 2 : 3];
+    if (c % (b * b) != 0) {
         char s[160];
         return dt_fail(DUCTILE_ERR_SHAPE,
                        "input 0 ('%s') has shape %s: channels (%lld) are not a multiple of blocksize^2 (%lld)",
                        dt_shape_name(L, 0), dt_format_dims(s, sizeof s, d, 4, NULL),
-                       (long long)d[1], (long long)(b * b));
+                       (long long)c, (long long)(b * b));
     }
     dt_shape_same(&in[0], &out[0]);
-    out[0].dims[1] = d[1] / (b * b);
-    if (!dt_mul_i64(d[2], b, &out[0].dims[2]) || !dt_mul_i64(d[3], b, &out[0].dims[3]))
+    out[0].dims[1] = c / (b * b);
+    if (!dt_mul_i64(h, b, &out[0].dims[2]) || !dt_mul_i64(w, b, &out[0].dims[3]))
         return dt_fail(DUCTILE_ERR_SHAPE, "the output dims overflow int64");
     return DUCTILE_OK;
+}
+
+void dt_depth_to_space_source(bool nhwc, bool crd, const int64_t *d, int64_t b, int64_t dims[6], int64_t stride[6])
+{
+    int64_t c = d[nhwc ? 3 : 1], h = d[nhwc ? 1 : 2], w = d[nhwc ? 2 : 3], c2 = c / (b * b);
+    /* element (n, ch, y, x) of the input: channel stride, row stride, column stride */
+    int64_t sc = nhwc ? 1 : h * w, sh = nhwc ? w * c : w, sw = nhwc ? c : 1;
+    int64_t out_dims[6] = {d[0], c2, h, b, w, b};
+    memcpy(dims, out_dims, sizeof out_dims);
+    stride[0] = c * h * w;
+    stride[2] = sh;
+    stride[4] = sw;
+    if (crd) { /* channel = (c', b1, b2) */
+        stride[1] = b * b * sc, stride[3] = b * sc, stride[5] = sc;
+    } else {   /* channel = (b1, b2, c') */
+        stride[1] = sc, stride[3] = b * c2 * sc, stride[5] = c2 * sc;
+    }
 }
 
 ductile_status dt_shape_infer_space_to_depth(const ductile_layer *L, const dt_view *in, dt_view *out)

@@ -193,6 +193,48 @@ def test_pools_inside_the_region_match_onnxruntime(name):
         assert_close(got, want, rtol=1e-5, what=f"{name} at {shape}")
 
 
+@pytest.mark.parametrize("mode", ["DCR", "CRD"])
+@pytest.mark.parametrize("second_reader", [False, True])
+def test_depth_to_space_reads_the_channels_last_twin(mode, second_reader):
+    """Conv -> DepthToSpace (superres' ending): the DepthToSpace reads the conv's channels-last
+    output itself (layout NHWC), no Transpose back; with a second reader outside the region
+    (Flatten) that one gets the Transpose. Odd sizes, blocksize 3, both modes, against onnxruntime."""
+    rng = np.random.default_rng(5)
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             h.make_node("DepthToSpace", ["c"], ["y"], blocksize=3, mode=mode)]
+    outs = [h.make_tensor_value_info("y", T.FLOAT, None)]
+    if second_reader:
+        nodes.append(h.make_node("Flatten", ["c"], ["z"]))
+        outs.append(h.make_tensor_value_info("z", T.FLOAT, None))
+    inits = [nh.from_array(rng.standard_normal((18, 3, 3, 3)).astype(np.float32), "w")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, ["N", 3, "H", "W"])], outs,
+                         initializer=inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+    engine = build(model, {"x": ((1, 3, 4, 4), (2, 3, 9, 7), (3, 3, 21, 21))}, "nhwc")
+    want_layers = [("Transpose", ""), ("FusedConv", "NHWC"), ("DepthToSpace", "NHWC")]
+    if second_reader:
+        want_layers += [("Transpose", ""), ("Flatten", "")]
+    assert layers(engine) == want_layers
+    ctx = engine.create_execution_context()
+    for shape in [(1, 3, 4, 4), (3, 3, 11, 7), (2, 3, 21, 5)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = ort_run(model.SerializeToString(), {"x": x})
+        got = ctx.run({"x": x})
+        for name in want:
+            assert ctx.get_tensor_shape(name) == want[name].shape
+            assert_close(got[name], want[name], rtol=1e-5, what=f"{name} {mode} at {shape}")
+
+
+def test_depth_to_space_refuses_another_layout():
+    node = h.make_node("DepthToSpace", ["x"], ["y"], blocksize=2, layout="NCHWc")
+    graph = h.make_graph([node], "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 8, 2, 2])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)])
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+    with pytest.raises(ductile.Error) as e:
+        build(model, {}, None)
+    assert "attribute 'layout' = 'NCHWc' is not supported (supported: NHWC)" in str(e.value)
+
+
 def test_binary_op_with_an_operand_from_outside_stays_outside():
     """Sub(conv(x), z) with z a network input (Sub: an Add would fuse into the conv as its
     residual): joining would cost a transpose in and one out, staying out one back."""

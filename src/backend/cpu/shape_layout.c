@@ -3,6 +3,7 @@
 #include "backend/cpu/elementwise_impl.h"
 #include "backend/cpu/shape_copy.h"
 #include "backend/cpu/shape_kernels.h"
+#include "ops/shape.h"
 #include "core/alloc.h"
 #include "core/status.h"
 #include "ops/shape.h"
@@ -152,25 +153,21 @@ const dt_kernel dt_cpu_tile_kernel = {.run = dt_tile_run};
 /* DepthToSpace and SpaceToDepth compiled: blocksize and mode read once. */
 typedef struct dt_block_params {
     int64_t b;
-    bool crd;
+    bool crd, nhwc;
 } dt_block_params;
 
 static ductile_status dt_block_prepare(const ductile_layer *L, void **out)
 {
-    dt_block_params p = {dt_attr_int(L, "blocksize", 1), strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0};
+    dt_block_params p = {dt_attr_int(L, "blocksize", 1), strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0,
+                         dt_depth_to_space_nhwc(L)};
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
 static ductile_status dt_depth_to_space_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_block_params *p = params;
-    const int64_t *d = in[0].dims;
-    int64_t b = p->b, H = d[2], W = d[3], HW = H * W, C2 = d[1] / (b * b);
-    bool crd = p->crd;
-    dt_strided s = {.rank = 6,
-                    .dims = {d[0], C2, H, b, W, b},
-                    .stride = {d[1] * HW, crd ? b * b * HW : HW, W, crd ? b * HW : b * C2 * HW, 1,
-                               crd ? HW : C2 * HW}};
+    dt_strided s = {.rank = 6};
+    dt_depth_to_space_source(p->nhwc, p->crd, in[0].dims, p->b, s.dims, s.stride);
     dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
     return DUCTILE_OK;
 }

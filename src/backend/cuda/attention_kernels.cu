@@ -12,6 +12,7 @@
 // whose scores are all -inf (fully masked) or that holds a NaN or +inf has NaN probabilities
 // there, so its output is NaN, or 0 with nan_to_zero (Where(IsNaN(P), 0, P) zeroes every P of
 // the row). L == 0 is the layer's (attention.c: zeros, as a product over no keys).
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
 #include "backend/cuda/attention.cuh"
@@ -50,6 +51,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__
                                                            const T *__restrict__ v, const T *__restrict__ mask,
                                                            T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
 {
+    dt_grid_wait();
     __shared__ float ks[kKT][kDC + 1];                  // +1: lane t reads row t, conflict-free
     __shared__ float vs[kKT][kDC];
     __shared__ __align__(16) float qs[kWarps][kRows][kDC];
@@ -204,6 +206,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tc_k(const T *__restric
                                                               const T *__restrict__ v, const T *__restrict__ mask,
                                                               T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
 {
+    dt_grid_wait();
     using namespace nvcuda;
     extern __shared__ __align__(128) unsigned char smem[];
     constexpr int ldf = tc_ldf(DVMAX), ldp = kTcKeys + 8, NO = DVMAX / 2;
@@ -352,7 +355,7 @@ int launch_tc(const void *q, const void *k, const void *v, const void *mask, voi
     }
     int64_t qtiles = (g->S + kTcRows - 1) / kTcRows;
     if (g->count > (int64_t)0x7fffffff / qtiles) return (int)cudaErrorInvalidConfiguration;
-    attention_tc_k<T, DVMAX><<<(unsigned)(g->count * qtiles), kWarps * 32, tc_smem((int)g->D, (int)g->Dv, DVMAX), s>>>(
+    dt_launch(attention_tc_k<T, DVMAX>, (unsigned)(g->count * qtiles), kWarps * 32, tc_smem((int)g->D, (int)g->Dv, DVMAX), s, 
         (const T *)q, (const T *)k, (const T *)v, (const T *)mask, (T *)y, *g, qtiles);
     return (int)cudaGetLastError();
 }
@@ -379,6 +382,7 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
                                                        const T *__restrict__ v, const T *__restrict__ mask,
                                                        T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
 {
+    dt_grid_wait();
     constexpr int kLd = DK + 8;                     // elements a K or V row: 16 bytes of pad
     constexpr int kStages = DK <= 64 ? 2 : 1;      // 2 x 36 KB would pass the 48 KB static limit
     __shared__ __align__(16) T Ks[kStages][kMmaKeys * kLd];   // [key][d]
@@ -461,7 +465,7 @@ int launch_mma(const void *q, const void *k, const void *v, const void *mask, vo
     const int nw = mma_warps(g->count, g->S);
     const int64_t qtiles = (g->S + 16 * nw - 1) / (16 * nw);
     if (g->count > (int64_t)0x7fffffff / qtiles) return (int)cudaErrorInvalidConfiguration;
-    attention_mma_k<T, DK><<<(unsigned)(g->count * qtiles), 32 * nw, 0, s>>>(
+    dt_launch(attention_mma_k<T, DK>, (unsigned)(g->count * qtiles), 32 * nw, 0, s, 
         (const T *)q, (const T *)k, (const T *)v, (const T *)mask, (T *)y, *g, qtiles);
     return (int)cudaGetLastError();
 }
@@ -511,15 +515,15 @@ extern "C" int dt_cu_attention(int dtype, const void *q, const void *k, const vo
     cudaStream_t s = (cudaStream_t)stream;
     switch (dtype) {
     case DUCTILE_FLOAT32:
-        attention_k<float><<<grid, kWarps * 32, 0, s>>>((const float *)q, (const float *)k, (const float *)v,
+        dt_launch(attention_k<float>, grid, kWarps * 32, 0, s, (const float *)q, (const float *)k, (const float *)v,
                                                         (const float *)mask, (float *)y, *g, qtiles);
         break;
     case DUCTILE_FLOAT16:
-        attention_k<__half><<<grid, kWarps * 32, 0, s>>>((const __half *)q, (const __half *)k, (const __half *)v,
+        dt_launch(attention_k<__half>, grid, kWarps * 32, 0, s, (const __half *)q, (const __half *)k, (const __half *)v,
                                                          (const __half *)mask, (__half *)y, *g, qtiles);
         break;
     case DUCTILE_BFLOAT16:
-        attention_k<__nv_bfloat16><<<grid, kWarps * 32, 0, s>>>((const __nv_bfloat16 *)q, (const __nv_bfloat16 *)k,
+        dt_launch(attention_k<__nv_bfloat16>, grid, kWarps * 32, 0, s, (const __nv_bfloat16 *)q, (const __nv_bfloat16 *)k,
                                                                 (const __nv_bfloat16 *)v, (const __nv_bfloat16 *)mask,
                                                                 (__nv_bfloat16 *)y, *g, qtiles);
         break;

@@ -12,6 +12,7 @@
 // Semantics are the mma kernel's: scores scaled by q_scale * k_scale in float32, the mask added
 // in float32, P rounded to the operand type, rows without a finite probability NaN (0 with
 // nan_to_zero: a warp's NaN sum reaches the merged one). Head dims multiples of 16 up to 64.
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/attention.cuh"
 #include "backend/cuda/cuda.h"
 
@@ -35,6 +36,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
                                                                     const T *__restrict__ v, const T *__restrict__ mask,
                                                                     T *__restrict__ y, dt_cu_attn g, int64_t qtiles)
 {
+    dt_grid_wait();
     extern __shared__ __align__(16) unsigned char smem[];
     const int lane = threadIdx.x & 31, w = threadIdx.x >> 5, ks = blockDim.x >> 5;
     const int gr = lane >> 2, tg = lane & 3;
@@ -153,7 +155,7 @@ int launch_split(const void *q, const void *k, const void *v, const void *mask, 
     const int64_t qtiles = (g->S + 15) / 16;
     if (g->count > (int64_t)0x7fffffff / qtiles) return (int)cudaErrorInvalidConfiguration;
     const int ks = dt_cu_attention_split_warps(g->count, g->S, g->L);
-    attention_split_k<T><<<(unsigned)(g->count * qtiles), 32 * ks, (size_t)ks * kWarpBytes, s>>>(
+    dt_launch(attention_split_k<T>, (unsigned)(g->count * qtiles), 32 * ks, (size_t)ks * kWarpBytes, s, 
         (const T *)q, (const T *)k, (const T *)v, (const T *)mask, (T *)y, *g, qtiles);
     return (int)cudaGetLastError();
 }

@@ -1,8 +1,8 @@
 /* Conv and FusedConv on cuDNN: the convolution by cuDNN (float32: FMA math, TF32 only where the
  * builder marked the layer `tf32`; float16 / bfloat16 tensors: tensor cores, float32 compute),
  * bias, residual and activation by cuDNN's conv-bias-activation where it computes them
- * (float32 only; a bias; ReLU, Clip(0, max) as its clipped ReLU, or none with the one
- * algorithm that takes identity), else in one pass of the project's epilogue kernel
+ * (a bias; ReLU, Clip(0, max) as its clipped ReLU, or none with the one algorithm that takes
+ * identity; half data since session 13), else in one pass of the project's epilogue kernel
  * (FusedConv has six activations). Descriptors and the algorithm are made once per layer,
  * shapes and tactic (the context's plan cache). The layer's tactic (timed by the builder,
  * conv_own.h) picks a cuDNN algorithm or one of the project's own kernels (conv_own.c, float32,
@@ -35,6 +35,7 @@
 #include <cudnn.h>
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static ductile_status dt_cudnn(cudnnStatus_t s, const char *what)
@@ -67,11 +68,27 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
            !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid");
 }
 
-/* Float32 only: with half data cuDNN wants the bias in the data type and runs the fused
- * call on fewer algorithms; the epilogue kernel takes the halves as they are. */
+/* Whether half data (float16, bfloat16) tries cuDNN's conv-bias-activation too: on by
+ * default since session 13 (the FP16 engines' separate epilogue kernel after each cuDNN conv
+ * was 19 of resnet50's 77 kernels at batch 1 and a third of superres' GPU time at 1024x1024);
+ * DUCTILE_CUDNN_FUSED_HALF=0 turns it off. Its bias is in the data type, as the layer's. */
+static bool dt_cudnn_fused_half(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *e = getenv("DUCTILE_CUDNN_FUSED_HALF");
+        on = !(e && !strcmp(e, "0"));
+    }
+    return on;
+}
+
+/* The activation mode of cuDNN's conv-bias-activation for this epilogue, or -1 where it cannot
+ * compute it (no bias, another activation, identity with another algorithm). An algorithm
+ * that refuses the call at run time falls back to the plain convolution and the epilogue
+ * kernel (dt_conv_cudnn). */
 static int dt_cudnn_fused_mode(const dt_cu_conv_epi *e, bool bias, int dtype, cudnnConvolutionFwdAlgo_t algo)
 {
-    if (!bias || dtype != DUCTILE_FLOAT32) return -1;
+    if (!bias || (dtype != DUCTILE_FLOAT32 && !dt_cudnn_fused_half())) return -1;
     if (e->act == DT_CU_RELU) return CUDNN_ACTIVATION_RELU;
     if (e->act == DT_CU_CLIP && e->p0 == 0.f && isfinite(e->p1) && e->p1 > 0.f) return CUDNN_ACTIVATION_CLIPPED_RELU;
     if (e->act == DT_CU_IDENTITY && algo == CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM) return CUDNN_ACTIVATION_IDENTITY;
@@ -149,7 +166,7 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
         p->desc[4] = bd;
         if (!s) s = dt_cudnn(cudnnCreateActivationDescriptor(&ad), "descriptor");
         p->desc[5] = ad;
-        if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, (int)g->m, 1, 1),
+        if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, dt, 1, (int)g->m, 1, 1),
                              "bias descriptor");
         if (!s) s = dt_cudnn(cudnnSetActivationDescriptor(ad, (cudnnActivationMode_t)mode, CUDNN_NOT_PROPAGATE_NAN,
                                                           mode == CUDNN_ACTIVATION_CLIPPED_RELU ? (double)epi->p1 : 0.0),
@@ -208,7 +225,10 @@ static ductile_status dt_conv_cudnn(dt_cuda_state *st, dt_cuda_plan *p, const dt
             (cudnnConvolutionFwdAlgo_t)p->algo, ws, p->ws, epi->res ? &one : &zero, p->desc[1],
             epi->res ? (const void *)epi->res : out[0].data, p->desc[4], epi->bias, p->desc[5], p->desc[1], out[0].data);
         *done = cs == CUDNN_STATUS_SUCCESS;
-        if (cs != CUDNN_STATUS_NOT_SUPPORTED) return dt_cudnn(cs, "convolution with bias and activation");
+        /* A refusal of half data's configuration may come as a bad parameter too. */
+        bool refused = cs == CUDNN_STATUS_NOT_SUPPORTED ||
+                       (cs == CUDNN_STATUS_BAD_PARAM && in[DT_FC_X].dtype != DUCTILE_FLOAT32);
+        if (!refused) return dt_cudnn(cs, "convolution with bias and activation");
         /* Not with this algorithm after all: the plain convolution and the epilogue kernel. */
         cudnnDestroyTensorDescriptor(p->desc[4]);
         cudnnDestroyActivationDescriptor(p->desc[5]);

@@ -1,6 +1,7 @@
 // The CUDA backend's own convolution kernels (conv_own.h): depthwise and implicit GEMM, each with
 // bias, residual and activation applied before the single store. Templated on the element
 // type T (loads and stores convert through float; accumulation in float).
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_own.h"
 
@@ -53,6 +54,7 @@ template <typename T, typename I, bool NHWC>
 __global__ void depthwise_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
                             const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, I total)
 {
+    dt_grid_wait();
     const I mult = (I)(g.m / g.c), OW = (I)g.ow, OH = (I)g.oh, M = (I)g.m, C = (I)g.c;
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
         I o, ow, oh, n, r;
@@ -91,6 +93,7 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
                                                T *__restrict__ y, dt_cu_conv g, float *__restrict__ part,
                                                int split, int64_t kslice)
 {
+    dt_grid_wait();
     constexpr int BK = 16, TM = BM / 16, TP = BP / 16;
     __shared__ float ws[BK][BM + 1];
     __shared__ float xs[BK][BP];
@@ -180,13 +183,13 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
     if (blocks > 65535 * 32) blocks = 65535 * 32;
     bool small = total < 0x7fffffff - 65535 * 32 * 256;
     if (nhwc && small)
-        depthwise_k<T, int, true><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+        dt_launch(depthwise_k<T, int, true>, (unsigned)blocks, 256, 0, (cudaStream_t)stream, x, w, bias, res, y, *g, (int)total);
     else if (nhwc)
-        depthwise_k<T, int64_t, true><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+        dt_launch(depthwise_k<T, int64_t, true>, (unsigned)blocks, 256, 0, (cudaStream_t)stream, x, w, bias, res, y, *g, total);
     else if (small)
-        depthwise_k<T, int, false><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, (int)total);
+        dt_launch(depthwise_k<T, int, false>, (unsigned)blocks, 256, 0, (cudaStream_t)stream, x, w, bias, res, y, *g, (int)total);
     else
-        depthwise_k<T, int64_t, false><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, total);
+        dt_launch(depthwise_k<T, int64_t, false>, (unsigned)blocks, 256, 0, (cudaStream_t)stream, x, w, bias, res, y, *g, total);
     return (int)cudaGetLastError();
 }
 
@@ -195,6 +198,7 @@ template <typename T>
 __global__ void splitk_reduce_k(const float *__restrict__ part, const T *__restrict__ bias, const T *__restrict__ res,
                                 T *__restrict__ y, dt_cu_conv g, int split, int64_t total, int64_t P)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         float v = 0.f;
         for (int s = 0; s < split; s++) v += part[s * total + i];
@@ -216,11 +220,11 @@ int igemm(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu
     int64_t gx = (P + B - 1) / B, gy = (g->m / g->group + B - 1) / B, gz = g->n * g->group * split;
     if (gx > 0x7fffffff || gy > 65535 || gz > 65535) return (int)cudaErrorInvalidConfiguration;
     dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
-    igemm_k<T, B, B, PW><<<grid, 256, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, part, split, kslice);
+    dt_launch(igemm_k<T, B, B, PW>, grid, 256, 0, (cudaStream_t)stream, x, w, bias, res, y, *g, part, split, kslice);
     if (!part) return (int)cudaGetLastError();
     int64_t total = g->n * g->m * P, blocks = (total + 255) / 256;
     if (blocks > 65535 * 32) blocks = 65535 * 32;
-    splitk_reduce_k<T><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(part, bias, res, y, *g, split, total, P);
+    dt_launch(splitk_reduce_k<T>, (unsigned)blocks, 256, 0, (cudaStream_t)stream, part, bias, res, y, *g, split, total, P);
     return (int)cudaGetLastError();
 }
 
@@ -239,6 +243,7 @@ __global__ void __launch_bounds__(TC_THREADS) igemm_tc_k(const T *__restrict__ x
                                                         T *__restrict__ y, dt_cu_conv g, float *__restrict__ part,
                                                         int split, int64_t kslice)
 {
+    dt_grid_wait();
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
     using namespace nvcuda;
     __shared__ __align__(32) T as[TC_BM][TC_BK + 8];
@@ -334,11 +339,11 @@ int igemm_tc(const T *x, const T *w, const T *bias, const T *res, T *y, const dt
     int64_t gx = (P + TC_BP - 1) / TC_BP, gy = (g->m / g->group + TC_BM - 1) / TC_BM, gz = g->n * g->group * split;
     if (gx > 0x7fffffff || gy > 65535 || gz > 65535) return (int)cudaErrorInvalidConfiguration;
     dim3 grid((unsigned)gx, (unsigned)gy, (unsigned)gz);
-    igemm_tc_k<T, PW><<<grid, TC_THREADS, 0, (cudaStream_t)stream>>>(x, w, bias, res, y, *g, part, split, kslice);
+    dt_launch(igemm_tc_k<T, PW>, grid, TC_THREADS, 0, (cudaStream_t)stream, x, w, bias, res, y, *g, part, split, kslice);
     if (!part) return (int)cudaGetLastError();
     int64_t total = g->n * g->m * P, blocks = (total + 255) / 256;
     if (blocks > 65535 * 32) blocks = 65535 * 32;
-    splitk_reduce_k<T><<<(unsigned)blocks, 256, 0, (cudaStream_t)stream>>>(part, bias, res, y, *g, split, total, P);
+    dt_launch(splitk_reduce_k<T>, (unsigned)blocks, 256, 0, (cudaStream_t)stream, part, bias, res, y, *g, split, total, P);
     return (int)cudaGetLastError();
 }
 
@@ -406,6 +411,7 @@ template <typename T, bool NHWC, int K>
 __global__ void dw_tiled_k(const T *__restrict__ x, const T *__restrict__ w, const T *__restrict__ bias,
                            const T *__restrict__ res, T *__restrict__ y, dt_cu_conv g, dw_tile t)
 {
+    dt_grid_wait();
     extern __shared__ float sm[];
     const int C = (int)g.c, OH = (int)g.oh, OW = (int)g.ow, IH = (int)g.ih, IW = (int)g.iw;
     const int kh = (int)g.kh, kw = (int)g.kw, taps = kh * kw, sh = (int)g.sh, sw = (int)g.sw;
@@ -544,7 +550,7 @@ int dw_tiled(const T *x, const T *w, const T *bias, const T *res, T *y, const dt
     size_t smem = ((size_t)t.ith * t.itw * t.cb + (size_t)t.cb * g->kh * g->kw) * sizeof(float);
     cudaStream_t s = (cudaStream_t)stream;
     bool k3 = g->kh == 3 && g->kw == 3, k5 = g->kh == 5 && g->kw == 5;
-#define DT_DW_LAUNCH(L, K) dw_tiled_k<T, L, K><<<(unsigned)blocks, t.threads, smem, s>>>(x, w, bias, res, y, *g, t)
+#define DT_DW_LAUNCH(L, K) dt_launch(dw_tiled_k<T, L, K>, (unsigned)blocks, t.threads, smem, s, x, w, bias, res, y, *g, t)
     if (nhwc) {
         if (k3) DT_DW_LAUNCH(true, 3);
         else if (k5) DT_DW_LAUNCH(true, 5);

@@ -9,6 +9,7 @@
 // scratch buffer: `split` blocks of a thread-block cluster each sum a share of K, and each
 // reduces a share of the tile's rows from all of their shared memories (distributed shared
 // memory, sm_90) before applying the epilogue (bias, residual, activation, one rounding).
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_own.h"
 
@@ -76,6 +77,7 @@ __global__ void __launch_bounds__(MMA_THREADS) conv_mma_k(const T *__restrict__ 
                                                           const T *__restrict__ bias, const T *__restrict__ res,
                                                           T *__restrict__ y, dt_cu_conv g, int split)
 {
+    dt_grid_wait();
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
     constexpr int LD = MMA_BK + MMA_PAD, WM = BM / 2, WN = BN / 2, MI = WM / 16, NI = WN / 8;
     constexpr int ACH = BM * 4 / MMA_THREADS, BCH = BN * 4 / MMA_THREADS; // 16-byte chunks a thread stages
@@ -216,16 +218,20 @@ int conv_mma(const T *x, const T *w, const T *bias, const T *res, T *y, const dt
     if (P <= 0 || g->m <= 0) return 0;
     if (split < 1 || split > 8) return (int)cudaErrorInvalidValue;
     cudaLaunchConfig_t cfg = {};
-    cudaLaunchAttribute at[1];
+    cudaLaunchAttribute at[2];
     cfg.gridDim = dim3((unsigned)((P + BM - 1) / BM), (unsigned)((g->m + BN - 1) / BN), (unsigned)split);
     cfg.blockDim = dim3(MMA_THREADS);
     cfg.stream = (cudaStream_t)stream;
-    at[0].id = cudaLaunchAttributeClusterDimension;
-    at[0].val.clusterDim.x = 1;
-    at[0].val.clusterDim.y = 1;
-    at[0].val.clusterDim.z = (unsigned)split;
     cfg.attrs = at;
-    cfg.numAttrs = split > 1 ? 1 : 0;
+    cfg.numAttrs = (unsigned)dt_pdl_attr(&at[0], (unsigned long long)cfg.gridDim.x * cfg.gridDim.y * cfg.gridDim.z);
+    if (split > 1) {
+        cudaLaunchAttribute *c = &at[cfg.numAttrs++];
+        memset(c, 0, sizeof *c);
+        c->id = cudaLaunchAttributeClusterDimension;
+        c->val.clusterDim.x = 1;
+        c->val.clusterDim.y = 1;
+        c->val.clusterDim.z = (unsigned)split;
+    }
     return (int)cudaLaunchKernelEx(&cfg, conv_mma_k<T, BM, BN>, x, w, bias, res, y, *g, split);
 }
 

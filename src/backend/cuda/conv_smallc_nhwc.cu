@@ -12,6 +12,7 @@
 // then runs their FMAs. Bias, residual and activation in the store, 16 bytes at a time where
 // channels and alignment allow. (Session 9's first version, one thread per 8 channels of a
 // pixel with the input loaded tap by tap, ran superres' first conv at 1024 in 0.60 ms.)
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/elem.cuh"
@@ -30,6 +31,7 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_nhwc_k(const T *__restri
                                                                const T *__restrict__ bias, const T *res, T *y,
                                                                const dt_cu_conv g, bool vec)
 {
+    dt_grid_wait();
     extern __shared__ float4 ws4[];
     float *ws = reinterpret_cast<float *>(ws4);
     const int M = (int)g.m, KH = (int)g.kh, KW = (int)g.kw, kwc = KW * C, K = KH * kwc;
@@ -116,7 +118,7 @@ int launch_c(const void *x, const void *w, const void *bias, const void *res, vo
     if (most > 0 && blocks > most) blocks = most;   // grid-stride: the weights are staged once per block
     if (blocks < 1 || groups > 65535) return blocks < 1 ? 0 : (int)cudaErrorInvalidValue;
     const bool vec = g->m % 8 == 0 && ((uintptr_t)y | (uintptr_t)res) % 16 == 0;
-    conv_smallc_nhwc_k<T, C><<<dim3((unsigned)blocks, (unsigned)groups), kThreads, smem, (cudaStream_t)stream>>>(
+    dt_launch(conv_smallc_nhwc_k<T, C>, dim3((unsigned)blocks, (unsigned)groups), kThreads, smem, (cudaStream_t)stream, 
         (const T *)x, (const T *)w, (const T *)bias, (const T *)res, (T *)y, *g, vec);
     return (int)cudaGetLastError();
 }

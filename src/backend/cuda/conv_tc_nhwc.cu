@@ -12,6 +12,7 @@
 // MI) x (8 NI) sub-tile with mma.sync m16n8k16 (float32 accumulators). Epilogue in registers:
 // bias, residual, activation, one rounding, stored two channels at a time (where M is even). Any
 // stride, pads, dilation; one group.
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/conv_tc_nhwc.h"
 #include "backend/cuda/elem.cuh"
@@ -41,6 +42,7 @@ __global__ void __launch_bounds__(WM *WN * 32) conv_tc_nhwc_k(const T *__restric
                                                               const T *__restrict__ bias, const T *res, T *y,
                                                               const dt_cu_conv g)
 {
+    dt_grid_wait();
     using tile = tc_tile<T, WM, WN, MI, NI>;
     constexpr int THREADS = tile::threads, BM = tile::bm, BN = tile::bn, AC = tile::a_copies, BC = tile::b_copies;
     constexpr int ROWS = THREADS / 4;   // rows one pass of the block's copies covers
@@ -217,7 +219,7 @@ int launch(const void *x, const void *w, const void *bias, const void *res, void
     }
     const int64_t P = g->n * g->oh * g->ow;
     dim3 grid((unsigned)((P + tile::bm - 1) / tile::bm), (unsigned)((g->m + tile::bn - 1) / tile::bn));
-    kernel<<<grid, tile::threads, tile::smem, (cudaStream_t)stream>>>((const T *)x, (const T *)w, (const T *)bias,
+    dt_launch(kernel, grid, tile::threads, tile::smem, (cudaStream_t)stream, (const T *)x, (const T *)w, (const T *)bias,
                                                                       (const T *)res, (T *)y, *g);
     return (int)cudaGetLastError();
 }

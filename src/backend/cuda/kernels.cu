@@ -4,6 +4,7 @@
 // template over the element type (float, __half, __nv_bfloat16): elements are loaded into
 // float, computed and accumulated in float, and rounded once when stored (mixed precision:
 // builder/precision.c). The activations (act) are act.cuh's, shared with conv_kernels.cu.
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
@@ -59,6 +60,7 @@ template <typename F> int by_esize(int esize, F launch)
 template <typename T>
 __global__ void unary_k(int op, const T *x, T *y, int64_t n, float p0, float p1)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] = st<T>(act(op, ld(x[i]), p0, p1));
 }
@@ -81,6 +83,7 @@ __device__ __forceinline__ float binop(int op, float a, float b)
 template <typename T>
 __global__ void binary_same_k(int op, const T *a, const T *b, T *y, int64_t n)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] = st<T>(binop(op, ld(a[i]), ld(b[i])));
 }
@@ -96,6 +99,7 @@ template <typename T, int V> union vec16 {
 template <typename T, int V>
 __global__ void binary_same_vec_k(int op, const T *__restrict__ a, const T *__restrict__ b, T *__restrict__ y, int n)
 {
+    dt_grid_wait();
     const int nv = n / V, step = gridDim.x * blockDim.x, t0 = blockIdx.x * blockDim.x + threadIdx.x;
     for (int v = t0; v < nv; v += step) {
         vec16<T, V> va, vb, vy;
@@ -129,6 +133,7 @@ template <typename T, int V>
 __global__ void binary_chan_k(int op, const T *__restrict__ full, const T *__restrict__ small, T *__restrict__ y,
                               chan_geom g)
 {
+    dt_grid_wait();
     const int nv = g.n / V, step = gridDim.x * blockDim.x;
     for (int v = blockIdx.x * blockDim.x + threadIdx.x; v < nv; v += step) {
         int i = v * V, t = i / g.inner, m = t % g.mid, o = t / g.mid / g.rep, si = o * g.so + m;
@@ -197,23 +202,24 @@ int binary_fast(int op, const T *a, const T *b, T *y, const dt_cu_bcast *g, bool
     if (same) {
         int n = (int)g->n;
         if (al(a) && al(b) && al(y) && n >= V)
-            binary_same_vec_k<T, V><<<blocks_for(n / V), kThreads, 0, s>>>(op, a, b, y, n);
+            dt_launch(binary_same_vec_k<T, V>, blocks_for(n / V), kThreads, 0, s, op, a, b, y, n);
         else
-            binary_same_vec_k<T, 1><<<blocks_for(n), kThreads, 0, s>>>(op, a, b, y, n);
+            dt_launch(binary_same_vec_k<T, 1>, blocks_for(n), kThreads, 0, s, op, a, b, y, n);
         return (int)cudaGetLastError();
     }
     chan_geom c;
     if (!chan_pattern(g, &c)) return -1;
     const T *full = c.small_first ? b : a, *small = c.small_first ? a : b;
     bool vec = al(full) && al(y) && c.n % V == 0 && (c.inner % V == 0 || (c.inner == 1 && c.mid % V == 0));
-    if (vec) binary_chan_k<T, V><<<blocks_for(c.n / V), kThreads, 0, s>>>(op, full, small, y, c);
-    else binary_chan_k<T, 1><<<blocks_for(c.n), kThreads, 0, s>>>(op, full, small, y, c);
+    if (vec) dt_launch(binary_chan_k<T, V>, blocks_for(c.n / V), kThreads, 0, s, op, full, small, y, c);
+    else dt_launch(binary_chan_k<T, 1>, blocks_for(c.n), kThreads, 0, s, op, full, small, y, c);
     return (int)cudaGetLastError();
 }
 
 template <typename T>
 __global__ void binary_k(int op, const T *a, const T *b, T *y, dt_cu_bcast g)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, oa = 0, ob = 0;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -230,6 +236,7 @@ template <typename T>
 __global__ void epilogue_k(T *y, const T *bias, const T *res, int64_t total, int64_t c, int64_t hw, int op, float p0,
                            float p1)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         float v = ld(y[i]);
         if (bias) v += ld(bias[(i / hw) % c]);
@@ -241,6 +248,7 @@ __global__ void epilogue_k(T *y, const T *bias, const T *res, int64_t total, int
 template <typename T>
 __global__ void add_c_k(T *y, const T *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < m * n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i / n, col = i - r * n;
         y[i] = st<T>(ld(y[i]) + beta * ld(c[r * sm + col * sn]));
@@ -284,6 +292,7 @@ __device__ float block_max(float v, float *sh)
 template <typename T>
 __global__ void softmax_rows_k(const T *x, T *y, int64_t cols, int log)
 {
+    dt_grid_wait();
     __shared__ float sh[32];
     const T *xr = x + blockIdx.x * cols;
     T *yr = y + blockIdx.x * cols;
@@ -301,6 +310,7 @@ __global__ void softmax_rows_k(const T *x, T *y, int64_t cols, int log)
 template <typename T>
 __global__ void softmax_strided_k(const T *x, T *y, int64_t outer, int64_t axis, int64_t inner, int log)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = i / inner, in = i - o * inner;
         const T *xp = x + o * axis * inner + in;
@@ -368,6 +378,7 @@ template <typename T, int N, bool F>
 __global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y, int64_t rows, int cols, float eps,
                                  dt_cu_ln_addends ra)
 {
+    dt_grid_wait();
     int64_t row = blockIdx.x * (int64_t)(blockDim.x >> 5) + (threadIdx.x >> 5);
     if (row >= rows) return;   // the whole warp: row is the same for its lanes
     int lane = threadIdx.x & 31;
@@ -412,6 +423,7 @@ __global__ void layernorm_warp_k(const T *x, const T *scale, const T *bias, T *y
 template <typename T, bool F>
 __global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int64_t cols, float eps, dt_cu_ln_addends ra)
 {
+    dt_grid_wait();
     __shared__ float sh[32];
     const int64_t row = blockIdx.x;
     T *yr = y + row * cols;
@@ -434,6 +446,7 @@ __global__ void layernorm_k(const T *x, const T *scale, const T *bias, T *y, int
 template <typename T>
 __global__ void gap_k(const T *x, T *y, int64_t hw)
 {
+    dt_grid_wait();
     __shared__ float sh[32];
     const T *xp = x + blockIdx.x * hw;
     float s = 0.f;
@@ -453,6 +466,7 @@ template <typename D, typename S> __device__ __forceinline__ D cast_one(S v);
 template <typename T, typename D = T>
 __global__ void transpose_k(const T *x, D *y, perm_geom g, int64_t n, int64_t base)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, off = base;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -476,6 +490,7 @@ struct perm_geom32 {
 template <typename T>
 __global__ void transpose32_k(const T *__restrict__ x, T *__restrict__ y, perm_geom32 g, uint32_t n, int32_t base)
 {
+    dt_grid_wait();
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
         uint32_t r = i;
         int32_t off = base;
@@ -492,6 +507,7 @@ template <typename T>
 __global__ void gather_k(const T *data, const void *idx, int idx64, T *y, int64_t outer, int64_t axis_n, int64_t inner,
                          int64_t nidx)
 {
+    dt_grid_wait();
     int64_t total = outer * nidx * inner;
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t in = i % inner, t = i / inner, k = t % nidx, o = t / nidx;
@@ -501,18 +517,20 @@ __global__ void gather_k(const T *data, const void *idx, int idx64, T *y, int64_
     }
 }
 
-template <typename T>
-__global__ void pool_k(const T *x, T *y, int64_t planes, int64_t ih, int64_t iw, int64_t oh, int64_t ow,
+// I: the index type, int where every index fits (the 64-bit divisions were most of its time).
+template <typename T, typename I>
+__global__ void pool_k(const T *x, T *y, I planes, I ih, I iw, I oh, I ow,
                        int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw, int kind, int count_pad,
-                       int64_t c)
+                       I c)
 {
+    dt_grid_wait();
     // c > 0: channels last, planes = N * C; neighbouring threads take neighbouring channels.
-    int64_t total = planes * oh * ow, es = c > 0 ? c : 1;
-    for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
-        int64_t ox, oy, t;
+    I total = planes * oh * ow, es = c > 0 ? c : 1;
+    for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
+        I ox, oy, t;
         const T *xp;
         if (c > 0) {
-            int64_t ch = i % c;
+            I ch = i % c;
             t = i / c;
             ox = t % ow, t /= ow, oy = t % oh;
             xp = x + t / oh * ih * iw * c + ch;
@@ -523,9 +541,9 @@ __global__ void pool_k(const T *x, T *y, int64_t planes, int64_t ih, int64_t iw,
         float acc = kind == 0 ? -INFINITY : 0.f;
         int cnt = 0;
         for (int a = 0; a < kh; a++) {
-            int64_t yy = oy * sh - ph + (int64_t)a * dh;
+            I yy = oy * sh - ph + (I)a * dh;
             for (int b = 0; b < kw; b++) {
-                int64_t xx = ox * sw - pw + (int64_t)b * dw;
+                I xx = ox * sw - pw + (I)b * dw;
                 bool inside = yy >= 0 && yy < ih && xx >= 0 && xx < iw;
                 if (inside) {
                     float v = ld(xp[(yy * iw + xx) * es]);
@@ -591,6 +609,7 @@ __device__ void resize_taps(const dt_cu_resize_geom &p, int a, int64_t x, int64_
 template <typename T, typename I>
 __global__ void resize_k(const T *x, T *y, dt_cu_resize_geom p)
 {
+    dt_grid_wait();
     const I total = (I)(p.planes * p.oh * p.ow), OW = (I)p.ow, OH = (I)p.oh;
     for (I i = blockIdx.x * (I)blockDim.x + threadIdx.x; i < total; i += (I)gridDim.x * blockDim.x) {
         I ox = i % OW, t = i / OW, oy = t % OH, pl = t / OH;
@@ -618,6 +637,7 @@ template <typename D, typename S> __device__ __forceinline__ D cast_one(S v)
 template <typename S, typename D>
 __global__ void cast_k(const S *x, D *y, int64_t n)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] = cast_one<D, S>(x[i]);
 }
@@ -627,12 +647,12 @@ int cast_from(const S *x, void *y, int to, int64_t n, cudaStream_t s)
 {
     unsigned b = blocks_for(n);
     switch (to) {
-    case DUCTILE_FLOAT32: cast_k<<<b, kThreads, 0, s>>>(x, (float *)y, n); break;
-    case DUCTILE_FLOAT16: cast_k<<<b, kThreads, 0, s>>>(x, (__half *)y, n); break;
-    case DUCTILE_BFLOAT16: cast_k<<<b, kThreads, 0, s>>>(x, (__nv_bfloat16 *)y, n); break;
-    case DUCTILE_INT64: cast_k<<<b, kThreads, 0, s>>>(x, (int64_t *)y, n); break;
-    case DUCTILE_INT32: cast_k<<<b, kThreads, 0, s>>>(x, (int32_t *)y, n); break;
-    case DUCTILE_BOOL: cast_k<<<b, kThreads, 0, s>>>(x, (uint8_t *)y, n); break;
+    case DUCTILE_FLOAT32: dt_launch(cast_k<S, float>, b, kThreads, 0, s, x, (float *)y, n); break;
+    case DUCTILE_FLOAT16: dt_launch(cast_k<S, __half>, b, kThreads, 0, s, x, (__half *)y, n); break;
+    case DUCTILE_BFLOAT16: dt_launch(cast_k<S, __nv_bfloat16>, b, kThreads, 0, s, x, (__nv_bfloat16 *)y, n); break;
+    case DUCTILE_INT64: dt_launch(cast_k<S, int64_t>, b, kThreads, 0, s, x, (int64_t *)y, n); break;
+    case DUCTILE_INT32: dt_launch(cast_k<S, int32_t>, b, kThreads, 0, s, x, (int32_t *)y, n); break;
+    case DUCTILE_BOOL: dt_launch(cast_k<S, uint8_t>, b, kThreads, 0, s, x, (uint8_t *)y, n); break;
     default: return (int)cudaErrorInvalidValue;
     }
     return (int)cudaGetLastError();
@@ -641,6 +661,7 @@ int cast_from(const S *x, void *y, int to, int64_t n, cudaStream_t s)
 template <typename T>
 __global__ void reduce_k(const T *x, T *y, int64_t outer, int64_t n, int64_t inner, int op)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = i / inner, in = i - o * inner;
         const T *xp = x + o * n * inner + in;
@@ -694,6 +715,7 @@ template <typename T>
 __global__ void __launch_bounds__(256) reduce_part_k(const T *__restrict__ x, T *__restrict__ y, float *__restrict__ part,
                                                      int64_t outer, int64_t n, int64_t inner, int op, int64_t slice)
 {
+    dt_grid_wait();
     __shared__ float sh[256];
     const int cols = inner == 1 ? 1 : 32, rows = 256 / cols;
     const int c = threadIdx.x % cols, r = threadIdx.x / cols;
@@ -718,6 +740,7 @@ __global__ void __launch_bounds__(256) reduce_part_k(const T *__restrict__ x, T 
 template <typename T>
 __global__ void reduce_join_k(const float *__restrict__ part, T *__restrict__ y, int64_t total, int split, int64_t n, int op)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < total; i += (int64_t)gridDim.x * blockDim.x) {
         float acc = part[i];
         for (int s = 1; s < split; s++) acc = red_join(op, acc, part[s * total + i]);
@@ -735,6 +758,7 @@ struct tri_geom {
 template <typename T>
 __global__ void where_k(const uint8_t *c, const T *x, const T *y, T *out, tri_geom g)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, o0 = 0, o1 = 0, o2 = 0;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -750,6 +774,7 @@ __global__ void where_k(const uint8_t *c, const T *x, const T *y, T *out, tri_ge
 
 __global__ void logic_k(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, tri_geom g)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < g.n; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t r = i, o0 = 0, o1 = 0;
         for (int d = g.rank - 1; d >= 0; d--) {
@@ -766,12 +791,14 @@ __global__ void logic_k(int op, const uint8_t *a, const uint8_t *b, uint8_t *out
 template <typename T>
 __global__ void isnan_k(const T *x, uint8_t *y, int64_t n)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] = isnan(ld(x[i]));
 }
 
 __global__ void not_k(const uint8_t *x, uint8_t *y, int64_t n)
 {
+    dt_grid_wait();
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x)
         y[i] = !x[i];
 }
@@ -792,7 +819,7 @@ static perm_geom perm_geom_of(int rank, const int64_t *out_dims, const int64_t *
 template <typename S>
 static int transpose_to(const S *x, void *y, int to, const perm_geom &g, int64_t n, cudaStream_t s)
 {
-    DT_FLOATS(to, transpose_k<<<blocks_for(n), kThreads, 0, s>>>(x, (T *)y, g, n, (int64_t)0))
+    DT_FLOATS(to, dt_launch(transpose_k<S, T>, blocks_for(n), kThreads, 0, s, x, (T *)y, g, n, (int64_t)0))
     return (int)cudaGetLastError();
 }
 
@@ -817,7 +844,7 @@ int dt_cu_where(int dtype, const uint8_t *c, const void *x, const void *y, void 
 {
     if (n <= 0) return 0;
     tri_geom g = to_tri(rank, n, dims, sc, sx, sy);
-    DT_FLOATS(dtype, where_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(c, (const T *)x, (const T *)y, (T *)out, g))
+    DT_FLOATS(dtype, dt_launch(where_k<T>, blocks_for(n), kThreads, 0, (cudaStream_t)stream, c, (const T *)x, (const T *)y, (T *)out, g))
     return (int)cudaGetLastError();
 }
 
@@ -825,21 +852,21 @@ int dt_cu_logic(int op, const uint8_t *a, const uint8_t *b, uint8_t *out, int ra
                 const int64_t *sa, const int64_t *sb, void *stream)
 {
     if (n <= 0) return 0;
-    logic_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, a, b, out, to_tri(rank, n, dims, sa, sb, NULL));
+    dt_launch(logic_k, blocks_for(n), kThreads, 0, (cudaStream_t)stream, op, a, b, out, to_tri(rank, n, dims, sa, sb, NULL));
     return (int)cudaGetLastError();
 }
 
 int dt_cu_isnan(int dtype, const void *x, uint8_t *y, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
-    DT_FLOATS(dtype, isnan_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, y, n))
+    DT_FLOATS(dtype, dt_launch(isnan_k<T>, blocks_for(n), kThreads, 0, (cudaStream_t)stream, (const T *)x, y, n))
     return (int)cudaGetLastError();
 }
 
 int dt_cu_not(const uint8_t *x, uint8_t *y, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
-    not_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(x, y, n);
+    dt_launch(not_k, blocks_for(n), kThreads, 0, (cudaStream_t)stream, x, y, n);
     return (int)cudaGetLastError();
 }
 
@@ -849,9 +876,9 @@ int dt_cu_resize(int dtype, const void *x, void *y, const dt_cu_resize_geom *p, 
     if (total <= 0) return 0;
     // 32-bit indices where i + the grid's stride cannot overflow.
     if (total < 0x7fffffff - 65535LL * 32 * kThreads)
-        DT_FLOATS(dtype, resize_k<T, int><<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
+        DT_FLOATS(dtype, dt_launch(resize_k<T, int>, blocks_for(total), kThreads, 0, (cudaStream_t)stream, (const T *)x, (T *)y, *p))
     else
-        DT_FLOATS(dtype, resize_k<T, int64_t><<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, *p))
+        DT_FLOATS(dtype, dt_launch(resize_k<T, int64_t>, blocks_for(total), kThreads, 0, (cudaStream_t)stream, (const T *)x, (T *)y, *p))
     return (int)cudaGetLastError();
 }
 
@@ -873,7 +900,7 @@ int dt_cu_cast(const void *x, int from, void *y, int to, int64_t n, void *stream
 int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream)
 {
     if (outer * inner <= 0) return 0;
-    DT_FLOATS(dtype, reduce_k<<<blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, outer,
+    DT_FLOATS(dtype, dt_launch(reduce_k<T>, blocks_for(outer * inner), kThreads, 0, (cudaStream_t)stream, (const T *)x, (T *)y, outer,
                                                                                                  n, inner, op))
     return (int)cudaGetLastError();
 }
@@ -887,17 +914,17 @@ int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t
     if (outer * chunks > 0x7fffffff || split > 65535) return (int)cudaErrorInvalidConfiguration;
     dim3 grid((unsigned)(outer * chunks), (unsigned)split);
     cudaStream_t s = (cudaStream_t)stream;
-    DT_FLOATS(dtype, reduce_part_k<<<grid, 256, 0, s>>>((const T *)x, (T *)y, split > 1 ? part : nullptr, outer, n, inner, op,
+    DT_FLOATS(dtype, dt_launch(reduce_part_k<T>, grid, 256, 0, s, (const T *)x, (T *)y, split > 1 ? part : nullptr, outer, n, inner, op,
                                                          slice))
     if (split > 1)
-        DT_FLOATS(dtype, reduce_join_k<<<blocks_for(outer * inner), kThreads, 0, s>>>(part, (T *)y, outer * inner, split, n, op))
+        DT_FLOATS(dtype, dt_launch(reduce_join_k<T>, blocks_for(outer * inner), kThreads, 0, s, part, (T *)y, outer * inner, split, n, op))
     return (int)cudaGetLastError();
 }
 
 int dt_cu_unary(int op, int dtype, const void *x, void *y, int64_t n, float p0, float p1, void *stream)
 {
     if (n <= 0) return 0;
-    DT_FLOATS(dtype, unary_k<<<blocks_for(n), kThreads, 0, (cudaStream_t)stream>>>(op, (const T *)x, (T *)y, n, p0, p1))
+    DT_FLOATS(dtype, dt_launch(unary_k<T>, blocks_for(n), kThreads, 0, (cudaStream_t)stream, op, (const T *)x, (T *)y, n, p0, p1))
     return (int)cudaGetLastError();
 }
 
@@ -919,9 +946,9 @@ int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const
         if (rc >= 0) return rc;
     }
     if (same)
-        DT_FLOATS(dtype, binary_same_k<<<blocks_for(g->n), kThreads, 0, s>>>(op, (const T *)a, (const T *)b, (T *)y, g->n))
+        DT_FLOATS(dtype, dt_launch(binary_same_k<T>, blocks_for(g->n), kThreads, 0, s, op, (const T *)a, (const T *)b, (T *)y, g->n))
     else
-        DT_FLOATS(dtype, binary_k<<<blocks_for(g->n), kThreads, 0, s>>>(op, (const T *)a, (const T *)b, (T *)y, *g))
+        DT_FLOATS(dtype, dt_launch(binary_k<T>, blocks_for(g->n), kThreads, 0, s, op, (const T *)a, (const T *)b, (T *)y, *g))
     return (int)cudaGetLastError();
 }
 
@@ -930,7 +957,7 @@ int dt_cu_epilogue(int dtype, void *y, const void *bias, const void *res, int64_
 {
     int64_t total = n * c * hw;
     if (total <= 0) return 0;
-    DT_FLOATS(dtype, epilogue_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((T *)y, (const T *)bias,
+    DT_FLOATS(dtype, dt_launch(epilogue_k<T>, blocks_for(total), kThreads, 0, (cudaStream_t)stream, (T *)y, (const T *)bias,
                                                                                           (const T *)res, total, c, hw,
                                                                                           op, p0, p1))
     return (int)cudaGetLastError();
@@ -939,7 +966,7 @@ int dt_cu_epilogue(int dtype, void *y, const void *bias, const void *res, int64_
 int dt_cu_add_c(int dtype, void *y, const void *c, float beta, int64_t m, int64_t n, int64_t sm, int64_t sn, void *stream)
 {
     if (m * n <= 0) return 0;
-    DT_FLOATS(dtype, add_c_k<<<blocks_for(m * n), kThreads, 0, (cudaStream_t)stream>>>((T *)y, (const T *)c, beta, m, n, sm,
+    DT_FLOATS(dtype, dt_launch(add_c_k<T>, blocks_for(m * n), kThreads, 0, (cudaStream_t)stream, (T *)y, (const T *)c, beta, m, n, sm,
                                                                                        sn))
     return (int)cudaGetLastError();
 }
@@ -950,9 +977,9 @@ int dt_cu_softmax(int dtype, const void *x, void *y, int64_t outer, int64_t axis
     cudaStream_t s = (cudaStream_t)stream;
     unsigned threads = axis >= 1024 ? 1024 : (axis >= 256 ? 256 : 64);
     if (inner == 1 && outer < (1ll << 31))
-        DT_FLOATS(dtype, softmax_rows_k<<<(unsigned)outer, threads, 0, s>>>((const T *)x, (T *)y, axis, log))
+        DT_FLOATS(dtype, dt_launch(softmax_rows_k<T>, (unsigned)outer, threads, 0, s, (const T *)x, (T *)y, axis, log))
     else
-        DT_FLOATS(dtype, softmax_strided_k<<<blocks_for(outer * inner), kThreads, 0, s>>>((const T *)x, (T *)y, outer, axis,
+        DT_FLOATS(dtype, dt_launch(softmax_strided_k<T>, blocks_for(outer * inner), kThreads, 0, s, (const T *)x, (T *)y, outer, axis,
                                                                                           inner, log))
     return (int)cudaGetLastError();
 }
@@ -968,7 +995,7 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
         unsigned blocks = (unsigned)((rows + 3) / 4);
         int c = (int)cols;
 #define DT_LN_WARP(N)                                                                                                  \
-    DT_FLOATS(dtype, (ra ? layernorm_warp_k<T, N, true> : layernorm_warp_k<T, N, false>)<<<blocks, 128, 0, s>>>(       \
+    DT_FLOATS(dtype, dt_launch((ra ? layernorm_warp_k<T, N, true> : layernorm_warp_k<T, N, false>), blocks, 128, 0, s,        \
                          (const T *)x, (const T *)scale, (const T *)bias, (T *)y, rows, c, eps, DT_LN_ADDENDS))
         if (cols <= 128)
             DT_LN_WARP(4)
@@ -982,7 +1009,7 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
         return (int)cudaGetLastError();
     }
     unsigned threads = 1024;
-    DT_FLOATS(dtype, (ra ? layernorm_k<T, true> : layernorm_k<T, false>)<<<(unsigned)rows, threads, 0, s>>>(
+    DT_FLOATS(dtype, dt_launch((ra ? layernorm_k<T, true> : layernorm_k<T, false>), (unsigned)rows, threads, 0, s, 
                          (const T *)x, (const T *)scale, (const T *)bias, (T *)y, cols, eps, DT_LN_ADDENDS))
 #undef DT_LN_ADDENDS
     return (int)cudaGetLastError();
@@ -991,7 +1018,7 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
 int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int64_t hw, void *stream)
 {
     if (planes <= 0) return 0;
-    DT_FLOATS(dtype, gap_k<<<(unsigned)planes, 256, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, hw))
+    DT_FLOATS(dtype, dt_launch(gap_k<T>, (unsigned)planes, 256, 0, (cudaStream_t)stream, (const T *)x, (T *)y, hw))
     return (int)cudaGetLastError();
 }
 
@@ -1042,13 +1069,13 @@ int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *
         int32_t b = (int32_t)base;
         return by_esize(esize, [&](auto z) {
             using T = decltype(z);
-            transpose32_k<<<blocks_for(n), kThreads, 0, s>>>((const T *)x, (T *)y, g, m, b);
+            dt_launch(transpose32_k<T>, blocks_for(n), kThreads, 0, s, (const T *)x, (T *)y, g, m, b);
         });
     }
     perm_geom g = perm_geom_of(rank, out_dims, in_strides);
     return by_esize(esize, [&](auto z) {
         using T = decltype(z);
-        transpose_k<<<blocks_for(n), kThreads, 0, s>>>((const T *)x, (T *)y, g, n, base);
+        dt_launch(transpose_k<T>, blocks_for(n), kThreads, 0, s, (const T *)x, (T *)y, g, n, base);
     });
 }
 
@@ -1060,7 +1087,7 @@ int dt_cu_gather(const void *data, const void *idx, int idx64, void *y, int64_t 
     cudaStream_t s = (cudaStream_t)stream;
     return by_esize(esize, [&](auto z) {
         using T = decltype(z);
-        gather_k<<<blocks_for(total), kThreads, 0, s>>>((const T *)data, idx, idx64, (T *)y, outer, axis_n, inner, nidx);
+        dt_launch(gather_k<T>, blocks_for(total), kThreads, 0, s, (const T *)data, idx, idx64, (T *)y, outer, axis_n, inner, nidx);
     });
 }
 
@@ -1069,9 +1096,15 @@ int dt_cu_pool2d(int dtype, const void *x, void *y, int64_t planes, int64_t ih, 
 {
     int64_t total = planes * oh * ow;
     if (total <= 0) return 0;
-    DT_FLOATS(dtype, pool_k<<<blocks_for(total), kThreads, 0, (cudaStream_t)stream>>>((const T *)x, (T *)y, planes, ih, iw,
-                                                                                      oh, ow, kh, kw, sh, sw, ph, pw, dh,
-                                                                                      dw, kind, count_pad, nhwc_c))
+    // 32-bit indices where the input, the output and every tap's offset (padding and dilation
+    // reach at most kh * dh rows past it) fit
+    bool small = planes * (ih + (int64_t)kh * dh + ph) * (iw + (int64_t)kw * dw + pw) < ((int64_t)1 << 31) && total < ((int64_t)1 << 31);
+    if (small)
+        DT_FLOATS(dtype, dt_launch(pool_k<T, int>, blocks_for(total), kThreads, 0, (cudaStream_t)stream, (const T *)x, (T *)y, (int)planes,
+                                   (int)ih, (int)iw, (int)oh, (int)ow, kh, kw, sh, sw, ph, pw, dh, dw, kind, count_pad, (int)nhwc_c))
+    else
+        DT_FLOATS(dtype, dt_launch(pool_k<T, int64_t>, blocks_for(total), kThreads, 0, (cudaStream_t)stream, (const T *)x, (T *)y,
+                                   planes, ih, iw, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw, kind, count_pad, nhwc_c))
     return (int)cudaGetLastError();
 }
 

@@ -91,6 +91,7 @@ typedef struct dt_cu_d2s_params {
     const ductile_layer *L;
     int64_t block;
     bool crd;           /* mode CRD (else DCR) */
+    bool nhwc;          /* input channels last (attribute layout "NHWC") */
 } dt_cu_d2s_params;
 
 typedef struct dt_cu_resize_params {

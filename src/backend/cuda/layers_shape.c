@@ -4,6 +4,7 @@
 #include "backend/cuda/layers.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "ops/shape.h"
 
 #include <cuda_runtime_api.h>
 
@@ -160,32 +161,18 @@ const dt_kernel dt_cuda_slice_kernel = {.prepare = dt_slice_prepare, .run = dt_s
 
 static ductile_status dt_d2s_prepare(const ductile_layer *L, void **out)
 {
-    dt_cu_d2s_params p = {L, dt_attr_int(L, "blocksize", 0), !strcmp(dt_attr_string(L, "mode", "DCR"), "CRD")};
+    dt_cu_d2s_params p = {L, dt_attr_int(L, "blocksize", 0), !strcmp(dt_attr_string(L, "mode", "DCR"), "CRD"),
+                          dt_depth_to_space_nhwc(L)};
     return dt_cuda_params_copy(&p, sizeof p, L, out);
 }
 
-/* A 6-D transpose: DCR reads [N, b, b, C', H, W] in the order [N, C', H, b, W, b]; CRD reads
- * [N, C', b, b, H, W] in that order. The op's check and infer hold blocksize > 0 and C
- * divisible by its square. */
+/* A 6-D transpose (ops/shape.h dt_depth_to_space_source): the input channels first or last.
+ * The op's check and infer hold blocksize > 0 and C divisible by its square. */
 static ductile_status dt_d2s_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_d2s_params *p = params;
-    int64_t b = p->block, n = in[0].dims[0], c = in[0].dims[1], h = in[0].dims[2], w = in[0].dims[3];
-    int64_t co = c / (b * b);
-    int64_t dims[6] = {n, co, h, b, w, b}, st[6];
-    int64_t hw = h * w;
-    st[0] = c * hw;
-    st[2] = w;
-    st[4] = 1;
-    if (p->crd) {
-        st[1] = b * b * hw; /* [N, C', b1, b2, H, W] */
-        st[3] = b * hw;
-        st[5] = hw;
-    } else {
-        st[1] = hw;         /* [N, b1, b2, C', H, W] */
-        st[3] = b * co * hw;
-        st[5] = co * hw;
-    }
+    int64_t dims[6], st[6];
+    dt_depth_to_space_source(p->nhwc, p->crd, in[0].dims, p->block, dims, st);
     return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, dt_esize(&out[0]), 6, dims, st, 0,
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
