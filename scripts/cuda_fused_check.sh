@@ -20,7 +20,7 @@ timeout 200 python3 -m pytest -q -rf -p no:cacheprovider tests/python/test_cuda.
 echo "pytest rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED" "$L/pytest.log" | tail -15 | tee -a "$S"
 log "latency FP16 (median ms, graphs off / on)"
-for sw in "" DUCTILE_CUDNN_FUSED_HALF=0 DUCTILE_CUDA_PDL_MAX_BLOCKS=528; do
+for sw in "" DUCTILE_CUDNN_FUSED_HALF=0; do
     echo "-- ${sw:-defaults}" | tee -a "$S"
     env $sw timeout 60 python3 scripts/cuda_latency.py "$M" --precision=fp16 2>&1 | grep -v "^model" | tee -a "$S"
 done

@@ -36,6 +36,7 @@
 #include "ops/fused.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static bool dt_is(const ductile_layer *L, const char *op) { return !strcmp(L->op_type, op) && !strcmp(L->domain, ""); }
@@ -254,7 +255,10 @@ static ductile_status dt_rewrite(dt_layout *p, ductile_layer *L)
  * back (superres: conv -> Transpose -> DepthToSpace, two passes over the largest tensor) goes. */
 static bool dt_reads_twin(const dt_layout *p, const ductile_layer *L)
 {
-    if (!dt_is(L, "DepthToSpace") || L->n_in != 1 || L->n_out != 1 || dt_attr_find(L, "layout")) return false;
+    const char *on = getenv("DUCTILE_LAYOUT_D2S");
+    if ((on && !strcmp(on, "0")) || !dt_is(L, "DepthToSpace") || L->n_in != 1 || L->n_out != 1 ||
+        dt_attr_find(L, "layout"))
+        return false;
     const ductile_tensor *t = L->in[0];
     return dt_from_region(p, t) && t->rank == 4 && !p->restored[t->index];
 }
