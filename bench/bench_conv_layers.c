@@ -4,7 +4,10 @@
  *   make all && gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_conv_layers.c \
  *       build/libductile.a -lm -pthread -o build/bench_conv_layers   (add the CUDA libraries
  *       the Makefile links when built with CUDA)
- *   build/bench_conv_layers [threads] [filter substring] [algo] [activation: dt_act, 1 = Relu] */
+ *   build/bench_conv_layers [threads] [filter substring] [algo] [activation: dt_act, 1 = Relu]
+ * Environment: BATCH=n images per run; RES=1 a residual input (as resnet50's block ends);
+ * HUGE=1 x, y and the residual in blocks of at least DT_ALLOC_HUGE_MIN from dt_aligned_alloc
+ * (2 MB pages where the kernel gives them, as the engine's activation arena has). */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/alloc.h"
@@ -19,6 +22,22 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* n floats: malloc'd, or with HUGE=1 as the engine's arena gets them (huge-page advised). */
+static float *act_alloc(int64_t n)
+{
+    size_t bytes = sizeof(float) * (size_t)n;
+    if (!getenv("HUGE")) return malloc(bytes);
+    return dt_aligned_alloc(64, bytes > DT_ALLOC_HUGE_MIN ? bytes : DT_ALLOC_HUGE_MIN);
+}
+
+static void act_free(float *p)
+{
+    if (getenv("HUGE"))
+        dt_free(p);
+    else
+        free(p);
 }
 
 typedef struct layer {
@@ -39,12 +58,13 @@ static void run(dt_pool *pool, const layer *L, int algo)
     for (int i = 0; i < 2; i++) g.out[i] = (L->hw + 2 * pad - d * (L->k - 1) - 1) / L->s + 1;
     int64_t nx = nb * L->c * L->hw * L->hw, nw = L->m * (L->c / L->group) * L->k * L->k,
             ny = nb * L->m * g.out[0] * g.out[1];
-    float *x = malloc(sizeof(float) * nx), *w = malloc(sizeof(float) * nw),
-          *b = malloc(sizeof(float) * L->m), *y = malloc(sizeof(float) * ny);
+    float *x = act_alloc(nx), *w = malloc(sizeof(float) * nw), *b = malloc(sizeof(float) * L->m),
+          *y = act_alloc(ny), *res = getenv("RES") ? act_alloc(ny) : NULL;
     for (int64_t i = 0; i < nx; i++) x[i] = (float)(i % 11) * 0.1f - 0.5f;
     for (int64_t i = 0; i < nw; i++) w[i] = (float)(i % 3) * 0.1f - 0.1f;
     for (int64_t i = 0; i < L->m; i++) b[i] = 0.5f;
-    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f};
+    for (int64_t i = 0; res && i < ny; i++) res[i] = (float)(i % 7) * 0.1f - 0.3f;
+    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f, .res = res};
     dt_conv_args a = {.x = x, .w = w, .bias = b, .epi = &epi, .y = y};
     float *wp = NULL;
     if (!dt_cpu_conv_is_depthwise(&g)) {
@@ -74,7 +94,8 @@ static void run(dt_pool *pool, const layer *L, int algo)
     dt_free(a.scratch);
 done:
     dt_free(wp);
-    free(x), free(w), free(b), free(y);
+    free(w), free(b);
+    act_free(x), act_free(y), act_free(res);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,110 @@
+/* The whole-tile store of the AVX-512 micro-kernel (gemm_kernel.c, dt_gemm_tile_out): an 8-row
+ * tile of whole vectors on the first K block with beta 0 and Relu, Clip or no activation is
+ * stored with its tests made once per tile. Its bits must be those of the per-row store
+ * (dt_gemm_row_out), which the x kernel's bodies keep (dt_gemm_kernel_x_fn with nx = 0):
+ *   - every store case against the x kernel bit for bit, 1-3 vectors, with and without bias and
+ *     residual, no epilogue and Relu, Clip, HardSwish (not taken), a column bias (not taken),
+ *     beta 0.5 and an accumulating block (not taken), heights 8 and 5 (not taken), widths
+ *     nv*16 and nv*16 - 3 (not taken), with NaN, infinities and signed zeros planted in the
+ *     bias and the residual (max/min operand order);
+ *   - 1x1 convs of whole tiles (24 -> 40 and 64 -> 72 channels at 12x16, 48 pixels a panel,
+ *     batch 2) with bias, residual and Relu against the double reference (1e-4 of the largest
+ *     value). */
+#include "testutil.h"
+#include "refconv.h"
+#include "backend/cpu/conv.h"
+#include "backend/cpu/gemm.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { KC = 29, LDB = 48, LDC = 51 };
+
+static void test_tile_store_matches_row_store_bits(void)
+{
+    dt_gemm_kernel_epi_fn epi_k = dt_gemm_kernel_epi_select();
+    dt_gemm_kernel_x_fn xk = dt_gemm_kernel_x_select();
+    if (!epi_k || !xk) {
+        fprintf(stderr, "tile store: not on this CPU (no AVX-512), skipped\n");
+        return;
+    }
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
+    float *res = rand_buf(8 * LDC), *cb = rand_buf(LDC);
+    /* values the activations treat specially: a NaN, infinities, signed zeros */
+    bias[1] = NAN, bias[2] = INFINITY, bias[3] = -INFINITY;
+    res[0] = -0.0f, res[5] = NAN, res[LDC + 7] = 0.0f, res[2 * LDC + 20] = -1e30f, res[3 * LDC + 33] = 1e30f;
+    static const dt_epilogue epis[] = {{DT_ACT_NONE, 0, 0, NULL, NULL},
+                                       {DT_ACT_RELU, 0, 0, NULL, NULL},
+                                       {DT_ACT_CLIP, -0.25f, 0.5f, NULL, NULL},
+                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL}};
+    float Ct[8 * LDC], Cr[8 * LDC];
+    int bad = 0, cases = 0;
+    for (int nv = 1; nv <= 3; nv++)
+        for (int narrow = 0; narrow < 2; narrow++)
+            for (int m = 8; m >= 5; m -= 3)
+                for (int e = -1; e < 4; e++)
+                    for (int mode = 0; mode < 8; mode++) {
+                        int n = nv * 16 - (narrow ? 3 : 0);
+                        bool first = mode != 6;
+                        float beta = mode == 5 ? 0.5f : 0.0f;
+                        const float *bs = mode & 1 ? NULL : bias;
+                        dt_epilogue ep = e >= 0 ? epis[e] : (dt_epilogue){0};
+                        if (mode == 7) ep.col_bias = cb;
+                        const float *r = e >= 0 && (mode & 2) ? res : NULL;
+                        if (e >= 0) ep.res = r;
+                        memcpy(Ct, C0, sizeof Ct);
+                        memcpy(Cr, C0, sizeof Cr);
+                        epi_k(KC, A, B, LDB, nv, Ct, LDC, m, n, first, beta, bs, e >= 0 ? &ep : NULL, r);
+                        xk(KC, A, NULL, B, LDB, nv, n, NULL, 0, 0, Cr, LDC, m, first, beta, bs, e >= 0 ? &ep : NULL, r);
+                        cases++;
+                        if (memcmp(Ct, Cr, sizeof Ct)) {
+                            bad++;
+                            fprintf(stderr, "tile store nv=%d n=%d m=%d act %d mode %d: bits differ from the row store\n",
+                                    nv, n, m, e, mode);
+                        }
+                    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(cases == 3 * 2 * 2 * 5 * 8);
+    free(A), free(B), free(bias), free(C0), free(res), free(cb);
+}
+
+static void test_conv_1x1_whole_tiles(void)
+{
+    static const int64_t cm[][2] = {{24, 40}, {64, 72}};
+    int bad = 0;
+    for (int ci = 0; ci < 2; ci++)
+        for (int with_res = 0; with_res < 2; with_res++) {
+            int64_t h = 12, w = 16, c = cm[ci][0], m = cm[ci][1], nb = 2;
+            dt_conv_geom g = {.spatial = 2, .batch = nb, .c = c, .m = m, .group = 1, .in = {h, w},
+                              .out = {h, w}, .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+            int64_t nxv = nb * c * h * w, ny = nb * m * h * w;
+            float *x = rand_buf(nxv), *wt = rand_buf(m * c), *b = rand_buf(m), *res = rand_buf(ny);
+            float *y = malloc(sizeof(float) * (size_t)ny);
+            float *wp = malloc(sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
+            double *R = malloc(sizeof(double) * (size_t)ny);
+            dt_cpu_conv_pack_weights(&g, wt, wp);
+            ref_conv(&(ref_conv_geom){.n = nb, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = h, .ow = w,
+                                      .kh = 1, .kw = 1, .sh = 1, .sw = 1, .dh = 1, .dw = 1},
+                     x, wt, b, with_res ? res : NULL, R);
+            for (int64_t i = 0; i < ny; i++) R[i] = R[i] > 0 ? R[i] : 0;
+            dt_epilogue epi = {.act = DT_ACT_RELU, .res = with_res ? res : NULL};
+            dt_conv_args a = {.x = x, .w_packed = wp, .bias = b, .epi = &epi, .y = y};
+            for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+            CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_IM2COL, NULL), DUCTILE_OK);
+            double e = rel_err(y, R, ny);
+            if (!(e <= 1e-4)) {
+                bad++;
+                fprintf(stderr, "1x1 conv c=%lld m=%lld res %d: rel err %g\n", (long long)c, (long long)m, with_res, e);
+            }
+            free(x), free(wt), free(b), free(res), free(y), free(wp), free(R);
+        }
+    CHECK_EQ_INT(bad, 0);
+}
+
+int main(void)
+{
+    test_tile_store_matches_row_store_bits();
+    test_conv_1x1_whole_tiles();
+    TEST_MAIN_END();
+}
