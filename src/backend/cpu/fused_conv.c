@@ -468,6 +468,7 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
     if (!strcmp(L->op_type, "FusedInvertedResidual")) return dt_cpu_fused_irb_tactics(L, in, ids, cap);
+    if (!strcmp(L->op_type, "FusedMatMul")) return dt_cpu_fused_matmul_tactics(L, ids, cap);
     if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L)) return 0;
     dt_view w;
     dt_conv_geom g;

@@ -50,8 +50,10 @@ ductile_status dt_cpu_fp16_check(void);
 bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags);
 /* Layout of a constant B of MatMul (2-D B) and Gemm packed at build time (their `packed`):
  * op(B) as the GEMM's packed B over the whole K (dt_gemm_pack_b_full); _BF16: in bfloat16
- * (dt_gemm_pack_b_bf16; a float32 tensor of half as many elements), for layers marked `bf16`,
- * loading only on a CPU with AVX512-BF16. */
+ * (dt_gemm_pack_b_bf16; a float32 tensor of half as many elements), then (since session 13)
+ * the float32 packing, for layers marked `bf16`, loading only on a CPU with AVX512-BF16.
+ * FusedMatMul's tactic DT_GEMM_ON_F32 runs the float32 copy, DT_GEMM_AS_PACKED the bfloat16
+ * (the builder's timer keeps the faster); MatMul and Gemm run the bfloat16. */
 enum { DT_CPU_PACK_GEMM_B = 3, DT_CPU_PACK_GEMM_B_BF16 = 6 };
 /* DT_CPU_PACK_GEMM_B_FP16: as _BF16 in IEEE float16 (layers marked `fp16`, AVX512-FP16). */
 enum { DT_CPU_PACK_GEMM_B_FP16 = 9 };
@@ -73,6 +75,10 @@ ductile_status dt_cpu_gemm_layout_check(int64_t layout);
 /* B of a MatMul, Gemm or FusedMatMul as the GEMM reads it: in place (*packed NULL), or the
  * blob packed in `layout`, checked against the size that layout has for K x N (linalg.c). */
 ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_t N, const float **packed);
+enum { DT_GEMM_AS_PACKED = 1, DT_GEMM_ON_F32 = 17 };
+/* With a bfloat16 B (*layout DT_CPU_PACK_GEMM_B_BF16, *packed from dt_cpu_gemm_b) and tactic
+ * DT_GEMM_ON_F32: its float32 copy, as layout DT_CPU_PACK_GEMM_B; else unchanged. */
+void dt_cpu_gemm_b_tactic(int64_t *layout, const float **packed, int64_t K, int64_t N, int64_t tactic);
 /* dt_backend.tactics of the CPU backend (fused_conv.c): the conv algorithms (dt_conv_algo). */
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
@@ -83,11 +89,14 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int profile, int point, int threads);
-/* FusedInvertedResidual's tactics (fused_irb.c): its unfused chain's depthwise algorithm. */
+/* FusedInvertedResidual's tactics (fused_irb.c): its unfused chain's depthwise algorithm,
+ * and for a `bf16` block each again + DT_CONV_ON_F32 (its float32 1x1 weights). */
 int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
                                      int threads);
+/* FusedMatMul's tactics (fused_matmul.c): on a bfloat16 B, DT_GEMM_AS_PACKED and DT_GEMM_ON_F32. */
+int dt_cpu_fused_matmul_tactics(const ductile_layer *L, int *ids, int cap);
 /* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
 extern const dt_kernel dt_cpu_fused_matmul_kernel;
 extern const dt_kernel dt_cpu_fused_irb_kernel;     /* fused_irb.c */
