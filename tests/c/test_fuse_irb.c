@@ -182,7 +182,8 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
     dt_conv_geom gd = {.spatial = 2, .c = d.ce, .m = d.ce, .group = d.ce, .k = {c->k, c->k}, .s = {c->s, c->s},
                        .d = {c->d, c->d}, .out = {d.oh, d.ow}};
     bool dw16 = dt_cpu_dw16_pays(&gd);
-    int64_t on32 = DT_CONV_ON_F32 + (dw16 ? DT_CONV_DW16 : DT_CONV_DEPTHWISE);
+    static int64_t on32;    /* the attribute keeps the pointer (dt_layer_add_attrs) */
+    on32 = DT_CONV_ON_F32 + (dw16 ? DT_CONV_DW16 : DT_CONV_DEPTHWISE);
     dt_attr tac = {.name = "tactic", .type = DT_ATTR_INTS, .n = 1, .ints = &on32};
     if (on_f32 && dt_layer_add_attrs(net, F, &tac, 1) != DUCTILE_OK) goto out;
     bf16 = bf16 && !on_f32;
