@@ -10,6 +10,8 @@
 #include "backend/cpu/conv.h"
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/families.h"
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/kernels.h"
 #include "builder/optimize.h"
 #include "core/status.h"
 #include "runtime/engine_impl.h"
@@ -42,6 +44,9 @@ static double ref_act(const char *act, double x)
 
 
 
+/* Layers fused_layer makes are marked `bf16` (as the builder marks them under --bf16). */
+static bool mark_bf16;
+
 /* A FusedConv layer over constants w and b; `tactic` < 0: none. */
 static ductile_layer *fused_layer(const conv_case *cc, const float *w, const float *b, bool res,
                                   const char *act, int tactic)
@@ -62,6 +67,7 @@ static ductile_layer *fused_layer(const conv_case *cc, const float *w, const flo
     bool clip = !strcmp(act, "Clip");
     attr(L, clip ? "act_min" : "act_alpha", DT_ATTR_FLOAT)->f = clip ? -0.5f : !strcmp(act, "HardSwish") ? 1.0f / 6.0f : 0.2f;
     attr(L, clip ? "act_max" : "act_beta", DT_ATTR_FLOAT)->f = clip ? 0.75f : 0.5f;
+    if (mark_bf16) attr(L, "bf16", DT_ATTR_INT)->i = 1;
     if (tactic >= 0) {
         int64_t t[2] = {DT_CONV_AUTO, tactic}; /* profile 1 gets the tactic under test */
         set_ints(L, "tactic", t, 2);
@@ -203,6 +209,66 @@ static void test_packed_weights_and_every_tactic_match_reference(dt_pool *pool)
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(ran >= 10);
+}
+
+/* A layer marked `bf16` packs its weights in bfloat16 and in float32 (layout
+ * DT_CPU_PACK_GEMM_A_BF16*), offers each GEMM tactic on both (ids + DT_CONV_ON_F32 on the
+ * float32 copy: the builder's timer keeps the faster), and those compute in float32: within
+ * 1e-4 of the float64 reference like the float32 layer, where bfloat16's are within 3e-2.
+ * Skipped, saying so, on a CPU without AVX512-BF16 (the layer refuses to load there). */
+static void test_bf16_layer_offers_and_runs_float32_tactics(dt_pool *pool)
+{
+    if (!dt_cpu_has_bf16()) {
+        fprintf(stderr, "skipped: this CPU lacks AVX512-BF16 (bf16 layers' float32 tactics)\n");
+        return;
+    }
+    mark_bf16 = true;
+    int bad = 0, ran = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const conv_case *cc = &cases[c];
+        dt_conv_geom g = {.group = cc->group, .c = cc->c, .m = cc->m, .s = {cc->stride, cc->stride},
+                          .spatial = 2, .k = {cc->k, cc->k}, .d = {1, 1}};
+        if (dt_cpu_conv_is_depthwise(&g)) continue;
+        static const int algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_SMALLC};
+        for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
+            if (!dt_cpu_conv_algo_applies(&g, (dt_conv_algo)algos[i])) continue;
+            double e16 = run_case(cc, "HardSwish", true, true, algos[i], pool);
+            double e32 = run_case(cc, "HardSwish", true, true, algos[i] + DT_CONV_ON_F32, pool);
+            ran++;
+            if (!(e32 <= 1e-4) || !(e16 <= 3e-2)) {
+                bad++;
+                fprintf(stderr, "bf16 case %zu tactic %d: rel err %g (bfloat16), %g (float32 copy)\n", c, algos[i],
+                        e16, e32);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(ran >= 5);
+    /* The tactics offered: the bfloat16 ones, then the same on the float32 copy. */
+    const conv_case *cc = &cases[0];
+    float *w = rand_buf(cc->m * cc->c * 9), *b = rand_buf(cc->m);
+    ductile_layer *L = fused_layer(cc, w, b, false, "Relu", -1);
+    dt_prepacked pk;
+    CHECK_EQ_INT(dt_cpu_prepack(L, &pk), DUCTILE_OK);
+    CHECK_EQ_INT((int)pk.layout, DT_CPU_PACK_GEMM_A_BF16_WINO);
+    int64_t nf = (int64_t)(pk.nbytes / sizeof(float));
+    dt_attr add[2] = {{.name = "packed", .type = DT_ATTR_INT, .i = pk.layout},
+                      {.name = "w_shape", .type = DT_ATTR_INTS, .n = 4, .ints = L->in[1]->dims}};
+    CHECK_EQ_INT(dt_layer_add_attrs(net, L, add, 2), DUCTILE_OK);
+    L->in[1] = tensor(1, &nf, pk.data);
+    dt_view in[3] = {{DUCTILE_FLOAT32, 4, {cc->n, cc->c, cc->h, cc->w}, NULL},
+                     {DUCTILE_FLOAT32, 1, {nf}, pk.data}, {DUCTILE_FLOAT32, 1, {cc->m}, b}};
+    int ids[16], n = dt_cpu_tactics(L, in, ids, 16);
+    bool f32[8] = {0}, half[8] = {0};
+    for (int i = 0; i < n; i++) {
+        if (ids[i] > DT_CONV_ON_F32 && ids[i] - DT_CONV_ON_F32 < 8) f32[ids[i] - DT_CONV_ON_F32] = true;
+        if (ids[i] < 8) half[ids[i]] = true;
+    }
+    CHECK(half[DT_CONV_IM2COL] && half[DT_CONV_WINOGRAD]);
+    CHECK(f32[DT_CONV_IM2COL] && f32[DT_CONV_PADDED] == half[DT_CONV_PADDED] && !f32[DT_CONV_WINOGRAD]);
+    dt_free(pk.data);
+    free(w), free(b);
+    mark_bf16 = false;
 }
 
 static void test_prepack_skips_depthwise_and_rejects_wrong_tactic(void)
@@ -586,6 +652,7 @@ int main(void)
     test_fused_conv_matches_reference_for_every_activation_and_residual(NULL);
     test_fused_conv_matches_reference_for_every_activation_and_residual(pool);
     test_packed_weights_and_every_tactic_match_reference(pool);
+    test_bf16_layer_offers_and_runs_float32_tactics(pool);
     test_prepack_skips_depthwise_and_rejects_wrong_tactic();
     test_tactic_per_point();
     test_pass_fuses_conv_add_relu_with_residual();

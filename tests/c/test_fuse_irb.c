@@ -145,8 +145,10 @@ static ductile_status run_net(const float *x, dt_pool *pool, float **y)
 
 /* One case on one path: fused equals unfused bit for bit. bf16: the fused layer marked `bf16`
  * (its 1x1 GEMMs in bfloat16, --bf16 on AVX512-BF16) against the float32 unfused chain,
- * within bfloat16's rounding (rel err <= 2e-2, and not 0: bfloat16 did run). */
-static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool strips, bool bf16)
+ * within bfloat16's rounding (rel err <= 2e-2, and not 0: bfloat16 did run); on_f32: that
+ * layer's tactic on its float32 weights (+ DT_CONV_ON_F32, what the builder's timer keeps
+ * where bfloat16 is slower), bit for bit again. */
+static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool strips, bool bf16, bool on_f32)
 {
     irb_data d = {.ce = c->no_expand ? c->c : c->c * 6};
     int64_t pad = (c->k - 1) / 2 * c->d;
@@ -176,6 +178,15 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
     ductile_layer *F = net->layers[0];
     dt_attr mark = {.name = "bf16", .type = DT_ATTR_INT, .i = 1};
     if (bf16 && dt_layer_add_attrs(net, F, &mark, 1) != DUCTILE_OK) goto out;
+    /* The unfused chain's depthwise: 16 channels per vector by heuristic on rows of <= 8. */
+    dt_conv_geom gd = {.spatial = 2, .c = d.ce, .m = d.ce, .group = d.ce, .k = {c->k, c->k}, .s = {c->s, c->s},
+                       .d = {c->d, c->d}, .out = {d.oh, d.ow}};
+    bool dw16 = dt_cpu_dw16_pays(&gd);
+    static int64_t on32;    /* the attribute keeps the pointer (dt_layer_add_attrs) */
+    on32 = DT_CONV_ON_F32 + (dw16 ? DT_CONV_DW16 : DT_CONV_DEPTHWISE);
+    dt_attr tac = {.name = "tactic", .type = DT_ATTR_INTS, .n = 1, .ints = &on32};
+    if (on_f32 && dt_layer_add_attrs(net, F, &tac, 1) != DUCTILE_OK) goto out;
+    bf16 = bf16 && !on_f32;
     void *params = NULL;
     dt_view xv = {DUCTILE_FLOAT32, 4, {c->n, c->c, c->h, c->w}, NULL}, fin[5] = {xv};
     fin[DT_IRB_WD] = (dt_view){DUCTILE_FLOAT32, 4, {d.ce, 1, c->k, c->k}, d.wd};
@@ -183,10 +194,6 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
     if (dt_cpu_fused_irb_kernel.prepare(F, &params) == DUCTILE_OK)
         taken = dt_cpu_fused_irb_path(params, fin, 0, DUCTILE_PROFILE_OPT, pool ? dt_pool_threads(pool) : 1);
     dt_free(params);
-    /* The unfused chain's depthwise: 16 channels per vector by heuristic on rows of <= 8. */
-    dt_conv_geom gd = {.spatial = 2, .c = d.ce, .m = d.ce, .group = d.ce, .k = {c->k, c->k}, .s = {c->s, c->s},
-                       .d = {c->d, c->d}, .out = {d.oh, d.ow}};
-    bool dw16 = dt_cpu_dw16_pays(&gd);
     const char *want_path = strips ? (bf16 ? "strips.bf16" : "strips")
                             : bf16 ? (dw16 ? "unfused.dw16.bf16" : "unfused.bf16")
                                    : (dw16 ? "unfused.dw16" : "unfused");
@@ -224,7 +231,7 @@ out:
     return ok;
 }
 
-static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
+static void test_fused_equals_unfused(dt_pool *pool, bool bf16, bool on_f32)
 {
     static const int64_t chans[] = {3, 5, 17}, sizes[][2] = {{7, 7}, {9, 13}, {13, 9}, {35, 35}, {35, 20}};
     static const char *acts[][2] = {{"Relu", "Relu"}, {"HardSwish", "HardSwish"}, {"", "Relu"}};
@@ -252,7 +259,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16)
                                           .d_act = acts[i % 3][1], .no_expand = variant >= 3};
                             if (bf16 && i % 4) continue;   /* a quarter of the cases */
                             ran++;
-                            bad += !run_case(&c, pool, paths[p].name, paths[p].min == 0, bf16);
+                            bad += !run_case(&c, pool, paths[p].name, paths[p].min == 0, bf16, on_f32);
                         }
     }
     dt_cpu_irb_min_bytes = keep[0], dt_cpu_irb_min_batch_bytes = keep[1];
@@ -268,9 +275,9 @@ static void test_strips_by_batch(dt_pool *pool)
 {
     irb_case c = {.n = 1, .c = 23, .h = 57, .w = 55, .k = 3, .s = 1, .d = 1, .project = true, .residual = true,
                   .e_act = "Relu", .d_act = "Relu"};
-    CHECK(run_case(&c, pool, "one image of 1.7 MB expanded", false, false));
+    CHECK(run_case(&c, pool, "one image of 1.7 MB expanded", false, false, false));
     c.n = 2;
-    CHECK(run_case(&c, pool, "two images of 1.7 MB expanded", true, false));
+    CHECK(run_case(&c, pool, "two images of 1.7 MB expanded", true, false, false));
 }
 
 /* Planes of 128-255 pixels: the chain batches its 1x1s over up to 2 images of 15x13
@@ -283,9 +290,9 @@ static void test_batched_chain(dt_pool *pool)
 {
     irb_case c = {.c = 23, .h = 15, .w = 13, .k = 3, .s = 1, .d = 1, .project = true, .residual = true,
                   .e_act = "Relu", .d_act = "HardSwish"};
-    for (c.n = 2; c.n <= 5; c.n++) CHECK(run_case(&c, pool, "15x13 planes batched", false, false));
+    for (c.n = 2; c.n <= 5; c.n++) CHECK(run_case(&c, pool, "15x13 planes batched", false, false, false));
     c.s = 2, c.residual = false, c.n = 3;
-    CHECK(run_case(&c, pool, "15x13 planes batched, stride 2", false, false));
+    CHECK(run_case(&c, pool, "15x13 planes batched, stride 2", false, false, false));
 }
 
 /* What the pass leaves alone: a 1x1 of stride 2 (no expand: depthwise and project fuse
@@ -363,11 +370,12 @@ int main(void)
 {
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);
-    test_fused_equals_unfused(NULL, false);
-    test_fused_equals_unfused(pool, false);
+    test_fused_equals_unfused(NULL, false, false);
+    test_fused_equals_unfused(pool, false, false);
     if (dt_cpu_has_bf16()) {
-        test_fused_equals_unfused(NULL, true);
-        test_fused_equals_unfused(pool, true);
+        test_fused_equals_unfused(NULL, true, false);
+        test_fused_equals_unfused(pool, true, false);
+        test_fused_equals_unfused(pool, true, true);
     } else {
         fprintf(stderr, "skip: this CPU lacks AVX512-BF16; the bf16 inverted-residual blocks not run\n");
     }

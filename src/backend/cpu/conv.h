@@ -55,6 +55,12 @@ typedef enum dt_conv_algo {
     DT_CONV_SMALLC = 7      /* direct, few input channels, 3x3/5x5/7x7 stride 2 (conv_smallc.c) */
 } dt_conv_algo;
 
+/* FusedConv's tactic ids on bfloat16 weights (layouts DT_CPU_PACK_GEMM_A_BF16*, which carry a
+ * float32 copy of the GEMM weights too): a GEMM algorithm's id plus DT_CONV_ON_F32 runs it on
+ * the float32 copy, so the builder's timer keeps a layer float32 where bfloat16 is slower
+ * (vdpbf16ps runs at half the float32 FMA rate on some Xeons). */
+enum { DT_CONV_ON_F32 = 16 };
+
 /* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes; the
  * threshold a->batch_px, a's pointers are not read). */
 bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a);

@@ -44,6 +44,12 @@ typedef struct dt_fc_params {
     int64_t tactic[];           /* per profile and point (dt_conv_algo) */
 } dt_fc_params;
 
+/* The algorithms DT_CONV_ON_F32 may take: those that run the GEMM on packed weights. */
+static bool dt_fc_on_f32_algo(int64_t algo)
+{
+    return algo == DT_CONV_IM2COL || algo == DT_CONV_PADDED || algo == DT_CONV_SMALLC;
+}
+
 static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
 {
     DT_TRY(dt_cpu_want_f32(L));
@@ -61,10 +67,14 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     const int64_t *tactic;
     int points;
     DT_TRY(dt_tactic_attr(L, &tactic, &nt, &points));
-    for (int64_t i = 0; i < nt; i++)
-        if (tactic[i] < DT_CONV_AUTO || tactic[i] > DT_CONV_SMALLC || tactic[i] == DT_CONV_DIRECT)
+    bool bf16 = packed == DT_CPU_PACK_GEMM_A_BF16 || packed == DT_CPU_PACK_GEMM_A_BF16_WINO;
+    for (int64_t i = 0; i < nt; i++) {
+        /* On bfloat16 weights, a GEMM algorithm may run on their float32 copy. */
+        int64_t t = bf16 && tactic[i] > DT_CONV_ON_F32 ? tactic[i] - DT_CONV_ON_F32 : tactic[i];
+        if (t < DT_CONV_AUTO || t > DT_CONV_SMALLC || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
                            (long long)i, (long long)tactic[i]);
+    }
     dt_view w = {0};
     if (L->n_in > DT_FC_W && L->in[DT_FC_W]) {
         const ductile_tensor *t = L->in[DT_FC_W];
@@ -153,8 +163,11 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
     } else if (p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO ||
                p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO) {
         /* bfloat16 or float16 panels padded to 64 bytes (a float32 tensor of a quarter as many
-         * elements), then, with Winograd, its float32 transform */
-        int64_t ng = dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float);
+         * elements), with bfloat16 the float32 packed copy, then, with Winograd, its float32
+         * transform */
+        bool bf16 = p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO;
+        int64_t nh = dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float);
+        int64_t ng = nh + (bf16 ? dt_cpu_conv_packed_floats(g) : 0);
         bool want_wino = p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         bool wino = want_wino && dt_cpu_wino_applies(g);
         int64_t nw = wino ? dt_cpu_wino_floats(g) : 0;
@@ -166,6 +179,8 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
                            (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed, (long long)(ng + nw));
         a->w_bf16 = in[DT_FC_W].data;
         a->w_fp16 = p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
+        /* Both: the run keeps the one its tactic takes (dt_fc_weights_for). */
+        if (bf16) a->w_packed = (const float *)in[DT_FC_W].data + nh;
         if (wino) a->w_wino = (const float *)in[DT_FC_W].data + ng;
     } else if (p->packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(g)) {
         int64_t ng = dt_cpu_conv_packed_floats(g), nw = dt_cpu_wino_floats(g);
@@ -179,6 +194,20 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
     }
     return DUCTILE_OK;
+}
+
+/* Keeps in a the weights a run of `tactic` (a stored id or the timer's) takes: on bfloat16
+ * weights with their float32 copy, the copy for ids past DT_CONV_ON_F32, else the bfloat16
+ * panels. Returns the algorithm the id names. */
+static dt_conv_algo dt_fc_weights_for(dt_conv_args *a, int64_t tactic)
+{
+    if (!a->w_bf16 || !a->w_packed) return (dt_conv_algo)tactic;
+    if (tactic <= DT_CONV_ON_F32) {
+        a->w_packed = NULL;
+        return (dt_conv_algo)tactic;
+    }
+    a->w_bf16 = NULL;
+    return (dt_conv_algo)(tactic - DT_CONV_ON_F32);
 }
 
 /* Layout "NHWC" on the CPU: channels-first copies of X, Y and R in the scratch, then the
@@ -296,10 +325,16 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
     }
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
                                          DT_CONV_DW16, DT_CONV_SMALLC};
-    for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
-        size_t b;
-        DT_TRY(dt_cpu_conv_scratch(&g, &a, algos[i], threads, &b));
-        if (b > *bytes) *bytes = b;
+    /* On bfloat16 weights with a float32 copy, each algorithm on either. */
+    for (int f32 = 0; f32 < 2; f32++) {
+        dt_conv_args v = a;
+        if (f32 && !(a.w_bf16 && a.w_packed)) break;
+        dt_fc_weights_for(&v, f32 ? DT_CONV_ON_F32 + DT_CONV_IM2COL : DT_CONV_AUTO);
+        for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
+            size_t b;
+            DT_TRY(dt_cpu_conv_scratch(&g, &v, algos[i], threads, &b));
+            if (b > *bytes) *bytes = b;
+        }
     }
     if (!dt_add_size(*bytes, front, bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "FusedConv scratch overflows size_t");
     return DUCTILE_OK;
@@ -336,8 +371,8 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     dt_epilogue epi;
     DT_TRY(dt_fc_operands(p, in, out, &g, &a, &epi));
     if (p->nhwc) return dt_fc_nhwc_run(p, &g, &a, &epi, in, out, ex);
-    dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
-    if (ex->tactic > 0) algo = (dt_conv_algo)ex->tactic;
+    int64_t t = dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
+    dt_conv_algo algo = dt_fc_weights_for(&a, ex->tactic > 0 ? ex->tactic : t);
     bool packed = a.w_packed || a.w_bf16;
     if (!dt_cpu_conv_algo_applies(&g, algo) || (packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) ||
         (packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
@@ -361,7 +396,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_epilogue epi;
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
     if (p->nhwc) return "nhwc_reference";
-    dt_conv_algo algo = (dt_conv_algo)dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
+    dt_conv_algo algo = dt_fc_weights_for(&a, dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point));
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
     bool fp16 = a.w_fp16, bf16 = a.w_bf16 && !fp16;
@@ -407,17 +442,17 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     /* A layer marked `bf16` / `fp16` (dt_cpu_bf16_in_kernel) gets its GEMM weights in
      * bfloat16 / float16. */
     bool fp16 = dt_attr_int(L, "fp16", 0) != 0, bf16 = !fp16 && dt_attr_int(L, "bf16", 0) != 0;
-    int64_t ng = bf16 || fp16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : dt_cpu_conv_packed_floats(&g);
+    /* bfloat16 layers carry the float32 packing too (DT_CONV_ON_F32), after the half one. */
+    int64_t nh = bf16 || fp16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : 0;
+    int64_t ng = nh + (fp16 ? 0 : dt_cpu_conv_packed_floats(&g));
     int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
-    if (bf16 || fp16)
-        dt_cpu_conv_pack_weights_half(&g, w->data, fp16 ? dt_fp16_round : dt_bf16_round, buf);
-    else
-        dt_cpu_conv_pack_weights(&g, w->data, buf);
+    if (bf16 || fp16) dt_cpu_conv_pack_weights_half(&g, w->data, fp16 ? dt_fp16_round : dt_bf16_round, buf);
+    if (!fp16) dt_cpu_conv_pack_weights(&g, w->data, (float *)buf + nh);
     ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
     if (st) {
         dt_free(buf);
@@ -433,6 +468,7 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 {
     if (!strcmp(L->op_type, "FusedInvertedResidual")) return dt_cpu_fused_irb_tactics(L, in, ids, cap);
+    if (!strcmp(L->op_type, "FusedMatMul")) return dt_cpu_fused_matmul_tactics(L, ids, cap);
     if (strcmp(L->op_type, "FusedConv") || dt_fused_conv_nhwc(L)) return 0;
     dt_view w;
     dt_conv_geom g;
@@ -457,6 +493,14 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16 &&
         layout != DT_CPU_PACK_GEMM_A_FP16)
         ids[n++] = DT_CONV_SMALLC;
+    /* On bfloat16 weights, the same GEMM algorithms (and the direct one) on their float32
+     * copy: the timer keeps the layer float32 where that is faster. */
+    if (layout == DT_CPU_PACK_GEMM_A_BF16 || layout == DT_CPU_PACK_GEMM_A_BF16_WINO) {
+        int nb = n;
+        for (int i = 0; i < nb && n < cap; i++)
+            if (ids[i] == DT_CONV_IM2COL || ids[i] == DT_CONV_PADDED) ids[n++] = ids[i] + DT_CONV_ON_F32;
+        if (n < cap && dt_cpu_conv_smallc_applies(&g)) ids[n++] = DT_CONV_SMALLC + DT_CONV_ON_F32;
+    }
     /* Winograd only where its weights were transformed at build time. */
     if (n < cap && wino) ids[n++] = DT_CONV_WINOGRAD;
     return n;

@@ -84,10 +84,12 @@ typedef struct dt_irb_params {
     int64_t c, ce, cp;
     const float *we, *wp;      /* inside this blob: packed for the GEMM (dt_gemm_pack_a_full) */
     /* Instead, for a layer marked `bf16` / `fp16`: packed in bfloat16 / float16
-     * (dt_gemm_pack_a_half); we, wp NULL. */
+     * (dt_gemm_pack_a_half); we, wp NULL. A `bf16` layer keeps we, wp too: its tactics past
+     * DT_CONV_ON_F32 run on them (dt_irb_variant; the builder's timer keeps the faster). */
     const uint16_t *we16, *wp16;
     bool fp16;                  /* we16, wp16 hold float16 (dt_gemm.fp16) */
-    int64_t we_floats, wp_floats;   /* the packed weights' bytes / 4 */
+    int64_t we_floats, wp_floats;   /* the packed weights' bytes / 4 (those a run reads) */
+    int64_t we32_floats, wp32_floats;   /* a `bf16` layer's float32 ones, else 0 */
     /* The unfused chain's depthwise algorithm per profile and point (backend/tactic.h):
      * DT_CONV_DEPTHWISE or DT_CONV_DW16, 0 = heuristic; inside this blob, after the weights. */
     const int64_t *tactic;
@@ -170,17 +172,22 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     bool bf16 = !p.fp16 && dt_attr_int(L, "bf16", 0) != 0, half = bf16 || p.fp16;
     if (bf16) DT_TRY(dt_cpu_bf16_check());
     if (p.fp16) DT_TRY(dt_cpu_fp16_check());
-    p.we_floats = !p.expand ? 0 : half ? dt_irb_bf16_floats(p.ce, p.c) : dt_gemm_packed_a_floats(p.ce, p.c);
-    p.wp_floats = !p.project ? 0 : half ? dt_irb_bf16_floats(p.cp, p.ce) : dt_gemm_packed_a_floats(p.cp, p.ce);
+    int64_t e32 = p.expand ? dt_gemm_packed_a_floats(p.ce, p.c) : 0, p32 = p.project ? dt_gemm_packed_a_floats(p.cp, p.ce) : 0;
+    p.we_floats = !p.expand ? 0 : half ? dt_irb_bf16_floats(p.ce, p.c) : e32;
+    p.wp_floats = !p.project ? 0 : half ? dt_irb_bf16_floats(p.cp, p.ce) : p32;
+    p.we32_floats = bf16 ? e32 : 0;
+    p.wp32_floats = bf16 ? p32 : 0;
     const int64_t *tactic;
     DT_TRY(dt_tactic_attr(L, &tactic, &p.n_tactic, &p.tactic_points));
-    for (int64_t i = 0; i < p.n_tactic; i++)
-        if (tactic[i] != DT_CONV_AUTO && tactic[i] != DT_CONV_DEPTHWISE && tactic[i] != DT_CONV_DW16)
+    for (int64_t i = 0; i < p.n_tactic; i++) {
+        int64_t t = bf16 && tactic[i] > DT_CONV_ON_F32 ? tactic[i] - DT_CONV_ON_F32 : tactic[i];
+        if (t != DT_CONV_AUTO && t != DT_CONV_DEPTHWISE && t != DT_CONV_DW16)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a depthwise algorithm",
                            (long long)i, (long long)tactic[i]);
+    }
     /* the tactic ids after the weights, at the next 8-byte boundary (data itself may sit 4
      * bytes past one: one float of room for it) */
-    size_t bytes, wfloats = (size_t)(p.we_floats + p.wp_floats);
+    size_t bytes, wfloats = (size_t)(p.we_floats + p.wp_floats + p.we32_floats + p.wp32_floats);
     if (!dt_add_size(wfloats + 1, 2 * (size_t)p.n_tactic, &bytes) || !dt_mul_size(bytes, sizeof(float), &bytes) ||
         !dt_add_size(bytes, sizeof p, &bytes))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "the packed weights of %lld and %lld floats overflow size_t",
@@ -201,14 +208,16 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
             dt_gemm_pack_a_half(wp->data, p.ce, p.cp, p.ce, round, (uint16_t *)(void *)(q->data + p.we_floats));
             q->wp16 = (const uint16_t *)(const void *)(q->data + p.we_floats);
         }
-    } else {
+    }
+    if (!p.fp16) {
+        float *w32 = q->data + (bf16 ? p.we_floats + p.wp_floats : 0);
         if (p.expand) {
-            dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, q->data);
-            q->we = q->data;
+            dt_gemm_pack_a_full(we->data, p.c, false, 1.0f, p.ce, p.c, w32);
+            q->we = w32;
         }
         if (p.project) {
-            dt_gemm_pack_a_full(wp->data, p.ce, false, 1.0f, p.cp, p.ce, q->data + p.we_floats);
-            q->wp = q->data + p.we_floats;
+            dt_gemm_pack_a_full(wp->data, p.ce, false, 1.0f, p.cp, p.ce, w32 + e32);
+            q->wp = w32 + e32;
         }
     }
     *out = q;
@@ -281,11 +290,33 @@ static ductile_status dt_irb_dw_scratch(const dt_conv_geom *g, const dt_conv_arg
     return DUCTILE_OK;
 }
 
-/* The depthwise algorithm of the unfused chain: the tactic for (profile, point), or one the
- * builder is timing (tactic > 0), else the heuristic. */
-static dt_conv_algo dt_irb_dw_algo(const dt_irb_params *p, const dt_conv_geom *g, int profile, int point, int tactic)
+/* The tactic a run takes: the one the builder is timing (tactic > 0), else the stored one for
+ * (profile, point). */
+static int64_t dt_irb_tactic(const dt_irb_params *p, int profile, int point, int tactic)
 {
-    int64_t t = tactic > 0 ? tactic : dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
+    return tactic > 0 ? tactic : dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
+}
+
+/* The params a run of tactic t reads: a `bf16` layer's float32 weights for t past
+ * DT_CONV_ON_F32, else its bfloat16 ones (we, wp or we16, wp16 NULL); *dw: t's depthwise id. */
+static dt_irb_params dt_irb_variant(const dt_irb_params *p, int64_t t, int64_t *dw)
+{
+    dt_irb_params v = *p;   /* the header: the weights stay in p's blob */
+    bool f32 = p->we32_floats + p->wp32_floats > 0 && t > DT_CONV_ON_F32;
+    *dw = f32 ? t - DT_CONV_ON_F32 : t;
+    if (f32) {
+        v.we16 = v.wp16 = NULL;
+        v.we_floats = p->we32_floats;
+        v.wp_floats = p->wp32_floats;
+    } else if (p->we16 || p->wp16) {
+        v.we = v.wp = NULL;
+    }
+    return v;
+}
+
+/* The depthwise algorithm of the unfused chain for the depthwise id t (0: the heuristic). */
+static dt_conv_algo dt_irb_dw_algo(const dt_conv_geom *g, int64_t t)
+{
     if (t == DT_CONV_DW16 && dt_cpu_dw16_applies(g)) return DT_CONV_DW16;
     if (t == DT_CONV_DEPTHWISE) return DT_CONV_DEPTHWISE;
     return dt_cpu_dw16_pays(g) ? DT_CONV_DW16 : DT_CONV_DEPTHWISE;
@@ -402,10 +433,19 @@ static ductile_status dt_irb_scratch(const void *params, const dt_view *in, cons
                                      size_t *bytes)
 {
     (void)out;
-    dt_irb_plan pl;
+    const dt_irb_params *p = params;
     *bytes = 0;
-    if (dt_irb_make_plan(params, in, threads, &pl)) return DUCTILE_OK;  /* the run names the fault */
-    return dt_irb_bytes(&pl, threads, bytes);
+    /* Either weights of a `bf16` layer (the builder times both). */
+    for (int f32 = 0; f32 < (p->we32_floats + p->wp32_floats > 0 ? 2 : 1); f32++) {
+        int64_t dw;
+        dt_irb_params v = dt_irb_variant(p, f32 ? DT_CONV_ON_F32 + DT_CONV_DEPTHWISE : 0, &dw);
+        dt_irb_plan pl;
+        size_t b;
+        if (dt_irb_make_plan(&v, in, threads, &pl)) return DUCTILE_OK;  /* the run names the fault */
+        DT_TRY(dt_irb_bytes(&pl, threads, &b));
+        if (b > *bytes) *bytes = b;
+    }
+    return DUCTILE_OK;
 }
 
 typedef struct dt_irb_job {
@@ -613,13 +653,15 @@ static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *
 
 static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    const dt_irb_params *p = params;
+    int64_t dw;
+    dt_irb_params v = dt_irb_variant(params, dt_irb_tactic(params, ex->profile, ex->point, ex->tactic), &dw);
+    const dt_irb_params *p = &v;
     int threads = dt_pool_threads(ex->pool);
     dt_irb_plan pl;
     size_t bytes;
     DT_TRY(dt_irb_make_plan(p, in, threads, &pl));
     DT_TRY(dt_irb_bytes(&pl, threads, &bytes));
-    pl.dw = dt_irb_dw_algo(p, &pl.gd, ex->profile, ex->point, ex->tactic);
+    pl.dw = dt_irb_dw_algo(&pl.gd, dw);
     if (!ex->scratch || ex->scratch_bytes < bytes)
         return dt_fail(DUCTILE_ERR_INTERNAL, "FusedInvertedResidual: %zu bytes of scratch, %zu needed", ex->scratch_bytes,
                        bytes);
@@ -637,12 +679,14 @@ static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view 
 /* The path dt_irb_run takes, for profiles (backend.h: dt_backend.kernel_path). */
 const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int profile, int point, int threads)
 {
+    int64_t dw;
+    dt_irb_params v = dt_irb_variant(params, dt_irb_tactic(params, profile, point, 0), &dw);
+    const dt_irb_params *p = &v;
     dt_irb_plan pl;
-    if (dt_irb_make_plan(params, in, threads, &pl)) return NULL;
-    const dt_irb_params *p = params;
+    if (dt_irb_make_plan(p, in, threads, &pl)) return NULL;
     bool f16 = p->fp16 && (p->we16 || p->wp16), b16 = !f16 && (p->we16 || p->wp16);
     if (pl.strips) return f16 ? "strips.fp16" : b16 ? "strips.bf16" : "strips";
-    bool dw16 = dt_irb_dw_algo(p, &pl.gd, profile, point, 0) == DT_CONV_DW16;
+    bool dw16 = dt_irb_dw_algo(&pl.gd, dw) == DT_CONV_DW16;
     if (f16) return dw16 ? "unfused.dw16.fp16" : "unfused.fp16";
     if (b16) return dw16 ? "unfused.dw16.bf16" : "unfused.bf16";
     return dw16 ? "unfused.dw16" : "unfused";
@@ -656,15 +700,22 @@ int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids
     dt_view xd = in[DT_IRB_X];
     xd.dims[1] = in[DT_IRB_WD].dims[0];
     dt_conv_geom g;
-    if (xd.rank != 4 || dt_conv_geometry_of(&at, &xd, &in[DT_IRB_WD], &g) || !dt_cpu_dw16_applies(&g)) return 0;
+    if (xd.rank != 4 || dt_conv_geometry_of(&at, &xd, &in[DT_IRB_WD], &g)) return 0;
     /* Timed only where no measurement decided it: dt_cpu_dw16_pays takes rows of up to 8
      * outputs (1.6x faster on 7x7), the row kernels were 10-30% faster from 14 (mobilenet_v2's
      * 14x14, 28x28). The layer's time is mostly its 1x1s: on a loaded machine 3 timed runs of
      * it picked either algorithm on the 14x14 blocks, 0.01 ms a block slower with dw16. */
-    if (g.out[1] <= 8 || g.out[1] >= 14) return 0;
-    ids[0] = DT_CONV_DEPTHWISE;
-    ids[1] = DT_CONV_DW16;
-    return 2;
+    int n = 0;
+    if (dt_cpu_dw16_applies(&g) && g.out[1] > 8 && g.out[1] < 14) {
+        ids[n++] = DT_CONV_DEPTHWISE;
+        ids[n++] = DT_CONV_DW16;
+    }
+    /* A `bf16` layer: each (or the heuristic's) on the float32 weights too. */
+    if (dt_attr_int(L, "bf16", 0) && !dt_attr_int(L, "fp16", 0)) {
+        if (!n) ids[n++] = dt_irb_dw_algo(&g, 0);
+        for (int i = 0, nb = n; i < nb && n < cap; i++) ids[n++] = ids[i] + DT_CONV_ON_F32;
+    }
+    return n;
 }
 
 const dt_kernel dt_cpu_fused_irb_kernel = {.prepare = dt_irb_prepare, .scratch = dt_irb_scratch, .run = dt_irb_run};

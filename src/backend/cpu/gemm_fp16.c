@@ -81,9 +81,10 @@ static inline __attribute__((always_inline)) DT_FP16 __m512i dt_add_ph(__m512i a
 
 DT_FP16 float dt_gemm_fp16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
 {
-    /* Rows k and k+1 converted into words 0-15 and 16-31, then interleaved into pairs. */
-    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    /* Rows k and k+1 converted into 16 words each, then interleaved into pairs (words 0-15 of
+     * the first operand and 32-47 of the second, vpermt2w's numbering). */
+    static const uint16_t pairs[32] = {0, 32, 1, 33, 2, 34, 3, 35, 4, 36, 5, 37, 6, 38, 7, 39,
+                                       8, 40, 9, 41, 10, 42, 11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
     const __m512i idx = _mm512_loadu_si512(pairs);
     enum { RNE = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC };
     /* The largest |value| as integer bits (a NaN's are above inf's, as the reference keeps it). */
@@ -108,7 +109,8 @@ DT_FP16 float dt_gemm_fp16_pack_avx512(const float *src, int64_t lds, int64_t kc
             __m256i h0 = _mm512_cvtps_ph(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, r0 + v * 16), sc), RNE);
             __m256i h1 = two ? _mm512_cvtps_ph(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, r1 + v * 16), sc), RNE)
                              : _mm256_setzero_si256();
-            __m512i h = _mm512_permutexvar_epi16(idx, _mm512_inserti64x4(_mm512_castsi256_si512(h0), h1, 1));
+            /* one vpermt2w interleaves both halves (an insert and a vpermw were two port-5 uops) */
+            __m512i h = _mm512_permutex2var_epi16(_mm512_castsi256_si512(h0), idx, _mm512_castsi256_si512(h1));
             if (ld - v * 16 >= 16)
                 _mm512_storeu_si512(dst + v * 32, h);
             else   /* ld = 8 (an A panel): the first 16 of the 32 */

@@ -34,8 +34,10 @@ int dt_cpu_adapter_ops(const char **ops, int cap);
  *   DT_CPU_PACK_GEMM_A_WINO: that, followed by the Winograd F(4x4, 3x3) transform
  *   (dt_cpu_wino_pack_weights), for convs where Winograd applies, so every tactic can run;
  *   DT_CPU_PACK_GEMM_A_BF16, _BF16_WINO: the same with the GEMM's A in bfloat16
- *   (dt_cpu_conv_pack_weights_bf16, padded to 64 bytes; Winograd's transform stays float32),
- *   for layers the builder marked `bf16`. They load only on a CPU with AVX512-BF16. */
+ *   (dt_cpu_conv_pack_weights_bf16, padded to 64 bytes), then the float32 packed A (the
+ *   tactics DT_CONV_ON_F32 run on it; since session 13: older engines fail the size check),
+ *   then with _WINO Winograd's float32 transform, for layers the builder marked `bf16`. They
+ *   load only on a CPU with AVX512-BF16. */
 enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2, DT_CPU_PACK_GEMM_A_BF16 = 4, DT_CPU_PACK_GEMM_A_BF16_WINO = 5 };
 /* DT_CPU_PACK_GEMM_A_FP16, _FP16_WINO: as the bfloat16 ones in IEEE float16 (the same pair
  * layout, dt_gemm.fp16), for layers the builder marked `fp16`; only on a CPU with AVX512-FP16. */
@@ -48,8 +50,10 @@ ductile_status dt_cpu_fp16_check(void);
 bool dt_cpu_bf16_in_kernel(const ductile_layer *L, unsigned flags);
 /* Layout of a constant B of MatMul (2-D B) and Gemm packed at build time (their `packed`):
  * op(B) as the GEMM's packed B over the whole K (dt_gemm_pack_b_full); _BF16: in bfloat16
- * (dt_gemm_pack_b_bf16; a float32 tensor of half as many elements), for layers marked `bf16`,
- * loading only on a CPU with AVX512-BF16. */
+ * (dt_gemm_pack_b_bf16; a float32 tensor of half as many elements), then (since session 13)
+ * the float32 packing, for layers marked `bf16`, loading only on a CPU with AVX512-BF16.
+ * FusedMatMul's tactic DT_GEMM_ON_F32 runs the float32 copy, DT_GEMM_AS_PACKED the bfloat16
+ * (the builder's timer keeps the faster); MatMul and Gemm run the bfloat16. */
 enum { DT_CPU_PACK_GEMM_B = 3, DT_CPU_PACK_GEMM_B_BF16 = 6 };
 /* DT_CPU_PACK_GEMM_B_FP16: as _BF16 in IEEE float16 (layers marked `fp16`, AVX512-FP16). */
 enum { DT_CPU_PACK_GEMM_B_FP16 = 9 };
@@ -71,6 +75,10 @@ ductile_status dt_cpu_gemm_layout_check(int64_t layout);
 /* B of a MatMul, Gemm or FusedMatMul as the GEMM reads it: in place (*packed NULL), or the
  * blob packed in `layout`, checked against the size that layout has for K x N (linalg.c). */
 ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_t N, const float **packed);
+enum { DT_GEMM_AS_PACKED = 1, DT_GEMM_ON_F32 = 17 };
+/* With a bfloat16 B (*layout DT_CPU_PACK_GEMM_B_BF16, *packed from dt_cpu_gemm_b) and tactic
+ * DT_GEMM_ON_F32: its float32 copy, as layout DT_CPU_PACK_GEMM_B; else unchanged. */
+void dt_cpu_gemm_b_tactic(int64_t *layout, const float **packed, int64_t K, int64_t N, int64_t tactic);
 /* dt_backend.tactics of the CPU backend (fused_conv.c): the conv algorithms (dt_conv_algo). */
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
@@ -81,11 +89,14 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int profile, int point, int threads);
-/* FusedInvertedResidual's tactics (fused_irb.c): its unfused chain's depthwise algorithm. */
+/* FusedInvertedResidual's tactics (fused_irb.c): its unfused chain's depthwise algorithm,
+ * and for a `bf16` block each again + DT_CONV_ON_F32 (its float32 1x1 weights). */
 int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 const char *dt_cpu_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,
                                      int threads);
+/* FusedMatMul's tactics (fused_matmul.c): on a bfloat16 B, DT_GEMM_AS_PACKED and DT_GEMM_ON_F32. */
+int dt_cpu_fused_matmul_tactics(const ductile_layer *L, int *ids, int cap);
 /* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
 extern const dt_kernel dt_cpu_fused_matmul_kernel;
 extern const dt_kernel dt_cpu_fused_irb_kernel;     /* fused_irb.c */

@@ -50,9 +50,11 @@ ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_
     if (layout == 0) return DUCTILE_OK;
     /* N and K come from the layer's w_shape: checked, as for any size read from a file. */
     bool half = layout == DT_CPU_PACK_GEMM_B_BF16 || layout == DT_CPU_PACK_GEMM_B_FP16;
-    int64_t n16, want, k2 = half ? K + 1 : K;
-    /* bfloat16 or float16: N rounded up to 16 times K rounded up to even, two to a float */
-    if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, half ? k2 / 2 : K, &want))
+    int64_t n16, want, k2 = half ? K + 1 : K, f32 = 0;
+    /* bfloat16 or float16: N rounded up to 16 times K rounded up to even, two to a float;
+     * bfloat16 then the float32 packing (N rounded up to 16 times K) */
+    if (!dt_add_i64(N, 15, &n16) || !dt_mul_i64(n16 / 16 * 16, half ? k2 / 2 : K, &want) ||
+        (layout == DT_CPU_PACK_GEMM_B_BF16 && !dt_mul_i64(n16 / 16 * 16, K, &f32)) || !dt_add_i64(want, f32, &want))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'w_shape' = [%lld,%lld] overflows the packed size of B",
                        (long long)K, (long long)N);
     if (b->rank != 1 || dt_view_count(b) != want)
@@ -62,6 +64,13 @@ ductile_status dt_cpu_gemm_b(int64_t layout, const dt_view *b, int64_t K, int64_
                        (long long)want);
     *packed = b->data;
     return DUCTILE_OK;
+}
+
+void dt_cpu_gemm_b_tactic(int64_t *layout, const float **packed, int64_t K, int64_t N, int64_t tactic)
+{
+    if (*layout != DT_CPU_PACK_GEMM_B_BF16 || !*packed || tactic != DT_GEMM_ON_F32) return;
+    *packed += dt_gemm_packed_b_bf16_elems(N, K) / 2;
+    *layout = DT_CPU_PACK_GEMM_B;
 }
 
 bool dt_cpu_gemm_b_packable(const ductile_layer *L, int64_t *K, int64_t *N)
@@ -86,17 +95,17 @@ ductile_status dt_cpu_prepack_gemm_b(const ductile_layer *L, dt_prepacked *out)
     bool tb = !strcmp(L->op_type, "Gemm") && dt_attr_int(L, "transB", 0) != 0;
     /* A layer marked `bf16` / `fp16` (dt_cpu_bf16_in_kernel) gets B in bfloat16 / float16. */
     bool fp16 = dt_attr_int(L, "fp16", 0) != 0, bf16 = !fp16 && dt_attr_int(L, "bf16", 0) != 0;
-    int64_t n = bf16 || fp16 ? dt_gemm_packed_b_bf16_elems(N, K) / 2 : dt_gemm_packed_b_floats(N, K);
+    /* bfloat16: the float32 packing too, after (dt_cpu_gemm_b_tactic) */
+    int64_t nh = bf16 || fp16 ? dt_gemm_packed_b_bf16_elems(N, K) / 2 : 0;
+    int64_t n = nh + (fp16 ? 0 : dt_gemm_packed_b_floats(N, K));
     size_t bytes;
     if (!dt_mul_size((size_t)n, sizeof(float), &bytes)) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, bytes);
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory packing the weights of node '%s' (%lld floats)",
                        L->name, (long long)n);
-    if (bf16 || fp16)
-        dt_gemm_pack_b_half(w->data, w->dims[1], tb, K, N, fp16 ? dt_fp16_round : dt_bf16_round, buf);
-    else
-        dt_gemm_pack_b_full(w->data, w->dims[1], tb, K, N, buf);
+    if (bf16 || fp16) dt_gemm_pack_b_half(w->data, w->dims[1], tb, K, N, fp16 ? dt_fp16_round : dt_bf16_round, buf);
+    if (!fp16) dt_gemm_pack_b_full(w->data, w->dims[1], tb, K, N, (float *)buf + nh);
     *out = (dt_prepacked){.input = 1, .data = buf, .nbytes = bytes,
                           .layout = fp16 ? DT_CPU_PACK_GEMM_B_FP16 : bf16 ? DT_CPU_PACK_GEMM_B_BF16 : DT_CPU_PACK_GEMM_B};
     return DUCTILE_OK;
