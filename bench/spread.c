@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -132,6 +133,128 @@ static size_t dtype_size(ductile_dtype t)
     }
 }
 
+/* SPREAD_MAPS=1: the anonymous mappings of 1 MiB or more (the engine's bytes, the activation
+ * arena, the kernels' scratch, the caller's buffers): start mod 2 MiB, size, resident and
+ * huge-page bytes, so per-process medians can be set beside where the big blocks landed. */
+static void print_map(unsigned long long lo, unsigned long long hi, unsigned long long rss, unsigned long long huge)
+{
+    if (hi - lo >= (1u << 20))
+        printf("map %012llx mod2M %7llu size %9.2f MB rss %9.2f MB huge %9.2f MB\n", lo, lo & ((1u << 21) - 1),
+               (hi - lo) / 1048576.0, rss / 1024.0, huge / 1024.0);
+}
+
+/* Adjacent anonymous mappings are merged (a madvise splits one block into several). */
+static void print_maps(void)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return;
+    char line[512];
+    unsigned long long lo = 0, hi = 0, rss = 0, huge = 0;
+    int anon = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long a, b, kb;
+        char path[256] = "";
+        if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %255s", &a, &b, path) >= 2 && strchr(line, '-') < strchr(line, ' ')) {
+            int an = !path[0];
+            if (!(an && anon && a == hi)) {
+                if (anon) print_map(lo, hi, rss, huge);
+                lo = a;
+                rss = huge = 0;
+            }
+            hi = b;
+            anon = an;
+        } else if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
+            rss += kb;
+        } else if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+            huge += kb;
+        }
+    }
+    if (anon) print_map(lo, hi, rss, huge);
+    fclose(f);
+}
+
+/* SPREAD_ALLOC (an allocator set through the public ductile_set_allocator, to test where the
+ * big blocks land without changing the library): "log" does what the default allocator did
+ * before session 13 (malloc / posix_memalign, huge-page advice over the whole 2 MiB pages
+ * inside blocks >= 4 MiB) and records
+ * blocks of 1 MiB or more, printed as "blk" lines in SPREAD_SERVE mode; "mmap" gives each such
+ * block its own mapping starting at a 2 MiB boundary plus SPREAD_STAGGER bytes times the
+ * block's number (default 0), advised MADV_HUGEPAGE whole (SPREAD_NOHUGE=1: MADV_NOHUGEPAGE;
+ * SPREAD_POPULATE=1: MAP_POPULATE). */
+enum { MAX_BLOCKS = 256 };
+static struct blk {
+    void *p, *base;
+    size_t size, len;
+} blocks[MAX_BLOCKS];
+static int n_blocks, alloc_mmap;
+
+static void *spread_alloc(void *user, size_t size, size_t alignment)
+{
+    (void)user;
+    const size_t huge = (size_t)2 << 20;
+    void *p = NULL;
+    if (alloc_mmap && size >= ((size_t)1 << 20) && n_blocks < MAX_BLOCKS) {
+        size_t stagger = getenv("SPREAD_STAGGER") ? (size_t)atol(getenv("SPREAD_STAGGER")) * (size_t)n_blocks % huge : 0;
+        size_t len = size + stagger + huge;
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | (getenv("SPREAD_POPULATE") ? MAP_POPULATE : 0);
+        unsigned char *base = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+        if (base == MAP_FAILED) return NULL;
+        unsigned char *a = (unsigned char *)(((uintptr_t)base + huge - 1) & ~(uintptr_t)(huge - 1));
+        madvise(a, len - (size_t)(a - base), getenv("SPREAD_NOHUGE") ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
+        p = a + stagger;
+        blocks[n_blocks++] = (struct blk){p, base, size, len};
+        return p;
+    }
+    if (alignment <= 16) p = malloc(size);
+    else if (posix_memalign(&p, alignment, size)) p = NULL;
+    if (p && size >= ((size_t)4 << 20)) {
+        uintptr_t a = ((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1), b = ((uintptr_t)p + size) & ~(uintptr_t)(huge - 1);
+        if (b > a) madvise((void *)a, b - a, MADV_HUGEPAGE);
+    }
+    if (p && size >= ((size_t)1 << 20) && n_blocks < MAX_BLOCKS) blocks[n_blocks++] = (struct blk){p, NULL, size, 0};
+    return p;
+}
+
+static void spread_free(void *user, void *ptr)
+{
+    (void)user;
+    for (int i = 0; i < n_blocks; i++)
+        if (blocks[i].p == ptr) {
+            if (blocks[i].base) munmap(blocks[i].base, blocks[i].len);
+            else free(ptr);
+            blocks[i] = blocks[--n_blocks];
+            return;
+        }
+    free(ptr);
+}
+
+/* Huge-page KiB of the mappings that start inside [p, p + size). */
+static unsigned long long huge_kb(const void *p, size_t size)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f) return 0;
+    char line[512];
+    unsigned long long sum = 0, a = 0, b = 0, x, y, kb;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%llx-%llx ", &x, &y) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+            a = x;
+            b = y;
+            continue;
+        }
+        if (sscanf(line, "AnonHugePages: %llu kB", &kb) == 1 && b > (uintptr_t)p && a < (uintptr_t)p + size) sum += kb;
+    }
+    fclose(f);
+    return sum;
+}
+
+static void print_blocks(void)
+{
+    for (int i = 0; i < n_blocks; i++)
+        printf("blk %d size %.2f MB mod4K %lu mod2M %lu huge %.1f MB\n", i, blocks[i].size / 1048576.0,
+               (unsigned long)((uintptr_t)blocks[i].p & 4095), (unsigned long)((uintptr_t)blocks[i].p & ((2u << 20) - 1)),
+               huge_kb(blocks[i].p, blocks[i].size) / 1024.0);
+}
+
 /* Sleeps ms, then with SPREAD_PRESPIN=US spins US microseconds (the vCPU running again at
  * speed before the timed run: separates its wake-up from cold caches in the idle penalty). */
 static void sleep_ms(int ms)
@@ -146,6 +269,63 @@ static void sleep_ms(int ms)
     }
 }
 
+/* Writes SPREAD_THRASH_MB (default 512) MiB, more than the last-level cache holds, so the next
+ * execute finds nothing of its own in any cache (as after other tenants' work). */
+static void thrash(void)
+{
+    static unsigned char *buf;
+    static size_t len;
+    if (!buf) {
+        len = (size_t)(getenv("SPREAD_THRASH_MB") ? atol(getenv("SPREAD_THRASH_MB")) : 512) << 20;
+        buf = malloc(len ? len : 1);
+        if (!buf) return;
+        memset(buf, 1, len);
+    }
+    for (size_t i = 0; i < len; i += 64) buf[i]++;
+}
+
+/* SPREAD_SERVE=1 (for bench/procvar.py, which alternates several such processes so that
+ * load from outside hits them alike): prints the mappings and "ready", then answers lines
+ * from stdin: "r N" N executes, one line "t WALL CPU ..." (ms, the calling thread's CPU
+ * time); "p N" N profiled executes, one line "L MED MIN ..." per layer in plan order; "q"
+ * exits. N is at most RUNS. */
+static int serve(ductile_context *c, prof *p, double *wall, double *cpu, double *tmp, int runs)
+{
+    print_maps();
+    print_blocks();
+    printf("ready\n");
+    fflush(stdout);
+    char line[64], op;
+    int n;
+    while (fgets(line, sizeof line, stdin) && sscanf(line, " %c %d", &op, &n) == 2 && (op == 'r' || op == 'p' || op == 'c')) {
+        if (n < 1 || n > runs) n = runs;
+        if (op == 'p') CHECK(ductile_context_set_profiler(c, on_layer, p));
+        for (int r = 0; r < n; r++) {
+            if (op == 'c') thrash();
+            p->run = r;
+            double t0 = now_ms(CLOCK_MONOTONIC), c0 = now_ms(CLOCK_THREAD_CPUTIME_ID);
+            p->last = t0;
+            CHECK(ductile_context_execute(c));
+            cpu[r] = now_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
+            wall[r] = now_ms(CLOCK_MONOTONIC) - t0;
+        }
+        if (op == 'p') {
+            CHECK(ductile_context_set_profiler(c, NULL, NULL));
+            printf("L");
+            for (int i = 0; i < p->n; i++) {
+                memcpy(tmp, &p->ms[(size_t)i * p->runs], sizeof *tmp * n);
+                printf(" %.4f %.4f", median(tmp, n), minimum(tmp, n));
+            }
+        } else {
+            printf("t");
+            for (int r = 0; r < n; r++) printf(" %.4f %.4f", wall[r], cpu[r]);
+        }
+        printf("\n");
+        fflush(stdout);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -156,6 +336,12 @@ int main(int argc, char **argv)
     if (runs < 1) runs = 1;
     ductile_engine *e = NULL;
     ductile_context *c = NULL;
+    const char *alloc = getenv("SPREAD_ALLOC");
+    if (alloc) {
+        alloc_mmap = !strcmp(alloc, "mmap");
+        ductile_allocator al = {spread_alloc, spread_free, NULL};
+        CHECK(ductile_set_allocator(&al));
+    }
     CHECK(ductile_engine_load_file(argv[1], &e));
     CHECK(ductile_context_create(e, &c));
     CHECK(ductile_context_set_threads(c, threads));
@@ -200,6 +386,7 @@ int main(int argc, char **argv)
      * cost of denormals on 1 thread (the pool's workers keep their own MXCSR). */
     if (getenv("SPREAD_FTZ")) _mm_setcsr(_mm_getcsr() | 0x8040);
     for (int i = 0; i < 5; i++) CHECK(ductile_context_execute(c));
+    if (getenv("SPREAD_SERVE")) return serve(c, &p, wall, cpu, tmp, runs);
     /* Runs go in blocks of at least 300 ms; with SPREAD_QUIET=F a block counts only when the
      * other processes used at most F cores meanwhile (/proc/stat's busy time less this
      * process's), until RUNS counted or SPREAD_MAX_S (default 300) seconds pass. */
@@ -283,6 +470,7 @@ int main(int argc, char **argv)
                excess[best]);
         excess[best] = -1;
     }
+    if (getenv("SPREAD_MAPS")) print_maps();
     if (getenv("SPREAD_ALL"))
         for (int i = 0; i < p.n; i++) printf("L %d %s %s %.4f %.4f\n", i, p.name[i], p.tactic[i], lmin[i], lmed[i]);
     ductile_context_free(c);
