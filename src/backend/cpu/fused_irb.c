@@ -531,6 +531,16 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
     float *y = (float *)out[0].data + yo;
     float *d = p->project ? (float *)(s + pl->unfused_e) + b0 * p->ce * opx : y;
     dt_conv_geom ge = dt_irb_1x1(nb, p->c, p->ce, g.in[0], g.in[1]);
+    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
+    const dt_conv_args pxe = {.batch_px = dt_irb_batch_px(&ge)}, pxp = {.batch_px = dt_irb_batch_px(&gp)};
+    /* Where neither 1x1 is one product over the images, each image's chain runs in turn: the
+     * same convs on the same planes (the same bits), but one image's E and D (28x28: 0.6 MB
+     * each) stay in L2 between the stages, where the whole batch's went through L3. */
+    if (nb > 1 && !(p->expand && dt_cpu_conv_is_batched(&ge, &pxe)) &&
+        !(p->project && dt_cpu_conv_is_batched(&gp, &pxp))) {
+        for (int64_t i = 0; i < nb; i++) DT_TRY(dt_irb_chain(p, pl, in, out, s, b0 + i, 1, cs, pool));
+        return DUCTILE_OK;
+    }
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
@@ -541,8 +551,6 @@ static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl
         if (j.status != DUCTILE_OK)
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
     }
-    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
-    const dt_conv_args pxe = {.batch_px = dt_irb_batch_px(&ge)}, pxp = {.batch_px = dt_irb_batch_px(&gp)};
     /* Where the project runs as one product over the images (small planes), the depthwise
      * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
      * in place instead of packing it. */
