@@ -515,30 +515,31 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
 }
 
 /* Images [b0, b0 + nb) of the unfused chain: the unfused FusedConvs' convs, one after
- * another, through E and D (the whole batch's, each image at its own offset) and the convs'
- * scratch cs, on `pool` (NULL: on this thread). One image on a pool (float32 weights): expand
+ * another, through E and D (the whole batch's; these images' from image `slot`'s offset on,
+ * slot <= b0) and the convs' scratch cs, on `pool` (NULL: on this thread). One image on a pool (float32 weights): expand
  * and depthwise in one loop over the expanded channels (dt_irb_expand_dw), then the project
  * split over the threads. */
 static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
-                                   char *s, int64_t b0, int64_t nb, void *cs, dt_pool *pool)
+                                   char *s, int64_t b0, int64_t nb, int64_t slot, void *cs, dt_pool *pool)
 {
     dt_conv_geom g = pl->gd;
     g.batch = nb;
     int64_t ipx = g.in[0] * g.in[1], opx = g.out[0] * g.out[1];
     int64_t yo = b0 * (p->project ? p->cp : p->ce) * opx;
     const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
-    float *e = p->expand ? (float *)s + b0 * p->ce * ipx : NULL;
+    float *e = p->expand ? (float *)s + slot * p->ce * ipx : NULL;
     float *y = (float *)out[0].data + yo;
-    float *d = p->project ? (float *)(s + pl->unfused_e) + b0 * p->ce * opx : y;
+    float *d = p->project ? (float *)(s + pl->unfused_e) + slot * p->ce * opx : y;
     dt_conv_geom ge = dt_irb_1x1(nb, p->c, p->ce, g.in[0], g.in[1]);
     dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
     const dt_conv_args pxe = {.batch_px = dt_irb_batch_px(&ge)}, pxp = {.batch_px = dt_irb_batch_px(&gp)};
-    /* Where neither 1x1 is one product over the images, each image's chain runs in turn: the
-     * same convs on the same planes (the same bits), but one image's E and D (28x28: 0.6 MB
-     * each) stay in L2 between the stages, where the whole batch's went through L3. */
+    /* Where neither 1x1 is one product over the images, each image's chain runs in turn, all
+     * through the first image's E and D: the same convs on the same planes (the same bits),
+     * but one image's E and D (28x28: 0.6 MB each) stay in L2 between the stages and for the
+     * next image, where the whole batch's went through L3. */
     if (nb > 1 && !(p->expand && dt_cpu_conv_is_batched(&ge, &pxe)) &&
         !(p->project && dt_cpu_conv_is_batched(&gp, &pxp))) {
-        for (int64_t i = 0; i < nb; i++) DT_TRY(dt_irb_chain(p, pl, in, out, s, b0 + i, 1, cs, pool));
+        for (int64_t i = 0; i < nb; i++) DT_TRY(dt_irb_chain(p, pl, in, out, s, b0 + i, 1, slot, cs, pool));
         return DUCTILE_OK;
     }
     dt_epilogue ee = p->e_epi, de = p->d_epi;
@@ -592,7 +593,7 @@ static void dt_irb_side(void *arg, int64_t begin, int64_t end, int tid)
     dt_irb_side_job *j = arg;
     const dt_irb_plan *pl = j->pl;
     char *cs = j->s + pl->unfused_e + pl->unfused_d + (size_t)tid * pl->thread_conv_bytes;
-    ductile_status st = dt_irb_chain(j->p, pl, j->in, j->out, j->s, begin, end - begin, cs, NULL);
+    ductile_status st = dt_irb_chain(j->p, pl, j->in, j->out, j->s, begin, end - begin, begin, cs, NULL);
     if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
 }
 
@@ -616,7 +617,7 @@ static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *
     }
     if (side == batch) return DUCTILE_OK;
     char *s = ex->scratch;
-    return dt_irb_chain(p, pl, in, out, s, side, batch - side, s + pl->unfused_e + pl->unfused_d, ex->pool);
+    return dt_irb_chain(p, pl, in, out, s, side, batch - side, side, s + pl->unfused_e + pl->unfused_d, ex->pool);
 }
 
 static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
