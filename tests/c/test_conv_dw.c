@@ -58,10 +58,11 @@ static ductile_status run(const dt_conv_geom *g, dt_conv_algo algo, const float 
 static int failures;
 
 static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
-                            bool avx512, dt_conv_algo algo)
+                            bool avx512, dt_conv_algo algo, int64_t pe_set)
 {
-    /* Pads: leading d*(k/2), trailing one less at stride 2 (asymmetric), one more at 1. */
-    int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;
+    /* Pads: leading d*(k/2), trailing pe_set, or when it is negative one less at stride 2
+     * (asymmetric), one more at 1. */
+    int64_t pl = d * (k / 2), pe = pe_set >= 0 ? pe_set : s == 2 ? pl - 1 : pl + 1;
     dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = c, .group = c, .in = {h, w}, .k = {k, k},
                       .s = {s, s}, .d = {d, d}, .pb = {pl, pl}, .pe = {pe, pe},
                       .depth = {.in = 1, .out = 1, .k = 1, .s = 1, .d = 1}};
@@ -122,11 +123,36 @@ static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d
 static void check_case(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
                        bool avx512)
 {
-    check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DEPTHWISE);
+    check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DEPTHWISE, -1);
     int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;   /* check_case_algo's pads */
     dt_conv_geom g = {.spatial = 2, .c = c, .m = c, .group = c, .k = {k, k}, .s = {s, s}, .d = {d, d},
                       .out = {1, (w + pl + pe - d * (k - 1) - 1) / s + 1}};
-    if (dt_cpu_dw16_applies(&g)) check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DW16);
+    if (dt_cpu_dw16_applies(&g)) check_case_algo(c, h, w, k, s, d, act, res, pool, avx512, DT_CONV_DW16, -1);
+}
+
+/* 3x3 stride 2 to output rows of at most 7, two output rows a vector (conv_dw.c:
+ * dt_dw_pairs_plane): mobilenet_v2's pads of 1 on both sides (14x14 -> 7x7: an odd row
+ * count, the last vector one row) and odd sizes around (15x13 -> 8x7, 13x5 -> 7x3, 9x14 ->
+ * 5x7, 3x1 -> 2x1, 1x11 -> 1x6), 16 and 21 channels, every epilogue with and without a
+ * residual, on both tactics (the 16-channel one no longer chosen there). */
+static void test_depthwise_pairs(dt_pool *pool, bool avx512)
+{
+    static const int64_t hw[][2] = {{14, 14}, {15, 13}, {13, 5}, {9, 14}, {3, 1}, {1, 11}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
+                                  DT_ACT_SIGMOID};
+    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = 576, .m = 576, .group = 576, .in = {14, 14}, .out = {7, 7},
+                      .k = {3, 3}, .s = {2, 2}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
+    CHECK(dt_cpu_dw_pairs_applies(&g));
+    CHECK(!dt_cpu_dw16_pays(&g));
+    g.out[1] = 8;
+    CHECK(!dt_cpu_dw_pairs_applies(&g));
+    int n = 0;
+    for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
+        for (int64_t c = 16; c <= 21; c += 5)
+            for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++, n++) {
+                check_case_algo(c, hw[si][0], hw[si][1], 3, 2, 1, acts[ai], n % 2, pool, avx512, DT_CONV_DEPTHWISE, 1);
+                check_case_algo(c, hw[si][0], hw[si][1], 3, 2, 1, acts[ai], n % 3 == 0, pool, avx512, DT_CONV_DW16, 1);
+            }
 }
 
 static void test_depthwise_odd_sizes_every_epilogue(dt_pool *pool, bool avx512)
@@ -218,6 +244,7 @@ int main(void)
         test_depthwise_other_geometries(pool, avx512);
         test_depthwise_in_place(pool, avx512);
         test_depthwise_16_channels(pool, avx512);
+        test_depthwise_pairs(pool, avx512);
         dt_pool_free(pool);
     }
     TEST_MAIN_END();

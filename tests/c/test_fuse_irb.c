@@ -3,8 +3,8 @@
  * (CPU backend) and run by its kernel, against the same network fused without the backend's
  * kernel (three FusedConvs run one after another): the outputs must be equal bit for bit, on
  * the strip path (forced at these small sizes, with strips of 4 rows and of more) and on the
- * small-plane path, serial and on a pool of 2 (batches of 1 to 4: images side by side, batched
- * per thread, and left over). Also: the pass's near misses and the layer's shape errors. */
+ * small-plane path, serial and on a pool of 2 (batches of 1 to 4: images side by side, in
+ * turn on each thread, and left over). Also: the pass's near misses and the layer's shape errors. */
 #include "testutil.h"
 #include "refconv.h"
 #include "netbuild.h"
@@ -280,19 +280,18 @@ static void test_strips_by_batch(dt_pool *pool)
     CHECK(run_case(&c, pool, "two images of 1.7 MB expanded", true, false, false));
 }
 
-/* Planes of 128-255 pixels: the chain batches its 1x1s over up to 2 images of 15x13
- * (dt_cpu_irb_batch_px, DT_IRB_BATCH_COLS) where plain 1x1 convs run image by image; both
- * equal the unfused network bit for bit: 2-5 images (odd sizes, 23 -> 138 -> 23 channels),
- * stride 1 with a residual and stride 2 (7x8 outputs: the project batched at any count). On
- * a pool of 3, 5 images run 3 alone and the 2 left over batched, whose scratch the plan for
- * 5 (not batched) must hold too. */
-static void test_batched_chain(dt_pool *pool)
+/* Planes of 128-255 pixels, which plain 1x1 convs batch over the images: the chain runs its
+ * images one after another through one image's E and D, and equals the unfused network bit
+ * for bit: 2-5 images (odd sizes, 23 -> 138 -> 23 channels), stride 1 with a residual and
+ * stride 2 (7x8 outputs). On a pool of 3, 5 images run 3 side by side and the 2 left over in
+ * turn, each split over the threads. */
+static void test_images_in_turn(dt_pool *pool)
 {
     irb_case c = {.c = 23, .h = 15, .w = 13, .k = 3, .s = 1, .d = 1, .project = true, .residual = true,
                   .e_act = "Relu", .d_act = "HardSwish"};
-    for (c.n = 2; c.n <= 5; c.n++) CHECK(run_case(&c, pool, "15x13 planes batched", false, false, false));
+    for (c.n = 2; c.n <= 5; c.n++) CHECK(run_case(&c, pool, "15x13 planes in turn", false, false, false));
     c.s = 2, c.residual = false, c.n = 3;
-    CHECK(run_case(&c, pool, "15x13 planes batched, stride 2", false, false, false));
+    CHECK(run_case(&c, pool, "15x13 planes in turn, stride 2", false, false, false));
 }
 
 /* What the pass leaves alone: a 1x1 of stride 2 (no expand: depthwise and project fuse
@@ -381,11 +380,11 @@ int main(void)
     }
     test_strips_by_batch(NULL);
     test_strips_by_batch(pool);
-    test_batched_chain(NULL);
-    test_batched_chain(pool);
+    test_images_in_turn(NULL);
+    test_images_in_turn(pool);
     dt_pool *pool3 = NULL;
     CHECK_EQ_INT(dt_pool_create(3, &pool3), DUCTILE_OK);
-    test_batched_chain(pool3);
+    test_images_in_turn(pool3);
     dt_pool_free(pool3);
     test_pass_near_misses();
     test_infer_errors();

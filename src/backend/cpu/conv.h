@@ -100,6 +100,9 @@ void dt_cpu_conv_pack_weights_half(const dt_conv_geom *g, const float *w, uint16
 bool dt_cpu_conv_is_depthwise(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_depthwise_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+/* Whether dt_cpu_conv_depthwise runs g two output rows per vector (3x3, stride 2, dilation 1,
+ * output rows of at most 7: mobilenet_v2's 14x14 -> 7x7; conv_dw.c: dt_dw_pairs_plane). */
+bool dt_cpu_dw_pairs_applies(const dt_conv_geom *g);
 
 /* Depthwise with 16 channels per vector over a transposed tile (conv_dw16.c): square 3x3 or
  * 5x5, stride and dilation 1 or 2, as the row kernels, output rows under 16. Without AVX-512 or with fewer than 16

@@ -262,6 +262,75 @@ dt_dw_plane_avx512(const dt_dw_job *j, const float *pad, const float *w, float b
     }
 }
 
+bool dt_cpu_dw_pairs_applies(const dt_conv_geom *g)
+{
+    return dt_cpu_conv_is_depthwise(g) && g->spatial == 2 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 2 &&
+           g->s[1] == 2 && g->d[0] == 1 && g->d[1] == 1 && g->out[1] >= 1 && g->out[1] <= 7;
+}
+
+/* 3x3 stride 2 with output rows of at most 7 (mobilenet_v2's 14x14 -> 7x7), one plane read in
+ * place: output rows q and q + P (P = ceil(oh / 2)) share a vector (lanes 0..ow-1 and
+ * 8..8+ow-1), each tap one permute of two row loads (input rows 2 q + ky - pt and 2 P more;
+ * lane j of a load is column j - pl, masked to the row: the padding's zeros). Row ky = 2 of
+ * pair q is row ky = 0 of pair q + 1: its taps are permuted once for both. The row kernels
+ * fill 7 of 16 lanes here, and the 16-channel kernel transposes each plane in and out. Each
+ * output is the bias, then fmaf over the padded taps in (ky, kx) order, then dt_dw_epi: the
+ * row kernels' bits. Rows outside the image read zeros; lanes of no output are never stored. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dt_dw_pairs_taps(const float *xc, int64_t ra, int64_t rb, int64_t ih, int64_t iw, __mmask16 mrow, const __m512i *idx,
+                 __m512 *t)
+{
+    __m512 zero = _mm512_setzero_ps();
+    __m512 va = ra >= 0 && ra < ih ? _mm512_maskz_loadu_ps(mrow, xc + ra * iw) : zero;
+    __m512 vb = rb >= 0 && rb < ih ? _mm512_maskz_loadu_ps(mrow, xc + rb * iw) : zero;
+#pragma GCC unroll 3
+    for (int kx = 0; kx < 3; kx++) t[kx] = _mm512_permutex2var_ps(va, idx[kx], vb);
+}
+
+__attribute__((target("avx512f,fma"))) static void dt_dw_pairs_plane(const dt_dw_job *j, const float *x,
+                                                                     const float *w, float b, float *y,
+                                                                     const float *res)
+{
+    const dt_conv_geom *g = j->g;
+    int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1], pt = g->pb[0], P = (oh + 1) / 2;
+    /* tap kx of lane l: 2 l + kx of the pair of loads, i.e. column 2 l + kx of the first (l <
+     * 8) or 2 (l - 8) + kx of the second (l >= 8); lanes 7 and 15 are no output's */
+    const __m512i step = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    __m512i idx[3];
+    for (int kx = 0; kx < 3; kx++) idx[kx] = _mm512_add_epi32(step, _mm512_set1_epi32(kx));
+    __m512 wv[9];
+    for (int t = 0; t < 9; t++) wv[t] = _mm512_set1_ps(w[t]);
+    const bool in_store = j->epi_in_store;
+    const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
+    const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
+    const __mmask16 mrow = dt_dw_row_mask(-g->pb[1], iw), lo = (__mmask16)((1u << ow) - 1);
+    const float *xc = x - g->pb[1];
+    __m512 t[3][3];
+    dt_dw_pairs_taps(xc, -pt, 2 * P - pt, ih, iw, mrow, idx, t[2]);
+    for (int64_t q = 0; q < P; q++) {
+        __mmask16 hi = q + P < oh ? (__mmask16)(lo << 8) : 0;
+        int64_t ra = 2 * q - pt;
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; kx++) t[0][kx] = t[2][kx];
+        dt_dw_pairs_taps(xc, ra + 1, ra + 1 + 2 * P, ih, iw, mrow, idx, t[1]);
+        dt_dw_pairs_taps(xc, ra + 2, ra + 2 + 2 * P, ih, iw, mrow, idx, t[2]);
+        __m512 acc = _mm512_set1_ps(b);
+#pragma GCC unroll 3
+        for (int ky = 0; ky < 3; ky++)
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++) acc = _mm512_fmadd_ps(wv[ky * 3 + kx], t[ky][kx], acc);
+        float *y1 = y + (q + P) * ow - 8;
+        if (in_store) {
+            if (res)
+                acc = _mm512_add_ps(acc, _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo, res + q * ow), hi,
+                                                              res + (q + P) * ow - 8));
+            dt_dw_epi(&acc, 1, act, p0, p1, NULL, 0, 0xffff);
+        }
+        _mm512_mask_storeu_ps(y + q * ow, lo, acc);
+        if (hi) _mm512_mask_storeu_ps(y1, hi, acc);
+    }
+}
+
 static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_dw_job *j = arg;
@@ -269,7 +338,7 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t ksz = g->k[0] * g->k[1];
     float *pad = (float *)(j->scratch + (size_t)tid * j->plane_bytes);
-    bool in_place = dt_dw_in_place(g);
+    bool in_place = dt_dw_in_place(g), pairs = j->avx512 && dt_cpu_dw_pairs_applies(g);
     dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
@@ -277,7 +346,9 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t xp = j->x_cs ? c * j->x_cs + p / g->c : p, yp = j->y_cs ? c * j->y_cs + p / g->c : p;
         float b = j->bias ? j->bias[c] : 0.0f, *y = j->y + yp * out_px;
         const float *res = j->epi && j->epi->res ? j->epi->res + yp * out_px : NULL;
-        if (rows && in_place) {
+        if (pairs) {
+            dt_dw_pairs_plane(j, j->x + xp * in_px, j->w + c * ksz, b, y, res);
+        } else if (rows && in_place) {
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
             dt_dw_src src = {.x = j->x + xp * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
             rows(j, &src, j->w + c * ksz, b, y, res);

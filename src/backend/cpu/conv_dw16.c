@@ -30,7 +30,10 @@ bool dt_cpu_dw16_applies(const dt_conv_geom *g)
 bool dt_cpu_dw16_pays(const dt_conv_geom *g)
 {
     __builtin_cpu_init();
-    return dt_cpu_dw16_applies(g) && __builtin_cpu_supports("avx512f") && g->c >= 16 && g->out[1] <= 8;
+    /* 3x3 stride 2 to rows of up to 7: the row kernels' two rows a vector (dt_cpu_dw_pairs_applies)
+     * cost no transposes */
+    return dt_cpu_dw16_applies(g) && __builtin_cpu_supports("avx512f") && g->c >= 16 && g->out[1] <= 8 &&
+           !dt_cpu_dw_pairs_applies(g);
 }
 
 /* Output pixels computed at once: 8 independent FMA chains hide the FMA latency. */

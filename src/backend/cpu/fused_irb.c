@@ -18,7 +18,7 @@
  * Smaller expanded tensors (they stay in L3: dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes) and blocks whose weights
  * are large beside a strip run the unfused chain, stage by stage through the scratch: there
  * the strips cost more than they save, and the unfused convs split each product over the
- * threads and batch the 1x1s of tiny planes (conv.c). */
+ * threads, image by image. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
@@ -66,16 +66,6 @@ int64_t dt_cpu_irb_strip_bytes = 768 << 10;
 /* Strips run only where a strip's expanded rows are at least this many times the weights'
  * bytes (expand and project together). */
 int64_t dt_cpu_irb_weight_ratio = 4;
-/* The unfused chain's 1x1s over a batch of planes of fewer pixels than this run as one
- * product over the images (conv.h: batch_px; plain 1x1 convs: 128) where the product has at
- * most DT_IRB_BATCH_COLS columns. At 14x14 (196 pixels) the chain writes E and reads D as
- * those products' C and B in place, so only the project's copy out remains of what the
- * per-image panels would save: mobilenet_v2 at batch 2 on 1 thread, blocks 8-14 (14x14)
- * -0.03 to -0.08 ms in all (per-layer minima, 3 sets, load 2.4-3.8). Over 8 images (1568
- * columns) blocks 8 and 12 lost 0.13-0.17 ms each, hence the limit (2 images of 14x14);
- * bench/results/cpu-cpumnv2-2026-12-03-s11.md. */
-int64_t dt_cpu_irb_batch_px = 256;
-enum { DT_IRB_BATCH_COLS = 512 };
 
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
@@ -256,29 +246,6 @@ static dt_conv_geom dt_irb_1x1(int64_t batch, int64_t c, int64_t m, int64_t h, i
     return g;
 }
 
-/* conv.h's batch_px for the chain's 1x1 g (dt_cpu_irb_batch_px). */
-static int64_t dt_irb_batch_px(const dt_conv_geom *g)
-{
-    return g->batch * g->out[0] * g->out[1] <= DT_IRB_BATCH_COLS ? dt_cpu_irb_batch_px : 0;
-}
-
-/* Scratch of the chain's 1x1 g (a: its weights) over at most g->batch images on `threads`:
- * fewer images (those left over after the threads' shares) may be batched where g->batch
- * images are not. */
-static ductile_status dt_irb_1x1_scratch(dt_conv_geom g, dt_conv_args a, int threads, size_t *bytes)
-{
-    a.batch_px = dt_irb_batch_px(&g);
-    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_IM2COL, threads, bytes));
-    int64_t px = g.out[0] * g.out[1], nb = px > 0 ? DT_IRB_BATCH_COLS / px : 0;
-    if (nb < 2 || nb >= g.batch) return DUCTILE_OK;
-    size_t b;
-    g.batch = nb;
-    a.batch_px = dt_cpu_irb_batch_px;
-    DT_TRY(dt_cpu_conv_scratch(&g, &a, DT_CONV_IM2COL, threads, &b));
-    if (b > *bytes) *bytes = b;
-    return DUCTILE_OK;
-}
-
 /* The most scratch either depthwise algorithm needs for g (the builder times both within the
  * layer's scratch). */
 static ductile_status dt_irb_dw_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
@@ -369,33 +336,27 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
             return dt_fail(DUCTILE_ERR_SHAPE, "the depthwise output overflows size_t");
         pl->unfused_e = p->expand ? dt_irb_align(ne) : 0;   /* no expand: the depthwise reads X */
         pl->unfused_d = dt_irb_align(nd);
-        /* each conv's scratch with its own weights (float32 or bfloat16 GEMM buffers) */
+        /* each conv's scratch with its own weights (float32 or bfloat16 GEMM buffers), for
+         * one image (the chain runs image by image), on the pool's threads (the images left
+         * over after the threads' shares) and, on more than one thread, on one thread (each
+         * thread's images: dt_irb_side; or its channels of one image: dt_irb_expand_dw) */
         dt_conv_args a = {.w_packed = p->we, .w_bf16 = p->we16, .w_fp16 = p->fp16},
                      ap = {.w_packed = p->wp, .w_bf16 = p->wp16, .w_fp16 = p->fp16};
-        dt_conv_geom ge = dt_irb_1x1(g->batch, p->c, p->ce, g->in[0], g->in[1]);
-        if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, threads, &pl->conv_bytes));
-        DT_TRY(dt_irb_dw_scratch(g, &a, threads, &b));
-        if (b > pl->conv_bytes) pl->conv_bytes = b;
-        if (p->project) {
-            dt_conv_geom gp = dt_irb_1x1(g->batch, p->ce, p->cp, g->out[0], g->out[1]);
-            DT_TRY(dt_irb_1x1_scratch(gp, ap, threads, &b));
-            if (b > pl->conv_bytes) pl->conv_bytes = b;
+        dt_conv_geom ge = dt_irb_1x1(1, p->c, p->ce, g->in[0], g->in[1]), g1 = *g;
+        dt_conv_geom gp = dt_irb_1x1(1, p->ce, p->cp, g->out[0], g->out[1]);
+        g1.batch = 1;
+        size_t m[2] = {0, 0};
+        for (int k = 0; k < (threads > 1 ? 2 : 1); k++) {
+            int t = k ? 1 : threads;
+            if (p->expand) DT_TRY(dt_cpu_conv_scratch(&ge, &a, DT_CONV_IM2COL, t, &m[k]));
+            DT_TRY(dt_irb_dw_scratch(&g1, &a, t, &b));
+            if (b > m[k]) m[k] = b;
+            if (p->project) DT_TRY(dt_cpu_conv_scratch(&gp, &ap, DT_CONV_IM2COL, t, &b));
+            if (p->project && b > m[k]) m[k] = b;
         }
+        pl->conv_bytes = m[0];
         if (threads > 1) {
-            /* each thread's chain: batch / threads images (dt_irb_side), or one image's
-             * channels (dt_irb_expand_dw) */
-            dt_conv_geom g1 = *g;
-            g1.batch = ge.batch = g->batch >= threads ? g->batch / threads : 1;
-            size_t m = 0;
-            if (p->expand) DT_TRY(dt_irb_1x1_scratch(ge, a, 1, &m));
-            DT_TRY(dt_irb_dw_scratch(&g1, &a, 1, &b));
-            if (b > m) m = b;
-            if (p->project) {
-                dt_conv_geom gp = dt_irb_1x1(g1.batch, p->ce, p->cp, g->out[0], g->out[1]);
-                DT_TRY(dt_irb_1x1_scratch(gp, ap, 1, &b));
-                if (b > m) m = b;
-            }
-            pl->thread_conv_bytes = dt_irb_align(m ? m : 64);
+            pl->thread_conv_bytes = dt_irb_align(m[1] ? m[1] : 64);
             if (!dt_mul_size(pl->thread_conv_bytes, (size_t)threads, &b))
                 return dt_fail(DUCTILE_ERR_SHAPE, "FusedInvertedResidual scratch overflows size_t");
             if (b > pl->conv_bytes) pl->conv_bytes = b;
@@ -554,58 +515,60 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
     if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
 }
 
-/* Images [b0, b0 + nb) of the unfused chain: the unfused FusedConvs' convs, one after
- * another, through E and D (the whole batch's, each image at its own offset) and the convs'
- * scratch cs, on `pool` (NULL: on this thread). One image on a pool (float32 weights): expand
- * and depthwise in one loop over the expanded channels (dt_irb_expand_dw), then the project
- * split over the threads. */
-static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
-                                   char *s, int64_t b0, int64_t nb, void *cs, dt_pool *pool)
+/* Image b of the unfused chain: the unfused FusedConvs' convs, one after another, through E
+ * and D at image `slot`'s offset in the whole batch's (slot <= b) and the convs' scratch cs,
+ * on `pool` (NULL: on this thread). On a pool (float32 weights): expand and depthwise in one
+ * loop over the expanded channels (dt_irb_expand_dw), then the project split over the
+ * threads. */
+static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
+                                   char *s, int64_t b, int64_t slot, void *cs, dt_pool *pool)
 {
     dt_conv_geom g = pl->gd;
-    g.batch = nb;
+    g.batch = 1;
     int64_t ipx = g.in[0] * g.in[1], opx = g.out[0] * g.out[1];
-    int64_t yo = b0 * (p->project ? p->cp : p->ce) * opx;
-    const float *x = (const float *)in[DT_IRB_X].data + b0 * p->c * ipx;
-    float *e = p->expand ? (float *)s + b0 * p->ce * ipx : NULL;
+    int64_t yo = b * (p->project ? p->cp : p->ce) * opx;
+    const float *x = (const float *)in[DT_IRB_X].data + b * p->c * ipx;
+    float *e = p->expand ? (float *)s + slot * p->ce * ipx : NULL;
     float *y = (float *)out[0].data + yo;
-    float *d = p->project ? (float *)(s + pl->unfused_e) + b0 * p->ce * opx : y;
-    dt_conv_geom ge = dt_irb_1x1(nb, p->c, p->ce, g.in[0], g.in[1]);
+    float *d = p->project ? (float *)(s + pl->unfused_e) + slot * p->ce * opx : y;
+    dt_conv_geom ge = dt_irb_1x1(1, p->c, p->ce, g.in[0], g.in[1]);
+    dt_conv_geom gp = dt_irb_1x1(1, p->ce, p->cp, g.out[0], g.out[1]);
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
-    bool split = nb == 1 && p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1;
-    if (split) {
+    if (p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
         dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
         dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
-    }
-    dt_conv_geom gp = dt_irb_1x1(nb, p->ce, p->cp, g.out[0], g.out[1]);
-    const dt_conv_args pxe = {.batch_px = dt_irb_batch_px(&ge)}, pxp = {.batch_px = dt_irb_batch_px(&gp)};
-    /* Where the project runs as one product over the images (small planes), the depthwise
-     * writes D as that product's B ([Ce][N][px], conv.h: y_cs), which the project then reads
-     * in place instead of packing it. */
-    int64_t cs_d = p->project && nb > 1 && dt_cpu_conv_is_batched(&gp, &pxp) ? nb : 0;
-    /* Likewise E, the expand's product, when the expand is one (without an expand the
-     * depthwise reads X as it is). */
-    int64_t cs_e = p->expand && nb > 1 && dt_cpu_conv_is_batched(&ge, &pxe) ? nb : 0;
-    if (!split) {
+    } else {
         dt_conv_args a = {.x = x, .w_packed = p->we, .w_bf16 = p->we16, .w_fp16 = p->fp16, .bias = be, .epi = &ee,
-                          .y = e, .y_cs = cs_e,
-                          .batch_px = pxe.batch_px, .scratch = cs};
+                          .y = e, .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
-        a = (dt_conv_args){.x = p->expand ? e : x, .x_cs = cs_e, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de,
-                           .y = d, .y_cs = cs_d, .scratch = cs};
+        a = (dt_conv_args){.x = p->expand ? e : x, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d,
+                           .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&g, &a, pl->dw, pool));
     }
     if (!p->project) return DUCTILE_OK;
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
-    dt_conv_args a = {.x = d, .x_cs = cs_d, .w_packed = p->wp, .w_bf16 = p->wp16, .w_fp16 = p->fp16,
-                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y,
-                      .batch_px = pxp.batch_px, .scratch = cs};
+    dt_conv_args a = {.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .w_fp16 = p->fp16,
+                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
+}
+
+/* Images [b0, b0 + nb) of the unfused chain, one after another, all through image b0's E and D:
+ * one image's E and D stay in L2 between the stages and for the next image. Not one product
+ * over the images' pixels (batch 2, 1 thread, against the 1x1s batched over both images at
+ * 14x14 and 7x7: blocks 7-17 -0.008 to -0.050 ms each, 0.2-0.25 ms in all; batch 8: the 7x7
+ * blocks 14-17 -1.06 ms in all; bench/results/cpu-cpumnv3-2026-12-03-s13.md): the batched
+ * product's E and D over the images no longer fit in L2 beside the weights. Each conv
+ * computes every value as it does alone: the same bits either way. */
+static ductile_status dt_irb_chain(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
+                                   char *s, int64_t b0, int64_t nb, void *cs, dt_pool *pool)
+{
+    for (int64_t b = b0; b < b0 + nb; b++) DT_TRY(dt_irb_image(p, pl, in, out, s, b, b0, cs, pool));
+    return DUCTILE_OK;
 }
 
 typedef struct dt_irb_side_job {
@@ -617,8 +580,7 @@ typedef struct dt_irb_side_job {
     int status;             /* the first failure, or DUCTILE_OK */
 } dt_irb_side_job;
 
-/* Images [begin, end) as one chain on this thread (the 1x1s of small planes batched over
- * them, conv.c), with this thread's convs' scratch. */
+/* Images [begin, end) as one chain on this thread, with this thread's convs' scratch. */
 static void dt_irb_side(void *arg, int64_t begin, int64_t end, int tid)
 {
     dt_irb_side_job *j = arg;
@@ -630,9 +592,8 @@ static void dt_irb_side(void *arg, int64_t begin, int64_t end, int tid)
 
 /* Small planes: the unfused chain. With at least as many images as threads, whole images'
  * chains run side by side, the same number on each thread (one fork per layer instead of
- * one per conv and image, and each image's expanded tensor stays in its core's cache; a
- * thread's images are one chain, so the 1x1s of small planes are still batched over them);
- * the images left over run one conv at a time, each conv split over the threads. Either way each
+ * one per conv and image, and each image's expanded tensor stays in its core's cache); the
+ * images left over run one conv at a time, each conv split over the threads. Either way each
  * conv computes every value as it does alone (the GEMM's sums do not depend on the columns a
  * call covers): the bits do not depend on the thread count (test_fuse_irb). */
 static ductile_status dt_irb_unfused(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
