@@ -204,21 +204,13 @@ static ductile_status dt_conv_cudnn_plan(const dt_cu_conv_params *cp, dt_cuda_st
     return s;
 }
 
-/* Whether work on `stream` is being recorded into a graph (the runtime's CUDA graphs, the
- * builder's replay timing). Half data takes conv-bias-activation only there: on H200 each
- * direct call of it with half NHWC tensors cost ~1.5 ms of host time (mobilenet_v2 b1 without
- * graphs 0.27 -> 1.9 ms), a recording pays that once. Kernel-by-kernel runs of half data (a
- * shape's first run, graphs off) keep the plain convolution and the epilogue kernel: the same
- * values up to the rounding of the convolution's result to half before the bias. */
-static bool dt_stream_recording(void *stream)
-{
-    enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
-    if (cudaStreamIsCapturing((cudaStream_t)stream, &cs) != cudaSuccess) {
-        cudaGetLastError();
-        return false;
-    }
-    return cs == cudaStreamCaptureStatusActive;
-}
+/* Half data takes conv-bias-activation only while a graph records (the runtime's CUDA graphs,
+ * the builder's replay timing; dt_cuda_stream_capturing): on H200 each direct call of it with
+ * half NHWC tensors cost ~1.5 ms of host time (mobilenet_v2 b1 without graphs 0.27 -> 1.9 ms),
+ * a recording pays that once. Kernel-by-kernel runs of half data (a shape's first run, graphs
+ * off) keep the plain convolution and the epilogue kernel: the same values up to the rounding
+ * of the convolution's result to half before the bias. Where CUDA cannot tell: the direct
+ * path. */
 
 /* The convolution on cuDNN with plan p; *done: the epilogue too (conv-bias-activation). The
  * workspace is the context's scratch, which plan_shapes sized; only runs the context did not
@@ -234,7 +226,7 @@ static ductile_status dt_conv_cudnn(dt_cuda_state *st, dt_cuda_plan *p, const dt
     }
     DT_TRY(dt_cudnn(cudnnSetStream(st->cudnn, (cudaStream_t)ex->stream), "set stream"));
     const float one = 1.f, zero = 0.f;
-    if (p->desc[5] && (in[DT_FC_X].dtype == DUCTILE_FLOAT32 || dt_stream_recording(ex->stream))) {
+    if (p->desc[5] && (in[DT_FC_X].dtype == DUCTILE_FLOAT32 || dt_cuda_stream_capturing(ex->stream, false))) {
         /* y = act(conv + alpha2 * z + bias): z is the residual, or y itself with alpha2 0. */
         cudnnStatus_t cs = cudnnConvolutionBiasActivationForward(
             st->cudnn, &one, p->desc[0], in[DT_FC_X].data, p->desc[2], in[DT_FC_W].data, p->desc[3],

@@ -242,6 +242,9 @@ bool dt_cuda_prefers_nhwc(const ductile_layer *L, unsigned flags);
 bool dt_cuda_gemm_supports(const ductile_layer *L);
 
 /* CUDA graphs and the state's memory (graph.c; backend.h says what each does). */
+/* Whether work on `stream` is being recorded into a graph (any capture status but none);
+ * `unknown` where CUDA cannot tell. */
+bool dt_cuda_stream_capturing(void *stream, bool unknown);
 ductile_status dt_cuda_capture_begin(void *state, void *stream, void **cap);
 ductile_status dt_cuda_capture_end(void *state, void **graph);
 ductile_status dt_cuda_graph_launch(void *graph, void *stream);

@@ -13,17 +13,20 @@
 
 #include <cuda_runtime_api.h>
 
-/* Whether the caller is recording `stream` into a graph of its own: then our work joins
- * theirs kernel by kernel (a capture of ours or a graph launch would not). */
-static bool dt_cuda_stream_recorded(void *stream)
+bool dt_cuda_stream_capturing(void *stream, bool unknown)
 {
     enum cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
     if (cudaStreamIsCapturing((cudaStream_t)stream, &cs) != cudaSuccess) {
         cudaGetLastError();
-        return true; /* cannot tell: the safe answer */
+        return unknown;
     }
     return cs != cudaStreamCaptureStatusNone;
 }
+
+/* Whether the caller is recording `stream` into a graph of its own: then our work joins
+ * theirs kernel by kernel (a capture of ours or a graph launch would not). Where it cannot
+ * tell: yes, the safe answer. */
+static bool dt_cuda_stream_recorded(void *stream) { return dt_cuda_stream_capturing(stream, true); }
 
 ductile_status dt_cuda_capture_begin(void *state, void *stream, void **cap)
 {
