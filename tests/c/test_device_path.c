@@ -241,7 +241,7 @@ static ductile_status fake_sync(void *stream)
  * of a context (no ex->tactic), the stored tactic each FusedConv run read for its profile and
  * point. fake_slow_opt: at opt every tactic is slow (3 less so), so that opt's time, scaled
  * to max, is over the builder's bound: max is not timed and takes opt's choice. */
-enum { FAKE_SLOW_MS = 3 };
+enum { FAKE_SLOW_MS = 8 };
 static int tactic_runs[5], tactic_unwritten, tactic_point_runs[3], tactic_point_bad, ran_tactic[5], ran_point;
 static int tactic_exec_runs[3]; /* timing runs per dt_exec.point */
 static int64_t tactic_point_nhw[3]; /* N*H*W at min, opt, max (ductile_profile_selector) */
@@ -1050,6 +1050,21 @@ static bool stored_is(const ductile_engine *e, const int64_t *want)
     return true;
 }
 
+/* The builder's tactic pass over dev, timed again (at most twice more) while the stored choices
+ * are not `want`: the choices are timings, and on a loaded machine under ASan one noisy median
+ * can rank a slow tactic first (session 12's and 13's CI: opt stored 4 for /c2/Conv). A
+ * systematic error fails all three times. */
+static void time_until(ductile_engine *dev, const int64_t *want, const char *what)
+{
+    bool changed = false;
+    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    for (int again = 0; again < 2 && !stored_is(dev, want); again++) {
+        fprintf(stderr, "%s: choices differ from %lld %lld %lld: timing again\n", what, (long long)want[0],
+                (long long)want[1], (long long)want[2]);
+        CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    }
+}
+
 /* The stored tactics of every FusedConv of e, which must be `want` (3 ids: min, opt, max) with
  * tactic_points 3; returns how many convs. */
 static int check_stored(const ductile_engine *e, const int64_t *want)
@@ -1107,20 +1122,37 @@ static void check_tactics_same_points(void)
         memset(tactic_exec_runs, 0, sizeof tactic_exec_runs);
         tactic_point_bad = 0;
         fake_ids_stored = true;
-        bool changed = false;
+        static const int64_t want[3] = {3, 3, 4};
         dt_tactic_point_s = 10.0; /* max timed however slow the runs (ASan, a loaded machine) */
-        CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+        time_until(dev, want, "same points");
         dt_tactic_point_s = 20e-3;
         fake_ids_stored = false;
         CHECK_EQ_INT(tactic_exec_runs[DUCTILE_PROFILE_MIN], 0);
         CHECK(tactic_exec_runs[DUCTILE_PROFILE_OPT] > 0 && tactic_exec_runs[DUCTILE_PROFILE_MAX] > 0);
         CHECK_EQ_INT(tactic_point_bad, 0);
-        static const int64_t want[3] = {3, 3, 4};
         CHECK(check_stored(dev, want) >= 4);
     }
     ductile_engine_free(dev);
     ductile_engine_free(cpu);
     CHECK_EQ_INT(n_blocks, 0);
+}
+
+/* Whether dev's convs store 1 3 4, max 3 where a 64-channel buffer does not fit the fake's
+ * memory (all but /c4/Conv); *full: how many did not fit. */
+static bool limited_choices(const ductile_engine *dev, int *full)
+{
+    bool ok = true;
+    *full = 0;
+    for (int i = 0; i < dev->net->n_layers; i++) {
+        const ductile_layer *L = dev->net->layers[i];
+        int64_t n = 0;
+        const int64_t *t = dt_attr_ints(L, "tactic", &n);
+        if (strcmp(L->op_type, "FusedConv") || !t || n != 3) continue;
+        bool fits = !strcmp(L->name, "/c4/Conv");
+        ok = ok && t[0] == 1 && t[1] == 3 && t[2] == (fits ? 4 : 3);
+        *full += !fits;
+    }
+    return ok;
 }
 
 /* The builder's tactic timing (builder/tactics.c) on a device backend: buffers from the
@@ -1170,7 +1202,7 @@ static void check_tactics(void)
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, count_progress, &progress, &changed), DUCTILE_OK);
     CHECK(changed);
     /* The choices are timings: on a loaded machine under ASan one noisy measurement can rank
-     * a 3 ms-slower tactic first (session 12's CI: max kept 3). Timed again, at most twice,
+     * a FAKE_SLOW_MS-slower tactic first (session 12's CI: max kept 3). Timed again, at most twice,
      * without the progress count; a systematic error fails every time. */
     static const int64_t expect[3] = {1, 3, 4};
     for (int again = 0; again < 2 && !stored_is(dev, expect); again++) {
@@ -1221,11 +1253,7 @@ static void check_tactics(void)
     fake_capture_fail = true;
     timer_marks = 0;
     memset(tactic_point_runs, 0, sizeof tactic_point_runs);
-    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
-    for (int again = 0; again < 2 && !stored_is(dev, expect); again++) { /* as above */
-        fprintf(stderr, "host-timed choices differ from 1 3 4: timing again\n");
-        CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
-    }
+    time_until(dev, expect, "host-timed");
     fake_capture_fail = false;
     CHECK_EQ_INT(timer_marks, 0);
     CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
@@ -1240,36 +1268,30 @@ static void check_tactics(void)
     dt_tactic_point_s = 20e-3;
     fake_slow_opt = true;
     memset(tactic_point_runs, 0, sizeof tactic_point_runs);
-    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    static const int64_t max_as_opt[3] = {1, 3, 3};
+    time_until(dev, max_as_opt, "opt slow");
     fake_slow_opt = false;
     CHECK(tactic_point_runs[DUCTILE_PROFILE_MIN] > 0 && tactic_point_runs[DUCTILE_PROFILE_OPT] > 0);
     CHECK_EQ_INT(tactic_point_runs[DUCTILE_PROFILE_MAX], 0);
-    static const int64_t max_as_opt[3] = {1, 3, 3};
     CHECK_EQ_INT(check_stored(dev, max_as_opt), convs);
     /* A device that cannot hold a conv's buffers at max (a 64-channel input or output: 120
      * KiB there, 30 KiB at opt): max keeps opt's choice, and the build goes on; the last conv
      * (32 channels in, 9 out) fits and is timed. */
     fake_alloc_limit = 64 << 10;
     memset(tactic_point_runs, 0, sizeof tactic_point_runs);
+    int full = 0;
     CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    for (int again = 0; again < 2 && !limited_choices(dev, &full); again++) /* as time_until */
+        CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
     fake_alloc_limit = 0;
     CHECK(tactic_point_runs[0] > 0 && tactic_point_runs[1] > 0 && tactic_point_runs[2] > 0);
-    int full = 0;
-    for (int i = 0; i < dev->net->n_layers; i++) {
-        const ductile_layer *L = dev->net->layers[i];
-        int64_t n = 0;
-        const int64_t *t = dt_attr_ints(L, "tactic", &n);
-        if (strcmp(L->op_type, "FusedConv") || !t || n != 3) continue;
-        bool fits = !strcmp(L->name, "/c4/Conv");
-        CHECK(t[0] == 1 && t[1] == 3 && t[2] == (fits ? 4 : 3));
-        full += !fits;
-    }
+    CHECK(limited_choices(dev, &full));
     CHECK_EQ_INT(full, 3);
     /* DUCTILE_TACTIC_TIMING=wall (set above): the host clock around plain launches, no marks;
      * the same choices. Max timed however slow (ASan: opt scaled to max passes 20 ms). */
     dt_tactic_point_s = 10.0;
     timer_marks = 0;
-    CHECK_EQ_INT(dt_pass_tactics(dev, dev->net, 1, NULL, NULL, &changed), DUCTILE_OK);
+    time_until(dev, per_point, "wall");
     CHECK_EQ_INT(timer_marks, 0);
     CHECK_EQ_INT(check_stored(dev, per_point), convs);
     unsetenv("DUCTILE_TACTIC_TIMING");
