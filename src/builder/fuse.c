@@ -288,6 +288,21 @@ static ductile_status dt_fuse_noop_expand(dt_fuse *f, ductile_layer *E)
     return DUCTILE_OK;
 }
 
+/* A FusedConv's activation as the fused layer's attributes prefix_activation, prefix_p0,
+ * prefix_p1. */
+void dt_fuse_act_attrs(const ductile_layer *C, const char *names[3], dt_attr out[3])
+{
+    const char *act = dt_attr_string(C, "activation", "");
+    bool clip = !strcmp(act, "Clip");
+    out[0] = (dt_attr){.name = names[0], .type = DT_ATTR_STRING, .s = act, .s_len = strlen(act)};
+    out[1] = (dt_attr){.name = names[1], .type = DT_ATTR_FLOAT,
+                       .f = clip ? dt_attr_float(C, "act_min", DT_CLIP_NO_MIN)
+                                 : dt_attr_float(C, "act_alpha", DT_HARDSIGMOID_ALPHA)};
+    out[2] = (dt_attr){.name = names[2], .type = DT_ATTR_FLOAT,
+                       .f = clip ? dt_attr_float(C, "act_max", DT_CLIP_NO_MAX)
+                                 : dt_attr_float(C, "act_beta", DT_HARDSIGMOID_BETA)};
+}
+
 ductile_status dt_pass_fuse(ductile_network *net) { return dt_pass_fuse_for(net, NULL); }
 
 ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
@@ -300,6 +315,12 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     /* DUCTILE_FUSE_NORM=0 keeps the sums apart (tests, A/B timing in one build), as _QKV. */
     const char *env_norm = getenv("DUCTILE_FUSE_NORM");
     bool norm = backend && backend->kernel && backend->kernel("FusedLayerNorm") && !(env_norm && !strcmp(env_norm, "0"));
+    /* Squeeze-excite's pool and FCs as one layer where the backend has it and does not take
+     * the scale into its conv instead (the CPU, irb: fuse_se.c). DUCTILE_FUSE_SE_POOL=0 never,
+     * =1 wherever the backend has the kernel (tests run the CPU's reference kernel so). */
+    const char *env_se = getenv("DUCTILE_FUSE_SE_POOL");
+    bool se_pool = backend && backend->kernel && backend->kernel("FusedSqueezeExcite") &&
+                   (env_se ? strcmp(env_se, "0") != 0 : !irb);
     const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
     bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
@@ -346,6 +367,10 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; irb && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "FusedConv")) s = dt_fuse_se(&f, L);
+    }
+    for (int l = 0; se_pool && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "GlobalAveragePool")) s = dt_fuse_se_pool(&f, L);
     }
     for (int l = 0; attention && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];

@@ -30,6 +30,10 @@ void dt_fuse_kill(dt_fuse *f, ductile_layer *L);
 /* The fused layer C runs where the last absorbed layer ran. */
 void dt_fuse_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last);
 
+/* A FusedConv's activation as a fused layer's attributes names[0] (the name), names[1] and
+ * names[2] (p0, p1: Clip's min and max, else HardSigmoid's / HardSwish's alpha and beta). */
+void dt_fuse_act_attrs(const ductile_layer *C, const char *names[3], dt_attr out[3]);
+
 /* fuse_transformer.c: the rewrites, each a no-op where its pattern does not match exactly. */
 ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm);
 ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
@@ -42,6 +46,8 @@ ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln);
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 /* fuse_irb.c: FusedConv depthwise -> 1x1 (no expand) into FusedInvertedResidual without We. */
 ductile_status dt_fuse_irb_dw(dt_fuse *f, ductile_layer *D);
+/* fuse_se_pool.c: GlobalAveragePool -> FusedConv 1x1 -> FusedConv 1x1 into FusedSqueezeExcite. */
+ductile_status dt_fuse_se_pool(dt_fuse *f, ductile_layer *G);
 /* fuse_se.c: Mul(X, channel scale S) -> FusedConv 1x1 into the FusedConv's input S. */
 ductile_status dt_fuse_se(dt_fuse *f, ductile_layer *C);
 

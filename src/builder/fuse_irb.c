@@ -62,21 +62,6 @@ static bool dt_irb_depthwise(const ductile_layer *L, int64_t ce)
     return (!s || (s[0] == s[1] && s[0] >= 1 && s[0] <= 2)) && (!d || (d[0] == d[1] && d[0] >= 1 && d[0] <= 2));
 }
 
-/* A FusedConv's activation as the fused layer's attributes prefix_activation, prefix_p0,
- * prefix_p1. */
-static void dt_irb_act_attrs(const ductile_layer *C, const char *names[3], dt_attr out[3])
-{
-    const char *act = dt_attr_string(C, "activation", "");
-    bool clip = !strcmp(act, "Clip");
-    out[0] = (dt_attr){.name = names[0], .type = DT_ATTR_STRING, .s = act, .s_len = strlen(act)};
-    out[1] = (dt_attr){.name = names[1], .type = DT_ATTR_FLOAT,
-                       .f = clip ? dt_attr_float(C, "act_min", DT_CLIP_NO_MIN)
-                                 : dt_attr_float(C, "act_alpha", DT_HARDSIGMOID_ALPHA)};
-    out[2] = (dt_attr){.name = names[2], .type = DT_ATTR_FLOAT,
-                       .f = clip ? dt_attr_float(C, "act_max", DT_CLIP_NO_MAX)
-                                 : dt_attr_float(C, "act_beta", DT_HARDSIGMOID_BETA)};
-}
-
 /* The rewrite into D: inputs in (8, X first), the project P absorbed (may be NULL). */
 static ductile_status dt_irb_make(dt_fuse *f, ductile_layer *D, ductile_layer *E, ductile_layer *P)
 {
@@ -102,8 +87,8 @@ static ductile_status dt_irb_make(dt_fuse *f, ductile_layer *D, ductile_layer *E
     static const char *pn[3] = {"project_activation", "project_p0", "project_p1"};
     dt_attr extra[6];
     int n_attr = 0;
-    if (E) dt_irb_act_attrs(E, en, extra), n_attr = 3;
-    if (P) dt_irb_act_attrs(P, pn, extra + n_attr), n_attr += 3;
+    if (E) dt_fuse_act_attrs(E, en, extra), n_attr = 3;
+    if (P) dt_fuse_act_attrs(P, pn, extra + n_attr), n_attr += 3;
     DT_TRY(dt_layer_add_attrs(net, D, extra, n_attr));
     D->op_type = "FusedInvertedResidual";
     D->in = in;

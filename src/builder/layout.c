@@ -10,8 +10,9 @@
  *    extras, as Clip's bounds) and binary ones whose activation operands all come from the
  *    region (rank 4; constants of rank <= 4 are permuted too, so [1, C, 1, 1] becomes
  *    [1, 1, 1, C]), MaxPool / AveragePool with 2-D windows (attribute `layout` "NHWC", as
- *    FusedConv's: every backend's pool reads it), and GlobalAveragePool, which becomes
- *    ReduceMean over axes 1, 2 with keepdims (its output [N, 1, 1, C]). A binary op with an operand from outside stays
+ *    FusedConv's: every backend's pool reads it), GlobalAveragePool, which becomes
+ *    ReduceMean over axes 1, 2 with keepdims (its output [N, 1, 1, C]), and
+ *    FusedSqueezeExcite (layout "NHWC": X channels last, its weights unchanged). A binary op with an operand from outside stays
  *    outside: joining would cost a transpose in and one out instead of one.
  * 3. Rewrite: every tensor a region layer writes gets a channels-last twin
  *    ("<name>/nhwc", dims permuted, symbolic dims too) that the region reads; the tensor
@@ -91,6 +92,8 @@ static bool dt_joins(const dt_layout *p, const ductile_layer *L)
 {
     if (L->n_out != 1 || L->out[0]->rank != 4) return false;
     if (dt_is(L, "GlobalAveragePool")) return L->n_in == 1 && dt_from_region(p, L->in[0]);
+    if (!strcmp(L->op_type, "FusedSqueezeExcite") && !strcmp(L->domain, "ductile"))
+        return dt_from_region(p, L->in[DT_FSE_X]) && !dt_attr_find(L, "layout");
     if (dt_is(L, "MaxPool") || dt_is(L, "AveragePool")) {
         int64_t nk = 0;
         dt_attr_ints(L, "kernel_shape", &nk);
@@ -217,10 +220,10 @@ static ductile_status dt_nhwc_of(dt_layout *p, ductile_tensor *t, ductile_tensor
 /* Rewrites region layer L to read and write channels-last tensors. */
 static ductile_status dt_rewrite(dt_layout *p, ductile_layer *L)
 {
-    bool conv = !strcmp(L->op_type, "FusedConv");
+    bool conv = !strcmp(L->op_type, "FusedConv"), se = !strcmp(L->op_type, "FusedSqueezeExcite");
     for (int k = 0; k < L->n_in; k++) {
         ductile_tensor *t = L->in[k];
-        if (!t || (conv && k == DT_FC_B)) continue;
+        if (!t || (conv && k == DT_FC_B) || (se && k != DT_FSE_X)) continue; /* SE: weights as they are */
         if (!conv && k > 0 && dt_in_list(L->op_type, dt_unary_ops)) continue; /* scalar extras */
         DT_TRY(dt_nhwc_of(p, t, &L->in[k]));
     }
@@ -231,7 +234,7 @@ static ductile_status dt_rewrite(dt_layout *p, ductile_layer *L)
     tw->producer = L;
     L->out[0] = tw;
     p->twin[y->index] = tw;
-    if (conv || !strcmp(L->op_type, "MaxPool") || !strcmp(L->op_type, "AveragePool")) {
+    if (conv || se || !strcmp(L->op_type, "MaxPool") || !strcmp(L->op_type, "AveragePool")) {
         dt_attr a = {.name = "layout", .type = DT_ATTR_STRING, .s = "NHWC", .s_len = 4};
         DT_TRY(dt_layer_add_attrs(p->net, L, &a, 1));
     } else if (!strcmp(L->op_type, "GlobalAveragePool")) {

@@ -13,10 +13,17 @@ extern const dt_opdef dt_ops_linalg[];
 /* Other neural-network ops: pooling, Resize, Softmax, normalizations, reductions (nn.c). */
 extern const dt_opdef dt_ops_nn[];
 /* Private layers of domain "ductile" made by builder passes: FusedConv, ... (fused.c), whose
- * table holds FusedLayerNorm's check and infer too (fused_norm.c). */
+ * table holds FusedLayerNorm's check and infer too (fused_norm.c), and FusedSqueezeExcite's
+ * (fused_se.c). */
 extern const dt_opdef dt_ops_fused[];
 ductile_status dt_fln_check(const ductile_layer *L);
 ductile_status dt_fln_infer(const ductile_layer *L, const dt_view *in, dt_view *out);
+/* DUCTILE_ERR_UNSUPPORTED naming attribute `attr` unless it names an activation FusedConv
+ * computes (fused.c). */
+ductile_status dt_fused_act_known(const ductile_layer *L, const char *attr);
+/* FusedSqueezeExcite's (fused_se.c). */
+ductile_status dt_fse_check(const ductile_layer *L);
+ductile_status dt_fse_infer(const ductile_layer *L, const dt_view *in, dt_view *out);
 /* Quantization and integer ops: QuantizeLinear, DequantizeLinear, QLinear*, *Integer (quant.c) */
 extern const dt_opdef dt_ops_quant[];
 /* Recurrent, signal and tensor-algebra ops: RNN, GRU, LSTM, DFT, STFT, windows, Einsum, OneHot (seq.c) */

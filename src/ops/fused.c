@@ -8,6 +8,16 @@
 
 static const char *const dt_fc_acts[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"};
 
+ductile_status dt_fused_act_known(const ductile_layer *L, const char *attr)
+{
+    const char *act = dt_attr_string(L, attr, "");
+    for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++)
+        if (!strcmp(act, dt_fc_acts[i])) return DUCTILE_OK;
+    return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                   "attribute '%s' = '%s' is not supported (supported: '', Relu, Clip, HardSigmoid, HardSwish, Sigmoid)",
+                   attr, act);
+}
+
 ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt_view *out)
 {
     return dt_packed_weight_view(L, DT_FC_W, w, 3, 4, out);
@@ -43,13 +53,7 @@ ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, 
 static ductile_status dt_fc_check(const ductile_layer *L)
 {
     DT_TRY(dt_check_arity(L, 2, 5, 1, 1, DT_INPUT_NAMES("X", "W")));
-    const char *act = dt_attr_string(L, "activation", "");
-    bool known = false;
-    for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++) known |= strcmp(act, dt_fc_acts[i]) == 0;
-    if (!known)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'activation' = '%s' is not supported (supported: '', Relu, Clip, "
-                       "HardSigmoid, HardSwish, Sigmoid)", act);
+    DT_TRY(dt_fused_act_known(L, "activation"));
     const char *layout = dt_attr_string(L, "layout", "");
     if (strcmp(layout, "") && strcmp(layout, "NHWC"))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'layout' = '%s' is not supported (supported: '', NHWC)",
@@ -394,15 +398,7 @@ static ductile_status dt_irb_check(const ductile_layer *L)
     if (L->n_in < 5 || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
     static const char *const attrs[] = {"activation", "expand_activation", "project_activation"};
-    for (int a = 0; a < 3; a++) {
-        const char *act = dt_attr_string(L, attrs[a], "");
-        bool known = false;
-        for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++) known |= strcmp(act, dt_fc_acts[i]) == 0;
-        if (!known)
-            return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                           "attribute '%s' = '%s' is not supported (supported: '', Relu, Clip, "
-                           "HardSigmoid, HardSwish, Sigmoid)", attrs[a], act);
-    }
+    for (int a = 0; a < 3; a++) DT_TRY(dt_fused_act_known(L, attrs[a]));
     return DUCTILE_OK;
 }
 
@@ -412,5 +408,6 @@ const dt_opdef dt_ops_fused[] = {
     {"FusedInvertedResidual", dt_irb_check, dt_irb_infer, 0},
     {"FusedLayerNorm", dt_fln_check, dt_fln_infer, 0},
     {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
+    {"FusedSqueezeExcite", dt_fse_check, dt_fse_infer, 0},
     {NULL, NULL, NULL, 0},
 };

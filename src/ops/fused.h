@@ -75,7 +75,21 @@
  *            out of range as Gather does, the CUDA kernel reads a zero row as its Gather), and
  *            the LayerNorm is over E (axis the last): BERT's word embeddings
  *   attrs    axis, epsilon  as LayerNormalization's
- *   Y        X's shape and dtype */
+ *   Y        X's shape and dtype *
+ * FusedSqueezeExcite: GlobalAveragePool(X) -> FusedConv 1x1 (fc1) -> FusedConv 1x1 (fc2) as one
+ *   layer (src/builder/fuse_se_pool.c), for backends where each of the three is a launch of its
+ *   own (the CUDA backend): squeeze-excite's channel scale S = act2(W2 act1(W1 mean(X) + B1) + B2)
+ *   of each image. The Mul of X by S stays a layer (the CPU takes S into its conv instead:
+ *   fuse_se.c, and does not make this layer).
+ *   inputs   X [N, C, H, W] (layout "NHWC": [N, H, W, C]); W1 [Cr, C, 1, 1], B1 [Cr] (optional),
+ *            W2 [C, Cr, 1, 1], B2 [C] (optional): the weights stay channels first in either
+ *            layout (a 1x1 conv's [M, K, 1, 1] and its KRSC [M, 1, 1, K] are the same bytes)
+ *   attrs    hidden_activation, hidden_p0, hidden_p1  fc1's activation as FusedInvertedResidual's
+ *            expand_* (names as FusedConv's activation; p0, p1: Clip's min, max, HardSigmoid's
+ *            and HardSwish's alpha, beta)
+ *            scale_activation, scale_p0, scale_p1  fc2's
+ *            layout  STRING  "" or "NHWC" (builder/layout.c: X channels last, Y [N, 1, 1, C])
+ *   Y        [N, C, 1, 1] ([N, 1, 1, C] with layout "NHWC": the same bytes), X's dtype */
 #ifndef DT_OPS_FUSED_H
 #define DT_OPS_FUSED_H
 
@@ -88,6 +102,7 @@ enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
 enum { DT_IRB_X = 0, DT_IRB_WE = 1, DT_IRB_BE = 2, DT_IRB_WD = 3, DT_IRB_BD = 4, DT_IRB_WP = 5, DT_IRB_BP = 6,
        DT_IRB_R = 7 };
 enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
+enum { DT_FSE_X = 0, DT_FSE_W1 = 1, DT_FSE_B1 = 2, DT_FSE_W2 = 3, DT_FSE_B2 = 4 };
 enum { DT_FLN_X = 0, DT_FLN_SCALE = 1, DT_FLN_B = 2, DT_FLN_R1 = 3, DT_FLN_R2 = 4, DT_FLN_IDS = 5 };
 
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
@@ -102,6 +117,11 @@ bool dt_fused_conv_nhwc(const ductile_layer *L);
 ductile_status dt_fused_conv_nchw_views(const dt_view *x, const dt_view *w, dt_view *lx, dt_view *lw);
 /* FusedConv's geometry at these views, whatever its layout and packing (infer, tactics). */
 ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, const dt_view *w, dt_conv_geom *g);
+
+/* FusedSqueezeExcite's layout is "NHWC" (X channels last). */
+bool dt_fused_se_nhwc(const ductile_layer *L);
+/* FusedSqueezeExcite's sizes at these views: images n, channels c, hidden cr, pixels hw. */
+void dt_fused_se_sizes(const ductile_layer *L, const dt_view *in, int64_t *n, int64_t *c, int64_t *cr, int64_t *hw);
 
 /* FusedAttention's layout is "bshd" or "bshd_qkv" (the heads' Transposes absorbed). */
 bool dt_fused_attention_bshd(const ductile_layer *L);

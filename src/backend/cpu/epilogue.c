@@ -6,6 +6,9 @@
 
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/exp_approx.h"
+#include "core/status.h"
+#include "graph/network.h"
+#include "ops/defaults.h"
 
 #include <math.h>
 #include <stdbool.h>
@@ -103,4 +106,19 @@ int dt_act_from_name(const char *name)
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(names[i], name) == 0) return (int)i;
     return -1;
+}
+
+/* An activation from its name and parameters: Clip's default bounds where absent. */
+ductile_status dt_epilogue_act_read(const ductile_layer *L, const char *name_attr, const char *p0, const char *p1,
+                                    dt_epilogue *e)
+{
+    const char *name = dt_attr_string(L, name_attr, "");
+    int act = dt_act_from_name(name);
+    if (act < 0 || act == DT_ACT_GELU)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' = '%s' is not supported", name_attr, name);
+    e->act = (dt_act)act;
+    bool clip = act == DT_ACT_CLIP;
+    e->p0 = dt_attr_float(L, p0, clip ? DT_CLIP_NO_MIN : DT_HARDSIGMOID_ALPHA);
+    e->p1 = dt_attr_float(L, p1, clip ? DT_CLIP_NO_MAX : DT_HARDSIGMOID_BETA);
+    return DUCTILE_OK;
 }

@@ -6,6 +6,8 @@
 #ifndef DT_CPU_EPILOGUE_H
 #define DT_CPU_EPILOGUE_H
 
+#include "ductile.h"
+
 #include <stdint.h>
 
 typedef enum dt_act {
@@ -40,5 +42,10 @@ void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, cons
 /* The name of an activation as FusedConv's `activation` attribute spells it ("" for none);
  * -1 when unknown. */
 int dt_act_from_name(const char *name);
+/* A fused layer's activation from attributes name_attr (FusedConv's names; Gelu refused),
+ * p0 and p1 (Clip's bounds, else HardSigmoid's / HardSwish's alpha and beta, their ONNX
+ * defaults where absent). DUCTILE_ERR_UNSUPPORTED naming the attribute. */
+ductile_status dt_epilogue_act_read(const ductile_layer *L, const char *name_attr, const char *p0, const char *p1,
+                                    dt_epilogue *e);
 
 #endif

@@ -566,6 +566,7 @@ const dt_cpu_kernel dt_cpu_fused[] = {
     {"FusedConv", NULL, &dt_fc_kernel},
     {"FusedMatMul", NULL, &dt_cpu_fused_matmul_kernel},
     {"FusedInvertedResidual", NULL, &dt_cpu_fused_irb_kernel},
+    {"FusedSqueezeExcite", NULL, &dt_cpu_fused_se_kernel},
     {"FusedAttention", NULL, &dt_cpu_fused_attention_kernel},
     {NULL, NULL, NULL},
 };

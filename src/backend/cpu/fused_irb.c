@@ -88,21 +88,6 @@ typedef struct dt_irb_params {
     float data[];
 } dt_irb_params;
 
-/* An activation from its name and parameters: Clip's default bounds where absent. */
-static ductile_status dt_irb_act(const ductile_layer *L, const char *name_attr, const char *p0, const char *p1,
-                                 dt_epilogue *e)
-{
-    const char *name = dt_attr_string(L, name_attr, "");
-    int act = dt_act_from_name(name);
-    if (act < 0 || act == DT_ACT_GELU)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' = '%s' is not supported", name_attr, name);
-    e->act = (dt_act)act;
-    bool clip = act == DT_ACT_CLIP;
-    e->p0 = dt_attr_float(L, p0, clip ? DT_CLIP_NO_MIN : DT_HARDSIGMOID_ALPHA);
-    e->p1 = dt_attr_float(L, p1, clip ? DT_CLIP_NO_MAX : DT_HARDSIGMOID_BETA);
-    return DUCTILE_OK;
-}
-
 /* A constant 1x1 weight [M, K, 1, 1] of input i. */
 static ductile_status dt_irb_weight(const ductile_layer *L, int i, const char *name, const ductile_tensor **w)
 {
@@ -127,9 +112,9 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     dt_irb_params p = {0};
     /* The depthwise's activation keeps FusedConv's attribute names. */
     bool dw_clip = !strcmp(dt_attr_string(L, "activation", ""), "Clip");
-    DT_TRY(dt_irb_act(L, "activation", dw_clip ? "act_min" : "act_alpha", dw_clip ? "act_max" : "act_beta", &p.d_epi));
-    DT_TRY(dt_irb_act(L, "expand_activation", "expand_p0", "expand_p1", &p.e_epi));
-    DT_TRY(dt_irb_act(L, "project_activation", "project_p0", "project_p1", &p.p_epi));
+    DT_TRY(dt_epilogue_act_read(L, "activation", dw_clip ? "act_min" : "act_alpha", dw_clip ? "act_max" : "act_beta", &p.d_epi));
+    DT_TRY(dt_epilogue_act_read(L, "expand_activation", "expand_p0", "expand_p1", &p.e_epi));
+    DT_TRY(dt_epilogue_act_read(L, "project_activation", "project_p0", "project_p1", &p.p_epi));
     dt_conv_attrs_read(L, &p.dw);
     if (L->n_in <= DT_IRB_WD || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");

@@ -100,6 +100,7 @@ int dt_cpu_fused_matmul_tactics(const ductile_layer *L, int *ids, int cap);
 /* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
 extern const dt_kernel dt_cpu_fused_matmul_kernel;
 extern const dt_kernel dt_cpu_fused_irb_kernel;     /* fused_irb.c */
+extern const dt_kernel dt_cpu_fused_se_kernel;      /* fused_se.c */
 /* fused_irb.c's choices, variables for the tests (which set them to run every path at small
  * sizes): the expanded tensor's bytes from which strips run (one image; a batch of more; a
  * block without an expand), a strip's byte budget, how many times the weights' bytes a

@@ -249,28 +249,33 @@ static ductile_status dt_conv_cudnn(dt_cuda_state *st, dt_cuda_plan *p, const dt
 
 /* ---- the compiled layer ---- */
 
-/* FusedConv's activation as the epilogue kernels take it; DUCTILE_ERR_UNSUPPORTED for a name
- * no backend computes (the CPU's refusal, word for word). Defaults: ops/defaults.h, as the
- * CPU's. */
-static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e)
+ductile_status dt_cuda_act_read(const ductile_layer *L, const char *attr, const char *const params[4], int *act,
+                                float *p0, float *p1)
 {
-    const char *a = dt_attr_string(L, "activation", "");
-    e->act = !a[0] ? DT_CU_IDENTITY
-           : !strcmp(a, "Relu") ? DT_CU_RELU
-           : !strcmp(a, "Sigmoid") ? DT_CU_SIGMOID
-           : !strcmp(a, "Clip") ? DT_CU_CLIP
-           : !strcmp(a, "HardSigmoid") ? DT_CU_HARDSIGMOID
-           : !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH
-           : -1;
-    if (e->act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", a);
-    if (e->act == DT_CU_CLIP) {
-        e->p0 = dt_attr_float(L, "act_min", DT_CLIP_NO_MIN);
-        e->p1 = dt_attr_float(L, "act_max", DT_CLIP_NO_MAX);
-    } else if (e->act == DT_CU_HARDSIGMOID || e->act == DT_CU_HARDSWISH) {
-        e->p0 = dt_attr_float(L, "act_alpha", DT_HARDSIGMOID_ALPHA);
-        e->p1 = dt_attr_float(L, "act_beta", DT_HARDSIGMOID_BETA);
+    const char *a = dt_attr_string(L, attr, "");
+    *act = !a[0] ? DT_CU_IDENTITY
+         : !strcmp(a, "Relu") ? DT_CU_RELU
+         : !strcmp(a, "Sigmoid") ? DT_CU_SIGMOID
+         : !strcmp(a, "Clip") ? DT_CU_CLIP
+         : !strcmp(a, "HardSigmoid") ? DT_CU_HARDSIGMOID
+         : !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH
+         : -1;
+    if (*act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' = '%s' is not supported", attr, a);
+    if (*act == DT_CU_CLIP) {
+        *p0 = dt_attr_float(L, params[0], DT_CLIP_NO_MIN);
+        *p1 = dt_attr_float(L, params[1], DT_CLIP_NO_MAX);
+    } else if (*act == DT_CU_HARDSIGMOID || *act == DT_CU_HARDSWISH) {
+        *p0 = dt_attr_float(L, params[2], DT_HARDSIGMOID_ALPHA);
+        *p1 = dt_attr_float(L, params[3], DT_HARDSIGMOID_BETA);
     }
     return DUCTILE_OK;
+}
+
+/* FusedConv's activation as the epilogue kernels take it. */
+static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e)
+{
+    static const char *const params[4] = {"act_min", "act_max", "act_alpha", "act_beta"};
+    return dt_cuda_act_read(L, "activation", params, &e->act, &e->p0, &e->p1);
 }
 
 /* A stored tactic: 0 (none), a cuDNN algorithm or an own kernel (conv_own.h). */

@@ -905,17 +905,33 @@ int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, in
     return (int)cudaGetLastError();
 }
 
+// reduce_part_k over [outer, n, inner] in `split` slices: into part (raw, float) where given,
+// else the final values into y.
+static int reduce_part(int dtype, const void *x, void *y, float *part, int64_t outer, int64_t n, int64_t inner, int op,
+                       int split, cudaStream_t s)
+{
+    int64_t chunks = (inner + (inner == 1 ? 0 : 31)) / (inner == 1 ? 1 : 32), slice = (n + split - 1) / split;
+    if (outer * chunks > 0x7fffffff || split > 65535) return (int)cudaErrorInvalidConfiguration;
+    dim3 grid((unsigned)(outer * chunks), (unsigned)split);
+    DT_FLOATS(dtype, dt_launch(reduce_part_k<T>, grid, 256, 0, s, (const T *)x, (T *)y, part, outer, n, inner, op, slice))
+    return (int)cudaGetLastError();
+}
+
+int dt_cu_reduce_sums(int dtype, const void *x, float *part, int64_t outer, int64_t n, int64_t inner, int split,
+                      void *stream)
+{
+    if (outer * inner <= 0) return 0;
+    return reduce_part(dtype, x, nullptr, part, outer, n, inner, DT_CU_RED_SUM, split < 1 ? 1 : split, (cudaStream_t)stream);
+}
+
 int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, float *part,
                        int split, void *stream)
 {
     if (outer * inner <= 0) return 0;
     if (split < 1 || !part) split = 1;
-    int64_t chunks = (inner + (inner == 1 ? 0 : 31)) / (inner == 1 ? 1 : 32), slice = (n + split - 1) / split;
-    if (outer * chunks > 0x7fffffff || split > 65535) return (int)cudaErrorInvalidConfiguration;
-    dim3 grid((unsigned)(outer * chunks), (unsigned)split);
     cudaStream_t s = (cudaStream_t)stream;
-    DT_FLOATS(dtype, dt_launch(reduce_part_k<T>, grid, 256, 0, s, (const T *)x, (T *)y, split > 1 ? part : nullptr, outer, n, inner, op,
-                                                         slice))
+    int e = reduce_part(dtype, x, y, split > 1 ? part : nullptr, outer, n, inner, op, split, s);
+    if (e) return e;
     if (split > 1)
         DT_FLOATS(dtype, dt_launch(reduce_join_k<T>, blocks_for(outer * inner), kThreads, 0, s, part, (T *)y, outer * inner, split, n, op))
     return (int)cudaGetLastError();

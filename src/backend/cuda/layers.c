@@ -34,7 +34,7 @@ static const struct { const char *op; const dt_kernel *k; } dt_cuda_kernels[] = 
     {"FusedAttention", &dt_cuda_fused_attention_kernel},
     {"Softmax", &dt_cuda_softmax_kernel}, {"LogSoftmax", &dt_cuda_softmax_kernel},
     {"LayerNormalization", &dt_cuda_layernorm_kernel}, {"FusedLayerNorm", &dt_cuda_layernorm_kernel},
-    {"GlobalAveragePool", &dt_cuda_gap_kernel}, {"MaxPool", &dt_cuda_pool_kernel}, {"AveragePool", &dt_cuda_pool_kernel},
+    {"GlobalAveragePool", &dt_cuda_gap_kernel}, {"FusedSqueezeExcite", &dt_cuda_se_kernel}, {"MaxPool", &dt_cuda_pool_kernel}, {"AveragePool", &dt_cuda_pool_kernel},
     {"Transpose", &dt_cuda_transpose_kernel}, {"Gather", &dt_cuda_gather_kernel}, {"Concat", &dt_cuda_concat_kernel},
     {"Reshape", &dt_cuda_copy_kernel}, {"Flatten", &dt_cuda_copy_kernel}, {"Squeeze", &dt_cuda_copy_kernel},
     {"Unsqueeze", &dt_cuda_copy_kernel}, {"Expand", &dt_cuda_expand_kernel}, {"Slice", &dt_cuda_slice_kernel},
@@ -105,6 +105,12 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
         for (int k = 0; k < L->n_in; k++)
             if (L->in[k] && k != DT_FLN_IDS && in[k].dtype != t) return false;
         return L->n_out == 1 && dt_is_kfloat(t);
+    }
+    if (!strcmp(op, "FusedSqueezeExcite")) {   /* shared memory of (C + Cr) floats */
+        if (!dt_one_float(L, in, out) || in[DT_FSE_X].rank != 4 || in[DT_FSE_W1].rank != 4) return false;
+        int64_t n, c, cr, hw;
+        dt_fused_se_sizes(L, in, &n, &c, &cr, &hw);
+        return dt_cu_se_fits(c, cr);
     }
     if (!strcmp(op, "MaxPool") || !strcmp(op, "AveragePool")) {
         /* The kernel's windows are 1-D or 2-D, and AveragePool counting the pads takes

@@ -63,6 +63,13 @@ typedef struct dt_cu_layernorm_params {
     bool gathers;       /* ... and IDS (input 5): X's rows picked from a table */
 } dt_cu_layernorm_params;
 
+/* FusedSqueezeExcite: both activations, the layout, which biases are given. */
+typedef struct dt_cu_se_params {
+    const ductile_layer *L;
+    dt_cu_se_acts acts;
+    bool nhwc, has_b1, has_b2;
+} dt_cu_se_params;
+
 typedef struct dt_cu_pool_params {
     const ductile_layer *L;
     dt_pool_attrs a;
@@ -157,6 +164,13 @@ ductile_status dt_cuda_conv_geometry(const dt_cu_conv_params *p, const dt_view *
  * DT_CUDA_CONV_LT_NHWC). */
 bool dt_cuda_conv_lt_applies(const dt_conv_geom *g);
 
+/* An activation as the own kernels take it (DT_CU_*) from attribute `attr` (FusedConv's names;
+ * DUCTILE_ERR_UNSUPPORTED naming it otherwise) and its parameters: params[0], [1] Clip's min
+ * and max, params[2], [3] HardSigmoid's / HardSwish's alpha and beta, ONNX's defaults where
+ * absent (conv.c). */
+ductile_status dt_cuda_act_read(const ductile_layer *L, const char *attr, const char *const params[4], int *act,
+                                float *p0, float *p1);
+
 /* cuBLASLt's workspace: the kernel scratch of every layer that calls it. */
 enum { DT_CUDA_LT_WORKSPACE = 32 << 20 };
 /* y[M, N] = a[M, K] b[N, K]^T + bias + res, row-major, every operand of `dtype`, on cuBLASLt
@@ -177,7 +191,7 @@ extern const dt_kernel dt_cuda_binary_kernel, dt_cuda_unary_kernel, dt_cuda_wher
     dt_cuda_isnan_kernel, dt_cuda_not_kernel, dt_cuda_cast_kernel;
 extern const dt_kernel dt_cuda_transpose_kernel, dt_cuda_gather_kernel, dt_cuda_concat_kernel, dt_cuda_copy_kernel,
     dt_cuda_expand_kernel, dt_cuda_slice_kernel, dt_cuda_d2s_kernel;
-extern const dt_kernel dt_cuda_softmax_kernel, dt_cuda_layernorm_kernel, dt_cuda_gap_kernel, dt_cuda_pool_kernel,
+extern const dt_kernel dt_cuda_softmax_kernel, dt_cuda_layernorm_kernel, dt_cuda_gap_kernel, dt_cuda_se_kernel, dt_cuda_pool_kernel,
     dt_cuda_resize_kernel, dt_cuda_reduce_kernel;
 extern const dt_kernel dt_cuda_matmul_kernel, dt_cuda_gemm_kernel, dt_cuda_conv_kernel, dt_cuda_fused_matmul_kernel,
     dt_cuda_fused_attention_kernel;

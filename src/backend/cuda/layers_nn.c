@@ -1,5 +1,5 @@
 /* The CUDA backend's nn layers, compiled (layers.h): Softmax, LogSoftmax, LayerNormalization
- * (and FusedLayerNorm), GlobalAveragePool, MaxPool, AveragePool, Resize and the reductions.
+ * (and FusedLayerNorm), GlobalAveragePool, FusedSqueezeExcite, MaxPool, AveragePool, Resize and the reductions.
  * Their attributes are read once by the same readers of ops/nn.h that infer and the CPU use,
  * so the GPU can never disagree with them about axes, pads or scales. */
 #include "backend/cuda/layers.h"
@@ -112,6 +112,63 @@ static ductile_status dt_gap_run(const void *params, const dt_view *in, dt_view 
 }
 
 const dt_kernel dt_cuda_gap_kernel = {.prepare = dt_cuda_layer_prepare, .scratch = dt_gap_scratch, .run = dt_gap_run};
+
+/* ---- FusedSqueezeExcite ---- */
+
+/* The pool's [outer, n, inner] for X ([N, HW, C] channels last, else [N * C, HW, 1]) and its
+ * slices (dt_cu_reduce_sums; at least one, into the scratch either way). */
+static int dt_se_split(const dt_cu_se_params *p, const dt_view *in, int64_t *outer, int64_t *inner, size_t *bytes)
+{
+    int64_t n, c, cr, hw;
+    dt_fused_se_sizes(p->L, in, &n, &c, &cr, &hw);
+    *outer = p->nhwc ? n : n * c;
+    *inner = p->nhwc ? c : 1;
+    int split = dt_cuda_reduce_split(*outer, hw, *inner, dt_cuda_sm_count());
+    if (split < 1) split = 1;
+    *bytes = (size_t)split * (size_t)(n * c) * sizeof(float);
+    return split;
+}
+
+static ductile_status dt_se_prepare(const ductile_layer *L, void **out)
+{
+    static const char *const hidden[4] = {"hidden_p0", "hidden_p1", "hidden_p0", "hidden_p1"};
+    static const char *const scale[4] = {"scale_p0", "scale_p1", "scale_p0", "scale_p1"};
+    dt_cu_se_params p = {.L = L, .nhwc = dt_fused_se_nhwc(L)};
+    DT_TRY(dt_cuda_act_read(L, "hidden_activation", hidden, &p.acts.hidden, &p.acts.h0, &p.acts.h1));
+    DT_TRY(dt_cuda_act_read(L, "scale_activation", scale, &p.acts.scale, &p.acts.s0, &p.acts.s1));
+    p.has_b1 = L->n_in > DT_FSE_B1 && L->in[DT_FSE_B1];
+    p.has_b2 = L->n_in > DT_FSE_B2 && L->in[DT_FSE_B2];
+    return dt_cuda_params_copy(&p, sizeof p, L, out);
+}
+
+static ductile_status dt_se_scratch(const void *params, const dt_view *in, const dt_view *out, int threads, size_t *bytes)
+{
+    (void)out, (void)threads;
+    int64_t outer, inner;
+    dt_se_split(params, in, &outer, &inner, bytes);
+    return DUCTILE_OK;
+}
+
+static ductile_status dt_se_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
+{
+    const dt_cu_se_params *p = params;
+    int64_t outer, inner, n, c, cr, hw;
+    size_t bytes;
+    int split = dt_se_split(p, in, &outer, &inner, &bytes);
+    dt_fused_se_sizes(p->L, in, &n, &c, &cr, &hw);
+    if (!ex->scratch || ex->scratch_bytes < bytes)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "node '%s': FusedSqueezeExcite's %zu bytes of scratch are missing",
+                       p->L->name, bytes);
+    int t = out[0].dtype;
+    DT_TRY(dt_cuda_check(dt_cu_reduce_sums(t, in[DT_FSE_X].data, ex->scratch, outer, hw, inner, split, ex->stream),
+                         p->L->op_type));
+    return dt_cuda_check(dt_cu_se_scale(t, ex->scratch, split, n, c, cr, hw, in[DT_FSE_W1].data,
+                                        p->has_b1 ? in[DT_FSE_B1].data : NULL, in[DT_FSE_W2].data,
+                                        p->has_b2 ? in[DT_FSE_B2].data : NULL, out[0].data, &p->acts, ex->stream),
+                         p->L->op_type);
+}
+
+const dt_kernel dt_cuda_se_kernel = {.prepare = dt_se_prepare, .scratch = dt_se_scratch, .run = dt_se_run};
 
 static ductile_status dt_pool_prepare(const ductile_layer *L, void **out)
 {
