@@ -12,12 +12,14 @@
 #include "backend/cuda/launch.cuh"
 
 #include <cooperative_groups.h>
+#include <stdint.h>
+#include <string.h>
 
 namespace cg = cooperative_groups;
 
 namespace {
 
-constexpr int kCluster = 8, kThreads = 256;
+constexpr int kCluster = 8, kThreads = 512;
 // (c + cr) floats of shared memory a block, within the default 48 KB.
 constexpr int64_t kMaxFloats = 48 * 1024 / 4;
 
@@ -26,6 +28,7 @@ struct se_args {
     int split;
     int64_t total;      // n * c: one slice of part
     int c, cr;
+    bool vec1, vec2;    // dot()'s 16-byte loads for W1's rows, W2's
     float inv_hw;
     const void *w1, *b1, *w2, *b2;
     void *y;
@@ -41,17 +44,40 @@ __device__ __forceinline__ float warp_sum(float v)
 // Rows [lo, hi) of `rows` that cluster block r takes.
 __device__ __forceinline__ int share(int rows, unsigned r) { return (int)((int64_t)rows * r / kCluster); }
 
-// out[j] = act(b[j] + w[j, :] . v) for the rows [lo, hi): a warp a row, lanes along k.
+// w[0, k) . v[0, k) by one warp. vec: w 16-byte aligned and k a multiple of 16 / sizeof(T):
+// 16-byte loads, four in flight a lane (a block's one SM reads a row's weights while the
+// grid holds few blocks: the loads' latency, not their bytes, is the cost).
 template <typename T>
-__device__ void products(const T *__restrict__ w, const T *__restrict__ b, const float *v, int k, int lo, int hi,
+__device__ __forceinline__ float dot(const T *__restrict__ w, const float *v, int k, bool vec)
+{
+    const int lane = threadIdx.x & 31;
+    float acc = 0.f;
+    if (vec) {
+        constexpr int V = 16 / sizeof(T);
+        const uint4 *w4 = reinterpret_cast<const uint4 *>(w);
+#pragma unroll 4
+        for (int i = lane; i < k / V; i += 32) {
+            uint4 q = w4[i];
+            T e[V];
+            memcpy(e, &q, sizeof q);
+#pragma unroll
+            for (int t = 0; t < V; t++) acc += ld(e[t]) * v[i * V + t];
+        }
+    } else {
+#pragma unroll 4
+        for (int i = lane; i < k; i += 32) acc += ld(w[i]) * v[i];
+    }
+    return warp_sum(acc);
+}
+
+// out[j] = act(b[j] + w[j, :] . v) for the rows [lo, hi): a warp a row.
+template <typename T>
+__device__ void products(const T *__restrict__ w, const T *__restrict__ b, const float *v, int k, bool vec, int lo, int hi,
                          int op, float p0, float p1, float *out_f, T *out_t)
 {
     const int lane = threadIdx.x & 31, warps = blockDim.x >> 5;
     for (int j = lo + (int)(threadIdx.x >> 5); j < hi; j += warps) {
-        const T *wj = w + (int64_t)j * k;
-        float acc = 0.f;
-        for (int i = lane; i < k; i += 32) acc += ld(wj[i]) * v[i];
-        acc = warp_sum(acc);
+        float acc = dot<T>(w + (int64_t)j * k, v, k, vec);
         if (lane) continue;
         float r = act(op, acc + (b ? ld(b[j]) : 0.f), p0, p1);
         if (out_f) out_f[j] = r;
@@ -75,7 +101,7 @@ __global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads) se_
         mean[c] = s * a.inv_hw;
     }
     __syncthreads();
-    products<T>((const T *)a.w1, (const T *)a.b1, mean, a.c, share(a.cr, rank), share(a.cr, rank + 1), a.acts.hidden,
+    products<T>((const T *)a.w1, (const T *)a.b1, mean, a.c, a.vec1, share(a.cr, rank), share(a.cr, rank + 1), a.acts.hidden,
                 a.acts.h0, a.acts.h1, hidden, nullptr);
     cluster.sync();
     for (unsigned r = 0; r < kCluster; r++) {
@@ -85,7 +111,7 @@ __global__ void __cluster_dims__(kCluster, 1, 1) __launch_bounds__(kThreads) se_
     }
     // Every block's reads of the others' shared memory end here, before any block may exit.
     cluster.sync();
-    products<T>((const T *)a.w2, (const T *)a.b2, hidden, a.cr, share(a.c, rank), share(a.c, rank + 1), a.acts.scale,
+    products<T>((const T *)a.w2, (const T *)a.b2, hidden, a.cr, a.vec2, share(a.c, rank), share(a.c, rank + 1), a.acts.scale,
                 a.acts.s0, a.acts.s1, nullptr, (T *)a.y + img * a.c);
 }
 
@@ -102,7 +128,9 @@ extern "C" int dt_cu_se_scale(int dtype, const float *part, int split, int64_t n
 {
     if (n <= 0) return 0;
     if (!dt_cu_se_fits(c, cr) || n * kCluster > 0x7fffffff || hw <= 0) return (int)cudaErrorInvalidConfiguration;
-    se_args a = {part, split < 1 ? 1 : split, n * c, (int)c, (int)cr, 1.f / (float)hw, w1, b1, w2, b2, y, *acts};
+    int es = dtype == DUCTILE_FLOAT32 ? 4 : 2, v = 16 / es;
+    bool vec1 = c % v == 0 && (uintptr_t)w1 % 16 == 0, vec2 = cr % v == 0 && (uintptr_t)w2 % 16 == 0;
+    se_args a = {part, split < 1 ? 1 : split, n * c, (int)c, (int)cr, vec1, vec2, 1.f / (float)hw, w1, b1, w2, b2, y, *acts};
     size_t smem = (size_t)(c + cr) * sizeof(float);
     dim3 grid((unsigned)(n * kCluster));
     cudaStream_t s = (cudaStream_t)stream;
