@@ -8,7 +8,9 @@ FusedConvs hand over (Relu, HardSigmoid with MobileNetV3's alpha, Sigmoid, HardS
 and without biases. Near misses (fc1's output read twice, a 3x3 second conv) stay unfused and
 match. The CUDA engines (float32, FP16, BF16) run the fused layer on the GPU and match the CPU
 engine (check_cuda: rel-L2 1e-5 / 1e-2 / 3e-2); without a GPU they skip with "no CUDA device
-found"."""
+found". The CUDA cases cover both of its pools: in the scale's kernel (channels-last half
+data of at most 1 MB an image: 64 and 96 channels) and the slices' kernel before it (float32,
+37 channels, and 64 channels at 96x97: 1.2 MB)."""
 import numpy as np
 import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
@@ -112,7 +114,8 @@ def test_near_misses_stay_unfused_and_match(monkeypatch, read_twice, fc2_k):
 @pytest.mark.parametrize("prec", ["fp32", "fp16", "bf16"])
 @pytest.mark.parametrize("c,act1,act2,shape", [(37, "Relu", "HardSigmoid", (1, CIN, 11, 7)),
                                                (64, "HardSwish", "Sigmoid", (3, CIN, 20, 13)),
-                                               (96, "Relu", "HardSigmoid", (1, CIN, 64, 64))])
+                                               (96, "Relu", "HardSigmoid", (1, CIN, 64, 64)),
+                                               (64, "Relu", "HardSigmoid", (1, CIN, 96, 97))])
 def test_cuda_runs_the_fused_scale_and_matches_cpu(c, act1, act2, shape, prec):
     model = se_model(c, act1, act2)
     x = np.random.default_rng(7).standard_normal(shape, dtype=np.float32)

@@ -110,20 +110,22 @@ int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t
  * floats: slice k's sums at k * outer * inner), one kernel (FusedSqueezeExcite's pool). */
 int dt_cu_reduce_sums(int dtype, const void *x, float *part, int64_t outer, int64_t n, int64_t inner, int split,
                       void *stream);
-/* FusedSqueezeExcite's scale from the pool's slices (dt_cu_reduce_sums of X as [n, hw, c]
- * or [n * c, hw, 1]): y[i, :] = act2(W2 act1(W1 mean_i + b1) + b2) for each image i of n,
- * W1 [cr, c], W2 [c, cr], biases optional (NULL), all of dtype; a cluster of 8 blocks per
- * image, fc1's rows and fc2's split among them (squeeze_excite.cu). Shared memory: (c + cr)
- * floats a block (dt_cu_se_fits). */
+/* FusedSqueezeExcite's scale: y[i, :] = act2(W2 act1(W1 mean_i + b1) + b2) for each image i
+ * of n, W1 [cr, c], W2 [c, cr], biases optional (NULL), all of dtype; mean_i from x (channels
+ * last [n, hw, c], where dt_cu_se_pools says the kernel pools it itself) or, x NULL, from
+ * the pool's slices (dt_cu_reduce_sums of X as [n, hw, c] or [n * c, hw, 1]). A cluster of 8
+ * blocks per image (squeeze_excite.cu). */
 typedef struct dt_cu_se_acts {
     int hidden, scale;          /* DT_CU_* activations */
     float h0, h1, s0, s1;       /* their parameters (act.cuh's p0, p1) */
 } dt_cu_se_acts;
-int dt_cu_se_scale(int dtype, const float *part, int split, int64_t n, int64_t c, int64_t cr, int64_t hw,
+int dt_cu_se_scale(int dtype, const void *x, const float *part, int split, int64_t n, int64_t c, int64_t cr, int64_t hw,
                    const void *w1, const void *b1, const void *w2, const void *b2, void *y, const dt_cu_se_acts *acts,
                    void *stream);
 /* Whether dt_cu_se_scale takes c channels and cr hidden ones (its shared memory). */
 int dt_cu_se_fits(int64_t c, int64_t cr);
+/* Whether it pools channels-last x ([hw, c] an image) itself: aligned, and small. */
+int dt_cu_se_pools(int dtype, const void *x, int64_t c, int64_t cr, int64_t hw);
 /* The slices dt_cu_reduce_split takes for [outer, n, inner] on a GPU of `sms`
  * multiprocessors (enough blocks for two per multiprocessor, each slice at least 256 rows),
  * 1: unsplit, 0: not its shape (dt_cu_reduce's: enough outputs for a thread each). */

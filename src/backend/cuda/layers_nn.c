@@ -160,9 +160,11 @@ static ductile_status dt_se_run(const void *params, const dt_view *in, dt_view *
         return dt_fail(DUCTILE_ERR_INTERNAL, "node '%s': FusedSqueezeExcite's %zu bytes of scratch are missing",
                        p->L->name, bytes);
     int t = out[0].dtype;
-    DT_TRY(dt_cuda_check(dt_cu_reduce_sums(t, in[DT_FSE_X].data, ex->scratch, outer, hw, inner, split, ex->stream),
-                         p->L->op_type));
-    return dt_cuda_check(dt_cu_se_scale(t, ex->scratch, split, n, c, cr, hw, in[DT_FSE_W1].data,
+    const void *x = in[DT_FSE_X].data;
+    bool pools = p->nhwc && dt_cu_se_pools(t, x, c, cr, hw);   /* one launch: the pool in the kernel */
+    if (!pools)
+        DT_TRY(dt_cuda_check(dt_cu_reduce_sums(t, x, ex->scratch, outer, hw, inner, split, ex->stream), p->L->op_type));
+    return dt_cuda_check(dt_cu_se_scale(t, pools ? x : NULL, ex->scratch, split, n, c, cr, hw, in[DT_FSE_W1].data,
                                         p->has_b1 ? in[DT_FSE_B1].data : NULL, in[DT_FSE_W2].data,
                                         p->has_b2 ? in[DT_FSE_B2].data : NULL, out[0].data, &p->acts, ex->stream),
                          p->L->op_type);
