@@ -315,12 +315,13 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     /* DUCTILE_FUSE_NORM=0 keeps the sums apart (tests, A/B timing in one build), as _QKV. */
     const char *env_norm = getenv("DUCTILE_FUSE_NORM");
     bool norm = backend && backend->kernel && backend->kernel("FusedLayerNorm") && !(env_norm && !strcmp(env_norm, "0"));
-    /* Squeeze-excite's pool and FCs as one layer where the backend has it and does not take
-     * the scale into its conv instead (the CPU, irb: fuse_se.c). DUCTILE_FUSE_SE_POOL=0 never,
-     * =1 wherever the backend has the kernel (tests run the CPU's reference kernel so). */
+    /* Squeeze-excite's pool and FCs as one layer (fuse_se_pool.c): only when
+     * DUCTILE_FUSE_SE_POOL=1 asks, wherever the backend has the kernel. Measured on the H200
+     * (session 15): the CUDA cluster kernel made seg_lraspp's FP16 graphs 1-3% slower than the
+     * four launches it replaces (docs/DESIGN.md), so no build makes it by itself; the CPU takes
+     * the scale into its conv instead (fuse_se.c). */
     const char *env_se = getenv("DUCTILE_FUSE_SE_POOL");
-    bool se_pool = backend && backend->kernel && backend->kernel("FusedSqueezeExcite") &&
-                   (env_se ? strcmp(env_se, "0") != 0 : !irb);
+    bool se_pool = backend && backend->kernel && backend->kernel("FusedSqueezeExcite") && env_se && !strcmp(env_se, "1");
     const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
     bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
