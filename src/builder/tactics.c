@@ -40,7 +40,7 @@
 /* DT_TACTIC_MAX: ids a backend may offer per layer; a device times up to DT_TACTIC_BATCH runs
  * between syncs (one launch alone is mostly launch latency), or DT_TACTIC_GRAPH_BATCH recorded
  * runs per replay (enough work that the host queues the next replay before this one ends). */
-enum { DT_TACTIC_REPS = 3, DT_TACTIC_DEVICE_REPS = 5, DT_TACTIC_BATCH = 10, DT_TACTIC_GRAPH_BATCH = 32, DT_TACTIC_MAX = 16 };
+enum { DT_TACTIC_REPS = 3, DT_TACTIC_DEVICE_REPS = 5, DT_TACTIC_BATCH = 10, DT_TACTIC_GRAPH_BATCH = 32, DT_TACTIC_MAX = 24 };
 _Static_assert((int)DT_TACTIC_DEVICE_REPS < (int)DT_TIMER_MARKS, "a replay's marks: reps + 1");
 #define DT_TACTIC_BATCH_S 200e-6
 /* What the host's queueing may add to the device time of one replay of a single short run. */

@@ -112,6 +112,56 @@ static void check_half_tactics(void)
     }
 }
 
+/* Half convs with a bias time each cuDNN algorithm that takes the bias and activation in the
+ * call (conv-bias-activation: ReLU, Clip(0, x), identity with IMPLICIT_PRECOMP_GEMM) also in
+ * its plain form (the convolution, then the epilogue kernel); float32, and layers without a
+ * bias or with another activation, get one form. Channels last too, within the 24 ids the
+ * builder takes. */
+static int biased_conv_tactics(int dtype, const char *act, bool bias, bool nhwc, int *ids)
+{
+    int64_t pads[4] = {1, 1, 1, 1};
+    dt_attr attrs[3] = {
+        {.name = "pads", .type = DT_ATTR_INTS, .n = 4, .ints = pads},
+        {.name = "activation", .type = DT_ATTR_STRING, .s = act, .s_len = strlen(act)},
+        {.name = "layout", .type = DT_ATTR_STRING, .s = nhwc ? "NHWC" : "", .s_len = nhwc ? 4 : 0},
+    };
+    ductile_tensor b = {.name = "b", .dtype = dtype, .rank = 1, .dims = {64}};
+    ductile_tensor *ins[3] = {NULL, NULL, &b};
+    ductile_layer L = {.name = "conv", .op_type = "FusedConv", .n_in = bias ? 3 : 2, .in = ins, .n_attr = 3, .attrs = attrs};
+    dt_view in[3] = {{.dtype = dtype, .rank = 4, .dims = {1, 32, 28, 28}}, {.dtype = dtype, .rank = 4, .dims = {64, 32, 3, 3}},
+                     {.dtype = dtype, .rank = 1, .dims = {64}}};
+    if (nhwc) {
+        int64_t x[4] = {1, 28, 28, 32}, w[4] = {64, 3, 3, 32};
+        memcpy(in[0].dims, x, sizeof x);
+        memcpy(in[1].dims, w, sizeof w);
+    }
+    return dt_cuda_tactics(&L, in, ids, 24);
+}
+
+static void check_plain_cudnn_tactics(void)
+{
+    int ids[24];
+    for (int nhwc = 0; nhwc < 2; nhwc++) {
+        int n = biased_conv_tactics(DUCTILE_FLOAT16, "Relu", true, nhwc, ids);
+        CHECK(n < 24);
+        static const int algos[] = {0, 1, 2, 4, 5, 6}; /* 3x3, unit strides: all but DIRECT, WINOGRAD_NONFUSED */
+        for (int a = 0; a < 6; a++)
+            CHECK(has(ids, n, DT_CUDA_CONV_CUDNN + algos[a]) && has(ids, n, DT_CUDA_CONV_CUDNN_PLAIN + algos[a]));
+        n = biased_conv_tactics(DUCTILE_BFLOAT16, "", true, nhwc, ids);
+        CHECK(has(ids, n, DT_CUDA_CONV_CUDNN_PLAIN + 1) && !has(ids, n, DT_CUDA_CONV_CUDNN_PLAIN + 0));
+        n = biased_conv_tactics(DUCTILE_FLOAT16, "HardSwish", true, nhwc, ids);
+        for (int k = 0; k < n; k++) CHECK(!DT_CUDA_CONV_CUDNN_IS_PLAIN(ids[k]));
+        n = biased_conv_tactics(DUCTILE_FLOAT16, "Relu", false, nhwc, ids);
+        for (int k = 0; k < n; k++) CHECK(!DT_CUDA_CONV_CUDNN_IS_PLAIN(ids[k]));
+        n = biased_conv_tactics(DUCTILE_FLOAT32, "Relu", true, nhwc, ids);
+        CHECK(has(ids, n, DT_CUDA_CONV_CUDNN + 1));
+        for (int k = 0; k < n; k++) CHECK(!DT_CUDA_CONV_CUDNN_IS_PLAIN(ids[k]));
+    }
+    CHECK_EQ_INT(DT_CUDA_CONV_CUDNN_ALGO(DT_CUDA_CONV_CUDNN_PLAIN + 6), 6);
+    CHECK_EQ_INT(DT_CUDA_CONV_CUDNN_ALGO(DT_CUDA_CONV_CUDNN + 6), 6);
+    CHECK(DT_CUDA_CONV_IS_CUDNN(DT_CUDA_CONV_CUDNN_PLAIN + 6) && !DT_CUDA_CONV_IS_CUDNN(DT_CUDA_CONV_DEPTHWISE));
+}
+
 /* What a profile calls the conv kernel a run takes (dt_cuda_kernel_path): the stored tactic,
  * the own depthwise kernel by default, cuDNN's heuristic otherwise. */
 static const char *conv_path(int dtype, int64_t c, int64_t m, int64_t group, int64_t k, int64_t pad, int64_t stored)
@@ -144,6 +194,7 @@ static void check_kernel_paths(void)
     /* A pointwise tactic stored for a 3x3 conv does not apply: conv.c runs cuDNN's heuristic. */
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 3, 1, DT_CUDA_CONV_POINTWISE32), "cudnn_heuristic");
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_CUDNN + 1), "cudnn_algo1");
+    CHECK_EQ_STR(conv_path(DUCTILE_FLOAT16, 16, 64, 1, 3, 1, DT_CUDA_CONV_CUDNN_PLAIN + 1), "cudnn_algo1_plain");
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, 0), "cudnn_heuristic");
     /* Tensor cores: never for float32; for half where the GPU has them (none without one). */
     CHECK_EQ_STR(conv_path(DUCTILE_FLOAT32, 16, 64, 1, 1, 0, DT_CUDA_CONV_TC_POINTWISE), "cudnn_heuristic");
@@ -627,9 +678,9 @@ static void check_prepare_conv(void)
      * no CUDA build stores. */
     dt_attr tanh_act[] = {a_str("activation", "Tanh")};
     check_conv_refused("FusedConv", tanh_act, 1, DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = 'Tanh' is not supported");
-    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 12}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_SMALLC_NHWC + 1};
+    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 39}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_SMALLC_NHWC + 1};
     dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
-    check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 12 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 39 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
     check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 38 is not a CUDA conv tactic");
     int64_t bad4[1] = {DT_CUDA_CONV_PW_MMA128 + 1};
@@ -1088,6 +1139,7 @@ int main(void)
     check_nhwc();
     check_tactics();
     check_half_tactics();
+    check_plain_cudnn_tactics();
     check_prepare_elementwise();
     check_prepare_nn();
     check_prepare_shape();

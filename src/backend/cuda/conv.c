@@ -107,7 +107,7 @@ static cudnnDataType_t dt_cudnn_type(int dtype)
  * float32 accumulation; float32 keeps FMA math unless the layer allows TF32
  * (ductile_builder_flag TF32). */
 static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int dtype, bool tf32, bool nhwc,
-                                   int algo_forced, const dt_cu_conv_epi *epi, bool bias, dt_cuda_plan *p)
+                                   int algo_forced, bool plain, const dt_cu_conv_epi *epi, bool bias, dt_cuda_plan *p)
 {
     cudnnTensorFormat_t fmt = nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW;
     cudnnDataType_t dt = dt_cudnn_type(dtype);
@@ -158,7 +158,7 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     if (!s) s = dt_cudnn(cudnnGetConvolutionForwardWorkspaceSize(h, xd, wd, cd, yd, algo, &ws), "workspace size");
     if (!s && ws > ((size_t)1 << 30))
         s = dt_fail(DUCTILE_ERR_UNSUPPORTED, "cuDNN algorithm %d needs %zu bytes of workspace (over 1 GiB)", (int)algo, ws);
-    int mode = s ? -1 : dt_cudnn_fused_mode(epi, bias, dtype, algo);
+    int mode = s || plain ? -1 : dt_cudnn_fused_mode(epi, bias, dtype, algo);
     if (mode >= 0) {
         cudnnTensorDescriptor_t bd = NULL;
         cudnnActivationDescriptor_t ad = NULL;
@@ -177,30 +177,36 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
     return s;
 }
 
-/* The context's plan for this geometry and algorithm (< 0: the heuristic's), made when
- * missing; a refusal kept there comes back as DUCTILE_ERR_UNSUPPORTED. Attributes are fixed
- * per layer: the input dims and the channel count decide the rest. */
+/* A cuDNN plan's key word for algorithm `algo` (< 0: the heuristic's) in its plain form or not. */
+static int64_t dt_conv_plan_algo_key(int algo, bool plain) { return algo < 0 ? algo : algo + (plain ? 16 : 0); }
+
+/* The context's plan for this geometry and algorithm (< 0: the heuristic's; plain: without
+ * conv-bias-activation), made when missing; a refusal kept there comes back as
+ * DUCTILE_ERR_UNSUPPORTED. Attributes are fixed per layer: the input dims and the channel
+ * count decide the rest. */
 static ductile_status dt_conv_plan_get(const dt_cu_conv_params *cp, dt_cuda_state *st, const dt_conv_geom *g, int dtype,
-                                       int algo, dt_cuda_plan **out)
+                                       int algo, bool plain, dt_cuda_plan **out)
 {
-    int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1], algo};
+    int64_t key[DT_CUDA_KEY] = {g->batch, g->c, g->in[0], g->in[1], g->m, g->k[0], g->k[1],
+                                dt_conv_plan_algo_key(algo, plain)};
     bool hit;
     dt_cuda_plan *p = dt_cuda_plan_slot(st, cp->L, key, &hit);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory for a cuDNN plan");
     *out = p;
     if (hit) return dt_cuda_plan_status(p);
-    ductile_status s = dt_conv_plan(st, g, dtype, cp->tf32, cp->nhwc, algo, &cp->epi, cp->has_bias, p);
+    ductile_status s = dt_conv_plan(st, g, dtype, cp->tf32, cp->nhwc, algo, plain, &cp->epi, cp->has_bias, p);
     return s ? dt_cuda_plan_failed(p, s) : DUCTILE_OK;
 }
 
-/* The plan a run at these shapes takes for cuDNN algorithm `algo` (< 0: the heuristic's): the
+/* The plan a run at these shapes takes for cuDNN tactic `tactic` (0: the heuristic's): the
  * stored algorithm may not apply at shapes other than the profile's opt, where the heuristic's
  * plan serves instead (not while the builder times that algorithm: `timing`). */
 static ductile_status dt_conv_cudnn_plan(const dt_cu_conv_params *cp, dt_cuda_state *st, const dt_conv_geom *g, int dtype,
-                                         int algo, bool timing, dt_cuda_plan **out)
+                                         int tactic, bool timing, dt_cuda_plan **out)
 {
-    ductile_status s = dt_conv_plan_get(cp, st, g, dtype, algo, out);
-    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !timing) s = dt_conv_plan_get(cp, st, g, dtype, -1, out);
+    int algo = tactic ? DT_CUDA_CONV_CUDNN_ALGO(tactic) : -1;
+    ductile_status s = dt_conv_plan_get(cp, st, g, dtype, algo, DT_CUDA_CONV_CUDNN_IS_PLAIN(tactic), out);
+    if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !timing) s = dt_conv_plan_get(cp, st, g, dtype, -1, false, out);
     return s;
 }
 
@@ -278,10 +284,18 @@ static ductile_status dt_conv_act_read(const ductile_layer *L, dt_cu_conv_epi *e
     return dt_cuda_act_read(L, "activation", params, &e->act, &e->p0, &e->p1);
 }
 
+bool dt_cuda_conv_fuses_cudnn(const ductile_layer *L, int dtype, int algo)
+{
+    dt_cu_conv_epi e = {.act = DT_CU_IDENTITY};
+    if (!strcmp(L->op_type, "FusedConv") && dt_conv_act_read(L, &e)) return false;
+    bool bias = L->n_in > DT_FC_B && L->in[DT_FC_B];
+    return dt_cudnn_fused_mode(&e, bias, dtype, (cudnnConvolutionFwdAlgo_t)algo) >= 0;
+}
+
 /* A stored tactic: 0 (none), a cuDNN algorithm or an own kernel (conv_own.h). */
 static bool dt_conv_tactic_known(int64_t t)
 {
-    return t == 0 || (t >= DT_CUDA_CONV_CUDNN && t < DT_CUDA_CONV_CUDNN + 8) ||
+    return t == 0 || DT_CUDA_CONV_IS_CUDNN(t) ||
            (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_SMALLC_NHWC) || DT_CUDA_CONV_IS_PW_MMA(t);
 }
 
@@ -341,7 +355,7 @@ int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int d
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && p->nhwc != DT_CUDA_CONV_IS_NHWC(tactic)) return ex->tactic ? -1 : 0;
     if (!tactic && dt_cuda_conv_own_applies(g, dtype, dw)) return dw;
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && !dt_cuda_conv_own_applies(g, dtype, tactic)) return ex->tactic ? -1 : 0;
-    if (tactic < DT_CUDA_CONV_DEPTHWISE && (tactic < DT_CUDA_CONV_CUDNN || tactic >= DT_CUDA_CONV_CUDNN + 8)) return 0;
+    if (tactic < DT_CUDA_CONV_DEPTHWISE && !DT_CUDA_CONV_IS_CUDNN(tactic)) return 0;
     return tactic;
 }
 
@@ -425,18 +439,20 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
         done = !s && fuse;
         /* No cuBLASLt algorithm at these shapes (a stored choice): cuDNN's heuristic. */
         if (s == DUCTILE_ERR_UNSUPPORTED && !ex->tactic) {
-            s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, -1, false, &plan);
+            s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, 0, false, &plan);
             if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
         }
     } else {
-        int algo = tactic ? tactic - DT_CUDA_CONV_CUDNN : -1;
-        s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, algo, ex->tactic != 0, &plan);
+        int algo = tactic ? DT_CUDA_CONV_CUDNN_ALGO(tactic) : -1;
+        bool plain = DT_CUDA_CONV_CUDNN_IS_PLAIN(tactic);
+        s = dt_conv_cudnn_plan(p, st, &g, out[0].dtype, tactic, ex->tactic != 0, &plan);
         if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
         /* cuDNN refused the stored algorithm only when called: kept as a refusal, so later runs
          * at these shapes take the heuristic's plan at once (made here, this once). */
-        if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic && plan && plan->key[7] == algo) {
+        if (s == DUCTILE_ERR_UNSUPPORTED && algo >= 0 && !ex->tactic && plan &&
+            plan->key[7] == dt_conv_plan_algo_key(algo, plain)) {
             dt_cuda_plan_failed(plan, s);
-            s = dt_conv_plan_get(p, st, &g, out[0].dtype, -1, &plan);
+            s = dt_conv_plan_get(p, st, &g, out[0].dtype, -1, false, &plan);
             if (!s) s = dt_conv_cudnn(st, plan, &epi, in, out, ex, &done);
         }
     }
@@ -473,8 +489,7 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     }
     if (tactic < 0 || tactic >= DT_CUDA_CONV_DEPTHWISE) return DUCTILE_OK;
     dt_cuda_plan *plan = NULL;
-    DT_TRY(dt_conv_cudnn_plan(p, ex->state, &g, out[0].dtype, tactic ? tactic - DT_CUDA_CONV_CUDNN : -1, ex->tactic != 0,
-                              &plan));
+    DT_TRY(dt_conv_cudnn_plan(p, ex->state, &g, out[0].dtype, tactic, ex->tactic != 0, &plan));
     *bytes = plan->ws;
     return DUCTILE_OK;
 }

@@ -33,9 +33,12 @@ extern "C" {
 #endif
 
 /* Tactic ids of a conv layer (the `tactic` attribute, dt_exec.tactic): 0 the backend's own
- * choice, DT_CUDA_CONV_CUDNN + a cuDNN forward algorithm, or one of the own kernels. */
+ * choice, DT_CUDA_CONV_CUDNN + a cuDNN forward algorithm, the same algorithm in its plain form
+ * (DT_CUDA_CONV_CUDNN_PLAIN + algorithm: the convolution, then the epilogue kernel, where the
+ * first form takes cuDNN's conv-bias-activation), or one of the own kernels. */
 enum {
     DT_CUDA_CONV_CUDNN = 1,         /* 1..8: cudnnConvolutionFwdAlgo_t 0..7 */
+    DT_CUDA_CONV_CUDNN_PLAIN = 9,   /* 9..15: algorithms 0..6 (7, WINOGRAD_NONFUSED, is never timed) */
     DT_CUDA_CONV_DEPTHWISE = 16,
     DT_CUDA_CONV_POINTWISE64 = 17,
     DT_CUDA_CONV_POINTWISE32 = 18,
@@ -74,6 +77,11 @@ enum {
     DT_CUDA_CONV_PW_MMA128 = 44,    /* 128 x 64 tiles, for large maps and batches */
     DT_CUDA_CONV_LAST = 44,         /* the largest own id */
 };
+
+/* A cuDNN tactic (either form); its algorithm; whether it is the plain form. */
+#define DT_CUDA_CONV_IS_CUDNN(t) ((t) >= DT_CUDA_CONV_CUDNN && (t) < DT_CUDA_CONV_CUDNN_PLAIN + 7)
+#define DT_CUDA_CONV_CUDNN_ALGO(t) ((t) >= DT_CUDA_CONV_CUDNN_PLAIN ? (t) - DT_CUDA_CONV_CUDNN_PLAIN : (t) - DT_CUDA_CONV_CUDNN)
+#define DT_CUDA_CONV_CUDNN_IS_PLAIN(t) ((t) >= DT_CUDA_CONV_CUDNN_PLAIN && (t) < DT_CUDA_CONV_CUDNN_PLAIN + 7)
 
 /* The channels-last tensor-core implicit GEMM's tactics. */
 #define DT_CUDA_CONV_IS_TC_NHWC(t) ((t) >= DT_CUDA_CONV_TC_NHWC && (t) < DT_CUDA_CONV_SMALLC_NHWC)

@@ -217,6 +217,11 @@ static inline int dt_cuda_params_tactic(const int64_t *tactic, int64_t n, int po
     return t < 0 || t > 1024 ? 0 : (int)t;
 }
 
+/* Whether cuDNN algorithm `algo` runs conv layer L with dtype's tensors as conv-bias-activation
+ * (the bias and activation in the call; else the convolution, then the epilogue kernel): where
+ * it does, the plain form is a tactic of its own for half data (conv.c, tactics.c). */
+bool dt_cuda_conv_fuses_cudnn(const ductile_layer *L, int dtype, int algo);
+
 /* What a conv runs at geometry g with tensors of dtype (conv.c; kernel_path names the same):
  * an own kernel's id (one that applies), DT_CUDA_CONV_CUDNN + a cuDNN algorithm, or 0 for
  * cuDNN's heuristic; -1 when the builder's tactic (ex->tactic) does not apply here. Without a

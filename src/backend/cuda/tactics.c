@@ -2,7 +2,9 @@
  * profile's min, opt and max shapes (a run finds the choice for its profile and shape point
  * in its compiled params: dt_cuda_params_tactic).
  *   Conv, FusedConv: cuDNN's forward algorithms (an algorithm that does not apply at those
- *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it) and the own
+ *     shapes fails with DUCTILE_ERR_UNSUPPORTED and the builder skips it; for half data each
+ *     algorithm that computes the bias and activation in the call also in its plain form,
+ *     the convolution then the epilogue kernel) and the own
  *     kernels that compute the geometry (conv_own.h), in float32, float16 and bfloat16 alike,
  *     and for half layers on sm_80+ the tensor-core ones (channels-last layers: cuDNN's
  *     algorithms, the NHWC depthwise kernels (generic and tiled), and cuBLASLt for 1x1 convs, which are one product): a half layer times the own half
@@ -73,6 +75,10 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
         bool wino = algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD;
         if ((fft || wino) && (!unit || g.group != 1)) continue;
         ids[n++] = DT_CUDA_CONV_CUDNN + (int)algos[i];
+        /* Half data: the plain form too where the first is conv-bias-activation (neither wins
+         * everywhere: seg_lraspp FP16 at 1600x1600 was 4% slower with every conv fused). */
+        if (in[DT_FC_X].dtype != DUCTILE_FLOAT32 && n < cap && dt_cuda_conv_fuses_cudnn(L, in[DT_FC_X].dtype, (int)algos[i]))
+            ids[n++] = DT_CUDA_CONV_CUDNN_PLAIN + (int)algos[i];
     }
     return n;
 }
@@ -143,6 +149,12 @@ static const char *const dt_cudnn_names[2][8] = {
     {"cudnn_nhwc_algo0", "cudnn_nhwc_algo1", "cudnn_nhwc_algo2", "cudnn_nhwc_algo3", "cudnn_nhwc_algo4",
      "cudnn_nhwc_algo5", "cudnn_nhwc_algo6", "cudnn_nhwc_algo7"}};
 
+static const char *const dt_cudnn_plain_names[2][7] = {
+    {"cudnn_algo0_plain", "cudnn_algo1_plain", "cudnn_algo2_plain", "cudnn_algo3_plain", "cudnn_algo4_plain",
+     "cudnn_algo5_plain", "cudnn_algo6_plain"},
+    {"cudnn_nhwc_algo0_plain", "cudnn_nhwc_algo1_plain", "cudnn_nhwc_algo2_plain", "cudnn_nhwc_algo3_plain",
+     "cudnn_nhwc_algo4_plain", "cudnn_nhwc_algo5_plain", "cudnn_nhwc_algo6_plain"}};
+
 const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
                                 int profile, int point, int threads)
 {
@@ -167,6 +179,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_SMALLC_NHWC)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (DT_CUDA_CONV_IS_PW_MMA(tactic)) return dt_pw_mma_names[tactic - DT_CUDA_CONV_PW_MMA64][di];
+    if (DT_CUDA_CONV_CUDNN_IS_PLAIN(tactic)) return dt_cudnn_plain_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN_PLAIN];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
         return dt_cudnn_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN];
     return p->nhwc ? "cudnn_nhwc_heuristic" : "cudnn_heuristic";
