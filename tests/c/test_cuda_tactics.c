@@ -151,7 +151,10 @@ static void check(const char *file, const char *input, ductile_dims shape, const
                                        DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK,
                                        DT_CUDA_CONV_LT_NHWC, DT_CUDA_CONV_PW_MMA64, DT_CUDA_CONV_PW_MMA32,
                                        DT_CUDA_CONV_PW_MMA64_SPLITK, DT_CUDA_CONV_PW_MMA32_SPLITK, DT_CUDA_CONV_PW_MMA128,
-                                       1, 2, 3, 5, 6, 7};
+                                       1, 2, 3, 5, 6, 7,
+                                       /* the same cuDNN algorithms in their plain form (conv, then the epilogue kernel) */
+                                       DT_CUDA_CONV_CUDNN_PLAIN + 0, DT_CUDA_CONV_CUDNN_PLAIN + 1, DT_CUDA_CONV_CUDNN_PLAIN + 2,
+                                       DT_CUDA_CONV_CUDNN_PLAIN + 4, DT_CUDA_CONV_CUDNN_PLAIN + 5, DT_CUDA_CONV_CUDNN_PLAIN + 6};
     static const int64_t mm_ids[] = {1, 2, 3, 4};
     const int64_t *ids = conv ? conv_ids : mm_ids;
     int n = conv ? (int)(sizeof conv_ids / sizeof conv_ids[0]) : 4;
