@@ -7,6 +7,10 @@
  * multiplied into 16 output channels at once, weights broadcast from a small table, and the
  * outputs are stored as NCHW rows with the epilogue in lanes.
  *
+ * 7x7 (resnet50's stem) and several blocks of outputs first split every input row into its even and odd padded columns
+ * (one pass over the image), so that each tap vector is one load, not a permute after the
+ * last one: seven taps made by a chain of dependent permutes held the FMAs back.
+ *
  * Each output: its bias, then fmaf over the taps in (c, ky, kx) order, taps outside the image
  * read as 0; then the epilogue. Not the GEMM's bits (its sums start from zero and add the
  * bias last): a tactic of its own, the same bits on any thread count. */
@@ -42,10 +46,27 @@ static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
            ~(size_t)63;
 }
 
+/* Whether the kernel reads split rows (see the top): where each row serves more than one
+ * block of output channels, or 7x7 (its permute chain is the longest). One block of 3x3 at
+ * 1024x1024 (seg_lraspp's stem, 16 channels) is bound by memory, which the split pass adds to:
+ * there im2col won against it, while mobilenet_v2's 32-channel 3x3 stem went 0.171-0.178 (im2col)
+ * -> 0.159-0.161 ms. */
+static bool dt_smallc_split(const dt_conv_geom *g) { return g->k[0] == 7 || dt_smallc_blocks(g) >= 2; }
+
+/* A split row's half: the padded columns 2i (or 2i + 1) for i below the output row's
+ * whole vectors plus the kernel's reach, zeros past the image. */
+static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 15) / 16 * 16 + g->k[1] / 2 + 1; }
+
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes)
 {
-    size_t z;
-    if (!dt_mul_size((size_t)g->in[1], sizeof(float), &z) || !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
+    /* the zero row, then with split rows every input row's two halves (each row 2 halves) */
+    int64_t row = dt_smallc_split(g) ? 2 * dt_smallc_half(g) : g->in[1];
+    size_t z, rows = 1, split;
+    if (dt_smallc_split(g) && (!dt_mul_size((size_t)g->batch * (size_t)g->c, (size_t)g->in[0], &split) ||
+                               !dt_add_size(split, 1, &rows)))
+        return dt_fail(DUCTILE_ERR_SHAPE, "an image of %lld rows is too large", (long long)g->in[0]);
+    if (!dt_mul_size((size_t)row, sizeof(float), &z) || !dt_mul_size(z, rows, &z) ||
+        !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
         return dt_fail(DUCTILE_ERR_SHAPE, "a row of %lld pixels is too large", (long long)g->in[1]);
     *bytes &= ~(size_t)63;
     return DUCTILE_OK;
@@ -55,6 +76,8 @@ typedef struct dt_smallc_job {
     const dt_conv_geom *g;
     const dt_conv_args *a;
     const float *wt, *zero;
+    float *split;           /* split rows (dt_smallc_split), or NULL */
+    int64_t half;           /* dt_smallc_half */
     int64_t blocks, row_parts, rows_per_part;
     bool epi_in_store;
 } dt_smallc_job;
@@ -97,8 +120,21 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
                 for (int ky = 0; ky < KS; ky++) {
                     /* a row outside the image reads zeros (the taps' sum is then unchanged) */
                     int64_t iy = oy * 2 + ky - g->pb[0];
-                    const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
                     const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
+                    if (j->split) {
+                        /* tap kx of output ox is padded column 2 ox + kx: half kx % 2, ox + kx / 2 */
+                        const float *h = iy < 0 || iy >= ih ? j->zero : j->split + ((b * C + c) * ih + iy) * 2 * j->half;
+                        h += ox;
+#pragma GCC unroll 7
+                        for (int kx = 0; kx < KS; kx++) {
+                            __m512 t = _mm512_loadu_ps(h + (kx % 2) * j->half + kx / 2);
+#pragma GCC unroll 16
+                            for (int i = 0; i < DT_SMALLC_MB; i++)
+                                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
+                        }
+                        continue;
+                    }
+                    const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
                     /* dt_dw_taps_s2's taps, each made just before its 16 FMAs and dropped after
                      * them: all 7 of a 7x7 row live beside the 16 accumulators spilled them */
                     const float *p = row + 2 * ox - g->pb[1];
@@ -155,6 +191,30 @@ DT_SMALLC_FNS(3)
 DT_SMALLC_FNS(5)
 DT_SMALLC_FNS(7)
 
+/* Input rows [begin, end) (over batch, channel, row) split into their padded even and odd
+ * columns: 16 of each from 32 padded columns, masked loads giving the padding's zeros. */
+__attribute__((target("avx512f"))) static void dt_smallc_split_rows(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const dt_smallc_job *j = arg;
+    const dt_conv_geom *g = j->g;
+    int64_t iw = g->in[1], half = j->half;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->a->x + r * iw;
+        float *e = j->split + r * 2 * half, *o = e + half;
+        for (int64_t i = 0; i < half; i += 16) {
+            int64_t c0 = 2 * i - j->g->pb[1];   /* the image column of padded column 2i */
+            __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
+            __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
+            __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
+            _mm512_mask_storeu_ps(e + i, m, _mm512_permutex2var_ps(v0, even, v1));
+            _mm512_mask_storeu_ps(o + i, m, _mm512_permutex2var_ps(v0, odd, v1));
+        }
+    }
+}
+
 static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
 {
     (void)tid;
@@ -193,9 +253,17 @@ ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, 
                 wt[(mb * K + k) * DT_SMALLC_MB + i] = v;
             }
     float *zero = (float *)(void *)((char *)a->scratch + dt_smallc_table_bytes(g));
-    memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
     dt_smallc_job j = {.g = g, .a = a, .wt = wt, .zero = zero, .blocks = blocks,
                        .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi)};
+    if (dt_smallc_split(g)) {
+        j.half = dt_smallc_half(g);
+        j.split = zero + 2 * j.half;
+        memset(zero, 0, (size_t)(2 * j.half) * sizeof *zero);
+        int64_t rows = g->batch * g->c * g->in[0];
+        dt_parallel_for(pool, rows, 1 + 4096 / (2 * j.half), dt_smallc_split_rows, &j);
+    } else {
+        memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
+    }
     /* Parts of 8 rows: 28 per 224x224 image and channel block, enough to share. */
     j.rows_per_part = 8;
     j.row_parts = (g->out[0] + 7) / 8;
