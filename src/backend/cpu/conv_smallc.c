@@ -114,15 +114,17 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
              * addresses out of the loops and reloads each from the stack. */
             const float *wb = wt;
             __asm__("" : "+r"(wb));
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++)
-#pragma GCC unroll 7
-                for (int ky = 0; ky < KS; ky++) {
-                    /* a row outside the image reads zeros (the taps' sum is then unchanged) */
-                    int64_t iy = oy * 2 + ky - g->pb[0];
-                    const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
-                    if (j->split) {
-                        /* tap kx of output ox is padded column 2 ox + kx: half kx % 2, ox + kx / 2 */
+            if (j->split) {
+                /* Rolled over c and ky: the whole nest unrolled was 30 KB of code a block of
+                 * outputs ran through (the op cache's misses held the FMAs back). */
+#pragma GCC unroll 1
+                for (int c = 0; c < C; c++)
+#pragma GCC unroll 1
+                    for (int ky = 0; ky < KS; ky++) {
+                        /* a row outside the image reads zeros; tap kx of output ox is padded
+                         * column 2 ox + kx: half kx % 2, element ox + kx / 2 */
+                        int64_t iy = oy * 2 + ky - g->pb[0];
+                        const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
                         const float *h = iy < 0 || iy >= ih ? j->zero : j->split + ((b * C + c) * ih + iy) * 2 * j->half;
                         h += ox;
 #pragma GCC unroll 7
@@ -132,8 +134,15 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
                             for (int i = 0; i < DT_SMALLC_MB; i++)
                                 acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
                         }
-                        continue;
                     }
+            } else {
+#pragma GCC unroll 4
+            for (int c = 0; c < C; c++)
+#pragma GCC unroll 7
+                for (int ky = 0; ky < KS; ky++) {
+                    /* a row outside the image reads zeros (the taps' sum is then unchanged) */
+                    int64_t iy = oy * 2 + ky - g->pb[0];
+                    const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
                     const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
                     /* dt_dw_taps_s2's taps, each made just before its 16 FMAs and dropped after
                      * them: all 7 of a 7x7 row live beside the 16 accumulators spilled them */
@@ -155,6 +164,7 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
                             acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
                     }
                 }
+            }
             int64_t rem = ow - ox;
             __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
             int64_t off = oy * ow + ox;
