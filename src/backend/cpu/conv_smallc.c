@@ -54,8 +54,8 @@ static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
 static bool dt_smallc_split(const dt_conv_geom *g) { return g->k[0] == 7 || dt_smallc_blocks(g) >= 2; }
 
 /* A split row's half: the padded columns 2i (or 2i + 1) for i below the output row's
- * whole vectors plus the kernel's reach, zeros past the image. */
-static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 15) / 16 * 16 + g->k[1] / 2 + 1; }
+ * whole pairs of vectors plus the kernel's reach, zeros past the image. */
+static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1; }
 
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes)
 {
@@ -114,28 +114,6 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
              * addresses out of the loops and reloads each from the stack. */
             const float *wb = wt;
             __asm__("" : "+r"(wb));
-            if (j->split) {
-                /* Rolled over c and ky: the whole nest unrolled was 30 KB of code a block of
-                 * outputs ran through (the op cache's misses held the FMAs back). */
-#pragma GCC unroll 1
-                for (int c = 0; c < C; c++)
-#pragma GCC unroll 1
-                    for (int ky = 0; ky < KS; ky++) {
-                        /* a row outside the image reads zeros; tap kx of output ox is padded
-                         * column 2 ox + kx: half kx % 2, element ox + kx / 2 */
-                        int64_t iy = oy * 2 + ky - g->pb[0];
-                        const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
-                        const float *h = iy < 0 || iy >= ih ? j->zero : j->split + ((b * C + c) * ih + iy) * 2 * j->half;
-                        h += ox;
-#pragma GCC unroll 7
-                        for (int kx = 0; kx < KS; kx++) {
-                            __m512 t = _mm512_loadu_ps(h + (kx % 2) * j->half + kx / 2);
-#pragma GCC unroll 16
-                            for (int i = 0; i < DT_SMALLC_MB; i++)
-                                acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
-                        }
-                    }
-            } else {
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++)
 #pragma GCC unroll 7
@@ -164,7 +142,6 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
                             acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
                     }
                 }
-            }
             int64_t rem = ow - ox;
             __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
             int64_t off = oy * ow + ox;
@@ -190,11 +167,94 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
         }
 }
 
+/* dt_smallc_rows on split rows (dt_smallc_split): 8 output channels x 32 outputs of a row a
+ * pass, so each tap is 2 loads and 8 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
+ * loads for 16 FMAs: bound by loads). The loops over c and ky stay rolled (unrolled, the nest
+ * was ~30 KB of code a block of outputs ran through). The same operations per output. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C,
+                      const int KS)
+{
+    const dt_conv_geom *g = j->g;
+    const dt_conv_args *a = j->a;
+    int64_t ih = g->in[0], oh = g->out[0], ow = g->out[1], opx = oh * ow, half = j->half;
+    int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
+    const float *wt = j->wt + mb * C * KS * KS * DT_SMALLC_MB;
+    const dt_epilogue *e = a->epi;
+    dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
+    __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
+    float bias[DT_SMALLC_MB];
+    for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
+    const float *xs = j->split + b * C * ih * 2 * half;
+    for (int64_t oy = oy0; oy < oy1; oy++)
+        for (int64_t ox = 0; ox < ow; ox += 32)
+            for (int64_t hb = 0; hb < 2 && hb * 8 < nm; hb++) {
+                __m512 acc[2][8];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) acc[0][i] = acc[1][i] = _mm512_set1_ps(bias[hb * 8 + i]);
+                /* an opaque copy of the table's address, as in dt_smallc_rows */
+                const float *wb = wt + hb * 8;
+                __asm__("" : "+r"(wb));
+#pragma GCC unroll 1
+                for (int c = 0; c < C; c++)
+#pragma GCC unroll 1
+                    for (int ky = 0; ky < KS; ky++) {
+                        /* a row outside the image reads zeros; tap kx of output ox is padded
+                         * column 2 ox + kx: half kx % 2, element ox + kx / 2 */
+                        int64_t iy = oy * 2 + ky - g->pb[0];
+                        const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
+                        const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * ih + iy) * 2 * half) + ox;
+#pragma GCC unroll 7
+                        for (int kx = 0; kx < KS; kx++) {
+                            __m512 t0 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2);
+                            __m512 t1 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16);
+#pragma GCC unroll 8
+                            for (int i = 0; i < 8; i++) {
+                                __m512 w = _mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]);
+                                acc[0][i] = _mm512_fmadd_ps(w, t0, acc[0][i]);
+                                acc[1][i] = _mm512_fmadd_ps(w, t1, acc[1][i]);
+                            }
+                        }
+                    }
+                int64_t n8 = nm - hb * 8 < 8 ? nm - hb * 8 : 8;
+                float *y = a->y + (b * g->m + m0 + hb * 8) * opx;
+                const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * 8) * opx : NULL;
+#pragma GCC unroll 2
+                for (int v = 0; v < 2; v++) {
+                    int64_t xo = ox + 16 * v, rem = ow - xo;
+                    if (rem <= 0) break;
+                    __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
+                    int64_t off = oy * ow + xo;
+                    const float *r = j->epi_in_store && res ? res + off : NULL;
+                    if (n8 == 8) {
+                        dt_dw_epi(acc[v], 8, act, p0, p1, r, opx, m);
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[v][i]);
+                    } else {
+                        /* a copy indexed by a count known only here (see dt_smallc_rows) */
+                        __m512 o[8];
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; i++) o[i] = acc[v][i];
+                        for (int64_t i = 0; i < n8; i++) {
+                            dt_dw_epi(&o[i], 1, act, p0, p1, r ? r + i * opx : NULL, 0, m);
+                            _mm512_mask_storeu_ps(y + i * opx + off, m, o[i]);
+                        }
+                    }
+                    if (e && !j->epi_in_store)
+                        for (int64_t i = 0; i < n8; i++)
+                            dt_epilogue_apply(e, y + i * opx + off, res ? res + i * opx + off : NULL, rem < 16 ? rem : 16);
+                }
+            }
+}
+
 #define DT_SMALLC_FN(C, KS)                                                                                \
     __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS(                         \
         const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1)                           \
     {                                                                                                      \
-        dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                         \
+        if (j->split)                                                                                      \
+            dt_smallc_split_block(j, b, mb, oy0, oy1, C, KS);                                              \
+        else                                                                                               \
+            dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                     \
     }
 #define DT_SMALLC_FNS(KS) DT_SMALLC_FN(1, KS) DT_SMALLC_FN(2, KS) DT_SMALLC_FN(3, KS) DT_SMALLC_FN(4, KS)
 DT_SMALLC_FNS(3)
