@@ -5,7 +5,9 @@
  * weights, on 1 and 2 threads. Held to the double reference; on AVX-512, bit for bit to the
  * float operations the kernel documents (bias, then fmaf over the taps in (c, ky, kx) order,
  * taps outside the image read as 0; then the epilogue), the same bits
- * on both thread counts, and never a write past the output. */
+ * on both thread counts, and never a write past the output. 7x7 and 3x3/5x5 with more than
+ * 16 output channels read rows split into even and odd columns (8 channels x 32 outputs a
+ * pass): the same bits, output rows of one to three such passes. */
 #include "testutil.h"
 #include "refact.h"
 #include "refconv.h"

@@ -239,8 +239,9 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16, bool on_f32)
     static const struct { int64_t min, strip; const char *name; } paths[] = {
         {0, 1, "strips of 4 rows"}, {0, 64 << 10, "strips of more rows"}, {INT64_MAX, 384 << 10, "small planes"}};
     int bad = 0, ran = 0, i = 0;
-    int64_t keep[5] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio,
-                       dt_cpu_irb_min_noexpand_bytes};
+    int64_t keep[6] = {dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio,
+                       dt_cpu_irb_min_noexpand_bytes, dt_cpu_irb_max_strip_bytes};
+    dt_cpu_irb_max_strip_bytes = INT64_MAX;
     for (size_t p = 0; p < 3; p++) {
         dt_cpu_irb_min_bytes = dt_cpu_irb_min_batch_bytes = dt_cpu_irb_min_noexpand_bytes = paths[p].min;
         dt_cpu_irb_strip_bytes = paths[p].strip;
@@ -264,6 +265,7 @@ static void test_fused_equals_unfused(dt_pool *pool, bool bf16, bool on_f32)
     }
     dt_cpu_irb_min_bytes = keep[0], dt_cpu_irb_min_batch_bytes = keep[1];
     dt_cpu_irb_strip_bytes = keep[2], dt_cpu_irb_weight_ratio = keep[3], dt_cpu_irb_min_noexpand_bytes = keep[4];
+    dt_cpu_irb_max_strip_bytes = keep[5];
     CHECK(ran > (bf16 ? 125 : 500));
     CHECK_EQ_INT(bad, 0);
 }
@@ -278,6 +280,26 @@ static void test_strips_by_batch(dt_pool *pool)
     CHECK(run_case(&c, pool, "one image of 1.7 MB expanded", false, false, false));
     c.n = 2;
     CHECK(run_case(&c, pool, "two images of 1.7 MB expanded", true, false, false));
+}
+
+/* A block without a project whose strips would pass dt_cpu_irb_max_strip_bytes runs the
+ * unfused chain on one thread and strips on more; under the limit, strips on both; every
+ * way equal to the unfused network bit for bit. */
+static void test_max_strip_without_project(dt_pool *pool)
+{
+    int64_t keep[4] = {dt_cpu_irb_min_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio, dt_cpu_irb_max_strip_bytes};
+    dt_cpu_irb_min_bytes = 0, dt_cpu_irb_strip_bytes = 1, dt_cpu_irb_weight_ratio = 0;
+    irb_case c = {.n = 1, .c = 5, .h = 19, .w = 17, .k = 5, .s = 1, .d = 1, .e_act = "Relu", .d_act = "HardSwish"};
+    bool many = pool && dt_pool_threads(pool) > 1;
+    dt_cpu_irb_max_strip_bytes = 1;
+    CHECK(run_case(&c, pool, "no project, strips over the limit", many, false, false));
+    dt_cpu_irb_max_strip_bytes = INT64_MAX;
+    CHECK(run_case(&c, pool, "no project, strips under the limit", true, false, false));
+    c.project = true;   /* the limit is for blocks without a project */
+    dt_cpu_irb_max_strip_bytes = 1;
+    CHECK(run_case(&c, pool, "a project, strips over the limit", true, false, false));
+    dt_cpu_irb_min_bytes = keep[0], dt_cpu_irb_strip_bytes = keep[1], dt_cpu_irb_weight_ratio = keep[2];
+    dt_cpu_irb_max_strip_bytes = keep[3];
 }
 
 /* Planes of 128-255 pixels, which plain 1x1 convs batch over the images: the chain runs its
@@ -380,6 +402,8 @@ int main(void)
     }
     test_strips_by_batch(NULL);
     test_strips_by_batch(pool);
+    test_max_strip_without_project(NULL);
+    test_max_strip_without_project(pool);
     test_images_in_turn(NULL);
     test_images_in_turn(pool);
     dt_pool *pool3 = NULL;

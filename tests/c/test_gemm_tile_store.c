@@ -6,7 +6,8 @@
  *     residual, no epilogue and Relu, Clip, HardSwish (not taken), a column bias (not taken),
  *     beta 0.5 and an accumulating block (not taken), heights 8 and 5 (not taken), widths
  *     nv*16 and nv*16 - 3 (not taken), with NaN, infinities and signed zeros planted in the
- *     bias and the residual (max/min operand order);
+ *     bias and the residual (max/min operand order), the residual's next-tile prefetch
+ *     (res_far) on and off;
  *   - 1x1 convs of whole tiles (24 -> 40 and 64 -> 72 channels at 12x16, 48 pixels a panel,
  *     batch 2) with bias, residual and Relu against the double reference (1e-4 of the largest
  *     value). */
@@ -35,10 +36,10 @@ static void test_tile_store_matches_row_store_bits(void)
     /* values the activations treat specially: a NaN, infinities, signed zeros */
     bias[1] = NAN, bias[2] = INFINITY, bias[3] = -INFINITY;
     res[0] = -0.0f, res[5] = NAN, res[LDC + 7] = 0.0f, res[2 * LDC + 20] = -1e30f, res[3 * LDC + 33] = 1e30f;
-    static const dt_epilogue epis[] = {{DT_ACT_NONE, 0, 0, NULL, NULL},
-                                       {DT_ACT_RELU, 0, 0, NULL, NULL},
-                                       {DT_ACT_CLIP, -0.25f, 0.5f, NULL, NULL},
-                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL}};
+    static const dt_epilogue epis[] = {{DT_ACT_NONE, 0, 0, NULL, NULL, false},
+                                       {DT_ACT_RELU, 0, 0, NULL, NULL, false},
+                                       {DT_ACT_CLIP, -0.25f, 0.5f, NULL, NULL, false},
+                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false}};
     float Ct[8 * LDC], Cr[8 * LDC];
     int bad = 0, cases = 0;
     for (int nv = 1; nv <= 3; nv++)
@@ -54,6 +55,7 @@ static void test_tile_store_matches_row_store_bits(void)
                         if (mode == 7) ep.col_bias = cb;
                         const float *r = e >= 0 && (mode & 2) ? res : NULL;
                         if (e >= 0) ep.res = r;
+                        ep.res_far = nv % 2 == 1;   /* its prefetches must not change a bit */
                         memcpy(Ct, C0, sizeof Ct);
                         memcpy(Cr, C0, sizeof Cr);
                         epi_k(KC, A, B, LDB, nv, Ct, LDC, m, n, first, beta, bs, e >= 0 ? &ep : NULL, r);

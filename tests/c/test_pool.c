@@ -6,7 +6,8 @@
  * promise (taps row by row; max keeping the first of equal values and ignoring NaN; a sum
  * from 0 divided by the count), so outputs must match bit for bit, inline and on 1, 2 and 3
  * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, its 3-tap
- * stride-2 form included, the borders through the scalar loop). A NaN, infinities and signed zeros are planted in the input. */
+ * stride-2 form included, the borders through the scalar loop, or for MaxPool's 3 taps at x
+ * stride 2 through the vector row too). A NaN, infinities and signed zeros are planted in the input. */
 #include "ophelp.h"
 #include "core/threadpool.h"
 
@@ -140,6 +141,14 @@ static void test_pools_match_reference(dt_pool *const *pools, int n_pools)
     for (int64_t w = 3; w <= 73; w += 5) {
         bad += run_case(&(pool_case){1, 2, 3, 9, w, 3, 3, 2, 2, 0, 1, 1, 0, 0, 0}, pools, n_pools);
         bad += run_case(&(pool_case){0, 1, 5, 7, w, 3, 3, 2, 2, 1, 0, 0, 1, 0, 1}, pools, n_pools);
+    }
+    /* MaxPool's 3 taps at x stride 2 take the border windows in the vector row too (taps
+     * outside the row load -inf): rows of 1 to 40 pixels, left and right pads up to 2,
+     * ceil_mode's last window reaching past the right pad */
+    for (int64_t w = 1; w <= 40; w++) {
+        bad += run_case(&(pool_case){1, 1, 3, 5, w, 3, 3, 2, 2, 1, 1, 1, 1, (int)(w % 2), 0}, pools, n_pools);
+        bad += run_case(&(pool_case){1, 2, 2, 6, w, 3, 3, 2, 2, 0, 2, 2, 0, (int)(w % 3 == 0), 0}, pools, n_pools);
+        bad += run_case(&(pool_case){1, 1, 2, 4, w, 3, 3, 1, 2, 2, 0, 0, 2, 1, 0}, pools, n_pools);
     }
     CHECK(ran > 300);
     CHECK_EQ_INT(bad, 0);

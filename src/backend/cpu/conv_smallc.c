@@ -7,6 +7,10 @@
  * multiplied into 16 output channels at once, weights broadcast from a small table, and the
  * outputs are stored as NCHW rows with the epilogue in lanes.
  *
+ * 7x7 (resnet50's stem) and several blocks of outputs first split every input row into its even and odd padded columns
+ * (one pass over the image), so that each tap vector is one load, not a permute after the
+ * last one: seven taps made by a chain of dependent permutes held the FMAs back.
+ *
  * Each output: its bias, then fmaf over the taps in (c, ky, kx) order, taps outside the image
  * read as 0; then the epilogue. Not the GEMM's bits (its sums start from zero and add the
  * bias last): a tactic of its own, the same bits on any thread count. */
@@ -42,10 +46,27 @@ static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
            ~(size_t)63;
 }
 
+/* Whether the kernel reads split rows (see the top): where each row serves more than one
+ * block of output channels, or 7x7 (its permute chain is the longest). One block of 3x3 at
+ * 1024x1024 (seg_lraspp's stem, 16 channels) is bound by memory, which the split pass adds to:
+ * there im2col won against it, while mobilenet_v2's 32-channel 3x3 stem went 0.171-0.178 (im2col)
+ * -> 0.159-0.161 ms. */
+static bool dt_smallc_split(const dt_conv_geom *g) { return g->k[0] == 7 || dt_smallc_blocks(g) >= 2; }
+
+/* A split row's half: the padded columns 2i (or 2i + 1) for i below the output row's
+ * whole pairs of vectors plus the kernel's reach, zeros past the image. */
+static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1; }
+
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes)
 {
-    size_t z;
-    if (!dt_mul_size((size_t)g->in[1], sizeof(float), &z) || !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
+    /* the zero row, then with split rows every input row's two halves (each row 2 halves) */
+    int64_t row = dt_smallc_split(g) ? 2 * dt_smallc_half(g) : g->in[1];
+    size_t z, rows = 1, split;
+    if (dt_smallc_split(g) && (!dt_mul_size((size_t)g->batch * (size_t)g->c, (size_t)g->in[0], &split) ||
+                               !dt_add_size(split, 1, &rows)))
+        return dt_fail(DUCTILE_ERR_SHAPE, "an image of %lld rows is too large", (long long)g->in[0]);
+    if (!dt_mul_size((size_t)row, sizeof(float), &z) || !dt_mul_size(z, rows, &z) ||
+        !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
         return dt_fail(DUCTILE_ERR_SHAPE, "a row of %lld pixels is too large", (long long)g->in[1]);
     *bytes &= ~(size_t)63;
     return DUCTILE_OK;
@@ -55,6 +76,8 @@ typedef struct dt_smallc_job {
     const dt_conv_geom *g;
     const dt_conv_args *a;
     const float *wt, *zero;
+    float *split;           /* split rows (dt_smallc_split), or NULL */
+    int64_t half;           /* dt_smallc_half */
     int64_t blocks, row_parts, rows_per_part;
     bool epi_in_store;
 } dt_smallc_job;
@@ -97,8 +120,8 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
                 for (int ky = 0; ky < KS; ky++) {
                     /* a row outside the image reads zeros (the taps' sum is then unchanged) */
                     int64_t iy = oy * 2 + ky - g->pb[0];
-                    const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
                     const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
+                    const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
                     /* dt_dw_taps_s2's taps, each made just before its 16 FMAs and dropped after
                      * them: all 7 of a 7x7 row live beside the 16 accumulators spilled them */
                     const float *p = row + 2 * ox - g->pb[1];
@@ -144,16 +167,123 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
         }
 }
 
+/* dt_smallc_rows on split rows (dt_smallc_split): 8 output channels x 32 outputs of a row a
+ * pass, so each tap is 2 loads and 8 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
+ * loads for 16 FMAs: bound by loads). The loops over c and ky stay rolled (unrolled, the nest
+ * was ~30 KB of code a block of outputs ran through). The same operations per output. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C,
+                      const int KS)
+{
+    const dt_conv_geom *g = j->g;
+    const dt_conv_args *a = j->a;
+    int64_t ih = g->in[0], oh = g->out[0], ow = g->out[1], opx = oh * ow, half = j->half;
+    int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
+    const float *wt = j->wt + mb * C * KS * KS * DT_SMALLC_MB;
+    const dt_epilogue *e = a->epi;
+    dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
+    __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
+    float bias[DT_SMALLC_MB];
+    for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
+    const float *xs = j->split + b * C * ih * 2 * half;
+    for (int64_t oy = oy0; oy < oy1; oy++)
+        for (int64_t ox = 0; ox < ow; ox += 32)
+            for (int64_t hb = 0; hb < 2 && hb * 8 < nm; hb++) {
+                __m512 acc[2][8];
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) acc[0][i] = acc[1][i] = _mm512_set1_ps(bias[hb * 8 + i]);
+                /* an opaque copy of the table's address, as in dt_smallc_rows */
+                const float *wb = wt + hb * 8;
+                __asm__("" : "+r"(wb));
+#pragma GCC unroll 1
+                for (int c = 0; c < C; c++)
+#pragma GCC unroll 1
+                    for (int ky = 0; ky < KS; ky++) {
+                        /* a row outside the image reads zeros; tap kx of output ox is padded
+                         * column 2 ox + kx: half kx % 2, element ox + kx / 2 */
+                        int64_t iy = oy * 2 + ky - g->pb[0];
+                        const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
+                        const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * ih + iy) * 2 * half) + ox;
+#pragma GCC unroll 7
+                        for (int kx = 0; kx < KS; kx++) {
+                            __m512 t0 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2);
+                            __m512 t1 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16);
+#pragma GCC unroll 8
+                            for (int i = 0; i < 8; i++) {
+                                __m512 w = _mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]);
+                                acc[0][i] = _mm512_fmadd_ps(w, t0, acc[0][i]);
+                                acc[1][i] = _mm512_fmadd_ps(w, t1, acc[1][i]);
+                            }
+                        }
+                    }
+                int64_t n8 = nm - hb * 8 < 8 ? nm - hb * 8 : 8;
+                float *y = a->y + (b * g->m + m0 + hb * 8) * opx;
+                const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * 8) * opx : NULL;
+#pragma GCC unroll 2
+                for (int v = 0; v < 2; v++) {
+                    int64_t xo = ox + 16 * v, rem = ow - xo;
+                    if (rem <= 0) break;
+                    __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
+                    int64_t off = oy * ow + xo;
+                    const float *r = j->epi_in_store && res ? res + off : NULL;
+                    if (n8 == 8) {
+                        dt_dw_epi(acc[v], 8, act, p0, p1, r, opx, m);
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[v][i]);
+                    } else {
+                        /* a copy indexed by a count known only here (see dt_smallc_rows) */
+                        __m512 o[8];
+#pragma GCC unroll 8
+                        for (int i = 0; i < 8; i++) o[i] = acc[v][i];
+                        for (int64_t i = 0; i < n8; i++) {
+                            dt_dw_epi(&o[i], 1, act, p0, p1, r ? r + i * opx : NULL, 0, m);
+                            _mm512_mask_storeu_ps(y + i * opx + off, m, o[i]);
+                        }
+                    }
+                    if (e && !j->epi_in_store)
+                        for (int64_t i = 0; i < n8; i++)
+                            dt_epilogue_apply(e, y + i * opx + off, res ? res + i * opx + off : NULL, rem < 16 ? rem : 16);
+                }
+            }
+}
+
 #define DT_SMALLC_FN(C, KS)                                                                                \
     __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS(                         \
         const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1)                           \
     {                                                                                                      \
-        dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                         \
+        if (j->split)                                                                                      \
+            dt_smallc_split_block(j, b, mb, oy0, oy1, C, KS);                                              \
+        else                                                                                               \
+            dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                     \
     }
 #define DT_SMALLC_FNS(KS) DT_SMALLC_FN(1, KS) DT_SMALLC_FN(2, KS) DT_SMALLC_FN(3, KS) DT_SMALLC_FN(4, KS)
 DT_SMALLC_FNS(3)
 DT_SMALLC_FNS(5)
 DT_SMALLC_FNS(7)
+
+/* Input rows [begin, end) (over batch, channel, row) split into their padded even and odd
+ * columns: 16 of each from 32 padded columns, masked loads giving the padding's zeros. */
+__attribute__((target("avx512f"))) static void dt_smallc_split_rows(void *arg, int64_t begin, int64_t end, int tid)
+{
+    (void)tid;
+    const dt_smallc_job *j = arg;
+    const dt_conv_geom *g = j->g;
+    int64_t iw = g->in[1], half = j->half;
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    for (int64_t r = begin; r < end; r++) {
+        const float *x = j->a->x + r * iw;
+        float *e = j->split + r * 2 * half, *o = e + half;
+        for (int64_t i = 0; i < half; i += 16) {
+            int64_t c0 = 2 * i - j->g->pb[1];   /* the image column of padded column 2i */
+            __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
+            __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
+            __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
+            _mm512_mask_storeu_ps(e + i, m, _mm512_permutex2var_ps(v0, even, v1));
+            _mm512_mask_storeu_ps(o + i, m, _mm512_permutex2var_ps(v0, odd, v1));
+        }
+    }
+}
 
 static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
 {
@@ -193,9 +323,17 @@ ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, 
                 wt[(mb * K + k) * DT_SMALLC_MB + i] = v;
             }
     float *zero = (float *)(void *)((char *)a->scratch + dt_smallc_table_bytes(g));
-    memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
     dt_smallc_job j = {.g = g, .a = a, .wt = wt, .zero = zero, .blocks = blocks,
                        .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi)};
+    if (dt_smallc_split(g)) {
+        j.half = dt_smallc_half(g);
+        j.split = zero + 2 * j.half;
+        memset(zero, 0, (size_t)(2 * j.half) * sizeof *zero);
+        int64_t rows = g->batch * g->c * g->in[0];
+        dt_parallel_for(pool, rows, 1 + 4096 / (2 * j.half), dt_smallc_split_rows, &j);
+    } else {
+        memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
+    }
     /* Parts of 8 rows: 28 per 224x224 image and channel block, enough to share. */
     j.rows_per_part = 8;
     j.row_parts = (g->out[0] + 7) / 8;

@@ -8,6 +8,7 @@
 
 #include "ductile.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef enum dt_act {
@@ -30,7 +31,14 @@ typedef struct dt_epilogue {
     /* Per column of C (FusedMatMul's bias), indexed by the GEMM's column: the GEMM driver
      * hands dt_epilogue_apply_bias col_bias + the strip's first column. NULL: none. */
     const float *col_bias;
+    /* The residual is too large to be in cache (dt_cpu_res_far_bytes): the AVX-512 tile
+     * store's kernel prefetches the next tile's residual lines while it computes this one. */
+    bool res_far;
 } dt_epilogue;
+
+/* A residual tensor of at least this many bytes is read from memory (res_far): resnet50's
+ * 56x56 ones at batch 8 (25.7 MB) came from DRAM, one image's (3.2 MB) from L3. */
+#define DT_CPU_RES_FAR_BYTES ((size_t)8 << 20)
 
 /* c[j] = act(c[j] + (r ? r[j] : 0)) for j < n, with the same float operations, in the same
  * order, as the unfused Add and activation kernels. */

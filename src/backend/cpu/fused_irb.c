@@ -66,6 +66,12 @@ int64_t dt_cpu_irb_strip_bytes = 768 << 10;
 /* Strips run only where a strip's expanded rows are at least this many times the weights'
  * bytes (expand and project together). */
 int64_t dt_cpu_irb_weight_ratio = 4;
+/* Blocks without a project (their depthwise output leaves for an SE block) run the unfused
+ * chain on one thread where a strip's expanded rows pass this many bytes: the strip then
+ * overflows L2 (its rows are at least the kernel's reach plus 4 rows of wide planes, so the
+ * budget above cannot hold them), and without a project to keep hot there is nothing
+ * for the strips to save. */
+int64_t dt_cpu_irb_max_strip_bytes = 1792 << 10;
 
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
@@ -310,7 +316,9 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
          * beside a strip's expanded rows, strips lose more than they save (seg_lraspp's
          * 960-channel blocks at 49x35: 1.2 MB of weights, 17% slower in strips). */
         int64_t wbytes = (p->we_floats + p->wp_floats) * (int64_t)sizeof(float);
-        pl->strips = wbytes * dt_cpu_irb_weight_ratio <= p->ce * pl->in_rows * g->in[1] * (int64_t)sizeof(float);
+        int64_t sbytes = p->ce * pl->in_rows * g->in[1] * (int64_t)sizeof(float);
+        pl->strips = wbytes * dt_cpu_irb_weight_ratio <= sbytes;
+        if (!p->project && threads == 1 && sbytes > dt_cpu_irb_max_strip_bytes) pl->strips = false;
     }
     if (!pl->strips) {
         size_t ne, nd = 0, b;

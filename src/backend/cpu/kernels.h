@@ -104,9 +104,10 @@ extern const dt_kernel dt_cpu_fused_se_kernel;      /* fused_se.c */
 /* fused_irb.c's choices, variables for the tests (which set them to run every path at small
  * sizes): the expanded tensor's bytes from which strips run (one image; a batch of more; a
  * block without an expand), a strip's byte budget, how many times the weights' bytes a
- * strip's expanded rows must be. */
+ * strip's expanded rows must be, the most bytes of a strip of a block without a project
+ * on one thread. */
 extern int64_t dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_min_noexpand_bytes, dt_cpu_irb_strip_bytes,
-    dt_cpu_irb_weight_ratio;
+    dt_cpu_irb_weight_ratio, dt_cpu_irb_max_strip_bytes;
 /* FusedAttention's (fused_attention.c). */
 extern const dt_kernel dt_cpu_fused_attention_kernel;
 

@@ -18,27 +18,44 @@ bool dt_pool_row_avx512_ok(void)
     return __builtin_cpu_supports("avx512f");
 }
 
+/* Lanes [lo, hi) of a 16-float load whose lane 0 is element `base` of a row, clipped to the
+ * row's [0, w) where w >= 0. */
+static inline __mmask16 dt_pool_mask(int64_t base, int64_t lo, int64_t hi, int64_t w)
+{
+    if (w >= 0) {
+        if (lo < -base) lo = -base;
+        if (hi > w - base) hi = w - base;
+    }
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (lo >= hi) return 0;
+    return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+
 /* 3 taps at x stride 2 (resnet50's MaxPool): a row's three tap vectors from three loads by
  * permutes (as conv_dw.h's dt_dw_taps_s2), not two loads and a permute per tap. The same taps
- * in the same order as the general loop below: the same bits. Lanes read p[0] .. p[2n]. */
+ * in the same order as the general loop below: the same bits. Lanes read p[0] .. p[2n].
+ * With w >= 0 (max only) the windows may cross the row's ends: taps outside [0, w) load -inf,
+ * which `v > acc ? v : acc` never takes (nor MAXPS(v, acc), which returns acc for a NaN), so
+ * a border window gives the scalar loop's bits without its per-window setup. */
 static inline __attribute__((always_inline, target("avx512f"))) void
-dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, bool is_max, float count, int64_t ox0, int64_t ox1,
-                 float *y)
+dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, int64_t w, bool is_max, float count, int64_t ox0,
+                 int64_t ox1, float *y)
 {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     const __m512i next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    const __m512 fill = _mm512_set1_ps(is_max ? -INFINITY : 0.0f);
     for (int64_t ox = ox0; ox < ox1; ox += 16) {
-        int64_t n = ox1 - ox < 16 ? ox1 - ox : 16, in = 2 * n + 1;
+        int64_t n = ox1 - ox < 16 ? ox1 - ox : 16, in = 2 * n + 1, base = ox * 2 - px;
         __mmask16 mo = n == 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
-        __mmask16 m0 = in >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << in) - 1);
-        __mmask16 m1 = in >= 32 ? (__mmask16)0xffff : in > 16 ? (__mmask16)((1u << (in - 16)) - 1) : 0;
-        __mmask16 m2 = in > 32 ? (__mmask16)((1u << (in - 32)) - 1) : 0;
+        __mmask16 m0 = dt_pool_mask(base, 0, in, w), m1 = dt_pool_mask(base + 16, 0, in - 16, w);
+        __mmask16 m2 = dt_pool_mask(base + 32, 0, in - 32, w);
         __m512 acc = is_max ? _mm512_set1_ps(-INFINITY) : _mm512_setzero_ps();
         for (int r = 0; r < nrows; r++) {
-            const float *p = rows[r] + ox * 2 - px;
-            __m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
-            __m512 v2 = _mm512_maskz_loadu_ps(m2, p + 32);
+            const float *p = rows[r] + base;
+            __m512 v0 = _mm512_mask_loadu_ps(fill, m0, p), v1 = _mm512_mask_loadu_ps(fill, m1, p + 16);
+            __m512 v2 = _mm512_mask_loadu_ps(fill, m2, p + 32);
             __m512 t0 = _mm512_permutex2var_ps(v0, even, v1), t1 = _mm512_permutex2var_ps(v0, odd, v1);
             __m512 t2 = _mm512_permutex2var_ps(t0, next, v2);   /* p[2t + 2]: t0 down a lane, v2[0] last */
             if (is_max) {
@@ -57,14 +74,14 @@ dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, bool is_max, f
 }
 
 __attribute__((target("avx512f"))) void dt_pool_row_avx512(const float *const *rows, int nrows, int64_t kx,
-                                                            int64_t sx, int64_t px, bool is_max, float count,
-                                                            int64_t ox0, int64_t ox1, float *y)
+                                                            int64_t sx, int64_t px, int64_t w, bool is_max,
+                                                            float count, int64_t ox0, int64_t ox1, float *y)
 {
     if (kx == 3 && sx == 2) {
         if (is_max)
-            dt_pool_row_k3s2(rows, nrows, px, true, count, ox0, ox1, y);
+            dt_pool_row_k3s2(rows, nrows, px, w, true, count, ox0, ox1, y);
         else
-            dt_pool_row_k3s2(rows, nrows, px, false, count, ox0, ox1, y);
+            dt_pool_row_k3s2(rows, nrows, px, -1, false, count, ox0, ox1, y);
         return;
     }
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
