@@ -1,7 +1,9 @@
 /* The thread pool: every item of a loop runs exactly once, in the ranges the split promises,
  * with a part index as tid that no two running parts share; whether the workers spin, sleep,
  * or are slow to wake (the owner then runs their parts), and across wake/rest windows; the
- * linger after a window and the prime before one. */
+ * linger after a window and the prime before one. The fine split likewise (every range once,
+ * as promised, a thread's index as tid), a slow thread's ranges taken by the others, and its
+ * inline fallback without a pool. */
 #include "testutil.h"
 #include "core/threadpool.h"
 
@@ -43,6 +45,7 @@ typedef struct {
     int *hits, *busy, *starts;  /* per item; per tid; per item: ranges that began there */
     int64_t n, ranges;
     int bad_tid, overlap, bad_range, slow, threads;
+    int stolen; /* ranges of thread 1's block that another thread ran */
 } fine_job;
 
 static void fine_body(void *arg, int64_t b, int64_t e, int tid)
@@ -57,6 +60,9 @@ static void fine_body(void *arg, int64_t b, int64_t e, int tid)
     if (i * j->n / j->ranges != b || (i + 1) * j->n / j->ranges != e)
         __atomic_add_fetch(&j->bad_range, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&j->starts[b], 1, __ATOMIC_RELAXED);
+    /* thread t's block: ranges [t*p/T, (t+1)*p/T) */
+    if (j->threads > 1 && tid != 1 && i >= j->ranges / j->threads && i < 2 * j->ranges / j->threads)
+        __atomic_add_fetch(&j->stolen, 1, __ATOMIC_RELAXED);
     for (int64_t k = b; k < e; k++) __atomic_add_fetch(&j->hits[k], 1, __ATOMIC_RELAXED);
     if (j->slow && tid == 1) nap_us(100);
     __atomic_sub_fetch(&j->busy[tid], 1, __ATOMIC_ACQ_REL);
@@ -67,7 +73,7 @@ static void fine_body(void *arg, int64_t b, int64_t e, int tid)
 static void run_fine_loops(dt_pool *pool, int threads, unsigned seed, int rounds, int slow)
 {
     srand(seed);
-    int busy[64] = {0}, cbusy[64] = {0};
+    int busy[64] = {0}, cbusy[64] = {0}, stolen = 0;
     for (int r = 0; r < rounds; r++) {
         int64_t n = 1 + rand() % 1500, grain = 1 + rand() % 40;
         int per = rand() % 6; /* 0 counts as 1 */
@@ -90,6 +96,7 @@ static void run_fine_loops(dt_pool *pool, int threads, unsigned seed, int rounds
         CHECK_EQ_INT(j.bad_range, 0);
         /* Every non-empty range ran once (with n >= ranges, as here, none is empty). */
         CHECK_EQ_INT(nstarts, (int)ranges);
+        stolen += j.stolen;
         free(hits);
         free(starts);
         /* A coarse loop right after: the claim words of both kinds must not mix. */
@@ -102,6 +109,9 @@ static void run_fine_loops(dt_pool *pool, int threads, unsigned seed, int rounds
         CHECK_EQ_INT(c.bad_range, 0);
     }
     dt_pool_rest(pool);
+    /* With worker 1 slow (a nap in each of its ranges), the others take ranges of its block
+     * instead of waiting for it to run them all. */
+    if (slow && threads > 1) CHECK(stolen > 0);
 }
 
 /* Inside a part, a nested loop gets no pool (a pool has one owner): the fine loop then runs
