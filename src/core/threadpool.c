@@ -50,6 +50,15 @@ static inline void dt_pool_relax(void)
  * at least one side sees the other and no wake-up is lost. */
 typedef struct { struct dt_pool *pool; int tid; } dt_worker_arg;
 
+/* A fine loop's ranges not yet taken from one thread's block (dt_pool.fine): generation << 24
+ * | lo << 12 | hi, ranges [lo, hi) (< DT_POOL_FINE_MAX). Its thread takes lo, others steal hi
+ * - 1; both by compare-and-swap of the whole word, which fails for any other loop's word. The
+ * generation is kept to 40 bits: it wraps after 2^40 loops, so a stale word cannot match. */
+enum { DT_POOL_FINE_BITS = 12 };
+#define DT_POOL_GEN40(g) ((uint64_t)(g) & (((uint64_t)1 << 40) - 1))
+#define DT_POOL_FINE_WORD(g, lo, hi) \
+    ((DT_POOL_GEN40(g) << (2 * DT_POOL_FINE_BITS)) | ((uint64_t)(lo) << DT_POOL_FINE_BITS) | (uint64_t)(hi))
+
 struct dt_pool {
     int threads;
     pthread_t *tids;
@@ -64,6 +73,10 @@ struct dt_pool {
     int64_t remaining;     /* parts of the current loop not yet finished */
     /* claim[p] = generation << 1 while part p of that loop is free, | 1 once taken. */
     uint64_t claim[DT_POOL_MAX];
+    /* A fine loop (dt_parallel_for_fine): each thread's block of ranges, one word a cache
+     * line (DT_POOL_FINE_WORD), and the loop's range count. */
+    struct { uint64_t w; char pad[56]; } fine[DT_POOL_MAX];
+    int64_t ranges;
     /* the current loop; stable while any of its parts is unfinished */
     dt_range_fn fn;
     void *arg;
@@ -78,6 +91,17 @@ static bool dt_pool_keep_awake(dt_pool *p)
 {
     return __atomic_load_n(&p->awake, __ATOMIC_SEQ_CST) ||
            dt_pool_now_ns() < __atomic_load_n(&p->linger_until, __ATOMIC_SEQ_CST);
+}
+
+/* A part (or range) of the current loop is done: the last one wakes a sleeping owner. */
+static void dt_pool_part_done(dt_pool *p)
+{
+    if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
+        __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
+        pthread_mutex_lock(&p->mu);
+        pthread_cond_signal(&p->done_cv);
+        pthread_mutex_unlock(&p->mu);
+    }
 }
 
 /* Takes part `part` of loop g if it is still free and runs it. */
@@ -98,11 +122,51 @@ static void dt_pool_try_part(dt_pool *p, uint64_t g, int part)
 #ifdef DT_POOL_TRACE
     dt_trace_part(part, dt_trace_cpu_ns() - t0);
 #endif
-    if (__atomic_sub_fetch(&p->remaining, 1, __ATOMIC_SEQ_CST) == 0 &&
-        __atomic_load_n(&p->done_waiter, __ATOMIC_SEQ_CST)) {
-        pthread_mutex_lock(&p->mu);
-        pthread_cond_signal(&p->done_cv);
-        pthread_mutex_unlock(&p->mu);
+    dt_pool_part_done(p);
+}
+
+/* Takes one range of fine loop g from thread `from`'s block: the first (its own thread) or
+ * the last (a thief); -1 when none is left. */
+static int64_t dt_pool_take(dt_pool *p, uint64_t g, int from, bool own)
+{
+    const uint64_t mask = ((uint64_t)1 << DT_POOL_FINE_BITS) - 1;
+    uint64_t *word = &p->fine[from].w;
+    uint64_t w = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+    for (;;) {
+        uint64_t lo = (w >> DT_POOL_FINE_BITS) & mask, hi = w & mask;
+        if (w >> (2 * DT_POOL_FINE_BITS) != DT_POOL_GEN40(g) || lo >= hi) return -1;
+        uint64_t want = own ? DT_POOL_FINE_WORD(g, lo + 1, hi) : DT_POOL_FINE_WORD(g, lo, hi - 1);
+        if (__atomic_compare_exchange_n(word, &w, want, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (int64_t)(own ? lo : hi - 1);
+        /* w now holds the word seen: retry with it */
+    }
+}
+
+/* Runs range i of the current fine loop as `tid` (it has taken it: the loop's fields stay
+ * stable until it is done). */
+static void dt_pool_run_range(dt_pool *p, int64_t i, int tid)
+{
+    int64_t b = (int64_t)((__int128)p->n * i / p->ranges);
+    int64_t e = (int64_t)((__int128)p->n * (i + 1) / p->ranges);
+#ifdef DT_POOL_TRACE
+    dt_trace_enter_part();
+    int64_t t0 = dt_trace_cpu_ns();
+#endif
+    if (b < e) p->fn(p->arg, b, e, tid);
+#ifdef DT_POOL_TRACE
+    dt_trace_part(tid, dt_trace_cpu_ns() - t0);
+#endif
+    dt_pool_part_done(p);
+}
+
+/* Runs ranges of fine loop g as `tid` until none is left: its own block first, in order (the
+ * data its ranges of the last loop of the same split left in its caches: on a quiet machine
+ * the fine split then runs as the coarse one), then the other blocks' last ranges. */
+static void dt_pool_run_fine(dt_pool *p, uint64_t g, int tid)
+{
+    for (int k = 0; k < p->threads; k++) {
+        int from = (tid + k) % p->threads;
+        for (int64_t i; (i = dt_pool_take(p, g, from, k == 0)) >= 0;) dt_pool_run_range(p, i, tid);
     }
 }
 
@@ -148,6 +212,7 @@ static void *dt_worker(void *varg)
         seen = g;
         /* Its own part first (the same data as last time: warm caches), then any left. */
         for (int k = 0; k < p->threads; k++) dt_pool_try_part(p, g, (tid + k) % p->threads);
+        dt_pool_run_fine(p, g, tid);
     }
     return NULL;
 }
@@ -234,6 +299,31 @@ int dt_pool_sleepers(dt_pool *p)
     return p ? __atomic_load_n(&p->sleepers, __ATOMIC_SEQ_CST) : 0;
 }
 
+/* The owner, its own share of a loop done, waits for the parts the workers took. Inside a
+ * wake/rest window it never sleeps: the workers are awake and a part in flight ends within
+ * the loop's time, while a futex sleep costs a wake-up (tens of microseconds, more on a VM
+ * whose vCPU the hypervisor parks) after every loop whose last part a worker ran. It yields
+ * after a short spin so that a worker preempted onto this core (a busy machine) gets it.
+ * Outside a window (the builder's timing runs) it sleeps after the spin as before. */
+static void dt_pool_join(dt_pool *p)
+{
+    for (int i = 0; i < DT_POOL_SPIN && __atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0; i++)
+        dt_pool_relax();
+    while (__atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0 &&
+           __atomic_load_n(&p->awake, __ATOMIC_RELAXED)) {
+        sched_yield();
+        for (int i = 0; i < 64 && __atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0; i++)
+            dt_pool_relax();
+    }
+    if (__atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0) {
+        pthread_mutex_lock(&p->mu);
+        __atomic_store_n(&p->done_waiter, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
+        __atomic_store_n(&p->done_waiter, 0, __ATOMIC_RELAXED);
+        pthread_mutex_unlock(&p->mu);
+    }
+}
+
 void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void *arg)
 {
     if (n <= 0) return;
@@ -267,16 +357,52 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
     __atomic_store_n(&p->generation, g, __ATOMIC_SEQ_CST);
     dt_pool_wake_sleepers(p);
     for (int i = 0; i < parts; i++) dt_pool_try_part(p, g, i);
-    for (int i = 0; i < DT_POOL_SPIN && __atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0; i++)
-        dt_pool_relax();
-    if (__atomic_load_n(&p->remaining, __ATOMIC_ACQUIRE) > 0) {
-        pthread_mutex_lock(&p->mu);
-        __atomic_store_n(&p->done_waiter, 1, __ATOMIC_SEQ_CST);
-        while (__atomic_load_n(&p->remaining, __ATOMIC_SEQ_CST) > 0) pthread_cond_wait(&p->done_cv, &p->mu);
-        __atomic_store_n(&p->done_waiter, 0, __ATOMIC_RELAXED);
-        pthread_mutex_unlock(&p->mu);
-    }
+    dt_pool_join(p);
 #ifdef DT_POOL_TRACE
     dt_trace_loop((const void *)fn, (int)parts, dt_trace_cpu_ns() - trace_t0, dt_trace_wall_ns() - trace_w0);
+#endif
+}
+
+void dt_parallel_for_fine(dt_pool *p, int64_t n, int64_t grain, int per_thread, dt_range_fn fn,
+                          void *arg)
+{
+    if (n <= 0) return;
+    if (grain < 1) grain = 1;
+    if (per_thread < 1) per_thread = 1;
+    int threads = p ? p->threads : 1;
+    int64_t ranges = (n + grain - 1) / grain, most = (int64_t)threads * per_thread;
+    if (most > DT_POOL_FINE_MAX) most = DT_POOL_FINE_MAX;
+    if (ranges > most) ranges = most;
+    if (ranges <= 1 || threads <= 1 || !p->tids) {
+        /* One thread: the ranges would run in order on it, which is the whole loop at once. */
+#ifdef DT_POOL_TRACE
+        int64_t b0 = dt_trace_inline_begin(), t0 = dt_trace_cpu_ns();
+        fn(arg, 0, n, 0);
+        dt_trace_inline((const void *)fn, b0, dt_trace_cpu_ns() - t0);
+#else
+        fn(arg, 0, n, 0);
+#endif
+        return;
+    }
+#ifdef DT_POOL_TRACE
+    int64_t trace_t0 = dt_trace_cpu_ns(), trace_w0 = dt_trace_wall_ns();
+#endif
+    uint64_t g = p->generation + 1;
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    __atomic_store_n(&p->remaining, ranges, __ATOMIC_RELAXED);
+    for (int i = 0; i < threads; i++) __atomic_store_n(&p->claim[i], (g << 1) | 1u, __ATOMIC_RELAXED);
+    p->ranges = ranges;
+    /* Thread t's block: ranges [t*R/T, (t+1)*R/T), as a coarse split would give it. */
+    for (int t = 0; t < threads; t++)
+        __atomic_store_n(&p->fine[t].w, DT_POOL_FINE_WORD(g, ranges * t / threads, ranges * (t + 1) / threads),
+                         __ATOMIC_RELAXED);
+    __atomic_store_n(&p->generation, g, __ATOMIC_SEQ_CST);
+    dt_pool_wake_sleepers(p);
+    dt_pool_run_fine(p, g, 0);
+    dt_pool_join(p);
+#ifdef DT_POOL_TRACE
+    dt_trace_loop((const void *)fn, threads, dt_trace_cpu_ns() - trace_t0, dt_trace_wall_ns() - trace_w0);
 #endif
 }

@@ -39,5 +39,19 @@ int dt_pool_sleepers(dt_pool *pool);
  * count, so results are deterministic; fn's tid is the part's index (< threads), unique among
  * the parts running at once (per-part scratch). pool may be NULL (runs inline). */
 void dt_parallel_for(dt_pool *pool, int64_t n, int64_t grain, dt_range_fn fn, void *arg);
+/* As dt_parallel_for, but into up to per_thread x threads ranges (at most DT_POOL_FINE_MAX),
+ * each thread given a block of consecutive ones (as a coarse split would give it its part) that
+ * it takes one at a time, in order; a thread done with its block takes the last ranges left of
+ * the others'. A thread slowed by another process on its core then runs fewer ranges instead
+ * of holding up the loop, and on free cores each runs its own block (warm caches). The
+ * ranges depend only on n, grain, per_thread and the thread count (range i of p is
+ * [i*n/p, (i+1)*n/p)), so results are deterministic when fn's results depend only on its
+ * range. fn's tid is the index of the thread that runs it (< threads), unique among the ranges
+ * running at once; one thread runs several ranges in turn, so scratch must be per tid, never
+ * per range, and a body must not assume which ranges share a tid. pool may be NULL (inline, one
+ * range); per_thread < 1 counts as 1. */
+void dt_parallel_for_fine(dt_pool *pool, int64_t n, int64_t grain, int per_thread, dt_range_fn fn,
+                          void *arg);
+enum { DT_POOL_FINE_MAX = 4095 };
 
 #endif

@@ -461,6 +461,75 @@ static void test_small_products_split_by_columns_same_bits(void)
     dt_pool_free(two);
 }
 
+/* The fine split (DT_GEMM_FINE parts per thread, claimed as threads come free, buffers per
+ * thread): split N under an A packed at build time (a convolution's weights) and under an A
+ * read in place (few rows, B packed), split M under a B packed at build time, with a bias and
+ * an epilogue, at odd sizes (partial micro-panels, past KC and MC), on 2 and 3 threads through
+ * the caller's scratch of dt_sgemm_scratch_bytes: the same bits as on one thread, and the
+ * reference's values. */
+static void test_fine_split_same_bits(void)
+{
+    /* M, N, K, which operand is packed: 1 A, 2 B */
+    static const int64_t cases[][4] = {{64, 785, 147, 1}, {37, 3001, 300, 1}, {530, 1000, 29, 1},
+                                       {13, 1001, 700, 2}, {30, 2000, 65, 2},
+                                       {1003, 40, 301, 2}, {700, 97, 64, 2}};
+    dt_pool *pools[2];
+    CHECK_EQ_INT(dt_pool_create(2, &pools[0]), DUCTILE_OK);
+    CHECK_EQ_INT(dt_pool_create(3, &pools[1]), DUCTILE_OK);
+    int bad = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        int64_t M = cases[c][0], N = cases[c][1], K = cases[c][2];
+        float *A = rand_buf(M * K), *B = rand_buf(K * N), *C1 = rand_buf(M * N), *C2 = rand_buf(M * N);
+        float *bias = rand_buf(M), *res = rand_buf(M * N);
+        float *PA = malloc(sizeof(float) * (size_t)dt_gemm_packed_a_floats(M, K));
+        float *PB = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+        dt_gemm_pack_a_full(A, K, false, 1.0f, M, K, PA);
+        dt_gemm_pack_b_full(B, N, false, K, N, PB);
+        dt_epilogue epi = {.act = c & 1 ? DT_ACT_RELU : DT_ACT_NONE, .res = res};
+        dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B = B, .ldb = N,
+                     .C = C1, .ldc = N, .bias = bias, .epi = &epi};
+        if (cases[c][3] == 1) g.A_packed = PA;
+        else g.B_packed = PB, g.B = NULL;
+        CHECK_EQ_INT(dt_sgemm(&g, NULL), DUCTILE_OK);
+        for (int p = 0; p < 2; p++) {
+            size_t bytes = dt_sgemm_scratch_bytes(&g, dt_pool_threads(pools[p]));
+            void *scratch = dt_aligned_alloc(64, bytes ? bytes : 64);
+            for (int rep = 0; rep < 3; rep++) {
+                memcpy(C2, res, sizeof(float) * (size_t)(M * N)); /* garbage in C (beta 0) */
+                g.C = C2;
+                if (rep == 1) dt_pool_wake(pools[p]);
+                CHECK_EQ_INT(dt_sgemm_in(&g, pools[p], scratch), DUCTILE_OK);
+                if (rep == 1) dt_pool_rest(pools[p]);
+                if (memcmp(C1, C2, sizeof(float) * (size_t)(M * N))) {
+                    bad++;
+                    fprintf(stderr, "fine split %lldx%lldx%lld packed %s, %d threads: bits differ\n", (long long)M,
+                            (long long)N, (long long)K, cases[c][3] == 1 ? "A" : "B", dt_pool_threads(pools[p]));
+                }
+            }
+            dt_free(scratch);
+        }
+        g.C = C1;
+        /* the values: C1 against a reference product with the bias, the residual and the act */
+        double *R = malloc(sizeof(double) * (size_t)(M * N));
+        ref_gemm(false, false, M, N, K, 1.0, A, B, R);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                double v = R[i * N + j] + bias[i] + res[i * N + j];
+                if (c & 1) v = v > 0 ? v : 0;
+                R[i * N + j] = v;
+            }
+        double e = rel_err(C1, R, M * N);
+        if (!(e <= 1e-4)) {
+            bad++;
+            fprintf(stderr, "fine split %lldx%lldx%lld: rel err %g\n", (long long)M, (long long)N, (long long)K, e);
+        }
+        free(A), free(B), free(C1), free(C2), free(bias), free(res), free(PA), free(PB), free(R);
+    }
+    CHECK_EQ_INT(bad, 0);
+    dt_pool_free(pools[0]);
+    dt_pool_free(pools[1]);
+}
+
 /* The in-place-A micro-kernels (plain C, and AVX-512 where the CPU has it) on one tile of
  * every height and width class, first block (beta, bias) and accumulating block. */
 static void test_rows_kernels_match_naive(void)
@@ -1060,6 +1129,7 @@ int main(void)
     test_narrow_kernel_matches_wide_bit_for_bit();
     test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();
+    test_fine_split_same_bits();
     test_pack_a_full_exact();
     test_gelu_in_store_matches_pass();
     test_packed_b_errors();
