@@ -1066,6 +1066,47 @@ static void test_conv_1x1_far_b(dt_pool *pool)
     }
 }
 
+/* The im2col path's strided gather with its prefetch of the rows a few channels ahead
+ * (conv.c: DT_IM2COL_PF_C), over K of two blocks, where the prefetch stops at the block's
+ * last channel: 1x1 stride 2 over 261 channels of 15x13 and 3x3 stride 2 pad 1 over 33
+ * channels of 17x11 (K 297: a block ends inside a channel's taps), 37 output channels,
+ * batch 2, bias, residual and Relu; against the double reference. */
+static void test_conv_strided_two_k_blocks(dt_pool *pool)
+{
+    static const int64_t cases[][4] = {{261, 15, 13, 1}, {33, 17, 11, 3}};
+    for (int ci = 0; ci < 2; ci++) {
+        int64_t c = cases[ci][0], h = cases[ci][1], w = cases[ci][2], k = cases[ci][3], pad = k / 2, m = 37;
+        dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {k, k},
+                          .s = {2, 2}, .d = {1, 1}, .pb = {pad, pad}, .pe = {pad, pad}};
+        for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + 2 * pad - k) / 2 + 1;
+        int64_t nx = 2 * c * h * w, nw = m * c * k * k, ny = 2 * m * g.out[0] * g.out[1];
+        float *x = rand_buf(nx), *wt = rand_buf(nw), *b = rand_buf(m), *res = rand_buf(ny);
+        float *y = malloc(sizeof(float) * (size_t)ny), *wp = malloc(sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
+        double *R = malloc(sizeof(double) * (size_t)ny);
+        dt_cpu_conv_pack_weights(&g, wt, wp);
+        ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
+                                  .kh = k, .kw = k, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = pad, .pl = pad},
+                 x, wt, b, res, R);
+        for (int64_t i = 0; i < ny; i++) R[i] = R[i] > 0 ? R[i] : 0;
+        dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+        for (int packed = 0; packed < 2; packed++) {
+            dt_conv_args a = {.x = x, .bias = b, .epi = &epi, .y = y};
+            if (packed)
+                a.w_packed = wp;
+            else
+                a.w = wt;
+            for (int64_t i = 0; i < ny; i++) y[i] = NAN;
+            CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_IM2COL, pool), DUCTILE_OK);
+            double e = rel_err(y, R, ny);
+            if (!(e <= 1e-4))
+                fprintf(stderr, "strided conv c=%lld k=%lld %lldx%lld packed=%d: rel err %g\n", (long long)c,
+                        (long long)k, (long long)h, (long long)w, packed, e);
+            CHECK(e <= 1e-4);
+        }
+        free(x), free(wt), free(b), free(res), free(y), free(wp), free(R);
+    }
+}
+
 static void test_conv_errors_name_inputs(void)
 {
     ductile_layer *L = make_layer("Conv", 2, 1);
@@ -1121,6 +1162,7 @@ int main(void)
         test_conv_matches_reference(pools[p]);
         test_conv_paths_packed_odd_sizes(pools[p]);
         test_conv_1x1_far_b(pools[p]);
+        test_conv_strided_two_k_blocks(pools[p]);
     }
     test_gemm_errors_name_inputs();
     test_matmul_errors_name_inputs();
