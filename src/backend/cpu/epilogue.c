@@ -7,8 +7,8 @@
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/exp_approx.h"
 #include "core/status.h"
-#include "graph/network.h"
 #include "ops/defaults.h"
+#include "ops/op.h"
 
 #include <math.h>
 #include <stdbool.h>
