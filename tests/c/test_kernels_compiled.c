@@ -53,7 +53,7 @@ static const char *const cuda_compiled_ops[] = {
     "ReduceL2", "MatMul", "Gemm", "Softmax", "LogSoftmax", "LayerNormalization", "GlobalAveragePool", "MaxPool",
     "AveragePool", "Transpose", "Gather", "Concat", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Expand", "Slice",
     "DepthToSpace", "Resize", "Cast", "Where", "IsNaN", "Not", "And", "Or", "Xor", "Conv", "FusedConv",
-    "FusedMatMul", "FusedAttention", "FusedLayerNorm",
+    "FusedMatMul", "FusedAttention", "FusedLayerNorm", "FusedSqueezeExcite",
 };
 
 static void test_every_cuda_op_is_compiled(void)
