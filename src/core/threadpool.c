@@ -324,6 +324,18 @@ static void dt_pool_join(dt_pool *p)
     }
 }
 
+/* The whole loop on the calling thread (one part; recorded as inline where traced). */
+static void dt_pool_run_inline(dt_range_fn fn, void *arg, int64_t n)
+{
+#ifdef DT_POOL_TRACE
+    int64_t b0 = dt_trace_inline_begin(), t0 = dt_trace_cpu_ns();
+    fn(arg, 0, n, 0);
+    dt_trace_inline((const void *)fn, b0, dt_trace_cpu_ns() - t0);
+#else
+    fn(arg, 0, n, 0);
+#endif
+}
+
 void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void *arg)
 {
     if (n <= 0) return;
@@ -332,13 +344,7 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
     int64_t parts = (n + grain - 1) / grain;
     if (parts > threads) parts = threads;
     if (parts <= 1 || !p || !p->tids) {
-#ifdef DT_POOL_TRACE
-        int64_t b0 = dt_trace_inline_begin(), t0 = dt_trace_cpu_ns();
-        fn(arg, 0, n, 0);
-        dt_trace_inline((const void *)fn, b0, dt_trace_cpu_ns() - t0);
-#else
-        fn(arg, 0, n, 0);
-#endif
+        dt_pool_run_inline(fn, arg, n);
         return;
     }
 #ifdef DT_POOL_TRACE
@@ -375,13 +381,7 @@ void dt_parallel_for_fine(dt_pool *p, int64_t n, int64_t grain, int per_thread, 
     if (ranges > most) ranges = most;
     if (ranges <= 1 || threads <= 1 || !p->tids) {
         /* One thread: the ranges would run in order on it, which is the whole loop at once. */
-#ifdef DT_POOL_TRACE
-        int64_t b0 = dt_trace_inline_begin(), t0 = dt_trace_cpu_ns();
-        fn(arg, 0, n, 0);
-        dt_trace_inline((const void *)fn, b0, dt_trace_cpu_ns() - t0);
-#else
-        fn(arg, 0, n, 0);
-#endif
+        dt_pool_run_inline(fn, arg, n);
         return;
     }
 #ifdef DT_POOL_TRACE
