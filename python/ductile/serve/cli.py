@@ -86,8 +86,15 @@ def export(args, repository, import_path=None, host_for=None):
     return names
 
 
+_SAY_LOCK = threading.Lock()
+
+
 def _say(line):
-    print(line, flush=True)
+    """One whole line at a time: the hosts' serve threads log concurrently, and print()
+    writes the text and its newline apart (CI saw two lines run together)."""
+    with _SAY_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
 
 
 def _hosts(args, work, hosts):
