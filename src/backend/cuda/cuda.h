@@ -103,9 +103,16 @@ enum { DT_CU_RED_SUM, DT_CU_RED_MEAN, DT_CU_RED_MAX, DT_CU_RED_MIN, DT_CU_RED_SU
 int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
 /* The same where outer * inner is small and n large (dt_cuda_reduce_split says when): blocks
  * read along inner (coalesced) and split n; split > 1: `split` slices summed by separate
- * blocks into part (split * outer * inner floats), then joined by a second kernel. */
+ * blocks into part (split * outer * inner floats), then joined by a second kernel. Rows of
+ * whole 16-byte vectors (inner > 1) take dt_cu_reduce_cluster instead where it applies. */
 int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, float *part,
                        int split, void *stream);
+/* The same in one launch, a cluster of 8 blocks splitting n (reduce_cluster.cu), where inner *
+ * element size is a multiple of 16 bytes, x 16-byte aligned and n at most 32768; -1: not
+ * applicable (nothing launched), else a CUDA error code. */
+int dt_cu_reduce_cluster(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, void *stream);
+/* DUCTILE_CUDA_REDUCE_CLUSTER=0: dt_cu_reduce_split never takes dt_cu_reduce_cluster (read once). */
+int dt_cuda_reduce_cluster_off(void);
 /* The raw sums of dt_cu_reduce_split's slices, always into part (split * outer * inner
  * floats: slice k's sums at k * outer * inner), one kernel (FusedSqueezeExcite's pool). */
 int dt_cu_reduce_sums(int dtype, const void *x, float *part, int64_t outer, int64_t n, int64_t inner, int split,

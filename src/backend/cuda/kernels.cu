@@ -9,6 +9,7 @@
 #include "backend/cuda/cuda.h"
 #include "backend/cuda/elem.cuh"
 #include "backend/cuda/fastdiv.cuh"
+#include "backend/cuda/reduce.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -665,44 +666,10 @@ __global__ void reduce_k(const T *x, T *y, int64_t outer, int64_t n, int64_t inn
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < outer * inner; i += (int64_t)gridDim.x * blockDim.x) {
         int64_t o = i / inner, in = i - o * inner;
         const T *xp = x + o * n * inner + in;
-        float acc = op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
-        for (int64_t j = 0; j < n; j++) {
-            float v = ld(xp[j * inner]);
-            switch (op) {
-            case DT_CU_RED_MAX: acc = fmaxf(acc, v); break;
-            case DT_CU_RED_MIN: acc = fminf(acc, v); break;
-            case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: acc += v * v; break;
-            case DT_CU_RED_L1: acc += fabsf(v); break;
-            default: acc += v;
-            }
-        }
-        y[i] = st<T>(op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc);
+        float acc = red_init(op);
+        for (int64_t j = 0; j < n; j++) acc = red_add(op, acc, ld(xp[j * inner]));
+        y[i] = st<T>(red_final(op, acc, n));
     }
-}
-
-__device__ __forceinline__ float red_init(int op)
-{
-    return op == DT_CU_RED_MAX ? -INFINITY : op == DT_CU_RED_MIN ? INFINITY : 0.f;
-}
-// Adds one element (v raw: squares and absolute values taken here).
-__device__ __forceinline__ float red_add(int op, float acc, float v)
-{
-    switch (op) {
-    case DT_CU_RED_MAX: return fmaxf(acc, v);
-    case DT_CU_RED_MIN: return fminf(acc, v);
-    case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: return acc + v * v;
-    case DT_CU_RED_L1: return acc + fabsf(v);
-    }
-    return acc + v;
-}
-// Combines two partial results.
-__device__ __forceinline__ float red_join(int op, float a, float b)
-{
-    return op == DT_CU_RED_MAX ? fmaxf(a, b) : op == DT_CU_RED_MIN ? fminf(a, b) : a + b;
-}
-__device__ __forceinline__ float red_final(int op, float acc, int64_t n)
-{
-    return op == DT_CU_RED_MEAN ? acc / (float)n : op == DT_CU_RED_L2 ? sqrtf(acc) : acc;
 }
 
 // [outer, n, inner] where outer * inner is too small to give each output a thread (channels-
@@ -928,6 +895,10 @@ int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t
                        int split, void *stream)
 {
     if (outer * inner <= 0) return 0;
+    if (inner > 1 && !dt_cuda_reduce_cluster_off()) {
+        int e = dt_cu_reduce_cluster(dtype, x, y, outer, n, inner, op, stream);
+        if (e >= 0) return e;
+    }
     if (split < 1 || !part) split = 1;
     cudaStream_t s = (cudaStream_t)stream;
     int e = reduce_part(dtype, x, y, split > 1 ? part : nullptr, outer, n, inner, op, split, s);

@@ -7,6 +7,7 @@
 #include "core/status.h"
 #include "ops/fused.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- Softmax, LogSoftmax ---- */
@@ -294,6 +295,16 @@ static bool dt_reduce_bytes(const dt_view *v, size_t *out)
 static size_t dt_reduce_half(size_t in_bytes)
 {
     return (in_bytes + 63) / 64 * 64;
+}
+
+int dt_cuda_reduce_cluster_off(void)
+{
+    static int off = -1;
+    if (off < 0) {
+        const char *e = getenv("DUCTILE_CUDA_REDUCE_CLUSTER");
+        off = e && !strcmp(e, "0");
+    }
+    return off;
 }
 
 int dt_cuda_reduce_split(int64_t outer, int64_t n, int64_t inner, int sms)
