@@ -678,11 +678,11 @@ static void check_prepare_conv(void)
      * no CUDA build stores. */
     dt_attr tanh_act[] = {a_str("activation", "Tanh")};
     check_conv_refused("FusedConv", tanh_act, 1, DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = 'Tanh' is not supported");
-    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 39}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_SMALLC_NHWC + 1};
+    int64_t bad1[2] = {DT_CUDA_CONV_DEPTHWISE, 39}, bad2[1] = {-1}, bad3[1] = {DT_CUDA_CONV_SMALLC_MMA + 1};
     dt_attr tb1[] = {a_ints("tactic", bad1, 2)}, tb2[] = {a_ints("tactic", bad2, 1)}, tb3[] = {a_ints("tactic", bad3, 1)};
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 39 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
-    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 38 is not a CUDA conv tactic");
+    check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 39 is not a CUDA conv tactic");
     int64_t bad4[1] = {DT_CUDA_CONV_PW_MMA128 + 1};
     dt_attr tb4[] = {a_ints("tactic", bad4, 1)};
     check_conv_refused("FusedConv", tb4, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 45 is not a CUDA conv tactic");
@@ -1070,6 +1070,8 @@ static void check_tc_nhwc(void)
     CHECK_EQ_INT(DT_CUDA_CONV_TC_NHWC + DT_CU_TC_NHWC_TILES, DT_CUDA_CONV_SMALLC_NHWC);
     setenv("DUCTILE_CUDA_CONV", "smallc_nhwc", 1);
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_SMALLC_NHWC);
+    setenv("DUCTILE_CUDA_CONV", "smallc_mma", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_SMALLC_MMA);
     setenv("DUCTILE_CUDA_CONV", "tc_nhwc_1x1", 1);
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), 0);
     if (old) setenv("DUCTILE_CUDA_CONV", old, 1);
@@ -1102,6 +1104,23 @@ static void check_tc_nhwc(void)
     c = g;
     c.c = 3, c.group = 3, c.m = 3;
     CHECK(!dt_cuda_conv_smallc_nhwc_applies(&c));
+    /* Its tensor-core form: K = C * KH * KW <= 64 (superres' 25, MobileNet's 27; not ResNet's
+     * 147), C < 8, one group, the patch of an 8 x 32 output tile within 48 KiB. */
+    c = g;
+    c.c = 1, c.k[0] = c.k[1] = 5, c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = 2;
+    CHECK(dt_cuda_conv_smallc_mma_applies(&c));
+    c.c = 3, c.k[0] = c.k[1] = 3, c.s[0] = c.s[1] = 2, c.m = 32;
+    CHECK(dt_cuda_conv_smallc_mma_applies(&c));
+    c.k[0] = c.k[1] = 7;   /* K = 147 */
+    CHECK(!dt_cuda_conv_smallc_mma_applies(&c));
+    c.c = 1, c.k[0] = c.k[1] = 8;   /* K = 64: four k-steps */
+    CHECK(dt_cuda_conv_smallc_mma_applies(&c));
+    c.d[0] = c.d[1] = 40;   /* patch 288 x 312 elements: 176 KiB */
+    CHECK(!dt_cuda_conv_smallc_mma_applies(&c));
+    c = g;
+    c.c = 3, c.group = 3, c.m = 3;
+    CHECK(!dt_cuda_conv_smallc_mma_applies(&c));
+    CHECK(!dt_cuda_conv_smallc_mma_applies(&g));   /* C >= 8 */
 }
 
 static void check_fast_div(void)

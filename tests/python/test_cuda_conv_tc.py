@@ -7,7 +7,8 @@ one channel at a time; tiles with idle columns), maps 7 / 13 / 31, kernels 1 / 3
 1 and 2, pads, dilation 2, batch 1 and 3, every activation FusedConv takes, a residual (a
 graph input added after the bias), each of the six tiles, FP16 and BF16: rel-L2 <= 1e-2. The
 same for the direct kernel of layers with fewer than 8 input channels (DUCTILE_CUDA_CONV=
-smallc_nhwc): C 1 to 7, kernels 1 to 7, M across 32-channel blocks.
+smallc_nhwc): C 1 to 7, kernels 1 to 7, M across 32-channel blocks; and its tensor-core form
+(smallc_mma) where K = C * KH * KW <= 64.
 The profiled run names the tile that ran. Without a GPU: skips with "no CUDA device found"."""
 import numpy as np
 import pytest
@@ -156,3 +157,27 @@ def test_cuda_conv_smallc_nhwc_matches_cpu(monkeypatch, i, prec):
     n, c, m, hw, k, s, p, d = SMALLC[i]
     model, feeds = conv_model(n, c, m, hw, k, s, p, d, ACTS[(i + 1) % len(ACTS)], i % 2 == 0, seed=40 + i)
     check_forced(monkeypatch, "", model, feeds, prec, force="smallc_nhwc")
+
+
+# Its tensor-core form (conv_smallc_mma.cu, K = C * KH * KW <= 64): output tiles of 8 x 32
+# pixels cut by the map's edges, one to four k-steps (K 9, 25, 27, 50, 64), M in 64-channel
+# groups with a partial one and odd M (one channel a store), stride 2 and 3, dilation, pads
+# wider than the kernel's reach, batches.
+SMALLC_MMA = [
+    (1, 1, 64, (37, 45), 5, 1, 2, 1),     # superres' first conv
+    (2, 3, 32, (33, 35), 3, 2, 1, 1),     # MobileNet's
+    (1, 2, 100, (17, 70), 5, 1, 2, 1),    # K 50, two channel groups
+    (3, 1, 9, (9, 40), 3, 1, 1, 2),       # odd M, dilation
+    (1, 1, 48, (20, 20), 8, 3, 4, 1),     # K 64, stride 3
+    (2, 7, 66, (11, 13), 3, 1, 3, 1),     # C 7: K 63; pads past the kernel
+    (1, 4, 16, (40, 9), 2, 2, 0, 1),
+]
+
+
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+@pytest.mark.parametrize("i", range(len(SMALLC_MMA)), ids=["n{}c{}m{}_{}x{}_k{}s{}p{}d{}".format(
+    g[0], g[1], g[2], g[3][0], g[3][1], *g[4:]) for g in SMALLC_MMA])
+def test_cuda_conv_smallc_mma_matches_cpu(monkeypatch, i, prec):
+    n, c, m, hw, k, s, p, d = SMALLC_MMA[i]
+    model, feeds = conv_model(n, c, m, hw, k, s, p, d, ACTS[i % len(ACTS)], i % 2 == 1, seed=60 + i)
+    check_forced(monkeypatch, "", model, feeds, prec, force="smallc_mma")

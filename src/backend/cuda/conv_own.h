@@ -66,10 +66,12 @@ enum {
     DT_CUDA_CONV_TC_NHWC = 31,
     /* The channels-last direct kernel for few input channels (conv_smallc_nhwc.cu). */
     DT_CUDA_CONV_SMALLC_NHWC = 37,
+    /* The same layers on tensor cores where K = C * KH * KW <= 64 (conv_smallc_mma.cu). */
+    DT_CUDA_CONV_SMALLC_MMA = 38,
     /* The channels-last 1x1 conv on mma.sync (conv_pw_mma.cu; float16 / bfloat16, sm_90):
      * 64 x 64 or 32 x 32 tiles (pixels x output channels), and the same with the channels
      * summed in slices by the blocks of a thread-block cluster (where the grid would leave
-     * the GPU idle). 38 and 39 are unused. */
+     * the GPU idle). 39 is unused. */
     DT_CUDA_CONV_PW_MMA64 = 40,
     DT_CUDA_CONV_PW_MMA32 = 41,
     DT_CUDA_CONV_PW_MMA64_SPLITK = 42,
@@ -89,7 +91,8 @@ enum {
 #define DT_CUDA_CONV_IS_PW_MMA(t) ((t) >= DT_CUDA_CONV_PW_MMA64 && (t) <= DT_CUDA_CONV_PW_MMA128)
 #define DT_CUDA_CONV_IS_NHWC(t) \
     ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC || \
-     DT_CUDA_CONV_IS_TC_NHWC(t) || (t) == DT_CUDA_CONV_SMALLC_NHWC || DT_CUDA_CONV_IS_PW_MMA(t))
+     DT_CUDA_CONV_IS_TC_NHWC(t) || (t) == DT_CUDA_CONV_SMALLC_NHWC || (t) == DT_CUDA_CONV_SMALLC_MMA || \
+     DT_CUDA_CONV_IS_PW_MMA(t))
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
 typedef struct dt_cu_conv {

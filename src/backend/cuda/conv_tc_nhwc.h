@@ -45,14 +45,27 @@ enum { DT_CU_SMALLC_CHANNELS = 32, DT_CU_SMALLC_ROW = 24 };
 int dt_cu_conv_smallc_nhwc(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                            const dt_cu_conv *g, void *stream);
 bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g);
+/* The same few-channel layers on tensor cores (conv_smallc_mma.cu, tactic
+ * DT_CUDA_CONV_SMALLC_MMA), float16 / bfloat16 on sm_80+: K = C * KH * KW <= 64, one group, a
+ * block's input patch (an output tile of DT_CU_SMALLC_MMA_TH x _TW pixels: its
+ * dt_cu_conv_smallc_mma_smem bytes) within 48 KiB. A cudaError_t. */
+enum { DT_CU_SMALLC_MMA_TH = 8, DT_CU_SMALLC_MMA_TW = 32 };
+int dt_cu_conv_smallc_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                          const dt_cu_conv *g, void *stream);
+size_t dt_cu_conv_smallc_mma_smem(const dt_cu_conv *g);
+bool dt_cuda_conv_smallc_mma_applies(const dt_conv_geom *g);
 /* DUCTILE_CUDA_CONV's tactic, read now: DT_CUDA_CONV_TC_NHWC + a tile, DT_CUDA_CONV_TC_NHWC_AUTO
  * for "tc_nhwc" (the tile for the shapes, or the small-C kernel where the tensor-core one does
- * not apply), DT_CUDA_CONV_SMALLC_NHWC for "smallc_nhwc", 0 when unset or another value. */
+ * not apply), DT_CUDA_CONV_SMALLC_NHWC for "smallc_nhwc", DT_CUDA_CONV_SMALLC_MMA for "smallc_mma",
+ * 0 when unset or another value. */
 enum { DT_CUDA_CONV_TC_NHWC_AUTO = -2 };
 int dt_cuda_conv_tc_nhwc_forced(void);
 /* Whether the builder offers these kernels to its timer: DUCTILE_CUDA_CONV_TC=1 (session 9
  * wrote them without a GPU run that checked their results: off until one has). */
 bool dt_cuda_conv_tc_enabled(void);
+/* Whether the builder times the small-C tensor-core kernel: DUCTILE_CUDA_SMALLC_MMA=0 does not
+ * (an A/B switch; forcing it through DUCTILE_CUDA_CONV still works). */
+bool dt_cuda_smallc_mma_enabled(void);
 /* Whether the builder times tile `tile` at this geometry: not where half its channel columns
  * would idle, nor 256x64 for more than 64 channels (128x128 reads fewer weights). */
 bool dt_cuda_conv_tc_nhwc_offered(const dt_conv_geom *g, int tile);

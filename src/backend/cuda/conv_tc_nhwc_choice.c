@@ -33,6 +33,23 @@ bool dt_cuda_conv_smallc_nhwc_applies(const dt_conv_geom *g)
            g->s[1] < (1 << 12) && g->pb[0] < (1 << 24) && g->pb[1] < (1 << 24);
 }
 
+bool dt_cuda_conv_smallc_mma_applies(const dt_conv_geom *g)
+{
+    /* K in at most four k-steps of 16; the patch of an output tile in 48 KiB (with the k
+     * table); int patch offsets and positions; the blocks of a grid's x, the 64-channel
+     * groups in its y. */
+    if (g->spatial > 2 || g->group != 1 || g->c <= 0 || g->c >= 8 || g->m <= 0 || g->c * g->k[0] * g->k[1] > 64 ||
+        g->s[0] >= (1 << 12) || g->s[1] >= (1 << 12) || g->d[0] >= (1 << 12) || g->d[1] >= (1 << 12) ||
+        g->in[0] >= (1 << 24) || g->in[1] >= (1 << 24) || g->pb[0] >= (1 << 24) || g->pb[1] >= (1 << 24) ||
+        g->m > 64 * 65535)
+        return false;
+    dt_cu_conv c = {.n = g->batch, .c = g->c, .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1],
+                    .dh = g->d[0], .dw = g->d[1]};
+    int64_t tiles = ((g->out[0] + DT_CU_SMALLC_MMA_TH - 1) / DT_CU_SMALLC_MMA_TH) *
+                    ((g->out[1] + DT_CU_SMALLC_MMA_TW - 1) / DT_CU_SMALLC_MMA_TW);
+    return dt_cu_conv_smallc_mma_smem(&c) <= 48 * 1024 && tiles > 0 && g->batch <= INT32_MAX / tiles;
+}
+
 int dt_cuda_conv_tc_nhwc_forced(void)
 {
     static const char *const names[DT_CU_TC_NHWC_TILES] = {"tc_nhwc_256x64", "tc_nhwc_128x128", "tc_nhwc_128x64",
@@ -41,9 +58,16 @@ int dt_cuda_conv_tc_nhwc_forced(void)
     if (!v) return 0;
     if (!strcmp(v, "tc_nhwc")) return DT_CUDA_CONV_TC_NHWC_AUTO;
     if (!strcmp(v, "smallc_nhwc")) return DT_CUDA_CONV_SMALLC_NHWC;
+    if (!strcmp(v, "smallc_mma")) return DT_CUDA_CONV_SMALLC_MMA;
     for (int t = 0; t < DT_CU_TC_NHWC_TILES; t++)
         if (!strcmp(v, names[t])) return DT_CUDA_CONV_TC_NHWC + t;
     return 0;
+}
+
+bool dt_cuda_smallc_mma_enabled(void)
+{
+    const char *v = getenv("DUCTILE_CUDA_SMALLC_MMA");
+    return !v || strcmp(v, "0");
 }
 
 bool dt_cuda_conv_tc_enabled(void)

@@ -53,9 +53,10 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
      * the isolated timing and lost in the network (superres FP16 17-19% slower, session 10);
      * the few-channel kernel was rewritten after that run and has not run on a GPU since.
      * DUCTILE_CUDA_CONV forcing one still works, for their tests. */
-    for (int t = DT_CUDA_CONV_TC_NHWC; nhwc && dt_cuda_conv_tc_enabled() && t <= DT_CUDA_CONV_SMALLC_NHWC && n < cap; t++)
+    for (int t = DT_CUDA_CONV_TC_NHWC; nhwc && dt_cuda_conv_tc_enabled() && t <= DT_CUDA_CONV_SMALLC_MMA && n < cap; t++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, t) &&
-            (t == DT_CUDA_CONV_SMALLC_NHWC || dt_cuda_conv_tc_nhwc_offered(&g, t - DT_CUDA_CONV_TC_NHWC)))
+            (t == DT_CUDA_CONV_SMALLC_NHWC || (t == DT_CUDA_CONV_SMALLC_MMA && dt_cuda_smallc_mma_enabled()) ||
+             (DT_CUDA_CONV_IS_TC_NHWC(t) && dt_cuda_conv_tc_nhwc_offered(&g, t - DT_CUDA_CONV_TC_NHWC))))
             ids[n++] = t;
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
@@ -111,7 +112,7 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
 }
 
 /* The own kernels' profile names, per dtype (f32, f16, bf16). */
-static const char *const dt_own_names[DT_CUDA_CONV_SMALLC_NHWC - DT_CUDA_CONV_DEPTHWISE + 1][3] = {
+static const char *const dt_own_names[DT_CUDA_CONV_SMALLC_MMA - DT_CUDA_CONV_DEPTHWISE + 1][3] = {
     {"own_dw_f32", "own_dw_f16", "own_dw_bf16"},
     {"own_pw64_f32", "own_pw64_f16", "own_pw64_bf16"},
     {"own_pw32_f32", "own_pw32_f16", "own_pw32_bf16"},
@@ -135,6 +136,7 @@ static const char *const dt_own_names[DT_CUDA_CONV_SMALLC_NHWC - DT_CUDA_CONV_DE
     {"own_tc_nhwc_128x32_f32", "own_tc_nhwc_128x32_f16", "own_tc_nhwc_128x32_bf16"},
     {"own_tc_nhwc_64x32_f32", "own_tc_nhwc_64x32_f16", "own_tc_nhwc_64x32_bf16"},
     {"own_smallc_nhwc_f32", "own_smallc_nhwc_f16", "own_smallc_nhwc_bf16"},
+    {"own_smallc_mma_nhwc_f32", "own_smallc_mma_nhwc_f16", "own_smallc_mma_nhwc_bf16"},
 };
 /* DT_CUDA_CONV_PW_MMA64.. (half only: f32 never applies). */
 static const char *const dt_pw_mma_names[5][3] = {
@@ -176,7 +178,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
      * stored one). */
     int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
-    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_SMALLC_NHWC)
+    if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_SMALLC_MMA)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (DT_CUDA_CONV_IS_PW_MMA(tactic)) return dt_pw_mma_names[tactic - DT_CUDA_CONV_PW_MMA64][di];
     if (DT_CUDA_CONV_CUDNN_IS_PLAIN(tactic)) return dt_cudnn_plain_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN_PLAIN];
