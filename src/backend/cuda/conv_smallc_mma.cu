@@ -7,9 +7,10 @@
 //
 // A block of 4 warps computes an 8 x 32 tile of output pixels by 64 output channels (grid y:
 // the blocks of 64). It stages the input patch the tile reads ([PH][PW][C], zeros outside
-// the image, one zero element past its end) in shared memory; each k column's patch offset
-// (tap and channel) comes from a table (columns past K point at the zero), each pixel row's
-// from its position, so an A fragment is eight 2-byte shared loads and no im2col buffer. The
+// the image) in shared memory; each k column's patch offset (tap and channel) comes from a
+// table, each pixel row's from its position, so an A fragment is eight 2-byte shared loads
+// and no im2col buffer (columns past K masked to zero: a non-finite input there would turn
+// the zero weights' product into NaN). The
 // weights' B fragments (K x 64) stay in registers for the whole block, float32 accumulators;
 // a warp takes four m-tiles of 16 pixels (half a row of the tile each). Bias, residual and
 // activation in the store, two channels at a time.
@@ -39,8 +40,8 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
     const int PH = (kTH - 1) * (int)g.sh + ((int)g.kh - 1) * (int)g.dh + 1;
     const int PW = (kTW - 1) * (int)g.sw + ((int)g.kw - 1) * (int)g.dw + 1;
     const int patch = PH * PW * C;
-    uint16_t *P = reinterpret_cast<uint16_t *>(smem);                 // [PH][PW][C] + one zero
-    int *koff = reinterpret_cast<int *>(smem + ((patch + 1) * 2 + 15) / 16 * 16);   // [KS * 16]
+    uint16_t *P = reinterpret_cast<uint16_t *>(smem);                 // [PH][PW][C]
+    int *koff = reinterpret_cast<int *>(smem + (patch * 2 + 15) / 16 * 16);   // [KS * 16]
     const int64_t per_img = (int64_t)tiles_w * tiles_h;
     const int64_t img = blockIdx.x / per_img;
     const int tile = (int)(blockIdx.x - img * per_img), th = tile / tiles_w, tw = tile - th * tiles_w;
@@ -53,13 +54,12 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
         const int ih = ih0 + py, iw = iw0 + px;
         P[i] = (unsigned)ih < (unsigned)IH && (unsigned)iw < (unsigned)IW ? xi[((int64_t)ih * IW + iw) * C + c] : 0;
     }
-    if (threadIdx.x == 0) P[patch] = 0;
     for (int k = threadIdx.x; k < KS * 16; k += kThreads) {
         if (k < K) {
             const int c = k % C, t = k / C, kh = t / (int)g.kw, kw = t - kh * (int)g.kw;
             koff[k] = (kh * (int)g.dh * PW + kw * (int)g.dw) * C + c;
         } else {
-            koff[k] = patch;
+            koff[k] = 0;   // any element in the patch: masked to zero (a NaN there would not be)
         }
     }
     // B fragments of this block's 64 channels (zero past K and M) and the bias pairs.
@@ -86,11 +86,20 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
         }
     }
     __syncthreads();
+    // This lane's four k columns a k-step: their patch offsets, and a mask zeroing the
+    // columns past K (the offsets are relative to a pixel's, so no one slot is zero for all).
     int ko[KS][4];
+    uint32_t am[KS][2];
 #pragma unroll
-    for (int ks = 0; ks < KS; ks++)
+    for (int ks = 0; ks < KS; ks++) {
 #pragma unroll
         for (int q = 0; q < 4; q++) ko[ks][q] = koff[ks * 16 + (q / 2) * 8 + 2 * tq + (q % 2)];
+#pragma unroll
+        for (int h = 0; h < 2; h++) {
+            const int k = ks * 16 + h * 8 + 2 * tq;
+            am[ks][h] = (k < K ? 0xffffu : 0u) | (k + 1 < K ? 0xffff0000u : 0u);
+        }
+    }
     const int OH = (int)g.oh, OW = (int)g.ow;
 #pragma unroll 1
     for (int mt = warp * kTilesPerWarp; mt < (warp + 1) * kTilesPerWarp; mt++) {
@@ -102,10 +111,10 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
 #pragma unroll
         for (int ks = 0; ks < KS; ks++) {
             uint32_t a[4];
-            a[0] = P[base0 + ko[ks][0]] | (uint32_t)P[base0 + ko[ks][1]] << 16;
-            a[1] = P[base1 + ko[ks][0]] | (uint32_t)P[base1 + ko[ks][1]] << 16;
-            a[2] = P[base0 + ko[ks][2]] | (uint32_t)P[base0 + ko[ks][3]] << 16;
-            a[3] = P[base1 + ko[ks][2]] | (uint32_t)P[base1 + ko[ks][3]] << 16;
+            a[0] = (P[base0 + ko[ks][0]] | (uint32_t)P[base0 + ko[ks][1]] << 16) & am[ks][0];
+            a[1] = (P[base1 + ko[ks][0]] | (uint32_t)P[base1 + ko[ks][1]] << 16) & am[ks][0];
+            a[2] = (P[base0 + ko[ks][2]] | (uint32_t)P[base0 + ko[ks][3]] << 16) & am[ks][1];
+            a[3] = (P[base1 + ko[ks][2]] | (uint32_t)P[base1 + ko[ks][3]] << 16) & am[ks][1];
 #pragma unroll
             for (int j = 0; j < kNT; j++) mma16816<T>(acc[j], a, b[ks][j][0], b[ks][j][1]);
         }
@@ -171,7 +180,7 @@ int launch(const void *x, const void *w, const void *bias, const void *res, void
 extern "C" size_t dt_cu_conv_smallc_mma_smem(const dt_cu_conv *g)
 {
     const int64_t ph = (kTH - 1) * g->sh + (g->kh - 1) * g->dh + 1, pw = (kTW - 1) * g->sw + (g->kw - 1) * g->dw + 1;
-    return (size_t)(((ph * pw * g->c + 1) * 2 + 15) / 16 * 16 + 64 * 4);
+    return (size_t)((ph * pw * g->c * 2 + 15) / 16 * 16 + 64 * 4);
 }
 
 extern "C" int dt_cu_conv_smallc_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,

@@ -104,7 +104,9 @@ int dt_cu_reduce(int dtype, const void *x, void *y, int64_t outer, int64_t n, in
 /* The same where outer * inner is small and n large (dt_cuda_reduce_split says when): blocks
  * read along inner (coalesced) and split n; split > 1: `split` slices summed by separate
  * blocks into part (split * outer * inner floats), then joined by a second kernel. Rows of
- * whole 16-byte vectors (inner > 1) take dt_cu_reduce_cluster instead where it applies. */
+ * whole 16-byte vectors (inner > 1) take dt_cu_reduce_cluster instead where it applies and the
+ * split kernels would split (split > 1: the cluster's 8 blocks a chunk of channels cost more
+ * than they give where n is short or the grid is full already, mobilenet_v2's final pool). */
 int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t n, int64_t inner, int op, float *part,
                        int split, void *stream);
 /* The same in one launch, a cluster of 8 blocks splitting n (reduce_cluster.cu), where inner *

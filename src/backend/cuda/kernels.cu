@@ -895,7 +895,7 @@ int dt_cu_reduce_split(int dtype, const void *x, void *y, int64_t outer, int64_t
                        int split, void *stream)
 {
     if (outer * inner <= 0) return 0;
-    if (inner > 1 && !dt_cuda_reduce_cluster_off()) {
+    if (inner > 1 && split > 1 && !dt_cuda_reduce_cluster_off()) {
         int e = dt_cu_reduce_cluster(dtype, x, y, outer, n, inner, op, stream);
         if (e >= 0) return e;
     }
