@@ -623,6 +623,21 @@ static void dt_gemm_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* The largest share of `total` rows or columns that a split of `units` micro-panels of `unit`
+ * into `parts` parts (dt_gemm_part's: part s takes panels [s units / parts, (s + 1) units /
+ * parts)) gives one part: a last panel of a few columns counts for what it holds. */
+static int64_t dt_gemm_part_max(int64_t units, int parts, int64_t unit, int64_t total)
+{
+    if (parts > units) parts = (int)units;
+    int64_t most = 0;
+    for (int s = 0; s < parts; s++) {
+        int64_t u0 = s * units / parts, u1 = (s + 1) * units / parts;
+        int64_t n = dt_min64(total, u1 * unit) - u0 * unit;
+        if (n > most) most = n;
+    }
+    return most;
+}
+
 /* How dt_sgemm_in splits g over `threads` threads: parts <= 1 runs serially. */
 static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
 {
@@ -634,13 +649,20 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
      * (~50 us, sized for sleeping workers) kept every GEMM of a transformer at a short
      * sequence on one thread. */
     if (threads <= 1 || work < DT_GEMM_FORK_MACS || g->K == 0) return job;
-    /* Per-thread cost of each split: its share of whole micro-panels plus packing the
-     * operand that every thread then packs in full (~8 FMA-equivalents per element). */
+    /* Per-thread cost of each split: the largest part's rows or columns (a last panel of a
+     * few columns counts for those, not a whole panel: 14x14 = 196 columns split 96 / 100)
+     * plus packing (or, packed at build time, streaming) the operand that every thread then
+     * reads in full: ~8 FMA-equivalents per element, ~32 for B gathered by a conv's packer
+     * (pack_b: im2col, padded phases; about a cycle an element). Session 16, resnet50 on 2
+     * threads: the stride-2 convs (3x3 28->14, the 1x1 downsamples) ran 5-32% faster split by
+     * columns, which the old model (whole panels, B's gather priced as a copy) never chose;
+     * charging nothing for a prepacked A (tried) split the 14x14 1x1s by columns too, 16%
+     * slower: each thread then streams all the weights. */
     int64_t un = (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR, um = (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
-    double cost_n = (double)((un + threads - 1) / threads) * DT_GEMM_NR * g->M * g->K +
+    double cost_n = (double)dt_gemm_part_max(un, threads, DT_GEMM_NR, g->N) * g->M * g->K +
                     8.0 * g->M * g->K;
-    double cost_m = (double)((um + threads - 1) / threads) * DT_GEMM_MR * g->N * g->K +
-                    (g->B_packed || g->B_bf16 ? 0.0 : 8.0 * g->N * g->K);
+    double cost_m = (double)dt_gemm_part_max(um, threads, DT_GEMM_MR, g->M) * g->N * g->K +
+                    (g->B_packed || g->B_bf16 ? 0.0 : (g->pack_b ? 32.0 : 8.0) * g->N * g->K);
     /* Few rows (read in place): the product streams B, using each element of it for only
      * M multiply-adds, so each thread should read its own columns of B rather than all of it
      * (split M makes every thread stream the whole B from L3). */
@@ -684,9 +706,21 @@ size_t dt_sgemm_scratch_bytes(const dt_gemm *g, int threads)
     if (g->M <= 0 || g->N <= 0 || g->K <= 0) return 0;
     dt_gemm_job job = dt_gemm_split(g, threads > 64 ? 64 : threads);
     if (job.parts <= 1) return dt_gemm_serial_scratch_bytes(g);
-    size_t na, nb;
-    dt_gemm_buf_sizes(g, dt_gemm_part_rows(&job), &na, &nb);
-    return (size_t)job.parts * (na + nb);
+    /* Enough for either direction of the split: the choice weighs the B packer (pack_b),
+     * which callers sizing their scratch need not set as the run will. */
+    size_t most = 0;
+    for (int d = 0; d < 2; d++) {
+        dt_gemm_job dj = job;
+        dj.split_n = d == 1;
+        dj.units = dj.split_n ? (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR : (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
+        dj.parts = threads > 64 ? 64 : threads;
+        if (dj.units < dj.parts) dj.parts = (int)dj.units;
+        if (dj.parts < 1) dj.parts = 1;
+        size_t na, nb;
+        dt_gemm_buf_sizes(g, dt_gemm_part_rows(&dj), &na, &nb);
+        if ((size_t)dj.parts * (na + nb) > most) most = (size_t)dj.parts * (na + nb);
+    }
+    return most;
 }
 
 ductile_status dt_sgemm_in(const dt_gemm *g, dt_pool *pool, void *scratch)
