@@ -37,8 +37,10 @@ typedef struct dt_epilogue {
 } dt_epilogue;
 
 /* A residual tensor of at least this many bytes is read from memory (res_far): resnet50's
- * 56x56 ones at batch 8 (25.7 MB) came from DRAM, one image's (3.2 MB) from L3. */
-#define DT_CPU_RES_FAR_BYTES ((size_t)8 << 20)
+ * 56x56 ones at batch 8 (25.7 MB) came from DRAM, one image's (3.2 MB) from L3. At 8 MB the
+ * 14x14 ones at batch 8 (6.4 MB, written two layers earlier) went without the prefetch:
+ * 4.03-4.08 -> 3.75-3.79 ms each at 4 MB (bench/results/cpu-cpumb-2026-12-04-s16.md). */
+#define DT_CPU_RES_FAR_BYTES ((size_t)4 << 20)
 
 /* c[j] = act(c[j] + (r ? r[j] : 0)) for j < n, with the same float operations, in the same
  * order, as the unfused Add and activation kernels. */
