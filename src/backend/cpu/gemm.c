@@ -638,6 +638,17 @@ static int64_t dt_gemm_part_max(int64_t units, int parts, int64_t unit, int64_t 
     return most;
 }
 
+/* The split of g in direction split_n over `threads` threads: one part per thread, at most
+ * one per micro-panel. */
+static dt_gemm_job dt_gemm_job_in(const dt_gemm *g, int threads, bool split_n)
+{
+    int64_t units = split_n ? (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR : (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
+    dt_gemm_job job = {g, threads, split_n, units, NULL};
+    if (job.units < job.parts) job.parts = (int)job.units;
+    if (job.parts < 1) job.parts = 1;
+    return job;
+}
+
 /* How dt_sgemm_in splits g over `threads` threads: parts <= 1 runs serially. */
 static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
 {
@@ -667,10 +678,7 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
      * M multiply-adds, so each thread should read its own columns of B rather than all of it
      * (split M makes every thread stream the whole B from L3). */
     bool split_n = cost_n <= cost_m || (g->M <= DT_GEMM_ROWS_M && un >= threads);
-    job = (dt_gemm_job){g, threads, split_n, split_n ? un : um, NULL};
-    if (job.units < job.parts) job.parts = (int)job.units;
-    if (job.parts < 1) job.parts = 1;
-    return job;
+    return dt_gemm_job_in(g, threads, split_n);
 }
 
 /* The parts of a fine split of job (dt_parallel_for_fine): DT_GEMM_FINE per thread, claimed
@@ -710,12 +718,7 @@ size_t dt_sgemm_scratch_bytes(const dt_gemm *g, int threads)
      * which callers sizing their scratch need not set as the run will. */
     size_t most = 0;
     for (int d = 0; d < 2; d++) {
-        dt_gemm_job dj = job;
-        dj.split_n = d == 1;
-        dj.units = dj.split_n ? (g->N + DT_GEMM_NR - 1) / DT_GEMM_NR : (g->M + DT_GEMM_MR - 1) / DT_GEMM_MR;
-        dj.parts = threads > 64 ? 64 : threads;
-        if (dj.units < dj.parts) dj.parts = (int)dj.units;
-        if (dj.parts < 1) dj.parts = 1;
+        dt_gemm_job dj = dt_gemm_job_in(g, threads > 64 ? 64 : threads, d == 1);
         size_t na, nb;
         dt_gemm_buf_sizes(g, dt_gemm_part_rows(&dj), &na, &nb);
         if ((size_t)dj.parts * (na + nb) > most) most = (size_t)dj.parts * (na + nb);

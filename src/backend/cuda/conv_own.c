@@ -80,8 +80,7 @@ static bool dt_is_split(int tactic)
            tactic == DT_CUDA_CONV_TC_POINTWISE_SPLITK || tactic == DT_CUDA_CONV_TC_IGEMM_SPLITK;
 }
 
-/* What the kernels read of a geometry and an epilogue (NULL: none). */
-static dt_cu_conv dt_cu_conv_of(const dt_conv_geom *g, const dt_cu_conv_epi *e)
+dt_cu_conv dt_cu_conv_of(const dt_conv_geom *g, const dt_cu_conv_epi *e)
 {
     return (dt_cu_conv){
         .n = g->batch, .c = g->c, .m = g->m, .ih = g->in[0], .iw = g->in[1], .oh = g->out[0], .ow = g->out[1],

@@ -144,6 +144,8 @@ typedef struct dt_cu_conv_epi {
 /* Whether own kernel `tactic` computes this geometry with tensors of `dtype` (a ductile_dtype:
  * float32, float16 or bfloat16) on this GPU. */
 bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic);
+/* What the kernels read of a geometry and an epilogue (NULL: none). */
+dt_cu_conv dt_cu_conv_of(const dt_conv_geom *g, const dt_cu_conv_epi *e);
 /* The K slices of a split-K tactic whose blocks are tile x tile (32; the tensor-core ones 64)
  * on a GPU of `sms` multiprocessors: enough for two blocks per multiprocessor, each slice at
  * least 64 deep; 1: no split (the grid fills the GPU, or sms is 0: no GPU). */

@@ -43,8 +43,7 @@ bool dt_cuda_conv_smallc_mma_applies(const dt_conv_geom *g)
         g->in[0] >= (1 << 24) || g->in[1] >= (1 << 24) || g->pb[0] >= (1 << 24) || g->pb[1] >= (1 << 24) ||
         g->m > 64 * 65535)
         return false;
-    dt_cu_conv c = {.n = g->batch, .c = g->c, .kh = g->k[0], .kw = g->k[1], .sh = g->s[0], .sw = g->s[1],
-                    .dh = g->d[0], .dw = g->d[1]};
+    dt_cu_conv c = dt_cu_conv_of(g, NULL);
     int64_t tiles = ((g->out[0] + DT_CU_SMALLC_MMA_TH - 1) / DT_CU_SMALLC_MMA_TH) *
                     ((g->out[1] + DT_CU_SMALLC_MMA_TW - 1) / DT_CU_SMALLC_MMA_TW);
     return dt_cu_conv_smallc_mma_smem(&c) <= 48 * 1024 && tiles > 0 && g->batch <= INT32_MAX / tiles;

@@ -48,11 +48,10 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, mma[i]) && (!split || dt_cuda_conv_pw_mma_split(&g, mma[i]) > 1))
             ids[n++] = mma[i];
     }
-    /* The tensor-core implicit GEMM and the few-channel kernel (conv_tc_nhwc.h) only with
-     * DUCTILE_CUDA_CONV_TC=1: the tiles are correct on the H200 (test_cuda_conv_tc.py) but won
-     * the isolated timing and lost in the network (superres FP16 17-19% slower, session 10);
-     * the few-channel kernel was rewritten after that run and has not run on a GPU since.
-     * DUCTILE_CUDA_CONV forcing one still works, for their tests. */
+    /* The tensor-core implicit GEMM's tiles, the few-channel kernel and its tensor-core form
+     * (conv_tc_nhwc.h), timed with the rest unless DUCTILE_CUDA_CONV_TC=0 (all of them) or
+     * DUCTILE_CUDA_SMALLC_MMA=0 (the last); DUCTILE_CUDA_CONV forcing one still works, for
+     * their tests. */
     for (int t = DT_CUDA_CONV_TC_NHWC; nhwc && dt_cuda_conv_tc_enabled() && t <= DT_CUDA_CONV_SMALLC_MMA && n < cap; t++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, t) &&
             (t == DT_CUDA_CONV_SMALLC_NHWC || (t == DT_CUDA_CONV_SMALLC_MMA && dt_cuda_smallc_mma_enabled()) ||
