@@ -4,7 +4,9 @@ run goes, and how much of it is not kernels (launch gaps between graph nodes).
     python3 scripts/cuda_ncu.py OUTDIR [model,...] [shape indices, e.g. 0 or 0,2]
 Exports bench_cuda's models (random weights, BatchNorm calibrated), builds each with the CLI
 (--fp16, profile min/opt/max = bench_cuda's shapes), then per shape: the CLI's graph latency,
-its --dumpProfile (layer -> tactic), and `ncu --clock-control none` over a few executes.
+its --dumpProfile (layer -> tactic), and `ncu --clock-control none` over a few executes
+(NCU_WARM=1: also `--cache-control none`, so each kernel finds what its predecessor left in L2,
+as in a graph replay, instead of flushed caches).
 The graph latency is measured with programmatic dependent launch off and on (DUCTILE_CUDA_PDL).
 Runs on the GPU machine only."""
 import csv
@@ -87,7 +89,9 @@ def main():
             sh(base + ["--iterations=200", "--warmUp=100", "--duration=0", "--dumpProfile"], f"{out}/prof_{tag}.log")
             ncu = ["ncu", "--clock-control", "none", "--metrics", "gpu__time_duration.sum", "--csv",
                    "--print-kernel-base", "function"]
-            rc, txt = sh(ncu + base + ["--iterations=3", "--warmUp=0", "--duration=0"], f"{out}/ncu_{tag}.csv", 600)
+            if os.environ.get("NCU_WARM") == "1":
+                ncu[1:1] = ["--cache-control", "none"]
+            rc, txt = sh(ncu + base + ["--iterations=6", "--warmUp=0", "--duration=0"], f"{out}/ncu_{tag}.csv", 600)
             ks = kernels(txt)
             if not ks:
                 print(f"   ncu rc={rc}: no kernels\n{txt[-1500:]}", flush=True)
