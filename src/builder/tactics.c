@@ -34,6 +34,7 @@
 #include "runtime/points.h"
 
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -188,6 +189,14 @@ static bool dt_tactic_replay_timing(void)
     return !v || strcmp(v, "wall");
 }
 
+/* DUCTILE_TACTIC_LOG=1: each device tactic's time per layer and point on stderr (for
+ * developers: why the timer picked what it did). */
+static bool dt_tactic_log(void)
+{
+    const char *v = getenv("DUCTILE_TACTIC_LOG");
+    return v && !strcmp(v, "1");
+}
+
 static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
                                      dt_exec *ex, double best, double *t)
 {
@@ -339,6 +348,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
             s = DUCTILE_OK; /* not at these shapes */
             continue;
         }
+        if (!s && dt_tactic_log()) fprintf(stderr, "tactic: node '%s' profile %d point %d tactic %d: %.2f us\n", L->name, profile, point, ids[t], time * 1e6);
         if (!s && (!*best || time < best_t)) {
             best_t = time;
             *best = ids[t];
