@@ -6,7 +6,8 @@ Exports bench_cuda's models (random weights, BatchNorm calibrated), builds each 
 (--fp16, profile min/opt/max = bench_cuda's shapes), then per shape: the CLI's graph latency,
 its --dumpProfile (layer -> tactic), and `ncu --clock-control none` over a few executes
 (NCU_WARM=1: also `--cache-control none`, so each kernel finds what its predecessor left in L2,
-as in a graph replay, instead of flushed caches).
+as in a graph replay, instead of flushed caches; NCU_DETAIL=1: also the speed-of-light,
+occupancy, launch and warp-state sections of a few executes' kernels in OUTDIR/detail_*.txt).
 The graph latency is measured with programmatic dependent launch off and on (DUCTILE_CUDA_PDL).
 Runs on the GPU machine only."""
 import csv
@@ -92,6 +93,11 @@ def main():
             if os.environ.get("NCU_WARM") == "1":
                 ncu[1:1] = ["--cache-control", "none"]
             rc, txt = sh(ncu + base + ["--iterations=6", "--warmUp=0", "--duration=0"], f"{out}/ncu_{tag}.csv", 600)
+            if os.environ.get("NCU_DETAIL") == "1":   # the sections of two executes' kernels, as text
+                det = ["ncu", "--cache-control", "none", "--clock-control", "none", "--section", "SpeedOfLight",
+                       "--section", "Occupancy", "--section", "LaunchStats", "--section", "WarpStateStats",
+                       "--print-kernel-base", "function"]
+                sh(det + base + ["--iterations=4", "--warmUp=0", "--duration=0"], f"{out}/detail_{tag}.txt", 600)
             ks = kernels(txt)
             if not ks:
                 print(f"   ncu rc={rc}: no kernels\n{txt[-1500:]}", flush=True)

@@ -195,8 +195,8 @@ static bool dt_reads_half(const ductile_engine *e, const dt_backend *be, int i, 
  * it moves the elements (attribute `to`): the Cast into half that T would get (a network
  * input's, before the layout pass's Transpose into channels last) folded in, one kernel
  * instead of two. Only where T has no half version yet (else reading that is free), is not
- * a constant (whose cast is folded at build) and the backend's kernel converts. Until a GPU
- * has checked the kernel, only with DUCTILE_CAST_TRANSPOSE=1. */
+ * a constant (whose cast is folded at build) and the backend's kernel converts;
+ * DUCTILE_CAST_TRANSPOSE=0 turns it off. */
 static bool dt_folds_cast(const dt_prec *p, const ductile_engine *e, const dt_backend *be, int i, const dt_view *views,
                           const ductile_tensor *T)
 {
@@ -209,6 +209,25 @@ static bool dt_folds_cast(const dt_prec *p, const ductile_engine *e, const dt_ba
     dt_view in = views[L->in[0]->index], out = views[L->out[0]->index];
     if (in.dtype != DUCTILE_FLOAT32 || out.dtype != DUCTILE_FLOAT32) return false;
     out.dtype = p->half;
+    return !be->supports || be->supports(L, &in, &out);
+}
+
+/* Whether lowered layer i, a Transpose or DepthToSpace whose output T is a network output,
+ * writes T in float32 itself (attribute `to`) from its half input: the Cast back to float32
+ * that T would get folded in (superres ends conv -> DepthToSpace -> Cast: one kernel less).
+ * Where the backend's kernel converts; DUCTILE_CAST_OUTPUT=0 turns it off. */
+static bool dt_folds_output_cast(const dt_prec *p, const ductile_engine *e, const dt_backend *be, int i,
+                                 const dt_view *views, const ductile_tensor *T)
+{
+    const char *on = getenv("DUCTILE_CAST_OUTPUT");
+    const ductile_layer *L = e->plan.layers[i].layer; /* the engine's: its tensors index views */
+    if ((on && !strcmp(on, "0")) || (strcmp(L->op_type, "Transpose") && strcmp(L->op_type, "DepthToSpace")) ||
+        strcmp(L->domain, "") || L->n_in != 1 || L->n_out != 1 || !L->in[0] || !T->is_output ||
+        T->dtype != DUCTILE_FLOAT32 || T->index >= p->n || dt_attr_find(L, "to"))
+        return false;
+    dt_view in = views[L->in[0]->index], out = views[L->out[0]->index];
+    if (in.dtype != DUCTILE_FLOAT32 || out.dtype != DUCTILE_FLOAT32) return false;
+    in.dtype = p->half;
     return !be->supports || be->supports(L, &in, &out);
 }
 
@@ -315,6 +334,12 @@ ductile_status dt_pass_precision(ductile_network *net, const ductile_engine *e, 
         if (low[i] != DT_LOWERED) continue;
         for (int k = 0; !s && k < L->n_out; k++) {
             ductile_tensor *T = L->out[k];
+            if (dt_folds_output_cast(&p, e, be, i, st.views, T)) {
+                dt_attr a = {.name = "to", .type = DT_ATTR_INT, .i = DUCTILE_FLOAT32};
+                s = dt_layer_add_attrs(net, L, &a, 1);
+                p.folded++;
+                continue;
+            }
             if (!T->is_output) {
                 T->dtype = p.half;
                 p.hv[T->index] = T;

@@ -10,15 +10,34 @@ static bool dt_is_float_type(int64_t t)
     return t == DUCTILE_FLOAT32 || t == DUCTILE_FLOAT16 || t == DUCTILE_BFLOAT16;
 }
 
-/* `to` (not ONNX's: the builder's precision pass sets it where it folds the Cast of a network
- * input into the layout Transpose after it) converts the elements to that float type. */
-ductile_status dt_shape_check_transpose(const ductile_layer *L)
+/* `to` (not ONNX's: the builder's precision pass sets it on a Transpose where it folds the Cast
+ * of a network input into the layout Transpose after it, and on a Transpose or DepthToSpace
+ * whose output is a network output: the Cast back to float32) converts the elements to that
+ * float type. */
+static ductile_status dt_check_to(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
     const dt_attr *a = dt_attr_find(L, "to");
     if (a && (a->type != DT_ATTR_INT || !dt_is_float_type(a->i)))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'to': expected float, float16 or bfloat16 (an int)");
     return DUCTILE_OK;
+}
+
+/* The output's dtype under `to`: the input's must be a float type. */
+static ductile_status dt_apply_to(const ductile_layer *L, const dt_view *in, dt_view *out)
+{
+    const dt_attr *to = dt_attr_find(L, "to");
+    if (to && to->type == DT_ATTR_INT) {
+        DT_TRY(dt_want_float(in, 0, dt_shape_name(L, 0), -1));
+        out[0].dtype = (int)to->i;
+        out[0].data = NULL; /* other bytes than the input's (dt_shape_same may pass its data on) */
+    }
+    return DUCTILE_OK;
+}
+
+ductile_status dt_shape_check_transpose(const ductile_layer *L)
+{
+    DT_TRY(dt_check_arity(L, 1, 1, 1, 1, NULL));
+    return dt_check_to(L);
 }
 
 ductile_status dt_transpose_perm(const ductile_layer *L, int r, int perm[DT_MAX_DIMS])
@@ -57,13 +76,7 @@ ductile_status dt_shape_infer_transpose(const ductile_layer *L, const dt_view *i
     DT_TRY(dt_transpose_perm(L, in[0].rank, perm));
     dt_shape_same(&in[0], &out[0]);
     for (int i = 0; i < in[0].rank; i++) out[0].dims[i] = in[0].dims[perm[i]];
-    const dt_attr *to = dt_attr_find(L, "to");
-    if (to && to->type == DT_ATTR_INT) {
-        DT_TRY(dt_want_float(in, 0, dt_shape_name(L, 0), -1));
-        out[0].dtype = (int)to->i;
-        out[0].data = NULL; /* other bytes than the input's (dt_shape_same may pass its data on) */
-    }
-    return DUCTILE_OK;
+    return dt_apply_to(L, in, out);
 }
 
 static ductile_status dt_check_blocksize(const ductile_layer *L)
@@ -81,6 +94,7 @@ static ductile_status dt_check_blocksize(const ductile_layer *L)
 ductile_status dt_shape_check_depth_to_space(const ductile_layer *L)
 {
     DT_TRY(dt_check_blocksize(L));
+    DT_TRY(dt_check_to(L));
     const char *mode = dt_attr_string(L, "mode", "DCR");
     if (strcmp(mode, "DCR") != 0 && strcmp(mode, "CRD") != 0)
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'mode' = '%s' is not supported (supported: DCR, CRD)", mode);
@@ -132,7 +146,7 @@ ductile_status dt_shape_infer_depth_to_space(const ductile_layer *L, const dt_vi
     out[0].dims[1] = c / (b * b);
     if (!dt_mul_i64(h, b, &out[0].dims[2]) || !dt_mul_i64(w, b, &out[0].dims[3]))
         return dt_fail(DUCTILE_ERR_SHAPE, "the output dims overflow int64");
-    return DUCTILE_OK;
+    return dt_apply_to(L, in, out);
 }
 
 void dt_depth_to_space_source(bool nhwc, bool crd, const int64_t *d, int64_t b, int64_t dims[6], int64_t stride[6])

@@ -456,6 +456,93 @@ def test_converting_transpose_refuses_an_integer_target():
         build(cast_transpose_model(T.INT64), {"x": ((1, 3, 1, 1), (2, 3, 7, 5), (3, 3, 31, 33))}, None)
 
 
+# ---- the Cast back to float32 of a network output folded into its DepthToSpace -------------
+# FP16/BF16 device builds end superres conv -> DepthToSpace -> Cast (half -> float32): the
+# precision pass gives the DepthToSpace (or a Transpose) writing a network output attribute
+# `to` = FLOAT, one kernel instead of two. The CPU runs it as the reference (the copy, then
+# Cast's conversion).
+
+def np_depth_to_space(x, b, mode):
+    n, c, hh, ww = x.shape
+    if mode == "DCR":
+        t = x.reshape(n, b, b, c // (b * b), hh, ww).transpose(0, 3, 4, 1, 5, 2)
+    else:
+        t = x.reshape(n, c // (b * b), b, b, hh, ww).transpose(0, 1, 4, 2, 5, 3)
+    return t.reshape(n, c // (b * b), hh * b, ww * b)
+
+
+def converting_d2s_model(half, to, b, mode):
+    """y = DepthToSpace(Cast(x, half), to): the DepthToSpace converting its half input."""
+    cast = h.make_node("Cast", ["x"], ["c"], to=half)
+    node = h.make_node("DepthToSpace", ["c"], ["y"], blocksize=b, mode=mode, to=to)
+    graph = h.make_graph([cast, node], "d2s", [h.make_tensor_value_info("x", T.FLOAT, ["N", b * b * 2, "H", "W"])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)])
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+@pytest.mark.parametrize("half", ["FLOAT16", "BFLOAT16"])
+@pytest.mark.parametrize("b,mode", [(3, "CRD"), (2, "DCR")])
+def test_converting_depth_to_space_is_copy_then_cast(half, b, mode, device):
+    import ml_dtypes  # noqa: F401  (bfloat16 in numpy)
+    ht = np.float16 if half == "FLOAT16" else np.dtype("bfloat16")
+    if device == "cuda" and not gpu_available():
+        pytest.skip("no CUDA device found")
+    c = b * b * 2
+    engine = build(converting_d2s_model(getattr(T, half), T.FLOAT, b, mode),
+                   {"x": ((1, c, 1, 1), (2, c, 7, 5), (3, c, 31, 33))}, None, device=device)
+    if device == "cuda":
+        info = [l for l in json.loads(engine.layer_info)["Layers"] if l["Stage"] == "execute"]
+        d2s = [l for l in info if l["LayerType"] == "DepthToSpace"]
+        assert len(d2s) == 1 and d2s[0].get("Placement") != "cpu fallback", info
+    ctx = engine.create_execution_context()
+    for shape in [(1, c, 1, 1), (2, c, 7, 5), (3, c, 31, 33)]:
+        x = (np.random.default_rng(sum(shape)).standard_normal(shape) * 1000).astype(np.float32)
+        got = ctx.run({"x": x})["y"]
+        assert got.dtype == np.float32 and got.shape == (shape[0], 2, shape[2] * b, shape[3] * b)
+        want = np_depth_to_space(x.astype(ht), b, mode).astype(np.float32)
+        np.testing.assert_array_equal(got, want)
+
+
+def test_converting_depth_to_space_refuses_an_integer_target():
+    with pytest.raises(ductile.Error, match="attribute 'to': expected float, float16 or bfloat16"):
+        build(converting_d2s_model(T.FLOAT16, T.INT32, 2, "DCR"), {"x": ((1, 8, 1, 1), (1, 8, 2, 2), (1, 8, 3, 3))}, None)
+
+
+@pytest.mark.parametrize("flag", ["FP16", "BF16"])
+def test_cuda_output_cast_folds_into_the_depth_to_space(flag, monkeypatch):
+    """Conv -> DepthToSpace as the network's output (superres' ending): with the fold (default)
+    the engine has no Cast after the DepthToSpace, without it (DUCTILE_CAST_OUTPUT=0) one more
+    layer; both within FP16/BF16 tolerance of the CPU float32 engine at odd sizes."""
+    if not gpu_available():
+        pytest.skip("no CUDA device found")
+    rng = np.random.default_rng(11)
+    nodes = [h.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             h.make_node("DepthToSpace", ["c"], ["y"], blocksize=3, mode="CRD")]
+    inits = [nh.from_array(rng.standard_normal((18, 8, 3, 3)).astype(np.float32) * 0.2, "w")]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, ["N", 8, "H", "W"])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)], initializer=inits)
+    model = h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+    profile = {"x": ((1, 8, 4, 4), (2, 8, 19, 17), (3, 8, 40, 40))}
+    cpu = build(model, profile, None)
+    engines = {}
+    for fold in ("0", "1"):
+        monkeypatch.setenv("DUCTILE_CAST_OUTPUT", fold)
+        engines[fold] = build(model, profile, "nhwc", device="cuda", flags=(getattr(ductile.BuilderFlag, flag),))
+    kinds = {f: [l["LayerType"] for l in json.loads(e.layer_info)["Layers"] if l["Stage"] == "execute"]
+             for f, e in engines.items()}
+    assert kinds["0"][-2:] == ["DepthToSpace", "Cast"], kinds["0"]
+    assert kinds["1"][-1] == "DepthToSpace" and len(kinds["1"]) == len(kinds["0"]) - 1, kinds
+    for shape in [(1, 8, 4, 4), (3, 8, 11, 7), (2, 8, 40, 33)]:
+        x = rng.standard_normal(shape).astype(np.float32)
+        want = cpu.create_execution_context().run({"x": x})["y"]
+        for fold, e in engines.items():
+            got = e.create_execution_context().run({"x": x})["y"]
+            assert got.dtype == np.float32
+            err = rel_l2(got, want)
+            assert err <= 1e-2, f"{flag} fold {fold} at {shape}: rel-L2 {err:.3e}"
+
+
 @pytest.mark.parametrize("flag", ["FP16", "BF16"])
 def test_cuda_input_cast_folds_into_the_layout_transpose(block_engines, flag, monkeypatch):
     model, _, plain = block_engines

@@ -46,8 +46,9 @@ static ductile_status dt_transpose_prepare(const ductile_layer *L, void **out)
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
-/* A Transpose with `to` (ops/shape_layout.c) converts: the transposed input's bytes in scratch. */
-static ductile_status dt_transpose_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
+/* A Transpose or DepthToSpace with `to` (ops/shape_layout.c) converts: the rearranged input's
+ * bytes in scratch. */
+static ductile_status dt_convert_scratch(const void *params, const dt_view *in, const dt_view *out, int threads,
                                            size_t *bytes)
 {
     (void)params;
@@ -74,7 +75,7 @@ static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt
     return s;
 }
 
-const dt_kernel dt_cpu_transpose_kernel = {.prepare = dt_transpose_prepare, .scratch = dt_transpose_scratch,
+const dt_kernel dt_cpu_transpose_kernel = {.prepare = dt_transpose_prepare, .scratch = dt_convert_scratch,
                                            .run = dt_transpose_run};
 
 /* Slice compiled: starts/ends/axes read once before opset 10 (later they are inputs, whose
@@ -152,24 +153,38 @@ const dt_kernel dt_cpu_tile_kernel = {.run = dt_tile_run};
  * C' the small channel count; the other side has channels made of (b, b, C') or (C', b, b). */
 /* DepthToSpace and SpaceToDepth compiled: blocksize and mode read once. */
 typedef struct dt_block_params {
+    const ductile_layer *L;
     int64_t b;
     bool crd, nhwc;
 } dt_block_params;
 
 static ductile_status dt_block_prepare(const ductile_layer *L, void **out)
 {
-    dt_block_params p = {dt_attr_int(L, "blocksize", 1), strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0,
+    dt_block_params p = {L, dt_attr_int(L, "blocksize", 1), strcmp(dt_attr_string(L, "mode", "DCR"), "CRD") == 0,
                          dt_depth_to_space_nhwc(L)};
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
+/* With `to` (ops/shape_layout.c) the reference of the device's one-pass kernel: the copy in
+ * the input's type into scratch, then Cast's conversion. */
 static ductile_status dt_depth_to_space_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_block_params *p = params;
     dt_strided s = {.rank = 6};
     dt_depth_to_space_source(p->nhwc, p->crd, in[0].dims, p->b, s.dims, s.stride);
-    dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
-    return DUCTILE_OK;
+    if (in[0].dtype == out[0].dtype) {
+        dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
+        return DUCTILE_OK;
+    }
+    size_t bytes = dt_cpu_view_bytes(&in[0]);
+    dt_view mid = out[0];
+    mid.dtype = in[0].dtype;
+    mid.data = ex->scratch && ex->scratch_bytes >= bytes ? ex->scratch : dt_malloc(bytes ? bytes : 1);
+    if (!mid.data) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) rearranging '%s'", bytes, p->L->name);
+    dt_cpu_strided_copy(ex, mid.data, in[0].data, dt_esize(&in[0]), &s);
+    ductile_status st = dt_ew_cast_view(&mid, &out[0], ex);
+    if (mid.data != ex->scratch) dt_free(mid.data);
+    return st;
 }
 
 static ductile_status dt_space_to_depth_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -189,5 +204,6 @@ static ductile_status dt_space_to_depth_run(const void *params, const dt_view *i
     return DUCTILE_OK;
 }
 
-const dt_kernel dt_cpu_depth_to_space_kernel = {.prepare = dt_block_prepare, .run = dt_depth_to_space_run};
+const dt_kernel dt_cpu_depth_to_space_kernel = {.prepare = dt_block_prepare, .scratch = dt_convert_scratch,
+                                                .run = dt_depth_to_space_run};
 const dt_kernel dt_cpu_space_to_depth_kernel = {.prepare = dt_block_prepare, .run = dt_space_to_depth_run};

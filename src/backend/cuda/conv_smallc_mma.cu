@@ -42,17 +42,49 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
     const int patch = PH * PW * C;
     uint16_t *P = reinterpret_cast<uint16_t *>(smem);                 // [PH][PW][C]
     int *koff = reinterpret_cast<int *>(smem + (patch * 2 + 15) / 16 * 16);   // [KS * 16]
+    uint16_t *W = reinterpret_cast<uint16_t *>(koff + KS * 16);         // [64][KS * 16]
+    float *B = reinterpret_cast<float *>(W + 64 * KS * 16);             // [64]
     const int64_t per_img = (int64_t)tiles_w * tiles_h;
     const int64_t img = blockIdx.x / per_img;
     const int tile = (int)(blockIdx.x - img * per_img), th = tile / tiles_w, tw = tile - th * tiles_w;
     const int oh0 = th * kTH, ow0 = tw * kTW;
     const int ih0 = oh0 * (int)g.sh - (int)g.ph, iw0 = ow0 * (int)g.sw - (int)g.pw;
     const int IH = (int)g.ih, IW = (int)g.iw;
+    const int m0 = blockIdx.y * 8 * kNT;
     const uint16_t *xi = reinterpret_cast<const uint16_t *>(x) + img * (int64_t)IH * IW * C;   // the bits
-    for (int i = threadIdx.x; i < patch; i += kThreads) {
-        const int py = i / (PW * C), r = i - py * PW * C, px = r / C, c = r - px * C;
-        const int ih = ih0 + py, iw = iw0 + px;
-        P[i] = (unsigned)ih < (unsigned)IH && (unsigned)iw < (unsigned)IW ? xi[((int64_t)ih * IW + iw) * C + c] : 0;
+    const uint16_t *wb = reinterpret_cast<const uint16_t *>(w);
+    // Every global load of the staging is issued before any is waited for: the weights
+    // (a fully unrolled loop: 8 * KS a thread) and the patch in rounds of kLoads a thread. Loads
+    // behind a branch each, one after another, cost the first version ~40 us a block (a chain
+    // of L2 latencies), more than all its arithmetic.
+    constexpr int kLoads = 8;
+    {
+        uint16_t wv[8 * KS];
+#pragma unroll
+        for (int u = 0; u < 8 * KS; u++) {
+            const int i = u * kThreads + threadIdx.x, n = i / (KS * 16), k = i - n * (KS * 16);
+            wv[u] = m0 + n < M && k < K ? __ldg(wb + (int64_t)(m0 + n) * K + k) : (uint16_t)0;
+        }
+        const float bz = threadIdx.x < 64 && bias && m0 + (int)threadIdx.x < M ? ld(bias[m0 + threadIdx.x]) : 0.f;
+        for (int i0 = 0; i0 < patch; i0 += kLoads * kThreads) {
+            uint16_t pv[kLoads];
+#pragma unroll
+            for (int u = 0; u < kLoads; u++) {
+                const int i = i0 + u * kThreads + threadIdx.x;
+                const int py = i / (PW * C), r = i - py * PW * C, px = r / C, c = r - px * C;
+                const int ih = ih0 + py, iw = iw0 + px;
+                pv[u] = i < patch && (unsigned)ih < (unsigned)IH && (unsigned)iw < (unsigned)IW
+                            ? __ldg(xi + ((int64_t)ih * IW + iw) * C + c) : (uint16_t)0;
+            }
+#pragma unroll
+            for (int u = 0; u < kLoads; u++) {
+                const int i = i0 + u * kThreads + threadIdx.x;
+                if (i < patch) P[i] = pv[u];
+            }
+        }
+#pragma unroll
+        for (int u = 0; u < 8 * KS; u++) W[u * kThreads + threadIdx.x] = wv[u];
+        if (threadIdx.x < 64) B[threadIdx.x] = bz;
     }
     for (int k = threadIdx.x; k < KS * 16; k += kThreads) {
         if (k < K) {
@@ -62,30 +94,21 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
             koff[k] = 0;   // any element in the patch: masked to zero (a NaN there would not be)
         }
     }
+    __syncthreads();
     // B fragments of this block's 64 channels (zero past K and M) and the bias pairs.
     const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, gq = lane / 4, tq = lane % 4;
-    const int m0 = blockIdx.y * 8 * kNT;
     uint32_t b[KS][kNT][2];
     float bv[kNT][2];
 #pragma unroll
     for (int j = 0; j < kNT; j++) {
-        const int n = m0 + j * 8 + gq;
 #pragma unroll
         for (int ks = 0; ks < KS; ks++)
 #pragma unroll
-            for (int h = 0; h < 2; h++) {
-                const int k = ks * 16 + h * 8 + 2 * tq;
-                const float lo = n < M && k < K ? ld(w[(int64_t)n * K + k]) : 0.f;
-                const float hi = n < M && k + 1 < K ? ld(w[(int64_t)n * K + k + 1]) : 0.f;
-                b[ks][j][h] = pair_of<T>::pack(lo, hi);
-            }
+            for (int h = 0; h < 2; h++)
+                b[ks][j][h] = *reinterpret_cast<const uint32_t *>(W + (j * 8 + gq) * (KS * 16) + ks * 16 + h * 8 + 2 * tq);
 #pragma unroll
-        for (int h = 0; h < 2; h++) {
-            const int n2 = m0 + j * 8 + 2 * tq + h;
-            bv[j][h] = bias && n2 < M ? ld(bias[n2]) : 0.f;
-        }
+        for (int h = 0; h < 2; h++) bv[j][h] = B[j * 8 + 2 * tq + h];
     }
-    __syncthreads();
     // This lane's four k columns a k-step: their patch offsets, and a mask zeroing the
     // columns past K (the offsets are relative to a pixel's, so no one slot is zero for all).
     int ko[KS][4];
@@ -180,7 +203,9 @@ int launch(const void *x, const void *w, const void *bias, const void *res, void
 extern "C" size_t dt_cu_conv_smallc_mma_smem(const dt_cu_conv *g)
 {
     const int64_t ph = (kTH - 1) * g->sh + (g->kh - 1) * g->dh + 1, pw = (kTW - 1) * g->sw + (g->kw - 1) * g->dw + 1;
-    return (size_t)((ph * pw * g->c * 2 + 15) / 16 * 16 + 64 * 4);
+    const int64_t ks = (g->c * g->kh * g->kw + 15) / 16;
+    // patch, k table, the block's weights [64][ks * 16] as half bits, its 64 biases as float
+    return (size_t)((ph * pw * g->c * 2 + 15) / 16 * 16 + ks * 16 * 4 + 64 * ks * 16 * 2 + 64 * 4);
 }
 
 extern "C" int dt_cu_conv_smallc_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,

@@ -488,8 +488,8 @@ struct perm_geom32 {
     int32_t st[DT_CU_MAX_RANK];
 };
 
-template <typename T>
-__global__ void transpose32_k(const T *__restrict__ x, T *__restrict__ y, perm_geom32 g, uint32_t n, int32_t base)
+template <typename T, typename D = T>
+__global__ void transpose32_k(const T *__restrict__ x, D *__restrict__ y, perm_geom32 g, uint32_t n, int32_t base)
 {
     dt_grid_wait();
     for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
@@ -500,7 +500,8 @@ __global__ void transpose32_k(const T *__restrict__ x, T *__restrict__ y, perm_g
             off += (int32_t)(r - q * g.dims[d].d) * g.st[d];
             r = q;
         }
-        y[i] = x[off];
+        if constexpr (std::is_same<T, D>::value) y[i] = x[off];
+        else y[i] = cast_one<D, T>(x[off]);
     }
 }
 
@@ -783,10 +784,40 @@ static perm_geom perm_geom_of(int rank, const int64_t *out_dims, const int64_t *
     return g;
 }
 
-template <typename S>
-static int transpose_to(const S *x, void *y, int to, const perm_geom &g, int64_t n, cudaStream_t s)
+/* Where the output count and every offset read (base plus each dim's extreme) stay in
+ * [0, 2^31): the geometry of the 32-bit path (fastdiv.h's divisions instead of 64-bit divide
+ * sequences per dimension). */
+static bool perm_geom32_of(int rank, const int64_t *out_dims, const int64_t *in_strides, int64_t base, int64_t n,
+                           perm_geom32 *g)
 {
-    DT_FLOATS(to, dt_launch(transpose_k<S, T>, blocks_for(n), kThreads, 0, s, x, (T *)y, g, n, (int64_t)0))
+    int64_t lo = base, hi = base;
+    bool fits = n < INT32_MAX;
+    for (int d = 0; d < rank && fits; d++) {
+        int64_t e = (out_dims[d] - 1) * in_strides[d];
+        if (e < 0) lo += e;
+        else hi += e;
+        fits = out_dims[d] >= 1 && out_dims[d] < INT32_MAX && in_strides[d] > INT32_MIN && in_strides[d] < INT32_MAX &&
+               lo >= 0 && hi < INT32_MAX;
+    }
+    if (!fits) return false;
+    g->rank = rank;
+    for (int d = 0; d < rank; d++) {
+        g->dims[d] = dt_fast_div_make((uint32_t)out_dims[d]);
+        g->st[d] = (int32_t)in_strides[d];
+    }
+    return true;
+}
+
+template <typename S>
+static int transpose_to(const S *x, void *y, int to, int rank, const int64_t *out_dims, const int64_t *in_strides,
+                        int64_t n, cudaStream_t s)
+{
+    perm_geom32 g32;
+    if (perm_geom32_of(rank, out_dims, in_strides, 0, n, &g32))
+        DT_FLOATS(to, dt_launch(transpose32_k<S, T>, blocks_for(n), kThreads, 0, s, x, (T *)y, g32, (uint32_t)n, 0))
+    else
+        DT_FLOATS(to, dt_launch(transpose_k<S, T>, blocks_for(n), kThreads, 0, s, x, (T *)y,
+                                perm_geom_of(rank, out_dims, in_strides), n, (int64_t)0))
     return (int)cudaGetLastError();
 }
 
@@ -1013,8 +1044,7 @@ int dt_cu_transpose_cast(const void *x, int from, void *y, int to, int rank, con
                          const int64_t *in_strides, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
-    perm_geom g = perm_geom_of(rank, out_dims, in_strides);
-    DT_FLOATS(from, return transpose_to((const T *)x, y, to, g, n, (cudaStream_t)stream))
+    DT_FLOATS(from, return transpose_to((const T *)x, y, to, rank, out_dims, in_strides, n, (cudaStream_t)stream))
     return (int)cudaErrorInvalidValue;
 }
 
@@ -1032,31 +1062,15 @@ int dt_cu_transpose(const void *x, void *y, int esize, int rank, const int64_t *
                     int64_t base, int64_t n, void *stream)
 {
     if (n <= 0) return 0;
-    /* The 32-bit path where the output count and every offset read (base plus each dim's
-     * extreme) stay in [0, 2^31); only with DUCTILE_CUDA_FASTDIV=1 until a GPU run checks it
-     * (session 10 wrote it after its last device time). */
-    int64_t lo = base, hi = base;
-    bool fits = n < INT32_MAX && fastdiv_enabled();
-    for (int d = 0; d < rank && fits; d++) {
-        int64_t e = (out_dims[d] - 1) * in_strides[d];
-        if (e < 0) lo += e;
-        else hi += e;
-        fits = out_dims[d] >= 1 && out_dims[d] < INT32_MAX && in_strides[d] > INT32_MIN && in_strides[d] < INT32_MAX &&
-               lo >= 0 && hi < INT32_MAX;
-    }
+    /* The 32-bit path where it fits (perm_geom32_of); DUCTILE_CUDA_FASTDIV=0 turns it off. */
     cudaStream_t s = (cudaStream_t)stream;
-    if (fits) {
-        perm_geom32 g;
-        g.rank = rank;
-        for (int d = 0; d < rank; d++) {
-            g.dims[d] = dt_fast_div_make((uint32_t)out_dims[d]);
-            g.st[d] = (int32_t)in_strides[d];
-        }
+    perm_geom32 g32;
+    if (fastdiv_enabled() && perm_geom32_of(rank, out_dims, in_strides, base, n, &g32)) {
         uint32_t m = (uint32_t)n;
         int32_t b = (int32_t)base;
         return by_esize(esize, [&](auto z) {
             using T = decltype(z);
-            dt_launch(transpose32_k<T>, blocks_for(n), kThreads, 0, s, (const T *)x, (T *)y, g, m, b);
+            dt_launch(transpose32_k<T>, blocks_for(n), kThreads, 0, s, (const T *)x, (T *)y, g32, m, b);
         });
     }
     perm_geom g = perm_geom_of(rank, out_dims, in_strides);

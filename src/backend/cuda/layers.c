@@ -139,7 +139,8 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
             if (in[k].dtype != DUCTILE_BOOL) return false;
         return out[0].dtype == DUCTILE_BOOL;
     }
-    if (!strcmp(op, "DepthToSpace")) return in[0].rank == 4 && dt_one_float(L, in, out);
+    if (!strcmp(op, "DepthToSpace")) /* converting too (attribute `to`, the precision pass's) */
+        return in[0].rank == 4 && (dt_one_float(L, in, out) || (dt_is_kfloat(in[0].dtype) && dt_is_kfloat(out[0].dtype)));
     if (!strcmp(op, "Resize")) {
         const char *mode = dt_attr_string(L, "mode", "nearest");
         return in[0].rank == 4 && dt_is_kfloat(in[0].dtype) && out[0].dtype == in[0].dtype &&

@@ -173,6 +173,9 @@ static ductile_status dt_d2s_run(const void *params, const dt_view *in, dt_view 
     const dt_cu_d2s_params *p = params;
     int64_t dims[6], st[6];
     dt_depth_to_space_source(p->nhwc, p->crd, in[0].dims, p->block, dims, st);
+    if (in[0].dtype != out[0].dtype) /* attribute `to` (supports() admits float types) */
+        return dt_cuda_check(dt_cu_transpose_cast(in[0].data, in[0].dtype, out[0].data, out[0].dtype, 6, dims, st,
+                                                  dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
     return dt_cuda_check(dt_cu_transpose(in[0].data, out[0].data, dt_esize(&out[0]), 6, dims, st, 0,
                                          dt_cuda_count(&out[0]), ex->stream), p->L->op_type);
 }
