@@ -96,7 +96,11 @@ def main():
             if os.environ.get("NCU_DETAIL") == "1":   # the sections of two executes' kernels, as text
                 det = ["ncu", "--cache-control", "none", "--clock-control", "none", "--section", "SpeedOfLight",
                        "--section", "Occupancy", "--section", "LaunchStats", "--section", "WarpStateStats",
+                       "--metrics", "regex:smsp__average_warps_issue_stalled_.*_per_issue_active.ratio,"
+                       "smsp__inst_executed.sum,smsp__inst_executed.avg.per_cycle_active",
                        "--print-kernel-base", "function"]
+                if os.environ.get("NCU_KERNEL"):   # a regex of the kernels to detail
+                    det += ["--kernel-name", "regex:" + os.environ["NCU_KERNEL"]]
                 sh(det + base + ["--iterations=4", "--warmUp=0", "--duration=0"], f"{out}/detail_{tag}.txt", 600)
             ks = kernels(txt)
             if not ks:

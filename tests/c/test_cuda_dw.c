@@ -4,7 +4,8 @@
  * kernels 3x3, 5x5 and others (the any-size path), strides 1 and 2, dilations 1, 2 and one
  * large enough to shrink the tile, pads, batch 1 and 3, with and without bias, residual and
  * activation), both layouts, float32 / float16 / bfloat16, against a double reference on the
- * same (rounded) inputs: rel-L2 <= 1e-5 in float32, <= 1e-2 in half. GPU only (skips with
+ * same (rounded) inputs: rel-L2 <= 1e-5 in float32, <= 1e-2 in half (3x3 layers of channels
+ * in 8s run the half types' 8-channels-a-thread kernel). GPU only (skips with
  * "no CUDA device found"). And the refusals: a channel multiplier other than 1, a tile that
  * cannot fit. */
 #include "cuda_probe.h"
@@ -102,6 +103,11 @@ static const dw_case cases[] = {
     {3, 8, 9, 20, 1, 7, 1, 1, 3, false, true, DT_CU_HARDSWISH},
     {1, 5, 13, 11, 5, 5, 1, 20, 40, true, false, DT_CU_IDENTITY}, /* dilation 20: a smaller tile */
     {1, 130, 4, 3, 3, 3, 1, 1, 1, true, true, DT_CU_RELU},       /* channels past 2 blocks */
+    /* 3x3, C % 8 == 0: the half types' generic NHWC kernel takes 8 channels a thread */
+    {3, 8, 7, 9, 3, 3, 1, 1, 1, true, true, DT_CU_HARDSWISH},
+    {1, 24, 15, 13, 3, 3, 2, 2, 2, true, false, DT_CU_RELU},
+    {2, 144, 5, 3, 3, 3, 1, 1, 0, false, false, DT_CU_IDENTITY},
+    {1, 576, 14, 14, 3, 3, 1, 1, 1, true, false, DT_CU_CLIP},
 };
 
 /* Host-side: what the planner refuses, without a GPU. */

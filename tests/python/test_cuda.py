@@ -331,7 +331,9 @@ def test_precision_layers_run_on_the_gpu_in_half(precision_engines):
     for io in gpu.io_tensor_names:
         assert np.dtype(gpu.get_tensor_dtype(io)) != np.float16
     if half:
-        lowered = [l for l in run if any(o["Dtype"] == half for o in l["Outputs"])]
+        # lowered: writes a half tensor, or reads one and writes a network output in float32
+        # itself (a DepthToSpace / Transpose with the output Cast folded in)
+        lowered = [l for l in run if any(o and o["Dtype"] == half for o in l["Outputs"] + l["Inputs"])]
         f32 = sorted({l["LayerType"] for l in run if l not in lowered and l["LayerType"] != "Cast"
                       and any(o["Dtype"] == "float32" for o in l["Outputs"])})
         casts = sum(l["LayerType"] == "Cast" for l in run)
