@@ -242,8 +242,12 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
         static const char *off = getenv("DUCTILE_CUDA_DW8");   // "0": the one-element kernel (an A/B switch)
         if (!(off && !strcmp(off, "0")) && nhwc && small && g->kh == 3 && g->kw == 3 && g->m == g->c && g->c % 8 == 0 && aligned &&
             g->n * g->ih * g->iw * g->c < 0x7fffffff) {
-            int64_t t8 = total / 8, b8 = (t8 + 255) / 256;
-            dt_launch(dw3_nhwc8_k<T>, (unsigned)(b8 < 65535 * 32 ? b8 : 65535 * 32), 256, 0, (cudaStream_t)stream, x, w,
+            // Blocks of 64 threads where 256 would leave most multiprocessors idle (mobilenet_v2
+            // b1's 7x7 x 960: 74 blocks of 256 for 132 SMs).
+            int64_t t8 = total / 8;
+            unsigned th = t8 < 132 * 256 * 2 ? 64 : 256;
+            int64_t b8 = (t8 + th - 1) / th;
+            dt_launch(dw3_nhwc8_k<T>, (unsigned)(b8 < 65535 * 32 ? b8 : 65535 * 32), th, 0, (cudaStream_t)stream, x, w,
                       bias, res, y, *g, (int)t8);
             return (int)cudaGetLastError();
         }

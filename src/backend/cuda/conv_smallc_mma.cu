@@ -5,14 +5,14 @@
 // superres' first conv at 7 TFLOP/s (cuDNN 22 us at 224x224, 82 us at 512x512, ncu session 16),
 // far from the 3-4 us its 6.4 MB output takes to write at 224.
 //
-// A block of 4 warps computes an 8 x 32 tile of output pixels by 64 output channels (grid y:
+// A block of 8 warps computes an 8 x 32 tile of output pixels by 64 output channels (grid y:
 // the blocks of 64). It stages the input patch the tile reads ([PH][PW][C], zeros outside
 // the image) in shared memory; each k column's patch offset (tap and channel) comes from a
 // table, each pixel row's from its position, so an A fragment is eight 2-byte shared loads
 // and no im2col buffer (columns past K masked to zero: a non-finite input there would turn
 // the zero weights' product into NaN). The
 // weights' B fragments (K x 64) stay in registers for the whole block, float32 accumulators;
-// a warp takes four m-tiles of 16 pixels (half a row of the tile each). Bias, residual and
+// a warp takes two m-tiles of 16 pixels (half a row of the tile each). Bias, residual and
 // activation in the store, two channels at a time.
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
@@ -26,7 +26,7 @@
 
 namespace {
 
-constexpr int kWarps = 4, kThreads = 32 * kWarps, kTH = DT_CU_SMALLC_MMA_TH, kTW = DT_CU_SMALLC_MMA_TW, kNT = 8;
+constexpr int kWarps = 8, kThreads = 32 * kWarps, kTH = DT_CU_SMALLC_MMA_TH, kTW = DT_CU_SMALLC_MMA_TW, kNT = 8;
 constexpr int kTiles = kTH * kTW / 16, kTilesPerWarp = kTiles / kWarps;
 
 template <typename T, int KS>
@@ -54,14 +54,16 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
     const uint16_t *xi = reinterpret_cast<const uint16_t *>(x) + img * (int64_t)IH * IW * C;   // the bits
     const uint16_t *wb = reinterpret_cast<const uint16_t *>(w);
     // Every global load of the staging is issued before any is waited for: the weights
-    // (a fully unrolled loop: 8 * KS a thread) and the patch in rounds of kLoads a thread. Loads
+    // (a fully unrolled loop: 4 * KS a thread) and the patch in rounds of kLoads a thread. Loads
     // behind a branch each, one after another, cost the first version ~40 us a block (a chain
     // of L2 latencies), more than all its arithmetic.
     constexpr int kLoads = 8;
     {
-        uint16_t wv[8 * KS];
+        constexpr int kW = 64 * KS * 16 / kThreads;   // weights a thread stages
+        static_assert(kW * kThreads == 64 * KS * 16, "the block's weights split evenly");
+        uint16_t wv[kW];
 #pragma unroll
-        for (int u = 0; u < 8 * KS; u++) {
+        for (int u = 0; u < kW; u++) {
             const int i = u * kThreads + threadIdx.x, n = i / (KS * 16), k = i - n * (KS * 16);
             wv[u] = m0 + n < M && k < K ? __ldg(wb + (int64_t)(m0 + n) * K + k) : (uint16_t)0;
         }
@@ -83,7 +85,7 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
             }
         }
 #pragma unroll
-        for (int u = 0; u < 8 * KS; u++) W[u * kThreads + threadIdx.x] = wv[u];
+        for (int u = 0; u < kW; u++) W[u * kThreads + threadIdx.x] = wv[u];
         if (threadIdx.x < 64) B[threadIdx.x] = bz;
     }
     for (int k = threadIdx.x; k < KS * 16; k += kThreads) {
