@@ -18,8 +18,12 @@ timeout 200 python3 -m pytest -q -rf -p no:cacheprovider tests/python/test_cuda.
     tests/python/test_cuda_conv_tc.py -k "superres or mobilenet or conv or act or unary or relu or sigmoid" > "$L/pytest.log" 2>&1
 echo "pytest rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|^ERROR" "$L/pytest.log" | tail -12 | tee -a "$S"
+log "latency FP16 (tactic log of superres' c1)"
+DUCTILE_TACTIC_LOG=1 timeout 100 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=superres,mobilenet_v2 > "$L/lat.txt" 2>&1
+grep -v "^tactic" "$L/lat.txt" | tee -a "$S"
+grep "c1/Conv' profile 0 point 0" "$L/lat.txt" | head -8 | tee -a "$S"
 log "bench_cuda superres, mobilenet_v2"
-timeout ${BENCH_S:-260} python3 bench/bench_cuda.py --models=superres,mobilenet_v2 --commit "${DUCTILE_COMMIT:-unknown}" \
+timeout ${BENCH_S:-240} python3 bench/bench_cuda.py --models=superres,mobilenet_v2 --commit "${DUCTILE_COMMIT:-unknown}" \
     --out "$OUT/bench" --iters 50 > "$L/bench.log" 2>&1
 echo "bench rc=$?" | tee -a "$S"
 grep -v '^{' "$L/bench.log" | tail -15 >> "$S"
