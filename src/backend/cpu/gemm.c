@@ -358,6 +358,12 @@ static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0
 /* A block's A panels of at most this many bytes stay in L2 while B panels stream under them
  * (dt_gemm_slice's panel order). */
 enum { DT_GEMM_A_L2 = 256 << 10 };
+/* A block of B read in place (dt_gemm.direct_b) of more than this many bytes runs panel by
+ * panel even near (no prefetch_b): strip by strip, each strip read it again from L3 (or, at
+ * batch 8, memory). Session 17, resnet50 b8 1 thread, layer minima: the 56x56 1x1s (a block
+ * of 256 x 960 floats) 3-6% faster, the 28x28 ones (256 x 784) 2-4%; the 14x14 ones (256 x
+ * 196, which stays in L2) 1.5% slower by panel, hence the bound. */
+enum { DT_GEMM_B_L2 = 512 << 10 };
 /* Strips of at most this many B panels (the last one fused with its few extra columns) stream
  * the next strip's A panel in (dt_gemm_kernel_x_fn's a_next): resnet50's 7x7 layers -26%,
  * 14x14 -8% (in the network, 1 thread). */
@@ -419,13 +425,14 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                            (int)mc, (int)(nc - jn), first, g->beta, g->bias ? g->bias + ic : NULL);
                 }
                 /* Tiles row strip by row strip (each A panel from L1 over every B panel), or,
-                 * for a B read in place from far away whose block does not stay in L2 beside
-                 * C (KC x NC floats: 960 KB of a 1 MB L2) while the block's A panels do,
-                 * panel by panel (each B panel from L2 under every A panel): B then comes
-                 * from L3 once per block, not once per row strip. The same tiles, each
+                 * for a B read in place from far away, or whose block does not stay in L2
+                 * beside C (more than DT_GEMM_B_L2), while the block's A panels do, panel by
+                 * panel (each B panel from L2 under every A panel): B then comes from L3 or
+                 * memory once per block, not once per row strip. The same tiles, each
                  * computed alike: the same bits in either order. */
                 int64_t n_ip = (mc + MR - 1) / MR, n_jp = (jn + NR - 1) / NR;
-                bool by_panel = g->prefetch_b && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
+                bool b_big = g->prefetch_b || (g->direct_b && kc * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2);
+                bool by_panel = b_big && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
                                 n_jp > 1;
                 int64_t je = epi_store ? jn + nx : 0;   /* the x columns took it with their panel */
                 bool epi_after = by_panel || n_jp == 0;
