@@ -71,10 +71,13 @@ typedef struct dt_gemm {
      * rows, instead of being packed: for a B that is already an image row after row (1x1
      * convs), where packing is a copy as costly as a thin product. */
     bool direct_b;
-    /* With direct_b: the first row strip of each block, before each panel, prefetches the
-     * next panel's rows of B into L2. For a B from far away (an image larger than L2, or K of
-     * several blocks), whose in-place rows (one stream per k) the hardware prefetcher does
-     * not follow, where packing copies it instead; the later strips find it in L2. */
+    /* With direct_b: the next panel's rows of B are prefetched into L2 (by the first row
+     * strip of each block, before each panel; or, where the block runs panel by panel, each
+     * tile of a panel its share of the next panel's rows, spread so the requests do not
+     * queue up at once). For a B from far away (an image larger than L2, or K of several
+     * blocks), whose in-place rows (one stream per k) the hardware prefetcher does not follow,
+     * where packing copies it instead; the later strips find it in L2. A near B whose block
+     * passes DT_GEMM_B_L2 (gemm.c) runs panel by panel and prefetches likewise. */
     bool prefetch_b;
     /* Optional: op(B) packed once by dt_gemm_pack_b_full (B, ldb and trans_b are then
      * unused): constant weights packed at build time, so no run packs B. */
