@@ -36,10 +36,10 @@ static void test_x_kernel_matches_wide_bits(void)
      * 48 + j (a row of LDB = 55 holds 48 + 7) */
     float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB + 16), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
     float *res = rand_buf(8 * LDC), *cb = rand_buf(LDC), *P = malloc(sizeof(float) * KC * 16);
-    static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL, false},       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL, false},
-                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false},
-                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL, false},
-                                       {DT_ACT_GELU, 0, 0, NULL, NULL, false},       {DT_ACT_NONE, 0, 0, NULL, NULL, false}};
+    static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL, false, false},
+                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false, false},
+                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL, false, false},
+                                       {DT_ACT_GELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_NONE, 0, 0, NULL, NULL, false, false}};
     float Cw[8 * LDC], Cx[8 * LDC];
     int bad = 0;
     for (int nx = 1; nx <= DT_GEMM_NARROW; nx++) {

@@ -331,7 +331,10 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
     /* Without a residual (laid out as y, not as the product) the activation goes in the
      * GEMM's store, the same float operations as the pass: the copy-out is then a copy. */
     bool epi_in_gemm = a->epi && (!a->epi->res || a->y_cs);
-    if (epi_in_gemm) gm.epi = a->epi;
+    /* the product in scratch is read straight back: not written past the cache */
+    dt_epilogue near_epi = a->epi ? *a->epi : (dt_epilogue){0};
+    near_epi.c_far = near_epi.c_far && a->y_cs;
+    if (epi_in_gemm) gm.epi = &near_epi;
     if (a->y_cs) {
         /* y is the product ([M][N][px]): no copy-out at all */
         gm.C = a->y;

@@ -507,6 +507,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
             }
         }
     }
+    /* The kernels' non-temporal stores (dt_epilogue.c_far) ordered before whatever the
+     * caller does next (the pool's join publishes C to the other threads). */
+    if (g->epi && g->epi->c_far) _mm_sfence();
 }
 
 /* The epilogue over rows [r0, r0+m) and columns [c0, c0+n) of C, for the columns whose kernel

@@ -6,6 +6,7 @@
 #include "backend/cpu/gemm_row.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline void dt_gemm_store_ref(const float *acc, int64_t ldacc, float *c, int64_t ldc,
@@ -69,7 +70,7 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
  * 15-20% of its time, data in L1: resnet50's 56x56 1x1s with 64 input channels). */
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const float *bias, const float *res,
-                 const dt_act act, float lo, float hi)
+                 const dt_act act, float lo, float hi, bool nt)
 {
 #pragma GCC unroll 8
     for (int i = 0; i < DT_GEMM_MR; i++) {
@@ -84,7 +85,10 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
                 r = _mm512_max_ps(_mm512_set1_ps(lo), r);
                 r = _mm512_min_ps(_mm512_set1_ps(hi), r);
             }
-            _mm512_storeu_ps(c + i * ldc + v * 16, r);
+            if (nt)
+                _mm512_stream_ps(c + i * ldc + v * 16, r);
+            else
+                _mm512_storeu_ps(c + i * ldc + v * 16, r);
         }
     }
 }
@@ -110,12 +114,19 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
-    /* The C tile is touched only after the k loop: start its lines moving now. */
+    /* A whole tile of an output past the cache (dt_epilogue.c_far), 64-byte aligned rows: the
+     * tile store below writes it non-temporally. */
+    const dt_act act = epi ? epi->act : DT_ACT_NONE;
+    const bool whole = tile_store && mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f &&
+                       (!epi || !epi->col_bias) && (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP);
+    const bool nt = whole && epi && epi->c_far && !(((uintptr_t)c | (uintptr_t)(ldc * (int64_t)sizeof(float))) & 63);
+    /* The C tile is touched only after the k loop: start its lines moving now (not those
+     * written non-temporally). */
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
 #pragma GCC unroll 3
-        for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
+        for (int v = 0; v < nv && !nt; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
         if (nx) _mm_prefetch((const char *)(c + i * ldc + nv * 16 + nx - 1), _MM_HINT_T0);
         /* A residual from memory: the next tile's lines (the strip's next 48 columns), a
          * tile's k loop ahead. resnet50 b8 1 thread, its 56x56 1x1s with a residual 4.37-4.46
@@ -167,20 +178,18 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
      * 1x1 and im2col conv of resnet50 and mobilenet): the store decided once for the tile. Not
      * in the x kernel's bodies (tile_store false): there it slowed the strips of few panels
      * (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining changed their allocation. */
-    const dt_act act = epi ? epi->act : DT_ACT_NONE;
-    if (tile_store && mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f && (!epi || !epi->col_bias) &&
-        (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP)) {
+    if (whole) {
         const float *r = epi ? res : NULL;
         float lo = act == DT_ACT_CLIP ? epi->p0 : 0.0f, hi = act == DT_ACT_CLIP ? epi->p1 : 0.0f;
         if (act == DT_ACT_RELU)
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_RELU, 0, 0)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_RELU, 0, 0);
+            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_RELU, 0, 0, nt)
+              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_RELU, 0, 0, nt);
         else if (act == DT_ACT_CLIP)
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_CLIP, lo, hi)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_CLIP, lo, hi);
+            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_CLIP, lo, hi, nt)
+              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_CLIP, lo, hi, nt);
         else
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_NONE, 0, 0)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_NONE, 0, 0);
+            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_NONE, 0, 0, nt)
+              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_NONE, 0, 0, nt);
     } else {
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
