@@ -9,7 +9,8 @@
  *     bias and the residual (max/min operand order), the residual's next-tile prefetch
  *     (res_far) on and off;
  *   - an output past the cache (c_far: non-temporal stores where the rows are aligned) against
- *     the plain store bit for bit;
+ *     the plain store bit for bit; the kernel prefetching the next B panel in its k loop
+ *     (dt_gemm_kernel_pf_fn) against the plain one;
  *   - 1x1 convs of whole tiles (24 -> 40 and 64 -> 72 channels at 12x16, 48 pixels a panel,
  *     batch 2) with bias, residual and Relu against the double reference (1e-4 of the largest
  *     value). */
@@ -108,6 +109,36 @@ static void test_tile_store_far_bits(void)
     dt_free(Cf), dt_free(Cn);
 }
 
+/* The kernel that prefetches the next panel's rows in its k loop (dt_gemm_kernel_pf_fn):
+ * the bits of the plain epilogue kernel, heights 8 and 5, 1-3 vectors, with and without the
+ * epilogue, 1 to KC prefetched rows. */
+static void test_pf_kernel_bits(void)
+{
+    dt_gemm_kernel_epi_fn epi_k = dt_gemm_kernel_epi_select();
+    dt_gemm_kernel_pf_fn pf_k = dt_gemm_kernel_pf_select();
+    if (!epi_k || !pf_k) return;
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *res = rand_buf(8 * LDC);
+    float *P = rand_buf(KC * 61);
+    float Ct[8 * LDC], Cr[8 * LDC];
+    int bad = 0;
+    for (int nv = 1; nv <= 3; nv++)
+        for (int m = 8; m >= 5; m -= 3)
+            for (int e = 0; e < 2; e++)
+                for (int rows = 1; rows <= KC; rows += KC - 1) {
+                    dt_epilogue ep = {.act = DT_ACT_RELU, .res = res};
+                    for (int i = 0; i < 8 * LDC; i++) Ct[i] = Cr[i] = NAN;
+                    epi_k(KC, A, B, LDB, nv, Cr, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL);
+                    pf_k(KC, A, B, LDB, nv, Ct, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL, P, 61,
+                         rows);
+                    if (memcmp(Ct, Cr, sizeof Ct)) {
+                        bad++;
+                        fprintf(stderr, "pf kernel nv=%d m=%d epi %d rows %d: bits differ\n", nv, m, e, rows);
+                    }
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(res), free(P);
+}
+
 static void test_conv_1x1_whole_tiles(void)
 {
     static const int64_t cm[][2] = {{24, 40}, {64, 72}};
@@ -128,6 +159,7 @@ int main(void)
 {
     test_tile_store_matches_row_store_bits();
     test_tile_store_far_bits();
+    test_pf_kernel_bits();
     test_conv_1x1_whole_tiles();
     TEST_MAIN_END();
 }

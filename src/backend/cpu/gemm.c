@@ -45,6 +45,14 @@ static dt_gemm_kernel_x_fn dt_gemm_kernel_x(void)
     return f;
 }
 
+static dt_gemm_kernel_pf_fn dt_gemm_kernel_pf(void)
+{
+    static dt_gemm_kernel_pf_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_pf_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_pf_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static dt_gemm_kernel_epi_fn dt_gemm_kernel_epi(void)
 {
     static dt_gemm_kernel_epi_fn k;   /* NULL stays NULL (recomputed) */
@@ -381,6 +389,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow();
     dt_gemm_kernel_epi_fn kern_epi = dt_gemm_kernel_epi();
     dt_gemm_kernel_x_fn kern_x = dt_gemm_kernel_x();
+    dt_gemm_kernel_pf_fn kern_pf = dt_gemm_kernel_pf();
     /* Few rows of a plain A, or any number under a B packed at build time: read in place
      * (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && (g->M <= DT_GEMM_ROWS_M || g->B_packed);
@@ -446,14 +455,15 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                     const float *arow = rows ? g->A + (ic + ip) * g->lda + pc : NULL;
                     {
                         int n = (int)dt_min64(NR, nc - jp);
+                        /* each tile of a panel its share of the next panel's rows, inside
+                         * the kernel's k loop where there is one (kern_pf) */
+                        const float *pf = NULL;
+                        int64_t pf_rows = 0;
                         if (by_panel && jp + NR < nd) {
-                            /* each tile of the panel its share of the next panel's rows:
-                             * resnet50's 1x1s b8 1 thread (bench_conv_layers): 64->256 at
-                             * 120x120 17.23 -> 16.36 ms, 256->128 at 56x56 7.24 -> 7.13;
-                             * the whole next panel from the first tile (as in strip order)
-                             * gained nothing there */
                             int64_t i = ip / MR, r0 = i * kc / n_ip, r1 = (i + 1) * kc / n_ip;
-                            dt_gemm_prefetch_panel(g->B + (pc + r0) * g->ldb + jc + jp + NR, g->ldb, r1 - r0);
+                            pf = g->B + (pc + r0) * g->ldb + jc + jp + NR;
+                            pf_rows = r1 - r0;
+                            if (!kern_pf) dt_gemm_prefetch_panel(pf, g->ldb, pf_rows);
                         } else if (g->prefetch_b && ip == 0 && jp + NR < nd) {
                             dt_gemm_prefetch_panel(g->B + pc * g->ldb + jc + jp + NR, g->ldb, kc);
                         }
@@ -481,6 +491,12 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             kern_x(kc, ap, a_next, bp, ldb, nv, n, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta,
                                    bias, epi_store ? &te : NULL,
                                    epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL);
+                        } else if (pf && kern_pf && !rows) {
+                            const float *res = epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
+                            dt_epilogue te = epi_store ? *g->epi : (dt_epilogue){0};
+                            if (te.col_bias) te.col_bias += jc + jp;
+                            kern_pf(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, epi_store ? &te : NULL,
+                                    res, pf, g->ldb, pf_rows);
                         } else if (epi_store) {
                             const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
                             /* The column bias at this tile's first column. */

@@ -211,6 +211,20 @@ void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, co
                              int n, const float *xb, int64_t xld, int nx, float *c, int64_t ldc, int m, bool first,
                              float beta, const float *bias, const dt_epilogue *epi, const float *res);
 dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void);
+/* dt_gemm_kernel_epi_fn (epi NULL: none) for a tile of more than 4 rows that also prefetches
+ * pf_rows (<= kc) rows of 48 floats (pf, rows pf_ld apart: the next panel of a B read in place)
+ * into L2, one row every kc / pf_rows steps of its k loop: for blocks run panel by panel, each
+ * tile of a panel its share of the next panel, where a burst of prefetches between tiles
+ * stalled on the full miss queue. The bits of dt_gemm_kernel_epi_fn. NULL from the selector:
+ * none on this CPU. */
+typedef void (*dt_gemm_kernel_pf_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                     int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                     const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,
+                                     int64_t pf_rows);
+void dt_gemm_kernel_pf_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc,
+                              int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                              const float *res, const float *pf, int64_t pf_ld, int64_t pf_rows);
+dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void);
 /* The narrow kernel over all the rows of a block at once: m rows in ceil(m/8) packed A panels,
  * panel p at a + p*lda, its 8 rows to c + p*8*ldc (bias + p*8). The panels' FMA chains are
  * independent and interleaved, where one panel at a time leaves every column's chain waiting

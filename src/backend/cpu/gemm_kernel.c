@@ -99,7 +99,8 @@ static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
                     int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
                     const float *bias, const dt_epilogue *epi, const float *res, const int nx,
-                    const float *xb, int64_t xld, const float *a_next, const bool tile_store)
+                    const float *xb, int64_t xld, const float *a_next, const bool tile_store,
+                    const float *pf, int64_t pf_ld, int64_t pf_rows)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
@@ -137,6 +138,7 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
             for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(res + i * ldc + (v + 3) * 16), _MM_HINT_T0);
         }
     }
+    int64_t pf_acc = 0;
     for (int64_t k = 0; k < kc; k++) {
         __m512 bv[3];
 #pragma GCC unroll 3
@@ -153,6 +155,18 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
             _mm_prefetch((const char *)(b + 8 * ld + nv * 16 - 1 + (xin ? nx : 0)), _MM_HINT_T0);
         }
         if (a_next && !(k & 1)) _mm_prefetch((const char *)(a_next + k * MR), _MM_HINT_T1);
+        if (pf) {
+            /* pf_rows rows of the next B panel spread evenly over the kc steps (pf_rows <= kc) */
+            pf_acc += pf_rows;
+            if (pf_acc >= kc) {
+                pf_acc -= kc;
+                _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + 32), _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + DT_GEMM_NR - 1), _MM_HINT_T1);
+                pf += pf_ld;
+            }
+        }
         if (nx) {
             /* the extra columns: the A column (8 rows) against each one's B value */
             if (!xin) _mm_prefetch((const char *)(xb + 8 * xld), _MM_HINT_T0);
@@ -220,11 +234,11 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
 #define DT_GEMM_BODY(MRV, EPI)                                                               \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true); \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true, NULL, 0, 0); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true); \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true, NULL, 0, 0); \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true); \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true, NULL, 0, 0); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
@@ -271,11 +285,11 @@ dt_gemm_kernel_next_avx512(int64_t kc, const float *a, const float *a_next, cons
                            const dt_epilogue *epi, const float *res)
 {
     if (nv == 3)
-        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false);
+        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
     else if (nv == 2)
-        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false);
+        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
     else
-        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false);
+        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
 }
 
 DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb,
@@ -289,10 +303,10 @@ DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *
     }
     enum { N = 3 * 16 };
     switch (nx) {
-    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next, false); break;
-    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next, false); break;
-    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next, false); break;
-    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next, false); break;
+    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next, false, NULL, 0, 0); break;
+    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next, false, NULL, 0, 0); break;
+    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next, false, NULL, 0, 0); break;
+    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next, false, NULL, 0, 0); break;
     }
 }
 
@@ -300,6 +314,28 @@ dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_x_avx512 : NULL;
+}
+
+DT_AVX512 void dt_gemm_kernel_pf_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                        int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                        const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,
+                                        int64_t pf_rows)
+{
+    if (nv == 3)
+        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
+                            pf_ld, pf_rows);
+    else if (nv == 2)
+        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
+                            pf_ld, pf_rows);
+    else
+        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
+                            pf_ld, pf_rows);
+}
+
+dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_pf_avx512 : NULL;
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
