@@ -111,7 +111,7 @@ static void test_tile_store_far_bits(void)
 
 /* The kernel that prefetches the next panel's rows in its k loop (dt_gemm_kernel_pf_fn):
  * the bits of the plain epilogue kernel, heights 8 and 5, 1-3 vectors, with and without the
- * epilogue, 1 to KC prefetched rows. */
+ * epilogue (a residual far and near), 1 to KC prefetched rows. */
 static void test_pf_kernel_bits(void)
 {
     dt_gemm_kernel_epi_fn epi_k = dt_gemm_kernel_epi_select();
@@ -123,9 +123,10 @@ static void test_pf_kernel_bits(void)
     int bad = 0;
     for (int nv = 1; nv <= 3; nv++)
         for (int m = 8; m >= 5; m -= 3)
-            for (int e = 0; e < 2; e++)
+            for (int e = 0; e < 3; e++)
                 for (int rows = 1; rows <= KC; rows += KC - 1) {
-                    dt_epilogue ep = {.act = DT_ACT_RELU, .res = res};
+                    /* e 2: the residual's prefetch (res_far) spread in the k loop too */
+                    dt_epilogue ep = {.act = DT_ACT_RELU, .res = res, .res_far = e == 2};
                     for (int i = 0; i < 8 * LDC; i++) Ct[i] = Cr[i] = NAN;
                     epi_k(KC, A, B, LDB, nv, Cr, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL);
                     pf_k(KC, A, B, LDB, nv, Ct, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL, P, 61,

@@ -215,8 +215,10 @@ dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void);
  * pf_rows (<= kc) rows of 48 floats (pf, rows pf_ld apart: the next panel of a B read in place)
  * into L2, one row every kc / pf_rows steps of its k loop: for blocks run panel by panel, each
  * tile of a panel its share of the next panel, where a burst of prefetches between tiles
- * stalled on the full miss queue. The bits of dt_gemm_kernel_epi_fn. NULL from the selector:
- * none on this CPU. */
+ * stalled on the full miss queue. A residual from memory (epi->res_far) has the next row
+ * strip's lines of this panel prefetched likewise, spread over the k loop (the tile after this
+ * one in panel order; past the last strip the addresses are only prefetched, never read). The
+ * bits of dt_gemm_kernel_epi_fn. NULL from the selector: none on this CPU. */
 typedef void (*dt_gemm_kernel_pf_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                      int64_t ldc, int m, int n, bool first, float beta, const float *bias,
                                      const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,

@@ -133,12 +133,17 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
          * tile's k loop ahead. resnet50 b8 1 thread, its 56x56 1x1s with a residual 4.37-4.46
          * -> 4.09-4.16 ms (this tile's lines: 4.13-4.16; two and four tiles ahead 4.17-4.31);
          * at b1 (residual in L3) +1%, hence only where res_far. */
-        if (tile_store && res && epi && epi->res_far) {
+        if (tile_store && res && epi && epi->res_far && !pf) {
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(res + i * ldc + (v + 3) * 16), _MM_HINT_T0);
         }
     }
     int64_t pf_acc = 0;
+    /* In panel order (pf): the next row strip's residual lines of this panel, spread over the
+     * k loop as the B rows are. */
+    const float *rpf = pf && tile_store && res && epi && epi->res_far ? res + MR * ldc : NULL;
+    int64_t r_acc = 0;
+    int r_line = 0;
     for (int64_t k = 0; k < kc; k++) {
         __m512 bv[3];
 #pragma GCC unroll 3
@@ -165,6 +170,14 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
                 _mm_prefetch((const char *)(pf + 32), _MM_HINT_T1);
                 _mm_prefetch((const char *)(pf + DT_GEMM_NR - 1), _MM_HINT_T1);
                 pf += pf_ld;
+            }
+            if (rpf) {
+                r_acc += MR * nv;
+                while (r_acc >= kc && r_line < MR * nv) {
+                    r_acc -= kc;
+                    _mm_prefetch((const char *)(rpf + r_line / nv * ldc + r_line % nv * 16), _MM_HINT_T0);
+                    r_line++;
+                }
             }
         }
         if (nx) {
