@@ -64,8 +64,13 @@ static void run(dt_pool *pool, const layer *L, int algo)
     for (int64_t i = 0; i < nw; i++) w[i] = (float)(i % 3) * 0.1f - 0.1f;
     for (int64_t i = 0; i < L->m; i++) b[i] = 0.5f;
     for (int64_t i = 0; res && i < ny; i++) res[i] = (float)(i % 7) * 0.1f - 0.3f;
-    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f, .res = res};
+    /* res_far and c_far as FusedConv sets them for these sizes */
+    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f, .res = res,
+                       .res_far = res && (size_t)ny >= DT_CPU_RES_FAR_BYTES / sizeof(float),
+                       .c_far = (size_t)ny >= DT_CPU_C_FAR_BYTES / sizeof(float)};
     dt_conv_args a = {.x = x, .w = w, .bias = b, .epi = &epi, .y = y};
+    /* BATCH_PX (environment): dt_conv_args.batch_px, the batched 1x1s threshold (0: the default) */
+    if (getenv("BATCH_PX")) a.batch_px = atoll(getenv("BATCH_PX"));
     float *wp = NULL;
     if (!dt_cpu_conv_is_depthwise(&g)) {
         wp = dt_aligned_alloc(64, sizeof(float) * dt_cpu_conv_packed_floats(&g));

@@ -3,7 +3,7 @@
  *   make && gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_gemm.c build/libductile.a
  *       -lm -pthread -o build/bench_gemm
  *   (links the library: the conv paths need winograd.c and the epilogue)
- *   ./bench_gemm [threads] */
+ *   ./bench_gemm [threads] [MxNxK ...]   (sizes given: only those GEMMs, no convs) */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 
@@ -84,6 +84,13 @@ int main(int argc, char **argv)
         {64, 50176, 576},    /* superres 3x3 conv as GEMM */
         {144, 3136, 24},     /* mobilenet 1x1 expansion */
     };
+    long long m, n, k;
+    for (int a = 2; a < argc; a++)
+        if (sscanf(argv[a], "%lldx%lldx%lld", &m, &n, &k) == 3) bench(pool, m, n, k);
+    if (argc > 2) {
+        dt_pool_free(pool);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         bench(pool, sizes[i][0], sizes[i][1], sizes[i][2]);
     bench_conv(pool, 64, 64, 224, 3, 1, 1);     /* superres body */

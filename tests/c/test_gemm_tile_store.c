@@ -8,6 +8,9 @@
  *     nv*16 and nv*16 - 3 (not taken), with NaN, infinities and signed zeros planted in the
  *     bias and the residual (max/min operand order), the residual's next-tile prefetch
  *     (res_far) on and off;
+ *   - an output past the cache (c_far: non-temporal stores where the rows are aligned) against
+ *     the plain store bit for bit; the kernel prefetching the next B panel in its k loop
+ *     (dt_gemm_kernel_pf_fn) against the plain one;
  *   - 1x1 convs of whole tiles (24 -> 40 and 64 -> 72 channels at 12x16, 48 pixels a panel,
  *     batch 2) with bias, residual and Relu against the double reference (1e-4 of the largest
  *     value). */
@@ -16,7 +19,9 @@
 #include "refconv.h"
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
+#include "core/alloc.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,10 +41,10 @@ static void test_tile_store_matches_row_store_bits(void)
     /* values the activations treat specially: a NaN, infinities, signed zeros */
     bias[1] = NAN, bias[2] = INFINITY, bias[3] = -INFINITY;
     res[0] = -0.0f, res[5] = NAN, res[LDC + 7] = 0.0f, res[2 * LDC + 20] = -1e30f, res[3 * LDC + 33] = 1e30f;
-    static const dt_epilogue epis[] = {{DT_ACT_NONE, 0, 0, NULL, NULL, false},
-                                       {DT_ACT_RELU, 0, 0, NULL, NULL, false},
-                                       {DT_ACT_CLIP, -0.25f, 0.5f, NULL, NULL, false},
-                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false}};
+    static const dt_epilogue epis[] = {{DT_ACT_NONE, 0, 0, NULL, NULL, false, false},
+                                       {DT_ACT_RELU, 0, 0, NULL, NULL, false, false},
+                                       {DT_ACT_CLIP, -0.25f, 0.5f, NULL, NULL, false, false},
+                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false, false}};
     float Ct[8 * LDC], Cr[8 * LDC];
     int bad = 0, cases = 0;
     for (int nv = 1; nv <= 3; nv++)
@@ -72,6 +77,69 @@ static void test_tile_store_matches_row_store_bits(void)
     free(A), free(B), free(bias), free(C0), free(res), free(cb);
 }
 
+/* c_far (an output past the cache): the whole tile goes out with non-temporal stores where its
+ * rows are 64-byte aligned (ldc 64), with plain ones where not (ldc 51): the same bits as
+ * without c_far either way. */
+static void test_tile_store_far_bits(void)
+{
+    dt_gemm_kernel_epi_fn epi_k = dt_gemm_kernel_epi_select();
+    if (!epi_k) return;
+    enum { LDA = 64 };
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *res = rand_buf(8 * LDA);
+    float *Cf = dt_aligned_alloc(64, sizeof(float) * 8 * LDA), *Cn = dt_aligned_alloc(64, sizeof(float) * 8 * LDA);
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP};
+    int bad = 0;
+    for (int ld = LDC; ld <= LDA; ld += LDA - LDC)
+        for (int nv = 1; nv <= 3; nv++)
+            for (int e = 0; e < 3; e++)
+                for (int with_res = 0; with_res < 2; with_res++) {
+                    dt_epilogue ep = {.act = acts[e], .p0 = -0.25f, .p1 = 0.5f, .res = with_res ? res : NULL};
+                    for (int i = 0; i < 8 * LDA; i++) Cf[i] = Cn[i] = NAN;
+                    epi_k(KC, A, B, LDB, nv, Cn, ld, 8, nv * 16, true, 0.0f, bias, &ep, ep.res);
+                    ep.c_far = true;
+                    epi_k(KC, A, B, LDB, nv, Cf, ld, 8, nv * 16, true, 0.0f, bias, &ep, ep.res);
+                    _mm_sfence();
+                    if (memcmp(Cf, Cn, sizeof(float) * 8 * LDA)) {
+                        bad++;
+                        fprintf(stderr, "far tile store ldc=%d nv=%d act %d res %d: bits differ\n", ld, nv, e, with_res);
+                    }
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(res);
+    dt_free(Cf), dt_free(Cn);
+}
+
+/* The kernel that prefetches the next panel's rows in its k loop (dt_gemm_kernel_pf_fn):
+ * the bits of the plain epilogue kernel, heights 8 and 5, 1-3 vectors, with and without the
+ * epilogue (a residual far and near), 1 to KC prefetched rows. */
+static void test_pf_kernel_bits(void)
+{
+    dt_gemm_kernel_epi_fn epi_k = dt_gemm_kernel_epi_select();
+    dt_gemm_kernel_pf_fn pf_k = dt_gemm_kernel_pf_select();
+    if (!epi_k || !pf_k) return;
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *res = rand_buf(8 * LDC);
+    float *P = rand_buf(KC * 61);
+    float Ct[8 * LDC], Cr[8 * LDC];
+    int bad = 0;
+    for (int nv = 1; nv <= 3; nv++)
+        for (int m = 8; m >= 5; m -= 3)
+            for (int e = 0; e < 3; e++)
+                for (int rows = 1; rows <= KC; rows += KC - 1) {
+                    /* e 2: the residual's prefetch (res_far) spread in the k loop too */
+                    dt_epilogue ep = {.act = DT_ACT_RELU, .res = res, .res_far = e == 2};
+                    for (int i = 0; i < 8 * LDC; i++) Ct[i] = Cr[i] = NAN;
+                    epi_k(KC, A, B, LDB, nv, Cr, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL);
+                    pf_k(KC, A, B, LDB, nv, Ct, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL, P, 61,
+                         rows);
+                    if (memcmp(Ct, Cr, sizeof Ct)) {
+                        bad++;
+                        fprintf(stderr, "pf kernel nv=%d m=%d epi %d rows %d: bits differ\n", nv, m, e, rows);
+                    }
+                }
+    CHECK_EQ_INT(bad, 0);
+    free(A), free(B), free(bias), free(res), free(P);
+}
+
 static void test_conv_1x1_whole_tiles(void)
 {
     static const int64_t cm[][2] = {{24, 40}, {64, 72}};
@@ -91,6 +159,8 @@ static void test_conv_1x1_whole_tiles(void)
 int main(void)
 {
     test_tile_store_matches_row_store_bits();
+    test_tile_store_far_bits();
+    test_pf_kernel_bits();
     test_conv_1x1_whole_tiles();
     TEST_MAIN_END();
 }

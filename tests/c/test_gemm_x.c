@@ -6,10 +6,11 @@
  *     without beta and bias, accumulating blocks, every epilogue the store takes, a residual
  *     and a column bias, the extra columns in place after the panel or packed apart; and with
  *     no extra columns (a plain tile of 1-48 columns that prefetches the next A panel);
- *   - 1x1 convs whose planes end in such a panel (7x7, 10x5, 17x3, 13x4, 14x14, 1x49) and
- *     some that do not (1x1, 3x5, 13x13), odd channel counts, batch 1 and 3, K of one and of
- *     two blocks, bias, residual, Relu: against the double reference (1e-4 of the largest
- *     value), serial and on 2 threads. */
+ *   - 1x1 convs whose planes end in such a panel (7x7, 10x5, 17x3, 13x4, 14x14, 1x49, 1x98:
+ *     per image at batch 3 too) and some that do not (1x1, 3x5, 13x13: batched), odd channel
+ *     counts, batch 1 and 3, K of one and of two blocks, bias, residual, Relu, and a plane
+ *     (29x23) whose first K block of B passes DT_GEMM_B_L2 (run panel by panel): against the
+ *     double reference (1e-4 of the largest value), serial and on 2 threads. */
 #include "testutil.h"
 #include "conv1x1_check.h"
 #include "refconv.h"
@@ -35,10 +36,10 @@ static void test_x_kernel_matches_wide_bits(void)
      * 48 + j (a row of LDB = 55 holds 48 + 7) */
     float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB + 16), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
     float *res = rand_buf(8 * LDC), *cb = rand_buf(LDC), *P = malloc(sizeof(float) * KC * 16);
-    static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL, false},       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL, false},
-                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false},
-                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL, false},
-                                       {DT_ACT_GELU, 0, 0, NULL, NULL, false},       {DT_ACT_NONE, 0, 0, NULL, NULL, false}};
+    static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL, false, false},
+                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false, false},
+                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL, false, false},
+                                       {DT_ACT_GELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_NONE, 0, 0, NULL, NULL, false, false}};
     float Cw[8 * LDC], Cx[8 * LDC];
     int bad = 0;
     for (int nx = 1; nx <= DT_GEMM_NARROW; nx++) {
@@ -98,7 +99,8 @@ static void test_x_kernel_matches_wide_bits(void)
 
 static void test_conv_1x1_tail_panels(dt_pool *pools[2])
 {
-    static const int64_t hw[][2] = {{7, 7}, {10, 5}, {17, 3}, {13, 4}, {14, 14}, {1, 49}, {1, 1}, {3, 5}, {13, 13}};
+    static const int64_t hw[][2] = {{7, 7}, {10, 5}, {17, 3}, {13, 4}, {14, 14}, {1, 49}, {1, 98}, {1, 1}, {3, 5}, {13, 13},
+                                       {29, 23}};
     static const int64_t cm[][2] = {{21, 37}, {300, 19}, {5, 75}};
     int bad = 0;
     for (size_t hi = 0; hi < sizeof hw / sizeof hw[0]; hi++)

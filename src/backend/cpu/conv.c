@@ -250,12 +250,26 @@ void dt_cpu_conv_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
  * work) the copy out costs about what the panels save, so they stay per image. */
 enum { DT_CONV_BATCH_PX = 128 };
 
+/* ... except (by default) where one image's columns are whole 48-column panels and at most
+ * DT_GEMM_NARROW more, which the GEMM runs fused with the last whole panel
+ * (dt_gemm_kernel_x_fn: a 7x7 image's 49 = 48 + 1): then each image's product wastes
+ * nothing, writes the output in place with the epilogue (residual included) in its store,
+ * and the weights streamed again per image come from L3. Session 17, resnet50's 7x7 1x1s at
+ * batch 8, 1 thread (bench/bench_conv_layers.c, RES=1 HUGE=1): 512->2048 3.93-4.13 ->
+ * 3.51-3.57 ms, 2048->512 3.91-4.07 -> 3.45-3.48 (the batched product's copy-out and
+ * separate residual pass cost more than streaming the weights once saves). */
+static bool dt_conv_px_fits_panels(int64_t px)
+{
+    return px >= DT_GEMM_NR && px % DT_GEMM_NR <= DT_GEMM_NARROW;
+}
+
 bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a)
 {
-    int64_t max_px = a->batch_px ? a->batch_px : DT_CONV_BATCH_PX;
+    int64_t px = g->out[0] * g->out[1];
     bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
                g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
-    return one && g->group == 1 && g->batch > 1 && g->out[0] * g->out[1] < max_px;
+    bool small = a->batch_px ? px < a->batch_px : px < DT_CONV_BATCH_PX && !dt_conv_px_fits_panels(px);
+    return one && g->group == 1 && g->batch > 1 && small;
 }
 
 /* The GEMM of one image and group (every one has the same sizes), or of the whole batch. */
@@ -317,7 +331,10 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
     /* Without a residual (laid out as y, not as the product) the activation goes in the
      * GEMM's store, the same float operations as the pass: the copy-out is then a copy. */
     bool epi_in_gemm = a->epi && (!a->epi->res || a->y_cs);
-    if (epi_in_gemm) gm.epi = a->epi;
+    /* the product in scratch is read straight back: not written past the cache */
+    dt_epilogue near_epi = a->epi ? *a->epi : (dt_epilogue){0};
+    near_epi.c_far = near_epi.c_far && a->y_cs;
+    if (epi_in_gemm) gm.epi = &near_epi;
     if (a->y_cs) {
         /* y is the product ([M][N][px]): no copy-out at all */
         gm.C = a->y;

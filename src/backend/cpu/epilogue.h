@@ -34,6 +34,10 @@ typedef struct dt_epilogue {
     /* The residual is too large to be in cache (dt_cpu_res_far_bytes): the AVX-512 tile
      * store's kernel prefetches the next tile's residual lines while it computes this one. */
     bool res_far;
+    /* The output is too large to stay in cache until it is read (DT_CPU_C_FAR_BYTES): the
+     * AVX-512 tile store writes whole 64-byte-aligned tiles with non-temporal stores and does
+     * not prefetch them first (no read for ownership of lines it overwrites). */
+    bool c_far;
 } dt_epilogue;
 
 /* A residual tensor of at least this many bytes is read from memory (res_far): resnet50's
@@ -41,6 +45,10 @@ typedef struct dt_epilogue {
  * 14x14 ones at batch 8 (6.4 MB, written two layers earlier) went without the prefetch:
  * 4.03-4.08 -> 3.75-3.79 ms each at 4 MB (bench/results/cpu-cpumb-2026-12-04-s16.md). */
 #define DT_CPU_RES_FAR_BYTES ((size_t)4 << 20)
+/* An output of at least this many bytes is written past the cache (c_far). */
+#ifndef DT_CPU_C_FAR_BYTES
+#define DT_CPU_C_FAR_BYTES ((size_t)16 << 20)
+#endif
 
 /* c[j] = act(c[j] + (r ? r[j] : 0)) for j < n, with the same float operations, in the same
  * order, as the unfused Add and activation kernels. */

@@ -145,6 +145,8 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
     epi->res = p->has_res ? in[DT_FC_R].data : NULL;
     epi->res_far = p->has_res && in[DT_FC_R].dtype == DUCTILE_FLOAT32 &&
                    (size_t)dt_view_count(&in[DT_FC_R]) >= DT_CPU_RES_FAR_BYTES / sizeof(float);
+    epi->c_far = out && out[0].dtype == DUCTILE_FLOAT32 &&
+                 (size_t)dt_view_count(&out[0]) >= DT_CPU_C_FAR_BYTES / sizeof(float);
     *a = (dt_conv_args){
         .x = in[DT_FC_X].data,
         .bias = p->has_bias ? in[DT_FC_B].data : NULL,

@@ -45,6 +45,14 @@ static dt_gemm_kernel_x_fn dt_gemm_kernel_x(void)
     return f;
 }
 
+static dt_gemm_kernel_pf_fn dt_gemm_kernel_pf(void)
+{
+    static dt_gemm_kernel_pf_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_pf_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_pf_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static dt_gemm_kernel_epi_fn dt_gemm_kernel_epi(void)
 {
     static dt_gemm_kernel_epi_fn k;   /* NULL stays NULL (recomputed) */
@@ -358,6 +366,12 @@ static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0
 /* A block's A panels of at most this many bytes stay in L2 while B panels stream under them
  * (dt_gemm_slice's panel order). */
 enum { DT_GEMM_A_L2 = 256 << 10 };
+/* A block of B read in place (dt_gemm.direct_b) of more than this many bytes runs panel by
+ * panel even near (no prefetch_b): strip by strip, each strip read it again from L3 (or, at
+ * batch 8, memory). Session 17, resnet50 b8 1 thread, layer minima: the 56x56 1x1s (a block
+ * of 256 x 960 floats) 3-6% faster, the 28x28 ones (256 x 784) 2-4%; the 14x14 ones (256 x
+ * 196, which stays in L2) 1.5% slower by panel, hence the bound. */
+enum { DT_GEMM_B_L2 = 512 << 10 };
 /* Strips of at most this many B panels (the last one fused with its few extra columns) stream
  * the next strip's A panel in (dt_gemm_kernel_x_fn's a_next): resnet50's 7x7 layers -26%,
  * 14x14 -8% (in the network, 1 thread). */
@@ -375,6 +389,7 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow();
     dt_gemm_kernel_epi_fn kern_epi = dt_gemm_kernel_epi();
     dt_gemm_kernel_x_fn kern_x = dt_gemm_kernel_x();
+    dt_gemm_kernel_pf_fn kern_pf = dt_gemm_kernel_pf();
     /* Few rows of a plain A, or any number under a B packed at build time: read in place
      * (alpha 1, so packing has nothing to fold in). */
     bool rows = !g->A_packed && !g->trans_a && g->alpha == 1.0f && (g->M <= DT_GEMM_ROWS_M || g->B_packed);
@@ -419,13 +434,14 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                            (int)mc, (int)(nc - jn), first, g->beta, g->bias ? g->bias + ic : NULL);
                 }
                 /* Tiles row strip by row strip (each A panel from L1 over every B panel), or,
-                 * for a B read in place from far away whose block does not stay in L2 beside
-                 * C (KC x NC floats: 960 KB of a 1 MB L2) while the block's A panels do,
-                 * panel by panel (each B panel from L2 under every A panel): B then comes
-                 * from L3 once per block, not once per row strip. The same tiles, each
+                 * for a B read in place from far away, or whose block does not stay in L2
+                 * beside C (more than DT_GEMM_B_L2), while the block's A panels do, panel by
+                 * panel (each B panel from L2 under every A panel): B then comes from L3 or
+                 * memory once per block, not once per row strip. The same tiles, each
                  * computed alike: the same bits in either order. */
                 int64_t n_ip = (mc + MR - 1) / MR, n_jp = (jn + NR - 1) / NR;
-                bool by_panel = g->prefetch_b && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
+                bool b_big = g->prefetch_b || (g->direct_b && kc * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2);
+                bool by_panel = b_big && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
                                 n_jp > 1;
                 int64_t je = epi_store ? jn + nx : 0;   /* the x columns took it with their panel */
                 bool epi_after = by_panel || n_jp == 0;
@@ -439,8 +455,18 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                     const float *arow = rows ? g->A + (ic + ip) * g->lda + pc : NULL;
                     {
                         int n = (int)dt_min64(NR, nc - jp);
-                        if (g->prefetch_b && ip == 0 && jp + NR < nd)
+                        /* each tile of a panel its share of the next panel's rows, inside
+                         * the kernel's k loop where there is one (kern_pf) */
+                        const float *pf = NULL;
+                        int64_t pf_rows = 0;
+                        if (by_panel && jp + NR < nd) {
+                            int64_t i = ip / MR, r0 = i * kc / n_ip, r1 = (i + 1) * kc / n_ip;
+                            pf = g->B + (pc + r0) * g->ldb + jc + jp + NR;
+                            pf_rows = r1 - r0;
+                            if (!kern_pf) dt_gemm_prefetch_panel(pf, g->ldb, pf_rows);
+                        } else if (g->prefetch_b && ip == 0 && jp + NR < nd) {
                             dt_gemm_prefetch_panel(g->B + pc * g->ldb + jc + jp + NR, g->ldb, kc);
+                        }
                         int nv = (n + 15) / 16;
                         const float *bp = g->B_packed ? g->B_packed + (jc + jp) * g->K + pc * nv * 16
                                           : jp < nd   ? g->B + pc * g->ldb + jc + jp
@@ -465,6 +491,12 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             kern_x(kc, ap, a_next, bp, ldb, nv, n, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta,
                                    bias, epi_store ? &te : NULL,
                                    epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL);
+                        } else if (pf && kern_pf && !rows) {
+                            const float *res = epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
+                            dt_epilogue te = epi_store ? *g->epi : (dt_epilogue){0};
+                            if (te.col_bias) te.col_bias += jc + jp;
+                            kern_pf(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, epi_store ? &te : NULL,
+                                    res, pf, g->ldb, pf_rows);
                         } else if (epi_store) {
                             const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
                             /* The column bias at this tile's first column. */
@@ -491,6 +523,9 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
             }
         }
     }
+    /* The kernels' non-temporal stores (dt_epilogue.c_far) ordered before whatever the
+     * caller does next (the pool's join publishes C to the other threads). */
+    if (g->epi && g->epi->c_far) _mm_sfence();
 }
 
 /* The epilogue over rows [r0, r0+m) and columns [c0, c0+n) of C, for the columns whose kernel

@@ -71,10 +71,13 @@ typedef struct dt_gemm {
      * rows, instead of being packed: for a B that is already an image row after row (1x1
      * convs), where packing is a copy as costly as a thin product. */
     bool direct_b;
-    /* With direct_b: the first row strip of each block, before each panel, prefetches the
-     * next panel's rows of B into L2. For a B from far away (an image larger than L2, or K of
-     * several blocks), whose in-place rows (one stream per k) the hardware prefetcher does
-     * not follow, where packing copies it instead; the later strips find it in L2. */
+    /* With direct_b: the next panel's rows of B are prefetched into L2 (by the first row
+     * strip of each block, before each panel; or, where the block runs panel by panel, each
+     * tile of a panel its share of the next panel's rows, spread so the requests do not
+     * queue up at once). For a B from far away (an image larger than L2, or K of several
+     * blocks), whose in-place rows (one stream per k) the hardware prefetcher does not follow,
+     * where packing copies it instead; the later strips find it in L2. A near B whose block
+     * passes DT_GEMM_B_L2 (gemm.c) runs panel by panel and prefetches likewise. */
     bool prefetch_b;
     /* Optional: op(B) packed once by dt_gemm_pack_b_full (B, ldb and trans_b are then
      * unused): constant weights packed at build time, so no run packs B. */
@@ -208,6 +211,22 @@ void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, co
                              int n, const float *xb, int64_t xld, int nx, float *c, int64_t ldc, int m, bool first,
                              float beta, const float *bias, const dt_epilogue *epi, const float *res);
 dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void);
+/* dt_gemm_kernel_epi_fn (epi NULL: none) for a tile of more than 4 rows that also prefetches
+ * pf_rows (<= kc) rows of 48 floats (pf, rows pf_ld apart: the next panel of a B read in place)
+ * into L2, one row every kc / pf_rows steps of its k loop: for blocks run panel by panel, each
+ * tile of a panel its share of the next panel, where a burst of prefetches between tiles
+ * stalled on the full miss queue. A residual from memory (epi->res_far) has the next row
+ * strip's lines of this panel prefetched likewise, spread over the k loop (the tile after this
+ * one in panel order; past the last strip the addresses are only prefetched, never read). The
+ * bits of dt_gemm_kernel_epi_fn. NULL from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_pf_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                     int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                     const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,
+                                     int64_t pf_rows);
+void dt_gemm_kernel_pf_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc,
+                              int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                              const float *res, const float *pf, int64_t pf_ld, int64_t pf_rows);
+dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void);
 /* The narrow kernel over all the rows of a block at once: m rows in ceil(m/8) packed A panels,
  * panel p at a + p*lda, its 8 rows to c + p*8*ldc (bias + p*8). The panels' FMA chains are
  * independent and interleaved, where one panel at a time leaves every column's chain waiting

@@ -6,6 +6,7 @@
 #include "backend/cpu/gemm_row.h"
 
 #include <immintrin.h>
+#include <stdint.h>
 #include <string.h>
 
 static inline void dt_gemm_store_ref(const float *acc, int64_t ldacc, float *c, int64_t ldc,
@@ -69,7 +70,7 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
  * 15-20% of its time, data in L1: resnet50's 56x56 1x1s with 64 input channels). */
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const float *bias, const float *res,
-                 const dt_act act, float lo, float hi)
+                 const dt_act act, float lo, float hi, bool nt)
 {
 #pragma GCC unroll 8
     for (int i = 0; i < DT_GEMM_MR; i++) {
@@ -84,7 +85,10 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
                 r = _mm512_max_ps(_mm512_set1_ps(lo), r);
                 r = _mm512_min_ps(_mm512_set1_ps(hi), r);
             }
-            _mm512_storeu_ps(c + i * ldc + v * 16, r);
+            if (nt)
+                _mm512_stream_ps(c + i * ldc + v * 16, r);
+            else
+                _mm512_storeu_ps(c + i * ldc + v * 16, r);
         }
     }
 }
@@ -95,7 +99,8 @@ static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, const float *b,
                     int64_t ld, float *c, int64_t ldc, int m, int n, bool first, float beta,
                     const float *bias, const dt_epilogue *epi, const float *res, const int nx,
-                    const float *xb, int64_t xld, const float *a_next, const bool tile_store)
+                    const float *xb, int64_t xld, const float *a_next, const bool tile_store,
+                    const float *pf, int64_t pf_ld, int64_t pf_rows)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
@@ -110,22 +115,35 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
-    /* The C tile is touched only after the k loop: start its lines moving now. */
+    /* A whole tile of an output past the cache (dt_epilogue.c_far), 64-byte aligned rows: the
+     * tile store below writes it non-temporally. */
+    const dt_act act = epi ? epi->act : DT_ACT_NONE;
+    const bool whole = tile_store && mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f &&
+                       (!epi || !epi->col_bias) && (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP);
+    const bool nt = whole && epi && epi->c_far && !(((uintptr_t)c | (uintptr_t)(ldc * (int64_t)sizeof(float))) & 63);
+    /* The C tile is touched only after the k loop: start its lines moving now (not those
+     * written non-temporally). */
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;
 #pragma GCC unroll 3
-        for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
+        for (int v = 0; v < nv && !nt; v++) _mm_prefetch((const char *)(c + i * ldc + v * 16), _MM_HINT_T0);
         if (nx) _mm_prefetch((const char *)(c + i * ldc + nv * 16 + nx - 1), _MM_HINT_T0);
         /* A residual from memory: the next tile's lines (the strip's next 48 columns), a
          * tile's k loop ahead. resnet50 b8 1 thread, its 56x56 1x1s with a residual 4.37-4.46
          * -> 4.09-4.16 ms (this tile's lines: 4.13-4.16; two and four tiles ahead 4.17-4.31);
          * at b1 (residual in L3) +1%, hence only where res_far. */
-        if (tile_store && res && epi && epi->res_far) {
+        if (tile_store && res && epi && epi->res_far && !pf) {
 #pragma GCC unroll 3
             for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(res + i * ldc + (v + 3) * 16), _MM_HINT_T0);
         }
     }
+    int64_t pf_acc = 0;
+    /* In panel order (pf): the next row strip's residual lines of this panel, spread over the
+     * k loop as the B rows are. */
+    const float *rpf = pf && tile_store && res && epi && epi->res_far ? res + MR * ldc : NULL;
+    int64_t r_acc = 0;
+    int r_line = 0;
     for (int64_t k = 0; k < kc; k++) {
         __m512 bv[3];
 #pragma GCC unroll 3
@@ -142,6 +160,26 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
             _mm_prefetch((const char *)(b + 8 * ld + nv * 16 - 1 + (xin ? nx : 0)), _MM_HINT_T0);
         }
         if (a_next && !(k & 1)) _mm_prefetch((const char *)(a_next + k * MR), _MM_HINT_T1);
+        if (pf) {
+            /* pf_rows rows of the next B panel spread evenly over the kc steps (pf_rows <= kc) */
+            pf_acc += pf_rows;
+            if (pf_acc >= kc) {
+                pf_acc -= kc;
+                _mm_prefetch((const char *)pf, _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + 32), _MM_HINT_T1);
+                _mm_prefetch((const char *)(pf + DT_GEMM_NR - 1), _MM_HINT_T1);
+                pf += pf_ld;
+            }
+            if (rpf) {
+                r_acc += MR * nv;
+                while (r_acc >= kc && r_line < MR * nv) {
+                    r_acc -= kc;
+                    _mm_prefetch((const char *)(rpf + r_line / nv * ldc + r_line % nv * 16), _MM_HINT_T0);
+                    r_line++;
+                }
+            }
+        }
         if (nx) {
             /* the extra columns: the A column (8 rows) against each one's B value */
             if (!xin) _mm_prefetch((const char *)(xb + 8 * xld), _MM_HINT_T0);
@@ -167,20 +205,18 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
      * 1x1 and im2col conv of resnet50 and mobilenet): the store decided once for the tile. Not
      * in the x kernel's bodies (tile_store false): there it slowed the strips of few panels
      * (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining changed their allocation. */
-    const dt_act act = epi ? epi->act : DT_ACT_NONE;
-    if (tile_store && mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f && (!epi || !epi->col_bias) &&
-        (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP)) {
+    if (whole) {
         const float *r = epi ? res : NULL;
         float lo = act == DT_ACT_CLIP ? epi->p0 : 0.0f, hi = act == DT_ACT_CLIP ? epi->p1 : 0.0f;
         if (act == DT_ACT_RELU)
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_RELU, 0, 0)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_RELU, 0, 0);
+            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_RELU, 0, 0, nt)
+              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_RELU, 0, 0, nt);
         else if (act == DT_ACT_CLIP)
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_CLIP, lo, hi)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_CLIP, lo, hi);
+            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_CLIP, lo, hi, nt)
+              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_CLIP, lo, hi, nt);
         else
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_NONE, 0, 0)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_NONE, 0, 0);
+            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_NONE, 0, 0, nt)
+              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_NONE, 0, 0, nt);
     } else {
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
@@ -211,11 +247,11 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
 #define DT_GEMM_BODY(MRV, EPI)                                                               \
     do {                                                                                     \
         if (nv == 3)                                                                         \
-            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true); \
+            dt_gemm_avx512_body(MRV, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true, NULL, 0, 0); \
         else if (nv == 2)                                                                    \
-            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true); \
+            dt_gemm_avx512_body(MRV, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true, NULL, 0, 0); \
         else                                                                                 \
-            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true); \
+            dt_gemm_avx512_body(MRV, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, EPI, res, 0, NULL, 0, NULL, true, NULL, 0, 0); \
     } while (0)
 
 DT_AVX512 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
@@ -262,11 +298,11 @@ dt_gemm_kernel_next_avx512(int64_t kc, const float *a, const float *a_next, cons
                            const dt_epilogue *epi, const float *res)
 {
     if (nv == 3)
-        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false);
+        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
     else if (nv == 2)
-        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false);
+        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
     else
-        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false);
+        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
 }
 
 DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb,
@@ -280,10 +316,10 @@ DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *
     }
     enum { N = 3 * 16 };
     switch (nx) {
-    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next, false); break;
-    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next, false); break;
-    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next, false); break;
-    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next, false); break;
+    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next, false, NULL, 0, 0); break;
+    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next, false, NULL, 0, 0); break;
+    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next, false, NULL, 0, 0); break;
+    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next, false, NULL, 0, 0); break;
     }
 }
 
@@ -291,6 +327,28 @@ dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_x_avx512 : NULL;
+}
+
+DT_AVX512 void dt_gemm_kernel_pf_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                        int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                        const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,
+                                        int64_t pf_rows)
+{
+    if (nv == 3)
+        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
+                            pf_ld, pf_rows);
+    else if (nv == 2)
+        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
+                            pf_ld, pf_rows);
+    else
+        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
+                            pf_ld, pf_rows);
+}
+
+dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_pf_avx512 : NULL;
 }
 
 /* As dt_gemm_avx512_body, with A read in place: row i of the tile at a + i*lda (rows past m
