@@ -21,13 +21,7 @@ log "tactic log superres c1/c4"
 DUCTILE_TACTIC_LOG=1 timeout 120 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=superres > "$L/taclog.txt" 2>&1
 grep -E "c1/Conv|c4/Conv" "$L/taclog.txt" | head -40 | tee -a "$S"
 log "latency superres FP16: DUCTILE_CAST_OUTPUT 0 / 1"
-for round in 1 2; do
-    for sw in 0 1; do
-        echo "-- round $round DUCTILE_CAST_OUTPUT=$sw" | tee -a "$S"
-        DUCTILE_CAST_OUTPUT=$sw timeout 100 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=superres,mobilenet_v2 2>&1 \
-            | grep -v "^model" | tee -a "$S"
-    done
-done
+ab_latency DUCTILE_CAST_OUTPUT superres,mobilenet_v2
 log "ncu warm + sections: superres 0, mobilenet_v2 0"
 NCU_WARM=1 NCU_DETAIL=1 timeout 200 python3 scripts/cuda_ncu.py "$L/ncu" superres 0 2>&1 | grep -v PDL | tee -a "$S"
 NCU_WARM=1 NCU_DETAIL=1 timeout 200 python3 scripts/cuda_ncu.py "$L/ncu" mobilenet_v2 0 2>&1 | grep -v PDL | head -12 | tee -a "$S"

@@ -15,13 +15,7 @@ timeout 300 python3 -m pytest -q -rf -p no:cacheprovider tests/python/test_cuda.
 echo "pytest rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|^ERROR" "$L/pytest.log" | tail -15 | tee -a "$S"
 log "latency FP16: DUCTILE_CUDA_DW8 0 / 1"
-for round in 1 2; do
-    for sw in 0 1; do
-        echo "-- round $round DUCTILE_CUDA_DW8=$sw" | tee -a "$S"
-        DUCTILE_CUDA_DW8=$sw timeout 100 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=mobilenet_v2,superres 2>&1 \
-            | grep -v "^model" | tee -a "$S"
-    done
-done
+ab_latency DUCTILE_CUDA_DW8 mobilenet_v2,superres
 log "ncu stalls: superres 224 forced smallc_mma; mobilenet_v2 b1 depthwise"
 DUCTILE_CUDA_CONV=smallc_mma NCU_WARM=1 NCU_DETAIL=1 NCU_KERNEL="smallc|conv_tc_nhwc" timeout 200 python3 scripts/cuda_ncu.py "$L/ncu" superres 0 2>&1 | grep -v PDL | tee -a "$S"
 NCU_WARM=1 NCU_DETAIL=1 NCU_KERNEL="dw3|depthwise" timeout 200 python3 scripts/cuda_ncu.py "$L/ncu" mobilenet_v2 0 2>&1 | grep -v PDL | head -14 | tee -a "$S"

@@ -8,6 +8,18 @@ mkdir -p "$OUT"
 S=$OUT/summary.txt
 L=$(mktemp -d)
 log() { echo "== t=$SECONDS $*" | tee -a "$S"; }
+# ab_latency VAR MODELS [PRECISION]: scripts/cuda_latency.py with the switch VAR at 0 and 1,
+# alternating, two rounds (each setting in its own process: switches are read once).
+ab_latency() {
+    local round sw
+    for round in 1 2; do
+        for sw in 0 1; do
+            echo "-- round $round $1=$sw" | tee -a "$S"
+            env "$1=$sw" timeout 100 python3 scripts/cuda_latency.py "$M" --precision="${3:-fp16}" --models="$2" 2>&1 \
+                | grep -v "^model" | tee -a "$S"
+        done
+    done
+}
 d=$(python3 -c 'import os,nvidia.cudnn as m;print(os.path.dirname(m.__file__) if m.__file__ else list(m.__path__)[0])' 2>/dev/null)
 if [ -d .devbuild/obj ]; then
     find .devbuild/obj -type f -exec touch {} +
