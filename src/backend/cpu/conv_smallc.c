@@ -171,13 +171,45 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
  * pass, so each tap is 2 loads and 8 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
  * loads for 16 FMAs: bound by loads). The loops over c and ky stay rolled (unrolled, the nest
  * was ~30 KB of code a block of outputs ran through). The same operations per output. */
+/* The taps of one pass of dt_smallc_split_block: nv (1 or 2) vectors of 16 outputs of row oy
+ * from column ox, 8 output channels (weights from wb). */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_smallc_split_taps(const dt_smallc_job *j, int64_t b, int64_t oy, int64_t ox, const float *wb, __m512 acc[2][8],
+                     const int C, const int KS, const int nv)
+{
+    const dt_conv_geom *g = j->g;
+    int64_t ih = g->in[0], half = j->half;
+    const float *xs = j->split + b * C * ih * 2 * half;
+#pragma GCC unroll 1
+    for (int c = 0; c < C; c++)
+#pragma GCC unroll 1
+        for (int ky = 0; ky < KS; ky++) {
+            /* a row outside the image reads zeros; tap kx of output ox is padded column
+             * 2 ox + kx: half kx % 2, element ox + kx / 2 */
+            int64_t iy = oy * 2 + ky - g->pb[0];
+            const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
+            const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * ih + iy) * 2 * half) + ox;
+#pragma GCC unroll 7
+            for (int kx = 0; kx < KS; kx++) {
+                __m512 t0 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2);
+                __m512 t1 = nv > 1 ? _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16) : t0;
+#pragma GCC unroll 8
+                for (int i = 0; i < 8; i++) {
+                    __m512 w = _mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]);
+                    acc[0][i] = _mm512_fmadd_ps(w, t0, acc[0][i]);
+                    if (nv > 1) acc[1][i] = _mm512_fmadd_ps(w, t1, acc[1][i]);
+                }
+            }
+        }
+}
+
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C,
                       const int KS)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
-    int64_t ih = g->in[0], oh = g->out[0], ow = g->out[1], opx = oh * ow, half = j->half;
+    int64_t oh = g->out[0], ow = g->out[1], opx = oh * ow;
     int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
     const float *wt = j->wt + mb * C * KS * KS * DT_SMALLC_MB;
     const dt_epilogue *e = a->epi;
@@ -185,7 +217,6 @@ dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0
     __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
     float bias[DT_SMALLC_MB];
     for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
-    const float *xs = j->split + b * C * ih * 2 * half;
     for (int64_t oy = oy0; oy < oy1; oy++)
         for (int64_t ox = 0; ox < ow; ox += 32)
             for (int64_t hb = 0; hb < 2 && hb * 8 < nm; hb++) {
@@ -195,27 +226,11 @@ dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0
                 /* an opaque copy of the table's address, as in dt_smallc_rows */
                 const float *wb = wt + hb * 8;
                 __asm__("" : "+r"(wb));
-#pragma GCC unroll 1
-                for (int c = 0; c < C; c++)
-#pragma GCC unroll 1
-                    for (int ky = 0; ky < KS; ky++) {
-                        /* a row outside the image reads zeros; tap kx of output ox is padded
-                         * column 2 ox + kx: half kx % 2, element ox + kx / 2 */
-                        int64_t iy = oy * 2 + ky - g->pb[0];
-                        const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
-                        const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * ih + iy) * 2 * half) + ox;
-#pragma GCC unroll 7
-                        for (int kx = 0; kx < KS; kx++) {
-                            __m512 t0 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2);
-                            __m512 t1 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16);
-#pragma GCC unroll 8
-                            for (int i = 0; i < 8; i++) {
-                                __m512 w = _mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]);
-                                acc[0][i] = _mm512_fmadd_ps(w, t0, acc[0][i]);
-                                acc[1][i] = _mm512_fmadd_ps(w, t1, acc[1][i]);
-                            }
-                        }
-                    }
+                /* a row's last pass of at most 16 outputs computes one vector, not two */
+                if (ow - ox > 16)
+                    dt_smallc_split_taps(j, b, oy, ox, wb, acc, C, KS, 2);
+                else
+                    dt_smallc_split_taps(j, b, oy, ox, wb, acc, C, KS, 1);
                 int64_t n8 = nm - hb * 8 < 8 ? nm - hb * 8 : 8;
                 float *y = a->y + (b * g->m + m0 + hb * 8) * opx;
                 const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * 8) * opx : NULL;
