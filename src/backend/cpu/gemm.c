@@ -377,6 +377,25 @@ enum { DT_GEMM_B_L2 = 512 << 10 };
  * 14x14 -8% (in the network, 1 thread). */
 enum { DT_GEMM_A_NEXT_PANELS = 4 };
 
+/* The K block of g's float32 product (dt_gemm.deep_k): DT_GEMM_KC_DEEP where g asks for it
+ * and it applies, else DT_GEMM_KC. From the product's sizes only (never a slice's, nor
+ * prefetch_b, which sizing callers need not set), so every split over threads blocks the
+ * sums alike and the scratch is sized for it. Not where the deeper A block (min(M, MC) rows)
+ * would pass DT_GEMM_A_L2 while the shallow one fits and B's shallow block already passes
+ * DT_GEMM_B_L2 (so too every far B: N > 1024): dt_gemm_slice would then leave panel order
+ * for strip order, which lost 2.5% on 512->256 at 28x28 (session 17, helper gemmk). */
+static int64_t dt_gemm_kc(const dt_gemm *g)
+{
+    if (!g->deep_k || !g->A_packed || g->A_bf16 || g->B_bf16 || !g->direct_b || g->pack_b || g->trans_b ||
+        g->B_packed || g->K < DT_GEMM_KC_DEEP)
+        return KC;
+    int64_t mc = dt_min64(MC, g->M), nd = dt_min64(NC, g->N) / DT_GEMM_NR * DT_GEMM_NR;
+    bool b_big = KC * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2;
+    bool panel_lost = mc * KC * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
+                      mc * DT_GEMM_KC_DEEP * (int64_t)sizeof(float) > DT_GEMM_A_L2;
+    return b_big && panel_lost ? KC : DT_GEMM_KC_DEEP;
+}
+
 static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                           dt_gemm_bufs *buf)
 {
@@ -397,10 +416,11 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     dt_gemm_kernel_rows_epi_fn kern_rows_epi = rows ? dt_gemm_kernel_rows_epi() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
+    int64_t kb = dt_gemm_kc(g);
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = dt_min64(NC, n1 - jc);
-        for (int64_t pc = 0; pc < g->K; pc += KC) {
-            int64_t kc = dt_min64(KC, g->K - pc);
+        for (int64_t pc = 0; pc < g->K; pc += kb) {
+            int64_t kc = dt_min64(kb, g->K - pc);
             bool first = pc == 0;
             /* Whole panels of a direct B are read in place; the rest is packed. */
             int64_t nd = g->direct_b && !g->pack_b && !g->trans_b ? nc / NR * NR : 0;
@@ -556,7 +576,7 @@ static void dt_gemm_no_k(const dt_gemm *g)
 static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t *nb)
 {
     enum { MR = DT_GEMM_MR };
-    int64_t kc = dt_min64(KC, g->K);
+    int64_t kc = dt_min64(dt_gemm_kc(g), g->K);
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
     *na = dt_gemm_a_prepacked(g) ? 0 : ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;
