@@ -103,8 +103,8 @@ typedef struct dt_gemm {
     bool fp16;
     /* K blocks of DT_GEMM_KC_DEEP instead of DT_GEMM_KC, where the product is float32 with A
      * packed at build time (A_packed) and B read in place (direct_b; no pack_b, not trans_b)
-     * and K >= DT_GEMM_KC_DEEP, unless the deeper A block would leave panel order (gemm.c,
-     * dt_gemm_kc): fewer C tile reloads and longer FMA chains per tile. Decided per product,
+     * and K >= DT_GEMM_KC_DEEP: fewer C tile reloads and longer FMA chains per tile (the A
+     * block is the same rows, twice the bytes: gemm.c's DT_GEMM_A_L2_DEEP). Decided per product,
      * never per thread's slice, so results do not depend on the thread count (a slice that
      * packs its last few columns packs them as deep). Changes the sums' blocking, hence the
      * bits: only the 1x1 convs set it (conv.c), on the product that sizes the scratch too. */
