@@ -263,11 +263,17 @@ static bool dt_conv_px_fits_panels(int64_t px)
     return px >= DT_GEMM_NR && px % DT_GEMM_NR <= DT_GEMM_NARROW;
 }
 
+/* A 1x1 conv of stride 1, unpadded: B is the image itself. */
+static bool dt_conv_is_pointwise(const dt_conv_geom *g)
+{
+    return g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 && g->pb[1] == 0 &&
+           g->pe[0] == 0 && g->pe[1] == 0;
+}
+
 bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t px = g->out[0] * g->out[1];
-    bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 && g->pb[0] == 0 &&
-               g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    bool one = dt_conv_is_pointwise(g);
     bool small = a->batch_px ? px < a->batch_px : px < DT_CONV_BATCH_PX && !dt_conv_px_fits_panels(px);
     return one && g->group == 1 && g->batch > 1 && small;
 }
@@ -359,8 +365,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t K = cg * g->k[0] * g->k[1];
-    bool direct = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
-                  g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    bool direct = dt_conv_is_pointwise(g);
     bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
                   (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
     if (dt_cpu_conv_is_batched(g, a)) return dt_cpu_conv_batched(g, a, pool);
@@ -381,7 +386,7 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .B = xg, .ldb = in_px,
                 .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
-                .direct_b = direct, .prefetch_b = direct && !near_b,
+                .direct_b = direct, .prefetch_b = direct && !near_b, .deep_k = direct,
                 .C = a->y + yoff, .ldc = out_px,
                 .bias = a->bias ? a->bias + gi * mg : NULL,
                 .epi = a->epi ? &epi : NULL,
@@ -413,8 +418,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
 dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
 {
     if (g->spatial == 3) return DT_CONV_DIRECT;
-    bool one = g->k[0] == 1 && g->k[1] == 1 && g->s[0] == 1 && g->s[1] == 1 &&
-               g->pb[0] == 0 && g->pb[1] == 0 && g->pe[0] == 0 && g->pe[1] == 0;
+    bool one = dt_conv_is_pointwise(g);
     __builtin_cpu_init();
     /* the few-channel direct conv: 5-25% faster than im2col on the 3x3 stems, 15% on resnet50's
      * 7x7 (conv_smallc.c) */
@@ -429,7 +433,10 @@ dt_conv_algo dt_cpu_conv_auto(const dt_conv_geom *g)
 static size_t dt_conv_gemm_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads)
 {
     dt_gemm gm = dt_conv_im2col_gemm(g, a);
-    gm.pack_b = dt_cpu_conv_is_batched(g, a) ? dt_batch_pack : NULL;
+    bool batched = dt_cpu_conv_is_batched(g, a);
+    gm.pack_b = batched ? dt_batch_pack : NULL;
+    /* sized for the K block an image's 1x1 product runs (dt_gemm.deep_k) */
+    gm.direct_b = gm.deep_k = !batched && dt_conv_is_pointwise(g);
     return dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g, a);
 }
 

@@ -366,6 +366,11 @@ static void dt_gemm_epi_rows(const dt_gemm *g, int64_t r0, int64_t m, int64_t c0
 /* A block's A panels of at most this many bytes stay in L2 while B panels stream under them
  * (dt_gemm_slice's panel order). */
 enum { DT_GEMM_A_L2 = 256 << 10 };
+/* ... and of a deep K block (dt_gemm.deep_k) at most this many: the same 256 rows (a panel of
+ * B 96 KB, the block 512 KB, in the 1 MB L2). Strip order instead (the 256 KB bound) cost
+ * 512->256 at 28x28 2.5% against its shallow blocks (session 17, gemmk); in panel order it is
+ * 4% faster than them at b1 and b8 (bench_conv_layers, 1 thread). */
+enum { DT_GEMM_A_L2_DEEP = 512 << 10 };
 /* A block of B read in place (dt_gemm.direct_b) of more than this many bytes runs panel by
  * panel even near (no prefetch_b): strip by strip, each strip read it again from L3 (or, at
  * batch 8, memory). Session 17, resnet50 b8 1 thread, layer minima: the 56x56 1x1s (a block
@@ -376,6 +381,17 @@ enum { DT_GEMM_B_L2 = 512 << 10 };
  * the next strip's A panel in (dt_gemm_kernel_x_fn's a_next): resnet50's 7x7 layers -26%,
  * 14x14 -8% (in the network, 1 thread). */
 enum { DT_GEMM_A_NEXT_PANELS = 4 };
+
+/* The K block of g's float32 product (dt_gemm.deep_k): DT_GEMM_KC_DEEP where g asks for it
+ * and it applies, else DT_GEMM_KC. From the product's fields only (never a slice's, nor
+ * prefetch_b, which sizing callers need not set), so every split over threads blocks the
+ * sums alike and the scratch is sized for it. */
+static int64_t dt_gemm_kc(const dt_gemm *g)
+{
+    bool deep = g->deep_k && g->A_packed && !g->A_bf16 && !g->B_bf16 && g->direct_b && !g->pack_b && !g->trans_b &&
+                !g->B_packed && g->K >= DT_GEMM_KC_DEEP;
+    return deep ? DT_GEMM_KC_DEEP : KC;
+}
 
 static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
                           dt_gemm_bufs *buf)
@@ -397,10 +413,11 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
     dt_gemm_kernel_rows_epi_fn kern_rows_epi = rows ? dt_gemm_kernel_rows_epi() : NULL;
     dt_gemm_pack_b_fn pack_b = g->pack_b ? g->pack_b : dt_gemm_pack_b_matrix;
     const void *pctx = g->pack_b ? g->pack_b_ctx : (const void *)g;
+    int64_t kb = dt_gemm_kc(g);
     for (int64_t jc = n0; jc < n1; jc += NC) {
         int64_t nc = dt_min64(NC, n1 - jc);
-        for (int64_t pc = 0; pc < g->K; pc += KC) {
-            int64_t kc = dt_min64(KC, g->K - pc);
+        for (int64_t pc = 0; pc < g->K; pc += kb) {
+            int64_t kc = dt_min64(kb, g->K - pc);
             bool first = pc == 0;
             /* Whole panels of a direct B are read in place; the rest is packed. */
             int64_t nd = g->direct_b && !g->pack_b && !g->trans_b ? nc / NR * NR : 0;
@@ -441,7 +458,8 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                  * computed alike: the same bits in either order. */
                 int64_t n_ip = (mc + MR - 1) / MR, n_jp = (jn + NR - 1) / NR;
                 bool b_big = g->prefetch_b || (g->direct_b && kc * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2);
-                bool by_panel = b_big && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= DT_GEMM_A_L2 &&
+                int64_t a_l2 = kb > KC ? DT_GEMM_A_L2_DEEP : DT_GEMM_A_L2;
+                bool by_panel = b_big && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= a_l2 &&
                                 n_jp > 1;
                 int64_t je = epi_store ? jn + nx : 0;   /* the x columns took it with their panel */
                 bool epi_after = by_panel || n_jp == 0;
@@ -556,7 +574,7 @@ static void dt_gemm_no_k(const dt_gemm *g)
 static void dt_gemm_buf_sizes(const dt_gemm *g, int64_t rows, size_t *na, size_t *nb)
 {
     enum { MR = DT_GEMM_MR };
-    int64_t kc = dt_min64(KC, g->K);
+    int64_t kc = dt_min64(dt_gemm_kc(g), g->K);
     int64_t mc = (dt_min64(MC, rows) + MR - 1) / MR * MR;
     int64_t nc = (dt_min64(NC, g->N) + 15) / 16 * 16;
     *na = dt_gemm_a_prepacked(g) ? 0 : ((size_t)(mc * kc) * sizeof(float) + 63) & ~(size_t)63;

@@ -25,6 +25,8 @@
 #define DT_GEMM_NR 48
 /* Rows of B (the K extent) one block of the product covers. */
 #define DT_GEMM_KC 256
+/* Rows of B one block covers in a product that asks for deeper blocks (dt_gemm.deep_k). */
+#define DT_GEMM_KC_DEEP 512
 /* The most columns one pack_b call is asked for. */
 #define DT_GEMM_NC (20 * DT_GEMM_NR)
 
@@ -99,6 +101,14 @@ typedef struct dt_gemm {
      * dt_float_to_half), not bfloat16, and the product runs in float16 over short K chunks
      * with float32 accumulation (gemm_fp16.c); B panels are converted to float16 likewise. */
     bool fp16;
+    /* K blocks of DT_GEMM_KC_DEEP instead of DT_GEMM_KC, where the product is float32 with A
+     * packed at build time (A_packed) and B read in place (direct_b; no pack_b, not trans_b)
+     * and K >= DT_GEMM_KC_DEEP: fewer C tile reloads and longer FMA chains per tile (the A
+     * block is the same rows, twice the bytes: gemm.c's DT_GEMM_A_L2_DEEP). Decided per product,
+     * never per thread's slice, so results do not depend on the thread count (a slice that
+     * packs its last few columns packs them as deep). Changes the sums' blocking, hence the
+     * bits: only the 1x1 convs set it (conv.c), on the product that sizes the scratch too. */
+    bool deep_k;
 } dt_gemm;
 
 /* Floats of A (M x K) packed whole: ceil(M / MR) panels of K x MR, rows past M zero. */
