@@ -229,6 +229,18 @@ __global__ void __launch_bounds__(256) igemm_k(const T *__restrict__ x, const T 
     }
 }
 
+// Whether dw3_nhwc8_k takes this channels-last depthwise layer: 3x3, channel multiplier 1,
+// channels in 8s, 16-byte aligned tensors, 32-bit offsets; DUCTILE_CUDA_DW8=0 never (an A/B
+// switch: the one-element kernel).
+static bool dw3_nhwc8_applies(const void *x, const void *w, const void *bias, const void *res, const void *y,
+                              const dt_cu_conv *g)
+{
+    static const char *off = getenv("DUCTILE_CUDA_DW8");
+    const bool aligned = (((uintptr_t)x | (uintptr_t)w | (uintptr_t)bias | (uintptr_t)res | (uintptr_t)y) & 15) == 0;
+    return !(off && !strcmp(off, "0")) && g->kh == 3 && g->kw == 3 && g->m == g->c && g->c % 8 == 0 && aligned &&
+           g->n * g->ih * g->iw * g->c < 0x7fffffff;
+}
+
 template <typename T>
 int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const dt_cu_conv *g, bool nhwc, void *stream)
 {
@@ -237,15 +249,13 @@ int depthwise(const T *x, const T *w, const T *bias, const T *res, T *y, const d
     int64_t blocks = (total + 255) / 256;
     if (blocks > 65535 * 32) blocks = 65535 * 32;
     bool small = total < 0x7fffffff - 65535 * 32 * 256;
-    const bool aligned = (((uintptr_t)x | (uintptr_t)w | (uintptr_t)bias | (uintptr_t)res | (uintptr_t)y) & 15) == 0;
     if constexpr (sizeof(T) == 2) {
-        static const char *off = getenv("DUCTILE_CUDA_DW8");   // "0": the one-element kernel (an A/B switch)
-        if (!(off && !strcmp(off, "0")) && nhwc && small && g->kh == 3 && g->kw == 3 && g->m == g->c && g->c % 8 == 0 && aligned &&
-            g->n * g->ih * g->iw * g->c < 0x7fffffff) {
+        if (nhwc && small && dw3_nhwc8_applies(x, w, bias, res, y, g)) {
             // Blocks of 64 threads where 256 would leave most multiprocessors idle (mobilenet_v2
-            // b1's 7x7 x 960: 74 blocks of 256 for 132 SMs).
+            // b1's 7x7 x 960: 74 blocks of 256 for the H200's 132 SMs).
+            const int sms = dt_cuda_sm_count() > 0 ? dt_cuda_sm_count() : 132;
             int64_t t8 = total / 8;
-            unsigned th = t8 < 132 * 256 * 2 ? 64 : 256;
+            unsigned th = t8 < (int64_t)sms * 256 * 2 ? 64 : 256;
             int64_t b8 = (t8 + th - 1) / th;
             dt_launch(dw3_nhwc8_k<T>, (unsigned)(b8 < 65535 * 32 ? b8 : 65535 * 32), th, 0, (cudaStream_t)stream, x, w,
                       bias, res, y, *g, (int)t8);
