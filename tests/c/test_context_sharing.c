@@ -62,9 +62,14 @@ static void *hammer(void *arg)
     while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE) && now_s() < end) {
         void *buf = NULL;
         tally(sh, w->id, "set_input_shape", ductile_context_set_input_shape(sh->ctx, "a", &d));
-        tally(sh, w->id, "get_tensor_address", ductile_context_get_tensor_address(sh->ctx, "a", &buf));
+        ductile_status given = ductile_context_get_tensor_address(sh->ctx, "a", &buf);
+        tally(sh, w->id, "get_tensor_address", given);
         tally(sh, w->id, "get_tensor_shape", ductile_context_get_tensor_shape(sh->ctx, sh->out_name, &got));
-        tally(sh, w->id, "execute", ductile_context_execute(sh->ctx));
+        /* Only after this thread's get_tensor_address worked: until some call hands the input's
+         * buffer out, execute rightly refuses it ("input 'a' has no data"), and a refused
+         * get_tensor_address of the first round left it so (a flake of the test, not of the
+         * context: session 17's CI run met it once). */
+        if (given == DUCTILE_OK) tally(sh, w->id, "execute", ductile_context_execute(sh->ctx));
         tally(sh, w->id, "set_tensor_address", ductile_context_set_tensor_address(sh->ctx, sh->out_name, NULL));
         if (__atomic_load_n(&sh->refused[0], __ATOMIC_RELAXED) && __atomic_load_n(&sh->refused[1], __ATOMIC_RELAXED))
             __atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
