@@ -57,6 +57,29 @@ static ductile_status dt_convert_scratch(const void *params, const dt_view *in, 
     return DUCTILE_OK;
 }
 
+/* A converting layer's rearranged input, in the input's type: out's shape in the scratch
+ * dt_convert_scratch sized (or, run without it, a block of its own). */
+static ductile_status dt_convert_mid(const dt_view *in, const dt_view *out, dt_exec *ex, const char *name, dt_view *mid)
+{
+    size_t bytes = dt_cpu_view_bytes(&in[0]);
+    *mid = out[0];
+    mid->dtype = in[0].dtype;
+    mid->data = ex->scratch && ex->scratch_bytes >= bytes ? ex->scratch : dt_malloc(bytes ? bytes : 1);
+    if (!mid->data)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) rearranging '%s' before its conversion", bytes,
+                       name);
+    return DUCTILE_OK;
+}
+
+/* Cast's conversion of mid into out (where the rearrangement, status s, worked), then mid's
+ * block released. */
+static ductile_status dt_convert_from_mid(dt_view *mid, dt_view *out, dt_exec *ex, ductile_status s)
+{
+    if (!s) s = dt_ew_cast_view(mid, &out[0], ex);
+    if (mid->data != ex->scratch) dt_free(mid->data);
+    return s;
+}
+
 static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_transpose_params *p = params;
@@ -64,15 +87,9 @@ static ductile_status dt_transpose_run(const void *params, const dt_view *in, dt
     DT_TRY(dt_transpose_perm_of(p->L, p->n < 0 ? NULL : p->perm, p->n, in[0].rank, perm));
     if (in[0].dtype == out[0].dtype) return dt_transpose_exec(perm, in, out, ex);
     /* The reference of the device's one-pass kernel: transpose, then Cast's conversion. */
-    size_t bytes = dt_cpu_view_bytes(&in[0]);
-    dt_view mid = out[0];
-    mid.dtype = in[0].dtype;
-    mid.data = ex->scratch && ex->scratch_bytes >= bytes ? ex->scratch : dt_malloc(bytes ? bytes : 1);
-    if (!mid.data) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) transposing '%s'", bytes, p->L->name);
-    ductile_status s = dt_transpose_exec(perm, in, &mid, ex);
-    if (!s) s = dt_ew_cast_view(&mid, &out[0], ex);
-    if (mid.data != ex->scratch) dt_free(mid.data);
-    return s;
+    dt_view mid;
+    DT_TRY(dt_convert_mid(in, out, ex, p->L->name, &mid));
+    return dt_convert_from_mid(&mid, out, ex, dt_transpose_exec(perm, in, &mid, ex));
 }
 
 const dt_kernel dt_cpu_transpose_kernel = {.prepare = dt_transpose_prepare, .scratch = dt_convert_scratch,
@@ -176,15 +193,10 @@ static ductile_status dt_depth_to_space_run(const void *params, const dt_view *i
         dt_cpu_strided_copy(ex, out[0].data, in[0].data, dt_esize(&in[0]), &s);
         return DUCTILE_OK;
     }
-    size_t bytes = dt_cpu_view_bytes(&in[0]);
-    dt_view mid = out[0];
-    mid.dtype = in[0].dtype;
-    mid.data = ex->scratch && ex->scratch_bytes >= bytes ? ex->scratch : dt_malloc(bytes ? bytes : 1);
-    if (!mid.data) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) rearranging '%s'", bytes, p->L->name);
+    dt_view mid;
+    DT_TRY(dt_convert_mid(in, out, ex, p->L->name, &mid));
     dt_cpu_strided_copy(ex, mid.data, in[0].data, dt_esize(&in[0]), &s);
-    ductile_status st = dt_ew_cast_view(&mid, &out[0], ex);
-    if (mid.data != ex->scratch) dt_free(mid.data);
-    return st;
+    return dt_convert_from_mid(&mid, out, ex, DUCTILE_OK);
 }
 
 static ductile_status dt_space_to_depth_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
