@@ -25,7 +25,7 @@ if [ -d .devbuild/obj ]; then
     find .devbuild/obj -type f -exec touch {} +
     rm -rf build && ln -s .devbuild build
 fi
-CT="test_cuda_host test_cuda_timer test_cuda_tactics test_cuda_no_alloc test_cuda_dw test_cuda_pw_mma test_device_path"
+CT="test_cuda_host test_cuda_timer test_cuda_tactics test_cuda_no_alloc test_cuda_dw test_cuda_pw_mma test_cuda_gemm_norm test_device_path"
 log "build"
 make -j16 IMAGE=0 ${d:+CUDNN_INC=$d/include CUDNN_LIB=$d/lib} NVFLAGS="-O3 -gencode arch=compute_90,code=sm_90" all \
     $(for t in $CT; do echo build/tests/$t; done) > "$L/build.log" 2>&1 || { tail -30 "$L/build.log" | tee -a "$S"; exit 1; }

@@ -322,6 +322,9 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
      * the scale into its conv instead (fuse_se.c). */
     const char *env_se = getenv("DUCTILE_FUSE_SE_POOL");
     bool se_pool = backend && backend->kernel && backend->kernel("FusedSqueezeExcite") && env_se && !strcmp(env_se, "1");
+    /* DUCTILE_FUSE_MATMUL_NORM=0 keeps a LayerNorm after a FusedMatMul its own layer. */
+    const char *env_mn = getenv("DUCTILE_FUSE_MATMUL_NORM");
+    bool matmul_norm = matmul && !(env_mn && !strcmp(env_mn, "0"));
     const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
     bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
     size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
@@ -386,6 +389,11 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; norm && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "LayerNormalization") && !strcmp(L->domain, "")) s = dt_fuse_layernorm(&f, L);
+    }
+    /* After the sums' fusion (a LayerNorm that took its Adds stays), on FusedMatMul's products. */
+    for (int l = 0; matmul_norm && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "LayerNormalization")) s = dt_fuse_matmul_layernorm(&f, L);
     }
     /* After the attention and matmul fusions: it merges the FusedMatMuls feeding a
      * FusedAttention. The tensors it adds are past f's arrays, which nothing reads after it. */

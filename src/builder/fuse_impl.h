@@ -42,6 +42,8 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
 ductile_status dt_fuse_qkv(dt_fuse *f, ductile_layer *Fa);
 /* fuse_norm.c: Add [-> Add] -> LayerNormalization into FusedLayerNorm. */
 ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln);
+/* fuse_matmul_norm.c: FusedMatMul -> LayerNormalization (last axis) into FusedMatMul norm = 1. */
+ductile_status dt_fuse_matmul_layernorm(dt_fuse *f, ductile_layer *Ln);
 /* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 /* fuse_irb.c: FusedConv depthwise -> 1x1 (no expand) into FusedInvertedResidual without We. */

@@ -141,7 +141,10 @@ ductile_status dt_fused_matmul_act(const ductile_layer *L, bool *gelu)
 
 static ductile_status dt_fm_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 2, 4, 1, 1, DT_INPUT_NAMES("A", "B")));
+    bool norm = dt_attr_int(L, "norm", 0) != 0;
+    DT_TRY(dt_check_arity(L, 2, norm ? 6 : 4, 1, 1, DT_INPUT_NAMES("A", "B")));
+    if (norm && (L->n_in <= DT_FM_SCALE || !L->in[DT_FM_SCALE]))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 4 (Scale) is required with attribute norm = 1 but was omitted");
     bool gelu;
     return dt_fused_matmul_act(L, &gelu);
 }
@@ -149,8 +152,8 @@ static ductile_status dt_fm_check(const ductile_layer *L)
 static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)
 {
     /* float32, or half where a backend lowered the layer (builder/precision.c); one dtype. */
-    static const char *const names[] = {"A", "B", "bias", "R"};
-    for (int i = 0; i < L->n_in; i++)
+    static const char *const names[] = {"A", "B", "bias", "R", "Scale", "LB"};
+    for (int i = 0; i < L->n_in && i < 6; i++)
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? DT_FM_A : -1));
     dt_view b;
     DT_TRY(dt_fused_matmul_weight(L, &in[DT_FM_B], &b));
@@ -164,6 +167,11 @@ static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_
     if (L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS] && (in[DT_FM_BIAS].rank != 1 || in[DT_FM_BIAS].dims[0] != g.N))
         return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (bias) must be [%lld], one bias per output column", (long long)g.N);
     if (L->n_in > DT_FM_R && L->in[DT_FM_R]) DT_TRY(dt_fused_want_residual(DT_FM_R, &in[DT_FM_R], &out[0]));
+    /* The LayerNorm's Scale and B: one per output column. */
+    for (int i = DT_FM_SCALE; i < L->n_in; i++)
+        if (L->in[i] && (in[i].rank != 1 || in[i].dims[0] != g.N))
+            return dt_fail(DUCTILE_ERR_SHAPE, "input %d (%s) must be [%lld], one per output column", i, names[i],
+                           (long long)g.N);
     return DUCTILE_OK;
 }
 

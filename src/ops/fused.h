@@ -23,9 +23,15 @@
  *   residual and activation are applied to each strip of the product while it is in cache.
  *   Y = act((A @ B + bias) + R), with MatMul's shapes (A [..., M, K] or [K]; Y A's dims with K
  *   replaced by N).
- *   inputs   A, B (2-D [K, N]), bias ([N], optional), R (optional: Y's shape)
+ *   inputs   A, B (2-D [K, N]), bias ([N], optional), R (optional: Y's shape),
+ *            Scale, LB ([N] each, LB optional): with attribute norm = 1, Y is
+ *            LayerNormalization(act((A @ B + bias) + R)) over the last axis with this Scale and
+ *            B (builder/fuse_matmul_norm.c): a transformer's residual LayerNorm in the
+ *            product's epilogue, one layer (and on a GPU one launch) less per LayerNorm
  *   attrs    activation  STRING  "" or "Gelu" (approximate "none")
  *            packed, w_shape     as FusedConv's, for B
+ *            norm     INT    0 (default) or 1: the LayerNorm above, whose epsilon is
+ *            epsilon  FLOAT  (default 1e-5)
  *
  * FusedAttention: Mul(Q, q_scale) and Mul(Kt, k_scale) -> MatMul -> Add(mask) -> Softmax(last
  *   axis) [-> IsNaN + Where(0, .)] -> MatMul(V) as one layer (src/builder/fuse.c): the scores
@@ -98,7 +104,7 @@
 
 /* Input indices. */
 enum { DT_FC_X = 0, DT_FC_W = 1, DT_FC_B = 2, DT_FC_R = 3, DT_FC_S = 4 };
-enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3 };
+enum { DT_FM_A = 0, DT_FM_B = 1, DT_FM_BIAS = 2, DT_FM_R = 3, DT_FM_SCALE = 4, DT_FM_LB = 5 };
 enum { DT_IRB_X = 0, DT_IRB_WE = 1, DT_IRB_BE = 2, DT_IRB_WD = 3, DT_IRB_BD = 4, DT_IRB_WP = 5, DT_IRB_BP = 6,
        DT_IRB_R = 7 };
 enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };

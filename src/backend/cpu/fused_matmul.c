@@ -24,6 +24,8 @@ typedef struct dt_fm_params {
     int64_t packed;         /* B's layout: 0 in place, else DT_CPU_PACK_GEMM_B */
     dt_view b;              /* packed: B's dims (w_shape) */
     bool has_bias, has_res;
+    bool norm, has_lb;      /* norm = 1: the LayerNorm (Scale, optional B, eps) after the GEMM */
+    float eps;
     /* A bfloat16 B's tactics per profile and point (backend/tactic.h): DT_GEMM_AS_PACKED or
      * DT_GEMM_ON_F32 (its float32 copy, dt_cpu_gemm_b_tactic), 0 = as packed. */
     int tactic_points;
@@ -43,6 +45,9 @@ static ductile_status dt_fm_prepare(const ductile_layer *L, void **out)
     if (p.packed) DT_TRY(dt_fused_matmul_weight(L, &none, &p.b));
     p.has_bias = L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS];
     p.has_res = L->n_in > DT_FM_R && L->in[DT_FM_R];
+    p.norm = dt_attr_int(L, "norm", 0) != 0;
+    p.has_lb = L->n_in > DT_FM_LB && L->in[DT_FM_LB];
+    p.eps = dt_attr_float(L, "epsilon", 1e-5f);
     const int64_t *tactic;
     DT_TRY(dt_tactic_attr(L, &tactic, &p.n_tactic, &p.tactic_points));
     for (int64_t i = 0; i < p.n_tactic; i++)
@@ -108,8 +113,14 @@ static ductile_status dt_fm_run(const void *params, const dt_view *in, dt_view *
     int64_t t = ex->tactic > 0 ? ex->tactic : dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
     DT_TRY(dt_fm_gemm(p, in, out, t, &g, &epi));
     if (ex->scratch && ex->scratch_bytes >= dt_sgemm_scratch_bytes(&g, dt_pool_threads(ex->pool)))
-        return dt_sgemm_in(&g, ex->pool, ex->scratch);
-    return dt_sgemm(&g, ex->pool);   /* a caller that planned no scratch (dt_cpu_run_once) */
+        DT_TRY(dt_sgemm_in(&g, ex->pool, ex->scratch));
+    else
+        DT_TRY(dt_sgemm(&g, ex->pool));   /* a caller that planned no scratch (dt_cpu_run_once) */
+    /* norm = 1: the LayerNorm's rows in place, as the LayerNormalization layer computes them. */
+    if (p->norm)
+        dt_cpu_layernorm_rows(g.C, in[DT_FM_SCALE].data, p->has_lb ? in[DT_FM_LB].data : NULL, g.C, g.M, g.N, p->eps,
+                              ex->pool);
+    return DUCTILE_OK;
 }
 
 const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, const dt_view *out, int profile,

@@ -97,6 +97,11 @@ const char *dt_cpu_fused_matmul_path(const void *params, const dt_view *in, cons
                                      int threads);
 /* FusedMatMul's tactics (fused_matmul.c): on a bfloat16 B, DT_GEMM_AS_PACKED and DT_GEMM_ON_F32. */
 int dt_cpu_fused_matmul_tactics(const ductile_layer *L, int *ids, int cap);
+/* LayerNormalization of `rows` contiguous rows of d floats from x into y (may be x: each
+ * element is read before it is written), Scale and B (may be NULL) of d values: the
+ * LayerNormalization kernel's rows (nn_norm.c), for FusedMatMul's norm = 1. */
+void dt_cpu_layernorm_rows(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t d,
+                           float eps, dt_pool *pool);
 /* FusedMatMul's compiled kernel (fused_matmul.c), in dt_cpu_fused's table. */
 extern const dt_kernel dt_cpu_fused_matmul_kernel;
 extern const dt_kernel dt_cpu_fused_irb_kernel;     /* fused_irb.c */

@@ -130,6 +130,14 @@ static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt
     return DUCTILE_OK;
 }
 
+void dt_cpu_layernorm_rows(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t d,
+                           float eps, dt_pool *pool)
+{
+    dt_norm_job j = {.x = x, .scale = scale, .bias = bias, .y = y, .block = d, .n_scale = d, .n_bias = bias ? d : 0,
+                     .eps = eps};
+    if (rows > 0 && d > 0) dt_parallel_for(pool, rows, dt_cpu_grain(d * 3), dt_layernorm_range, &j);
+}
+
 /* FusedLayerNorm (ops/fused.h): LayerNormalization of (X + R1) + R2, the addends broadcast by rows. */
 static ductile_status dt_fused_layernorm_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {

@@ -119,6 +119,9 @@ typedef struct dt_cu_matmul_params {
     bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given; FusedMatMul: has_c the bias */
     bool has_res, gelu;         /* FusedMatMul: the residual given; the erf Gelu */
     int64_t packed;             /* FusedMatMul: B's packed layout (the CUDA builder packs none) */
+    bool norm, has_lb;          /* FusedMatMul norm = 1: the LayerNorm after, its B given */
+    float eps;                  /* ... its epsilon */
+    int forced;                 /* DUCTILE_CUDA_MATMUL_NORM's tactic at compile time, else 0 */
     float alpha, beta;          /* Gemm; MatMul: 1, 0 */
     int tactic_points;          /* ids per profile (backend/tactic.h) */
     int64_t n_tactic;

@@ -24,6 +24,7 @@
 #include <cublasLt.h>
 #include <cuda_runtime_api.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 static ductile_status dt_lt(cublasStatus_t s, const char *what)
@@ -251,6 +252,16 @@ static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **ou
         p->has_c = L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS];   /* the bias */
         p->has_res = L->n_in > DT_FM_R && L->in[DT_FM_R];
         p->packed = dt_attr_int(L, "packed", 0);
+        p->norm = dt_attr_int(L, "norm", 0) != 0;
+        p->has_lb = L->n_in > DT_FM_LB && L->in[DT_FM_LB];
+        p->eps = dt_attr_float(L, "epsilon", 1e-5f);
+        /* DUCTILE_CUDA_MATMUL_NORM forces a norm layer's path (tests, A/B timing): own64,
+         * own64_splitk, own128, own128_splitk, or lt (cuBLASLt's first choice + LayerNorm). */
+        const char *force = p->norm ? getenv("DUCTILE_CUDA_MATMUL_NORM") : NULL;
+        static const char *const names[] = {"own64", "own64_splitk", "own128", "own128_splitk"};
+        for (int i = 0; force && i < 4; i++)
+            if (!strcmp(force, names[i])) p->forced = DT_CUDA_MM_NORM64 + i;
+        if (force && !strcmp(force, "lt")) p->forced = 1;
     }
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     if (gemm) {
@@ -511,19 +522,45 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
     if (K == 0) {   /* the product is 0: y = act(bias + R) */
         DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt), s),
                              "FusedMatMul"));
-        return dt_cuda_check(dt_cu_epilogue(dt, y, bias, res, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
-                             "FusedMatMul");
+        DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, res, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
+                             "FusedMatMul"));
+        return p->norm ? dt_cuda_check(dt_cu_layernorm(dt, y, in[DT_FM_SCALE].data, p->has_lb ? in[DT_FM_LB].data : NULL,
+                                                       y, M, N, p->eps, NULL, s), "FusedMatMul")
+                       : DUCTILE_OK;
     }
+    const void *scale = p->norm ? in[DT_FM_SCALE].data : NULL, *lb = p->has_lb ? in[DT_FM_LB].data : NULL;
+    int bn, split, t = p->forced ? p->forced : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
+    if (p->norm && dt_cuda_mm_norm_choice(t, dt, M, N, K, &bn, &split))
+        return dt_cuda_check(dt_cu_gemm_norm(dt, in[DT_FM_A].data, in[DT_FM_B].data, bias, res, scale, lb, y, M, N, K,
+                                             p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, p->eps, bn, split, s),
+                             "FusedMatMul");
     dt_lt_call c = dt_fm_call(p, M, N, K, dt, lt_bias, ex);
     c.ws = dt_lt_ws(ex);
     uint32_t align = dt_lt_run_align(&c, in[DT_FM_A].data, in[DT_FM_B].data, y);
     if (res) align = dt_lt_align(align | (uint64_t)(uintptr_t)res);
     DT_TRY(dt_lt_matmul_epi(p, ex, &c, align, 1.f, in[DT_FM_A].data, in[DT_FM_B].data, y, bias, res));
     if (bias && !lt_bias)
-        return dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
-                             "FusedMatMul");
-    if (p->gelu && !c.gelu) return dt_cuda_check(dt_cu_unary(DT_CU_GELU, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul");
-    return DUCTILE_OK;
+        DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
+                             "FusedMatMul"));
+    else if (p->gelu && !c.gelu)
+        DT_TRY(dt_cuda_check(dt_cu_unary(DT_CU_GELU, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul"));
+    /* norm = 1 on cuBLASLt's product: the LayerNorm kernel in place (a warp holds its row
+     * before writing it; the block kernel of rows past 1024 reads its row three times). */
+    if (!p->norm) return DUCTILE_OK;
+    if (N > 1024)   /* the fusion makes none (builder/fuse_matmul_norm.c) */
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedMatMul normalizes rows of at most 1024 columns (N = %lld)",
+                       (long long)N);
+    return dt_cuda_check(dt_cu_layernorm(dt, y, scale, lb, y, M, N, p->eps, NULL, s), "FusedMatMul");
+}
+
+bool dt_cuda_mm_norm_choice(int t, int dtype, int64_t M, int64_t N, int64_t K, int *bn, int *split)
+{
+    if (t < DT_CUDA_MM_NORM64 || t > DT_CUDA_MM_NORM128_SPLITK) return false;
+    *bn = t <= DT_CUDA_MM_NORM64_SPLITK ? 64 : 128;
+    if (!dt_cu_gemm_norm_applies(dtype, M, N, K, *bn)) return false;
+    bool splits = t == DT_CUDA_MM_NORM64_SPLITK || t == DT_CUDA_MM_NORM128_SPLITK;
+    *split = splits ? dt_cu_gemm_norm_split(M, N, K, *bn, dt_cuda_sm_count()) : 1;
+    return true;
 }
 
 /* The plan of the run at these shapes (a bias on a 16-byte boundary, as the context's

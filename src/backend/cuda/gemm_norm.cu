@@ -1,0 +1,277 @@
+// FusedMatMul with norm = 1 on tensor cores (cuda.h, dt_cu_gemm_norm): Y = LayerNorm(act(A B +
+// bias + R)) over each row of Y [M, N], for half types: a transformer's output projection or
+// second feed-forward product with its residual LayerNorm in one launch (cuBLASLt's epilogues
+// cannot normalize a row, so the fallback is its product and then the LayerNorm kernel).
+// A [M, K] and B [K, N] row-major as the layer holds them; blocks of 4 warps compute 32 x BN
+// tiles, K in steps of 32 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32
+// accumulators (B's fragments gathered from its [k][n] tile, two 16-bit reads each).
+// A row of Y spans N / BN blocks: they are one thread-block cluster along y (and K may be split
+// over `split` more along z), and the row's statistics are summed across the cluster through
+// distributed shared memory (sm_90): each block adds its columns' share of the row sum, then,
+// with the mean known, of the squared deviations (the two passes of the LayerNormalization
+// kernel, in float32), so the pre-norm row never leaves the multiprocessors.
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/act.cuh"
+#include "backend/cuda/mma.cuh"
+
+#include <cooperative_groups.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <stdint.h>
+#include <string.h>
+
+namespace {
+
+constexpr int GN_BM = 32, GN_BK = 32, GN_STAGES = 4, GN_THREADS = 128, GN_MAX_CLUSTER = 8;
+
+__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+__device__ __forceinline__ float warp_total(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+template <typename T, int BN> struct gn_smem {
+    static constexpr int lda = GN_BK + 8, ldb = BN + 8;   // padded rows: no bank conflicts
+    static constexpr int ring = GN_STAGES * (GN_BM * lda + GN_BK * ldb) * (int)sizeof(T);
+    static constexpr int tile = GN_BM * (BN + 4) * 4;
+    static constexpr int bytes = ring > tile ? ring : tile;
+};
+
+// Sizes are 32-bit (dt_cu_gemm_norm_applies bounds every operand below 2^31 elements).
+template <typename T, int BN>
+__global__ void __launch_bounds__(GN_THREADS)
+    gemm_norm_k(const T *__restrict__ a, const T *__restrict__ b, const T *__restrict__ bias, const T *__restrict__ res,
+                const T *__restrict__ scale, const T *__restrict__ lb, T *__restrict__ y, int M, int N, int K, int op,
+                float eps, int split)
+{
+    dt_grid_wait();
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
+    namespace cg = cooperative_groups;
+    using S = gn_smem<T, BN>;
+    constexpr int LDA = S::lda, LDB = S::ldb, WN = BN / 2, NI = WN / 8, BCH = GN_BK * BN / 8 / GN_THREADS;
+    static_assert(BCH >= 1 && NI >= 1 && GN_BM * GN_BK / 8 == GN_THREADS, "tile");
+    __shared__ __align__(16) unsigned char smem[S::bytes];
+    __shared__ float part[2][GN_BM];   // this block's share of each row's sum, then squared deviations
+    T(*as)[GN_BM][LDA] = (T(*)[GN_BM][LDA])smem;
+    T(*bs)[GN_BK][LDB] = (T(*)[GN_BK][LDB])(smem + GN_STAGES * GN_BM * LDA * sizeof(T));
+    const int ny = (int)gridDim.y, m0 = blockIdx.x * GN_BM, n0 = blockIdx.y * BN, tid = threadIdx.x;
+    const int steps = (K + GN_BK - 1) / GN_BK, sl = blockIdx.z;
+    const int kt0 = (int)((int64_t)steps * sl / split), kt1 = (int)((int64_t)steps * (sl + 1) / split);
+    const int ar = tid >> 2, ac = (tid & 3) * 8;   // the A chunk this thread stages
+    auto stage = [&](int kt, int buf) {
+        int k = kt * GN_BK + ac;
+        bool ok = m0 + ar < M && k < K;
+        cp_async16(&as[buf][ar][ac], ok ? a + (int64_t)(m0 + ar) * K + k : a, ok);
+#pragma unroll
+        for (int i = 0; i < BCH; i++) {
+            int e = tid + i * GN_THREADS, kr = e / (BN / 8), nc = (e % (BN / 8)) * 8, kk = kt * GN_BK + kr;
+            cp_async16(&bs[buf][kr][nc], kk < K ? b + (int64_t)kk * N + n0 + nc : b, kk < K);
+        }
+    };
+    const int warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
+    const int wm = (warp >> 1) * 16, wn = (warp & 1) * WN;
+    float acc[NI][4];
+#pragma unroll
+    for (int j = 0; j < NI; j++)
+#pragma unroll
+        for (int q = 0; q < 4; q++) acc[j][q] = 0.f;
+    // One commit group per step (empty past the end): wait_group<STAGES-2> always means "the
+    // step about to be computed has landed".
+#pragma unroll
+    for (int s = 0; s < GN_STAGES - 1; s++) {
+        if (kt0 + s < kt1) stage(kt0 + s, s);
+        cp_async_commit();
+    }
+    for (int kt = kt0; kt < kt1; kt++) {
+        const int buf = (kt - kt0) % GN_STAGES;
+        cp_async_wait<GN_STAGES - 2>();
+        __syncthreads();   // the step landed for every thread; the buffer staged next is free
+        if (kt + GN_STAGES - 1 < kt1) stage(kt + GN_STAGES - 1, (kt - kt0 + GN_STAGES - 1) % GN_STAGES);
+        cp_async_commit();
+#pragma unroll
+        for (int kk = 0; kk < GN_BK; kk += 16) {
+            uint32_t af[4];
+            const T *r0 = &as[buf][wm + gq][kk + 2 * tq], *r8 = r0 + 8 * LDA;
+            af[0] = *(const uint32_t *)r0;
+            af[1] = *(const uint32_t *)r8;
+            af[2] = *(const uint32_t *)(r0 + 8);
+            af[3] = *(const uint32_t *)(r8 + 8);
+#pragma unroll
+            for (int j = 0; j < NI; j++) {
+                // Column n = wn + 8j + gq; rows k (2tq, 2tq + 1) and (2tq + 8, 2tq + 9), the
+                // lower k in the lower half.
+                const uint16_t *c0 = (const uint16_t *)&bs[buf][kk + 2 * tq][wn + j * 8 + gq];
+                uint32_t b0 = (uint32_t)c0[0] | (uint32_t)c0[LDB] << 16;
+                uint32_t b1 = (uint32_t)c0[8 * LDB] | (uint32_t)c0[9 * LDB] << 16;
+                mma16816<T>(acc[j], af, b0, b1);
+            }
+        }
+    }
+    cp_async_wait<0>();
+    __syncthreads();   // the ring is free: the float tile takes its place
+    float(*ct)[BN + 4] = (float(*)[BN + 4])smem;
+#pragma unroll
+    for (int j = 0; j < NI; j++) {
+        int r = wm + gq, c = wn + j * 8 + 2 * tq;
+        ct[r][c] = acc[j][0];
+        ct[r][c + 1] = acc[j][1];
+        ct[r + 8][c] = acc[j][2];
+        ct[r + 8][c + 1] = acc[j][3];
+    }
+    cg::cluster_group cl = cg::this_cluster();
+    const bool clustered = ny * split > 1;
+    auto sync_all = [&]() {
+        if (clustered) cl.sync();
+        else __syncthreads();
+    };
+    // A float of block `rank` of the cluster (this block's own without a cluster).
+    auto peer = [&](float *p, int rank) { return clustered ? cl.map_shared_rank(p, (unsigned)rank) : p; };
+    sync_all();
+    // Rows [r0, r1) of the tile are this block's to finish (its share of a K split: the same
+    // rows in every block of its z). A warp a row, a lane two adjacent columns at a time.
+    const int r0 = GN_BM * sl / split, r1 = GN_BM * (sl + 1) / split;
+    constexpr int PAIRS = BN / 64;   // column pairs a lane holds
+    static_assert(PAIRS >= 1 && BN % 64 == 0, "columns");
+    // The pre-norm values: the K slices summed, bias, residual, activation; kept in this
+    // block's tile (its rows of the share are read by no other block), the row's partial sum
+    // into part[0].
+    for (int r = r0 + warp; r < r1; r += GN_THREADS / 32) {
+        const int m = m0 + r;
+        float s = 0.f;
+#pragma unroll
+        for (int p = 0; p < PAIRS; p++) {
+            const int c = 2 * lane + 64 * p, n = n0 + c;
+            float v0 = 0.f, v1 = 0.f;
+            if (split > 1) {
+                for (int q = 0; q < split; q++) {
+                    const float *o = peer(&ct[r][c], (int)blockIdx.y + q * ny);
+                    v0 += o[0];
+                    v1 += o[1];
+                }
+            } else {
+                v0 = ct[r][c];
+                v1 = ct[r][c + 1];
+            }
+            if (m < M) {
+                if (bias) v0 += to_float(bias[n]), v1 += to_float(bias[n + 1]);
+                if (res) v0 += to_float(res[(int64_t)m * N + n]), v1 += to_float(res[(int64_t)m * N + n + 1]);
+                v0 = act(op, v0, 0.f, 0.f);
+                v1 = act(op, v1, 0.f, 0.f);
+            }
+            s += v0 + v1;
+            ct[r][c] = v0;
+            ct[r][c + 1] = v1;
+        }
+        s = warp_total(s);
+        if (lane == 0) part[0][r] = s;
+    }
+    sync_all();
+    // The mean from every block of the row (the same z: the same rows), then this block's
+    // share of the squared deviations.
+    float mean[(GN_BM + 3) / 4];
+    for (int r = r0 + warp, i = 0; r < r1; r += GN_THREADS / 32, i++) {
+        float s = 0.f;
+        for (int q = 0; q < ny; q++) s += *peer(&part[0][r], q + sl * ny);
+        mean[i] = s / (float)N;
+        float d = 0.f;
+#pragma unroll
+        for (int p = 0; p < PAIRS; p++) {
+            const int c = 2 * lane + 64 * p;
+            float d0 = ct[r][c] - mean[i], d1 = ct[r][c + 1] - mean[i];
+            d += d0 * d0 + d1 * d1;
+        }
+        d = warp_total(d);
+        if (lane == 0) part[1][r] = d;
+    }
+    sync_all();
+    for (int r = r0 + warp, i = 0; r < r1; r += GN_THREADS / 32, i++) {
+        const int m = m0 + r;
+        float q = 0.f;
+        for (int z = 0; z < ny; z++) q += *peer(&part[1][r], z + sl * ny);
+        const float inv = rsqrtf(q / (float)N + eps);
+        if (m >= M) continue;
+#pragma unroll
+        for (int p = 0; p < PAIRS; p++) {
+            const int c = 2 * lane + 64 * p, n = n0 + c;
+            float o0 = (ct[r][c] - mean[i]) * inv * to_float(scale[n]);
+            float o1 = (ct[r][c + 1] - mean[i]) * inv * to_float(scale[n + 1]);
+            if (lb) o0 += to_float(lb[n]), o1 += to_float(lb[n + 1]);
+            *(uint32_t *)(y + (int64_t)m * N + n) = pair_of<T>::pack(o0, o1);
+        }
+    }
+    if (clustered) cl.sync();   // no block leaves while another reads its shared memory
+#endif
+}
+
+template <typename T, int BN>
+int gemm_norm(const T *a, const T *b, const T *bias, const T *res, const T *scale, const T *lb, T *y, int64_t M,
+              int64_t N, int64_t K, int op, float eps, int split, void *stream)
+{
+    const int ny = (int)(N / BN);
+    if (ny * split > GN_MAX_CLUSTER) return (int)cudaErrorInvalidValue;
+    cudaLaunchConfig_t cfg = {};
+    cudaLaunchAttribute at[2];
+    cfg.gridDim = dim3((unsigned)((M + GN_BM - 1) / GN_BM), (unsigned)ny, (unsigned)split);
+    cfg.blockDim = dim3(GN_THREADS);
+    cfg.stream = (cudaStream_t)stream;
+    cfg.attrs = at;
+    cfg.numAttrs = (unsigned)dt_pdl_attr(&at[0], (unsigned long long)cfg.gridDim.x * cfg.gridDim.y * cfg.gridDim.z);
+    if (ny * split > 1) {
+        cudaLaunchAttribute *c = &at[cfg.numAttrs++];
+        memset(c, 0, sizeof *c);
+        c->id = cudaLaunchAttributeClusterDimension;
+        c->val.clusterDim.x = 1;
+        c->val.clusterDim.y = (unsigned)ny;
+        c->val.clusterDim.z = (unsigned)split;
+    }
+    return (int)cudaLaunchKernelEx(&cfg, gemm_norm_k<T, BN>, a, b, bias, res, scale, lb, y, (int)M, (int)N, (int)K, op,
+                                   eps, split);
+}
+
+template <typename T>
+int gemm_norm_any(const void *a, const void *b, const void *bias, const void *res, const void *scale, const void *lb,
+                  void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int bn, int split, void *stream)
+{
+    const T *at = (const T *)a, *bt = (const T *)b, *ct = (const T *)bias, *rt = (const T *)res;
+    const T *st = (const T *)scale, *lt = (const T *)lb;
+    if (bn == 64) return gemm_norm<T, 64>(at, bt, ct, rt, st, lt, (T *)y, M, N, K, op, eps, split, stream);
+    if (bn == 128) return gemm_norm<T, 128>(at, bt, ct, rt, st, lt, (T *)y, M, N, K, op, eps, split, stream);
+    return (int)cudaErrorInvalidValue;
+}
+
+} // namespace
+
+extern "C" bool dt_cu_gemm_norm_applies(int dtype, int64_t M, int64_t N, int64_t K, int bn)
+{
+    const int64_t lim = INT32_MAX;
+    return (dtype == DUCTILE_FLOAT16 || dtype == DUCTILE_BFLOAT16) && (bn == 64 || bn == 128) && M > 0 && K > 0 &&
+           K % 8 == 0 && N > 0 && N % bn == 0 && N / bn <= GN_MAX_CLUSTER && M * K < lim && K * N < lim && M * N < lim;
+}
+
+extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t N, int64_t K, int bn, int sms)
+{
+    int64_t blocks = (M + GN_BM - 1) / GN_BM * (N / bn), steps = (K + GN_BK - 1) / GN_BK, ny = N / bn;
+    if (blocks <= 0 || ny <= 0 || sms <= 0 || blocks >= sms) return 1;
+    // Enough blocks for one per multiprocessor, each slice at least 2 steps of 32, the
+    // cluster at most GN_MAX_CLUSTER blocks.
+    int64_t s = (sms + blocks - 1) / blocks, most = steps / 2;
+    if (s > most) s = most;
+    if (s > GN_MAX_CLUSTER / ny) s = GN_MAX_CLUSTER / ny;
+    return s < 2 ? 1 : (int)s;
+}
+
+extern "C" int dt_cu_gemm_norm(int dtype, const void *a, const void *b, const void *bias, const void *res,
+                               const void *scale, const void *lb, void *y, int64_t M, int64_t N, int64_t K, int op,
+                               float eps, int bn, int split, void *stream)
+{
+    if (!dt_cu_gemm_norm_applies(dtype, M, N, K, bn) || split < 1 || !scale) return (int)cudaErrorInvalidValue;
+    if (dtype == DUCTILE_FLOAT16)
+        return gemm_norm_any<__half>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, bn, split, stream);
+    return gemm_norm_any<__nv_bfloat16>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, bn, split, stream);
+}
