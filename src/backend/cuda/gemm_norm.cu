@@ -3,7 +3,7 @@
 // second feed-forward product with its residual LayerNorm in one launch (cuBLASLt's epilogues
 // cannot normalize a row, so the fallback is its product and then the LayerNorm kernel).
 // A [M, K] and B [K, N] row-major as the layer holds them; blocks of 4 warps compute 32 x BN
-// tiles, K in steps of 32 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32
+// tiles, K in steps of 64 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32
 // accumulators (B's fragments gathered from its [k][n] tile, two 16-bit reads each).
 // A row of Y spans N / BN blocks: they are one thread-block cluster along y (and K may be split
 // over `split` more along z), and the row's statistics are summed across the cluster through
@@ -24,10 +24,15 @@
 
 namespace {
 
-constexpr int GN_BM = 32, GN_BK = 32, GN_STAGES = 4, GN_THREADS = 128, GN_MAX_CLUSTER = 8;
+constexpr int GN_BM = 32, GN_BK = 64, GN_STAGES = 4, GN_THREADS = 128, GN_WARPS = GN_THREADS / 32,
+              GN_MAX_CLUSTER = 8;
 
 __device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
 __device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+// Two adjacent elements (4-byte aligned) as floats.
+__device__ __forceinline__ float2 load2(const __half *p) { return __half22float2(*(const __half2 *)p); }
+__device__ __forceinline__ float2 load2(const __nv_bfloat16 *p) { return __bfloat1622float2(*(const __nv_bfloat162 *)p); }
 
 __device__ __forceinline__ float warp_total(float v)
 {
@@ -36,11 +41,14 @@ __device__ __forceinline__ float warp_total(float v)
     return v;
 }
 
+// Dynamic shared memory of a block: the staging ring, then (reused) the float tile of the
+// product; the rows' partial statistics after both.
 template <typename T, int BN> struct gn_smem {
     static constexpr int lda = GN_BK + 8, ldb = BN + 8;   // padded rows: no bank conflicts
     static constexpr int ring = GN_STAGES * (GN_BM * lda + GN_BK * ldb) * (int)sizeof(T);
     static constexpr int tile = GN_BM * (BN + 4) * 4;
-    static constexpr int bytes = ring > tile ? ring : tile;
+    static constexpr int part = (ring > tile ? ring : tile);
+    static constexpr int bytes = part + 2 * GN_BM * 4;
 };
 
 // Sizes are 32-bit (dt_cu_gemm_norm_applies bounds every operand below 2^31 elements).
@@ -54,20 +62,23 @@ __global__ void __launch_bounds__(GN_THREADS)
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
     using S = gn_smem<T, BN>;
-    constexpr int LDA = S::lda, LDB = S::ldb, WN = BN / 2, NI = WN / 8, BCH = GN_BK * BN / 8 / GN_THREADS;
-    static_assert(BCH >= 1 && NI >= 1 && GN_BM * GN_BK / 8 == GN_THREADS, "tile");
-    __shared__ __align__(16) unsigned char smem[S::bytes];
-    __shared__ float part[2][GN_BM];   // this block's share of each row's sum, then squared deviations
+    constexpr int LDA = S::lda, LDB = S::ldb, WN = BN / 2, NI = WN / 8;
+    constexpr int ACH = GN_BM * GN_BK / 8 / GN_THREADS, BCH = GN_BK * BN / 8 / GN_THREADS;
+    static_assert(ACH >= 1 && BCH >= 1 && NI >= 1, "tile");
+    extern __shared__ __align__(16) unsigned char smem[];
     T(*as)[GN_BM][LDA] = (T(*)[GN_BM][LDA])smem;
     T(*bs)[GN_BK][LDB] = (T(*)[GN_BK][LDB])(smem + GN_STAGES * GN_BM * LDA * sizeof(T));
+    float(*part)[GN_BM] = (float(*)[GN_BM])(smem + S::part);   // each row's share of the sum, then of the squares
     const int ny = (int)gridDim.y, m0 = blockIdx.x * GN_BM, n0 = blockIdx.y * BN, tid = threadIdx.x;
     const int steps = (K + GN_BK - 1) / GN_BK, sl = blockIdx.z;
     const int kt0 = (int)((int64_t)steps * sl / split), kt1 = (int)((int64_t)steps * (sl + 1) / split);
-    const int ar = tid >> 2, ac = (tid & 3) * 8;   // the A chunk this thread stages
     auto stage = [&](int kt, int buf) {
-        int k = kt * GN_BK + ac;
-        bool ok = m0 + ar < M && k < K;
-        cp_async16(&as[buf][ar][ac], ok ? a + (int64_t)(m0 + ar) * K + k : a, ok);
+#pragma unroll
+        for (int i = 0; i < ACH; i++) {
+            int e = tid + i * GN_THREADS, ar = e / (GN_BK / 8), ac = (e % (GN_BK / 8)) * 8, k = kt * GN_BK + ac;
+            bool ok = m0 + ar < M && k < K;
+            cp_async16(&as[buf][ar][ac], ok ? a + (int64_t)(m0 + ar) * K + k : a, ok);
+        }
 #pragma unroll
         for (int i = 0; i < BCH; i++) {
             int e = tid + i * GN_THREADS, kr = e / (BN / 8), nc = (e % (BN / 8)) * 8, kk = kt * GN_BK + kr;
@@ -132,76 +143,91 @@ __global__ void __launch_bounds__(GN_THREADS)
     };
     // A float of block `rank` of the cluster (this block's own without a cluster).
     auto peer = [&](float *p, int rank) { return clustered ? cl.map_shared_rank(p, (unsigned)rank) : p; };
-    sync_all();
+    // The columns' parameters, once; the rows' residuals issued before the tile is read.
     // Rows [r0, r1) of the tile are this block's to finish (its share of a K split: the same
-    // rows in every block of its z). A warp a row, a lane two adjacent columns at a time.
-    const int r0 = GN_BM * sl / split, r1 = GN_BM * (sl + 1) / split;
-    constexpr int PAIRS = BN / 64;   // column pairs a lane holds
+    // rows in every block of its z); a warp takes rows r0 + warp + 4i, a lane columns 2 lane
+    // + 64 p and the next, and the rows stay in registers through the three passes.
+    constexpr int PAIRS = BN / 64, RW = GN_BM / GN_WARPS;
     static_assert(PAIRS >= 1 && BN % 64 == 0, "columns");
-    // The pre-norm values: the K slices summed, bias, residual, activation; kept in this
-    // block's tile (its rows of the share are read by no other block), the row's partial sum
-    // into part[0].
-    for (int r = r0 + warp; r < r1; r += GN_THREADS / 32) {
-        const int m = m0 + r;
+    const int r0 = GN_BM * sl / split, r1 = GN_BM * (sl + 1) / split;
+    float2 bz[PAIRS], sc[PAIRS], lz[PAIRS], v[RW][PAIRS];
+#pragma unroll
+    for (int p = 0; p < PAIRS; p++) {
+        const int n = n0 + 2 * lane + 64 * p;
+        bz[p] = bias ? load2(bias + n) : make_float2(0.f, 0.f);
+        sc[p] = load2(scale + n);
+        lz[p] = lb ? load2(lb + n) : make_float2(0.f, 0.f);
+    }
+#pragma unroll
+    for (int i = 0; i < RW; i++) {
+        const int r = r0 + warp + GN_WARPS * i, m = m0 + r;
+#pragma unroll
+        for (int p = 0; p < PAIRS; p++)
+            v[i][p] = res && r < r1 && m < M ? load2(res + (int64_t)m * N + n0 + 2 * lane + 64 * p) : make_float2(0.f, 0.f);
+    }
+    sync_all();   // every block's tile written
+    // Pass 1: the K slices summed, bias, residual, activation; each row's partial sum.
+#pragma unroll
+    for (int i = 0; i < RW; i++) {
+        const int r = r0 + warp + GN_WARPS * i;
+        if (r >= r1) break;   // the warp's rows end together
         float s = 0.f;
 #pragma unroll
         for (int p = 0; p < PAIRS; p++) {
-            const int c = 2 * lane + 64 * p, n = n0 + c;
-            float v0 = 0.f, v1 = 0.f;
-            if (split > 1) {
-                for (int q = 0; q < split; q++) {
-                    const float *o = peer(&ct[r][c], (int)blockIdx.y + q * ny);
-                    v0 += o[0];
-                    v1 += o[1];
-                }
-            } else {
-                v0 = ct[r][c];
-                v1 = ct[r][c + 1];
+            const int c = 2 * lane + 64 * p;
+            float2 t = make_float2(0.f, 0.f);
+            for (int q = 0; q < split; q++) {
+                const float *o = split > 1 ? peer(&ct[r][c], (int)blockIdx.y + q * ny) : &ct[r][c];
+                t.x += o[0];
+                t.y += o[1];
             }
-            if (m < M) {
-                if (bias) v0 += to_float(bias[n]), v1 += to_float(bias[n + 1]);
-                if (res) v0 += to_float(res[(int64_t)m * N + n]), v1 += to_float(res[(int64_t)m * N + n + 1]);
-                v0 = act(op, v0, 0.f, 0.f);
-                v1 = act(op, v1, 0.f, 0.f);
-            }
-            s += v0 + v1;
-            ct[r][c] = v0;
-            ct[r][c + 1] = v1;
+            v[i][p].x = act(op, t.x + bz[p].x + v[i][p].x, 0.f, 0.f);
+            v[i][p].y = act(op, t.y + bz[p].y + v[i][p].y, 0.f, 0.f);
+            s += v[i][p].x + v[i][p].y;
         }
         s = warp_total(s);
         if (lane == 0) part[0][r] = s;
     }
     sync_all();
-    // The mean from every block of the row (the same z: the same rows), then this block's
+    // Pass 2: the mean from every block of the row (the same z: the same rows), this block's
     // share of the squared deviations.
-    float mean[(GN_BM + 3) / 4];
-    for (int r = r0 + warp, i = 0; r < r1; r += GN_THREADS / 32, i++) {
+    float mean[RW];
+#pragma unroll
+    for (int i = 0; i < RW; i++) {
+        const int r = r0 + warp + GN_WARPS * i;
+        mean[i] = 0.f;
+        if (r >= r1) break;
         float s = 0.f;
-        for (int q = 0; q < ny; q++) s += *peer(&part[0][r], q + sl * ny);
+#pragma unroll
+        for (int q = 0; q < GN_MAX_CLUSTER; q++)
+            if (q < ny) s += *peer(&part[0][r], q + sl * ny);
         mean[i] = s / (float)N;
         float d = 0.f;
 #pragma unroll
         for (int p = 0; p < PAIRS; p++) {
-            const int c = 2 * lane + 64 * p;
-            float d0 = ct[r][c] - mean[i], d1 = ct[r][c + 1] - mean[i];
+            float d0 = v[i][p].x - mean[i], d1 = v[i][p].y - mean[i];
             d += d0 * d0 + d1 * d1;
         }
         d = warp_total(d);
         if (lane == 0) part[1][r] = d;
     }
     sync_all();
-    for (int r = r0 + warp, i = 0; r < r1; r += GN_THREADS / 32, i++) {
-        const int m = m0 + r;
-        float q = 0.f;
-        for (int z = 0; z < ny; z++) q += *peer(&part[1][r], z + sl * ny);
-        const float inv = rsqrtf(q / (float)N + eps);
+    // Pass 3: normalized, scaled, shifted, rounded once.
+#pragma unroll
+    for (int i = 0; i < RW; i++) {
+        const int r = r0 + warp + GN_WARPS * i, m = m0 + r;
+        if (r >= r1) break;
+        float q2 = 0.f;
+#pragma unroll
+        for (int q = 0; q < GN_MAX_CLUSTER; q++)
+            if (q < ny) q2 += *peer(&part[1][r], q + sl * ny);
+        const float inv = rsqrtf(q2 / (float)N + eps);
         if (m >= M) continue;
 #pragma unroll
         for (int p = 0; p < PAIRS; p++) {
-            const int c = 2 * lane + 64 * p, n = n0 + c;
-            float o0 = (ct[r][c] - mean[i]) * inv * to_float(scale[n]);
-            float o1 = (ct[r][c + 1] - mean[i]) * inv * to_float(scale[n + 1]);
-            if (lb) o0 += to_float(lb[n]), o1 += to_float(lb[n + 1]);
+            const int n = n0 + 2 * lane + 64 * p;
+            float o0 = (v[i][p].x - mean[i]) * inv * sc[p].x + lz[p].x;
+            float o1 = (v[i][p].y - mean[i]) * inv * sc[p].y + lz[p].y;
             *(uint32_t *)(y + (int64_t)m * N + n) = pair_of<T>::pack(o0, o1);
         }
     }
@@ -215,10 +241,18 @@ int gemm_norm(const T *a, const T *b, const T *bias, const T *res, const T *scal
 {
     const int ny = (int)(N / BN);
     if (ny * split > GN_MAX_CLUSTER) return (int)cudaErrorInvalidValue;
+    constexpr int smem = gn_smem<T, BN>::bytes;
+    static bool sized = false;   // past 48 KB: allowed once per kernel (a benign race)
+    if (!sized) {
+        int rc = (int)cudaFuncSetAttribute(gemm_norm_k<T, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        if (rc) return rc;
+        sized = true;
+    }
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[2];
     cfg.gridDim = dim3((unsigned)((M + GN_BM - 1) / GN_BM), (unsigned)ny, (unsigned)split);
     cfg.blockDim = dim3(GN_THREADS);
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)stream;
     cfg.attrs = at;
     cfg.numAttrs = (unsigned)dt_pdl_attr(&at[0], (unsigned long long)cfg.gridDim.x * cfg.gridDim.y * cfg.gridDim.z);
@@ -258,7 +292,7 @@ extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t N, int64_t K, int bn, in
 {
     int64_t blocks = (M + GN_BM - 1) / GN_BM * (N / bn), steps = (K + GN_BK - 1) / GN_BK, ny = N / bn;
     if (blocks <= 0 || ny <= 0 || sms <= 0 || blocks >= sms) return 1;
-    // Enough blocks for one per multiprocessor, each slice at least 2 steps of 32, the
+    // Enough blocks for one per multiprocessor, each slice at least 2 steps of 64, the
     // cluster at most GN_MAX_CLUSTER blocks.
     int64_t s = (sms + blocks - 1) / blocks, most = steps / 2;
     if (s > most) s = most;
