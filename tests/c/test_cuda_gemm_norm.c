@@ -1,13 +1,12 @@
 /* FusedMatMul with norm = 1 on tensor cores (gemm_norm.cu, dt_cu_gemm_norm), called directly (a
  * build times it against cuBLASLt + the LayerNorm kernel and keeps the faster, so an engine
  * test cannot tell which ran): Y = LayerNorm(act(A B + bias + R)) at odd sizes (rows 1 to 1024
- * ending inside a block of 32, K 8 to 1032 ending inside a step of 64, N 64 to 1024 over 1 to 8
- * blocks of a cluster), column blocks of 64 and 128, K unsplit and split over 2 to 4 blocks
- * (cluster <= 8), with and without bias, residual, the LayerNorm's B and the erf Gelu, float16
- * and bfloat16, against a double reference on the same (rounded) inputs: rel-L2 <= 1e-2. GPU
- * only (skips with "no CUDA device found"). And, without a GPU, what it refuses (float32, K not
- * a multiple of 8, N not a multiple of the block, more than 8 blocks a row, no Scale, a split
- * past the cluster) and the split it picks. */
+ * ending inside a block of 16, K 8 to 1032 ending inside a step of 32, N 128, 256 and 512), K
+ * unsplit and split over 2 to 8 blocks of a cluster (more blocks than steps too: empty
+ * slices), with and without bias, residual, the LayerNorm's B and the erf Gelu, float16 and
+ * bfloat16, against a double reference on the same (rounded) inputs: rel-L2 <= 1e-2. GPU only
+ * (skips with "no CUDA device found"). And, without a GPU, what it refuses (float32, K not a
+ * multiple of 8, another N, no Scale, a split past the cluster) and the split it picks. */
 #include "cuda_probe.h"
 #include "testutil.h"
 
@@ -26,7 +25,7 @@ typedef struct norm_case {
 } norm_case;
 
 /* Runs case c in dtype with the column block and split given; rel-L2 against the reference. */
-static double run_case(const norm_case *c, int dtype, int bn, int split)
+static double run_case(const norm_case *c, int dtype, int split)
 {
     conv_bufs t;
     conv_bufs_alloc(&t, dtype, (size_t)(c->m * c->k), (size_t)(c->k * c->n), (size_t)c->n, (size_t)(c->m * c->n));
@@ -44,7 +43,7 @@ static double run_case(const norm_case *c, int dtype, int bn, int split)
     CHECK(up);
     if (up) {
         int rc = dt_cu_gemm_norm(dtype, t.dx, t.dw, c->bias ? t.db : NULL, c->res ? t.dr : NULL, ds, c->lb ? dl : NULL,
-                                 t.dy, c->m, c->n, c->k, c->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 1e-5f, bn, split, NULL);
+                                 t.dy, c->m, c->n, c->k, c->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 1e-5f, split, NULL);
         CHECK_EQ_INT(rc, 0);
         CHECK_EQ_INT(conv_bufs_download(&t), 0);
         rel_err e = {0, 0};
@@ -78,38 +77,37 @@ static double run_case(const norm_case *c, int dtype, int bn, int split)
 
 static const norm_case cases[] = {
     /* m, n, k, bias, res, lb, gelu */
-    {1, 64, 8, true, false, true, false},        /* one row, one step, one block a row (bn 64) */
+    {1, 128, 8, true, false, true, false},       /* one row, one step */
     {16, 256, 256, true, true, true, false},     /* BERT's output projection at 1x16 */
     {16, 256, 1024, true, true, true, false},    /* ... its second feed-forward product */
     {37, 128, 72, false, true, false, false},    /* rows and K end inside a block / step */
-    {100, 192, 40, true, false, true, true},     /* 3 blocks a row (bn 64), Gelu before the norm */
-    {33, 512, 264, true, true, true, false},     /* 8 / 4 blocks a row */
-    {5, 1024, 32, true, true, false, false},     /* 8 blocks of 128 */
+    {100, 256, 40, true, false, true, true},     /* Gelu before the norm */
+    {33, 512, 264, true, true, true, false},
+    {5, 512, 32, true, true, false, false},      /* one step of K: split slices empty */
     {1024, 256, 1032, true, true, true, false},  /* 8x128 tokens, K past 1024 */
 };
 
 /* Host-side: what the kernel refuses and the split it picks, without a GPU. */
 static void check_host(void)
 {
-    CHECK(dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 256, 256, 64));
-    CHECK(dt_cu_gemm_norm_applies(DUCTILE_BFLOAT16, 16, 256, 256, 128));
-    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT32, 16, 256, 256, 64));
-    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 256, 252, 64));    /* K % 8 */
-    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 200, 256, 64));    /* N % 64 */
-    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 576, 256, 64));    /* 9 blocks a row */
-    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 256, 256, 32));    /* no such block */
+    CHECK(dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 256, 256));
+    CHECK(dt_cu_gemm_norm_applies(DUCTILE_BFLOAT16, 16, 512, 256));
+    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT32, 16, 256, 256));
+    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 256, 252));    /* K % 8 */
+    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 192, 256));    /* N */
+    CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 1024, 256));
     CHECK_EQ_INT(dt_cu_gemm_norm(DUCTILE_FLOAT32, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 16, 256, 256, DT_CU_IDENTITY,
-                                 1e-5f, 64, 1, NULL), (int)cudaErrorInvalidValue);
+                                 1e-5f, 1, NULL), (int)cudaErrorInvalidValue);
     CHECK_EQ_INT(dt_cu_gemm_norm(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 16, 256, 256, DT_CU_IDENTITY,
-                                 1e-5f, 64, 1, NULL), (int)cudaErrorInvalidValue);   /* no Scale */
-    /* 1x16 tokens, N 256 at bn 64: 4 blocks for 132 multiprocessors, cluster of 4: split 2;
-     * bn 128: 2 blocks a row, 4 steps of 64 in K 256: split 2 (2 steps a slice); 8x128 tokens at bn 64:
-     * 128 blocks: 2; a grid that fills the GPU: none. */
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 256, 1024, 64, 132), 2);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 256, 256, 128, 132), 2);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(1024, 256, 1024, 64, 132), 2);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(4096, 256, 1024, 64, 132), 1);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 256, 32, 64, 132), 1);   /* one step of K */
+                                 1e-5f, 1, NULL), (int)cudaErrorInvalidValue);   /* no Scale */
+    /* 1x16 tokens: one block for 132 multiprocessors: K 1024 (32 steps of 32) split 8 (the
+     * cluster's most), K 256 (8 steps) split 4 (2 steps a slice); 8x128 tokens: 64 blocks,
+     * split 3; a grid that fills the GPU: none; one step of K: none. */
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 1024, 132), 8);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 256, 132), 4);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(1024, 1024, 132), 3);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(4096, 1024, 132), 1);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 32, 132), 1);
 }
 
 int main(void)
@@ -121,18 +119,13 @@ int main(void)
     }
     static const int dtypes[] = {DUCTILE_FLOAT16, DUCTILE_BFLOAT16};
     static const char *const names[] = {"f16", "bf16"};
-    static const int splits[] = {1, 2, 3, 4};
+    static const int splits[] = {1, 2, 3, 5, 8};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 2; t++)
-            for (int bn = 64; bn <= 128; bn *= 2) {
-                if (!dt_cu_gemm_norm_applies(dtypes[t], cases[i].m, cases[i].n, cases[i].k, bn)) continue;
-                for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
-                    if (cases[i].n / bn * splits[s] > 8) continue;   /* past the cluster: refused */
-                    double err = run_case(&cases[i], dtypes[t], bn, splits[s]);
-                    if (!(err <= 1e-2))
-                        fprintf(stderr, "case %zu %s bn %d split %d: rel-L2 %.3e\n", i, names[t], bn, splits[s], err);
-                    CHECK(err <= 1e-2);
-                }
+            for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
+                double err = run_case(&cases[i], dtypes[t], splits[s]);
+                if (!(err <= 1e-2)) fprintf(stderr, "case %zu %s split %d: rel-L2 %.3e\n", i, names[t], splits[s], err);
+                CHECK(err <= 1e-2);
             }
     TEST_MAIN_END();
 }

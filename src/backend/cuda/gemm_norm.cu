@@ -2,14 +2,16 @@
 // bias + R)) over each row of Y [M, N], for half types: a transformer's output projection or
 // second feed-forward product with its residual LayerNorm in one launch (cuBLASLt's epilogues
 // cannot normalize a row, so the fallback is its product and then the LayerNorm kernel).
-// A [M, K] and B [K, N] row-major as the layer holds them; blocks of 4 warps compute 32 x BN
-// tiles, K in steps of 64 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32
-// accumulators (B's fragments gathered from its [k][n] tile, two 16-bit reads each).
-// A row of Y spans N / BN blocks: they are one thread-block cluster along y (and K may be split
-// over `split` more along z), and the row's statistics are summed across the cluster through
-// distributed shared memory (sm_90): each block adds its columns' share of the row sum, then,
-// with the mean known, of the squared deviations (the two passes of the LayerNormalization
-// kernel, in float32), so the pre-norm row never leaves the multiprocessors.
+// A [M, K] and B [K, N] row-major as the layer holds them. A block holds whole rows: 16 rows x
+// all N (128, 256 or 512) columns, its 8 warps side by side along N (N / 8 columns each), K in
+// steps of 32 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32 accumulators (B's
+// fragments gathered from its [k][n] tile, two 16-bit reads each). K may be split over the
+// `split` blocks of a thread-block cluster (sm_90): each sums a share of K, and each finishes a
+// share of the rows from all of their shared memories (distributed shared memory). A warp
+// finishes a row alone: the K slices summed, bias, residual, activation, then the mean and the
+// squared deviations by warp shuffles (the LayerNormalization kernel's two passes, float32),
+// scaled, shifted and rounded once. Small M is what it is for: at BERT's 1x16 a product and
+// its LayerNorm are two launches of ~4 us each, most of it launch and ramp.
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/act.cuh"
 #include "backend/cuda/mma.cuh"
@@ -24,11 +26,8 @@
 
 namespace {
 
-constexpr int GN_BM = 32, GN_BK = 64, GN_STAGES = 4, GN_THREADS = 128, GN_WARPS = GN_THREADS / 32,
+constexpr int GN_BM = 16, GN_BK = 32, GN_STAGES = 4, GN_THREADS = 256, GN_WARPS = GN_THREADS / 32,
               GN_MAX_CLUSTER = 8;
-
-__device__ __forceinline__ float to_float(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
 
 // Two adjacent elements (4-byte aligned) as floats.
 __device__ __forceinline__ float2 load2(const __half *p) { return __half22float2(*(const __half2 *)p); }
@@ -41,55 +40,50 @@ __device__ __forceinline__ float warp_total(float v)
     return v;
 }
 
-// Dynamic shared memory of a block: the staging ring, then (reused) the float tile of the
-// product; the rows' partial statistics after both.
-template <typename T, int BN> struct gn_smem {
-    static constexpr int lda = GN_BK + 8, ldb = BN + 8;   // padded rows: no bank conflicts
+// Dynamic shared memory of a block of N = 64 NT columns: the staging ring, then (reused) the
+// float tile of the product.
+template <typename T, int NT> struct gn_smem {
+    static constexpr int n = 64 * NT, lda = GN_BK + 8, ldb = n + 8;   // padded rows: no bank conflicts
     static constexpr int ring = GN_STAGES * (GN_BM * lda + GN_BK * ldb) * (int)sizeof(T);
-    static constexpr int tile = GN_BM * (BN + 4) * 4;
-    static constexpr int part = (ring > tile ? ring : tile);
-    static constexpr int bytes = part + 2 * GN_BM * 4;
+    static constexpr int tile = GN_BM * (n + 4) * 4;
+    static constexpr int bytes = ring > tile ? ring : tile;
 };
 
 // Sizes are 32-bit (dt_cu_gemm_norm_applies bounds every operand below 2^31 elements).
-template <typename T, int BN>
+template <typename T, int NT>
 __global__ void __launch_bounds__(GN_THREADS)
     gemm_norm_k(const T *__restrict__ a, const T *__restrict__ b, const T *__restrict__ bias, const T *__restrict__ res,
-                const T *__restrict__ scale, const T *__restrict__ lb, T *__restrict__ y, int M, int N, int K, int op,
+                const T *__restrict__ scale, const T *__restrict__ lb, T *__restrict__ y, int M, int K, int op,
                 float eps, int split)
 {
     dt_grid_wait();
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
-    using S = gn_smem<T, BN>;
-    constexpr int LDA = S::lda, LDB = S::ldb, WN = BN / 2, NI = WN / 8;
-    constexpr int ACH = GN_BM * GN_BK / 8 / GN_THREADS, BCH = GN_BK * BN / 8 / GN_THREADS;
-    static_assert(ACH >= 1 && BCH >= 1 && NI >= 1, "tile");
+    using S = gn_smem<T, NT>;
+    constexpr int N = S::n, LDA = S::lda, LDB = S::ldb, BCH = GN_BK * N / 8 / GN_THREADS;
+    static_assert(BCH >= 1 && GN_BM * GN_BK / 8 <= GN_THREADS, "tile");
     extern __shared__ __align__(16) unsigned char smem[];
     T(*as)[GN_BM][LDA] = (T(*)[GN_BM][LDA])smem;
     T(*bs)[GN_BK][LDB] = (T(*)[GN_BK][LDB])(smem + GN_STAGES * GN_BM * LDA * sizeof(T));
-    float(*part)[GN_BM] = (float(*)[GN_BM])(smem + S::part);   // each row's share of the sum, then of the squares
-    const int ny = (int)gridDim.y, m0 = blockIdx.x * GN_BM, n0 = blockIdx.y * BN, tid = threadIdx.x;
+    const int m0 = blockIdx.x * GN_BM, tid = threadIdx.x;
     const int steps = (K + GN_BK - 1) / GN_BK, sl = blockIdx.z;
     const int kt0 = (int)((int64_t)steps * sl / split), kt1 = (int)((int64_t)steps * (sl + 1) / split);
     auto stage = [&](int kt, int buf) {
-#pragma unroll
-        for (int i = 0; i < ACH; i++) {
-            int e = tid + i * GN_THREADS, ar = e / (GN_BK / 8), ac = (e % (GN_BK / 8)) * 8, k = kt * GN_BK + ac;
+        if (tid < GN_BM * GN_BK / 8) {
+            int ar = tid / (GN_BK / 8), ac = (tid % (GN_BK / 8)) * 8, k = kt * GN_BK + ac;
             bool ok = m0 + ar < M && k < K;
             cp_async16(&as[buf][ar][ac], ok ? a + (int64_t)(m0 + ar) * K + k : a, ok);
         }
 #pragma unroll
         for (int i = 0; i < BCH; i++) {
-            int e = tid + i * GN_THREADS, kr = e / (BN / 8), nc = (e % (BN / 8)) * 8, kk = kt * GN_BK + kr;
-            cp_async16(&bs[buf][kr][nc], kk < K ? b + (int64_t)kk * N + n0 + nc : b, kk < K);
+            int e = tid + i * GN_THREADS, kr = e / (N / 8), nc = (e % (N / 8)) * 8, kk = kt * GN_BK + kr;
+            cp_async16(&bs[buf][kr][nc], kk < K ? b + (int64_t)kk * N + nc : b, kk < K);
         }
     };
-    const int warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3;
-    const int wm = (warp >> 1) * 16, wn = (warp & 1) * WN;
-    float acc[NI][4];
+    const int warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3, wn = warp * (N / GN_WARPS);
+    float acc[NT][4];
 #pragma unroll
-    for (int j = 0; j < NI; j++)
+    for (int j = 0; j < NT; j++)
 #pragma unroll
         for (int q = 0; q < 4; q++) acc[j][q] = 0.f;
     // One commit group per step (empty past the end): wait_group<STAGES-2> always means "the
@@ -108,13 +102,13 @@ __global__ void __launch_bounds__(GN_THREADS)
 #pragma unroll
         for (int kk = 0; kk < GN_BK; kk += 16) {
             uint32_t af[4];
-            const T *r0 = &as[buf][wm + gq][kk + 2 * tq], *r8 = r0 + 8 * LDA;
+            const T *r0 = &as[buf][gq][kk + 2 * tq], *r8 = r0 + 8 * LDA;
             af[0] = *(const uint32_t *)r0;
             af[1] = *(const uint32_t *)r8;
             af[2] = *(const uint32_t *)(r0 + 8);
             af[3] = *(const uint32_t *)(r8 + 8);
 #pragma unroll
-            for (int j = 0; j < NI; j++) {
+            for (int j = 0; j < NT; j++) {
                 // Column n = wn + 8j + gq; rows k (2tq, 2tq + 1) and (2tq + 8, 2tq + 9), the
                 // lower k in the lower half.
                 const uint16_t *c0 = (const uint16_t *)&bs[buf][kk + 2 * tq][wn + j * 8 + gq];
@@ -126,186 +120,149 @@ __global__ void __launch_bounds__(GN_THREADS)
     }
     cp_async_wait<0>();
     __syncthreads();   // the ring is free: the float tile takes its place
-    float(*ct)[BN + 4] = (float(*)[BN + 4])smem;
+    float(*ct)[N + 4] = (float(*)[N + 4])smem;
 #pragma unroll
-    for (int j = 0; j < NI; j++) {
-        int r = wm + gq, c = wn + j * 8 + 2 * tq;
-        ct[r][c] = acc[j][0];
-        ct[r][c + 1] = acc[j][1];
-        ct[r + 8][c] = acc[j][2];
-        ct[r + 8][c + 1] = acc[j][3];
+    for (int j = 0; j < NT; j++) {
+        int c = wn + j * 8 + 2 * tq;
+        ct[gq][c] = acc[j][0];
+        ct[gq][c + 1] = acc[j][1];
+        ct[gq + 8][c] = acc[j][2];
+        ct[gq + 8][c + 1] = acc[j][3];
     }
-    cg::cluster_group cl = cg::this_cluster();
-    const bool clustered = ny * split > 1;
-    auto sync_all = [&]() {
-        if (clustered) cl.sync();
-        else __syncthreads();
-    };
-    // A float of block `rank` of the cluster (this block's own without a cluster).
-    auto peer = [&](float *p, int rank) { return clustered ? cl.map_shared_rank(p, (unsigned)rank) : p; };
-    // The columns' parameters, once; the rows' residuals issued before the tile is read.
-    // Rows [r0, r1) of the tile are this block's to finish (its share of a K split: the same
-    // rows in every block of its z); a warp takes rows r0 + warp + 4i, a lane columns 2 lane
-    // + 64 p and the next, and the rows stay in registers through the three passes.
-    constexpr int PAIRS = BN / 64, RW = GN_BM / GN_WARPS;
-    static_assert(PAIRS >= 1 && BN % 64 == 0, "columns");
-    const int r0 = GN_BM * sl / split, r1 = GN_BM * (sl + 1) / split;
-    float2 bz[PAIRS], sc[PAIRS], lz[PAIRS], v[RW][PAIRS];
+    // The columns' parameters, once: lane l holds columns 2l + 64p and the next.
+    float2 bz[NT], sc[NT], lz[NT];
 #pragma unroll
-    for (int p = 0; p < PAIRS; p++) {
-        const int n = n0 + 2 * lane + 64 * p;
+    for (int p = 0; p < NT; p++) {
+        const int n = 2 * lane + 64 * p;
         bz[p] = bias ? load2(bias + n) : make_float2(0.f, 0.f);
         sc[p] = load2(scale + n);
         lz[p] = lb ? load2(lb + n) : make_float2(0.f, 0.f);
     }
+    // Rows [r0, r1) of the tile are this block's to finish (all 16 without a split, else its
+    // share), a warp a row: r0 + warp and r0 + warp + 8. Their residuals issued before the
+    // wait for the other blocks' tiles.
+    cg::cluster_group cl = cg::this_cluster();
+    const int r0 = GN_BM * sl / split, r1 = GN_BM * (sl + 1) / split;
+    constexpr int RW = GN_BM / GN_WARPS;
+    float2 v[RW][NT];
 #pragma unroll
     for (int i = 0; i < RW; i++) {
         const int r = r0 + warp + GN_WARPS * i, m = m0 + r;
 #pragma unroll
-        for (int p = 0; p < PAIRS; p++)
-            v[i][p] = res && r < r1 && m < M ? load2(res + (int64_t)m * N + n0 + 2 * lane + 64 * p) : make_float2(0.f, 0.f);
+        for (int p = 0; p < NT; p++)
+            v[i][p] = res && r < r1 && m < M ? load2(res + (int64_t)m * N + 2 * lane + 64 * p) : make_float2(0.f, 0.f);
     }
-    sync_all();   // every block's tile written
-    // Pass 1: the K slices summed, bias, residual, activation; each row's partial sum.
+    if (split > 1) cl.sync();
+    else __syncthreads();
 #pragma unroll
     for (int i = 0; i < RW; i++) {
-        const int r = r0 + warp + GN_WARPS * i;
-        if (r >= r1) break;   // the warp's rows end together
+        const int r = r0 + warp + GN_WARPS * i, m = m0 + r;
+        if (r >= r1 || m >= M) break;   // the rows of a warp ascend
         float s = 0.f;
 #pragma unroll
-        for (int p = 0; p < PAIRS; p++) {
+        for (int p = 0; p < NT; p++) {
             const int c = 2 * lane + 64 * p;
-            float2 t = make_float2(0.f, 0.f);
+            float2 t = *(const float2 *)&ct[r][c];
             for (int q = 0; q < split; q++) {
-                const float *o = split > 1 ? peer(&ct[r][c], (int)blockIdx.y + q * ny) : &ct[r][c];
-                t.x += o[0];
-                t.y += o[1];
+                if (q == sl) continue;
+                float2 o = *(const float2 *)cl.map_shared_rank(&ct[r][c], (unsigned)q);
+                t.x += o.x;
+                t.y += o.y;
             }
             v[i][p].x = act(op, t.x + bz[p].x + v[i][p].x, 0.f, 0.f);
             v[i][p].y = act(op, t.y + bz[p].y + v[i][p].y, 0.f, 0.f);
             s += v[i][p].x + v[i][p].y;
         }
-        s = warp_total(s);
-        if (lane == 0) part[0][r] = s;
-    }
-    sync_all();
-    // Pass 2: the mean from every block of the row (the same z: the same rows), this block's
-    // share of the squared deviations.
-    float mean[RW];
-#pragma unroll
-    for (int i = 0; i < RW; i++) {
-        const int r = r0 + warp + GN_WARPS * i;
-        mean[i] = 0.f;
-        if (r >= r1) break;
-        float s = 0.f;
-#pragma unroll
-        for (int q = 0; q < GN_MAX_CLUSTER; q++)
-            if (q < ny) s += *peer(&part[0][r], q + sl * ny);
-        mean[i] = s / (float)N;
+        const float mean = warp_total(s) / (float)N;
         float d = 0.f;
 #pragma unroll
-        for (int p = 0; p < PAIRS; p++) {
-            float d0 = v[i][p].x - mean[i], d1 = v[i][p].y - mean[i];
+        for (int p = 0; p < NT; p++) {
+            float d0 = v[i][p].x - mean, d1 = v[i][p].y - mean;
             d += d0 * d0 + d1 * d1;
         }
-        d = warp_total(d);
-        if (lane == 0) part[1][r] = d;
-    }
-    sync_all();
-    // Pass 3: normalized, scaled, shifted, rounded once.
+        const float inv = rsqrtf(warp_total(d) / (float)N + eps);
 #pragma unroll
-    for (int i = 0; i < RW; i++) {
-        const int r = r0 + warp + GN_WARPS * i, m = m0 + r;
-        if (r >= r1) break;
-        float q2 = 0.f;
-#pragma unroll
-        for (int q = 0; q < GN_MAX_CLUSTER; q++)
-            if (q < ny) q2 += *peer(&part[1][r], q + sl * ny);
-        const float inv = rsqrtf(q2 / (float)N + eps);
-        if (m >= M) continue;
-#pragma unroll
-        for (int p = 0; p < PAIRS; p++) {
-            const int n = n0 + 2 * lane + 64 * p;
-            float o0 = (v[i][p].x - mean[i]) * inv * sc[p].x + lz[p].x;
-            float o1 = (v[i][p].y - mean[i]) * inv * sc[p].y + lz[p].y;
-            *(uint32_t *)(y + (int64_t)m * N + n) = pair_of<T>::pack(o0, o1);
+        for (int p = 0; p < NT; p++) {
+            float o0 = (v[i][p].x - mean) * inv * sc[p].x + lz[p].x;
+            float o1 = (v[i][p].y - mean) * inv * sc[p].y + lz[p].y;
+            *(uint32_t *)(y + (int64_t)m * N + 2 * lane + 64 * p) = pair_of<T>::pack(o0, o1);
         }
     }
-    if (clustered) cl.sync();   // no block leaves while another reads its shared memory
+    if (split > 1) cl.sync();   // no block leaves while another reads its shared memory
 #endif
 }
 
-template <typename T, int BN>
+template <typename T, int NT>
 int gemm_norm(const T *a, const T *b, const T *bias, const T *res, const T *scale, const T *lb, T *y, int64_t M,
-              int64_t N, int64_t K, int op, float eps, int split, void *stream)
+              int64_t K, int op, float eps, int split, void *stream)
 {
-    const int ny = (int)(N / BN);
-    if (ny * split > GN_MAX_CLUSTER) return (int)cudaErrorInvalidValue;
-    constexpr int smem = gn_smem<T, BN>::bytes;
+    if (split > GN_MAX_CLUSTER) return (int)cudaErrorInvalidValue;
+    constexpr int smem = gn_smem<T, NT>::bytes;
     static bool sized = false;   // past 48 KB: allowed once per kernel (a benign race)
     if (!sized) {
-        int rc = (int)cudaFuncSetAttribute(gemm_norm_k<T, BN>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        int rc = (int)cudaFuncSetAttribute(gemm_norm_k<T, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (rc) return rc;
         sized = true;
     }
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[2];
-    cfg.gridDim = dim3((unsigned)((M + GN_BM - 1) / GN_BM), (unsigned)ny, (unsigned)split);
+    cfg.gridDim = dim3((unsigned)((M + GN_BM - 1) / GN_BM), 1, (unsigned)split);
     cfg.blockDim = dim3(GN_THREADS);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)stream;
     cfg.attrs = at;
-    cfg.numAttrs = (unsigned)dt_pdl_attr(&at[0], (unsigned long long)cfg.gridDim.x * cfg.gridDim.y * cfg.gridDim.z);
-    if (ny * split > 1) {
+    cfg.numAttrs = (unsigned)dt_pdl_attr(&at[0], (unsigned long long)cfg.gridDim.x * cfg.gridDim.z);
+    if (split > 1) {
         cudaLaunchAttribute *c = &at[cfg.numAttrs++];
         memset(c, 0, sizeof *c);
         c->id = cudaLaunchAttributeClusterDimension;
         c->val.clusterDim.x = 1;
-        c->val.clusterDim.y = (unsigned)ny;
+        c->val.clusterDim.y = 1;
         c->val.clusterDim.z = (unsigned)split;
     }
-    return (int)cudaLaunchKernelEx(&cfg, gemm_norm_k<T, BN>, a, b, bias, res, scale, lb, y, (int)M, (int)N, (int)K, op,
-                                   eps, split);
+    return (int)cudaLaunchKernelEx(&cfg, gemm_norm_k<T, NT>, a, b, bias, res, scale, lb, y, (int)M, (int)K, op, eps,
+                                   split);
 }
 
 template <typename T>
 int gemm_norm_any(const void *a, const void *b, const void *bias, const void *res, const void *scale, const void *lb,
-                  void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int bn, int split, void *stream)
+                  void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int split, void *stream)
 {
     const T *at = (const T *)a, *bt = (const T *)b, *ct = (const T *)bias, *rt = (const T *)res;
     const T *st = (const T *)scale, *lt = (const T *)lb;
-    if (bn == 64) return gemm_norm<T, 64>(at, bt, ct, rt, st, lt, (T *)y, M, N, K, op, eps, split, stream);
-    if (bn == 128) return gemm_norm<T, 128>(at, bt, ct, rt, st, lt, (T *)y, M, N, K, op, eps, split, stream);
+    if (N == 128) return gemm_norm<T, 2>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
+    if (N == 256) return gemm_norm<T, 4>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
+    if (N == 512) return gemm_norm<T, 8>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
     return (int)cudaErrorInvalidValue;
 }
 
 } // namespace
 
-extern "C" bool dt_cu_gemm_norm_applies(int dtype, int64_t M, int64_t N, int64_t K, int bn)
+extern "C" bool dt_cu_gemm_norm_applies(int dtype, int64_t M, int64_t N, int64_t K)
 {
     const int64_t lim = INT32_MAX;
-    return (dtype == DUCTILE_FLOAT16 || dtype == DUCTILE_BFLOAT16) && (bn == 64 || bn == 128) && M > 0 && K > 0 &&
-           K % 8 == 0 && N > 0 && N % bn == 0 && N / bn <= GN_MAX_CLUSTER && M * K < lim && K * N < lim && M * N < lim;
+    return (dtype == DUCTILE_FLOAT16 || dtype == DUCTILE_BFLOAT16) && (N == 128 || N == 256 || N == 512) && M > 0 &&
+           K > 0 && K % 8 == 0 && M * K < lim && K * N < lim && M * N < lim;
 }
 
-extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t N, int64_t K, int bn, int sms)
+extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t K, int sms)
 {
-    int64_t blocks = (M + GN_BM - 1) / GN_BM * (N / bn), steps = (K + GN_BK - 1) / GN_BK, ny = N / bn;
-    if (blocks <= 0 || ny <= 0 || sms <= 0 || blocks >= sms) return 1;
-    // Enough blocks for one per multiprocessor, each slice at least 2 steps of 64, the
+    int64_t blocks = (M + GN_BM - 1) / GN_BM, steps = (K + GN_BK - 1) / GN_BK;
+    if (blocks <= 0 || sms <= 0 || blocks >= sms) return 1;
+    // Enough blocks for one per multiprocessor, each slice at least 2 steps of 32, the
     // cluster at most GN_MAX_CLUSTER blocks.
     int64_t s = (sms + blocks - 1) / blocks, most = steps / 2;
     if (s > most) s = most;
-    if (s > GN_MAX_CLUSTER / ny) s = GN_MAX_CLUSTER / ny;
+    if (s > GN_MAX_CLUSTER) s = GN_MAX_CLUSTER;
     return s < 2 ? 1 : (int)s;
 }
 
 extern "C" int dt_cu_gemm_norm(int dtype, const void *a, const void *b, const void *bias, const void *res,
                                const void *scale, const void *lb, void *y, int64_t M, int64_t N, int64_t K, int op,
-                               float eps, int bn, int split, void *stream)
+                               float eps, int split, void *stream)
 {
-    if (!dt_cu_gemm_norm_applies(dtype, M, N, K, bn) || split < 1 || !scale) return (int)cudaErrorInvalidValue;
+    if (!dt_cu_gemm_norm_applies(dtype, M, N, K) || split < 1 || !scale) return (int)cudaErrorInvalidValue;
     if (dtype == DUCTILE_FLOAT16)
-        return gemm_norm_any<__half>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, bn, split, stream);
-    return gemm_norm_any<__nv_bfloat16>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, bn, split, stream);
+        return gemm_norm_any<__half>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, split, stream);
+    return gemm_norm_any<__nv_bfloat16>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, split, stream);
 }
