@@ -17,14 +17,14 @@ for t in test_cuda_gemm_norm test_cuda_tactics; do
 done
 log "pytest"
 timeout 300 python3 -m pytest -q -rf -p no:cacheprovider tests/python/test_fuse_matmul_norm.py \
-    tests/python/test_cuda_fusions.py tests/python/test_fuse_layernorm.py > "$L/pytest.log" 2>&1
+    ${PYTEST_MORE:-} > "$L/pytest.log" 2>&1
 echo "pytest rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|^ERROR" "$L/pytest.log" | tail -15 | tee -a "$S"
 timeout 120 python3 -m pytest -q -rf -p no:cacheprovider tests/python/test_cuda.py -k "bert" > "$L/pytest2.log" 2>&1
 echo "pytest bert rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|^ERROR" "$L/pytest2.log" | tail -8 | tee -a "$S"
 log "memcheck: forced own paths"
-for p in own64_splitk own128_splitk; do
+for p in own own_splitk; do
     DUCTILE_CUDA_MATMUL_NORM=$p timeout 120 compute-sanitizer --tool memcheck --print-limit 4 python3 -m pytest -q -x \
         -p no:cacheprovider tests/python/test_fuse_matmul_norm.py -k "cuda and bert and fp16 and timed" > "$L/memcheck_$p.log" 2>&1
     echo "memcheck $p rc=$?" | tee -a "$S"
