@@ -24,7 +24,7 @@ timeout 120 python3 -m pytest -q -rf -p no:cacheprovider tests/python/test_cuda.
 echo "pytest bert rc=$?" | tee -a "$S"
 grep -E "passed|failed|^FAILED|^ERROR" "$L/pytest2.log" | tail -8 | tee -a "$S"
 log "memcheck: forced own paths"
-for p in own own_splitk; do
+for p in own16_splitk own32_splitk; do
     DUCTILE_CUDA_MATMUL_NORM=$p timeout 120 compute-sanitizer --tool memcheck --print-limit 4 python3 -m pytest -q -x \
         -p no:cacheprovider tests/python/test_fuse_matmul_norm.py -k "cuda and bert and fp16 and timed" > "$L/memcheck_$p.log" 2>&1
     echo "memcheck $p rc=$?" | tee -a "$S"
@@ -32,11 +32,18 @@ for p in own own_splitk; do
 done
 log "tactic log bert_small FP16"
 DUCTILE_TACTIC_LOG=1 timeout 120 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=bert_small > "$L/taclog.txt" 2>&1
-grep -E "output/dense/MatMul" "$L/taclog.txt" | head -40 | tee -a "$S"
+grep -E "layer.0/(attention/)?output/dense/MatMul" "$L/taclog.txt" | head -60 | tee -a "$S"
 grep -v "^tactic" "$L/taclog.txt" | tee -a "$S"
 log "latency bert_small FP16: DUCTILE_FUSE_MATMUL_NORM 0 / 1"
 ab_latency DUCTILE_FUSE_MATMUL_NORM bert_small
 log "ncu warm: bert_small 0"
 NCU_WARM=1 timeout 150 python3 scripts/cuda_ncu.py "$L/ncu" bert_small 0 2>&1 | grep -v PDL | tee -a "$S"
+if [ -n "${BENCH:-}" ]; then
+    log "bench_cuda bert_small"
+    timeout ${BENCH_S:-200} python3 bench/bench_cuda.py --models=bert_small --commit "${DUCTILE_COMMIT:-unknown}" \
+        --out "$OUT/bench" --iters 50 > "$L/bench.log" 2>&1
+    echo "bench rc=$?" | tee -a "$S"
+    grep -v '^{' "$L/bench.log" | tail -8 | tee -a "$S"
+fi
 log "done"
 tar czf "$OUT/logs.tgz" -C "$L" .

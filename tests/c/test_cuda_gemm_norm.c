@@ -1,8 +1,8 @@
 /* FusedMatMul with norm = 1 on tensor cores (gemm_norm.cu, dt_cu_gemm_norm), called directly (a
  * build times it against cuBLASLt + the LayerNorm kernel and keeps the faster, so an engine
  * test cannot tell which ran): Y = LayerNorm(act(A B + bias + R)) at odd sizes (rows 1 to 1024
- * ending inside a block of 16, K 8 to 1032 ending inside a step of 32, N 128, 256 and 512), K
- * unsplit and split over 2 to 8 blocks of a cluster (more blocks than steps too: empty
+ * ending inside a block of 16 or 32, K 8 to 1032 ending inside a step of 32, N 128, 256 and 512),
+ * blocks of 16 and 32 rows, K unsplit and split over 2 to 8 blocks of a cluster (more blocks than steps too: empty
  * slices), with and without bias, residual, the LayerNorm's B and the erf Gelu, float16 and
  * bfloat16, against a double reference on the same (rounded) inputs: rel-L2 <= 1e-2. GPU only
  * (skips with "no CUDA device found"). And, without a GPU, what it refuses (float32, K not a
@@ -25,7 +25,7 @@ typedef struct norm_case {
 } norm_case;
 
 /* Runs case c in dtype with the column block and split given; rel-L2 against the reference. */
-static double run_case(const norm_case *c, int dtype, int split)
+static double run_case(const norm_case *c, int dtype, int rows, int split)
 {
     conv_bufs t;
     conv_bufs_alloc(&t, dtype, (size_t)(c->m * c->k), (size_t)(c->k * c->n), (size_t)c->n, (size_t)(c->m * c->n));
@@ -43,7 +43,7 @@ static double run_case(const norm_case *c, int dtype, int split)
     CHECK(up);
     if (up) {
         int rc = dt_cu_gemm_norm(dtype, t.dx, t.dw, c->bias ? t.db : NULL, c->res ? t.dr : NULL, ds, c->lb ? dl : NULL,
-                                 t.dy, c->m, c->n, c->k, c->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 1e-5f, split, NULL);
+                                 t.dy, c->m, c->n, c->k, c->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 1e-5f, rows, split, NULL);
         CHECK_EQ_INT(rc, 0);
         CHECK_EQ_INT(conv_bufs_download(&t), 0);
         rel_err e = {0, 0};
@@ -97,17 +97,24 @@ static void check_host(void)
     CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 192, 256));    /* N */
     CHECK(!dt_cu_gemm_norm_applies(DUCTILE_FLOAT16, 16, 1024, 256));
     CHECK_EQ_INT(dt_cu_gemm_norm(DUCTILE_FLOAT32, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 16, 256, 256, DT_CU_IDENTITY,
-                                 1e-5f, 1, NULL), (int)cudaErrorInvalidValue);
+                                 1e-5f, 16, 1, NULL), (int)cudaErrorInvalidValue);
     CHECK_EQ_INT(dt_cu_gemm_norm(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 16, 256, 256, DT_CU_IDENTITY,
-                                 1e-5f, 1, NULL), (int)cudaErrorInvalidValue);   /* no Scale */
+                                 1e-5f, 16, 1, NULL), (int)cudaErrorInvalidValue);   /* no Scale */
+    static const char sc[2] = {0};
+    CHECK_EQ_INT(dt_cu_gemm_norm(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, sc, NULL, NULL, 16, 256, 256, DT_CU_IDENTITY,
+                                 1e-5f, 24, 1, NULL), (int)cudaErrorInvalidValue);   /* rows 24 */
+    CHECK_EQ_INT(dt_cu_gemm_norm(DUCTILE_FLOAT16, NULL, NULL, NULL, NULL, sc, NULL, NULL, 16, 256, 256, DT_CU_IDENTITY,
+                                 1e-5f, 16, 9, NULL), (int)cudaErrorInvalidValue);   /* past the cluster */
     /* 1x16 tokens: one block for 132 multiprocessors: K 1024 (32 steps of 32) split 8 (the
-     * cluster's most), K 256 (8 steps) split 4 (2 steps a slice); 8x128 tokens: 64 blocks,
-     * split 3; a grid that fills the GPU: none; one step of K: none. */
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 1024, 132), 8);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 256, 132), 4);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(1024, 1024, 132), 3);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(4096, 1024, 132), 1);
-    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 32, 132), 1);
+     * cluster's most), K 256 (8 steps) split 4 (2 steps a slice); 8x128 tokens: 64 blocks of
+     * 16 rows, split 3, 32 of 32 rows, split 5; a grid that fills the GPU: none; one step of
+     * K: none. */
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 1024, 16, 132), 8);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 256, 16, 132), 4);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(1024, 1024, 16, 132), 3);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(1024, 1024, 32, 132), 5);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(4096, 1024, 16, 132), 1);
+    CHECK_EQ_INT(dt_cu_gemm_norm_split(16, 32, 16, 132), 1);
 }
 
 int main(void)
@@ -122,11 +129,13 @@ int main(void)
     static const int splits[] = {1, 2, 3, 5, 8};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int t = 0; t < 2; t++)
-            for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
-                double err = run_case(&cases[i], dtypes[t], splits[s]);
-                if (!(err <= 1e-2)) fprintf(stderr, "case %zu %s split %d: rel-L2 %.3e\n", i, names[t], splits[s], err);
-                CHECK(err <= 1e-2);
-            }
+            for (int rows = 16; rows <= 32; rows *= 2)
+                for (size_t s = 0; s < sizeof splits / sizeof splits[0]; s++) {
+                    double err = run_case(&cases[i], dtypes[t], rows, splits[s]);
+                    if (!(err <= 1e-2))
+                        fprintf(stderr, "case %zu %s rows %d split %d: rel-L2 %.3e\n", i, names[t], rows, splits[s], err);
+                    CHECK(err <= 1e-2);
+                }
     TEST_MAIN_END();
 }
 #else

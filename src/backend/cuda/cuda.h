@@ -63,14 +63,15 @@ int dt_cu_layernorm(int dtype, const void *x, const void *scale, const void *bia
                     float eps, const dt_cu_ln_addends *ra, void *stream);
 /* FusedMatMul with norm = 1 on tensor cores (gemm_norm.cu), half types: Y[M, N] =
  * LayerNorm(act(A[M, K] B[K, N] + bias + R)) over each row with Scale (required) and lb (may be
- * NULL), bias and R may be NULL, act DT_CU_IDENTITY or DT_CU_GELU; blocks of 16 whole rows (K
- * split over the `split` blocks of a cluster, at most 8). Applies to N of 128, 256 or 512,
- * K % 8 == 0, operands below 2^31 elements; the split it would take to fill `sms`
+ * NULL), bias and R may be NULL, act DT_CU_IDENTITY or DT_CU_GELU; blocks of `rows` (16 or 32)
+ * whole rows (K split over the `split` blocks of a cluster, at most 8). Applies to N of 128,
+ * 256 or 512, K % 8 == 0, operands below 2^31 elements; the split it would take to fill `sms`
  * multiprocessors (1: none). */
 bool dt_cu_gemm_norm_applies(int dtype, int64_t M, int64_t N, int64_t K);
-int dt_cu_gemm_norm_split(int64_t M, int64_t K, int sms);
+int dt_cu_gemm_norm_split(int64_t M, int64_t K, int rows, int sms);
 int dt_cu_gemm_norm(int dtype, const void *a, const void *b, const void *bias, const void *res, const void *scale,
-                    const void *lb, void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int split, void *stream);
+                    const void *lb, void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int rows, int split,
+                    void *stream);
 /* Mean of each of `planes` planes of hw elements. */
 int dt_cu_global_avgpool(int dtype, const void *x, void *y, int64_t planes, int64_t hw, void *stream);
 /* y[o] = x[base + sum_d idx_d(o) * in_stride[d]], any element size: Transpose (permuted
@@ -272,13 +273,13 @@ ductile_status dt_cuda_workspace(dt_cuda_state *st, size_t bytes);
  * compiled params: dt_cuda_params_tactic, layers.h). MatMul, Gemm: the rank in cuBLASLt's
  * heuristic (1..DT_CUDA_LT_TACTICS). */
 enum { DT_CUDA_LT_TACTICS = 4 };
-/* FusedMatMul with norm = 1: the own tensor-core kernel (dt_cu_gemm_norm), K unsplit or split
- * (dt_cu_gemm_norm_split); any other id: cuBLASLt's product (that rank), then the LayerNorm
- * kernel in place. */
-enum { DT_CUDA_MM_NORM = 101, DT_CUDA_MM_NORM_SPLITK = 102 };
-/* The own kernel's split for tactic t at these dims on this device's multiprocessors
- * (matmul.c): false where t is not an own id or the kernel does not apply. */
-bool dt_cuda_mm_norm_choice(int t, int dtype, int64_t M, int64_t N, int64_t K, int *split);
+/* FusedMatMul with norm = 1: the own tensor-core kernel (dt_cu_gemm_norm) in blocks of 16 or 32
+ * rows, K unsplit or split (dt_cu_gemm_norm_split); any other id: cuBLASLt's product (that
+ * rank), then the LayerNorm kernel in place. */
+enum { DT_CUDA_MM_NORM16 = 101, DT_CUDA_MM_NORM16_SPLITK = 102, DT_CUDA_MM_NORM32 = 103, DT_CUDA_MM_NORM32_SPLITK = 104 };
+/* The own kernel's rows a block and split for tactic t at these dims on this device's
+ * multiprocessors (matmul.c): false where t is not an own id or the kernel does not apply. */
+bool dt_cuda_mm_norm_choice(int t, int dtype, int64_t M, int64_t N, int64_t K, int *rows, int *split);
 int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
 
 bool dt_cuda_conv_supports(const ductile_layer *L);

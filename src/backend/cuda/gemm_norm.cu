@@ -2,10 +2,10 @@
 // bias + R)) over each row of Y [M, N], for half types: a transformer's output projection or
 // second feed-forward product with its residual LayerNorm in one launch (cuBLASLt's epilogues
 // cannot normalize a row, so the fallback is its product and then the LayerNorm kernel).
-// A [M, K] and B [K, N] row-major as the layer holds them. A block holds whole rows: 16 rows x
-// all N (128, 256 or 512) columns, its 8 warps side by side along N (N / 8 columns each), K in
-// steps of 32 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32 accumulators (B's
-// fragments gathered from its [k][n] tile, two 16-bit reads each). K may be split over the
+// A [M, K] and B [K, N] row-major as the layer holds them. A block holds whole rows: 16 or 32
+// rows x all N (128, 256 or 512) columns, its 8 warps side by side along N (N / 8 columns each),
+// K in steps of 32 through a 4-stage cp.async ring, m16n8k16 mma.sync with float32 accumulators
+// (A's fragments by ldmatrix, B's by ldmatrix.trans from its [k][n] tile). K may be split over the
 // `split` blocks of a thread-block cluster (sm_90): each sums a share of K, and each finishes a
 // share of the rows from all of their shared memories (distributed shared memory). A warp
 // finishes a row alone: the K slices summed, bias, residual, activation, then the mean and the
@@ -26,7 +26,7 @@
 
 namespace {
 
-constexpr int GN_BM = 16, GN_BK = 32, GN_STAGES = 4, GN_THREADS = 256, GN_WARPS = GN_THREADS / 32,
+constexpr int GN_BK = 32, GN_STAGES = 4, GN_THREADS = 256, GN_WARPS = GN_THREADS / 32,
               GN_MAX_CLUSTER = 8;
 
 // Two adjacent elements (4-byte aligned) as floats.
@@ -40,17 +40,17 @@ __device__ __forceinline__ float warp_total(float v)
     return v;
 }
 
-// Dynamic shared memory of a block of N = 64 NT columns: the staging ring, then (reused) the
-// float tile of the product.
-template <typename T, int NT> struct gn_smem {
-    static constexpr int n = 64 * NT, lda = GN_BK + 8, ldb = n + 8;   // padded rows: no bank conflicts
-    static constexpr int ring = GN_STAGES * (GN_BM * lda + GN_BK * ldb) * (int)sizeof(T);
-    static constexpr int tile = GN_BM * (n + 4) * 4;
+// Dynamic shared memory of a block of 16 MT rows and N = 64 NT columns: the staging ring, then
+// (reused) the float tile of the product.
+template <typename T, int NT, int MT> struct gn_smem {
+    static constexpr int n = 64 * NT, bm = 16 * MT, lda = GN_BK + 8, ldb = n + 8;   // padded rows: no bank conflicts
+    static constexpr int ring = GN_STAGES * (bm * lda + GN_BK * ldb) * (int)sizeof(T);
+    static constexpr int tile = bm * (n + 4) * 4;
     static constexpr int bytes = ring > tile ? ring : tile;
 };
 
 // Sizes are 32-bit (dt_cu_gemm_norm_applies bounds every operand below 2^31 elements).
-template <typename T, int NT>
+template <typename T, int NT, int MT>
 __global__ void __launch_bounds__(GN_THREADS)
     gemm_norm_k(const T *__restrict__ a, const T *__restrict__ b, const T *__restrict__ bias, const T *__restrict__ res,
                 const T *__restrict__ scale, const T *__restrict__ lb, T *__restrict__ y, int M, int K, int op,
@@ -59,9 +59,9 @@ __global__ void __launch_bounds__(GN_THREADS)
     dt_grid_wait();
 #if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 900
     namespace cg = cooperative_groups;
-    using S = gn_smem<T, NT>;
-    constexpr int N = S::n, LDA = S::lda, LDB = S::ldb, BCH = GN_BK * N / 8 / GN_THREADS;
-    static_assert(BCH >= 1 && GN_BM * GN_BK / 8 <= GN_THREADS, "tile");
+    using S = gn_smem<T, NT, MT>;
+    constexpr int N = S::n, GN_BM = S::bm, LDA = S::lda, LDB = S::ldb, BCH = GN_BK * N / 8 / GN_THREADS;
+    static_assert(BCH >= 1 && GN_BM * GN_BK / 8 <= GN_THREADS && NT % 2 == 0, "tile");
     extern __shared__ __align__(16) unsigned char smem[];
     T(*as)[GN_BM][LDA] = (T(*)[GN_BM][LDA])smem;
     T(*bs)[GN_BK][LDB] = (T(*)[GN_BK][LDB])(smem + GN_STAGES * GN_BM * LDA * sizeof(T));
@@ -81,11 +81,20 @@ __global__ void __launch_bounds__(GN_THREADS)
         }
     };
     const int warp = tid >> 5, lane = tid & 31, gq = lane >> 2, tq = lane & 3, wn = warp * (N / GN_WARPS);
-    float acc[NT][4];
+    float acc[MT][NT][4];
 #pragma unroll
-    for (int j = 0; j < NT; j++)
+    for (int i = 0; i < MT; i++)
 #pragma unroll
-        for (int q = 0; q < 4; q++) acc[j][q] = 0.f;
+        for (int j = 0; j < NT; j++)
+#pragma unroll
+            for (int q = 0; q < 4; q++) acc[i][j][q] = 0.f;
+    // The fragment loads' shared-space addresses (lane l gives row l % 8 of matrix l / 8): A's
+    // matrices rows 0-7 / 8-15 x k 0-7, then k 8-15; B's k 0-7 / 8-15 of n-tile j, then j + 1.
+    const unsigned sa = (unsigned)__cvta_generic_to_shared(smem);
+    const int lm = lane >> 3, lr = lane & 7;
+    const unsigned fa = sa + (unsigned)(((lr + 8 * (lm & 1)) * LDA + 8 * (lm >> 1)) * sizeof(T));
+    const unsigned fb = sa + (unsigned)(GN_STAGES * GN_BM * LDA * sizeof(T)) +
+                        (unsigned)(((lr + 8 * (lm & 1)) * LDB + wn + 8 * (lm >> 1)) * sizeof(T));
     // One commit group per step (empty past the end): wait_group<STAGES-2> always means "the
     // step about to be computed has landed".
 #pragma unroll
@@ -99,22 +108,21 @@ __global__ void __launch_bounds__(GN_THREADS)
         __syncthreads();   // the step landed for every thread; the buffer staged next is free
         if (kt + GN_STAGES - 1 < kt1) stage(kt + GN_STAGES - 1, (kt - kt0 + GN_STAGES - 1) % GN_STAGES);
         cp_async_commit();
+        const unsigned ab = fa + (unsigned)(buf * GN_BM * LDA * sizeof(T)), bb = fb + (unsigned)(buf * GN_BK * LDB * sizeof(T));
 #pragma unroll
         for (int kk = 0; kk < GN_BK; kk += 16) {
-            uint32_t af[4];
-            const T *r0 = &as[buf][gq][kk + 2 * tq], *r8 = r0 + 8 * LDA;
-            af[0] = *(const uint32_t *)r0;
-            af[1] = *(const uint32_t *)r8;
-            af[2] = *(const uint32_t *)(r0 + 8);
-            af[3] = *(const uint32_t *)(r8 + 8);
+            uint32_t af[MT][4];
 #pragma unroll
-            for (int j = 0; j < NT; j++) {
-                // Column n = wn + 8j + gq; rows k (2tq, 2tq + 1) and (2tq + 8, 2tq + 9), the
-                // lower k in the lower half.
-                const uint16_t *c0 = (const uint16_t *)&bs[buf][kk + 2 * tq][wn + j * 8 + gq];
-                uint32_t b0 = (uint32_t)c0[0] | (uint32_t)c0[LDB] << 16;
-                uint32_t b1 = (uint32_t)c0[8 * LDB] | (uint32_t)c0[9 * LDB] << 16;
-                mma16816<T>(acc[j], af, b0, b1);
+            for (int i = 0; i < MT; i++) ldmatrix_x4_sa(af[i], ab + (unsigned)((i * 16 * LDA + kk) * sizeof(T)));
+#pragma unroll
+            for (int j = 0; j < NT; j += 2) {
+                uint32_t r[4];
+                ldmatrix_x4_trans_sa(r, bb + (unsigned)((kk * LDB + 8 * j) * sizeof(T)));
+#pragma unroll
+                for (int i = 0; i < MT; i++) {
+                    mma16816<T>(acc[i][j], af[i], r[0], r[1]);
+                    mma16816<T>(acc[i][j + 1], af[i], r[2], r[3]);
+                }
             }
         }
     }
@@ -122,13 +130,15 @@ __global__ void __launch_bounds__(GN_THREADS)
     __syncthreads();   // the ring is free: the float tile takes its place
     float(*ct)[N + 4] = (float(*)[N + 4])smem;
 #pragma unroll
-    for (int j = 0; j < NT; j++) {
-        int c = wn + j * 8 + 2 * tq;
-        ct[gq][c] = acc[j][0];
-        ct[gq][c + 1] = acc[j][1];
-        ct[gq + 8][c] = acc[j][2];
-        ct[gq + 8][c + 1] = acc[j][3];
-    }
+    for (int i = 0; i < MT; i++)
+#pragma unroll
+        for (int j = 0; j < NT; j++) {
+            int c = wn + j * 8 + 2 * tq, r = 16 * i + gq;
+            ct[r][c] = acc[i][j][0];
+            ct[r][c + 1] = acc[i][j][1];
+            ct[r + 8][c] = acc[i][j][2];
+            ct[r + 8][c + 1] = acc[i][j][3];
+        }
     // The columns' parameters, once: lane l holds columns 2l + 64p and the next.
     float2 bz[NT], sc[NT], lz[NT];
 #pragma unroll
@@ -138,8 +148,8 @@ __global__ void __launch_bounds__(GN_THREADS)
         sc[p] = load2(scale + n);
         lz[p] = lb ? load2(lb + n) : make_float2(0.f, 0.f);
     }
-    // Rows [r0, r1) of the tile are this block's to finish (all 16 without a split, else its
-    // share), a warp a row: r0 + warp and r0 + warp + 8. Their residuals issued before the
+    // Rows [r0, r1) of the tile are this block's to finish (all without a split, else its
+    // share), a warp a row: r0 + warp, r0 + warp + 8, ... Their residuals issued before the
     // wait for the other blocks' tiles.
     cg::cluster_group cl = cg::this_cluster();
     const int r0 = GN_BM * sl / split, r1 = GN_BM * (sl + 1) / split;
@@ -192,21 +202,21 @@ __global__ void __launch_bounds__(GN_THREADS)
 #endif
 }
 
-template <typename T, int NT>
+template <typename T, int NT, int MT>
 int gemm_norm(const T *a, const T *b, const T *bias, const T *res, const T *scale, const T *lb, T *y, int64_t M,
               int64_t K, int op, float eps, int split, void *stream)
 {
     if (split > GN_MAX_CLUSTER) return (int)cudaErrorInvalidValue;
-    constexpr int smem = gn_smem<T, NT>::bytes;
+    constexpr int smem = gn_smem<T, NT, MT>::bytes, bm = 16 * MT;
     static bool sized = false;   // past 48 KB: allowed once per kernel (a benign race)
     if (!sized) {
-        int rc = (int)cudaFuncSetAttribute(gemm_norm_k<T, NT>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
+        int rc = (int)cudaFuncSetAttribute(gemm_norm_k<T, NT, MT>, cudaFuncAttributeMaxDynamicSharedMemorySize, smem);
         if (rc) return rc;
         sized = true;
     }
     cudaLaunchConfig_t cfg = {};
     cudaLaunchAttribute at[2];
-    cfg.gridDim = dim3((unsigned)((M + GN_BM - 1) / GN_BM), 1, (unsigned)split);
+    cfg.gridDim = dim3((unsigned)((M + bm - 1) / bm), 1, (unsigned)split);
     cfg.blockDim = dim3(GN_THREADS);
     cfg.dynamicSmemBytes = smem;
     cfg.stream = (cudaStream_t)stream;
@@ -220,19 +230,28 @@ int gemm_norm(const T *a, const T *b, const T *bias, const T *res, const T *scal
         c->val.clusterDim.y = 1;
         c->val.clusterDim.z = (unsigned)split;
     }
-    return (int)cudaLaunchKernelEx(&cfg, gemm_norm_k<T, NT>, a, b, bias, res, scale, lb, y, (int)M, (int)K, op, eps,
+    return (int)cudaLaunchKernelEx(&cfg, gemm_norm_k<T, NT, MT>, a, b, bias, res, scale, lb, y, (int)M, (int)K, op, eps,
                                    split);
+}
+
+template <typename T, int MT>
+int gemm_norm_n(const void *a, const void *b, const void *bias, const void *res, const void *scale, const void *lb,
+                void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int split, void *stream)
+{
+    const T *at = (const T *)a, *bt = (const T *)b, *ct = (const T *)bias, *rt = (const T *)res;
+    const T *st = (const T *)scale, *lt = (const T *)lb;
+    if (N == 128) return gemm_norm<T, 2, MT>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
+    if (N == 256) return gemm_norm<T, 4, MT>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
+    if (N == 512) return gemm_norm<T, 8, MT>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
+    return (int)cudaErrorInvalidValue;
 }
 
 template <typename T>
 int gemm_norm_any(const void *a, const void *b, const void *bias, const void *res, const void *scale, const void *lb,
-                  void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int split, void *stream)
+                  void *y, int64_t M, int64_t N, int64_t K, int op, float eps, int rows, int split, void *stream)
 {
-    const T *at = (const T *)a, *bt = (const T *)b, *ct = (const T *)bias, *rt = (const T *)res;
-    const T *st = (const T *)scale, *lt = (const T *)lb;
-    if (N == 128) return gemm_norm<T, 2>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
-    if (N == 256) return gemm_norm<T, 4>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
-    if (N == 512) return gemm_norm<T, 8>(at, bt, ct, rt, st, lt, (T *)y, M, K, op, eps, split, stream);
+    if (rows == 16) return gemm_norm_n<T, 1>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, split, stream);
+    if (rows == 32) return gemm_norm_n<T, 2>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, split, stream);
     return (int)cudaErrorInvalidValue;
 }
 
@@ -245,9 +264,9 @@ extern "C" bool dt_cu_gemm_norm_applies(int dtype, int64_t M, int64_t N, int64_t
            K > 0 && K % 8 == 0 && M * K < lim && K * N < lim && M * N < lim;
 }
 
-extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t K, int sms)
+extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t K, int rows, int sms)
 {
-    int64_t blocks = (M + GN_BM - 1) / GN_BM, steps = (K + GN_BK - 1) / GN_BK;
+    int64_t blocks = rows > 0 ? (M + rows - 1) / rows : 0, steps = (K + GN_BK - 1) / GN_BK;
     if (blocks <= 0 || sms <= 0 || blocks >= sms) return 1;
     // Enough blocks for one per multiprocessor, each slice at least 2 steps of 32, the
     // cluster at most GN_MAX_CLUSTER blocks.
@@ -259,10 +278,10 @@ extern "C" int dt_cu_gemm_norm_split(int64_t M, int64_t K, int sms)
 
 extern "C" int dt_cu_gemm_norm(int dtype, const void *a, const void *b, const void *bias, const void *res,
                                const void *scale, const void *lb, void *y, int64_t M, int64_t N, int64_t K, int op,
-                               float eps, int split, void *stream)
+                               float eps, int rows, int split, void *stream)
 {
     if (!dt_cu_gemm_norm_applies(dtype, M, N, K) || split < 1 || !scale) return (int)cudaErrorInvalidValue;
     if (dtype == DUCTILE_FLOAT16)
-        return gemm_norm_any<__half>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, split, stream);
-    return gemm_norm_any<__nv_bfloat16>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, split, stream);
+        return gemm_norm_any<__half>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, rows, split, stream);
+    return gemm_norm_any<__nv_bfloat16>(a, b, bias, res, scale, lb, y, M, N, K, op, eps, rows, split, stream);
 }

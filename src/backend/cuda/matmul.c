@@ -255,14 +255,13 @@ static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **ou
         p->norm = dt_attr_int(L, "norm", 0) != 0;
         p->has_lb = L->n_in > DT_FM_LB && L->in[DT_FM_LB];
         p->eps = dt_attr_float(L, "epsilon", 1e-5f);
-        /* DUCTILE_CUDA_MATMUL_NORM forces a norm layer's path (tests, A/B timing): own,
-         * own_splitk, or lt (cuBLASLt's first choice + LayerNorm). */
+        /* DUCTILE_CUDA_MATMUL_NORM forces a norm layer's path (tests, A/B timing): own16,
+         * own16_splitk, own32, own32_splitk, or lt (cuBLASLt's first choice + LayerNorm). */
         const char *force = p->norm ? getenv("DUCTILE_CUDA_MATMUL_NORM") : NULL;
-        p->forced = !force                        ? 0
-                    : !strcmp(force, "own")        ? DT_CUDA_MM_NORM
-                    : !strcmp(force, "own_splitk") ? DT_CUDA_MM_NORM_SPLITK
-                    : !strcmp(force, "lt")         ? 1
-                                                   : 0;
+        static const char *const names[] = {"own16", "own16_splitk", "own32", "own32_splitk"};
+        for (int i = 0; force && i < 4; i++)
+            if (!strcmp(force, names[i])) p->forced = DT_CUDA_MM_NORM16 + i;
+        if (force && !strcmp(force, "lt")) p->forced = 1;
     }
     if (n) memcpy(p->tactic, t, (size_t)n * sizeof p->tactic[0]);
     if (gemm) {
@@ -530,10 +529,10 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
                        : DUCTILE_OK;
     }
     const void *scale = p->norm ? in[DT_FM_SCALE].data : NULL, *lb = p->has_lb ? in[DT_FM_LB].data : NULL;
-    int split, t = p->forced ? p->forced : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
-    if (p->norm && dt_cuda_mm_norm_choice(t, dt, M, N, K, &split))
+    int rows, split, t = p->forced ? p->forced : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
+    if (p->norm && dt_cuda_mm_norm_choice(t, dt, M, N, K, &rows, &split))
         return dt_cuda_check(dt_cu_gemm_norm(dt, in[DT_FM_A].data, in[DT_FM_B].data, bias, res, scale, lb, y, M, N, K,
-                                             p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, p->eps, split, s),
+                                             p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, p->eps, rows, split, s),
                              "FusedMatMul");
     dt_lt_call c = dt_fm_call(p, M, N, K, dt, lt_bias, ex);
     c.ws = dt_lt_ws(ex);
@@ -554,10 +553,12 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
     return dt_cuda_check(dt_cu_layernorm(dt, y, scale, lb, y, M, N, p->eps, NULL, s), "FusedMatMul");
 }
 
-bool dt_cuda_mm_norm_choice(int t, int dtype, int64_t M, int64_t N, int64_t K, int *split)
+bool dt_cuda_mm_norm_choice(int t, int dtype, int64_t M, int64_t N, int64_t K, int *rows, int *split)
 {
-    if ((t != DT_CUDA_MM_NORM && t != DT_CUDA_MM_NORM_SPLITK) || !dt_cu_gemm_norm_applies(dtype, M, N, K)) return false;
-    *split = t == DT_CUDA_MM_NORM_SPLITK ? dt_cu_gemm_norm_split(M, K, dt_cuda_sm_count()) : 1;
+    if (t < DT_CUDA_MM_NORM16 || t > DT_CUDA_MM_NORM32_SPLITK || !dt_cu_gemm_norm_applies(dtype, M, N, K)) return false;
+    *rows = t <= DT_CUDA_MM_NORM16_SPLITK ? 16 : 32;
+    bool splits = t == DT_CUDA_MM_NORM16_SPLITK || t == DT_CUDA_MM_NORM32_SPLITK;
+    *split = splits ? dt_cu_gemm_norm_split(M, K, *rows, dt_cuda_sm_count()) : 1;
     return true;
 }
 

@@ -1,6 +1,6 @@
 // The tensor-core building blocks of the own half-precision kernels (sm_80+ PTX): cp.async
 // copies into shared memory, ldmatrix fragment loads and the mma.sync m16n8k16 product with
-// float32 accumulators. Shared by attention_kernels.cu and conv_tc_nhwc.cu.
+// float32 accumulators. Shared by attention_kernels.cu, conv_tc_nhwc.cu and gemm_norm.cu.
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16): lane = 4 g + t. A (16 x 16): a[0] = row g,
 // columns 2t, 2t+1; a[1] row g+8; a[2] row g, columns 2t+8, 2t+9; a[3] row g+8 there. B
@@ -38,6 +38,15 @@ template <int N> __device__ __forceinline__ void cp_async_wait() { asm volatile(
 __device__ __forceinline__ void ldmatrix_x4_sa(uint32_t *r, unsigned a)
 {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+}
+
+// The same, each matrix transposed: r[i] gets elements (2 (lane % 4), lane / 4) and (2 (lane % 4)
+// + 1, lane / 4) of matrix i; from a row-major [k][n] tile, the mma's B fragment of 8 k x 8 n.
+__device__ __forceinline__ void ldmatrix_x4_trans_sa(uint32_t *r, unsigned a)
+{
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                  : "r"(a));
 }

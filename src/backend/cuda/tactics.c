@@ -12,7 +12,7 @@
  *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
  *   MatMul, Gemm, FusedMatMul: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic;
  *     for a FusedMatMul with norm = 1 also the own product-and-LayerNorm kernel's forms
- *     (gemm_norm.cu: 16 whole rows a block, K split or not) where they apply.
+ *     (gemm_norm.cu: 16 or 32 whole rows a block, K split or not) where they apply.
  *   FusedAttention: the WMMA and mma.sync tensor-core kernels and the CUDA-core one, where
  *     the first two apply (half, head dims multiples of 16 up to 128).
  * And what a profile calls the conv kernel that ran (dt_cuda_kernel_path, from the layer's
@@ -113,10 +113,11 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
         if (strcmp(L->op_type, "FusedMatMul") || !dt_attr_int(L, "norm", 0) || L->n_in < 2 ||
             dt_matmul_geometry(&in[DT_FM_A], &in[DT_FM_B], &g))
             return n;
-        for (int t = DT_CUDA_MM_NORM; t <= DT_CUDA_MM_NORM_SPLITK && n < cap; t++) {
-            int split;
-            if (dt_cuda_mm_norm_choice(t, in[DT_FM_A].dtype, g.batch_count * g.M, g.N, g.K, &split) &&
-                (t == DT_CUDA_MM_NORM || split > 1))
+        for (int t = DT_CUDA_MM_NORM16; t <= DT_CUDA_MM_NORM32_SPLITK && n < cap; t++) {
+            int rows, split;
+            bool splits = t == DT_CUDA_MM_NORM16_SPLITK || t == DT_CUDA_MM_NORM32_SPLITK;
+            if (dt_cuda_mm_norm_choice(t, in[DT_FM_A].dtype, g.batch_count * g.M, g.N, g.K, &rows, &split) &&
+                (!splits || split > 1))
                 ids[n++] = t;
         }
         return n;
@@ -186,11 +187,13 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
         const dt_cu_matmul_params *p = params;
         dt_matmul_geom g;
         if (!p->norm || dt_matmul_geometry(&in[DT_FM_A], &in[DT_FM_B], &g)) return NULL;
-        int split, t = p->forced ? p->forced
-                                 : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points,
-                                                         &(dt_exec){.profile = profile, .point = point});
-        if (!dt_cuda_mm_norm_choice(t, out[0].dtype, g.batch_count * g.M, g.N, g.K, &split)) return "cublaslt_layernorm";
-        return split > 1 ? "own_gemm_norm_splitk" : "own_gemm_norm";
+        int rows, split, t = p->forced ? p->forced
+                                       : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points,
+                                                               &(dt_exec){.profile = profile, .point = point});
+        if (!dt_cuda_mm_norm_choice(t, out[0].dtype, g.batch_count * g.M, g.N, g.K, &rows, &split))
+            return "cublaslt_layernorm";
+        return rows == 16 ? (split > 1 ? "own_gemm_norm16_splitk" : "own_gemm_norm16")
+                          : (split > 1 ? "own_gemm_norm32_splitk" : "own_gemm_norm32");
     }
     if (!params || (strcmp(L->op_type, "Conv") && strcmp(L->op_type, "FusedConv"))) return NULL;
     const dt_cu_conv_params *p = params;
