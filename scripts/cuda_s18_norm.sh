@@ -31,7 +31,7 @@ for p in own16_splitk own32_splitk; do
     grep -E "Invalid|ERROR SUMMARY|passed|failed" "$L/memcheck_$p.log" | head -6 | tee -a "$S"
 done
 log "tactic log bert_small FP16"
-DUCTILE_TACTIC_LOG=1 timeout 120 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=bert_small > "$L/taclog.txt" 2>&1
+DUCTILE_CUDA_GEMM_NORM=1 DUCTILE_TACTIC_LOG=1 timeout 120 python3 scripts/cuda_latency.py "$M" --precision=fp16 --models=bert_small > "$L/taclog.txt" 2>&1
 grep -E "layer.0/(attention/)?output/dense/MatMul" "$L/taclog.txt" | head -60 | tee -a "$S"
 grep -v "^tactic" "$L/taclog.txt" | tee -a "$S"
 log "latency bert_small FP16: DUCTILE_FUSE_MATMUL_NORM 0 / 1"

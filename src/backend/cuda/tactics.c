@@ -23,6 +23,7 @@
 
 #include <cudnn.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
@@ -108,10 +109,13 @@ int dt_cuda_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap
         int n = 0;
         for (int r = 1; r <= DT_CUDA_LT_TACTICS && n < cap; r++) ids[n++] = r;
         /* FusedMatMul norm = 1: the own product-and-LayerNorm kernel's forms that apply (a
-         * split form only where it splits). */
+         * split form only where it splits), timed only when DUCTILE_CUDA_GEMM_NORM=1 asks: on
+         * the H200 (session 18) it lost to cuBLASLt + LayerNorm at every bert_small shape
+         * (docs/DESIGN.md), and its four forms made the FP16 build 0.7 -> 1.1 s. */
+        const char *own = getenv("DUCTILE_CUDA_GEMM_NORM");
         dt_matmul_geom g;
-        if (strcmp(L->op_type, "FusedMatMul") || !dt_attr_int(L, "norm", 0) || L->n_in < 2 ||
-            dt_matmul_geometry(&in[DT_FM_A], &in[DT_FM_B], &g))
+        if (strcmp(L->op_type, "FusedMatMul") || !dt_attr_int(L, "norm", 0) || L->n_in < 2 || !own ||
+            strcmp(own, "1") || dt_matmul_geometry(&in[DT_FM_A], &in[DT_FM_B], &g))
             return n;
         for (int t = DT_CUDA_MM_NORM16; t <= DT_CUDA_MM_NORM32_SPLITK && n < cap; t++) {
             int rows, split;
