@@ -100,9 +100,12 @@ def test_cuda_profile_names_the_conv_kernel_that_ran(tmp_path, flag, suffix):
                "tc_igemm_splitk|dw_nhwc|pw_mma128_nhwc|pw_mma64_nhwc|pw_mma32_nhwc|pw_mma64_splitk_nhwc|pw_mma32_splitk_nhwc|"
                "tc_nhwc_(256x64|128x128|128x64|64x64|128x32|64x32)|smallc_nhwc|smallc_mma_nhwc")
     # Half engines may be channels last (builder/layout.c): cuDNN's NHWC algorithms, the own
-    # NHWC depthwise, 1x1 mma and tensor-core kernels and cuBLASLt's product for 1x1 convs.
+    # NHWC depthwise, 1x1 mma and tensor-core kernels and cuBLASLt's product for 1x1 convs; a
+    # cuDNN algorithm of half data also in its plain form (the convolution, then the epilogue
+    # kernel: tactics.c), named "_plain" (the H200 ran this test with the pattern lacking it in
+    # session 18: cudnn_nhwc_algo1_plain, chosen since session 13).
     own = re.compile(rf"cuda\.(Fused)?Conv\.(own_({kernels})|cublaslt_nhwc)_{suffix}")
-    cudnn = re.compile(r"cuda\.(Fused)?Conv\.cudnn_(nhwc_)?(algo[0-7]|heuristic)")
+    cudnn = re.compile(r"cuda\.(Fused)?Conv\.cudnn_(nhwc_)?(algo[0-7](_plain)?|heuristic)")
     assert all(own.fullmatch(t) or cudnn.fullmatch(t) for t in convs), convs
     counts = {}
     for t in convs:
