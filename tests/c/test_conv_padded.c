@@ -5,7 +5,7 @@
  * output channels (not multiples of 16, a partial 8-row strip), images 7x7, 9x11, 15x15,
  * 14x14 and 1x1, groups, batch 2, bias, residual and Relu, on 1 and 2 threads; batches of 1 to 5
  * on 2 and 3 threads (whole images per thread, then the images left over split within each
- * image: conv_padded.c dt_padded_images). Held to the
+ * image: dt_cpu_conv_image_threads, on both sides of the comparison). Held to the
  * double reference (relative error 1e-4) and, since the product's float operations are the
  * GEMM's over the same K order, bit for bit to the im2col path with the same weights; no
  * write past the output. */
@@ -118,6 +118,9 @@ static void test_padded_strides(void)
             run_case(&(pcase){19, 21, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, n}, packed, pools[1]);
             run_case(&(pcase){33, 72, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, n}, packed, p);
             run_case(&(pcase){18, 12, 3, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, pool3);
+            /* the im2col side's 1x1s: in place (stride 1, unbatched at 14x14) and subsampled */
+            run_case(&(pcase){40, 37, 1, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, n}, packed, p);
+            run_case(&(pcase){40, 24, 1, 28, 28, 1, 1, 2, 1, 0, 0, 0, 0, n}, packed, pools[1]);
         }
     dt_pool_free(pool3);
     dt_pool_free(pools[0]);

@@ -249,17 +249,6 @@ static ductile_status dt_padded_sizes(const dt_conv_geom *g, const dt_conv_args 
     return DUCTILE_OK;
 }
 
-/* Threads that each run whole images, serially on buffers of their own (0: none). On two
- * threads the fill, the product and the copy-out split within an image shared every phase
- * and staging line between the cores: the next fill of a line the other core had read waited
- * for it to be taken back (bench_conv_layers, 2 threads: the fill of a 3x3 stride 2 at 56x56
- * 0.076 -> 0.142 ms, 0.29 on one thread), and the product over 49 columns splits by rows, each
- * thread gathering all of B. Each image is computed as the split computes it: the same bits. */
-static int dt_padded_image_threads(const dt_conv_geom *g, int threads)
-{
-    return threads > 1 && g->batch >= threads ? threads : 0;
-}
-
 /* One thread's (or the split's) buffers: phases, staging rows, GEMM scratch. */
 static size_t dt_padded_region(const dt_padded_size *z)
 {
@@ -272,7 +261,7 @@ static ductile_status dt_padded_layout(const dt_conv_geom *g, const dt_conv_args
 {
     DT_TRY(dt_padded_sizes(g, a, threads, pooled));
     *own = *pooled;
-    int it = dt_padded_image_threads(g, threads);
+    int it = dt_cpu_conv_image_threads(g, threads);
     if (it) DT_TRY(dt_padded_sizes(g, a, 1, own));
     size_t most = dt_padded_region(pooled), all;
     *shared = (pooled->noff + pooled->nidx) * sizeof(float);
@@ -553,7 +542,7 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
     r.own = (char *)a->scratch + shared;
     /* Whole images per thread first (each in buffers of its own), the images left over split
      * within each image. */
-    int it = dt_padded_image_threads(g, threads);
+    int it = dt_cpu_conv_image_threads(g, threads);
     int64_t split = it ? g->batch - g->batch % it : 0;
     if (split) {
         r.own_bytes = dt_padded_region(&own);
