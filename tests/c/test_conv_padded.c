@@ -117,6 +117,8 @@ static void test_padded_strides(void)
             run_case(&(pcase){20, 24, 1, 56, 56, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, p);
             run_case(&(pcase){19, 21, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, n}, packed, pools[1]);
             run_case(&(pcase){33, 72, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, n}, packed, p);
+            /* over the pixels at 14x14 (stride 2) */
+            run_case(&(pcase){21, 19, 1, 28, 28, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, pools[1]);
             run_case(&(pcase){18, 12, 3, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, pool3);
             /* the im2col side's 1x1s: in place (stride 1, unbatched at 14x14) and subsampled */
             run_case(&(pcase){40, 37, 1, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, n}, packed, p);
