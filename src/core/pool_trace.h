@@ -13,7 +13,10 @@
 
 int64_t dt_trace_cpu_ns(void);
 int64_t dt_trace_wall_ns(void);
-/* Around a part, by the thread that runs it: then its CPU time. */
+/* The owner, before it publishes a loop of `parts` parts (or threads, a fine loop). */
+void dt_trace_loop_begin(int parts);
+/* Around a part (a fine loop's range), by the thread that runs it: then its CPU time, added to
+ * the part's (the thread's). */
 void dt_trace_enter_part(void);
 void dt_trace_part(int part, int64_t ns);
 /* The owner, once every part of a loop of `parts` parts is done; owner_ns: its CPU time in

@@ -357,6 +357,9 @@ void dt_parallel_for(dt_pool *p, int64_t n, int64_t grain, dt_range_fn fn, void 
     p->arg = arg;
     p->n = n;
     p->chunk = (n + parts - 1) / parts;
+#ifdef DT_POOL_TRACE
+    dt_trace_loop_begin((int)parts);
+#endif
     __atomic_store_n(&p->remaining, parts, __ATOMIC_RELAXED);
     for (int i = 0; i < threads; i++)
         __atomic_store_n(&p->claim[i], i < parts ? g << 1 : (g << 1) | 1u, __ATOMIC_RELAXED);
@@ -391,6 +394,9 @@ void dt_parallel_for_fine(dt_pool *p, int64_t n, int64_t grain, int per_thread, 
     p->fn = fn;
     p->arg = arg;
     p->n = n;
+#ifdef DT_POOL_TRACE
+    dt_trace_loop_begin(threads);
+#endif
     __atomic_store_n(&p->remaining, ranges, __ATOMIC_RELAXED);
     for (int i = 0; i < threads; i++) __atomic_store_n(&p->claim[i], (g << 1) | 1u, __ATOMIC_RELAXED);
     p->ranges = ranges;

@@ -3,7 +3,9 @@
  * float32 weights packed, AVX-512) or packed by the GEMM (raw weights): 3x3, 1x1, 5x5 and
  * 2x3 kernels, dilation 1 and 2, symmetric and asymmetric pads, 3 to 33 input and 5 to 72
  * output channels (not multiples of 16, a partial 8-row strip), images 7x7, 9x11, 15x15,
- * 14x14 and 1x1, groups, batch 2, bias, residual and Relu, on 1 and 2 threads. Held to the
+ * 14x14 and 1x1, groups, batch 2, bias, residual and Relu, on 1 and 2 threads; batches of 1 to 5
+ * on 2 and 3 threads (whole images per thread, then the images left over split within each
+ * image: dt_cpu_conv_image_threads, on both sides of the comparison). Held to the
  * double reference (relative error 1e-4) and, since the product's float operations are the
  * GEMM's over the same K order, bit for bit to the im2col path with the same weights; no
  * write past the output. */
@@ -27,11 +29,13 @@ static int failures;
 
 typedef struct pcase {
     int64_t c, m, group, h, w, kh, kw, s, d, pt, pl, pb, pr;
+    int64_t n;  /* images */
 } pcase;
 
 static void run_case(const pcase *pc, bool packed, dt_pool *pool)
 {
-    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = pc->c, .m = pc->m, .group = pc->group, .in = {pc->h, pc->w},
+    int64_t n = pc->n;
+    dt_conv_geom g = {.spatial = 2, .batch = n, .c = pc->c, .m = pc->m, .group = pc->group, .in = {pc->h, pc->w},
                       .k = {pc->kh, pc->kw}, .s = {pc->s, pc->s}, .d = {pc->d, pc->d}, .pb = {pc->pt, pc->pl},
                       .pe = {pc->pb, pc->pr}, .depth = {.in = 1, .out = 1, .k = 1, .s = 1, .d = 1}};
     g.out[0] = (pc->h + pc->pt + pc->pb - pc->d * (pc->kh - 1) - 1) / pc->s + 1;
@@ -39,13 +43,13 @@ static void run_case(const pcase *pc, bool packed, dt_pool *pool)
     /* the kernel must fit the padded image (what shape inference admits) */
     if (pc->h + pc->pt + pc->pb < pc->d * (pc->kh - 1) + 1 || pc->w + pc->pl + pc->pr < pc->d * (pc->kw - 1) + 1) return;
     int64_t cg = pc->c / pc->group;
-    int64_t nx = 2 * pc->c * pc->h * pc->w, nw = pc->m * cg * pc->kh * pc->kw, ny = 2 * pc->m * g.out[0] * g.out[1];
+    int64_t nx = n * pc->c * pc->h * pc->w, nw = pc->m * cg * pc->kh * pc->kw, ny = n * pc->m * g.out[0] * g.out[1];
     float *x = rand_buf(nx), *wt = rand_buf(nw), *b = rand_buf(pc->m), *res = rand_buf(ny);
     float *y = malloc(sizeof(float) * (size_t)(ny + GUARD)), *y1 = malloc(sizeof(float) * (size_t)ny);
     float *wp = dt_aligned_alloc(64, sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
     double *R = malloc(sizeof(double) * (size_t)ny);
     dt_cpu_conv_pack_weights(&g, wt, wp);
-    ref_conv(&(ref_conv_geom){.n = 2, .c = pc->c, .m = pc->m, .group = pc->group, .h = pc->h, .w = pc->w,
+    ref_conv(&(ref_conv_geom){.n = n, .c = pc->c, .m = pc->m, .group = pc->group, .h = pc->h, .w = pc->w,
                               .oh = g.out[0], .ow = g.out[1], .kh = pc->kh, .kw = pc->kw, .sh = pc->s, .sw = pc->s,
                               .dh = pc->d, .dw = pc->d, .pt = pc->pt, .pl = pc->pl},
              x, wt, b, res, R);
@@ -67,9 +71,9 @@ static void run_case(const pcase *pc, bool packed, dt_pool *pool)
     if (!(e <= 1e-4) || !guard || !same) {
         failures++;
         fprintf(stderr,
-                "padded c=%lld m=%lld g=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld pads %lld,%lld,%lld,%lld packed=%d "
+                "padded n=%lld c=%lld m=%lld g=%lld %lldx%lld k=%lldx%lld s=%lld d=%lld pads %lld,%lld,%lld,%lld packed=%d "
                 "threads=%d: rel err %g, guard %d, bits of im2col %d\n",
-                (long long)pc->c, (long long)pc->m, (long long)pc->group, (long long)pc->h, (long long)pc->w,
+                (long long)n, (long long)pc->c, (long long)pc->m, (long long)pc->group, (long long)pc->h, (long long)pc->w,
                 (long long)pc->kh, (long long)pc->kw, (long long)pc->s, (long long)pc->d, (long long)pc->pt,
                 (long long)pc->pl, (long long)pc->pb, (long long)pc->pr, packed, dt_pool_threads(pool), e, guard, same);
     }
@@ -93,15 +97,34 @@ static void test_padded_strides(void)
                 for (int64_t s = 1; s <= 3; s++)
                     for (int packed = 0; packed < 2; packed++) {
                         pcase pc = {cm[ci][0], cm[ci][1], cm[ci][2], hw[si][0], hw[si][1], kp[ki][0], kp[ki][1], s,
-                                    kp[ki][2], kp[ki][3], kp[ki][4], kp[ki][5], kp[ki][6]};
+                                    kp[ki][2], kp[ki][3], kp[ki][4], kp[ki][5], kp[ki][6], 2};
                         run_case(&pc, packed, pools[(si + ki + (size_t)s) % 2]);
                     }
     /* resnet50's stride-2 shapes, scaled down in channels: 3x3 pad 1 and 1x1 over 28x28 and 56x56 */
     for (int packed = 0; packed < 2; packed++) {
-        run_case(&(pcase){24, 40, 1, 28, 28, 3, 3, 2, 1, 1, 1, 1, 1}, packed, pools[1]);
-        run_case(&(pcase){20, 24, 1, 56, 56, 3, 3, 2, 1, 1, 1, 1, 1}, packed, pools[0]);
-        run_case(&(pcase){40, 24, 1, 56, 56, 1, 1, 2, 1, 0, 0, 0, 0}, packed, pools[1]);
+        run_case(&(pcase){24, 40, 1, 28, 28, 3, 3, 2, 1, 1, 1, 1, 1, 2}, packed, pools[1]);
+        run_case(&(pcase){20, 24, 1, 56, 56, 3, 3, 2, 1, 1, 1, 1, 1, 2}, packed, pools[0]);
+        run_case(&(pcase){40, 24, 1, 56, 56, 1, 1, 2, 1, 0, 0, 0, 0, 2}, packed, pools[1]);
     }
+    /* Batches over pools of 2 and 3: whole images per thread (each in buffers of its own), then
+     * the images left over split within each image; the wide product (56x56 stride 2, 28x28
+     * stride 1: staged rows) and the one over the pixels (7x7: gathered B) */
+    dt_pool *pool3 = NULL;
+    CHECK_EQ_INT(dt_pool_create(3, &pool3), DUCTILE_OK);
+    for (int64_t n = 1; n <= 5; n++)
+        for (int packed = 0; packed < 2; packed++) {
+            dt_pool *p = n % 2 ? pool3 : pools[1];
+            run_case(&(pcase){20, 24, 1, 56, 56, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, p);
+            run_case(&(pcase){19, 21, 1, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1, n}, packed, pools[1]);
+            run_case(&(pcase){33, 72, 1, 7, 7, 3, 3, 1, 1, 1, 1, 1, 1, n}, packed, p);
+            /* over the pixels at 14x14 (stride 2) */
+            run_case(&(pcase){21, 19, 1, 28, 28, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, pools[1]);
+            run_case(&(pcase){18, 12, 3, 14, 14, 3, 3, 2, 1, 1, 1, 1, 1, n}, packed, pool3);
+            /* the im2col side's 1x1s: in place (stride 1, unbatched at 14x14) and subsampled */
+            run_case(&(pcase){40, 37, 1, 14, 14, 1, 1, 1, 1, 0, 0, 0, 0, n}, packed, p);
+            run_case(&(pcase){40, 24, 1, 28, 28, 1, 1, 2, 1, 0, 0, 0, 0, n}, packed, pools[1]);
+        }
+    dt_pool_free(pool3);
     dt_pool_free(pools[0]);
     dt_pool_free(pools[1]);
     CHECK_EQ_INT(failures, 0);

@@ -7,7 +7,8 @@
  * taps outside the image read as 0; then the epilogue), the same bits
  * on both thread counts, and never a write past the output. 7x7 and 3x3/5x5 with more than
  * 16 output channels read rows split into even and odd columns (8 channels x 32 outputs a
- * pass): the same bits, output rows of one to three such passes. */
+ * pass): the same bits, output rows of one to three such passes. Batch 2, and batch 1, where
+ * two threads split the image into bands of rows (dt_smallc_job.rows_first). */
 #include "testutil.h"
 #include "refact.h"
 #include "refconv.h"
@@ -52,14 +53,16 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
 }
 
 static int failures;
+/* images per case */
+static int64_t batch = 2;
 
 static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pe, dt_act act,
                        bool res, bool packed, dt_pool *pools[2], bool avx512)
 {
-    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {k, k}, .s = {2, 2},
+    dt_conv_geom g = {.spatial = 2, .batch = batch, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {k, k}, .s = {2, 2},
                       .d = {1, 1}, .pb = {pt, pt}, .pe = {pe, pe}, .depth = {.in = 1, .out = 1, .k = 1, .s = 1, .d = 1}};
     for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + pt + pe - k) / 2 + 1;
-    int64_t nx = 2 * c * h * w, ny = 2 * m * g.out[0] * g.out[1];
+    int64_t nx = batch * c * h * w, ny = batch * m * g.out[0] * g.out[1];
     float *x = rand_buf(nx), *wt = rand_buf(m * c * k * k), *b = rand_buf(m), *r = rand_buf(ny);
     float *y[2], *ye = malloc(sizeof(float) * (size_t)ny);
     double *R = malloc(sizeof(double) * (size_t)ny);
@@ -75,7 +78,7 @@ static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, in
         dt_conv_args a = {.x = x, .w = packed ? NULL : wt, .w_packed = wp, .bias = b, .epi = &epi, .y = y[t]};
         CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_SMALLC, pools[t]), DUCTILE_OK);
     }
-    ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
+    ref_conv(&(ref_conv_geom){.n = batch, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
                               .kh = k, .kw = k, .sh = 2, .sw = 2, .dh = 1, .dw = 1, .pt = pt, .pl = pt},
              x, wt, b, epi.res, R);
     for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
@@ -157,6 +160,10 @@ int main(void)
     CHECK_EQ_INT(dt_pool_create(2, &pools[1]), DUCTILE_OK);
     test_smallc_odd_sizes_every_epilogue(pools, avx512);
     test_smallc_mobilenet_stem(pools, avx512);
+    test_smallc_large_kernels_odd_sizes(pools, avx512);
+    test_smallc_resnet_stem(pools, avx512);
+    batch = 1;
+    test_smallc_odd_sizes_every_epilogue(pools, avx512);
     test_smallc_large_kernels_odd_sizes(pools, avx512);
     test_smallc_resnet_stem(pools, avx512);
     dt_pool_free(pools[0]);

@@ -132,6 +132,9 @@ static void test_pools_match_reference(dt_pool *const *pools, int n_pools)
                     }
     /* resnet50's MaxPool and a stride-1 3x3 average, batch 3 */
     bad += run_case(&(pool_case){1, 1, 5, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, pools, n_pools);
+    /* fewer images than threads: bands of rows of every plane (3 threads: 1 and 2 images) */
+    bad += run_case(&(pool_case){1, 1, 7, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){0, 2, 4, 113, 111, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, pools, n_pools);
     bad += run_case(&(pool_case){0, 3, 3, 29, 35, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1}, pools, n_pools);
     /* stride 2 along y only, stride 1 along x; and a row narrower than the kernel's reach */
     bad += run_case(&(pool_case){1, 1, 17, 13, 11, 3, 3, 2, 1, 1, 1, 1, 1, 0, 0}, pools, n_pools);

@@ -359,8 +359,14 @@ static ductile_status dt_cpu_conv_batched(const dt_conv_geom *g, const dt_conv_a
     return DUCTILE_OK;
 }
 
-static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_args *a,
-                                         dt_pool *pool)
+int dt_cpu_conv_image_threads(const dt_conv_geom *g, int threads)
+{
+    return threads > 1 && g->batch >= threads ? threads : 0;
+}
+
+/* Image b, every group, on `pool` (NULL: this thread alone) with the GEMM's buffers in scratch. */
+static ductile_status dt_im2col_image(const dt_conv_geom *g, const dt_conv_args *a, int64_t b, dt_pool *pool,
+                                      void *scratch)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
@@ -368,33 +374,73 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     bool direct = dt_conv_is_pointwise(g);
     bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
                   (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
-    if (dt_cpu_conv_is_batched(g, a)) return dt_cpu_conv_batched(g, a, pool);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
-    for (int64_t b = 0; b < g->batch; b++) {
-        for (int64_t gi = 0; gi < g->group; gi++) {
-            const float *xg = a->x + (b * g->c + gi * cg) * in_px;
-            int64_t yoff = (b * g->m + gi * mg) * out_px;
-            dt_im2col col = {xg, g->in[0], g->in[1], g->out[0], g->out[1], g->k[0], g->k[1],
-                             g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1], avx512};
-            dt_epilogue epi;
-            if (a->epi) {
-                epi = *a->epi;
-                if (epi.res) epi.res += yoff;
-            }
-            dt_gemm gm = {
-                .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
-                .B = xg, .ldb = in_px,
-                .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
-                .direct_b = direct, .prefetch_b = direct && !near_b, .deep_k = direct,
-                .C = a->y + yoff, .ldc = out_px,
-                .bias = a->bias ? a->bias + gi * mg : NULL,
-                .epi = a->epi ? &epi : NULL,
-            };
-            dt_conv_group_a(g, a, gi, &gm);
-            DT_TRY(dt_sgemm_in(&gm, pool, a->scratch));
+    for (int64_t gi = 0; gi < g->group; gi++) {
+        const float *xg = a->x + (b * g->c + gi * cg) * in_px;
+        int64_t yoff = (b * g->m + gi * mg) * out_px;
+        dt_im2col col = {xg, g->in[0], g->in[1], g->out[0], g->out[1], g->k[0], g->k[1],
+                         g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1], avx512};
+        dt_epilogue epi;
+        if (a->epi) {
+            epi = *a->epi;
+            if (epi.res) epi.res += yoff;
         }
+        dt_gemm gm = {
+            .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
+            .B = xg, .ldb = in_px,
+            .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
+            .direct_b = direct, .prefetch_b = direct && !near_b, .deep_k = direct,
+            .C = a->y + yoff, .ldc = out_px,
+            .bias = a->bias ? a->bias + gi * mg : NULL,
+            .epi = a->epi ? &epi : NULL,
+        };
+        dt_conv_group_a(g, a, gi, &gm);
+        DT_TRY(dt_sgemm_in(&gm, pool, scratch));
     }
+    return DUCTILE_OK;
+}
+
+/* The image split (dt_cpu_conv_image_threads): part p's GEMM buffers at scratch + p * bytes. */
+typedef struct dt_im2col_split {
+    const dt_conv_geom *g;
+    const dt_conv_args *a;
+    size_t bytes;
+    ductile_status status[64];  /* per part */
+} dt_im2col_split;
+
+/* The GEMM buffers of one image's product on one thread, 64-byte multiple. */
+static size_t dt_im2col_serial_bytes(const dt_conv_geom *g, const dt_conv_args *a)
+{
+    dt_gemm gm = dt_conv_im2col_gemm(g, a);
+    gm.direct_b = gm.deep_k = dt_conv_is_pointwise(g);
+    return (dt_sgemm_scratch_bytes(&gm, 1) + 63) & ~(size_t)63;
+}
+
+/* Images [b0, b1), one after another on this thread, in part `part`'s buffers. */
+static void dt_im2col_images(void *arg, int64_t b0, int64_t b1, int part)
+{
+    dt_im2col_split *sp = arg;
+    ductile_status st = DUCTILE_OK;
+    for (int64_t b = b0; b < b1 && st == DUCTILE_OK; b++)
+        st = dt_im2col_image(sp->g, sp->a, b, NULL, (char *)sp->a->scratch + (size_t)part * sp->bytes);
+    sp->status[part] = st;
+}
+
+static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_args *a,
+                                         dt_pool *pool)
+{
+    if (dt_cpu_conv_is_batched(g, a)) return dt_cpu_conv_batched(g, a, pool);
+    /* Whole images per thread first (each thread's products on buffers of its own), the
+     * images left over split within each product. */
+    int it = dt_cpu_conv_image_threads(g, dt_pool_threads(pool));
+    int64_t split = it ? g->batch - g->batch % it : 0;
+    if (split) {
+        dt_im2col_split sp = {g, a, dt_im2col_serial_bytes(g, a), {DUCTILE_OK}};
+        dt_parallel_for(pool, split, split / it, dt_im2col_images, &sp);
+        for (int p = 0; p < it; p++) DT_TRY(sp.status[p]);
+    }
+    for (int64_t b = split; b < g->batch; b++) DT_TRY(dt_im2col_image(g, a, b, pool, a->scratch));
     return DUCTILE_OK;
 }
 
@@ -437,7 +483,11 @@ static size_t dt_conv_gemm_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     gm.pack_b = batched ? dt_batch_pack : NULL;
     /* sized for the K block an image's 1x1 product runs (dt_gemm.deep_k) */
     gm.direct_b = gm.deep_k = !batched && dt_conv_is_pointwise(g);
-    return dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g, a);
+    size_t bytes = dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g, a);
+    /* whole images per thread (dt_cpu_conv_im2col), each with one thread's buffers */
+    int it = batched ? 0 : dt_cpu_conv_image_threads(g, threads);
+    if (it && dt_im2col_serial_bytes(g, a) * (size_t)it > bytes) bytes = dt_im2col_serial_bytes(g, a) * (size_t)it;
+    return bytes;
 }
 
 ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo,

@@ -171,6 +171,12 @@ bool dt_cpu_conv_padded_strides_fit(const dt_conv_geom *g);
  * Winograd loses to both GEMMs. */
 bool dt_cpu_conv_padded_offered(const dt_conv_geom *g, bool winograd);
 ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+/* Threads that each run whole images of g serially, on buffers of their own, before the images
+ * left over (batch % threads) split within each image (0: none; the im2col and padded GEMMs).
+ * Within an image the threads shared every line of the B operand (a padded conv's phases, an
+ * image's columns) and of C: a core rewriting a line the other had read waited for it. Each
+ * image is computed as the split computes it: the same bits. */
+int dt_cpu_conv_image_threads(const dt_conv_geom *g, int threads);
 ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
 
 #endif

@@ -202,51 +202,82 @@ static void dt_padded_copy_out(void *arg, int64_t begin, int64_t end, int tid)
         }
 }
 
-/* The phases' and the staging rows' floats, the row offsets' (in floats), rows of output per
- * GEMM, and the GEMM scratch (the most of a full and the last, shorter, band). */
-static ductile_status dt_padded_sizes(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *nxp,
-                                      size_t *nstage, size_t *noff, int64_t *rows, size_t *gemm)
+/* The sizes of one image's buffers for a product over `threads` threads: the phases' and the
+ * staging rows' floats (none over the pixels), rows of output per GEMM and the GEMM scratch
+ * (the most of a full and the last, shorter, band); and, shared by every image, the row
+ * offsets' (in floats) and the gather indices' (over the pixels; in floats). */
+typedef struct dt_padded_size {
+    size_t nxp, nstage, noff, nidx, gemm;
+    int64_t rows;
+} dt_padded_size;
+
+static ductile_status dt_padded_sizes(const dt_conv_geom *g, const dt_conv_args *a, int threads, dt_padded_size *z)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t hq, wq, nph;
     dt_padded_phases(g, &hq, &wq, &nph);
     int64_t K = cg * g->k[0] * g->k[1];
     bool wide = dt_padded_wide(g);
-    *rows = wide ? (DT_PADDED_COLS + wq - 1) / wq : g->out[0];
-    if (*rows > g->out[0]) *rows = g->out[0];
+    z->rows = wide ? (DT_PADDED_COLS + wq - 1) / wq : g->out[0];
+    if (z->rows > g->out[0]) z->rows = g->out[0];
     /* The last garbage column of the last plane reads up to (kw-1)*dw / sw past it, and the
      * product read in place 15 more. */
-    if (!dt_mul_size((size_t)cg * (size_t)nph, (size_t)hq, nxp) || !dt_mul_size(*nxp, (size_t)wq, nxp) ||
-        !dt_add_size(*nxp, (size_t)((g->k[1] - 1) * g->d[1] + 16), nxp) ||
-        !dt_mul_size((size_t)mg, (size_t)(*rows * wq), nstage))
+    if (!dt_mul_size((size_t)cg * (size_t)nph, (size_t)hq, &z->nxp) || !dt_mul_size(z->nxp, (size_t)wq, &z->nxp) ||
+        !dt_add_size(z->nxp, (size_t)((g->k[1] - 1) * g->d[1] + 16), &z->nxp) ||
+        !dt_mul_size((size_t)mg, (size_t)(z->rows * wq), &z->nstage))
         return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch for input of %lld channels of %lldx%lld is too large",
                        (long long)cg, (long long)g->in[0], (long long)g->in[1]);
-    *nxp = (*nxp + 15) & ~(size_t)15;       /* the stage starts 64-byte aligned */
+    z->nxp = (z->nxp + 15) & ~(size_t)15;       /* each buffer starts 64-byte aligned */
     /* over the pixels: no stage (C is y), the gather's indices instead */
-    if (!wide) *nstage = (size_t)(g->out[0] * g->out[1] + 16);
-    *nstage = (*nstage + 15) & ~(size_t)15;
-    *noff = ((size_t)(K + DT_CONV_INDIRECT_OFF_PAD) * 2 + 15) & ~(size_t)15;
+    z->nidx = 0;
+    if (!wide) {
+        z->nstage = 0;
+        z->nidx = (size_t)(g->out[0] * g->out[1] + 16 + 15) & ~(size_t)15;
+    }
+    z->nstage = (z->nstage + 15) & ~(size_t)15;
+    z->noff = ((size_t)(K + DT_CONV_INDIRECT_OFF_PAD) * 2 + 15) & ~(size_t)15;
     int64_t wc = wide ? wq : g->out[1];
-    dt_gemm gm = {.M = mg, .N = *rows * wc, .K = K, .A_packed = a->w_packed, .A_bf16 = a->w_bf16};
-    *gemm = dt_sgemm_scratch_bytes(&gm, threads);
-    int64_t last = g->out[0] % *rows;
+    dt_gemm gm = {.M = mg, .N = z->rows * wc, .K = K, .A_packed = a->w_packed, .A_bf16 = a->w_bf16};
+    z->gemm = dt_sgemm_scratch_bytes(&gm, threads);
+    int64_t last = g->out[0] % z->rows;
     if (last) {
         gm.N = last * wc;
         size_t b = dt_sgemm_scratch_bytes(&gm, threads);
-        if (b > *gemm) *gemm = b;
+        if (b > z->gemm) z->gemm = b;
     }
+    z->gemm = (z->gemm + 63) & ~(size_t)63;
+    return DUCTILE_OK;
+}
+
+/* One thread's (or the split's) buffers: phases, staging rows, GEMM scratch. */
+static size_t dt_padded_region(const dt_padded_size *z)
+{
+    return (z->nxp + z->nstage) * sizeof(float) + z->gemm;
+}
+
+/* Bytes of the shared row offsets and gather indices, then of the buffers of either split. */
+static ductile_status dt_padded_layout(const dt_conv_geom *g, const dt_conv_args *a, int threads, dt_padded_size *pooled,
+                                       dt_padded_size *own, size_t *shared, size_t *bytes)
+{
+    DT_TRY(dt_padded_sizes(g, a, threads, pooled));
+    *own = *pooled;
+    int it = dt_cpu_conv_image_threads(g, threads);
+    if (it) DT_TRY(dt_padded_sizes(g, a, 1, own));
+    size_t most = dt_padded_region(pooled), all;
+    *shared = (pooled->noff + pooled->nidx) * sizeof(float);
+    if (it && (!dt_mul_size(dt_padded_region(own), (size_t)it, &all) || all > SIZE_MAX / 2))
+        return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch of %d threads' buffers is too large", it);
+    if (it && all > most) most = all;
+    if (!dt_add_size(*shared, most, bytes))
+        return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch of %zu + %zu bytes is too large", *shared, most);
     return DUCTILE_OK;
 }
 
 ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
 {
-    size_t nxp = 0, nstage = 0, noff = 0, gemm = 0;
-    int64_t rows;
-    DT_TRY(dt_padded_sizes(g, a, threads, &nxp, &nstage, &noff, &rows, &gemm));
-    if (!dt_add_size(nxp, nstage, bytes) || !dt_add_size(*bytes, noff, bytes) ||
-        !dt_mul_size(*bytes, sizeof(float), bytes) || !dt_add_size(*bytes, gemm, bytes))
-        return dt_fail(DUCTILE_ERR_SHAPE, "conv scratch of %zu + %zu floats is too large", nxp, nstage);
-    return DUCTILE_OK;
+    dt_padded_size pooled, own;
+    size_t shared;
+    return dt_padded_layout(g, a, threads, &pooled, &own, &shared, bytes);
 }
 
 /* ev[t] = s[2t] for t < ne and od[t] = s[2t+1] for t < no, reading nothing at or past s[n]
@@ -385,86 +416,144 @@ static void dt_padded_fill_range(void *arg, int64_t c0, int64_t c1, int tid)
     dt_padded_fill(j->g, j->xg, c0, c1, j->xp, j->hq, j->wq, j->avx512);
 }
 
-ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+/* What every image of one call shares. */
+typedef struct dt_padded_run {
+    const dt_conv_geom *g;
+    const dt_conv_args *a;
+    const int64_t *off;         /* dt_padded_offsets */
+    const int32_t *idx;         /* over the pixels: the gather's indices */
+    int64_t hq, wq, nph;
+    bool avx512, wide, indirect;
+    /* the image split (dt_padded_images): part p's buffers at own + p * own_bytes */
+    char *own;
+    size_t own_bytes;
+    dt_padded_size own_size;
+    ductile_status status[64];  /* per part */
+} dt_padded_run;
+
+/* Image b, every group: the fill, the product and the copy-out over `pool` (NULL: this
+ * thread alone), in the buffers xp, stage (the staging rows; unused over the pixels) and gs
+ * (the GEMM's). */
+static ductile_status dt_padded_image(const dt_padded_run *r, int64_t b, const dt_padded_size *z, float *xp, float *stage,
+                                      void *gs, dt_pool *pool)
 {
-    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_PADDED, pool); /* allocates it */
+    const dt_conv_geom *g = r->g;
+    const dt_conv_args *a = r->a;
     const float *x = a->x, *bias = a->bias;
     float *y = a->y;
-    int64_t cg = g->c / g->group, mg = g->m / g->group;
-    int64_t hq, wq, nph;
-    dt_padded_phases(g, &hq, &wq, &nph);
+    int64_t cg = g->c / g->group, mg = g->m / g->group, hq = r->hq, wq = r->wq;
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t K = cg * g->k[0] * g->k[1];
-    size_t nxp = 0, nstage = 0, noff = 0, gemm = 0;
-    int64_t rows;
-    DT_TRY(dt_padded_sizes(g, a, dt_pool_threads(pool), &nxp, &nstage, &noff, &rows, &gemm));
-    float *xp = a->scratch, *stage = xp + nxp;
-    int64_t *off = (int64_t *)(stage + nstage);
-    void *gs = stage + nstage + noff;
-    __builtin_cpu_init();
-    bool avx512 = __builtin_cpu_supports("avx512f");
-    /* Float32 weights packed at build time: B read in place, through the row offsets. */
-    bool wide = dt_padded_wide(g);
-    bool indirect = wide && a->w_packed && !a->w_bf16 && dt_conv_indirect_available();
-    dt_padded_offsets(g, hq, wq, K, off);
-    int32_t *idx = (int32_t *)stage;    /* over the pixels: the stage holds the indices */
-    if (!wide)
-        for (int64_t n = 0; n < out_px + 16; n++) idx[n] = n < out_px ? (int32_t)(n / g->out[1] * wq + n % g->out[1]) : 0;
-    /* The slack past the last plane, which only garbage columns read. */
-    size_t used = (size_t)(cg * nph * hq * wq);
-    memset(xp + used, 0, (nxp - used) * sizeof *xp);
+    const int64_t *off = r->off;
     ductile_status st = DUCTILE_OK;
-    for (int64_t b = 0; b < g->batch && st == DUCTILE_OK; b++) {
-        for (int64_t gi = 0; gi < g->group && st == DUCTILE_OK; gi++) {
-            /* channels split over the threads: on 2 threads a serial pass was ~10% of a stride-2 3x3 */
-            dt_padded_fill_job fj = {g, x + (b * g->c + gi * cg) * in_px, xp, hq, wq, avx512};
-            dt_parallel_for(pool, cg, 8, dt_padded_fill_range, &fj);
-            int64_t yoff = (b * g->m + gi * mg) * out_px;
-            dt_epilogue epi;
-            if (a->epi) {
-                epi = *a->epi;
-                if (epi.res) epi.res += yoff;
-            }
-            if (!wide) {
-                dt_padded_gather pg = {xp, off, idx, avx512};
+    for (int64_t gi = 0; gi < g->group && st == DUCTILE_OK; gi++) {
+        /* channels split over the threads: on 2 threads a serial pass was ~10% of a stride-2 3x3 */
+        dt_padded_fill_job fj = {g, x + (b * g->c + gi * cg) * in_px, xp, hq, wq, r->avx512};
+        dt_parallel_for(pool, cg, 8, dt_padded_fill_range, &fj);
+        int64_t yoff = (b * g->m + gi * mg) * out_px;
+        dt_epilogue epi;
+        if (a->epi) {
+            epi = *a->epi;
+            if (epi.res) epi.res += yoff;
+        }
+        if (!r->wide) {
+            dt_padded_gather pg = {xp, off, r->idx, r->avx512};
+            dt_gemm gm = {
+                .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
+                .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
+                .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
+                .A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL,
+                .fp16 = a->w_fp16,
+                .pack_b = dt_padded_gather_pack, .pack_b_ctx = &pg,
+                .C = y + yoff, .ldc = out_px,
+                .bias = bias ? bias + gi * mg : NULL, .epi = a->epi ? &epi : NULL,
+            };
+            st = dt_sgemm_in(&gm, pool, gs);
+            continue;
+        }
+        for (int64_t r0 = 0; r0 < g->out[0] && st == DUCTILE_OK; r0 += z->rows) {
+            int64_t nr = g->out[0] - r0 < z->rows ? g->out[0] - r0 : z->rows;
+            if (r->indirect) {
+                dt_conv_indirect ci = {.a = a->w_packed + gi * dt_gemm_packed_a_floats(mg, K), .b = xp + r0 * wq,
+                                       .bias = bias ? bias + gi * mg : NULL, .off = off, .c = stage,
+                                       .M = mg, .N = nr * wq, .K = K, .ldc = nr * wq};
+                dt_conv_indirect_run(&ci, pool);
+            } else {
+                dt_padded pk = {xp + r0 * wq, off};
                 dt_gemm gm = {
-                    .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
+                    .M = mg, .N = nr * wq, .K = K, .alpha = 1.0f, .beta = 0.0f,
                     .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
                     .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
                     .A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL,
                     .fp16 = a->w_fp16,
-                    .pack_b = dt_padded_gather_pack, .pack_b_ctx = &pg,
-                    .C = y + yoff, .ldc = out_px,
-                    .bias = bias ? bias + gi * mg : NULL, .epi = a->epi ? &epi : NULL,
+                    .pack_b = dt_padded_pack, .pack_b_ctx = &pk,
+                    .C = stage, .ldc = nr * wq,
+                    .bias = bias ? bias + gi * mg : NULL,
                 };
                 st = dt_sgemm_in(&gm, pool, gs);
-                continue;
             }
-            for (int64_t r0 = 0; r0 < g->out[0] && st == DUCTILE_OK; r0 += rows) {
-                int64_t nr = g->out[0] - r0 < rows ? g->out[0] - r0 : rows;
-                if (indirect) {
-                    dt_conv_indirect ci = {.a = a->w_packed + gi * dt_gemm_packed_a_floats(mg, K), .b = xp + r0 * wq,
-                                           .bias = bias ? bias + gi * mg : NULL, .off = off, .c = stage,
-                                           .M = mg, .N = nr * wq, .K = K, .ldc = nr * wq};
-                    dt_conv_indirect_run(&ci, pool);
-                } else {
-                    dt_padded pk = {xp + r0 * wq, off};
-                    dt_gemm gm = {
-                        .M = mg, .N = nr * wq, .K = K, .alpha = 1.0f, .beta = 0.0f,
-                        .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
-                        .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
-                        .A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL,
-                        .fp16 = a->w_fp16,
-                        .pack_b = dt_padded_pack, .pack_b_ctx = &pk,
-                        .C = stage, .ldc = nr * wq,
-                        .bias = bias ? bias + gi * mg : NULL,
-                    };
-                    st = dt_sgemm_in(&gm, pool, gs);
-                }
-                dt_padded_out o = {stage, y + yoff, a->epi ? &epi : NULL, nr * wq, wq, g->out[1], out_px, r0, nr};
-                if (st == DUCTILE_OK) dt_parallel_for(pool, mg, 4, dt_padded_copy_out, &o);
-            }
+            dt_padded_out o = {stage, y + yoff, a->epi ? &epi : NULL, nr * wq, wq, g->out[1], out_px, r0, nr};
+            if (st == DUCTILE_OK) dt_parallel_for(pool, mg, 4, dt_padded_copy_out, &o);
         }
     }
+    return st;
+}
+
+/* The slack past the last plane of xp, which only garbage columns read. */
+static void dt_padded_clear_slack(const dt_padded_run *r, const dt_padded_size *z, float *xp)
+{
+    size_t used = (size_t)(r->g->c / r->g->group * r->nph * r->hq * r->wq);
+    memset(xp + used, 0, (z->nxp - used) * sizeof *xp);
+}
+
+/* Images [b0, b1), one after another on this thread, in part `part`'s own buffers. */
+static void dt_padded_images(void *arg, int64_t b0, int64_t b1, int part)
+{
+    dt_padded_run *r = arg;
+    float *xp = (float *)(r->own + (size_t)part * r->own_bytes), *stage = xp + r->own_size.nxp;
+    dt_padded_clear_slack(r, &r->own_size, xp);
+    ductile_status st = DUCTILE_OK;
+    for (int64_t b = b0; b < b1 && st == DUCTILE_OK; b++)
+        st = dt_padded_image(r, b, &r->own_size, xp, stage, stage + r->own_size.nstage, NULL);
+    r->status[part] = st;
+}
+
+ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_PADDED, pool); /* allocates it */
+    int threads = dt_pool_threads(pool);
+    dt_padded_size pooled, own;
+    size_t shared, bytes;
+    DT_TRY(dt_padded_layout(g, a, threads, &pooled, &own, &shared, &bytes));
+    __builtin_cpu_init();
+    dt_padded_run r = {.g = g, .a = a, .avx512 = __builtin_cpu_supports("avx512f"), .wide = dt_padded_wide(g)};
+    dt_padded_phases(g, &r.hq, &r.wq, &r.nph);
+    int64_t K = g->c / g->group * g->k[0] * g->k[1], out_px = g->out[0] * g->out[1];
+    /* Float32 weights packed at build time: B read in place, through the row offsets. */
+    r.indirect = r.wide && a->w_packed && !a->w_bf16 && dt_conv_indirect_available();
+    int64_t *off = a->scratch;
+    int32_t *idx = (int32_t *)((float *)a->scratch + pooled.noff);
+    dt_padded_offsets(g, r.hq, r.wq, K, off);
+    r.off = off;
+    if (!r.wide) {
+        for (int64_t n = 0; n < out_px + 16; n++) idx[n] = n < out_px ? (int32_t)(n / g->out[1] * r.wq + n % g->out[1]) : 0;
+        r.idx = idx;
+    }
+    r.own = (char *)a->scratch + shared;
+    /* Whole images per thread first (each in buffers of its own), the images left over split
+     * within each image. */
+    int it = dt_cpu_conv_image_threads(g, threads);
+    int64_t split = it ? g->batch - g->batch % it : 0;
+    if (split) {
+        r.own_bytes = dt_padded_region(&own);
+        r.own_size = own;
+        dt_parallel_for(pool, split, split / it, dt_padded_images, &r);
+        for (int p = 0; p < it; p++) DT_TRY(r.status[p]);
+    }
+    float *xp = (float *)r.own, *stage = xp + pooled.nxp;
+    if (split < g->batch) dt_padded_clear_slack(&r, &pooled, xp);
+    ductile_status st = DUCTILE_OK;
+    for (int64_t b = split; b < g->batch && st == DUCTILE_OK; b++)
+        st = dt_padded_image(&r, b, &pooled, xp, stage, stage + pooled.nstage, pool);
     return st;
 }

@@ -79,6 +79,10 @@ typedef struct dt_smallc_job {
     float *split;           /* split rows (dt_smallc_split), or NULL */
     int64_t half;           /* dt_smallc_half */
     int64_t blocks, row_parts, rows_per_part;
+    /* Fewer images than threads: the parts (and the split rows) ordered rows first, so that
+     * each thread computes a band of rows of every channel, the band a spatially split
+     * consumer (MaxPool's bands, Winograd's blocks) reads on the same core. */
+    bool rows_first;
     bool epi_in_store;
 } dt_smallc_job;
 
@@ -286,7 +290,10 @@ __attribute__((target("avx512f"))) static void dt_smallc_split_rows(void *arg, i
     int64_t iw = g->in[1], half = j->half;
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    for (int64_t r = begin; r < end; r++) {
+    int64_t c = g->c, ih = g->in[0];
+    for (int64_t u = begin; u < end; u++) {
+        /* input row r = (image, channel, y); row-major over the image where j->rows_first */
+        int64_t r = j->rows_first ? (u / (c * ih) * c + u % c) * ih + u / c % ih : u;
         const float *x = j->a->x + r * iw;
         float *e = j->split + r * 2 * half, *o = e + half;
         for (int64_t i = 0; i < half; i += 16) {
@@ -311,6 +318,12 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
         {dt_smallc_rows_1_7, dt_smallc_rows_2_7, dt_smallc_rows_3_7, dt_smallc_rows_4_7}};
     for (int64_t u = begin; u < end; u++) {
         int64_t part = u % j->row_parts, bm = u / j->row_parts;
+        if (j->rows_first) {
+            /* within an image, row parts outermost: the threads split it into bands of rows */
+            int64_t per = j->blocks * j->row_parts, v = u % per;
+            part = v / j->blocks;
+            bm = u / per * j->blocks + v % j->blocks;
+        }
         int64_t oy0 = part * j->rows_per_part, oy1 = oy0 + j->rows_per_part;
         if (oy1 > j->g->out[0]) oy1 = j->g->out[0];
         fns[(j->g->k[0] - 3) / 2][j->g->c - 1](j, bm / j->blocks, bm % j->blocks, oy0, oy1);
@@ -339,7 +352,8 @@ ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, 
             }
     float *zero = (float *)(void *)((char *)a->scratch + dt_smallc_table_bytes(g));
     dt_smallc_job j = {.g = g, .a = a, .wt = wt, .zero = zero, .blocks = blocks,
-                       .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi)};
+                       .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi),
+                       .rows_first = dt_pool_threads(pool) > g->batch};
     if (dt_smallc_split(g)) {
         j.half = dt_smallc_half(g);
         j.split = zero + 2 * j.half;

@@ -66,6 +66,7 @@ typedef struct {
     int64_t *idx;           /* MaxPool's Indices output, or NULL */
     bool col_major;         /* its storage_order */
     bool vec;               /* interior windows through dt_pool_row_avx512 */
+    int64_t planes, bands;  /* dt_pool_band_range */
 } dt_pool_job;
 
 /* MaxPool's index of input element (plane p; z, y, x): flat over [N, C, spatial dims] in row
@@ -157,9 +158,8 @@ static void dt_pool_interior(const dt_pool_geom *g, int64_t *lo, int64_t *hi)
 
 /* One item is one output row (n, c, z, y) of out[2] values: the interior windows through the
  * vectorized row where j->vec, the rest (all of it otherwise) through dt_pool_one. */
-static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
+static void dt_pool_rows(const dt_pool_job *j, int64_t b, int64_t e)
 {
-    const dt_pool_job *j = arg;
     const dt_pool_geom *g = &j->g;
     int64_t plane_in = g->in[0] * g->in[1] * g->in[2];
     int64_t lo = 0, hi = 0;
@@ -204,6 +204,24 @@ static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
         for (int64_t ox = 0; ox < vlo; ox++) y[ox] = dt_pool_one(j, x, p, it, sz, sy, z0, z1, y0, y1, ox);
         for (int64_t ox = vhi; ox < g->out[2]; ox++) y[ox] = dt_pool_one(j, x, p, it, sz, sy, z0, z1, y0, y1, ox);
     }
+}
+
+static void dt_pool_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    dt_pool_rows(arg, b, e);
+}
+
+/* Bands [b, e) of j->bands: band t is output rows [t out[1] / bands, (t + 1) out[1] / bands)
+ * of every plane (2-D), plane by plane. */
+static void dt_pool_band_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    (void)tid;
+    const dt_pool_job *j = arg;
+    int64_t oh = j->g.out[1];
+    for (int64_t t = b; t < e; t++)
+        for (int64_t p = 0; p < j->planes; p++)
+            dt_pool_rows(j, p * oh + t * oh / j->bands, p * oh + (t + 1) * oh / j->bands);
 }
 
 /* Layout "NHWC" (2-D; the geometry's [0] dims are 1): one item is one output row (n, oy) of
@@ -261,7 +279,7 @@ typedef struct dt_pool_params {
 
 static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major, false};
+    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major, false, 0, 0};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     /* The vectorized row: no indices, x stride 1 or 2 and dilation 1, few window rows. */
     j.vec = !j.idx && (j.g.s[2] == 1 || j.g.s[2] == 2) && j.g.d[2] == 1 &&
@@ -274,6 +292,16 @@ static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, d
     }
     int64_t rows = in[0].dims[0] * in[0].dims[1] * j.g.out[0] * j.g.out[1];
     int64_t work = j.g.out[2] * j.g.k[0] * j.g.k[1] * j.g.k[2];
+    int threads = dt_pool_threads(ex->pool);
+    if (threads > in[0].dims[0] && j.g.out[0] == 1 && j.g.out[1] >= threads && rows * work >= (int64_t)threads * 65536) {
+        /* Fewer images than threads: each thread a band of rows of every plane (the layout
+         * of the few-channel conv before resnet50's MaxPool and of the Winograd blocks after
+         * it), not a share of the planes. */
+        j.planes = in[0].dims[0] * in[0].dims[1];
+        j.bands = threads;
+        dt_parallel_for(ex->pool, threads, 1, dt_pool_band_range, &j);
+        return DUCTILE_OK;
+    }
     dt_parallel_for(ex->pool, rows, dt_cpu_grain(work), dt_pool_range, &j);
     return DUCTILE_OK;
 }

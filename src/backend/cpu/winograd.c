@@ -157,7 +157,7 @@ typedef struct dt_wino_job {
 
 /* V[36][C][T] of the block at tile (ty0, tx0), nty x ntx tiles, of image b. */
 static void dt_wino_input(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t nty, int64_t tx0,
-                          int64_t ntx, float *v, float *ph, float *tq)
+                          int64_t ntx, float *v, int64_t vs, float *ph, float *tq)
 {
     const dt_conv_geom *g = j->g;
     int64_t C = g->c, H = g->in[0], W = g->in[1], T = nty * ntx, ld = j->ld;
@@ -185,14 +185,14 @@ static void dt_wino_input(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t 
             /* Along the columns, phase by phase (runs of ntx + 1). */
             for (int q = 0; q < 4; q++) dt_wino_bt(tq + q * ld, ph + q * ld, 4 * ld, ntx + 1);
             for (int i = 0; i < 6; i++)
-                dt_wino_bt_row(v + (i * 6 * C + c) * T + r * ntx, C * T, tq + i * 4 * ld, ld, ntx);
+                dt_wino_bt_row(v + i * 6 * vs + c * T + r * ntx, vs, tq + i * 4 * ld, ld, ntx);
         }
     }
 }
 
 /* Output rows of the block from O[36][M][T]: bias, residual and activation included. */
 static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t nty, int64_t tx0,
-                           int64_t ntx, const float *o, float *s, float *out)
+                           int64_t ntx, const float *o, int64_t os, float *s, float *out)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
@@ -203,7 +203,7 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
         for (int64_t r = 0; r < nty; r++) {
             const float *om = o + m * T + r * ntx;
             /* Along the row for each of the six transform rows, then along the columns. */
-            for (int i = 0; i < 6; i++) dt_wino_at(s + i * 4 * ld, ld, om + i * 6 * M * T, M * T, ntx, 0.0f);
+            for (int i = 0; i < 6; i++) dt_wino_at(s + i * 4 * ld, ld, om + i * 6 * os, os, ntx, 0.0f);
             for (int q = 0; q < 4; q++) dt_wino_at(out + q * ld, 4 * ld, s + q * ld, 4 * ld, ntx, bias);
             for (int k = 0; k < 4; k++) {
                 int64_t oy = 4 * (ty0 + r) + k;
@@ -219,6 +219,18 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
 
 static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
+/* Floats from one transform position's matrix of V (or O) to the next, for a matrix of n
+ * floats: n rounded up to whole cache lines, an odd number of them. The passes write (read)
+ * a channel's 36 positions at once; at a power-of-two stride (14x14: 16 tiles x 256 channels
+ * = 16 KB) those 36 lines fall into one set of the 12-way L1 and evict each other at every
+ * tile row: the input pass of a 14x14 256-channel layer took 0.27 ms of its 0.81 on one
+ * thread. With an odd number of lines between them the 36 positions fall into 36 sets. */
+static int64_t dt_wino_pstride(int64_t n)
+{
+    n = dt_wino_round16(n);
+    return n / 16 % 2 ? n : n + 16;
+}
+
 /* Positions [p0, p1) of a block's 36 GEMMs O[p] = U[p] V[p], each the same serial GEMM
  * whichever thread runs it. */
 typedef struct {
@@ -226,7 +238,7 @@ typedef struct {
     float *v;
     float *o;
     int64_t T;
-    const dt_wino_blk *k;       /* the block, for its split transforms */
+    const dt_wino_blk *k;       /* the block, for its split transforms (and V's and O's strides) */
     float *line0;               /* thread 0's line buffer of the input pass */
 } dt_wino_gemm_job;
 
@@ -237,8 +249,8 @@ static void dt_wino_gemm_range(const dt_wino_gemm_job *gj, int64_t p0, int64_t p
     for (int64_t p = p0; p < p1; p++) {
         dt_gemm gm = {
             .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
-            .B = gj->v + p * C * T, .ldb = T,
-            .C = gj->o + p * M * T, .ldc = T,
+            .B = gj->v + p * gj->k->vs, .ldb = T,
+            .C = gj->o + p * gj->k->os, .ldc = T,
             .A_packed = gj->j->u + p * pa,
         };
         dt_sgemm_serial_in(&gm, gs);
@@ -280,8 +292,8 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
     const dt_conv_geom *g = j->g;
     int64_t M = g->m, C = g->c, ld = j->ld;
     int64_t tmax = j->nty * j->ntx;
-    float *v = j->scratch[tid], *o = v + dt_wino_round16(36 * C * tmax);
-    float *ph = o + dt_wino_round16(36 * M * tmax), *tq = ph + 24 * ld;
+    float *v = j->scratch[tid], *o = v + 36 * dt_wino_pstride(C * tmax);
+    float *ph = o + 36 * dt_wino_pstride(M * tmax), *tq = ph + 24 * ld;
     float *gs = tq + 24 * ld;   /* the GEMM's packing buffers */
     for (int64_t blk = begin; blk < end; blk++) {
         int64_t per = j->by * j->bx, b = blk / per, r = blk % per;
@@ -295,6 +307,7 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
             .C = C, .M = M, .H = g->in[0], .W = g->in[1], .OH = g->out[0], .OW = g->out[1],
             .iy0 = 4 * ty0 - g->pb[0], .ix0 = 4 * tx0 - g->pb[1], .oy0 = 4 * ty0, .ox0 = 4 * tx0,
             .nty = nty, .ntx = ntx, .c0 = 0, .c1 = C, .m0 = 0, .m1 = M,
+            .vs = dt_wino_pstride(C * T), .os = dt_wino_pstride(M * T),
         };
         if (k.epi && k.epi->res) k.res = k.epi->res + b * M * g->out[0] * g->out[1];
         dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
@@ -304,7 +317,7 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
         else if (j->avx512)
             dt_wino_input_avx512(&k, v, ph, 4 * dt_wino_round16(ntx) + 16);
         else
-            dt_wino_input(j, b, ty0, nty, tx0, ntx, v, ph, tq);
+            dt_wino_input(j, b, ty0, nty, tx0, ntx, v, k.vs, ph, tq);
         if (j->gemm_pool)
             dt_parallel_for(j->gemm_pool, 36, 1, dt_wino_gemms, &gj);
         else
@@ -314,7 +327,7 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
         else if (j->avx512)
             dt_wino_output_avx512(&k, o);
         else
-            dt_wino_output(j, b, ty0, nty, tx0, ntx, o, ph, tq);
+            dt_wino_output(j, b, ty0, nty, tx0, ntx, o, k.os, ph, tq);
     }
 }
 
@@ -342,8 +355,9 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
     j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
     int64_t tmax = j->nty * j->ntx;
     dt_gemm gmax = {.M = g->m, .N = tmax, .K = g->c};
+    /* V and O at strides of dt_wino_pstride: at most 31 floats more per position */
     if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, per) ||
-        !dt_add_size(*per, (size_t)(48 * j->ld + 32), per) || !dt_mul_size(*per, sizeof(float), per) ||
+        !dt_add_size(*per, (size_t)(48 * j->ld + 32 + 36 * 2 * 31), per) || !dt_mul_size(*per, sizeof(float), per) ||
         !dt_add_size(*per, dt_gemm_serial_scratch_bytes(&gmax), per) || !dt_add_size(*per, 63, per))
         return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
                        (long long)g->c, (long long)g->m);
@@ -439,7 +453,7 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
     if (gt) {
         /* Thread 0's GEMM buffers are the block's own (in bufs[0], as in dt_wino_blocks). */
         int64_t tmax = j.nty * j.ntx;
-        gbufs[0] = bufs[0] + dt_wino_round16(36 * g->c * tmax) + dt_wino_round16(36 * g->m * tmax) + 48 * j.ld;
+        gbufs[0] = bufs[0] + 36 * dt_wino_pstride(g->c * tmax) + 36 * dt_wino_pstride(g->m * tmax) + 48 * j.ld;
         for (int t = 1; t < gt; t++)
             gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j) + dt_wino_line_bytes(&j));
         j.gemm_pool = pool;

@@ -36,7 +36,8 @@ int dt_cpu_wino_workers(const dt_conv_geom *g, int threads);
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][T] and O
- * [36][M][T], T = nty * ntx, tile (r, u) at column r * ntx + u. */
+ * [36][M][T], T = nty * ntx, tile (r, u) at column r * ntx + u; position p's C x T (M x T)
+ * matrix at p * vs (p * os). */
 typedef struct dt_wino_blk {
     const float *x;             /* the image's channel 0 */
     float *y;                   /* the output image's channel 0 */
@@ -50,6 +51,7 @@ typedef struct dt_wino_blk {
     /* The channels [c0, c1) the input pass transforms and the output channels [m0, m1) the
      * output pass writes (all: 0, C and 0, M): threads split one block's passes by them. */
     int64_t c0, c1, m0, m1;
+    int64_t vs, os;             /* floats from one position of V (of O) to the next */
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a

@@ -93,7 +93,7 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
             /* Then along the row, 16 tiles at a time, into six positions of V each. */
             for (int i = 0; i < 6; i++) {
                 const float *li = tl + i * ldl;
-                float *vi = v + (int64_t)i * 6 * k->C * T + c * T + r * ntx;
+                float *vi = v + (int64_t)i * 6 * k->vs + c * T + r * ntx;
                 for (int64_t u = 0; u < ntx; u += 16) {
                     __m512 q[4];
                     for (int t = 0; t < 4; t++) q[t] = _mm512_load_ps(li + 4 * u + 16 * t);
@@ -110,7 +110,7 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
                     __m512 t0 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), q[0], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), q[2], e4));
                     __m512 t5 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), q[1], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), q[3], e5));
                     __mmask16 m = dt_wino_mask(ntx - u);
-                    int64_t vs = k->C * T;
+                    int64_t vs = k->vs;
                     _mm512_mask_storeu_ps(vi + u, m, t0);
                     _mm512_mask_storeu_ps(vi + vs + u, m, _mm512_add_ps(a, b));
                     _mm512_mask_storeu_ps(vi + 2 * vs + u, m, _mm512_sub_ps(a, b));
@@ -125,7 +125,7 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
 
 DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
 {
-    int64_t M = k->M, T = k->nty * k->ntx, ntx = k->ntx, os = M * T;
+    int64_t T = k->nty * k->ntx, ntx = k->ntx, os = k->os;
     int64_t width = k->OW - k->ox0 < 4 * ntx ? k->OW - k->ox0 : 4 * ntx;
     for (int64_t m = k->m0; m < k->m1; m++) {
         __m512 bias = _mm512_set1_ps(k->bias ? k->bias[m] : 0.0f);
