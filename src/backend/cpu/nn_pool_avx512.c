@@ -32,6 +32,22 @@ static inline __mmask16 dt_pool_mask(int64_t base, int64_t lo, int64_t hi, int64
     return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+/* A row's three tap vectors at x stride 2: lanes t of t0, t1, t2 hold p[2t], p[2t + 1] and
+ * p[2t + 2], from three loads (lanes outside masks m0, m1, m2 read `fill`) by permutes. */
+static inline __attribute__((always_inline, target("avx512f"))) void
+dt_pool_taps3s2(const float *p, __mmask16 m0, __mmask16 m1, __mmask16 m2, __m512 fill, __m512 *t0, __m512 *t1,
+                __m512 *t2)
+{
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    const __m512i next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
+    __m512 v0 = _mm512_mask_loadu_ps(fill, m0, p), v1 = _mm512_mask_loadu_ps(fill, m1, p + 16);
+    __m512 v2 = _mm512_mask_loadu_ps(fill, m2, p + 32);
+    *t0 = _mm512_permutex2var_ps(v0, even, v1);
+    *t1 = _mm512_permutex2var_ps(v0, odd, v1);
+    *t2 = _mm512_permutex2var_ps(*t0, next, v2);   /* p[2t + 2]: t0 down a lane, v2[0] last */
+}
+
 /* 3 taps at x stride 2 (resnet50's MaxPool): a row's three tap vectors from three loads by
  * permutes (as conv_dw.h's dt_dw_taps_s2), not two loads and a permute per tap. The same taps
  * in the same order as the general loop below: the same bits. Lanes read p[0] .. p[2n].
@@ -42,9 +58,6 @@ static inline __attribute__((always_inline, target("avx512f"))) void
 dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, int64_t w, bool is_max, float count, int64_t ox0,
                  int64_t ox1, float *y)
 {
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    const __m512i next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512 fill = _mm512_set1_ps(is_max ? -INFINITY : 0.0f);
     for (int64_t ox = ox0; ox < ox1; ox += 16) {
         int64_t n = ox1 - ox < 16 ? ox1 - ox : 16, in = 2 * n + 1, base = ox * 2 - px;
@@ -53,11 +66,8 @@ dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, int64_t w, boo
         __mmask16 m2 = dt_pool_mask(base + 32, 0, in - 32, w);
         __m512 acc = is_max ? _mm512_set1_ps(-INFINITY) : _mm512_setzero_ps();
         for (int r = 0; r < nrows; r++) {
-            const float *p = rows[r] + base;
-            __m512 v0 = _mm512_mask_loadu_ps(fill, m0, p), v1 = _mm512_mask_loadu_ps(fill, m1, p + 16);
-            __m512 v2 = _mm512_mask_loadu_ps(fill, m2, p + 32);
-            __m512 t0 = _mm512_permutex2var_ps(v0, even, v1), t1 = _mm512_permutex2var_ps(v0, odd, v1);
-            __m512 t2 = _mm512_permutex2var_ps(t0, next, v2);   /* p[2t + 2]: t0 down a lane, v2[0] last */
+            __m512 t0, t1, t2;
+            dt_pool_taps3s2(rows[r] + base, m0, m1, m2, fill, &t0, &t1, &t2);
             if (is_max) {
                 acc = _mm512_max_ps(t0, acc);
                 acc = _mm512_max_ps(t1, acc);
@@ -109,19 +119,14 @@ __attribute__((target("avx512f"))) void dt_pool_row_avx512(const float *const *r
     }
 }
 
-/* Lanes p[2t], p[2t + 1], p[2t + 2] of a row's three-tap window maxima (3 loads, taps outside
- * the row -inf), folded from -inf in tap order as the scalar loop does. */
+/* Lane t: the maximum of a row's taps p[2t], p[2t + 1], p[2t + 2] (taps outside the row -inf),
+ * folded from -inf in tap order as the scalar loop does. */
 static inline __attribute__((always_inline, target("avx512f"))) __m512
 dt_pool_hmax3s2(const float *p, __mmask16 m0, __mmask16 m1, __mmask16 m2)
 {
-    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    const __m512i next = _mm512_set_epi32(16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
     const __m512 fill = _mm512_set1_ps(-INFINITY);
-    __m512 v0 = _mm512_mask_loadu_ps(fill, m0, p), v1 = _mm512_mask_loadu_ps(fill, m1, p + 16);
-    __m512 v2 = _mm512_mask_loadu_ps(fill, m2, p + 32);
-    __m512 t0 = _mm512_permutex2var_ps(v0, even, v1), t1 = _mm512_permutex2var_ps(v0, odd, v1);
-    __m512 t2 = _mm512_permutex2var_ps(t0, next, v2);
+    __m512 t0, t1, t2;
+    dt_pool_taps3s2(p, m0, m1, m2, fill, &t0, &t1, &t2);
     __m512 acc = _mm512_max_ps(t0, fill);
     acc = _mm512_max_ps(t1, acc);
     return _mm512_max_ps(t2, acc);
