@@ -19,6 +19,7 @@ typedef struct pool_case {
     int64_t n, c, h, w, kh, kw, sh, sw;
     int64_t pt, pl, pb, pr;  /* pads: top, left, bottom, right */
     int ceil_mode, incl;
+    int zeros;   /* the input drawn from +0, -0, -1 and NaN (which of equal maxima is kept) */
 } pool_case;
 
 static int64_t out_dim(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int ceil_mode)
@@ -60,6 +61,11 @@ static int run_case(const pool_case *pc, dt_pool *const *pools, int n_pools)
 {
     int64_t nx = pc->n * pc->c * pc->h * pc->w;
     float *x = keep(rand_buf(nx));
+    if (pc->zeros)
+        for (int64_t i = 0; i < nx; i++) {
+            static const float pick[4] = {0.0f, -0.0f, -1.0f, NAN};
+            x[i] = pick[(int)((x[i] + 1.0f) * 2.0f) & 3];
+        }
     x[nx / 3] = NAN;
     x[nx / 2] = INFINITY;
     x[nx / 5] = -INFINITY;
@@ -131,28 +137,42 @@ static void test_pools_match_reference(dt_pool *const *pools, int n_pools)
                         ran += 2;
                     }
     /* resnet50's MaxPool and a stride-1 3x3 average, batch 3 */
-    bad += run_case(&(pool_case){1, 1, 5, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 5, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0}, pools, n_pools);
     /* fewer images than threads: bands of rows of every plane (3 threads: 1 and 2 images) */
-    bad += run_case(&(pool_case){1, 1, 7, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0}, pools, n_pools);
-    bad += run_case(&(pool_case){0, 2, 4, 113, 111, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1}, pools, n_pools);
-    bad += run_case(&(pool_case){0, 3, 3, 29, 35, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 7, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){0, 2, 4, 113, 111, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){0, 3, 3, 29, 35, 3, 3, 1, 1, 1, 1, 1, 1, 0, 1, 0}, pools, n_pools);
     /* stride 2 along y only, stride 1 along x; and a row narrower than the kernel's reach */
-    bad += run_case(&(pool_case){1, 1, 17, 13, 11, 3, 3, 2, 1, 1, 1, 1, 1, 0, 0}, pools, n_pools);
-    bad += run_case(&(pool_case){0, 1, 3, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 17, 13, 11, 3, 3, 2, 1, 1, 1, 1, 1, 0, 0, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){0, 1, 3, 5, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 0}, pools, n_pools);
     /* 3 taps at x stride 2 (the three-load row, nn_pool_avx512.c): interior runs of 1 to 35
      * outputs (a masked tail of every parity), asymmetric pads, max and average */
     for (int64_t w = 3; w <= 73; w += 5) {
-        bad += run_case(&(pool_case){1, 2, 3, 9, w, 3, 3, 2, 2, 0, 1, 1, 0, 0, 0}, pools, n_pools);
-        bad += run_case(&(pool_case){0, 1, 5, 7, w, 3, 3, 2, 2, 1, 0, 0, 1, 0, 1}, pools, n_pools);
+        bad += run_case(&(pool_case){1, 2, 3, 9, w, 3, 3, 2, 2, 0, 1, 1, 0, 0, 0, 0}, pools, n_pools);
+        bad += run_case(&(pool_case){0, 1, 5, 7, w, 3, 3, 2, 2, 1, 0, 0, 1, 0, 1, 0}, pools, n_pools);
     }
     /* MaxPool's 3 taps at x stride 2 take the border windows in the vector row too (taps
      * outside the row load -inf): rows of 1 to 40 pixels, left and right pads up to 2,
      * ceil_mode's last window reaching past the right pad */
     for (int64_t w = 1; w <= 40; w++) {
-        bad += run_case(&(pool_case){1, 1, 3, 5, w, 3, 3, 2, 2, 1, 1, 1, 1, (int)(w % 2), 0}, pools, n_pools);
-        bad += run_case(&(pool_case){1, 2, 2, 6, w, 3, 3, 2, 2, 0, 2, 2, 0, (int)(w % 3 == 0), 0}, pools, n_pools);
-        bad += run_case(&(pool_case){1, 1, 2, 4, w, 3, 3, 1, 2, 2, 0, 0, 2, 1, 0}, pools, n_pools);
+        bad += run_case(&(pool_case){1, 1, 3, 5, w, 3, 3, 2, 2, 1, 1, 1, 1, (int)(w % 2), 0, 0}, pools, n_pools);
+        bad += run_case(&(pool_case){1, 2, 2, 6, w, 3, 3, 2, 2, 0, 2, 2, 0, (int)(w % 3 == 0), 0, 0}, pools, n_pools);
+        bad += run_case(&(pool_case){1, 1, 2, 4, w, 3, 3, 1, 2, 2, 0, 0, 2, 1, 0, 0}, pools, n_pools);
     }
+    /* 2-D MaxPool 3x3 stride 2 by planes (dt_pool_max3s2_plane, each input row's maxima
+     * kept for the next output row): tops padded 0-2, odd heights, ceil_mode's last row past
+     * the bottom, rows wider than it takes (1025 outputs: the row loop), and inputs of signed
+     * zeros and NaNs, where the first of equal maxima in the window's row order must win */
+    for (int64_t h = 3; h <= 12; h++) {
+        int64_t pt = h % 3, w = 9 + 4 * h;
+        bad += run_case(&(pool_case){1, 1, 2, h, w, 3, 3, 2, 2, pt, 1, pt == 2 ? 0 : 1, 1, (int)(h % 2), 0, 0},
+                        pools, n_pools);
+        bad += run_case(&(pool_case){1, 2, 3, h, w, 3, 3, 2, 2, pt, (h / 3) % 3, 1, 0, (int)(h % 2), 0, 1},
+                        pools, n_pools);
+    }
+    bad += run_case(&(pool_case){1, 1, 2, 5, 2049, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 2, 5, 2047, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1}, pools, n_pools);
     CHECK(ran > 300);
     CHECK_EQ_INT(bad, 0);
 }

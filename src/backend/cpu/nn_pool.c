@@ -66,6 +66,7 @@ typedef struct {
     int64_t *idx;           /* MaxPool's Indices output, or NULL */
     bool col_major;         /* its storage_order */
     bool vec;               /* interior windows through dt_pool_row_avx512 */
+    bool max3s2;            /* 2-D MaxPool 3x3 stride 2: dt_pool_max3s2_plane */
     int64_t planes, bands;  /* dt_pool_band_range */
 } dt_pool_job;
 
@@ -149,19 +150,23 @@ static void dt_pool_interior(const dt_pool_geom *g, int64_t *lo, int64_t *hi)
     if (*lo > *hi) *lo = *hi;
 }
 
-/* How many output rows ahead a 3x3 stride-2 MaxPool prefetches its input rows: resnet50's
- * at b8 (its input from memory) 1.64-1.68 ms with 2, 1.53-1.54 with 4, 1.66-1.78 with 8; at b1
- * (from L3) 2 and 4 even at 0.151-0.154. */
-#ifndef DT_POOL_AHEAD
-#define DT_POOL_AHEAD 4
-#endif
-
 /* One item is one output row (n, c, z, y) of out[2] values: the interior windows through the
  * vectorized row where j->vec, the rest (all of it otherwise) through dt_pool_one. */
 static void dt_pool_rows(const dt_pool_job *j, int64_t b, int64_t e)
 {
     const dt_pool_geom *g = &j->g;
     int64_t plane_in = g->in[0] * g->in[1] * g->in[2];
+    if (j->max3s2) {
+        /* 2-D: the rows of each plane in [b, e) at once */
+        int64_t oh = g->out[1];
+        for (int64_t it = b; it < e;) {
+            int64_t p = it / oh, oy0 = it % oh, oy1 = e - p * oh < oh ? e - p * oh : oh;
+            dt_pool_max3s2_plane(j->x + p * plane_in, g->in[1], g->in[2], g->pb[1], g->pb[2], g->out[2], oy0, oy1,
+                                 j->y + p * oh * g->out[2]);
+            it += oy1 - oy0;
+        }
+        return;
+    }
     int64_t lo = 0, hi = 0;
     bool borders = j->vec && dt_pool_row_borders(g->k[2], g->s[2], j->is_max);
     if (borders)
@@ -279,11 +284,15 @@ typedef struct dt_pool_params {
 
 static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
-    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major, false, 0, 0};
+    dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major,
+                     false, false, 0, 0};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     /* The vectorized row: no indices, x stride 1 or 2 and dilation 1, few window rows. */
     j.vec = !j.idx && (j.g.s[2] == 1 || j.g.s[2] == 2) && j.g.d[2] == 1 &&
             j.g.k[0] * j.g.k[1] <= DT_POOL_ROW_MAX_ROWS && dt_pool_row_avx512_ok();
+    const dt_pool_geom *g = &j.g;
+    j.max3s2 = j.vec && dt_pool_row_borders(g->k[2], g->s[2], j.is_max) && g->in[0] == 1 && g->out[0] == 1 &&
+               g->k[1] == 3 && g->s[1] == 2 && g->d[1] == 1 && g->out[2] <= DT_POOL_MAX3S2_WIDTH;
     if (p->attrs.nhwc) {
         dt_pool_nhwc_job jn = {in[0].data, out[0].data, j.g, p->is_max, in[0].dims[3]};
         dt_parallel_for(ex->pool, in[0].dims[0] * j.g.out[1], dt_cpu_grain(j.g.out[2] * jn.c * j.g.k[1] * j.g.k[2]),
