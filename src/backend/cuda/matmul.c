@@ -500,11 +500,23 @@ static dt_lt_call dt_fm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N,
                         .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
 }
 
+/* norm = 1 after a product written to y: the LayerNorm kernel over y's rows in place (a warp
+ * holds its row before writing it; the block kernel of rows past 1024 reads its row three
+ * times, so such rows are refused: the fusion makes none, builder/fuse_matmul_norm.c). */
+static ductile_status dt_fm_norm_in_place(const dt_cu_matmul_params *p, const dt_view *in, void *y, int64_t M, int64_t N,
+                                          int dt, cudaStream_t s)
+{
+    return dt_cuda_check(dt_cu_layernorm(dt, y, in[DT_FM_SCALE].data, p->has_lb ? in[DT_FM_LB].data : NULL, y, M, N,
+                                         p->eps, NULL, s),
+                         "FusedMatMul");
+}
+
 /* The bias through cuBLASLt's BIAS epilogue (it reads the vector with vector loads: a pointer
  * off 16 bytes goes to the own epilogue kernel), the residual as cuBLASLt's C with beta 1
  * (D = A B + R + bias, one rounding), the erf Gelu by the own elementwise kernel in place
  * (cuBLASLt's GELU epilogues are the tanh approximation, which ONNX's default Gelu is not),
- * except in half where dt_fm_call gives it to cuBLASLt. */
+ * except in half where dt_fm_call gives it to cuBLASLt. norm = 1: the own product-and-
+ * LayerNorm kernel where the tactic names it, else the LayerNorm in place after. */
 static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_cu_matmul_params *p = params;
@@ -513,8 +525,11 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
                        (long long)p->packed);
     int64_t M, N, K;
     DT_TRY(dt_fm_dims(in, &M, &N, &K));
+    if (p->norm && N > 1024)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedMatMul normalizes rows of at most 1024 columns (N = %lld)",
+                       (long long)N);
     if (M == 0 || N == 0) return DUCTILE_OK;
-    int dt = out[0].dtype;
+    int dt = out[0].dtype, act = p->gelu ? DT_CU_GELU : DT_CU_IDENTITY;
     void *y = out[0].data;
     const void *bias = p->has_c ? in[DT_FM_BIAS].data : NULL, *res = p->has_res ? in[DT_FM_R].data : NULL;
     bool lt_bias = bias && (uintptr_t)bias % 16 == 0;
@@ -522,17 +537,14 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
     if (K == 0) {   /* the product is 0: y = act(bias + R) */
         DT_TRY(dt_cuda_check(cudaMemsetAsync(y, 0, (size_t)(M * N) * ductile_dtype_size((ductile_dtype)dt), s),
                              "FusedMatMul"));
-        DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, res, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
-                             "FusedMatMul"));
-        return p->norm ? dt_cuda_check(dt_cu_layernorm(dt, y, in[DT_FM_SCALE].data, p->has_lb ? in[DT_FM_LB].data : NULL,
-                                                       y, M, N, p->eps, NULL, s), "FusedMatMul")
-                       : DUCTILE_OK;
+        DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, res, M, N, 1, act, 0.f, 0.f, s), "FusedMatMul"));
+        return p->norm ? dt_fm_norm_in_place(p, in, y, M, N, dt, s) : DUCTILE_OK;
     }
-    const void *scale = p->norm ? in[DT_FM_SCALE].data : NULL, *lb = p->has_lb ? in[DT_FM_LB].data : NULL;
     int rows, split, t = p->forced ? p->forced : dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     if (p->norm && dt_cuda_mm_norm_choice(t, dt, M, N, K, &rows, &split))
-        return dt_cuda_check(dt_cu_gemm_norm(dt, in[DT_FM_A].data, in[DT_FM_B].data, bias, res, scale, lb, y, M, N, K,
-                                             p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, p->eps, rows, split, s),
+        return dt_cuda_check(dt_cu_gemm_norm(dt, in[DT_FM_A].data, in[DT_FM_B].data, bias, res, in[DT_FM_SCALE].data,
+                                             p->has_lb ? in[DT_FM_LB].data : NULL, y, M, N, K, act, p->eps, rows, split,
+                                             s),
                              "FusedMatMul");
     dt_lt_call c = dt_fm_call(p, M, N, K, dt, lt_bias, ex);
     c.ws = dt_lt_ws(ex);
@@ -540,17 +552,10 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
     if (res) align = dt_lt_align(align | (uint64_t)(uintptr_t)res);
     DT_TRY(dt_lt_matmul_epi(p, ex, &c, align, 1.f, in[DT_FM_A].data, in[DT_FM_B].data, y, bias, res));
     if (bias && !lt_bias)
-        DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, p->gelu ? DT_CU_GELU : DT_CU_IDENTITY, 0.f, 0.f, s),
-                             "FusedMatMul"));
+        DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, act, 0.f, 0.f, s), "FusedMatMul"));
     else if (p->gelu && !c.gelu)
         DT_TRY(dt_cuda_check(dt_cu_unary(DT_CU_GELU, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul"));
-    /* norm = 1 on cuBLASLt's product: the LayerNorm kernel in place (a warp holds its row
-     * before writing it; the block kernel of rows past 1024 reads its row three times). */
-    if (!p->norm) return DUCTILE_OK;
-    if (N > 1024)   /* the fusion makes none (builder/fuse_matmul_norm.c) */
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedMatMul normalizes rows of at most 1024 columns (N = %lld)",
-                       (long long)N);
-    return dt_cuda_check(dt_cu_layernorm(dt, y, scale, lb, y, M, N, p->eps, NULL, s), "FusedMatMul");
+    return p->norm ? dt_fm_norm_in_place(p, in, y, M, N, dt, s) : DUCTILE_OK;
 }
 
 bool dt_cuda_mm_norm_choice(int t, int dtype, int64_t M, int64_t N, int64_t K, int *rows, int *split)
