@@ -683,9 +683,9 @@ static void check_prepare_conv(void)
     check_conv_refused("Conv", tb1, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[1] = 39 is not a CUDA conv tactic");
     check_conv_refused("FusedConv", tb2, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = -1 is not a CUDA conv tactic");
     check_conv_refused("Conv", tb3, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 39 is not a CUDA conv tactic");
-    int64_t bad4[1] = {DT_CUDA_CONV_PW_MMA128 + 1};
+    int64_t bad4[1] = {DT_CUDA_CONV_LAST + 1};
     dt_attr tb4[] = {a_ints("tactic", bad4, 1)};
-    check_conv_refused("FusedConv", tb4, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 45 is not a CUDA conv tactic");
+    check_conv_refused("FusedConv", tb4, 1, DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[0] = 46 is not a CUDA conv tactic");
     /* Every id the tactics list offers is accepted. */
     int64_t all[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
     for (int i = 0; i < 7; i++) all[9 + i] = DT_CUDA_CONV_DEPTHWISE + i;
@@ -962,7 +962,7 @@ static void check_nhwc(void)
     CHECK(n > 0 && !has(ids, n, DT_CUDA_CONV_DEPTHWISE_NHWC) && has(ids, n, DT_CUDA_CONV_LT_NHWC));
     for (int i = 0; i < n; i++)
         CHECK(ids[i] < DT_CUDA_CONV_DEPTHWISE || ids[i] == DT_CUDA_CONV_LT_NHWC || DT_CUDA_CONV_IS_PW_MMA(ids[i]) ||
-              DT_CUDA_CONV_IS_TC_NHWC(ids[i]));
+              DT_CUDA_CONV_IS_TC_NHWC(ids[i]) || ids[i] == DT_CUDA_CONV_PATCH_MMA);
     CHECK_EQ_STR(nhwc_path(DUCTILE_FLOAT16, 16, 64, 1, 1, 0, DT_CUDA_CONV_LT_NHWC, true, ids, &n), "cublaslt_nhwc_f16");
     /* The 1x1 kernel on mma.sync: channels last, half, one group, C a multiple of 8, on sm_90
      * (where it is among the tactics, a stored one runs; else the heuristic); at 14x14 x 16 ->
@@ -1072,6 +1072,8 @@ static void check_tc_nhwc(void)
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_SMALLC_NHWC);
     setenv("DUCTILE_CUDA_CONV", "smallc_mma", 1);
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_SMALLC_MMA);
+    setenv("DUCTILE_CUDA_CONV", "patch_mma", 1);
+    CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), DT_CUDA_CONV_PATCH_MMA);
     setenv("DUCTILE_CUDA_CONV", "tc_nhwc_1x1", 1);
     CHECK_EQ_INT(dt_cuda_conv_tc_nhwc_forced(), 0);
     if (old) setenv("DUCTILE_CUDA_CONV", old, 1);
@@ -1121,6 +1123,29 @@ static void check_tc_nhwc(void)
     c.c = 3, c.group = 3, c.m = 3;
     CHECK(!dt_cuda_conv_smallc_mma_applies(&c));
     CHECK(!dt_cuda_conv_smallc_mma_applies(&g));   /* C >= 8 */
+    /* The staged-patch kernel: C a multiple of 16 (superres' 64 -> 64 and 32 -> 9 3x3), one
+     * group, the patch of a 4 x 32 output tile and a 16 / 32 / 64-channel group's weights
+     * within DT_CU_PATCH_MMA_SMEM. */
+    c = g;
+    c.c = 32, c.m = 9, c.k[0] = c.k[1] = 3, c.pb[0] = c.pb[1] = c.pe[0] = c.pe[1] = 1;
+    CHECK(dt_cuda_conv_patch_mma_applies(&c));
+    CHECK_EQ_INT(dt_cu_conv_patch_mma_nt(9), 2);
+    CHECK_EQ_INT(dt_cu_conv_patch_mma_nt(17), 4);
+    CHECK_EQ_INT(dt_cu_conv_patch_mma_nt(33), 8);
+    CHECK_EQ_INT(dt_cu_conv_patch_mma_nt(300), 8);
+    {
+        /* 16 x (288 + 8) weights and 6 x 34 pixels of 40 elements, as half */
+        dt_cu_conv cc = dt_cu_conv_of(&c, NULL);
+        CHECK_EQ_INT((int)dt_cu_conv_patch_mma_smem(&cc), (16 * 296 + 6 * 34 * 40) * 2);
+    }
+    c.c = 64, c.m = 64;
+    CHECK(dt_cuda_conv_patch_mma_applies(&c));
+    c.c = 24;   /* not a multiple of 16 */
+    CHECK(!dt_cuda_conv_patch_mma_applies(&c));
+    c.c = 64, c.k[0] = c.k[1] = 5;   /* 64 x 1608 weights: 201 KiB */
+    CHECK(!dt_cuda_conv_patch_mma_applies(&c));
+    c.k[0] = c.k[1] = 3, c.group = 2;
+    CHECK(!dt_cuda_conv_patch_mma_applies(&c));
 }
 
 static void check_fast_div(void)

@@ -151,7 +151,7 @@ static void check(const char *file, const char *input, ductile_dims shape, const
                                        DT_CUDA_CONV_TC_POINTWISE_SPLITK, DT_CUDA_CONV_TC_IGEMM_SPLITK,
                                        DT_CUDA_CONV_LT_NHWC, DT_CUDA_CONV_PW_MMA64, DT_CUDA_CONV_PW_MMA32,
                                        DT_CUDA_CONV_PW_MMA64_SPLITK, DT_CUDA_CONV_PW_MMA32_SPLITK, DT_CUDA_CONV_PW_MMA128,
-                                       DT_CUDA_CONV_SMALLC_NHWC, DT_CUDA_CONV_SMALLC_MMA,
+                                       DT_CUDA_CONV_SMALLC_NHWC, DT_CUDA_CONV_SMALLC_MMA, DT_CUDA_CONV_PATCH_MMA,
                                        1, 2, 3, 5, 6, 7,
                                        /* the same cuDNN algorithms in their plain form (conv, then the epilogue kernel) */
                                        DT_CUDA_CONV_CUDNN_PLAIN + 0, DT_CUDA_CONV_CUDNN_PLAIN + 1, DT_CUDA_CONV_CUDNN_PLAIN + 2,

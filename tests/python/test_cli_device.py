@@ -98,7 +98,7 @@ def test_cuda_profile_names_the_conv_kernel_that_ran(tmp_path, flag, suffix):
     assert len(convs) >= 50, convs
     kernels = ("dw|dw_tiled|dw_tiled_nhwc|pw64|pw32|igemm64|igemm32|pw32_splitk|igemm32_splitk|tc_pw|tc_igemm|tc_pw_splitk|"
                "tc_igemm_splitk|dw_nhwc|pw_mma128_nhwc|pw_mma64_nhwc|pw_mma32_nhwc|pw_mma64_splitk_nhwc|pw_mma32_splitk_nhwc|"
-               "tc_nhwc_(256x64|128x128|128x64|64x64|128x32|64x32)|smallc_nhwc|smallc_mma_nhwc")
+               "tc_nhwc_(256x64|128x128|128x64|64x64|128x32|64x32)|smallc_nhwc|smallc_mma_nhwc|patch_mma_nhwc")
     # Half engines may be channels last (builder/layout.c): cuDNN's NHWC algorithms, the own
     # NHWC depthwise, 1x1 mma and tensor-core kernels and cuBLASLt's product for 1x1 convs; a
     # cuDNN algorithm of half data also in its plain form (the convolution, then the epilogue

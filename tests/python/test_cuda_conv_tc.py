@@ -8,7 +8,8 @@ one channel at a time; tiles with idle columns), maps 7 / 13 / 31, kernels 1 / 3
 graph input added after the bias), each of the six tiles, FP16 and BF16: rel-L2 <= 1e-2. The
 same for the direct kernel of layers with fewer than 8 input channels (DUCTILE_CUDA_CONV=
 smallc_nhwc): C 1 to 7, kernels 1 to 7, M across 32-channel blocks; and its tensor-core form
-(smallc_mma) where K = C * KH * KW <= 64.
+(smallc_mma) where K = C * KH * KW <= 64; and the staged-patch kernel (patch_mma) where C % 16
+== 0.
 The profiled run names the tile that ran. Without a GPU: skips with "no CUDA device found"."""
 import numpy as np
 import pytest
@@ -181,3 +182,28 @@ def test_cuda_conv_smallc_mma_matches_cpu(monkeypatch, i, prec):
     n, c, m, hw, k, s, p, d = SMALLC_MMA[i]
     model, feeds = conv_model(n, c, m, hw, k, s, p, d, ACTS[i % len(ACTS)], i % 2 == 1, seed=60 + i)
     check_forced(monkeypatch, "", model, feeds, prec, force="smallc_mma")
+
+
+# The staged-patch kernel (conv_patch_mma.cu, C % 16 == 0): output tiles of 4 x 32 pixels cut
+# by the map's edges, M of one to three n8 pairs per group (9, 16, 17 -> 32-channel blocks, 64
+# and 70 -> 64-channel groups, the last one partial; odd M: one channel a store), C 16 / 32 / 48
+# (one to three k-steps a tap), kernels 1 / 3, stride 2, dilation 2, pads past the kernel's
+# reach, batches.
+PATCH_MMA = [
+    (1, 32, 9, (37, 45), 3, 1, 1, 1),     # superres' last conv
+    (1, 64, 64, (33, 35), 3, 1, 1, 1),    # superres' 64-channel ones
+    (2, 16, 17, (13, 70), 3, 2, 1, 1),
+    (3, 48, 70, (9, 11), 3, 1, 2, 1),
+    (1, 32, 16, (20, 19), 3, 1, 2, 2),
+    (2, 16, 1, (11, 13), 1, 1, 0, 1),
+    (1, 64, 33, (7, 40), 3, 1, 3, 1),
+]
+
+
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+@pytest.mark.parametrize("i", range(len(PATCH_MMA)), ids=["n{}c{}m{}_{}x{}_k{}s{}p{}d{}".format(
+    g[0], g[1], g[2], g[3][0], g[3][1], *g[4:]) for g in PATCH_MMA])
+def test_cuda_conv_patch_mma_matches_cpu(monkeypatch, i, prec):
+    n, c, m, hw, k, s, p, d = PATCH_MMA[i]
+    model, feeds = conv_model(n, c, m, hw, k, s, p, d, ACTS[i % len(ACTS)], i % 2 == 1, seed=80 + i)
+    check_forced(monkeypatch, "", model, feeds, prec, force="patch_mma")

@@ -296,7 +296,8 @@ bool dt_cuda_conv_fuses_cudnn(const ductile_layer *L, int dtype, int algo)
 static bool dt_conv_tactic_known(int64_t t)
 {
     return t == 0 || DT_CUDA_CONV_IS_CUDNN(t) ||
-           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_SMALLC_MMA) || DT_CUDA_CONV_IS_PW_MMA(t);
+           (t >= DT_CUDA_CONV_DEPTHWISE && t <= DT_CUDA_CONV_SMALLC_MMA) || DT_CUDA_CONV_IS_PW_MMA(t) ||
+           t == DT_CUDA_CONV_PATCH_MMA;
 }
 
 /* Refuses only what the host refuses too (layers.h): an activation no kernel computes, and

@@ -149,6 +149,8 @@ bool dt_cuda_conv_own_applies(const dt_conv_geom *g, int dtype, int tactic)
     if (tactic == DT_CUDA_CONV_SMALLC_NHWC) return dtype != DUCTILE_FLOAT32 && dt_cuda_conv_smallc_nhwc_applies(g);
     if (tactic == DT_CUDA_CONV_SMALLC_MMA)
         return dtype != DUCTILE_FLOAT32 && dt_tensor_cores() && dt_cuda_conv_smallc_mma_applies(g);
+    if (tactic == DT_CUDA_CONV_PATCH_MMA)
+        return dtype != DUCTILE_FLOAT32 && dt_tensor_cores() && dt_cuda_conv_patch_mma_applies(g);
     return false;
 }
 
@@ -217,6 +219,10 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
         return dt_cuda_check(dt_cu_conv_smallc_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
                                                    &c, ex->stream),
                              "small-channel convolution (NHWC, mma)");
+    if (tactic == DT_CUDA_CONV_PATCH_MMA)
+        return dt_cuda_check(dt_cu_conv_patch_mma(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data,
+                                                  &c, ex->stream),
+                             "staged-patch convolution (NHWC, mma)");
     int tile = dt_is_tc(tactic) ? 0 : tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_IGEMM64 ? 64 : 32;
     bool pw = tactic == DT_CUDA_CONV_POINTWISE64 || tactic == DT_CUDA_CONV_POINTWISE32 ||
               tactic == DT_CUDA_CONV_POINTWISE32_SPLITK || tactic == DT_CUDA_CONV_TC_POINTWISE ||

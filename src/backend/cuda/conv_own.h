@@ -77,7 +77,10 @@ enum {
     DT_CUDA_CONV_PW_MMA64_SPLITK = 42,
     DT_CUDA_CONV_PW_MMA32_SPLITK = 43,
     DT_CUDA_CONV_PW_MMA128 = 44,    /* 128 x 64 tiles, for large maps and batches */
-    DT_CUDA_CONV_LAST = 44,         /* the largest own id */
+    /* The channels-last implicit GEMM whose block stages its whole input patch and weights
+     * once (conv_patch_mma.cu; C % 16 == 0). */
+    DT_CUDA_CONV_PATCH_MMA = 45,
+    DT_CUDA_CONV_LAST = 45,         /* the largest own id */
 };
 
 /* A cuDNN tactic (either form); its algorithm; whether it is the plain form. */
@@ -92,7 +95,7 @@ enum {
 #define DT_CUDA_CONV_IS_NHWC(t) \
     ((t) == DT_CUDA_CONV_DEPTHWISE_NHWC || (t) == DT_CUDA_CONV_LT_NHWC || (t) == DT_CUDA_CONV_DW_TILED_NHWC || \
      DT_CUDA_CONV_IS_TC_NHWC(t) || (t) == DT_CUDA_CONV_SMALLC_NHWC || (t) == DT_CUDA_CONV_SMALLC_MMA || \
-     DT_CUDA_CONV_IS_PW_MMA(t))
+     DT_CUDA_CONV_IS_PW_MMA(t) || (t) == DT_CUDA_CONV_PATCH_MMA)
 
 /* What the own kernels read: geometry (2-D; 1-D convs have a unit first dim) and epilogue. */
 typedef struct dt_cu_conv {

@@ -5,13 +5,12 @@
 // superres' first conv at 7 TFLOP/s (cuDNN 22 us at 224x224, 82 us at 512x512, ncu session 16),
 // far from the 3-4 us its 6.4 MB output takes to write at 224.
 //
-// A block of 8 warps computes an 8 x 32 tile of output pixels by 64 output channels (grid y:
-// the blocks of 64). It stages the input patch the tile reads ([PH][PW][C], zeros outside
-// the image) in shared memory; each k column's patch offset (tap and channel) comes from a
-// table, each pixel row's from its position, so an A fragment is eight 2-byte shared loads
-// and no im2col buffer (columns past K masked to zero: a non-finite input there would turn
-// the zero weights' product into NaN). The
-// weights' B fragments (K x 64) stay in registers for the whole block, float32 accumulators;
+// A block of 8 warps computes an 8 x 32 tile of output pixels by 32 output channels (grid y:
+// the blocks of 32; 64 with DUCTILE_CUDA_SMALLC_MMA_NT=8, below). It stages the input patch the
+// tile reads ([PH][PW][C], zeros outside the image) in shared memory; each k column's patch
+// offset (tap and channel) comes from a table, each pixel row's from its position, so an A
+// fragment is eight 2-byte shared loads and no im2col buffer (columns past K masked to zero: a
+// non-finite input there would turn the zero weights' product into NaN). The weights' B fragments (K x 32) stay in registers for the whole block, float32 accumulators;
 // a warp takes two m-tiles of 16 pixels (half a row of the tile each). Bias, residual and
 // activation in the store, two channels at a time.
 #include "backend/cuda/launch.cuh"
@@ -24,12 +23,15 @@
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
+#include <stdlib.h>
+#include <string.h>
+
 namespace {
 
-constexpr int kWarps = 8, kThreads = 32 * kWarps, kTH = DT_CU_SMALLC_MMA_TH, kTW = DT_CU_SMALLC_MMA_TW, kNT = 8;
+constexpr int kWarps = 8, kThreads = 32 * kWarps, kTH = DT_CU_SMALLC_MMA_TH, kTW = DT_CU_SMALLC_MMA_TW;
 constexpr int kTiles = kTH * kTW / 16, kTilesPerWarp = kTiles / kWarps;
 
-template <typename T, int KS>
+template <typename T, int KS, int kNT>
 __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restrict__ x, const T *__restrict__ w,
                                                               const T *__restrict__ bias, const T *res, T *y,
                                                               const dt_cu_conv g, int tiles_w, int tiles_h, bool pair)
@@ -42,8 +44,9 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
     const int patch = PH * PW * C;
     uint16_t *P = reinterpret_cast<uint16_t *>(smem);                 // [PH][PW][C]
     int *koff = reinterpret_cast<int *>(smem + (patch * 2 + 15) / 16 * 16);   // [KS * 16]
-    uint16_t *W = reinterpret_cast<uint16_t *>(koff + KS * 16);         // [64][KS * 16]
-    float *B = reinterpret_cast<float *>(W + 64 * KS * 16);             // [64]
+    constexpr int BN = 8 * kNT;                                          // the block's channels
+    uint16_t *W = reinterpret_cast<uint16_t *>(koff + KS * 16);         // [BN][KS * 16]
+    float *B = reinterpret_cast<float *>(W + BN * KS * 16);             // [BN]
     const int64_t per_img = (int64_t)tiles_w * tiles_h;
     const int64_t img = blockIdx.x / per_img;
     const int tile = (int)(blockIdx.x - img * per_img), th = tile / tiles_w, tw = tile - th * tiles_w;
@@ -59,15 +62,15 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
     // of L2 latencies), more than all its arithmetic.
     constexpr int kLoads = 8;
     {
-        constexpr int kW = 64 * KS * 16 / kThreads;   // weights a thread stages
-        static_assert(kW * kThreads == 64 * KS * 16, "the block's weights split evenly");
+        constexpr int kW = BN * KS * 16 / kThreads;   // weights a thread stages
+        static_assert(kW * kThreads == BN * KS * 16, "the block's weights split evenly");
         uint16_t wv[kW];
 #pragma unroll
         for (int u = 0; u < kW; u++) {
             const int i = u * kThreads + threadIdx.x, n = i / (KS * 16), k = i - n * (KS * 16);
             wv[u] = m0 + n < M && k < K ? __ldg(wb + (int64_t)(m0 + n) * K + k) : (uint16_t)0;
         }
-        const float bz = threadIdx.x < 64 && bias && m0 + (int)threadIdx.x < M ? ld(bias[m0 + threadIdx.x]) : 0.f;
+        const float bz = threadIdx.x < BN && bias && m0 + (int)threadIdx.x < M ? ld(bias[m0 + threadIdx.x]) : 0.f;
         for (int i0 = 0; i0 < patch; i0 += kLoads * kThreads) {
             uint16_t pv[kLoads];
 #pragma unroll
@@ -86,7 +89,7 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
         }
 #pragma unroll
         for (int u = 0; u < kW; u++) W[u * kThreads + threadIdx.x] = wv[u];
-        if (threadIdx.x < 64) B[threadIdx.x] = bz;
+        if (threadIdx.x < BN) B[threadIdx.x] = bz;
     }
     for (int k = threadIdx.x; k < KS * 16; k += kThreads) {
         if (k < K) {
@@ -175,27 +178,48 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
     }
 }
 
-template <typename T, int KS>
+// Blocks of 32 output channels (NT = 4 n8 tiles): half the registers of 64 (122 a thread
+// allowed two blocks an SM, 18% occupancy on superres' first conv, ncu session 19); superres
+// FP16 224 / 512 / 1024 0.064 / 0.205 / 0.712 -> 0.060 / 0.198 / 0.675 ms on the H200, mobilenet_v2
+// unchanged. DUCTILE_CUDA_SMALLC_MMA_NT=8 (read once) takes blocks of 64 as before.
+static int smallc_nt()
+{
+    static int nt = 0;
+    if (!nt) {
+        const char *v = getenv("DUCTILE_CUDA_SMALLC_MMA_NT");
+        nt = v && !strcmp(v, "8") ? 8 : 4;
+    }
+    return nt;
+}
+
+template <typename T, int KS, int NT>
 int launch_ks(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, void *stream)
 {
     const int tiles_w = (int)((g->ow + kTW - 1) / kTW), tiles_h = (int)((g->oh + kTH - 1) / kTH);
-    const int64_t blocks = g->n * tiles_w * tiles_h, groups = (g->m + 8 * kNT - 1) / (8 * kNT);
+    const int64_t blocks = g->n * tiles_w * tiles_h, groups = (g->m + 8 * NT - 1) / (8 * NT);
     if (blocks <= 0) return 0;
     const bool pair = g->m % 2 == 0 && ((uintptr_t)y | (uintptr_t)res) % 4 == 0;
     const size_t smem = dt_cu_conv_smallc_mma_smem(g);
-    dt_launch(conv_smallc_mma_k<T, KS>, dim3((unsigned)blocks, (unsigned)groups), kThreads, smem, (cudaStream_t)stream,
+    dt_launch(conv_smallc_mma_k<T, KS, NT>, dim3((unsigned)blocks, (unsigned)groups), kThreads, smem, (cudaStream_t)stream,
               (const T *)x, (const T *)w, (const T *)bias, (const T *)res, (T *)y, *g, tiles_w, tiles_h, pair);
     return (int)cudaGetLastError();
+}
+
+template <typename T, int KS>
+int launch_nt(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, void *stream)
+{
+    return smallc_nt() == 4 ? launch_ks<T, KS, 4>(x, w, bias, res, y, g, stream)
+                            : launch_ks<T, KS, 8>(x, w, bias, res, y, g, stream);
 }
 
 template <typename T>
 int launch(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, void *stream)
 {
     switch ((g->c * g->kh * g->kw + 15) / 16) {
-    case 1: return launch_ks<T, 1>(x, w, bias, res, y, g, stream);
-    case 2: return launch_ks<T, 2>(x, w, bias, res, y, g, stream);
-    case 3: return launch_ks<T, 3>(x, w, bias, res, y, g, stream);
-    case 4: return launch_ks<T, 4>(x, w, bias, res, y, g, stream);
+    case 1: return launch_nt<T, 1>(x, w, bias, res, y, g, stream);
+    case 2: return launch_nt<T, 2>(x, w, bias, res, y, g, stream);
+    case 3: return launch_nt<T, 3>(x, w, bias, res, y, g, stream);
+    case 4: return launch_nt<T, 4>(x, w, bias, res, y, g, stream);
     default: return (int)cudaErrorInvalidValue;
     }
 }

@@ -54,10 +54,22 @@ int dt_cu_conv_smallc_mma(int dtype, const void *x, const void *w, const void *b
                           const dt_cu_conv *g, void *stream);
 size_t dt_cu_conv_smallc_mma_smem(const dt_cu_conv *g);
 bool dt_cuda_conv_smallc_mma_applies(const dt_conv_geom *g);
+/* Channels-last convolutions whose whole input patch and weights fit shared memory, on tensor
+ * cores (conv_patch_mma.cu, tactic DT_CUDA_CONV_PATCH_MMA), float16 / bfloat16 on sm_80+: C a
+ * multiple of 16, one group; a block computes DT_CU_PATCH_MMA_TH x _TW output pixels by 16, 32
+ * or 64 output channels (dt_cu_conv_patch_mma_nt(M) n8 tiles) from the patch and weights it
+ * stages (dt_cu_conv_patch_mma_smem bytes, at most DT_CU_PATCH_MMA_SMEM). A cudaError_t:
+ * cudaErrorMisalignedAddress where x or w is not 16-byte aligned or y, res not 4-byte aligned. */
+enum { DT_CU_PATCH_MMA_TH = 4, DT_CU_PATCH_MMA_TW = 32, DT_CU_PATCH_MMA_SMEM = 160 * 1024 };
+int dt_cu_conv_patch_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                         const dt_cu_conv *g, void *stream);
+int dt_cu_conv_patch_mma_nt(int64_t m);
+size_t dt_cu_conv_patch_mma_smem(const dt_cu_conv *g);
+bool dt_cuda_conv_patch_mma_applies(const dt_conv_geom *g);
 /* DUCTILE_CUDA_CONV's tactic, read now: DT_CUDA_CONV_TC_NHWC + a tile, DT_CUDA_CONV_TC_NHWC_AUTO
  * for "tc_nhwc" (the tile for the shapes, or the small-C kernel where the tensor-core one does
  * not apply), DT_CUDA_CONV_SMALLC_NHWC for "smallc_nhwc", DT_CUDA_CONV_SMALLC_MMA for "smallc_mma",
- * 0 when unset or another value. */
+ * DT_CUDA_CONV_PATCH_MMA for "patch_mma", 0 when unset or another value. */
 enum { DT_CUDA_CONV_TC_NHWC_AUTO = -2 };
 int dt_cuda_conv_tc_nhwc_forced(void);
 /* Whether the builder offers these kernels to its timer: DUCTILE_CUDA_CONV_TC=1 (session 9
@@ -66,6 +78,8 @@ bool dt_cuda_conv_tc_enabled(void);
 /* Whether the builder times the small-C tensor-core kernel: DUCTILE_CUDA_SMALLC_MMA=0 does not
  * (an A/B switch; forcing it through DUCTILE_CUDA_CONV still works). */
 bool dt_cuda_smallc_mma_enabled(void);
+/* Whether the builder times the staged-patch kernel: DUCTILE_CUDA_PATCH_MMA=0 does not. */
+bool dt_cuda_patch_mma_enabled(void);
 /* Whether the builder times tile `tile` at this geometry: not where half its channel columns
  * would idle, nor 256x64 for more than 64 channels (128x128 reads fewer weights). */
 bool dt_cuda_conv_tc_nhwc_offered(const dt_conv_geom *g, int tile);

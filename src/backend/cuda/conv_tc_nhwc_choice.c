@@ -49,6 +49,23 @@ bool dt_cuda_conv_smallc_mma_applies(const dt_conv_geom *g)
     return dt_cu_conv_smallc_mma_smem(&c) <= 48 * 1024 && tiles > 0 && g->batch <= INT32_MAX / tiles;
 }
 
+bool dt_cuda_conv_patch_mma_applies(const dt_conv_geom *g)
+{
+    /* k-steps of 16 channels inside one tap; the patch and weights within
+     * DT_CU_PATCH_MMA_SMEM; int patch offsets, positions and channels; the blocks of a grid's x,
+     * the channel groups in its y. */
+    if (g->spatial > 2 || g->group != 1 || g->c <= 0 || g->c % 16 || g->m <= 0 || g->c >= (1 << 16) ||
+        g->s[0] >= (1 << 12) || g->s[1] >= (1 << 12) || g->d[0] >= (1 << 12) || g->d[1] >= (1 << 12) ||
+        g->k[0] >= (1 << 12) || g->k[1] >= (1 << 12) || g->in[0] >= (1 << 24) || g->in[1] >= (1 << 24) ||
+        g->pb[0] >= (1 << 24) || g->pb[1] >= (1 << 24) || g->m > 64 * 65535 || g->out[0] >= (1 << 24) ||
+        g->out[1] >= (1 << 24))
+        return false;
+    dt_cu_conv c = dt_cu_conv_of(g, NULL);
+    int64_t tiles = ((g->out[0] + DT_CU_PATCH_MMA_TH - 1) / DT_CU_PATCH_MMA_TH) *
+                    ((g->out[1] + DT_CU_PATCH_MMA_TW - 1) / DT_CU_PATCH_MMA_TW);
+    return dt_cu_conv_patch_mma_smem(&c) <= DT_CU_PATCH_MMA_SMEM && tiles > 0 && g->batch <= INT32_MAX / tiles;
+}
+
 int dt_cuda_conv_tc_nhwc_forced(void)
 {
     static const char *const names[DT_CU_TC_NHWC_TILES] = {"tc_nhwc_256x64", "tc_nhwc_128x128", "tc_nhwc_128x64",
@@ -58,6 +75,7 @@ int dt_cuda_conv_tc_nhwc_forced(void)
     if (!strcmp(v, "tc_nhwc")) return DT_CUDA_CONV_TC_NHWC_AUTO;
     if (!strcmp(v, "smallc_nhwc")) return DT_CUDA_CONV_SMALLC_NHWC;
     if (!strcmp(v, "smallc_mma")) return DT_CUDA_CONV_SMALLC_MMA;
+    if (!strcmp(v, "patch_mma")) return DT_CUDA_CONV_PATCH_MMA;
     for (int t = 0; t < DT_CU_TC_NHWC_TILES; t++)
         if (!strcmp(v, names[t])) return DT_CUDA_CONV_TC_NHWC + t;
     return 0;
@@ -66,6 +84,12 @@ int dt_cuda_conv_tc_nhwc_forced(void)
 bool dt_cuda_smallc_mma_enabled(void)
 {
     const char *v = getenv("DUCTILE_CUDA_SMALLC_MMA");
+    return !v || strcmp(v, "0");
+}
+
+bool dt_cuda_patch_mma_enabled(void)
+{
+    const char *v = getenv("DUCTILE_CUDA_PATCH_MMA");
     return !v || strcmp(v, "0");
 }
 

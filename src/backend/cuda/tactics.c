@@ -60,6 +60,10 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
             (t == DT_CUDA_CONV_SMALLC_NHWC || (t == DT_CUDA_CONV_SMALLC_MMA && dt_cuda_smallc_mma_enabled()) ||
              (DT_CUDA_CONV_IS_TC_NHWC(t) && dt_cuda_conv_tc_nhwc_offered(&g, t - DT_CUDA_CONV_TC_NHWC))))
             ids[n++] = t;
+    /* The staged-patch kernel (conv_patch_mma.cu), timed unless DUCTILE_CUDA_PATCH_MMA=0. */
+    if (nhwc && n < cap && dt_cuda_conv_tc_enabled() && dt_cuda_patch_mma_enabled() &&
+        dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, DT_CUDA_CONV_PATCH_MMA))
+        ids[n++] = DT_CUDA_CONV_PATCH_MMA;
     for (size_t i = 0; !nhwc && i < sizeof own / sizeof own[0] && n < cap; i++)
         if (dt_cuda_conv_own_applies(&g, in[DT_FC_X].dtype, own[i]) &&
             !(pointwise && (own[i] == DT_CUDA_CONV_IGEMM64 || own[i] == DT_CUDA_CONV_IGEMM32 ||
@@ -211,6 +215,8 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_SMALLC_MMA)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
     if (DT_CUDA_CONV_IS_PW_MMA(tactic)) return dt_pw_mma_names[tactic - DT_CUDA_CONV_PW_MMA64][di];
+    if (tactic == DT_CUDA_CONV_PATCH_MMA)
+        return (const char *const[]){"own_patch_mma_nhwc_f32", "own_patch_mma_nhwc_f16", "own_patch_mma_nhwc_bf16"}[di];
     if (DT_CUDA_CONV_CUDNN_IS_PLAIN(tactic)) return dt_cudnn_plain_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN_PLAIN];
     if (tactic >= DT_CUDA_CONV_CUDNN && tactic < DT_CUDA_CONV_CUDNN + 8)
         return dt_cudnn_names[p->nhwc][tactic - DT_CUDA_CONV_CUDNN];
