@@ -17,11 +17,9 @@
 // in 10.7 us on the H200, issue-bound: 2086 instructions a warp at 0.43 a cycle, 12 warps an SM
 // (ncu, session 19).
 #include "backend/cuda/launch.cuh"
-#include "backend/cuda/act.cuh"
+#include "backend/cuda/conv_epi.cuh"
 #include "backend/cuda/conv_tc_nhwc.h"
-#include "backend/cuda/elem.cuh"
 #include "backend/cuda/fastdiv.cuh"
-#include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -125,24 +123,7 @@ __global__ void __launch_bounds__(kThreads) conv_patch_mma_k(const T *__restrict
             const int ow = ow0 + col0 + gq + h * 8;
             if (ow >= OW) continue;
             const int64_t o = (((int64_t)img * OH + oh) * OW + ow) * M + n;
-            float v0 = acc[j][2 * h] + b0, v1 = acc[j][2 * h + 1] + b1;
-            if (pairs) {
-                if (res) {
-                    const uint32_t rv = *reinterpret_cast<const uint32_t *>(res + o);
-                    const T *r2 = reinterpret_cast<const T *>(&rv);
-                    v0 += ld(r2[0]);
-                    v1 += ld(r2[1]);
-                }
-                *reinterpret_cast<uint32_t *>(y + o) =
-                    pair_of<T>::pack(act(g.act, v0, g.p0, g.p1), act(g.act, v1, g.p0, g.p1));
-            } else {
-                if (res) v0 += ld(res[o]);
-                y[o] = st<T>(act(g.act, v0, g.p0, g.p1));
-                if (two) {
-                    if (res) v1 += ld(res[o + 1]);
-                    y[o + 1] = st<T>(act(g.act, v1, g.p0, g.p1));
-                }
-            }
+            conv_store2(y, res, o, acc[j][2 * h] + b0, acc[j][2 * h + 1] + b1, pairs, two, g.act, g.p0, g.p1);
         }
     }
 }

@@ -14,10 +14,8 @@
 // a warp takes two m-tiles of 16 pixels (half a row of the tile each). Bias, residual and
 // activation in the store, two channels at a time.
 #include "backend/cuda/launch.cuh"
-#include "backend/cuda/act.cuh"
+#include "backend/cuda/conv_epi.cuh"
 #include "backend/cuda/conv_tc_nhwc.h"
-#include "backend/cuda/elem.cuh"
-#include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -157,22 +155,8 @@ __global__ void __launch_bounds__(kThreads) conv_smallc_mma_k(const T *__restric
             for (int j = 0; j < kNT; j++) {
                 const int n = m0 + j * 8 + 2 * tq;
                 if (n >= M) break;
-                float v0 = acc[j][2 * half] + bv[j][0], v1 = acc[j][2 * half + 1] + bv[j][1];
-                if (pair && n + 1 < M) {
-                    if (res) {
-                        const T *rp = res + o + n;
-                        v0 += ld(rp[0]), v1 += ld(rp[1]);
-                    }
-                    *reinterpret_cast<uint32_t *>(y + o + n) =
-                        pair_of<T>::pack(act(g.act, v0, g.p0, g.p1), act(g.act, v1, g.p0, g.p1));
-                } else {
-                    if (res) v0 += ld(res[o + n]);
-                    y[o + n] = st<T>(act(g.act, v0, g.p0, g.p1));
-                    if (n + 1 < M) {
-                        if (res) v1 += ld(res[o + n + 1]);
-                        y[o + n + 1] = st<T>(act(g.act, v1, g.p0, g.p1));
-                    }
-                }
+                conv_store2(y, res, o + n, acc[j][2 * half] + bv[j][0], acc[j][2 * half + 1] + bv[j][1], pair, n + 1 < M,
+                            g.act, g.p0, g.p1);
             }
         }
     }

@@ -13,10 +13,8 @@
 // bias, residual, activation, one rounding, stored two channels at a time (where M is even). Any
 // stride, pads, dilation; one group.
 #include "backend/cuda/launch.cuh"
-#include "backend/cuda/act.cuh"
+#include "backend/cuda/conv_epi.cuh"
 #include "backend/cuda/conv_tc_nhwc.h"
-#include "backend/cuda/elem.cuh"
-#include "backend/cuda/mma.cuh"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -182,24 +180,7 @@ __global__ void __launch_bounds__(WM *WN * 32) conv_tc_nhwc_k(const T *__restric
                 const int p = p0 + wm * MI * 16 + i * 16 + gr + h * 8;
                 if (p >= P) continue;
                 const int64_t o = (int64_t)p * M + m;
-                float v0 = acc[i][j][2 * h] + b0, v1 = acc[i][j][2 * h + 1] + b1;
-                if (pairs) {
-                    if (res) {
-                        const uint32_t rv = *reinterpret_cast<const uint32_t *>(res + o);
-                        const T *r2 = reinterpret_cast<const T *>(&rv);
-                        v0 += ld(r2[0]);
-                        v1 += ld(r2[1]);
-                    }
-                    *reinterpret_cast<uint32_t *>(y + o) =
-                        pair_of<T>::pack(act(g.act, v0, g.p0, g.p1), act(g.act, v1, g.p0, g.p1));
-                } else {
-                    if (res) v0 += ld(res[o]);
-                    y[o] = st<T>(act(g.act, v0, g.p0, g.p1));
-                    if (two) {
-                        if (res) v1 += ld(res[o + 1]);
-                        y[o + 1] = st<T>(act(g.act, v1, g.p0, g.p1));
-                    }
-                }
+                conv_store2(y, res, o, acc[i][j][2 * h] + b0, acc[i][j][2 * h + 1] + b1, pairs, two, g.act, g.p0, g.p1);
             }
     }
 }

@@ -1,6 +1,6 @@
 // The tensor-core building blocks of the own half-precision kernels (sm_80+ PTX): cp.async
 // copies into shared memory, ldmatrix fragment loads and the mma.sync m16n8k16 product with
-// float32 accumulators. Shared by attention_kernels.cu, conv_tc_nhwc.cu and gemm_norm.cu.
+// float32 accumulators. Shared by the own tensor-core kernels (attention, convolutions, gemm_norm.cu).
 //
 // Fragment layouts (PTX ISA, mma.m16n8k16): lane = 4 g + t. A (16 x 16): a[0] = row g,
 // columns 2t, 2t+1; a[1] row g+8; a[2] row g, columns 2t+8, 2t+9; a[3] row g+8 there. B
