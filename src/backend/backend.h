@@ -170,6 +170,11 @@ typedef struct dt_backend {
      * decides on the flags, attributes and ranks. Every backend must run what the pass makes
      * (the CPU runs layout "NHWC" as a reference). */
     bool (*prefers_nhwc)(const ductile_layer *L, unsigned flags);
+    /* Optional (NULL: never). Whether the kernel of F, a channels-last FusedConv the precision
+     * pass lowered, also writes D, the DepthToSpace (attribute layout "NHWC") that alone reads
+     * F's output: the builder then folds D into F (builder/fuse_d2s.c: FusedConv attributes
+     * depth_to_space, d2s_mode, to), one layer and one pass over the output less. */
+    bool (*writes_d2s)(const ductile_layer *F, const ductile_layer *D);
     /* Optional. The tactics (ids > 0) that can run layer L on inputs of these dims, into
      * ids[0..cap); returns how many. Fewer than two: nothing to choose. The builder times
      * each (dt_exec.tactic) at every profile's min, opt and max shapes and stores the fastest

@@ -150,7 +150,9 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     if (!s && lowered) {
         ductile_engine_free(e);
         e = NULL;
-        s = dt_pass_extract(w2, &w3);
+        int folded = 0;
+        s = dt_pass_fuse_d2s(w2, backend, &folded);
+        if (!s) s = dt_pass_extract(w2, &w3);
         if (!s) {
             ductile_network *t = w2; /* w3 shares w2's names and data: w2 lives to the end */
             w2 = w3;

@@ -25,6 +25,12 @@ ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt
 
 bool dt_fused_conv_nhwc(const ductile_layer *L) { return !strcmp(dt_attr_string(L, "layout", ""), "NHWC"); }
 
+int64_t dt_fused_conv_d2s(const ductile_layer *L, bool *crd)
+{
+    if (crd) *crd = !strcmp(dt_attr_string(L, "d2s_mode", "DCR"), "CRD");
+    return dt_attr_int(L, "depth_to_space", 0);
+}
+
 ductile_status dt_fused_conv_nchw_views(const dt_view *x, const dt_view *w, dt_view *lx, dt_view *lw)
 {
     if (x->rank != 4)
@@ -64,6 +70,21 @@ static ductile_status dt_fc_check(const ductile_layer *L)
     if (dt_attr_int(L, "group", 1) < 1)
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'group' = %lld; expected >= 1",
                        (long long)dt_attr_int(L, "group", 1));
+    int64_t r = dt_fused_conv_d2s(L, NULL);
+    const char *mode = dt_attr_string(L, "d2s_mode", "DCR");
+    if (r < 0 || r > (1 << 16))
+        return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'depth_to_space' = %lld; expected 0 (none) to 65536",
+                       (long long)r);
+    if (strcmp(mode, "DCR") && strcmp(mode, "CRD"))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'd2s_mode' = '%s' is not supported (supported: DCR, CRD)", mode);
+    for (int i = DT_FC_R; r && i < L->n_in; i++)
+        if (L->in[i])
+            return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'depth_to_space' does not take input %d (%s)", i,
+                           i == DT_FC_R ? "R" : "S");
+    int64_t to = dt_attr_int(L, "to", DUCTILE_FLOAT32);
+    if (to != DUCTILE_FLOAT32 && to != DUCTILE_FLOAT16 && to != DUCTILE_BFLOAT16)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'to' = %lld is not a float type (float32, float16, bfloat16)",
+                       (long long)to);
     return DUCTILE_OK;
 }
 
@@ -108,11 +129,21 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     if (L->n_in > DT_FC_B && L->in[DT_FC_B] && (in[DT_FC_B].rank != 1 || in[DT_FC_B].dims[0] != g.m))
         return dt_fail(DUCTILE_ERR_SHAPE, "input 2 (B) must be [%lld], one bias per output channel",
                        (long long)g.m);
-    out[0].dtype = in[DT_FC_X].dtype;
+    out[0].dtype = (int)dt_attr_int(L, "to", in[DT_FC_X].dtype);
     out[0].rank = in[DT_FC_X].rank;
     out[0].dims[0] = g.batch;
     out[0].dims[1] = g.m;
     dt_conv_out_dims(&g, out[0].dims + 2);
+    int64_t r = dt_fused_conv_d2s(L, NULL);
+    if (r) {    /* [N, M, OH, OW] -> [N, M / r^2, OH r, OW r], channels first in either layout */
+        if (g.spatial != 2 || g.m % (r * r))
+            return dt_fail(DUCTILE_ERR_SHAPE, "attribute 'depth_to_space' = %lld needs a 2-D conv whose %lld output "
+                           "channels divide by %lld", (long long)r, (long long)g.m, (long long)(r * r));
+        out[0].dims[1] = g.m / (r * r);
+        out[0].dims[2] *= r;
+        out[0].dims[3] *= r;
+        return DUCTILE_OK;
+    }
     if (dt_fused_conv_nhwc(L)) {    /* [N, M, OH, OW] -> [N, OH, OW, M] */
         int64_t *d = out[0].dims, m = d[1];
         d[1] = d[2];

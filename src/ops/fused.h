@@ -17,6 +17,14 @@
  *                     channels-last tensors (builder/layout.c): X [N, H, W, C], W [M, KH, KW,
  *                     C/group] (KRSC), R and Y [N, OH, OW, M]; geometry and attributes as the
  *                     channels-first conv of the same tensors permuted
+ *            depth_to_space  INT  r >= 1 (0: none): Y is DepthToSpace(blocksize r, mode
+ *                     d2s_mode) of the conv's result (after residual and activation) taken
+ *                     channels first: Y [N, M / r^2, OH r, OW r] whatever the layout (the
+ *                     DepthToSpace after a channels-last conv folded in, builder/fuse_d2s.c,
+ *                     for backends that say their kernel writes it)
+ *            d2s_mode STRING  "DCR" (default) or "CRD", as DepthToSpace's mode
+ *            to       INT  Y's dtype where it differs from X's (a float32 network output
+ *                     written from half inputs: the folded DepthToSpace's `to`)
  *
  * FusedMatMul: MatMul(A, constant 2-D B) -> Add(constant bias [N]) [-> Add(residual)]
  *   [-> Gelu] as one layer (src/builder/fuse.c), for backends with a kernel for it: the bias,
@@ -117,6 +125,8 @@ ductile_status dt_fused_conv_weight(const ductile_layer *L, const dt_view *w, dt
 
 /* FusedConv's layout is "NHWC" (channels last). */
 bool dt_fused_conv_nhwc(const ductile_layer *L);
+/* FusedConv's folded DepthToSpace: its blocksize (0: none) and whether the mode is "CRD". */
+int64_t dt_fused_conv_d2s(const ductile_layer *L, bool *crd);
 /* The channels-first views of an NHWC FusedConv's X ([N, H, W, C] as [N, C, H, W]) and W
  * ([M, KH, KW, C/group] as [M, C/group, KH, KW]), dims only (data kept): what the conv geometry
  * reads. DUCTILE_ERR_SHAPE naming the input when X or W is not 4-D. */

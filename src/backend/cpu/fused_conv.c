@@ -56,6 +56,10 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     const char *name = dt_attr_string(L, "activation", "");
     int act = dt_act_from_name(name);
     if (act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported", name);
+    /* The folded DepthToSpace is a device backend's (builder/fuse_d2s.c asks the backend). */
+    if (dt_fused_conv_d2s(L, NULL))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'depth_to_space' = %lld is not supported on the CPU",
+                       (long long)dt_fused_conv_d2s(L, NULL));
     int64_t packed = dt_attr_int(L, "packed", 0);
     if (packed != 0 && packed != DT_CPU_PACK_GEMM_A && packed != DT_CPU_PACK_GEMM_A_WINO &&
         packed != DT_CPU_PACK_GEMM_A_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16_WINO &&

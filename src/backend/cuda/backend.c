@@ -265,6 +265,7 @@ const dt_backend *dt_backend_cuda(void)
         .supports = dt_cuda_supports,
         .tactics = dt_cuda_tactics,
         .prefers_nhwc = dt_cuda_prefers_nhwc,
+        .writes_d2s = dt_cuda_writes_d2s,
         .kernel_path = dt_cuda_kernel_path,
         .alloc = dt_cuda_alloc,
         .release = dt_cuda_release,

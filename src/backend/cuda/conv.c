@@ -305,7 +305,8 @@ static bool dt_conv_tactic_known(int64_t t)
  * (auto_pad, packed weights, asymmetric pads, 3-D) is dt_cuda_conv_supports's: the host's. */
 static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 {
-    bool fused = !strcmp(L->op_type, "FusedConv");
+    bool fused = !strcmp(L->op_type, "FusedConv"), d2s_crd = false;
+    int d2s = fused ? (int)dt_fused_conv_d2s(L, &d2s_crd) : 0;
     dt_cu_conv_epi epi = {.act = DT_CU_IDENTITY};
     if (fused) DT_TRY(dt_conv_act_read(L, &epi));
     int64_t n = 0;
@@ -330,6 +331,8 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
         .tactic_points = points,
         .nhwc = fused && dt_fused_conv_nhwc(L),
         .forced = dt_cuda_conv_tc_nhwc_forced(),
+        .d2s = d2s,
+        .d2s_crd = d2s_crd,
         .n_tactic = n,
     };
     dt_conv_attrs_read(L, &p->conv);
@@ -340,6 +343,8 @@ static ductile_status dt_conv_prepare(const ductile_layer *L, void **out)
 
 int dt_cuda_conv_choose(const dt_cu_conv_params *p, const dt_conv_geom *g, int dtype, const dt_exec *ex)
 {
+    /* A folded DepthToSpace: the one kernel that writes it (builder/fuse_d2s.c asked). */
+    if (p->d2s) return p->nhwc && dt_cuda_conv_own_applies(g, dtype, DT_CUDA_CONV_PATCH_MMA) ? DT_CUDA_CONV_PATCH_MMA : -1;
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
     /* DUCTILE_CUDA_CONV's tensor-core kernel wherever it applies (conv_tc_nhwc.h). */
     if (p->forced && p->nhwc) {
@@ -422,8 +427,12 @@ static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view
     dt_cu_conv_epi epi = p->epi;
     epi.bias = p->has_bias ? in[DT_FC_B].data : NULL;
     epi.res = p->has_res ? in[DT_FC_R].data : NULL;
-    int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
+    int tactic = dt_cuda_conv_choose(p, &g, in[DT_FC_X].dtype, ex);
+    if (tactic < 0 && p->d2s)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the folded DepthToSpace (blocksize %d) needs the staged-patch kernel, "
+                       "which does not take this convolution", p->d2s);
     if (tactic < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "tactic %d does not apply to this convolution", ex->tactic);
+    if (p->d2s) return dt_cuda_conv_d2s_run(&g, &epi, p->d2s, p->d2s_crd, in, out, ex);
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic != DT_CUDA_CONV_LT_NHWC)
         return dt_cuda_conv_own_run(&g, tactic, &epi, in, out, ex);
     dt_cuda_state *st = ex->state;
@@ -475,7 +484,7 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     dt_conv_geom g;
     *bytes = 0;
     if (dt_conv_geom_at(p, in, &g) != DUCTILE_OK) return DUCTILE_OK; /* the run names the fault */
-    int tactic = dt_cuda_conv_choose(p, &g, out[0].dtype, ex);
+    int tactic = dt_cuda_conv_choose(p, &g, in[DT_FC_X].dtype, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
         /* The run's bias and ReLU flags (dt_conv_lt_fuses): the constants are 16-byte aligned. */
         bool fuse = p->epi.act == DT_CU_IDENTITY || p->epi.act == DT_CU_RELU;

@@ -243,3 +243,38 @@ ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_
     return dt_cuda_check(dt_cu_conv_igemm(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, e->res, out[0].data, &c, tile,
                                           pw, part, split, ex->stream), "implicit GEMM convolution");
 }
+
+ductile_status dt_cuda_conv_d2s_run(const dt_conv_geom *g, const dt_cu_conv_epi *e, int r, bool crd, const dt_view *in,
+                                    dt_view *out, dt_exec *ex)
+{
+    int dtype = in[DT_FC_X].dtype;
+    if (in[DT_FC_W].dtype != dtype || (e->bias && in[DT_FC_B].dtype != dtype) ||
+        (out[0].dtype != dtype && out[0].dtype != DUCTILE_FLOAT32))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "convolution with a folded DepthToSpace: X is %s, W %s, Y %s",
+                       ductile_dtype_name((ductile_dtype)dtype), ductile_dtype_name((ductile_dtype)in[DT_FC_W].dtype),
+                       ductile_dtype_name((ductile_dtype)out[0].dtype));
+    dt_cu_conv c = dt_cu_conv_of(g, e);
+    return dt_cuda_check(dt_cu_conv_patch_mma_d2s(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, NULL, out[0].data,
+                                                  out[0].dtype, &c, r, crd, ex->stream),
+                         "staged-patch convolution with DepthToSpace (NHWC, mma)");
+}
+
+bool dt_cuda_writes_d2s(const ductile_layer *F, const ductile_layer *D)
+{
+    int64_t r = dt_attr_int(D, "blocksize", 0);
+    const ductile_tensor *x = F->n_in > DT_FC_X ? F->in[DT_FC_X] : NULL, *w = F->n_in > DT_FC_W ? F->in[DT_FC_W] : NULL;
+    if (r < 1 || r > 16 || !x || !w || !w->data || w->rank != 4 || (F->n_in > DT_FC_R && F->in[DT_FC_R]) ||
+        (F->n_in > DT_FC_S && F->in[DT_FC_S]) || !dt_fused_conv_nhwc(F) || dt_attr_int(F, "packed", 0) ||
+        (x->dtype != DUCTILE_FLOAT16 && x->dtype != DUCTILE_BFLOAT16) || w->dtype != x->dtype ||
+        (dt_attr_int(D, "to", x->dtype) != x->dtype && dt_attr_int(D, "to", x->dtype) != DUCTILE_FLOAT32))
+        return false;
+    int64_t m = w->dims[0];
+    if (m > 16 || m % (r * r) || !dt_cuda_conv_supports(F)) return false;
+    /* The geometry at a map of 64 x 64 (the kernel's limits do not depend on the map's size but
+     * through the grid, which the run checks). */
+    dt_view xv = {.dtype = x->dtype, .rank = 4, .dims = {1, 64, 64, w->dims[3]}};
+    dt_view wv = {.dtype = w->dtype, .rank = 4, .dims = {w->dims[0], w->dims[1], w->dims[2], w->dims[3]}};
+    dt_conv_geom g;
+    if (dt_fused_conv_geometry(F, &xv, &wv, &g) != DUCTILE_OK) return false;
+    return dt_cuda_conv_own_applies(&g, x->dtype, DT_CUDA_CONV_PATCH_MMA);
+}

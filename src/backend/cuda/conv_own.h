@@ -166,6 +166,14 @@ size_t dt_cuda_conv_own_scratch(const dt_conv_geom *g, int dtype);
  * their partial sums in ex->scratch (dt_cuda_conv_own_scratch's bytes). */
 ductile_status dt_cuda_conv_own_run(const dt_conv_geom *g, int tactic, const dt_cu_conv_epi *e, const dt_view *in,
                                     dt_view *out, dt_exec *ex);
+/* FusedConv with a folded DepthToSpace (depth_to_space = r, mode CRD or DCR) on the staged-patch
+ * kernel: out[0] [N, M / r^2, OH r, OW r] in X's type or float32. */
+ductile_status dt_cuda_conv_d2s_run(const dt_conv_geom *g, const dt_cu_conv_epi *e, int r, bool crd, const dt_view *in,
+                                    dt_view *out, dt_exec *ex);
+/* dt_backend.writes_d2s: whether FusedConv F (channels last, half) writes the DepthToSpace D that
+ * alone reads its output (builder/fuse_d2s.c): the staged-patch kernel at M <= 16 (a multiple of
+ * r^2), no residual or scale input, one group, C % 16 == 0, the patch within its shared memory. */
+bool dt_cuda_writes_d2s(const ductile_layer *F, const ductile_layer *D);
 /* dt_backend.kernel_path (tactics.c): which kernel a Conv / FusedConv runs at these shapes
  * for the profile and shape point ("own_dw_f16", "own_igemm32_splitk_f32", "cudnn_algo1",
  * "cudnn_heuristic"), from its compiled params; NULL for other ops. */

@@ -13,6 +13,10 @@
 // (one m16 tile of pixels), A fragments by ldmatrix at the tap's offset in the patch, B
 // fragments by ldmatrix from the weights, mma.sync m16n8k16 with float32 accumulators. Bias,
 // residual and activation in the store, one rounding, two channels at a time where M is even.
+// With a folded DepthToSpace (FusedConv depth_to_space = r, M <= 16) the store puts channel n of
+// pixel (oh, ow) where the DepthToSpace after the conv would, in the output's type TO (float32
+// for superres' network output: the Cast folded in too), and the separate DepthToSpace kernel
+// (a launch and a pass over the output) goes.
 // The first form (two m16 tiles a warp, divisions in the staging loops) ran superres' last conv
 // in 10.7 us on the H200, issue-bound: 2086 instructions a warp at 0.43 a cycle, 12 warps an SM
 // (ncu, session 19).
@@ -36,11 +40,27 @@ struct patch_divs {
     dt_fast_div wch, cch, pw;
 };
 
-template <typename T, int NT>
+// Where the folded DepthToSpace (blocksize r, mode CRD or DCR) puts channel n of output pixel
+// (img, oh, ow): Y [N, M / r^2, OH r, OW r].
+struct d2s_map {
+    int r;
+    bool crd;
+    __device__ __forceinline__ int64_t at(int n, int img, int oh, int ow, int M, int OH, int OW) const
+    {
+        const int rr = r * r, co = M / rr;
+        int c, b;
+        if (crd) c = n / rr, b = n - c * rr;
+        else b = n / co, c = n - b * co;
+        const int i = b / r, j = b - i * r;
+        return (((int64_t)img * co + c) * OH * r + (int64_t)oh * r + i) * ((int64_t)OW * r) + (int64_t)ow * r + j;
+    }
+};
+
+template <typename T, int NT, typename TO, bool D2S>
 __global__ void __launch_bounds__(kThreads) conv_patch_mma_k(const T *__restrict__ x, const T *__restrict__ w,
-                                                             const T *__restrict__ bias, const T *res, T *y,
+                                                             const T *__restrict__ bias, const T *res, TO *y,
                                                              const dt_cu_conv g, int tiles_w, int tiles_h,
-                                                             const patch_divs dv)
+                                                             const patch_divs dv, const d2s_map d2s)
 {
     dt_grid_wait();
     constexpr int BN = 8 * NT;
@@ -122,17 +142,23 @@ __global__ void __launch_bounds__(kThreads) conv_patch_mma_k(const T *__restrict
         for (int h = 0; h < 2; h++) {
             const int ow = ow0 + col0 + gq + h * 8;
             if (ow >= OW) continue;
-            const int64_t o = (((int64_t)img * OH + oh) * OW + ow) * M + n;
-            conv_store2(y, res, o, acc[j][2 * h] + b0, acc[j][2 * h + 1] + b1, pairs, two, g.act, g.p0, g.p1);
+            const float v0 = acc[j][2 * h] + b0, v1 = acc[j][2 * h + 1] + b1;
+            if constexpr (D2S) {   // no residual (ops/fused.h)
+                y[d2s.at(n, img, oh, ow, M, OH, OW)] = st<TO>(act(g.act, v0, g.p0, g.p1));
+                if (two) y[d2s.at(n + 1, img, oh, ow, M, OH, OW)] = st<TO>(act(g.act, v1, g.p0, g.p1));
+            } else {
+                const int64_t o = (((int64_t)img * OH + oh) * OW + ow) * M + n;
+                conv_store2(y, res, o, v0, v1, pairs, two, g.act, g.p0, g.p1);
+            }
         }
     }
 }
 
-template <typename T, int NT>
+template <typename T, int NT, typename TO = T, bool D2S = false>
 int launch_nt(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g,
-              void *stream)
+              void *stream, d2s_map d2s = {0, false})
 {
-    auto kernel = conv_patch_mma_k<T, NT>;
+    auto kernel = conv_patch_mma_k<T, NT, TO, D2S>;
     // Over 48 KiB of dynamic shared memory needs the opt-in, once per kernel (the builder's
     // timing makes the first call, before any graph capture).
     static bool raised = false;
@@ -148,14 +174,20 @@ int launch_nt(const void *x, const void *w, const void *bias, const void *res, v
     const patch_divs dv = {dt_fast_div_make((uint32_t)(g->kh * g->kw * g->c / 8)), dt_fast_div_make((uint32_t)(g->c / 8)),
                            dt_fast_div_make((uint32_t)pw)};
     dt_launch(kernel, dim3((unsigned)blocks, (unsigned)groups), kThreads, dt_cu_conv_patch_mma_smem(g),
-              (cudaStream_t)stream, (const T *)x, (const T *)w, (const T *)bias, (const T *)res, (T *)y, *g, tiles_w,
-              tiles_h, dv);
+              (cudaStream_t)stream, (const T *)x, (const T *)w, (const T *)bias, (const T *)res, (TO *)y, *g, tiles_w,
+              tiles_h, dv, d2s);
     return (int)cudaGetLastError();
 }
 
 template <typename T>
-int launch(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, void *stream)
+int launch(const void *x, const void *w, const void *bias, const void *res, void *y, const dt_cu_conv *g, void *stream,
+           int y_dtype, d2s_map d2s)
 {
+    if (d2s.r) {   // M <= 16 (dt_cu_conv_patch_mma_d2s_applies): one n8 pair
+        if (dt_cu_conv_patch_mma_nt(g->m) != 2 || res) return (int)cudaErrorInvalidValue;
+        return y_dtype == DUCTILE_FLOAT32 ? launch_nt<T, 2, float, true>(x, w, bias, res, y, g, stream, d2s)
+                                          : launch_nt<T, 2, T, true>(x, w, bias, res, y, g, stream, d2s);
+    }
     switch (dt_cu_conv_patch_mma_nt(g->m)) {
     case 2: return launch_nt<T, 2>(x, w, bias, res, y, g, stream);
     case 4: return launch_nt<T, 4>(x, w, bias, res, y, g, stream);
@@ -178,9 +210,18 @@ extern "C" size_t dt_cu_conv_patch_mma_smem(const dt_cu_conv *g)
 extern "C" int dt_cu_conv_patch_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                                     const dt_cu_conv *g, void *stream)
 {
+    return dt_cu_conv_patch_mma_d2s(dtype, x, w, bias, res, y, dtype, g, 0, false, stream);
+}
+
+extern "C" int dt_cu_conv_patch_mma_d2s(int dtype, const void *x, const void *w, const void *bias, const void *res,
+                                        void *y, int y_dtype, const dt_cu_conv *g, int r, bool crd, void *stream)
+{
     // 16-byte copies of x and w, 4-byte pairs of y and res.
     if (((uintptr_t)x | (uintptr_t)w) % 16 || ((uintptr_t)y | (uintptr_t)res) % 4) return (int)cudaErrorMisalignedAddress;
-    if (dtype == DUCTILE_FLOAT16) return launch<__half>(x, w, bias, res, y, g, stream);
-    if (dtype == DUCTILE_BFLOAT16) return launch<__nv_bfloat16>(x, w, bias, res, y, g, stream);
+    if (y_dtype != dtype && (y_dtype != DUCTILE_FLOAT32 || !r)) return (int)cudaErrorInvalidValue;
+    if (r < 0 || (r && g->m % ((int64_t)r * r))) return (int)cudaErrorInvalidValue;
+    const d2s_map d2s = {r, crd};
+    if (dtype == DUCTILE_FLOAT16) return launch<__half>(x, w, bias, res, y, g, stream, y_dtype, d2s);
+    if (dtype == DUCTILE_BFLOAT16) return launch<__nv_bfloat16>(x, w, bias, res, y, g, stream, y_dtype, d2s);
     return (int)cudaErrorInvalidValue;
 }

@@ -63,6 +63,10 @@ bool dt_cuda_conv_smallc_mma_applies(const dt_conv_geom *g);
 enum { DT_CU_PATCH_MMA_TH = 4, DT_CU_PATCH_MMA_TW = 32, DT_CU_PATCH_MMA_SMEM = 160 * 1024 };
 int dt_cu_conv_patch_mma(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
                          const dt_cu_conv *g, void *stream);
+/* The same with FusedConv's folded DepthToSpace (blocksize r >= 1, mode CRD or DCR; M <= 16,
+ * a multiple of r^2; no residual): y [N, M / r^2, OH r, OW r] of y_dtype (dtype, or FLOAT32). */
+int dt_cu_conv_patch_mma_d2s(int dtype, const void *x, const void *w, const void *bias, const void *res, void *y,
+                             int y_dtype, const dt_cu_conv *g, int r, bool crd, void *stream);
 int dt_cu_conv_patch_mma_nt(int64_t m);
 size_t dt_cu_conv_patch_mma_smem(const dt_cu_conv *g);
 bool dt_cuda_conv_patch_mma_applies(const dt_conv_geom *g);

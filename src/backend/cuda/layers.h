@@ -141,6 +141,8 @@ typedef struct dt_cu_conv_params {
     int tactic_points;          /* ids per profile (backend/tactic.h) */
     bool nhwc;                  /* FusedConv layout "NHWC" */
     int forced;                 /* DUCTILE_CUDA_CONV's tactic at compile time (conv_tc_nhwc.h), else 0 */
+    int d2s;                    /* FusedConv's folded DepthToSpace: blocksize (0: none) ... */
+    bool d2s_crd;               /* ... and mode CRD */
     int64_t n_tactic;
     int64_t tactic[];           /* the layer's `tactic`, per profile and point */
 } dt_cu_conv_params;

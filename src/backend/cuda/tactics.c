@@ -31,6 +31,8 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
     dt_conv_geom g;
     if (L->n_in < 2 || dt_fused_conv_geometry(L, &in[DT_FC_X], &in[DT_FC_W], &g)) return 0;
     int n = 0;
+    /* A folded DepthToSpace: only the kernel that writes it (nothing to time). */
+    if (!strcmp(L->op_type, "FusedConv") && dt_fused_conv_d2s(L, NULL)) return 0;
     bool nhwc = dt_fused_conv_nhwc(L);  /* own kernels are channels first */
     /* The pointwise kernels compute what the general implicit GEMM would, faster. */
     static const int own[] = {DT_CUDA_CONV_DEPTHWISE, DT_CUDA_CONV_DW_TILED, DT_CUDA_CONV_POINTWISE64, DT_CUDA_CONV_POINTWISE32,
@@ -210,7 +212,7 @@ const char *dt_cuda_kernel_path(const ductile_layer *L, const void *params, cons
     /* conv.c's choice (dt_cuda_conv_choose). A stored cuDNN algorithm that cuDNN refuses at
      * these shapes falls back to the heuristic, which this name cannot tell (it names the
      * stored one). */
-    int dtype = out[0].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
+    int dtype = in[DT_FC_X].dtype, di = dtype == DUCTILE_FLOAT16 ? 1 : dtype == DUCTILE_BFLOAT16 ? 2 : 0;
     int tactic = dt_cuda_conv_choose(p, &g, dtype, &(dt_exec){.profile = profile, .point = point});
     if (tactic >= DT_CUDA_CONV_DEPTHWISE && tactic <= DT_CUDA_CONV_SMALLC_MMA)
         return dt_own_names[tactic - DT_CUDA_CONV_DEPTHWISE][di];
