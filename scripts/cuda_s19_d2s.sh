@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Session 19's last device call (~250 s of device time left): the conv -> DepthToSpace fold
+# The GPU check of session 19's last CUDA work, which no device time was left to run (run it
+# first next session, then turn the fold on by default): the conv -> DepthToSpace fold
 # (builder/fuse_d2s.c, conv_patch_mma.cu's DepthToSpace store) and the shared epilogue store
 # (conv_epi.cuh), most important first, each step logged as it ends: the fold's pytest, memcheck
 # on it, superres FP16 latency with DUCTILE_FUSE_CONV_D2S=0 / 1, the superres model tests, the

@@ -4,7 +4,10 @@
  * the layout pass's "NHWC" reading, the precision pass's folded Cast to float32): a separate
  * kernel and a pass over the network's largest tensor for what is a permutation of the conv's
  * stores. Runs after the precision pass (the layers it folds are those precision left: half
- * inputs, a float32 `to`), on the network the engine is then written from. */
+ * inputs, a float32 `to`), on the network the engine is then written from.
+ * OFF unless DUCTILE_FUSE_CONV_D2S=1: written in session 19 after the last device call of its
+ * budget, so no GPU has run it yet (scripts/cuda_s19_d2s.sh is that run: the fold's tests,
+ * memcheck and superres' latency with it off and on); turn it on by default once that passes. */
 #include "builder/optimize.h"
 #include "core/status.h"
 #include "ops/fused.h"
@@ -32,7 +35,7 @@ ductile_status dt_pass_fuse_d2s(ductile_network *net, const dt_backend *be, int 
 {
     *fused = 0;
     const char *on = getenv("DUCTILE_FUSE_CONV_D2S");
-    if (!be || !be->writes_d2s || (on && !strcmp(on, "0"))) return DUCTILE_OK;
+    if (!be || !be->writes_d2s || !on || strcmp(on, "1")) return DUCTILE_OK;
     for (int i = 0; i < net->n_layers; i++) {
         ductile_layer *D = net->layers[i];
         if (strcmp(D->op_type, "DepthToSpace") || strcmp(D->domain, "") || D->n_in != 1 || D->n_out != 1 || !D->in[0] ||
