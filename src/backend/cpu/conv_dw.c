@@ -34,10 +34,31 @@ typedef struct dt_dw_job {
 } dt_dw_job;
 
 /* The scratch plane is zeroed once per call: every plane of a call has the same geometry, so
- * only the interior changes. */
+ * only the interior changes. Rows copied by masked vectors, not memcpy: the padded planes are
+ * the small ones (dt_dw_in_place), whose rows of 14 or 7 floats cost a memcpy call each, as
+ * much as the row kernel's FMAs on them (14x14: ~210 of ~300 cycles a plane). */
+__attribute__((target("avx512f"))) static void dt_dw_pad_plane_avx512(const dt_dw_job *j, const float *src,
+                                                                      float *dst)
+{
+    const dt_conv_geom *g = j->g;
+    int64_t iw = g->in[1];
+    for (int64_t r = 0; r < g->in[0]; r++) {
+        float *d = dst + (r + g->pb[0]) * j->wp + g->pb[1];
+        const float *s = src + r * iw;
+        for (int64_t c = 0; c < iw; c += 16) {
+            __mmask16 m = iw - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (iw - c)) - 1);
+            _mm512_mask_storeu_ps(d + c, m, _mm512_maskz_loadu_ps(m, s + c));
+        }
+    }
+}
+
 static void dt_dw_pad_plane(const dt_dw_job *j, const float *src, float *dst)
 {
     const dt_conv_geom *g = j->g;
+    if (j->avx512) {
+        dt_dw_pad_plane_avx512(j, src, dst);
+        return;
+    }
     for (int64_t r = 0; r < g->in[0]; r++)
         memcpy(dst + (r + g->pb[0]) * j->wp + g->pb[1], src + r * g->in[1],
                (size_t)g->in[1] * sizeof *dst);
@@ -262,6 +283,68 @@ dt_dw_plane_avx512(const dt_dw_job *j, const float *pad, const float *w, float b
     }
 }
 
+/* 3x3 stride 1, dilation 1, one column of padding each side, rows of at most 16 (mobilenet_v2's
+ * 14x14 and 7x7 planes): each input row is one masked load read in place (lane x = column x,
+ * zeros past the row), its three taps the load itself and two lane shifts of it against a
+ * zero vector (the padding columns). No padded copy: copying a small plane's rows into the
+ * scratch plane and reading them back at offsets 0-2 (loads that straddle the copy's stores)
+ * cost more than the FMAs. R output rows at once, as dt_dw_rows; rows outside the image are
+ * zero taps, so each output is still the bias, then fmaf over the padded taps in (ky, kx)
+ * order, then dt_dw_epi: the row kernels' bits. */
+static bool dt_dw_narrow_applies(const dt_conv_geom *g)
+{
+    return g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 && g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1 &&
+           g->pb[1] == 1 && g->pe[1] == 1 && g->in[1] <= 16;
+}
+
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_dw_narrow_rows(const dt_dw_job *j, const float *x, const __m512 *wv, float b, float *y, const float *res,
+                  int64_t oy, const int R)
+{
+    int64_t ih = j->g->in[0], iw = j->g->in[1], ow = j->g->out[1];
+    const __mmask16 mrow = (__mmask16)((1u << iw) - 1);
+    const bool in_store = j->epi_in_store;
+    const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
+    const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
+    const __m512 zero = _mm512_setzero_ps();
+    __m512 acc[4];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) acc[r] = _mm512_set1_ps(b);
+#pragma GCC unroll 6
+    for (int i = 0; i < R + 2; i++) {
+        int64_t iy = oy + i - j->g->pb[0];
+        __m512 t[3];
+        t[1] = iy < 0 || iy >= ih ? zero : _mm512_maskz_loadu_ps(mrow, x + iy * iw);
+        /* lane x: column x - 1 (lane 0 the left padding), column x + 1 (past the row: zeros) */
+        t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(t[1]), _mm512_castps_si512(zero), 15));
+        t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(zero), _mm512_castps_si512(t[1]), 1));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            int ky = i - r;
+            if (ky < 0 || ky > 2) continue;
+#pragma GCC unroll 3
+            for (int kx = 0; kx < 3; kx++) acc[r] = _mm512_fmadd_ps(wv[ky * 3 + kx], t[kx], acc[r]);
+        }
+    }
+    __mmask16 m = (__mmask16)((1u << ow) - 1);
+    if (in_store) dt_dw_epi(acc, R, act, p0, p1, res ? res + oy * ow : NULL, ow, m);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (oy + r) * ow, m, acc[r]);
+}
+
+__attribute__((target("avx512f,fma"))) static void dt_dw_narrow_plane(const dt_dw_job *j, const float *x,
+                                                                      const float *w, float b, float *y,
+                                                                      const float *res)
+{
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
+    int64_t oh = j->g->out[0], oy = 0;
+    for (; oy + 4 <= oh; oy += 4) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 4);
+    if (oh - oy == 3) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 3);
+    if (oh - oy == 2) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 2);
+    if (oh - oy == 1) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 1);
+}
+
 bool dt_cpu_dw_pairs_applies(const dt_conv_geom *g)
 {
     return dt_cpu_conv_is_depthwise(g) && g->spatial == 2 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 2 &&
@@ -339,6 +422,7 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     int64_t ksz = g->k[0] * g->k[1];
     float *pad = (float *)(j->scratch + (size_t)tid * j->plane_bytes);
     bool in_place = dt_dw_in_place(g), pairs = j->avx512 && dt_cpu_dw_pairs_applies(g);
+    bool narrow = j->avx512 && dt_dw_narrow_applies(g);
     dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
@@ -348,6 +432,8 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
         const float *res = j->epi && j->epi->res ? j->epi->res + yp * out_px : NULL;
         if (pairs) {
             dt_dw_pairs_plane(j, j->x + xp * in_px, j->w + c * ksz, b, y, res);
+        } else if (narrow) {
+            dt_dw_narrow_plane(j, j->x + xp * in_px, j->w + c * ksz, b, y, res);
         } else if (rows && in_place) {
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
             dt_dw_src src = {.x = j->x + xp * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
