@@ -283,54 +283,81 @@ dt_dw_plane_avx512(const dt_dw_job *j, const float *pad, const float *w, float b
     }
 }
 
-/* 3x3 stride 1, dilation 1, one column of padding each side, rows of at most 16 (mobilenet_v2's
- * 14x14 and 7x7 planes): each input row is one masked load read in place (lane x = column x,
- * zeros past the row), its three taps the load itself and two lane shifts of it against a
- * zero vector (the padding columns). No padded copy: copying a small plane's rows into the
- * scratch plane and reading them back at offsets 0-2 (loads that straddle the copy's stores)
- * cost more than the FMAs. R output rows at once, as dt_dw_rows; rows outside the image are
- * zero taps, so each output is still the bias, then fmaf over the padded taps in (ky, kx)
- * order, then dt_dw_epi: the row kernels' bits. */
+/* 3x3 stride 1, dilation 1, one column of padding each side, rows of at most 32 (mobilenet_v2's
+ * 28x28, 14x14 and 7x7 planes): each input row is one or two masked loads read in place (lane
+ * x = column x, zeros past the row), its three taps the loads themselves and lane shifts of
+ * them against each other or a zero vector (the padding columns). A small plane's padded copy
+ * (rows stored, then read back at offsets 0-2 across the stores) and the in-place kernel's
+ * three masked loads per tap row cost more than the FMAs. R output rows at once, as
+ * dt_dw_rows. Rows outside the image are zero taps, so each output is still the bias, then
+ * fmaf over the padded taps in (ky, kx) order, then dt_dw_epi: the row kernels' bits. */
 static bool dt_dw_narrow_applies(const dt_conv_geom *g)
 {
     return g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 && g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1 &&
-           g->pb[1] == 1 && g->pe[1] == 1 && g->in[1] <= 16;
+           g->pb[1] == 1 && g->pe[1] == 1 && g->in[1] <= 32;
 }
 
+/* Output rows oy..oy+R-1, NV vectors of 16 columns each. */
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_dw_narrow_rows(const dt_dw_job *j, const float *x, const __m512 *wv, float b, float *y, const float *res,
-                  int64_t oy, const int R)
+                  int64_t oy, const int R, const int NV)
 {
     int64_t ih = j->g->in[0], iw = j->g->in[1], ow = j->g->out[1];
-    const __mmask16 mrow = (__mmask16)((1u << iw) - 1);
+    const __mmask16 mlast = (__mmask16)((1u << (iw - 16 * (NV - 1))) - 1);
     const bool in_store = j->epi_in_store;
     const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
     const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
-    const __m512 zero = _mm512_setzero_ps();
-    __m512 acc[4];
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc[2][4];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++)
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) acc[r] = _mm512_set1_ps(b);
+        for (int r = 0; r < R; r++) acc[v][r] = _mm512_set1_ps(b);
 #pragma GCC unroll 6
     for (int i = 0; i < R + 2; i++) {
         int64_t iy = oy + i - j->g->pb[0];
-        __m512 t[3];
-        t[1] = iy < 0 || iy >= ih ? zero : _mm512_maskz_loadu_ps(mrow, x + iy * iw);
-        /* lane x: column x - 1 (lane 0 the left padding), column x + 1 (past the row: zeros) */
-        t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(t[1]), _mm512_castps_si512(zero), 15));
-        t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(zero), _mm512_castps_si512(t[1]), 1));
+        bool in = iy >= 0 && iy < ih;
+        __m512i l[2];
+        l[0] = !in ? zero : _mm512_castps_si512(_mm512_maskz_loadu_ps(NV == 1 ? mlast : 0xffff, x + iy * iw));
+        if (NV == 2) l[1] = !in ? zero : _mm512_castps_si512(_mm512_maskz_loadu_ps(mlast, x + iy * iw + 16));
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            /* lane x: column x - 1 (the previous vector's last lane, or the left padding),
+             * column x, column x + 1 (the next vector's first lane, or zeros past the row) */
+            __m512 t[3] = {_mm512_castsi512_ps(_mm512_alignr_epi32(l[v], v > 0 ? l[v - 1] : zero, 15)),
+                           _mm512_castsi512_ps(l[v]),
+                           _mm512_castsi512_ps(_mm512_alignr_epi32(v + 1 < NV ? l[v + 1] : zero, l[v], 1))};
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            int ky = i - r;
-            if (ky < 0 || ky > 2) continue;
+            for (int r = 0; r < R; r++) {
+                int ky = i - r;
+                if (ky < 0 || ky > 2) continue;
 #pragma GCC unroll 3
-            for (int kx = 0; kx < 3; kx++) acc[r] = _mm512_fmadd_ps(wv[ky * 3 + kx], t[kx], acc[r]);
+                for (int kx = 0; kx < 3; kx++) acc[v][r] = _mm512_fmadd_ps(wv[ky * 3 + kx], t[kx], acc[v][r]);
+            }
         }
     }
-    __mmask16 m = (__mmask16)((1u << ow) - 1);
-    if (in_store) dt_dw_epi(acc, R, act, p0, p1, res ? res + oy * ow : NULL, ow, m);
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
+        __mmask16 m = v + 1 < NV ? (__mmask16)0xffff : mlast;
+        if (in_store) dt_dw_epi(acc[v], R, act, p0, p1, res ? res + oy * ow + 16 * v : NULL, ow, m);
 #pragma GCC unroll 4
-    for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (oy + r) * ow, m, acc[r]);
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (oy + r) * ow + 16 * v, m, acc[v][r]);
+    }
 }
+
+/* One plane, R = 4 rows at a time, the last rows as one block of their count. */
+#define DT_DW_NARROW_PLANE(NV)                                                                                 \
+    __attribute__((target("avx512f,fma"))) static void dt_dw_narrow_plane_##NV(                               \
+        const dt_dw_job *j, const float *x, const __m512 *wv, float b, float *y, const float *res)              \
+    {                                                                                                          \
+        int64_t oh = j->g->out[0], oy = 0;                                                                     \
+        for (; oy + 4 <= oh; oy += 4) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 4, NV);                       \
+        if (oh - oy == 3) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 3, NV);                                   \
+        if (oh - oy == 2) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 2, NV);                                   \
+        if (oh - oy == 1) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 1, NV);                                   \
+    }
+DT_DW_NARROW_PLANE(1)
+DT_DW_NARROW_PLANE(2)
 
 __attribute__((target("avx512f,fma"))) static void dt_dw_narrow_plane(const dt_dw_job *j, const float *x,
                                                                       const float *w, float b, float *y,
@@ -338,11 +365,10 @@ __attribute__((target("avx512f,fma"))) static void dt_dw_narrow_plane(const dt_d
 {
     __m512 wv[9];
     for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
-    int64_t oh = j->g->out[0], oy = 0;
-    for (; oy + 4 <= oh; oy += 4) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 4);
-    if (oh - oy == 3) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 3);
-    if (oh - oy == 2) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 2);
-    if (oh - oy == 1) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 1);
+    if (j->g->in[1] <= 16)
+        dt_dw_narrow_plane_1(j, x, wv, b, y, res);
+    else
+        dt_dw_narrow_plane_2(j, x, wv, b, y, res);
 }
 
 bool dt_cpu_dw_pairs_applies(const dt_conv_geom *g)
