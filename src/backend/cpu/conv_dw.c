@@ -1,7 +1,10 @@
 /* Depthwise convolution (one input and one output channel per group), direct: 16 outputs of
- * a row per vector. The row kernels (3x3 and 5x5) read planes of 28x28 and more in place,
- * masked loads giving the padding's zeros (dt_dw_in_place); otherwise each plane is copied
- * once into a zero-padded scratch plane so the inner loops have no bounds checks. im2col +
+ * a row per vector. 3x3 with a left pad of 1 at stride 1 or 2 (mobilenet's) reads each input
+ * row in place by whole vectors and makes the taps by lane shifts and permutes
+ * (dt_dw_narrow_plane, dt_dw_wide_plane). The row kernels (other 3x3 and 5x5) read planes of
+ * 28x28 and more in place, masked loads giving the padding's zeros (dt_dw_in_place); otherwise
+ * each plane is copied once into a zero-padded scratch plane so the inner loops have no bounds
+ * checks. im2col +
  * GEMM would be wasteful here: K is only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/conv_dw.h"
