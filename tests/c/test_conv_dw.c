@@ -163,7 +163,7 @@ static void test_depthwise_pairs(dt_pool *pool, bool avx512)
  * remainder of the 4-row block), 16 and 21 channels, every epilogue with and without a
  * residual, on both tactics (where the 16-channel one applies); the same planes at stride 2
  * with a left pad of 1 and right pads of 0 and 1 (dt_dw_wide_plane: even and odd columns of
- * two loads); and at stride 1 with a trailing pad of 0 or 2 (the other kernels). */
+ * two loads) and 2; and at stride 1 with a trailing pad of 0 or 2 (the other kernels). */
 static void test_depthwise_narrow(dt_pool *pool, bool avx512)
 {
     static const int64_t hw[][2] = {{14, 14}, {7, 7}, {1, 1}, {2, 16}, {16, 2}, {13, 9}, {5, 15}, {17, 11},
@@ -181,11 +181,12 @@ static void test_depthwise_narrow(dt_pool *pool, bool avx512)
                     check_case_algo(c, hw[si][0], hw[si][1], 3, 1, 1, acts[ai], n % 3 == 0, pool, avx512, DT_CONV_DW16,
                                     1);
             }
-    /* stride 2, right pads of 0 and 1 (dt_dw_wide_plane; output rows of at most 7 pair up) */
+    /* stride 2, right pads of 0 and 1 (dt_dw_wide_plane; output rows of at most 7 pair up),
+     * and 2 (the row kernels) */
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
-        for (int64_t pe = 0; pe <= 1; pe++, n++)
+        for (int64_t pe = 0; pe <= 2; pe++, n++)
             if (hw[si][0] + 1 + pe >= 3 && hw[si][1] + 1 + pe >= 3)
-                check_case_algo(16 + pe * 5, hw[si][0], hw[si][1], 3, 2, 1, acts[n % 6], n % 2, pool, avx512,
+                check_case_algo(16 + pe % 2 * 5, hw[si][0], hw[si][1], 3, 2, 1, acts[n % 6], n % 2, pool, avx512,
                                 DT_CONV_DEPTHWISE, pe);
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
         for (int64_t pe = 0; pe <= 2; pe += 2)

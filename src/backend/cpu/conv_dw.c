@@ -357,11 +357,12 @@ dt_dw_narrow_rows(const dt_dw_job *j, const float *x, const __m512 *wv, float b,
 }
 
 /* dt_dw_wide_plane's geometries: 3x3, dilation 1, a left pad of 1, stride 1 with a right pad
- * of 1 or stride 2 (the right pad's columns read as zeros past the row either way). */
+ * of 1 or stride 2 with one of at most 1 (the right pad's columns read as zeros past the row;
+ * the column left of a vector of outputs, broadcast, then always lies in the row). */
 static bool dt_dw_wide_applies(const dt_conv_geom *g)
 {
     return g->k[0] == 3 && g->k[1] == 3 && g->s[0] == g->s[1] && g->d[0] == 1 && g->d[1] == 1 && g->pb[1] == 1 &&
-           ((g->s[1] == 1 && g->pe[1] == 1) || g->s[1] == 2);
+           ((g->s[1] == 1 && g->pe[1] == 1) || (g->s[1] == 2 && g->pe[1] <= 1));
 }
 
 /* Output rows oy..oy+R-1 of stride S, 16 outputs at a time. Stride 1: a load of 16 columns,
