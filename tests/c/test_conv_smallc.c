@@ -8,7 +8,8 @@
  * on both thread counts, and never a write past the output. 7x7 and 3x3/5x5 with more than
  * 16 output channels read rows split into even and odd columns (4 channels x 64 outputs a
  * pass): the same bits, output rows of one or two such passes, the last of one to four
- * vectors. Batch 2, and batch 1, where two threads split the image into bands of rows. */
+ * vectors. Batch 2, and batch 1, where two threads split the image into bands of rows; the
+ * mobilenet stem at batch 6 (an output large enough to be prefetched for writing). */
 #include "testutil.h"
 #include "refact.h"
 #include "refconv.h"
@@ -166,6 +167,10 @@ int main(void)
     test_smallc_odd_sizes_every_epilogue(pools, avx512);
     test_smallc_large_kernels_odd_sizes(pools, avx512);
     test_smallc_resnet_stem(pools, avx512);
+    /* 6 images of mobilenet_v2's stem: 9.6 MB of output, whose next rows each pass prefetches
+     * for writing (DT_SMALLC_FAR_BYTES) */
+    batch = 6;
+    test_smallc_mobilenet_stem(pools, avx512);
     dt_pool_free(pools[0]);
     dt_pool_free(pools[1]);
     TEST_MAIN_END();
