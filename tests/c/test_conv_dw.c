@@ -1,6 +1,7 @@
 /* The depthwise kernels (conv_dw.c, and conv_dw16.c wherever it applies) at odd sizes: 3, 5 and 17 channels, 7x9, 9x13, 13x7 and
  * 7x35 images (29x31 and 28x53: read in place) (one, two and three 16-wide column blocks, every remainder of the 4-row block),
- * 3x3 and 5x5, strides 1 and 2, dilations 1 and 2, asymmetric pads, batch 2, every epilogue
+ * 3x3 and 5x5, strides 1 and 2, dilations 1 and 2, asymmetric pads, 3x3 stride 1 with pads of 1
+ * (read by lane shifts), batch 2, every epilogue
  * (residual and activation) on 1 and 2 threads. Held to the double reference and to the
  * direct kernel (the reference kernel of the CPU backend); on AVX-512, bit for bit to the
  * float operations the kernel documents (bias, then fmaf over the padded taps in (ky, kx)
@@ -155,6 +156,45 @@ static void test_depthwise_pairs(dt_pool *pool, bool avx512)
             }
 }
 
+/* 3x3 stride 1 with one column of padding each side (conv_dw.c: dt_dw_narrow_plane, rows of
+ * at most 32, each input row one or two loads and lane shifts; dt_dw_wide_plane, wider rows,
+ * loads and broadcasts of the columns either side): mobilenet_v2's 28x28, 14x14 and 7x7 and
+ * odd sizes around (rows of 1, 2, 9, 15, 16, 17, 31, 32, 33, 47, 56 and 113; heights of every
+ * remainder of the 4-row block), 16 and 21 channels, every epilogue with and without a
+ * residual, on both tactics (where the 16-channel one applies); the same planes at stride 2
+ * with a left pad of 1 and right pads of 0 and 1 (dt_dw_wide_plane: even and odd columns of
+ * two loads) and 2; and at stride 1 with a trailing pad of 0 or 2 (the other kernels). */
+static void test_depthwise_narrow(dt_pool *pool, bool avx512)
+{
+    static const int64_t hw[][2] = {{14, 14}, {7, 7}, {1, 1}, {2, 16}, {16, 2}, {13, 9}, {5, 15}, {17, 11},
+                                    {28, 28}, {6, 17}, {9, 32}, {3, 31}, {7, 33}, {10, 47}, {5, 56}, {2, 113}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
+                                  DT_ACT_SIGMOID};
+    int n = 0;
+    for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
+        for (int64_t c = 16; c <= 21; c += 5)
+            for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++, n++) {
+                check_case_algo(c, hw[si][0], hw[si][1], 3, 1, 1, acts[ai], n % 2, pool, avx512, DT_CONV_DEPTHWISE, 1);
+                dt_conv_geom g = {.spatial = 2, .c = c, .m = c, .group = c, .k = {3, 3}, .s = {1, 1}, .d = {1, 1},
+                                  .out = {1, hw[si][1]}};
+                if (dt_cpu_dw16_applies(&g))
+                    check_case_algo(c, hw[si][0], hw[si][1], 3, 1, 1, acts[ai], n % 3 == 0, pool, avx512, DT_CONV_DW16,
+                                    1);
+            }
+    /* stride 2, right pads of 0 and 1 (dt_dw_wide_plane; output rows of at most 7 pair up),
+     * and 2 (the row kernels) */
+    for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
+        for (int64_t pe = 0; pe <= 2; pe++, n++)
+            if (hw[si][0] + 1 + pe >= 3 && hw[si][1] + 1 + pe >= 3)
+                check_case_algo(16 + pe % 2 * 5, hw[si][0], hw[si][1], 3, 2, 1, acts[n % 6], n % 2, pool, avx512,
+                                DT_CONV_DEPTHWISE, pe);
+    for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
+        for (int64_t pe = 0; pe <= 2; pe += 2)
+            if (hw[si][0] + 1 + pe >= 3 && hw[si][1] + 1 + pe >= 3)
+                check_case_algo(16, hw[si][0], hw[si][1], 3, 1, 1, DT_ACT_CLIP, si % 2, pool, avx512,
+                                DT_CONV_DEPTHWISE, pe);
+}
+
 static void test_depthwise_odd_sizes_every_epilogue(dt_pool *pool, bool avx512)
 {
     static const int64_t chans[] = {3, 5, 17};
@@ -245,6 +285,7 @@ int main(void)
         test_depthwise_in_place(pool, avx512);
         test_depthwise_16_channels(pool, avx512);
         test_depthwise_pairs(pool, avx512);
+        test_depthwise_narrow(pool, avx512);
         dt_pool_free(pool);
     }
     TEST_MAIN_END();

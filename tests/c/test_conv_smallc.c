@@ -1,14 +1,15 @@
 /* The few-input-channel direct conv (conv_smallc.c, tactic DT_CONV_SMALLC) at odd sizes: 3x3,
  * 5x5 and 7x7 kernels, 1 to 4 input channels, 5, 16, 21 and 32 output channels (a block of 16 and a partial one), images
- * from 1x1 to 45x61 (output rows of one, of fewer than 16 and of several 16-wide blocks),
+ * from 1x1 to 45x61, 3x131 and 5x150 (output rows of one, of fewer than 16 and of several 16-wide blocks),
  * symmetric and asymmetric pads, every epilogue, with and without a residual, raw and packed
  * weights, on 1 and 2 threads. Held to the double reference; on AVX-512, bit for bit to the
  * float operations the kernel documents (bias, then fmaf over the taps in (c, ky, kx) order,
  * taps outside the image read as 0; then the epilogue), the same bits
  * on both thread counts, and never a write past the output. 7x7 and 3x3/5x5 with more than
- * 16 output channels read rows split into even and odd columns (8 channels x 32 outputs a
- * pass): the same bits, output rows of one to three such passes. Batch 2, and batch 1, where
- * two threads split the image into bands of rows (dt_smallc_job.rows_first). */
+ * 16 output channels read rows split into even and odd columns (4 channels x 64 outputs a
+ * pass): the same bits, output rows of one or two such passes, the last of one to four
+ * vectors. Batch 2, and batch 1, where two threads split the image into bands of rows; the
+ * mobilenet stem at batch 6 (an output large enough to be prefetched for writing). */
 #include "testutil.h"
 #include "refact.h"
 #include "refconv.h"
@@ -105,13 +106,13 @@ static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, in
 static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
 {
     static const int64_t ms[] = {5, 16, 21, 32};
-    static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 9}, {17, 13}, {45, 61}};
+    static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 9}, {17, 13}, {45, 61}, {3, 131}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
                                   DT_ACT_SIGMOID};
     int n = 0;
     for (int64_t c = 1; c <= 4; c++)
         for (size_t mi = 0; mi < 4; mi++)
-            for (size_t si = 0; si < 5; si++)
+            for (size_t si = 0; si < 6; si++)
                 for (int pads = 0; pads < 2; pads++, n++) {
                     /* pads 1+1 (the stems), or 0+1; a 1x1 image needs both to hold a window */
                     int64_t pt = pads == 0 || hw[si][0] < 2 ? 1 : 0;
@@ -126,13 +127,13 @@ static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
 static void test_smallc_large_kernels_odd_sizes(dt_pool *pools[2], bool avx512)
 {
     static const int64_t ms[] = {5, 21, 64};
-    static const int64_t hw[][2] = {{1, 1}, {4, 7}, {9, 13}, {37, 35}, {29, 71}};
+    static const int64_t hw[][2] = {{1, 1}, {4, 7}, {9, 13}, {37, 35}, {29, 71}, {5, 150}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_SIGMOID};
     int n = 0;
     for (int64_t k = 5; k <= 7; k += 2)
         for (int64_t c = 1; c <= 4; c++)
             for (size_t mi = 0; mi < 3; mi++)
-                for (size_t si = 0; si < 5; si++, n++) {
+                for (size_t si = 0; si < 6; si++, n++) {
                     int64_t pt = k / 2, pe = si % 2 && hw[si][0] > 1 ? k / 2 - 1 : k / 2;
                     check_case(k, c, ms[mi], hw[si][0], hw[si][1], pt, pe, acts[n % 5], n % 3 == 0, n % 2 == 0, pools,
                                avx512);
@@ -166,6 +167,10 @@ int main(void)
     test_smallc_odd_sizes_every_epilogue(pools, avx512);
     test_smallc_large_kernels_odd_sizes(pools, avx512);
     test_smallc_resnet_stem(pools, avx512);
+    /* 6 images of mobilenet_v2's stem: 9.6 MB of output, whose next rows each pass prefetches
+     * for writing (DT_SMALLC_FAR_BYTES) */
+    batch = 6;
+    test_smallc_mobilenet_stem(pools, avx512);
     dt_pool_free(pools[0]);
     dt_pool_free(pools[1]);
     TEST_MAIN_END();

@@ -502,7 +502,7 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     case DT_CONV_SMALLC: {
         /* it runs the GEMM without AVX-512 or on bfloat16 weights */
         size_t b = dt_conv_gemm_scratch(g, a, threads);
-        DT_TRY(dt_cpu_conv_smallc_scratch(g, bytes));
+        DT_TRY(dt_cpu_conv_smallc_scratch(g, threads, bytes));
         if (b > *bytes) *bytes = b;
         return DUCTILE_OK;
     }

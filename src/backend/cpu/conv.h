@@ -119,7 +119,7 @@ ductile_status dt_cpu_conv_dw16_scratch(const dt_conv_geom *g, int threads, size
  * packed float32 weights. Without AVX-512, or on bfloat16 weights, it runs the im2col GEMM. */
 bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
-ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes);
+ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 
 /* A strip of one depthwise plane (the fused inverted-residual block, fused_irb.c): output
  * rows [oy0, oy1) of the channel with weights w (KH*KW) and bias b, from src: a ring of

@@ -1,7 +1,10 @@
 /* Depthwise convolution (one input and one output channel per group), direct: 16 outputs of
- * a row per vector. The row kernels (3x3 and 5x5) read planes of 28x28 and more in place,
- * masked loads giving the padding's zeros (dt_dw_in_place); otherwise each plane is copied
- * once into a zero-padded scratch plane so the inner loops have no bounds checks. im2col +
+ * a row per vector. 3x3 with a left pad of 1 at stride 1 or 2 (mobilenet's) reads each input
+ * row in place by whole vectors and makes the taps by lane shifts and permutes
+ * (dt_dw_narrow_plane, dt_dw_wide_plane). The row kernels (other 3x3 and 5x5) read planes of
+ * 28x28 and more in place, masked loads giving the padding's zeros (dt_dw_in_place); otherwise
+ * each plane is copied once into a zero-padded scratch plane so the inner loops have no bounds
+ * checks. im2col +
  * GEMM would be wasteful here: K is only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/conv_dw.h"
@@ -34,10 +37,31 @@ typedef struct dt_dw_job {
 } dt_dw_job;
 
 /* The scratch plane is zeroed once per call: every plane of a call has the same geometry, so
- * only the interior changes. */
+ * only the interior changes. Rows copied by masked vectors, not memcpy: the padded planes are
+ * the small ones (dt_dw_in_place), whose rows of 14 or 7 floats cost a memcpy call each, as
+ * much as the row kernel's FMAs on them (14x14: ~210 of ~300 cycles a plane). */
+__attribute__((target("avx512f"))) static void dt_dw_pad_plane_avx512(const dt_dw_job *j, const float *src,
+                                                                      float *dst)
+{
+    const dt_conv_geom *g = j->g;
+    int64_t iw = g->in[1];
+    for (int64_t r = 0; r < g->in[0]; r++) {
+        float *d = dst + (r + g->pb[0]) * j->wp + g->pb[1];
+        const float *s = src + r * iw;
+        for (int64_t c = 0; c < iw; c += 16) {
+            __mmask16 m = iw - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (iw - c)) - 1);
+            _mm512_mask_storeu_ps(d + c, m, _mm512_maskz_loadu_ps(m, s + c));
+        }
+    }
+}
+
 static void dt_dw_pad_plane(const dt_dw_job *j, const float *src, float *dst)
 {
     const dt_conv_geom *g = j->g;
+    if (j->avx512) {
+        dt_dw_pad_plane_avx512(j, src, dst);
+        return;
+    }
     for (int64_t r = 0; r < g->in[0]; r++)
         memcpy(dst + (r + g->pb[0]) * j->wp + g->pb[1], src + r * g->in[1],
                (size_t)g->in[1] * sizeof *dst);
@@ -262,6 +286,199 @@ dt_dw_plane_avx512(const dt_dw_job *j, const float *pad, const float *w, float b
     }
 }
 
+/* 3x3 stride 1, dilation 1, one column of padding each side, rows of at most 32 (mobilenet_v2's
+ * 28x28, 14x14 and 7x7 planes): each input row is one or two masked loads read in place (lane
+ * x = column x, zeros past the row), its three taps the loads themselves and lane shifts of
+ * them against each other or a zero vector (the padding columns). A small plane's padded copy
+ * (rows stored, then read back at offsets 0-2 across the stores) and the in-place kernel's
+ * three masked loads per tap row cost more than the FMAs. R output rows at once, as
+ * dt_dw_rows. Rows outside the image are zero taps, so each output is still the bias, then
+ * fmaf over the padded taps in (ky, kx) order, then dt_dw_epi: the row kernels' bits. */
+static bool dt_dw_narrow_applies(const dt_conv_geom *g)
+{
+    return g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 1 && g->s[1] == 1 && g->d[0] == 1 && g->d[1] == 1 &&
+           g->pb[1] == 1 && g->pe[1] == 1;
+}
+
+/* Input row i of a block of R output rows of stride S into their accumulators: its three
+ * taps t at a vector of outputs. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_dw_narrow_fma(__m512 *acc, const __m512 *wv, const __m512 *t, const int i, const int R, const int S)
+{
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++) {
+        int ky = i - r * S;
+        if (ky < 0 || ky > 2) continue;
+#pragma GCC unroll 3
+        for (int kx = 0; kx < 3; kx++) acc[r] = _mm512_fmadd_ps(wv[ky * 3 + kx], t[kx], acc[r]);
+    }
+}
+
+/* Output rows oy..oy+R-1, NV vectors of 16 columns each. */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_dw_narrow_rows(const dt_dw_job *j, const float *x, const __m512 *wv, float b, float *y, const float *res,
+                  int64_t oy, const int R, const int NV)
+{
+    int64_t ih = j->g->in[0], iw = j->g->in[1], ow = j->g->out[1];
+    const __mmask16 mlast = (__mmask16)((1u << (iw - 16 * (NV - 1))) - 1);
+    const bool in_store = j->epi_in_store;
+    const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
+    const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
+    const __m512i zero = _mm512_setzero_si512();
+    __m512 acc[2][4];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++)
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[v][r] = _mm512_set1_ps(b);
+#pragma GCC unroll 6
+    for (int i = 0; i < R + 2; i++) {
+        int64_t iy = oy + i - j->g->pb[0];
+        bool in = iy >= 0 && iy < ih;
+        __m512i l[2];
+        l[0] = !in ? zero : _mm512_castps_si512(_mm512_maskz_loadu_ps(NV == 1 ? mlast : 0xffff, x + iy * iw));
+        if (NV == 2) l[1] = !in ? zero : _mm512_castps_si512(_mm512_maskz_loadu_ps(mlast, x + iy * iw + 16));
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            /* lane x: column x - 1 (the previous vector's last lane, or the left padding),
+             * column x, column x + 1 (the next vector's first lane, or zeros past the row) */
+            __m512 t[3] = {_mm512_castsi512_ps(_mm512_alignr_epi32(l[v], v > 0 ? l[v - 1] : zero, 15)),
+                           _mm512_castsi512_ps(l[v]),
+                           _mm512_castsi512_ps(_mm512_alignr_epi32(v + 1 < NV ? l[v + 1] : zero, l[v], 1))};
+            dt_dw_narrow_fma(acc[v], wv, t, i, R, 1);
+        }
+    }
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
+        __mmask16 m = v + 1 < NV ? (__mmask16)0xffff : mlast;
+        if (in_store) dt_dw_epi(acc[v], R, act, p0, p1, res ? res + oy * ow + 16 * v : NULL, ow, m);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + (oy + r) * ow + 16 * v, m, acc[v][r]);
+    }
+}
+
+/* dt_dw_wide_plane's geometries: 3x3, dilation 1, a left pad of 1, stride 1 with a right pad
+ * of 1 or stride 2 with one of at most 1 (the right pad's columns read as zeros past the row;
+ * the column left of a vector of outputs, broadcast, then always lies in the row). */
+static bool dt_dw_wide_applies(const dt_conv_geom *g)
+{
+    return g->k[0] == 3 && g->k[1] == 3 && g->s[0] == g->s[1] && g->d[0] == 1 && g->d[1] == 1 && g->pb[1] == 1 &&
+           ((g->s[1] == 1 && g->pe[1] == 1) || (g->s[1] == 2 && g->pe[1] <= 1));
+}
+
+/* Output rows oy..oy+R-1 of stride S, 16 outputs at a time. Stride 1: a load of 16 columns,
+ * the columns either side broadcast (zeros past the row), the taps lane shifts. Stride 2
+ * (dt_dw_taps_s2's three loads and permutes a tap row before): two loads of 32 columns split
+ * into even and odd columns (taps 1 and 2), tap 0 the odd ones a lane up with the column left
+ * of them broadcast. Input row r (image coordinates) of output row oy is src->row0 + oy * S +
+ * ky, read as dt_dw_rows reads it (in place, or a ring of rows: the fused block's strips). */
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
+dt_dw_wide_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, float *y, const float *res,
+                int64_t oy, const int R, const int S)
+{
+    int64_t ih = j->g->in[0], iw = j->g->in[1], ow = j->g->out[1];
+    const bool in_store = j->epi_in_store;
+    const dt_act act = in_store ? j->epi->act : DT_ACT_NONE;
+    const __m512 p0 = _mm512_set1_ps(in_store ? j->epi->p0 : 0.0f), p1 = _mm512_set1_ps(in_store ? j->epi->p1 : 0.0f);
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+    enum { NI = (4 - 1) * 2 + 3 };
+    /* the block's input rows, NULL outside the image */
+    const float *rows[NI];
+#pragma GCC unroll 9
+    for (int i = 0; i < (R - 1) * S + 3; i++) {
+        int64_t r = src->row0 + oy * S + i;
+        rows[i] = r < 0 || r >= ih ? NULL : src->x + (r < src->ring ? r : r % src->ring) * iw;
+    }
+    for (int64_t ox = 0; ox < ow; ox += 16) {
+        int64_t c0 = ox * S;
+        __mmask16 mo = ow - ox >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (ow - ox)) - 1);
+        __mmask16 m0 = dt_dw_row_mask(c0, iw), m1 = S == 2 ? dt_dw_row_mask(c0 + 16, iw) : 0;
+        __m512 acc[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) acc[r] = _mm512_set1_ps(b);
+#pragma GCC unroll 9
+        for (int i = 0; i < (R - 1) * S + 3; i++) {
+            const float *row = rows[i];
+            __m512i lp = zero, l = zero, ln = zero;
+            if (row) {
+                l = _mm512_castps_si512(_mm512_maskz_loadu_ps(m0, row + c0));
+                if (c0 > 0) lp = _mm512_castps_si512(_mm512_set1_ps(row[c0 - 1]));
+                if (S == 1 && c0 + 16 < iw) ln = _mm512_castps_si512(_mm512_set1_ps(row[c0 + 16]));
+                if (S == 2) ln = _mm512_castps_si512(_mm512_maskz_loadu_ps(m1, row + c0 + 16));
+            }
+            __m512 t[3];
+            if (S == 1) {
+                /* lane x: column c0 + x - 1, c0 + x, c0 + x + 1 */
+                t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(l, lp, 15));
+                t[1] = _mm512_castsi512_ps(l);
+                t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(ln, l, 1));
+            } else {
+                /* lane x: column c0 + 2x - 1, c0 + 2x, c0 + 2x + 1 */
+                t[1] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(l, even, ln));
+                t[2] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(l, odd, ln));
+                t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(t[2]), lp, 15));
+            }
+            dt_dw_narrow_fma(acc, wv, t, i, R, S);
+        }
+        int64_t off = oy * ow + ox;
+        if (in_store) dt_dw_epi(acc, R, act, p0, p1, res ? res + off : NULL, ow, mo);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) _mm512_mask_storeu_ps(y + off + r * ow, mo, acc[r]);
+    }
+}
+
+#define DT_DW_WIDE_PLANE(S)                                                                                    \
+    __attribute__((target("avx512f,fma"))) static void dt_dw_wide_plane_##S(                                  \
+        const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, float *y, const float *res)        \
+    {                                                                                                          \
+        int64_t oh = j->g->out[0], oy = 0;                                                                     \
+        for (; oy + 4 <= oh; oy += 4) dt_dw_wide_rows(j, src, wv, b, y, res, oy, 4, S);                        \
+        if (oh - oy == 3) dt_dw_wide_rows(j, src, wv, b, y, res, oy, 3, S);                                    \
+        if (oh - oy == 2) dt_dw_wide_rows(j, src, wv, b, y, res, oy, 2, S);                                    \
+        if (oh - oy == 1) dt_dw_wide_rows(j, src, wv, b, y, res, oy, 1, S);                                    \
+    }
+DT_DW_WIDE_PLANE(1)
+DT_DW_WIDE_PLANE(2)
+
+__attribute__((target("avx512f,fma"))) static void dt_dw_wide_plane(const dt_dw_job *j, const dt_dw_src *src,
+                                                                    const float *w, float b, float *y,
+                                                                    const float *res)
+{
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
+    if (j->g->s[1] == 1)
+        dt_dw_wide_plane_1(j, src, wv, b, y, res);
+    else
+        dt_dw_wide_plane_2(j, src, wv, b, y, res);
+}
+
+/* One plane, R = 4 rows at a time, the last rows as one block of their count. */
+#define DT_DW_NARROW_PLANE(NV)                                                                                 \
+    __attribute__((target("avx512f,fma"))) static void dt_dw_narrow_plane_##NV(                               \
+        const dt_dw_job *j, const float *x, const __m512 *wv, float b, float *y, const float *res)              \
+    {                                                                                                          \
+        int64_t oh = j->g->out[0], oy = 0;                                                                     \
+        for (; oy + 4 <= oh; oy += 4) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 4, NV);                       \
+        if (oh - oy == 3) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 3, NV);                                   \
+        if (oh - oy == 2) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 2, NV);                                   \
+        if (oh - oy == 1) dt_dw_narrow_rows(j, x, wv, b, y, res, oy, 1, NV);                                   \
+    }
+DT_DW_NARROW_PLANE(1)
+DT_DW_NARROW_PLANE(2)
+
+__attribute__((target("avx512f,fma"))) static void dt_dw_narrow_plane(const dt_dw_job *j, const float *x,
+                                                                      const float *w, float b, float *y,
+                                                                      const float *res)
+{
+    __m512 wv[9];
+    for (int i = 0; i < 9; i++) wv[i] = _mm512_set1_ps(w[i]);
+    if (j->g->in[1] <= 16)
+        dt_dw_narrow_plane_1(j, x, wv, b, y, res);
+    else
+        dt_dw_narrow_plane_2(j, x, wv, b, y, res);
+}
+
 bool dt_cpu_dw_pairs_applies(const dt_conv_geom *g)
 {
     return dt_cpu_conv_is_depthwise(g) && g->spatial == 2 && g->k[0] == 3 && g->k[1] == 3 && g->s[0] == 2 &&
@@ -339,6 +556,7 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
     int64_t ksz = g->k[0] * g->k[1];
     float *pad = (float *)(j->scratch + (size_t)tid * j->plane_bytes);
     bool in_place = dt_dw_in_place(g), pairs = j->avx512 && dt_cpu_dw_pairs_applies(g);
+    bool narrow = j->avx512 && dt_dw_narrow_applies(g) && g->in[1] <= 32, wide = j->avx512 && dt_dw_wide_applies(g);
     dt_dw_rows_plane_fn rows = j->avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     for (int64_t p = begin; p < end; p++) {
         int64_t c = p % g->c;
@@ -348,6 +566,11 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
         const float *res = j->epi && j->epi->res ? j->epi->res + yp * out_px : NULL;
         if (pairs) {
             dt_dw_pairs_plane(j, j->x + xp * in_px, j->w + c * ksz, b, y, res);
+        } else if (narrow) {
+            dt_dw_narrow_plane(j, j->x + xp * in_px, j->w + c * ksz, b, y, res);
+        } else if (wide) {
+            dt_dw_src src = {.x = j->x + xp * in_px, .row0 = -g->pb[0], .ring = g->in[0]};
+            dt_dw_wide_plane(j, &src, j->w + c * ksz, b, y, res);
         } else if (rows && in_place) {
             /* the plane in place; pad, zeroed and never written on this path, is the zero row */
             dt_dw_src src = {.x = j->x + xp * in_px, .zero = pad, .row0 = -g->pb[0], .ring = g->in[0]};
@@ -435,6 +658,12 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, cons
     bool in_place = dt_dw_in_place(g);
     dt_dw_rows_plane_fn rows = j.avx512 ? dt_dw_rows_select(g, in_place) : NULL;
     j.epi_in_store = rows && epi && dt_dw_epi_in_lanes(epi);
+    if (j.avx512 && dt_dw_wide_applies(g) && !(dt_dw_narrow_applies(g) && g->in[1] <= 32)) {
+        dt_dw_src in = {.x = src, .row0 = oy0 * g->s[0] - g->pb[0], .ring = ring};
+        dt_dw_wide_plane(&j, &in, w, b, y, res);
+        if (epi && !j.epi_in_store) dt_epilogue_apply(epi, y, res, gs.out[0] * gs.out[1]);
+        return;
+    }
     if (rows && in_place) {
         dt_dw_src in = {.x = src, .zero = pad, .row0 = oy0 * g->s[0] - g->pb[0], .ring = ring};
         rows(&j, &in, w, b, y, res);

@@ -7,9 +7,12 @@
  * multiplied into 16 output channels at once, weights broadcast from a small table, and the
  * outputs are stored as NCHW rows with the epilogue in lanes.
  *
- * 7x7 (resnet50's stem) and several blocks of outputs first split every input row into its even and odd padded columns
- * (one pass over the image), so that each tap vector is one load, not a permute after the
- * last one: seven taps made by a chain of dependent permutes held the FMAs back.
+ * 7x7 (resnet50's stem) and several blocks of outputs first split every input row into its even and odd padded columns,
+ * so that each tap vector is one load, not a permute after the last one: seven taps made by a
+ * chain of dependent permutes held the FMAs back. Each band of output rows splits the input
+ * rows it reads into its thread's buffer just before it reads them (in L1/L2), every block of
+ * output channels of the band then reading them: a pass over the whole batch first wrote and
+ * read back 0.7 MB per 224x224 image, from L3 or memory beyond one image.
  *
  * Each output: its bias, then fmaf over the taps in (c, ky, kx) order, taps outside the image
  * read as 0; then the epilogue. Not the GEMM's bits (its sums start from zero and add the
@@ -25,6 +28,8 @@
 
 /* Output channels per pass: 16 accumulators beside the three taps. */
 enum { DT_SMALLC_MB = 16, DT_SMALLC_MAX_C = 4 };
+/* A pass over split rows (dt_smallc_split_block): output channels x vectors of 16 outputs. */
+enum { DT_SMALLC_CH = 4, DT_SMALLC_NV = 4 };
 
 /* Square kernels of 3, 5 or 7 taps (one compiled body per size and channel count; the row's
  * three loads hold the 7 taps of 16 outputs at stride 2: 30 + 6 < 48 floats). */
@@ -57,14 +62,21 @@ static bool dt_smallc_split(const dt_conv_geom *g) { return g->k[0] == 7 || dt_s
  * whole pairs of vectors plus the kernel's reach, zeros past the image. */
 static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1; }
 
-ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, size_t *bytes)
+/* Output rows per part (a band): 28 per 224x224 image and channel block, enough to share. */
+enum { DT_SMALLC_BAND = 8 };
+
+/* The input rows a band of output rows reads, per channel (at most). */
+static int64_t dt_smallc_band_rows(const dt_conv_geom *g) { return 2 * DT_SMALLC_BAND + g->k[0] - 2; }
+
+ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, int threads, size_t *bytes)
 {
-    /* the zero row, then with split rows every input row's two halves (each row 2 halves) */
+    /* the zero row, then with split rows each thread's band: its input rows' two halves */
     int64_t row = dt_smallc_split(g) ? 2 * dt_smallc_half(g) : g->in[1];
     size_t z, rows = 1, split;
-    if (dt_smallc_split(g) && (!dt_mul_size((size_t)g->batch * (size_t)g->c, (size_t)g->in[0], &split) ||
+    if (dt_smallc_split(g) && (!dt_mul_size((size_t)(threads > 1 ? threads : 1) * (size_t)g->c,
+                                            (size_t)dt_smallc_band_rows(g), &split) ||
                                !dt_add_size(split, 1, &rows)))
-        return dt_fail(DUCTILE_ERR_SHAPE, "an image of %lld rows is too large", (long long)g->in[0]);
+        return dt_fail(DUCTILE_ERR_SHAPE, "%d threads' bands are too large", threads);
     if (!dt_mul_size((size_t)row, sizeof(float), &z) || !dt_mul_size(z, rows, &z) ||
         !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
         return dt_fail(DUCTILE_ERR_SHAPE, "a row of %lld pixels is too large", (long long)g->in[1]);
@@ -76,15 +88,28 @@ typedef struct dt_smallc_job {
     const dt_conv_geom *g;
     const dt_conv_args *a;
     const float *wt, *zero;
-    float *split;           /* split rows (dt_smallc_split), or NULL */
+    float *split;           /* the threads' bands of split rows (dt_smallc_split), or NULL */
     int64_t half;           /* dt_smallc_half */
-    int64_t blocks, row_parts, rows_per_part;
-    /* Fewer images than threads: the parts (and the split rows) ordered rows first, so that
-     * each thread computes a band of rows of every channel, the band a spatially split
-     * consumer (MaxPool's bands, Winograd's blocks) reads on the same core. */
+    int64_t band;           /* floats of a thread's band: C x dt_smallc_band_rows x 2 halves */
+    int64_t blocks, row_parts;
+    /* Fewer images than threads: the parts ordered rows first, so that each thread computes
+     * a band of rows of every channel, the band a spatially split consumer (MaxPool's bands,
+     * Winograd's blocks) reads on the same core. (A part of split rows is a band of every
+     * channel: so ordered anyway.) */
     bool rows_first;
     bool epi_in_store;
+    /* The output's lines of the next row prefetched for writing (DT_SMALLC_FAR_BYTES). */
+    bool pf_out;
 } dt_smallc_job;
+
+/* Outputs of at least this many bytes (the whole batch's) come from memory: each pass over
+ * split rows prefetches for writing (PREFETCHW: the line owned before the stores reach it)
+ * the lines of its channels' next output row. mobilenet_v2's stem, 1 thread, layer minima: at
+ * batch 8 (12.8 MB) 1.67-1.71 -> 1.58-1.60 ms (block 1, which reads it, 1.19-1.24 ->
+ * 1.08-1.18); at batch 1 and 2 (1.6 and 3.2 MB, from L3) 0.135 -> 0.145 and 0.287 -> 0.307. */
+#define DT_SMALLC_FAR_BYTES ((size_t)8 << 20)
+
+static inline void dt_smallc_prefetchw(const float *p) { __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p)); }
 
 /* Output rows [oy0, oy1) of image b, output channels of block mb; C input channels and the
  * kernel's KS x KS taps constants, so that the taps' loops unroll whole and the accumulators
@@ -171,19 +196,20 @@ dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64
         }
 }
 
-/* dt_smallc_rows on split rows (dt_smallc_split): 8 output channels x 32 outputs of a row a
- * pass, so each tap is 2 loads and 8 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
- * loads for 16 FMAs: bound by loads). The loops over c and ky stay rolled (unrolled, the nest
+/* dt_smallc_rows on split rows (dt_smallc_split): 4 output channels x 64 outputs of a row a
+ * pass, so each tap is 4 loads and 4 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
+ * loads for 16 FMAs: bound by loads; 8 x 32, 10 loads: mobilenet_v2's stem 0.144 ms against
+ * 0.128, resnet50's 1.046 against 1.018; 8 x 48 and 4 x 80 or more spilled). The loops over c and ky stay rolled (unrolled, the nest
  * was ~30 KB of code a block of outputs ran through). The same operations per output. */
-/* The taps of one pass of dt_smallc_split_block: nv (1 or 2) vectors of 16 outputs of row oy
- * from column ox, 8 output channels (weights from wb). */
+/* The taps of one pass of dt_smallc_split_block: nv (1 to DT_SMALLC_NV) vectors of 16 outputs
+ * of row oy from column ox, DT_SMALLC_CH output channels (weights from wb); xs: the band's
+ * split rows from input row iy0, nr rows per channel. */
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
-dt_smallc_split_taps(const dt_smallc_job *j, int64_t b, int64_t oy, int64_t ox, const float *wb, __m512 acc[2][8],
-                     const int C, const int KS, const int nv)
+dt_smallc_split_taps(const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t oy, int64_t ox, const float *wb,
+                     __m512 acc[DT_SMALLC_NV][DT_SMALLC_CH], const int C, const int KS, const int nv)
 {
     const dt_conv_geom *g = j->g;
-    int64_t ih = g->in[0], half = j->half;
-    const float *xs = j->split + b * C * ih * 2 * half;
+    int64_t ih = g->in[0], half = j->half, nr = dt_smallc_band_rows(g);
 #pragma GCC unroll 1
     for (int c = 0; c < C; c++)
 #pragma GCC unroll 1
@@ -192,24 +218,25 @@ dt_smallc_split_taps(const dt_smallc_job *j, int64_t b, int64_t oy, int64_t ox, 
              * 2 ox + kx: half kx % 2, element ox + kx / 2 */
             int64_t iy = oy * 2 + ky - g->pb[0];
             const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
-            const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * ih + iy) * 2 * half) + ox;
+            const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * nr + iy - iy0) * 2 * half) + ox;
 #pragma GCC unroll 7
             for (int kx = 0; kx < KS; kx++) {
-                __m512 t0 = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2);
-                __m512 t1 = nv > 1 ? _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16) : t0;
+                __m512 t[DT_SMALLC_NV];
+#pragma GCC unroll 4
+                for (int v = 0; v < nv; v++) t[v] = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16 * v);
 #pragma GCC unroll 8
-                for (int i = 0; i < 8; i++) {
+                for (int i = 0; i < DT_SMALLC_CH; i++) {
                     __m512 w = _mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]);
-                    acc[0][i] = _mm512_fmadd_ps(w, t0, acc[0][i]);
-                    if (nv > 1) acc[1][i] = _mm512_fmadd_ps(w, t1, acc[1][i]);
+#pragma GCC unroll 4
+                    for (int v = 0; v < nv; v++) acc[v][i] = _mm512_fmadd_ps(w, t[v], acc[v][i]);
                 }
             }
         }
 }
 
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
-dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C,
-                      const int KS)
+dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0,
+                      int64_t oy1, const int C, const int KS)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
@@ -221,39 +248,51 @@ dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0
     __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
     float bias[DT_SMALLC_MB];
     for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
+    enum { CH = DT_SMALLC_CH, NV = DT_SMALLC_NV };
     for (int64_t oy = oy0; oy < oy1; oy++)
-        for (int64_t ox = 0; ox < ow; ox += 32)
-            for (int64_t hb = 0; hb < 2 && hb * 8 < nm; hb++) {
-                __m512 acc[2][8];
+        for (int64_t ox = 0; ox < ow; ox += 16 * NV)
+            for (int64_t hb = 0; hb < DT_SMALLC_MB / CH && hb * CH < nm; hb++) {
+                __m512 acc[NV][CH];
 #pragma GCC unroll 8
-                for (int i = 0; i < 8; i++) acc[0][i] = acc[1][i] = _mm512_set1_ps(bias[hb * 8 + i]);
+                for (int i = 0; i < CH; i++)
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; v++) acc[v][i] = _mm512_set1_ps(bias[hb * CH + i]);
                 /* an opaque copy of the table's address, as in dt_smallc_rows */
-                const float *wb = wt + hb * 8;
+                const float *wb = wt + hb * CH;
+                if (j->pf_out && oy + 1 < oh)
+                    for (int i = 0; i < CH && hb * CH + i < nm; i++)
+                        for (int v = 0; v < NV && ox + 16 * v < ow; v++)
+                            dt_smallc_prefetchw(a->y + (b * g->m + m0 + hb * CH + i) * opx + (oy + 1) * ow + ox + 16 * v);
                 __asm__("" : "+r"(wb));
-                /* a row's last pass of at most 16 outputs computes one vector, not two */
-                if (ow - ox > 16)
-                    dt_smallc_split_taps(j, b, oy, ox, wb, acc, C, KS, 2);
+                /* a row's last pass computes only the vectors it has */
+                int64_t nvec = (ow - ox + 15) / 16;
+                if (nvec >= NV)
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, NV);
+                else if (NV > 3 && nvec == 3)
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, 3);
+                else if (NV > 2 && nvec == 2)
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, 2);
                 else
-                    dt_smallc_split_taps(j, b, oy, ox, wb, acc, C, KS, 1);
-                int64_t n8 = nm - hb * 8 < 8 ? nm - hb * 8 : 8;
-                float *y = a->y + (b * g->m + m0 + hb * 8) * opx;
-                const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * 8) * opx : NULL;
-#pragma GCC unroll 2
-                for (int v = 0; v < 2; v++) {
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, 1);
+                int64_t n8 = nm - hb * CH < CH ? nm - hb * CH : CH;
+                float *y = a->y + (b * g->m + m0 + hb * CH) * opx;
+                const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * CH) * opx : NULL;
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) {
                     int64_t xo = ox + 16 * v, rem = ow - xo;
                     if (rem <= 0) break;
                     __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
                     int64_t off = oy * ow + xo;
                     const float *r = j->epi_in_store && res ? res + off : NULL;
-                    if (n8 == 8) {
-                        dt_dw_epi(acc[v], 8, act, p0, p1, r, opx, m);
+                    if (n8 == CH) {
+                        dt_dw_epi(acc[v], CH, act, p0, p1, r, opx, m);
 #pragma GCC unroll 8
-                        for (int i = 0; i < 8; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[v][i]);
+                        for (int i = 0; i < CH; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[v][i]);
                     } else {
                         /* a copy indexed by a count known only here (see dt_smallc_rows) */
-                        __m512 o[8];
+                        __m512 o[CH];
 #pragma GCC unroll 8
-                        for (int i = 0; i < 8; i++) o[i] = acc[v][i];
+                        for (int i = 0; i < CH; i++) o[i] = acc[v][i];
                         for (int64_t i = 0; i < n8; i++) {
                             dt_dw_epi(&o[i], 1, act, p0, p1, r ? r + i * opx : NULL, 0, m);
                             _mm512_mask_storeu_ps(y + i * opx + off, m, o[i]);
@@ -266,12 +305,14 @@ dt_smallc_split_block(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0
             }
 }
 
+/* Block mb of output rows [oy0, oy1) of image b; xs and iy0 as dt_smallc_split_taps', NULL
+ * without split rows. */
 #define DT_SMALLC_FN(C, KS)                                                                                \
     __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS(                         \
-        const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1)                           \
+        const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0, int64_t oy1) \
     {                                                                                                      \
-        if (j->split)                                                                                      \
-            dt_smallc_split_block(j, b, mb, oy0, oy1, C, KS);                                              \
+        if (xs)                                                                                            \
+            dt_smallc_split_block(j, xs, iy0, b, mb, oy0, oy1, C, KS);                                     \
         else                                                                                               \
             dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                     \
     }
@@ -280,43 +321,55 @@ DT_SMALLC_FNS(3)
 DT_SMALLC_FNS(5)
 DT_SMALLC_FNS(7)
 
-/* Input rows [begin, end) (over batch, channel, row) split into their padded even and odd
- * columns: 16 of each from 32 padded columns, masked loads giving the padding's zeros. */
-__attribute__((target("avx512f"))) static void dt_smallc_split_rows(void *arg, int64_t begin, int64_t end, int tid)
+/* Input rows [iy0, iy1) of every channel of image b split into their padded even and odd
+ * columns, into xs (dt_smallc_split_taps' layout): 16 of each from 32 padded columns, masked
+ * loads giving the padding's zeros. */
+__attribute__((target("avx512f"))) static void dt_smallc_split_band(const dt_smallc_job *j, float *xs, int64_t b,
+                                                                    int64_t iy0, int64_t iy1)
 {
-    (void)tid;
-    const dt_smallc_job *j = arg;
     const dt_conv_geom *g = j->g;
-    int64_t iw = g->in[1], half = j->half;
+    int64_t iw = g->in[1], half = j->half, nr = dt_smallc_band_rows(g);
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-    int64_t c = g->c, ih = g->in[0];
-    for (int64_t u = begin; u < end; u++) {
-        /* input row r = (image, channel, y); row-major over the image where j->rows_first */
-        int64_t r = j->rows_first ? (u / (c * ih) * c + u % c) * ih + u / c % ih : u;
-        const float *x = j->a->x + r * iw;
-        float *e = j->split + r * 2 * half, *o = e + half;
-        for (int64_t i = 0; i < half; i += 16) {
-            int64_t c0 = 2 * i - j->g->pb[1];   /* the image column of padded column 2i */
-            __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
-            __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
-            __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
-            _mm512_mask_storeu_ps(e + i, m, _mm512_permutex2var_ps(v0, even, v1));
-            _mm512_mask_storeu_ps(o + i, m, _mm512_permutex2var_ps(v0, odd, v1));
+    for (int64_t c = 0; c < g->c; c++)
+        for (int64_t iy = iy0; iy < iy1; iy++) {
+            const float *x = j->a->x + ((b * g->c + c) * g->in[0] + iy) * iw;
+            float *e = xs + (c * nr + iy - iy0) * 2 * half, *o = e + half;
+            for (int64_t i = 0; i < half; i += 16) {
+                int64_t c0 = 2 * i - g->pb[1];   /* the image column of padded column 2i */
+                __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
+                __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
+                __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
+                _mm512_mask_storeu_ps(e + i, m, _mm512_permutex2var_ps(v0, even, v1));
+                _mm512_mask_storeu_ps(o + i, m, _mm512_permutex2var_ps(v0, odd, v1));
+            }
         }
-    }
 }
 
 static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
 {
-    (void)tid;
     const dt_smallc_job *j = arg;
+    const dt_conv_geom *g = j->g;
     /* by kernel size (3, 5, 7), then input channels */
-    static void (*const fns[3][DT_SMALLC_MAX_C])(const dt_smallc_job *, int64_t, int64_t, int64_t, int64_t) = {
+    static void (*const fns[3][DT_SMALLC_MAX_C])(const dt_smallc_job *, const float *, int64_t, int64_t, int64_t,
+                                                 int64_t, int64_t) = {
         {dt_smallc_rows_1_3, dt_smallc_rows_2_3, dt_smallc_rows_3_3, dt_smallc_rows_4_3},
         {dt_smallc_rows_1_5, dt_smallc_rows_2_5, dt_smallc_rows_3_5, dt_smallc_rows_4_5},
         {dt_smallc_rows_1_7, dt_smallc_rows_2_7, dt_smallc_rows_3_7, dt_smallc_rows_4_7}};
-    for (int64_t u = begin; u < end; u++) {
+    void (*fn)(const dt_smallc_job *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t) =
+        fns[(g->k[0] - 3) / 2][g->c - 1];
+    for (int64_t u = begin; u < end && j->split; u++) {
+        /* a band of image b over every block: its input rows split once, read by each block */
+        int64_t b = u / j->row_parts, oy0 = u % j->row_parts * DT_SMALLC_BAND;
+        int64_t oy1 = oy0 + DT_SMALLC_BAND < g->out[0] ? oy0 + DT_SMALLC_BAND : g->out[0];
+        int64_t iy0 = 2 * oy0 - g->pb[0], iy1 = 2 * (oy1 - 1) - g->pb[0] + g->k[0];
+        if (iy0 < 0) iy0 = 0;
+        if (iy1 > g->in[0]) iy1 = g->in[0];
+        float *xs = j->split + tid * j->band;
+        dt_smallc_split_band(j, xs, b, iy0, iy1);
+        for (int64_t mb = 0; mb < j->blocks; mb++) fn(j, xs, iy0, b, mb, oy0, oy1);
+    }
+    for (int64_t u = begin; u < end && !j->split; u++) {
         int64_t part = u % j->row_parts, bm = u / j->row_parts;
         if (j->rows_first) {
             /* within an image, row parts outermost: the threads split it into bands of rows */
@@ -324,9 +377,9 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
             part = v / j->blocks;
             bm = u / per * j->blocks + v % j->blocks;
         }
-        int64_t oy0 = part * j->rows_per_part, oy1 = oy0 + j->rows_per_part;
-        if (oy1 > j->g->out[0]) oy1 = j->g->out[0];
-        fns[(j->g->k[0] - 3) / 2][j->g->c - 1](j, bm / j->blocks, bm % j->blocks, oy0, oy1);
+        int64_t oy0 = part * DT_SMALLC_BAND, oy1 = oy0 + DT_SMALLC_BAND;
+        if (oy1 > g->out[0]) oy1 = g->out[0];
+        fn(j, NULL, 0, bm / j->blocks, bm % j->blocks, oy0, oy1);
     }
 }
 
@@ -353,19 +406,17 @@ ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, 
     float *zero = (float *)(void *)((char *)a->scratch + dt_smallc_table_bytes(g));
     dt_smallc_job j = {.g = g, .a = a, .wt = wt, .zero = zero, .blocks = blocks,
                        .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi),
-                       .rows_first = dt_pool_threads(pool) > g->batch};
+                       .rows_first = dt_pool_threads(pool) > g->batch,
+                       .pf_out = (size_t)(g->batch * g->m * g->out[0] * g->out[1]) * sizeof(float) >= DT_SMALLC_FAR_BYTES};
     if (dt_smallc_split(g)) {
         j.half = dt_smallc_half(g);
         j.split = zero + 2 * j.half;
+        j.band = g->c * dt_smallc_band_rows(g) * 2 * j.half;
         memset(zero, 0, (size_t)(2 * j.half) * sizeof *zero);
-        int64_t rows = g->batch * g->c * g->in[0];
-        dt_parallel_for(pool, rows, 1 + 4096 / (2 * j.half), dt_smallc_split_rows, &j);
     } else {
         memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
     }
-    /* Parts of 8 rows: 28 per 224x224 image and channel block, enough to share. */
-    j.rows_per_part = 8;
-    j.row_parts = (g->out[0] + 7) / 8;
-    dt_parallel_for(pool, g->batch * blocks * j.row_parts, 1, dt_smallc_part, &j);
+    j.row_parts = (g->out[0] + DT_SMALLC_BAND - 1) / DT_SMALLC_BAND;
+    dt_parallel_for(pool, g->batch * (j.split ? 1 : blocks) * j.row_parts, 1, dt_smallc_part, &j);
     return DUCTILE_OK;
 }

@@ -40,9 +40,16 @@
  * 7.8 MB) ran 35-45% faster (per-layer profiler, 1 thread, Zen 4 with 1 MB of L2 and 32 MB
  * of L3 per core complex). */
 int64_t dt_cpu_irb_min_bytes = 4 << 20;
-/* The same over a batch of more than one image. The unfused chain runs each stage over the
- * whole batch (E, then D, of every image), so two 56x56 images' 3.6 MB round trip costs what
- * one image's 1.8 MB did not: mobilenet_v2 at batch 2 in strips, blocks 1, 3 and 4 (1.6-1.8
+/* The same over a batch of more than one image but fewer than the threads (the convs of the
+ * chain split over the threads run each stage over the whole batch). With at least as many
+ * images as threads, each thread runs whole images' chains one after another through one
+ * image's E and D (session 13), so the rule above is per image: mobilenet_v2 at batch 8 on 1
+ * thread, blocks 3-7 (expanded images of 1.8, 0.6 and 0.6 MB, 2-6 MB a batch) ran the strips
+ * 0.03-0.20 ms per block slower than the chains once the depthwise kernel had become cheaper
+ * (session 19: blocks 5, 6 1.07 -> 0.87 ms, 7 0.73 -> 0.65, 3 2.36 -> 2.25; batch 2: block 3
+ * 0.59 -> 0.55; layer minima, alternating processes). Before session 13 the chain ran each
+ * stage over the whole batch at any thread count, where the batch's round trip cost what one
+ * image's did not: mobilenet_v2 at batch 2 in strips, blocks 1, 3 and 4 (1.6-1.8
  * MB an image) 0.81 -> 0.68, 1.45 -> 1.15 and 0.81 -> 0.74 ms on 1 thread, 0.64 -> 0.48 and
  * 1.11 -> 0.89 (blocks 1, 3) on 2; at batch 4 blocks 5, 6 (0.6 MB an image) 1.07 -> 0.91 and
  * 0.96 -> 0.90 (per-layer minima, 3 alternating rounds, load 3-4;
@@ -298,9 +305,11 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         !dt_mul_size(eimg, sizeof(float), &eimg))
         return dt_fail(DUCTILE_ERR_SHAPE, "the expanded image of %lld channels overflows size_t", (long long)p->ce);
     size_t etotal;
-    int64_t min_bytes = g->batch > 1 ? dt_cpu_irb_min_batch_bytes : dt_cpu_irb_min_bytes;
+    /* the images a chain's stages run over at once: one where the threads take whole images */
+    int64_t chain_images = g->batch >= threads ? 1 : g->batch;
+    int64_t min_bytes = chain_images > 1 ? dt_cpu_irb_min_batch_bytes : dt_cpu_irb_min_bytes;
     if (!p->expand && threads == 1 && dt_cpu_irb_min_noexpand_bytes < min_bytes) min_bytes = dt_cpu_irb_min_noexpand_bytes;
-    pl->strips = dt_mul_size(eimg, (size_t)g->batch, &etotal) && etotal >= (size_t)min_bytes && g->out[0] > 1;
+    pl->strips = dt_mul_size(eimg, (size_t)chain_images, &etotal) && etotal >= (size_t)min_bytes && g->out[0] > 1;
     if (pl->strips) {
         /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
          * expanded input rows and depthwise output fit the strip budget. */
