@@ -642,6 +642,64 @@ static void test_unknown_weight_layout_is_refused_when_compiled(void)
     free(w), free(b);
 }
 
+/* FusedConv's folded DepthToSpace (ops/fused.h: depth_to_space, d2s_mode, to; builder/fuse_d2s.c
+ * makes it for a device backend): the shape it infers, the attributes it refuses, and the CPU's
+ * refusal to run it. */
+static void test_folded_depth_to_space_shape_and_refusals(void)
+{
+    new_net();
+    conv_case cc = {.n = 2, .c = 4, .m = 18, .h = 7, .w = 5, .k = 3, .stride = 1, .pad = 1, .group = 1};
+    float *w = rand_buf(cc.m * cc.c * cc.k * cc.k), *b = rand_buf(cc.m);
+    ductile_layer *L = fused_layer(&cc, w, b, false, "", -1);
+    dt_attr *r = attr(L, "depth_to_space", DT_ATTR_INT), *mode = attr(L, "d2s_mode", DT_ATTR_STRING),
+            *to = attr(L, "to", DT_ATTR_INT);
+    r->i = 3;
+    mode->s = "CRD";
+    mode->s_len = 3;
+    to->i = DUCTILE_FLOAT16;
+    const dt_opdef *d = find_def("FusedConv");
+    dt_view in[3] = {{DUCTILE_FLOAT32, 4, {2, 4, 7, 5}, NULL}}, out = {0};
+    for (int i = 1; i < 3; i++) {
+        in[i].dtype = DUCTILE_FLOAT32;
+        in[i].rank = L->in[i]->rank;
+        memcpy(in[i].dims, L->in[i]->dims, sizeof in[i].dims);
+    }
+    CHECK_EQ_INT(d->check(L), DUCTILE_OK);
+    CHECK_EQ_INT(d->infer(L, in, &out), DUCTILE_OK);
+    /* [2, 18, 7, 5] -> [2, 2, 21, 15], in `to`'s type */
+    CHECK(out.rank == 4 && out.dims[0] == 2 && out.dims[1] == 2 && out.dims[2] == 21 && out.dims[3] == 15);
+    CHECK_EQ_INT(out.dtype, DUCTILE_FLOAT16);
+    const dt_kernel *k = dt_cpu_kernel_compiled("FusedConv");
+    void *params = NULL;
+    CHECK(k != NULL);
+    CHECK_EQ_INT(k->prepare(L, &params), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'depth_to_space' = 3 is not supported on the CPU");
+    CHECK(params == NULL);
+    r->i = 4;   /* 18 channels do not divide by 16 */
+    CHECK_EQ_INT(d->infer(L, in, &out), DUCTILE_ERR_SHAPE);
+    CHECK_EQ_STR(ductile_last_error(),
+                 "attribute 'depth_to_space' = 4 needs a 2-D conv whose 18 output channels divide by 16");
+    r->i = 3;
+    mode->s = "RDC";
+    CHECK_EQ_INT(d->check(L), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'd2s_mode' = 'RDC' is not supported (supported: DCR, CRD)");
+    mode->s = "DCR";
+    to->i = DUCTILE_INT32;
+    CHECK_EQ_INT(d->check(L), DUCTILE_ERR_UNSUPPORTED);
+    char want[128];
+    snprintf(want, sizeof want, "attribute 'to' = %d is not a float type (float32, float16, bfloat16)", DUCTILE_INT32);
+    CHECK_EQ_STR(ductile_last_error(), want);
+    to->i = DUCTILE_FLOAT32;
+    r->i = -1;
+    CHECK_EQ_INT(d->check(L), DUCTILE_ERR_INVALID_ARGUMENT);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'depth_to_space' = -1; expected 0 (none) to 65536");
+    ductile_layer *R = fused_layer(&cc, w, b, true, "", -1);   /* with a residual */
+    attr(R, "depth_to_space", DT_ATTR_INT)->i = 3;
+    CHECK_EQ_INT(d->check(R), DUCTILE_ERR_UNSUPPORTED);
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'depth_to_space' does not take input 3 (R)");
+    free(w), free(b);
+}
+
 int main(void)
 {
     refconv_rng = 0x2545f4914f6cdd1dull;   /* the sequence the cases were tuned on */
@@ -664,6 +722,7 @@ int main(void)
     test_pass_makes_noop_expand_a_view();
 
     test_unknown_weight_layout_is_refused_when_compiled();
+    test_folded_depth_to_space_shape_and_refusals();
     dt_pool_free(pool);
     dt_network_delete(net);
     TEST_MAIN_END();
