@@ -239,6 +239,10 @@ def main():
                     help="also time an engine built with the layout pass off (DUCTILE_LAYOUT=nchw): ductile_nchw_ms")
     ap.add_argument("--graphs-shapes", type=int, default=2,
                     help="reduce-overhead at this many of the smallest shapes (it recompiles per shape)")
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows of other models already in today's table under --out (a run of the five "
+                         "models split over several processes, each timing both engines side by side, as on a "
+                         "machine whose calls are capped at 10 minutes)")
     args = ap.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     torch.backends.cudnn.benchmark = True
@@ -248,7 +252,7 @@ def main():
     torch.backends.cudnn.allow_tf32 = False
     torch.backends.cuda.matmul.allow_tf32 = False
     card = torch.cuda.get_device_name()
-    rows = []
+    rows = kept_rows(args) if args.append else []
     tmp = tempfile.mkdtemp(prefix="bench_cuda_")
     half = torch.float16 if args.precision == "fp16" else torch.bfloat16 if args.precision == "bf16" else torch.float32
     for name in [m for m in args.models.split(",") if m]:
@@ -322,10 +326,25 @@ def main():
         write(rows, args)  # after each model: a run cut short still leaves its rows
 
 
+def table_base(out):
+    return os.path.join(out, f"cuda-bench-{datetime.date.today().isoformat()}")
+
+
+def kept_rows(args):
+    """Today's rows under --out of the models this run does not measure (--append)."""
+    try:
+        with open(table_base(args.out) + ".json") as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return []
+    again = {m for m in args.models.split(",") if m}
+    return [r for r in old if r.get("model") not in again]
+
+
 def write(rows, args):
     os.makedirs(args.out, exist_ok=True)
     day = datetime.date.today().isoformat()
-    base = os.path.join(args.out, f"cuda-bench-{day}")
+    base = table_base(args.out)
     with open(base + ".json", "w") as f:
         json.dump(rows, f, indent=1)
 
