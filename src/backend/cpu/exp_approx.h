@@ -4,6 +4,7 @@
 #ifndef DT_CPU_EXP_APPROX_H
 #define DT_CPU_EXP_APPROX_H
 
+#include <immintrin.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -80,6 +81,25 @@ static inline __attribute__((always_inline)) float dt_exp_approx_f(float x, cons
 }
 
 static inline __attribute__((always_inline)) float dt_exp_approx(float x) { return dt_exp_approx_f(x, false); }
+
+/* dt_exp_approx_f(x, true) on 16 lanes, operation for operation (max and min return their
+ * second operand on NaN, which keeps a NaN x as the C's selects do): the same bits. */
+static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) __m512 dt_exp_v16(__m512 x)
+{
+    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); /* x < -87 ? -87 : x */
+    x = _mm512_min_ps(_mm512_set1_ps(88.0f), x);  /* x > 88 ? 88 : x */
+    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(DT_LOG2E)), _mm512_set1_ps(DT_ROUND_MAGIC)),
+                             _mm512_set1_ps(DT_ROUND_MAGIC));
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(DT_LN2_HI)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(DT_LN2_LO)));
+    static const float c[DT_EXP_POLY_N] = DT_EXP_POLY;
+    __m512 p = _mm512_set1_ps(c[0]);
+#pragma GCC unroll 8
+    for (int i = 1; i < DT_EXP_POLY_N; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n); /* n == n ? n : 0 */
+    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
 
 /* erf's two fits (the Erf op, elementwise_unary.c): erf(x) = x * P(x^2) for small |x|, and
  * Q(|x|) fitting log(erfc(|x|)) on [0.92, 4]. */
