@@ -21,17 +21,17 @@ static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"
     __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7fffffff)));
     __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f)); /* a < 4 ? a : 4 */
     static const float qc[DT_GELU_LOG_ERFC_POLY_N] = DT_GELU_LOG_ERFC_POLY;
-    __m512 q = _mm512_set1_ps(qc[0]);
-#pragma GCC unroll 16
-    for (int i = 1; i < DT_GELU_LOG_ERFC_POLY_N; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qc[i]));
+    static const float ec[DT_GELU_HALF_EXP_POLY_N] = DT_GELU_HALF_EXP_POLY;
+#define DT_V16_QC(i) _mm512_set1_ps(DT_GELU_QC(i))
+#define DT_V16_EC(i) _mm512_set1_ps(DT_GELU_EC(i))
+    DT_GELU_LOG_ERFC_ESTRIN(__m512, b, _mm512_fmadd_ps, _mm512_mul_ps, DT_V16_QC)
     __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(q, _mm512_set1_ps(DT_LOG2E), _mm512_set1_ps(DT_ROUND_MAGIC)),
                              _mm512_set1_ps(DT_ROUND_MAGIC));
     __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-DT_LN2_HI), q);
     r = _mm512_fmadd_ps(n, _mm512_set1_ps(-DT_LN2_LO), r);
-    static const float ec[DT_GELU_HALF_EXP_POLY_N] = DT_GELU_HALF_EXP_POLY;
-    __m512 p = _mm512_set1_ps(ec[0]);
-#pragma GCC unroll 16
-    for (int i = 1; i < DT_GELU_HALF_EXP_POLY_N; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(ec[i]));
+    DT_GELU_HALF_EXP_ESTRIN(__m512, r, _mm512_fmadd_ps, _mm512_mul_ps, DT_V16_EC)
+#undef DT_V16_QC
+#undef DT_V16_EC
     /* h = a < 4 ? p 2^n : 0; Phi = z < 0 ? h : 1 - h (NLT_UQ: true on NaN, as the C's else) */
     __m512 h = _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ), p, n);
     __m512 phi = _mm512_mask_sub_ps(h, _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_NLT_UQ), _mm512_set1_ps(1.0f), h);
