@@ -364,6 +364,49 @@ static void test_packed_b_in_place_a_same_bits(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Under a B packed at build time, A read in place sums K in blocks of 512 (DT_GEMM_KC_DEEP)
+ * from K = 512: each element is the k-ordered fused multiply-add chain of each block, the
+ * blocks added in order onto C, then FusedMatMul's epilogue (column bias, residual, Gelu) as
+ * the unfused kernels would apply it; computed here the same way, bit for bit, at odd sizes
+ * (M past one 512-row block, a partial strip and panel, a short last K block). */
+static void test_packed_b_deep_k_blocks_of_512(dt_pool *pool)
+{
+    static const int64_t cases[][3] = {{530, 63, 1030}, {13, 257, 512}, {9, 50, 777}};
+    int bad = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int64_t M = cases[t][0], N = cases[t][1], K = cases[t][2];
+        float *A = rand_buf(M * K), *B = rand_buf(K * N), *C = rand_buf(M * N), *W = rand_buf(M * N);
+        float *bias = rand_buf(N), *res = rand_buf(M * N);
+        float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
+        dt_gemm_pack_b_full(B, N, false, K, N, P);
+        dt_epilogue epi = {.act = t & 1 ? DT_ACT_NONE : DT_ACT_GELU, .res = res, .col_bias = bias};
+        dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B_packed = P, .C = C,
+                     .ldc = N, .epi = &epi};
+        CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                float c = 0.0f;
+                for (int64_t k0 = 0; k0 < K; k0 += 512) {
+                    float acc = 0.0f;
+                    for (int64_t k = k0; k < K && k < k0 + 512; k++) acc = fmaf(A[i * K + k], B[k * N + j], acc);
+                    c = k0 == 0 ? acc + 0.0f : acc + c;
+                }
+                W[i * N + j] = (c + bias[j]) + res[i * N + j];
+            }
+        if (epi.act == DT_ACT_GELU) {
+            dt_epilogue gelu = {.act = DT_ACT_GELU};
+            dt_epilogue_apply(&gelu, W, NULL, M * N);
+        }
+        if (memcmp(C, W, sizeof(float) * (size_t)(M * N))) {
+            bad++;
+            fprintf(stderr, "in-place A, packed B, K blocks of 512, %lldx%lldx%lld: bits differ\n", (long long)M,
+                    (long long)N, (long long)K);
+        }
+        free(A), free(B), free(C), free(W), free(bias), free(res), free(P);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* dt_gemm_pack_a_full (which packs through dt_gemm_pack_a8 where the CPU has AVX2) writes
  * exactly alpha * A[i][k] at [panel][k][i], zeros past M, at every size class: rows that fill
  * whole 8-row panels and a partial one, K with and without a tail past whole 8-column blocks,
@@ -1157,6 +1200,7 @@ int main(void)
         test_matmul_broadcast_and_1d(pools[p]);
         test_sgemm_packed_b_matches_reference(pools[p]);
         test_packed_b_in_place_a_same_bits(pools[p]);
+        test_packed_b_deep_k_blocks_of_512(pools[p]);
         test_sgemm_narrow_last_panel_and_epilogue(pools[p]);
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);
