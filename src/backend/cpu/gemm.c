@@ -387,10 +387,11 @@ enum { DT_GEMM_A_NEXT_PANELS = 4 };
  * prefetch_b, which sizing callers need not set), so every split over threads blocks the
  * sums alike and the scratch is sized for it.
  * Also deep: A read in place (plain, alpha 1) under a B packed at build time, from K = 512
- * (a transformer's second feed-forward product): half the passes over C, whose tiles came
- * back from L3 for each 256-deep block. bert_small FFN2 (K 1024, N 256) 2.23 -> 2.18 ms a
- * layer at 8x128 on 1 thread (session 19). Its sums then differ from the same product with
- * B unpacked (blocks of 256); the fused and unfused layers of an engine both pack B. */
+ * (a transformer's second feed-forward product): half the passes over C (each a load, an
+ * add and a store of every tile) and FMA chains twice as long. bert_small FFN2 (K 1024,
+ * N 256) 2.23 -> 2.18 ms a layer at 8x128 on 1 thread (session 19). Its sums then differ
+ * from the same product with B unpacked (blocks of 256); the fused and unfused layers of an
+ * engine both pack B. */
 static int64_t dt_gemm_kc(const dt_gemm *g)
 {
     bool deep = g->deep_k && g->A_packed && !g->A_bf16 && !g->B_bf16 && g->direct_b && !g->pack_b && !g->trans_b &&
