@@ -332,6 +332,33 @@ static void test_sgemm_packed_b_matches_reference(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* A FusedMatMul-shaped product's operands at random: A [M, K], B [K, N] and B packed at
+ * build time (P), two outputs, the column bias and the residual. */
+typedef struct {
+    float *A, *B, *P, *C1, *C2, *bias, *res;
+} fm_operands;
+
+static fm_operands fm_operands_new(int64_t M, int64_t N, int64_t K)
+{
+    fm_operands o = {rand_buf(M * K), rand_buf(K * N), malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K)),
+                     rand_buf(M * N), rand_buf(M * N), rand_buf(N), rand_buf(M * N)};
+    dt_gemm_pack_b_full(o.B, N, false, K, N, o.P);
+    return o;
+}
+
+static void fm_operands_free(fm_operands *o)
+{
+    free(o->A), free(o->B), free(o->P), free(o->C1), free(o->C2), free(o->bias), free(o->res);
+}
+
+/* 1 (and the case named) where two M x N outputs differ in any bit. */
+static int fm_bits_differ(const float *x, const float *y, int64_t M, int64_t N, int64_t K, const char *what)
+{
+    if (!memcmp(x, y, sizeof(float) * (size_t)(M * N))) return 0;
+    fprintf(stderr, "%s %lldx%lldx%lld: bits differ\n", what, (long long)M, (long long)N, (long long)K);
+    return 1;
+}
+
 /* Under a B packed at build time, A is read in place at any number of rows (alpha 1): the
  * same bits as the same product with B unpacked (A packed, B packed per block, the narrow
  * kernel for a last panel of few columns), with FusedMatMul's epilogue (column bias, residual,
@@ -344,23 +371,53 @@ static void test_packed_b_in_place_a_same_bits(dt_pool *pool)
         for (int b = 0; b < 3; b++)
             for (int c = 0; c < 2; c++) {
                 int64_t M = ms[a], N = ns[b], K = ks[c];
-                float *A = rand_buf(M * K), *B = rand_buf(K * N), *C1 = rand_buf(M * N), *C2 = rand_buf(M * N);
-                float *bias = rand_buf(N), *res = rand_buf(M * N);
-                float *P = malloc(sizeof(float) * (size_t)dt_gemm_packed_b_floats(N, K));
-                dt_gemm_pack_b_full(B, N, false, K, N, P);
-                dt_epilogue epi = {.act = (a + b + c) & 1 ? DT_ACT_GELU : DT_ACT_NONE, .res = res, .col_bias = bias};
-                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = A, .lda = K, .B = B, .ldb = N,
-                             .C = C1, .ldc = N, .epi = &epi};
+                fm_operands o = fm_operands_new(M, N, K);
+                dt_act act = (a + b + c) & 1 ? DT_ACT_GELU : DT_ACT_NONE;
+                dt_epilogue epi = {.act = act, .res = o.res, .col_bias = o.bias};
+                dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = o.A, .lda = K, .B = o.B, .ldb = N,
+                             .C = o.C1, .ldc = N, .epi = &epi};
                 CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
-                g.B = NULL, g.B_packed = P, g.C = C2;
+                g.B = NULL, g.B_packed = o.P, g.C = o.C2;
                 CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
-                if (memcmp(C1, C2, sizeof(float) * (size_t)(M * N))) {
-                    bad++;
-                    fprintf(stderr, "in-place A under packed B %lldx%lldx%lld: bits differ\n", (long long)M,
-                            (long long)N, (long long)K);
-                }
-                free(A), free(B), free(C1), free(C2), free(bias), free(res), free(P);
+                bad += fm_bits_differ(o.C1, o.C2, M, N, K, "in-place A under packed B");
+                fm_operands_free(&o);
             }
+    CHECK_EQ_INT(bad, 0);
+}
+
+/* Under a B packed at build time, A read in place sums K in blocks of 512 (DT_GEMM_KC_DEEP)
+ * from K = 512: each element is the k-ordered fused multiply-add chain of each block, the
+ * blocks added in order onto C, then FusedMatMul's epilogue (column bias, residual, Gelu) as
+ * the unfused kernels would apply it; computed here the same way, bit for bit, at odd sizes
+ * (M past one 512-row block, a partial strip and panel, a short last K block). */
+static void test_packed_b_deep_k_blocks_of_512(dt_pool *pool)
+{
+    static const int64_t cases[][3] = {{530, 63, 1030}, {13, 257, 512}, {9, 50, 777}};
+    int bad = 0;
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        int64_t M = cases[t][0], N = cases[t][1], K = cases[t][2];
+        fm_operands o = fm_operands_new(M, N, K);
+        dt_epilogue epi = {.act = t & 1 ? DT_ACT_NONE : DT_ACT_GELU, .res = o.res, .col_bias = o.bias};
+        dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A = o.A, .lda = K, .B_packed = o.P, .C = o.C1,
+                     .ldc = N, .epi = &epi};
+        CHECK_EQ_INT(dt_sgemm(&g, pool), DUCTILE_OK);
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                float c = 0.0f;
+                for (int64_t k0 = 0; k0 < K; k0 += 512) {
+                    float acc = 0.0f;
+                    for (int64_t k = k0; k < K && k < k0 + 512; k++) acc = fmaf(o.A[i * K + k], o.B[k * N + j], acc);
+                    c = k0 == 0 ? acc + 0.0f : acc + c;
+                }
+                o.C2[i * N + j] = (c + o.bias[j]) + o.res[i * N + j];
+            }
+        if (epi.act == DT_ACT_GELU) {
+            dt_epilogue gelu = {.act = DT_ACT_GELU};
+            dt_epilogue_apply(&gelu, o.C2, NULL, M * N);
+        }
+        bad += fm_bits_differ(o.C1, o.C2, M, N, K, "in-place A, packed B, K blocks of 512,");
+        fm_operands_free(&o);
+    }
     CHECK_EQ_INT(bad, 0);
 }
 
@@ -1157,6 +1214,7 @@ int main(void)
         test_matmul_broadcast_and_1d(pools[p]);
         test_sgemm_packed_b_matches_reference(pools[p]);
         test_packed_b_in_place_a_same_bits(pools[p]);
+        test_packed_b_deep_k_blocks_of_512(pools[p]);
         test_sgemm_narrow_last_panel_and_epilogue(pools[p]);
         test_packed_matmul_and_gemm_match_unpacked(pools[p]);
         test_conv_matches_reference(pools[p]);

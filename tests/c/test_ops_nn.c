@@ -6,12 +6,14 @@
 #include "ops/nn.h"
 #include "ops/families.h"
 #include "backend/cpu/families.h"
+#include "backend/cpu/nn_kernels.h"
 #include "core/status.h"
 #include "core/threadpool.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* [1, 3, 1, 1] */
 static const float exp_gap[] = {-0.0833333358f, 0.100000001f, -0.100000001f};
@@ -390,6 +392,58 @@ static void test_layernorm(void)
     EXPECT(layer("LayerNormalization", 17, 2, in, 1), in, 0, zeros, 2, 3);
 }
 
+/* The LayerNorm after a FusedMatMul (dt_cpu_layernorm_rows: 8 rows at a time, phase by phase,
+ * on AVX-512) against LayerNormalization's arithmetic written out here (16 lane sums added in
+ * order, then the tail; (x - m) * inv * scale, then + B): bit for bit, at odd widths (a
+ * 16-float tail, widths under 16), row counts that leave a partial group of 8, with and
+ * without B, in place, and split over a pool of 2. */
+static void test_layernorm_rows_match_layernorm_bits(void)
+{
+    static const int64_t shapes[][2] = {{1, 5}, {7, 17}, {21, 250}, {9, 256}, {16, 16}, {3, 1}};
+    dt_pool *two;
+    CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
+    int bad = 0;
+    for (size_t c = 0; c < sizeof shapes / sizeof shapes[0]; c++)
+        for (int v = 0; v < 4; v++) {
+            int64_t rows = shapes[c][0], d = shapes[c][1];
+            bool has_b = v & 1, pool = v & 2;
+            const float *x = gen(rows * d, 31 + (int)c, 3.0f), *sc = gen(d, 32, 1.0f), *b = gen(d, 33, 0.5f);
+            float *got = malloc(sizeof(float) * (size_t)(rows * d)), *want = malloc(sizeof(float) * (size_t)(rows * d));
+            memcpy(got, x, sizeof(float) * (size_t)(rows * d));
+            dt_cpu_layernorm_rows(got, sc, has_b ? b : NULL, got, rows, d, 1e-5f, pool ? two : NULL);
+            for (int64_t r = 0; r < rows; r++) {
+                const float *xr = x + r * d;
+                float acc[16] = {0}, s = 0.0f;
+                int64_t k = 0;
+                for (; k + 16 <= d; k += 16)
+                    for (int l = 0; l < 16; l++) acc[l] += xr[k + l];
+                for (int l = 0; l < 16; l++) s += acc[l];
+                for (; k < d; k++) s += xr[k];
+                float m = s / (float)d;
+                for (int l = 0; l < 16; l++) acc[l] = 0.0f;
+                s = 0.0f;
+                for (k = 0; k + 16 <= d; k += 16)
+                    for (int l = 0; l < 16; l++) {
+                        float t = xr[k + l] - m;
+                        acc[l] += t * t;
+                    }
+                for (int l = 0; l < 16; l++) s += acc[l];
+                for (; k < d; k++) s += (xr[k] - m) * (xr[k] - m);
+                float inv = 1.0f / sqrtf(s / (float)d + 1e-5f);
+                for (k = 0; k < d; k++) {
+                    float y = (xr[k] - m) * inv * sc[k];
+                    want[r * d + k] = has_b ? y + b[k] : y;
+                }
+            }
+            if (memcmp(got, want, sizeof(float) * (size_t)(rows * d)) && bad++ < 3)
+                fprintf(stderr, "layernorm rows %lldx%lld B %d pool %d: bits differ\n", (long long)rows,
+                        (long long)d, has_b, pool);
+            free(got), free(want);
+        }
+    CHECK_EQ_INT(bad, 0);
+    dt_pool_free(two);
+}
+
 static void test_batch_instance_norm(void)
 {
     float var[3];
@@ -697,6 +751,7 @@ int main(void)
     test_resize_errors();
     test_softmax();
     test_layernorm();
+    test_layernorm_rows_match_layernorm_bits();
     test_batch_instance_norm();
     test_reduce();
     test_attention();

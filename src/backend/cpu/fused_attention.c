@@ -2,8 +2,8 @@
  * taken DT_FA_ROWS query rows at a time: Kt scaled and packed straight into the GEMM's B
  * panels once per item (bshd: from K's rows, transposed 8 keys at a time); per block of rows,
  * scores = Q Kt by the GEMM (Q read in place, its scale the GEMM's alpha), softmax of the
- * masked scores row by row with NaN made 0 (dt_cpu_softmax_masked_line: three passes over a
- * row), 8 rows at a time packed as the second GEMM's A, then Y = P V by the GEMM, straight
+ * masked scores 8 rows at a time with NaN made 0 (dt_cpu_softmax_masked_rows: three passes
+ * over a row), 8 rows at a time packed as the second GEMM's A, then Y = P V by the GEMM, straight
  * into the output (bshd: V read in place and Y written with a row stride of H heads, which
  * the GEMM takes as ldb and ldc; bshd_qkv: Q, K and V are parts of one [B, S, 3, H, D] input,
  * rows 3 H D apart). Items run one per thread when they add up to enough work, else all on
@@ -197,11 +197,9 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
          * rows' (times alpha 1, as the unfused MatMul packs them). */
         for (int64_t i0 = 0; i0 < rn; i0 += 8) {
             int64_t n = rn - i0 < 8 ? rn - i0 : 8;
-            for (int64_t r = 0; r < n && L > 0; r++) {
-                int64_t i = i0 + r;
-                dt_cpu_softmax_masked_line(sc + i * L, mrow ? mrow + (r0 + i) * mi : NULL, mj, rows + r * L, L,
-                                           j->p->nan_to_zero);
-            }
+            if (L > 0)
+                dt_cpu_softmax_masked_rows(sc + i0 * L, L, mrow ? mrow + (r0 + i0) * mi : NULL, mi, mj, rows, L, L,
+                                           (int)n, j->p->nan_to_zero);
             float *panel = pp + i0 * L;
             if (pack8 && n == 8) {
                 pack8(rows, L, L, 1.0f, panel, 8);

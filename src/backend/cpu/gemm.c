@@ -385,12 +385,20 @@ enum { DT_GEMM_A_NEXT_PANELS = 4 };
 /* The K block of g's float32 product (dt_gemm.deep_k): DT_GEMM_KC_DEEP where g asks for it
  * and it applies, else DT_GEMM_KC. From the product's fields only (never a slice's, nor
  * prefetch_b, which sizing callers need not set), so every split over threads blocks the
- * sums alike and the scratch is sized for it. */
+ * sums alike and the scratch is sized for it.
+ * Also deep: A read in place (plain, alpha 1) under a B packed at build time, from K = 512
+ * (a transformer's second feed-forward product): half the passes over C (each a load, an
+ * add and a store of every tile) and FMA chains twice as long. bert_small FFN2 (K 1024,
+ * N 256) 2.23 -> 2.18 ms a layer at 8x128 on 1 thread (session 19). Its sums then differ
+ * from the same product with B unpacked (blocks of 256); the fused and unfused layers of an
+ * engine both pack B. */
 static int64_t dt_gemm_kc(const dt_gemm *g)
 {
     bool deep = g->deep_k && g->A_packed && !g->A_bf16 && !g->B_bf16 && g->direct_b && !g->pack_b && !g->trans_b &&
                 !g->B_packed && g->K >= DT_GEMM_KC_DEEP;
-    return deep ? DT_GEMM_KC_DEEP : KC;
+    bool rows_deep = g->B_packed && !g->A_packed && !g->trans_a && g->alpha == 1.0f && !g->A_bf16 && !g->B_bf16 &&
+                     g->K >= DT_GEMM_KC_DEEP;
+    return deep || rows_deep ? DT_GEMM_KC_DEEP : KC;
 }
 
 static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, int64_t n1,
@@ -454,13 +462,18 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                  * for a B read in place from far away, or whose block does not stay in L2
                  * beside C (more than DT_GEMM_B_L2), while the block's A panels do, panel by
                  * panel (each B panel from L2 under every A panel): B then comes from L3 or
-                 * memory once per block, not once per row strip. The same tiles, each
-                 * computed alike: the same bits in either order. */
+                 * memory once per block, not once per row strip. Also panel by panel: A read
+                 * in place under a B packed at build time (a transformer's projections), its
+                 * block (512 rows of 256) in L2: each 48 KB B panel crosses from L2 once per
+                 * block, where strip order brought the whole B block (up to 960 x 256 floats,
+                 * which with C does not stay in this Zen 5's 1 MB L2) once per strip; bert_small
+                 * 1 thread 8x128 and 4x128 -1.3% (session 19). The same tiles, each computed
+                 * alike: the same bits in either order. */
                 int64_t n_ip = (mc + MR - 1) / MR, n_jp = (jn + NR - 1) / NR;
                 bool b_big = g->prefetch_b || (g->direct_b && kc * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2);
-                int64_t a_l2 = kb > KC ? DT_GEMM_A_L2_DEEP : DT_GEMM_A_L2;
-                bool by_panel = b_big && g->A_packed && !rows && mc * kc * (int64_t)sizeof(float) <= a_l2 &&
-                                n_jp > 1;
+                int64_t a_l2 = kb > KC || rows ? DT_GEMM_A_L2_DEEP : DT_GEMM_A_L2;
+                bool by_panel = ((b_big && g->A_packed && !rows) || (rows && g->B_packed)) &&
+                                mc * kc * (int64_t)sizeof(float) <= a_l2 && n_jp > 1;
                 int64_t je = epi_store ? jn + nx : 0;   /* the x columns took it with their panel */
                 bool epi_after = by_panel || n_jp == 0;
                 for (int64_t t = 0; t < n_ip * n_jp; t++) {

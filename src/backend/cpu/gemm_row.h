@@ -10,44 +10,32 @@
 #include <immintrin.h>
 #include <stdbool.h>
 
-/* dt_gelu_approx (exp_approx.h) on 16 lanes, operation for operation: the same multiplies,
- * adds and fused steps in the same order, its selects as compares and blends whose NaN cases
- * match the C (max/min return their second operand on NaN), so the kernel's store gives the
- * bits of the Gelu kernel and of the epilogue pass (test_fuse_matmul compares them). */
+/* dt_gelu_approx (exp_approx.h) on 16 lanes, operation for operation: the same multiplies and
+ * fused steps in the same order, its selects as compares and masks whose NaN cases match the
+ * C (min returns its second operand on NaN), and 2^n as vscalefps (exact: p 2^n is a normal
+ * float for n in [-25, 0]), so the kernel's store gives the bits of the Gelu kernel and of the
+ * epilogue pass (test_ops_linalg's test_gelu_in_store_matches_pass compares them). */
 static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) __m512 dt_gelu_v16(__m512 x)
 {
     __m512 z = _mm512_mul_ps(x, _mm512_set1_ps(0.707106781f));
     __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(z), _mm512_set1_epi32(0x7fffffff)));
-    __m512 zz = _mm512_mul_ps(z, z);
-    static const float ps[DT_ERF_SMALL_POLY_N] = DT_ERF_SMALL_POLY;
-    __m512 p = _mm512_set1_ps(ps[0]);
-#pragma GCC unroll 8
-    for (int i = 1; i < DT_ERF_SMALL_POLY_N; i++) p = _mm512_fmadd_ps(p, zz, _mm512_set1_ps(ps[i]));
-    __m512 small = _mm512_add_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(z, p));
-    __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f));     /* a < 4 ? a : 4 */
-    static const float qs[DT_ERFC_LOG_POLY_N] = DT_ERFC_LOG_POLY;
-    __m512 q = _mm512_set1_ps(qs[0]);
-#pragma GCC unroll 10
-    for (int i = 1; i < DT_ERFC_LOG_POLY_N; i++) q = _mm512_fmadd_ps(q, b, _mm512_set1_ps(qs[i]));
-    /* dt_exp_approx_f(q, true) */
-    __m512 e = _mm512_max_ps(_mm512_set1_ps(-87.0f), q);   /* q < -87 ? -87 : q */
-    e = _mm512_min_ps(_mm512_set1_ps(88.0f), e);           /* e > 88 ? 88 : e */
-    __m512 n = _mm512_sub_ps(_mm512_add_ps(_mm512_mul_ps(e, _mm512_set1_ps(1.44269504f)), _mm512_set1_ps(12582912.0f)),
-                             _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_sub_ps(e, _mm512_mul_ps(n, _mm512_set1_ps(0.693145752f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(1.42860677e-6f)));
-    static const float es[DT_EXP_POLY_N] = DT_EXP_POLY;
-    __m512 ep = _mm512_set1_ps(es[0]);
-#pragma GCC unroll 7
-    for (int i = 1; i < DT_EXP_POLY_N; i++) ep = _mm512_fmadd_ps(ep, r, _mm512_set1_ps(es[i]));
-    n = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(n, n, _CMP_ORD_Q), n);      /* n == n ? n : 0 */
-    __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvttps_epi32(n), _mm512_set1_epi32(127)), 23);
-    __m512 t = _mm512_mul_ps(ep, _mm512_castsi512_ps(bits));
-    t = _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_GE_OQ), _mm512_setzero_ps());
-    __m512 big = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_LT_OQ),
-                                      _mm512_sub_ps(_mm512_set1_ps(2.0f), t), t);
-    __m512 sel = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.921875f), _CMP_LT_OQ), big, small);
-    return _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(0.5f), x), sel);
+    __m512 b = _mm512_min_ps(a, _mm512_set1_ps(4.0f)); /* a < 4 ? a : 4 */
+    static const float qc[DT_GELU_LOG_ERFC_POLY_N] = DT_GELU_LOG_ERFC_POLY;
+    static const float ec[DT_GELU_HALF_EXP_POLY_N] = DT_GELU_HALF_EXP_POLY;
+#define DT_V16_QC(i) _mm512_set1_ps(DT_GELU_QC(i))
+#define DT_V16_EC(i) _mm512_set1_ps(DT_GELU_EC(i))
+    DT_GELU_LOG_ERFC_ESTRIN(__m512, b, _mm512_fmadd_ps, _mm512_mul_ps, DT_V16_QC)
+    __m512 n = _mm512_sub_ps(_mm512_fmadd_ps(q, _mm512_set1_ps(DT_LOG2E), _mm512_set1_ps(DT_ROUND_MAGIC)),
+                             _mm512_set1_ps(DT_ROUND_MAGIC));
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-DT_LN2_HI), q);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(-DT_LN2_LO), r);
+    DT_GELU_HALF_EXP_ESTRIN(__m512, r, _mm512_fmadd_ps, _mm512_mul_ps, DT_V16_EC)
+#undef DT_V16_QC
+#undef DT_V16_EC
+    /* h = a < 4 ? p 2^n : 0; Phi = z < 0 ? h : 1 - h (NLT_UQ: true on NaN, as the C's else) */
+    __m512 h = _mm512_maskz_scalef_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(4.0f), _CMP_LT_OQ), p, n);
+    __m512 phi = _mm512_mask_sub_ps(h, _mm512_cmp_ps_mask(z, _mm512_setzero_ps(), _CMP_NLT_UQ), _mm512_set1_ps(1.0f), h);
+    return _mm512_mul_ps(x, phi);
 }
 
 /* Writes one row of accumulators; the last vector is masked to the tile's width. With epi

@@ -20,11 +20,12 @@ float dt_cpu_max_f32(const float *x, int64_t n);
 /* Softmax of one contiguous line of n >= 1 floats into y (Softmax's kernel, and the fused
  * attention's, so the two agree bit for bit). */
 void dt_cpu_softmax_line(const float *x, float *y, int64_t n);
-/* Softmax of s + mask over n >= 1 floats into y (mask[t], or mask[0] for every t when mj is 0;
- * s alone when mask is NULL),
- * NaN made 0 when nan_to_zero: FusedAttention's row, the bits of Add, dt_cpu_softmax_line and
- * Where(IsNaN, 0). */
-void dt_cpu_softmax_masked_line(const float *s, const float *mask, int64_t mj, float *y, int64_t n, bool nan_to_zero);
+/* Softmax of s + mask over n >= 1 floats into y, for rows rows (row r: scores s + r * lds,
+ * mask + r * mi, out y + r * ldy), where a row's mask is mask[t], or mask[0] for every t when
+ * mj is 0, none when mask is NULL; NaN made 0 when nan_to_zero: FusedAttention's rows, the
+ * bits of Add, dt_cpu_softmax_line and Where(IsNaN, 0). */
+void dt_cpu_softmax_masked_rows(const float *s, int64_t lds, const float *mask, int64_t mi, int64_t mj, float *y,
+                                int64_t ldy, int64_t n, int rows, bool nan_to_zero);
 
 /* Items per parallel task so that each moves roughly 16K elements: enough to amortize the
  * hand-off to a worker without starving threads on small tensors. */

@@ -8,6 +8,7 @@
 #include "ops/nn.h"
 #include "core/status.h"
 
+#include <immintrin.h>
 #include <math.h>
 #include <string.h>
 
@@ -130,12 +131,77 @@ static ductile_status dt_layernorm_run(const void *params, const dt_view *in, dt
     return DUCTILE_OK;
 }
 
+/* dt_layernorm_range's arithmetic for nr <= 8 plain rows (x + r d into y + r d, y may be x;
+ * scale and bias of d), phase by phase over the rows: every row's sum, then every row's
+ * squared deviations, then the scaling (with the bias in the same pass: the same two float
+ * operations per element). One row at a time the two reductions (16 lanes, then the lanes
+ * added in order, then a division, a square root) were chains the core waited out; over 8
+ * rows they overlap. The sums in dt_cpu_sum_f32's and dt_sq_dev_sum's order: the same bits.
+ * bert_small's 1024 x 256 LayerNorm after a FusedMatMul: 0.059 -> 0.033 ms (session 19). */
+__attribute__((target("avx512f"))) static void dt_layernorm_rows8(const float *x, const float *scale,
+                                                                   const float *bias, float *y, int nr, int64_t d,
+                                                                   float eps)
+{
+    float m[8], inv[8], lane[16];
+    const int64_t dv = d / 16 * 16;
+    for (int r = 0; r < nr; r++) {
+        const float *xr = x + r * d;
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < dv; k += 16) acc = _mm512_add_ps(acc, _mm512_loadu_ps(xr + k));
+        _mm512_storeu_ps(lane, acc);
+        float s = 0.0f;
+        for (int l = 0; l < 16; l++) s += lane[l];
+        for (int64_t k = dv; k < d; k++) s += xr[k];
+        m[r] = s / (float)d;
+    }
+    for (int r = 0; r < nr; r++) {
+        const float *xr = x + r * d;
+        __m512 vm = _mm512_set1_ps(m[r]), acc = _mm512_setzero_ps();
+        for (int64_t k = 0; k < dv; k += 16) {
+            __m512 t = _mm512_sub_ps(_mm512_loadu_ps(xr + k), vm);
+            acc = _mm512_add_ps(acc, _mm512_mul_ps(t, t));
+        }
+        _mm512_storeu_ps(lane, acc);
+        float s = 0.0f;
+        for (int l = 0; l < 16; l++) s += lane[l];
+        for (int64_t k = dv; k < d; k++) s += (xr[k] - m[r]) * (xr[k] - m[r]);
+        inv[r] = 1.0f / sqrtf(s / (float)d + eps);
+    }
+    for (int r = 0; r < nr; r++) {
+        const float *xr = x + r * d;
+        float *yr = y + r * d;
+        __m512 vm = _mm512_set1_ps(m[r]), vi = _mm512_set1_ps(inv[r]);
+        int64_t k = 0;
+        for (; k < dv; k += 16) {
+            __m512 t = _mm512_mul_ps(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(xr + k), vm), vi),
+                                     _mm512_loadu_ps(scale + k));
+            if (bias) t = _mm512_add_ps(t, _mm512_loadu_ps(bias + k));
+            _mm512_storeu_ps(yr + k, t);
+        }
+        for (; k < d; k++) {
+            float t = (xr[k] - m[r]) * inv[r] * scale[k];
+            yr[k] = bias ? t + bias[k] : t;
+        }
+    }
+}
+
+static void dt_layernorm_rows8_range(void *arg, int64_t b, int64_t e, int tid)
+{
+    const dt_norm_job *j = arg;
+    for (int64_t r = b; r < e; r += 8)
+        dt_layernorm_rows8(j->x + r * j->block, j->scale, j->bias, j->y + r * j->block, e - r < 8 ? (int)(e - r) : 8,
+                           j->block, j->eps);
+}
+
 void dt_cpu_layernorm_rows(const float *x, const float *scale, const float *bias, float *y, int64_t rows, int64_t d,
                            float eps, dt_pool *pool)
 {
     dt_norm_job j = {.x = x, .scale = scale, .bias = bias, .y = y, .block = d, .n_scale = d, .n_bias = bias ? d : 0,
                      .eps = eps};
-    if (rows > 0 && d > 0) dt_parallel_for(pool, rows, dt_cpu_grain(d * 3), dt_layernorm_range, &j);
+    __builtin_cpu_init();
+    if (rows > 0 && d > 0)
+        dt_parallel_for(pool, rows, dt_cpu_grain(d * 3),
+                        __builtin_cpu_supports("avx512f") ? dt_layernorm_rows8_range : dt_layernorm_range, &j);
 }
 
 /* FusedLayerNorm (ops/fused.h): LayerNormalization of (X + R1) + R2, the addends broadcast by rows. */
