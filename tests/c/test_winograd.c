@@ -47,8 +47,8 @@ static const wcase cases[] = {
     {1, 300, 9, 11, 10, 1, 1, 1, 1},     /* C beyond one K block of the GEMM */
     {1, 256, 14, 14, 96, 1, 1, 1, 1},    /* resnet50's 14x14 stage: one block, GEMMs split */
     {5, 19, 7, 7, 21, 1, 1, 1, 1},       /* 7x7 images, 4 tiles each: the 5 in one block */
-    {37, 7, 5, 9, 6, 1, 1, 1, 1},        /* 6 tiles an image: blocks of 10 images, the last 7 */
-    {3, 33, 14, 14, 17, 1, 1, 1, 1},     /* 14x14, 16 tiles an image: 3 in one block */
+    {37, 7, 5, 9, 6, 1, 1, 1, 1},        /* 6 tiles an image: blocks of 5 images, the last 2 */
+    {3, 33, 14, 14, 17, 1, 1, 1, 1},     /* 14x14, 16 tiles an image: blocks of 2, the last 1 */
 };
 
 /* One image of resnet50's 28x28, 14x14 and 7x7 stages is a single block: its 36 GEMMs are

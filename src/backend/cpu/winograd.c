@@ -24,8 +24,9 @@
 #define DT_WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* Tiles per block: V and O of a 64-channel block stay ~1 MB each; tile rows wider than
- * DT_WINO_MAX_TX tiles are split. */
-enum { DT_WINO_TILES = 96, DT_WINO_MAX_TX = 128, DT_WINO_GROUP = 64 };
+ * DT_WINO_MAX_TX tiles are split; images of fewer than DT_WINO_GROUP tiles are grouped
+ * (dt_wino_tiling). */
+enum { DT_WINO_TILES = 96, DT_WINO_MAX_TX = 128, DT_WINO_GROUP = 32 };
 
 bool dt_cpu_wino_applies(const dt_conv_geom *g)
 {
@@ -376,8 +377,10 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
     j->bx = (j->tw + j->ntx - 1) / j->ntx;
     /* An image of fewer than DT_WINO_GROUP tiles is one block; several such images share a
      * block, so that each position's GEMM streams its M x C weights once for all of their
-     * tiles (7x7 x 512 channels: 36 x 1 MB of weights for 4 tiles an image). A function of
-     * the geometry alone: the same columns at any thread count. */
+     * tiles (7x7 x 512 channels: 36 x 1 MB of weights for 4 tiles an image; now 8 images a
+     * block, 14x14 2, 28x28 and larger 1). 64 and 128 tiles measured the same at batch 8 and
+     * 1-8% slower on the 7x7 and 14x14 layers at batch 32 (bench/results/cpu-r50-2026-12-04-s19.md).
+     * A function of the geometry alone: the same columns at any thread count. */
     j->ni = 1;
     if (j->by == 1 && j->bx == 1 && j->th * j->tw < DT_WINO_GROUP) {
         j->ni = DT_WINO_GROUP / (j->th * j->tw);
