@@ -2,7 +2,8 @@
  * (images not a multiple of the 4x4 tile, smaller than a tile, wider than a block; channels
  * not multiples of the GEMM's tile; C beyond one K block; asymmetric padding), with bias,
  * residual and activation; on weights transformed ahead and per call; with and without
- * threads (bitwise equal); and with sentinels past the output. */
+ * threads (bitwise equal); several small images in one block (a partial last block); and
+ * with sentinels past the output. */
 #include "testutil.h"
 #include "refconv.h"
 
@@ -45,6 +46,9 @@ static const wcase cases[] = {
     {3, 13, 41, 19, 70, 1, 1, 1, 1},
     {1, 300, 9, 11, 10, 1, 1, 1, 1},     /* C beyond one K block of the GEMM */
     {1, 256, 14, 14, 96, 1, 1, 1, 1},    /* resnet50's 14x14 stage: one block, GEMMs split */
+    {5, 19, 7, 7, 21, 1, 1, 1, 1},       /* 7x7 images, 4 tiles each: the 5 in one block */
+    {37, 7, 5, 9, 6, 1, 1, 1, 1},        /* 6 tiles an image: blocks of 5 images, the last 2 */
+    {3, 33, 14, 14, 17, 1, 1, 1, 1},     /* 14x14, 16 tiles an image: blocks of 2, the last 1 */
 };
 
 /* One image of resnet50's 28x28, 14x14 and 7x7 stages is a single block: its 36 GEMMs are

@@ -1,5 +1,5 @@
 /* Winograd F(4x4, 3x3) (winograd.h), in blocks of tiles: a block is a few tile rows (or a
- * part of one wide row) of one image. Per block: the input transform writes V[36][C][T], 36
+ * part of one wide row) of one image, or several whole images where an image is small. Per block: the input transform writes V[36][C][T], 36
  * GEMMs write O[36][M][T], the output transform writes the block's output rows and runs the
  * epilogue on them while they are in cache. Blocks are split over threads; each is computed
  * the same way whichever thread takes it, so results do not depend on the thread count. With
@@ -24,8 +24,9 @@
 #define DT_WINO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 /* Tiles per block: V and O of a 64-channel block stay ~1 MB each; tile rows wider than
- * DT_WINO_MAX_TX tiles are split. */
-enum { DT_WINO_TILES = 96, DT_WINO_MAX_TX = 128 };
+ * DT_WINO_MAX_TX tiles are split; images of fewer than DT_WINO_GROUP tiles are grouped
+ * (dt_wino_tiling). */
+enum { DT_WINO_TILES = 96, DT_WINO_MAX_TX = 128, DT_WINO_GROUP = 32 };
 
 bool dt_cpu_wino_applies(const dt_conv_geom *g)
 {
@@ -144,6 +145,7 @@ typedef struct dt_wino_job {
     const float *u;             /* transformed weights */
     int64_t th, tw;             /* tiles per image */
     int64_t nty, ntx, by, bx;   /* tiles per block; blocks per image */
+    int64_t ni;                 /* images per block (more than 1 only where an image is one block) */
     int64_t ld;                 /* row stride of the phase buffers */
     float **scratch;            /* per thread */
     bool avx512;
@@ -157,10 +159,10 @@ typedef struct dt_wino_job {
 
 /* V[36][C][T] of the block at tile (ty0, tx0), nty x ntx tiles, of image b. */
 static void dt_wino_input(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t nty, int64_t tx0,
-                          int64_t ntx, float *v, int64_t vs, float *ph, float *tq)
+                          int64_t ntx, float *v, int64_t vs, int64_t T, float *ph, float *tq)
 {
     const dt_conv_geom *g = j->g;
-    int64_t C = g->c, H = g->in[0], W = g->in[1], T = nty * ntx, ld = j->ld;
+    int64_t C = g->c, H = g->in[0], W = g->in[1], ld = j->ld;
     int64_t n4 = 4 * (ntx + 1), ix0 = 4 * tx0 - g->pb[1];
     int64_t lo = ix0 < 0 ? -ix0 : 0, hi = W - ix0;
     if (hi > n4) hi = n4;
@@ -192,11 +194,11 @@ static void dt_wino_input(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t 
 
 /* Output rows of the block from O[36][M][T]: bias, residual and activation included. */
 static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t nty, int64_t tx0,
-                           int64_t ntx, const float *o, int64_t os, float *s, float *out)
+                           int64_t ntx, const float *o, int64_t os, int64_t T, float *s, float *out)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
-    int64_t M = g->m, OH = g->out[0], OW = g->out[1], T = nty * ntx, ld = j->ld;
+    int64_t M = g->m, OH = g->out[0], OW = g->out[1], ld = j->ld;
     int64_t ox0 = 4 * tx0, width = OW - ox0 < 4 * ntx ? OW - ox0 : 4 * ntx;
     for (int64_t m = 0; m < M; m++) {
         float bias = a->bias ? a->bias[m] : 0.0f;
@@ -286,48 +288,70 @@ static void dt_wino_outputs(void *arg, int64_t begin, int64_t end, int tid)
     dt_wino_output_avx512(&k, gj->o);
 }
 
+/* Columns of a block's V and O at most (a block of ni whole images, or a part of one). */
+static int64_t dt_wino_tmax(const dt_wino_job *j) { return j->ni * j->nty * j->ntx; }
+
+/* Blocks of the whole batch. */
+static int64_t dt_wino_nblocks(const dt_conv_geom *g, const dt_wino_job *j)
+{
+    return (g->batch + j->ni - 1) / j->ni * j->by * j->bx;
+}
+
 static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_wino_job *j = arg;
     const dt_conv_geom *g = j->g;
     int64_t M = g->m, C = g->c, ld = j->ld;
-    int64_t tmax = j->nty * j->ntx;
+    int64_t tmax = dt_wino_tmax(j);
+    int64_t isz = C * g->in[0] * g->in[1], osz = M * g->out[0] * g->out[1];
     float *v = j->scratch[tid], *o = v + 36 * dt_wino_pstride(C * tmax);
     float *ph = o + 36 * dt_wino_pstride(M * tmax), *tq = ph + 24 * ld;
     float *gs = tq + 24 * ld;   /* the GEMM's packing buffers */
     for (int64_t blk = begin; blk < end; blk++) {
-        int64_t per = j->by * j->bx, b = blk / per, r = blk % per;
+        int64_t per = j->by * j->bx, b0 = blk / per * j->ni, r = blk % per;
+        int64_t ni = g->batch - b0 < j->ni ? g->batch - b0 : j->ni;
         int64_t ty0 = r / j->bx * j->nty, tx0 = r % j->bx * j->ntx;
         int64_t nty = j->th - ty0 < j->nty ? j->th - ty0 : j->nty;
         int64_t ntx = j->tw - tx0 < j->ntx ? j->tw - tx0 : j->ntx;
-        int64_t T = nty * ntx;
+        /* Image i's tiles are columns [i * ti, (i + 1) * ti) of the block's T. */
+        int64_t ti = nty * ntx, T = ni * ti;
         dt_wino_blk k = {
-            .x = j->a->x + b * C * g->in[0] * g->in[1], .y = j->a->y + b * M * g->out[0] * g->out[1],
             .epi = j->a->epi, .bias = j->a->bias,
             .C = C, .M = M, .H = g->in[0], .W = g->in[1], .OH = g->out[0], .OW = g->out[1],
             .iy0 = 4 * ty0 - g->pb[0], .ix0 = 4 * tx0 - g->pb[1], .oy0 = 4 * ty0, .ox0 = 4 * tx0,
             .nty = nty, .ntx = ntx, .c0 = 0, .c1 = C, .m0 = 0, .m1 = M,
-            .vs = dt_wino_pstride(C * T), .os = dt_wino_pstride(M * T),
+            .vs = dt_wino_pstride(C * T), .os = dt_wino_pstride(M * T), .ldt = T,
         };
-        if (k.epi && k.epi->res) k.res = k.epi->res + b * M * g->out[0] * g->out[1];
         dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
-        /* The line buffer of the AVX-512 input pass fits where the phase rows go. */
-        if (j->avx512 && j->gemm_pool)
-            dt_parallel_for(j->gemm_pool, C, 8, dt_wino_inputs, &gj);
-        else if (j->avx512)
-            dt_wino_input_avx512(&k, v, ph, 4 * dt_wino_round16(ntx) + 16);
-        else
-            dt_wino_input(j, b, ty0, nty, tx0, ntx, v, k.vs, ph, tq);
+        for (int64_t i = 0; i < ni; i++) {
+            int64_t b = b0 + i;
+            k.x = j->a->x + b * isz;
+            gj.v = v + i * ti;
+            /* The line buffer of the AVX-512 input pass fits where the phase rows go. */
+            if (j->avx512 && j->gemm_pool)
+                dt_parallel_for(j->gemm_pool, C, 8, dt_wino_inputs, &gj);
+            else if (j->avx512)
+                dt_wino_input_avx512(&k, gj.v, ph, 4 * dt_wino_round16(ntx) + 16);
+            else
+                dt_wino_input(j, b, ty0, nty, tx0, ntx, gj.v, k.vs, T, ph, tq);
+        }
+        gj.v = v;
         if (j->gemm_pool)
             dt_parallel_for(j->gemm_pool, 36, 1, dt_wino_gemms, &gj);
         else
             dt_wino_gemm_range(&gj, 0, 36, gs);
-        if (j->avx512 && j->gemm_pool)
-            dt_parallel_for(j->gemm_pool, M, 8, dt_wino_outputs, &gj);
-        else if (j->avx512)
-            dt_wino_output_avx512(&k, o);
-        else
-            dt_wino_output(j, b, ty0, nty, tx0, ntx, o, k.os, ph, tq);
+        for (int64_t i = 0; i < ni; i++) {
+            int64_t b = b0 + i;
+            k.y = j->a->y + b * osz;
+            k.res = k.epi && k.epi->res ? k.epi->res + b * osz : NULL;
+            gj.o = o + i * ti;
+            if (j->avx512 && j->gemm_pool)
+                dt_parallel_for(j->gemm_pool, M, 8, dt_wino_outputs, &gj);
+            else if (j->avx512)
+                dt_wino_output_avx512(&k, gj.o);
+            else
+                dt_wino_output(j, b, ty0, nty, tx0, ntx, gj.o, k.os, T, ph, tq);
+        }
     }
 }
 
@@ -351,9 +375,20 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
     }
     j->by = (j->th + j->nty - 1) / j->nty;
     j->bx = (j->tw + j->ntx - 1) / j->ntx;
+    /* An image of fewer than DT_WINO_GROUP tiles is one block; several such images share a
+     * block, so that each position's GEMM streams its M x C weights once for all of their
+     * tiles (7x7 x 512 channels: 36 x 1 MB of weights for 4 tiles an image; now 8 images a
+     * block, 14x14 2, 28x28 and larger 1). 64 and 128 tiles measured the same at batch 8 and
+     * 1-8% slower on the 7x7 and 14x14 layers at batch 32 (bench/results/cpu-r50-2026-12-04-s19.md).
+     * A function of the geometry alone: the same columns at any thread count. */
+    j->ni = 1;
+    if (j->by == 1 && j->bx == 1 && j->th * j->tw < DT_WINO_GROUP) {
+        j->ni = DT_WINO_GROUP / (j->th * j->tw);
+        if (j->ni > g->batch) j->ni = g->batch;
+    }
     /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
     j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
-    int64_t tmax = j->nty * j->ntx;
+    int64_t tmax = dt_wino_tmax(j);
     dt_gemm gmax = {.M = g->m, .N = tmax, .K = g->c};
     /* V and O at strides of dt_wino_pstride: at most 31 floats more per position */
     if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, per) ||
@@ -369,7 +404,7 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
  * in turn); else 0, and the blocks are split. */
 static int dt_wino_gemm_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
 {
-    int64_t blocks = g->batch * j->by * j->bx;
+    int64_t blocks = dt_wino_nblocks(g, j);
     return threads > 1 && blocks < threads ? threads : 0;
 }
 
@@ -377,7 +412,7 @@ static int dt_wino_gemm_threads(const dt_conv_geom *g, const dt_wino_job *j, int
  * they were transformed at build time). */
 static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int threads)
 {
-    int64_t blocks = g->batch * j->by * j->bx;
+    int64_t blocks = dt_wino_nblocks(g, j);
     if (dt_wino_gemm_threads(g, j, threads)) return 1;
     return threads > blocks ? (int)blocks : threads;
 }
@@ -388,7 +423,7 @@ static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(6 * dt_
 
 static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
 {
-    dt_gemm gmax = {.M = g->m, .N = j->nty * j->ntx, .K = g->c};
+    dt_gemm gmax = {.M = g->m, .N = dt_wino_tmax(j), .K = g->c};
     return ((dt_gemm_serial_scratch_bytes(&gmax) + 63) & ~(size_t)63) + dt_wino_line_bytes(j);
 }
 
@@ -452,13 +487,13 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
     if (gt > 64) gt = 64;
     if (gt) {
         /* Thread 0's GEMM buffers are the block's own (in bufs[0], as in dt_wino_blocks). */
-        int64_t tmax = j.nty * j.ntx;
+        int64_t tmax = dt_wino_tmax(&j);
         gbufs[0] = bufs[0] + 36 * dt_wino_pstride(g->c * tmax) + 36 * dt_wino_pstride(g->m * tmax) + 48 * j.ld;
         for (int t = 1; t < gt; t++)
             gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j) + dt_wino_line_bytes(&j));
         j.gemm_pool = pool;
         j.gemm_bufs = gbufs;
     }
-    dt_parallel_for(threads > 1 ? pool : NULL, g->batch * j.by * j.bx, 1, dt_wino_blocks, &j);
+    dt_parallel_for(threads > 1 ? pool : NULL, dt_wino_nblocks(g, &j), 1, dt_wino_blocks, &j);
     return DUCTILE_OK;
 }

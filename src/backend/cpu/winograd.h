@@ -35,9 +35,10 @@ int dt_cpu_wino_workers(const dt_conv_geom *g, int threads);
  * the scratch). */
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
-/* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][T] and O
- * [36][M][T], T = nty * ntx, tile (r, u) at column r * ntx + u; position p's C x T (M x T)
- * matrix at p * vs (p * os). */
+/* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][ldt] and O
+ * [36][M][ldt], ldt >= nty * ntx (more where a block holds several images: this image's
+ * columns start at the v and o the passes are given), tile (r, u) at column r * ntx + u;
+ * position p's C x ldt (M x ldt) matrix at p * vs (p * os). */
 typedef struct dt_wino_blk {
     const float *x;             /* the image's channel 0 */
     float *y;                   /* the output image's channel 0 */
@@ -52,6 +53,7 @@ typedef struct dt_wino_blk {
      * output pass writes (all: 0, C and 0, M): threads split one block's passes by them. */
     int64_t c0, c1, m0, m1;
     int64_t vs, os;             /* floats from one position of V (of O) to the next */
+    int64_t ldt;                /* columns of V's and O's rows */
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a

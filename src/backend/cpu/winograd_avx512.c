@@ -58,7 +58,7 @@ static inline DT_AVX512 __mmask16 dt_wino_cols(int64_t x, int64_t lo, int64_t hi
 
 DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, int64_t ldl)
 {
-    int64_t W = k->W, H = k->H, T = k->nty * k->ntx, ntx = k->ntx;
+    int64_t W = k->W, H = k->H, T = k->ldt, ntx = k->ntx;
     int64_t xs = 4 * ((ntx + 15) / 16 * 16) + 16;   /* line columns the row pass reads */
     int64_t lo = k->ix0 < 0 ? -k->ix0 : 0, hi = W - k->ix0;
     for (int64_t c = k->c0; c < k->c1; c++) {
@@ -125,7 +125,7 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
 
 DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
 {
-    int64_t T = k->nty * k->ntx, ntx = k->ntx, os = k->os;
+    int64_t T = k->ldt, ntx = k->ntx, os = k->os;
     int64_t width = k->OW - k->ox0 < 4 * ntx ? k->OW - k->ox0 : 4 * ntx;
     for (int64_t m = k->m0; m < k->m1; m++) {
         __m512 bias = _mm512_set1_ps(k->bias ? k->bias[m] : 0.0f);
