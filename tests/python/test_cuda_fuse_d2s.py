@@ -13,9 +13,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto as T, helper as h, numpy_helper as nh  # noqa: E402
 
-import ductile  # noqa: E402
 from test_cuda_fusions import FLAGS, executed  # noqa: E402
-from test_cuda_ops import gpu_available  # noqa: E402
+from test_cuda_ops import build as build_engine, gpu_available  # noqa: E402
 from util import rel_l2  # noqa: E402
 
 BOUND = 1e-2
@@ -39,16 +38,9 @@ def d2s_model(c, m, k, s, r, mode, act, seed):
 
 
 def build(model, c, device, flags, shapes):
-    b = ductile.Builder()
-    net = b.parse_onnx_bytes(model)
-    cfg = b.create_builder_config()
-    cfg.device = device
-    for f in flags:
-        cfg.set_flag(f)
-    prof = b.create_optimization_profile()
-    prof.set_shape("x", *[(n, c, hh, ww) for n, hh, ww in shapes])
-    cfg.add_optimization_profile(prof)
-    return b.build_engine(net, cfg)
+    """An engine whose profile for x is shapes' (n, h, w) as min, opt, max."""
+    dims = [(n, c, hh, ww) for n, hh, ww in shapes]
+    return build_engine(model, {"x": np.zeros(dims[1], np.float32)}, device, flags, profile={"x": dims})
 
 
 # c, m, k, stride, blocksize, mode, activation

@@ -214,7 +214,9 @@ def feeds_for(c, rng_names, seed):
     return feeds
 
 
-def build(model_bytes, feeds, device, flags=()):
+def build(model_bytes, feeds, device, flags=(), profile=None):
+    """An engine with one profile: each feed's shape as min = opt = max, or profile's
+    {input: (min, opt, max)} where given."""
     b = ductile.Builder()
     net = b.parse_onnx_bytes(model_bytes)
     cfg = b.create_builder_config()
@@ -223,7 +225,7 @@ def build(model_bytes, feeds, device, flags=()):
         cfg.set_flag(f)
     prof = b.create_optimization_profile()
     for name, a in feeds.items():
-        prof.set_shape(name, a.shape, a.shape, a.shape)
+        prof.set_shape(name, *(profile[name] if profile else (a.shape,) * 3))
     cfg.add_optimization_profile(prof)
     return b.build_engine(net, cfg)
 

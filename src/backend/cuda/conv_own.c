@@ -253,6 +253,10 @@ ductile_status dt_cuda_conv_d2s_run(const dt_conv_geom *g, const dt_cu_conv_epi 
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "convolution with a folded DepthToSpace: X is %s, W %s, Y %s",
                        ductile_dtype_name((ductile_dtype)dtype), ductile_dtype_name((ductile_dtype)in[DT_FC_W].dtype),
                        ductile_dtype_name((ductile_dtype)out[0].dtype));
+    if (g->m > 16 || r < 1 || g->m % ((int64_t)r * r) || e->res)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "convolution with a folded DepthToSpace (blocksize %d): the kernel takes "
+                       "at most 16 output channels, a multiple of %d, and no residual (got %lld channels%s)", r, r * r,
+                       (long long)g->m, e->res ? " and a residual" : "");
     dt_cu_conv c = dt_cu_conv_of(g, e);
     return dt_cuda_check(dt_cu_conv_patch_mma_d2s(dtype, in[DT_FC_X].data, in[DT_FC_W].data, e->bias, NULL, out[0].data,
                                                   out[0].dtype, &c, r, crd, ex->stream),

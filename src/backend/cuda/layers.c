@@ -94,7 +94,8 @@ bool dt_cuda_supports(const ductile_layer *L, const dt_view *in, const dt_view *
     }
     /* A folded DepthToSpace may write float32 from half inputs (its `to`). */
     if (!strcmp(op, "FusedConv") && dt_fused_conv_d2s(L, NULL) && L->n_in > DT_FC_W && L->n_out == 1)
-        return in[DT_FC_X].dtype == in[DT_FC_W].dtype && (L->n_in <= DT_FC_B || !L->in[DT_FC_B] || in[DT_FC_B].dtype == in[DT_FC_X].dtype) &&
+        return in[DT_FC_X].dtype == in[DT_FC_W].dtype &&
+               (L->n_in <= DT_FC_B || !L->in[DT_FC_B] || in[DT_FC_B].dtype == in[DT_FC_X].dtype) &&
                (out[0].dtype == in[DT_FC_X].dtype || out[0].dtype == DUCTILE_FLOAT32) && dt_cuda_conv_supports(L);
     if (!strcmp(op, "FusedConv") || !strcmp(op, "Conv")) return dt_one_float(L, in, out) && dt_cuda_conv_supports(L);
     if (!strcmp(op, "Gemm")) return dt_one_float(L, in, out) && dt_cuda_gemm_supports(L);
