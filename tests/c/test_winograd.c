@@ -2,8 +2,9 @@
  * (images not a multiple of the 4x4 tile, smaller than a tile, wider than a block; channels
  * not multiples of the GEMM's tile; C beyond one K block; asymmetric padding), with bias,
  * residual and activation; on weights transformed ahead and per call; with and without
- * threads (bitwise equal); several small images in one block (a partial last block); and
- * with sentinels past the output. */
+ * threads (bitwise equal); several small images in one block (a partial last block); with
+ * sentinels past the output; and written past the cache (non-temporal stores) bitwise as in
+ * place. */
 #include "testutil.h"
 #include "refconv.h"
 
@@ -115,6 +116,45 @@ static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* An output past the cache (c_far; set here at any size): the output pass stages each tile
+ * row and writes it with the epilogue and non-temporal stores; the bits equal the in-place
+ * pass's for no activation, Relu and Clip, with and without a residual, on one thread and on
+ * the pool, with y 64-byte aligned and one float off (partial lines at both ends of a row). */
+static void test_winograd_streamed_output_matches_in_place(dt_pool *pool)
+{
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP};
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dt_conv_geom g = geom_of(&cases[i]);
+        int64_t nx = g.batch * g.c * g.in[0] * g.in[1], ny = g.batch * g.m * g.out[0] * g.out[1];
+        float *x = rand_buf(nx), *w = rand_buf(g.m * g.c * 9), *b = rand_buf(g.m), *r = rand_buf(ny);
+        float *u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
+        CHECK_EQ_INT(dt_cpu_wino_pack_weights(&g, w, u), DUCTILE_OK);
+        float *want = aligned_alloc(64, sizeof(float) * (size_t)((ny + 16 + 15) / 16 * 16));
+        float *got = aligned_alloc(64, sizeof(float) * (size_t)((ny + 17 + 15) / 16 * 16));
+        for (int v = 0; v < 12; v++) {
+            dt_epilogue near = {.act = acts[v % 3], .p0 = -0.5f, .p1 = 0.75f, .res = v / 3 % 2 ? r : NULL};
+            dt_epilogue far = near;
+            far.c_far = true;
+            int off = v / 6;    /* y one float past a line boundary */
+            for (int64_t k = 0; k < ny + 17; k++) got[k] = -1234.5f;
+            dt_conv_args a = {.x = x, .w_wino = u, .bias = b, .epi = &near, .y = want};
+            CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, NULL), DUCTILE_OK);
+            a.epi = &far, a.y = got + off;
+            CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, v % 2 ? pool : NULL), DUCTILE_OK);
+            bool fence = got[0] == -1234.5f || !off;
+            for (int k = 0; k < 16; k++) fence &= got[off + ny + k] == -1234.5f;
+            if (memcmp(want, got + off, sizeof(float) * (size_t)ny) != 0 || !fence) {
+                bad++;
+                fprintf(stderr, "case %zu variant %d: streamed output differs%s\n", i, v,
+                        fence ? "" : ", sentinels overwritten");
+            }
+        }
+        free(x), free(w), free(b), free(r), free(u), free(want), free(got);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 static void test_winograd_applies_only_to_3x3_stride1_ungrouped(void)
 {
     dt_conv_geom g = geom_of(&cases[0]);
@@ -140,6 +180,7 @@ int main(void)
     dt_pool *pool = NULL;
     dt_pool_create(3, &pool);
     test_winograd_matches_reference_at_odd_sizes(pool);
+    test_winograd_streamed_output_matches_in_place(pool);
     test_single_block_uses_every_thread();
     test_winograd_applies_only_to_3x3_stride1_ungrouped();
     dt_pool_free(pool);

@@ -285,6 +285,7 @@ static void dt_wino_outputs(void *arg, int64_t begin, int64_t end, int tid)
     const dt_wino_gemm_job *gj = arg;
     dt_wino_blk k = *gj->k;
     k.m0 = begin, k.m1 = end;
+    if (k.stage) k.stage = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 6 * dt_wino_line(gj->j->ntx);
     dt_wino_output_avx512(&k, gj->o);
 }
 
@@ -321,6 +322,9 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
             .iy0 = 4 * ty0 - g->pb[0], .ix0 = 4 * tx0 - g->pb[1], .oy0 = 4 * ty0, .ox0 = 4 * tx0,
             .nty = nty, .ntx = ntx, .c0 = 0, .c1 = C, .m0 = 0, .m1 = M,
             .vs = dt_wino_pstride(C * T), .os = dt_wino_pstride(M * T), .ldt = T,
+            /* Its four output rows of a tile row fit where the phase rows go (24 ld >= 16
+             * ntx); threads splitting the pass use their line buffers (dt_wino_outputs). */
+            .stage = j->avx512 && dt_wino_streams(j->a->epi) ? ph : NULL,
         };
         dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
         for (int64_t i = 0; i < ni; i++) {

@@ -54,11 +54,17 @@ typedef struct dt_wino_blk {
     int64_t c0, c1, m0, m1;
     int64_t vs, os;             /* floats from one position of V (of O) to the next */
     int64_t ldt;                /* columns of V's and O's rows */
+    /* An output past the cache (dt_epilogue.c_far, its activation none, Relu or Clip): the
+     * output pass builds each tile row's four output rows here (4 x 4 ntx floats, 64-byte
+     * aligned) and writes them with the epilogue and non-temporal stores; NULL: in place. */
+    float *stage;
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a
  * multiple of 16 and at least 4 * ntx rounded up to 64, plus 16. */
 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, int64_t ldl);
 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o);
+/* Whether the output pass may stage and stream y (dt_wino_blk.stage). */
+bool dt_wino_streams(const dt_epilogue *e);
 
 #endif

@@ -123,6 +123,41 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
     }
 }
 
+bool dt_wino_streams(const dt_epilogue *e)
+{
+    return e && e->c_far && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP);
+}
+
+/* act(s + res) of 16 lanes with dt_epilogue_apply's float operations (max and min return
+ * their second operand on NaN and on equal values, as its scalar selects do). */
+static inline DT_AVX512 __m512 dt_wino_epi16(const dt_epilogue *e, __m512 x, const float *res, __mmask16 m)
+{
+    if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, res));
+    if (e->act == DT_ACT_RELU) return _mm512_max_ps(x, _mm512_setzero_ps());
+    if (e->act == DT_ACT_CLIP) return _mm512_min_ps(_mm512_set1_ps(e->p1), _mm512_max_ps(_mm512_set1_ps(e->p0), x));
+    return x;
+}
+
+/* y[0, n) = act(s + res): the 64-byte lines y covers whole are written non-temporally (no read
+ * for ownership of lines the next layer reads from memory anyway), the partial ones at its
+ * ends with ordinary masked stores. */
+static DT_AVX512 void dt_wino_stream_row(const dt_epilogue *e, float *y, const float *s, const float *res, int64_t n)
+{
+    int64_t head = (int64_t)((64 - ((uintptr_t)y & 63)) & 63) / 4, j = 0;
+    if (head > n) head = n;
+    if (head) {
+        __mmask16 m = dt_wino_mask(head);
+        _mm512_mask_storeu_ps(y, m, dt_wino_epi16(e, _mm512_maskz_loadu_ps(m, s), res, m));
+        j = head;
+    }
+    for (; j + 16 <= n; j += 16)
+        _mm512_stream_ps(y + j, dt_wino_epi16(e, _mm512_loadu_ps(s + j), res ? res + j : NULL, 0xffff));
+    if (j < n) {
+        __mmask16 m = dt_wino_mask(n - j);
+        _mm512_mask_storeu_ps(y + j, m, dt_wino_epi16(e, _mm512_maskz_loadu_ps(m, s + j), res ? res + j : NULL, m));
+    }
+}
+
 DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
 {
     int64_t T = k->ldt, ntx = k->ntx, os = k->os;
@@ -163,16 +198,24 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                 }
                 for (int ar = 0; ar < rows; ar++) {
                     dt_wino_join4(acc[ar]);
-                    float *y = k->y + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
+                    float *y = k->stage ? k->stage + ar * 4 * ntx + 4 * u
+                                        : k->y + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
                     int64_t left = width - 4 * u;
                     for (int t = 0; t < 4; t++) _mm512_mask_storeu_ps(y + 16 * t, dt_wino_mask(left - 16 * t), acc[ar][t]);
                 }
             }
-            if (k->epi)
+            if (k->stage)
+                for (int64_t ar = 0; ar < rows; ar++) {
+                    int64_t off = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0;
+                    dt_wino_stream_row(k->epi, k->y + off, k->stage + ar * 4 * ntx, k->res ? k->res + off : NULL, width);
+                }
+            else if (k->epi)
                 for (int64_t ar = 0; ar < rows; ar++) {
                     int64_t off = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0;
                     dt_epilogue_apply(k->epi, k->y + off, k->res ? k->res + off : NULL, width);
                 }
         }
     }
+    /* The non-temporal stores ordered before whatever reads y after the pool's join. */
+    if (k->stage) _mm_sfence();
 }
