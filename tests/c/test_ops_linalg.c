@@ -485,11 +485,13 @@ static void test_gelu_in_store_matches_pass(void)
 }
 
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
- * multiply-adds) are split over the threads, by columns (each thread streams its own part of
- * B), and give the same bits as on one thread. */
+ * multiply-adds, or fewer rows than a micro-tile and under 0.4M multiply-adds but bound by
+ * streaming B: bert_small at one token) are split over the threads, by columns (each thread
+ * streams its own part of B), and give the same bits as on one thread. */
 static void test_small_products_split_by_columns_same_bits(void)
 {
-    static const int64_t cases[][3] = {{13, 300, 300}, {1, 1001, 700}, {32, 97, 1025}, {5, 49, 2000}, {16, 256, 256}};
+    static const int64_t cases[][3] = {{13, 300, 300}, {1, 1001, 700}, {32, 97, 1025}, {5, 49, 2000}, {16, 256, 256},
+                                       {1, 768, 256}, {1, 1024, 256}, {3, 256, 1024}, {7, 333, 257}};
     dt_pool *two;
     CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
     dt_pool_wake(two);

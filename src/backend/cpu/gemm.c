@@ -725,6 +725,10 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
      * DT_GEMM_FORK_MACS (~7 us on one AVX-512 core) gains from a split. The old limit of 8M
      * (~50 us, sized for sleeping workers) kept every GEMM of a transformer at a short
      * sequence on one thread. */
+    /* A product of a few rows is bound by streaming B (weights from L3: bert_small at one
+     * token, 1 x 256 x 1024 in 10 us, ~2 multiply-adds' time an element of B), which two
+     * threads halve: priced so, its 256 x 768 and 256 x 1024 weights split (10 -> 5 us). */
+    if (g->M < DT_GEMM_MR) work += 2.0 * (double)g->N * (double)g->K;
     if (threads <= 1 || work < DT_GEMM_FORK_MACS || g->K == 0) return job;
     /* Per-thread cost of each split: the largest part's rows or columns (a last panel of a
      * few columns counts for those, not a whole panel: 14x14 = 196 columns split 96 / 100)
