@@ -155,6 +155,31 @@ static void test_winograd_streamed_output_matches_in_place(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* A few blocks that 2 threads cannot share evenly (64x64: 3 blocks of 6, 6 and 4 tile rows)
+ * are cut thinner on 2 threads (4 of 4): the same bits as one thread's larger blocks. */
+static void test_thinner_blocks_same_bits(void)
+{
+    static const wcase odd[] = {{1, 16, 64, 64, 9, 1, 1, 1, 1}, {1, 5, 37, 45, 7, 1, 1, 1, 1}, {3, 4, 20, 64, 6, 1, 1, 1, 1}};
+    dt_pool *two = NULL;
+    CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        dt_conv_geom g = geom_of(&odd[i]);
+        int64_t nx = g.batch * g.c * g.in[0] * g.in[1], ny = g.batch * g.m * g.out[0] * g.out[1];
+        float *x = rand_buf(nx), *w = rand_buf(g.m * g.c * 9), *b = rand_buf(g.m);
+        float *u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
+        float *y1 = malloc(sizeof(float) * (size_t)ny), *y2 = malloc(sizeof(float) * (size_t)ny);
+        CHECK_EQ_INT(dt_cpu_wino_pack_weights(&g, w, u), DUCTILE_OK);
+        dt_epilogue epi = {.act = DT_ACT_RELU};
+        dt_conv_args a = {.x = x, .w_wino = u, .bias = b, .epi = &epi, .y = y1};
+        CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, NULL), DUCTILE_OK);
+        a.y = y2;
+        CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, two), DUCTILE_OK);
+        CHECK(memcmp(y1, y2, sizeof(float) * (size_t)ny) == 0);
+        free(x), free(w), free(b), free(u), free(y1), free(y2);
+    }
+    dt_pool_free(two);
+}
+
 static void test_winograd_applies_only_to_3x3_stride1_ungrouped(void)
 {
     dt_conv_geom g = geom_of(&cases[0]);
@@ -181,6 +206,7 @@ int main(void)
     dt_pool_create(3, &pool);
     test_winograd_matches_reference_at_odd_sizes(pool);
     test_winograd_streamed_output_matches_in_place(pool);
+    test_thinner_blocks_same_bits();
     test_single_block_uses_every_thread();
     test_winograd_applies_only_to_3x3_stride1_ungrouped();
     dt_pool_free(pool);

@@ -361,7 +361,7 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
 
 /* The tiling of g into blocks and each thread's scratch (V, O, phase rows, GEMM buffers);
  * false when there is nothing to compute. */
-static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size_t *per, bool *empty)
+static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino_job *j, size_t *per, bool *empty)
 {
     j->th = (g->out[0] + 3) / 4;
     j->tw = (g->out[1] + 3) / 4;
@@ -390,6 +390,17 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, dt_wino_job *j, size
         j->ni = DT_WINO_GROUP / (j->th * j->tw);
         if (j->ni > g->batch) j->ni = g->batch;
     }
+    /* A few blocks that the threads cannot share evenly (superres at 64x64, 16 x 16 tiles: 3
+     * blocks of 6, 6 and 4 tile rows, 2 threads taking 12 and 4 rows) are cut into thinner
+     * blocks until they can (4 of 4 rows). Each column's arithmetic is the same whatever the
+     * tiling (the GEMMs' K blocks are the product's), so the bits are the same at any thread
+     * count; one thread keeps the larger blocks. */
+    if (threads > 1 && j->ni == 1 && j->tw <= DT_WINO_MAX_TX)
+        for (int64_t want = j->by + 1; g->batch * j->by * j->bx < 4 * threads && g->batch * j->by * j->bx % threads &&
+                                       want <= j->th; want++) {
+            j->nty = (j->th + want - 1) / want;
+            j->by = (j->th + j->nty - 1) / j->nty;
+        }
     /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
     j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
     int64_t tmax = dt_wino_tmax(j);
@@ -436,7 +447,7 @@ int dt_cpu_wino_workers(const dt_conv_geom *g, int threads)
     dt_wino_job j = {.g = g};
     size_t per;
     bool empty;
-    if (!dt_cpu_wino_applies(g) || dt_wino_tiling(g, &j, &per, &empty) != DUCTILE_OK || empty) return 0;
+    if (!dt_cpu_wino_applies(g) || dt_wino_tiling(g, threads, &j, &per, &empty) != DUCTILE_OK || empty) return 0;
     int gt = dt_wino_gemm_threads(g, &j, threads);
     return gt ? (gt < 36 ? gt : 36) : dt_wino_threads(g, &j, threads);
 }
@@ -450,17 +461,22 @@ ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a,
 {
     *bytes = 0;
     if (!dt_cpu_wino_applies(g)) return DUCTILE_OK;
-    dt_wino_job j = {.g = g};
-    size_t per;
-    bool empty;
-    DT_TRY(dt_wino_tiling(g, &j, &per, &empty));
-    if (empty) return DUCTILE_OK;
-    int gt = dt_wino_gemm_threads(g, &j, threads);
-    size_t extra = 0;
-    if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, threads), bytes) || !dt_add_size(*bytes, dt_wino_u_bytes(g, a), bytes) ||
-        (gt && (!dt_mul_size(dt_wino_gemm_bytes(g, &j), (size_t)(gt - 1), &extra) || !dt_add_size(*bytes, extra, bytes))))
-        return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
-                       (long long)g->c, (long long)g->m);
+    /* The tiling of `threads` threads, and of one (a context run on fewer threads than
+     * planned takes larger blocks): the larger scratch. */
+    for (int pass = 0; pass < 2; pass++) {
+        int t = pass ? 1 : threads;
+        dt_wino_job j = {.g = g};
+        size_t per, need, extra = 0;
+        bool empty;
+        DT_TRY(dt_wino_tiling(g, t, &j, &per, &empty));
+        if (empty) return DUCTILE_OK;
+        int gt = dt_wino_gemm_threads(g, &j, t);
+        if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, t), &need) || !dt_add_size(need, dt_wino_u_bytes(g, a), &need) ||
+            (gt && (!dt_mul_size(dt_wino_gemm_bytes(g, &j), (size_t)(gt - 1), &extra) || !dt_add_size(need, extra, &need))))
+            return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
+                           (long long)g->c, (long long)g->m);
+        if (need > *bytes) *bytes = need;
+    }
     return DUCTILE_OK;
 }
 
@@ -475,7 +491,7 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
     j.avx512 = __builtin_cpu_supports("avx512f") && !getenv("DT_WINO_GENERIC");
     size_t per;
     bool empty;
-    DT_TRY(dt_wino_tiling(g, &j, &per, &empty));
+    DT_TRY(dt_wino_tiling(g, dt_pool_threads(pool), &j, &per, &empty));
     if (empty) return DUCTILE_OK;
     char *scratch = a->scratch;
     if (!j.u) {
