@@ -2,17 +2,12 @@
  * channels, 3x3 stride 2 over the whole image) and of ResNets (3 -> 64, 7x7 stride 2; 5x5
  * too). As a GEMM their K is only 27 (147 for 7x7): the im2col
  * gather of a stride-2 image costs about what the product does, and every B panel is read by
- * a few rows of A. Here 16 outputs of a row are one vector; each tap vector of the input row
- * (picked from three loads by permutes as dt_dw_taps_s2 picks them, masked at the image's edges) is
- * multiplied into 16 output channels at once, weights broadcast from a small table, and the
- * outputs are stored as NCHW rows with the epilogue in lanes.
- *
- * 7x7 (resnet50's stem) and several blocks of outputs first split every input row into its even and odd padded columns,
- * so that each tap vector is one load, not a permute after the last one: seven taps made by a
- * chain of dependent permutes held the FMAs back. Each band of output rows splits the input
- * rows it reads into its thread's buffer just before it reads them (in L1/L2), every block of
- * output channels of the band then reading them: a pass over the whole batch first wrote and
- * read back 0.7 MB per 224x224 image, from L3 or memory beyond one image.
+ * a few rows of A. Here each band of output rows first splits the input rows it reads into
+ * their even and odd padded columns, in its thread's buffer (in L1/L2), so that each tap
+ * vector of 16 outputs at stride 2 is one load; passes of 4 output channels x 64 outputs then
+ * multiply each tap into their accumulators, weights broadcast from a small table, and the
+ * outputs are stored as NCHW rows with the epilogue in lanes. (A pass over the whole batch
+ * first wrote and read back 0.7 MB per 224x224 image, from L3 or memory beyond one image.)
  *
  * Each output: its bias, then fmaf over the taps in (c, ky, kx) order, taps outside the image
  * read as 0; then the epilogue. Not the GEMM's bits (its sums start from zero and add the
@@ -51,13 +46,6 @@ static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
            ~(size_t)63;
 }
 
-/* Whether the kernel reads split rows (see the top): where each row serves more than one
- * block of output channels, or 7x7 (its permute chain is the longest). One block of 3x3 at
- * 1024x1024 (seg_lraspp's stem, 16 channels) is bound by memory, which the split pass adds to:
- * there im2col won against it, while mobilenet_v2's 32-channel 3x3 stem went 0.171-0.178 (im2col)
- * -> 0.159-0.161 ms. */
-static bool dt_smallc_split(const dt_conv_geom *g) { return g->k[0] == 7 || dt_smallc_blocks(g) >= 2; }
-
 /* A split row's half: the padded columns 2i (or 2i + 1) for i below the output row's
  * whole pairs of vectors plus the kernel's reach, zeros past the image. */
 static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1; }
@@ -70,12 +58,11 @@ static int64_t dt_smallc_band_rows(const dt_conv_geom *g) { return 2 * DT_SMALLC
 
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, int threads, size_t *bytes)
 {
-    /* the zero row, then with split rows each thread's band: its input rows' two halves */
-    int64_t row = dt_smallc_split(g) ? 2 * dt_smallc_half(g) : g->in[1];
+    /* the zero row, then each thread's band: its input rows' two halves */
+    int64_t row = 2 * dt_smallc_half(g);
     size_t z, rows = 1, split;
-    if (dt_smallc_split(g) && (!dt_mul_size((size_t)(threads > 1 ? threads : 1) * (size_t)g->c,
-                                            (size_t)dt_smallc_band_rows(g), &split) ||
-                               !dt_add_size(split, 1, &rows)))
+    if (!dt_mul_size((size_t)(threads > 1 ? threads : 1) * (size_t)g->c, (size_t)dt_smallc_band_rows(g), &split) ||
+        !dt_add_size(split, 1, &rows))
         return dt_fail(DUCTILE_ERR_SHAPE, "%d threads' bands are too large", threads);
     if (!dt_mul_size((size_t)row, sizeof(float), &z) || !dt_mul_size(z, rows, &z) ||
         !dt_add_size(z, 63 + dt_smallc_table_bytes(g), bytes))
@@ -88,15 +75,12 @@ typedef struct dt_smallc_job {
     const dt_conv_geom *g;
     const dt_conv_args *a;
     const float *wt, *zero;
-    float *split;           /* the threads' bands of split rows (dt_smallc_split), or NULL */
+    float *split;           /* the threads' bands of split rows */
     int64_t half;           /* dt_smallc_half */
     int64_t band;           /* floats of a thread's band: C x dt_smallc_band_rows x 2 halves */
+    /* A part is a band of rows of every channel: the band a spatially split consumer
+     * (MaxPool's bands, Winograd's blocks) reads on the same core. */
     int64_t blocks, row_parts;
-    /* Fewer images than threads: the parts ordered rows first, so that each thread computes
-     * a band of rows of every channel, the band a spatially split consumer (MaxPool's bands,
-     * Winograd's blocks) reads on the same core. (A part of split rows is a band of every
-     * channel: so ordered anyway.) */
-    bool rows_first;
     bool epi_in_store;
     /* The output's lines of the next row prefetched for writing (DT_SMALLC_FAR_BYTES). */
     bool pf_out;
@@ -111,92 +95,7 @@ typedef struct dt_smallc_job {
 
 static inline void dt_smallc_prefetchw(const float *p) { __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p)); }
 
-/* Output rows [oy0, oy1) of image b, output channels of block mb; C input channels and the
- * kernel's KS x KS taps constants, so that the taps' loops unroll whole and the accumulators
- * stay in registers. */
-static inline __attribute__((always_inline, target("avx512f,fma"))) void
-dt_smallc_rows(const dt_smallc_job *j, int64_t b, int64_t mb, int64_t oy0, int64_t oy1, const int C, const int KS)
-{
-    const dt_conv_geom *g = j->g;
-    const dt_conv_args *a = j->a;
-    int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1], opx = oh * ow;
-    int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
-    const float *wt = j->wt + mb * C * KS * KS * DT_SMALLC_MB;
-    const dt_epilogue *e = a->epi;
-    dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
-    __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
-    float bias[DT_SMALLC_MB];
-    for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
-    float *y = a->y + (b * g->m + m0) * opx;
-    const float *res = e && e->res ? e->res + (b * g->m + m0) * opx : NULL;
-    for (int64_t oy = oy0; oy < oy1; oy++)
-        for (int64_t ox = 0; ox < ow; ox += 16) {
-            __mmask16 mk[3];
-            for (int v = 0; v < 3; v++) mk[v] = dt_dw_row_mask(2 * ox - g->pb[1] + 16 * v, iw);
-            const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-            const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-            const __m512i down = _mm512_set_epi32(0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-            __m512 acc[DT_SMALLC_MB];
-#pragma GCC unroll 16
-            for (int i = 0; i < DT_SMALLC_MB; i++) acc[i] = _mm512_set1_ps(bias[i]);
-            /* An opaque copy of the table's address: else GCC hoists all 16 x 9C weight
-             * addresses out of the loops and reloads each from the stack. */
-            const float *wb = wt;
-            __asm__("" : "+r"(wb));
-#pragma GCC unroll 4
-            for (int c = 0; c < C; c++)
-#pragma GCC unroll 7
-                for (int ky = 0; ky < KS; ky++) {
-                    /* a row outside the image reads zeros (the taps' sum is then unchanged) */
-                    int64_t iy = oy * 2 + ky - g->pb[0];
-                    const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
-                    const float *row = iy < 0 || iy >= ih ? j->zero : a->x + ((b * C + c) * ih + iy) * iw;
-                    /* dt_dw_taps_s2's taps, each made just before its 16 FMAs and dropped after
-                     * them: all 7 of a 7x7 row live beside the 16 accumulators spilled them */
-                    const float *p = row + 2 * ox - g->pb[1];
-                    __m512 v0 = _mm512_maskz_loadu_ps(mk[0], p), v1 = _mm512_maskz_loadu_ps(mk[1], p + 16);
-                    __m512 v2 = _mm512_maskz_loadu_ps(mk[2], p + 32);
-                    __m512 te = _mm512_permutex2var_ps(v0, even, v1), to = _mm512_permutex2var_ps(v0, odd, v1);
-#pragma GCC unroll 7
-                    for (int kx = 0; kx < KS; kx++) {
-                        if (kx >= 2) {
-                            /* lane 15 from v2: index 16 + (30 + kx - 32) */
-                            __m512i idx = _mm512_mask_set1_epi32(down, (__mmask16)0x8000, 16 + kx - 2);
-                            if (kx % 2 == 0) te = _mm512_permutex2var_ps(te, idx, v2);
-                            else to = _mm512_permutex2var_ps(to, idx, v2);
-                        }
-                        __m512 t = kx % 2 == 0 ? te : to;
-#pragma GCC unroll 16
-                        for (int i = 0; i < DT_SMALLC_MB; i++)
-                            acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]), t, acc[i]);
-                    }
-                }
-            int64_t rem = ow - ox;
-            __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
-            int64_t off = oy * ow + ox;
-            const float *r = j->epi_in_store && res ? res + off : NULL;
-            if (nm == DT_SMALLC_MB) {
-                dt_dw_epi(acc, DT_SMALLC_MB, act, p0, p1, r, opx, m);
-#pragma GCC unroll 16
-                for (int i = 0; i < DT_SMALLC_MB; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[i]);
-            } else {
-                /* Indexed by a count known only here: a copy, so that acc stays in registers
-                 * above. The residual has no planes past the last channel. */
-                __m512 o[DT_SMALLC_MB];
-#pragma GCC unroll 16
-                for (int i = 0; i < DT_SMALLC_MB; i++) o[i] = acc[i];
-                for (int64_t i = 0; i < nm; i++) {
-                    dt_dw_epi(&o[i], 1, act, p0, p1, r ? r + i * opx : NULL, 0, m);
-                    _mm512_mask_storeu_ps(y + i * opx + off, m, o[i]);
-                }
-            }
-            if (e && !j->epi_in_store)
-                for (int64_t i = 0; i < nm; i++)
-                    dt_epilogue_apply(e, y + i * opx + off, res ? res + i * opx + off : NULL, rem < 16 ? rem : 16);
-        }
-}
-
-/* dt_smallc_rows on split rows (dt_smallc_split): 4 output channels x 64 outputs of a row a
+/* The passes over split rows: 4 output channels x 64 outputs of a row a
  * pass, so each tap is 4 loads and 4 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
  * loads for 16 FMAs: bound by loads; 8 x 32, 10 loads: mobilenet_v2's stem 0.144 ms against
  * 0.128, resnet50's 1.046 against 1.018; 8 x 48 and 4 x 80 or more spilled). The loops over c and ky stay rolled (unrolled, the nest
@@ -257,7 +156,8 @@ dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int6
                 for (int i = 0; i < CH; i++)
 #pragma GCC unroll 4
                     for (int v = 0; v < NV; v++) acc[v][i] = _mm512_set1_ps(bias[hb * CH + i]);
-                /* an opaque copy of the table's address, as in dt_smallc_rows */
+                /* An opaque copy of the table's address: else GCC hoists all the weight addresses
+                 * out of the loops and reloads each from the stack. */
                 const float *wb = wt + hb * CH;
                 if (j->pf_out && oy + 1 < oh)
                     for (int i = 0; i < CH && hb * CH + i < nm; i++)
@@ -289,7 +189,7 @@ dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int6
 #pragma GCC unroll 8
                         for (int i = 0; i < CH; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[v][i]);
                     } else {
-                        /* a copy indexed by a count known only here (see dt_smallc_rows) */
+                        /* a copy indexed by a count known only here, so that acc stays in registers above */
                         __m512 o[CH];
 #pragma GCC unroll 8
                         for (int i = 0; i < CH; i++) o[i] = acc[v][i];
@@ -311,10 +211,7 @@ dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int6
     __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS(                         \
         const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0, int64_t oy1) \
     {                                                                                                      \
-        if (xs)                                                                                            \
-            dt_smallc_split_block(j, xs, iy0, b, mb, oy0, oy1, C, KS);                                     \
-        else                                                                                               \
-            dt_smallc_rows(j, b, mb, oy0, oy1, C, KS);                                                     \
+        dt_smallc_split_block(j, xs, iy0, b, mb, oy0, oy1, C, KS);                                         \
     }
 #define DT_SMALLC_FNS(KS) DT_SMALLC_FN(1, KS) DT_SMALLC_FN(2, KS) DT_SMALLC_FN(3, KS) DT_SMALLC_FN(4, KS)
 DT_SMALLC_FNS(3)
@@ -358,7 +255,7 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
         {dt_smallc_rows_1_7, dt_smallc_rows_2_7, dt_smallc_rows_3_7, dt_smallc_rows_4_7}};
     void (*fn)(const dt_smallc_job *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t) =
         fns[(g->k[0] - 3) / 2][g->c - 1];
-    for (int64_t u = begin; u < end && j->split; u++) {
+    for (int64_t u = begin; u < end; u++) {
         /* a band of image b over every block: its input rows split once, read by each block */
         int64_t b = u / j->row_parts, oy0 = u % j->row_parts * DT_SMALLC_BAND;
         int64_t oy1 = oy0 + DT_SMALLC_BAND < g->out[0] ? oy0 + DT_SMALLC_BAND : g->out[0];
@@ -368,18 +265,6 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
         float *xs = j->split + tid * j->band;
         dt_smallc_split_band(j, xs, b, iy0, iy1);
         for (int64_t mb = 0; mb < j->blocks; mb++) fn(j, xs, iy0, b, mb, oy0, oy1);
-    }
-    for (int64_t u = begin; u < end && !j->split; u++) {
-        int64_t part = u % j->row_parts, bm = u / j->row_parts;
-        if (j->rows_first) {
-            /* within an image, row parts outermost: the threads split it into bands of rows */
-            int64_t per = j->blocks * j->row_parts, v = u % per;
-            part = v / j->blocks;
-            bm = u / per * j->blocks + v % j->blocks;
-        }
-        int64_t oy0 = part * DT_SMALLC_BAND, oy1 = oy0 + DT_SMALLC_BAND;
-        if (oy1 > g->out[0]) oy1 = g->out[0];
-        fn(j, NULL, 0, bm / j->blocks, bm % j->blocks, oy0, oy1);
     }
 }
 
@@ -406,17 +291,12 @@ ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, 
     float *zero = (float *)(void *)((char *)a->scratch + dt_smallc_table_bytes(g));
     dt_smallc_job j = {.g = g, .a = a, .wt = wt, .zero = zero, .blocks = blocks,
                        .epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi),
-                       .rows_first = dt_pool_threads(pool) > g->batch,
                        .pf_out = (size_t)(g->batch * g->m * g->out[0] * g->out[1]) * sizeof(float) >= DT_SMALLC_FAR_BYTES};
-    if (dt_smallc_split(g)) {
-        j.half = dt_smallc_half(g);
-        j.split = zero + 2 * j.half;
-        j.band = g->c * dt_smallc_band_rows(g) * 2 * j.half;
-        memset(zero, 0, (size_t)(2 * j.half) * sizeof *zero);
-    } else {
-        memset(zero, 0, (size_t)g->in[1] * sizeof *zero);
-    }
+    j.half = dt_smallc_half(g);
+    j.split = zero + 2 * j.half;
+    j.band = g->c * dt_smallc_band_rows(g) * 2 * j.half;
+    memset(zero, 0, (size_t)(2 * j.half) * sizeof *zero);
     j.row_parts = (g->out[0] + DT_SMALLC_BAND - 1) / DT_SMALLC_BAND;
-    dt_parallel_for(pool, g->batch * (j.split ? 1 : blocks) * j.row_parts, 1, dt_smallc_part, &j);
+    dt_parallel_for(pool, g->batch * j.row_parts, 1, dt_smallc_part, &j);
     return DUCTILE_OK;
 }
