@@ -10,6 +10,7 @@
  * (2 MB pages where the kernel gives them, as the engine's activation arena has). */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/winograd.h"
 #include "core/alloc.h"
 
 #include <stdio.h>
@@ -80,6 +81,13 @@ static void run(dt_pool *pool, const layer *L, int algo)
     }
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     if (!dt_cpu_conv_algo_applies(&g, algo)) goto done;
+    float *ww = NULL;
+    if (algo == DT_CONV_WINOGRAD) {
+        /* transformed once, as the builder does */
+        ww = dt_aligned_alloc(64, sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
+        dt_cpu_wino_pack_weights(&g, w, ww);
+        a.w_wino = ww;
+    }
     size_t bytes;
     dt_cpu_conv_scratch(&g, &a, algo, dt_pool_threads(pool), &bytes);
     a.scratch = dt_aligned_alloc(64, bytes + 64);
@@ -97,6 +105,7 @@ static void run(dt_pool *pool, const layer *L, int algo)
            algo, (long long)L->c, (long long)L->m, (long long)L->hw, (long long)L->hw, (long long)L->k,
            (long long)L->s, (long long)L->group, best * 1e3, flops / best * 1e-9);
     dt_free(a.scratch);
+    dt_free(ww);
 done:
     dt_free(wp);
     free(w), free(b);
