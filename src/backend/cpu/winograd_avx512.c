@@ -170,9 +170,10 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
             for (int64_t u = 0; u < ntx; u += 16) {
                 __mmask16 mt = dt_wino_mask(ntx - u);
                 const float *om = o + m * T + r * ntx + u;
-                __m512 acc[4][4];
-                for (int a = 0; a < 4; a++)
-                    for (int q = 0; q < 4; q++) acc[a][q] = bias;
+                /* Along the rows: s_i = A^T o_i (four vectors each, one per output column
+                 * phase q); then along the columns with the same factorization, keeping only
+                 * its sums and differences: s0, s5 and a..d of rows 1..4 (24 registers). */
+                __m512 s0[4], s5[4], ra[4], rb[4], rc[4], rd[4];
                 for (int i = 0; i < 6; i++) {
                     const float *oi = om + (int64_t)i * 6 * os;
                     __m512 o0 = _mm512_maskz_loadu_ps(mt, oi), o1 = _mm512_maskz_loadu_ps(mt, oi + os);
@@ -180,21 +181,27 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                     __m512 o4 = _mm512_maskz_loadu_ps(mt, oi + 4 * os), o5 = _mm512_maskz_loadu_ps(mt, oi + 5 * os);
                     __m512 a = _mm512_add_ps(o1, o2), b = _mm512_sub_ps(o1, o2);
                     __m512 c = _mm512_add_ps(o3, o4), d = _mm512_sub_ps(o3, o4);
-                    __m512 s[4] = {
+                    __m512 t[4] = {
                         _mm512_add_ps(_mm512_add_ps(o0, a), c),
                         _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d, b),
                         _mm512_fmadd_ps(_mm512_set1_ps(4.0f), c, a),
                         _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d, b), o5),
                     };
-                    /* A^T column i: (1, 0, 0, 0), (1, 1, 1, 1), (1, -1, 1, -1), (1, 2, 4, 8),
-                     * (1, -2, 4, -8), (0, 0, 0, 1). */
-                    static const float at[6][4] = {{1, 0, 0, 0}, {1, 1, 1, 1}, {1, -1, 1, -1},
-                                                   {1, 2, 4, 8}, {1, -2, 4, -8}, {0, 0, 0, 1}};
-                    for (int ar = 0; ar < 4; ar++) {
-                        if (at[i][ar] == 0.0f) continue;
-                        __m512 f = _mm512_set1_ps(at[i][ar]);
-                        for (int q = 0; q < 4; q++) acc[ar][q] = _mm512_fmadd_ps(f, s[q], acc[ar][q]);
+                    for (int q = 0; q < 4; q++) {
+                        if (i == 0) s0[q] = t[q];
+                        else if (i == 5) s5[q] = t[q];
+                        else if (i == 1) ra[q] = t[q], rb[q] = t[q];
+                        else if (i == 2) ra[q] = _mm512_add_ps(ra[q], t[q]), rb[q] = _mm512_sub_ps(rb[q], t[q]);
+                        else if (i == 3) rc[q] = t[q], rd[q] = t[q];
+                        else rc[q] = _mm512_add_ps(rc[q], t[q]), rd[q] = _mm512_sub_ps(rd[q], t[q]);
                     }
+                }
+                __m512 acc[4][4];
+                for (int q = 0; q < 4; q++) {
+                    acc[0][q] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(s0[q], ra[q]), rc[q]), bias);
+                    acc[1][q] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(2.0f), rd[q], rb[q]), bias);
+                    acc[2][q] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(4.0f), rc[q], ra[q]), bias);
+                    acc[3][q] = _mm512_add_ps(_mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), rd[q], rb[q]), s5[q]), bias);
                 }
                 for (int ar = 0; ar < rows; ar++) {
                     dt_wino_join4(acc[ar]);
