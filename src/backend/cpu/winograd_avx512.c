@@ -71,6 +71,14 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
                 int64_t iy = k->iy0 + 4 * r + j;
                 in[j] = iy >= 0 && iy < H;
                 row[j] = in[j] ? plane + iy * W + k->ix0 : plane;
+                /* The next channel's rows into L2 meanwhile: a row of a few hundred floats
+                 * is too short a stream for the hardware prefetcher, and each channel's
+                 * rows start a plane away (superres 64 -> 64 at 224x224 -6..-13%). */
+                if (in[j] && c + 1 < k->c1) {
+                    const char *nx = (const char *)(row[j] + H * W + (lo > 0 ? lo : 0));
+                    int64_t bytes = ((hi < xs ? hi : xs) - (lo > 0 ? lo : 0)) * (int64_t)sizeof(float);
+                    for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
+                }
             }
             for (int64_t x = 0; x < xs; x += 16) {
                 __mmask16 m = dt_wino_cols(x, lo, hi);
