@@ -221,13 +221,13 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
 
 static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
-/* Floats from one transform position's matrix of V (or O) to the next, for a matrix of n
- * floats: n rounded up to whole cache lines, an odd number of them. The passes write (read)
+/* Floats from one transform position's matrix of V (or O) to the next (winograd.h), for a
+ * matrix of n floats: n rounded up to whole cache lines, an odd number of them. The passes write (read)
  * a channel's 36 positions at once; at a power-of-two stride (14x14: 16 tiles x 256 channels
  * = 16 KB) those 36 lines fall into one set of the 12-way L1 and evict each other at every
  * tile row: the input pass of a 14x14 256-channel layer took 0.27 ms of its 0.81 on one
  * thread. With an odd number of lines between them the 36 positions fall into 36 sets. */
-static int64_t dt_wino_pstride(int64_t n)
+int64_t dt_wino_pstride(int64_t n)
 {
     n = dt_wino_round16(n);
     return n / 16 % 2 ? n : n + 16;
