@@ -173,25 +173,27 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
                p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO) {
         /* bfloat16 or float16 panels padded to 64 bytes (a float32 tensor of a quarter as many
          * elements), with bfloat16 the float32 packed copy, then, with Winograd, its float32
-         * transform, and with bfloat16 F(2x2, 3x3)'s bfloat16 one */
+         * transform, and with bfloat16 maybe F(2x2, 3x3)'s bfloat16 one (dt_fc_wants_wino2) */
         bool bf16 = p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO;
         int64_t nh = dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float);
         int64_t ng = nh + (bf16 ? dt_cpu_conv_packed_floats(g) : 0);
         bool want_wino = p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         bool wino = want_wino && dt_cpu_wino_applies(g);
-        int64_t nw = wino ? dt_cpu_wino_floats(g) + (bf16 ? dt_cpu_wino2_floats(g) : 0) : 0;
+        int64_t nw = wino ? dt_cpu_wino_floats(g) : 0, n2 = wino && bf16 ? dt_cpu_wino2_floats(g) : 0;
         if (want_wino && !wino)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
-        if (dt_view_count(&in[DT_FC_W]) != ng + nw)
+        int64_t have = dt_view_count(&in[DT_FC_W]);
+        if (have != ng + nw && (!n2 || have != ng + nw + n2))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
-                           (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed, (long long)(ng + nw));
+                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld%s",
+                           (long long)have, (long long)p->packed, (long long)(ng + nw),
+                           n2 ? " (or that plus the F(2x2, 3x3) transform's)" : "");
         a->w_bf16 = in[DT_FC_W].data;
         a->w_fp16 = p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         /* Both: the run keeps the one its tactic takes (dt_fc_weights_for). */
         if (bf16) a->w_packed = (const float *)in[DT_FC_W].data + nh;
         if (wino) a->w_wino = (const float *)in[DT_FC_W].data + ng;
-        if (wino && bf16) a->w_wino2 = (const uint16_t *)(a->w_wino + dt_cpu_wino_floats(g));
+        if (n2 && have == ng + nw + n2) a->w_wino2 = (const uint16_t *)(a->w_wino + nw);
     } else if (p->packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(g)) {
         int64_t ng = dt_cpu_conv_packed_floats(g), nw = dt_cpu_wino_floats(g);
         if (dt_view_count(&in[DT_FC_W]) != ng + nw)
@@ -426,6 +428,25 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
 
 static const dt_kernel dt_fc_kernel = {.prepare = dt_fc_prepare, .scratch = dt_fc_scratch, .run = dt_fc_run};
 
+/* Whether a bfloat16 Winograd layer packs F(2x2, 3x3)'s weights too: where its input's map
+ * is not fixed, or its output map is one the tactic is offered for (16 x M x C bfloat16 more:
+ * resnet50's 7x7 layers, where it never wins, would carry 8 MB each). */
+static bool dt_fc_wants_wino2(const ductile_layer *L, const dt_conv_geom *g)
+{
+    const ductile_tensor *x = L->in[DT_FC_X];
+    int64_t np = 0;
+    const int64_t *pads = dt_attr_ints(L, "pads", &np);
+    if (!x || x->rank != 4 || x->dims[2] < 1 || x->dims[3] < 1 || strcmp(dt_attr_string(L, "auto_pad", "NOTSET"), "NOTSET") ||
+        (pads && np != 4))
+        return true;
+    dt_conv_geom at = *g;
+    at.batch = 1;
+    at.in[0] = x->dims[2], at.in[1] = x->dims[3];
+    at.out[0] = x->dims[2] + (pads ? pads[0] + pads[2] : 0) - 2;
+    at.out[1] = x->dims[3] + (pads ? pads[1] + pads[3] : 0) - 2;
+    return at.out[0] < 1 || at.out[1] < 1 || dt_cpu_wino2_offered(&at);
+}
+
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {
     memset(out, 0, sizeof *out);
@@ -457,7 +478,8 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     /* bfloat16 layers carry the float32 packing too (DT_CONV_ON_F32), after the half one. */
     int64_t nh = bf16 || fp16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : 0;
     int64_t ng = nh + (fp16 ? 0 : dt_cpu_conv_packed_floats(&g));
-    int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) + (bf16 ? dt_cpu_wino2_floats(&g) : 0) : 0);
+    bool wino2 = wino && bf16 && dt_fc_wants_wino2(L, &g);
+    int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) : 0) + (wino2 ? dt_cpu_wino2_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
     if (!buf)
@@ -466,7 +488,7 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     if (bf16 || fp16) dt_cpu_conv_pack_weights_half(&g, w->data, fp16 ? dt_fp16_round : dt_bf16_round, buf);
     if (!fp16) dt_cpu_conv_pack_weights(&g, w->data, (float *)buf + nh);
     ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
-    if (!st && wino && bf16)
+    if (!st && wino2)
         st = dt_cpu_wino2_pack_weights(&g, w->data, (uint16_t *)((float *)buf + ng + dt_cpu_wino_floats(&g)));
     if (st) {
         dt_free(buf);
@@ -518,7 +540,11 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     /* Winograd only where its weights were transformed at build time; on bfloat16 ones also
      * F(2x2, 3x3) in bfloat16 where it may win (winograd.h). */
     if (n < cap && wino) ids[n++] = DT_CONV_WINOGRAD;
-    if (n < cap && wino && layout == DT_CPU_PACK_GEMM_A_BF16_WINO && dt_cpu_wino2_offered(&g)) ids[n++] = DT_CONV_WINOGRAD2_BF16;
+    if (n < cap && wino && layout == DT_CPU_PACK_GEMM_A_BF16_WINO && dt_cpu_wino2_offered(&g) && L->in[DT_FC_W] &&
+        L->in[DT_FC_W]->nbytes == sizeof(float) * (size_t)(dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) +
+                                                           dt_cpu_conv_packed_floats(&g) + dt_cpu_wino_floats(&g) +
+                                                           dt_cpu_wino2_floats(&g)))
+        ids[n++] = DT_CONV_WINOGRAD2_BF16;
     return n;
 }
 

@@ -35,9 +35,14 @@ enum { DT_WINO2_MAX_TILES = 64, DT_WINO2_GROUP = 64 };
 static int64_t dt_wino2_th(const dt_conv_geom *g) { return (g->out[0] + 1) / 2; }
 static int64_t dt_wino2_tw(const dt_conv_geom *g) { return (g->out[1] + 1) / 2; }
 
+/* Where F(4x4)'s tiles pad the map much more than F(2x2)'s: its 36 float32 multiplies per 4x4
+ * tile against 16 bfloat16 ones (at twice the rate) per 2x2 tile, and F(2x2) at most 0.8 of
+ * F(4x4)'s work (14x14, 13x13, 10x10: 0.62-0.68; 7x7, 28x28, 56x56: 0.89, where F(2x2) tied
+ * or lost: bench/results/cpu-bf16w-2026-12-04-s20.md). */
 bool dt_cpu_wino2_offered(const dt_conv_geom *g)
 {
-    return dt_cpu_wino_applies(g) && dt_wino2_th(g) * dt_wino2_tw(g) <= DT_WINO2_MAX_TILES;
+    int64_t t2 = dt_wino2_th(g) * dt_wino2_tw(g), t4 = (g->out[0] + 3) / 4 * ((g->out[1] + 3) / 4);
+    return dt_cpu_wino_applies(g) && t2 <= DT_WINO2_MAX_TILES && 10 * 8 * t2 <= 8 * 36 * t4;
 }
 
 int64_t dt_cpu_wino2_floats(const dt_conv_geom *g)
