@@ -10,18 +10,11 @@
 #include "backend/cpu/winograd.h"
 #include "core/alloc.h"
 #include "core/threadpool.h"
+#include "bf16_testutil.h"
 #include "refconv.h"
 #include "testutil.h"
 
 #include <string.h>
-
-static float round_bf16(float f)
-{
-    uint32_t u = (uint32_t)dt_bf16_round(f) << 16;
-    float r;
-    memcpy(&r, &u, sizeof r);
-    return r;
-}
 
 typedef struct wcase {
     int64_t n, c, m, h, w, pt, pl, pb, pr;

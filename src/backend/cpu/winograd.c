@@ -39,6 +39,20 @@ int64_t dt_cpu_wino_floats(const dt_conv_geom *g)
     return 36 * dt_gemm_packed_a_floats(g->m, g->c);
 }
 
+void dt_wino_weights_at(const dt_conv_geom *g, const float *w, const double (*G)[3], int n, int p, float *u)
+{
+    int64_t M = g->m, C = g->c;
+    int i = p / n, j = p % n;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *k = w + (m * C + c) * 9;
+            double s = 0;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) s += G[i][a] * (double)k[a * 3 + b] * G[j][b];
+            u[m * C + c] = (float)s;
+        }
+}
+
 ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
 {
     static const double G[6][3] = {
@@ -57,15 +71,7 @@ ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, f
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory transforming %lld x %lld conv weights for Winograd",
                        (long long)M, (long long)C);
     for (int p = 0; p < 36; p++) {
-        int i = p / 6, j = p % 6;
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t c = 0; c < C; c++) {
-                const float *k = w + (m * C + c) * 9;
-                double s = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int b = 0; b < 3; b++) s += G[i][a] * (double)k[a * 3 + b] * G[j][b];
-                u[m * C + c] = (float)s;
-            }
+        dt_wino_weights_at(g, w, G, 6, p, u);
         dt_gemm_pack_a_full(u, C, false, 1.0f, M, C, dst + p * pa);
     }
     dt_free(u);

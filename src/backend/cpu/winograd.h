@@ -47,6 +47,10 @@ ductile_status dt_cpu_wino2_pack_weights(const dt_conv_geom *g, const float *w, 
 ductile_status dt_cpu_wino2_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
 ductile_status dt_cpu_conv_winograd2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
+/* Internal (winograd*.c): position p of an n x n transform domain's weights, (G w G^T)[p / n]
+ * [p % n] for G of n rows, as the M x C matrix u, summed in double. */
+void dt_wino_weights_at(const dt_conv_geom *g, const float *w, const double (*G)[3], int n, int p, float *u);
+
 /* Internal (winograd*.c): floats from one transform position's matrix of V (or O) to the
  * next for matrices of n floats (an odd number of cache lines). */
 int64_t dt_wino_pstride(int64_t n);

@@ -60,15 +60,7 @@ ductile_status dt_cpu_wino2_pack_weights(const dt_conv_geom *g, const float *w, 
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory transforming %lld x %lld conv weights for Winograd F(2x2, 3x3)",
                        (long long)M, (long long)C);
     for (int p = 0; p < 16; p++) {
-        int i = p / 4, j = p % 4;
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t c = 0; c < C; c++) {
-                const float *k = w + (m * C + c) * 9;
-                double s = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int b = 0; b < 3; b++) s += G[i][a] * (double)k[a * 3 + b] * G[j][b];
-                u[m * C + c] = (float)s;
-            }
+        dt_wino_weights_at(g, w, G, 4, p, u);
         dt_gemm_pack_a_bf16(u, C, M, C, dst + p * pe);
     }
     int64_t used = 16 * pe, all = dt_cpu_wino2_floats(g) * 2;
