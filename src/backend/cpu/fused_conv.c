@@ -428,6 +428,13 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
 
 static const dt_kernel dt_fc_kernel = {.prepare = dt_fc_prepare, .scratch = dt_fc_scratch, .run = dt_fc_run};
 
+/* Floats of layout DT_CPU_PACK_GEMM_A_BF16_WINO, with F(2x2, 3x3)'s weights or without. */
+static int64_t dt_fc_bf16_wino_floats(const dt_conv_geom *g, bool wino2)
+{
+    return dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(g) +
+           dt_cpu_wino_floats(g) + (wino2 ? dt_cpu_wino2_floats(g) : 0);
+}
+
 /* Whether a bfloat16 Winograd layer packs F(2x2, 3x3)'s weights too: where its input's map
  * is not fixed, or its output map is one the tactic is offered for (16 x M x C bfloat16 more:
  * resnet50's 7x7 layers, where it never wins, would carry 8 MB each). */
@@ -541,9 +548,7 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
      * F(2x2, 3x3) in bfloat16 where it may win (winograd.h). */
     if (n < cap && wino) ids[n++] = DT_CONV_WINOGRAD;
     if (n < cap && wino && layout == DT_CPU_PACK_GEMM_A_BF16_WINO && dt_cpu_wino2_offered(&g) && L->in[DT_FC_W] &&
-        L->in[DT_FC_W]->nbytes == sizeof(float) * (size_t)(dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) +
-                                                           dt_cpu_conv_packed_floats(&g) + dt_cpu_wino_floats(&g) +
-                                                           dt_cpu_wino2_floats(&g)))
+        L->in[DT_FC_W]->nbytes == sizeof(float) * (size_t)dt_fc_bf16_wino_floats(&g, true))
         ids[n++] = DT_CONV_WINOGRAD2_BF16;
     return n;
 }
