@@ -36,6 +36,7 @@ def main():
     ap.add_argument("--quiet", type=float, default=-1.0,
                     help="count a request only when other processes used at most this many cores meanwhile")
     ap.add_argument("--max-minutes", type=float, default=20.0, help="with --quiet: give up after this long")
+    ap.add_argument("--flags", default="", help="ductile builder flags of every build, comma separated (bf16, fp16)")
     ap.add_argument("model")
     ap.add_argument("shape", help="per input, comma separated: 1x3x224x224 or 1x16,1x16")
     a = ap.parse_args()
@@ -46,7 +47,7 @@ def main():
     for item in a.libs.split(","):
         name, lib = item.split("=", 1)
         os.environ["DUCTILE_LIB"] = lib
-        workers[name] = bench.Worker("ductile", path, prof, a.threads)
+        workers[name] = bench.Worker("ductile", path, prof, a.threads, a.flags)
     workers["ort"] = bench.Worker("ort", path, prof, a.threads)
     req = {"shapes": shapes, "runs": a.runs, "idle_ms": a.idle_ms, "settle_ms": a.settle_ms}
     for w in workers.values():

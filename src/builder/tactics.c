@@ -189,8 +189,8 @@ static bool dt_tactic_replay_timing(void)
     return !v || strcmp(v, "wall");
 }
 
-/* DUCTILE_TACTIC_LOG=1: each device tactic's time per layer and point on stderr (for
- * developers: why the timer picked what it did). */
+/* DUCTILE_TACTIC_LOG=1: each tactic's time per layer and point on stderr (for developers:
+ * why the timer picked what it did). */
 static bool dt_tactic_log(void)
 {
     const char *v = getenv("DUCTILE_TACTIC_LOG");
@@ -276,11 +276,15 @@ static ductile_status dt_time_host(const dt_plan_layer *pl, const dt_view *in, d
         if (r + 1 >= DT_TACTIC_HOST_ROUNDS && round >= DT_TACTIC_HOST_ROUND_S) break;
     }
     *best = 0;
-    for (int t = 0; t < n; t++)
+    for (int t = 0; t < n; t++) {
+        if (live[t] && dt_tactic_log())
+            fprintf(stderr, "tactic: node '%s' profile %d point %d tactic %d: %.2f us (host, best of rounds)\n",
+                    pl->layer->name, profile, point, ids[t], t_min[t] * 1e6);
         if (live[t] && (!*best || t_min[t] < *best_t)) {
             *best = ids[t];
             *best_t = t_min[t];
         }
+    }
     return DUCTILE_OK;
 }
 

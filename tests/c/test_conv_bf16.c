@@ -7,18 +7,11 @@
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/threadpool.h"
+#include "bf16_testutil.h"
 #include "refconv.h"
 #include "testutil.h"
 
 #include <string.h>
-
-static float round_bf16(float f)
-{
-    uint32_t u = (uint32_t)dt_bf16_round(f) << 16;
-    float r;
-    memcpy(&r, &u, sizeof r);
-    return r;
-}
 
 typedef struct conv_case {
     int64_t n, c, m, group, h, w, k, s, d, p;

@@ -75,7 +75,8 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     for (int64_t i = 0; i < nt; i++) {
         /* On bfloat16 weights, a GEMM algorithm may run on their float32 copy. */
         int64_t t = bf16 && tactic[i] > DT_CONV_ON_F32 ? tactic[i] - DT_CONV_ON_F32 : tactic[i];
-        if (t < DT_CONV_AUTO || t > DT_CONV_SMALLC || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)))
+        if (t < DT_CONV_AUTO || t > DT_CONV_WINOGRAD2_BF16 || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)) ||
+            (t == DT_CONV_WINOGRAD2_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16_WINO))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
                            (long long)i, (long long)tactic[i]);
     }
@@ -172,24 +173,27 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
                p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO) {
         /* bfloat16 or float16 panels padded to 64 bytes (a float32 tensor of a quarter as many
          * elements), with bfloat16 the float32 packed copy, then, with Winograd, its float32
-         * transform */
+         * transform, and with bfloat16 maybe F(2x2, 3x3)'s bfloat16 one (dt_fc_wants_wino2) */
         bool bf16 = p->packed == DT_CPU_PACK_GEMM_A_BF16 || p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO;
         int64_t nh = dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float);
         int64_t ng = nh + (bf16 ? dt_cpu_conv_packed_floats(g) : 0);
         bool want_wino = p->packed == DT_CPU_PACK_GEMM_A_BF16_WINO || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         bool wino = want_wino && dt_cpu_wino_applies(g);
-        int64_t nw = wino ? dt_cpu_wino_floats(g) : 0;
+        int64_t nw = wino ? dt_cpu_wino_floats(g) : 0, n2 = wino && bf16 ? dt_cpu_wino2_floats(g) : 0;
         if (want_wino && !wino)
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
-        if (dt_view_count(&in[DT_FC_W]) != ng + nw)
+        int64_t have = dt_view_count(&in[DT_FC_W]);
+        if (have != ng + nw && (!n2 || have != ng + nw + n2))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
-                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld",
-                           (long long)dt_view_count(&in[DT_FC_W]), (long long)p->packed, (long long)(ng + nw));
+                           "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld%s",
+                           (long long)have, (long long)p->packed, (long long)(ng + nw),
+                           n2 ? " (or that plus the F(2x2, 3x3) transform's)" : "");
         a->w_bf16 = in[DT_FC_W].data;
         a->w_fp16 = p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         /* Both: the run keeps the one its tactic takes (dt_fc_weights_for). */
         if (bf16) a->w_packed = (const float *)in[DT_FC_W].data + nh;
         if (wino) a->w_wino = (const float *)in[DT_FC_W].data + ng;
+        if (n2 && have == ng + nw + n2) a->w_wino2 = (const uint16_t *)(a->w_wino + nw);
     } else if (p->packed == DT_CPU_PACK_GEMM_A_WINO && dt_cpu_wino_applies(g)) {
         int64_t ng = dt_cpu_conv_packed_floats(g), nw = dt_cpu_wino_floats(g);
         if (dt_view_count(&in[DT_FC_W]) != ng + nw)
@@ -210,6 +214,7 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
 static dt_conv_algo dt_fc_weights_for(dt_conv_args *a, int64_t tactic)
 {
     if (!a->w_bf16 || !a->w_packed) return (dt_conv_algo)tactic;
+    if (tactic != DT_CONV_WINOGRAD2_BF16) a->w_wino2 = NULL;
     if (tactic <= DT_CONV_ON_F32) {
         a->w_packed = NULL;
         return (dt_conv_algo)tactic;
@@ -332,7 +337,7 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
         g.batch = 1;    /* the images run one at a time */
     }
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
-                                         DT_CONV_DW16, DT_CONV_SMALLC};
+                                         DT_CONV_DW16, DT_CONV_SMALLC, DT_CONV_WINOGRAD2_BF16};
     /* On bfloat16 weights with a float32 copy, each algorithm on either. */
     for (int f32 = 0; f32 < 2; f32++) {
         dt_conv_args v = a;
@@ -383,7 +388,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     dt_conv_algo algo = dt_fc_weights_for(&a, ex->tactic > 0 ? ex->tactic : t);
     bool packed = a.w_packed || a.w_bf16;
     if (!dt_cpu_conv_algo_applies(&g, algo) || (packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) ||
-        (packed && !a.w_wino && algo == DT_CONV_WINOGRAD))
+        (packed && !a.w_wino && algo == DT_CONV_WINOGRAD) || (!a.w_wino2 && algo == DT_CONV_WINOGRAD2_BF16))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
                        (long long)algo, ex->profile);
     if (packed && dt_cpu_conv_is_depthwise(&g))
@@ -414,6 +419,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     case DT_CONV_DW16: return "depthwise16";
     case DT_CONV_SMALLC: return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "smallc";
     case DT_CONV_WINOGRAD: return "winograd";
+    case DT_CONV_WINOGRAD2_BF16: return "winograd2.bf16";
     default:
         if (one) return fp16 ? "gemm1x1.fp16" : bf16 ? "gemm1x1.bf16" : "gemm1x1";
         return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "im2col";
@@ -421,6 +427,32 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
 }
 
 static const dt_kernel dt_fc_kernel = {.prepare = dt_fc_prepare, .scratch = dt_fc_scratch, .run = dt_fc_run};
+
+/* Floats of layout DT_CPU_PACK_GEMM_A_BF16_WINO, with F(2x2, 3x3)'s weights or without. */
+static int64_t dt_fc_bf16_wino_floats(const dt_conv_geom *g, bool wino2)
+{
+    return dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(g) +
+           dt_cpu_wino_floats(g) + (wino2 ? dt_cpu_wino2_floats(g) : 0);
+}
+
+/* Whether a bfloat16 Winograd layer packs F(2x2, 3x3)'s weights too: where its input's map
+ * is not fixed, or its output map is one the tactic is offered for (16 x M x C bfloat16 more:
+ * resnet50's 7x7 layers, where it never wins, would carry 8 MB each). */
+static bool dt_fc_wants_wino2(const ductile_layer *L, const dt_conv_geom *g)
+{
+    const ductile_tensor *x = L->in[DT_FC_X];
+    int64_t np = 0;
+    const int64_t *pads = dt_attr_ints(L, "pads", &np);
+    if (!x || x->rank != 4 || x->dims[2] < 1 || x->dims[3] < 1 || strcmp(dt_attr_string(L, "auto_pad", "NOTSET"), "NOTSET") ||
+        (pads && np != 4))
+        return true;
+    dt_conv_geom at = *g;
+    at.batch = 1;
+    at.in[0] = x->dims[2], at.in[1] = x->dims[3];
+    at.out[0] = x->dims[2] + (pads ? pads[0] + pads[2] : 0) - 2;
+    at.out[1] = x->dims[3] + (pads ? pads[1] + pads[3] : 0) - 2;
+    return at.out[0] < 1 || at.out[1] < 1 || dt_cpu_wino2_offered(&at);
+}
 
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {
@@ -453,7 +485,8 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     /* bfloat16 layers carry the float32 packing too (DT_CONV_ON_F32), after the half one. */
     int64_t nh = bf16 || fp16 ? dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) : 0;
     int64_t ng = nh + (fp16 ? 0 : dt_cpu_conv_packed_floats(&g));
-    int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) : 0);
+    bool wino2 = wino && bf16 && dt_fc_wants_wino2(L, &g);
+    int64_t n = ng + (wino ? dt_cpu_wino_floats(&g) : 0) + (wino2 ? dt_cpu_wino2_floats(&g) : 0);
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
     if (!buf)
@@ -462,6 +495,8 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     if (bf16 || fp16) dt_cpu_conv_pack_weights_half(&g, w->data, fp16 ? dt_fp16_round : dt_bf16_round, buf);
     if (!fp16) dt_cpu_conv_pack_weights(&g, w->data, (float *)buf + nh);
     ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
+    if (!st && wino2)
+        st = dt_cpu_wino2_pack_weights(&g, w->data, (uint16_t *)((float *)buf + ng + dt_cpu_wino_floats(&g)));
     if (st) {
         dt_free(buf);
         return dt_fail_prefix(st, "node '%s'", L->name);
@@ -509,8 +544,12 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
             if (ids[i] == DT_CONV_IM2COL || ids[i] == DT_CONV_PADDED) ids[n++] = ids[i] + DT_CONV_ON_F32;
         if (n < cap && dt_cpu_conv_smallc_applies(&g)) ids[n++] = DT_CONV_SMALLC + DT_CONV_ON_F32;
     }
-    /* Winograd only where its weights were transformed at build time. */
+    /* Winograd only where its weights were transformed at build time; on bfloat16 ones also
+     * F(2x2, 3x3) in bfloat16 where it may win (winograd.h). */
     if (n < cap && wino) ids[n++] = DT_CONV_WINOGRAD;
+    if (n < cap && wino && layout == DT_CPU_PACK_GEMM_A_BF16_WINO && dt_cpu_wino2_offered(&g) && L->in[DT_FC_W] &&
+        L->in[DT_FC_W]->nbytes == sizeof(float) * (size_t)dt_fc_bf16_wino_floats(&g, true))
+        ids[n++] = DT_CONV_WINOGRAD2_BF16;
     return n;
 }
 

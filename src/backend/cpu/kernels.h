@@ -36,8 +36,10 @@ int dt_cpu_adapter_ops(const char **ops, int cap);
  *   DT_CPU_PACK_GEMM_A_BF16, _BF16_WINO: the same with the GEMM's A in bfloat16
  *   (dt_cpu_conv_pack_weights_bf16, padded to 64 bytes), then the float32 packed A (the
  *   tactics DT_CONV_ON_F32 run on it; since session 13: older engines fail the size check),
- *   then with _WINO Winograd's float32 transform, for layers the builder marked `bf16`. They
- *   load only on a CPU with AVX512-BF16. */
+ *   then with _WINO Winograd's float32 transform and, where the layer's map may take it,
+ *   F(2x2, 3x3)'s bfloat16 one (dt_cpu_wino2_pack_weights; since session 20, optional: the
+ *   size tells), for layers the builder marked `bf16`. They load only on a CPU with
+ *   AVX512-BF16. */
 enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2, DT_CPU_PACK_GEMM_A_BF16 = 4, DT_CPU_PACK_GEMM_A_BF16_WINO = 5 };
 /* DT_CPU_PACK_GEMM_A_FP16, _FP16_WINO: as the bfloat16 ones in IEEE float16 (the same pair
  * layout, dt_gemm.fp16), for layers the builder marked `fp16`; only on a CPU with AVX512-FP16. */

@@ -39,6 +39,20 @@ int64_t dt_cpu_wino_floats(const dt_conv_geom *g)
     return 36 * dt_gemm_packed_a_floats(g->m, g->c);
 }
 
+void dt_wino_weights_at(const dt_conv_geom *g, const float *w, const double (*G)[3], int n, int p, float *u)
+{
+    int64_t M = g->m, C = g->c;
+    int i = p / n, j = p % n;
+    for (int64_t m = 0; m < M; m++)
+        for (int64_t c = 0; c < C; c++) {
+            const float *k = w + (m * C + c) * 9;
+            double s = 0;
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) s += G[i][a] * (double)k[a * 3 + b] * G[j][b];
+            u[m * C + c] = (float)s;
+        }
+}
+
 ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
 {
     static const double G[6][3] = {
@@ -57,15 +71,7 @@ ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, f
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory transforming %lld x %lld conv weights for Winograd",
                        (long long)M, (long long)C);
     for (int p = 0; p < 36; p++) {
-        int i = p / 6, j = p % 6;
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t c = 0; c < C; c++) {
-                const float *k = w + (m * C + c) * 9;
-                double s = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int b = 0; b < 3; b++) s += G[i][a] * (double)k[a * 3 + b] * G[j][b];
-                u[m * C + c] = (float)s;
-            }
+        dt_wino_weights_at(g, w, G, 6, p, u);
         dt_gemm_pack_a_full(u, C, false, 1.0f, M, C, dst + p * pa);
     }
     dt_free(u);
@@ -221,13 +227,13 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
 
 static int64_t dt_wino_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
-/* Floats from one transform position's matrix of V (or O) to the next, for a matrix of n
- * floats: n rounded up to whole cache lines, an odd number of them. The passes write (read)
+/* Floats from one transform position's matrix of V (or O) to the next (winograd.h), for a
+ * matrix of n floats: n rounded up to whole cache lines, an odd number of them. The passes write (read)
  * a channel's 36 positions at once; at a power-of-two stride (14x14: 16 tiles x 256 channels
  * = 16 KB) those 36 lines fall into one set of the 12-way L1 and evict each other at every
  * tile row: the input pass of a 14x14 256-channel layer took 0.27 ms of its 0.81 on one
  * thread. With an odd number of lines between them the 36 positions fall into 36 sets. */
-static int64_t dt_wino_pstride(int64_t n)
+int64_t dt_wino_pstride(int64_t n)
 {
     n = dt_wino_round16(n);
     return n / 16 % 2 ? n : n + 16;

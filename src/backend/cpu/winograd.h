@@ -35,6 +35,26 @@ int dt_cpu_wino_workers(const dt_conv_geom *g, int threads);
  * the scratch). */
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
+/* Winograd F(2x2, 3x3) in bfloat16 (winograd2.c): the same convs, 16 GEMMs with bfloat16
+ * operands (U packed by dt_gemm_pack_a_bf16 at build time, V converted while packed) and float32
+ * accumulation and transforms, on a->w_wino2 (dt_conv_args). _offered: where the builder
+ * times it, maps of at most 64 2x2 tiles (F(4x4) wastes most there; elsewhere it loses).
+ * Weights layout (dt_cpu_wino2_floats floats, 64-byte padded): for p = 0..15, U_p = (G w
+ * G^T)[p / 4][p % 4] as an M x C matrix packed by dt_gemm_pack_a_bf16, one after another. */
+bool dt_cpu_wino2_offered(const dt_conv_geom *g);
+int64_t dt_cpu_wino2_floats(const dt_conv_geom *g);
+ductile_status dt_cpu_wino2_pack_weights(const dt_conv_geom *g, const float *w, uint16_t *dst);
+ductile_status dt_cpu_wino2_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+ductile_status dt_cpu_conv_winograd2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+
+/* Internal (winograd*.c): position p of an n x n transform domain's weights, (G w G^T)[p / n]
+ * [p % n] for G of n rows, as the M x C matrix u, summed in double. */
+void dt_wino_weights_at(const dt_conv_geom *g, const float *w, const double (*G)[3], int n, int p, float *u);
+
+/* Internal (winograd*.c): floats from one transform position's matrix of V (or O) to the
+ * next for matrices of n floats (an odd number of cache lines). */
+int64_t dt_wino_pstride(int64_t n);
+
 /* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][ldt] and O
  * [36][M][ldt], ldt >= nty * ntx (more where a block holds several images: this image's
  * columns start at the v and o the passes are given), tile (r, u) at column r * ntx + u;
