@@ -1,6 +1,7 @@
 /* Direct convolution for few input channels: the stems of mobile nets (3 -> 16..32
  * channels, 3x3 stride 2 over the whole image) and of ResNets (3 -> 64, 7x7 stride 2; 5x5
- * too). As a GEMM their K is only 27 (147 for 7x7): the im2col
+ * too), and at stride 1 superres' first conv (1 -> 64, 5x5; its rows are padded, not split).
+ * As a GEMM their K is only 27 (147 for 7x7): the im2col
  * gather of a stride-2 image costs about what the product does, and every B panel is read by
  * a few rows of A. Here each band of output rows first splits the input rows it reads into
  * their even and odd padded columns, in its thread's buffer (in L1/L2), so that each tap
@@ -26,13 +27,13 @@ enum { DT_SMALLC_MB = 16, DT_SMALLC_MAX_C = 4 };
 /* A pass over split rows (dt_smallc_split_block): output channels x vectors of 16 outputs. */
 enum { DT_SMALLC_CH = 4, DT_SMALLC_NV = 4 };
 
-/* Square kernels of 3, 5 or 7 taps (one compiled body per size and channel count; the row's
- * three loads hold the 7 taps of 16 outputs at stride 2: 30 + 6 < 48 floats). */
+/* Square kernels of 3, 5 or 7 taps at stride 2 or 1 (one compiled body per size, stride and
+ * channel count). */
 bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g)
 {
     return g->spatial == 2 && g->group == 1 && g->c <= DT_SMALLC_MAX_C && g->k[0] == g->k[1] &&
-           (g->k[0] == 3 || g->k[0] == 5 || g->k[0] == 7) && g->s[0] == 2 && g->s[1] == 2 && g->d[0] == 1 &&
-           g->d[1] == 1;
+           (g->k[0] == 3 || g->k[0] == 5 || g->k[0] == 7) && g->s[0] == g->s[1] && (g->s[0] == 2 || g->s[0] == 1) &&
+           g->d[0] == 1 && g->d[1] == 1;
 }
 
 /* The weight table: per block of 16 output channels and tap k = (c, ky, kx), the 16
@@ -47,14 +48,19 @@ static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
 }
 
 /* A split row's half: the padded columns 2i (or 2i + 1) for i below the output row's
- * whole pairs of vectors plus the kernel's reach, zeros past the image. */
-static int64_t dt_smallc_half(const dt_conv_geom *g) { return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1; }
+ * whole pairs of vectors plus the kernel's reach, zeros past the image. At stride 1 the row is
+ * not split: its first half is the padded row, the output row's whole passes plus the reach. */
+static int64_t dt_smallc_half(const dt_conv_geom *g)
+{
+    if (g->s[1] == 1) return (g->out[1] + 63) / 64 * 64 + g->k[1];
+    return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1;
+}
 
 /* Output rows per part (a band): 28 per 224x224 image and channel block, enough to share. */
 enum { DT_SMALLC_BAND = 8 };
 
 /* The input rows a band of output rows reads, per channel (at most). */
-static int64_t dt_smallc_band_rows(const dt_conv_geom *g) { return 2 * DT_SMALLC_BAND + g->k[0] - 2; }
+static int64_t dt_smallc_band_rows(const dt_conv_geom *g) { return g->s[0] * (DT_SMALLC_BAND - 1) + g->k[0]; }
 
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, int threads, size_t *bytes)
 {
@@ -105,7 +111,7 @@ static inline void dt_smallc_prefetchw(const float *p) { __asm__ volatile("prefe
  * split rows from input row iy0, nr rows per channel. */
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_smallc_split_taps(const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t oy, int64_t ox, const float *wb,
-                     __m512 acc[DT_SMALLC_NV][DT_SMALLC_CH], const int C, const int KS, const int nv)
+                     __m512 acc[DT_SMALLC_NV][DT_SMALLC_CH], const int C, const int KS, const int S, const int nv)
 {
     const dt_conv_geom *g = j->g;
     int64_t ih = g->in[0], half = j->half, nr = dt_smallc_band_rows(g);
@@ -114,15 +120,16 @@ dt_smallc_split_taps(const dt_smallc_job *j, const float *xs, int64_t iy0, int64
 #pragma GCC unroll 1
         for (int ky = 0; ky < KS; ky++) {
             /* a row outside the image reads zeros; tap kx of output ox is padded column
-             * 2 ox + kx: half kx % 2, element ox + kx / 2 */
-            int64_t iy = oy * 2 + ky - g->pb[0];
+             * S ox + kx: at stride 2 half kx % 2, element ox + kx / 2 */
+            int64_t iy = oy * S + ky - g->pb[0];
             const float *wk = wb + (c * KS + ky) * KS * DT_SMALLC_MB;
             const float *h = (iy < 0 || iy >= ih ? j->zero : xs + (c * nr + iy - iy0) * 2 * half) + ox;
 #pragma GCC unroll 7
             for (int kx = 0; kx < KS; kx++) {
                 __m512 t[DT_SMALLC_NV];
 #pragma GCC unroll 4
-                for (int v = 0; v < nv; v++) t[v] = _mm512_loadu_ps(h + (kx % 2) * half + kx / 2 + 16 * v);
+                for (int v = 0; v < nv; v++)
+                    t[v] = _mm512_loadu_ps(h + (S == 2 ? (kx % 2) * half + kx / 2 : kx) + 16 * v);
 #pragma GCC unroll 8
                 for (int i = 0; i < DT_SMALLC_CH; i++) {
                     __m512 w = _mm512_set1_ps(wk[kx * DT_SMALLC_MB + i]);
@@ -135,7 +142,7 @@ dt_smallc_split_taps(const dt_smallc_job *j, const float *xs, int64_t iy0, int64
 
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0,
-                      int64_t oy1, const int C, const int KS)
+                      int64_t oy1, const int C, const int KS, const int S)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
@@ -167,13 +174,13 @@ dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int6
                 /* a row's last pass computes only the vectors it has */
                 int64_t nvec = (ow - ox + 15) / 16;
                 if (nvec >= NV)
-                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, NV);
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, S, NV);
                 else if (NV > 3 && nvec == 3)
-                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, 3);
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, S, 3);
                 else if (NV > 2 && nvec == 2)
-                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, 2);
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, S, 2);
                 else
-                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, 1);
+                    dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, S, 1);
                 int64_t n8 = nm - hb * CH < CH ? nm - hb * CH : CH;
                 float *y = a->y + (b * g->m + m0 + hb * CH) * opx;
                 const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * CH) * opx : NULL;
@@ -205,22 +212,24 @@ dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int6
             }
 }
 
-/* Block mb of output rows [oy0, oy1) of image b; xs and iy0 as dt_smallc_split_taps', NULL
- * without split rows. */
-#define DT_SMALLC_FN(C, KS)                                                                                \
-    __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS(                         \
+/* Block mb of output rows [oy0, oy1) of image b; xs and iy0 as dt_smallc_split_taps'. */
+#define DT_SMALLC_FN(C, KS, S)                                                                             \
+    __attribute__((target("avx512f,fma"))) static void dt_smallc_rows_##C##_##KS##_##S(                   \
         const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0, int64_t oy1) \
     {                                                                                                      \
-        dt_smallc_split_block(j, xs, iy0, b, mb, oy0, oy1, C, KS);                                         \
+        dt_smallc_split_block(j, xs, iy0, b, mb, oy0, oy1, C, KS, S);                                      \
     }
-#define DT_SMALLC_FNS(KS) DT_SMALLC_FN(1, KS) DT_SMALLC_FN(2, KS) DT_SMALLC_FN(3, KS) DT_SMALLC_FN(4, KS)
-DT_SMALLC_FNS(3)
-DT_SMALLC_FNS(5)
-DT_SMALLC_FNS(7)
+#define DT_SMALLC_FNS(KS, S) DT_SMALLC_FN(1, KS, S) DT_SMALLC_FN(2, KS, S) DT_SMALLC_FN(3, KS, S) DT_SMALLC_FN(4, KS, S)
+DT_SMALLC_FNS(3, 2)
+DT_SMALLC_FNS(5, 2)
+DT_SMALLC_FNS(7, 2)
+DT_SMALLC_FNS(3, 1)
+DT_SMALLC_FNS(5, 1)
+DT_SMALLC_FNS(7, 1)
 
 /* Input rows [iy0, iy1) of every channel of image b split into their padded even and odd
  * columns, into xs (dt_smallc_split_taps' layout): 16 of each from 32 padded columns, masked
- * loads giving the padding's zeros. */
+ * loads giving the padding's zeros. At stride 1 each row padded into the first half. */
 __attribute__((target("avx512f"))) static void dt_smallc_split_band(const dt_smallc_job *j, float *xs, int64_t b,
                                                                     int64_t iy0, int64_t iy1)
 {
@@ -232,7 +241,12 @@ __attribute__((target("avx512f"))) static void dt_smallc_split_band(const dt_sma
         for (int64_t iy = iy0; iy < iy1; iy++) {
             const float *x = j->a->x + ((b * g->c + c) * g->in[0] + iy) * iw;
             float *e = xs + (c * nr + iy - iy0) * 2 * half, *o = e + half;
-            for (int64_t i = 0; i < half; i += 16) {
+            for (int64_t i = 0; i < half && g->s[1] == 1; i += 16) {
+                int64_t c0 = i - g->pb[1];   /* the image column of padded column i */
+                __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
+                _mm512_mask_storeu_ps(e + i, m, _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0));
+            }
+            for (int64_t i = 0; i < half && g->s[1] == 2; i += 16) {
                 int64_t c0 = 2 * i - g->pb[1];   /* the image column of padded column 2i */
                 __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
                 __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
@@ -247,19 +261,23 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_smallc_job *j = arg;
     const dt_conv_geom *g = j->g;
-    /* by kernel size (3, 5, 7), then input channels */
-    static void (*const fns[3][DT_SMALLC_MAX_C])(const dt_smallc_job *, const float *, int64_t, int64_t, int64_t,
-                                                 int64_t, int64_t) = {
-        {dt_smallc_rows_1_3, dt_smallc_rows_2_3, dt_smallc_rows_3_3, dt_smallc_rows_4_3},
-        {dt_smallc_rows_1_5, dt_smallc_rows_2_5, dt_smallc_rows_3_5, dt_smallc_rows_4_5},
-        {dt_smallc_rows_1_7, dt_smallc_rows_2_7, dt_smallc_rows_3_7, dt_smallc_rows_4_7}};
+    /* by stride (2, 1), kernel size (3, 5, 7), then input channels */
+    static void (*const fns[2][3][DT_SMALLC_MAX_C])(const dt_smallc_job *, const float *, int64_t, int64_t, int64_t,
+                                                    int64_t, int64_t) = {
+        {{dt_smallc_rows_1_3_2, dt_smallc_rows_2_3_2, dt_smallc_rows_3_3_2, dt_smallc_rows_4_3_2},
+         {dt_smallc_rows_1_5_2, dt_smallc_rows_2_5_2, dt_smallc_rows_3_5_2, dt_smallc_rows_4_5_2},
+         {dt_smallc_rows_1_7_2, dt_smallc_rows_2_7_2, dt_smallc_rows_3_7_2, dt_smallc_rows_4_7_2}},
+        {{dt_smallc_rows_1_3_1, dt_smallc_rows_2_3_1, dt_smallc_rows_3_3_1, dt_smallc_rows_4_3_1},
+         {dt_smallc_rows_1_5_1, dt_smallc_rows_2_5_1, dt_smallc_rows_3_5_1, dt_smallc_rows_4_5_1},
+         {dt_smallc_rows_1_7_1, dt_smallc_rows_2_7_1, dt_smallc_rows_3_7_1, dt_smallc_rows_4_7_1}}};
+    int64_t S = g->s[0];
     void (*fn)(const dt_smallc_job *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t) =
-        fns[(g->k[0] - 3) / 2][g->c - 1];
+        fns[S == 1][(g->k[0] - 3) / 2][g->c - 1];
     for (int64_t u = begin; u < end; u++) {
         /* a band of image b over every block: its input rows split once, read by each block */
         int64_t b = u / j->row_parts, oy0 = u % j->row_parts * DT_SMALLC_BAND;
         int64_t oy1 = oy0 + DT_SMALLC_BAND < g->out[0] ? oy0 + DT_SMALLC_BAND : g->out[0];
-        int64_t iy0 = 2 * oy0 - g->pb[0], iy1 = 2 * (oy1 - 1) - g->pb[0] + g->k[0];
+        int64_t iy0 = S * oy0 - g->pb[0], iy1 = S * (oy1 - 1) - g->pb[0] + g->k[0];
         if (iy0 < 0) iy0 = 0;
         if (iy1 > g->in[0]) iy1 = g->in[0];
         float *xs = j->split + tid * j->band;
