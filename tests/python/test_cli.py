@@ -604,7 +604,8 @@ def test_dump_profile_lists_each_executed_layer_with_tactic_and_op_totals(tmp_pa
 def test_dump_layer_info_shows_the_tactic_per_profile_and_shape_point(tmp_path):
     """The builder times tactics at each profile's min, opt and max shapes; --dumpLayerInfo
     shows, for every layer that stores some, one object per profile with the id a run takes
-    at each point (the CPU's conv algorithms: 0 heuristic, 1 im2col, 2 padded, 4 winograd),
+    at each point (the CPU's conv algorithms: 0 heuristic, 1 im2col, 2 padded, 4 winograd,
+    7 the few-channel direct conv),
     and an engine saved and loaded again shows the same."""
     engine = tmp_path / "sr.engine"
     sr = {"input": ((1, 1, 8, 8), (1, 1, 16, 16), (1, 1, 32, 32))}
@@ -623,7 +624,7 @@ def test_dump_layer_info_shows_the_tactic_per_profile_and_shape_point(tmp_path):
         assert len(per_profile) == 2, (name, per_profile)
         for ids in per_profile:
             assert list(ids) == ["min", "opt", "max"], (name, ids)
-            assert all(v in (0, 1, 2, 4) for v in ids.values()), (name, ids)
+            assert all(v in (0, 1, 2, 4, 7) for v in ids.values()), (name, ids)
     r = run_cli(f"--loadEngine={engine}", "--skipInference", "--dumpLayerInfo")
     assert r.returncode == 0, r.stderr
     assert tactics(r.stdout) == built
