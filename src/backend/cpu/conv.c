@@ -270,20 +270,23 @@ static bool dt_conv_is_pointwise(const dt_conv_geom *g)
            g->pe[0] == 0 && g->pe[1] == 0;
 }
 
-/* A 1x1 conv of a stride above 1, unpadded (resnet50's downsamples): its B is the image
- * subsampled, which dt_im2col_image copies out once (prefetching the rows it skips to, which
- * the hardware prefetcher does not follow) and then reads in place as a stride-1 1x1's image:
- * B not packed, K blocks of DT_GEMM_KC_DEEP from 512 channels. im2col's strided gather into the
- * panels held these convs to 222 GFLOP/s where the stride-1 1x1 of the same sizes runs at
- * 238-252 (bench_conv_layers, 1 thread). resnet50 layer minima, 1 thread: 512 -> 1024 at
- * 28x28 0.915 -> 0.845 ms (batch 8 7.34 -> 6.77), 1024 -> 2048 at 14x14 0.935 -> 0.867
- * (7.44 -> 6.94), 256 -> 512 at 56x56 0.922 -> 0.896 (7.40 -> 7.42). Without the prefetch the
- * copy, a pass of its own over an input from memory, lost at batch 8 (56x56 7.37 -> 7.95 ms
- * alone, 28x28 +0.1 ms in the model). */
+/* A 1x1 conv of a stride above 1, unpadded, of at least DT_GEMM_KC_DEEP input channels a
+ * group (resnet50's 28x28 and 14x14 downsamples): its B is the image subsampled, which
+ * dt_im2col_image copies out once (prefetching the rows it skips to, which the hardware
+ * prefetcher does not follow) and then reads in place as a stride-1 1x1's image: B not
+ * packed, K blocks of DT_GEMM_KC_DEEP. im2col's strided gather into the panels held these
+ * convs to 222 GFLOP/s where the stride-1 1x1s of the same sizes run at 245-252
+ * (bench_conv_layers, 1 thread). resnet50 layer minima: 512 -> 1024 at 28x28 0.915 -> 0.845 ms
+ * at batch 1 (batch 8 7.34 -> 6.77; 2 threads, batch 1, 0.527 -> 0.454), 1024 -> 2048 at
+ * 14x14 0.935 -> 0.867 (7.44 -> 6.94; 0.519 -> 0.456). With 256 channels (56x56: no deeper K
+ * blocks) it was even on 1 thread (0.922 -> 0.896 at batch 1, 7.40 -> 7.42 at batch 8) and
+ * lost on 2 (0.486 -> 0.524: the product then splits by rows, each thread reading the whole
+ * copy, half of it written by the other core); without the prefetch the copy, a pass of its
+ * own over an input from memory, lost at batch 8 (56x56 alone 7.37 -> 7.95 ms). */
 static bool dt_conv_is_subsampled(const dt_conv_geom *g)
 {
     return g->k[0] == 1 && g->k[1] == 1 && (g->s[0] > 1 || g->s[1] > 1) && g->pb[0] == 0 && g->pb[1] == 0 &&
-           g->pe[0] == 0 && g->pe[1] == 0;
+           g->pe[0] == 0 && g->pe[1] == 0 && g->c / g->group >= DT_GEMM_KC_DEEP;
 }
 
 /* Bytes of one image's subsampled channels of a group (0 unless dt_conv_is_subsampled),
