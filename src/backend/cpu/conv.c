@@ -270,6 +270,63 @@ static bool dt_conv_is_pointwise(const dt_conv_geom *g)
            g->pe[0] == 0 && g->pe[1] == 0;
 }
 
+/* A 1x1 conv of a stride above 1, unpadded, of at least DT_GEMM_KC_DEEP input channels a
+ * group (resnet50's 28x28 and 14x14 downsamples): its B is the image subsampled, which
+ * dt_im2col_image copies out once (prefetching the rows it skips to, which the hardware
+ * prefetcher does not follow) and then reads in place as a stride-1 1x1's image: B not
+ * packed, K blocks of DT_GEMM_KC_DEEP. im2col's strided gather into the panels held these
+ * convs to 222 GFLOP/s where the stride-1 1x1s of the same sizes run at 245-252
+ * (bench_conv_layers, 1 thread). resnet50 layer minima: 512 -> 1024 at 28x28 0.915 -> 0.845 ms
+ * at batch 1 (batch 8 7.34 -> 6.77; 2 threads, batch 1, 0.527 -> 0.454), 1024 -> 2048 at
+ * 14x14 0.935 -> 0.867 (7.44 -> 6.94; 0.519 -> 0.456). With 256 channels (56x56: no deeper K
+ * blocks) it was even on 1 thread (0.922 -> 0.896 at batch 1, 7.40 -> 7.42 at batch 8) and
+ * lost on 2 (0.486 -> 0.524: the product then splits by rows, each thread reading the whole
+ * copy, half of it written by the other core); without the prefetch the copy, a pass of its
+ * own over an input from memory, lost at batch 8 (56x56 alone 7.37 -> 7.95 ms). */
+static bool dt_conv_is_subsampled(const dt_conv_geom *g)
+{
+    return g->k[0] == 1 && g->k[1] == 1 && (g->s[0] > 1 || g->s[1] > 1) && g->pb[0] == 0 && g->pb[1] == 0 &&
+           g->pe[0] == 0 && g->pe[1] == 0 && g->c / g->group >= DT_GEMM_KC_DEEP;
+}
+
+/* Bytes of one image's subsampled channels of a group (0 unless dt_conv_is_subsampled),
+ * 64-byte multiple. */
+static size_t dt_conv_sub_bytes(const dt_conv_geom *g)
+{
+    if (!dt_conv_is_subsampled(g)) return 0;
+    return ((size_t)(g->c / g->group) * (size_t)(g->out[0] * g->out[1]) * sizeof(float) + 63) & ~(size_t)63;
+}
+
+enum { DT_CONV_SUB_PF_C = 2 };
+
+typedef struct dt_conv_sub {
+    const dt_conv_geom *g;
+    const float *x;     /* the group's first channel */
+    float *dst;         /* [channel][out pixel] */
+    bool avx512;
+} dt_conv_sub;
+
+static void dt_conv_subsample(void *arg, int64_t c0, int64_t c1, int tid)
+{
+    (void)tid;
+    const dt_conv_sub *j = arg;
+    const dt_conv_geom *g = j->g;
+    int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1];
+    for (int64_t c = c0; c < c1; c++)
+        for (int64_t oy = 0; oy < oh; oy++) {
+            const float *src = j->x + (c * ih + oy * g->s[0]) * iw;
+            float *d = j->dst + (c * oh + oy) * ow;
+            /* the rows read skip rows, which the hardware prefetcher does not follow: the
+             * same row DT_CONV_SUB_PF_C channels on (as the padded conv's fill) */
+            if (c + DT_CONV_SUB_PF_C < c1)
+                for (int64_t q = 0; q < iw; q += 16) __builtin_prefetch(src + DT_CONV_SUB_PF_C * ih * iw + q);
+            if (g->s[1] == 2 && j->avx512)
+                dt_cpu_deint2(d, ow, NULL, 0, src, iw);
+            else
+                for (int64_t ox = 0; ox < ow; ox++) d[ox] = src[ox * g->s[1]];
+        }
+}
+
 bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a)
 {
     int64_t px = g->out[0] * g->out[1];
@@ -364,20 +421,31 @@ int dt_cpu_conv_image_threads(const dt_conv_geom *g, int threads)
     return threads > 1 && g->batch >= threads ? threads : 0;
 }
 
-/* Image b, every group, on `pool` (NULL: this thread alone) with the GEMM's buffers in scratch. */
+/* Image b, every group, on `pool` (NULL: this thread alone) with the subsampled image
+ * (dt_conv_sub_bytes), then the GEMM's buffers, in scratch. */
 static ductile_status dt_im2col_image(const dt_conv_geom *g, const dt_conv_args *a, int64_t b, dt_pool *pool,
                                       void *scratch)
 {
     int64_t cg = g->c / g->group, mg = g->m / g->group;
     int64_t in_px = g->in[0] * g->in[1], out_px = g->out[0] * g->out[1];
     int64_t K = cg * g->k[0] * g->k[1];
-    bool direct = dt_conv_is_pointwise(g);
-    bool near_b = in_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && in_px <= DT_CONV_DIRECT_B_M_PX) ||
-                  (K <= DT_CONV_DIRECT_B_K && in_px <= DT_CONV_DIRECT_B_K_PX);
+    bool sub = dt_conv_is_subsampled(g);
+    bool direct = dt_conv_is_pointwise(g) || sub;
+    /* B's plane: the image's, or the subsampled one's */
+    int64_t b_px = sub ? out_px : in_px;
+    bool near_b = b_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && b_px <= DT_CONV_DIRECT_B_M_PX) ||
+                  (K <= DT_CONV_DIRECT_B_K && b_px <= DT_CONV_DIRECT_B_K_PX);
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
+    float *subx = scratch;
+    scratch = (char *)scratch + dt_conv_sub_bytes(g);
     for (int64_t gi = 0; gi < g->group; gi++) {
         const float *xg = a->x + (b * g->c + gi * cg) * in_px;
+        if (sub) {
+            dt_conv_sub sj = {g, xg, subx, avx512};
+            dt_parallel_for(pool, cg, 16, dt_conv_subsample, &sj);
+            xg = subx;
+        }
         int64_t yoff = (b * g->m + gi * mg) * out_px;
         dt_im2col col = {xg, g->in[0], g->in[1], g->out[0], g->out[1], g->k[0], g->k[1],
                          g->s[0], g->s[1], g->d[0], g->d[1], g->pb[0], g->pb[1], avx512};
@@ -388,7 +456,7 @@ static ductile_status dt_im2col_image(const dt_conv_geom *g, const dt_conv_args 
         }
         dt_gemm gm = {
             .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
-            .B = xg, .ldb = in_px,
+            .B = xg, .ldb = b_px,
             .pack_b = direct ? NULL : dt_im2col_pack, .pack_b_ctx = &col,
             .direct_b = direct, .prefetch_b = direct && !near_b, .deep_k = direct,
             .C = a->y + yoff, .ldc = out_px,
@@ -413,8 +481,8 @@ typedef struct dt_im2col_split {
 static size_t dt_im2col_serial_bytes(const dt_conv_geom *g, const dt_conv_args *a)
 {
     dt_gemm gm = dt_conv_im2col_gemm(g, a);
-    gm.direct_b = gm.deep_k = dt_conv_is_pointwise(g);
-    return (dt_sgemm_scratch_bytes(&gm, 1) + 63) & ~(size_t)63;
+    gm.direct_b = gm.deep_k = dt_conv_is_pointwise(g) || dt_conv_is_subsampled(g);
+    return ((dt_sgemm_scratch_bytes(&gm, 1) + 63) & ~(size_t)63) + dt_conv_sub_bytes(g);
 }
 
 /* Images [b0, b1), one after another on this thread, in part `part`'s buffers. */
@@ -483,8 +551,8 @@ static size_t dt_conv_gemm_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     bool batched = dt_cpu_conv_is_batched(g, a);
     gm.pack_b = batched ? dt_batch_pack : NULL;
     /* sized for the K block an image's 1x1 product runs (dt_gemm.deep_k) */
-    gm.direct_b = gm.deep_k = !batched && dt_conv_is_pointwise(g);
-    size_t bytes = dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g, a);
+    gm.direct_b = gm.deep_k = !batched && (dt_conv_is_pointwise(g) || dt_conv_is_subsampled(g));
+    size_t bytes = dt_sgemm_scratch_bytes(&gm, threads) + dt_conv_batched_bytes(g, a) + dt_conv_sub_bytes(g);
     /* whole images per thread (dt_cpu_conv_im2col), each with one thread's buffers */
     int it = batched ? 0 : dt_cpu_conv_image_threads(g, threads);
     if (it && dt_im2col_serial_bytes(g, a) * (size_t)it > bytes) bytes = dt_im2col_serial_bytes(g, a) * (size_t)it;

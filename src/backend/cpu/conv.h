@@ -181,6 +181,10 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
  * image's columns) and of C: a core rewriting a line the other had read waited for it. Each
  * image is computed as the split computes it: the same bits. */
 int dt_cpu_conv_image_threads(const dt_conv_geom *g, int threads);
+/* ev[t] = s[2t] for t < ne and od[t] = s[2t+1] for t < no (od may be NULL when no is 0),
+ * reading nothing at or past s[n] (ne <= (n+1)/2, no <= n/2): 16 of each from two loads and
+ * two permutes. AVX-512F. */
+void dt_cpu_deint2(float *ev, int64_t ne, float *od, int64_t no, const float *s, int64_t n);
 ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
 
 #endif

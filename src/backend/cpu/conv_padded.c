@@ -280,10 +280,8 @@ ductile_status dt_cpu_conv_padded_scratch(const dt_conv_geom *g, const dt_conv_a
     return dt_padded_layout(g, a, threads, &pooled, &own, &shared, bytes);
 }
 
-/* ev[t] = s[2t] for t < ne and od[t] = s[2t+1] for t < no, reading nothing at or past s[n]
- * (ne <= (n+1)/2, no <= n/2): 16 of each from two loads and two permutes. */
-__attribute__((target("avx512f"))) static void dt_padded_deint2(float *ev, int64_t ne, float *od, int64_t no,
-                                                                const float *s, int64_t n)
+__attribute__((target("avx512f"))) void dt_cpu_deint2(float *ev, int64_t ne, float *od, int64_t no, const float *s,
+                                                     int64_t n)
 {
     const __m512i ei = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i oi = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
@@ -378,7 +376,7 @@ static void dt_padded_fill(const dt_conv_geom *g, const float *xg, int64_t c0, i
                         d[e] += ea;
                     }
                     if (src)
-                        dt_padded_deint2(d[0], ph[0] < 0 ? 0 : b[0] - a[0], d[1], ph[1] < 0 ? 0 : b[1] - a[1], src, iw);
+                        dt_cpu_deint2(d[0], ph[0] < 0 ? 0 : b[0] - a[0], d[1], ph[1] < 0 ? 0 : b[1] - a[1], src, iw);
                 }
             }
         return;
