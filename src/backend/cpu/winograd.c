@@ -403,8 +403,11 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino
      * blocks of 6, 6 and 4 tile rows, 2 threads taking 12 and 4 rows) are cut into thinner
      * blocks until they can (4 of 4 rows). Each column's arithmetic is the same whatever the
      * tiling (the GEMMs' K blocks are the product's), so the bits are the same at any thread
-     * count; one thread keeps the larger blocks. */
-    if (threads > 1 && j->ni == 1 && j->tw <= DT_WINO_MAX_TX)
+     * count; one thread keeps the larger blocks. Fewer blocks than threads stay whole: each
+     * block's passes and GEMMs are split over the threads instead (resnet50's 28x28 and 14x14
+     * layers at batch 1: thread-own row bands made each thread stream all the weights, 7%
+     * slower, bench/results/cpu-r50b-2026-12-04-s20.md). */
+    if (threads > 1 && j->ni == 1 && j->tw <= DT_WINO_MAX_TX && g->batch * j->by * j->bx >= threads)
         for (int64_t want = j->by + 1; g->batch * j->by * j->bx < 4 * threads && g->batch * j->by * j->bx % threads &&
                                        want <= j->th; want++) {
             j->nty = (j->th + want - 1) / want;
