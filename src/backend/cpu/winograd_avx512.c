@@ -4,6 +4,7 @@
  * transpose across four vectors) turns 64 consecutive floats into the four column phases of
  * 16 tiles, and back. Image borders are masked loads and stores, so nothing is copied. */
 #include "backend/cpu/winograd.h"
+#include "backend/cpu/conv_dw.h"
 
 #include <immintrin.h>
 
@@ -136,33 +137,32 @@ bool dt_wino_streams(const dt_epilogue *e)
     return e && e->c_far && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP);
 }
 
-/* act(s + res) of 16 lanes with dt_epilogue_apply's float operations (max and min return
- * their second operand on NaN and on equal values, as its scalar selects do). */
-static inline DT_AVX512 __m512 dt_wino_epi16(const dt_epilogue *e, __m512 x, const float *res, __mmask16 m)
-{
-    if (res) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(m, res));
-    if (e->act == DT_ACT_RELU) return _mm512_max_ps(x, _mm512_setzero_ps());
-    if (e->act == DT_ACT_CLIP) return _mm512_min_ps(_mm512_set1_ps(e->p1), _mm512_max_ps(_mm512_set1_ps(e->p0), x));
-    return x;
-}
-
 /* y[0, n) = act(s + res): the 64-byte lines y covers whole are written non-temporally (no read
  * for ownership of lines the next layer reads from memory anyway), the partial ones at its
  * ends with ordinary masked stores. */
 static DT_AVX512 void dt_wino_stream_row(const dt_epilogue *e, float *y, const float *s, const float *res, int64_t n)
 {
+    /* the residual and activation in lanes as the direct convs apply them (conv_dw.h) */
+    __m512 p0 = _mm512_set1_ps(e->p0), p1 = _mm512_set1_ps(e->p1), v;
     int64_t head = (int64_t)((64 - ((uintptr_t)y & 63)) & 63) / 4, j = 0;
     if (head > n) head = n;
     if (head) {
         __mmask16 m = dt_wino_mask(head);
-        _mm512_mask_storeu_ps(y, m, dt_wino_epi16(e, _mm512_maskz_loadu_ps(m, s), res, m));
+        v = _mm512_maskz_loadu_ps(m, s);
+        dt_dw_epi(&v, 1, e->act, p0, p1, res, 0, m);
+        _mm512_mask_storeu_ps(y, m, v);
         j = head;
     }
-    for (; j + 16 <= n; j += 16)
-        _mm512_stream_ps(y + j, dt_wino_epi16(e, _mm512_loadu_ps(s + j), res ? res + j : NULL, 0xffff));
+    for (; j + 16 <= n; j += 16) {
+        v = _mm512_loadu_ps(s + j);
+        dt_dw_epi(&v, 1, e->act, p0, p1, res ? res + j : NULL, 0, 0xffff);
+        _mm512_stream_ps(y + j, v);
+    }
     if (j < n) {
         __mmask16 m = dt_wino_mask(n - j);
-        _mm512_mask_storeu_ps(y + j, m, dt_wino_epi16(e, _mm512_maskz_loadu_ps(m, s + j), res ? res + j : NULL, m));
+        v = _mm512_maskz_loadu_ps(m, s + j);
+        dt_dw_epi(&v, 1, e->act, p0, p1, res ? res + j : NULL, 0, m);
+        _mm512_mask_storeu_ps(y + j, m, v);
     }
 }
 
