@@ -180,6 +180,14 @@ typedef struct dt_backend {
      * each (dt_exec.tactic) at every profile's min, opt and max shapes and stores the fastest
      * per profile and point in the layer's `tactic` attribute (backend/tactic.h). */
     int (*tactics)(const ductile_layer *L, const dt_view *in, int *ids, int cap);
+    /* Optional (NULL: none). For a tactic of L whose reduced precision may pass the --bf16 /
+     * --fp16 budget (rel L2 1e-2 against float32) on one network and not on another (bfloat16
+     * F(4x4) Winograd: 3e-3 on resnet50, 1.9e-2 on superres), the id of the precise tactic
+     * that stands in for it; 0 for a tactic whose error is bounded per layer. Where the timer
+     * chose such tactics, the builder runs the engine at profile 0's opt shapes with and
+     * without them and keeps them only when the outputs agree within its budget
+     * (builder/precision_check.c). */
+    int (*tactic_precise)(const ductile_layer *L, int tactic);
     /* Optional (NULL: no bound). The most bytes its buffers can take in all (the CPU: the
      * machine's physical memory; a GPU: its global memory); 0 when unknown. The builder's
      * limit for a profile's activation memory when the config sets none, as TensorRT's
