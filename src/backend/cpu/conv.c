@@ -526,6 +526,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     case DT_CONV_SMALLC: return dt_cpu_conv_smallc_applies(g);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_applies(g);
     case DT_CONV_WINOGRAD2_BF16: return dt_cpu_wino2_offered(g);
+    case DT_CONV_WINOGRAD_BF16: return dt_cpu_wino_applies(g);
     }
     return false;
 }
@@ -578,6 +579,7 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     case DT_CONV_PADDED: return dt_cpu_conv_padded_scratch(g, a, threads, bytes);
     case DT_CONV_WINOGRAD: return dt_cpu_wino_scratch(g, a, threads, bytes);
     case DT_CONV_WINOGRAD2_BF16: return dt_cpu_wino2_scratch(g, threads, bytes);
+    case DT_CONV_WINOGRAD_BF16: return dt_cpu_wino_bf16_scratch(g, threads, bytes);
     case DT_CONV_DIRECT: return DUCTILE_OK;
     default:
         *bytes = dt_conv_gemm_scratch(g, a, threads);
@@ -613,6 +615,7 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
     case DT_CONV_WINOGRAD: return dt_cpu_conv_winograd(g, a, pool);
     case DT_CONV_WINOGRAD2_BF16: return dt_cpu_conv_winograd2(g, a, pool);
+    case DT_CONV_WINOGRAD_BF16: return dt_cpu_conv_winograd_bf16(g, a, pool);
     case DT_CONV_DIRECT: return dt_cpu_conv_direct(g, a, pool);
     default: return dt_cpu_conv_im2col(g, a, pool);
     }

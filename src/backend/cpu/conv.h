@@ -31,6 +31,9 @@ typedef struct dt_conv_args {
     /* Optional: w transformed for Winograd F(2x2, 3x3) in bfloat16 at build time (winograd.h:
      * dt_cpu_wino2_pack_weights); what DT_CONV_WINOGRAD2_BF16 runs on. */
     const uint16_t *w_wino2;
+    /* Optional: w transformed for Winograd F(4x4, 3x3) in bfloat16 at build time (winograd.h:
+     * dt_cpu_wino_bf16_pack_weights); what DT_CONV_WINOGRAD_BF16 runs on. */
+    const uint16_t *w_wino_bf16;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
     /* Optional plane strides, 0 for NCHW. x_cs: x holds channel c of image b at plane
@@ -56,7 +59,8 @@ typedef enum dt_conv_algo {
     DT_CONV_DIRECT = 5,     /* direct loops over every geometry, 3-D too (conv_direct.c) */
     DT_CONV_DW16 = 6,       /* direct, 16 channels per vector (depthwise only, conv_dw16.c) */
     DT_CONV_SMALLC = 7,     /* direct, few input channels, 3x3/5x5/7x7 stride 2 (conv_smallc.c) */
-    DT_CONV_WINOGRAD2_BF16 = 8 /* F(2x2, 3x3) in bfloat16, on a->w_wino2 only (winograd.h) */
+    DT_CONV_WINOGRAD2_BF16 = 8, /* F(2x2, 3x3) in bfloat16, on a->w_wino2 only (winograd.h) */
+    DT_CONV_WINOGRAD_BF16 = 9   /* F(4x4, 3x3) with bfloat16 GEMMs, on a->w_wino_bf16 only (winograd.h) */
 } dt_conv_algo;
 
 /* FusedConv's tactic ids on bfloat16 weights (layouts DT_CPU_PACK_GEMM_A_BF16*, which carry a

@@ -38,7 +38,9 @@ int dt_cpu_adapter_ops(const char **ops, int cap);
  *   tactics DT_CONV_ON_F32 run on it; since session 13: older engines fail the size check),
  *   then with _WINO Winograd's float32 transform and, where the layer's map may take it,
  *   F(2x2, 3x3)'s bfloat16 one (dt_cpu_wino2_pack_weights; since session 20, optional: the
- *   size tells), for layers the builder marked `bf16`. They load only on a CPU with
+ *   size tells), then, where DT_CONV_WINOGRAD_BF16 may be chosen, F(4x4, 3x3)'s bfloat16 one
+ *   (dt_cpu_wino_bf16_pack_weights; since session 21, optional likewise), for layers the
+ *   builder marked `bf16`. They load only on a CPU with
  *   AVX512-BF16. */
 enum { DT_CPU_PACK_GEMM_A = 1, DT_CPU_PACK_GEMM_A_WINO = 2, DT_CPU_PACK_GEMM_A_BF16 = 4, DT_CPU_PACK_GEMM_A_BF16_WINO = 5 };
 /* DT_CPU_PACK_GEMM_A_FP16, _FP16_WINO: as the bfloat16 ones in IEEE float16 (the same pair
@@ -83,6 +85,9 @@ enum { DT_GEMM_AS_PACKED = 1, DT_GEMM_ON_F32 = 17 };
 void dt_cpu_gemm_b_tactic(int64_t *layout, const float **packed, int64_t K, int64_t N, int64_t tactic);
 /* dt_backend.tactics of the CPU backend (fused_conv.c): the conv algorithms (dt_conv_algo). */
 int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);
+/* dt_backend.tactic_precise of the CPU backend (fused_conv.c): for FusedConv's
+ * DT_CONV_WINOGRAD_BF16, F(4x4, 3x3) in float32 on the same weights (DT_CONV_WINOGRAD); else 0. */
+int dt_cpu_tactic_precise(const ductile_layer *L, int tactic);
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
  * MatMul's and Gemm's ways, FusedInvertedResidual's strips or not), each next to its kernel. */
 const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,

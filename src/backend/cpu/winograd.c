@@ -53,7 +53,15 @@ void dt_wino_weights_at(const dt_conv_geom *g, const float *w, const double (*G)
         }
 }
 
-ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
+int64_t dt_cpu_wino_bf16_floats(const dt_conv_geom *g)
+{
+    /* 36 bfloat16 matrices, padded to 64 bytes */
+    return (36 * dt_gemm_packed_a_bf16_elems(g->m, g->c) + 31) / 32 * 16;
+}
+
+/* The 36 U_p into dst: float32 packed by dt_gemm_pack_a_full, or bfloat16 by
+ * dt_gemm_pack_a_bf16 (then zero to dt_cpu_wino_bf16_floats). */
+static ductile_status dt_wino_pack(const dt_conv_geom *g, const float *w, bool bf16, void *dst)
 {
     static const double G[6][3] = {
         {1.0 / 4, 0, 0},
@@ -63,7 +71,7 @@ ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, f
         {1.0 / 24, -1.0 / 12, 1.0 / 6},
         {0, 0, 1},
     };
-    int64_t M = g->m, C = g->c, pa = dt_gemm_packed_a_floats(M, C);
+    int64_t M = g->m, C = g->c, pa = dt_gemm_packed_a_floats(M, C), pe = dt_gemm_packed_a_bf16_elems(M, C);
     /* One position's M x C matrix at a time, then packed: 36 passes over w, but w is small
      * and this runs once per build. */
     float *u = dt_malloc(sizeof(float) * (size_t)(M * C > 0 ? M * C : 1));
@@ -72,10 +80,24 @@ ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, f
                        (long long)M, (long long)C);
     for (int p = 0; p < 36; p++) {
         dt_wino_weights_at(g, w, G, 6, p, u);
-        dt_gemm_pack_a_full(u, C, false, 1.0f, M, C, dst + p * pa);
+        if (bf16)
+            dt_gemm_pack_a_bf16(u, C, M, C, (uint16_t *)dst + p * pe);
+        else
+            dt_gemm_pack_a_full(u, C, false, 1.0f, M, C, (float *)dst + p * pa);
     }
+    if (bf16) memset((uint16_t *)dst + 36 * pe, 0, sizeof(uint16_t) * (size_t)(2 * dt_cpu_wino_bf16_floats(g) - 36 * pe));
     dt_free(u);
     return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_wino_pack_weights(const dt_conv_geom *g, const float *w, float *dst)
+{
+    return dt_wino_pack(g, w, false, dst);
+}
+
+ductile_status dt_cpu_wino_bf16_pack_weights(const dt_conv_geom *g, const float *w, uint16_t *dst)
+{
+    return dt_wino_pack(g, w, true, dst);
 }
 
 /* ---- transforms ---- */
@@ -149,6 +171,10 @@ typedef struct dt_wino_job {
     const dt_conv_geom *g;
     const dt_conv_args *a;
     const float *u;             /* transformed weights */
+    /* DT_CONV_WINOGRAD_BF16: the bfloat16 ones the GEMMs run on instead (u unused), and
+     * whether the GEMM buffers are sized for them (set before the tiling). */
+    const uint16_t *ub;
+    bool bf16;
     int64_t th, tw;             /* tiles per image */
     int64_t nty, ntx, by, bx;   /* tiles per block; blocks per image */
     int64_t ni;                 /* images per block (more than 1 only where an image is one block) */
@@ -253,17 +279,22 @@ typedef struct {
 static void dt_wino_gemm_range(const dt_wino_gemm_job *gj, int64_t p0, int64_t p1, float *gs)
 {
     const dt_conv_geom *g = gj->j->g;
-    int64_t M = g->m, C = g->c, T = gj->T, pa = dt_gemm_packed_a_floats(M, C);
+    int64_t M = g->m, C = g->c, T = gj->T, pa = dt_gemm_packed_a_floats(M, C), pe = dt_gemm_packed_a_bf16_elems(M, C);
     for (int64_t p = p0; p < p1; p++) {
         dt_gemm gm = {
             .M = M, .N = T, .K = C, .alpha = 1.0f, .beta = 0.0f,
             .B = gj->v + p * gj->k->vs, .ldb = T,
             .C = gj->o + p * gj->k->os, .ldc = T,
-            .A_packed = gj->j->u + p * pa,
+        };
+        if (gj->j->ub) {
+            /* V converted to bfloat16 pairs a panel at a time as the GEMM packs it */
+            gm.A_bf16 = gj->j->ub + p * pe;
+        } else {
+            gm.A_packed = gj->j->u + p * pa;
             /* V's rows read in place, whole 48-column panels (the rest packed): packing them
              * was 8% of superres' 64 -> 64 layer; the same sums in the same order */
-            .direct_b = true,
-        };
+            gm.direct_b = true;
+        }
         dt_sgemm_serial_in(&gm, gs);
     }
 }
@@ -368,6 +399,14 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* Bytes of one serial GEMM's packing buffers for a block's products (float32 or bfloat16). */
+static size_t dt_wino_gemm_scratch(const dt_conv_geom *g, const dt_wino_job *j)
+{
+    static const uint16_t any; /* sizes the buffers of a bfloat16 product */
+    dt_gemm gmax = {.M = g->m, .N = dt_wino_tmax(j), .K = g->c, .A_bf16 = j->bf16 ? &any : NULL};
+    return dt_gemm_serial_scratch_bytes(&gmax);
+}
+
 /* The tiling of g into blocks and each thread's scratch (V, O, phase rows, GEMM buffers);
  * false when there is nothing to compute. */
 static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino_job *j, size_t *per, bool *empty)
@@ -416,11 +455,10 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino
     /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
     j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
     int64_t tmax = dt_wino_tmax(j);
-    dt_gemm gmax = {.M = g->m, .N = tmax, .K = g->c};
     /* V and O at strides of dt_wino_pstride: at most 31 floats more per position */
     if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, per) ||
         !dt_add_size(*per, (size_t)(48 * j->ld + 32 + 36 * 2 * 31), per) || !dt_mul_size(*per, sizeof(float), per) ||
-        !dt_add_size(*per, dt_gemm_serial_scratch_bytes(&gmax), per) || !dt_add_size(*per, 63, per))
+        !dt_add_size(*per, dt_wino_gemm_scratch(g, j), per) || !dt_add_size(*per, 63, per))
         return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
                        (long long)g->c, (long long)g->m);
     *per &= ~(size_t)63;
@@ -450,8 +488,7 @@ static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(6 * dt_
 
 static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
 {
-    dt_gemm gmax = {.M = g->m, .N = dt_wino_tmax(j), .K = g->c};
-    return ((dt_gemm_serial_scratch_bytes(&gmax) + 63) & ~(size_t)63) + dt_wino_line_bytes(j);
+    return ((dt_wino_gemm_scratch(g, j) + 63) & ~(size_t)63) + dt_wino_line_bytes(j);
 }
 
 int dt_cpu_wino_workers(const dt_conv_geom *g, int threads)
@@ -464,12 +501,15 @@ int dt_cpu_wino_workers(const dt_conv_geom *g, int threads)
     return gt ? (gt < 36 ? gt : 36) : dt_wino_threads(g, &j, threads);
 }
 
-static size_t dt_wino_u_bytes(const dt_conv_geom *g, const dt_conv_args *a)
+/* Bytes of the weights transformed per call into the scratch: none where they were at build
+ * time (the bfloat16 ones always are). */
+static size_t dt_wino_u_bytes(const dt_conv_geom *g, const dt_conv_args *a, bool bf16)
 {
-    return a->w_wino ? 0 : ((size_t)dt_cpu_wino_floats(g) * sizeof(float) + 63) & ~(size_t)63;
+    return bf16 || a->w_wino ? 0 : ((size_t)dt_cpu_wino_floats(g) * sizeof(float) + 63) & ~(size_t)63;
 }
 
-ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
+static ductile_status dt_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, bool bf16, int threads,
+                                      size_t *bytes)
 {
     *bytes = 0;
     if (!dt_cpu_wino_applies(g)) return DUCTILE_OK;
@@ -477,13 +517,13 @@ ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a,
      * planned takes larger blocks): the larger scratch. */
     for (int pass = 0; pass < 2; pass++) {
         int t = pass ? 1 : threads;
-        dt_wino_job j = {.g = g};
+        dt_wino_job j = {.g = g, .bf16 = bf16};
         size_t per, need, extra = 0;
         bool empty;
         DT_TRY(dt_wino_tiling(g, t, &j, &per, &empty));
         if (empty) return DUCTILE_OK;
         int gt = dt_wino_gemm_threads(g, &j, t);
-        if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, t), &need) || !dt_add_size(need, dt_wino_u_bytes(g, a), &need) ||
+        if (!dt_mul_size(per, (size_t)dt_wino_threads(g, &j, t), &need) || !dt_add_size(need, dt_wino_u_bytes(g, a, bf16), &need) ||
             (gt && (!dt_mul_size(dt_wino_gemm_bytes(g, &j), (size_t)(gt - 1), &extra) || !dt_add_size(need, extra, &need))))
             return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
                            (long long)g->c, (long long)g->m);
@@ -492,12 +532,27 @@ ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     return DUCTILE_OK;
 }
 
-ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+ductile_status dt_cpu_wino_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
+{
+    return dt_wino_scratch(g, a, false, threads, bytes);
+}
+
+ductile_status dt_cpu_wino_bf16_scratch(const dt_conv_geom *g, int threads, size_t *bytes)
+{
+    static const dt_conv_args none;
+    return dt_wino_scratch(g, &none, true, threads, bytes);
+}
+
+/* dt_cpu_conv_winograd, with bf16 dt_cpu_conv_winograd_bf16. */
+static ductile_status dt_wino_run(const dt_conv_geom *g, const dt_conv_args *a, bool bf16, dt_pool *pool)
 {
     if (!dt_cpu_wino_applies(g))
         return dt_fail(DUCTILE_ERR_INTERNAL, "Winograd F(4x4, 3x3) does not apply to this convolution");
-    if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_WINOGRAD, pool); /* allocates it */
-    dt_wino_job j = {.g = g, .a = a, .u = a->w_wino};
+    if (bf16 && !a->w_wino_bf16)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "bfloat16 Winograd F(4x4, 3x3) runs on weights transformed at build time only");
+    if (!a->scratch) /* allocates it */
+        return dt_cpu_conv_run_algo(g, a, bf16 ? DT_CONV_WINOGRAD_BF16 : DT_CONV_WINOGRAD, pool);
+    dt_wino_job j = {.g = g, .a = a, .u = bf16 ? NULL : a->w_wino, .ub = bf16 ? a->w_wino_bf16 : NULL, .bf16 = bf16};
     __builtin_cpu_init();
     /* DT_WINO_GENERIC: the portable transforms even on AVX-512 (so tests reach them). */
     j.avx512 = __builtin_cpu_supports("avx512f") && !getenv("DT_WINO_GENERIC");
@@ -506,10 +561,10 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
     DT_TRY(dt_wino_tiling(g, dt_pool_threads(pool), &j, &per, &empty));
     if (empty) return DUCTILE_OK;
     char *scratch = a->scratch;
-    if (!j.u) {
+    if (!j.u && !bf16) {
         dt_cpu_wino_pack_weights(g, a->w, (float *)scratch);
         j.u = (float *)scratch;
-        scratch += dt_wino_u_bytes(g, a);
+        scratch += dt_wino_u_bytes(g, a, bf16);
     }
     int threads = dt_wino_threads(g, &j, dt_pool_threads(pool));
     int gt = dt_wino_gemm_threads(g, &j, dt_pool_threads(pool));
@@ -528,4 +583,14 @@ ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a
     }
     dt_parallel_for(threads > 1 ? pool : NULL, dt_wino_nblocks(g, &j), 1, dt_wino_blocks, &j);
     return DUCTILE_OK;
+}
+
+ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    return dt_wino_run(g, a, false, pool);
+}
+
+ductile_status dt_cpu_conv_winograd_bf16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    return dt_wino_run(g, a, true, pool);
 }

@@ -35,6 +35,20 @@ int dt_cpu_wino_workers(const dt_conv_geom *g, int threads);
  * the scratch). */
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
+/* F(4x4, 3x3) with its 36 GEMMs in bfloat16 (FusedConv tactic DT_CONV_WINOGRAD_BF16): the
+ * same blocks, tiling, threading and float32 transforms, U_p packed in bfloat16 at build time
+ * (dt_gemm_pack_a_bf16) and V converted to bfloat16 as the GEMM packs it (dt_gemm.A_bf16),
+ * float32 accumulation; on a->w_wino_bf16 only. F(4x4)'s transforms amplify the operands'
+ * rounding: rel L2 per layer 4.5e-3 - 9.9e-3 on resnet50's, 1.7e-2 - 2.1e-2 on superres'
+ * (bench/results/cpu-bf16w-2026-12-04-s20.md), so the builder keeps it only where the whole
+ * network stays within its budget (dt_backend.tactic_precise). Weights layout
+ * (dt_cpu_wino_bf16_floats floats, 64-byte padded): for p = 0..35, U_p = (G w G^T)[p / 6]
+ * [p % 6] as an M x C matrix packed by dt_gemm_pack_a_bf16, one after another. */
+int64_t dt_cpu_wino_bf16_floats(const dt_conv_geom *g);
+ductile_status dt_cpu_wino_bf16_pack_weights(const dt_conv_geom *g, const float *w, uint16_t *dst);
+ductile_status dt_cpu_wino_bf16_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+ductile_status dt_cpu_conv_winograd_bf16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+
 /* Winograd F(2x2, 3x3) in bfloat16 (winograd2.c): the same convs, 16 GEMMs with bfloat16
  * operands (U packed by dt_gemm_pack_a_bf16 at build time, V converted while packed) and float32
  * accumulation and transforms, on a->w_wino2 (dt_conv_args). _offered: where the builder
