@@ -7,6 +7,10 @@
  * in turn and the threads split each block's input pass by channel, its 36 GEMMs by position
  * and its output pass by output channel instead: each value is still computed the same way.
  *
+ * DT_CONV_WINOGRAD_BF16 runs the same blocks with the 36 GEMMs in bfloat16 (dt_gemm.A_bf16 on
+ * U packed in bfloat16 at build time; the GEMM converts V's rows as it reads them), transforms
+ * in float32 as here.
+ *
  * Transforms are plain loops over a row of tiles, which the vectorizer turns into AVX-512
  * (a clone picked by CPU feature): input rows are first split by column phase (x mod 4), so
  * that the six values one tile needs along a row are at the same index of six arrays. */
