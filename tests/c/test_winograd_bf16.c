@@ -18,8 +18,25 @@
 
 typedef struct wcase {
     int64_t n, c, m, h, w, pt, pl, pb, pr;
+    int which;  /* 2: F(2x2), 4: F(4x4) with bfloat16 GEMMs, or both */
     const char *what;
 } wcase;
+
+/* U = G w G^T for an n x n transform domain, position p's M x C matrix at p * M * C: from
+ * double, rounded to float, then to bfloat16 (as the packers round); the caller frees. */
+static float *model_u(const double (*G)[3], int n, const float *w, int64_t M, int64_t C)
+{
+    float *u = malloc(sizeof(float) * (size_t)(n * n * M * C));
+    for (int p = 0; p < n * n; p++)
+        for (int64_t m = 0; m < M; m++)
+            for (int64_t c = 0; c < C; c++) {
+                double s = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int e = 0; e < 3; e++) s += G[p / n][a] * (double)w[(m * C + c) * 9 + a * 3 + e] * G[p % n][e];
+                u[(p * M + m) * C + c] = round_bf16((float)s);
+            }
+    return u;
+}
 
 /* The F(2x2) model: per 2x2 tile, U (from double, rounded to float, then to bfloat16) and V (the
  * kernel's float32 additions, in its order, then bfloat16), their products summed in double,
@@ -29,15 +46,7 @@ static void model2(const wcase *t, const dt_conv_geom *g, const float *x, const 
 {
     static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
     int64_t C = t->c, M = t->m, OH = g->out[0], OW = g->out[1];
-    float *u = malloc(sizeof(float) * (size_t)(16 * M * C));
-    for (int p = 0; p < 16; p++)
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t c = 0; c < C; c++) {
-                double s = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int e = 0; e < 3; e++) s += G[p / 4][a] * (double)w[(m * C + c) * 9 + a * 3 + e] * G[p % 4][e];
-                u[(p * M + m) * C + c] = round_bf16((float)s);
-            }
+    float *u = model_u(G, 4, w, M, C);
     float *v = malloc(sizeof(float) * (size_t)(16 * C));
     for (int64_t n = 0; n < t->n; n++)
         for (int64_t ty = 0; ty < (OH + 1) / 2; ty++)
@@ -112,15 +121,7 @@ static void model4(const wcase *t, const dt_conv_geom *g, const float *x, const 
                                    {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
     static const double AT[4][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
     int64_t C = t->c, M = t->m, OH = g->out[0], OW = g->out[1];
-    float *u = malloc(sizeof(float) * (size_t)(36 * M * C)), *v = malloc(sizeof(float) * (size_t)(36 * C));
-    for (int p = 0; p < 36; p++)
-        for (int64_t m = 0; m < M; m++)
-            for (int64_t c = 0; c < C; c++) {
-                double s = 0;
-                for (int a = 0; a < 3; a++)
-                    for (int e = 0; e < 3; e++) s += G[p / 6][a] * (double)w[(m * C + c) * 9 + a * 3 + e] * G[p % 6][e];
-                u[(p * M + m) * C + c] = round_bf16((float)s);
-            }
+    float *u = model_u(G, 6, w, M, C), *v = malloc(sizeof(float) * (size_t)(36 * C));
     for (int64_t n = 0; n < t->n; n++)
         for (int64_t ty = 0; ty < (OH + 3) / 4; ty++)
             for (int64_t tx = 0; tx < (OW + 3) / 4; tx++) {
@@ -222,35 +223,30 @@ static void run_case(const wcase *t, bool f4, dt_pool *pool)
 int main(void)
 {
     if (!dt_cpu_has_bf16()) fprintf(stderr, "note: this CPU lacks AVX512-BF16; the reference kernels run\n");
+    /* F(2x2) (2) on maps of at most 64 tiles; F(4x4) with bfloat16 GEMMs (4) on those and on
+     * its blocks of tile rows, a wide row split (more than 128 tiles), several small images a
+     * block, fewer blocks than threads (the passes and GEMMs split) and more (the blocks
+     * split, cut thinner for 2 threads). */
     const wcase cases[] = {
-        {3, 13, 21, 7, 9, 1, 1, 1, 1, "3 images a block, 13 -> 21 channels, 7x9"},
-        {5, 13, 21, 7, 9, 1, 1, 1, 1, "a partial last block"},
-        {1, 37, 19, 14, 14, 1, 1, 1, 1, "14x14, 49 tiles"},
-        {2, 5, 6, 3, 4, 0, 0, 0, 0, "unpadded 3x4 -> 1x2"},
-        {1, 300, 9, 5, 5, 1, 1, 1, 1, "K past one block"},
-        {4, 16, 40, 1, 1, 1, 1, 1, 1, "1x1 images"},
-        {2, 7, 11, 11, 8, 1, 0, 0, 1, "uneven padding"},
-        {1, 3, 70, 10, 10, 1, 1, 1, 1, "10x10, M past 64"},
+        {3, 13, 21, 7, 9, 1, 1, 1, 1, 2 | 4, "3 images a block, 13 -> 21 channels, 7x9"},
+        {5, 13, 21, 7, 9, 1, 1, 1, 1, 2, "a partial last block"},
+        {1, 37, 19, 14, 14, 1, 1, 1, 1, 2, "14x14, 49 tiles"},
+        {2, 37, 19, 14, 14, 1, 1, 1, 1, 4, "14x14, 2 images a block"},
+        {2, 5, 6, 3, 4, 0, 0, 0, 0, 2 | 4, "unpadded 3x4 -> 1x2"},
+        {1, 300, 9, 5, 5, 1, 1, 1, 1, 2, "K past one block"},
+        {1, 300, 9, 10, 11, 1, 1, 1, 1, 4, "K past one block, 10x11"},
+        {4, 16, 40, 1, 1, 1, 1, 1, 1, 2 | 4, "1x1 images"},
+        {2, 7, 11, 11, 8, 1, 0, 0, 1, 2 | 4, "uneven padding"},
+        {1, 3, 70, 10, 10, 1, 1, 1, 1, 2 | 4, "10x10, M past 64"},
+        {1, 17, 33, 29, 27, 1, 1, 1, 1, 4, "29x27, one block split over threads"},
+        {2, 11, 13, 50, 37, 1, 1, 1, 1, 4, "50x37, blocks of tile rows"},
+        {1, 3, 5, 6, 530, 1, 1, 1, 1, 4, "a row of 133 tiles, split"},
     };
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(&cases[i], false, pool);
-    /* F(4x4) with bfloat16 GEMMs: its blocks of tile rows, a wide row split (more than 128
-     * tiles), several small images a block, fewer blocks than threads (the passes and GEMMs
-     * split) and more (the blocks split, cut thinner for 2 threads). */
-    const wcase cases4[] = {
-        {3, 13, 21, 7, 9, 1, 1, 1, 1, "3 images a block, 13 -> 21 channels, 7x9"},
-        {2, 37, 19, 14, 14, 1, 1, 1, 1, "14x14, 2 images a block"},
-        {2, 5, 6, 3, 4, 0, 0, 0, 0, "unpadded 3x4 -> 1x2"},
-        {1, 300, 9, 10, 11, 1, 1, 1, 1, "K past one block"},
-        {4, 16, 40, 1, 1, 1, 1, 1, 1, "1x1 images"},
-        {2, 7, 11, 11, 8, 1, 0, 0, 1, "uneven padding"},
-        {1, 3, 70, 10, 10, 1, 1, 1, 1, "10x10, M past 64"},
-        {1, 17, 33, 29, 27, 1, 1, 1, 1, "29x27, one block split over threads"},
-        {2, 11, 13, 50, 37, 1, 1, 1, 1, "50x37, blocks of tile rows"},
-        {1, 3, 5, 6, 530, 1, 1, 1, 1, "a row of 133 tiles, split"},
-    };
-    for (size_t i = 0; i < sizeof cases4 / sizeof *cases4; i++) run_case(&cases4[i], true, pool);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+        for (int f = 2; f <= 4; f += 2)
+            if (cases[i].which & f) run_case(&cases[i], f == 4, pool);
     /* Offered where F(4x4)'s tiles pad the map much more, on maps of at most 64 tiles (elsewhere
      * F(4x4) in float32 wins or ties): 14x14 yes; 7x7, 28x28 and 17x17 no. */
     const int64_t maps[][2] = {{14, 1}, {7, 0}, {28, 0}, {17, 0}};
