@@ -1,7 +1,8 @@
 """Per-layer minima of one ductile engine, 1 thread by default, for A/Bs of library builds.
 
-    DUCTILE_LIB=build/libductile.so python bench/layer_minima.py MODEL SHAPES RUNS [THREADS]
+    DUCTILE_LIB=build/libductile.so python bench/layer_minima.py MODEL SHAPES RUNS [THREADS [FLAGS]]
       SHAPES  JSON {input: [dims]} (min = opt = max)
+      FLAGS   builder flags, comma separated (bf16, fp16)
 Prints one JSON line: total_cpu_min / total_cpu_med (thread CPU time of whole runs, ms),
 wall_min / wall_med (wall time of as many runs without the profiler, interleaved: wall_min -
 sum_min is what runs between the layers, forks and joins included, at THREADS > 1),
@@ -15,9 +16,11 @@ import numpy as np
 import ductile
 model, shapes, runs = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 threads = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+flags = [f for f in sys.argv[5].split(",") if f] if len(sys.argv) > 5 else []
 b = ductile.Builder(); net = b.parse_onnx(model); prof = b.create_optimization_profile()
 for n, s in shapes.items(): prof.set_shape(n, tuple(s), tuple(s), tuple(s))
 cfg = b.create_builder_config(); cfg.threads = threads; cfg.add_optimization_profile(prof)
+for f in flags: cfg.set_flag(getattr(ductile.BuilderFlag, f.upper()))
 eng = b.build_engine(net, cfg); ctx = eng.create_execution_context(); ctx.set_threads(threads)
 feeds = {n: np.random.default_rng(0).uniform(-1, 1, s).astype(np.float32) for n, s in shapes.items()}
 best = {}; cur = []

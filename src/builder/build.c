@@ -16,7 +16,9 @@
  *    profile that needs more than the workspace limit (default: the backend's memory) is
  *    refused here rather than at its first run,
  * 6. time the backend's tactics at each profile's min, opt and max shapes and, when some
- *    layer has a choice, write and load the engine again with the choices,
+ *    layer has a choice, write and load the engine again with the choices; where the backend
+ *    says some chosen tactics' error only shows in the whole network, run the engine with and
+ *    without them and keep them only if the outputs agree (precision_check.c),
  * 7. on a device, when step 2 made layers channels last at the backend's wish, build the
  *    channels-first engine too (steps 2-6 again, so the progress callback sees both), time
  *    both at profile 0's opt shapes and keep the faster (layout_choice.c). */
@@ -183,6 +185,8 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
             bytes = NULL;
         }
     }
+    /* Tactics whose error only the whole network shows are kept where its outputs agree. */
+    if (!s && changed) s = dt_pass_precision_check(&e, w2, profiles, n_profiles, &target, threads);
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
     dt_free(profiles);
     dt_network_delete(w2);

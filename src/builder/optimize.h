@@ -52,6 +52,14 @@ struct ductile_engine;
 /* progress (may be NULL) is called after each layer examined, per profile. */
 ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads,
                                ductile_progress_fn progress, void *user, bool *changed);
+/* The whole-network precision check (precision_check.c): where net's stored tactics include
+ * some that the backend's tactic_precise names, *e (written from net) is run at profile 0's
+ * opt shapes against an engine with the precise tactics instead, and replaced by that engine
+ * (net's ids changed to match) unless every float output agrees within rel L2 5e-3. */
+struct dt_engine_target;
+ductile_status dt_pass_precision_check(struct ductile_engine **e, ductile_network *net,
+                                       const ductile_profile *profiles, int n_profiles,
+                                       const struct dt_engine_target *target, int threads);
 /* Seconds (20 ms): a min or max point whose layer run, estimated from opt's time scaled by
  * the activations, would take longer is not timed and keeps opt's choice. Tests whose timed
  * runs are slow by design (sanitizers, a loaded machine) raise it; not for concurrent builds. */

@@ -197,6 +197,18 @@ static bool dt_tactic_log(void)
     return v && !strcmp(v, "1");
 }
 
+/* DUCTILE_TACTIC_PREFER=<id>: a layer offered that tactic takes it wherever it runs, whatever
+ * the times (tests that need a tactic chosen; developers comparing one); 0 where unset or
+ * not among ids[0..n). */
+static int dt_tactic_prefer(const int *ids, int n)
+{
+    const char *v = getenv("DUCTILE_TACTIC_PREFER");
+    int id = v ? atoi(v) : 0;
+    for (int i = 0; id > 0 && i < n; i++)
+        if (ids[i] == id) return id;
+    return 0;
+}
+
 static ductile_status dt_time_tactic(const dt_backend *be, const dt_plan_layer *pl, const dt_view *in, dt_view *out,
                                      dt_exec *ex, double best, double *t)
 {
@@ -317,7 +329,9 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
         hin[k] = in[k];
     }
     int n = be->tactics(L, in, ids, DT_TACTIC_MAX);
-    if (n < 2) return DUCTILE_OK;
+    int prefer = dt_tactic_prefer(ids, n);
+    if (prefer) ids[0] = prefer, n = 1;
+    else if (n < 2) return DUCTILE_OK;
     for (int k = 0; k < L->n_in + L->n_out && !s; k++) {
         dt_view *v = k < L->n_in ? &in[k] : &out[k - L->n_in];
         if (k >= L->n_in) *v = st->views[L->out[k - L->n_in]->index];

@@ -43,6 +43,21 @@ double dt_layer_flops(const ductile_layer *L, const dt_view *in, const dt_view *
         dt_fused_attention_geometry(&a, in, &g);
         return 2.0 * (double)g.count * (double)g.S * (double)g.L * (double)(g.D + g.Dv);
     }
+    if (!strcmp(L->op_type, "FusedInvertedResidual")) {
+        /* Its convolutions': the expand 1x1 over the input's pixels, the depthwise and the
+         * project 1x1 over the output's. */
+        const dt_view *x = &in[DT_IRB_X], *wd = L->n_in > DT_IRB_WD && L->in[DT_IRB_WD] ? &in[DT_IRB_WD] : NULL;
+        bool expand = L->n_in > DT_IRB_WE && L->in[DT_IRB_WE], project = L->n_in > DT_IRB_WP && L->in[DT_IRB_WP];
+        if (x->rank != 4 || !wd || wd->rank != 4 || out[0].rank != 4 || (expand && in[DT_IRB_WE].rank != 4) ||
+            (project && in[DT_IRB_WP].rank != 4))
+            return 0;
+        double ce = (double)wd->dims[0], opx = (double)out[0].dims[0] * (double)out[0].dims[2] * (double)out[0].dims[3];
+        double f = 2.0 * opx * ce * (double)wd->dims[2] * (double)wd->dims[3];
+        if (expand)
+            f += 2.0 * (double)x->dims[0] * (double)x->dims[2] * (double)x->dims[3] * ce * (double)in[DT_IRB_WE].dims[1];
+        if (project) f += 2.0 * opx * (double)in[DT_IRB_WP].dims[0] * ce;
+        return f;
+    }
     double k = dt_reduction(L, in);
     if (k <= 0) return 0;
     double n = 1;

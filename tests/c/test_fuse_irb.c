@@ -285,16 +285,22 @@ static void test_strips_by_batch(dt_pool *pool)
 }
 
 /* A block without a project whose strips would pass dt_cpu_irb_max_strip_bytes runs the
- * unfused chain on one thread and strips on more; under the limit, strips on both; every
- * way equal to the unfused network bit for bit. */
+ * unfused chain on any number of threads (dt_cpu_irb_max_far_strip_bytes where its
+ * expanded tensor passes dt_cpu_irb_far_bytes); under the limit, strips; every way equal to
+ * the unfused network bit for bit. */
 static void test_max_strip_without_project(dt_pool *pool)
 {
     int64_t keep[4] = {dt_cpu_irb_min_bytes, dt_cpu_irb_strip_bytes, dt_cpu_irb_weight_ratio, dt_cpu_irb_max_strip_bytes};
     dt_cpu_irb_min_bytes = 0, dt_cpu_irb_strip_bytes = 1, dt_cpu_irb_weight_ratio = 0;
     irb_case c = {.n = 1, .c = 5, .h = 19, .w = 17, .k = 5, .s = 1, .d = 1, .e_act = "Relu", .d_act = "HardSwish"};
-    bool many = pool && dt_pool_threads(pool) > 1;
     dt_cpu_irb_max_strip_bytes = 1;
-    CHECK(run_case(&c, pool, "no project, strips over the limit", many, false, false));
+    CHECK(run_case(&c, pool, "no project, strips over the limit", false, false, false));
+    int64_t far[2] = {dt_cpu_irb_far_bytes, dt_cpu_irb_max_far_strip_bytes};
+    dt_cpu_irb_far_bytes = 1;   /* an expanded tensor past the L3: the far limit instead */
+    CHECK(run_case(&c, pool, "no project, strips over the limit, far expanded tensor", true, false, false));
+    dt_cpu_irb_max_far_strip_bytes = 1;
+    CHECK(run_case(&c, pool, "no project, strips over the far limit", false, false, false));
+    dt_cpu_irb_far_bytes = far[0], dt_cpu_irb_max_far_strip_bytes = far[1];
     dt_cpu_irb_max_strip_bytes = INT64_MAX;
     CHECK(run_case(&c, pool, "no project, strips under the limit", true, false, false));
     c.project = true;   /* the limit is for blocks without a project */

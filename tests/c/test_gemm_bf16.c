@@ -159,6 +159,44 @@ static void test_narrow_matches_reference(bool fast)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The 8 x (48 + nx) kernel (dt_gemm_kernel_bf16_x_fn) gives, bit for bit, the 48-column
+ * kernel's tile and the narrow kernel's nx columns: heights 1-8, nx 1-4, a first block with
+ * and without beta and bias, an accumulating block, and the 48 columns' epilogue (Relu after
+ * a residual) in the store. */
+static void test_x_kernel_matches_wide_and_narrow(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; x kernel not run\n");
+        return;
+    }
+    enum { KC2 = 37, LDC = 57 };
+    static uint16_t A[KC2 * 16], B[KC2 * 96], X[KC2 * 32];
+    for (int i = 0; i < KC2 * 16; i++) A[i] = dt_bf16_round(frand());
+    for (int i = 0; i < KC2 * 96; i++) B[i] = dt_bf16_round(frand());
+    for (int i = 0; i < KC2 * 32; i++) X[i] = dt_bf16_round(frand());
+    float bias[8], res[8 * LDC], c0[8 * LDC], c1[8 * LDC], c2[8 * LDC];
+    for (int i = 0; i < 8; i++) bias[i] = frand();
+    for (int i = 0; i < 8 * LDC; i++) c0[i] = frand(), res[i] = frand();
+    int bad = 0;
+    for (int nx = 1; nx <= DT_GEMM_NARROW; nx++)
+        for (int m = 1; m <= 8; m++)
+            for (int mode = 0; mode < 4; mode++) {
+                bool first = mode != 2;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bi = mode == 3 ? NULL : bias;
+                dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                const dt_epilogue *e = mode == 0 ? &epi : NULL;
+                memcpy(c1, c0, sizeof c0);
+                memcpy(c2, c0, sizeof c0);
+                dt_gemm_kernel_bf16_avx512(KC2, A, B, 3, c1, LDC, m, 48, first, beta, bi, e, e ? res : NULL);
+                dt_gemm_kernel_bf16_narrow_avx512(KC2, A, KC2 * 16, X, 32, c1 + 48, LDC, m, nx, first, beta, bi);
+                dt_gemm_kernel_bf16_x_avx512(KC2, A, m & 1 ? A : NULL, B, c2, LDC, m, first, beta, bi, e, e ? res : NULL, X, nx);
+                bad += memcmp(c1, c2, sizeof c1) != 0;
+            }
+    if (bad) fprintf(stderr, "x kernel: %d cases differ\n", bad);
+    CHECK_EQ_INT(bad, 0);
+}
+
 enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAYS };
 static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed",
                                        "pack_b", "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
@@ -246,6 +284,7 @@ int main(void)
     test_pack_matches_reference(fast);
     test_kernel_matches_reference(fast);
     test_narrow_matches_reference(fast);
+    test_x_kernel_matches_wide_and_narrow(fast);
     test_gemm_matches_rounded_reference(NULL);
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);

@@ -74,11 +74,24 @@ int64_t dt_cpu_irb_strip_bytes = 768 << 10;
  * bytes (expand and project together). */
 int64_t dt_cpu_irb_weight_ratio = 4;
 /* Blocks without a project (their depthwise output leaves for an SE block) run the unfused
- * chain on one thread where a strip's expanded rows pass this many bytes: the strip then
+ * chain where a strip's expanded rows pass this many bytes (the L2 of a core): the strip then
  * overflows L2 (its rows are at least the kernel's reach plus 4 rows of wide planes, so the
  * budget above cannot hold them), and without a project to keep hot there is nothing
- * for the strips to save. */
-int64_t dt_cpu_irb_max_strip_bytes = 1792 << 10;
+ * for the strips to save. 1.75 MB and 1 thread only at first (session 15: seg_lraspp
+ * 1024x1024's 960-channel 5x5 dilation-2 blocks, 2.9 MB strips); at 777x555 (49x35 maps) the
+ * same blocks' 1.6 MB strips (1.1 MB for the 672-channel one) passed, and with --bf16, whose
+ * halved weights pass the weight rule, they ran in strips: backbone.13 / .14 / .15 1.92 / 3.19 /
+ * 3.16 ms in strips against 1.40 / 2.32 / 2.32 unfused on 1 thread (whole model 28.8 -> 27.0
+ * ms), 2.03 / 3.44 / 3.47 against 1.06 / 2.19 / 1.92 on 2 (per-layer minima, session 21). */
+int64_t dt_cpu_irb_max_strip_bytes = 1 << 20;
+/* ... and this many where the expanded tensor has at least dt_cpu_irb_far_bytes (an L3): the
+ * unfused chain's round trip then goes to memory, and strips that overflow L2 a little still
+ * save it. seg_lraspp 1600x1600, 1 thread, per-layer minima: backbone.4 (72 channels at
+ * 400x400, 46 MB expanded, 1.3 MB strips) 5.8 ms in strips, 10.5 unfused; .14 and .15 (38 MB,
+ * 4.6 MB strips) 21.6 unfused, 24.2 in strips; .11 and .12 (19 and 27 MB, under the L3)
+ * 6.1 -> 5.0 and 10.1 -> 8.9 ms unfused (session 21). */
+int64_t dt_cpu_irb_max_far_strip_bytes = 1792 << 10;
+int64_t dt_cpu_irb_far_bytes = 32 << 20;
 
 typedef struct dt_irb_params {
     dt_conv_attrs dw;
@@ -327,7 +340,8 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
         int64_t wbytes = (p->we_floats + p->wp_floats) * (int64_t)sizeof(float);
         int64_t sbytes = p->ce * pl->in_rows * g->in[1] * (int64_t)sizeof(float);
         pl->strips = wbytes * dt_cpu_irb_weight_ratio <= sbytes;
-        if (!p->project && threads == 1 && sbytes > dt_cpu_irb_max_strip_bytes) pl->strips = false;
+        int64_t most = etotal >= (size_t)dt_cpu_irb_far_bytes ? dt_cpu_irb_max_far_strip_bytes : dt_cpu_irb_max_strip_bytes;
+        if (!p->project && sbytes > most) pl->strips = false;
     }
     if (!pl->strips) {
         size_t ne, nd = 0, b;

@@ -126,6 +126,14 @@ static dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow(void)
     return f;
 }
 
+static dt_gemm_kernel_bf16_x_fn dt_gemm_kernel_bf16_x(void)
+{
+    static dt_gemm_kernel_bf16_x_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_bf16_x_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_bf16_x_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Offset in elements of the bfloat16 B panel holding column j (a multiple of DT_GEMM_NR) of
@@ -261,6 +269,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     dt_gemm_bf16_pack_fn cvt = dt_gemm_bf16_pack();
     dt_gemm_fp16_pack_fn cvt16 = g->fp16 ? dt_gemm_fp16_pack() : NULL;
     dt_gemm_kernel_bf16_narrow_fn narrow = g->fp16 ? NULL : dt_gemm_kernel_bf16_narrow();
+    dt_gemm_kernel_bf16_x_fn kern_x = g->fp16 ? NULL : dt_gemm_kernel_bf16_x();
     /* float16: the inverse scales of the block's converted B panels and A panels (1 where
      * packed at build time: weights, unscaled). */
     float bsc[NC / NR + 1], asc[MC / MR];
@@ -313,15 +322,20 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                     ablk = buf->a16;
                     lda = 2 * kc2 * MR;
                 }
-                /* A last panel of few columns (the 49th of a 7x7 image) runs for every row of
-                 * the block at once, before the strips whose epilogue needs it. */
+                /* A last panel of few columns (the 49th of a 7x7 image) runs with the tiles of
+                 * the full panel before it (kern_x), or else for every row of the block at
+                 * once, before the strips whose epilogue needs it. */
                 int64_t jn = nc, lastw = (nc - 1) % NR + 1;
+                const uint16_t *xb = NULL;
                 if (narrow && lastw <= DT_GEMM_NARROW) {
                     jn = nc - lastw;
                     const uint16_t *bp = g->B_bf16 ? g->B_bf16 + (jc + jn) * k2 + pc * 16
                                                    : buf->b16 + dt_gemm_bf16_panel(jn, kc2);
-                    narrow(kc2, ablk, lda, bp, 32, g->C + ic * g->ldc + jc + jn, g->ldc, (int)mc, (int)lastw, first,
-                           g->beta, g->bias ? g->bias + ic : NULL);
+                    if (kern_x && jn >= NR)
+                        xb = bp;
+                    else
+                        narrow(kc2, ablk, lda, bp, 32, g->C + ic * g->ldc + jc + jn, g->ldc, (int)mc, (int)lastw,
+                               first, g->beta, g->bias ? g->bias + ic : NULL);
                 }
                 for (int64_t ip = ic; ip < ic + mc; ip += MR) {
                     int m = (int)dt_min64(MR, m1 - ip);
@@ -339,6 +353,9 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                         if (kern16)
                             kern16(kc2, ap, bp, nv, asc[(ip - ic) / MR] * bsc[jp / NR], crow + jp, g->ldc, m, n, first,
                                    g->beta, bias, last && epi_store ? &te : NULL, res);
+                        else if (xb && jp + NR == jn)
+                            kern_x(kc2, ap, ip + MR < ic + mc ? ap + lda : NULL, bp, crow + jp, g->ldc, m, first, g->beta,
+                                   bias, last && epi_store ? &te : NULL, res, xb, (int)lastw);
                         else
                             kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
                                  last && epi_store ? &te : NULL, res);

@@ -366,6 +366,24 @@ void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t l
                                        float *c, int64_t ldc, int m, int n, bool first, float beta,
                                        const float *bias);
 dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void);
+/* As dt_gemm_kernel_x_fn for bfloat16: the 8 x 48 tile of dt_gemm_kernel_bf16_fn (nv 3, n 48;
+ * m <= 8 rows stored) and 1 <= nx <= DT_GEMM_NARROW more columns (xb: a last B panel, pair rows
+ * 32 elements apart) in one pass over k, two columns a register, fed by the 32 bytes of A the
+ * tile's row broadcasts read. Where the narrow kernel ran as a pass of its own it streamed the
+ * block's A panels from L2 for a column or few: 12% of resnet50 --bf16's GEMM time for 2% of
+ * its columns (7x7 images, 49 = 48 + 1; Winograd blocks of 49 and 98 tiles). The extra
+ * columns are stored as the narrow kernel stores them (same bits: the same chain of vdpbf16ps
+ * per row), without the epilogue (the caller applies it to them as after the narrow kernel).
+ * a_next (NULL: none): the A panel the caller runs next, prefetched into L2 a line every two k
+ * pairs, as the float32 x kernel does (the narrow pass used to bring the block's A in).
+ * NULL from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_bf16_x_fn)(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b,
+                                         float *c, int64_t ldc, int m, bool first, float beta, const float *bias,
+                                         const dt_epilogue *epi, const float *res, const uint16_t *xb, int nx);
+void dt_gemm_kernel_bf16_x_avx512(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b, float *c,
+                                  int64_t ldc, int m, bool first, float beta, const float *bias, const dt_epilogue *epi,
+                                  const float *res, const uint16_t *xb, int nx);
+dt_gemm_kernel_bf16_x_fn dt_gemm_kernel_bf16_x_select(void);
 
 /* ---- float16 products (gemm_fp16.c) ----
  *

@@ -176,11 +176,17 @@ void dt_gemm_ref_tile_out(float (*acc)[DT_GEMM_NR], float *c, int64_t ldc, int m
 static inline __attribute__((always_inline)) DT_BF16 void
 dt_gemm_bf16_body(const int mr, const int nv, int64_t kc2, const uint16_t *a, const uint16_t *b, float *c,
                   int64_t ldc, int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
-                  const float *res)
+                  const float *res, const int nx, const uint16_t *xb, const uint16_t *a_next)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
     const int ld2 = nv * 32;
+    /* nx extra columns (dt_gemm_kernel_bf16_x_fn): the tile's 8 rows in the lanes, as the
+     * narrow kernel holds them, two columns a register (lanes 8-15 the odd one), fed by the
+     * 32 bytes of A the row broadcasts read. */
+    __m512 xacc[DT_GEMM_NARROW / 2];
+#pragma GCC unroll 2
+    for (int q = 0; q < (nx + 1) / 2; q++) xacc[q] = _mm512_setzero_ps();
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
 #pragma GCC unroll 3
@@ -197,6 +203,22 @@ dt_gemm_bf16_body(const int mr, const int nv, int64_t kc2, const uint16_t *a, co
 #pragma GCC unroll 3
         for (int v = 0; v < nv; v++) bv[v] = (__m512bh)_mm512_loadu_si512(b + v * 32);
         _mm_prefetch((const char *)(b + 4 * ld2), _MM_HINT_T0);
+        if (a_next && !(k & 1)) _mm_prefetch((const char *)(a_next + k * 16), _MM_HINT_T1);
+        if (nx) {
+            __m512i acol = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(const void *)a32));
+#pragma GCC unroll 2
+            for (int q = 0; q < (nx + 1) / 2; q++) {
+                int32_t w0, w1;
+                memcpy(&w0, xb + 4 * q, sizeof w0);
+                __m512i bq = _mm512_set1_epi32(w0);
+                if (2 * q + 1 < nx) {
+                    memcpy(&w1, xb + 4 * q + 2, sizeof w1);
+                    bq = _mm512_mask_set1_epi32(bq, 0xff00, w1);
+                }
+                xacc[q] = _mm512_dpbf16_ps(xacc[q], (__m512bh)acol, (__m512bh)bq);
+            }
+            xb += 32;
+        }
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             __m512bh ai = (__m512bh)_mm512_set1_epi32(a32[i]);
@@ -212,16 +234,32 @@ dt_gemm_bf16_body(const int mr, const int nv, int64_t kc2, const uint16_t *a, co
         dt_gemm_row_out(acc[i], nv, c + i * ldc, n, first, beta, bias ? bias[i] : 0.0f, epi,
                         res ? res + i * ldc : NULL);
     }
+    /* The extra columns as the narrow kernel stores them (no epilogue: the caller's pass). */
+    for (int q = 0; q < (nx + 1) / 2; q++) {
+        float tmp[16];
+        _mm512_storeu_ps(tmp, xacc[q]);
+        for (int h = 0; h < 2 && 2 * q + h < nx; h++)
+            for (int i = 0; i < m; i++) {
+                float r = tmp[8 * h + i], *ci = c + i * ldc + nv * 16 + 2 * q + h;
+                if (first) {
+                    r = r + (bias ? bias[i] : 0.0f);
+                    if (beta != 0.0f) r = beta * *ci + r;
+                } else {
+                    r = r + *ci;
+                }
+                *ci = r;
+            }
+    }
 }
 
 #define DT_BF16_BODY(MRV)                                                                            \
     do {                                                                                             \
         if (nv == 3)                                                                                 \
-            dt_gemm_bf16_body(MRV, 3, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res);         \
+            dt_gemm_bf16_body(MRV, 3, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, NULL); \
         else if (nv == 2)                                                                            \
-            dt_gemm_bf16_body(MRV, 2, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res);         \
+            dt_gemm_bf16_body(MRV, 2, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, NULL); \
         else                                                                                         \
-            dt_gemm_bf16_body(MRV, 1, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res);         \
+            dt_gemm_bf16_body(MRV, 1, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, NULL); \
     } while (0)
 
 DT_BF16 void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const uint16_t *b, int nv, float *c,
@@ -236,6 +274,23 @@ DT_BF16 void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const ui
         DT_BF16_BODY(2);
     else
         DT_BF16_BODY(1);
+}
+
+DT_BF16 void dt_gemm_kernel_bf16_x_avx512(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b,
+                                          float *c, int64_t ldc, int m, bool first, float beta, const float *bias,
+                                          const dt_epilogue *epi, const float *res, const uint16_t *xb, int nx)
+{
+    switch (nx) {
+    case 1: dt_gemm_bf16_body(8, 3, kc2, a, b, c, ldc, m, 48, first, beta, bias, epi, res, 1, xb, a_next); break;
+    case 2: dt_gemm_bf16_body(8, 3, kc2, a, b, c, ldc, m, 48, first, beta, bias, epi, res, 2, xb, a_next); break;
+    case 3: dt_gemm_bf16_body(8, 3, kc2, a, b, c, ldc, m, 48, first, beta, bias, epi, res, 3, xb, a_next); break;
+    default: dt_gemm_bf16_body(8, 3, kc2, a, b, c, ldc, m, 48, first, beta, bias, epi, res, 4, xb, a_next); break;
+    }
+}
+
+dt_gemm_kernel_bf16_x_fn dt_gemm_kernel_bf16_x_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_kernel_bf16_x_avx512 : NULL;
 }
 
 /* As dt_gemm_narrow_body (gemm_kernel.c) on k pairs: one ymm accumulator of 8 rows per

@@ -117,9 +117,9 @@ extern const dt_kernel dt_cpu_fused_se_kernel;      /* fused_se.c */
  * sizes): the expanded tensor's bytes from which strips run (one image; a batch of more; a
  * block without an expand), a strip's byte budget, how many times the weights' bytes a
  * strip's expanded rows must be, the most bytes of a strip of a block without a project
- * on one thread. */
+ * (where its expanded tensor stays in L3; where it has dt_cpu_irb_far_bytes and more). */
 extern int64_t dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_min_noexpand_bytes, dt_cpu_irb_strip_bytes,
-    dt_cpu_irb_weight_ratio, dt_cpu_irb_max_strip_bytes;
+    dt_cpu_irb_weight_ratio, dt_cpu_irb_max_strip_bytes, dt_cpu_irb_max_far_strip_bytes, dt_cpu_irb_far_bytes;
 /* FusedAttention's (fused_attention.c). */
 extern const dt_kernel dt_cpu_fused_attention_kernel;
 

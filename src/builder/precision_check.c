@@ -1,0 +1,251 @@
+/* The whole-network precision check (optimize.h dt_pass_precision_check).
+ *
+ * Some reduced-precision tactics have an error that no property of one layer bounds:
+ * bfloat16 F(4x4) Winograd rounds the transformed weights and inputs, whose size grows with
+ * the transform's points, and whether that stays within --bf16's budget (rel L2 1e-2 against
+ * float32) depends on what follows the layer: 2.7e-3 on resnet50, whose pooling averages the
+ * noise away, 1.85e-2 on superres, whose last conv is its output (bench/results/
+ * cpu-bf16w-2026-12-04-s20.md). The backend names such tactics and the precise tactic that
+ * stands in for each (dt_backend.tactic_precise); where the timer chose some, the engine is run
+ * at profile 0's opt shapes as built and again with the precise tactics, on the same inputs
+ * (float inputs standard normal from a fixed seed, others zero), and the chosen tactics stay
+ * only when every float output of the two runs agrees within DT_PRECISION_CHECK_REL_L2. Half
+ * the budget: the rest is for the error the other reduced-precision layers make in both runs.
+ *
+ * Where the check cannot run (a device backend's outputs are not host memory, an engine with
+ * shape inputs whose values the builder cannot make up, no float output to compare, a run
+ * that fails), the precise tactics are kept: a faster engine is never bought with an unchecked
+ * error. DUCTILE_PRECISION_CHECK=accept / reject decides without running (tests of either
+ * outcome). */
+#include "builder/engine_write.h"
+#include "builder/optimize.h"
+#include "backend/tactic.h"
+#include "core/alloc.h"
+#include "core/status.h"
+#include "runtime/engine_impl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DT_PRECISION_CHECK_REL_L2 5e-3
+
+/* The index of L's `tactic` attribute, or -1. */
+static int dt_tactic_attr_index(const ductile_layer *L)
+{
+    for (int i = 0; i < L->n_attr; i++)
+        if (!strcmp(L->attrs[i].name, "tactic") && L->attrs[i].type == DT_ATTR_INTS) return i;
+    return -1;
+}
+
+/* For every layer with a stored tactic that the backend says needs the check, the ids with
+ * those tactics replaced by their precise ones (NULL: the layer has none); *n: such layers. */
+static ductile_status dt_precise_ids(const dt_backend *be, ductile_network *net, const int64_t **swap, int *n)
+{
+    *n = 0;
+    for (int l = 0; l < net->n_layers; l++) {
+        ductile_layer *L = net->layers[l];
+        swap[l] = NULL;
+        int a = dt_tactic_attr_index(L);
+        if (a < 0) continue;
+        const dt_attr *t = &L->attrs[a];
+        int64_t *ids = NULL;
+        for (int64_t i = 0; i < t->n; i++) {
+            int p = t->ints[i] > 0 ? be->tactic_precise(L, (int)t->ints[i]) : 0;
+            if (p <= 0) continue;
+            if (!ids) {
+                ids = dt_arena_alloc(&net->arena, sizeof *ids * (size_t)t->n);
+                if (!ids) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+                memcpy(ids, t->ints, sizeof *ids * (size_t)t->n);
+            }
+            ids[i] = p;
+        }
+        swap[l] = ids;
+        *n += ids != NULL;
+    }
+    return DUCTILE_OK;
+}
+
+/* Exchanges each listed layer's `tactic` ids with swap[l] (so a second call undoes it). */
+static void dt_swap_ids(ductile_network *net, const int64_t **swap)
+{
+    for (int l = 0; l < net->n_layers; l++) {
+        if (!swap[l]) continue;
+        ductile_layer *L = net->layers[l];
+        dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
+        const int64_t *keep = t->ints;
+        t->ints = swap[l];
+        swap[l] = keep;
+    }
+}
+
+/* The float32 outputs of one run: values of every output, one after another, and where each
+ * starts (off[n_out] the total). */
+typedef struct dt_check_run {
+    float *v;
+    size_t off[65];
+    int n_out;
+} dt_check_run;
+
+static uint64_t dt_splitmix(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Standard normal values (Box-Muller over a fixed seed per input). */
+static void dt_normal_fill(float *x, size_t n, uint64_t seed)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        double u = ((double)(dt_splitmix(&seed) >> 11) + 1.0) * 0x1p-53;
+        double v = (double)(dt_splitmix(&seed) >> 11) * 0x1p-53;
+        double r = sqrt(-2.0 * log(u));
+        x[i] = (float)(r * cos(6.283185307179586 * v));
+        if (i + 1 < n) x[i + 1] = (float)(r * sin(6.283185307179586 * v));
+    }
+}
+
+static size_t dt_dims_count(const ductile_dims *d)
+{
+    size_t n = 1;
+    for (int i = 0; i < d->nb_dims; i++) n *= d->d[i] > 0 ? (size_t)d->d[i] : 0;
+    return n;
+}
+
+/* Runs e once at profile 0's opt shapes; r gets its float32 outputs. DUCTILE_ERR_UNSUPPORTED:
+ * nothing to compare. */
+static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, dt_check_run *r)
+{
+    memset(r, 0, sizeof *r);
+    ductile_context *ctx = NULL;
+    DT_TRY(ductile_context_create(e, &ctx));
+    ductile_status s = ductile_context_set_threads(ctx, threads);
+    int n = ductile_engine_num_io_tensors(e);
+    for (int i = 0; !s && i < n; i++) {
+        const char *name = ductile_engine_io_tensor_name(e, i);
+        ductile_dims d;
+        if (ductile_engine_is_input(e, name) != 1) continue;
+        s = ductile_engine_get_profile_shape(e, 0, name, DUCTILE_PROFILE_OPT, &d);
+        if (!s) s = ductile_context_set_input_shape(ctx, name, &d);
+    }
+    for (int i = 0; !s && i < n; i++) {
+        const char *name = ductile_engine_io_tensor_name(e, i);
+        ductile_dims d;
+        void *data;
+        if (ductile_engine_is_input(e, name) != 1) continue;
+        s = ductile_context_get_tensor_address(ctx, name, &data);
+        if (!s) s = ductile_context_get_tensor_shape(ctx, name, &d);
+        if (!s && ductile_engine_tensor_dtype(e, name) == DUCTILE_FLOAT32)
+            dt_normal_fill(data, dt_dims_count(&d), 0x5eed0000u + (uint64_t)i);
+    }
+    if (!s) s = ductile_context_execute(ctx);
+    /* The float32 outputs, copied out of the context's buffers. */
+    size_t total = 0;
+    for (int i = 0; !s && i < n && r->n_out < 64; i++) {
+        const char *name = ductile_engine_io_tensor_name(e, i);
+        ductile_dims d;
+        if (ductile_engine_is_input(e, name) != 0 || ductile_engine_tensor_dtype(e, name) != DUCTILE_FLOAT32) continue;
+        s = ductile_context_get_tensor_shape(ctx, name, &d);
+        if (s) break;
+        size_t c = dt_dims_count(&d);
+        float *v = dt_realloc(r->v, sizeof *v * (total + c + 1));
+        if (!v) {
+            s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+            break;
+        }
+        r->v = v;
+        void *data;
+        s = ductile_context_get_tensor_address(ctx, name, &data);
+        if (!s) memcpy(r->v + total, data, sizeof *v * c);
+        r->off[r->n_out++] = total;
+        total += c;
+    }
+    r->off[r->n_out] = total;
+    ductile_context_free(ctx);
+    if (!s && !r->n_out) s = DUCTILE_ERR_UNSUPPORTED;
+    return s;
+}
+
+/* The largest rel L2 of a's outputs against b's (infinite where a value is not finite in one
+ * and is in the other, or where a's and b's outputs differ in size). */
+static double dt_check_worst(const dt_check_run *a, const dt_check_run *b)
+{
+    if (a->n_out != b->n_out) return INFINITY;
+    double worst = 0;
+    for (int o = 0; o < a->n_out; o++) {
+        if (a->off[o + 1] - a->off[o] != b->off[o + 1] - b->off[o]) return INFINITY;
+        double d2 = 0, r2 = 0;
+        for (size_t i = a->off[o], j = b->off[o]; i < a->off[o + 1]; i++, j++) {
+            double x = a->v[i], y = b->v[j];
+            if (isfinite(x) != isfinite(y)) return INFINITY;
+            if (!isfinite(y)) continue;
+            d2 += (x - y) * (x - y);
+            r2 += y * y;
+        }
+        double rel = r2 > 0 ? sqrt(d2 / r2) : (d2 > 0 ? INFINITY : 0);
+        if (rel > worst) worst = rel;
+    }
+    return worst;
+}
+
+static ductile_status dt_rewrite_engine(const ductile_network *net, const ductile_profile *profiles, int n_profiles,
+                                        const dt_engine_target *target, ductile_engine **out)
+{
+    void *bytes = NULL;
+    size_t size = 0;
+    DT_TRY(dt_engine_write_target(net, profiles, n_profiles, target, &bytes, &size));
+    return dt_engine_from_bytes(bytes, size, out);
+}
+
+ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net, const ductile_profile *profiles,
+                                       int n_profiles, const dt_engine_target *target, int threads)
+{
+    const dt_backend *be = (*e)->backend;
+    if (!be->tactic_precise || n_profiles < 1) return DUCTILE_OK;
+    const int64_t **swap = dt_calloc((size_t)net->n_layers + 1, sizeof *swap);
+    if (!swap) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+    int n = 0;
+    ductile_status s = dt_precise_ids(be, net, swap, &n);
+    if (s || !n) {
+        dt_free(swap);
+        return s;
+    }
+    const char *mode = getenv("DUCTILE_PRECISION_CHECK");
+    bool accept = false;
+    double worst = NAN;
+    dt_check_run a = {0}, b = {0};
+    ductile_engine *precise = NULL;
+    /* The precise engine: net now carries the precise ids. */
+    dt_swap_ids(net, swap);
+    s = dt_rewrite_engine(net, profiles, n_profiles, target, &precise);
+    if (!s && mode && !strcmp(mode, "accept")) accept = true;
+    else if (!s && !(mode && !strcmp(mode, "reject")) && be->host_memory && !(*e)->plan.n_shape_inputs) {
+        ductile_status ra = dt_check_run_engine(*e, threads, &a);
+        ductile_status rb = ra ? ra : dt_check_run_engine(precise, threads, &b);
+        if (ra == DUCTILE_ERR_OUT_OF_MEMORY || rb == DUCTILE_ERR_OUT_OF_MEMORY) s = ra ? ra : rb;
+        else if (!ra && !rb) {
+            worst = dt_check_worst(&a, &b);
+            accept = worst <= DT_PRECISION_CHECK_REL_L2;
+        }
+    }
+    if (getenv("DUCTILE_TACTIC_LOG") && !strcmp(getenv("DUCTILE_TACTIC_LOG"), "1"))
+        fprintf(stderr, "precision check: %d layer(s) with reduced-precision tactics, outputs rel L2 %.3g: %s\n", n,
+                worst, accept ? "kept" : "replaced by the precise tactics");
+    if (!s && accept) {
+        dt_swap_ids(net, swap); /* back to the chosen ids: net matches *e again */
+        ductile_engine_free(precise);
+    } else if (!s) {
+        ductile_engine_free(*e);
+        *e = precise;
+    } else {
+        dt_swap_ids(net, swap);
+        ductile_engine_free(precise);
+    }
+    dt_free(a.v);
+    dt_free(b.v);
+    dt_free(swap);
+    return s;
+}
