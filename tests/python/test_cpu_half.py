@@ -164,13 +164,13 @@ def test_half_engine_round_trips_and_refuses_a_cpu_without_the_instructions(kind
 
 
 def test_bf16_winograd_f4x4_tactic_behind_its_gate_and_the_precision_check(monkeypatch):
-    """FusedConv tactic 9 (winograd.bf16: F(4x4, 3x3) with bfloat16 GEMMs) exists only with
-    DUCTILE_WINO_BF16=1: then the bf16 Winograd layers carry its bfloat16 transform too (a
+    """FusedConv tactic 9 (winograd.bf16: F(4x4, 3x3) with bfloat16 GEMMs) exists unless
+    DUCTILE_WINO_BF16=0: the bf16 Winograd layers then carry its bfloat16 transform too (a
     larger engine). Taken (DUCTILE_TACTIC_PREFER=9, the check told to accept), superres runs
     within F(4x4)-in-bfloat16's error of onnxruntime, ~2.6e-2: over the --bf16 budget, so the
     builder's whole-network check replaces it by the precise tactic the CPU backend names
-    (4, float32 F(4x4) on the same weights), and the engine is back within 1e-2. Without the
-    variable no layer can take it."""
+    (4, float32 F(4x4) on the same weights), and the engine is back within 1e-2. With the
+    variable 0 no layer can take it (test_precision_check.py: where the check keeps it)."""
     if "avx512_bf16" not in cpu_flags():
         pytest.skip("this CPU lacks AVX512-BF16 (avx512_bf16)")
     spec = MODELS["superres"]

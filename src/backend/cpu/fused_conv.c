@@ -155,13 +155,15 @@ static bool dt_fc_bf16_wino_tails(const dt_conv_geom *g, int64_t have, bool *win
 }
 
 /* Whether bfloat16 layers pack F(4x4, 3x3)'s bfloat16 weights and the builder times
- * DT_CONV_WINOGRAD_BF16: only with DUCTILE_WINO_BF16=1 for now. Its error passes the --bf16
- * budget on resnet50 and not on superres (winograd.h); until the builder checks the whole
- * network with and without it (dt_backend.tactic_precise), it is not chosen by default. */
+ * DT_CONV_WINOGRAD_BF16: unless DUCTILE_WINO_BF16=0 (smaller engines: the tail stays in the
+ * engine even where the tactic is not chosen). Its error passes the --bf16 budget on resnet50
+ * and not on superres (winograd.h): the builder keeps it only where the whole network's
+ * outputs agree with the precise tactic's (dt_backend.tactic_precise, builder/
+ * precision_check.c). */
 static bool dt_fc_wino_bf16_wanted(void)
 {
     const char *v = getenv("DUCTILE_WINO_BF16");
-    return v && !strcmp(v, "1");
+    return !v || strcmp(v, "0");
 }
 
 /* The geometry at these shapes and the conv's operands, weights checked against the layout. */

@@ -1,0 +1,112 @@
+"""The builder's whole-network precision check (src/builder/precision_check.c) on --bf16 CPU
+engines: bfloat16 F(4x4, 3x3) Winograd (tactic 9, "winograd.bf16") rounds the transformed
+weights and inputs, and whether its error stays within --bf16's budget depends on the network
+(superres: 1.9e-2 rel L2, over the 1e-2 budget; a conv net ending in a global average pool:
+far below). Where the timer chose it, the builder runs the engine with and without it at
+profile 0's opt shapes and keeps it only when the outputs agree within 5e-3.
+
+DUCTILE_TACTIC_PREFER=9 makes every layer offered the tactic take it (the timer's choice would
+depend on the machine); DUCTILE_PRECISION_CHECK=accept / reject decides without running, to
+show what the check prevents and that it is the check that decides. Skipped on a CPU without
+AVX512-BF16."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import ductile
+from util import model_path, ort_run, ort_session, rel_l2
+
+
+def cpu_flags():
+    with open("/proc/cpuinfo") as f:
+        return set(next((l for l in f if l.startswith("flags")), "").split())
+
+
+pytestmark = pytest.mark.skipif("avx512_bf16" not in cpu_flags(),
+                                reason="this CPU lacks AVX512-BF16 (avx512_bf16): no --bf16 engine")
+
+
+def pooled_convnet():
+    """Two 3x3 convs of 24 channels with Relu, then a global average pool: the pool averages
+    the rounding noise of bfloat16 Winograd away."""
+    rng = np.random.default_rng(3)
+    c = 24
+    w1 = (rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+    w2 = (rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+    b = (rng.standard_normal(c) * 0.1).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("GlobalAveragePool", ["r2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "pooled", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", c, "h", "w"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", c, 1, 1])],
+        [numpy_helper.from_array(w1, "w1"), numpy_helper.from_array(w2, "w2"), numpy_helper.from_array(b, "b")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+POOLED_PROFILE = {"x": ((1, 24, 16, 16), (1, 24, 40, 40), (2, 24, 64, 64))}
+SUPERRES_PROFILE = {"input": ((1, 1, 64, 64), (1, 1, 96, 96), (1, 1, 128, 128))}
+
+
+def build_bf16(model, profile, monkeypatch, check=None):
+    monkeypatch.setenv("DUCTILE_TACTIC_PREFER", "9")
+    monkeypatch.delenv("DUCTILE_WINO_BF16", raising=False)
+    if check:
+        monkeypatch.setenv("DUCTILE_PRECISION_CHECK", check)
+    else:
+        monkeypatch.delenv("DUCTILE_PRECISION_CHECK", raising=False)
+    builder = ductile.Builder()
+    network = builder.parse_onnx(model) if not isinstance(model, bytes) else builder.parse_onnx_bytes(model)
+    prof = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in profile.items():
+        prof.set_shape(name, lo, opt, hi)
+    config = builder.create_builder_config()
+    config.add_optimization_profile(prof)
+    config.set_flag(ductile.BuilderFlag.BF16)
+    return builder.build_engine(network, config)
+
+
+def run_with_tactics(engine, feeds):
+    """(outputs, the tactic names of the layers that ran)."""
+    ctx = engine.create_execution_context()
+    tactics = []
+    ctx.profiler = lambda t: tactics.append(t.tactic)
+    return ctx.run(feeds), tactics
+
+
+def wino_bf16(tactics):
+    return [t for t in tactics if t.endswith(".winograd.bf16")]
+
+
+@pytest.mark.parametrize("shape", [(1, 24, 40, 40), (2, 24, 37, 29)])
+def test_the_check_keeps_bf16_winograd_where_the_network_averages_its_error(monkeypatch, shape):
+    model = pooled_convnet()
+    engine = build_bf16(model, POOLED_PROFILE, monkeypatch)
+    feeds = {"x": np.random.default_rng(5).standard_normal(shape, dtype=np.float32)}
+    got, tactics = run_with_tactics(engine, feeds)
+    assert len(wino_bf16(tactics)) == 2, tactics
+    err = rel_l2(got["y"], ort_run(model, feeds)["y"])
+    assert 0 < err <= 1e-2, err
+    # Refused, the same layers run float32 Winograd: float32 precision.
+    refused, tactics = run_with_tactics(build_bf16(model, POOLED_PROFILE, monkeypatch, check="reject"), feeds)
+    assert not wino_bf16(tactics), tactics
+    assert rel_l2(refused["y"], ort_run(model, feeds)["y"]) <= 1e-5
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 96, 96), (1, 1, 77, 121)])
+def test_the_check_refuses_bf16_winograd_on_superres_where_it_exceeds_the_budget(monkeypatch, shape):
+    path = model_path("superres.onnx")
+    session = ort_session(path)
+    feeds = {"input": np.random.default_rng(6).standard_normal(shape, dtype=np.float32)}
+    want = ort_run(None, feeds, session=session)["output"]
+    got, tactics = run_with_tactics(build_bf16(str(path), SUPERRES_PROFILE, monkeypatch), feeds)
+    assert not wino_bf16(tactics), tactics
+    assert rel_l2(got["output"], want) <= 1e-2
+    # What the check prevents: the same engine with the tactic kept is over the check's bound.
+    kept, tactics = run_with_tactics(build_bf16(str(path), SUPERRES_PROFILE, monkeypatch, check="accept"), feeds)
+    assert len(wino_bf16(tactics)) >= 2, tactics
+    assert rel_l2(kept["output"], want) > 5e-3
