@@ -162,6 +162,11 @@ typedef struct dt_backend {
      * then on) and returns DUCTILE_OK; out->data == NULL: nothing to pack. The builder stores
      * the blob as a constant of the engine, so the run path never packs weights. */
     ductile_status (*prepack)(const ductile_layer *L, dt_prepacked *out);
+    /* Optional. Called by the builder once the layer's tactics are stored (its `tactic`
+     * attribute, after the precision check): where its packed weights carry parts that none
+     * of those tactics reads (the CPU's optional Winograd transforms), a smaller packing in
+     * *out as prepack gives one (the same layout attribute); out->data == NULL: keep them. */
+    ductile_status (*prune)(const ductile_layer *L, dt_prepacked *out);
     /* Optional (NULL: every layer channels first, as ONNX lays it out). Whether layer L, a
      * FusedConv with constant 4-D weights, runs faster channels last (NHWC) when built with
      * `flags` (bits 1u << ductile_builder_flag): the builder's layout pass (builder/layout.c)

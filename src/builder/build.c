@@ -18,7 +18,8 @@
  * 6. time the backend's tactics at each profile's min, opt and max shapes and, when some
  *    layer has a choice, write and load the engine again with the choices; where the backend
  *    says some chosen tactics' error only shows in the whole network, run the engine with and
- *    without them and keep them only if the outputs agree (precision_check.c),
+ *    without them and keep them only if the outputs agree (precision_check.c); and where
+ *    packed weights carry parts no stored tactic reads, write and load it without them,
  * 7. on a device, when step 2 made layers channels last at the backend's wish, build the
  *    channels-first engine too (steps 2-6 again, so the progress callback sees both), time
  *    both at profile 0's opt shapes and keep the faster (layout_choice.c). */
@@ -187,8 +188,24 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     }
     /* Tactics whose error only the whole network shows are kept where its outputs agree. */
     if (!s && changed) s = dt_pass_precision_check(&e, w2, profiles, n_profiles, &target, threads);
+    /* Packed weights that no stored tactic reads are dropped (dt_backend.prune): the engine is
+     * written and loaded once more, without the old constants. */
+    bool pruned = false;
+    ductile_network *w4 = NULL;
+    if (!s && changed) s = dt_pass_prune(w2, backend, &pruned);
+    if (!s && pruned) s = dt_pass_extract(w2, &w4); /* shares w2's data: w2 lives to the end */
+    if (!s && pruned) {
+        ductile_engine_free(e);
+        e = NULL;
+        s = dt_engine_write_target(w4, profiles, n_profiles, &target, &bytes, &size);
+        if (!s) {
+            s = dt_engine_from_bytes(bytes, size, &e);
+            bytes = NULL;
+        }
+    }
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
     dt_free(profiles);
+    dt_network_delete(w4);
     dt_network_delete(w2);
     dt_network_delete(w3);
     dt_network_delete(w1);

@@ -42,6 +42,11 @@ ductile_status dt_engine_time(const struct ductile_engine *e, double *seconds);
  * the layer's input, with the layout recorded in the layer's attributes. No-op for a backend
  * without prepack. Run dt_pass_extract afterwards to drop the unpacked weights. */
 ductile_status dt_pass_prepack(ductile_network *net, const dt_backend *backend);
+/* After the tactics (and the precision check) are stored: asks the backend for smaller
+ * packings without what no stored tactic reads (backend->prune) and makes each a new constant
+ * in place of the layer's input. *changed: some input was replaced (run dt_pass_extract to
+ * drop the old constants, then write the engine again). */
+ductile_status dt_pass_prune(ductile_network *net, const dt_backend *backend, bool *changed);
 
 /* Times the backend's tactics for every layer that has a choice at each profile's min, opt
  * and max shapes on engine e (built from net, layer for layer) and adds the fastest per point

@@ -110,3 +110,41 @@ def test_the_check_refuses_bf16_winograd_on_superres_where_it_exceeds_the_budget
     kept, tactics = run_with_tactics(build_bf16(str(path), SUPERRES_PROFILE, monkeypatch, check="accept"), feeds)
     assert len(wino_bf16(tactics)) >= 2, tactics
     assert rel_l2(kept["output"], want) > 5e-3
+
+
+def test_transforms_no_stored_tactic_reads_are_dropped_from_the_engine(monkeypatch):
+    """A --bf16 Winograd layer's weights carry the bfloat16 F(2x2) and F(4x4) transforms for
+    the timer to try; once the tactics are stored, the builder drops those no tactic reads
+    (dt_backend.prune). Every layer on float32 F(4x4) (tactic 4): the engine is the size of one
+    built without the bfloat16 F(4x4) transform at all (DUCTILE_WINO_BF16=0), F(2x2)'s dropped
+    in both, and computes the same bits; on tactic 9 (kept by the check) it is larger."""
+    model = pooled_convnet()
+    feeds = {"x": np.random.default_rng(7).standard_normal((1, 24, 40, 40), dtype=np.float32)}
+
+    def engine(prefer, gate=None):
+        monkeypatch.setenv("DUCTILE_TACTIC_PREFER", prefer)
+        if gate is None:
+            monkeypatch.delenv("DUCTILE_WINO_BF16", raising=False)
+        else:
+            monkeypatch.setenv("DUCTILE_WINO_BF16", gate)
+        builder = ductile.Builder()
+        network = builder.parse_onnx_bytes(model)
+        prof = builder.create_optimization_profile()
+        for name, (lo, opt, hi) in POOLED_PROFILE.items():
+            prof.set_shape(name, lo, opt, hi)
+        config = builder.create_builder_config()
+        config.add_optimization_profile(prof)
+        config.set_flag(ductile.BuilderFlag.BF16)
+        return builder.build_engine(network, config)
+
+    monkeypatch.delenv("DUCTILE_PRECISION_CHECK", raising=False)
+    f4 = engine("4")
+    ungated = engine("4", gate="0")
+    kept = engine("9")
+    out, tactics = run_with_tactics(f4, feeds)
+    assert tactics.count("cpu.FusedConv.winograd") == 2, tactics
+    assert len(f4.serialize()) == len(ungated.serialize())
+    np.testing.assert_array_equal(out["y"], run_with_tactics(ungated, feeds)[0]["y"])
+    assert len(wino_bf16(run_with_tactics(kept, feeds)[1])) == 2
+    # 36 positions x 24 x 24 bfloat16 each layer (the A panels: 24 rows, pairs of 24 columns)
+    assert len(kept.serialize()) - len(f4.serialize()) == 2 * 36 * 24 * 24 * 2

@@ -47,6 +47,7 @@ const dt_backend *dt_backend_cpu(void)
         .bf16_in_kernel = dt_cpu_bf16_in_kernel,
         .tactics = dt_cpu_tactics,
         .tactic_precise = dt_cpu_tactic_precise,
+        .prune = dt_cpu_prune,
         .kernel_path = dt_cpu_kernel_path,
         .memory_size = dt_cpu_memory_size,
         .host_memory = true,

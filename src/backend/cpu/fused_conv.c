@@ -486,6 +486,26 @@ static bool dt_fc_wants_wino2(const ductile_layer *L, const dt_conv_geom *g)
     return at.out[0] < 1 || at.out[1] < 1 || dt_cpu_wino2_offered(&at);
 }
 
+/* What the packings need of the geometry, from W's dims (rank 3 or 4) and L's attributes:
+ * channels per group, kernel size, group, strides and dilations; false for a W the layer's
+ * shape check will refuse (a group that overflows the channel count) or a depthwise one. */
+static bool dt_fc_weight_geom(const ductile_layer *L, const int64_t *wd, int rank, dt_conv_geom *g)
+{
+    *g = (dt_conv_geom){.group = dt_attr_int(L, "group", 1), .m = wd[0]};
+    if (g->group < 1 || !dt_mul_i64(wd[1], g->group, &g->c)) return false;
+    g->k[0] = rank == 4 ? wd[2] : 1;
+    g->k[1] = wd[rank - 1];
+    if (g->m % g->group || dt_cpu_conv_is_depthwise(g)) return false;
+    /* Winograd needs stride and dilation 1 too; the input's size does not matter. */
+    g->spatial = rank - 2;
+    for (int i = 0; i < 2; i++) g->s[i] = g->d[i] = 1;
+    int64_t ns, nd;
+    const int64_t *s = dt_attr_ints(L, "strides", &ns), *d = dt_attr_ints(L, "dilations", &nd);
+    for (int i = 0; i < ns && i < 2; i++) g->s[i] = s[i];
+    for (int i = 0; i < nd && i < 2; i++) g->d[i] = d[i];
+    return true;
+}
+
 ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
 {
     memset(out, 0, sizeof *out);
@@ -495,20 +515,8 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
         return DUCTILE_OK;
     const ductile_tensor *w = L->in[DT_FC_W];
     if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || (w->rank != 3 && w->rank != 4)) return DUCTILE_OK;
-    /* What the geometry needs of W alone: channels per group, kernel size, group. */
-    dt_conv_geom g = {.group = dt_attr_int(L, "group", 1), .m = w->dims[0]};
-    /* A group that overflows the channel count is left for the layer's shape check to name. */
-    if (g.group < 1 || !dt_mul_i64(w->dims[1], g.group, &g.c)) return DUCTILE_OK;
-    g.k[0] = w->rank == 4 ? w->dims[2] : 1;
-    g.k[1] = w->dims[w->rank - 1];
-    if (g.m % g.group || dt_cpu_conv_is_depthwise(&g)) return DUCTILE_OK;
-    /* Winograd needs stride and dilation 1 too; the input's size does not matter. */
-    g.spatial = w->rank - 2;
-    for (int i = 0; i < 2; i++) g.s[i] = g.d[i] = 1;
-    int64_t ns, nd;
-    const int64_t *s = dt_attr_ints(L, "strides", &ns), *d = dt_attr_ints(L, "dilations", &nd);
-    for (int i = 0; i < ns && i < 2; i++) g.s[i] = s[i];
-    for (int i = 0; i < nd && i < 2; i++) g.d[i] = d[i];
+    dt_conv_geom g;
+    if (!dt_fc_weight_geom(L, w->dims, w->rank, &g)) return DUCTILE_OK;
     /* Below 4 channels either way the GEMMs are too thin for the transforms to pay. */
     bool wino = dt_cpu_wino_applies(&g) && g.c >= 4 && g.m >= 4;
     /* A layer marked `bf16` / `fp16` (dt_cpu_bf16_in_kernel) gets its GEMM weights in
@@ -587,6 +595,49 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     if (n < cap && t2 && dt_cpu_wino2_offered(&g)) ids[n++] = DT_CONV_WINOGRAD2_BF16;
     if (n < cap && t4 && dt_fc_wino_bf16_wanted()) ids[n++] = DT_CONV_WINOGRAD_BF16;
     return n;
+}
+
+ductile_status dt_cpu_prune(const ductile_layer *L, dt_prepacked *out)
+{
+    memset(out, 0, sizeof *out);
+    const ductile_tensor *w = L->n_in > DT_FC_W ? L->in[DT_FC_W] : NULL;
+    if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != DT_CPU_PACK_GEMM_A_BF16_WINO || !w ||
+        !w->data)
+        return DUCTILE_OK;
+    const int64_t *ids;
+    int64_t n, nws;
+    int points;
+    if (dt_tactic_attr(L, &ids, &n, &points) || n == 0) return DUCTILE_OK;
+    /* A point the timer left to the heuristic (0) keeps every transform. */
+    bool need2 = false, need4 = false;
+    for (int64_t i = 0; i < n; i++) {
+        if (ids[i] <= 0) return DUCTILE_OK;
+        need2 |= ids[i] == DT_CONV_WINOGRAD2_BF16;
+        need4 |= ids[i] == DT_CONV_WINOGRAD_BF16;
+    }
+    const int64_t *ws = dt_attr_ints(L, "w_shape", &nws);
+    dt_conv_geom g;
+    bool t2, t4;
+    if (!ws || (nws != 3 && nws != 4) || !dt_fc_weight_geom(L, ws, (int)nws, &g) ||
+        !dt_fc_bf16_wino_tails(&g, (int64_t)(w->nbytes / sizeof(float)), &t2, &t4) ||
+        ((!t2 || need2) && (!t4 || need4)))
+        return DUCTILE_OK;
+    bool k2 = t2 && need2, k4 = t4 && need4;
+    int64_t base = dt_fc_bf16_wino_floats(&g, false, false), n2 = dt_cpu_wino2_floats(&g);
+    int64_t keep = dt_fc_bf16_wino_floats(&g, k2, k4);
+    float *buf = dt_aligned_alloc(64, (size_t)keep * sizeof(float));
+    if (!buf)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory repacking the weights of node '%s' (%lld floats)",
+                       L->name, (long long)keep);
+    const float *src = w->data;
+    memcpy(buf, src, (size_t)base * sizeof(float));
+    if (k2) memcpy(buf + base, src + base, (size_t)n2 * sizeof(float));
+    if (k4)
+        memcpy(buf + base + (k2 ? n2 : 0), src + base + (t2 ? n2 : 0),
+               (size_t)dt_cpu_wino_bf16_floats(&g) * sizeof(float));
+    *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)keep * sizeof(float),
+                          .layout = DT_CPU_PACK_GEMM_A_BF16_WINO};
+    return DUCTILE_OK;
 }
 
 int dt_cpu_tactic_precise(const ductile_layer *L, int tactic)

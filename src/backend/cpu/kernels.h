@@ -88,6 +88,9 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
 /* dt_backend.tactic_precise of the CPU backend (fused_conv.c): for FusedConv's
  * DT_CONV_WINOGRAD_BF16, F(4x4, 3x3) in float32 on the same weights (DT_CONV_WINOGRAD); else 0. */
 int dt_cpu_tactic_precise(const ductile_layer *L, int tactic);
+/* dt_backend.prune: a bfloat16 Winograd layer's weights without the optional transforms that
+ * none of its stored tactics runs (fused_conv.c). */
+ductile_status dt_cpu_prune(const ductile_layer *L, dt_prepacked *out);
 /* dt_backend.kernel_path: the CPU kernels with more than one path (FusedConv's algorithms,
  * MatMul's and Gemm's ways, FusedInvertedResidual's strips or not), each next to its kernel. */
 const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const dt_view *in, const dt_view *out,
