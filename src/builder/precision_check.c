@@ -84,7 +84,7 @@ static void dt_swap_ids(ductile_network *net, const int64_t **swap)
  * starts (off[n_out] the total). */
 typedef struct dt_check_run {
     float *v;
-    size_t off[65];
+    size_t *off;
     int n_out;
 } dt_check_run;
 
@@ -144,7 +144,9 @@ static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, 
     if (!s) s = ductile_context_execute(ctx);
     /* The float32 outputs, copied out of the context's buffers. */
     size_t total = 0;
-    for (int i = 0; !s && i < n && r->n_out < 64; i++) {
+    r->off = dt_calloc((size_t)n + 1, sizeof *r->off);
+    if (!r->off && !s) s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+    for (int i = 0; !s && i < n; i++) {
         const char *name = ductile_engine_io_tensor_name(e, i);
         ductile_dims d;
         if (ductile_engine_is_input(e, name) != 0 || ductile_engine_tensor_dtype(e, name) != DUCTILE_FLOAT32) continue;
@@ -163,7 +165,7 @@ static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, 
         r->off[r->n_out++] = total;
         total += c;
     }
-    r->off[r->n_out] = total;
+    if (r->off) r->off[r->n_out] = total;
     ductile_context_free(ctx);
     if (!s && !r->n_out) s = DUCTILE_ERR_UNSUPPORTED;
     return s;
@@ -246,6 +248,8 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
     }
     dt_free(a.v);
     dt_free(b.v);
+    dt_free(a.off);
+    dt_free(b.off);
     dt_free(swap);
     return s;
 }
