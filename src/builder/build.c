@@ -131,8 +131,6 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     ductile_network *w1 = NULL, *w2 = NULL;
     ductile_profile *profiles = NULL;
     int n_profiles = 0;
-    void *bytes = NULL;
-    size_t size = 0;
     ductile_engine *e = NULL;
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
@@ -160,11 +158,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
             ductile_network *t = w2; /* w3 shares w2's names and data: w2 lives to the end */
             w2 = w3;
             w3 = t;
-            s = dt_engine_write_target(w2, profiles, n_profiles, &target, &bytes, &size);
-        }
-        if (!s) {
-            s = dt_engine_from_bytes(bytes, size, &e);
-            bytes = NULL;
+            s = dt_engine_rewrite(w2, profiles, n_profiles, &target, &e);
         }
     }
     dt_input_decl *decl = NULL;
@@ -179,12 +173,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     if (!s) s = dt_pass_tactics(e, w2, threads, cfg->progress, cfg->progress_user, &changed);
     if (!s && changed) {
         ductile_engine_free(e);
-        e = NULL;
-        s = dt_engine_write_target(w2, profiles, n_profiles, &target, &bytes, &size);
-        if (!s) {
-            s = dt_engine_from_bytes(bytes, size, &e);
-            bytes = NULL;
-        }
+        s = dt_engine_rewrite(w2, profiles, n_profiles, &target, &e);
     }
     /* Tactics whose error only the whole network shows are kept where its outputs agree. */
     if (!s && changed) s = dt_pass_precision_check(&e, w2, profiles, n_profiles, &target, threads);
@@ -196,12 +185,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     if (!s && pruned) s = dt_pass_extract(w2, &w4); /* shares w2's data: w2 lives to the end */
     if (!s && pruned) {
         ductile_engine_free(e);
-        e = NULL;
-        s = dt_engine_write_target(w4, profiles, n_profiles, &target, &bytes, &size);
-        if (!s) {
-            s = dt_engine_from_bytes(bytes, size, &e);
-            bytes = NULL;
-        }
+        s = dt_engine_rewrite(w4, profiles, n_profiles, &target, &e);
     }
     for (int i = 0; i < n_profiles; i++) dt_profile_clear(&profiles[i]);
     dt_free(profiles);
@@ -209,7 +193,6 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     dt_network_delete(w2);
     dt_network_delete(w3);
     dt_network_delete(w1);
-    dt_free(bytes);
     if (!s) s = dt_network_check_files(net);
     if (s) {
         ductile_engine_free(e);

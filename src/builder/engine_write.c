@@ -13,6 +13,7 @@
 #include "core/checked.h"
 #include "core/dtype.h"
 #include "core/status.h"
+#include "runtime/engine_impl.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -528,4 +529,14 @@ ductile_status dt_engine_write_target(const ductile_network *net, const ductile_
     dt_free(w.sub_tab.p);
     dt_free(w.sub_img.p);
     return s;
+}
+
+ductile_status dt_engine_rewrite(const ductile_network *net, const ductile_profile *profiles, int n_profiles,
+                                 const dt_engine_target *target, ductile_engine **out)
+{
+    void *bytes = NULL;
+    size_t size = 0;
+    *out = NULL;
+    DT_TRY(dt_engine_write_target(net, profiles, n_profiles, target, &bytes, &size));
+    return dt_engine_from_bytes(bytes, size, out);
 }

@@ -20,5 +20,10 @@ ductile_status dt_engine_write(const ductile_network *net, const ductile_profile
 ductile_status dt_engine_write_target(const ductile_network *net, const ductile_profile *profiles,
                                       int n_profiles, const dt_engine_target *target, void **out,
                                       size_t *size);
+/* dt_engine_write_target, then the bytes loaded as *out (which owns them), so a built engine
+ * is what a saved and loaded one is. */
+struct ductile_engine;
+ductile_status dt_engine_rewrite(const ductile_network *net, const ductile_profile *profiles, int n_profiles,
+                                 const dt_engine_target *target, struct ductile_engine **out);
 
 #endif

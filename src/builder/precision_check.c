@@ -193,15 +193,6 @@ static double dt_check_worst(const dt_check_run *a, const dt_check_run *b)
     return worst;
 }
 
-static ductile_status dt_rewrite_engine(const ductile_network *net, const ductile_profile *profiles, int n_profiles,
-                                        const dt_engine_target *target, ductile_engine **out)
-{
-    void *bytes = NULL;
-    size_t size = 0;
-    DT_TRY(dt_engine_write_target(net, profiles, n_profiles, target, &bytes, &size));
-    return dt_engine_from_bytes(bytes, size, out);
-}
-
 ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net, const ductile_profile *profiles,
                                        int n_profiles, const dt_engine_target *target, int threads)
 {
@@ -222,7 +213,7 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
     ductile_engine *precise = NULL;
     /* The precise engine: net now carries the precise ids. */
     dt_swap_ids(net, swap);
-    s = dt_rewrite_engine(net, profiles, n_profiles, target, &precise);
+    s = dt_engine_rewrite(net, profiles, n_profiles, target, &precise);
     if (!s && mode && !strcmp(mode, "accept")) accept = true;
     else if (!s && !(mode && !strcmp(mode, "reject")) && be->host_memory && !(*e)->plan.n_shape_inputs) {
         ductile_status ra = dt_check_run_engine(*e, threads, &a);

@@ -52,9 +52,12 @@ POOLED_PROFILE = {"x": ((1, 24, 16, 16), (1, 24, 40, 40), (2, 24, 64, 64))}
 SUPERRES_PROFILE = {"input": ((1, 1, 64, 64), (1, 1, 96, 96), (1, 1, 128, 128))}
 
 
-def build_bf16(model, profile, monkeypatch, check=None):
-    monkeypatch.setenv("DUCTILE_TACTIC_PREFER", "9")
-    monkeypatch.delenv("DUCTILE_WINO_BF16", raising=False)
+def build_bf16(model, profile, monkeypatch, check=None, prefer="9", gate=None):
+    monkeypatch.setenv("DUCTILE_TACTIC_PREFER", prefer)
+    if gate is None:
+        monkeypatch.delenv("DUCTILE_WINO_BF16", raising=False)
+    else:
+        monkeypatch.setenv("DUCTILE_WINO_BF16", gate)
     if check:
         monkeypatch.setenv("DUCTILE_PRECISION_CHECK", check)
     else:
@@ -121,26 +124,9 @@ def test_transforms_no_stored_tactic_reads_are_dropped_from_the_engine(monkeypat
     model = pooled_convnet()
     feeds = {"x": np.random.default_rng(7).standard_normal((1, 24, 40, 40), dtype=np.float32)}
 
-    def engine(prefer, gate=None):
-        monkeypatch.setenv("DUCTILE_TACTIC_PREFER", prefer)
-        if gate is None:
-            monkeypatch.delenv("DUCTILE_WINO_BF16", raising=False)
-        else:
-            monkeypatch.setenv("DUCTILE_WINO_BF16", gate)
-        builder = ductile.Builder()
-        network = builder.parse_onnx_bytes(model)
-        prof = builder.create_optimization_profile()
-        for name, (lo, opt, hi) in POOLED_PROFILE.items():
-            prof.set_shape(name, lo, opt, hi)
-        config = builder.create_builder_config()
-        config.add_optimization_profile(prof)
-        config.set_flag(ductile.BuilderFlag.BF16)
-        return builder.build_engine(network, config)
-
-    monkeypatch.delenv("DUCTILE_PRECISION_CHECK", raising=False)
-    f4 = engine("4")
-    ungated = engine("4", gate="0")
-    kept = engine("9")
+    f4 = build_bf16(model, POOLED_PROFILE, monkeypatch, prefer="4")
+    ungated = build_bf16(model, POOLED_PROFILE, monkeypatch, prefer="4", gate="0")
+    kept = build_bf16(model, POOLED_PROFILE, monkeypatch)
     out, tactics = run_with_tactics(f4, feeds)
     assert tactics.count("cpu.FusedConv.winograd") == 2, tactics
     assert len(f4.serialize()) == len(ungated.serialize())
