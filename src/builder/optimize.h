@@ -86,7 +86,7 @@ ductile_status dt_pass_precision(ductile_network *net, const struct ductile_engi
  * FusedConv's output into that FusedConv (attributes depth_to_space, d2s_mode, to: ops/fused.h)
  * where the backend says its kernel writes it (dt_backend.writes_d2s); after
  * dt_pass_precision, before the network is extracted and written (builder/fuse_d2s.c).
- * Off unless DUCTILE_FUSE_CONV_D2S=1 (not yet run on a GPU: fuse_d2s.c). *fused: how many. */
+ * DUCTILE_FUSE_CONV_D2S=0 turns it off. *fused: how many. */
 ductile_status dt_pass_fuse_d2s(ductile_network *net, const dt_backend *be, int *fused);
 
 /* Marks (attribute `bf16` = 1) the layers that the backend computes in bfloat16 inside their
