@@ -87,10 +87,15 @@ def test_near_misses_keep_the_mul_and_match(conv_k, extra_reader):
 
 
 @pytest.mark.skipif("avx512_bf16" not in cpu_flags(), reason="this CPU lacks AVX512-BF16 (avx512_bf16)")
-def test_bf16_conv_scales_the_image_and_matches():
+@pytest.mark.parametrize("shape", [(2, C, 9, 7), (2, C, 40, 37)])
+def test_bf16_conv_scales_the_image_and_matches(shape):
+    """The image's channels are scaled split over the threads where a plane is large (40x37:
+    a few channels a part), each product as one thread makes it: the same bits at 1, 2, 3."""
     model = se_model("se")
-    shape = (2, C, 9, 7)
     engine = build(model, shape, bf16=True)
     assert "cpu.Mul" not in kernels(engine)
     x = np.random.default_rng(6).standard_normal(shape, dtype=np.float32)
-    assert_close(run(engine, x)["y"], ort_run(model.SerializeToString(), {"x": x})["y"], rtol=1e-2)
+    got = run(engine, x)["y"]
+    assert_close(got, ort_run(model.SerializeToString(), {"x": x})["y"], rtol=1e-2)
+    for threads in (2, 3):
+        np.testing.assert_array_equal(run(engine, x, threads)["y"], got)
