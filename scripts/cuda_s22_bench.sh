@@ -17,13 +17,6 @@ if [ "${FIRST:-0}" = 1 ]; then
     log "latency superres FP16: DUCTILE_FUSE_CONV_D2S 0 / 1"
     ab_latency DUCTILE_FUSE_CONV_D2S superres
 fi
-if [ -n "${RACE:-}" ]; then
-    log "racecheck: $RACE"
-    timeout 150 compute-sanitizer --tool racecheck --print-limit 4 python3 -m pytest -q -x -p no:cacheprovider \
-        $RACE > "$L/race.log" 2>&1
-    echo "racecheck rc=$?" | tee -a "$S"
-    grep -E "hazard|ERROR SUMMARY|passed|failed" "$L/race.log" | head -8 | tee -a "$S"
-fi
 log "bench_cuda: $BENCH_MODELS"
 mkdir -p "$OUT/bench"
 [ -n "${PREV:-}" ] && cp "$PREV"/*.json "$OUT/bench/" 2>/dev/null
