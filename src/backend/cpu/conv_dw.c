@@ -365,12 +365,15 @@ static bool dt_dw_wide_applies(const dt_conv_geom *g)
            ((g->s[1] == 1 && g->pe[1] == 1) || (g->s[1] == 2 && g->pe[1] <= 1));
 }
 
-/* Output rows oy..oy+R-1 of stride S, 16 outputs at a time. Stride 1: a load of 16 columns,
- * the columns either side broadcast (zeros past the row), the taps lane shifts. Stride 2
- * (dt_dw_taps_s2's three loads and permutes a tap row before): two loads of 32 columns split
- * into even and odd columns (taps 1 and 2), tap 0 the odd ones a lane up with the column left
- * of them broadcast. Input row r (image coordinates) of output row oy is src->row0 + oy * S +
- * ky, read as dt_dw_rows reads it (in place, or a ring of rows: the fused block's strips). */
+/* Output rows oy..oy+R-1 of stride S, 16 outputs at a time, each input row's vectors carried
+ * from one vector of outputs to the next. Stride 1: one load of the next 16 columns, the taps
+ * lane shifts of it and the two before (the columns past the row, and before it, zeros).
+ * Stride 2 (dt_dw_taps_s2's three loads and permutes a tap row before): two loads of 32
+ * columns split into even and odd columns (taps 1 and 2), tap 0 the odd ones a lane up with
+ * the previous vector's last odd column. Carried, not broadcast from memory: the broadcasts
+ * were 2 of stride 1's 3 loads a row (Zen 4: 2.4 -> zmm FMA/ns, bench/results). Input row r
+ * (image coordinates) of output row oy is src->row0 + oy * S + ky, read as dt_dw_rows reads it
+ * (in place, or a ring of rows: the fused block's strips). */
 static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_dw_wide_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, float *y, const float *res,
                 int64_t oy, const int R, const int S)
@@ -383,41 +386,48 @@ dt_dw_wide_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, floa
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     enum { NI = (4 - 1) * 2 + 3 };
-    /* the block's input rows, NULL outside the image */
+    /* the block's input rows, NULL outside the image; per row, stride 1: the vector at the
+     * outputs' columns and the one before; stride 2: the odd columns of the vector before */
     const float *rows[NI];
+    __m512i cur[NI], prev[NI];
 #pragma GCC unroll 9
     for (int i = 0; i < (R - 1) * S + 3; i++) {
         int64_t r = src->row0 + oy * S + i;
         rows[i] = r < 0 || r >= ih ? NULL : src->x + (r < src->ring ? r : r % src->ring) * iw;
+        prev[i] = zero;
+        cur[i] = S == 1 && rows[i] ? _mm512_castps_si512(_mm512_maskz_loadu_ps(dt_dw_row_mask(0, iw), rows[i])) : zero;
     }
     for (int64_t ox = 0; ox < ow; ox += 16) {
         int64_t c0 = ox * S;
         __mmask16 mo = ow - ox >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (ow - ox)) - 1);
-        __mmask16 m0 = dt_dw_row_mask(c0, iw), m1 = S == 2 ? dt_dw_row_mask(c0 + 16, iw) : 0;
+        __mmask16 m0 = dt_dw_row_mask(c0, iw), m1 = dt_dw_row_mask(c0 + 16, iw);
         __m512 acc[4];
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) acc[r] = _mm512_set1_ps(b);
 #pragma GCC unroll 9
         for (int i = 0; i < (R - 1) * S + 3; i++) {
             const float *row = rows[i];
-            __m512i lp = zero, l = zero, ln = zero;
-            if (row) {
-                l = _mm512_castps_si512(_mm512_maskz_loadu_ps(m0, row + c0));
-                if (c0 > 0) lp = _mm512_castps_si512(_mm512_set1_ps(row[c0 - 1]));
-                if (S == 1 && c0 + 16 < iw) ln = _mm512_castps_si512(_mm512_set1_ps(row[c0 + 16]));
-                if (S == 2) ln = _mm512_castps_si512(_mm512_maskz_loadu_ps(m1, row + c0 + 16));
-            }
             __m512 t[3];
             if (S == 1) {
                 /* lane x: column c0 + x - 1, c0 + x, c0 + x + 1 */
-                t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(l, lp, 15));
+                __m512i l = cur[i], ln = row ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m1, row + c0 + 16)) : zero;
+                t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(l, prev[i], 15));
                 t[1] = _mm512_castsi512_ps(l);
                 t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(ln, l, 1));
+                prev[i] = l;
+                cur[i] = ln;
             } else {
                 /* lane x: column c0 + 2x - 1, c0 + 2x, c0 + 2x + 1 */
+                __m512i l = zero, ln = zero;
+                if (row) {
+                    l = _mm512_castps_si512(_mm512_maskz_loadu_ps(m0, row + c0));
+                    ln = _mm512_castps_si512(_mm512_maskz_loadu_ps(m1, row + c0 + 16));
+                }
+                __m512i o = _mm512_permutex2var_epi32(l, odd, ln);
                 t[1] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(l, even, ln));
-                t[2] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(l, odd, ln));
-                t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(t[2]), lp, 15));
+                t[2] = _mm512_castsi512_ps(o);
+                t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(o, prev[i], 15));
+                prev[i] = o;
             }
             dt_dw_narrow_fma(acc, wv, t, i, R, S);
         }
