@@ -245,7 +245,7 @@ static void test_depthwise_other_geometries(dt_pool *pool, bool avx512)
  * block), 21 and 35 (blocks and a tail that the row kernels take), 48; planes 1x1 to 17x13
  * (output planes of one pixel, of fewer pixels than a block of 8, 16-pixel chunks with
  * remainders), every kernel, stride and dilation, every epilogue over the cases. Rows of 16
- * outputs and more are refused (they would only grow the scratch). */
+ * outputs and more are refused (they would only grow the scratch), but 5x5 ones up to 47. */
 static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
 {
     static const int64_t chans[] = {16, 21, 35, 48};
@@ -257,6 +257,16 @@ static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
     CHECK(!dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
     wide.out[1] = 15;
     CHECK(dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
+    /* 5x5: rows of up to 47 outputs (the timer chooses); seg_lraspp's dilated planes at 49x35
+     * and a stride-2 one to rows of 47 */
+    dt_conv_geom wide5 = wide;
+    wide5.k[0] = wide5.k[1] = 5;
+    wide5.out[1] = 48;
+    CHECK(!dt_cpu_conv_algo_applies(&wide5, DT_CONV_DW16));
+    wide5.out[1] = 47;
+    CHECK(dt_cpu_conv_algo_applies(&wide5, DT_CONV_DW16));
+    check_case(21, 49, 35, 5, 1, 2, DT_ACT_HARDSWISH, true, pool, avx512);
+    check_case(35, 13, 94, 5, 2, 1, DT_ACT_RELU, false, pool, avx512);
     int n = 0;
     for (size_t ci = 0; ci < 4; ci++)
         for (size_t si = 0; si < 6; si++)

@@ -21,8 +21,15 @@
 bool dt_cpu_dw16_applies(const dt_conv_geom *g)
 {
     /* Output rows of 16 and more fill the row kernels' lanes, and the tiles of large planes
-     * would only grow every context's scratch (the most of any tactic that may run). */
-    if (!dt_cpu_conv_is_depthwise(g) || g->spatial != 2 || g->out[1] >= 16) return false;
+     * would only grow every context's scratch (the most of any tactic that may run). 5x5
+     * planes up to 47 wide too, for the timer to choose: their rows' last vector (35 = 16 +
+     * 16 + 3) wastes a quarter of 25 FMAs an output, and a dilated 5x5 reads 12 input rows
+     * for 4 output rows. seg_lraspp's 960-channel 5x5 dilation-2 planes at 49x35 (777x555
+     * input), bench_dw 1 thread Zen 4: 1.34 ms in 16-channel vectors against 1.60-1.98 in rows;
+     * its 49x35 5x5 stride 2 and 32x32 dilation 2 planes stay faster in rows (1.49 / 0.65-0.74
+     * against 1.64-1.69 / 0.99). */
+    if (!dt_cpu_conv_is_depthwise(g) || g->spatial != 2) return false;
+    if (g->out[1] >= 16 && !(g->k[0] == 5 && g->out[1] < 48)) return false;
     if (g->k[0] != g->k[1] || g->s[0] != g->s[1] || g->d[0] != g->d[1]) return false;
     return (g->k[0] == 3 || g->k[0] == 5) && g->s[0] >= 1 && g->s[0] <= 2 && g->d[0] >= 1 && g->d[0] <= 2;
 }
