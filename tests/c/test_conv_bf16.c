@@ -3,7 +3,8 @@
  * strides, dilations, K past one block and N past one block of columns, with bias, residual
  * and Relu, on 1 and 2 threads, against the reference convolution (double) of the same
  * operands rounded to bfloat16: within float32 accumulation error. And against the float32
- * reference: bfloat16's own rounding, no more (the path did run in bfloat16). */
+ * reference: bfloat16's own rounding, no more (the path did run in bfloat16). A scale of X's
+ * channels on the 1x1: the scaled copy's bits. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/threadpool.h"
@@ -58,6 +59,50 @@ static void run_case(const conv_case *t, dt_pool *pool)
     free(x), free(w), free(b), free(r), free(xr), free(wr), free(y), free(want), free(want32), free(w16);
 }
 
+/* A scale of X's channels (dt_conv_args.x_scale, FusedConv's squeeze-excite) on a 1x1 over
+ * bfloat16 weights: the bits of the same conv over the scaled copy, on 1 and 2 threads, at odd
+ * sizes and N past one block of columns; a conv that does not take it refuses it. */
+static void test_x_scale_is_the_scaled_copy(dt_pool *pool)
+{
+    static const int64_t sizes[][4] = {{13, 11, 9, 7}, {37, 19, 40, 37}, {300, 9, 6, 6}};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        int64_t c = sizes[i][0], m = sizes[i][1], h = sizes[i][2], w = sizes[i][3], px = h * w;
+        dt_conv_geom g = {.spatial = 2, .batch = 1, .c = c, .m = m, .group = 1, .in = {h, w}, .out = {h, w},
+                          .k = {1, 1}, .s = {1, 1}, .d = {1, 1}};
+        float *x = rand_buf(c * px), *s = rand_buf(c), *wt = rand_buf(m * c), *b = rand_buf(m), *r = rand_buf(m * px);
+        float *xs = malloc(sizeof(float) * (size_t)(c * px)), *y0 = malloc(sizeof(float) * (size_t)(m * px));
+        float *y1 = malloc(sizeof(float) * (size_t)(m * px));
+        for (int64_t k = 0; k < c; k++)
+            for (int64_t j = 0; j < px; j++) xs[k * px + j] = x[k * px + j] * s[k];
+        uint16_t *w16 = malloc((size_t)dt_cpu_conv_packed_bf16_bytes(&g));
+        dt_cpu_conv_pack_weights_bf16(&g, wt, w16);
+        dt_epilogue epi = {.act = DT_ACT_RELU, .res = r};
+        dt_conv_args copy = {.x = xs, .w_bf16 = w16, .bias = b, .epi = &epi, .y = y0};
+        dt_conv_args scaled = {.x = x, .x_scale = s, .w_bf16 = w16, .bias = b, .epi = &epi, .y = y1};
+        CHECK(dt_cpu_conv_takes_x_scale(&g, &scaled, DT_CONV_IM2COL));
+        for (int t = 0; t < 2; t++) {
+            dt_pool *p = t ? pool : NULL;
+            CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &copy, DT_CONV_IM2COL, p), DUCTILE_OK);
+            CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &scaled, DT_CONV_IM2COL, p), DUCTILE_OK);
+            CHECK(memcmp(y0, y1, sizeof(float) * (size_t)(m * px)) == 0);
+        }
+        free(x), free(s), free(wt), free(b), free(r), free(xs), free(y0), free(y1), free(w16);
+    }
+    /* a 3x3 (its GEMM packs B through im2col) and float32 weights do not take it */
+    dt_conv_geom g3 = {.spatial = 2, .batch = 1, .c = 4, .m = 4, .group = 1, .in = {5, 5}, .out = {5, 5},
+                       .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
+    float x[100] = {0}, s[4] = {1, 1, 1, 1}, wt[144] = {0}, y[100];
+    uint16_t w16[256] = {0};
+    dt_conv_args a = {.x = x, .x_scale = s, .w_bf16 = w16, .y = y};
+    CHECK(!dt_cpu_conv_takes_x_scale(&g3, &a, DT_CONV_IM2COL));
+    CHECK_EQ_INT(dt_cpu_conv_run_algo(&g3, &a, DT_CONV_IM2COL, NULL), DUCTILE_ERR_INTERNAL);
+    CHECK(strstr(ductile_last_error(), "does not take a scale of X's channels") != NULL);
+    dt_conv_geom g1 = g3;
+    g1.k[0] = g1.k[1] = 1, g1.pb[0] = g1.pb[1] = g1.pe[0] = g1.pe[1] = 0;
+    dt_conv_args f = {.x = x, .x_scale = s, .w = wt, .y = y};
+    CHECK(!dt_cpu_conv_takes_x_scale(&g1, &f, DT_CONV_IM2COL));
+}
+
 int main(void)
 {
     if (!dt_cpu_has_bf16()) fprintf(stderr, "note: this CPU lacks AVX512-BF16; the reference kernels run\n");
@@ -79,6 +124,7 @@ int main(void)
         run_case(&cases[i], NULL);
         run_case(&cases[i], pool);
     }
+    test_x_scale_is_the_scaled_copy(pool);
     dt_pool_free(pool);
     TEST_MAIN_END();
 }

@@ -12,6 +12,7 @@
  * mobilenet stem at batch 6 (an output large enough to be prefetched for writing). All of it
  * again at stride 1 (rows padded, not split), with superres' first conv. */
 #include "testutil.h"
+#include "bf16_testutil.h"
 #include "refact.h"
 #include "refconv.h"
 
@@ -55,8 +56,10 @@ static void emulate(const dt_conv_geom *g, const float *x, const float *w, const
 }
 
 static int failures;
-/* images per case; the stride (2: the stems; 1: superres' first conv) */
+/* images per case; the stride (2: the stems; 1: superres' first conv); bfloat16 weights
+ * (a --bf16 engine's, conv_smallc_bf16.c) */
 static int64_t batch = 2, stride = 2;
+static bool bf16;
 
 static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, int64_t pt, int64_t pe, dt_act act,
                        bool res, bool packed, dt_pool *pools[2], bool avx512)
@@ -69,17 +72,28 @@ static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, in
     float *y[2], *ye = malloc(sizeof(float) * (size_t)ny);
     double *R = malloc(sizeof(double) * (size_t)ny);
     float *wp = NULL;
-    if (packed) {
+    uint16_t *wh = NULL;
+    if (packed && !bf16) {
         wp = dt_aligned_alloc(64, sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g));
         dt_cpu_conv_pack_weights(&g, wt, wp);
+    }
+    if (bf16) {
+        /* the GEMM's bfloat16 panels, all a bfloat16 layer has; the references then take the
+         * rounded operands */
+        wh = dt_aligned_alloc(64, (size_t)dt_cpu_conv_packed_bf16_bytes(&g));
+        dt_cpu_conv_pack_weights_bf16(&g, wt, wh);
+        for (int64_t i = 0; i < m * c * k * k; i++) wt[i] = round_bf16(wt[i]);
     }
     dt_epilogue epi = {.act = act, .p0 = act == DT_ACT_CLIP ? -0.25f : 1.0f / 6, .p1 = 0.5f, .res = res ? r : NULL};
     for (int t = 0; t < 2; t++) {
         y[t] = malloc(sizeof(float) * (size_t)(ny + GUARD));
         for (int64_t i = 0; i < ny + GUARD; i++) y[t][i] = -777.0f;
-        dt_conv_args a = {.x = x, .w = packed ? NULL : wt, .w_packed = wp, .bias = b, .epi = &epi, .y = y[t]};
+        dt_conv_args a = {.x = x, .w = packed || bf16 ? NULL : wt, .w_packed = wp, .w_bf16 = wh, .bias = b,
+                          .epi = &epi, .y = y[t]};
         CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_SMALLC, pools[t]), DUCTILE_OK);
     }
+    if (bf16)
+        for (int64_t i = 0; i < nx; i++) x[i] = round_bf16(x[i]);
     ref_conv(&(ref_conv_geom){.n = batch, .c = c, .m = m, .group = 1, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
                               .kh = k, .kw = k, .sh = stride, .sw = stride, .dh = 1, .dw = 1, .pt = pt, .pl = pt},
              x, wt, b, epi.res, R);
@@ -89,20 +103,22 @@ static void check_case(int64_t k, int64_t c, int64_t m, int64_t h, int64_t w, in
     for (int t = 0; t < 2; t++)
         for (int64_t i = ny; i < ny + GUARD; i++) guard_ok &= y[t][i] == -777.0f;
     bool threads_ok = memcmp(y[0], y[1], sizeof(float) * (size_t)ny) == 0, bits_ok = true;
-    if (avx512) {
+    if (avx512 && !bf16) {
         emulate(&g, x, wt, b, &epi, ye);
         bits_ok = memcmp(y[0], ye, sizeof(float) * (size_t)ny) == 0;
     }
-    /* float32 sums of up to 196 taps (7x7, 4 channels): ~1e-5 of the double reference */
+    /* float32 sums of up to 196 taps (7x7, 4 channels): ~1e-5 of the double reference (of
+     * the rounded operands, with bfloat16 weights) */
     bool ok = err <= 2e-5 && guard_ok && threads_ok && bits_ok;
     if (!ok && failures++ < 10)
-        fprintf(stderr, "smallc stride %lld %lldx%lld c=%lld m=%lld %lldx%lld pads %lld+%lld act=%d res=%d packed=%d: err %g%s%s%s\n",
-                (long long)stride, (long long)k, (long long)k, (long long)c, (long long)m, (long long)h, (long long)w, (long long)pt, (long long)pe, (int)act,
+        fprintf(stderr, "smallc%s stride %lld %lldx%lld c=%lld m=%lld %lldx%lld pads %lld+%lld act=%d res=%d packed=%d: err %g%s%s%s\n",
+                bf16 ? " bf16" : "", (long long)stride, (long long)k, (long long)k, (long long)c, (long long)m, (long long)h, (long long)w, (long long)pt, (long long)pe, (int)act,
                 (int)res, (int)packed, err, guard_ok ? "" : ", wrote past the output",
                 threads_ok ? "" : ", 1 and 2 threads differ", bits_ok ? "" : ", bits differ from fmaf order");
     CHECK(ok);
     free(x), free(wt), free(b), free(r), free(y[0]), free(y[1]), free(ye), free(R);
     dt_free(wp);
+    dt_free(wh);
 }
 
 static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
@@ -185,6 +201,22 @@ int main(void)
         test_smallc_odd_sizes_every_epilogue(pools, avx512);
         test_smallc_large_kernels_odd_sizes(pools, avx512);
         test_smallc_superres_conv1(pools, avx512);
+    }
+    /* bfloat16 weights: every case again at both strides, batch 2 and 1 */
+    if (!dt_cpu_has_bf16()) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; bfloat16 passes not run\n");
+    } else {
+        bf16 = true;
+        for (stride = 2; stride >= 1; stride--)
+            for (batch = 2; batch >= 1; batch--) {
+                test_smallc_odd_sizes_every_epilogue(pools, avx512);
+                test_smallc_large_kernels_odd_sizes(pools, avx512);
+                if (stride == 2) test_smallc_mobilenet_stem(pools, avx512), test_smallc_resnet_stem(pools, avx512);
+                else test_smallc_superres_conv1(pools, avx512);
+            }
+        /* the output prefetched for writing */
+        stride = 2, batch = 6;
+        test_smallc_mobilenet_stem(pools, avx512);
     }
     dt_pool_free(pools[0]);
     dt_pool_free(pools[1]);

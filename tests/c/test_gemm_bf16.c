@@ -69,6 +69,42 @@ static void test_pack_matches_reference(bool fast)
         }
 }
 
+/* The scaling converter (dt_gemm.b_scale) gives the bits of converting the products stored
+ * as float32, reference and AVX512-BF16 alike: odd rows and widths, a NaN, an infinity and a
+ * zero among the scales; the columns past n stay zero under an infinite scale. */
+static void test_scaled_pack_matches_a_scaled_copy(bool fast)
+{
+    enum { LDS = 70, K = 37 };
+    float src[K * LDS], copy[K * LDS], scale[K];
+    for (int i = 0; i < K * LDS; i++) src[i] = frand() * 100.0f;
+    for (int k = 0; k < K; k++) scale[k] = frand() * 3.0f;
+    scale[2] = 0.0f;
+    scale[5] = INFINITY;
+    scale[9] = NAN;
+    for (int k = 0; k < K; k++)
+        for (int j = 0; j < LDS; j++) copy[k * LDS + j] = src[k * LDS + j] * scale[k];
+    static uint16_t want[K * 96 + 64], ref[K * 96 + 64], got[K * 96 + 64];
+    const int kcs[] = {1, 2, 7, 17, K}, ns[] = {1, 7, 16, 17, 33, 48};
+    int bad = 0;
+    for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
+        for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
+            int kc = kcs[x], n = ns[y], ld = (n + 15) & ~15;
+            size_t used = (size_t)((kc + 1) / 2) * 2 * (size_t)ld;
+            dt_gemm_bf16_pack_ref(copy, LDS, kc, n, ld, want);
+            dt_gemm_bf16_pack_scaled_ref(src, LDS, kc, n, ld, scale, ref);
+            bad += memcmp(want, ref, used * sizeof *want) != 0;
+            if (fast) {
+                memset(got, 0xcd, sizeof got);
+                dt_gemm_bf16_pack_scaled_avx512(src, LDS, kc, n, ld, scale, got);
+                bad += memcmp(want, got, used * sizeof *want) != 0;
+                bad += got[used] != 0xcdcd;   /* nothing written past the panel */
+            }
+        }
+    if (bad) fprintf(stderr, "scaled pack: %d cases differ from the scaled copy's\n", bad);
+    CHECK_EQ_INT(bad, 0);
+    if (!fast) fprintf(stderr, "skip: this CPU lacks AVX512-BF16; scaled pack_avx512 not run\n");
+}
+
 /* The vdpbf16ps micro-kernel against the reference kernel: every row count, vector count,
  * width, store mode and in-store epilogue. The products are exact in float32, so the two
  * differ only in how the hardware rounds the two adds of a pair: allowed a few float32 ulps
@@ -282,6 +318,7 @@ int main(void)
     bool fast = dt_cpu_has_bf16();
     test_round_to_nearest_even();
     test_pack_matches_reference(fast);
+    test_scaled_pack_matches_a_scaled_copy(fast);
     test_kernel_matches_reference(fast);
     test_narrow_matches_reference(fast);
     test_x_kernel_matches_wide_and_narrow(fast);

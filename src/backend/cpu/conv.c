@@ -462,6 +462,7 @@ static ductile_status dt_im2col_image(const dt_conv_geom *g, const dt_conv_args 
             .C = a->y + yoff, .ldc = out_px,
             .bias = a->bias ? a->bias + gi * mg : NULL,
             .epi = a->epi ? &epi : NULL,
+            .b_scale = a->x_scale ? a->x_scale + gi * cg : NULL,
         };
         dt_conv_group_a(g, a, gi, &gm);
         DT_TRY(dt_sgemm_in(&gm, pool, scratch));
@@ -510,6 +511,12 @@ static ductile_status dt_cpu_conv_im2col(const dt_conv_geom *g, const dt_conv_ar
     }
     for (int64_t b = split; b < g->batch; b++) DT_TRY(dt_im2col_image(g, a, b, pool, a->scratch));
     return DUCTILE_OK;
+}
+
+bool dt_cpu_conv_takes_x_scale(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo)
+{
+    return (algo == DT_CONV_IM2COL || algo == DT_CONV_AUTO) && g->spatial == 2 && dt_conv_is_pointwise(g) &&
+           g->group == 1 && a->w_bf16 && !a->w_fp16 && !dt_cpu_conv_is_batched(g, a);
 }
 
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
@@ -594,6 +601,8 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     if (!dt_cpu_conv_algo_applies(g, algo))
         return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not apply to this convolution",
                        (int)algo);
+    if (a->x_scale && !dt_cpu_conv_takes_x_scale(g, a, algo))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "conv algorithm %d does not take a scale of X's channels", (int)algo);
     bool dw = algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16;
     bool batched = algo == DT_CONV_IM2COL && dt_cpu_conv_is_batched(g, a);
     if ((a->x_cs && !dw && !(batched && a->x_cs == g->batch)) || (a->y_cs && !dw && !(batched && a->y_cs == g->batch)))

@@ -41,6 +41,9 @@ typedef struct dt_conv_args {
      * (written in place). y_cs: likewise for y and the residual. Taken by the batched 1x1
      * convs (dt_cpu_conv_is_batched; x_cs and y_cs = N) and the depthwise kernels. */
     int64_t x_cs, y_cs;
+    /* Optional: X's channel c read as X * x_scale[c] (FusedConv's squeeze-excite scale), the
+     * bits of convolving a scaled copy. Only the convs dt_cpu_conv_takes_x_scale names take it. */
+    const float *x_scale;
     /* Optional: 1x1 convs over a batch of planes of fewer pixels than this run as one GEMM
      * over every image's pixels (dt_cpu_conv_is_batched); 0: the default, 128 (conv.c). */
     int64_t batch_px;
@@ -72,6 +75,11 @@ enum { DT_CONV_ON_F32 = 16 };
 /* True when the 1x1 conv g runs as one GEMM over all its images' pixels (small planes; the
  * threshold a->batch_px, a's pointers are not read). */
 bool dt_cpu_conv_is_batched(const dt_conv_geom *g, const dt_conv_args *a);
+
+/* True when `algo` (IM2COL or AUTO) runs g on a's weights as one image's GEMM on bfloat16
+ * weights reading X in place: a 1x1 conv of one group, stride 1, unpadded, not batched; the
+ * convs that take dt_conv_args.x_scale (the GEMM scales B's rows as it converts them). */
+bool dt_cpu_conv_takes_x_scale(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo);
 
 /* True when algo can compute g. */
 bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo);

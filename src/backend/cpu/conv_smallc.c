@@ -13,19 +13,13 @@
  * Each output: its bias, then fmaf over the taps in (c, ky, kx) order, taps outside the image
  * read as 0; then the epilogue. Not the GEMM's bits (its sums start from zero and add the
  * bias last): a tactic of its own, the same bits on any thread count. */
-#include "backend/cpu/conv.h"
-#include "backend/cpu/conv_dw.h"
+#include "backend/cpu/conv_smallc.h"
 #include "backend/cpu/gemm.h"
 #include "core/checked.h"
 #include "core/status.h"
 
 #include <immintrin.h>
 #include <string.h>
-
-/* Output channels per pass: 16 accumulators beside the three taps. */
-enum { DT_SMALLC_MB = 16, DT_SMALLC_MAX_C = 4 };
-/* A pass over split rows (dt_smallc_split_block): output channels x vectors of 16 outputs. */
-enum { DT_SMALLC_CH = 4, DT_SMALLC_NV = 4 };
 
 /* Square kernels of 3, 5 or 7 taps at stride 2 or 1 (one compiled body per size, stride and
  * channel count). */
@@ -34,17 +28,6 @@ bool dt_cpu_conv_smallc_applies(const dt_conv_geom *g)
     return g->spatial == 2 && g->group == 1 && g->c <= DT_SMALLC_MAX_C && g->k[0] == g->k[1] &&
            (g->k[0] == 3 || g->k[0] == 5 || g->k[0] == 7) && g->s[0] == g->s[1] && (g->s[0] == 2 || g->s[0] == 1) &&
            g->d[0] == 1 && g->d[1] == 1;
-}
-
-/* The weight table: per block of 16 output channels and tap k = (c, ky, kx), the 16
- * channels' weights (0 past M). */
-static int64_t dt_smallc_blocks(const dt_conv_geom *g) { return (g->m + DT_SMALLC_MB - 1) / DT_SMALLC_MB; }
-
-/* The table's bytes; after it, a row of zeros that the rows outside the image read. */
-static size_t dt_smallc_table_bytes(const dt_conv_geom *g)
-{
-    return ((size_t)(dt_smallc_blocks(g) * g->c * g->k[0] * g->k[1] * DT_SMALLC_MB) * sizeof(float) + 63) &
-           ~(size_t)63;
 }
 
 /* A split row's half: the padded columns 2i (or 2i + 1) for i below the output row's
@@ -56,16 +39,12 @@ static int64_t dt_smallc_half(const dt_conv_geom *g)
     return (g->out[1] + 31) / 32 * 32 + g->k[1] / 2 + 1;
 }
 
-/* Output rows per part (a band): 28 per 224x224 image and channel block, enough to share. */
-enum { DT_SMALLC_BAND = 8 };
-
-/* The input rows a band of output rows reads, per channel (at most). */
-static int64_t dt_smallc_band_rows(const dt_conv_geom *g) { return g->s[0] * (DT_SMALLC_BAND - 1) + g->k[0]; }
-
 ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, int threads, size_t *bytes)
 {
-    /* the zero row, then each thread's band: its input rows' two halves */
-    int64_t row = 2 * dt_smallc_half(g);
+    /* the zero row, then each thread's band: its input rows' two halves (float32), or its
+     * rows of bfloat16 pairs, 4 bytes a pair (conv_smallc_bf16.c) */
+    int64_t row = 2 * dt_smallc_half(g), pairs = dt_smallc_bf16_row(g);
+    if (pairs > row) row = pairs;
     size_t z, rows = 1, split;
     if (!dt_mul_size((size_t)(threads > 1 ? threads : 1) * (size_t)g->c, (size_t)dt_smallc_band_rows(g), &split) ||
         !dt_add_size(split, 1, &rows))
@@ -76,30 +55,6 @@ ductile_status dt_cpu_conv_smallc_scratch(const dt_conv_geom *g, int threads, si
     *bytes &= ~(size_t)63;
     return DUCTILE_OK;
 }
-
-typedef struct dt_smallc_job {
-    const dt_conv_geom *g;
-    const dt_conv_args *a;
-    const float *wt, *zero;
-    float *split;           /* the threads' bands of split rows */
-    int64_t half;           /* dt_smallc_half */
-    int64_t band;           /* floats of a thread's band: C x dt_smallc_band_rows x 2 halves */
-    /* A part is a band of rows of every channel: the band a spatially split consumer
-     * (MaxPool's bands, Winograd's blocks) reads on the same core. */
-    int64_t blocks, row_parts;
-    bool epi_in_store;
-    /* The output's lines of the next row prefetched for writing (DT_SMALLC_FAR_BYTES). */
-    bool pf_out;
-} dt_smallc_job;
-
-/* Outputs of at least this many bytes (the whole batch's) come from memory: each pass over
- * split rows prefetches for writing (PREFETCHW: the line owned before the stores reach it)
- * the lines of its channels' next output row. mobilenet_v2's stem, 1 thread, layer minima: at
- * batch 8 (12.8 MB) 1.67-1.71 -> 1.58-1.60 ms (block 1, which reads it, 1.19-1.24 ->
- * 1.08-1.18); at batch 1 and 2 (1.6 and 3.2 MB, from L3) 0.135 -> 0.145 and 0.287 -> 0.307. */
-#define DT_SMALLC_FAR_BYTES ((size_t)8 << 20)
-
-static inline void dt_smallc_prefetchw(const float *p) { __asm__ volatile("prefetchw %0" ::"m"(*(const char *)p)); }
 
 /* The passes over split rows: 4 output channels x 64 outputs of a row a
  * pass, so each tap is 4 loads and 4 broadcasts for 16 FMAs (16 channels x 16 outputs took 17
@@ -144,32 +99,19 @@ static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0,
                       int64_t oy1, const int C, const int KS, const int S)
 {
-    const dt_conv_geom *g = j->g;
-    const dt_conv_args *a = j->a;
-    int64_t oh = g->out[0], ow = g->out[1], opx = oh * ow;
-    int64_t m0 = mb * DT_SMALLC_MB, nm = g->m - m0 < DT_SMALLC_MB ? g->m - m0 : DT_SMALLC_MB;
+    int64_t nm = j->g->m - mb * DT_SMALLC_MB, ow = j->g->out[1];
     const float *wt = j->wt + mb * C * KS * KS * DT_SMALLC_MB;
-    const dt_epilogue *e = a->epi;
-    dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
-    __m512 p0 = _mm512_set1_ps(j->epi_in_store ? e->p0 : 0.0f), p1 = _mm512_set1_ps(j->epi_in_store ? e->p1 : 0.0f);
     float bias[DT_SMALLC_MB];
-    for (int i = 0; i < DT_SMALLC_MB; i++) bias[i] = a->bias && i < nm ? a->bias[m0 + i] : 0.0f;
+    dt_smallc_bias(j, mb, bias);
     enum { CH = DT_SMALLC_CH, NV = DT_SMALLC_NV };
     for (int64_t oy = oy0; oy < oy1; oy++)
         for (int64_t ox = 0; ox < ow; ox += 16 * NV)
             for (int64_t hb = 0; hb < DT_SMALLC_MB / CH && hb * CH < nm; hb++) {
                 __m512 acc[NV][CH];
-#pragma GCC unroll 8
-                for (int i = 0; i < CH; i++)
-#pragma GCC unroll 4
-                    for (int v = 0; v < NV; v++) acc[v][i] = _mm512_set1_ps(bias[hb * CH + i]);
+                dt_smallc_pass_start(j, acc, bias, b, mb, hb, oy, ox);
                 /* An opaque copy of the table's address: else GCC hoists all the weight addresses
                  * out of the loops and reloads each from the stack. */
                 const float *wb = wt + hb * CH;
-                if (j->pf_out && oy + 1 < oh)
-                    for (int i = 0; i < CH && hb * CH + i < nm; i++)
-                        for (int v = 0; v < NV && ox + 16 * v < ow; v++)
-                            dt_smallc_prefetchw(a->y + (b * g->m + m0 + hb * CH + i) * opx + (oy + 1) * ow + ox + 16 * v);
                 __asm__("" : "+r"(wb));
                 /* a row's last pass computes only the vectors it has */
                 int64_t nvec = (ow - ox + 15) / 16;
@@ -181,34 +123,7 @@ dt_smallc_split_block(const dt_smallc_job *j, const float *xs, int64_t iy0, int6
                     dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, S, 2);
                 else
                     dt_smallc_split_taps(j, xs, iy0, oy, ox, wb, acc, C, KS, S, 1);
-                int64_t n8 = nm - hb * CH < CH ? nm - hb * CH : CH;
-                float *y = a->y + (b * g->m + m0 + hb * CH) * opx;
-                const float *res = e && e->res ? e->res + (b * g->m + m0 + hb * CH) * opx : NULL;
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; v++) {
-                    int64_t xo = ox + 16 * v, rem = ow - xo;
-                    if (rem <= 0) break;
-                    __mmask16 m = rem >= 16 ? 0xffff : (__mmask16)((1u << rem) - 1);
-                    int64_t off = oy * ow + xo;
-                    const float *r = j->epi_in_store && res ? res + off : NULL;
-                    if (n8 == CH) {
-                        dt_dw_epi(acc[v], CH, act, p0, p1, r, opx, m);
-#pragma GCC unroll 8
-                        for (int i = 0; i < CH; i++) _mm512_mask_storeu_ps(y + i * opx + off, m, acc[v][i]);
-                    } else {
-                        /* a copy indexed by a count known only here, so that acc stays in registers above */
-                        __m512 o[CH];
-#pragma GCC unroll 8
-                        for (int i = 0; i < CH; i++) o[i] = acc[v][i];
-                        for (int64_t i = 0; i < n8; i++) {
-                            dt_dw_epi(&o[i], 1, act, p0, p1, r ? r + i * opx : NULL, 0, m);
-                            _mm512_mask_storeu_ps(y + i * opx + off, m, o[i]);
-                        }
-                    }
-                    if (e && !j->epi_in_store)
-                        for (int64_t i = 0; i < n8; i++)
-                            dt_epilogue_apply(e, y + i * opx + off, res ? res + i * opx + off : NULL, rem < 16 ? rem : 16);
-                }
+                dt_smallc_pass_store(j, acc, b, mb, hb, oy, ox);
             }
 }
 
@@ -275,11 +190,8 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
         fns[S == 1][(g->k[0] - 3) / 2][g->c - 1];
     for (int64_t u = begin; u < end; u++) {
         /* a band of image b over every block: its input rows split once, read by each block */
-        int64_t b = u / j->row_parts, oy0 = u % j->row_parts * DT_SMALLC_BAND;
-        int64_t oy1 = oy0 + DT_SMALLC_BAND < g->out[0] ? oy0 + DT_SMALLC_BAND : g->out[0];
-        int64_t iy0 = S * oy0 - g->pb[0], iy1 = S * (oy1 - 1) - g->pb[0] + g->k[0];
-        if (iy0 < 0) iy0 = 0;
-        if (iy1 > g->in[0]) iy1 = g->in[0];
+        int64_t b, oy0, oy1, iy0, iy1;
+        dt_smallc_band(j, u, &b, &oy0, &oy1, &iy0, &iy1);
         float *xs = j->split + tid * j->band;
         dt_smallc_split_band(j, xs, b, iy0, iy1);
         for (int64_t mb = 0; mb < j->blocks; mb++) fn(j, xs, iy0, b, mb, oy0, oy1);
@@ -289,10 +201,14 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
 ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f") || a->w_bf16) return dt_cpu_conv_run_algo(g, a, DT_CONV_IM2COL, pool);
+    /* bfloat16 weights: the bfloat16 passes where the CPU has them; float16 ones run the GEMM */
+    bool bf16 = a->w_bf16 && !a->w_fp16 && dt_cpu_has_bf16();
+    if (!__builtin_cpu_supports("avx512f") || (a->w_bf16 && !bf16))
+        return dt_cpu_conv_run_algo(g, a, DT_CONV_IM2COL, pool);
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_SMALLC, pool); /* allocates it */
     if (!dt_cpu_conv_smallc_applies(g))
         return dt_fail(DUCTILE_ERR_INTERNAL, "the few-channel direct conv does not apply to this convolution");
+    if (bf16) return dt_cpu_conv_smallc_bf16(g, a, pool);
     if (!a->w && !a->w_packed) return dt_fail(DUCTILE_ERR_INTERNAL, "the few-channel direct conv has no weights");
     int64_t K = g->c * g->k[0] * g->k[1], blocks = dt_smallc_blocks(g);
     float *wt = a->scratch;

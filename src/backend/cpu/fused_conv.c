@@ -284,9 +284,11 @@ static ductile_status dt_fc_nhwc_scratch(const dt_fc_params *p, const dt_conv_ge
 
 /* Input S (squeeze-excite's channel scale, builder/fuse_se.c): the images run one at a time,
  * each on its own copy of what S scales. A 1x1 conv on float32 packed weights scales its
- * weights' columns (M x C multiplies: conv(X * S) = (W * S) conv X, a rounding apart); any
- * other path scales the image's channels into the scratch (C x H x W multiplies, the unfused
- * Mul's bits). That copy's bytes, 64-byte multiple: the larger of the two. */
+ * weights' columns (M x C multiplies: conv(X * S) = (W * S) conv X, a rounding apart); one on
+ * bfloat16 weights scales X's rows as its GEMM converts them to bfloat16 (the unfused Mul's
+ * bits, no copy: dt_cpu_conv_takes_x_scale); any other path scales the image's channels into
+ * the scratch (C x H x W multiplies, the unfused Mul's bits). That copy's bytes, 64-byte
+ * multiple: the larger of the two. */
 static ductile_status dt_fc_scale_bytes(const dt_conv_geom *g, size_t *bytes)
 {
     size_t nx, nw = (size_t)dt_cpu_conv_packed_floats(g);
@@ -351,7 +353,7 @@ static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args
     dt_conv_geom g1 = *g;
     g1.batch = 1;
     int64_t ipx = g->in[0] * g->in[1], opx = g->out[0] * g->out[1];
-    bool sw = dt_fc_scale_weights(g, a, algo);
+    bool sw = dt_fc_scale_weights(g, a, algo), sx = !sw && dt_cpu_conv_takes_x_scale(&g1, a, algo);
     float *copy = ex->scratch;
     for (int64_t b = 0; b < g->batch; b++) {
         const float *sb = s + (s_rows == 1 ? 0 : b) * g->c;
@@ -367,6 +369,8 @@ static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args
         if (sw) {
             dt_fc_scale_packed(a->w_packed, sb, g->m, g->c, copy);
             ab.w_packed = copy;
+        } else if (sx) {
+            ab.x_scale = sb;
         } else {
             dt_fc_scale_job j = {ab.x, sb, copy, ipx};
             dt_parallel_for(ex->pool, g->c, (4096 + ipx - 1) / ipx, dt_fc_scale_part, &j);
@@ -479,7 +483,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     case DT_CONV_PADDED: return fp16 ? "padded.fp16" : bf16 ? "padded.bf16" : "padded";
     case DT_CONV_DEPTHWISE: return "depthwise";
     case DT_CONV_DW16: return "depthwise16";
-    case DT_CONV_SMALLC: return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "smallc";
+    case DT_CONV_SMALLC: return fp16 ? "im2col.fp16" : bf16 ? "smallc.bf16" : "smallc";
     case DT_CONV_WINOGRAD: return "winograd";
     case DT_CONV_WINOGRAD2_BF16: return "winograd2.bf16";
     case DT_CONV_WINOGRAD_BF16: return "winograd.bf16";
@@ -597,9 +601,10 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         ids[n++] = DT_CONV_DEPTHWISE;
         ids[n++] = DT_CONV_DW16;
     }
-    /* The few-channel direct conv on float32 weights (bfloat16 ones run the GEMM). */
-    if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_BF16 &&
-        layout != DT_CPU_PACK_GEMM_A_FP16)
+    /* The few-channel direct conv on float32 weights, and on bfloat16 ones in vdpbf16ps
+     * (conv_smallc_bf16.c; float16 ones would run the GEMM). */
+    if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_FP16 &&
+        (layout != DT_CPU_PACK_GEMM_A_BF16 || dt_cpu_has_bf16()))
         ids[n++] = DT_CONV_SMALLC;
     /* On bfloat16 weights, the same GEMM algorithms (and the direct one) on their float32
      * copy: the timer keeps the layer float32 where that is faster. */

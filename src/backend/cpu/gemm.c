@@ -267,6 +267,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     dt_gemm_kernel_bf16_fn kern = dt_gemm_kernel_bf16();
     dt_gemm_kernel_fp16_fn kern16 = g->fp16 ? dt_gemm_kernel_fp16() : NULL;
     dt_gemm_bf16_pack_fn cvt = dt_gemm_bf16_pack();
+    dt_gemm_bf16_pack_scaled_fn cvt_scaled = g->b_scale ? dt_gemm_bf16_pack_scaled_select() : NULL;
     dt_gemm_fp16_pack_fn cvt16 = g->fp16 ? dt_gemm_fp16_pack() : NULL;
     dt_gemm_kernel_bf16_narrow_fn narrow = g->fp16 ? NULL : dt_gemm_kernel_bf16_narrow();
     dt_gemm_kernel_bf16_x_fn kern_x = g->fp16 ? NULL : dt_gemm_kernel_bf16_x();
@@ -302,6 +303,8 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                 uint16_t *d = buf->b16 + dt_gemm_bf16_panel(jp, kc2);
                 if (g->B_packed)
                     bsc[jp / NR] = DT_HALF_CVT(g->B_packed + (jc + jp) * g->K + pc * ld, ld, kc, ld, ld, d);
+                else if (cvt_scaled)
+                    cvt_scaled(g->B + pc * g->ldb + jc + jp, g->ldb, kc, n, ld, g->b_scale + pc, d), bsc[jp / NR] = 1.0f;
                 else
                     bsc[jp / NR] = DT_HALF_CVT(g->B + pc * g->ldb + jc + jp, g->ldb, kc, n, ld, d);
             }
@@ -665,6 +668,8 @@ static ductile_status dt_gemm_check(const dt_gemm *g)
     if (g->M < 0 || g->N < 0 || g->K < 0)
         return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM called with negative size %lldx%lldx%lld",
                        (long long)g->M, (long long)g->N, (long long)g->K);
+    if (g->b_scale && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: a scale of B's rows needs a bfloat16 product reading B in place");
     return DUCTILE_OK;
 }
 

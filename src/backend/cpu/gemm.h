@@ -97,6 +97,11 @@ typedef struct dt_gemm {
      * trans_b are then unused): constant weights packed at build time. The product then runs
      * in bfloat16 as with A_bf16; a float32 A is packed per block as usual and converted. */
     const uint16_t *B_bf16;
+    /* Optional, for a bfloat16 product (A_bf16, not fp16) whose B is read in place (B and
+     * ldb: no pack_b, trans_b, B_packed or B_bf16): row k of B times b_scale[k] as it is
+     * converted (each product rounded to float32, then to bfloat16: the bits of converting a
+     * scaled copy of B). FusedConv's squeeze-excite scale without the copy. */
+    const float *b_scale;
     /* With A_bf16 or B_bf16: they hold IEEE float16 (dt_gemm_pack_a_half with
      * dt_float_to_half), not bfloat16, and the product runs in float16 over short K chunks
      * with float32 accumulation (gemm_fp16.c); B panels are converted to float16 likewise. */
@@ -337,6 +342,15 @@ typedef void (*dt_gemm_bf16_pack_fn)(const float *src, int64_t lds, int64_t kc, 
 void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst);
 dt_gemm_bf16_pack_fn dt_gemm_bf16_pack_select(void);
+/* The same with row k of src times scale[k] first (dt_gemm.b_scale): the same bits as
+ * converting the products stored as float32. */
+typedef void (*dt_gemm_bf16_pack_scaled_fn)(const float *src, int64_t lds, int64_t kc, int n, int ld,
+                                            const float *scale, uint16_t *dst);
+void dt_gemm_bf16_pack_scaled_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale,
+                                  uint16_t *dst);
+void dt_gemm_bf16_pack_scaled_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale,
+                                     uint16_t *dst);
+dt_gemm_bf16_pack_scaled_fn dt_gemm_bf16_pack_scaled_select(void);
 
 /* The 8 x (nv*16) tile sum_k a[k][i] * b[k][j] over kc2 k pairs of a bfloat16 A panel and a
  * bfloat16 B panel (pair rows nv*32 elements apart), float32 accumulation, stored as

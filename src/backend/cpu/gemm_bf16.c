@@ -103,9 +103,20 @@ void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int
     dt_gemm_half_pack_ref(src, lds, kc, n, ld, dt_bf16_round, dst);
 }
 
+void dt_gemm_bf16_pack_scaled_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale,
+                                  uint16_t *dst)
+{
+    for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld)
+        for (int j = 0; j < ld; j++)
+            for (int h = 0; h < 2; h++)
+                dst[2 * j + h] = j < n && k + h < kc ? dt_bf16_round(src[(k + h) * lds + j] * scale[k + h]) : 0;
+}
+
 #define DT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 
-DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
+/* The converting packer, each row times its scale first where scale is set. */
+static inline __attribute__((always_inline)) DT_BF16 void
+dt_gemm_bf16_pack_body(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale, uint16_t *dst)
 {
     /* cvtne2ps2bf16(r1, r0) puts row k's 16 values in words 0-15 and row k+1's in 16-31;
      * the permute interleaves them into the pairs the kernel multiplies. */
@@ -115,11 +126,17 @@ DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc,
     for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld) {
         const float *r0 = src + k * lds, *r1 = r0 + lds;
         bool two = k + 1 < kc;
+        __m512 s0 = _mm512_set1_ps(scale ? scale[k] : 1.0f), s1 = _mm512_set1_ps(scale && two ? scale[k + 1] : 1.0f);
         for (int v = 0; v * 16 < ld; v++) {
             int rem = n - v * 16;
             __mmask16 m = rem >= 16 ? (__mmask16)0xffff : rem > 0 ? (__mmask16)((1u << rem) - 1) : 0;
             __m512 x0 = _mm512_maskz_loadu_ps(m, r0 + v * 16);
             __m512 x1 = two ? _mm512_maskz_loadu_ps(m, r1 + v * 16) : _mm512_setzero_ps();
+            if (scale) {
+                /* the masked-off lanes stay zero (an infinite scale would make them NaN) */
+                x0 = _mm512_maskz_mul_ps(m, x0, s0);
+                x1 = _mm512_maskz_mul_ps(m, x1, s1);
+            }
             __m512i h = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
             if (ld - v * 16 >= 16)
                 _mm512_storeu_si512(dst + v * 32, h);
@@ -127,6 +144,22 @@ DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc,
                 _mm512_mask_storeu_epi16(dst + v * 32, (__mmask32)0xffff, h);
         }
     }
+}
+
+DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    dt_gemm_bf16_pack_body(src, lds, kc, n, ld, NULL, dst);
+}
+
+DT_BF16 void dt_gemm_bf16_pack_scaled_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld,
+                                             const float *scale, uint16_t *dst)
+{
+    dt_gemm_bf16_pack_body(src, lds, kc, n, ld, scale, dst);
+}
+
+dt_gemm_bf16_pack_scaled_fn dt_gemm_bf16_pack_scaled_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_bf16_pack_scaled_avx512 : dt_gemm_bf16_pack_scaled_ref;
 }
 
 dt_gemm_bf16_pack_fn dt_gemm_bf16_pack_select(void)
