@@ -98,7 +98,9 @@ dt_smallc_bf16_taps(const dt_smallc_job *j, const uint32_t *xs, int64_t iy0, int
         }
 }
 
-/* Block mb of output rows [oy0, oy1) of image b, as dt_smallc_split_block. */
+/* Block mb of output rows [oy0, oy1) of image b, as dt_smallc_split_block: its loops again,
+ * because GCC inlines a function only into one whose target has all of its features (the
+ * float32 block would have to be compiled for AVX512-BF16 to take these taps). */
 static inline __attribute__((always_inline)) DT_SC16 void
 dt_smallc_bf16_block(const dt_smallc_job *j, const uint32_t *xs, int64_t iy0, int64_t b, int64_t mb, int64_t oy0,
                      int64_t oy1, const int C, const int KS, const int S)
