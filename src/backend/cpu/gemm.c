@@ -778,16 +778,22 @@ static dt_gemm_job dt_gemm_split(const dt_gemm *g, int threads)
  * runs fewer parts instead of holding up the layer; or job->parts where it does not apply.
  * Only where no part packs what another packs (a split that did would pack it DT_GEMM_FINE
  * times more often): split N with A packed at build time or read in place, or split M with B
- * packed at build time; float32 only; with at least two micro-panels per part and each part's
+ * packed at build time; float32 and bfloat16 (not float16, whose B panels carry per-part
+ * scales); with at least two micro-panels per part and each part's
  * work worth a fork. A coarse split gave every thread at least one part (job->parts ==
  * threads), so that every tid has its buffers. Session 14 measured (2-vCPU EPYC, resnet50 b1,
  * 2 threads): equal to the coarse split on quiet minutes, 4-20% faster on busy ones. */
 static int dt_gemm_fine(const dt_gemm_job *job, int threads)
 {
     const dt_gemm *g = job->g;
-    if (job->parts != threads || threads <= 1 || g->A_bf16 || g->B_bf16) return job->parts;
-    bool a_in_place = g->A_packed || (!g->trans_a && g->alpha == 1.0f && (g->M <= DT_GEMM_ROWS_M || g->B_packed));
-    if (job->split_n ? !a_in_place : !g->B_packed) return job->parts;
+    if (job->parts != threads || threads <= 1 || g->fp16) return job->parts;
+    /* bfloat16 products (session 23): A packed in bfloat16 at build time is read in place, and
+     * each part converts only its own columns of B (split N) or reads B packed at build time
+     * (split M), as the float32 conditions ask; the same bits for any partition (each column's
+     * sums do not depend on the panel it sits in: test_gemm_bf16's x-kernel test). */
+    bool a_in_place = g->A_packed || g->A_bf16 ||
+                      (!g->trans_a && g->alpha == 1.0f && (g->M <= DT_GEMM_ROWS_M || g->B_packed));
+    if (job->split_n ? !a_in_place : !(g->B_packed || g->B_bf16)) return job->parts;
     int64_t parts = (int64_t)threads * DT_GEMM_FINE;
     if (parts > job->units / 2) parts = job->units / 2;
     double work = (double)g->M * (double)g->N * (double)g->K;
