@@ -198,11 +198,21 @@ static void dt_smallc_part(void *arg, int64_t begin, int64_t end, int tid)
     }
 }
 
+/* Whether this CPU has AVX512-BF16, asked once (dt_cpu_has_bf16 reads the environment), as
+ * the GEMM chooses its kernels once. */
+static bool dt_smallc_has_bf16(void)
+{
+    static int has;   /* 0: not asked yet, 1: no, 2: yes */
+    int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+    if (!h) __atomic_store_n(&has, h = dt_cpu_has_bf16() ? 2 : 1, __ATOMIC_RELAXED);
+    return h == 2;
+}
+
 ductile_status dt_cpu_conv_smallc(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
 {
     __builtin_cpu_init();
     /* bfloat16 weights: the bfloat16 passes where the CPU has them; float16 ones run the GEMM */
-    bool bf16 = a->w_bf16 && !a->w_fp16 && dt_cpu_has_bf16();
+    bool bf16 = a->w_bf16 && !a->w_fp16 && dt_smallc_has_bf16();
     if (!__builtin_cpu_supports("avx512f") || (a->w_bf16 && !bf16))
         return dt_cpu_conv_run_algo(g, a, DT_CONV_IM2COL, pool);
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_SMALLC, pool); /* allocates it */

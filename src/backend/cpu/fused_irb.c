@@ -680,8 +680,9 @@ int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids
     if (xd.rank != 4 || dt_conv_geometry_of(&at, &xd, &in[DT_IRB_WD], &g)) return 0;
     /* Timed only where no measurement decided it: dt_cpu_dw16_pays takes rows of up to 8
      * outputs (1.6x faster on 7x7), the row kernels were 10-30% faster from 14 (mobilenet_v2's
-     * 14x14, 28x28) but not always on 5x5 (dt_cpu_dw16_applies: rows up to 47 timed). The layer's time is mostly its 1x1s: on a loaded machine 3 timed runs of
-     * it picked either algorithm on the 14x14 blocks, 0.01 ms a block slower with dw16. */
+     * 14x14, 28x28) but not always on 5x5 (dt_cpu_dw16_applies: rows up to 47 timed). The
+     * layer's time is mostly its 1x1s: on a loaded machine 3 timed runs of it picked either
+     * algorithm on the 14x14 blocks, 0.01 ms a block slower with dw16. */
     int n = 0;
     if (dt_cpu_dw16_applies(&g) && g.out[1] > 8 && (g.out[1] < 14 || g.k[0] == 5)) {
         ids[n++] = DT_CONV_DEPTHWISE;

@@ -101,6 +101,14 @@ static dt_gemm_bf16_pack_fn dt_gemm_bf16_pack(void)
     return f;
 }
 
+static dt_gemm_bf16_pack_scaled_fn dt_gemm_bf16_pack_scaled(void)
+{
+    static dt_gemm_bf16_pack_scaled_fn k;
+    dt_gemm_bf16_pack_scaled_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_bf16_pack_scaled_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 /* The float16 kernel and B conversion (dt_gemm.fp16), chosen once as the bfloat16 ones. */
 static dt_gemm_kernel_fp16_fn dt_gemm_kernel_fp16(void)
 {
@@ -267,7 +275,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     dt_gemm_kernel_bf16_fn kern = dt_gemm_kernel_bf16();
     dt_gemm_kernel_fp16_fn kern16 = g->fp16 ? dt_gemm_kernel_fp16() : NULL;
     dt_gemm_bf16_pack_fn cvt = dt_gemm_bf16_pack();
-    dt_gemm_bf16_pack_scaled_fn cvt_scaled = g->b_scale ? dt_gemm_bf16_pack_scaled_select() : NULL;
+    dt_gemm_bf16_pack_scaled_fn cvt_scaled = g->b_scale ? dt_gemm_bf16_pack_scaled() : NULL;
     dt_gemm_fp16_pack_fn cvt16 = g->fp16 ? dt_gemm_fp16_pack() : NULL;
     dt_gemm_kernel_bf16_narrow_fn narrow = g->fp16 ? NULL : dt_gemm_kernel_bf16_narrow();
     dt_gemm_kernel_bf16_x_fn kern_x = g->fp16 ? NULL : dt_gemm_kernel_bf16_x();
