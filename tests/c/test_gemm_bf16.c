@@ -233,6 +233,45 @@ static void test_x_kernel_matches_wide_and_narrow(bool fast)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* A whole tile (8 rows, 48 columns, first block, beta 0) takes the store made once for the
+ * tile (dt_gemm_tile_store), non-temporal where the epilogue says C is past the cache
+ * (c_far, 64-byte aligned rows); a 7-row tile of the same operands takes the row store: rows
+ * 0-6 of the two agree bit for bit, for no / Relu / Clip epilogue, with and without bias and
+ * residual. */
+static void test_whole_tile_store_matches_row_store(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; whole-tile store not run\n");
+        return;
+    }
+    enum { KC2 = 8, LDC = 64 };
+    static uint16_t A[KC2 * 16], B[KC2 * 96];
+    for (int i = 0; i < KC2 * 16; i++) A[i] = dt_bf16_round(4 * frand());
+    for (int i = 0; i < KC2 * 96; i++) B[i] = dt_bf16_round(frand());
+    static float res[8 * LDC], c1[8 * LDC] __attribute__((aligned(64))), c2[8 * LDC] __attribute__((aligned(64)));
+    float bias[8];
+    for (int i = 0; i < 8; i++) bias[i] = frand();
+    for (int i = 0; i < 8 * LDC; i++) res[i] = frand();
+    int bad = 0, cases = 0;
+    for (int act = 0; act < 3; act++)
+        for (int far = 0; far < 2; far++)
+            for (int r = 0; r < 2; r++)
+                for (int b = 0; b < 2; b++) {
+                    dt_epilogue e = {.act = act == 0 ? DT_ACT_NONE : act == 1 ? DT_ACT_RELU : DT_ACT_CLIP,
+                                     .p0 = -0.5f, .p1 = 1.5f, .c_far = far};
+                    const dt_epilogue *ep = act || far || r ? &e : NULL;
+                    const float *rp = ep && r ? res : NULL;
+                    memset(c1, 0, sizeof c1);
+                    memset(c2, 0, sizeof c2);
+                    dt_gemm_kernel_bf16_avx512(KC2, A, B, 3, c1, LDC, 8, 48, true, 0.0f, b ? bias : NULL, ep, rp);
+                    dt_gemm_kernel_bf16_avx512(KC2, A, B, 3, c2, LDC, 7, 48, true, 0.0f, b ? bias : NULL, ep, rp);
+                    bad += memcmp(c1, c2, sizeof(float) * 7 * LDC) != 0;
+                    cases++;
+                }
+    if (bad) fprintf(stderr, "whole-tile store: %d of %d cases differ\n", bad, cases);
+    CHECK_EQ_INT(bad, 0);
+}
+
 enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAYS };
 static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed",
                                        "pack_b", "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
@@ -322,6 +361,7 @@ int main(void)
     test_kernel_matches_reference(fast);
     test_narrow_matches_reference(fast);
     test_x_kernel_matches_wide_and_narrow(fast);
+    test_whole_tile_store_matches_row_store(fast);
     test_gemm_matches_rounded_reference(NULL);
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);

@@ -63,35 +63,6 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
-/* The store of a whole 8 x (nv*16) tile of the first K block with beta 0: bias (0 without one,
- * as dt_gemm_row_out adds it), the residual, then Relu or Clip, in dt_gemm_row_out's operations
- * and order (the same bits), with every test made once for the tile instead of per row and
- * vector (those tests and the epilogue's fields reloaded after each store cost a K = 64 tile
- * 15-20% of its time, data in L1: resnet50's 56x56 1x1s with 64 input channels). */
-static inline __attribute__((always_inline)) DT_AVX512 void
-dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const float *bias, const float *res,
-                 const dt_act act, float lo, float hi, bool nt)
-{
-#pragma GCC unroll 8
-    for (int i = 0; i < DT_GEMM_MR; i++) {
-        __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f);
-#pragma GCC unroll 3
-        for (int v = 0; v < nv; v++) {
-            __m512 r = _mm512_add_ps(acc[i][v], bi);
-            if (res) r = _mm512_add_ps(r, _mm512_loadu_ps(res + i * ldc + v * 16));
-            if (act == DT_ACT_RELU) {
-                r = _mm512_max_ps(r, _mm512_setzero_ps());
-            } else if (act == DT_ACT_CLIP) {
-                r = _mm512_max_ps(_mm512_set1_ps(lo), r);
-                r = _mm512_min_ps(_mm512_set1_ps(hi), r);
-            }
-            if (nt)
-                _mm512_stream_ps(c + i * ldc + v * 16, r);
-            else
-                _mm512_storeu_ps(c + i * ldc + v * 16, r);
-        }
-    }
-}
 
 /* One body per (rows, vectors) pair so the accumulators stay in registers; a short edge tile
  * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */
@@ -117,9 +88,7 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
         for (int v = 0; v < nv; v++) acc[i][v] = _mm512_setzero_ps();
     /* A whole tile of an output past the cache (dt_epilogue.c_far), 64-byte aligned rows: the
      * tile store below writes it non-temporally. */
-    const dt_act act = epi ? epi->act : DT_ACT_NONE;
-    const bool whole = tile_store && mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f &&
-                       (!epi || !epi->col_bias) && (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP);
+    const bool whole = tile_store && dt_gemm_tile_whole(mr, nv, m, n, first, beta, epi);
     const bool nt = whole && epi && epi->c_far && !(((uintptr_t)c | (uintptr_t)(ldc * (int64_t)sizeof(float))) & 63);
     /* The C tile is touched only after the k loop: start its lines moving now (not those
      * written non-temporally). */
@@ -206,17 +175,7 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
      * in the x kernel's bodies (tile_store false): there it slowed the strips of few panels
      * (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining changed their allocation. */
     if (whole) {
-        const float *r = epi ? res : NULL;
-        float lo = act == DT_ACT_CLIP ? epi->p0 : 0.0f, hi = act == DT_ACT_CLIP ? epi->p1 : 0.0f;
-        if (act == DT_ACT_RELU)
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_RELU, 0, 0, nt)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_RELU, 0, 0, nt);
-        else if (act == DT_ACT_CLIP)
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_CLIP, lo, hi, nt)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_CLIP, lo, hi, nt);
-        else
-            r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_NONE, 0, 0, nt)
-              : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_NONE, 0, 0, nt);
+        dt_gemm_tile_store(acc, nv, c, ldc, bias, epi, res, nt);
     } else {
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
