@@ -236,8 +236,8 @@ static void test_x_kernel_matches_wide_and_narrow(bool fast)
 /* A whole tile (8 rows, 48 columns, first block, beta 0) takes the store made once for the
  * tile (dt_gemm_tile_store), non-temporal where the epilogue says C is past the cache
  * (c_far, 64-byte aligned rows); a 7-row tile of the same operands takes the row store: rows
- * 0-6 of the two agree bit for bit, for no / Relu / Clip epilogue, with and without bias and
- * residual. */
+ * 0-6 of the two agree bit for bit, for no / Relu / Clip / HardSwish / HardSigmoid epilogue,
+ * with and without bias and residual. */
 static void test_whole_tile_store_matches_row_store(bool fast)
 {
     if (!fast) {
@@ -253,12 +253,13 @@ static void test_whole_tile_store_matches_row_store(bool fast)
     for (int i = 0; i < 8; i++) bias[i] = frand();
     for (int i = 0; i < 8 * LDC; i++) res[i] = frand();
     int bad = 0, cases = 0;
-    for (int act = 0; act < 3; act++)
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_HARDSIGMOID};
+    for (int act = 0; act < 5; act++)
         for (int far = 0; far < 2; far++)
             for (int r = 0; r < 2; r++)
                 for (int b = 0; b < 2; b++) {
-                    dt_epilogue e = {.act = act == 0 ? DT_ACT_NONE : act == 1 ? DT_ACT_RELU : DT_ACT_CLIP,
-                                     .p0 = -0.5f, .p1 = 1.5f, .c_far = far};
+                    dt_epilogue e = {.act = acts[act], .p0 = act == 2 ? -0.5f : 0.2f, .p1 = act == 2 ? 1.5f : 0.5f,
+                                     .c_far = far};
                     const dt_epilogue *ep = act || far || r ? &e : NULL;
                     const float *rp = ep && r ? res : NULL;
                     memset(c1, 0, sizeof c1);

@@ -1,9 +1,10 @@
 /* The whole-tile store of the AVX-512 micro-kernel (gemm_kernel.c, dt_gemm_tile_out): an 8-row
- * tile of whole vectors on the first K block with beta 0 and Relu, Clip or no activation is
+ * tile of whole vectors on the first K block with beta 0 and Relu, Clip, HardSwish, HardSigmoid
+ * or no activation is
  * stored with its tests made once per tile. Its bits must be those of the per-row store
  * (dt_gemm_row_out), which the x kernel's bodies keep (dt_gemm_kernel_x_fn with nx = 0):
  *   - every store case against the x kernel bit for bit, 1-3 vectors, with and without bias and
- *     residual, no epilogue and Relu, Clip, HardSwish (not taken), a column bias (not taken),
+ *     residual, no epilogue and Relu, Clip, HardSwish, HardSigmoid, a column bias (not taken),
  *     beta 0.5 and an accumulating block (not taken), heights 8 and 5 (not taken), widths
  *     nv*16 and nv*16 - 3 (not taken), with NaN, infinities and signed zeros planted in the
  *     bias and the residual (max/min operand order), the residual's next-tile prefetch
@@ -44,13 +45,14 @@ static void test_tile_store_matches_row_store_bits(void)
     static const dt_epilogue epis[] = {{DT_ACT_NONE, 0, 0, NULL, NULL, false, false},
                                        {DT_ACT_RELU, 0, 0, NULL, NULL, false, false},
                                        {DT_ACT_CLIP, -0.25f, 0.5f, NULL, NULL, false, false},
-                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false, false}};
+                                       {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false, false},
+                                       {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL, false, false}};
     float Ct[8 * LDC], Cr[8 * LDC];
     int bad = 0, cases = 0;
     for (int nv = 1; nv <= 3; nv++)
         for (int narrow = 0; narrow < 2; narrow++)
             for (int m = 8; m >= 5; m -= 3)
-                for (int e = -1; e < 4; e++)
+                for (int e = -1; e < 5; e++)
                     for (int mode = 0; mode < 8; mode++) {
                         int n = nv * 16 - (narrow ? 3 : 0);
                         bool first = mode != 6;
@@ -73,7 +75,7 @@ static void test_tile_store_matches_row_store_bits(void)
                         }
                     }
     CHECK_EQ_INT(bad, 0);
-    CHECK(cases == 3 * 2 * 2 * 5 * 8);
+    CHECK(cases == 3 * 2 * 2 * 6 * 8);
     free(A), free(B), free(bias), free(C0), free(res), free(cb);
 }
 
@@ -87,11 +89,11 @@ static void test_tile_store_far_bits(void)
     enum { LDA = 64 };
     float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *res = rand_buf(8 * LDA);
     float *Cf = dt_aligned_alloc(64, sizeof(float) * 8 * LDA), *Cn = dt_aligned_alloc(64, sizeof(float) * 8 * LDA);
-    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH};
     int bad = 0;
     for (int ld = LDC; ld <= LDA; ld += LDA - LDC)
         for (int nv = 1; nv <= 3; nv++)
-            for (int e = 0; e < 3; e++)
+            for (int e = 0; e < 4; e++)
                 for (int with_res = 0; with_res < 2; with_res++) {
                     dt_epilogue ep = {.act = acts[e], .p0 = -0.25f, .p1 = 0.5f, .res = with_res ? res : NULL};
                     for (int i = 0; i < 8 * LDA; i++) Cf[i] = Cn[i] = NAN;

@@ -170,8 +170,9 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
         a += MR;
         b += ld;
     }
-    /* A whole 8-row tile of the first block with beta 0 and Relu, Clip or no activation (every
-     * 1x1 and im2col conv of resnet50 and mobilenet): the store decided once for the tile. Not
+    /* A whole 8-row tile of the first block with beta 0 and Relu, Clip, HardSwish, HardSigmoid or
+     * no activation (every 1x1 and im2col conv of resnet50, mobilenet_v2 and seg_lraspp): the
+     * store decided once for the tile. Not
      * in the x kernel's bodies (tile_store false): there it slowed the strips of few panels
      * (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining changed their allocation. */
     if (whole) {

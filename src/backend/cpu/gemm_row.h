@@ -88,7 +88,8 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
  * as dt_gemm_row_out adds it), the residual, then Relu or Clip, in dt_gemm_row_out's operations
  * and order (the same bits), with every test made once for the tile instead of per row and
  * vector (those tests and the epilogue's fields reloaded after each store cost a K = 64 tile
- * 15-20% of its time, data in L1: resnet50's 56x56 1x1s with 64 input channels). */
+ * 15-20% of its time, data in L1: resnet50's 56x56 1x1s with 64 input channels). HardSwish
+ * and HardSigmoid take alpha and beta in lo and hi. */
 static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) void
 dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const float *bias, const float *res,
                  const dt_act act, float lo, float hi, bool nt)
@@ -105,6 +106,12 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
             } else if (act == DT_ACT_CLIP) {
                 r = _mm512_max_ps(_mm512_set1_ps(lo), r);
                 r = _mm512_min_ps(_mm512_set1_ps(hi), r);
+            } else if (act == DT_ACT_HARDSIGMOID || act == DT_ACT_HARDSWISH) {
+                /* lo, hi: alpha, beta; as dt_gemm_row_out (no contraction) */
+                __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(lo), r), _mm512_set1_ps(hi));
+                h = _mm512_max_ps(h, _mm512_setzero_ps());
+                h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
+                r = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
             }
             if (nt)
                 _mm512_stream_ps(c + i * ldc + v * 16, r);
@@ -115,14 +122,15 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
 }
 
 /* Whether a tile takes dt_gemm_tile_store: a whole 8-row tile of the first K block with beta 0,
- * no column bias and Relu, Clip or no activation (every 1x1 and im2col conv of resnet50 and
+ * no column bias and Relu, Clip, HardSwish, HardSigmoid or none (every 1x1 and im2col conv of resnet50,
  * mobilenet_v2). */
 static inline __attribute__((always_inline)) bool dt_gemm_tile_whole(int mr, int nv, int m, int n, bool first, float beta,
                                                                      const dt_epilogue *epi)
 {
     const dt_act act = epi ? epi->act : DT_ACT_NONE;
     return mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f && (!epi || !epi->col_bias) &&
-           (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP);
+           (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP || act == DT_ACT_HARDSWISH ||
+            act == DT_ACT_HARDSIGMOID);
 }
 
 /* The store of a tile dt_gemm_tile_whole admits, the activation and the residual's presence
@@ -133,8 +141,14 @@ dt_gemm_tile_store(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const 
 {
     const dt_act act = epi ? epi->act : DT_ACT_NONE;
     const float *r = epi ? res : NULL;
-    float lo = act == DT_ACT_CLIP ? epi->p0 : 0.0f, hi = act == DT_ACT_CLIP ? epi->p1 : 0.0f;
-    if (act == DT_ACT_RELU)
+    bool params = act == DT_ACT_CLIP || act == DT_ACT_HARDSWISH || act == DT_ACT_HARDSIGMOID;
+    float lo = params ? epi->p0 : 0.0f, hi = params ? epi->p1 : 0.0f;
+    if (act == DT_ACT_HARDSWISH)
+        r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_HARDSWISH, lo, hi, nt)
+          : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_HARDSWISH, lo, hi, nt);
+    else if (act == DT_ACT_HARDSIGMOID)
+        dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_HARDSIGMOID, lo, hi, nt);
+    else if (act == DT_ACT_RELU)
         r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_RELU, 0, 0, nt)
           : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_RELU, 0, 0, nt);
     else if (act == DT_ACT_CLIP)
