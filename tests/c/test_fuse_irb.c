@@ -145,7 +145,8 @@ static ductile_status run_net(const float *x, dt_pool *pool, float **y)
 
 /* One case on one path: fused equals unfused bit for bit. bf16: the fused layer marked `bf16`
  * (its 1x1 GEMMs in bfloat16, --bf16 on AVX512-BF16) against the float32 unfused chain,
- * within bfloat16's rounding (rel err <= 2e-2, and not 0: bfloat16 did run); on_f32: that
+ * within bfloat16's rounding (rel err <= 2e-2, and not 0: bfloat16 did run), and on a pool bit
+ * for bit what it gives on one thread; on_f32: that
  * layer's tactic on its float32 weights (+ DT_CONV_ON_F32, what the builder's timer keeps
  * where bfloat16 is slower), bit for bit again. */
 static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool strips, bool bf16, bool on_f32)
@@ -213,6 +214,15 @@ static bool run_case(const irb_case *c, dt_pool *pool, const char *path, bool st
         free(w);
         ok = e <= 2e-2 && e > 0;
         if (!ok) fprintf(stderr, "%s bf16: rel err %.3g vs float32\n", path, e);
+        /* and the bits of one thread on any number (the expand in bfloat16 on every path) */
+        float *one = NULL;
+        if (ok && pool && (run_net(d.x, NULL, &one) != DUCTILE_OK || memcmp(one, got, sizeof(float) * (size_t)n))) {
+            fprintf(stderr, "%s bf16: n %lld c %lld %lldx%lld k %lld s %lld: %d threads differ from 1\n", path,
+                    (long long)c->n, (long long)c->c, (long long)c->h, (long long)c->w, (long long)c->k,
+                    (long long)c->s, dt_pool_threads(pool));
+            ok = false;
+        }
+        free(one);
         goto out;
     }
     for (int64_t i = 0; i < n && diff < 0; i++)

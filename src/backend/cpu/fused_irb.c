@@ -522,8 +522,11 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
     gd.batch = 1;
     gd.c = gd.m = gd.group = c1 - c0;
     dt_epilogue ee = p->e_epi, de = p->d_epi;
-    dt_conv_args a = {.x = j->x, .w_packed = p->we + c0 * p->c, .bias = j->be ? j->be + c0 : NULL, .epi = &ee,
-                      .y = j->e + c0 * ipx, .scratch = cs};
+    /* rows c0.. of the packed weights: float32 panels of c floats a row, bfloat16 ones of c
+     * rounded up to pairs */
+    dt_conv_args a = {.x = j->x, .w_packed = p->we ? p->we + c0 * p->c : NULL,
+                      .w_bf16 = p->we ? NULL : p->we16 + c0 * ((p->c + 1) & ~(int64_t)1),
+                      .bias = j->be ? j->be + c0 : NULL, .epi = &ee, .y = j->e + c0 * ipx, .scratch = cs};
     ductile_status st = dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, NULL);
     a = (dt_conv_args){.x = j->e + c0 * ipx, .w = j->wd + c0 * kk, .bias = j->bd ? j->bd + c0 : NULL, .epi = &de,
                        .y = j->d + c0 * opx, .scratch = cs};
@@ -533,9 +536,9 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
 
 /* Image b of the unfused chain: the unfused FusedConvs' convs, one after another, through E
  * and D at image `slot`'s offset in the whole batch's (slot <= b) and the convs' scratch cs,
- * on `pool` (NULL: on this thread). On a pool (float32 weights): expand and depthwise in one
- * loop over the expanded channels (dt_irb_expand_dw), then the project split over the
- * threads. */
+ * on `pool` (NULL: on this thread). On a pool (float32 or bfloat16 weights; float16 untested
+ * here, no AVX512-FP16): expand and depthwise in one loop over the expanded channels
+ * (dt_irb_expand_dw), then the project split over the threads. */
 static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl, const dt_view *in, dt_view *out,
                                    char *s, int64_t b, int64_t slot, void *cs, dt_pool *pool)
 {
@@ -552,7 +555,7 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
-    if (p->we && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
+    if ((p->we || (p->we16 && !p->fp16)) && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
         dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
         dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
