@@ -123,7 +123,25 @@ dt_gemm_bf16_pack_body(const float *src, int64_t lds, int64_t kc, int n, int ld,
     static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
                                        8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
     const __m512i idx = _mm512_loadu_si512(pairs);
-    for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld) {
+    int64_t k = 0;
+    if (n == 48 && ld == 48) {
+        /* A whole panel: the pairs of rows without masks or tests, 3 vectors a pair (Zen 4,
+         * rows in L2: 5.1-5.6 -> 4.1-4.5 cycles per 32 values; 7.1 -> 5.1 from L3) */
+        for (; k + 1 < kc; k += 2, dst += 96) {
+            const float *r0 = src + k * lds, *r1 = r0 + lds;
+            __m512 s0 = _mm512_set1_ps(scale ? scale[k] : 1.0f), s1 = _mm512_set1_ps(scale ? scale[k + 1] : 1.0f);
+#pragma GCC unroll 3
+            for (int v = 0; v < 3; v++) {
+                __m512 x0 = _mm512_loadu_ps(r0 + v * 16), x1 = _mm512_loadu_ps(r1 + v * 16);
+                if (scale) {
+                    x0 = _mm512_mul_ps(x0, s0);
+                    x1 = _mm512_mul_ps(x1, s1);
+                }
+                _mm512_storeu_si512(dst + v * 32, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0)));
+            }
+        }
+    }
+    for (; k < kc; k += 2, dst += 2 * ld) {
         const float *r0 = src + k * lds, *r1 = r0 + lds;
         bool two = k + 1 < kc;
         __m512 s0 = _mm512_set1_ps(scale ? scale[k] : 1.0f), s1 = _mm512_set1_ps(scale && two ? scale[k + 1] : 1.0f);
