@@ -63,7 +63,6 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
 
-
 /* One body per (rows, vectors) pair so the accumulators stay in registers; a short edge tile
  * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */
 static inline __attribute__((always_inline)) DT_AVX512 void
@@ -172,9 +171,10 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
     }
     /* A whole 8-row tile of the first block with beta 0 and Relu, Clip, HardSwish, HardSigmoid or
      * no activation (every 1x1 and im2col conv of resnet50, mobilenet_v2 and seg_lraspp): the
-     * store decided once for the tile. Not
-     * in the x kernel's bodies (tile_store false): there it slowed the strips of few panels
-     * (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining changed their allocation. */
+     * store decided once for the tile. Not in the x kernel's bodies (tile_store false): there it
+     * slowed the strips of few panels (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining
+     * changed their allocation; in its nx = 0 body (dt_gemm_kernel_next_avx512) it measured
+     * neutral (session 24), and that body stays the row store test_gemm_tile_store compares. */
     if (whole) {
         dt_gemm_tile_store(acc, nv, c, ldc, bias, epi, res, nt);
     } else {

@@ -85,7 +85,7 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
 }
 
 /* The store of a whole 8 x (nv*16) tile of the first K block with beta 0: bias (0 without one,
- * as dt_gemm_row_out adds it), the residual, then Relu or Clip, in dt_gemm_row_out's operations
+ * as dt_gemm_row_out adds it), the residual, then the activation, in dt_gemm_row_out's operations
  * and order (the same bits), with every test made once for the tile instead of per row and
  * vector (those tests and the epilogue's fields reloaded after each store cost a K = 64 tile
  * 15-20% of its time, data in L1: resnet50's 56x56 1x1s with 64 input channels). HardSwish
