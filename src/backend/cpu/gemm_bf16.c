@@ -247,7 +247,7 @@ dt_gemm_bf16_body(const int mr, const int nv, int64_t kc2, const uint16_t *a, co
      * its products (Zen 4, 8 x 48 tile with Clip, C in L2: K = 16 98 -> 63 ns, K = 32 149 ->
      * 116, K = 96 358 -> 326; float32 125 / 230 / 651): every bfloat16 1x1 gained. */
     const bool whole = tile_store && dt_gemm_tile_whole(mr, nv, m, n, first, beta, epi);
-    const bool nt = whole && epi && epi->c_far && !(((uintptr_t)c | (uintptr_t)(ldc * (int64_t)sizeof(float))) & 63);
+    const bool nt = dt_gemm_tile_nt(whole, epi, c, ldc);
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) {
         if (i >= m) break;

@@ -88,7 +88,7 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
     /* A whole tile of an output past the cache (dt_epilogue.c_far), 64-byte aligned rows: the
      * tile store below writes it non-temporally. */
     const bool whole = tile_store && dt_gemm_tile_whole(mr, nv, m, n, first, beta, epi);
-    const bool nt = whole && epi && epi->c_far && !(((uintptr_t)c | (uintptr_t)(ldc * (int64_t)sizeof(float))) & 63);
+    const bool nt = dt_gemm_tile_nt(whole, epi, c, ldc);
     /* The C tile is touched only after the k loop: start its lines moving now (not those
      * written non-temporally). */
 #pragma GCC unroll 8

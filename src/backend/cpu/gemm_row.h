@@ -133,6 +133,14 @@ static inline __attribute__((always_inline)) bool dt_gemm_tile_whole(int mr, int
             act == DT_ACT_HARDSIGMOID);
 }
 
+/* Whether a whole tile goes out non-temporally: C past the cache (epi->c_far) and the tile's
+ * rows 64-byte aligned. */
+static inline __attribute__((always_inline)) bool dt_gemm_tile_nt(bool whole, const dt_epilogue *epi, const float *c,
+                                                                  int64_t ldc)
+{
+    return whole && epi && epi->c_far && !(((uintptr_t)c | (uintptr_t)(ldc * (int64_t)sizeof(float))) & 63);
+}
+
 /* The store of a tile dt_gemm_tile_whole admits, the activation and the residual's presence
  * decided once for the tile; nt: non-temporal stores (the caller checked alignment). */
 static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) void
