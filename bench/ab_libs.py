@@ -40,7 +40,7 @@ def main():
     ap.add_argument("model")
     ap.add_argument("shape", help="per input, comma separated: 1x3x224x224 or 1x16,1x16")
     a = ap.parse_args()
-    path = bench.ensure_resnet50() if a.model == "resnet50.onnx" else os.path.join(bench.MODELS, a.model)
+    path = bench.model_path(a.model)
     prof = {n: [list(r[0]), list(r[1]), list(r[2])] for n, r in bench.SUITE[a.model][0].items()}
     shapes = {name: [int(x) for x in part.split("x")] for part, name in zip(a.shape.split(","), prof)}
     workers = {}

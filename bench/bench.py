@@ -61,6 +61,8 @@ SUITE = {
                          {"input_ids": (8, 128), "attention_mask": (8, 128)}]),
     "resnet50.onnx": ({"input": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))},
                       [{"input": (1, 3, 224, 224)}, {"input": (4, 3, 224, 224)}]),
+    "efficientnet_b0.onnx": ({"input": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))},
+                             [{"input": (1, 3, 224, 224)}, {"input": (4, 3, 224, 224)}]),
 }
 
 
@@ -131,10 +133,17 @@ def runs_for(est_ms, budget_ms):
     return max(1, min(20, int(budget_ms / max(est_ms, 0.05))))
 
 
-def ensure_resnet50():
-    path = os.path.join(ROOT, "build", "bench", "resnet50.onnx")
+# Models the bench writes itself (random weights), and the script that writes each.
+GENERATED = {"resnet50.onnx": "make_resnet50.py", "efficientnet_b0.onnx": "make_efficientnet.py"}
+
+
+def model_path(model):
+    """The suite model's file, or the generated one's (written under build/bench on first use)."""
+    if model not in GENERATED:
+        return os.path.join(MODELS, model)
+    path = os.path.join(ROOT, "build", "bench", model)
     if not os.path.exists(path):
-        subprocess.check_call([sys.executable, os.path.join(HERE, "make_resnet50.py"), path])
+        subprocess.check_call([sys.executable, os.path.join(HERE, GENERATED[model]), path])
     return path
 
 
@@ -233,7 +242,7 @@ def main():
     for model in SUITE:
         if args.models and model not in args.models:
             continue
-        path = ensure_resnet50() if model == "resnet50.onnx" else os.path.join(MODELS, model)
+        path = model_path(model)
         if not os.path.exists(path):
             print(f"skip {model}: not found in {MODELS} (set DUCTILE_MODELS)", flush=True)
             continue

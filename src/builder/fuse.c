@@ -5,8 +5,9 @@
  * while the conv's output is still in cache instead of in two more passes over memory
  * (src/ops/fused.h has the layer's contract).
  *
- * Activations: Relu, Clip (constant bounds), HardSigmoid, Sigmoid, HardSwish, and HardSwish as
- * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them). */
+ * Activations: Relu, Clip (constant bounds), HardSigmoid, Sigmoid, HardSwish, HardSwish as
+ * opset-11 exporters write it: Mul(x, HardSigmoid(x)) (seg_lraspp has 24 of them), and SiLU
+ * as PyTorch writes it: Mul(x, Sigmoid(x)) (EfficientNet's every conv, YOLO's). */
 #include "builder/fuse_impl.h"
 #include "builder/optimize.h"
 #include "core/alloc.h"
@@ -116,20 +117,22 @@ static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
         }
         return false;
     }
-    /* x * HardSigmoid(x): t read twice, by the HardSigmoid and by the Mul of both. */
+    /* x * HardSigmoid(x) and x * Sigmoid(x) (SiLU as PyTorch exports it): t read twice, by
+     * the gate and by the Mul of both. */
     if (f->uses[t->index] != 2) return false;
     for (int l = 0; l < f->net->n_layers; l++) {
         ductile_layer *H = f->net->layers[l];
-        if (f->dead[l] || strcmp(H->op_type, "HardSigmoid") || strcmp(H->domain, "") || H->n_in != 1 ||
+        bool hard = !strcmp(H->op_type, "HardSigmoid");
+        if (f->dead[l] || (!hard && strcmp(H->op_type, "Sigmoid")) || strcmp(H->domain, "") || H->n_in != 1 ||
             H->in[0] != t || H->n_out != 1)
             continue;
         ductile_layer *M = dt_fuse_sole_reader(f, H->out[0]);
-        if (!M || strcmp(M->op_type, "Mul") || M->n_in != 2 || M->n_out != 1) return false;
+        if (!M || strcmp(M->op_type, "Mul") || strcmp(M->domain, "") || M->n_in != 2 || M->n_out != 1) return false;
         if (!((M->in[0] == t && M->in[1] == H->out[0]) || (M->in[1] == t && M->in[0] == H->out[0])))
             return false;
-        m->name = "HardSwish";
-        m->p0 = dt_attr_float(H, "alpha", DT_HARDSIGMOID_ALPHA);
-        m->p1 = dt_attr_float(H, "beta", DT_HARDSIGMOID_BETA);
+        m->name = hard ? "HardSwish" : "Silu";
+        m->p0 = hard ? dt_attr_float(H, "alpha", DT_HARDSIGMOID_ALPHA) : 0.0f;
+        m->p1 = hard ? dt_attr_float(H, "beta", DT_HARDSIGMOID_BETA) : 0.0f;
         m->layers[0] = H;
         m->layers[1] = M;
         m->out = M->out[0];

@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-static const char *const dt_fc_acts[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"};
+static const char *const dt_fc_acts[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Silu"};
 
 ductile_status dt_fused_act_known(const ductile_layer *L, const char *attr)
 {
@@ -14,7 +14,7 @@ ductile_status dt_fused_act_known(const ductile_layer *L, const char *attr)
     for (size_t i = 0; i < sizeof dt_fc_acts / sizeof dt_fc_acts[0]; i++)
         if (!strcmp(act, dt_fc_acts[i])) return DUCTILE_OK;
     return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                   "attribute '%s' = '%s' is not supported (supported: '', Relu, Clip, HardSigmoid, HardSwish, Sigmoid)",
+                   "attribute '%s' = '%s' is not supported (supported: '', Relu, Clip, HardSigmoid, HardSwish, Sigmoid, Silu)",
                    attr, act);
 }
 

@@ -5,7 +5,8 @@
  *            S (optional: [N or 1, C, 1, 1], float32, channels first only): the conv reads
  *            X * S (broadcast), squeeze-excite's Mul absorbed (builder/fuse_se.c)
  *   attrs    Conv's (auto_pad, dilations, group, kernel_shape, pads, strides), plus
- *            activation  STRING  "", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid"
+ *            activation  STRING  "", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid",
+ *                        "Silu" (x * Sigmoid(x))
  *            act_alpha, act_beta  FLOAT  HardSigmoid / HardSwish: max(0, min(1, a*x + b))
  *            act_min, act_max     FLOAT  Clip bounds
  *            packed   INT   0: W is [M, C/group, KH, KW]; else the layout id of a backend's

@@ -140,7 +140,7 @@ static void test_depthwise_pairs(dt_pool *pool, bool avx512)
 {
     static const int64_t hw[][2] = {{14, 14}, {15, 13}, {13, 5}, {9, 14}, {3, 1}, {1, 11}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
-                                  DT_ACT_SIGMOID};
+                                  DT_ACT_SIGMOID, DT_ACT_SILU};
     dt_conv_geom g = {.spatial = 2, .batch = 2, .c = 576, .m = 576, .group = 576, .in = {14, 14}, .out = {7, 7},
                       .k = {3, 3}, .s = {2, 2}, .d = {1, 1}, .pb = {1, 1}, .pe = {1, 1}};
     CHECK(dt_cpu_dw_pairs_applies(&g));
@@ -169,7 +169,7 @@ static void test_depthwise_narrow(dt_pool *pool, bool avx512)
     static const int64_t hw[][2] = {{14, 14}, {7, 7}, {1, 1}, {2, 16}, {16, 2}, {13, 9}, {5, 15}, {17, 11},
                                     {28, 28}, {6, 17}, {9, 32}, {3, 31}, {7, 33}, {10, 47}, {5, 56}, {2, 113}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
-                                  DT_ACT_SIGMOID};
+                                  DT_ACT_SIGMOID, DT_ACT_SILU};
     int n = 0;
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
         for (int64_t c = 16; c <= 21; c += 5)
@@ -186,7 +186,7 @@ static void test_depthwise_narrow(dt_pool *pool, bool avx512)
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
         for (int64_t pe = 0; pe <= 2; pe++, n++)
             if (hw[si][0] + 1 + pe >= 3 && hw[si][1] + 1 + pe >= 3)
-                check_case_algo(16 + pe % 2 * 5, hw[si][0], hw[si][1], 3, 2, 1, acts[n % 6], n % 2, pool, avx512,
+                check_case_algo(16 + pe % 2 * 5, hw[si][0], hw[si][1], 3, 2, 1, acts[n % 7], n % 2, pool, avx512,
                                 DT_CONV_DEPTHWISE, pe);
     for (size_t si = 0; si < sizeof hw / sizeof hw[0]; si++)
         for (int64_t pe = 0; pe <= 2; pe += 2)
@@ -200,7 +200,7 @@ static void test_depthwise_odd_sizes_every_epilogue(dt_pool *pool, bool avx512)
     static const int64_t chans[] = {3, 5, 17};
     static const int64_t hw[][2] = {{7, 9}, {9, 13}, {13, 7}, {7, 35}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
-                                  DT_ACT_SIGMOID};
+                                  DT_ACT_SIGMOID, DT_ACT_SILU};
     for (size_t ci = 0; ci < 3; ci++)
         for (size_t si = 0; si < 4; si++)
             for (int k = 3; k <= 5; k += 2)
@@ -251,7 +251,7 @@ static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
     static const int64_t chans[] = {16, 21, 35, 48};
     static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 7}, {14, 14}, {17, 13}, {5, 17}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
-                                  DT_ACT_SIGMOID};
+                                  DT_ACT_SIGMOID, DT_ACT_SILU};
     dt_conv_geom wide = {.spatial = 2, .c = 16, .m = 16, .group = 16, .k = {3, 3}, .s = {1, 1}, .d = {1, 1},
                          .out = {7, 16}};
     CHECK(!dt_cpu_conv_algo_applies(&wide, DT_CONV_DW16));
@@ -278,7 +278,7 @@ static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
                          * less than that at stride 2). */
                         int64_t ek = d * (k - 1) + 1, padded = 2 * d * (k / 2) + (s == 2 ? -1 : 1);
                         if (hw[si][0] + padded < ek || hw[si][1] + padded < ek) continue;
-                        check_case(chans[ci], hw[si][0], hw[si][1], k, s, d, acts[n % 6], n % 4 < 2, pool,
+                        check_case(chans[ci], hw[si][0], hw[si][1], k, s, d, acts[n % 7], n % 4 < 2, pool,
                                    avx512);
                     }
 }

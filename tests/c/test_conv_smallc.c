@@ -126,7 +126,7 @@ static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
     static const int64_t ms[] = {5, 16, 21, 32};
     static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 9}, {17, 13}, {45, 61}, {3, 131}};
     static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
-                                  DT_ACT_SIGMOID};
+                                  DT_ACT_SIGMOID, DT_ACT_SILU};
     int n = 0;
     for (int64_t c = 1; c <= 4; c++)
         for (size_t mi = 0; mi < 4; mi++)
@@ -134,7 +134,7 @@ static void test_smallc_odd_sizes_every_epilogue(dt_pool *pools[2], bool avx512)
                 for (int pads = 0; pads < 2; pads++, n++) {
                     /* pads 1+1 (the stems), or 0+1; a 1x1 image needs both to hold a window */
                     int64_t pt = pads == 0 || hw[si][0] < 2 ? 1 : 0;
-                    check_case(3, c, ms[mi], hw[si][0], hw[si][1], pt, 1, acts[n % 6], n % 3 == 0, n % 2 == 0, pools,
+                    check_case(3, c, ms[mi], hw[si][0], hw[si][1], pt, 1, acts[n % 7], n % 3 == 0, n % 2 == 0, pools,
                                avx512);
                 }
 }
@@ -146,14 +146,14 @@ static void test_smallc_large_kernels_odd_sizes(dt_pool *pools[2], bool avx512)
 {
     static const int64_t ms[] = {5, 21, 64};
     static const int64_t hw[][2] = {{1, 1}, {4, 7}, {9, 13}, {37, 35}, {29, 71}, {5, 150}};
-    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_SIGMOID};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_SIGMOID, DT_ACT_SILU};
     int n = 0;
     for (int64_t k = 5; k <= 7; k += 2)
         for (int64_t c = 1; c <= 4; c++)
             for (size_t mi = 0; mi < 3; mi++)
                 for (size_t si = 0; si < 6; si++, n++) {
                     int64_t pt = k / 2, pe = si % 2 && hw[si][0] > 1 ? k / 2 - 1 : k / 2;
-                    check_case(k, c, ms[mi], hw[si][0], hw[si][1], pt, pe, acts[n % 5], n % 3 == 0, n % 2 == 0, pools,
+                    check_case(k, c, ms[mi], hw[si][0], hw[si][1], pt, pe, acts[n % 6], n % 3 == 0, n % 2 == 0, pools,
                                avx512);
                 }
 }

@@ -253,8 +253,8 @@ static void test_whole_tile_store_matches_row_store(bool fast)
     for (int i = 0; i < 8; i++) bias[i] = frand();
     for (int i = 0; i < 8 * LDC; i++) res[i] = frand();
     int bad = 0, cases = 0;
-    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_HARDSIGMOID};
-    for (int act = 0; act < 5; act++)
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSWISH, DT_ACT_HARDSIGMOID, DT_ACT_SILU};
+    for (int act = 0; act < 6; act++)
         for (int far = 0; far < 2; far++)
             for (int r = 0; r < 2; r++)
                 for (int b = 0; b < 2; b++) {

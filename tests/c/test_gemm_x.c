@@ -39,7 +39,8 @@ static void test_x_kernel_matches_wide_bits(void)
     static const dt_epilogue epis[] = {{DT_ACT_RELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_CLIP, -0.5f, 0.7f, NULL, NULL, false, false},
                                        {DT_ACT_HARDSWISH, 1.0f / 6, 0.5f, NULL, NULL, false, false},
                                        {DT_ACT_HARDSIGMOID, 0.2f, 0.5f, NULL, NULL, false, false},
-                                       {DT_ACT_GELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_NONE, 0, 0, NULL, NULL, false, false}};
+                                       {DT_ACT_GELU, 0, 0, NULL, NULL, false, false},       {DT_ACT_NONE, 0, 0, NULL, NULL, false, false},
+                                       {DT_ACT_SIGMOID, 0, 0, NULL, NULL, false, false},    {DT_ACT_SILU, 0, 0, NULL, NULL, false, false}};
     float Cw[8 * LDC], Cx[8 * LDC];
     int bad = 0;
     for (int nx = 1; nx <= DT_GEMM_NARROW; nx++) {
@@ -47,7 +48,7 @@ static void test_x_kernel_matches_wide_bits(void)
         for (int k = 0; k < KC; k++)
             for (int j = 0; j < 16; j++) P[k * 16 + j] = j < nx ? B[k * LDB + 48 + j] : 0.0f;
         for (int m = 1; m <= 8; m++)
-            for (int mode = 0; mode < 4 + 6; mode++)
+            for (int mode = 0; mode < 4 + 8; mode++)
                 for (int packed = 0; packed < 2; packed++) {
                     bool first = mode != 3;
                     float beta = mode == 1 ? 0.5f : 0.0f;

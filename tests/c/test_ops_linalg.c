@@ -484,6 +484,45 @@ static void test_gelu_in_store_matches_pass(void)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Sigmoid and Silu in the GEMM's store (dt_sigmoid_v16) and in the direct convolutions' lanes
+ * (dt_dw_epi) give the epilogue pass's bits, whose forms are the Sigmoid kernel's and the Mul
+ * after it: over specials (zeros, infinities, a NaN, the exponential's clamps at -87 and 88,
+ * subnormals) and a sweep of [-100, 100]. A NaN must stay a NaN (its sign is the compiler's). */
+static void test_sigmoid_silu_in_store_match_pass(void)
+{
+    dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
+    if (!kepi) return;   /* no AVX-512 here: the pass runs everywhere */
+    enum { NV = 3, NRW = 48 };
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
+                                    87.0f, -87.0f, 88.0f, -88.0f, 87.5f, -87.5f, 103.0f, -103.0f, 1e-7f, 0.5f};
+    int n_special = (int)(sizeof special / sizeof special[0]), bad = 0, nan_ok = 0;
+    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+    for (int act = DT_ACT_SIGMOID; act <= DT_ACT_SILU; act += DT_ACT_SILU - DT_ACT_SIGMOID) {
+        dt_epilogue epi = {.act = (dt_act)act};
+        for (int blk = 0; blk < 400; blk++) {
+            float b[NRW], c1[8 * NRW], c2[8 * NRW];
+            for (int j = 0; j < NRW; j++) {
+                int idx = blk * NRW + j;
+                b[j] = idx < n_special ? special[idx] : -100.0f + 200.0f * (float)(idx - n_special) / (400.0f * NRW);
+            }
+            dt_gemm_kernel_avx512(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
+            dt_epilogue_apply(&epi, c1, NULL, NRW);
+            kepi(1, a, b, NRW, NV, c2, NRW, 1, NRW, true, 0.0f, NULL, &epi, NULL);
+            for (int j = 0; j < NRW; j++) {
+                if (isnan(c1[j]) && isnan(c2[j])) {
+                    nan_ok++;
+                    continue;
+                }
+                if (memcmp(&c1[j], &c2[j], sizeof(float)) && bad++ < 3)
+                    fprintf(stderr, "%s in store at %.9g: %.9g, the pass %.9g\n", act == DT_ACT_SILU ? "Silu" : "Sigmoid",
+                            (double)b[j], (double)c2[j], (double)c1[j]);
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(nan_ok, 2);
+}
+
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
  * multiply-adds, or fewer rows than a micro-tile and under 0.4M multiply-adds but bound by
  * streaming B: bert_small at one token) are split over the threads, by columns (each thread
@@ -1234,6 +1273,7 @@ int main(void)
     test_fine_split_same_bits();
     test_pack_a_full_exact();
     test_gelu_in_store_matches_pass();
+    test_sigmoid_silu_in_store_match_pass();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

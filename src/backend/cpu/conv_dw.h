@@ -6,17 +6,18 @@
 #define DT_CPU_CONV_DW_H
 
 #include "backend/cpu/epilogue.h"
+#include "backend/cpu/exp_approx.h"
 
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 /* The epilogue in lanes before the store, over R rows of one column block: residual, then
- * Relu, Clip, HardSigmoid or HardSwish with dt_epilogue_apply's float operations (as
+ * Relu, Clip, HardSigmoid, HardSwish, Sigmoid or Silu with dt_epilogue_apply's float operations (as
  * dt_gemm_row_out: max/min return their second operand on NaN and on equal values, which keeps
  * a NaN and a -0 as the scalar forms do; p0 * x + p1 is a multiply then an add). One switch
  * per block, not per row: the rows' code stays straight. */
-static inline __attribute__((always_inline, target("avx512f"))) void
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const float *res, int64_t ld, __mmask16 m)
 {
     if (res)
@@ -41,6 +42,14 @@ dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const floa
             acc[r] = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(acc[r], h) : h;
         }
         break;
+    case DT_ACT_SIGMOID:
+    case DT_ACT_SILU:
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m512 s = dt_sigmoid_v16(acc[r]);
+            acc[r] = act == DT_ACT_SILU ? _mm512_mul_ps(acc[r], s) : s;
+        }
+        break;
     default:
         break;
     }
@@ -50,7 +59,8 @@ dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const floa
 static inline bool dt_dw_epi_in_lanes(const dt_epilogue *e)
 {
     return e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
-           e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH;
+           e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH || e->act == DT_ACT_SIGMOID ||
+           e->act == DT_ACT_SILU;
 }
 
 /* The lanes j of a 16-float load at column c0 + j of an image row that lie inside it. */

@@ -206,7 +206,7 @@ dt_dw16_tile_in(const dt_conv_geom *g, const dt_dw16_layout *l, const float *x, 
 /* The outputs (q order in ot) back to the block's 16 planes y (ystep floats apart, the
  * residual's likewise), 16 pixels at a time (the last 16 moved back as above), the epilogue
  * in lanes before the store (act NONE, res NULL: none). */
-static inline __attribute__((always_inline, target("avx512f"))) void
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_dw16_tile_out(const dt_conv_geom *g, const dt_dw16_layout *l, const float *ot, dt_act act, __m512 p0v, __m512 p1v,
                  const float *res, float *y, int64_t ystep)
 {

@@ -79,7 +79,7 @@ dt_smallc_pass_start(const dt_smallc_job *j, __m512 acc[DT_SMALLC_NV][DT_SMALLC_
 
 /* A pass's outputs: the epilogue in lanes (or after the store where it has no lane form),
  * the rows stored, the last vector of a row masked. */
-static inline __attribute__((always_inline, target("avx512f"))) void
+static inline __attribute__((always_inline, target("avx512f,fma"))) void
 dt_smallc_pass_store(const dt_smallc_job *j, __m512 acc[DT_SMALLC_NV][DT_SMALLC_CH], int64_t b, int64_t mb,
                      int64_t hb, int64_t oy, int64_t ox)
 {

@@ -182,7 +182,7 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
         for (int64_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case U_SIGMOID:
-        for (int64_t i = b; i < e; i++) y[i] = 1.0f / (1.0f + dt_exp_approx(-x[i]));
+        for (int64_t i = b; i < e; i++) y[i] = dt_sigmoid_approx(x[i]);
         break;
     case U_TANH:
         for (int64_t i = b; i < e; i++) y[i] = dt_tanh_approx(x[i]);

@@ -62,9 +62,12 @@ static inline __attribute__((always_inline)) void dt_epilogue_pass(dt_act act, f
         DT_EPI_LOOP(x * dt_epi_hardsigmoid(x, p0, p1))
         break;
     case DT_ACT_SIGMOID:
-        /* Rare (one small gate in the suite): libm's expf, within an ulp or two of the
-         * elementwise kernel's polynomial. */
-        DT_EPI_LOOP(1.0f / (1.0f + expf(-x)))
+        /* The Sigmoid kernel's form (elementwise_unary.c): the unfused layers' bits. */
+        DT_EPI_LOOP(dt_sigmoid_approx(x))
+        break;
+    case DT_ACT_SILU:
+        /* Mul(x, Sigmoid(x)) with the Sigmoid kernel's form: the unfused layers' bits. */
+        DT_EPI_LOOP(x * dt_sigmoid_approx(x))
         break;
     case DT_ACT_GELU:
         DT_EPI_LOOP(dt_gelu_approx(x))
@@ -102,7 +105,7 @@ void dt_epilogue_apply(const dt_epilogue *e, float *c, const float *r, int64_t n
 
 int dt_act_from_name(const char *name)
 {
-    static const char *const names[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Gelu"};
+    static const char *const names[] = {"", "Relu", "Clip", "HardSigmoid", "HardSwish", "Sigmoid", "Gelu", "Silu"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (strcmp(names[i], name) == 0) return (int)i;
     return -1;

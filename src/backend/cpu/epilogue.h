@@ -18,7 +18,8 @@ typedef enum dt_act {
     DT_ACT_HARDSIGMOID, /* max(0, min(1, p0 * x + p1)) */
     DT_ACT_HARDSWISH,   /* x * hardsigmoid(x) with p0 = alpha, p1 = beta (ONNX: 1/6, 1/2) */
     DT_ACT_SIGMOID,
-    DT_ACT_GELU         /* approximate "none", as the Gelu kernel computes it (exp_approx.h) */
+    DT_ACT_GELU,        /* approximate "none", as the Gelu kernel computes it (exp_approx.h) */
+    DT_ACT_SILU         /* x * sigmoid(x): PyTorch's SiLU as its exporter writes it, Mul(x, Sigmoid(x)) */
 } dt_act;
 
 typedef struct dt_epilogue {

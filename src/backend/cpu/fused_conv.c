@@ -308,15 +308,29 @@ static bool dt_fc_scale_weights(const dt_conv_geom *g, const dt_conv_args *a, dt
     return one && g->group == 1 && a->w_packed && !a->w_bf16 && (algo == DT_CONV_IM2COL || algo == DT_CONV_AUTO);
 }
 
-/* Column k of packed weights (dt_gemm_pack_a_full's panels: per k, 8 rows) times s[k]. */
-static void dt_fc_scale_packed(const float *w, const float *s, int64_t m, int64_t k, float *dst)
+/* Column k of packed weights (dt_gemm_pack_a_full's panels: per k, 8 rows) times s[k], panels
+ * [p0, p1): an 8-float row of a panel per k, one AVX2 vector (a clone per ISA; the scalar SSE
+ * loop was 3.5% of EfficientNet-B0 on 1 thread, perf, whose 16 projections scale 1.5 M weights
+ * a run), the panels split over the threads. */
+typedef struct dt_fc_wscale_job {
+    const float *w, *s;
+    float *dst;
+    int64_t k;
+} dt_fc_wscale_job;
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void dt_fc_scale_packed(void *arg, int64_t p0,
+                                                                                           int64_t p1, int tid)
 {
-    for (int64_t p = 0; p < (m + DT_GEMM_MR - 1) / DT_GEMM_MR; p++)
-        for (int64_t j = 0; j < k; j++)
-            for (int i = 0; i < DT_GEMM_MR; i++) {
-                int64_t e = (p * k + j) * DT_GEMM_MR + i;
-                dst[e] = w[e] * s[j];
-            }
+    (void)tid;
+    const dt_fc_wscale_job *j = arg;
+    const float *restrict s = j->s;
+    for (int64_t p = p0; p < p1; p++) {
+        const float *restrict w = j->w + p * j->k * DT_GEMM_MR;
+        float *restrict d = j->dst + p * j->k * DT_GEMM_MR;
+        for (int64_t c = 0; c < j->k; c++)
+#pragma GCC unroll 8
+            for (int i = 0; i < DT_GEMM_MR; i++) d[c * DT_GEMM_MR + i] = w[c * DT_GEMM_MR + i] * s[c];
+    }
 }
 
 /* Channels [c0, c1) of an image times their scales into dst: the unfused Mul's products. The
@@ -367,7 +381,9 @@ static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args
         ab.y = a->y + b * g->m * opx;
         ab.scratch = (char *)ex->scratch + front;
         if (sw) {
-            dt_fc_scale_packed(a->w_packed, sb, g->m, g->c, copy);
+            dt_fc_wscale_job j = {a->w_packed, sb, copy, g->c};
+            dt_parallel_for(ex->pool, (g->m + DT_GEMM_MR - 1) / DT_GEMM_MR, (4096 + 8 * g->c - 1) / (8 * g->c),
+                            dt_fc_scale_packed, &j);
             ab.w_packed = copy;
         } else if (sx) {
             ab.x_scale = sb;

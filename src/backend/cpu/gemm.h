@@ -172,8 +172,8 @@ dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 
 /* As dt_gemm_kernel_fn for a tile of the product's last K block, with the epilogue applied
  * before the store: the column bias (epi->col_bias at the tile's first column; NULL: none),
- * residual (res: the tile's rows, ldc apart like c; NULL: none), then Relu,
- * Clip, HardSigmoid or HardSwish (dt_gemm_epi_in_store; Sigmoid keeps the pass). The bits of
+ * residual (res: the tile's rows, ldc apart like c; NULL: none), then the activation
+ * (dt_gemm_epi_in_store). The bits of
  * the plain kernel followed by dt_epilogue_apply, without the second pass over the tile: that
  * pass was 16% of a 1x1 conv of 16 input channels (mobilenet's first expansion) and 7% at 64.
  * NULL from the selector: none on this CPU. */
@@ -186,12 +186,13 @@ void dt_gemm_kernel_avx512_epi(int64_t kc, const float *a, const float *b, int64
                                const dt_epilogue *epi, const float *res);
 /* The epilogues the kernel above applies in its store. A per-column bias (FusedMatMul's) comes
  * too, first, with epi->col_bias pointing at the tile's first column (the driver hands the
- * kernel a copy of the epilogue so moved); Gelu as dt_gelu_approx's lane-wise copy. Sigmoid
- * keeps the pass. */
+ * kernel a copy of the epilogue so moved); Gelu as dt_gelu_approx's lane-wise copy, Sigmoid and
+ * Silu as dt_sigmoid_v16 (the Sigmoid kernel's bits). */
 static inline bool dt_gemm_epi_in_store(const dt_epilogue *e)
 {
     return e && (e->act == DT_ACT_NONE || e->act == DT_ACT_RELU || e->act == DT_ACT_CLIP ||
-                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH || e->act == DT_ACT_GELU);
+                 e->act == DT_ACT_HARDSIGMOID || e->act == DT_ACT_HARDSWISH || e->act == DT_ACT_GELU ||
+                 e->act == DT_ACT_SIGMOID || e->act == DT_ACT_SILU);
 }
 
 /* As dt_gemm_kernel_fn for a narrow tile (n <= DT_GEMM_NARROW columns), vectorized along the

@@ -41,8 +41,8 @@ static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"
 
 /* Writes one row of accumulators; the last vector is masked to the tile's width. With epi
  * (dt_gemm_kernel_avx512_epi: the product's last K block), the column bias (epi->col_bias, at
- * the tile's first column), the residual row res and Relu,
- * Clip, HardSigmoid or HardSwish are applied before the store, the same float operations as
+ * the tile's first column), the residual row res and the activation (dt_gemm_epi_in_store)
+ * are applied before the store, the same float operations as
  * dt_epilogue_apply over the stored row (max/min return their second operand on NaN and on
  * equal values, which keeps a NaN and a -0 as the scalar forms do). */
 static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) void
@@ -78,6 +78,9 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
                 r = epi->act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
             } else if (epi->act == DT_ACT_GELU) {
                 r = dt_gelu_v16(r);
+            } else if (epi->act == DT_ACT_SIGMOID || epi->act == DT_ACT_SILU) {
+                __m512 s = dt_sigmoid_v16(r);
+                r = epi->act == DT_ACT_SILU ? _mm512_mul_ps(r, s) : s;
             }
         }
         _mm512_mask_storeu_ps(c + v * 16, k, r);
@@ -112,6 +115,8 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
                 h = _mm512_max_ps(h, _mm512_setzero_ps());
                 h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
                 r = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
+            } else if (act == DT_ACT_SILU) {
+                r = _mm512_mul_ps(r, dt_sigmoid_v16(r));
             }
             if (nt)
                 _mm512_stream_ps(c + i * ldc + v * 16, r);
@@ -122,15 +127,15 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
 }
 
 /* Whether a tile takes dt_gemm_tile_store: a whole 8-row tile of the first K block with beta 0,
- * no column bias and Relu, Clip, HardSwish, HardSigmoid or none (every 1x1 and im2col conv of resnet50,
- * mobilenet_v2). */
+ * no column bias and Relu, Clip, HardSwish, HardSigmoid, Silu or none (every 1x1 and im2col conv of
+ * resnet50, mobilenet_v2, efficientnet). */
 static inline __attribute__((always_inline)) bool dt_gemm_tile_whole(int mr, int nv, int m, int n, bool first, float beta,
                                                                      const dt_epilogue *epi)
 {
     const dt_act act = epi ? epi->act : DT_ACT_NONE;
     return mr == DT_GEMM_MR && m == mr && n == nv * 16 && first && beta == 0.0f && (!epi || !epi->col_bias) &&
            (act == DT_ACT_NONE || act == DT_ACT_RELU || act == DT_ACT_CLIP || act == DT_ACT_HARDSWISH ||
-            act == DT_ACT_HARDSIGMOID);
+            act == DT_ACT_HARDSIGMOID || act == DT_ACT_SILU);
 }
 
 /* Whether a whole tile goes out non-temporally: C past the cache (epi->c_far) and the tile's
@@ -162,6 +167,8 @@ dt_gemm_tile_store(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const 
     else if (act == DT_ACT_CLIP)
         r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_CLIP, lo, hi, nt)
           : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_CLIP, lo, hi, nt);
+    else if (act == DT_ACT_SILU)
+        dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_SILU, 0, 0, nt);
     else
         r ? dt_gemm_tile_out(acc, nv, c, ldc, bias, r, DT_ACT_NONE, 0, 0, nt)
           : dt_gemm_tile_out(acc, nv, c, ldc, bias, NULL, DT_ACT_NONE, 0, 0, nt);

@@ -16,6 +16,7 @@ static __device__ __noinline__ float act_call(int op, float x, float p0, float p
 {
     switch (op) {
     case DT_CU_SIGMOID: return 1.f / (1.f + expf(-x));
+    case DT_CU_SILU: return x * (1.f / (1.f + expf(-x)));   // the unfused Sigmoid, then Mul
     case DT_CU_TANH: return tanhf(x);
     case DT_CU_ERF: return erff(x);
     case DT_CU_SQRT: return sqrtf(x);

@@ -65,7 +65,7 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
     if (L->in[1] && L->in[1]->rank > 4) return false; /* 3-D convs: host */
     const char *act = dt_attr_string(L, "activation", "");
     return !act[0] || !strcmp(act, "Relu") || !strcmp(act, "Clip") || !strcmp(act, "HardSigmoid") ||
-           !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid");
+           !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid") || !strcmp(act, "Silu");
 }
 
 /* Whether half data (float16, bfloat16) tries cuDNN's conv-bias-activation too: on by
@@ -265,6 +265,7 @@ ductile_status dt_cuda_act_read(const ductile_layer *L, const char *attr, const 
          : !strcmp(a, "Clip") ? DT_CU_CLIP
          : !strcmp(a, "HardSigmoid") ? DT_CU_HARDSIGMOID
          : !strcmp(a, "HardSwish") ? DT_CU_HARDSWISH
+         : !strcmp(a, "Silu") ? DT_CU_SILU
          : -1;
     if (*act < 0) return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute '%s' = '%s' is not supported", attr, a);
     if (*act == DT_CU_CLIP) {

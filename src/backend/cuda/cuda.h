@@ -32,7 +32,8 @@ enum { DT_CU_ADD, DT_CU_SUB, DT_CU_MUL, DT_CU_DIV, DT_CU_POW, DT_CU_MAX, DT_CU_M
 enum {
     DT_CU_IDENTITY, DT_CU_RELU, DT_CU_SIGMOID, DT_CU_TANH, DT_CU_ERF, DT_CU_SQRT, DT_CU_EXP, DT_CU_LOG,
     DT_CU_NEG, DT_CU_ABS, DT_CU_RECIPROCAL, DT_CU_HARDSIGMOID, DT_CU_HARDSWISH, DT_CU_CLIP,
-    DT_CU_LEAKYRELU, DT_CU_ELU, DT_CU_SOFTPLUS, DT_CU_GELU, DT_CU_GELU_TANH, DT_CU_FLOOR, DT_CU_CEIL
+    DT_CU_LEAKYRELU, DT_CU_ELU, DT_CU_SOFTPLUS, DT_CU_GELU, DT_CU_GELU_TANH, DT_CU_FLOOR, DT_CU_CEIL,
+    DT_CU_SILU  /* x * sigmoid(x): a FusedConv's "Silu" (Mul(x, Sigmoid(x)) fused, builder/fuse.c) */
 };
 
 int dt_cu_binary(int op, int dtype, const void *a, const void *b, void *y, const dt_cu_bcast *g, void *stream);
