@@ -84,6 +84,8 @@ def make_model(name):
         return torchvision.models.mobilenet_v2(weights=None), {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224)]}, {"input": {0: "batch"}}
     if name == "resnet50":
         return torchvision.models.resnet50(weights=None), {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (128, 3, 224, 224)]}, {"input": {0: "batch"}}
+    if name == "efficientnet_b0":
+        return torchvision.models.efficientnet_b0(weights=None), {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224)]}, {"input": {0: "batch"}}
     if name == "seg_lraspp":
         m = torchvision.models.segmentation.lraspp_mobilenet_v3_large(weights=None, weights_backbone=None, num_classes=1)
         return SegOut(m), {"input": [(1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600)]}, {"input": {2: "image_height", 3: "image_width"}}

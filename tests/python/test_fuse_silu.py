@@ -161,3 +161,13 @@ def test_cuda_runs_silu_convs_and_matches(prec):
     feeds = {"x": x}
     want = {"y": ort_run(model.SerializeToString(), feeds)["y"]}
     check_cuda(model.SerializeToString(), feeds, want, {"FusedConv": 8}, prec)
+
+
+@pytest.mark.parametrize("prec", ["fp32", "fp16"])
+def test_cuda_efficientnet_b0_runs_its_convs_on_the_gpu_and_matches(efficientnet, prec):
+    import onnx
+    model = onnx.load(str(efficientnet))
+    x = np.random.default_rng(17).standard_normal((2, 3, 224, 224), dtype=np.float32)
+    feeds = {"input": x}
+    want = {"output": ort_run(model.SerializeToString(), feeds)["output"]}
+    check_cuda(model.SerializeToString(), feeds, want, {"FusedConv": 81}, prec)
