@@ -44,10 +44,14 @@ dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const floa
         break;
     case DT_ACT_SIGMOID:
     case DT_ACT_SILU:
-#pragma GCC unroll 4
-        for (int r = 0; r < R; r++) {
-            __m512 s = dt_sigmoid_v16(acc[r]);
-            acc[r] = act == DT_ACT_SILU ? _mm512_mul_ps(acc[r], s) : s;
+        /* four rows at a time, each step over the four (dt_sigmoid_vecs) */
+#pragma GCC unroll 2
+        for (int r = 0; r < R; r += 4) {
+            if (R - r >= 4)
+                dt_sigmoid_vecs(acc + r, 4, act == DT_ACT_SILU);
+            else
+#pragma GCC unroll 3
+                for (int q = r; q < R; q++) dt_sigmoid_vecs(acc + q, 1, act == DT_ACT_SILU);
         }
         break;
     default:

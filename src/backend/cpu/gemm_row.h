@@ -97,6 +97,27 @@ static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"
 dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const float *bias, const float *res,
                  const dt_act act, float lo, float hi, bool nt)
 {
+    if (act == DT_ACT_SILU) {
+        /* a row's vectors through the sigmoid's steps together (dt_sigmoid_vecs) */
+#pragma GCC unroll 8
+        for (int i = 0; i < DT_GEMM_MR; i++) {
+            __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f), r[3];
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) {
+                r[v] = _mm512_add_ps(acc[i][v], bi);
+                if (res) r[v] = _mm512_add_ps(r[v], _mm512_loadu_ps(res + i * ldc + v * 16));
+            }
+            dt_sigmoid_vecs(r, nv, true);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) {
+                if (nt)
+                    _mm512_stream_ps(c + i * ldc + v * 16, r[v]);
+                else
+                    _mm512_storeu_ps(c + i * ldc + v * 16, r[v]);
+            }
+        }
+        return;
+    }
 #pragma GCC unroll 8
     for (int i = 0; i < DT_GEMM_MR; i++) {
         __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f);
@@ -115,8 +136,6 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
                 h = _mm512_max_ps(h, _mm512_setzero_ps());
                 h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
                 r = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
-            } else if (act == DT_ACT_SILU) {
-                r = _mm512_mul_ps(r, dt_sigmoid_v16(r));
             }
             if (nt)
                 _mm512_stream_ps(c + i * ldc + v * 16, r);
