@@ -63,6 +63,8 @@ SUITE = {
                       [{"input": (1, 3, 224, 224)}, {"input": (4, 3, 224, 224)}]),
     "efficientnet_b0.onnx": ({"input": ((1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224))},
                              [{"input": (1, 3, 224, 224)}, {"input": (4, 3, 224, 224)}]),
+    "yolo.onnx": ({"images": ((1, 3, 320, 320), (1, 3, 640, 640), (1, 3, 1280, 1280))},
+                  [{"images": (1, 3, 480, 352)}, {"images": (2, 3, 384, 640)}]),
 }
 
 
@@ -134,7 +136,8 @@ def runs_for(est_ms, budget_ms):
 
 
 # Models the bench writes itself (random weights), and the script that writes each.
-GENERATED = {"resnet50.onnx": "make_resnet50.py", "efficientnet_b0.onnx": "make_efficientnet.py"}
+GENERATED = {"resnet50.onnx": "make_resnet50.py", "efficientnet_b0.onnx": "make_efficientnet.py",
+             "yolo.onnx": "make_yolo.py"}
 
 
 def model_path(model):

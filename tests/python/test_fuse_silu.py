@@ -3,7 +3,8 @@
 EfficientNet-style block at odd sizes (a 3x3 stride-2 stem of 3 channels, a 1x1 expansion, 3x3
 and 5x5 depthwise convolutions, squeeze-excite with SiLU and Sigmoid, a projection with its
 residual, each conv's SiLU in its store), in float32 and bfloat16, on 1 to 3 threads; and the
-EfficientNet-B0 that bench/make_efficientnet.py writes. The layer list shows the Sigmoid and Mul
+EfficientNet-B0 that bench/make_efficientnet.py writes, and the YOLOv8n-style detector of
+bench/make_yolo.py at several sizes of one engine. The layer list shows the Sigmoid and Mul
 layers gone; a Sigmoid whose output is also read elsewhere keeps both. On a GPU the CUDA engine
 runs the block's fused convolutions itself (not the host's) in float32, float16 and bfloat16
 (check_cuda's bounds); without one that test skips saying so."""
@@ -171,3 +172,31 @@ def test_cuda_efficientnet_b0_runs_its_convs_on_the_gpu_and_matches(efficientnet
     feeds = {"input": x}
     want = {"output": ort_run(model.SerializeToString(), feeds)["output"]}
     check_cuda(model.SerializeToString(), feeds, want, {"FusedConv": 81}, prec)
+
+
+@pytest.fixture(scope="module")
+def yolo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("yolo") / "yolo.onnx"
+    subprocess.run([sys.executable, str(REPO / "bench" / "make_yolo.py"), str(out)], check=True)
+    return out
+
+
+def test_yolo_style_detector_matches_onnxruntime_at_several_sizes(yolo):
+    """bench/make_yolo.py's YOLOv8n-style net: every conv's SiLU fused (the one Sigmoid left is
+    the class scores'), one engine for sizes from 64 to 256 with batch 1-2, on 2 threads."""
+    import onnx
+    model = onnx.load(str(yolo)).SerializeToString()
+    builder = ductile.Builder()
+    network = builder.parse_onnx(str(yolo))
+    profile = builder.create_optimization_profile()
+    profile.set_shape("images", (1, 3, 64, 64), (1, 3, 160, 224), (2, 3, 256, 256))
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    engine = builder.build_engine(network, config)
+    types = [L["LayerType"] for L in layers(engine)]
+    assert types.count("Sigmoid") == 1 and "Mul" not in types and "Conv" not in types
+    for shape in [(1, 3, 160, 224), (2, 3, 96, 64), (1, 3, 256, 192)]:
+        x = np.random.default_rng(18).standard_normal(shape, dtype=np.float32)
+        want = ort_run(model, {"images": x})["output"]
+        got = run(engine, {"images": x}, 2)["output"]
+        assert_close(got, want, rtol=1e-5, what=f"output at {shape}")
