@@ -65,6 +65,8 @@ SUITE = {
                              [{"input": (1, 3, 224, 224)}, {"input": (4, 3, 224, 224)}]),
     "yolo.onnx": ({"images": ((1, 3, 320, 320), (1, 3, 640, 640), (1, 3, 1280, 1280))},
                   [{"images": (1, 3, 480, 352)}, {"images": (2, 3, 384, 640)}]),
+    "llama.onnx": ({"input_ids": ((1, 1), (1, 128), (4, 512))},
+                   [{"input_ids": (1, 16)}, {"input_ids": (2, 77)}]),
 }
 
 
@@ -137,7 +139,7 @@ def runs_for(est_ms, budget_ms):
 
 # Models the bench writes itself (random weights), and the script that writes each.
 GENERATED = {"resnet50.onnx": "make_resnet50.py", "efficientnet_b0.onnx": "make_efficientnet.py",
-             "yolo.onnx": "make_yolo.py"}
+             "yolo.onnx": "make_yolo.py", "llama.onnx": "make_llama.py"}
 
 
 def model_path(model):

@@ -310,6 +310,35 @@ static void test_resize_errors(void)
     expect_error(L, in, DUCTILE_ERR_INVALID_ARGUMENT, "neither input 2 (scales) nor input 3 (sizes)");
 }
 
+/* The Softmax op runs its lines through FusedAttention's 8-row kernel (dt_cpu_softmax_masked_rows,
+ * no mask): the bits of the line kernel (dt_cpu_softmax_line), which the fused attention's
+ * other paths use, at lengths around the 16-lane steps, 1 to 8 rows, with logits over
+ * [-90, 90], float's lowest (a masked score), -inf, +-0 and a NaN line. */
+static void test_softmax_rows_give_the_line_bits(void)
+{
+    static const int64_t lens[] = {1, 2, 15, 16, 17, 31, 48, 128, 129, 1000};
+    int bad = 0, cases = 0;
+    for (size_t c = 0; c < sizeof lens / sizeof lens[0]; c++)
+        for (int rows = 1; rows <= 8; rows += 3) {
+            int64_t n = lens[c];
+            float *x = malloc(sizeof(float) * (size_t)(rows * n)), *a = malloc(sizeof(float) * (size_t)(rows * n));
+            float *b = malloc(sizeof(float) * (size_t)(rows * n));
+            for (int64_t i = 0; i < rows * n; i++) x[i] = (float)((i * 7919 + 17) % 18001) / 100.0f - 90.0f;
+            if (n > 3) x[1] = -FLT_MAX, x[2] = -INFINITY, x[3] = -0.0f;
+            if (rows > 1) x[n] = NAN;
+            for (int r = 0; r < rows; r++) dt_cpu_softmax_line(x + r * n, a + r * n, n);
+            dt_cpu_softmax_masked_rows(x, n, NULL, 0, 0, b, n, n, rows, false);
+            for (int64_t i = 0; i < rows * n; i++)
+                if (memcmp(&a[i], &b[i], sizeof(float)) && !(isnan(a[i]) && isnan(b[i])) && bad++ < 3)
+                    fprintf(stderr, "softmax n=%lld rows=%d at %lld: rows %.9g, line %.9g\n", (long long)n, rows,
+                            (long long)i, (double)b[i], (double)a[i]);
+            cases++;
+            free(x), free(a), free(b);
+        }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(cases, 30);
+}
+
 static void test_softmax(void)
 {
     dt_view in[1] = {GVIEW(14, 2, 3, 4)};
@@ -750,6 +779,7 @@ int main(void)
     test_resize();
     test_resize_errors();
     test_softmax();
+    test_softmax_rows_give_the_line_bits();
     test_layernorm();
     test_layernorm_rows_match_layernorm_bits();
     test_batch_instance_norm();
