@@ -111,6 +111,31 @@ static ductile_tensor *dt_scaled(const dt_fuse *f, ductile_tensor *t, ductile_la
     return t;
 }
 
+/* The scores scaled after their product, as Hugging Face's eager attention writes it:
+ * MatMul(Q, Kt) -> Div(sqrt(d)) or Mul(1 / sqrt(d)), the product read only by P. Taken only
+ * where the factor is a power of two (head sizes 4, 16, 64, 256): scaling K by it before the
+ * product then gives the unfused chain's bits (every product and partial sum scaled by 2^-p,
+ * exactly, short of subnormals), so the fused attention's k_scale absorbs it. Returns the
+ * MatMul and sets *factor, else NULL. */
+static ductile_layer *dt_score_scale(const dt_fuse *f, const ductile_layer *P, float *factor)
+{
+    bool div = !strcmp(P->op_type, "Div");
+    if ((!div && strcmp(P->op_type, "Mul")) || strcmp(P->domain, "") || P->n_in != 2 || P->n_out != 1) return NULL;
+    for (int i = 0; i < (div ? 1 : 2); i++) {
+        ductile_tensor *x = P->in[i], *c = P->in[1 - i];
+        ductile_layer *M = x ? f->producer[x->index] : NULL;
+        float v;
+        int e;
+        if (!M || f->dead[M->index] || strcmp(M->op_type, "MatMul") || dt_fuse_sole_reader(f, x) != P || !c ||
+            !c->data || c->nbytes != sizeof(float) || !dt_fuse_const_scalar(P, 1 - i, NAN, &v) ||
+            !dt_fuse_same_shape(x, P->out[0]) || !(v > 0.0f) || isinf(v) || frexpf(v, &e) != 0.5f)
+            continue;
+        *factor = div ? 1.0f / v : v;
+        return M;
+    }
+    return NULL;
+}
+
 /* IsNaN(p) -> Where(., 0, p): the only two layers reading p, with the Where's output read by
  * one layer only; sets *isnan_l and *where, else returns false. */
 static bool dt_match_nan_to_zero(const dt_fuse *f, ductile_tensor *p, ductile_layer **isnan_l, ductile_layer **where)
@@ -153,8 +178,8 @@ static ductile_layer *dt_transpose_into(const dt_fuse *f, ductile_tensor *t, con
     return T;
 }
 
-/* Mul(Q, a) and Mul(Kt, b) -> MatMul -> Add(mask) -> Softmax(last axis) [-> IsNaN + Where(0)]
- * -> MatMul(V), each intermediate read only by the next: one FusedAttention in the second
+/* Mul(Q, a) and Mul(Kt, b) -> MatMul [-> Div or Mul by a power of two] -> Add(mask) ->
+ * Softmax(last axis) [-> IsNaN + Where(0)] -> MatMul(V), each intermediate read only by the next: one FusedAttention in the second
  * MatMul's place (or, with the heads' Transposes absorbed, the output Transpose's). Q, Kt and
  * V must have one rank and the same batch dims (the fused kernel does not broadcast them), and
  * the mask must not grow the scores. */
@@ -169,13 +194,20 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
     if (!Ad || f->dead[Ad->index] || strcmp(Ad->op_type, "Add") || strcmp(Ad->domain, "") || Ad->n_in != 2 ||
         dt_fuse_sole_reader(f, x) != Sm)
         return DUCTILE_OK;
-    ductile_layer *Mm1 = NULL;
+    ductile_layer *Mm1 = NULL, *Sc = NULL;
     ductile_tensor *mask = NULL, *s = NULL;
+    float s_scale = 1.0f;
     for (int i = 0; i < 2 && !Mm1; i++) {
         ductile_tensor *c = Ad->in[i];
         ductile_layer *P = c ? f->producer[c->index] : NULL;
-        if (P && !f->dead[P->index] && !strcmp(P->op_type, "MatMul") && !strcmp(P->domain, "") && P->n_in == 2 &&
-            P->n_out == 1 && dt_fuse_sole_reader(f, c) == Ad && Ad->in[1 - i] != c) {
+        if (!P || f->dead[P->index] || dt_fuse_sole_reader(f, c) != Ad || Ad->in[1 - i] == c) continue;
+        ductile_layer *S = dt_score_scale(f, P, &s_scale);
+        if (S) {
+            Sc = P;
+            P = S;
+            c = S->out[0];
+        }
+        if (!strcmp(P->op_type, "MatMul") && !strcmp(P->domain, "") && P->n_in == 2 && P->n_out == 1) {
             Mm1 = P;
             s = c;
             mask = Ad->in[1 - i];
@@ -186,6 +218,7 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
     ductile_layer *mq, *mk, *I = NULL, *W = NULL;
     float qs, ks;
     ductile_tensor *q = dt_scaled(f, Mm1->in[0], &mq, &qs), *kt = dt_scaled(f, Mm1->in[1], &mk, &ks);
+    ks *= s_scale;   /* a power of two: exact */
     ductile_tensor *p = Sm->out[0];
     bool nan0 = dt_match_nan_to_zero(f, p, &I, &W);
     if (nan0) p = W->out[0];
@@ -198,7 +231,7 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
      * constant in the chain must prove it (MatMul, Add, Softmax and Where keep one type). A
      * float16 attention stays unfused rather than fail to build. */
     const ductile_tensor *known[] = {q, kt, v, mask, s, x, Sm->out[0]};
-    bool f32 = mq || mk || nan0;
+    bool f32 = mq || mk || nan0 || Sc;   /* their float32 constants type the chain */
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) f32 |= known[i] && known[i]->dtype == DUCTILE_FLOAT32;
     if (!f32) return DUCTILE_OK;
     int r = q->rank;
@@ -247,6 +280,7 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
     f->reader[q->index] = f->reader[kt->index] = f->reader[v->index] = f->reader[mask->index] = Mm1;
     dt_fuse_kill(f, mq);
     dt_fuse_kill(f, mk);
+    dt_fuse_kill(f, Sc);
     dt_fuse_kill(f, Ad);
     dt_fuse_kill(f, Sm);
     dt_fuse_kill(f, I);
