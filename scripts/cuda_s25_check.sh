@@ -4,6 +4,7 @@
 # SiLU block in fp32 / fp16 / bf16 and EfficientNet-B0 on the GPU), the other CUDA Python tests
 # most related first, each file's result logged as it ends; then, with BENCH=1 and time left,
 # bench_cuda's EfficientNet-B0 table (FP16, against PyTorch eager / compile / CUDA graphs).
+# PYTESTS names other test files (the second call: test_llama.py, the attention fusion's).
 #     OUT=$OUT BUDGET_S=560 bash scripts/cuda_s25_check.sh <models dir>
 set -u
 OUT=${OUT:-build/s25c}
@@ -13,7 +14,7 @@ for t in test_cuda_host test_device_path test_cuda_no_alloc test_cuda_dw test_cu
     timeout 40 build/tests/$t > "$L/c_$t.log" 2>&1
     echo "$t rc=$? $(tail -1 "$L/c_$t.log")" | tee -a "$S"
 done
-for f in test_fuse_silu.py test_cuda_fusions.py test_fuse_se_pool.py test_cuda.py test_cuda_ops.py test_cuda_conv_tc.py test_cli_device.py; do
+for f in ${PYTESTS:-test_fuse_silu.py test_cuda_fusions.py test_fuse_se_pool.py test_cuda.py test_cuda_ops.py test_cuda_conv_tc.py test_cli_device.py}; do
     left=$((${BUDGET_S:-560} - SECONDS - ${BENCH_S:-0}))
     [ $left -lt 15 ] && { log "no time left for $f"; continue; }
     timeout $left python3 -m pytest -q -rf -p no:cacheprovider tests/python/$f > "$L/py_$f.log" 2>&1
