@@ -3,12 +3,12 @@ batch norms folded into the convolutions, SiLU as Sigmoid + Mul, squeeze-and-exc
 GlobalAveragePool, two 1x1 convolutions with SiLU and Sigmoid, Mul) with random weights and a
 dynamic batch dim, opset 17.
 Usage: python bench/make_efficientnet.py OUT.onnx"""
-import os
 import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from onnx_gen import Names, save
 
 # expand ratio, kernel, stride, in channels, out channels, layers (torchvision's efficientnet_b0)
 STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 3, 2, 40, 80, 3),
@@ -18,11 +18,7 @@ STAGES = ((1, 3, 1, 32, 16, 1), (6, 3, 2, 16, 24, 2), (6, 5, 2, 24, 40, 2), (6, 
 def build(path, seed=0):
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
-    count = [0]
-
-    def name(prefix):
-        count[0] += 1
-        return f"{prefix}_{count[0]}"
+    name = Names()
 
     def silu(x):
         s, m = name("sigmoid"), name("silu")
@@ -71,15 +67,9 @@ def build(path, seed=0):
     inits.append(numpy_helper.from_array((rng.standard_normal((1000, 1280)) * 0.01).astype(np.float32), "fc_w"))
     inits.append(numpy_helper.from_array(np.zeros(1000, np.float32), "fc_b"))
     nodes.append(helper.make_node("Gemm", [f, "fc_w", "fc_b"], ["output"], transB=1))
-    graph = helper.make_graph(nodes, "efficientnet_b0",
-                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ductile-bench")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    onnx.save(model, path)
-
+    save(path, nodes, "efficientnet_b0",
+         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1000])], inits)
 
 if __name__ == "__main__":
     build(sys.argv[1])

@@ -7,12 +7,12 @@ attention, and the SwiGLU MLP (SiLU as Sigmoid + Mul). 4 layers, hidden 256, 4 h
 704, vocabulary 2048, random weights; input input_ids [batch, seq] int64, output logits
 [batch, seq, 2048]. Opset 17.
 Usage: python bench/make_llama.py OUT.onnx"""
-import os
 import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from onnx_gen import Names, save
 
 D, HEADS, HD, FF, VOCAB, LAYERS, MAXPOS = 256, 4, 64, 704, 2048, 4, 2048
 
@@ -20,11 +20,7 @@ D, HEADS, HD, FF, VOCAB, LAYERS, MAXPOS = 256, 4, 64, 704, 2048, 4, 2048
 def build(path, seed=0):
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
-    count = [0]
-
-    def name(prefix):
-        count[0] += 1
-        return f"{prefix}_{count[0]}"
+    name = Names()
 
     def const(arr, prefix):
         n = name(prefix)
@@ -89,15 +85,8 @@ def build(path, seed=0):
         act = node("Mul", [g, node("Sigmoid", [g])])
         h = node("Add", [h, node("MatMul", [node("Mul", [act, up]), weight(FF, D)])])
     nodes.append(helper.make_node("MatMul", [rmsnorm(h), weight(D, VOCAB)], ["logits"]))
-    graph = helper.make_graph(
-        nodes, "llama_small", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", VOCAB])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ductile-bench")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    onnx.save(model, path)
-
+    save(path, nodes, "llama_small", [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"])],
+         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", "seq", VOCAB])], inits)
 
 if __name__ == "__main__":
     build(sys.argv[1])

@@ -4,18 +4,15 @@ Usage: python bench/make_resnet50.py OUT.onnx"""
 import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from onnx_gen import Names, save
 
 
 def build(path, seed=0):
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
-    count = [0]
-
-    def name(prefix):
-        count[0] += 1
-        return f"{prefix}_{count[0]}"
+    name = Names()
 
     def conv(x, cin, cout, k, stride=1, relu=True):
         w, b, y = name("w"), name("b"), name("conv")
@@ -51,15 +48,8 @@ def build(path, seed=0):
     inits.append(numpy_helper.from_array((rng.standard_normal((1000, 2048)) * 0.01).astype(np.float32), "fc_w"))
     inits.append(numpy_helper.from_array(np.zeros(1000, np.float32), "fc_b"))
     nodes.append(helper.make_node("Gemm", [f, "fc_w", "fc_b"], ["output"], transB=1))
-    graph = helper.make_graph(nodes, "resnet50", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1000])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ductile-bench")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    import os
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    onnx.save(model, path)
-
+    save(path, nodes, "resnet50", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 1000])], inits)
 
 if __name__ == "__main__":
     build(sys.argv[1])

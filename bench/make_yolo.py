@@ -5,22 +5,18 @@ with random weights; input [batch, 3, height, width] (multiples of 32), output
 [batch, 144, anchors]: per anchor 64 box logits (4 x 16 bins) and 80 class scores (Sigmoid).
 The box decoding (DFL, anchor grid) is left out. Opset 17.
 Usage: python bench/make_yolo.py OUT.onnx"""
-import os
 import sys
 
 import numpy as np
-import onnx
 from onnx import TensorProto, helper, numpy_helper
+
+from onnx_gen import Names, save
 
 
 def build(path, seed=0):
     rng = np.random.default_rng(seed)
     nodes, inits = [], []
-    count = [0]
-
-    def name(prefix):
-        count[0] += 1
-        return f"{prefix}_{count[0]}"
+    name = Names()
 
     def const(arr, prefix):
         n = name(prefix)
@@ -104,16 +100,9 @@ def build(path, seed=0):
     nodes.append(helper.make_node("Split", [allp, const(np.array([64, 80], np.int64), "parts")], [bx, cl], axis=1))
     nodes.append(helper.make_node("Sigmoid", [cl], [sc]))
     nodes.append(helper.make_node("Concat", [bx, sc], ["output"], axis=1))
-    graph = helper.make_graph(
-        nodes, "yolov8n_style",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 144, "anchors"])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="ductile-bench")
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    onnx.save(model, path)
-
+    save(path, nodes, "yolov8n_style",
+         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", 144, "anchors"])], inits)
 
 if __name__ == "__main__":
     build(sys.argv[1])

@@ -453,74 +453,68 @@ static void test_pack_a_full_exact(void)
     CHECK_EQ_INT(bad, 0);
 }
 
-/* Gelu in the AVX-512 kernel's store (dt_gemm_kernel_avx512_epi) against the plain kernel
- * then the epilogue pass (dt_epilogue_apply, dt_gelu_approx): the same bits over a dense
- * sweep of both branches and the tails, and at +-0, +-inf, NaN, the largest floats and
- * denormals. The tile is a 1 x 48 row times one A value of 1, so C holds the values exactly. */
-static void test_gelu_in_store_matches_pass(void)
+/* An activation in the AVX-512 kernel's store (dt_gemm_kernel_avx512_epi) against the plain
+ * kernel then the epilogue pass (dt_epilogue_apply): the values special[] first, then a sweep of
+ * [lo, hi] over `blocks` rows of 48. The tile is a 1 x 48 row times one A value of 1, so C holds
+ * the values exactly. Returns the count of values whose bits differ; with any_nan a NaN matches
+ * any NaN (counted in *nans). */
+static int store_vs_pass(dt_gemm_kernel_epi_fn kepi, dt_act act, const float *special, int n_special, float lo, float hi,
+                         int blocks, bool any_nan, int *nans)
 {
-    dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
-    if (!kepi) return;   /* no AVX-512 here: the pass runs everywhere */
     enum { NV = 3, NRW = 48 };
-    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
-                                    5.656854f, -5.656854f, 1.3037f, -1.3037f, 0.921875f * 1.41421356f};
-    int n_special = (int)(sizeof special / sizeof special[0]), bad = 0;
+    int bad = 0;
     float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    dt_epilogue epi = {.act = DT_ACT_GELU};
-    for (int blk = 0; blk < 700; blk++) {
+    dt_epilogue epi = {.act = act};
+    for (int blk = 0; blk < blocks; blk++) {
         float b[NRW], c1[8 * NRW], c2[8 * NRW];
         for (int j = 0; j < NRW; j++) {
             int idx = blk * NRW + j;
-            b[j] = idx < n_special ? special[idx] : -12.0f + 24.0f * (float)(idx - n_special) / (700.0f * NRW);
+            b[j] = idx < n_special ? special[idx] : lo + (hi - lo) * (float)(idx - n_special) / ((float)blocks * NRW);
         }
         dt_gemm_kernel_avx512(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
         dt_epilogue_apply(&epi, c1, NULL, NRW);
         kepi(1, a, b, NRW, NV, c2, NRW, 1, NRW, true, 0.0f, NULL, &epi, NULL);
-        for (int j = 0; j < NRW; j++)
+        for (int j = 0; j < NRW; j++) {
+            if (any_nan && isnan(c1[j]) && isnan(c2[j])) {
+                ++*nans;
+                continue;
+            }
             if (memcmp(&c1[j], &c2[j], sizeof(float)) && bad++ < 3)
-                fprintf(stderr, "Gelu in store at %.9g: %.9g, the pass %.9g\n", (double)b[j], (double)c2[j],
-                        (double)c1[j]);
+                fprintf(stderr, "activation %d in store at %.9g: %.9g, the pass %.9g\n", (int)act, (double)b[j],
+                        (double)c2[j], (double)c1[j]);
+        }
     }
-    CHECK_EQ_INT(bad, 0);
+    return bad;
 }
 
-/* Sigmoid and Silu in the GEMM's store (dt_sigmoid_v16) and in the direct convolutions' lanes
- * (dt_dw_epi) give the epilogue pass's bits, whose forms are the Sigmoid kernel's and the Mul
- * after it: over specials (zeros, infinities, a NaN, the exponential's clamps at -87 and 88,
- * subnormals) and a sweep of [-100, 100]. A NaN must stay a NaN (its sign is the compiler's). */
-static void test_sigmoid_silu_in_store_match_pass(void)
+/* Gelu (dt_gelu_approx's lane copy): the same bits over a dense sweep of both branches and the
+ * tails, and at +-0, +-inf, NaN, the largest floats and denormals. */
+static void test_gelu_in_store_matches_pass(void)
 {
     dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
     if (!kepi) return;   /* no AVX-512 here: the pass runs everywhere */
-    enum { NV = 3, NRW = 48 };
+    static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
+                                    5.656854f, -5.656854f, 1.3037f, -1.3037f, 0.921875f * 1.41421356f};
+    int nans = 0;
+    CHECK_EQ_INT(store_vs_pass(kepi, DT_ACT_GELU, special, (int)(sizeof special / sizeof special[0]), -12.0f, 12.0f,
+                               700, false, &nans),
+                 0);
+}
+
+/* Sigmoid and Silu (dt_sigmoid_vecs, which the direct convolutions' lanes run too) give the
+ * pass's bits, whose forms are the Sigmoid kernel's and the Mul after it: over specials (zeros,
+ * infinities, a NaN, the exponential's clamps at -87 and 88, subnormals) and a sweep of
+ * [-100, 100]. A NaN must stay a NaN (its sign is the compiler's). */
+static void test_sigmoid_silu_in_store_match_pass(void)
+{
+    dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
+    if (!kepi) return;
     static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
                                     87.0f, -87.0f, 88.0f, -88.0f, 87.5f, -87.5f, 103.0f, -103.0f, 1e-7f, 0.5f};
-    int n_special = (int)(sizeof special / sizeof special[0]), bad = 0, nan_ok = 0;
-    float a[8] = {1, 1, 1, 1, 1, 1, 1, 1};
-    for (int act = DT_ACT_SIGMOID; act <= DT_ACT_SILU; act += DT_ACT_SILU - DT_ACT_SIGMOID) {
-        dt_epilogue epi = {.act = (dt_act)act};
-        for (int blk = 0; blk < 400; blk++) {
-            float b[NRW], c1[8 * NRW], c2[8 * NRW];
-            for (int j = 0; j < NRW; j++) {
-                int idx = blk * NRW + j;
-                b[j] = idx < n_special ? special[idx] : -100.0f + 200.0f * (float)(idx - n_special) / (400.0f * NRW);
-            }
-            dt_gemm_kernel_avx512(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
-            dt_epilogue_apply(&epi, c1, NULL, NRW);
-            kepi(1, a, b, NRW, NV, c2, NRW, 1, NRW, true, 0.0f, NULL, &epi, NULL);
-            for (int j = 0; j < NRW; j++) {
-                if (isnan(c1[j]) && isnan(c2[j])) {
-                    nan_ok++;
-                    continue;
-                }
-                if (memcmp(&c1[j], &c2[j], sizeof(float)) && bad++ < 3)
-                    fprintf(stderr, "%s in store at %.9g: %.9g, the pass %.9g\n", act == DT_ACT_SILU ? "Silu" : "Sigmoid",
-                            (double)b[j], (double)c2[j], (double)c1[j]);
-            }
-        }
-    }
-    CHECK_EQ_INT(bad, 0);
-    CHECK_EQ_INT(nan_ok, 2);
+    int n = (int)(sizeof special / sizeof special[0]), nans = 0;
+    CHECK_EQ_INT(store_vs_pass(kepi, DT_ACT_SIGMOID, special, n, -100.0f, 100.0f, 400, true, &nans), 0);
+    CHECK_EQ_INT(store_vs_pass(kepi, DT_ACT_SILU, special, n, -100.0f, 100.0f, 400, true, &nans), 0);
+    CHECK_EQ_INT(nans, 2);
 }
 
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M

@@ -68,11 +68,12 @@ def block_model(k_dw=5, keep_gate=False):
     return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
 
 
-def build(model, name, lo, shape, bf16=False):
+def build(model, name, lo, shape, bf16=False, hi=None):
+    """An engine of one profile: min lo, opt shape, max hi (default: shape)."""
     builder = ductile.Builder()
     network = builder.parse_onnx_bytes(model.SerializeToString())
     profile = builder.create_optimization_profile()
-    profile.set_shape(name, lo, shape, shape)
+    profile.set_shape(name, lo, shape, hi or shape)
     config = builder.create_builder_config()
     config.add_optimization_profile(profile)
     if bf16:
@@ -140,13 +141,7 @@ def efficientnet(tmp_path_factory):
 def test_efficientnet_b0_matches_onnxruntime(efficientnet, batch):
     import onnx
     model = onnx.load(str(efficientnet))
-    builder = ductile.Builder()
-    network = builder.parse_onnx(str(efficientnet))
-    profile = builder.create_optimization_profile()
-    profile.set_shape("input", (1, 3, 224, 224), (2, 3, 224, 224), (4, 3, 224, 224))
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    engine = builder.build_engine(network, config)
+    engine = build(model, "input", (1, 3, 224, 224), (2, 3, 224, 224), hi=(4, 3, 224, 224))
     types = [L["LayerType"] for L in layers(engine)]
     assert "Sigmoid" not in types and "Mul" not in types
     x = np.random.default_rng(15).standard_normal((batch, 3, 224, 224), dtype=np.float32)
@@ -185,14 +180,9 @@ def test_yolo_style_detector_matches_onnxruntime_at_several_sizes(yolo):
     """bench/make_yolo.py's YOLOv8n-style net: every conv's SiLU fused (the one Sigmoid left is
     the class scores'), one engine for sizes from 64 to 256 with batch 1-2, on 2 threads."""
     import onnx
-    model = onnx.load(str(yolo)).SerializeToString()
-    builder = ductile.Builder()
-    network = builder.parse_onnx(str(yolo))
-    profile = builder.create_optimization_profile()
-    profile.set_shape("images", (1, 3, 64, 64), (1, 3, 160, 224), (2, 3, 256, 256))
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    engine = builder.build_engine(network, config)
+    proto = onnx.load(str(yolo))
+    model = proto.SerializeToString()
+    engine = build(proto, "images", (1, 3, 64, 64), (1, 3, 160, 224), hi=(2, 3, 256, 256))
     types = [L["LayerType"] for L in layers(engine)]
     assert types.count("Sigmoid") == 1 and "Mul" not in types and "Conv" not in types
     for shape in [(1, 3, 160, 224), (2, 3, 96, 64), (1, 3, 256, 192)]:
