@@ -179,10 +179,10 @@ static ductile_layer *dt_transpose_into(const dt_fuse *f, ductile_tensor *t, con
 }
 
 /* Mul(Q, a) and Mul(Kt, b) -> MatMul [-> Div or Mul by a power of two] -> Add(mask) ->
- * Softmax(last axis) [-> IsNaN + Where(0)] -> MatMul(V), each intermediate read only by the next: one FusedAttention in the second
- * MatMul's place (or, with the heads' Transposes absorbed, the output Transpose's). Q, Kt and
- * V must have one rank and the same batch dims (the fused kernel does not broadcast them), and
- * the mask must not grow the scores. */
+ * Softmax(last axis) [-> IsNaN + Where(0)] -> MatMul(V), each intermediate read only by the
+ * next: one FusedAttention in the second MatMul's place (or, with the heads' Transposes
+ * absorbed, the output Transpose's). Q, Kt and V must have one rank and the same batch dims
+ * (the fused kernel does not broadcast them), and the mask must not grow the scores. */
 ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
 {
     ductile_network *net = f->net;
@@ -201,15 +201,13 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
         ductile_tensor *c = Ad->in[i];
         ductile_layer *P = c ? f->producer[c->index] : NULL;
         if (!P || f->dead[P->index] || dt_fuse_sole_reader(f, c) != Ad || Ad->in[1 - i] == c) continue;
-        ductile_layer *S = dt_score_scale(f, P, &s_scale);
-        if (S) {
-            Sc = P;
-            P = S;
-            c = S->out[0];
-        }
-        if (!strcmp(P->op_type, "MatMul") && !strcmp(P->domain, "") && P->n_in == 2 && P->n_out == 1) {
-            Mm1 = P;
-            s = c;
+        float factor = 1.0f;
+        ductile_layer *S = dt_score_scale(f, P, &factor), *M = S ? S : P;
+        if (!strcmp(M->op_type, "MatMul") && !strcmp(M->domain, "") && M->n_in == 2 && M->n_out == 1) {
+            Mm1 = M;
+            Sc = S ? P : NULL;
+            s_scale = factor;
+            s = M->out[0];
             mask = Ad->in[1 - i];
         }
     }

@@ -17,8 +17,8 @@ extern const dt_kernel dt_cpu_flex_attention_kernel; /* nn_flex.c */
  * the rounding error of long sums small and lets the compiler vectorize. */
 float dt_cpu_sum_f32(const float *x, int64_t n);
 float dt_cpu_max_f32(const float *x, int64_t n);
-/* Softmax of one contiguous line of n >= 1 floats into y (Softmax's kernel, and the fused
- * attention's, so the two agree bit for bit). */
+/* Softmax of one contiguous line of n >= 1 floats into y: the line form whose bits the 8-row
+ * kernel below gives (the Softmax op and FusedAttention run that one; test_ops_nn compares). */
 void dt_cpu_softmax_line(const float *x, float *y, int64_t n);
 /* Softmax of s + mask over n >= 1 floats into y, for rows rows (row r: scores s + r * lds,
  * mask + r * mi, out y + r * ldy), where a row's mask is mask[t], or mask[0] for every t when

@@ -20,8 +20,9 @@ typedef struct {
  * (libm's scalar expf was a third of a transformer's softmax time), and the sum runs in 16
  * partial lanes so that it vectorizes too without reassociating a single float chain. The
  * exp's Horner steps are fused multiply-adds (clones at x86-64 levels 4 and 3, which have
- * FMA; the baseline calls libm's exact fmaf): the same bits on every path, and the Softmax
- * kernel and FusedAttention share this function. */
+ * FMA; the baseline calls libm's exact fmaf): the same bits on every path. The line form is
+ * the reference the 8-row kernel (dt_cpu_softmax_masked_rows), which the Softmax op and
+ * FusedAttention run, gives the bits of (test_ops_nn). */
 __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 static float dt_softmax_exp_line(const float *restrict x, float *restrict y, int64_t n, float m)
 {
@@ -279,14 +280,10 @@ static void dt_softmax_range(void *arg, int64_t b, int64_t e, int tid)
         else
             for (int64_t k = 0; k < n; k++) m = x[k * st] > m ? x[k * st] : m;
         float sum = 0.0f;
-        if (st == 1 && !j->is_log) {
-            sum = dt_softmax_exp_line(x, y, n, m);
-        } else {
-            for (int64_t k = 0; k < n; k++) {
-                float v = dt_exp_approx(x[k * st] - m);
-                sum += v;
-                if (!j->is_log) y[k * st] = v;
-            }
+        for (int64_t k = 0; k < n; k++) {
+            float v = dt_exp_approx(x[k * st] - m);
+            sum += v;
+            if (!j->is_log) y[k * st] = v;
         }
         if (j->is_log) {
             float lse = m + logf(sum);
