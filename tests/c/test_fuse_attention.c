@@ -15,6 +15,7 @@
 #include "ops/families.h"
 #include "ops/fused.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -39,19 +40,35 @@ static ductile_status run1(const char *op, const ductile_layer *L, const dt_view
 typedef struct att_case {
     int64_t b, h, s, d, l, dv;
     int mask;           /* 0 none, 1 [b,1,1,l], 2 [b,1,s,l], 3 [s,l], 4 [b,h,s,1] */
+    int fill;           /* 0 random 0 / -inf with whole rows masked, else one of FILL_* */
 } att_case;
 
+/* Masks whose rows end in keys the kernel leaves out (dead keys, fused_attention.c): causal
+ * (query i of s sees the keys up to i + l - s) with float32's lowest as Hugging Face writes it,
+ * or -inf; right padding (image x keeps l - 5 - 7 x keys, -1e9 past them); and a causal mask
+ * at only -150 with Q scaled 400 times, so that the masked keys' scores (hundreds) make them
+ * live: the bound must keep them, their weight is much of the softmax. FILL_NAN_V: causal,
+ * with V's last key NaN: the rows of a block that leaves that key out equal the unfused
+ * chain's with that key 0 (the unfused chain's e^-87 weight times NaN would make them NaN),
+ * the others are NaN; the first 8 rows (at least one block) must be of the first kind. */
+enum { FILL_CAUSAL = 1, FILL_CAUSAL_INF, FILL_PAD, FILL_NEAR, FILL_NAN_V };
+
 static const att_case cases[] = {
-    {1, 4, 16, 64, 16, 64, 1},      /* bert_small at seq 16 */
-    {3, 2, 7, 5, 9, 3, 2},          /* odd everything */
-    {2, 3, 37, 16, 37, 16, 3},      /* more than 32 rows: packed A */
-    {2, 2, 5, 8, 300, 6, 4},        /* more than one K block in the second product */
-    {1, 1, 1, 3, 1, 2, 0},          /* one of everything, no mask */
-    {4, 4, 33, 24, 33, 24, 1},      /* enough work for one product per thread */
-    {2, 3, 13, 8, 13, 8, 1},        /* hidden 24 in 3 heads, seq 13: K packed 8 keys + a tail */
-    {1, 3, 7, 8, 53, 8, 2},         /* 53 keys: a full 48-key panel and a 5-key one */
-    {1, 2, 139, 8, 141, 8, 2},      /* more than DT_FA_ROWS (128) query rows: two blocks */
-    {2, 1, 257, 5, 130, 3, 4},      /* three blocks, the last of one row; a mask per query row */
+    {1, 4, 16, 64, 16, 64, 1, 0},      /* bert_small at seq 16 */
+    {3, 2, 7, 5, 9, 3, 2, 0},          /* odd everything */
+    {2, 3, 37, 16, 37, 16, 3, 0},      /* more than 32 rows: packed A */
+    {2, 2, 5, 8, 300, 6, 4, 0},        /* more than one K block in the second product */
+    {1, 1, 1, 3, 1, 2, 0, 0},          /* one of everything, no mask */
+    {4, 4, 33, 24, 33, 24, 1, 0},      /* enough work for one product per thread */
+    {2, 3, 13, 8, 13, 8, 1, 0},        /* hidden 24 in 3 heads, seq 13: K packed 8 keys + a tail */
+    {1, 3, 7, 8, 53, 8, 2, 0},         /* 53 keys: a full 48-key panel and a 5-key one */
+    {1, 2, 139, 8, 141, 8, 2, 0},      /* more than DT_FA_ROWS (48) query rows: three blocks */
+    {2, 1, 257, 5, 130, 3, 4, 0},      /* three blocks, the last of one row; a mask per query row */
+    {1, 2, 139, 8, 141, 8, 2, FILL_CAUSAL},       /* causal, 2 past keys: blocks of 48 to 141 keys */
+    {2, 3, 100, 64, 100, 64, 3, FILL_CAUSAL_INF}, /* causal with -inf, a mask shared by the batch */
+    {3, 2, 120, 16, 150, 16, 1, FILL_PAD},        /* right padding: 145, 138, 131 keys */
+    {1, 2, 130, 16, 130, 16, 2, FILL_NEAR},       /* masked keys too strong to leave out */
+    {2, 2, 96, 16, 96, 8, 2, FILL_NAN_V},         /* left-out keys contribute exactly 0 */
 };
 
 static int mask_dims(const att_case *c, int64_t *md)
@@ -153,10 +170,25 @@ static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
     int64_t nm = mr ? count_of(mr, md) : 0, ny = count_of(4, yd);
     float *q = rand_buf(count_of(4, qd)), *kt = rand_buf(count_of(4, kd)), *v = rand_buf(count_of(4, vd));
     float *mask = mr ? rand_buf(nm) : NULL;
-    /* 0 or -inf as exporters make it, with whole rows masked: their softmax is NaN, made 0. */
-    for (int64_t i = 0; i < nm; i++) mask[i] = mask[i] < -0.3f ? -INFINITY : 0.0f;
-    if (mr && c->mask != 4) for (int64_t t = 0; t < md[mr - 1]; t++) mask[t] = -INFINITY;
-    if (c->mask == 4) mask[0] = -INFINITY;
+    if (c->fill) {
+        float dead = c->fill == FILL_CAUSAL || c->fill == FILL_NAN_V ? -FLT_MAX : c->fill == FILL_CAUSAL_INF ? -INFINITY
+                   : c->fill == FILL_PAD    ? -1e9f
+                                            : -150.0f;
+        for (int64_t e = 0; e < nm; e++) {
+            int64_t t = e % c->l, i = e / c->l % c->s, x = e / c->l;
+            mask[e] = (c->fill == FILL_PAD ? t >= c->l - 5 - 7 * x : t > i + c->l - c->s) ? dead : 0.0f;
+        }
+        if (c->fill == FILL_NEAR)
+            for (int64_t e = 0; e < count_of(4, qd); e++) q[e] *= 400.0f;
+        if (c->fill == FILL_NAN_V)   /* 0 for the unfused chain, NaN for the kernel below */
+            for (int64_t e = 0; e < count_of(4, vd); e++)
+                if (e / c->dv % c->l == c->l - 1) v[e] = 0.0f;
+    } else {
+        /* 0 or -inf as exporters make it, with whole rows masked: their softmax is NaN, made 0. */
+        for (int64_t i = 0; i < nm; i++) mask[i] = mask[i] < -0.3f ? -INFINITY : 0.0f;
+        if (mr && c->mask != 4) for (int64_t t = 0; t < md[mr - 1]; t++) mask[t] = -INFINITY;
+        if (c->mask == 4) mask[0] = -INFINITY;
+    }
     float *y = malloc(sizeof(float) * (size_t)ny), *want = malloc(sizeof(float) * (size_t)ny);
     float *qp = NULL, *kp = NULL, *vp = NULL, *yl = NULL;
     bool ok = false;
@@ -165,6 +197,9 @@ static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
         fprintf(stderr, "unfused: %s\n", ductile_last_error());
         goto out;
     }
+    if (c->fill == FILL_NAN_V)
+        for (int64_t e = 0; e < count_of(4, vd); e++)
+            if (e / c->dv % c->l == c->l - 1) v[e] = NAN;
     if (bshd) {
         qp = swap12(q, c->b, c->h, c->s, c->d);
         kp = kt_to_k(kt, c->b, c->h, c->d, c->l);
@@ -203,8 +238,13 @@ static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
         goto out;
     }
     int64_t diff = -1;
-    for (int64_t i = 0; i < ny && diff < 0; i++)
-        if (memcmp(&y[i], &want[i], sizeof(float))) diff = i;
+    for (int64_t i = 0; i < ny && diff < 0; i++) {
+        /* FILL_NAN_V: query row of element i (bshd: [b, s, h, dv], else [b, h, s, dv]) */
+        int64_t row = bshd ? i / (c->dv * c->h) % c->s : i / c->dv % c->s;
+        bool nan_ok = c->fill == FILL_NAN_V && row >= 8 && isnan(y[i]);
+        if (memcmp(&y[i], &want[i], sizeof(float)) && !nan_ok) diff = i;
+    }
+    if (c->fill == FILL_NAN_V && !isnan(y[ny - 1])) diff = ny - 1;   /* the row that sees the NaN key */
     ok = diff < 0;
     if (!ok)
         fprintf(stderr, "case b%lld h%lld s%lld d%lld l%lld dv%lld mask %d bshd %d pool %d: first difference at %lld: %.9g vs %.9g\n",
