@@ -74,15 +74,7 @@ bool dt_fuse_const_scalar(const ductile_layer *L, int i, float dflt, float *v)
     return true;
 }
 
-typedef struct dt_act_match {
-    const char *name;
-    float p0, p1;
-    ductile_layer *layers[2];   /* absorbed layers, in order; [1] may be NULL */
-    ductile_tensor *out;        /* the activation's output */
-} dt_act_match;
-
-/* An activation reading t (t's only reader, or the HardSigmoid + Mul pair reading it). */
-static bool dt_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
+bool dt_fuse_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
 {
     memset(m, 0, sizeof *m);
     if (t->is_output) return false;
@@ -180,7 +172,7 @@ static ductile_status dt_fuse_conv(dt_fuse *f, ductile_layer *C)
         }
     }
     dt_act_match act;
-    bool has_act = dt_match_act(f, t, &act);
+    bool has_act = dt_fuse_match_act(f, t, &act);
     if (has_act) {
         last = act.layers[1] ? act.layers[1] : act.layers[0];
         t = act.out;

@@ -35,6 +35,16 @@ void dt_fuse_move_to_last(dt_fuse *f, ductile_layer *C, ductile_layer *last);
 void dt_fuse_act_attrs(const ductile_layer *C, const char *names[3], dt_attr out[3]);
 
 /* fuse_transformer.c: the rewrites, each a no-op where its pattern does not match exactly. */
+/* An activation reading t: t's only reader (Relu, Sigmoid, HardSigmoid, HardSwish, Clip), or
+ * x * HardSigmoid(x) / x * Sigmoid(x) (HardSwish, Silu: t read by the gate and the Mul). */
+typedef struct dt_act_match {
+    const char *name;
+    float p0, p1;
+    ductile_layer *layers[2];   /* absorbed layers, in order; [1] may be NULL */
+    ductile_tensor *out;        /* the activation's output */
+} dt_act_match;
+bool dt_fuse_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m);
+
 ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm);
 ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm);
 /* fuse_qkv.c: the three projections of a bshd FusedAttention into one FusedMatMul, the

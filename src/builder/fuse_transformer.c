@@ -21,23 +21,28 @@ static bool dt_const_f32(const ductile_tensor *t, int rank)
     return (size_t)dt_tensor_count(t) * sizeof(float) == t->nbytes;
 }
 
-/* MatMul(x, constant 2-D B [K, N]) -> Add(constant bias [N]) [-> Add(residual of the Add's
- * shape)] [-> Gelu(approximate none)], each intermediate read only by the next and not a
- * network output: one FusedMatMul in the last absorbed layer's place. Anything else (a bias
- * of another shape, which would broadcast; a residual that broadcasts; a tanh Gelu) stays. */
+/* MatMul(x, constant 2-D B [K, N]) [-> Add(constant bias [N])] [-> Add(residual of the Add's
+ * shape)] [-> Gelu(approximate none) or SiLU (Mul(t, Sigmoid(t)), as PyTorch exports it)], at
+ * least one of them, each intermediate read only by the next and not a network output: one
+ * FusedMatMul in the last absorbed layer's place. Bias-free projections (Llama's) take the
+ * residual Add or the SiLU alone. Anything else (a bias of another shape, which would
+ * broadcast; a residual that broadcasts; a tanh Gelu; another activation) stays. */
 ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm)
 {
     ductile_network *net = f->net;
     if (Mm->n_in != 2 || Mm->n_out != 1 || !dt_fuse_is_float(Mm->in[0]) || Mm->in[0]->data || !dt_const_f32(Mm->in[1], 2))
         return DUCTILE_OK;
-    ductile_tensor *t = Mm->out[0];
-    ductile_layer *A = dt_fuse_sole_op(f, t, "Add", 2);
-    if (!A) return DUCTILE_OK;
-    ductile_tensor *bias = A->in[A->in[0] == t ? 1 : 0];
-    if (bias == t || !dt_const_f32(bias, 1) || bias->dims[0] != Mm->in[1]->dims[1]) return DUCTILE_OK;
-    ductile_layer *last = A, *R = NULL, *G = NULL;
-    ductile_tensor *res = NULL;
-    t = A->out[0];
+    ductile_tensor *t = Mm->out[0], *bias = NULL, *res = NULL;
+    ductile_layer *last = Mm, *A = NULL, *R = NULL, *G = NULL;
+    ductile_layer *A0 = dt_fuse_sole_op(f, t, "Add", 2);
+    if (A0) {
+        ductile_tensor *b = A0->in[A0->in[0] == t ? 1 : 0];
+        if (b != t && dt_const_f32(b, 1) && b->dims[0] == Mm->in[1]->dims[1]) {
+            A = last = A0;
+            bias = b;
+            t = A0->out[0];
+        }
+    }
     ductile_layer *R0 = dt_fuse_sole_op(f, t, "Add", 2);
     if (R0) {
         ductile_tensor *r = R0->in[R0->in[0] == t ? 1 : 0];
@@ -47,19 +52,29 @@ ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm)
             t = R0->out[0];
         }
     }
+    const char *act = "";
+    dt_act_match silu = {0};
     ductile_layer *G0 = dt_fuse_sole_op(f, t, "Gelu", 1);
     if (G0 && !strcmp(dt_attr_string(G0, "approximate", "none"), "none")) {
         G = last = G0;
         t = G0->out[0];
+        act = "Gelu";
+    } else if (dt_fuse_match_act(f, t, &silu) && !strcmp(silu.name, "Silu")) {
+        last = silu.layers[1];
+        t = silu.out;
+        act = "Silu";
+    } else {
+        memset(&silu, 0, sizeof silu);
     }
+    if (last == Mm) return DUCTILE_OK;   /* nothing to absorb: it stays a MatMul */
     ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 4);
     if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", Mm->name);
     in[DT_FM_A] = Mm->in[0];
     in[DT_FM_B] = Mm->in[1];
     in[DT_FM_BIAS] = bias;
     in[DT_FM_R] = res;
-    dt_attr act = {.name = "activation", .type = DT_ATTR_STRING, .s = G ? "Gelu" : "", .s_len = G ? 4 : 0};
-    DT_TRY(dt_layer_add_attrs(net, Mm, &act, 1));
+    dt_attr a = {.name = "activation", .type = DT_ATTR_STRING, .s = act, .s_len = strlen(act)};
+    DT_TRY(dt_layer_add_attrs(net, Mm, &a, 1));
     Mm->op_type = "FusedMatMul";
     Mm->domain = "ductile";
     Mm->in = in;
@@ -67,11 +82,13 @@ ductile_status dt_fuse_matmul(dt_fuse *f, ductile_layer *Mm)
     Mm->out[0] = t;
     t->producer = Mm;
     f->producer[t->index] = Mm;
-    f->reader[bias->index] = Mm;
+    if (bias) f->reader[bias->index] = Mm;
     if (res) f->reader[res->index] = Mm;
     dt_fuse_kill(f, A);
     dt_fuse_kill(f, R);
     dt_fuse_kill(f, G);
+    dt_fuse_kill(f, silu.layers[0]);
+    dt_fuse_kill(f, silu.layers[1]);
     dt_fuse_move_to_last(f, Mm, last);
     return DUCTILE_OK;
 }

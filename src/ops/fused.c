@@ -160,13 +160,13 @@ ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, 
     return dt_packed_weight_view(L, DT_FM_B, b, 2, 2, out);
 }
 
-ductile_status dt_fused_matmul_act(const ductile_layer *L, bool *gelu)
+ductile_status dt_fused_matmul_act(const ductile_layer *L, dt_fm_act *act)
 {
-    const char *act = dt_attr_string(L, "activation", "");
-    *gelu = !strcmp(act, "Gelu");
-    if (strcmp(act, "") && !*gelu)
-        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'activation' = '%s' is not supported (supported: '', Gelu)",
-                       act);
+    const char *a = dt_attr_string(L, "activation", "");
+    *act = !strcmp(a, "Gelu") ? DT_FM_ACT_GELU : !strcmp(a, "Silu") ? DT_FM_ACT_SILU : DT_FM_ACT_NONE;
+    if (strcmp(a, "") && *act == DT_FM_ACT_NONE)
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED,
+                       "attribute 'activation' = '%s' is not supported (supported: '', Gelu, Silu)", a);
     return DUCTILE_OK;
 }
 
@@ -176,8 +176,8 @@ static ductile_status dt_fm_check(const ductile_layer *L)
     DT_TRY(dt_check_arity(L, 2, norm ? 6 : 4, 1, 1, DT_INPUT_NAMES("A", "B")));
     if (norm && (L->n_in <= DT_FM_SCALE || !L->in[DT_FM_SCALE]))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 4 (Scale) is required with attribute norm = 1 but was omitted");
-    bool gelu;
-    return dt_fused_matmul_act(L, &gelu);
+    dt_fm_act act;
+    return dt_fused_matmul_act(L, &act);
 }
 
 static ductile_status dt_fm_infer(const ductile_layer *L, const dt_view *in, dt_view *out)

@@ -27,8 +27,8 @@
  *            to       INT  Y's dtype where it differs from X's (a float32 network output
  *                     written from half inputs: the folded DepthToSpace's `to`)
  *
- * FusedMatMul: MatMul(A, constant 2-D B) -> Add(constant bias [N]) [-> Add(residual)]
- *   [-> Gelu] as one layer (src/builder/fuse.c), for backends with a kernel for it: the bias,
+ * FusedMatMul: MatMul(A, constant 2-D B) [-> Add(constant bias [N])] [-> Add(residual)]
+ *   [-> Gelu or SiLU] as one layer (at least one of them) (src/builder/fuse.c), for backends with a kernel for it: the bias,
  *   residual and activation are applied to each strip of the product while it is in cache.
  *   Y = act((A @ B + bias) + R), with MatMul's shapes (A [..., M, K] or [K]; Y A's dims with K
  *   replaced by N).
@@ -37,7 +37,8 @@
  *            LayerNormalization(act((A @ B + bias) + R)) over the last axis with this Scale and
  *            B (builder/fuse_matmul_norm.c): a transformer's residual LayerNorm in the
  *            product's epilogue, one layer (and on a GPU one launch) less per LayerNorm
- *   attrs    activation  STRING  "" or "Gelu" (approximate "none")
+ *   attrs    activation  STRING  "", "Gelu" (approximate "none") or "Silu" (Mul(x, Sigmoid(x)),
+ *                                 as PyTorch exports SiLU: a Llama MLP's gate projection)
  *            packed, w_shape     as FusedConv's, for B
  *            norm     INT    0 (default) or 1: the LayerNorm above, whose epsilon is
  *            epsilon  FLOAT  (default 1e-5)
@@ -182,8 +183,9 @@ int64_t dt_fused_layernorm_row_offset(const dt_view *x, int axis, const int64_t 
 bool dt_fused_layernorm_gathers(const ductile_layer *L);
 void dt_fused_layernorm_x(const dt_view *in, bool gathers, dt_view *x);
 
-/* FusedMatMul's activation: *gelu (erf Gelu) or none; DUCTILE_ERR_UNSUPPORTED for others. */
-ductile_status dt_fused_matmul_act(const ductile_layer *L, bool *gelu);
+/* FusedMatMul's activation; DUCTILE_ERR_UNSUPPORTED for others. */
+typedef enum { DT_FM_ACT_NONE, DT_FM_ACT_GELU /* erf Gelu */, DT_FM_ACT_SILU /* x * Sigmoid(x) */ } dt_fm_act;
+ductile_status dt_fused_matmul_act(const ductile_layer *L, dt_fm_act *act);
 
 /* The same for FusedMatMul's B: [K, N]. */
 ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out);

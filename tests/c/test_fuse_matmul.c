@@ -1,6 +1,6 @@
 /* MatMul fusion: the FusedMatMul kernel against the unfused MatMul, Add, Add and Gelu kernels
  * (bit for bit) and against a double reference, at odd sizes, on raw and build-time-packed B,
- * with and without bias, residual and Gelu, serial and on a pool; its shape errors; and the
+ * with and without bias, residual and Gelu or SiLU, serial and on a pool; its shape errors; and the
  * fusion pass on hand-built chains, including the near misses it must leave alone. */
 #include "testutil.h"
 #include "refconv.h"
@@ -63,9 +63,13 @@ static ductile_status run_kernel(const char *op, const ductile_layer *L, const d
     return fn(L, in, out, &ex);
 }
 
-/* The unfused chain by its own kernels: MatMul, Add(bias), Add(R), Gelu, into y. */
+enum { ACT_NONE, ACT_GELU, ACT_SILU, ACTS };
+static const char *const act_names[ACTS] = {"", "Gelu", "Silu"};
+
+/* The unfused chain by its own kernels: MatMul, Add(bias), Add(R), Gelu or Sigmoid and Mul
+ * (SiLU as PyTorch exports it), into y. */
 static ductile_status run_unfused(const mm_case *c, const float *a, const float *b, const float *bias,
-                                  const float *r, bool gelu, float *y, dt_pool *pool)
+                                  const float *r, int act, float *y, dt_pool *pool)
 {
     new_net();
     int64_t bd[2] = {c->a[c->rank - 1], c->n};
@@ -83,7 +87,17 @@ static ductile_status run_unfused(const mm_case *c, const float *a, const float 
     ri[1].data = (void *)r;
     if (r) DT_TRY(run_kernel("Add", A, ri, &out, pool));
     ductile_layer *G = layer("Gelu", 1, 0);
-    if (gelu) DT_TRY(run_kernel("Gelu", G, &out, &out, pool));
+    if (act == ACT_GELU) DT_TRY(run_kernel("Gelu", G, &out, &out, pool));
+    if (act == ACT_SILU) {
+        dt_view sig = out, mi[2] = {out, out};
+        sig.data = malloc(sizeof(float) * (size_t)dt_view_count(&out));
+        if (!sig.data) return DUCTILE_ERR_OUT_OF_MEMORY;
+        ductile_status s = run_kernel("Sigmoid", layer("Sigmoid", 1, 0), &out, &sig, pool);
+        mi[1] = sig;
+        if (!s) s = run_kernel("Mul", layer("Mul", 2, 0), mi, &out, pool);
+        free(sig.data);
+        DT_TRY(s);
+    }
     return DUCTILE_OK;
 }
 
@@ -95,7 +109,7 @@ static bool bf16_on_f32;
 
 /* One case: FusedMatMul (B raw or packed) equals the unfused kernels exactly and the double
  * reference within 1e-5. Returns false on any difference, naming it. */
-static bool run_fused_case(const mm_case *c, bool bias_on, bool res, bool gelu, bool pack, dt_pool *pool)
+static bool run_fused_case(const mm_case *c, bool bias_on, bool res, int act, bool pack, dt_pool *pool)
 {
     int64_t K = c->a[c->rank - 1], N = c->n, M = 1;
     for (int i = 0; i < c->rank - 1; i++) M *= c->a[i];
@@ -105,7 +119,7 @@ static bool run_fused_case(const mm_case *c, bool bias_on, bool res, bool gelu, 
     double *ref = malloc(sizeof(double) * (size_t)(M * N));
     bool ok = false;
     float *packed = NULL;
-    if (run_unfused(c, a, b, bias, r, gelu, want, pool) != DUCTILE_OK) {
+    if (run_unfused(c, a, b, bias, r, act, want, pool) != DUCTILE_OK) {
         fprintf(stderr, "unfused chain failed: %s\n", ductile_last_error());
         goto out;
     }
@@ -118,7 +132,7 @@ static bool run_fused_case(const mm_case *c, bool bias_on, bool res, bool gelu, 
     L->in[2] = bias_on ? tensor(1, &N, bias) : NULL;
     L->in[3] = NULL;
     L->n_in = res ? 4 : 3;
-    set_string(L, "activation", gelu ? "Gelu" : "");
+    set_string(L, "activation", act_names[act]);
     dt_view in[4] = {view_of(L->in[0], a), view_of(L->in[1], b), {.rank = -1}, {.rank = -1}}, out = {0};
     if (bias_on) in[2] = view_of(L->in[2], bias);
     if (pack && bf16_on_f32) {
@@ -175,7 +189,7 @@ static bool run_fused_case(const mm_case *c, bool bias_on, bool res, bool gelu, 
             for (int64_t k = 0; k < K; k++) acc += (double)a[i * K + k] * b[k * N + j];
             if (bias) acc += bias[j];
             if (r) acc += r[i * N + j];
-            ref[i * N + j] = gelu ? ref_gelu(acc) : acc;
+            ref[i * N + j] = act == ACT_GELU ? ref_gelu(acc) : act == ACT_SILU ? acc / (1.0 + exp(-acc)) : acc;
         }
     double e = rel_err(y, ref, M * N);
     int64_t diff = -1;
@@ -183,9 +197,9 @@ static bool run_fused_case(const mm_case *c, bool bias_on, bool res, bool gelu, 
         if (memcmp(&y[i], &want[i], sizeof(float))) diff = i;
     ok = e <= 1e-5 && diff < 0;
     if (!ok)
-        fprintf(stderr, "A rank %d [%lld..] N %lld bias %d res %d gelu %d packed %d pool %d: rel err %g, first bit "
+        fprintf(stderr, "A rank %d [%lld..] N %lld bias %d res %d act '%s' packed %d pool %d: rel err %g, first bit "
                         "difference from unfused at %lld (%.9g vs %.9g)\n",
-                c->rank, (long long)c->a[0], (long long)N, bias_on, res, gelu, pack, pool != NULL, e,
+                c->rank, (long long)c->a[0], (long long)N, bias_on, res, act_names[act], pack, pool != NULL, e,
                 (long long)diff, diff >= 0 ? (double)y[diff] : 0.0, diff >= 0 ? (double)want[diff] : 0.0);
 out:
     free(a), free(b), free(bias), free(r), free(y), free(want), free(ref);
@@ -197,13 +211,13 @@ static void test_fused_matmul_equals_unfused_kernels(dt_pool *pool)
 {
     int bad = 0, ran = 0;
     for (size_t c = 0; c < sizeof mm_cases / sizeof mm_cases[0]; c++)
-        for (int v = 0; v < 16; v++) {
-            bool bias = v & 1, res = v & 2, gelu = v & 4, pack = v & 8;
-            bad += !run_fused_case(&mm_cases[c], bias, res, gelu, pack, pool);
+        for (int v = 0; v < 8 * ACTS; v++) {
+            bool bias = v & 1, res = v & 2, pack = v & 4;
+            bad += !run_fused_case(&mm_cases[c], bias, res, v / 8, pack, pool);
             ran++;
         }
     CHECK_EQ_INT(bad, 0);
-    CHECK_EQ_INT(ran, 128);
+    CHECK_EQ_INT(ran, 192);
 }
 
 /* A FusedMatMul marked `bf16` packs B in bfloat16 and float32, offers both as tactics, and
@@ -218,7 +232,7 @@ static void test_bf16_fused_matmul_runs_its_float32_copy(dt_pool *pool)
     bf16_on_f32 = true;
     int bad = 0;
     for (size_t c = 0; c < sizeof mm_cases / sizeof mm_cases[0]; c++)
-        for (int v = 0; v < 8; v++) bad += !run_fused_case(&mm_cases[c], v & 1, v & 2, v & 4, true, pool);
+        for (int v = 0; v < 4 * ACTS; v++) bad += !run_fused_case(&mm_cases[c], v & 1, v & 2, v / 4, true, pool);
     bf16_on_f32 = false;
     CHECK_EQ_INT(bad, 0);
 }
@@ -250,7 +264,7 @@ static void test_fused_matmul_refusals(void)
     CHECK_EQ_STR(ductile_last_error(), "input 3 (R) has shape [3,5]; the residual must have the output's shape [3,4]");
     set_string(L, "activation", "Relu");
     CHECK_EQ_INT(d->check(L), DUCTILE_ERR_UNSUPPORTED);
-    CHECK_EQ_STR(ductile_last_error(), "attribute 'activation' = 'Relu' is not supported (supported: '', Gelu)");
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'activation' = 'Relu' is not supported (supported: '', Gelu, Silu)");
 }
 
 /* ---- the pass ---- */
@@ -325,6 +339,51 @@ static void test_pass_fuses_matmul_bias_residual_gelu(void)
     CHECK(net->layers[1] == relu);
 }
 
+/* Bias-free (Llama's projections): the residual Add is no bias, and fuses as the residual; a
+ * SiLU (Sigmoid and Mul of the product) fuses as the activation; a Sigmoid alone stays. */
+static void test_pass_fuses_bias_free_residual_and_silu(void)
+{
+    build_chain(&(chain){.no_bias = true});
+    ductile_tensor *w = mm->in[1], *y = gelu->out[0];
+    CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 2);
+    ductile_layer *F = net->layers[0];
+    CHECK_EQ_STR(F->op_type, "FusedMatMul");
+    CHECK_EQ_INT(F->n_in, 4);
+    CHECK(F->in[DT_FM_A] == x && F->in[DT_FM_B] == w && !F->in[DT_FM_BIAS] && F->in[DT_FM_R] == x2);
+    CHECK(F->out[0] == y && y->producer == F);
+    CHECK_EQ_STR(dt_attr_string(F, "activation", "?"), "Gelu");
+
+    for (int gate_only = 0; gate_only < 2; gate_only++) {
+        new_net();
+        x = tensor(3, xs, NULL);
+        dt_network_add_input(net, x);
+        mm = layer("MatMul", 2, 0);
+        mm->in[0] = x;
+        mm->in[1] = tensor(2, (int64_t[]){K, N}, wb);
+        mm->out[0] = tensor(3, ys, NULL);
+        ductile_layer *sg = layer("Sigmoid", 1, 0);
+        sg->in[0] = mm->out[0];
+        sg->out[0] = tensor(3, ys, NULL);
+        ductile_tensor *o = sg->out[0];
+        if (!gate_only) {
+            ductile_layer *mul = layer("Mul", 2, 0);
+            mul->in[0] = sg->out[0];   /* Sigmoid first: either order is x * Sigmoid(x) */
+            mul->in[1] = mm->out[0];
+            mul->out[0] = o = tensor(3, ys, NULL);
+        }
+        dt_network_add_output(net, o);
+        CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
+        CHECK_EQ_INT(net->n_layers, gate_only ? 2 : 1);
+        CHECK_EQ_STR(net->layers[0]->op_type, gate_only ? "MatMul" : "FusedMatMul");
+        if (!gate_only) {
+            F = net->layers[0];
+            CHECK(F->n_in == 3 && !F->in[DT_FM_BIAS] && F->out[0] == o && o->producer == F);
+            CHECK_EQ_STR(dt_attr_string(F, "activation", "?"), "Silu");
+        }
+    }
+}
+
 static void test_pass_without_backend_kernel_leaves_matmul(void)
 {
     build_chain(&(chain){0});
@@ -343,10 +402,6 @@ static void test_pass_leaves_near_misses(void)
     CHECK_EQ_INT(net->n_layers, 5);
 
     build_chain(&(chain){.bias_2d = true});   /* a [1, N] bias would broadcast the rank */
-    CHECK_EQ_INT(dt_pass_fuse_for(net, cpu), DUCTILE_OK);
-    CHECK_EQ_INT(count_op("FusedMatMul"), 0);
-
-    build_chain(&(chain){.no_bias = true});   /* the residual Add is no bias */
     CHECK_EQ_INT(dt_pass_fuse_for(net, cpu), DUCTILE_OK);
     CHECK_EQ_INT(count_op("FusedMatMul"), 0);
 
@@ -380,6 +435,7 @@ int main(void)
     test_bf16_fused_matmul_runs_its_float32_copy(pool);
     test_fused_matmul_refusals();
     test_pass_fuses_matmul_bias_residual_gelu();
+    test_pass_fuses_bias_free_residual_and_silu();
     test_pass_without_backend_kernel_leaves_matmul();
     test_pass_leaves_near_misses();
     dt_pool_free(pool);

@@ -49,6 +49,17 @@ def test_llama_style_decoder_matches_onnxruntime(llama, engine, shape):
     np.testing.assert_array_equal(ctx.run({"input_ids": ids})["logits"], got)
 
 
+def test_llama_projections_take_their_residuals_and_silu(engine):
+    """Bias-free projections fuse what follows them: o_proj and down_proj their residual Add,
+    gate_proj its SiLU (Sigmoid and Mul): three FusedMatMuls a layer, no Sigmoid left, and
+    two Adds fewer (the RMSNorm's epsilon Add stays)."""
+    import collections
+    import json
+    types = collections.Counter(L["LayerType"] for L in json.loads(engine.layer_info)["Layers"])
+    assert types["FusedMatMul"] == 12 and types["Sigmoid"] == 0 and types["FusedAttention"] == 4
+    assert types["MatMul"] == 4 * 4 + 1   # q, k, v, up in each layer; the logits
+
+
 def attention_model(op, c, keep_scores=False):
     """Q [B, 4, S, 64] times K transposed, the scores divided (or multiplied) by c after the
     product as Hugging Face's eager attention writes it, a causal-style [S, S] mask, Softmax,

@@ -4,8 +4,8 @@
  * K block. B is usually packed at build time (layout DT_CPU_PACK_GEMM_B).
  *
  * The product is the one the unfused MatMul computes (same GEMM, same M, N and K, so the same
- * kernels and sums), and the epilogue does the unfused Add, Add and Gelu's float operations in
- * their order: the fused layer's output equals the unfused chain's bit for bit. */
+ * kernels and sums), and the epilogue does the unfused Add, Add and Gelu's (or Sigmoid's and
+ * Mul's) float operations in their order: the fused layer's output equals the unfused chain's bit for bit. */
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
@@ -36,9 +36,9 @@ typedef struct dt_fm_params {
 static ductile_status dt_fm_prepare(const ductile_layer *L, void **out)
 {
     DT_TRY(dt_cpu_want_f32(L));
-    bool gelu;
-    DT_TRY(dt_fused_matmul_act(L, &gelu));
-    dt_fm_params p = {.epi = {.act = gelu ? DT_ACT_GELU : DT_ACT_NONE}};
+    dt_fm_act act;
+    DT_TRY(dt_fused_matmul_act(L, &act));
+    dt_fm_params p = {.epi = {.act = act == DT_FM_ACT_GELU ? DT_ACT_GELU : act == DT_FM_ACT_SILU ? DT_ACT_SILU : DT_ACT_NONE}};
     p.packed = dt_attr_int(L, "packed", 0);
     DT_TRY(dt_cpu_gemm_layout_check(p.packed));
     dt_view none = {.rank = -1};

@@ -312,15 +312,38 @@ dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void)
 }
 
 /* The store of a whole 8 x (nv*16) tile of the in-place-A kernel with FusedMatMul's epilogue
- * (column bias, residual, no activation or Gelu), on the first K block with beta 0 or a later
- * one: dt_gemm_row_out's operations in its order (the same bits), with the epilogue's fields
- * read once into locals (through epi, each store to C could have changed them, so they were
- * read again per vector) and no partial-vector masks. bert_small 8x128 1 thread: its
- * FusedMatMuls -0.4 ms a run (layer minima 31.5 -> 31.1 ms; session 19). */
+ * (column bias, residual, no activation, Gelu or SiLU), on the first K block with beta 0 or a
+ * later one: dt_gemm_row_out's operations in its order (the same bits), with the epilogue's
+ * fields read once into locals (through epi, each store to C could have changed them, so they
+ * were read again per vector) and no partial-vector masks. bert_small 8x128 1 thread: its
+ * FusedMatMuls -0.4 ms a run (layer minima 31.5 -> 31.1 ms; session 19). SiLU takes a row's
+ * vectors through the sigmoid's steps together (dt_sigmoid_vecs). */
 static inline __attribute__((always_inline)) DT_AVX512 void
 dt_gemm_rows_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, bool first, const float *bias,
-                      const float *cb, const float *res, bool gelu)
+                      const float *cb, const float *res, const dt_act act)
 {
+    const bool gelu = act == DT_ACT_GELU;
+    if (act == DT_ACT_SILU) {
+        __m512 cbv[3];
+#pragma GCC unroll 3
+        for (int v = 0; v < nv; v++) cbv[v] = cb ? _mm512_loadu_ps(cb + v * 16) : _mm512_setzero_ps();
+#pragma GCC unroll 8
+        for (int i = 0; i < DT_GEMM_MR; i++) {
+            __m512 bi = _mm512_set1_ps(bias ? bias[i] : 0.0f), r[3];
+            float *ci = c + i * ldc;
+            const float *ri = res ? res + i * ldc : NULL;
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) {
+                r[v] = first ? _mm512_add_ps(acc[i][v], bi) : _mm512_add_ps(acc[i][v], _mm512_loadu_ps(ci + v * 16));
+                if (cb) r[v] = _mm512_add_ps(r[v], cbv[v]);
+                if (ri) r[v] = _mm512_add_ps(r[v], _mm512_loadu_ps(ri + v * 16));
+            }
+            dt_sigmoid_vecs(r, nv, true);
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) _mm512_storeu_ps(ci + v * 16, r[v]);
+        }
+        return;
+    }
     __m512 cbv[3];
 #pragma GCC unroll 3
     for (int v = 0; v < nv; v++) cbv[v] = cb ? _mm512_loadu_ps(cb + v * 16) : _mm512_setzero_ps();
@@ -352,6 +375,17 @@ dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a,
     const float *ar[MR];
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++) ar[i] = a + (i < m ? i : m - 1) * lda;
+    /* A residual is read only by the store: its tile's lines start moving now, a k loop ahead
+     * (Llama's o_proj at 4x512: the residual stream, written layers before, came from L3 in the
+     * store). */
+    if (epi && res) {
+#pragma GCC unroll 8
+        for (int i = 0; i < mr; i++) {
+            if (i >= m) break;
+#pragma GCC unroll 3
+            for (int v = 0; v < nv; v++) _mm_prefetch((const char *)(res + i * ldc + v * 16), _MM_HINT_T0);
+        }
+    }
     __m512 acc[MR][3];
 #pragma GCC unroll 8
     for (int i = 0; i < mr; i++)
@@ -371,8 +405,13 @@ dt_gemm_avx512_rows_body(const int mr, const int nv, int64_t kc, const float *a,
         b += ld;
     }
     if (epi && mr == MR && m == MR && n == nv * 16 && (first ? beta == 0.0f : true) &&
-        (epi->act == DT_ACT_NONE || epi->act == DT_ACT_GELU)) {
-        dt_gemm_rows_tile_out(acc, nv, c, ldc, first, bias, epi->col_bias, res, epi->act == DT_ACT_GELU);
+        (epi->act == DT_ACT_NONE || epi->act == DT_ACT_GELU || epi->act == DT_ACT_SILU)) {
+        if (epi->act == DT_ACT_SILU)
+            dt_gemm_rows_tile_out(acc, nv, c, ldc, first, bias, epi->col_bias, res, DT_ACT_SILU);
+        else if (epi->act == DT_ACT_GELU)
+            dt_gemm_rows_tile_out(acc, nv, c, ldc, first, bias, epi->col_bias, res, DT_ACT_GELU);
+        else
+            dt_gemm_rows_tile_out(acc, nv, c, ldc, first, bias, epi->col_bias, res, DT_ACT_NONE);
         return;
     }
 #pragma GCC unroll 8

@@ -117,7 +117,7 @@ typedef struct dt_cu_matmul_params {
     const ductile_layer *L;     /* the plan cache's key */
     bool tf32;                  /* float32 computed in TF32 (the builder's mark) */
     bool ta, tb, has_c;         /* Gemm: transA, transB, input 2 given; FusedMatMul: has_c the bias */
-    bool has_res, gelu;         /* FusedMatMul: the residual given; the erf Gelu */
+    bool has_res, gelu, silu;   /* FusedMatMul: the residual given; the erf Gelu; SiLU */
     int64_t packed;             /* FusedMatMul: B's packed layout (the CUDA builder packs none) */
     bool norm, has_lb;          /* FusedMatMul norm = 1: the LayerNorm after, its B given */
     float eps;                  /* ... its epsilon */

@@ -235,8 +235,8 @@ static int64_t dt_batch_offset(const dt_matmul_geom *g, const int64_t *stride, i
  * transposes, alpha and beta; FusedMatMul's activation, inputs given and B's packing. */
 static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **out)
 {
-    bool gelu = false;
-    if (!strcmp(L->op_type, "FusedMatMul")) DT_TRY(dt_fused_matmul_act(L, &gelu));
+    dt_fm_act act = DT_FM_ACT_NONE;
+    if (!strcmp(L->op_type, "FusedMatMul")) DT_TRY(dt_fused_matmul_act(L, &act));
     int64_t n = 0;
     const int64_t *t;
     int points;
@@ -247,7 +247,7 @@ static ductile_status dt_lt_prepare(const ductile_layer *L, bool gemm, void **ou
     dt_cu_matmul_params *p = dt_malloc(bytes);
     if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory compiling node '%s'", L->name);
     *p = (dt_cu_matmul_params){.L = L, .tf32 = dt_attr_int(L, "tf32", 0) != 0, .alpha = 1.f, .tactic_points = points,
-                               .n_tactic = n, .gelu = gelu};
+                               .n_tactic = n, .gelu = act == DT_FM_ACT_GELU, .silu = act == DT_FM_ACT_SILU};
     if (!strcmp(L->op_type, "FusedMatMul")) {
         p->has_c = L->n_in > DT_FM_BIAS && L->in[DT_FM_BIAS];   /* the bias */
         p->has_res = L->n_in > DT_FM_R && L->in[DT_FM_R];
@@ -461,7 +461,7 @@ const dt_kernel dt_cuda_gemm_kernel = {
     .prepare = dt_gemm_prepare, .scratch = dt_gemm_scratch, .run = dt_gemm_run, .plan_shapes = dt_gemm_plan_shapes,
 };
 
-/* ---- FusedMatMul: MatMul(A, 2-D B) + bias [+ R] [-> Gelu] ---- */
+/* ---- FusedMatMul: MatMul(A, 2-D B) [+ bias] [+ R] [-> Gelu or SiLU] ---- */
 
 static ductile_status dt_fused_matmul_prepare(const ductile_layer *L, void **out) { return dt_lt_prepare(L, false, out); }
 
@@ -513,7 +513,7 @@ static ductile_status dt_fm_norm_in_place(const dt_cu_matmul_params *p, const dt
 
 /* The bias through cuBLASLt's BIAS epilogue (it reads the vector with vector loads: a pointer
  * off 16 bytes goes to the own epilogue kernel), the residual as cuBLASLt's C with beta 1
- * (D = A B + R + bias, one rounding), the erf Gelu by the own elementwise kernel in place
+ * (D = A B + R + bias, one rounding), the erf Gelu (or SiLU) by the own elementwise kernel in place
  * (cuBLASLt's GELU epilogues are the tanh approximation, which ONNX's default Gelu is not),
  * except in half where dt_fm_call gives it to cuBLASLt. norm = 1: the own product-and-
  * LayerNorm kernel where the tactic names it, else the LayerNorm in place after. */
@@ -529,7 +529,7 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
         return dt_fail(DUCTILE_ERR_UNSUPPORTED, "the cuda FusedMatMul normalizes rows of at most 1024 columns (N = %lld)",
                        (long long)N);
     if (M == 0 || N == 0) return DUCTILE_OK;
-    int dt = out[0].dtype, act = p->gelu ? DT_CU_GELU : DT_CU_IDENTITY;
+    int dt = out[0].dtype, act = p->gelu ? DT_CU_GELU : p->silu ? DT_CU_SILU : DT_CU_IDENTITY;
     void *y = out[0].data;
     const void *bias = p->has_c ? in[DT_FM_BIAS].data : NULL, *res = p->has_res ? in[DT_FM_R].data : NULL;
     bool lt_bias = bias && (uintptr_t)bias % 16 == 0;
@@ -553,8 +553,8 @@ static ductile_status dt_fused_matmul_run(const void *params, const dt_view *in,
     DT_TRY(dt_lt_matmul_epi(p, ex, &c, align, 1.f, in[DT_FM_A].data, in[DT_FM_B].data, y, bias, res));
     if (bias && !lt_bias)
         DT_TRY(dt_cuda_check(dt_cu_epilogue(dt, y, bias, NULL, M, N, 1, act, 0.f, 0.f, s), "FusedMatMul"));
-    else if (p->gelu && !c.gelu)
-        DT_TRY(dt_cuda_check(dt_cu_unary(DT_CU_GELU, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul"));
+    else if (act != DT_CU_IDENTITY && !c.gelu)
+        DT_TRY(dt_cuda_check(dt_cu_unary(act, dt, y, y, M * N, 0.f, 0.f, s), "FusedMatMul"));
     return p->norm ? dt_fm_norm_in_place(p, in, y, M, N, dt, s) : DUCTILE_OK;
 }
 
