@@ -1,5 +1,5 @@
 /* Private to the fusion pass (fuse.c: driver, Conv, Gelu; fuse_transformer.c: FusedMatMul,
- * FusedAttention; fuse_qkv.c: packed projections; fuse_norm.c: sums into LayerNorm): the pass's view of the network and the matching helpers both use. */
+ * FusedAttention; fuse_qkv.c: packed projections; fuse_norm.c: sums into LayerNorm, the RMSNorm chain): the pass's view of the network and the matching helpers both use. */
 #ifndef DT_BUILDER_FUSE_IMPL_H
 #define DT_BUILDER_FUSE_IMPL_H
 
@@ -54,6 +54,9 @@ ductile_status dt_fuse_qkv(dt_fuse *f, ductile_layer *Fa);
 ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln);
 /* fuse_matmul_norm.c: FusedMatMul -> LayerNormalization (last axis) into FusedMatMul norm = 1. */
 ductile_status dt_fuse_matmul_layernorm(dt_fuse *f, ductile_layer *Ln);
+/* fuse_norm.c: Llama's seven-op RMSNorm (Pow, ReduceMean, Add, Sqrt, Reciprocal, Mul, Mul) as
+ * one RMSNormalization, P the Pow. */
+ductile_status dt_fuse_rmsnorm(dt_fuse *f, ductile_layer *P);
 /* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 /* fuse_irb.c: FusedConv depthwise -> 1x1 (no expand) into FusedInvertedResidual without We. */

@@ -10,6 +10,7 @@
 #include "core/status.h"
 #include "ops/fused.h"
 
+#include <math.h>
 #include <string.h>
 
 /* Two dims proved equal (the same known size, or the same symbol). */
@@ -118,5 +119,86 @@ ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln)
     dt_fuse_kill(f, A1);
     dt_fuse_kill(f, A0);
     dt_fuse_kill(f, G);
+    return DUCTILE_OK;
+}
+
+/* The other input of L than t, or NULL where both are t. */
+static ductile_tensor *dt_other_in(const ductile_layer *L, const ductile_tensor *t)
+{
+    ductile_tensor *o = L->in[L->in[0] == t ? 1 : 0];
+    return o == t ? NULL : o;
+}
+
+/* Input i of L is a one-element float32 constant equal to v. */
+static bool dt_const_is(const ductile_layer *L, int i, float v)
+{
+    float c;
+    return L->in[i] && L->in[i]->data && dt_fuse_const_scalar(L, i, NAN, &c) && c == v;
+}
+
+/* ReduceMean R reduces x's last axis only, keeping it (axes [-1] or [rank - 1], by attribute
+ * or, from opset 18, by a constant input). */
+static bool dt_mean_of_last_axis(const ductile_layer *R, const ductile_tensor *x)
+{
+    if (dt_attr_int(R, "keepdims", 1) != 1 || x->rank < 1) return false;
+    int64_t n = 0;
+    const int64_t *axes = dt_attr_ints(R, "axes", &n);
+    if (R->n_in == 2 && R->in[1]) {
+        const ductile_tensor *a = R->in[1];
+        if (!a->data || a->dtype != DUCTILE_INT64 || a->nbytes != sizeof(int64_t)) return false;
+        axes = a->data;
+        n = 1;
+    }
+    return axes && n == 1 && (axes[0] == -1 || axes[0] == x->rank - 1);
+}
+
+/* Llama's RMSNorm as PyTorch exports it: Pow(x, 2) -> ReduceMean(last axis, keepdims) ->
+ * Add(eps) -> Sqrt -> Reciprocal (or Div(1, .)) -> Mul(x, .) -> Mul(., w [D]), either
+ * operand order, each intermediate read only by the next: one RMSNormalization(x, w, axis -1,
+ * epsilon eps) in the last Mul's place, for backends with its kernel. Seven passes over the
+ * row become one; the kernel's operations are the chain's (x * (1 / sqrt(mean + eps)), then
+ * times w), the sum of squares in its own order. */
+ductile_status dt_fuse_rmsnorm(dt_fuse *f, ductile_layer *P)
+{
+    ductile_tensor *x = P->in[0];
+    if (P->n_in != 2 || P->n_out != 1 || !x || x->data || !dt_fuse_is_float(x) || x->rank < 1 || x->dims[x->rank - 1] < 1 ||
+        !dt_const_is(P, 1, 2.0f))
+        return DUCTILE_OK;
+    ductile_layer *R = dt_fuse_sole_reader(f, P->out[0]);
+    if (!R || strcmp(R->op_type, "ReduceMean") || strcmp(R->domain, "") || R->in[0] != P->out[0] || R->n_out != 1 ||
+        !dt_mean_of_last_axis(R, x))
+        return DUCTILE_OK;
+    ductile_layer *A = dt_fuse_sole_op(f, R->out[0], "Add", 2);
+    float eps;
+    if (!A) return DUCTILE_OK;
+    int ei = A->in[0] == R->out[0] ? 1 : 0;
+    if (!A->in[ei] || !A->in[ei]->data || !dt_fuse_const_scalar(A, ei, NAN, &eps) || !(eps >= 0.0f)) return DUCTILE_OK;
+    ductile_layer *S = dt_fuse_sole_op(f, A->out[0], "Sqrt", 1);
+    ductile_layer *V = S ? dt_fuse_sole_reader(f, S->out[0]) : NULL;
+    if (!V || strcmp(V->domain, "") || V->n_out != 1) return DUCTILE_OK;
+    bool recip = !strcmp(V->op_type, "Reciprocal") && V->n_in == 1;
+    bool div = !strcmp(V->op_type, "Div") && V->n_in == 2 && V->in[1] == S->out[0] && dt_const_is(V, 0, 1.0f);
+    if (!recip && !div) return DUCTILE_OK;
+    ductile_layer *M1 = dt_fuse_sole_op(f, V->out[0], "Mul", 2);
+    if (!M1 || dt_other_in(M1, V->out[0]) != x || !dt_fuse_same_shape(M1->out[0], x)) return DUCTILE_OK;
+    ductile_layer *M2 = dt_fuse_sole_op(f, M1->out[0], "Mul", 2);
+    ductile_tensor *w = M2 ? dt_other_in(M2, M1->out[0]) : NULL;
+    if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || w->rank != 1 || w->dims[0] != x->dims[x->rank - 1] ||
+        w->nbytes != (size_t)w->dims[0] * sizeof(float) || !dt_fuse_same_shape(M2->out[0], x))
+        return DUCTILE_OK;
+    dt_attr attrs[2] = {{.name = "axis", .type = DT_ATTR_INT, .i = -1}, {.name = "epsilon", .type = DT_ATTR_FLOAT, .f = eps}};
+    M2->n_attr = 0;
+    DT_TRY(dt_layer_add_attrs(f->net, M2, attrs, 2));
+    M2->op_type = "RMSNormalization";
+    M2->in[0] = x;
+    M2->in[1] = w;
+    f->uses[x->index]--;    /* Pow's and M1's reads of x are M2's one */
+    f->reader[x->index] = M2;
+    dt_fuse_kill(f, P);
+    dt_fuse_kill(f, R);
+    dt_fuse_kill(f, A);
+    dt_fuse_kill(f, S);
+    dt_fuse_kill(f, V);
+    dt_fuse_kill(f, M1);
     return DUCTILE_OK;
 }

@@ -580,6 +580,101 @@ static void test_pass_fuses_gelu_chain(void)
     CHECK_EQ_STR(net->layers[0]->op_type, "Div");
 }
 
+/* Llama's RMSNorm chain on x [2, 3, 8]: Pow(x, 2) -> ReduceMean(axes [-1]) -> Add(eps) ->
+ * Sqrt -> Reciprocal -> Mul(x) -> Mul(w [8]) -> Relu, or a variant: the opset-18 axes input and
+ * Div(1, .) with the weight first (fuses too), or a near miss that must stay seven layers. */
+enum { RMS_PLAIN, RMS_DIV_AXES_INPUT, RMS_CUBE, RMS_MIDDLE_AXIS, RMS_OTHER_X, RMS_W_INPUT, RMS_SQRT_OUT };
+static void rms_chain(int v, ductile_tensor **x_out, ductile_tensor **w_out, ductile_layer **mul2)
+{
+    static float two = 2.0f, three = 3.0f, eps = 1e-6f, one = 1.0f, w[8];
+    static const int64_t axes_last = -1;
+    static const int64_t xs[3] = {2, 3, 8}, ms[3] = {2, 3, 1}, ms1[3] = {2, 1, 8};
+    for (int i = 0; i < 8; i++) w[i] = 1.0f + 0.125f * (float)i;
+    new_net();
+    ductile_tensor *x = tensor(3, xs, NULL), *x2 = tensor(3, xs, NULL);
+    dt_network_add_input(net, x);
+    dt_network_add_input(net, x2);
+    ductile_layer *P = layer("Pow", 2, 0);
+    P->in[0] = x;
+    P->in[1] = tensor(0, NULL, v == RMS_CUBE ? &three : &two);
+    P->out[0] = tensor(3, xs, NULL);
+    ductile_layer *R = layer("ReduceMean", 2, 2);
+    R->in[0] = P->out[0];
+    R->n_in = 1;
+    if (v == RMS_DIV_AXES_INPUT) {
+        ductile_tensor *a = tensor(1, (int64_t[]){1}, NULL);
+        a->dtype = DUCTILE_INT64;
+        a->data = &axes_last;
+        a->nbytes = sizeof axes_last;
+        R->in[1] = a;
+        R->n_in = 2;
+    } else {
+        set_ints(R, "axes", (int64_t[]){v == RMS_MIDDLE_AXIS ? 1 : -1}, 1);
+    }
+    R->out[0] = tensor(3, v == RMS_MIDDLE_AXIS ? ms1 : ms, NULL);
+    ductile_layer *A = layer("Add", 2, 0);
+    A->in[0] = R->out[0];
+    A->in[1] = tensor(0, NULL, &eps);
+    A->out[0] = tensor(3, R->out[0]->dims, NULL);
+    ductile_layer *S = unary("Sqrt", A->out[0]);
+    S->out[0] = tensor(3, A->out[0]->dims, NULL);
+    if (v == RMS_SQRT_OUT) dt_network_add_output(net, S->out[0]);
+    ductile_layer *V;
+    if (v == RMS_DIV_AXES_INPUT) {
+        V = layer("Div", 2, 0);
+        V->in[0] = tensor(0, NULL, &one);
+        V->in[1] = S->out[0];
+        V->out[0] = tensor(3, S->out[0]->dims, NULL);
+    } else {
+        V = unary("Reciprocal", S->out[0]);
+        V->out[0] = tensor(3, S->out[0]->dims, NULL);
+    }
+    ductile_layer *M1 = layer("Mul", 2, 0);
+    M1->in[0] = v == RMS_OTHER_X ? x2 : x;
+    M1->in[1] = V->out[0];
+    M1->out[0] = tensor(3, xs, NULL);
+    ductile_layer *M2 = layer("Mul", 2, 0);
+    ductile_tensor *wt = tensor(1, (int64_t[]){8}, v == RMS_W_INPUT ? NULL : w);
+    if (v == RMS_W_INPUT) dt_network_add_input(net, wt);
+    M2->in[0] = v == RMS_DIV_AXES_INPUT ? wt : M1->out[0];
+    M2->in[1] = v == RMS_DIV_AXES_INPUT ? M1->out[0] : wt;
+    M2->out[0] = tensor(3, xs, NULL);
+    ductile_layer *Re = unary("Relu", M2->out[0]);
+    Re->out[0] = tensor(3, xs, NULL);
+    dt_network_add_output(net, Re->out[0]);
+    *x_out = x;
+    *w_out = wt;
+    *mul2 = M2;
+}
+
+/* The chain fuses into RMSNormalization(x, w, axis -1, epsilon) in the last Mul's place where
+ * the backend has its kernel (the CPU; not without a backend), in either written form; each
+ * near miss keeps its seven layers. */
+static void test_pass_fuses_rmsnorm_chain(void)
+{
+    const dt_backend *cpu = dt_backend_host();
+    for (int v = RMS_PLAIN; v <= RMS_SQRT_OUT; v++) {
+        ductile_tensor *x, *w;
+        ductile_layer *M2;
+        rms_chain(v, &x, &w, &M2);
+        CHECK_EQ_INT(dt_pass_fuse_for(net, cpu), DUCTILE_OK);
+        bool fuses = v == RMS_PLAIN || v == RMS_DIV_AXES_INPUT;
+        CHECK_EQ_INT(net->n_layers, fuses ? 2 : 8);
+        CHECK_EQ_INT(count_op("RMSNormalization"), fuses ? 1 : 0);
+        if (!fuses) continue;
+        ductile_layer *N = net->layers[0];
+        CHECK(N == M2 && N->n_in == 2 && N->in[0] == x && N->in[1] == w);
+        CHECK_EQ_STR(N->op_type, "RMSNormalization");
+        CHECK_EQ_INT((int)dt_attr_int(N, "axis", 0), -1);
+        CHECK(dt_attr_float(N, "epsilon", 0.0f) == 1e-6f);
+    }
+    ductile_tensor *x, *w;
+    ductile_layer *M2;
+    rms_chain(RMS_PLAIN, &x, &w, &M2);
+    CHECK_EQ_INT(dt_pass_fuse(net), DUCTILE_OK);   /* no backend: no RMSNormalization kernel known */
+    CHECK_EQ_INT(net->n_layers, 8);
+}
+
 /* What a kernel refuses from the layer alone it refuses when the engine is loaded (its
  * prepare, run by dt_plan_make), so the build fails naming the node, not the first run. */
 /* Expand to the shape its input has becomes Reshape to zeros (each zero copies its dim: a
@@ -719,6 +814,7 @@ int main(void)
     test_fused_activation_defaults_match_the_unfused_kernels();
 
     test_pass_fuses_gelu_chain();
+    test_pass_fuses_rmsnorm_chain();
     test_pass_makes_noop_expand_a_view();
 
     test_unknown_weight_layout_is_refused_when_compiled();

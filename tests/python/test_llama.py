@@ -49,15 +49,17 @@ def test_llama_style_decoder_matches_onnxruntime(llama, engine, shape):
     np.testing.assert_array_equal(ctx.run({"input_ids": ids})["logits"], got)
 
 
-def test_llama_projections_take_their_residuals_and_silu(engine):
+def test_llama_fuses_projection_epilogues_and_rmsnorms(engine):
     """Bias-free projections fuse what follows them: o_proj and down_proj their residual Add,
-    gate_proj its SiLU (Sigmoid and Mul): three FusedMatMuls a layer, no Sigmoid left, and
-    two Adds fewer (the RMSNorm's epsilon Add stays)."""
+    gate_proj its SiLU (Sigmoid and Mul): three FusedMatMuls a layer, no Sigmoid left; the
+    RMSNorms fuse too (on the CPU: the CUDA backend has no RMSNormalization kernel)."""
     import collections
     import json
     types = collections.Counter(L["LayerType"] for L in json.loads(engine.layer_info)["Layers"])
     assert types["FusedMatMul"] == 12 and types["Sigmoid"] == 0 and types["FusedAttention"] == 4
     assert types["MatMul"] == 4 * 4 + 1   # q, k, v, up in each layer; the logits
+    # each RMSNorm's seven layers are one RMSNormalization (two a layer and the final one)
+    assert types["RMSNormalization"] == 9 and types["Pow"] == 0 and types["Reciprocal"] == 0
 
 
 def attention_model(op, c, keep_scores=False):
