@@ -308,6 +308,7 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     bool attention = backend && backend->kernel && backend->kernel("FusedAttention");
     bool irb = backend && backend->kernel && backend->kernel("FusedInvertedResidual");
     bool rms = backend && backend->kernel && backend->kernel("RMSNormalization");
+    bool rotary = backend && backend->kernel && backend->kernel("FusedRotary");
     /* DUCTILE_FUSE_NORM=0 keeps the sums apart (tests, A/B timing in one build), as _QKV. */
     const char *env_norm = getenv("DUCTILE_FUSE_NORM");
     bool norm = backend && backend->kernel && backend->kernel("FusedLayerNorm") && !(env_norm && !strcmp(env_norm, "0"));
@@ -353,6 +354,10 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     for (int l = 0; rms && l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Pow") && !strcmp(L->domain, "")) s = dt_fuse_rmsnorm(&f, L);
+    }
+    for (int l = 0; rotary && l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "Concat") && !strcmp(L->domain, "")) s = dt_fuse_rotary(&f, L);
     }
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];

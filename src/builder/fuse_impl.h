@@ -57,6 +57,9 @@ ductile_status dt_fuse_matmul_layernorm(dt_fuse *f, ductile_layer *Ln);
 /* fuse_norm.c: Llama's seven-op RMSNorm (Pow, ReduceMean, Add, Sqrt, Reciprocal, Mul, Mul) as
  * one RMSNormalization, P the Pow. */
 ductile_status dt_fuse_rmsnorm(dt_fuse *f, ductile_layer *P);
+/* fuse_rotary.c: rotate_half's rotary embedding (Slice, Slice, Neg, Concat, Mul, Mul, Add) as
+ * one FusedRotary, C the Concat. */
+ductile_status dt_fuse_rotary(dt_fuse *f, ductile_layer *C);
 /* fuse_irb.c: FusedConv 1x1 -> depthwise [-> 1x1] into FusedInvertedResidual. */
 ductile_status dt_fuse_irb(dt_fuse *f, ductile_layer *E);
 /* fuse_irb.c: FusedConv depthwise -> 1x1 (no expand) into FusedInvertedResidual without We. */

@@ -21,6 +21,9 @@ ductile_status dt_fln_infer(const ductile_layer *L, const dt_view *in, dt_view *
 /* DUCTILE_ERR_UNSUPPORTED naming attribute `attr` unless it names an activation FusedConv
  * computes (fused.c). */
 ductile_status dt_fused_act_known(const ductile_layer *L, const char *attr);
+/* FusedRotary's (fused_rotary.c). */
+ductile_status dt_frot_check(const ductile_layer *L);
+ductile_status dt_frot_infer(const ductile_layer *L, const dt_view *in, dt_view *out);
 /* FusedSqueezeExcite's (fused_se.c). */
 ductile_status dt_fse_check(const ductile_layer *L);
 ductile_status dt_fse_infer(const ductile_layer *L, const dt_view *in, dt_view *out);

@@ -447,6 +447,7 @@ const dt_opdef dt_ops_fused[] = {
     {"FusedInvertedResidual", dt_irb_check, dt_irb_infer, 0},
     {"FusedLayerNorm", dt_fln_check, dt_fln_infer, 0},
     {"FusedMatMul", dt_fm_check, dt_fm_infer, 0},
+    {"FusedRotary", dt_frot_check, dt_frot_infer, 0},
     {"FusedSqueezeExcite", dt_fse_check, dt_fse_infer, 0},
     {NULL, NULL, NULL, 0},
 };

@@ -92,6 +92,13 @@
  *            the LayerNorm is over E (axis the last): BERT's word embeddings
  *   attrs    axis, epsilon  as LayerNormalization's
  *   Y        X's shape and dtype *
+ * FusedRotary: the rotary position embedding as Hugging Face's rotate_half writes it, Slice,
+ *   Slice, Neg, Concat, Mul, Mul and Add as one layer (src/builder/fuse_rotary.c), for backends
+ *   with its kernel (the CPU): Y = X * COS + concat(-X[..., D/2:], X[..., :D/2]) * SIN, each
+ *   product and the sum rounded as the unfused Mul, Mul and Add (the same bits).
+ *   inputs   X [..., D], D even; COS, SIN broadcasting to X with their last dim D
+ *   Y        X's shape and dtype
+ *
  * FusedSqueezeExcite: GlobalAveragePool(X) -> FusedConv 1x1 (fc1) -> FusedConv 1x1 (fc2) as one
  *   layer (src/builder/fuse_se_pool.c), for backends where each of the three is a launch of its
  *   own (the CUDA backend): squeeze-excite's channel scale S = act2(W2 act1(W1 mean(X) + B1) + B2)
@@ -120,6 +127,7 @@ enum { DT_IRB_X = 0, DT_IRB_WE = 1, DT_IRB_BE = 2, DT_IRB_WD = 3, DT_IRB_BD = 4,
 enum { DT_FA_Q = 0, DT_FA_KT = 1, DT_FA_V = 2, DT_FA_MASK = 3 };
 enum { DT_FSE_X = 0, DT_FSE_W1 = 1, DT_FSE_B1 = 2, DT_FSE_W2 = 3, DT_FSE_B2 = 4 };
 enum { DT_FLN_X = 0, DT_FLN_SCALE = 1, DT_FLN_B = 2, DT_FLN_R1 = 3, DT_FLN_R2 = 4, DT_FLN_IDS = 5 };
+enum { DT_FROT_X = 0, DT_FROT_COS = 1, DT_FROT_SIN = 2 };
 
 /* The view of W that the conv geometry reads: W itself, or (packed) a view with W's original
  * dims from w_shape and data NULL. DUCTILE_ERR_INVALID_ARGUMENT when w_shape is malformed. */

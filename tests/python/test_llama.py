@@ -52,7 +52,8 @@ def test_llama_style_decoder_matches_onnxruntime(llama, engine, shape):
 def test_llama_fuses_projection_epilogues_and_rmsnorms(engine):
     """Bias-free projections fuse what follows them: o_proj and down_proj their residual Add,
     gate_proj its SiLU (Sigmoid and Mul): three FusedMatMuls a layer, no Sigmoid left; the
-    RMSNorms fuse too (on the CPU: the CUDA backend has no RMSNormalization kernel)."""
+    RMSNorms and the rotary embeddings fuse too (on the CPU: the CUDA backend has neither
+    kernel)."""
     import collections
     import json
     types = collections.Counter(L["LayerType"] for L in json.loads(engine.layer_info)["Layers"])
@@ -60,6 +61,8 @@ def test_llama_fuses_projection_epilogues_and_rmsnorms(engine):
     assert types["MatMul"] == 4 * 4 + 1   # q, k, v, up in each layer; the logits
     # each RMSNorm's seven layers are one RMSNormalization (two a layer and the final one)
     assert types["RMSNormalization"] == 9 and types["Pow"] == 0 and types["Reciprocal"] == 0
+    # rotate_half's seven layers are one FusedRotary, for the queries and the keys of each layer
+    assert types["FusedRotary"] == 8 and types["Neg"] == 0 and types["Concat"] == 0
 
 
 def attention_model(op, c, keep_scores=False):

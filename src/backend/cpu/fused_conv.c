@@ -754,5 +754,6 @@ const dt_cpu_kernel dt_cpu_fused[] = {
     {"FusedInvertedResidual", NULL, &dt_cpu_fused_irb_kernel},
     {"FusedSqueezeExcite", NULL, &dt_cpu_fused_se_kernel},
     {"FusedAttention", NULL, &dt_cpu_fused_attention_kernel},
+    {"FusedRotary", NULL, &dt_cpu_fused_rotary_kernel},
     {NULL, NULL, NULL},
 };

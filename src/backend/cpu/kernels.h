@@ -125,5 +125,6 @@ extern int64_t dt_cpu_irb_min_bytes, dt_cpu_irb_min_batch_bytes, dt_cpu_irb_min_
     dt_cpu_irb_weight_ratio, dt_cpu_irb_max_strip_bytes, dt_cpu_irb_max_far_strip_bytes, dt_cpu_irb_far_bytes;
 /* FusedAttention's (fused_attention.c). */
 extern const dt_kernel dt_cpu_fused_attention_kernel;
+extern const dt_kernel dt_cpu_fused_rotary_kernel;
 
 #endif
