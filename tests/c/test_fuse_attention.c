@@ -69,6 +69,7 @@ static const att_case cases[] = {
     {3, 2, 120, 16, 150, 16, 1, FILL_PAD},        /* right padding: 145, 138, 131 keys */
     {1, 2, 130, 16, 130, 16, 2, FILL_NEAR},       /* masked keys too strong to leave out */
     {2, 2, 96, 16, 96, 8, 2, FILL_NAN_V},         /* left-out keys contribute exactly 0 */
+    {1, 2, 5, 4, 0, 3, 2, FILL_CAUSAL},           /* no keys: zeros, no mask element read */
 };
 
 static int mask_dims(const att_case *c, int64_t *md)

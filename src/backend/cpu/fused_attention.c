@@ -223,6 +223,7 @@ static int64_t dt_fa_live_cols(const float *m, int64_t mi, int64_t rn, int64_t L
 {
     int64_t need = 0;
     float mx = 0.0f;
+    if (L == 0) return 0;
     for (int64_t r = 0; r < rn && need < L; r++) {
         const float *mr = m + r * mi;
         if (r == 0 || mi) mx = dt_cpu_max_f32(mr, L);
