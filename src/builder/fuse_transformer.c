@@ -198,7 +198,7 @@ static ductile_layer *dt_transpose_into(const dt_fuse *f, ductile_tensor *t, con
 /* Mul(Q, a) and Mul(Kt, b) -> MatMul [-> Div or Mul by a power of two] -> Add(mask) ->
  * Softmax(last axis) [-> IsNaN + Where(0)] -> MatMul(V), each intermediate read only by the
  * next: one FusedAttention in the second MatMul's place (or, with the heads' Transposes
- * absorbed, the output Transpose's). Q, Kt and V must have one rank and the same batch dims
+ * absorbed, the output Transpose's; or with K's Transpose to Kt absorbed, layout "krows"). Q, Kt and V must have one rank and the same batch dims
  * (the fused kernel does not broadcast them), and the mask must not grow the scores. */
 ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
 {
@@ -272,6 +272,12 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
         v = tv->in[0];
         last = ty;
     }
+    /* Else K's own Transpose to Kt (Hugging Face's decoders: K [B, H, L, D], rotated, then
+     * transposed for the product): layout "krows", the kernel packs Kt from K's rows. */
+    static const int64_t p0132[4] = {0, 1, 3, 2};
+    ductile_layer *tkr = !bshd && r == 4 ? dt_transpose_into(f, kt, p0132, mk ? mk : Mm1) : NULL;
+    if (tkr) kt = tkr->in[0];
+    const char *layout = bshd ? "bshd" : tkr ? "krows" : "";
     ductile_tensor **in = dt_arena_alloc(&net->arena, sizeof *in * 4);
     if (!in) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory fusing node '%s'", Mm1->name);
     in[DT_FA_Q] = q;
@@ -282,7 +288,7 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
         {.name = "q_scale", .type = DT_ATTR_FLOAT, .f = qs},
         {.name = "k_scale", .type = DT_ATTR_FLOAT, .f = ks},
         {.name = "nan_to_zero", .type = DT_ATTR_INT, .i = nan0},
-        {.name = "layout", .type = DT_ATTR_STRING, .s = bshd ? "bshd" : "", .s_len = bshd ? 4 : 0},
+        {.name = "layout", .type = DT_ATTR_STRING, .s = layout, .s_len = strlen(layout)},
     };
     DT_TRY(dt_layer_add_attrs(net, Mm1, add, 4));
     Mm1->op_type = "FusedAttention";
@@ -301,6 +307,7 @@ ductile_status dt_fuse_attention(dt_fuse *f, ductile_layer *Sm)
     dt_fuse_kill(f, I);
     dt_fuse_kill(f, W);
     dt_fuse_kill(f, Mm2);
+    dt_fuse_kill(f, tkr);
     if (bshd) {
         dt_fuse_kill(f, tq);
         dt_fuse_kill(f, tk);

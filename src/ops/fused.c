@@ -222,6 +222,7 @@ void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a)
         .has_mask = L->n_in > DT_FA_MASK && L->in[DT_FA_MASK],
         .bshd = dt_fused_attention_bshd(L),
         .qkv = dt_fused_attention_qkv(L),
+        .krows = !strcmp(dt_attr_string(L, "layout", ""), "krows"),
     };
 }
 
@@ -259,8 +260,9 @@ void dt_fused_attention_geometry(const dt_fa_attrs *a, const dt_view *in, dt_fa_
         }
         g->S = q->dims[r - 2];
         g->D = q->dims[r - 1];
-        g->L = in[DT_FA_KT].dims[r - 1];
+        g->L = in[DT_FA_KT].dims[a->krows ? r - 2 : r - 1];
         g->Dv = in[DT_FA_V].dims[r - 1];
+        if (a->krows) g->ldk = g->D;
     }
     if (!a->has_mask) return;
     const dt_view *m = &in[DT_FA_MASK];
@@ -310,10 +312,19 @@ static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_
     static const char *const names[] = {"Q", "Kt", "V", "mask"};
     for (int i = 0; i < L->n_in; i++)
         if (L->in[i] && in[i].rank >= 0) DT_TRY(dt_want_float(in, i, names[i], i ? DT_FA_Q : -1));
-    bool bshd = dt_fused_attention_bshd(L);
+    bool bshd = dt_fused_attention_bshd(L), krows = !strcmp(dt_attr_string(L, "layout", ""), "krows");
     dt_view lq = {0}, lk = {0}, lv = {0};
     if (bshd) DT_TRY(dt_fa_logical(in, dt_fused_attention_qkv(L), &lq, &lk, &lv));
-    const dt_view *q = bshd ? &lq : &in[DT_FA_Q], *k = bshd ? &lk : &in[DT_FA_KT], *v = bshd ? &lv : &in[DT_FA_V];
+    if (krows) {   /* K [..., L, D] as the logical Kt [..., D, L] */
+        lk = in[DT_FA_KT];
+        if (lk.rank >= 2) {
+            int64_t t = lk.dims[lk.rank - 1];
+            lk.dims[lk.rank - 1] = lk.dims[lk.rank - 2];
+            lk.dims[lk.rank - 2] = t;
+        }
+    }
+    const dt_view *q = bshd ? &lq : &in[DT_FA_Q], *k = bshd || krows ? &lk : &in[DT_FA_KT],
+                  *v = bshd ? &lv : &in[DT_FA_V];
     int r = q->rank;
     if (r < 2 || k->rank != r || v->rank != r)
         return dt_fail(DUCTILE_ERR_SHAPE, "inputs Q, Kt and V have ranks %d, %d and %d; expected one rank >= 2", r,
@@ -357,9 +368,9 @@ static ductile_status dt_fa_infer(const ductile_layer *L, const dt_view *in, dt_
 static ductile_status dt_fa_check(const ductile_layer *L)
 {
     const char *layout = dt_attr_string(L, "layout", "");
-    if (strcmp(layout, "") && strcmp(layout, "bshd") && strcmp(layout, "bshd_qkv"))
+    if (strcmp(layout, "") && strcmp(layout, "bshd") && strcmp(layout, "bshd_qkv") && strcmp(layout, "krows"))
         return dt_fail(DUCTILE_ERR_UNSUPPORTED,
-                       "attribute 'layout' = '%s' is not supported (supported: '', bshd, bshd_qkv)", layout);
+                       "attribute 'layout' = '%s' is not supported (supported: '', bshd, bshd_qkv, krows)", layout);
     if (!dt_fused_attention_qkv(L)) return dt_check_arity(L, 3, 4, 1, 1, DT_INPUT_NAMES("Q", "Kt", "V"));
     /* Packed: K and V are parts of input 0, so inputs 1 and 2 are omitted. */
     DT_TRY(dt_check_arity(L, 1, 4, 1, 1, DT_INPUT_NAMES("QKV")));

@@ -60,6 +60,8 @@
  *                    Q is [B, S, 3, H, D], the rows of Q, K and V side by side as one
  *                    FusedMatMul with the three weights concatenated writes them; Kt and V
  *                    are omitted (L = S, Dv = D), and Y is [B, S, H, D] as with "bshd"
+ *                    "krows": K's Transpose to Kt absorbed (Hugging Face's decoders transpose
+ *                    K's last two dims after the rotary embedding): input 1 is K [..., L, D]
  *   Y        [..., S, Dv]
  *
  * FusedInvertedResidual: FusedConv(1x1 expand) -> FusedConv(depthwise) [-> FusedConv(1x1
@@ -160,6 +162,7 @@ typedef struct dt_fa_attrs {
     bool nan_to_zero, has_mask;
     bool bshd;              /* Q, K, V and Y as [B, S, H, D] */
     bool qkv;               /* bshd, with Q, K and V packed in input 0 ([B, S, 3, H, D]) */
+    bool krows;             /* layout "krows": input 1 is K [..., L, D], not Kt */
 } dt_fa_attrs;
 void dt_fused_attention_attrs(const ductile_layer *L, dt_fa_attrs *a);
 

@@ -161,10 +161,14 @@ static float *kt_to_k(const float *kt, int64_t b, int64_t h, int64_t d, int64_t 
     return k;
 }
 
-/* bshd: the fused layer reads Q, K, V as [B, S, H, D] and writes [B, S, H, Dv]; the unfused
- * chain is given the transposed tensors and its output transposed back. */
-static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
+/* Layouts: LAYOUT_BSHD: the fused layer reads Q, K, V as [B, S, H, D] and writes
+ * [B, S, H, Dv]; the unfused chain is given the transposed tensors and its output transposed
+ * back. LAYOUT_KROWS: it reads K [B, H, L, D] where the chain reads Kt. */
+enum { LAYOUT_PLAIN, LAYOUT_BSHD, LAYOUT_KROWS, LAYOUTS };
+static const char *const layout_names[LAYOUTS] = {"", "bshd", "krows"};
+static bool run_case(const att_case *c, int layout, dt_pool *pool)
 {
+    const bool bshd = layout == LAYOUT_BSHD;
     int64_t qd[4] = {c->b, c->h, c->s, c->d}, kd[4] = {c->b, c->h, c->d, c->l}, vd[4] = {c->b, c->h, c->l, c->dv},
             md[4], yd[4] = {c->b, c->h, c->s, c->dv};
     int mr = mask_dims(c, md);
@@ -210,6 +214,13 @@ static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
         yl = want;
         want = swap12(yl, c->b, c->h, c->s, c->dv);
     }
+    if (layout == LAYOUT_KROWS) {   /* K [b, h, l, d]: Kt's last two dims swapped */
+        kp = malloc(sizeof(float) * (size_t)count_of(4, kd));
+        for (int64_t x = 0; x < c->b * c->h; x++)
+            for (int64_t z = 0; z < c->d; z++)
+                for (int64_t t = 0; t < c->l; t++) kp[(x * c->l + t) * c->d + z] = kt[(x * c->d + z) * c->l + t];
+        kd[2] = c->l, kd[3] = c->d;
+    }
     new_net();
     ductile_layer *L = layer("FusedAttention", 4, 4);
     L->domain = "ductile";
@@ -218,9 +229,10 @@ static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
     L->attrs[0] = (dt_attr){.name = "q_scale", .type = DT_ATTR_FLOAT, .f = qs};
     L->attrs[1] = (dt_attr){.name = "k_scale", .type = DT_ATTR_FLOAT, .f = ks};
     L->attrs[2] = (dt_attr){.name = "nan_to_zero", .type = DT_ATTR_INT, .i = 1};
-    L->attrs[3] = (dt_attr){.name = "layout", .type = DT_ATTR_STRING, .s = bshd ? "bshd" : "", .s_len = bshd ? 4 : 0};
+    L->attrs[3] = (dt_attr){.name = "layout", .type = DT_ATTR_STRING, .s = layout_names[layout],
+                            .s_len = strlen(layout_names[layout])};
     L->n_attr = 4;
-    dt_view in[4] = {view(4, qd, bshd ? qp : q, DUCTILE_FLOAT32), view(4, kd, bshd ? kp : kt, DUCTILE_FLOAT32),
+    dt_view in[4] = {view(4, qd, bshd ? qp : q, DUCTILE_FLOAT32), view(4, kd, kp ? kp : kt, DUCTILE_FLOAT32),
                      view(4, vd, bshd ? vp : v, DUCTILE_FLOAT32),
                      mr ? view(mr, md, mask, DUCTILE_FLOAT32) : (dt_view){.rank = -1}},
            out = {0};
@@ -248,9 +260,9 @@ static bool run_case(const att_case *c, bool bshd, dt_pool *pool)
     if (c->fill == FILL_NAN_V && !isnan(y[ny - 1])) diff = ny - 1;   /* the row that sees the NaN key */
     ok = diff < 0;
     if (!ok)
-        fprintf(stderr, "case b%lld h%lld s%lld d%lld l%lld dv%lld mask %d bshd %d pool %d: first difference at %lld: %.9g vs %.9g\n",
+        fprintf(stderr, "case b%lld h%lld s%lld d%lld l%lld dv%lld mask %d layout '%s' pool %d: first difference at %lld: %.9g vs %.9g\n",
                 (long long)c->b, (long long)c->h, (long long)c->s, (long long)c->d, (long long)c->l, (long long)c->dv,
-                c->mask, bshd, pool != NULL, (long long)diff, (double)y[diff], (double)want[diff]);
+                c->mask, layout_names[layout], pool != NULL, (long long)diff, (double)y[diff], (double)want[diff]);
 out:
     free(q), free(kt), free(v), free(mask), free(y), free(want);
     free(qp), free(kp), free(vp), free(yl);
@@ -261,7 +273,7 @@ static void test_fused_attention_equals_unfused_kernels(dt_pool *pool)
 {
     int bad = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
-        for (int bshd = 0; bshd < 2; bshd++) bad += !run_case(&cases[c], bshd, pool);
+        for (int layout = 0; layout < LAYOUTS; layout++) bad += !run_case(&cases[c], layout, pool);
     CHECK_EQ_INT(bad, 0);
 }
 
@@ -306,7 +318,11 @@ typedef struct chain {
     bool scores_output;     /* the scores are a network output too */
     int opset;              /* Softmax's; 0: 13 */
     bool half;              /* float16 constants, no dtype known otherwise */
+    bool k_rows;            /* Kt = Transpose(K [2, 4, 5, 8], perm 0 1 3 2), as Hugging Face's decoders */
 } chain;
+
+static ductile_tensor *k_in;
+static ductile_layer *k_tr;
 
 static ductile_layer *mq, *mk, *mm1, *add, *sm, *isn, *wh, *mm2, *after;
 static ductile_tensor *q, *kt, *v, *mask;
@@ -325,7 +341,16 @@ static void build_chain(const chain *c)
             sd[4] = {2, 4, 5, 5}, md[5] = {1, 2, 1, 1, 5}, yd[4] = {2, 4, 5, 8};
     q = tensor(4, qd, NULL), kt = tensor(4, kd, NULL), v = tensor(4, vd, NULL);
     mask = c->mask_grows ? tensor(5, md, NULL) : tensor(4, md + 1, NULL);
-    dt_network_add_input(net, q), dt_network_add_input(net, kt), dt_network_add_input(net, v);
+    k_in = kt, k_tr = NULL;
+    if (c->k_rows) {
+        int64_t kr[4] = {2, 4, 5, 8};
+        static const int64_t p0132[4] = {0, 1, 3, 2};
+        k_in = tensor(4, kr, NULL);
+        k_tr = layer("Transpose", 1, 1);
+        k_tr->attrs[k_tr->n_attr++] = (dt_attr){.name = "perm", .type = DT_ATTR_INTS, .n = 4, .ints = p0132};
+        k_tr->in[0] = k_in, k_tr->out[0] = kt;
+    }
+    dt_network_add_input(net, q), dt_network_add_input(net, k_in), dt_network_add_input(net, v);
     dt_network_add_input(net, mask);
     mq = layer("Mul", 2, 0), mq->in[0] = q, mq->in[1] = tensor(0, NULL, &scale), mq->out[0] = tensor(4, qd, NULL);
     mk = layer("Mul", 2, 0), mk->in[0] = kt, mk->in[1] = tensor(0, NULL, &scale), mk->out[0] = tensor(4, kd, NULL);
@@ -380,6 +405,15 @@ static void test_pass_fuses_attention_chain(void)
     build_chain(&(chain){.softmax_axis = 3});   /* the last axis by its index */
     CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
     CHECK_EQ_INT(count_op("FusedAttention"), 1);
+
+    /* K's Transpose to Kt is absorbed: layout "krows", K the input */
+    build_chain(&(chain){.k_rows = true});
+    CHECK_EQ_INT(dt_pass_fuse_for(net, dt_backend_host()), DUCTILE_OK);
+    CHECK_EQ_INT(net->n_layers, 2);
+    CHECK_EQ_INT(count_op("Transpose"), 0);
+    F = net->layers[0];
+    CHECK(F->in[DT_FA_KT] == k_in && F->in[DT_FA_Q] == q);
+    CHECK_EQ_STR(dt_attr_string(F, "layout", "?"), "krows");
 }
 
 static ductile_layer *transpose(ductile_tensor *x, const int64_t *perm, const int64_t *out_dims)

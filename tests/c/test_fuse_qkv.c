@@ -150,7 +150,7 @@ static void test_packed_infer_and_refusals(void)
     CHECK_EQ_INT(d->check(one), DUCTILE_OK);
     ductile_layer *bad = attention_layer("bhsd", 4);
     CHECK_EQ_INT(d->check(bad), DUCTILE_ERR_UNSUPPORTED);
-    CHECK_EQ_STR(ductile_last_error(), "attribute 'layout' = 'bhsd' is not supported (supported: '', bshd, bshd_qkv)");
+    CHECK_EQ_STR(ductile_last_error(), "attribute 'layout' = 'bhsd' is not supported (supported: '', bshd, bshd_qkv, krows)");
 }
 
 /* ---- the pass ---- */

@@ -146,3 +146,24 @@ def test_cuda_attention_kernel_masks_match_cpu(monkeypatch, name, qs, L, dv, ms,
              "v": rng.standard_normal(vs, dtype=np.float32), "mask": mask}
     want = cpu_reference(model, feeds, {"FusedAttention": 1})
     check_forced(monkeypatch, kernel, model, feeds, want, prec, qs[-1], dv)
+
+
+# (b, s, d): K transposed for the product as Hugging Face's decoders write it (layout "krows"),
+# with a causal [S, S] mask: one key tile, several, a partial last one; d = 64 and 24
+KROWS = [(2, 7, 64), (1, 77, 64), (3, 130, 64), (2, 33, 24)]
+
+
+@pytest.mark.parametrize("prec", ["fp16", "bf16"])
+@pytest.mark.parametrize("kernel", ["mma", "mma_split", "wmma", "cores"])
+@pytest.mark.parametrize("b,s,d", KROWS, ids=[f"{b}x{s}x{d}" for b, s, d in KROWS])
+def test_cuda_attention_kernel_k_rows(monkeypatch, b, s, d, kernel, prec):
+    """Kt = Transpose(K) absorbed (layout "krows": K's rows are the keys, as bshd's): each kernel
+    forced, against the CPU engine."""
+    from test_llama import attention_model as scaled_attention_model
+    model = scaled_attention_model("Div", 8.0, d=d).SerializeToString()
+    rng = np.random.default_rng(s + d)
+    feeds = {n: rng.standard_normal((b, 4, s, d), dtype=np.float32) for n in "qkv"}
+    feeds["mask"] = np.where(np.arange(s)[None, :] > np.arange(s)[:, None], np.finfo(np.float32).min,
+                             0.0).astype(np.float32)
+    want = cpu_reference(model, feeds, {"FusedAttention": 1})
+    check_forced(monkeypatch, kernel, model, feeds, want, prec, d, d)

@@ -63,17 +63,19 @@ def test_llama_fuses_projection_epilogues_and_rmsnorms(engine):
     assert types["RMSNormalization"] == 9 and types["Pow"] == 0 and types["Reciprocal"] == 0
     # rotate_half's seven layers are one FusedRotary, for the queries and the keys of each layer
     assert types["FusedRotary"] == 8 and types["Neg"] == 0 and types["Concat"] == 0
+    # K's Transpose to Kt goes into the attention (layout "krows"): Q, K, V and the output's remain
+    assert types["Transpose"] == 4 * 4
 
 
-def attention_model(op, c, keep_scores=False):
-    """Q [B, 4, S, 64] times K transposed, the scores divided (or multiplied) by c after the
+def attention_model(op, c, keep_scores=False, d=64):
+    """Q [B, 4, S, d] times K transposed, the scores divided (or multiplied) by c after the
     product as Hugging Face's eager attention writes it, a causal-style [S, S] mask, Softmax,
     times V; keep_scores also outputs the scaled scores (the chain then stays unfused)."""
     from onnx import TensorProto as T, helper as h, numpy_helper as nh
     nodes = [h.make_node("Transpose", ["k"], ["kt"], perm=[0, 1, 3, 2]), h.make_node("MatMul", ["q", "kt"], ["s"]),
              h.make_node(op, ["s", "c"], ["ss"]), h.make_node("Add", ["ss", "mask"], ["sm"]),
              h.make_node("Softmax", ["sm"], ["p"], axis=-1), h.make_node("MatMul", ["p", "v"], ["y"])]
-    ins = [h.make_tensor_value_info(n, T.FLOAT, ["b", 4, "s", 64]) for n in "qkv"]
+    ins = [h.make_tensor_value_info(n, T.FLOAT, ["b", 4, "s", d]) for n in "qkv"]
     ins.append(h.make_tensor_value_info("mask", T.FLOAT, ["s", "s"]))
     outs = [h.make_tensor_value_info("y", T.FLOAT, None)]
     if keep_scores:

@@ -6,7 +6,8 @@
  * over a row), 8 rows at a time packed as the second GEMM's A, then Y = P V by the GEMM, straight
  * into the output (bshd: V read in place and Y written with a row stride of H heads, which
  * the GEMM takes as ldb and ldc; bshd_qkv: Q, K and V are parts of one [B, S, 3, H, D] input,
- * rows 3 H D apart). Items run one per thread when they add up to enough work, else all on
+ * rows 3 H D apart; krows: K [.., L, D] as Hugging Face's decoders have it before their
+ * Transpose to Kt, packed from its rows). Items run one per thread when they add up to enough work, else all on
  * the calling thread.
  *
  * Every step is the unfused layer's arithmetic: the same float products for the scales, the
@@ -274,6 +275,11 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         ldq = g->ldq;
         ldv = g->ldv;
         ldy = H * Dv;
+    } else if (j->p->krows) {   /* K's rows: key t at t * D */
+        q = j->q + bi * S * D;
+        dt_fa_pack_kt(j->kt + bi * L * D, D, 1, D, L, j->p->k_scale, kp);
+        v = j->v + bi * L * Dv;
+        y = j->y + bi * S * Dv;
     } else {
         q = j->q + bi * S * D;
         dt_fa_pack_kt(j->kt + bi * D * L, 1, L, D, L, j->p->k_scale, kp);

@@ -73,7 +73,7 @@ static ductile_status dt_attention_run(const void *params, const dt_view *in, dt
                        (long long)g.count, (long long)g.S, (long long)g.Dv);
     dt_cu_attn c = {
         .count = g.count, .S = g.S, .D = g.D, .L = g.L, .Dv = g.Dv, .H = g.H, .ldq = g.ldq, .ldk = g.ldk,
-        .ldv = g.ldv, .bshd = p->a.bshd,
+        .ldv = g.ldv, .bshd = p->a.bshd, .krows = p->a.krows,
         .nan_to_zero = p->a.nan_to_zero, .q_scale = p->a.q_scale, .k_scale = p->a.k_scale, .nbatch = g.rank - 2,
         .kernel = dt_cuda_attention_kernel(p, in, dt, ex),
     };

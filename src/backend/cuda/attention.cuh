@@ -27,6 +27,11 @@ struct item_base {
             kb = b * L * g.ldk + h * D, k_ts = g.ldk, k_ds = 1;
             vb = b * L * g.ldv + h * Dv, v_rs = g.ldv;
             yb = (b * S * H + h) * Dv, y_rs = H * Dv;
+        } else if (g.krows) {   // K [.., L, D]: rows are keys, as bshd's
+            qb = item * S * D, q_rs = D;
+            kb = item * L * D, k_ts = D, k_ds = 1;
+            vb = item * L * Dv, v_rs = Dv;
+            yb = item * S * Dv, y_rs = Dv;
         } else {
             qb = item * S * D, q_rs = D;
             kb = item * D * L, k_ts = 1, k_ds = L;

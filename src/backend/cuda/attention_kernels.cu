@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_k(const T *__restrict__
         for (int64_t d0 = 0; d0 < D || d0 == 0; d0 += kDC) {
             const int dc = (int)(D - d0 < kDC ? D - d0 : kDC);
             __syncthreads();   // the previous tile's readers are done
-            if (g.bshd) {      // K rows are keys: read along d
+            if (g.bshd || g.krows) {   // K rows are keys: read along d
                 for (int i = tid; i < kKT * dc; i += kWarps * 32) {
                     int t = i / dc, d = i - t * dc;
                     ks[t][d] = t < nt ? ld(k[kb + (t0 + t) * k_ts + d0 + d]) * g.k_scale : 0.f;
@@ -240,7 +240,7 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tc_k(const T *__restric
     for (int64_t t0 = 0; t0 < L; t0 += kTcKeys) {
         const int nt = (int)(L - t0 < kTcKeys ? L - t0 : kTcKeys);
         __syncthreads();   // the previous tile's readers are done (the first: Q is written)
-        if (g.bshd) {
+        if (g.bshd || g.krows) {
             for (int i = tid; i < kTcKeys * D; i += kWarps * 32) {
                 int t = i / D, d = i - t * D;
                 Ks[t * ldq + d] = t < nt ? k[ib.kb + (t0 + t) * ib.k_ts + d] : zero;
@@ -408,7 +408,7 @@ __global__ void __launch_bounds__(128) attention_mma_k(const T *__restrict__ q, 
     // L zero-filled (cp.async with no source bytes; the source address is only the item's base).
     auto load = [&](int64_t t0, int st) {
         const int nt = (int)(L - t0 < kMmaKeys ? L - t0 : kMmaKeys), rows = (nt + 15) & ~15;
-        if (g.bshd) {      // K rows are keys
+        if (g.bshd || g.krows) {   // K rows are keys
             const int dc = D / 8;
             for (int i = threadIdx.x; i < rows * dc; i += nthr) {
                 const int t = i / dc, d = (i - t * dc) * 8;

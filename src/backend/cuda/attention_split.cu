@@ -61,7 +61,7 @@ __global__ void __launch_bounds__(32 * kMaxSplit) attention_split_k(const T *__r
         const int nt = (int)(L - t0 < kKeys ? L - t0 : kKeys), rows = (nt + 15) & ~15;
         // This tile's copies (rows up to the 16-key chunk past L zero-filled: a garbage V
         // times P = 0 would be NaN); the warp's buffer is its own, read by nobody else.
-        if (g.bshd) {
+        if (g.bshd || g.krows) {
             const int dc = D / 8;
             for (int i = lane; i < rows * dc; i += 32) {
                 const int t = i / dc, d = (i - t * dc) * 8;

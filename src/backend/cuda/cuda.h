@@ -182,6 +182,7 @@ typedef struct dt_cu_attn {
     int64_t count, S, D, L, Dv, H;
     int64_t ldq, ldk, ldv;  /* bshd: row strides of Q, K, V (ops/fused.h's dt_fa_geom) */
     int bshd, nan_to_zero;
+    int krows;              /* not bshd: input 1 is K [.., L, D] (layout "krows"), not Kt */
     int kernel;             /* 0 the default, else DT_CU_ATTN_* (the layer's tactic ids) */
     float q_scale, k_scale;
     int nbatch;
