@@ -18,7 +18,12 @@ class Names:
 
 
 def save(path, nodes, name, inputs, outputs, inits, opset=17):
-    """The graph as an opset-`opset` model (IR 8, producer ductile-bench), checked, written to path."""
+    """The graph as an opset-`opset` model (IR 8, producer ductile-bench), checked, written to path.
+    A node without a name is named after its first output: both engines' profiles then name
+    its layer alike (bench/layer_compare.py lines them up)."""
+    for n in nodes:
+        if not n.name and n.output:
+            n.name = n.output[0]
     graph = helper.make_graph(nodes, name, inputs, outputs, inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="ductile-bench")
     model.ir_version = 8
