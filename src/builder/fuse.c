@@ -133,6 +133,12 @@ bool dt_fuse_match_act(const dt_fuse *f, ductile_tensor *t, dt_act_match *m)
     return false;
 }
 
+ductile_tensor *dt_fuse_other_in(const ductile_layer *L, const ductile_tensor *t)
+{
+    ductile_tensor *o = L->in[L->in[0] == t ? 1 : 0];
+    return o == t ? NULL : o;
+}
+
 void dt_fuse_kill(dt_fuse *f, ductile_layer *L)
 {
     if (L) f->dead[L->index] = true;

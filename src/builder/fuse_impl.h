@@ -25,6 +25,8 @@ bool dt_fuse_same_shape(const ductile_tensor *a, const ductile_tensor *b);
 bool dt_fuse_is_float(const ductile_tensor *t);
 /* A scalar float32 constant input i of L, or the default when omitted or empty. */
 bool dt_fuse_const_scalar(const ductile_layer *L, int i, float dflt, float *v);
+/* The input of a two-input L other than t, or NULL where both are t. */
+ductile_tensor *dt_fuse_other_in(const ductile_layer *L, const ductile_tensor *t);
 /* Marks L (may be NULL) absorbed. */
 void dt_fuse_kill(dt_fuse *f, ductile_layer *L);
 /* The fused layer C runs where the last absorbed layer ran. */

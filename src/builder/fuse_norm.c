@@ -122,13 +122,6 @@ ductile_status dt_fuse_layernorm(dt_fuse *f, ductile_layer *Ln)
     return DUCTILE_OK;
 }
 
-/* The other input of L than t, or NULL where both are t. */
-static ductile_tensor *dt_other_in(const ductile_layer *L, const ductile_tensor *t)
-{
-    ductile_tensor *o = L->in[L->in[0] == t ? 1 : 0];
-    return o == t ? NULL : o;
-}
-
 /* Input i of L is a one-element float32 constant equal to v. */
 static bool dt_const_is(const ductile_layer *L, int i, float v)
 {
@@ -180,9 +173,9 @@ ductile_status dt_fuse_rmsnorm(dt_fuse *f, ductile_layer *P)
     bool div = !strcmp(V->op_type, "Div") && V->n_in == 2 && V->in[1] == S->out[0] && dt_const_is(V, 0, 1.0f);
     if (!recip && !div) return DUCTILE_OK;
     ductile_layer *M1 = dt_fuse_sole_op(f, V->out[0], "Mul", 2);
-    if (!M1 || dt_other_in(M1, V->out[0]) != x || !dt_fuse_same_shape(M1->out[0], x)) return DUCTILE_OK;
+    if (!M1 || dt_fuse_other_in(M1, V->out[0]) != x || !dt_fuse_same_shape(M1->out[0], x)) return DUCTILE_OK;
     ductile_layer *M2 = dt_fuse_sole_op(f, M1->out[0], "Mul", 2);
-    ductile_tensor *w = M2 ? dt_other_in(M2, M1->out[0]) : NULL;
+    ductile_tensor *w = M2 ? dt_fuse_other_in(M2, M1->out[0]) : NULL;
     if (!w || !w->data || w->dtype != DUCTILE_FLOAT32 || w->rank != 1 || w->dims[0] != x->dims[x->rank - 1] ||
         w->nbytes != (size_t)w->dims[0] * sizeof(float) || !dt_fuse_same_shape(M2->out[0], x))
         return DUCTILE_OK;

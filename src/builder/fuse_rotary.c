@@ -55,9 +55,7 @@ static ductile_tensor *dt_mul_by(const dt_fuse *f, ductile_layer *M, const ducti
     if (!M || f->dead[M->index] || strcmp(M->op_type, "Mul") || strcmp(M->domain, "") || M->n_in != 2 || M->n_out != 1 ||
         dt_fuse_sole_reader(f, M->out[0]) != reader)
         return NULL;
-    if (M->in[0] == t && M->in[1] != t) return M->in[1];
-    if (M->in[1] == t && M->in[0] != t) return M->in[0];
-    return NULL;
+    return M->in[0] == t || M->in[1] == t ? dt_fuse_other_in(M, t) : NULL;
 }
 
 /* A table (cos or sin) FusedRotary takes: float, not a network input's x, its last dim D. */
@@ -84,7 +82,7 @@ ductile_status dt_fuse_rotary(dt_fuse *f, ductile_layer *C)
     ductile_layer *A = M2 ? dt_fuse_sole_reader(f, M2->out[0]) : NULL;
     if (!A || strcmp(A->op_type, "Add") || strcmp(A->domain, "") || A->n_in != 2 || A->n_out != 1) return DUCTILE_OK;
     ductile_tensor *sin = dt_mul_by(f, M2, C->out[0], A);
-    ductile_tensor *m1out = A->in[A->in[0] == M2->out[0] ? 1 : 0];
+    ductile_tensor *m1out = dt_fuse_other_in(A, M2->out[0]);
     ductile_layer *M1 = m1out ? f->producer[m1out->index] : NULL;
     ductile_tensor *cos = M1 && M1 != M2 ? dt_mul_by(f, M1, x, A) : NULL;
     if (!sin || !cos || !dt_rotary_table(sin, x, D) || !dt_rotary_table(cos, x, D) ||

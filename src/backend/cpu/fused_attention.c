@@ -275,14 +275,10 @@ static void dt_fa_item(const dt_fa_job *j, int64_t bi, char *buf)
         ldq = g->ldq;
         ldv = g->ldv;
         ldy = H * Dv;
-    } else if (j->p->krows) {   /* K's rows: key t at t * D */
+    } else {   /* Kt [D, L] (key t at t, dims L apart), or krows: K [L, D] (key t at t D) */
+        bool kr = j->p->krows;
         q = j->q + bi * S * D;
-        dt_fa_pack_kt(j->kt + bi * L * D, D, 1, D, L, j->p->k_scale, kp);
-        v = j->v + bi * L * Dv;
-        y = j->y + bi * S * Dv;
-    } else {
-        q = j->q + bi * S * D;
-        dt_fa_pack_kt(j->kt + bi * D * L, 1, L, D, L, j->p->k_scale, kp);
+        dt_fa_pack_kt(j->kt + bi * D * L, kr ? D : 1, kr ? 1 : L, D, L, j->p->k_scale, kp);
         v = j->v + bi * L * Dv;
         y = j->y + bi * S * Dv;
     }

@@ -30,6 +30,9 @@ static void dt_frot_range(void *arg, int64_t b, int64_t e, int tid)
         const float *restrict c = j->c + dt_fused_layernorm_row_offset(j->xv, axis, j->st[0], r);
         const float *restrict s = j->s + dt_fused_layernorm_row_offset(j->xv, axis, j->st[1], r);
         float *y = j->y + r * d;
+        /* Y in X's buffer: the safe form (both halves from the same two loads); else the
+         * restrict form, which vectorizes (the safe one for every row: 1.35 -> 2.66 ms a run,
+         * Llama-style 4x512 on 1 thread). */
         if (y == x) {
             for (int64_t k = 0; k < h; k++) {
                 float a = x[k], bb = x[k + h];
