@@ -12,6 +12,7 @@
 #include "backend/cpu/families.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/winograd.h"
 #include "builder/optimize.h"
 #include "core/status.h"
 #include "runtime/engine_impl.h"
@@ -329,6 +330,32 @@ static void test_tactic_per_point(void)
     CHECK_EQ_INT(run(L, in, &out, &(dt_exec){.profile = 0}), DUCTILE_ERR_INVALID_ARGUMENT);
     CHECK_EQ_STR(ductile_last_error(), "attribute 'tactic_points' = 4 (expected 1 or 3)");
     free(w), free(b), free(x), free(y);
+}
+
+/* A stored tactic whose kernel takes only some sizes of the layer runs, at a shape it does not
+ * take, the like tactic that does (fused_conv.c: dt_fc_size_fallback), where it used to be
+ * refused: a point's tactic serves every shape nearest to it (yolo --bf16 between min and opt).
+ * The 16-channel depthwise (rows under 16) at rows of 40 -> the row kernels; bfloat16 F(2x2,
+ * 3x3) (maps of at most 64 tiles) on a 24x24 map (144 tiles) -> F(4x4, 3x3) in float32, each
+ * against the reference (float32's 1e-4: not the bfloat16 GEMMs of tactic 9). A tactic the layer can never run stays an error
+ * (test_prepack_skips_depthwise_and_rejects_wrong_tactic). */
+static void test_size_bound_tactics_fall_back(dt_pool *pool)
+{
+    static const conv_case dw = {1, 16, 9, 40, 16, 3, 1, 1, 16}, full = {1, 8, 24, 24, 8, 3, 1, 1, 1};
+    dt_conv_geom g = {.spatial = 2, .group = 16, .c = 16, .m = 16, .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .out = {9, 40}};
+    CHECK(!dt_cpu_dw16_applies(&g));
+    CHECK(run_case(&dw, "Relu", true, false, DT_CONV_DW16, pool) <= 1e-4);
+    if (!dt_cpu_has_bf16()) {
+        fprintf(stderr, "bfloat16 F(2x2, 3x3) fallback: this CPU lacks AVX512-BF16, skipped\n");
+        return;
+    }
+    dt_conv_geom gf = {.spatial = 2, .group = 1, .c = 8, .m = 8, .k = {3, 3}, .s = {1, 1}, .d = {1, 1}, .out = {24, 24}};
+    CHECK(dt_cpu_wino_applies(&gf) && !dt_cpu_wino2_offered(&gf));
+    mark_bf16 = true;
+    double e = run_case(&full, "Relu", false, true, DT_CONV_WINOGRAD2_BF16, pool);
+    mark_bf16 = false;
+    if (!(e <= 1e-4)) fprintf(stderr, "bfloat16 F(2x2, 3x3) on 24x24: rel err %g\n", e);
+    CHECK(e <= 1e-4);
 }
 
 /* ---- the pass ---- */
@@ -808,6 +835,7 @@ int main(void)
     test_bf16_layer_offers_and_runs_float32_tactics(pool);
     test_prepack_skips_depthwise_and_rejects_wrong_tactic();
     test_tactic_per_point();
+    test_size_bound_tactics_fall_back(pool);
     test_pass_fuses_conv_add_relu_with_residual();
     test_pass_fuses_hardsigmoid_mul_as_hardswish();
     test_pass_leaves_shared_and_broadcast_intermediates();

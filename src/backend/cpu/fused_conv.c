@@ -457,6 +457,30 @@ static ductile_status dt_fc_nhwc_run(const dt_fc_params *p, const dt_conv_geom *
     return DUCTILE_OK;
 }
 
+/* Whether algo computes g on the weights a keeps for it (dt_fc_weights_for). */
+static bool dt_fc_takes(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_algo algo)
+{
+    bool packed = a->w_packed || a->w_bf16;
+    return dt_cpu_conv_algo_applies(g, algo) && !(packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) &&
+           !(packed && !a->w_wino && algo == DT_CONV_WINOGRAD) && !(!a->w_wino2 && algo == DT_CONV_WINOGRAD2_BF16) &&
+           !(!a->w_wino_bf16 && algo == DT_CONV_WINOGRAD_BF16);
+}
+
+/* The tactic a shape runs where the stored one's kernel takes only some sizes of the layer
+ * and not this one: the 16-channel depthwise (output rows under 16, 5x5 under 48) -> the row
+ * kernels; bfloat16 F(2x2, 3x3) (maps of at most 64 tiles) -> F(4x4, 3x3) in float32 (the
+ * transform every bfloat16 Winograd layout carries; not its bfloat16 GEMMs, whose error the
+ * build checked only where they were chosen: 6e-2 on an 8-channel layer where F(2x2) keeps
+ * 1e-2). A profile's point keeps the tactic timed there for every shape nearest to it
+ * (yolo --bf16 at 480x352 between min 320x320 and opt 640x640 ran min's F(2x2) on a map of 30
+ * x 22: refused). Any other id is returned as is (and refused if it cannot run). */
+static int64_t dt_fc_size_fallback(const dt_conv_geom *g, const dt_conv_args *all, int64_t t)
+{
+    if (t == DT_CONV_DW16 && dt_cpu_conv_is_depthwise(g) && !(all->w_packed || all->w_bf16)) return DT_CONV_DEPTHWISE;
+    if (t == DT_CONV_WINOGRAD2_BF16 && dt_cpu_wino_applies(g) && all->w_wino) return DT_CONV_WINOGRAD;
+    return t;
+}
+
 static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_fc_params *p = params;
@@ -466,14 +490,22 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     DT_TRY(dt_fc_operands(p, in, out, &g, &a, &epi));
     if (p->nhwc) return dt_fc_nhwc_run(p, &g, &a, &epi, in, out, ex);
     int64_t t = dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
+    dt_conv_args all = a;
     dt_conv_algo algo = dt_fc_weights_for(&a, ex->tactic > 0 ? ex->tactic : t);
-    bool packed = a.w_packed || a.w_bf16;
-    if (!dt_cpu_conv_algo_applies(&g, algo) || (packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) ||
-        (packed && !a.w_wino && algo == DT_CONV_WINOGRAD) || (!a.w_wino2 && algo == DT_CONV_WINOGRAD2_BF16) ||
-        (!a.w_wino_bf16 && algo == DT_CONV_WINOGRAD_BF16))
+    /* A stored tactic (not the timer's) whose kernel takes only some sizes, chosen at the
+     * point nearest to this shape (runtime: dt_point_nearest) but not taking this shape: its
+     * like that does. */
+    if (ex->tactic <= 0 && !dt_fc_takes(&g, &a, algo)) {
+        int64_t like = dt_fc_size_fallback(&g, &all, t);
+        if (like != t) {
+            a = all;
+            algo = dt_fc_weights_for(&a, like);
+        }
+    }
+    if (!dt_fc_takes(&g, &a, algo))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
                        (long long)algo, ex->profile);
-    if (packed && dt_cpu_conv_is_depthwise(&g))
+    if ((a.w_packed || a.w_bf16) && dt_cpu_conv_is_depthwise(&g))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "a depthwise convolution cannot run on packed weights");
     if (p->has_scale) return dt_fc_run_scaled(&g, &a, algo, in[DT_FC_S].data, in[DT_FC_S].dims[0], ex);
     a.scratch = ex->scratch;
@@ -491,7 +523,13 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_epilogue epi;
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
     if (p->nhwc) return "nhwc_reference";
-    dt_conv_algo algo = dt_fc_weights_for(&a, dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point));
+    int64_t t = dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
+    dt_conv_args all = a;
+    dt_conv_algo algo = dt_fc_weights_for(&a, t);
+    if (!dt_fc_takes(&g, &a, algo)) {   /* as dt_fc_run */
+        a = all;
+        algo = dt_fc_weights_for(&a, dt_fc_size_fallback(&g, &all, t));
+    }
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
     bool fp16 = a.w_fp16, bf16 = a.w_bf16 && !fp16;
