@@ -7,7 +7,8 @@
  *   build/bench_conv_layers [threads] [filter substring] [algo] [activation: dt_act, 1 = Relu]
  * Environment: BATCH=n images per run; RES=1 a residual input (as resnet50's block ends);
  * HUGE=1 x, y and the residual in blocks of at least DT_ALLOC_HUGE_MIN from dt_aligned_alloc
- * (2 MB pages where the kernel gives them, as the engine's activation arena has). */
+ * (2 MB pages where the kernel gives them, as the engine's activation arena has); FLUSH=MB
+ * written between runs (untimed), as a model's other layers evict this one's data. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/winograd.h"
@@ -95,7 +96,12 @@ static void run(dt_pool *pool, const layer *L, int algo)
     double flops = 2.0 * ny * (L->c / L->group) * L->k * L->k, best = 1e9;
     int reps = (int)(3e9 / flops) + 20;
     if (reps > 400) reps = 400;
+    /* FLUSH (environment): MB written between runs (untimed), as a model's other layers
+     * evict this one's weights and input from the caches */
+    size_t flush = getenv("FLUSH") ? (size_t)atoll(getenv("FLUSH")) << 20 : 0;
+    char *fb = flush ? malloc(flush) : NULL;
     for (int r = 0; r < reps; r++) {
+        if (fb) memset(fb, r, flush);
         double t0 = now_s();
         dt_cpu_conv_run_algo(&g, &a, algo, pool);
         double t = now_s() - t0;
@@ -104,6 +110,7 @@ static void run(dt_pool *pool, const layer *L, int algo)
     printf("%-10s algo=%d C=%-4lld M=%-4lld %3lldx%-3lld k=%lld s=%lld g=%-4lld %8.3f ms %7.1f GFLOP/s\n", L->name,
            algo, (long long)L->c, (long long)L->m, (long long)L->hw, (long long)L->hw, (long long)L->k,
            (long long)L->s, (long long)L->group, best * 1e3, flops / best * 1e-9);
+    free(fb);
     dt_free(a.scratch);
     dt_free(ww);
 done:
@@ -156,6 +163,11 @@ int main(int argc, char **argv)
         {"mdw7", 960, 960, 7, 3, 1, 960},   {"mdw14b", 384, 384, 14, 3, 1, 384},
         {"mdw28", 192, 192, 28, 3, 1, 192},   {"sdw5x5s2", 72, 72, 195, 5, 2, 72},
         {"sdw5x5_98", 120, 120, 98, 5, 1, 120}, {"sdw5x5d2", 960, 960, 42, 5, 1, 960, 2},
+        {"e1x1p14", 480, 80, 14, 1, 1, 1},  {"e1x1e14", 80, 480, 14, 1, 1, 1},
+        {"e1x1p14b", 672, 112, 14, 1, 1, 1}, {"e1x1e14b", 112, 672, 14, 1, 1, 1},
+        {"e1x1p7", 1152, 192, 7, 1, 1, 1},  {"e1x1e7", 192, 1152, 7, 1, 1, 1},
+        {"e1x1p7b", 1152, 320, 7, 1, 1, 1}, {"e1x1p28", 240, 40, 28, 1, 1, 1},
+        {"e1x1e28", 40, 240, 28, 1, 1, 1},
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
         if (strstr(layers[i].name, filter)) run(pool, &layers[i], algo);

@@ -14,8 +14,10 @@ static inline double ref_act(dt_act act, double v, double p0, double p1)
     case DT_ACT_CLIP: return v < p0 ? p0 : v > p1 ? p1 : v;
     case DT_ACT_HARDSIGMOID: return fmin(1.0, fmax(0.0, p0 * v + p1));
     case DT_ACT_HARDSWISH: return v * fmin(1.0, fmax(0.0, p0 * v + p1));
-    case DT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-v));
-    case DT_ACT_SILU: return v / (1.0 + exp(-v));
+    case DT_ACT_SIGMOID:
+    case DT_ACT_SIGMOID_LEAN: return 1.0 / (1.0 + exp(-v));
+    case DT_ACT_SILU:
+    case DT_ACT_SILU_LEAN: return v / (1.0 + exp(-v));
     default: return v;
     }
 }

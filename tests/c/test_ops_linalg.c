@@ -517,6 +517,60 @@ static void test_sigmoid_silu_in_store_match_pass(void)
     CHECK_EQ_INT(nans, 2);
 }
 
+/* The lean sigmoid (dt_sigmoid_lean_vecs through dt_epilogue_apply) within 1e-4 of
+ * 1 / (1 + exp(-x)) in double, relative, Sigmoid and Silu, over every 64th float of
+ * [-126 ln 2, 126 ln 2] (where the sigmoid is a normal float) and the limits past it: 0 and 1
+ * (Silu: 0 and x) within 1e-4 of the value too; an infinite x gives 0 or 1 (Silu: -inf, as
+ * the exact form's x * tiny, and inf), a NaN a NaN. */
+static void test_lean_sigmoid_error(void)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) return;   /* never chosen without AVX-512 */
+    enum { CHUNK = 4096 };
+    float *x = malloc(sizeof(float) * CHUNK), *s = malloc(sizeof(float) * CHUNK), *u = malloc(sizeof(float) * CHUNK);
+    dt_epilogue sig = {.act = DT_ACT_SIGMOID_LEAN}, silu = {.act = DT_ACT_SILU_LEAN};
+    double worst_s = 0, worst_u = 0;
+    int64_t count = 0;
+    float top = 87.3f;   /* 126 ln 2: past it the sigmoid's 2^y is clamped */
+    uint32_t last;
+    memcpy(&last, &top, 4);
+    for (uint32_t bits = 0; bits <= last;) {
+        int k = 0;
+        for (; k + 2 <= CHUNK && bits <= last; bits += 64) {
+            float v;
+            memcpy(&v, &bits, 4);
+            x[k++] = v;
+            x[k++] = -v;
+        }
+        memcpy(s, x, sizeof(float) * (size_t)k);
+        memcpy(u, x, sizeof(float) * (size_t)k);
+        dt_epilogue_apply(&sig, s, NULL, k);
+        dt_epilogue_apply(&silu, u, NULL, k);
+        for (int i = 0; i < k; i++) {
+            double ref = 1.0 / (1.0 + exp(-(double)x[i]));
+            double es = fabs(s[i] - ref) / ref, eu = x[i] == 0 ? fabs(u[i]) : fabs(u[i] - x[i] * ref) / fabs(x[i] * ref);
+            if (es > worst_s) worst_s = es;
+            if (eu > worst_u) worst_u = eu;
+        }
+        count += k;
+    }
+    fprintf(stderr, "lean sigmoid: %lld values, worst relative error %.3g (Silu %.3g)\n", (long long)count, worst_s,
+            worst_u);
+    CHECK(count > 2000000);
+    CHECK(worst_s <= 1e-4 && worst_u <= 1e-4);
+    float sp[] = {INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 0.0f, -0.0f};
+    float ss[7], su[7];
+    memcpy(ss, sp, sizeof sp);
+    memcpy(su, sp, sizeof sp);
+    dt_epilogue_apply(&sig, ss, NULL, 7);
+    dt_epilogue_apply(&silu, su, NULL, 7);
+    CHECK(ss[0] == 1.0f && ss[1] >= 0.0f && ss[1] < 1e-37f && isnan(ss[2]) && ss[3] == 1.0f && ss[4] < 1e-37f);
+    CHECK(fabsf(ss[5] - 0.5f) < 1e-4f && fabsf(ss[6] - 0.5f) < 1e-4f);
+    CHECK(su[0] == INFINITY && su[1] == -INFINITY && isnan(su[2]) && su[3] == 1e30f && su[4] > -1e-6f && su[4] <= 0.0f);
+    CHECK(su[5] == 0.0f && su[6] == 0.0f);
+    free(x), free(s), free(u);
+}
+
 /* Products of a transformer at a short sequence (few rows, B packed at build, 0.4M..8M
  * multiply-adds, or fewer rows than a micro-tile and under 0.4M multiply-adds but bound by
  * streaming B: bert_small at one token) are split over the threads, by columns (each thread
@@ -1268,6 +1322,7 @@ int main(void)
     test_pack_a_full_exact();
     test_gelu_in_store_matches_pass();
     test_sigmoid_silu_in_store_match_pass();
+    test_lean_sigmoid_error();
     test_packed_b_errors();
     test_conv_errors_name_inputs();
     ophelp_end();

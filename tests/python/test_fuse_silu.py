@@ -150,6 +150,24 @@ def test_efficientnet_b0_matches_onnxruntime(efficientnet, batch):
     assert_close(got, want, rtol=1e-4)
 
 
+@pytest.mark.skipif("avx512_bf16" not in cpu_flags(), reason="this CPU lacks AVX512-BF16 (avx512_bf16)")
+def test_efficientnet_b0_in_bfloat16_within_its_budget(efficientnet):
+    """--bf16: the inverted-residual blocks, the stem and the 1x1s compute in bfloat16 and their
+    SiLUs take the lean sigmoid (relative error below 1e-4, backend/cpu/exp_approx.h); the
+    output stays within 1e-2 (relative L2) of onnxruntime's float32, the engine's results the
+    same on 1 and 2 threads."""
+    import onnx
+    model = onnx.load(str(efficientnet))
+    engine = build(model, "input", (1, 3, 224, 224), (2, 3, 224, 224), bf16=True, hi=(3, 3, 224, 224))
+    half = [L for L in layers(engine) if L.get("BF16")]
+    assert {L["LayerType"] for L in half} >= {"FusedInvertedResidual", "FusedConv"}
+    x = np.random.default_rng(16).standard_normal((3, 3, 224, 224), dtype=np.float32)
+    want = ort_run(model.SerializeToString(), {"input": x})["output"]
+    got = run(engine, {"input": x})["output"]
+    assert rel_l2(got, want) <= 1e-2
+    np.testing.assert_array_equal(run(engine, {"input": x}, 2)["output"], got)
+
+
 @pytest.mark.parametrize("prec", ["fp32", "fp16", "bf16"])
 def test_cuda_runs_silu_convs_and_matches(prec):
     model = block_model()

@@ -72,6 +72,11 @@ static inline __attribute__((always_inline)) void dt_epilogue_pass(dt_act act, f
     case DT_ACT_GELU:
         DT_EPI_LOOP(dt_gelu_approx(x))
         break;
+    case DT_ACT_SIGMOID_LEAN:
+    case DT_ACT_SILU_LEAN:
+        /* the adds only: dt_epilogue_apply_bias runs the lean sigmoid after (AVX-512) */
+        DT_EPI_LOOP(x)
+        break;
     }
 #undef DT_EPI_LOOP
 }
@@ -92,10 +97,47 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, c
         dt_epilogue_pass(act, p0, p1, c, b, r, n, false, false);
 }
 
+/* dt_sigmoid_lean_vecs over a row, in place (dt_epilogue_lean admits it on AVX-512 CPUs only). */
+__attribute__((target("avx512f,fma"))) static void dt_epilogue_lean_row(float *c, int64_t n, bool silu)
+{
+    int64_t j = 0;
+    for (; j + 64 <= n; j += 64) {
+        __m512 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm512_loadu_ps(c + j + 16 * i);
+        dt_sigmoid_lean_vecs(v, 4, silu);
+        for (int i = 0; i < 4; i++) _mm512_storeu_ps(c + j + 16 * i, v[i]);
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(m, c + j);
+        dt_sigmoid_lean_vecs(&v, 1, silu);
+        _mm512_mask_storeu_ps(c + j, m, v);
+    }
+}
+
 void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, const float *r, int64_t n)
 {
     if (!e || (e->act == DT_ACT_NONE && !r && !b)) return;
-    dt_epilogue_row(e->act, e->p0, e->p1, c, b, r, n);
+    if (e->act != DT_ACT_SIGMOID_LEAN && e->act != DT_ACT_SILU_LEAN) {
+        dt_epilogue_row(e->act, e->p0, e->p1, c, b, r, n);
+        return;
+    }
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) {   /* never so from dt_epilogue_lean: the exact forms */
+        dt_epilogue_row(e->act == DT_ACT_SILU_LEAN ? DT_ACT_SILU : DT_ACT_SIGMOID, 0.0f, 0.0f, c, b, r, n);
+        return;
+    }
+    if (b || r) dt_epilogue_row(DT_ACT_NONE, 0.0f, 0.0f, c, b, r, n);
+    dt_epilogue_lean_row(c, n, e->act == DT_ACT_SILU_LEAN);
+}
+
+void dt_epilogue_lean(const ductile_layer *L, dt_epilogue *e)
+{
+    if (e->act != DT_ACT_SIGMOID && e->act != DT_ACT_SILU) return;
+    if (!dt_attr_int(L, "bf16", 0) && !dt_attr_int(L, "fp16", 0)) return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) return;
+    e->act = e->act == DT_ACT_SILU ? DT_ACT_SILU_LEAN : DT_ACT_SIGMOID_LEAN;
 }
 
 void dt_epilogue_apply(const dt_epilogue *e, float *c, const float *r, int64_t n)

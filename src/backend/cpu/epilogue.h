@@ -19,7 +19,11 @@ typedef enum dt_act {
     DT_ACT_HARDSWISH,   /* x * hardsigmoid(x) with p0 = alpha, p1 = beta (ONNX: 1/6, 1/2) */
     DT_ACT_SIGMOID,
     DT_ACT_GELU,        /* approximate "none", as the Gelu kernel computes it (exp_approx.h) */
-    DT_ACT_SILU         /* x * sigmoid(x): PyTorch's SiLU as its exporter writes it, Mul(x, Sigmoid(x)) */
+    DT_ACT_SILU,        /* x * sigmoid(x): PyTorch's SiLU as its exporter writes it, Mul(x, Sigmoid(x)) */
+    /* Sigmoid and Silu of a layer that computes in bfloat16 or float16 (dt_epilogue_lean):
+     * dt_sigmoid_lean_vecs, relative error below 1e-4 (exp_approx.h). Never an attribute's. */
+    DT_ACT_SIGMOID_LEAN,
+    DT_ACT_SILU_LEAN
 } dt_act;
 
 typedef struct dt_epilogue {
@@ -57,6 +61,20 @@ void dt_epilogue_apply(const dt_epilogue *e, float *c, const float *r, int64_t n
 /* c[j] = act((c[j] + (b ? b[j] : 0)) + (r ? r[j] : 0)): MatMul -> Add(bias) -> Add(residual)
  * -> activation with the unfused kernels' float operations in their order. */
 void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, const float *r, int64_t n);
+/* Sigmoid and Silu become their lean forms (DT_ACT_SIGMOID_LEAN, DT_ACT_SILU_LEAN) in a layer
+ * marked `bf16` or `fp16` (builder/precision.c: the user allowed half precision; its products
+ * round their operands to within 2^-8 or 2^-11 relative, 39x and 5x the lean sigmoid's
+ * error), on a CPU with
+ * AVX-512 (which such a layer needs to load at all); any other activation, layer or CPU keeps
+ * its own. */
+void dt_epilogue_lean(const ductile_layer *L, dt_epilogue *e);
+/* The exact form of a lean activation (any other as it is): what such a layer's runs on its
+ * float32 weights (tactic ids past DT_CONV_ON_F32, DT_GEMM_ON_F32) take, so that their bits
+ * are the float32 engine's. */
+static inline dt_act dt_act_exact(dt_act a)
+{
+    return a == DT_ACT_SILU_LEAN ? DT_ACT_SILU : a == DT_ACT_SIGMOID_LEAN ? DT_ACT_SIGMOID : a;
+}
 
 /* The name of an activation as FusedConv's `activation` attribute spells it ("" for none);
  * -1 when unknown. */

@@ -175,6 +175,44 @@ dt_sigmoid_vecs(__m512 *v, const int R, const bool silu)
     }
 }
 
+/* 2^f for f in [-1/2, 1/2], degree 4 (highest first), fitted for relative error (Lawson's
+ * reweighted least squares on Chebyshev nodes: 2.7e-6 with the float coefficients). */
+#define DT_SIG_LEAN_POLY_N 5
+#define DT_SIG_LEAN_POLY {9.570101276e-03f, 5.591786280e-02f, 2.402474433e-01f, 6.931217909e-01f, 9.999992847e-01f}
+
+/* The lean sigmoid of layers that compute in bfloat16 or float16 (DT_ACT_SIGMOID_LEAN,
+ * DT_ACT_SILU_LEAN, epilogue.h): 1 / (1 + 2^y), y = -x log2(e) clamped to [-126, 126] (so
+ * that an infinite x gives 0 or 1, not NaN), 2^y = 2^n 2^f with n = round(y) as vscalefps and
+ * 2^f as DT_SIG_LEAN_POLY, and the reciprocal as vrcp14ps (relative error below 2^-14).
+ * Relative error at most 5.5e-5 (test_ops_linalg sweeps every 64th float), 70x below
+ * bfloat16's rounding of the values that the layer's products then read; 13 operations to
+ * dt_sigmoid_vecs' 17 with a division: 0.165 against 0.285 ns a value (this Zen 4, four
+ * vectors at a time, in L1), EfficientNet-B0 --bf16 7.57 -> 7.12 ms on 1 thread. R at most 4,
+ * each step over the R vectors before the next (as dt_sigmoid_vecs). */
+static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) void
+dt_sigmoid_lean_vecs(__m512 *v, const int R, const bool silu)
+{
+    __m512 y[4], n[4], p[4];
+    static const float c[DT_SIG_LEAN_POLY_N] = DT_SIG_LEAN_POLY;
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        y[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(-DT_LOG2E));
+        y[i] = _mm512_min_ps(_mm512_set1_ps(126.0f), _mm512_max_ps(_mm512_set1_ps(-126.0f), y[i]));
+        n[i] = _mm512_roundscale_ps(y[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        y[i] = _mm512_sub_ps(y[i], n[i]);
+        p[i] = _mm512_set1_ps(c[0]);
+    }
+#pragma GCC unroll 8
+    for (int k = 1; k < DT_SIG_LEAN_POLY_N; k++)
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) p[i] = _mm512_fmadd_ps(p[i], y[i], _mm512_set1_ps(c[k]));
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+        __m512 s = _mm512_rcp14_ps(_mm512_add_ps(_mm512_scalef_ps(p[i], n[i]), _mm512_set1_ps(1.0f)));
+        v[i] = silu ? _mm512_mul_ps(v[i], s) : s;
+    }
+}
+
 /* One vector's sigmoid (dt_sigmoid_vecs of one). */
 static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) __m512 dt_sigmoid_v16(__m512 x)
 {

@@ -113,6 +113,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
         p->epi.p0 = dt_attr_float(L, "act_alpha", DT_HARDSIGMOID_ALPHA);
         p->epi.p1 = dt_attr_float(L, "act_beta", DT_HARDSIGMOID_BETA);
     }
+    dt_epilogue_lean(L, &p->epi);
     p->packed = packed;
     p->has_bias = L->n_in > DT_FC_B && L->in[DT_FC_B];
     p->has_res = L->n_in > DT_FC_R && L->in[DT_FC_R];
@@ -492,6 +493,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     int64_t t = dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
     dt_conv_args all = a;
     dt_conv_algo algo = dt_fc_weights_for(&a, ex->tactic > 0 ? ex->tactic : t);
+    if (all.w_bf16 && !a.w_bf16) epi.act = dt_act_exact(epi.act);   /* the float32 copy: float32's bits */
     /* A stored tactic (not the timer's) whose kernel takes only some sizes, chosen at the
      * point nearest to this shape (runtime: dt_point_nearest) but not taking this shape: its
      * like that does. */

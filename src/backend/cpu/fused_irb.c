@@ -141,6 +141,9 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     DT_TRY(dt_epilogue_act_read(L, "activation", dw_clip ? "act_min" : "act_alpha", dw_clip ? "act_max" : "act_beta", &p.d_epi));
     DT_TRY(dt_epilogue_act_read(L, "expand_activation", "expand_p0", "expand_p1", &p.e_epi));
     DT_TRY(dt_epilogue_act_read(L, "project_activation", "project_p0", "project_p1", &p.p_epi));
+    dt_epilogue_lean(L, &p.d_epi);
+    dt_epilogue_lean(L, &p.e_epi);
+    dt_epilogue_lean(L, &p.p_epi);
     dt_conv_attrs_read(L, &p.dw);
     if (L->n_in <= DT_IRB_WD || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");
@@ -283,6 +286,9 @@ static dt_irb_params dt_irb_variant(const dt_irb_params *p, int64_t t, int64_t *
     bool f32 = p->we32_floats + p->wp32_floats > 0 && t > DT_CONV_ON_F32;
     *dw = f32 ? t - DT_CONV_ON_F32 : t;
     if (f32) {
+        v.e_epi.act = dt_act_exact(v.e_epi.act);
+        v.d_epi.act = dt_act_exact(v.d_epi.act);
+        v.p_epi.act = dt_act_exact(v.p_epi.act);
         v.we16 = v.wp16 = NULL;
         v.we_floats = p->we32_floats;
         v.wp_floats = p->wp32_floats;

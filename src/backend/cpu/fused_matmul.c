@@ -39,6 +39,7 @@ static ductile_status dt_fm_prepare(const ductile_layer *L, void **out)
     dt_fm_act act;
     DT_TRY(dt_fused_matmul_act(L, &act));
     dt_fm_params p = {.epi = {.act = act == DT_FM_ACT_GELU ? DT_ACT_GELU : act == DT_FM_ACT_SILU ? DT_ACT_SILU : DT_ACT_NONE}};
+    dt_epilogue_lean(L, &p.epi);
     p.packed = dt_attr_int(L, "packed", 0);
     DT_TRY(dt_cpu_gemm_layout_check(p.packed));
     dt_view none = {.rank = -1};
@@ -77,6 +78,7 @@ static ductile_status dt_fm_gemm(const dt_fm_params *p, const dt_view *in, const
     DT_TRY(dt_cpu_gemm_b(layout, &in[DT_FM_B], mg.K, mg.N, &bp));
     dt_cpu_gemm_b_tactic(&layout, &bp, mg.K, mg.N, tactic);
     *epi = p->epi;
+    if (layout != p->packed) epi->act = dt_act_exact(epi->act);   /* the float32 copy: float32's bits */
     epi->col_bias = p->has_bias ? in[DT_FM_BIAS].data : NULL;
     epi->res = p->has_res ? in[DT_FM_R].data : NULL;
     /* B is 2-D, so every batch index of A meets the same B: A's rows stacked are one product. */

@@ -22,6 +22,8 @@ static ductile_status dt_fse_prepare(const ductile_layer *L, void **out)
     dt_fse_params p = {.L = L, .nhwc = dt_fused_se_nhwc(L)};
     DT_TRY(dt_epilogue_act_read(L, "hidden_activation", "hidden_p0", "hidden_p1", &p.hidden));
     DT_TRY(dt_epilogue_act_read(L, "scale_activation", "scale_p0", "scale_p1", &p.scale));
+    dt_epilogue_lean(L, &p.hidden);
+    dt_epilogue_lean(L, &p.scale);
     return dt_cpu_params_copy(&p, sizeof p, L, out);
 }
 
