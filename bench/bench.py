@@ -12,7 +12,9 @@ reach a service. Reported: median ms per engine and the speedup ort/ductile (> 1
 faster), the build time, each process's peak RSS growth over its loaded state while it runs
 one shape (activation memory, the build's transient memory excluded), and for every convolution and matmul of ductile's engine (its profiler, separate runs after the
 timing) the achieved GFLOP/s and its share of the FMA peak that bench/fma_peak.c measures on
-this machine with the same thread count. Writes
+this machine with the same thread count; beside each 2-thread row, the round trip of a cache
+line between the two CPUs before and after it (bench/xcore.c: two vCPUs on two core complexes
+slow every 2-thread run). Writes
 bench/results/latest.json, latest.md and, when matplotlib is installed, latency-vs-shape
 plots bench/results/<model>.png.
 
@@ -163,6 +165,25 @@ def fma_peak(threads):
     return json.loads(subprocess.check_output([exe, str(threads)], text=True))
 
 
+def xcore_ns():
+    """The round trip of a cache line between two threads pinned to this process's first two
+    CPUs (bench/xcore.c, built here), or None: 50-90 ns where two vCPUs share an L3, 300+ where
+    the hypervisor put them on two core complexes (2-thread runs of both engines then slow)."""
+    src = os.path.join(HERE, "xcore.c")
+    exe = os.path.join(ROOT, "build", "bench", "xcore")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
+        subprocess.check_call([os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_GNU_SOURCE", "-pthread", src,
+                               "-o", exe])
+    return json.loads(subprocess.check_output([exe], text=True))["round_trip_ns"]
+
+
+def fmt_xcore(row):
+    """A 2-thread row's core-to-core round trips before / after it ("-" on 1 thread)."""
+    x = row.get("xcore_ns")
+    return "-" if not x else " / ".join("-" if v is None else f"{v:.0f}" for v in x)
+
+
 class Others:
     """with Others(pids) as o: ...; then o.cores: the cores that processes other than pids kept
     busy on average meanwhile (the machine's busy time in /proc/stat less the pids' CPU time),
@@ -266,19 +287,22 @@ def main():
                 for mode in modes:
                     idle = IDLE_MS if mode == "idle" else 0
                     waits = []
+                    x0 = xcore_ns() if threads > 1 else None
                     dm, om, *bm = time_pair(d, o, shapes, args.rounds, n if mode == "b2b" else max(1, n // 2), idle,
                                             *b, waits=waits)
                     row = {"model": model.replace(".onnx", ""), "shape": label(shapes), "threads": threads,
                            "mode": mode, "ductile_ms": round(dm, 3), "ort_ms": round(om, 3),
                            "speedup": round(om / dm, 3),
                            "ductile_wait_ms": None if waits[0] is None else round(waits[0], 3),
-                           "ort_wait_ms": None if waits[1] is None else round(waits[1], 3)}
+                           "ort_wait_ms": None if waits[1] is None else round(waits[1], 3),
+                           "xcore_ns": [x0, xcore_ns()] if threads > 1 else None}
                     for k, hm in zip(halves, bm):
                         row.update({f"{k}_ms": round(hm, 3), f"{k}_vs_f32": round(dm / hm, 3),
                                     f"{k}_vs_ort": round(om / hm, 3)})
                     rows.append(row)
                     print(f"{row['model']:<14} {row['shape']:<18} t={threads} {mode:<4} "
                           f"ductile {dm:8.2f}  ort {om:8.2f}  speedup {om / dm:5.2f}  wait {fmt_wait(row)}" +
+                          (f"  x-core {fmt_xcore(row)} ns" if threads > 1 else "") +
                           "".join(f"  {k} {hm:8.2f} ({dm / hm:.2f}x f32, {om / hm:.2f}x ort)" for k, hm in zip(halves, bm)),
                           flush=True)
                 sd, so = d.ask(stats=True), o.ask(stats=True)
@@ -316,18 +340,23 @@ def main():
         f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
                 f"median ms; speedup = ort / ductile. idle: {IDLE_MS} ms sleep before each run.\n\n")
-        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | wait ms | ductile MB | ort MB | "
-                "ductile planned MB |" + "".join(f" {k} ms | {k} / f32 | {k} / ort |" for k in halves) +
-                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|---:|" * len(halves) + "\n")
+        f.write("| model | shape | threads | mode | ductile ms | ort ms | speedup | wait ms | x-core ns | ductile MB | "
+                "ort MB | ductile planned MB |" + "".join(f" {k} ms | {k} / f32 | {k} / ort |" for k in halves) +
+                "\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|---:|" * len(halves) + "\n")
         for r in rows:
             f.write(f"| {r['model']} | {r['shape']} | {r['threads']} | {r['mode']} | {r['ductile_ms']:.2f} | "
-                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {fmt_wait(r)} | {r['ductile_mem_mb']} | {r['ort_mem_mb']} | "
+                    f"{r['ort_ms']:.2f} | {r['speedup']:.2f} | {fmt_wait(r)} | {fmt_xcore(r)} | {r['ductile_mem_mb']} | "
+                    f"{r['ort_mem_mb']} | "
                     f"{r['ductile_planned_mb']} |" +
                     "".join(f" {r[k + '_ms']:.2f} | {r[k + '_vs_f32']:.2f} | {r[k + '_vs_ort']:.2f} |" for k in halves) +
                     "\n")
         f.write("\nwait ms: median time per run that the engine's threads spent runnable but not running "
                 "(ductile / onnxruntime, Linux schedstat): other processes' share of the wall times; a row with "
                 "waits is a row measured under outside load.\n")
+        f.write("\nx-core ns: on 2 threads, the round trip of a cache line between the first two CPUs before / "
+                "after the row (bench/xcore.c): 50-90 ns where they share an L3, 300+ where the hypervisor placed "
+                "the two vCPUs on two core complexes, which slows both engines' 2-thread runs (resnet50 b1: 33 -> 44 "
+                "ms here; bench/results/cpu-zen4-2026-12-05-s27.md).\n")
         f.write("\nMB: growth of the engine process's peak resident memory while it ran that shape, on top of "
                 "what the shapes above it (run in table order) left; the build's transient memory excluded. "
                 "planned MB: ductile's context memory after that shape (activations and scratch; it keeps the largest "

@@ -1,4 +1,5 @@
-"""bench/worker.py's run-queue wait: the part of a run's wall time that other processes took."""
+"""bench/worker.py's run-queue wait: the part of a run's wall time that other processes took; and
+bench/xcore.c, the core-to-core round trip bench.py reports beside each 2-thread row."""
 import importlib.util
 import os
 import subprocess
@@ -43,3 +44,20 @@ def test_run_wait_counts_time_another_process_holds_the_cpu():
         child.wait()
     assert 50 < waited < 1000, waited
     assert w.run_wait_ms() >= before + waited   # a running total, never reset
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs two CPUs and affinity")
+def test_xcore_times_a_round_trip_between_two_cpus_and_says_null_on_one(tmp_path):
+    """bench/xcore.c (bench.py's x-core column): a positive round trip between the process's
+    first two CPUs, well under a millisecond; null where the process has one CPU."""
+    exe = tmp_path / "xcore"
+    subprocess.run([os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_GNU_SOURCE", "-pthread",
+                    str(REPO / "bench" / "xcore.c"), "-o", str(exe)], check=True)
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout
+    ns = __import__("json").loads(out)["round_trip_ns"]
+    assert 0 < ns < 1e6, out
+    one = sorted(os.sched_getaffinity(0))[0]
+    out = subprocess.run([str(exe)], capture_output=True, text=True, check=True,
+                         preexec_fn=lambda: os.sched_setaffinity(0, {one})).stdout
+    assert out.strip() == '{"round_trip_ns": null}'
