@@ -154,28 +154,27 @@ def model_path(model):
     return path
 
 
-def fma_peak(threads):
-    """GFLOP/s of register-only FMAs on `threads` threads (bench/fma_peak.c, built here)."""
-    src = os.path.join(HERE, "fma_peak.c")
-    exe = os.path.join(ROOT, "build", "bench", "fma_peak")
+def built(name):
+    """build/bench/<name>, compiled from bench/<name>.c where missing or older than its source."""
+    src = os.path.join(HERE, name + ".c")
+    exe = os.path.join(ROOT, "build", "bench", name)
     if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
         os.makedirs(os.path.dirname(exe), exist_ok=True)
         subprocess.check_call([os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_GNU_SOURCE", "-pthread", src,
                                "-o", exe])
-    return json.loads(subprocess.check_output([exe, str(threads)], text=True))
+    return exe
+
+
+def fma_peak(threads):
+    """GFLOP/s of register-only FMAs on `threads` threads (bench/fma_peak.c, built here)."""
+    return json.loads(subprocess.check_output([built("fma_peak"), str(threads)], text=True))
 
 
 def xcore_ns():
     """The round trip of a cache line between two threads pinned to this process's first two
     CPUs (bench/xcore.c, built here), or None: 50-90 ns where two vCPUs share an L3, 300+ where
     the hypervisor put them on two core complexes (2-thread runs of both engines then slow)."""
-    src = os.path.join(HERE, "xcore.c")
-    exe = os.path.join(ROOT, "build", "bench", "xcore")
-    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
-        os.makedirs(os.path.dirname(exe), exist_ok=True)
-        subprocess.check_call([os.environ.get("CC", "cc"), "-O2", "-std=c11", "-D_GNU_SOURCE", "-pthread", src,
-                               "-o", exe])
-    return json.loads(subprocess.check_output([exe], text=True))["round_trip_ns"]
+    return json.loads(subprocess.check_output([built("xcore")], text=True))["round_trip_ns"]
 
 
 def fmt_xcore(row):
