@@ -482,6 +482,17 @@ static int64_t dt_fc_size_fallback(const dt_conv_geom *g, const dt_conv_args *al
     return t;
 }
 
+/* The algorithm a run of stored tactic t takes, with a keeping its weights for it: t's, or at
+ * a shape t's kernel does not take, dt_fc_size_fallback's. */
+static dt_conv_algo dt_fc_stored_algo(const dt_conv_geom *g, dt_conv_args *a, int64_t t)
+{
+    dt_conv_args all = *a;
+    dt_conv_algo algo = dt_fc_weights_for(a, t);
+    if (dt_fc_takes(g, a, algo)) return algo;
+    *a = all;
+    return dt_fc_weights_for(a, dt_fc_size_fallback(g, &all, t));
+}
+
 static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     const dt_fc_params *p = params;
@@ -491,19 +502,11 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     DT_TRY(dt_fc_operands(p, in, out, &g, &a, &epi));
     if (p->nhwc) return dt_fc_nhwc_run(p, &g, &a, &epi, in, out, ex);
     int64_t t = dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, ex->profile, ex->point);
-    dt_conv_args all = a;
-    dt_conv_algo algo = dt_fc_weights_for(&a, ex->tactic > 0 ? ex->tactic : t);
-    if (all.w_bf16 && !a.w_bf16) epi.act = dt_act_exact(epi.act);   /* the float32 copy: float32's bits */
-    /* A stored tactic (not the timer's) whose kernel takes only some sizes, chosen at the
-     * point nearest to this shape (runtime: dt_point_nearest) but not taking this shape: its
-     * like that does. */
-    if (ex->tactic <= 0 && !dt_fc_takes(&g, &a, algo)) {
-        int64_t like = dt_fc_size_fallback(&g, &all, t);
-        if (like != t) {
-            a = all;
-            algo = dt_fc_weights_for(&a, like);
-        }
-    }
+    bool half = a.w_bf16 != NULL;
+    /* The timer's tactic as it is; a stored one (chosen at the point nearest to this shape,
+     * runtime: dt_point_nearest) may fall back where its kernel does not take this shape. */
+    dt_conv_algo algo = ex->tactic > 0 ? dt_fc_weights_for(&a, ex->tactic) : dt_fc_stored_algo(&g, &a, t);
+    if (half && !a.w_bf16) epi.act = dt_act_exact(epi.act);   /* the float32 copy: float32's bits */
     if (!dt_fc_takes(&g, &a, algo))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
                        (long long)algo, ex->profile);
@@ -525,13 +528,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_epilogue epi;
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
     if (p->nhwc) return "nhwc_reference";
-    int64_t t = dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point);
-    dt_conv_args all = a;
-    dt_conv_algo algo = dt_fc_weights_for(&a, t);
-    if (!dt_fc_takes(&g, &a, algo)) {   /* as dt_fc_run */
-        a = all;
-        algo = dt_fc_weights_for(&a, dt_fc_size_fallback(&g, &all, t));
-    }
+    dt_conv_algo algo = dt_fc_stored_algo(&g, &a, dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point));
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
     bool fp16 = a.w_fp16, bf16 = a.w_bf16 && !fp16;
