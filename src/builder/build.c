@@ -18,7 +18,7 @@
  * 6. time the backend's tactics at each profile's min, opt and max shapes and, when some
  *    layer has a choice, write and load the engine again with the choices; where the backend
  *    says some chosen tactics' error only shows in the whole network, run the engine with and
- *    without them and keep them only if the outputs agree (precision_check.c); and where
+ *    without them and keep them only on layers whose outputs then agree (precision_check.c); and where
  *    packed weights carry parts no stored tactic reads, write and load it without them,
  * 7. on a device, when step 2 made layers channels last at the backend's wish, build the
  *    channels-first engine too (steps 2-6 again, so the progress callback sees both), time

@@ -11,6 +11,8 @@
  * (float inputs standard normal from a fixed seed, others zero), and the chosen tactics stay
  * only when every float output of the two runs agrees within DT_PRECISION_CHECK_REL_L2. Half
  * the budget: the rest is for the error the other reduced-precision layers make in both runs.
+ * Where all of them together fail, the layers that may keep theirs are searched for
+ * (dt_check_some), each candidate engine checked the same way.
  *
  * Where the check cannot run (a device backend's outputs are not host memory, an engine with
  * shape inputs whose values the builder cannot make up, no float output to compare, a run
@@ -67,11 +69,16 @@ static ductile_status dt_precise_ids(const dt_backend *be, ductile_network *net,
     return DUCTILE_OK;
 }
 
-/* Exchanges each listed layer's `tactic` ids with swap[l] (so a second call undoes it). */
-static void dt_swap_ids(ductile_network *net, const int64_t **swap)
+/* Exchanges the `tactic` ids of the listed layers that `pick` marks (by their place among
+ * them, in network order; all of them where pick is NULL) with swap[l], so a second call
+ * undoes it. */
+static void dt_swap_picked(ductile_network *net, const int64_t **swap, const bool *pick)
 {
-    for (int l = 0; l < net->n_layers; l++) {
+    for (int l = 0, i = 0; l < net->n_layers; l++) {
         if (!swap[l]) continue;
+        bool take = !pick || pick[i];
+        i++;
+        if (!take) continue;
         ductile_layer *L = net->layers[l];
         dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
         const int64_t *keep = t->ints;
@@ -79,6 +86,8 @@ static void dt_swap_ids(ductile_network *net, const int64_t **swap)
         swap[l] = keep;
     }
 }
+
+static void dt_swap_ids(ductile_network *net, const int64_t **swap) { dt_swap_picked(net, swap, NULL); }
 
 /* The float32 outputs of one run: values of every output, one after another, and where each
  * starts (off[n_out] the total). */
@@ -193,6 +202,89 @@ static double dt_check_worst(const dt_check_run *a, const dt_check_run *b)
     return worst;
 }
 
+/* Where the chosen tactics of all the layers fail the check, some may keep theirs. */
+typedef struct dt_check_span {
+    ductile_network *net;  /* carrying the precise ids */
+    const int64_t **swap;  /* the chosen ones */
+    int n;                 /* layers with reduced-precision tactics */
+    const ductile_profile *profiles;
+    int n_profiles;
+    const dt_engine_target *target;
+    int threads;
+    const dt_check_run *ref; /* the precise engine's outputs */
+    bool log;
+} dt_check_span;
+
+/* Engines written and run in search of layers that may keep their tactics (each a write and a
+ * run at opt: a few seconds on the benchmark's yolo). */
+#define DT_CHECK_TRIALS 12
+
+/* Writes and runs the engine with the chosen tactics on the layers `pick` marks; where its
+ * outputs pass, it replaces *best. */
+static ductile_status dt_check_try(const dt_check_span *sp, const bool *pick, ductile_engine **best, bool *pass)
+{
+    ductile_engine *e = NULL;
+    dt_check_run r = {0};
+    double worst = INFINITY;
+    dt_swap_picked(sp->net, sp->swap, pick);
+    ductile_status s = dt_engine_rewrite(sp->net, sp->profiles, sp->n_profiles, sp->target, &e);
+    dt_swap_picked(sp->net, sp->swap, pick);
+    if (!s) {
+        ductile_status rs = dt_check_run_engine(e, sp->threads, &r);
+        if (rs == DUCTILE_ERR_OUT_OF_MEMORY) s = rs;
+        else if (!rs) worst = dt_check_worst(&r, sp->ref);
+    }
+    dt_free(r.v);
+    dt_free(r.off);
+    *pass = !s && worst <= DT_PRECISION_CHECK_REL_L2;
+    if (sp->log && !s) {
+        int k = 0;
+        for (int i = 0; i < sp->n; i++) k += pick[i];
+        fprintf(stderr, "precision check: %d of them kept, outputs rel L2 %.3g: %s\n", k, worst,
+                *pass ? "passes" : "fails");
+    }
+    if (*pass) {
+        ductile_engine_free(*best);
+        *best = e;
+    } else {
+        ductile_engine_free(e);
+    }
+    return s;
+}
+
+/* The layers that keep their chosen tactics where all of them together fail (keep[i], by place
+ * in network order; *best on entry the precise engine, on return the one with keep's). The
+ * error grows with the layers kept, and one layer can add most of it (yolo's 32 bfloat16
+ * Winograd layers: 5.4e-3 all together, over the check's 5e-3; the first 20 3.5e-3, the first
+ * 21 4.4e-3, the first 22 5.3e-3), so rounds of bisection: the most of the layers from
+ * `start` on that pass together with those kept (the whole rest tried first, except in the
+ * first round, where it is known to fail); the layer after them stays precise and the next
+ * round starts past it. Every engine taken passed the check itself, whether or not the error
+ * is monotone in the layers kept. */
+static ductile_status dt_check_some(const dt_check_span *sp, bool *keep, ductile_engine **best)
+{
+    int n = sp->n, start = 0, trials = 0;
+    bool *pick = dt_calloc((size_t)n, sizeof *pick);
+    if (!pick) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+    ductile_status s = DUCTILE_OK;
+    while (!s && start < n && trials < DT_CHECK_TRIALS) {
+        int rest = n - start, lo = 0, hi = start ? rest + 1 : rest; /* lo layers pass, hi fail; rest + 1: untried */
+        while (!s && hi - lo > 1 && trials < DT_CHECK_TRIALS) {
+            int mid = hi > rest ? rest : lo + (hi - lo) / 2;
+            for (int i = 0; i < n; i++) pick[i] = keep[i] || (i >= start && i < start + mid);
+            bool pass = false;
+            s = dt_check_try(sp, pick, best, &pass);
+            trials++;
+            if (pass) lo = mid;
+            else hi = mid;
+        }
+        for (int i = start; i < start + lo; i++) keep[i] = true;
+        start += lo + 1;
+    }
+    dt_free(pick);
+    return s;
+}
+
 ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net, const ductile_profile *profiles,
                                        int n_profiles, const dt_engine_target *target, int threads)
 {
@@ -207,7 +299,8 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
         return s;
     }
     const char *mode = getenv("DUCTILE_PRECISION_CHECK");
-    bool accept = false;
+    bool log = getenv("DUCTILE_TACTIC_LOG") && !strcmp(getenv("DUCTILE_TACTIC_LOG"), "1");
+    bool accept = false, ran = false;
     double worst = NAN;
     dt_check_run a = {0}, b = {0};
     ductile_engine *precise = NULL;
@@ -222,17 +315,26 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
         else if (!ra && !rb) {
             worst = dt_check_worst(&a, &b);
             accept = worst <= DT_PRECISION_CHECK_REL_L2;
+            ran = true;
         }
     }
-    if (getenv("DUCTILE_TACTIC_LOG") && !strcmp(getenv("DUCTILE_TACTIC_LOG"), "1"))
+    if (log)
         fprintf(stderr, "precision check: %d layer(s) with reduced-precision tactics, outputs rel L2 %.3g: %s\n", n,
                 worst, accept ? "kept" : "replaced by the precise tactics");
     if (!s && accept) {
         dt_swap_ids(net, swap); /* back to the chosen ids: net matches *e again */
         ductile_engine_free(precise);
     } else if (!s) {
+        bool *keep = ran && n > 1 ? dt_calloc((size_t)n, sizeof *keep) : NULL;
+        if (ran && n > 1 && !keep) s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+        if (keep) {
+            dt_check_span span = {net, swap, n, profiles, n_profiles, target, threads, &b, log};
+            s = dt_check_some(&span, keep, &precise);
+        }
         ductile_engine_free(*e);
         *e = precise;
+        if (keep) dt_swap_picked(net, swap, keep); /* net matches *e: the kept layers' chosen ids */
+        dt_free(keep);
     } else {
         dt_swap_ids(net, swap);
         ductile_engine_free(precise);

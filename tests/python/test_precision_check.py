@@ -3,7 +3,9 @@ engines: bfloat16 F(4x4, 3x3) Winograd (tactic 9, "winograd.bf16") rounds the tr
 weights and inputs, and whether its error stays within --bf16's budget depends on the network
 (superres: 1.9e-2 rel L2, over the 1e-2 budget; a conv net ending in a global average pool:
 far below). Where the timer chose it, the builder runs the engine with and without it at
-profile 0's opt shapes and keeps it only when the outputs agree within 5e-3.
+profile 0's opt shapes and keeps it only when the outputs agree within 5e-3; where all the
+layers together fail, it searches for the layers that may keep it (rounds of bisection in
+network order) and keeps it there.
 
 DUCTILE_TACTIC_PREFER=9 makes every layer offered the tactic take it (the timer's choice would
 depend on the machine); DUCTILE_PRECISION_CHECK=accept / reject decides without running, to
@@ -134,3 +136,53 @@ def test_transforms_no_stored_tactic_reads_are_dropped_from_the_engine(monkeypat
     assert len(wino_bf16(run_with_tactics(kept, feeds)[1])) == 2
     # 36 positions x 24 x 24 bfloat16 each layer (the A panels: 24 rows, pairs of 24 columns)
     assert len(kept.serialize()) - len(f4.serialize()) == 2 * 36 * 24 * 24 * 2
+
+
+def two_branch_convnet(open_first):
+    """Two branches of two 3x3 convs on one input: 'pooled' ends in a global average pool (its
+    bfloat16 Winograd noise averages away), 'open' is an output itself (its noise stays, over
+    the check's bound). open_first: the open branch's nodes come first in the network."""
+    rng = np.random.default_rng(11)
+    c = 24
+    inits, nodes = [], {}
+    for br in ("pooled", "open"):
+        for k in (1, 2):
+            w = (rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))).astype(np.float32)
+            inits.append(numpy_helper.from_array(w, f"{br}_w{k}"))
+        nodes[br] = [
+            helper.make_node("Conv", ["x", f"{br}_w1"], [f"{br}_c1"], name=f"{br}_conv1", pads=[1, 1, 1, 1]),
+            helper.make_node("Relu", [f"{br}_c1"], [f"{br}_r1"]),
+            helper.make_node("Conv", [f"{br}_r1", f"{br}_w2"], [f"{br}_c2"], name=f"{br}_conv2", pads=[1, 1, 1, 1])]
+    nodes["pooled"] += [helper.make_node("Relu", ["pooled_c2"], ["pooled_r2"]),
+                        helper.make_node("GlobalAveragePool", ["pooled_r2"], ["pooled"])]
+    nodes["open"] += [helper.make_node("Identity", ["open_c2"], ["open"])]
+    order = ("open", "pooled") if open_first else ("pooled", "open")
+    graph = helper.make_graph(
+        nodes[order[0]] + nodes[order[1]], "two_branch",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", c, "h", "w"])],
+        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["n", c, 1, 1]),
+         helper.make_tensor_value_info("open", TensorProto.FLOAT, ["n", c, "h", "w"])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+
+
+@pytest.mark.parametrize("open_first", [False, True])
+def test_the_check_keeps_bf16_winograd_on_the_layers_whose_error_the_network_tolerates(monkeypatch, open_first):
+    """All four layers on tactic 9 put the open output over the check's bound, so the builder
+    searches for the layers that may keep it (rounds of bisection in network order): the
+    pooled branch's two keep bfloat16 Winograd, the open branch's two run float32 Winograd,
+    whichever branch comes first in the network."""
+    model = two_branch_convnet(open_first)
+    feeds = {"x": np.random.default_rng(5).standard_normal((1, 24, 40, 40), dtype=np.float32)}
+    want = ort_run(model, feeds)
+    ctx = build_bf16(model, POOLED_PROFILE, monkeypatch).create_execution_context()
+    ran = []
+    ctx.profiler = ran.append
+    got = ctx.run(feeds)
+    tactics = {t.layer: t.tactic for t in ran if t.op_type == "FusedConv"}
+    assert tactics == {"pooled_conv1": "cpu.FusedConv.winograd.bf16", "pooled_conv2": "cpu.FusedConv.winograd.bf16",
+                       "open_conv1": "cpu.FusedConv.winograd", "open_conv2": "cpu.FusedConv.winograd"}, tactics
+    assert 0 < rel_l2(got["pooled"], want["pooled"]) <= 1e-2
+    assert rel_l2(got["open"], want["open"]) <= 1e-5
+    # All four kept (the check told to accept): the open output is over the check's bound.
+    kept = build_bf16(model, POOLED_PROFILE, monkeypatch, check="accept").create_execution_context().run(feeds)
+    assert rel_l2(kept["open"], want["open"]) > 5e-3
