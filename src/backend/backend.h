@@ -201,6 +201,10 @@ typedef struct dt_backend {
     /* true: alloc returns host memory that the CPU kernels read directly. false: device
      * memory; layers without a kernel here run on the host backend with copies. */
     bool host_memory;
+    /* true: its Concat and Split kernels skip a part whose bytes are already where the
+     * copy would put them, so the plan may place parts as slices of the whole (runtime/plan.c
+     * dt_plan_slices): no copy at shapes where they are contiguous. */
+    bool joins_in_place;
     /* Optional (NULL: always there). Finds the device, lazily (never at library load), and
      * describes it; fails with a message ("no CUDA device found") when there is none. */
     ductile_status (*device)(dt_device_info *info);

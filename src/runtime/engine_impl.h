@@ -90,6 +90,13 @@ typedef struct dt_plan {
      * the block of each tensor that has one, else -1. */
     int *alias_of;
     int *mem_block;
+    /* Per tensor: the ACTIVATION it is a slice of where contiguous (dt_plan_slices), else
+     * -1: a Concat's part in its whole, or a Split's part in its input; slice_layer is that
+     * Concat or Split and slice_pos the part's index among its inputs (outputs). Whether a
+     * slice is placed so depends on the shapes (dt_memplan). */
+    int *slice_of;
+    int *slice_layer;
+    int *slice_pos;
     dt_plan_layer *layers;    /* in execution order */
 } dt_plan;
 

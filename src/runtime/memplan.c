@@ -330,12 +330,64 @@ ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *p)
         last[b] = reach[t] < first[b] ? first[b] : reach[t];
         b++;
     }
+    /* Every whole up a chain of slices lives while any slice below it does: at shapes where
+     * a slice is not contiguous in its whole the slices under it sit in its own block. */
+    for (int t = 0; t < net->n_tensors; t++) {
+        int bt = p->mem_block[t];
+        if (p->slice_of[t] < 0 || bt < 0) continue;
+        for (int w = p->slice_of[t], hops = 0; w >= 0 && hops < net->n_tensors; w = p->slice_of[w], hops++) {
+            int bw = p->mem_block[w];
+            if (bw < 0) break;
+            if (first[bt] < first[bw]) first[bw] = first[bt];
+            if (last[bt] > last[bw]) last[bw] = last[bt];
+        }
+    }
     p->n_mem = n;
     ductile_status s = dt_memlife_make(n, first, last, net->n_layers, 0, &p->mem);
     dt_free(first);
     dt_free(last);
     dt_free(reach);
     return s;
+}
+
+/* Where slice t (plan->slice_of) starts in its whole at these shapes, or SIZE_MAX where it is
+ * not contiguous there (a dim before the axis other than 1) or not 64-byte aligned (the
+ * kernels' non-temporal stores need it). */
+static size_t dt_slice_offset(const ductile_network *net, const dt_plan *p, const dt_view *views, int t)
+{
+    const ductile_layer *L = net->layers[p->slice_layer[t]];
+    const dt_view *whole = &views[p->slice_of[t]];
+    bool split = !strcmp(L->op_type, "Split");
+    int64_t axis = dt_attr_int(L, "axis", 0);
+    if (axis < 0) axis += whole->rank;
+    if (axis < 0 || axis >= whole->rank || whole->dtype != views[t].dtype) return SIZE_MAX;
+    for (int64_t i = 0; i < axis; i++)
+        if (whole->dims[i] != 1) return SIZE_MAX;
+    size_t off = 0, bytes = 0, all = 0;
+    for (int j = 0; j < p->slice_pos[t]; j++) {
+        const ductile_tensor *part = split ? L->out[j] : L->in[j];
+        if (!part || !dt_view_bytes(&views[part->index], &bytes) || !dt_add_size(off, bytes, &off)) return SIZE_MAX;
+    }
+    if (off % 64 || !dt_view_bytes(&views[t], &bytes) || !dt_view_bytes(whole, &all) || bytes > all || off > all - bytes)
+        return SIZE_MAX;
+    return off;
+}
+
+/* offsets[t] of every slice placed in its whole (rel[t] != SIZE_MAX), wholes first: a chain is
+ * walked up to its first whole not so placed, then offsets assigned down it (no recursion: a
+ * model may nest thousands of Concats). */
+static void dt_slice_offsets(const dt_plan *p, int n_tensors, const size_t *rel, bool *done, int *chain,
+                             size_t *offsets)
+{
+    for (int t = 0; t < n_tensors; t++) {
+        int n = 0;
+        for (int u = t; rel[u] != SIZE_MAX && !done[u] && n < n_tensors; u = p->slice_of[u]) chain[n++] = u;
+        while (n > 0) {
+            int u = chain[--n];
+            offsets[u] = offsets[p->slice_of[u]] + rel[u];
+            done[u] = true;
+        }
+    }
 }
 
 ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t *offsets, size_t *arena_size)
@@ -378,6 +430,17 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
         bytes = (bytes + 63) & ~(size_t)63;
         if (bytes > sizes[p->mem_block[r]]) sizes[p->mem_block[r]] = bytes;
     }
+    /* Slices placed in their wholes at these shapes need no block of their own. */
+    size_t nt = (size_t)net->n_tensors + 1;
+    size_t *rel = s ? NULL : dt_malloc(nt * sizeof *rel);
+    bool *done = s ? NULL : dt_calloc(nt, sizeof *done);
+    int *chain = s ? NULL : dt_malloc(nt * sizeof *chain);
+    if (!s && (!rel || !done || !chain))
+        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning activation memory (%d tensors)", p->n_mem);
+    for (int t = 0; t < net->n_tensors && !s; t++) {
+        rel[t] = p->slice_of[t] >= 0 && p->mem_block[t] >= 0 ? dt_slice_offset(net, p, views, t) : SIZE_MAX;
+        if (rel[t] != SIZE_MAX) sizes[p->mem_block[t]] = 0;
+    }
     int failed = -1;
     if (!s) s = dt_place(p->mem, sizes, offs, arena_size, NULL, &failed);
     if (s && failed >= 0) {
@@ -386,9 +449,13 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
                     (size_t)SIZE_MAX, T->name, T->producer->name, T->producer->op_type, sizes[failed]);
     }
     for (int b = 0; b < p->n_mem && !s; b++) offsets[p->mem_tensor[b]] = offs[b];
+    if (!s) dt_slice_offsets(p, net->n_tensors, rel, done, chain, offsets);
     for (int t = 0; t < net->n_tensors && !s; t++)
-        if (p->alias_of[t] >= 0 && p->mem_block[p->alias_of[t]] >= 0) offsets[t] = offs[p->mem_block[p->alias_of[t]]];
+        if (p->alias_of[t] >= 0 && p->mem_block[p->alias_of[t]] >= 0) offsets[t] = offsets[p->alias_of[t]];
     dt_free(sizes);
     dt_free(offs);
+    dt_free(rel);
+    dt_free(done);
+    dt_free(chain);
     return s;
 }

@@ -38,11 +38,20 @@ ductile_status dt_memlife_place(const dt_memlife *m, const size_t *sizes, size_t
 
 /* The engine's blocks: one per ACTIVATION tensor that a layer writes, live from its producer
  * to its last reader, but for views (plan->alias_of, set before): they share their first
- * tensor's block, which lives to the last reader of any of them. Made by dt_plan_make. */
+ * tensor's block, which lives to the last reader of any of them; and a whole's block (the
+ * top of a chain of plan->slice_of) from the first writer to the last reader of any of its
+ * slices. Made by dt_plan_make. */
 ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *plan);
 
+/* Which Concat and Split parts may be placed as slices of their whole (plan->slice_of, after
+ * alias_of, before dt_memplan_lifetimes; runtime/plan_slices.c): none unless backend b joins
+ * in place. Made by dt_plan_make. */
+ductile_status dt_plan_slices(const ductile_network *net, const dt_backend *b, dt_plan *plan);
+
 /* Sets offsets[t] for every ACTIVATION tensor (others untouched; a view gets its first
- * tensor's offset) and *arena_size for the views' shapes. Offsets are 64-byte aligned. A size that overflows names the tensor, its
+ * tensor's offset; a slice its whole's plus the parts before it where, at these shapes, it is
+ * contiguous there and 64-byte aligned, and then its own block is not placed) and *arena_size
+ * for the views' shapes. Offsets are 64-byte aligned. A size that overflows names the tensor, its
  * producer and its shape. */
 ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t *offsets,
                           size_t *arena_size);

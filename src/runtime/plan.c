@@ -323,7 +323,8 @@ ductile_status dt_plan_make(const ductile_network *net, const dt_backend *backen
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning %d tensors", net->n_tensors);
     }
     dt_plan_aliases(net, p);
-    s = dt_memplan_lifetimes(net, p);
+    s = dt_plan_slices(net, backend, p);
+    if (!s) s = dt_memplan_lifetimes(net, p);
     if (s) {
         dt_plan_free(p);
         return s;
@@ -346,5 +347,8 @@ void dt_plan_free(dt_plan *p)
     dt_free(p->mem_tensor);
     dt_free(p->alias_of);
     dt_free(p->mem_block);
+    dt_free(p->slice_of);
+    dt_free(p->slice_layer);
+    dt_free(p->slice_pos);
     memset(p, 0, sizeof *p);
 }

@@ -30,6 +30,8 @@ const char *dt_cpu_kernel_path(const ductile_layer *L, const void *params, const
     if (!strcmp(L->op_type, "FusedMatMul")) return dt_cpu_fused_matmul_path(params, in, out, profile, threads);
     if (!strcmp(L->op_type, "Gemm")) return dt_cpu_gemm_path(params, in, out, profile, threads);
     if (!strcmp(L->op_type, "FusedInvertedResidual")) return dt_cpu_fused_irb_path(params, in, profile, point, threads);
+    if (!strcmp(L->op_type, "Concat") && !strcmp(L->domain, "")) return dt_cpu_concat_path(params, in, out);
+    if (!strcmp(L->op_type, "Split") && !strcmp(L->domain, "")) return dt_cpu_split_path(params, in, out);
     return NULL;
 }
 
@@ -51,6 +53,7 @@ const dt_backend *dt_backend_cpu(void)
         .kernel_path = dt_cpu_kernel_path,
         .memory_size = dt_cpu_memory_size,
         .host_memory = true,
+        .joins_in_place = true,
     };
     return &cpu;
 }

@@ -99,6 +99,8 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
                                    int threads);
 const char *dt_cpu_gemm_path(const void *params, const dt_view *in, const dt_view *out, int profile, int threads);
 const char *dt_cpu_fused_irb_path(const void *params, const dt_view *in, int profile, int point, int threads);
+const char *dt_cpu_concat_path(const void *params, const dt_view *in, const dt_view *out);
+const char *dt_cpu_split_path(const void *params, const dt_view *in, const dt_view *out);
 /* FusedInvertedResidual's tactics (fused_irb.c): its unfused chain's depthwise algorithm,
  * and for a `bf16` block each again + DT_CONV_ON_F32 (its float32 1x1 weights). */
 int dt_cpu_fused_irb_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap);

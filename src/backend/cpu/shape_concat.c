@@ -1,4 +1,5 @@
-/* Concat and Split: each (outer index, part) pair is one contiguous memcpy. */
+/* Concat and Split: each (outer index, part) pair is one contiguous memcpy, but for parts
+ * the plan put in place (runtime/plan_slices.c: the part is a slice of the whole). */
 #include "backend/cpu/shape_copy.h"
 #include "core/alloc.h"
 #include "backend/cpu/shape_kernels.h"
@@ -27,6 +28,7 @@ static void dt_join_part(void *arg, int64_t begin, int64_t end, int tid)
         size_t n = j->part_bytes[p];
         char *w = j->whole + (size_t)o * j->row_bytes + j->part_off[p];
         char *q = j->parts[p] + (size_t)o * n;
+        if (q == w) continue; /* planned in place (runtime/plan_slices.c) */
         if (j->split) memcpy(q, w, n);
         else memcpy(w, q, n);
     }
@@ -64,6 +66,23 @@ static ductile_status dt_join(dt_exec *ex, const dt_view *whole, int axis, int n
     return DUCTILE_OK;
 }
 
+/* "in_place" where every part is where the copy would put it, "part_in_place" where some
+ * are (the plan put them there: runtime/plan_slices.c), else NULL. */
+static const char *dt_join_path(const dt_view *whole, int64_t axis, int n_parts, const dt_view *parts)
+{
+    if (axis < 0) axis += whole->rank;
+    if (axis < 0 || axis >= whole->rank) return NULL;
+    for (int64_t i = 0; i < axis; i++)
+        if (whole->dims[i] != 1) return NULL;
+    size_t off = 0;
+    int placed = 0;
+    for (int p = 0; p < n_parts; p++) {
+        placed += parts[p].data == (const char *)whole->data + off;
+        off += dt_cpu_view_bytes(&parts[p]);
+    }
+    return placed == n_parts ? "in_place" : placed ? "part_in_place" : NULL;
+}
+
 /* Concat compiled: the axis read once. */
 typedef struct dt_concat_params {
     int64_t axis;
@@ -85,6 +104,12 @@ static ductile_status dt_concat_run(const void *params, const dt_view *in, dt_vi
 }
 
 const dt_kernel dt_cpu_concat_kernel = {.prepare = dt_concat_prepare, .run = dt_concat_run};
+
+const char *dt_cpu_concat_path(const void *params, const dt_view *in, const dt_view *out)
+{
+    const dt_concat_params *p = params;
+    return dt_join_path(&out[0], p->axis, p->n_in, in);
+}
 
 /* Split compiled: 'axis' and (before opset 13) 'split' read once; the layer kept for its
  * outputs' count and for naming inputs in messages. */
@@ -110,3 +135,9 @@ static ductile_status dt_split_run(const void *params, const dt_view *in, dt_vie
 }
 
 const dt_kernel dt_cpu_split_kernel = {.prepare = dt_split_prepare, .run = dt_split_run};
+
+const char *dt_cpu_split_path(const void *params, const dt_view *in, const dt_view *out)
+{
+    const dt_split_params *p = params;
+    return dt_join_path(&in[0], p->a.axis, p->L->n_out, out);
+}
