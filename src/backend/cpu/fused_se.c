@@ -68,7 +68,7 @@ static ductile_status dt_fse_run(const void *params, const dt_view *in, dt_view 
             for (int64_t i = 0; i < hw; i++)
                 for (int64_t ch = 0; ch < c; ch++) pooled[ch] += x[i * c + ch];
         } else {
-            for (int64_t ch = 0; ch < c; ch++) pooled[ch] = dt_cpu_sum_f32(x + ch * hw, hw);
+            for (int64_t ch = 0; ch < c; ch++) pooled[ch] = dt_cpu_plane_sum_f32(x + ch * hw, hw);
         }
         for (int64_t ch = 0; ch < c; ch++) pooled[ch] /= (float)hw;
         dt_fse_product(w1, b1, pooled, cr, c, &p->hidden, hidden);

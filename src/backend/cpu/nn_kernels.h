@@ -16,6 +16,8 @@ extern const dt_kernel dt_cpu_flex_attention_kernel; /* nn_flex.c */
 /* Sum and max of n contiguous floats with several independent accumulators, which keeps
  * the rounding error of long sums small and lets the compiler vectorize. */
 float dt_cpu_sum_f32(const float *x, int64_t n);
+/* The sum of a plane for the global pools (GlobalAveragePool, FusedSqueezeExcite). */
+float dt_cpu_plane_sum_f32(const float *x, int64_t n);
 float dt_cpu_max_f32(const float *x, int64_t n);
 /* Softmax of one contiguous line of n >= 1 floats into y: the line form whose bits the 8-row
  * kernel below gives (the Softmax op and FusedAttention run that one; test_ops_nn compares). */

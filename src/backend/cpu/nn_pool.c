@@ -23,7 +23,7 @@ static void dt_gpool_range(void *arg, int64_t b, int64_t e, int tid)
     for (int64_t p = b; p < e; p++) {
         const float *x = j->x + p * j->plane;
         j->y[p] = j->is_max ? dt_cpu_max_f32(x, j->plane)
-                            : dt_cpu_sum_f32(x, j->plane) / (float)j->plane;
+                            : dt_cpu_plane_sum_f32(x, j->plane) / (float)j->plane;
     }
 }
 
