@@ -106,3 +106,22 @@ def test_joins_in_place_compute_what_the_copies_did(monkeypatch, shape):
     expect = {k: f"cpu.{tactic.get(k, 'Concat')}" + (f".{v}" if v else "") for k, v in IN_PLACE[shape].items()}
     assert paths == expect
     assert set(plain.values()) == {"cpu.Concat", "cpu.Split"}
+
+
+def test_one_context_across_shapes_places_each_shape_afresh(monkeypatch):
+    """The placement is per set of shapes: one context run at shapes where the parts are
+    slices, then where none is, then where some are, and back, matches onnxruntime each time."""
+    model = c2f_model()
+    ctx = build(model, monkeypatch, True).create_execution_context()
+    ran = []
+    ctx.profiler = ran.append
+    for i, shape in enumerate([(1, 24, 16, 16), (2, 24, 9, 8), (1, 24, 5, 7), (1, 24, 16, 16), (2, 24, 20, 20)]):
+        feeds = {"x": np.random.default_rng(10 + i).standard_normal(shape, dtype=np.float32)}
+        ran.clear()
+        got = ctx.run(feeds)
+        want = ort_run(model, feeds)
+        for name in want:
+            assert rel_l2(got[name], want[name]) <= 1e-5, (shape, name)
+        paths = {t.layer: t.tactic for t in ran if t.op_type in ("Concat", "Split")}
+        assert paths["cat1"] == ("cpu.Concat.in_place" if shape == (1, 24, 16, 16) else
+                                 "cpu.Concat.part_in_place" if shape[0] == 1 else "cpu.Concat"), (shape, paths)
