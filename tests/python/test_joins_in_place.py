@@ -125,3 +125,79 @@ def test_one_context_across_shapes_places_each_shape_afresh(monkeypatch):
         paths = {t.layer: t.tactic for t in ran if t.op_type in ("Concat", "Split")}
         assert paths["cat1"] == ("cpu.Concat.in_place" if shape == (1, 24, 16, 16) else
                                  "cpu.Concat.part_in_place" if shape[0] == 1 else "cpu.Concat"), (shape, paths)
+
+
+def random_join_model(seed):
+    """A random network of 1x1 and 3x3 convs, Relu, MaxPool, Add, Split and Concat on maps of
+    one size (channels 1..40), whose outputs are the last tensor made and one other."""
+    rng = np.random.default_rng(seed)
+    n = helper.make_node
+    c0 = int(rng.integers(1, 24))
+    pool = [("x", c0)]
+    nodes, inits = [], []
+    for i in range(int(rng.integers(6, 14))):
+        op = rng.choice(["conv", "conv", "relu", "pool", "add", "split", "concat", "concat"])
+        a, ca = pool[int(rng.integers(len(pool)))]
+        t = f"t{i}"
+        if op == "conv":
+            m, k = int(rng.integers(1, 41)), int(rng.choice([1, 3]))
+            w = (rng.standard_normal((m, ca, k, k)) * np.sqrt(1 / (ca * k * k))).astype(np.float32)
+            inits.append(numpy_helper.from_array(w, f"w{i}"))
+            nodes.append(n("Conv", [a, f"w{i}"], [t], pads=[k // 2] * 4))
+            pool.append((t, m))
+        elif op == "relu":
+            nodes.append(n("Relu", [a], [t]))
+            pool.append((t, ca))
+        elif op == "pool":
+            nodes.append(n("MaxPool", [a], [t], kernel_shape=[3, 3], pads=[1, 1, 1, 1]))
+            pool.append((t, ca))
+        elif op == "add":
+            same = [p for p in pool if p[1] == ca]
+            b = same[int(rng.integers(len(same)))][0]
+            nodes.append(n("Add", [a, b], [t]))
+            pool.append((t, ca))
+        elif op == "split" and ca >= 2:
+            parts = int(rng.integers(2, min(ca, 3) + 1))
+            cuts = sorted(rng.choice(np.arange(1, ca), parts - 1, replace=False).tolist())
+            sizes = np.diff([0] + cuts + [ca]).astype(np.int64)
+            inits.append(numpy_helper.from_array(sizes, f"s{i}"))
+            outs = [f"{t}_{j}" for j in range(parts)]
+            nodes.append(n("Split", [a, f"s{i}"], outs, axis=1))
+            pool += list(zip(outs, sizes.tolist()))
+        elif op == "concat":
+            k = int(rng.integers(2, 5))
+            picks = [pool[int(rng.integers(len(pool)))] for _ in range(k)]
+            nodes.append(n("Concat", [p[0] for p in picks], [t], axis=1))
+            pool.append((t, sum(p[1] for p in picks)))
+    made = [p for p in pool if p[0] != "x"]
+    outs = [made[-1]] + ([made[int(rng.integers(len(made) - 1))]] if len(made) > 1 else [])
+    outs = list(dict(outs).items())
+    graph = helper.make_graph(
+        nodes, f"joins{seed}", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", c0, "h", "w"])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, ["n", c, "h", "w"]) for name, c in outs], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString(), c0
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_random_networks_of_joins_match_onnxruntime(monkeypatch, seed):
+    """Random networks (random_join_model) at sizes where the parts are slices, where some are
+    and where none is: onnxruntime's outputs, and the bits of the engine planned without
+    slices."""
+    model, c0 = random_join_model(seed)
+    engines = {}
+    for in_place in (True, False):
+        monkeypatch.setenv("DUCTILE_JOINS_IN_PLACE", "1" if in_place else "0")
+        builder = ductile.Builder()
+        network = builder.parse_onnx_bytes(model)
+        profile = builder.create_optimization_profile()
+        profile.set_shape("x", (1, c0, 2, 2), (1, c0, 8, 8), (2, c0, 12, 12))
+        config = builder.create_builder_config()
+        config.add_optimization_profile(profile)
+        engines[in_place] = builder.build_engine(network, config).create_execution_context()
+    for i, shape in enumerate([(1, c0, 8, 8), (1, c0, 5, 7), (2, c0, 3, 4), (1, c0, 12, 11)]):
+        feeds = {"x": np.random.default_rng(100 + i).standard_normal(shape, dtype=np.float32)}
+        want = ort_run(model, feeds)
+        got, plain = engines[True].run(feeds), engines[False].run(feeds)
+        for name in want:
+            assert rel_l2(got[name], want[name]) <= 1e-5, (seed, shape, name)
+            np.testing.assert_array_equal(got[name], plain[name])
