@@ -60,7 +60,10 @@ def run(engine, x, threads=1):
     return ctx.run({"x": x})
 
 
-@pytest.mark.parametrize("scale,shape", [("se", (1, C, 9, 7)), ("se", (3, C, 17, 5)), ("const", (3, C, 6, 11))])
+# (2, C, 3, 3): fewer pixels than output channels, so the float32 conv scales a copy of X, not
+# its weights (fused_conv.c dt_fc_scale_weights).
+@pytest.mark.parametrize("scale,shape", [("se", (1, C, 9, 7)), ("se", (3, C, 17, 5)), ("const", (3, C, 6, 11)),
+                                         ("se", (2, C, 3, 3))])
 def test_channel_scale_fuses_into_the_1x1_and_matches_onnxruntime(scale, shape):
     model = se_model(scale)
     engine = build(model, shape)
