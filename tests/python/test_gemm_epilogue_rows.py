@@ -51,4 +51,4 @@ def test_epilogue_over_a_column_of_c(bf16):
         feeds = {"x": np.random.default_rng(batch).standard_normal((batch, 48, 1, 1), dtype=np.float32)}
         got, want = ctx.run(feeds), ort_run(model, feeds)
         for name in want:
-            assert rel_l2(got[name], want[name]) <= (1e-2 if bf16 else 1e-6), (bf16, batch, name)
+            assert rel_l2(got[name], want[name]) <= (1e-2 if bf16 else 1e-5), (bf16, batch, name)

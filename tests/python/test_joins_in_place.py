@@ -108,7 +108,7 @@ def test_joins_in_place_compute_what_the_copies_did(monkeypatch, shape):
     got, paths = run(engine, feeds)
     copied, plain = run(planned(engine, monkeypatch, False), feeds)
     for name in want:
-        assert rel_l2(got[name], want[name]) <= 1e-5, name
+        assert rel_l2(got[name], want[name]) <= 1e-4, name
         np.testing.assert_array_equal(got[name], copied[name])
     tactic = {"split1": "Split", "split2": "Split", "split3": "Split"}
     expect = {k: f"cpu.{tactic.get(k, 'Concat')}" + (f".{v}" if v else "") for k, v in IN_PLACE[shape].items()}
@@ -129,7 +129,7 @@ def test_one_context_across_shapes_places_each_shape_afresh(monkeypatch):
         got = ctx.run(feeds)
         want = ort_run(model, feeds)
         for name in want:
-            assert rel_l2(got[name], want[name]) <= 1e-5, (shape, name)
+            assert rel_l2(got[name], want[name]) <= 1e-4, (shape, name)
         paths = {t.layer: t.tactic for t in ran if t.op_type in ("Concat", "Split")}
         assert paths["cat1"] == ("cpu.Concat.in_place" if shape == (1, 24, 16, 16) else
                                  "cpu.Concat.part_in_place" if shape[0] == 1 else "cpu.Concat"), (shape, paths)
@@ -207,5 +207,5 @@ def test_random_networks_of_joins_match_onnxruntime(monkeypatch, seed):
         want = ort_run(model, feeds)
         got, plain = engines[True].run(feeds), engines[False].run(feeds)
         for name in want:
-            assert rel_l2(got[name], want[name]) <= 1e-5, (seed, shape, name)
+            assert rel_l2(got[name], want[name]) <= 1e-4, (seed, shape, name)
             np.testing.assert_array_equal(got[name], plain[name])
