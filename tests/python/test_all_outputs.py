@@ -8,7 +8,7 @@ import pytest
 
 import ductile
 from ductile import compare
-from util import MODELS, assert_close, model_path, random_feeds
+from util import MODELS, assert_close, build_from_bytes, model_path, random_feeds
 
 # Small shapes keep the whole suite at a few seconds: {model: (profile, two shapes inside it)}.
 # Dims the file fixes stay at their declared size.
@@ -51,14 +51,7 @@ def ort_all(model_bytes, feeds):
 
 
 def build(model_bytes, profile_shapes):
-    builder = ductile.Builder()
-    network = builder.parse_onnx_bytes(model_bytes)
-    profile = builder.create_optimization_profile()
-    for name, (lo, opt, hi) in profile_shapes.items():
-        profile.set_shape(name, lo, opt, hi)
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    return builder.build_engine(network, config)
+    return build_from_bytes(model_bytes, profile_shapes)
 
 
 def check_all(model, profile_shapes, shape_sets, spec):

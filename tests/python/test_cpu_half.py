@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ductile
-from util import MODELS, model_path, ort_run, ort_session, random_feeds, rel_l2
+from util import MODELS, build_profiled, model_path, ort_run, ort_session, random_feeds, rel_l2
 
 
 def cpu_flags():
@@ -38,15 +38,7 @@ def kind(request):
 
 def build(spec, flag):
     builder = ductile.Builder()
-    network = builder.parse_onnx(model_path(spec.filename))
-    profile = builder.create_optimization_profile()
-    for name, (lo, opt, hi) in spec.profile.items():
-        profile.set_shape(name, lo, opt, hi)
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    if flag is not None:
-        config.set_flag(flag)
-    return builder.build_engine(network, config)
+    return build_profiled(builder, builder.parse_onnx(model_path(spec.filename)), spec.profile, flag)
 
 
 @pytest.fixture(scope="module", params=sorted(MODELS))

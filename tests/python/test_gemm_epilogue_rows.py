@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ductile
-from util import ort_run, rel_l2
+from util import build_from_bytes, ort_run, rel_l2
 
 
 def cpu_flags():
@@ -38,15 +38,9 @@ def test_epilogue_over_a_column_of_c(bf16):
     if bf16 and "avx512_bf16" not in cpu_flags():
         pytest.skip("this CPU lacks AVX512-BF16 (avx512_bf16)")
     model = gate_model()
-    builder = ductile.Builder()
-    network = builder.parse_onnx_bytes(model)
-    profile = builder.create_optimization_profile()
-    profile.set_shape("x", (1, 48, 1, 1), (1, 48, 1, 1), (3, 48, 1, 1))
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    if bf16:
-        config.set_flag(ductile.BuilderFlag.BF16)
-    ctx = builder.build_engine(network, config).create_execution_context()
+    engine = build_from_bytes(model, {"x": ((1, 48, 1, 1), (1, 48, 1, 1), (3, 48, 1, 1))},
+                              ductile.BuilderFlag.BF16 if bf16 else None)
+    ctx = engine.create_execution_context()
     for batch in (1, 3, 1):
         feeds = {"x": np.random.default_rng(batch).standard_normal((batch, 48, 1, 1), dtype=np.float32)}
         got, want = ctx.run(feeds), ort_run(model, feeds)

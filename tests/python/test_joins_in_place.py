@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import ductile
-from util import ort_run, rel_l2
+from util import build_from_bytes, ort_run, rel_l2
 
 
 def c2f_model():
@@ -61,13 +61,7 @@ def c2f_model():
 
 def build(model, monkeypatch, in_place):
     monkeypatch.setenv("DUCTILE_JOINS_IN_PLACE", "1" if in_place else "0")
-    builder = ductile.Builder()
-    network = builder.parse_onnx_bytes(model)
-    profile = builder.create_optimization_profile()
-    profile.set_shape("x", (1, 24, 4, 4), (1, 24, 16, 16), (2, 24, 20, 20))
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    return builder.build_engine(network, config)
+    return build_from_bytes(model, {"x": ((1, 24, 4, 4), (1, 24, 16, 16), (2, 24, 20, 20))})
 
 
 def planned(engine, monkeypatch, in_place):
@@ -193,13 +187,7 @@ def test_random_networks_of_joins_match_onnxruntime(monkeypatch, seed):
     slices."""
     model, c0 = random_join_model(seed)
     monkeypatch.setenv("DUCTILE_JOINS_IN_PLACE", "1")
-    builder = ductile.Builder()
-    network = builder.parse_onnx_bytes(model)
-    profile = builder.create_optimization_profile()
-    profile.set_shape("x", (1, c0, 2, 2), (1, c0, 8, 8), (2, c0, 12, 12))
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    engine = builder.build_engine(network, config)
+    engine = build_from_bytes(model, {"x": ((1, c0, 2, 2), (1, c0, 8, 8), (2, c0, 12, 12))})
     engines = {True: engine.create_execution_context(),
                False: planned(engine, monkeypatch, False).create_execution_context()}
     for i, shape in enumerate([(1, c0, 8, 8), (1, c0, 5, 7), (2, c0, 3, 4), (1, c0, 12, 11)]):

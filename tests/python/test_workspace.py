@@ -9,7 +9,7 @@ from onnx import TensorProto, helper
 
 import ductile
 from test_cli import run_cli
-from util import MODELS, model_path
+from util import MODELS, build_profiled, model_path
 
 SUPERRES = MODELS["superres"]
 HOW = ("(ductile_config_set_workspace; --memPoolSize=workspace:N in the CLI; "
@@ -32,15 +32,7 @@ def machine_memory():
 
 def build(network_of, shapes, limit=None):
     builder = ductile.Builder()
-    network = network_of(builder)
-    profile = builder.create_optimization_profile()
-    for name, (lo, opt, hi) in shapes.items():
-        profile.set_shape(name, lo, opt, hi)
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    if limit is not None:
-        config.set_memory_pool_limit(ductile.MemoryPoolType.WORKSPACE, limit)
-    return builder.build_engine(network, config)
+    return build_profiled(builder, network_of(builder), shapes, limit=limit)
 
 
 def superres(builder):

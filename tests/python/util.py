@@ -141,3 +141,26 @@ def assert_close(actual, expected, rtol=MODEL_RTOL, what="output"):
 
 def sigmoid(x):
     return (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+
+
+def build_profiled(builder, network, shapes, flag=None, limit=None):
+    """builder's engine of network with one profile, shapes {input: (min, opt, max)}, the
+    builder flag `flag` (a ductile.BuilderFlag) and the workspace limit `limit` if given."""
+    import ductile
+    profile = builder.create_optimization_profile()
+    for name, (lo, opt, hi) in shapes.items():
+        profile.set_shape(name, lo, opt, hi)
+    config = builder.create_builder_config()
+    config.add_optimization_profile(profile)
+    if flag is not None:
+        config.set_flag(flag)
+    if limit is not None:
+        config.set_memory_pool_limit(ductile.MemoryPoolType.WORKSPACE, limit)
+    return builder.build_engine(network, config)
+
+
+def build_from_bytes(model, shapes, flag=None):
+    """An engine of ONNX bytes with one profile (build_profiled)."""
+    import ductile
+    builder = ductile.Builder()
+    return build_profiled(builder, builder.parse_onnx_bytes(model), shapes, flag)
