@@ -57,10 +57,14 @@ struct ductile_engine;
 /* progress (may be NULL) is called after each layer examined, per profile. */
 ductile_status dt_pass_tactics(const struct ductile_engine *e, ductile_network *net, int threads,
                                ductile_progress_fn progress, void *user, bool *changed);
+/* DUCTILE_TACTIC_LOG=1: the tactics pass and the precision check say on stderr what they
+ * timed and chose (for developers). */
+bool dt_tactic_log(void);
 /* The whole-network precision check (precision_check.c): where net's stored tactics include
  * some that the backend's tactic_precise names, *e (written from net) is run at profile 0's
- * opt shapes against an engine with the precise tactics instead, and replaced by that engine
- * (net's ids changed to match) unless every float output agrees within rel L2 5e-3. */
+ * opt shapes against an engine with the precise tactics instead; unless every float output
+ * agrees within rel L2 5e-3, *e is replaced by the engine that keeps the chosen tactics on the
+ * most layers whose outputs then agree (none: the precise one), net's ids changed to match. */
 struct dt_engine_target;
 ductile_status dt_pass_precision_check(struct ductile_engine **e, ductile_network *net,
                                        const ductile_profile *profiles, int n_profiles,

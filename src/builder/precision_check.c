@@ -299,7 +299,7 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
         return s;
     }
     const char *mode = getenv("DUCTILE_PRECISION_CHECK");
-    bool log = getenv("DUCTILE_TACTIC_LOG") && !strcmp(getenv("DUCTILE_TACTIC_LOG"), "1");
+    bool log = dt_tactic_log();
     bool accept = false, ran = false;
     double worst = NAN;
     dt_check_run a = {0}, b = {0};

@@ -191,7 +191,7 @@ static bool dt_tactic_replay_timing(void)
 
 /* DUCTILE_TACTIC_LOG=1: each tactic's time per layer and point on stderr (for developers:
  * why the timer picked what it did). */
-static bool dt_tactic_log(void)
+bool dt_tactic_log(void)
 {
     const char *v = getenv("DUCTILE_TACTIC_LOG");
     return v && !strcmp(v, "1");
