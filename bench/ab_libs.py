@@ -2,6 +2,8 @@
 
     python bench/ab_libs.py --libs base=/tmp/a.so,new=/tmp/b.so --threads 2 resnet50.onnx 1x3x224x224
 
+A model outside bench.SUITE (a path) is built with the given shapes as min, opt and max.
+
 Each build (DUCTILE_LIB) and onnxruntime runs in its own worker process (bench/worker.py), the
 engines alternating round by round (order reversed every other round) so that load from
 outside hits all of them alike; prints each one's median ms. On a shared machine also print
@@ -41,8 +43,18 @@ def main():
     ap.add_argument("shape", help="per input, comma separated: 1x3x224x224 or 1x16,1x16")
     a = ap.parse_args()
     path = bench.model_path(a.model)
-    prof = {n: [list(r[0]), list(r[1]), list(r[2])] for n, r in bench.SUITE[a.model][0].items()}
-    shapes = {name: [int(x) for x in part.split("x")] for part, name in zip(a.shape.split(","), prof)}
+    dims = [[int(x) for x in part.split("x")] for part in a.shape.split(",")]
+    if a.model in bench.SUITE:
+        prof = {n: [list(r[0]), list(r[1]), list(r[2])] for n, r in bench.SUITE[a.model][0].items()}
+    else:
+        # a model outside the suite (a layer or block alone): its inputs in graph order, each
+        # with the shape given as min, opt and max
+        import onnx
+        graph = onnx.load(path, load_external_data=False).graph
+        inits = {t.name for t in graph.initializer}
+        names = [i.name for i in graph.input if i.name not in inits]
+        prof = {n: [d, d, d] for n, d in zip(names, dims)}
+    shapes = dict(zip(prof, dims))
     workers = {}
     for item in a.libs.split(","):
         name, lib = item.split("=", 1)

@@ -7,7 +7,7 @@
  * from 0 divided by the count), so outputs must match bit for bit, inline and on 1, 2 and 3
  * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, its 3-tap
  * stride-2 form included, the borders through the scalar loop, or for MaxPool's 3 taps at x
- * stride 2 through the vector row too). A NaN, infinities and signed zeros are planted in the input. */
+ * stride 2 through the vector row too; 2-D MaxPools at stride 1 by planes, separably). A NaN, infinities and signed zeros are planted in the input. */
 #include "ophelp.h"
 #include "core/threadpool.h"
 
@@ -170,6 +170,30 @@ static void test_pools_match_reference(dt_pool *const *pools, int n_pools)
         bad += run_case(&(pool_case){1, 2, 3, h, w, 3, 3, 2, 2, pt, (h / 3) % 3, 1, 0, (int)(h % 2), 0, 1},
                         pools, n_pools);
     }
+    /* 2-D MaxPool at stride 1 by planes (dt_pool_maxs1_plane: each input row's maxima once,
+     * in a ring of ky rows): yolo's SPPF 5x5 pads 2 on 20x20, 15x11 and 1-, 2-row maps;
+     * kernels 1x1 to 8x8 with every pad below them, asymmetric; rows up to 512 outputs and
+     * past it (516: the row loop); 9x9 (the row loop); signed zeros and NaNs */
+    bad += run_case(&(pool_case){1, 1, 32, 20, 20, 5, 5, 1, 1, 2, 2, 2, 2, 0, 0, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 7, 15, 11, 5, 5, 1, 1, 2, 2, 2, 2, 0, 0, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 2, 3, 1, 23, 5, 5, 1, 1, 2, 2, 2, 2, 0, 0, 0}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 3, 2, 40, 5, 3, 1, 1, 4, 1, 4, 2, 0, 0, 1}, pools, n_pools);
+    for (int64_t k = 1; k <= 8; k++)
+        for (int64_t pad = 0; pad < k; pad++) {
+            /* maps down to a row narrower than the window (at least one output) */
+            int64_t h = 3 + (k * 5 + pad) % 19, w = 1 + (k * 7 + pad * 3) % 37;
+            pool_case a = {1, 1 + pad % 2, 3, h, w, k, k, 1, 1, pad, pad, pad, pad, 0, 0, (int)(k % 2)};
+            pool_case b = {1, 1, 2, w, h, k, 9 - k, 1, 1, pad, (9 - k) / 2, k - 1 - pad, (8 - k) / 3, 0, 0,
+                           (int)(pad % 2)};
+            for (pool_case *pc = &a; pc; pc = pc == &a ? &b : NULL) {
+                if (pc->h + pc->pt + pc->pb < pc->kh || pc->w + pc->pl + pc->pr < pc->kw) continue;
+                bad += run_case(pc, pools, n_pools);
+                ran++;
+            }
+        }
+    bad += run_case(&(pool_case){1, 1, 2, 6, 515, 5, 5, 1, 1, 2, 1, 2, 0, 0, 0, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 2, 6, 516, 5, 5, 1, 1, 2, 2, 2, 2, 0, 0, 1}, pools, n_pools);
+    bad += run_case(&(pool_case){1, 1, 2, 12, 13, 9, 9, 1, 1, 4, 4, 4, 4, 0, 0, 0}, pools, n_pools);
     bad += run_case(&(pool_case){1, 1, 2, 5, 2049, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1}, pools, n_pools);
     bad += run_case(&(pool_case){1, 1, 2, 5, 2047, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1}, pools, n_pools);
     bad += run_case(&(pool_case){1, 1, 64, 112, 112, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 1}, pools, n_pools);

@@ -58,6 +58,14 @@ static ductile_status dt_gmax_prepare(const ductile_layer *L, void **out)
 const dt_kernel dt_cpu_global_avg_pool_kernel = {.prepare = dt_gavg_prepare, .run = dt_gpool_run};
 const dt_kernel dt_cpu_global_max_pool_kernel = {.prepare = dt_gmax_prepare, .run = dt_gpool_run};
 
+/* 2-D MaxPools done plane by plane (each input row's maxima computed once and reused by the
+ * output rows whose windows share it). */
+typedef enum {
+    DT_POOL_BY_ROWS,   /* the row loop below */
+    DT_POOL_MAX3S2,    /* 3x3 stride 2 (resnet50's): dt_pool_max3s2_plane */
+    DT_POOL_MAXS1,     /* stride 1, windows up to DT_POOL_S1_MAX_K (yolo's SPPF): dt_pool_maxs1_plane */
+} dt_pool_planes;
+
 typedef struct {
     const float *x;
     float *y;
@@ -66,7 +74,7 @@ typedef struct {
     int64_t *idx;           /* MaxPool's Indices output, or NULL */
     bool col_major;         /* its storage_order */
     bool vec;               /* interior windows through dt_pool_row_avx512 */
-    bool max3s2;            /* 2-D MaxPool 3x3 stride 2: dt_pool_max3s2_plane */
+    dt_pool_planes planes_by; /* 2-D MaxPools whose rows go plane by plane */
     int64_t planes, bands;  /* dt_pool_band_range */
 } dt_pool_job;
 
@@ -156,13 +164,18 @@ static void dt_pool_rows(const dt_pool_job *j, int64_t b, int64_t e)
 {
     const dt_pool_geom *g = &j->g;
     int64_t plane_in = g->in[0] * g->in[1] * g->in[2];
-    if (j->max3s2) {
+    if (j->planes_by != DT_POOL_BY_ROWS) {
         /* 2-D: the rows of each plane in [b, e) at once */
         int64_t oh = g->out[1];
         for (int64_t it = b; it < e;) {
             int64_t p = it / oh, oy0 = it % oh, oy1 = e - p * oh < oh ? e - p * oh : oh;
-            dt_pool_max3s2_plane(j->x + p * plane_in, g->in[1], g->in[2], g->pb[1], g->pb[2], g->out[2], oy0, oy1,
-                                 j->y + p * oh * g->out[2]);
+            const float *x = j->x + p * plane_in;
+            float *y = j->y + p * oh * g->out[2];
+            if (j->planes_by == DT_POOL_MAX3S2)
+                dt_pool_max3s2_plane(x, g->in[1], g->in[2], g->pb[1], g->pb[2], g->out[2], oy0, oy1, y);
+            else
+                dt_pool_maxs1_plane(x, g->in[1], g->in[2], g->k[1], g->k[2], g->pb[1], g->pb[2], g->out[2], oy0,
+                                    oy1, y);
             it += oy1 - oy0;
         }
         return;
@@ -285,14 +298,19 @@ typedef struct dt_pool_params {
 static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major,
-                     false, false, 0, 0};
+                     false, DT_POOL_BY_ROWS, 0, 0};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     /* The vectorized row: no indices, x stride 1 or 2 and dilation 1, few window rows. */
     j.vec = !j.idx && (j.g.s[2] == 1 || j.g.s[2] == 2) && j.g.d[2] == 1 &&
             j.g.k[0] * j.g.k[1] <= DT_POOL_ROW_MAX_ROWS && dt_pool_row_avx512_ok();
     const dt_pool_geom *g = &j.g;
-    j.max3s2 = j.vec && dt_pool_row_borders(g->k[2], g->s[2], j.is_max) && g->in[0] == 1 && g->out[0] == 1 &&
-               g->k[1] == 3 && g->s[1] == 2 && g->d[1] == 1 && g->out[2] <= DT_POOL_MAX3S2_WIDTH;
+    bool plane_2d = j.is_max && !j.idx && dt_pool_row_avx512_ok() && g->in[0] == 1 && g->out[0] == 1 &&
+                    g->d[1] == 1 && g->d[2] == 1;
+    if (plane_2d && g->k[1] == 3 && g->k[2] == 3 && g->s[1] == 2 && g->s[2] == 2 && g->out[2] <= DT_POOL_MAX3S2_WIDTH)
+        j.planes_by = DT_POOL_MAX3S2;
+    else if (plane_2d && g->s[1] == 1 && g->s[2] == 1 && g->k[1] <= DT_POOL_S1_MAX_K && g->k[2] <= DT_POOL_S1_MAX_K &&
+             g->out[2] <= DT_POOL_S1_WIDTH)
+        j.planes_by = DT_POOL_MAXS1;
     if (p->attrs.nhwc) {
         dt_pool_nhwc_job jn = {in[0].data, out[0].data, j.g, p->is_max, in[0].dims[3]};
         dt_parallel_for(ex->pool, in[0].dims[0] * j.g.out[1], dt_cpu_grain(j.g.out[2] * jn.c * j.g.k[1] * j.g.k[2]),
@@ -302,10 +320,12 @@ static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, d
     int64_t rows = in[0].dims[0] * in[0].dims[1] * j.g.out[0] * j.g.out[1];
     int64_t work = j.g.out[2] * j.g.k[0] * j.g.k[1] * j.g.k[2];
     int threads = dt_pool_threads(ex->pool);
-    if (threads > in[0].dims[0] && j.g.out[0] == 1 && j.g.out[1] >= threads && rows * work >= (int64_t)threads * 65536) {
+    if (threads > in[0].dims[0] && j.planes_by != DT_POOL_MAXS1 && j.g.out[0] == 1 && j.g.out[1] >= threads &&
+        rows * work >= (int64_t)threads * 65536) {
         /* Fewer images than threads: each thread a band of rows of every plane (the layout
          * of the few-channel conv before resnet50's MaxPool and of the Winograd blocks after
-         * it), not a share of the planes. */
+         * it), not a share of the planes. Not for stride 1 by planes, whose bands would each
+         * compute the ky - 1 row maxima above them again (yolo's SPPF: 20-row planes). */
         j.planes = in[0].dims[0] * in[0].dims[1];
         j.bands = threads;
         dt_parallel_for(ex->pool, threads, 1, dt_pool_band_range, &j);

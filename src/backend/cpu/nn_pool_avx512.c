@@ -192,3 +192,49 @@ __attribute__((target("avx512f"))) void dt_pool_max3s2_plane(const float *x, int
         held_row = sy + 2;
     }
 }
+
+/* Bits: as dt_pool_max3s2_plane's, each input row's taps are folded first (from -inf, in x
+ * order: never NaN, the first of equal values kept) and the window's rows then in y order:
+ * the first maximum in the scalar loop's (row, x) order, the same value and sign. */
+__attribute__((target("avx512f"))) void dt_pool_maxs1_plane(const float *x, int64_t h, int64_t w, int64_t ky,
+                                                             int64_t kx, int64_t py, int64_t px, int64_t ow,
+                                                             int64_t oy0, int64_t oy1, float *y)
+{
+    enum { CHUNKS = DT_POOL_S1_WIDTH / 16 };
+    float ring[DT_POOL_S1_MAX_K * DT_POOL_S1_WIDTH] __attribute__((aligned(64)));   /* row r at slot r % ky */
+    __mmask16 m[CHUNKS][DT_POOL_S1_MAX_K], mo[CHUNKS];
+    const __m512 fill = _mm512_set1_ps(-INFINITY);
+    int64_t chunks = (ow + 15) / 16, ring_w = chunks * 16;
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t n = ow - c * 16 < 16 ? ow - c * 16 : 16;
+        mo[c] = n == 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
+        for (int64_t tx = 0; tx < kx; tx++) m[c][tx] = dt_pool_mask(c * 16 - px + tx, 0, n, w);
+    }
+    /* the first input row whose maxima are not in the ring, and its slot */
+    int64_t next = oy0 - py < 0 ? 0 : oy0 - py, next_slot = next % ky;
+    for (int64_t oy = oy0; oy < oy1; oy++) {
+        int64_t sy = oy - py, r0 = sy < 0 ? 0 : sy, r1 = sy + ky < h ? sy + ky : h;
+        for (; next < r1; next++) {
+            const float *row = x + next * w - px;
+            float *slot = ring + next_slot * ring_w;
+            for (int64_t c = 0; c < chunks; c++) {
+                __m512 acc = fill;
+                for (int64_t tx = 0; tx < kx; tx++)
+                    acc = _mm512_max_ps(_mm512_mask_loadu_ps(fill, m[c][tx], row + c * 16 + tx), acc);
+                _mm512_store_ps(slot + c * 16, acc);
+            }
+            next_slot = next_slot + 1 == ky ? 0 : next_slot + 1;
+        }
+        /* the window's rows r0 .. r1 - 1 in order: slots from r0's on, wrapping */
+        const float *rows[DT_POOL_S1_MAX_K];
+        int64_t nr = r1 - r0, s = next_slot - nr;
+        if (s < 0) s += ky;
+        for (int64_t i = 0; i < nr; i++, s = s + 1 == ky ? 0 : s + 1) rows[i] = ring + s * ring_w;
+        float *yo = y + oy * ow;
+        for (int64_t c = 0; c < chunks; c++) {
+            __m512 acc = fill;
+            for (int64_t i = 0; i < nr; i++) acc = _mm512_max_ps(_mm512_load_ps(rows[i] + c * 16), acc);
+            _mm512_mask_storeu_ps(yo + c * 16, mo[c], acc);
+        }
+    }
+}
