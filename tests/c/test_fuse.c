@@ -47,6 +47,10 @@ static double ref_act(const char *act, double x)
 
 /* Layers fused_layer makes are marked `bf16` (as the builder marks them under --bf16). */
 static bool mark_bf16;
+/* Where set, the 6 tactic ids (profiles 0 and 1, min / opt / max each) of the layers
+ * fused_layer makes, and the point run_case runs them at. */
+static const int64_t *point_tactics;
+static int run_point;
 
 /* A FusedConv layer over constants w and b; `tactic` < 0: none. */
 static ductile_layer *fused_layer(const conv_case *cc, const float *w, const float *b, bool res,
@@ -69,7 +73,10 @@ static ductile_layer *fused_layer(const conv_case *cc, const float *w, const flo
     attr(L, clip ? "act_min" : "act_alpha", DT_ATTR_FLOAT)->f = clip ? -0.5f : !strcmp(act, "HardSwish") ? 1.0f / 6.0f : 0.2f;
     attr(L, clip ? "act_max" : "act_beta", DT_ATTR_FLOAT)->f = clip ? 0.75f : 0.5f;
     if (mark_bf16) attr(L, "bf16", DT_ATTR_INT)->i = 1;
-    if (tactic >= 0) {
+    if (point_tactics) {
+        set_ints(L, "tactic", point_tactics, 6);
+        attr(L, "tactic_points", DT_ATTR_INT)->i = 3;
+    } else if (tactic >= 0) {
         int64_t t[2] = {DT_CONV_AUTO, tactic}; /* profile 1 gets the tactic under test */
         set_ints(L, "tactic", t, 2);
     }
@@ -146,7 +153,7 @@ static double run_case(const conv_case *cc, const char *act, bool res, bool pack
                               .dh = 1, .dw = 1, .pt = cc->pad, .pl = cc->pad},
              x, w, b, r, want);
     for (int64_t i = 0; i < ny; i++) want[i] = ref_act(act, want[i]);
-    dt_exec ex = {.pool = pool, .profile = tactic >= 0 ? 1 : 0};
+    dt_exec ex = {.pool = pool, .profile = tactic >= 0 ? 1 : 0, .point = run_point};
     if (find_kernel("FusedConv")(L, in, &out, &ex) == DUCTILE_OK) err = rel_err(out.data, want, ny);
     free(out.data);
     free(want);
@@ -337,7 +344,8 @@ static void test_tactic_per_point(void)
  * refused: a point's tactic serves every shape nearest to it (yolo --bf16 between min and opt).
  * The 16-channel depthwise (rows under 16) at rows of 40 -> the row kernels; bfloat16 F(2x2,
  * 3x3) (maps of at most 64 tiles) on a 24x24 map (144 tiles) -> F(4x4, 3x3) in float32, each
- * against the reference (float32's 1e-4: not the bfloat16 GEMMs of tactic 9). A tactic the layer can never run stays an error
+ * against the reference (float32's 1e-4: not the bfloat16 GEMMs of tactic 9), or, where another
+ * point of the layer runs F(4x4) with bfloat16 GEMMs, -> that. A tactic the layer can never run stays an error
  * (test_prepack_skips_depthwise_and_rejects_wrong_tactic). */
 static void test_size_bound_tactics_fall_back(dt_pool *pool)
 {
@@ -353,9 +361,27 @@ static void test_size_bound_tactics_fall_back(dt_pool *pool)
     CHECK(dt_cpu_wino_applies(&gf) && !dt_cpu_wino2_offered(&gf));
     mark_bf16 = true;
     double e = run_case(&full, "Relu", false, true, DT_CONV_WINOGRAD2_BF16, pool);
-    mark_bf16 = false;
     if (!(e <= 1e-4)) fprintf(stderr, "bfloat16 F(2x2, 3x3) on 24x24: rel err %g\n", e);
     CHECK(e <= 1e-4);
+    /* F(2x2) at min and F(4x4) with bfloat16 GEMMs at opt and max (yolo --bf16's 3x3s): at min's
+     * point on the 24x24 map, opt's bfloat16 F(4x4), whose transform the weights keep (a
+     * bfloat16 error, not float32's 1e-4), with the same bits as opt's own run. */
+    static const int64_t ids[6] = {DT_CONV_AUTO, DT_CONV_AUTO, DT_CONV_AUTO,
+                                   DT_CONV_WINOGRAD2_BF16, DT_CONV_WINOGRAD_BF16, DT_CONV_WINOGRAD_BF16};
+    point_tactics = ids;
+    double at[2];
+    for (int i = 0; i < 2; i++) {
+        refconv_rng = 7;   /* the same x, w and b both times */
+        run_point = i ? DUCTILE_PROFILE_OPT : DUCTILE_PROFILE_MIN;
+        at[i] = run_case(&full, "Relu", false, true, DT_CONV_WINOGRAD2_BF16, pool);
+    }
+    point_tactics = NULL;
+    run_point = 0;
+    mark_bf16 = false;
+    if (!(at[0] > 1e-4 && at[0] < 1e-1 && at[0] == at[1]))
+        fprintf(stderr, "bfloat16 F(2x2) -> F(4x4) on 24x24: rel err %g at min, %g at opt\n", at[0], at[1]);
+    CHECK(at[0] > 1e-4 && at[0] < 1e-1);   /* random 8-channel weights: 5e-2 (above) */
+    CHECK(at[0] == at[1]);
 }
 
 /* ---- the pass ---- */

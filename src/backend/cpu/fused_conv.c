@@ -556,28 +556,37 @@ static bool dt_fc_takes(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_al
 
 /* The tactic a shape runs where the stored one's kernel takes only some sizes of the layer
  * and not this one: the 16-channel depthwise (output rows under 16, 5x5 under 48) -> the row
- * kernels; bfloat16 F(2x2, 3x3) (maps of at most 64 tiles) -> F(4x4, 3x3) in float32 (the
- * transform every bfloat16 Winograd layout carries; not its bfloat16 GEMMs, whose error the
- * build checked only where they were chosen: 6e-2 on an 8-channel layer where F(2x2) keeps
- * 1e-2). A profile's point keeps the tactic timed there for every shape nearest to it
- * (yolo --bf16 at 480x352 between min 320x320 and opt 640x640 ran min's F(2x2) on a map of 30
- * x 22: refused). Any other id is returned as is (and refused if it cannot run). */
-static int64_t dt_fc_size_fallback(const dt_conv_geom *g, const dt_conv_args *all, int64_t t)
+ * kernels; bfloat16 F(2x2, 3x3) (maps of at most 64 tiles) -> F(4x4, 3x3) with bfloat16 GEMMs
+ * where another point of the profile runs them (there the build's precision check let them
+ * stay), else F(4x4, 3x3) in float32 (the transform every bfloat16 Winograd layout carries;
+ * not bfloat16 GEMMs the build did not check for this layer: 6e-2 on an 8-channel layer where
+ * F(2x2) keeps 1e-2). A profile's point keeps the tactic timed there for every shape nearest
+ * to it: yolo --bf16 at 480x352, between min 320x320 and opt 640x640, runs min's F(2x2) on
+ * maps of more than 64 tiles (refused before session 20), and nine of its 3x3 layers ran
+ * float32 F(4x4) there (before session 29) where opt runs them with bfloat16 GEMMs. Any other
+ * id is returned as is (and refused if it cannot run). */
+static int64_t dt_fc_size_fallback(const dt_fc_params *p, int profile, const dt_conv_geom *g,
+                                   const dt_conv_args *all, int64_t t)
 {
+    bool wino4 = false;   /* another point of the profile runs bfloat16 F(4x4) */
+    for (int pt = DUCTILE_PROFILE_MIN; pt <= DUCTILE_PROFILE_MAX; pt++)
+        wino4 |= dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, pt) == DT_CONV_WINOGRAD_BF16;
     if (t == DT_CONV_DW16 && dt_cpu_conv_is_depthwise(g) && !(all->w_packed || all->w_bf16)) return DT_CONV_DEPTHWISE;
+    if (t == DT_CONV_WINOGRAD2_BF16 && dt_cpu_wino_applies(g) && wino4 && all->w_wino_bf16) return DT_CONV_WINOGRAD_BF16;
     if (t == DT_CONV_WINOGRAD2_BF16 && dt_cpu_wino_applies(g) && all->w_wino) return DT_CONV_WINOGRAD;
     return t;
 }
 
 /* The algorithm a run of stored tactic t takes, with a keeping its weights for it: t's, or at
  * a shape t's kernel does not take, dt_fc_size_fallback's. */
-static dt_conv_algo dt_fc_stored_algo(const dt_conv_geom *g, dt_conv_args *a, int64_t t)
+static dt_conv_algo dt_fc_stored_algo(const dt_fc_params *p, int profile, const dt_conv_geom *g, dt_conv_args *a,
+                                      int64_t t)
 {
     dt_conv_args all = *a;
     dt_conv_algo algo = dt_fc_weights_for(a, t);
     if (dt_fc_takes(g, a, algo)) return algo;
     *a = all;
-    return dt_fc_weights_for(a, dt_fc_size_fallback(g, &all, t));
+    return dt_fc_weights_for(a, dt_fc_size_fallback(p, profile, g, &all, t));
 }
 
 static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -592,7 +601,7 @@ static ductile_status dt_fc_run(const void *params, const dt_view *in, dt_view *
     bool half = a.w_bf16 != NULL;
     /* The timer's tactic as it is; a stored one (chosen at the point nearest to this shape,
      * runtime: dt_point_nearest) may fall back where its kernel does not take this shape. */
-    dt_conv_algo algo = ex->tactic > 0 ? dt_fc_weights_for(&a, ex->tactic) : dt_fc_stored_algo(&g, &a, t);
+    dt_conv_algo algo = ex->tactic > 0 ? dt_fc_weights_for(&a, ex->tactic) : dt_fc_stored_algo(p, ex->profile, &g, &a, t);
     if (half && !a.w_bf16) epi.act = dt_act_exact(epi.act);   /* the float32 copy: float32's bits */
     if (!dt_fc_takes(&g, &a, algo))
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic' = %lld (profile %d) does not apply to this convolution",
@@ -615,7 +624,8 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     dt_epilogue epi;
     if (dt_fc_operands(p, in, NULL, &g, &a, &epi)) return NULL;
     if (p->nhwc) return "nhwc_reference";
-    dt_conv_algo algo = dt_fc_stored_algo(&g, &a, dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point));
+    dt_conv_algo algo =
+        dt_fc_stored_algo(p, profile, &g, &a, dt_tactic_at(p->tactic, p->n_tactic, p->tactic_points, profile, point));
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     bool one = g.k[0] == 1 && g.k[1] == 1 && g.s[0] == 1 && g.s[1] == 1;
     bool fp16 = a.w_fp16, bf16 = a.w_bf16 && !fp16;
