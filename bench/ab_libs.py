@@ -28,7 +28,9 @@ import bench  # noqa: E402
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--libs", required=True, help="name=path,... of libductile.so builds")
+    ap.add_argument("--libs", required=True,
+                    help="name=path[@VAR=VALUE...],... of libductile.so builds, each with environment variables "
+                         "of its own (an experiment's switch: base=a.so,try=a.so@DT_WINO_SERIAL=1)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=8)
     ap.add_argument("--runs", type=int, default=5, help="runs per round and engine")
@@ -56,10 +58,20 @@ def main():
         prof = {n: [d, d, d] for n, d in zip(names, dims)}
     shapes = dict(zip(prof, dims))
     workers = {}
+    base_env = dict(os.environ)
     for item in a.libs.split(","):
-        name, lib = item.split("=", 1)
+        # name=lib.so[@VAR=VALUE@...]: the build, and environment variables of its worker alone
+        name, spec = item.split("=", 1)
+        lib, *env = spec.split("@")
+        os.environ.clear()
+        os.environ.update(base_env)
+        for kv in env:
+            var, _, value = kv.partition("=")
+            os.environ[var] = value or "1"
         os.environ["DUCTILE_LIB"] = lib
         workers[name] = bench.Worker("ductile", path, prof, a.threads, a.flags)
+    os.environ.clear()
+    os.environ.update(base_env)
     workers["ort"] = bench.Worker("ort", path, prof, a.threads)
     req = {"shapes": shapes, "runs": a.runs, "idle_ms": a.idle_ms, "settle_ms": a.settle_ms}
     for w in workers.values():
