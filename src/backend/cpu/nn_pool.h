@@ -33,20 +33,6 @@ static inline bool dt_pool_row_borders(int64_t kx, int64_t sx, bool is_max) { re
  * with 2 or 4, 0.066 with 8. */
 #ifndef DT_POOL_AHEAD
 #define DT_POOL_AHEAD 4
-/* The largest window (either dim) and widest output row dt_pool_maxs1_plane takes (its ring
- * of row maxima, ky rows of the row's width, lives on the stack: 16 KiB). */
-#define DT_POOL_S1_MAX_K 8
-#define DT_POOL_S1_WIDTH 512
-
-/* MaxPool ky x kx, stride 1, no dilation, one 2-D plane x of h rows of w (channels first;
- * yolo's SPPF: 5x5, pads 2, on 20x20 maps at 640): output rows [oy0, oy1) of ow values into y
- * (row oy at y + oy ow), pads py, px on top and left. Separable: each input row's kx-tap
- * maxima once (taps outside the row -inf), kept in a ring of ky rows, then each output the
- * maximum of its window's ky row maxima; the same bits as the scalar loop (see
- * nn_pool_avx512.c). ky, kx <= DT_POOL_S1_MAX_K, ow <= DT_POOL_S1_WIDTH. */
-void dt_pool_maxs1_plane(const float *x, int64_t h, int64_t w, int64_t ky, int64_t kx, int64_t py, int64_t px,
-                         int64_t ow, int64_t oy0, int64_t oy1, float *y);
-
 #endif
 
 /* MaxPool 3x3, stride 2, no dilation, one 2-D plane x of h rows of w (channels first): output
