@@ -11,7 +11,7 @@ from onnx import TensorProto as T, helper as h, numpy_helper as nh
 import ductile
 from test_cpu_half import cpu_flags
 from test_fusions import kernels, model_of
-from util import assert_close, ort_run
+from util import assert_close, build_from_bytes, ort_run
 
 C, M, R = 13, 11, 5
 
@@ -43,15 +43,8 @@ def se_model(scale="se", conv_k=1, extra_reader=False):
 
 def build(model, shape, bf16=False):
     """An engine with one profile: batch and plane from 1, opt and max `shape`."""
-    builder = ductile.Builder()
-    network = builder.parse_onnx_bytes(model.SerializeToString())
-    profile = builder.create_optimization_profile()
-    profile.set_shape("x", (1, C, 1, 1), shape, shape)
-    config = builder.create_builder_config()
-    config.add_optimization_profile(profile)
-    if bf16:
-        config.set_flag(ductile.BuilderFlag.BF16)
-    return builder.build_engine(network, config)
+    return build_from_bytes(model.SerializeToString(), {"x": ((1, C, 1, 1), shape, shape)},
+                            ductile.BuilderFlag.BF16 if bf16 else None)
 
 
 def run(engine, x, threads=1):

@@ -423,17 +423,10 @@ static void dt_fc_scaled_images(void *arg, int64_t b0, int64_t b1, int part)
     j->status[part] = st;
 }
 
-/* The most scratch any algorithm that may run g (on a's weights) needs on `threads` threads. */
-static ductile_status dt_fc_algos_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes);
-
-/* Bytes of one thread's slice in the whole-image split of a scaled conv: its scaled copy and a
- * one-thread conv's buffers, 64-byte multiple. */
-static ductile_status dt_fc_image_slice(const dt_conv_geom *g, const dt_conv_args *a, size_t front, size_t *slice)
+/* Bytes of one thread's slice in the whole-image split of a scaled conv: its scaled copy
+ * (front) and a one-thread conv's buffers (conv), 64-byte multiple. */
+static ductile_status dt_fc_image_slice(size_t front, size_t conv, size_t *slice)
 {
-    dt_conv_geom g1 = *g;
-    g1.batch = 1;
-    size_t conv = 0;
-    DT_TRY(dt_fc_algos_scratch(&g1, a, 1, &conv));
     if (!dt_add_size(front, conv, slice) || !dt_add_size(*slice, 63, slice))
         return dt_fail(DUCTILE_ERR_SHAPE, "FusedConv scratch overflows size_t");
     *slice &= ~(size_t)63;
@@ -456,7 +449,14 @@ static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args
     int it = dt_cpu_conv_image_threads(g, dt_pool_threads(ex->pool));
     int64_t split = it ? g->batch - g->batch % it : 0;
     dt_fc_images_job j = {g, a, algo, s, s_rows, ex->scratch, front, 0, {DUCTILE_OK}};
-    if (split) DT_TRY(dt_fc_image_slice(g, a, front, &j.slice));
+    if (split) {
+        /* the slice this algorithm needs (dt_fc_scratch planned the most any may need) */
+        dt_conv_geom g1 = *g;
+        g1.batch = 1;
+        size_t conv = 0;
+        DT_TRY(dt_cpu_conv_scratch(&g1, a, algo, 1, &conv));
+        DT_TRY(dt_fc_image_slice(front, conv, &j.slice));
+    }
     /* (a scratch sized for fewer threads than the pool has: image by image) */
     if (split && j.slice <= ex->scratch_bytes / (size_t)it) {
         dt_parallel_for(ex->pool, split, split / it, dt_fc_scaled_images, &j);
@@ -469,6 +469,7 @@ static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args
     return DUCTILE_OK;
 }
 
+/* The most scratch any algorithm that may run g (on a's weights) needs on `threads` threads. */
 static ductile_status dt_fc_algos_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
 {
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
@@ -514,7 +515,9 @@ static ductile_status dt_fc_scratch(const void *params, const dt_view *in, const
     DT_TRY(dt_fc_algos_scratch(&g1, &a, threads, &one));
     if (!dt_add_size(one, front, bytes)) return dt_fail(DUCTILE_ERR_SHAPE, "FusedConv scratch overflows size_t");
     if (it) {
-        DT_TRY(dt_fc_image_slice(&g, &a, front, &slices));
+        size_t conv = 0;
+        DT_TRY(dt_fc_algos_scratch(&g1, &a, 1, &conv));
+        DT_TRY(dt_fc_image_slice(front, conv, &slices));
         if (!dt_mul_size(slices, (size_t)it, &slices))
             return dt_fail(DUCTILE_ERR_SHAPE, "FusedConv scratch overflows size_t");
         if (slices > *bytes) *bytes = slices;
