@@ -97,38 +97,78 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, c
         dt_epilogue_pass(act, p0, p1, c, b, r, n, false, false);
 }
 
-/* dt_sigmoid_lean_vecs over a row, in place (dt_epilogue_lean admits it on AVX-512 CPUs only). */
-__attribute__((target("avx512f,fma"))) static void dt_epilogue_lean_row(float *c, int64_t n, bool silu)
+/* A row's sigmoids (times the values: silu) in place, four vectors at a time and a masked
+ * tail: dt_sigmoid_lean_vecs where lean, else dt_sigmoid_vecs, which gives dt_sigmoid_approx's
+ * bits (the vectorized loop of dt_epilogue_row ran one vector at a time and the tails of the
+ * short rows that the Winograd and smallc output passes hand over, 11 or 44 values, a value at
+ * a time: YOLO's float32 Silu was 11% of its run, half of it in those tails). AVX-512 only. */
+__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) void
+dt_epilogue_sig_body(float *c, int64_t n, const bool silu, const bool lean)
 {
     int64_t j = 0;
     for (; j + 64 <= n; j += 64) {
         __m512 v[4];
         for (int i = 0; i < 4; i++) v[i] = _mm512_loadu_ps(c + j + 16 * i);
-        dt_sigmoid_lean_vecs(v, 4, silu);
+        if (lean)
+            dt_sigmoid_lean_vecs(v, 4, silu);
+        else
+            dt_sigmoid_vecs(v, 4, silu);
         for (int i = 0; i < 4; i++) _mm512_storeu_ps(c + j + 16 * i, v[i]);
     }
-    for (; j < n; j += 16) {
-        __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(m, c + j);
-        dt_sigmoid_lean_vecs(&v, 1, silu);
-        _mm512_mask_storeu_ps(c + j, m, v);
+    if (j == n) return;
+    /* the last 1-63 values as up to four vectors together, masked */
+    __m512 v[4];
+    __mmask16 m[4];
+    int nv = (int)((n - j + 15) / 16);
+    for (int i = 0; i < nv; i++) {
+        int64_t left = n - j - 16 * i;
+        m[i] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        v[i] = _mm512_maskz_loadu_ps(m[i], c + j + 16 * i);
     }
+#define DT_EPI_SIG_TAIL(R)                      \
+    do {                                        \
+        if (lean)                               \
+            dt_sigmoid_lean_vecs(v, R, silu);   \
+        else                                    \
+            dt_sigmoid_vecs(v, R, silu);        \
+    } while (0)
+    switch (nv) {
+    case 1: DT_EPI_SIG_TAIL(1); break;
+    case 2: DT_EPI_SIG_TAIL(2); break;
+    case 3: DT_EPI_SIG_TAIL(3); break;
+    default: DT_EPI_SIG_TAIL(4); break;
+    }
+#undef DT_EPI_SIG_TAIL
+    for (int i = 0; i < nv; i++) _mm512_mask_storeu_ps(c + j + 16 * i, m[i], v[i]);
+}
+
+__attribute__((target("avx512f,fma"))) static void dt_epilogue_sig_row(float *c, int64_t n, dt_act act)
+{
+    switch (act) {
+    case DT_ACT_SIGMOID: dt_epilogue_sig_body(c, n, false, false); break;
+    case DT_ACT_SILU: dt_epilogue_sig_body(c, n, true, false); break;
+    case DT_ACT_SIGMOID_LEAN: dt_epilogue_sig_body(c, n, false, true); break;
+    default: dt_epilogue_sig_body(c, n, true, true); break;
+    }
+}
+
+static bool dt_epilogue_is_sig(dt_act a)
+{
+    return a == DT_ACT_SIGMOID || a == DT_ACT_SILU || a == DT_ACT_SIGMOID_LEAN || a == DT_ACT_SILU_LEAN;
 }
 
 void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, const float *r, int64_t n)
 {
     if (!e || (e->act == DT_ACT_NONE && !r && !b)) return;
-    if (e->act != DT_ACT_SIGMOID_LEAN && e->act != DT_ACT_SILU_LEAN) {
-        dt_epilogue_row(e->act, e->p0, e->p1, c, b, r, n);
-        return;
-    }
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f")) {   /* never so from dt_epilogue_lean: the exact forms */
-        dt_epilogue_row(e->act == DT_ACT_SILU_LEAN ? DT_ACT_SILU : DT_ACT_SIGMOID, 0.0f, 0.0f, c, b, r, n);
+    if (!dt_epilogue_is_sig(e->act) || !__builtin_cpu_supports("avx512f")) {
+        /* the lean forms never get here without AVX-512 (dt_epilogue_lean): the exact ones */
+        dt_epilogue_row(dt_act_exact(e->act), e->p0, e->p1, c, b, r, n);
         return;
     }
+    /* the adds as dt_epilogue_row rounds them, stored, then the sigmoid of the stored sums */
     if (b || r) dt_epilogue_row(DT_ACT_NONE, 0.0f, 0.0f, c, b, r, n);
-    dt_epilogue_lean_row(c, n, e->act == DT_ACT_SILU_LEAN);
+    dt_epilogue_sig_row(c, n, e->act);
 }
 
 void dt_epilogue_lean(const ductile_layer *L, dt_epilogue *e)
