@@ -156,10 +156,12 @@ static void test_winograd_streamed_output_matches_in_place(dt_pool *pool)
 }
 
 /* A few blocks that 2 threads cannot share evenly (64x64: 3 blocks of 6, 6 and 4 tile rows)
- * are cut thinner on 2 threads (4 of 4): the same bits as one thread's larger blocks. */
+ * are cut thinner on 2 threads (4 of 4; YOLO's 60x44 maps: 9 and 6 rows -> 8 and 7; 120x88:
+ * 30 rows in blocks of 4 -> 3): the same bits as one thread's larger blocks. */
 static void test_thinner_blocks_same_bits(void)
 {
-    static const wcase odd[] = {{1, 16, 64, 64, 9, 1, 1, 1, 1}, {1, 5, 37, 45, 7, 1, 1, 1, 1}, {3, 4, 20, 64, 6, 1, 1, 1, 1}};
+    static const wcase odd[] = {{1, 16, 64, 64, 9, 1, 1, 1, 1}, {1, 5, 37, 45, 7, 1, 1, 1, 1}, {3, 4, 20, 64, 6, 1, 1, 1, 1},
+                                {1, 6, 60, 44, 5, 1, 1, 1, 1},  {1, 3, 120, 88, 4, 1, 1, 1, 1}, {2, 3, 58, 42, 5, 1, 1, 1, 1}};
     dt_pool *two = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &two), DUCTILE_OK);
     for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {

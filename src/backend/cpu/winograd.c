@@ -411,6 +411,39 @@ static size_t dt_wino_gemm_scratch(const dt_conv_geom *g, const dt_wino_job *j)
     return dt_gemm_serial_scratch_bytes(&gmax);
 }
 
+/* The most tile rows one of `threads` parts gets when the blocks of `batch` images of th tile
+ * rows, nty rows a block (the last of an image shorter), are split as dt_parallel_for splits
+ * them: part s takes blocks [s n / threads, (s + 1) n / threads). */
+static int64_t dt_wino_part_rows(int64_t batch, int64_t th, int64_t nty, int threads)
+{
+    int64_t by = (th + nty - 1) / nty, n = batch * by, most = 0;
+    for (int s = 0; s < threads; s++) {
+        int64_t rows = 0;
+        for (int64_t k = s * n / threads; k < (s + 1) * n / threads; k++) {
+            int64_t r0 = k % by * nty;
+            rows += th - r0 < nty ? th - r0 : nty;
+        }
+        if (rows > most) most = rows;
+    }
+    return most;
+}
+
+/* Blocks of nty tile rows (at most the *nty of DT_WINO_TILES) that the threads share most
+ * evenly: the fewest tile rows on the busiest thread, then the largest blocks (the fewest
+ * GEMM calls). YOLO's 60x44 maps at 2 threads: 15 tile rows were 2 blocks of 9 and 6, one
+ * thread doing 60% of the layer; now 8 and 7. Its 120x88 maps: 30 rows in blocks of 4 split
+ * 16 / 14, now 3 (15 / 15). A function of the geometry and the thread count only. */
+static void dt_wino_balance(int64_t batch, int64_t th, int threads, int64_t *nty, int64_t *by)
+{
+    int64_t best = *nty, best_rows = dt_wino_part_rows(batch, th, *nty, threads);
+    for (int64_t n = *nty - 1; n >= 1 && n * 2 >= *nty; n--) {
+        int64_t rows = dt_wino_part_rows(batch, th, n, threads);
+        if (rows < best_rows) best = n, best_rows = rows;
+    }
+    *nty = best;
+    *by = (th + best - 1) / best;
+}
+
 /* The tiling of g into blocks and each thread's scratch (V, O, phase rows, GEMM buffers);
  * false when there is nothing to compute. */
 static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino_job *j, size_t *per, bool *empty)
@@ -451,11 +484,7 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino
      * layers at batch 1: thread-own row bands made each thread stream all the weights, 7%
      * slower, bench/results/cpu-r50b-2026-12-04-s20.md). */
     if (threads > 1 && j->ni == 1 && j->tw <= DT_WINO_MAX_TX && g->batch * j->by * j->bx >= threads)
-        for (int64_t want = j->by + 1; g->batch * j->by * j->bx < 4 * threads && g->batch * j->by * j->bx % threads &&
-                                       want <= j->th; want++) {
-            j->nty = (j->th + want - 1) / want;
-            j->by = (j->th + j->nty - 1) / j->nty;
-        }
+        dt_wino_balance(g->batch, j->th, threads, &j->nty, &j->by);
     /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
     j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
     int64_t tmax = dt_wino_tmax(j);
