@@ -5,7 +5,8 @@
  * output channels (not multiples of 16, a partial 8-row strip), images 7x7, 9x11, 15x15,
  * 14x14 and 1x1, groups, batch 2, bias, residual and Relu, on 1 and 2 threads; batches of 1 to 5
  * on 2 and 3 threads (whole images per thread, then the images left over split within each
- * image: dt_cpu_conv_image_threads, on both sides of the comparison). Held to the
+ * image: dt_cpu_conv_image_threads, on both sides of the comparison; an image split by rows,
+ * dt_padded_by_rows, where it has fewer output channels than columns). Held to the
  * double reference (relative error 1e-4) and, since the product's float operations are the
  * GEMM's over the same K order, bit for bit to the im2col path with the same weights; no
  * write past the output. */
@@ -105,6 +106,11 @@ static void test_padded_strides(void)
         run_case(&(pcase){24, 40, 1, 28, 28, 3, 3, 2, 1, 1, 1, 1, 1, 2}, packed, pools[1]);
         run_case(&(pcase){20, 24, 1, 56, 56, 3, 3, 2, 1, 1, 1, 1, 1, 2}, packed, pools[0]);
         run_case(&(pcase){40, 24, 1, 56, 56, 1, 1, 2, 1, 0, 0, 0, 0, 2}, packed, pools[1]);
+        /* YOLO's 16 -> 32 stride-2 3x3 at 120x88 (by rows on 2 threads: dt_padded_by_rows), and
+         * odd heights whose rows the threads share unevenly */
+        run_case(&(pcase){16, 32, 1, 120, 88, 3, 3, 2, 1, 1, 1, 1, 1, 1}, packed, pools[1]);
+        run_case(&(pcase){13, 11, 1, 37, 61, 3, 3, 2, 1, 1, 1, 1, 1, 1}, packed, pools[1]);
+        run_case(&(pcase){7, 9, 1, 23, 50, 3, 3, 1, 1, 1, 1, 1, 1, 1}, packed, pools[1]);
     }
     /* Batches over pools of 2 and 3: whole images per thread (each in buffers of its own), then
      * the images left over split within each image; the wide product (56x56 stride 2, 28x28

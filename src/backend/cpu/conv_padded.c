@@ -337,11 +337,12 @@ static void dt_padded_prefetch_row(const float *row, int64_t n)
         __builtin_prefetch((const void *)q);
 }
 
-/* Writes the used phases of channels [c0, c1) of the image at xg into xp, every float of their planes. At
+/* Writes rows [q0, q1) of the used phases of channels [c0, c1) of the image at xg into xp (all
+ * rows: 0, hq), every float of those rows. At
  * stride 2 on AVX-512 the column phases are the image's even and odd columns (from 0 and 1
  * on), deinterleaved from each row in one pass. */
-static void dt_padded_fill(const dt_conv_geom *g, const float *xg, int64_t c0, int64_t c1, float *xp, int64_t hq,
-                           int64_t wq, bool avx512)
+static void dt_padded_fill(const dt_conv_geom *g, const float *xg, int64_t c0, int64_t c1, int64_t q0, int64_t q1,
+                           float *xp, int64_t hq, int64_t wq, bool avx512)
 {
     int64_t sh = g->s[0], sw = g->s[1], ih = g->in[0], iw = g->in[1], pt = g->pb[0], pl = g->pb[1];
     int64_t ny = dt_padded_rank(sh, g->k[0], sh, g->d[0]), nx = dt_padded_rank(sw, g->k[1], sw, g->d[1]);
@@ -362,7 +363,7 @@ static void dt_padded_fill(const dt_conv_geom *g, const float *xg, int64_t c0, i
             for (int64_t py = 0, uy = 0; py < sh; py++) {
                 if (!dt_padded_used(py, g->k[0], sh, g->d[0])) continue;
                 float *base = xp + (c * ny + uy++) * nx * plane;
-                for (int64_t r = 0; r < hq; r++) {
+                for (int64_t r = q0; r < q1; r++) {
                     int64_t iy = r * sh + py - pt;
                     const float *src = iy >= 0 && iy < ih ? xg + (c * ih + iy) * iw : NULL;
                     if (src && c + DT_PADDED_PF_C < c1) dt_padded_prefetch_row(src + DT_PADDED_PF_C * ih * iw, iw);
@@ -389,7 +390,7 @@ static void dt_padded_fill(const dt_conv_geom *g, const float *xg, int64_t c0, i
             for (int64_t py = 0, uy = 0; py < sh; py++) {
                 if (!dt_padded_used(py, g->k[0], sh, g->d[0])) continue;
                 float *d = xp + ((c * ny + uy++) * nx + ux) * plane;
-                for (int64_t r = 0; r < hq; r++) {
+                for (int64_t r = q0; r < q1; r++) {
                     int64_t iy = r * sh + py - pt;
                     dt_padded_row(d + r * wq, iy >= 0 && iy < ih ? xg + (c * ih + iy) * iw : NULL, a * sw + px - pl,
                                   sw, a, b, wq);
@@ -411,7 +412,7 @@ static void dt_padded_fill_range(void *arg, int64_t c0, int64_t c1, int tid)
 {
     (void)tid;
     const dt_padded_fill_job *j = arg;
-    dt_padded_fill(j->g, j->xg, c0, c1, j->xp, j->hq, j->wq, j->avx512);
+    dt_padded_fill(j->g, j->xg, c0, c1, 0, j->hq, j->xp, j->hq, j->wq, j->avx512);
 }
 
 /* What every image of one call shares. */
@@ -429,6 +430,67 @@ typedef struct dt_padded_run {
     ductile_status status[64];  /* per part */
 } dt_padded_run;
 
+/* One image by rows on a pool (dt_padded_by_rows): part s fills rows [s hq / T, (s + 1) hq / T)
+ * of every phase, then (after the join) computes output rows [s OH / T, (s + 1) OH / T): the
+ * product over their columns of the phases, in bands of `band` rows through its own columns
+ * of the staging rows, and their copy-out. */
+typedef struct dt_padded_rows {
+    const dt_padded_run *r;
+    const float *x;             /* the image */
+    float *y;                   /* the image's output */
+    const dt_epilogue *epi;     /* res offset like y, or NULL */
+    float *xp, *stage;
+    int64_t ldc, band;          /* the staging rows' stride; rows a part computes at a time */
+    int parts;
+} dt_padded_rows;
+
+static void dt_padded_rows_fill(void *arg, int64_t s0, int64_t s1, int tid)
+{
+    (void)tid;
+    const dt_padded_rows *j = arg;
+    const dt_padded_run *r = j->r;
+    for (int64_t s = s0; s < s1; s++)
+        dt_padded_fill(r->g, j->x, 0, r->g->c, s * r->hq / j->parts, (s + 1) * r->hq / j->parts, j->xp, r->hq, r->wq,
+                       r->avx512);
+}
+
+static void dt_padded_rows_run(void *arg, int64_t s0, int64_t s1, int tid)
+{
+    (void)tid;
+    const dt_padded_rows *j = arg;
+    const dt_padded_run *r = j->r;
+    const dt_conv_geom *g = r->g;
+    int64_t oh = g->out[0], wq = r->wq, K = g->c * g->k[0] * g->k[1];
+    for (int64_t s = s0; s < s1; s++) {
+        float *stage = j->stage + s * j->band * wq;
+        for (int64_t o = s * oh / j->parts, o1 = (s + 1) * oh / j->parts; o < o1; o += j->band) {
+            int64_t nr = o1 - o < j->band ? o1 - o : j->band;
+            dt_conv_indirect ci = {.a = r->a->w_packed, .b = j->xp + o * wq, .bias = r->a->bias, .off = r->off,
+                                   .c = stage, .M = g->m, .N = nr * wq, .K = K, .ldc = j->ldc};
+            dt_conv_indirect_run(&ci, NULL);
+            dt_padded_out out = {stage, j->y, j->epi, j->ldc, wq, g->out[1], oh * g->out[1], o, nr};
+            dt_padded_copy_out(&out, 0, g->m, tid);
+        }
+    }
+}
+
+/* Whether one image on `threads` threads goes by rows: the product read in place over the
+ * padded width, one group, fewer than 4 strips of 8 output channels a thread in the split by
+ * channels, and at least two rows and 96 columns a thread. Split by channels, each thread
+ * reads every phase (K x N), half of them filled by the other thread (the fill goes by
+ * channels); by rows it reads all of the weights (M x K, small here) and its own rows of the
+ * phases, and the fill, the product and the copy-out of a row stay on one core (the phases'
+ * halo rows aside). bench_conv_layers, 2 threads, Zen 5 (vCPUs sharing an L3): YOLO's
+ * 16 -> 32 stride-2 3x3 at 240x240 0.336 -> 0.319 ms (4 strips); at 32 -> 64 (8 strips) +1%,
+ * 128 -> 128 +5%: those stay split by channels. */
+static bool dt_padded_by_rows(const dt_padded_run *r, const dt_padded_size *z, int threads)
+{
+    const dt_conv_geom *g = r->g;
+    int64_t each = g->out[0] / (threads > 0 ? threads : 1);
+    return threads > 1 && r->indirect && g->group == 1 && z->rows >= threads && each >= 2 &&
+           each * r->wq >= 2 * DT_GEMM_NR && (g->m + DT_GEMM_MR - 1) / DT_GEMM_MR < 4 * (int64_t)threads;
+}
+
 /* Image b, every group: the fill, the product and the copy-out over `pool` (NULL: this
  * thread alone), in the buffers xp, stage (the staging rows; unused over the pixels) and gs
  * (the GEMM's). */
@@ -444,6 +506,20 @@ static ductile_status dt_padded_image(const dt_padded_run *r, int64_t b, const d
     int64_t K = cg * g->k[0] * g->k[1];
     const int64_t *off = r->off;
     ductile_status st = DUCTILE_OK;
+    int threads = dt_pool_threads(pool);
+    if (dt_padded_by_rows(r, z, threads)) {
+        dt_epilogue epi;
+        if (a->epi) {
+            epi = *a->epi;
+            if (epi.res) epi.res += b * g->m * out_px;
+        }
+        int parts = threads > 64 ? 64 : threads;
+        dt_padded_rows j = {r, x + b * g->c * in_px, y + b * g->m * out_px, a->epi ? &epi : NULL, xp, stage,
+                            z->rows * wq, z->rows / parts, parts};
+        dt_parallel_for(pool, parts, 1, dt_padded_rows_fill, &j);
+        dt_parallel_for(pool, parts, 1, dt_padded_rows_run, &j);
+        return DUCTILE_OK;
+    }
     for (int64_t gi = 0; gi < g->group && st == DUCTILE_OK; gi++) {
         /* channels split over the threads: on 2 threads a serial pass was ~10% of a stride-2 3x3 */
         dt_padded_fill_job fj = {g, x + (b * g->c + gi * cg) * in_px, xp, hq, wq, r->avx512};
