@@ -116,6 +116,46 @@ static void test_winograd_matches_reference_at_odd_sizes(dt_pool *pool)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* Every activation of the epilogue, with and without a residual, on one thread and on the
+ * pool: the output pass applies it in lanes before the store (AVX-512) or over each stored
+ * row; either way the bits of the bias-only conv followed by dt_epilogue_apply over the whole
+ * output (the unfused Add and activation). Outputs scaled into the sigmoid's tails. */
+static void test_winograd_epilogue_in_lanes_matches_pass(dt_pool *pool)
+{
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_RELU, DT_ACT_CLIP, DT_ACT_HARDSIGMOID, DT_ACT_HARDSWISH,
+                                  DT_ACT_SIGMOID, DT_ACT_SILU, DT_ACT_SIGMOID_LEAN, DT_ACT_SILU_LEAN};
+    __builtin_cpu_init();
+    bool avx512 = __builtin_cpu_supports("avx512f");
+    int bad = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dt_conv_geom g = geom_of(&cases[i]);
+        int64_t nx = g.batch * g.c * g.in[0] * g.in[1], ny = g.batch * g.m * g.out[0] * g.out[1];
+        float *x = rand_buf(nx), *w = rand_buf(g.m * g.c * 9), *b = rand_buf(g.m), *r = rand_buf(ny);
+        for (int64_t k = 0; k < g.m * g.c * 9; k++) w[k] *= 8.0f;
+        float *u = malloc(sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
+        float *want = malloc(sizeof(float) * (size_t)ny), *got = malloc(sizeof(float) * (size_t)ny);
+        CHECK_EQ_INT(dt_cpu_wino_pack_weights(&g, w, u), DUCTILE_OK);
+        for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++)
+            for (int v = 0; v < 4; v++) {
+                if (!avx512 && (acts[ai] == DT_ACT_SIGMOID_LEAN || acts[ai] == DT_ACT_SILU_LEAN)) continue;
+                dt_epilogue epi = {.act = acts[ai], .p0 = acts[ai] == DT_ACT_CLIP ? -0.5f : 0.2f,
+                                   .p1 = acts[ai] == DT_ACT_CLIP ? 0.75f : 0.5f, .res = v & 1 ? r : NULL};
+                dt_conv_args a = {.x = x, .w_wino = u, .bias = b, .y = want};
+                CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, NULL), DUCTILE_OK);
+                dt_epilogue_apply(&epi, want, epi.res, ny);
+                a.epi = &epi, a.y = got;
+                CHECK_EQ_INT(dt_cpu_conv_winograd(&g, &a, v & 2 ? pool : NULL), DUCTILE_OK);
+                if (memcmp(want, got, sizeof(float) * (size_t)ny) != 0) {
+                    bad++;
+                    fprintf(stderr, "case %zu act %d variant %d: epilogue bits differ from the pass\n", i,
+                            (int)acts[ai], v);
+                }
+            }
+        free(x), free(w), free(b), free(r), free(u), free(want), free(got);
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* An output past the cache (c_far; set here at any size): the output pass stages each tile
  * row and writes it with the epilogue and non-temporal stores; the bits equal the in-place
  * pass's for no activation, Relu and Clip, with and without a residual, on one thread and on
@@ -208,6 +248,7 @@ int main(void)
     dt_pool_create(3, &pool);
     test_winograd_matches_reference_at_odd_sizes(pool);
     test_winograd_streamed_output_matches_in_place(pool);
+    test_winograd_epilogue_in_lanes_matches_pass(pool);
     test_thinner_blocks_same_bits();
     test_single_block_uses_every_thread();
     test_winograd_applies_only_to_3x3_stride1_ungrouped();

@@ -170,6 +170,12 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
 {
     int64_t T = k->ldt, ntx = k->ntx, os = k->os;
     int64_t width = k->OW - k->ox0 < 4 * ntx ? k->OW - k->ox0 : 4 * ntx;
+    /* The residual and activation in lanes before the store (dt_dw_epi: the row pass's float
+     * operations, so its bits), not a pass over each stored row after (which read and wrote
+     * every output again and ran Sigmoid and Silu over 11 to 44-value rows: YOLO's float32
+     * Silu). Staged rows (stage) take theirs as they stream. */
+    bool lanes = !k->stage && k->epi && dt_dw_epi_in_lanes(k->epi);
+    __m512 p0 = _mm512_set1_ps(k->epi ? k->epi->p0 : 0.0f), p1 = _mm512_set1_ps(k->epi ? k->epi->p1 : 0.0f);
     for (int64_t m = k->m0; m < k->m1; m++) {
         __m512 bias = _mm512_set1_ps(k->bias ? k->bias[m] : 0.0f);
         for (int64_t r = 0; r < k->nty; r++) {
@@ -216,6 +222,15 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                     float *y = k->stage ? k->stage + ar * 4 * ntx + 4 * u
                                         : k->y + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
                     int64_t left = width - 4 * u;
+                    if (lanes) {
+                        if (k->res) {
+                            const float *rr = k->res + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
+                            for (int t = 0; t < 4; t++)
+                                acc[ar][t] = _mm512_add_ps(acc[ar][t],
+                                                           _mm512_maskz_loadu_ps(dt_wino_mask(left - 16 * t), rr + 16 * t));
+                        }
+                        dt_dw_epi(acc[ar], 4, k->epi->act, p0, p1, NULL, 0, 0xffff);
+                    }
                     for (int t = 0; t < 4; t++) _mm512_mask_storeu_ps(y + 16 * t, dt_wino_mask(left - 16 * t), acc[ar][t]);
                 }
             }
@@ -224,7 +239,7 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                     int64_t off = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0;
                     dt_wino_stream_row(k->epi, k->y + off, k->stage + ar * 4 * ntx, k->res ? k->res + off : NULL, width);
                 }
-            else if (k->epi)
+            else if (k->epi && !lanes)
                 for (int64_t ar = 0; ar < rows; ar++) {
                     int64_t off = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0;
                     dt_epilogue_apply(k->epi, k->y + off, k->res ? k->res + off : NULL, width);
