@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <cpuid.h>
 #include <string.h>
 
 /* Every 1x1 conv (stride 1, unpadded) reads B, the image, in place (dt_gemm.direct_b), with
@@ -39,6 +40,34 @@ enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
  * 108 and 101 -> 102; mobilenet's 24->144 at 56x56 and 16->96 at 112x112 84 -> 86 and 74 ->
  * 75; 64->256 at 120x120 unchanged. Not the prefetches for the near ones above: there they
  * only cost (144->24 at 56x56: -5%). */
+
+/* On AMD's Zen 5 (family 0x1A) and later, none of the "near" rules above: every 1x1 reads B
+ * in place with the prefetch (and so panel by panel, gemm.c). Measured there
+ * (bench_conv_layers, 1 thread, Relu, session 30), near -> prefetched: resnet50's 64->256 and
+ * 64->64 at 56x56 209 -> 252 and 208 -> 249 GFLOP/s, 128->512 at 28x28 216 -> 262, 1024->256
+ * at 14x14 253 -> 271; mobilenet_v2's 96->24 at 56x56 216 -> 254, 96->576 at 14x14 218 -> 256;
+ * EfficientNet's 80->480 at 14x14 220 -> 255; 7x7 layers within 1-2% either way; in the
+ * networks, 1 thread: mobilenet_v2 b2 6.50 -> 6.25 ms, EfficientNet b1 5.15 -> 5.03, resnet50
+ * b1 29.59 -> 29.17. The rules were measured on Zen 4, where the prefetch cost the near ones
+ * (144->24 at 56x56: -5%), and stay there and on other CPUs. The same bits either way (the K
+ * blocks do not depend on the prefetch: gemm.c, dt_gemm_kc). The cpuid is read once (a VM
+ * exit each time) and kept. */
+static bool dt_conv_b_prefetch_always(void)
+{
+    static int known = -1;  /* -1 unknown, else 0 or 1; relaxed atomics: any thread may set it */
+    int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
+    if (v >= 0) return v;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    v = 0;
+    if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u && /* AuthenticAMD */
+        __get_cpuid(1, &a, &b, &c, &d)) {
+        unsigned family = (a >> 8) & 0xf;
+        if (family == 0xf) family += (a >> 20) & 0xff;
+        v = family >= 0x1a;
+    }
+    __atomic_store_n(&known, v, __ATOMIC_RELAXED);
+    return v;
+}
 
 typedef struct dt_im2col {
     const float *x;         /* this image and group: c channels of ih x iw */
@@ -433,8 +462,9 @@ static ductile_status dt_im2col_image(const dt_conv_geom *g, const dt_conv_args 
     bool direct = dt_conv_is_pointwise(g) || sub;
     /* B's plane: the image's, or the subsampled one's */
     int64_t b_px = sub ? out_px : in_px;
-    bool near_b = b_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && b_px <= DT_CONV_DIRECT_B_M_PX) ||
-                  (K <= DT_CONV_DIRECT_B_K && b_px <= DT_CONV_DIRECT_B_K_PX);
+    bool near_b = !dt_conv_b_prefetch_always() &&
+                  (b_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && b_px <= DT_CONV_DIRECT_B_M_PX) ||
+                   (K <= DT_CONV_DIRECT_B_K && b_px <= DT_CONV_DIRECT_B_K_PX));
     __builtin_cpu_init();
     bool avx512 = __builtin_cpu_supports("avx512f");
     float *subx = scratch;
