@@ -97,6 +97,16 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, c
         dt_epilogue_pass(act, p0, p1, c, b, r, n, false, false);
 }
 
+/* R vectors through the lean or the exact sigmoid (R and the flags constants at each use). */
+__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) void
+dt_epilogue_sig_vecs(__m512 *v, const int R, const bool silu, const bool lean)
+{
+    if (lean)
+        dt_sigmoid_lean_vecs(v, R, silu);
+    else
+        dt_sigmoid_vecs(v, R, silu);
+}
+
 /* A row's sigmoids (times the values: silu) in place, four vectors at a time and a masked
  * tail: dt_sigmoid_lean_vecs where lean, else dt_sigmoid_vecs, which gives dt_sigmoid_approx's
  * bits (the vectorized loop of dt_epilogue_row ran one vector at a time and the tails of the
@@ -109,10 +119,7 @@ dt_epilogue_sig_body(float *c, int64_t n, const bool silu, const bool lean)
     for (; j + 64 <= n; j += 64) {
         __m512 v[4];
         for (int i = 0; i < 4; i++) v[i] = _mm512_loadu_ps(c + j + 16 * i);
-        if (lean)
-            dt_sigmoid_lean_vecs(v, 4, silu);
-        else
-            dt_sigmoid_vecs(v, 4, silu);
+        dt_epilogue_sig_vecs(v, 4, silu, lean);
         for (int i = 0; i < 4; i++) _mm512_storeu_ps(c + j + 16 * i, v[i]);
     }
     if (j == n) return;
@@ -125,20 +132,12 @@ dt_epilogue_sig_body(float *c, int64_t n, const bool silu, const bool lean)
         m[i] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
         v[i] = _mm512_maskz_loadu_ps(m[i], c + j + 16 * i);
     }
-#define DT_EPI_SIG_TAIL(R)                      \
-    do {                                        \
-        if (lean)                               \
-            dt_sigmoid_lean_vecs(v, R, silu);   \
-        else                                    \
-            dt_sigmoid_vecs(v, R, silu);        \
-    } while (0)
     switch (nv) {
-    case 1: DT_EPI_SIG_TAIL(1); break;
-    case 2: DT_EPI_SIG_TAIL(2); break;
-    case 3: DT_EPI_SIG_TAIL(3); break;
-    default: DT_EPI_SIG_TAIL(4); break;
+    case 1: dt_epilogue_sig_vecs(v, 1, silu, lean); break;
+    case 2: dt_epilogue_sig_vecs(v, 2, silu, lean); break;
+    case 3: dt_epilogue_sig_vecs(v, 3, silu, lean); break;
+    default: dt_epilogue_sig_vecs(v, 4, silu, lean); break;
     }
-#undef DT_EPI_SIG_TAIL
     for (int i = 0; i < nv; i++) _mm512_mask_storeu_ps(c + j + 16 * i, m[i], v[i]);
 }
 

@@ -219,12 +219,12 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                 }
                 for (int ar = 0; ar < rows; ar++) {
                     dt_wino_join4(acc[ar]);
-                    float *y = k->stage ? k->stage + ar * 4 * ntx + 4 * u
-                                        : k->y + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
+                    int64_t yoff = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
+                    float *y = k->stage ? k->stage + ar * 4 * ntx + 4 * u : k->y + yoff;
                     int64_t left = width - 4 * u;
                     if (lanes) {
                         if (k->res) {
-                            const float *rr = k->res + (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
+                            const float *rr = k->res + yoff;
                             for (int t = 0; t < 4; t++)
                                 acc[ar][t] = _mm512_add_ps(acc[ar][t],
                                                            _mm512_maskz_loadu_ps(dt_wino_mask(left - 16 * t), rr + 16 * t));
