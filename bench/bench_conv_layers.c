@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <immintrin.h>
 
 static double now_s(void)
 {
@@ -75,7 +76,9 @@ static void run(dt_pool *pool, const layer *L, int algo)
     if (getenv("BATCH_PX")) a.batch_px = atoll(getenv("BATCH_PX"));
     float *wp = NULL;
     if (!dt_cpu_conv_is_depthwise(&g)) {
-        wp = dt_aligned_alloc(64, sizeof(float) * dt_cpu_conv_packed_floats(&g));
+        /* HUGE=1: in 2 MB pages, as an engine's weights blob is */
+        size_t wb = sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g);
+        wp = dt_aligned_alloc(64, getenv("HUGE") && wb < DT_ALLOC_HUGE_MIN ? DT_ALLOC_HUGE_MIN : wb);
         dt_cpu_conv_pack_weights(&g, w, wp);
         a.w_packed = wp;
         a.w = NULL;
@@ -101,7 +104,20 @@ static void run(dt_pool *pool, const layer *L, int algo)
     size_t flush = getenv("FLUSH") ? (size_t)atoll(getenv("FLUSH")) << 20 : 0;
     char *fb = flush ? malloc(flush) : NULL;
     for (int r = 0; r < reps; r++) {
-        if (fb) memset(fb, r, flush);
+        /* a line at a time (memset's non-temporal stores past a size would evict nothing) */
+        for (size_t o = 0; fb && o < flush; o += 64) ((volatile char *)fb)[o] += (char)r;
+        /* COLD (environment): w, x, y or r (letters, any of them) evicted from every cache
+         * before each run, the weights being the packed ones where the layer has them */
+        const char *cold = getenv("COLD");
+        if (cold) {
+            const void *bufs[4] = {wp ? (const void *)wp : (const void *)w, x, y, res};
+            size_t sizes[4] = {sizeof(float) * (size_t)(wp ? dt_cpu_conv_packed_floats(&g) : nw), sizeof(float) * (size_t)nx,
+                               sizeof(float) * (size_t)ny, res ? sizeof(float) * (size_t)ny : 0};
+            for (int q = 0; q < 4; q++)
+                for (size_t o = 0; strchr(cold, "wxyr"[q]) && bufs[q] && o < sizes[q]; o += 64)
+                    _mm_clflush((const char *)bufs[q] + o);
+            _mm_mfence();
+        }
         double t0 = now_s();
         dt_cpu_conv_run_algo(&g, &a, algo, pool);
         double t = now_s() - t0;

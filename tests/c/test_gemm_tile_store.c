@@ -21,6 +21,7 @@
 #include "backend/cpu/conv.h"
 #include "backend/cpu/gemm.h"
 #include "core/alloc.h"
+#include "core/threadpool.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -123,33 +124,37 @@ static void test_tile_store_far_bits(void)
 
 /* The kernel that prefetches the next panel's rows in its k loop (dt_gemm_kernel_pf_fn):
  * the bits of the plain epilogue kernel, heights 8 and 5, 1-3 vectors, with and without the
- * epilogue (a residual far and near), 1 to KC prefetched rows. */
+ * epilogue (a residual far and near), 1 to KC prefetched rows, with and without the next
+ * strip's A panel prefetched (a_next). */
 static void test_pf_kernel_bits(void)
 {
     dt_gemm_kernel_epi_fn epi_k = dt_gemm_kernel_epi_select();
     dt_gemm_kernel_pf_fn pf_k = dt_gemm_kernel_pf_select();
     if (!epi_k || !pf_k) return;
     float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *res = rand_buf(8 * LDC);
-    float *P = rand_buf(KC * 61);
+    float *P = rand_buf(KC * 61), *An = rand_buf(KC * DT_GEMM_MR);
     float Ct[8 * LDC], Cr[8 * LDC];
     int bad = 0;
     for (int nv = 1; nv <= 3; nv++)
         for (int m = 8; m >= 5; m -= 3)
             for (int e = 0; e < 3; e++)
-                for (int rows = 1; rows <= KC; rows += KC - 1) {
+                for (int q = 0; q < 4; q++) {
+                    int rows = q % 2 ? KC : 1;
+                    const float *a_next = q / 2 ? An : NULL;
                     /* e 2: the residual's prefetch (res_far) spread in the k loop too */
                     dt_epilogue ep = {.act = DT_ACT_RELU, .res = res, .res_far = e == 2};
                     for (int i = 0; i < 8 * LDC; i++) Ct[i] = Cr[i] = NAN;
                     epi_k(KC, A, B, LDB, nv, Cr, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL);
                     pf_k(KC, A, B, LDB, nv, Ct, LDC, m, nv * 16, true, 0.0f, bias, e ? &ep : NULL, e ? res : NULL, P, 61,
-                         rows);
+                         rows, a_next);
                     if (memcmp(Ct, Cr, sizeof Ct)) {
                         bad++;
-                        fprintf(stderr, "pf kernel nv=%d m=%d epi %d rows %d: bits differ\n", nv, m, e, rows);
+                        fprintf(stderr, "pf kernel nv=%d m=%d epi %d rows %d a_next %d: bits differ\n", nv, m, e, rows,
+                                a_next != NULL);
                     }
                 }
     CHECK_EQ_INT(bad, 0);
-    free(A), free(B), free(bias), free(res), free(P);
+    free(A), free(B), free(bias), free(res), free(P), free(An);
 }
 
 static void test_conv_1x1_whole_tiles(void)
@@ -168,11 +173,38 @@ static void test_conv_1x1_whole_tiles(void)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* 1x1s whose weights at MC rows a block outgrow L2 run panel by panel in blocks of fewer rows
+ * (dt_gemm_slice): 1000 output channels of K 256 in blocks of 256 (232 the last), K 520 (deep
+ * blocks of 512, then 8) in blocks of 256 (88 the last); over 195 pixels (13 x 15: four panels
+ * and three extra columns) and 1599 (41 x 39: B past L2, panel order on every CPU); against
+ * ref_conv, with and without a residual, and 2 threads giving 1 thread's bits. */
+static void test_conv_1x1_a_blocks(void)
+{
+    static const int64_t cases[][4] = {{13, 15, 256, 1000}, {41, 39, 256, 1000}, {14, 14, 520, 600}};
+    dt_pool *pool = NULL;
+    CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);
+    int bad = 0;
+    for (int ci = 0; ci < 3; ci++)
+        for (int with_res = 0; with_res < 2; with_res++) {
+            const int64_t *k = cases[ci];
+            bool same = false;
+            double e = conv1x1_relu_check(k[0], k[1], k[2], k[3], 1, with_res, NULL, pool, &same);
+            if (!(e >= 0 && e <= 1e-4) || !same) {
+                bad++;
+                fprintf(stderr, "1x1 conv %lldx%lld c=%lld m=%lld res %d: rel err %g, 2 threads same bits %d\n",
+                        (long long)k[0], (long long)k[1], (long long)k[2], (long long)k[3], with_res, e, same);
+            }
+        }
+    CHECK_EQ_INT(bad, 0);
+    dt_pool_free(pool);
+}
+
 int main(void)
 {
     test_tile_store_matches_row_store_bits();
     test_tile_store_far_bits();
     test_pf_kernel_bits();
     test_conv_1x1_whole_tiles();
+    test_conv_1x1_a_blocks();
     TEST_MAIN_END();
 }

@@ -143,6 +143,7 @@ static dt_gemm_kernel_bf16_x_fn dt_gemm_kernel_bf16_x(void)
 }
 
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t dt_max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 /* Offset in elements of the bfloat16 B panel holding column j (a multiple of DT_GEMM_NR) of
  * a K block of kc2 k pairs; spaced as dt_gemm_panel spaces float panels (64 bytes apart from
@@ -458,8 +459,18 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
             if (!fuse_x) nx = 0;
             bool x_in_place = fuse_x && nd == nc - nx;
             if (nd < nc && !g->B_packed && !x_in_place) pack_b(pctx, pc, kc, jc + nd, nc - nd, buf->b);
-            for (int64_t ic = m0; ic < m1; ic += MC) {
-                int64_t mc = dt_min64(MC, m1 - ic);
+            bool b_big = g->prefetch_b || (g->direct_b && kc * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2);
+            int64_t a_l2 = kb > KC || rows ? DT_GEMM_A_L2_DEEP : DT_GEMM_A_L2;
+            /* A block run panel by panel only where its A panels stay in L2 (a_l2): where MC
+             * rows of them would not, blocks of fewer rows (the same tiles, the same bits).
+             * Zen 5, 1 thread, bench_conv_layers: 256 -> 1024 at 14x14 (a block of 512 rows of
+             * 256, strip order before) 0.452 -> 0.391 ms hot, 1024 -> 512 0.816 -> 0.757,
+             * seg_lraspp's 160 -> 960 at 41x41 2.44 -> 2.04. */
+            int64_t mstep = MC;
+            if (b_big && g->A_packed && !rows)
+                mstep = dt_max64(MR, dt_min64(MC, a_l2 / (kc * (int64_t)sizeof(float)) / MR * MR));
+            for (int64_t ic = m0; ic < m1; ic += mstep) {
+                int64_t mc = dt_min64(mstep, m1 - ic);
                 bool last = pc + kc == g->K;
                 if (!g->A_packed && !rows) dt_gemm_pack_a(g, ic, mc, pc, kc, buf->a);
                 /* The last K block of a product whose epilogue the kernels take
@@ -491,8 +502,6 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                  * 1 thread 8x128 and 4x128 -1.3% (session 19). The same tiles, each computed
                  * alike: the same bits in either order. */
                 int64_t n_ip = (mc + MR - 1) / MR, n_jp = (jn + NR - 1) / NR;
-                bool b_big = g->prefetch_b || (g->direct_b && kc * nd * (int64_t)sizeof(float) > DT_GEMM_B_L2);
-                int64_t a_l2 = kb > KC || rows ? DT_GEMM_A_L2_DEEP : DT_GEMM_A_L2;
                 bool by_panel = ((b_big && g->A_packed && !rows) || (rows && g->B_packed)) &&
                                 mc * kc * (int64_t)sizeof(float) <= a_l2 && n_jp > 1;
                 int64_t je = epi_store ? jn + nx : 0;   /* the x columns took it with their panel */
@@ -531,6 +540,11 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                                                       jp + NR >= jn && ip + MR < mc
                                                   ? ap + g->K * MR
                                                   : NULL;
+                        /* In panel order the first panel's tiles read the block's A panels from
+                         * memory (a network's weights, cold at every run: resnet50 has 100 MB):
+                         * each streams the next strip's panel into L2 over its k loop, as strip
+                         * order's last tiles do. */
+                        const float *a_pf = by_panel && jp == 0 && ip + MR < mc ? ap + g->K * MR : NULL;
                         if ((nx && jp + NR == jn) || (a_next && kern_x)) {
                             /* the whole panel before the few columns, with them */
                             const float *xb = !nx         ? NULL
@@ -543,12 +557,12 @@ static void dt_gemm_slice(const dt_gemm *g, int64_t m0, int64_t m1, int64_t n0, 
                             kern_x(kc, ap, a_next, bp, ldb, nv, n, xb, xld, (int)nx, crow + jp, g->ldc, m, first, g->beta,
                                    bias, epi_store ? &te : NULL,
                                    epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL);
-                        } else if (pf && kern_pf && !rows) {
+                        } else if ((pf || a_pf) && kern_pf && !rows) {
                             const float *res = epi_store && g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
                             dt_epilogue te = epi_store ? *g->epi : (dt_epilogue){0};
                             if (te.col_bias) te.col_bias += jc + jp;
                             kern_pf(kc, ap, bp, ldb, nv, crow + jp, g->ldc, m, n, first, g->beta, bias, epi_store ? &te : NULL,
-                                    res, pf, g->ldb, pf_rows);
+                                    res, pf, g->ldb, pf_rows, a_pf);
                         } else if (epi_store) {
                             const float *res = g->epi->res ? g->epi->res + (ic + ip) * g->ldc + jc + jp : NULL;
                             /* The column bias at this tile's first column. */

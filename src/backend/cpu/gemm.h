@@ -233,15 +233,16 @@ dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void);
  * tile of a panel its share of the next panel, where a burst of prefetches between tiles
  * stalled on the full miss queue. A residual from memory (epi->res_far) has the next row
  * strip's lines of this panel prefetched likewise, spread over the k loop (the tile after this
- * one in panel order; past the last strip the addresses are only prefetched, never read). The
- * bits of dt_gemm_kernel_epi_fn. NULL from the selector: none on this CPU. */
+ * one in panel order; past the last strip the addresses are only prefetched, never read), and
+ * a_next (NULL: none) the next strip's A panel, as dt_gemm_kernel_x_fn does. The bits of
+ * dt_gemm_kernel_epi_fn. NULL from the selector: none on this CPU. */
 typedef void (*dt_gemm_kernel_pf_fn)(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                      int64_t ldc, int m, int n, bool first, float beta, const float *bias,
                                      const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,
-                                     int64_t pf_rows);
+                                     int64_t pf_rows, const float *a_next);
 void dt_gemm_kernel_pf_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc,
                               int m, int n, bool first, float beta, const float *bias, const dt_epilogue *epi,
-                              const float *res, const float *pf, int64_t pf_ld, int64_t pf_rows);
+                              const float *res, const float *pf, int64_t pf_ld, int64_t pf_rows, const float *a_next);
 dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void);
 /* The narrow kernel over all the rows of a block at once: m rows in ceil(m/8) packed A panels,
  * panel p at a + p*lda, its 8 rows to c + p*8*ldc (bias + p*8). The panels' FMA chains are
