@@ -32,7 +32,7 @@ bool dt_conv_indirect_available(void)
  * as the GEMM's kernel does. */
 static inline __attribute__((always_inline)) DT_IND_AVX512 void
 dt_ind_body(const int mr, const int nv, int64_t kc, const float *a, const float *b, const int64_t *off, float *c,
-            int64_t ldc, int m, int n, bool first, const float *bias)
+            int64_t ldc, int m, int n, bool first, const float *bias, const float *a_next)
 {
     enum { MR = DT_GEMM_MR };
     __m512 acc[MR][3];
@@ -49,6 +49,7 @@ dt_ind_body(const int mr, const int nv, int64_t kc, const float *a, const float 
             _mm_prefetch((const char *)(pf + v * 16), _MM_HINT_T0);
         }
         _mm_prefetch((const char *)(pf + nv * 16 - 1), _MM_HINT_T0);
+        if (a_next && !(k & 1)) _mm_prefetch((const char *)(a_next + k * MR), _MM_HINT_T1);
 #pragma GCC unroll 8
         for (int i = 0; i < mr; i++) {
             __m512 ai = _mm512_set1_ps(a[i]);
@@ -64,27 +65,38 @@ dt_ind_body(const int mr, const int nv, int64_t kc, const float *a, const float 
     }
 }
 
-#define DT_IND_BODY(MRV)                                                         \
-    do {                                                                         \
-        if (nv == 3)                                                             \
-            dt_ind_body(MRV, 3, kc, a, b, off, c, ldc, m, n, first, bias);       \
-        else if (nv == 2)                                                        \
-            dt_ind_body(MRV, 2, kc, a, b, off, c, ldc, m, n, first, bias);       \
-        else                                                                     \
-            dt_ind_body(MRV, 1, kc, a, b, off, c, ldc, m, n, first, bias);       \
+#define DT_IND_BODY(MRV, AN)                                                         \
+    do {                                                                             \
+        if (nv == 3)                                                                 \
+            dt_ind_body(MRV, 3, kc, a, b, off, c, ldc, m, n, first, bias, AN);       \
+        else if (nv == 2)                                                            \
+            dt_ind_body(MRV, 2, kc, a, b, off, c, ldc, m, n, first, bias, AN);       \
+        else                                                                         \
+            dt_ind_body(MRV, 1, kc, a, b, off, c, ldc, m, n, first, bias, AN);       \
     } while (0)
 
 static DT_IND_AVX512 void dt_ind_tile(int nv, int64_t kc, const float *a, const float *b, const int64_t *off, float *c,
                                       int64_t ldc, int m, int n, bool first, const float *bias)
 {
     if (m > 4)
-        DT_IND_BODY(8);
+        DT_IND_BODY(8, NULL);
     else if (m > 2)
-        DT_IND_BODY(4);
+        DT_IND_BODY(4, NULL);
     else if (m == 2)
-        DT_IND_BODY(2);
+        DT_IND_BODY(2, NULL);
     else
-        DT_IND_BODY(1);
+        DT_IND_BODY(1, NULL);
+}
+
+/* dt_ind_tile of a full-height strip that also streams a_next, the next strip's A panel,
+ * into L2 over its k loop (a line every two k): a network's weights are cold at every run
+ * (resnet50's stride-2 3x3s, 0.6-9.4 MB each). A function of its own so that the other
+ * tiles' k loops carry no test for it. */
+static DT_IND_AVX512 void dt_ind_tile_next(int nv, int64_t kc, const float *a, const float *b, const int64_t *off,
+                                           float *c, int64_t ldc, int m, int n, bool first, const float *bias,
+                                           const float *a_next)
+{
+    DT_IND_BODY(8, a_next);
 }
 
 /* Row strips [s0, s1) of C, every column: per K block each strip's A panel (8 x KC, in L1)
@@ -104,8 +116,14 @@ static void dt_ind_range(void *arg, int64_t s0, int64_t s1, int tid)
                 const float *ap = p->a + ip * p->K + pc * MR;
                 for (int64_t jp = 0; jp < nc; jp += NR) {
                     int n = nc - jp < NR ? (int)(nc - jp) : NR;
-                    dt_ind_tile((n + 15) / 16, kc, ap, p->b + jc + jp, p->off + pc, p->c + ip * p->ldc + jc + jp,
-                                p->ldc, m, n, pc == 0, p->bias ? p->bias + ip : NULL);
+                    /* the strip's last tile streams the range's next strip's panel in */
+                    if (jp + NR >= nc && s + 1 < s1 && m > 4)
+                        dt_ind_tile_next((n + 15) / 16, kc, ap, p->b + jc + jp, p->off + pc,
+                                         p->c + ip * p->ldc + jc + jp, p->ldc, m, n, pc == 0,
+                                         p->bias ? p->bias + ip : NULL, ap + MR * p->K);
+                    else
+                        dt_ind_tile((n + 15) / 16, kc, ap, p->b + jc + jp, p->off + pc, p->c + ip * p->ldc + jc + jp,
+                                    p->ldc, m, n, pc == 0, p->bias ? p->bias + ip : NULL);
                 }
             }
         }
