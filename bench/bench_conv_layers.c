@@ -88,7 +88,8 @@ static void run(dt_pool *pool, const layer *L, int algo)
     float *ww = NULL;
     if (algo == DT_CONV_WINOGRAD) {
         /* transformed once, as the builder does */
-        ww = dt_aligned_alloc(64, sizeof(float) * (size_t)dt_cpu_wino_floats(&g));
+        size_t wb = sizeof(float) * (size_t)dt_cpu_wino_floats(&g);
+        ww = dt_aligned_alloc(64, getenv("HUGE") && wb < DT_ALLOC_HUGE_MIN ? DT_ALLOC_HUGE_MIN : wb);
         dt_cpu_wino_pack_weights(&g, w, ww);
         a.w_wino = ww;
     }
@@ -107,11 +108,13 @@ static void run(dt_pool *pool, const layer *L, int algo)
         /* a line at a time (memset's non-temporal stores past a size would evict nothing) */
         for (size_t o = 0; fb && o < flush; o += 64) ((volatile char *)fb)[o] += (char)r;
         /* COLD (environment): w, x, y or r (letters, any of them) evicted from every cache
-         * before each run, the weights being the packed ones where the layer has them */
+         * before each run, the weights being the Winograd or packed ones where the layer
+         * has them */
         const char *cold = getenv("COLD");
         if (cold) {
-            const void *bufs[4] = {wp ? (const void *)wp : (const void *)w, x, y, res};
-            size_t sizes[4] = {sizeof(float) * (size_t)(wp ? dt_cpu_conv_packed_floats(&g) : nw), sizeof(float) * (size_t)nx,
+            const void *bufs[4] = {ww ? (const void *)ww : wp ? (const void *)wp : (const void *)w, x, y, res};
+            size_t sizes[4] = {sizeof(float) * (size_t)(ww ? dt_cpu_wino_floats(&g) : wp ? dt_cpu_conv_packed_floats(&g) : nw),
+                               sizeof(float) * (size_t)nx,
                                sizeof(float) * (size_t)ny, res ? sizeof(float) * (size_t)ny : 0};
             for (int q = 0; q < 4; q++)
                 for (size_t o = 0; strchr(cold, "wxyr"[q]) && bufs[q] && o < sizes[q]; o += 64)

@@ -1,7 +1,7 @@
 /* 1x1 convolutions of a stride above 1: from DT_GEMM_KC_DEEP input channels a group (515, 520,
- * 2 x 520) the subsampled path (conv.c dt_conv_is_subsampled: the image subsampled once, then
- * read in place as a stride-1 1x1's B, K blocks of DT_GEMM_KC_DEEP), under it (3 to 40) im2col's
- * gather: strides 2, 3 and 2 x 3, images of odd sizes (13x11, 9x7, 28x28, 1x5), 5 to 70 output
+ * 2 x 520; from DT_GEMM_KC on Zen 5: 256, 260, 300) the subsampled path (conv.c
+ * dt_conv_is_subsampled: the image subsampled once, then read in place as a stride-1 1x1's B,
+ * K blocks of DT_GEMM_KC_DEEP), under it (3 to 40) im2col's gather: strides 2, 3 and 2 x 3, images of odd sizes (13x11, 9x7, 28x28, 1x5), 5 to 70 output
  * channels (not multiples of 8 or 16), 2 groups, batches of 1 and 3, bias, residual and Relu,
  * weights raw and packed, on 1, 2 and 3 threads. Held to the double reference (relative error
  * 1e-4), with nothing written past the output, and bit for bit to the same conv on 1 thread
@@ -19,7 +19,8 @@ static void test_subsampled_1x1(void)
         {28, 28, 40, 70, 1, 1, 2, 2},  {28, 28, 40, 70, 1, 3, 2, 2},  {9, 7, 520, 21, 1, 1, 2, 2},
         {13, 11, 520, 70, 1, 3, 2, 2}, {13, 11, 37, 21, 1, 1, 3, 3},  {13, 11, 40, 22, 2, 1, 2, 2},
         {9, 7, 40, 22, 2, 3, 2, 3},    {1, 5, 17, 9, 1, 1, 2, 2},     {13, 11, 520, 21, 1, 1, 3, 3},
-        {9, 7, 1040, 22, 2, 3, 2, 3},  {1, 5, 515, 9, 1, 1, 2, 2},
+        {9, 7, 1040, 22, 2, 3, 2, 3},  {1, 5, 515, 9, 1, 1, 2, 2},     {13, 11, 260, 21, 1, 1, 2, 2},
+        {9, 7, 300, 40, 1, 3, 2, 3},   {28, 28, 256, 70, 1, 1, 2, 2},
     };
     dt_pool *pools[3] = {NULL, NULL, NULL};
     for (int t = 0; t < 3; t++) CHECK_EQ_INT(dt_pool_create(t + 1, &pools[t]), DUCTILE_OK);

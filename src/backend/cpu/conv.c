@@ -311,11 +311,14 @@ static bool dt_conv_is_pointwise(const dt_conv_geom *g)
  * blocks) it was even on 1 thread (0.922 -> 0.896 at batch 1, 7.40 -> 7.42 at batch 8) and
  * lost on 2 (0.486 -> 0.524: the product then splits by rows, each thread reading the whole
  * copy, half of it written by the other core); without the prefetch the copy, a pass of its
- * own over an input from memory, lost at batch 8 (56x56 alone 7.37 -> 7.95 ms). */
+ * own over an input from memory, lost at batch 8 (56x56 alone 7.37 -> 7.95 ms). That was Zen 4;
+ * on Zen 5 (dt_conv_b_prefetch_always) 256 channels a group suffice: resnet50's 256 -> 512 at
+ * 56x56 (bench_conv_layers, session 31) 0.995 -> 0.808 ms on 1 thread, 0.488 -> 0.407 on 2,
+ * 0.550 -> 0.459 with its input from memory. */
 static bool dt_conv_is_subsampled(const dt_conv_geom *g)
 {
     return g->k[0] == 1 && g->k[1] == 1 && (g->s[0] > 1 || g->s[1] > 1) && g->pb[0] == 0 && g->pb[1] == 0 &&
-           g->pe[0] == 0 && g->pe[1] == 0 && g->c / g->group >= DT_GEMM_KC_DEEP;
+           g->pe[0] == 0 && g->pe[1] == 0 && g->c / g->group >= (dt_conv_b_prefetch_always() ? DT_GEMM_KC : DT_GEMM_KC_DEEP);
 }
 
 /* Bytes of one image's subsampled channels of a group (0 unless dt_conv_is_subsampled),
