@@ -233,6 +233,43 @@ static void test_x_kernel_matches_wide_and_narrow(bool fast)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* The kernel that streams the next strip's A panel in (dt_gemm_kernel_bf16_next_fn) gives
+ * the plain kernel's bits: heights 5-8, 1-3 vectors (n 16, 40, 48), a first block with and
+ * without beta and bias, an accumulating block, and the epilogue (Relu after a residual). */
+static void test_next_kernel_matches_plain(bool fast)
+{
+    if (!fast) {
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; next-panel kernel not run\n");
+        return;
+    }
+    enum { KC2 = 37, LDC = 57 };
+    static uint16_t A[KC2 * 16], An[KC2 * 16], B[KC2 * 96];
+    for (int i = 0; i < KC2 * 16; i++) A[i] = dt_bf16_round(frand()), An[i] = dt_bf16_round(frand());
+    for (int i = 0; i < KC2 * 96; i++) B[i] = dt_bf16_round(frand());
+    float bias[8], res[8 * LDC], c0[8 * LDC], c1[8 * LDC], c2[8 * LDC];
+    for (int i = 0; i < 8; i++) bias[i] = frand();
+    for (int i = 0; i < 8 * LDC; i++) c0[i] = frand(), res[i] = frand();
+    static const int widths[3] = {16, 40, 48};
+    int bad = 0;
+    for (int w = 0; w < 3; w++)
+        for (int m = 5; m <= 8; m++)
+            for (int mode = 0; mode < 4; mode++) {
+                int n = widths[w], nv = (n + 15) / 16;
+                bool first = mode != 2;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bi = mode == 3 ? NULL : bias;
+                dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
+                const dt_epilogue *e = mode == 0 ? &epi : NULL;
+                memcpy(c1, c0, sizeof c0);
+                memcpy(c2, c0, sizeof c0);
+                dt_gemm_kernel_bf16_avx512(KC2, A, B, nv, c1, LDC, m, n, first, beta, bi, e, e ? res : NULL);
+                dt_gemm_kernel_bf16_next_avx512(KC2, A, An, B, nv, c2, LDC, m, n, first, beta, bi, e, e ? res : NULL);
+                bad += memcmp(c1, c2, sizeof c1) != 0;
+            }
+    if (bad) fprintf(stderr, "next-panel kernel: %d cases differ\n", bad);
+    CHECK_EQ_INT(bad, 0);
+}
+
 /* A whole tile (8 rows, 48 columns, first block, beta 0) takes the store made once for the
  * tile (dt_gemm_tile_store), non-temporal where the epilogue says C is past the cache
  * (c_far, 64-byte aligned rows); a 7-row tile of the same operands takes the row store: rows
@@ -362,6 +399,7 @@ int main(void)
     test_kernel_matches_reference(fast);
     test_narrow_matches_reference(fast);
     test_x_kernel_matches_wide_and_narrow(fast);
+    test_next_kernel_matches_plain(fast);
     test_whole_tile_store_matches_row_store(fast);
     test_gemm_matches_rounded_reference(NULL);
     dt_pool *pool = NULL;

@@ -142,6 +142,14 @@ static dt_gemm_kernel_bf16_x_fn dt_gemm_kernel_bf16_x(void)
     return f;
 }
 
+static dt_gemm_kernel_bf16_next_fn dt_gemm_kernel_bf16_next(void)
+{
+    static dt_gemm_kernel_bf16_next_fn k;   /* NULL stays NULL (recomputed) */
+    dt_gemm_kernel_bf16_next_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_kernel_bf16_next_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 static int64_t dt_min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static int64_t dt_max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
@@ -282,6 +290,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     dt_gemm_fp16_pack_fn cvt16 = g->fp16 ? dt_gemm_fp16_pack() : NULL;
     dt_gemm_kernel_bf16_narrow_fn narrow = g->fp16 ? NULL : dt_gemm_kernel_bf16_narrow();
     dt_gemm_kernel_bf16_x_fn kern_x = g->fp16 ? NULL : dt_gemm_kernel_bf16_x();
+    dt_gemm_kernel_bf16_next_fn kern_next = g->fp16 ? NULL : dt_gemm_kernel_bf16_next();
     /* float16: the inverse scales of the block's converted B panels and A panels (1 where
      * packed at build time: weights, unscaled). */
     float bsc[NC / NR + 1], asc[MC / MR];
@@ -370,6 +379,10 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                         else if (xb && jp + NR == jn)
                             kern_x(kc2, ap, ip + MR < ic + mc ? ap + lda : NULL, bp, crow + jp, g->ldc, m, first, g->beta,
                                    bias, last && epi_store ? &te : NULL, res, xb, (int)lastw);
+                        else if (kern_next && jp + NR >= jn && ip + MR < ic + mc && m > 4)
+                            /* a strip's last tile streams the next strip's A panel in */
+                            kern_next(kc2, ap, ap + lda, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
+                                      last && epi_store ? &te : NULL, res);
                         else
                             kern(kc2, ap, bp, nv, crow + jp, g->ldc, m, n, first, g->beta, bias,
                                  last && epi_store ? &te : NULL, res);

@@ -382,6 +382,18 @@ void dt_gemm_kernel_bf16_narrow_avx512(int64_t kc2, const uint16_t *a, int64_t l
                                        float *c, int64_t ldc, int m, int n, bool first, float beta,
                                        const float *bias);
 dt_gemm_kernel_bf16_narrow_fn dt_gemm_kernel_bf16_narrow_select(void);
+/* dt_gemm_kernel_bf16_fn for a tile of more than 4 rows that also streams a_next, the next
+ * strip's A panel, into L2 over its k loop (a line every two k pairs): the last tile of a
+ * strip, as dt_gemm_kernel_bf16_x_fn's a_next does where a strip ends in a few extra columns.
+ * A network's weights are read from memory at every run. The bits of dt_gemm_kernel_bf16_fn.
+ * NULL from the selector: none on this CPU. */
+typedef void (*dt_gemm_kernel_bf16_next_fn)(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b,
+                                            int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                            const float *bias, const dt_epilogue *epi, const float *res);
+void dt_gemm_kernel_bf16_next_avx512(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b, int nv,
+                                     float *c, int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+                                     const dt_epilogue *epi, const float *res);
+dt_gemm_kernel_bf16_next_fn dt_gemm_kernel_bf16_next_select(void);
 /* As dt_gemm_kernel_x_fn for bfloat16: the 8 x 48 tile of dt_gemm_kernel_bf16_fn (nv 3, n 48;
  * m <= 8 rows stored) and 1 <= nx <= DT_GEMM_NARROW more columns (xb: a last B panel, pair rows
  * 32 elements apart) in one pass over k, two columns a register, fed by the 32 bytes of A the

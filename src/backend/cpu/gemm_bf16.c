@@ -337,6 +337,23 @@ DT_BF16 void dt_gemm_kernel_bf16_avx512(int64_t kc2, const uint16_t *a, const ui
         DT_BF16_BODY(1);
 }
 
+DT_BF16 void dt_gemm_kernel_bf16_next_avx512(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b,
+                                             int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                             const float *bias, const dt_epilogue *epi, const float *res)
+{
+    if (nv == 3)
+        dt_gemm_bf16_body(8, 3, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, a_next, true);
+    else if (nv == 2)
+        dt_gemm_bf16_body(8, 2, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, a_next, true);
+    else
+        dt_gemm_bf16_body(8, 1, kc2, a, b, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, a_next, true);
+}
+
+dt_gemm_kernel_bf16_next_fn dt_gemm_kernel_bf16_next_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_kernel_bf16_next_avx512 : NULL;
+}
+
 DT_BF16 void dt_gemm_kernel_bf16_x_avx512(int64_t kc2, const uint16_t *a, const uint16_t *a_next, const uint16_t *b,
                                           float *c, int64_t ldc, int m, bool first, float beta, const float *bias,
                                           const dt_epilogue *epi, const float *res, const uint16_t *xb, int nx)
