@@ -195,79 +195,83 @@ static void test_narrow_matches_reference(bool fast)
     CHECK_EQ_INT(bad, 0);
 }
 
+/* n random bfloat16 values into d (frand's, rounded). */
+static void rand_bf16(uint16_t *d, int n)
+{
+    for (int i = 0; i < n; i++) d[i] = dt_bf16_round(frand());
+}
+
+/* A kernel test's floats: the bias of 8 rows, then c0 and res of 8 x ldc. */
+static void rand_tile_floats(float *bias, float *c0, float *res, int ldc)
+{
+    for (int i = 0; i < 8; i++) bias[i] = frand();
+    for (int i = 0; i < 8 * ldc; i++) c0[i] = frand(), res[i] = frand();
+}
+
+/* A kernel test's case `mode` (0-3): a first block with an epilogue (Relu after a residual),
+ * one with beta, one without bias, and an accumulating block. */
+typedef struct {
+    bool first;
+    float beta;
+    const float *bias;
+    dt_epilogue epi;
+    const dt_epilogue *e;
+} kernel_case;
+
+static kernel_case kernel_case_of(int mode, const float *bias, const float *res)
+{
+    kernel_case k = {.first = mode != 2, .beta = mode == 1 ? 0.5f : 0.0f, .bias = mode == 3 ? NULL : bias,
+                     .epi = {.act = DT_ACT_RELU, .res = res}};
+    return k;
+}
+
 /* The 8 x (48 + nx) kernel (dt_gemm_kernel_bf16_x_fn) gives, bit for bit, the 48-column
- * kernel's tile and the narrow kernel's nx columns: heights 1-8, nx 1-4, a first block with
- * and without beta and bias, an accumulating block, and the 48 columns' epilogue (Relu after
- * a residual) in the store. */
-static void test_x_kernel_matches_wide_and_narrow(bool fast)
+ * kernel's tile and the narrow kernel's nx columns (heights 1-8, nx 1-4), and the kernel that
+ * streams the next strip's A panel in (dt_gemm_kernel_bf16_next_fn) the plain kernel's tile
+ * (heights 5-8, 1-3 vectors: n 16, 40, 48): each for the four kernel_case modes, the
+ * epilogue in the store. */
+static void test_x_and_next_kernels_match(bool fast)
 {
     if (!fast) {
-        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; x kernel not run\n");
+        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; x and next-panel kernels not run\n");
         return;
     }
     enum { KC2 = 37, LDC = 57 };
-    static uint16_t A[KC2 * 16], B[KC2 * 96], X[KC2 * 32];
-    for (int i = 0; i < KC2 * 16; i++) A[i] = dt_bf16_round(frand());
-    for (int i = 0; i < KC2 * 96; i++) B[i] = dt_bf16_round(frand());
-    for (int i = 0; i < KC2 * 32; i++) X[i] = dt_bf16_round(frand());
+    static uint16_t A[KC2 * 16], An[KC2 * 16], B[KC2 * 96], X[KC2 * 32];
+    rand_bf16(A, KC2 * 16), rand_bf16(An, KC2 * 16), rand_bf16(B, KC2 * 96), rand_bf16(X, KC2 * 32);
     float bias[8], res[8 * LDC], c0[8 * LDC], c1[8 * LDC], c2[8 * LDC];
-    for (int i = 0; i < 8; i++) bias[i] = frand();
-    for (int i = 0; i < 8 * LDC; i++) c0[i] = frand(), res[i] = frand();
-    int bad = 0;
+    rand_tile_floats(bias, c0, res, LDC);
+    int bad_x = 0, bad_next = 0;
     for (int nx = 1; nx <= DT_GEMM_NARROW; nx++)
         for (int m = 1; m <= 8; m++)
             for (int mode = 0; mode < 4; mode++) {
-                bool first = mode != 2;
-                float beta = mode == 1 ? 0.5f : 0.0f;
-                const float *bi = mode == 3 ? NULL : bias;
-                dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
-                const dt_epilogue *e = mode == 0 ? &epi : NULL;
+                kernel_case k = kernel_case_of(mode, bias, res);
+                const dt_epilogue *e = mode == 0 ? &k.epi : NULL;
                 memcpy(c1, c0, sizeof c0);
                 memcpy(c2, c0, sizeof c0);
-                dt_gemm_kernel_bf16_avx512(KC2, A, B, 3, c1, LDC, m, 48, first, beta, bi, e, e ? res : NULL);
-                dt_gemm_kernel_bf16_narrow_avx512(KC2, A, KC2 * 16, X, 32, c1 + 48, LDC, m, nx, first, beta, bi);
-                dt_gemm_kernel_bf16_x_avx512(KC2, A, m & 1 ? A : NULL, B, c2, LDC, m, first, beta, bi, e, e ? res : NULL, X, nx);
-                bad += memcmp(c1, c2, sizeof c1) != 0;
+                dt_gemm_kernel_bf16_avx512(KC2, A, B, 3, c1, LDC, m, 48, k.first, k.beta, k.bias, e, e ? res : NULL);
+                dt_gemm_kernel_bf16_narrow_avx512(KC2, A, KC2 * 16, X, 32, c1 + 48, LDC, m, nx, k.first, k.beta, k.bias);
+                dt_gemm_kernel_bf16_x_avx512(KC2, A, m & 1 ? A : NULL, B, c2, LDC, m, k.first, k.beta, k.bias, e,
+                                             e ? res : NULL, X, nx);
+                bad_x += memcmp(c1, c2, sizeof c1) != 0;
             }
-    if (bad) fprintf(stderr, "x kernel: %d cases differ\n", bad);
-    CHECK_EQ_INT(bad, 0);
-}
-
-/* The kernel that streams the next strip's A panel in (dt_gemm_kernel_bf16_next_fn) gives
- * the plain kernel's bits: heights 5-8, 1-3 vectors (n 16, 40, 48), a first block with and
- * without beta and bias, an accumulating block, and the epilogue (Relu after a residual). */
-static void test_next_kernel_matches_plain(bool fast)
-{
-    if (!fast) {
-        fprintf(stderr, "skip: this CPU lacks AVX512-BF16; next-panel kernel not run\n");
-        return;
-    }
-    enum { KC2 = 37, LDC = 57 };
-    static uint16_t A[KC2 * 16], An[KC2 * 16], B[KC2 * 96];
-    for (int i = 0; i < KC2 * 16; i++) A[i] = dt_bf16_round(frand()), An[i] = dt_bf16_round(frand());
-    for (int i = 0; i < KC2 * 96; i++) B[i] = dt_bf16_round(frand());
-    float bias[8], res[8 * LDC], c0[8 * LDC], c1[8 * LDC], c2[8 * LDC];
-    for (int i = 0; i < 8; i++) bias[i] = frand();
-    for (int i = 0; i < 8 * LDC; i++) c0[i] = frand(), res[i] = frand();
     static const int widths[3] = {16, 40, 48};
-    int bad = 0;
     for (int w = 0; w < 3; w++)
         for (int m = 5; m <= 8; m++)
             for (int mode = 0; mode < 4; mode++) {
+                kernel_case k = kernel_case_of(mode, bias, res);
+                const dt_epilogue *e = mode == 0 ? &k.epi : NULL;
                 int n = widths[w], nv = (n + 15) / 16;
-                bool first = mode != 2;
-                float beta = mode == 1 ? 0.5f : 0.0f;
-                const float *bi = mode == 3 ? NULL : bias;
-                dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
-                const dt_epilogue *e = mode == 0 ? &epi : NULL;
                 memcpy(c1, c0, sizeof c0);
                 memcpy(c2, c0, sizeof c0);
-                dt_gemm_kernel_bf16_avx512(KC2, A, B, nv, c1, LDC, m, n, first, beta, bi, e, e ? res : NULL);
-                dt_gemm_kernel_bf16_next_avx512(KC2, A, An, B, nv, c2, LDC, m, n, first, beta, bi, e, e ? res : NULL);
-                bad += memcmp(c1, c2, sizeof c1) != 0;
+                dt_gemm_kernel_bf16_avx512(KC2, A, B, nv, c1, LDC, m, n, k.first, k.beta, k.bias, e, e ? res : NULL);
+                dt_gemm_kernel_bf16_next_avx512(KC2, A, An, B, nv, c2, LDC, m, n, k.first, k.beta, k.bias, e,
+                                                e ? res : NULL);
+                bad_next += memcmp(c1, c2, sizeof c1) != 0;
             }
-    if (bad) fprintf(stderr, "next-panel kernel: %d cases differ\n", bad);
-    CHECK_EQ_INT(bad, 0);
+    if (bad_x || bad_next) fprintf(stderr, "x kernel: %d cases differ; next-panel kernel: %d\n", bad_x, bad_next);
+    CHECK_EQ_INT(bad_x, 0);
+    CHECK_EQ_INT(bad_next, 0);
 }
 
 /* A whole tile (8 rows, 48 columns, first block, beta 0) takes the store made once for the
@@ -398,8 +402,7 @@ int main(void)
     test_scaled_pack_matches_a_scaled_copy(fast);
     test_kernel_matches_reference(fast);
     test_narrow_matches_reference(fast);
-    test_x_kernel_matches_wide_and_narrow(fast);
-    test_next_kernel_matches_plain(fast);
+    test_x_and_next_kernels_match(fast);
     test_whole_tile_store_matches_row_store(fast);
     test_gemm_matches_rounded_reference(NULL);
     dt_pool *pool = NULL;

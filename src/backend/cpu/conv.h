@@ -63,7 +63,8 @@ typedef enum dt_conv_algo {
     DT_CONV_DW16 = 6,       /* direct, 16 channels per vector (depthwise only, conv_dw16.c) */
     DT_CONV_SMALLC = 7,     /* direct, few input channels, 3x3/5x5/7x7 stride 2 (conv_smallc.c) */
     DT_CONV_WINOGRAD2_BF16 = 8, /* F(2x2, 3x3) in bfloat16, on a->w_wino2 only (winograd.h) */
-    DT_CONV_WINOGRAD_BF16 = 9   /* F(4x4, 3x3) with bfloat16 GEMMs, on a->w_wino_bf16 only (winograd.h) */
+    DT_CONV_WINOGRAD_BF16 = 9,  /* F(4x4, 3x3) with bfloat16 GEMMs, on a->w_wino_bf16 only (winograd.h) */
+    DT_CONV_S2 = 10             /* direct 3x3 stride 2, output channels in lanes (conv_s2.c) */
 } dt_conv_algo;
 
 /* FusedConv's tactic ids on bfloat16 weights (layouts DT_CPU_PACK_GEMM_A_BF16*, which carry a
@@ -129,6 +130,12 @@ bool dt_cpu_dw16_applies(const dt_conv_geom *g);
 bool dt_cpu_dw16_pays(const dt_conv_geom *g);
 ductile_status dt_cpu_conv_dw16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 ductile_status dt_cpu_conv_dw16_scratch(const dt_conv_geom *g, int threads, size_t *bytes);
+
+/* Direct 3x3 stride-2 conv, 8 output pixels broadcast x 48 output channels in lanes a tile,
+ * any channel count, output channels a multiple of 16 (conv_s2.c). On packed float32 weights
+ * with AVX-512; else it runs the im2col GEMM (whose scratch it takes). */
+bool dt_cpu_conv_s2_applies(const dt_conv_geom *g);
+ductile_status dt_cpu_conv_s2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Direct 3x3, 5x5 or 7x7 stride-2 conv over at most 4 input channels (the stems of mobile nets
  * and ResNets; conv_smallc.c): 16 outputs of a row per vector, 16 output channels at a time, raw or

@@ -75,8 +75,9 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     for (int64_t i = 0; i < nt; i++) {
         /* On bfloat16 weights, a GEMM algorithm may run on their float32 copy. */
         int64_t t = bf16 && tactic[i] > DT_CONV_ON_F32 ? tactic[i] - DT_CONV_ON_F32 : tactic[i];
-        if (t < DT_CONV_AUTO || t > DT_CONV_WINOGRAD_BF16 || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)) ||
-            ((t == DT_CONV_WINOGRAD2_BF16 || t == DT_CONV_WINOGRAD_BF16) && packed != DT_CPU_PACK_GEMM_A_BF16_WINO))
+        if (t < DT_CONV_AUTO || t > DT_CONV_S2 || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)) ||
+            ((t == DT_CONV_WINOGRAD2_BF16 || t == DT_CONV_WINOGRAD_BF16) && packed != DT_CPU_PACK_GEMM_A_BF16_WINO) ||
+            (t == DT_CONV_S2 && packed != DT_CPU_PACK_GEMM_A))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
                            (long long)i, (long long)tactic[i]);
     }
@@ -473,7 +474,8 @@ static ductile_status dt_fc_run_scaled(const dt_conv_geom *g, const dt_conv_args
 static ductile_status dt_fc_algos_scratch(const dt_conv_geom *g, const dt_conv_args *a, int threads, size_t *bytes)
 {
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
-                                         DT_CONV_DW16, DT_CONV_SMALLC, DT_CONV_WINOGRAD2_BF16, DT_CONV_WINOGRAD_BF16};
+                                         DT_CONV_DW16, DT_CONV_SMALLC, DT_CONV_WINOGRAD2_BF16, DT_CONV_WINOGRAD_BF16,
+                                         DT_CONV_S2};
     *bytes = 0;
     /* On bfloat16 weights with a float32 copy, each algorithm on either. */
     for (int f32 = 0; f32 < 2; f32++) {
@@ -554,7 +556,7 @@ static bool dt_fc_takes(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_al
     bool packed = a->w_packed || a->w_bf16;
     return dt_cpu_conv_algo_applies(g, algo) && !(packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) &&
            !(packed && !a->w_wino && algo == DT_CONV_WINOGRAD) && !(!a->w_wino2 && algo == DT_CONV_WINOGRAD2_BF16) &&
-           !(!a->w_wino_bf16 && algo == DT_CONV_WINOGRAD_BF16);
+           !(!a->w_wino_bf16 && algo == DT_CONV_WINOGRAD_BF16) && !(!a->w_packed && algo == DT_CONV_S2);
 }
 
 /* The tactic a shape runs where the stored one's kernel takes only some sizes of the layer
@@ -640,6 +642,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     case DT_CONV_WINOGRAD: return "winograd";
     case DT_CONV_WINOGRAD2_BF16: return "winograd2.bf16";
     case DT_CONV_WINOGRAD_BF16: return "winograd.bf16";
+    case DT_CONV_S2: return "direct_s2";
     default:
         if (one) return fp16 ? "gemm1x1.fp16" : bf16 ? "gemm1x1.bf16" : "gemm1x1";
         return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "im2col";
@@ -759,6 +762,13 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
     if (n < cap && dt_cpu_conv_smallc_applies(&g) && layout != DT_CPU_PACK_GEMM_A_FP16 &&
         (layout != DT_CPU_PACK_GEMM_A_BF16 || dt_cpu_has_bf16()))
         ids[n++] = DT_CONV_SMALLC;
+    /* The direct stride-2 3x3 on packed float32 weights with AVX-512 (conv_s2.c), for output
+     * rows of at least 16 pixels: on narrower ones every tile is an edge tile and each row
+     * reads all the weights again (resnet50's 14x14 -> 7x7: timed faster alone, 1.04 -> 1.19
+     * ms in the network, where its 9.4 MB of weights come from memory). */
+    if (n < cap && layout == DT_CPU_PACK_GEMM_A && dt_cpu_conv_s2_applies(&g) && g.out[1] >= 16 &&
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+        ids[n++] = DT_CONV_S2;
     /* On bfloat16 weights, the same GEMM algorithms (and the direct one) on their float32
      * copy: the timer keeps the layer float32 where that is faster. */
     if (layout == DT_CPU_PACK_GEMM_A_BF16 || layout == DT_CPU_PACK_GEMM_A_BF16_WINO) {

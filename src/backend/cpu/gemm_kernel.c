@@ -289,29 +289,14 @@ dt_gemm_kernel_x_fn dt_gemm_kernel_x_select(void)
     return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_x_avx512 : NULL;
 }
 
-/* The pf kernel's bodies for one a_next: NULL a constant, so the k loop of the tiles that
- * prefetch no A panel (all but a panel-order block's first panel) carries no test for it
- * (resnet50's 56x56 1x1s, K 64-256: 5-7% slower with the test). */
-static __attribute__((noinline)) DT_AVX512 void
-dt_gemm_pf_bodies(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
-                  bool first, float beta, const float *bias, const dt_epilogue *epi, const float *res, const float *pf,
-                  int64_t pf_ld, int64_t pf_rows, const float *a_next)
-{
-    if (nv == 3)
-        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
-                            pf_ld, pf_rows);
-    else if (nv == 2)
-        dt_gemm_avx512_body(8, 2, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
-                            pf_ld, pf_rows);
-    else
-        dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, NULL, true, pf,
-                            pf_ld, pf_rows);
-}
-
-static __attribute__((noinline)) DT_AVX512 void
-dt_gemm_pf_bodies_a(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
-                  bool first, float beta, const float *bias, const dt_epilogue *epi, const float *res, const float *pf,
-                  int64_t pf_ld, int64_t pf_rows, const float *a_next)
+/* The pf kernel's bodies for one a_next. Each caller below is a function of its own, the
+ * plain one passing NULL as a constant, so the k loop of the tiles that prefetch no A panel
+ * (all but a panel-order block's first panel) carries no test for it (resnet50's 56x56 1x1s,
+ * K 64-256: 5-7% slower with the test; both inlined into one function, 20% slower). */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_gemm_pf_nv(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+              bool first, float beta, const float *bias, const dt_epilogue *epi, const float *res, const float *pf,
+              int64_t pf_ld, int64_t pf_rows, const float *a_next)
 {
     if (nv == 3)
         dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, true, pf,
@@ -324,15 +309,31 @@ dt_gemm_pf_bodies_a(int64_t kc, const float *a, const float *b, int64_t ldb, int
                             pf_ld, pf_rows);
 }
 
+static __attribute__((noinline)) DT_AVX512 void
+dt_gemm_pf_plain(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                 bool first, float beta, const float *bias, const dt_epilogue *epi, const float *res, const float *pf,
+                 int64_t pf_ld, int64_t pf_rows)
+{
+    dt_gemm_pf_nv(kc, a, b, ldb, nv, c, ldc, m, n, first, beta, bias, epi, res, pf, pf_ld, pf_rows, NULL);
+}
+
+static __attribute__((noinline)) DT_AVX512 void
+dt_gemm_pf_next(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
+                bool first, float beta, const float *bias, const dt_epilogue *epi, const float *res, const float *pf,
+                int64_t pf_ld, int64_t pf_rows, const float *a_next)
+{
+    dt_gemm_pf_nv(kc, a, b, ldb, nv, c, ldc, m, n, first, beta, bias, epi, res, pf, pf_ld, pf_rows, a_next);
+}
+
 DT_AVX512 void dt_gemm_kernel_pf_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                         int64_t ldc, int m, int n, bool first, float beta, const float *bias,
                                         const dt_epilogue *epi, const float *res, const float *pf, int64_t pf_ld,
                                         int64_t pf_rows, const float *a_next)
 {
     if (a_next)
-        dt_gemm_pf_bodies_a(kc, a, b, ldb, nv, c, ldc, m, n, first, beta, bias, epi, res, pf, pf_ld, pf_rows, a_next);
+        dt_gemm_pf_next(kc, a, b, ldb, nv, c, ldc, m, n, first, beta, bias, epi, res, pf, pf_ld, pf_rows, a_next);
     else
-        dt_gemm_pf_bodies(kc, a, b, ldb, nv, c, ldc, m, n, first, beta, bias, epi, res, pf, pf_ld, pf_rows, NULL);
+        dt_gemm_pf_plain(kc, a, b, ldb, nv, c, ldc, m, n, first, beta, bias, epi, res, pf, pf_ld, pf_rows);
 }
 
 dt_gemm_kernel_pf_fn dt_gemm_kernel_pf_select(void)
