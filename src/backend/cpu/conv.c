@@ -41,7 +41,8 @@ enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
  * 75; 64->256 at 120x120 unchanged. Not the prefetches for the near ones above: there they
  * only cost (144->24 at 56x56: -5%). */
 
-/* On AMD's Zen 5 (family 0x1A) and later, none of the "near" rules above: every 1x1 reads B
+/* Whether the CPU takes the rules measured on AMD's Zen 5 (family 0x1A) and later. There,
+ * none of the "near" rules above: every 1x1 reads B
  * in place with the prefetch (and so panel by panel, gemm.c). Measured there
  * (bench_conv_layers, 1 thread, Relu, session 30), near -> prefetched: resnet50's 64->256 and
  * 64->64 at 56x56 209 -> 252 and 208 -> 249 GFLOP/s, 128->512 at 28x28 216 -> 262, 1024->256
@@ -52,7 +53,7 @@ enum { DT_CONV_DIRECT_B_K = DT_GEMM_KC, DT_CONV_DIRECT_B_K_PX = 8192 };
  * (144->24 at 56x56: -5%), and stay there and on other CPUs. The same bits either way (the K
  * blocks do not depend on the prefetch: gemm.c, dt_gemm_kc). The cpuid is read once (a VM
  * exit each time) and kept. */
-static bool dt_conv_b_prefetch_always(void)
+static bool dt_conv_zen5_rules(void)
 {
     static int known = -1;  /* -1 unknown, else 0 or 1; relaxed atomics: any thread may set it */
     int v = __atomic_load_n(&known, __ATOMIC_RELAXED);
@@ -312,13 +313,13 @@ static bool dt_conv_is_pointwise(const dt_conv_geom *g)
  * lost on 2 (0.486 -> 0.524: the product then splits by rows, each thread reading the whole
  * copy, half of it written by the other core); without the prefetch the copy, a pass of its
  * own over an input from memory, lost at batch 8 (56x56 alone 7.37 -> 7.95 ms). That was Zen 4;
- * on Zen 5 (dt_conv_b_prefetch_always) 256 channels a group suffice: resnet50's 256 -> 512 at
+ * on Zen 5 (dt_conv_zen5_rules) 256 channels a group suffice: resnet50's 256 -> 512 at
  * 56x56 (bench_conv_layers, session 31) 0.995 -> 0.808 ms on 1 thread, 0.488 -> 0.407 on 2,
  * 0.550 -> 0.459 with its input from memory. */
 static bool dt_conv_is_subsampled(const dt_conv_geom *g)
 {
     return g->k[0] == 1 && g->k[1] == 1 && (g->s[0] > 1 || g->s[1] > 1) && g->pb[0] == 0 && g->pb[1] == 0 &&
-           g->pe[0] == 0 && g->pe[1] == 0 && g->c / g->group >= (dt_conv_b_prefetch_always() ? DT_GEMM_KC : DT_GEMM_KC_DEEP);
+           g->pe[0] == 0 && g->pe[1] == 0 && g->c / g->group >= (dt_conv_zen5_rules() ? DT_GEMM_KC : DT_GEMM_KC_DEEP);
 }
 
 /* Bytes of one image's subsampled channels of a group (0 unless dt_conv_is_subsampled),
@@ -465,7 +466,7 @@ static ductile_status dt_im2col_image(const dt_conv_geom *g, const dt_conv_args 
     bool direct = dt_conv_is_pointwise(g) || sub;
     /* B's plane: the image's, or the subsampled one's */
     int64_t b_px = sub ? out_px : in_px;
-    bool near_b = !dt_conv_b_prefetch_always() &&
+    bool near_b = !dt_conv_zen5_rules() &&
                   (b_px <= DT_CONV_DIRECT_B_PX || (mg <= DT_CONV_DIRECT_B_M && b_px <= DT_CONV_DIRECT_B_M_PX) ||
                    (K <= DT_CONV_DIRECT_B_K && b_px <= DT_CONV_DIRECT_B_K_PX));
     __builtin_cpu_init();

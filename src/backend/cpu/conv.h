@@ -135,6 +135,8 @@ ductile_status dt_cpu_conv_dw16_scratch(const dt_conv_geom *g, int threads, size
  * any channel count, output channels a multiple of 16 (conv_s2.c). On packed float32 weights
  * with AVX-512; else it runs the im2col GEMM (whose scratch it takes). */
 bool dt_cpu_conv_s2_applies(const dt_conv_geom *g);
+/* Whether this CPU runs its kernel (AVX-512F and DQ). */
+bool dt_cpu_conv_s2_cpu(void);
 ductile_status dt_cpu_conv_s2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Direct 3x3, 5x5 or 7x7 stride-2 conv over at most 4 input channels (the stems of mobile nets

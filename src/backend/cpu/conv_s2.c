@@ -5,7 +5,8 @@
  * channels, [k][8]: two strips' 256-bit rows make one vector), 24 FMAs for 14 loads. The padded
  * conv (conv_padded.c) instead splits the image into its stride phases, computes over the
  * phases' padded width and copies the rows out; here there is no copy either way: yolo's 16 ->
- * 32 at 240x176 0.50 -> 0.39 ms, 64 -> 128 at 60x44 0.44 -> 0.39 (1 thread, Zen 5).
+ * 32 at 240x176 0.567 -> 0.471 ms in the network, 64 -> 128 at 60x44 0.504 -> 0.461 (layer
+ * minima, 1 thread, Zen 5).
  *
  * Each output: an FMA chain over the taps in (c, ky, kx) order from zero (taps left or right
  * of the image multiply a zero, rows above or below are skipped), + bias, then the epilogue
@@ -139,11 +140,15 @@ static DT_S2_AVX512 void dt_s2_rows(void *arg, int64_t r0, int64_t r1, int tid)
             }
 }
 
-ductile_status dt_cpu_conv_s2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+bool dt_cpu_conv_s2_cpu(void)
 {
     __builtin_cpu_init();
-    if (!a->w_packed || !dt_cpu_conv_s2_applies(g) || !__builtin_cpu_supports("avx512f") ||
-        !__builtin_cpu_supports("avx512dq"))
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
+}
+
+ductile_status dt_cpu_conv_s2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    if (!a->w_packed || !dt_cpu_conv_s2_applies(g) || !dt_cpu_conv_s2_cpu())
         return dt_cpu_conv_run_algo(g, a, DT_CONV_IM2COL, pool);
     dt_s2_job j = {g, a};
     dt_parallel_for(pool, g->batch * g->out[0], 1, dt_s2_rows, &j);

@@ -766,8 +766,7 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
      * rows of at least 16 pixels: on narrower ones every tile is an edge tile and each row
      * reads all the weights again (resnet50's 14x14 -> 7x7: timed faster alone, 1.04 -> 1.19
      * ms in the network, where its 9.4 MB of weights come from memory). */
-    if (n < cap && layout == DT_CPU_PACK_GEMM_A && dt_cpu_conv_s2_applies(&g) && g.out[1] >= 16 &&
-        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq"))
+    if (n < cap && layout == DT_CPU_PACK_GEMM_A && dt_cpu_conv_s2_applies(&g) && g.out[1] >= 16 && dt_cpu_conv_s2_cpu())
         ids[n++] = DT_CONV_S2;
     /* On bfloat16 weights, the same GEMM algorithms (and the direct one) on their float32
      * copy: the timer keeps the layer float32 where that is faster. */
