@@ -97,6 +97,12 @@ static void pass(const setup *s, int which)
             dt_gemm_kernel_pf_avx512(K, a, s->b, 48, 3, c, LDC, 8, 48, true, 0, s->bias, &s->epi, NULL, s->b, 48, K / P,
                                      an);
             break;
+        case 6:
+            dt_gemm_kernel_rows_avx512(K, a, K, s->b, 48, 3, c, LDC, 8, 48, true, 0, s->bias);
+            break;
+        case 7:
+            dt_gemm_kernel_rows_avx512_epi(K, a, K, s->b, 48, 3, c, LDC, 8, 48, true, 0, s->bias, &s->epi, NULL);
+            break;
         default:
             dt_gemm_kernel_x_avx512(K, a, an, s->b, 48, 3, 48, s->b, 16, s->nx, c, LDC, 8, true, 0, s->bias,
                                     &s->epi, NULL);
@@ -107,7 +113,8 @@ static void pass(const setup *s, int which)
 
 int main(int argc, char **argv)
 {
-    static const char *names[] = {"bf16", "bf16_next", "bf16_x", "f32_epi", "f32_pf", "f32_pf_next", "f32_x"};
+    static const char *names[] = {"bf16",     "bf16_next", "bf16_x",       "f32_epi", "f32_pf",
+                                  "f32_pf_next", "f32_rows", "f32_rows_epi", "f32_x"};
     int ks[16] = {32, 64, 256}, nk = 3;
     if (argc > 1)
         for (nk = 0; nk < argc - 1 && nk < 16; nk++) ks[nk] = atoi(argv[nk + 1]);
@@ -125,11 +132,11 @@ int main(int argc, char **argv)
         for (int i = 0; i < 8 * K * (P + 1); i++) s.a[i] = 1.0f, s.ah[i] = 0x3f80;
         for (int i = 0; i < 64 * K; i++) s.b[i] = 1.0f, s.bh[i] = 0x3f80;
         for (int i = 0; i < 8 * P; i++) s.bias[i] = 0.5f;
-        for (int which = 0; which < 7; which++) {
+        for (int which = 0; which < 9; which++) {
             bool bf16 = which < 3;
             if (bf16 && !pk_bf16) continue;
             for (int nx = 0; nx <= 4; nx++) {
-                bool x = which == 2 || which == 6;
+                bool x = which == 2 || which == 8;
                 if (x ? nx == 0 : nx > 0) continue;
                 s.nx = nx;
                 double best = 1e9;

@@ -62,6 +62,9 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 }
 
 #define DT_AVX512 __attribute__((target("avx512f,fma")))
+/* The 256-bit bodies (the narrow kernel's 8-row accumulators): without AVX512VL only ymm0-15
+ * exist for them, and the 24-28 registers of a body spilled (session 32). */
+#define DT_AVX512VL __attribute__((target("avx512f,avx512vl,fma")))
 
 /* One body per (rows, vectors) pair so the accumulators stay in registers; a short edge tile
  * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */
@@ -513,7 +516,7 @@ dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void)
  * at a + p*lda) and NC columns fixed per body. The P panels' chains are independent, so the
  * FMAs of one k overlap instead of each column waiting out the FMA latency of the last k (one
  * panel and one column: one FMA per 4 cycles, the cost of a sixth of a 48-column panel). */
-static inline __attribute__((always_inline)) DT_AVX512 void
+static inline __attribute__((always_inline)) DT_AVX512VL void
 dt_gemm_narrow_body(const int P, const int nc, int64_t kc, const float *a, int64_t lda, const float *b,
                     int64_t ldb, float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
 {
@@ -533,6 +536,7 @@ dt_gemm_narrow_body(const int P, const int nc, int64_t kc, const float *a, int64
             for (int j = 0; j < nc; j++) acc[p][j] = _mm256_fmadd_ps(ak, bk[j], acc[p][j]);
         }
     }
+#pragma GCC unroll 8
     for (int p = 0; p < P; p++) {
         int mp = m - p * 8 < 8 ? m - p * 8 : 8;
         float *cp = c + p * 8 * ldc;
@@ -559,7 +563,7 @@ dt_gemm_narrow_body(const int P, const int nc, int64_t kc, const float *a, int64
 }
 
 /* P panels at a time, P as large as the registers allow (P * NC accumulators of 32). */
-static inline __attribute__((always_inline)) DT_AVX512 void
+static inline __attribute__((always_inline)) DT_AVX512VL void
 dt_gemm_narrow_cols(const int nc, int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
                     int64_t ldc, int m, bool first, float beta, const float *bias)
 {
@@ -583,7 +587,7 @@ dt_gemm_narrow_cols(const int nc, int64_t kc, const float *a, int64_t lda, const
                             bias ? bias + p * 8 : NULL);
 }
 
-DT_AVX512 void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
+DT_AVX512VL void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
                                                    int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
                                                    float beta, const float *bias)
 {
@@ -595,7 +599,7 @@ DT_AVX512 void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, i
     }
 }
 
-DT_AVX512 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
+DT_AVX512VL void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
                                             float *c, int64_t ldc, int m, int n, bool first, float beta,
                                             const float *bias)
 {
@@ -606,13 +610,14 @@ DT_AVX512 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const fl
 dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_narrow_panels_avx512 : NULL;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? dt_gemm_kernel_narrow_panels_avx512
+                                                                                  : NULL;
 }
 
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_narrow_avx512 : NULL;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? dt_gemm_kernel_narrow_avx512 : NULL;
 }
 
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void)
