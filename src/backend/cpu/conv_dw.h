@@ -99,6 +99,17 @@ static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
     return (__mmask16)(((1u << hi) - 1) & ~((1u << lo) - 1));
 }
 
+/* The 16 floats at column c0 of an image row of iw, zeros outside it: a plain load where all
+ * 16 lie inside. Masked loads that miss the caches are slow on Zen 5, even with every lane
+ * set (no prefetch behind them?): the stems' row split read a cold input image at a third of
+ * the speed (conv_smallc.c). */
+static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_row_load(const float *row, int64_t c0,
+                                                                                      int64_t iw)
+{
+    if (c0 >= 0 && c0 + 16 <= iw) return _mm512_loadu_ps(row + c0);
+    return _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), row + c0);
+}
+
 /* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
  * output's window: three loads (p[0..47]) instead of two per tap, the taps picked by permutes:
  * tap 0 the even lanes

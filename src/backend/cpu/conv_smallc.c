@@ -144,7 +144,9 @@ DT_SMALLC_FNS(7, 1)
 
 /* Input rows [iy0, iy1) of every channel of image b split into their padded even and odd
  * columns, into xs (dt_smallc_split_taps' layout): 16 of each from 32 padded columns, masked
- * loads giving the padding's zeros. At stride 1 each row padded into the first half. */
+ * loads giving the padding's zeros at the row's ends only (dt_dw_row_load: yolo's 3 -> 16
+ * stem at 480x480, cold input, 1 thread, Zen 5: split 0.356 -> 0.142 ms, the conv 0.649 ->
+ * 0.445). At stride 1 each row padded into the first half. */
 __attribute__((target("avx512f"))) static void dt_smallc_split_band(const dt_smallc_job *j, float *xs, int64_t b,
                                                                     int64_t iy0, int64_t iy1)
 {
@@ -159,12 +161,11 @@ __attribute__((target("avx512f"))) static void dt_smallc_split_band(const dt_sma
             for (int64_t i = 0; i < half && g->s[1] == 1; i += 16) {
                 int64_t c0 = i - g->pb[1];   /* the image column of padded column i */
                 __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
-                _mm512_mask_storeu_ps(e + i, m, _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0));
+                _mm512_mask_storeu_ps(e + i, m, dt_dw_row_load(x, c0, iw));
             }
             for (int64_t i = 0; i < half && g->s[1] == 2; i += 16) {
                 int64_t c0 = 2 * i - g->pb[1];   /* the image column of padded column 2i */
-                __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
-                __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
+                __m512 v0 = dt_dw_row_load(x, c0, iw), v1 = dt_dw_row_load(x, c0 + 16, iw);
                 __mmask16 m = half - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (half - i)) - 1);
                 _mm512_mask_storeu_ps(e + i, m, _mm512_permutex2var_ps(v0, even, v1));
                 _mm512_mask_storeu_ps(o + i, m, _mm512_permutex2var_ps(v0, odd, v1));

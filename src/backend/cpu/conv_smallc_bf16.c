@@ -35,7 +35,7 @@ int64_t dt_smallc_bf16_row(const dt_conv_geom *g)
 
 /* Input rows [iy0, iy1) of every channel of image b as rows of pairs into xs (rows of
  * j->half dwords, dt_smallc_band_rows per channel): at stride 2 pair i = padded columns (2i,
- * 2i + 1), at stride 1 (i, i + 1); masked loads give the padding's zeros. */
+ * 2i + 1), at stride 1 (i, i + 1); masked loads give the padding's zeros (dt_dw_row_load). */
 DT_SC16 static void dt_smallc_bf16_rows(const dt_smallc_job *j, uint32_t *xs, int64_t b, int64_t iy0, int64_t iy1)
 {
     const dt_conv_geom *g = j->g;
@@ -52,13 +52,11 @@ DT_SC16 static void dt_smallc_bf16_rows(const dt_smallc_job *j, uint32_t *xs, in
             for (int64_t i = 0; i < np; i += 16) {
                 if (g->s[1] == 2) {
                     int64_t c0 = 2 * i - g->pb[1];   /* the image column of padded column 2i */
-                    __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
-                    __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 16, iw), x + c0 + 16);
+                    __m512 v0 = dt_dw_row_load(x, c0, iw), v1 = dt_dw_row_load(x, c0 + 16, iw);
                     _mm512_storeu_si512(d + i, (__m512i)_mm512_cvtne2ps_pbh(v1, v0));
                 } else {
                     int64_t c0 = i - g->pb[1];       /* the image column of padded column i */
-                    __m512 v0 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), x + c0);
-                    __m512 v1 = _mm512_maskz_loadu_ps(dt_dw_row_mask(c0 + 1, iw), x + c0 + 1);
+                    __m512 v0 = dt_dw_row_load(x, c0, iw), v1 = dt_dw_row_load(x, c0 + 1, iw);
                     _mm512_storeu_si512(d + i, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(v1, v0)));
                 }
             }
