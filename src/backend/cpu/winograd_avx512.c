@@ -83,9 +83,11 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
             }
             for (int64_t x = 0; x < xs; x += 16) {
                 __mmask16 m = dt_wino_cols(x, lo, hi);
+                /* plain loads inside the row (dt_dw_row_load: masked ones are slow on a miss) */
+                bool whole = x >= lo && x + 16 <= hi;
                 __m512 d[6];
                 for (int j = 0; j < 6; j++)
-                    d[j] = in[j] ? _mm512_maskz_loadu_ps(m, row[j] + x) : _mm512_setzero_ps();
+                    d[j] = !in[j] ? _mm512_setzero_ps() : whole ? _mm512_loadu_ps(row[j] + x) : _mm512_maskz_loadu_ps(m, row[j] + x);
                 __m512 a = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[2], d[4]);
                 __m512 b = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[1], d[3]);
                 __m512 cc = _mm512_sub_ps(d[4], d[2]);
