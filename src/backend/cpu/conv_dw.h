@@ -110,6 +110,12 @@ static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_row
     return _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), row + c0);
 }
 
+/* A masked load as a plain one where every lane is set (dt_dw_row_load's reason). */
+static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_mload(__mmask16 m, const float *p)
+{
+    return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
+
 /* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
  * output's window: three loads (p[0..47]) instead of two per tap, the taps picked by permutes:
  * tap 0 the even lanes
