@@ -189,7 +189,7 @@ dt_dw_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, float b, 
             } else {
 #pragma GCC unroll 5
                 for (int kx = 0; kx < K; kx++) {
-                    t[kx] = P ? dt_dw_mload(mk[kx], row + ox + kx * D) : _mm512_loadu_ps(row + ox + kx * D);
+                    t[kx] = P ? dt_mload(mk[kx], row + ox + kx * D) : _mm512_loadu_ps(row + ox + kx * D);
                     /* Keep the tap in a register: GCC otherwise folds the load into each of
                      * the up to R FMAs that use it, and R unaligned loads per tap made the 3x3
                      * 30% slower than loading once. */
@@ -335,8 +335,8 @@ dt_dw_narrow_rows(const dt_dw_job *j, const float *x, const __m512 *wv, float b,
         int64_t iy = oy + i - j->g->pb[0];
         bool in = iy >= 0 && iy < ih;
         __m512i l[2];
-        l[0] = !in ? zero : _mm512_castps_si512(dt_dw_mload(NV == 1 ? mlast : 0xffff, x + iy * iw));
-        if (NV == 2) l[1] = !in ? zero : _mm512_castps_si512(dt_dw_mload(mlast, x + iy * iw + 16));
+        l[0] = !in ? zero : _mm512_castps_si512(dt_mload(NV == 1 ? mlast : 0xffff, x + iy * iw));
+        if (NV == 2) l[1] = !in ? zero : _mm512_castps_si512(dt_mload(mlast, x + iy * iw + 16));
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             /* lane x: column x - 1 (the previous vector's last lane, or the left padding),
@@ -410,7 +410,7 @@ dt_dw_wide_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, floa
             __m512 t[3];
             if (S == 1) {
                 /* lane x: column c0 + x - 1, c0 + x, c0 + x + 1 */
-                __m512i l = cur[i], ln = row ? _mm512_castps_si512(dt_dw_mload(m1, row + c0 + 16)) : zero;
+                __m512i l = cur[i], ln = row ? _mm512_castps_si512(dt_mload(m1, row + c0 + 16)) : zero;
                 t[0] = _mm512_castsi512_ps(_mm512_alignr_epi32(l, prev[i], 15));
                 t[1] = _mm512_castsi512_ps(l);
                 t[2] = _mm512_castsi512_ps(_mm512_alignr_epi32(ln, l, 1));
@@ -420,8 +420,8 @@ dt_dw_wide_rows(const dt_dw_job *j, const dt_dw_src *src, const __m512 *wv, floa
                 /* lane x: column c0 + 2x - 1, c0 + 2x, c0 + 2x + 1 */
                 __m512i l = zero, ln = zero;
                 if (row) {
-                    l = _mm512_castps_si512(dt_dw_mload(m0, row + c0));
-                    ln = _mm512_castps_si512(dt_dw_mload(m1, row + c0 + 16));
+                    l = _mm512_castps_si512(dt_mload(m0, row + c0));
+                    ln = _mm512_castps_si512(dt_mload(m1, row + c0 + 16));
                 }
                 __m512i o = _mm512_permutex2var_epi32(l, odd, ln);
                 t[1] = _mm512_castsi512_ps(_mm512_permutex2var_epi32(l, even, ln));
@@ -508,8 +508,8 @@ dt_dw_pairs_taps(const float *xc, int64_t ra, int64_t rb, int64_t ih, int64_t iw
                  __m512 *t)
 {
     __m512 zero = _mm512_setzero_ps();
-    __m512 va = ra >= 0 && ra < ih ? dt_dw_mload(mrow, xc + ra * iw) : zero;
-    __m512 vb = rb >= 0 && rb < ih ? dt_dw_mload(mrow, xc + rb * iw) : zero;
+    __m512 va = ra >= 0 && ra < ih ? dt_mload(mrow, xc + ra * iw) : zero;
+    __m512 vb = rb >= 0 && rb < ih ? dt_mload(mrow, xc + rb * iw) : zero;
 #pragma GCC unroll 3
     for (int kx = 0; kx < 3; kx++) t[kx] = _mm512_permutex2var_ps(va, idx[kx], vb);
 }

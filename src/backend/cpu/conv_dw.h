@@ -7,6 +7,7 @@
 
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/exp_approx.h"
+#include "backend/cpu/simd_load.h"
 
 #include <immintrin.h>
 #include <stdbool.h>
@@ -33,7 +34,7 @@ dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const floa
 {
     if (res)
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) acc[r] = _mm512_add_ps(acc[r], _mm512_maskz_loadu_ps(m, res + r * ld));
+        for (int r = 0; r < R; r++) acc[r] = _mm512_add_ps(acc[r], dt_mload(m, res + r * ld));
     __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1.0f);
     switch (act) {
     case DT_ACT_RELU:
@@ -100,20 +101,12 @@ static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
 }
 
 /* The 16 floats at column c0 of an image row of iw, zeros outside it: a plain load where all
- * 16 lie inside. Masked loads that miss the caches are slow on Zen 5, even with every lane
- * set (no prefetch behind them?): the stems' row split read a cold input image at a third of
- * the speed (conv_smallc.c). */
+ * 16 lie inside (simd_load.h). */
 static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_row_load(const float *row, int64_t c0,
                                                                                       int64_t iw)
 {
     if (c0 >= 0 && c0 + 16 <= iw) return _mm512_loadu_ps(row + c0);
     return _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), row + c0);
-}
-
-/* A masked load as a plain one where every lane is set (dt_dw_row_load's reason). */
-static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_mload(__mmask16 m, const float *p)
-{
-    return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
 }
 
 /* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first
@@ -133,8 +126,7 @@ dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0,
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
     const __m512i down = _mm512_set_epi32(0, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1);
-    __m512 v0 = _mm512_maskz_loadu_ps(m0, p), v1 = _mm512_maskz_loadu_ps(m1, p + 16);
-    __m512 v2 = _mm512_maskz_loadu_ps(m2, p + 32);
+    __m512 v0 = dt_mload(m0, p), v1 = dt_mload(m1, p + 16), v2 = dt_mload(m2, p + 32);
     t[0] = _mm512_permutex2var_ps(v0, even, v1);
     if (D == 1 && K > 1) t[1] = _mm512_permutex2var_ps(v0, odd, v1);
 #pragma GCC unroll 5

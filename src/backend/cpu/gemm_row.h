@@ -7,6 +7,7 @@
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/exp_approx.h"
+#include "backend/cpu/simd_load.h"
 
 #include <immintrin.h>
 #include <stdbool.h>
@@ -58,13 +59,13 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
         if (first) {
             r = _mm512_add_ps(r, _mm512_set1_ps(bias));
             if (beta != 0.0f)
-                r = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(k, c + v * 16), r);
+                r = _mm512_fmadd_ps(_mm512_set1_ps(beta), dt_mload(k, c + v * 16), r);
         } else {
-            r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, c + v * 16));
+            r = _mm512_add_ps(r, dt_mload(k, c + v * 16));
         }
         if (epi) {
-            if (epi->col_bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, epi->col_bias + v * 16));
-            if (res) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(k, res + v * 16));
+            if (epi->col_bias) r = _mm512_add_ps(r, dt_mload(k, epi->col_bias + v * 16));
+            if (res) r = _mm512_add_ps(r, dt_mload(k, res + v * 16));
             if (epi->act == DT_ACT_RELU) {
                 r = _mm512_max_ps(r, _mm512_setzero_ps());
             } else if (epi->act == DT_ACT_CLIP) {
