@@ -174,10 +174,10 @@ dt_gemm_avx512_body(const int mr, const int nv, int64_t kc, const float *a, cons
     }
     /* A whole 8-row tile of the first block with beta 0 and Relu, Clip, HardSwish, HardSigmoid or
      * no activation (every 1x1 and im2col conv of resnet50, mobilenet_v2 and seg_lraspp): the
-     * store decided once for the tile. Not in the x kernel's bodies (tile_store false): there it
-     * slowed the strips of few panels (Winograd and the 7x7/14x14 layers) by 3-7%, as inlining
-     * changed their allocation; in its nx = 0 body (dt_gemm_kernel_next_avx512) it measured
-     * neutral (session 24), and that body stays the row store test_gemm_tile_store compares. */
+     * store decided once for the tile. In the x kernel's bodies since session 32, each a
+     * function of its own (inlined together it slowed the strips of few panels by 3-7%, session
+     * 24); its nx = 0 body (dt_gemm_kernel_next_avx512) keeps the row store, which
+     * test_gemm_tile_store compares. */
     if (whole) {
         dt_gemm_tile_store(acc, nv, c, ldc, bias, epi, res, nt);
     } else {
@@ -278,6 +278,25 @@ dt_gemm_kernel_next_avx512(int64_t kc, const float *a, const float *a_next, cons
         dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
 }
 
+
+/* The x kernel's bodies, each a function of its own, with the whole-tile store: inlined side by
+ * side in one function, the tile store slowed them (session 24, below) and their allocation
+ * was poor; alone, in cache (bench_kernels, K = 64, Zen 5): 78-81% -> 88-90% of peak, K = 256
+ * 90-92% -> 94-96%. */
+#define DT_GEMM_X(NX)                                                                                            \
+    static __attribute__((noinline)) DT_AVX512 void dt_gemm_x##NX(                                               \
+        int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb, const float *xb, int64_t xld, \
+        float *c, int64_t ldc, int m, bool first, float beta, const float *bias, const dt_epilogue *epi,         \
+        const float *res)                                                                                        \
+    {                                                                                                            \
+        dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, 48, first, beta, bias, epi, res, NX, xb, xld, a_next, \
+                            true, NULL, 0, 0);                                                                   \
+    }
+DT_GEMM_X(1)
+DT_GEMM_X(2)
+DT_GEMM_X(3)
+DT_GEMM_X(4)
+
 DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *a_next, const float *b, int64_t ldb,
                                        int nv, int n, const float *xb, int64_t xld, int nx, float *c, int64_t ldc,
                                        int m, bool first, float beta, const float *bias, const dt_epilogue *epi,
@@ -287,12 +306,11 @@ DT_AVX512 void dt_gemm_kernel_x_avx512(int64_t kc, const float *a, const float *
         dt_gemm_kernel_next_avx512(kc, a, a_next, b, ldb, nv, n, c, ldc, m, first, beta, bias, epi, res);
         return;
     }
-    enum { N = 3 * 16 };
     switch (nx) {
-    case 1: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 1, xb, xld, a_next, false, NULL, 0, 0); break;
-    case 2: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 2, xb, xld, a_next, false, NULL, 0, 0); break;
-    case 3: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 3, xb, xld, a_next, false, NULL, 0, 0); break;
-    default: dt_gemm_avx512_body(8, 3, kc, a, b, ldb, c, ldc, m, N, first, beta, bias, epi, res, 4, xb, xld, a_next, false, NULL, 0, 0); break;
+    case 1: dt_gemm_x1(kc, a, a_next, b, ldb, xb, xld, c, ldc, m, first, beta, bias, epi, res); break;
+    case 2: dt_gemm_x2(kc, a, a_next, b, ldb, xb, xld, c, ldc, m, first, beta, bias, epi, res); break;
+    case 3: dt_gemm_x3(kc, a, a_next, b, ldb, xb, xld, c, ldc, m, first, beta, bias, epi, res); break;
+    default: dt_gemm_x4(kc, a, a_next, b, ldb, xb, xld, c, ldc, m, first, beta, bias, epi, res); break;
     }
 }
 
