@@ -137,7 +137,7 @@ int main(int argc, char **argv)
             if (bf16 && !pk_bf16) continue;
             for (int nx = 0; nx <= 4; nx++) {
                 bool x = which == 2 || which == 8;
-                if (x ? nx == 0 : nx > 0) continue;
+                if (x ? nx == 0 && which == 2 : nx > 0) continue;
                 s.nx = nx;
                 double best = 1e9;
                 for (int r = 0; r < ROUNDS; r++) {
