@@ -138,6 +138,10 @@ $(BUILD)/tests/%: tests/c/%.c tests/c/*.h tools/*.c tools/*.h $(BUILD)/libductil
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fvisibility=default -Itests/c -o $@ $< $(BUILD)/libductile.a $(LDLIBS)
 
+# The kernel bench (bench/bench_kernels.c: each GEMM micro-kernel in cache against the peak).
+$(BUILD)/bench_kernels: bench/bench_kernels.c $(BUILD)/libductile.a
+	$(CC) $(CFLAGS) -fvisibility=default -o $@ $< $(BUILD)/libductile.a $(LDLIBS)
+
 # test_cuda_no_alloc counts ductile's calls: it interposes the CUDA runtime, so it links the
 # shared one, and wraps the cuDNN / cuBLASLt calls its WRAP(C_OBJ, ...) lines name.
 NO_ALLOC_WRAPS := ${shell sed -En 's/^WRAP[(]C_OBJ, *[^,]+, *([A-Za-z0-9_]+),.*/-Wl,--wrap=\1/p' tests/c/test_cuda_no_alloc.c}

@@ -2,8 +2,7 @@
  * peak, measured in the same process: a kernel far below 100% with A, B and C in L1/L2 has a
  * code problem (an accumulator spilled to the stack by the register allocator, session 32),
  * not a memory one.
- *   make && gcc -std=c11 -D_GNU_SOURCE -O2 -Iinclude -Isrc bench/bench_kernels.c build/libductile.a \
- *       -lm -pthread -ljpeg -lpng -ltiff -lwebpdemux -lwebp -lopenjp2 -o build/bench_kernels
+ *   make build/bench_kernels
  *   build/bench_kernels [K ...]   (default K = 32 64 256)
  * Each line: 32 tiles of 8 x 48 (plus nx extra columns for the x kernels) over one B panel,
  * ReLU epilogue and bias, best of 300 passes. */
@@ -24,31 +23,25 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* 16 independent chains of 512-bit FMAs (float32) or dot products (bfloat16): the peak. */
-__attribute__((target("avx512f"))) static float peak_f32(long iters)
-{
-    __m512 a[16], x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long n = 0; n < iters; n++)
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
-    __m512 s = a[0];
-    for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_reduce_add_ps(s);
-}
-
-__attribute__((target("avx512f,avx512bf16"))) static float peak_bf16(long iters)
-{
-    __m512 a[16];
-    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3380);
-    for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps((float)i);
-    for (long n = 0; n < iters; n++)
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) a[i] = _mm512_dpbf16_ps(a[i], x, y);
-    __m512 s = a[0];
-    for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, a[i]);
-    return _mm512_reduce_add_ps(s);
-}
+/* 16 independent chains of 512-bit FMAs (float32) or dot products (bfloat16) on registers
+ * only: the peak. STEP(acc) is one instruction of a chain. */
+#define PEAK_FN(NAME, TARGET, OPERANDS, STEP)                                                 \
+    __attribute__((target(TARGET))) static float NAME(long iters)                            \
+    {                                                                                        \
+        OPERANDS;                                                                            \
+        __m512 a[16];                                                                        \
+        for (int i = 0; i < 16; i++) a[i] = _mm512_set1_ps((float)i);                        \
+        for (long n = 0; n < iters; n++)                                                     \
+            _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) a[i] = STEP(a[i]);         \
+        __m512 s = a[0];                                                                     \
+        for (int i = 1; i < 16; i++) s = _mm512_add_ps(s, a[i]);                             \
+        return _mm512_reduce_add_ps(s);                                                      \
+    }
+#define F32_STEP(acc) _mm512_fmadd_ps(acc, x, y)
+#define BF16_STEP(acc) _mm512_dpbf16_ps(acc, xb, yb)
+PEAK_FN(peak_f32, "avx512f", __m512 x = _mm512_set1_ps(0.999999f); __m512 y = _mm512_set1_ps(1e-7f), F32_STEP)
+PEAK_FN(peak_bf16, "avx512f,avx512bf16", __m512bh xb = (__m512bh)_mm512_set1_epi16(0x3f80);
+        __m512bh yb = (__m512bh)_mm512_set1_epi16(0x3380), BF16_STEP)
 
 static double peak(bool bf16)
 {
