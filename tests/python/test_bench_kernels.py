@@ -45,42 +45,18 @@ def test_bench_kernels_times_every_kernel_against_the_peak():
     assert all(int(r[3]) > 0 and 0 < int(r[4]) < 300 for r in rows), out
 
 
-SPILLED = """
-    .text
-    .globl spilled
-    .type spilled, @function
-spilled:
-.Lloop:
-    vmovaps 0x40(%rsp), %zmm5
-    vfmadd231ps %zmm1, %zmm2, %zmm3
-    vfmadd231ps %zmm1, %zmm2, %zmm4
-    vfmadd231ps %zmm1, %zmm2, %zmm5
-    vmovaps %zmm5, 0x40(%rsp)
-    vfmadd231ps %zmm1, %zmm2, %zmm6
-    vfmadd231ps %zmm1, %zmm2, %zmm7
-    vfmadd231ps %zmm1, %zmm2, %zmm8
-    vfmadd231ps %zmm1, %zmm2, %zmm9
-    vfmadd231ps %zmm1, %zmm2, %zmm10
-    dec %rdi
-    jne .Lloop
-    ret
-    .globl clean
-    .type clean, @function
-clean:
-.Lloop2:
-    vmovaps 0x40(%rsi), %zmm5
-    vfmadd231ps %zmm1, %zmm2, %zmm3
-    vfmadd231ps %zmm1, %zmm2, %zmm4
-    vfmadd231ps %zmm1, %zmm2, %zmm5
-    vfmadd231ps %zmm1, %zmm2, %zmm6
-    vfmadd231ps %zmm1, %zmm2, %zmm7
-    vfmadd231ps %zmm1, %zmm2, %zmm8
-    vfmadd231ps %zmm1, %zmm2, %zmm9
-    vfmadd231ps %zmm1, %zmm2, %zmm10
-    dec %rdi
-    jne .Lloop2
-    ret
-"""
+def asm_loop(name, first_load):
+    """A function whose loop holds 8 FMAs beside first_load (and, when it reloads an
+    accumulator from the stack, the store that spills it back)."""
+    spill = "%rsp" in first_load
+    fmas = [f"    vfmadd231ps %zmm1, %zmm2, %zmm{r}" for r in range(3, 11)]
+    if spill:
+        fmas.insert(3, "    vmovaps %zmm5, 0x40(%rsp)")
+    return "\n".join([f"    .globl {name}", f"    .type {name}, @function", f"{name}:", f".L{name}:",
+                      f"    {first_load}"] + fmas + ["    dec %rdi", f"    jne .L{name}", "    ret", ""])
+
+
+SPILLED = "    .text\n" + asm_loop("spilled", "vmovaps 0x40(%rsp), %zmm5") + asm_loop("clean", "vmovaps 0x40(%rsi), %zmm5")
 
 
 def test_asm_spills_lists_a_loop_that_reloads_a_vector_from_the_stack_and_not_a_clean_one(tmp_path):

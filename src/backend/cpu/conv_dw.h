@@ -105,8 +105,7 @@ static inline __mmask16 dt_dw_row_mask(int64_t c0, int64_t iw)
 static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_dw_row_load(const float *row, int64_t c0,
                                                                                       int64_t iw)
 {
-    if (c0 >= 0 && c0 + 16 <= iw) return _mm512_loadu_ps(row + c0);
-    return _mm512_maskz_loadu_ps(dt_dw_row_mask(c0, iw), row + c0);
+    return dt_mload(dt_dw_row_mask(c0, iw), row + c0);
 }
 
 /* The K stride-2 tap vectors of an input row for 16 outputs, p at the first tap of the first

@@ -25,6 +25,7 @@
 #include "backend/cpu/gemm.h"
 #include "core/checked.h"
 #include "core/status.h"
+#include "backend/cpu/simd_load.h"
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -290,9 +291,8 @@ __attribute__((target("avx512f"))) void dt_cpu_deint2(float *ev, int64_t ne, flo
         int64_t in = n - 2 * t;
         __mmask16 m0 = in >= 16 ? 0xffff : (__mmask16)((1u << in) - 1);
         __mmask16 m1 = in >= 32 ? 0xffff : in > 16 ? (__mmask16)((1u << (in - 16)) - 1) : 0;
-        /* plain loads inside the row (dt_dw_row_load: masked ones are slow on a miss) */
-        __m512 lo = in >= 32 ? _mm512_loadu_ps(s + 2 * t) : _mm512_maskz_loadu_ps(m0, s + 2 * t);
-        __m512 hi = in >= 32 ? _mm512_loadu_ps(s + 2 * t + 16) : _mm512_maskz_loadu_ps(m1, s + 2 * t + 16);
+        /* plain loads inside the row (simd_load.h: masked ones are slow on a miss) */
+        __m512 lo = dt_mload(m0, s + 2 * t), hi = dt_mload(m1, s + 2 * t + 16);
         int64_t e = ne - t, o = no - t;
         if (e > 0)
             _mm512_mask_storeu_ps(ev + t, e >= 16 ? 0xffff : (__mmask16)((1u << e) - 1),

@@ -278,7 +278,6 @@ dt_gemm_kernel_next_avx512(int64_t kc, const float *a, const float *a_next, cons
         dt_gemm_avx512_body(8, 1, kc, a, b, ldb, c, ldc, m, n, first, beta, bias, epi, res, 0, NULL, 0, a_next, false, NULL, 0, 0);
 }
 
-
 /* The x kernel's bodies, each a function of its own, with the whole-tile store: inlined side by
  * side in one function, the tile store slowed them (session 24, below) and their allocation
  * was poor; alone, in cache (bench_kernels, K = 64, Zen 5): 78-81% -> 88-90% of peak, K = 256
@@ -625,17 +624,21 @@ DT_AVX512VL void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const 
     dt_gemm_kernel_narrow_panels_avx512(kc, a, kc * DT_GEMM_MR, b, ldb, c, ldc, m, n, first, beta, bias);
 }
 
-dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void)
+/* The narrow kernels' CPU (DT_AVX512VL). */
+static bool dt_gemm_has_avx512vl(void)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? dt_gemm_kernel_narrow_panels_avx512
-                                                                                  : NULL;
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+}
+
+dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void)
+{
+    return dt_gemm_has_avx512vl() ? dt_gemm_kernel_narrow_panels_avx512 : NULL;
 }
 
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void)
 {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") ? dt_gemm_kernel_narrow_avx512 : NULL;
+    return dt_gemm_has_avx512vl() ? dt_gemm_kernel_narrow_avx512 : NULL;
 }
 
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void)

@@ -5,6 +5,7 @@
  * 16 tiles, and back. Image borders are masked loads and stores, so nothing is copied. */
 #include "backend/cpu/winograd.h"
 #include "backend/cpu/conv_dw.h"
+#include "backend/cpu/simd_load.h"
 
 #include <immintrin.h>
 
@@ -83,11 +84,9 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
             }
             for (int64_t x = 0; x < xs; x += 16) {
                 __mmask16 m = dt_wino_cols(x, lo, hi);
-                /* plain loads inside the row (dt_dw_row_load: masked ones are slow on a miss) */
-                bool whole = x >= lo && x + 16 <= hi;
+                /* plain loads inside the row (simd_load.h: masked ones are slow on a miss) */
                 __m512 d[6];
-                for (int j = 0; j < 6; j++)
-                    d[j] = !in[j] ? _mm512_setzero_ps() : whole ? _mm512_loadu_ps(row[j] + x) : _mm512_maskz_loadu_ps(m, row[j] + x);
+                for (int j = 0; j < 6; j++) d[j] = in[j] ? dt_mload(m, row[j] + x) : _mm512_setzero_ps();
                 __m512 a = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[2], d[4]);
                 __m512 b = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[1], d[3]);
                 __m512 cc = _mm512_sub_ps(d[4], d[2]);
