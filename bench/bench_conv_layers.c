@@ -92,6 +92,12 @@ static void run(dt_pool *pool, const layer *L, int algo)
         ww = dt_aligned_alloc(64, getenv("HUGE") && wb < DT_ALLOC_HUGE_MIN ? DT_ALLOC_HUGE_MIN : wb);
         dt_cpu_wino_pack_weights(&g, w, ww);
         a.w_wino = ww;
+    } else if (algo == DT_CONV_WINOGRAD_BF16) {
+        /* transformed and packed in bfloat16 once, as the builder does */
+        size_t wb = sizeof(float) * (size_t)dt_cpu_wino_bf16_floats(&g);
+        ww = dt_aligned_alloc(64, getenv("HUGE") && wb < DT_ALLOC_HUGE_MIN ? DT_ALLOC_HUGE_MIN : wb);
+        dt_cpu_wino_bf16_pack_weights(&g, w, (uint16_t *)ww);
+        a.w_wino_bf16 = (const uint16_t *)ww;
     }
     size_t bytes;
     dt_cpu_conv_scratch(&g, &a, algo, dt_pool_threads(pool), &bytes);
@@ -190,6 +196,8 @@ int main(int argc, char **argv)
         {"y3x3s2a", 16, 32, 240, 3, 2, 1},  {"y3x3s2b", 32, 64, 120, 3, 2, 1},
         {"y3x3s2c", 64, 128, 60, 3, 2, 1},  {"y3x3s2d", 128, 256, 30, 3, 2, 1},
         {"ystem", 3, 16, 480, 3, 2, 1},      {"y3x3s2al", 16, 32, 254, 3, 2, 1}, {"y3x3s2am", 16, 32, 222, 3, 2, 1},
+        {"yw80", 64, 64, 80, 3, 1, 1},       {"yw80c", 80, 80, 80, 3, 1, 1},      {"yw40", 64, 64, 40, 3, 1, 1},
+        {"yw20", 64, 64, 20, 3, 1, 1},       {"yw160", 8, 8, 160, 3, 1, 1},       {"yw40b", 32, 32, 40, 3, 1, 1},
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
         if (strstr(layers[i].name, filter)) run(pool, &layers[i], algo);

@@ -179,6 +179,9 @@ typedef struct dt_wino_job {
      * whether the GEMM buffers are sized for them (set before the tiling). */
     const uint16_t *ub;
     bool bf16;
+    /* bf16 on AVX512-BF16: the input pass writes V in bfloat16 as the GEMMs read it
+     * (dt_wino_blk.vb), so no GEMM converts it */
+    bool direct;
     int64_t th, tw;             /* tiles per image */
     int64_t nty, ntx, by, bx;   /* tiles per block; blocks per image */
     int64_t ni;                 /* images per block (more than 1 only where an image is one block) */
@@ -290,7 +293,12 @@ static void dt_wino_gemm_range(const dt_wino_gemm_job *gj, int64_t p0, int64_t p
             .B = gj->v + p * gj->k->vs, .ldb = T,
             .C = gj->o + p * gj->k->os, .ldc = T,
         };
-        if (gj->j->ub) {
+        if (gj->k->vb) {
+            /* V in bfloat16 already (dt_wino_input_bf16_avx512) */
+            gm.A_bf16 = gj->j->ub + p * pe;
+            gm.B = NULL;
+            gm.B_bf16 = gj->k->vb + p * gj->k->vbs;
+        } else if (gj->j->ub) {
             /* V converted to bfloat16 pairs a panel at a time as the GEMM packs it */
             gm.A_bf16 = gj->j->ub + p * pe;
         } else {
@@ -312,6 +320,25 @@ static void dt_wino_gemms(void *arg, int64_t begin, int64_t end, int tid)
 /* Line columns of the AVX-512 input pass for blocks of ntx tiles (winograd.h). */
 static int64_t dt_wino_line(int64_t ntx) { return 4 * ((ntx + 15) & ~(int64_t)15) + 16; }
 
+/* Floats of one position's V for a block of T columns: float32 C x T, or in bfloat16 (for
+ * dt_wino_job.direct; sized whenever bf16, so the scratch does not depend on the CPU) T
+ * rounded up to 16 columns (whole panels of 48 and a last one of a multiple of 16) times the
+ * channels rounded up to even; at dt_wino_pstride. */
+static int64_t dt_wino_vfloats(const dt_wino_job *j, int64_t T)
+{
+    int64_t f = dt_wino_pstride(j->g->c * T);
+    int64_t h = dt_wino_pstride(((T + 15) & ~(int64_t)15) * ((j->g->c + 1) & ~(int64_t)1) / 2);
+    return j->bf16 && h > f ? h : f;
+}
+
+/* Floats of a block's phase rows and transform lines (dt_wino_blocks' ph and tq), which the
+ * AVX-512 input pass uses as its 12 lines. */
+static int64_t dt_wino_stage_floats(const dt_wino_job *j)
+{
+    int64_t a = 48 * j->ld, b = 12 * dt_wino_line(j->ntx);
+    return j->bf16 && b > a ? b : a;
+}
+
 /* The AVX-512 passes of one block over channels [begin, end): each channel's (output
  * channel's) values are computed the same way whichever thread runs it. Threads other than 0
  * keep their line buffer just before their GEMM buffers. */
@@ -319,8 +346,14 @@ static void dt_wino_inputs(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_wino_gemm_job *gj = arg;
     dt_wino_blk k = *gj->k;
+    float *tl = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 12 * dt_wino_line(gj->j->ntx);
+    if (k.vb) {
+        /* over channel pairs */
+        k.c0 = 2 * begin, k.c1 = 2 * end < k.C ? 2 * end : k.C;
+        dt_wino_input_bf16_avx512(&k, tl, dt_wino_line(k.ntx));
+        return;
+    }
     k.c0 = begin, k.c1 = end;
-    float *tl = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 6 * dt_wino_line(gj->j->ntx);
     dt_wino_input_avx512(&k, gj->v, tl, dt_wino_line(k.ntx));
 }
 
@@ -329,7 +362,7 @@ static void dt_wino_outputs(void *arg, int64_t begin, int64_t end, int tid)
     const dt_wino_gemm_job *gj = arg;
     dt_wino_blk k = *gj->k;
     k.m0 = begin, k.m1 = end;
-    if (k.stage) k.stage = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 6 * dt_wino_line(gj->j->ntx);
+    if (k.stage) k.stage = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 12 * dt_wino_line(gj->j->ntx);
     dt_wino_output_avx512(&k, gj->o);
 }
 
@@ -349,9 +382,9 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
     int64_t M = g->m, C = g->c, ld = j->ld;
     int64_t tmax = dt_wino_tmax(j);
     int64_t isz = C * g->in[0] * g->in[1], osz = M * g->out[0] * g->out[1];
-    float *v = j->scratch[tid], *o = v + 36 * dt_wino_pstride(C * tmax);
+    float *v = j->scratch[tid], *o = v + 36 * dt_wino_vfloats(j, tmax);
     float *ph = o + 36 * dt_wino_pstride(M * tmax), *tq = ph + 24 * ld;
-    float *gs = tq + 24 * ld;   /* the GEMM's packing buffers */
+    float *gs = ph + dt_wino_stage_floats(j);   /* the GEMM's packing buffers */
     for (int64_t blk = begin; blk < end; blk++) {
         int64_t per = j->by * j->bx, b0 = blk / per * j->ni, r = blk % per;
         int64_t ni = g->batch - b0 < j->ni ? g->batch - b0 : j->ni;
@@ -369,14 +402,20 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
             /* Its four output rows of a tile row fit where the phase rows go (24 ld >= 16
              * ntx); threads splitting the pass use their line buffers (dt_wino_outputs). */
             .stage = j->avx512 && dt_wino_streams(j->a->epi) ? ph : NULL,
+            .vb = j->direct ? (uint16_t *)(void *)v : NULL, .vbs = 2 * dt_wino_vfloats(j, T),
         };
         dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
         for (int64_t i = 0; i < ni; i++) {
             int64_t b = b0 + i;
             k.x = j->a->x + b * isz;
             gj.v = v + i * ti;
+            k.vcol = i * ti;
             /* The line buffer of the AVX-512 input pass fits where the phase rows go. */
-            if (j->avx512 && j->gemm_pool)
+            if (j->direct && j->gemm_pool)
+                dt_parallel_for(j->gemm_pool, (C + 1) / 2, 4, dt_wino_inputs, &gj);
+            else if (j->direct)
+                dt_wino_input_bf16_avx512(&k, ph, 4 * dt_wino_round16(ntx) + 16);
+            else if (j->avx512 && j->gemm_pool)
                 dt_parallel_for(j->gemm_pool, C, 8, dt_wino_inputs, &gj);
             else if (j->avx512)
                 dt_wino_input_avx512(&k, gj.v, ph, 4 * dt_wino_round16(ntx) + 16);
@@ -488,9 +527,10 @@ static ductile_status dt_wino_tiling(const dt_conv_geom *g, int threads, dt_wino
     /* Phase rows hold ntx + 1 tiles (the last tile reads two columns of the next). */
     j->ld = (j->ntx + 1 + 15) & ~(int64_t)15;
     int64_t tmax = dt_wino_tmax(j);
-    /* V and O at strides of dt_wino_pstride: at most 31 floats more per position */
-    if (!dt_mul_size((size_t)(36 * (g->c + g->m)), (size_t)tmax, per) ||
-        !dt_add_size(*per, (size_t)(48 * j->ld + 32 + 36 * 2 * 31), per) || !dt_mul_size(*per, sizeof(float), per) ||
+    /* V and O at strides of dt_wino_pstride: at most 31 floats more per position (V in
+     * bfloat16 at most (C + 1) x (T + 15) / 2 floats, sized where bf16 as dt_wino_vfloats) */
+    if (!dt_mul_size((size_t)(36 * (g->c + (j->bf16 ? 1 : 0) + g->m)), (size_t)(tmax + (j->bf16 ? 15 : 0)), per) ||
+        !dt_add_size(*per, (size_t)(dt_wino_stage_floats(j) + 32 + 36 * 2 * 31), per) || !dt_mul_size(*per, sizeof(float), per) ||
         !dt_add_size(*per, dt_wino_gemm_scratch(g, j), per) || !dt_add_size(*per, 63, per))
         return dt_fail(DUCTILE_ERR_SHAPE, "Winograd scratch for %lld x %lld channels is too large",
                        (long long)g->c, (long long)g->m);
@@ -517,7 +557,7 @@ static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int thre
 
 /* A thread other than the block's: the line buffer of its input pass, then the packing
  * buffers of its GEMMs. */
-static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(6 * dt_wino_line(j->ntx)) * sizeof(float); }
+static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(12 * dt_wino_line(j->ntx)) * sizeof(float); }
 
 static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
 {
@@ -589,6 +629,7 @@ static ductile_status dt_wino_run(const dt_conv_geom *g, const dt_conv_args *a, 
     __builtin_cpu_init();
     /* DT_WINO_GENERIC: the portable transforms even on AVX-512 (so tests reach them). */
     j.avx512 = __builtin_cpu_supports("avx512f") && !getenv("DT_WINO_GENERIC");
+    j.direct = bf16 && j.avx512 && dt_cpu_has_bf16();
     size_t per;
     bool empty;
     DT_TRY(dt_wino_tiling(g, dt_pool_threads(pool), &j, &per, &empty));
@@ -608,7 +649,7 @@ static ductile_status dt_wino_run(const dt_conv_geom *g, const dt_conv_args *a, 
     if (gt) {
         /* Thread 0's GEMM buffers are the block's own (in bufs[0], as in dt_wino_blocks). */
         int64_t tmax = dt_wino_tmax(&j);
-        gbufs[0] = bufs[0] + 36 * dt_wino_pstride(g->c * tmax) + 36 * dt_wino_pstride(g->m * tmax) + 48 * j.ld;
+        gbufs[0] = bufs[0] + 36 * dt_wino_vfloats(&j, tmax) + 36 * dt_wino_pstride(g->m * tmax) + dt_wino_stage_floats(&j);
         for (int t = 1; t < gt; t++)
             gbufs[t] = (float *)(scratch + per + (size_t)(t - 1) * dt_wino_gemm_bytes(g, &j) + dt_wino_line_bytes(&j));
         j.gemm_pool = pool;

@@ -92,11 +92,20 @@ typedef struct dt_wino_blk {
      * output pass builds each tile row's four output rows here (4 x 4 ntx floats, 64-byte
      * aligned) and writes them with the epilogue and non-temporal stores; NULL: in place. */
     float *stage;
+    /* DT_CONV_WINOGRAD_BF16 on AVX512-BF16: V written by dt_wino_input_bf16_avx512 as the
+     * GEMMs' B already in bfloat16 (dt_gemm.B_bf16: per position, 48-column panels over all
+     * (C + 1) / 2 channel pairs, each column's pair of channels 2c and 2c + 1 one 32-bit word,
+     * the last panel its columns rounded up to 16 wide), position p at vb + p * vbs; this
+     * image's tiles from column vcol. NULL: V in float32 (v, vs). */
+    uint16_t *vb;
+    int64_t vbs, vcol;
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a
  * multiple of 16 and at least 4 * ntx rounded up to 64, plus 16. */
 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, int64_t ldl);
+/* The input pass into k->vb (AVX512-BF16), channels [c0, c1) with c0 even; tl: 12 rows. */
+void dt_wino_input_bf16_avx512(const dt_wino_blk *k, float *tl, int64_t ldl);
 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o);
 /* Whether the output pass may stage and stream y (dt_wino_blk.stage). */
 bool dt_wino_streams(const dt_epilogue *e);

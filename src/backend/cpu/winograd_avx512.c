@@ -58,6 +58,73 @@ static inline DT_AVX512 __mmask16 dt_wino_cols(int64_t x, int64_t lo, int64_t hi
     return m;
 }
 
+/* The column pass of channel c's tile row r: tl[i] = (B^T d)[i] over whole lines, d = the
+ * six input rows; the next channel's rows (c + 1 < c1) are prefetched into L2 meanwhile. */
+static inline __attribute__((always_inline)) DT_AVX512 void
+dt_wino_col_pass(const dt_wino_blk *k, int64_t c, int64_t c1, int64_t r, float *tl, int64_t ldl)
+{
+    int64_t W = k->W, H = k->H, ntx = k->ntx;
+    int64_t xs = 4 * ((ntx + 15) / 16 * 16) + 16;   /* line columns the row pass reads */
+    int64_t lo = k->ix0 < 0 ? -k->ix0 : 0, hi = W - k->ix0;
+    const float *plane = k->x + c * H * W;
+    const float *row[6];
+    bool in[6];
+    for (int j = 0; j < 6; j++) {
+        int64_t iy = k->iy0 + 4 * r + j;
+        in[j] = iy >= 0 && iy < H;
+        row[j] = in[j] ? plane + iy * W + k->ix0 : plane;
+        /* A row of a few hundred floats is too short a stream for the hardware prefetcher,
+         * and each channel's rows start a plane away (superres 64 -> 64 at 224x224 -6..-13%). */
+        if (in[j] && c + 1 < c1) {
+            const char *nx = (const char *)(row[j] + H * W + (lo > 0 ? lo : 0));
+            int64_t bytes = ((hi < xs ? hi : xs) - (lo > 0 ? lo : 0)) * (int64_t)sizeof(float);
+            for (int64_t o = 0; o < bytes; o += 64) _mm_prefetch(nx + o, _MM_HINT_T1);
+        }
+    }
+    for (int64_t x = 0; x < xs; x += 16) {
+        __mmask16 m = dt_wino_cols(x, lo, hi);
+        /* plain loads inside the row (simd_load.h: masked ones are slow on a miss) */
+        __m512 d[6];
+        for (int j = 0; j < 6; j++) d[j] = in[j] ? dt_mload(m, row[j] + x) : _mm512_setzero_ps();
+        __m512 a = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[2], d[4]);
+        __m512 b = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), d[1], d[3]);
+        __m512 cc = _mm512_sub_ps(d[4], d[2]);
+        __m512 e = _mm512_mul_ps(_mm512_set1_ps(2.0f), _mm512_sub_ps(d[3], d[1]));
+        __m512 t0 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), d[0], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), d[2], d[4]));
+        __m512 t5 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), d[1], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), d[3], d[5]));
+        _mm512_store_ps(tl + x, t0);
+        _mm512_store_ps(tl + ldl + x, _mm512_add_ps(a, b));
+        _mm512_store_ps(tl + 2 * ldl + x, _mm512_sub_ps(a, b));
+        _mm512_store_ps(tl + 3 * ldl + x, _mm512_add_ps(cc, e));
+        _mm512_store_ps(tl + 4 * ldl + x, _mm512_sub_ps(cc, e));
+        _mm512_store_ps(tl + 5 * ldl + x, t5);
+    }
+}
+
+/* The row pass of tiles u..u+15 of one line li of the column pass: out[j] = position j of
+ * the six along the row. */
+static inline __attribute__((always_inline)) DT_AVX512 void dt_wino_row6(const float *li, int64_t u, __m512 out[6])
+{
+    __m512 q[4];
+    for (int t = 0; t < 4; t++) q[t] = _mm512_load_ps(li + 4 * u + 16 * t);
+    dt_wino_split4(q);
+    /* Values 4 and 5 of tile u are values 0 and 1 of tile u + 1. */
+    __m512 e4 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+        _mm512_castps_si512(_mm512_set1_ps(li[4 * u + 64])), _mm512_castps_si512(q[0]), 1));
+    __m512 e5 = _mm512_castsi512_ps(_mm512_alignr_epi32(
+        _mm512_castps_si512(_mm512_set1_ps(li[4 * u + 65])), _mm512_castps_si512(q[1]), 1));
+    __m512 a = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), q[2], e4);
+    __m512 b = _mm512_fnmadd_ps(_mm512_set1_ps(4.0f), q[1], q[3]);
+    __m512 cc = _mm512_sub_ps(e4, q[2]);
+    __m512 e = _mm512_mul_ps(_mm512_set1_ps(2.0f), _mm512_sub_ps(q[3], q[1]));
+    out[0] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), q[0], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), q[2], e4));
+    out[1] = _mm512_add_ps(a, b);
+    out[2] = _mm512_sub_ps(a, b);
+    out[3] = _mm512_add_ps(cc, e);
+    out[4] = _mm512_sub_ps(cc, e);
+    out[5] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), q[1], _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), q[3], e5));
+}
+
 DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, int64_t ldl)
 {
     int64_t W = k->W, H = k->H, T = k->ldt, ntx = k->ntx;
@@ -127,6 +194,76 @@ DT_AVX512 void dt_wino_input_avx512(const dt_wino_blk *k, float *v, float *tl, i
                     _mm512_mask_storeu_ps(vi + 3 * vs + u, m, _mm512_add_ps(cc, e));
                     _mm512_mask_storeu_ps(vi + 4 * vs + u, m, _mm512_sub_ps(cc, e));
                     _mm512_mask_storeu_ps(vi + 5 * vs + u, m, t5);
+                }
+            }
+        }
+    }
+}
+
+/* Where columns [col, col + n) (n <= 16) of pair row kp of a position's V go in the packed
+ * bfloat16 B layout (winograd.h): 48-column panels over all k2 / 2 pair rows, the last one
+ * ld = its columns rounded up to 16 wide, a column's pair one 32-bit word. Sixteen columns
+ * may straddle two panels: the first n1 words at off[0], the rest at off[1]. The same for
+ * every position, so computed once for the 36. */
+typedef struct {
+    int64_t off[2];     /* in 32-bit words from the position's start */
+    __mmask16 m[2];
+    int n1;
+} dt_wino_pairs_at;
+
+static inline int64_t dt_wino_panel_ld(int64_t T, int64_t p)
+{
+    return T - 48 * p >= 48 ? 48 : (T - 48 * p + 15) & ~(int64_t)15;
+}
+
+static inline DT_AVX512 dt_wino_pairs_at dt_wino_pairs_where(int64_t T, int64_t k2, int64_t kp, int64_t col, int n)
+{
+    int64_t p = col / 48, w = col % 48;
+    dt_wino_pairs_at a;
+    a.n1 = 48 - w < n ? (int)(48 - w) : n;
+    a.off[0] = p * 24 * k2 + kp * dt_wino_panel_ld(T, p) + w;
+    a.m[0] = dt_wino_mask(a.n1);
+    a.off[1] = (p + 1) * 24 * k2 + kp * dt_wino_panel_ld(T, p + 1);
+    a.m[1] = dt_wino_mask(n - a.n1);
+    return a;
+}
+
+#define DT_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16,fma")))
+
+DT_AVX512_BF16 void dt_wino_input_bf16_avx512(const dt_wino_blk *k, float *tl, int64_t ldl)
+{
+    /* cvtne2ps2bf16(odd, even) puts the even channel's 16 values in words 0-15 and the odd
+     * one's in 16-31; the permute interleaves them into each column's pair (the packer's). */
+    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const __m512i idx = _mm512_loadu_si512(pairs);
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    /* k's fields in locals (as dt_wino_input_avx512) */
+    const int64_t T = k->ldt, ntx = k->ntx, nty = k->nty, c1 = k->c1, vcol = k->vcol;
+    const int64_t k2 = (k->C + 1) & ~(int64_t)1, ps = k->vbs / 2;
+    uint32_t *vb = (uint32_t *)(void *)k->vb;
+    for (int64_t c = k->c0; c < c1; c += 2) {
+        bool odd = c + 1 < c1;
+        for (int64_t r = 0; r < nty; r++) {
+            dt_wino_col_pass(k, c, c1, r, tl, ldl);
+            if (odd) dt_wino_col_pass(k, c + 1, c1, r, tl + 6 * ldl, ldl);
+            for (int64_t u = 0; u < ntx; u += 16) {
+                int n = ntx - u < 16 ? (int)(ntx - u) : 16;
+                dt_wino_pairs_at at = dt_wino_pairs_where(T, k2, c / 2, vcol + r * ntx + u, n);
+                __m512i down = _mm512_add_epi32(_mm512_set1_epi32(at.n1), iota);
+                for (int i = 0; i < 6; i++) {
+                    __m512 e[6], o[6];
+                    dt_wino_row6(tl + i * ldl, u, e);
+                    if (odd)
+                        dt_wino_row6(tl + (6 + i) * ldl, u, o);
+                    else
+                        for (int j = 0; j < 6; j++) o[j] = _mm512_setzero_ps();
+                    uint32_t *pos = vb + 6 * i * ps;
+                    for (int j = 0; j < 6; j++, pos += ps) {
+                        __m512i d = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(o[j], e[j]));
+                        _mm512_mask_storeu_epi32(pos + at.off[0], at.m[0], d);
+                        if (at.n1 < n) _mm512_mask_storeu_epi32(pos + at.off[1], at.m[1], _mm512_permutexvar_epi32(down, d));
+                    }
                 }
             }
         }
