@@ -105,6 +105,40 @@ static void test_scaled_pack_matches_a_scaled_copy(bool fast)
     if (!fast) fprintf(stderr, "skip: this CPU lacks AVX512-BF16; scaled pack_avx512 not run\n");
 }
 
+/* The row-offset converter (dt_gemm.b_off) gives the bits of converting the rows copied one
+ * after another, reference and AVX512-BF16 alike: odd rows and widths, rows out of order. */
+static void test_rows_pack_matches_a_copy(bool fast)
+{
+    enum { LDS = 70, K = 37 };
+    float src[K * LDS], copy[K * LDS];
+    int64_t off[K];
+    for (int i = 0; i < K * LDS; i++) src[i] = frand() * 100.0f;
+    src[9] = NAN;
+    src[LDS + 2] = INFINITY;
+    for (int k = 0; k < K; k++) off[k] = (int64_t)((k * 11) % K) * LDS + k % 3;
+    for (int k = 0; k < K; k++) memcpy(copy + k * LDS, src + off[k], sizeof(float) * 48);
+    static uint16_t want[K * 96 + 64], ref[K * 96 + 64], got[K * 96 + 64];
+    const int kcs[] = {1, 2, 7, 17, K}, ns[] = {1, 7, 16, 17, 33, 48};
+    int bad = 0;
+    for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
+        for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
+            int kc = kcs[x], n = ns[y], ld = (n + 15) & ~15;
+            size_t used = (size_t)((kc + 1) / 2) * 2 * (size_t)ld;
+            dt_gemm_bf16_pack_ref(copy, LDS, kc, n, ld, want);
+            dt_gemm_bf16_pack_rows_ref(src, off, kc, n, ld, ref);
+            bad += memcmp(want, ref, used * sizeof *want) != 0;
+            if (fast) {
+                memset(got, 0xcd, sizeof got);
+                dt_gemm_bf16_pack_rows_avx512(src, off, kc, n, ld, got);
+                bad += memcmp(want, got, used * sizeof *want) != 0;
+                bad += got[used] != 0xcdcd;   /* nothing written past the panel */
+            }
+        }
+    if (bad) fprintf(stderr, "rows pack: %d cases differ from the copy's\n", bad);
+    CHECK_EQ_INT(bad, 0);
+    if (!fast) fprintf(stderr, "skip: this CPU lacks AVX512-BF16; rows pack_avx512 not run\n");
+}
+
 /* The vdpbf16ps micro-kernel against the reference kernel: every row count, vector count,
  * width, store mode and in-store epilogue. The products are exact in float32, so the two
  * differ only in how the hardware rounds the two adds of a pair: allowed a few float32 ulps
@@ -314,12 +348,13 @@ static void test_whole_tile_store_matches_row_store(bool fast)
     CHECK_EQ_INT(bad, 0);
 }
 
-enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_BF16, B_BF16_TA, B_WAYS };
-static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed",
-                                       "pack_b", "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
+enum { B_PLAIN, B_TRANS, B_DIRECT, B_PACKED, B_VIRTUAL, B_ROWS, B_BF16, B_BF16_TA, B_WAYS };
+static const char *const way_name[] = {"plain",  "trans_b", "direct_b", "B_packed", "pack_b",
+                                       "b_off",  "B_bf16 (A float32)", "B_bf16 (A float32, trans_a)"};
 
 /* The whole product at M, N, K in {1, 7, 17, 33, 49, 100, 196, 257}, every way B arrives (and B packed
- * in bfloat16 at build with a float32 A, plain or transposed, packed per block), with bias
+ * in bfloat16 at build with a float32 A, plain or transposed, packed per block; B's rows through
+ * an offset table, dt_gemm.b_off, here in reverse order 5 floats apart), with bias
  * and a Relu + residual epilogue, on 1 and 2 threads, against float64 sums of the rounded
  * operands: within float32 accumulation error (a few ulps of the sum of |products|). */
 static void test_gemm_matches_rounded_reference(dt_pool *pool)
@@ -364,6 +399,13 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                 for (int64_t i = 0; i < M; i++)
                     for (int64_t k = 0; k < K; k++) At[k * M + i] = A[i * K + k];
                 virt_b vb = {B, N};
+                /* row k of B at Br + off[k]: the rows in reverse order with 5 floats between */
+                float *Br = malloc(sizeof(float) * (size_t)(K * (N + 5)));
+                int64_t *off = malloc(sizeof(int64_t) * (size_t)K);
+                for (int64_t k = 0; k < K; k++) {
+                    off[k] = (K - 1 - k) * (N + 5);
+                    memcpy(Br + off[k], B + k * N, sizeof(float) * (size_t)N);
+                }
                 for (int way = 0; way < B_WAYS; way++) {
                     dt_epilogue epi = {.act = DT_ACT_RELU, .res = res};
                     dt_gemm g = {.M = M, .N = N, .K = K, .alpha = 1, .beta = 0, .A_bf16 = Ap, .B = B, .ldb = N,
@@ -372,6 +414,7 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                     if (way == B_DIRECT) g.direct_b = true;
                     if (way == B_PACKED) g.B_packed = Bp, g.B = NULL;
                     if (way == B_VIRTUAL) g.pack_b = virt_pack, g.pack_b_ctx = &vb, g.B = NULL;
+                    if (way == B_ROWS) g.B = Br, g.b_off = off, g.ldb = 0;
                     if (way >= B_BF16) g.A_bf16 = NULL, g.A = A, g.lda = K, g.B_bf16 = B16, g.B = NULL;
                     if (way == B_BF16_TA) g.A = At, g.lda = M, g.trans_a = true;
                     for (int64_t i = 0; i < M * N; i++) C[i] = NAN;   /* beta 0: C is write-only */
@@ -388,7 +431,7 @@ static void test_gemm_matches_rounded_reference(dt_pool *pool)
                         if (err > worst) worst = err, worst_way = way;
                     }
                 }
-                free(A), free(B), free(Bt), free(bias), free(res), free(C), free(R), free(S), free(Ap), free(Bp), free(B16), free(At);
+                free(A), free(B), free(Bt), free(bias), free(res), free(C), free(R), free(S), free(Ap), free(Bp), free(B16), free(At), free(Br), free(off);
             }
     fprintf(stderr, "worst error %.3g of the bound (%s), %d threads\n", worst, worst_way >= 0 ? way_name[worst_way] : "-",
             dt_pool_threads(pool));
@@ -400,6 +443,7 @@ int main(void)
     test_round_to_nearest_even();
     test_pack_matches_reference(fast);
     test_scaled_pack_matches_a_scaled_copy(fast);
+    test_rows_pack_matches_a_copy(fast);
     test_kernel_matches_reference(fast);
     test_narrow_matches_reference(fast);
     test_x_and_next_kernels_match(fast);

@@ -556,13 +556,17 @@ static ductile_status dt_padded_image(const dt_padded_run *r, int64_t b, const d
                 dt_conv_indirect_run(&ci, pool);
             } else {
                 dt_padded pk = {xp + r0 * wq, off};
+                /* bfloat16: the phases' rows converted as the GEMM reads them (dt_gemm.b_off),
+                 * not copied into float32 panels first */
+                bool rows = a->w_bf16 && !a->w_fp16;
                 dt_gemm gm = {
                     .M = mg, .N = nr * wq, .K = K, .alpha = 1.0f, .beta = 0.0f,
                     .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
                     .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
                     .A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL,
                     .fp16 = a->w_fp16,
-                    .pack_b = dt_padded_pack, .pack_b_ctx = &pk,
+                    .pack_b = rows ? NULL : dt_padded_pack, .pack_b_ctx = &pk,
+                    .B = rows ? xp + r0 * wq : NULL, .b_off = rows ? off : NULL,
                     .C = stage, .ldc = nr * wq,
                     .bias = bias ? bias + gi * mg : NULL,
                 };

@@ -109,6 +109,14 @@ static dt_gemm_bf16_pack_scaled_fn dt_gemm_bf16_pack_scaled(void)
     return f;
 }
 
+static dt_gemm_bf16_pack_rows_fn dt_gemm_bf16_pack_rows(void)
+{
+    static dt_gemm_bf16_pack_rows_fn k;
+    dt_gemm_bf16_pack_rows_fn f = __atomic_load_n(&k, __ATOMIC_RELAXED);
+    if (!f) __atomic_store_n(&k, f = dt_gemm_bf16_pack_rows_select(), __ATOMIC_RELAXED);
+    return f;
+}
+
 /* The float16 kernel and B conversion (dt_gemm.fp16), chosen once as the bfloat16 ones. */
 static dt_gemm_kernel_fp16_fn dt_gemm_kernel_fp16(void)
 {
@@ -287,6 +295,7 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
     dt_gemm_kernel_fp16_fn kern16 = g->fp16 ? dt_gemm_kernel_fp16() : NULL;
     dt_gemm_bf16_pack_fn cvt = dt_gemm_bf16_pack();
     dt_gemm_bf16_pack_scaled_fn cvt_scaled = g->b_scale ? dt_gemm_bf16_pack_scaled() : NULL;
+    dt_gemm_bf16_pack_rows_fn cvt_rows = g->b_off ? dt_gemm_bf16_pack_rows() : NULL;
     dt_gemm_fp16_pack_fn cvt16 = g->fp16 ? dt_gemm_fp16_pack() : NULL;
     dt_gemm_kernel_bf16_narrow_fn narrow = g->fp16 ? NULL : dt_gemm_kernel_bf16_narrow();
     dt_gemm_kernel_bf16_x_fn kern_x = g->fp16 ? NULL : dt_gemm_kernel_bf16_x();
@@ -323,6 +332,8 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                 uint16_t *d = buf->b16 + dt_gemm_bf16_panel(jp, kc2);
                 if (g->B_packed)
                     bsc[jp / NR] = DT_HALF_CVT(g->B_packed + (jc + jp) * g->K + pc * ld, ld, kc, ld, ld, d);
+                else if (cvt_rows)
+                    cvt_rows(g->B + jc + jp, g->b_off + pc, kc, n, ld, d), bsc[jp / NR] = 1.0f;
                 else if (cvt_scaled)
                     cvt_scaled(g->B + pc * g->ldb + jc + jp, g->ldb, kc, n, ld, g->b_scale + pc, d), bsc[jp / NR] = 1.0f;
                 else
@@ -707,6 +718,8 @@ static ductile_status dt_gemm_check(const dt_gemm *g)
                        (long long)g->M, (long long)g->N, (long long)g->K);
     if (g->b_scale && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16))
         return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: a scale of B's rows needs a bfloat16 product reading B in place");
+    if (g->b_off && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16 || g->b_scale))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: B's row offsets need a bfloat16 product reading B in place");
     return DUCTILE_OK;
 }
 

@@ -102,6 +102,12 @@ typedef struct dt_gemm {
      * converted (each product rounded to float32, then to bfloat16: the bits of converting a
      * scaled copy of B). FusedConv's squeeze-excite scale without the copy. */
     const float *b_scale;
+    /* Optional, for a bfloat16 product (A_bf16, not fp16) whose B has no pack_b, trans_b,
+     * B_packed, B_bf16 or b_scale: row k of B starts at B + b_off[k] (ldb unused), the rows
+     * read in place through the table and converted to bfloat16 pairs as the GEMM reads them
+     * (the padded conv's phases, conv_padded.c), instead of packed as float32 by a pack_b
+     * and then converted. */
+    const int64_t *b_off;
     /* With A_bf16 or B_bf16: they hold IEEE float16 (dt_gemm_pack_a_half with
      * dt_float_to_half), not bfloat16, and the product runs in float16 over short K chunks
      * with float32 accumulation (gemm_fp16.c); B panels are converted to float16 likewise. */
@@ -353,6 +359,13 @@ void dt_gemm_bf16_pack_scaled_ref(const float *src, int64_t lds, int64_t kc, int
 void dt_gemm_bf16_pack_scaled_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale,
                                      uint16_t *dst);
 dt_gemm_bf16_pack_scaled_fn dt_gemm_bf16_pack_scaled_select(void);
+/* The same with row k at src + off[k] (dt_gemm.b_off): the bits of converting the rows copied
+ * into a panel first. */
+typedef void (*dt_gemm_bf16_pack_rows_fn)(const float *src, const int64_t *off, int64_t kc, int n, int ld,
+                                          uint16_t *dst);
+void dt_gemm_bf16_pack_rows_ref(const float *src, const int64_t *off, int64_t kc, int n, int ld, uint16_t *dst);
+void dt_gemm_bf16_pack_rows_avx512(const float *src, const int64_t *off, int64_t kc, int n, int ld, uint16_t *dst);
+dt_gemm_bf16_pack_rows_fn dt_gemm_bf16_pack_rows_select(void);
 
 /* The 8 x (nv*16) tile sum_k a[k][i] * b[k][j] over kc2 k pairs of a bfloat16 A panel and a
  * bfloat16 B panel (pair rows nv*32 elements apart), float32 accumulation, stored as

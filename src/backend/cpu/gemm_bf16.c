@@ -103,6 +103,14 @@ void dt_gemm_bf16_pack_ref(const float *src, int64_t lds, int64_t kc, int n, int
     dt_gemm_half_pack_ref(src, lds, kc, n, ld, dt_bf16_round, dst);
 }
 
+void dt_gemm_bf16_pack_rows_ref(const float *src, const int64_t *off, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    for (int64_t k = 0; k < kc; k += 2, dst += 2 * ld)
+        for (int j = 0; j < ld; j++)
+            for (int h = 0; h < 2; h++)
+                dst[2 * j + h] = j < n && k + h < kc ? dt_bf16_round(src[off[k + h] + j]) : 0;
+}
+
 void dt_gemm_bf16_pack_scaled_ref(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale,
                                   uint16_t *dst)
 {
@@ -114,9 +122,11 @@ void dt_gemm_bf16_pack_scaled_ref(const float *src, int64_t lds, int64_t kc, int
 
 #define DT_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 
-/* The converting packer, each row times its scale first where scale is set. */
+/* The converting packer, each row times its scale first where scale is set; row k at src +
+ * off[k] where off is set, else at src + k * lds. */
 static inline __attribute__((always_inline)) DT_BF16 void
-dt_gemm_bf16_pack_body(const float *src, int64_t lds, int64_t kc, int n, int ld, const float *scale, uint16_t *dst)
+dt_gemm_bf16_pack_body(const float *src, int64_t lds, const int64_t *off, int64_t kc, int n, int ld, const float *scale,
+                       uint16_t *dst)
 {
     /* cvtne2ps2bf16(r1, r0) puts row k's 16 values in words 0-15 and row k+1's in 16-31;
      * the permute interleaves them into the pairs the kernel multiplies. */
@@ -128,7 +138,7 @@ dt_gemm_bf16_pack_body(const float *src, int64_t lds, int64_t kc, int n, int ld,
         /* A whole panel: the pairs of rows without masks or tests, 3 vectors a pair (Zen 4,
          * rows in L2: 5.1-5.6 -> 4.1-4.5 cycles per 32 values; 7.1 -> 5.1 from L3) */
         for (; k + 1 < kc; k += 2, dst += 96) {
-            const float *r0 = src + k * lds, *r1 = r0 + lds;
+            const float *r0 = off ? src + off[k] : src + k * lds, *r1 = off ? src + off[k + 1] : r0 + lds;
             __m512 s0 = _mm512_set1_ps(scale ? scale[k] : 1.0f), s1 = _mm512_set1_ps(scale ? scale[k + 1] : 1.0f);
 #pragma GCC unroll 3
             for (int v = 0; v < 3; v++) {
@@ -142,8 +152,8 @@ dt_gemm_bf16_pack_body(const float *src, int64_t lds, int64_t kc, int n, int ld,
         }
     }
     for (; k < kc; k += 2, dst += 2 * ld) {
-        const float *r0 = src + k * lds, *r1 = r0 + lds;
         bool two = k + 1 < kc;
+        const float *r0 = off ? src + off[k] : src + k * lds, *r1 = off ? (two ? src + off[k + 1] : r0) : r0 + lds;
         __m512 s0 = _mm512_set1_ps(scale ? scale[k] : 1.0f), s1 = _mm512_set1_ps(scale && two ? scale[k + 1] : 1.0f);
         for (int v = 0; v * 16 < ld; v++) {
             int rem = n - v * 16;
@@ -166,13 +176,24 @@ dt_gemm_bf16_pack_body(const float *src, int64_t lds, int64_t kc, int n, int ld,
 
 DT_BF16 void dt_gemm_bf16_pack_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld, uint16_t *dst)
 {
-    dt_gemm_bf16_pack_body(src, lds, kc, n, ld, NULL, dst);
+    dt_gemm_bf16_pack_body(src, lds, NULL, kc, n, ld, NULL, dst);
+}
+
+DT_BF16 void dt_gemm_bf16_pack_rows_avx512(const float *src, const int64_t *off, int64_t kc, int n, int ld,
+                                           uint16_t *dst)
+{
+    dt_gemm_bf16_pack_body(src, 0, off, kc, n, ld, NULL, dst);
+}
+
+dt_gemm_bf16_pack_rows_fn dt_gemm_bf16_pack_rows_select(void)
+{
+    return dt_cpu_has_bf16() ? dt_gemm_bf16_pack_rows_avx512 : dt_gemm_bf16_pack_rows_ref;
 }
 
 DT_BF16 void dt_gemm_bf16_pack_scaled_avx512(const float *src, int64_t lds, int64_t kc, int n, int ld,
                                              const float *scale, uint16_t *dst)
 {
-    dt_gemm_bf16_pack_body(src, lds, kc, n, ld, scale, dst);
+    dt_gemm_bf16_pack_body(src, lds, NULL, kc, n, ld, scale, dst);
 }
 
 dt_gemm_bf16_pack_scaled_fn dt_gemm_bf16_pack_scaled_select(void)
