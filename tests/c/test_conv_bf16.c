@@ -117,6 +117,8 @@ int main(void)
         {1, 5, 7, 1, 11, 11, 3, 1, 2, 2, "3x3 dilation 2"},
         {1, 300, 9, 1, 6, 6, 1, 1, 1, 0, "1x1 K past one block"},
         {1, 4, 8, 1, 40, 40, 3, 1, 1, 1, "3x3 N past one block"},
+        {2, 37, 24, 1, 7, 7, 3, 1, 1, 1, "3x3 at 7x7 (padded: the gather)"},
+        {1, 33, 8, 1, 14, 14, 3, 2, 1, 1, "3x3 stride 2 to 7x7, K past one block"},
     };
     dt_pool *pool = NULL;
     CHECK_EQ_INT(dt_pool_create(2, &pool), DUCTILE_OK);

@@ -168,6 +168,29 @@ __attribute__((target("avx512f"))) static void dt_padded_gather_avx512(const dt_
     }
 }
 
+/* The gather of a bfloat16 product (dt_gemm.pack_b_bf16): two rows' gathers converted into
+ * one pair row of the panel (zero past n and past kc), the bits of gathering into float32
+ * panels and converting those. */
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) static void
+dt_padded_gather_bf16(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int n, int ld, uint16_t *dst)
+{
+    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+    const dt_padded_gather *p = ctx;
+    const __m512i idx = _mm512_loadu_si512(pairs);
+    for (int v = 0; v < ld; v += 16) {
+        int lanes = n - v;
+        __mmask16 m = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
+        __m512i iv = _mm512_loadu_si512(p->idx + n0 + v);
+        for (int64_t k = 0; k < kc; k += 2) {
+            __m512 g0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, iv, p->xp + p->off[k0 + k], 4);
+            __m512 g1 = k + 1 < kc ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, iv, p->xp + p->off[k0 + k + 1], 4)
+                                   : _mm512_setzero_ps();
+            _mm512_storeu_si512(dst + k * ld + 2 * v, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(g1, g0)));
+        }
+    }
+}
+
 static void dt_padded_gather_pack(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int64_t nc, float *dst)
 {
     const dt_padded_gather *p = ctx;
@@ -534,13 +557,16 @@ static ductile_status dt_padded_image(const dt_padded_run *r, int64_t b, const d
         }
         if (!r->wide) {
             dt_padded_gather pg = {xp, off, r->idx, r->avx512};
+            /* bfloat16: gathered straight into bfloat16 panels */
+            bool g16 = a->w_bf16 && !a->w_fp16 && r->avx512 && dt_cpu_has_bf16();
             dt_gemm gm = {
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
                 .A_packed = a->w_packed ? a->w_packed + gi * dt_gemm_packed_a_floats(mg, K) : NULL,
                 .A_bf16 = a->w_bf16 ? a->w_bf16 + gi * dt_gemm_packed_a_bf16_elems(mg, K) : NULL,
                 .fp16 = a->w_fp16,
-                .pack_b = dt_padded_gather_pack, .pack_b_ctx = &pg,
+                .pack_b = g16 ? NULL : dt_padded_gather_pack, .pack_b_ctx = &pg,
+                .pack_b_bf16 = g16 ? dt_padded_gather_bf16 : NULL,
                 .C = y + yoff, .ldc = out_px,
                 .bias = bias ? bias + gi * mg : NULL, .epi = a->epi ? &epi : NULL,
             };

@@ -332,6 +332,8 @@ static void dt_gemm_slice_bf16(const dt_gemm *g, int64_t m0, int64_t m1, int64_t
                 uint16_t *d = buf->b16 + dt_gemm_bf16_panel(jp, kc2);
                 if (g->B_packed)
                     bsc[jp / NR] = DT_HALF_CVT(g->B_packed + (jc + jp) * g->K + pc * ld, ld, kc, ld, ld, d);
+                else if (g->pack_b_bf16)
+                    g->pack_b_bf16(g->pack_b_ctx, pc, kc, jc + jp, n, ld, d), bsc[jp / NR] = 1.0f;
                 else if (cvt_rows)
                     cvt_rows(g->B + jc + jp, g->b_off + pc, kc, n, ld, d), bsc[jp / NR] = 1.0f;
                 else if (cvt_scaled)
@@ -720,6 +722,9 @@ static ductile_status dt_gemm_check(const dt_gemm *g)
         return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: a scale of B's rows needs a bfloat16 product reading B in place");
     if (g->b_off && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16 || g->b_scale))
         return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: B's row offsets need a bfloat16 product reading B in place");
+    if (g->pack_b_bf16 &&
+        (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16 || g->b_scale || g->b_off))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: a bfloat16 packer of B needs a bfloat16 product and no other B");
     return DUCTILE_OK;
 }
 

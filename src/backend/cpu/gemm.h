@@ -108,6 +108,12 @@ typedef struct dt_gemm {
      * (the padded conv's phases, conv_padded.c), instead of packed as float32 by a pack_b
      * and then converted. */
     const int64_t *b_off;
+    /* Optional, for a bfloat16 product (A_bf16, not fp16) without pack_b, trans_b, B_packed,
+     * B_bf16, b_scale or b_off: a virtual B converted straight into bfloat16 panels (called
+     * with pack_b_ctx, a panel at a time as dt_gemm_bf16_pack_fn writes one: columns [n0, n0 +
+     * n), n <= ld, of K rows [k0, k0 + kc)), instead of packed as float32 and then converted.
+     * The padded conv's gather (conv_padded.c). */
+    void (*pack_b_bf16)(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int n, int ld, uint16_t *dst);
     /* With A_bf16 or B_bf16: they hold IEEE float16 (dt_gemm_pack_a_half with
      * dt_float_to_half), not bfloat16, and the product runs in float16 over short K chunks
      * with float32 accumulation (gemm_fp16.c); B panels are converted to float16 likewise. */
