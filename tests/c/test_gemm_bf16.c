@@ -69,12 +69,64 @@ static void test_pack_matches_reference(bool fast)
         }
 }
 
+/* A converter under test: its reference and AVX512-BF16 forms on kc rows, n columns, ld wide,
+ * each reading its own source (ctx). */
+typedef struct converter {
+    void (*ref)(const void *ctx, int64_t kc, int n, int ld, uint16_t *dst);
+    void (*fast)(const void *ctx, int64_t kc, int n, int ld, uint16_t *dst);
+    const void *ctx;
+} converter;
+
+/* Cases (odd rows and widths) where cv's forms differ from converting `copy` (rows LDS apart)
+ * with the plain reference, or the fast form writes past the panel. */
+static int converter_differs(const converter *cv, const float *copy, int64_t lds, int64_t K, bool fast)
+{
+    static uint16_t want[64 * 96 + 64], ref[64 * 96 + 64], got[64 * 96 + 64];
+    const int64_t kcs[] = {1, 2, 7, 17, K};
+    const int ns[] = {1, 7, 16, 17, 33, 48};
+    int bad = 0;
+    for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
+        for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
+            int64_t kc = kcs[x];
+            int n = ns[y], ld = (n + 15) & ~15;
+            size_t used = (size_t)((kc + 1) / 2) * 2 * (size_t)ld;
+            dt_gemm_bf16_pack_ref(copy, lds, kc, n, ld, want);
+            cv->ref(cv->ctx, kc, n, ld, ref);
+            bad += memcmp(want, ref, used * sizeof *want) != 0;
+            if (fast) {
+                memset(got, 0xcd, sizeof got);
+                cv->fast(cv->ctx, kc, n, ld, got);
+                bad += memcmp(want, got, used * sizeof *want) != 0;
+                bad += got[used] != 0xcdcd;   /* nothing written past the panel */
+            }
+        }
+    return bad;
+}
+
+enum { CONV_LDS = 70, CONV_K = 37 };
+
+typedef struct scaled_src {
+    const float *src, *scale;
+} scaled_src;
+
+static void scaled_ref(const void *ctx, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    const scaled_src *c = ctx;
+    dt_gemm_bf16_pack_scaled_ref(c->src, CONV_LDS, kc, n, ld, c->scale, dst);
+}
+
+static void scaled_fast(const void *ctx, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    const scaled_src *c = ctx;
+    dt_gemm_bf16_pack_scaled_avx512(c->src, CONV_LDS, kc, n, ld, c->scale, dst);
+}
+
 /* The scaling converter (dt_gemm.b_scale) gives the bits of converting the products stored
  * as float32, reference and AVX512-BF16 alike: odd rows and widths, a NaN, an infinity and a
  * zero among the scales; the columns past n stay zero under an infinite scale. */
 static void test_scaled_pack_matches_a_scaled_copy(bool fast)
 {
-    enum { LDS = 70, K = 37 };
+    enum { LDS = CONV_LDS, K = CONV_K };
     float src[K * LDS], copy[K * LDS], scale[K];
     for (int i = 0; i < K * LDS; i++) src[i] = frand() * 100.0f;
     for (int k = 0; k < K; k++) scale[k] = frand() * 3.0f;
@@ -83,33 +135,36 @@ static void test_scaled_pack_matches_a_scaled_copy(bool fast)
     scale[9] = NAN;
     for (int k = 0; k < K; k++)
         for (int j = 0; j < LDS; j++) copy[k * LDS + j] = src[k * LDS + j] * scale[k];
-    static uint16_t want[K * 96 + 64], ref[K * 96 + 64], got[K * 96 + 64];
-    const int kcs[] = {1, 2, 7, 17, K}, ns[] = {1, 7, 16, 17, 33, 48};
-    int bad = 0;
-    for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
-        for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
-            int kc = kcs[x], n = ns[y], ld = (n + 15) & ~15;
-            size_t used = (size_t)((kc + 1) / 2) * 2 * (size_t)ld;
-            dt_gemm_bf16_pack_ref(copy, LDS, kc, n, ld, want);
-            dt_gemm_bf16_pack_scaled_ref(src, LDS, kc, n, ld, scale, ref);
-            bad += memcmp(want, ref, used * sizeof *want) != 0;
-            if (fast) {
-                memset(got, 0xcd, sizeof got);
-                dt_gemm_bf16_pack_scaled_avx512(src, LDS, kc, n, ld, scale, got);
-                bad += memcmp(want, got, used * sizeof *want) != 0;
-                bad += got[used] != 0xcdcd;   /* nothing written past the panel */
-            }
-        }
+    scaled_src c = {src, scale};
+    converter cv = {scaled_ref, scaled_fast, &c};
+    int bad = converter_differs(&cv, copy, LDS, K, fast);
     if (bad) fprintf(stderr, "scaled pack: %d cases differ from the scaled copy's\n", bad);
     CHECK_EQ_INT(bad, 0);
     if (!fast) fprintf(stderr, "skip: this CPU lacks AVX512-BF16; scaled pack_avx512 not run\n");
+}
+
+typedef struct rows_src {
+    const float *src;
+    const int64_t *off;
+} rows_src;
+
+static void rows_ref(const void *ctx, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    const rows_src *c = ctx;
+    dt_gemm_bf16_pack_rows_ref(c->src, c->off, kc, n, ld, dst);
+}
+
+static void rows_fast(const void *ctx, int64_t kc, int n, int ld, uint16_t *dst)
+{
+    const rows_src *c = ctx;
+    dt_gemm_bf16_pack_rows_avx512(c->src, c->off, kc, n, ld, dst);
 }
 
 /* The row-offset converter (dt_gemm.b_off) gives the bits of converting the rows copied one
  * after another, reference and AVX512-BF16 alike: odd rows and widths, rows out of order. */
 static void test_rows_pack_matches_a_copy(bool fast)
 {
-    enum { LDS = 70, K = 37 };
+    enum { LDS = CONV_LDS, K = CONV_K };
     float src[K * LDS], copy[K * LDS];
     int64_t off[K];
     for (int i = 0; i < K * LDS; i++) src[i] = frand() * 100.0f;
@@ -117,23 +172,9 @@ static void test_rows_pack_matches_a_copy(bool fast)
     src[LDS + 2] = INFINITY;
     for (int k = 0; k < K; k++) off[k] = (int64_t)((k * 11) % K) * LDS + k % 3;
     for (int k = 0; k < K; k++) memcpy(copy + k * LDS, src + off[k], sizeof(float) * 48);
-    static uint16_t want[K * 96 + 64], ref[K * 96 + 64], got[K * 96 + 64];
-    const int kcs[] = {1, 2, 7, 17, K}, ns[] = {1, 7, 16, 17, 33, 48};
-    int bad = 0;
-    for (size_t x = 0; x < sizeof kcs / sizeof *kcs; x++)
-        for (size_t y = 0; y < sizeof ns / sizeof *ns; y++) {
-            int kc = kcs[x], n = ns[y], ld = (n + 15) & ~15;
-            size_t used = (size_t)((kc + 1) / 2) * 2 * (size_t)ld;
-            dt_gemm_bf16_pack_ref(copy, LDS, kc, n, ld, want);
-            dt_gemm_bf16_pack_rows_ref(src, off, kc, n, ld, ref);
-            bad += memcmp(want, ref, used * sizeof *want) != 0;
-            if (fast) {
-                memset(got, 0xcd, sizeof got);
-                dt_gemm_bf16_pack_rows_avx512(src, off, kc, n, ld, got);
-                bad += memcmp(want, got, used * sizeof *want) != 0;
-                bad += got[used] != 0xcdcd;   /* nothing written past the panel */
-            }
-        }
+    rows_src c = {src, off};
+    converter cv = {rows_ref, rows_fast, &c};
+    int bad = converter_differs(&cv, copy, LDS, K, fast);
     if (bad) fprintf(stderr, "rows pack: %d cases differ from the copy's\n", bad);
     CHECK_EQ_INT(bad, 0);
     if (!fast) fprintf(stderr, "skip: this CPU lacks AVX512-BF16; rows pack_avx512 not run\n");
