@@ -174,10 +174,7 @@ __attribute__((target("avx512f"))) static void dt_padded_gather_avx512(const dt_
 __attribute__((target("avx512f,avx512bw,avx512bf16"))) static void
 dt_padded_gather_bf16(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int n, int ld, uint16_t *dst)
 {
-    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
     const dt_padded_gather *p = ctx;
-    const __m512i idx = _mm512_loadu_si512(pairs);
     for (int v = 0; v < ld; v += 16) {
         int lanes = n - v;
         __mmask16 m = lanes >= 16 ? 0xffff : lanes > 0 ? (__mmask16)((1u << lanes) - 1) : 0;
@@ -186,7 +183,7 @@ dt_padded_gather_bf16(const void *ctx, int64_t k0, int64_t kc, int64_t n0, int n
             __m512 g0 = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, iv, p->xp + p->off[k0 + k], 4);
             __m512 g1 = k + 1 < kc ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, iv, p->xp + p->off[k0 + k + 1], 4)
                                    : _mm512_setzero_ps();
-            _mm512_storeu_si512(dst + k * ld + 2 * v, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(g1, g0)));
+            _mm512_storeu_si512(dst + k * ld + 2 * v, dt_bf16_pairs(g0, g1));
         }
     }
 }
@@ -448,6 +445,7 @@ typedef struct dt_padded_run {
     const int32_t *idx;         /* over the pixels: the gather's indices */
     int64_t hq, wq, nph;
     bool avx512, wide, indirect;
+    bool gather16;              /* the gather straight into bfloat16 panels (dt_padded_gather_bf16) */
     /* the image split (dt_padded_images): part p's buffers at own + p * own_bytes */
     char *own;
     size_t own_bytes;
@@ -557,8 +555,7 @@ static ductile_status dt_padded_image(const dt_padded_run *r, int64_t b, const d
         }
         if (!r->wide) {
             dt_padded_gather pg = {xp, off, r->idx, r->avx512};
-            /* bfloat16: gathered straight into bfloat16 panels */
-            bool g16 = a->w_bf16 && !a->w_fp16 && r->avx512 && dt_cpu_has_bf16();
+            bool g16 = r->gather16;
             dt_gemm gm = {
                 .M = mg, .N = out_px, .K = K, .alpha = 1.0f, .beta = 0.0f,
                 .A = a->w ? a->w + gi * mg * K : NULL, .lda = K,
@@ -637,6 +634,8 @@ ductile_status dt_cpu_conv_padded(const dt_conv_geom *g, const dt_conv_args *a, 
     int64_t K = g->c / g->group * g->k[0] * g->k[1], out_px = g->out[0] * g->out[1];
     /* Float32 weights packed at build time: B read in place, through the row offsets. */
     r.indirect = r.wide && a->w_packed && !a->w_bf16 && dt_conv_indirect_available();
+    /* bfloat16 weights: the gather straight into bfloat16 panels where the CPU has AVX512-BF16 */
+    r.gather16 = !r.wide && a->w_bf16 && !a->w_fp16 && r.avx512 && dt_cpu_has_bf16();
     int64_t *off = a->scratch;
     int32_t *idx = (int32_t *)((float *)a->scratch + pooled.noff);
     dt_padded_offsets(g, r.hq, r.wq, K, off);

@@ -15,6 +15,7 @@
  * count. */
 #include "backend/cpu/conv_smallc.h"
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/simd_load.h"
 #include "core/status.h"
 
 #include <immintrin.h>
@@ -40,11 +41,8 @@ DT_SC16 static void dt_smallc_bf16_rows(const dt_smallc_job *j, uint32_t *xs, in
 {
     const dt_conv_geom *g = j->g;
     int64_t iw = g->in[1], np = j->half, nr = dt_smallc_band_rows(g);
-    /* cvtne2ps2bf16 puts the first vector's 16 in words 0-15, the second's in 16-31; at
-     * stride 1 the permute interleaves them into pairs */
-    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i idx = _mm512_loadu_si512(pairs);
+    /* cvtne2ps2bf16 puts the first vector's 16 in words 0-15, the second's in 16-31: at
+     * stride 2 those are the pairs already; at stride 1 dt_bf16_pairs interleaves them */
     for (int64_t c = 0; c < g->c; c++)
         for (int64_t iy = iy0; iy < iy1; iy++) {
             const float *x = j->a->x + ((b * g->c + c) * g->in[0] + iy) * iw;
@@ -57,7 +55,7 @@ DT_SC16 static void dt_smallc_bf16_rows(const dt_smallc_job *j, uint32_t *xs, in
                 } else {
                     int64_t c0 = i - g->pb[1];       /* the image column of padded column i */
                     __m512 v0 = dt_dw_row_load(x, c0, iw), v1 = dt_dw_row_load(x, c0 + 1, iw);
-                    _mm512_storeu_si512(d + i, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(v1, v0)));
+                    _mm512_storeu_si512(d + i, dt_bf16_pairs(v0, v1));
                 }
             }
         }

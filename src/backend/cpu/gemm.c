@@ -718,13 +718,14 @@ static ductile_status dt_gemm_check(const dt_gemm *g)
     if (g->M < 0 || g->N < 0 || g->K < 0)
         return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM called with negative size %lldx%lldx%lld",
                        (long long)g->M, (long long)g->N, (long long)g->K);
-    if (g->b_scale && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16))
-        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: a scale of B's rows needs a bfloat16 product reading B in place");
-    if (g->b_off && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16 || g->b_scale))
-        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: B's row offsets need a bfloat16 product reading B in place");
-    if (g->pack_b_bf16 &&
-        (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16 || g->b_scale || g->b_off))
-        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: a bfloat16 packer of B needs a bfloat16 product and no other B");
+    /* The ways a bfloat16 product's converter reads B in place: one at most, and only there. */
+    int ways = (g->b_scale != NULL) + (g->b_off != NULL) + (g->pack_b_bf16 != NULL);
+    if (ways > 1)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: B read in place %d ways at once (a scale of its rows, row offsets, "
+                       "a bfloat16 packer): one at most", ways);
+    if (ways && (!g->A_bf16 || g->fp16 || g->pack_b || g->trans_b || g->B_packed || g->B_bf16))
+        return dt_fail(DUCTILE_ERR_INTERNAL, "GEMM: %s needs a bfloat16 product reading B in place",
+                       g->b_scale ? "a scale of B's rows" : g->b_off ? "B's row offsets" : "a bfloat16 packer of B");
     return DUCTILE_OK;
 }
 

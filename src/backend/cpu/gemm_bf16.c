@@ -4,6 +4,7 @@
  * plus a plain C reference of each, which the tests hold the fast ones to. */
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/gemm_row.h"
+#include "backend/cpu/simd_load.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -128,11 +129,6 @@ static inline __attribute__((always_inline)) DT_BF16 void
 dt_gemm_bf16_pack_body(const float *src, int64_t lds, const int64_t *off, int64_t kc, int n, int ld, const float *scale,
                        uint16_t *dst)
 {
-    /* cvtne2ps2bf16(r1, r0) puts row k's 16 values in words 0-15 and row k+1's in 16-31;
-     * the permute interleaves them into the pairs the kernel multiplies. */
-    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i idx = _mm512_loadu_si512(pairs);
     int64_t k = 0;
     if (n == 48 && ld == 48) {
         /* A whole panel: the pairs of rows without masks or tests, 3 vectors a pair (Zen 4,
@@ -147,7 +143,7 @@ dt_gemm_bf16_pack_body(const float *src, int64_t lds, const int64_t *off, int64_
                     x0 = _mm512_mul_ps(x0, s0);
                     x1 = _mm512_mul_ps(x1, s1);
                 }
-                _mm512_storeu_si512(dst + v * 32, _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0)));
+                _mm512_storeu_si512(dst + v * 32, dt_bf16_pairs(x0, x1));
             }
         }
     }
@@ -165,7 +161,7 @@ dt_gemm_bf16_pack_body(const float *src, int64_t lds, const int64_t *off, int64_
                 x0 = _mm512_maskz_mul_ps(m, x0, s0);
                 x1 = _mm512_maskz_mul_ps(m, x1, s1);
             }
-            __m512i h = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));
+            __m512i h = dt_bf16_pairs(x0, x1);
             if (ld - v * 16 >= 16)
                 _mm512_storeu_si512(dst + v * 32, h);
             else   /* ld = 8 (an A panel): the first 16 of the 32 */

@@ -331,12 +331,15 @@ static int64_t dt_wino_vfloats(const dt_wino_job *j, int64_t T)
     return j->bf16 && h > f ? h : f;
 }
 
-/* Floats of a block's phase rows and transform lines (dt_wino_blocks' ph and tq), which the
- * AVX-512 input pass uses as its 12 lines. */
+/* Lines of the AVX-512 input pass: 6, or 12 for the bfloat16 one (two channels at once). */
+static int64_t dt_wino_lines(const dt_wino_job *j) { return j->bf16 ? 12 : 6; }
+
+/* Floats of a block's phase rows and transform lines (dt_wino_blocks' ph and tq), where the
+ * AVX-512 input pass keeps its lines. */
 static int64_t dt_wino_stage_floats(const dt_wino_job *j)
 {
-    int64_t a = 48 * j->ld, b = 12 * dt_wino_line(j->ntx);
-    return j->bf16 && b > a ? b : a;
+    int64_t a = 48 * j->ld, b = dt_wino_lines(j) * dt_wino_line(j->ntx);
+    return b > a ? b : a;
 }
 
 /* The AVX-512 passes of one block over channels [begin, end): each channel's (output
@@ -346,7 +349,7 @@ static void dt_wino_inputs(void *arg, int64_t begin, int64_t end, int tid)
 {
     const dt_wino_gemm_job *gj = arg;
     dt_wino_blk k = *gj->k;
-    float *tl = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 12 * dt_wino_line(gj->j->ntx);
+    float *tl = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - dt_wino_lines(gj->j) * dt_wino_line(gj->j->ntx);
     if (k.vb) {
         /* over channel pairs */
         k.c0 = 2 * begin, k.c1 = 2 * end < k.C ? 2 * end : k.C;
@@ -362,7 +365,7 @@ static void dt_wino_outputs(void *arg, int64_t begin, int64_t end, int tid)
     const dt_wino_gemm_job *gj = arg;
     dt_wino_blk k = *gj->k;
     k.m0 = begin, k.m1 = end;
-    if (k.stage) k.stage = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - 12 * dt_wino_line(gj->j->ntx);
+    if (k.stage) k.stage = tid == 0 ? gj->line0 : gj->j->gemm_bufs[tid] - dt_wino_lines(gj->j) * dt_wino_line(gj->j->ntx);
     dt_wino_output_avx512(&k, gj->o);
 }
 
@@ -557,7 +560,10 @@ static int dt_wino_threads(const dt_conv_geom *g, const dt_wino_job *j, int thre
 
 /* A thread other than the block's: the line buffer of its input pass, then the packing
  * buffers of its GEMMs. */
-static size_t dt_wino_line_bytes(const dt_wino_job *j) { return (size_t)(12 * dt_wino_line(j->ntx)) * sizeof(float); }
+static size_t dt_wino_line_bytes(const dt_wino_job *j)
+{
+    return (size_t)(dt_wino_lines(j) * dt_wino_line(j->ntx)) * sizeof(float);
+}
 
 static size_t dt_wino_gemm_bytes(const dt_conv_geom *g, const dt_wino_job *j)
 {

@@ -232,11 +232,6 @@ static inline DT_AVX512 dt_wino_pairs_at dt_wino_pairs_where(int64_t T, int64_t 
 
 DT_AVX512_BF16 void dt_wino_input_bf16_avx512(const dt_wino_blk *k, float *tl, int64_t ldl)
 {
-    /* cvtne2ps2bf16(odd, even) puts the even channel's 16 values in words 0-15 and the odd
-     * one's in 16-31; the permute interleaves them into each column's pair (the packer's). */
-    static const uint16_t pairs[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
-                                       8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
-    const __m512i idx = _mm512_loadu_si512(pairs);
     const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
     /* k's fields in locals (as dt_wino_input_avx512) */
     const int64_t T = k->ldt, ntx = k->ntx, nty = k->nty, c1 = k->c1, vcol = k->vcol;
@@ -260,7 +255,7 @@ DT_AVX512_BF16 void dt_wino_input_bf16_avx512(const dt_wino_blk *k, float *tl, i
                         for (int j = 0; j < 6; j++) o[j] = _mm512_setzero_ps();
                     uint32_t *pos = vb + 6 * i * ps;
                     for (int j = 0; j < 6; j++, pos += ps) {
-                        __m512i d = _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(o[j], e[j]));
+                        __m512i d = dt_bf16_pairs(e[j], o[j]);   /* each column's pair (the packer's) */
                         _mm512_mask_storeu_epi32(pos + at.off[0], at.m[0], d);
                         if (at.n1 < n) _mm512_mask_storeu_epi32(pos + at.off[1], at.m[1], _mm512_permutexvar_epi32(down, d));
                     }
