@@ -75,6 +75,7 @@ static void run(dt_pool *pool, const layer *L, int algo)
     /* BATCH_PX (environment): dt_conv_args.batch_px, the batched 1x1s threshold (0: the default) */
     if (getenv("BATCH_PX")) a.batch_px = atoll(getenv("BATCH_PX"));
     float *wp = NULL;
+    uint16_t *wb16 = NULL;
     if (!dt_cpu_conv_is_depthwise(&g)) {
         /* HUGE=1: in 2 MB pages, as an engine's weights blob is */
         size_t wb = sizeof(float) * (size_t)dt_cpu_conv_packed_floats(&g);
@@ -82,6 +83,13 @@ static void run(dt_pool *pool, const layer *L, int algo)
         dt_cpu_conv_pack_weights(&g, w, wp);
         a.w_packed = wp;
         a.w = NULL;
+        /* BF16=1 (environment): the GEMM algorithms on weights packed in bfloat16, as --bf16
+         * engines run them (the float32 copy stays for DT_CONV_ON_F32) */
+        if (getenv("BF16")) {
+            wb16 = dt_aligned_alloc(64, (size_t)dt_cpu_conv_packed_bf16_bytes(&g));
+            dt_cpu_conv_pack_weights_bf16(&g, w, wb16);
+            a.w_bf16 = wb16;
+        }
     }
     if (algo == DT_CONV_AUTO) algo = dt_cpu_conv_auto(&g);
     if (!dt_cpu_conv_algo_applies(&g, algo)) goto done;
@@ -98,6 +106,11 @@ static void run(dt_pool *pool, const layer *L, int algo)
         ww = dt_aligned_alloc(64, getenv("HUGE") && wb < DT_ALLOC_HUGE_MIN ? DT_ALLOC_HUGE_MIN : wb);
         dt_cpu_wino_bf16_pack_weights(&g, w, (uint16_t *)ww);
         a.w_wino_bf16 = (const uint16_t *)ww;
+    } else if (algo == DT_CONV_S2_BF16) {
+        /* the direct stride-2 conv's bfloat16 weights, packed once as the builder does */
+        ww = dt_aligned_alloc(64, sizeof(float) * (size_t)dt_cpu_conv_s2_bf16_floats(&g));
+        dt_cpu_conv_s2_bf16_pack_weights(&g, w, (uint16_t *)ww);
+        a.w_s2_bf16 = (const uint16_t *)ww;
     }
     size_t bytes;
     dt_cpu_conv_scratch(&g, &a, algo, dt_pool_threads(pool), &bytes);
@@ -140,6 +153,7 @@ static void run(dt_pool *pool, const layer *L, int algo)
     dt_free(ww);
 done:
     dt_free(wp);
+    dt_free(wb16);
     free(w), free(b);
     act_free(x), act_free(y), act_free(res);
 }
@@ -198,6 +212,8 @@ int main(int argc, char **argv)
         {"ystem", 3, 16, 480, 3, 2, 1},      {"y3x3s2al", 16, 32, 254, 3, 2, 1}, {"y3x3s2am", 16, 32, 222, 3, 2, 1},
         {"yw80", 64, 64, 80, 3, 1, 1},       {"yw80c", 80, 80, 80, 3, 1, 1},      {"yw40", 64, 64, 40, 3, 1, 1},
         {"yw20", 64, 64, 20, 3, 1, 1},       {"yw160", 8, 8, 160, 3, 1, 1},       {"yw40b", 32, 32, 40, 3, 1, 1},
+        {"y6s2a", 16, 32, 320, 3, 2, 1},     {"y6s2b", 32, 64, 160, 3, 2, 1},     {"y6s2c", 64, 128, 80, 3, 2, 1},
+        {"y6s2d", 128, 256, 40, 3, 2, 1},    {"y6s2e", 64, 64, 80, 3, 2, 1},      {"y6s2f", 128, 128, 40, 3, 2, 1},
     };
     for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++)
         if (strstr(layers[i].name, filter)) run(pool, &layers[i], algo);

@@ -569,6 +569,7 @@ bool dt_cpu_conv_algo_applies(const dt_conv_geom *g, dt_conv_algo algo)
     case DT_CONV_WINOGRAD2_BF16: return dt_cpu_wino2_offered(g);
     case DT_CONV_WINOGRAD_BF16: return dt_cpu_wino_applies(g);
     case DT_CONV_S2: return dt_cpu_conv_s2_applies(g);
+    case DT_CONV_S2_BF16: return dt_cpu_conv_s2_bf16_applies(g);
     }
     return false;
 }
@@ -623,6 +624,7 @@ ductile_status dt_cpu_conv_scratch(const dt_conv_geom *g, const dt_conv_args *a,
     case DT_CONV_WINOGRAD2_BF16: return dt_cpu_wino2_scratch(g, threads, bytes);
     case DT_CONV_WINOGRAD_BF16: return dt_cpu_wino_bf16_scratch(g, threads, bytes);
     case DT_CONV_DIRECT: return DUCTILE_OK;
+    case DT_CONV_S2_BF16: *bytes = dt_cpu_conv_s2_bf16_scratch(g, threads); return DUCTILE_OK;
     default:
         *bytes = dt_conv_gemm_scratch(g, a, threads);
         return DUCTILE_OK;
@@ -662,6 +664,7 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     case DT_CONV_WINOGRAD_BF16: return dt_cpu_conv_winograd_bf16(g, a, pool);
     case DT_CONV_DIRECT: return dt_cpu_conv_direct(g, a, pool);
     case DT_CONV_S2: return dt_cpu_conv_s2(g, a, pool);
+    case DT_CONV_S2_BF16: return dt_cpu_conv_s2_bf16(g, a, pool);
     default: return dt_cpu_conv_im2col(g, a, pool);
     }
 }

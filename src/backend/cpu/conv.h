@@ -34,6 +34,9 @@ typedef struct dt_conv_args {
     /* Optional: w transformed for Winograd F(4x4, 3x3) in bfloat16 at build time (winograd.h:
      * dt_cpu_wino_bf16_pack_weights); what DT_CONV_WINOGRAD_BF16 runs on. */
     const uint16_t *w_wino_bf16;
+    /* Optional: w packed for the direct stride-2 conv in bfloat16 at build time
+     * (dt_cpu_conv_s2_bf16_pack_weights); what DT_CONV_S2_BF16 runs on. */
+    const uint16_t *w_s2_bf16;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
     /* Optional plane strides, 0 for NCHW. x_cs: x holds channel c of image b at plane
@@ -64,7 +67,8 @@ typedef enum dt_conv_algo {
     DT_CONV_SMALLC = 7,     /* direct, few input channels, 3x3/5x5/7x7 stride 2 (conv_smallc.c) */
     DT_CONV_WINOGRAD2_BF16 = 8, /* F(2x2, 3x3) in bfloat16, on a->w_wino2 only (winograd.h) */
     DT_CONV_WINOGRAD_BF16 = 9,  /* F(4x4, 3x3) with bfloat16 GEMMs, on a->w_wino_bf16 only (winograd.h) */
-    DT_CONV_S2 = 10             /* direct 3x3 stride 2, output channels in lanes (conv_s2.c) */
+    DT_CONV_S2 = 10,            /* direct 3x3 stride 2, output channels in lanes (conv_s2.c) */
+    DT_CONV_S2_BF16 = 11        /* direct 3x3 stride 2 in bfloat16, on a->w_s2_bf16 only (conv_s2_bf16.c) */
 } dt_conv_algo;
 
 /* FusedConv's tactic ids on bfloat16 weights (layouts DT_CPU_PACK_GEMM_A_BF16*, which carry a
@@ -138,6 +142,15 @@ bool dt_cpu_conv_s2_applies(const dt_conv_geom *g);
 /* Whether this CPU runs its kernel (AVX-512F and DQ). */
 bool dt_cpu_conv_s2_cpu(void);
 ductile_status dt_cpu_conv_s2(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+
+/* Direct 3x3 stride-2 conv in bfloat16 with float32 accumulation, output pixels in lanes
+ * (conv_s2_bf16.c): on weights in a layout of its own (_floats floats, packed by _pack_weights),
+ * any channel counts; AVX512-BF16 (dt_cpu_has_bf16) only. Scratch: _scratch bytes. */
+bool dt_cpu_conv_s2_bf16_applies(const dt_conv_geom *g);
+int64_t dt_cpu_conv_s2_bf16_floats(const dt_conv_geom *g);
+void dt_cpu_conv_s2_bf16_pack_weights(const dt_conv_geom *g, const float *w, uint16_t *dst);
+size_t dt_cpu_conv_s2_bf16_scratch(const dt_conv_geom *g, int threads);
+ductile_status dt_cpu_conv_s2_bf16(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Direct 3x3, 5x5 or 7x7 stride-2 conv over at most 4 input channels (the stems of mobile nets
  * and ResNets; conv_smallc.c): 16 outputs of a row per vector, 16 output channels at a time, raw or

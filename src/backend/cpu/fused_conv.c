@@ -75,9 +75,9 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     for (int64_t i = 0; i < nt; i++) {
         /* On bfloat16 weights, a GEMM algorithm may run on their float32 copy. */
         int64_t t = bf16 && tactic[i] > DT_CONV_ON_F32 ? tactic[i] - DT_CONV_ON_F32 : tactic[i];
-        if (t < DT_CONV_AUTO || t > DT_CONV_S2 || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)) ||
+        if (t < DT_CONV_AUTO || t > DT_CONV_S2_BF16 || t == DT_CONV_DIRECT || (t != tactic[i] && !dt_fc_on_f32_algo(t)) ||
             ((t == DT_CONV_WINOGRAD2_BF16 || t == DT_CONV_WINOGRAD_BF16) && packed != DT_CPU_PACK_GEMM_A_BF16_WINO) ||
-            (t == DT_CONV_S2 && packed != DT_CPU_PACK_GEMM_A))
+            (t == DT_CONV_S2 && packed != DT_CPU_PACK_GEMM_A) || (t == DT_CONV_S2_BF16 && packed != DT_CPU_PACK_GEMM_A_BF16))
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "attribute 'tactic'[%lld] = %lld is not a CPU conv algorithm",
                            (long long)i, (long long)tactic[i]);
     }
@@ -156,6 +156,14 @@ static bool dt_fc_bf16_wino_tails(const dt_conv_geom *g, int64_t have, bool *win
     return false;
 }
 
+/* Floats of the direct stride-2 conv's bfloat16 weights (conv_s2_bf16.c) that layout
+ * DT_CPU_PACK_GEMM_A_BF16 carries after its two packings where the conv is 3x3 stride 2 (the
+ * builder drops them where no point of the layer runs it: dt_cpu_prune); 0 elsewhere. */
+static int64_t dt_fc_s2_bf16_floats(const dt_conv_geom *g)
+{
+    return dt_cpu_conv_s2_bf16_applies(g) ? dt_cpu_conv_s2_bf16_floats(g) : 0;
+}
+
 /* Whether bfloat16 layers pack F(4x4, 3x3)'s bfloat16 weights and the builder times
  * DT_CONV_WINOGRAD_BF16: unless DUCTILE_WINO_BF16=0 (smaller engines: the tail stays in the
  * engine even where the tactic is not chosen). Its error passes the --bf16 budget on resnet50
@@ -219,11 +227,17 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
             return dt_fail(DUCTILE_ERR_UNSUPPORTED, "attribute 'packed' = %lld is not a CPU weight layout", (long long)p->packed);
         int64_t have = dt_view_count(&in[DT_FC_W]);
         bool tails = wino && bf16, t2 = false, t4 = false;
-        if (tails ? !dt_fc_bf16_wino_tails(g, have, &t2, &t4) : have != ng + nw)
+        /* bfloat16 stride-2 3x3s: maybe the direct conv's weights after the two packings */
+        int64_t ns = bf16 && !want_wino ? dt_fc_s2_bf16_floats(g) : 0;
+        bool s2 = ns && have == ng + ns;
+        if (s2) a->w_s2_bf16 = (const uint16_t *)((const float *)in[DT_FC_W].data + ng);
+        if (tails ? !dt_fc_bf16_wino_tails(g, have, &t2, &t4) : have != ng + nw && !s2)
             return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                            "input 1 (W) holds %lld packed floats; layout %lld of these weights needs %lld%s",
                            (long long)have, (long long)p->packed, (long long)(ng + nw),
-                           tails ? " (or that plus the bfloat16 F(2x2, 3x3) or F(4x4, 3x3) transforms)" : "");
+                           tails ? " (or that plus the bfloat16 F(2x2, 3x3) or F(4x4, 3x3) transforms)"
+                           : ns  ? " (or that plus the direct stride-2 conv's bfloat16 weights)"
+                                 : "");
         a->w_bf16 = in[DT_FC_W].data;
         a->w_fp16 = p->packed == DT_CPU_PACK_GEMM_A_FP16 || p->packed == DT_CPU_PACK_GEMM_A_FP16_WINO;
         /* Both: the run keeps the one its tactic takes (dt_fc_weights_for). */
@@ -253,6 +267,7 @@ static dt_conv_algo dt_fc_weights_for(dt_conv_args *a, int64_t tactic)
     if (!a->w_bf16 || !a->w_packed) return (dt_conv_algo)tactic;
     if (tactic != DT_CONV_WINOGRAD2_BF16) a->w_wino2 = NULL;
     if (tactic != DT_CONV_WINOGRAD_BF16) a->w_wino_bf16 = NULL;
+    if (tactic != DT_CONV_S2_BF16) a->w_s2_bf16 = NULL;
     if (tactic <= DT_CONV_ON_F32) {
         a->w_packed = NULL;
         return (dt_conv_algo)tactic;
@@ -475,7 +490,7 @@ static ductile_status dt_fc_algos_scratch(const dt_conv_geom *g, const dt_conv_a
 {
     static const dt_conv_algo algos[] = {DT_CONV_IM2COL, DT_CONV_PADDED, DT_CONV_DEPTHWISE, DT_CONV_WINOGRAD,
                                          DT_CONV_DW16, DT_CONV_SMALLC, DT_CONV_WINOGRAD2_BF16, DT_CONV_WINOGRAD_BF16,
-                                         DT_CONV_S2};
+                                         DT_CONV_S2, DT_CONV_S2_BF16};
     *bytes = 0;
     /* On bfloat16 weights with a float32 copy, each algorithm on either. */
     for (int f32 = 0; f32 < 2; f32++) {
@@ -484,7 +499,9 @@ static ductile_status dt_fc_algos_scratch(const dt_conv_geom *g, const dt_conv_a
         dt_fc_weights_for(&v, f32 ? DT_CONV_ON_F32 + DT_CONV_IM2COL : DT_CONV_AUTO);
         for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
             size_t b;
-            if (algos[i] == DT_CONV_WINOGRAD_BF16 && !a->w_wino_bf16) continue; /* no weights: never runs */
+            /* no weights: never runs */
+            if ((algos[i] == DT_CONV_WINOGRAD_BF16 && !a->w_wino_bf16) || (algos[i] == DT_CONV_S2_BF16 && !a->w_s2_bf16))
+                continue;
             DT_TRY(dt_cpu_conv_scratch(g, &v, algos[i], threads, &b));
             if (b > *bytes) *bytes = b;
         }
@@ -556,7 +573,8 @@ static bool dt_fc_takes(const dt_conv_geom *g, const dt_conv_args *a, dt_conv_al
     bool packed = a->w_packed || a->w_bf16;
     return dt_cpu_conv_algo_applies(g, algo) && !(packed && (algo == DT_CONV_DEPTHWISE || algo == DT_CONV_DW16)) &&
            !(packed && !a->w_wino && algo == DT_CONV_WINOGRAD) && !(!a->w_wino2 && algo == DT_CONV_WINOGRAD2_BF16) &&
-           !(!a->w_wino_bf16 && algo == DT_CONV_WINOGRAD_BF16) && !(!a->w_packed && algo == DT_CONV_S2);
+           !(!a->w_wino_bf16 && algo == DT_CONV_WINOGRAD_BF16) && !(!a->w_packed && algo == DT_CONV_S2) &&
+           !(!a->w_s2_bf16 && algo == DT_CONV_S2_BF16);
 }
 
 /* The tactic a shape runs where the stored one's kernel takes only some sizes of the layer
@@ -643,6 +661,7 @@ const char *dt_cpu_fused_conv_path(const void *params, const dt_view *in, const 
     case DT_CONV_WINOGRAD2_BF16: return "winograd2.bf16";
     case DT_CONV_WINOGRAD_BF16: return "winograd.bf16";
     case DT_CONV_S2: return "direct_s2";
+    case DT_CONV_S2_BF16: return "direct_s2.bf16";
     default:
         if (one) return fp16 ? "gemm1x1.fp16" : bf16 ? "gemm1x1.bf16" : "gemm1x1";
         return fp16 ? "im2col.fp16" : bf16 ? "im2col.bf16" : "im2col";
@@ -711,7 +730,9 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     int64_t ng = nh + (fp16 ? 0 : dt_cpu_conv_packed_floats(&g));
     bool wino2 = wino && bf16 && dt_fc_wants_wino2(L, &g), wino4 = wino && bf16 && dt_fc_wino_bf16_wanted();
     int64_t nw = wino ? dt_cpu_wino_floats(&g) : 0, n2 = wino2 ? dt_cpu_wino2_floats(&g) : 0;
-    int64_t n = ng + nw + n2 + (wino4 ? dt_cpu_wino_bf16_floats(&g) : 0);
+    /* bfloat16 3x3 stride-2 layers: the direct conv's weights after (dt_fc_s2_bf16_floats) */
+    int64_t ns = bf16 ? dt_fc_s2_bf16_floats(&g) : 0;
+    int64_t n = ng + nw + n2 + (wino4 ? dt_cpu_wino_bf16_floats(&g) : 0) + ns;
     if ((size_t)dt_tensor_count(w) * sizeof(float) != w->nbytes) return DUCTILE_OK;
     void *buf = dt_aligned_alloc(64, (size_t)n * sizeof(float));
     if (!buf)
@@ -722,6 +743,7 @@ ductile_status dt_cpu_prepack(const ductile_layer *L, dt_prepacked *out)
     ductile_status st = wino ? dt_cpu_wino_pack_weights(&g, w->data, (float *)buf + ng) : DUCTILE_OK;
     if (!st && wino2) st = dt_cpu_wino2_pack_weights(&g, w->data, (uint16_t *)((float *)buf + ng + nw));
     if (!st && wino4) st = dt_cpu_wino_bf16_pack_weights(&g, w->data, (uint16_t *)((float *)buf + ng + nw + n2));
+    if (ns) dt_cpu_conv_s2_bf16_pack_weights(&g, w->data, (uint16_t *)((float *)buf + ng));
     if (st) {
         dt_free(buf);
         return dt_fail_prefix(st, "node '%s'", L->name);
@@ -785,16 +807,51 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         dt_fc_bf16_wino_tails(&g, (int64_t)(L->in[DT_FC_W]->nbytes / sizeof(float)), &t2, &t4);
     if (n < cap && t2 && dt_cpu_wino2_offered(&g)) ids[n++] = DT_CONV_WINOGRAD2_BF16;
     if (n < cap && t4 && dt_fc_wino_bf16_wanted()) ids[n++] = DT_CONV_WINOGRAD_BF16;
+    /* The direct bfloat16 stride-2 3x3 where the weights carry its packing, for output rows of
+     * at least 32 pixels: a row is one tile of up to 48, and on narrower ones most lanes idle
+     * (yolo's 128 -> 256 at 80x80 -> 40x40: 0.72 ms against the padded GEMM's 0.63, 1 thread;
+     * at 160x160 -> 80x80 0.58 against 0.65, 320x320 -> 160x160 0.66 against 0.93). */
+    if (n < cap && layout == DT_CPU_PACK_GEMM_A_BF16 && dt_fc_s2_bf16_floats(&g) && g.out[1] >= 32 && L->in[DT_FC_W] &&
+        (int64_t)(L->in[DT_FC_W]->nbytes / sizeof(float)) ==
+            dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(&g) +
+                dt_fc_s2_bf16_floats(&g))
+        ids[n++] = DT_CONV_S2_BF16;
     return n;
+}
+
+/* Layout DT_CPU_PACK_GEMM_A_BF16 without the direct stride-2 conv's weights where every
+ * point of the layer timed another tactic. */
+static ductile_status dt_fc_prune_s2(const ductile_layer *L, const ductile_tensor *w, dt_prepacked *out)
+{
+    const int64_t *ids, *ws;
+    int64_t n, nws;
+    int points;
+    if (dt_tactic_attr(L, &ids, &n, &points) || n == 0) return DUCTILE_OK;
+    for (int64_t i = 0; i < n; i++)
+        if (ids[i] <= 0 || ids[i] == DT_CONV_S2_BF16) return DUCTILE_OK;
+    dt_conv_geom g;
+    if (!(ws = dt_attr_ints(L, "w_shape", &nws)) || (nws != 3 && nws != 4) || !dt_fc_weight_geom(L, ws, (int)nws, &g))
+        return DUCTILE_OK;
+    int64_t keep = dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(&g);
+    int64_t ns = dt_fc_s2_bf16_floats(&g);
+    if (!ns || (int64_t)(w->nbytes / sizeof(float)) != keep + ns) return DUCTILE_OK;
+    float *buf = dt_aligned_alloc(64, (size_t)keep * sizeof(float));
+    if (!buf)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory repacking the weights of node '%s' (%lld floats)",
+                       L->name, (long long)keep);
+    memcpy(buf, w->data, (size_t)keep * sizeof(float));
+    *out = (dt_prepacked){.input = DT_FC_W, .data = buf, .nbytes = (size_t)keep * sizeof(float),
+                          .layout = DT_CPU_PACK_GEMM_A_BF16};
+    return DUCTILE_OK;
 }
 
 ductile_status dt_cpu_prune(const ductile_layer *L, dt_prepacked *out)
 {
     memset(out, 0, sizeof *out);
     const ductile_tensor *w = L->n_in > DT_FC_W ? L->in[DT_FC_W] : NULL;
-    if (strcmp(L->op_type, "FusedConv") || dt_attr_int(L, "packed", 0) != DT_CPU_PACK_GEMM_A_BF16_WINO || !w ||
-        !w->data)
-        return DUCTILE_OK;
+    if (strcmp(L->op_type, "FusedConv") || !w || !w->data) return DUCTILE_OK;
+    if (dt_attr_int(L, "packed", 0) == DT_CPU_PACK_GEMM_A_BF16) return dt_fc_prune_s2(L, w, out);
+    if (dt_attr_int(L, "packed", 0) != DT_CPU_PACK_GEMM_A_BF16_WINO) return DUCTILE_OK;
     const int64_t *ids;
     int64_t n, nws;
     int points;
