@@ -1,7 +1,7 @@
 """The bfloat16 direct stride-2 3x3 convolution (FusedConv tactic 11, conv_s2_bf16.c) in
 --bf16 engines: a two-conv net (8 -> 24 channels with SiLU, 24 -> 40 with Relu, both 3x3
 stride 2) built with the tactic preferred (DUCTILE_TACTIC_PREFER=11) takes it where it is offered
-(output rows of at least 32 pixels: opt and max, not min) and stays within --bf16's budget of
+(output rows of at least 24 pixels: opt and max, not min) and stays within --bf16's budget of
 onnxruntime at min, opt, max and an odd shape between; its bits do not depend on the thread
 count and survive a save and load. The layers carry the tactic's own weights only where it
 runs: the engine built preferring the padded GEMM (2) drops them and is smaller. Skipped,
