@@ -87,9 +87,11 @@ static DT_S2B void dt_s2b_convert(const dt_conv_geom *g, const float *x, int64_t
         for (int64_t j = 0; j < ws; j += 16) {
             int64_t s = 2 * j - pl;
             __mmask16 m0 = dt_dw_row_mask(s, W), m1 = dt_dw_row_mask(s + 16, W);
-            __m512 a0 = _mm512_maskz_loadu_ps(m0, x0 + s), a1 = _mm512_maskz_loadu_ps(m1, x0 + s + 16);
-            __m512 b0 = x1 ? _mm512_maskz_loadu_ps(m0, x1 + s) : _mm512_setzero_ps();
-            __m512 b1 = x1 ? _mm512_maskz_loadu_ps(m1, x1 + s + 16) : _mm512_setzero_ps();
+            /* plain loads where every lane is in the row: a masked load that misses the caches
+             * is slow on Zen 5 even with every lane set (DESIGN.md, "Masked loads") */
+            __m512 a0 = dt_mload(m0, x0 + s), a1 = dt_mload(m1, x0 + s + 16);
+            __m512 b0 = x1 ? dt_mload(m0, x1 + s) : _mm512_setzero_ps();
+            __m512 b1 = x1 ? dt_mload(m1, x1 + s + 16) : _mm512_setzero_ps();
             _mm512_storeu_si512(r0 + j, dt_bf16_pairs(_mm512_permutex2var_ps(a0, even, a1),
                                                       _mm512_permutex2var_ps(b0, even, b1)));
             _mm512_storeu_si512(r1 + j, dt_bf16_pairs(_mm512_permutex2var_ps(a0, odd, a1),
