@@ -807,16 +807,14 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
         dt_fc_bf16_wino_tails(&g, (int64_t)(L->in[DT_FC_W]->nbytes / sizeof(float)), &t2, &t4);
     if (n < cap && t2 && dt_cpu_wino2_offered(&g)) ids[n++] = DT_CONV_WINOGRAD2_BF16;
     if (n < cap && t4 && dt_fc_wino_bf16_wanted()) ids[n++] = DT_CONV_WINOGRAD_BF16;
-    /* The direct bfloat16 stride-2 3x3 where the weights carry its packing, for output rows of
-     * at least 24 pixels: a row is tiles of up to 48, and on narrower ones most lanes idle
-     * (bench_conv_layers, 1 thread: 128 -> 256 channels, 40x40 -> 20x20 0.72 ms against the
-     * padded GEMM's 0.63, 30x30 -> 15x15 0.42 against 0.36; 56x56 -> 28x28 0.53 against 0.58,
-     * 60x60 -> 30x30 0.29 against 0.39, 320x320 -> 160x160 0.66 against 0.93). Not for
+    /* The direct bfloat16 stride-2 3x3 where the weights carry its packing (bench_conv_layers,
+     * 1 thread, against the padded GEMM: 320x320 -> 160x160 16 -> 32 channels 0.65 ms against
+     * 0.93, 56x56 -> 28x28 128 -> 128 0.54 against 0.62, 40x40 -> 20x20 128 -> 256 0.58
+     * against 0.62, 14x14 -> 7x7 512 -> 512 0.66 against 0.58: the timer decides). Not for
      * the stems the few-channel conv takes: timed alone, yolo's 3 -> 16 at 640x640 ran 0.51 ms
      * against its 0.52, in the network 0.86 against 0.68 (its input comes from memory, and
      * with 3 channels a tile's 18 k steps are few beside its store). */
-    if (n < cap && layout == DT_CPU_PACK_GEMM_A_BF16 && dt_fc_s2_bf16_floats(&g) && g.out[1] >= 24 &&
-        !dt_cpu_conv_smallc_applies(&g) && L->in[DT_FC_W] &&
+    if (n < cap && layout == DT_CPU_PACK_GEMM_A_BF16 && dt_fc_s2_bf16_floats(&g) && !dt_cpu_conv_smallc_applies(&g) && L->in[DT_FC_W] &&
         (int64_t)(L->in[DT_FC_W]->nbytes / sizeof(float)) ==
             dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(&g) +
                 dt_fc_s2_bf16_floats(&g))
