@@ -1,9 +1,10 @@
 /* The direct 3x3 stride-2 conv in bfloat16 (conv_s2_bf16.c, DT_CONV_S2_BF16) against the
  * reference convolution (double) of the operands rounded to bfloat16: odd channel counts (the
  * last pair half zero), output channels not a multiple of 8 (the 4- and 8-row bodies of the
- * last strip), output rows of 1 to 97 pixels (one, two and three vectors a tile and more than
- * one tile a row), pads of 0, 1, 2 and uneven ones, two images (the ring of converted rows
- * across an image's end), with bias, residual and the activations in lanes (Relu, HardSwish,
+ * last strip), output rows of 1 to 97 pixels (rows under 24 pixels in groups of several rows
+ * a tile, the last group of an image shorter; wider ones one row a tile, one, two and three
+ * vectors, more than one tile a row), pads of 0, 1, 2 and uneven ones, several images (the
+ * ring of converted rows across an image's end), with bias, residual and the activations in lanes (Relu, HardSwish,
  * Sigmoid, lean Silu) and over the row after (Gelu), on 1 and 2 threads. Without its weights
  * the run refuses, saying so. */
 #include "backend/cpu/conv.h"
