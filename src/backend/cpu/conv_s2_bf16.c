@@ -99,14 +99,14 @@ size_t dt_cpu_conv_s2_bf16_scratch(const dt_conv_geom *g, int threads)
 }
 
 /* The pair rows of input row iy into slot `slot` of buf at pair column `at` (parity p of pair
- * cp at buf + ((cp * 3 + slot) * 2 + p) * ws + at): pair column at + j of parity p holds input
+ * cp at buf + ((cp * 3 + slot) * 2 + p) * ws + at; ws: dt_s2b_ws, the caller's, found once): pair column at + j of parity p holds input
  * column 2j + p - pl of channels 2cp and 2cp + 1, zero outside the image (and past the last
  * channel), for j in [0, n) and up to 15 more (a group's rows are converted in order, each
  * overwriting the previous one's extra). */
 static DT_S2B void dt_s2b_convert(const dt_conv_geom *g, const float *x, int64_t iy, int slot, int64_t at, int64_t n,
-                                  uint32_t *buf)
+                                  int64_t ws, uint32_t *buf)
 {
-    int64_t C = g->c, H = g->in[0], W = g->in[1], ws = dt_s2b_ws(g), pl = g->pb[1];
+    int64_t C = g->c, H = g->in[0], W = g->in[1], pl = g->pb[1];
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     for (int64_t cp = 0; cp < dt_s2b_pairs(g); cp++) {
@@ -242,12 +242,12 @@ static DT_S2B void dt_s2b_rows(void *arg, int64_t g0, int64_t g1, int tid)
             if (R == 1) {
                 int64_t iy = 2 * oy0 + ky - g->pb[0], key = iy < 0 || iy >= H ? -2 : b * H + iy;
                 int slot = (int)(((iy % 3) + 3) % 3);
-                if (held[slot] != key) dt_s2b_convert(g, x, iy, slot, 0, ws, buf);
+                if (held[slot] != key) dt_s2b_convert(g, x, iy, slot, 0, ws, ws, buf);
                 held[slot] = key;
                 so[ky] = slot * 2 * ws;
             } else {
                 for (int64_t r = 0; r < rows; r++)
-                    dt_s2b_convert(g, x, 2 * (oy0 + r) + ky - g->pb[0], ky, r * wp, wp + 16, buf);
+                    dt_s2b_convert(g, x, 2 * (oy0 + r) + ky - g->pb[0], ky, r * wp, wp + 16, ws, buf);
                 so[ky] = ky * 2 * ws;
             }
         }

@@ -164,6 +164,19 @@ static int64_t dt_fc_s2_bf16_floats(const dt_conv_geom *g)
     return dt_cpu_conv_s2_bf16_applies(g) ? dt_cpu_conv_s2_bf16_floats(g) : 0;
 }
 
+/* Floats of layout DT_CPU_PACK_GEMM_A_BF16's two packings (bfloat16, then float32). */
+static int64_t dt_fc_bf16_floats(const dt_conv_geom *g)
+{
+    return dt_cpu_conv_packed_bf16_bytes(g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(g);
+}
+
+/* Whether a W of `have` floats in that layout carries the direct stride-2 conv's weights. */
+static bool dt_fc_has_s2_bf16(const dt_conv_geom *g, int64_t have)
+{
+    int64_t ns = dt_fc_s2_bf16_floats(g);
+    return ns && have == dt_fc_bf16_floats(g) + ns;
+}
+
 /* Whether bfloat16 layers pack F(4x4, 3x3)'s bfloat16 weights and the builder times
  * DT_CONV_WINOGRAD_BF16: unless DUCTILE_WINO_BF16=0 (smaller engines: the tail stays in the
  * engine even where the tactic is not chosen). Its error passes the --bf16 budget on resnet50
@@ -814,10 +827,8 @@ int dt_cpu_tactics(const ductile_layer *L, const dt_view *in, int *ids, int cap)
      * the stems the few-channel conv takes: timed alone, yolo's 3 -> 16 at 640x640 ran 0.51 ms
      * against its 0.52, in the network 0.86 against 0.68 (its input comes from memory, and
      * with 3 channels a tile's 18 k steps are few beside its store). */
-    if (n < cap && layout == DT_CPU_PACK_GEMM_A_BF16 && dt_fc_s2_bf16_floats(&g) && !dt_cpu_conv_smallc_applies(&g) && L->in[DT_FC_W] &&
-        (int64_t)(L->in[DT_FC_W]->nbytes / sizeof(float)) ==
-            dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(&g) +
-                dt_fc_s2_bf16_floats(&g))
+    if (n < cap && layout == DT_CPU_PACK_GEMM_A_BF16 && !dt_cpu_conv_smallc_applies(&g) && L->in[DT_FC_W] &&
+        dt_fc_has_s2_bf16(&g, (int64_t)(L->in[DT_FC_W]->nbytes / sizeof(float))))
         ids[n++] = DT_CONV_S2_BF16;
     return n;
 }
@@ -835,9 +846,8 @@ static ductile_status dt_fc_prune_s2(const ductile_layer *L, const ductile_tenso
     dt_conv_geom g;
     if (!(ws = dt_attr_ints(L, "w_shape", &nws)) || (nws != 3 && nws != 4) || !dt_fc_weight_geom(L, ws, (int)nws, &g))
         return DUCTILE_OK;
-    int64_t keep = dt_cpu_conv_packed_bf16_bytes(&g) / (int64_t)sizeof(float) + dt_cpu_conv_packed_floats(&g);
-    int64_t ns = dt_fc_s2_bf16_floats(&g);
-    if (!ns || (int64_t)(w->nbytes / sizeof(float)) != keep + ns) return DUCTILE_OK;
+    if (!dt_fc_has_s2_bf16(&g, (int64_t)(w->nbytes / sizeof(float)))) return DUCTILE_OK;
+    int64_t keep = dt_fc_bf16_floats(&g);
     float *buf = dt_aligned_alloc(64, (size_t)keep * sizeof(float));
     if (!buf)
         return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory repacking the weights of node '%s' (%lld floats)",
