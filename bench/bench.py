@@ -41,6 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MODELS = os.path.abspath(os.environ.get("DUCTILE_MODELS", os.path.join(ROOT, "..", "shared", "models")))
 RESULTS = os.path.join(HERE, "results")
+sys.path.insert(0, HERE)
+import goals  # noqa: E402  (bench/goals.py: issue 8's goals judged from the result)
 IDLE_MS = 50
 # Before each request a worker sleeps this long and does one untimed run: onnxruntime's workers
 # spin ~45 ms after its last run and ductile's linger 60 ms (core/threadpool.c), and a request
@@ -331,10 +333,12 @@ def main():
     machine = {"cpu": cpu_name(), "cores": os.cpu_count(), "python": platform.python_version(),
                "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     os.makedirs(args.out, exist_ok=True)
+    result = {"machine": machine, "geomean_speedup": round(geo, 3), "min_speedup": min(r["speedup"] for r in rows),
+              "rows": rows, "builds": builds, "flat": flats,
+              "fma_peak": {str(t): p for t, p in peaks.items()}, "layers": layers}
+    result["goals"] = goals.goals(result)
     with open(os.path.join(args.out, "latest.json"), "w") as f:
-        json.dump({"machine": machine, "geomean_speedup": round(geo, 3), "min_speedup": min(r["speedup"] for r in rows),
-                   "rows": rows, "builds": builds, "flat": flats,
-                   "fma_peak": {str(t): p for t, p in peaks.items()}, "layers": layers}, f, indent=1)
+        json.dump(result, f, indent=1)
     with open(os.path.join(args.out, "latest.md"), "w") as f:
         f.write(f"# ductile vs onnxruntime, {machine['date']}, commit {commit}\n\n{machine['cpu']}, "
                 f"{machine['cores']} cores. Each engine in its own process, alternating rounds; "
@@ -360,7 +364,9 @@ def main():
                 "what the shapes above it (run in table order) left; the build's transient memory excluded. "
                 "planned MB: ductile's context memory after that shape (activations and scratch; it keeps the largest "
                 "shape's so far, context.memory_size).\n")
-        f.write(f"\ngeometric mean speedup {geo:.2f}, minimum {min(r['speedup'] for r in rows):.2f}\n\n")
+        f.write(f"\ngeometric mean speedup {geo:.2f}, minimum {min(r['speedup'] for r in rows):.2f}\n")
+        goals.write_goals_md(f, result)
+        f.write("\n")
         f.write("| model | threads | ductile build ms | ort session ms |\n|---|---:|---:|---:|\n")
         for b in builds:
             f.write(f"| {b['model']} | {b['threads']} | {b['ductile_build_ms']:.0f} | {b['ort_session_ms']:.0f} |\n")
