@@ -1,17 +1,12 @@
 """bench/goals.py: issue 8's goals judged from a bench result, on a made-up result whose every
 verdict and number is known."""
-import importlib.util
 import io
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from util import load_file_module
 
 
 def load_goals():
-    spec = importlib.util.spec_from_file_location("bench_goals", REPO / "bench" / "goals.py")
-    g = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(g)
-    return g
+    return load_file_module("bench_goals", "bench/goals.py")
 
 
 def row(model, shape, threads, mode, d, o, bf16=None):

@@ -1,6 +1,5 @@
 """bench/worker.py's run-queue wait: the part of a run's wall time that other processes took; and
 bench/xcore.c, the core-to-core round trip bench.py reports beside each 2-thread row."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -8,15 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
+from util import load_file_module
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def load_worker():
-    spec = importlib.util.spec_from_file_location("bench_worker", REPO / "bench" / "worker.py")
-    w = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(w)
-    return w
+    return load_file_module("bench_worker", "bench/worker.py")
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task") or not hasattr(os, "sched_setaffinity"),

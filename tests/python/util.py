@@ -16,6 +16,17 @@ MODEL_RTOL = 1e-4
 OP_RTOL = 1e-5
 
 
+def load_file_module(name, path):
+    """The Python file at path (relative to the repo root) as module `name` (bench/ and scripts/
+    are not packages)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / path)
+    m = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(m)
+    return m
+
+
 def models_dir():
     """The model suite folder: $DUCTILE_MODELS, relative to the repo root when not absolute."""
     d = pathlib.Path(os.environ.get("DUCTILE_MODELS", "../shared/models"))
