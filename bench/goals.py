@@ -117,13 +117,15 @@ def goals(result):
         parts.append(f"{t}t: {share:.2f} of the peak over {len(large)} layers ({low} under 70% alone)")
         if share < PEAK_GOAL:
             misses.append(f"{t} thread{'s' if t > 1 else ''}: {share:.2f}")
-    out.append({"goal": f"large convolutions and matmuls (>= {LARGE_GFLOP} GFLOP a run) at >= 70% of the FMA peak",
+    out.append({"goal": f"large convolutions and matmuls (>= {LARGE_GFLOP} GFLOP a run) at >= 70% of the "
+                        "FMA peak",
                 "ok": not misses if parts else None, "measured": "; ".join(parts) if parts else "-",
                 "misses": misses})
 
     flats = [r for r in result.get("flat", []) if r.get("flat") is not None]
     misses = [f"{r['model']} {r['shape']} {r['threads']}t: {r['flat']:.2f}" for r in flats if r["flat"] < FLAT_GOAL]
-    out.append({"goal": "flat: within 15% of an engine built with opt at the shape", "ok": not misses if flats else None,
+    out.append({"goal": "flat: within 15% of an engine built with opt at the shape",
+                "ok": not misses if flats else None,
                 "measured": f"minimum {min(r['flat'] for r in flats):.2f} over {len(flats)} shapes" if flats else "-",
                 "misses": misses})
 
@@ -142,7 +144,8 @@ def goals(result):
                 misses.append(f"{m}: {ratios[m]:.2f}")
     out.append({"goal": f"--bf16 >= {BF16_GOAL}x float32 on the convolution-heavy models",
                 "ok": not misses if ratios else None,
-                "measured": ", ".join(f"{m} {x:.2f}" for m, x in ratios.items()) if ratios else "not measured (no --bf16)",
+                "measured": (", ".join(f"{m} {x:.2f}" for m, x in ratios.items()) if ratios
+                             else "not measured (no --bf16)"),
                 "misses": misses})
     return out
 

@@ -102,8 +102,15 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    for (int i = 0; i < ductile_engine_num_io_tensors(e); i++)
-        ductile_context_set_tensor_address(c, ductile_engine_io_tensor_name(e, i), calloc(1, 64 << 20));
+    /* every I/O tensor in a zeroed 64 MB buffer (the shapes this tool is for fit) */
+    for (int i = 0; i < ductile_engine_num_io_tensors(e); i++) {
+        const char *name = ductile_engine_io_tensor_name(e, i);
+        void *buf = calloc(1, 64 << 20);
+        if (!buf || ductile_context_set_tensor_address(c, name, buf)) {
+            fprintf(stderr, "tensor '%s': %s\n", name, buf ? ductile_last_error() : "out of memory (64 MB)");
+            return 1;
+        }
+    }
     const char *code;
     size_t code_bytes;
     find_code(&code, &code_bytes);

@@ -4,8 +4,9 @@
  * last strip), output rows of 1 to 97 pixels (rows under 24 pixels in groups of several rows
  * a tile, the last group of an image shorter; wider ones one row a tile, one, two and three
  * vectors, more than one tile a row), pads of 0, 1, 2 and uneven ones, several images (the
- * ring of converted rows across an image's end), with bias, residual and the activations in lanes (Relu, HardSwish,
- * Sigmoid, lean Silu) and over the row after (Gelu), on 1 and 2 threads. Without its weights
+ * ring of converted rows across an image's end), with bias, residual and the activations in
+ * lanes (Relu, HardSwish, Sigmoid, lean Silu) and over the row after (Gelu), on 1 and 2
+ * threads. Without its weights
  * the run refuses, saying so. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/exp_approx.h"

@@ -3,8 +3,8 @@
 stride 2) built with the tactic preferred (DUCTILE_TACTIC_PREFER=11) takes it at min, opt and
 max (rows of 4 to 100 pixels: groups of several output rows a tile and one) and stays within
 --bf16's budget of onnxruntime at min, opt, max and an odd shape between; its bits do not
-depend on the thread count and survive a save and load. The layers carry the tactic's own weights only where it
-runs: the engine built preferring the padded GEMM (2) drops them and is smaller. Skipped,
+depend on the thread count and survive a save and load. The layers carry the tactic's own
+weights only where it runs: the engine built preferring the padded GEMM (2) drops them and is smaller. Skipped,
 saying so, on a CPU without AVX512-BF16."""
 import json
 

@@ -62,13 +62,12 @@ static int64_t dt_s2b_group(const dt_conv_geom *g)
     return best;
 }
 
-/* A pair row's stride (pairs). One row a group: past the last vector a tile may read, the
- * conversion's extent too (a longer stride measured 4-5% slower on yolo's 160x160 -> 80x80).
- * More: the group's virtual row, past the last vector a tile may read (16 more) and the last
- * row's 16-pair conversion steps (16 more). */
-static int64_t dt_s2b_ws(const dt_conv_geom *g)
+/* A pair row's stride (pairs) for groups of R rows (dt_s2b_group). One row a group: past the
+ * last vector a tile may read, the conversion's extent too (a longer stride measured 4-5%
+ * slower on yolo's 160x160 -> 80x80). More: the group's virtual row, past the last vector a
+ * tile may read (16 more) and the last row's 16-pair conversion steps (16 more). */
+static int64_t dt_s2b_ws(const dt_conv_geom *g, int64_t R)
 {
-    int64_t R = dt_s2b_group(g);
     return R == 1 ? (g->out[1] + 15) / 16 * 16 + 16 : (R * (g->out[1] + 1) + 15) / 16 * 16 + 32;
 }
 
@@ -94,15 +93,15 @@ void dt_cpu_conv_s2_bf16_pack_weights(const dt_conv_geom *g, const float *w, uin
 size_t dt_cpu_conv_s2_bf16_scratch(const dt_conv_geom *g, int threads)
 {
     /* per thread: 3 input rows x channel pairs x 2 parities x ws pairs */
-    size_t one = ((size_t)(3 * 2 * dt_s2b_pairs(g) * dt_s2b_ws(g)) * 4 + 63) & ~(size_t)63;
+    size_t one = ((size_t)(3 * 2 * dt_s2b_pairs(g) * dt_s2b_ws(g, dt_s2b_group(g))) * 4 + 63) & ~(size_t)63;
     return one * (size_t)(threads > 0 ? threads : 1);
 }
 
 /* The pair rows of input row iy into slot `slot` of buf at pair column `at` (parity p of pair
- * cp at buf + ((cp * 3 + slot) * 2 + p) * ws + at; ws: dt_s2b_ws, the caller's, found once): pair column at + j of parity p holds input
- * column 2j + p - pl of channels 2cp and 2cp + 1, zero outside the image (and past the last
- * channel), for j in [0, n) and up to 15 more (a group's rows are converted in order, each
- * overwriting the previous one's extra). */
+ * cp at buf + ((cp * 3 + slot) * 2 + p) * ws + at; ws: dt_s2b_ws, found once by the caller):
+ * pair column at + j of parity p holds input column 2j + p - pl of channels 2cp and 2cp + 1,
+ * zero outside the image (and past the last channel), for j in [0, n) and up to 15 more (a
+ * group's rows are converted in order, each overwriting the previous one's extra). */
 static DT_S2B void dt_s2b_convert(const dt_conv_geom *g, const float *x, int64_t iy, int slot, int64_t at, int64_t n,
                                   int64_t ws, uint32_t *buf)
 {
@@ -223,7 +222,7 @@ static DT_S2B void dt_s2b_rows(void *arg, int64_t g0, int64_t g1, int tid)
     const dt_conv_args *a = j->a;
     const dt_epilogue *e = a->epi;
     int64_t C = g->c, M = g->m, H = g->in[0], W = g->in[1], OH = g->out[0], OW = g->out[1];
-    int64_t ws = dt_s2b_ws(g), cp2 = dt_s2b_pairs(g), plane = OH * OW, R = dt_s2b_group(g), wp = OW + 1;
+    int64_t R = dt_s2b_group(g), ws = dt_s2b_ws(g, R), cp2 = dt_s2b_pairs(g), plane = OH * OW, wp = OW + 1;
     int64_t groups = (OH + R - 1) / R;
     uint32_t *buf = (uint32_t *)(void *)((char *)a->scratch + (size_t)tid * j->buf_bytes);
     const uint32_t *w = (const uint32_t *)(const void *)a->w_s2_bf16;
@@ -269,8 +268,9 @@ static DT_S2B void dt_s2b_rows(void *arg, int64_t g0, int64_t g1, int tid)
                  * q0 + 16 v + lane - r wp (the extra columns between rows are no one's). */
                 int64_t r_lo[3] = {0, 0, 0}, r_hi[3] = {0, 0, 0};
                 for (int v = 0; v < nv && R > 1; v++) {
-                    r_lo[v] = (int)(q0 + 16 * v) / (int)wp;
-                    r_hi[v] = (int)(q0 + 16 * v + 15) / (int)wp < rows - 1 ? (int)(q0 + 16 * v + 15) / (int)wp : rows - 1;
+                    int64_t last = (q0 + 16 * v + 15) / wp;
+                    r_lo[v] = (q0 + 16 * v) / wp;
+                    r_hi[v] = last < rows - 1 ? last : rows - 1;
                 }
                 /* bias and residual, then the activation over the whole tile at once (the
                  * lean Sigmoid four vectors at a time: a vector alone is one long dependency
