@@ -135,6 +135,8 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     ductile_status s = dt_pass_extract(net, &w1);
     if (!s) s = dt_pass_fold_constants(w1);
     if (!s) s = dt_pass_cse(w1, NULL);
+    int commuted = 0;
+    if (!s) s = dt_pass_commute_resize(w1, &commuted);
     if (!s) s = dt_pass_fuse_for(w1, backend);
     if (!s) s = dt_pass_layout(w1, backend, cfg->flags, mode, nhwc);
     if (!s) s = dt_pass_mark_bf16(w1, backend, cfg->flags);

@@ -21,6 +21,12 @@ ductile_status dt_pass_fuse(ductile_network *net);
  * backend NULL: dt_pass_fuse. */
 ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend);
 
+/* Resize (nearest or linear, spatial axes) -> Conv 1x1 of fewer output than input channels
+ * becomes Conv 1x1 -> Resize (builder/commute_resize.c): the Resize then moves fewer channels
+ * and an upscale leaves the conv fewer pixels. Before fusion, on ONNX layers. *moved: how
+ * many pairs. */
+ductile_status dt_pass_commute_resize(ductile_network *net, int *moved);
+
 /* The layout pass (builder/layout.c): channels-last regions around the convolutions a backend
  * wants NHWC (dt_backend.prefers_nhwc with the builder's flags), Transposes at their borders,
  * layout-agnostic layers (elementwise, GlobalAveragePool as ReduceMean) inside. Run after

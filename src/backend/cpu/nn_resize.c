@@ -4,6 +4,7 @@
  * tf_crop_and_resize: one pass per resized axis with that axis' taps, as the ONNX reference
  * computes them (the taps widen with the downscale under antialias). */
 #include "backend/cpu/nn_kernels.h"
+#include "backend/cpu/nn_resize.h"
 #include "core/alloc.h"
 #include "ops/nn.h"
 #include "core/status.h"
@@ -93,6 +94,9 @@ typedef struct {
     bool identity[DT_MAX_DIMS];
     bool linear;
     bool dup2;          /* nearest, output column ox reads input column ox / 2 (dt_resize_dup2) */
+    /* AVX-512: the last axis' plan (nn_resize.h), else NULL */
+    const int32_t *rel;
+    const int64_t *base;
 } dt_resize_job;
 
 /* Linear, rows of at most this many outputs: each input row's horizontal lerps computed once
@@ -149,6 +153,8 @@ static void dt_resize_rows(void *arg, int64_t b, int64_t e, int tid)
                 memcpy(y, y - ow, sizeof(float) * (size_t)ow);
             else if (j->dup2)
                 dt_resize_dup2(y, r0, ow);
+            else if (j->rel)
+                dt_resize_gather_avx512(r0, iw, tx->i0, j->rel, j->base, ow, y);
             else
                 for (int64_t ox = 0; ox < ow; ox++) y[ox] = r0[tx->i0[ox]];
             continue;
@@ -162,13 +168,19 @@ static void dt_resize_rows(void *arg, int64_t b, int64_t e, int tid)
                 if (s < 0) {
                     /* a line neither this output row's other input row holds nor needs */
                     s = k == 0 ? (held[0] == want[1] ? 1 : 0) : (h[0] == lines[0] ? 1 : 0);
-                    dt_resize_hline(k ? r1 : r0, tx, ow, lines[s]);
+                    if (j->rel)
+                        dt_resize_hline_avx512(k ? r1 : r0, iw, tx->i0, tx->i1, tx->w, j->rel, j->base, ow, lines[s]);
+                    else
+                        dt_resize_hline(k ? r1 : r0, tx, ow, lines[s]);
                     held[s] = want[k];
                 }
                 h[k] = lines[s];
             }
             const float *restrict top = h[0], *restrict bot = h[1];
-            for (int64_t ox = 0; ox < ow; ox++) y[ox] = top[ox] + (bot[ox] - top[ox]) * wy;
+            if (j->rel)
+                dt_resize_vlerp_avx512(top, bot, wy, ow, y);
+            else
+                for (int64_t ox = 0; ox < ow; ox++) y[ox] = top[ox] + (bot[ox] - top[ox]) * wy;
             continue;
         }
         for (int64_t ox = 0; ox < ow; ox++) {
@@ -465,12 +477,15 @@ static bool dt_resize_is_separable(const dt_resize_params *p)
     return p->mode == DT_RESIZE_CUBIC || p->antialias || p->ctm == DT_CTM_TF_CROP_AND_RESIZE;
 }
 
-/* Bytes of the nearest/linear tables: per axis i0 and i1 (int64) then w (float). */
+/* Bytes of the nearest/linear tables: per axis i0 and i1 (int64) then w (float); then the
+ * last axis' plan (nn_resize.h): its vectors' bases (int64, 8-byte aligned) and two int32
+ * columns per output of a whole number of vectors. */
 static size_t dt_resize_table_bytes(const dt_view *out)
 {
-    int64_t total = 0;
+    int64_t total = 0, ow = out->rank ? out->dims[out->rank - 1] : 0, vecs = dt_resize_vecs(ow);
     for (int a = 0; a < out->rank; a++) total += out->dims[a];
-    return (size_t)total * (2 * sizeof(int64_t) + sizeof(float)) + 1;
+    return (size_t)total * (2 * sizeof(int64_t) + sizeof(float)) + sizeof(int64_t) +
+           (size_t)vecs * (sizeof(int64_t) + 32 * sizeof(int32_t)) + 1;
 }
 
 static ductile_status dt_resize_exec(const dt_resize_layer *rl, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -512,9 +527,16 @@ static ductile_status dt_resize_exec(const dt_resize_layer *rl, const dt_view *i
         if (a < r - 2 && !j.identity[a]) leading_identity = false;
     }
     if (leading_identity) {
-        int64_t rows = count / j.out_dims[r - 1];
+        int64_t rows = count / j.out_dims[r - 1], ow = j.out_dims[r - 1];
         j.dup2 = !j.linear;
-        for (int64_t ox = 0; ox < j.out_dims[r - 1] && j.dup2; ox++) j.dup2 = j.ax[r - 1].i0[ox] == ox / 2;
+        for (int64_t ox = 0; ox < ow && j.dup2; ox++) j.dup2 = j.ax[r - 1].i0[ox] == ox / 2;
+        /* the plan only where a row loop takes it: rows kept as lines (linear) or gathered */
+        if (dt_resize_avx512_ok() && (j.linear ? ow <= DT_RESIZE_LINE : !j.dup2)) {
+            int64_t *base = (int64_t *)(((uintptr_t)wp + 7) & ~(uintptr_t)7);
+            int32_t *rel = (int32_t *)(base + dt_resize_vecs(ow));
+            dt_resize_plan_row(j.ax[r - 1].i0, j.linear ? j.ax[r - 1].i1 : NULL, ow, rel, base);
+            j.rel = rel, j.base = base;
+        }
         dt_parallel_for(ex->pool, rows, dt_cpu_grain(j.out_dims[r - 1] * 4), dt_resize_rows, &j);
     } else {
         dt_parallel_for(ex->pool, count, 4096, dt_resize_any, &j);
