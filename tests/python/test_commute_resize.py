@@ -5,12 +5,16 @@ onnxruntime at dynamic shapes, odd sizes included, and the order the engine ran 
 (the profiler's) says whether the rewrite was taken: LR-ASPP's head as PyTorch exports it
 (sizes = Concat(Slice(Shape(x), 0, 2), the low-resolution features' H and W)), constant scales
 and constant sizes; and the cases it must leave alone (a downscale, cubic, tf_crop_and_resize,
-as many output channels as input, a Resize output the network also returns)."""
+as many output channels as input, a Resize output the network also returns). The LR-ASPP head
+also on the GPU where there is one (the CUDA Resize then reads sizes of the spatial axes)."""
+import json
+
 import numpy as np
 import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
 import ductile
+from test_cuda import need_gpu
 from util import assert_close, ort_run
 
 OPSET = 17
@@ -60,10 +64,11 @@ def head_model(cin=8, cout=3, mode="linear", ctm="half_pixel", sizes="torch", ex
     return h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], ir_version=8)
 
 
-def build(model, profile):
+def build(model, profile, device="cpu"):
     builder = ductile.Builder()
     network = builder.parse_onnx_bytes(model.SerializeToString())
     config = builder.create_builder_config()
+    config.device = device
     if profile:
         p = builder.create_optimization_profile()
         for name, (lo, opt, hi) in profile.items():
@@ -73,11 +78,10 @@ def build(model, profile):
 
 
 def run_in_order(engine, feeds):
-    """The outputs and the op types of the layers as the engine ran them."""
-    ctx = engine.create_execution_context()
-    ops = []
-    ctx.profiler = lambda t: ops.append(t.op_type)
-    return ctx.run(feeds), ops
+    """The outputs and the op types of the layers the engine runs, in their order."""
+    layers = json.loads(engine.layer_info)["Layers"]
+    ops = [l["LayerType"] for l in layers if l["Stage"] == "execute"]
+    return engine.create_execution_context().run(feeds), ops
 
 
 def conv_first(ops):
@@ -92,14 +96,17 @@ TORCH_PROFILE = {"x": ((1, 8, 3, 3), (1, 8, 16, 16), (2, 8, 40, 40)),
                                       ("nearest", "asymmetric"), ("linear", "pytorch_half_pixel")])
 @pytest.mark.parametrize("xs,ls", [((1, 8, 16, 16), (1, 2, 32, 32)), ((2, 8, 7, 5), (2, 2, 13, 11)),
                                    ((1, 8, 3, 9), (1, 2, 5, 17))])
-def test_lraspp_head_runs_the_conv_first_and_matches_onnxruntime(mode, ctm, xs, ls):
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_lraspp_head_runs_the_conv_first_and_matches_onnxruntime(mode, ctm, xs, ls, device):
+    if device == "cuda":
+        need_gpu()
     model = head_model(mode=mode, ctm=ctm)
-    engine = build(model, TORCH_PROFILE)
+    engine = build(model, TORCH_PROFILE, device)
     rng = np.random.default_rng(11)
     feeds = {"x": rng.standard_normal(xs, dtype=np.float32), "low": rng.standard_normal(ls, dtype=np.float32)}
     got, ops = run_in_order(engine, feeds)
     assert conv_first(ops), ops
-    assert_close(got["y"], ort_run(model.SerializeToString(), feeds)["y"], rtol=1e-5)
+    assert_close(got["y"], ort_run(model.SerializeToString(), feeds)["y"], rtol=1e-5 if device == "cpu" else 1e-4)
     assert got["y"].shape == (xs[0], 3, ls[2], ls[3])
 
 
