@@ -136,7 +136,15 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     if (!s) s = dt_pass_fold_constants(w1);
     if (!s) s = dt_pass_cse(w1, NULL);
     int commuted = 0;
+    ductile_network *w0 = NULL; /* w1 before the extract below: w1 then shares its data */
     if (!s) s = dt_pass_commute_resize(w1, &commuted);
+    /* The shape layers that computed a moved Resize's old sizes are dead now and still read
+     * its input; fusion counts readers (seg_lraspp's SE Mul folds into the conv without them). */
+    if (!s && commuted) {
+        w0 = w1;
+        w1 = NULL;
+        s = dt_pass_extract(w0, &w1);
+    }
     if (!s) s = dt_pass_fuse_for(w1, backend);
     if (!s) s = dt_pass_layout(w1, backend, cfg->flags, mode, nhwc);
     if (!s) s = dt_pass_mark_bf16(w1, backend, cfg->flags);
@@ -195,6 +203,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     dt_network_delete(w2);
     dt_network_delete(w3);
     dt_network_delete(w1);
+    dt_network_delete(w0);
     if (!s) s = dt_network_check_files(net);
     if (s) {
         ductile_engine_free(e);

@@ -15,7 +15,7 @@ from onnx import TensorProto as T, helper as h, numpy_helper as nh
 
 import ductile
 from test_cuda import need_gpu
-from util import assert_close, ort_run
+from util import assert_close, model_path, ort_run
 
 OPSET = 17
 
@@ -151,3 +151,20 @@ def test_cases_the_rewrite_must_not_take_keep_the_resize_first(case):
     want = ort_run(model.SerializeToString(), {"x": x})
     for name in want:
         assert_close(got[name], want[name], rtol=1e-5, what=name)
+
+
+def test_seg_lraspp_head_runs_its_classifier_conv_first_with_the_scale_folded():
+    """The suite's LR-ASPP: its classifier Resize runs after high_classifier, and the SE scale
+    (Mul) that fed the Resize is folded into that conv (the shape layers that read the Mul's
+    output for the old sizes are dropped before fusion). Its outputs against onnxruntime are
+    test_models' job."""
+    builder = ductile.Builder()
+    network = builder.parse_onnx(model_path("seg_lraspp.onnx"))
+    config = builder.create_builder_config()
+    p = builder.create_optimization_profile()
+    p.set_shape("input_1", (1, 3, 64, 64), (1, 3, 256, 256), (1, 3, 512, 512))
+    config.add_optimization_profile(p)
+    layers = [l for l in json.loads(builder.build_engine(network, config).layer_info)["Layers"] if l["Stage"] == "execute"]
+    names = [l["Name"] for l in layers]
+    assert "Mul" not in [l["LayerType"] for l in layers]
+    assert names.index("/m/classifier/high_classifier/Conv") < names.index("/m/classifier/Resize"), names
