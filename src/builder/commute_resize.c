@@ -36,16 +36,6 @@ static int64_t dt_cr_const_i64(const ductile_tensor *t, int64_t k)
     return ((const int64_t *)t->data)[k];
 }
 
-/* Whether L's INTS attribute `name` is absent or every value is v. */
-static bool dt_cr_ints_all(const ductile_layer *L, const char *name, int64_t v)
-{
-    int64_t n = 0;
-    const int64_t *a = dt_attr_ints(L, name, &n);
-    for (int64_t i = 0; a && i < n; i++)
-        if (a[i] != v) return false;
-    return true;
-}
-
 /* A 1x1 conv of constant weights [M, C, 1, 1] (M < C) and bias, one group, stride and
  * dilation 1, no padding, reading y as its only dynamic input. */
 static bool dt_cr_conv(const ductile_layer *C, const ductile_tensor *y)
@@ -59,8 +49,8 @@ static bool dt_cr_conv(const ductile_layer *C, const ductile_tensor *y)
         return false;
     const char *pad = dt_attr_string(C, "auto_pad", "NOTSET");
     return dt_attr_int(C, "group", 1) == 1 && (!strcmp(pad, "NOTSET") || !strcmp(pad, "VALID")) &&
-           dt_cr_ints_all(C, "strides", 1) && dt_cr_ints_all(C, "dilations", 1) && dt_cr_ints_all(C, "pads", 0) &&
-           dt_cr_ints_all(C, "kernel_shape", 1);
+           dt_attr_ints_all(C, "strides", 1) && dt_attr_ints_all(C, "dilations", 1) && dt_attr_ints_all(C, "pads", 0) &&
+           dt_attr_ints_all(C, "kernel_shape", 1);
 }
 
 /* The Resize's sizes as Concat(Slice(Shape(x), 0, 2), S): S, else NULL. */

@@ -11,16 +11,6 @@
 
 #include <string.h>
 
-/* Every value of ints attribute `name` (absent: true) equals v. */
-static bool dt_irb_ints_all(const ductile_layer *L, const char *name, int64_t v)
-{
-    int64_t n = 0;
-    const int64_t *a = dt_attr_ints(L, name, &n);
-    for (int64_t i = 0; a && i < n; i++)
-        if (a[i] != v) return false;
-    return true;
-}
-
 /* A FusedConv of this pass's kind: channels first, raw weights, no tactic yet, a constant
  * float32 W of rank 4, no residual unless allowed. */
 static bool dt_irb_conv(const ductile_layer *L, bool residual)
@@ -44,7 +34,7 @@ static bool dt_irb_pointwise(const ductile_layer *L, bool residual, int64_t c)
     const int64_t *w = L->in[DT_FC_W]->dims;
     const char *ap = dt_attr_string(L, "auto_pad", "NOTSET");
     return w[2] == 1 && w[3] == 1 && (c < 0 || w[1] == c) && dt_attr_int(L, "group", 1) == 1 &&
-           dt_irb_ints_all(L, "strides", 1) && dt_irb_ints_all(L, "pads", 0) &&
+           dt_attr_ints_all(L, "strides", 1) && dt_attr_ints_all(L, "pads", 0) &&
            (!strcmp(ap, "NOTSET") || !strcmp(ap, "VALID"));
 }
 

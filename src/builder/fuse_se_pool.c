@@ -25,18 +25,7 @@ static bool dt_se_fc(const ductile_layer *C, int64_t k)
         (k >= 0 && w->dims[1] != k))
         return false;
     if (C->n_in > DT_FC_B && C->in[DT_FC_B] && !C->in[DT_FC_B]->data) return false;
-    static const char *const one[] = {"strides", "dilations"};
-    for (int a = 0; a < 2; a++) {
-        int64_t n = 0;
-        const int64_t *v = dt_attr_ints(C, one[a], &n);
-        for (int64_t i = 0; v && i < n; i++)
-            if (v[i] != 1) return false;
-    }
-    int64_t np = 0;
-    const int64_t *pads = dt_attr_ints(C, "pads", &np);
-    for (int64_t i = 0; pads && i < np; i++)
-        if (pads[i] != 0) return false;
-    return true;
+    return dt_attr_ints_all(C, "strides", 1) && dt_attr_ints_all(C, "dilations", 1) && dt_attr_ints_all(C, "pads", 0);
 }
 
 ductile_status dt_fuse_se_pool(dt_fuse *f, ductile_layer *G)

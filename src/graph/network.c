@@ -244,6 +244,15 @@ const int64_t *dt_attr_ints(const ductile_layer *L, const char *name, int64_t *n
     return a->ints;
 }
 
+bool dt_attr_ints_all(const ductile_layer *L, const char *name, int64_t v)
+{
+    int64_t n = 0;
+    const int64_t *a = dt_attr_ints(L, name, &n);
+    for (int64_t i = 0; a && i < n; i++)
+        if (a[i] != v) return false;
+    return true;
+}
+
 const float *dt_attr_floats(const ductile_layer *L, const char *name, int64_t *n)
 {
     const dt_attr *a = dt_attr_find(L, name);

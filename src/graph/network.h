@@ -145,6 +145,8 @@ float dt_attr_float(const ductile_layer *L, const char *name, float dflt);
 const char *dt_attr_string(const ductile_layer *L, const char *name, const char *dflt);
 /* INTS attribute: returns the array and sets *n, or NULL and *n = 0 when absent. */
 const int64_t *dt_attr_ints(const ductile_layer *L, const char *name, int64_t *n);
+/* Whether INTS attribute `name` is absent or every value equals v (strides all 1, pads all 0). */
+bool dt_attr_ints_all(const ductile_layer *L, const char *name, int64_t v);
 const float *dt_attr_floats(const ductile_layer *L, const char *name, int64_t *n);
 
 /* Element count of a constant tensor (dims all known), or -1. */
