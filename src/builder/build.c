@@ -147,6 +147,7 @@ static ductile_status dt_build_once(ductile_builder *b, const ductile_network *n
     }
     if (!s) s = dt_pass_fuse_for(w1, backend);
     if (!s) s = dt_pass_layout(w1, backend, cfg->flags, mode, nhwc);
+    if (!s) s = dt_pass_fuse_pool(w1, backend);
     if (!s) s = dt_pass_mark_bf16(w1, backend, cfg->flags);
     if (!s) s = dt_pass_prepack(w1, backend);
     if (!s) s = dt_pass_extract(w1, &w2);

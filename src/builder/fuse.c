@@ -306,6 +306,49 @@ void dt_fuse_act_attrs(const ductile_layer *C, const char *names[3], dt_attr out
 
 ductile_status dt_pass_fuse(ductile_network *net) { return dt_pass_fuse_for(net, NULL); }
 
+/* f's tables of net's layers and tensors (indices set). */
+static ductile_status dt_fuse_begin(ductile_network *net, dt_fuse *f)
+{
+    size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
+    *f = (dt_fuse){net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
+                   dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
+    if (!f->uses || !f->reader || !f->producer || !f->dead)
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory in the fusion pass");
+    for (int l = 0; l < net->n_layers; l++) {
+        ductile_layer *L = net->layers[l];
+        L->index = l;
+        for (int k = 0; k < L->n_in; k++) {
+            if (!L->in[k]) continue;
+            f->uses[L->in[k]->index]++;
+            f->reader[L->in[k]->index] = L;
+        }
+        for (int k = 0; k < L->n_out; k++)
+            if (L->out[k]) f->producer[L->out[k]->index] = L;
+    }
+    return DUCTILE_OK;
+}
+
+/* The dead layers dropped (after a pass that succeeded) and f's tables freed; returns s. */
+static ductile_status dt_fuse_end(dt_fuse *f, ductile_status s)
+{
+    ductile_network *net = f->net;
+    if (!s) {
+        int n = 0;
+        for (int l = 0; l < net->n_layers; l++) {
+            if (f->dead[l]) continue;
+            net->layers[n] = net->layers[l];
+            net->layers[n]->index = n;
+            n++;
+        }
+        net->n_layers = n;
+    }
+    dt_free(f->uses);
+    dt_free(f->reader);
+    dt_free(f->producer);
+    dt_free(f->dead);
+    return s;
+}
+
 ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
 {
     /* Fusions into layers only some backends run (a device backend would run them on the
@@ -330,26 +373,9 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
     bool matmul_norm = matmul && !(env_mn && !strcmp(env_mn, "0"));
     const char *env_qkv = getenv("DUCTILE_FUSE_QKV");
     bool qkv = matmul && attention && !(env_qkv && !strcmp(env_qkv, "0"));
-    size_t nt = (size_t)net->n_tensors + 1, nl = (size_t)net->n_layers + 1;
-    dt_fuse f = {net, dt_calloc(nt, sizeof(int)), dt_calloc(nt, sizeof(ductile_layer *)),
-                 dt_calloc(nt, sizeof(ductile_layer *)), dt_calloc(nl, sizeof(bool))};
-    ductile_status s = DUCTILE_OK;
-    if (!f.uses || !f.reader || !f.producer || !f.dead) {
-        s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory in the fusion pass");
-        goto done;
-    }
-    for (int l = 0; l < net->n_layers; l++) {
-        ductile_layer *L = net->layers[l];
-        L->index = l;
-        for (int k = 0; k < L->n_in; k++) {
-            if (!L->in[k]) continue;
-            f.uses[L->in[k]->index]++;
-            f.reader[L->in[k]->index] = L;
-        }
-        for (int k = 0; k < L->n_out; k++)
-            if (L->out[k]) f.producer[L->out[k]->index] = L;
-    }
-    for (int l = 0; l < net->n_layers; l++) {
+    dt_fuse f;
+    ductile_status s = dt_fuse_begin(net, &f);
+    for (int l = 0; !s && l < net->n_layers; l++) {
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "Div") && !strcmp(L->domain, "")) dt_fuse_gelu(&f, L);
     }
@@ -412,19 +438,19 @@ ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend)
         ductile_layer *L = net->layers[l];
         if (!f.dead[l] && !strcmp(L->op_type, "FusedAttention")) s = dt_fuse_qkv(&f, L);
     }
-    if (s) goto done;
-    int n = 0;
-    for (int l = 0; l < net->n_layers; l++) {
-        if (f.dead[l]) continue;
-        net->layers[n] = net->layers[l];
-        net->layers[n]->index = n;
-        n++;
+    return dt_fuse_end(&f, s);
+}
+
+ductile_status dt_pass_fuse_pool(ductile_network *net, const dt_backend *backend)
+{
+    const char *env = getenv("DUCTILE_FUSE_POOL");
+    if (!backend || !backend->kernel || !backend->kernel("FusedInvertedResidual") || (env && !strcmp(env, "0")))
+        return DUCTILE_OK;
+    dt_fuse f;
+    ductile_status s = dt_fuse_begin(net, &f);
+    for (int l = 0; l < net->n_layers && !s; l++) {
+        ductile_layer *L = net->layers[l];
+        if (!f.dead[l] && !strcmp(L->op_type, "GlobalAveragePool")) s = dt_fuse_pool(&f, L);
     }
-    net->n_layers = n;
-done:
-    dt_free(f.uses);
-    dt_free(f.reader);
-    dt_free(f.producer);
-    dt_free(f.dead);
-    return s;
+    return dt_fuse_end(&f, s);
 }

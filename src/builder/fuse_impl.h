@@ -70,5 +70,8 @@ ductile_status dt_fuse_irb_dw(dt_fuse *f, ductile_layer *D);
 ductile_status dt_fuse_se_pool(dt_fuse *f, ductile_layer *G);
 /* fuse_se.c: Mul(X, channel scale S) -> FusedConv 1x1 into the FusedConv's input S. */
 ductile_status dt_fuse_se(dt_fuse *f, ductile_layer *C);
+/* fuse_pool.c: GlobalAveragePool of a FusedConv's or FusedInvertedResidual's output into
+ * that layer's second output. */
+ductile_status dt_fuse_pool(dt_fuse *f, ductile_layer *G);
 
 #endif

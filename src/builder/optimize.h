@@ -20,6 +20,11 @@ ductile_status dt_pass_fuse(ductile_network *net);
  * NaN -> 0, times V, with the heads' Transposes when all four are there) into FusedAttention.
  * backend NULL: dt_pass_fuse. */
 ductile_status dt_pass_fuse_for(ductile_network *net, const dt_backend *backend);
+/* GlobalAveragePool of a channels-first FusedConv's or FusedInvertedResidual's output into that
+ * layer's second output (fuse_pool.c), where `backend` has the inverted-residual kernel (the
+ * CPU's convs pool as they write); after the layout pass, which leaves channels-last regions
+ * their ReduceMean. DUCTILE_FUSE_POOL=0: nothing. */
+ductile_status dt_pass_fuse_pool(ductile_network *net, const dt_backend *backend);
 
 /* Resize (nearest or linear, spatial axes) -> Conv 1x1 of fewer output than input channels
  * becomes Conv 1x1 -> Resize (builder/commute_resize.c): the Resize then moves fewer channels

@@ -56,9 +56,28 @@ ductile_status dt_fused_conv_geometry(const ductile_layer *L, const dt_view *x, 
     return dt_conv_geometry(L, &lx, &lw, g);
 }
 
+/* Output 1 (P, optional): the GlobalAveragePool of output 0, [N, M, 1, 1] (builder/fuse_pool.c);
+ * of a channels-first 2-D output only. */
+static ductile_status dt_fused_pool_out(const ductile_layer *L, dt_view *out)
+{
+    if (L->n_out < 2) return DUCTILE_OK;
+    if (out[0].rank != 4)
+        return dt_fail(DUCTILE_ERR_SHAPE, "output 1 (P) pools a 2-D conv's output; output 0 has rank %d", out[0].rank);
+    out[1].dtype = out[0].dtype;
+    out[1].rank = 4;
+    out[1].dims[0] = out[0].dims[0];
+    out[1].dims[1] = out[0].dims[1];
+    out[1].dims[2] = out[1].dims[3] = 1;
+    return DUCTILE_OK;
+}
+
 static ductile_status dt_fc_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 2, 5, 1, 1, DT_INPUT_NAMES("X", "W")));
+    DT_TRY(dt_check_arity(L, 2, 5, 1, 2, DT_INPUT_NAMES("X", "W")));
+    if (L->n_out == 2 && (dt_fused_conv_nhwc(L) || dt_fused_conv_d2s(L, NULL) ||
+                          dt_attr_int(L, "to", DUCTILE_FLOAT32) != DUCTILE_FLOAT32))
+        return dt_fail(DUCTILE_ERR_UNSUPPORTED, "output 1 (P) is not supported with attribute 'layout' = 'NHWC', "
+                                                "'depth_to_space' or 'to'");
     DT_TRY(dt_fused_act_known(L, "activation"));
     const char *layout = dt_attr_string(L, "layout", "");
     if (strcmp(layout, "") && strcmp(layout, "NHWC"))
@@ -152,7 +171,7 @@ static ductile_status dt_fc_infer(const ductile_layer *L, const dt_view *in, dt_
     }
     if (L->n_in > DT_FC_R && L->in[DT_FC_R]) DT_TRY(dt_fused_want_residual(DT_FC_R, &in[DT_FC_R], &out[0]));
     if (L->n_in > DT_FC_S && L->in[DT_FC_S]) DT_TRY(dt_fused_want_scale(L, &in[DT_FC_X], &in[DT_FC_S]));
-    return DUCTILE_OK;
+    return dt_fused_pool_out(L, out);
 }
 
 ductile_status dt_fused_matmul_weight(const ductile_layer *L, const dt_view *b, dt_view *out)
@@ -438,12 +457,12 @@ static ductile_status dt_irb_infer(const ductile_layer *L, const dt_view *in, dt
     out[0].dims[1] = m;
     dt_conv_out_dims(&g, out[0].dims + 2);
     if (L->n_in > DT_IRB_R && L->in[DT_IRB_R]) DT_TRY(dt_fused_want_residual(DT_IRB_R, &in[DT_IRB_R], &out[0]));
-    return DUCTILE_OK;
+    return dt_fused_pool_out(L, out);
 }
 
 static ductile_status dt_irb_check(const ductile_layer *L)
 {
-    DT_TRY(dt_check_arity(L, 1, 8, 1, 1, DT_INPUT_NAMES("X")));
+    DT_TRY(dt_check_arity(L, 1, 8, 1, 2, DT_INPUT_NAMES("X")));
     /* We (with Be), Bd may be omitted; the depthwise weights may not. */
     if (L->n_in < 5 || !L->in[DT_IRB_WD])
         return dt_fail(DUCTILE_ERR_INVALID_ARGUMENT, "input 3 (Wd) is required but was omitted");

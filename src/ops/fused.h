@@ -26,6 +26,9 @@
  *            d2s_mode STRING  "DCR" (default) or "CRD", as DepthToSpace's mode
  *            to       INT  Y's dtype where it differs from X's (a float32 network output
  *                     written from half inputs: the folded DepthToSpace's `to`)
+ *   outputs  Y; P (optional, channels first, 2-D, without depth_to_space or to): Y's
+ *            GlobalAveragePool [N, M, 1, 1], the pool that read Y back (squeeze-excite's)
+ *            taken while the kernel has Y in cache (builder/fuse_pool.c)
  *
  * FusedMatMul: MatMul(A, constant 2-D B) [-> Add(constant bias [N])] [-> Add(residual)]
  *   [-> Gelu or SiLU] as one layer (at least one of them) (src/builder/fuse.c), for backends with a kernel for it: the bias,
@@ -79,7 +82,7 @@
  *            expand_activation, project_activation  STRING  as FusedConv's activation
  *            expand_p0, expand_p1, project_p0, project_p1  FLOAT  the activations' parameters
  *                     (Clip: min, max; HardSigmoid / HardSwish: alpha, beta)
- *   Y        [N, Cp (or Ce), OH, OW]
+ *   Y        [N, Cp (or Ce), OH, OW]; P (optional): Y's GlobalAveragePool, as FusedConv's
  *
  * FusedLayerNorm: Add(x, r1) [-> Add(., r2)] -> LayerNormalization as one layer
  *   (src/builder/fuse_norm.c): Y = LayerNormalization((X + R1) + R2) with LayerNormalization's

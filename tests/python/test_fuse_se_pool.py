@@ -93,6 +93,7 @@ def test_se_pool_fuses_on_request_and_matches_onnxruntime(monkeypatch, layout, a
 
 def test_builds_do_not_make_it_unasked(monkeypatch):
     monkeypatch.delenv("DUCTILE_FUSE_SE_POOL", raising=False)
+    monkeypatch.setenv("DUCTILE_FUSE_POOL", "0")  # else the CPU's conv takes the pool (fuse_pool.c)
     ks = kernels(build_cpu(se_model(37, "Relu", "HardSigmoid"), (1, CIN, 11, 7)))
     assert "cpu.FusedSqueezeExcite" not in ks and "cpu.GlobalAveragePool" in ks, ks
 
@@ -100,6 +101,7 @@ def test_builds_do_not_make_it_unasked(monkeypatch):
 @pytest.mark.parametrize("read_twice,fc2_k", [(True, 1), (False, 3)])
 def test_near_misses_stay_unfused_and_match(monkeypatch, read_twice, fc2_k):
     monkeypatch.setenv("DUCTILE_FUSE_SE_POOL", "1")
+    monkeypatch.setenv("DUCTILE_FUSE_POOL", "0")  # else the CPU's conv takes the pool (fuse_pool.c)
     model = se_model(37, "Relu", "HardSigmoid", fc1_read_twice=read_twice, fc2_k=fc2_k)
     shape = (2, CIN, 6, 9)
     engine = build_cpu(model, shape)

@@ -654,19 +654,24 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
         dt_free(b.scratch);
         return s;
     }
+    if (a->pool && g->spatial != 2)
+        return dt_fail(DUCTILE_ERR_INTERNAL, "a conv's pooled output needs a 2-D conv, not %d-D", g->spatial);
+    ductile_status s;
     switch (algo) {
-    case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool);
+    case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool); /* these two pool as they go */
     case DT_CONV_DW16: return dt_cpu_conv_dw16(g, a, pool);
-    case DT_CONV_SMALLC: return dt_cpu_conv_smallc(g, a, pool);
-    case DT_CONV_PADDED: return dt_cpu_conv_padded(g, a, pool);
-    case DT_CONV_WINOGRAD: return dt_cpu_conv_winograd(g, a, pool);
-    case DT_CONV_WINOGRAD2_BF16: return dt_cpu_conv_winograd2(g, a, pool);
-    case DT_CONV_WINOGRAD_BF16: return dt_cpu_conv_winograd_bf16(g, a, pool);
-    case DT_CONV_DIRECT: return dt_cpu_conv_direct(g, a, pool);
-    case DT_CONV_S2: return dt_cpu_conv_s2(g, a, pool);
-    case DT_CONV_S2_BF16: return dt_cpu_conv_s2_bf16(g, a, pool);
-    default: return dt_cpu_conv_im2col(g, a, pool);
+    case DT_CONV_SMALLC: s = dt_cpu_conv_smallc(g, a, pool); break;
+    case DT_CONV_PADDED: s = dt_cpu_conv_padded(g, a, pool); break;
+    case DT_CONV_WINOGRAD: s = dt_cpu_conv_winograd(g, a, pool); break;
+    case DT_CONV_WINOGRAD2_BF16: s = dt_cpu_conv_winograd2(g, a, pool); break;
+    case DT_CONV_WINOGRAD_BF16: s = dt_cpu_conv_winograd_bf16(g, a, pool); break;
+    case DT_CONV_DIRECT: s = dt_cpu_conv_direct(g, a, pool); break;
+    case DT_CONV_S2: s = dt_cpu_conv_s2(g, a, pool); break;
+    case DT_CONV_S2_BF16: s = dt_cpu_conv_s2_bf16(g, a, pool); break;
+    default: s = dt_cpu_conv_im2col(g, a, pool); break;
     }
+    if (s == DUCTILE_OK) dt_cpu_conv_pool_after(g, a, pool);
+    return s;
 }
 
 ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w,

@@ -50,6 +50,12 @@ typedef struct dt_conv_args {
     /* Optional: 1x1 convs over a batch of planes of fewer pixels than this run as one GEMM
      * over every image's pixels (dt_cpu_conv_is_batched); 0: the default, 128 (conv.c). */
     int64_t batch_px;
+    /* Optional: y's GlobalAveragePool too, pool[b * M + m] the mean of output plane (b, m),
+     * summed in blocks of pool_rows rows (0: all) in conv_pool.c's order. The depthwise
+     * kernels take it per plane while it is in cache; after any other algorithm
+     * dt_cpu_conv_run_algo reads y back (dt_cpu_conv_pool_after). 2-D convs only. */
+    float *pool;
+    int64_t pool_rows;
     /* 64-byte aligned, of dt_cpu_conv_scratch bytes for the algorithm and the pool's thread
      * count. NULL: dt_cpu_conv_run_algo allocates it (callers that run a conv once). */
     void *scratch;
@@ -104,6 +110,15 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
 /* y = conv(x, w) + bias; bias may be NULL. */
 ductile_status dt_cpu_conv(const dt_conv_geom *g, const float *x, const float *w,
                            const float *bias, float *y, dt_pool *pool);
+
+/* The GlobalAveragePool of output planes in one order of sums (conv_pool.c): _block sums n
+ * contiguous floats (a block of rows), _blocks makes the mean of n block sums `stride` floats
+ * apart over `pixels`, _plane both over a plane of h rows in blocks of rows_per_block (<= 0:
+ * one block). _after fills a->pool from y (nothing without a->pool). */
+float dt_cpu_pool_block(const float *y, int64_t n);
+float dt_cpu_pool_blocks(const float *sums, int64_t n, int64_t stride, int64_t pixels);
+float dt_cpu_pool_plane(const float *y, int64_t h, int64_t w, int64_t rows_per_block);
+void dt_cpu_conv_pool_after(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
 
 /* Floats of a conv's weights packed for the GEMM paths. */
 int64_t dt_cpu_conv_packed_floats(const dt_conv_geom *g);

@@ -34,6 +34,8 @@ typedef struct dt_dw_job {
     /* The row kernel applies epi (residual and activation) before it stores: the plane
      * needs no epilogue pass. */
     bool epi_in_store;
+    float *pool;            /* conv.h: dt_conv_args.pool, pool_rows */
+    int64_t pool_rows;
 } dt_dw_job;
 
 /* The scratch plane is zeroed once per call: every plane of a call has the same geometry, so
@@ -595,6 +597,7 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
                 dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
         }
         if (j->epi && !j->epi_in_store) dt_epilogue_apply(j->epi, y, res, out_px);
+        if (j->pool) j->pool[p] = dt_cpu_pool_plane(y, g->out[0], g->out[1], j->pool_rows);
     }
 }
 
@@ -626,7 +629,7 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
 {
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_DEPTHWISE, pool); /* allocates it */
     dt_dw_job j = {.g = g, .x = a->x, .w = a->w, .bias = a->bias, .epi = a->epi, .y = a->y, .x_cs = a->x_cs,
-                   .y_cs = a->y_cs};
+                   .y_cs = a->y_cs, .pool = a->pool, .pool_rows = a->pool_rows};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
     j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);

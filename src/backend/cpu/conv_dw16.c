@@ -266,6 +266,8 @@ __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_j
         dt_dw16_tile_out(g, &j->l, ot, act, p0, p1, j->epi_in_store ? res : NULL, y, ystep);
         if (e && !j->epi_in_store)
             for (int c = 0; c < 16; c++) dt_epilogue_apply(e, y + c * ystep, res ? res + c * ystep : NULL, opx);
+        for (int c = 0; a->pool && c < 16; c++)
+            a->pool[plane0 + c] = dt_cpu_pool_plane(y + c * ystep, g->out[0], g->out[1], a->pool_rows);
     }
 }
 
@@ -282,7 +284,7 @@ static void dt_dw16_tail(const dt_dw16_job *j, int64_t b, void *scratch)
     dt_epilogue e;
     dt_conv_args at = {.x = a->x + xplane * g->in[0] * g->in[1], .x_cs = a->x_cs, .w = a->w + c0 * kk,
                        .bias = a->bias ? a->bias + c0 : NULL, .y = a->y + yplane * opx, .y_cs = a->y_cs,
-                       .scratch = scratch};
+                       .pool = a->pool ? a->pool + plane0 : NULL, .pool_rows = a->pool_rows, .scratch = scratch};
     if (a->epi) {
         e = *a->epi;
         if (e.res) e.res += yplane * opx;

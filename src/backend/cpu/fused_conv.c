@@ -35,6 +35,7 @@ typedef struct dt_fc_params {
     dt_epilogue epi;            /* activation; res set per run */
     int64_t packed;             /* 0 or a DT_CPU_PACK_* layout */
     bool has_bias, has_res, has_scale;
+    bool pooled;                /* a second output: Y's GlobalAveragePool (conv_pool.c) */
     int w_rank;                 /* packed: the raw weights' dims (w_shape) */
     int64_t w_dims[4];
     int tactic_points;          /* ids per profile (backend/tactic.h) */
@@ -119,6 +120,7 @@ static ductile_status dt_fc_prepare(const ductile_layer *L, void **out)
     p->has_bias = L->n_in > DT_FC_B && L->in[DT_FC_B];
     p->has_res = L->n_in > DT_FC_R && L->in[DT_FC_R];
     p->has_scale = L->n_in > DT_FC_S && L->in[DT_FC_S];
+    p->pooled = L->n_out == 2;
     if (packed) {
         p->w_rank = wraw.rank;
         for (int i = 0; i < wraw.rank && i < 4; i++) p->w_dims[i] = wraw.dims[i];
@@ -212,6 +214,7 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
         .bias = p->has_bias ? in[DT_FC_B].data : NULL,
         .epi = epi,
         .y = out ? out[0].data : NULL,
+        .pool = out && p->pooled ? out[1].data : NULL,
     };
     if (p->nhwc) {
         a->w = p->w_nchw;
@@ -413,6 +416,7 @@ static ductile_status dt_fc_scaled_image(const dt_conv_geom *g, const dt_conv_ar
     }
     ab.x = a->x + b * g->c * ipx;
     ab.y = a->y + b * g->m * opx;
+    ab.pool = a->pool ? a->pool + b * g->m : NULL;
     ab.scratch = (char *)scratch + front;
     if (sw) {
         dt_fc_wscale_job j = {a->w_packed, sb, copy, g->c};

@@ -97,6 +97,7 @@ typedef struct dt_irb_params {
     dt_conv_attrs dw;
     dt_epilogue e_epi, d_epi, p_epi;
     bool expand, project, has_res, has_be, has_bd, has_bp;
+    bool pooled;                /* a second output: Y's GlobalAveragePool (conv_pool.c) */
     int64_t c, ce, cp;
     const float *we, *wp;      /* inside this blob: packed for the GEMM (dt_gemm_pack_a_full) */
     /* Instead, for a layer marked `bf16` / `fp16`: packed in bfloat16 / float16
@@ -172,6 +173,7 @@ static ductile_status dt_irb_prepare(const ductile_layer *L, void **out)
     p.has_be = p.expand && L->n_in > DT_IRB_BE && L->in[DT_IRB_BE];
     p.has_bd = L->n_in > DT_IRB_BD && L->in[DT_IRB_BD];
     p.has_bp = p.project && L->n_in > DT_IRB_BP && L->in[DT_IRB_BP];
+    p.pooled = L->n_out == 2;
     p.fp16 = dt_attr_int(L, "fp16", 0) != 0;
     bool bf16 = !p.fp16 && dt_attr_int(L, "bf16", 0) != 0, half = bf16 || p.fp16;
     if (bf16) DT_TRY(dt_cpu_bf16_check());
@@ -235,7 +237,13 @@ typedef struct dt_irb_plan {
     dt_conv_algo dw;            /* the unfused chain's depthwise algorithm */
     int64_t rows, n_strips;     /* output rows per strip; strips per image */
     int64_t in_rows;            /* the most input rows a strip reads */
+    /* The pooled output's blocks of rows: the strips' rows, in strips or not, so that its
+     * sums take one order whichever runs (conv_pool.c). */
+    int64_t pool_rows;
     size_t e_off, pad_off, d_off, gemm_off, per_thread;   /* strips: one thread's scratch */
+    /* strips with a pooled output: each strip's sums of its rows per output channel, after
+     * the threads' scratch */
+    size_t pool_off, pool_bytes;
     size_t unfused_e, unfused_d, conv_bytes;              /* unfused: E, D, the convs' scratch */
     /* unfused, on more than one thread: one thread's scratch for its images' convs
      * (conv_bytes holds `threads` of them); else 0 */
@@ -306,6 +314,19 @@ static dt_conv_algo dt_irb_dw_algo(const dt_conv_geom *g, int64_t t)
     return dt_cpu_dw16_pays(g) ? DT_CONV_DW16 : DT_CONV_DEPTHWISE;
 }
 
+/* The most output rows a strip holds (a multiple of 4, the depthwise kernel's row block, or
+ * all) whose expanded input rows and depthwise output fit the strip budget; of the geometry
+ * alone. */
+static int64_t dt_irb_strip_rows(const dt_irb_params *p, const dt_conv_geom *g)
+{
+    int64_t per_row_e = p->ce * g->in[1] * (int64_t)sizeof(float) * g->s[0];
+    int64_t per_row_d = p->project ? p->ce * g->out[1] * (int64_t)sizeof(float) : 0;
+    int64_t halo = p->ce * g->in[1] * (int64_t)sizeof(float) * ((g->k[0] - 1) * g->d[0] + 1);
+    int64_t r = (dt_cpu_irb_strip_bytes - halo) / (per_row_e + per_row_d);
+    r = r < 4 ? 4 : r / 4 * 4;
+    return r > g->out[0] ? g->out[0] : r;
+}
+
 static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in, int threads, dt_irb_plan *pl)
 {
     memset(pl, 0, sizeof *pl);
@@ -329,15 +350,9 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
     int64_t min_bytes = chain_images > 1 ? dt_cpu_irb_min_batch_bytes : dt_cpu_irb_min_bytes;
     if (!p->expand && threads == 1 && dt_cpu_irb_min_noexpand_bytes < min_bytes) min_bytes = dt_cpu_irb_min_noexpand_bytes;
     pl->strips = dt_mul_size(eimg, (size_t)chain_images, &etotal) && etotal >= (size_t)min_bytes && g->out[0] > 1;
+    pl->pool_rows = dt_irb_strip_rows(p, g);
     if (pl->strips) {
-        /* The most rows (a multiple of 4, the depthwise kernel's row block, or all) whose
-         * expanded input rows and depthwise output fit the strip budget. */
-        int64_t per_row_e = p->ce * g->in[1] * (int64_t)sizeof(float) * g->s[0];
-        int64_t per_row_d = p->project ? p->ce * g->out[1] * (int64_t)sizeof(float) : 0;
-        int64_t halo = p->ce * g->in[1] * (int64_t)sizeof(float) * ((g->k[0] - 1) * g->d[0] + 1);
-        int64_t r = (dt_cpu_irb_strip_bytes - halo) / (per_row_e + per_row_d);
-        r = r < 4 ? 4 : r / 4 * 4;
-        pl->rows = r > g->out[0] ? g->out[0] : r;
+        pl->rows = pl->pool_rows;
         pl->in_rows = dt_irb_in_rows(g, pl->rows);
         pl->n_strips = (g->out[0] + pl->rows - 1) / pl->rows;
         /* Every strip reads the weights again (from L2 at best): where they are not small
@@ -401,12 +416,19 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
     pl->d_off = pl->pad_off + pbytes;
     pl->gemm_off = pl->d_off + dbytes;
     pl->per_thread = pl->gemm_off + dt_irb_align(gb);
+    if (p->pooled) {
+        size_t n;
+        if (!dt_mul_size((size_t)(g->batch * pl->n_strips), (size_t)(p->project ? p->cp : p->ce), &n) ||
+            !dt_mul_size(n, sizeof(float), &n) || !dt_mul_size(pl->per_thread, (size_t)threads, &pl->pool_off))
+            return dt_fail(DUCTILE_ERR_SHAPE, "FusedInvertedResidual's pooled sums overflow size_t");
+        pl->pool_bytes = dt_irb_align(n);
+    }
     return DUCTILE_OK;
 }
 
 static ductile_status dt_irb_bytes(const dt_irb_plan *pl, int threads, size_t *bytes)
 {
-    bool ok = pl->strips ? dt_mul_size(pl->per_thread, (size_t)threads, bytes)
+    bool ok = pl->strips ? dt_mul_size(pl->per_thread, (size_t)threads, bytes) && dt_add_size(*bytes, pl->pool_bytes, bytes)
                          : dt_add_size(pl->unfused_e, pl->unfused_d, bytes) && dt_add_size(*bytes, pl->conv_bytes, bytes);
     if (!ok) return dt_fail(DUCTILE_ERR_SHAPE, "FusedInvertedResidual scratch overflows size_t");
     return DUCTILE_OK;
@@ -437,7 +459,19 @@ typedef struct dt_irb_job {
     const float *x, *be, *wd, *bd, *bp, *res;
     float *y;
     char *scratch;
+    float *sums;    /* with a pooled output: the strips' sums (dt_irb_plan.pool_off), else NULL */
 } dt_irb_job;
+
+/* With a pooled output: strip `it`'s sums of its output rows [oy0, oy1), per output channel,
+ * while they are in cache. */
+static void dt_irb_strip_sums(const dt_irb_job *j, int64_t it, int64_t oy0, int64_t oy1)
+{
+    if (!j->sums) return;
+    const dt_conv_geom *g = &j->pl->gd;
+    int64_t m_out = j->p->project ? j->p->cp : j->p->ce, b = it / j->pl->n_strips, ow = g->out[1];
+    for (int64_t m = 0; m < m_out; m++)
+        j->sums[it * m_out + m] = dt_cpu_pool_block(j->y + ((b * m_out + m) * g->out[0] + oy0) * ow, (oy1 - oy0) * ow);
+}
 
 /* Items [begin, end): strip i % n_strips of image i / n_strips. Consecutive strips of an
  * image keep the expanded rows they share. */
@@ -487,7 +521,10 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
             dt_cpu_dw_strip(g, src, p->expand ? pl->in_rows : ih, j->wd + c * kk, j->bd ? j->bd[c] : 0.0f, &p->d_epi,
                             NULL, dst, oy0, oy1, pad);
         }
-        if (!p->project) continue;
+        if (!p->project) {
+            dt_irb_strip_sums(j, it, oy0, oy1);
+            continue;
+        }
         int64_t yoff = (b * m_out * oh + oy0) * ow;
         dt_epilogue epi = p->p_epi;
         epi.res = j->res ? j->res + yoff : NULL;
@@ -501,6 +538,7 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
             .bias = j->bp, .epi = &epi,
         };
         dt_sgemm_serial_in(&gm, gs);
+        dt_irb_strip_sums(j, it, oy0, oy1);
     }
 }
 
@@ -509,6 +547,7 @@ typedef struct dt_irb_ed_job {
     const dt_irb_plan *pl;
     const float *x, *wd, *be, *bd;  /* the image, the depthwise weights, the biases (or NULL) */
     float *e, *d;                   /* the image's expanded tensor and depthwise output */
+    float *pool;                    /* the image's pooled depthwise output (no project), or NULL */
     char *cs;                       /* thread t's convs' scratch at t * thread_conv_bytes */
     int status;                     /* the first failure, or DUCTILE_OK */
 } dt_irb_ed_job;
@@ -535,7 +574,8 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
                       .bias = j->be ? j->be + c0 : NULL, .epi = &ee, .y = j->e + c0 * ipx, .scratch = cs};
     ductile_status st = dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, NULL);
     a = (dt_conv_args){.x = j->e + c0 * ipx, .w = j->wd + c0 * kk, .bias = j->bd ? j->bd + c0 : NULL, .epi = &de,
-                       .y = j->d + c0 * opx, .scratch = cs};
+                       .y = j->d + c0 * opx, .pool = j->pool ? j->pool + c0 : NULL, .pool_rows = j->pl->pool_rows,
+                       .scratch = cs};
     if (st == DUCTILE_OK) st = dt_cpu_conv_run_algo(&gd, &a, j->pl->dw, NULL);
     if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
 }
@@ -556,13 +596,15 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
     float *e = p->expand ? (float *)s + slot * p->ce * ipx : NULL;
     float *y = (float *)out[0].data + yo;
     float *d = p->project ? (float *)(s + pl->unfused_e) + slot * p->ce * opx : y;
+    /* the image's pooled output, taken by the chain's last conv */
+    float *pooled = p->pooled ? (float *)out[1].data + b * (p->project ? p->cp : p->ce) : NULL;
     dt_conv_geom ge = dt_irb_1x1(1, p->c, p->ce, g.in[0], g.in[1]);
     dt_conv_geom gp = dt_irb_1x1(1, p->ce, p->cp, g.out[0], g.out[1]);
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
     /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
     if ((p->we || (p->we16 && !p->fp16)) && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
-        dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, cs, DUCTILE_OK};
+        dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, p->project ? NULL : pooled, cs, DUCTILE_OK};
         dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
@@ -571,14 +613,15 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
                           .y = e, .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
         a = (dt_conv_args){.x = p->expand ? e : x, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d,
-                           .scratch = cs};
+                           .pool = p->project ? NULL : pooled, .pool_rows = pl->pool_rows, .scratch = cs};
         DT_TRY(dt_cpu_conv_run_algo(&g, &a, pl->dw, pool));
     }
     if (!p->project) return DUCTILE_OK;
     dt_epilogue pe = p->p_epi;
     pe.res = p->has_res ? (const float *)in[DT_IRB_R].data + yo : NULL;
     dt_conv_args a = {.x = d, .w_packed = p->wp, .w_bf16 = p->wp16, .w_fp16 = p->fp16,
-                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .scratch = cs};
+                      .bias = p->has_bp ? in[DT_IRB_BP].data : NULL, .epi = &pe, .y = y, .pool = pooled,
+                      .pool_rows = pl->pool_rows, .scratch = cs};
     return dt_cpu_conv_run_algo(&gp, &a, DT_CONV_IM2COL, pool);
 }
 
@@ -657,8 +700,16 @@ static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view 
         .wd = in[DT_IRB_WD].data, .bd = p->has_bd ? in[DT_IRB_BD].data : NULL,
         .bp = p->has_bp ? in[DT_IRB_BP].data : NULL,
         .res = p->has_res ? in[DT_IRB_R].data : NULL, .y = out[0].data, .scratch = ex->scratch,
+        .sums = p->pooled ? (float *)(ex->scratch + pl.pool_off) : NULL,
     };
     dt_parallel_for(ex->pool, pl.gd.batch * pl.n_strips, 1, dt_irb_part, &j);
+    if (!p->pooled) return DUCTILE_OK;
+    int64_t m_out = p->project ? p->cp : p->ce, per_image = pl.n_strips * m_out;
+    float *pool = out[1].data;
+    for (int64_t b = 0; b < pl.gd.batch; b++)
+        for (int64_t m = 0; m < m_out; m++)
+            pool[b * m_out + m] = dt_cpu_pool_blocks(j.sums + b * per_image + m, pl.n_strips, m_out,
+                                                     pl.gd.out[0] * pl.gd.out[1]);
     return DUCTILE_OK;
 }
 
