@@ -450,7 +450,8 @@ ductile_status dt_pass_fuse_pool(ductile_network *net, const dt_backend *backend
     ductile_status s = dt_fuse_begin(net, &f);
     for (int l = 0; l < net->n_layers && !s; l++) {
         ductile_layer *L = net->layers[l];
-        if (!f.dead[l] && !strcmp(L->op_type, "GlobalAveragePool")) s = dt_fuse_pool(&f, L);
+        if (!f.dead[l] && (!strcmp(L->op_type, "GlobalAveragePool") || !strcmp(L->op_type, "ReduceMean")))
+            s = dt_fuse_pool(&f, L);
     }
     return dt_fuse_end(&f, s);
 }

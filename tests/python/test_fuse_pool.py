@@ -6,7 +6,9 @@ SiLU, pool, two 1x1s, the scale, project), its first block (no expand), a dense 
 pool and output are both network outputs. The layer list shows no pool left; the pooled values'
 bits do not depend on the thread count, which picks the inverted-residual kernel's path (image
 by image on one thread, images side by side on two, strips of rows on three for the batch of 2
-at 150x150); DUCTILE_FUSE_POOL=0 keeps the pool; a pool of a non-conv stays."""
+at 150x150); DUCTILE_FUSE_POOL=0 keeps the pool; a pool of a non-conv stays. ReduceMean of the
+plane's axes with keepdims (timm's squeeze-excite) fuses as the pool does, by attribute or by
+constant input; over other axes or without keepdims it stays."""
 import numpy as np
 import pytest
 from onnx import TensorProto as T, helper as h, numpy_helper as nh
@@ -23,7 +25,20 @@ def silu(x, y):
     return [h.make_node("Sigmoid", [x], [y + "_s"]), h.make_node("Mul", [x, y + "_s"], [y])]
 
 
-def mbconv(expand=True, stride=1):
+def pool_nodes(x, y, pool):
+    """GlobalAveragePool, or ReduceMean of axes 2 and 3 kept: by attribute (opset 17), by a
+    constant input (opset 18, negative axes); with keepdims 0 or of axes 1 and 2 (near misses)."""
+    if pool == "gap":
+        return [h.make_node("GlobalAveragePool", [x], [y])], []
+    if pool == "mean17":
+        return [h.make_node("ReduceMean", [x], [y], axes=[3, 2])], []
+    axes = {"mean18": [-1, -2], "mean18_c": [1, 2]}.get(pool, [2, 3])
+    keep = 0 if pool == "mean18_flat" else 1
+    return [h.make_node("ReduceMean", [x, y + "_axes"], [y], keepdims=keep)], \
+        [nh.from_array(np.array(axes, np.int64), y + "_axes")]
+
+
+def mbconv(expand=True, stride=1, pool="gap"):
     """x -> [1x1 expand, SiLU] -> depthwise 3x3, SiLU -> squeeze-excite -> 1x1 project."""
     rng = np.random.default_rng(11)
     ce = E if expand else C
@@ -39,13 +54,17 @@ def mbconv(expand=True, stride=1):
         x = "es"
     nodes += [h.make_node("Conv", [x, "wd", "bd"], ["d"], group=ce, pads=[1] * 4, strides=[stride] * 2)]
     nodes += silu("d", "ds")
-    nodes += [h.make_node("GlobalAveragePool", ["ds"], ["g"]), h.make_node("Conv", ["g", "w1", "b1"], ["f1"])]
+    pn, pi = pool_nodes("ds", "g", pool)
+    if pool == "mean18_flat":  # [N, C]: back to [N, C, 1, 1] for the 1x1s
+        pn.append(h.make_node("Unsqueeze", ["g", "g_ax"], ["g4"]))
+        pi.append(nh.from_array(np.array([2, 3], np.int64), "g_ax"))
+    nodes += pn + [h.make_node("Conv", ["g4" if pool == "mean18_flat" else "g", "w1", "b1"], ["f1"])]
     nodes += silu("f1", "f1s")
     nodes += [h.make_node("Conv", ["f1s", "w2", "b2"], ["f2"]), h.make_node("Sigmoid", ["f2"], ["gate"]),
               h.make_node("Mul", ["ds", "gate"], ["scaled"]), h.make_node("Conv", ["scaled", "wp"], ["y"])]
-    inits = [nh.from_array(v.astype(np.float32), k) for k, v in w.items()]
+    inits = [nh.from_array(v.astype(np.float32), k) for k, v in w.items()] + pi
     return model_of(nodes, inits, [h.make_tensor_value_info("x", T.FLOAT, ["n", C, "h", "w"])],
-                    [h.make_tensor_value_info("y", T.FLOAT, None)])
+                    [h.make_tensor_value_info("y", T.FLOAT, None)], opset=17 if pool in ("gap", "mean17") else 18)
 
 
 def dense_pool():
@@ -91,6 +110,30 @@ def test_squeeze_excite_pool_fuses_into_the_depthwise_and_matches_onnxruntime(ex
     model = mbconv(expand, stride)
     engine = build(model, shape)
     assert "cpu.GlobalAveragePool" not in kernels(engine)
+    check(model, engine, shape, 1e-5)
+
+
+@pytest.mark.parametrize("pool", ["mean17", "mean18"])
+def test_reduce_mean_over_the_plane_fuses_too(pool):
+    model = mbconv(True, 1, pool)
+    shape = (2, C, 11, 13)
+    engine = build(model, shape)
+    assert "cpu.ReduceMean" not in kernels(engine) and "cpu.GlobalAveragePool" not in kernels(engine)
+    check(model, engine, shape, 1e-5)
+
+
+@pytest.mark.parametrize("pool", ["mean18_c", "mean18_flat"])
+def test_reduce_mean_of_other_axes_or_without_keepdims_stays(pool):
+    model = mbconv(True, 1, pool) if pool == "mean18_flat" else None
+    if pool == "mean18_c":  # a mean over channels and rows: not a pool of the planes
+        pn, pi = pool_nodes("r", "p", pool)
+        model = model_of([h.make_node("Conv", ["x", "w"], ["c"]), h.make_node("Relu", ["c"], ["r"])] + pn,
+                         [nh.from_array(np.ones((M, C, 1, 1), np.float32) * 0.1, "w")] + pi,
+                         [h.make_tensor_value_info("x", T.FLOAT, ["n", C, "h", "w"])],
+                         [h.make_tensor_value_info("p", T.FLOAT, None)], opset=18)
+    shape = (2, C, 7, 9)
+    engine = build(model, shape)
+    assert "cpu.ReduceMean" in kernels(engine)
     check(model, engine, shape, 1e-5)
 
 
