@@ -1,8 +1,7 @@
 /* A GlobalAveragePool into the conv that makes its input: GlobalAveragePool(Y) (or ReduceMean
  * of Y's axes 2 and 3, kept) with Y a FusedConv's or FusedInvertedResidual's output becomes
- * that layer's second output P
- * (ops/fused.h), for backends whose kernels take it (the CPU's sum each plane as they write
- * it: backend/cpu/conv_pool.c). Squeeze-excite reads the block's depthwise output twice, its
+ * that layer's second output P (ops/fused.h), for backends whose kernels take it (the CPU's sum
+ * each plane as they write it: backend/cpu/conv_pool.c). Squeeze-excite reads the block's depthwise output twice, its
  * pool and its scale; the pool's pass read it back from L3 or memory (EfficientNet-B0 b8
  * --bf16: 17 pools, 1.15 ms of 30.7). Runs after the Conv, inverted-residual and scale
  * fusions, on the layers they made. Y keeps its other readers. */
