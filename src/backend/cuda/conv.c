@@ -63,7 +63,7 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
         for (int64_t i = 0; i < n / 2; i++)
             if (pads[i] != pads[i + n / 2]) return false;
     if (L->in[1] && L->in[1]->rank > 4) return false; /* 3-D convs: host */
-    if (L->n_out != 1) return false;                  /* a pooled output (ops/fused.h): host */
+    if (L->n_out > 1) return false;                   /* a pooled output (ops/fused.h): host */
     const char *act = dt_attr_string(L, "activation", "");
     return !act[0] || !strcmp(act, "Relu") || !strcmp(act, "Clip") || !strcmp(act, "HardSigmoid") ||
            !strcmp(act, "HardSwish") || !strcmp(act, "Sigmoid") || !strcmp(act, "Silu");
