@@ -656,19 +656,23 @@ ductile_status dt_cpu_conv_run_algo(const dt_conv_geom *g, const dt_conv_args *a
     }
     if (a->pool && g->spatial != 2)
         return dt_fail(DUCTILE_ERR_INTERNAL, "a conv's pooled output needs a 2-D conv, not %d-D", g->spatial);
+    if (algo == DT_CONV_DEPTHWISE) return dt_cpu_conv_depthwise(g, a, pool); /* these two pool as they go */
+    if (algo == DT_CONV_DW16) return dt_cpu_conv_dw16(g, a, pool);
+    /* The others without the pool, taken here after them: those that fall back to another
+     * algorithm through this function would pool twice. */
+    dt_conv_args b = *a;
+    b.pool = NULL;
     ductile_status s;
     switch (algo) {
-    case DT_CONV_DEPTHWISE: return dt_cpu_conv_depthwise(g, a, pool); /* these two pool as they go */
-    case DT_CONV_DW16: return dt_cpu_conv_dw16(g, a, pool);
-    case DT_CONV_SMALLC: s = dt_cpu_conv_smallc(g, a, pool); break;
-    case DT_CONV_PADDED: s = dt_cpu_conv_padded(g, a, pool); break;
-    case DT_CONV_WINOGRAD: s = dt_cpu_conv_winograd(g, a, pool); break;
-    case DT_CONV_WINOGRAD2_BF16: s = dt_cpu_conv_winograd2(g, a, pool); break;
-    case DT_CONV_WINOGRAD_BF16: s = dt_cpu_conv_winograd_bf16(g, a, pool); break;
-    case DT_CONV_DIRECT: s = dt_cpu_conv_direct(g, a, pool); break;
-    case DT_CONV_S2: s = dt_cpu_conv_s2(g, a, pool); break;
-    case DT_CONV_S2_BF16: s = dt_cpu_conv_s2_bf16(g, a, pool); break;
-    default: s = dt_cpu_conv_im2col(g, a, pool); break;
+    case DT_CONV_SMALLC: s = dt_cpu_conv_smallc(g, &b, pool); break;
+    case DT_CONV_PADDED: s = dt_cpu_conv_padded(g, &b, pool); break;
+    case DT_CONV_WINOGRAD: s = dt_cpu_conv_winograd(g, &b, pool); break;
+    case DT_CONV_WINOGRAD2_BF16: s = dt_cpu_conv_winograd2(g, &b, pool); break;
+    case DT_CONV_WINOGRAD_BF16: s = dt_cpu_conv_winograd_bf16(g, &b, pool); break;
+    case DT_CONV_DIRECT: s = dt_cpu_conv_direct(g, &b, pool); break;
+    case DT_CONV_S2: s = dt_cpu_conv_s2(g, &b, pool); break;
+    case DT_CONV_S2_BF16: s = dt_cpu_conv_s2_bf16(g, &b, pool); break;
+    default: s = dt_cpu_conv_im2col(g, &b, pool); break;
     }
     if (s == DUCTILE_OK) dt_cpu_conv_pool_after(g, a, pool);
     return s;

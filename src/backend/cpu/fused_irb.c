@@ -115,6 +115,9 @@ typedef struct dt_irb_params {
     float data[];
 } dt_irb_params;
 
+/* The block's output channels: the project's, or without one the depthwise's. */
+static inline int64_t dt_irb_out_channels(const dt_irb_params *p) { return p->project ? p->cp : p->ce; }
+
 /* A constant 1x1 weight [M, K, 1, 1] of input i. */
 static ductile_status dt_irb_weight(const ductile_layer *L, int i, const char *name, const ductile_tensor **w)
 {
@@ -418,7 +421,7 @@ static ductile_status dt_irb_make_plan(const dt_irb_params *p, const dt_view *in
     pl->per_thread = pl->gemm_off + dt_irb_align(gb);
     if (p->pooled) {
         size_t n;
-        if (!dt_mul_size((size_t)(g->batch * pl->n_strips), (size_t)(p->project ? p->cp : p->ce), &n) ||
+        if (!dt_mul_size((size_t)(g->batch * pl->n_strips), (size_t)dt_irb_out_channels(p), &n) ||
             !dt_mul_size(n, sizeof(float), &n) || !dt_mul_size(pl->per_thread, (size_t)threads, &pl->pool_off))
             return dt_fail(DUCTILE_ERR_SHAPE, "FusedInvertedResidual's pooled sums overflow size_t");
         pl->pool_bytes = dt_irb_align(n);
@@ -468,7 +471,7 @@ static void dt_irb_strip_sums(const dt_irb_job *j, int64_t it, int64_t oy0, int6
 {
     if (!j->sums) return;
     const dt_conv_geom *g = &j->pl->gd;
-    int64_t m_out = j->p->project ? j->p->cp : j->p->ce, b = it / j->pl->n_strips, ow = g->out[1];
+    int64_t m_out = dt_irb_out_channels(j->p), b = it / j->pl->n_strips, ow = g->out[1];
     for (int64_t m = 0; m < m_out; m++)
         j->sums[it * m_out + m] = dt_cpu_pool_block(j->y + ((b * m_out + m) * g->out[0] + oy0) * ow, (oy1 - oy0) * ow);
 }
@@ -486,7 +489,7 @@ static void dt_irb_part(void *arg, int64_t begin, int64_t end, int tid)
     void *gs = s + pl->gemm_off;
     int64_t ih = g->in[0], iw = g->in[1], oh = g->out[0], ow = g->out[1];
     int64_t ld = pl->in_rows * iw, kk = g->k[0] * g->k[1];
-    int64_t m_out = p->project ? p->cp : p->ce;
+    int64_t m_out = dt_irb_out_channels(p);
     /* Rows of the expanded image held in ebuf: [have_lo, have_hi) of image have_img. */
     int64_t have_img = -1, have_lo = 0, have_hi = 0;
     memset(pad, 0, pl->d_off - pl->pad_off);
@@ -591,13 +594,13 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
     dt_conv_geom g = pl->gd;
     g.batch = 1;
     int64_t ipx = g.in[0] * g.in[1], opx = g.out[0] * g.out[1];
-    int64_t yo = b * (p->project ? p->cp : p->ce) * opx;
+    int64_t yo = b * dt_irb_out_channels(p) * opx;
     const float *x = (const float *)in[DT_IRB_X].data + b * p->c * ipx;
     float *e = p->expand ? (float *)s + slot * p->ce * ipx : NULL;
     float *y = (float *)out[0].data + yo;
     float *d = p->project ? (float *)(s + pl->unfused_e) + slot * p->ce * opx : y;
     /* the image's pooled output, taken by the chain's last conv */
-    float *pooled = p->pooled ? (float *)out[1].data + b * (p->project ? p->cp : p->ce) : NULL;
+    float *pooled = p->pooled ? (float *)out[1].data + b * dt_irb_out_channels(p) : NULL;
     dt_conv_geom ge = dt_irb_1x1(1, p->c, p->ce, g.in[0], g.in[1]);
     dt_conv_geom gp = dt_irb_1x1(1, p->ce, p->cp, g.out[0], g.out[1]);
     dt_epilogue ee = p->e_epi, de = p->d_epi;
@@ -704,7 +707,7 @@ static ductile_status dt_irb_run(const void *params, const dt_view *in, dt_view 
     };
     dt_parallel_for(ex->pool, pl.gd.batch * pl.n_strips, 1, dt_irb_part, &j);
     if (!p->pooled) return DUCTILE_OK;
-    int64_t m_out = p->project ? p->cp : p->ce, per_image = pl.n_strips * m_out;
+    int64_t m_out = dt_irb_out_channels(p), per_image = pl.n_strips * m_out;
     float *pool = out[1].data;
     for (int64_t b = 0; b < pl.gd.batch; b++)
         for (int64_t m = 0; m < m_out; m++)
