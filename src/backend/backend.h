@@ -189,8 +189,8 @@ typedef struct dt_backend {
      * --fp16 budget (rel L2 1e-2 against float32) on one network and not on another (bfloat16
      * F(4x4) Winograd: 3e-3 on resnet50, 1.9e-2 on superres), the id of the precise tactic
      * that stands in for it; 0 for a tactic whose error is bounded per layer. Where the timer
-     * chose such tactics, the builder runs the engine at profile 0's opt shapes with and
-     * without them and keeps them only when the outputs agree within its budget
+     * chose such tactics, the builder runs the engine at the profile points where they were
+     * chosen with and without them and keeps them only when the outputs agree within its budget
      * (builder/precision_check.c). */
     int (*tactic_precise)(const ductile_layer *L, int tactic);
     /* Optional (NULL: no bound). The most bytes its buffers can take in all (the CPU: the

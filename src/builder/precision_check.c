@@ -7,9 +7,13 @@
  * noise away, 1.85e-2 on superres, whose last conv is its output (bench/results/
  * cpu-bf16w-2026-12-04-s20.md). The backend names such tactics and the precise tactic that
  * stands in for each (dt_backend.tactic_precise); where the timer chose some, the engine is run
- * at profile 0's opt shapes as built and again with the precise tactics, on the same inputs
- * (float inputs standard normal from a fixed seed, others zero), and the chosen tactics stay
- * only when every float output of the two runs agrees within DT_PRECISION_CHECK_REL_L2. Half
+ * as built and again with the precise tactics, on the same inputs (float inputs standard normal
+ * from a fixed seed, others zero), at the shapes of every profile's points (opt, min, max)
+ * whose reduced-precision choices differ from those of the points run before it (dt_check_points:
+ * the timer chooses per point, and a choice made at min alone runs at min alone: session 38's
+ * CI built superres --bf16 with bfloat16 Winograd on its last conv at min only, 1.35e-2 from
+ * float32 there, when only opt was checked), and the chosen tactics stay only when every float
+ * output of the two runs agrees within DT_PRECISION_CHECK_REL_L2 at each of them. Half
  * the budget: the rest is for the error the other reduced-precision layers make in both runs.
  * Where all of them together fail, the layers that may keep theirs are searched for
  * (dt_check_some), each candidate engine checked the same way.
@@ -69,6 +73,42 @@ static ductile_status dt_precise_ids(const dt_backend *be, ductile_network *net,
     return DUCTILE_OK;
 }
 
+/* The (profile, point) pairs the check runs, need[p * DT_TACTIC_POINTS + point]: those where
+ * some layer's chosen id (net's, before the swap) is not its precise one (swap[l]), each only
+ * where that set of chosen ids over the listed layers differs from every pair of the same
+ * profile marked before it (opt first, then min and max): a point that takes opt's choices
+ * (not timed there, or the same shapes) adds nothing to opt's run. */
+static void dt_check_points(const ductile_network *net, const int64_t **swap, int n_profiles, bool *need)
+{
+    static const int order[DT_TACTIC_POINTS] = {DUCTILE_PROFILE_OPT, DUCTILE_PROFILE_MIN, DUCTILE_PROFILE_MAX};
+    for (int p = 0; p < n_profiles; p++)
+        for (int k = 0; k < DT_TACTIC_POINTS; k++) {
+            int pt = order[k];
+            bool reduced = false, seen = false;
+            for (int j = 0; j < k && !seen; j++) {
+                int q = order[j];
+                if (!need[p * DT_TACTIC_POINTS + q]) continue;
+                bool same = true;
+                for (int l = 0; l < net->n_layers && same; l++) {
+                    if (!swap[l]) continue;
+                    const ductile_layer *L = net->layers[l];
+                    const dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
+                    int points = (int)dt_attr_int(L, "tactic_points", 1);
+                    same = dt_tactic_at(t->ints, t->n, points, p, pt) == dt_tactic_at(t->ints, t->n, points, p, q);
+                }
+                seen = same;
+            }
+            for (int l = 0; l < net->n_layers && !reduced; l++) {
+                if (!swap[l]) continue;
+                const ductile_layer *L = net->layers[l];
+                const dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
+                int points = (int)dt_attr_int(L, "tactic_points", 1);
+                reduced = dt_tactic_at(t->ints, t->n, points, p, pt) != dt_tactic_at(swap[l], t->n, points, p, pt);
+            }
+            need[p * DT_TACTIC_POINTS + pt] = reduced && !seen;
+        }
+}
+
 /* Exchanges the `tactic` ids of the listed layers that `pick` marks (by their place among
  * them, in network order; all of them where pick is NULL) with swap[l], so a second call
  * undoes it. */
@@ -124,20 +164,17 @@ static size_t dt_dims_count(const ductile_dims *d)
     return n;
 }
 
-/* Runs e once at profile 0's opt shapes; r gets its float32 outputs. DUCTILE_ERR_UNSUPPORTED:
- * nothing to compare. */
-static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, dt_check_run *r)
+/* Appends to r the float32 outputs of one run of ctx at profile p's shapes of `point`. */
+static ductile_status dt_check_run_point(const ductile_engine *e, ductile_context *ctx, int p, int point,
+                                         dt_check_run *r)
 {
-    memset(r, 0, sizeof *r);
-    ductile_context *ctx = NULL;
-    DT_TRY(ductile_context_create(e, &ctx));
-    ductile_status s = ductile_context_set_threads(ctx, threads);
+    ductile_status s = ductile_context_set_profile(ctx, p);
     int n = ductile_engine_num_io_tensors(e);
     for (int i = 0; !s && i < n; i++) {
         const char *name = ductile_engine_io_tensor_name(e, i);
         ductile_dims d;
         if (ductile_engine_is_input(e, name) != 1) continue;
-        s = ductile_engine_get_profile_shape(e, 0, name, DUCTILE_PROFILE_OPT, &d);
+        s = ductile_engine_get_profile_shape(e, p, name, point, &d);
         if (!s) s = ductile_context_set_input_shape(ctx, name, &d);
     }
     for (int i = 0; !s && i < n; i++) {
@@ -151,10 +188,11 @@ static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, 
             dt_normal_fill(data, dt_dims_count(&d), 0x5eed0000u + (uint64_t)i);
     }
     if (!s) s = ductile_context_execute(ctx);
-    /* The float32 outputs, copied out of the context's buffers. */
-    size_t total = 0;
-    r->off = dt_calloc((size_t)n + 1, sizeof *r->off);
-    if (!r->off && !s) s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+    /* The float32 outputs, copied out of the context's buffers after those of earlier runs. */
+    size_t total = r->n_out ? r->off[r->n_out] : 0;
+    size_t *off = s ? NULL : dt_realloc(r->off, sizeof *r->off * ((size_t)r->n_out + (size_t)n + 1));
+    if (!off && !s) s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+    if (off) r->off = off;
     for (int i = 0; !s && i < n; i++) {
         const char *name = ductile_engine_io_tensor_name(e, i);
         ductile_dims d;
@@ -174,7 +212,21 @@ static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, 
         r->off[r->n_out++] = total;
         total += c;
     }
-    if (r->off) r->off[r->n_out] = total;
+    if (!s) r->off[r->n_out] = total;
+    return s;
+}
+
+/* Runs e at each (profile, point) that need marks (dt_check_points), in that order; r gets
+ * their float32 outputs one after another. DUCTILE_ERR_UNSUPPORTED: nothing to compare. */
+static ductile_status dt_check_run_engine(const ductile_engine *e, int threads, const bool *need, int n_profiles,
+                                          dt_check_run *r)
+{
+    memset(r, 0, sizeof *r);
+    ductile_context *ctx = NULL;
+    DT_TRY(ductile_context_create(e, &ctx));
+    ductile_status s = ductile_context_set_threads(ctx, threads);
+    for (int k = 0; !s && k < n_profiles * DT_TACTIC_POINTS; k++)
+        if (need[k]) s = dt_check_run_point(e, ctx, k / DT_TACTIC_POINTS, k % DT_TACTIC_POINTS, r);
     ductile_context_free(ctx);
     if (!s && !r->n_out) s = DUCTILE_ERR_UNSUPPORTED;
     return s;
@@ -212,11 +264,12 @@ typedef struct dt_check_span {
     const dt_engine_target *target;
     int threads;
     const dt_check_run *ref; /* the precise engine's outputs */
+    const bool *need;        /* the (profile, point) pairs run (dt_check_points) */
     bool log;
 } dt_check_span;
 
 /* Engines written and run in search of layers that may keep their tactics (each a write and a
- * run at opt: a few seconds on the benchmark's yolo). */
+ * run at the checked points: a few seconds on the benchmark's yolo). */
 #define DT_CHECK_TRIALS 12
 
 /* Writes and runs the engine with the chosen tactics on the layers `pick` marks; where its
@@ -230,7 +283,7 @@ static ductile_status dt_check_try(const dt_check_span *sp, const bool *pick, du
     ductile_status s = dt_engine_rewrite(sp->net, sp->profiles, sp->n_profiles, sp->target, &e);
     dt_swap_picked(sp->net, sp->swap, pick);
     if (!s) {
-        ductile_status rs = dt_check_run_engine(e, sp->threads, &r);
+        ductile_status rs = dt_check_run_engine(e, sp->threads, sp->need, sp->n_profiles, &r);
         if (rs == DUCTILE_ERR_OUT_OF_MEMORY) s = rs;
         else if (!rs) worst = dt_check_worst(&r, sp->ref);
     }
@@ -298,6 +351,12 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
         dt_free(swap);
         return s;
     }
+    bool *need = dt_calloc((size_t)n_profiles * DT_TACTIC_POINTS, sizeof *need);
+    if (!need) {
+        dt_free(swap);
+        return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
+    }
+    dt_check_points(net, swap, n_profiles, need);
     const char *mode = getenv("DUCTILE_PRECISION_CHECK");
     bool log = dt_tactic_log();
     bool accept = false, ran = false;
@@ -309,8 +368,8 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
     s = dt_engine_rewrite(net, profiles, n_profiles, target, &precise);
     if (!s && mode && !strcmp(mode, "accept")) accept = true;
     else if (!s && !(mode && !strcmp(mode, "reject")) && be->host_memory && !(*e)->plan.n_shape_inputs) {
-        ductile_status ra = dt_check_run_engine(*e, threads, &a);
-        ductile_status rb = ra ? ra : dt_check_run_engine(precise, threads, &b);
+        ductile_status ra = dt_check_run_engine(*e, threads, need, n_profiles, &a);
+        ductile_status rb = ra ? ra : dt_check_run_engine(precise, threads, need, n_profiles, &b);
         if (ra == DUCTILE_ERR_OUT_OF_MEMORY || rb == DUCTILE_ERR_OUT_OF_MEMORY) s = ra ? ra : rb;
         else if (!ra && !rb) {
             worst = dt_check_worst(&a, &b);
@@ -328,7 +387,7 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
         bool *keep = ran && n > 1 ? dt_calloc((size_t)n, sizeof *keep) : NULL;
         if (ran && n > 1 && !keep) s = dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory checking precision");
         if (keep) {
-            dt_check_span span = {net, swap, n, profiles, n_profiles, target, threads, &b, log};
+            dt_check_span span = {net, swap, n, profiles, n_profiles, target, threads, &b, need, log};
             s = dt_check_some(&span, keep, &precise);
         }
         ductile_engine_free(*e);
@@ -343,6 +402,7 @@ ductile_status dt_pass_precision_check(ductile_engine **e, ductile_network *net,
     dt_free(b.v);
     dt_free(a.off);
     dt_free(b.off);
+    dt_free(need);
     dt_free(swap);
     return s;
 }

@@ -199,13 +199,20 @@ bool dt_tactic_log(void)
 
 /* DUCTILE_TACTIC_PREFER=<id>: a layer offered that tactic takes it wherever it runs, whatever
  * the times (tests that need a tactic chosen; developers comparing one); 0 where unset or
- * not among ids[0..n). */
-static int dt_tactic_prefer(const int *ids, int n)
+ * not among ids[0..n). A list of <id> or <id>@<point> (0 min, 1 opt, 2 max), comma
+ * separated: the first entry that applies at this point and is offered wins (tests of a
+ * choice made at one point only: "9@0,4"). */
+static int dt_tactic_prefer(const int *ids, int n, int point)
 {
     const char *v = getenv("DUCTILE_TACTIC_PREFER");
-    int id = v ? atoi(v) : 0;
-    for (int i = 0; id > 0 && i < n; i++)
-        if (ids[i] == id) return id;
+    while (v && *v) {
+        char *end;
+        long id = strtol(v, &end, 10), at = -1;
+        if (*end == '@') at = strtol(end + 1, &end, 10);
+        for (int i = 0; id > 0 && (at < 0 || at == point) && i < n; i++)
+            if (ids[i] == id) return (int)id;
+        v = *end == ',' ? end + 1 : NULL;
+    }
     return 0;
 }
 
@@ -329,7 +336,7 @@ static ductile_status dt_time_layer(const ductile_engine *e, const dt_plan_layer
         hin[k] = in[k];
     }
     int n = be->tactics(L, in, ids, DT_TACTIC_MAX);
-    int prefer = dt_tactic_prefer(ids, n);
+    int prefer = dt_tactic_prefer(ids, n, point);
     if (prefer) ids[0] = prefer, n = 1;
     else if (n < 2) return DUCTILE_OK;
     for (int k = 0; k < L->n_in + L->n_out && !s; k++) {
