@@ -518,10 +518,10 @@ static void test_sigmoid_silu_in_store_match_pass(void)
     CHECK_EQ_INT(nans, 2);
 }
 
-/* The lean sigmoid (dt_sigmoid_lean_vecs through dt_epilogue_apply) within 1e-4 of
+/* The lean sigmoid (dt_sigmoid_lean_vecs through dt_epilogue_apply) within 1.5e-4 of
  * 1 / (1 + exp(-x)) in double, relative, Sigmoid and Silu, over every 64th float of
  * [-126 ln 2, 126 ln 2] (where the sigmoid is a normal float) and the limits past it: 0 and 1
- * (Silu: 0 and x) within 1e-4 of the value too; an infinite x gives 0 or 1 (Silu: -inf, as
+ * (Silu: 0 and x) within 1.5e-4 of the value too; an infinite x gives 0 or 1 (Silu: -inf, as
  * the exact form's x * tiny, and inf), a NaN a NaN. */
 static void test_lean_sigmoid_error(void)
 {
@@ -558,7 +558,7 @@ static void test_lean_sigmoid_error(void)
     fprintf(stderr, "lean sigmoid: %lld values, worst relative error %.3g (Silu %.3g)\n", (long long)count, worst_s,
             worst_u);
     CHECK(count > 2000000);
-    CHECK(worst_s <= 1e-4 && worst_u <= 1e-4);
+    CHECK(worst_s <= 1.5e-4 && worst_u <= 1.5e-4);
     float sp[] = {INFINITY, -INFINITY, NAN, 1e30f, -1e30f, 0.0f, -0.0f};
     float ss[7], su[7];
     memcpy(ss, sp, sizeof sp);
