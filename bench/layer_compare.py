@@ -8,8 +8,11 @@ its own process, alternating for R rounds, keeps each layer's minimum over the r
 the layers per block: the part of the layer's name that REGEX matches (default: the first two
 components of ONNX paths, "/features/features.5" or "/layer1/layer1.0"; names that do not match
 go to "(rest)"). The engines fuse differently and onnxruntime names its nodes after their
-outputs, so blocks, not layers, line up. Prints a table sorted by ductile's excess (ms over
-onnxruntime), and the totals. onnxruntime's profiler costs it ~5% (bench/ort_layers.py)."""
+outputs, so blocks, not layers, line up. --order groups by the model's node order instead, for
+models without path-like names: a block is one of ductile's layers (named after a node of the
+model) and the nodes after it up to the next one; onnxruntime's nodes go to the block their
+name's node falls in (its fused nodes keep the name of one of theirs). Prints a table sorted
+by ductile's excess (ms over onnxruntime), and the totals. onnxruntime's profiler costs it ~5% (bench/ort_layers.py)."""
 import argparse
 import collections
 import json
@@ -27,6 +30,35 @@ def minima(script, model, shapes, runs, threads, env):
     return json.loads(out.strip().splitlines()[-1])["layers"]
 
 
+def group_blocks(regex):
+    """A layer's block: the part of its name that regex matches."""
+    group = re.compile(regex)
+
+    def key(name):
+        m = group.search(name)
+        return m.group(0) if m else "(rest)"
+    return key
+
+
+def order_blocks(model, layers):
+    """A layer's block by node order: the last of ductile's layers at or before its node."""
+    import onnx
+    index = {n.name: i for i, n in enumerate(onnx.load(model, load_external_data=False).graph.node)}
+    starts = sorted((index[n], n) for n in set(layers) if n in index)
+
+    def key(name):
+        i = index.get(name)
+        if i is None:
+            return "(rest)"
+        block = "(rest)"
+        for s, n in starts:
+            if s > i:
+                break
+            block = n
+        return block
+    return key
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model")
@@ -35,6 +67,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--group", default=r"^/[^/]+/[^/]+")
+    ap.add_argument("--order", action="store_true", help="group by node order (see above)")
     ap.add_argument("--lib", default=os.environ.get("DUCTILE_LIB"))
     a = ap.parse_args()
     shapes = json.loads(a.shapes)
@@ -48,12 +81,11 @@ def main():
                 key = (i, l[0])
                 if key not in best[eng] or l[3] < best[eng][key]:
                     best[eng][key] = l[3]
-    group = re.compile(a.group)
     blocks = {e: collections.OrderedDict() for e in best}
+    key = order_blocks(a.model, [n for _, n in sorted(best["ductile"])]) if a.order else group_blocks(a.group)
     for eng, layers in best.items():
         for (_, name), ms in sorted(layers.items()):
-            m = group.search(name)
-            k = m.group(0) if m else "(rest)"
+            k = key(name)
             blocks[eng][k] = blocks[eng].get(k, 0.0) + ms
     keys = list(dict.fromkeys(list(blocks["ductile"]) + list(blocks["ort"])))
     rows = [(k, blocks["ductile"].get(k, 0.0), blocks["ort"].get(k, 0.0)) for k in keys]

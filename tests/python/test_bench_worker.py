@@ -58,3 +58,43 @@ def test_xcore_times_a_round_trip_between_two_cpus_and_says_null_on_one(tmp_path
     out = subprocess.run([str(exe)], capture_output=True, text=True, check=True,
                          preexec_fn=lambda: os.sched_setaffinity(0, {one})).stdout
     assert out.strip() == '{"round_trip_ns": null}'
+
+
+class _SleepyWorker:
+    """A stand-in for bench.Worker: each request sleeps 0.2 s and says which try it was."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def ask(self, **req):
+        self.calls += 1
+        time.sleep(0.2)
+        return {"ms": [float(self.calls)]}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="Linux /proc/stat only")
+def test_bench_asks_a_request_again_while_another_process_keeps_a_core_busy():
+    """bench.py's ask_quiet: a request during which another process spins counts only after
+    --retries more tries (all loud here: the quietest of them counts), and its load is reported;
+    with --quiet negative the first try counts; on a quiet machine the first try counts."""
+    b = load_file_module("bench_main", "bench/bench.py")
+    me = [os.getpid()]
+    child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.1)
+        w, loads = _SleepyWorker(), []
+        b.QUIET, b.RETRIES = 0.25, 2
+        ans = b.ask_quiet(w, me, {}, loads)
+        assert w.calls == 3 and ans["ms"][0] in (1.0, 2.0, 3.0)
+        assert len(loads) == 1 and loads[0] > 0.5, loads
+        w, loads = _SleepyWorker(), []
+        b.QUIET = -1.0
+        b.ask_quiet(w, me, {}, loads)
+        assert w.calls == 1 and loads[0] > 0.5, loads
+    finally:
+        child.kill()
+        child.wait()
+    w, loads = _SleepyWorker(), []
+    b.QUIET, b.RETRIES = 0.9, 2   # CI's own background stays under most of a core
+    b.ask_quiet(w, me, {}, loads)
+    assert w.calls == 1 and loads[0] <= 0.9, loads
