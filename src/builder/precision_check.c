@@ -73,6 +73,14 @@ static ductile_status dt_precise_ids(const dt_backend *be, ductile_network *net,
     return DUCTILE_OK;
 }
 
+/* The tactic id of a layer with a `tactic` attribute at profile p's point pt: from `ids` where
+ * given (that attribute's count of them, e.g. swap[l]), else from the attribute itself. */
+static int64_t dt_chosen_id(const ductile_layer *L, const int64_t *ids, int p, int pt)
+{
+    const dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
+    return dt_tactic_at(ids ? ids : t->ints, t->n, (int)dt_attr_int(L, "tactic_points", 1), p, pt);
+}
+
 /* The (profile, point) pairs the check runs, need[p * DT_TACTIC_POINTS + point]: those where
  * some layer's chosen id (net's, before the swap) is not its precise one (swap[l]), each only
  * where that set of chosen ids over the listed layers differs from every pair of the same
@@ -90,20 +98,14 @@ static void dt_check_points(const ductile_network *net, const int64_t **swap, in
                 if (!need[p * DT_TACTIC_POINTS + q]) continue;
                 bool same = true;
                 for (int l = 0; l < net->n_layers && same; l++) {
-                    if (!swap[l]) continue;
                     const ductile_layer *L = net->layers[l];
-                    const dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
-                    int points = (int)dt_attr_int(L, "tactic_points", 1);
-                    same = dt_tactic_at(t->ints, t->n, points, p, pt) == dt_tactic_at(t->ints, t->n, points, p, q);
+                    same = !swap[l] || dt_chosen_id(L, NULL, p, pt) == dt_chosen_id(L, NULL, p, q);
                 }
                 seen = same;
             }
             for (int l = 0; l < net->n_layers && !reduced; l++) {
-                if (!swap[l]) continue;
                 const ductile_layer *L = net->layers[l];
-                const dt_attr *t = &L->attrs[dt_tactic_attr_index(L)];
-                int points = (int)dt_attr_int(L, "tactic_points", 1);
-                reduced = dt_tactic_at(t->ints, t->n, points, p, pt) != dt_tactic_at(swap[l], t->n, points, p, pt);
+                reduced = swap[l] && dt_chosen_id(L, NULL, p, pt) != dt_chosen_id(L, swap[l], p, pt);
             }
             need[p * DT_TACTIC_POINTS + pt] = reduced && !seen;
         }

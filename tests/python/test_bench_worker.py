@@ -76,7 +76,7 @@ class _SleepyWorker:
 def test_bench_asks_a_request_again_while_another_process_keeps_a_core_busy():
     """bench.py's ask_quiet: a request during which another process spins counts only after
     --retries more tries (all loud here: the quietest of them counts), and its load is reported;
-    with --quiet negative the first try counts; on a quiet machine the first try counts."""
+    with --quiet negative the first try counts, and so it does where the load is under --quiet."""
     b = load_file_module("bench_main", "bench/bench.py")
     me = [os.getpid()]
     child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -95,6 +95,6 @@ def test_bench_asks_a_request_again_while_another_process_keeps_a_core_busy():
         child.kill()
         child.wait()
     w, loads = _SleepyWorker(), []
-    b.QUIET, b.RETRIES = 0.9, 2   # CI's own background stays under most of a core
+    b.QUIET, b.RETRIES = 100.0, 2   # any load this machine can have counts as quiet: one try
     b.ask_quiet(w, me, {}, loads)
-    assert w.calls == 1 and loads[0] <= 0.9, loads
+    assert w.calls == 1 and len(loads) == 1, loads
