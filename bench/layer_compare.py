@@ -41,20 +41,28 @@ def group_blocks(regex):
 
 
 def order_blocks(model, layers):
-    """A layer's block by node order: the last of ductile's layers at or before its node."""
+    """A layer's block by node order: the last of ductile's layers at or before its node.
+    onnxruntime's names carry its fusions' marks ("conv_3_nchwc", "silu_5/QuickGeluFusion/");
+    a name with no node of the model ("ReorderOutput_token_307") goes to the block of the layer
+    before it (the layers come in execution order)."""
     import onnx
     index = {n.name: i for i, n in enumerate(onnx.load(model, load_external_data=False).graph.node)}
     starts = sorted((index[n], n) for n in set(layers) if n in index)
+    last = ["(rest)"]
 
     def key(name):
-        i = index.get(name)
-        if i is None:
-            return "(rest)"
+        for cand in (name, name.split("/")[0], re.sub(r"_nchwc$", "", name)):
+            i = index.get(cand)
+            if i is not None:
+                break
+        else:
+            return last[0]
         block = "(rest)"
         for s, n in starts:
             if s > i:
                 break
             block = n
+        last[0] = block
         return block
     return key
 
