@@ -2,11 +2,10 @@
 engines: bfloat16 F(4x4, 3x3) Winograd (tactic 9, "winograd.bf16") rounds the transformed
 weights and inputs, and whether its error stays within --bf16's budget depends on the network
 (superres: 1.9e-2 rel L2, over the 1e-2 budget; a conv net ending in a global average pool:
-far below). Where the timer chose it, the builder runs the engine with and without it at
-the shapes of each profile point where it was chosen (the timer chooses per point) and keeps it
-only when the outputs agree within 5e-3; where all the
-layers together fail, it searches for the layers that may keep it (rounds of bisection in
-network order) and keeps it there.
+far below). Where the timer chose it, the builder runs the engine with and without it at the
+shapes of each profile point where it was chosen (the timer chooses per point) and keeps it
+only when the outputs agree within 5e-3; where all the layers together fail, it searches for
+the layers that may keep it (rounds of bisection in network order) and keeps it there.
 
 DUCTILE_TACTIC_PREFER=9 makes every layer offered the tactic take it (the timer's choice would
 depend on the machine); DUCTILE_PRECISION_CHECK=accept / reject decides without running, to
