@@ -11,6 +11,7 @@
 #include "runtime/engine_impl.h"
 #include "core/alloc.h"
 #include "runtime/ctrl.h"
+#include "runtime/depth_first.h"
 #include "runtime/graphs.h"
 #include "runtime/memplan.h"
 #include "runtime/points.h"
@@ -68,6 +69,7 @@ struct ductile_context {
                                NULL for tensors; NULL when the network has none */
     int64_t max_iterations;     /* dt_context_limit_iterations; 0: none */
     dt_subruns *subruns;    /* subgraph runs kept for kernels that run subgraphs (dt_exec.subruns) */
+    dt_depth_first df;      /* the batch's first layers run a group of images at a time (host) */
 };
 
 void dt_context_limit_iterations(ductile_context *c, int64_t n) { c->max_iterations = n; }
@@ -163,6 +165,7 @@ void ductile_context_free(ductile_context *c)
     if (!c) return;
     dt_arena_release(&c->strings);
     dt_subruns_free(c->subruns);
+    dt_df_free(&c->df);
     dt_pool_free(c->pool);
     if (c->st.views) dt_shape_state_free(&c->st, c->e);
     if (c->own)
@@ -518,6 +521,7 @@ static ductile_status dt_prepare(ductile_context *c)
     if (!e->backend->host_memory) DT_TRY(dt_upload_values(c));
     size_t arena = 0;
     DT_TRY(dt_memplan(e, c->st.views, c->offsets, &arena));
+    DT_TRY(dt_df_choose(&c->df, e, c->st.views, dt_pool_threads(c->pool), c->offsets, &arena));
     if (arena > c->arena_cap) {
         void *p = e->backend->alloc(arena);
         if (!p) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory (%zu bytes) for activations", arena);
@@ -527,6 +531,11 @@ static ductile_status dt_prepare(ductile_context *c)
     }
     size_t scratch = 0, planned = 0;
     DT_TRY(dt_plan_scratch_max(&e->plan, c->st.views, dt_pool_threads(c->pool), false, &scratch));
+    if (c->df.k) {
+        size_t groups;
+        DT_TRY(dt_df_scratch(&c->df, e, dt_pool_threads(c->pool), &groups));
+        if (groups > scratch) scratch = groups;
+    }
     /* What the kernels make per set of shapes with the backend's state (library descriptors,
      * their workspace: backend.h, plan_shapes), made here so that execute finds it. */
     dt_exec pex = {.pool = c->pool, .profile = c->profile, .point = c->point, .state = c->bstate};
@@ -1119,6 +1128,69 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
     return s;
 }
 
+/* Layer pl on the host backend; with df, on images [first, first + count) of the batch
+ * (runtime/depth_first.h), timed into df->ms instead of reported. */
+static ductile_status dt_host_layer(ductile_context *c, const dt_plan_layer *pl, dt_exec *ex, dt_depth_first *df,
+                                    int64_t first, int64_t count, int *ran)
+{
+    const ductile_layer *L = pl->layer;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    dt_layer_input_views(L, c->st.views, in);
+    for (int k = 0; k < L->n_in; k++) {
+        if (!L->in[k]) continue;
+        in[k].data = dt_tensor_data(c, L->in[k]->index);
+        if (df) dt_df_cut(df, L->in[k]->index, first, count, &in[k]);
+    }
+    for (int k = 0; k < L->n_out; k++) {
+        int t = L->out[k]->index;
+        out[k] = c->st.views[t];
+        out[k].data = dt_tensor_data(c, t);
+        if (df) dt_df_cut(df, t, first, count, &out[k]);
+    }
+    double t0 = c->prof ? dt_now_ms() : 0;
+    /* A view's output is its input's bytes (dt_plan.alias_of): nothing to copy. */
+    ductile_status s = pl->alias ? DUCTILE_OK : dt_plan_layer_run(pl, in, out, ex);
+    if (s && df)
+        return dt_fail_prefix(s, "node '%s' (%s, opset %d), images %lld..%lld of %lld", L->name, L->op_type, L->opset,
+                              (long long)first, (long long)(first + count - 1), (long long)df->n);
+    if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
+    if (c->prof && df) df->ms[pl - c->e->plan.layers] += dt_now_ms() - t0;
+    else if (c->prof) dt_profile_report(c->e, pl, (*ran)++, in, out, c->profile, c->point, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
+    return DUCTILE_OK;
+}
+
+/* The prefix of depth first over the batch: each group of images through its layers, then
+ * the next group. A profiler hears of each layer once, with its time over all groups. */
+static ductile_status dt_run_groups(ductile_context *c, dt_exec *ex, int *ran)
+{
+    dt_depth_first *df = &c->df;
+    const dt_plan *p = &c->e->plan;
+    for (int i = 0; i < df->k; i++) df->ms[i] = 0;
+    for (int64_t first = 0; first < df->n; first += df->g) {
+        int64_t count = df->n - first < df->g ? df->n - first : df->g;
+        for (int i = 0; i < df->k; i++)
+            if (!p->layers[i].value) DT_TRY(dt_host_layer(c, &p->layers[i], ex, df, first, count, ran));
+    }
+    for (int i = 0; c->prof && i < df->k; i++) {
+        const dt_plan_layer *pl = &p->layers[i];
+        if (pl->value) continue;
+        const ductile_layer *L = pl->layer;
+        dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], gin[DT_MAX_LAYER_IO], gout[DT_MAX_LAYER_IO];
+        dt_layer_input_views(L, c->st.views, in);
+        for (int k = 0; k < L->n_in; k++) {
+            gin[k] = in[k];
+            if (L->in[k]) dt_df_cut(df, L->in[k]->index, 0, df->g, &gin[k]);
+        }
+        for (int k = 0; k < L->n_out; k++) {
+            gout[k] = out[k] = c->st.views[L->out[k]->index];
+            dt_df_cut(df, L->out[k]->index, 0, df->g, &gout[k]);
+        }
+        dt_profile_report_ran(c->e, pl, (*ran)++, in, out, gin, gout, c->profile, c->point, dt_pool_threads(c->pool), df->ms[i],
+                              c->prof, c->prof_user);
+    }
+    return DUCTILE_OK;
+}
+
 /* stream, wait: device engines only (dt_execute_device); a host backend runs synchronously. */
 static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait)
 {
@@ -1146,25 +1218,10 @@ static ductile_status dt_ctx_execute(ductile_context *c, void *stream, bool wait
     DT_TRY(dt_copy_known_outputs(c, NULL, NULL));
     dt_exec ex = {.pool = c->pool, .profile = c->profile, .point = c->point, .scratch = c->scratch, .scratch_bytes = c->scratch_cap,
                   .strings = &c->strings, .subruns = c->subruns};
-    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
-    for (int i = 0, ran = 0; i < p->n_layers; i++) {
-        const dt_plan_layer *pl = &p->layers[i];
-        if (pl->value) continue;
-        const ductile_layer *L = pl->layer;
-        dt_layer_input_views(L, c->st.views, in);
-        for (int k = 0; k < L->n_in; k++)
-            if (L->in[k]) in[k].data = dt_tensor_data(c, L->in[k]->index);
-        for (int k = 0; k < L->n_out; k++) {
-            int t = L->out[k]->index;
-            out[k] = c->st.views[t];
-            out[k].data = dt_tensor_data(c, t);
-        }
-        double t0 = c->prof ? dt_now_ms() : 0;
-        /* A view's output is its input's bytes (dt_plan.alias_of): nothing to copy. */
-        ductile_status s = pl->alias ? DUCTILE_OK : dt_plan_layer_run(pl, in, out, &ex);
-        if (s) return dt_fail_prefix(s, "node '%s' (%s, opset %d)", L->name, L->op_type, L->opset);
-        if (c->prof) dt_profile_report(c->e, pl, ran++, in, out, c->profile, c->point, dt_pool_threads(c->pool), dt_now_ms() - t0, c->prof, c->prof_user);
-    }
+    int ran = 0;
+    if (c->df.k) DT_TRY(dt_run_groups(c, &ex, &ran));
+    for (int i = c->df.k; i < p->n_layers; i++)
+        if (!p->layers[i].value) DT_TRY(dt_host_layer(c, &p->layers[i], &ex, NULL, 0, 0, &ran));
     return c->e->backend->sync ? c->e->backend->sync(ex.stream) : DUCTILE_OK;
 }
 

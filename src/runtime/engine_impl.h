@@ -209,6 +209,11 @@ double dt_now_ms(void);
 void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int index, const dt_view *in,
                        const dt_view *out, int profile, int point, int threads, double ms, ductile_profiler_fn fn,
                        void *user);
+/* The same for a layer that ran on other views than in, out (a group of the batch's images,
+ * runtime/depth_first.h): the path is the one for ran_in, ran_out, the FLOPs in, out's. */
+void dt_profile_report_ran(const ductile_engine *e, const dt_plan_layer *pl, int index, const dt_view *in,
+                           const dt_view *out, const dt_view *ran_in, const dt_view *ran_out, int profile, int point,
+                           int threads, double ms, ductile_profiler_fn fn, void *user);
 
 /* Bytes of a view's data (dims known); false on overflow. */
 bool dt_view_bytes(const dt_view *v, size_t *out);

@@ -293,6 +293,18 @@ ductile_status dt_memlife_place(const dt_memlife *m, const size_t *sizes, size_t
     return dt_place(m, sizes, offsets, arena, work, NULL);
 }
 
+ductile_status dt_memlife_from_step0(const dt_memlife *m, const unsigned char *from0, dt_memlife **out)
+{
+    *out = NULL;
+    size_t nn = (size_t)m->n + 1;
+    int *first = dt_malloc(nn * sizeof *first);
+    if (!first) return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning activation lifetimes");
+    for (int b = 0; b < m->n; b++) first[b] = from0[b] ? 0 : m->first[b];
+    ductile_status s = dt_memlife_make(m->n, first, m->last, m->n_steps, 0, out);
+    dt_free(first);
+    return s;
+}
+
 /* ---- the engine's blocks ---- */
 
 ductile_status dt_memplan_lifetimes(const ductile_network *net, dt_plan *p)
@@ -392,6 +404,12 @@ static void dt_slice_offsets(const dt_plan *p, int n_tensors, const size_t *rel,
 
 ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t *offsets, size_t *arena_size)
 {
+    return dt_memplan_with(e, views, e->plan.mem, offsets, arena_size);
+}
+
+ductile_status dt_memplan_with(const ductile_engine *e, const dt_view *views, const dt_memlife *mem, size_t *offsets,
+                               size_t *arena_size)
+{
     const ductile_network *net = e->net;
     const dt_plan *p = &e->plan;
     size_t nn = (size_t)p->n_mem + 1;
@@ -442,7 +460,7 @@ ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t 
         if (rel[t] != SIZE_MAX) sizes[p->mem_block[t]] = 0;
     }
     int failed = -1;
-    if (!s) s = dt_place(p->mem, sizes, offs, arena_size, NULL, &failed);
+    if (!s) s = dt_place(mem, sizes, offs, arena_size, NULL, &failed);
     if (s && failed >= 0) {
         const ductile_tensor *T = net->tensors[p->mem_tensor[failed]];
         s = dt_fail(DUCTILE_ERR_SHAPE, "the activation memory passes %zu bytes: tensor '%s' (output of node '%s' (%s), %zu bytes) does not fit",

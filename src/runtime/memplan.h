@@ -23,6 +23,11 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
                                dt_memlife **out);
 void dt_memlife_free(dt_memlife *m);
 
+/* m's lifetimes with the blocks b where from0[b] is set living from step 0 on (depth first
+ * over the batch, runtime/depth_first.h: a group of images writes them before the layers
+ * that free the blocks below them have run for the next group). */
+ductile_status dt_memlife_from_step0(const dt_memlife *m, const unsigned char *from0, dt_memlife **out);
+
 /* What one placement did, for tests: every entry read from the neighbour lists, and the
  * blocks placed above their lifetime's highest block instead (too many neighbours). */
 typedef struct dt_memplan_work {
@@ -55,5 +60,8 @@ ductile_status dt_plan_slices(const ductile_network *net, const dt_backend *b, d
  * producer and its shape. */
 ductile_status dt_memplan(const ductile_engine *e, const dt_view *views, size_t *offsets,
                           size_t *arena_size);
+/* The same with lifetimes mem (of the engine's blocks, as dt_memlife_from_step0 makes). */
+ductile_status dt_memplan_with(const ductile_engine *e, const dt_view *views, const dt_memlife *mem, size_t *offsets,
+                               size_t *arena_size);
 
 #endif

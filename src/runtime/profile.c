@@ -18,6 +18,13 @@ void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int ind
                        const dt_view *out, int profile, int point, int threads, double ms, ductile_profiler_fn fn,
                        void *user)
 {
+    dt_profile_report_ran(e, pl, index, in, out, in, out, profile, point, threads, ms, fn, user);
+}
+
+void dt_profile_report_ran(const ductile_engine *e, const dt_plan_layer *pl, int index, const dt_view *in,
+                           const dt_view *out, const dt_view *ran_in, const dt_view *ran_out, int profile, int point,
+                           int threads, double ms, ductile_profiler_fn fn, void *user)
+{
     const ductile_layer *L = pl->layer;
     /* The backend that ran it, as the layer info names kernels ("cpu.FusedConv"). */
     const dt_backend *b = pl->value || pl->fallback ? dt_backend_host() : e->backend;
@@ -26,7 +33,7 @@ void dt_profile_report(const ductile_engine *e, const dt_plan_layer *pl, int ind
      * asked with NULL params (the CUDA backend names its convs' tactic from their params). */
     const char *path = pl->alias         ? "alias"
                        : pl->seq         ? NULL
-                       : b->kernel_path ? b->kernel_path(L, pl->kernel ? pl->params : NULL, in, out, profile, point, threads)
+                       : b->kernel_path ? b->kernel_path(L, pl->kernel ? pl->params : NULL, ran_in, ran_out, profile, point, threads)
                                         : NULL;
     char tactic[160];
     if (path) snprintf(tactic, sizeof tactic, "%s.%s.%s", be, L->op_type, path);
