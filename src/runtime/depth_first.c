@@ -65,13 +65,14 @@ static int64_t dt_df_image_bytes(const dt_view *v, int64_t n)
     return (int64_t)(bytes / (size_t)n);
 }
 
-static int64_t dt_df_min_bytes(void)
+/* A non-negative integer from the environment, else dflt. */
+static int64_t dt_df_env(const char *name, int64_t dflt)
 {
-    const char *env = getenv("DUCTILE_DEPTH_FIRST_BYTES");
-    if (!env || !*env) return DT_DF_MIN_BYTES;
+    const char *env = getenv(name);
+    if (!env || !*env) return dflt;
     char *end;
     long long v = strtoll(env, &end, 10);
-    return *end || v < 0 ? DT_DF_MIN_BYTES : (int64_t)v;
+    return *end || v < 0 ? dflt : (int64_t)v;
 }
 
 /* The prefix length at these views: the last eligible layer with an operand of at least
@@ -133,7 +134,12 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
     const ductile_network *net = e->net;
     d->k = 0;
     if (!e->backend->host_memory || p->eager || threads < 1) return DUCTILE_OK;
-    int64_t min_bytes = dt_df_min_bytes();
+    int64_t min_bytes = dt_df_env("DUCTILE_DEPTH_FIRST_BYTES", DT_DF_MIN_BYTES);
+    /* One image at a time, on one thread: on two, groups of two (each thread an image, as
+     * the kernels share a batch) ran slower than layer by layer (docs/DESIGN.md). */
+    int64_t g = dt_df_env("DUCTILE_DEPTH_FIRST_GROUP", 0);
+    if (!g && threads > 1) return DUCTILE_OK;
+    g = g ? g : 1;
     if (!min_bytes) return DUCTILE_OK;
     /* The batch: the first layer's first output's leading dim. */
     int64_t n = 0;
@@ -143,7 +149,7 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
             n = v->rank >= 1 ? v->dims[0] : 1;
             break;
         }
-    if (n <= threads) return DUCTILE_OK;
+    if (n <= g) return DUCTILE_OK;
     size_t nt = (size_t)net->n_tensors + 1;
     if (!d->role) {
         d->role = dt_calloc(nt, 1);
@@ -159,7 +165,7 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
     int k = dt_df_prefix(e, views, n, min_bytes, d->role);
     if (!k) return DUCTILE_OK;
     d->n = n;
-    d->g = threads;
+    d->g = g;
     d->k = k;
     memcpy(d->views, views, (size_t)net->n_tensors * sizeof *d->views);
     dt_df_roles(d, p, net);

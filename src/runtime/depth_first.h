@@ -1,17 +1,18 @@
-/* Depth first over the batch: the first layers of a batch run a group of images at a time.
+/* Depth first over the batch: the first layers of a batch run one image at a time.
  *
  * A convolutional network's first layers have the largest activations (MobileNetV2's stem
  * writes 1.6 MB an image, 13 MB for 8): run layer by layer over the whole batch, each of them
  * writes its output to memory and the next layer reads it back from there. Run over a group
- * of images (as many as the pool has threads, so the kernels that give each thread its own
- * images keep doing so) through the whole prefix before the next group, a layer's output is
- * still in cache when the next layer reads it.
+ * of images through the whole prefix before the next group, a layer's output is still in
+ * cache when the next layer reads it. On one thread only, groups of one image: on two, groups
+ * of two (each thread an image) or four ran slower than layer by layer (docs/DESIGN.md).
  *
  * The prefix: the layers from the first on whose images are independent (convolutions,
  * pools, elementwise ops on [N, ...] operands; weights constant; no view, slice, sequence or
  * subgraph), up to the last of them with an operand of at least DT_DF_MIN_BYTES an image
  * (DUCTILE_DEPTH_FIRST_BYTES overrides it; 0 turns it off). Only with more images than a
- * group. Its tensors: those the prefix reads from outside it or that are read after it (or
+ * group. DUCTILE_DEPTH_FIRST_GROUP=g, for experiments: groups of g images on any number of
+ * threads. Its tensors: those the prefix reads from outside it or that are read after it (or
  * are network outputs) keep the whole batch and each group works on its images' part
  * (sliced); those written and read only inside it hold one group (a group's buffer, reused
  * by the next group). The memory plan keeps the sliced blocks live from the first step on,

@@ -1,10 +1,11 @@
-"""Depth first over the batch (src/runtime/depth_first.h): the first layers of a batch run a
-group of images (as many as the context's threads) at a time, through the prefix, before the
-next group. The outputs are onnxruntime's and bit for bit those of the same engine run layer by
-layer (DUCTILE_DEPTH_FIRST_BYTES=0); the activation memory shrinks, as the tensors written and
-read inside the prefix hold one group. DUCTILE_DEPTH_FIRST_BYTES=1 takes every eligible layer
-into the prefix, so that these small maps exercise it (the default wants an operand of 1 MiB an
-image)."""
+"""Depth first over the batch (src/runtime/depth_first.h): on one thread the first layers of a
+batch run one image at a time, through the prefix, before the next image. The outputs are
+onnxruntime's and bit for bit those of the same engine run layer by layer
+(DUCTILE_DEPTH_FIRST_BYTES=0); the activation memory shrinks, as the tensors written and read
+inside the prefix hold one group. DUCTILE_DEPTH_FIRST_BYTES=1 takes every eligible layer into
+the prefix, so that these small maps exercise it (the default wants an operand of 1 MiB an
+image); DUCTILE_DEPTH_FIRST_GROUP=2 runs groups of two images on two threads (off by default
+there)."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -65,9 +66,13 @@ def feeds(n, h, w, seed):
             "s": rng.uniform(0.5, 1.5, (1, 8, 1, 1)).astype(np.float32)}
 
 
-def run(engine, monkeypatch, depth_first, threads, f):
+def run(engine, monkeypatch, depth_first, threads, f, group=None):
     """Outputs, activation memory and the profiler's (layer, FLOPs) of one run on a new context."""
     monkeypatch.setenv("DUCTILE_DEPTH_FIRST_BYTES", "1" if depth_first else "0")
+    if group:
+        monkeypatch.setenv("DUCTILE_DEPTH_FIRST_GROUP", str(group))
+    else:
+        monkeypatch.delenv("DUCTILE_DEPTH_FIRST_GROUP", raising=False)
     ctx = engine.create_execution_context()
     ctx.set_threads(threads)
     ran = []
@@ -76,12 +81,13 @@ def run(engine, monkeypatch, depth_first, threads, f):
     return got, ctx.memory_size, [(t.layer, t.flops) for t in ran]
 
 
-@pytest.mark.parametrize("threads,n", [(1, 5), (2, 5), (2, 9), (1, 2)])
-def test_depth_first_computes_what_layer_by_layer_did_in_less_memory(engine, monkeypatch, threads, n):
-    """Groups of `threads` images; 5 on 2 threads leaves a last group of one."""
+@pytest.mark.parametrize("threads,group,n", [(1, None, 5), (1, None, 2), (2, 2, 5), (2, 2, 9), (1, 3, 7)])
+def test_depth_first_computes_what_layer_by_layer_did_in_less_memory(engine, monkeypatch, threads, group, n):
+    """One image at a time on one thread; groups of `group` images where set: 5 in twos leaves
+    a last group of one, 7 in threes of one on one thread."""
     f = feeds(n, 31, 29, seed=n)
     want = ort_run(prefix_model(), f)
-    got, mem, layers = run(engine, monkeypatch, True, threads, f)
+    got, mem, layers = run(engine, monkeypatch, True, threads, f, group)
     plain, plain_mem, plain_layers = run(engine, monkeypatch, False, threads, f)
     for name in want:
         assert rel_l2(got[name], want[name]) <= 1e-5, name
@@ -90,11 +96,13 @@ def test_depth_first_computes_what_layer_by_layer_did_in_less_memory(engine, mon
     assert mem < plain_mem, (mem, plain_mem)
 
 
-def test_as_many_images_as_threads_run_layer_by_layer(engine, monkeypatch):
-    """With no more images than a group, nothing is cut: the same plan as layer by layer."""
-    f = feeds(2, 16, 16, seed=7)
-    got, mem, _ = run(engine, monkeypatch, True, 2, f)
-    plain, plain_mem, _ = run(engine, monkeypatch, False, 2, f)
+@pytest.mark.parametrize("threads,group,n", [(2, None, 5), (2, 2, 2), (1, None, 1)])
+def test_two_threads_or_one_group_run_layer_by_layer(engine, monkeypatch, threads, group, n):
+    """On two threads by default, or with no more images than a group, nothing is cut: the
+    same memory plan as layer by layer."""
+    f = feeds(n, 16, 16, seed=7)
+    got, mem, _ = run(engine, monkeypatch, True, threads, f, group)
+    plain, plain_mem, _ = run(engine, monkeypatch, False, threads, f)
     np.testing.assert_array_equal(got["out"], plain["out"])
     assert mem == plain_mem
 
@@ -103,7 +111,7 @@ def test_one_context_across_batches_plans_each_afresh(engine, monkeypatch):
     """The prefix and its memory plan follow the shapes: batches 5, 1, 9, 3 in one context."""
     monkeypatch.setenv("DUCTILE_DEPTH_FIRST_BYTES", "1")
     ctx = engine.create_execution_context()
-    ctx.set_threads(2)
+    ctx.set_threads(1)
     for i, (n, h, w) in enumerate([(5, 17, 23), (1, 8, 8), (9, 32, 32), (3, 12, 30)]):
         f = feeds(n, h, w, seed=20 + i)
         want = ort_run(prefix_model(), f)
