@@ -103,10 +103,17 @@ static int dt_df_prefix(const ductile_engine *e, const dt_view *views, int64_t n
 static ductile_status dt_df_oom(void) { return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning the batch's first layers"); }
 
 /* Roles at prefix k: a tensor written in it is a group's where nothing after it reads it
- * (through views of it too) and it is not a network output; the rest it touches are cut. */
+ * (through views of it too: reach, per tensor the last reader of it or of a view of it) and
+ * it is not a network output; the rest it touches are cut. */
 static void dt_df_roles(dt_depth_first *d, const dt_plan *p, const ductile_network *net)
 {
     int nt = net->n_tensors;
+    int *reach = d->reach;
+    memcpy(reach, p->last_use, (size_t)nt * sizeof *reach);
+    for (int u = 0; u < nt; u++) {
+        int r = p->alias_of[u];
+        if (r >= 0 && p->last_use[u] > reach[r]) reach[r] = p->last_use[u];
+    }
     memset(d->role, DT_DF_WHOLE, (size_t)nt);
     for (int i = 0; i < d->k; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -119,10 +126,7 @@ static void dt_df_roles(dt_depth_first *d, const dt_plan *p, const ductile_netwo
         }
         for (int j = 0; j < L->n_out; j++) {
             int t = L->out[j]->index;
-            int last = p->last_use[t];
-            for (int u = 0; u < nt; u++)
-                if (p->alias_of[u] == t && p->last_use[u] > last) last = p->last_use[u];
-            d->role[t] = p->kind[t] == DT_TENSOR_ACTIVATION && last < d->k ? DT_DF_GROUP : DT_DF_SLICED;
+            d->role[t] = p->kind[t] == DT_TENSOR_ACTIVATION && reach[t] < d->k ? DT_DF_GROUP : DT_DF_SLICED;
         }
     }
 }
@@ -145,8 +149,9 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
     int64_t n = 0;
     for (int i = 0; i < p->n_layers && !n; i++)
         if (!p->layers[i].value) {
-            const dt_view *v = &views[p->layers[i].layer->out[0]->index];
-            n = v->rank >= 1 ? v->dims[0] : 1;
+            const ductile_layer *L = p->layers[i].layer;
+            const dt_view *v = L->n_out ? &views[L->out[0]->index] : NULL;
+            n = v && v->rank >= 1 ? v->dims[0] : 1;
             break;
         }
     if (n <= g) return DUCTILE_OK;
@@ -156,7 +161,8 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
         d->views = dt_malloc(nt * sizeof *d->views);
         d->ms = dt_malloc(((size_t)p->n_layers + 1) * sizeof *d->ms);
         d->offsets = dt_malloc(nt * sizeof *d->offsets);
-        if (!d->role || !d->views || !d->ms || !d->offsets) {
+        d->reach = dt_malloc(nt * sizeof *d->reach);
+        if (!d->role || !d->views || !d->ms || !d->offsets || !d->reach) {
             dt_df_free(d);
             return dt_df_oom();
         }
@@ -176,7 +182,10 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
         d->mem = NULL;
         d->mem_k = 0;
         unsigned char *from0 = dt_calloc((size_t)p->n_mem + 1, 1);
-        if (!from0) return dt_df_oom();
+        if (!from0) {
+            d->k = 0;
+            return dt_df_oom();
+        }
         for (int t = 0; t < net->n_tensors; t++)
             if (d->role[t] == DT_DF_SLICED && p->mem_block[t] >= 0) from0[p->mem_block[t]] = 1;
         ductile_status s = dt_memlife_from_step0(p->mem, from0, &d->mem);
@@ -243,6 +252,7 @@ void dt_df_free(dt_depth_first *d)
     dt_free(d->views);
     dt_free(d->ms);
     dt_free(d->offsets);
+    dt_free(d->reach);
     dt_memlife_free(d->mem);
     memset(d, 0, sizeof *d);
 }

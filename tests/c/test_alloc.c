@@ -199,6 +199,7 @@ typedef struct workload {
     float *expected;            /* the output at `run` (NULL: the first clean run sets it) */
     int64_t out_count;
     const char *input2;         /* a second input with the same shapes, or NULL */
+    int threads;                /* the contexts' threads (0: 2) */
 } workload;
 
 typedef struct run_result {
@@ -287,7 +288,7 @@ static run_result workflow(workload *w, long n)
         const ductile_engine *e = engines[k];
         STEP(ductile_context_create(e, ctxs[k]));
         ductile_context *c = *ctxs[k];
-        STEP(ductile_context_set_threads(c, 2));
+        STEP(ductile_context_set_threads(c, w->threads ? w->threads : 2));
         STEP(ductile_context_set_input_shape(c, w->input, &w->run));
         if (w->input2) STEP(ductile_context_set_input_shape(c, w->input2, &w->run));
         const char *oname = ductile_engine_io_tensor_name(e, ductile_engine_num_io_tensors(e) - 1);
@@ -888,7 +889,7 @@ static void run_suite_model(const char *models, const char *dir, const char *fil
     void *bytes = read_file(path, &size);
     CHECK(bytes != NULL);
     if (!bytes) return;
-    workload w = {file, bytes, size, path, engine, input, min, opt, max, run, NULL, out_count, input2};
+    workload w = {file, bytes, size, path, engine, input, min, opt, max, run, NULL, out_count, input2, 0};
     fail_each_allocation(workflow, &w, every, extra);
     free(w.expected);
     free(bytes);
@@ -910,7 +911,7 @@ int main(void)
     if (!write_file(model_path, m.p, m.n)) return 2;
     workload tiny = {"tiny model", m.p, m.n, model_path, engine_path, "x",
                      D4(1, CI, 3, 3), D4(1, CI, 4, 4), D4(2, CI, 6, 6), D4(2, CI, 4, 5), NULL,
-                     2 * CO * 2 * 3, NULL};
+                     2 * CO * 2 * 3, NULL, 0};
     /* The first clean run's output must be the convolution computed here. */
     float x[2 * CI * 4 * 5], ref[2 * CO * 2 * 3];
     for (int i = 0; i < 2 * CI * 4 * 5; i++) x[i] = (float)((i * 37) % 11 - 5) * 0.1f;
@@ -921,6 +922,14 @@ int main(void)
     test_memplan_each_allocation();
     test_set_allocator_rules(&tiny);
     fail_each_allocation(workflow, &tiny, 1L << 30, 0);
+    /* The same on one thread with every layer it can in the batch's depth-first prefix
+     * (runtime/depth_first.h): its roles, group views, lifetimes and memory plan. */
+    workload tiny_df = tiny;
+    tiny_df.what = "tiny model, depth first over the batch";
+    tiny_df.threads = 1;
+    setenv("DUCTILE_DEPTH_FIRST_BYTES", "1", 1);
+    fail_each_allocation(workflow, &tiny_df, 1L << 30, 0);
+    unsetenv("DUCTILE_DEPTH_FIRST_BYTES");
     workload api = {.what = "network made with the API"};
     fail_each_allocation(workflow_api, &api, 1L << 30, 0);
     pbw dm = dynamic_model();
@@ -938,7 +947,7 @@ int main(void)
     pbw fm = flex_model();
     if (!write_file(flex_path, fm.p, fm.n)) return 2;
     workload flex = {"FlexAttention with score_mod and prob_mod", fm.p, fm.n, flex_path, flex_engine, "Q",
-                     D4(1, 2, 5, 4), D4(1, 2, 5, 4), D4(1, 2, 5, 4), D4(1, 2, 5, 4), NULL, 2 * 5 * 3, "K"};
+                     D4(1, 2, 5, 4), D4(1, 2, 5, 4), D4(1, 2, 5, 4), D4(1, 2, 5, 4), NULL, 2 * 5 * 3, "K", 0};
     float fx[40], fref[30];
     for (int i = 0; i < 40; i++) fx[i] = (float)((i * 37) % 11 - 5) * 0.1f;
     flex_reference(fx, fref);
