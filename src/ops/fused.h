@@ -26,6 +26,9 @@
  *            d2s_mode STRING  "DCR" (default) or "CRD", as DepthToSpace's mode
  *            to       INT  Y's dtype where it differs from X's (a float32 network output
  *                     written from half inputs: the folded DepthToSpace's `to`)
+ *            lean_act INT  1: a Sigmoid or Silu activation may be computed in the lean form
+ *                     of half layers (the CPU's dt_epilogue_lean); set by the builder on the
+ *                     float32 FusedConvs of a half engine (builder/precision.c)
  *   outputs  Y; P (optional, channels first, 2-D, without depth_to_space or to): Y's
  *            GlobalAveragePool [N, M, 1, 1], the pool that read Y back (squeeze-excite's)
  *            taken while the kernel has Y in cache (builder/fuse_pool.c)

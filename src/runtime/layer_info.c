@@ -105,11 +105,12 @@ char *dt_layer_info_make(const ductile_engine *e)
          * an eager engine on one (see "HostEngine" below); layers that move sequences and
          * optionals are the runtime's own (runtime/seqval.c). */
         const char *be = pl->seq ? "runtime" : pl->value || pl->fallback ? dt_backend_host()->name : e->backend->name;
-        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s%s%s", pl->value ? "shape" : "execute", be,
+        dt_sb_printf(&b, "], \"Stage\": \"%s\", \"Kernel\": \"%s.%s\"%s%s%s%s%s", pl->value ? "shape" : "execute", be,
                      L->op_type, pl->fallback ? ", \"Placement\": \"cpu fallback\"" : "",
                      dt_attr_int(L, "tf32", 0) ? ", \"TF32\": true" : "",
                      dt_attr_int(L, "bf16", 0) ? ", \"BF16\": true" : "",
-                     dt_attr_int(L, "fp16", 0) ? ", \"FP16\": true" : "");
+                     dt_attr_int(L, "fp16", 0) ? ", \"FP16\": true" : "",
+                     dt_attr_int(L, "lean_act", 0) ? ", \"LeanActivation\": true" : "");
         dt_sb_tactics(&b, e, L);
         /* A tensor layout other than ONNX's, as ductile's string attribute `layout` says
          * (FusedConv, MaxPool, AveragePool "NHWC": the builder's layout pass; FusedAttention

@@ -130,6 +130,38 @@ def test_silu_block_in_bfloat16_matches_within_its_budget():
     np.testing.assert_array_equal(run(engine, {"x": x}, 2)["y"], got)
 
 
+def depthwise_silu_model(c=24):
+    """One depthwise 3x3 conv with its SiLU: no bfloat16 kernel takes it."""
+    rng = np.random.default_rng(21)
+    inits = [nh.from_array((rng.standard_normal((c, 1, 3, 3)) * 0.6).astype(np.float32), "w"),
+             nh.from_array((rng.standard_normal(c) * 0.3).astype(np.float32), "b")]
+    nodes = [h.make_node("Conv", ["x", "w", "b"], ["c"], kernel_shape=[3, 3], pads=[1] * 4, group=c),
+             h.make_node("Sigmoid", ["c"], ["s"]), h.make_node("Mul", ["c", "s"], ["y"])]
+    graph = h.make_graph(nodes, "dw_silu", [h.make_tensor_value_info("x", T.FLOAT, ["n", c, "h", "w"])],
+                         [h.make_tensor_value_info("y", T.FLOAT, None)], initializer=inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 17)], ir_version=8)
+
+
+@pytest.mark.skipif("avx512_bf16" not in cpu_flags(), reason="this CPU lacks AVX512-BF16 (avx512_bf16)")
+def test_a_float32_depthwise_of_a_bfloat16_engine_takes_the_lean_silu():
+    """--bf16: the depthwise conv stays float32 (no "BF16") but its SiLU takes the half layers'
+    lean sigmoid ("LeanActivation"): its bits differ from the float32 engine's, by at most the
+    lean form's 1.3e-4 relative; the float32 engine keeps the exact one."""
+    model = depthwise_silu_model()
+    shape = (2, 24, 19, 23)
+    lean = build(model, "x", (1, 24, 4, 4), shape, bf16=True)
+    exact = build(model, "x", (1, 24, 4, 4), shape)
+    [dw] = [L for L in layers(lean) if L["LayerType"] == "FusedConv"]
+    assert dw.get("LeanActivation") is True and "BF16" not in dw
+    assert all("LeanActivation" not in L for L in layers(exact))
+    x = np.random.default_rng(22).standard_normal(shape, dtype=np.float32) * 3
+    want = ort_run(model.SerializeToString(), {"x": x})["y"]
+    got, ref = run(lean, {"x": x})["y"], run(exact, {"x": x})["y"]
+    assert_close(ref, want, rtol=1e-6)
+    assert not np.array_equal(got, ref)
+    assert np.all(np.abs(got - ref) <= 1.3e-4 * np.abs(ref) + 1e-6)
+
+
 @pytest.fixture(scope="module")
 def efficientnet(tmp_path_factory):
     out = tmp_path_factory.mktemp("effnet") / "efficientnet_b0.onnx"

@@ -173,7 +173,7 @@ void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, cons
 void dt_epilogue_lean(const ductile_layer *L, dt_epilogue *e)
 {
     if (e->act != DT_ACT_SIGMOID && e->act != DT_ACT_SILU) return;
-    if (!dt_attr_int(L, "bf16", 0) && !dt_attr_int(L, "fp16", 0)) return;
+    if (!dt_attr_int(L, "bf16", 0) && !dt_attr_int(L, "fp16", 0) && !dt_attr_int(L, "lean_act", 0)) return;
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx512f")) return;
     e->act = e->act == DT_ACT_SILU ? DT_ACT_SILU_LEAN : DT_ACT_SIGMOID_LEAN;
