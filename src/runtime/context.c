@@ -1130,11 +1130,10 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
 
 /* Layer pl on the host backend; with df, on images [first, first + count) of the batch
  * (runtime/depth_first.h), timed into df->ms instead of reported. */
-static ductile_status dt_host_layer(ductile_context *c, const dt_plan_layer *pl, dt_exec *ex, dt_depth_first *df,
-                                    int64_t first, int64_t count, int *ran)
+/* Layer L's operand views with their buffers; with df, cut to images [first, first + count). */
+static void dt_host_views(ductile_context *c, const ductile_layer *L, const dt_depth_first *df, int64_t first,
+                          int64_t count, dt_view *in, dt_view *out)
 {
-    const ductile_layer *L = pl->layer;
-    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
     dt_layer_input_views(L, c->st.views, in);
     for (int k = 0; k < L->n_in; k++) {
         if (!L->in[k]) continue;
@@ -1147,6 +1146,14 @@ static ductile_status dt_host_layer(ductile_context *c, const dt_plan_layer *pl,
         out[k].data = dt_tensor_data(c, t);
         if (df) dt_df_cut(df, t, first, count, &out[k]);
     }
+}
+
+static ductile_status dt_host_layer(ductile_context *c, const dt_plan_layer *pl, dt_exec *ex, dt_depth_first *df,
+                                    int64_t first, int64_t count, int *ran)
+{
+    const ductile_layer *L = pl->layer;
+    dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO];
+    dt_host_views(c, L, df, first, count, in, out);
     double t0 = c->prof ? dt_now_ms() : 0;
     /* A view's output is its input's bytes (dt_plan.alias_of): nothing to copy. */
     ductile_status s = pl->alias ? DUCTILE_OK : dt_plan_layer_run(pl, in, out, ex);
@@ -1174,17 +1181,9 @@ static ductile_status dt_run_groups(ductile_context *c, dt_exec *ex, int *ran)
     for (int i = 0; c->prof && i < df->k; i++) {
         const dt_plan_layer *pl = &p->layers[i];
         if (pl->value) continue;
-        const ductile_layer *L = pl->layer;
         dt_view in[DT_MAX_LAYER_IO], out[DT_MAX_LAYER_IO], gin[DT_MAX_LAYER_IO], gout[DT_MAX_LAYER_IO];
-        dt_layer_input_views(L, c->st.views, in);
-        for (int k = 0; k < L->n_in; k++) {
-            gin[k] = in[k];
-            if (L->in[k]) dt_df_cut(df, L->in[k]->index, 0, df->g, &gin[k]);
-        }
-        for (int k = 0; k < L->n_out; k++) {
-            gout[k] = out[k] = c->st.views[L->out[k]->index];
-            dt_df_cut(df, L->out[k]->index, 0, df->g, &gout[k]);
-        }
+        dt_host_views(c, pl->layer, NULL, 0, 0, in, out);
+        dt_host_views(c, pl->layer, df, 0, df->g, gin, gout);
         dt_profile_report_ran(c->e, pl, (*ran)++, in, out, gin, gout, c->profile, c->point, dt_pool_threads(c->pool), df->ms[i],
                               c->prof, c->prof_user);
     }

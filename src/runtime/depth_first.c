@@ -102,18 +102,12 @@ static int dt_df_prefix(const ductile_engine *e, const dt_view *views, int64_t n
 
 static ductile_status dt_df_oom(void) { return dt_fail(DUCTILE_ERR_OUT_OF_MEMORY, "out of memory planning the batch's first layers"); }
 
-/* Roles at prefix k: a tensor written in it is a group's where nothing after it reads it
- * (through views of it too: reach, per tensor the last reader of it or of a view of it) and
- * it is not a network output; the rest it touches are cut. */
+/* Roles at prefix k: a tensor written in it is a group's where its block dies inside it (no
+ * reader after it, of it or of a view of it: the engine's lifetimes) and it is not a network
+ * output; the rest it touches are cut. */
 static void dt_df_roles(dt_depth_first *d, const dt_plan *p, const ductile_network *net)
 {
     int nt = net->n_tensors;
-    int *reach = d->reach;
-    memcpy(reach, p->last_use, (size_t)nt * sizeof *reach);
-    for (int u = 0; u < nt; u++) {
-        int r = p->alias_of[u];
-        if (r >= 0 && p->last_use[u] > reach[r]) reach[r] = p->last_use[u];
-    }
     memset(d->role, DT_DF_WHOLE, (size_t)nt);
     for (int i = 0; i < d->k; i++) {
         const dt_plan_layer *pl = &p->layers[i];
@@ -126,7 +120,9 @@ static void dt_df_roles(dt_depth_first *d, const dt_plan *p, const ductile_netwo
         }
         for (int j = 0; j < L->n_out; j++) {
             int t = L->out[j]->index;
-            d->role[t] = p->kind[t] == DT_TENSOR_ACTIVATION && reach[t] < d->k ? DT_DF_GROUP : DT_DF_SLICED;
+            int b = p->mem_block[t];
+            d->role[t] = p->kind[t] == DT_TENSOR_ACTIVATION && b >= 0 && dt_memlife_last(p->mem, b) < d->k ? DT_DF_GROUP
+                                                                                                          : DT_DF_SLICED;
         }
     }
 }
@@ -161,8 +157,7 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
         d->views = dt_malloc(nt * sizeof *d->views);
         d->ms = dt_malloc(((size_t)p->n_layers + 1) * sizeof *d->ms);
         d->offsets = dt_malloc(nt * sizeof *d->offsets);
-        d->reach = dt_malloc(nt * sizeof *d->reach);
-        if (!d->role || !d->views || !d->ms || !d->offsets || !d->reach) {
+        if (!d->role || !d->views || !d->ms || !d->offsets) {
             dt_df_free(d);
             return dt_df_oom();
         }
@@ -252,7 +247,6 @@ void dt_df_free(dt_depth_first *d)
     dt_free(d->views);
     dt_free(d->ms);
     dt_free(d->offsets);
-    dt_free(d->reach);
     dt_memlife_free(d->mem);
     memset(d, 0, sizeof *d);
 }

@@ -38,7 +38,6 @@ typedef struct dt_depth_first {
     int mem_k;              /* the k mem is for (0: none made) */
     double *ms;             /* per prefix layer: its time summed over the groups (profiling) */
     size_t *offsets;        /* per tensor: the arena offsets of the plan with the prefix */
-    int *reach;             /* per tensor: its last reader or its views' (dt_df_roles) */
 } dt_depth_first;
 
 /* Decides the prefix for these views (the shape pass's) and thread count, given the memory

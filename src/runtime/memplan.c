@@ -293,6 +293,8 @@ ductile_status dt_memlife_place(const dt_memlife *m, const size_t *sizes, size_t
     return dt_place(m, sizes, offsets, arena, work, NULL);
 }
 
+int dt_memlife_last(const dt_memlife *m, int b) { return m->last[b]; }
+
 ductile_status dt_memlife_from_step0(const dt_memlife *m, const unsigned char *from0, dt_memlife **out)
 {
     *out = NULL;

@@ -23,6 +23,9 @@ ductile_status dt_memlife_make(int n, const int *first, const int *last, int n_s
                                dt_memlife **out);
 void dt_memlife_free(dt_memlife *m);
 
+/* The last step block b lives at (its last reader's, or its views' or slices'). */
+int dt_memlife_last(const dt_memlife *m, int b);
+
 /* m's lifetimes with the blocks b where from0[b] is set living from step 0 on (depth first
  * over the batch, runtime/depth_first.h: a group of images writes them before the layers
  * that free the blocks below them have run for the next group). */
