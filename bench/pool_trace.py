@@ -2,7 +2,9 @@
 
     make pool-trace      # build/trace/libductile.so: the pool records each loop (core/pool_trace.h)
     python bench/pool_trace.py --libs base=/tmp/a/libductile.so,new=build/trace/libductile.so \\
-        mobilenet_v2.onnx 2x3x224x224
+        [--flags bf16] mobilenet_v2.onnx 2x3x224x224
+    python bench/pool_trace.py --libs off=build/trace/libductile.so,df2=build/trace/libductile.so@DUCTILE_DEPTH_FIRST_GROUP=2 \\
+        efficientnet_b0.onnx 8x3x224x224     # an environment switch of one build
 
 On a shared 2-core box a 2-thread wall time mostly measures who else runs on the second core.
 Thread CPU time does not: per loop the longest part's CPU time is what the loop takes on two
@@ -38,10 +40,12 @@ import ctypes, json, os, statistics, sys, time
 import numpy as np
 import ductile
 lib, model, shapes, threads, runs = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+flags = [f for f in sys.argv[6].split(",") if f] if len(sys.argv) > 6 else []
 b = ductile.Builder(); net = b.parse_onnx(model)
 p = b.create_optimization_profile()
 for n, s in shapes.items(): p.set_shape(n, tuple(s), tuple(s), tuple(s))
 c = b.create_builder_config(); c.add_optimization_profile(p)
+for f in flags: c.set_flag(getattr(ductile.BuilderFlag, f.upper()))
 ctx = b.build_engine(net, c).create_execution_context(); ctx.set_threads(threads)
 rng = np.random.default_rng(0)
 x = {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
@@ -71,25 +75,35 @@ def read_rows(path, runs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--libs", required=True, help="name=path,... of libductile.so builds made with make pool-trace")
+    ap.add_argument("--libs", required=True,
+                    help="name=path[@VAR=VALUE...],... of libductile.so builds made with make pool-trace, each with "
+                         "environment variables of its own (base=a.so,df2=a.so@DUCTILE_DEPTH_FIRST_GROUP=2)")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--quiet", type=float, default=0.1,
                     help="wall times count from rounds in which other processes used at most this many cores")
+    ap.add_argument("--flags", default="", help="builder flags, comma separated (bf16, fp16)")
     ap.add_argument("model")
     ap.add_argument("shape", help="per input, comma separated, in the order of bench.SUITE's profile")
     a = ap.parse_args()
     path = a.model if os.path.exists(a.model) else os.path.join(bench.MODELS, a.model)
     names = list(bench.SUITE[os.path.basename(path)][0])
     shapes = {n: [int(x) for x in s.split("x")] for n, s in zip(names, a.shape.split(","))}
-    libs = dict(item.split("=", 1) for item in a.libs.split(","))
+    # name=lib.so[@VAR=VALUE@...]: the build, and environment variables of its processes alone
+    libs, lib_env = {}, {}
+    for item in a.libs.split(","):
+        name, spec = item.split("=", 1)
+        lib, *env = spec.split("@")
+        libs[name] = lib
+        lib_env[name] = dict(e.split("=", 1) for e in env)
     env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"), OMP_NUM_THREADS="1")
     procs = {}
     for name, lib in libs.items():
         for t in (1, 2):
             procs[name, t] = subprocess.Popen(
-                [sys.executable, "-c", CHILD, os.path.abspath(lib), path, json.dumps(shapes), str(t), str(a.runs)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(env, DUCTILE_LIB=os.path.abspath(lib)))
+                [sys.executable, "-c", CHILD, os.path.abspath(lib), path, json.dumps(shapes), str(t), str(a.runs), a.flags],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                env=dict(env, DUCTILE_LIB=os.path.abspath(lib), **lib_env[name]))
     for p in procs.values():
         assert p.stdout.readline().strip() == "ready"
     res = collections.defaultdict(list)   # (name, t) -> [(info, rows, quiet)]

@@ -135,11 +135,11 @@ ductile_status dt_df_choose(dt_depth_first *d, const ductile_engine *e, const dt
     d->k = 0;
     if (!e->backend->host_memory || p->eager || threads < 1) return DUCTILE_OK;
     int64_t min_bytes = dt_df_env("DUCTILE_DEPTH_FIRST_BYTES", DT_DF_MIN_BYTES);
-    /* One image at a time, on one thread: on two, groups of two (each thread an image, as
-     * the kernels share a batch) ran slower than layer by layer (docs/DESIGN.md). */
+    /* A group of as many images as threads: each thread an image, as the kernels share a
+     * batch between threads (session 41, thread CPU times on 2 threads: EfficientNet-B0 b8
+     * -10%, mobilenet_v2 --bf16 b8 -11%, resnet50 --bf16 b8 -8%; docs/DESIGN.md). */
     int64_t g = dt_df_env("DUCTILE_DEPTH_FIRST_GROUP", 0);
-    if (!g && threads > 1) return DUCTILE_OK;
-    g = g ? g : 1;
+    g = g ? g : threads;
     if (!min_bytes) return DUCTILE_OK;
     /* The batch: the first layer's first output's leading dim. */
     int64_t n = 0;

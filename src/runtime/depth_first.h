@@ -4,8 +4,8 @@
  * writes 1.6 MB an image, 13 MB for 8): run layer by layer over the whole batch, each of them
  * writes its output to memory and the next layer reads it back from there. Run over a group
  * of images through the whole prefix before the next group, a layer's output is still in
- * cache when the next layer reads it. On one thread only, groups of one image: on two, groups
- * of two (each thread an image) or four ran slower than layer by layer (docs/DESIGN.md).
+ * cache when the next layer reads it. A group holds as many images as there are threads
+ * (each thread an image, as the kernels share a batch between threads).
  *
  * The prefix: the layers from the first on whose images are independent (convolutions,
  * pools, elementwise ops on [N, ...] operands; weights constant; no view, slice, sequence or

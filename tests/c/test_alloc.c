@@ -929,6 +929,13 @@ int main(void)
     tiny_df.threads = 1;
     setenv("DUCTILE_DEPTH_FIRST_BYTES", "1", 1);
     fail_each_allocation(workflow, &tiny_df, 1L << 30, 0);
+    /* ... and on two threads, where a group holds as many images as threads (the batch of 2
+     * here would be one group: groups of one image make it cut) */
+    tiny_df.what = "tiny model, depth first over the batch on 2 threads";
+    tiny_df.threads = 2;
+    setenv("DUCTILE_DEPTH_FIRST_GROUP", "1", 1);
+    fail_each_allocation(workflow, &tiny_df, 1L << 30, 0);
+    unsetenv("DUCTILE_DEPTH_FIRST_GROUP");
     unsetenv("DUCTILE_DEPTH_FIRST_BYTES");
     workload api = {.what = "network made with the API"};
     fail_each_allocation(workflow_api, &api, 1L << 30, 0);

@@ -1,11 +1,11 @@
 """Depth first over the batch (src/runtime/depth_first.h): on one thread the first layers of a
-batch run one image at a time, through the prefix, before the next image. The outputs are
+batch run one image at a time (on two, two images at a time: one a thread), through the prefix,
+before the next image (or two). The outputs are
 onnxruntime's and bit for bit those of the same engine run layer by layer
 (DUCTILE_DEPTH_FIRST_BYTES=0); the activation memory shrinks, as the tensors written and read
 inside the prefix hold one group. DUCTILE_DEPTH_FIRST_BYTES=1 takes every eligible layer into
 the prefix, so that these small maps exercise it (the default wants an operand of 1 MiB an
-image); DUCTILE_DEPTH_FIRST_GROUP=2 runs groups of two images on two threads (off by default
-there)."""
+image); DUCTILE_DEPTH_FIRST_GROUP=g runs groups of g images at any thread count."""
 import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
@@ -81,10 +81,11 @@ def run(engine, monkeypatch, depth_first, threads, f, group=None):
     return got, ctx.memory_size, [(t.layer, t.flops) for t in ran]
 
 
-@pytest.mark.parametrize("threads,group,n", [(1, None, 5), (1, None, 2), (2, 2, 5), (2, 2, 9), (1, 3, 7)])
+@pytest.mark.parametrize("threads,group,n", [(1, None, 5), (1, None, 2), (2, None, 5), (2, None, 9), (2, 2, 4),
+                                             (1, 3, 7), (2, 3, 7)])
 def test_depth_first_computes_what_layer_by_layer_did_in_less_memory(engine, monkeypatch, threads, group, n):
-    """One image at a time on one thread; groups of `group` images where set: 5 in twos leaves
-    a last group of one, 7 in threes of one on one thread."""
+    """One image at a time on one thread, two on two; groups of `group` images where set: 5 in
+    twos leaves a last group of one, 7 in threes of one."""
     f = feeds(n, 31, 29, seed=n)
     want = ort_run(prefix_model(), f)
     got, mem, layers = run(engine, monkeypatch, True, threads, f, group)
@@ -96,9 +97,9 @@ def test_depth_first_computes_what_layer_by_layer_did_in_less_memory(engine, mon
     assert mem < plain_mem, (mem, plain_mem)
 
 
-@pytest.mark.parametrize("threads,group,n", [(2, None, 5), (2, 2, 2), (1, None, 1)])
-def test_two_threads_or_one_group_run_layer_by_layer(engine, monkeypatch, threads, group, n):
-    """On two threads by default, or with no more images than a group, nothing is cut: the
+@pytest.mark.parametrize("threads,group,n", [(2, None, 2), (2, 2, 2), (1, None, 1), (2, 4, 3)])
+def test_no_more_images_than_a_group_run_layer_by_layer(engine, monkeypatch, threads, group, n):
+    """With no more images than a group (by default as many as threads), nothing is cut: the
     same memory plan as layer by layer."""
     f = feeds(n, 16, 16, seed=7)
     got, mem, _ = run(engine, monkeypatch, True, threads, f, group)
