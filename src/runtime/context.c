@@ -1128,8 +1128,6 @@ static ductile_status dt_execute_device(ductile_context *c, void *stream, bool w
     return s;
 }
 
-/* Layer pl on the host backend; with df, on images [first, first + count) of the batch
- * (runtime/depth_first.h), timed into df->ms instead of reported. */
 /* Layer L's operand views with their buffers; with df, cut to images [first, first + count). */
 static void dt_host_views(ductile_context *c, const ductile_layer *L, const dt_depth_first *df, int64_t first,
                           int64_t count, dt_view *in, dt_view *out)
@@ -1148,6 +1146,8 @@ static void dt_host_views(ductile_context *c, const ductile_layer *L, const dt_d
     }
 }
 
+/* Layer pl on the host backend; with df, on images [first, first + count) of the batch
+ * (runtime/depth_first.h), timed into df->ms instead of reported. */
 static ductile_status dt_host_layer(ductile_context *c, const dt_plan_layer *pl, dt_exec *ex, dt_depth_first *df,
                                     int64_t first, int64_t count, int *ran)
 {
