@@ -16,7 +16,7 @@
 /* The lean Sigmoid and Silu (a half-precision layer's, exp_approx.h) over R vectors, out of line
  * as in the GEMM's stores (gemm_row.h): inlined, their code grew every depthwise row kernel by
  * a third (dt_dw_rows_plane_311 6.2 -> 8.3 KB) and EfficientNet-B0's float32 runs 2-3%. */
-static __attribute__((noinline, unused)) __attribute__((target("avx512f,fma"))) void dt_dw_lean(__m512 *acc, int R,
+static __attribute__((noinline, unused)) __attribute__((target("avx512f,avx512dq,fma"))) void dt_dw_lean(__m512 *acc, int R,
                                                                                             bool silu)
 {
     int r = 0;

@@ -29,7 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#define DT_S2B __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+#define DT_S2B __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512bf16,fma")))
 
 bool dt_cpu_conv_s2_bf16_applies(const dt_conv_geom *g)
 {

@@ -97,57 +97,52 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, c
         dt_epilogue_pass(act, p0, p1, c, b, r, n, false, false);
 }
 
-/* R vectors through the lean or the exact sigmoid (R and the flags constants at each use). */
-__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) void
-dt_epilogue_sig_vecs(__m512 *v, const int R, const bool silu, const bool lean)
-{
-    if (lean)
-        dt_sigmoid_lean_vecs(v, R, silu);
-    else
-        dt_sigmoid_vecs(v, R, silu);
-}
-
 /* A row's sigmoids (times the values: silu) in place, four vectors at a time and a masked
  * tail: dt_sigmoid_lean_vecs where lean, else dt_sigmoid_vecs, which gives dt_sigmoid_approx's
  * bits (the vectorized loop of dt_epilogue_row ran one vector at a time and the tails of the
  * short rows that the Winograd and smallc output passes hand over, 11 or 44 values, a value at
- * a time: YOLO's float32 Silu was 11% of its run, half of it in those tails). AVX-512 only. */
-__attribute__((target("avx512f,fma"))) static inline __attribute__((always_inline)) void
-dt_epilogue_sig_body(float *c, int64_t n, const bool silu, const bool lean)
-{
-    int64_t j = 0;
-    for (; j + 64 <= n; j += 64) {
-        __m512 v[4];
-        for (int i = 0; i < 4; i++) v[i] = _mm512_loadu_ps(c + j + 16 * i);
-        dt_epilogue_sig_vecs(v, 4, silu, lean);
-        for (int i = 0; i < 4; i++) _mm512_storeu_ps(c + j + 16 * i, v[i]);
+ * a time: YOLO's float32 Silu was 11% of its run, half of it in those tails). AVX-512 only.
+ * The lean form needs AVX512DQ (exp_approx.h) and the exact one must not use it, so the body is
+ * a macro over the function of R vectors, compiled once per form with its own target. */
+#define DT_EPI_SIG_ROW(name, target_isa, vecs)                                                  \
+    __attribute__((target(target_isa))) static void name(float *c, int64_t n, const bool silu) \
+    {                                                                                         \
+        int64_t j = 0;                                                                        \
+        for (; j + 64 <= n; j += 64) {                                                        \
+            __m512 v[4];                                                                      \
+            for (int i = 0; i < 4; i++) v[i] = _mm512_loadu_ps(c + j + 16 * i);               \
+            vecs(v, 4, silu);                                                                 \
+            for (int i = 0; i < 4; i++) _mm512_storeu_ps(c + j + 16 * i, v[i]);               \
+        }                                                                                     \
+        if (j == n) return;                                                                   \
+        /* the last 1-63 values as up to four vectors together, masked */                     \
+        __m512 v[4];                                                                          \
+        __mmask16 m[4];                                                                       \
+        int nv = (int)((n - j + 15) / 16);                                                    \
+        for (int i = 0; i < nv; i++) {                                                        \
+            int64_t left = n - j - 16 * i;                                                    \
+            m[i] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);            \
+            v[i] = _mm512_maskz_loadu_ps(m[i], c + j + 16 * i);                               \
+        }                                                                                     \
+        switch (nv) {                                                                         \
+        case 1: vecs(v, 1, silu); break;                                                      \
+        case 2: vecs(v, 2, silu); break;                                                      \
+        case 3: vecs(v, 3, silu); break;                                                      \
+        default: vecs(v, 4, silu); break;                                                     \
+        }                                                                                     \
+        for (int i = 0; i < nv; i++) _mm512_mask_storeu_ps(c + j + 16 * i, m[i], v[i]);       \
     }
-    if (j == n) return;
-    /* the last 1-63 values as up to four vectors together, masked */
-    __m512 v[4];
-    __mmask16 m[4];
-    int nv = (int)((n - j + 15) / 16);
-    for (int i = 0; i < nv; i++) {
-        int64_t left = n - j - 16 * i;
-        m[i] = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
-        v[i] = _mm512_maskz_loadu_ps(m[i], c + j + 16 * i);
-    }
-    switch (nv) {
-    case 1: dt_epilogue_sig_vecs(v, 1, silu, lean); break;
-    case 2: dt_epilogue_sig_vecs(v, 2, silu, lean); break;
-    case 3: dt_epilogue_sig_vecs(v, 3, silu, lean); break;
-    default: dt_epilogue_sig_vecs(v, 4, silu, lean); break;
-    }
-    for (int i = 0; i < nv; i++) _mm512_mask_storeu_ps(c + j + 16 * i, m[i], v[i]);
-}
 
-__attribute__((target("avx512f,fma"))) static void dt_epilogue_sig_row(float *c, int64_t n, dt_act act)
+DT_EPI_SIG_ROW(dt_epilogue_sig_row_exact, "avx512f,fma", dt_sigmoid_vecs)
+DT_EPI_SIG_ROW(dt_epilogue_sig_row_lean, "avx512f,avx512dq,fma", dt_sigmoid_lean_vecs)
+
+static void dt_epilogue_sig_row(float *c, int64_t n, dt_act act)
 {
     switch (act) {
-    case DT_ACT_SIGMOID: dt_epilogue_sig_body(c, n, false, false); break;
-    case DT_ACT_SILU: dt_epilogue_sig_body(c, n, true, false); break;
-    case DT_ACT_SIGMOID_LEAN: dt_epilogue_sig_body(c, n, false, true); break;
-    default: dt_epilogue_sig_body(c, n, true, true); break;
+    case DT_ACT_SIGMOID: dt_epilogue_sig_row_exact(c, n, false); break;
+    case DT_ACT_SILU: dt_epilogue_sig_row_exact(c, n, true); break;
+    case DT_ACT_SIGMOID_LEAN: dt_epilogue_sig_row_lean(c, n, false); break;
+    default: dt_epilogue_sig_row_lean(c, n, true); break;
     }
 }
 
@@ -175,7 +170,7 @@ void dt_epilogue_lean(const ductile_layer *L, dt_epilogue *e)
     if (e->act != DT_ACT_SIGMOID && e->act != DT_ACT_SILU) return;
     if (!dt_attr_int(L, "bf16", 0) && !dt_attr_int(L, "fp16", 0) && !dt_attr_int(L, "lean_act", 0)) return;
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx512f")) return;
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) return;
     e->act = e->act == DT_ACT_SILU ? DT_ACT_SILU_LEAN : DT_ACT_SIGMOID_LEAN;
 }
 

@@ -65,7 +65,7 @@ void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, cons
  * marked `bf16` or `fp16` (builder/precision.c: the user allowed half precision; its products
  * round their operands to within 2^-8 or 2^-11 relative, 39x and 5x the lean sigmoid's
  * error), on a CPU with
- * AVX-512 (which such a layer needs to load at all); any other activation, layer or CPU keeps
+ * AVX-512 F and DQ (which every CPU that loads such a layer has); any other activation, layer or CPU keeps
  * its own. */
 void dt_epilogue_lean(const ductile_layer *L, dt_epilogue *e);
 /* The exact form of a lean activation (any other as it is): what such a layer's runs on its

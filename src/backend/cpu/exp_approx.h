@@ -175,44 +175,48 @@ dt_sigmoid_vecs(__m512 *v, const int R, const bool silu)
     }
 }
 
-/* 2^f for f in [-1/2, 1/2], degree 3 (highest first), fitted for relative error (Lawson's
- * reweighted least squares on Chebyshev nodes: 7.5e-5 with the float coefficients). Degree 4
- * (2.7e-6) until session 38: one fused step more per value for an error 50x below what
- * bfloat16 keeps; degree 3 measured EfficientNet-B0 b8 --bf16 1 thread 58.19 -> 57.11 and
- * 60.80 -> 58.72 ms, yolo 640 --bf16 38.92 -> 37.64 (bench/ab_engine.py, one engine file
- * each, Zen 4). */
+/* 2^f for f in [0, 1), degree 3 (highest first), fitted for relative error (Lawson's
+ * reweighted least squares on Chebyshev nodes: 7.5e-5 with the float coefficients, as the
+ * [-1/2, 1/2] fit it replaced in session 42; 2^x's relative error depends on the interval's
+ * length only). Degree 4 (2.7e-6) until session 38: one fused step more per value for an error
+ * 50x below what bfloat16 keeps; degree 3 measured EfficientNet-B0 b8 --bf16 1 thread 58.19 ->
+ * 57.11 and 60.80 -> 58.72 ms, yolo 640 --bf16 38.92 -> 37.64 (bench/ab_engine.py, one engine
+ * file each, Zen 4). */
 #define DT_SIG_LEAN_POLY_N 4
-#define DT_SIG_LEAN_POLY {5.517160520e-02f, 2.426111102e-01f, 6.932609677e-01f, 9.999280572e-01f}
+#define DT_SIG_LEAN_POLY {7.802452147e-02f, 2.260671556e-01f, 6.958335638e-01f, 9.999251962e-01f}
 
 /* The lean sigmoid of layers that compute in bfloat16 or float16 (DT_ACT_SIGMOID_LEAN,
- * DT_ACT_SILU_LEAN, epilogue.h): 1 / (1 + 2^y), y = -x log2(e) clamped to [-126, 126] (so
- * that an infinite x gives 0 or 1, not NaN), 2^y = 2^n 2^f with n = round(y) as vscalefps and
- * 2^f as DT_SIG_LEAN_POLY, and the reciprocal as vrcp14ps (relative error below 2^-14).
- * Relative error at most 1.3e-4 (test_ops_linalg sweeps every 64th float), 30x below
- * bfloat16's rounding (3.9e-3) of the values that the layer's products then read; 12 operations to
- * dt_sigmoid_vecs' 17 with a division: 0.165 against 0.285 ns a value (this Zen 4, four
- * vectors at a time, in L1), EfficientNet-B0 --bf16 7.57 -> 7.12 ms on 1 thread. R at most 4,
- * each step over the R vectors before the next (as dt_sigmoid_vecs). */
-static inline __attribute__((always_inline)) __attribute__((target("avx512f,fma"))) void
+ * DT_ACT_SILU_LEAN, epilogue.h): 1 / (1 + 2^y), y = -x log2(e), as 2^floor(y) 2^f: f = y -
+ * floor(y) in [0, 1) by one vreduceps (0 for an infinite y, NaN for a NaN), 2^f as
+ * DT_SIG_LEAN_POLY, and 2^floor(y) by vscalefps (it scales by the floor of its second operand)
+ * of y clamped to [-126, 126] by one vrangeps (the smaller magnitude, y's sign; NaN gives 126,
+ * but f keeps the NaN), so that an infinite x gives 0 or 1, not NaN; the reciprocal as
+ * vrcp14ps (relative error below 2^-14). Relative
+ * error at most 1.3e-4 (test_ops_linalg sweeps every 64th float), 30x below bfloat16's rounding
+ * (3.9e-3) of the values that the layer's products then read. 10 operations (12 until session
+ * 42: min and max for the clamp, roundscale and a subtraction for f) to dt_sigmoid_vecs' 17
+ * with a division. AVX512DQ, as every CPU with AVX512-BF16 or AVX512-FP16 has
+ * (dt_epilogue_lean). R at most 4, each step over the R vectors before the next (as
+ * dt_sigmoid_vecs). */
+static inline __attribute__((always_inline)) __attribute__((target("avx512f,avx512dq,fma"))) void
 dt_sigmoid_lean_vecs(__m512 *v, const int R, const bool silu)
 {
-    __m512 y[4], n[4], p[4];
+    __m512 y[4], f[4], p[4];
     static const float c[DT_SIG_LEAN_POLY_N] = DT_SIG_LEAN_POLY;
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        y[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(-DT_LOG2E));
-        y[i] = _mm512_min_ps(_mm512_set1_ps(126.0f), _mm512_max_ps(_mm512_set1_ps(-126.0f), y[i]));
-        n[i] = _mm512_roundscale_ps(y[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        y[i] = _mm512_sub_ps(y[i], n[i]);
-        p[i] = _mm512_set1_ps(c[0]);
+        f[i] = _mm512_mul_ps(v[i], _mm512_set1_ps(-DT_LOG2E));
+        y[i] = _mm512_range_ps(f[i], _mm512_set1_ps(126.0f), 0x02);
+        f[i] = _mm512_reduce_ps(f[i], _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+        p[i] = _mm512_fmadd_ps(_mm512_set1_ps(c[0]), f[i], _mm512_set1_ps(c[1]));
     }
 #pragma GCC unroll 8
-    for (int k = 1; k < DT_SIG_LEAN_POLY_N; k++)
+    for (int k = 2; k < DT_SIG_LEAN_POLY_N; k++)
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) p[i] = _mm512_fmadd_ps(p[i], y[i], _mm512_set1_ps(c[k]));
+        for (int i = 0; i < R; i++) p[i] = _mm512_fmadd_ps(p[i], f[i], _mm512_set1_ps(c[k]));
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
-        __m512 s = _mm512_rcp14_ps(_mm512_add_ps(_mm512_scalef_ps(p[i], n[i]), _mm512_set1_ps(1.0f)));
+        __m512 s = _mm512_rcp14_ps(_mm512_add_ps(_mm512_scalef_ps(p[i], y[i]), _mm512_set1_ps(1.0f)));
         v[i] = silu ? _mm512_mul_ps(v[i], s) : s;
     }
 }
