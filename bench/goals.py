@@ -19,7 +19,8 @@ The goals (issue 8, "The goal"):
   (flat >= 0.87);
 - --bf16 >= 1.6x the float32 engine on the convolution-heavy models (the geometric mean of a
   model's back-to-back bf16 / f32 ratios; convolution-heavy: most of its measured GFLOP in
-  convolution layers, FusedConv and FusedInvertedResidual included).
+  convolution layers, FusedConv and FusedInvertedResidual included); a miss also gives the
+  ratio over the rows the host left alone (_slow_host), for judging it, not for the verdict.
 """
 import json
 import math
@@ -57,6 +58,16 @@ def _disturbed(*rows):
         if w and w >= 0.01 * r["ductile_ms"]:
             notes.append(f"{r['threads']}t {r['mode']}: waited {w:.2f} ms a run for a CPU")
     return f" [{'; '.join(notes)}]" if notes else ""
+
+
+def _slow_host(r):
+    """Whether a row ran with the host against it at some point: a 2-thread row whose x-core
+    round trip read over 300 ns before or after it (the two vCPUs on different core
+    complexes: every line one thread hands the other costs ~5x, and each engine's 2-thread
+    time swings 1.3-1.5x with it), or ductile's threads waiting for a CPU for 1% of a run."""
+    x = r.get("xcore_ns")
+    w = r.get("ductile_wait_ms")
+    return bool((r["threads"] > 1 and x and max(x) > 300) or (w and w >= 0.01 * r["ductile_ms"]))
 
 
 def goals(result):
@@ -137,11 +148,14 @@ def goals(result):
     heavy = sorted(m for m in all_gflop if all_gflop[m] > 0 and conv_gflop.get(m, 0.0) > 0.5 * all_gflop[m])
     ratios, misses = {}, []
     for m in heavy:
-        xs = [r["bf16_vs_f32"] for r in b2b.values() if r["model"] == m and r.get("bf16_vs_f32")]
-        if xs:
-            ratios[m] = _geo(xs)
+        rs = [r for r in b2b.values() if r["model"] == m and r.get("bf16_vs_f32")]
+        if rs:
+            ratios[m] = _geo([r["bf16_vs_f32"] for r in rs])
             if ratios[m] < BF16_GOAL:
-                misses.append(f"{m}: {ratios[m]:.2f}")
+                calm = [r["bf16_vs_f32"] for r in rs if not _slow_host(r)]
+                note = (f" ({_geo(calm):.2f} over the {len(calm)} of {len(rs)} rows the host left alone: "
+                        "no x-core over 300 ns, no wait for a CPU)" if calm and len(calm) < len(rs) else "")
+                misses.append(f"{m}: {ratios[m]:.2f}{note}")
     out.append({"goal": f"--bf16 >= {BF16_GOAL}x float32 on the convolution-heavy models",
                 "ok": not misses if ratios else None,
                 "measured": (", ".join(f"{m} {x:.2f}" for m, x in ratios.items()) if ratios

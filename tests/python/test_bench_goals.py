@@ -26,7 +26,7 @@ RESULT = {
     "rows": [
         row("convnet", "1x8", 1, "b2b", 10.0, 12.0, bf16=1.7),
         row("convnet", "1x8", 1, "idle", 10.5, 12.5),
-        row("convnet", "1x8", 2, "b2b", 5.5, 6.0, bf16=1.5),   # scaling 10 / 5.5 = 1.82
+        row("convnet", "1x8", 2, "b2b", 5.5, 6.0, bf16=1.5, xcore_ns=[95.0, 340.0]),   # scaling 10 / 5.5 = 1.82
         row("convnet", "1x8", 2, "idle", 5.6, 6.1),
         row("convnet", "1x2", 1, "b2b", 2.0, 2.4, bf16=1.6),
         row("convnet", "1x2", 1, "idle", 2.4, 2.5, ductile_wait_ms=0.03),   # 1.20x: misses; waited 1.25%
@@ -75,8 +75,11 @@ def test_every_goal_judged_with_its_numbers_and_misses():
     flat = got["flat: within 15% of an engine built with opt at the shape"]
     assert (flat["ok"], flat["measured"], flat["misses"]) == (False, "minimum 0.80 over 2 shapes", ["mmnet 4 1t: 0.80"])
     bf16 = got["--bf16 >= 1.6x float32 on the convolution-heavy models"]
-    # convnet: 0.95 of its GFLOP in convolutions; mmnet none. (1.7 * 1.5 * 1.6) ** (1/3) = 1.597
-    assert (bf16["ok"], bf16["measured"], bf16["misses"]) == (False, "convnet 1.60", ["convnet: 1.60"])
+    # convnet: 0.95 of its GFLOP in convolutions; mmnet none. (1.7 * 1.5 * 1.6) ** (1/3) = 1.597;
+    # without the 2-thread row whose x-core read 340 ns: (1.7 * 1.6) ** (1/2) = 1.649
+    assert (bf16["ok"], bf16["measured"]) == (False, "convnet 1.60")
+    assert bf16["misses"] == ["convnet: 1.60 (1.65 over the 2 of 3 rows the host left alone: no x-core over 300 ns, "
+                              "no wait for a CPU)"]
 
 
 def test_goals_that_hold_and_goals_not_measured():
