@@ -12,6 +12,7 @@
 #include "refconv.h"
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/gemm.h"
 #include "core/alloc.h"
 #include "core/threadpool.h"
 
@@ -286,6 +287,106 @@ static void test_depthwise_16_channels(dt_pool *pool, bool avx512)
                     }
 }
 
+static float bf16_value(float v)
+{
+    uint32_t u = (uint32_t)dt_bf16_round(v) << 16;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/* The bfloat16 path of the 16-channel kernel (dt_conv_args.dw_bf16, a `bf16` layer's run on
+ * AVX512-BF16): the channels of full 16-channel blocks are x and w rounded to bfloat16, then
+ * the products exact and the sums in float32, so within 1e-5 (of the largest output) of a
+ * double reference on the rounded values (and the residual and activation on that); the
+ * channels past the last block take the float32 row kernels, held to the unrounded values.
+ * 5x5, strides 1 and 2, odd and even plane heights (the pair rows' last one half empty),
+ * planes 1x1 to 17x13, 16, 21 and 35 channels, x and y as [C][N][H][W] too; 3x3 and a
+ * dilation of 2, which the path leaves to the float32 kernel (its values, unrounded). */
+static void check_dw16_bf16(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, bool cnhw,
+                            dt_pool *pool)
+{
+    int64_t pl = d * (k / 2), pe = s == 2 ? pl - 1 : pl + 1;
+    dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = c, .group = c, .in = {h, w}, .k = {k, k},
+                      .s = {s, s}, .d = {d, d}, .pb = {pl, pl}, .pe = {pe, pe},
+                      .depth = {.in = 1, .out = 1, .k = 1, .s = 1, .d = 1}};
+    for (int i = 0; i < 2; i++) g.out[i] = (g.in[i] + pl + pe - d * (k - 1) - 1) / s + 1;
+    if (!dt_cpu_dw16_applies(&g)) return;
+    int64_t ipx = h * w, opx = g.out[0] * g.out[1], nx = 2 * c * ipx, ny = 2 * c * opx, full = c / 16 * 16;
+    float *x = rand_buf(nx), *wt = rand_buf(c * k * k), *b = rand_buf(c), *r = rand_buf(ny);
+    float *xr = malloc(sizeof(float) * (size_t)nx), *wr = malloc(sizeof(float) * (size_t)(c * k * k));
+    float *y = malloc(sizeof(float) * (size_t)(ny + GUARD)), *ye = malloc(sizeof(float) * (size_t)ny);
+    double *R = malloc(sizeof(double) * (size_t)ny);
+    bool bf = d == 1 && k == 5;   /* 3x3 and dilation 2: the float32 kernel */
+    for (int64_t i = 0; i < nx; i++) xr[i] = bf && (i / ipx) % c < full ? bf16_value(x[i]) : x[i];
+    for (int64_t i = 0; i < c * k * k; i++) wr[i] = bf && i / (k * k) < full ? bf16_value(wt[i]) : wt[i];
+    dt_epilogue epi = {.act = act, .p0 = 1.0f / 6, .p1 = 0.5f, .res = res ? r : NULL};
+    for (int64_t i = 0; i < ny + GUARD; i++) y[i] = -777.0f;
+    /* x, residual and y as [C][N][H][W] (x_cs = y_cs = 2) or NCHW */
+    float *xl = x, *rl = r, *yl = y;
+    if (cnhw) {
+        xl = malloc(sizeof(float) * (size_t)nx), rl = malloc(sizeof(float) * (size_t)ny);
+        yl = malloc(sizeof(float) * (size_t)ny);
+        for (int64_t n = 0; n < 2; n++)
+            for (int64_t ch = 0; ch < c; ch++) {
+                memcpy(xl + (ch * 2 + n) * ipx, x + (n * c + ch) * ipx, sizeof(float) * (size_t)ipx);
+                memcpy(rl + (ch * 2 + n) * opx, r + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
+            }
+    }
+    dt_epilogue el = epi;
+    if (el.res) el.res = rl;
+    dt_conv_args a = {.x = xl, .x_cs = cnhw ? 2 : 0, .w = wt, .bias = b, .epi = &el, .y = yl, .y_cs = cnhw ? 2 : 0,
+                      .dw_bf16 = true};
+    CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_DW16, pool), DUCTILE_OK);
+    if (cnhw) {
+        for (int64_t n = 0; n < 2; n++)
+            for (int64_t ch = 0; ch < c; ch++)
+                memcpy(y + (n * c + ch) * opx, yl + (ch * 2 + n) * opx, sizeof(float) * (size_t)opx);
+        free(xl), free(rl), free(yl);
+    }
+    ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = c, .group = c, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
+                              .kh = k, .kw = k, .sh = s, .sw = s, .dh = d, .dw = d, .pt = pl, .pl = pl},
+             xr, wr, b, epi.res, R);
+    for (int64_t i = 0; i < ny; i++) R[i] = ref_act(act, R[i], epi.p0, epi.p1);
+    double err = rel_err(y, R, ny), tol = act == DT_ACT_SIGMOID_LEAN || act == DT_ACT_SILU_LEAN ? 1e-4 : 1e-5;
+    /* and not the float32 result: the rounding shows (the largest difference from it is
+     * ~1e-3 of the largest output on these values) */
+    dt_conv_args a32 = {.x = x, .w = wt, .bias = b, .epi = &epi, .y = ye};
+    CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a32, DT_CONV_DW16, pool), DUCTILE_OK);
+    bool differs = memcmp(y, ye, sizeof(float) * (size_t)ny) != 0;
+    bool guard_ok = true;
+    for (int64_t i = ny; i < ny + GUARD; i++) guard_ok &= y[i] == -777.0f;
+    bool ok = err <= tol && guard_ok && (differs || !bf || !full);
+    if (!ok && failures++ < 10)
+        fprintf(stderr, "dw16 bf16 c=%lld %lldx%lld k=%d s=%d d=%d act=%d res=%d cnhw=%d threads=%d: err %g%s%s\n",
+                (long long)c, (long long)h, (long long)w, k, s, d, (int)act, (int)res, (int)cnhw,
+                dt_pool_threads(pool), err, guard_ok ? "" : ", wrote past the output",
+                differs || !bf || !full ? "" : ", the float32 bits (not rounded)");
+    CHECK(ok);
+    free(x), free(wt), free(b), free(r), free(xr), free(wr), free(y), free(ye), free(R);
+}
+
+static void test_depthwise_16_channels_bf16(dt_pool *pool)
+{
+    if (!dt_cpu_has_bf16()) {
+        fprintf(stderr, "skipped: the bfloat16 depthwise (no AVX512-BF16 here)\n");
+        return;
+    }
+    static const int64_t chans[] = {16, 21, 35};
+    static const int64_t hw[][2] = {{1, 1}, {2, 3}, {7, 7}, {14, 14}, {17, 13}, {6, 11}};
+    static const dt_act acts[] = {DT_ACT_NONE, DT_ACT_SILU_LEAN, DT_ACT_RELU, DT_ACT_SIGMOID_LEAN};
+    int n = 0;
+    for (size_t ci = 0; ci < 3; ci++)
+        for (size_t si = 0; si < 6; si++)
+            for (int k = 3; k <= 5; k += 2)
+                for (int s = 1; s <= 2; s++, n++) {
+                    int64_t padded = 2 * (k / 2) + (s == 2 ? -1 : 1);
+                    if (hw[si][0] + padded < k || hw[si][1] + padded < k) continue;
+                    check_dw16_bf16(chans[ci], hw[si][0], hw[si][1], k, s, 1, acts[n % 4], n % 3 == 0, n % 5 == 0,
+                                    pool);
+                }
+    check_dw16_bf16(21, 14, 14, 5, 1, 2, DT_ACT_SILU_LEAN, true, false, pool);
+}
+
 int main(void)
 {
     __builtin_cpu_init();
@@ -297,6 +398,7 @@ int main(void)
         test_depthwise_other_geometries(pool, avx512);
         test_depthwise_in_place(pool, avx512);
         test_depthwise_16_channels(pool, avx512);
+        test_depthwise_16_channels_bf16(pool);
         test_depthwise_pairs(pool, avx512);
         test_depthwise_narrow(pool, avx512);
         dt_pool_free(pool);

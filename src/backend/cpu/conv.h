@@ -37,6 +37,9 @@ typedef struct dt_conv_args {
     /* Optional: w packed for the direct stride-2 conv in bfloat16 at build time
      * (dt_cpu_conv_s2_bf16_pack_weights); what DT_CONV_S2_BF16 runs on. */
     const uint16_t *w_s2_bf16;
+    /* Optional: a `bf16` layer's depthwise on its bfloat16 run may round x and w to bfloat16
+     * (the 16-channel kernel's row pairs, conv_dw16.c); any other kernel ignores it. */
+    bool dw_bf16;
     const dt_epilogue *epi; /* optional: residual and activation, applied while hot */
     float *y;
     /* Optional plane strides, 0 for NCHW. x_cs: x holds channel c of image b at plane

@@ -12,6 +12,7 @@
  * kernels, so either tactic gives the same result (tests/c/test_conv_dw.c). */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/conv_dw.h"
+#include "backend/cpu/gemm.h"
 #include "core/checked.h"
 #include "core/status.h"
 
@@ -54,7 +55,7 @@ enum { DT_DW16_R = 8 };
  * past the last block. */
 typedef struct dt_dw16_layout {
     int64_t th, tw, vw;
-    size_t tile, out, tail, per_thread;
+    size_t tile, out, tail, pairs, per_thread;
 } dt_dw16_layout;
 
 static size_t dt_dw16_align(size_t n) { return (n + 63) & ~(size_t)63; }
@@ -74,10 +75,18 @@ static ductile_status dt_dw16_layout_of(const dt_conv_geom *g, dt_dw16_layout *l
         return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv tile of %lldx%lld pixels is too large", (long long)l->th,
                        (long long)l->tw);
     DT_TRY(dt_cpu_conv_depthwise_scratch(g, 1, &l->tail));
+    /* The bfloat16 path's tile of row pairs (dt_dw16_pair_tile): (th + 1) / 2 rows of 16-lane
+     * dwords and the same slack. */
+    size_t pr;
+    if (!dt_mul_size((size_t)((l->th + 1) / 2), (size_t)l->tw, &pr) || !dt_add_size(pr, (size_t)slack, &pr) ||
+        !dt_mul_size(pr, 16 * sizeof(uint32_t), &pr))
+        return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv tile of %lldx%lld pixels is too large", (long long)l->th,
+                       (long long)l->tw);
     l->tile = dt_dw16_align(t);
     l->out = dt_dw16_align(o);
     l->tail = dt_dw16_align(l->tail);
-    l->per_thread = l->tile + l->out + l->tail;
+    l->pairs = dt_dw16_align(pr);
+    l->per_thread = l->tile + l->out + l->tail + l->pairs;
     return DUCTILE_OK;
 }
 
@@ -159,11 +168,142 @@ typedef void (*dt_dw16_fn)(const float *, int64_t, const __m512 *, __m512, float
     }
 DT_DW_GEOMETRIES(DT_DW16_FN)
 
+/* The bfloat16 path (a `bf16` layer's run on its bfloat16 weights: dt_conv_args.dw_bf16, on a
+ * CPU with AVX512-BF16), dilation 1. The tile's rows go in pairs into one more tile: pair row p,
+ * pixel x, lane c holds channel c of rows 2p (low half) and 2p + 1 (high half) in bfloat16, and
+ * vdpbf16ps multiplies both rows of a tap column with the weights of two kernel rows at once.
+ * An output row at stride 2 (and an even one at stride 1) starts on a pair: kernel rows (0, 1)
+ * (and (2, 3)) are pairs, the last row alone, the low half of the pair after; an odd row at
+ * stride 1 takes its first kernel row alone (the high half of the pair before) and (1, 2)
+ * (and (3, 4)) as pairs. A row alone: its half shifted or masked into a float32 (exact) times
+ * the weight rounded to bfloat16, in an FMA: no 0 x Inf from a zero weight beside it. 5x5: 10
+ * dot products and 5 FMAs (and 5 shifts or masks) an output where float32 takes 25 FMAs. Only
+ * 5x5: at 3x3 (3, 3 and 3 against 9) the pair tile's conversion ate the gain (mobilenet_v2's
+ * and EfficientNet's 7x7 3x3 blocks unchanged, session 42).
+ * Each output: the bias, then the pairs (kernel rows in order, kx within), then the row alone,
+ * in float32 (the products exact); x and w rounded to nearest even (denormals to zero, as
+ * vcvtne2ps2bf16 does). */
+#define DT_DW16B __attribute__((target("avx512f,avx512bw,avx512bf16,fma")))
+
+/* Words 2i and 2i + 1 <- words i and 16 + i (vcvtne2ps2bf16's halves into pairs). */
+static inline DT_DW16B __m512i dt_dw16_interleave(__m512i v)
+{
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
+                                         21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(idx, v);
+}
+
+/* lo and hi (float32, 16 channels) as one vector of bfloat16 pairs (lo in the low halves). */
+static inline DT_DW16B __m512i dt_dw16_pair(__m512 lo, __m512 hi)
+{
+    return dt_dw16_interleave((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+}
+
+/* v rounded to bfloat16, as float32 again. */
+static inline DT_DW16B __m512 dt_dw16_bf16_ps(__m512 v)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v)), 16));
+}
+
+/* The float32 tile's th rows (zero past them) as (th + 1) / 2 pair rows. */
+static DT_DW16B void dt_dw16_pair_tile(const float *tile, int64_t th, int64_t tw, uint32_t *pt)
+{
+    for (int64_t p = 0; p < (th + 1) / 2; p++) {
+        const float *r0 = tile + 2 * p * tw * 16, *r1 = r0 + tw * 16;
+        uint32_t *d = pt + p * tw * 16;
+        bool two = 2 * p + 1 < th;
+        for (int64_t x = 0; x < tw; x++) {
+            __m512 hi = two ? _mm512_loadu_ps(r1 + 16 * x) : _mm512_setzero_ps();
+            _mm512_storeu_si512(d + 16 * x, dt_dw16_pair(_mm512_loadu_ps(r0 + 16 * x), hi));
+        }
+    }
+}
+
+/* The block's weights for both row parities: wp[j * K + kx] the pair of kernel rows (2j, 2j + 1)
+ * (odd: (2j + 1, 2j + 2)), wl[kx] the row alone (K - 1; odd: 0), from wv (tap t = ky K + kx). */
+typedef struct dt_dw16b_weights {
+    __m512i pe[10], po[10];
+    __m512 le[5], lo[5];
+} dt_dw16b_weights;
+
+static DT_DW16B void dt_dw16b_weights_of(const __m512 *wv, int K, dt_dw16b_weights *w)
+{
+    for (int j = 0; j < (K - 1) / 2; j++)
+        for (int kx = 0; kx < K; kx++) {
+            w->pe[j * K + kx] = dt_dw16_pair(wv[2 * j * K + kx], wv[(2 * j + 1) * K + kx]);
+            w->po[j * K + kx] = dt_dw16_pair(wv[(2 * j + 1) * K + kx], wv[(2 * j + 2) * K + kx]);
+        }
+    for (int kx = 0; kx < K; kx++) {
+        w->le[kx] = dt_dw16_bf16_ps(wv[(K - 1) * K + kx]);
+        w->lo[kx] = dt_dw16_bf16_ps(wv[kx]);
+    }
+}
+
+/* One output row's vw pixels, DT_DW16_R at a time: pr the first pair row, lr the row alone's
+ * pair row (its high half where ODD, else its low half). */
+static inline __attribute__((always_inline)) DT_DW16B void
+dt_dw16b_row(const uint32_t *pt, int64_t tw, const __m512i *wp, const __m512 *wl, __m512 bias, float *o, int64_t vw,
+             int64_t pr, int64_t lr, const int K, const int S, const bool ODD)
+{
+    const __m512i himask = _mm512_set1_epi32((int)0xffff0000u);
+    for (int64_t ox = 0; ox < vw; ox += DT_DW16_R) {
+        __m512 acc[DT_DW16_R];
+#pragma GCC unroll 8
+        for (int r = 0; r < DT_DW16_R; r++) acc[r] = bias;
+#pragma GCC unroll 2
+        for (int j = 0; j < (K - 1) / 2; j++) {
+            const uint32_t *b = pt + ((pr + j) * tw + S * ox) * 16;
+#pragma GCC unroll 5
+            for (int kx = 0; kx < K; kx++)
+#pragma GCC unroll 8
+                for (int r = 0; r < DT_DW16_R; r++)
+                    acc[r] = _mm512_dpbf16_ps(acc[r], (__m512bh)wp[j * K + kx],
+                                              (__m512bh)_mm512_loadu_si512(b + (S * r + kx) * 16));
+        }
+        const uint32_t *b = pt + (lr * tw + S * ox) * 16;
+#pragma GCC unroll 5
+        for (int kx = 0; kx < K; kx++)
+#pragma GCC unroll 8
+            for (int r = 0; r < DT_DW16_R; r++) {
+                __m512i v = _mm512_loadu_si512(b + (S * r + kx) * 16);
+                v = ODD ? _mm512_and_si512(v, himask) : _mm512_slli_epi32(v, 16);
+                acc[r] = _mm512_fmadd_ps(wl[kx], _mm512_castsi512_ps(v), acc[r]);
+            }
+#pragma GCC unroll 8
+        for (int r = 0; r < DT_DW16_R; r++) _mm512_storeu_ps(o + (ox + r) * 16, acc[r]);
+    }
+}
+
+static inline __attribute__((always_inline)) DT_DW16B void
+dt_dw16b_compute(const uint32_t *pt, int64_t tw, const dt_dw16b_weights *w, __m512 bias, float *ot, int64_t oh,
+                 int64_t vw, const int K, const int S)
+{
+    for (int64_t oy = 0; oy < oh; oy++) {
+        int64_t iy = S * oy;   /* the output row's first input row (padded) */
+        if (S == 1 && (oy & 1))
+            dt_dw16b_row(pt, tw, w->po, w->lo, bias, ot + oy * vw * 16, vw, (iy + 1) / 2, (iy - 1) / 2, K, S, true);
+        else
+            dt_dw16b_row(pt, tw, w->pe, w->le, bias, ot + oy * vw * 16, vw, iy / 2, (iy + K - 1) / 2, K, S, false);
+    }
+}
+
+typedef void (*dt_dw16b_fn)(const uint32_t *, int64_t, const dt_dw16b_weights *, __m512, float *, int64_t, int64_t);
+
+#define DT_DW16B_FN(K, S)                                                                                       \
+    DT_DW16B static void dt_dw16b_compute_##K##S(const uint32_t *pt, int64_t tw, const dt_dw16b_weights *w,      \
+                                                 __m512 bias, float *ot, int64_t oh, int64_t vw)               \
+    {                                                                                                           \
+        dt_dw16b_compute(pt, tw, w, bias, ot, oh, vw, K, S);                                                    \
+    }
+DT_DW16B_FN(5, 1)
+DT_DW16B_FN(5, 2)
+
 typedef struct dt_dw16_job {
     const dt_conv_geom *g;
     const dt_conv_args *a;
     dt_dw16_layout l;
     dt_dw16_fn compute;
+    dt_dw16b_fn compute_bf16;   /* the bfloat16 path's (NULL: float32) */
     char *scratch;              /* thread t's at t * l.per_thread */
     int64_t blocks;             /* full 16-channel blocks per image */
     bool epi_in_store;
@@ -235,7 +375,7 @@ dt_dw16_tile_out(const dt_conv_geom *g, const dt_dw16_layout *l, const float *ot
 
 /* Channels [c0, c0 + 16) of every image: the weights transposed once for all of them. */
 __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_job *j, int64_t c0, float *tile,
-                                                                  float *ot)
+                                                                  float *ot, uint32_t *pt)
 {
     const dt_conv_geom *g = j->g;
     const dt_conv_args *a = j->a;
@@ -251,6 +391,8 @@ __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_j
         dt_dw16_transpose(r);
         for (int64_t t = 0; t < n; t++) wv[t0 + t] = r[t];
     }
+    dt_dw16b_weights wb;
+    if (j->compute_bf16) dt_dw16b_weights_of(wv, (int)g->k[0], &wb);
     __m512 bias = a->bias ? _mm512_loadu_ps(a->bias + c0) : _mm512_setzero_ps();
     const dt_epilogue *e = a->epi;
     dt_act act = j->epi_in_store ? e->act : DT_ACT_NONE;
@@ -260,7 +402,12 @@ __attribute__((target("avx512f,fma"))) static void dt_dw16_block(const dt_dw16_j
         int64_t ystep = (a->y_cs ? a->y_cs : 1) * opx;    /* conv.h: y_cs */
         int64_t xplane = a->x_cs ? c0 * a->x_cs + b : plane0;
         dt_dw16_tile_in(g, &j->l, a->x + xplane * ipx, (a->x_cs ? a->x_cs : 1) * ipx, tile);
-        j->compute(tile, j->l.tw, wv, bias, ot, g->out[0], j->l.vw);
+        if (j->compute_bf16) {
+            dt_dw16_pair_tile(tile, j->l.th, j->l.tw, pt);
+            j->compute_bf16(pt, j->l.tw, &wb, bias, ot, g->out[0], j->l.vw);
+        } else {
+            j->compute(tile, j->l.tw, wv, bias, ot, g->out[0], j->l.vw);
+        }
         float *y = a->y + yplane * opx;
         const float *res = e && e->res ? e->res + yplane * opx : NULL;
         dt_dw16_tile_out(g, &j->l, ot, act, p0, p1, j->epi_in_store ? res : NULL, y, ystep);
@@ -300,7 +447,8 @@ static void dt_dw16_part(void *arg, int64_t begin, int64_t end, int tid)
     float *tile = (float *)(void *)s;
     for (int64_t u = begin; u < end; u++) {
         if (u < j->blocks)
-            dt_dw16_block(j, u * 16, tile, (float *)(void *)(s + j->l.tile));
+            dt_dw16_block(j, u * 16, tile, (float *)(void *)(s + j->l.tile),
+                          (uint32_t *)(void *)(s + j->l.tile + j->l.out + j->l.tail));
         else
             for (int64_t b = 0; b < j->g->batch; b++) dt_dw16_tail(j, b, s + j->l.tile + j->l.out);
     }
@@ -321,6 +469,8 @@ ductile_status dt_cpu_conv_dw16(const dt_conv_geom *g, const dt_conv_args *a, dt
         {{dt_dw16_compute_311, dt_dw16_compute_312}, {dt_dw16_compute_321, dt_dw16_compute_322}},
         {{dt_dw16_compute_511, dt_dw16_compute_512}, {dt_dw16_compute_521, dt_dw16_compute_522}}};
     j.compute = fns[g->k[0] == 5][g->s[0] - 1][g->d[0] - 1];
+    if (a->dw_bf16 && g->k[0] == 5 && g->d[0] == 1 && dt_cpu_has_bf16())
+        j.compute_bf16 = g->s[0] == 1 ? dt_dw16b_compute_51 : dt_dw16b_compute_52;
     j.epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi);
     j.blocks = g->c / 16;
     dt_parallel_for(pool, j.blocks + (g->c % 16 != 0), 1, dt_dw16_part, &j);

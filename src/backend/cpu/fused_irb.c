@@ -115,6 +115,10 @@ typedef struct dt_irb_params {
     float data[];
 } dt_irb_params;
 
+/* Whether a run takes the bfloat16 weights of a `bf16` layer (dt_irb_variant): its depthwise
+ * may then round to bfloat16 too (dt_conv_args.dw_bf16). */
+static inline bool dt_irb_dw_bf16(const dt_irb_params *p) { return !p->fp16 && (p->we16 || p->wp16); }
+
 /* The block's output channels: the project's, or without one the depthwise's. */
 static inline int64_t dt_irb_out_channels(const dt_irb_params *p) { return p->project ? p->cp : p->ce; }
 
@@ -553,9 +557,14 @@ typedef struct dt_irb_ed_job {
     float *pool;                    /* the image's pooled depthwise output (no project), or NULL */
     char *cs;                       /* thread t's convs' scratch at t * thread_conv_bytes */
     int status;                     /* the first failure, or DUCTILE_OK */
+    /* Channels a unit of the loop: 8 (a panel of the packed weights), or 16 where the
+     * depthwise rounds to bfloat16 (dt_irb_dw_bf16): its 16-channel kernel rounds the channels
+     * of whole blocks of 16 and the row kernels take the rest in float32, so a part must start
+     * on a block, or the thread count would change which channels round. */
+    int64_t unit;
 } dt_irb_ed_job;
 
-/* Expanded channels [8 begin, 8 end) of one image: their rows of the expand GEMM (whole
+/* Expanded channels [unit begin, unit end) of one image: their rows of the expand GEMM (whole
  * 8-row panels of the packed weights), then their depthwise planes, which read only those
  * rows: no join between the two, and each thread's rows stay in its core's cache. */
 static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
@@ -563,7 +572,7 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
     dt_irb_ed_job *j = arg;
     const dt_irb_params *p = j->p;
     const dt_conv_geom *g = &j->pl->gd;
-    int64_t c0 = begin * DT_GEMM_MR, c1 = end * DT_GEMM_MR < p->ce ? end * DT_GEMM_MR : p->ce;
+    int64_t c0 = begin * j->unit, c1 = end * j->unit < p->ce ? end * j->unit : p->ce;
     int64_t ipx = g->in[0] * g->in[1], opx = g->out[0] * g->out[1], kk = g->k[0] * g->k[1];
     char *cs = j->cs + (size_t)tid * j->pl->thread_conv_bytes;
     dt_conv_geom ge = dt_irb_1x1(1, p->c, c1 - c0, g->in[0], g->in[1]), gd = *g;
@@ -578,7 +587,7 @@ static void dt_irb_expand_dw(void *arg, int64_t begin, int64_t end, int tid)
     ductile_status st = dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, NULL);
     a = (dt_conv_args){.x = j->e + c0 * ipx, .w = j->wd + c0 * kk, .bias = j->bd ? j->bd + c0 : NULL, .epi = &de,
                        .y = j->d + c0 * opx, .pool = j->pool ? j->pool + c0 : NULL, .pool_rows = j->pl->pool_rows,
-                       .scratch = cs};
+                       .scratch = cs, .dw_bf16 = dt_irb_dw_bf16(p)};
     if (st == DUCTILE_OK) st = dt_cpu_conv_run_algo(&gd, &a, j->pl->dw, NULL);
     if (st != DUCTILE_OK) __atomic_store_n(&j->status, (int)st, __ATOMIC_RELAXED);
 }
@@ -605,10 +614,12 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
     dt_conv_geom gp = dt_irb_1x1(1, p->ce, p->cp, g.out[0], g.out[1]);
     dt_epilogue ee = p->e_epi, de = p->d_epi;
     const float *be = p->has_be ? in[DT_IRB_BE].data : NULL, *bd = p->has_bd ? in[DT_IRB_BD].data : NULL;
-    /* (A last part of one channel would not be a depthwise conv: ce = 8k + 1 keeps the split.) */
-    if ((p->we || (p->we16 && !p->fp16)) && dt_pool_threads(pool) > 1 && p->ce % DT_GEMM_MR != 1) {
-        dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, p->project ? NULL : pooled, cs, DUCTILE_OK};
-        dt_parallel_for(pool, (p->ce + DT_GEMM_MR - 1) / DT_GEMM_MR, 1, dt_irb_expand_dw, &j);
+    /* (A last part of one channel would not be a depthwise conv: ce = unit k + 1 keeps the split.) */
+    int64_t unit = dt_irb_dw_bf16(p) ? 16 : DT_GEMM_MR;
+    if ((p->we || (p->we16 && !p->fp16)) && dt_pool_threads(pool) > 1 && p->ce % unit != 1) {
+        dt_irb_ed_job j = {p,  pl, x, in[DT_IRB_WD].data, be, bd, e, d, p->project ? NULL : pooled, cs, DUCTILE_OK,
+                           unit};
+        dt_parallel_for(pool, (p->ce + unit - 1) / unit, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
             return dt_fail((ductile_status)j.status, "FusedInvertedResidual: the expand or depthwise conv failed");
     } else {
@@ -616,7 +627,8 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
                           .y = e, .scratch = cs};
         if (p->expand) DT_TRY(dt_cpu_conv_run_algo(&ge, &a, DT_CONV_IM2COL, pool));
         a = (dt_conv_args){.x = p->expand ? e : x, .w = in[DT_IRB_WD].data, .bias = bd, .epi = &de, .y = d,
-                           .pool = p->project ? NULL : pooled, .pool_rows = pl->pool_rows, .scratch = cs};
+                           .pool = p->project ? NULL : pooled, .pool_rows = pl->pool_rows, .scratch = cs,
+                           .dw_bf16 = dt_irb_dw_bf16(p)};
         DT_TRY(dt_cpu_conv_run_algo(&g, &a, pl->dw, pool));
     }
     if (!p->project) return DUCTILE_OK;
