@@ -57,6 +57,17 @@ static ductile_status run(const dt_conv_geom *g, dt_conv_algo algo, const float 
     return dt_cpu_conv_run_algo(g, &a, algo, pool);
 }
 
+/* Planes of px floats, batch 2 of c channels, between NCHW and [C][N][H][W] (to_cnhw: NCHW in
+ * src, [C][N] order in dst; else back). */
+static void swap_planes(const float *src, float *dst, int64_t c, int64_t px, bool to_cnhw)
+{
+    for (int64_t n = 0; n < 2; n++)
+        for (int64_t ch = 0; ch < c; ch++) {
+            int64_t nchw = (n * c + ch) * px, cnhw = (ch * 2 + n) * px;
+            memcpy(dst + (to_cnhw ? cnhw : nchw), src + (to_cnhw ? nchw : cnhw), sizeof(float) * (size_t)px);
+        }
+}
+
 static int failures;
 
 static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d, dt_act act, bool res, dt_pool *pool,
@@ -98,11 +109,8 @@ static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d
     int64_t ipx = h * w, opx = g.out[0] * g.out[1];
     float *xc = malloc(sizeof(float) * (size_t)nx), *rc = malloc(sizeof(float) * (size_t)ny);
     float *yc = malloc(sizeof(float) * (size_t)ny);
-    for (int64_t n = 0; n < 2; n++)
-        for (int64_t ch = 0; ch < c; ch++) {
-            memcpy(xc + (ch * 2 + n) * ipx, x + (n * c + ch) * ipx, sizeof(float) * (size_t)ipx);
-            memcpy(rc + (ch * 2 + n) * opx, r + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
-        }
+    swap_planes(x, xc, c, ipx, true);
+    swap_planes(r, rc, c, opx, true);
     dt_epilogue epic = epi;
     if (epic.res) epic.res = rc;
     dt_conv_args ac = {.x = xc, .x_cs = 2, .w = wt, .bias = b, .epi = &epic, .y = yc, .y_cs = 2};
@@ -326,11 +334,8 @@ static void check_dw16_bf16(int64_t c, int64_t h, int64_t w, int k, int s, int d
     if (cnhw) {
         xl = malloc(sizeof(float) * (size_t)nx), rl = malloc(sizeof(float) * (size_t)ny);
         yl = malloc(sizeof(float) * (size_t)ny);
-        for (int64_t n = 0; n < 2; n++)
-            for (int64_t ch = 0; ch < c; ch++) {
-                memcpy(xl + (ch * 2 + n) * ipx, x + (n * c + ch) * ipx, sizeof(float) * (size_t)ipx);
-                memcpy(rl + (ch * 2 + n) * opx, r + (n * c + ch) * opx, sizeof(float) * (size_t)opx);
-            }
+        swap_planes(x, xl, c, ipx, true);
+        swap_planes(r, rl, c, opx, true);
     }
     dt_epilogue el = epi;
     if (el.res) el.res = rl;
@@ -338,9 +343,7 @@ static void check_dw16_bf16(int64_t c, int64_t h, int64_t w, int k, int s, int d
                       .dw_bf16 = true};
     CHECK_EQ_INT(dt_cpu_conv_run_algo(&g, &a, DT_CONV_DW16, pool), DUCTILE_OK);
     if (cnhw) {
-        for (int64_t n = 0; n < 2; n++)
-            for (int64_t ch = 0; ch < c; ch++)
-                memcpy(y + (n * c + ch) * opx, yl + (ch * 2 + n) * opx, sizeof(float) * (size_t)opx);
+        swap_planes(yl, y, c, opx, false);
         free(xl), free(rl), free(yl);
     }
     ref_conv(&(ref_conv_geom){.n = 2, .c = c, .m = c, .group = c, .h = h, .w = w, .oh = g.out[0], .ow = g.out[1],
