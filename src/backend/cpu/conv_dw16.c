@@ -9,7 +9,8 @@
  *
  * Bits: each output is the bias, then fmaf over the padded taps in (ky, kx) order, then the
  * epilogue in lanes (conv_dw.h) or dt_epilogue_apply: the float operations of the row
- * kernels, so either tactic gives the same result (tests/c/test_conv_dw.c). */
+ * kernels, so either tactic gives the same result (tests/c/test_conv_dw.c); the bfloat16
+ * path of 5x5 convs (dt_conv_args.dw_bf16, below) rounds instead. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/conv_dw.h"
 #include "backend/cpu/gemm.h"
