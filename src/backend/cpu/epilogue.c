@@ -104,8 +104,8 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, c
  * a time: YOLO's float32 Silu was 11% of its run, half of it in those tails). AVX-512 only.
  * The lean form needs AVX512DQ (exp_approx.h) and the exact one must not use it, so the body is
  * a macro over the function of R vectors, compiled once per form with its own target. */
-#define DT_EPI_SIG_ROW(name, target_isa, vecs)                                                  \
-    __attribute__((target(target_isa))) static void name(float *c, int64_t n, const bool silu) \
+#define DT_EPI_SIG_ROW(name, target_isa, vecs, silu)                                            \
+    __attribute__((target(target_isa))) static void name(float *c, int64_t n)                \
     {                                                                                         \
         int64_t j = 0;                                                                        \
         for (; j + 64 <= n; j += 64) {                                                        \
@@ -133,16 +133,18 @@ static void dt_epilogue_row(dt_act act, float p0, float p1, float *restrict c, c
         for (int i = 0; i < nv; i++) _mm512_mask_storeu_ps(c + j + 16 * i, m[i], v[i]);       \
     }
 
-DT_EPI_SIG_ROW(dt_epilogue_sig_row_exact, "avx512f,fma", dt_sigmoid_vecs)
-DT_EPI_SIG_ROW(dt_epilogue_sig_row_lean, "avx512f,avx512dq,fma", dt_sigmoid_lean_vecs)
+DT_EPI_SIG_ROW(dt_epilogue_sigmoid_row, "avx512f,fma", dt_sigmoid_vecs, false)
+DT_EPI_SIG_ROW(dt_epilogue_silu_row, "avx512f,fma", dt_sigmoid_vecs, true)
+DT_EPI_SIG_ROW(dt_epilogue_sigmoid_lean_row, "avx512f,avx512dq,fma", dt_sigmoid_lean_vecs, false)
+DT_EPI_SIG_ROW(dt_epilogue_silu_lean_row, "avx512f,avx512dq,fma", dt_sigmoid_lean_vecs, true)
 
 static void dt_epilogue_sig_row(float *c, int64_t n, dt_act act)
 {
     switch (act) {
-    case DT_ACT_SIGMOID: dt_epilogue_sig_row_exact(c, n, false); break;
-    case DT_ACT_SILU: dt_epilogue_sig_row_exact(c, n, true); break;
-    case DT_ACT_SIGMOID_LEAN: dt_epilogue_sig_row_lean(c, n, false); break;
-    default: dt_epilogue_sig_row_lean(c, n, true); break;
+    case DT_ACT_SIGMOID: dt_epilogue_sigmoid_row(c, n); break;
+    case DT_ACT_SILU: dt_epilogue_silu_row(c, n); break;
+    case DT_ACT_SIGMOID_LEAN: dt_epilogue_sigmoid_lean_row(c, n); break;
+    default: dt_epilogue_silu_lean_row(c, n); break;
     }
 }
 
