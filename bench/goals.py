@@ -43,6 +43,12 @@ def _key(r):
     return r["model"], r["shape"], r["threads"]
 
 
+def _waited(r):
+    """Whether ductile's threads waited for a CPU (run-queue wait) for 1% of a run or more."""
+    w = r.get("ductile_wait_ms")
+    return bool(w and w >= 0.01 * r["ductile_ms"])
+
+
 def _disturbed(*rows):
     """What the rows themselves show of outside disturbance, as " [...]" (else ""): the vCPUs'
     placement changing during a 2-thread row (x-core round trip under 250 ns on one side, over
@@ -54,9 +60,8 @@ def _disturbed(*rows):
         x = r.get("xcore_ns")
         if x and min(x) < 250 and max(x) > 300:
             notes.append(f"{r['threads']}t {r['mode']}: placement changed, x-core {x[0]:.0f} -> {x[1]:.0f} ns")
-        w = r.get("ductile_wait_ms")
-        if w and w >= 0.01 * r["ductile_ms"]:
-            notes.append(f"{r['threads']}t {r['mode']}: waited {w:.2f} ms a run for a CPU")
+        if _waited(r):
+            notes.append(f"{r['threads']}t {r['mode']}: waited {r['ductile_wait_ms']:.2f} ms a run for a CPU")
     return f" [{'; '.join(notes)}]" if notes else ""
 
 
@@ -66,8 +71,7 @@ def _slow_host(r):
     complexes: every line one thread hands the other costs ~5x, and each engine's 2-thread
     time swings 1.3-1.5x with it), or ductile's threads waiting for a CPU for 1% of a run."""
     x = r.get("xcore_ns")
-    w = r.get("ductile_wait_ms")
-    return bool((r["threads"] > 1 and x and max(x) > 300) or (w and w >= 0.01 * r["ductile_ms"]))
+    return bool((r["threads"] > 1 and x and max(x) > 300) or _waited(r))
 
 
 def goals(result):

@@ -61,6 +61,9 @@ typedef struct dt_dw16_layout {
 
 static size_t dt_dw16_align(size_t n) { return (n + 63) & ~(size_t)63; }
 
+/* The geometries the bfloat16 path takes (below: 5x5, dilation 1); only they get its tile. */
+static bool dt_dw16b_geometry(const dt_conv_geom *g) { return g->k[0] == 5 && g->d[0] == 1; }
+
 static ductile_status dt_dw16_layout_of(const dt_conv_geom *g, dt_dw16_layout *l)
 {
     l->th = g->in[0] + g->pb[0] + g->pe[0];
@@ -77,10 +80,11 @@ static ductile_status dt_dw16_layout_of(const dt_conv_geom *g, dt_dw16_layout *l
                        (long long)l->tw);
     DT_TRY(dt_cpu_conv_depthwise_scratch(g, 1, &l->tail));
     /* The bfloat16 path's tile of row pairs (dt_dw16_pair_tile): (th + 1) / 2 rows of 16-lane
-     * dwords and the same slack. */
-    size_t pr;
-    if (!dt_mul_size((size_t)((l->th + 1) / 2), (size_t)l->tw, &pr) || !dt_add_size(pr, (size_t)slack, &pr) ||
-        !dt_mul_size(pr, 16 * sizeof(uint32_t), &pr))
+     * dwords and the same slack; none where the path never runs. */
+    size_t pr = 0;
+    if (dt_dw16b_geometry(g) &&
+        (!dt_mul_size((size_t)((l->th + 1) / 2), (size_t)l->tw, &pr) || !dt_add_size(pr, (size_t)slack, &pr) ||
+         !dt_mul_size(pr, 16 * sizeof(uint32_t), &pr)))
         return dt_fail(DUCTILE_ERR_SHAPE, "depthwise conv tile of %lldx%lld pixels is too large", (long long)l->th,
                        (long long)l->tw);
     l->tile = dt_dw16_align(t);
@@ -470,7 +474,7 @@ ductile_status dt_cpu_conv_dw16(const dt_conv_geom *g, const dt_conv_args *a, dt
         {{dt_dw16_compute_311, dt_dw16_compute_312}, {dt_dw16_compute_321, dt_dw16_compute_322}},
         {{dt_dw16_compute_511, dt_dw16_compute_512}, {dt_dw16_compute_521, dt_dw16_compute_522}}};
     j.compute = fns[g->k[0] == 5][g->s[0] - 1][g->d[0] - 1];
-    if (a->dw_bf16 && g->k[0] == 5 && g->d[0] == 1 && dt_cpu_has_bf16())
+    if (a->dw_bf16 && dt_dw16b_geometry(g) && dt_cpu_has_bf16())
         j.compute_bf16 = g->s[0] == 1 ? dt_dw16b_compute_51 : dt_dw16b_compute_52;
     j.epi_in_store = a->epi && dt_dw_epi_in_lanes(a->epi);
     j.blocks = g->c / 16;

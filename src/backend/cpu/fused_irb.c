@@ -617,7 +617,7 @@ static ductile_status dt_irb_image(const dt_irb_params *p, const dt_irb_plan *pl
     /* (A last part of one channel would not be a depthwise conv: ce = unit k + 1 keeps the split.) */
     int64_t unit = dt_irb_dw_bf16(p) ? 16 : DT_GEMM_MR;
     if ((p->we || (p->we16 && !p->fp16)) && dt_pool_threads(pool) > 1 && p->ce % unit != 1) {
-        dt_irb_ed_job j = {p,  pl, x, in[DT_IRB_WD].data, be, bd, e, d, p->project ? NULL : pooled, cs, DUCTILE_OK,
+        dt_irb_ed_job j = {p, pl, x, in[DT_IRB_WD].data, be, bd, e, d, p->project ? NULL : pooled, cs, DUCTILE_OK,
                            unit};
         dt_parallel_for(pool, (p->ce + unit - 1) / unit, 1, dt_irb_expand_dw, &j);
         if (j.status != DUCTILE_OK)
