@@ -39,7 +39,7 @@ dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const floa
     switch (act) {
     case DT_ACT_RELU:
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++) acc[r] = _mm512_max_ps(acc[r], zero);
+        for (int r = 0; r < R; r++) acc[r] = _mm512_max_ps(zero, acc[r]);   /* NaN kept: vmaxps returns its second operand for one */
         break;
     case DT_ACT_CLIP:
 #pragma GCC unroll 4
@@ -50,7 +50,7 @@ dt_dw_epi(__m512 *acc, const int R, dt_act act, __m512 p0, __m512 p1, const floa
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
             __m512 h = _mm512_add_ps(_mm512_mul_ps(p0, acc[r]), p1);
-            h = _mm512_min_ps(_mm512_max_ps(h, zero), one);
+            h = _mm512_min_ps(one, _mm512_max_ps(zero, h));
             acc[r] = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(acc[r], h) : h;
         }
         break;

@@ -98,11 +98,15 @@ static inline double dt_softplus_d(double x)
 }
 
 /* The float ops on one element, in double. */
+/* max(0, min(1, v)) with a NaN kept (fmin and fmax would return the bound): as the float
+ * kernels' v < 0 ? 0 : v, v > 1 ? 1 : v, and onnxruntime's. */
+static double dt_unit_clamp_d(double v) { return v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v; }
+
 static double dt_unary_d(const dt_unary_job *j, double x)
 {
     const double alpha = j->alpha, beta = j->beta;
     switch (j->op) {
-    case U_RELU: return x > 0.0 ? x : 0.0;
+    case U_RELU: return x < 0.0 ? 0.0 : x;   /* a NaN stays NaN, as below */
     case U_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case U_TANH: return tanh(x);
     case U_ERF: return erf(x);
@@ -114,8 +118,8 @@ static double dt_unary_d(const dt_unary_job *j, double x)
     case U_RECIP: return 1.0 / x;
     case U_FLOOR: return floor(x);
     case U_CEIL: return ceil(x);
-    case U_HARDSIGMOID: return fmin(1.0, fmax(0.0, alpha * x + beta));
-    case U_HARDSWISH: return x * fmin(1.0, fmax(0.0, x / 6.0 + 0.5));
+    case U_HARDSIGMOID: return dt_unit_clamp_d(alpha * x + beta);
+    case U_HARDSWISH: return x * dt_unit_clamp_d(x / 6.0 + 0.5);
     case U_LEAKYRELU: return x >= 0.0 ? x : alpha * x;
     case U_ELU: return x >= 0.0 ? x : alpha * expm1(x);
     case U_SOFTPLUS: return dt_softplus_d(x);
@@ -132,7 +136,7 @@ static double dt_unary_d(const dt_unary_job *j, double x)
     case U_ASINH: return asinh(x);
     case U_ACOSH: return acosh(x);
     case U_ATANH: return atanh(x);
-    case U_CELU: return fmax(0.0, x) + fmin(0.0, alpha * expm1(x / alpha));
+    case U_CELU: return isnan(x) ? x : fmax(0.0, x) + fmin(0.0, alpha * expm1(x / alpha));
     case U_SELU: return x > 0.0 ? j->gamma * x : j->gamma * alpha * expm1(x);
     case U_SOFTSIGN: return x / (1.0 + fabs(x));
     case U_MISH: return x * tanh(dt_softplus_d(x));
@@ -179,7 +183,7 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
     const float alpha = j->alpha, beta = j->beta;
     switch (j->op) {
     case U_RELU:
-        for (int64_t i = b; i < e; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        for (int64_t i = b; i < e; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
         break;
     case U_SIGMOID:
         for (int64_t i = b; i < e; i++) y[i] = dt_sigmoid_approx(x[i]);
@@ -220,15 +224,15 @@ static void dt_unary_f32(const dt_unary_job *j, int64_t b, int64_t e)
     case U_HARDSIGMOID:
         for (int64_t i = b; i < e; i++) {
             float v = alpha * x[i] + beta;
-            v = v > 0.0f ? v : 0.0f;
-            y[i] = v < 1.0f ? v : 1.0f;
+            v = v < 0.0f ? 0.0f : v;
+            y[i] = v > 1.0f ? 1.0f : v;
         }
         break;
     case U_HARDSWISH:
         for (int64_t i = b; i < e; i++) {
             float xi = x[i], v = xi * DT_HARDSWISH_ALPHA + DT_HARDSWISH_BETA;
-            v = v > 0.0f ? v : 0.0f;
-            v = v < 1.0f ? v : 1.0f;
+            v = v < 0.0f ? 0.0f : v;
+            v = v > 1.0f ? 1.0f : v;
             y[i] = xi * v;
         }
         break;

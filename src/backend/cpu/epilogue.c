@@ -15,8 +15,9 @@
 #include <stddef.h>
 #include <string.h>
 
-/* Clip as the Clip kernel (a NaN stays NaN) and max(0, min(1, p0 * x + p1)), in the
- * unfused kernels' operation order. */
+/* Clip as the Clip kernel and max(0, min(1, p0 * x + p1)), in the unfused kernels' operation
+ * order; a NaN stays NaN in each (and in Relu below), as onnxruntime and onnx.reference keep
+ * it: the comparisons are false for it, so it is the value returned. */
 static inline __attribute__((always_inline)) float dt_epi_clip(float x, float lo, float hi)
 {
     float v = x < lo ? lo : x;
@@ -26,8 +27,8 @@ static inline __attribute__((always_inline)) float dt_epi_clip(float x, float lo
 static inline __attribute__((always_inline)) float dt_epi_hardsigmoid(float x, float p0, float p1)
 {
     float v = p0 * x + p1;
-    v = v > 0.0f ? v : 0.0f;
-    return v < 1.0f ? v : 1.0f;
+    v = v < 0.0f ? 0.0f : v;
+    return v > 1.0f ? 1.0f : v;
 }
 
 /* One pass over the row: bias, residual and activation of an element while it is in a
@@ -50,7 +51,7 @@ static inline __attribute__((always_inline)) void dt_epilogue_pass(dt_act act, f
         DT_EPI_LOOP(x)
         break;
     case DT_ACT_RELU:
-        DT_EPI_LOOP(x > 0.0f ? x : 0.0f)
+        DT_EPI_LOOP(x < 0.0f ? 0.0f : x)
         break;
     case DT_ACT_CLIP:
         DT_EPI_LOOP(dt_epi_clip(x, p0, p1))

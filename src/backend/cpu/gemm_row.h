@@ -67,15 +67,15 @@ dt_gemm_row_out(__m512 *acc, int nv, float *c, int n, bool first, float beta, fl
             if (epi->col_bias) r = _mm512_add_ps(r, dt_mload(k, epi->col_bias + v * 16));
             if (res) r = _mm512_add_ps(r, dt_mload(k, res + v * 16));
             if (epi->act == DT_ACT_RELU) {
-                r = _mm512_max_ps(r, _mm512_setzero_ps());
+                r = _mm512_max_ps(_mm512_setzero_ps(), r);   /* NaN kept (the second operand) */
             } else if (epi->act == DT_ACT_CLIP) {
                 r = _mm512_max_ps(_mm512_set1_ps(epi->p0), r);
                 r = _mm512_min_ps(_mm512_set1_ps(epi->p1), r);
             } else if (epi->act == DT_ACT_HARDSIGMOID || epi->act == DT_ACT_HARDSWISH) {
                 /* p0 * x + p1 rounded twice, as the C (no FMA contraction under -std=c11) */
                 __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(epi->p0), r), _mm512_set1_ps(epi->p1));
-                h = _mm512_max_ps(h, _mm512_setzero_ps());
-                h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
+                h = _mm512_max_ps(_mm512_setzero_ps(), h);
+                h = _mm512_min_ps(_mm512_set1_ps(1.0f), h);
                 r = epi->act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
             } else if (epi->act == DT_ACT_GELU) {
                 r = dt_gelu_v16(r);
@@ -127,15 +127,15 @@ dt_gemm_tile_out(__m512 (*acc)[3], const int nv, float *c, int64_t ldc, const fl
             __m512 r = _mm512_add_ps(acc[i][v], bi);
             if (res) r = _mm512_add_ps(r, _mm512_loadu_ps(res + i * ldc + v * 16));
             if (act == DT_ACT_RELU) {
-                r = _mm512_max_ps(r, _mm512_setzero_ps());
+                r = _mm512_max_ps(_mm512_setzero_ps(), r);   /* NaN kept (the second operand) */
             } else if (act == DT_ACT_CLIP) {
                 r = _mm512_max_ps(_mm512_set1_ps(lo), r);
                 r = _mm512_min_ps(_mm512_set1_ps(hi), r);
             } else if (act == DT_ACT_HARDSIGMOID || act == DT_ACT_HARDSWISH) {
                 /* lo, hi: alpha, beta; as dt_gemm_row_out (no contraction) */
                 __m512 h = _mm512_add_ps(_mm512_mul_ps(_mm512_set1_ps(lo), r), _mm512_set1_ps(hi));
-                h = _mm512_max_ps(h, _mm512_setzero_ps());
-                h = _mm512_min_ps(h, _mm512_set1_ps(1.0f));
+                h = _mm512_max_ps(_mm512_setzero_ps(), h);
+                h = _mm512_min_ps(_mm512_set1_ps(1.0f), h);
                 r = act == DT_ACT_HARDSWISH ? _mm512_mul_ps(r, h) : h;
             }
             if (nt)

@@ -14,7 +14,7 @@ static double act(const dt_rnn_act *a, double x)
 {
     double al = a->alpha, be = a->beta;
     switch (a->kind) {
-    case DT_ACT_RELU: return x > 0 ? x : 0;
+    case DT_ACT_RELU: return x < 0 ? 0 : x;   /* a NaN stays NaN */
     case DT_ACT_TANH: return tanh(x);
     case DT_ACT_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case DT_ACT_AFFINE: return al * x + be;

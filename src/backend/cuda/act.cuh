@@ -33,16 +33,18 @@ static __device__ __noinline__ float act_call(int op, float x, float p0, float p
     return x;
 }
 
+static __device__ __forceinline__ float unit_clamp(float v) { return v < 0.f ? 0.f : v > 1.f ? 1.f : v; }
+
 static __device__ __forceinline__ float act(int op, float x, float p0, float p1)
 {
     switch (op) {
     case DT_CU_IDENTITY: return x;
-    case DT_CU_RELU: return x > 0.f ? x : 0.f;
+    case DT_CU_RELU: return x < 0.f ? 0.f : x;   /* a NaN stays NaN here and below (fminf/fmaxf drop it) */
     case DT_CU_NEG: return -x;
     case DT_CU_ABS: return fabsf(x);
-    case DT_CU_HARDSIGMOID: return fmaxf(0.f, fminf(1.f, p0 * x + p1));
-    case DT_CU_HARDSWISH: return x * fmaxf(0.f, fminf(1.f, p0 * x + p1));
-    case DT_CU_CLIP: return fminf(fmaxf(x, p0), p1);
+    case DT_CU_HARDSIGMOID: return unit_clamp(p0 * x + p1);
+    case DT_CU_HARDSWISH: return x * unit_clamp(p0 * x + p1);
+    case DT_CU_CLIP: { float v = x < p0 ? p0 : x; return v > p1 ? p1 : v; }
     case DT_CU_LEAKYRELU: return x >= 0.f ? x : p0 * x;
     }
     return act_call(op, x, p0, p1);

@@ -1,0 +1,113 @@
+"""A NaN or an infinity in the input is never hidden: each output onnxruntime makes NaN or
+infinite is NaN or infinite in ductile too, float32 and --bf16, and every output whose window
+lacks it keeps its value.
+
+Activations alone (Relu, HardSigmoid and Celu once returned 0 for a NaN), and fused into the
+conv kernels (the stem's, stride 2, 1x1, depthwise 3x3 / 5x5 / 7x7 planes, direct 5x5): the
+non-finite outputs are exactly onnxruntime's, and the finite ones within the kernel's error.
+Winograd tactics mix a tile's inputs before the product, so there a non-finite input may also
+make its tile's other outputs NaN (as any Winograd convolution does; DESIGN "Non-finite
+inputs"): those convs are held to the first rule and to the finite outputs they keep."""
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import ductile
+from util import build_from_bytes, ort_run
+
+# where the bad values go: (channel, row, column) of image 0 and 1
+SPOTS = [(0, 1, (2, 3)), (0, 5, (0, 0)), (1, 2, (-1, -1)), (1, 3, (4, 8))]
+
+
+def _model(nodes, c, h, w, inits, opset=17):
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, c, h, w])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 8
+    return m.SerializeToString()
+
+
+def _input(c, h, w, bad):
+    x = np.random.default_rng(3).uniform(-2, 2, (2, c, h, w)).astype(np.float32)
+    for (n, ch, (r, col)), v in zip(SPOTS, bad):
+        x[n, ch % c, r % h, col % w] = v
+    return x
+
+
+def _run(model, x, flag=None):
+    """ductile's output, and the tactic of each layer (from the profiler)."""
+    eng = build_from_bytes(model, {"x": (x.shape, x.shape, x.shape)}, flag)
+    ctx = eng.create_execution_context()
+    tactics = []
+    ctx.profiler = lambda t: tactics.append(t.tactic)
+    out = ctx.run({"x": x})
+    return np.asarray(out["y"]), tactics
+
+
+def _check(y, ref, rtol, exact_mask, what):
+    nonfin_ref, nonfin = ~np.isfinite(ref), ~np.isfinite(y)
+    hidden = np.argwhere(nonfin_ref & ~nonfin)
+    assert hidden.size == 0, f"{what}: {len(hidden)} outputs finite where onnxruntime's are not, " \
+                             f"first at {tuple(hidden[0])}: {y[tuple(hidden[0])]} for {ref[tuple(hidden[0])]}"
+    if exact_mask:
+        assert np.array_equal(np.isnan(y), np.isnan(ref)), f"{what}: NaN positions differ from onnxruntime's"
+        assert np.array_equal(np.isinf(y) & (y > 0), np.isinf(ref) & (ref > 0)), f"{what}: +Inf positions differ"
+        assert np.array_equal(np.isinf(y) & (y < 0), np.isinf(ref) & (ref < 0)), f"{what}: -Inf positions differ"
+    both = np.isfinite(y) & np.isfinite(ref)
+    assert both.sum() > y.size // 2, f"{what}: only {both.sum()} of {y.size} outputs finite"
+    err = np.max(np.abs(y[both] - ref[both]) / (1.0 + np.abs(ref[both])))
+    assert err <= rtol, f"{what}: finite outputs differ by {err:.3e} > {rtol:.0e}"
+
+
+ACTS = [("Relu", {}, {}), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4}, {}), ("HardSwish", {}, {}),
+        ("Clip", {}, {"lo": np.float32(0.0), "hi": np.float32(6.0)}), ("Celu", {"alpha": 1.5}, {}),
+        ("LeakyRelu", {"alpha": 0.1}, {})]
+BAD = [(np.nan, np.nan, np.nan, np.nan), (np.inf, -np.inf, np.inf, -np.inf)]
+
+
+@pytest.mark.parametrize("op,attrs,inits", ACTS, ids=[a[0] for a in ACTS])
+@pytest.mark.parametrize("bad", BAD, ids=["nan", "inf"])
+def test_activation_keeps_nan_and_inf_as_onnxruntime(op, attrs, inits, bad):
+    ins = ["x"] + list(inits)
+    model = _model([helper.make_node(op, ins, ["y"], **attrs)], 8, 6, 7, inits)
+    x = _input(8, 6, 7, bad)
+    ref = ort_run(model, {"x": x})["y"]
+    y, _ = _run(model, x)
+    _check(y, ref, 1e-6, True, op)
+
+
+# (input channels, output channels, height, width, kernel, stride, groups): the stem (3 -> 32
+# 3x3 stride 2 and 7x7), a stride-2 conv, 1x1 at strides 1 and 2, depthwise 3x3 and 5x5 at
+# strides 1 and 2 on planes of 7 (the 16-channel kernels) to 40, direct 5x5 over few channels
+CONVS = [(3, 32, 40, 46, 3, 2, 1), (3, 64, 40, 46, 7, 2, 1), (1, 16, 30, 34, 5, 1, 1), (16, 32, 30, 34, 3, 2, 1),
+         (32, 64, 20, 22, 1, 1, 1), (32, 64, 20, 22, 1, 2, 1), (32, 32, 30, 34, 3, 1, 32),
+         (32, 32, 30, 34, 3, 2, 32), (48, 48, 14, 14, 5, 1, 48), (48, 48, 28, 28, 5, 2, 48),
+         (32, 32, 7, 7, 3, 1, 32), (160, 160, 7, 7, 3, 1, 160), (32, 32, 40, 40, 5, 1, 32),
+         (8, 16, 33, 35, 3, 1, 1), (32, 48, 30, 34, 3, 1, 1)]
+FUSED = [None, "Relu", "Clip", "HardSigmoid"]
+
+
+@pytest.mark.parametrize("conv", CONVS, ids=["x".join(map(str, c)) for c in CONVS])
+@pytest.mark.parametrize("act", FUSED, ids=[a or "none" for a in FUSED])
+@pytest.mark.parametrize("flag", [None, "BF16"], ids=["f32", "bf16"])
+def test_conv_keeps_nan_and_inf_as_onnxruntime(conv, act, flag):
+    c, m, h, w, k, s, g = conv
+    rng = np.random.default_rng(4)
+    inits = {"W": (rng.standard_normal((m, c // g, k, k)) * 0.3).astype(np.float32),
+             "B": (rng.standard_normal(m) * 0.1).astype(np.float32)}
+    nodes = [helper.make_node("Conv", ["x", "W", "B"], ["z" if act else "y"], kernel_shape=[k, k], strides=[s, s],
+                              pads=[k // 2] * 4, group=g)]
+    if act == "Clip":
+        inits.update(lo=np.float32(0.0), hi=np.float32(6.0))
+        nodes.append(helper.make_node("Clip", ["z", "lo", "hi"], ["y"]))
+    elif act:
+        nodes.append(helper.make_node(act, ["z"], ["y"]))
+    model = _model(nodes, c, h, w, inits)
+    bf16 = flag is not None
+    for bad in BAD:
+        x = _input(c, h, w, bad)
+        ref = ort_run(model, {"x": x})["y"]
+        y, tactics = _run(model, x, getattr(ductile.BuilderFlag, flag) if bf16 else None)
+        wino = any("winograd" in t for t in tactics)
+        _check(y, ref, 3e-2 if bf16 else 1e-4, not wino, f"{conv} {act} {bad[0]} {tactics}")
