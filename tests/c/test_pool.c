@@ -3,7 +3,7 @@
  * and a masked tail (40x57, 112x112: resnet50's MaxPool); batch 1 and 3; kernels 2x2, 3x3 and
  * 3x2; strides 1 and 2; no, symmetric and asymmetric padding; ceil_mode; count_include_pad.
  * The reference does the ONNX definition's float operations in the order the kernels
- * promise (taps row by row; max keeping the first of equal values and ignoring NaN; a sum
+ * promise (taps row by row; max keeping the first of equal values, and a NaN once met; a sum
  * from 0 divided by the count), so outputs must match bit for bit, inline and on 1, 2 and 3
  * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, its 3-tap
  * stride-2 form included, the borders through the scalar loop, or for MaxPool's 3 taps at x
@@ -47,7 +47,7 @@ static void ref_pool(const pool_case *pc, const float *x, int64_t oh, int64_t ow
                         float v = x[(pl * pc->h + iy) * pc->w + ix];
                         inside++;
                         if (pc->is_max)
-                            acc = v > acc ? v : acc;
+                            acc = v > acc || v != v ? v : acc;
                         else
                             acc += v;
                     }

@@ -111,3 +111,53 @@ def test_conv_keeps_nan_and_inf_as_onnxruntime(conv, act, flag):
         y, tactics = _run(model, x, getattr(ductile.BuilderFlag, flag) if bf16 else None)
         wino = any("winograd" in t for t in tactics)
         _check(y, ref, 3e-2 if bf16 else 1e-4, not wino, f"{conv} {act} {bad[0]} {tactics}")
+
+
+def _pool_ref(x, k, s, p, d=1):
+    """MaxPool with a NaN kept (PyTorch's max_pool2d): the window's max, NaN where it holds one;
+    padding never taken."""
+    n, c, h, w = x.shape
+    oh, ow = (h + 2 * p - d * (k - 1) - 1) // s + 1, (w + 2 * p - d * (k - 1) - 1) // s + 1
+    xp = np.full((n, c, h + 2 * p, w + 2 * p), -np.inf, np.float32)
+    xp[:, :, p:p + h, p:p + w] = x
+    y = np.empty((n, c, oh, ow), np.float32)
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, :, i * s:i * s + d * (k - 1) + 1:d, j * s:j * s + d * (k - 1) + 1:d].reshape(n, c, -1)
+            y[:, :, i, j] = np.where(np.isnan(win).any(-1), np.nan, np.max(np.where(np.isnan(win), -np.inf, win), -1))
+    return y
+
+
+# (kernel, stride, pad, dilation, height, width): mobile nets' 2x2 / 3x3, resnet50's 3x3
+# stride 2 (its own plane kernel), yolo's 5x5 stride 1 (the stride-1 plane kernel), a dilated one
+POOLS = [(2, 2, 0, 1, 12, 14), (3, 1, 1, 1, 12, 14), (3, 2, 1, 1, 24, 40), (5, 1, 2, 1, 20, 20), (3, 1, 0, 2, 13, 17)]
+
+
+@pytest.mark.parametrize("pool", POOLS, ids=["k%ds%dp%dd%d-%dx%d" % p for p in POOLS])
+def test_maxpool_keeps_nan_in_every_window_that_holds_one(pool):
+    k, s, p, d, h, w = pool
+    model = _model([helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[k, k], strides=[s, s], pads=[p] * 4,
+                                     dilations=[d, d])], 16, h, w, {})
+    x = _input(16, h, w, (np.nan, np.nan, np.inf, -np.inf))
+    for ch in range(4, 16):   # a NaN at each place of a window, one channel each
+        x[ch % 2, ch, (ch * 5) % h, (ch * 3) % w] = np.nan
+    ref = _pool_ref(x, k, s, p, d)
+    y, _ = _run(model, x)
+    assert np.isnan(ref).sum() > 12
+    assert np.array_equal(np.isnan(y), np.isnan(ref)), "NaN positions differ from the NaN-keeping max"
+    fin = ~np.isnan(ref)
+    assert np.array_equal(y[fin], ref[fin])
+
+
+@pytest.mark.parametrize("op,axes", [("ReduceMax", [2, 3]), ("ReduceMin", [3]), ("GlobalMaxPool", None)])
+def test_max_and_min_reductions_keep_nan_as_onnx_reference(op, axes):
+    from onnx.reference import ReferenceEvaluator
+    node = helper.make_node(op, ["x"], ["y"], **({"axes": axes} if axes else {}))
+    model = _model([node], 8, 6, 37, {}, opset=13)
+    x = _input(8, 6, 37, (np.nan, np.inf, np.nan, -np.inf))
+    ref = ReferenceEvaluator(model).run(None, {"x": x})[0]
+    y, _ = _run(model, x)
+    assert np.isnan(ref).any()
+    assert np.array_equal(np.isnan(y), np.isnan(ref)), f"{op}: NaN positions differ from onnx.reference"
+    fin = ~np.isnan(ref)
+    assert np.array_equal(y[fin], ref[fin])

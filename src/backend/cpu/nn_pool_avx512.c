@@ -4,13 +4,20 @@
  * border windows and everything else.
  *
  * Bits: each lane does the scalar loop's float operations in its order (taps row by row, then
- * along x; max as `v > acc ? v : acc`, which is MAXPS(v, acc) for NaN, equal values and signed
- * zeros alike; a sum from 0 divided by the count), so results do not depend on which path or
- * how many threads ran. */
+ * along x; max as dt_pool_max, `v > acc || v != v ? v : acc`, which is MAXPS(v, acc) with a
+ * NaN v then taken (dt_pool_vmax): equal values and signed zeros alike, a NaN kept; a sum
+ * from 0 divided by the count), so results do not depend on which path or how many threads
+ * ran. */
 #include "backend/cpu/nn_pool.h"
 
 #include <immintrin.h>
 #include <math.h>
+
+/* dt_pool_max in lanes: MAXPS(v, acc) returns acc for a NaN v, so a NaN v is blended in. */
+static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_pool_vmax(__m512 v, __m512 acc)
+{
+    return _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
 
 bool dt_pool_row_avx512_ok(void)
 {
@@ -52,7 +59,7 @@ dt_pool_taps3s2(const float *p, __mmask16 m0, __mmask16 m1, __mmask16 m2, __m512
  * permutes (as conv_dw.h's dt_dw_taps_s2), not two loads and a permute per tap. The same taps
  * in the same order as the general loop below: the same bits. Lanes read p[0] .. p[2n].
  * With w >= 0 (max only) the windows may cross the row's ends: taps outside [0, w) load -inf,
- * which `v > acc ? v : acc` never takes (nor MAXPS(v, acc), which returns acc for a NaN), so
+ * which `v > acc || v != v ? v : acc` never takes (nor dt_pool_vmax), so
  * a border window gives the scalar loop's bits without its per-window setup. */
 static inline __attribute__((always_inline, target("avx512f"))) void
 dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, int64_t w, bool is_max, float count, int64_t ox0,
@@ -69,9 +76,9 @@ dt_pool_row_k3s2(const float *const *rows, int nrows, int64_t px, int64_t w, boo
             __m512 t0, t1, t2;
             dt_pool_taps3s2(rows[r] + base, m0, m1, m2, fill, &t0, &t1, &t2);
             if (is_max) {
-                acc = _mm512_max_ps(t0, acc);
-                acc = _mm512_max_ps(t1, acc);
-                acc = _mm512_max_ps(t2, acc);
+                acc = dt_pool_vmax(t0, acc);
+                acc = dt_pool_vmax(t1, acc);
+                acc = dt_pool_vmax(t2, acc);
             } else {
                 acc = _mm512_add_ps(acc, t0);
                 acc = _mm512_add_ps(acc, t1);
@@ -111,7 +118,7 @@ __attribute__((target("avx512f"))) void dt_pool_row_avx512(const float *const *r
                 __m512 v = sx == 1 ? _mm512_maskz_loadu_ps(m0, p + tx)
                                    : _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(m0, p + tx), even,
                                                             _mm512_maskz_loadu_ps(m1, p + tx + 16));
-                acc = is_max ? _mm512_max_ps(v, acc) : _mm512_add_ps(acc, v);
+                acc = is_max ? dt_pool_vmax(v, acc) : _mm512_add_ps(acc, v);
             }
         }
         if (!is_max) acc = _mm512_div_ps(acc, _mm512_set1_ps(count));
@@ -127,15 +134,16 @@ dt_pool_hmax3s2(const float *p, __mmask16 m0, __mmask16 m1, __mmask16 m2)
     const __m512 fill = _mm512_set1_ps(-INFINITY);
     __m512 t0, t1, t2;
     dt_pool_taps3s2(p, m0, m1, m2, fill, &t0, &t1, &t2);
-    __m512 acc = _mm512_max_ps(t0, fill);
-    acc = _mm512_max_ps(t1, acc);
-    return _mm512_max_ps(t2, acc);
+    __m512 acc = dt_pool_vmax(t0, fill);
+    acc = dt_pool_vmax(t1, acc);
+    return dt_pool_vmax(t2, acc);
 }
 
 /* Bits: the scalar loop folds a window's taps row by row, each row along x, keeping the first
- * of equal values (+0 before -0 or the reverse) and never taking a NaN (acc starts at -inf).
- * Folding each row's taps first (never NaN, -inf where all are) and then the rows in order
- * keeps the first maximum in the same (row, x) order: the same value and sign. */
+ * of equal values (+0 before -0 or the reverse), a NaN once met (acc starts at -inf).
+ * Folding each row's taps first (NaN where one is, -inf where all taps are outside) and then
+ * the rows in order keeps the first maximum in the same (row, x) order, the same value and
+ * sign, or NaN where the window holds one. */
 __attribute__((target("avx512f"))) void dt_pool_max3s2_plane(const float *x, int64_t h, int64_t w, int64_t py,
                                                               int64_t px, int64_t ow, int64_t oy0, int64_t oy1,
                                                               float *y)
@@ -173,7 +181,7 @@ __attribute__((target("avx512f"))) void dt_pool_max3s2_plane(const float *x, int
                 __m512 a = _mm512_load_ps(held + c * 16), b = dt_pool_hmax3s2(p, m0[c], m1[c], m2[c]);
                 __m512 d = dt_pool_hmax3s2(p + w, m0[c], m1[c], m2[c]);
                 _mm512_store_ps(held + c * 16, d);
-                _mm512_mask_storeu_ps(yo + c * 16, mo[c], _mm512_max_ps(d, _mm512_max_ps(b, a)));
+                _mm512_mask_storeu_ps(yo + c * 16, mo[c], dt_pool_vmax(d, dt_pool_vmax(b, a)));
             }
             held_row = sy + 2;
             continue;
@@ -184,7 +192,7 @@ __attribute__((target("avx512f"))) void dt_pool_max3s2_plane(const float *x, int
             for (int64_t r = r0; r < r1; r++) {
                 __m512 v = r == held_row ? _mm512_load_ps(held + c * 16)
                                          : dt_pool_hmax3s2(p + r * w, m0[c], m1[c], m2[c]);
-                acc = r == r0 ? v : _mm512_max_ps(v, acc);
+                acc = r == r0 ? v : dt_pool_vmax(v, acc);
                 if (r == sy + 2) _mm512_store_ps(held + c * 16, v);
             }
             _mm512_mask_storeu_ps(yo + c * 16, mo[c], acc);
@@ -194,8 +202,8 @@ __attribute__((target("avx512f"))) void dt_pool_max3s2_plane(const float *x, int
 }
 
 /* Bits: as dt_pool_max3s2_plane's, each input row's taps are folded first (from -inf, in x
- * order: never NaN, the first of equal values kept) and the window's rows then in y order:
- * the first maximum in the scalar loop's (row, x) order, the same value and sign. */
+ * order: the first of equal values kept, a NaN kept) and the window's rows then in y order:
+ * the first maximum in the scalar loop's (row, x) order, the same value and sign, or NaN. */
 __attribute__((target("avx512f"))) void dt_pool_maxs1_plane(const float *x, int64_t h, int64_t w, int64_t ky,
                                                              int64_t kx, int64_t py, int64_t px, int64_t ow,
                                                              int64_t oy0, int64_t oy1, float *y)
@@ -220,7 +228,7 @@ __attribute__((target("avx512f"))) void dt_pool_maxs1_plane(const float *x, int6
             for (int64_t c = 0; c < chunks; c++) {
                 __m512 acc = fill;
                 for (int64_t tx = 0; tx < kx; tx++)
-                    acc = _mm512_max_ps(_mm512_mask_loadu_ps(fill, m[c][tx], row + c * 16 + tx), acc);
+                    acc = dt_pool_vmax(_mm512_mask_loadu_ps(fill, m[c][tx], row + c * 16 + tx), acc);
                 _mm512_store_ps(slot + c * 16, acc);
             }
             next_slot = next_slot + 1 == ky ? 0 : next_slot + 1;
@@ -233,7 +241,7 @@ __attribute__((target("avx512f"))) void dt_pool_maxs1_plane(const float *x, int6
         float *yo = y + oy * ow;
         for (int64_t c = 0; c < chunks; c++) {
             __m512 acc = fill;
-            for (int64_t i = 0; i < nr; i++) acc = _mm512_max_ps(_mm512_load_ps(rows[i] + c * 16), acc);
+            for (int64_t i = 0; i < nr; i++) acc = dt_pool_vmax(_mm512_load_ps(rows[i] + c * 16), acc);
             _mm512_mask_storeu_ps(yo + c * 16, mo[c], acc);
         }
     }
