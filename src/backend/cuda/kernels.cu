@@ -549,7 +549,7 @@ __global__ void pool_k(const T *x, T *y, I planes, I ih, I iw, I oh, I ow,
                 bool inside = yy >= 0 && yy < ih && xx >= 0 && xx < iw;
                 if (inside) {
                     float v = ld(xp[(yy * iw + xx) * es]);
-                    acc = kind == 0 ? fmaxf(acc, v) : acc + v;
+                    acc = kind == 0 ? (acc != acc || v != v ? acc + v : fmaxf(acc, v)) : acc + v;   // a NaN kept
                     cnt++;
                 } else if (count_pad && yy < ih + ph && xx < iw + pw) {
                     cnt++; // a padded position counts toward the average (count_include_pad)

@@ -18,8 +18,9 @@ static __device__ __forceinline__ float red_init(int op)
 static __device__ __forceinline__ float red_add(int op, float acc, float v)
 {
     switch (op) {
-    case DT_CU_RED_MAX: return fmaxf(acc, v);
-    case DT_CU_RED_MIN: return fminf(acc, v);
+    // a NaN kept, as the CPU's (fmaxf/fminf would drop it; DESIGN "Non-finite inputs")
+    case DT_CU_RED_MAX: return acc != acc || v != v ? acc + v : fmaxf(acc, v);
+    case DT_CU_RED_MIN: return acc != acc || v != v ? acc + v : fminf(acc, v);
     case DT_CU_RED_SUMSQ: case DT_CU_RED_L2: return acc + v * v;
     case DT_CU_RED_L1: return acc + fabsf(v);
     }
@@ -28,7 +29,8 @@ static __device__ __forceinline__ float red_add(int op, float acc, float v)
 // Combines two partial results.
 static __device__ __forceinline__ float red_join(int op, float a, float b)
 {
-    return op == DT_CU_RED_MAX ? fmaxf(a, b) : op == DT_CU_RED_MIN ? fminf(a, b) : a + b;
+    if (op == DT_CU_RED_MAX || op == DT_CU_RED_MIN) return red_add(op, a, b);
+    return a + b;
 }
 static __device__ __forceinline__ float red_final(int op, float acc, int64_t n)
 {
