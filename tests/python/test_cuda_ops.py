@@ -20,6 +20,15 @@ H = TensorProto.FLOAT16
 NP = {F: np.float32, I64: np.int64, I32: np.int32, B: np.bool_, H: np.float16}
 
 
+def _with_nonfinite(rng, shape):
+    """Standard normal values with a NaN, +Inf and -Inf at a few places."""
+    a = rng.standard_normal(shape).astype(np.float32)
+    flat = a.reshape(-1)
+    for i, v in zip((3, flat.size // 2, flat.size - 5, 17), (np.nan, np.inf, -np.inf, np.nan)):
+        flat[i % flat.size] = v
+    return a
+
+
 def case(op, inputs, attrs=None, consts=None, opset=17, outs=1, gen=None, out_type=None, tol=None):
     """inputs: [(elem type, shape)] for network inputs x0, x1, ...; consts: {input position:
     array} for constant inputs (initializers); gen: {position: callable(rng, shape)}; out_type:
@@ -85,6 +94,19 @@ CASES = {
     "div_same_f16": case("Div", [(H, (3, 5, 7, 9)), (H, (3, 5, 7, 9))], gen={1: lambda r, s: r.uniform(0.5, 2, s)}),
     "add_same_vec_f16": case("Add", [(H, (2, 16, 8, 8)), (H, (2, 16, 8, 8))]),
     "relu": case("Relu", [(F, (3, 50))]),
+    # A NaN (and infinities) kept as the CPU keeps them (DESIGN "Non-finite inputs"):
+    # fminf/fmaxf would drop a NaN
+    "relu_nan": case("Relu", [(F, (3, 50))], gen={0: lambda r, s: _with_nonfinite(r, s)}),
+    "clip_nan": case("Clip", [(F, (3, 50))], consts={1: np.float32(-0.5), 2: np.float32(0.7)},
+                     gen={0: lambda r, s: _with_nonfinite(r, s)}),
+    "hardsigmoid_nan": case("HardSigmoid", [(F, (3, 50))], {"alpha": 0.3, "beta": 0.4},
+                            gen={0: lambda r, s: _with_nonfinite(r, s)}),
+    "maxpool_nan": case("MaxPool", [(F, (2, 3, 11, 10))], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 0, 1, 2]},
+                        gen={0: lambda r, s: _with_nonfinite(r, s)}),
+    "reducemax_nan": case("ReduceMax", [(F, (3, 5, 13, 11))], {"axes": [2, 3], "keepdims": 1},
+                          gen={0: lambda r, s: _with_nonfinite(r, s)}),
+    "reducemin_nan": case("ReduceMin", [(F, (3, 5, 7, 6))], {"axes": [0, 3], "keepdims": 0}, opset=13,
+                          gen={0: lambda r, s: _with_nonfinite(r, s)}),
     "sigmoid": case("Sigmoid", [(F, (3, 50))]),
     "tanh": case("Tanh", [(F, (3, 50))]),
     "erf": case("Erf", [(F, (3, 50))]),
