@@ -10,7 +10,7 @@
  * those of two rows make one pair (one row's pairs read a word early, its tap then in each
  * dword's high word, blended with the other row's, whose tap is in the low word), so a 3x3
  * stem over 3 channels takes 9 + 5 pairs a vector of outputs, not 9 x 2 with a zero weight in
- * each second pair (stems 11-17% faster: bench/results, session 43). The passes, the bands and
+ * each second pair (stems 11-17% faster: DESIGN, session 43). The passes, the bands and
  * the store are the float32 kernel's.
  *
  * Each output: its bias, then per (c, ky) and whole pair of taps one vdpbf16ps, then per two
