@@ -97,10 +97,11 @@ static inline double dt_softplus_d(double x)
     return x > 0.0 ? x + log1p(exp(-x)) : log1p(exp(x));
 }
 
-/* The float ops on one element, in double. */
 /* max(0, min(1, v)) with a NaN kept (fmin and fmax would return the bound): as the float
  * kernels' v < 0 ? 0 : v, v > 1 ? 1 : v, and onnxruntime's. */
 static double dt_unit_clamp_d(double v) { return v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v; }
+
+/* The float ops on one element, in double. */
 
 static double dt_unary_d(const dt_unary_job *j, double x)
 {

@@ -78,12 +78,12 @@ static float dt_max_f32_clones(const float *x, int64_t n)
     for (; i + 16 <= n; i += 16) {
         v16 v;
         memcpy(&v, x + i, sizeof v);
-        v16i gt = (v > acc) | (v != v);   /* a NaN taken, then kept: dt_pool_max (nn_pool.h) */
+        v16i gt = (v > acc) | (v != v);   /* dt_max_keep_nan in lanes */
         acc = (v16)((gt & (v16i)v) | (~gt & (v16i)acc));
     }
     float m = -INFINITY;
-    for (int k = 0; k < 16; k++) m = acc[k] > m || acc[k] != acc[k] ? acc[k] : m;
-    for (; i < n; i++) m = x[i] > m || x[i] != x[i] ? x[i] : m;
+    for (int k = 0; k < 16; k++) m = dt_max_keep_nan(acc[k], m);
+    for (; i < n; i++) m = dt_max_keep_nan(x[i], m);
     return m;
 }
 

@@ -19,6 +19,12 @@ float dt_cpu_sum_f32(const float *x, int64_t n);
 /* The sum of a plane for the global pools (GlobalAveragePool, FusedSqueezeExcite). */
 float dt_cpu_plane_sum_f32(const float *x, int64_t n);
 float dt_cpu_max_f32(const float *x, int64_t n);
+/* The max and min that keep a NaN (PyTorch's pools and amax do; onnx.reference's reductions
+ * do): v if it is larger (smaller) or NaN, else acc, which then stays NaN once it is. Without
+ * a NaN, `v > acc ? v : acc`: the first of equal values, signed zeros included. The pools,
+ * the reductions and dt_cpu_max_f32 all fold with these. DESIGN "Non-finite inputs". */
+static inline float dt_max_keep_nan(float v, float acc) { return v > acc || v != v ? v : acc; }
+static inline float dt_min_keep_nan(float v, float acc) { return v < acc || v != v ? v : acc; }
 /* Softmax of one contiguous line of n >= 1 floats into y: the line form whose bits the 8-row
  * kernel below gives (the Softmax op and FusedAttention run that one; test_ops_nn compares). */
 void dt_cpu_softmax_line(const float *x, float *y, int64_t n);

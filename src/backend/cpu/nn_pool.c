@@ -132,7 +132,7 @@ static float dt_pool_one(const dt_pool_job *j, const float *x, int64_t p, int64_
         for (int64_t ty = y0; ty < y1; ty++) {
             const float *row = x + ((sz + tz * g->d[0]) * g->in[1] + sy + ty * g->d[1]) * g->in[2] + sx;
             if (j->is_max)
-                for (int64_t tx = x0; tx < x1; tx++) acc = dt_pool_max(row[tx * g->d[2]], acc);
+                for (int64_t tx = x0; tx < x1; tx++) acc = dt_max_keep_nan(row[tx * g->d[2]], acc);
             else
                 for (int64_t tx = x0; tx < x1; tx++) acc += row[tx * g->d[2]];
         }
@@ -277,7 +277,7 @@ static void dt_pool_nhwc_range(void *arg, int64_t b, int64_t e, int tid)
                     const float *row = x + ((sy + ty * g->d[1]) * g->in[2] + sx) * c + ch;
                     for (int64_t tx = x0; tx < x1; tx++) {
                         float v = row[tx * g->d[2] * c];
-                        acc = j->is_max ? dt_pool_max(v, acc) : acc + v;
+                        acc = j->is_max ? dt_max_keep_nan(v, acc) : acc + v;
                     }
                 }
                 y[ox * c + ch] = j->is_max ? acc : acc / (float)cnt;

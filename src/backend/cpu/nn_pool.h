@@ -5,11 +5,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* A max that keeps a NaN (PyTorch's pools do; onnx.reference's reductions do): v if it is
- * larger or NaN, else acc, which then stays NaN once it is. Without a NaN, `v > acc ? v :
- * acc`: the first of equal values, signed zeros included. DESIGN "Non-finite inputs". */
-static inline float dt_pool_max(float v, float acc) { return v > acc || v != v ? v : acc; }
-
 /* The most window rows (z taps times y taps) the vectorized row takes. */
 #define DT_POOL_ROW_MAX_ROWS 64
 

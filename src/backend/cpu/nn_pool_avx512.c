@@ -4,7 +4,7 @@
  * border windows and everything else.
  *
  * Bits: each lane does the scalar loop's float operations in its order (taps row by row, then
- * along x; max as dt_pool_max, `v > acc || v != v ? v : acc`, which is MAXPS(v, acc) with a
+ * along x; max as dt_max_keep_nan, `v > acc || v != v ? v : acc`, which is MAXPS(v, acc) with a
  * NaN v then taken (dt_pool_vmax): equal values and signed zeros alike, a NaN kept; a sum
  * from 0 divided by the count), so results do not depend on which path or how many threads
  * ran. */
@@ -13,7 +13,8 @@
 #include <immintrin.h>
 #include <math.h>
 
-/* dt_pool_max in lanes: MAXPS(v, acc) returns acc for a NaN v, so a NaN v is blended in. */
+/* dt_max_keep_nan (nn_kernels.h) in lanes: MAXPS(v, acc) returns acc for a NaN v, so a NaN v
+ * is blended in. */
 static inline __attribute__((always_inline, target("avx512f"))) __m512 dt_pool_vmax(__m512 v, __m512 acc)
 {
     return _mm512_mask_mov_ps(_mm512_max_ps(v, acc), _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);

@@ -33,7 +33,7 @@ static float dt_reduce_run(int op, const float *x, int64_t n, float m)
     case DT_RED_MAX: return dt_cpu_max_f32(x, n);
     case DT_RED_MIN:
         acc = INFINITY;
-        for (int64_t i = 0; i < n; i++) acc = x[i] < acc || x[i] != x[i] ? x[i] : acc;   /* a NaN kept, as ReduceMax's */
+        for (int64_t i = 0; i < n; i++) acc = dt_min_keep_nan(x[i], acc);
         return acc;
     case DT_RED_L1:
         for (int64_t i = 0; i < n; i++) acc += fabsf(x[i]);
@@ -79,8 +79,8 @@ static float dt_reduce_fold(const dt_reduce_job *j, int op, int64_t base, float 
             rq /= j->rsize[g];
         }
         float v = dt_reduce_run(op, j->x + off, j->inner, m);
-        if (op == DT_RED_MAX || op == -DT_RED_LSE) acc = v > acc || v != v ? v : acc;
-        else if (op == DT_RED_MIN) acc = v < acc || v != v ? v : acc;
+        if (op == DT_RED_MAX || op == -DT_RED_LSE) acc = dt_max_keep_nan(v, acc);
+        else if (op == DT_RED_MIN) acc = dt_min_keep_nan(v, acc);
         else if (op == DT_RED_PROD) acc *= v;
         else acc += v;
     }
