@@ -277,7 +277,8 @@ static ductile_status dt_fc_operands(const dt_fc_params *p, const dt_view *in, d
 
 /* Keeps in a the weights a run of `tactic` (a stored id or the timer's) takes: on bfloat16
  * weights with their float32 copy, the copy for ids past DT_CONV_ON_F32, else the bfloat16
- * panels. Returns the algorithm the id names. */
+ * panels (and the Winograd ids the copy too: their exact rerun's, winograd.h). Returns the
+ * algorithm the id names. */
 static dt_conv_algo dt_fc_weights_for(dt_conv_args *a, int64_t tactic)
 {
     if (!a->w_bf16 || !a->w_packed) return (dt_conv_algo)tactic;
@@ -285,7 +286,8 @@ static dt_conv_algo dt_fc_weights_for(dt_conv_args *a, int64_t tactic)
     if (tactic != DT_CONV_WINOGRAD_BF16) a->w_wino_bf16 = NULL;
     if (tactic != DT_CONV_S2_BF16) a->w_s2_bf16 = NULL;
     if (tactic <= DT_CONV_ON_F32) {
-        a->w_packed = NULL;
+        bool wino = tactic == DT_CONV_WINOGRAD || tactic == DT_CONV_WINOGRAD_BF16 || tactic == DT_CONV_WINOGRAD2_BF16;
+        if (!wino) a->w_packed = NULL;
         return (dt_conv_algo)tactic;
     }
     a->w_bf16 = NULL;

@@ -22,6 +22,9 @@
 #include "core/checked.h"
 #include "core/status.h"
 
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,6 +197,7 @@ typedef struct dt_wino_job {
      * into gemm_bufs[t]. */
     dt_pool *gemm_pool;
     float **gemm_bufs;
+    int *nonfinite;             /* dt_wino_blk.nonfinite */
 } dt_wino_job;
 
 /* V[36][C][T] of the block at tile (ty0, tx0), nty x ntx tiles, of image b. */
@@ -250,6 +254,8 @@ static void dt_wino_output(const dt_wino_job *j, int64_t b, int64_t ty0, int64_t
                 int64_t oy = 4 * (ty0 + r) + k;
                 if (oy >= OH) break;
                 int64_t off = ((b * M + m) * OH + oy) * OW + ox0;
+                for (int q = 0; q < 4; q++)
+                    if (dt_wino_any_nonfinite(out + (k * 4 + q) * ld, ntx)) __atomic_store_n(j->nonfinite, 1, __ATOMIC_RELAXED);
                 dt_wino_interleave(a->y + off, out + k * 4 * ld, ld, width);
                 if (a->epi)
                     dt_epilogue_apply(a->epi, a->y + off, a->epi->res ? a->epi->res + off : NULL, width);
@@ -406,6 +412,7 @@ static void dt_wino_blocks(void *arg, int64_t begin, int64_t end, int tid)
              * ntx); threads splitting the pass use their line buffers (dt_wino_outputs). */
             .stage = j->avx512 && dt_wino_streams(j->a->epi) ? ph : NULL,
             .vb = j->direct ? (uint16_t *)(void *)v : NULL, .vbs = 2 * dt_wino_vfloats(j, T),
+            .nonfinite = j->nonfinite,
         };
         dt_wino_gemm_job gj = {j, v, o, T, &k, ph};
         for (int64_t i = 0; i < ni; i++) {
@@ -631,7 +638,9 @@ static ductile_status dt_wino_run(const dt_conv_geom *g, const dt_conv_args *a, 
         return dt_fail(DUCTILE_ERR_INTERNAL, "bfloat16 Winograd F(4x4, 3x3) runs on weights transformed at build time only");
     if (!a->scratch) /* allocates it */
         return dt_cpu_conv_run_algo(g, a, bf16 ? DT_CONV_WINOGRAD_BF16 : DT_CONV_WINOGRAD, pool);
-    dt_wino_job j = {.g = g, .a = a, .u = bf16 ? NULL : a->w_wino, .ub = bf16 ? a->w_wino_bf16 : NULL, .bf16 = bf16};
+    int nonfinite = 0;
+    dt_wino_job j = {.g = g, .a = a, .u = bf16 ? NULL : a->w_wino, .ub = bf16 ? a->w_wino_bf16 : NULL, .bf16 = bf16,
+                     .nonfinite = &nonfinite};
     __builtin_cpu_init();
     /* DT_WINO_GENERIC: the portable transforms even on AVX-512 (so tests reach them). */
     j.avx512 = __builtin_cpu_supports("avx512f") && !getenv("DT_WINO_GENERIC");
@@ -662,7 +671,33 @@ static ductile_status dt_wino_run(const dt_conv_geom *g, const dt_conv_args *a, 
         j.gemm_bufs = gbufs;
     }
     dt_parallel_for(threads > 1 ? pool : NULL, dt_wino_nblocks(g, &j), 1, dt_wino_blocks, &j);
-    return DUCTILE_OK;
+    return nonfinite ? dt_wino_exact_rerun(g, a, pool) : DUCTILE_OK;
+}
+
+bool dt_wino_any_nonfinite(const float *v, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= !(fabsf(v[i]) <= FLT_MAX);
+    return bad;
+}
+
+/* Whether [p, p + n floats) and [q, q + m floats) share a byte. */
+static bool dt_wino_overlap(const float *p, int64_t n, const float *q, int64_t m)
+{
+    return p && q && (uintptr_t)p < (uintptr_t)(q + m) && (uintptr_t)q < (uintptr_t)(p + n);
+}
+
+ductile_status dt_wino_exact_rerun(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)
+{
+    int64_t nx = g->batch * g->c * g->in[0] * g->in[1], ny = g->batch * g->m * g->out[0] * g->out[1];
+    const float *res = a->epi ? a->epi->res : NULL;
+    if (dt_wino_overlap(a->y, ny, a->x, nx) || dt_wino_overlap(a->y, ny, res, ny)) return DUCTILE_OK;
+    if (!a->w_packed && !a->w_bf16 && !a->w) return DUCTILE_OK;
+    dt_conv_args b = *a;
+    b.w_wino = NULL, b.w_wino2 = NULL, b.w_wino_bf16 = NULL;
+    if (b.w_packed) b.w_bf16 = NULL;   /* float32 where the layout keeps a float32 copy */
+    b.scratch = NULL;   /* im2col's own, allocated: a rare path */
+    return dt_cpu_conv_run_algo(g, &b, DT_CONV_IM2COL, pool);
 }
 
 ductile_status dt_cpu_conv_winograd(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool)

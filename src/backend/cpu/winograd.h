@@ -69,6 +69,18 @@ void dt_wino_weights_at(const dt_conv_geom *g, const float *w, const double (*G)
  * next for matrices of n floats (an odd number of cache lines). */
 int64_t dt_wino_pstride(int64_t n);
 
+/* Internal (winograd*.c): a Winograd tile mixes its inputs, so one NaN or infinite input
+ * also spoils the other outputs of its tile (NaN or +-Inf, which an activation may then turn
+ * into a finite wrong value: Relu(-Inf) = 0). The output passes note any non-finite value
+ * before the residual and activation (one operation a vector) and the layer then runs again
+ * here as im2col + GEMM on the GEMM weights every Winograd layout keeps (a->w_packed or
+ * a->w_bf16, else a->w): the non-finite outputs exactly where the direct convolution has them.
+ * Not where y overlaps x or the residual (not in a planned engine: a layer's input and output
+ * never share bytes; session 44). */
+ductile_status dt_wino_exact_rerun(const dt_conv_geom *g, const dt_conv_args *a, dt_pool *pool);
+/* Whether any of v[0, n) is NaN or infinite (the portable passes' check). */
+bool dt_wino_any_nonfinite(const float *v, int64_t n);
+
 /* Internal (winograd*.c): one block of nty x ntx tiles of one image. V is [36][C][ldt] and O
  * [36][M][ldt], ldt >= nty * ntx (more where a block holds several images: this image's
  * columns start at the v and o the passes are given), tile (r, u) at column r * ntx + u;
@@ -99,6 +111,9 @@ typedef struct dt_wino_blk {
      * image's tiles from column vcol. NULL: V in float32 (v, vs). */
     uint16_t *vb;
     int64_t vbs, vcol;
+    /* Set (to 1, relaxed) by the output pass when a value before the residual and the
+     * activation is NaN or infinite (dt_wino_exact_rerun). */
+    int *nonfinite;
 } dt_wino_blk;
 
 /* AVX-512 transforms (winograd_avx512.c). tl: 6 rows of ldl floats, 64-byte aligned, ldl a

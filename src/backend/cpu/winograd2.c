@@ -84,6 +84,7 @@ typedef struct dt_wino2_job {
     float *v, *o;
     int64_t b0, nb;
     char *scratch;
+    int *nonfinite;             /* dt_wino_blk.nonfinite */
 } dt_wino2_job;
 
 static int64_t dt_wino2_round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
@@ -234,6 +235,8 @@ static void dt_wino2_output(const dt_wino2_job *j, int64_t b, int64_t m0, int64_
     float *z = lines, *yt = z + 8 * ld;
     for (int64_t m = m0; m < m1; m++) {
         dt_wino2_at(yt, o + m * T + col0, j->os, z, ld, j->ti, a->bias ? a->bias[m] : 0.0f);
+        for (int k = 0; k < 4; k++)
+            if (dt_wino_any_nonfinite(yt + k * ld, j->ti)) __atomic_store_n(j->nonfinite, 1, __ATOMIC_RELAXED);
         float *y = a->y + (b * M + m) * OH * OW;
         for (int k = 0; k < 4; k++) {
             const float *yk = yt + k * ld;
@@ -308,14 +311,15 @@ ductile_status dt_cpu_conv_winograd2(const dt_conv_geom *g, const dt_conv_args *
         return dt_fail(DUCTILE_ERR_INTERNAL, "Winograd F(2x2, 3x3) runs on weights transformed at build time only");
     if (g->batch == 0 || g->out[0] == 0 || g->out[1] == 0) return DUCTILE_OK;
     if (!a->scratch) return dt_cpu_conv_run_algo(g, a, DT_CONV_WINOGRAD2_BF16, pool); /* allocates it */
-    dt_wino2_job j = {.g = g, .a = a, .scratch = a->scratch};
+    int nonfinite = 0;
+    dt_wino2_job j = {.g = g, .a = a, .scratch = a->scratch, .nonfinite = &nonfinite};
     DT_TRY(dt_wino2_tiling(g, &j));
     int threads = dt_pool_threads(pool);
     int bt = dt_wino2_block_threads(g, &j, threads);
     int64_t nblk = dt_wino2_blocks(g, &j);
     if (bt) {
         dt_parallel_for(bt > 1 ? pool : NULL, nblk, 1, dt_wino2_run_blocks, &j);
-        return DUCTILE_OK;
+        return nonfinite ? dt_wino_exact_rerun(g, a, pool) : DUCTILE_OK;
     }
     /* Fewer blocks than threads: each block's passes split (at most 16 threads' buffers). */
     dt_pool *p = threads > 16 ? NULL : pool;
@@ -328,5 +332,5 @@ ductile_status dt_cpu_conv_winograd2(const dt_conv_geom *g, const dt_conv_args *
         dt_parallel_for(p, 16, 1, dt_wino2_split_gemms, &j);
         dt_parallel_for(p, g->m, 8, dt_wino2_split_outputs, &j);
     }
-    return DUCTILE_OK;
+    return nonfinite ? dt_wino_exact_rerun(g, a, pool) : DUCTILE_OK;
 }

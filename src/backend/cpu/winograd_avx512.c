@@ -309,6 +309,10 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
      * Silu). Staged rows (stage) take theirs as they stream. */
     bool lanes = !k->stage && k->epi && dt_dw_epi_in_lanes(k->epi);
     __m512 p0 = _mm512_set1_ps(k->epi ? k->epi->p0 : 0.0f), p1 = _mm512_set1_ps(k->epi ? k->epi->p1 : 0.0f);
+    /* v * 0 + nf: NaN from a NaN or infinite v on, 0 otherwise (dt_wino_exact_rerun); four
+     * chains, not one FMA's latency a vector */
+    __m512 nf[4], zero = _mm512_setzero_ps();
+    for (int t = 0; t < 4; t++) nf[t] = zero;
     for (int64_t m = k->m0; m < k->m1; m++) {
         __m512 bias = _mm512_set1_ps(k->bias ? k->bias[m] : 0.0f);
         for (int64_t r = 0; r < k->nty; r++) {
@@ -351,6 +355,7 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                     acc[3][q] = _mm512_add_ps(_mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), rd[q], rb[q]), s5[q]), bias);
                 }
                 for (int ar = 0; ar < rows; ar++) {
+                    for (int t = 0; t < 4; t++) nf[t] = _mm512_fmadd_ps(acc[ar][t], zero, nf[t]);
                     dt_wino_join4(acc[ar]);
                     int64_t yoff = (m * k->OH + k->oy0 + 4 * r + ar) * k->OW + k->ox0 + 4 * u;
                     float *y = k->stage ? k->stage + ar * 4 * ntx + 4 * u : k->y + yoff;
@@ -379,6 +384,8 @@ DT_AVX512 void dt_wino_output_avx512(const dt_wino_blk *k, const float *o)
                 }
         }
     }
+    __m512 nfs = _mm512_add_ps(_mm512_add_ps(nf[0], nf[1]), _mm512_add_ps(nf[2], nf[3]));
+    if (_mm512_cmp_ps_mask(nfs, nfs, _CMP_UNORD_Q)) __atomic_store_n(k->nonfinite, 1, __ATOMIC_RELAXED);
     /* The non-temporal stores ordered before whatever reads y after the pool's join. */
     if (k->stage) _mm_sfence();
 }
