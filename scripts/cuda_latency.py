@@ -23,6 +23,8 @@ CASES = [
     ("mobilenet_v2.onnx", {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224)]}),
     ("seg_lraspp.onnx", {"input_1": [(1, 3, 512, 512), (1, 3, 1024, 1024), (1, 3, 1600, 1600)]}),
     ("bert_small.onnx", {"input_ids": [(1, 128), (8, 128), (8, 512)], "attention_mask": [(1, 128), (8, 128), (8, 512)]}),
+    # bench/make_resnet50.py's, where it was made into the models dir (skipped when missing)
+    ("resnet50.onnx", {"input": [(1, 3, 224, 224), (8, 3, 224, 224), (32, 3, 224, 224)]}),
 ]
 DT = {np.dtype(np.float32): torch.float32, np.dtype(np.int64): torch.int64}
 
@@ -86,7 +88,7 @@ def main():
     print(f"{'model':<18} {'prec':<5} {'shape':<28} {'graphs off':>10} {'graphs on':>10} {'first run':>10} "
           f"{'capture run':>12}   (median ms of 30 runs; first / second run at the shape)")
     only = set(filter(None, args.only.split(",")))
-    cases = [c for c in CASES if not only or c[0][:-5] in only]
+    cases = [c for c in CASES if (not only or c[0][:-5] in only) and os.path.exists(os.path.join(args.models, c[0]))]
     for (fname, shapes), prec in ((c, p) for c in cases for p in precisions):
         e = engine(os.path.join(models, fname), shapes, FLAGS[prec])
         on, off = e.create_execution_context(), e.create_execution_context()

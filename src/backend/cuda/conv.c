@@ -87,6 +87,14 @@ static bool dt_cudnn_fused_half(void)
  * compute it (no bias, another activation, identity with another algorithm). An algorithm
  * that refuses the call at run time falls back to the plain convolution and the epilogue
  * kernel (dt_conv_cudnn). */
+bool dt_cudnn_algo_allowed(int algo)
+{
+    bool mixes = algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+                 algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+    const char *v = getenv("DUCTILE_CUDA_CONV_MIXING");
+    return !mixes || (v && !strcmp(v, "1"));
+}
+
 static int dt_cudnn_fused_mode(const dt_cu_conv_epi *e, bool bias, int dtype, cudnnConvolutionFwdAlgo_t algo)
 {
     if (!bias || (dtype != DUCTILE_FLOAT32 && !dt_cudnn_fused_half())) return -1;
@@ -148,6 +156,7 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
             if (perf[i].status != CUDNN_STATUS_SUCCESS || perf[i].memory > ((size_t)1 << 30) ||
                 perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION ||
                 perf[i].algo == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED || /* float32 error over 1e-4 */
+                !dt_cudnn_algo_allowed(perf[i].algo) ||
                 (math == CUDNN_FMA_MATH && perf[i].mathType != CUDNN_FMA_MATH))
                 continue;
             algo = perf[i].algo;
@@ -169,7 +178,9 @@ static ductile_status dt_conv_plan(dt_cuda_state *st, const dt_conv_geom *g, int
         p->desc[5] = ad;
         if (!s) s = dt_cudnn(cudnnSetTensor4dDescriptor(bd, CUDNN_TENSOR_NCHW, dt, 1, (int)g->m, 1, 1),
                              "bias descriptor");
-        if (!s) s = dt_cudnn(cudnnSetActivationDescriptor(ad, (cudnnActivationMode_t)mode, CUDNN_NOT_PROPAGATE_NAN,
+        /* PROPAGATE_NAN: NOT_PROPAGATE made a NaN 0 (IMPLICIT_GEMM and GEMM with RELU,
+         * test_cuda_nonfinite.py, session 44) */
+        if (!s) s = dt_cudnn(cudnnSetActivationDescriptor(ad, (cudnnActivationMode_t)mode, CUDNN_PROPAGATE_NAN,
                                                           mode == CUDNN_ACTIVATION_CLIPPED_RELU ? (double)epi->p1 : 0.0),
                              "activation descriptor");
     }
@@ -416,9 +427,25 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
 /* Whether cuBLASLt computes this epilogue in the product: no activation or ReLU (its RELU
  * epilogues; not Clip: they cannot clip at 6), and a bias (if any) that its BIAS epilogue can
  * read (vector loads: 16-byte aligned). */
+/* Whether cuBLASLt's RELU epilogue computes a 1x1 conv's ReLU: not unless
+ * DUCTILE_CUDA_LT_RELU=1, since it turns a NaN into 0 (test_cuda_nonfinite.py, session 44);
+ * the epilogue kernel after keeps it. */
+static bool dt_conv_lt_relu(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *v = getenv("DUCTILE_CUDA_LT_RELU");
+        on = v && !strcmp(v, "1");
+    }
+    return on;
+}
+
+/* Whether cuBLASLt's call computes the epilogue act (bias and residual too). */
+static bool dt_conv_lt_act(int act) { return act == DT_CU_IDENTITY || (act == DT_CU_RELU && dt_conv_lt_relu()); }
+
 static bool dt_conv_lt_fuses(const dt_cu_conv_epi *e)
 {
-    return (e->act == DT_CU_IDENTITY || e->act == DT_CU_RELU) && (!e->bias || (uintptr_t)e->bias % 16 == 0);
+    return dt_conv_lt_act(e->act) && (!e->bias || (uintptr_t)e->bias % 16 == 0);
 }
 
 static ductile_status dt_conv_run(const void *params, const dt_view *in, dt_view *out, dt_exec *ex)
@@ -489,7 +516,7 @@ static ductile_status dt_conv_plan_shapes(const void *params, const dt_view *in,
     int tactic = dt_cuda_conv_choose(p, &g, in[DT_FC_X].dtype, ex);
     if (tactic == DT_CUDA_CONV_LT_NHWC) {
         /* The run's bias and ReLU flags (dt_conv_lt_fuses): the constants are 16-byte aligned. */
-        bool fuse = p->epi.act == DT_CU_IDENTITY || p->epi.act == DT_CU_RELU;
+        bool fuse = dt_conv_lt_act(p->epi.act);
         ductile_status s = dt_cuda_lt_product_plan(p->L, ex, out[0].dtype, g.batch * g.out[0] * g.out[1], g.m, g.c,
                                                    p->has_bias && fuse, fuse && p->epi.act == DT_CU_RELU);
         /* No cuBLASLt algorithm here: the run takes cuDNN's heuristic, planned below. */

@@ -226,6 +226,12 @@ static inline int dt_cuda_params_tactic(const int64_t *tactic, int64_t n, int po
  * (the bias and activation in the call; else the convolution, then the epilogue kernel): where
  * it does, the plain form is a tactic of its own for half data (conv.c, tactics.c). */
 bool dt_cuda_conv_fuses_cudnn(const ductile_layer *L, int dtype, int algo);
+/* Whether cuDNN's forward algorithm `algo` may run a conv: not FFT, FFT_TILING nor WINOGRAD,
+ * which mix many inputs into each output (a plane's or a tile's transform), so that one NaN or
+ * infinite input spoils outputs whose windows lack it (NaN, or an infinity a fused Relu makes
+ * 0), unless DUCTILE_CUDA_CONV_MIXING=1 (session 44, test_cuda_nonfinite.py). Neither the
+ * builder's timer nor cuDNN's heuristic (a conv without a stored choice) takes them. */
+bool dt_cudnn_algo_allowed(int algo);
 
 /* What a conv runs at geometry g with tensors of dtype (conv.c; kernel_path names the same):
  * an own kernel's id (one that applies), DT_CUDA_CONV_CUDNN + a cuDNN algorithm, or 0 for

@@ -9,7 +9,9 @@
  *     and for half layers on sm_80+ the tensor-core ones (channels-last layers: cuDNN's
  *     algorithms, the NHWC depthwise kernels (generic and tiled), and cuBLASLt for 1x1 convs, which are one product): a half layer times the own half
  *     kernels against cuDNN's tensor-core algorithms and keeps the fastest at each point. Not WINOGRAD_NONFUSED: its float32
- *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU.
+ *     error (rel-L2 2e-4 on superres, measured) breaks the 1e-4 bound against the CPU. Nor
+ *     FFT, FFT_TILING, WINOGRAD unless DUCTILE_CUDA_CONV_MIXING=1 (dt_cudnn_algo_allowed:
+ *     a NaN or an infinity spreads over their planes and tiles).
  *   MatMul, Gemm, FusedMatMul: the first DT_CUDA_LT_TACTICS candidates of cuBLASLt's heuristic;
  *     for a FusedMatMul with norm = 1 also the own product-and-LayerNorm kernel's forms
  *     (gemm_norm.cu: 16 or 32 whole rows a block, K split or not) where they apply.
@@ -83,6 +85,7 @@ static int dt_conv_tactics(const ductile_layer *L, const dt_view *in, int *ids, 
         bool fft = algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING;
         bool wino = algos[i] == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD;
         if ((fft || wino) && (!unit || g.group != 1)) continue;
+        if (!dt_cudnn_algo_allowed((int)algos[i])) continue;
         ids[n++] = DT_CUDA_CONV_CUDNN + (int)algos[i];
         /* Half data: the plain form too where the first is conv-bias-activation (neither wins
          * everywhere: seg_lraspp FP16 at 1600x1600 was 4% slower with every conv fused). */
