@@ -3,7 +3,8 @@
 kernel the layer runs: each CUDA conv tactic that the layer is offered forced in turn
 (DUCTILE_TACTIC_PREFER), 1x1 and 3x3, float32 and float16, with Relu fused (Relu(-Inf) = 0, so
 a kernel that spreads an infinity over its neighbours would show finite wrong values) and
-without. cuDNN's FFT and Winograd algorithms mix many inputs into each output (a plane's or a
+without, in the backend's layout and channels last (DUCTILE_LAYOUT=nhwc: the tensor-core and
+cuBLASLt kernels). cuDNN's FFT and Winograd algorithms mix many inputs into each output (a plane's or a
 tile's), so they are not offered (backend/cuda/tactics.c: dt_cudnn_algo_allowed); cuDNN's
 conv-bias-activation propagates NaN through its ReLU (it made NaN 0 with NOT_PROPAGATE_NAN) and
 cuBLASLt's RELU epilogue is not used (conv.c: dt_conv_lt_relu). Skips without a GPU."""
@@ -67,7 +68,8 @@ def _gpu():
 @pytest.mark.parametrize("act", [None, "Relu"], ids=["none", "Relu"])
 @pytest.mark.parametrize("half", [False, True], ids=["fp32", "fp16"])
 @pytest.mark.parametrize("k", KERNELS, ids=[f"{k}x{k}" for k in KERNELS])
-def test_cuda_conv_keeps_nonfinite_positions(tactic, act, half, k, monkeypatch):
+@pytest.mark.parametrize("layout", [None, "nhwc"], ids=["backend", "nhwc"])
+def test_cuda_conv_keeps_nonfinite_positions(tactic, act, half, k, layout, monkeypatch):
     model = _model(act, k)
     c = 8 if k == 3 else 16
     x = np.random.default_rng(8).uniform(-2, 2, (2, c, 33, 35)).astype(np.float32)
@@ -78,6 +80,8 @@ def test_cuda_conv_keeps_nonfinite_positions(tactic, act, half, k, monkeypatch):
         pytest.skip("no CUDA device found")
     if TACTICS[tactic] is not None:
         monkeypatch.setenv("DUCTILE_TACTIC_PREFER", str(TACTICS[tactic]))
+    if layout:  # channels last, whatever the backend prefers for this one conv
+        monkeypatch.setenv("DUCTILE_LAYOUT", layout)
     engine = _build(model, "cuda", ductile.BuilderFlag.FP16 if half else None, c)
     ids = {t for layer in json.loads(engine.layer_info)["Layers"] if layer["LayerType"] in ("Conv", "FusedConv")
            for per_profile in layer.get("Tactics", []) for t in per_profile.values()}
