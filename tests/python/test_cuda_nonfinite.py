@@ -94,3 +94,49 @@ def test_cuda_conv_keeps_nonfinite_positions(tactic, act, half, k, layout, monke
                               f"GPU {got[tuple(bad[0])]}, CPU {want[tuple(bad[0])]} (tactics {sorted(ids)})"
     fin = np.isfinite(want)
     assert rel_l2(got[fin], want[fin]) <= (2e-3 if half else 1e-4)
+
+
+def _matmul_gelu():
+    rng = np.random.default_rng(9)
+    w = (rng.standard_normal((37, 64)) * 0.2).astype(np.float32)
+    b = (rng.standard_normal(64) * 0.1).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["m"]), helper.make_node("Add", ["m", "B"], ["a"]),
+             helper.make_node("Gelu", ["a"], ["y"])]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 16, 37])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                          [numpy_helper.from_array(w, "W"), numpy_helper.from_array(b, "B")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)])
+    m.ir_version = 9
+    return m.SerializeToString()
+
+
+@pytest.mark.parametrize("half", [False, True], ids=["fp32", "fp16"])
+def test_cuda_matmul_gelu_keeps_nan_rows(half):
+    """MatMul + bias + Gelu (one FusedMatMul; in float16 cuBLASLt's GELU_BIAS epilogue unless
+    DUCTILE_CUDA_LT_GELU=0): a NaN in a row of A makes that output row NaN, as on the CPU."""
+    model = _matmul_gelu()
+    x = np.random.default_rng(10).uniform(-2, 2, (2, 16, 37)).astype(np.float32)
+    x[0, 3, 5] = x[1, 15, 36] = x[1, 0, 0] = np.nan
+
+    def build(device, flag=None):
+        b = ductile.Builder()
+        net = b.parse_onnx_bytes(model)
+        cfg = b.create_builder_config()
+        cfg.device = device
+        if flag:
+            cfg.set_flag(flag)
+        prof = b.create_optimization_profile()
+        prof.set_shape("x", x.shape, x.shape, x.shape)
+        cfg.add_optimization_profile(prof)
+        return b.build_engine(net, cfg)
+
+    want = build("cpu").create_execution_context().run({"x": x})["y"]
+    assert np.isnan(want).sum() == 3 * 64
+    if not _gpu():
+        pytest.skip("no CUDA device found")
+    engine = build("cuda", ductile.BuilderFlag.FP16 if half else None)
+    got = engine.create_execution_context().run({"x": x})["y"].astype(np.float32)
+    bad = np.argwhere(np.isnan(got) != np.isnan(want))
+    assert bad.size == 0, f"NaN positions differ at {len(bad)} outputs, first {tuple(bad[0])}: GPU {got[tuple(bad[0])]}"
+    fin = ~np.isnan(want)
+    assert rel_l2(got[fin], want[fin]) <= (3e-3 if half else 1e-4)

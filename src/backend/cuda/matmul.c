@@ -490,12 +490,23 @@ static ductile_status dt_fused_matmul_scratch(const void *params, const dt_view 
  * none): its tanh approximation differs from the erf Gelu by at most 4.7e-4 (at x = 2.7, a
  * quarter of float16's spacing there), and it saves the Gelu's own pass over
  * [M, N] and its launch (bert_small: one per encoder layer). float32 keeps the erf Gelu: its
- * results stay the CPU's to 1e-5. */
+ * results stay the CPU's to 1e-5. DUCTILE_CUDA_LT_GELU=0: the Gelu kernel after instead (an A/B
+ * switch, test_cuda_nonfinite.py's NaN check runs both). */
+static bool dt_fm_lt_gelu(void)
+{
+    static int on = -1;
+    if (on < 0) {
+        const char *v = getenv("DUCTILE_CUDA_LT_GELU");
+        on = !(v && !strcmp(v, "0"));
+    }
+    return on;
+}
+
 static dt_lt_call dt_fm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, bool bias,
                              const dt_exec *ex)
 {
     int tactic = dt_cuda_params_tactic(p->tactic, p->n_tactic, p->tactic_points, ex);
-    bool gelu = p->gelu && dtype != DUCTILE_FLOAT32 && !p->has_res && (bias || !p->has_c);
+    bool gelu = p->gelu && dtype != DUCTILE_FLOAT32 && !p->has_res && (bias || !p->has_c) && dt_fm_lt_gelu();
     return (dt_lt_call){.M = M, .N = N, .K = K, .batch = 1, .dtype = dtype, .bias = bias, .gelu = gelu,
                         .rank = tactic > 0 && tactic <= DT_CUDA_LT_TACTICS ? tactic : 1};
 }
