@@ -330,11 +330,12 @@ static ductile_status dt_write_layers(dt_writer *w)
         }
         for (int k = 0; k < L->n_out && !s; k++) {
             int x = dt_windex(net, L->out[k]);
-            if (x == -2 || (x >= 0 && ready[x]))
+            if (x < 0 || ready[x])
                 s = dt_fail(DUCTILE_ERR_INVALID_ARGUMENT,
                             "cannot store layer '%s' (%s): output %d is %s", L->name, L->op_type, k,
-                            x == -2 ? "not a tensor of the network"
-                                    : "already an input, a constant or another layer's output");
+                            x == -1   ? "missing (every output needs a tensor)"
+                            : x == -2 ? "not a tensor of the network"
+                                      : "already an input, a constant or another layer's output");
             if (x >= 0) ready[x] = true;
             dt_put_i32(b, x);
         }

@@ -44,7 +44,7 @@ bool dt_layer_is_sequence(const ductile_layer *L)
     for (int k = 0; k < L->n_in; k++)
         if (L->in[k] && L->in[k]->kind != DUCTILE_VALUE_TENSOR) return true;
     for (int k = 0; k < L->n_out; k++)
-        if (L->out[k]->kind != DUCTILE_VALUE_TENSOR) return true;
+        if (L->out[k] && L->out[k]->kind != DUCTILE_VALUE_TENSOR) return true;
     return false;
 }
 

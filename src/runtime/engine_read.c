@@ -516,6 +516,11 @@ static ductile_status dt_read_ref(dt_cur *c, ductile_layer *L, int k, bool outpu
     size_t at = c->pos;
     int32_t x = dt_i32(c);
     *slot = NULL;
+    /* An absent optional input; every output has a tensor (the ONNX importer makes one for an
+     * unused output, and the runtime reads each output's) */
+    if (x == -1 && output)
+        return dt_bad(c, at, "layer '%s' (%s) output %d: no tensor (index -1); every output needs one", L->name,
+                      L->op_type, k);
     if (x == -1) return DUCTILE_OK;
     if (x < 0 || x >= r->net->n_tensors)
         return dt_bad(c, at, "tensor index %" PRId32 " out of range (%d tensors)", x, r->net->n_tensors);

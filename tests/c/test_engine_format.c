@@ -388,6 +388,17 @@ static void test_parser_validation(const unsigned char *f, size_t n)
     CHECK_EQ_INT(read_copy(g, n, DT_ENGINE_READ_NO_CHECKSUM), DUCTILE_ERR_FORMAT);
     CHECK(strstr(dt_last_error(), "layer 'conv0' (Conv) input 0: tensor 'y' is not") != NULL);
 
+    /* conv0's output 0 made absent (-1, which only an optional input may be): the runtime
+     * reads every output's tensor (a fuzzed engine reached a NULL one, session 44). */
+    size_t first_out = first_in + 4 * (size_t)ld32(f + layers + 4 + 16);
+    memcpy(g, f, n);
+    st32(g + first_out, 0xFFFFFFFFu);
+    CHECK_EQ_INT(read_copy(g, n, DT_ENGINE_READ_NO_CHECKSUM), DUCTILE_ERR_FORMAT);
+    snprintf(want, sizeof want,
+             "engine section LAYERS at byte offset %zu: layer 'conv0' (Conv) output 0: no tensor (index -1); every "
+             "output needs one", first_out);
+    CHECK_EQ_STR(dt_last_error(), want);
+
     /* A tensor's dtype made invalid: complex64 (14), which ductile lacks. */
     size_t tensors = section_off(f, DT_SECTION_TENSORS);
     memcpy(g, f, n);

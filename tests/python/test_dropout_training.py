@@ -68,3 +68,16 @@ def test_training_dropout_ratio_one_is_refused():
         ctx.run(feeds)
     assert info.value.status == "DUCTILE_ERR_INVALID_ARGUMENT"
     assert str(info.value) == "node 'Dropout_0' (Dropout, opset 13): ratio 1 is outside [0, 1) in training mode"
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["inference", "training"])
+def test_dropout_of_an_empty_tensor(training):
+    """An empty input (a dim 0) gives an empty output and mask, as onnxruntime; its bytes are
+    none at all (the copy once passed a NULL pointer to memcpy: UBSan, fuzz_onnx, session 44)."""
+    from util import ort_run
+    model = dropout_model(np.float32, (2, 0, 3))
+    feeds = {"x": np.zeros((2, 0, 3), np.float32), "r": np.array(0.5, np.float32), "t": np.array(training)}
+    want = ort_run(model, feeds)
+    got = engine_of(model).create_execution_context().run(feeds)
+    for k in ("y", "mask"):
+        assert got[k].shape == want[k].shape == (2, 0, 3) and got[k].dtype == want[k].dtype, (k, got[k], want[k])

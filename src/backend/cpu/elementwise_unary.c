@@ -680,8 +680,10 @@ static ductile_status dt_dropout_run(const void *params, const dt_view *in, dt_v
     }
     if (training && ratio != 0.0) return dt_dropout_train(p, in, out, ratio, ratio_f32);
     int64_t n = dt_view_count(&out[0]);
-    memcpy(out[0].data, in[0].data, (size_t)n * ductile_dtype_size((ductile_dtype)out[0].dtype));
-    if (p->n_out > 1 && out[1].data) memset(out[1].data, 1, (size_t)dt_view_count(&out[1]));
+    /* an empty tensor may have no bytes at all (NULL data) */
+    if (n > 0) memcpy(out[0].data, in[0].data, (size_t)n * ductile_dtype_size((ductile_dtype)out[0].dtype));
+    if (p->n_out > 1 && out[1].data && dt_view_count(&out[1]) > 0)
+        memset(out[1].data, 1, (size_t)dt_view_count(&out[1]));
     return DUCTILE_OK;
 }
 
