@@ -144,7 +144,17 @@ static void check_plain_cudnn_tactics(void)
     for (int nhwc = 0; nhwc < 2; nhwc++) {
         int n = biased_conv_tactics(DUCTILE_FLOAT16, "Relu", true, nhwc, ids);
         CHECK(n < 24);
-        static const int algos[] = {0, 1, 2, 4, 5, 6}; /* 3x3, unit strides: all but DIRECT, WINOGRAD_NONFUSED */
+        /* 3x3, unit strides: IMPLICIT_GEMM, IMPLICIT_PRECOMP_GEMM, GEMM; FFT, FFT_TILING and
+         * WINOGRAD only with DUCTILE_CUDA_CONV_MIXING=1 (dt_cudnn_algo_allowed: they spread a
+         * NaN or an infinity over planes and tiles); never DIRECT or WINOGRAD_NONFUSED */
+        static const int algos[] = {0, 1, 2, 4, 5, 6};
+        for (int a = 0; a < 6; a++)
+            CHECK(has(ids, n, DT_CUDA_CONV_CUDNN + algos[a]) == (algos[a] < 4) &&
+                  has(ids, n, DT_CUDA_CONV_CUDNN_PLAIN + algos[a]) == (algos[a] < 4));
+        setenv("DUCTILE_CUDA_CONV_MIXING", "1", 1);
+        n = biased_conv_tactics(DUCTILE_FLOAT16, "Relu", true, nhwc, ids);
+        unsetenv("DUCTILE_CUDA_CONV_MIXING");
+        CHECK(n < 24);
         for (int a = 0; a < 6; a++)
             CHECK(has(ids, n, DT_CUDA_CONV_CUDNN + algos[a]) && has(ids, n, DT_CUDA_CONV_CUDNN_PLAIN + algos[a]));
         n = biased_conv_tactics(DUCTILE_BFLOAT16, "", true, nhwc, ids);
@@ -225,8 +235,12 @@ static void check_tactics(void)
     CHECK(has(ids, n, DT_CUDA_CONV_POINTWISE64) && has(ids, n, DT_CUDA_CONV_POINTWISE32));
     CHECK(!has(ids, n, DT_CUDA_CONV_IGEMM64) && !has(ids, n, DT_CUDA_CONV_IGEMM32) && !has(ids, n, DT_CUDA_CONV_DEPTHWISE));
     CHECK(!has(ids, n, DT_CUDA_CONV_POINTWISE32_SPLITK) && !has(ids, n, DT_CUDA_CONV_IGEMM32_SPLITK));
-    CHECK(has(ids, n, 1) && has(ids, n, 2) && has(ids, n, 3) && has(ids, n, 5) && has(ids, n, 6) && has(ids, n, 7));
+    CHECK(has(ids, n, 1) && has(ids, n, 2) && has(ids, n, 3) && !has(ids, n, 5) && !has(ids, n, 6) && !has(ids, n, 7));
     CHECK(!has(ids, n, 8));
+    setenv("DUCTILE_CUDA_CONV_MIXING", "1", 1);
+    n = conv_tactics(1, 16, 112, 96, 1, 1, 1, 0, ids);
+    unsetenv("DUCTILE_CUDA_CONV_MIXING");
+    CHECK(has(ids, n, 5) && has(ids, n, 6) && has(ids, n, 7) && !has(ids, n, 8));
     /* A strided 3x3 conv: implicit GEMM and the GEMM-based cuDNN algorithms only. */
     n = conv_tactics(2, 3, 224, 32, 1, 3, 2, 1, ids);
     CHECK(has(ids, n, DT_CUDA_CONV_IGEMM64) && has(ids, n, DT_CUDA_CONV_IGEMM32));
