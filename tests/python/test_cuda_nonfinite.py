@@ -43,7 +43,9 @@ def _model(act, k=3):
     return m.SerializeToString()
 
 
-def _build(model, device, flag=None, c=8):
+def _build(model, device, flag=None, c=8, shape=None):
+    """An engine of input x at one shape: (2, c, 33, 35), or shape."""
+    shape = shape or (2, c, 33, 35)
     b = ductile.Builder()
     net = b.parse_onnx_bytes(model)
     cfg = b.create_builder_config()
@@ -51,7 +53,7 @@ def _build(model, device, flag=None, c=8):
     if flag:
         cfg.set_flag(flag)
     prof = b.create_optimization_profile()
-    prof.set_shape("x", (2, c, 33, 35), (2, c, 33, 35), (2, c, 33, 35))
+    prof.set_shape("x", shape, shape, shape)
     cfg.add_optimization_profile(prof)
     return b.build_engine(net, cfg)
 
@@ -117,24 +119,11 @@ def test_cuda_matmul_gelu_keeps_nan_rows(half):
     model = _matmul_gelu()
     x = np.random.default_rng(10).uniform(-2, 2, (2, 16, 37)).astype(np.float32)
     x[0, 3, 5] = x[1, 15, 36] = x[1, 0, 0] = np.nan
-
-    def build(device, flag=None):
-        b = ductile.Builder()
-        net = b.parse_onnx_bytes(model)
-        cfg = b.create_builder_config()
-        cfg.device = device
-        if flag:
-            cfg.set_flag(flag)
-        prof = b.create_optimization_profile()
-        prof.set_shape("x", x.shape, x.shape, x.shape)
-        cfg.add_optimization_profile(prof)
-        return b.build_engine(net, cfg)
-
-    want = build("cpu").create_execution_context().run({"x": x})["y"]
+    want = _build(model, "cpu", shape=x.shape).create_execution_context().run({"x": x})["y"]
     assert np.isnan(want).sum() == 3 * 64
     if not _gpu():
         pytest.skip("no CUDA device found")
-    engine = build("cuda", ductile.BuilderFlag.FP16 if half else None)
+    engine = _build(model, "cuda", ductile.BuilderFlag.FP16 if half else None, shape=x.shape)
     got = engine.create_execution_context().run({"x": x})["y"].astype(np.float32)
     bad = np.argwhere(np.isnan(got) != np.isnan(want))
     assert bad.size == 0, f"NaN positions differ at {len(bad)} outputs, first {tuple(bad[0])}: GPU {got[tuple(bad[0])]}"

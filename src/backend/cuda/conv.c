@@ -27,6 +27,7 @@
 #include "backend/cuda/layers.h"
 #include "core/alloc.h"
 #include "core/checked.h"
+#include "core/env.h"
 #include "core/status.h"
 #include "ops/defaults.h"
 #include "ops/fused.h"
@@ -76,17 +77,10 @@ bool dt_cuda_conv_supports(const ductile_layer *L)
 static bool dt_cudnn_fused_half(void)
 {
     static int on = -1;
-    if (on < 0) {
-        const char *e = getenv("DUCTILE_CUDNN_FUSED_HALF");
-        on = !(e && !strcmp(e, "0"));
-    }
-    return on;
+    return dt_env_switch(&on, "DUCTILE_CUDNN_FUSED_HALF", true);
 }
 
-/* The activation mode of cuDNN's conv-bias-activation for this epilogue, or -1 where it cannot
- * compute it (no bias, another activation, identity with another algorithm). An algorithm
- * that refuses the call at run time falls back to the plain convolution and the epilogue
- * kernel (dt_conv_cudnn). */
+/* Read at each call, not cached: test_cuda_host turns DUCTILE_CUDA_CONV_MIXING on and off. */
 bool dt_cudnn_algo_allowed(int algo)
 {
     bool mixes = algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT || algo == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
@@ -95,6 +89,10 @@ bool dt_cudnn_algo_allowed(int algo)
     return !mixes || (v && !strcmp(v, "1"));
 }
 
+/* The activation mode of cuDNN's conv-bias-activation for this epilogue, or -1 where it cannot
+ * compute it (no bias, another activation, identity with another algorithm). An algorithm
+ * that refuses the call at run time falls back to the plain convolution and the epilogue
+ * kernel (dt_conv_cudnn). */
 static int dt_cudnn_fused_mode(const dt_cu_conv_epi *e, bool bias, int dtype, cudnnConvolutionFwdAlgo_t algo)
 {
     if (!bias || (dtype != DUCTILE_FLOAT32 && !dt_cudnn_fused_half())) return -1;
@@ -424,25 +422,22 @@ static ductile_status dt_conv_scratch(const void *params, const dt_view *in, con
     return DUCTILE_OK;
 }
 
-/* Whether cuBLASLt computes this epilogue in the product: no activation or ReLU (its RELU
- * epilogues; not Clip: they cannot clip at 6), and a bias (if any) that its BIAS epilogue can
- * read (vector loads: 16-byte aligned). */
 /* Whether cuBLASLt's RELU epilogue computes a 1x1 conv's ReLU: not unless
- * DUCTILE_CUDA_LT_RELU=1, since it turns a NaN into 0 (test_cuda_nonfinite.py, session 44);
- * the epilogue kernel after keeps it. */
+ * DUCTILE_CUDA_LT_RELU=1 (session 44). Whether it keeps a NaN is unmeasured (cuDNN's RELU
+ * with NOT_PROPAGATE_NAN made it 0); the epilogue kernel after keeps it, and resnet50 FP16
+ * ran as fast either way (DESIGN "Non-finite inputs"). */
 static bool dt_conv_lt_relu(void)
 {
     static int on = -1;
-    if (on < 0) {
-        const char *v = getenv("DUCTILE_CUDA_LT_RELU");
-        on = v && !strcmp(v, "1");
-    }
-    return on;
+    return dt_env_switch(&on, "DUCTILE_CUDA_LT_RELU", false);
 }
 
 /* Whether cuBLASLt's call computes the epilogue act (bias and residual too). */
 static bool dt_conv_lt_act(int act) { return act == DT_CU_IDENTITY || (act == DT_CU_RELU && dt_conv_lt_relu()); }
 
+/* Whether cuBLASLt computes this epilogue in the product: no activation or ReLU where
+ * dt_conv_lt_relu allows it (its RELU epilogues; not Clip: they cannot clip at 6), and a bias
+ * (if any) that its BIAS epilogue can read (vector loads: 16-byte aligned). */
 static bool dt_conv_lt_fuses(const dt_cu_conv_epi *e)
 {
     return dt_conv_lt_act(e->act) && (!e->bias || (uintptr_t)e->bias % 16 == 0);

@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/dtype.h"
+#include "core/env.h"
 #include "core/status.h"
 #include "ops/fused.h"
 #include "ops/linalg.h"
@@ -495,11 +496,7 @@ static ductile_status dt_fused_matmul_scratch(const void *params, const dt_view 
 static bool dt_fm_lt_gelu(void)
 {
     static int on = -1;
-    if (on < 0) {
-        const char *v = getenv("DUCTILE_CUDA_LT_GELU");
-        on = !(v && !strcmp(v, "0"));
-    }
-    return on;
+    return dt_env_switch(&on, "DUCTILE_CUDA_LT_GELU", true);
 }
 
 static dt_lt_call dt_fm_call(const dt_cu_matmul_params *p, int64_t M, int64_t N, int64_t K, int dtype, bool bias,
