@@ -719,10 +719,11 @@ static void test_rows_kernels_match_naive(void)
     float *A = rand_buf(8 * lda), *B = rand_buf(kc * ldb), *bias = rand_buf(8), *C0 = rand_buf(8 * ldc);
     float *C = malloc(sizeof(float) * (size_t)(8 * ldc));
     __builtin_cpu_init();
-    dt_gemm_kernel_rows_fn ks[2] = {dt_gemm_kernel_rows_ref,
-                                    __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_rows_avx512 : NULL};
+    dt_gemm_kernel_rows_fn ks[3] = {dt_gemm_kernel_rows_ref,
+                                    __builtin_cpu_supports("avx512f") ? dt_gemm_kernel_rows_avx512 : NULL,
+                                    dt_cpu_has_avx2_fma() ? dt_gemm_kernel_rows_avx2 : NULL};
     int bad = 0;
-    for (int kf = 0; kf < 2; kf++)
+    for (int kf = 0; kf < 3; kf++)
         for (int m = 1; m <= 8; m++)
             for (int n = 1; n <= 48; n += 5)
                 for (int first = 0; first < 2; first++) {
@@ -742,6 +743,54 @@ static void test_rows_kernels_match_naive(void)
                 }
     CHECK_EQ_INT(bad, 0);
     free(A), free(B), free(bias), free(C0), free(C);
+}
+
+/* The AVX2 micro-kernel (4 x 24 sub-tiles) on the packed layout: every height 1..8, widths
+ * 1..48 of each vector count, first block (with and without beta and bias) and accumulating
+ * block, against a double sum; nothing outside the m x n tile written; and the AVX-512
+ * kernel's bits where the CPU has both. */
+static void test_avx2_kernel_matches_naive(void)
+{
+    if (!dt_cpu_has_avx2_fma()) {
+        fprintf(stderr, "AVX2 GEMM kernel: not on this CPU, skipped\n");
+        return;
+    }
+    enum { KC = 29, LDB = 53, LDC = 51 };
+    float *A = rand_buf(KC * DT_GEMM_MR), *B = rand_buf(KC * LDB), *bias = rand_buf(8), *C0 = rand_buf(8 * LDC);
+    float C[8 * LDC], C5[8 * LDC];
+    __builtin_cpu_init();
+    bool avx512 = __builtin_cpu_supports("avx512f");
+    int bad = 0, checked = 0;
+    for (int m = 1; m <= 8; m++)
+        for (int n = 1; n <= 48; n += 3)
+            for (int mode = 0; mode < 4; mode++) {
+                bool first = mode < 3;
+                float beta = mode == 1 ? 0.5f : 0.0f;
+                const float *bs = mode == 2 ? NULL : bias;
+                int nv = (n + 15) / 16;
+                memcpy(C, C0, sizeof C);
+                dt_gemm_kernel_avx2(KC, A, B, LDB, nv, C, LDC, m, n, first, beta, bs);
+                for (int i = 0; i < 8; i++)
+                    for (int j = 0; j < LDC; j++) {
+                        double s = 0, c0 = C0[i * LDC + j];
+                        for (int k = 0; i < m && j < n && k < KC; k++)
+                            s += (double)A[k * DT_GEMM_MR + i] * B[k * LDB + j];
+                        double want = i >= m || j >= n ? c0 : first ? s + beta * c0 + (bs ? bs[i] : 0) : s + c0;
+                        if (!(fabs(C[i * LDC + j] - want) <= 1e-5 * (1 + fabs(want)))) bad++;
+                        checked++;
+                    }
+                if (avx512) {
+                    memcpy(C5, C0, sizeof C5);
+                    dt_gemm_kernel_avx512(KC, A, B, LDB, nv, C5, LDC, m, n, first, beta, bs);
+                    if (memcmp(C, C5, sizeof C)) {
+                        bad++;
+                        fprintf(stderr, "AVX2 kernel m=%d n=%d mode %d: not the AVX-512 kernel's bits\n", m, n, mode);
+                    }
+                }
+            }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(checked == 8 * 16 * 4 * 8 * LDC);
+    free(A), free(B), free(bias), free(C0);
 }
 
 /* The narrow-tile kernel (1..4 columns, 8 rows in the lanes) gives the 16-lane kernel's bits
@@ -1350,6 +1399,7 @@ int main(void)
     test_matmul_errors_name_inputs();
     test_prepack_leaves_other_matmuls();
     test_rows_kernels_match_naive();
+    test_avx2_kernel_matches_naive();
     test_narrow_kernel_matches_wide_bit_for_bit();
     test_narrow_panels_kernel_matches_wide_bit_for_bit();
     test_small_products_split_by_columns_same_bits();

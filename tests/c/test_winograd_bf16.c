@@ -211,9 +211,16 @@ static void run_case(const wcase *t, bool f4, dt_pool *pool)
      * measured as max error / max |y| on these uniform inputs 2.6e-3 - 5e-3 (F(2x2)) and
      * 4.8e-3 - 8.9e-2 (F(4x4), largest on the widest maps, most tiles). */
     double loose = f4 ? 0.15 : 2e-2;
-    if (!(e <= 1e-5) || !(e32 <= loose) || !(e32 > 1e-5) || getenv("VERBOSE"))
+    /* The model's V is the AVX-512 input pass's float32 (its FMAs, bt6). Without AVX-512 the
+     * portable pass (winograd.c: dt_wino_bt_row, a multiply then an add) runs, and where its
+     * V lies within a float32 rounding of a bfloat16 tie the two round it to neighbouring
+     * bfloat16 values: one such V in "29x27, one block split" moved one output by 1.1e-3 of
+     * 7.6 (rel err 6.5e-5 over the case; the others 1e-8 - 2e-6), session 45 on a Zen 3. */
+    __builtin_cpu_init();
+    double tight = __builtin_cpu_supports("avx512f") ? 1e-5 : 5e-4;
+    if (!(e <= tight) || !(e32 <= loose) || !(e32 > 1e-5) || getenv("VERBOSE"))
         fprintf(stderr, "%s %s: rel err %.3g vs the model, %.3g vs float32\n", f4 ? "F(4x4)" : "F(2x2)", t->what, e, e32);
-    CHECK(e <= 1e-5);
+    CHECK(e <= tight);
     CHECK(e32 <= loose && e32 > 1e-5);
     CHECK(memcmp(y1, y2, sizeof(float) * (size_t)ny) == 0);
     free(x), free(w), free(b), free(r), free(y1), free(y2), free(want), free(want32);

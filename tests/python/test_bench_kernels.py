@@ -9,19 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from util import cpu_flags
+
 REPO = Path(__file__).resolve().parents[2]
 LIB_A = REPO / "build" / "libductile.a"
 
 
-def cpu_flags():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
 
 
 @pytest.mark.skipif(not LIB_A.exists(), reason="build/libductile.a not built (make)")

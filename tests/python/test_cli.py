@@ -334,9 +334,6 @@ def test_wrong_name_in_shape_flags_lists_the_inputs(engines):
         assert r.stderr == f"error: {message}\n"
 
 
-def cpu_flags():
-    with open("/proc/cpuinfo") as f:
-        return set(next(l for l in f if l.startswith("flags")).split(":")[1].split())
 
 
 BF16_LACKS = "warning: --bf16 on the CPU needs AVX512-BF16, which this CPU lacks; building float32\n"
@@ -357,7 +354,7 @@ def test_fp16_and_bf16_warn_once_where_the_cpu_lacks_them():
             assert r.returncode == 0, r.stderr
             assert r.stderr == want
             assert '"BF16"' not in r.stdout and '"FP16"' not in r.stdout and "float16" not in r.stdout
-    if "avx512_bf16" in cpu_flags():
+    if "avx512_bf16" in util.cpu_flags():
         r = run_cli(onnx, "--shapes=input:1x1x8x8", "--bf16", "--skipInference", "--dumpLayerInfo")
         assert r.returncode == 0 and r.stderr == ""
         assert r.stdout.count('"BF16": true') == 4   # superres's four convolutions
@@ -365,11 +362,11 @@ def test_fp16_and_bf16_warn_once_where_the_cpu_lacks_them():
                     env={"DUCTILE_CPU_FP16": "0"})
         assert r.returncode == 0 and r.stderr == fp16_warn + "--bf16 applies alone\n"
         assert r.stdout.count('"BF16": true') == 4
-    if "avx512_fp16" in cpu_flags():
+    if "avx512_fp16" in util.cpu_flags():
         r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--skipInference", "--dumpLayerInfo")
         assert r.returncode == 0 and r.stderr == ""
         assert r.stdout.count('"FP16": true') == 4 and "float16" not in r.stdout
-        if "avx512_bf16" in cpu_flags():
+        if "avx512_bf16" in util.cpu_flags():
             r = run_cli(onnx, "--shapes=input:1x1x8x8", "--fp16", "--bf16", "--skipInference", "--dumpLayerInfo")
             assert r.returncode == 0 and r.stderr == "warning: --fp16 on the CPU with --bf16: --bf16 applies alone\n"
             assert r.stdout.count('"BF16": true') == 4 and '"FP16"' not in r.stdout

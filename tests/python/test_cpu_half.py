@@ -13,12 +13,9 @@ import numpy as np
 import pytest
 
 import ductile
-from util import MODELS, build_profiled, model_path, ort_run, ort_session, random_feeds, rel_l2
+from util import MODELS, build_profiled, cpu_flags, model_path, ort_run, ort_session, random_feeds, rel_l2
 
 
-def cpu_flags():
-    with open("/proc/cpuinfo") as f:
-        return set(next((l for l in f if l.startswith("flags")), "").split())
 
 
 # kind: (builder flag, cpuinfo flag, layer info key, instruction set, what the layers compute in)

@@ -16,6 +16,19 @@ MODEL_RTOL = 1e-4
 OP_RTOL = 1e-5
 
 
+def cpu_flags():
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none): which kernels
+    and tactics this host can run ("avx512f", "avx512_bf16", "avx512_fp16", ...)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
 def load_file_module(name, path):
     """The Python file at path (relative to the repo root) as module `name` (bench/ and scripts/
     are not packages)."""

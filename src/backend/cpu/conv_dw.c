@@ -31,6 +31,7 @@ typedef struct dt_dw_job {
     size_t plane_bytes;     /* one thread's plane */
     char *scratch;
     bool avx512;
+    bool avx2;              /* no AVX-512: dt_dw_plane_avx2 */
     /* The row kernel applies epi (residual and activation) before it stores: the plane
      * needs no epilogue pass. */
     bool epi_in_store;
@@ -593,7 +594,7 @@ static void dt_dw_part(void *arg, int64_t begin, int64_t end, int tid)
                 rows(j, &(dt_dw_src){.x = pad}, j->w + c * ksz, b, y, res);
             else if (j->avx512)
                 dt_dw_plane_avx512(j, pad, j->w + c * ksz, b, y);
-            else
+            else if (!j->avx2 || !dt_dw_plane_avx2(g, j->wp, pad, j->w + c * ksz, b, y))
                 dt_dw_plane_ref(j, pad, j->w + c * ksz, b, y);
         }
         if (j->epi && !j->epi_in_store) dt_epilogue_apply(j->epi, y, res, out_px);
@@ -632,6 +633,7 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
                    .y_cs = a->y_cs, .pool = a->pool, .pool_rows = a->pool_rows};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
+    j.avx2 = !j.avx512 && dt_dw_avx2_ok();
     j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);
     DT_TRY(dt_dw_plane(g, &j.hp, &j.wp, &j.plane_bytes));
     int threads = dt_pool_threads(pool);
@@ -696,7 +698,7 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, cons
         rows(&j, &(dt_dw_src){.x = pad}, w, b, y, res);
     else if (j.avx512)
         dt_dw_plane_avx512(&j, pad, w, b, y);
-    else
+    else if (!dt_dw_avx2_ok() || !dt_dw_plane_avx2(&gs, j.wp, pad, w, b, y))
         dt_dw_plane_ref(&j, pad, w, b, y);
     if (epi && !j.epi_in_store) dt_epilogue_apply(epi, y, res, gs.out[0] * gs.out[1]);
 }

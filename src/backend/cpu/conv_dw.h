@@ -8,6 +8,7 @@
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/exp_approx.h"
 #include "backend/cpu/simd_load.h"
+#include "ops/linalg.h"
 
 #include <immintrin.h>
 #include <stdbool.h>
@@ -141,5 +142,14 @@ dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0,
 /* The geometries of the direct depthwise kernels (kernel, stride, dilation in both dims):
  * X(K, S, D) once for each. */
 #define DT_DW_GEOMETRIES(X) X(3, 1, 1) X(3, 1, 2) X(3, 2, 1) X(3, 2, 2) X(5, 1, 1) X(5, 1, 2) X(5, 2, 1) X(5, 2, 2)
+
+/* The whole-plane depthwise kernel for CPUs with AVX2 and FMA but no AVX-512 (conv_dw_avx2.c):
+ * y (out[0] x out[1]) from the zero-padded plane pad (rows wp floats apart, with the slack
+ * columns conv_dw.c gives them), weights w (k[0] x k[1]) and bias b; each output the bias,
+ * then an FMA per tap in (ky, kx) order: the bits of conv_dw.c's AVX-512 plane kernel. False
+ * (nothing written) where x stride passes 2: the caller's scalar loop. */
+bool dt_dw_plane_avx2(const dt_conv_geom *g, int64_t wp, const float *pad, const float *w, float b, float *y);
+/* Whether this CPU runs dt_dw_plane_avx2. */
+bool dt_dw_avx2_ok(void);
 
 #endif

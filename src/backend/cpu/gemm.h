@@ -179,6 +179,12 @@ void dt_gemm_kernel_ref(int64_t kc, const float *a, const float *b, int64_t ldb,
                         int64_t ldc, int m, int n, bool first, float beta, const float *bias);
 void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                            int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+/* The same tile on AVX2 + FMA (gemm_kernel_avx2.c): sub-tiles of 4 x 24 in ymm registers, the
+ * bits of dt_gemm_kernel_avx512. */
+void dt_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                         int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+/* Whether this CPU has AVX2 and FMA (the AVX2 kernels' CPUs, where it lacks AVX-512F). */
+bool dt_cpu_has_avx2_fma(void);
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 
@@ -294,6 +300,9 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 void dt_gemm_kernel_rows_avx512(int64_t kc, const float *a, int64_t lda, const float *b,
                                 int64_t ldb, int nv, float *c, int64_t ldc, int m, int n,
                                 bool first, float beta, const float *bias);
+void dt_gemm_kernel_rows_avx2(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                              int nv, float *c, int64_t ldc, int m, int n, bool first, float beta,
+                              const float *bias);
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void);
 /* As dt_gemm_kernel_rows_fn on the product's last K block, with the epilogue in the store as
  * dt_gemm_kernel_epi_fn applies it (the same bits as the rows kernel then the pass): bert at a

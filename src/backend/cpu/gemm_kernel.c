@@ -1,6 +1,6 @@
 /* GEMM micro-kernels: an 8 x 48 AVX-512 register tile (24 accumulators, 3 vector loads and
  * 8 broadcasts per k, so the two FMA ports, not the load ports, set the pace) and a plain C
- * kernel of the same packing layout for CPUs without AVX-512. */
+ * kernel of the same packing layout for CPUs without AVX-512 (or AVX2: gemm_kernel_avx2.c). */
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/exp_approx.h"
 #include "backend/cpu/gemm_row.h"
@@ -645,6 +645,7 @@ dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void)
 {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return dt_gemm_kernel_rows_avx512;
+    if (dt_cpu_has_avx2_fma()) return dt_gemm_kernel_rows_avx2;
     return dt_gemm_kernel_rows_ref;
 }
 
@@ -652,5 +653,6 @@ dt_gemm_kernel_fn dt_gemm_kernel_select(void)
 {
     __builtin_cpu_init();
     if (__builtin_cpu_supports("avx512f")) return dt_gemm_kernel_avx512;
+    if (dt_cpu_has_avx2_fma()) return dt_gemm_kernel_avx2;
     return dt_gemm_kernel_ref;
 }

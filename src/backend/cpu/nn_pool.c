@@ -76,6 +76,7 @@ typedef struct {
     bool vec;               /* interior windows through dt_pool_row_avx512 */
     dt_pool_planes planes_by; /* 2-D MaxPools whose rows go plane by plane */
     int64_t planes, bands;  /* dt_pool_band_range */
+    bool avx2;              /* vec: through dt_pool_row_avx2 (no AVX-512) */
 } dt_pool_job;
 
 /* MaxPool's index of input element (plane p; z, y, x): flat over [N, C, spatial dims] in row
@@ -181,7 +182,7 @@ static void dt_pool_rows(const dt_pool_job *j, int64_t b, int64_t e)
         return;
     }
     int64_t lo = 0, hi = 0;
-    bool borders = j->vec && dt_pool_row_borders(g->k[2], g->s[2], j->is_max);
+    bool borders = j->vec && !j->avx2 && dt_pool_row_borders(g->k[2], g->s[2], j->is_max);
     if (borders)
         hi = g->out[2];
     else if (j->vec)
@@ -215,7 +216,11 @@ static void dt_pool_rows(const dt_pool_job *j, int64_t b, int64_t e)
                                                    dt_pool_padded_taps(sy, g->k[1], g->d[1], g->in[1], g->pe[1]) *
                                                    g->k[2]
                                              : (z1 - z0) * (y1 - y0) * g->k[2];
-            dt_pool_row_avx512(rows, nrows, g->k[2], g->s[2], g->pb[2], g->in[2], j->is_max, (float)n, vlo, vhi, y);
+            if (j->avx2)
+                dt_pool_row_avx2(rows, nrows, g->k[2], g->s[2], g->pb[2], j->is_max, (float)n, vlo, vhi, y);
+            else
+                dt_pool_row_avx512(rows, nrows, g->k[2], g->s[2], g->pb[2], g->in[2], j->is_max, (float)n, vlo, vhi,
+                                   y);
         } else {
             vlo = vhi = g->out[2];
         }
@@ -298,11 +303,12 @@ typedef struct dt_pool_params {
 static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, dt_view *out, dt_exec *ex)
 {
     dt_pool_job j = {in[0].data, out[0].data, {0}, p->is_max, p->indices ? out[1].data : NULL, p->col_major,
-                     false, DT_POOL_BY_ROWS, 0, 0};
+                     false, DT_POOL_BY_ROWS, 0, 0, false};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     /* The vectorized row: no indices, x stride 1 or 2 and dilation 1, few window rows. */
+    j.avx2 = !dt_pool_row_avx512_ok() && dt_pool_row_avx2_ok();
     j.vec = !j.idx && (j.g.s[2] == 1 || j.g.s[2] == 2) && j.g.d[2] == 1 &&
-            j.g.k[0] * j.g.k[1] <= DT_POOL_ROW_MAX_ROWS && dt_pool_row_avx512_ok();
+            j.g.k[0] * j.g.k[1] <= DT_POOL_ROW_MAX_ROWS && (dt_pool_row_avx512_ok() || j.avx2);
     const dt_pool_geom *g = &j.g;
     bool plane_2d = j.is_max && !j.idx && dt_pool_row_avx512_ok() && g->in[0] == 1 && g->out[0] == 1 &&
                     g->d[1] == 1 && g->d[2] == 1;

@@ -19,6 +19,11 @@ bool dt_pool_row_avx512_ok(void);
 void dt_pool_row_avx512(const float *const *rows, int nrows, int64_t kx, int64_t sx, int64_t px, int64_t w,
                         bool is_max, float count, int64_t ox0, int64_t ox1, float *y);
 
+/* dt_pool_row_avx512 for CPUs with AVX2 and FMA (nn_pool_avx2.c), 8 outputs a vector: interior
+ * windows only (every tap inside its row). */
+bool dt_pool_row_avx2_ok(void);
+void dt_pool_row_avx2(const float *const *rows, int nrows, int64_t kx, int64_t sx, int64_t px, bool is_max,
+                      float count, int64_t ox0, int64_t ox1, float *y);
 /* Whether dt_pool_row_avx512 takes the border windows along x too: MaxPool's 3 taps at x
  * stride 2 (resnet50's), whose skipped taps need no per-window count. */
 static inline bool dt_pool_row_borders(int64_t kx, int64_t sx, bool is_max) { return is_max && kx == 3 && sx == 2; }
