@@ -3,7 +3,7 @@
  * 3x3 and 5x5, strides 1 and 2, dilations 1 and 2, asymmetric pads, 3x3 stride 1 with pads of 1
  * (read by lane shifts), batch 2, every epilogue
  * (residual and activation) on 1 and 2 threads. Held to the double reference and to the
- * direct kernel (the reference kernel of the CPU backend); on AVX-512, bit for bit to the
+ * direct kernel (the reference kernel of the CPU backend); on AVX-512 and AVX2, bit for bit to the
  * float operations the kernel documents (bias, then fmaf over the padded taps in (ky, kx)
  * order, then dt_epilogue_apply), the same with x, residual and y laid out [C][N][H][W], and
  * never a write past the output. */
@@ -12,6 +12,7 @@
 #include "refconv.h"
 
 #include "backend/cpu/conv.h"
+#include "backend/cpu/conv_dw.h"
 #include "backend/cpu/gemm.h"
 #include "core/alloc.h"
 #include "core/threadpool.h"
@@ -99,8 +100,9 @@ static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d
     bool guard_ok = true;
     for (int64_t i = ny; i < ny + GUARD; i++) guard_ok &= y[i] == -777.0f;
     bool bits_ok = true;
-    /* Strides past 2 take the plain-C loop (no FMA): held to the tolerance only. */
-    if (avx512 && s <= 2) {
+    /* Strides past 2 take the plain-C loop (no FMA): held to the tolerance only. Without
+     * AVX-512, the AVX2 plane kernel (conv_dw_avx2.c) has the same bits. */
+    if ((avx512 || dt_dw_avx2_ok()) && s <= 2) {
         emulate(&g, x, wt, b, &epi, ye);
         bits_ok = memcmp(y, ye, sizeof(float) * (size_t)ny) == 0;
     }

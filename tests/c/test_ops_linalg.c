@@ -799,7 +799,7 @@ static void test_narrow_kernel_matches_wide_bit_for_bit(void)
 {
     dt_gemm_kernel_fn narrow = dt_gemm_kernel_narrow_select(), wide = dt_gemm_kernel_select();
     if (!narrow) {
-        fprintf(stderr, "narrow GEMM kernel: not on this CPU (no AVX-512), skipped\n");
+        fprintf(stderr, "narrow GEMM kernel: not on this CPU (neither AVX-512 nor AVX2), skipped\n");
         return;
     }
     enum { KC = 37, LDC = 7 };
@@ -832,7 +832,7 @@ static void test_narrow_panels_kernel_matches_wide_bit_for_bit(void)
     dt_gemm_kernel_narrow_panels_fn narrow = dt_gemm_kernel_narrow_panels_select();
     dt_gemm_kernel_fn wide = dt_gemm_kernel_select();
     if (!narrow) {
-        fprintf(stderr, "narrow GEMM kernel: not on this CPU (no AVX-512), skipped\n");
+        fprintf(stderr, "narrow GEMM kernel: not on this CPU (neither AVX-512 nor AVX2), skipped\n");
         return;
     }
     enum { KC = 29, LDA = KC * DT_GEMM_MR + 5, LDC = 6, MAXM = 8 * 19 };

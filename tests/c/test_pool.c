@@ -5,7 +5,8 @@
  * The reference does the ONNX definition's float operations in the order the kernels
  * promise (taps row by row; max keeping the first of equal values, and a NaN once met; a sum
  * from 0 divided by the count), so outputs must match bit for bit, inline and on 1, 2 and 3
- * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, its 3-tap
+ * threads (the interior windows go through the AVX-512 row, nn_pool_avx512.c, or without
+ * AVX-512 the AVX2 row, nn_pool_avx2.c; the AVX-512 row's 3-tap
  * stride-2 form included, the borders through the scalar loop, or for MaxPool's 3 taps at x
  * stride 2 through the vector row too; 2-D MaxPools at stride 1 by planes, separably). A NaN, infinities and signed zeros are planted in the input. */
 #include "ophelp.h"

@@ -224,6 +224,8 @@ static inline bool dt_gemm_epi_in_store(const dt_epilogue *e)
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void);
 void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                                   int64_t ldc, int m, int n, bool first, float beta, const float *bias);
+void dt_gemm_kernel_narrow_avx2(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
+                                int64_t ldc, int m, int n, bool first, float beta, const float *bias);
 /* The 8 x (48 + nx) tile, 1 <= nx <= DT_GEMM_NARROW: a full 48-column panel (b, rows ldb
  * apart, as dt_gemm_kernel_epi_fn reads it; nv 3, n 48) and nx more columns (xb, rows xld
  * apart: the same rows in place, xb = b + 48, or a packed last panel) in one pass over k, the
@@ -275,6 +277,9 @@ dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void);
 void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
                                          float *c, int64_t ldc, int m, int n, bool first, float beta,
                                          const float *bias);
+void dt_gemm_kernel_narrow_panels_avx2(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb,
+                                       float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                       const float *bias);
 
 /* Packs 8 rows of a plain matrix transposed, times alpha: dst[k * ldd + i] = alpha * a[i * lda
  * + k] for i < 8, k < kc (gemm_pack.c): a full DT_GEMM_MR panel of A (ldd 8), or 8 columns of

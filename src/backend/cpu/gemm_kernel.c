@@ -65,6 +65,9 @@ void dt_gemm_kernel_rows_ref(int64_t kc, const float *a, int64_t lda, const floa
 /* The 256-bit bodies (the narrow kernel's 8-row accumulators): without AVX512VL only ymm0-15
  * exist for them, and the 24-28 registers of a body spilled (session 32). */
 #define DT_AVX512VL __attribute__((target("avx512f,avx512vl,fma")))
+/* Bodies on 256-bit vectors that both kinds of CPU run: inlined into an AVX512VL caller they
+ * get its 32 registers, into an AVX2 one its 16. */
+#define DT_AVX2FMA __attribute__((target("avx2,fma")))
 
 /* One body per (rows, vectors) pair so the accumulators stay in registers; a short edge tile
  * (M = 9 leaves one row) runs a narrower body instead of computing 8 rows for 1. */
@@ -533,7 +536,7 @@ dt_gemm_kernel_rows_epi_fn dt_gemm_kernel_rows_epi_select(void)
  * at a + p*lda) and NC columns fixed per body. The P panels' chains are independent, so the
  * FMAs of one k overlap instead of each column waiting out the FMA latency of the last k (one
  * panel and one column: one FMA per 4 cycles, the cost of a sixth of a 48-column panel). */
-static inline __attribute__((always_inline)) DT_AVX512VL void
+static inline __attribute__((always_inline)) DT_AVX2FMA void
 dt_gemm_narrow_body(const int P, const int nc, int64_t kc, const float *a, int64_t lda, const float *b,
                     int64_t ldb, float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
 {
@@ -579,12 +582,12 @@ dt_gemm_narrow_body(const int P, const int nc, int64_t kc, const float *a, int64
     }
 }
 
-/* P panels at a time, P as large as the registers allow (P * NC accumulators of 32). */
-static inline __attribute__((always_inline)) DT_AVX512VL void
-dt_gemm_narrow_cols(const int nc, int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c,
-                    int64_t ldc, int m, bool first, float beta, const float *bias)
+/* `big` panels at a time, as many as the registers allow (big * NC accumulators: of 32 with
+ * AVX512VL, of 16 with AVX2 alone), then 4, 2 and 1. */
+static inline __attribute__((always_inline)) DT_AVX2FMA void
+dt_gemm_narrow_cols(const int nc, const int big, int64_t kc, const float *a, int64_t lda, const float *b,
+                    int64_t ldb, float *c, int64_t ldc, int m, bool first, float beta, const float *bias)
 {
-    const int big = nc <= 3 ? 8 : 4;
     int p = 0, panels = (m + 7) / 8;
     for (; p + big <= panels; p += big)
         dt_gemm_narrow_body(big, nc, kc, a + p * lda, lda, b, ldb, c + p * 8 * ldc, ldc, m - p * 8, first, beta,
@@ -609,11 +612,33 @@ DT_AVX512VL void dt_gemm_kernel_narrow_panels_avx512(int64_t kc, const float *a,
                                                    float beta, const float *bias)
 {
     switch (n) {
-    case 1: dt_gemm_narrow_cols(1, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
-    case 2: dt_gemm_narrow_cols(2, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
-    case 3: dt_gemm_narrow_cols(3, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
-    default: dt_gemm_narrow_cols(4, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 1: dt_gemm_narrow_cols(1, 8, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 2: dt_gemm_narrow_cols(2, 8, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 3: dt_gemm_narrow_cols(3, 8, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    default: dt_gemm_narrow_cols(4, 4, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
     }
+}
+
+/* The same on AVX2 alone (16 ymm registers): at most 12 accumulators, so the bodies do not
+ * spill; the bits of the AVX-512 form (the same operations per element). */
+DT_AVX2FMA void dt_gemm_kernel_narrow_panels_avx2(int64_t kc, const float *a, int64_t lda, const float *b,
+                                                 int64_t ldb, float *c, int64_t ldc, int m, int n, bool first,
+                                                 float beta, const float *bias)
+{
+    switch (n) {
+    case 1: dt_gemm_narrow_cols(1, 8, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 2: dt_gemm_narrow_cols(2, 4, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    case 3: dt_gemm_narrow_cols(3, 4, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    default: dt_gemm_narrow_cols(4, 2, kc, a, lda, b, ldb, c, ldc, m, first, beta, bias); break;
+    }
+}
+
+DT_AVX2FMA void dt_gemm_kernel_narrow_avx2(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
+                                          float *c, int64_t ldc, int m, int n, bool first, float beta,
+                                          const float *bias)
+{
+    (void)nv;
+    dt_gemm_kernel_narrow_panels_avx2(kc, a, kc * DT_GEMM_MR, b, ldb, c, ldc, m, n, first, beta, bias);
 }
 
 DT_AVX512VL void dt_gemm_kernel_narrow_avx512(int64_t kc, const float *a, const float *b, int64_t ldb, int nv,
@@ -633,12 +658,16 @@ static bool dt_gemm_has_avx512vl(void)
 
 dt_gemm_kernel_narrow_panels_fn dt_gemm_kernel_narrow_panels_select(void)
 {
-    return dt_gemm_has_avx512vl() ? dt_gemm_kernel_narrow_panels_avx512 : NULL;
+    return dt_gemm_has_avx512vl() ? dt_gemm_kernel_narrow_panels_avx512
+         : dt_cpu_has_avx2_fma() && !__builtin_cpu_supports("avx512f") ? dt_gemm_kernel_narrow_panels_avx2
+                                                                        : NULL;
 }
 
 dt_gemm_kernel_fn dt_gemm_kernel_narrow_select(void)
 {
-    return dt_gemm_has_avx512vl() ? dt_gemm_kernel_narrow_avx512 : NULL;
+    return dt_gemm_has_avx512vl() ? dt_gemm_kernel_narrow_avx512
+         : dt_cpu_has_avx2_fma() && !__builtin_cpu_supports("avx512f") ? dt_gemm_kernel_narrow_avx2
+                                                                        : NULL;
 }
 
 dt_gemm_kernel_rows_fn dt_gemm_kernel_rows_select(void)
