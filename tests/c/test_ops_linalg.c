@@ -454,8 +454,8 @@ static void test_pack_a_full_exact(void)
     CHECK_EQ_INT(bad, 0);
 }
 
-/* An activation in the AVX-512 kernel's store (dt_gemm_kernel_avx512_epi) against the plain
- * kernel then the epilogue pass (dt_epilogue_apply): the values special[] first, then a sweep of
+/* An activation in the kernel's store (dt_gemm_kernel_avx512_epi) against the plain kernel
+ * then the epilogue pass (dt_epilogue_apply): the values special[] first, then a sweep of
  * [lo, hi] over `blocks` rows of 48. The tile is a 1 x 48 row times one A value of 1, so C holds
  * the values exactly. Returns the count of values whose bits differ; with any_nan a NaN matches
  * any NaN (counted in *nans). */
@@ -472,7 +472,7 @@ static int store_vs_pass(dt_gemm_kernel_epi_fn kepi, dt_act act, const float *sp
             int idx = blk * NRW + j;
             b[j] = idx < n_special ? special[idx] : lo + (hi - lo) * (float)(idx - n_special) / ((float)blocks * NRW);
         }
-        dt_gemm_kernel_avx512(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
+        dt_gemm_kernel_select()(1, a, b, NRW, NV, c1, NRW, 1, NRW, true, 0.0f, NULL);
         dt_epilogue_apply(&epi, c1, NULL, NRW);
         kepi(1, a, b, NRW, NV, c2, NRW, 1, NRW, true, 0.0f, NULL, &epi, NULL);
         for (int j = 0; j < NRW; j++) {
@@ -493,7 +493,7 @@ static int store_vs_pass(dt_gemm_kernel_epi_fn kepi, dt_act act, const float *sp
 static void test_gelu_in_store_matches_pass(void)
 {
     dt_gemm_kernel_epi_fn kepi = dt_gemm_kernel_epi_select();
-    if (!kepi) return;   /* no AVX-512 here: the pass runs everywhere */
+    if (!kepi) return;   /* no epilogue kernel here (no AVX-512): the pass runs everywhere */
     static const float special[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f,
                                     5.656854f, -5.656854f, 1.3037f, -1.3037f, 0.921875f * 1.41421356f};
     int nans = 0;
@@ -1303,8 +1303,10 @@ static void test_conv_1x1_far_b(dt_pool *pool)
  * batch 2, bias, residual and Relu; against the double reference. */
 static void test_conv_strided_two_k_blocks(dt_pool *pool)
 {
-    static const int64_t cases[][4] = {{261, 15, 13, 1}, {33, 17, 11, 3}};
-    for (int ci = 0; ci < 2; ci++) {
+    /* and rows long enough for the vectorized stride-2 gather (8 or 16 a step, then a tail:
+     * AVX2's and AVX-512's), 3x3 over 9x61 and a 7x7 stem over 3 channels of 21x83 */
+    static const int64_t cases[][4] = {{261, 15, 13, 1}, {33, 17, 11, 3}, {5, 9, 61, 3}, {3, 21, 83, 7}};
+    for (int ci = 0; ci < 4; ci++) {
         int64_t c = cases[ci][0], h = cases[ci][1], w = cases[ci][2], k = cases[ci][3], pad = k / 2, m = 37;
         dt_conv_geom g = {.spatial = 2, .batch = 2, .c = c, .m = m, .group = 1, .in = {h, w}, .k = {k, k},
                           .s = {2, 2}, .d = {1, 1}, .pb = {pad, pad}, .pe = {pad, pad}};

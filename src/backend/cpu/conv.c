@@ -118,6 +118,20 @@ __attribute__((target("avx512f"))) static void dt_gather2_avx512(float *d, const
     }
 }
 
+/* The same on AVX2: 8 at a time from the even lanes of two loads (a shuffle, then the 64-bit
+ * pairs in order), the tail scalar, nothing past s[2n-2] read. Without it the stride-2 convs
+ * of a CPU without AVX-512 gathered a float at a time (session 45, Zen 3: resnet50's 7x7
+ * stem 4.1-4.5 ms against onnxruntime's 2.7). */
+__attribute__((target("avx2"))) static void dt_gather2_avx2(float *d, const float *s, int64_t n)
+{
+    int64_t t = 0;
+    for (; t + 8 <= n && 2 * t + 16 <= 2 * n - 1; t += 8) {
+        __m256 e = _mm256_shuffle_ps(_mm256_loadu_ps(s + 2 * t), _mm256_loadu_ps(s + 2 * t + 8), _MM_SHUFFLE(2, 0, 2, 0));
+        _mm256_storeu_ps(d + t, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0))));
+    }
+    for (; t < n; t++) d[t] = s[2 * t];
+}
+
 /* line[t] = row[x0 + t*sw] for t < seg, 0 where that falls outside [0, iw): the zero borders
  * and the interior found once, the interior of stride 2 vectorized (the stem convs of mobile
  * nets: 3 channels, so most of their time is this gather). The borders are a float or two:
@@ -135,6 +149,8 @@ dt_im2col_gather(float *line, const float *row, int64_t x0, int64_t seg, int64_t
     for (int64_t t = 0; t < lo; t++) line[t] = 0.0f;
     if (sw == 2 && avx512 && hi > lo) {
         dt_gather2_avx512(line + lo, row + x0 + lo * 2, hi - lo);
+    } else if (sw == 2 && hi > lo && dt_cpu_has_avx2_fma()) {
+        dt_gather2_avx2(line + lo, row + x0 + lo * 2, hi - lo);
     } else {
         for (int64_t t = lo; t < hi; t++) line[t] = row[x0 + t * sw];
     }

@@ -51,7 +51,8 @@ dt_avx2_row_out(const __m256 *acc, const int V, float *c, int n, bool first, flo
  * (rows to store, <= R), n (columns to store, may pass 8 V) and bias likewise offset. */
 static inline __attribute__((always_inline)) DT_AVX2 void
 dt_avx2_body(const int R, const int V, int64_t kc, const float *a, int64_t ks, int64_t is, const float *b,
-             int64_t ldb, float *c, int64_t ldc, int m, int n, bool first, float beta, const float *bias)
+             int64_t ldb, float *c, int64_t ldc, int m, int n, bool first, float beta, const float *bias,
+             bool in_place)
 {
     __m256 acc[4][3];
 #pragma GCC unroll 4
@@ -60,6 +61,12 @@ dt_avx2_body(const int R, const int V, int64_t kc, const float *a, int64_t ks, i
         for (int v = 0; v < V; v++) acc[i][v] = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; k++) {
         __m256 bv[3];
+        /* B's row 8 ahead. A B read in place (a 1x1 conv's image, rows ldb apart) is one
+         * stream per k that the hardware prefetchers do not follow: every line of the row's
+         * V vectors; a packed panel its next line, as the AVX-512 kernel does. */
+        _mm_prefetch((const char *)(b + 8 * ldb), _MM_HINT_T0);
+        if (in_place) _mm_prefetch((const char *)(b + 8 * ldb + V * 8 - 1), _MM_HINT_T0);
+        if (in_place && V == 3) _mm_prefetch((const char *)(b + 8 * ldb + 12), _MM_HINT_T0);
 #pragma GCC unroll 3
         for (int v = 0; v < V; v++) bv[v] = _mm256_loadu_ps(b + v * 8);
 #pragma GCC unroll 4
@@ -80,14 +87,15 @@ dt_avx2_body(const int R, const int V, int64_t kc, const float *a, int64_t ks, i
 
 /* Rows [0, m) of the tile, at most 4 at a time (exactly the rows that exist: an A read in
  * place has no row past m), in column groups of V vectors; each group's rows one after the
- * other, so the group's B (24 columns x kc: 24 KB at kc 256) stays in L1 for the second half
- * of the rows, where the whole panel (48 KB) would not (Zen 3's L1 holds 32 KB). */
+ * other, so the group's B (24 columns x kc: 24 KB at kc 256) can stay in L1 for the second
+ * half of the rows, where the whole panel (48 KB) would not (Zen 3's L1 holds 32 KB). */
 static inline __attribute__((always_inline)) DT_AVX2 void
 dt_avx2_tile(int64_t kc, const float *a, int64_t ks, int64_t is, const float *b, int64_t ldb, int nv, float *c,
              int64_t ldc, int m, int n, bool first, float beta, const float *bias)
 {
     /* 48 columns: two groups of 3 vectors; 32: two of 2; 16: one of 2 */
     const int gv = nv == 3 ? 3 : 2, groups = nv == 1 ? 1 : 2;
+    const bool in_place = ldb != nv * 16;   /* B's rows in place, not a packed panel */
     for (int q = 0; q < groups; q++) {
         const int j0 = q * gv * 8;
         if (n <= j0) break;
@@ -96,9 +104,9 @@ dt_avx2_tile(int64_t kc, const float *a, int64_t ks, int64_t is, const float *b,
             const int rows = m - r0 < 4 ? m - r0 : 4;
             const float *ar = a + r0 * is, *br = bias ? bias + r0 : NULL;
             float *cq = c + r0 * ldc + j0;
-#define DT_AVX2_CASE(R)                                                                          \
-    (gv == 3 ? dt_avx2_body(R, 3, kc, ar, ks, is, bq, ldb, cq, ldc, rows, n - j0, first, beta, br) \
-             : dt_avx2_body(R, 2, kc, ar, ks, is, bq, ldb, cq, ldc, rows, n - j0, first, beta, br))
+#define DT_AVX2_CASE(R)                                                                                          \
+    (gv == 3 ? dt_avx2_body(R, 3, kc, ar, ks, is, bq, ldb, cq, ldc, rows, n - j0, first, beta, br, in_place) \
+             : dt_avx2_body(R, 2, kc, ar, ks, is, bq, ldb, cq, ldc, rows, n - j0, first, beta, br, in_place))
             switch (rows) {
             case 4: DT_AVX2_CASE(4); break;
             case 3: DT_AVX2_CASE(3); break;
