@@ -68,6 +68,32 @@ __attribute__((target("avx512f"))) static float dt_pool_block_avx512_fn(const fl
     return dt_pool_block_avx512(y, n);
 }
 
+/* dt_pool_block_ref's sums on AVX2: each 16-lane vector of the order above as two 8-lane
+ * halves (lanes 0-7, 8-15), the same adds lane by lane; the tree's k + 8 step adds the
+ * halves. Without it the plain loop took 8% of EfficientNet-B0's run on a Zen 3 (session 45). */
+__attribute__((target("avx2"))) static float dt_pool_block_avx2(const float *y, int64_t n)
+{
+    __m256 a[8];   /* vector v's halves: a[2v], a[2v + 1] */
+    for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 8; k++) a[k] = _mm256_add_ps(a[k], _mm256_loadu_ps(y + i + 8 * k));
+    /* the last 1-63 floats: each 16-float vector that starts before n, both halves, masked */
+    for (int k = 0; i < n && k < 8 && i + 16 * (k / 2) < n; k++) {
+        int64_t left = n - i - 8 * k;
+        int c = left >= 8 ? 8 : left < 0 ? 0 : (int)left;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(c), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        a[k] = _mm256_add_ps(a[k], _mm256_maskload_ps(y + i + 8 * k, m));
+    }
+    __m256 lo = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[4], a[6]));
+    __m256 hi = _mm256_add_ps(_mm256_add_ps(a[1], a[3]), _mm256_add_ps(a[5], a[7]));
+    __m256 h = _mm256_add_ps(lo, hi);
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    return _mm_cvtss_f32(q);
+}
+
 /* Whether this CPU has AVX-512, asked once (per call it cost 7x7 planes a third more). */
 static bool dt_pool_avx512(void)
 {
@@ -80,9 +106,21 @@ static bool dt_pool_avx512(void)
     return h == 2;
 }
 
+/* Without AVX-512: AVX2 where the CPU has it (asked once), else the plain loop. */
+static float dt_pool_block_any(const float *y, int64_t n)
+{
+    static int has;   /* 0: not asked yet, 1: no, 2: yes */
+    int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
+    if (!h) {
+        __builtin_cpu_init();
+        __atomic_store_n(&has, h = __builtin_cpu_supports("avx2") ? 2 : 1, __ATOMIC_RELAXED);
+    }
+    return h == 2 ? dt_pool_block_avx2(y, n) : dt_pool_block_ref(y, n);
+}
+
 float dt_cpu_pool_block(const float *y, int64_t n)
 {
-    return dt_pool_avx512() ? dt_pool_block_avx512_fn(y, n) : dt_pool_block_ref(y, n);
+    return dt_pool_avx512() ? dt_pool_block_avx512_fn(y, n) : dt_pool_block_any(y, n);
 }
 
 float dt_cpu_pool_blocks(const float *sums, int64_t n, int64_t stride, int64_t pixels)
@@ -107,9 +145,9 @@ float dt_cpu_pool_plane(const float *y, int64_t h, int64_t w, int64_t rows_per_b
 {
     int64_t r = rows_per_block > 0 && rows_per_block < h ? rows_per_block : h;
     if (dt_pool_avx512()) return dt_pool_plane_avx512(y, h, w, r);
-    if (r >= h && h * w <= (1 << 24)) return dt_pool_block_ref(y, h * w) / (float)(h * w);
+    if (r >= h && h * w <= (1 << 24)) return dt_pool_block_any(y, h * w) / (float)(h * w);
     double s = 0.0;
-    for (int64_t r0 = 0; r0 < h; r0 += r) s += (double)dt_pool_block_ref(y + r0 * w, (h - r0 < r ? h - r0 : r) * w);
+    for (int64_t r0 = 0; r0 < h; r0 += r) s += (double)dt_pool_block_any(y + r0 * w, (h - r0 < r ? h - r0 : r) * w);
     return (float)(s / (double)(h * w));
 }
 

@@ -139,6 +139,37 @@ DT_EPI_SIG_ROW(dt_epilogue_silu_row, "avx512f,fma", dt_sigmoid_vecs, true)
 DT_EPI_SIG_ROW(dt_epilogue_sigmoid_lean_row, "avx512f,avx512dq,fma", dt_sigmoid_lean_vecs, false)
 DT_EPI_SIG_ROW(dt_epilogue_silu_lean_row, "avx512f,avx512dq,fma", dt_sigmoid_lean_vecs, true)
 
+/* The exact Sigmoid or Silu over a row on AVX2 (dt_sigmoid_vecs8): four vectors at a time,
+ * the last 1-31 values as up to four masked vectors. */
+__attribute__((target("avx2,fma"))) static void dt_epilogue_sig_row_avx2(float *c, int64_t n, bool silu)
+{
+    int64_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        __m256 v[4];
+        for (int i = 0; i < 4; i++) v[i] = _mm256_loadu_ps(c + j + 8 * i);
+        if (silu)
+            dt_sigmoid_vecs8(v, 4, true);
+        else
+            dt_sigmoid_vecs8(v, 4, false);
+        for (int i = 0; i < 4; i++) _mm256_storeu_ps(c + j + 8 * i, v[i]);
+    }
+    if (j == n) return;
+    __m256 v[4];
+    __m256i m[4];
+    int nv = (int)((n - j + 7) / 8);
+    for (int i = nv; i < 4; i++) v[i] = _mm256_setzero_ps();   /* computed, never stored */
+    for (int i = 0; i < nv; i++) {
+        int64_t left = n - j - 8 * i;
+        m[i] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : (int)left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        v[i] = _mm256_maskload_ps(c + j + 8 * i, m[i]);
+    }
+    if (silu)
+        dt_sigmoid_vecs8(v, 4, true);
+    else
+        dt_sigmoid_vecs8(v, 4, false);
+    for (int i = 0; i < nv; i++) _mm256_maskstore_ps(c + j + 8 * i, m[i], v[i]);
+}
+
 static void dt_epilogue_sig_row(float *c, int64_t n, dt_act act)
 {
     switch (act) {
@@ -158,6 +189,12 @@ void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, cons
 {
     if (!e || (e->act == DT_ACT_NONE && !r && !b)) return;
     __builtin_cpu_init();
+    if ((e->act == DT_ACT_SIGMOID || e->act == DT_ACT_SILU) && !__builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        if (b || r) dt_epilogue_row(DT_ACT_NONE, 0.0f, 0.0f, c, b, r, n);
+        dt_epilogue_sig_row_avx2(c, n, e->act == DT_ACT_SILU);
+        return;
+    }
     if (!dt_epilogue_is_sig(e->act) || !__builtin_cpu_supports("avx512f")) {
         /* the lean forms never get here without AVX-512 (dt_epilogue_lean): the exact ones */
         dt_epilogue_row(dt_act_exact(e->act), e->p0, e->p1, c, b, r, n);
