@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Session 45's GPU call: session 44's unrun GELU check (scripts/cuda_s44_gelu.sh), then what the
+# Session 45's GPU call (not run: no machine was lent): session 44's unrun GELU check (the test both
+# ways, then bert_small FP16 latency both ways; it replaces scripts/cuda_s44_gelu.sh), then what the
 # 1x1 conv test engines run under DUCTILE_LAYOUT=nhwc + DUCTILE_TACTIC_PREFER=28 (why
 # test_cuda_nonfinite never reached cuBLASLt's tactic 28), test_cuda_nonfinite with
 # DUCTILE_CUDA_LT_RELU=1, and the regress tests of scripts/cuda_s25_check.sh with the time left.
