@@ -102,7 +102,7 @@ static void check_case_algo(int64_t c, int64_t h, int64_t w, int k, int s, int d
     bool bits_ok = true;
     /* Strides past 2 take the plain-C loop (no FMA): held to the tolerance only. Without
      * AVX-512, the AVX2 plane kernel (conv_dw_avx2.c) has the same bits. */
-    if ((avx512 || dt_dw_avx2_ok()) && s <= 2) {
+    if ((avx512 || dt_cpu_has_avx2_fma()) && s <= 2) {
         emulate(&g, x, wt, b, &epi, ye);
         bits_ok = memcmp(y, ye, sizeof(float) * (size_t)ny) == 0;
     }

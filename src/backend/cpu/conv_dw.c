@@ -8,6 +8,7 @@
  * GEMM would be wasteful here: K is only KH*KW and M is 1. Planes are split over threads. */
 #include "backend/cpu/conv.h"
 #include "backend/cpu/conv_dw.h"
+#include "backend/cpu/cpu_isa.h"
 #include "core/alloc.h"
 #include "core/checked.h"
 #include "core/status.h"
@@ -633,7 +634,7 @@ ductile_status dt_cpu_conv_depthwise(const dt_conv_geom *g, const dt_conv_args *
                    .y_cs = a->y_cs, .pool = a->pool, .pool_rows = a->pool_rows};
     __builtin_cpu_init();
     j.avx512 = __builtin_cpu_supports("avx512f");
-    j.avx2 = !j.avx512 && dt_dw_avx2_ok();
+    j.avx2 = !j.avx512 && dt_cpu_has_avx2_fma();
     j.epi_in_store = j.avx512 && dt_dw_rows_select(g, false) && a->epi && dt_dw_epi_in_lanes(a->epi);
     DT_TRY(dt_dw_plane(g, &j.hp, &j.wp, &j.plane_bytes));
     int threads = dt_pool_threads(pool);
@@ -698,7 +699,7 @@ void dt_cpu_dw_strip(const dt_conv_geom *g, const float *src, int64_t ring, cons
         rows(&j, &(dt_dw_src){.x = pad}, w, b, y, res);
     else if (j.avx512)
         dt_dw_plane_avx512(&j, pad, w, b, y);
-    else if (!dt_dw_avx2_ok() || !dt_dw_plane_avx2(&gs, j.wp, pad, w, b, y))
+    else if (!dt_cpu_has_avx2_fma() || !dt_dw_plane_avx2(&gs, j.wp, pad, w, b, y))
         dt_dw_plane_ref(&j, pad, w, b, y);
     if (epi && !j.epi_in_store) dt_epilogue_apply(epi, y, res, gs.out[0] * gs.out[1]);
 }

@@ -147,9 +147,8 @@ dt_dw_taps_s2(const float *p, __m512 *t, const int K, const int D, __mmask16 m0,
  * y (out[0] x out[1]) from the zero-padded plane pad (rows wp floats apart, with the slack
  * columns conv_dw.c gives them), weights w (k[0] x k[1]) and bias b; each output the bias,
  * then an FMA per tap in (ky, kx) order: the bits of conv_dw.c's AVX-512 plane kernel. False
- * (nothing written) where x stride passes 2: the caller's scalar loop. */
+ * (nothing written) where x stride passes 2: the caller's scalar loop. Where
+ * cpu_isa.h's dt_cpu_has_avx2_fma holds. */
 bool dt_dw_plane_avx2(const dt_conv_geom *g, int64_t wp, const float *pad, const float *w, float b, float *y);
-/* Whether this CPU runs dt_dw_plane_avx2. */
-bool dt_dw_avx2_ok(void);
 
 #endif

@@ -8,12 +8,6 @@
 
 #define DT_AVX2 __attribute__((target("avx2,fma")))
 
-bool dt_dw_avx2_ok(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 /* Lanes t: p[2t] (16 floats read). */
 static inline __attribute__((always_inline)) DT_AVX2 __m256 dt_dw_even8(const float *p)
 {

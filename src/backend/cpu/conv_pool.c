@@ -13,6 +13,7 @@
  * vectors: one chain of adds waits out each add's latency; the tree: lanes in order were a
  * chain of 15 adds per plane (7x7 planes: 4x the pool's cost). */
 #include "backend/cpu/conv.h"
+#include "backend/cpu/cpu_isa.h"
 
 #include <immintrin.h>
 #include <stdbool.h>
@@ -106,16 +107,10 @@ static bool dt_pool_avx512(void)
     return h == 2;
 }
 
-/* Without AVX-512: AVX2 where the CPU has it (asked once), else the plain loop. */
+/* Without AVX-512: AVX2 where the CPU has it, else the plain loop. */
 static float dt_pool_block_any(const float *y, int64_t n)
 {
-    static int has;   /* 0: not asked yet, 1: no, 2: yes */
-    int h = __atomic_load_n(&has, __ATOMIC_RELAXED);
-    if (!h) {
-        __builtin_cpu_init();
-        __atomic_store_n(&has, h = __builtin_cpu_supports("avx2") ? 2 : 1, __ATOMIC_RELAXED);
-    }
-    return h == 2 ? dt_pool_block_avx2(y, n) : dt_pool_block_ref(y, n);
+    return dt_cpu_has_avx2_fma() ? dt_pool_block_avx2(y, n) : dt_pool_block_ref(y, n);
 }
 
 float dt_cpu_pool_block(const float *y, int64_t n)

@@ -4,6 +4,7 @@
  * loads; every form is written to give the unfused kernels' exact values. */
 #pragma GCC optimize("O3", "no-math-errno", "no-trapping-math")
 
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/epilogue.h"
 #include "backend/cpu/exp_approx.h"
 #include "core/status.h"
@@ -190,7 +191,7 @@ void dt_epilogue_apply_bias(const dt_epilogue *e, float *c, const float *b, cons
     if (!e || (e->act == DT_ACT_NONE && !r && !b)) return;
     __builtin_cpu_init();
     if ((e->act == DT_ACT_SIGMOID || e->act == DT_ACT_SILU) && !__builtin_cpu_supports("avx512f") &&
-        __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        dt_cpu_has_avx2_fma()) {
         if (b || r) dt_epilogue_row(DT_ACT_NONE, 0.0f, 0.0f, c, b, r, n);
         dt_epilogue_sig_row_avx2(c, n, e->act == DT_ACT_SILU);
         return;

@@ -15,6 +15,7 @@
 #define DT_CPU_GEMM_H
 
 #include "ductile.h"
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/epilogue.h"
 #include "core/threadpool.h"
 
@@ -183,8 +184,6 @@ void dt_gemm_kernel_avx512(int64_t kc, const float *a, const float *b, int64_t l
  * bits of dt_gemm_kernel_avx512. */
 void dt_gemm_kernel_avx2(int64_t kc, const float *a, const float *b, int64_t ldb, int nv, float *c,
                          int64_t ldc, int m, int n, bool first, float beta, const float *bias);
-/* Whether this CPU has AVX2 and FMA (the AVX2 kernels' CPUs, where it lacks AVX-512F). */
-bool dt_cpu_has_avx2_fma(void);
 /* The best kernel this CPU runs. */
 dt_gemm_kernel_fn dt_gemm_kernel_select(void);
 

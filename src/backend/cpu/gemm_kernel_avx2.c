@@ -130,9 +130,3 @@ DT_AVX2 void dt_gemm_kernel_rows_avx2(int64_t kc, const float *a, int64_t lda, c
 {
     dt_avx2_tile(kc, a, 1, lda, b, ldb, nv, c, ldc, m, n, first, beta, bias);
 }
-
-bool dt_cpu_has_avx2_fma(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}

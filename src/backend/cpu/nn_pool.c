@@ -2,6 +2,7 @@
  * spatial dims through one 3-D loop nest (geometry from ops/nn.h, shared with infer), its
  * interior windows 16 outputs at a time on AVX-512 CPUs (nn_pool_avx512.c: resnet50's 3x3
  * stride-2 MaxPool was a scalar loop of 2-2.4 ms in 44). */
+#include "backend/cpu/cpu_isa.h"
 #include "backend/cpu/nn_kernels.h"
 #include "backend/cpu/nn_pool.h"
 #include "ops/nn.h"
@@ -306,7 +307,7 @@ static ductile_status dt_pool_exec(const dt_pool_params *p, const dt_view *in, d
                      false, DT_POOL_BY_ROWS, 0, 0, false};
     DT_TRY(dt_pool_geometry_of(&p->attrs, &in[0], &j.g));
     /* The vectorized row: no indices, x stride 1 or 2 and dilation 1, few window rows. */
-    j.avx2 = !dt_pool_row_avx512_ok() && dt_pool_row_avx2_ok();
+    j.avx2 = !dt_pool_row_avx512_ok() && dt_cpu_has_avx2_fma();
     j.vec = !j.idx && (j.g.s[2] == 1 || j.g.s[2] == 2) && j.g.d[2] == 1 &&
             j.g.k[0] * j.g.k[1] <= DT_POOL_ROW_MAX_ROWS && (dt_pool_row_avx512_ok() || j.avx2);
     const dt_pool_geom *g = &j.g;

@@ -19,9 +19,8 @@ bool dt_pool_row_avx512_ok(void);
 void dt_pool_row_avx512(const float *const *rows, int nrows, int64_t kx, int64_t sx, int64_t px, int64_t w,
                         bool is_max, float count, int64_t ox0, int64_t ox1, float *y);
 
-/* dt_pool_row_avx512 for CPUs with AVX2 and FMA (nn_pool_avx2.c), 8 outputs a vector: interior
- * windows only (every tap inside its row). */
-bool dt_pool_row_avx2_ok(void);
+/* dt_pool_row_avx512 for CPUs with AVX2 and FMA (nn_pool_avx2.c; cpu_isa.h's dt_cpu_has_avx2_fma),
+ * 8 outputs a vector: interior windows only (every tap inside its row). */
 void dt_pool_row_avx2(const float *const *rows, int nrows, int64_t kx, int64_t sx, int64_t px, bool is_max,
                       float count, int64_t ox0, int64_t ox1, float *y);
 /* Whether dt_pool_row_avx512 takes the border windows along x too: MaxPool's 3 taps at x

@@ -14,12 +14,6 @@
 
 #define DT_AVX2 __attribute__((target("avx2,fma")))
 
-bool dt_pool_row_avx2_ok(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 static inline __attribute__((always_inline)) DT_AVX2 __m256 dt_pool_vmax8(__m256 v, __m256 acc)
 {
     return _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
